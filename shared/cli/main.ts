@@ -1,0 +1,71 @@
+// The `crs` command line: one entry, one sub-command per job.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '../domain/config.ts';
+import { deviceMessageJsonSchema } from '../domain/contract.ts';
+import { EXIT, replayCommand } from './replay.ts';
+
+export const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', import.meta.url);
+
+const USAGE = `usage:
+  crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)
+  crs schema [--write]                                          print (or write) the device message JSON Schema
+`;
+
+class UsageError extends Error {}
+
+/** Loads the grading configuration: defaults, then a JSON file of overrides, then the command line's scheme. */
+export function loadConfig(configFile: string | undefined, scheme: string | undefined): GradingConfig {
+  if (scheme !== undefined && !(SCHEMES as readonly string[]).includes(scheme)) {
+    throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')} (got "${scheme}")`);
+  }
+  let overrides: Record<string, unknown> = {};
+  if (configFile) {
+    try {
+      overrides = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`cannot read config ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  if (scheme) overrides = { ...overrides, scheme: scheme as Scheme };
+  const r = resolveConfig(overrides);
+  if (!r.ok) throw new UsageError(`invalid config: ${r.errors.join('; ')}`);
+  return r.config;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'replay': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { scheme: { type: 'string' }, config: { type: 'string' } },
+        });
+        if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
+        return await replayCommand(positionals[0]!, loadConfig(values.config, values.scheme));
+      }
+      case 'schema': {
+        const { values } = parseArgs({ args: rest, options: { write: { type: 'boolean' } } });
+        const text = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;
+        if (values.write) writeFileSync(SCHEMA_PATH, text);
+        else process.stdout.write(text);
+        return EXIT.ok;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(USAGE);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`crs: ${(err as Error).message}\n${USAGE}`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+}

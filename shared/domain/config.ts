@@ -1,0 +1,191 @@
+// Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
+// ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
+import { z } from 'zod';
+
+export const SCHEMES = ['astct2019', 'lee2014'] as const;
+export type Scheme = (typeof SCHEMES)[number];
+export const TEAMS = ['hematology', 'icu', 'neurology', 'radiology'] as const;
+export type Team = (typeof TEAMS)[number];
+export type Condition = 'crs' | 'icans';
+
+const teams = z.array(z.enum(TEAMS));
+/** Teams per grade 1..4 (index 0 is grade 1). */
+const routeTable = z.tuple([teams, teams, teams, teams]);
+/** Action lines per grade 1..4. */
+const actionTable = z.tuple([z.array(z.string()), z.array(z.string()), z.array(z.string()), z.array(z.string())]);
+const highDose = z.object({ dose: z.number().positive(), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
+
+export const GradingConfigSchema = z.strictObject({
+  scheme: z.enum(SCHEMES),
+  feverThresholdC: z.number().min(37).max(41),
+  feverWindowMinutes: z.number().int().positive(),
+  hypotension: z.strictObject({ systolicBelow: z.number().positive(), mapBelow: z.number().positive() }),
+  /** De-escalation waits until the grade has stayed below the notified grade this long (patient clock). */
+  holdMinutes: z.number().min(0),
+  /** ASTCT: nasal cannula at or below this flow is low-flow (grade 2); above it grade 3. */
+  lowFlowMaxLpm: z.number().positive(),
+  /**
+   * Interpretation: a nasal cannula with no flow documented is graded as low-flow (ASTCT grade 2, Lee: oxygen
+   * requirement below 40 %) and the reasons say the flow was missing. Set to 'high' to grade it as high-flow.
+   */
+  nasalCannulaUnknownFlow: z.enum(['low', 'high']),
+  /**
+   * Interpretation: the fever waiver lasts for the rest of the episode, and an episode ends only when a new
+   * enrolment with a later infusion time starts. Set a number of hours to also end it after that long at CRS 0.
+   */
+  episodeEndsAfterHoursAtGrade0: z.number().positive().nullable(),
+  feverMaskingDrugs: z.array(z.string()),
+  lee: z.strictObject({
+    fio2Grade3: z.number().min(0.21).max(1),
+    highDose: z.strictObject({
+      norepinephrine: highDose,
+      dopamine: highDose,
+      phenylephrine: highDose,
+      epinephrine: highDose,
+    }),
+    /** FiO2 estimate by device when none is given; nasal cannula is 0.21 + perLpm x flow, capped. */
+    fio2Estimate: z.strictObject({
+      room_air: z.number(),
+      blow_by: z.number(),
+      nasalCannulaPerLpm: z.number(),
+      nasalCannulaMax: z.number(),
+      simple_mask: z.number(),
+      non_rebreather: z.number(),
+      venturi: z.number(),
+      high_flow_nasal_cannula: z.number(),
+    }),
+  }),
+  routing: z.strictObject({ crs: routeTable, icans: routeTable }),
+  tocilizumab: z.strictObject({
+    mgPerKg: z.number().positive(),
+    mgPerKgLowWeight: z.number().positive(),
+    lowWeightBelowKg: z.number().positive(),
+    maxDoseMg: z.number().positive(),
+    repeatAfterHours: z.number().positive(),
+    max24h: z.number().int().positive(),
+    maxTotal: z.number().int().positive(),
+  }),
+  actions: z.strictObject({
+    crs: actionTable,
+    icans: actionTable,
+    icansWithoutCrs: z.array(z.string()),
+    bispecificInterruptFromGrade: z.number().int().min(1).max(4),
+    bispecificInterrupt: z.string(),
+    deEscalation: z.string(),
+  }),
+  /** How many recent messageIds each patient remembers for de-duplication. */
+  dedupeWindow: z.number().int().min(16).max(5000),
+  /** How many blood-pressure readings each patient keeps for the consecutive-readings rule. */
+  bpHistory: z.number().int().min(2).max(50),
+});
+export type GradingConfig = z.infer<typeof GradingConfigSchema>;
+
+export const DEFAULT_CONFIG: GradingConfig = {
+  scheme: 'astct2019',
+  feverThresholdC: 38.0,
+  feverWindowMinutes: 24 * 60,
+  hypotension: { systolicBelow: 90, mapBelow: 65 },
+  holdMinutes: 60,
+  lowFlowMaxLpm: 6,
+  nasalCannulaUnknownFlow: 'low',
+  episodeEndsAfterHoursAtGrade0: null,
+  feverMaskingDrugs: [
+    'acetaminophen',
+    'ibuprofen',
+    'tocilizumab',
+    'siltuximab',
+    'anakinra',
+    'dexamethasone',
+    'methylprednisolone',
+    'hydrocortisone',
+  ],
+  lee: {
+    fio2Grade3: 0.4,
+    highDose: {
+      norepinephrine: { dose: 20, unit: 'mcg/min' },
+      dopamine: { dose: 10, unit: 'mcg/kg/min' },
+      phenylephrine: { dose: 200, unit: 'mcg/min' },
+      epinephrine: { dose: 10, unit: 'mcg/min' },
+    },
+    fio2Estimate: {
+      room_air: 0.21,
+      blow_by: 0.25,
+      nasalCannulaPerLpm: 0.04,
+      nasalCannulaMax: 0.45,
+      simple_mask: 0.4,
+      non_rebreather: 0.6,
+      venturi: 0.4,
+      high_flow_nasal_cannula: 0.4,
+    },
+  },
+  routing: {
+    crs: [['hematology'], ['hematology'], ['hematology', 'icu'], ['hematology', 'icu']],
+    icans: [
+      ['hematology', 'neurology'],
+      ['hematology', 'neurology', 'radiology'],
+      ['hematology', 'neurology', 'radiology', 'icu'],
+      ['hematology', 'neurology', 'radiology', 'icu'],
+    ],
+  },
+  tocilizumab: {
+    mgPerKg: 8,
+    mgPerKgLowWeight: 12,
+    lowWeightBelowKg: 30,
+    maxDoseMg: 800,
+    repeatAfterHours: 8,
+    max24h: 3,
+    maxTotal: 4,
+  },
+  actions: {
+    crs: [
+      ['Supportive care; infection work-up.', 'Consider tocilizumab if fever persists or comorbidities.'],
+      ['Tocilizumab.', 'Fluids, oxygen.', 'Dexamethasone 10 mg IV q6h if hypotension persists after 1-2 doses of tocilizumab.'],
+      ['Transfer to ICU.', 'Tocilizumab (if the caps allow) plus dexamethasone 10 mg IV q6h.'],
+      [
+        'ICU; ventilation as needed.',
+        'Tocilizumab (if the caps allow).',
+        'High-dose methylprednisolone.',
+        'Consider siltuximab or anakinra if refractory.',
+      ],
+    ],
+    icans: [
+      ['Neurology consult.'],
+      ['Neurology consult.', 'MRI/CT and EEG.', 'Dexamethasone.'],
+      ['Neurology consult.', 'MRI/CT and EEG.', 'Dexamethasone.', 'Transfer to ICU.'],
+      ['Neurology consult.', 'MRI/CT and EEG.', 'Dexamethasone.', 'Transfer to ICU.'],
+    ],
+    icansWithoutCrs: ['Caution with repeated tocilizumab: ICANS is present without CRS.'],
+    bispecificInterruptFromGrade: 2,
+    bispecificInterrupt: 'Bispecific therapy: interrupt the infusion (short half-life, about 2 h for blinatumomab).',
+    deEscalation: 'Grade has fallen; review and continue the protocol for the current grade.',
+  },
+  dedupeWindow: 500,
+  bpHistory: 6,
+};
+
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type ConfigOverrides = DeepPartial<GradingConfig>;
+
+function merge(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base;
+  if (Array.isArray(over) || over === null || typeof over !== 'object') return over;
+  if (base === null || typeof base !== 'object' || Array.isArray(base)) return over;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
+  return out;
+}
+
+export type ConfigResult = { ok: true; config: GradingConfig } | { ok: false; errors: string[] };
+
+/** Defaults overlaid with a deployment's overrides, validated: an unknown key or a bad value is an error. */
+export function resolveConfig(overrides: unknown = {}): ConfigResult {
+  const result = GradingConfigSchema.safeParse(merge(DEFAULT_CONFIG, overrides));
+  if (result.success) return { ok: true, config: result.data };
+  return { ok: false, errors: result.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`) };
+}
+
+export function configFor(scheme: Scheme, overrides: unknown = {}): GradingConfig {
+  const r = resolveConfig(merge(overrides, { scheme }));
+  if (!r.ok) throw new Error(`invalid configuration: ${r.errors.join('; ')}`);
+  return r.config;
+}

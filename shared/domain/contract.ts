@@ -1,0 +1,277 @@
+// Device message contract v1: the single source of truth for what a device may send.
+// The JSON Schema in shared/contract/ is generated from this file (`npm run schema`).
+import { z } from 'zod';
+
+export const OXYGEN_DEVICES = [
+  'room_air',
+  'blow_by',
+  'nasal_cannula',
+  'high_flow_nasal_cannula',
+  'simple_mask',
+  'non_rebreather',
+  'venturi',
+  'cpap',
+  'bipap',
+  'mechanical_ventilation',
+] as const;
+export const VASOPRESSOR_DRUGS = ['norepinephrine', 'epinephrine', 'phenylephrine', 'dopamine', 'vasopressin'] as const;
+export const VASOPRESSOR_UNITS = ['mcg/min', 'mcg/kg/min', 'units/min'] as const;
+export const MEDICATION_DRUGS = [
+  'tocilizumab',
+  'siltuximab',
+  'anakinra',
+  'dexamethasone',
+  'methylprednisolone',
+  'hydrocortisone',
+  'acetaminophen',
+  'ibuprofen',
+] as const;
+export const CONSCIOUSNESS = ['alert', 'awakens_spontaneously', 'awakens_to_voice', 'awakens_to_touch', 'unarousable'] as const;
+export const SEIZURE = ['none', 'self_limited', 'prolonged'] as const;
+export const CEREBRAL_EDEMA = ['none', 'focal', 'diffuse'] as const;
+export const SOURCE_KINDS = ['monitor', 'pump', 'ventilator', 'ehr', 'manual'] as const;
+export const THERAPIES = ['car-t', 'bispecific'] as const;
+
+/** The data sections of a message, in the order the contract lists them. */
+export const SECTIONS = ['enrolment', 'vitals', 'oxygen', 'vasopressors', 'medications', 'neuro', 'organToxicity', 'labs'] as const;
+
+const show = (v: unknown): string => {
+  if (v === undefined) return 'missing';
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
+const isMissing = (input: unknown) => input === undefined;
+
+/** A number in [lo, hi]; the error names the value and the range. */
+function num(lo: number, hi: number, opts: { int?: boolean; hint?: (v: number) => string | undefined } = {}) {
+  const range = hi === Infinity ? `${lo} or more` : `${lo}-${hi}`;
+  const outside = (iss: { input?: unknown }) => {
+    const hint = typeof iss.input === 'number' ? opts.hint?.(iss.input) : undefined;
+    const problem = hi === Infinity ? `is below ${lo}` : `is outside ${range}`;
+    return `${show(iss.input)} ${problem}${hint ? ` (${hint})` : ''}`;
+  };
+  let schema = z.number({
+    error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a number (allowed ${range})`),
+  });
+  if (opts.int) schema = schema.int({ error: (iss) => `${show(iss.input)} is not a whole number (allowed ${range})` });
+  schema = schema.min(lo, { error: outside });
+  if (hi !== Infinity) schema = schema.max(hi, { error: outside });
+  return schema;
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: (iss) => (isMissing(iss.input) ? `is required (one of ${values.join(', ')})` : `${show(iss.input)} is not one of ${values.join(', ')}`),
+  });
+}
+
+function text(min: number, max: number) {
+  return z
+    .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
+    .min(min, { error: (iss) => `${show(iss.input)} is shorter than ${min} characters` })
+    .max(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` });
+}
+
+const timestamp = () =>
+  z.iso.datetime({
+    offset: true,
+    error: (iss) =>
+      isMissing(iss.input)
+        ? 'is required'
+        : `${show(iss.input)} is not an RFC 3339 timestamp with a zone offset (e.g. 2026-11-26T10:00:00Z)`,
+  });
+
+/** Edit distance, to suggest the field a misspelt key was meant to be. */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let prev = Array.from({ length: y.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= x.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= y.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[y.length]!;
+}
+
+function unknownKeys(keys: string[], known: string[], what: string): string {
+  return keys
+    .map((key) => {
+      const best = known.map((k) => [k, distance(key, k)] as const).sort((a, b) => a[1] - b[1])[0];
+      const suggest = best && best[1] <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best[0]}"?)` : '';
+      return `unknown ${what} "${key}"${suggest}; allowed: ${known.join(', ')}`;
+    })
+    .join('; ');
+}
+
+/** An object that refuses unknown keys, naming them, so that a misspelt field is never silently dropped. */
+function strict<S extends z.core.$ZodLooseShape>(shape: S, what = 'field') {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (iss) => {
+      if (iss.code === 'unrecognized_keys') return unknownKeys(iss.keys, known, what);
+      if (iss.code === 'invalid_type') return isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not an object`;
+      return undefined;
+    },
+  });
+}
+
+// "Empty" is only worth saying when the section has no other problem (a misspelt key leaves it empty too).
+const noIssuesYet = (payload: { issues: unknown[] }) => payload.issues.length === 0;
+
+function nonEmpty<T extends z.ZodObject>(schema: T, what: string) {
+  return schema.refine((o) => Object.values(o).some((v) => v !== undefined), {
+    error: `is empty: give at least one ${what}`,
+    when: noIssuesYet,
+  });
+}
+
+const fahrenheitHint = (v: number) => (v >= 90 && v <= 115 ? 'Fahrenheit?' : undefined);
+
+export const Enrolment = nonEmpty(
+  strict({
+    therapy: oneOf(THERAPIES).optional(),
+    product: text(1, 64).optional(),
+    infusedAt: timestamp().optional(),
+    weightKg: num(0.5, 400).optional(),
+    bed: text(1, 32).optional(),
+    ward: text(1, 32).optional(),
+    // Per-patient hypotension thresholds (e.g. paediatric); the deployment defaults apply otherwise.
+    hypotension: strict({
+      systolicBelow: num(20, 200).optional(),
+      mapBelow: num(10, 150).optional(),
+    }).optional(),
+  }),
+  'enrolment field',
+);
+
+export const Vitals = nonEmpty(
+  strict({
+    temperatureC: num(25, 45, { hint: fahrenheitHint }).optional(),
+    heartRate: num(0, 350).optional(),
+    respiratoryRate: num(0, 120).optional(),
+    systolicBP: num(0, 300).optional(),
+    diastolicBP: num(0, 250).optional(),
+    meanArterialPressure: num(0, 300).optional(),
+    spo2: num(0, 100).optional(),
+  }),
+  'measurement',
+);
+
+export const Oxygen = strict({
+  device: oneOf(OXYGEN_DEVICES),
+  flowLpm: num(0, 80).optional(),
+  fio2: num(0.21, 1.0).optional(),
+  forComfort: z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` }).optional(),
+});
+
+export const Vasopressor = strict({
+  drug: oneOf(VASOPRESSOR_DRUGS),
+  dose: num(0, Infinity),
+  unit: oneOf(VASOPRESSOR_UNITS),
+});
+
+export const Medication = strict({
+  drug: oneOf(MEDICATION_DRUGS),
+  doseMg: num(0, Infinity).optional(),
+});
+
+export const Neuro = strict({
+  iceScore: num(0, 10, { int: true }).optional(),
+  consciousness: oneOf(CONSCIOUSNESS).optional(),
+  seizure: oneOf(SEIZURE).optional(),
+  motorWeakness: z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` }).optional(),
+  cerebralEdema: oneOf(CEREBRAL_EDEMA).optional(),
+});
+
+export const OrganToxicity = nonEmpty(
+  strict({
+    maxCtcaeGrade: num(0, 4, { int: true }).optional(),
+    transaminitisGrade: num(0, 4, { int: true }).optional(),
+  }),
+  'grade',
+);
+
+export const Labs = nonEmpty(
+  strict({
+    crpMgL: num(0, Infinity).optional(),
+    ferritinNgMl: num(0, Infinity).optional(),
+    il6PgMl: num(0, Infinity).optional(),
+  }),
+  'lab value',
+);
+
+const list = <T extends z.ZodType>(item: T, max: number) =>
+  z
+    .array(item, { error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a list`) })
+    .max(max, { error: `has more than ${max} entries` });
+
+export const DeviceMessage = strict(
+  {
+    messageId: text(1, 128),
+    patientId: z
+      .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
+      .regex(/^[A-Za-z0-9._:-]{1,64}$/, {
+        error: (iss) => `${show(iss.input)} is not 1-64 characters of A-Z a-z 0-9 . _ : -`,
+      }),
+    observedAt: timestamp(),
+    source: strict({
+      deviceId: text(1, 128),
+      kind: oneOf(SOURCE_KINDS),
+    }),
+    enrolment: Enrolment.optional(),
+    vitals: Vitals.optional(),
+    oxygen: Oxygen.optional(),
+    vasopressors: list(Vasopressor, 10).optional(),
+    medications: list(Medication, 20).optional(),
+    neuro: Neuro.optional(),
+    organToxicity: OrganToxicity.optional(),
+    labs: Labs.optional(),
+  },
+  'section or field',
+).refine((m) => SECTIONS.some((s) => m[s] !== undefined), {
+  error: `has no data section: give at least one of ${SECTIONS.join(', ')}`,
+  when: noIssuesYet,
+});
+
+export type DeviceMessage = z.infer<typeof DeviceMessage>;
+export type EnrolmentSection = z.infer<typeof Enrolment>;
+export type VitalsSection = z.infer<typeof Vitals>;
+export type OxygenSection = z.infer<typeof Oxygen>;
+export type VasopressorEntry = z.infer<typeof Vasopressor>;
+export type MedicationEntry = z.infer<typeof Medication>;
+export type NeuroSection = z.infer<typeof Neuro>;
+export type OxygenDevice = (typeof OXYGEN_DEVICES)[number];
+export type VasopressorDrug = (typeof VASOPRESSOR_DRUGS)[number];
+export type MedicationDrug = (typeof MEDICATION_DRUGS)[number];
+
+export type Validation = { ok: true; message: DeviceMessage } | { ok: false; errors: string[] };
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+/** Validates one parsed JSON value. Never throws; errors read "field.path: problem". */
+export function validateMessage(input: unknown): Validation {
+  const result = DeviceMessage.safeParse(input);
+  if (result.success) return { ok: true, message: result.data };
+  const errors = result.error.issues.map((iss) => {
+    const where = formatPath(iss.path);
+    return `${where || 'message'}: ${iss.message}`;
+  });
+  return { ok: false, errors };
+}
+
+/** The contract as JSON Schema (draft 2020-12), generated from the zod schema above. */
+export function deviceMessageJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(DeviceMessage, { target: 'draft-2020-12' }),
+    $id: 'https://crs-alerting.example/contract/device-message.v1.schema.json',
+    title: 'CRS alerting device message, contract v1',
+  };
+}

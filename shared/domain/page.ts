@@ -1,0 +1,165 @@
+// What a page carries (crs-rules.md section 6): who and where (id and bed, never a name), what changed, why,
+// and the local protocol's next steps, with the tocilizumab dose worked out. Decision support, provisional.
+import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
+import type { Reason } from './grading.ts';
+import type { PatientState } from './state.ts';
+import { DAY, HOUR, iso, parseTime } from './time.ts';
+
+export interface TocilizumabAdvice {
+  /** The dose for this patient, or null when no enrolment weight is known. */
+  doseMg: number | null;
+  weightKg: number | null;
+  mgPerKg: number;
+  capped: boolean;
+  givenTotal: number;
+  given24h: number;
+  lastGivenAt: string | null;
+  /** Whether the 24 h and total caps allow another dose now. */
+  anotherAllowed: boolean;
+  /** Earliest time the next dose may be given (the repeat interval), when that is later than now. */
+  notBefore: string | null;
+  text: string;
+}
+
+export interface Notification {
+  notificationId: string;
+  patientId: string;
+  /** The patient clock when the grade changed. */
+  at: string;
+  kind: 'escalation' | 'de-escalation';
+  condition: Condition;
+  fromGrade: number;
+  toGrade: number;
+  teams: Team[];
+  scheme: Scheme;
+  bed: string | null;
+  ward: string | null;
+  therapy: string | null;
+  /** Whole days since the infusion (day 0 is the day of infusion), null when not enrolled. */
+  dayPostInfusion: number | null;
+  provisional: true;
+  reasons: Reason[];
+  summary: string;
+  actions: string[];
+  tocilizumab: TocilizumabAdvice;
+  /** The message whose arrival caused this page. */
+  causedBy: string;
+}
+
+const SCHEME_NAMES: Record<Scheme, string> = { astct2019: 'ASTCT 2019', lee2014: 'Lee 2014' };
+const CONDITION_NAMES: Record<Condition, string> = { crs: 'CRS', icans: 'ICANS' };
+
+export function dayPostInfusion(state: PatientState): number | null {
+  const infused = state.enrolment.infusedAt?.v;
+  if (!infused) return null;
+  return Math.floor((state.clock - parseTime(infused)) / DAY);
+}
+
+export function tocilizumabAdvice(state: PatientState, config: GradingConfig): TocilizumabAdvice {
+  const c = config.tocilizumab;
+  const weightKg = state.enrolment.weightKg?.v ?? null;
+  const mgPerKg = weightKg !== null && weightKg < c.lowWeightBelowKg ? c.mgPerKgLowWeight : c.mgPerKg;
+  const raw = weightKg === null ? null : Math.round(weightKg * mgPerKg);
+  const doseMg = raw === null ? null : Math.min(raw, c.maxDoseMg);
+  const capped = raw !== null && raw > c.maxDoseMg;
+  const doses = state.tocilizumab.filter((t) => t <= state.clock);
+  const given24h = doses.filter((t) => t > state.clock - DAY).length;
+  const givenTotal = doses.length;
+  const last = doses[doses.length - 1];
+  const anotherAllowed = given24h < c.max24h && givenTotal < c.maxTotal;
+  const repeatAt = last === undefined ? undefined : last + c.repeatAfterHours * HOUR;
+  const notBefore = anotherAllowed && repeatAt !== undefined && repeatAt > state.clock ? iso(repeatAt) : null;
+
+  const dose =
+    doseMg === null
+      ? `Tocilizumab ${c.mgPerKg} mg/kg IV (${c.mgPerKgLowWeight} mg/kg if < ${c.lowWeightBelowKg} kg, max ${c.maxDoseMg} mg): dose not computed, no enrolment weight`
+      : `Tocilizumab ${doseMg} mg IV (${mgPerKg} mg/kg x ${weightKg} kg${capped ? `, capped at ${c.maxDoseMg} mg` : ''})`;
+  const given = `${givenTotal} dose${givenTotal === 1 ? '' : 's'} given (${given24h} in 24 h)`;
+  const verdict = !anotherAllowed
+    ? `no further dose allowed: ${givenTotal >= c.maxTotal ? `${c.maxTotal} in total reached` : `${c.max24h} in 24 h reached`}`
+    : notBefore
+      ? `another allowed from ${notBefore} (repeat every ${c.repeatAfterHours} h)`
+      : 'another dose is allowed now';
+  return {
+    doseMg,
+    weightKg,
+    mgPerKg,
+    capped,
+    givenTotal,
+    given24h,
+    lastGivenAt: last === undefined ? null : iso(last),
+    anotherAllowed,
+    notBefore,
+    text: `${dose}; ${given}; ${verdict} (at most ${c.max24h} in 24 h, ${c.maxTotal} in total).`,
+  };
+}
+
+export interface PageInput {
+  state: PatientState;
+  config: GradingConfig;
+  condition: Condition;
+  kind: 'escalation' | 'de-escalation';
+  fromGrade: number;
+  toGrade: number;
+  teams: Team[];
+  reasons: Reason[];
+  /** The other condition's current grade (ICANS without CRS changes the tocilizumab advice). */
+  crsGrade: number;
+  causedBy: string;
+}
+
+function actionsFor(p: PageInput, toci: TocilizumabAdvice): string[] {
+  const { config, condition, toGrade } = p;
+  const actions: string[] = [];
+  if (p.kind === 'de-escalation') actions.push(config.actions.deEscalation);
+  if (toGrade >= 1) actions.push(...config.actions[condition][toGrade - 1]!);
+  if (condition === 'crs' && toGrade >= 1) actions.push(toci.text);
+  if (condition === 'icans' && toGrade >= 1 && p.crsGrade === 0) actions.push(...config.actions.icansWithoutCrs);
+  const therapy = p.state.enrolment.therapy?.v;
+  if (therapy === 'bispecific' && toGrade >= config.actions.bispecificInterruptFromGrade) {
+    actions.push(config.actions.bispecificInterrupt);
+  }
+  return actions;
+}
+
+export function notificationId(condition: Condition, patientId: string, messageId: string): string {
+  // patientId cannot contain "|", so the id is unambiguous and the same on every redelivery of the message.
+  return `${condition}|${patientId}|${messageId}`;
+}
+
+export function buildPage(p: PageInput): Notification {
+  const { state, config, condition, kind, fromGrade, toGrade } = p;
+  const toci = tocilizumabAdvice(state, config);
+  const bed = state.enrolment.bed?.v ?? null;
+  const day = dayPostInfusion(state);
+  const scheme = config.scheme;
+  const where = [`patient ${state.patientId}`, bed ? `bed ${bed}` : null, day === null ? null : `day +${day}`]
+    .filter(Boolean)
+    .join(', ');
+  const grading = condition === 'icans' ? 'ASTCT 2019 ICANS' : SCHEME_NAMES[scheme];
+  const why = p.reasons.map((r) => r.text).join('; ');
+  const summary =
+    `PROVISIONAL ${CONDITION_NAMES[condition]} grade ${toGrade} (was ${fromGrade}; ${grading}), ${where}` +
+    `${why ? `: ${why}` : ''}. Provisional: confirm at bedside.`;
+  return {
+    notificationId: notificationId(condition, state.patientId, p.causedBy),
+    patientId: state.patientId,
+    at: iso(state.clock),
+    kind,
+    condition,
+    fromGrade,
+    toGrade,
+    teams: p.teams,
+    scheme,
+    bed,
+    ward: state.enrolment.ward?.v ?? null,
+    therapy: state.enrolment.therapy?.v ?? null,
+    dayPostInfusion: day,
+    provisional: true,
+    reasons: p.reasons,
+    summary,
+    actions: actionsFor(p, toci),
+    tocilizumab: toci,
+    causedBy: p.causedBy,
+  };
+}

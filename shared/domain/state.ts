@@ -1,0 +1,129 @@
+// The per-patient state: one compact JSON document (it lives in one DynamoDB item, hard limit 400 KB).
+// It keeps the latest value of each parameter and only the history the rules need, each part bounded.
+import type { Condition, Team } from './config.ts';
+import type { MedicationDrug, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
+
+/** A value with the observedAt (epoch ms) it was measured at; a later observation replaces an earlier one. */
+export interface Timed<T> {
+  v: T;
+  t: number;
+}
+
+export type TimedFields<T> = { [K in keyof T]?: Timed<NonNullable<T[K]>> };
+
+export interface EnrolmentFields {
+  therapy: 'car-t' | 'bispecific';
+  product: string;
+  infusedAt: string;
+  weightKg: number;
+  bed: string;
+  ward: string;
+  hypotension: { systolicBelow?: number; mapBelow?: number };
+}
+
+export interface VitalFields {
+  temperatureC: number;
+  heartRate: number;
+  respiratoryRate: number;
+  systolicBP: number;
+  diastolicBP: number;
+  meanArterialPressure: number;
+  spo2: number;
+}
+
+export interface OrganFields {
+  maxCtcaeGrade: number;
+  transaminitisGrade: number;
+}
+
+export interface LabFields {
+  crpMgL: number;
+  ferritinNgMl: number;
+  il6PgMl: number;
+}
+
+/** A blood-pressure reading: [observedAt, systolic or null, mean arterial pressure or null]. */
+export type BpReading = [t: number, systolic: number | null, map: number | null];
+
+/**
+ * The consecutive-readings rule as a small state machine, for readings that fell out of the kept history:
+ * `on` is whether hypotension was established, `lastLow` whether the last dropped reading was low (null: none).
+ */
+export interface BpMachine {
+  on: boolean;
+  lastLow: boolean | null;
+}
+
+export interface NotifiedGrade {
+  /** The grade in the last notification sent for this condition (0: none, or de-escalated to 0). */
+  grade: number;
+  /** The teams that notification went to (de-escalation goes to them). */
+  teams: Team[];
+  /** Patient clock (ms) when the current grade first fell below the notified grade; absent when not below. */
+  belowSince?: number;
+}
+
+export interface PatientState {
+  v: 1;
+  patientId: string;
+  /** The patient clock: the latest observedAt seen (epoch ms). Grades are computed as of this time. */
+  clock: number;
+  enrolment: TimedFields<EnrolmentFields>;
+  vitals: TimedFields<VitalFields>;
+  oxygen?: Timed<OxygenSection>;
+  vasopressors?: Timed<VasopressorEntry[]>;
+  neuro?: Timed<NeuroSection>;
+  organ: TimedFields<OrganFields>;
+  labs: TimedFields<LabFields>;
+  /** Febrile temperatures in the fever window as [t, °C], a monotonic queue: times rise and temperatures fall. */
+  febrile: [t: number, temperatureC: number][];
+  /** The latest blood-pressure readings, ordered by observedAt. */
+  bp: BpReading[];
+  bpDropped: BpMachine;
+  /** Tocilizumab dose times (ms), ascending, unique, the most recent 16. */
+  tocilizumab: number[];
+  /** Latest time each medication was given. */
+  lastGiven: Partial<Record<MedicationDrug, number>>;
+  /** Latest observedAt of a fever-masking medication. */
+  lastMaskingAt?: number;
+  /** Patient clock when CRS grade >= 1 was first reached in this episode. */
+  crsSince?: number;
+  /** When the fever waiver took effect (the masking medication's time), if it has. */
+  waiverSince?: number;
+  /** Patient clock since when the CRS grade has been 0 (for the optional episode end). */
+  crsZeroSince?: number;
+  notified: Record<Condition, NotifiedGrade>;
+  /** The most recent messageIds applied, oldest first (bounded by config.dedupeWindow). */
+  seen: string[];
+}
+
+export function emptyState(patientId: string): PatientState {
+  return {
+    v: 1,
+    patientId,
+    clock: Number.NEGATIVE_INFINITY,
+    enrolment: {},
+    vitals: {},
+    organ: {},
+    labs: {},
+    febrile: [],
+    bp: [],
+    bpDropped: { on: false, lastLow: null },
+    tocilizumab: [],
+    lastGiven: {},
+    notified: { crs: { grade: 0, teams: [] }, icans: { grade: 0, teams: [] } },
+    seen: [],
+  };
+}
+
+/** JSON has no -Infinity: an empty state's clock serialises as null. */
+export function serializeState(state: PatientState): string {
+  return JSON.stringify(state, (_k, v) => (v === Number.NEGATIVE_INFINITY ? null : v));
+}
+
+export function deserializeState(json: string): PatientState {
+  const state = JSON.parse(json) as PatientState;
+  if (state.v !== 1) throw new Error(`unsupported patient state version ${String(state.v)}`);
+  if (state.clock === null) state.clock = Number.NEGATIVE_INFINITY;
+  return state;
+}
