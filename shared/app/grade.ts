@@ -1,0 +1,70 @@
+// Grading a patient's messages from the queue: read the state once, apply the messages in order, write the
+// state and its outbox once, with a version condition so that no concurrent or repeated delivery loses an update.
+import type { GradingConfig } from '../domain/config.ts';
+import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
+import type { Notification } from '../domain/page.ts';
+import { reduce, type Step } from '../domain/reducer.ts';
+import { VersionConflict, type StateStore } from '../ports.ts';
+
+export interface GroupResult {
+  /** How many of the messages (from the start) are now applied and committed. */
+  committed: number;
+  steps: Step[];
+  notifications: Notification[];
+  /** Why message number `committed` could not be applied (a poison message); the rest were not tried. */
+  error?: Error;
+}
+
+const MAX_CONFLICT_RETRIES = 5;
+
+/** Parses a queue body back into a message; a body that no longer validates is a poison message. */
+export function parseQueued(body: string): DeviceMessage {
+  let value: unknown;
+  try {
+    value = (JSON.parse(body) as { message?: unknown }).message;
+  } catch {
+    throw new Error('queue body is not JSON');
+  }
+  const v = validateMessage(value);
+  if (!v.ok) throw new Error(`queued message is invalid: ${v.errors.join('; ')}`);
+  return v.message;
+}
+
+/**
+ * Applies one patient's messages in order with one load and one save. A message that cannot be applied stops
+ * the group there: the ones before it are committed, it and the ones after it are reported as not committed.
+ */
+export async function gradePatient(
+  store: StateStore,
+  config: GradingConfig,
+  patientId: string,
+  messages: (DeviceMessage | Error)[],
+): Promise<GroupResult> {
+  for (let attempt = 0; ; attempt++) {
+    const stored = await store.load(patientId);
+    let state = stored?.state;
+    const steps: Step[] = [];
+    let error: Error | undefined;
+    for (const m of messages) {
+      try {
+        if (m instanceof Error) throw m;
+        if (m.patientId !== patientId) throw new Error(`message ${m.messageId} is for another patient`);
+        const step = reduce(state, m, config);
+        steps.push(step);
+        state = step.state;
+      } catch (err) {
+        error = err instanceof Error ? err : new Error(String(err));
+        break;
+      }
+    }
+    const notifications = steps.flatMap((s) => (s.kind === 'applied' ? s.notifications : []));
+    const changed = steps.some((s) => s.kind === 'applied');
+    try {
+      if (changed && state) await store.save(patientId, state, stored?.version ?? 0, notifications);
+    } catch (err) {
+      if (err instanceof VersionConflict && attempt < MAX_CONFLICT_RETRIES) continue;
+      throw err;
+    }
+    return error ? { committed: steps.length, steps, notifications, error } : { committed: steps.length, steps, notifications };
+  }
+}

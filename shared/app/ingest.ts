@@ -1,0 +1,112 @@
+// Ingest: one HTTP request in, one response out, whatever hosts it (Lambda, the embedded server).
+// A valid message is answered 202 only once it is durably queued; anything else gets a status to act on.
+import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
+import { MINUTE, iso, parseTime } from '../domain/time.ts';
+import type { MessageQueue, QueuedMessage, TokenStore } from '../ports.ts';
+import { authenticate } from './auth.ts';
+
+export interface HttpRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface IngestDeps {
+  queue: MessageQueue;
+  tokens: TokenStore;
+  /** Server time, ms. */
+  now: () => number;
+  /** A token accepted for local use (CRS_INGEST_TOKEN), never in production. */
+  localToken?: string;
+}
+
+export const INGEST_LIMITS = {
+  messageBytes: 64 * 1024,
+  batchBytes: 1024 * 1024,
+  batchMessages: 100,
+  /** A device clock this far ahead of the server would freeze the patient clock: refuse it. */
+  futureSkewMs: 5 * MINUTE,
+} as const;
+
+export const ROUTES = { single: '/v1/messages', batch: '/v1/messages/batch' } as const;
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+function header(req: HttpRequest, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+type Checked = { ok: true; message: DeviceMessage } | { ok: false; errors: string[] };
+
+function check(value: unknown, nowMs: number): Checked {
+  const v = validateMessage(value);
+  if (!v.ok) return v;
+  if (parseTime(v.message.observedAt) > nowMs + INGEST_LIMITS.futureSkewMs) {
+    return { ok: false, errors: [`observedAt: ${v.message.observedAt} is in the future (server time ${iso(nowMs)}); check the device clock`] };
+  }
+  return v;
+}
+
+export async function handleIngest(req: HttpRequest, deps: IngestDeps): Promise<HttpResponse> {
+  const route = req.path === ROUTES.single ? 'single' : req.path === ROUTES.batch ? 'batch' : undefined;
+  if (!route) return json(404, { error: `no route ${req.path}; POST ${ROUTES.single} or ${ROUTES.batch}` });
+  if (req.method.toUpperCase() !== 'POST') return json(405, { error: 'use POST' }, { allow: 'POST' });
+
+  const auth = await authenticate(header(req, 'authorization'), deps.tokens, deps.localToken);
+  if (!auth.ok) {
+    return json(auth.status, { error: auth.error }, auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {});
+  }
+
+  const type = header(req, 'content-type');
+  if (type && !/json/i.test(type)) return json(415, { error: `content-type ${type} is not JSON` });
+  const limit = route === 'single' ? INGEST_LIMITS.messageBytes : INGEST_LIMITS.batchBytes;
+  const size = Buffer.byteLength(req.body, 'utf8');
+  if (size > limit) return json(413, { error: `body is ${size} bytes; the limit is ${limit}` });
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(req.body);
+  } catch (err) {
+    return json(400, { errors: [`body is not valid JSON: ${(err as Error).message}`] });
+  }
+
+  const now = deps.now();
+  let messages: DeviceMessage[];
+  if (route === 'single') {
+    const c = check(parsed, now);
+    if (!c.ok) return json(400, { errors: c.errors });
+    messages = [c.message];
+  } else {
+    if (!Array.isArray(parsed)) return json(400, { errors: ['body must be a JSON array of messages'] });
+    if (parsed.length === 0 || parsed.length > INGEST_LIMITS.batchMessages) {
+      return json(400, { errors: [`a batch holds 1-${INGEST_LIMITS.batchMessages} messages (got ${parsed.length})`] });
+    }
+    const checked = parsed.map((m) => check(m, now));
+    const bad = checked.flatMap((c, index) => (c.ok ? [] : [{ index, errors: c.errors }]));
+    // All or nothing: the sender fixes or drops the bad ones and resends; duplicates of the good ones are harmless.
+    if (bad.length > 0) return json(400, { errors: bad, accepted: 0 });
+    messages = checked.map((c) => (c as { message: DeviceMessage }).message);
+  }
+
+  const receivedAt = iso(now);
+  const queued: QueuedMessage[] = messages.map((message) => ({ message, receivedAt, sender: auth.deviceId }));
+  try {
+    await deps.queue.enqueue(queued);
+  } catch {
+    return json(503, { error: 'the queue is unavailable; nothing was accepted, retry later' }, { 'retry-after': '5' });
+  }
+  return json(202, { accepted: messages.length, messageIds: messages.map((m) => m.messageId) });
+}
