@@ -1,0 +1,7 @@
+// `npm run bench`: every benchmark in turn; each prints its own figures. Run them on an otherwise idle machine.
+const benches = ['./core.bench.ts'];
+
+for (const file of benches) {
+  const mod = (await import(file)) as { run: () => Promise<void> };
+  await mod.run();
+}
