@@ -1,0 +1,35 @@
+// Builders for device messages in tests: a patient timeline written as minutes after a start time.
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+
+export const T0 = Date.parse('2026-01-10T08:00:00Z');
+
+export const at = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString();
+
+type Sections = Omit<DeviceMessage, 'messageId' | 'patientId' | 'observedAt' | 'source'>;
+
+let counter = 0;
+
+/** A message for `patientId` observed `minutes` after T0. */
+export function msg(patientId: string, minutes: number, sections: Sections, messageId?: string): DeviceMessage {
+  counter++;
+  return {
+    messageId: messageId ?? `${patientId}-m${counter}`,
+    patientId,
+    observedAt: at(minutes),
+    source: { deviceId: `dev-${patientId}`, kind: 'monitor' },
+    ...sections,
+  };
+}
+
+export const enrol = (patientId: string, minutes = -60, extra: Partial<NonNullable<DeviceMessage['enrolment']>> = {}) =>
+  msg(patientId, minutes, {
+    enrolment: {
+      therapy: 'car-t',
+      product: 'axi-cel',
+      infusedAt: '2026-01-08T08:00:00Z',
+      weightKg: 70,
+      bed: `H4-${patientId}`,
+      ward: 'H4',
+      ...extra,
+    },
+  });

@@ -1,0 +1,269 @@
+// crs-rules.md sections 1 and 2, row by row: time and state semantics, and ASTCT 2019 CRS grading.
+import { describe, expect, it } from 'vitest';
+import { enrol, msg } from '../support/messages.ts';
+import { config, pages, run } from '../support/run.ts';
+
+const P = 'P1';
+const febrile = (m = 0, c = 38.5) => msg(P, m, { vitals: { temperatureC: c } });
+const bp = (m: number, systolicBP: number, meanArterialPressure?: number) =>
+  msg(P, m, { vitals: meanArterialPressure === undefined ? { systolicBP } : { systolicBP, meanArterialPressure } });
+
+describe('section 1: the patient clock and late messages', () => {
+  it('grades as of the latest observedAt seen for the patient', () => {
+    const r = run([enrol(P), febrile(0), msg(P, 30, { vitals: { heartRate: 90 } }), msg(P, 10, { vitals: { heartRate: 100 } })]);
+    expect(r.last.at).toBe('2026-01-10T08:30:00Z');
+  });
+
+  it('a late (older) message never overwrites a newer value', () => {
+    const r = run([
+      enrol(P),
+      febrile(0),
+      msg(P, 20, { oxygen: { device: 'non_rebreather' } }),
+      msg(P, 10, { oxygen: { device: 'room_air' } }), // late
+    ]);
+    expect(r.last.crsGrade).toBe(3);
+    expect(r.state!.oxygen!.v.device).toBe('non_rebreather');
+  });
+
+  it('a late message still counts for the fever window', () => {
+    const r = run([enrol(P), msg(P, 60, { vitals: { temperatureC: 37.0 } }), febrile(30, 38.9)]);
+    expect(r.last.crsGrade).toBe(1);
+    expect(r.last.reasons.map((x) => x.text)).toContain('fever 38.9 °C at 2026-01-10T08:30:00Z');
+  });
+
+  it('consecutive blood pressures are ordered by observedAt, not by arrival', () => {
+    // Arrival: low(10), normal(30), low(20). By time: low, low, normal -> hypotension established, one normal does not clear.
+    const r = run([enrol(P), febrile(0), bp(10, 85), bp(30, 120), bp(20, 84)]);
+    expect(r.last.crsGrade).toBe(2);
+    // Arrival: low(10), low(30), normal(20). By time: low, normal, low -> never two consecutive lows.
+    const r2 = run([enrol(P), febrile(0), bp(10, 85), bp(30, 84), bp(20, 120)]);
+    expect(r2.last.crsGrade).toBe(1);
+  });
+});
+
+describe('section 1: fever', () => {
+  it.each([
+    [38.0, 1],
+    [37.9, 0],
+    [40.5, 1],
+  ])('temperature %s °C gives CRS %i', (c, grade) => {
+    expect(run([enrol(P), febrile(0, c)]).last.crsGrade).toBe(grade);
+  });
+
+  it('counts a febrile temperature for 24 h (inclusive), then not', () => {
+    const within = run([enrol(P), febrile(0), msg(P, 24 * 60, { vitals: { temperatureC: 37 } })]);
+    expect(within.last.crsGrade).toBe(1);
+    const after = run([enrol(P), febrile(0), msg(P, 24 * 60 + 1, { vitals: { temperatureC: 37 } })]);
+    expect(after.last.crsGrade).toBe(0);
+  });
+
+  it('the fever window and threshold are configuration', () => {
+    const cfg = config({ feverWindowMinutes: 60, feverThresholdC: 38.3 });
+    expect(run([enrol(P), febrile(0, 38.2)], cfg).last.crsGrade).toBe(0);
+    expect(run([enrol(P), febrile(0, 38.4), msg(P, 61, { vitals: { heartRate: 80 } })], cfg).last.crsGrade).toBe(0);
+    expect(run([enrol(P), febrile(0, 38.4), msg(P, 60, { vitals: { heartRate: 80 } })], cfg).last.crsGrade).toBe(1);
+  });
+});
+
+describe('section 1: the CRS entry criterion', () => {
+  it('without fever or waiver CRS is 0 whatever the hypotension and hypoxia', () => {
+    const r = run([
+      enrol(P),
+      bp(0, 80),
+      bp(5, 78),
+      msg(P, 6, { vasopressors: [{ drug: 'norepinephrine', dose: 0.2, unit: 'mcg/kg/min' }] }),
+      msg(P, 7, { oxygen: { device: 'mechanical_ventilation', fio2: 0.8 } }),
+    ]);
+    expect(r.last.crsGrade).toBe(0);
+    expect(r.notifications).toHaveLength(0);
+    expect(r.last.reasons[0]!.criterion).toBe('no-fever');
+  });
+});
+
+describe('section 1: the fever waiver', () => {
+  const hypotensiveDayLater = (m: number) => [
+    bp(m, 84),
+    bp(m + 5, 82),
+  ];
+
+  it.each(['acetaminophen', 'ibuprofen', 'tocilizumab', 'siltuximab', 'anakinra', 'dexamethasone', 'methylprednisolone', 'hydrocortisone'] as const)(
+    '%s after CRS onset waives fever for the rest of the episode',
+    (drug) => {
+      const r = run([enrol(P), febrile(0), msg(P, 30, { medications: [{ drug }] }), ...hypotensiveDayLater(26 * 60)]);
+      expect(r.last.crsGrade).toBe(2);
+      expect(r.last.reasons.map((x) => x.criterion)).toContain('fever-waiver');
+    },
+  );
+
+  it('premedication before the first CRS grade does not waive fever', () => {
+    const r = run([
+      enrol(P),
+      msg(P, -30, { medications: [{ drug: 'acetaminophen', doseMg: 1000 }] }),
+      febrile(0),
+      ...hypotensiveDayLater(26 * 60),
+    ]);
+    expect(r.last.crsGrade).toBe(0);
+  });
+
+  it('a masking medication at the very instant grade 1 is first reached waives fever (at or after)', () => {
+    const r = run([enrol(P), msg(P, 0, { medications: [{ drug: 'acetaminophen' }] }), febrile(0), ...hypotensiveDayLater(26 * 60)]);
+    expect(r.last.crsGrade).toBe(2);
+  });
+
+  it('with the waiver, afebrile and neither hypotension nor hypoxia, CRS is 0', () => {
+    const r = run([enrol(P), febrile(0), msg(P, 30, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] }), msg(P, 25 * 60, { vitals: { temperatureC: 36.8 } })]);
+    expect(r.last.crsGrade).toBe(0);
+  });
+
+  it('with the waiver, hypoxia alone grades without fever', () => {
+    const r = run([
+      enrol(P),
+      febrile(0),
+      msg(P, 30, { medications: [{ drug: 'dexamethasone', doseMg: 10 }] }),
+      msg(P, 25 * 60, { oxygen: { device: 'nasal_cannula', flowLpm: 3 } }),
+    ]);
+    expect(r.last.crsGrade).toBe(2);
+  });
+
+  it('a new infusion starts a new episode without the waiver', () => {
+    const r = run([
+      enrol(P),
+      febrile(0),
+      msg(P, 30, { medications: [{ drug: 'tocilizumab' }] }),
+      msg(P, 3 * 24 * 60, { enrolment: { infusedAt: '2026-01-13T08:00:00Z' } }),
+      ...hypotensiveDayLater(3 * 24 * 60 + 10),
+    ]);
+    expect(r.last.crsGrade).toBe(0);
+  });
+
+  it('optionally, the episode ends after a configured time at CRS 0', () => {
+    const cfg = config({ episodeEndsAfterHoursAtGrade0: 12 });
+    const r = run(
+      [enrol(P), febrile(0), msg(P, 30, { medications: [{ drug: 'tocilizumab' }] }), msg(P, 25 * 60, { vitals: { temperatureC: 37 } }), msg(P, 38 * 60, { vitals: { temperatureC: 37 } }), ...hypotensiveDayLater(40 * 60)],
+      cfg,
+    );
+    expect(r.last.crsGrade).toBe(0);
+  });
+});
+
+describe('section 1: hypotension', () => {
+  it.each([
+    ['systolic < 90 twice', [bp(10, 89), bp(15, 88)], 2],
+    ['MAP < 65 twice', [bp(10, 100, 64), bp(15, 100, 60)], 2],
+    ['systolic 90 is not low', [bp(10, 90), bp(15, 90)], 1],
+    ['one low reading alone is an artefact candidate', [bp(10, 70)], 1],
+    ['low, normal, low never establishes it', [bp(10, 85), bp(15, 110), bp(20, 85)], 1],
+    ['low, low, normal: one normal does not clear it', [bp(10, 85), bp(15, 84), bp(20, 110)], 2],
+    ['low, low, normal, normal: cleared', [bp(10, 85), bp(15, 84), bp(20, 110), bp(25, 112)], 1],
+  ] as const)('%s', (_name, readings, grade) => {
+    expect(run([enrol(P), febrile(0), ...readings]).last.crsGrade).toBe(grade);
+  });
+
+  it('a vasopressor infusing is hypotension even without a low reading', () => {
+    expect(run([enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'phenylephrine', dose: 50, unit: 'mcg/min' }] })]).last.crsGrade).toBe(3);
+  });
+
+  it('clears after two consecutive normal readings with no vasopressor infusing', () => {
+    const on = [bp(10, 80), bp(15, 82), msg(P, 16, { vasopressors: [{ drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' }] }), bp(30, 105), bp(35, 110)];
+    expect(run([enrol(P), febrile(0), ...on]).last.crsGrade).toBe(3); // still on the vasopressor
+    expect(run([enrol(P), febrile(0), ...on, msg(P, 40, { vasopressors: [] })]).last.crsGrade).toBe(1);
+  });
+
+  it('thresholds are configurable per deployment and per patient', () => {
+    const cfg = config({ hypotension: { systolicBelow: 100, mapBelow: 65 } });
+    expect(run([enrol(P), febrile(0), bp(10, 95), bp(15, 96)], cfg).last.crsGrade).toBe(2);
+    const child = enrol(P, -60, { weightKg: 20, hypotension: { systolicBelow: 80 } });
+    expect(run([child, febrile(0), bp(10, 85), bp(15, 84)]).last.crsGrade).toBe(1);
+    expect(run([child, febrile(0), bp(10, 75), bp(15, 74)]).last.crsGrade).toBe(2);
+  });
+
+  it('a redelivered reading at the same instant cannot pair with itself', () => {
+    const low = bp(10, 80);
+    const again = { ...low, messageId: 'another-id-same-reading' };
+    expect(run([enrol(P), febrile(0), low, again]).last.crsGrade).toBe(1);
+  });
+});
+
+describe('section 1: oxygen, vasopressors, neuro and organ toxicity state', () => {
+  it('oxygen for comfort never counts as hypoxia; room air means none', () => {
+    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'simple_mask', forComfort: true } })]).last.crsGrade).toBe(1);
+    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'simple_mask' } }), msg(P, 9, { oxygen: { device: 'room_air' } })]).last.crsGrade).toBe(1);
+  });
+
+  it('each vasopressors section is the complete set; [] stops all', () => {
+    const r = run([
+      enrol(P),
+      febrile(0),
+      msg(P, 5, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }, { drug: 'epinephrine', dose: 0.05, unit: 'mcg/kg/min' }] }),
+      msg(P, 10, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
+    ]);
+    expect(r.assessments.map((a) => a.crsGrade)).toEqual([0, 1, 4, 3]);
+    expect(run([enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }), msg(P, 10, { vasopressors: [] })]).last.crsGrade).toBe(1);
+  });
+
+  it('each neuro section is a complete assessment; a field left out counts as normal', () => {
+    const r = run([enrol(P), msg(P, 0, { neuro: { iceScore: 4, consciousness: 'awakens_to_voice' } }), msg(P, 10, { neuro: { iceScore: 8 } })]);
+    expect(r.last.icansGrade).toBe(1);
+  });
+});
+
+describe('section 2: ASTCT 2019 hypotension grades', () => {
+  const lowPair = [bp(10, 82), bp(15, 80)];
+  const vaso = (...drugs: ('norepinephrine' | 'epinephrine' | 'phenylephrine' | 'dopamine' | 'vasopressin')[]) =>
+    msg(P, 20, { vasopressors: drugs.map((drug) => ({ drug, dose: drug === 'vasopressin' ? 0.03 : 0.1, unit: drug === 'vasopressin' ? ('units/min' as const) : ('mcg/kg/min' as const) })) });
+
+  it.each([
+    ['present, no vasopressor', [] as const, 2],
+    ['one non-vasopressin vasopressor', ['norepinephrine'] as const, 3],
+    ['one non-vasopressin with vasopressin', ['norepinephrine', 'vasopressin'] as const, 3],
+    ['vasopressin alone', ['vasopressin'] as const, 3],
+    ['two non-vasopressin vasopressors', ['norepinephrine', 'phenylephrine'] as const, 4],
+    ['three vasopressors', ['dopamine', 'epinephrine', 'vasopressin'] as const, 4],
+  ])('%s -> grade %i', (_n, drugs, grade) => {
+    const msgs = [enrol(P), febrile(0), ...lowPair];
+    if (drugs.length > 0) msgs.push(vaso(...drugs));
+    expect(run(msgs).last.crsGrade).toBe(grade);
+  });
+});
+
+describe('section 2: ASTCT 2019 hypoxia grades', () => {
+  it.each([
+    ['blow_by', undefined, 2],
+    ['nasal_cannula', 1, 2],
+    ['nasal_cannula', 6, 2],
+    ['nasal_cannula', 6.5, 3],
+    ['high_flow_nasal_cannula', 40, 3],
+    ['simple_mask', undefined, 3],
+    ['non_rebreather', 15, 3],
+    ['venturi', undefined, 3],
+    ['cpap', undefined, 4],
+    ['bipap', undefined, 4],
+    ['mechanical_ventilation', undefined, 4],
+    ['room_air', undefined, 1],
+  ] as const)('%s at %s L/min -> grade %i', (device, flowLpm, grade) => {
+    const oxygen = flowLpm === undefined ? { device } : { device, flowLpm };
+    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen })]).last.crsGrade).toBe(grade);
+  });
+
+  it('a nasal cannula with no flow documented is graded low-flow by default, and says so', () => {
+    const r = run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'nasal_cannula' } })]);
+    expect(r.last.crsGrade).toBe(2);
+    expect(r.last.reasons.map((x) => x.text).join(' ')).toContain('flow not documented');
+    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'nasal_cannula' } })], config({ nasalCannulaUnknownFlow: 'high' })).last.crsGrade).toBe(3);
+  });
+
+  it('the grade is the worst of hypotension and hypoxia', () => {
+    const r = run([enrol(P), febrile(0), bp(5, 80), bp(10, 80), msg(P, 12, { oxygen: { device: 'bipap' } })]);
+    expect(r.last.crsGrade).toBe(4);
+  });
+
+  it('organ toxicities do not change the ASTCT grade', () => {
+    expect(run([enrol(P), febrile(0), msg(P, 5, { organToxicity: { maxCtcaeGrade: 4 } })]).last.crsGrade).toBe(1);
+  });
+
+  it('never computes grade 5', () => {
+    const r = run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'mechanical_ventilation' }, vasopressors: [{ drug: 'norepinephrine', dose: 1, unit: 'mcg/kg/min' }, { drug: 'epinephrine', dose: 1, unit: 'mcg/kg/min' }] })]);
+    expect(r.last.crsGrade).toBe(4);
+    expect(pages(r)).toEqual(['escalation crs 0->1 hematology', 'escalation crs 1->4 hematology+icu']);
+  });
+});

@@ -1,0 +1,154 @@
+// crs-rules.md sections 3 and 4, row by row: Lee 2014 (seed review Table 3) and ASTCT 2019 ICANS.
+import { describe, expect, it } from 'vitest';
+import type { VasopressorEntry } from '../../shared/domain/contract.ts';
+import { enrol, msg } from '../support/messages.ts';
+import { config, run } from '../support/run.ts';
+
+const P = 'L1';
+const lee = config({ scheme: 'lee2014' });
+const febrile = (m = 0) => msg(P, m, { vitals: { temperatureC: 38.6 } });
+const lowPair = [msg(P, 10, { vitals: { systolicBP: 82 } }), msg(P, 15, { vitals: { systolicBP: 80 } })];
+const grade = (...rest: Parameters<typeof msg>[2][]) =>
+  run([enrol(P), febrile(0), ...rest.map((s, i) => msg(P, 20 + i, s))], lee).last;
+
+describe('section 3: Lee 2014 grade 4', () => {
+  it.each(['mechanical_ventilation', 'bipap', 'cpap'] as const)('ventilator support (%s)', (device) => {
+    expect(grade({ oxygen: { device } }).crsGrade).toBe(4);
+  });
+  it('organ toxicity grade 4', () => {
+    expect(grade({ organToxicity: { maxCtcaeGrade: 4 } }).crsGrade).toBe(4);
+  });
+  it('transaminitis grade 4 is excluded from grade 4 (it is grade 3)', () => {
+    expect(grade({ organToxicity: { transaminitisGrade: 4 } }).crsGrade).toBe(3);
+  });
+});
+
+describe('section 3: Lee 2014 grade 3', () => {
+  it('FiO2 >= 0.40 given', () => {
+    expect(grade({ oxygen: { device: 'high_flow_nasal_cannula', flowLpm: 30, fio2: 0.4 } }).crsGrade).toBe(3);
+    expect(grade({ oxygen: { device: 'high_flow_nasal_cannula', flowLpm: 30, fio2: 0.39 } }).crsGrade).toBe(2);
+  });
+
+  const single = (v: VasopressorEntry) => run([enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [v] })], lee).last;
+  it.each([
+    [{ drug: 'norepinephrine', dose: 20, unit: 'mcg/min' }, 3],
+    [{ drug: 'norepinephrine', dose: 19.9, unit: 'mcg/min' }, 2],
+    [{ drug: 'norepinephrine', dose: 0.3, unit: 'mcg/kg/min' }, 3], // 21 mcg/min at 70 kg
+    [{ drug: 'norepinephrine', dose: 0.28, unit: 'mcg/kg/min' }, 2], // 19.6 mcg/min
+    [{ drug: 'dopamine', dose: 10, unit: 'mcg/kg/min' }, 3],
+    [{ drug: 'dopamine', dose: 9, unit: 'mcg/kg/min' }, 2],
+    [{ drug: 'dopamine', dose: 700, unit: 'mcg/min' }, 3], // 10 mcg/kg/min at 70 kg
+    [{ drug: 'dopamine', dose: 630, unit: 'mcg/min' }, 2], // 9 mcg/kg/min
+    [{ drug: 'phenylephrine', dose: 200, unit: 'mcg/min' }, 3],
+    [{ drug: 'phenylephrine', dose: 150, unit: 'mcg/min' }, 2],
+    [{ drug: 'epinephrine', dose: 10, unit: 'mcg/min' }, 3],
+    [{ drug: 'epinephrine', dose: 0.1, unit: 'mcg/kg/min' }, 2], // 7 mcg/min
+    [{ drug: 'vasopressin', dose: 0.04, unit: 'units/min' }, 2], // monotherapy counts as low-dose
+    [{ drug: 'norepinephrine', dose: 5, unit: 'units/min' }, 3], // cannot be converted: fail safe
+  ] as const)('hypotension with %o -> grade %i', (v, g) => {
+    expect(single(v).crsGrade).toBe(g);
+  });
+
+  it('a dose that cannot be converted (no weight) is high-dose, and the reasons say why', () => {
+    const noWeight = msg(P, -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z' } });
+    const a = run([noWeight, febrile(0), ...lowPair, msg(P, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' }] })], lee).last;
+    expect(a.crsGrade).toBe(3);
+    expect(a.reasons.map((r) => r.text).join(' ')).toMatch(/no enrolment weight.*fail safe/);
+  });
+
+  it('multiple vasopressors (any two, vasopressin included)', () => {
+    const a = run(
+      [enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 2, unit: 'mcg/min' }, { drug: 'vasopressin', dose: 0.03, unit: 'units/min' }] })],
+      lee,
+    ).last;
+    expect(a.crsGrade).toBe(3);
+  });
+
+  it('organ toxicity grade 3', () => {
+    expect(grade({ organToxicity: { maxCtcaeGrade: 3 } }).crsGrade).toBe(3);
+  });
+});
+
+describe('section 3: Lee 2014 grades 2 and 1', () => {
+  it('any oxygen requirement with FiO2 < 0.40', () => {
+    expect(grade({ oxygen: { device: 'nasal_cannula', flowLpm: 2, fio2: 0.3 } }).crsGrade).toBe(2);
+  });
+  it('hypotension with no vasopressor', () => {
+    expect(run([enrol(P), febrile(0), ...lowPair], lee).last.crsGrade).toBe(2);
+  });
+  it('organ toxicity grade 2', () => {
+    expect(grade({ organToxicity: { maxCtcaeGrade: 2 } }).crsGrade).toBe(2);
+  });
+  it('the entry criterion alone is grade 1; organ toxicity 1 does not raise it', () => {
+    expect(grade({ organToxicity: { maxCtcaeGrade: 1, transaminitisGrade: 1 } }).crsGrade).toBe(1);
+  });
+  it('without the entry criterion Lee is 0 too', () => {
+    expect(run([enrol(P), msg(P, 0, { oxygen: { device: 'bipap' } })], lee).last.crsGrade).toBe(0);
+  });
+  it('the latest organ toxicity values replace earlier ones', () => {
+    expect(grade({ organToxicity: { maxCtcaeGrade: 3 } }, { organToxicity: { maxCtcaeGrade: 1 } }).crsGrade).toBe(1);
+  });
+});
+
+describe('section 3: FiO2 estimated from the device when none is given', () => {
+  it.each([
+    ['room_air', undefined, 1, undefined],
+    ['blow_by', undefined, 2, 0.25],
+    ['nasal_cannula', 4, 2, 0.37],
+    ['nasal_cannula', 5, 3, 0.41],
+    ['nasal_cannula', 10, 3, 0.45], // capped
+    ['simple_mask', undefined, 3, 0.4],
+    ['non_rebreather', undefined, 3, 0.6],
+    ['venturi', undefined, 3, 0.4],
+    ['high_flow_nasal_cannula', 40, 3, 0.4],
+  ] as const)('%s at %s L/min -> grade %i (FiO2 %s)', (device, flowLpm, g, fio2) => {
+    const a = grade({ oxygen: flowLpm === undefined ? { device } : { device, flowLpm } });
+    expect(a.crsGrade).toBe(g);
+    if (fio2 !== undefined) {
+      const r = a.reasons.find((x) => x.criterion === 'fio2')!;
+      expect(r.value).toBe(fio2);
+      expect(r.text).toContain('estimated');
+    }
+  });
+});
+
+describe('section 4: ASTCT 2019 ICANS', () => {
+  const icans = (neuro: Parameters<typeof msg>[2]['neuro']) => run([enrol(P), msg(P, 0, { neuro })]).last.icansGrade;
+  it.each([
+    [10, 0],
+    [9, 1],
+    [7, 1],
+    [6, 2],
+    [3, 2],
+    [2, 3],
+    [0, 3],
+  ])('ICE score %i -> grade %i', (iceScore, g) => {
+    expect(icans({ iceScore, consciousness: 'alert' })).toBe(g);
+  });
+  it.each([
+    ['alert', 0],
+    ['awakens_spontaneously', 1],
+    ['awakens_to_voice', 2],
+    ['awakens_to_touch', 3],
+    ['unarousable', 4],
+  ] as const)('consciousness %s -> grade %i', (consciousness, g) => {
+    expect(icans({ iceScore: 10, consciousness })).toBe(g);
+  });
+  it.each([
+    [{ seizure: 'self_limited' }, 3],
+    [{ seizure: 'prolonged' }, 4],
+    [{ motorWeakness: true }, 4],
+    [{ cerebralEdema: 'focal' }, 3],
+    [{ cerebralEdema: 'diffuse' }, 4],
+    [{ seizure: 'none', motorWeakness: false, cerebralEdema: 'none' }, 0],
+  ] as const)('%o -> grade %i', (neuro, g) => {
+    expect(icans(neuro)).toBe(g);
+  });
+  it('the most severe domain wins', () => {
+    expect(icans({ iceScore: 8, consciousness: 'awakens_to_voice', seizure: 'self_limited' })).toBe(3);
+  });
+  it('does not depend on CRS', () => {
+    const a = run([enrol(P), msg(P, 0, { vitals: { temperatureC: 39 }, neuro: { iceScore: 5 } })]).last;
+    expect([a.crsGrade, a.icansGrade]).toEqual([1, 2]);
+  });
+});
