@@ -1,6 +1,6 @@
 // Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
-import { z } from 'zod';
+import * as z from 'zod'; // a namespace import lets esbuild drop the unused parts (locales) from the Lambda bundles
 
 export const SCHEMES = ['astct2019', 'lee2014'] as const;
 export type Scheme = (typeof SCHEMES)[number];

@@ -1,6 +1,6 @@
 // Device message contract v1: the single source of truth for what a device may send.
 // The JSON Schema in shared/contract/ is generated from this file (`npm run schema`).
-import { z } from 'zod';
+import * as z from 'zod'; // a namespace import lets esbuild drop the unused parts (locales) from the Lambda bundles
 
 export const OXYGEN_DEVICES = [
   'room_air',
