@@ -1,0 +1,77 @@
+// `crs replay` as a user runs it: output order, rejected lines, exit codes, files and standard input.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { replayCli } from '../support/cli.ts';
+
+const good = (id: string, minutes: number, sections: object) =>
+  JSON.stringify({
+    messageId: id,
+    patientId: 'C-1',
+    observedAt: new Date(Date.parse('2026-01-10T08:00:00Z') + minutes * 60_000).toISOString(),
+    source: { deviceId: 'mon-1', kind: 'monitor' },
+    ...sections,
+  });
+
+describe('crs replay', () => {
+  it('prints an assessment per message, each followed by the pages it caused, and exits 0', () => {
+    const input = [good('a', 0, { vitals: { temperatureC: 38.5 } }), good('b', 5, { oxygen: { device: 'bipap' } })].join('\n');
+    const { status, events } = replayCli(['-'], input);
+    expect(status).toBe(0);
+    expect(events.map((e) => `${e.type}:${e.type === 'notification' ? e.toGrade : e.messageId}`)).toEqual([
+      'assessment:a',
+      'notification:1',
+      'assessment:b',
+      'notification:4',
+    ]);
+  });
+
+  it('reports a rejected line with its number and errors, keeps going, and exits 1', () => {
+    const input = [
+      good('a', 0, { vitals: { temperatureC: 101.3 } }),
+      '{not json',
+      '',
+      good('b', 5, { vitals: { temperatureC: 38.5 } }),
+    ].join('\n');
+    const { status, events } = replayCli(['-'], input);
+    expect(status).toBe(1);
+    expect(events[0]).toEqual({ type: 'rejected', line: 1, errors: ['vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)'] });
+    expect(events[1]).toMatchObject({ type: 'rejected', line: 2 });
+    expect((events[1]!.errors as string[])[0]).toMatch(/^line is not valid JSON/);
+    expect(events.slice(2).map((e) => e.type)).toEqual(['assessment', 'notification']);
+  });
+
+  it('reads a file, and takes --scheme lee2014', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-replay-'));
+    const file = join(dir, 'in.ndjson');
+    writeFileSync(file, [good('a', 0, { vitals: { temperatureC: 38.5 } }), good('b', 5, { oxygen: { device: 'nasal_cannula', flowLpm: 5 } })].join('\n'));
+    const astct = replayCli([file], '');
+    const lee = replayCli([file, '--scheme', 'lee2014'], '');
+    expect(astct.events.at(-1)).toMatchObject({ type: 'notification', toGrade: 2, scheme: 'astct2019' });
+    expect(lee.events.at(-1)).toMatchObject({ type: 'notification', toGrade: 3, scheme: 'lee2014' }); // FiO2 estimated 0.41
+  });
+
+  it.each([
+    [['nofile.ndjson'], /cannot read nofile.ndjson/],
+    [['-', '--scheme', 'ctcae'], /--scheme must be one of astct2019, lee2014/],
+    [[], /replay takes exactly one FILE/],
+    [['-', '--frobnicate'], /Unknown option/],
+    [['-', '--config', '/nonexistent.json'], /cannot read config/],
+  ])('usage and I/O errors exit 2: %o', (args, message) => {
+    const { status, stderr } = replayCli(args, '');
+    expect(status).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it('takes a configuration file, and refuses a bad one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
+    const cfg = join(dir, 'site.json');
+    writeFileSync(cfg, JSON.stringify({ feverThresholdC: 38.3 }));
+    expect(replayCli(['-', '--config', cfg], good('a', 0, { vitals: { temperatureC: 38.2 } })).events[0]).toMatchObject({ crsGrade: 0 });
+    writeFileSync(cfg, JSON.stringify({ feverTresholdC: 38.3 }));
+    const bad = replayCli(['-', '--config', cfg], '');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/invalid config/);
+  });
+});

@@ -1,0 +1,175 @@
+// The device message contract v1 (message-contract.md): what is accepted, and what each refusal says.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { deviceMessageJsonSchema, validateMessage } from '../../shared/domain/contract.ts';
+
+const base = {
+  messageId: 'gw-icu4-000123',
+  patientId: 'P-0042',
+  observedAt: '2026-11-26T10:00:00Z',
+  source: { deviceId: 'mon-icu4-12', kind: 'monitor' },
+};
+
+/** The full example of the contract, every section at once. */
+const full = {
+  ...base,
+  enrolment: { therapy: 'car-t', product: 'axi-cel', infusedAt: '2026-11-24T09:00:00Z', weightKg: 70, bed: 'H4-12', ward: 'H4' },
+  vitals: { temperatureC: 38.4, heartRate: 112, respiratoryRate: 22, systolicBP: 86, diastolicBP: 50, meanArterialPressure: 62, spo2: 93 },
+  oxygen: { device: 'nasal_cannula', flowLpm: 4, fio2: 0.33, forComfort: false },
+  vasopressors: [{ drug: 'norepinephrine', dose: 0.08, unit: 'mcg/kg/min' }],
+  medications: [{ drug: 'tocilizumab', doseMg: 560 }],
+  neuro: { iceScore: 8, consciousness: 'alert', seizure: 'none', motorWeakness: false, cerebralEdema: 'none' },
+  organToxicity: { maxCtcaeGrade: 2, transaminitisGrade: 1 },
+  labs: { crpMgL: 120, ferritinNgMl: 4200, il6PgMl: 850 },
+};
+
+const errors = (value: unknown) => {
+  const r = validateMessage(value);
+  return r.ok ? [] : r.errors;
+};
+
+describe('accepted', () => {
+  it('the contract example with every section', () => {
+    expect(validateMessage(full)).toEqual({ ok: true, message: full });
+  });
+
+  it.each([
+    ['a zone offset', { observedAt: '2026-11-26T11:00:00+01:00' }],
+    ['fractional seconds', { observedAt: '2026-11-26T10:00:00.123Z' }],
+    ['an empty vasopressor list (all stopped)', { vasopressors: [] }],
+    ['an id with every allowed character', { patientId: 'A.b_c:d-9' }],
+    ['range ends', { vitals: { temperatureC: 25, spo2: 100, heartRate: 0 } }],
+  ])('%s', (_name, extra) => {
+    expect(errors({ ...base, vitals: { heartRate: 80 }, ...extra })).toEqual([]);
+  });
+
+  it.each([
+    'room_air',
+    'blow_by',
+    'nasal_cannula',
+    'high_flow_nasal_cannula',
+    'simple_mask',
+    'non_rebreather',
+    'venturi',
+    'cpap',
+    'bipap',
+    'mechanical_ventilation',
+  ])('oxygen device %s', (device) => {
+    expect(errors({ ...base, oxygen: { device } })).toEqual([]);
+  });
+});
+
+describe('refused, naming the field and the problem', () => {
+  it.each([
+    [{ vitals: { temperatureC: 101.3 } }, 'vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)'],
+    [{ vitals: { temperatureC: 46 } }, 'vitals.temperatureC: 46 is outside 25-45'],
+    [{ vitals: { heartRate: 351 } }, 'vitals.heartRate: 351 is outside 0-350'],
+    [{ vitals: { respiratoryRate: 121 } }, 'vitals.respiratoryRate: 121 is outside 0-120'],
+    [{ vitals: { systolicBP: -1 } }, 'vitals.systolicBP: -1 is outside 0-300'],
+    [{ vitals: { diastolicBP: 251 } }, 'vitals.diastolicBP: 251 is outside 0-250'],
+    [{ vitals: { meanArterialPressure: 301 } }, 'vitals.meanArterialPressure: 301 is outside 0-300'],
+    [{ vitals: { spo2: 101 } }, 'vitals.spo2: 101 is outside 0-100'],
+    [{ vitals: { spo2: '93' } }, 'vitals.spo2: "93" is not a number (allowed 0-100)'],
+    [{ oxygen: { device: 'nasal_cannula', flowLpm: 81 } }, 'oxygen.flowLpm: 81 is outside 0-80'],
+    [{ oxygen: { device: 'nasal_cannula', fio2: 0.2 } }, 'oxygen.fio2: 0.2 is outside 0.21-1'],
+    [{ oxygen: { device: 'nasal_cannula', fio2: 40 } }, 'oxygen.fio2: 40 is outside 0.21-1'],
+    [{ enrolment: { weightKg: 401 } }, 'enrolment.weightKg: 401 is outside 0.5-400'],
+    [{ neuro: { iceScore: 11 } }, 'neuro.iceScore: 11 is outside 0-10'],
+    [{ neuro: { iceScore: 7.5 } }, 'neuro.iceScore: 7.5 is not a whole number (allowed 0-10)'],
+    [{ organToxicity: { maxCtcaeGrade: 5 } }, 'organToxicity.maxCtcaeGrade: 5 is outside 0-4'],
+    [{ organToxicity: { transaminitisGrade: 2.5 } }, 'organToxicity.transaminitisGrade: 2.5 is not a whole number (allowed 0-4)'],
+    [{ vasopressors: [{ drug: 'norepinephrine', dose: -0.1, unit: 'mcg/min' }] }, 'vasopressors[0].dose: -0.1 is below 0'],
+    [{ medications: [{ drug: 'tocilizumab', doseMg: -5 }] }, 'medications[0].doseMg: -5 is below 0'],
+    [{ labs: { crpMgL: -1 } }, 'labs.crpMgL: -1 is below 0'],
+  ])('%o', (extra, error) => {
+    expect(errors({ ...base, ...extra })).toEqual([error]);
+  });
+
+  it.each([
+    [{ oxygen: { device: 'nasal_prongs' } }, 'oxygen.device: "nasal_prongs" is not one of room_air, blow_by'],
+    [{ vasopressors: [{ drug: 'levophed', dose: 1, unit: 'mcg/min' }] }, 'vasopressors[0].drug: "levophed" is not one of norepinephrine'],
+    [{ vasopressors: [{ drug: 'vasopressin', dose: 1, unit: 'U/min' }] }, 'vasopressors[0].unit: "U/min" is not one of mcg/min, mcg/kg/min, units/min'],
+    [{ medications: [{ drug: 'paracetamol' }] }, 'medications[0].drug: "paracetamol" is not one of tocilizumab'],
+    [{ neuro: { consciousness: 'drowsy' } }, 'neuro.consciousness: "drowsy" is not one of alert'],
+    [{ neuro: { seizure: 'yes' } }, 'neuro.seizure: "yes" is not one of none, self_limited, prolonged'],
+    [{ neuro: { cerebralEdema: 'mild' } }, 'neuro.cerebralEdema: "mild" is not one of none, focal, diffuse'],
+    [{ enrolment: { therapy: 'tcr' } }, 'enrolment.therapy: "tcr" is not one of car-t, bispecific'],
+    [{ source: { deviceId: 'x', kind: 'phone' }, vitals: { spo2: 90 } }, 'source.kind: "phone" is not one of monitor, pump, ventilator, ehr, manual'],
+  ])('unknown enum value %o', (extra, start) => {
+    const e = errors({ ...base, ...extra });
+    expect(e).toHaveLength(1);
+    expect(e[0]).toContain(start);
+  });
+
+  it.each([
+    [{ patientId: 'Jane Doe' }, 'patientId: "Jane Doe" is not 1-64 characters of A-Z a-z 0-9 . _ : -'],
+    [{ patientId: 'x'.repeat(65) }, 'patientId: '],
+    [{ patientId: '' }, 'patientId: "" is not 1-64 characters'],
+    [{ messageId: '' }, 'messageId: "" is shorter than 1 characters'],
+    [{ messageId: 'm'.repeat(129) }, 'is longer than 128 characters'],
+    [{ observedAt: '2026-11-26T10:00:00' }, 'observedAt: "2026-11-26T10:00:00" is not an RFC 3339 timestamp with a zone offset'],
+    [{ observedAt: '2026-11-26' }, 'observedAt: "2026-11-26" is not an RFC 3339 timestamp'],
+    [{ observedAt: '2026-02-30T10:00:00Z' }, 'observedAt: "2026-02-30T10:00:00Z" is not an RFC 3339 timestamp'],
+    [{ observedAt: 1764151200000 }, 'observedAt: 1764151200000 is not an RFC 3339 timestamp'],
+    [{ enrolment: { infusedAt: 'yesterday' } }, 'enrolment.infusedAt: "yesterday" is not an RFC 3339 timestamp'],
+  ])('bad id or timestamp %#', (extra, error) => {
+    const e = errors({ ...base, vitals: { heartRate: 80 }, ...extra });
+    expect(e).toHaveLength(1);
+    expect(e[0]).toContain(error);
+  });
+
+  it('a message with no section', () => {
+    expect(errors(base)).toEqual([
+      'message: has no data section: give at least one of enrolment, vitals, oxygen, vasopressors, medications, neuro, organToxicity, labs',
+    ]);
+  });
+
+  it('an empty section', () => {
+    expect(errors({ ...base, vitals: {} })).toEqual(['vitals: is empty: give at least one measurement']);
+  });
+
+  it('missing required fields', () => {
+    const { messageId: _m, source: _s, ...rest } = base;
+    expect(errors({ ...rest, vitals: { spo2: 97 } })).toEqual(['messageId: is required', 'source: is required']);
+    expect(errors({ ...base, oxygen: { flowLpm: 2 } })[0]).toMatch(/^oxygen.device: is required \(one of room_air/);
+  });
+
+  it('an unknown section is not silently dropped, and a near miss is suggested', () => {
+    expect(errors({ ...base, vital: { temperatureC: 38 } })[0]).toMatch(/^message: unknown section or field "vital" \(did you mean "vitals"\?\)/);
+    expect(errors({ ...base, vitals: { heartRate: 80 }, comment: 'x' })[0]).toMatch(/^message: unknown section or field "comment"; allowed:/);
+  });
+
+  it('a misspelt field is not silently dropped', () => {
+    expect(errors({ ...base, vitals: { temprature: 38.2, heartRate: 90 } })).toEqual([
+      'vitals: unknown field "temprature" (did you mean "temperatureC"?); allowed: temperatureC, heartRate, respiratoryRate, systolicBP, diastolicBP, meanArterialPressure, spo2',
+    ]);
+    expect(errors({ ...base, oxygen: { device: 'venturi', fiO2: 0.4 } })[0]).toContain('unknown field "fiO2" (did you mean "fio2"?)');
+  });
+
+  it('reports every problem at once', () => {
+    expect(errors({ ...base, patientId: 'a b', vitals: { temperatureC: 100, spo2: 120 } })).toHaveLength(3);
+  });
+
+  it.each([null, 'text', 42, [], true])('a body that is not an object (%o)', (value) => {
+    expect(errors(value)[0]).toMatch(/^message: .* is not an object$/);
+  });
+
+  it('a non-finite number', () => {
+    expect(errors({ ...base, vitals: { heartRate: Number.NaN } })[0]).toContain('vitals.heartRate');
+    expect(errors({ ...base, vitals: { heartRate: Number.POSITIVE_INFINITY } })[0]).toContain('vitals.heartRate');
+  });
+});
+
+describe('the published JSON Schema', () => {
+  it('is the one generated from the zod schema (run `npm run schema` after changing the contract)', () => {
+    const published = JSON.parse(readFileSync(new URL('../../shared/contract/device-message.v1.schema.json', import.meta.url), 'utf8'));
+    expect(published).toEqual(deviceMessageJsonSchema());
+  });
+
+  it('refuses unknown fields and names the required ones', () => {
+    const schema = deviceMessageJsonSchema() as { additionalProperties: boolean; required: string[]; properties: Record<string, { additionalProperties?: boolean }> };
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.required).toEqual(['messageId', 'patientId', 'observedAt', 'source']);
+    expect(schema.properties.vitals!.additionalProperties).toBe(false);
+  });
+});

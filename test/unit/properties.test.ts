@@ -1,0 +1,130 @@
+// Properties that must hold for every input, checked with fast-check on generated timelines.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Replay } from '../../shared/app/replay.ts';
+import { DEFAULT_CONFIG, configFor } from '../../shared/domain/config.ts';
+import { validateMessage, type DeviceMessage } from '../../shared/domain/contract.ts';
+import type { OutputEvent } from '../../shared/domain/events.ts';
+import { timeline } from '../support/arbitraries.ts';
+import { run } from '../support/run.ts';
+
+const schemes = [DEFAULT_CONFIG, configFor('lee2014')];
+
+function replayLines(messages: unknown[], scheme = DEFAULT_CONFIG): OutputEvent[] {
+  const replay = new Replay(scheme);
+  return messages.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1));
+}
+
+const byPatient = (events: OutputEvent[], patientId: string) => events.filter((e) => 'patientId' in e && e.patientId === patientId);
+
+describe('properties', () => {
+  it('every generated message is valid (the generator speaks the contract)', () => {
+    fc.assert(
+      fc.property(timeline('G'), (msgs) => {
+        for (const m of msgs) expect(validateMessage(m)).toMatchObject({ ok: true });
+      }),
+    );
+  });
+
+  it('grades stay in range and pages are consistent with them', () => {
+    for (const cfg of schemes) {
+      fc.assert(
+        fc.property(timeline('P'), (msgs) => {
+          const r = run(msgs, cfg);
+          for (const a of r.assessments) {
+            expect(a.crsGrade).toBeGreaterThanOrEqual(0);
+            expect(a.crsGrade).toBeLessThanOrEqual(4);
+            expect(a.icansGrade).toBeGreaterThanOrEqual(0);
+            expect(a.icansGrade).toBeLessThanOrEqual(4);
+            expect(Number.isInteger(a.crsGrade) && Number.isInteger(a.icansGrade)).toBe(true);
+          }
+          for (const n of r.notifications) {
+            expect(n.toGrade).not.toBe(n.fromGrade);
+            expect(n.kind === 'escalation').toBe(n.toGrade > n.fromGrade);
+            expect(n.teams.length).toBeGreaterThan(0);
+            expect(n.teams).toContain('hematology');
+          }
+        }),
+        { numRuns: 300 },
+      );
+    }
+  });
+
+  it('a duplicated message never changes the output', () => {
+    fc.assert(
+      fc.property(
+        timeline('D'),
+        fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1, maxLength: 10 }),
+        (msgs, dups) => {
+          // Re-send some messages later in the stream, possibly several times.
+          const withDups: DeviceMessage[] = [...msgs];
+          for (const [which, where] of dups) {
+            const original = msgs[which % msgs.length]!;
+            const at = withDups.indexOf(original); // the first occurrence, wherever earlier copies moved it
+            withDups.splice(at + 1 + (where % (withDups.length - at)), 0, structuredClone(original));
+          }
+          const plain = replayLines(msgs);
+          const duplicated = replayLines(withDups);
+          expect(duplicated.filter((e) => e.type !== 'duplicate')).toEqual(plain);
+          expect(duplicated.filter((e) => e.type === 'duplicate')).toHaveLength(dups.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the validator never throws, whatever the JSON', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const r = validateMessage(value);
+        if (!r.ok) expect(r.errors.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('the validator never throws on near-miss messages (a field or a section replaced by any JSON)', () => {
+    fc.assert(
+      fc.property(timeline('V', 1), fc.nat(), fc.nat(), fc.jsonValue(), (msgs, i, j, junk) => {
+        const m = structuredClone(msgs[0]!) as Record<string, unknown>;
+        const key = Object.keys(m)[i % Object.keys(m).length]!;
+        const section = m[key];
+        if (section !== null && typeof section === 'object' && !Array.isArray(section) && j % 2 === 0) {
+          const fields = Object.keys(section);
+          (section as Record<string, unknown>)[fields[j % fields.length] ?? 'extra'] = junk;
+        } else {
+          m[key] = junk;
+        }
+        const r = validateMessage(m);
+        expect(typeof r.ok).toBe('boolean');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("interleaving different patients' messages never changes any patient's grades or pages", () => {
+    fc.assert(
+      fc.property(
+        timeline('A', 25),
+        timeline('B', 25),
+        timeline('C', 25),
+        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 75, maxLength: 75 }),
+        (a, b, c, picks) => {
+          const queues = [a.slice(), b.slice(), c.slice()];
+          const sequential = [...a, ...b, ...c];
+          const interleaved: DeviceMessage[] = [];
+          for (const pick of picks) {
+            const q = queues[pick]!;
+            if (q.length > 0) interleaved.push(q.shift()!);
+          }
+          for (const q of queues) interleaved.push(...q);
+          expect(interleaved).toHaveLength(sequential.length);
+          const one = replayLines(sequential);
+          const other = replayLines(interleaved);
+          for (const p of ['A', 'B', 'C']) expect(byPatient(other, p)).toEqual(byPatient(one, p));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
