@@ -32,12 +32,10 @@ const DEVICE_NAMES: Record<OxygenDevice, string> = {
   mechanical_ventilation: 'mechanical ventilation',
 };
 
-const reason = (criterion: string, value: string | number | boolean, t: number, text: string): Reason => ({
-  criterion,
-  value,
-  at: iso(t),
-  text: `${text} at ${iso(t)}`,
-});
+function reason(criterion: string, value: string | number | boolean, t: number, text: string): Reason {
+  const at = iso(t);
+  return { criterion, value, at, text: `${text} at ${at}` };
+}
 
 // ---------------------------------------------------------------------------------------------- shared facts
 

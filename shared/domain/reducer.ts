@@ -4,6 +4,7 @@ import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import type { DeviceMessage } from './contract.ts';
 import { gradeCrs, gradeIcans, isLowReading, hypotensionThresholds, type Reason } from './grading.ts';
 import { buildPage, type Notification } from './page.ts';
+import { addSeen, hasSeen } from './seen.ts';
 import { emptyState, type BpMachine, type BpReading, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
 import { HOUR, MINUTE, iso, parseTime } from './time.ts';
 
@@ -89,9 +90,9 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     const after = s.enrolment.infusedAt?.v;
     // A new infusion starts a new episode: the fever waiver and CRS onset belong to the old one.
     if (before && after && parseTime(after) > parseTime(before)) {
-      delete s.crsSince;
-      delete s.waiverSince;
-      delete s.crsZeroSince;
+      s.crsSince = undefined;
+      s.waiverSince = undefined;
+      s.crsZeroSince = undefined;
     }
   }
 
@@ -139,7 +140,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
 /** Tracks CRS onset and the end of an episode (the optional reset of the fever waiver). */
 function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig): void {
   if (crsGrade >= 1) {
-    delete s.crsZeroSince;
+    s.crsZeroSince = undefined;
     if (s.crsSince === undefined) {
       s.crsSince = s.clock;
       if (s.lastMaskingAt !== undefined && s.lastMaskingAt >= s.crsSince) s.waiverSince = s.lastMaskingAt;
@@ -149,8 +150,8 @@ function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig):
   s.crsZeroSince ??= s.clock;
   const endAfter = config.episodeEndsAfterHoursAtGrade0;
   if (endAfter !== null && s.crsSince !== undefined && s.clock - s.crsZeroSince >= endAfter * HOUR) {
-    delete s.crsSince;
-    delete s.waiverSince;
+    s.crsSince = undefined;
+    s.waiverSince = undefined;
   }
 }
 
@@ -184,13 +185,12 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
   if (base.patientId !== msg.patientId) {
     throw new Error(`state of patient ${base.patientId} given a message for ${msg.patientId}`);
   }
-  if (base.seen.includes(msg.messageId)) {
+  if (hasSeen(base.seen, msg.messageId)) {
     return { kind: 'duplicate', state: base, messageId: msg.messageId, patientId: msg.patientId };
   }
   const t = parseTime(msg.observedAt);
   const s = applyMessage(base, msg, t, config);
-  s.seen = base.seen.length >= config.dedupeWindow ? base.seen.slice(base.seen.length - config.dedupeWindow + 1) : base.seen.slice();
-  s.seen.push(msg.messageId);
+  s.seen = addSeen(base.seen, msg.messageId, config.dedupeWindow);
 
   const crs = gradeCrs(s, config);
   const icans = gradeIcans(s);

@@ -2,6 +2,7 @@
 // It keeps the latest value of each parameter and only the history the rules need, each part bounded.
 import type { Condition, Team } from './config.ts';
 import type { MedicationDrug, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
+import type { SeenIds } from './seen.ts';
 
 /** A value with the observedAt (epoch ms) it was measured at; a later observation replaces an earlier one. */
 export interface Timed<T> {
@@ -93,10 +94,14 @@ export interface PatientState {
   /** Patient clock since when the CRS grade has been 0 (for the optional episode end). */
   crsZeroSince?: number;
   notified: Record<Condition, NotifiedGrade>;
-  /** The most recent messageIds applied, oldest first (bounded by config.dedupeWindow). */
-  seen: string[];
+  /** The most recent messageIds applied (at least config.dedupeWindow of them), see seen.ts. */
+  seen: SeenIds;
 }
 
+/**
+ * A state with every key present, in one fixed order: states then share one object shape, which keeps the
+ * reducer's copy of the state fast. Keys without a value yet are undefined (and left out of the JSON).
+ */
 export function emptyState(patientId: string): PatientState {
   return {
     v: 1,
@@ -104,6 +109,9 @@ export function emptyState(patientId: string): PatientState {
     clock: Number.NEGATIVE_INFINITY,
     enrolment: {},
     vitals: {},
+    oxygen: undefined,
+    vasopressors: undefined,
+    neuro: undefined,
     organ: {},
     labs: {},
     febrile: [],
@@ -111,6 +119,10 @@ export function emptyState(patientId: string): PatientState {
     bpDropped: { on: false, lastLow: null },
     tocilizumab: [],
     lastGiven: {},
+    lastMaskingAt: undefined,
+    crsSince: undefined,
+    waiverSince: undefined,
+    crsZeroSince: undefined,
     notified: { crs: { grade: 0, teams: [] }, icans: { grade: 0, teams: [] } },
     seen: [],
   };
@@ -122,8 +134,9 @@ export function serializeState(state: PatientState): string {
 }
 
 export function deserializeState(json: string): PatientState {
-  const state = JSON.parse(json) as PatientState;
-  if (state.v !== 1) throw new Error(`unsupported patient state version ${String(state.v)}`);
+  const stored = JSON.parse(json) as PatientState;
+  if (stored.v !== 1) throw new Error(`unsupported patient state version ${String(stored.v)}`);
+  const state = Object.assign(emptyState(stored.patientId), stored);
   if (state.clock === null) state.clock = Number.NEGATIVE_INFINITY;
   return state;
 }

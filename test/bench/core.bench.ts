@@ -1,0 +1,66 @@
+// Core figures: messages/s through validate + reduce on one core, and `crs replay` over a 100,000-message file.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { validateMessage, type DeviceMessage } from '../../shared/domain/contract.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import { serializeState, type PatientState } from '../../shared/domain/state.ts';
+import { syntheticFeed } from './generate.ts';
+
+const COUNT = 100_000;
+const PATIENTS = 500;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function validateAndReduce(lines: string[], parse: boolean): { seconds: number; states: Map<string, PatientState> } {
+  const states = new Map<string, PatientState>();
+  const values = parse ? undefined : lines.map((l) => JSON.parse(l) as unknown);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < lines.length; i++) {
+    const v = validateMessage(parse ? JSON.parse(lines[i]!) : values![i]);
+    if (!v.ok) throw new Error(`bench feed is invalid: ${v.errors.join('; ')}`);
+    const step = reduce(states.get(v.message.patientId), v.message, DEFAULT_CONFIG);
+    states.set(v.message.patientId, step.state);
+  }
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, states };
+}
+
+async function replayFile(file: string): Promise<{ seconds: number; maxRssKb: number; exitCode: number }> {
+  const child = new URL('./replay-child.ts', import.meta.url).pathname;
+  const t0 = process.hrtime.bigint();
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, file], { stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise((resolve) => proc.on('exit', resolve));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const report = JSON.parse(err.trim().split('\n').at(-1)!) as { maxRssKb: number; exitCode: number };
+  return { seconds, ...report };
+}
+
+export async function run(): Promise<void> {
+  console.log(`\n== core: validate + reduce, and crs replay (${fmt(COUNT)} messages, ${PATIENTS} patients) ==`);
+  const feed: DeviceMessage[] = syntheticFeed(COUNT, PATIENTS);
+  const lines = feed.map((m) => JSON.stringify(m));
+
+  validateAndReduce(lines.slice(0, 20_000), false); // warm-up (JIT)
+  const objects = validateAndReduce(lines, false);
+  const withParse = validateAndReduce(lines, true);
+  console.log(`validate + reduce (parsed objects), one core: ${fmt(COUNT / objects.seconds)} messages/s (target >= 100,000)`);
+  console.log(`JSON.parse + validate + reduce, one core:     ${fmt(COUNT / withParse.seconds)} messages/s`);
+  const sizes = [...objects.states.values()].map((s) => serializeState(s).length);
+  console.log(`patient state JSON after ${COUNT / PATIENTS} messages each: max ${fmt(Math.max(...sizes))} bytes (DynamoDB item limit 409,600)`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'crs-bench-'));
+  const file = join(dir, 'feed.ndjson');
+  writeFileSync(file, lines.join('\n') + '\n');
+  try {
+    const r = await replayFile(file);
+    if (r.exitCode !== 0) throw new Error(`replay exited ${r.exitCode}`);
+    console.log(
+      `crs replay, 100,000-message file: ${r.seconds.toFixed(2)} s wall including start-up = ${fmt(COUNT / r.seconds)} messages/s, peak RSS ${fmt(r.maxRssKb / 1024)} MiB`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
