@@ -10,6 +10,10 @@ export const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', 
 const USAGE = `usage:
   crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)
   crs schema [--write]                                          print (or write) the device message JSON Schema
+  crs serve [--port N] [--data DIR] [--webhook URL] [--scheme S]    the pipeline on this machine, with the on-call board
+  crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
+  crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
+  (crs serve --help and crs simulate --help list every option)
 `;
 
 class UsageError extends Error {}
@@ -46,6 +50,13 @@ export async function main(argv: string[]): Promise<number> {
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
         return await replayCommand(positionals[0]!, loadConfig(values.config, values.scheme));
       }
+      // Loaded on demand, so that replay does not pay for SQLite and the HTTP server.
+      case 'serve':
+        return await (await import('./serve.ts')).serveCommand(rest, loadConfig);
+      case 'start':
+        return await (await import('./serve.ts')).startCommand(rest, loadConfig);
+      case 'simulate':
+        return await (await import('./simulate.ts')).simulateCommand(rest);
       case 'schema': {
         const { values } = parseArgs({ args: rest, options: { write: { type: 'boolean' } } });
         const text = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;

@@ -1,0 +1,146 @@
+// Delivery of committed pages from the outbox, one independent lane per sink (stdout, board, webhook): each sink
+// has its own ledger rows and its own retry state, so a dead webhook never holds up stdout or the board.
+// Pages leave in outbox order; a sink that fails is retried with exponential backoff on the same page.
+import { deliverOnce } from '../../app/deliver.ts';
+import type { Notification } from '../../domain/page.ts';
+import type { Notifier, OutboxLedger } from '../../ports.ts';
+import type { Db } from './db.ts';
+
+export class SqliteOutboxLedger implements OutboxLedger {
+  private readonly sent;
+  private readonly mark;
+  private readonly delivered;
+
+  constructor(
+    private readonly db: Db,
+    readonly sink: string,
+  ) {
+    this.sent = db.prepare('SELECT 1 FROM deliveries WHERE notification_id = ? AND sink = ?');
+    this.mark = db.prepare('INSERT OR IGNORE INTO deliveries (notification_id, sink, sent_at) VALUES (?, ?, ?)');
+    this.delivered = db.prepare('UPDATE pages SET delivered_at = coalesce(delivered_at, ?) WHERE notification_id = ?');
+  }
+
+  async isSent(notificationId: string): Promise<boolean> {
+    return this.sent.get(notificationId, this.sink) !== undefined;
+  }
+
+  async markSent(notificationId: string, at: string): Promise<void> {
+    this.db.transaction(() => {
+      this.mark.run(notificationId, this.sink, at);
+      this.delivered.run(at, notificationId);
+    })();
+  }
+}
+
+export interface Sink {
+  name: string;
+  notifier: Notifier;
+  /** First retry delay and the cap of the exponential backoff, ms. */
+  retry?: { initialMs: number; maxMs: number };
+}
+
+interface Lane {
+  sink: Sink;
+  ledger: SqliteOutboxLedger;
+  running: boolean;
+  again: boolean;
+  failures: number;
+  timer?: NodeJS.Timeout;
+  idle: Promise<void>;
+}
+
+const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
+
+export class OutboxDispatcher {
+  private readonly lanes: Lane[];
+  private readonly unsent;
+  private readonly count;
+  private stopped = false;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+
+  constructor(
+    db: Db,
+    sinks: Sink[],
+    opts: { now?: () => number; log?: (line: string) => void } = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => undefined);
+    this.unsent = db.prepare(
+      `SELECT o.body FROM outbox o
+       WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = o.notification_id AND d.sink = ?)
+       ORDER BY o.seq LIMIT 100`,
+    );
+    this.count = db.prepare(
+      `SELECT count(*) AS n FROM outbox o
+       WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = o.notification_id AND d.sink = ?)`,
+    );
+    this.lanes = sinks.map((sink) => ({
+      sink,
+      ledger: new SqliteOutboxLedger(db, sink.name),
+      running: false,
+      again: false,
+      failures: 0,
+      idle: Promise.resolve(),
+    }));
+  }
+
+  /** Wakes every lane that is not waiting out a backoff. */
+  kick(): void {
+    for (const lane of this.lanes) if (!lane.timer) this.start(lane);
+  }
+
+  /** Lets the deliveries in flight finish (each lane stops after its current page). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const lane of this.lanes) clearTimeout(lane.timer);
+    await Promise.all(this.lanes.map((l) => l.idle));
+  }
+
+  private start(lane: Lane): void {
+    if (this.stopped) return;
+    if (lane.running) {
+      lane.again = true;
+      return;
+    }
+    lane.running = true;
+    lane.idle = this.drain(lane).finally(() => {
+      lane.running = false;
+    });
+  }
+
+  private async drain(lane: Lane): Promise<void> {
+    for (;;) {
+      lane.again = false;
+      const rows = this.unsent.all(lane.sink.name) as { body: string }[];
+      for (const row of rows) {
+        if (this.stopped) return;
+        const n = JSON.parse(row.body) as Notification;
+        try {
+          await deliverOnce(n, lane.ledger, lane.sink.notifier, this.now());
+          lane.failures = 0;
+        } catch (err) {
+          this.backoff(lane, n, err as Error);
+          return;
+        }
+      }
+      if (rows.length === 0 && !lane.again) return;
+    }
+  }
+
+  private backoff(lane: Lane, n: Notification, err: Error): void {
+    const retry = lane.sink.retry ?? DEFAULT_RETRY;
+    const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** lane.failures);
+    lane.failures++;
+    this.log(`${lane.sink.name}: page ${n.notificationId} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`);
+    lane.timer = setTimeout(() => {
+      lane.timer = undefined;
+      this.start(lane);
+    }, delay);
+  }
+
+  /** Pages committed and not yet delivered through this sink. */
+  backlog(sink: string): number {
+    return (this.count.get(sink) as { n: number }).n;
+  }
+}

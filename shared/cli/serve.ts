@@ -1,0 +1,241 @@
+// `crs serve`: the whole pipeline on one machine (embedded backend, SQLite), with the on-call board.
+// `crs start`: serve plus the simulator demo in one process (`npm start`).
+// Standard output carries only the page stream (NDJSON, as `crs replay` prints pages); everything else is stderr.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { issueToken } from '../app/auth.ts';
+import { openDataDir } from '../adapters/embedded/db.ts';
+import { SqliteTokenStore } from '../adapters/embedded/tokens.ts';
+import type { GradingConfig } from '../domain/config.ts';
+import { COURSE_NAMES } from '../sim/courses.ts';
+import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '../server/embedded.ts';
+import { describeScenario, runSimulation, scenarioFor } from './simulate.ts';
+
+export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
+      the pipeline on this machine: POST /v1/messages, on-call board at /, pages on stdout (NDJSON)
+  crs serve --issue-token DEVICE_ID | --list-tokens | --revoke-token TOKEN_ID [--data DIR]
+      manage device bearer tokens (kept as hashes in DIR)
+  crs start [--port N] [--data DIR] [--seed N] [--speed X] [--scheme S] [--config FILE]
+      serve plus the simulator demo (npm start); the demo's data directory is reset on each start
+`;
+
+type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
+
+class ServeUsageError extends Error {}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function port(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ServeUsageError(`--port must be 0-65535 (got "${text}")`);
+  return n;
+}
+
+function webhookUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ServeUsageError(`--webhook must be an http or https URL (got "${text}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ServeUsageError('--webhook must be an http or https URL');
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && !loopback) log('crs serve: warning: the webhook is plain http to another host; pages would cross the network unencrypted');
+  return url.toString();
+}
+
+/** Waits for SIGINT or SIGTERM, then closes the server cleanly. */
+function untilSignal(server: EmbeddedServer, also?: () => void): Promise<number> {
+  return new Promise((resolveExit) => {
+    const stop = (signal: string) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      log(`crs serve: ${signal}: finishing the work in flight and stopping`);
+      also?.();
+      server.close().then(
+        () => resolveExit(0),
+        (err: Error) => {
+          log(`crs serve: error while stopping: ${err.message}`);
+          resolveExit(1);
+        },
+      );
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}
+
+function announce(server: EmbeddedServer, config: GradingConfig, localToken: string | undefined, webhook?: string): void {
+  log(`crs serve: listening on ${server.url} (data ${server.dataDir}, scheme ${config.scheme})`);
+  log(`crs serve: on-call board: ${server.boardUrl}`);
+  log(
+    `crs serve: devices POST ${server.url}/v1/messages with "Authorization: Bearer <token>" ` +
+      (localToken ? '(CRS_INGEST_TOKEN or a device token)' : '(a device token: crs serve --issue-token DEVICE_ID; or set CRS_INGEST_TOKEN)'),
+  );
+  log(`crs serve: pages go to standard output as NDJSON${webhook ? ` and to the webhook ${new URL(webhook).origin}` : ''}`);
+}
+
+async function tokenCommand(dataDir: string, v: { 'issue-token'?: string; 'list-tokens'?: boolean; 'revoke-token'?: string }): Promise<number> {
+  const db = openDataDir(dataDir);
+  try {
+    const tokens = new SqliteTokenStore(db);
+    if (v['issue-token'] !== undefined) {
+      const deviceId = v['issue-token'];
+      if (!/^[A-Za-z0-9._:-]{1,128}$/.test(deviceId)) throw new ServeUsageError('DEVICE_ID is 1-128 characters of A-Z a-z 0-9 . _ : -');
+      const { token, record } = issueToken(deviceId, new Date());
+      await tokens.put(record);
+      log(`crs serve: token ${record.tokenId} issued for device ${deviceId}; it is shown once, keep it secret:`);
+      process.stdout.write(`${token}\n`);
+    } else if (v['revoke-token'] !== undefined) {
+      const ok = await tokens.revoke(v['revoke-token'], new Date().toISOString());
+      log(ok ? `crs serve: token ${v['revoke-token']} revoked` : `crs serve: no active token ${v['revoke-token']}`);
+      return ok ? 0 : 1;
+    } else {
+      for (const t of await tokens.list()) {
+        process.stdout.write(`${JSON.stringify({ tokenId: t.tokenId, deviceId: t.deviceId, createdAt: t.createdAt, revokedAt: t.revokedAt ?? null })}\n`);
+      }
+    }
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+export async function serveCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
+  try {
+    const { values: v } = parseArgs({
+      args,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        data: { type: 'string' },
+        webhook: { type: 'string' },
+        scheme: { type: 'string' },
+        config: { type: 'string' },
+        'issue-token': { type: 'string' },
+        'list-tokens': { type: 'boolean' },
+        'revoke-token': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (v.help) {
+      process.stdout.write(`usage:\n${SERVE_USAGE}`);
+      return 0;
+    }
+    const dataDir = v.data ?? DEFAULT_DATA_DIR;
+    if (v['issue-token'] !== undefined || v['list-tokens'] || v['revoke-token'] !== undefined) return await tokenCommand(dataDir, v);
+    const config = loadConfig(v.config, v.scheme);
+    const webhook = webhookUrl(v.webhook);
+    const localToken = process.env.CRS_INGEST_TOKEN || undefined;
+    const server = await startEmbeddedServer({
+      dataDir,
+      config,
+      port: port(v.port, 8080),
+      ...(v.host ? { host: v.host } : {}),
+      ...(localToken ? { localToken } : {}),
+      ...(webhook ? { webhook: { url: webhook, ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}) } } : {}),
+      log,
+    });
+    announce(server, config, localToken, webhook);
+    return await untilSignal(server);
+  } catch (err) {
+    return failed('serve', err);
+  }
+}
+
+function failed(command: string, err: unknown): number {
+  const e = err as Error & { code?: string };
+  if (e instanceof ServeUsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+    log(`crs ${command}: ${e.message}\nusage:\n${SERVE_USAGE}`);
+    return 2;
+  }
+  if (e.code === 'EADDRINUSE') {
+    log(`crs ${command}: the port is already in use; choose another with --port N (or --port 0 for any free port)`);
+    return 2;
+  }
+  if (e.name === 'UsageError' || /^(--scheme|cannot read config|invalid config)/.test(e.message)) {
+    log(`crs ${command}: ${e.message}`);
+    return 2;
+  }
+  log(`crs ${command}: ${e.message}`);
+  return 1;
+}
+
+const DEMO_MARKER = 'CRS-DEMO';
+
+/** The demo directory is wiped on each start, so it must be one the demo made (never someone's real data). */
+function resetDemoDir(dir: string): void {
+  const abs = resolve(dir);
+  if (existsSync(abs) && readdirSync(abs).length > 0) {
+    if (!existsSync(join(abs, DEMO_MARKER))) {
+      throw new ServeUsageError(`${abs} is not a demo data directory (no ${DEMO_MARKER} file); refusing to reset it`);
+    }
+    for (const f of readdirSync(abs)) if (f.startsWith('crs.db')) rmSync(join(abs, f));
+  }
+  openDataDir(abs).close();
+  writeFileSync(join(abs, DEMO_MARKER), 'Data of `crs start` (the demo): reset on every start.\n');
+}
+
+export async function startCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
+  try {
+    const { values: v } = parseArgs({
+      args,
+      options: {
+        port: { type: 'string' },
+        data: { type: 'string' },
+        seed: { type: 'string' },
+        speed: { type: 'string' },
+        scheme: { type: 'string' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (v.help) {
+      process.stdout.write(`usage:\n${SERVE_USAGE}`);
+      return 0;
+    }
+    const config = loadConfig(v.config, v.scheme);
+    const dataDir = v.data ?? join(DEFAULT_DATA_DIR, 'demo');
+    resetDemoDir(dataDir);
+    const token = process.env.CRS_INGEST_TOKEN || `demo_${randomBytes(18).toString('base64url')}`;
+    const wanted = port(v.port, 8080);
+    const options = { dataDir, config, localToken: token, log };
+    let server: EmbeddedServer;
+    try {
+      server = await startEmbeddedServer({ ...options, port: wanted });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || v.port !== undefined) throw err;
+      log(`crs start: port ${wanted} is in use; taking a free one`);
+      server = await startEmbeddedServer({ ...options, port: 0 });
+    }
+    const seed = v.seed === undefined ? 1 : Number(v.seed);
+    const speed = v.speed === undefined ? 120 : Number(v.speed);
+    if (!Number.isInteger(seed) || seed < 0) throw new ServeUsageError(`--seed must be a whole number (got "${v.seed}")`);
+    if (!Number.isFinite(speed) || speed < 1) throw new ServeUsageError(`--speed must be 1 or more (got "${v.speed}")`);
+    const scenario = scenarioFor({ seed, speed, courses: COURSE_NAMES, copies: 1 });
+
+    log('');
+    log(`  On-call board: ${server.boardUrl}`);
+    log('');
+    log(`crs start: demo: ${describeScenario(scenario, speed)}`);
+    log('crs start: the courses are replayed from the recent past up to now (the server refuses future times),');
+    log('crs start: so observation ages shrink as the demo catches up. Pages stream below as NDJSON. Ctrl-C stops.');
+    log(`crs start: devices may also POST ${server.url}/v1/messages with "Authorization: Bearer ${process.env.CRS_INGEST_TOKEN ? '$CRS_INGEST_TOKEN' : token}"`);
+
+    const abort = new AbortController();
+    const sim = runSimulation(scenario, { url: server.url, token, speed, follow: true, signal: abort.signal, log }).catch((err: Error) => {
+      log(`crs start: the simulator stopped: ${err.message}`);
+    });
+    const code = await untilSignal(server, () => abort.abort());
+    await sim;
+    return code;
+  } catch (err) {
+    return failed('start', err);
+  }
+}

@@ -1,0 +1,146 @@
+// `crs simulate`: plays realistic courses to a running `crs serve` over HTTP, at accelerated speed, deterministic
+// for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
+import { parseArgs } from 'node:util';
+import { iso, parseTime } from '../domain/time.ts';
+import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '../sim/courses.ts';
+import { anchorStart, follow, play, type PlayStats } from '../sim/player.ts';
+import { NdjsonWriter } from './io.ts';
+
+export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
+               [--start TIME] [--follow] [--ndjson]
+      play simulated patient courses to a running crs serve (token: --token or CRS_INGEST_TOKEN)
+      courses: ${COURSE_NAMES.join(', ')} (default: all)
+`;
+
+export const SIMULATE_DEFAULTS = { url: 'http://127.0.0.1:8080', seed: 1, speed: 60 } as const;
+
+export class SimulateUsageError extends Error {}
+
+export interface SimulateSettings {
+  seed: number;
+  speed: number;
+  courses: string[];
+  copies: number;
+  /** Scenario start (patient time); by default chosen so that the courses end at the present. */
+  start?: number;
+}
+
+export function parseSimulateArgs(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      seed: { type: 'string' },
+      speed: { type: 'string' },
+      courses: { type: 'string' },
+      copies: { type: 'string' },
+      start: { type: 'string' },
+      follow: { type: 'boolean' },
+      ndjson: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const number = (name: string, text: string | undefined, fallback: number, min: number, max: number, int = false) => {
+    if (text === undefined) return fallback;
+    const v = Number(text);
+    if (!Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
+      throw new SimulateUsageError(`--${name} must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max} (got "${text}")`);
+    }
+    return v;
+  };
+  const courses = values.courses ? values.courses.split(',').map((c) => c.trim()).filter(Boolean) : COURSE_NAMES;
+  for (const c of courses) if (!COURSES[c]) throw new SimulateUsageError(`unknown course "${c}" (courses: ${COURSE_NAMES.join(', ')})`);
+  let start: number | undefined;
+  if (values.start !== undefined) {
+    start = parseTime(values.start);
+    if (!Number.isFinite(start)) throw new SimulateUsageError(`--start must be an RFC 3339 time (got "${values.start}")`);
+  }
+  const settings: SimulateSettings = {
+    seed: number('seed', values.seed, SIMULATE_DEFAULTS.seed, 0, 2 ** 32 - 1, true),
+    speed: number('speed', values.speed, SIMULATE_DEFAULTS.speed, 1, 100_000),
+    courses,
+    copies: number('copies', values.copies, 1, 1, 200, true),
+    ...(start !== undefined ? { start } : {}),
+  };
+  return {
+    settings,
+    url: (values.url ?? SIMULATE_DEFAULTS.url).replace(/\/+$/, ''),
+    token: values.token ?? process.env.CRS_INGEST_TOKEN,
+    follow: values.follow ?? false,
+    ndjson: values.ndjson ?? false,
+    help: values.help ?? false,
+  };
+}
+
+/** The scenario for these settings; without a start, it ends at `now` once played at `speed`. */
+export function scenarioFor(s: SimulateSettings, now = Date.now()): Scenario {
+  const draft = buildScenario({ seed: s.seed, start: s.start ?? now, courses: s.courses, copies: s.copies });
+  if (s.start !== undefined) return draft;
+  return buildScenario({ seed: s.seed, start: anchorStart(now, draft.spanMs, s.speed), courses: s.courses, copies: s.copies });
+}
+
+export function describeScenario(sc: Scenario, speed: number): string {
+  const hours = Math.round((sc.spanMs / 3_600_000) * 10) / 10;
+  const realMin = Math.round((sc.spanMs / speed / 60_000) * 10) / 10;
+  const who = sc.patients.map((p) => `${p.patientId} (${p.bed}, ${p.course})`).join(', ');
+  return `${sc.patients.length} patients: ${who}; ${hours} h of patient time from ${iso(sc.start)} at ${speed}x, about ${realMin} min`;
+}
+
+/** Plays, then (with follow) keeps the patients live until the signal aborts. */
+export async function runSimulation(
+  sc: Scenario,
+  o: { url: string; token: string; speed: number; follow: boolean; signal?: AbortSignal; log: (line: string) => void },
+): Promise<PlayStats> {
+  const stats = await play(sc, o);
+  o.log(`simulate: courses done: ${stats.accepted} of ${stats.sent} messages accepted${stats.refused ? `, ${stats.refused} refused` : ''}`);
+  if (o.follow && !o.signal?.aborted) {
+    o.log('simulate: following: one monitor reading per patient per minute (Ctrl-C to stop)');
+    await follow(sc, o);
+  }
+  return stats;
+}
+
+export async function simulateCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseSimulateArgs(args);
+  } catch (err) {
+    if (err instanceof SimulateUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`crs simulate: ${(err as Error).message}\nusage:\n${SIMULATE_USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(`usage:\n${SIMULATE_USAGE}`);
+    return 0;
+  }
+  const sc = scenarioFor(parsed.settings);
+  if (parsed.ndjson) {
+    const out = new NdjsonWriter(process.stdout);
+    for (const m of sc.messages) await out.write(m);
+    await out.flush();
+    return 0;
+  }
+  if (!parsed.token) {
+    process.stderr.write('crs simulate: no ingest token: pass --token or set CRS_INGEST_TOKEN (the one crs serve accepts)\n');
+    return 2;
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  log(`simulate: ${describeScenario(sc, parsed.settings.speed)}`);
+  try {
+    const stats = await runSimulation(sc, { url: parsed.url, token: parsed.token, speed: parsed.settings.speed, follow: parsed.follow, signal: abort.signal, log });
+    return stats.refused > 0 ? 1 : 0;
+  } catch (err) {
+    log(`crs simulate: ${(err as Error).message}${(err as { cause?: { code?: string } }).cause?.code ? ` (${(err as { cause: { code: string } }).cause.code}; is crs serve running at ${parsed.url}?)` : ''}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}

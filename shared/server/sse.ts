@@ -1,0 +1,48 @@
+// Server-Sent Events for the board: small hints ("patients changed", "new page", "acknowledged"); the board then
+// fetches the authoritative data from the JSON API, so a missed event costs nothing but a refetch on reconnect.
+import type { ServerResponse } from 'node:http';
+
+export const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000 } as const;
+
+export class SseHub {
+  private readonly clients = new Set<ServerResponse>();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor() {
+    this.heartbeat = setInterval(() => this.write(': ping\n\n'), SSE_LIMITS.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Takes over the response as an event stream; false when the hub is full (the caller answers 503). */
+  attach(res: ServerResponse): boolean {
+    if (this.clients.size >= SSE_LIMITS.clients) return false;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-content-type-options': 'nosniff',
+    });
+    res.write(`retry: ${SSE_LIMITS.retryMs}\n\n`);
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+    return true;
+  }
+
+  broadcast(event: string, data: unknown): void {
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  private write(chunk: string): void {
+    for (const res of this.clients) res.write(chunk);
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat);
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+}
