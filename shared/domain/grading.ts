@@ -48,10 +48,11 @@ export interface Fever {
 /** Any temperature >= threshold observed within the fever window before the patient clock. */
 export function fever(state: PatientState, config: GradingConfig): Fever | undefined {
   const since = state.clock - config.feverWindowMinutes * MINUTE;
-  const inWindow = state.febrile.filter(([t]) => t >= since);
-  if (inWindow.length === 0) return undefined;
+  const q = state.febrile;
+  const first = q.findIndex(([t]) => t >= since);
+  if (first < 0) return undefined;
   // The queue is monotonic: the first entry in the window is the peak, the last is the latest.
-  return { peak: inWindow[0]!, latest: inWindow[inWindow.length - 1]! };
+  return { peak: q[first]!, latest: q[q.length - 1]! };
 }
 
 export function hypotensionThresholds(state: PatientState, config: GradingConfig) {

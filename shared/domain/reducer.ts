@@ -2,7 +2,7 @@
 // It never mutates the state it is given.
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import type { DeviceMessage } from './contract.ts';
-import { gradeCrs, gradeIcans, isLowReading, hypotensionThresholds, type Reason } from './grading.ts';
+import { gradeCrs, gradeIcans, isLowReading, hypotensionThresholds, type Graded, type Reason } from './grading.ts';
 import { buildPage, type Notification } from './page.ts';
 import { addSeen, hasSeen } from './seen.ts';
 import { emptyState, type BpMachine, type BpReading, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
@@ -197,20 +197,18 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
   trackEpisode(s, crs.grade, config);
 
   const notifications: Notification[] = [];
-  const notified = { ...s.notified };
-  for (const [condition, graded] of [
-    ['crs', crs],
-    ['icans', icans],
-  ] as const) {
-    const d = decide(notified[condition], graded.grade, s.clock, condition, config);
-    notified[condition] = d.next;
+  const page = (condition: Condition, graded: Graded): NotifiedGrade => {
+    const d = decide(s.notified[condition], graded.grade, s.clock, condition, config);
     if (d.page) {
       notifications.push(
         buildPage({ state: s, config, condition, ...d.page, reasons: graded.reasons, crsGrade: crs.grade, causedBy: msg.messageId }),
       );
     }
-  }
-  s.notified = notified;
+    return d.next;
+  };
+  const crsNotified = page('crs', crs);
+  const icansNotified = page('icans', icans);
+  if (crsNotified !== s.notified.crs || icansNotified !== s.notified.icans) s.notified = { crs: crsNotified, icans: icansNotified };
 
   const assessment: Assessment = {
     messageId: msg.messageId,
