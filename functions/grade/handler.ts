@@ -1,0 +1,112 @@
+// Grade Lambda on the FIFO queue. The batch is grouped by patient (MessageGroupId); each patient's messages are
+// graded together by gradePatient (one state read, one transactional write with the outbox), all patients at
+// once. Each record then succeeds or fails by its place in its group: records before a poison message succeed,
+// the poison fails, and SqsFifoPartialProcessorAsync (skipGroupOnError) fails the rest of that patient's records
+// so they are redelivered in order, while other patients go on.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { gradePatient, parseQueued, type GroupResult } from '../../shared/app/grade.ts';
+import type { GradingConfig } from '../../shared/domain/config.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { ENV, gradingConfigFromEnv, requireEnv } from '../../shared/adapters/aws/env.ts';
+import { METRIC, errorName, telemetry, withoutRecordErrors, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import type { StateStore } from '../../shared/ports.ts';
+
+export interface GradeHandlerDeps extends Telemetry {
+  store: StateStore;
+  config: GradingConfig;
+  now: () => number;
+}
+
+type Outcome = { result: GroupResult } | { failed: unknown };
+
+const groupOf = (record: SQSRecord) => record.attributes.MessageGroupId ?? record.messageId;
+
+export function createGradeHandler(deps: GradeHandlerDeps) {
+  const { logger, metrics } = deps;
+
+  const gradeGroup = async (patientId: string, records: SQSRecord[]): Promise<Outcome> => {
+    const messages = records.map((r): DeviceMessage | Error => {
+      try {
+        return parseQueued(r.body);
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    });
+    try {
+      const result = await gradePatient(deps.store, deps.config, patientId, messages);
+      const applied = result.steps.filter((s) => s.kind === 'applied').length;
+      metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);
+      metrics.addMetric(METRIC.duplicates, MetricUnit.Count, result.steps.length - applied);
+      const now = deps.now();
+      for (const r of records.slice(0, result.committed)) {
+        const sent = Number(r.attributes.SentTimestamp);
+        if (Number.isFinite(sent)) metrics.addMetric(METRIC.processingLatency, MetricUnit.Milliseconds, Math.max(0, now - sent));
+      }
+      logger.info('graded', {
+        patientId,
+        messageIds: result.steps.map((s) => (s.kind === 'applied' ? s.assessment.messageId : s.messageId)),
+        duplicates: result.steps.length - applied,
+        notificationIds: result.notifications.map((n) => n.notificationId),
+      });
+      if (result.error) {
+        metrics.addMetric(METRIC.poisonMessages, MetricUnit.Count, 1);
+        logger.error('message cannot be applied; it and the patient\'s later messages are retried, then dead-lettered', {
+          patientId,
+          sqsMessageId: records[result.committed]?.messageId,
+          error: errorName(result.error),
+        });
+      }
+      return { result };
+    } catch (err) {
+      metrics.addMetric(METRIC.stateWriteFailures, MetricUnit.Count, 1);
+      logger.error('patient state not saved; the patient\'s messages are retried', { patientId, error: errorName(err) });
+      return { failed: err };
+    }
+  };
+
+  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    if (context) logger.addContext(context);
+    try {
+      const groups = new Map<string, SQSRecord[]>();
+      for (const record of event.Records) {
+        const group = groups.get(groupOf(record));
+        if (group) group.push(record);
+        else groups.set(groupOf(record), [record]);
+      }
+      const position = new Map<string, number>();
+      for (const records of groups.values()) records.forEach((r, i) => position.set(r.messageId, i));
+      // Every patient is graded concurrently; each record then waits for its own patient's outcome.
+      const outcomes = new Map<string, Promise<Outcome>>();
+      for (const [patientId, records] of groups) outcomes.set(patientId, gradeGroup(patientId, records));
+
+      const settle = async (record: SQSRecord): Promise<void> => {
+        const outcome = await outcomes.get(groupOf(record))!;
+        if ('failed' in outcome) throw outcome.failed;
+        const { result } = outcome;
+        if (position.get(record.messageId)! < result.committed) return;
+        throw result.error ?? new Error('message was not applied');
+      };
+      const processor = new SqsFifoPartialProcessorAsync();
+      return await processPartialResponse(event, settle, processor, { skipGroupOnError: true, ...(context ? { context } : {}) });
+    } catch (err) {
+      throw withoutRecordErrors(err);
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+function liveDeps(): GradeHandlerDeps {
+  return {
+    config: gradingConfigFromEnv(),
+    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable)),
+    now: Date.now,
+    ...telemetry('grade'),
+  };
+}
+
+export const handler = createGradeHandler(liveDeps());

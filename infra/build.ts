@@ -1,0 +1,38 @@
+// Builds the CDK app: the stack from context, checked by cdk-nag (AwsSolutions and HIPAA Security) at synth.
+// infra/app.ts runs it for `cdk synth/deploy`; the infra tests build the very same app.
+import { App, Validations, type AppProps } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
+import { acknowledgeFindings } from './nag-acknowledgements.ts';
+import { pagingConfigFromContext } from './paging-config.ts';
+import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency } from './stack.ts';
+
+export const STACK_NAME = 'CrsAlerting';
+
+function jsonContext(app: App, key: string): unknown {
+  const value = app.node.tryGetContext(key);
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`context ${key} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingStack } {
+  const app = new App(props);
+  const account = app.node.tryGetContext('account') ?? process.env.CDK_DEFAULT_ACCOUNT;
+  const region = app.node.tryGetContext('region') ?? process.env.CDK_DEFAULT_REGION;
+  const concurrency = { ...DEFAULT_CONCURRENCY, ...((jsonContext(app, 'concurrency') as Partial<Concurrency>) ?? {}) };
+  const stack = new CrsAlertingStack(app, STACK_NAME, {
+    // Without an account and region the stack is environment-agnostic, so it synthesizes offline.
+    ...(account && region ? { env: { account: String(account), region: String(region) } } : {}),
+    description: 'CRS and ICANS grading and team paging for CAR T-cell and bispecific therapy',
+    paging: pagingConfigFromContext((k) => app.node.tryGetContext(k)),
+    gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
+    concurrency,
+  });
+  acknowledgeFindings(stack);
+  // A finding that is not acknowledged (with its reason) stops the synth.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }), new HIPAASecurityChecks(app, { verbose: true }));
+  return { app, stack };
+}

@@ -1,0 +1,97 @@
+// CrsFunction: every Lambda of the pipeline with the same defaults. Node.js 22 on arm64, an ESM bundle built by
+// the local esbuild (minified, source maps), its own role with no managed policy (grants add what it needs), its
+// own log group (retention, encrypted with the stack's key), reserved concurrency, Powertools settings.
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { join } from 'node:path';
+import { METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
+import { FUNCTION_ENTRIES, LAMBDA_BUNDLE, REPO_ROOT, type FunctionName } from './bundling.ts';
+
+export interface CrsFunctionProps {
+  name: FunctionName;
+  description: string;
+  key: kms.IKey;
+  timeout: Duration;
+  memorySize?: number;
+  reservedConcurrency: number;
+  logRetention: logs.RetentionDays;
+  environment?: Record<string, string>;
+}
+
+/**
+ * A role whose grants land in a customer managed policy of its own instead of an inline policy (HIPAA Security
+ * IAMNoInlinePolicy). The policy is a child of the role, so whatever depends on the role (the function, its event
+ * source mappings) waits for its permissions too.
+ */
+export class ManagedPolicyRole extends iam.Role {
+  readonly policy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: iam.RoleProps) {
+    super(scope, id, props);
+    this.policy = new iam.ManagedPolicy(this, 'Policy', { roles: [this], description: props.description });
+  }
+
+  override addToPrincipalPolicy(statement: iam.PolicyStatement): iam.AddToPrincipalPolicyResult {
+    this.policy.addStatements(statement);
+    return { statementAdded: true, policyDependable: this.policy };
+  }
+}
+
+export class CrsFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly role: ManagedPolicyRole;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: CrsFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      encryptionKey: props.key,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.role = new ManagedPolicyRole(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `crs ${props.name} function: only what its grants add`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: join(REPO_ROOT, FUNCTION_ENTRIES[props.name]),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout,
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environmentEncryption: props.key,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: props.name,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: LAMBDA_BUNDLE.target,
+        minify: LAMBDA_BUNDLE.minify,
+        sourceMap: LAMBDA_BUNDLE.sourcemap,
+        sourcesContent: LAMBDA_BUNDLE.sourcesContent,
+        externalModules: [...LAMBDA_BUNDLE.external],
+        mainFields: [...LAMBDA_BUNDLE.mainFields],
+        forceDockerBundling: false,
+      },
+    });
+  }
+}

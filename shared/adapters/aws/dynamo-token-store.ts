@@ -1,0 +1,104 @@
+// TokenStore on DynamoDB: keyed by the token's SHA-256 hash, so checking a request is one consistent GetItem;
+// the `byTokenId` index finds a token to revoke by its public id.
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import type { DeviceToken, TokenStore } from '../../ports.ts';
+import { TOKENS_TABLE as T } from './table-layout.ts';
+
+const isConditionFailure = (err: unknown) =>
+  err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException';
+
+function fromItem(item: Record<string, AttributeValue>): DeviceToken {
+  const token: DeviceToken = {
+    tokenId: item.tokenId?.S ?? '',
+    deviceId: item.deviceId?.S ?? '',
+    hash: item[T.partitionKey]?.S ?? '',
+    createdAt: item.createdAt?.S ?? '',
+  };
+  if (item.revokedAt?.S) token.revokedAt = item.revokedAt.S;
+  return token;
+}
+
+export class DynamoTokenStore implements TokenStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  async findByHash(hash: string): Promise<DeviceToken | undefined> {
+    // Consistent, so that a revocation takes effect on the very next request.
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { [T.partitionKey]: { S: hash } }, ConsistentRead: true }),
+    );
+    return out.Item ? fromItem(out.Item) : undefined;
+  }
+
+  async put(token: DeviceToken): Promise<void> {
+    const item: Record<string, AttributeValue> = {
+      [T.partitionKey]: { S: token.hash },
+      tokenId: { S: token.tokenId },
+      deviceId: { S: token.deviceId },
+      createdAt: { S: token.createdAt },
+    };
+    if (token.revokedAt) item.revokedAt = { S: token.revokedAt };
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: item,
+        // Never overwrite a token (a revoked one would come back to life).
+        ConditionExpression: 'attribute_not_exists(#hash)',
+        ExpressionAttributeNames: { '#hash': T.partitionKey },
+      }),
+    );
+  }
+
+  /** True when the token exists (revoked now, or already revoked: the first revocation time is kept). */
+  async revoke(tokenId: string, at: string): Promise<boolean> {
+    const found = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: T.tokenIdIndex,
+        KeyConditionExpression: '#id = :id',
+        ExpressionAttributeNames: { '#id': T.tokenIdAttribute },
+        ExpressionAttributeValues: { ':id': { S: tokenId } },
+      }),
+    );
+    const hashes = (found.Items ?? []).map((i) => i[T.partitionKey]?.S).filter((h): h is string => !!h);
+    for (const hash of hashes) {
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: { [T.partitionKey]: { S: hash } },
+            UpdateExpression: 'SET revokedAt = :at',
+            ConditionExpression: 'attribute_exists(#hash) AND attribute_not_exists(revokedAt)',
+            ExpressionAttributeNames: { '#hash': T.partitionKey },
+            ExpressionAttributeValues: { ':at': { S: at } },
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
+    return hashes.length > 0;
+  }
+
+  async list(): Promise<DeviceToken[]> {
+    const tokens: DeviceToken[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(new ScanCommand({ TableName: this.tableName, ExclusiveStartKey: startKey }));
+      for (const item of page.Items ?? []) tokens.push(fromItem(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return tokens.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.tokenId.localeCompare(b.tokenId));
+  }
+}

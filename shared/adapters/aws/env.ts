@@ -1,0 +1,35 @@
+// Lambda configuration from the environment the stack sets. Read once at cold start; a missing or bad value
+// fails the cold start loudly instead of grading with the wrong settings.
+import { resolveConfig, type GradingConfig } from '../../domain/config.ts';
+
+/** The environment variables the stack sets on the functions (names shared with infra/). */
+export const ENV = {
+  stateTable: 'CRS_STATE_TABLE',
+  deliveriesTable: 'CRS_DELIVERIES_TABLE',
+  tokensTable: 'CRS_TOKENS_TABLE',
+  queueUrl: 'CRS_QUEUE_URL',
+  topicArn: 'CRS_PAGES_TOPIC_ARN',
+  /** Optional JSON overrides of the grading configuration (DEFAULT_CONFIG otherwise). */
+  gradingConfig: 'CRS_CONFIG',
+} as const;
+
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+}
+
+export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GradingConfig {
+  const raw = env[ENV.gradingConfig];
+  let overrides: unknown = {};
+  if (raw && raw.trim() !== '') {
+    try {
+      overrides = JSON.parse(raw);
+    } catch (err) {
+      throw new Error(`${ENV.gradingConfig} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const r = resolveConfig(overrides);
+  if (!r.ok) throw new Error(`${ENV.gradingConfig} is not a valid grading configuration: ${r.errors.join('; ')}`);
+  return r.config;
+}
