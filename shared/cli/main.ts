@@ -13,6 +13,7 @@ const USAGE = `usage:
   crs serve [--port N] [--data DIR] [--webhook URL] [--scheme S]    the pipeline on this machine, with the on-call board
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
+  crs token issue --device ID | revoke TOKEN_ID | list [--table NAME]   device tokens of the AWS deployment
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -57,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./serve.ts')).startCommand(rest, loadConfig);
       case 'simulate':
         return await (await import('./simulate.ts')).simulateCommand(rest);
+      case 'token':
+        return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'schema': {
         const { values } = parseArgs({ args: rest, options: { write: { type: 'boolean' } } });
         const text = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;

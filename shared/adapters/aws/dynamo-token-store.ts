@@ -60,7 +60,7 @@ export class DynamoTokenStore implements TokenStore {
     );
   }
 
-  /** True when the token exists (revoked now, or already revoked: the first revocation time is kept). */
+  /** True when this call revoked the token; false for an unknown or already revoked one (its time is kept). */
   async revoke(tokenId: string, at: string): Promise<boolean> {
     const found = await this.client.send(
       new QueryCommand({
@@ -71,8 +71,10 @@ export class DynamoTokenStore implements TokenStore {
         ExpressionAttributeValues: { ':id': { S: tokenId } },
       }),
     );
-    const hashes = (found.Items ?? []).map((i) => i[T.partitionKey]?.S).filter((h): h is string => !!h);
-    for (const hash of hashes) {
+    let revoked = false;
+    for (const item of found.Items ?? []) {
+      const hash = item[T.partitionKey]?.S;
+      if (!hash) continue;
       try {
         await this.client.send(
           new UpdateItemCommand({
@@ -84,11 +86,12 @@ export class DynamoTokenStore implements TokenStore {
             ExpressionAttributeValues: { ':at': { S: at } },
           }),
         );
+        revoked = true;
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
       }
     }
-    return hashes.length > 0;
+    return revoked;
   }
 
   async list(): Promise<DeviceToken[]> {
