@@ -56,6 +56,8 @@ export interface PatientView {
   oxygen: (Measured<string> & { flowLpm: number | null; fio2: number | null; forComfort: boolean }) | null;
   vasopressors: Measured<{ drug: string; dose: number; unit: string }[]> | null;
   neuro: (Measured<string> & { iceScore: number | null }) | null;
+  /** What the board marks as fever or low blood pressure (the patient's own hypotension limits when set). */
+  limits: { feverC: number; systolicBelow: number; mapBelow: number };
   openPages: PageView[];
 }
 
@@ -148,6 +150,7 @@ export function patientView(rec: PatientRecord, open: PageRecord[], config: Grad
           iceScore: n.v.iceScore ?? null,
         }
       : null,
+    limits: { feverC: config.feverThresholdC, ...hypotensionThresholds(s, config) },
     openPages: openPageViews(open),
   };
 }
