@@ -1,0 +1,123 @@
+// In-memory fakes of the ports, with the semantics the real adapters promise: the queue drops a messageId its
+// patient already queued (SQS FIFO deduplication), the state store checks the version, the ledger marks once.
+// Each counts its calls, and each can be told to fail, so handler tests can exercise failures and retries.
+import type { Notification } from '../../shared/domain/page.ts';
+import type { PatientState } from '../../shared/domain/state.ts';
+import {
+  VersionConflict,
+  type DeviceToken,
+  type MessageQueue,
+  type Notifier,
+  type OutboxLedger,
+  type QueuedMessage,
+  type StateStore,
+  type StoredState,
+  type TokenStore,
+} from '../../shared/ports.ts';
+
+export class MemoryQueue implements MessageQueue {
+  readonly messages: QueuedMessage[] = [];
+  private readonly seen = new Set<string>();
+  calls = 0;
+  failWith: Error | undefined;
+
+  async enqueue(messages: QueuedMessage[]): Promise<void> {
+    this.calls++;
+    if (this.failWith) throw this.failWith;
+    for (const q of messages) {
+      const key = `${q.message.patientId}\u0000${q.message.messageId}`;
+      if (this.seen.has(key)) continue;
+      this.seen.add(key);
+      this.messages.push(q);
+    }
+  }
+}
+
+export class MemoryStateStore implements StateStore {
+  readonly records = new Map<string, { json: string; version: number }>();
+  readonly outbox: Notification[] = [];
+  loads = 0;
+  saves = 0;
+  /** Thrown by the next save for this patient (then cleared). */
+  readonly failNextSave = new Map<string, Error>();
+  /** Before the next save for this patient, another writer commits `bump(state)` first (then cleared). */
+  readonly racer = new Map<string, (state: PatientState | undefined) => PatientState>();
+
+  async load(patientId: string): Promise<StoredState | undefined> {
+    this.loads++;
+    const r = this.records.get(patientId);
+    return r ? { state: JSON.parse(r.json) as PatientState, version: r.version } : undefined;
+  }
+
+  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[]): Promise<void> {
+    this.saves++;
+    const fail = this.failNextSave.get(patientId);
+    if (fail) {
+      this.failNextSave.delete(patientId);
+      throw fail;
+    }
+    const race = this.racer.get(patientId);
+    if (race) {
+      this.racer.delete(patientId);
+      const cur = this.records.get(patientId);
+      const theirs = race(cur ? (JSON.parse(cur.json) as PatientState) : undefined);
+      this.records.set(patientId, { json: JSON.stringify(theirs), version: (cur?.version ?? 0) + 1 });
+    }
+    const current = this.records.get(patientId)?.version ?? 0;
+    if (current !== expectedVersion) throw new VersionConflict(patientId);
+    this.records.set(patientId, { json: JSON.stringify(state), version: expectedVersion + 1 });
+    this.outbox.push(...outbox);
+  }
+
+  state(patientId: string): PatientState | undefined {
+    const r = this.records.get(patientId);
+    return r ? (JSON.parse(r.json) as PatientState) : undefined;
+  }
+}
+
+export class MemoryTokenStore implements TokenStore {
+  readonly tokens: DeviceToken[] = [];
+
+  async findByHash(hash: string): Promise<DeviceToken | undefined> {
+    return this.tokens.find((t) => t.hash === hash);
+  }
+
+  async put(token: DeviceToken): Promise<void> {
+    if (this.tokens.some((t) => t.hash === token.hash)) throw new Error('token exists');
+    this.tokens.push({ ...token });
+  }
+
+  async revoke(tokenId: string, at: string): Promise<boolean> {
+    const t = this.tokens.find((x) => x.tokenId === tokenId && !x.revokedAt);
+    if (!t) return false;
+    t.revokedAt = at;
+    return true;
+  }
+
+  async list(): Promise<DeviceToken[]> {
+    return this.tokens.map((t) => ({ ...t }));
+  }
+}
+
+export class MemoryNotifier implements Notifier {
+  readonly published: Notification[] = [];
+  /** notificationIds whose publish fails (until removed). */
+  readonly failing = new Set<string>();
+
+  async publish(n: Notification): Promise<void> {
+    if (this.failing.has(n.notificationId)) throw new Error('SNS unavailable');
+    this.published.push(n);
+  }
+}
+
+export class MemoryLedger implements OutboxLedger {
+  readonly sent = new Map<string, string>();
+
+  async isSent(notificationId: string): Promise<boolean> {
+    return this.sent.has(notificationId);
+  }
+
+  async markSent(notificationId: string, at: string): Promise<void> {
+    if (!this.sent.has(notificationId)) this.sent.set(notificationId, at);
+  }
+}

@@ -1,0 +1,184 @@
+// The grade Lambda with an in-memory state store: per-patient grouping, one load and one save per patient,
+// partial batch failures that hold up only the failing patient, retries that change nothing, ids-only logs.
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import { hasSeen, seenCount } from '../../shared/domain/seen.ts';
+import { VersionConflict } from '../../shared/ports.ts';
+import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { captureOutput, metricSum, sqsEvent, sqsRecord } from '../support/lambda-events.ts';
+import { enrol, msg } from '../support/messages.ts';
+import { MemoryStateStore } from '../support/port-fakes.ts';
+
+type HandlerModule = typeof import('../../functions/grade/handler.ts');
+let mod: HandlerModule;
+let live: Telemetry;
+
+beforeAll(async () => {
+  process.env.CRS_STATE_TABLE = 'state';
+  process.env.AWS_REGION = 'eu-west-1';
+  mod = await import('../../functions/grade/handler.ts');
+  live = telemetry('grade');
+});
+
+let store: MemoryStateStore;
+beforeEach(() => {
+  store = new MemoryStateStore();
+});
+
+const grade = () => mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live });
+/** How many messages are applied to the patient's stored state. */
+const applied = (patientId: string) => seenCount(store.state(patientId)?.seen ?? []);
+const failedIds = (r: SQSBatchResponse) => r.batchItemFailures.map((f) => f.itemIdentifier);
+const fever = (patientId: string, minutes: number, temperatureC = 38.6) => msg(patientId, minutes, { vitals: { temperatureC } });
+
+describe('grade handler', () => {
+  it('grades every patient in the batch with one state read and one write per patient', async () => {
+    const records = [enrol('A'), enrol('B'), fever('A', 0), fever('B', 5), msg('A', 10, { vitals: { heartRate: 110 } })].map((m) => sqsRecord(m));
+    const res = await grade()(sqsEvent(records));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(store.loads).toBe(2);
+    expect(store.saves).toBe(2);
+    expect(applied('A')).toBe(3);
+    expect(applied('B')).toBe(2);
+  });
+
+  it('writes the pages a grade change causes into the outbox with the state, as the reducer computes them', async () => {
+    const a = [enrol('A'), fever('A', 0)];
+    await grade()(sqsEvent(a.map((m) => sqsRecord(m))));
+    // The same messages through the pure reducer give the same pages.
+    let state;
+    const expected = [];
+    for (const m of a) {
+      const step = reduce(state, m, DEFAULT_CONFIG);
+      state = step.state;
+      if (step.kind === 'applied') expected.push(...step.notifications);
+    }
+    expect(expected.length).toBeGreaterThan(0);
+    expect(store.outbox).toEqual(expected);
+    expect(store.outbox[0]).toMatchObject({ condition: 'crs', toGrade: 1, teams: ['hematology'], patientId: 'A' });
+  });
+
+  it('fails a poison message and the rest of its patient, and lets other patients go on', async () => {
+    const a1 = sqsRecord(enrol('A'));
+    const poison = sqsRecord('{"message": {"messageId": "x"}', { groupId: 'A' });
+    const a3 = sqsRecord(fever('A', 0));
+    const b1 = sqsRecord(enrol('B'));
+    const b2 = sqsRecord(fever('B', 0));
+    const res = await grade()(sqsEvent([a1, b1, poison, b2, a3]));
+    expect(failedIds(res)).toEqual([poison.messageId, a3.messageId]);
+    expect(applied('A')).toBe(1); // a1 committed; a3 waits behind the poison, in order
+    expect(applied('B')).toBe(2);
+  });
+
+  it('fails only the patient whose state could not be written, and a retry then commits it', async () => {
+    store.failNextSave.set('A', new Error('ProvisionedThroughputExceeded'));
+    const records = [enrol('A'), enrol('B'), fever('A', 0)].map((m) => sqsRecord(m));
+    const res = await grade()(sqsEvent(records));
+    expect(failedIds(res)).toEqual([records[0]!.messageId, records[2]!.messageId]);
+    expect(store.state('A')).toBeUndefined();
+    expect(store.state('B')).toBeDefined();
+
+    const retry = await grade()(sqsEvent([records[0]!, records[2]!]));
+    expect(retry.batchItemFailures).toEqual([]);
+    expect(applied('A')).toBe(2);
+  });
+
+  it('loses no update when another delivery wrote the patient in between (version condition, reload, reapply)', async () => {
+    const first = enrol('A');
+    await grade()(sqsEvent([sqsRecord(first)]));
+    const other = fever('A', 1, 38.9);
+    // A concurrent grader commits `other` between this batch's read and write.
+    store.racer.set('A', (s) => reduce(s, other, DEFAULT_CONFIG).state);
+    const mine = msg('A', 2, { vitals: { heartRate: 120 } });
+    const res = await grade()(sqsEvent([sqsRecord(mine)]));
+    expect(res.batchItemFailures).toEqual([]);
+    for (const m of [first, other, mine]) expect(hasSeen(store.state('A')!.seen, m.messageId)).toBe(true);
+    expect(applied('A')).toBe(3);
+  });
+
+  it('changes nothing when the same batch is delivered again', async () => {
+    const records = [enrol('A'), fever('A', 0)].map((m) => sqsRecord(m));
+    await grade()(sqsEvent(records));
+    const before = { state: store.state('A'), outbox: store.outbox.length, saves: store.saves };
+    const { result, out } = await captureOutput(() => grade()(sqsEvent(records)));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(store.state('A')).toEqual(before.state);
+    expect(store.outbox).toHaveLength(before.outbox);
+    expect(store.saves).toBe(before.saves);
+    expect(metricSum(out, 'DuplicatesIgnored')).toBe(2);
+    expect(metricSum(out, 'GradesComputed')).toBe(0);
+  });
+
+  it('fails the invocation when every record failed, without the record errors (they echo values)', async () => {
+    const poison = sqsRecord(JSON.stringify({ message: { ...fever('A', 0, 101.3) } }), { groupId: 'A' });
+    const { result, out } = await captureOutput(() => grade()(sqsEvent([poison])).then(() => undefined, (e: Error) => e));
+    expect(result).toBeInstanceOf(Error);
+    expect((result as Error).name).toBe('WholeBatchFailed');
+    expect((result as Error).message).not.toMatch(/101\.3|temperature/);
+    expect(out).toContain('"patientId":"A"');
+    expect(out).not.toMatch(/101\.3|temperatureC|Fahrenheit/);
+    expect(metricSum(out, 'PoisonMessages')).toBe(1);
+  });
+
+  it('logs patient and message ids, never values, and measures grades and latency', async () => {
+    const e = enrol('A', -60, { bed: 'BED-SECRET-9' });
+    const f = fever('A', 0, 39.4);
+    const { out } = await captureOutput(() => grade()(sqsEvent([sqsRecord(e, { sentAt: Date.now() - 1000 }), sqsRecord(f)])));
+    expect(out).toContain(e.messageId);
+    expect(out).toContain(f.messageId);
+    expect(out).toMatch(/"notificationIds":\["crs\|A\|/);
+    for (const value of ['BED-SECRET-9', '39.4', 'axi-cel', 'PROVISIONAL']) expect(out).not.toContain(value);
+    expect(metricSum(out, 'GradesComputed')).toBe(2);
+    expect(metricSum(out, 'ProcessingLatency')).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('gives up on a patient after repeated version conflicts and reports its records failed', async () => {
+    const conflicting = new MemoryStateStore();
+    vi.spyOn(conflicting, 'save').mockImplementation(async (patientId) => {
+      throw new VersionConflict(patientId);
+    });
+    const handler = mod.createGradeHandler({ store: conflicting, config: DEFAULT_CONFIG, now: Date.now, ...live });
+    const a = sqsRecord(enrol('A'));
+    const b = sqsRecord(enrol('B'));
+    const res = await handler(sqsEvent([a, b])).catch((e: Error) => e);
+    expect(res).toBeInstanceOf(Error); // both patients failed: the whole batch is retried
+    expect(conflicting.loads).toBeGreaterThan(2);
+  });
+});
+
+describe('grade handler cold start', () => {
+  it('fails loudly on a bad CRS_CONFIG override instead of grading with the wrong settings', async () => {
+    vi.resetModules();
+    process.env.CRS_CONFIG = JSON.stringify({ feverThresholdC: 50 });
+    try {
+      await expect(import('../../functions/grade/handler.ts')).rejects.toThrow(/CRS_CONFIG.*feverThresholdC/);
+    } finally {
+      delete process.env.CRS_CONFIG;
+    }
+  });
+
+  it('fails loudly when the state table is not configured', async () => {
+    vi.resetModules();
+    const saved = process.env.CRS_STATE_TABLE;
+    delete process.env.CRS_STATE_TABLE;
+    try {
+      await expect(import('../../functions/grade/handler.ts')).rejects.toThrow(/CRS_STATE_TABLE/);
+    } finally {
+      process.env.CRS_STATE_TABLE = saved;
+    }
+  });
+
+  it('grades with a valid override (the Lee 2014 scheme)', async () => {
+    vi.resetModules();
+    process.env.CRS_CONFIG = JSON.stringify({ scheme: 'lee2014' });
+    try {
+      const { gradingConfigFromEnv } = await import('../../shared/adapters/aws/env.ts');
+      expect(gradingConfigFromEnv().scheme).toBe('lee2014');
+      await expect(import('../../functions/grade/handler.ts')).resolves.toHaveProperty('handler');
+    } finally {
+      delete process.env.CRS_CONFIG;
+    }
+  });
+});

@@ -1,0 +1,133 @@
+// The ingest Lambda with in-memory ports: what a device gateway sees (statuses, errors) and what lands on the queue.
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { issueToken } from '../../shared/app/auth.ts';
+import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { captureOutput, httpEvent, metricSum } from '../support/lambda-events.ts';
+import { enrol, msg } from '../support/messages.ts';
+import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
+
+type HandlerModule = typeof import('../../functions/ingest/handler.ts');
+let mod: HandlerModule;
+let live: Telemetry;
+
+beforeAll(async () => {
+  // The module wires its AWS adapters from the environment at cold start (no network until a call).
+  process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
+  process.env.CRS_TOKENS_TABLE = 'tokens';
+  process.env.AWS_REGION = 'eu-west-1';
+  mod = await import('../../functions/ingest/handler.ts');
+  live = telemetry('ingest');
+});
+
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+let queue: MemoryQueue;
+let tokens: MemoryTokenStore;
+let token: string;
+let revokedToken: string;
+
+beforeEach(async () => {
+  queue = new MemoryQueue();
+  tokens = new MemoryTokenStore();
+  const issued = issueToken('gw-icu4', new Date(NOW));
+  token = issued.token;
+  await tokens.put(issued.record);
+  const old = issueToken('gw-old', new Date(NOW));
+  revokedToken = old.token;
+  await tokens.put(old.record);
+  await tokens.revoke(old.record.tokenId, new Date(NOW).toISOString());
+});
+
+function handler() {
+  // The same Powertools objects the live handler gets, so the log and metric output is what production writes.
+  return mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
+}
+
+const auth = () => ({ authorization: `Bearer ${token}` });
+
+describe('ingest handler', () => {
+  it('queues a valid message with its sender and answers 202 only after the queue accepted it', async () => {
+    const m = msg('P-1', 0, { vitals: { temperatureC: 38.4 } });
+    const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(m) }));
+    expect(res.statusCode).toBe(202);
+    expect(JSON.parse(res.body!)).toEqual({ accepted: 1, messageIds: [m.messageId] });
+    expect(queue.messages).toEqual([{ message: m, receivedAt: '2026-01-10T09:00:00Z', sender: 'gw-icu4' }]);
+  });
+
+  it('takes a batch route of up to 100 messages, in order', async () => {
+    const batch = [enrol('P-2'), msg('P-2', 1, { vitals: { heartRate: 100 } }), msg('P-3', 1, { vitals: { spo2: 95 } })];
+    const res = await handler()(httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(batch) }));
+    expect(res.statusCode).toBe(202);
+    expect(queue.messages.map((q) => q.message.messageId)).toEqual(batch.map((m) => m.messageId));
+
+    const tooMany = Array.from({ length: 101 }, (_, i) => msg('P-4', i, { vitals: { heartRate: 80 } }));
+    const over = await handler()(httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(tooMany) }));
+    expect(over.statusCode).toBe(400);
+    expect(queue.messages).toHaveLength(3);
+  });
+
+  it('decodes a base64 body as API Gateway sends binary-looking payloads', async () => {
+    const m = msg('P-5', 0, { vitals: { heartRate: 90 } });
+    const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(m), base64: true }));
+    expect(res.statusCode).toBe(202);
+    expect(queue.messages[0]!.message).toEqual(m);
+  });
+
+  it('answers 401 without a bearer token and 403 for an unknown or revoked one, queueing nothing', async () => {
+    const body = JSON.stringify(msg('P-6', 0, { vitals: { heartRate: 90 } }));
+    const none = await handler()(httpEvent({ body }));
+    expect(none.statusCode).toBe(401);
+    expect(none.headers?.['www-authenticate']).toMatch(/^Bearer/);
+    const unknown = await handler()(httpEvent({ headers: { authorization: 'Bearer crs_not-a-real-token' }, body }));
+    expect(unknown.statusCode).toBe(403);
+    const revoked = await handler()(httpEvent({ headers: { authorization: `Bearer ${revokedToken}` }, body }));
+    expect(revoked.statusCode).toBe(403);
+    expect(JSON.parse(revoked.body!).error).toMatch(/revoked/);
+    expect(queue.calls).toBe(0);
+  });
+
+  it('answers 400 naming the field and the problem', async () => {
+    const bad = { ...msg('P-7', 0, { vitals: { temperatureC: 101.3 } }) };
+    const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(bad) }));
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body!).errors).toEqual([expect.stringMatching(/^vitals\.temperatureC: 101\.3 is outside 25-45 \(Fahrenheit\?\)/)]);
+    expect(queue.calls).toBe(0);
+  });
+
+  it('answers 413 over the size limit', async () => {
+    const huge = JSON.stringify({ ...msg('P-8', 0, { vitals: { heartRate: 90 } }), pad: 'x'.repeat(70 * 1024) });
+    const res = await handler()(httpEvent({ headers: auth(), body: huge }));
+    expect(res.statusCode).toBe(413);
+    expect(queue.calls).toBe(0);
+  });
+
+  it('answers 503 with Retry-After when the queue fails, so the device keeps the message and retries', async () => {
+    queue.failWith = new Error('SQS down');
+    const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(msg('P-9', 0, { vitals: { heartRate: 90 } })) }));
+    expect(res.statusCode).toBe(503);
+    expect(res.headers?.['retry-after']).toBe('5');
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it('answers a duplicate messageId like an accepted one, and queues it once', async () => {
+    const m = msg('P-10', 0, { vitals: { heartRate: 90 } });
+    const first = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(m) }));
+    const again = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(m) }));
+    expect(again.statusCode).toBe(first.statusCode);
+    expect(again.body).toBe(first.body);
+    expect(queue.messages).toHaveLength(1);
+  });
+
+  it('logs ids and statuses only: no values, no bed, no error texts that echo values', async () => {
+    const good = msg('P-11', 0, { enrolment: { bed: 'BED-SECRET-7', ward: 'H4' }, vitals: { temperatureC: 39.7 } });
+    const bad = msg('P-11', 1, { vitals: { temperatureC: 104.9 } });
+    const { out } = await captureOutput(async () => {
+      await handler()(httpEvent({ headers: auth(), body: JSON.stringify(good) }));
+      await handler()(httpEvent({ headers: auth(), body: JSON.stringify(bad) }));
+    });
+    expect(out).toContain(good.messageId);
+    expect(out).toContain('"status":400');
+    for (const value of ['BED-SECRET-7', '39.7', '104.9', 'Fahrenheit', token]) expect(out).not.toContain(value);
+    expect(metricSum(out, 'MessagesAccepted')).toBe(1);
+    expect(metricSum(out, 'Rejects')).toBe(1);
+  });
+});
