@@ -1,0 +1,40 @@
+// Signed, expiring acknowledge links: a page can be acknowledged from a phone without a login, and nobody can
+// acknowledge a page they were not sent. HMAC-SHA256 over the page, the role it was sent to and the expiry.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export interface AckClaims {
+  pageId: string;
+  /** The role the page was sent to (e.g. "hematology fellow"), recorded with the acknowledgement. */
+  role: string;
+  expiresAt: number;
+}
+
+export type AckVerification = { ok: true; claims: AckClaims } | { ok: false; reason: 'malformed' | 'forged' | 'expired' };
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+const unb64 = (s: string) => Buffer.from(s, 'base64url').toString('utf8');
+
+function mac(secret: Buffer, pageId: string, role: string, expiresAt: number): Buffer {
+  return createHmac('sha256', secret).update(`v1\n${pageId}\n${role}\n${expiresAt}`).digest();
+}
+
+export function signAck(secret: Buffer, claims: AckClaims): string {
+  const { pageId, role, expiresAt } = claims;
+  return ['v1', b64(pageId), b64(role), expiresAt.toString(36), mac(secret, pageId, role, expiresAt).toString('base64url')].join('.');
+}
+
+/** Checks a token: refuses a malformed, altered or forged one, and one past its expiry. */
+export function verifyAck(secret: Buffer, token: string, now: number): AckVerification {
+  const parts = token.split('.');
+  if (parts.length !== 5 || parts[0] !== 'v1') return { ok: false, reason: 'malformed' };
+  const [, p, r, e, sig] = parts as [string, string, string, string, string];
+  if (!/^[0-9a-z]{1,12}$/.test(e) || !/^[A-Za-z0-9_-]+$/.test(p + r + sig)) return { ok: false, reason: 'malformed' };
+  const expiresAt = Number.parseInt(e, 36);
+  const pageId = unb64(p);
+  const role = unb64(r);
+  const given = Buffer.from(sig, 'base64url');
+  const expected = mac(secret, pageId, role, expiresAt);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'forged' };
+  if (now >= expiresAt) return { ok: false, reason: 'expired' };
+  return { ok: true, claims: { pageId, role, expiresAt } };
+}

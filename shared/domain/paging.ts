@@ -1,0 +1,268 @@
+// Pages that get answered: the lifecycle of one page to one team (triggered, delivered, acknowledged, resolved),
+// its escalation ladder, and silences. Pure: every time is data (wall-clock ms on a live server, simulated
+// time in replay), so the ladders are deterministic and testable.
+import * as z from 'zod';
+import type { Condition } from './config.ts';
+import type { Notification } from './page.ts';
+import { MINUTE } from './time.ts';
+
+export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'] as const;
+export type PageTeam = (typeof PAGE_TEAMS)[number];
+
+const policy = z.strictObject({
+  /** Who is paged, in order: an unacknowledged page moves to the next level when its timeout passes. */
+  levels: z.array(z.string().min(1)).min(1),
+  /** How many times the whole ladder is walked before the page is marked exhausted. */
+  loops: z.number().int().min(1).max(10),
+});
+
+export const PagingConfigSchema = z.strictObject({
+  policies: z.strictObject({ hematology: policy, icu: policy, neurology: policy, radiology: policy, bedside: policy }),
+  /** Minutes a level has to acknowledge before the next is paged: `severe` from severeFromGrade, else `other`. */
+  timeoutMinutes: z.strictObject({ severe: z.number().positive(), other: z.number().positive() }),
+  severeFromGrade: z.number().int().min(1).max(4),
+  /** How long an acknowledge link stays valid. */
+  ackLinkMinutes: z.number().positive(),
+  /** An enrolled patient whose monitor has sent nothing for this long gets a "no data" alert. */
+  staleFeedMinutes: z.number().positive(),
+  /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
+  spo2WarningBelow: z.number().min(50).max(100),
+  alertTeams: z.strictObject({ staleFeed: z.array(z.enum(PAGE_TEAMS)).min(1), spo2: z.array(z.enum(PAGE_TEAMS)).min(1) }),
+  /** Silences never hide pages of this grade or above. */
+  unsilenceableFromGrade: z.number().int().min(1).max(4),
+});
+export type PagingConfig = z.infer<typeof PagingConfigSchema>;
+
+export const DEFAULT_PAGING: PagingConfig = {
+  policies: {
+    hematology: { levels: ['hematology fellow', 'hematology attending', 'hematology consultant'], loops: 2 },
+    icu: { levels: ['ICU registrar', 'ICU consultant'], loops: 2 },
+    neurology: { levels: ['neurology resident', 'neurology attending'], loops: 2 },
+    radiology: { levels: ['radiology registrar', 'radiology consultant'], loops: 1 },
+    bedside: { levels: ['bedside nurse', 'nurse in charge'], loops: 2 },
+  },
+  timeoutMinutes: { severe: 5, other: 15 },
+  severeFromGrade: 3,
+  ackLinkMinutes: 12 * 60,
+  staleFeedMinutes: 15,
+  spo2WarningBelow: 90,
+  alertTeams: { staleFeed: ['bedside'], spo2: ['bedside', 'hematology'] },
+  unsilenceableFromGrade: 4,
+};
+
+export type PageStatus =
+  /** Waiting for an acknowledgement; the ladder is running (or held by a silence). */
+  | 'open'
+  | 'acknowledged'
+  /** A newer page for the same patient and condition replaced it. */
+  | 'superseded'
+  /** The grade fell (de-escalation) or the alert cleared: nothing left to answer. */
+  | 'resolved'
+  /** Every level was paged, every loop, and nobody answered. */
+  | 'exhausted'
+  /** Informational (a de-escalation, an alert clearing): delivered once, nothing to acknowledge. */
+  | 'info';
+
+export type PageSubject = Condition | 'stale-feed' | 'spo2';
+
+export interface Page {
+  /** One page per notification per team. */
+  pageId: string;
+  notificationId: string;
+  patientId: string;
+  team: PageTeam;
+  subject: PageSubject;
+  kind: 'escalation' | 'de-escalation' | 'alert' | 'alert-cleared';
+  grade: number;
+  status: PageStatus;
+  /** The level of the team's policy paged last (0 is the first). */
+  level: number;
+  /** Which walk of the ladder this is (0 is the first). */
+  round: number;
+  triggeredAt: number;
+  /** When the next level is paged if nobody acknowledges; null when nothing is pending. */
+  dueAt: number | null;
+  /** Set while a silence holds the page: it is delivered when the silence ends, if still open. */
+  heldBy?: string;
+  ack?: Acknowledgement;
+  closedAt?: number;
+}
+
+export interface Acknowledgement {
+  by: string;
+  at: number;
+  via: 'link' | 'board' | 'api';
+}
+
+export interface Silence {
+  silenceId: string;
+  scope: { patientId: string } | { team: PageTeam };
+  from: number;
+  until: number;
+  createdBy: string;
+  reason: string;
+  endedAt?: number;
+  endedBy?: string;
+}
+
+/** A delivery the caller must make: page `page` to the given level's role of its team. */
+export interface Delivery {
+  page: Page;
+  role: string;
+  /** Why: the first page, the next level after a timeout, or a held page released when its silence ended. */
+  reason: 'triggered' | 'escalated' | 'released';
+}
+
+export interface Transition {
+  /** Pages created or changed, in the order to store them. */
+  pages: Page[];
+  deliveries: Delivery[];
+}
+
+export const pageId = (notificationId: string, team: PageTeam) => `${notificationId}|${team}`;
+
+export function timeoutMs(grade: number, config: PagingConfig): number {
+  return (grade >= config.severeFromGrade ? config.timeoutMinutes.severe : config.timeoutMinutes.other) * MINUTE;
+}
+
+const isOpen = (p: Page) => p.status === 'open';
+
+/** The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. */
+export function silenceFor(page: Pick<Page, 'patientId' | 'team' | 'grade'>, silences: Silence[], now: number, config: PagingConfig) {
+  if (page.grade >= config.unsilenceableFromGrade) return undefined;
+  return silences.find(
+    (s) =>
+      s.endedAt === undefined &&
+      s.from <= now &&
+      now < s.until &&
+      ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team),
+  );
+}
+
+function close(p: Page, status: PageStatus, now: number): Page {
+  return { ...p, status, dueAt: null, closedAt: now, heldBy: undefined };
+}
+
+/** Opens one page per team for a grade-change notification, and closes the pages it replaces. */
+export function pagesForNotification(
+  n: Pick<Notification, 'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams'>,
+  open: Page[],
+  silences: Silence[],
+  now: number,
+  config: PagingConfig,
+): Transition {
+  // A newer grade for the same condition replaces every open page about it: a higher grade re-pages at once
+  // (even if the last page was acknowledged), a lower one cancels the pending escalations.
+  const replaced = open
+    .filter((p) => isOpen(p) && p.patientId === n.patientId && p.subject === n.condition)
+    .map((p) => close(p, n.kind === 'escalation' ? 'superseded' : 'resolved', now));
+  const created = n.teams.map((team) => newPage(n.notificationId, n.patientId, team, n.condition, n.kind, n.toGrade, now, silences, config));
+  return { pages: [...replaced, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
+}
+
+/** Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. */
+export function pagesForAlert(
+  alert: { alertId: string; patientId: string; subject: 'stale-feed' | 'spo2'; cleared: boolean },
+  open: Page[],
+  silences: Silence[],
+  now: number,
+  config: PagingConfig,
+): Transition {
+  const teams = alert.subject === 'stale-feed' ? config.alertTeams.staleFeed : config.alertTeams.spo2;
+  const resolved = alert.cleared
+    ? open.filter((p) => isOpen(p) && p.patientId === alert.patientId && p.subject === alert.subject).map((p) => close(p, 'resolved', now))
+    : [];
+  const kind = alert.cleared ? 'alert-cleared' : 'alert';
+  const created = teams.map((team) => newPage(alert.alertId, alert.patientId, team, alert.subject, kind, 0, now, silences, config));
+  return { pages: [...resolved, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
+}
+
+function newPage(
+  notificationId: string,
+  patientId: string,
+  team: PageTeam,
+  subject: PageSubject,
+  kind: Page['kind'],
+  grade: number,
+  now: number,
+  silences: Silence[],
+  config: PagingConfig,
+): { page: Page; delivery?: Delivery } {
+  const answerable = kind === 'escalation' || kind === 'alert';
+  const page: Page = {
+    pageId: pageId(notificationId, team),
+    notificationId,
+    patientId,
+    team,
+    subject,
+    kind,
+    grade,
+    status: answerable ? 'open' : 'info',
+    level: 0,
+    round: 0,
+    triggeredAt: now,
+    dueAt: answerable ? now + timeoutMs(grade, config) : null,
+  };
+  const silence = silenceFor(page, silences, now, config);
+  if (silence && answerable) return { page: { ...page, heldBy: silence.silenceId, dueAt: null } };
+  if (silence) return { page: { ...page, heldBy: silence.silenceId } }; // informational: kept, not sent
+  return { page, delivery: { page, role: config.policies[team].levels[0]!, reason: 'triggered' } };
+}
+
+/**
+ * Moves every open page whose time has come: to the next level, round the ladder again, or exhausted; and
+ * releases held pages whose silence has ended. Call it whenever time passes.
+ */
+export function tick(pages: Page[], silences: Silence[], now: number, config: PagingConfig): Transition {
+  const changed: Page[] = [];
+  const deliveries: Delivery[] = [];
+  for (const p of pages) {
+    if (!isOpen(p)) continue;
+    if (p.heldBy !== undefined) {
+      if (silenceFor(p, silences, now, config)) continue;
+      const released: Page = { ...p, heldBy: undefined, dueAt: now + timeoutMs(p.grade, config) };
+      changed.push(released);
+      deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: 'released' });
+      continue;
+    }
+    if (p.dueAt === null || p.dueAt > now) continue;
+    const policy = config.policies[p.team];
+    let level = p.level + 1;
+    let round = p.round;
+    if (level >= policy.levels.length) {
+      level = 0;
+      round++;
+    }
+    if (round >= policy.loops) {
+      changed.push(close(p, 'exhausted', now));
+      continue;
+    }
+    const next: Page = { ...p, level, round, dueAt: p.dueAt + timeoutMs(p.grade, config) };
+    changed.push(next);
+    deliveries.push({ page: next, role: policy.levels[level]!, reason: 'escalated' });
+  }
+  return { pages: changed, deliveries };
+}
+
+export type AckResult = { ok: true; page: Page; changed: boolean } | { ok: false; reason: string };
+
+/** Records who acknowledged a page; the ladder stops. Acknowledging twice keeps the first acknowledgement. */
+export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
+  if (page.status === 'acknowledged') return { ok: true, page, changed: false };
+  if (page.status !== 'open') return { ok: false, reason: `page is ${page.status}, there is nothing to acknowledge` };
+  return { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack, dueAt: null, heldBy: undefined, closedAt: ack.at } };
+}
+
+/** The next time `tick` has something to do, for a timer to wait on (null: nothing pending). */
+export function nextDue(pages: Page[], silences: Silence[]): number | null {
+  let next: number | null = null;
+  const earlier = (t: number) => (next = next === null || t < next ? t : next);
+  for (const p of pages) {
+    if (!isOpen(p)) continue;
+    if (p.heldBy !== undefined) {
+      const s = silences.find((x) => x.silenceId === p.heldBy);
+      if (s) earlier(s.endedAt ?? s.until);
+    } else if (p.dueAt !== null) earlier(p.dueAt);
+  }
+  return next;
+}

@@ -1,0 +1,177 @@
+// The page lifecycle and escalation ladders (shared/domain/paging.ts), in simulated time.
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_PAGING,
+  acknowledge,
+  nextDue,
+  pagesForAlert,
+  pagesForNotification,
+  tick,
+  type Page,
+  type Silence,
+  type Transition,
+} from '../../shared/domain/paging.ts';
+
+const T = Date.parse('2026-11-26T10:00:00Z');
+const min = (m: number) => T + m * 60_000;
+const cfg = DEFAULT_PAGING;
+
+const notification = (id: string, toGrade: number, kind: 'escalation' | 'de-escalation' = 'escalation', teams = ['hematology', 'icu'] as ('hematology' | 'icu')[]) => ({
+  notificationId: id,
+  patientId: 'P-1',
+  condition: 'crs' as const,
+  kind,
+  toGrade,
+  teams,
+});
+
+/** A tiny page store: apply transitions, keep the latest version of each page. */
+class Store {
+  pages = new Map<string, Page>();
+  sent: string[] = [];
+  apply(t: Transition) {
+    for (const p of t.pages) this.pages.set(p.pageId, p);
+    for (const d of t.deliveries) this.sent.push(`${d.reason} ${d.page.team} ${d.role}`);
+    return t;
+  }
+  get all() {
+    return [...this.pages.values()];
+  }
+  status(team: string) {
+    return this.all.filter((p) => p.team === team).map((p) => `${p.notificationId}:${p.status}`);
+  }
+}
+
+describe('escalation ladders', () => {
+  it('climbs level by level when nobody answers, loops, then is exhausted', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
+    for (let m = 1; m <= 100; m++) s.apply(tick(s.all, [], min(m), cfg));
+    // grade 2: 15 minutes a level; 3 levels x 2 loops; exhausted when the 6th level times out (90 min).
+    expect(s.sent).toEqual([
+      'triggered hematology hematology fellow',
+      'escalated hematology hematology attending',
+      'escalated hematology hematology consultant',
+      'escalated hematology hematology fellow',
+      'escalated hematology hematology attending',
+      'escalated hematology hematology consultant',
+    ]);
+    const page = s.all[0]!;
+    expect(page.status).toBe('exhausted');
+    expect(page.closedAt).toBe(min(90));
+  });
+
+  it('moves every 5 minutes from grade 3, every 15 below', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 3, 'escalation', ['icu']), [], [], T, cfg));
+    s.apply(tick(s.all, [], min(4), cfg));
+    expect(s.sent).toHaveLength(1);
+    s.apply(tick(s.all, [], min(5), cfg));
+    expect(s.sent.at(-1)).toBe('escalated icu ICU consultant');
+  });
+
+  it('stops at the first acknowledgement', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 3), [], [], T, cfg));
+    s.apply(tick(s.all, [], min(5), cfg));
+    const hem = s.all.find((p) => p.team === 'hematology')!;
+    const r = acknowledge(hem, { by: 'Dr A', at: min(6), via: 'link' });
+    expect(r).toMatchObject({ ok: true, changed: true });
+    s.apply({ pages: [(r as { page: Page }).page], deliveries: [] });
+    for (let m = 7; m <= 60; m++) s.apply(tick(s.all, [], min(m), cfg));
+    expect(s.sent.filter((x) => x.includes('hematology'))).toEqual(['triggered hematology hematology fellow', 'escalated hematology hematology attending']);
+    expect(s.pages.get('n1|hematology')).toMatchObject({ status: 'acknowledged', ack: { by: 'Dr A', via: 'link' }, dueAt: null });
+    // The ICU page was not acknowledged: its ladder went on.
+    expect(s.pages.get('n1|icu')!.status).toBe('exhausted');
+  });
+
+  it('acknowledging twice keeps the first; a closed page cannot be acknowledged', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
+    const first = acknowledge(s.all[0]!, { by: 'A', at: min(1), via: 'board' }) as { page: Page };
+    expect(acknowledge(first.page, { by: 'B', at: min(2), via: 'link' })).toEqual({ ok: true, page: first.page, changed: false });
+    const superseded = pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), s.all, [], min(3), cfg);
+    s.apply(superseded);
+    expect(acknowledge(s.pages.get('n2|hematology')!, { by: 'C', at: min(4), via: 'api' })).toMatchObject({ ok: true });
+  });
+
+  it('a higher grade re-pages at once even if the last page was acknowledged', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 1, 'escalation', ['hematology']), [], [], T, cfg));
+    s.apply({ pages: [(acknowledge(s.all[0]!, { by: 'A', at: min(1), via: 'board' }) as { page: Page }).page], deliveries: [] });
+    s.apply(pagesForNotification(notification('n2', 3), s.all, [], min(2), cfg));
+    expect(s.sent).toEqual(['triggered hematology hematology fellow', 'triggered hematology hematology fellow', 'triggered icu ICU registrar']);
+    expect(s.status('hematology')).toEqual(['n1:acknowledged', 'n2:open']);
+  });
+
+  it('a newer escalation supersedes the open page; a de-escalation resolves it and cancels its ladder', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
+    s.apply(pagesForNotification(notification('n2', 3), s.all, [], min(1), cfg));
+    expect(s.status('hematology')).toEqual(['n1:superseded', 'n2:open']);
+    s.apply(pagesForNotification(notification('n3', 1, 'de-escalation'), s.all, [], min(2), cfg));
+    expect(s.status('hematology')).toEqual(['n1:superseded', 'n2:resolved', 'n3:info']);
+    const sentBefore = s.sent.length;
+    for (let m = 3; m <= 120; m++) s.apply(tick(s.all, [], min(m), cfg));
+    expect(s.sent).toHaveLength(sentBefore); // nothing pending any more
+    expect(nextDue(s.all, [])).toBeNull();
+  });
+
+  it('pages of other patients and conditions are left alone', () => {
+    const s = new Store();
+    s.apply(pagesForNotification({ ...notification('n1', 2, 'escalation', ['hematology']), patientId: 'P-2' }, [], [], T, cfg));
+    s.apply(pagesForNotification({ ...notification('n2', 2, 'escalation', ['hematology']), condition: 'icans' }, s.all, [], T, cfg));
+    s.apply(pagesForNotification(notification('n3', 0, 'de-escalation', ['hematology']), s.all, [], min(1), cfg));
+    expect(s.all.map((p) => `${p.notificationId}:${p.status}`)).toEqual(['n1:open', 'n2:open', 'n3:info']);
+  });
+});
+
+describe('silences', () => {
+  const transport: Silence = { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'transport to MRI' };
+
+  it('hold low grades for the silence, then release them if still open', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
+    expect(s.sent).toEqual([]);
+    expect(s.all[0]).toMatchObject({ status: 'open', heldBy: 's1', dueAt: null });
+    expect(nextDue(s.all, [transport])).toBe(min(30));
+    s.apply(tick(s.all, [transport], min(29), cfg));
+    expect(s.sent).toEqual([]);
+    s.apply(tick(s.all, [transport], min(30), cfg));
+    expect(s.sent).toEqual(['released hematology hematology fellow']);
+    expect(s.all[0]).toMatchObject({ heldBy: undefined, dueAt: min(45) });
+  });
+
+  it('never hide a grade 4 page', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 4), [], [transport], min(1), cfg));
+    expect(s.sent).toEqual(['triggered hematology hematology fellow', 'triggered icu ICU registrar']);
+  });
+
+  it('can be scoped to a team, and ended early', () => {
+    const icuBusy: Silence = { silenceId: 's2', scope: { team: 'icu' }, from: T, until: min(60), createdBy: 'Dr C', reason: 'drill' };
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 3), [], [icuBusy], min(1), cfg));
+    expect(s.sent).toEqual(['triggered hematology hematology fellow']);
+    const ended = { ...icuBusy, endedAt: min(3), endedBy: 'Dr C' };
+    s.apply(tick(s.all, [ended], min(3), cfg));
+    expect(s.sent.at(-1)).toBe('released icu ICU registrar');
+  });
+
+  it('do not start before their time', () => {
+    const later: Silence = { ...transport, from: min(10) };
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [later], min(1), cfg));
+    expect(s.sent).toHaveLength(1);
+  });
+});
+
+describe('alerts', () => {
+  it('a stale feed alerts the bedside team and its all-clear resolves the open alert', () => {
+    const s = new Store();
+    s.apply(pagesForAlert({ alertId: 'stale|P-1|1', patientId: 'P-1', subject: 'stale-feed', cleared: false }, [], [], T, cfg));
+    expect(s.sent).toEqual(['triggered bedside bedside nurse']);
+    s.apply(pagesForAlert({ alertId: 'stale|P-1|1:clear', patientId: 'P-1', subject: 'stale-feed', cleared: true }, s.all, [], min(3), cfg));
+    expect(s.all.map((p) => `${p.kind}:${p.status}`)).toEqual(['alert:resolved', 'alert-cleared:info']);
+  });
+});
