@@ -1,0 +1,104 @@
+// SqsFifoQueue against a mocked SQS client: batches of 10 within 256 KiB, in order, one group per patient, the
+// messageId as deduplication id, failed entries resent, and a rejection (so ingest answers 503) when SQS won't take them.
+import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { handleIngest } from '../../shared/app/ingest.ts';
+import type { QueuedMessage } from '../../shared/ports.ts';
+import { SQS_BATCH, SqsFifoQueue, deduplicationId } from '../../shared/adapters/aws/sqs-fifo-queue.ts';
+import { msg } from '../support/messages.ts';
+import { MemoryTokenStore } from '../support/port-fakes.ts';
+import { issueToken } from '../../shared/app/auth.ts';
+
+const sqs = mockClient(SQSClient);
+const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
+
+const queued = (patientId: string, n: number, extra: Record<string, unknown> = {}): QueuedMessage[] =>
+  Array.from({ length: n }, (_, i) => ({
+    message: { ...msg(patientId, i, { vitals: { heartRate: 80 + i } }), ...extra },
+    receivedAt: '2026-01-10T09:00:00Z',
+    sender: 'gw-1',
+  }));
+
+const noSleep = async () => undefined;
+const queue = () => new SqsFifoQueue(new SQSClient({ region: 'eu-west-1' }), URL, { attempts: 3, baseDelayMs: 1 }, noSleep);
+const sent = () => sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input as SendMessageBatchCommandInput);
+
+beforeEach(() => {
+  sqs.reset();
+  sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
+    Successful: input.Entries!.map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),
+    Failed: [],
+  }));
+});
+afterEach(() => sqs.reset());
+
+describe('SqsFifoQueue', () => {
+  it('sends 25 messages as batches of 10, 10 and 5, in order, grouped by patient, deduplicated by messageId', async () => {
+    const messages = [...queued('P-1', 13), ...queued('P-2', 12)];
+    await queue().enqueue(messages);
+    const batches = sent();
+    expect(batches.map((b) => b.Entries!.length)).toEqual([10, 10, 5]);
+    const entries = batches.flatMap((b) => b.Entries!);
+    expect(entries.map((e) => JSON.parse(e.MessageBody!))).toEqual(messages);
+    expect(entries.map((e) => e.MessageGroupId)).toEqual(messages.map((q) => q.message.patientId));
+    expect(entries.map((e) => e.MessageDeduplicationId)).toEqual(messages.map((q) => q.message.messageId));
+    expect(batches.every((b) => b.QueueUrl === URL)).toBe(true);
+  });
+
+  it('keeps each batch within 256 KiB of bodies', async () => {
+    const big = queued('P-3', 9).map((q) => ({ ...q, sender: 'x'.repeat(60 * 1024) }));
+    await queue().enqueue(big);
+    const sizes = sent().map((b) => b.Entries!.reduce((n, e) => n + Buffer.byteLength(e.MessageBody!), 0));
+    expect(sizes.every((s) => s <= SQS_BATCH.bytes)).toBe(true);
+    expect(sizes.length).toBe(3); // 4 + 4 + 1 messages of ~60 KiB
+    expect(sent().flatMap((b) => b.Entries!)).toHaveLength(9);
+  });
+
+  it('resends only the entries SQS failed, and resolves once all are queued', async () => {
+    let call = 0;
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      call++;
+      const failIds = call === 1 ? new Set(['2', '5']) : new Set<string>();
+      return {
+        Successful: input.Entries!.filter((e) => !failIds.has(e.Id!)).map((e) => ({ Id: e.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+        Failed: input.Entries!.filter((e) => failIds.has(e.Id!)).map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })),
+      };
+    });
+    await queue().enqueue(queued('P-4', 8));
+    expect(sent().map((b) => b.Entries!.map((e) => e.Id))).toEqual([['0', '1', '2', '3', '4', '5', '6', '7'], ['2', '5']]);
+  });
+
+  it('rejects when SQS keeps failing an entry, or refuses one as the sender\'s fault', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: '0', Code: 'ServiceUnavailable', SenderFault: false }] });
+    await expect(queue().enqueue(queued('P-5', 1))).rejects.toThrow(/after 3 attempts/);
+    expect(sent()).toHaveLength(3);
+
+    sqs.reset();
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: '0', Code: 'InvalidParameterValue', SenderFault: true }] });
+    await expect(queue().enqueue(queued('P-5', 1))).rejects.toThrow(/refused/);
+    expect(sent()).toHaveLength(1);
+  });
+
+  it('hashes a messageId SQS would refuse as a deduplication id, the same way every time', () => {
+    expect(deduplicationId('gw-icu4-000123')).toBe('gw-icu4-000123');
+    const spaced = deduplicationId('msg with spaces é');
+    expect(spaced).toMatch(/^[0-9a-f]{64}$/);
+    expect(deduplicationId('msg with spaces é')).toBe(spaced);
+    expect(deduplicationId('x'.repeat(129))).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('makes ingest answer 503, accepting nothing, when SQS is unreachable; and 202 once it is back', async () => {
+    const tokens = new MemoryTokenStore();
+    const { token, record } = issueToken('gw-1', new Date());
+    await tokens.put(record);
+    const req = { method: 'POST', path: '/v1/messages', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(msg('P-6', 0, { vitals: { heartRate: 99 } })) };
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('connect ETIMEDOUT'), { name: 'TimeoutError' }));
+    const down = await handleIngest(req, { queue: queue(), tokens, now: Date.now });
+    expect(down.status).toBe(503);
+
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }], Failed: [] });
+    const up = await handleIngest(req, { queue: queue(), tokens, now: Date.now });
+    expect(up.status).toBe(202);
+  });
+});

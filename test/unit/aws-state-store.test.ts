@@ -1,0 +1,185 @@
+// DynamoStateStore against a mocked DynamoDB client that keeps items and checks conditions the way DynamoDB does,
+// and the grade handler's request budget with it: one GetItem and one TransactWriteItems per patient per batch.
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  TransactWriteItemsCommand,
+  TransactionCanceledException,
+  type AttributeValue,
+  type TransactWriteItemsCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gradePatient } from '../../shared/app/grade.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import { hasSeen } from '../../shared/domain/seen.ts';
+import { emptyState } from '../../shared/domain/state.ts';
+import { VersionConflict } from '../../shared/ports.ts';
+import { DynamoStateStore, outboxNotification } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { sqsEvent, sqsRecord } from '../support/lambda-events.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const ddb = mockClient(DynamoDBClient);
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+
+type Item = Record<string, AttributeValue>;
+/** The table behind the mock: items by pk|sk, with DynamoDB's all-or-nothing transactions and conditions. */
+let table: Map<string, Item>;
+const keyOf = (item: Item) => `${item.pk!.S}|${item.sk!.S}`;
+
+function cancelled(codes: string[]): TransactionCanceledException {
+  return new TransactionCanceledException({
+    message: 'Transaction cancelled',
+    $metadata: {},
+    CancellationReasons: codes.map((Code) => ({ Code })),
+  });
+}
+
+function transact(input: TransactWriteItemsCommandInput) {
+  const puts = (input.TransactItems ?? []).map((t) => t.Put!);
+  const codes = puts.map((put) => {
+    const current = table.get(keyOf(put.Item!));
+    if (put.ConditionExpression === 'attribute_not_exists(#pk)') return current ? 'ConditionalCheckFailed' : 'None';
+    if (put.ConditionExpression === '#version = :expected') {
+      return current?.version?.N === put.ExpressionAttributeValues![':expected']!.N ? 'None' : 'ConditionalCheckFailed';
+    }
+    return 'None';
+  });
+  if (codes.some((c) => c !== 'None')) throw cancelled(codes);
+  for (const put of puts) table.set(keyOf(put.Item!), put.Item!);
+  return {};
+}
+
+beforeEach(() => {
+  table = new Map();
+  ddb.reset();
+  ddb.on(GetItemCommand).callsFake((input) => ({ Item: table.get(`${input.Key.pk.S}|${input.Key.sk.S}`) }));
+  ddb.on(TransactWriteItemsCommand).callsFake(transact);
+});
+afterEach(() => ddb.reset());
+
+const store = () => new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', () => NOW);
+
+function stepThrough(patientId: string) {
+  let state;
+  const notifications = [];
+  for (const m of [enrol(patientId), msg(patientId, 0, { vitals: { temperatureC: 38.8 } })]) {
+    const step = reduce(state, m, DEFAULT_CONFIG);
+    state = step.state;
+    if (step.kind === 'applied') notifications.push(...step.notifications);
+  }
+  return { state: state!, notifications };
+}
+
+describe('DynamoStateStore', () => {
+  it('reads a patient with one consistent GetItem, and finds nothing for a new patient', async () => {
+    expect(await store().load('P-1')).toBeUndefined();
+    const call = ddb.commandCalls(GetItemCommand)[0]!.args[0].input;
+    expect(call).toMatchObject({ TableName: 'state', Key: { pk: { S: 'P-1' }, sk: { S: 'state' } }, ConsistentRead: true });
+  });
+
+  it('writes the state and its pages in one transaction, and reads back the same state at version 1', async () => {
+    const { state, notifications } = stepThrough('P-1');
+    expect(notifications.length).toBeGreaterThan(0);
+    await store().save('P-1', state, 0, notifications);
+
+    const tx = ddb.commandCalls(TransactWriteItemsCommand);
+    expect(tx).toHaveLength(1);
+    const items = tx[0]!.args[0].input.TransactItems!;
+    expect(items).toHaveLength(1 + notifications.length);
+    expect(items[0]!.Put).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)', Item: { kind: { S: 'state' }, version: { N: '1' } } });
+    for (const [i, n] of notifications.entries()) {
+      const put = items[i + 1]!.Put!;
+      expect(put.Item).toMatchObject({ pk: { S: 'P-1' }, sk: { S: `outbox#${n.notificationId}` }, kind: { S: 'outbox' } });
+      expect(Number(put.Item!.expiresAt!.N)).toBe(NOW / 1000 + 30 * 86_400);
+    }
+    const loaded = await store().load('P-1');
+    expect(loaded).toEqual({ state, version: 1 });
+  });
+
+  it('round-trips an empty state, whose clock is -Infinity', async () => {
+    await store().save('P-2', emptyState('P-2'), 0, []);
+    expect((await store().load('P-2'))!.state.clock).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it('writes the next version only if the stored version is still the one read', async () => {
+    const { state } = stepThrough('P-1');
+    await store().save('P-1', state, 0, []);
+    await store().save('P-1', state, 1, []);
+    const put = ddb.commandCalls(TransactWriteItemsCommand)[1]!.args[0].input.TransactItems![0]!.Put!;
+    expect(put).toMatchObject({ ConditionExpression: '#version = :expected', ExpressionAttributeValues: { ':expected': { N: '1' } } });
+    expect((await store().load('P-1'))!.version).toBe(2);
+  });
+
+  it('throws VersionConflict, writing nothing, when another delivery moved the version on', async () => {
+    const { state, notifications } = stepThrough('P-1');
+    await store().save('P-1', state, 0, []);
+    await expect(store().save('P-1', state, 0, notifications)).rejects.toBeInstanceOf(VersionConflict);
+    await store().save('P-1', state, 1, []);
+    await expect(store().save('P-1', state, 1, notifications)).rejects.toBeInstanceOf(VersionConflict);
+    expect([...table.keys()].filter((k) => k.includes('outbox#'))).toEqual([]);
+  });
+
+  it('treats a transaction conflict as a version conflict (reload and retry), and rethrows anything else', async () => {
+    const { state } = stepThrough('P-1');
+    ddb.on(TransactWriteItemsCommand).rejectsOnce(cancelled(['None', 'TransactionConflict']));
+    await expect(store().save('P-1', state, 0, [])).rejects.toBeInstanceOf(VersionConflict);
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+    ddb.on(TransactWriteItemsCommand).rejects(throttled);
+    await expect(store().save('P-1', state, 0, [])).rejects.toBe(throttled);
+  });
+
+  it('gives the notifier, from the stream image of an outbox record, exactly the page that was written', async () => {
+    const { state, notifications } = stepThrough('P-1');
+    await store().save('P-1', state, 0, notifications);
+    const image = table.get(`P-1|outbox#${notifications[0]!.notificationId}`)!;
+    expect(outboxNotification(image as never)).toEqual(notifications[0]);
+    expect(outboxNotification(table.get('P-1|state') as never)).toBeUndefined();
+    expect(() => outboxNotification({ kind: { S: 'outbox' } })).toThrow(/no notification/);
+  });
+
+  it('lets gradePatient recover from a conflict by reloading: no update is lost', async () => {
+    const s = store();
+    const first = enrol('P-3');
+    await gradePatient(s, DEFAULT_CONFIG, 'P-3', [first]);
+    // Another grader commits a message between this one's read and write.
+    const theirs = msg('P-3', 1, { vitals: { temperatureC: 38.5 } });
+    const mine = msg('P-3', 2, { vitals: { heartRate: 118 } });
+    let raced = false;
+    ddb.on(TransactWriteItemsCommand).callsFake(async (input: TransactWriteItemsCommandInput) => {
+      if (!raced) {
+        raced = true;
+        await gradePatient(s, DEFAULT_CONFIG, 'P-3', [theirs]);
+      }
+      return transact(input);
+    });
+    const result = await gradePatient(s, DEFAULT_CONFIG, 'P-3', [mine]);
+    expect(result.committed).toBe(1);
+    const { seen } = (await s.load('P-3'))!.state;
+    for (const m of [first, theirs, mine]) expect(hasSeen(seen, m.messageId)).toBe(true);
+  });
+});
+
+describe('grade batch DynamoDB budget', () => {
+  it('makes at most 2 DynamoDB requests per distinct patient (one read, one transactional write)', async () => {
+    process.env.CRS_STATE_TABLE = 'state';
+    process.env.AWS_REGION = 'eu-west-1';
+    const { createGradeHandler } = await import('../../functions/grade/handler.ts');
+    const handler = createGradeHandler({ store: store(), config: DEFAULT_CONFIG, now: () => NOW, ...telemetry('grade') });
+    const patients = ['A', 'B', 'C'];
+    const records = patients.flatMap((p) => [enrol(p), msg(p, 0, { vitals: { temperatureC: 38.9 } }), msg(p, 5, { vitals: { heartRate: 120 } })]);
+    const res = await handler(sqsEvent(records.map((m) => sqsRecord(m))));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(ddb.commandCalls(GetItemCommand)).toHaveLength(patients.length);
+    expect(ddb.commandCalls(TransactWriteItemsCommand)).toHaveLength(patients.length);
+    expect(ddb.calls().length / patients.length).toBeLessThanOrEqual(2);
+
+    // A redelivered batch (all duplicates) reads each patient once and writes nothing.
+    ddb.resetHistory();
+    await handler(sqsEvent(records.map((m) => sqsRecord(m))));
+    expect(ddb.commandCalls(GetItemCommand)).toHaveLength(patients.length);
+    expect(ddb.commandCalls(TransactWriteItemsCommand)).toHaveLength(0);
+  });
+});

@@ -1,0 +1,159 @@
+// DynamoTokenStore, DynamoOutboxLedger and `crs token` against a mocked DynamoDB client that keeps items and
+// evaluates the conditions the adapters rely on (a token is never overwritten, a revocation or a mark is set once).
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { authenticate, hashToken } from '../../shared/app/auth.ts';
+import { DynamoOutboxLedger } from '../../shared/adapters/aws/dynamo-outbox-ledger.ts';
+import { DynamoTokenStore } from '../../shared/adapters/aws/dynamo-token-store.ts';
+import { tokenCommand } from '../../shared/cli/tokens.ts';
+
+const ddb = mockClient(DynamoDBClient);
+type Item = Record<string, AttributeValue>;
+/** Items per table, keyed by the table's partition key value. */
+let tables: Map<string, Map<string, Item>>;
+const tableOf = (name: string) => tables.get(name) ?? tables.set(name, new Map()).get(name)!;
+const keyName = (table: string) => (table === 'deliveries' ? 'notificationId' : 'tokenHash');
+const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+
+beforeEach(() => {
+  tables = new Map();
+  ddb.reset();
+  ddb.on(GetItemCommand).callsFake((input) => ({ Item: tableOf(input.TableName).get(input.Key[keyName(input.TableName)].S) }));
+  ddb.on(PutItemCommand).callsFake((input) => {
+    const key = input.Item[keyName(input.TableName)].S;
+    if (input.ConditionExpression?.startsWith('attribute_not_exists') && tableOf(input.TableName).has(key)) throw conditionFailed();
+    tableOf(input.TableName).set(key, input.Item);
+    return {};
+  });
+  ddb.on(QueryCommand).callsFake((input) => ({
+    Items: [...tableOf(input.TableName).values()]
+      .filter((i) => i.tokenId?.S === input.ExpressionAttributeValues[':id'].S)
+      .map((i) => ({ tokenHash: i.tokenHash, tokenId: i.tokenId })),
+  }));
+  ddb.on(UpdateItemCommand).callsFake((input) => {
+    const item = tableOf(input.TableName).get(input.Key.tokenHash.S);
+    if (!item || item.revokedAt) throw conditionFailed();
+    item.revokedAt = input.ExpressionAttributeValues[':at'];
+    return {};
+  });
+  // Two pages, to check that list() follows LastEvaluatedKey.
+  ddb.on(ScanCommand).callsFake((input) => {
+    const items = [...tableOf(input.TableName).values()];
+    return input.ExclusiveStartKey ? { Items: items.slice(1) } : { Items: items.slice(0, 1), LastEvaluatedKey: items[0] ? { tokenHash: items[0].tokenHash } : undefined };
+  });
+});
+
+const client = () => new DynamoDBClient({ region: 'eu-west-1' });
+
+describe('DynamoOutboxLedger', () => {
+  it('marks a notification sent once, with a consistent read and a conditional write', async () => {
+    const ledger = new DynamoOutboxLedger(client(), 'deliveries');
+    expect(await ledger.isSent('crs|P-1|m1')).toBe(false);
+    await ledger.markSent('crs|P-1|m1', '2026-01-10T10:00:00Z');
+    await ledger.markSent('crs|P-1|m1', '2026-01-10T10:05:00Z'); // idempotent: the first mark stays
+    expect(await ledger.isSent('crs|P-1|m1')).toBe(true);
+    expect(tableOf('deliveries').get('crs|P-1|m1')!.sentAt!.S).toBe('2026-01-10T10:00:00Z');
+    expect(ddb.commandCalls(GetItemCommand)[0]!.args[0].input.ConsistentRead).toBe(true);
+    expect(ddb.commandCalls(PutItemCommand)[0]!.args[0].input.ConditionExpression).toBe('attribute_not_exists(#id)');
+  });
+
+  it('lets other write errors surface (the notifier retries the record)', async () => {
+    ddb.on(PutItemCommand).rejects(Object.assign(new Error('down'), { name: 'InternalServerError' }));
+    await expect(new DynamoOutboxLedger(client(), 'deliveries').markSent('x', '2026-01-10T10:00:00Z')).rejects.toThrow('down');
+  });
+});
+
+describe('DynamoTokenStore', () => {
+  it('finds a token by its hash with a consistent read, and never overwrites one', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const record = { tokenId: 't-1', deviceId: 'gw-1', hash: hashToken('secret'), createdAt: '2026-01-10T08:00:00Z' };
+    await store.put(record);
+    expect(await store.findByHash(record.hash)).toEqual(record);
+    expect(await store.findByHash(hashToken('other'))).toBeUndefined();
+    expect(ddb.commandCalls(GetItemCommand)[0]!.args[0].input.ConsistentRead).toBe(true);
+    await expect(store.put({ ...record, tokenId: 't-2' })).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+  });
+
+  it('revokes by token id once, keeping the first revocation time', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    await store.put({ tokenId: 't-1', deviceId: 'gw-1', hash: 'h1', createdAt: '2026-01-10T08:00:00Z' });
+    expect(await store.revoke('t-1', '2026-01-10T09:00:00Z')).toBe(true);
+    expect(await store.revoke('t-1', '2026-01-10T09:30:00Z')).toBe(false);
+    expect(await store.revoke('t-unknown', '2026-01-10T09:30:00Z')).toBe(false);
+    expect((await store.findByHash('h1'))!.revokedAt).toBe('2026-01-10T09:00:00Z');
+  });
+});
+
+describe('crs token', () => {
+  const run = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
+    let out = '';
+    let err = '';
+    const code = await tokenCommand(argv, {
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+      now: () => new Date('2026-01-10T08:00:00Z'),
+      store: (table) => new DynamoTokenStore(client(), table),
+      env,
+    });
+    return { code, out, err };
+  };
+
+  it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {
+    const issued = await run(['issue', '--device', 'gw-icu4', '--json']);
+    expect(issued.code).toBe(0);
+    const { token, tokenId, deviceId } = JSON.parse(issued.out) as { token: string; tokenId: string; deviceId: string };
+    expect(deviceId).toBe('gw-icu4');
+    const stored = JSON.stringify([...tableOf('tokens').values()]);
+    expect(stored).not.toContain(token);
+    expect(stored).toContain(hashToken(token));
+
+    const store = new DynamoTokenStore(client(), 'tokens');
+    expect(await authenticate(`Bearer ${token}`, store)).toEqual({ ok: true, deviceId: 'gw-icu4' });
+
+    const listed = await run(['list', '--json']);
+    expect(JSON.parse(listed.out)).toEqual([{ tokenId, deviceId: 'gw-icu4', createdAt: '2026-01-10T08:00:00.000Z', revokedAt: null }]);
+    expect(listed.out).not.toContain(hashToken(token));
+
+    expect((await run(['revoke', tokenId])).code).toBe(0);
+    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({ ok: false, status: 403 });
+    const again = await run(['revoke', tokenId]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/no active token/);
+  });
+
+  it('prints the token with a warning that it cannot be shown again, and lists in a table', async () => {
+    const issued = await run(['issue', '--device', 'pump-7', '--table', 'tokens']);
+    expect(issued.out).toMatch(/^token: {4}crs_/);
+    expect(issued.out).toMatch(/cannot be shown again/);
+    const listed = await run(['list']);
+    expect(listed.out).toMatch(/pump-7 +2026-01-10T08:00:00.000Z +active/);
+  });
+
+  it('refuses bad usage with exit status 2 and the usage text', async () => {
+    for (const argv of [['issue'], ['issue', '--device', 'has space'], ['revoke'], ['rotate'], [], ['list', '--bogus']]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err).toMatch(/usage:/);
+    }
+    const noTable = await run(['list'], {});
+    expect(noTable.code).toBe(2);
+    expect(noTable.err).toMatch(/--table NAME or set CRS_TOKENS_TABLE/);
+  });
+
+  it('names an AWS failure plainly with exit status 1', async () => {
+    ddb.on(ScanCommand).rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
+    const r = await run(['list']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('crs token: ResourceNotFoundException: Requested resource not found\n');
+  });
+});
