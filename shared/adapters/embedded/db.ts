@@ -130,10 +130,10 @@ export function openDataDir(dir: string): Db {
  */
 export function lockDataDir(dir: string): { release(): void } {
   ensureDataDir(dir);
-  const lock = new Database(join(dir, 'serve.lock'));
+  const lock = new Database(join(dir, 'serve.lock'), { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE');
-    lock.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM holder; INSERT INTO holder VALUES (' + process.pid + '); COMMIT;');
+    lock.exec(`CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM holder; INSERT INTO holder VALUES (${process.pid}); COMMIT;`);
   } catch (err) {
     lock.close();
     if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) {

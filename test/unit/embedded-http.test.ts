@@ -1,0 +1,267 @@
+// `crs serve` in process, over real HTTP: ingest statuses and auth, the page stream, the board's API (key, cookie,
+// acknowledgements), live events, the webhook with retries, and the board's assets (no network, strict CSP).
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { issueToken } from '../../shared/app/auth.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const TOKEN = 'local-test-token';
+let dir: string;
+let server: EmbeddedServer;
+let pageLines: string[];
+let logs: string[];
+
+async function start(extra: Partial<Parameters<typeof startEmbeddedServer>[0]> = {}): Promise<EmbeddedServer> {
+  const stream = new PassThrough();
+  stream.setEncoding('utf8');
+  let buffer = '';
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    pageLines.push(...lines);
+  });
+  return startEmbeddedServer({ dataDir: dir, config: DEFAULT_CONFIG, port: 0, localToken: TOKEN, pageStream: stream, log: (l) => logs.push(l), ...extra });
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-serve-'));
+  pageLines = [];
+  logs = [];
+  server = await start();
+});
+afterEach(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
+
+function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) } });
+
+async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function escalation(patientId: string): DeviceMessage[] {
+  return [
+    enrol(patientId, 0),
+    msg(patientId, 10, { vitals: { temperatureC: 39.1, systolicBP: 118 } }),
+    msg(patientId, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
+  ];
+}
+
+describe('ingest over HTTP', () => {
+  it('answers 202 once committed, and the page appears on the stream exactly as replay prints it', async () => {
+    for (const m of escalation('P1')) expect((await post('/v1/messages', m)).status).toBe(202);
+    await until(() => pageLines.length === 2, 'two pages');
+    const pages = pageLines.map((l) => JSON.parse(l));
+    expect(pages.map((p) => [p.type, p.condition, p.toGrade, p.teams])).toEqual([
+      ['notification', 'crs', 1, ['hematology']],
+      ['notification', 'crs', 3, ['hematology', 'icu']],
+    ]);
+    expect(Object.keys(pages[1])).toContain('criteria');
+  });
+
+  it('gives the sender a status to act on: 401, 403, 400 with the field, 413, 415, 404, 405', async () => {
+    const m = escalation('P1')[0]!;
+    const noAuth = await fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(m) });
+    expect(noAuth.status).toBe(401);
+    expect(noAuth.headers.get('www-authenticate')).toContain('Bearer');
+    expect((await post('/v1/messages', m, { authorization: 'Bearer wrong' })).status).toBe(403);
+    const bad = await post('/v1/messages', { ...m, vitals: { temperatureC: 101.3 } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toContain('vitals.temperatureC');
+    expect((await post('/v1/messages', 'x'.repeat(70 * 1024))).status).toBe(413);
+    expect((await post('/v1/messages', m, { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await post('/v1/nowhere', m)).status).toBe(404);
+    expect((await fetch(`${server.url}/v1/messages`)).status).toBe(405);
+    const huge = await post('/v1/messages/batch', 'x'.repeat(3 * 1024 * 1024));
+    expect(huge.status).toBe(413);
+  });
+
+  it('accepts a batch, and a device token from the token table until it is revoked', async () => {
+    const { token, record } = issueToken('monitor-12', new Date());
+    await server.tokens.put(record);
+    const batch = await post('/v1/messages/batch', escalation('P2'), { authorization: `Bearer ${token}` });
+    expect(batch.status).toBe(202);
+    expect(await batch.json()).toMatchObject({ accepted: 3 });
+    await server.tokens.revoke(record.tokenId, new Date().toISOString());
+    expect((await post('/v1/messages', escalation('P3')[0], { authorization: `Bearer ${token}` })).status).toBe(403);
+  });
+
+  it('answers a duplicate like an accepted message and changes nothing', async () => {
+    const [a, b] = escalation('P1');
+    await post('/v1/messages', a);
+    await post('/v1/messages', b);
+    expect((await post('/v1/messages', b)).status).toBe(202);
+    await until(async () => ((await (await api('/api/health')).json()) as { inbox: number }).inbox === 0 || undefined, 'graded');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pageLines.length).toBe(1);
+  });
+});
+
+describe('the board API', () => {
+  it('requires the board key; the printed link sets an HttpOnly cookie and leaves the address bar clean', async () => {
+    expect((await fetch(`${server.url}/api/patients`)).status).toBe(401);
+    expect((await fetch(`${server.url}/api/patients`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await fetch(`${server.url}/?key=wrong`, { redirect: 'manual' })).status).toBe(403);
+    const link = await fetch(server.boardUrl, { redirect: 'manual' });
+    expect(link.status).toBe(303);
+    expect(link.headers.get('location')).toBe('/');
+    const cookie = link.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    const withCookie = await fetch(`${server.url}/api/patients`, { headers: { cookie: cookie.split(';')[0]! } });
+    expect(withCookie.status).toBe(200);
+  });
+
+  it('shows each patient with grades, day since infusion, last vitals and open pages; the patient view has the timeline', async () => {
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => pageLines.length === 2, 'pages');
+    const list = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>> };
+    const p = list.patients[0]!;
+    expect(p).toMatchObject({ patientId: 'P1', bed: 'H4-P1', dayPostInfusion: 2, crs: { grade: 3 }, icans: { grade: 0 } });
+    expect(p.vitals.temperatureC).toEqual({ value: 39.1, at: '2026-01-10T08:10:00Z' });
+    expect(p.lastVitalsAt).toBe('2026-01-10T08:10:00Z');
+    expect(p.openPages.map((x: any) => [x.toGrade, x.supersededBy !== null])).toEqual([
+      [3, false],
+      [1, true],
+    ]);
+    expect(p.openPages[0].actions.join(' ')).toContain('ICU');
+    expect(p.openPages[0].reasons.join(' ')).toContain('norepinephrine');
+    const detail = (await (await api('/api/patients/P1')).json()) as Record<string, any>;
+    expect(detail.timeline.points.map((x: any) => x.crs)).toEqual([0, 1, 3]);
+    expect(detail.timeline.points[1].vitals).toEqual({ temperatureC: 39.1, systolicBP: 118 });
+    expect(detail.timeline.feverThresholdC).toBe(38);
+    expect((await api('/api/patients/nobody')).status).toBe(404);
+  });
+
+  it('records an acknowledgement with who and when; refuses it twice, without a name, or from another site', async () => {
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => pageLines.length === 2, 'pages');
+    const id = JSON.parse(pageLines[1]!).notificationId as string;
+    const ack = (body: unknown, headers: Record<string, string> = {}) =>
+      api(`/api/pages/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+    expect((await ack({ by: '   ' })).status).toBe(400);
+    expect((await ack({ by: 'x'.repeat(81) })).status).toBe(400);
+    expect((await ack({ by: 'Dr Ada' }, { origin: 'https://evil.example' })).status).toBe(403);
+    const before = Date.now();
+    const ok = await ack({ by: '  Dr   Ada ' });
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as { acknowledged: string[]; page: { acknowledgedBy: string; acknowledgedAt: string } };
+    expect(body.acknowledged).toHaveLength(2); // the grade 1 page is covered too
+    expect(body.page.acknowledgedBy).toBe('Dr Ada');
+    expect(Date.parse(body.page.acknowledgedAt)).toBeGreaterThanOrEqual(before - 1000);
+    const again = await ack({ by: 'Someone' });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { page: { acknowledgedBy: string } }).page.acknowledgedBy).toBe('Dr Ada');
+    expect((await api('/api/pages/crs%7CP1%7Cnone/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"by":"A"}' })).status).toBe(404);
+    const list = (await (await api('/api/patients')).json()) as { patients: Array<{ openPages: unknown[] }> };
+    expect(list.patients[0]!.openPages).toEqual([]);
+    expect(logs.join('\n')).not.toContain('Ada'); // names stay in the database
+  });
+
+  it('streams live events: patients changed, new page, acknowledgement', async () => {
+    const events: string[] = [];
+    const req = request(`${server.url}/api/events`, { headers: { authorization: `Bearer ${boardKey()}` } });
+    const res = await new Promise<IncomingMessage>((resolve) => {
+      req.on('response', resolve);
+      req.end();
+    });
+    expect(res.headers['content-type']).toContain('text/event-stream');
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => events.push(...chunk.split('\n').filter((l) => l.startsWith('event: '))));
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => events.includes('event: page') || undefined, 'a page event');
+    expect(events).toContain('event: patients');
+    req.destroy();
+  });
+});
+
+describe('the webhook', () => {
+  let hook: Server;
+  let received: { id: string; signature: string; body: string }[];
+  let failuresLeft: number;
+
+  beforeEach(async () => {
+    received = [];
+    failuresLeft = 2;
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        if (failuresLeft-- > 0) {
+          res.writeHead(503).end();
+          return;
+        }
+        received.push({ id: String(req.headers['x-crs-notification-id']), signature: String(req.headers['x-crs-signature']), body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    await server.close();
+    server = await start({
+      webhook: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/pages`, secret: 's3cret', retry: { initialMs: 20, maxMs: 50 } },
+    });
+  });
+  afterEach(async () => {
+    await new Promise((r) => hook.close(r));
+  });
+
+  it('is retried with backoff until it answers 2xx, gets each page once, signed, and never holds up stdout', async () => {
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => pageLines.length === 2, 'stdout pages');
+    await until(() => received.length === 2 || undefined, 'webhook pages');
+    expect(received.map((r) => r.id)).toEqual(pageLines.map((l) => JSON.parse(l).notificationId));
+    expect(received[0]!.body).toBe(pageLines[0]);
+    expect(received[0]!.signature).toBe(`sha256=${createHmac('sha256', 's3cret').update(received[0]!.body).digest('hex')}`);
+    expect(logs.some((l) => /webhook: page .* not delivered \(webhook answered HTTP 503\)/.test(l))).toBe(true);
+  });
+});
+
+describe('the server process', () => {
+  it('refuses a second server on the same data directory', async () => {
+    await expect(start()).rejects.toThrow(/another crs serve/);
+  });
+
+  it('serves the board with a strict CSP and no asset from the network', async () => {
+    const res = await fetch(`${server.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await res.text();
+    expect(html).toContain('/board.js');
+    const boardDir = new URL('../../shared/board/', import.meta.url);
+    for (const f of readdirSync(boardDir)) {
+      const text = readFileSync(new URL(f, boardDir), 'utf8');
+      // The only URL allowed is the SVG namespace, an identifier that is never fetched.
+      expect(text.replaceAll('http://www.w3.org/2000/svg', '')).not.toMatch(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/i);
+    }
+    for (const asset of ['/board.js', '/chart.js', '/board.css', '/favicon.svg']) expect((await fetch(`${server.url}${asset}`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,321 @@
+// The embedded backend's SQLite adapters against a real database file: queue, grading worker (order, poison
+// messages, atomic commits), outbox lanes per sink, acknowledgements, device tokens.
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BoardQueries } from '../../shared/adapters/embedded/board.ts';
+import { DB_FILE, lockDataDir, openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
+import { OutboxDispatcher } from '../../shared/adapters/embedded/outbox.ts';
+import { SqliteQueue } from '../../shared/adapters/embedded/queue.ts';
+import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
+import { SqliteTokenStore } from '../../shared/adapters/embedded/tokens.ts';
+import { GradingWorker, WORKER_LIMITS } from '../../shared/adapters/embedded/worker.ts';
+import { Replay } from '../../shared/app/replay.ts';
+import { hashToken, issueToken } from '../../shared/app/auth.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { Notification } from '../../shared/domain/page.ts';
+import { emptyState } from '../../shared/domain/state.ts';
+import { VersionConflict, type Notifier, type QueuedMessage } from '../../shared/ports.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+let dir: string;
+let db: Db;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-embedded-'));
+  db = openDataDir(dir);
+});
+afterEach(() => {
+  if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const queued = (m: DeviceMessage): QueuedMessage => ({ message: m, receivedAt: '2026-01-10T09:00:00Z', sender: 'test' });
+
+/** A patient who reaches CRS 1 (fever), then 3 (vasopressor): two pages. */
+function escalating(patientId: string): DeviceMessage[] {
+  return [
+    enrol(patientId, 0),
+    msg(patientId, 10, { vitals: { temperatureC: 38.9, systolicBP: 120 } }),
+    msg(patientId, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
+  ];
+}
+
+function replayPages(messages: DeviceMessage[]): string[] {
+  const replay = new Replay(DEFAULT_CONFIG);
+  return messages.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1)).flatMap((e) => (e.type === 'notification' ? [e.notificationId] : []));
+}
+
+function worker(now = () => Date.now(), log: string[] = []) {
+  return new GradingWorker({ db, store: new SqliteStateStore(db), config: DEFAULT_CONFIG, now, log: (l) => log.push(l) });
+}
+
+async function drain(w: GradingWorker): Promise<void> {
+  while ((await w.pass()) > 0);
+}
+
+const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+
+describe('SqliteQueue', () => {
+  it('resolves only after the messages are committed: another connection sees them at once', async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue(escalating('P1').map(queued));
+    const other = new Database(join(dir, DB_FILE), { readonly: true });
+    try {
+      expect((other.prepare('SELECT count(*) AS n FROM inbox').get() as { n: number }).n).toBe(3);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('keeps one row for a messageId resent while the first copy waits, and keeps arrival order', async () => {
+    const queue = new SqliteQueue(db);
+    const [a, b] = escalating('P1');
+    await Promise.all([queue.enqueue([queued(a!)]), queue.enqueue([queued(b!), queued(a!)])]);
+    const rows = db.prepare('SELECT message_id FROM inbox ORDER BY seq').all() as { message_id: string }[];
+    expect(rows.map((r) => r.message_id)).toEqual([a!.messageId, b!.messageId]);
+  });
+
+  it('rejects every request of the group when the database cannot commit (the sender gets 503 and retries)', async () => {
+    const queue = new SqliteQueue(db);
+    db.close();
+    await expect(queue.enqueue([queued(escalating('P1')[0]!)])).rejects.toThrow();
+  });
+});
+
+describe('GradingWorker', () => {
+  it('grades each patient in arrival order and writes state, pages, timeline and inbox deletion together', async () => {
+    const queue = new SqliteQueue(db);
+    const p1 = escalating('P1');
+    const p2 = escalating('P2');
+    // Interleaved arrivals of two patients.
+    for (let i = 0; i < 3; i++) await queue.enqueue([queued(p1[i]!), queued(p2[i]!)]);
+    const w = worker();
+    await drain(w);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    const pages = (db.prepare('SELECT notification_id FROM outbox ORDER BY seq').all() as { notification_id: string }[]).map((r) => r.notification_id);
+    expect(pages.sort()).toEqual([...replayPages(p1), ...replayPages(p2)].sort());
+    expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(3);
+    const board = new BoardQueries(db);
+    expect(board.patient('P1')!.assessment!.crsGrade).toBe(3);
+    expect(board.patient('P1')!.version).toBe(1); // one save for the whole group
+    expect(w.stats.applied).toBe(6);
+  });
+
+  it('answers a redelivered message as a duplicate: nothing applied twice, no second page', async () => {
+    const queue = new SqliteQueue(db);
+    const p1 = escalating('P1');
+    await queue.enqueue(p1.map(queued));
+    const w = worker();
+    await drain(w);
+    await queue.enqueue([queued(p1[1]!)]); // the device resends after the first copy was consumed
+    await drain(w);
+    expect(w.stats.duplicates).toBe(1);
+    expect(count('SELECT count(*) AS n FROM outbox')).toBe(2);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+  });
+
+  it('holds back only the patient of a poison message, retries it with backoff, then dead-letters it', async () => {
+    const queue = new SqliteQueue(db);
+    const bad = escalating('BAD');
+    await queue.enqueue([queued(bad[0]!)]);
+    // A row that no longer validates (e.g. written by an older version): a poison message.
+    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+      'BAD',
+      'BAD-poison',
+      JSON.stringify({ message: { messageId: 'BAD-poison', patientId: 'BAD', vitals: { temperatureC: 120 } } }),
+      '2026-01-10T09:00:00Z',
+    );
+    await queue.enqueue([queued(bad[1]!), ...escalating('GOOD').map(queued)]);
+
+    let clock = Date.parse('2026-01-10T10:00:00Z');
+    const log: string[] = [];
+    const w = worker(() => clock, log);
+    await drain(w);
+    // GOOD is fully graded; BAD's first message too, but not the one after the poison (order is kept).
+    expect(new BoardQueries(db).patient('GOOD')!.assessment!.crsGrade).toBe(3);
+    expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'BAD'")).toBe(1);
+    expect(count("SELECT count(*) AS n FROM inbox WHERE patient_id = 'BAD'")).toBe(2);
+    expect(await w.pass()).toBe(0); // waiting out the backoff
+
+    for (let attempt = 2; attempt <= WORKER_LIMITS.maxAttempts; attempt++) {
+      clock += 60_000;
+      await drain(w);
+    }
+    expect(count('SELECT count(*) AS n FROM dead_letter')).toBe(1);
+    expect((db.prepare('SELECT message_id, attempts FROM dead_letter').get() as { message_id: string; attempts: number })).toEqual({
+      message_id: 'BAD-poison',
+      attempts: WORKER_LIMITS.maxAttempts,
+    });
+    // The message after it is graded once the poison is out of the way.
+    expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'BAD'")).toBe(2);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    // Ids only in the log: never the values or the validation text.
+    expect(log.join('\n')).toContain('BAD-poison');
+    expect(log.join('\n')).not.toMatch(/120|temperatureC|outside/);
+  });
+
+  it('keeps a patient waiting for its retry after a restart', async () => {
+    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at, attempts, retry_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      'P1',
+      'x',
+      '{}',
+      '2026-01-10T09:00:00Z',
+      1,
+      Date.parse('2026-01-10T10:05:00Z'),
+    );
+    const w = worker(() => Date.parse('2026-01-10T10:00:00Z'));
+    expect(await w.pass()).toBe(0);
+  });
+});
+
+describe('GradingBatch', () => {
+  it('commits all or nothing, and one patient whose version moved can be isolated from the others', async () => {
+    const store = new SqliteStateStore(db);
+    await store.save('A', emptyState('A'), 0, []);
+    const batch = store.batch();
+    await batch.save('A', emptyState('A'), 1, []);
+    await batch.save('B', emptyState('B'), 0, []);
+    db.prepare("UPDATE patients SET version = 7 WHERE patient_id = 'A'").run(); // another writer got there first
+    expect(() => batch.commit('2026-01-10T10:00:00Z')).toThrow(VersionConflict);
+    expect(await store.load('B')).toBeUndefined(); // nothing of the failed transaction was written
+    batch.commitPatient('B', '2026-01-10T10:00:00Z');
+    expect((await store.load('B'))!.version).toBe(1);
+  });
+
+  it('refuses a save whose expected version is stale', async () => {
+    const store = new SqliteStateStore(db);
+    await store.save('A', emptyState('A'), 0, []);
+    await expect(store.save('A', emptyState('A'), 0, [])).rejects.toThrow(VersionConflict);
+  });
+});
+
+describe('OutboxDispatcher', () => {
+  async function committedPages(): Promise<Notification[]> {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue([...escalating('P1'), ...escalating('P2')].map(queued));
+    await drain(worker());
+    return (db.prepare('SELECT body FROM outbox ORDER BY seq').all() as { body: string }[]).map((r) => JSON.parse(r.body) as Notification);
+  }
+
+  const recorder = () => {
+    const sent: string[] = [];
+    const notifier: Notifier = { publish: async (n) => void sent.push(n.notificationId) };
+    return { sent, notifier };
+  };
+
+  const until = async (ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  it('delivers every committed page once per sink, in outbox order; a dead sink holds up no other', async () => {
+    const pages = await committedPages();
+    const stdout = recorder();
+    let webhookUp = false;
+    const webhookSent: string[] = [];
+    let attempts = 0;
+    const webhook: Notifier = {
+      publish: async (n) => {
+        attempts++;
+        if (!webhookUp) throw new Error('HTTP 503');
+        webhookSent.push(n.notificationId);
+      },
+    };
+    const d = new OutboxDispatcher(db, [
+      { name: 'stdout', notifier: stdout.notifier },
+      { name: 'webhook', notifier: webhook, retry: { initialMs: 20, maxMs: 40 } },
+    ]);
+    d.kick();
+    await until(() => stdout.sent.length === pages.length);
+    expect(stdout.sent).toEqual(pages.map((p) => p.notificationId));
+    expect(webhookSent).toEqual([]);
+    await until(() => attempts >= 3); // retried with backoff
+    webhookUp = true;
+    await until(() => webhookSent.length === pages.length);
+    expect(webhookSent).toEqual(pages.map((p) => p.notificationId));
+    d.kick();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stdout.sent.length).toBe(pages.length);
+    expect(d.backlog('webhook')).toBe(0);
+    await d.stop();
+    const delivered = new BoardQueries(db).page(pages[0]!.notificationId)!;
+    expect(delivered.deliveredTo).toEqual(['stdout', 'webhook']);
+    expect(delivered.deliveredAt).not.toBeNull();
+  });
+
+  it('after a restart, sends the committed pages not yet sent, once', async () => {
+    const pages = await committedPages();
+    const first = recorder();
+    // The first process sends one page through a slow sink and dies before the others.
+    let sentBeforeCrash = 0;
+    const crashing: Notifier = {
+      publish: async (n) => {
+        if (sentBeforeCrash++ >= 1) throw new Error('process killed');
+        await first.notifier.publish(n);
+      },
+    };
+    const d1 = new OutboxDispatcher(db, [{ name: 'stdout', notifier: crashing, retry: { initialMs: 60_000, maxMs: 60_000 } }]);
+    d1.kick();
+    await until(() => first.sent.length === 1);
+    await d1.stop();
+    db.close();
+
+    db = openDataDir(dir);
+    const second = recorder();
+    const d2 = new OutboxDispatcher(db, [{ name: 'stdout', notifier: second.notifier }]);
+    d2.kick();
+    await until(() => second.sent.length === pages.length - 1);
+    await d2.stop();
+    expect([...first.sent, ...second.sent]).toEqual(pages.map((p) => p.notificationId));
+  });
+});
+
+describe('acknowledgements', () => {
+  it('record who and when, cover the older open pages of the same condition, and are refused twice', async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue(escalating('P1').map(queued));
+    await drain(worker());
+    const board = new BoardQueries(db);
+    const [grade1, grade3] = board.pagesOf('P1');
+    const r = board.acknowledge(grade3!.notification.notificationId, 'Dr Ada', '2026-01-10T10:00:00Z');
+    expect(r.kind).toBe('acknowledged');
+    if (r.kind !== 'acknowledged') return;
+    expect(r.notificationIds.sort()).toEqual([grade1!.notification.notificationId, grade3!.notification.notificationId].sort());
+    const older = board.page(grade1!.notification.notificationId)!;
+    expect(older).toMatchObject({ acknowledgedBy: 'Dr Ada', acknowledgedAt: '2026-01-10T10:00:00Z', acknowledgedVia: grade3!.notification.notificationId });
+    expect(board.openPages()).toEqual([]);
+    expect(board.acknowledge(grade3!.notification.notificationId, 'Someone else', '2026-01-10T10:01:00Z')).toMatchObject({
+      kind: 'already',
+      page: { acknowledgedBy: 'Dr Ada' },
+    });
+    expect(board.acknowledge('crs|P1|nope', 'Dr Ada', '2026-01-10T10:00:00Z')).toEqual({ kind: 'not-found' });
+  });
+});
+
+describe('SqliteTokenStore and the data directory', () => {
+  it('keeps device tokens as hashes and revokes them once', async () => {
+    const tokens = new SqliteTokenStore(db);
+    const { token, record } = issueToken('monitor-7', new Date('2026-01-10T09:00:00Z'));
+    await tokens.put(record);
+    expect(await tokens.findByHash(hashToken(token))).toMatchObject({ deviceId: 'monitor-7', tokenId: record.tokenId });
+    expect(JSON.stringify(db.prepare('SELECT * FROM device_tokens').all())).not.toContain(token);
+    expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(true);
+    expect(await tokens.revoke(record.tokenId, '2026-01-10T11:00:00Z')).toBe(false);
+    expect((await tokens.list())[0]!.revokedAt).toBe('2026-01-10T10:00:00Z');
+  });
+
+  it('lets one server at a time use a data directory, and frees it when that server goes', () => {
+    const lock = lockDataDir(dir);
+    expect(() => lockDataDir(dir)).toThrow(/another crs serve/);
+    lock.release();
+    lockDataDir(dir).release();
+  });
+
+  it('runs in WAL mode with synchronous=FULL (the 202 is durable across a power cut)', () => {
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+});
