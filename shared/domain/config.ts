@@ -2,6 +2,8 @@
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
 import * as z from 'zod'; // a namespace import lets esbuild drop the unused parts (locales) from the Lambda bundles
 
+import { DEFAULT_PAGING, PagingConfigSchema } from './paging.ts';
+
 export const SCHEMES = ['astct2019', 'lee2014'] as const;
 export type Scheme = (typeof SCHEMES)[number];
 export const TEAMS = ['hematology', 'icu', 'neurology', 'radiology'] as const;
@@ -77,6 +79,8 @@ export const GradingConfigSchema = z.strictObject({
   dedupeWindow: z.number().int().min(16).max(5000),
   /** How many blood-pressure readings each patient keeps for the consecutive-readings rule. */
   bpHistory: z.number().int().min(2).max(50),
+  /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */
+  paging: PagingConfigSchema,
 });
 export type GradingConfig = z.infer<typeof GradingConfigSchema>;
 
@@ -161,6 +165,7 @@ export const DEFAULT_CONFIG: GradingConfig = {
   },
   dedupeWindow: 500,
   bpHistory: 6,
+  paging: DEFAULT_PAGING,
 };
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;

@@ -5,10 +5,12 @@ import type { Assessment, Step } from './reducer.ts';
 
 type Criterion = Omit<Reason, 'text'>;
 
-export interface AssessmentEvent extends Omit<Assessment, 'reasons'> {
+export interface AssessmentEvent extends Omit<Assessment, 'reasons' | 'warnings'> {
   type: 'assessment';
   reasons: string[];
   criteria: Criterion[];
+  /** Warnings that are not grades (e.g. low SpO2 without oxygen), only when there are any. */
+  warnings?: string[];
 }
 
 export interface NotificationEvent extends Omit<Notification, 'reasons'> {
@@ -34,8 +36,10 @@ export type OutputEvent = AssessmentEvent | NotificationEvent | DuplicateEvent |
 const criteria = (reasons: Reason[]): Criterion[] => reasons.map(({ criterion, value, at }) => ({ criterion, value, at }));
 
 export function assessmentEvent(a: Assessment): AssessmentEvent {
-  const { reasons, ...rest } = a;
-  return { type: 'assessment', ...rest, reasons: reasons.map((r) => r.text), criteria: criteria(reasons) };
+  const { reasons, warnings, ...rest } = a;
+  const event: AssessmentEvent = { type: 'assessment', ...rest, reasons: reasons.map((r) => r.text), criteria: criteria(reasons) };
+  if (warnings.length > 0) event.warnings = warnings.map((w) => w.text);
+  return event;
 }
 
 export function notificationEvent(n: Notification): NotificationEvent {

@@ -4,6 +4,7 @@
 import * as z from 'zod';
 import type { Condition } from './config.ts';
 import type { Notification } from './page.ts';
+import type { PatientState } from './state.ts';
 import { MINUTE } from './time.ts';
 
 export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'] as const;
@@ -265,4 +266,15 @@ export function nextDue(pages: Page[], silences: Silence[]): number | null {
     } else if (p.dueAt !== null) earlier(p.dueAt);
   }
   return next;
+}
+
+/**
+ * Whether an enrolled patient's monitor feed has gone quiet: nothing from a monitor for staleFeedMinutes of
+ * server time (`now`). Undefined for a patient who is not enrolled.
+ */
+export function feedStatus(state: PatientState, now: number, config: PagingConfig): { stale: boolean; since: number } | undefined {
+  const enrolledAt = Math.min(...Object.values(state.enrolment).map((f) => f.t));
+  if (!Number.isFinite(enrolledAt)) return undefined;
+  const since = state.lastMonitorAt ?? enrolledAt;
+  return { stale: now - since >= config.staleFeedMinutes * MINUTE, since };
 }

@@ -8,6 +8,13 @@ import { addSeen, hasSeen } from './seen.ts';
 import { emptyState, type BpMachine, type BpReading, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
 import { HOUR, MINUTE, iso, parseTime } from './time.ts';
 
+/** A warning that is not a grade (crs-rules are silent on it; the paging layer decides whom to tell). */
+export interface Warning {
+  warning: 'spo2-low-without-oxygen';
+  at: string;
+  text: string;
+}
+
 export interface Assessment {
   messageId: string;
   patientId: string;
@@ -17,6 +24,7 @@ export interface Assessment {
   crsGrade: number;
   icansGrade: number;
   reasons: Reason[];
+  warnings: Warning[];
 }
 
 export type Step =
@@ -75,6 +83,24 @@ function addBp(state: PatientState, reading: BpReading, keep: number, th: { syst
   return { bp, dropped };
 }
 
+/** The two latest readings by observedAt; a reading at the same instant replaces the earlier one. */
+function lastTwo(readings: [number, number][], t: number, value: number): [number, number][] {
+  const out = readings.filter(([rt]) => rt !== t);
+  out.push([t, value]);
+  out.sort((a, b) => a[0] - b[0]);
+  return out.slice(-2);
+}
+
+/** SpO2 below the threshold on the last two readings, with no oxygen support documented. */
+function spo2Warning(s: PatientState, config: GradingConfig): Warning | undefined {
+  const [a, b] = s.spo2;
+  const below = config.paging.spo2WarningBelow;
+  if (!a || !b || a[1] >= below || b[1] >= below) return undefined;
+  if (s.oxygen && s.oxygen.v.device !== 'room_air') return undefined;
+  const at = iso(b[0]);
+  return { warning: 'spo2-low-without-oxygen', at, text: `SpO2 ${a[1]} % then ${b[1]} % (below ${below} %) with no oxygen support documented at ${at}` };
+}
+
 function addTime(times: number[], t: number, keep: number): number[] {
   if (times.includes(t)) return times;
   const out = [...times, t].sort((a, b) => a - b);
@@ -111,6 +137,8 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     }
   }
 
+  if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
+  if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);
   if (msg.vasopressors) s.vasopressors = latest(s.vasopressors, msg.vasopressors, t);
   if (msg.neuro) s.neuro = latest(s.neuro, msg.neuro, t);
@@ -218,6 +246,9 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
     crsGrade: crs.grade,
     icansGrade: icans.grade,
     reasons: [...crs.reasons, ...icans.reasons.map((r) => ({ ...r, text: `ICANS ${r.text}` }))],
+    warnings: [],
   };
+  const warning = spo2Warning(s, config);
+  if (warning) assessment.warnings.push(warning);
   return { kind: 'applied', state: s, assessment, notifications };
 }

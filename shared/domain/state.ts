@@ -94,6 +94,10 @@ export interface PatientState {
   /** Patient clock since when the CRS grade has been 0 (for the optional episode end). */
   crsZeroSince?: number;
   notified: Record<Condition, NotifiedGrade>;
+  /** Latest observedAt of a message from a bedside monitor (source.kind "monitor"), for the stale-feed alert. */
+  lastMonitorAt?: number;
+  /** The last two SpO2 readings by observedAt, [t, %], for the low-SpO2 warning. */
+  spo2: [t: number, spo2: number][];
   /** The most recent messageIds applied (at least config.dedupeWindow of them), see seen.ts. */
   seen: SeenIds;
 }
@@ -124,6 +128,8 @@ export function emptyState(patientId: string): PatientState {
     waiverSince: undefined,
     crsZeroSince: undefined,
     notified: { crs: { grade: 0, teams: [] }, icans: { grade: 0, teams: [] } },
+    lastMonitorAt: undefined,
+    spo2: [],
     seen: [],
   };
 }

@@ -1,0 +1,51 @@
+// Warnings that are not grades: low SpO2 without oxygen support, and a monitor feed that went quiet.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { feedStatus } from '../../shared/domain/paging.ts';
+import { T0, enrol, msg } from '../support/messages.ts';
+import { run } from '../support/run.ts';
+
+const P = 'W1';
+const spo2 = (m: number, value: number) => msg(P, m, { vitals: { spo2: value } });
+
+describe('the low-SpO2 warning', () => {
+  it('needs two consecutive readings below 90 % with no oxygen support documented', () => {
+    expect(run([enrol(P), spo2(0, 88)]).last.warnings).toEqual([]);
+    const r = run([enrol(P), spo2(0, 88), spo2(5, 87)]);
+    expect(r.last.warnings).toEqual([
+      { warning: 'spo2-low-without-oxygen', at: '2026-01-10T08:05:00Z', text: 'SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at 2026-01-10T08:05:00Z' },
+    ]);
+    expect(r.last.crsGrade).toBe(0); // not a grade
+    expect(r.notifications).toEqual([]);
+  });
+
+  it('is ordered by observedAt, and cleared by a normal reading or by oxygen support', () => {
+    expect(run([enrol(P), spo2(0, 88), spo2(10, 95), spo2(5, 87)]).last.warnings).toEqual([]);
+    expect(run([enrol(P), spo2(0, 88), spo2(5, 87), spo2(10, 93)]).last.warnings).toEqual([]);
+    expect(run([enrol(P), spo2(0, 88), spo2(5, 87), msg(P, 6, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } })]).last.warnings).toEqual([]);
+    expect(run([enrol(P), msg(P, 0, { oxygen: { device: 'room_air' } }), spo2(1, 88), spo2(5, 87)]).last.warnings).toHaveLength(1);
+  });
+});
+
+describe('the stale-feed check', () => {
+  const minutes = (m: number) => T0 + m * 60_000;
+  const paging = DEFAULT_CONFIG.paging;
+
+  it('is quiet for a patient who is not enrolled', () => {
+    expect(feedStatus(run([msg(P, 0, { vitals: { heartRate: 80 } })]).state!, minutes(60), paging)).toBeUndefined();
+  });
+
+  it('fires after 15 minutes without a monitor message and clears when data resumes', () => {
+    const state = run([enrol(P, 0), msg(P, 1, { vitals: { heartRate: 80 } })]).state!;
+    expect(feedStatus(state, minutes(15), paging)).toEqual({ stale: false, since: minutes(1) });
+    expect(feedStatus(state, minutes(16), paging)).toEqual({ stale: true, since: minutes(1) });
+    const resumed = run([msg(P, 20, { vitals: { heartRate: 82 } })], DEFAULT_CONFIG, state).state!;
+    expect(feedStatus(resumed, minutes(21), paging)!.stale).toBe(false);
+  });
+
+  it('counts only monitors: charting does not keep a silent monitor feed alive', () => {
+    const charted = { ...msg(P, 10, { vitals: { temperatureC: 37 } }), source: { deviceId: 'ehr', kind: 'ehr' as const } };
+    const state = run([enrol(P, 0), charted]).state!;
+    expect(feedStatus(state, minutes(15), paging)).toEqual({ stale: true, since: minutes(0) });
+  });
+});
