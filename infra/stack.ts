@@ -293,7 +293,10 @@ export class CrsAlertingStack extends Stack {
       };
       const options = { filterPolicy, deadLetterQueue: this.pagesDlq };
       for (const address of endpoints.email) this.pagesTopic.addSubscription(new subs.EmailSubscription(address, { ...options, json: false }));
-      for (const phone of endpoints.sms) this.pagesTopic.addSubscription(new subs.SmsSubscription(phone, options));
+      // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
+      for (const phone of endpoints.sms) {
+        new sns.Subscription(this, `Pages${team}Sms${phone}`, { topic: this.pagesTopic, protocol: sns.SubscriptionProtocol.SMS, endpoint: phone, ...options });
+      }
       for (const url of endpoints.https) {
         this.pagesTopic.addSubscription(new subs.UrlSubscription(url, { ...options, protocol: sns.SubscriptionProtocol.HTTPS, rawMessageDelivery: false }));
       }

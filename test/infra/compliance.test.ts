@@ -1,0 +1,79 @@
+// The synth gate: cdk-nag's AwsSolutions and HIPAA Security packs find nothing unacknowledged (and every
+// acknowledgement has a real reason), a new violation does fail the synth, and cfn-lint finds no error.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../infra/build.ts';
+import { PAGING, synthesize } from './synth.ts';
+
+interface Report {
+  pluginReports: {
+    pluginName: string;
+    conclusion: string;
+    violations: unknown[];
+    suppressedViolations: { ruleName: string; reason: string; violatingConstructs: { constructPath: string }[] }[];
+  }[];
+}
+
+let synth: ReturnType<typeof synthesize>;
+let report: Report;
+
+beforeAll(() => {
+  synth = synthesize();
+  report = JSON.parse(readFileSync(join(synth.outdir, 'validation-report.json'), 'utf8')) as Report;
+}, 120_000);
+
+describe('cdk-nag at synth', () => {
+  it('runs the AwsSolutions and HIPAA Security packs and both pass with no unacknowledged finding', () => {
+    const byName = Object.fromEntries(report.pluginReports.map((r) => [r.pluginName, r]));
+    for (const pack of ['AwsSolutions', 'HIPAA.Security']) {
+      expect(byName[pack], pack).toBeDefined();
+      expect(byName[pack]!.conclusion, pack).toBe('success');
+      expect(byName[pack]!.violations, pack).toEqual([]);
+    }
+  });
+
+  it('acknowledges only known findings, each with a reason that explains it', () => {
+    const acknowledged = report.pluginReports.flatMap((r) =>
+      r.suppressedViolations.map((v) => ({ rule: v.ruleName.replace(/\[.*$/, ''), reason: v.reason, where: v.violatingConstructs.map((c) => c.constructPath) })),
+    );
+    expect([...new Set(acknowledged.map((a) => a.rule))].sort()).toEqual([
+      'AwsSolutions-APIG4',
+      'AwsSolutions-IAM4',
+      'AwsSolutions-IAM5',
+      'AwsSolutions-L1',
+      'AwsSolutions-SQS3',
+      'HIPAA.Security-LambdaDLQ',
+      'HIPAA.Security-LambdaInsideVPC',
+    ]);
+    for (const a of acknowledged) {
+      expect(a.reason.length, `${a.rule} on ${a.where.join(', ')}`).toBeGreaterThan(80);
+    }
+    // Nothing on the data path is waived: no finding on a table, key, topic or the FIFO queue is acknowledged.
+    const paths = acknowledged.flatMap((a) => a.where);
+    for (const p of paths) expect(p).not.toMatch(/\/(StateTable|DeliveriesTable|TokensTable|Key|Pages|Alarms|Messages|MessagesDlq)\//);
+  });
+
+  it('fails the synth on a finding nobody acknowledged (the gate is real)', () => {
+    const { app, stack } = buildApp({ outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-bad-')), context: { paging: PAGING } });
+    new sqs.Queue(stack, 'Unencrypted', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+    expect(() => app.synth()).toThrow(/CrsAlerting\/Unencrypted\/Resource[\s\S]*AwsSolutions-SQS/);
+  }, 120_000);
+});
+
+describe('cfn-lint', () => {
+  it('finds no error in the synthesized template', () => {
+    const version = execFileSync('cfn-lint', ['--version'], { encoding: 'utf8' });
+    expect(version).toMatch(/cfn-lint \d/);
+    const run = spawnSync('cfn-lint', ['--format', 'json', '--', synth.templatePath], { encoding: 'utf8' });
+    expect(run.error).toBeUndefined();
+    const findings = JSON.parse(run.stdout || '[]') as { Level: string; Rule: { Id: string }; Message: string }[];
+    const errors = findings.filter((f) => f.Level === 'Error');
+    expect(errors.map((e) => `${e.Rule.Id}: ${e.Message}`)).toEqual([]);
+    // cfn-lint's exit status has bit 2 set for errors (4 is warnings, 8 informational).
+    expect((run.status ?? 0) & 2).toBe(0);
+  });
+});

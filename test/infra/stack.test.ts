@@ -1,0 +1,320 @@
+// The synthesized CloudFormation template, property by property: what the operators and the security review
+// rely on (FIFO per patient, the outbox stream, encryption, TLS, least privilege, DLQs, alarms, log retention).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../infra/build.ts';
+import { MAX_RECEIVE_COUNT } from '../../infra/stack.ts';
+import { TEAMS } from '../../shared/domain/config.ts';
+import { PAGING, synthesize } from './synth.ts';
+
+let synth: ReturnType<typeof synthesize>;
+let template: Template;
+type Resource = { Type: string; Properties?: any };
+let resources: Record<string, Resource>;
+
+beforeAll(() => {
+  synth = synthesize();
+  template = Template.fromJSON(synth.template);
+  resources = synth.template.Resources;
+}, 120_000);
+
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const idOf = (construct: { node: { defaultChild?: unknown } }) => synth.stack.getLogicalId(construct.node.defaultChild as never);
+const getAtt = (construct: { node: { defaultChild?: unknown } }, attr = 'Arn') => ({ 'Fn::GetAtt': [idOf(construct), attr] });
+const keyArn = () => getAtt(synth.stack.key);
+
+/** Every statement of a function role's policies (its own managed policy; no inline policy exists). */
+function statements(fn: 'ingest' | 'grade' | 'notify') {
+  const role = synth.stack[fn].role;
+  const policy = resources[synth.stack.getLogicalId(role.policy.node.defaultChild as never)]!;
+  return policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[];
+}
+const actions = (fn: 'ingest' | 'grade' | 'notify') => statements(fn).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+const resourcesFor = (fn: 'ingest' | 'grade' | 'notify', action: string) =>
+  statements(fn)
+    .filter((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes(action))
+    .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+
+describe('ingest endpoint', () => {
+  it('is an HTTP API whose only routes are POST /v1/messages and POST /v1/messages/batch, to the ingest function', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
+    expect(routes).toEqual(['POST /v1/messages', 'POST /v1/messages/batch']);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: getAtt(synth.stack.ingest.fn),
+    });
+  });
+
+  it('is throttled and access-logged (ids and statuses, no bodies) to an encrypted log group', () => {
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    expect(stage.Properties).toMatchObject({
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+    });
+    const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
+    expect(format.requestId).toBe('$context.requestId');
+    expect(Object.values(format).some((v) => /body/i.test(v))).toBe(false);
+  });
+});
+
+describe('queue', () => {
+  it('is FIFO, deduplicated per patient by the messageId the ingest sets, with a FIFO dead-letter queue', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      DeduplicationScope: 'messageGroup',
+      FifoThroughputLimit: 'perMessageGroupId',
+      VisibilityTimeout: 90,
+      KmsMasterKeyId: keyArn(),
+      RedrivePolicy: { deadLetterTargetArn: getAtt(synth.stack.queueDlq), maxReceiveCount: MAX_RECEIVE_COUNT },
+    });
+    expect(resources[idOf(synth.stack.queueDlq)]!.Properties).toMatchObject({ FifoQueue: true, MessageRetentionPeriod: 14 * 86_400 });
+  });
+
+  it('feeds the grade function in batches of 10 with partial batch responses', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: getAtt(synth.stack.queue),
+      FunctionName: { Ref: idOf(synth.stack.grade.fn) },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
+    const queues = ofType('AWS::SQS::Queue');
+    expect(queues).toHaveLength(4);
+    for (const [id, q] of queues) {
+      expect(q.Properties.KmsMasterKeyId, id).toEqual(keyArn());
+      const policy = ofType('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties.Queues).includes(id));
+      expect(policy, `${id} has a TLS-only policy`).toBeDefined();
+      expect(policy![1].Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+});
+
+describe('state, outbox and notifier', () => {
+  it('keeps patient state and its outbox in one encrypted, point-in-time-recoverable table with a NEW_IMAGE stream', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+    const tables = ofType('AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(3);
+    for (const [id, t] of tables) {
+      expect(t.Properties.SSESpecification, id).toEqual({ KMSMasterKeyId: keyArn(), SSEEnabled: true, SSEType: 'KMS' });
+      expect(t.Properties.PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
+      expect(t.Properties.DeletionProtectionEnabled, id).toBe(true);
+      expect(t.Properties.BillingMode, id).toBe('PAY_PER_REQUEST');
+    }
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: { Resources: Match.arrayWith([getAtt(synth.stack.stateTable)]) },
+    });
+  });
+
+  it('runs the notifier on outbox inserts only, bisecting on error, retrying, then to an on-failure queue', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: getAtt(synth.stack.stateTable, 'StreamArn'),
+      FunctionName: { Ref: idOf(synth.stack.notify.fn) },
+      StartingPosition: 'TRIM_HORIZON',
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 20,
+      MaximumRecordAgeInSeconds: 6 * 3600,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: getAtt(synth.stack.notifyDlq) } },
+    });
+    const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) => m.Properties.FilterCriteria)![1];
+    expect(JSON.parse(mapping.Properties.FilterCriteria.Filters[0].Pattern)).toEqual({
+      eventName: ['INSERT'],
+      dynamodb: { NewImage: { kind: { S: ['outbox'] } } },
+    });
+  });
+});
+
+describe('paging', () => {
+  it('gives each team its endpoints through a subscription filter policy on the teams attribute', () => {
+    const subscriptions = ofType('AWS::SNS::Subscription').map(([, s]) => s.Properties);
+    for (const team of TEAMS) {
+      const endpoints = PAGING.teams[team] as { email?: string[]; sms?: string[]; https?: string[]; wards?: string[] };
+      const expected = [
+        ...(endpoints.email ?? []).map((e) => ['email', e]),
+        ...(endpoints.sms ?? []).map((e) => ['sms', e]),
+        ...(endpoints.https ?? []).map((e) => ['https', e]),
+      ];
+      const mine = subscriptions.filter((s) => JSON.stringify(s.FilterPolicy?.teams) === JSON.stringify([team]));
+      expect(mine.map((s) => [s.Protocol, s.Endpoint]).sort(), team).toEqual(expected.sort());
+      for (const s of mine) {
+        expect(s.TopicArn).toEqual({ Ref: idOf(synth.stack.pagesTopic) });
+        expect(s.RedrivePolicy).toEqual({ deadLetterTargetArn: getAtt(synth.stack.pagesDlq) });
+        if (endpoints.wards) expect(s.FilterPolicy.ward).toEqual(endpoints.wards);
+        else expect(s.FilterPolicy.ward).toBeUndefined();
+      }
+    }
+  });
+
+  it('encrypts both topics with the customer managed key and refuses publishing without TLS', () => {
+    const topics = ofType('AWS::SNS::Topic');
+    expect(topics).toHaveLength(2);
+    for (const [id, t] of topics) {
+      expect(t.Properties.KmsMasterKeyId, id).toEqual(keyArn());
+      const policy = ofType('AWS::SNS::TopicPolicy').find(([, p]) => JSON.stringify(p.Properties.Topics).includes(id))!;
+      expect(policy[1].Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+
+  it('refuses a paging endpoint that is not TLS, naming it', () => {
+    const bad = { paging: { teams: { icu: { https: ['http://pager.example/icu'] } } } };
+    expect(() => buildApp({ context: bad })).toThrow(/teams\.icu\.https\.0: "http:\/\/pager\.example\/icu" is not an https:\/\/ URL/);
+  });
+});
+
+describe('functions', () => {
+  it('run Node.js 22 on arm64 from ESM bundles, with reserved concurrency and encrypted environment', () => {
+    const fns = ofType('AWS::Lambda::Function');
+    expect(fns).toHaveLength(3);
+    for (const [id, fn] of fns) {
+      expect(fn.Properties, id).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        KmsKeyArn: keyArn(),
+        LoggingConfig: { LogFormat: 'JSON', LogGroup: expect.anything() },
+      });
+      expect(fn.Properties.ReservedConcurrentExecutions, id).toBeGreaterThan(0);
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+    }
+    expect(resources[idOf(synth.stack.grade.fn)]!.Properties.Environment.Variables).toMatchObject({
+      CRS_STATE_TABLE: { Ref: idOf(synth.stack.stateTable) },
+    });
+    expect(resources[idOf(synth.stack.ingest.fn)]!.Properties.Environment.Variables).toMatchObject({
+      CRS_QUEUE_URL: { Ref: idOf(synth.stack.queue) },
+      CRS_TOKENS_TABLE: { Ref: idOf(synth.stack.tokensTable) },
+    });
+    expect(resources[idOf(synth.stack.notify.fn)]!.Properties.Environment.Variables).toMatchObject({
+      CRS_DELIVERIES_TABLE: { Ref: idOf(synth.stack.deliveriesTable) },
+      CRS_PAGES_TOPIC_ARN: { Ref: idOf(synth.stack.pagesTopic) },
+    });
+  });
+
+  it('ship minified ESM bundles with source maps, built by the local esbuild', () => {
+    for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify]) {
+      const code = resources[idOf(f.fn)]!.Properties.Code;
+      const dir = join(synth.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
+      const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
+      expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
+      expect(bundle).toMatch(/^import\{|\bimport\{/); // ES module syntax
+      expect(bundle).toMatch(/from"@aws-sdk\/client-/); // the runtime's SDK, not bundled
+      expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(1000); // minified: long lines
+      expect(bundle).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
+    }
+  });
+
+  it('log to their own log groups; every log group has a retention and is encrypted', () => {
+    const groups = ofType('AWS::Logs::LogGroup');
+    expect(groups).toHaveLength(4); // three functions and the API access log
+    for (const [id, g] of groups) {
+      expect(g.Properties.RetentionInDays, id).toBe(365);
+      expect(g.Properties.KmsKeyId, id).toEqual(keyArn());
+    }
+  });
+
+  it('pass a grading override to the grade function, and refuse a bad one at synth', () => {
+    const { stack } = buildApp({ context: { paging: PAGING, gradingConfig: { scheme: 'lee2014' } } });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ CRS_CONFIG: '{"scheme":"lee2014"}' }) } });
+    expect(() => buildApp({ context: { gradingConfig: { feverThresholdC: 50 } } })).toThrow(/invalid grading config: feverThresholdC/);
+  }, 120_000);
+});
+
+describe('least privilege', () => {
+  it('gives ingest only a token lookup and sending to the queue', () => {
+    expect(new Set(actions('ingest'))).toEqual(
+      new Set(['logs:CreateLogStream', 'logs:PutLogEvents', 'dynamodb:GetItem', 'sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*']),
+    );
+    expect(resourcesFor('ingest', 'dynamodb:GetItem')).toEqual([getAtt(synth.stack.tokensTable)]);
+    expect(resourcesFor('ingest', 'sqs:SendMessage')).toEqual([getAtt(synth.stack.queue)]);
+  });
+
+  it('gives grade only its patient state (read and conditional put) and consuming the queue', () => {
+    expect(actions('grade').filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(resourcesFor('grade', 'dynamodb:PutItem')).toEqual([getAtt(synth.stack.stateTable)]);
+    expect(actions('grade')).not.toContain('sns:Publish');
+    expect(actions('grade')).not.toContain('sqs:SendMessage');
+  });
+
+  it('gives notify the stream, its ledger, publishing pages and its failure queue, and no write to patient state', () => {
+    expect(resourcesFor('notify', 'sns:Publish')).toEqual([{ Ref: idOf(synth.stack.pagesTopic) }]);
+    expect(resourcesFor('notify', 'dynamodb:PutItem')).toEqual([getAtt(synth.stack.deliveriesTable)]);
+    expect(resourcesFor('notify', 'dynamodb:GetRecords')).toEqual([getAtt(synth.stack.stateTable, 'StreamArn')]);
+    expect(resourcesFor('notify', 'sqs:SendMessage')).toEqual([getAtt(synth.stack.notifyDlq)]);
+  });
+
+  it('uses no wildcard action, no inline policy and no AWS managed policy on the function roles', () => {
+    for (const fn of ['ingest', 'grade', 'notify'] as const) {
+      for (const a of actions(fn)) expect(a, fn).not.toMatch(/^(\*|[a-z0-9]+:\*)$/);
+      const role = resources[synth.stack.getLogicalId(synth.stack[fn].role.node.defaultChild as never)]!;
+      expect(role.Properties.ManagedPolicyArns, fn).toBeUndefined();
+    }
+    expect(ofType('AWS::IAM::Policy')).toEqual([]);
+  });
+
+  it('rotates the customer managed key, and lets CloudWatch Logs use it only for this account\'s log groups', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: Match.anyValue() },
+            Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('alarms', () => {
+  const alarmOn = (metric: string, dimension: unknown) =>
+    ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties.MetricName === metric && JSON.stringify(a.Properties.Dimensions ?? []).includes(JSON.stringify(dimension)),
+    );
+
+  it('watch the depth of every dead-letter queue and the age of the oldest queued message', () => {
+    for (const q of [synth.stack.queueDlq, synth.stack.notifyDlq, synth.stack.pagesDlq]) {
+      expect(alarmOn('ApproximateNumberOfMessagesVisible', getAtt(q, 'QueueName')), q.node.id).toHaveLength(1);
+    }
+    const [[, age]] = alarmOn('ApproximateAgeOfOldestMessage', getAtt(synth.stack.queue, 'QueueName')) as [[string, Resource]];
+    expect(age.Properties).toMatchObject({ Threshold: 120, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+  });
+
+  it('watch every function\'s errors and the notifier\'s lag', () => {
+    for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify]) {
+      expect(alarmOn('Errors', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
+    }
+    expect(alarmOn('IteratorAge', { Ref: idOf(synth.stack.notify.fn) })).toHaveLength(1);
+  });
+
+  it('tell the operators: every alarm notifies the alarm topic, which has the configured endpoints', () => {
+    for (const [id, a] of ofType('AWS::CloudWatch::Alarm')) {
+      expect(a.Properties.AlarmActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);
+      expect(a.Properties.AlarmDescription.length, id).toBeGreaterThan(40);
+    }
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      TopicArn: { Ref: idOf(synth.stack.alarmTopic) },
+      Protocol: 'email',
+      Endpoint: 'platform-oncall@hospital.example',
+    });
+  });
+});

@@ -1,0 +1,25 @@
+// Synthesizes the CDK app the way `npm run synth` does (cdk-nag packs attached, local esbuild bundling, no AWS
+// credentials), with a paging config that gives every team endpoints, into a temporary cloud assembly.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp, STACK_NAME } from '../../infra/build.ts';
+
+export const PAGING = {
+  teams: {
+    hematology: { email: ['heme-oncall@hospital.example'], sms: ['+15550100001'] },
+    icu: { email: ['icu-charge@hospital.example'], https: ['https://paging.hospital.example/hooks/icu'] },
+    neurology: { sms: ['+15550100003'], wards: ['H4', 'H5'] },
+    radiology: { https: ['https://paging.hospital.example/hooks/radiology'] },
+  },
+  alarms: { email: ['platform-oncall@hospital.example'] },
+};
+
+export function synthesize(context: Record<string, unknown> = { paging: PAGING }) {
+  const outdir = mkdtempSync(join(tmpdir(), 'crs-cdk-'));
+  const { app, stack } = buildApp({ outdir, context });
+  const assembly = app.synth();
+  const templatePath = join(outdir, `${STACK_NAME}.template.json`);
+  const template = JSON.parse(readFileSync(templatePath, 'utf8')) as { Resources: Record<string, { Type: string; Properties?: any; DependsOn?: unknown }> };
+  return { app, stack, assembly, outdir, templatePath, template };
+}
