@@ -1,0 +1,133 @@
+// The on-call board in real Chromium against the real `crs serve`: a simulated patient escalates to CRS 3 while
+// the board is open (live, no reload), the ICU is paged, the timeline opens, and the page is acknowledged with
+// the keyboard. Chromium is Debian's (.ci/run installs it); playwright-core drives it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildScenario } from '../../shared/sim/courses.ts';
+import { anchorStart, play } from '../../shared/sim/player.ts';
+import { INGEST_TOKEN, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const SPEED = 900;
+
+let dir: string;
+let server: ServeProcess;
+let browser: Browser;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-board-'));
+  server = await spawnServe(dir);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+afterAll(async () => {
+  await browser?.close();
+  if (server) await stop(server);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function watch(page: Page) {
+  const problems: string[] = [];
+  const external: string[] = [];
+  let loads = 0;
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('request', (r) => {
+    if (!r.url().startsWith(server.url)) external.push(r.url());
+  });
+  page.on('load', () => loads++);
+  return { problems, external, loads: () => loads };
+}
+
+describe('the on-call board', () => {
+  it('shows a simulated patient escalate to CRS 3 with the ICU paged, opens the timeline, and acknowledges the page', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watch(page);
+    await page.goto(server.boardUrl);
+    expect(page.url()).toBe(`${server.url}/`); // the key went into a cookie, out of the address bar
+    await page.locator('#status', { hasText: 'Live' }).waitFor();
+
+    // The course starts while the board is open.
+    const scenario0 = buildScenario({ seed: 5, start: 0, courses: ['crs'] });
+    const scenario = buildScenario({ seed: 5, start: anchorStart(Date.now(), scenario0.spanMs, SPEED), courses: ['crs'] });
+    const patientId = scenario.patients[0]!.patientId;
+    const abort = new AbortController();
+    const sim = play(scenario, { url: server.url, token: INGEST_TOKEN, speed: SPEED, signal: abort.signal }).catch(() => undefined);
+
+    const card = page.locator('article.card', { hasText: `patient ${patientId}` });
+    await card.locator('.grade', { hasText: 'CRS 1' }).waitFor({ timeout: 30_000 });
+    await card.locator('.grade', { hasText: 'CRS 3' }).waitFor({ timeout: 30_000 });
+    abort.abort();
+    await sim;
+
+    // Grade in text and colour; the ICU page with its reasons and actions; all without a reload.
+    expect(await card.locator('.grade', { hasText: 'CRS 3' }).getAttribute('class')).toContain('g3');
+    const grade3 = card.locator('li.page', { hasText: 'CRS grade 3 (escalation from 2)' });
+    expect(await grade3.locator('.teams').textContent()).toBe('Paged: hematology, ICU');
+    expect(await grade3.textContent()).toContain('norepinephrine');
+    expect(await grade3.textContent()).toContain('Transfer to ICU.');
+    expect(await card.textContent()).toMatch(/day \+1 since infusion/);
+    expect(await card.textContent()).toMatch(/Last vitals .* ago|just now/);
+    expect(seen.loads()).toBe(1);
+
+    // The patient view and its timeline.
+    await card.getByRole('link', { name: `Bed H4-01 · patient ${patientId}` }).click();
+    await page.locator('#chart svg').waitFor();
+    const titles = await page.locator('#chart svg title').allTextContents();
+    expect(titles.some((t) => t.startsWith('CRS grade 3 from'))).toBe(true);
+    expect(titles.some((t) => t.startsWith('norepinephrine 0.08 mcg/kg/min'))).toBe(true);
+    expect(titles.some((t) => /^systolic \d+ at/.test(t))).toBe(true);
+    expect(titles.some((t) => /^temperature 3[89]/.test(t))).toBe(true);
+    expect(titles.some((t) => t.startsWith('tocilizumab'))).toBe(true);
+
+    // Acknowledge with the keyboard only.
+    const button = page.locator('#d-card li.page', { hasText: 'CRS grade 3 (escalation from 2)' }).getByRole('button', { name: /^Acknowledge/ });
+    await button.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#ack-dialog[open]').waitFor();
+    await page.keyboard.type('Dr Test');
+    await page.keyboard.press('Enter');
+    await page.locator('#d-pages li.page', { hasText: 'CRS grade 3' }).filter({ hasText: 'Acknowledged by Dr Test at' }).waitFor();
+    await page.locator('#d-card', { hasText: 'No open pages.' }).waitFor(); // the older grade 1 and 2 pages went with it
+    expect(await page.locator('#ack-dialog[open]').count()).toBe(0);
+
+    // The server recorded who, when (server time) and which page.
+    const detail = (await (await fetch(`${server.url}/api/patients/${patientId}`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as {
+      pages: { toGrade: number; acknowledgedBy: string | null; acknowledgedAt: string | null }[];
+    };
+    const acked = detail.pages.find((p) => p.toGrade === 3)!;
+    expect(acked.acknowledgedBy).toBe('Dr Test');
+    expect(Math.abs(Date.parse(acked.acknowledgedAt!) - Date.now())).toBeLessThan(60_000);
+
+    // Back on the list, nothing of this patient is waiting any more.
+    await page.getByRole('link', { name: '← All patients' }).click();
+    await card.getByText('No open pages.').waitFor();
+    expect(seen.problems).toEqual([]);
+    expect(seen.external).toEqual([]);
+    await page.close();
+  }, 90_000);
+
+  it('is readable on a phone: one column, no sideways scrolling', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await page.goto(server.boardUrl);
+    await page.locator('article.card').first().waitFor();
+    expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
+    expect(await page.locator('article.card').count()).toBeGreaterThan(0);
+    await page.locator('article.card a').first().click();
+    await page.locator('#chart svg').waitFor();
+    expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
+    await page.close();
+  }, 60_000);
+
+  it('asks for the access key when opened without it', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/`);
+    await page.getByText('This board needs its access key').waitFor();
+    await context.close();
+  });
+});
