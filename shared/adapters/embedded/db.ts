@@ -5,6 +5,12 @@
 // resolves. NORMAL would survive a killed process but not a power cut or an OS crash, and the 202 promises the
 // sender it may forget the message. Commits are grouped (one transaction for every request that arrived in the
 // same turn of the event loop), so the fsync is paid once per group, not once per message.
+//
+// What is derived from the inbox (the grading commit, which deletes the inbox rows it consumed in the same
+// transaction, and the delivery ledger) commits with NORMAL: it survives a killed process like any commit; a
+// power cut can lose only the tail written since the last FULL commit (whose fsync covers everything before it in
+// the WAL), and then the inbox rows are back and are graded again into the same state and the same pages, which
+// go out again with the same notificationId. Nothing accepted is lost either way.
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -107,6 +113,16 @@ export function openDatabase(file: string): Db {
   db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
+}
+
+/** A transaction committed with synchronous=NORMAL: only for writes that can be redone from the inbox (above). */
+export function relaxedTransaction<T>(db: Db, fn: () => T): T {
+  db.pragma('synchronous = NORMAL');
+  try {
+    return db.transaction(fn)();
+  } finally {
+    db.pragma('synchronous = FULL');
+  }
 }
 
 export const DB_FILE = 'crs.db';

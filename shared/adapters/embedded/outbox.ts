@@ -4,7 +4,7 @@
 import { deliverOnce } from '../../app/deliver.ts';
 import type { Notification } from '../../domain/page.ts';
 import type { Notifier, OutboxLedger } from '../../ports.ts';
-import type { Db } from './db.ts';
+import { relaxedTransaction, type Db } from './db.ts';
 
 export class SqliteOutboxLedger implements OutboxLedger {
   private readonly sent;
@@ -25,10 +25,10 @@ export class SqliteOutboxLedger implements OutboxLedger {
   }
 
   async markSent(notificationId: string, at: string): Promise<void> {
-    this.db.transaction(() => {
+    relaxedTransaction(this.db, () => {
       this.mark.run(notificationId, this.sink, at);
       this.delivered.run(at, notificationId);
-    })();
+    });
   }
 }
 

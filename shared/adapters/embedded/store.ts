@@ -11,7 +11,7 @@ import type { Assessment } from '../../domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '../../domain/state.ts';
 import { DAY } from '../../domain/time.ts';
 import { VersionConflict, type StateStore, type StoredState } from '../../ports.ts';
-import type { Db } from './db.ts';
+import { relaxedTransaction, type Db } from './db.ts';
 
 /** How much timeline history each patient keeps (patient clock); older points are pruned as new ones arrive. */
 export const TIMELINE_KEEP_MS = 14 * DAY;
@@ -51,6 +51,7 @@ interface PatientWork {
 function statements(db: Db) {
   return {
     load: db.prepare('SELECT version, state FROM patients WHERE patient_id = ?'),
+    version: db.prepare('SELECT version FROM patients WHERE patient_id = ?').pluck(),
     insertState: db.prepare('INSERT OR IGNORE INTO patients (patient_id, version, state, assessment, updated_at) VALUES (?, ?, ?, ?, ?)'),
     updateState: db.prepare(
       'UPDATE patients SET version = ?, state = ?, assessment = coalesce(?, assessment), updated_at = ? WHERE patient_id = ? AND version = ?',
@@ -80,6 +81,36 @@ function readState(stmts: Statements, patientId: string): StoredState | undefine
 }
 
 /**
+ * The latest committed states, kept parsed: the worker is the only writer of a data directory (it is locked), so
+ * a state it committed is the state in the database, and reading it back would only cost a JSON parse of the
+ * whole document. States are never mutated (the reducer returns new ones), so they can be shared. Bounded (LRU).
+ */
+export class StateCache {
+  private readonly map = new Map<string, StoredState>();
+
+  constructor(private readonly max = 5000) {}
+
+  get(patientId: string): StoredState | undefined {
+    const hit = this.map.get(patientId);
+    if (hit) {
+      this.map.delete(patientId);
+      this.map.set(patientId, hit);
+    }
+    return hit;
+  }
+
+  set(patientId: string, stored: StoredState): void {
+    this.map.delete(patientId);
+    this.map.set(patientId, stored);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+  }
+
+  delete(patientId: string): void {
+    this.map.delete(patientId);
+  }
+}
+
+/**
  * A unit of work for one worker pass. load/save behave as the StateStore port says (version condition checked on
  * save and again at commit); nothing is written until commit().
  */
@@ -89,6 +120,7 @@ export class GradingBatch implements StateStore {
   constructor(
     private readonly db: Db,
     private readonly stmts: Statements,
+    private readonly cache: StateCache,
   ) {}
 
   private of(patientId: string): PatientWork {
@@ -103,12 +135,16 @@ export class GradingBatch implements StateStore {
   async load(patientId: string): Promise<StoredState | undefined> {
     const staged = this.work.get(patientId)?.state;
     if (staged) return { state: staged.state, version: staged.version };
-    return readState(this.stmts, patientId);
+    const cached = this.cache.get(patientId);
+    if (cached) return cached;
+    const stored = readState(this.stmts, patientId);
+    if (stored) this.cache.set(patientId, stored);
+    return stored;
   }
 
   async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[]): Promise<void> {
     const w = this.of(patientId);
-    const current = w.state ? w.state.version : (readState(this.stmts, patientId)?.version ?? 0);
+    const current = w.state ? w.state.version : ((this.stmts.version.get(patientId) as number | undefined) ?? 0);
     if (current !== expectedVersion) throw new VersionConflict(patientId);
     w.state = {
       state,
@@ -141,15 +177,32 @@ export class GradingBatch implements StateStore {
 
   /** Everything in one transaction. Throws (and writes nothing) if any patient's write fails. */
   commit(nowIso: string): void {
-    this.db.transaction(() => {
-      for (const [patientId, w] of this.work) this.write(patientId, w, nowIso);
-    })();
+    try {
+      relaxedTransaction(this.db, () => {
+        for (const [patientId, w] of this.work) this.write(patientId, w, nowIso);
+      });
+    } catch (err) {
+      for (const patientId of this.work.keys()) this.cache.delete(patientId);
+      throw err;
+    }
+    for (const [patientId, w] of this.work) this.cached(patientId, w);
   }
 
   /** One patient alone (used to isolate a patient whose write fails, so that it cannot hold up the others). */
   commitPatient(patientId: string, nowIso: string): void {
     const w = this.work.get(patientId);
-    if (w) this.db.transaction(() => this.write(patientId, w, nowIso))();
+    if (!w) return;
+    try {
+      relaxedTransaction(this.db, () => this.write(patientId, w, nowIso));
+    } catch (err) {
+      this.cache.delete(patientId);
+      throw err;
+    }
+    this.cached(patientId, w);
+  }
+
+  private cached(patientId: string, w: PatientWork): void {
+    if (w.state) this.cache.set(patientId, { state: w.state.state, version: w.state.version });
   }
 
   private write(patientId: string, w: PatientWork, nowIso: string): void {
@@ -189,13 +242,14 @@ export class GradingBatch implements StateStore {
 /** The StateStore port on SQLite: each save commits at once. The worker uses GradingBatch instead. */
 export class SqliteStateStore implements StateStore {
   private readonly stmts: Statements;
+  private readonly cache = new StateCache();
 
   constructor(private readonly db: Db) {
     this.stmts = statements(db);
   }
 
   async load(patientId: string): Promise<StoredState | undefined> {
-    return readState(this.stmts, patientId);
+    return this.batch().load(patientId);
   }
 
   async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[]): Promise<void> {
@@ -205,6 +259,6 @@ export class SqliteStateStore implements StateStore {
   }
 
   batch(): GradingBatch {
-    return new GradingBatch(this.db, this.stmts);
+    return new GradingBatch(this.db, this.stmts, this.cache);
   }
 }
