@@ -92,25 +92,45 @@ export function outboxInsert(n: Notification): DynamoDBRecord {
 
 export const streamEvent = (records: DynamoDBRecord[]): DynamoDBStreamEvent => ({ Records: records });
 
-/** Runs fn while collecting everything written to standard output and error (Powertools logs and metrics). */
+const buffers: string[][] = [];
+let restore: (() => void) | undefined;
+
+/**
+ * Runs fn while collecting everything written to standard output and error (Powertools logs and metrics), so
+ * tests can check it and the test run's output stays readable. Captures nest: an outer capture sees it all too.
+ */
 export async function captureOutput<T>(fn: () => Promise<T>): Promise<{ result: T; out: string }> {
   const chunks: string[] = [];
-  const streams = [process.stdout, process.stderr];
-  const originals = streams.map((s) => s.write.bind(s));
-  for (const stream of streams) {
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-      cb?.();
-      return true;
-    }) as typeof stream.write;
+  buffers.push(chunks);
+  if (!restore) {
+    const streams = [process.stdout, process.stderr];
+    const originals = streams.map((s) => s.write);
+    for (const stream of streams) {
+      stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+        const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+        for (const b of buffers) b.push(text);
+        const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+        cb?.();
+        return true;
+      }) as typeof stream.write;
+    }
+    restore = () => streams.forEach((s, i) => (s.write = originals[i]!));
   }
   try {
     const result = await fn();
     return { result, out: chunks.join('') };
   } finally {
-    streams.forEach((s, i) => (s.write = originals[i]!));
+    buffers.splice(buffers.indexOf(chunks), 1);
+    if (buffers.length === 0) {
+      restore?.();
+      restore = undefined;
+    }
   }
+}
+
+/** A Lambda handler whose log and metric output is captured (and dropped unless an outer capture wants it). */
+export function quiet<E, C, R>(handler: (event: E, context?: C) => Promise<R>): (event: E, context?: C) => Promise<R> {
+  return async (event, context) => (await captureOutput(() => handler(event, context))).result;
 }
 
 /** The EMF metric values named `name` in captured output, summed. */

@@ -18,7 +18,7 @@ import { emptyState } from '../../shared/domain/state.ts';
 import { VersionConflict } from '../../shared/ports.ts';
 import { DynamoStateStore, outboxNotification } from '../../shared/adapters/aws/dynamo-state-store.ts';
 import { telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { sqsEvent, sqsRecord } from '../support/lambda-events.ts';
+import { quiet, sqsEvent, sqsRecord } from '../support/lambda-events.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const ddb = mockClient(DynamoDBClient);
@@ -167,7 +167,7 @@ describe('grade batch DynamoDB budget', () => {
     process.env.CRS_STATE_TABLE = 'state';
     process.env.AWS_REGION = 'eu-west-1';
     const { createGradeHandler } = await import('../../functions/grade/handler.ts');
-    const handler = createGradeHandler({ store: store(), config: DEFAULT_CONFIG, now: () => NOW, ...telemetry('grade') });
+    const handler = quiet(createGradeHandler({ store: store(), config: DEFAULT_CONFIG, now: () => NOW, ...telemetry('grade') }));
     const patients = ['A', 'B', 'C'];
     const records = patients.flatMap((p) => [enrol(p), msg(p, 0, { vitals: { temperatureC: 38.9 } }), msg(p, 5, { vitals: { heartRate: 120 } })]);
     const res = await handler(sqsEvent(records.map((m) => sqsRecord(m))));

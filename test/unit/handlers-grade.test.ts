@@ -7,7 +7,7 @@ import { reduce } from '../../shared/domain/reducer.ts';
 import { hasSeen, seenCount } from '../../shared/domain/seen.ts';
 import { VersionConflict } from '../../shared/ports.ts';
 import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, metricSum, sqsEvent, sqsRecord } from '../support/lambda-events.ts';
+import { captureOutput, metricSum, quiet, sqsEvent, sqsRecord } from '../support/lambda-events.ts';
 import { enrol, msg } from '../support/messages.ts';
 import { MemoryStateStore } from '../support/port-fakes.ts';
 
@@ -27,7 +27,7 @@ beforeEach(() => {
   store = new MemoryStateStore();
 });
 
-const grade = () => mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live });
+const grade = () => quiet(mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live }));
 /** How many messages are applied to the patient's stored state. */
 const applied = (patientId: string) => seenCount(store.state(patientId)?.seen ?? []);
 const failedIds = (r: SQSBatchResponse) => r.batchItemFailures.map((f) => f.itemIdentifier);
@@ -139,7 +139,7 @@ describe('grade handler', () => {
     vi.spyOn(conflicting, 'save').mockImplementation(async (patientId) => {
       throw new VersionConflict(patientId);
     });
-    const handler = mod.createGradeHandler({ store: conflicting, config: DEFAULT_CONFIG, now: Date.now, ...live });
+    const handler = quiet(mod.createGradeHandler({ store: conflicting, config: DEFAULT_CONFIG, now: Date.now, ...live }));
     const a = sqsRecord(enrol('A'));
     const b = sqsRecord(enrol('B'));
     const res = await handler(sqsEvent([a, b])).catch((e: Error) => e);

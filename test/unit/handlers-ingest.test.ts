@@ -2,7 +2,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '../../shared/app/auth.ts';
 import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, httpEvent, metricSum } from '../support/lambda-events.ts';
+import { captureOutput, httpEvent, metricSum, quiet } from '../support/lambda-events.ts';
 import { enrol, msg } from '../support/messages.ts';
 import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
 
@@ -39,7 +39,7 @@ beforeEach(async () => {
 
 function handler() {
   // The same Powertools objects the live handler gets, so the log and metric output is what production writes.
-  return mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
+  return quiet(mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live }));
 }
 
 const auth = () => ({ authorization: `Bearer ${token}` });

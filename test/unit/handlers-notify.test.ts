@@ -7,7 +7,7 @@ import type { Notification } from '../../shared/domain/page.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, metricSum, outboxInsert, streamEvent } from '../support/lambda-events.ts';
+import { captureOutput, metricSum, outboxInsert, quiet, streamEvent } from '../support/lambda-events.ts';
 import { enrol, msg } from '../support/messages.ts';
 import { MemoryLedger, MemoryNotifier } from '../support/port-fakes.ts';
 
@@ -47,7 +47,7 @@ beforeEach(() => {
   notifier = new MemoryNotifier();
 });
 
-const notify = () => mod.createNotifyHandler({ ledger, notifier, now: () => Date.parse('2026-01-10T10:00:00Z'), ...live });
+const notify = () => quiet(mod.createNotifyHandler({ ledger, notifier, now: () => Date.parse('2026-01-10T10:00:00Z'), ...live }));
 
 describe('notify handler', () => {
   it('publishes every outbox page and marks it sent', async () => {
