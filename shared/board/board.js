@@ -218,7 +218,7 @@
     var lastVitals = p.lastVitalsAt ? ageEl(p.lastVitalsAt, 'Last vitals ') : h('span', { class: 'age', text: 'No vitals yet' });
     if (p.lastVitalsAt) lastVitals.setAttribute('data-stale', '');
     var article = h('article', { class: 'card sev-' + sev + (state.flash[p.patientId] ? ' flash' : ''), 'aria-label': name }, [
-      h(detail ? 'h2' : 'h3', {}, [detail ? name : h('a', { href: '#/patient/' + encodeURIComponent(p.patientId), 'data-key': 'open:' + p.patientId, text: name })]),
+      h(detail ? 'h2' : 'h3', detail ? { tabindex: '-1', 'data-key': 'heading' } : {}, [detail ? name : h('a', { href: '#/patient/' + encodeURIComponent(p.patientId), 'data-key': 'open:' + p.patientId, text: name })]),
       h('p', { class: 'meta', text: meta }),
       h('div', { class: 'grades' }, [gradeBadge('crs', p.crs.grade), gradeBadge('icans', p.icans.grade)]),
       reasons.length ? h('p', { class: 'reasons', text: reasons.join(' — ') }) : null,
@@ -403,7 +403,8 @@
       if (r.status === 200) {
         localStorage.setItem(NAME_KEY, by);
         announce('Acknowledged by ' + r.body.page.acknowledgedBy + ' at ' + when(r.body.page.acknowledgedAt) + '.');
-        state.returnFocus = null;
+        // The button is gone once acknowledged: focus goes back to the patient's heading.
+        state.returnFocus = route().kind === 'patient' ? 'heading' : 'open:' + pg.patientId;
         closeAck();
         refresh();
       } else if (r.status === 409) {

@@ -189,6 +189,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
+      if (err instanceof URIError) return sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
       deps.log(`http: ${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname} failed (${(err as Error).name})`);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();

@@ -159,6 +159,7 @@ describe('the board API', () => {
     expect(detail.timeline.points[1].vitals).toEqual({ temperatureC: 39.1, systolicBP: 118 });
     expect(detail.timeline.feverThresholdC).toBe(38);
     expect((await api('/api/patients/nobody')).status).toBe(404);
+    expect((await api('/api/patients/%E0%A4%A')).status).toBe(400);
   });
 
   it('records an acknowledgement with who and when; refuses it twice, without a name, or from another site', async () => {

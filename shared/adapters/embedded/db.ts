@@ -86,6 +86,7 @@ CREATE TABLE pages (
   acknowledged_via TEXT                       -- the page whose acknowledgement covered this one, if not itself
 );
 CREATE INDEX pages_by_patient ON pages (patient_id, triggered_at);
+CREATE INDEX pages_open ON pages (notification_id) WHERE acknowledged_at IS NULL;
 CREATE TABLE device_tokens (
   token_id TEXT PRIMARY KEY,
   device_id TEXT NOT NULL,

@@ -45,6 +45,8 @@ interface Lane {
   running: boolean;
   again: boolean;
   failures: number;
+  /** Outbox seq up to which this lane has delivered everything (pages leave in order, so it only moves on). */
+  cursor: number;
   timer?: NodeJS.Timeout;
   idle: Promise<void>;
 }
@@ -67,8 +69,8 @@ export class OutboxDispatcher {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => undefined);
     this.unsent = db.prepare(
-      `SELECT o.body FROM outbox o
-       WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = o.notification_id AND d.sink = ?)
+      `SELECT o.seq, o.body FROM outbox o
+       WHERE o.seq > ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = o.notification_id AND d.sink = ?)
        ORDER BY o.seq LIMIT 100`,
     );
     this.count = db.prepare(
@@ -81,6 +83,7 @@ export class OutboxDispatcher {
       running: false,
       again: false,
       failures: 0,
+      cursor: 0,
       idle: Promise.resolve(),
     }));
   }
@@ -112,13 +115,14 @@ export class OutboxDispatcher {
   private async drain(lane: Lane): Promise<void> {
     for (;;) {
       lane.again = false;
-      const rows = this.unsent.all(lane.sink.name) as { body: string }[];
+      const rows = this.unsent.all(lane.cursor, lane.sink.name) as { seq: number; body: string }[];
       for (const row of rows) {
         if (this.stopped) return;
         const n = JSON.parse(row.body) as Notification;
         try {
           await deliverOnce(n, lane.ledger, lane.sink.notifier, this.now());
           lane.failures = 0;
+          lane.cursor = row.seq;
         } catch (err) {
           this.backoff(lane, n, err as Error);
           return;
