@@ -23,8 +23,7 @@ import { ROUTES } from '../shared/app/ingest.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
 import { DELIVERIES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
-import { resolveConfig } from '../shared/domain/config.ts';
-import { TEAMS } from '../shared/domain/config.ts';
+import { TEAMS, resolveConfig } from '../shared/domain/config.ts';
 import { CrsFunction } from './function-defaults.ts';
 import type { PagingConfig } from './paging-config.ts';
 
@@ -277,7 +276,7 @@ export class CrsAlertingStack extends Stack {
 
     new CfnOutput(this, 'IngestUrl', { value: `${this.api.apiEndpoint}${ROUTES.single}`, description: 'POST one message here' });
     new CfnOutput(this, 'IngestBatchUrl', { value: `${this.api.apiEndpoint}${ROUTES.batch}`, description: 'POST up to 100 messages here' });
-    new CfnOutput(this, 'TokensTableName', { value: this.tokensTable.tableName, description: `crs token ... --table (or ${'CRS_TOKENS_TABLE'})` });
+    new CfnOutput(this, 'TokensTableName', { value: this.tokensTable.tableName, description: `for crs token --table NAME (or ${ENV.tokensTable})` });
     new CfnOutput(this, 'PagesTopicArn', { value: this.pagesTopic.topicArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
   }
