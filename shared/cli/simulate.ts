@@ -93,7 +93,8 @@ export async function runSimulation(
   o: { url: string; token: string; speed: number; follow: boolean; signal?: AbortSignal; log: (line: string) => void },
 ): Promise<PlayStats> {
   const stats = await play(sc, o);
-  o.log(`simulate: courses done: ${stats.accepted} of ${stats.sent} messages accepted${stats.refused ? `, ${stats.refused} refused` : ''}`);
+  const counts = `${stats.accepted} of ${stats.sent} messages accepted${stats.refused ? `, ${stats.refused} refused` : ''}`;
+  o.log(o.signal?.aborted ? `simulate: stopped: ${counts} (of ${sc.messages.length})` : `simulate: courses done: ${counts}`);
   if (o.follow && !o.signal?.aborted) {
     o.log('simulate: following: one monitor reading per patient per minute (Ctrl-C to stop)');
     await follow(sc, o);
@@ -132,6 +133,12 @@ export async function simulateCommand(args: string[]): Promise<number> {
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  try {
+    await fetch(`${parsed.url}/healthz`, { signal: AbortSignal.timeout(5000) });
+  } catch {
+    log(`crs simulate: no server answers at ${parsed.url}: start one with crs serve (or pass --url)`);
+    return 1;
+  }
   log(`simulate: ${describeScenario(sc, parsed.settings.speed)}`);
   try {
     const stats = await runSimulation(sc, { url: parsed.url, token: parsed.token, speed: parsed.settings.speed, follow: parsed.follow, signal: abort.signal, log });

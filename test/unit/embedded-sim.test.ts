@@ -1,5 +1,7 @@
 // The simulator: deterministic for a seed, valid messages only, and each course grades as it says for any seed
 // (checked through the same replay code the pipeline uses).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Replay } from '../../shared/app/replay.ts';
 import { scenarioFor } from '../../shared/cli/simulate.ts';
@@ -80,5 +82,15 @@ describe('simulated courses', () => {
         expect(Date.parse(m.observedAt)).toBeLessThanOrEqual(sentAt + 1000);
       }
     }
+  });
+
+  it('print as NDJSON from the CLI (crs simulate --ndjson), the same for the same seed and start', () => {
+    const bin = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
+    const out = execFileSync(process.execPath, [bin, 'simulate', '--ndjson', '--seed', '3', '--start', '2026-03-01T06:00:00Z'], { encoding: 'utf8' });
+    const expected = buildScenario({ seed: 3, start: START }).messages.map((m) => JSON.stringify(m));
+    expect(out.trimEnd().split('\n')).toEqual(expected);
+    const bad = spawnSync(process.execPath, [bin, 'simulate', '--speed', 'fast'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--speed must be a number');
   });
 });
