@@ -88,7 +88,7 @@ function readState(stmts: Statements, patientId: string): StoredState | undefine
 export class StateCache {
   private readonly map = new Map<string, StoredState>();
 
-  constructor(private readonly max = 5000) {}
+  constructor(private readonly max = 2000) {}
 
   get(patientId: string): StoredState | undefined {
     const hit = this.map.get(patientId);
