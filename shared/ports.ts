@@ -2,6 +2,7 @@
 // shared/adapters/embedded, in-memory fakes in test/) implement them; the core never imports an SDK.
 import type { DeviceMessage } from './domain/contract.ts';
 import type { Notification } from './domain/page.ts';
+import type { Page, Silence } from './domain/paging.ts';
 import type { PatientState } from './domain/state.ts';
 
 /** A validated message as it travels on the queue, with who sent it and when it arrived. */
@@ -70,4 +71,66 @@ export interface OutboxLedger {
   isSent(notificationId: string): Promise<boolean>;
   /** Records that it was published; idempotent. */
   markSent(notificationId: string, at: string): Promise<void>;
+}
+
+/** Pages to teams and their escalation ladders (shared/domain/paging.ts), and silences. */
+export interface PageStore {
+  get(pageId: string): Promise<Page | undefined>;
+  /** A patient's open pages (to supersede or resolve when a grade changes). */
+  openPages(patientId: string): Promise<Page[]>;
+  /** Open pages with something to do by `now` (due, or held by a silence), and pages with a send pending. */
+  pendingPages(now: number): Promise<Page[]>;
+  /** A patient's pages, newest first (for the board). */
+  patientPages(patientId: string, limit: number): Promise<Page[]>;
+  /**
+   * Stores pages, each as rev + 1 if the store still holds `rev` (a new page has rev 0 and must not exist yet),
+   * all or nothing. Throws VersionConflict naming the page when another writer got there first.
+   */
+  save(pages: Page[]): Promise<void>;
+  /** Silences that have not ended and whose `until` is after `now`. */
+  silences(now: number): Promise<Silence[]>;
+  getSilence(silenceId: string): Promise<Silence | undefined>;
+  saveSilence(silence: Silence): Promise<void>;
+}
+
+/** One page going out to one role of a team (SNS with attributes, or the embedded sinks). */
+export interface PageMessage {
+  page: Page;
+  role: string;
+  reason: 'triggered' | 'escalated' | 'released' | 'resent';
+  /** The signed, expiring acknowledge link; absent for informational pages. */
+  ackUrl?: string;
+}
+
+export interface PageSender {
+  send(message: PageMessage): Promise<void>;
+}
+
+export type AuditType =
+  | 'assessment'
+  | 'notification'
+  | 'page'
+  | 'delivery'
+  | 'acknowledgement'
+  | 'acknowledgement-refused'
+  | 'escalation'
+  | 'silence'
+  | 'alert';
+
+/** One entry of the append-only audit trail. Ids, grades and reasons only: never a name. */
+export interface AuditEvent {
+  /** Server time (or simulated time in replay), RFC 3339. */
+  at: string;
+  patientId: string;
+  type: AuditType;
+  /** A short human-readable line. */
+  text: string;
+  /** The ids and values the entry is about (pageId, notificationId, by, grade, ...). */
+  details: Record<string, string | number | boolean | null>;
+}
+
+export interface AuditLog {
+  append(events: AuditEvent[]): Promise<void>;
+  /** Every entry about a patient, oldest first. */
+  forPatient(patientId: string): AsyncIterable<AuditEvent>;
 }

@@ -3,18 +3,21 @@
 import type { GradingConfig } from '../domain/config.ts';
 import { validateMessage } from '../domain/contract.ts';
 import { stepEvents, type OutputEvent } from '../domain/events.ts';
-import { reduce } from '../domain/reducer.ts';
+import { reduce, type AlertChange } from '../domain/reducer.ts';
 import type { PatientState } from '../domain/state.ts';
 
 export class Replay {
   private readonly states = new Map<string, PatientState>();
   rejected = 0;
   accepted = 0;
+  /** The technical alerts the last line raised or cleared (for the pager in --escalations mode). */
+  lastAlerts: AlertChange[] = [];
 
   constructor(private readonly config: GradingConfig) {}
 
   /** Handles one line (1-based number); a blank line is skipped. Never throws on bad input. */
   line(text: string, lineNo: number): OutputEvent[] {
+    this.lastAlerts = [];
     if (text.trim() === '') return [];
     let value: unknown;
     try {
@@ -31,6 +34,7 @@ export class Replay {
     this.accepted++;
     const step = reduce(this.states.get(v.message.patientId), v.message, this.config);
     this.states.set(v.message.patientId, step.state);
+    if (step.kind === 'applied') this.lastAlerts = step.alerts;
     return stepEvents(step);
   }
 

@@ -9,6 +9,7 @@ export const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', 
 
 const USAGE = `usage:
   crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)
+      [--escalations [--until TIME]]                              ...and run pages, ladders, acks and silences in simulated time
   crs schema [--write]                                          print (or write) the device message JSON Schema
   crs serve [--port N] [--data DIR] [--webhook URL] [--scheme S]    the pipeline on this machine, with the on-call board
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
@@ -46,10 +47,17 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { scheme: { type: 'string' }, config: { type: 'string' } },
+          options: { scheme: { type: 'string' }, config: { type: 'string' }, escalations: { type: 'boolean' }, until: { type: 'string' } },
         });
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
-        return await replayCommand(positionals[0]!, loadConfig(values.config, values.scheme));
+        const until = values.until === undefined ? undefined : Date.parse(values.until);
+        if (until !== undefined && (!values.escalations || Number.isNaN(until))) {
+          throw new UsageError('--until takes an RFC 3339 time, and only with --escalations');
+        }
+        return await replayCommand(positionals[0]!, loadConfig(values.config, values.scheme), {
+          escalations: values.escalations ?? false,
+          ...(until === undefined ? {} : { until }),
+        });
       }
       // Loaded on demand, so that replay does not pay for SQLite and the HTTP server.
       case 'serve':

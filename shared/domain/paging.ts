@@ -75,7 +75,13 @@ export interface Page {
   subject: PageSubject;
   kind: 'escalation' | 'de-escalation' | 'alert' | 'alert-cleared';
   grade: number;
+  /** What the page says (the notification's summary, or the alert text): ids and bed only, never a name. */
+  summary: string;
   status: PageStatus;
+  /** Whether the current level has been sent (false: a send is pending, e.g. after a crash or a timeout). */
+  delivered: boolean;
+  /** Storage revision: a store writes rev + 1 only if it still holds `rev` (0 for a page never stored). */
+  rev: number;
   /** The level of the team's policy paged last (0 is the first). */
   level: number;
   /** Which walk of the ladder this is (0 is the first). */
@@ -144,9 +150,12 @@ function close(p: Page, status: PageStatus, now: number): Page {
   return { ...p, status, dueAt: null, closedAt: now, heldBy: undefined };
 }
 
+/** What the pager needs of a grade-change notification (a Notification, or its NDJSON event). */
+export type PageableNotification = Pick<Notification, 'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'>;
+
 /** Opens one page per team for a grade-change notification, and closes the pages it replaces. */
 export function pagesForNotification(
-  n: Pick<Notification, 'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams'>,
+  n: PageableNotification,
   open: Page[],
   silences: Silence[],
   now: number,
@@ -157,13 +166,15 @@ export function pagesForNotification(
   const replaced = open
     .filter((p) => isOpen(p) && p.patientId === n.patientId && p.subject === n.condition)
     .map((p) => close(p, n.kind === 'escalation' ? 'superseded' : 'resolved', now));
-  const created = n.teams.map((team) => newPage(n.notificationId, n.patientId, team, n.condition, n.kind, n.toGrade, now, silences, config));
+  const created = n.teams.map((team) =>
+    newPage({ notificationId: n.notificationId, patientId: n.patientId, team, subject: n.condition, kind: n.kind, grade: n.toGrade, summary: n.summary }, now, silences, config),
+  );
   return { pages: [...replaced, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 
 /** Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. */
 export function pagesForAlert(
-  alert: { alertId: string; patientId: string; subject: 'stale-feed' | 'spo2'; cleared: boolean },
+  alert: { alertId: string; patientId: string; subject: 'stale-feed' | 'spo2'; cleared: boolean; summary: string },
   open: Page[],
   silences: Silence[],
   now: number,
@@ -174,40 +185,31 @@ export function pagesForAlert(
     ? open.filter((p) => isOpen(p) && p.patientId === alert.patientId && p.subject === alert.subject).map((p) => close(p, 'resolved', now))
     : [];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
-  const created = teams.map((team) => newPage(alert.alertId, alert.patientId, team, alert.subject, kind, 0, now, silences, config));
+  const created = teams.map((team) =>
+    newPage({ notificationId: alert.alertId, patientId: alert.patientId, team, subject: alert.subject, kind, grade: 0, summary: alert.summary }, now, silences, config),
+  );
   return { pages: [...resolved, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 
-function newPage(
-  notificationId: string,
-  patientId: string,
-  team: PageTeam,
-  subject: PageSubject,
-  kind: Page['kind'],
-  grade: number,
-  now: number,
-  silences: Silence[],
-  config: PagingConfig,
-): { page: Page; delivery?: Delivery } {
-  const answerable = kind === 'escalation' || kind === 'alert';
+type PageSeed = Pick<Page, 'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'summary'>;
+
+function newPage(seed: PageSeed, now: number, silences: Silence[], config: PagingConfig): { page: Page; delivery?: Delivery } {
+  const answerable = seed.kind === 'escalation' || seed.kind === 'alert';
   const page: Page = {
-    pageId: pageId(notificationId, team),
-    notificationId,
-    patientId,
-    team,
-    subject,
-    kind,
-    grade,
+    ...seed,
+    pageId: pageId(seed.notificationId, seed.team),
     status: answerable ? 'open' : 'info',
+    delivered: false,
+    rev: 0,
     level: 0,
     round: 0,
     triggeredAt: now,
-    dueAt: answerable ? now + timeoutMs(grade, config) : null,
+    dueAt: answerable ? now + timeoutMs(seed.grade, config) : null,
   };
   const silence = silenceFor(page, silences, now, config);
-  if (silence && answerable) return { page: { ...page, heldBy: silence.silenceId, dueAt: null } };
-  if (silence) return { page: { ...page, heldBy: silence.silenceId } }; // informational: kept, not sent
-  return { page, delivery: { page, role: config.policies[team].levels[0]!, reason: 'triggered' } };
+  // Held: an open page waits for the silence to end; an informational one is kept and never sent.
+  if (silence) return { page: { ...page, heldBy: silence.silenceId, dueAt: null, delivered: !answerable } };
+  return { page, delivery: { page, role: config.policies[seed.team].levels[0]!, reason: 'triggered' } };
 }
 
 /**
@@ -221,12 +223,18 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
     if (!isOpen(p)) continue;
     if (p.heldBy !== undefined) {
       if (silenceFor(p, silences, now, config)) continue;
-      const released: Page = { ...p, heldBy: undefined, dueAt: now + timeoutMs(p.grade, config) };
+      const released: Page = { ...p, heldBy: undefined, delivered: false, dueAt: now + timeoutMs(p.grade, config) };
       changed.push(released);
       deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: 'released' });
       continue;
     }
     if (p.dueAt === null || p.dueAt > now) continue;
+    const silence = silenceFor(p, silences, now, config);
+    if (silence) {
+      // A silence that began after the page: hold the next step until it ends.
+      changed.push({ ...p, heldBy: silence.silenceId, dueAt: null });
+      continue;
+    }
     const policy = config.policies[p.team];
     let level = p.level + 1;
     let round = p.round;
@@ -238,7 +246,7 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
       changed.push(close(p, 'exhausted', now));
       continue;
     }
-    const next: Page = { ...p, level, round, dueAt: p.dueAt + timeoutMs(p.grade, config) };
+    const next: Page = { ...p, level, round, delivered: false, dueAt: p.dueAt + timeoutMs(p.grade, config) };
     changed.push(next);
     deliveries.push({ page: next, role: policy.levels[level]!, reason: 'escalated' });
   }
@@ -253,6 +261,9 @@ export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
   if (page.status !== 'open') return { ok: false, reason: `page is ${page.status}, there is nothing to acknowledge` };
   return { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack, dueAt: null, heldBy: undefined, closedAt: ack.at } };
 }
+
+/** The role a page's current level goes to. */
+export const roleOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) => config.policies[p.team].levels[p.level]!;
 
 /** The next time `tick` has something to do, for a timer to wait on (null: nothing pending). */
 export function nextDue(pages: Page[], silences: Silence[]): number | null {

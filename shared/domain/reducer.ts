@@ -27,9 +27,19 @@ export interface Assessment {
   warnings: Warning[];
 }
 
+/** A technical alert raised or cleared (not a grade): it goes to the pager, not to the grade pages. */
+export interface AlertChange {
+  alertId: string;
+  patientId: string;
+  subject: 'spo2';
+  cleared: boolean;
+  summary: string;
+  at: string;
+}
+
 export type Step =
   | { kind: 'duplicate'; state: PatientState; messageId: string; patientId: string }
-  | { kind: 'applied'; state: PatientState; assessment: Assessment; notifications: Notification[] };
+  | { kind: 'applied'; state: PatientState; assessment: Assessment; notifications: Notification[]; alerts: AlertChange[] };
 
 const TOCILIZUMAB_HISTORY = 16;
 
@@ -250,5 +260,18 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
   };
   const warning = spo2Warning(s, config);
   if (warning) assessment.warnings.push(warning);
-  return { kind: 'applied', state: s, assessment, notifications };
+  const alerts: AlertChange[] = [];
+  if ((warning !== undefined) !== s.spo2Alert) {
+    s.spo2Alert = warning !== undefined;
+    const where = s.enrolment.bed ? `patient ${s.patientId}, bed ${s.enrolment.bed.v}` : `patient ${s.patientId}`;
+    alerts.push({
+      alertId: `spo2|${s.patientId}|${msg.messageId}`,
+      patientId: s.patientId,
+      subject: 'spo2',
+      cleared: !warning,
+      summary: warning ? `WARNING (not a grade), ${where}: ${warning.text}` : `Cleared, ${where}: SpO2 no longer low without oxygen support`,
+      at: assessment.at,
+    });
+  }
+  return { kind: 'applied', state: s, assessment, notifications, alerts };
 }

@@ -98,6 +98,8 @@ export interface PatientState {
   lastMonitorAt?: number;
   /** The last two SpO2 readings by observedAt, [t, %], for the low-SpO2 warning. */
   spo2: [t: number, spo2: number][];
+  /** Whether the low-SpO2 warning is raised (it is raised and cleared once each). */
+  spo2Alert: boolean;
   /** The most recent messageIds applied (at least config.dedupeWindow of them), see seen.ts. */
   seen: SeenIds;
 }
@@ -130,6 +132,7 @@ export function emptyState(patientId: string): PatientState {
     notified: { crs: { grade: 0, teams: [] }, icans: { grade: 0, teams: [] } },
     lastMonitorAt: undefined,
     spo2: [],
+    spo2Alert: false,
     seen: [],
   };
 }

@@ -23,6 +23,7 @@ const notification = (id: string, toGrade: number, kind: 'escalation' | 'de-esca
   kind,
   toGrade,
   teams,
+  summary: `CRS grade ${toGrade}`,
 });
 
 /** A tiny page store: apply transitions, keep the latest version of each page. */
@@ -169,9 +170,9 @@ describe('silences', () => {
 describe('alerts', () => {
   it('a stale feed alerts the bedside team and its all-clear resolves the open alert', () => {
     const s = new Store();
-    s.apply(pagesForAlert({ alertId: 'stale|P-1|1', patientId: 'P-1', subject: 'stale-feed', cleared: false }, [], [], T, cfg));
+    s.apply(pagesForAlert({ alertId: 'stale|P-1|1', patientId: 'P-1', subject: 'stale-feed', cleared: false, summary: 'no data' }, [], [], T, cfg));
     expect(s.sent).toEqual(['triggered bedside bedside nurse']);
-    s.apply(pagesForAlert({ alertId: 'stale|P-1|1:clear', patientId: 'P-1', subject: 'stale-feed', cleared: true }, s.all, [], min(3), cfg));
+    s.apply(pagesForAlert({ alertId: 'stale|P-1|1:clear', patientId: 'P-1', subject: 'stale-feed', cleared: true, summary: 'data resumed' }, s.all, [], min(3), cfg));
     expect(s.all.map((p) => `${p.kind}:${p.status}`)).toEqual(['alert:resolved', 'alert-cleared:info']);
   });
 });

@@ -1,0 +1,66 @@
+// In-memory page store and audit log: for replay (simulated time, one process) and for tests.
+import type { Page, Silence } from '../domain/paging.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageStore } from '../ports.ts';
+
+export class MemoryPageStore implements PageStore {
+  private readonly pages = new Map<string, Page>();
+  private readonly silenceById = new Map<string, Silence>();
+
+  async get(pageId: string) {
+    return this.pages.get(pageId);
+  }
+
+  async openPages(patientId: string) {
+    return [...this.pages.values()].filter((p) => p.patientId === patientId && p.status === 'open');
+  }
+
+  async pendingPages(now: number) {
+    return [...this.pages.values()].filter(
+      (p) => (p.status === 'open' && (p.heldBy !== undefined || (p.dueAt !== null && p.dueAt <= now))) || (!p.delivered && (p.status === 'open' || p.status === 'info')),
+    );
+  }
+
+  async patientPages(patientId: string, limit: number) {
+    return [...this.pages.values()]
+      .filter((p) => p.patientId === patientId)
+      .sort((a, b) => b.triggeredAt - a.triggeredAt)
+      .slice(0, limit);
+  }
+
+  async save(pages: Page[]) {
+    for (const p of pages) {
+      const stored = this.pages.get(p.pageId);
+      if ((stored?.rev ?? 0) !== p.rev || (p.rev === 0 && stored)) throw new VersionConflict(p.pageId);
+    }
+    for (const p of pages) this.pages.set(p.pageId, { ...p, rev: p.rev + 1 });
+  }
+
+  async silences(now: number) {
+    return [...this.silenceById.values()].filter((s) => s.endedAt === undefined && s.until > now);
+  }
+
+  async getSilence(silenceId: string) {
+    return this.silenceById.get(silenceId);
+  }
+
+  async saveSilence(silence: Silence) {
+    this.silenceById.set(silence.silenceId, silence);
+  }
+}
+
+export class MemoryAuditLog implements AuditLog {
+  readonly events: AuditEvent[] = [];
+
+  constructor(private readonly onAppend?: (event: AuditEvent) => void) {}
+
+  async append(events: AuditEvent[]) {
+    for (const e of events) {
+      this.events.push(e);
+      this.onAppend?.(e);
+    }
+  }
+
+  async *forPatient(patientId: string) {
+    for (const e of this.events) if (e.patientId === patientId) yield e;
+  }
+}

@@ -1,0 +1,315 @@
+// The pager: turns grade changes and alerts into pages to teams, walks their escalation ladders as time passes,
+// records acknowledgements (signed links, the board, the API) and silences, and audits every step.
+// Crash-safe: a page is stored before it is sent and marked delivered after, so a send interrupted by a crash
+// is made again by the next tick; a notification handled twice opens its pages once.
+import {
+  acknowledge,
+  pageId,
+  pagesForAlert,
+  pagesForNotification,
+  roleOf,
+  tick,
+  type Acknowledgement,
+  type AckResult,
+  type Page,
+  type PageableNotification,
+  type PagingConfig,
+  type Silence,
+  type Transition,
+} from '../domain/paging.ts';
+import { MINUTE, iso } from '../domain/time.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageSender, type PageStore } from '../ports.ts';
+import { signAck, verifyAck } from './ack.ts';
+
+export interface PagerDeps {
+  pages: PageStore;
+  sender: PageSender;
+  audit: AuditLog;
+  config: PagingConfig;
+  ackSecret: Buffer;
+  /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
+  ackBaseUrl: string;
+}
+
+export interface AlertInput {
+  alertId: string;
+  patientId: string;
+  subject: 'stale-feed' | 'spo2';
+  cleared: boolean;
+  summary: string;
+}
+
+const ATTEMPTS = 5;
+
+export class Pager {
+  constructor(private readonly deps: PagerDeps) {}
+
+  /** A grade change from the outbox: open (or reuse) its pages, replace the ones it answers, send. */
+  async onNotification(n: PageableNotification, now: number): Promise<void> {
+    await this.open(n.patientId, n.teams.map((t) => pageId(n.notificationId, t)), now, (open, silences) =>
+      pagesForNotification(n, open, silences, now, this.deps.config),
+    );
+  }
+
+  /** A technical alert (stale feed, low SpO2) or its all-clear. */
+  async onAlert(alert: AlertInput, now: number): Promise<void> {
+    const teams = alert.subject === 'stale-feed' ? this.deps.config.alertTeams.staleFeed : this.deps.config.alertTeams.spo2;
+    await this.open(alert.patientId, teams.map((t) => pageId(alert.alertId, t)), now, (open, silences) =>
+      pagesForAlert(alert, open, silences, now, this.deps.config),
+    );
+  }
+
+  private async open(patientId: string, ids: string[], now: number, plan: (open: Page[], silences: Silence[]) => Transition) {
+    const { pages } = this.deps;
+    const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
+    if (existing.length > 0) {
+      // Handled before (a redelivered outbox record): only finish sends that a crash may have cut short.
+      await this.sendPending(existing, now);
+      return;
+    }
+    const saved = await this.retry(async () => {
+      const t = plan(await pages.openPages(patientId), await pages.silences(now));
+      return this.persist(t.pages);
+    });
+    await this.audit(saved.map((p) => pageAudit(p, now)));
+    await this.sendPending(saved, now);
+  }
+
+  /**
+   * Time passed: page the next level where nobody acknowledged in time, release pages whose silence ended, and
+   * finish pending sends. Steps through each due time in order, so the ladder keeps its cadence whatever the
+   * interval between calls.
+   */
+  async onTick(now: number): Promise<void> {
+    for (let guard = 0; guard < 10_000; guard++) {
+      const pending = await this.deps.pages.pendingPages(now);
+      await this.sendPending(pending.filter((p) => !p.delivered && p.heldBy === undefined), now);
+      const silences = await this.silencesFor(pending, now);
+      const at = earliestDue(pending, silences, now);
+      if (at === null) return;
+      const t = tick(pending, silences, at, this.deps.config);
+      if (t.pages.length === 0) return;
+      const saved = await this.persistOrSkip(t.pages);
+      const released = new Set(t.deliveries.filter((d) => d.reason === 'released').map((d) => d.page.pageId));
+      await this.audit(saved.map((p) => tickAudit(p, at, released.has(p.pageId), this.deps.config)));
+      await this.sendPending(saved, at);
+    }
+  }
+
+  /** The silences in force now, and those holding any of these pages (ended or not). */
+  private async silencesFor(pages: Page[], now: number): Promise<Silence[]> {
+    const active = await this.deps.pages.silences(now);
+    const ids = new Set(pages.flatMap((p) => (p.heldBy !== undefined && !active.some((s) => s.silenceId === p.heldBy) ? [p.heldBy] : [])));
+    const holding = await Promise.all([...ids].map((id) => this.deps.pages.getSilence(id)));
+    return [...active, ...holding.filter((s): s is Silence => s !== undefined)];
+  }
+
+  /** Acknowledges a page for a signed-in user of the board or the API. */
+  async acknowledge(id: string, by: string, via: 'board' | 'api', now: number): Promise<AckResult> {
+    return this.ack(id, { by, at: now, via });
+  }
+
+  /** Acknowledges through a signed link; a forged, altered or expired token is refused and the refusal audited. */
+  async acknowledgeLink(token: string, by: string, now: number): Promise<AckResult> {
+    const v = verifyAck(this.deps.ackSecret, token, now);
+    if (!v.ok) {
+      const claimed = safePageId(token);
+      const page = claimed ? await this.deps.pages.get(claimed) : undefined;
+      await this.audit([
+        {
+          at: iso(now),
+          patientId: page?.patientId ?? 'unknown',
+          type: 'acknowledgement-refused',
+          text: `acknowledge link refused (${v.reason})`,
+          details: { reason: v.reason, pageId: page?.pageId ?? null, by },
+        },
+      ]);
+      return { ok: false, reason: `acknowledge link ${v.reason}` };
+    }
+    return this.ack(v.claims.pageId, { by: `${by} (${v.claims.role})`, at: now, via: 'link' });
+  }
+
+  private async ack(id: string, ack: Acknowledgement): Promise<AckResult> {
+    const result = await this.retry(async (): Promise<AckResult> => {
+      const page = await this.deps.pages.get(id);
+      if (!page) return { ok: false, reason: 'no such page' };
+      const r = acknowledge(page, ack);
+      if (!r.ok || !r.changed) return r;
+      const [stored] = await this.persist([r.page]);
+      return { ok: true, changed: true, page: stored! };
+    });
+    if (result.ok && result.changed) {
+      const p = result.page;
+      await this.audit([
+        {
+          at: iso(ack.at),
+          patientId: p.patientId,
+          type: 'acknowledgement',
+          text: `${p.team} page acknowledged by ${ack.by} via ${ack.via}`,
+          details: { pageId: p.pageId, notificationId: p.notificationId, team: p.team, by: ack.by, via: ack.via, level: p.level },
+        },
+      ]);
+    }
+    return result;
+  }
+
+  /** Starts a silence for a patient or a team; it holds pages below the unsilenceable grade until it ends. */
+  async silence(s: Silence, now: number): Promise<Silence> {
+    if (!(s.until > s.from)) throw new Error('a silence must end after it starts');
+    await this.deps.pages.saveSilence(s);
+    const scope = 'patientId' in s.scope ? `patient ${s.scope.patientId}` : `team ${s.scope.team}`;
+    await this.audit([
+      {
+        at: iso(now),
+        patientId: 'patientId' in s.scope ? s.scope.patientId : '*',
+        type: 'silence',
+        text: `silence of ${scope} by ${s.createdBy} from ${iso(s.from)} until ${iso(s.until)}: ${s.reason}`,
+        details: { silenceId: s.silenceId, by: s.createdBy, from: iso(s.from), until: iso(s.until), team: 'team' in s.scope ? s.scope.team : null },
+      },
+    ]);
+    return s;
+  }
+
+  async endSilence(silenceId: string, by: string, now: number): Promise<Silence | undefined> {
+    const s = await this.deps.pages.getSilence(silenceId);
+    if (!s || s.endedAt !== undefined) return s;
+    const ended = { ...s, endedAt: now, endedBy: by };
+    await this.deps.pages.saveSilence(ended);
+    await this.audit([
+      {
+        at: iso(now),
+        patientId: 'patientId' in s.scope ? s.scope.patientId : '*',
+        type: 'silence',
+        text: `silence ${silenceId} ended by ${by}`,
+        details: { silenceId, by, ended: true },
+      },
+    ]);
+    await this.onTick(now); // release what it held
+    return ended;
+  }
+
+  /** Sends every page in `candidates` whose current level is not sent yet, then marks it delivered. */
+  private async sendPending(candidates: Page[], now: number): Promise<void> {
+    for (const page of candidates) {
+      if (page.delivered || page.heldBy !== undefined || (page.status !== 'open' && page.status !== 'info')) continue;
+      const role = roleOf(page, this.deps.config);
+      const ackUrl = page.status === 'open' ? this.ackUrl(page, role, now) : undefined;
+      const reason = page.level === 0 && page.round === 0 ? 'triggered' : 'escalated';
+      await this.deps.sender.send({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) });
+      const marked = await this.markDelivered(page);
+      await this.audit([
+        {
+          at: iso(now),
+          patientId: page.patientId,
+          type: 'delivery',
+          text: `${page.kind} page to ${role} (${page.team})`,
+          details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: page.level, round: page.round, marked },
+        },
+      ]);
+    }
+  }
+
+  private async markDelivered(sent: Page): Promise<boolean> {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const current = await this.deps.pages.get(sent.pageId);
+      // Changed meanwhile (acknowledged, moved on): nothing to mark; the next level is another send.
+      if (!current || current.delivered || current.level !== sent.level || current.round !== sent.round) return false;
+      try {
+        await this.persist([{ ...current, delivered: true }]);
+        return true;
+      } catch (err) {
+        if (!(err instanceof VersionConflict)) throw err;
+      }
+    }
+    return false;
+  }
+
+  private ackUrl(page: Page, role: string, now: number): string {
+    const token = signAck(this.deps.ackSecret, { pageId: page.pageId, role, expiresAt: now + this.deps.config.ackLinkMinutes * MINUTE });
+    return `${this.deps.ackBaseUrl}${token}`;
+  }
+
+  /** Saves and returns the pages as stored (rev + 1). */
+  private async persist(pages: Page[]): Promise<Page[]> {
+    if (pages.length === 0) return [];
+    await this.deps.pages.save(pages);
+    return pages.map((p) => ({ ...p, rev: p.rev + 1 }));
+  }
+
+  /** Saves the tick's changes one page at a time: a page changed meanwhile (acknowledged) is left as it is. */
+  private async persistOrSkip(pages: Page[]): Promise<Page[]> {
+    const saved: Page[] = [];
+    for (const p of pages) {
+      try {
+        saved.push(...(await this.persist([p])));
+      } catch (err) {
+        if (!(err instanceof VersionConflict)) throw err;
+      }
+    }
+    return saved;
+  }
+
+  private async retry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof VersionConflict) || attempt >= ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async audit(events: AuditEvent[]): Promise<void> {
+    if (events.length > 0) await this.deps.audit.append(events);
+  }
+
+}
+
+function earliestDue(pending: Page[], silences: Silence[], now: number): number | null {
+  let at: number | null = null;
+  for (const p of pending) {
+    if (p.status !== 'open') continue;
+    let t: number | null = null;
+    if (p.heldBy !== undefined) {
+      const s = silences.find((x) => x.silenceId === p.heldBy);
+      t = s ? Math.min(s.endedAt ?? s.until, s.until) : now;
+    } else if (p.dueAt !== null) t = p.dueAt;
+    if (t !== null && t <= now && (at === null || t < at)) at = t;
+  }
+  return at;
+}
+
+function safePageId(token: string): string | undefined {
+  const part = token.split('.')[1];
+  if (!part || !/^[A-Za-z0-9_-]+$/.test(part)) return undefined;
+  return Buffer.from(part, 'base64url').toString('utf8');
+}
+
+function pageAudit(p: Page, now: number): AuditEvent {
+  const what = p.status === 'superseded' || p.status === 'resolved' ? `${p.team} page ${p.status}` : `${p.kind} page opened for ${p.team}`;
+  return {
+    at: iso(now),
+    patientId: p.patientId,
+    type: p.kind === 'alert' || p.kind === 'alert-cleared' ? 'alert' : 'page',
+    text: `${what}${p.heldBy ? ` (held by silence ${p.heldBy})` : ''}: ${p.summary}`,
+    details: { pageId: p.pageId, notificationId: p.notificationId, team: p.team, subject: p.subject, grade: p.grade, status: p.status, held: p.heldBy !== undefined },
+  };
+}
+
+function tickAudit(p: Page, at: number, released: boolean, config: PagingConfig): AuditEvent {
+  const text =
+    p.status === 'exhausted'
+      ? `${p.team} page exhausted: nobody acknowledged after ${config.policies[p.team].loops} rounds of the ladder`
+      : released
+        ? `${p.team} page released: its silence ended; paging ${roleOf(p, config)}`
+        : p.heldBy !== undefined
+          ? `${p.team} page held by silence ${p.heldBy}`
+          : `${p.team} page not acknowledged in time: escalated to ${roleOf(p, config)}`;
+  return {
+    at: iso(at),
+    patientId: p.patientId,
+    type: 'escalation',
+    text,
+    details: { pageId: p.pageId, team: p.team, level: p.level, round: p.round, status: p.status, held: p.heldBy !== undefined },
+  };
+}

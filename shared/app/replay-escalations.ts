@@ -1,0 +1,200 @@
+// `crs replay --escalations`: the pages, their ladders, acknowledgements, silences and technical alerts, run in
+// simulated time (the latest time seen in the file), so that a ladder is testable deterministically.
+// Besides device messages, the file may hold control lines:
+//   {"type":"ack","pageId":"...","by":"Dr A","at":"..."}
+//   {"type":"silence","silenceId":"s1","patientId":"P-1"|"team":"icu","from":"...","until":"...","by":"...","reason":"..."}
+//   {"type":"end-silence","silenceId":"s1","by":"...","at":"..."}
+//   {"type":"advance","to":"..."}          (let time pass with no message)
+import * as z from 'zod';
+import type { GradingConfig } from '../domain/config.ts';
+import { validateMessage } from '../domain/contract.ts';
+import type { OutputEvent } from '../domain/events.ts';
+import { feedStatus, PAGE_TEAMS } from '../domain/paging.ts';
+import type { PatientState } from '../domain/state.ts';
+import { iso, parseTime } from '../domain/time.ts';
+import type { AuditEvent } from '../ports.ts';
+import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
+import { Pager } from './pager.ts';
+import { Replay } from './replay.ts';
+
+const time = z.iso.datetime({ offset: true });
+const Control = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ack'), pageId: z.string().min(1), by: z.string().min(1).max(100), at: time }),
+  z.strictObject({
+    type: z.literal('silence'),
+    silenceId: z.string().min(1).max(100),
+    patientId: z.string().optional(),
+    team: z.enum(PAGE_TEAMS).optional(),
+    from: time,
+    until: time,
+    by: z.string().min(1).max(100),
+    reason: z.string().max(500),
+  }),
+  z.strictObject({ type: z.literal('end-silence'), silenceId: z.string().min(1), by: z.string().min(1).max(100), at: time }),
+  z.strictObject({ type: z.literal('advance'), to: time }),
+]);
+type Control = z.infer<typeof Control>;
+
+/** An audit trail entry as a replay event: `event` is the audit type (page, delivery, escalation, ...). */
+export type AuditOutput = { type: 'audit'; event: AuditEvent['type'] } & Omit<AuditEvent, 'type'>;
+
+export type EscalationEvent = OutputEvent | AuditOutput | { type: 'control-refused'; line: number; error: string };
+
+/** A fixed key: replay's acknowledge links are never used outside the replay. */
+const REPLAY_ACK_SECRET = Buffer.alloc(32, 7);
+
+export class EscalatingReplay {
+  private readonly replay: Replay;
+  private readonly pager: Pager;
+  private readonly audited: AuditEvent[] = [];
+  private readonly patients = new Set<string>();
+  private readonly staleSince = new Map<string, number>();
+  private now = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly config: GradingConfig) {
+    this.replay = new Replay(config);
+    this.pager = new Pager({
+      pages: new MemoryPageStore(),
+      sender: { send: async () => undefined }, // every send is in the audit trail
+      audit: new MemoryAuditLog((e) => this.audited.push(e)),
+      config: config.paging,
+      ackSecret: REPLAY_ACK_SECRET,
+      ackBaseUrl: 'replay:',
+    });
+  }
+
+  async line(text: string, lineNo: number): Promise<EscalationEvent[]> {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = undefined;
+    }
+    if (value !== null && typeof value === 'object' && 'type' in value) return this.control(value, lineNo);
+
+    const events: EscalationEvent[] = [];
+    // Time passes up to this message before it is applied (its monitor data ends a stale feed only from now).
+    const valid = validateMessage(value);
+    if (valid.ok) await this.advance(parseTime(valid.message.observedAt), events);
+    const grading = this.replay.line(text, lineNo);
+    const assessment = grading.find((e) => e.type === 'assessment');
+    if (assessment) this.patients.add(assessment.patientId);
+    events.push(...grading);
+    for (const e of grading) if (e.type === 'notification') await this.pager.onNotification(e, this.now);
+    if (assessment) {
+      for (const a of this.replay.lastAlerts) await this.pager.onAlert(a, this.now);
+      await this.checkFeed(assessment.patientId, this.now);
+    }
+    return [...events, ...this.drain()];
+  }
+
+  /** Lets simulated time run to `until` (the end of the file, or --until). */
+  async finish(until?: number): Promise<EscalationEvent[]> {
+    const events: EscalationEvent[] = [];
+    if (until !== undefined) await this.advance(until, events);
+    return [...events, ...this.drain()];
+  }
+
+  private async control(value: object, lineNo: number): Promise<EscalationEvent[]> {
+    const parsed = Control.safeParse(value);
+    if (!parsed.success) {
+      return [{ type: 'control-refused', line: lineNo, error: parsed.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ') }];
+    }
+    const c: Control = parsed.data;
+    const events: EscalationEvent[] = [];
+    switch (c.type) {
+      case 'advance':
+        await this.advance(parseTime(c.to), events);
+        break;
+      case 'ack': {
+        await this.advance(parseTime(c.at), events);
+        const r = await this.pager.acknowledge(c.pageId, c.by, 'api', this.now);
+        if (!r.ok) events.push({ type: 'control-refused', line: lineNo, error: r.reason });
+        break;
+      }
+      case 'silence': {
+        const scope = c.patientId ? { patientId: c.patientId } : c.team ? { team: c.team } : undefined;
+        if (!scope) return [{ type: 'control-refused', line: lineNo, error: 'a silence needs a patientId or a team' }];
+        await this.advance(parseTime(c.from), events);
+        await this.pager.silence(
+          { silenceId: c.silenceId, scope, from: parseTime(c.from), until: parseTime(c.until), createdBy: c.by, reason: c.reason },
+          this.now,
+        );
+        break;
+      }
+      case 'end-silence':
+        await this.advance(parseTime(c.at), events);
+        await this.pager.endSilence(c.silenceId, c.by, this.now);
+        break;
+    }
+    return [...events, ...this.drain()];
+  }
+
+  /**
+   * Moves the simulated clock forward: ladders step at their due times, and a monitor that went quiet raises
+   * its alert at the moment it became stale, in time order with the ladders.
+   */
+  private async advance(to: number, events: EscalationEvent[]): Promise<void> {
+    if (to <= this.now) return;
+    for (;;) {
+      const next = this.nextStaleAt();
+      if (next === undefined || next > to) break;
+      await this.pager.onTick(next);
+      this.now = Math.max(this.now, next);
+      for (const patientId of this.patients) await this.checkFeed(patientId, next);
+    }
+    await this.pager.onTick(to);
+    this.now = to;
+    events.push(...this.drain());
+  }
+
+  /** The earliest time a patient's monitor feed becomes stale, among those not alerted yet. */
+  private nextStaleAt(): number | undefined {
+    let next: number | undefined;
+    for (const patientId of this.patients) {
+      if (this.staleSince.has(patientId)) continue;
+      const f = feedStatus(this.replay.state(patientId) as PatientState, this.now, this.config.paging);
+      if (!f) continue;
+      const at = f.since + this.config.paging.staleFeedMinutes * 60_000;
+      if (next === undefined || at < next) next = at;
+    }
+    return next;
+  }
+
+  private async checkFeed(patientId: string, now: number): Promise<void> {
+    const state = this.replay.state(patientId) as PatientState;
+    const f = feedStatus(state, now, this.config.paging);
+    if (!f) return;
+    const raised = this.staleSince.get(patientId);
+    const bed = state.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '';
+    if (f.stale && raised === undefined) {
+      this.staleSince.set(patientId, f.since);
+      await this.pager.onAlert(
+        {
+          alertId: `stale-feed|${patientId}|${f.since}`,
+          patientId,
+          subject: 'stale-feed',
+          cleared: false,
+          summary: `NO DATA, patient ${patientId}${bed}: nothing from the monitor since ${iso(f.since)}; the grade cannot be trusted`,
+        },
+        now,
+      );
+    } else if (!f.stale && raised !== undefined) {
+      this.staleSince.delete(patientId);
+      await this.pager.onAlert(
+        {
+          alertId: `stale-feed|${patientId}|${raised}|cleared`,
+          patientId,
+          subject: 'stale-feed',
+          cleared: true,
+          summary: `Data resumed, patient ${patientId}${bed}: monitor data since ${iso(f.since)}`,
+        },
+        now,
+      );
+    }
+  }
+
+  private drain(): EscalationEvent[] {
+    return this.audited.splice(0).map(({ type, ...rest }) => ({ type: 'audit' as const, event: type, ...rest }));
+  }
+}

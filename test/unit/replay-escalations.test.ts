@@ -1,0 +1,113 @@
+// `crs replay --escalations`: ladders, acknowledgements, silences and alerts in simulated time, deterministic.
+import { describe, expect, it } from 'vitest';
+import { EscalatingReplay, type EscalationEvent } from '../../shared/app/replay-escalations.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { replayCli } from '../support/cli.ts';
+
+const at = (hhmm: string) => `2026-11-26T${hhmm}:00Z`;
+let n = 0;
+const m = (hhmm: string, sections: object, kind = 'monitor') =>
+  JSON.stringify({ messageId: `x${++n}`, patientId: 'E-1', observedAt: at(hhmm), source: { deviceId: 'mon', kind }, ...sections });
+const enrol = (hhmm = '10:00') => m(hhmm, { enrolment: { therapy: 'car-t', infusedAt: '2026-11-25T09:00:00Z', weightKg: 70, bed: 'H4-1' } }, 'ehr');
+
+async function run(lines: string[], until?: string): Promise<EscalationEvent[]> {
+  const r = new EscalatingReplay(DEFAULT_CONFIG);
+  const out: EscalationEvent[] = [];
+  for (const [i, l] of lines.entries()) out.push(...(await r.line(l, i + 1)));
+  out.push(...(await r.finish(until ? Date.parse(at(until)) : undefined)));
+  return out;
+}
+
+/** "hh:mm event team role" lines for deliveries, escalations, acknowledgements and page changes. */
+const story = (events: EscalationEvent[], team?: string) =>
+  events.flatMap((e) => {
+    if (e.type !== 'audit') return [];
+    const d = e.details as Record<string, string>;
+    if (team && d.team !== team) return [];
+    const what = e.event === 'delivery' ? `delivery ${d.role}` : e.event === 'page' ? `page ${d.status}` : e.event === 'acknowledgement' ? `ack ${d.by}` : e.event === 'escalation' ? `escalation ${d.status}` : e.event;
+    return [`${e.at.slice(11, 16)} ${what}`];
+  });
+
+describe('replay --escalations', () => {
+  it('climbs the ladder when nobody answers and stops at the first acknowledgement', async () => {
+    const events = await run(
+      [
+        enrol(),
+        m('10:00', { vitals: { temperatureC: 39 } }),
+        m('10:01', { oxygen: { device: 'non_rebreather' } }), // CRS 3: five minutes a level
+        JSON.stringify({ type: 'advance', to: at('10:12') }),
+        JSON.stringify({ type: 'ack', pageId: `crs|E-1|x${n}|icu`, by: 'Dr ICU', at: at('10:13') }),
+      ],
+      '11:00',
+    );
+    expect(story(events, 'icu')).toEqual(['10:01 page open', '10:01 delivery ICU registrar', '10:06 escalation open', '10:06 delivery ICU consultant', '10:11 escalation open', '10:11 delivery ICU registrar', '10:13 ack Dr ICU']);
+  });
+
+  it('re-pages at once on a higher grade even after an acknowledgement, and a de-escalation cancels the ladder', async () => {
+    const events = await run(
+      [
+        enrol(),
+        m('10:00', { vitals: { temperatureC: 39 } }),
+        JSON.stringify({ type: 'ack', pageId: `crs|E-1|x${n}|hematology`, by: 'Dr H', at: at('10:02') }),
+        m('10:05', { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }),
+        m('10:06', { oxygen: { device: 'room_air' } }),
+        m('11:10', { vitals: { heartRate: 90 } }), // below for the 60-minute hold: de-escalation 2 -> 1
+      ],
+      '12:00',
+    );
+    expect(story(events, 'hematology')).toEqual([
+      '10:00 page open',
+      '10:00 delivery hematology fellow',
+      '10:02 ack Dr H',
+      '10:05 page open',
+      '10:05 delivery hematology fellow',
+      '10:20 escalation open',
+      '10:20 delivery hematology attending',
+      '10:35 escalation open',
+      '10:35 delivery hematology consultant',
+      '10:50 escalation open',
+      '10:50 delivery hematology fellow',
+      '11:05 escalation open',
+      '11:05 delivery hematology attending',
+      '11:10 page resolved',
+      '11:10 page info',
+      '11:10 delivery hematology fellow',
+    ]);
+  });
+
+  it('a silence holds low grades and not grade 4', async () => {
+    const silence = JSON.stringify({ type: 'silence', silenceId: 's1', patientId: 'E-1', from: at('10:00'), until: at('10:30'), by: 'Nurse B', reason: 'transport to MRI' });
+    const low = await run([enrol(), silence, m('10:05', { vitals: { temperatureC: 39 } })], '10:31');
+    expect(story(low, 'hematology')).toEqual(['10:05 page open', '10:30 escalation open', '10:30 delivery hematology fellow']);
+    const high = await run([enrol(), silence, m('10:05', { vitals: { temperatureC: 39 } }), m('10:06', { oxygen: { device: 'bipap' } })], '10:07');
+    expect(story(high).filter((s) => s.includes('delivery'))).toEqual(['10:06 delivery hematology fellow', '10:06 delivery ICU registrar']);
+  });
+
+  it('raises a stale-feed alert when the monitor goes quiet, and clears it when data resumes', async () => {
+    const events = await run([enrol(), m('10:01', { vitals: { heartRate: 80 } }), m('10:30', { vitals: { heartRate: 82 } })]);
+    const alerts = events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at.slice(11, 16)} ${e.text.split(':')[0]}`] : []));
+    expect(alerts).toEqual(['10:16 alert page opened for bedside', '10:30 bedside page resolved', '10:30 alert-cleared page opened for bedside']);
+  });
+
+  it('raises a low-SpO2 warning page that is not a grade', async () => {
+    const events = await run([enrol(), m('10:01', { vitals: { spo2: 88 } }), m('10:02', { vitals: { spo2: 86 } })]);
+    expect(events.filter((e) => e.type === 'notification')).toEqual([]);
+    const opened = events.filter((e) => e.type === 'audit' && e.event === 'alert').map((e) => (e as unknown as { details: { team: string } }).details.team);
+    expect(opened).toEqual(['bedside', 'hematology']);
+  });
+
+  it('refuses a bad control line and says why; the CLI exits 1', async () => {
+    const events = await run([enrol(), JSON.stringify({ type: 'ack', pageId: 'nope', by: 'X', at: at('10:05') }), JSON.stringify({ type: 'advance' })]);
+    expect(events.filter((e) => e.type === 'control-refused')).toEqual([
+      { type: 'control-refused', line: 2, error: 'no such page' },
+      { type: 'control-refused', line: 3, error: expect.stringContaining('to:') },
+    ]);
+    const cli = replayCli(['-', '--escalations'], [enrol(), JSON.stringify({ type: 'advance' })].join('\n'));
+    expect(cli.status).toBe(1);
+  });
+
+  it('without --escalations, the output is the plain contract', () => {
+    const cli = replayCli(['-'], [enrol(), m('10:00', { vitals: { temperatureC: 39 } })].join('\n'));
+    expect(cli.events.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification']);
+  });
+});
