@@ -75,7 +75,8 @@ export class GradingWorker {
       return;
     }
     this.running = true;
-    this.idle = new Promise<void>((resolve) => setImmediate(() => void this.loop().finally(resolve)));
+    // Right after the commit that woke it (same turn of the event loop), so a page does not wait for more I/O.
+    this.idle = new Promise<void>((resolve) => queueMicrotask(() => void this.loop().finally(resolve)));
   }
 
   /** Finishes the pass in progress, then takes no more. */
