@@ -5,7 +5,7 @@ import type { DeviceMessage } from './contract.ts';
 import { gradeCrs, gradeIcans, isLowReading, hypotensionThresholds, type Graded, type Reason } from './grading.ts';
 import { buildPage, type Notification } from './page.ts';
 import { addSeen, hasSeen } from './seen.ts';
-import { emptyState, type BpMachine, type BpReading, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
+import { copyState, emptyState, type BpMachine, type BpReading, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
 import { HOUR, MINUTE, iso, parseTime } from './time.ts';
 
 /** A warning that is not a grade (crs-rules are silent on it; the paging layer decides whom to tell). */
@@ -118,7 +118,8 @@ function addTime(times: number[], t: number, keep: number): number[] {
 }
 
 function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config: GradingConfig): PatientState {
-  const s: PatientState = { ...prev, clock: Math.max(prev.clock, t) };
+  const s = copyState(prev);
+  s.clock = Math.max(prev.clock, t);
 
   if (msg.enrolment) {
     const before = s.enrolment.infusedAt?.v;

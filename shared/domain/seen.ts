@@ -1,18 +1,19 @@
 // The window of recent messageIds, for de-duplication, as a persistent structure: chunks of ids, oldest first.
 // Every chunk but the last is full and never changes, so a new state shares them with the old one (no copy of
-// the whole window per message) and a lookup uses one cached Set per full chunk instead of scanning every id.
+// the whole window per message) and a lookup uses one Set per full chunk instead of scanning every id.
 
 export type SeenIds = string[][];
 
 const CHUNK = 32;
-const chunkSets = new WeakMap<string[], Set<string>>();
+/** A full chunk's Set, kept on the (never changed) chunk itself under a symbol, which JSON leaves out. */
+const SET = Symbol('seen set');
+type Chunk = string[] & { [SET]?: Set<string> };
 
 export function hasSeen(seen: SeenIds, id: string): boolean {
   const lastIndex = seen.length - 1;
   for (let i = 0; i < lastIndex; i++) {
-    const chunk = seen[i]!;
-    let set = chunkSets.get(chunk);
-    if (!set) chunkSets.set(chunk, (set = new Set(chunk)));
+    const chunk = seen[i] as Chunk;
+    const set = (chunk[SET] ??= new Set(chunk));
     if (set.has(id)) return true;
   }
   return lastIndex >= 0 && seen[lastIndex]!.includes(id);

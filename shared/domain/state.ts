@@ -71,9 +71,9 @@ export interface PatientState {
   clock: number;
   enrolment: TimedFields<EnrolmentFields>;
   vitals: TimedFields<VitalFields>;
-  oxygen?: Timed<OxygenSection>;
-  vasopressors?: Timed<VasopressorEntry[]>;
-  neuro?: Timed<NeuroSection>;
+  oxygen: Timed<OxygenSection> | undefined;
+  vasopressors: Timed<VasopressorEntry[]> | undefined;
+  neuro: Timed<NeuroSection> | undefined;
   organ: TimedFields<OrganFields>;
   labs: TimedFields<LabFields>;
   /** Febrile temperatures in the fever window as [t, °C], a monotonic queue: times rise and temperatures fall. */
@@ -86,16 +86,16 @@ export interface PatientState {
   /** Latest time each medication was given. */
   lastGiven: Partial<Record<MedicationDrug, number>>;
   /** Latest observedAt of a fever-masking medication. */
-  lastMaskingAt?: number;
+  lastMaskingAt: number | undefined;
   /** Patient clock when CRS grade >= 1 was first reached in this episode. */
-  crsSince?: number;
+  crsSince: number | undefined;
   /** When the fever waiver took effect (the masking medication's time), if it has. */
-  waiverSince?: number;
+  waiverSince: number | undefined;
   /** Patient clock since when the CRS grade has been 0 (for the optional episode end). */
-  crsZeroSince?: number;
+  crsZeroSince: number | undefined;
   notified: Record<Condition, NotifiedGrade>;
   /** Latest observedAt of a message from a bedside monitor (source.kind "monitor"), for the stale-feed alert. */
-  lastMonitorAt?: number;
+  lastMonitorAt: number | undefined;
   /** The last two SpO2 readings by observedAt, [t, %], for the low-SpO2 warning. */
   spo2: [t: number, spo2: number][];
   /** Whether the low-SpO2 warning is raised (it is raised and cleared once each). */
@@ -106,10 +106,10 @@ export interface PatientState {
 
 /**
  * A state with every key present, in one fixed order: states then share one object shape, which keeps the
- * reducer's copy of the state fast. Keys without a value yet are undefined (and left out of the JSON).
+ * reducer fast. Keys without a value yet are undefined (and left out of the JSON).
  */
 export function emptyState(patientId: string): PatientState {
-  return {
+  return copyState({
     v: 1,
     patientId,
     clock: Number.NEGATIVE_INFINITY,
@@ -134,6 +134,40 @@ export function emptyState(patientId: string): PatientState {
     spo2: [],
     spo2Alert: false,
     seen: [],
+  });
+}
+
+/**
+ * A shallow copy with every key written out, in one order: one object literal, so every state has the same
+ * hidden class (an object spread here was the reducer's most expensive line). The type lists every key as
+ * required, so a key added to PatientState and forgotten here does not compile.
+ */
+export function copyState(s: PatientState): PatientState {
+  return {
+    v: s.v,
+    patientId: s.patientId,
+    clock: s.clock,
+    enrolment: s.enrolment,
+    vitals: s.vitals,
+    oxygen: s.oxygen,
+    vasopressors: s.vasopressors,
+    neuro: s.neuro,
+    organ: s.organ,
+    labs: s.labs,
+    febrile: s.febrile,
+    bp: s.bp,
+    bpDropped: s.bpDropped,
+    tocilizumab: s.tocilizumab,
+    lastGiven: s.lastGiven,
+    lastMaskingAt: s.lastMaskingAt,
+    crsSince: s.crsSince,
+    waiverSince: s.waiverSince,
+    crsZeroSince: s.crsZeroSince,
+    notified: s.notified,
+    lastMonitorAt: s.lastMonitorAt,
+    spo2: s.spo2,
+    spo2Alert: s.spo2Alert,
+    seen: s.seen,
   };
 }
 
@@ -145,7 +179,7 @@ export function serializeState(state: PatientState): string {
 export function deserializeState(json: string): PatientState {
   const stored = JSON.parse(json) as PatientState;
   if (stored.v !== 1) throw new Error(`unsupported patient state version ${String(stored.v)}`);
-  const state = Object.assign(emptyState(stored.patientId), stored);
+  const state = copyState({ ...emptyState(stored.patientId), ...stored });
   if (state.clock === null) state.clock = Number.NEGATIVE_INFINITY;
   return state;
 }
