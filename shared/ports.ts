@@ -2,6 +2,7 @@
 // shared/adapters/embedded, in-memory fakes in test/) implement them; the core never imports an SDK.
 import type { DeviceMessage } from './domain/contract.ts';
 import type { Notification } from './domain/page.ts';
+import type { AlertChange } from './domain/reducer.ts';
 import type { Page, Silence } from './domain/paging.ts';
 import type { PatientState } from './domain/state.ts';
 
@@ -33,14 +34,23 @@ export class VersionConflict extends Error {
   }
 }
 
+/** What else is written with a patient's state, in the same transaction. */
+export interface SaveExtras {
+  /** Technical alerts raised or cleared (low SpO2): pending outbox records for the pager, like notifications. */
+  alerts: AlertChange[];
+  /** Audit entries for the assessments and notifications (append-only, keyed by `auditKey`). */
+  audit: AuditEvent[];
+}
+
 /** Per-patient state, one record per patient, with the outbox of pages written in the same transaction. */
 export interface StateStore {
   load(patientId: string): Promise<StoredState | undefined>;
   /**
    * Writes the state as version expectedVersion + 1 if the stored version is still expectedVersion, and the
-   * notifications as pending outbox records, atomically. Throws VersionConflict when the version moved on.
+   * notifications as pending outbox records, atomically (and `extras`, where the store supports them). Throws
+   * VersionConflict when the version moved on.
    */
-  save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[]): Promise<void>;
+  save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void>;
 }
 
 /** Sends one page to its teams. Called at least once per notification; must be safe to call again. */
@@ -127,6 +137,12 @@ export interface AuditEvent {
   text: string;
   /** The ids and values the entry is about (pageId, notificationId, by, grade, ...). */
   details: Record<string, string | number | boolean | null>;
+}
+
+/** A stable key for an audit entry, so that writing it twice (a retried transaction) stores it once. */
+export function auditKey(e: AuditEvent): string {
+  const id = e.details.pageId ?? e.details.notificationId ?? e.details.messageId ?? e.details.silenceId ?? '';
+  return `${e.at}|${e.type}|${String(id)}|${e.text}`;
 }
 
 export interface AuditLog {

@@ -4,7 +4,7 @@ import type { GradingConfig } from '../domain/config.ts';
 import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
 import type { Notification } from '../domain/page.ts';
 import { reduce, type Step } from '../domain/reducer.ts';
-import { VersionConflict, type StateStore } from '../ports.ts';
+import { VersionConflict, type AuditEvent, type StateStore } from '../ports.ts';
 
 export interface GroupResult {
   /** How many of the messages (from the start) are now applied and committed. */
@@ -58,13 +58,40 @@ export async function gradePatient(
       }
     }
     const notifications = steps.flatMap((s) => (s.kind === 'applied' ? s.notifications : []));
+    const alerts = steps.flatMap((s) => (s.kind === 'applied' ? s.alerts : []));
+    const audit = steps.flatMap(stepAudit);
     const changed = steps.some((s) => s.kind === 'applied');
     try {
-      if (changed && state) await store.save(patientId, state, stored?.version ?? 0, notifications);
+      if (changed && state) await store.save(patientId, state, stored?.version ?? 0, notifications, { alerts, audit });
     } catch (err) {
       if (err instanceof VersionConflict && attempt < MAX_CONFLICT_RETRIES) continue;
       throw err;
     }
     return error ? { committed: steps.length, steps, notifications, error } : { committed: steps.length, steps, notifications };
   }
+}
+
+/** The audit entries of one applied message: its assessment and the grade changes it caused (ids, no names). */
+export function stepAudit(step: Step): AuditEvent[] {
+  if (step.kind !== 'applied') return [];
+  const a = step.assessment;
+  const entries: AuditEvent[] = [
+    {
+      at: a.at,
+      patientId: a.patientId,
+      type: 'assessment',
+      text: `CRS ${a.crsGrade}, ICANS ${a.icansGrade} (${a.scheme}): ${a.reasons.map((r) => r.text).join('; ')}`,
+      details: { messageId: a.messageId, crsGrade: a.crsGrade, icansGrade: a.icansGrade, scheme: a.scheme },
+    },
+  ];
+  for (const n of step.notifications) {
+    entries.push({
+      at: n.at,
+      patientId: n.patientId,
+      type: 'notification',
+      text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}`,
+      details: { notificationId: n.notificationId, messageId: n.causedBy, condition: n.condition, fromGrade: n.fromGrade, toGrade: n.toGrade },
+    });
+  }
+  return entries;
 }
