@@ -12,6 +12,7 @@ const USAGE = `usage:
       [--escalations [--until TIME]]                              ...and run pages, ladders, acks and silences in simulated time
   crs schema [--write]                                          print (or write) the device message JSON Schema
   crs serve [--port N] [--data DIR] [--webhook URL] [--scheme S]    the pipeline on this machine, with the on-call board
+  crs serve --backend aws [--endpoint URL] [--port N]              the deployed shape against moto, LocalStack or AWS
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
   crs token issue --device ID | revoke TOKEN_ID | list [--table NAME]   device tokens of the AWS deployment
@@ -39,6 +40,22 @@ export function loadConfig(configFile: string | undefined, scheme: string | unde
   return r.config;
 }
 
+/** The value of `--backend` (`--backend X` or `--backend=X`); embedded when absent. */
+function backendOf(args: string[]): string {
+  let backend = 'embedded';
+  args.forEach((a, i) => {
+    if (a === '--backend') backend = args[i + 1] ?? '';
+    else if (a.startsWith('--backend=')) backend = a.slice('--backend='.length);
+  });
+  if (backend !== 'aws' && backend !== 'embedded') throw new UsageError(`--backend must be aws or embedded (got "${backend}")`);
+  return backend;
+}
+
+/** The arguments without `--backend embedded`, which the embedded server does not take. */
+function withoutBackend(args: string[]): string[] {
+  return args.filter((a, i) => a !== '--backend' && args[i - 1] !== '--backend' && !a.startsWith('--backend='));
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -61,7 +78,9 @@ export async function main(argv: string[]): Promise<number> {
       }
       // Loaded on demand, so that replay does not pay for SQLite and the HTTP server.
       case 'serve':
-        return await (await import('./serve.ts')).serveCommand(rest, loadConfig);
+        // --backend aws: the deployed shape against an AWS endpoint (serve-aws.ts); otherwise the embedded backend.
+        if (backendOf(rest) === 'aws') return await (await import('./serve-aws.ts')).serveAwsCommand(rest, loadConfig);
+        return await (await import('./serve.ts')).serveCommand(withoutBackend(rest), loadConfig);
       case 'start':
         return await (await import('./serve.ts')).startCommand(rest, loadConfig);
       case 'simulate':

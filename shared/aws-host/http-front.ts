@@ -1,0 +1,145 @@
+// The HTTP front of the ingest function, standing in for the stack's API Gateway HTTP API: only the stack's
+// routes reach the function (anything else is API Gateway's 404), each request becomes a payload 2.0 event
+// (lower-case headers, cookies apart, base64 for non-text bodies), and the function's result becomes the
+// response; a function error is API Gateway's 500. Not emulated: the stage's throttling (429) and TLS.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+
+/** API Gateway's limit on a request's payload. */
+const MAX_PAYLOAD = 10 * 1024 * 1024;
+const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml)))/i;
+
+export interface HttpFrontOptions {
+  port: number;
+  host: string;
+  /** Route keys from the stack, e.g. "POST /v1/messages". */
+  routes: string[];
+  invoke: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+  /** Requests the front answers itself (e.g. the local health route); true when answered. */
+  local?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  log: (line: string) => void;
+}
+
+export interface HttpFront {
+  url: string;
+  close(): Promise<void>;
+}
+
+function apiTime(d: Date): string {
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_PAYLOAD) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size > MAX_PAYLOAD ? undefined : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: string): APIGatewayProxyEventV2 {
+  const url = new URL(req.url ?? '/', 'http://local');
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (k === 'cookie' || v === undefined) continue;
+    headers[k] = Array.isArray(v) ? v.join(',') : v;
+  }
+  const cookies = req.headers.cookie?.split(/;\s*/).filter(Boolean);
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const text = body.length === 0 || TEXT_TYPES.test(headers['content-type'] ?? '');
+  const now = new Date();
+  const host = headers.host ?? 'localhost';
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    ...(cookies?.length ? { cookies } : {}),
+    headers,
+    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: host,
+      domainPrefix: host.split('.')[0]!,
+      http: {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: apiTime(now),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length ? { body: text ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: !text,
+  };
+}
+
+const gatewayError = (res: ServerResponse, status: number, message: string) => {
+  res.writeHead(status, { 'content-type': 'application/json', 'apigw-requestid': randomUUID() });
+  res.end(JSON.stringify({ message }));
+};
+
+export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
+  const routes = new Set(o.routes);
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      if (o.local?.(req, res)) return;
+      const path = new URL(req.url ?? '/', 'http://local').pathname;
+      const routeKey = `${req.method} ${path}`;
+      if (!routes.has(routeKey)) {
+        req.resume();
+        return gatewayError(res, 404, 'Not Found');
+      }
+      const body = await readBody(req);
+      if (!body) return gatewayError(res, 413, 'Request Entity Too Large');
+      let result: APIGatewayProxyStructuredResultV2;
+      try {
+        result = await o.invoke(toHttpApiEvent(req, body, routeKey));
+      } catch (err) {
+        o.log(`ingest: invocation failed (${(err as Error).name})`);
+        return gatewayError(res, 500, 'Internal Server Error');
+      }
+      const headers: Record<string, string | string[]> = { 'apigw-requestid': randomUUID() };
+      for (const [k, v] of Object.entries(result.headers ?? {})) headers[k.toLowerCase()] = String(v);
+      if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+      const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+      res.writeHead(result.statusCode ?? 200, headers);
+      res.end(payload);
+    })().catch((err: Error) => {
+      o.log(`ingest front: ${err.name}`);
+      if (!res.headersSent) gatewayError(res, 500, 'Internal Server Error');
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

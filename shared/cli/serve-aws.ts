@@ -1,0 +1,150 @@
+// `crs serve --backend aws`: the deployed shape (HTTP API -> ingest -> SQS FIFO -> grade -> DynamoDB + stream ->
+// notify -> SNS -> team queues) against an AWS-compatible endpoint: moto, LocalStack, or AWS itself. Standard
+// output carries only the pages (NDJSON, as `crs replay` prints them); the handlers' logs and everything else go
+// to standard error.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { GradingConfig } from '../domain/config.ts';
+import { PREFIX_PATTERN } from '../aws-host/provision.ts';
+
+export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
+                          [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
+      provision the stack's queues, tables, stream, topic and one queue per team on the endpoint (default
+      $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
+      them, and print every page the team queues receive on stdout (NDJSON). CRS_INGEST_TOKEN is accepted as a
+      device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s).
+  crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
+      delete the resources of the run NAME
+`;
+
+type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
+
+class UsageError extends Error {}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function intOption(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number ${min}-${max} (got "${text}")`);
+  return n;
+}
+
+function readJson(what: string, file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        backend: { type: 'string' },
+        endpoint: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        prefix: { type: 'string' },
+        region: { type: 'string' },
+        scheme: { type: 'string' },
+        config: { type: 'string' },
+        paging: { type: 'string' },
+        'visibility-timeout': { type: 'string' },
+        teardown: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+    if (values.help) {
+      process.stdout.write(`usage:\n${SERVE_AWS_USAGE}`);
+      return 0;
+    }
+    if (values.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(values.endpoint)) throw new UsageError(`--endpoint must be an http(s) URL (got "${values.endpoint}")`);
+    if (values.prefix !== undefined && !PREFIX_PATTERN.test(values.prefix)) throw new UsageError('--prefix is 1-40 characters of A-Z a-z 0-9 _ -');
+  } catch (err) {
+    return usage(err);
+  }
+  const endpoint = values.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
+  const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const prefix = values.prefix ?? 'crs-local';
+  const where = endpoint ? `endpoint ${endpoint}` : `AWS itself (region ${region})`;
+
+  try {
+    const paging = values.paging === undefined ? undefined : readJson('paging config', values.paging);
+    const { startAwsHost, teardownAwsHost } = await import('../aws-host/host.ts');
+    if (values.teardown) {
+      const p = await teardownAwsHost({ endpoint, region, prefix, ...(paging ? { paging } : {}) });
+      log(`crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topic`);
+      return 0;
+    }
+    // The grading overrides go to the stack (as -c gradingConfig), which hands them to the grade function.
+    const config = loadConfig(values.config, values.scheme);
+    let overrides: Record<string, unknown> | undefined;
+    if (values.config !== undefined) overrides = readJson('config', values.config) as Record<string, unknown>;
+    if (values.scheme !== undefined) overrides = { ...overrides, scheme: values.scheme };
+    const port = intOption('port', values.port, 0, 65535) ?? 8080;
+    const visibility = intOption('visibility-timeout', values['visibility-timeout'], 0, 43_200);
+    const localToken = process.env.CRS_INGEST_TOKEN || undefined;
+
+    // Standard output is the page stream: the handlers' logs and metrics (written to stdout in Lambda) go to stderr.
+    const writePage = process.stdout.write.bind(process.stdout);
+    process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+    log(`crs serve: aws backend on ${where}; synthesizing the stack and provisioning run ${prefix}...`);
+    const host = await startAwsHost({
+      endpoint,
+      region,
+      prefix,
+      port,
+      host: values.host ?? '127.0.0.1',
+      ...(paging ? { paging } : {}),
+      ...(overrides ? { gradingOverrides: overrides } : {}),
+      ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
+      ...(localToken ? { localToken } : {}),
+      crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
+      out: (line) => void writePage(`${line}\n`),
+      log,
+    });
+    const p = host.provisioned;
+    log(
+      `crs serve: resources ${JSON.stringify({
+        prefix,
+        queue: p.gradeSource.queue.url,
+        queues: Object.fromEntries(p.queues.map((q) => [q.logicalId, q.url])),
+        tables: Object.fromEntries(p.tables.map((t) => [t.logicalId, t.name])),
+        topic: p.functions.notify.environment.CRS_PAGES_TOPIC_ARN,
+        teamQueues: Object.fromEntries(p.teamQueues.map((t) => [t.team, t.queue.url])),
+      })}`,
+    );
+    log(`crs serve: scheme ${config.scheme}; teams subscribed: ${p.teamQueues.map((t) => t.team).join(', ') || 'none'}`);
+    log(`crs serve: listening on ${host.url} (routes ${p.routes.join(', ')}; status at GET ${host.url}/local/health)`);
+    log(
+      `crs serve: devices POST ${host.url}/v1/messages with "Authorization: Bearer <token>" ` +
+        (localToken ? '(CRS_INGEST_TOKEN or a device token)' : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --device ID; or set CRS_INGEST_TOKEN)`),
+    );
+    log('crs serve: pages go to standard output as NDJSON, once each, as the team queues receive them');
+
+    const signal = await new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    log(`crs serve: ${signal}: finishing the work in flight and stopping`);
+    await host.close();
+    const pages = host.pages();
+    log(`crs serve: stopped; ${pages.printed} pages printed; deliveries per team ${JSON.stringify(pages.deliveries)}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || /^(--scheme|cannot read config|invalid config)/.test((err as Error).message)) return usage(err);
+    log(`crs serve: ${(err as Error).message}`);
+    if ((err as { code?: string }).code === 'EADDRINUSE') log('crs serve: the port is in use; choose another with --port N (0 for any free port)');
+    if (/ECONNREFUSED|ENOTFOUND|connect/i.test(String((err as Error).message)) && endpoint) log(`crs serve: is the emulator running at ${endpoint}?`);
+    return 1;
+  }
+}
+
+function usage(err: unknown): number {
+  log(`crs serve: ${(err as Error).message}\nusage:\n${SERVE_AWS_USAGE}`);
+  return 2;
+}
