@@ -1,0 +1,73 @@
+// The deployed shape on an AWS emulator: the public vignettes POSTed to the real `crs serve --backend aws` (the
+// real handlers, SQS FIFO, DynamoDB transactions and stream, SNS filter policies) give the same pages, field for
+// field and in order, as `crs replay` prints; each page reaches exactly the teams its filter policies select;
+// and every message posted again changes nothing.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { CRS_BIN, REPO, byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown } from '../support/aws-serve.ts';
+import { startEmulator, type Emulator } from '../support/moto.ts';
+
+interface Vignette {
+  id: string;
+  scheme: 'astct2019' | 'lee2014';
+  messages: DeviceMessage[];
+  expect: { notifications: unknown[] };
+}
+
+const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as Vignette[];
+const dir = mkdtempSync(join(tmpdir(), 'crs-aws-vignettes-'));
+let emulator: Emulator;
+beforeAll(async () => {
+  emulator = await startEmulator();
+});
+afterAll(async () => {
+  await emulator?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('vignettes through the deployed shape on an emulator', () => {
+  for (const scheme of ['astct2019', 'lee2014'] as const) {
+    it(`give the same pages as crs replay, to the right teams, once (${scheme})`, async () => {
+      const set = vignettes.filter((v) => v.scheme === scheme);
+      const messages = set.flatMap((v) => v.messages);
+      const file = join(dir, `${scheme}.ndjson`);
+      writeFileSync(file, messages.map((m) => JSON.stringify(m)).join('\n') + '\n');
+      const replayed = pageLines(
+        execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], { cwd: REPO, encoding: 'utf8' }).split('\n'),
+      ).filter((e) => e.type === 'notification');
+      expect(replayed.length).toBe(set.reduce((n, v) => n + v.expect.notifications.length, 0));
+
+      const prefix = runPrefix('vig');
+      const server = await spawnAwsServe(emulator.endpoint, prefix, ['--scheme', scheme]);
+      try {
+        // One after another, as each patient's devices send them.
+        for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
+        const first = await settle(server, replayed.length);
+        expect(first.pages.printed).toBe(replayed.length);
+
+        // Every message again (a gateway resending after a lost answer): accepted, and no page.
+        for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
+        const again = await settle(server, replayed.length);
+        expect(again.pages.printed).toBe(replayed.length);
+
+        // Each page reached each of its teams' queues once, and no other team's.
+        const expected: Record<string, number> = {};
+        for (const p of replayed) for (const t of p.teams) expected[t] = (expected[t] ?? 0) + 1;
+        expect(again.pages.deliveries).toEqual(expected);
+        expect(again.pages.misdelivered).toBe(0);
+        expect(again.deadLetters).toBe(0);
+        expect(again.notifyFailures).toBe(0);
+      } finally {
+        expect(await stop(server)).toBe(0);
+        await teardown(emulator.endpoint, prefix);
+      }
+      const served = pageLines(server.lines);
+      expect(byPatient(served)).toEqual(byPatient(replayed));
+      expect(served.length).toBe(replayed.length);
+    });
+  }
+});

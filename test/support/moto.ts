@@ -1,0 +1,65 @@
+// An AWS emulator for the AWS integration tests and the end-to-end bench: the endpoint in AWS_ENDPOINT_URL when
+// set (CI starts moto itself; `npm run test:localstack` points at LocalStack), otherwise a moto_server of this
+// test file's own on a free loopback port, stopped afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export interface Emulator {
+  endpoint: string;
+  /** True when this process started it (and stop() ends it). */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits until the endpoint answers HTTP at all (any status). */
+export async function waitForEndpoint(endpoint: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fetch(endpoint, { signal: AbortSignal.timeout(2000) });
+      return;
+    } catch {
+      if (Date.now() > end) throw new Error(`no AWS emulator answers at ${endpoint}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export async function startEmulator(): Promise<Emulator> {
+  const given = process.env.AWS_ENDPOINT_URL;
+  if (given) {
+    await waitForEndpoint(given);
+    return { endpoint: given, owned: false, stop: async () => undefined };
+  }
+  const port = await freePort();
+  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (err) => reject(new Error(`cannot start moto_server (${err.message}); install moto or set AWS_ENDPOINT_URL`)));
+    void exited.then(() => reject(new Error(`moto_server exited:\n${stderr}`)));
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await Promise.race([waitForEndpoint(endpoint), failed]);
+  failed.catch(() => undefined);
+  return {
+    endpoint,
+    owned: true,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
