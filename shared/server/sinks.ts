@@ -7,15 +7,25 @@ import type { Notification } from '../domain/page.ts';
 import type { Notifier } from '../ports.ts';
 import type { SseHub } from './sse.ts';
 
-/** One NDJSON line per page; resolves once the line is handed to the stream (so the ledger follows the write). */
+/**
+ * One NDJSON line per page. On Linux, process.stdout writes to a pipe, file or terminal synchronously: when write()
+ * returns, the line is with the kernel, and the ledger records it right after, in the same turn of the event loop.
+ * That keeps the window in which a crash repeats a page (written, not yet recorded) to microseconds; waiting for
+ * the write callback would stretch it to a whole turn of the event loop.
+ */
 export class StdoutNotifier implements Notifier {
-  constructor(private readonly out: Writable = process.stdout) {}
+  private broken: Error | undefined;
 
-  publish(n: Notification): Promise<void> {
-    const line = `${JSON.stringify(notificationEvent(n))}\n`;
-    return new Promise((resolve, reject) => {
-      this.out.write(line, (err) => (err ? reject(err) : resolve()));
+  constructor(private readonly out: Writable = process.stdout) {
+    // EPIPE when the reader went away: the lane retries (and logs) instead of the process crashing.
+    out.on('error', (err: Error) => {
+      this.broken = err;
     });
+  }
+
+  async publish(n: Notification): Promise<void> {
+    if (this.broken) throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
+    this.out.write(`${JSON.stringify(notificationEvent(n))}\n`);
   }
 }
 

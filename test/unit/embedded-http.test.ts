@@ -7,12 +7,15 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '../../shared/app/auth.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import type { PatientState } from '../../shared/domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
+import { StdoutNotifier } from '../../shared/server/sinks.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const TOKEN = 'local-test-token';
@@ -243,6 +246,22 @@ describe('the webhook', () => {
     expect(received[0]!.body).toBe(pageLines[0]);
     expect(received[0]!.signature).toBe(`sha256=${createHmac('sha256', 's3cret').update(received[0]!.body).digest('hex')}`);
     expect(logs.some((l) => /webhook: page .* not delivered \(webhook answered HTTP 503\)/.test(l))).toBe(true);
+  });
+});
+
+describe('the stdout sink', () => {
+  it('refuses further pages once standard output is closed (EPIPE), instead of crashing or claiming them sent', async () => {
+    let state: PatientState | undefined;
+    const pages = escalation('P1').flatMap((m) => {
+      const step = reduce(state, m, DEFAULT_CONFIG);
+      state = step.state;
+      return step.kind === 'applied' ? step.notifications : [];
+    });
+    const closed = new Writable({ write: (_chunk, _enc, cb) => cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+    const sink = new StdoutNotifier(closed);
+    await sink.publish(pages[0]!);
+    await new Promise((r) => setImmediate(r));
+    await expect(sink.publish(pages[1]!)).rejects.toThrow('standard output is closed (EPIPE)');
   });
 });
 
