@@ -117,7 +117,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     functionArn: `arn:aws:lambda:${o.region}:000000000000:function:${name('notify')}`,
     invoke: (event) => call('notify', handlers.notify, event),
     log: o.log,
-    pollIntervalMs: o.streamPollMs ?? 25,
+    pollIntervalMs: o.streamPollMs ?? 50,
     ...(o.crashBeforePublish
       ? {
           beforeInvoke: () => {
@@ -167,7 +167,15 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   grade.start();
   let front: HttpFront;
   try {
-    front = await startHttpFront({ port: o.port, host: o.host, routes: p.routes, invoke: (event) => call('ingest', handlers.ingest, event), local, log: o.log });
+    front = await startHttpFront({
+      port: o.port,
+      host: o.host,
+      routes: p.routes,
+      maxConcurrency: p.functions.ingest.reservedConcurrency,
+      invoke: (event) => call('ingest', handlers.ingest, event),
+      local,
+      log: o.log,
+    });
   } catch (err) {
     await Promise.all([grade.stop(), notify.stop(), printer.stop()]);
     throw err;

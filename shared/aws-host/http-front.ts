@@ -1,7 +1,8 @@
 // The HTTP front of the ingest function, standing in for the stack's API Gateway HTTP API: only the stack's
 // routes reach the function (anything else is API Gateway's 404), each request becomes a payload 2.0 event
 // (lower-case headers, cookies apart, base64 for non-text bodies), and the function's result becomes the
-// response; a function error is API Gateway's 500. Not emulated: the stage's throttling (429) and TLS.
+// response; a function error is API Gateway's 500. Requests beyond the function's reserved concurrency wait for
+// a free invocation (Lambda would throttle them). Not emulated: the stage's throttling (429) and TLS.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,8 @@ export interface HttpFrontOptions {
   /** Route keys from the stack, e.g. "POST /v1/messages". */
   routes: string[];
   invoke: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+  /** Invocations at once (the function's reserved concurrency); further requests wait for a free one. */
+  maxConcurrency: number;
   /** Requests the front answers itself (e.g. the local health route); true when answered. */
   local?: (req: IncomingMessage, res: ServerResponse) => boolean;
   log: (line: string) => void;
@@ -97,6 +100,16 @@ const gatewayError = (res: ServerResponse, status: number, message: string) => {
 
 export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
   const routes = new Set(o.routes);
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const slot = async () => {
+    if (running >= o.maxConcurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+  };
+  const release = () => {
+    running--;
+    waiting.shift()?.();
+  };
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (o.local?.(req, res)) return;
@@ -109,11 +122,14 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
       const body = await readBody(req);
       if (!body) return gatewayError(res, 413, 'Request Entity Too Large');
       let result: APIGatewayProxyStructuredResultV2;
+      await slot();
       try {
         result = await o.invoke(toHttpApiEvent(req, body, routeKey));
       } catch (err) {
         o.log(`ingest: invocation failed (${(err as Error).name})`);
         return gatewayError(res, 500, 'Internal Server Error');
+      } finally {
+        release();
       }
       const headers: Record<string, string | string[]> = { 'apigw-requestid': randomUUID() };
       for (const [k, v] of Object.entries(result.headers ?? {})) headers[k.toLowerCase()] = String(v);

@@ -52,7 +52,7 @@ export class InvocationTimeout extends Error {
   }
 }
 
-/** One invocation: a fresh request id, the remaining time, and failure when the function's timeout passes. */
+/** One invocation: a fresh request id, the remaining time, and failure when it overruns the function's timeout. */
 export async function invoke<E, R>(spec: FunctionSpec, functionName: string, region: string, handler: Handler<E, R>, event: E): Promise<R> {
   const start = Date.now();
   const timeoutMs = spec.timeoutSeconds * 1000;
@@ -70,14 +70,20 @@ export async function invoke<E, R>(spec: FunctionSpec, functionName: string, reg
     fail: () => undefined,
     succeed: () => undefined,
   };
+  const running = handler(event, context);
   let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
   try {
-    return await Promise.race([
-      handler(event, context),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new InvocationTimeout(spec.timeoutSeconds)), timeoutMs);
-      }),
-    ]);
+    const first = await Promise.race([running.then(() => 'done' as const, () => 'done' as const), timedOut]);
+    if (first === 'timeout') {
+      // Lambda would stop the invocation here. It cannot be stopped in this process, so the failure is reported
+      // once it has ended: a retry never runs alongside the invocation it retries.
+      await running.catch(() => undefined);
+      throw new InvocationTimeout(spec.timeoutSeconds);
+    }
+    return await running;
   } finally {
     clearTimeout(timer);
   }

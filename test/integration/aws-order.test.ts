@@ -1,0 +1,79 @@
+// 200 patients' devices posting at once to the real `crs serve --backend aws` on an emulator: every patient's
+// pages come out in that patient's order, each once, the same as `crs replay` gives for the patient; and a
+// gateway resending a whole batch (duplicates) pages nobody again.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Replay } from '../../shared/app/replay.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { syntheticFeed } from '../bench/generate.ts';
+import { byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type PageLine } from '../support/aws-serve.ts';
+import { startEmulator, type Emulator } from '../support/moto.ts';
+
+/** The feed moved so that it ends two hours ago (the ingest refuses observations from the future). */
+export function recentFeed(count: number, patients: number): DeviceMessage[] {
+  const feed = syntheticFeed(count, patients);
+  const last = Math.max(...feed.map((m) => Date.parse(m.observedAt)));
+  const shift = Date.now() - 2 * 3_600_000 - last;
+  const move = (t: string) => new Date(Date.parse(t) + shift).toISOString();
+  return feed.map((m) => ({
+    ...m,
+    observedAt: move(m.observedAt),
+    ...(m.enrolment ? { enrolment: { ...m.enrolment, ...(m.enrolment.infusedAt ? { infusedAt: move(m.enrolment.infusedAt) } : {}) } } : {}),
+  }));
+}
+
+let emulator: Emulator;
+beforeAll(async () => {
+  emulator = await startEmulator();
+});
+afterAll(async () => {
+  await emulator?.stop();
+});
+
+describe('many patients at once through the deployed shape on an emulator', () => {
+  it('keeps every patient\'s pages in order, once each, and duplicates page nobody', async () => {
+    const feed = recentFeed(800, 200);
+    const replay = new Replay(DEFAULT_CONFIG);
+    const expected = feed.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1)).filter((e) => e.type === 'notification') as unknown as PageLine[];
+    expect(expected.length).toBeGreaterThan(100);
+
+    const devices = new Map<string, DeviceMessage[]>();
+    for (const m of feed) devices.set(m.patientId, [...(devices.get(m.patientId) ?? []), m]);
+    expect(devices.size).toBe(200);
+
+    const prefix = runPrefix('ord');
+    const server = await spawnAwsServe(emulator.endpoint, prefix);
+    try {
+      // Round after round, every patient's next message, 20 requests at a time: the patients interleave on the
+      // queue while each patient's messages keep their order (as one device per patient sends them).
+      const rounds = Math.max(...[...devices.values()].map((d) => d.length));
+      for (let r = 0; r < rounds; r++) {
+        const next = [...devices.values()].flatMap((d) => (d[r] ? [d[r]!] : []));
+        const statuses: number[] = [];
+        await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            for (let m = next.shift(); m; m = next.shift()) statuses.push((await post(server.url, m)).status);
+          }),
+        );
+        expect(statuses.filter((s) => s !== 202)).toEqual([]);
+      }
+      const h = await settle(server, expected.length);
+      expect(h.pages.printed).toBe(expected.length);
+
+      // A gateway resends its last batches (it never saw the answers): accepted, nobody paged again.
+      const resent = feed.slice(-200);
+      for (let i = 0; i < resent.length; i += 100) expect((await post(server.url, resent.slice(i, i + 100))).status).toBe(202);
+      const after = await settle(server, expected.length);
+      expect(after.pages.printed).toBe(expected.length);
+      expect(after.pages.misdelivered).toBe(0);
+      expect(after.deadLetters).toBe(0);
+    } finally {
+      expect(await stop(server)).toBe(0);
+      await teardown(emulator.endpoint, prefix);
+    }
+    const served = pageLines(server.lines);
+    const ids = served.map((p) => p.notificationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(byPatient(served)).toEqual(byPatient(expected));
+  }, 240_000);
+});
