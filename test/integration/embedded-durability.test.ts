@@ -1,6 +1,8 @@
 // Durability of `crs serve`: the real server process is killed with SIGKILL twice while devices stream to it and
 // pages stream out. Devices resend what was not answered 202 (as real gateways do). At the end every accepted
-// message is applied exactly once, no page is missing and none was printed twice.
+// message is applied exactly once, no page is missing and none was printed twice, with one exception no pipe can
+// avoid: a page written in the microseconds before the kill and not yet recorded is printed again, first thing, by
+// the next process (same notificationId). The test allows exactly that case and no other repeat.
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,7 +60,7 @@ describe('crs serve killed with SIGKILL mid-stream', () => {
     }
     const accepted = new Set<string>();
     const acceptedBeforeKill: string[][] = [];
-    const lines: string[] = [];
+    const runs: string[][] = [];
 
     for (const killAt of [0.3, 0.65]) {
       const server = await spawnServe(dir);
@@ -73,17 +75,22 @@ describe('crs serve killed with SIGKILL mid-stream', () => {
       expect(killed).toBe(true);
       expect(server.child.signalCode).toBe('SIGKILL');
       acceptedBeforeKill.push([...accepted]);
-      lines.push(...server.lines);
+      runs.push(server.lines.filter((l) => l.trim() !== ''));
     }
 
     const last = await spawnServe(dir);
     await stream(last, [...devices.values()], accepted, () => undefined);
     await idle(last);
     expect(await stop(last)).toBe(0); // a clean stop on SIGTERM
-    lines.push(...last.lines);
+    runs.push(last.lines.filter((l) => l.trim() !== ''));
+
+    // The only repeat allowed: the killed process's very last line, printed again as the next process's first.
+    for (let i = 0; i + 1 < runs.length; i++) {
+      if (runs[i]!.length > 0 && runs[i]!.at(-1) === runs[i + 1]![0]) runs[i + 1]!.shift();
+    }
 
     // No page twice, none missing, each patient's pages in order: the same as replay over the same arrivals.
-    const pages = pageEvents(lines);
+    const pages = pageEvents(runs.flat());
     const ids = pages.map((p) => p.notificationId);
     expect(new Set(ids).size).toBe(ids.length);
     const replay = new Replay(DEFAULT_CONFIG);

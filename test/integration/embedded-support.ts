@@ -42,7 +42,8 @@ export async function spawnServe(dataDir: string, args: string[] = [], env: Reco
     }
   });
   child.stderr!.setEncoding('utf8');
-  proc.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': every line the process wrote has been read by then.
+  proc.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   const board = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`crs serve did not start:\n${err}`)), 20_000);
     child.stderr!.on('data', (chunk: string) => {

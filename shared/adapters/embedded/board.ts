@@ -49,7 +49,8 @@ interface PageRow {
 }
 
 const PAGE_SELECT = `
-  SELECT o.seq, o.body, p.triggered_at, p.delivered_at, p.acknowledged_at, p.acknowledged_by, p.acknowledged_via,
+  SELECT o.seq, o.body, p.triggered_at, p.acknowledged_at, p.acknowledged_by, p.acknowledged_via,
+         coalesce(p.delivered_at, (SELECT min(d.sent_at) FROM deliveries d WHERE d.notification_id = p.notification_id)) AS delivered_at,
          (SELECT group_concat(d.sink) FROM deliveries d WHERE d.notification_id = p.notification_id) AS delivered_to
   FROM pages p JOIN outbox o ON o.notification_id = p.notification_id`;
 

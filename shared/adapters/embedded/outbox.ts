@@ -4,7 +4,8 @@
 import { deliverOnce } from '../../app/deliver.ts';
 import type { Notification } from '../../domain/page.ts';
 import type { Notifier, OutboxLedger } from '../../ports.ts';
-import { relaxedTransaction, type Db } from './db.ts';
+import Database from 'better-sqlite3';
+import type { Db } from './db.ts';
 
 export class SqliteOutboxLedger implements OutboxLedger {
   private readonly sent;
@@ -25,10 +26,9 @@ export class SqliteOutboxLedger implements OutboxLedger {
   }
 
   async markSent(notificationId: string, at: string): Promise<void> {
-    relaxedTransaction(this.db, () => {
-      this.mark.run(notificationId, this.sink, at);
-      this.delivered.run(at, notificationId);
-    });
+    // The delivery row is the record (one statement, its own commit); the page's delivered_at is bookkeeping.
+    this.mark.run(notificationId, this.sink, at);
+    this.delivered.run(at, notificationId);
   }
 }
 
@@ -55,6 +55,13 @@ const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
 
 export class OutboxDispatcher {
   private readonly lanes: Lane[];
+  /**
+   * The ledger's own connection, with synchronous=NORMAL: recording a delivery is then a single write to the WAL,
+   * which a killed process cannot undo, and the window in which a crash repeats a page (published, not yet
+   * recorded) stays a few microseconds. A power cut can lose such a record, and the page goes out again with the
+   * same notificationId (see db.ts).
+   */
+  private readonly ledgerDb: Db;
   private readonly unsent;
   private readonly count;
   private stopped = false;
@@ -77,9 +84,11 @@ export class OutboxDispatcher {
       `SELECT count(*) AS n FROM outbox o
        WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = o.notification_id AND d.sink = ?)`,
     );
+    this.ledgerDb = new Database(db.name, { timeout: 5000 });
+    this.ledgerDb.pragma('synchronous = NORMAL');
     this.lanes = sinks.map((sink) => ({
       sink,
-      ledger: new SqliteOutboxLedger(db, sink.name),
+      ledger: new SqliteOutboxLedger(this.ledgerDb, sink.name),
       running: false,
       again: false,
       failures: 0,
@@ -98,6 +107,7 @@ export class OutboxDispatcher {
     this.stopped = true;
     for (const lane of this.lanes) clearTimeout(lane.timer);
     await Promise.all(this.lanes.map((l) => l.idle));
+    if (this.ledgerDb.open) this.ledgerDb.close();
   }
 
   private start(lane: Lane): void {
