@@ -5,22 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replay } from '../../shared/app/replay.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { syntheticFeed } from '../bench/generate.ts';
 import { byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type PageLine } from '../support/aws-serve.ts';
+import { recentFeed } from '../support/feed.ts';
 import { startEmulator, type Emulator } from '../support/moto.ts';
-
-/** The feed moved so that it ends two hours ago (the ingest refuses observations from the future). */
-export function recentFeed(count: number, patients: number): DeviceMessage[] {
-  const feed = syntheticFeed(count, patients);
-  const last = Math.max(...feed.map((m) => Date.parse(m.observedAt)));
-  const shift = Date.now() - 2 * 3_600_000 - last;
-  const move = (t: string) => new Date(Date.parse(t) + shift).toISOString();
-  return feed.map((m) => ({
-    ...m,
-    observedAt: move(m.observedAt),
-    ...(m.enrolment ? { enrolment: { ...m.enrolment, ...(m.enrolment.infusedAt ? { infusedAt: move(m.enrolment.infusedAt) } : {}) } } : {}),
-  }));
-}
 
 let emulator: Emulator;
 beforeAll(async () => {
