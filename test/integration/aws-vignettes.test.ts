@@ -68,6 +68,6 @@ describe('vignettes through the deployed shape on an emulator', () => {
       const served = pageLines(server.lines);
       expect(byPatient(served)).toEqual(byPatient(replayed));
       expect(served.length).toBe(replayed.length);
-    });
+    }, 240_000);
   }
 });
