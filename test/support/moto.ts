@@ -59,7 +59,10 @@ export async function startEmulator(): Promise<Emulator> {
     owned: true,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      // A moto busy with a large table can ignore SIGTERM for long: then it is killed.
+      const force = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(force);
     },
   };
 }
