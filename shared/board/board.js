@@ -1,6 +1,7 @@
-// The on-call board: every patient with current grades, last vitals and open pages; a patient view with the
-// timeline; acknowledgements. Plain JavaScript served by crs serve; data from its JSON API, live over SSE.
-// Every value is put in the page as text (textContent), never as HTML.
+// The on-call board: every patient with current grades, last vitals and what is paged (per team: who was paged,
+// who acknowledged, what is pending), technical alerts and silences; a patient view with the timeline, every page
+// and the audit trail; acknowledgements and silences. Plain JavaScript served by crs serve; data from its JSON API,
+// live over SSE. Every value is put in the page as text (textContent), never as HTML.
 (function () {
   'use strict';
 
@@ -13,6 +14,19 @@
   var ackError = document.getElementById('ack-error');
   var ackSummary = document.getElementById('ack-summary');
   var ackConfirm = document.getElementById('ack-confirm');
+  var ackTitle = document.getElementById('ack-title');
+  var ackLabel = document.querySelector('label[for="ack-name"]');
+  var silenceDialog = document.getElementById('silence-dialog');
+  var silenceForm = document.getElementById('silence-form');
+  var silenceScope = document.getElementById('silence-scope');
+  var silenceTeamRow = document.getElementById('silence-team-row');
+  var silenceTeam = document.getElementById('silence-team');
+  var silenceMinutes = document.getElementById('silence-minutes');
+  var silenceReason = document.getElementById('silence-reason');
+  var silenceName = document.getElementById('silence-name');
+  var silenceRule = document.getElementById('silence-rule');
+  var silenceError = document.getElementById('silence-error');
+  var silenceConfirm = document.getElementById('silence-confirm');
 
   var STALE_MS = 30 * 60 * 1000;
   var NAME_KEY = 'crs-board-name';
@@ -24,8 +38,10 @@
     view: null, // {kind: 'list'} or {kind: 'patient', id}
     hours: 72,
     flash: {},
-    ackPage: null,
-    returnFocus: null
+    nameAction: null, // what the name dialog does: {submit: function (by) -> promise}
+    silenceFor: null, // {patientId} or {team: true}
+    returnFocus: null,
+    paging: null // the ladders and the grade a silence never holds, from the server
   };
 
   // ------------------------------------------------------------------------------------------------ formatting
@@ -54,7 +70,15 @@
     dateTime: function (ms) { return fmtDateTime.format(ms); },
     day: function (ms) { return fmtDay.format(ms); }
   };
-  var TEAM = { hematology: 'hematology', icu: 'ICU', neurology: 'neurology', radiology: 'radiology' };
+  var TEAM = { hematology: 'hematology', icu: 'ICU', neurology: 'neurology', radiology: 'radiology', bedside: 'bedside' };
+  function teamName(t) { return TEAM[t] || t; }
+  function cap(s) { return s.charAt(0).toUpperCase() + s.slice(1); }
+  function inMinutes(iso) {
+    var s = Math.round((Date.parse(iso) - now()) / 1000);
+    if (s <= 0) return 'due now';
+    if (s < 60) return 'in ' + s + ' s';
+    return 'in ' + Math.round(s / 60) + ' min';
+  }
   function teams(list) { return list.map(function (t) { return TEAM[t] || t; }).join(', '); }
   function condName(c) { return c === 'crs' ? 'CRS' : 'ICANS'; }
   function therapyName(t) { return t === 'car-t' ? 'CAR-T' : t === 'bispecific' ? 'bispecific' : t; }
@@ -88,6 +112,8 @@
     return h('span', { class: 'age', 'data-age': iso, 'data-prefix': prefix || '' }, [(prefix || '') + when(iso) + ' (' + ago(iso) + ')']);
   }
   function tickAges() {
+    var soon = document.querySelectorAll('[data-in]');
+    for (var j = 0; j < soon.length; j++) soon[j].textContent = '(' + inMinutes(soon[j].getAttribute('data-in')) + ')';
     var list = document.querySelectorAll('[data-age]');
     for (var i = 0; i < list.length; i++) {
       var e = list[i];
@@ -163,48 +189,108 @@
     return h('ul', { class: 'vitals', 'aria-label': 'Latest observations' }, items);
   }
 
-  function pageItem(pg, p) {
-    var title = condName(pg.condition) + ' grade ' + pg.toGrade + ' (' + pg.kind + ' from ' + pg.fromGrade + ')';
-    var li = h('li', { class: 'page ' + pg.kind + (pg.acknowledgedAt ? ' acknowledged' : ''), 'data-page': pg.notificationId }, [
-      h('div', { class: 'head' }, [
-        h('span', { class: 'title', text: title }),
-        h('span', { class: 'teams', text: 'Paged: ' + teams(pg.teams) })
-      ]),
-      h('div', { class: 'when', text: 'Grade changed ' + when(pg.at) + ' (patient time) · sent ' + when(pg.triggeredAt) +
-        (pg.deliveredTo.length ? ' via ' + pg.deliveredTo.join(', ') : ' · not yet delivered') }),
-      pg.reasons.length ? h('div', { class: 'label', text: 'Why' }) : null,
-      pg.reasons.length ? h('ul', {}, pg.reasons.map(function (r) { return h('li', { text: r }); })) : null,
-      pg.actions.length ? h('div', { class: 'label', text: 'Next steps (local protocol, decision support)' }) : null,
-      pg.actions.length ? h('ul', {}, pg.actions.map(function (a) { return h('li', { text: a }); })) : null
-    ]);
-    if (pg.acknowledgedAt) {
-      li.appendChild(h('p', { class: 'ackinfo', text: 'Acknowledged by ' + pg.acknowledgedBy + ' at ' + when(pg.acknowledgedAt) +
-        (pg.acknowledgedVia ? ' (with a later page)' : '') }));
-    } else {
+  // ------------------------------------------------------------------------------------------------------ pages
+  var STATE = {
+    waiting: { icon: '●', label: 'Waiting' },
+    held: { icon: '⏸', label: 'Held by a silence' },
+    acknowledged: { icon: '✓', label: 'Acknowledged' },
+    exhausted: { icon: '⚠', label: 'Nobody acknowledged' },
+    superseded: { icon: '↑', label: 'Replaced by a newer page' },
+    resolved: { icon: '↓', label: 'Closed: grade fell or alert cleared' },
+    info: { icon: 'i', label: 'For information' }
+  };
+  var VIA = { link: 'the page link', board: 'the board', api: 'the API' };
+
+  function groupTitle(g) {
+    if (g.subject === 'stale-feed') return g.kind === 'alert' ? 'No data from the monitor' : 'Monitor data resumed';
+    if (g.subject === 'spo2') return g.kind === 'alert' ? 'Low SpO2 without oxygen support' : 'Low SpO2 warning cleared';
+    return condName(g.subject) + ' grade ' + g.grade + ' (' + g.kind + (g.fromGrade !== null ? ' from ' + g.fromGrade : '') + ')';
+  }
+
+  function teamPageItem(tp, g, p) {
+    var st = STATE[tp.state] || { icon: '', label: tp.state };
+    var sent = tp.sent.map(function (s) { return s.role + ' ' + when(s.at); });
+    var parts = [
+      h('span', { class: 'state-label' }, [h('span', { 'aria-hidden': 'true', text: st.icon + ' ' }), st.label]),
+      ' ',
+      h('strong', { text: cap(teamName(tp.team)) }),
+      ': ' + (sent.length ? 'paged ' + sent.join(', then ') : 'not sent yet') + '.'
+    ];
+    var li = h('li', { class: 'team-page state-' + tp.state, 'data-page': tp.pageId }, parts);
+    if (tp.state === 'waiting' && tp.next) {
+      li.appendChild(h('span', { class: 'next' }, [' Next if nobody answers: ' + tp.next.role + ' at ' + when(tp.next.at) + ' ',
+        h('span', { 'data-in': tp.next.at, text: '(' + inMinutes(tp.next.at) + ')' }), '.']));
+    } else if (tp.state === 'waiting' && tp.exhaustsAt) {
+      li.appendChild(h('span', { class: 'next', text: ' Last level of the ladder: marked unanswered at ' + when(tp.exhaustsAt) + '.' }));
+    } else if (tp.state === 'held' && tp.heldBy) {
+      li.appendChild(h('span', { class: 'next', text: ' Silence by ' + tp.heldBy.createdBy + ' until ' + when(tp.heldBy.until) + ' (' + tp.heldBy.reason +
+        '); ' + tp.role + ' is paged when it ends, if still unanswered.' }));
+    } else if (tp.state === 'acknowledged' && tp.ack) {
+      li.appendChild(h('span', { class: 'next', text: ' By ' + tp.ack.by + ' at ' + when(tp.ack.at) + ' via ' + (VIA[tp.ack.via] || tp.ack.via) + '.' }));
+    } else if (tp.state === 'exhausted') {
+      li.appendChild(h('span', { class: 'next', text: ' Every level was paged ' + tp.loops + (tp.loops === 1 ? ' time' : ' times') + '. Call the team.' }));
+    }
+    if (tp.state === 'waiting' || tp.state === 'held') {
+      var label = 'Acknowledge the ' + teamName(tp.team) + ' page: ' + groupTitle(g) + ', ' + where(p).toLowerCase() + ', patient ' + p.patientId;
       li.appendChild(h('button', {
-        type: 'button', class: 'ack primary', 'data-key': 'ack:' + pg.notificationId,
-        'aria-label': 'Acknowledge ' + title + ' for ' + where(p).toLowerCase() + ', patient ' + p.patientId,
-        onclick: function (e) { openAck(pg, p, e.currentTarget); }
+        type: 'button', class: 'ack primary', 'data-key': 'ack:' + tp.pageId, 'aria-label': label,
+        onclick: function (e) { openAck(tp, g, p, e.currentTarget); }
       }, ['Acknowledge']));
     }
     return li;
   }
 
-  function openPages(p) {
-    if (p.openPages.length === 0) return h('p', { class: 'pages', text: 'No open pages.' });
-    var current = p.openPages.filter(function (pg) { return !pg.supersededBy; });
-    var older = p.openPages.filter(function (pg) { return pg.supersededBy; });
-    var section = h('section', { class: 'pages', 'aria-label': 'Open pages' }, [
-      h('h4', { text: 'Open pages (' + p.openPages.length + ')' }),
-      h('ul', { class: 'list' }, current.map(function (pg) { return pageItem(pg, p); }))
+  function groupItem(g, p) {
+    var cls = 'page ' + g.kind + (g.technical ? ' technical' : '') + (g.current ? '' : ' history');
+    var head = [h('span', { class: 'title', text: groupTitle(g) })];
+    if (g.technical) head.push(h('span', { class: 'tag', text: 'Technical alert · not a grade' }));
+    else if (!g.current) head.push(h('span', { class: 'tag', text: 'History' }));
+    var li = h('li', { class: cls, 'data-group': g.notificationId }, [
+      h('div', { class: 'head' }, head),
+      g.technical ? h('p', { class: 'summary', text: g.summary }) : null,
+      h('div', { class: 'when', text: (g.technical ? 'Raised ' + when(g.triggeredAt) : 'Grade changed ' + when(g.at) + ' (patient time) · paged ' + when(g.triggeredAt)) }),
+      g.reasons.length ? h('div', { class: 'label', text: 'Why' }) : null,
+      g.reasons.length ? h('ul', {}, g.reasons.map(function (r) { return h('li', { text: r }); })) : null,
+      g.actions.length ? h('div', { class: 'label', text: 'Next steps (local protocol, decision support)' }) : null,
+      g.actions.length ? h('ul', {}, g.actions.map(function (a) { return h('li', { text: a }); })) : null,
+      h('div', { class: 'label', text: 'Paged, per team' }),
+      h('ul', { class: 'team-pages' }, g.pages.map(function (tp) { return teamPageItem(tp, g, p); }))
     ]);
-    if (older.length) {
-      section.appendChild(h('details', {}, [
-        h('summary', { text: older.length + ' older open page' + (older.length > 1 ? 's' : '') + ', superseded (acknowledged with the newer one)' }),
-        h('ul', { class: 'list' }, older.map(function (pg) { return pageItem(pg, p); }))
-      ]));
+    return li;
+  }
+
+  function pagingSection(p) {
+    var section = h('section', { class: 'pages', 'aria-label': 'Pages' }, []);
+    if (p.paging.length === 0) section.appendChild(h('p', { text: 'No pages waiting.' }));
+    else {
+      section.appendChild(h('h4', { text: 'Pages (' + p.waiting + ' waiting)' }));
+      section.appendChild(h('ul', { class: 'list' }, p.paging.map(function (g) { return groupItem(g, p); })));
     }
     return section;
+  }
+
+  function silenceText(s) {
+    var scope = s.scope.patientId ? 'This patient' : 'Team ' + teamName(s.scope.team);
+    return scope + ' silenced until ' + when(s.until) + ' by ' + s.createdBy + ' (' + s.reason + ')';
+  }
+
+  function silenceItem(s) {
+    return h('li', { class: 'silence', 'data-silence': s.silenceId }, [
+      h('span', { 'aria-hidden': 'true', text: '⏸ ' }),
+      silenceText(s) + '. ',
+      h('button', { type: 'button', class: 'small', 'data-key': 'end:' + s.silenceId,
+        'aria-label': 'End the silence: ' + silenceText(s),
+        onclick: function (e) { openEndSilence(s, e.currentTarget); } }, ['End silence'])
+    ]);
+  }
+
+  function silencesOf(p) {
+    var items = p.silences.map(silenceItem);
+    var box = h('div', { class: 'silences' }, [items.length ? h('ul', { class: 'silence-list', 'aria-label': 'Silences' }, items) : null]);
+    box.appendChild(h('button', { type: 'button', class: 'small', 'data-key': 'silence:' + p.patientId,
+      'aria-label': 'Silence pages for ' + where(p).toLowerCase() + ', patient ' + p.patientId,
+      onclick: function (e) { openSilence({ patientId: p.patientId, label: where(p) + ', patient ' + p.patientId }, e.currentTarget); } }, ['Silence…']));
+    return box;
   }
 
   function card(p, detail) {
@@ -224,7 +310,8 @@
       reasons.length ? h('p', { class: 'reasons', text: reasons.join(' — ') }) : null,
       vitalsList(p),
       h('p', {}, [lastVitals, h('span', { class: 'age', text: ' · grades as of ' + when(p.clock) + ' (' + p.scheme + ')' })]),
-      openPages(p)
+      pagingSection(p),
+      silencesOf(p)
     ]);
     return article;
   }
@@ -246,13 +333,21 @@
     if (!ul) {
       main.textContent = '';
       listCache = {};
-      main.appendChild(h('div', { class: 'toolbar' }, [h('h2', { text: 'Patients' }), h('span', { class: 'counts', id: 'counts' })]));
+      main.appendChild(h('div', { class: 'toolbar' }, [h('h2', { text: 'Patients' }), h('span', { class: 'counts', id: 'counts' }),
+        h('button', { type: 'button', class: 'small', 'data-key': 'silence-team', onclick: function (e) { openSilence({ team: true }, e.currentTarget); } }, ['Silence a team…'])]));
+      main.appendChild(h('section', { id: 'team-silences', 'aria-label': 'Team silences in force' }));
       ul = h('ul', { class: 'patients', id: 'patients' });
       main.appendChild(ul);
     }
-    var open = data.patients.reduce(function (n, p) { return n + p.openPages.length; }, 0);
+    var open = data.patients.reduce(function (n, p) { return n + p.waiting; }, 0);
     document.getElementById('counts').textContent = data.patients.length + ' patient' + (data.patients.length === 1 ? '' : 's') +
-      ' · ' + open + ' open page' + (open === 1 ? '' : 's') + ' · sickest first';
+      ' · ' + open + ' page' + (open === 1 ? '' : 's') + ' waiting · sickest first';
+    keepFocus(function () {
+      var box = document.getElementById('team-silences');
+      box.textContent = '';
+      var teamSilences = data.silences.filter(function (s) { return s.scope.team; });
+      if (teamSilences.length) box.appendChild(h('ul', { class: 'silence-list banner-silences' }, teamSilences.map(silenceItem)));
+    });
     keepFocus(function () {
       var seen = {};
       data.patients.forEach(function (p) {
@@ -300,7 +395,13 @@
         ]),
         h('details', {}, [h('summary', { text: 'Timeline as a table' }), h('div', { class: 'table-wrap', id: 'd-table' })])
       ]),
-      h('section', { class: 'section', 'aria-labelledby': 'pg-title' }, [h('h3', { id: 'pg-title', text: 'All pages' }), h('div', { id: 'd-pages' })])
+      h('section', { class: 'section', 'aria-labelledby': 'pg-title' }, [h('h3', { id: 'pg-title', text: 'All pages' }), h('div', { id: 'd-pages' })]),
+      h('section', { class: 'section', 'aria-labelledby': 'au-title' }, [
+        h('h3', { id: 'au-title', text: 'Audit trail' }),
+        h('p', {}, ['Every assessment, grade change, page, delivery, escalation, acknowledgement, alert and silence of this patient, oldest first: ',
+          h('a', { href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=csv', download: '', 'data-key': 'audit-csv', text: 'CSV' }), ' · ',
+          h('a', { href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=ndjson', download: '', 'data-key': 'audit-ndjson', text: 'NDJSON' })])
+      ])
     ]));
     main.setAttribute('data-patient', id);
   }
@@ -355,67 +456,159 @@
     if (tl.points.length > rows.length) wrap.appendChild(h('p', { text: 'Showing the newest ' + rows.length + ' of ' + tl.points.length + '.' }));
   }
 
-  function renderAllPages(pages, p) {
+  function renderAllPages(groups, p) {
     var wrap = document.getElementById('d-pages');
     wrap.textContent = '';
-    if (pages.length === 0) {
+    if (groups.length === 0) {
       wrap.appendChild(h('p', { text: 'No pages for this patient.' }));
       return;
     }
-    wrap.appendChild(h('ul', { class: 'list' }, pages.map(function (pg) { return pageItem(pg, p); })));
+    wrap.appendChild(h('ul', { class: 'list' }, groups.map(function (g) { return groupItem(g, p); })));
   }
 
-  // ------------------------------------------------------------------------------------------ acknowledgement
-  function openAck(pg, p, button) {
-    state.ackPage = pg;
+  // ----------------------------------------------------------------------------- acknowledgements and silences
+  /** The name dialog: acknowledging a page, or ending a silence. `submit(by)` resolves to an error text or null. */
+  function openNameDialog(o, button) {
+    state.nameAction = o;
     state.returnFocus = button ? button.getAttribute('data-key') : null;
-    ackSummary.textContent = condName(pg.condition) + ' grade ' + pg.toGrade + ' (' + pg.kind + ') for ' + where(p).toLowerCase() +
-      ', patient ' + p.patientId + '. Paged: ' + teams(pg.teams) + '.';
+    ackTitle.textContent = o.title;
+    ackSummary.textContent = o.summary;
+    ackLabel.textContent = o.label;
+    ackConfirm.textContent = o.confirm;
     ackError.textContent = '';
     ackName.value = localStorage.getItem(NAME_KEY) || '';
     ackConfirm.disabled = false;
     dialog.showModal();
     ackName.focus();
   }
+
+  function openAck(tp, g, p, button) {
+    openNameDialog({
+      title: 'Acknowledge page',
+      summary: groupTitle(g) + ' for ' + where(p).toLowerCase() + ', patient ' + p.patientId + '. ' + cap(teamName(tp.team)) +
+        ' page, now with ' + tp.role + '. Acknowledging stops this team\u2019s escalation.',
+      label: 'Your name (recorded with the time)',
+      confirm: 'Acknowledge',
+      focusAfter: route().kind === 'patient' ? 'heading' : 'open:' + p.patientId,
+      submit: function (by) {
+        return api('/api/pages/' + encodeURIComponent(tp.pageId) + '/ack', {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: by })
+        }).then(function (r) {
+          if (r.status !== 200) return (r.body.errors && r.body.errors.join('; ')) || r.body.error || 'Not acknowledged (HTTP ' + r.status + ').';
+          var a = r.body.page.ack;
+          if (!r.body.changed) return 'Already acknowledged by ' + a.by + ' at ' + when(a.at) + '.';
+          announce('Acknowledged by ' + a.by + ' at ' + when(a.at) + '.');
+          return null;
+        });
+      }
+    }, button);
+  }
+
+  function openEndSilence(s, button) {
+    openNameDialog({
+      title: 'End silence',
+      summary: silenceText(s) + '. Pages it holds are sent at once.',
+      label: 'Your name (recorded with the end of the silence)',
+      confirm: 'End silence',
+      focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
+      submit: function (by) {
+        return api('/api/silences/' + encodeURIComponent(s.silenceId) + '/end', {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: by })
+        }).then(function (r) {
+          if (r.status !== 200) return (r.body.errors && r.body.errors.join('; ')) || r.body.error || 'Not ended (HTTP ' + r.status + ').';
+          announce('Silence ended by ' + by + '.');
+          return null;
+        });
+      }
+    }, button);
+  }
+
   function closeAck() {
     if (dialog.open) dialog.close();
   }
+  function restoreFocus(key) {
+    if (!key) return;
+    var target = main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2[tabindex], h3 a') || main;
+    target.focus();
+  }
   dialog.addEventListener('close', function () {
-    var key = state.returnFocus;
-    state.ackPage = null;
-    if (key) {
-      var target = main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2, h3 a') || main;
-      target.focus();
-    }
+    state.nameAction = null;
+    restoreFocus(state.returnFocus);
   });
   document.getElementById('ack-cancel').addEventListener('click', closeAck);
   ackForm.addEventListener('submit', function (e) {
     e.preventDefault();
-    var pg = state.ackPage;
+    var action = state.nameAction;
     var by = ackName.value.trim();
-    if (!pg) return closeAck();
-    if (!by) { ackError.textContent = 'Type your name: it is recorded with the acknowledgement.'; ackName.focus(); return; }
+    if (!action) return closeAck();
+    if (!by) { ackError.textContent = 'Type your name: it is recorded.'; ackName.focus(); return; }
     ackConfirm.disabled = true;
-    api('/api/pages/' + encodeURIComponent(pg.notificationId) + '/ack', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: by })
-    }).then(function (r) {
+    action.submit(by).then(function (error) {
       ackConfirm.disabled = false;
-      if (r.status === 200) {
-        localStorage.setItem(NAME_KEY, by);
-        announce('Acknowledged by ' + r.body.page.acknowledgedBy + ' at ' + when(r.body.page.acknowledgedAt) + '.');
-        // The button is gone once acknowledged: focus goes back to the patient's heading.
-        state.returnFocus = route().kind === 'patient' ? 'heading' : 'open:' + pg.patientId;
-        closeAck();
-        refresh();
-      } else if (r.status === 409) {
-        ackError.textContent = 'Already acknowledged by ' + r.body.page.acknowledgedBy + ' at ' + when(r.body.page.acknowledgedAt) + '.';
-        refresh();
-      } else {
-        ackError.textContent = (r.body.errors && r.body.errors.join('; ')) || r.body.error || 'Not acknowledged (HTTP ' + r.status + ').';
-      }
+      localStorage.setItem(NAME_KEY, by);
+      if (error) { ackError.textContent = error; refresh(); return; }
+      // The button is gone once done: focus goes back to the patient.
+      state.returnFocus = action.focusAfter;
+      closeAck();
+      refresh();
     }).catch(function () {
       ackConfirm.disabled = false;
       if (!state.authFailed) ackError.textContent = 'The server did not answer; nothing was recorded. Try again.';
+    });
+  });
+
+  function openSilence(scope, button) {
+    state.silenceFor = scope;
+    state.returnFocus = button ? button.getAttribute('data-key') : null;
+    var paging = state.paging;
+    var from = paging ? paging.unsilenceableFromGrade : 4;
+    silenceRule.textContent = 'A silence holds pages below grade ' + from + ' (and technical alerts) until it ends; they are sent then if still ' +
+      'unanswered. Pages of grade ' + from + (from < 4 ? ' and above' : '') + ' are never held: they always go out.';
+    if (scope.team) {
+      silenceScope.textContent = 'Every page to one team (for example during a handover or a drill).';
+      silenceTeamRow.hidden = false;
+      silenceTeam.textContent = '';
+      ((paging && paging.teams) || Object.keys(TEAM)).forEach(function (t) { silenceTeam.appendChild(h('option', { value: t, text: cap(teamName(t)) })); });
+    } else {
+      silenceScope.textContent = 'Pages about ' + scope.label + ' (for example during transport).';
+      silenceTeamRow.hidden = true;
+    }
+    silenceError.textContent = '';
+    silenceReason.value = '';
+    silenceName.value = localStorage.getItem(NAME_KEY) || '';
+    silenceConfirm.disabled = false;
+    silenceDialog.showModal();
+    (scope.team ? silenceTeam : silenceMinutes).focus();
+  }
+  silenceDialog.addEventListener('close', function () {
+    state.silenceFor = null;
+    restoreFocus(state.returnFocus);
+  });
+  document.getElementById('silence-cancel').addEventListener('click', function () { silenceDialog.close(); });
+  silenceForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var scope = state.silenceFor;
+    if (!scope) return silenceDialog.close();
+    var by = silenceName.value.trim();
+    var reason = silenceReason.value.trim();
+    if (!reason) { silenceError.textContent = 'Give a reason: it is shown on the board and recorded.'; silenceReason.focus(); return; }
+    if (!by) { silenceError.textContent = 'Type your name: it is recorded.'; silenceName.focus(); return; }
+    var body = { minutes: Number(silenceMinutes.value), reason: reason, by: by };
+    if (scope.team) body.team = silenceTeam.value; else body.patientId = scope.patientId;
+    silenceConfirm.disabled = true;
+    api('/api/silences', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(function (r) {
+      silenceConfirm.disabled = false;
+      if (r.status !== 201) {
+        silenceError.textContent = (r.body.errors && r.body.errors.join('; ')) || r.body.error || 'Not silenced (HTTP ' + r.status + ').';
+        return;
+      }
+      localStorage.setItem(NAME_KEY, by);
+      announce(silenceText(r.body.silence) + '.');
+      silenceDialog.close();
+      refresh();
+    }).catch(function () {
+      silenceConfirm.disabled = false;
+      if (!state.authFailed) silenceError.textContent = 'The server did not answer; nothing was recorded. Try again.';
     });
   });
 
@@ -435,6 +628,7 @@
       if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
       state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
       state.lastData = r.body;
+      if (r.body.paging) state.paging = r.body.paging;
       if (r.status === 404) {
         main.textContent = '';
         main.appendChild(h('div', { class: 'notice' }, [h('p', { text: 'No patient ' + view.id + '.' }), h('a', { href: '#/', text: '← All patients' })]));
@@ -472,12 +666,15 @@
       }
     };
     source.addEventListener('patients', function () { scheduleRefresh(); });
+    source.addEventListener('pages', function () { scheduleRefresh(); });
+    source.addEventListener('silences', function () { scheduleRefresh(); });
     source.addEventListener('ack', function () { scheduleRefresh(); });
     source.addEventListener('page', function (e) {
       var d = JSON.parse(e.data);
       state.flash[d.patientId] = true;
       setTimeout(function () { delete state.flash[d.patientId]; scheduleRefresh(); }, 4000);
-      announce('New page: ' + condName(d.condition) + ' grade ' + d.toGrade + ' ' + d.kind + ' for ' + (d.bed ? 'bed ' + d.bed : 'patient') + ', patient ' + d.patientId + '.');
+      var what = d.technical ? 'technical alert (not a grade)' : condName(d.subject) + ' grade ' + d.grade + ' ' + d.kind;
+      announce('Paged ' + d.role + ' (' + teamName(d.team) + '): ' + what + ', patient ' + d.patientId + '.');
       scheduleRefresh(100);
     });
   }

@@ -14,7 +14,10 @@ import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '../s
 import { describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
-      the pipeline on this machine: POST /v1/messages, on-call board at /, pages on stdout (NDJSON)
+            [--public-url URL] [--page-lines]
+      the pipeline on this machine: POST /v1/messages, on-call board at /, pages on stdout (NDJSON);
+      --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
+      --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
   crs serve --issue-token DEVICE_ID | --list-tokens | --revoke-token TOKEN_ID [--data DIR]
       manage device bearer tokens (kept as hashes in DIR)
   crs start [--port N] [--data DIR] [--seed N] [--speed X] [--scheme S] [--config FILE]
@@ -32,6 +35,20 @@ function port(text: string | undefined, fallback: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ServeUsageError(`--port must be 0-65535 (got "${text}")`);
   return n;
+}
+
+function publicUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ServeUsageError(`--public-url must be an http or https URL (got "${text}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ServeUsageError('--public-url must be an http or https URL');
+  if (url.search || url.hash) throw new ServeUsageError('--public-url takes no query or fragment');
+  if (url.protocol === 'http:') log('crs serve: warning: --public-url is plain http; acknowledge links would cross the network unencrypted');
+  return url.toString().replace(/\/+$/, '');
 }
 
 function webhookUrl(text: string | undefined): string | undefined {
@@ -79,6 +96,10 @@ function announce(server: EmbeddedServer, config: GradingConfig, localToken: str
       (localToken ? '(CRS_INGEST_TOKEN or a device token)' : '(a device token: crs serve --issue-token DEVICE_ID; or set CRS_INGEST_TOKEN)'),
   );
   log(`crs serve: pages go to standard output as NDJSON${webhook ? ` and to the webhook ${new URL(webhook).origin}` : ''}`);
+  log(
+    `crs serve: escalation ladders for ${Object.keys(config.paging.policies).join(', ')}; ` +
+      `a page not acknowledged in ${config.paging.timeoutMinutes.severe} min (grade ${config.paging.severeFromGrade}+) or ${config.paging.timeoutMinutes.other} min goes to the next level`,
+  );
 }
 
 async function tokenCommand(dataDir: string, v: { 'issue-token'?: string; 'list-tokens'?: boolean; 'revoke-token'?: string }): Promise<number> {
@@ -118,6 +139,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         webhook: { type: 'string' },
         scheme: { type: 'string' },
         config: { type: 'string' },
+        'public-url': { type: 'string' },
+        'page-lines': { type: 'boolean' },
         'issue-token': { type: 'string' },
         'list-tokens': { type: 'boolean' },
         'revoke-token': { type: 'string' },
@@ -132,10 +155,13 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     if (v['issue-token'] !== undefined || v['list-tokens'] || v['revoke-token'] !== undefined) return await tokenCommand(dataDir, v);
     const config = loadConfig(v.config, v.scheme);
     const webhook = webhookUrl(v.webhook);
+    const links = publicUrl(v['public-url']);
     const localToken = process.env.CRS_INGEST_TOKEN || undefined;
     const server = await startEmbeddedServer({
       dataDir,
       config,
+      ...(links ? { publicUrl: links } : {}),
+      pageLines: v['page-lines'] ?? false,
       port: port(v.port, 8080),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
@@ -169,6 +195,15 @@ function failed(command: string, err: unknown): number {
 
 const DEMO_MARKER = 'CRS-DEMO';
 
+/**
+ * The demo replays courses from the recent past (observations hours old, catching up with the present), so by the
+ * monitor's clock every feed would look quiet until it caught up: the demo's stale-feed time covers that span.
+ */
+function demoConfig(config: GradingConfig, spanMs: number): GradingConfig {
+  const catchUp = Math.ceil(spanMs / 60_000) + config.paging.staleFeedMinutes;
+  return { ...config, paging: { ...config.paging, staleFeedMinutes: Math.max(config.paging.staleFeedMinutes, catchUp) } };
+}
+
 /** The demo directory is wiped on each start, so it must be one the demo made (never someone's real data). */
 function resetDemoDir(dir: string): void {
   const abs = resolve(dir);
@@ -200,11 +235,17 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
       process.stdout.write(`usage:\n${SERVE_USAGE}`);
       return 0;
     }
-    const config = loadConfig(v.config, v.scheme);
+    const loaded = loadConfig(v.config, v.scheme);
     const dataDir = v.data ?? join(DEFAULT_DATA_DIR, 'demo');
     resetDemoDir(dataDir);
     const token = process.env.CRS_INGEST_TOKEN || `demo_${randomBytes(18).toString('base64url')}`;
     const wanted = port(v.port, 8080);
+    const seed = v.seed === undefined ? 1 : Number(v.seed);
+    const speed = v.speed === undefined ? 120 : Number(v.speed);
+    if (!Number.isInteger(seed) || seed < 0) throw new ServeUsageError(`--seed must be a whole number (got "${v.seed}")`);
+    if (!Number.isFinite(speed) || speed < 1) throw new ServeUsageError(`--speed must be 1 or more (got "${v.speed}")`);
+    const scenario = scenarioFor({ seed, speed, courses: COURSE_NAMES, copies: 1 });
+    const config = demoConfig(loaded, scenario.spanMs);
     const options = { dataDir, config, localToken: token, log };
     let server: EmbeddedServer;
     try {
@@ -214,11 +255,6 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
       log(`crs start: port ${wanted} is in use; taking a free one`);
       server = await startEmbeddedServer({ ...options, port: 0 });
     }
-    const seed = v.seed === undefined ? 1 : Number(v.seed);
-    const speed = v.speed === undefined ? 120 : Number(v.speed);
-    if (!Number.isInteger(seed) || seed < 0) throw new ServeUsageError(`--seed must be a whole number (got "${v.seed}")`);
-    if (!Number.isFinite(speed) || speed < 1) throw new ServeUsageError(`--speed must be 1 or more (got "${v.speed}")`);
-    const scenario = scenarioFor({ seed, speed, courses: COURSE_NAMES, copies: 1 });
 
     log('');
     log(`  On-call board: ${server.boardUrl}`);

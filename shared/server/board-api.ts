@@ -1,10 +1,14 @@
 // The board's JSON views: built from the stored state with the domain's own functions (gradeCrs, gradeIcans,
-// dayPostInfusion), so the board shows exactly what the engine decided; nothing is re-derived in the browser.
-import type { BoardQueries, PageRecord, PatientRecord } from '../adapters/embedded/board.ts';
+// dayPostInfusion, the paging policies), so the board shows exactly what the engine decided; nothing is
+// re-derived in the browser. Pages are grouped by the grade change (or technical alert) they are about, one entry
+// per team: who was paged (role, level, when), who acknowledged (who, when, how), what is pending (the next level
+// and when), and what a silence holds.
+import type { BoardQueries, PatientRecord } from '../adapters/embedded/board.ts';
 import type { TimelinePoint } from '../adapters/embedded/store.ts';
 import type { GradingConfig } from '../domain/config.ts';
 import { gradeCrs, gradeIcans, hypotensionThresholds } from '../domain/grading.ts';
 import { dayPostInfusion } from '../domain/page.ts';
+import { PAGE_TEAMS, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '../domain/paging.ts';
 import type { VitalFields } from '../domain/state.ts';
 import { HOUR, iso } from '../domain/time.ts';
 
@@ -13,28 +17,63 @@ export interface Measured<T> {
   at: string;
 }
 
-export interface PageView {
-  notificationId: string;
-  patientId: string;
-  condition: 'crs' | 'icans';
-  kind: 'escalation' | 'de-escalation';
-  fromGrade: number;
-  toGrade: number;
-  teams: string[];
-  /** Patient clock when the grade changed. */
+export interface SendView {
+  role: string;
+  level: number;
+  round: number;
+  reason: string;
   at: string;
-  bed: string | null;
+}
+
+export interface SilenceView {
+  silenceId: string;
+  scope: { patientId: string } | { team: string };
+  from: string;
+  until: string;
+  createdBy: string;
+  reason: string;
+}
+
+/** One team's page about one grade change or alert. */
+export interface TeamPageView {
+  pageId: string;
+  team: string;
+  status: PageStatus;
+  /** What the board says: waiting for an acknowledgement, held by a silence, or the status. */
+  state: 'waiting' | 'held' | PageStatus;
+  /** The role the current level goes to. */
+  role: string;
+  level: number;
+  levels: number;
+  round: number;
+  loops: number;
+  /** Every send of this page, oldest first. */
+  sent: SendView[];
+  /** Who is paged next, and when, if nobody acknowledges; or when the ladder gives up (`exhaustsAt`). */
+  next: { role: string; at: string } | null;
+  exhaustsAt: string | null;
+  heldBy: SilenceView | null;
+  ack: { by: string; at: string; via: string } | null;
+  closedAt: string | null;
+}
+
+export interface PageGroupView {
+  notificationId: string;
+  subject: Page['subject'];
+  kind: Page['kind'];
+  /** A technical alert (no data, low SpO2): not a grade. */
+  technical: boolean;
+  grade: number;
+  fromGrade: number | null;
   summary: string;
   reasons: string[];
   actions: string[];
+  /** The patient clock of the grade change; for an alert, the time it was raised. */
+  at: string;
   triggeredAt: string;
-  deliveredAt: string | null;
-  deliveredTo: string[];
-  acknowledgedAt: string | null;
-  acknowledgedBy: string | null;
-  acknowledgedVia: string | null;
-  /** A later open page of the same condition for this patient. */
-  supersededBy: string | null;
+  /** The latest of its subject for this patient (a newer grade or all-clear makes it history). */
+  current: boolean;
+  pages: TeamPageView[];
 }
 
 export interface PatientView {
@@ -58,44 +97,101 @@ export interface PatientView {
   neuro: (Measured<string> & { iceScore: number | null }) | null;
   /** What the board marks as fever or low blood pressure (the patient's own hypotension limits when set). */
   limits: { feverC: number; systolicBelow: number; mapBelow: number };
-  openPages: PageView[];
+  /** What needs attention: current grade changes with a page waiting, held or unanswered, and alerts in force. */
+  paging: PageGroupView[];
+  /** Pages waiting for an acknowledgement. */
+  waiting: number;
+  /** Silences of this patient in force. */
+  silences: SilenceView[];
 }
 
-export function pageView(p: PageRecord, supersededBy: string | null = null): PageView {
-  const n = p.notification;
+export function silenceView(s: Silence): SilenceView {
+  return { silenceId: s.silenceId, scope: s.scope, from: iso(s.from), until: iso(s.until), createdBy: s.createdBy, reason: s.reason };
+}
+
+const TECHNICAL = new Set<Page['subject']>(['stale-feed', 'spo2']);
+
+/** Whom the ladder pages next after `p`'s current level, or that it gives up. */
+function nextStep(p: Page, paging: PagingConfig): Pick<TeamPageView, 'next' | 'exhaustsAt'> {
+  if (p.status !== 'open' || p.heldBy !== undefined || p.dueAt === null) return { next: null, exhaustsAt: null };
+  const policy = paging.policies[p.team];
+  let level = p.level + 1;
+  let round = p.round;
+  if (level >= policy.levels.length) {
+    level = 0;
+    round++;
+  }
+  if (round >= policy.loops) return { next: null, exhaustsAt: iso(p.dueAt) };
+  return { next: { role: policy.levels[level]!, at: iso(p.dueAt) }, exhaustsAt: null };
+}
+
+function teamPageView(p: Page, queries: BoardQueries, paging: PagingConfig, silences: Map<string, Silence>): TeamPageView {
+  const policy = paging.policies[p.team];
+  const held = p.heldBy !== undefined ? silences.get(p.heldBy) : undefined;
   return {
-    notificationId: n.notificationId,
-    patientId: n.patientId,
-    condition: n.condition,
-    kind: n.kind,
-    fromGrade: n.fromGrade,
-    toGrade: n.toGrade,
-    teams: n.teams,
-    at: n.at,
-    bed: n.bed,
-    summary: n.summary,
-    reasons: n.reasons.map((r) => r.text),
-    actions: n.actions,
-    triggeredAt: p.triggeredAt,
-    deliveredAt: p.deliveredAt,
-    deliveredTo: p.deliveredTo,
-    acknowledgedAt: p.acknowledgedAt,
-    acknowledgedBy: p.acknowledgedBy,
-    acknowledgedVia: p.acknowledgedVia,
-    supersededBy,
+    pageId: p.pageId,
+    team: p.team,
+    status: p.status,
+    state: p.status === 'open' ? (p.heldBy !== undefined ? 'held' : 'waiting') : p.status,
+    role: roleOf(p, paging),
+    level: p.level,
+    levels: policy.levels.length,
+    round: p.round,
+    loops: policy.loops,
+    sent: queries.sends(p.pageId).map((e) => ({ role: e.role, level: e.level, round: e.round, reason: e.reason, at: e.sentAt })),
+    ...nextStep(p, paging),
+    heldBy: held ? silenceView(held) : null,
+    ack: p.ack ? { by: p.ack.by, at: iso(p.ack.at), via: p.ack.via } : null,
+    closedAt: p.closedAt !== undefined ? iso(p.closedAt) : null,
   };
 }
 
-/** Open pages, newest first, each older one marked as superseded by the newest open page of its condition. */
-function openPageViews(open: PageRecord[]): PageView[] {
-  const newest = new Map<string, string>();
-  for (const p of open) newest.set(p.notification.condition, p.notification.notificationId); // ordered by seq
-  return open
-    .map((p) => {
-      const latest = newest.get(p.notification.condition)!;
-      return pageView(p, latest === p.notification.notificationId ? null : latest);
-    })
-    .reverse();
+const TEAM_ORDER = new Map<string, number>(PAGE_TEAMS.map((t, i) => [t, i]));
+
+/**
+ * Groups a patient's pages (newest first) by the grade change or alert they are about, newest first. A group is
+ * current when it is the newest of its subject.
+ */
+export function pageGroups(pages: Page[], queries: BoardQueries, paging: PagingConfig, silences: Map<string, Silence>): PageGroupView[] {
+  const groups = new Map<string, Page[]>();
+  for (const p of pages) {
+    const list = groups.get(p.notificationId) ?? [];
+    list.push(p);
+    groups.set(p.notificationId, list);
+  }
+  const seenSubject = new Set<string>();
+  const out: PageGroupView[] = [];
+  for (const [notificationId, list] of groups) {
+    const first = list[0]!;
+    const n = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);
+    const current = !seenSubject.has(first.subject);
+    seenSubject.add(first.subject);
+    out.push({
+      notificationId,
+      subject: first.subject,
+      kind: first.kind,
+      technical: TECHNICAL.has(first.subject),
+      grade: first.grade,
+      fromGrade: n?.fromGrade ?? null,
+      summary: first.summary,
+      reasons: n ? n.reasons.map((r) => r.text) : [],
+      actions: n?.actions ?? [],
+      at: n?.at ?? iso(first.triggeredAt),
+      triggeredAt: iso(Math.min(...list.map((p) => p.triggeredAt))),
+      current,
+      pages: list
+        .sort((a, b) => (TEAM_ORDER.get(a.team) ?? 9) - (TEAM_ORDER.get(b.team) ?? 9))
+        .map((p) => teamPageView(p, queries, paging, silences)),
+    });
+  }
+  return out;
+}
+
+/** Needs attention: a current grade change with a page waiting, held or unanswered; a technical alert in force. */
+export function needsAttention(g: PageGroupView): boolean {
+  if (!g.current) return false;
+  if (g.kind === 'alert') return true;
+  return g.pages.some((p) => p.state === 'waiting' || p.state === 'held' || p.state === 'exhausted');
 }
 
 const NEURO_TEXT: Record<string, string> = {
@@ -106,7 +202,7 @@ const NEURO_TEXT: Record<string, string> = {
   unarousable: 'unarousable',
 };
 
-export function patientView(rec: PatientRecord, open: PageRecord[], config: GradingConfig): PatientView {
+export function patientView(rec: PatientRecord, groups: PageGroupView[], silences: Silence[], config: GradingConfig): PatientView {
   const s = rec.state;
   const crs = gradeCrs(s, config);
   const icans = gradeIcans(s);
@@ -151,7 +247,9 @@ export function patientView(rec: PatientRecord, open: PageRecord[], config: Grad
         }
       : null,
     limits: { feverC: config.feverThresholdC, ...hypotensionThresholds(s, config) },
-    openPages: openPageViews(open),
+    paging: groups.filter(needsAttention),
+    waiting: groups.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
+    silences: silences.filter((x) => 'patientId' in x.scope && x.scope.patientId === rec.patientId).map(silenceView),
   };
 }
 
@@ -162,10 +260,13 @@ export function sortPatients(list: PatientView[]): PatientView[] {
   return list.sort(
     (a, b) =>
       severity(b) - severity(a) ||
-      b.openPages.length - a.openPages.length ||
+      b.waiting - a.waiting ||
       (a.bed ?? a.patientId).localeCompare(b.bed ?? b.patientId, 'en', { numeric: true }),
   );
 }
+
+/** How many of a patient's pages the views read (newest first): months of an ordinary stay. */
+const PAGES_PER_PATIENT = 200;
 
 export class BoardApi {
   constructor(
@@ -174,23 +275,49 @@ export class BoardApi {
     private readonly now: () => number = Date.now,
   ) {}
 
-  patients() {
-    const open = new Map<string, PageRecord[]>();
-    for (const p of this.queries.openPages()) {
-      const list = open.get(p.notification.patientId) ?? [];
-      list.push(p);
-      open.set(p.notification.patientId, list);
+  /** What the board states about paging: the ladders, and the grade a silence never holds. */
+  private pagingInfo() {
+    const p = this.config.paging;
+    return {
+      teams: PAGE_TEAMS,
+      policies: p.policies,
+      timeoutMinutes: p.timeoutMinutes,
+      severeFromGrade: p.severeFromGrade,
+      unsilenceableFromGrade: p.unsilenceableFromGrade,
+    };
+  }
+
+  private groups(patientId: string, silences: Silence[]): PageGroupView[] {
+    const byId = new Map(silences.map((s) => [s.silenceId, s]));
+    const pages = this.queries.pages(patientId, PAGES_PER_PATIENT);
+    // A page held by a silence that has ended meanwhile (released at the next tick) still names it.
+    for (const p of pages) {
+      if (p.heldBy !== undefined && !byId.has(p.heldBy)) {
+        const s = this.queries.silenceNow(p.heldBy);
+        if (s) byId.set(s.silenceId, s);
+      }
     }
-    const patients = this.queries.patients().map((r) => patientView(r, open.get(r.patientId) ?? [], this.config));
-    return { serverTime: iso(this.now()), scheme: this.config.scheme, patients: sortPatients(patients) };
+    return pageGroups(pages, this.queries, this.config.paging, byId);
+  }
+
+  patients() {
+    const silences = this.queries.silences(this.now());
+    const patients = this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences), silences, this.config));
+    return {
+      serverTime: iso(this.now()),
+      scheme: this.config.scheme,
+      paging: this.pagingInfo(),
+      silences: silences.map(silenceView),
+      patients: sortPatients(patients),
+    };
   }
 
   /** One patient: the card, every page (newest first) and the timeline of the last `hours` of patient time. */
   patient(patientId: string, hours = 72) {
     const rec = this.queries.patient(patientId);
     if (!rec) return undefined;
-    const all = this.queries.pagesOf(patientId);
-    const open = all.filter((p) => !p.acknowledgedAt);
+    const silences = this.queries.silences(this.now());
+    const groups = this.groups(patientId, silences);
     const clock = Number.isFinite(rec.state.clock) ? rec.state.clock : this.now();
     const from = clock - hours * HOUR;
     const points = this.queries.timeline(patientId, from).map((p: TimelinePoint) => ({
@@ -203,8 +330,9 @@ export class BoardApi {
     }));
     return {
       serverTime: iso(this.now()),
-      patient: patientView(rec, open, this.config),
-      pages: all.map((p) => pageView(p)).reverse(),
+      paging: this.pagingInfo(),
+      patient: patientView(rec, groups, silences, this.config),
+      pages: groups,
       timeline: {
         from: iso(from),
         to: iso(clock),
@@ -213,5 +341,11 @@ export class BoardApi {
         points,
       },
     };
+  }
+
+  /** One team page as the board shows it (after an acknowledgement). */
+  teamPage(p: Page): TeamPageView {
+    const silences = new Map(this.queries.silences(this.now()).map((s) => [s.silenceId, s]));
+    return teamPageView(p, this.queries, this.config.paging, silences);
   }
 }

@@ -1,5 +1,6 @@
-// The whole pipeline in one process on SQLite: HTTP ingest -> inbox -> grading worker -> outbox -> stdout, board,
-// webhook. `crs serve`, `crs start`, the tests and the benchmark all start it through startEmbeddedServer.
+// The whole pipeline in one process on SQLite: HTTP ingest -> inbox -> grading worker -> outbox -> pager (ladders,
+// acknowledgements, silences, alerts, audit) and stdout, board, webhook. `crs serve`, `crs start`, the tests and the
+// benchmark all start it through startEmbeddedServer.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -12,10 +13,12 @@ import { SqliteStateStore } from '../adapters/embedded/store.ts';
 import { SqliteTokenStore } from '../adapters/embedded/tokens.ts';
 import { GradingWorker } from '../adapters/embedded/worker.ts';
 import type { GradingConfig } from '../domain/config.ts';
+import { loadOrCreateAckSecret } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { createRequestHandler } from './http.ts';
-import { BoardNotifier, StdoutNotifier, WebhookNotifier } from './sinks.ts';
+import { EmbeddedPaging } from './paging.ts';
+import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
 import { SseHub } from './sse.ts';
 
 export interface EmbeddedOptions {
@@ -28,6 +31,10 @@ export interface EmbeddedOptions {
   webhook?: { url: string; secret?: string; retry?: { initialMs: number; maxMs: number } };
   /** Where the NDJSON page stream goes (standard output by default). */
   pageStream?: Writable;
+  /** Also print each page to a role on the stream ({"type":"page",...}, with its acknowledge link). */
+  pageLines?: boolean;
+  /** The address phones reach this server at (behind the TLS proxy), for acknowledge links; the listening URL by default. */
+  publicUrl?: string;
   log?: (line: string) => void;
   now?: () => number;
 }
@@ -41,6 +48,7 @@ export interface EmbeddedServer {
   queue: SqliteQueue;
   worker: GradingWorker;
   dispatcher: OutboxDispatcher;
+  paging: EmbeddedPaging;
   tokens: SqliteTokenStore;
   /** Stops taking requests, lets the work in flight finish, closes the database. Idempotent. */
   close(): Promise<void>;
@@ -62,19 +70,32 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const sse = new SseHub();
   const store = new SqliteStateStore(db);
   const tokens = new SqliteTokenStore(db);
-  const queries = new BoardQueries(db);
-  const sinks: Sink[] = [
-    { name: 'stdout', notifier: new StdoutNotifier(o.pageStream ?? process.stdout) },
-    { name: 'board', notifier: new BoardNotifier(sse) },
-  ];
-  if (o.webhook) {
-    sinks.push({
-      name: 'webhook',
-      notifier: new WebhookNotifier(o.webhook.url, o.webhook.secret),
-      ...(o.webhook.retry ? { retry: o.webhook.retry } : {}),
-    });
+  let ackSecret: Buffer;
+  try {
+    ackSecret = loadOrCreateAckSecret(dataDir);
+  } catch (err) {
+    db.close();
+    lock.release();
+    throw err;
   }
-  const dispatcher = new OutboxDispatcher(db, sinks, { now, log });
+  // The acknowledge links' address is known once the port is; the pager reads it when it sends.
+  const links = { base: o.publicUrl ? `${o.publicUrl.replace(/\/+$/, '')}/ack/` : '' };
+  let dispatcher: OutboxDispatcher | undefined;
+  const paging = new EmbeddedPaging({
+    db,
+    config: o.config,
+    ackSecret,
+    ackBaseUrl: () => links.base,
+    now,
+    log,
+    loadState: (patientId) => store.load(patientId),
+    onSent: () => dispatcher?.kick(),
+    onChanged: (patientIds) => sse.broadcast('pages', { patientIds }),
+  });
+  const queries = new BoardQueries(db, paging.store);
+  const sinks: Sink[] = [paging.sink(), new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), new BoardSink(sse)];
+  if (o.webhook) sinks.push(new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry));
+  dispatcher = new OutboxDispatcher(db, sinks, { now, log });
   const worker = new GradingWorker({
     db,
     store,
@@ -84,6 +105,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     onCommitted: ({ patients, pages }) => {
       if (patients.length > 0) sse.broadcast('patients', { patientIds: patients });
       if (pages > 0) dispatcher.kick();
+      paging.committed(patients);
     },
   });
   const queue = new SqliteQueue(db, () => worker.kick());
@@ -93,6 +115,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     ingest: { queue, tokens, now, ...(o.localToken ? { localToken: o.localToken } : {}) },
     board: new BoardApi(queries, o.config, now),
     queries,
+    paging,
+    pagingConfig: o.config.paging,
+    audit: paging.audit,
     sse,
     boardKey,
     now,
@@ -126,9 +151,12 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `http://${shown}:${port}`;
 
-  // Whatever was accepted or committed before a crash is graded and delivered now.
+  if (!o.publicUrl) links.base = `${url}/ack/`;
+
+  // Whatever was accepted or committed before a crash is graded and delivered now, and the ladders resume.
   worker.kick();
   dispatcher.kick();
+  paging.start();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -140,7 +168,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       await closed;
       clearTimeout(force);
       await worker.stop();
+      await paging.stop();
       await dispatcher.stop();
+      await paging.stop(); // what the last deliveries handed the pager
       db.close();
       lock.release();
     })());
@@ -154,6 +184,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     queue,
     worker,
     dispatcher,
+    paging,
     tokens,
     close,
   };

@@ -1,18 +1,29 @@
 // The HTTP host of `crs serve` (node:http): device ingest through handleIngest (the same code, statuses and auth
-// as the Lambda), the board's static files, its JSON API and its live event stream.
+// as the Lambda), acknowledge links (GET shows, POST acknowledges) and the acknowledgement API, the board's static
+// files, its JSON API (acknowledgements, silences, audit export) and its live event stream.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AckResult, BoardQueries } from '../adapters/embedded/board.ts';
+import type { SqliteAuditLog } from '../adapters/embedded/audit.ts';
+import type { BoardQueries } from '../adapters/embedded/board.ts';
+import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
 import { INGEST_LIMITS, handleIngest, type IngestDeps } from '../app/ingest.ts';
-import { iso } from '../domain/time.ts';
+import { PAGE_TEAMS, roleOf, type PageTeam, type PagingConfig, type Silence } from '../domain/paging.ts';
+import type { AckResult } from '../domain/paging.ts';
+import { MINUTE, iso } from '../domain/time.ts';
+import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage } from './ack-page.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
-import { pageView, type BoardApi } from './board-api.ts';
+import { silenceView, type BoardApi } from './board-api.ts';
+import type { EmbeddedPaging } from './paging.ts';
 import type { SseHub } from './sse.ts';
 
 export interface HostDeps {
   ingest: IngestDeps;
   board: BoardApi;
   queries: BoardQueries;
+  paging: EmbeddedPaging;
+  pagingConfig: PagingConfig;
+  audit: SqliteAuditLog;
   sse: SseHub;
   boardKey: string;
   now: () => number;
@@ -91,6 +102,50 @@ export function checkAckName(value: unknown): { ok: true; name: string } | { ok:
   return { ok: true, name };
 }
 
+const CLOSED_TEXT: Record<string, string> = {
+  superseded: 'A newer page about this patient replaced it: answer that one.',
+  resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
+  exhausted: 'Every level was paged and nobody acknowledged in time. Call the team now; the board shows the patient.',
+  info: 'An informational page: nothing to acknowledge.',
+};
+const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
+
+export const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
+
+/** Checks a silence request: exactly one scope, a duration, a reason and a name. */
+export function checkSilence(body: Record<string, unknown>, now: number): { ok: true; silence: Silence } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  const { patientId, team, minutes, reason } = body;
+  let scope: Silence['scope'] | undefined;
+  if ((patientId === undefined) === (team === undefined)) errors.push('scope: give either patientId or team, not both');
+  else if (patientId !== undefined) {
+    if (typeof patientId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(patientId)) errors.push('patientId: must be a patient id');
+    else scope = { patientId };
+  } else if (typeof team !== 'string' || !(PAGE_TEAMS as readonly string[]).includes(team)) {
+    errors.push(`team: must be one of ${PAGE_TEAMS.join(', ')}`);
+  } else scope = { team: team as PageTeam };
+  if (typeof minutes !== 'number' || !Number.isFinite(minutes) || minutes < 1 || minutes > SILENCE_LIMITS.maxMinutes) {
+    errors.push(`minutes: how long, 1 to ${SILENCE_LIMITS.maxMinutes}`);
+  }
+  const why = typeof reason === 'string' ? reason.trim().replace(/\s+/g, ' ') : '';
+  if (why.length === 0) errors.push('reason: is required (e.g. transport to MRI)');
+  else if (why.length > SILENCE_LIMITS.reasonMax || /[\p{Cc}\p{Cf}]/u.test(why)) errors.push(`reason: at most ${SILENCE_LIMITS.reasonMax} printable characters`);
+  const name = checkAckName(body.by);
+  if (!name.ok) errors.push(name.error);
+  if (errors.length > 0 || !scope || !name.ok) return { ok: false, errors };
+  return {
+    ok: true,
+    silence: {
+      silenceId: `sil_${randomBytes(9).toString('base64url')}`,
+      scope,
+      from: now,
+      until: now + Math.round((minutes as number) * MINUTE),
+      createdBy: name.name,
+      reason: why,
+    },
+  };
+}
+
 export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const files = new Map<string, Buffer>();
   for (const [path, f] of Object.entries(STATIC)) files.set(path, readFileSync(new URL(f.file, BOARD_DIR)));
@@ -111,34 +166,167 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     }
   };
 
-  async function ack(req: IncomingMessage, res: ServerResponse, notificationId: string): Promise<void> {
-    if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
-    if (!/json/i.test(req.headers['content-type'] ?? '')) return sendJson(res, 415, { error: 'send JSON: {"by": "your name"}' });
-    const body = await readBody(req, ACK_BODY_LIMIT);
-    if (Buffer.byteLength(body) > ACK_BODY_LIMIT) return sendJson(res, 413, { error: `body is over ${ACK_BODY_LIMIT} bytes` });
+  /** A JSON body of at most `limit` bytes, or the answer already sent (415, 413, 400). */
+  async function jsonBody(req: IncomingMessage, res: ServerResponse, example: string, limit = ACK_BODY_LIMIT): Promise<Record<string, unknown> | undefined> {
+    if (!/json/i.test(req.headers['content-type'] ?? '')) {
+      sendJson(res, 415, { error: `send JSON: ${example}` });
+      return undefined;
+    }
+    const body = await readBody(req, limit);
+    if (Buffer.byteLength(body) > limit) {
+      sendJson(res, 413, { error: `body is over ${limit} bytes` });
+      return undefined;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
-      return sendJson(res, 400, { errors: ['body is not valid JSON'] });
+      sendJson(res, 400, { errors: ['body is not valid JSON'] });
+      return undefined;
     }
-    const name = checkAckName((parsed as { by?: unknown } | null)?.by);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      sendJson(res, 400, { errors: [`body must be a JSON object: ${example}`] });
+      return undefined;
+    }
+    return parsed as Record<string, unknown>;
+  }
+
+  /** The answer to an acknowledgement: 200 (also when it was acknowledged before), 403, 404 or 409 with the reason. */
+  function ackAnswer(res: ServerResponse, result: AckResult, how: string): void {
+    if (!result.ok) {
+      const status = result.reason.startsWith('acknowledge link') ? 403 : result.reason === 'no such page' ? 404 : 409;
+      return sendJson(res, status, { error: result.reason });
+    }
+    const p = result.page;
+    if (result.changed) {
+      deps.log(`paging: page ${p.pageId} acknowledged via ${how}`); // ids only: the name stays in the database
+      deps.sse.broadcast('ack', { patientId: p.patientId, pageId: p.pageId });
+    }
+    sendJson(res, 200, { acknowledged: true, changed: result.changed, page: deps.board.teamPage(p) });
+  }
+
+  /** POST /api/pages/<pageId>/ack {"by"}: the board's button (the board key authenticates it). */
+  async function boardAck(req: IncomingMessage, res: ServerResponse, pageId: string): Promise<void> {
+    if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+    const body = await jsonBody(req, res, '{"by": "your name"}');
+    if (!body) return;
+    const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
-    const result: AckResult = deps.queries.acknowledge(notificationId, name.name, iso(deps.now()));
-    if (result.kind === 'not-found') return sendJson(res, 404, { error: 'no such page' });
-    if (result.kind === 'already') {
-      return sendJson(res, 409, { error: 'already acknowledged', page: pageView(result.page) });
+    ackAnswer(res, await deps.paging.acknowledge(pageId, name.name), 'board');
+  }
+
+  /** POST /v1/acks {"token", "by"}: the acknowledge link's token, for apps and integration engines. */
+  async function apiAck(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await jsonBody(req, res, '{"token": "<from the acknowledge link>", "by": "your name"}');
+    if (!body) return;
+    const errors: string[] = [];
+    if (typeof body.token !== 'string' || body.token.length === 0 || body.token.length > 2048) errors.push('token: is required (the last part of the acknowledge link)');
+    const name = checkAckName(body.by);
+    if (!name.ok) errors.push(name.error);
+    if (errors.length > 0 || !name.ok) return sendJson(res, 400, { errors });
+    ackAnswer(res, await deps.paging.acknowledgeLink(body.token as string, name.name), 'api');
+  }
+
+  /** GET /ack/<token> shows the page and a form; POST acknowledges. Refused links answer 403. */
+  async function linkPage(req: IncomingMessage, res: ServerResponse, method: string, token: string): Promise<void> {
+    const html = (status: number, text: string) => send(res, status, ACK_PAGE_HEADERS, text);
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return send(res, 405, { ...ACK_PAGE_HEADERS, allow: 'GET, POST' }, ackErrorPage('Not allowed', 'Use the link as it was sent.'));
+    if (method === 'POST') {
+      const body = await readBody(req, ACK_BODY_LIMIT);
+      if (Buffer.byteLength(body) > ACK_BODY_LIMIT) return html(413, ackErrorPage('Too long', 'The form sent too much; type a name of up to 80 characters.'));
+      const name = checkAckName(new URLSearchParams(body).get('by') ?? undefined);
+      const v = deps.paging.verifyLink(token);
+      if (!name.ok) {
+        const page = v.ok ? deps.queries.page(v.claims.pageId) : undefined;
+        if (v.ok && page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, name.error.replace(/^by: /, 'Your name: ')));
+      }
+      // A refused link is refused (and audited) whatever the name says.
+      const result = await deps.paging.acknowledgeLink(token, name.ok ? name.name : '(no name)');
+      if (!result.ok) {
+        const reason = result.reason.replace('acknowledge link ', '');
+        if (result.reason.startsWith('acknowledge link')) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[reason] ?? reason));
+        if (result.reason === 'no such page') return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
+        const page = deps.queries.page(v.ok ? v.claims.pageId : '');
+        return page
+          ? html(409, ackStatusPage(page, v.ok ? v.claims.role : roleOf(page, deps.pagingConfig), 'Nothing to acknowledge', closedText(page.status), false))
+          : html(409, ackErrorPage('Nothing to acknowledge', result.reason));
+      }
+      const p = result.page;
+      if (result.changed) {
+        deps.log(`paging: page ${p.pageId} acknowledged via link`);
+        deps.sse.broadcast('ack', { patientId: p.patientId, pageId: p.pageId });
+      }
+      const ack = p.ack!;
+      const detail = result.changed
+        ? `Recorded: ${ack.by} at ${iso(ack.at)}. Nobody else on this ladder will be paged for it.`
+        : `It was already acknowledged by ${ack.by} at ${iso(ack.at)} (via ${ack.via}).`;
+      return html(200, ackStatusPage(p, v.ok ? v.claims.role : roleOf(p, deps.pagingConfig), result.changed ? 'Acknowledged' : 'Already acknowledged', detail, true));
     }
-    const patientId = result.page.notification.patientId;
-    deps.log(`board: page ${notificationId} acknowledged (${result.notificationIds.length} page(s) of patient ${patientId})`);
-    deps.sse.broadcast('ack', { patientId, notificationIds: result.notificationIds });
-    sendJson(res, 200, { acknowledged: result.notificationIds, page: pageView(result.page) });
+    const v = deps.paging.verifyLink(token);
+    if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
+    const page = deps.queries.page(v.claims.pageId);
+    if (!page) return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
+    if (page.status === 'open') return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+    if (page.status === 'acknowledged' && page.ack) {
+      return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
+    }
+    return html(200, ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false));
+  }
+
+  /** POST /api/silences {"patientId" | "team", "minutes", "reason", "by"}. */
+  async function createSilence(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+    const body = await jsonBody(req, res, '{"patientId": "P" or "team": "icu", "minutes": 30, "reason": "transport", "by": "your name"}');
+    if (!body) return;
+    const s = checkSilence(body, deps.now());
+    if (!s.ok) return sendJson(res, 400, { errors: s.errors });
+    if ('patientId' in s.silence.scope && !deps.queries.patient(s.silence.scope.patientId)) return sendJson(res, 404, { error: 'no such patient' });
+    const created = await deps.paging.silence(s.silence);
+    deps.log(`paging: silence ${created.silenceId} created`);
+    deps.sse.broadcast('silences', { silenceId: created.silenceId });
+    sendJson(res, 201, { silence: silenceView(created) });
+  }
+
+  /** POST /api/silences/<id>/end {"by"}: ends it now; what it held is paged at once. */
+  async function endSilence(req: IncomingMessage, res: ServerResponse, silenceId: string): Promise<void> {
+    if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+    const body = await jsonBody(req, res, '{"by": "your name"}');
+    if (!body) return;
+    const name = checkAckName(body.by);
+    if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
+    const ended = await deps.paging.endSilence(silenceId, name.name);
+    if (!ended) return sendJson(res, 404, { error: 'no such silence' });
+    deps.log(`paging: silence ${silenceId} ended`);
+    deps.sse.broadcast('silences', { silenceId });
+    sendJson(res, 200, { silence: { ...silenceView(ended), endedAt: ended.endedAt !== undefined ? iso(ended.endedAt) : null, endedBy: ended.endedBy ?? null } });
+  }
+
+  /** GET /api/patients/<id>/audit?format=ndjson|csv: the patient's audit trail, oldest first, as a download. */
+  async function auditExport(res: ServerResponse, patientId: string, format: string): Promise<void> {
+    if (format !== 'ndjson' && format !== 'csv') return sendJson(res, 400, { errors: ['format: must be ndjson or csv'] });
+    const safe = patientId.replace(/[^A-Za-z0-9._-]/g, '_');
+    res.writeHead(200, {
+      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
+      'content-disposition': `attachment; filename="audit-${safe}.${format}"`,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
+    if (format === 'csv') res.write(auditCsvHeader());
+    for await (const e of deps.audit.forPatient(patientId)) res.write(format === 'csv' ? auditCsvRow(e) : auditNdjsonRow(e));
+    res.end();
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const method = req.method ?? 'GET';
+
+    if (path === '/v1/acks') {
+      if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
+      return apiAck(req, res);
+    }
+    const link = path.match(/^\/ack\/([A-Za-z0-9._-]{1,2048})$/);
+    if (link) return linkPage(req, res, method, link[1]!);
 
     if (path.startsWith('/v1/')) {
       // The body is read only up to the batch limit: handleIngest answers 413 for anything larger.
@@ -181,7 +369,19 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       const page = path.match(/^\/api\/pages\/([^/]+)\/ack$/);
       if (page) {
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
-        return ack(req, res, decodeURIComponent(page[1]!));
+        return boardAck(req, res, decodeURIComponent(page[1]!));
+      }
+      const audit = path.match(/^\/api\/patients\/([^/]+)\/audit$/);
+      if (audit && method === 'GET') return auditExport(res, decodeURIComponent(audit[1]!), url.searchParams.get('format') ?? 'ndjson');
+      if (path === '/api/silences') {
+        if (method === 'GET') return sendJson(res, 200, { serverTime: iso(deps.now()), silences: deps.queries.silences(deps.now()).map(silenceView) });
+        if (method === 'POST') return createSilence(req, res);
+        return sendJson(res, 405, { error: 'use GET or POST' }, { allow: 'GET, POST' });
+      }
+      const end = path.match(/^\/api\/silences\/([^/]+)\/end$/);
+      if (end) {
+        if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
+        return endSilence(req, res, decodeURIComponent(end[1]!));
       }
     }
     sendJson(res, 404, { error: `no route ${method} ${path}` });

@@ -1,46 +1,65 @@
-// Where pages go from the outbox: standard output (NDJSON, exactly as `crs replay` prints them), the board's live
-// stream, and an optional webhook. Each is a Notifier behind its own ledger lane (see adapters/embedded/outbox.ts).
+// Where outbox records go (each sink is a lane with its own ledger, adapters/embedded/outbox.ts):
+// - standard output: every grade change as one NDJSON line, exactly as `crs replay` prints it; with --page-lines
+//   also every page to a role ({"type":"page",...}, with its acknowledge link);
+// - the board's live stream: a hint per page sent (the board then reads the database);
+// - the webhook: every grade change (as on standard output) and every page to a role, told apart by `type`.
 import { createHmac } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import type { OutboxItem, OutboxKind, Sink } from '../adapters/embedded/outbox.ts';
+import type { PageEvent } from '../adapters/embedded/pages.ts';
 import { notificationEvent } from '../domain/events.ts';
 import type { Notification } from '../domain/page.ts';
-import type { Notifier } from '../ports.ts';
 import type { SseHub } from './sse.ts';
 
 /**
- * One NDJSON line per page. On Linux, process.stdout writes to a pipe, file or terminal synchronously: when write()
- * returns, the line is with the kernel, and the ledger records it right after, in the same turn of the event loop.
- * That keeps the window in which a crash repeats a page (written, not yet recorded) to microseconds; waiting for
- * the write callback would stretch it to a whole turn of the event loop.
+ * One NDJSON line per record. On Linux, process.stdout writes to a pipe, file or terminal synchronously: when
+ * write() returns, the line is with the kernel, and the ledger records it right after, in the same turn of the event
+ * loop. That keeps the window in which a crash repeats a line (written, not yet recorded) to microseconds; waiting
+ * for the write callback would stretch it to a whole turn of the event loop.
  */
-export class StdoutNotifier implements Notifier {
+export class StdoutSink implements Sink {
+  readonly name = 'stdout';
+  readonly kinds: readonly OutboxKind[];
   private broken: Error | undefined;
 
-  constructor(private readonly out: Writable = process.stdout) {
+  /** `pageLines`: also print each page to a role (off by default: the stream stays what `crs replay` prints). */
+  constructor(
+    private readonly out: Writable = process.stdout,
+    pageLines = false,
+  ) {
+    this.kinds = pageLines ? ['notification', 'page'] : ['notification'];
     // EPIPE when the reader went away: the lane retries (and logs) instead of the process crashing.
     out.on('error', (err: Error) => {
       this.broken = err;
     });
   }
 
-  async publish(n: Notification): Promise<void> {
+  async deliver(item: OutboxItem): Promise<void> {
     if (this.broken) throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
-    this.out.write(`${JSON.stringify(notificationEvent(n))}\n`);
+    const line = item.kind === 'notification' ? JSON.stringify(notificationEvent(JSON.parse(item.body) as Notification)) : item.body;
+    this.out.write(`${line}\n`);
   }
 }
 
-/** The board learns of a page at once; what it shows comes from the database. */
-export class BoardNotifier implements Notifier {
+/** The board learns of each page at once; what it shows comes from the database. */
+export class BoardSink implements Sink {
+  readonly name = 'board';
+  readonly kinds = ['page'] as const;
+
   constructor(private readonly hub: SseHub) {}
 
-  async publish(n: Notification): Promise<void> {
+  async deliver(item: OutboxItem): Promise<void> {
+    const p = JSON.parse(item.body) as PageEvent;
     this.hub.broadcast('page', {
-      notificationId: n.notificationId,
-      patientId: n.patientId,
-      condition: n.condition,
-      kind: n.kind,
-      toGrade: n.toGrade,
-      bed: n.bed,
+      pageId: p.pageId,
+      patientId: p.patientId,
+      team: p.team,
+      role: p.role,
+      subject: p.subject,
+      kind: p.kind,
+      grade: p.grade,
+      technical: p.technical,
+      reason: p.reason,
     });
   }
 }
@@ -48,22 +67,35 @@ export class BoardNotifier implements Notifier {
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /**
- * POSTs the page (the same JSON object as the NDJSON line) and succeeds only on a 2xx answer. The receiver can drop
- * a rare repeat by the x-crs-notification-id header, and check x-crs-signature (HMAC-SHA256 of the body with the
- * shared secret) when one is configured.
+ * POSTs each grade change (the same JSON object as its NDJSON line) and each page to a role (the PageEvent, with
+ * the grade change it is about under `notification`), and succeeds only on a 2xx answer. Headers: x-crs-event
+ * (notification or page), x-crs-event-id (notificationId, or the page's sendId) for the receiver to drop a rare
+ * repeat, x-crs-notification-id on grade changes, and x-crs-signature (HMAC-SHA256 of the body) with a secret.
  */
-export class WebhookNotifier implements Notifier {
+export class WebhookSink implements Sink {
+  readonly name = 'webhook';
+  readonly kinds = ['notification', 'page'] as const;
+
   constructor(
     private readonly url: string,
-    private readonly secret?: string,
+    private readonly secret: string | undefined,
+    /** The grade change a page is about, to send along with it. */
+    private readonly notificationOf: (notificationId: string) => Notification | undefined,
+    readonly retry?: { initialMs: number; maxMs: number },
   ) {}
 
-  async publish(n: Notification): Promise<void> {
-    const body = JSON.stringify(notificationEvent(n));
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'x-crs-notification-id': n.notificationId,
-    };
+  async deliver(item: OutboxItem): Promise<void> {
+    let body: string;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crs-event': item.kind, 'x-crs-event-id': item.id };
+    if (item.kind === 'notification') {
+      const n = JSON.parse(item.body) as Notification;
+      body = JSON.stringify(notificationEvent(n));
+      headers['x-crs-notification-id'] = n.notificationId;
+    } else {
+      const page = JSON.parse(item.body) as PageEvent;
+      const n = page.technical ? undefined : this.notificationOf(page.notificationId);
+      body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
+    }
     if (this.secret) headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
     let res: Response;
     try {

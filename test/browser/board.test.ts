@@ -1,7 +1,8 @@
 // The on-call board in real Chromium against the real `crs serve`: a simulated patient escalates to CRS 3 while
-// the board is open (live, no reload), the ICU is paged, the timeline opens, and the page is acknowledged with
-// the keyboard. Chromium is Debian's (.ci/run installs it); playwright-core drives it.
-import { mkdtempSync, rmSync } from 'node:fs';
+// the board is open (live, no reload), the ICU is paged and its ladder climbs when nobody answers, the timeline
+// opens, and the page is acknowledged with the keyboard, which stops the ladder; a silence is started and ended.
+// Chromium is Debian's (.ci/run installs it); playwright-core drives it.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -19,7 +20,10 @@ let browser: Browser;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'crs-board-'));
-  server = await spawnServe(dir);
+  // A grade 3 page climbs a level every 6 s; the course is from the recent past, so no stale-feed alerts here.
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ paging: { timeoutMinutes: { severe: 0.1, other: 0.5 }, staleFeedMinutes: 100_000 } }));
+  server = await spawnServe(join(dir, 'data'), ['--config', config]);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 afterAll(async () => {
@@ -64,12 +68,17 @@ describe('the on-call board', () => {
     abort.abort();
     await sim;
 
-    // Grade in text and colour; the ICU page with its reasons and actions; all without a reload.
+    // Grade in text and colour; the ICU page with its reasons and actions; who was paged and who is next; all
+    // without a reload.
     expect(await card.locator('.grade', { hasText: 'CRS 3' }).getAttribute('class')).toContain('g3');
     const grade3 = card.locator('li.page', { hasText: 'CRS grade 3 (escalation from 2)' });
-    expect(await grade3.locator('.teams').textContent()).toBe('Paged: hematology, ICU');
     expect(await grade3.textContent()).toContain('norepinephrine');
     expect(await grade3.textContent()).toContain('Transfer to ICU.');
+    const icu = grade3.locator('li.team-page', { hasText: 'ICU:' });
+    expect(await icu.textContent()).toMatch(/Waiting\s*ICU: paged ICU registrar \d\d:\d\d( [AP]M)?\. Next if nobody answers: ICU consultant at \d\d:\d\d/);
+    expect(await grade3.locator('li.team-page', { hasText: 'Hematology:' }).textContent()).toContain('paged hematology fellow');
+    // Nobody answers: the ICU consultant is paged 6 s later, live.
+    await icu.filter({ hasText: 'then ICU consultant' }).waitFor({ timeout: 15_000 });
     expect(await card.textContent()).toMatch(/day \+1 since infusion/);
     expect(await card.textContent()).toMatch(/Last vitals .* ago|just now/);
     expect(seen.loads()).toBe(1);
@@ -84,32 +93,65 @@ describe('the on-call board', () => {
     expect(titles.some((t) => /^temperature 3[89]/.test(t))).toBe(true);
     expect(titles.some((t) => t.startsWith('tocilizumab'))).toBe(true);
 
-    // Acknowledge with the keyboard only.
-    const button = page.locator('#d-card li.page', { hasText: 'CRS grade 3 (escalation from 2)' }).getByRole('button', { name: /^Acknowledge/ });
-    await button.focus();
-    await page.keyboard.press('Enter');
-    await page.locator('#ack-dialog[open]').waitFor();
-    await page.keyboard.type('Dr Test');
-    await page.keyboard.press('Enter');
-    await page.locator('#d-pages li.page', { hasText: 'CRS grade 3' }).filter({ hasText: 'Acknowledged by Dr Test at' }).waitFor();
-    await page.locator('#d-card', { hasText: 'No open pages.' }).waitFor(); // the older grade 1 and 2 pages went with it
-    expect(await page.locator('#ack-dialog[open]').count()).toBe(0);
+    // Acknowledge both teams' pages with the keyboard only; each stops its ladder.
+    for (const team of ['ICU', 'hematology']) {
+      const button = page.locator('#d-card li.page', { hasText: 'CRS grade 3 (escalation from 2)' }).getByRole('button', { name: `Acknowledge the ${team} page: CRS grade 3` });
+      await button.focus();
+      await page.keyboard.press('Enter');
+      await page.locator('#ack-dialog[open]').waitFor();
+      await page.keyboard.press('Control+a');
+      await page.keyboard.type('Dr Test');
+      await page.keyboard.press('Enter');
+      await page.locator('#ack-dialog[open]').waitFor({ state: 'detached' });
+    }
+    const ackedIcu = page.locator('#d-pages li.page', { hasText: 'CRS grade 3' }).locator('li.team-page', { hasText: 'ICU:' });
+    await ackedIcu.filter({ hasText: /Acknowledged\s*ICU: .* By Dr Test at \d\d:\d\d( [AP]M)? via the board\./ }).waitFor();
+    expect(await ackedIcu.textContent()).not.toContain('Next if nobody answers');
+    await page.locator('#d-card', { hasText: 'No pages waiting.' }).waitFor();
 
-    // The server recorded who, when (server time) and which page.
+    // The server recorded who, when (server time) and how, and nothing is pending on that ladder any more.
     const detail = (await (await fetch(`${server.url}/api/patients/${patientId}`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as {
-      pages: { toGrade: number; acknowledgedBy: string | null; acknowledgedAt: string | null }[];
+      pages: { grade: number; pages: { team: string; state: string; next: unknown; sent: unknown[]; ack: { by: string; at: string; via: string } | null }[] }[];
     };
-    const acked = detail.pages.find((p) => p.toGrade === 3)!;
-    expect(acked.acknowledgedBy).toBe('Dr Test');
-    expect(Math.abs(Date.parse(acked.acknowledgedAt!) - Date.now())).toBeLessThan(60_000);
+    const acked = detail.pages.find((g) => g.grade === 3)!.pages.find((p) => p.team === 'icu')!;
+    expect(acked).toMatchObject({ state: 'acknowledged', next: null, ack: { by: 'Dr Test', via: 'board' } });
+    expect(Math.abs(Date.parse(acked.ack!.at) - Date.now())).toBeLessThan(60_000);
 
     // Back on the list, nothing of this patient is waiting any more.
     await page.getByRole('link', { name: '← All patients' }).click();
-    await card.getByText('No open pages.').waitFor();
+    await card.getByText('No pages waiting.').waitFor();
     expect(seen.problems).toEqual([]);
     expect(seen.external).toEqual([]);
     await page.close();
   }, 90_000);
+
+  it('starts a silence for a patient and ends it, naming who did, with the grade 4 rule stated', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(server.boardUrl);
+    const card = page.locator('article.card').first();
+    await card.waitFor();
+    const silence = card.getByRole('button', { name: /^Silence pages for/ });
+    await silence.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#silence-dialog[open]').waitFor();
+    expect(await page.locator('#silence-rule').textContent()).toContain('Pages of grade 4 are never held');
+    await page.locator('#silence-reason').fill('transport to MRI');
+    await page.locator('#silence-name').fill('Nurse Bea');
+    await page.locator('#silence-minutes').selectOption('30');
+    await page.locator('#silence-confirm').press('Enter');
+    const item = card.locator('li.silence', { hasText: 'This patient silenced until' });
+    await item.filter({ hasText: 'by Nurse Bea (transport to MRI)' }).waitFor();
+    expect(await page.evaluate("document.activeElement && document.activeElement.getAttribute('data-key')")).toMatch(/^silence:/);
+
+    await item.getByRole('button', { name: /^End the silence/ }).click();
+    await page.locator('#ack-dialog[open]').waitFor();
+    await page.locator('#ack-name').fill('Nurse Bea');
+    await page.keyboard.press('Enter');
+    await item.waitFor({ state: 'detached' });
+    const silences = (await (await fetch(`${server.url}/api/silences`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as { silences: unknown[] };
+    expect(silences.silences).toEqual([]);
+    await page.close();
+  }, 60_000);
 
   it('is readable on a phone: one column, no sideways scrolling', async () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });

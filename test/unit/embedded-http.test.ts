@@ -1,5 +1,6 @@
 // `crs serve` in process, over real HTTP: ingest statuses and auth, the page stream, the board's API (key, cookie,
-// acknowledgements), live events, the webhook with retries, and the board's assets (no network, strict CSP).
+// pages per team, acknowledgements), live events, the webhook with retries, and the board's assets (no network,
+// strict CSP). Acknowledge links, silences, alerts and the audit export: embedded-paging-http.test.ts.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -10,15 +11,19 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '../../shared/app/auth.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
-import { StdoutNotifier } from '../../shared/server/sinks.ts';
+import { StdoutSink } from '../../shared/server/sinks.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const TOKEN = 'local-test-token';
+// The messages are from January 2026: no stale-feed alert here (they are tested in embedded-paging-http.test.ts).
+const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
+if (!resolved.ok) throw new Error(resolved.errors.join('; '));
+const CONFIG = resolved.config;
 let dir: string;
 let server: EmbeddedServer;
 let pageLines: string[];
@@ -34,7 +39,7 @@ async function start(extra: Partial<Parameters<typeof startEmbeddedServer>[0]> =
     buffer = lines.pop()!;
     pageLines.push(...lines);
   });
-  return startEmbeddedServer({ dataDir: dir, config: DEFAULT_CONFIG, port: 0, localToken: TOKEN, pageStream: stream, log: (l) => logs.push(l), ...extra });
+  return startEmbeddedServer({ dataDir: dir, config: CONFIG, port: 0, localToken: TOKEN, pageStream: stream, log: (l) => logs.push(l), ...extra });
 }
 
 beforeEach(async () => {
@@ -143,51 +148,75 @@ describe('the board API', () => {
     expect(withCookie.status).toBe(200);
   });
 
-  it('shows each patient with grades, day since infusion, last vitals and open pages; the patient view has the timeline', async () => {
+  it('shows each patient with grades, last vitals and what is paged per team; the patient view has the timeline and every page', async () => {
     for (const m of escalation('P1')) await post('/v1/messages', m);
     await until(() => pageLines.length === 2, 'pages');
-    const list = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>> };
-    const p = list.patients[0]!;
+    type Group = { toGrade?: number; grade: number; current: boolean; reasons: string[]; actions: string[]; pages: Record<string, any>[] };
+    const list = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>>; paging: Record<string, any> };
+    expect(list.paging.unsilenceableFromGrade).toBe(4);
+    const p = await until(async () => {
+      const l = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>> };
+      return l.patients[0]?.waiting === 2 ? l.patients[0] : undefined;
+    }, 'both teams paged');
     expect(p).toMatchObject({ patientId: 'P1', bed: 'H4-P1', dayPostInfusion: 2, crs: { grade: 3 }, icans: { grade: 0 } });
     expect(p.vitals.temperatureC).toEqual({ value: 39.1, at: '2026-01-10T08:10:00Z' });
     expect(p.lastVitalsAt).toBe('2026-01-10T08:10:00Z');
-    expect(p.openPages.map((x: any) => [x.toGrade, x.supersededBy !== null])).toEqual([
-      [3, false],
-      [1, true],
+    // Only the grade 3 needs attention: the grade 1 page was superseded by it.
+    const groups = p.paging as Group[];
+    expect(groups.map((g) => [g.grade, g.current])).toEqual([[3, true]]);
+    expect(groups[0]!.actions.join(' ')).toContain('ICU');
+    expect(groups[0]!.reasons.join(' ')).toContain('norepinephrine');
+    expect(groups[0]!.pages.map((x) => [x.team, x.state, x.role, x.sent.map((s: { role: string }) => s.role)])).toEqual([
+      ['hematology', 'waiting', 'hematology fellow', ['hematology fellow']],
+      ['icu', 'waiting', 'ICU registrar', ['ICU registrar']],
     ]);
-    expect(p.openPages[0].actions.join(' ')).toContain('ICU');
-    expect(p.openPages[0].reasons.join(' ')).toContain('norepinephrine');
+    // The next level, and when: 5 minutes for grade 3.
+    const icu = groups[0]!.pages[1]!;
+    expect(icu.next.role).toBe('ICU consultant');
+    expect(Date.parse(icu.next.at) - Date.parse(icu.sent[0].at)).toBeGreaterThanOrEqual(5 * 60_000 - 1000);
+    expect(Date.parse(icu.next.at) - Date.parse(icu.sent[0].at)).toBeLessThanOrEqual(5 * 60_000);
     const detail = (await (await api('/api/patients/P1')).json()) as Record<string, any>;
     expect(detail.timeline.points.map((x: any) => x.crs)).toEqual([0, 1, 3]);
     expect(detail.timeline.points[1].vitals).toEqual({ temperatureC: 39.1, systolicBP: 118 });
     expect(detail.timeline.feverThresholdC).toBe(38);
+    expect((detail.pages as Group[]).map((g) => [g.grade, g.current, g.pages.map((x) => x.status)])).toEqual([
+      [3, true, ['open', 'open']],
+      [1, false, ['superseded']],
+    ]);
     expect((await api('/api/patients/nobody')).status).toBe(404);
     expect((await api('/api/patients/%E0%A4%A')).status).toBe(400);
   });
 
-  it('records an acknowledgement with who and when; refuses it twice, without a name, or from another site', async () => {
+  it('records an acknowledgement per team page with who, when and how; refuses it without a name or from another site', async () => {
     for (const m of escalation('P1')) await post('/v1/messages', m);
     await until(() => pageLines.length === 2, 'pages');
-    const id = JSON.parse(pageLines[1]!).notificationId as string;
-    const ack = (body: unknown, headers: Record<string, string> = {}) =>
+    const grade3 = JSON.parse(pageLines[1]!).notificationId as string;
+    const icuPage = `${grade3}|icu`;
+    await until(async () => (await server.paging.store.get(icuPage)) !== undefined, 'the ICU page');
+    const ack = (id: string, body: unknown, headers: Record<string, string> = {}) =>
       api(`/api/pages/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
-    expect((await ack({ by: '   ' })).status).toBe(400);
-    expect((await ack({ by: 'x'.repeat(81) })).status).toBe(400);
-    expect((await ack({ by: 'Dr Ada' }, { origin: 'https://evil.example' })).status).toBe(403);
+    expect((await ack(icuPage, { by: '   ' })).status).toBe(400);
+    expect((await ack(icuPage, { by: 'x'.repeat(81) })).status).toBe(400);
+    expect((await ack(icuPage, { by: 'Dr Ada' }, { origin: 'https://evil.example' })).status).toBe(403);
     const before = Date.now();
-    const ok = await ack({ by: '  Dr   Ada ' });
+    const ok = await ack(icuPage, { by: '  Dr   Ada ' });
     expect(ok.status).toBe(200);
-    const body = (await ok.json()) as { acknowledged: string[]; page: { acknowledgedBy: string; acknowledgedAt: string } };
-    expect(body.acknowledged).toHaveLength(2); // the grade 1 page is covered too
-    expect(body.page.acknowledgedBy).toBe('Dr Ada');
-    expect(Date.parse(body.page.acknowledgedAt)).toBeGreaterThanOrEqual(before - 1000);
-    const again = await ack({ by: 'Someone' });
-    expect(again.status).toBe(409);
-    expect(((await again.json()) as { page: { acknowledgedBy: string } }).page.acknowledgedBy).toBe('Dr Ada');
-    expect((await api('/api/pages/crs%7CP1%7Cnone/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"by":"A"}' })).status).toBe(404);
-    const list = (await (await api('/api/patients')).json()) as { patients: Array<{ openPages: unknown[] }> };
-    expect(list.patients[0]!.openPages).toEqual([]);
+    const body = (await ok.json()) as { changed: boolean; page: { state: string; ack: { by: string; at: string; via: string } } };
+    expect(body).toMatchObject({ changed: true, page: { state: 'acknowledged', ack: { by: 'Dr Ada', via: 'board' } } });
+    expect(Date.parse(body.page.ack.at)).toBeGreaterThanOrEqual(before - 1000);
+    // Again: the first acknowledgement stands.
+    const again = (await (await ack(icuPage, { by: 'Someone' })).json()) as { changed: boolean; page: { ack: { by: string } } };
+    expect(again).toMatchObject({ changed: false, page: { ack: { by: 'Dr Ada' } } });
+    // The superseded grade 1 page has nothing left to acknowledge; an unknown page is 404.
+    const old = await ack(`${JSON.parse(pageLines[0]!).notificationId}|hematology`, { by: 'Dr Ada' });
+    expect(old.status).toBe(409);
+    expect(((await old.json()) as { error: string }).error).toBe('page is superseded, there is nothing to acknowledge');
+    expect((await ack('crs|P1|none|icu', { by: 'A' })).status).toBe(404);
+    // Hematology still waits; the ICU is done.
+    const list = (await (await api('/api/patients')).json()) as { patients: Array<{ waiting: number; paging: { pages: { team: string; state: string }[] }[] }> };
+    expect(list.patients[0]!.waiting).toBe(1);
+    expect(list.patients[0]!.paging[0]!.pages.map((x) => `${x.team}:${x.state}`)).toEqual(['hematology:waiting', 'icu:acknowledged']);
     expect(logs.join('\n')).not.toContain('Ada'); // names stay in the database
   });
 
@@ -210,7 +239,7 @@ describe('the board API', () => {
 
 describe('the webhook', () => {
   let hook: Server;
-  let received: { id: string; signature: string; body: string }[];
+  let received: { event: string; id: string; signature: string; body: string }[];
   let failuresLeft: number;
 
   beforeEach(async () => {
@@ -224,7 +253,7 @@ describe('the webhook', () => {
           res.writeHead(503).end();
           return;
         }
-        received.push({ id: String(req.headers['x-crs-notification-id']), signature: String(req.headers['x-crs-signature']), body });
+        received.push({ event: String(req.headers['x-crs-event']), id: String(req.headers['x-crs-event-id']), signature: String(req.headers['x-crs-signature']), body });
         res.writeHead(204).end();
       });
     });
@@ -238,30 +267,63 @@ describe('the webhook', () => {
     await new Promise((r) => hook.close(r));
   });
 
-  it('is retried with backoff until it answers 2xx, gets each page once, signed, and never holds up stdout', async () => {
+  it('is retried with backoff until it answers 2xx, gets each grade change and each page to a role once, signed, and never holds up stdout', async () => {
     for (const m of escalation('P1')) await post('/v1/messages', m);
     await until(() => pageLines.length === 2, 'stdout pages');
-    await until(() => received.length === 2 || undefined, 'webhook pages');
-    expect(received.map((r) => r.id)).toEqual(pageLines.map((l) => JSON.parse(l).notificationId));
-    expect(received[0]!.body).toBe(pageLines[0]);
-    expect(received[0]!.signature).toBe(`sha256=${createHmac('sha256', 's3cret').update(received[0]!.body).digest('hex')}`);
-    expect(logs.some((l) => /webhook: page .* not delivered \(webhook answered HTTP 503\)/.test(l))).toBe(true);
+    // Two grade changes, and three pages to roles (hematology for grade 1; hematology and ICU for grade 3).
+    await until(() => received.length === 5 || undefined, 'webhook posts');
+    const notifications = received.filter((r) => r.event === 'notification');
+    expect(notifications.map((r) => r.id)).toEqual(pageLines.map((l) => JSON.parse(l).notificationId));
+    expect(notifications[0]!.body).toBe(pageLines[0]);
+    expect(notifications[0]!.signature).toBe(`sha256=${createHmac('sha256', 's3cret').update(notifications[0]!.body).digest('hex')}`);
+    const pages = received.filter((r) => r.event === 'page').map((r) => JSON.parse(r.body) as Record<string, any>);
+    expect(pages.map((p) => [p.team, p.role, p.level, p.grade])).toEqual([
+      ['hematology', 'hematology fellow', 0, 1],
+      ['hematology', 'hematology fellow', 0, 3],
+      ['icu', 'ICU registrar', 0, 3],
+    ]);
+    expect(pages[2]!.ackUrl).toMatch(new RegExp(`^${server.url}/ack/v1\\.`));
+    expect(pages[2]!.notification.actions.join(' ')).toContain('Transfer to ICU.');
+    expect(received.filter((r) => r.event === 'page').map((r) => r.id)).toEqual(pages.map((p) => p.sendId));
+    expect(new Set(received.map((r) => r.id)).size).toBe(5);
+    expect(logs.some((l) => /webhook: \S+ .* not delivered \(webhook answered HTTP 503\)/.test(l))).toBe(true);
   });
 });
 
 describe('the stdout sink', () => {
-  it('refuses further pages once standard output is closed (EPIPE), instead of crashing or claiming them sent', async () => {
+  it('refuses further lines once standard output is closed (EPIPE), instead of crashing or claiming them sent', async () => {
     let state: PatientState | undefined;
     const pages = escalation('P1').flatMap((m) => {
       const step = reduce(state, m, DEFAULT_CONFIG);
       state = step.state;
       return step.kind === 'applied' ? step.notifications : [];
     });
+    const item = (n: (typeof pages)[number], seq: number) => ({ seq, kind: 'notification' as const, id: n.notificationId, patientId: 'P1', body: JSON.stringify(n) });
     const closed = new Writable({ write: (_chunk, _enc, cb) => cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
-    const sink = new StdoutNotifier(closed);
-    await sink.publish(pages[0]!);
+    const sink = new StdoutSink(closed);
+    await sink.deliver(item(pages[0]!, 1));
     await new Promise((r) => setImmediate(r));
-    await expect(sink.publish(pages[1]!)).rejects.toThrow('standard output is closed (EPIPE)');
+    await expect(sink.deliver(item(pages[1]!, 2))).rejects.toThrow('standard output is closed (EPIPE)');
+  });
+
+  it('prints pages to roles only with --page-lines, after their grade change', async () => {
+    await server.close();
+    pageLines = [];
+    server = await start({ pageLines: true });
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => pageLines.length === 5, 'five lines');
+    const events = pageLines.map((l) => JSON.parse(l) as { type: string; notificationId: string; role?: string; grade?: number; toGrade?: number });
+    expect(events.map((e) => (e.type === 'page' ? `page ${e.role} ${e.grade}` : `notification ${e.toGrade}`)).sort()).toEqual([
+      'notification 1',
+      'notification 3',
+      'page ICU registrar 3',
+      'page hematology fellow 1',
+      'page hematology fellow 3',
+    ]);
+    // The notification lines alone are what replay prints; each page comes after its grade change.
+    events.forEach((e, i) => {
+      if (e.type === 'page') expect(events.findIndex((x) => x.type === 'notification' && x.notificationId === e.notificationId)).toBeLessThan(i);
+    });
   });
 });
 

@@ -1,5 +1,5 @@
 // The embedded backend's SQLite adapters against a real database file: queue, grading worker (order, poison
-// messages, atomic commits), outbox lanes per sink, acknowledgements, device tokens.
+// messages, atomic commits with alerts and audit entries), outbox lanes per sink, device tokens.
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BoardQueries } from '../../shared/adapters/embedded/board.ts';
 import { DB_FILE, lockDataDir, openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
-import { OutboxDispatcher, SqliteOutboxLedger } from '../../shared/adapters/embedded/outbox.ts';
+import { OutboxDispatcher, SqliteOutboxLedger, type OutboxItem, type Sink } from '../../shared/adapters/embedded/outbox.ts';
+import { SqlitePageStore } from '../../shared/adapters/embedded/pages.ts';
 import { SqliteQueue } from '../../shared/adapters/embedded/queue.ts';
 import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
 import { SqliteTokenStore } from '../../shared/adapters/embedded/tokens.ts';
@@ -18,7 +19,7 @@ import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import type { Notification } from '../../shared/domain/page.ts';
 import { emptyState } from '../../shared/domain/state.ts';
-import { VersionConflict, type Notifier, type QueuedMessage } from '../../shared/ports.ts';
+import { VersionConflict, type AuditEvent, type QueuedMessage } from '../../shared/ports.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 let dir: string;
@@ -96,13 +97,30 @@ describe('GradingWorker', () => {
     const w = worker();
     await drain(w);
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
-    const pages = (db.prepare('SELECT notification_id FROM outbox ORDER BY seq').all() as { notification_id: string }[]).map((r) => r.notification_id);
+    const pages = (db.prepare("SELECT item_id FROM outbox WHERE kind = 'notification' ORDER BY seq").all() as { item_id: string }[]).map((r) => r.item_id);
     expect(pages.sort()).toEqual([...replayPages(p1), ...replayPages(p2)].sort());
     expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(3);
-    const board = new BoardQueries(db);
+    const board = new BoardQueries(db, new SqlitePageStore(db));
     expect(board.patient('P1')!.assessment!.crsGrade).toBe(3);
     expect(board.patient('P1')!.version).toBe(1); // one save for the whole group
     expect(w.stats.applied).toBe(6);
+  });
+
+  it('writes the audit entries of each assessment and grade change, and SpO2 alerts for the pager, in the same commit', async () => {
+    const queue = new SqliteQueue(db);
+    const p1 = [...escalating('P1'), msg('P1', 30, { vitals: { spo2: 88 } }), msg('P1', 31, { vitals: { spo2: 87 } })];
+    await queue.enqueue(p1.map(queued));
+    await drain(worker());
+    const audit = (db.prepare("SELECT entry FROM audit WHERE patient_id = 'P1' ORDER BY seq").all() as { entry: string }[]).map(
+      (r) => JSON.parse(r.entry) as AuditEvent,
+    );
+    expect(audit.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification', 'assessment', 'notification', 'assessment', 'assessment']);
+    expect(audit[4]!.details).toMatchObject({ notificationId: replayPages(p1)[1], fromGrade: 1, toGrade: 3 });
+    const alerts = db.prepare("SELECT item_id, body FROM outbox WHERE kind = 'alert'").all() as { item_id: string; body: string }[];
+    expect(alerts).toHaveLength(1);
+    expect(JSON.parse(alerts[0]!.body)).toMatchObject({ subject: 'spo2', cleared: false, patientId: 'P1' });
+    // The monitor's last data, for the stale-feed sweep.
+    expect(db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1'").pluck().get()).toBe(Date.parse(p1.at(-1)!.observedAt));
   });
 
   it('answers a redelivered message as a duplicate: nothing applied twice, no second page', async () => {
@@ -114,7 +132,8 @@ describe('GradingWorker', () => {
     await queue.enqueue([queued(p1[1]!)]); // the device resends after the first copy was consumed
     await drain(w);
     expect(w.stats.duplicates).toBe(1);
-    expect(count('SELECT count(*) AS n FROM outbox')).toBe(2);
+    expect(count("SELECT count(*) AS n FROM outbox WHERE kind = 'notification'")).toBe(2);
+    expect(count("SELECT count(*) AS n FROM audit WHERE type = 'assessment'")).toBe(3);
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
   });
 
@@ -136,7 +155,7 @@ describe('GradingWorker', () => {
     const w = worker(() => clock, log);
     await drain(w);
     // GOOD is fully graded; BAD's first message too, but not the one after the poison (order is kept).
-    expect(new BoardQueries(db).patient('GOOD')!.assessment!.crsGrade).toBe(3);
+    expect(new BoardQueries(db, new SqlitePageStore(db)).patient('GOOD')!.assessment!.crsGrade).toBe(3);
     expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'BAD'")).toBe(1);
     expect(count("SELECT count(*) AS n FROM inbox WHERE patient_id = 'BAD'")).toBe(2);
     expect(await w.pass()).toBe(0); // waiting out the backoff
@@ -198,36 +217,38 @@ describe('OutboxDispatcher', () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue([...escalating('P1'), ...escalating('P2')].map(queued));
     await drain(worker());
-    return (db.prepare('SELECT body FROM outbox ORDER BY seq').all() as { body: string }[]).map((r) => JSON.parse(r.body) as Notification);
+    return (db.prepare("SELECT body FROM outbox WHERE kind = 'notification' ORDER BY seq").all() as { body: string }[]).map(
+      (r) => JSON.parse(r.body) as Notification,
+    );
   }
 
-  const recorder = () => {
+  const recorder = (name = 'stdout', kinds: Sink['kinds'] = ['notification']) => {
     const sent: string[] = [];
-    const notifier: Notifier = { publish: async (n) => void sent.push(n.notificationId) };
-    return { sent, notifier };
+    const sink: Sink = { name, kinds, deliver: async (item: OutboxItem) => void sent.push(item.id) };
+    return { sent, sink };
   };
 
   const until = async (ok: () => boolean) => {
     for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   };
 
-  it('delivers every committed page once per sink, in outbox order; a dead sink holds up no other', async () => {
+  it('delivers every committed record once per sink, in outbox order; a dead sink holds up no other', async () => {
     const pages = await committedPages();
     const stdout = recorder();
     let webhookUp = false;
     const webhookSent: string[] = [];
     let attempts = 0;
-    const webhook: Notifier = {
-      publish: async (n) => {
+    const webhook: Sink = {
+      name: 'webhook',
+      kinds: ['notification'],
+      retry: { initialMs: 20, maxMs: 40 },
+      deliver: async (item) => {
         attempts++;
         if (!webhookUp) throw new Error('HTTP 503');
-        webhookSent.push(n.notificationId);
+        webhookSent.push(item.id);
       },
     };
-    const d = new OutboxDispatcher(db, [
-      { name: 'stdout', notifier: stdout.notifier },
-      { name: 'webhook', notifier: webhook, retry: { initialMs: 20, maxMs: 40 } },
-    ]);
+    const d = new OutboxDispatcher(db, [stdout.sink, webhook]);
     d.kick();
     await until(() => stdout.sent.length === pages.length);
     expect(stdout.sent).toEqual(pages.map((p) => p.notificationId));
@@ -241,23 +262,38 @@ describe('OutboxDispatcher', () => {
     expect(stdout.sent.length).toBe(pages.length);
     expect(d.backlog('webhook')).toBe(0);
     await d.stop();
-    const delivered = new BoardQueries(db).page(pages[0]!.notificationId)!;
-    expect(delivered.deliveredTo).toEqual(['stdout', 'webhook']);
-    expect(delivered.deliveredAt).not.toBeNull();
+    expect(db.prepare('SELECT sink FROM deliveries WHERE item_id = ? ORDER BY sink').pluck().all(pages[0]!.notificationId)).toEqual(['stdout', 'webhook']);
   });
 
-  it('after a restart, sends the committed pages not yet sent, once', async () => {
+  it('gives each sink only the kinds it takes', async () => {
+    await committedPages();
+    db.prepare("INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', 'p#1', 'P1', '{}', 'x')").run();
+    const grades = recorder('stdout', ['notification']);
+    const pages = recorder('board', ['page']);
+    const d = new OutboxDispatcher(db, [grades.sink, pages.sink]);
+    d.kick();
+    await until(() => pages.sent.length === 1 && grades.sent.length === 4);
+    await d.stop();
+    expect(pages.sent).toEqual(['p#1']);
+    expect(grades.sent).not.toContain('p#1');
+    expect(d.backlog('board')).toBe(0);
+  });
+
+  it('after a restart, sends the committed records not yet sent, once', async () => {
     const pages = await committedPages();
     const first = recorder();
     // The first process sends one page through a slow sink and dies before the others.
     let sentBeforeCrash = 0;
-    const crashing: Notifier = {
-      publish: async (n) => {
+    const crashing: Sink = {
+      name: 'stdout',
+      kinds: ['notification'],
+      retry: { initialMs: 60_000, maxMs: 60_000 },
+      deliver: async (item) => {
         if (sentBeforeCrash++ >= 1) throw new Error('process killed');
-        await first.notifier.publish(n);
+        await first.sink.deliver(item);
       },
     };
-    const d1 = new OutboxDispatcher(db, [{ name: 'stdout', notifier: crashing, retry: { initialMs: 60_000, maxMs: 60_000 } }]);
+    const d1 = new OutboxDispatcher(db, [crashing]);
     d1.kick();
     await until(() => first.sent.length === 1);
     await d1.stop();
@@ -265,33 +301,11 @@ describe('OutboxDispatcher', () => {
 
     db = openDataDir(dir);
     const second = recorder();
-    const d2 = new OutboxDispatcher(db, [{ name: 'stdout', notifier: second.notifier }]);
+    const d2 = new OutboxDispatcher(db, [second.sink]);
     d2.kick();
     await until(() => second.sent.length === pages.length - 1);
     await d2.stop();
     expect([...first.sent, ...second.sent]).toEqual(pages.map((p) => p.notificationId));
-  });
-});
-
-describe('acknowledgements', () => {
-  it('record who and when, cover the older open pages of the same condition, and are refused twice', async () => {
-    const queue = new SqliteQueue(db);
-    await queue.enqueue(escalating('P1').map(queued));
-    await drain(worker());
-    const board = new BoardQueries(db);
-    const [grade1, grade3] = board.pagesOf('P1');
-    const r = board.acknowledge(grade3!.notification.notificationId, 'Dr Ada', '2026-01-10T10:00:00Z');
-    expect(r.kind).toBe('acknowledged');
-    if (r.kind !== 'acknowledged') return;
-    expect(r.notificationIds.sort()).toEqual([grade1!.notification.notificationId, grade3!.notification.notificationId].sort());
-    const older = board.page(grade1!.notification.notificationId)!;
-    expect(older).toMatchObject({ acknowledgedBy: 'Dr Ada', acknowledgedAt: '2026-01-10T10:00:00Z', acknowledgedVia: grade3!.notification.notificationId });
-    expect(board.openPages()).toEqual([]);
-    expect(board.acknowledge(grade3!.notification.notificationId, 'Someone else', '2026-01-10T10:01:00Z')).toMatchObject({
-      kind: 'already',
-      page: { acknowledgedBy: 'Dr Ada' },
-    });
-    expect(board.acknowledge('crs|P1|nope', 'Dr Ada', '2026-01-10T10:00:00Z')).toEqual({ kind: 'not-found' });
   });
 });
 

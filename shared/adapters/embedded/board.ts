@@ -1,8 +1,11 @@
-// What the on-call board reads from the embedded database, and the acknowledgements it writes.
+// What the on-call board reads from the embedded database: patients, their timeline, and their pages (the Page
+// model of shared/domain/paging.ts, with every send of each page and the grade change it is about).
+import type { Page, Silence } from '../../domain/paging.ts';
 import type { Notification } from '../../domain/page.ts';
 import type { Assessment } from '../../domain/reducer.ts';
 import { deserializeState, type PatientState } from '../../domain/state.ts';
 import type { Db } from './db.ts';
+import type { PageEvent, SqlitePageStore } from './pages.ts';
 import type { TimelinePoint } from './store.ts';
 
 export interface PatientRecord {
@@ -13,22 +16,6 @@ export interface PatientRecord {
   updatedAt: string;
 }
 
-export interface PageRecord {
-  notification: Notification;
-  seq: number;
-  triggeredAt: string;
-  deliveredAt: string | null;
-  deliveredTo: string[];
-  acknowledgedAt: string | null;
-  acknowledgedBy: string | null;
-  acknowledgedVia: string | null;
-}
-
-export type AckResult =
-  | { kind: 'acknowledged'; notificationIds: string[]; page: PageRecord }
-  | { kind: 'already'; page: PageRecord }
-  | { kind: 'not-found' };
-
 interface PatientRow {
   patient_id: string;
   version: number;
@@ -36,23 +23,6 @@ interface PatientRow {
   assessment: string | null;
   updated_at: string;
 }
-
-interface PageRow {
-  seq: number;
-  body: string;
-  triggered_at: string;
-  delivered_at: string | null;
-  delivered_to: string | null;
-  acknowledged_at: string | null;
-  acknowledged_by: string | null;
-  acknowledged_via: string | null;
-}
-
-const PAGE_SELECT = `
-  SELECT o.seq, o.body, p.triggered_at, p.acknowledged_at, p.acknowledged_by, p.acknowledged_via,
-         coalesce(p.delivered_at, (SELECT min(d.sent_at) FROM deliveries d WHERE d.notification_id = p.notification_id)) AS delivered_at,
-         (SELECT group_concat(d.sink) FROM deliveries d WHERE d.notification_id = p.notification_id) AS delivered_to
-  FROM pages p JOIN outbox o ON o.notification_id = p.notification_id`;
 
 const toPatient = (r: PatientRow): PatientRecord => ({
   patientId: r.patient_id,
@@ -62,40 +32,25 @@ const toPatient = (r: PatientRow): PatientRecord => ({
   updatedAt: r.updated_at,
 });
 
-const toPage = (r: PageRow): PageRecord => ({
-  notification: JSON.parse(r.body) as Notification,
-  seq: r.seq,
-  triggeredAt: r.triggered_at,
-  deliveredAt: r.delivered_at,
-  deliveredTo: r.delivered_to ? r.delivered_to.split(',').sort() : [],
-  acknowledgedAt: r.acknowledged_at,
-  acknowledgedBy: r.acknowledged_by,
-  acknowledgedVia: r.acknowledged_via,
-});
-
 export class BoardQueries {
   private readonly s;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    db: Db,
+    private readonly pageStore: SqlitePageStore,
+  ) {
     this.s = {
       patients: db.prepare('SELECT * FROM patients ORDER BY patient_id'),
       patient: db.prepare('SELECT * FROM patients WHERE patient_id = ?'),
-      openPages: db.prepare(`${PAGE_SELECT} WHERE p.acknowledged_at IS NULL ORDER BY o.seq`),
-      pagesOf: db.prepare(`${PAGE_SELECT} WHERE p.patient_id = ? ORDER BY o.seq`),
-      page: db.prepare(`${PAGE_SELECT} WHERE p.notification_id = ?`),
       timeline: db.prepare(
         'SELECT message_id, observed_at, clock, crs, icans, data FROM timeline WHERE patient_id = ? AND observed_at >= ? ORDER BY observed_at, id',
       ),
-      ackCovered: db.prepare(
-        `SELECT p.notification_id FROM pages p JOIN outbox o ON o.notification_id = p.notification_id
-         WHERE p.patient_id = ? AND p.condition = ? AND p.acknowledged_at IS NULL AND o.seq <= ?`,
-      ),
-      ack: db.prepare(
-        'UPDATE pages SET acknowledged_at = ?, acknowledged_by = ?, acknowledged_via = ? WHERE notification_id = ? AND acknowledged_at IS NULL',
-      ),
+      // A page's sends have ids "<pageId>#<rev>": a range of the unique index.
+      sends: db.prepare("SELECT body FROM outbox WHERE item_id > ? AND item_id < ? AND kind = 'page' ORDER BY seq"),
+      notification: db.prepare("SELECT body FROM outbox WHERE item_id = ? AND kind = 'notification'"),
       counts: db.prepare(
         `SELECT (SELECT count(*) FROM inbox) AS inbox, (SELECT count(*) FROM dead_letter) AS deadLetters,
-                (SELECT count(*) FROM patients) AS patients, (SELECT count(*) FROM pages WHERE acknowledged_at IS NULL) AS openPages`,
+                (SELECT count(*) FROM patients) AS patients, (SELECT count(*) FROM pages WHERE status = 'open') AS openPages`,
       ),
     };
   }
@@ -109,17 +64,31 @@ export class BoardQueries {
     return row ? toPatient(row) : undefined;
   }
 
-  openPages(): PageRecord[] {
-    return (this.s.openPages.all() as PageRow[]).map(toPage);
+  /** A patient's pages, newest first. */
+  pages(patientId: string, limit = 200): Page[] {
+    return this.pageStore.patientPagesNow(patientId, limit);
   }
 
-  pagesOf(patientId: string): PageRecord[] {
-    return (this.s.pagesOf.all(patientId) as PageRow[]).map(toPage);
+  page(pageId: string): Page | undefined {
+    return this.pageStore.pageNow(pageId);
   }
 
-  page(notificationId: string): PageRecord | undefined {
-    const row = this.s.page.get(notificationId) as PageRow | undefined;
-    return row ? toPage(row) : undefined;
+  /** Every time the page was sent (to which role, at which level, when), oldest first. */
+  sends(pageId: string): PageEvent[] {
+    return (this.s.sends.all(`${pageId}#`, `${pageId}$`) as { body: string }[]).map((r) => JSON.parse(r.body) as PageEvent);
+  }
+
+  notification(notificationId: string): Notification | undefined {
+    const row = this.s.notification.get(notificationId) as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as Notification) : undefined;
+  }
+
+  silences(now: number): Silence[] {
+    return this.pageStore.activeSilences(now);
+  }
+
+  silenceNow(silenceId: string): Silence | undefined {
+    return this.pageStore.silenceNow(silenceId);
   }
 
   timeline(patientId: string, sinceMs: number): TimelinePoint[] {
@@ -139,24 +108,6 @@ export class BoardQueries {
       icans: r.icans,
       data: JSON.parse(r.data) as TimelinePoint['data'],
     }));
-  }
-
-  /**
-   * Records who acknowledged a page and when (server time). Older open pages of the same patient and condition
-   * are acknowledged with it (acknowledged_via names this page): whoever answers grade 3 has seen grade 2.
-   */
-  acknowledge(notificationId: string, by: string, atIso: string): AckResult {
-    return this.db.transaction((): AckResult => {
-      const page = this.page(notificationId);
-      if (!page) return { kind: 'not-found' };
-      if (page.acknowledgedAt) return { kind: 'already', page };
-      const n = page.notification;
-      const covered = (this.s.ackCovered.all(n.patientId, n.condition, page.seq) as { notification_id: string }[]).map(
-        (r) => r.notification_id,
-      );
-      for (const id of covered) this.s.ack.run(atIso, by, id === notificationId ? null : notificationId, id);
-      return { kind: 'acknowledged', notificationIds: covered, page: this.page(notificationId)! };
-    })();
   }
 
   counts(): { inbox: number; deadLetters: number; patients: number; openPages: number } {

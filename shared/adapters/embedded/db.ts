@@ -14,12 +14,16 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Notification } from '../../domain/page.ts';
+import { deserializeState } from '../../domain/state.ts';
+import { AUDIT_INSERT, auditRow, feedSince, migratedNotificationAudit } from './audit.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
-const SCHEMA = `
+/** Tables every version has, unchanged since version 1. */
+const SCHEMA_COMMON = `
 CREATE TABLE inbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- arrival order; the worker takes each patient's rows in this order
   patient_id TEXT NOT NULL,
@@ -40,13 +44,6 @@ CREATE TABLE dead_letter (
   error TEXT NOT NULL,
   failed_at TEXT NOT NULL
 );
-CREATE TABLE patients (
-  patient_id TEXT PRIMARY KEY,
-  version INTEGER NOT NULL,
-  state TEXT NOT NULL,                        -- serializeState(PatientState)
-  assessment TEXT,                            -- the latest Assessment (grades and reasons as of the patient clock)
-  updated_at TEXT NOT NULL
-);
 CREATE TABLE timeline (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   patient_id TEXT NOT NULL,
@@ -59,34 +56,6 @@ CREATE TABLE timeline (
   UNIQUE (patient_id, message_id)
 );
 CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
-CREATE TABLE outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  notification_id TEXT NOT NULL UNIQUE,
-  patient_id TEXT NOT NULL,
-  body TEXT NOT NULL,                         -- the Notification
-  created_at TEXT NOT NULL
-);
-CREATE TABLE deliveries (
-  notification_id TEXT NOT NULL,
-  sink TEXT NOT NULL,                         -- stdout, board, webhook: each sink has its own ledger
-  sent_at TEXT NOT NULL,
-  PRIMARY KEY (notification_id, sink)
-) WITHOUT ROWID;
-CREATE TABLE pages (
-  notification_id TEXT PRIMARY KEY,           -- the page lifecycle: triggered, delivered, acknowledged
-  patient_id TEXT NOT NULL,
-  condition TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  from_grade INTEGER NOT NULL,
-  to_grade INTEGER NOT NULL,
-  triggered_at TEXT NOT NULL,                 -- server time the page was committed
-  delivered_at TEXT,                          -- server time it first left through a sink
-  acknowledged_at TEXT,                       -- server time of the acknowledgement
-  acknowledged_by TEXT,                       -- the name the clinician typed
-  acknowledged_via TEXT                       -- the page whose acknowledgement covered this one, if not itself
-);
-CREATE INDEX pages_by_patient ON pages (patient_id, triggered_at);
-CREATE INDEX pages_open ON pages (notification_id) WHERE acknowledged_at IS NULL;
 CREATE TABLE device_tokens (
   token_id TEXT PRIMARY KEY,
   device_id TEXT NOT NULL,
@@ -96,12 +65,144 @@ CREATE TABLE device_tokens (
 );
 `;
 
+/** Version 2 (pages that get answered): the Page model, silences, the audit trail; the outbox carries kinds. */
+const SCHEMA_V2_PAGING = `
+CREATE TABLE pages (
+  page_id TEXT PRIMARY KEY,                   -- one page per notification (or alert) per team
+  notification_id TEXT NOT NULL,
+  patient_id TEXT NOT NULL,
+  team TEXT NOT NULL,
+  subject TEXT NOT NULL,                      -- crs, icans, stale-feed, spo2
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,                       -- open, acknowledged, superseded, resolved, exhausted, info
+  delivered INTEGER NOT NULL,
+  held_by TEXT,
+  due_at INTEGER,                             -- epoch ms of the next escalation (the durable timer)
+  triggered_at INTEGER NOT NULL,
+  rev INTEGER NOT NULL,                       -- a save writes rev + 1 only where rev is still what it read
+  body TEXT NOT NULL                          -- the whole Page (shared/domain/paging.ts) as JSON
+);
+CREATE INDEX pages_by_patient ON pages (patient_id, triggered_at);
+CREATE INDEX pages_due ON pages (due_at) WHERE status = 'open';
+CREATE INDEX pages_held ON pages (held_by) WHERE status = 'open' AND held_by IS NOT NULL;
+CREATE INDEX pages_unsent ON pages (status) WHERE delivered = 0;
+CREATE INDEX pages_stale_feed ON pages (patient_id) WHERE subject = 'stale-feed';
+CREATE TABLE silences (
+  silence_id TEXT PRIMARY KEY,
+  patient_id TEXT,                            -- the scope: one patient, or one team
+  team TEXT,
+  from_at INTEGER NOT NULL,
+  until INTEGER NOT NULL,
+  ended_at INTEGER,
+  body TEXT NOT NULL                          -- the whole Silence as JSON (who, why)
+);
+CREATE INDEX silences_active ON silences (until) WHERE ended_at IS NULL;
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- the order entries were written
+  key BLOB NOT NULL UNIQUE,                   -- SHA-256 of auditKey(entry): a retried write stores it once
+  patient_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  at TEXT NOT NULL,
+  entry TEXT NOT NULL                         -- the AuditEvent as JSON
+);
+CREATE INDEX audit_by_patient ON audit (patient_id, seq);
+-- Append-only: the database itself refuses to change or remove an entry, whoever asks. REPLACE deletes without
+-- firing delete triggers (unless recursive_triggers is on), so an insert that would replace a row is refused or,
+-- for an entry already stored (same key), ignored.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit WHEN EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq)
+  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_once BEFORE INSERT ON audit WHEN EXISTS (SELECT 1 FROM audit WHERE key = NEW.key) BEGIN SELECT RAISE(IGNORE); END;
+`;
+
+const SCHEMA_V2 = `${SCHEMA_COMMON}
+CREATE TABLE patients (
+  patient_id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,                        -- serializeState(PatientState)
+  assessment TEXT,                            -- the latest Assessment (grades and reasons as of the patient clock)
+  updated_at TEXT NOT NULL,
+  feed_since INTEGER                          -- feedStatus(state).since: last monitor data (null: not enrolled)
+);
+CREATE INDEX patients_feed ON patients (feed_since) WHERE feed_since IS NOT NULL;
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,                         -- notification (grade change), alert (SpO2 warning), page (to a role)
+  item_id TEXT NOT NULL UNIQUE,               -- notificationId, alertId, or the page send's id
+  patient_id TEXT NOT NULL,
+  body TEXT NOT NULL,                         -- the Notification, the AlertChange, or the PageEvent
+  created_at TEXT NOT NULL
+);
+CREATE INDEX outbox_by_patient ON outbox (patient_id, kind, seq);
+CREATE TABLE deliveries (
+  item_id TEXT NOT NULL,
+  sink TEXT NOT NULL,                         -- pager, stdout, board, webhook: each has its own ledger
+  sent_at TEXT NOT NULL,
+  PRIMARY KEY (item_id, sink)
+) WITHOUT ROWID;
+${SCHEMA_V2_PAGING}`;
+
+/**
+ * Version 1 (issue 5) to 2, in place: the outbox and its ledger take kinds and item ids, patients get feed_since,
+ * and the old pages table (one row per notification, with its acknowledgement) gives way to the Page model.
+ * Nothing accepted, graded or issued is touched (inbox, states, timeline, tokens, dead letters). The old pages are
+ * not paged again (the pager lane counts every existing outbox record as handled); their notifications and
+ * acknowledgements become the first entries of each patient's audit trail.
+ */
+function migrateV1(db: Db): void {
+  db.exec(`
+    ALTER TABLE outbox RENAME COLUMN notification_id TO item_id;
+    ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'notification';
+    CREATE INDEX outbox_by_patient ON outbox (patient_id, kind, seq);
+    ALTER TABLE deliveries RENAME COLUMN notification_id TO item_id;
+    ALTER TABLE patients ADD COLUMN feed_since INTEGER;
+    CREATE INDEX patients_feed ON patients (feed_since) WHERE feed_since IS NOT NULL;
+    DROP INDEX IF EXISTS pages_by_patient;
+    DROP INDEX IF EXISTS pages_open;
+    ALTER TABLE pages RENAME TO pages_v1;
+  `);
+  db.exec(SCHEMA_V2_PAGING);
+  const now = new Date().toISOString();
+  db.prepare("INSERT OR IGNORE INTO deliveries (item_id, sink, sent_at) SELECT item_id, 'pager', ? FROM outbox").run(now);
+
+  const insert = db.prepare(AUDIT_INSERT);
+  const old = db.prepare(
+    `SELECT o.body, p.triggered_at, p.acknowledged_at, p.acknowledged_by FROM pages_v1 p JOIN outbox o ON o.item_id = p.notification_id ORDER BY o.seq`,
+  ).all() as { body: string; triggered_at: string; acknowledged_at: string | null; acknowledged_by: string | null }[];
+  for (const row of old) {
+    const n = JSON.parse(row.body) as Notification;
+    insert.run(...auditRow(migratedNotificationAudit(n)));
+    if (row.acknowledged_at && row.acknowledged_by) {
+      insert.run(
+        ...auditRow({
+          at: row.acknowledged_at,
+          patientId: n.patientId,
+          type: 'acknowledgement',
+          text: `${n.condition.toUpperCase()} grade ${n.toGrade} page acknowledged by ${row.acknowledged_by} via board (recorded before escalation ladders)`,
+          details: { notificationId: n.notificationId, by: row.acknowledged_by, via: 'board' },
+        }),
+      );
+    }
+  }
+  db.exec('DROP TABLE pages_v1');
+
+  const feed = db.prepare('UPDATE patients SET feed_since = ? WHERE patient_id = ?');
+  for (const r of db.prepare('SELECT patient_id, state FROM patients').all() as { patient_id: string; state: string }[]) {
+    feed.run(feedSince(deserializeState(r.state)), r.patient_id);
+  }
+}
+
 function migrate(db: Db): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version === SCHEMA_VERSION) return;
-  if (version !== 0) throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${version} is newer than this crs (${SCHEMA_VERSION}): upgrade crs, or use another --data directory`);
+  }
   db.transaction(() => {
-    db.exec(SCHEMA);
+    if (version === 0) db.exec(SCHEMA_V2);
+    else if (version === 1) migrateV1(db);
+    else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
 }

@@ -1,46 +1,63 @@
-// Delivery of committed pages from the outbox, one independent lane per sink (stdout, board, webhook): each sink
-// has its own ledger rows and its own retry state, so a dead webhook never holds up stdout or the board.
-// Pages leave in outbox order; a sink that fails is retried with exponential backoff on the same page.
-import { deliverOnce } from '../../app/deliver.ts';
-import type { Notification } from '../../domain/page.ts';
-import type { Notifier, OutboxLedger } from '../../ports.ts';
+// Delivery of what the outbox holds, one independent lane per sink, each with its own ledger rows and retry state,
+// so a dead webhook never holds up standard output, the board or the pager. The outbox holds three kinds of
+// record: grade changes (`notification`, written with the state), technical alerts (`alert`, likewise) and pages
+// to a role (`page`, written by the pager's sender). A sink takes the kinds it names, in outbox order; one that
+// fails is retried with exponential backoff on the same record.
+//
+// Each record goes through a sink once: the ledger row is written right after the sink took it. The one window
+// for a repeat is a crash between the two; the record's id travels with it so that a receiver can drop it.
+import { iso } from '../../domain/time.ts';
+import type { OutboxLedger } from '../../ports.ts';
 import Database from 'better-sqlite3';
 import type { Db } from './db.ts';
+
+export type OutboxKind = 'notification' | 'alert' | 'page';
+
+export interface OutboxItem {
+  seq: number;
+  kind: OutboxKind;
+  /** notificationId, alertId, or the page send's id. */
+  id: string;
+  patientId: string;
+  /** The record as JSON: a Notification, an AlertChange, or a PageEvent. */
+  body: string;
+}
 
 export class SqliteOutboxLedger implements OutboxLedger {
   private readonly sent;
   private readonly mark;
-  private readonly delivered;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     readonly sink: string,
   ) {
-    this.sent = db.prepare('SELECT 1 FROM deliveries WHERE notification_id = ? AND sink = ?');
-    this.mark = db.prepare('INSERT OR IGNORE INTO deliveries (notification_id, sink, sent_at) VALUES (?, ?, ?)');
-    this.delivered = db.prepare('UPDATE pages SET delivered_at = coalesce(delivered_at, ?) WHERE notification_id = ?');
+    this.sent = db.prepare('SELECT 1 FROM deliveries WHERE item_id = ? AND sink = ?');
+    this.mark = db.prepare('INSERT OR IGNORE INTO deliveries (item_id, sink, sent_at) VALUES (?, ?, ?)');
   }
 
-  async isSent(notificationId: string): Promise<boolean> {
-    return this.sent.get(notificationId, this.sink) !== undefined;
+  async isSent(itemId: string): Promise<boolean> {
+    return this.sent.get(itemId, this.sink) !== undefined;
   }
 
-  async markSent(notificationId: string, at: string): Promise<void> {
-    // The delivery row is the record (one statement, its own commit); the page's delivered_at is bookkeeping.
-    this.mark.run(notificationId, this.sink, at);
-    this.delivered.run(at, notificationId);
+  /** One statement, its own commit. */
+  async markSent(itemId: string, at: string): Promise<void> {
+    this.mark.run(itemId, this.sink, at);
   }
 }
 
 export interface Sink {
   name: string;
-  notifier: Notifier;
+  /** The kinds of record this sink takes. */
+  kinds: readonly OutboxKind[];
+  deliver(item: OutboxItem): Promise<void>;
   /** First retry delay and the cap of the exponential backoff, ms. */
   retry?: { initialMs: number; maxMs: number };
 }
 
 interface Lane {
   sink: Sink;
+  /** sink.kinds as JSON, for the query. */
+  kinds: string;
   ledger: SqliteOutboxLedger;
   running: boolean;
   again: boolean;
@@ -76,18 +93,21 @@ export class OutboxDispatcher {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => undefined);
     this.unsent = db.prepare(
-      `SELECT o.seq, o.body FROM outbox o
-       WHERE o.seq > ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = o.notification_id AND d.sink = ?)
+      `SELECT o.seq, o.kind, o.item_id AS id, o.patient_id AS patientId, o.body FROM outbox o
+       WHERE o.seq > ? AND o.kind IN (SELECT value FROM json_each(?))
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = ?)
        ORDER BY o.seq LIMIT 100`,
     );
     this.count = db.prepare(
       `SELECT count(*) AS n FROM outbox o
-       WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = o.notification_id AND d.sink = ?)`,
+       WHERE o.kind IN (SELECT value FROM json_each(?))
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = ?)`,
     );
     this.ledgerDb = new Database(db.name, { timeout: 5000 });
     this.ledgerDb.pragma('synchronous = NORMAL');
     this.lanes = sinks.map((sink) => ({
       sink,
+      kinds: JSON.stringify(sink.kinds),
       ledger: new SqliteOutboxLedger(this.ledgerDb, sink.name),
       running: false,
       again: false,
@@ -125,16 +145,18 @@ export class OutboxDispatcher {
   private async drain(lane: Lane): Promise<void> {
     for (;;) {
       lane.again = false;
-      const rows = this.unsent.all(lane.cursor, lane.sink.name) as { seq: number; body: string }[];
-      for (const row of rows) {
+      const rows = this.unsent.all(lane.cursor, lane.kinds, lane.sink.name) as OutboxItem[];
+      for (const item of rows) {
         if (this.stopped) return;
-        const n = JSON.parse(row.body) as Notification;
         try {
-          await deliverOnce(n, lane.ledger, lane.sink.notifier, this.now());
+          if (!(await lane.ledger.isSent(item.id))) {
+            await lane.sink.deliver(item);
+            await lane.ledger.markSent(item.id, iso(this.now()));
+          }
           lane.failures = 0;
-          lane.cursor = row.seq;
+          lane.cursor = item.seq;
         } catch (err) {
-          this.backoff(lane, n, err as Error);
+          this.backoff(lane, item, err as Error);
           return;
         }
       }
@@ -142,19 +164,20 @@ export class OutboxDispatcher {
     }
   }
 
-  private backoff(lane: Lane, n: Notification, err: Error): void {
+  private backoff(lane: Lane, item: OutboxItem, err: Error): void {
     const retry = lane.sink.retry ?? DEFAULT_RETRY;
     const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** lane.failures);
     lane.failures++;
-    this.log(`${lane.sink.name}: page ${n.notificationId} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`);
+    this.log(`${lane.sink.name}: ${item.kind} ${item.id} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`);
     lane.timer = setTimeout(() => {
       lane.timer = undefined;
       this.start(lane);
     }, delay);
   }
 
-  /** Pages committed and not yet delivered through this sink. */
+  /** Records committed and not yet delivered through this sink. */
   backlog(sink: string): number {
-    return (this.count.get(sink) as { n: number }).n;
+    const lane = this.lanes.find((l) => l.sink.name === sink);
+    return lane ? (this.count.get(lane.kinds, sink) as { n: number }).n : 0;
   }
 }

@@ -2,15 +2,18 @@
 //
 // The grading worker uses a GradingBatch: gradePatient loads and saves through it as usual (one load, one save
 // with a version condition), and the batch commits every patient of a worker pass in ONE transaction together with
-// what the board needs (timeline rows, latest assessment) and the deletion of the consumed inbox rows. So a crash
-// can never leave a state saved with its inbox rows still queued, nor a timeline missing a point: in the embedded
-// backend each message is applied exactly once. (The reducer's messageId window still absorbs resends by devices.)
+// what the board needs (timeline rows, latest assessment), the technical alerts for the pager (outbox records),
+// the audit entries of the assessments and grade changes, and the deletion of the consumed inbox rows. So a crash
+// can never leave a state saved with its inbox rows still queued, nor a timeline missing a point, nor a grade
+// without its audit entry: in the embedded backend each message is applied exactly once. (The reducer's messageId
+// window still absorbs resends by devices.)
 import type { DeviceMessage } from '../../domain/contract.ts';
 import type { Notification } from '../../domain/page.ts';
-import type { Assessment } from '../../domain/reducer.ts';
+import type { AlertChange, Assessment } from '../../domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '../../domain/state.ts';
 import { DAY } from '../../domain/time.ts';
-import { VersionConflict, type StateStore, type StoredState } from '../../ports.ts';
+import { VersionConflict, type AuditEvent, type SaveExtras, type StateStore, type StoredState } from '../../ports.ts';
+import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { relaxedTransaction, type Db } from './db.ts';
 
 /** How much timeline history each patient keeps (patient clock); older points are pruned as new ones arrive. */
@@ -41,7 +44,7 @@ export interface Failure {
 }
 
 interface PatientWork {
-  state?: { state: PatientState; baseVersion: number; version: number; outbox: Notification[] };
+  state?: { state: PatientState; baseVersion: number; version: number; outbox: Notification[]; alerts: AlertChange[]; audit: AuditEvent[] };
   assessment?: Assessment;
   timeline: TimelinePoint[];
   consumed: number[];
@@ -52,15 +55,14 @@ function statements(db: Db) {
   return {
     load: db.prepare('SELECT version, state FROM patients WHERE patient_id = ?'),
     version: db.prepare('SELECT version FROM patients WHERE patient_id = ?').pluck(),
-    insertState: db.prepare('INSERT OR IGNORE INTO patients (patient_id, version, state, assessment, updated_at) VALUES (?, ?, ?, ?, ?)'),
+    insertState: db.prepare(
+      'INSERT OR IGNORE INTO patients (patient_id, version, state, assessment, updated_at, feed_since) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
     updateState: db.prepare(
-      'UPDATE patients SET version = ?, state = ?, assessment = coalesce(?, assessment), updated_at = ? WHERE patient_id = ? AND version = ?',
+      'UPDATE patients SET version = ?, state = ?, assessment = coalesce(?, assessment), updated_at = ?, feed_since = ? WHERE patient_id = ? AND version = ?',
     ),
-    outbox: db.prepare('INSERT OR IGNORE INTO outbox (notification_id, patient_id, body, created_at) VALUES (?, ?, ?, ?)'),
-    page: db.prepare(
-      `INSERT OR IGNORE INTO pages (notification_id, patient_id, condition, kind, from_grade, to_grade, triggered_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
+    outbox: db.prepare('INSERT OR IGNORE INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)'),
+    audit: db.prepare(AUDIT_INSERT),
     timeline: db.prepare(
       'INSERT OR IGNORE INTO timeline (patient_id, message_id, observed_at, clock, crs, icans, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -142,7 +144,7 @@ export class GradingBatch implements StateStore {
     return stored;
   }
 
-  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[]): Promise<void> {
+  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
     const w = this.of(patientId);
     const current = w.state ? w.state.version : ((this.stmts.version.get(patientId) as number | undefined) ?? 0);
     if (current !== expectedVersion) throw new VersionConflict(patientId);
@@ -151,6 +153,8 @@ export class GradingBatch implements StateStore {
       baseVersion: w.state ? w.state.baseVersion : expectedVersion,
       version: expectedVersion + 1,
       outbox: [...(w.state?.outbox ?? []), ...outbox],
+      alerts: [...(w.state?.alerts ?? []), ...(extras?.alerts ?? [])],
+      audit: [...(w.state?.audit ?? []), ...(extras?.audit ?? [])],
     };
   }
 
@@ -170,9 +174,9 @@ export class GradingBatch implements StateStore {
     return [...this.work.keys()];
   }
 
-  /** How many pages these patients' saves put in the outbox. */
+  /** How many records (grade changes and alerts) these patients' saves put in the outbox. */
   pageCount(patientIds: string[]): number {
-    return patientIds.reduce((n, p) => n + (this.work.get(p)?.state?.outbox.length ?? 0), 0);
+    return patientIds.reduce((n, p) => n + (this.work.get(p)?.state?.outbox.length ?? 0) + (this.work.get(p)?.state?.alerts.length ?? 0), 0);
   }
 
   /** Everything in one transaction. Throws (and writes nothing) if any patient's write fails. */
@@ -210,15 +214,15 @@ export class GradingBatch implements StateStore {
     if (w.state) {
       const text = serializeState(w.state.state);
       const assessment = w.assessment ? JSON.stringify(w.assessment) : null;
+      const since = feedSince(w.state.state);
       const done =
         w.state.baseVersion === 0
-          ? s.insertState.run(patientId, w.state.version, text, assessment, nowIso)
-          : s.updateState.run(w.state.version, text, assessment, nowIso, patientId, w.state.baseVersion);
+          ? s.insertState.run(patientId, w.state.version, text, assessment, nowIso, since)
+          : s.updateState.run(w.state.version, text, assessment, nowIso, since, patientId, w.state.baseVersion);
       if (done.changes !== 1) throw new VersionConflict(patientId);
-      for (const n of w.state.outbox) {
-        s.outbox.run(n.notificationId, patientId, JSON.stringify(n), nowIso);
-        s.page.run(n.notificationId, patientId, n.condition, n.kind, n.fromGrade, n.toGrade, nowIso);
-      }
+      for (const n of w.state.outbox) s.outbox.run('notification', n.notificationId, patientId, JSON.stringify(n), nowIso);
+      for (const a of w.state.alerts) s.outbox.run('alert', a.alertId, patientId, JSON.stringify(a), nowIso);
+      for (const e of w.state.audit) s.audit.run(...auditRow(e));
     }
     let latestClock = Number.NEGATIVE_INFINITY;
     for (const p of w.timeline) {
@@ -252,9 +256,9 @@ export class SqliteStateStore implements StateStore {
     return this.batch().load(patientId);
   }
 
-  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[]): Promise<void> {
+  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
     const batch = this.batch();
-    await batch.save(patientId, state, expectedVersion, outbox);
+    await batch.save(patientId, state, expectedVersion, outbox, extras);
     batch.commit(new Date().toISOString());
   }
 

@@ -1,0 +1,232 @@
+// Pages that get answered, in `crs serve`: the shared Pager (shared/app/pager.ts) over the SQLite ports.
+// - The pager lane of the outbox feeds it every grade change and SpO2 alert the grading committed.
+// - A timer loop calls onTick every second and at the next due time; the timers themselves are rows (pages.due_at,
+//   silences.until), so a restart resumes every ladder where it was.
+// - A stale-feed sweep raises "no data" alerts for enrolled patients whose monitor went quiet, and clears them when
+//   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
+// Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
+import { verifyAck, type AckVerification } from '../app/ack.ts';
+import { Pager, type AlertInput, type PagerDeps } from '../app/pager.ts';
+import { SqliteAuditLog } from '../adapters/embedded/audit.ts';
+import type { Db } from '../adapters/embedded/db.ts';
+import type { OutboxItem, Sink } from '../adapters/embedded/outbox.ts';
+import { SqlitePageSender, SqlitePageStore } from '../adapters/embedded/pages.ts';
+import type { GradingConfig } from '../domain/config.ts';
+import type { Notification } from '../domain/page.ts';
+import { feedStatus, type Page, type Silence } from '../domain/paging.ts';
+import type { AlertChange } from '../domain/reducer.ts';
+import { MINUTE, iso } from '../domain/time.ts';
+import type { AuditLog, PageSender, PageStore, StoredState } from '../ports.ts';
+
+export interface EmbeddedPagingOptions {
+  db: Db;
+  config: GradingConfig;
+  ackSecret: Buffer;
+  /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/" (read at each send). */
+  ackBaseUrl: () => string;
+  now: () => number;
+  log: (line: string) => void;
+  /** A patient's committed state (for the stale-feed check). */
+  loadState: (patientId: string) => Promise<StoredState | undefined>;
+  /** A page went into the outbox: wake the sinks. */
+  onSent: () => void;
+  /** Pages of these patients changed (status, level, acknowledgement): tell the board. */
+  onChanged: (patientIds: string[]) => void;
+}
+
+/** The longest the timer loop sleeps, whatever is due. */
+export const TICK_MS = 1000;
+
+export class EmbeddedPaging {
+  /** Writes derived from the outbox and the clock (synchronous=NORMAL: redone after a power cut). */
+  readonly store: SqlitePageStore;
+  readonly audit: SqliteAuditLog;
+  readonly sender: SqlitePageSender;
+  private readonly pager: Pager;
+  /** For what people do (acknowledgements, silences): committed with synchronous=FULL before the answer. */
+  private readonly personal: Pager;
+  private queue: Promise<unknown> = Promise.resolve();
+  private tickTimer: NodeJS.Timeout | undefined;
+  private tickAt = Number.POSITIVE_INFINITY;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
+  private staleAlerts = new Map<string, string>();
+  private readonly staleCandidates;
+  readonly sweepMs: number;
+
+  constructor(private readonly o: EmbeddedPagingOptions) {
+    const onSaved = (pages: Page[]) => o.onChanged([...new Set(pages.map((p) => p.patientId))]);
+    this.store = new SqlitePageStore(o.db, { onSaved });
+    this.audit = new SqliteAuditLog(o.db);
+    this.sender = new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent });
+    const deps = (pages: PageStore, audit: AuditLog, sender: PageSender): PagerDeps => ({
+      pages,
+      audit,
+      sender,
+      config: o.config.paging,
+      ackSecret: o.ackSecret,
+      get ackBaseUrl() {
+        return o.ackBaseUrl();
+      },
+    });
+    this.pager = new Pager(deps(this.store, this.audit, this.sender));
+    this.personal = new Pager(
+      deps(
+        new SqlitePageStore(o.db, { onSaved, durable: true }),
+        new SqliteAuditLog(o.db, true),
+        new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent, durable: true }),
+      ),
+    );
+    this.staleCandidates = o.db.prepare('SELECT patient_id FROM patients WHERE feed_since IS NOT NULL AND feed_since <= ?').pluck();
+    // A quarter of the stale-feed time, between 250 ms and 15 s: an alert is at most that late.
+    this.sweepMs = Math.min(15_000, Math.max(250, (o.config.paging.staleFeedMinutes * MINUTE) / 4));
+  }
+
+  /** One pager call at a time, in the order asked. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The outbox lane that hands the pager every committed grade change and alert, once each. */
+  sink(): Sink {
+    return {
+      name: 'pager',
+      kinds: ['notification', 'alert'],
+      deliver: async (item: OutboxItem) => {
+        await this.serial(async () => {
+          if (item.kind === 'notification') await this.pager.onNotification(JSON.parse(item.body) as Notification, this.o.now());
+          else {
+            const a = JSON.parse(item.body) as AlertChange;
+            await this.pager.onAlert({ alertId: a.alertId, patientId: a.patientId, subject: a.subject, cleared: a.cleared, summary: a.summary }, this.o.now());
+          }
+        });
+        this.wake();
+      },
+    };
+  }
+
+  /** Starts the timer loop and the stale-feed sweep (both catch up at once with whatever fell due meanwhile). */
+  start(): void {
+    this.staleAlerts = this.store.staleFeedAlerts();
+    this.schedule(0);
+    const sweep = () => {
+      if (this.stopped) return;
+      this.sweep().catch((err: Error) => this.o.log(`paging: stale-feed sweep failed (${err.name}: ${err.message})`));
+      this.sweepTimer = setTimeout(sweep, this.sweepMs);
+      this.sweepTimer.unref();
+    };
+    sweep();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.sweepTimer);
+    await this.queue;
+  }
+
+  /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
+  async tick(): Promise<void> {
+    await this.serial(() => this.pager.onTick(this.o.now()));
+  }
+
+  /** Runs the timer loop again now if something may be due before it would wake. */
+  private wake(): void {
+    const next = this.store.nextDueAt();
+    if (next !== null && next < this.tickAt) this.schedule(Math.max(0, next - this.o.now()));
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.tickTimer);
+    this.tickAt = this.o.now() + delay;
+    this.tickTimer = setTimeout(() => {
+      this.tickAt = Number.POSITIVE_INFINITY;
+      this.tick()
+        .catch((err: Error) => this.o.log(`paging: escalation tick failed (${err.name}: ${err.message}); retrying`))
+        .finally(() => {
+          const next = this.store.nextDueAt();
+          const now = this.o.now();
+          this.schedule(next === null ? TICK_MS : Math.min(TICK_MS, Math.max(0, next - now)));
+        });
+    }, delay);
+    this.tickTimer.unref();
+  }
+
+  /**
+   * Raises the "no data" alert for every enrolled patient whose monitor has been quiet for staleFeedMinutes, and
+   * clears it for those whose data resumed. `only`: check just these patients (after their data was committed).
+   */
+  async sweep(only?: string[]): Promise<void> {
+    await this.serial(async () => {
+      const now = this.o.now();
+      const paging = this.o.config.paging;
+      const candidates = only ?? [...new Set([...(this.staleCandidates.all(now - paging.staleFeedMinutes * MINUTE) as string[]), ...this.staleAlerts.keys()])];
+      for (const patientId of candidates) {
+        const stored = await this.o.loadState(patientId);
+        const f = stored ? feedStatus(stored.state, now, paging) : undefined;
+        if (!stored || !f) continue;
+        const active = this.staleAlerts.get(patientId);
+        const bed = stored.state.enrolment.bed ? `, bed ${stored.state.enrolment.bed.v}` : '';
+        let alert: AlertInput | undefined;
+        if (f.stale && active === undefined) {
+          alert = {
+            alertId: `stale-feed|${patientId}|${f.since}`,
+            patientId,
+            subject: 'stale-feed',
+            cleared: false,
+            summary: `NO DATA, patient ${patientId}${bed}: nothing from the monitor since ${iso(f.since)}; the grade cannot be trusted`,
+          };
+          this.staleAlerts.set(patientId, alert.alertId);
+        } else if (!f.stale && active !== undefined) {
+          alert = {
+            alertId: `${active}|cleared`,
+            patientId,
+            subject: 'stale-feed',
+            cleared: true,
+            summary: `Data resumed, patient ${patientId}${bed}: monitor data since ${iso(f.since)}`,
+          };
+          this.staleAlerts.delete(patientId);
+        }
+        if (alert) await this.pager.onAlert(alert, now);
+      }
+    });
+    this.wake();
+  }
+
+  /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */
+  committed(patientIds: string[]): void {
+    const quiet = patientIds.filter((p) => this.staleAlerts.has(p));
+    if (quiet.length > 0) this.sweep(quiet).catch((err: Error) => this.o.log(`paging: stale-feed check failed (${err.name})`));
+  }
+
+  acknowledge(pageId: string, by: string) {
+    return this.after(this.serial(() => this.personal.acknowledge(pageId, by, 'board', this.o.now())));
+  }
+
+  acknowledgeLink(token: string, by: string) {
+    return this.after(this.serial(() => this.personal.acknowledgeLink(token, by, this.o.now())));
+  }
+
+  /** Checks a link without acknowledging (the GET of the link page; nothing is recorded). */
+  verifyLink(token: string): AckVerification {
+    return verifyAck(this.o.ackSecret, token, this.o.now());
+  }
+
+  silence(s: Silence) {
+    return this.after(this.serial(() => this.personal.silence(s, this.o.now())));
+  }
+
+  endSilence(silenceId: string, by: string) {
+    return this.after(this.serial(() => this.personal.endSilence(silenceId, by, this.o.now())));
+  }
+
+  private async after<T>(p: Promise<T>): Promise<T> {
+    const r = await p;
+    this.wake();
+    return r;
+  }
+}

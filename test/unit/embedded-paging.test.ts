@@ -1,0 +1,348 @@
+// Paging on the embedded backend's SQLite, against a real database file: the PageStore contract (the same cases
+// run against the in-memory reference), the append-only audit trail, the acknowledge-link key, the pager's ladders
+// across a restart and a send cut short, and the migration of an issue-5 database.
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteAuditLog } from '../../shared/adapters/embedded/audit.ts';
+import { DB_FILE, openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
+import { SqlitePageSender, SqlitePageStore, type PageEvent } from '../../shared/adapters/embedded/pages.ts';
+import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
+import { Pager } from '../../shared/app/pager.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { DEFAULT_PAGING, type Page, type PageableNotification, type Silence } from '../../shared/domain/paging.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import { serializeState, type PatientState } from '../../shared/domain/state.ts';
+import { iso } from '../../shared/domain/time.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore } from '../../shared/ports.ts';
+import { ACK_KEY_FILE, loadOrCreateAckSecret } from '../../shared/server/ack-key.ts';
+import { startEmbeddedServer } from '../../shared/server/embedded.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const T = Date.parse('2026-11-26T10:00:00Z');
+const min = (m: number) => T + m * 60_000;
+
+let dir: string;
+let db: Db;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-paging-'));
+  db = openDataDir(dir);
+});
+afterEach(() => {
+  if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function page(over: Partial<Page> = {}): Page {
+  return {
+    pageId: 'crs|P1|m1|icu',
+    notificationId: 'crs|P1|m1',
+    patientId: 'P1',
+    team: 'icu',
+    subject: 'crs',
+    kind: 'escalation',
+    grade: 3,
+    summary: 'PROVISIONAL CRS grade 3, patient P1',
+    status: 'open',
+    delivered: true,
+    rev: 0,
+    level: 0,
+    round: 0,
+    triggeredAt: min(0),
+    dueAt: min(5),
+    ...over,
+  };
+}
+
+const silence = (over: Partial<Silence> = {}): Silence => ({
+  silenceId: 's1',
+  scope: { patientId: 'P1' },
+  from: min(0),
+  until: min(30),
+  createdBy: 'Nurse B',
+  reason: 'transport',
+  ...over,
+});
+
+const ids = (pages: Page[]) => pages.map((p) => p.pageId).sort();
+
+// The same contract for the reference (in memory) and the SQLite store: what the pager relies on.
+describe.each([
+  ['MemoryPageStore', () => new MemoryPageStore() as PageStore],
+  ['SqlitePageStore', () => new SqlitePageStore(db) as PageStore],
+])('%s', (_name, make) => {
+  it('stores a new page as rev 1 and refuses it a second time', async () => {
+    const store = make();
+    expect(await store.get('nope')).toBeUndefined();
+    await store.save([page()]);
+    expect(await store.get('crs|P1|m1|icu')).toEqual({ ...page(), rev: 1 });
+    await expect(store.save([page()])).rejects.toThrow(VersionConflict);
+  });
+
+  it('saves a change only over the revision it read, all or nothing', async () => {
+    const store = make();
+    await store.save([page()]);
+    const stored = (await store.get('crs|P1|m1|icu'))!;
+    await store.save([{ ...stored, level: 1 }]);
+    await expect(store.save([{ ...stored, level: 2 }])).rejects.toThrow(VersionConflict); // someone got there first
+    // One stale page in a save: none of it is written.
+    await expect(store.save([page({ pageId: 'new|icu', notificationId: 'new' }), { ...stored, status: 'acknowledged' }])).rejects.toThrow(VersionConflict);
+    expect(await store.get('new|icu')).toBeUndefined();
+    expect(await store.get('crs|P1|m1|icu')).toMatchObject({ level: 1, rev: 2, status: 'open' });
+  });
+
+  it('lists a patient open pages, and the pending ones: due, held, or not sent yet', async () => {
+    const store = make();
+    await store.save([
+      page({ pageId: 'due', dueAt: min(5) }),
+      page({ pageId: 'later', dueAt: min(20) }),
+      page({ pageId: 'held', dueAt: null, heldBy: 's1' }),
+      page({ pageId: 'unsent', dueAt: min(20), delivered: false }),
+      page({ pageId: 'info-unsent', status: 'info', kind: 'de-escalation', dueAt: null, delivered: false }),
+      page({ pageId: 'info-sent', status: 'info', kind: 'de-escalation', dueAt: null }),
+      page({ pageId: 'acked', status: 'acknowledged', dueAt: null, ack: { by: 'Dr A', at: min(1), via: 'board' } }),
+      page({ pageId: 'other', patientId: 'P2', dueAt: min(50) }),
+    ]);
+    expect(ids(await store.openPages('P1'))).toEqual(['due', 'held', 'later', 'unsent']);
+    expect(ids(await store.pendingPages(min(6)))).toEqual(['due', 'held', 'info-unsent', 'unsent']);
+    expect(ids(await store.pendingPages(min(60)))).toEqual(['due', 'held', 'info-unsent', 'later', 'other', 'unsent']);
+  });
+
+  it("gives a patient's pages newest first", async () => {
+    const store = make();
+    await store.save([page({ pageId: 'a', triggeredAt: min(1) }), page({ pageId: 'c', triggeredAt: min(3) }), page({ pageId: 'b', triggeredAt: min(2) })]);
+    expect((await store.patientPages('P1', 2)).map((p) => p.pageId)).toEqual(['c', 'b']);
+  });
+
+  it('keeps silences: in force until they end or run out', async () => {
+    const store = make();
+    await store.saveSilence(silence());
+    await store.saveSilence(silence({ silenceId: 's2', scope: { team: 'icu' }, until: min(10) }));
+    expect((await store.silences(min(5))).map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
+    expect((await store.silences(min(10))).map((s) => s.silenceId)).toEqual(['s1']);
+    await store.saveSilence({ ...silence(), endedAt: min(7), endedBy: 'Nurse B' });
+    expect((await store.silences(min(8))).map((s) => s.silenceId)).toEqual(['s2']);
+    expect(await store.getSilence('s1')).toMatchObject({ endedAt: min(7), endedBy: 'Nurse B', createdBy: 'Nurse B' });
+  });
+});
+
+describe('SqlitePageStore', () => {
+  it('knows the next time a ladder has something to do: a due escalation or the end of a silence holding a page', async () => {
+    const store = new SqlitePageStore(db);
+    expect(store.nextDueAt()).toBeNull();
+    await store.save([page({ pageId: 'a', dueAt: min(15) }), page({ pageId: 'b', dueAt: null, heldBy: 's1' })]);
+    expect(store.nextDueAt()).toBe(min(15));
+    await store.saveSilence(silence({ until: min(12) }));
+    expect(store.nextDueAt()).toBe(min(12));
+    await store.saveSilence({ ...silence({ until: min(12) }), endedAt: min(3) });
+    expect(store.nextDueAt()).toBe(min(3));
+  });
+});
+
+const entry = (i: number, patientId = 'P1'): AuditEvent => ({
+  at: new Date(min(i)).toISOString(),
+  patientId,
+  type: 'escalation',
+  text: `step ${i}`,
+  details: { pageId: `p${i}` },
+});
+
+async function all(log: AuditLog, patientId: string): Promise<AuditEvent[]> {
+  const out: AuditEvent[] = [];
+  for await (const e of log.forPatient(patientId)) out.push(e);
+  return out;
+}
+
+describe('SqliteAuditLog', () => {
+  it('stores each entry once however often it is written, and gives a patient\'s entries oldest first', async () => {
+    const log = new SqliteAuditLog(db);
+    const reference = new MemoryAuditLog();
+    const entries = Array.from({ length: 1200 }, (_, i) => entry(i, i % 3 === 0 ? 'P2' : 'P1'));
+    await log.append(entries.slice(0, 700));
+    await log.append(entries.slice(600)); // a retried write overlaps
+    await reference.append(entries);
+    expect(await all(log, 'P1')).toEqual(await all(reference, 'P1'));
+    expect(await all(log, 'P2')).toHaveLength(400);
+    expect(await all(log, 'nobody')).toEqual([]);
+  });
+
+  it('is append-only: the database refuses to change or delete an entry', async () => {
+    await new SqliteAuditLog(db).append([entry(1)]);
+    expect(() => db.prepare("UPDATE audit SET entry = '{}'").run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
+    // REPLACE deletes without firing delete triggers: refused over a row, a no-op over an entry already stored.
+    expect(() => db.prepare("INSERT OR REPLACE INTO audit (seq, key, patient_id, type, at, entry) SELECT seq, x'00', 'X', type, at, '{}' FROM audit").run()).toThrow(
+      /append-only/,
+    );
+    db.prepare("INSERT OR REPLACE INTO audit (key, patient_id, type, at, entry) SELECT key, 'P1', type, at, '{}' FROM audit").run();
+    db.prepare("REPLACE INTO audit (key, patient_id, type, at, entry) SELECT key, 'P1', type, at, '{}' FROM audit").run();
+    expect(await all(new SqliteAuditLog(db), 'P1')).toEqual([entry(1)]);
+  });
+});
+
+describe('the acknowledge-link key', () => {
+  it('is 32 random bytes made once, owner-only, and the same after a restart', () => {
+    const key = loadOrCreateAckSecret(dir);
+    expect(key).toHaveLength(32);
+    expect(statSync(join(dir, ACK_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(loadOrCreateAckSecret(dir).equals(key)).toBe(true);
+    expect(loadOrCreateAckSecret(mkdtempSync(join(tmpdir(), 'crs-key-'))).equals(key)).toBe(false);
+  });
+
+  it('refuses a damaged key file rather than quietly voiding every link sent', () => {
+    writeFileSync(join(dir, ACK_KEY_FILE), 'short', { mode: 0o600 });
+    expect(() => loadOrCreateAckSecret(dir)).toThrow(/not a 32-byte key/);
+  });
+});
+
+const grade3: PageableNotification = {
+  notificationId: 'crs|P1|m3',
+  patientId: 'P1',
+  condition: 'crs',
+  kind: 'escalation',
+  toGrade: 3,
+  teams: ['icu'],
+  summary: 'PROVISIONAL CRS grade 3, patient P1',
+};
+
+const secret = Buffer.alloc(32, 3);
+
+/** The pager over SQLite, as crs serve builds it; `sender` may be wrapped to fail. */
+function sqlitePager(wrap?: (s: PageSender) => PageSender) {
+  const sender = new SqlitePageSender(db, { now: () => T, onSent: () => undefined });
+  const pages = new SqlitePageStore(db);
+  const pager = new Pager({ pages, audit: new SqliteAuditLog(db), sender: wrap ? wrap(sender) : sender, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://crs.example/ack/' });
+  return { pager, pages };
+}
+
+const sends = () =>
+  (db.prepare("SELECT body FROM outbox WHERE kind = 'page' ORDER BY seq").all() as { body: string }[]).map((r) => JSON.parse(r.body) as PageEvent);
+
+describe('the pager on SQLite', () => {
+  it('keeps its ladders across a restart: the next level is paged once, at its time', async () => {
+    await sqlitePager().pager.onNotification(grade3, min(0));
+    db.close(); // the process stops; nothing of the ladder lived in memory
+    db = openDataDir(dir);
+    const { pager } = sqlitePager();
+    await pager.onTick(min(4));
+    expect(sends().map((s) => s.role)).toEqual(['ICU registrar']);
+    await pager.onTick(min(5));
+    await pager.onTick(min(5));
+    expect(sends().map((s) => `${s.role} ${s.level}/${s.round}`)).toEqual(['ICU registrar 0/0', 'ICU consultant 1/0']);
+    expect(sends()[1]!.escalatesAt).toBe(iso(min(10)));
+  });
+
+  it('stores a send cut short by a crash once, however often it is made again', async () => {
+    let crash = true;
+    const { pager, pages } = sqlitePager((inner) => ({
+      send: async (m: PageMessage) => {
+        await inner.send(m); // into the outbox...
+        if (crash) throw new Error('killed'); // ...and the process dies before marking it delivered
+      },
+    }));
+    await expect(pager.onNotification(grade3, min(0))).rejects.toThrow('killed');
+    expect((await pages.get('crs|P1|m3|icu'))!.delivered).toBe(false);
+    crash = false;
+    await pager.onTick(min(1)); // finishes the send
+    await pager.onNotification(grade3, min(1)); // the outbox redelivers the notification
+    expect(sends().map((s) => s.sendId)).toEqual(['crs|P1|m3|icu#1']);
+    expect((await pages.get('crs|P1|m3|icu'))!.delivered).toBe(true);
+  });
+
+  it('a page released by the end of a silence is a new send to the same role', async () => {
+    const { pager } = sqlitePager();
+    await pager.onNotification({ ...grade3, toGrade: 2 }, min(0));
+    await pager.silence(silence({ from: min(1), until: min(60) }), min(1));
+    await pager.onTick(min(15)); // due while silenced: held
+    await pager.endSilence('s1', 'Nurse B', min(20));
+    expect(sends().map((s) => `${s.role} ${s.reason}`)).toEqual(['ICU registrar triggered', 'ICU registrar triggered']);
+    expect(new Set(sends().map((s) => s.sendId)).size).toBe(2);
+  });
+});
+
+describe('a data directory of issue 5 (schema version 1)', () => {
+  function legacyDatabase(file: string): { notificationId: string; inboxMessage: DeviceMessage } {
+    const old = new Database(file);
+    old.exec(readFileSync(new URL('../fixtures/embedded-schema-v1.sql', import.meta.url), 'utf8'));
+    old.pragma('user_version = 1');
+    let state: PatientState | undefined;
+    const messages = [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.2, heartRate: 100 } })];
+    const notifications = messages.flatMap((m) => {
+      const step = reduce(state, m, DEFAULT_CONFIG);
+      state = step.state;
+      return step.kind === 'applied' ? step.notifications : [];
+    });
+    const n = notifications[0]!;
+    old.prepare('INSERT INTO patients (patient_id, version, state, assessment, updated_at) VALUES (?, 1, ?, NULL, ?)').run('P1', serializeState(state!), '2026-01-10T09:00:00Z');
+    old.prepare('INSERT INTO outbox (notification_id, patient_id, body, created_at) VALUES (?, ?, ?, ?)').run(n.notificationId, 'P1', JSON.stringify(n), '2026-01-10T09:00:00Z');
+    old.prepare("INSERT INTO deliveries (notification_id, sink, sent_at) VALUES (?, 'stdout', '2026-01-10T09:00:01Z')").run(n.notificationId);
+    old.prepare(
+      `INSERT INTO pages (notification_id, patient_id, condition, kind, from_grade, to_grade, triggered_at, delivered_at, acknowledged_at, acknowledged_by)
+       VALUES (?, 'P1', 'crs', 'escalation', 0, 1, '2026-01-10T09:00:00Z', '2026-01-10T09:00:01Z', '2026-01-10T09:03:00Z', 'Dr Ada')`,
+    ).run(n.notificationId);
+    const inboxMessage = msg('P1', 20, { vitals: { heartRate: 90 } });
+    old.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+      'P1',
+      inboxMessage.messageId,
+      JSON.stringify({ message: inboxMessage, receivedAt: '2026-01-10T09:05:00Z', sender: 'gw' }),
+      '2026-01-10T09:05:00Z',
+    );
+    old.close();
+    return { notificationId: n.notificationId, inboxMessage };
+  }
+
+  it('is migrated in place: nothing accepted is lost, old pages are not paged again, their acknowledgements go to the audit trail', async () => {
+    db.close();
+    const file = join(dir, DB_FILE);
+    rmSync(file);
+    rmSync(`${file}-wal`, { force: true });
+    rmSync(`${file}-shm`, { force: true });
+    const { notificationId, inboxMessage } = legacyDatabase(file);
+
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
+    expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([{ kind: 'notification', item_id: notificationId }]);
+    expect(db.prepare('SELECT sink FROM deliveries ORDER BY sink').pluck().all()).toEqual(['pager', 'stdout']);
+    expect(db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1'").pluck().get()).toBe(Date.parse('2026-01-10T08:10:00Z'));
+    const audit = await all(new SqliteAuditLog(db), 'P1');
+    expect(audit.map((e) => [e.type, e.details.by ?? null])).toEqual([
+      ['notification', null],
+      ['acknowledgement', 'Dr Ada'],
+    ]);
+    db.close();
+
+    // The server starts on it: the queued message is graded, nothing old is paged or printed again.
+    const out = new PassThrough();
+    const lines: string[] = [];
+    out.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+    // (Its monitor data is from January: no stale-feed alert in this test.)
+    const config = { ...DEFAULT_CONFIG, paging: { ...DEFAULT_CONFIG.paging, staleFeedMinutes: 1e9 } };
+    const server = await startEmbeddedServer({ dataDir: dir, config, port: 0, pageStream: out, pageLines: true, log: () => undefined });
+    try {
+      for (let i = 0; i < 200 && server.queue.pending() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(server.queue.pending()).toBe(0);
+      expect(lines).toEqual([]);
+      expect(await server.paging.store.patientPages('P1', 10)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+    db = openDataDir(dir);
+  });
+
+  it('refuses a database from a newer crs', () => {
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
+    const fix = new Database(join(dir, DB_FILE));
+    fix.pragma('user_version = 2');
+    fix.close();
+    db = openDataDir(dir);
+  });
+});
