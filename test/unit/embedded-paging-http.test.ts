@@ -1,0 +1,355 @@
+// Pages that get answered, through `crs serve`'s HTTP routes (in process, the server's clock under the test's
+// control so that 5- and 15-minute ladders take no time): a ladder that climbs and stops at the first
+// acknowledgement, links (GET never acknowledges; forged and expired tokens refused and audited), the API, a higher
+// grade that re-pages, a de-escalation that cancels, stale-feed and low-SpO2 alerts, silences, the audit export.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { AuditEvent } from '../../shared/ports.ts';
+import type { PageEvent } from '../../shared/adapters/embedded/pages.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
+import { T0, enrol, msg } from '../support/messages.ts';
+
+const TOKEN = 'local-test-token';
+const MIN = 60_000;
+let dir: string;
+let server: EmbeddedServer;
+let clock: number;
+let lines: string[];
+
+async function start(paging: Record<string, unknown> = { staleFeedMinutes: 1e9 }): Promise<EmbeddedServer> {
+  const r = resolveConfig({ paging });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  const stream = new PassThrough();
+  stream.setEncoding('utf8');
+  let buffer = '';
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    const parts = buffer.split('\n');
+    buffer = parts.pop()!;
+    lines.push(...parts);
+  });
+  return startEmbeddedServer({ dataDir: dir, config: r.config, port: 0, localToken: TOKEN, pageStream: stream, pageLines: true, now: () => clock, log: () => undefined });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-paging-http-'));
+  lines = [];
+  clock = T0 + 30 * MIN;
+});
+afterEach(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) } });
+const apiPost = (path: string, body: unknown) => api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+async function post(...messages: DeviceMessage[]): Promise<void> {
+  for (const m of messages) {
+    const res = await fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(m),
+    });
+    expect(res.status).toBe(202);
+  }
+}
+
+async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const pages = () => lines.map((l) => JSON.parse(l) as PageEvent | { type: 'notification' }).filter((e): e is PageEvent => e.type === 'page');
+const sent = (team?: string) => pages().filter((p) => !team || p.team === team).map((p) => `${p.role} g${p.grade}`);
+
+/** Lets the server's clock run on and the ladders step (the timer loop would do the same at that time). */
+async function advance(minutes: number): Promise<void> {
+  clock += minutes * MIN;
+  await server.paging.tick();
+  await server.paging.sweep();
+  await until(() => server.dispatcher.backlog('stdout') === 0 || undefined, 'the stream to catch up');
+}
+
+async function auditOf(patientId: string): Promise<AuditEvent[]> {
+  const text = await (await api(`/api/patients/${patientId}/audit?format=ndjson`)).text();
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+}
+
+const fever = (p: string, m: number) => msg(p, m, { vitals: { temperatureC: 39.1, systolicBP: 118 } });
+const pressor = (p: string, m: number) => msg(p, m, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] });
+
+describe('an escalation ladder over HTTP', () => {
+  it('climbs when nobody answers, and stops at the first acknowledgement (a link, from a phone)', async () => {
+    server = await start();
+    await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 3: five minutes a level
+    await until(() => sent('icu').length === 1 || undefined, 'the ICU paged');
+    expect(sent('icu')).toEqual(['ICU registrar g3']);
+    await advance(4);
+    expect(sent('icu')).toHaveLength(1);
+    await advance(1);
+    expect(sent('icu')).toEqual(['ICU registrar g3', 'ICU consultant g3']);
+    expect(sent('hematology').slice(-2)).toEqual(['hematology fellow g3', 'hematology attending g3']);
+
+    // The ICU consultant answers from the link in the page.
+    const link = pages().filter((p) => p.team === 'icu').at(-1)!.ackUrl!;
+    const shown = await fetch(link);
+    expect(shown.status).toBe(200);
+    const res = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Dr+Osei' });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('Recorded: Dr Osei (ICU consultant)');
+
+    await advance(5);
+    await advance(5);
+    expect(sent('icu')).toEqual(['ICU registrar g3', 'ICU consultant g3']); // stopped
+    expect(sent('hematology').slice(-2)).toEqual(['hematology consultant g3', 'hematology fellow g3']); // still climbing
+    const board = (await (await api('/api/patients/P1')).json()) as { pages: { grade: number; pages: { team: string; state: string; ack: unknown; next: unknown }[] }[] };
+    const icu = board.pages.find((g) => g.grade === 3)!.pages.find((p) => p.team === 'icu')!;
+    expect(icu).toMatchObject({ state: 'acknowledged', next: null, ack: { by: 'Dr Osei (ICU consultant)', via: 'link' } });
+
+    const audit = (await auditOf('P1')).filter((e) => e.details.team === 'icu' || e.type === 'acknowledgement');
+    expect(audit.map((e) => `${e.type} ${e.text.split(':')[0]}`)).toEqual([
+      'page escalation page opened for icu',
+      'delivery escalation page to ICU registrar (icu)',
+      'escalation icu page not acknowledged in time',
+      'delivery escalation page to ICU consultant (icu)',
+      'acknowledgement icu page acknowledged by Dr Osei (ICU consultant) via link',
+    ]);
+  });
+
+  it('re-pages at once on a higher grade even after an acknowledgement', async () => {
+    server = await start();
+    await post(enrol('P1', 0), fever('P1', 10));
+    await until(() => sent().length === 1 || undefined, 'grade 1 paged');
+    const grade1 = pages()[0]!;
+    expect((await apiPost(`/api/pages/${encodeURIComponent(grade1.pageId)}/ack`, { by: 'Dr Ada' })).status).toBe(200);
+    await post(msg('P1', 15, { oxygen: { device: 'nasal_cannula', flowLpm: 3 } })); // CRS 2
+    await until(() => sent().length === 2 || undefined, 'grade 2 paged');
+    expect(sent()).toEqual(['hematology fellow g1', 'hematology fellow g2']);
+    expect(pages()[1]!.sentAt).toBe(pages()[0]!.sentAt); // at once, not after a timeout (the clock has not moved)
+  });
+
+  it('cancels the pending escalations when the grade falls', async () => {
+    server = await start();
+    clock = T0 + 100 * MIN;
+    await post(enrol('P1', 0), fever('P1', 10), msg('P1', 12, { oxygen: { device: 'nasal_cannula', flowLpm: 3 } }));
+    await until(() => sent().length === 2 || undefined, 'grade 2 paged');
+    // Room air from 13, and a normal reading 61 minutes later: the hold has passed, the grade falls to 1.
+    await post(msg('P1', 13, { oxygen: { device: 'room_air' } }), msg('P1', 74, { vitals: { heartRate: 88 } }));
+    await until(() => pages().some((p) => p.kind === 'de-escalation') || undefined, 'the de-escalation');
+    const stoodDown = pages().find((p) => p.kind === 'de-escalation')!;
+    expect(stoodDown).toMatchObject({ status: 'info', role: 'hematology fellow' });
+    expect(stoodDown.ackUrl).toBeUndefined(); // nothing to acknowledge
+    await advance(60);
+    expect(sent()).toEqual(['hematology fellow g1', 'hematology fellow g2', 'hematology fellow g1']);
+    const g2 = await server.paging.store.get(`${pages()[1]!.notificationId}|hematology`);
+    expect(g2).toMatchObject({ status: 'resolved', dueAt: null });
+  });
+});
+
+describe('acknowledge links and the acknowledgement API', () => {
+  async function paged(): Promise<PageEvent> {
+    await post(enrol('P1', 0), fever('P1', 10));
+    return until(() => pages()[0], 'a page');
+  }
+
+  it('GET shows the page and a form on a phone, and never acknowledges (link previews fetch it)', async () => {
+    server = await start();
+    const p = await paged();
+    const res = await fetch(p.ackUrl!);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'/);
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const html = await res.text();
+    expect(html).toContain('name="viewport"');
+    expect(html).toContain('<form method="post">');
+    expect(html).toContain('PROVISIONAL CRS grade 1');
+    expect(html).toContain('paged to hematology fellow (hematology)');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3)/);
+    await fetch(p.ackUrl!); // a second preview
+    expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
+    // A form without a name: asked again, nothing recorded.
+    const noName = await fetch(p.ackUrl!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=+' });
+    expect(noName.status).toBe(400);
+    expect(await noName.text()).toContain('Your name: is empty');
+    expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
+  });
+
+  it('refuses a forged or altered link with 403, and audits the refusal', async () => {
+    server = await start();
+    const p = await paged();
+    const token = p.ackUrl!.split('/ack/')[1]!;
+    const parts = token.split('.');
+    const forged = [...parts.slice(0, 4), `${parts[4]!.slice(0, -2)}${parts[4]!.endsWith('AA') ? 'BB' : 'AA'}`].join('.');
+    const otherRole = [parts[0], parts[1], Buffer.from('hematology consultant').toString('base64url'), ...parts.slice(3)].join('.');
+    const noSuchPage = [parts[0], Buffer.from(`${p.notificationId}|icu`).toString('base64url'), ...parts.slice(2)].join('.');
+    expect((await fetch(`${server.url}/ack/${forged}`)).status).toBe(403);
+    const viaForm = await fetch(`${server.url}/ack/${forged}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Mallory' });
+    expect(viaForm.status).toBe(403);
+    expect(await viaForm.text()).toContain('not valid');
+    clock += 1000;
+    const apiAck = (token: string) => fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Mallory' }) });
+    const viaApi = await apiAck(otherRole);
+    expect(viaApi.status).toBe(403);
+    expect(await viaApi.json()).toEqual({ error: 'acknowledge link forged' });
+    expect((await apiAck('v1.nonsense')).status).toBe(403);
+    expect((await apiAck(noSuchPage)).status).toBe(403);
+    expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
+    const refusals = (await auditOf('P1')).filter((e) => e.type === 'acknowledgement-refused');
+    expect(refusals.map((e) => [e.details.reason, e.details.by, e.details.pageId])).toEqual([
+      ['forged', 'Mallory', p.pageId],
+      ['forged', 'Mallory', p.pageId],
+    ]);
+    // Tokens naming no page we know are audited too, under no patient.
+    expect((await auditOf('unknown')).map((e) => e.details.reason)).toEqual(['malformed', 'forged']);
+  });
+
+  it('refuses an expired link with 403 and audits it; a valid one acknowledges through the API, once', async () => {
+    server = await start({ staleFeedMinutes: 1e9, ackLinkMinutes: 30 });
+    const p = await paged();
+    const token = p.ackUrl!.split('/ack/')[1]!;
+    const ack = (body: unknown, type = 'application/json') =>
+      fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    expect((await ack({ token })).status).toBe(400);
+    expect(((await (await ack({ token: '', by: '' })).json()) as { errors: string[] }).errors).toHaveLength(2);
+    expect((await ack('token=x', 'application/x-www-form-urlencoded')).status).toBe(415);
+
+    await advance(29);
+    const ok = await ack({ token, by: 'Dr Ada' });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ changed: true, page: { state: 'acknowledged', ack: { by: 'Dr Ada (hematology fellow)', via: 'link' } } });
+    expect(await (await ack({ token, by: 'Dr Ada' })).json()).toMatchObject({ changed: false });
+
+    await advance(2);
+    const expired = await ack({ token, by: 'Dr Late' });
+    expect(expired.status).toBe(403);
+    expect(await expired.json()).toEqual({ error: 'acknowledge link expired' });
+    expect((await fetch(p.ackUrl!)).status).toBe(403);
+    const audit = await auditOf('P1');
+    expect(audit.filter((e) => e.type === 'acknowledgement').map((e) => e.details.by)).toEqual(['Dr Ada (hematology fellow)']);
+    expect(audit.filter((e) => e.type === 'acknowledgement-refused').map((e) => [e.details.reason, e.details.by])).toEqual([['expired', 'Dr Late']]);
+  });
+});
+
+describe('technical alerts (not grades)', () => {
+  it('raises a stale-feed alert to the bedside team when the monitor goes quiet, once across a restart, and clears it when data resumes', async () => {
+    server = await start({ staleFeedMinutes: 15 });
+    clock = T0 + 5 * MIN;
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
+    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await advance(10); // 14 minutes without data
+    expect(pages()).toEqual([]);
+    await advance(2);
+    expect(pages().map((p) => [p.team, p.role, p.kind, p.technical])).toEqual([['bedside', 'bedside nurse', 'alert', true]]);
+    expect(pages()[0]!.summary).toBe('NO DATA, patient P1, bed H4-P1: nothing from the monitor since 2026-01-10T08:01:00Z; the grade cannot be trusted');
+    const list = (await (await api('/api/patients')).json()) as { patients: { paging: { subject: string; technical: boolean; kind: string }[] }[] };
+    expect(list.patients[0]!.paging).toMatchObject([{ subject: 'stale-feed', technical: true, kind: 'alert' }]);
+
+    // A restart: the alert is not raised again.
+    await server.close();
+    server = await start({ staleFeedMinutes: 15 });
+    await advance(1);
+    expect(pages()).toHaveLength(1);
+
+    // Data resumes: cleared at once (resolved, and an all-clear to the team).
+    await post(msg('P1', 18, { vitals: { heartRate: 82 } }));
+    await until(() => pages().length === 2 || undefined, 'the all-clear');
+    expect(pages()[1]).toMatchObject({ kind: 'alert-cleared', status: 'info', team: 'bedside' });
+    expect((await server.paging.store.get(pages()[0]!.pageId))!.status).toBe('resolved');
+    expect(((await (await api('/api/patients')).json()) as { patients: { paging: unknown[] }[] }).patients[0]!.paging).toEqual([]);
+  });
+
+  it('pages the SpO2 warning (below 90 % twice, no oxygen support) to its teams, with no grade change', async () => {
+    server = await start();
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { spo2: 88 } }), msg('P1', 2, { vitals: { spo2: 87 } }));
+    await until(() => pages().length === 2 || undefined, 'the warning pages');
+    expect(pages().map((p) => [p.team, p.subject, p.technical, p.grade])).toEqual([
+      ['bedside', 'spo2', true, 0],
+      ['hematology', 'spo2', true, 0],
+    ]);
+    expect(lines.filter((l) => JSON.parse(l).type === 'notification')).toEqual([]);
+  });
+});
+
+describe('silences', () => {
+  it('hold low grades until they end, never grade 4; created and ended by a named user, shown and audited', async () => {
+    server = await start();
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
+    await until(async () => ((await (await api('/api/patients')).json()) as { patients: unknown[] }).patients.length === 1 || undefined, 'the patient');
+    const bad = (await (await apiPost('/api/silences', { patientId: 'P1', team: 'icu', minutes: 0, reason: ' ', by: '' })).json()) as { errors: string[] };
+    expect(bad.errors).toEqual([
+      'scope: give either patientId or team, not both',
+      'minutes: how long, 1 to 1440',
+      'reason: is required (e.g. transport to MRI)',
+      'by: is empty; type your name',
+    ]);
+    expect((await apiPost('/api/silences', { patientId: 'nobody', minutes: 30, reason: 'transport', by: 'Nurse B' })).status).toBe(404);
+    const created = await apiPost('/api/silences', { patientId: 'P1', minutes: 30, reason: 'transport to MRI', by: 'Nurse Bea' });
+    expect(created.status).toBe(201);
+    const s = ((await created.json()) as { silence: { silenceId: string; createdBy: string; until: string } }).silence;
+    expect(s.createdBy).toBe('Nurse Bea');
+
+    await post(fever('P1', 10)); // CRS 1: held
+    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined, 'the held page');
+    const list = (await (await api('/api/patients')).json()) as { patients: { silences: unknown[]; paging: { pages: { state: string; heldBy: { createdBy: string } }[] }[] }[] };
+    expect(list.patients[0]!.silences).toMatchObject([{ silenceId: s.silenceId, createdBy: 'Nurse Bea', reason: 'transport to MRI' }]);
+    expect(list.patients[0]!.paging[0]!.pages[0]).toMatchObject({ state: 'held', heldBy: { createdBy: 'Nurse Bea' } });
+    await advance(20);
+    expect(pages()).toEqual([]);
+
+    // Ended early by a named user: the held page goes out at once.
+    const ended = await apiPost(`/api/silences/${s.silenceId}/end`, { by: 'Nurse Bea' });
+    expect(ended.status).toBe(200);
+    await until(() => sent().length === 1 || undefined, 'the released page');
+    expect(sent()).toEqual(['hematology fellow g1']);
+
+    // A new silence, then CRS 4: paged at once regardless.
+    await apiPost('/api/silences', { patientId: 'P1', minutes: 60, reason: 'transport to CT', by: 'Nurse Bea' });
+    await post(msg('P1', 20, { oxygen: { device: 'bipap' } }));
+    await until(() => sent().length === 3 || undefined, 'grade 4 paged');
+    expect(sent().slice(1)).toEqual(['hematology fellow g4', 'ICU registrar g4']);
+
+    const audit = (await auditOf('P1')).filter((e) => e.type === 'silence');
+    expect(audit.map((e) => e.details.by)).toEqual(['Nurse Bea', 'Nurse Bea', 'Nurse Bea']);
+    expect(audit[1]!.details).toMatchObject({ ended: true });
+  });
+
+  it('of a team hold that team only', async () => {
+    server = await start();
+    expect((await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'drill', by: 'Dr C' })).status).toBe(201);
+    await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 3 to hematology and ICU
+    await until(() => sent().includes('hematology fellow g3') || undefined, 'hematology paged');
+    expect(sent('icu')).toEqual([]);
+    const silences = (await (await api('/api/silences')).json()) as { silences: { scope: { team?: string } }[] };
+    expect(silences.silences.map((x) => x.scope.team)).toEqual(['icu']);
+  });
+});
+
+describe('the audit export', () => {
+  it('gives a patient\'s trail as CSV (safe for spreadsheets) and NDJSON, oldest first, with the board key only', async () => {
+    server = await start();
+    await post(enrol('P1', 0), fever('P1', 10));
+    await until(() => pages()[0], 'a page');
+    expect((await fetch(`${server.url}/api/patients/P1/audit?format=csv`)).status).toBe(401);
+    const csv = await api('/api/patients/P1/audit?format=csv');
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    expect(csv.headers.get('content-disposition')).toBe('attachment; filename="audit-P1.csv"');
+    const rows = (await csv.text()).split('\r\n').filter(Boolean);
+    expect(rows[0]).toBe('at,patientId,type,text,details');
+    expect(rows.slice(1).map((r) => r.split(',')[2])).toEqual(['assessment', 'assessment', 'notification', 'page', 'delivery']);
+    expect((await auditOf('P1')).map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification', 'page', 'delivery']);
+    expect((await api('/api/patients/P1/audit?format=xml')).status).toBe(400);
+    expect(DEFAULT_CONFIG.paging.ackLinkMinutes).toBe(720);
+  });
+});
