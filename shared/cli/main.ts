@@ -16,6 +16,7 @@ const USAGE = `usage:
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
   crs token issue --device ID | revoke TOKEN_ID | list [--table NAME]   device tokens of the AWS deployment
+  crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -85,6 +86,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./serve.ts')).startCommand(rest, loadConfig);
       case 'simulate':
         return await (await import('./simulate.ts')).simulateCommand(rest);
+      case 'audit':
+        return await (await import('./audit.ts')).auditCommand(rest);
       case 'token':
         return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'schema': {

@@ -1,0 +1,99 @@
+// `crs audit export --patient P [--format ndjson|csv] [--data DIR] [--backend embedded]`: one patient's audit
+// trail (assessments, grade changes, pages, deliveries, escalations, acknowledgements and refusals, alerts,
+// silences), oldest first, on standard output. Any AuditLog port can be the source: each backend adds its own
+// entry to AUDIT_SOURCES (the embedded one reads the data directory of `crs serve`, even while it runs).
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SqliteAuditLog } from '../adapters/embedded/audit.ts';
+import { DB_FILE } from '../adapters/embedded/db.ts';
+import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
+import type { AuditLog } from '../ports.ts';
+import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
+
+export const AUDIT_USAGE = `  crs audit export --patient P [--format ndjson|csv] [--data DIR] [--backend embedded]
+      one patient's audit trail, oldest first, on stdout ("--patient '*'": team-wide entries, e.g. team silences)
+`;
+
+class AuditUsageError extends Error {}
+
+export interface AuditSource {
+  log: AuditLog;
+  close(): void;
+}
+
+type Options = Record<string, string | boolean | undefined>;
+
+/** Where each backend keeps its audit trail. */
+export const AUDIT_SOURCES: Record<string, (o: Options) => Promise<AuditSource>> = {
+  embedded: async (o) => {
+    const dir = resolve(typeof o.data === 'string' ? o.data : DEFAULT_DATA_DIR);
+    const file = join(dir, DB_FILE);
+    if (!existsSync(file)) throw new AuditUsageError(`no crs database in ${dir} (give the data directory of crs serve with --data DIR)`);
+    // Read-only, beside a running server (WAL): the export never writes, and never migrates.
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version < 2) {
+      db.close();
+      throw new AuditUsageError(`${file} is from an older crs (schema ${version}) with no audit trail yet: start crs serve on it once to upgrade it`);
+    }
+    return { log: new SqliteAuditLog(db), close: () => db.close() };
+  },
+};
+
+function usage(message: string): number {
+  process.stderr.write(`crs audit: ${message}\nusage:\n${AUDIT_USAGE}`);
+  return 2;
+}
+
+export async function auditCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`usage:\n${AUDIT_USAGE}`);
+    return 0;
+  }
+  if (sub !== 'export') return usage(sub === undefined ? 'say what to do: export' : `unknown sub-command "${sub}"`);
+  let values: Options;
+  try {
+    values = parseArgs({
+      args: rest,
+      options: {
+        patient: { type: 'string' },
+        format: { type: 'string', default: 'ndjson' },
+        data: { type: 'string' },
+        backend: { type: 'string', default: 'embedded' },
+      },
+    }).values;
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const patientId = values.patient;
+  if (typeof patientId !== 'string' || patientId === '') return usage('--patient P is required');
+  if (values.format !== 'ndjson' && values.format !== 'csv') return usage(`--format must be ndjson or csv (got "${String(values.format)}")`);
+  const open = AUDIT_SOURCES[String(values.backend)];
+  if (!open) return usage(`--backend must be one of ${Object.keys(AUDIT_SOURCES).join(', ')} (got "${String(values.backend)}")`);
+
+  let source: AuditSource;
+  try {
+    source = await open(values);
+  } catch (err) {
+    if (err instanceof AuditUsageError) return usage(err.message);
+    process.stderr.write(`crs audit: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const out = process.stdout;
+  const write = (chunk: string) => (out.write(chunk) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', r)));
+  let count = 0;
+  try {
+    if (values.format === 'csv') await write(auditCsvHeader());
+    for await (const e of source.log.forPatient(patientId)) {
+      await write(values.format === 'csv' ? auditCsvRow(e) : auditNdjsonRow(e));
+      count++;
+    }
+  } finally {
+    source.close();
+  }
+  process.stderr.write(`crs audit: ${count} entr${count === 1 ? 'y' : 'ies'} for patient ${patientId}\n`);
+  return 0;
+}

@@ -1,0 +1,147 @@
+// Pages that get answered, with the real `crs serve` process and real time (short ladders through --config):
+// killed with SIGKILL while an escalation is pending, the restarted server pages the next level once, at its time;
+// an acknowledgement through the API stops that ladder; `crs audit export` gives the story; a monitor that goes
+// quiet raises the stale-feed alert and data clears it.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { PageEvent } from '../../shared/adapters/embedded/pages.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { enrol, msg } from '../support/messages.ts';
+import { CRS_BIN, REPO, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'crs-paging-it-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function config(name: string, paging: object): string {
+  const file = join(root, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ paging }));
+  return file;
+}
+
+const pageLines = (s: ServeProcess) => s.lines.filter((l) => l.includes('"type":"page"')).map((l) => JSON.parse(l) as PageEvent);
+
+async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** RFC 4180 rows (quoted fields may hold commas, quotes and line breaks). */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(field), (field = '');
+    else if (c === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      (row = []), (field = ''), i++;
+    } else field += c;
+  }
+  return rows;
+}
+
+async function accept(s: ServeProcess, ...messages: DeviceMessage[]): Promise<void> {
+  for (const m of messages) expect((await post(s.url, m)).status).toBe(202);
+}
+
+describe('crs serve escalation ladders in real time', () => {
+  it('survive a SIGKILL: the next level is paged once, at its time; an acknowledgement stops the ladder; crs audit export tells it', async () => {
+    // Grade 3: six seconds a level. The course is from January: no stale-feed alert in this test.
+    const cfg = config('ladder', { timeoutMinutes: { severe: 0.1, other: 0.5 }, staleFeedMinutes: 1e9 });
+    const dir = join(root, 'ladder');
+    const args = ['--config', cfg, '--page-lines'];
+    const first = await spawnServe(dir, args);
+    await accept(
+      first,
+      enrol('K1', 0),
+      msg('K1', 10, { vitals: { temperatureC: 39.1, systolicBP: 118 } }),
+      msg('K1', 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
+    );
+    const registrar = await until(() => pageLines(first).find((p) => p.role === 'ICU registrar'), 'the ICU registrar paged');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(first.child.signalCode).toBe('SIGKILL');
+    const due = Date.parse(registrar.escalatesAt!);
+    expect(due - Date.parse(registrar.sentAt)).toBeGreaterThan(5900); // six seconds after it was opened (and sent)
+    expect(due - Date.parse(registrar.sentAt)).toBeLessThanOrEqual(6000);
+
+    const second = await spawnServe(dir, args);
+    expect(Date.now()).toBeLessThan(due); // restarted while the escalation is still pending
+    const consultant = await until(() => pageLines(second).find((p) => p.role === 'ICU consultant'), 'the ICU consultant paged');
+    const sentAt = Date.parse(consultant.sentAt);
+    expect(sentAt).toBeGreaterThanOrEqual(due);
+    expect(sentAt - due).toBeLessThan(1500); // the timer loop wakes at the due time (at most a second late)
+
+    // Every send once across the two processes (the killed one's last line may be printed again, first thing).
+    const runs = [first.lines, second.lines].map((ls) => ls.filter((l) => l.trim() !== ''));
+    if (runs[0]!.at(-1) === runs[1]![0]) runs[1]!.shift();
+    const sends = runs.flat().filter((l) => l.includes('"type":"page"')).map((l) => (JSON.parse(l) as PageEvent).sendId);
+    expect(new Set(sends).size).toBe(sends.length);
+    expect(pageLines(second).filter((p) => p.team === 'icu').map((p) => p.role)).toEqual(['ICU consultant']);
+
+    // The consultant acknowledges through the API with the link's token: the ICU ladder stops, hematology's goes on.
+    const token = consultant.ackUrl!.split('/ack/')[1]!;
+    const ack = await fetch(`${second.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Dr Osei' }) });
+    expect(ack.status).toBe(200);
+    await until(() => pageLines(second).some((p) => p.role === 'hematology consultant'), 'the next hematology level (due with the ICU one)');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pageLines(second).filter((p) => p.team === 'icu').map((p) => p.role)).toEqual(['ICU consultant']);
+    expect(await stop(second)).toBe(0);
+
+    const exported = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--format', 'csv', '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    expect(exported.status).toBe(0);
+    const rows = parseCsv(exported.stdout);
+    expect(rows[0]).toEqual(['at', 'patientId', 'type', 'text', 'details']);
+    const story = rows.filter((r) => r[3]!.includes('icu') || r[2] === 'acknowledgement').map((r) => `${r[2]} ${r[3]!.split(':')[0]}`);
+    expect(story).toEqual([
+      'notification escalation CRS 1 -> 3 to hematology, icu',
+      'page escalation page opened for icu',
+      'delivery escalation page to ICU registrar (icu)',
+      'escalation icu page not acknowledged in time',
+      'delivery escalation page to ICU consultant (icu)',
+      'acknowledgement icu page acknowledged by Dr Osei (ICU consultant) via link',
+    ]);
+    const ndjson = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    expect(ndjson.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { type: string }).type)).toContain('escalation');
+    const bad = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--patient P is required');
+  }, 90_000);
+
+  it('raise the stale-feed alert when a monitor goes quiet, and clear it when data resumes', async () => {
+    const cfg = config('stale', { staleFeedMinutes: 0.05 }); // three seconds
+    const server = await spawnServe(join(root, 'stale'), ['--config', cfg, '--page-lines']);
+    try {
+      const reading = (id: string) =>
+        ({ messageId: id, patientId: 'Q1', observedAt: new Date().toISOString(), source: { deviceId: 'mon-Q1', kind: 'monitor' }, vitals: { heartRate: 80 } }) as DeviceMessage;
+      const last = reading('q-1');
+      await accept(server, { ...enrol('Q1'), observedAt: last.observedAt }, last);
+      const alert = await until(() => pageLines(server).find((p) => p.subject === 'stale-feed'), 'the stale-feed alert');
+      expect(alert).toMatchObject({ team: 'bedside', role: 'bedside nurse', kind: 'alert', technical: true, status: 'open' });
+      expect(Date.parse(alert.sentAt) - Date.parse(last.observedAt)).toBeGreaterThanOrEqual(3000);
+      expect(alert.summary).toContain('NO DATA, patient Q1');
+      await accept(server, reading('q-2'));
+      const cleared = await until(() => pageLines(server).find((p) => p.kind === 'alert-cleared'), 'the all-clear');
+      expect(cleared).toMatchObject({ team: 'bedside', status: 'info', subject: 'stale-feed' });
+      expect(pageLines(server).filter((p) => p.subject === 'stale-feed')).toHaveLength(2);
+    } finally {
+      await stop(server);
+    }
+  }, 60_000);
+});
