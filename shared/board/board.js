@@ -192,7 +192,7 @@
   // ------------------------------------------------------------------------------------------------------ pages
   var STATE = {
     waiting: { icon: '●', label: 'Waiting' },
-    held: { icon: '⏸', label: 'Held by a silence' },
+    held: { icon: '‖', label: 'Held by a silence' },
     acknowledged: { icon: '✓', label: 'Acknowledged' },
     exhausted: { icon: '⚠', label: 'Nobody acknowledged' },
     superseded: { icon: '↑', label: 'Replaced by a newer page' },
@@ -276,7 +276,7 @@
 
   function silenceItem(s) {
     return h('li', { class: 'silence', 'data-silence': s.silenceId }, [
-      h('span', { 'aria-hidden': 'true', text: '⏸ ' }),
+      h('span', { 'aria-hidden': 'true', text: '‖ ' }),
       silenceText(s) + '. ',
       h('button', { type: 'button', class: 'small', 'data-key': 'end:' + s.silenceId,
         'aria-label': 'End the silence: ' + silenceText(s),

@@ -161,40 +161,47 @@ export class EmbeddedPaging {
    * clears it for those whose data resumed. `only`: check just these patients (after their data was committed).
    */
   async sweep(only?: string[]): Promise<void> {
-    await this.serial(async () => {
-      const now = this.o.now();
-      const paging = this.o.config.paging;
-      const candidates = only ?? [...new Set([...(this.staleCandidates.all(now - paging.staleFeedMinutes * MINUTE) as string[]), ...this.staleAlerts.keys()])];
-      for (const patientId of candidates) {
-        const stored = await this.o.loadState(patientId);
-        const f = stored ? feedStatus(stored.state, now, paging) : undefined;
-        if (!stored || !f) continue;
-        const active = this.staleAlerts.get(patientId);
-        const bed = stored.state.enrolment.bed ? `, bed ${stored.state.enrolment.bed.v}` : '';
-        let alert: AlertInput | undefined;
-        if (f.stale && active === undefined) {
-          alert = {
-            alertId: `stale-feed|${patientId}|${f.since}`,
-            patientId,
-            subject: 'stale-feed',
-            cleared: false,
-            summary: `NO DATA, patient ${patientId}${bed}: nothing from the monitor since ${iso(f.since)}; the grade cannot be trusted`,
-          };
-          this.staleAlerts.set(patientId, alert.alertId);
-        } else if (!f.stale && active !== undefined) {
-          alert = {
-            alertId: `${active}|cleared`,
-            patientId,
-            subject: 'stale-feed',
-            cleared: true,
-            summary: `Data resumed, patient ${patientId}${bed}: monitor data since ${iso(f.since)}`,
-          };
-          this.staleAlerts.delete(patientId);
-        }
-        if (alert) await this.pager.onAlert(alert, now);
-      }
-    });
+    const paging = this.o.config.paging;
+    const candidates = only ?? [
+      ...new Set([...(this.staleCandidates.all(this.o.now() - paging.staleFeedMinutes * MINUTE) as string[]), ...this.staleAlerts.keys()]),
+    ];
+    for (const [i, patientId] of candidates.entries()) {
+      // A ward-wide outage makes every feed quiet at once: let requests in between patients.
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      if (this.stopped) return;
+      await this.serial(() => this.checkFeed(patientId));
+    }
     this.wake();
+  }
+
+  private async checkFeed(patientId: string): Promise<void> {
+    const now = this.o.now();
+    const stored = await this.o.loadState(patientId);
+    const f = stored ? feedStatus(stored.state, now, this.o.config.paging) : undefined;
+    if (!stored || !f) return;
+    const active = this.staleAlerts.get(patientId);
+    const bed = stored.state.enrolment.bed ? `, bed ${stored.state.enrolment.bed.v}` : '';
+    let alert: AlertInput | undefined;
+    if (f.stale && active === undefined) {
+      alert = {
+        alertId: `stale-feed|${patientId}|${f.since}`,
+        patientId,
+        subject: 'stale-feed',
+        cleared: false,
+        summary: `NO DATA, patient ${patientId}${bed}: nothing from the monitor since ${iso(f.since)}; the grade cannot be trusted`,
+      };
+      this.staleAlerts.set(patientId, alert.alertId);
+    } else if (!f.stale && active !== undefined) {
+      alert = {
+        alertId: `${active}|cleared`,
+        patientId,
+        subject: 'stale-feed',
+        cleared: true,
+        summary: `Data resumed, patient ${patientId}${bed}: monitor data since ${iso(f.since)}`,
+      };
+      this.staleAlerts.delete(patientId);
+    }
+    if (alert) await this.pager.onAlert(alert, now);
   }
 
   /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */

@@ -98,7 +98,7 @@ CREATE TABLE silences (
 );
 CREATE INDEX silences_active ON silences (until) WHERE ended_at IS NULL;
 CREATE TABLE audit (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- the order entries were written
+  seq INTEGER PRIMARY KEY,                    -- the order entries were written (no row is ever deleted, so never reused)
   key BLOB NOT NULL UNIQUE,                   -- SHA-256 of auditKey(entry): a retried write stores it once
   patient_id TEXT NOT NULL,
   type TEXT NOT NULL,

@@ -69,6 +69,7 @@ interface Lane {
 }
 
 const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
+const YIELD_AFTER_MS = 5;
 
 export class OutboxDispatcher {
   private readonly lanes: Lane[];
@@ -143,11 +144,18 @@ export class OutboxDispatcher {
   }
 
   private async drain(lane: Lane): Promise<void> {
+    let since = performance.now();
     for (;;) {
       lane.again = false;
       const rows = this.unsent.all(lane.cursor, lane.kinds, lane.sink.name) as OutboxItem[];
       for (const item of rows) {
         if (this.stopped) return;
+        // A long backlog (after a restart, or a burst of alerts) must not hold up requests: yield every few ms.
+        if (performance.now() - since > YIELD_AFTER_MS) {
+          await new Promise((r) => setImmediate(r));
+          since = performance.now();
+          if (this.stopped) return;
+        }
         try {
           if (!(await lane.ledger.isSent(item.id))) {
             await lane.sink.deliver(item);
