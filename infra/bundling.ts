@@ -9,6 +9,8 @@ export const FUNCTION_ENTRIES = {
   ingest: 'functions/ingest/handler.ts',
   grade: 'functions/grade/handler.ts',
   notify: 'functions/notify/handler.ts',
+  escalate: 'functions/escalate/handler.ts',
+  ack: 'functions/ack/handler.ts',
 } as const;
 export type FunctionName = keyof typeof FUNCTION_ENTRIES;
 

@@ -9,7 +9,7 @@ function ack(scope: IConstruct, id: string, reason: string): void {
 }
 
 export function acknowledgeFindings(stack: CrsAlertingStack): void {
-  for (const f of [stack.ingest, stack.grade, stack.notify]) {
+  for (const f of [stack.ingest, stack.grade, stack.notify, stack.escalate, stack.ack]) {
     ack(
       f.fn,
       'AwsSolutions::AwsSolutions-L1',
@@ -18,7 +18,7 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
     ack(
       f.fn,
       'HIPAA.Security::HIPAA.Security-LambdaDLQ',
-      'No function is invoked asynchronously: ingest is invoked synchronously by API Gateway, grade and notify by event source mappings, for which a function DLQ never receives anything. Their failures go to the FIFO queue\'s DLQ (grade) and the stream\'s on-failure SQS destination (notify), both alarmed.',
+      'Ingest and ack are invoked synchronously by API Gateway, grade, notify and escalate by event source mappings, for which a function DLQ never receives anything; their failures go to the FIFO queue\'s DLQ (grade), the stream\'s on-failure SQS destination (notify) and the escalation timers\' DLQ (escalate), all alarmed. The one asynchronous invocation, the minute schedule of escalate, is an idempotent tick that the next minute\'s repeats; EventBridge\'s own failures to invoke go to the escalation DLQ, and failed invocations raise EscalateErrors.',
     );
     ack(
       f.fn,
@@ -39,13 +39,31 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
     'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
     'dynamodb:ListStreams, which the stream event source needs, does not support resource-level permissions; every other statement names its table, stream, topic or queue.',
   );
-  for (const route of stack.api.node.findAll().filter((c) => c.node.id.startsWith('POST--'))) {
+  const routes = stack.api.node.findAll().filter((c) => /^(GET|POST)--/.test(c.node.id));
+  for (const route of routes.filter((c) => !c.node.id.includes('--ack'))) {
     ack(
       route,
       'AwsSolutions::AwsSolutions-APIG4',
       'Every device authenticates with its own bearer token, checked by the ingest function against the stored SHA-256 hash before anything is queued (401 without a token, 403 for an unknown or revoked one); a revoked token fails on the next request. An API Gateway authorizer would duplicate that check or cache it past a revocation.',
     );
   }
+  for (const route of routes.filter((c) => c.node.id.includes('--ack'))) {
+    ack(
+      route,
+      'AwsSolutions::AwsSolutions-APIG4',
+      'The acknowledge routes are opened from a phone without a login by design: the authority is the token in the link, an HMAC-SHA256 over the page, the role paged and an expiry, keyed by a secret only the functions read. The ack function refuses a forged, altered or expired token (403) and audits the refusal; GET never acknowledges; refusals are alarmed (AckLinksRefused).',
+    );
+  }
+  ack(
+    stack.ackSecret,
+    'AwsSolutions::AwsSolutions-SMG4',
+    'The acknowledge-link key is rotated by hand (README: the acknowledge-link key), never on a schedule: rotating it voids every acknowledge link already sent, and a page could then not be acknowledged from its link in the middle of an escalation. Links expire after 12 hours, and the key never leaves Secrets Manager but to the three functions that sign or verify links.',
+  );
+  ack(
+    stack.ackSecret,
+    'HIPAA.Security::HIPAA.Security-SecretsManagerRotationEnabled',
+    'The acknowledge-link key is rotated by hand, never on a schedule: rotating it voids every acknowledge link already sent, and a page could then not be acknowledged from its link in the middle of an escalation. Links expire after 12 hours; the secret is encrypted with the stack\'s customer managed key.',
+  );
   ack(
     stack.notifyDlq,
     'AwsSolutions::AwsSolutions-SQS3',

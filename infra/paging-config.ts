@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as z from 'zod';
-import { TEAMS } from '../shared/domain/config.ts';
+import { PAGE_TEAMS } from '../shared/domain/paging.ts';
 
 const email = z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an email address` });
 const sms = z.string().regex(/^\+[1-9]\d{6,14}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an E.164 phone number (+15551234567)` });
@@ -21,7 +21,7 @@ const TeamEndpoints = Endpoints.extend({
 });
 
 export const PagingConfigSchema = z.strictObject({
-  teams: z.partialRecord(z.enum(TEAMS), TeamEndpoints).default({}),
+  teams: z.partialRecord(z.enum(PAGE_TEAMS), TeamEndpoints).default({}),
   /** Where CloudWatch alarms go. */
   alarms: Endpoints.default({ email: [], sms: [], https: [] }),
 });

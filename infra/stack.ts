@@ -1,7 +1,9 @@
-// The serverless pipeline: HTTP API -> ingest -> SQS FIFO (group per patient) -> grade -> DynamoDB (state + outbox,
-// one transaction) -> stream -> notify -> SNS (a filtered subscription per team). Encrypted with one customer
-// managed key, TLS only, least-privilege roles from grants, a DLQ or on-failure destination behind every
-// asynchronous consumer, and alarms that page the operators.
+// The serverless pipeline: HTTP API -> ingest -> SQS FIFO (group per patient) -> grade -> DynamoDB (state + outbox
+// + audit, one transaction) -> stream -> notify (the pager) -> SNS (a filtered subscription per team), with the
+// pages' escalation ladders run by the escalate function (delayed SQS timers and a minute schedule, which also
+// sweeps for stale monitor feeds) and acknowledgements through the ack function (signed links and the API).
+// Encrypted with one customer managed key, TLS only, least-privilege roles from grants, a DLQ or on-failure
+// destination behind every asynchronous consumer, and alarms that page the operators.
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Annotations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -10,20 +12,25 @@ import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ROUTES } from '../shared/app/ingest.ts';
+import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
-import { DELIVERIES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
-import { TEAMS, resolveConfig } from '../shared/domain/config.ts';
+import { resolveConfig } from '../shared/domain/config.ts';
+import { PAGE_TEAMS } from '../shared/domain/paging.ts';
 import { CrsFunction } from './function-defaults.ts';
 import type { PagingConfig } from './paging-config.ts';
 
@@ -31,40 +38,58 @@ export interface Concurrency {
   ingest: number;
   grade: number;
   notify: number;
+  ack: number;
 }
 
 export interface CrsAlertingStackProps extends StackProps {
   paging: PagingConfig;
-  /** Grading configuration overrides (JSON object), checked at synth and passed to the grade function. */
+  /** Grading configuration overrides (JSON object, `paging` included), checked at synth and passed to the functions. */
   gradingOverrides?: Record<string, unknown>;
   /** Reserved concurrency per function: capacity no other function in the account can take. */
   concurrency?: Concurrency;
   /** Requests per second (and burst) the HTTP API accepts before answering 429. */
   ingestThrottle?: { rateLimit: number; burstLimit: number };
   logRetention?: logs.RetentionDays;
+  /** How often the schedule wakes the escalate function (the stale-feed sweep, and the tick behind lost timers). */
+  sweepInterval?: Duration;
 }
 
-export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5 };
+export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
+
+/**
+ * The escalate function runs one invocation at a time: two ticks at once could both page the next level. Its
+ * SQS mapping and the schedule share this one slot (a throttled timer waits on its queue and comes back).
+ */
+export const ESCALATE_CONCURRENCY = 1;
 
 /** The grade function's timeout: the queue's visibility timeout is six times it, as Lambda advises. */
 const GRADE_TIMEOUT = Duration.seconds(15);
+/** The escalate function's timeout (a tick, and a sweep over every enrolled patient). */
+const ESCALATE_TIMEOUT = Duration.seconds(60);
 /** Deliveries before a message that keeps failing goes to the dead-letter queue. */
 export const MAX_RECEIVE_COUNT = 3;
 
 export class CrsAlertingStack extends Stack {
   readonly key: kms.Key;
   readonly stateTable: dynamodb.Table;
-  readonly deliveriesTable: dynamodb.Table;
+  readonly pagesTable: dynamodb.Table;
+  readonly auditTable: dynamodb.Table;
   readonly tokensTable: dynamodb.Table;
+  readonly ackSecret: secretsmanager.Secret;
   readonly queue: sqs.Queue;
   readonly queueDlq: sqs.Queue;
   readonly notifyDlq: sqs.Queue;
   readonly pagesDlq: sqs.Queue;
+  readonly escalationQueue: sqs.Queue;
+  readonly escalationDlq: sqs.Queue;
+  readonly sweepRule: events.Rule;
   readonly pagesTopic: sns.Topic;
   readonly alarmTopic: sns.Topic;
   readonly ingest: CrsFunction;
   readonly grade: CrsFunction;
   readonly notify: CrsFunction;
+  readonly escalate: CrsFunction;
+  readonly ack: CrsFunction;
   readonly api: apigwv2.HttpApi;
   readonly alarms: cloudwatch.Alarm[] = [];
 
@@ -73,6 +98,7 @@ export class CrsAlertingStack extends Stack {
     const concurrency = props.concurrency ?? DEFAULT_CONCURRENCY;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
 
+    // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
     let gradingConfigJson: string | undefined;
     if (props.gradingOverrides) {
       const r = resolveConfig(props.gradingOverrides);
@@ -107,7 +133,8 @@ export class CrsAlertingStack extends Stack {
       }),
     );
 
-    // ---- DynamoDB: patient state with its outbox (streamed to the notifier), delivery marks, device tokens.
+    // ---- DynamoDB: patient state with its outbox (streamed to the notifier), pages and silences, the append-only
+    // audit trail, device tokens.
     const tableDefaults = {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
@@ -123,10 +150,31 @@ export class CrsAlertingStack extends Stack {
       timeToLiveAttribute: STATE_TABLE.ttlAttribute,
       stream: dynamodb.StreamViewType.NEW_IMAGE,
     });
-    this.deliveriesTable = new dynamodb.Table(this, 'DeliveriesTable', {
+    // Enrolled patients by the time their monitor last sent something: the stale-feed sweep's candidates.
+    this.stateTable.addGlobalSecondaryIndex({
+      indexName: STATE_TABLE.feedIndex,
+      partitionKey: { name: STATE_TABLE.feedShardAttribute, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: STATE_TABLE.feedSinceAttribute, type: dynamodb.AttributeType.NUMBER },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
+    this.pagesTable = new dynamodb.Table(this, 'PagesTable', {
       ...tableDefaults,
-      partitionKey: { name: DELIVERIES_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
-      timeToLiveAttribute: DELIVERIES_TABLE.ttlAttribute,
+      partitionKey: { name: PAGES_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: PAGES_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: PAGES_TABLE.ttlAttribute,
+    });
+    // Pages with something to do (a due time, held by a silence, a send pending): the escalation tick's candidates.
+    this.pagesTable.addGlobalSecondaryIndex({
+      indexName: PAGES_TABLE.dueIndex,
+      partitionKey: { name: PAGES_TABLE.dueShardAttribute, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: PAGES_TABLE.dueAtAttribute, type: dynamodb.AttributeType.NUMBER },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
+    // Append-only: every writer's role may only PutItem (always conditional: never replacing an entry) and Query.
+    this.auditTable = new dynamodb.Table(this, 'AuditTable', {
+      ...tableDefaults,
+      partitionKey: { name: AUDIT_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: AUDIT_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
     });
     this.tokensTable = new dynamodb.Table(this, 'TokensTable', {
       ...tableDefaults,
@@ -141,7 +189,7 @@ export class CrsAlertingStack extends Stack {
     const vault = new backup.BackupVault(this, 'BackupVault', { encryptionKey: this.key, removalPolicy: RemovalPolicy.RETAIN });
     const plan = backup.BackupPlan.daily35DayRetention(this, 'BackupPlan', vault);
     plan.addSelection('Tables', {
-      resources: [this.stateTable, this.deliveriesTable, this.tokensTable].map((t) => backup.BackupResource.fromDynamoDbTable(t)),
+      resources: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable].map((t) => backup.BackupResource.fromDynamoDbTable(t)),
     });
 
     // ---- SQS: the per-patient FIFO queue and the dead-letter queues.
@@ -165,6 +213,22 @@ export class CrsAlertingStack extends Stack {
     });
     this.notifyDlq = new sqs.Queue(this, 'NotifyFailures', queueDefaults);
     this.pagesDlq = new sqs.Queue(this, 'UndeliveredPages', queueDefaults);
+    // Escalation timers: delayed messages (up to 15 minutes, then another hop) that wake the escalate function.
+    this.escalationDlq = new sqs.Queue(this, 'EscalationDlq', queueDefaults);
+    this.escalationQueue = new sqs.Queue(this, 'EscalationTimers', {
+      ...queueDefaults,
+      visibilityTimeout: Duration.seconds(ESCALATE_TIMEOUT.toSeconds() * 6),
+      deadLetterQueue: { queue: this.escalationDlq, maxReceiveCount: MAX_RECEIVE_COUNT },
+    });
+
+    // ---- The key that signs acknowledge links (HMAC-SHA256), generated here and never leaving Secrets Manager
+    // but to the functions that sign and verify links.
+    this.ackSecret = new secretsmanager.Secret(this, 'AckSigningSecret', {
+      description: 'CRS alerting: HMAC key of the acknowledge links (replacing it voids every link already sent)',
+      encryptionKey: this.key,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
 
     // ---- SNS: the pages topic (one filtered subscription per team endpoint) and the operators' alarm topic.
     this.pagesTopic = new sns.Topic(this, 'Pages', { displayName: 'CRS alerting pages', masterKey: this.key, enforceSSL: true });
@@ -182,22 +246,54 @@ export class CrsAlertingStack extends Stack {
       reservedConcurrency: concurrency.ingest,
       environment: { [ENV.queueUrl]: this.queue.queueUrl, [ENV.tokensTable]: this.tokensTable.tableName },
     });
+    const config: Record<string, string> = gradingConfigJson ? { [ENV.gradingConfig]: gradingConfigJson } : {};
     this.grade = new CrsFunction(this, 'Grade', {
       ...fnDefaults,
       name: 'grade',
-      description: 'Grades CRS and ICANS per patient; state and outbox in one DynamoDB transaction',
+      description: 'Grades CRS and ICANS per patient; state, outbox and audit in one DynamoDB transaction',
       timeout: GRADE_TIMEOUT,
       reservedConcurrency: concurrency.grade,
-      environment: { [ENV.stateTable]: this.stateTable.tableName, ...(gradingConfigJson ? { [ENV.gradingConfig]: gradingConfigJson } : {}) },
+      environment: { [ENV.stateTable]: this.stateTable.tableName, [ENV.auditTable]: this.auditTable.tableName, ...config },
     });
+    // What the pager needs wherever it runs; the acknowledge links' base URL is added once the API exists.
+    const pagerEnvironment = {
+      [ENV.pagesTable]: this.pagesTable.tableName,
+      [ENV.auditTable]: this.auditTable.tableName,
+      [ENV.ackSecretArn]: this.ackSecret.secretArn,
+      ...config,
+    };
+    const sendingEnvironment = {
+      ...pagerEnvironment,
+      [ENV.stateTable]: this.stateTable.tableName,
+      [ENV.topicArn]: this.pagesTopic.topicArn,
+      [ENV.escalationQueueUrl]: this.escalationQueue.queueUrl,
+    };
     this.notify = new CrsFunction(this, 'Notify', {
       ...fnDefaults,
       name: 'notify',
-      description: 'Publishes outbox pages to SNS once per notificationId',
+      description: 'Pages the teams for each grade change and alert in the outbox (signed acknowledge links, escalation timers)',
       timeout: Duration.seconds(30),
       memorySize: 256,
       reservedConcurrency: concurrency.notify,
-      environment: { [ENV.deliveriesTable]: this.deliveriesTable.tableName, [ENV.topicArn]: this.pagesTopic.topicArn },
+      environment: sendingEnvironment,
+    });
+    this.escalate = new CrsFunction(this, 'Escalate', {
+      ...fnDefaults,
+      name: 'escalate',
+      description: 'Escalation ladders (timers and a minute tick), silences ending, and the stale-feed sweep',
+      timeout: ESCALATE_TIMEOUT,
+      memorySize: 256,
+      reservedConcurrency: ESCALATE_CONCURRENCY,
+      environment: sendingEnvironment,
+    });
+    this.ack = new CrsFunction(this, 'Ack', {
+      ...fnDefaults,
+      name: 'ack',
+      description: 'Acknowledges pages through signed links (GET shows, POST acknowledges) and the API',
+      timeout: Duration.seconds(10),
+      memorySize: 256,
+      reservedConcurrency: concurrency.ack,
+      environment: pagerEnvironment,
     });
 
     // Least privilege: each function gets exactly the calls its adapters make.
@@ -206,15 +302,25 @@ export class CrsAlertingStack extends Stack {
     this.key.grantDecrypt(this.ingest.role);
     this.queue.grantSendMessages(this.ingest.role);
 
-    this.stateTable.grant(this.grade.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    // The table only (a plain table.grant() would add its indexes too).
+    iam.Grant.addToPrincipal({ grantee: this.grade.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resourceArns: [this.stateTable.tableArn] });
+    this.grantAppendAudit(this.grade.role);
     this.key.grantEncryptDecrypt(this.grade.role);
     this.grade.fn.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }),
     );
 
-    this.deliveriesTable.grant(this.notify.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
-    this.key.grantEncryptDecrypt(this.notify.role);
-    this.pagesTopic.grantPublish(this.notify.role);
+    // The pager where it sends: pages (read, conditional write, a patient's pages), audit (append), the outbox
+    // (what a page says in full) and the patient's ward, the topic, the timers, the link key.
+    for (const f of [this.notify, this.escalate]) {
+      iam.Grant.addToPrincipal({ grantee: f.role, actions: ['dynamodb:GetItem'], resourceArns: [this.stateTable.tableArn] });
+      iam.Grant.addToPrincipal({ grantee: f.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'], resourceArns: [this.pagesTable.tableArn] });
+      this.grantAppendAudit(f.role);
+      this.pagesTopic.grantPublish(f.role);
+      this.escalationQueue.grantSendMessages(f.role);
+      this.ackSecret.grantRead(f.role);
+      this.key.grantEncryptDecrypt(f.role);
+    }
     this.notify.fn.addEventSource(
       new DynamoEventSource(this.stateTable, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
@@ -233,14 +339,35 @@ export class CrsAlertingStack extends Stack {
       }),
     );
 
-    // ---- HTTP API: only the two POST routes reach the function; throttled; access logs without bodies.
+    // The escalation tick: due pages from the index, read back in batches; the stale-feed sweep: enrolled patients
+    // from the state table's index, and the alerts in force (set and cleared) in the pages table.
+    iam.Grant.addToPrincipal({
+      grantee: this.escalate.role,
+      actions: ['dynamodb:Query'],
+      resourceArns: [`${this.pagesTable.tableArn}/index/${PAGES_TABLE.dueIndex}`, `${this.stateTable.tableArn}/index/${STATE_TABLE.feedIndex}`],
+    });
+    iam.Grant.addToPrincipal({ grantee: this.escalate.role, actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem'], resourceArns: [this.pagesTable.tableArn] });
+    this.escalate.fn.addEventSource(new SqsEventSource(this.escalationQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    this.sweepRule = new events.Rule(this, 'EscalationSchedule', {
+      description: 'Wakes the escalate function: the stale-feed sweep, and the tick behind any lost escalation timer',
+      schedule: events.Schedule.rate(props.sweepInterval ?? Duration.minutes(1)),
+      targets: [new eventTargets.LambdaFunction(this.escalate.fn, { retryAttempts: 2, maxEventAge: Duration.minutes(2), deadLetterQueue: this.escalationDlq })],
+    });
+
+    // The ack function: a page read and written (acknowledged), the refusal or acknowledgement audited, the link key.
+    iam.Grant.addToPrincipal({ grantee: this.ack.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resourceArns: [this.pagesTable.tableArn] });
+    this.grantAppendAudit(this.ack.role);
+    this.ackSecret.grantRead(this.ack.role);
+    this.key.grantEncryptDecrypt(this.ack.role);
+
+    // ---- HTTP API: only the stack's routes reach a function; throttled; access logs without bodies.
     const accessLogs = new logs.LogGroup(this, 'IngestAccessLogs', {
       retention: logRetention,
       encryptionKey: this.key,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.api = new apigwv2.HttpApi(this, 'IngestApi', {
-      description: 'CRS alerting device ingest',
+      description: 'CRS alerting: device ingest and page acknowledgements',
       createDefaultStage: false,
     });
     const throttle = props.ingestThrottle ?? { rateLimit: 200, burstLimit: 400 };
@@ -271,19 +398,35 @@ export class CrsAlertingStack extends Stack {
     for (const path of [ROUTES.single, ROUTES.batch]) {
       this.api.addRoutes({ path, methods: [apigwv2.HttpMethod.POST], integration });
     }
+    const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, { payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0 });
+    this.api.addRoutes({ path: ACK_ROUTES.link, methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST], integration: ackIntegration });
+    this.api.addRoutes({ path: ACK_ROUTES.api, methods: [apigwv2.HttpMethod.POST], integration: ackIntegration });
+    const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
+    for (const f of [this.notify, this.escalate, this.ack]) f.fn.addEnvironment(ENV.ackBaseUrl, ackBaseUrl);
 
     this.addAlarms();
 
     new CfnOutput(this, 'IngestUrl', { value: `${this.api.apiEndpoint}${ROUTES.single}`, description: 'POST one message here' });
     new CfnOutput(this, 'IngestBatchUrl', { value: `${this.api.apiEndpoint}${ROUTES.batch}`, description: 'POST up to 100 messages here' });
     new CfnOutput(this, 'TokensTableName', { value: this.tokensTable.tableName, description: `for crs token --table NAME (or ${ENV.tokensTable})` });
+    new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName, description: `for crs silence (${ENV.stateTable})` });
+    new CfnOutput(this, 'PagesTableName', { value: this.pagesTable.tableName, description: `for crs silence (${ENV.pagesTable})` });
+    new CfnOutput(this, 'AuditTableName', { value: this.auditTable.tableName, description: `for crs audit export and crs silence (${ENV.auditTable})` });
+    new CfnOutput(this, 'EscalationQueueUrl', { value: this.escalationQueue.queueUrl, description: `for crs silence (${ENV.escalationQueueUrl})` });
+    new CfnOutput(this, 'AckSecretArn', { value: this.ackSecret.secretArn, description: `for crs silence (${ENV.ackSecretArn})` });
+    new CfnOutput(this, 'AckBaseUrl', { value: ackBaseUrl, description: `acknowledge links start with this (${ENV.ackBaseUrl})` });
     new CfnOutput(this, 'PagesTopicArn', { value: this.pagesTopic.topicArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
   }
 
+  /** Append-only: PutItem (the writers always put with attribute_not_exists) and nothing that updates or deletes. */
+  private grantAppendAudit(role: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({ grantee: role, actions: ['dynamodb:PutItem'], resourceArns: [this.auditTable.tableArn] });
+  }
+
   private subscribeTeams(paging: PagingConfig): void {
     let count = 0;
-    for (const team of TEAMS) {
+    for (const team of PAGE_TEAMS) {
       const endpoints = paging.teams[team];
       if (!endpoints) continue;
       const filterPolicy: Record<string, sns.SubscriptionFilter> = {
@@ -365,10 +508,30 @@ export class CrsAlertingStack extends Stack {
       60_000,
       2,
     );
+    this.alarm(
+      'EscalationDlqDepth',
+      'Escalation timers failed 3 times (or the schedule could not invoke the escalate function): ladders may be late. The minute schedule keeps ticking; check EscalateErrors and the escalate log.',
+      this.escalationDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
+      1,
+    );
+    this.alarm(
+      'LaddersExhausted',
+      'A page walked its whole escalation ladder, every loop, and nobody acknowledged it: a patient\'s page is unanswered. Call the team; the audit export of the patient shows who was paged when.',
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.laddersExhausted, dimensionsMap: { service: 'escalate' }, period: minute, statistic: 'Sum' }),
+      1,
+    );
+    this.alarm(
+      'AckLinksRefused',
+      'Acknowledge links were refused (forged, altered or expired) 5 times in 5 minutes: someone may be guessing links, or links are being opened long after they expire.',
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.acknowledgementsRefused, dimensionsMap: { service: 'ack' }, period: Duration.minutes(5), statistic: 'Sum' }),
+      5,
+    );
     for (const [name, fn] of [
       ['Ingest', this.ingest],
       ['Grade', this.grade],
       ['Notify', this.notify],
+      ['Escalate', this.escalate],
+      ['Ack', this.ack],
     ] as const) {
       this.alarm(
         `${name}Errors`,

@@ -103,7 +103,8 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
 function liveDeps(): GradeHandlerDeps {
   return {
     config: gradingConfigFromEnv(),
-    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable)),
+    // The audit entries of the assessments go to the audit table in the same transaction as the state.
+    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), Date.now, requireEnv(ENV.auditTable)),
     now: Date.now,
     ...telemetry('grade'),
   };

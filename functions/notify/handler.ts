@@ -1,22 +1,29 @@
-// Notifier Lambda on the state table's DynamoDB stream (filtered to outbox inserts): publishes each page to SNS
-// once per notificationId (deliverOnce checks and marks the ledger), and reports failed records so that only
-// those are retried (bisected on error, then sent to the on-failure queue).
+// Notifier Lambda on the state table's DynamoDB stream (filtered to outbox inserts): hands each grade change to
+// the pager (pages to every team it concerns, each with a signed acknowledge link, escalation timers set) and each
+// low-SpO2 alert to the pager too. The pager opens a record's pages once however often the stream delivers it
+// and finishes sends a crash cut short. Failed records are reported so that only they are retried (bisected on
+// error, then sent to the on-failure queue).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { deliverOnce } from '../../shared/app/deliver.ts';
-import { DynamoOutboxLedger } from '../../shared/adapters/aws/dynamo-outbox-ledger.ts';
-import { outboxNotification } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { ENV, requireEnv } from '../../shared/adapters/aws/env.ts';
-import { SnsNotifier } from '../../shared/adapters/aws/sns-notifier.ts';
-import { METRIC, errorName, telemetry, withoutRecordErrors, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import type { Notifier, OutboxLedger } from '../../shared/ports.ts';
+import type { Pager } from '../../shared/app/pager.ts';
+import type { Notification } from '../../shared/domain/page.ts';
+import { outboxRecord } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { awsPagingFromEnv } from '../../shared/adapters/aws/paging.ts';
+import { METRIC, errorName, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+
+export interface NotifyPaging {
+  pager: Pick<Pager, 'onNotification' | 'onAlert'>;
+  /** Told each grade change before it is paged, so the page's content need not be read back. */
+  remember?: (n: Notification) => void;
+}
 
 export interface NotifyHandlerDeps extends Telemetry {
-  ledger: OutboxLedger;
-  notifier: Notifier;
+  paging: () => Promise<NotifyPaging>;
   now: () => number;
 }
 
@@ -24,20 +31,25 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
   const { logger, metrics } = deps;
 
   const deliver = async (record: DynamoDBRecord): Promise<void> => {
-    const n = outboxNotification(record.dynamodb?.NewImage as Parameters<typeof outboxNotification>[0]);
-    if (!n) return; // not an outbox insert: the stream filter should have dropped it
+    const r = outboxRecord(record.dynamodb?.NewImage as Parameters<typeof outboxRecord>[0]);
+    if (!r) return; // not an outbox insert: the stream filter should have dropped it
+    const ids =
+      r.record === 'notification'
+        ? { notificationId: r.notification.notificationId, patientId: r.notification.patientId, condition: r.notification.condition, toGrade: r.notification.toGrade }
+        : { alertId: r.alert.alertId, patientId: r.alert.patientId, subject: r.alert.subject, cleared: r.alert.cleared };
     try {
-      const outcome = await deliverOnce(n, deps.ledger, deps.notifier, deps.now());
-      metrics.addMetric(outcome === 'sent' ? METRIC.pagesSent : METRIC.pagesAlreadySent, MetricUnit.Count, 1);
-      logger.info(outcome === 'sent' ? 'page sent' : 'page already sent', {
-        notificationId: n.notificationId,
-        patientId: n.patientId,
-        condition: n.condition,
-        toGrade: n.toGrade,
-        teams: n.teams,
-      });
+      const { pager, remember } = await deps.paging();
+      if (r.record === 'notification') {
+        remember?.(r.notification);
+        await pager.onNotification(r.notification, deps.now());
+      } else {
+        const { alertId, patientId, subject, cleared, summary } = r.alert;
+        await pager.onAlert({ alertId, patientId, subject, cleared, summary }, deps.now());
+      }
+      metrics.addMetric(METRIC.pagesOpened, MetricUnit.Count, 1);
+      logger.info('paged', ids);
     } catch (err) {
-      logger.error('page not sent; will retry', { notificationId: n.notificationId, patientId: n.patientId, error: errorName(err) });
+      logger.error('not paged; will retry', { ...ids, error: errorName(err) });
       throw err;
     }
   };
@@ -45,7 +57,8 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
   return async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
     if (context) logger.addContext(context);
     try {
-      // In stream order, one at a time: a patient's pages go out in the order they were written.
+      // In stream order, one at a time: a patient's pages go out in the order they were written, and a higher
+      // grade supersedes the page of the lower one written just before it.
       const processor = new BatchProcessor(EventType.DynamoDBStreams);
       return await processPartialResponse(event, deliver, processor, { processInParallel: false, ...(context ? { context } : {}) });
     } catch (err) {
@@ -57,11 +70,20 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
 }
 
 function liveDeps(): NotifyHandlerDeps {
+  const t = telemetry('notify');
+  let paging: Promise<NotifyPaging> | undefined;
+  const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
   return {
-    ledger: new DynamoOutboxLedger(new DynamoDBClient({}), requireEnv(ENV.deliveriesTable)),
-    notifier: new SnsNotifier(new SNSClient({}), requireEnv(ENV.topicArn)),
+    paging: () =>
+      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, sender }) => ({
+        pager,
+        ...(sender ? { remember: (n: Notification) => sender.remember(n) } : {}),
+      })).catch((err: unknown) => {
+        paging = undefined; // a failed cold start (the secret unreadable) is tried again on the next invocation
+        throw err;
+      })),
     now: Date.now,
-    ...telemetry('notify'),
+    ...t,
   };
 }
 

@@ -1,17 +1,21 @@
 // `crs serve --backend aws`: the deployed shape on any AWS-compatible endpoint. Synthesizes the stack, provisions
-// its data plane under a prefix, and runs the three real handlers as Lambda would call them: the HTTP front to
-// ingest, the SQS FIFO event source to grade, the DynamoDB stream event source to notify; then prints the pages
-// that reach the team queues. One host per process: the handler modules read this process's environment.
+// its data plane under a prefix, and runs the five real handlers as Lambda would call them: the HTTP front to
+// ingest and ack, the SQS FIFO event source to grade, the DynamoDB stream event source to notify, the escalation
+// timers' SQS event source and the schedule to escalate; then prints the pages that reach the team queues. One
+// host per process: the handler modules read this process's environment.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashToken } from '../app/auth.ts';
 import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.ts';
 import { ENV } from '../adapters/aws/env.ts';
-import { startHttpFront, type HttpFront } from './http-front.ts';
-import { invoke, loadHandlers } from './lambda.ts';
+import { startHttpFront, type HttpFront, type RouteTarget } from './http-front.ts';
+import { invoke, loadHandlers, type Handlers, type ScheduledEvent } from './lambda.ts';
 import { PagePrinter } from './page-printer.ts';
 import { deprovision, provision, type AwsClients, type Provisioned } from './provision.ts';
 import { SqsEventSource } from './sqs-source.ts';
@@ -30,6 +34,8 @@ export interface AwsHostOptions extends SynthOptions {
   localToken?: string;
   /** How often an idle stream shard is read, ms. */
   streamPollMs?: number;
+  /** How often the schedule rule fires (seconds); the stack's rate when absent (a minute). */
+  scheduleSeconds?: number;
   /** Test hook: the process kills itself after a page's state transaction and before its publish. */
   crashBeforePublish?: boolean;
   out: (line: string) => void;
@@ -42,6 +48,7 @@ export interface AwsHostHealth {
   notifyFailures: number;
   grade: SqsEventSource['stats'];
   notify: StreamEventSource['stats'];
+  escalate: SqsEventSource['stats'] & { scheduled: number; scheduleFailures: number; timers: { visible: number; inFlight: number }; deadLetters: number };
   pages: PagePrinter['stats'];
 }
 
@@ -75,7 +82,29 @@ export function configureAwsEnvironment(endpoint: string | undefined, region: st
 
 function clientsFor(endpoint: string | undefined, region: string): AwsClients & { streams: DynamoDBStreamsClient } {
   const config = { region, ...(endpoint ? { endpoint } : {}) };
-  return { sqs: new SQSClient(config), dynamodb: new DynamoDBClient(config), sns: new SNSClient(config), streams: new DynamoDBStreamsClient(config) };
+  return {
+    sqs: new SQSClient(config),
+    dynamodb: new DynamoDBClient(config),
+    sns: new SNSClient(config),
+    secrets: new SecretsManagerClient(config),
+    streams: new DynamoDBStreamsClient(config),
+  };
+}
+
+/** The function a role's invocations share: at most `limit` at once, as reserved concurrency makes it in Lambda. */
+function limiter(limit: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 async function acceptLocalToken(clients: AwsClients, tokensTable: string, token: string, log: (line: string) => void): Promise<void> {
@@ -91,15 +120,42 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   configureAwsEnvironment(o.endpoint, o.region);
   const clients = clientsFor(o.endpoint, o.region);
   const synth = await synthesizeStack({ ...(o.paging ? { paging: o.paging } : {}), ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}) });
-  const p = await provision(synth, clients, {
-    prefix: o.prefix,
-    ...(o.visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds: o.visibilityTimeoutSeconds } : {}),
-  });
-  if (o.localToken) await acceptLocalToken(clients, p.functions.ingest.environment[ENV.tokensTable]!, o.localToken, o.log);
 
-  const handlers = await loadHandlers(p.functions);
+  // The front listens first: its URL is the acknowledge links' base, which the functions read at cold start.
+  let ready!: (h: Handlers) => void;
+  const loaded = new Promise<Handlers>((resolve) => (ready = resolve));
+  const targets: Record<string, RouteTarget> = {};
+  let local: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
+  const front: HttpFront = await startHttpFront({ port: o.port, host: o.host, routes: targets, local: (req, res) => local(req, res), log: o.log });
+  let p: Provisioned;
+  let handlers: Handlers;
+  try {
+    p = await provision(synth, clients, {
+      prefix: o.prefix,
+      ...(o.visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds: o.visibilityTimeoutSeconds } : {}),
+      hostVariables: { [ENV.ackBaseUrl]: `${front.url}/ack/` },
+    });
+    if (o.localToken) await acceptLocalToken(clients, p.functions.ingest.environment[ENV.tokensTable]!, o.localToken, o.log);
+    handlers = await loadHandlers(p.functions);
+  } catch (err) {
+    await front.close();
+    for (const c of Object.values(clients)) c.destroy();
+    throw err;
+  }
+  ready(handlers);
   const name = (role: FunctionRole) => `${o.prefix}-${role}`;
   const call = <E, R>(role: FunctionRole, handler: (e: E) => Promise<R>, event: E) => invoke(p.functions[role], name(role), o.region, handler, event);
+  for (const [key, role] of Object.entries(p.routeTargets)) {
+    if (role !== 'ingest' && role !== 'ack') throw new Error(`route ${key} reaches ${role}, which the local front does not serve`);
+    targets[key] = {
+      name: role,
+      maxConcurrency: p.functions[role].reservedConcurrency,
+      invoke: async (event) => call(role, (await loaded)[role], event),
+    };
+  }
+  // The escalate function's timers and its schedule share its one reserved slot.
+  const escalateSlot = limiter(p.functions.escalate.reservedConcurrency);
+  const callEscalate = (event: Parameters<Handlers['escalate']>[0]) => escalateSlot(() => call('escalate', handlers.escalate, event));
 
   const grade = new SqsEventSource({
     sqs: clients.sqs,
@@ -127,6 +183,36 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
         }
       : {}),
   });
+  const escalate = new SqsEventSource({
+    sqs: clients.sqs,
+    spec: p.escalateSource,
+    region: o.region,
+    maxConcurrency: p.functions.escalate.reservedConcurrency,
+    invoke: (event) => callEscalate(event) as Promise<SQSBatchResponse | void>,
+    log: o.log,
+  });
+  const scheduleStats = { scheduled: 0, scheduleFailures: 0 };
+  const schedule = p.schedules.find((x) => x.role === 'escalate');
+  let scheduleTimer: NodeJS.Timeout | undefined;
+  let scheduled: Promise<unknown> = Promise.resolve();
+  const fire = () => {
+    const event: ScheduledEvent = {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: '000000000000',
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region: o.region,
+      resources: [`arn:aws:events:${o.region}:000000000000:rule/${o.prefix}-schedule`],
+      detail: {},
+    };
+    scheduleStats.scheduled++;
+    scheduled = callEscalate(event).catch((err: Error) => {
+      scheduleStats.scheduleFailures++;
+      o.log(`escalate: scheduled invocation failed (${err.name})`);
+    });
+  };
   const printer = new PagePrinter({ sqs: clients.sqs, teamQueues: p.teamQueues, out: o.out, log: o.log });
 
   const depth = async (url: string) => {
@@ -137,17 +223,27 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     ((await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.gradeSource.queue.url, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy) ?? '{}',
   ) as { deadLetterTargetArn?: string };
   const dlq = p.queues.find((q) => q.arn === dlqArn.deadLetterTargetArn);
+  const escalationDlqArn = JSON.parse(
+    ((await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.escalateSource.queue.url, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy) ?? '{}',
+  ) as { deadLetterTargetArn?: string };
+  const escalationDlq = p.queues.find((q) => q.arn === escalationDlqArn.deadLetterTargetArn);
   const health = async (): Promise<AwsHostHealth> => ({
     queue: await depth(p.gradeSource.queue.url),
     deadLetters: dlq ? (await depth(dlq.url)).visible : 0,
     notifyFailures: p.notifySource.onFailure ? (await depth(p.notifySource.onFailure.url)).visible : 0,
     grade: { ...grade.stats },
     notify: { ...notify.stats },
+    escalate: {
+      ...escalate.stats,
+      ...scheduleStats,
+      timers: await depth(p.escalateSource.queue.url),
+      deadLetters: escalationDlq ? (await depth(escalationDlq.url)).visible : 0,
+    },
     pages: { ...printer.stats, deliveries: { ...printer.stats.deliveries } },
   });
 
   // Not an API route: the local host's own status, for operators and tests (counts only, no patient data).
-  const local = (req: IncomingMessage, res: ServerResponse): boolean => {
+  local = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (req.method !== 'GET' || req.url !== '/local/health') return false;
     health().then(
       (h) => {
@@ -165,20 +261,13 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   printer.start();
   notify.start();
   grade.start();
-  let front: HttpFront;
-  try {
-    front = await startHttpFront({
-      port: o.port,
-      host: o.host,
-      routes: p.routes,
-      maxConcurrency: p.functions.ingest.reservedConcurrency,
-      invoke: (event) => call('ingest', handlers.ingest, event),
-      local,
-      log: o.log,
-    });
-  } catch (err) {
-    await Promise.all([grade.stop(), notify.stop(), printer.stop()]);
-    throw err;
+  escalate.start();
+  // The schedule fires once at start (catching up with whatever fell due while nothing ran), then at its rate.
+  const everyMs = (o.scheduleSeconds ?? schedule?.everySeconds ?? 60) * 1000;
+  if (schedule) {
+    fire();
+    scheduleTimer = setInterval(fire, everyMs);
+    scheduleTimer.unref();
   }
 
   return {
@@ -189,8 +278,11 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     close: async () => {
       // In the order of the flow: no new requests, then grading, then notifying, then the last pages printed.
       await front.close();
+      clearInterval(scheduleTimer);
       await grade.stop();
       await notify.stop();
+      await escalate.stop();
+      await scheduled;
       await printer.stop();
       for (const c of Object.values(clients)) c.destroy();
     },
@@ -204,7 +296,7 @@ export async function teardownAwsHost(o: Pick<AwsHostOptions, 'endpoint' | 'regi
   try {
     const synth = await synthesizeStack({ ...(o.paging ? { paging: o.paging } : {}) });
     // Provisioning again finds what exists (and creates what a partial run left out), so all of it is named.
-    const p = await provision(synth, clients, { prefix: o.prefix });
+    const p = await provision(synth, clients, { prefix: o.prefix, hostVariables: { [ENV.ackBaseUrl]: 'http://127.0.0.1/ack/' } });
     await deprovision(p, clients);
     return p;
   } finally {

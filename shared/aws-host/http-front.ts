@@ -1,8 +1,9 @@
-// The HTTP front of the ingest function, standing in for the stack's API Gateway HTTP API: only the stack's
-// routes reach the function (anything else is API Gateway's 404), each request becomes a payload 2.0 event
-// (lower-case headers, cookies apart, base64 for non-text bodies), and the function's result becomes the
-// response; a function error is API Gateway's 500. Requests beyond the function's reserved concurrency wait for
-// a free invocation (Lambda would throttle them). Not emulated: the stage's throttling (429) and TLS.
+// The HTTP front of the ingest and ack functions, standing in for the stack's API Gateway HTTP API: only the
+// stack's routes reach a function (anything else is API Gateway's 404; "{name}" in a route matches one path
+// segment, given as a path parameter), each request becomes a payload 2.0 event (lower-case headers, cookies
+// apart, base64 for non-text bodies), and the function's result becomes the response; a function error is API
+// Gateway's 500. Requests beyond a function's reserved concurrency wait for a free invocation (Lambda would
+// throttle them). Not emulated: the stage's throttling (429) and TLS.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,14 +13,19 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 const MAX_PAYLOAD = 10 * 1024 * 1024;
 const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml)))/i;
 
-export interface HttpFrontOptions {
-  port: number;
-  host: string;
-  /** Route keys from the stack, e.g. "POST /v1/messages". */
-  routes: string[];
+/** The function behind some routes. */
+export interface RouteTarget {
+  name: string;
   invoke: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
   /** Invocations at once (the function's reserved concurrency); further requests wait for a free one. */
   maxConcurrency: number;
+}
+
+export interface HttpFrontOptions {
+  port: number;
+  host: string;
+  /** Route keys from the stack (e.g. "POST /v1/messages", "GET /ack/{token}") and the function behind each. */
+  routes: Record<string, RouteTarget>;
   /** Requests the front answers itself (e.g. the local health route); true when answered. */
   local?: (req: IncomingMessage, res: ServerResponse) => boolean;
   log: (line: string) => void;
@@ -49,7 +55,45 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-export function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: string): APIGatewayProxyEventV2 {
+interface CompiledRoute {
+  key: string;
+  method: string;
+  pattern: RegExp;
+  names: string[];
+  target: RouteTarget;
+}
+
+function compileRoute(key: string, target: RouteTarget): CompiledRoute {
+  const [method, path] = key.split(' ') as [string, string];
+  const names: string[] = [];
+  const source = path
+    .split('/')
+    .map((segment) => {
+      const param = segment.match(/^\{([A-Za-z0-9_]+)\}$/);
+      if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(param[1]!);
+      return '([^/]+)';
+    })
+    .join('/');
+  return { key, method, pattern: new RegExp(`^${source}$`), names, target };
+}
+
+/** The route a request takes, and its path parameters; undefined when none matches (API Gateway's 404). */
+function matchRoute(routes: CompiledRoute[], method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | undefined {
+  for (const route of routes) {
+    if (route.method !== method) continue;
+    const m = path.match(route.pattern);
+    if (!m) continue;
+    const params: Record<string, string> = {};
+    route.names.forEach((name, i) => {
+      params[name] = decodeURIComponent(m[i + 1]!);
+    });
+    return { route, params };
+  }
+  return undefined;
+}
+
+export function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: string, pathParameters: Record<string, string> = {}): APIGatewayProxyEventV2 {
   const url = new URL(req.url ?? '/', 'http://local');
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
@@ -70,6 +114,7 @@ export function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: str
     ...(cookies?.length ? { cookies } : {}),
     headers,
     ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    ...(Object.keys(pathParameters).length ? { pathParameters } : {}),
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -99,37 +144,51 @@ const gatewayError = (res: ServerResponse, status: number, message: string) => {
 };
 
 export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
-  const routes = new Set(o.routes);
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  const slot = async () => {
-    if (running >= o.maxConcurrency) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
+  // Compiled again when routes are added (the host adds them once the functions are loaded).
+  let routes: CompiledRoute[] = [];
+  const current = () => {
+    if (routes.length !== Object.keys(o.routes).length) routes = Object.entries(o.routes).map(([key, target]) => compileRoute(key, target));
+    return routes;
   };
-  const release = () => {
-    running--;
-    waiting.shift()?.();
+  // One limit per function, shared by its routes.
+  const limits = new Map<string, { running: number; waiting: (() => void)[] }>();
+  const slot = async (t: RouteTarget) => {
+    let l = limits.get(t.name);
+    if (!l) limits.set(t.name, (l = { running: 0, waiting: [] }));
+    if (l.running >= t.maxConcurrency) await new Promise<void>((resolve) => l.waiting.push(resolve));
+    l.running++;
+  };
+  const release = (t: RouteTarget) => {
+    const l = limits.get(t.name)!;
+    l.running--;
+    l.waiting.shift()?.();
   };
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (o.local?.(req, res)) return;
       const path = new URL(req.url ?? '/', 'http://local').pathname;
-      const routeKey = `${req.method} ${path}`;
-      if (!routes.has(routeKey)) {
+      let found: ReturnType<typeof matchRoute>;
+      try {
+        found = matchRoute(current(), req.method ?? 'GET', path);
+      } catch {
+        found = undefined; // a malformed escape in the path
+      }
+      if (!found) {
         req.resume();
         return gatewayError(res, 404, 'Not Found');
       }
+      const { route, params } = found;
       const body = await readBody(req);
       if (!body) return gatewayError(res, 413, 'Request Entity Too Large');
       let result: APIGatewayProxyStructuredResultV2;
-      await slot();
+      await slot(route.target);
       try {
-        result = await o.invoke(toHttpApiEvent(req, body, routeKey));
+        result = await route.target.invoke(toHttpApiEvent(req, body, route.key, params));
       } catch (err) {
-        o.log(`ingest: invocation failed (${(err as Error).name})`);
+        o.log(`${route.target.name}: invocation failed (${(err as Error).name})`);
         return gatewayError(res, 500, 'Internal Server Error');
       } finally {
-        release();
+        release(route.target);
       }
       const headers: Record<string, string | string[]> = { 'apigw-requestid': randomUUID() };
       for (const [k, v] of Object.entries(result.headers ?? {})) headers[k.toLowerCase()] = String(v);
@@ -138,7 +197,7 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
       res.writeHead(result.statusCode ?? 200, headers);
       res.end(payload);
     })().catch((err: Error) => {
-      o.log(`ingest front: ${err.name}`);
+      o.log(`http front: ${err.name}`);
       if (!res.headersSent) gatewayError(res, 500, 'Internal Server Error');
       else res.destroy();
     });

@@ -1,4 +1,4 @@
-// The three Lambda handlers, loaded from functions/*/handler.ts as they are deployed, and invoked the way the
+// The five Lambda handlers, loaded from functions/*/handler.ts as they are deployed, and invoked the way the
 // Lambda runtime does: with the environment the stack gives each function, a context object, and the function's
 // timeout (an invocation that overruns fails, and its records are retried).
 import { randomUUID } from 'node:crypto';
@@ -16,10 +16,25 @@ import type { FunctionRole } from './template.ts';
 
 type Handler<E, R> = (event: E, context?: Context) => Promise<R>;
 
+/** EventBridge's scheduled event, as the schedule rule delivers it. */
+export interface ScheduledEvent {
+  version: '0';
+  id: string;
+  'detail-type': 'Scheduled Event';
+  source: 'aws.events';
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: Record<string, never>;
+}
+
 export interface Handlers {
   ingest: Handler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
   grade: Handler<SQSEvent, SQSBatchResponse>;
   notify: Handler<DynamoDBStreamEvent, DynamoDBBatchResponse>;
+  escalate: Handler<SQSEvent | ScheduledEvent, SQSBatchResponse | void>;
+  ack: Handler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
 }
 
 /**
@@ -37,12 +52,14 @@ export async function loadHandlers(functions: Record<FunctionRole, FunctionSpec>
   // A variable the stack does not give a function must not leak in from the operator's shell either.
   for (const k of ['CRS_CONFIG']) if (!set.has(k)) delete env[k];
   for (const [k, v] of set) env[k] = v;
-  const [ingest, grade, notify] = await Promise.all([
+  const [ingest, grade, notify, escalate, ack] = await Promise.all([
     import('../../functions/ingest/handler.ts'),
     import('../../functions/grade/handler.ts'),
     import('../../functions/notify/handler.ts'),
+    import('../../functions/escalate/handler.ts'),
+    import('../../functions/ack/handler.ts'),
   ]);
-  return { ingest: ingest.handler, grade: grade.handler, notify: notify.handler };
+  return { ingest: ingest.handler, grade: grade.handler, notify: notify.handler, escalate: escalate.handler, ack: ack.handler };
 }
 
 export class InvocationTimeout extends Error {

@@ -1,22 +1,27 @@
 // Reads the team queues (one per team, subscribed to the pages topic with the stack's filter policy) and prints
-// each page once, as the NDJSON notification event the notifier published (the shape `crs replay` prints).
+// what they receive on stdout, as NDJSON:
+// - a `page` line for every page a team receives (each level of each ladder, and technical alerts): the team, the
+//   role paged, the level, why (triggered, escalated, released, resent) and the acknowledge link;
+// - a `notification` line once per grade change, exactly as `crs replay` prints it (the page's body carries it).
 //
-// A page for several teams reaches several queues; it is printed from the first of them, in the order of TEAMS,
-// whose filter policy matches it (its "home" queue), so that pages sharing a home queue print in publish order.
-// With the default routing hematology is on every page, so every patient's pages print in order. A page printed
-// twice means it was published twice (two SNS message ids): a repeat of the same SNS delivery is printed once.
-// Every delivery is counted per team, and one that the team's filter policy should have kept out is reported.
+// A grade change pages several teams, one message each; its notification line is printed from its "home" queue:
+// the first, in the order of PAGE_TEAMS, of its teams whose filter policy matches it, so that the notifications
+// sharing a home queue print in publish order (with the default routing hematology is on every grade change, so
+// every patient's notifications print in order). A repeat of the same SNS delivery is printed once. Every
+// delivery is counted per team, and one that the team's filter policy should have kept out is reported.
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Team } from '../domain/config.ts';
+import type { PageTeam } from '../domain/paging.ts';
+import type { PageBody } from '../adapters/aws/sns-page-sender.ts';
 import { matchesFilterPolicy, type EnvelopeAttribute } from './patterns.ts';
 import type { TeamQueue } from './provision.ts';
 
 export interface PagePrinterOptions {
   sqs: SQSClient;
   teamQueues: TeamQueue[];
-  /** Receives one line per page (without the newline). */
+  /** Receives one line per page or notification (without the newline). */
   out: (line: string) => void;
   log: (line: string) => void;
+  now?: () => number;
 }
 
 interface Envelope {
@@ -26,20 +31,51 @@ interface Envelope {
   MessageAttributes?: Record<string, EnvelopeAttribute>;
 }
 
-/** SNS message ids remembered to drop a redelivered copy; old ones are forgotten first. */
+/** A page as a team received it (one stdout line). */
+export interface PageLine {
+  type: 'page';
+  /** When the team queue delivered it (server time). */
+  at: string;
+  pageId: string;
+  notificationId: string;
+  patientId: string;
+  team: PageTeam;
+  role: string;
+  level: number;
+  round: number;
+  reason: string;
+  kind: string;
+  subject: string;
+  grade: number;
+  summary: string;
+  ackUrl?: string;
+}
+
+/** Ids remembered to drop a redelivered copy; old ones are forgotten first. */
 const REMEMBERED = 100_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+function remember(set: Set<string>, id: string): boolean {
+  if (set.has(id)) return false;
+  set.add(id);
+  if (set.size > REMEMBERED) set.delete(set.values().next().value!);
+  return true;
+}
 
 export class PagePrinter {
   private stopping = false;
   private loops: Promise<void>[] = [];
-  private readonly printedIds = new Set<string>();
-  readonly stats: { printed: number; deliveries: Partial<Record<Team, number>>; misdelivered: number; unreadable: number } = {
-    printed: 0,
-    deliveries: {},
-    misdelivered: 0,
-    unreadable: 0,
-  };
+  private readonly seenDeliveries = new Set<string>();
+  private readonly printedNotifications = new Set<string>();
+  readonly stats: {
+    /** Notification lines printed (grade changes, once each). */
+    printed: number;
+    /** Page lines printed (every page every team received). */
+    pages: number;
+    deliveries: Partial<Record<PageTeam, number>>;
+    misdelivered: number;
+    unreadable: number;
+  } = { printed: 0, pages: 0, deliveries: {}, misdelivered: 0, unreadable: 0 };
 
   constructor(private readonly o: PagePrinterOptions) {}
 
@@ -76,13 +112,13 @@ export class PagePrinter {
     }
   }
 
-  private handle(team: Team, m: Message): void {
+  private handle(team: PageTeam, m: Message): void {
     let envelope: Envelope;
-    let page: { type?: string; notificationId?: string };
+    let body: PageBody;
     try {
       envelope = JSON.parse(m.Body ?? '') as Envelope;
-      page = JSON.parse(envelope.Message ?? '') as typeof page;
-      if (page.type !== 'notification' || typeof page.notificationId !== 'string') throw new Error('not a page');
+      body = JSON.parse(envelope.Message ?? '') as PageBody;
+      if ((body.type !== 'notification' && body.type !== 'alert') || typeof body.page?.pageId !== 'string') throw new Error('not a page');
     } catch {
       this.stats.unreadable++;
       this.o.log(`pages: the ${team} queue received a message that is not a page (SQS message ${m.MessageId}); dropped`);
@@ -90,17 +126,40 @@ export class PagePrinter {
     }
     this.stats.deliveries[team] = (this.stats.deliveries[team] ?? 0) + 1;
     const attributes = envelope.MessageAttributes ?? {};
-    const matching = this.o.teamQueues.filter((q) => matchesFilterPolicy(q.filterPolicy, attributes)).map((q) => q.team);
-    if (!matching.includes(team)) {
+    if (!this.o.teamQueues.some((q) => q.team === team && matchesFilterPolicy(q.filterPolicy, attributes))) {
       this.stats.misdelivered++;
-      this.o.log(`pages: notification ${page.notificationId} reached the ${team} queue although its filter policy does not match it`);
+      this.o.log(`pages: page ${body.page.pageId} reached the ${team} queue although its filter policy does not match it`);
     }
-    const home = matching[0] ?? team;
-    const id = envelope.MessageId ?? m.MessageId!;
-    if (team !== home || this.printedIds.has(id)) return;
-    this.printedIds.add(id);
-    if (this.printedIds.size > REMEMBERED) this.printedIds.delete(this.printedIds.values().next().value!);
+    if (!remember(this.seenDeliveries, `${team}|${envelope.MessageId ?? m.MessageId}`)) return;
+
+    const p = body.page;
+    const line: PageLine = {
+      type: 'page',
+      at: new Date((this.o.now ?? Date.now)()).toISOString(),
+      pageId: p.pageId,
+      notificationId: body.type === 'notification' ? body.notificationId : body.alertId,
+      patientId: body.patientId,
+      team: p.team,
+      role: p.role,
+      level: p.level,
+      round: p.round,
+      reason: p.reason,
+      kind: body.kind,
+      subject: body.type === 'notification' ? body.condition : body.subject,
+      grade: body.type === 'notification' ? body.toGrade : Number(attributes.grade?.Value ?? 0),
+      summary: body.summary,
+      ...(p.ackUrl ? { ackUrl: p.ackUrl } : {}),
+    };
+    this.stats.pages++;
+    this.o.out(JSON.stringify(line));
+
+    if (body.type !== 'notification') return;
+    // The notification's home queue: the first of its teams whose filter policy matches the whole notification.
+    const whole = { ...attributes, teams: { Type: 'String.Array', Value: JSON.stringify(body.teams) } };
+    const home = this.o.teamQueues.find((q) => body.teams.includes(q.team as never) && matchesFilterPolicy(q.filterPolicy, whole))?.team ?? team;
+    if (team !== home || !remember(this.printedNotifications, body.notificationId)) return;
+    const { page: _page, ...notification } = body;
     this.stats.printed++;
-    this.o.out(JSON.stringify(page));
+    this.o.out(JSON.stringify(notification));
   }
 }

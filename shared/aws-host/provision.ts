@@ -1,13 +1,13 @@
 // Provisions the data plane of the synthesized stack on an AWS-compatible endpoint (moto, LocalStack, AWS): the
-// queues, tables (with their streams), the pages topic, and one queue per team subscribed to the topic with the
-// team's filter policy as the stack has it. Each resource is created from its CloudFormation properties, with the
+// queues, tables (with their streams and indexes), the pages topic, the acknowledge-link secret, and one queue
+// per team subscribed to the topic with the team's filter policy as the stack has it. Each resource is created from its CloudFormation properties, with the
 // Refs and GetAtts among them resolved to what was created. Names are derived from a prefix, so that runs can sit
 // side by side on one endpoint and be deleted afterwards; creating again with the same prefix reuses what exists.
 //
 // Left out, as control plane or unreachable here: IAM roles and policies, queue and topic policies, log groups,
-// alarms, backups, the API and the Lambda functions themselves (the host runs the handlers), and the customer
-// managed KMS key: queues use SQS-managed encryption, tables DynamoDB's default encryption and the topic the
-// AWS-managed SNS key instead. Deletion protection and point-in-time recovery are not set, so a run can be removed.
+// alarms, backups, the API, the schedule rule and the Lambda functions themselves (the host runs the handlers and
+// fires the schedule), and the customer managed KMS key: queues use SQS-managed encryption, tables DynamoDB's
+// default encryption, the topic the AWS-managed SNS key and the secret Secrets Manager's default key instead. Deletion protection and point-in-time recovery are not set, so a run can be removed.
 import {
   CreateTableCommand,
   DeleteTableCommand,
@@ -17,6 +17,13 @@ import {
   type CreateTableCommandInput,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { randomInt } from 'node:crypto';
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand, UnsubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
@@ -26,7 +33,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { TEAMS, type Team } from '../domain/config.ts';
+import { PAGE_TEAMS, type PageTeam as Team } from '../domain/paging.ts';
 import type { CfnResource, FunctionRole, Synthesized } from './template.ts';
 
 export interface QueueInfo {
@@ -45,6 +52,12 @@ export interface TableInfo {
 }
 
 export interface TopicInfo {
+  logicalId: string;
+  name: string;
+  arn: string;
+}
+
+export interface SecretInfo {
   logicalId: string;
   name: string;
   arn: string;
@@ -69,6 +82,7 @@ export interface FunctionSpec {
 }
 
 export interface SqsSourceSpec {
+  role: FunctionRole;
   queue: QueueInfo;
   batchSize: number;
   reportBatchItemFailures: boolean;
@@ -93,24 +107,37 @@ export interface Provisioned {
   queues: QueueInfo[];
   tables: TableInfo[];
   topics: TopicInfo[];
+  secrets: SecretInfo[];
   teamQueues: TeamQueue[];
   functions: Record<FunctionRole, FunctionSpec>;
   gradeSource: SqsSourceSpec;
+  /** The escalate function's timers queue. */
+  escalateSource: SqsSourceSpec;
   notifySource: StreamSourceSpec;
-  /** The API's route keys, e.g. "POST /v1/messages". */
+  /** The API's route keys, e.g. "POST /v1/messages" or "GET /ack/{token}". */
   routes: string[];
+  /** Which function each route reaches. */
+  routeTargets: Record<string, FunctionRole>;
+  /** The schedule rules: which function, how often (seconds). */
+  schedules: { role: FunctionRole; everySeconds: number }[];
 }
 
 export interface AwsClients {
   sqs: SQSClient;
   dynamodb: DynamoDBClient;
   sns: SNSClient;
+  secrets: SecretsManagerClient;
 }
 
 export interface ProvisionOptions {
   prefix: string;
   /** Overrides the visibility timeout (seconds) of the grade function's queue: retries come sooner in tests. */
   visibilityTimeoutSeconds?: number;
+  /**
+   * Function variables the host sets itself instead of resolving them from the template (the acknowledge links'
+   * base URL, which is the API's URL and here the local front's).
+   */
+  hostVariables?: Record<string, string>;
 }
 
 export const PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
@@ -125,6 +152,7 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   const queues: QueueInfo[] = [];
   const tables: TableInfo[] = [];
   const topics: TopicInfo[] = [];
+  const secrets: SecretInfo[] = [];
 
   const resource = (id: string): CfnResource => {
     const r = resources[id];
@@ -172,6 +200,7 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
       if (r.Type === 'AWS::SQS::Queue') p = createQueue(id, r.Properties ?? {});
       else if (r.Type === 'AWS::DynamoDB::Table') p = createTable(id, r.Properties ?? {});
       else if (r.Type === 'AWS::SNS::Topic') p = createTopic(id, r.Properties ?? {});
+      else if (r.Type === 'AWS::SecretsManager::Secret') p = createSecret(id, r.Properties ?? {});
       else throw new Error(`${id} (${r.Type}) is referenced by the data plane but is not provisioned locally`);
       created.set(id, p);
     }
@@ -259,14 +288,35 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     return { ref: arn, attrs: { TopicArn: arn, TopicName: name } };
   }
 
-  // ---- The functions' environments (which creates the queues, tables and topic they name).
+  async function createSecret(id: string, props: Record<string, unknown>): Promise<Created> {
+    const name = `${prefix}-${id}`;
+    const g = (props.GenerateSecretString ?? {}) as { PasswordLength?: number; ExcludePunctuation?: boolean };
+    if (props.SecretString !== undefined || props.GenerateSecretString === undefined) throw new Error(`secret ${id}: only generated secrets are provisioned locally`);
+    const alphabet = `ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789${g.ExcludePunctuation ? '' : '!#$%&()*+,-.:;<=>?@[]^_{|}~'}`;
+    const value = Array.from({ length: g.PasswordLength ?? 32 }, () => alphabet[randomInt(alphabet.length)]).join('');
+    let arn: string;
+    try {
+      arn = (await clients.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value, Description: String(props.Description ?? '') }))).ARN!;
+    } catch (err) {
+      // An earlier run made it: keep its value, so that the links it signed stay valid across a restart.
+      if ((err as Error).name !== 'ResourceExistsException') throw err;
+      arn = (await clients.secrets.send(new DescribeSecretCommand({ SecretId: name }))).ARN!;
+    }
+    secrets.push({ logicalId: id, name, arn });
+    return { ref: arn, attrs: {} };
+  }
+
+  // ---- The functions' environments (which creates the queues, tables, topic and secret they name).
   const functions = {} as Record<FunctionRole, FunctionSpec>;
   for (const role of Object.keys(synth.functions) as FunctionRole[]) {
     const logicalId = synth.functions[role];
     const props = resource(logicalId).Properties ?? {};
     const variables = ((props.Environment as { Variables?: Record<string, unknown> })?.Variables ?? {}) as Record<string, unknown>;
     const environment: Record<string, string> = {};
-    for (const [k, v] of Object.entries(variables)) if (k.startsWith('CRS_')) environment[k] = String(await resolve(v));
+    for (const [k, v] of Object.entries(variables)) {
+      if (!k.startsWith('CRS_')) continue;
+      environment[k] = options.hostVariables?.[k] ?? String(await resolve(v));
+    }
     functions[role] = {
       role,
       logicalId,
@@ -278,7 +328,7 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   }
 
   // ---- The event source mappings.
-  let gradeSource: SqsSourceSpec | undefined;
+  const sqsSources: Partial<Record<FunctionRole, SqsSourceSpec>> = {};
   let notifySource: StreamSourceSpec | undefined;
   for (const [id, r] of ofType('AWS::Lambda::EventSourceMapping')) {
     const p = r.Properties ?? {};
@@ -291,9 +341,8 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     if (resource(source[0]).Type === 'AWS::SQS::Queue') {
       if (filters.length > 0) throw new Error(`event source mapping ${id}: SQS filters are not supported by the local host`);
       const queue = queues.find((q) => q.logicalId === source[0])!;
-      const spec = { queue, batchSize: Number(p.BatchSize ?? 10), reportBatchItemFailures };
-      if (role === 'grade') gradeSource = spec;
-      else throw new Error(`event source mapping ${id}: an SQS source for ${role} is not expected`);
+      if (sqsSources[role]) throw new Error(`event source mapping ${id}: a second SQS source for ${role} is not expected`);
+      sqsSources[role] = { role, queue, batchSize: Number(p.BatchSize ?? 10), reportBatchItemFailures };
     } else {
       const table = tables.find((t) => t.logicalId === source[0])!;
       const destination = (p.DestinationConfig as { OnFailure?: { Destination?: unknown } })?.OnFailure?.Destination;
@@ -314,11 +363,28 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
       else throw new Error(`event source mapping ${id}: a stream source for ${role} is not expected`);
     }
   }
-  if (!gradeSource || !notifySource) throw new Error('the template lacks the grade or notify event source mapping');
+  const gradeSource = sqsSources.grade;
+  const escalateSource = sqsSources.escalate;
+  if (!gradeSource || !escalateSource || !notifySource) throw new Error('the template lacks the grade, escalate or notify event source mapping');
 
   // ---- Every other queue and table of the stack (dead-letter queues, the tokens table).
   for (const [id, r] of Object.entries(resources)) {
     if (r.Type === 'AWS::SQS::Queue' || r.Type === 'AWS::DynamoDB::Table') await ensure(id);
+  }
+
+  // ---- The schedules that invoke a function (fired by the host).
+  const schedules: Provisioned['schedules'] = [];
+  for (const [id, r] of ofType('AWS::Events::Rule')) {
+    const expr = String(r.Properties?.ScheduleExpression ?? '');
+    const rate = expr.match(/^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/);
+    if (!rate) throw new Error(`schedule rule ${id}: ${JSON.stringify(expr)} is not understood by the local host`);
+    const unit = { minute: 60, minutes: 60, hour: 3600, hours: 3600, day: 86_400, days: 86_400 }[rate[2]!]!;
+    for (const t of (r.Properties?.Targets as { Arn?: unknown }[]) ?? []) {
+      const arn = (t.Arn as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt']?.[0];
+      const role = (Object.keys(synth.functions) as FunctionRole[]).find((x) => synth.functions[x] === arn);
+      if (!role) throw new Error(`schedule rule ${id}: a target that is not one of the functions`);
+      schedules.push({ role, everySeconds: Number(rate[1]) * unit });
+    }
   }
 
   // ---- One queue per team, subscribed to the pages topic with the team's filter policy as the stack has it.
@@ -331,11 +397,11 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     const policy = (typeof p.FilterPolicy === 'string' ? JSON.parse(p.FilterPolicy) : p.FilterPolicy) as Record<string, unknown> | undefined;
     const teams = policy?.teams;
     const team = Array.isArray(teams) && teams.length === 1 ? (teams[0] as Team) : undefined;
-    if (!team || !TEAMS.includes(team)) throw new Error('a pages subscription without a single-team filter policy is not understood by the local host');
+    if (!team || !PAGE_TEAMS.includes(team)) throw new Error('a pages subscription without a single-team filter policy is not understood by the local host');
     if (!policies.has(team)) policies.set(team, { policy: policy!, props: p });
   }
   const teamQueues: TeamQueue[] = [];
-  for (const team of TEAMS) {
+  for (const team of PAGE_TEAMS) {
     const found = policies.get(team);
     if (!found) continue;
     const name = `${prefix}-team-${team}`;
@@ -353,8 +419,20 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     teamQueues.push({ team, queue, filterPolicy: found.policy, subscriptionArn: sub.SubscriptionArn! });
   }
 
-  const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => String(r.Properties?.RouteKey));
-  return { prefix, queues, tables, topics, teamQueues, functions, gradeSource, notifySource, routes };
+  // ---- The API's routes and the function behind each (route -> integration -> function).
+  const routes: string[] = [];
+  const routeTargets: Record<string, FunctionRole> = {};
+  for (const [id, r] of ofType('AWS::ApiGatewayV2::Route')) {
+    const key = String(r.Properties?.RouteKey);
+    const target = (r.Properties?.Target as { 'Fn::Join'?: [string, unknown[]] })?.['Fn::Join']?.[1] ?? [];
+    const integrationId = (target.find((x) => typeof x === 'object' && x !== null && 'Ref' in x) as { Ref?: string } | undefined)?.Ref;
+    const uri = integrationId ? (resource(integrationId).Properties?.IntegrationUri as { 'Fn::GetAtt'?: [string, string] }) : undefined;
+    const role = (Object.keys(synth.functions) as FunctionRole[]).find((x) => synth.functions[x] === uri?.['Fn::GetAtt']?.[0]);
+    if (!role) throw new Error(`route ${id} (${key}) does not reach one of the functions in a way the local host understands`);
+    routes.push(key);
+    routeTargets[key] = role;
+  }
+  return { prefix, queues, tables, topics, secrets, teamQueues, functions, gradeSource, escalateSource, notifySource, routes, routeTargets, schedules };
 }
 
 /** Deletes what provision() created (or found) for this prefix. */
@@ -370,4 +448,5 @@ export async function deprovision(p: Provisioned, clients: AwsClients): Promise<
   for (const t of p.topics) await quietly(() => clients.sns.send(new DeleteTopicCommand({ TopicArn: t.arn })));
   for (const q of [...p.queues, ...p.teamQueues.map((t) => t.queue)]) await quietly(() => clients.sqs.send(new DeleteQueueCommand({ QueueUrl: q.url })));
   for (const t of p.tables) await quietly(() => clients.dynamodb.send(new DeleteTableCommand({ TableName: t.name })));
+  for (const x of p.secrets) await quietly(() => clients.secrets.send(new DeleteSecretCommand({ SecretId: x.arn, ForceDeleteWithoutRecovery: true })));
 }

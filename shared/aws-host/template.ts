@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { TEAMS } from '../domain/config.ts';
+import { PAGE_TEAMS } from '../domain/paging.ts';
 
 export interface CfnResource {
   Type: string;
@@ -17,7 +17,7 @@ export interface Template {
   Resources: Record<string, CfnResource>;
 }
 
-export type FunctionRole = 'ingest' | 'grade' | 'notify';
+export type FunctionRole = 'ingest' | 'grade' | 'notify' | 'escalate' | 'ack';
 
 export interface Synthesized {
   template: Template;
@@ -30,7 +30,7 @@ export interface Synthesized {
  * placeholders (the reserved .invalid domain): locally, each team's subscription is replaced by a queue.
  */
 export const LOCAL_PAGING = {
-  teams: Object.fromEntries(TEAMS.map((team) => [team, { https: [`https://${team}.pages.invalid/`] }])),
+  teams: Object.fromEntries(PAGE_TEAMS.map((team) => [team, { https: [`https://${team}.pages.invalid/`] }])),
 };
 
 export interface SynthOptions {
@@ -55,7 +55,10 @@ export async function synthesizeStack(options: SynthOptions = {}): Promise<Synth
     app.synth();
     const template = JSON.parse(readFileSync(join(outdir, `${STACK_NAME}.template.json`), 'utf8')) as Template;
     const id = (fn: { fn: { node: { defaultChild: unknown } } }) => stack.getLogicalId(fn.fn.node.defaultChild as CfnFunction);
-    return { template, functions: { ingest: id(stack.ingest), grade: id(stack.grade), notify: id(stack.notify) } };
+    return {
+      template,
+      functions: { ingest: id(stack.ingest), grade: id(stack.grade), notify: id(stack.notify), escalate: id(stack.escalate), ack: id(stack.ack) },
+    };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }

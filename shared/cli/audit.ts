@@ -14,6 +14,9 @@ import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
 
 export const AUDIT_USAGE = `  crs audit export --patient P [--format ndjson|csv] [--data DIR] [--backend embedded]
       one patient's audit trail, oldest first, on stdout ("--patient '*'": team-wide entries, e.g. team silences)
+  crs audit export --patient P [--format ndjson|csv] --backend aws [--table NAME | --outputs FILE]
+      the same from a deployment's DynamoDB audit table (NAME, $CRS_AUDIT_TABLE, or AuditTableName in the stack's
+      outputs file); AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI
 `;
 
 class AuditUsageError extends Error {}
@@ -40,6 +43,15 @@ export const AUDIT_SOURCES: Record<string, (o: Options) => Promise<AuditSource>>
     }
     return { log: new SqliteAuditLog(db), close: () => db.close() };
   },
+  // The audit table of an AWS deployment (or of a `crs serve --backend aws` run): Query only.
+  aws: async (o) => {
+    const { auditSource, OperatorUsageError } = await import('./aws-operator.ts');
+    try {
+      return auditSource(o);
+    } catch (err) {
+      throw err instanceof OperatorUsageError ? new AuditUsageError(err.message) : err;
+    }
+  },
 };
 
 function usage(message: string): number {
@@ -63,6 +75,8 @@ export async function auditCommand(args: string[]): Promise<number> {
         format: { type: 'string', default: 'ndjson' },
         data: { type: 'string' },
         backend: { type: 'string', default: 'embedded' },
+        table: { type: 'string' },
+        outputs: { type: 'string' },
       },
     }).values;
   } catch (err) {

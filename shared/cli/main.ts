@@ -17,6 +17,7 @@ const USAGE = `usage:
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
   crs token issue --device ID | revoke TOKEN_ID | list [--table NAME]   device tokens of the AWS deployment
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
+  crs silence create|end|list ... --backend aws                     silences of a patient or a team on the AWS deployment
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -88,6 +89,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./simulate.ts')).simulateCommand(rest);
       case 'audit':
         return await (await import('./audit.ts')).auditCommand(rest);
+      case 'silence':
+        return await (await import('./silence.ts')).silenceCommand(rest, loadConfig);
       case 'token':
         return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'schema': {

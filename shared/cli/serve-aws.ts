@@ -1,18 +1,22 @@
 // `crs serve --backend aws`: the deployed shape (HTTP API -> ingest -> SQS FIFO -> grade -> DynamoDB + stream ->
-// notify -> SNS -> team queues) against an AWS-compatible endpoint: moto, LocalStack, or AWS itself. Standard
-// output carries only the pages (NDJSON, as `crs replay` prints them); the handlers' logs and everything else go
-// to standard error.
-import { readFileSync } from 'node:fs';
+// notify (the pager) -> SNS -> team queues; escalation timers and the schedule -> escalate; acknowledge links ->
+// ack) against an AWS-compatible endpoint: moto, LocalStack, or AWS itself. Standard output carries only the pages
+// (NDJSON: every page a team receives, and each grade change as `crs replay` prints it); the handlers' logs and
+// everything else go to standard error.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { GradingConfig } from '../domain/config.ts';
 import { PREFIX_PATTERN } from '../aws-host/provision.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
-      provision the stack's queues, tables, stream, topic and one queue per team on the endpoint (default
+                          [--schedule-interval SECONDS] [--outputs FILE]
+      provision the stack's queues, tables, stream, topic, secret and one queue per team on the endpoint (default
       $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
       them, and print every page the team queues receive on stdout (NDJSON). CRS_INGEST_TOKEN is accepted as a
-      device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s).
+      device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
+      --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
+      writes the run's names as the stack's outputs file, for crs silence and crs audit export --outputs FILE.
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
       delete the resources of the run NAME
 `;
@@ -54,6 +58,8 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
         config: { type: 'string' },
         paging: { type: 'string' },
         'visibility-timeout': { type: 'string' },
+        'schedule-interval': { type: 'string' },
+        outputs: { type: 'string' },
         teardown: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -77,7 +83,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
     const { startAwsHost, teardownAwsHost } = await import('../aws-host/host.ts');
     if (values.teardown) {
       const p = await teardownAwsHost({ endpoint, region, prefix, ...(paging ? { paging } : {}) });
-      log(`crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topic`);
+      log(`crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topic, ${p.secrets.length} secret`);
       return 0;
     }
     // The grading overrides go to the stack (as -c gradingConfig), which hands them to the grade function.
@@ -87,6 +93,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
     if (values.scheme !== undefined) overrides = { ...overrides, scheme: values.scheme };
     const port = intOption('port', values.port, 0, 65535) ?? 8080;
     const visibility = intOption('visibility-timeout', values['visibility-timeout'], 0, 43_200);
+    const scheduleSeconds = intOption('schedule-interval', values['schedule-interval'], 1, 86_400);
     const localToken = process.env.CRS_INGEST_TOKEN || undefined;
 
     // Standard output is the page stream: the handlers' logs and metrics (written to stdout in Lambda) go to stderr.
@@ -102,6 +109,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
       ...(paging ? { paging } : {}),
       ...(overrides ? { gradingOverrides: overrides } : {}),
       ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
+      ...(scheduleSeconds !== undefined ? { scheduleSeconds } : {}),
       ...(localToken ? { localToken } : {}),
       crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
       out: (line) => void writePage(`${line}\n`),
@@ -115,15 +123,25 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
         queues: Object.fromEntries(p.queues.map((q) => [q.logicalId, q.url])),
         tables: Object.fromEntries(p.tables.map((t) => [t.logicalId, t.name])),
         topic: p.functions.notify.environment.CRS_PAGES_TOPIC_ARN,
+        secret: p.functions.ack.environment.CRS_ACK_SECRET_ARN,
+        ackBaseUrl: p.functions.ack.environment.CRS_ACK_BASE_URL,
         teamQueues: Object.fromEntries(p.teamQueues.map((t) => [t.team, t.queue.url])),
       })}`,
     );
+    if (values.outputs !== undefined) {
+      const { OUTPUTS } = await import('./aws-operator.ts');
+      const vars = Object.assign({}, ...Object.values(p.functions).map((f) => f.environment)) as Record<string, string>;
+      const outputs = Object.fromEntries(Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])));
+      writeFileSync(values.outputs, `${JSON.stringify({ [`${prefix}`]: outputs }, null, 2)}\n`);
+      log(`crs serve: the run's names are in ${values.outputs} (for crs silence and crs audit export --outputs ${values.outputs})`);
+    }
     log(`crs serve: scheme ${config.scheme}; teams subscribed: ${p.teamQueues.map((t) => t.team).join(', ') || 'none'}`);
     log(`crs serve: listening on ${host.url} (routes ${p.routes.join(', ')}; status at GET ${host.url}/local/health)`);
     log(
       `crs serve: devices POST ${host.url}/v1/messages with "Authorization: Bearer <token>" ` +
         (localToken ? '(CRS_INGEST_TOKEN or a device token)' : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --device ID; or set CRS_INGEST_TOKEN)`),
     );
+    log(`crs serve: acknowledge links open ${host.url}/ack/<token> (GET shows, POST acknowledges); apps POST ${host.url}/v1/acks {"token","by"}`);
     log('crs serve: pages go to standard output as NDJSON, once each, as the team queues receive them');
 
     const signal = await new Promise<string>((resolve) => {

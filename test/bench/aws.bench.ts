@@ -67,8 +67,12 @@ const BENCH_ENV = {
   [ENV.queueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo',
   [ENV.tokensTable]: 'tokens',
   [ENV.stateTable]: 'state',
-  [ENV.deliveriesTable]: 'deliveries',
   [ENV.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:Pages',
+  [ENV.pagesTable]: 'pages',
+  [ENV.auditTable]: 'audit',
+  [ENV.escalationQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/EscalationTimers',
+  [ENV.ackSecretArn]: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AckSigningSecret',
+  [ENV.ackBaseUrl]: 'https://api.example/ack/',
   POWERTOOLS_SERVICE_NAME: 'bench',
 };
 
@@ -121,6 +125,7 @@ function gradeBatch(patients: number): SQSRecord[] {
 
 async function dynamoRequestsPerPatient(): Promise<{ patients: number; firstDelivery: number; redelivery: number }[]> {
   process.env[ENV.stateTable] = 'state';
+  process.env[ENV.auditTable] = 'audit';
   process.env.AWS_REGION ??= 'eu-west-1';
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -137,7 +142,7 @@ async function dynamoRequestsPerPatient(): Promise<{ patients: number; firstDeli
       items.set(state.pk.S, state);
       return {};
     });
-    const store = new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state');
+    const store = new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', Date.now, 'audit');
     const handler = createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...telemetry('grade') });
     const batch = gradeBatch(patients);
     const res = await handler({ Records: batch });

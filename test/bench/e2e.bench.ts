@@ -17,7 +17,8 @@ import {
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
 import { Agent, request } from 'node:http';
-import { pageAttributes, pageMessage } from '../../shared/adapters/aws/sns-notifier.ts';
+import { publishInput } from '../../shared/adapters/aws/sns-page-sender.ts';
+import { pagesForNotification } from '../../shared/domain/paging.ts';
 import { Replay } from '../../shared/app/replay.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
@@ -71,7 +72,8 @@ async function pipeline(endpoint: string, feed: DeviceMessage[]): Promise<Figure
   let resent = 0;
   server.onLine = (line, at) => {
     if (!line.trim()) return;
-    const page = JSON.parse(line) as { causedBy: string };
+    const page = JSON.parse(line) as { type: string; causedBy: string };
+    if (page.type !== 'notification') return; // a page line (each team, each level): the notification is timed
     const sent = postedAt.get(page.causedBy);
     if (sent !== undefined) latencies.push(ms(at - sent));
     lastPage = at;
@@ -171,8 +173,9 @@ async function floor(endpoint: string, feed: DeviceMessage[]): Promise<Figures> 
               ],
             }),
           );
-          const n = { ...page!, patientId: m.patientId, notificationId: m.messageId };
-          await sns.send(new PublishCommand({ TopicArn: topicArn, MessageStructure: 'json', Message: pageMessage(n), MessageAttributes: pageAttributes(n) }));
+          const n = { ...page!, patientId: m.patientId, notificationId: `crs|${m.patientId}|${m.messageId}` };
+          const [delivery] = pagesForNotification({ ...n, teams: ['hematology'] }, [], [], Date.now(), DEFAULT_CONFIG.paging).deliveries;
+          await sns.send(new PublishCommand(publishInput(topicArn, { page: delivery!.page, role: delivery!.role, reason: 'triggered' }, n, n.ward)));
           const arrived = await sqs.send(new ReceiveMessageCommand({ QueueUrl: teamUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }));
           latencies.push(ms(process.hrtime.bigint() - t0));
           // Not timed: keep the queues clean so that the next chain's calls cost the same.

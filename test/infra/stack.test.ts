@@ -1,5 +1,7 @@
 // The synthesized CloudFormation template, property by property: what the operators and the security review
-// rely on (FIFO per patient, the outbox stream, encryption, TLS, least privilege, DLQs, alarms, log retention).
+// rely on (FIFO per patient, the outbox stream, encryption, TLS, least privilege, DLQs, alarms, log retention),
+// and the paging: pages and audit tables (the audit append-only by its grants), escalation timers and schedule,
+// the acknowledge routes and the link secret.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -25,23 +27,32 @@ const idOf = (construct: { node: { defaultChild?: unknown } }) => synth.stack.ge
 const getAtt = (construct: { node: { defaultChild?: unknown } }, attr = 'Arn') => ({ 'Fn::GetAtt': [idOf(construct), attr] });
 const keyArn = () => getAtt(synth.stack.key);
 
+type Fn = 'ingest' | 'grade' | 'notify' | 'escalate' | 'ack';
+const FUNCTIONS: Fn[] = ['ingest', 'grade', 'notify', 'escalate', 'ack'];
+
 /** Every statement of a function role's policies (its own managed policy; no inline policy exists). */
-function statements(fn: 'ingest' | 'grade' | 'notify') {
+function statements(fn: Fn) {
   const role = synth.stack[fn].role;
   const policy = resources[synth.stack.getLogicalId(role.policy.node.defaultChild as never)]!;
   return policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[];
 }
-const actions = (fn: 'ingest' | 'grade' | 'notify') => statements(fn).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
-const resourcesFor = (fn: 'ingest' | 'grade' | 'notify', action: string) =>
+const actions = (fn: Fn) => statements(fn).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+const resourcesFor = (fn: Fn, action: string) =>
   statements(fn)
     .filter((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes(action))
     .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 
 describe('ingest endpoint', () => {
-  it('is an HTTP API whose only routes are POST /v1/messages and POST /v1/messages/batch, to the ingest function', () => {
+  it('is an HTTP API whose only routes are the two ingest POSTs and the three acknowledgement routes', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
-    expect(routes).toEqual(['POST /v1/messages', 'POST /v1/messages/batch']);
+    expect(routes).toEqual(['GET /ack/{token}', 'POST /ack/{token}', 'POST /v1/acks', 'POST /v1/messages', 'POST /v1/messages/batch']);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: getAtt(synth.stack.ack.fn),
+    });
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       PayloadFormatVersion: '2.0',
@@ -87,7 +98,7 @@ describe('queue', () => {
 
   it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
     const queues = ofType('AWS::SQS::Queue');
-    expect(queues).toHaveLength(4);
+    expect(queues).toHaveLength(6);
     for (const [id, q] of queues) {
       expect(q.Properties.KmsMasterKeyId, id).toEqual(keyArn());
       const policy = ofType('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties.Queues).includes(id));
@@ -110,7 +121,7 @@ describe('state, outbox and notifier', () => {
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
     const tables = ofType('AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(3);
+    expect(tables).toHaveLength(4);
     for (const [id, t] of tables) {
       expect(t.Properties.SSESpecification, id).toEqual({ KMSMasterKeyId: keyArn(), SSEEnabled: true, SSEType: 'KMS' });
       expect(t.Properties.PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -118,7 +129,7 @@ describe('state, outbox and notifier', () => {
       expect(t.Properties.BillingMode, id).toBe('PAY_PER_REQUEST');
     }
     template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: { Resources: Match.arrayWith([getAtt(synth.stack.stateTable)]) },
+      BackupSelection: { Resources: Match.arrayWith([getAtt(synth.stack.stateTable), getAtt(synth.stack.pagesTable), getAtt(synth.stack.auditTable)]) },
     });
   });
 
@@ -180,10 +191,101 @@ describe('paging', () => {
   });
 });
 
+describe('pages that get answered', () => {
+  it('keeps pages by patient with an index of what is due, and the audit trail by patient, encrypted and recoverable', () => {
+    expect(resources[idOf(synth.stack.pagesTable)]!.Properties).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byDue',
+          KeySchema: [
+            { AttributeName: 'dueShard', KeyType: 'HASH' },
+            { AttributeName: 'dueAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+    const audit = resources[idOf(synth.stack.auditTable)]!.Properties;
+    expect(audit.KeySchema).toEqual([
+      { AttributeName: 'patientId', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ]);
+    expect(audit.TimeToLiveSpecification).toBeUndefined(); // nothing expires from the audit trail
+    expect(resources[idOf(synth.stack.stateTable)]!.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'byFeed',
+        KeySchema: [
+          { AttributeName: 'feedShard', KeyType: 'HASH' },
+          { AttributeName: 'feedSince', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+    for (const t of [synth.stack.pagesTable, synth.stack.auditTable]) expect(ofType('AWS::DynamoDB::Table').find(([id]) => id === idOf(t))![1]).toMatchObject({ DeletionPolicy: 'Retain' });
+  });
+
+  it('signs acknowledge links with a generated secret, encrypted with the customer managed key and retained', () => {
+    const [[id, secret]] = ofType('AWS::SecretsManager::Secret') as [[string, Resource & { DeletionPolicy?: string }]];
+    expect(id).toBe(idOf(synth.stack.ackSecret));
+    expect(secret.Properties).toMatchObject({ KmsKeyId: keyArn(), GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true } });
+    expect(secret.Properties.SecretString).toBeUndefined();
+    expect(secret.DeletionPolicy).toBe('Retain');
+  });
+
+  it('runs escalation timers through a queue with a dead-letter queue into the escalate function, one invocation at a time', () => {
+    expect(resources[idOf(synth.stack.escalationQueue)]!.Properties).toMatchObject({
+      KmsMasterKeyId: keyArn(),
+      RedrivePolicy: { deadLetterTargetArn: getAtt(synth.stack.escalationDlq), maxReceiveCount: MAX_RECEIVE_COUNT },
+      VisibilityTimeout: 360,
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: getAtt(synth.stack.escalationQueue),
+      FunctionName: { Ref: idOf(synth.stack.escalate.fn) },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    expect(resources[idOf(synth.stack.escalate.fn)]!.Properties.ReservedConcurrentExecutions).toBe(1);
+  });
+
+  it('wakes the escalate function every minute (the stale-feed sweep, and the tick behind a lost timer)', () => {
+    const [[, rule]] = ofType('AWS::Events::Rule') as [[string, Resource]];
+    expect(rule.Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [{ Arn: getAtt(synth.stack.escalate.fn), RetryPolicy: { MaximumRetryAttempts: 2 }, DeadLetterConfig: { Arn: getAtt(synth.stack.escalationDlq) } }],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', { FunctionName: getAtt(synth.stack.escalate.fn), Principal: 'events.amazonaws.com' });
+  });
+
+  it('alarms on exhausted ladders, dead-lettered timers and refused links', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    expect(alarms).toContainEqual(
+      expect.objectContaining({ MetricName: 'LaddersExhausted', Namespace: 'CrsAlerting', Dimensions: [{ Name: 'service', Value: 'escalate' }], Threshold: 1 }),
+    );
+    expect(alarms).toContainEqual(expect.objectContaining({ MetricName: 'AcknowledgementsRefused', Dimensions: [{ Name: 'service', Value: 'ack' }], Threshold: 5 }));
+    expect(alarms).toContainEqual(
+      expect.objectContaining({ MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(synth.stack.escalationDlq, 'QueueName') }] }),
+    );
+  });
+
+  it('subscribes the bedside team\'s endpoints like any other team', () => {
+    const { stack } = buildApp({ context: { paging: { teams: { bedside: { sms: ['+15550100009'], wards: ['H4'] } } } } });
+    const subs = Template.fromStack(stack).findResources('AWS::SNS::Subscription');
+    expect(Object.values(subs).map((x) => (x as Resource).Properties)).toContainEqual(
+      expect.objectContaining({ Protocol: 'sms', Endpoint: '+15550100009', FilterPolicy: { teams: ['bedside'], ward: ['H4'] } }),
+    );
+  }, 120_000);
+});
+
 describe('functions', () => {
   it('run Node.js 22 on arm64 from ESM bundles, with reserved concurrency and encrypted environment', () => {
     const fns = ofType('AWS::Lambda::Function');
-    expect(fns).toHaveLength(3);
+    expect(fns).toHaveLength(5);
     for (const [id, fn] of fns) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -197,19 +299,30 @@ describe('functions', () => {
     }
     expect(resources[idOf(synth.stack.grade.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_STATE_TABLE: { Ref: idOf(synth.stack.stateTable) },
+      CRS_AUDIT_TABLE: { Ref: idOf(synth.stack.auditTable) },
     });
     expect(resources[idOf(synth.stack.ingest.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_QUEUE_URL: { Ref: idOf(synth.stack.queue) },
       CRS_TOKENS_TABLE: { Ref: idOf(synth.stack.tokensTable) },
     });
-    expect(resources[idOf(synth.stack.notify.fn)]!.Properties.Environment.Variables).toMatchObject({
-      CRS_DELIVERIES_TABLE: { Ref: idOf(synth.stack.deliveriesTable) },
-      CRS_PAGES_TOPIC_ARN: { Ref: idOf(synth.stack.pagesTopic) },
-    });
+    for (const f of [synth.stack.notify, synth.stack.escalate]) {
+      expect(resources[idOf(f.fn)]!.Properties.Environment.Variables).toMatchObject({
+        CRS_STATE_TABLE: { Ref: idOf(synth.stack.stateTable) },
+        CRS_PAGES_TABLE: { Ref: idOf(synth.stack.pagesTable) },
+        CRS_AUDIT_TABLE: { Ref: idOf(synth.stack.auditTable) },
+        CRS_PAGES_TOPIC_ARN: { Ref: idOf(synth.stack.pagesTopic) },
+        CRS_ESCALATION_QUEUE_URL: { Ref: idOf(synth.stack.escalationQueue) },
+        CRS_ACK_SECRET_ARN: { Ref: idOf(synth.stack.ackSecret) },
+        CRS_ACK_BASE_URL: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [idOf(synth.stack.api), 'ApiEndpoint'] }, '/ack/']] },
+      });
+    }
+    const ackEnv = resources[idOf(synth.stack.ack.fn)]!.Properties.Environment.Variables;
+    expect(ackEnv).toMatchObject({ CRS_PAGES_TABLE: { Ref: idOf(synth.stack.pagesTable) }, CRS_ACK_SECRET_ARN: { Ref: idOf(synth.stack.ackSecret) } });
+    expect(ackEnv.CRS_PAGES_TOPIC_ARN).toBeUndefined(); // acknowledging sends nothing
   });
 
   it('ship minified ESM bundles with source maps, built by the local esbuild', () => {
-    for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify]) {
+    for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify, synth.stack.escalate, synth.stack.ack]) {
       const code = resources[idOf(f.fn)]!.Properties.Code;
       const dir = join(synth.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
       const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
@@ -223,17 +336,21 @@ describe('functions', () => {
 
   it('log to their own log groups; every log group has a retention and is encrypted', () => {
     const groups = ofType('AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(4); // three functions and the API access log
+    expect(groups).toHaveLength(6); // five functions and the API access log
     for (const [id, g] of groups) {
       expect(g.Properties.RetentionInDays, id).toBe(365);
       expect(g.Properties.KmsKeyId, id).toEqual(keyArn());
     }
   });
 
-  it('pass a grading override to the grade function, and refuse a bad one at synth', () => {
-    const { stack } = buildApp({ context: { paging: PAGING, gradingConfig: { scheme: 'lee2014' } } });
+  it('pass a configuration override (grading and paging) to every function that grades or pages, and refuse a bad one at synth', () => {
+    const override = { scheme: 'lee2014', paging: { timeoutMinutes: { severe: 3, other: 10 } } };
+    const { stack } = buildApp({ context: { paging: PAGING, gradingConfig: override } });
     const t = Template.fromStack(stack);
-    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ CRS_CONFIG: '{"scheme":"lee2014"}' }) } });
+    for (const f of [stack.grade, stack.notify, stack.escalate, stack.ack]) {
+      const fn = t.toJSON().Resources[stack.getLogicalId(f.fn.node.defaultChild as never)];
+      expect(fn.Properties.Environment.Variables.CRS_CONFIG, f.node.id).toBe(JSON.stringify(override));
+    }
     expect(() => buildApp({ context: { gradingConfig: { feverThresholdC: 50 } } })).toThrow(/invalid grading config: feverThresholdC/);
   }, 120_000);
 });
@@ -248,21 +365,59 @@ describe('least privilege', () => {
   });
 
   it('gives grade only its patient state (read and conditional put) and consuming the queue', () => {
-    expect(actions('grade').filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
-    expect(resourcesFor('grade', 'dynamodb:PutItem')).toEqual([getAtt(synth.stack.stateTable)]);
+    expect([...new Set(actions('grade').filter((a) => a.startsWith('dynamodb:')))].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(resourcesFor('grade', 'dynamodb:PutItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.auditTable)].sort(byJson));
+    expect(resourcesFor('grade', 'dynamodb:GetItem')).toEqual([getAtt(synth.stack.stateTable)]);
     expect(actions('grade')).not.toContain('sns:Publish');
     expect(actions('grade')).not.toContain('sqs:SendMessage');
   });
 
-  it('gives notify the stream, its ledger, publishing pages and its failure queue, and no write to patient state', () => {
+  it('gives notify the stream, the pages and audit tables, publishing pages, the timers and its failure queue, and no write to patient state', () => {
     expect(resourcesFor('notify', 'sns:Publish')).toEqual([{ Ref: idOf(synth.stack.pagesTopic) }]);
-    expect(resourcesFor('notify', 'dynamodb:PutItem')).toEqual([getAtt(synth.stack.deliveriesTable)]);
+    expect(resourcesFor('notify', 'dynamodb:PutItem').sort(byJson)).toEqual([getAtt(synth.stack.pagesTable), getAtt(synth.stack.auditTable)].sort(byJson));
+    expect(resourcesFor('notify', 'dynamodb:GetItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.pagesTable)].sort(byJson));
     expect(resourcesFor('notify', 'dynamodb:GetRecords')).toEqual([getAtt(synth.stack.stateTable, 'StreamArn')]);
-    expect(resourcesFor('notify', 'sqs:SendMessage')).toEqual([getAtt(synth.stack.notifyDlq)]);
+    expect(resourcesFor('notify', 'sqs:SendMessage').sort(byJson)).toEqual([getAtt(synth.stack.escalationQueue), getAtt(synth.stack.notifyDlq)].sort(byJson));
+    expect(resourcesFor('notify', 'secretsmanager:GetSecretValue')).toEqual([{ Ref: idOf(synth.stack.ackSecret) }]);
+  });
+
+  it('gives escalate its timers, the due and feed indexes, the pages and audit tables, publishing pages, and no write to patient state', () => {
+    expect(resourcesFor('escalate', 'sqs:ReceiveMessage')).toEqual([getAtt(synth.stack.escalationQueue)]);
+    expect(resourcesFor('escalate', 'sqs:SendMessage')).toEqual([getAtt(synth.stack.escalationQueue)]);
+    expect(resourcesFor('escalate', 'dynamodb:Query').map((r) => JSON.stringify(r))).toEqual(
+      expect.arrayContaining([JSON.stringify(getAtt(synth.stack.pagesTable)), expect.stringContaining('/index/byDue'), expect.stringContaining('/index/byFeed')]),
+    );
+    expect(resourcesFor('escalate', 'dynamodb:PutItem').sort(byJson)).toEqual([getAtt(synth.stack.pagesTable), getAtt(synth.stack.auditTable)].sort(byJson));
+    expect(resourcesFor('escalate', 'dynamodb:DeleteItem')).toEqual([getAtt(synth.stack.pagesTable)]);
+    expect(resourcesFor('escalate', 'sns:Publish')).toEqual([{ Ref: idOf(synth.stack.pagesTopic) }]);
+  });
+
+  it('gives ack a page read and write, the audit append and the link secret, and nothing that sends', () => {
+    expect([...new Set(actions('ack').filter((a) => a.startsWith('dynamodb:')))].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(resourcesFor('ack', 'dynamodb:GetItem')).toEqual([getAtt(synth.stack.pagesTable)]);
+    expect(actions('ack')).not.toContain('sns:Publish');
+    expect(actions('ack')).not.toContain('sqs:SendMessage');
+    expect(resourcesFor('ack', 'secretsmanager:GetSecretValue')).toEqual([{ Ref: idOf(synth.stack.ackSecret) }]);
+  });
+
+  it('keeps the audit trail append-only: every role may only PutItem and Query it, never update or delete', () => {
+    const auditArn = JSON.stringify(getAtt(synth.stack.auditTable));
+    const onAudit = FUNCTIONS.flatMap((fn) =>
+      statements(fn)
+        .filter((st) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]).some((r) => JSON.stringify(r).includes(auditArn.slice(0, -2))))
+        .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]).filter((a) => a.startsWith('dynamodb:'))),
+    );
+    expect(new Set(onAudit)).toEqual(new Set(['dynamodb:PutItem']));
+    for (const fn of ['grade', 'notify', 'escalate', 'ack'] as const) expect(resourcesFor(fn, 'dynamodb:PutItem'), fn).toContainEqual(getAtt(synth.stack.auditTable));
+    for (const fn of FUNCTIONS) {
+      for (const a of ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+        expect(resourcesFor(fn, a).map((r) => JSON.stringify(r)).some((r) => r.includes(idOf(synth.stack.auditTable))), `${fn} ${a}`).toBe(false);
+      }
+    }
   });
 
   it('uses no wildcard action, no inline policy and no AWS managed policy on the function roles', () => {
-    for (const fn of ['ingest', 'grade', 'notify'] as const) {
+    for (const fn of FUNCTIONS) {
       for (const a of actions(fn)) expect(a, fn).not.toMatch(/^(\*|[a-z0-9]+:\*)$/);
       const role = resources[synth.stack.getLogicalId(synth.stack[fn].role.node.defaultChild as never)]!;
       expect(role.Properties.ManagedPolicyArns, fn).toBeUndefined();
@@ -292,7 +447,7 @@ describe('alarms', () => {
     );
 
   it('watch the depth of every dead-letter queue and the age of the oldest queued message', () => {
-    for (const q of [synth.stack.queueDlq, synth.stack.notifyDlq, synth.stack.pagesDlq]) {
+    for (const q of [synth.stack.queueDlq, synth.stack.notifyDlq, synth.stack.pagesDlq, synth.stack.escalationDlq]) {
       expect(alarmOn('ApproximateNumberOfMessagesVisible', getAtt(q, 'QueueName')), q.node.id).toHaveLength(1);
     }
     const [[, age]] = alarmOn('ApproximateAgeOfOldestMessage', getAtt(synth.stack.queue, 'QueueName')) as [[string, Resource]];
@@ -300,7 +455,7 @@ describe('alarms', () => {
   });
 
   it('watch every function\'s errors and the notifier\'s lag', () => {
-    for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify]) {
+    for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify, synth.stack.escalate, synth.stack.ack]) {
       expect(alarmOn('Errors', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
     }
     expect(alarmOn('IteratorAge', { Ref: idOf(synth.stack.notify.fn) })).toHaveLength(1);

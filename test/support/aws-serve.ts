@@ -113,6 +113,9 @@ export function post(url: string, m: DeviceMessage | DeviceMessage[], token = IN
   });
 }
 
+export type { PageLine as PrintedPage } from '../../shared/aws-host/page-printer.ts';
+import type { PageLine as PrintedPage } from '../../shared/aws-host/page-printer.ts';
+
 export interface PageLine {
   type: string;
   notificationId: string;
@@ -122,7 +125,19 @@ export interface PageLine {
   teams: string[];
 }
 
-export const pageLines = (lines: string[]) => lines.filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as PageLine);
+/** The grade changes printed (one `notification` line each, as `crs replay` prints them). */
+export const pageLines = (lines: string[]) =>
+  lines
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as PageLine)
+    .filter((e) => e.type === 'notification');
+
+/** Every page a team received (one `page` line each: team, role, level, acknowledge link). */
+export const teamPages = (lines: string[]) =>
+  lines
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as { type: string } & PrintedPage)
+    .filter((e) => e.type === 'page');
 
 /** Each patient's pages in order. */
 export function byPatient<T extends { patientId: string }>(events: T[]): Record<string, T[]> {

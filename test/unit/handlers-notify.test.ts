@@ -1,30 +1,33 @@
-// The notifier Lambda with in-memory ports: each outbox page is published once per notificationId, however often
-// the stream delivers it, and a failed publish is reported so that only it is retried.
+// The notifier Lambda with the real pager over in-memory stores: each grade change in the outbox pages its teams
+// once however often the stream delivers it, each SpO2 alert pages the alert teams, a failed page is reported so
+// that only its record is retried, and the log carries ids only.
+import { randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DynamoDBRecord } from 'aws-lambda';
+import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
+import { Pager } from '../../shared/app/pager.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { Notification } from '../../shared/domain/page.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
+import { reduce, type AlertChange } from '../../shared/domain/reducer.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
+import type { PageMessage } from '../../shared/ports.ts';
+import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, outboxInsert, quiet, streamEvent } from '../support/lambda-events.ts';
 import { enrol, msg } from '../support/messages.ts';
-import { MemoryLedger, MemoryNotifier } from '../support/port-fakes.ts';
 
 type HandlerModule = typeof import('../../functions/notify/handler.ts');
 let mod: HandlerModule;
 let live: Telemetry;
 
 beforeAll(async () => {
-  process.env.CRS_DELIVERIES_TABLE = 'deliveries';
-  process.env.CRS_PAGES_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:Pages';
   process.env.AWS_REGION = 'eu-west-1';
   mod = await import('../../functions/notify/handler.ts');
   live = telemetry('notify');
 });
 
-/** Real pages: a patient enrolled, then febrile (CRS 1), then hypotensive on oxygen (CRS 2 and more). */
-function pagesFor(patientId: string): Notification[] {
+/** Real grade changes: a patient enrolled, then febrile (CRS 1), then hypotensive on oxygen (CRS 2 and more). */
+function gradeChanges(patientId: string): Notification[] {
   let state: PatientState | undefined;
   const pages: Notification[] = [];
   for (const m of [
@@ -40,49 +43,107 @@ function pagesFor(patientId: string): Notification[] {
   return pages;
 }
 
-let ledger: MemoryLedger;
-let notifier: MemoryNotifier;
+/** A stream INSERT of an alert outbox record, as the state store writes it. */
+function alertInsert(a: AlertChange, seq: number): DynamoDBRecord {
+  return {
+    eventName: 'INSERT',
+    dynamodb: {
+      NewImage: {
+        [STATE_TABLE.partitionKey]: { S: a.patientId },
+        [STATE_TABLE.sortKey]: { S: `outbox#${a.alertId}` },
+        [STATE_TABLE.kindAttribute]: { S: STATE_TABLE.outboxKind },
+        [STATE_TABLE.recordAttribute]: { S: 'alert' },
+        alert: { S: JSON.stringify(a) },
+      },
+      SequenceNumber: String(seq),
+    },
+  };
+}
+
+const NOW = Date.parse('2026-01-10T10:00:00Z');
+let phone: { sent: PageMessage[]; failing: Set<string> };
+let pager: Pager;
+let remembered: string[];
+let coldStartFails: number;
+
 beforeEach(() => {
-  ledger = new MemoryLedger();
-  notifier = new MemoryNotifier();
+  phone = { sent: [], failing: new Set() };
+  const sender = {
+    send: async (m: PageMessage) => {
+      if (phone.failing.has(m.page.notificationId)) throw new Error('SNS unavailable');
+      phone.sent.push(m);
+    },
+  };
+  pager = new Pager({ pages: new MemoryPageStore(), sender, audit: new MemoryAuditLog(), config: DEFAULT_CONFIG.paging, ackSecret: randomBytes(32), ackBaseUrl: 'https://api.example/ack/' });
+  remembered = [];
+  coldStartFails = 0;
 });
 
-const notify = () => quiet(mod.createNotifyHandler({ ledger, notifier, now: () => Date.parse('2026-01-10T10:00:00Z'), ...live }));
+const notify = () =>
+  quiet(
+    mod.createNotifyHandler({
+      paging: async () => {
+        if (coldStartFails > 0) {
+          coldStartFails--;
+          throw new Error('secret unreadable');
+        }
+        return { pager, remember: (n) => remembered.push(n.notificationId) };
+      },
+      now: () => NOW,
+      ...live,
+    }),
+  );
+
+const sentLog = () => phone.sent.map((m) => `${m.page.pageId} ${m.role}`);
 
 describe('notify handler', () => {
-  it('publishes every outbox page and marks it sent', async () => {
-    const pages = [...pagesFor('A'), ...pagesFor('B')];
-    expect(pages.length).toBeGreaterThanOrEqual(4);
-    const res = await notify()(streamEvent(pages.map(outboxInsert)));
+  it('pages every team of every grade change, in stream order, each with an acknowledge link', async () => {
+    const changes = [...gradeChanges('A'), ...gradeChanges('B')];
+    expect(changes.length).toBeGreaterThanOrEqual(4);
+    const res = await notify()(streamEvent(changes.map(outboxInsert)));
     expect(res.batchItemFailures).toEqual([]);
-    expect(notifier.published.map((n) => n.notificationId)).toEqual(pages.map((n) => n.notificationId));
-    expect([...ledger.sent.keys()]).toEqual(pages.map((n) => n.notificationId));
-    expect(ledger.sent.get(pages[0]!.notificationId)).toBe('2026-01-10T10:00:00Z');
+    expect(sentLog()).toEqual(changes.flatMap((n) => n.teams.map((t) => `${n.notificationId}|${t} ${DEFAULT_CONFIG.paging.policies[t].levels[0]}`)));
+    expect(phone.sent.every((m) => m.ackUrl?.startsWith('https://api.example/ack/v1.'))).toBe(true);
+    expect(remembered).toEqual(changes.map((n) => n.notificationId));
   });
 
-  it('publishes once per notificationId when the stream delivers the batch again', async () => {
-    const records = pagesFor('A').map(outboxInsert);
+  it('pages once per grade change when the stream delivers the batch again', async () => {
+    const records = gradeChanges('A').map(outboxInsert);
     await notify()(streamEvent(records));
+    const first = sentLog();
     const { result, out } = await captureOutput(() => notify()(streamEvent(records)));
     expect(result.batchItemFailures).toEqual([]);
-    expect(notifier.published).toHaveLength(records.length);
-    expect(metricSum(out, 'PagesAlreadySent')).toBe(records.length);
-    expect(metricSum(out, 'PagesSent')).toBe(0);
+    expect(sentLog()).toEqual(first);
+    expect(metricSum(out, 'PagesOpened')).toBe(records.length);
   });
 
-  it('reports a failed publish by sequence number, sends the rest, and sends only it on the retry', async () => {
-    const pages = pagesFor('A');
-    const records = pages.map(outboxInsert);
-    notifier.failing.add(pages[1]!.notificationId);
+  it('hands a low-SpO2 alert to the pager, which pages the alert teams', async () => {
+    const alert: AlertChange = { alertId: 'spo2|A|m9', patientId: 'A', subject: 'spo2', cleared: false, summary: 'WARNING (not a grade), patient A: SpO2 88 %', at: '2026-01-10T09:00:00Z' };
+    await notify()(streamEvent([alertInsert(alert, 1)]));
+    expect(sentLog()).toEqual(['spo2|A|m9|bedside bedside nurse', 'spo2|A|m9|hematology hematology fellow']);
+  });
+
+  it('reports a record whose page failed by sequence number, and pages only what is left on the retry', async () => {
+    const changes = gradeChanges('A');
+    const records = changes.map(outboxInsert);
+    phone.failing.add(changes[1]!.notificationId);
     const res = await notify()(streamEvent(records));
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: records[1]!.dynamodb!.SequenceNumber }]);
-    expect(notifier.published.map((n) => n.notificationId)).not.toContain(pages[1]!.notificationId);
-
-    // Lambda retries from the failed record on: the ones after it were sent already and are not sent twice.
-    notifier.failing.clear();
+    const before = sentLog().length;
+    phone.failing.clear();
+    // Lambda retries from the failed record on: the ones after it were paged already and are not paged twice.
     const retry = await notify()(streamEvent(records.slice(1)));
     expect(retry.batchItemFailures).toEqual([]);
-    expect(notifier.published.map((n) => n.notificationId).sort()).toEqual(pages.map((n) => n.notificationId).sort());
+    expect(sentLog().length - before).toBe(changes[1]!.teams.length);
+    expect(new Set(sentLog()).size).toBe(sentLog().length);
+  });
+
+  it('fails the records when the pager cannot start (the secret unreadable), and starts it on the retry', async () => {
+    coldStartFails = 1;
+    const records = gradeChanges('A').slice(0, 1).map(outboxInsert);
+    await expect(notify()(streamEvent(records))).rejects.toThrow(/records in the batch failed/);
+    expect((await notify()(streamEvent(records))).batchItemFailures).toEqual([]);
+    expect(phone.sent.length).toBeGreaterThan(0);
   });
 
   it('ignores stream records that are not outbox inserts', async () => {
@@ -93,15 +154,15 @@ describe('notify handler', () => {
     const removed: DynamoDBRecord = { eventName: 'REMOVE', dynamodb: { Keys: { pk: { S: 'A' } }, SequenceNumber: '2' } };
     const res = await notify()(streamEvent([state, removed]));
     expect(res.batchItemFailures).toEqual([]);
-    expect(notifier.published).toEqual([]);
+    expect(phone.sent).toEqual([]);
   });
 
   it('logs ids only: no summary, no reasons, no bed', async () => {
-    const pages = pagesFor('A');
-    const { out } = await captureOutput(() => notify()(streamEvent(pages.map(outboxInsert))));
-    expect(out).toContain(pages[0]!.notificationId);
+    const changes = gradeChanges('A');
+    const { out } = await captureOutput(() => notify()(streamEvent(changes.map(outboxInsert))));
+    expect(out).toContain(changes[0]!.notificationId);
     expect(out).not.toContain('PROVISIONAL');
-    expect(out).not.toContain(pages[0]!.bed!);
+    expect(out).not.toContain(changes[0]!.bed!);
     expect(out).not.toContain('38.7');
   });
 });

@@ -1,7 +1,9 @@
-// StateStore on DynamoDB: one item per patient, written with a condition on `version`, and the pages it caused
-// written as outbox records in the same TransactWriteItems, so a page exists if and only if its state does.
+// StateStore on DynamoDB: one item per patient, written with a condition on `version`, and what the change caused
+// in the same TransactWriteItems: the grade changes and SpO2 alerts as outbox records (which the stream hands to
+// the pager) and the audit entries of the assessments, so that all of it exists if and only if the state does.
 import {
   GetItemCommand,
+  QueryCommand,
   TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
@@ -9,12 +11,28 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import type { Notification } from '../../domain/page.ts';
+import { DEFAULT_PAGING, feedStatus } from '../../domain/paging.ts';
+import type { AlertChange } from '../../domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '../../domain/state.ts';
-import { VersionConflict, type StateStore, type StoredState } from '../../ports.ts';
+import { VersionConflict, type SaveExtras, type StateStore, type StoredState } from '../../ports.ts';
+import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
 import { OUTBOX_RETENTION_DAYS, STATE_TABLE as T } from './table-layout.ts';
 
-/** DynamoDB allows 100 items in one transaction: the state plus 99 pages (a batch of 10 makes at most 20). */
-const MAX_OUTBOX_PER_SAVE = 99;
+/**
+ * DynamoDB allows 100 items in one transaction. A grade batch of 10 messages for one patient writes at most 1 state
+ * + 20 grade changes (CRS and ICANS per message) + 10 alerts + 30 audit entries (an assessment per message and one
+ * per grade change) = 61.
+ */
+export const MAX_TRANSACTION_ITEMS = 100;
+
+/** An outbox record: a grade change or a technical alert, for the pager. */
+export type OutboxRecord = { record: 'notification'; notification: Notification } | { record: 'alert'; alert: AlertChange };
+
+/** When an enrolled patient's monitor feed last sent something (or the enrolment), for the stale-feed index. */
+function feedSince(state: PatientState): number | undefined {
+  // feedStatus's `since` does not depend on the time or the configuration it is asked with.
+  return feedStatus(state, 0, DEFAULT_PAGING)?.since;
+}
 
 export class DynamoStateStore implements StateStore {
   constructor(
@@ -22,6 +40,8 @@ export class DynamoStateStore implements StateStore {
     private readonly tableName: string,
     /** Server time, ms (stamps the records and their expiry). */
     private readonly now: () => number = Date.now,
+    /** Where the audit entries of a save go (the audit table); without it, a save with audit entries is refused. */
+    private readonly auditTableName?: string,
   ) {}
 
   async load(patientId: string): Promise<StoredState | undefined> {
@@ -43,8 +63,12 @@ export class DynamoStateStore implements StateStore {
     return { state: deserializeState(stateJson), version };
   }
 
-  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[]): Promise<void> {
-    if (outbox.length > MAX_OUTBOX_PER_SAVE) throw new Error(`patient ${patientId}: ${outbox.length} pages exceed one transaction`);
+  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
+    const alerts = extras?.alerts ?? [];
+    const audit = extras?.audit ?? [];
+    const count = 1 + outbox.length + alerts.length + audit.length;
+    if (count > MAX_TRANSACTION_ITEMS) throw new Error(`patient ${patientId}: ${count} items exceed one transaction`);
+    if (audit.length > 0 && !this.auditTableName) throw new Error('the state store was given audit entries but no audit table');
     const nowMs = this.now();
     const stamp = new Date(nowMs).toISOString();
     const expiresAt = String(Math.floor(nowMs / 1000) + OUTBOX_RETENTION_DAYS * 86_400);
@@ -56,6 +80,24 @@ export class DynamoStateStore implements StateStore {
       state: { S: serializeState(state) },
       updatedAt: { S: stamp },
     };
+    const since = feedSince(state);
+    if (since !== undefined) {
+      stateItem[T.feedShardAttribute] = { S: T.feedShard };
+      stateItem[T.feedSinceAttribute] = { N: String(since) };
+    }
+    const outboxItem = (id: string, record: Record<string, AttributeValue>): TransactWriteItem => ({
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          [T.partitionKey]: { S: patientId },
+          [T.sortKey]: { S: `${T.outboxSortKeyPrefix}${id}` },
+          [T.kindAttribute]: { S: T.outboxKind },
+          createdAt: { S: stamp },
+          [T.ttlAttribute]: { N: expiresAt },
+          ...record,
+        },
+      },
+    });
     const items: TransactWriteItem[] = [
       {
         Put: {
@@ -70,22 +112,13 @@ export class DynamoStateStore implements StateStore {
               }),
         },
       },
-      ...outbox.map(
-        (n): TransactWriteItem => ({
-          Put: {
-            TableName: this.tableName,
-            Item: {
-              [T.partitionKey]: { S: patientId },
-              [T.sortKey]: { S: `${T.outboxSortKeyPrefix}${n.notificationId}` },
-              [T.kindAttribute]: { S: T.outboxKind },
-              notificationId: { S: n.notificationId },
-              notification: { S: JSON.stringify(n) },
-              createdAt: { S: stamp },
-              [T.ttlAttribute]: { N: expiresAt },
-            },
-          },
-        }),
+      ...outbox.map((n) =>
+        outboxItem(n.notificationId, { [T.recordAttribute]: { S: 'notification' }, notificationId: { S: n.notificationId }, notification: { S: JSON.stringify(n) } }),
       ),
+      ...alerts.map((a) => outboxItem(a.alertId, { [T.recordAttribute]: { S: 'alert' }, alertId: { S: a.alertId }, alert: { S: JSON.stringify(a) } })),
+      // Audit entries are keyed by their content: these messages were never applied before (a redelivery is a
+      // duplicate and audits nothing), so the append-only condition cannot fail for a good reason.
+      ...audit.map((e): TransactWriteItem => ({ Put: { TableName: this.auditTableName!, Item: auditItem(e, nowMs), ...APPEND_ONLY } })),
     ];
     try {
       await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
@@ -98,17 +131,67 @@ export class DynamoStateStore implements StateStore {
       throw err;
     }
   }
+
+  /** A grade change from the outbox (kept 30 days): what a page about it says in full. */
+  async notification(patientId: string, notificationId: string): Promise<Notification | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [T.partitionKey]: { S: patientId }, [T.sortKey]: { S: `${T.outboxSortKeyPrefix}${notificationId}` } },
+        ProjectionExpression: 'notification',
+      }),
+    );
+    const json = out.Item?.notification?.S;
+    return json === undefined ? undefined : (JSON.parse(json) as Notification);
+  }
+
+  /** Every enrolled patient and when their monitor feed last sent something (the `byFeed` index). */
+  async *feeds(): AsyncIterable<{ patientId: string; since: number }> {
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: T.feedIndex,
+          KeyConditionExpression: '#shard = :feed',
+          ExpressionAttributeNames: { '#shard': T.feedShardAttribute },
+          ExpressionAttributeValues: { ':feed': { S: T.feedShard } },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const patientId = item[T.partitionKey]?.S;
+        const since = Number(item[T.feedSinceAttribute]?.N);
+        if (patientId && Number.isFinite(since)) yield { patientId, since };
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
 }
 
 /**
- * The page in an outbox record, as the DynamoDB stream delivers it (NEW_IMAGE). Undefined for any other item
- * (patient state, a removal), so the notifier can ignore what its stream filter should already have dropped.
+ * The grade change or alert in an outbox record, as the DynamoDB stream delivers it (NEW_IMAGE). Undefined for any
+ * other item (patient state, a removal), so the notifier can ignore what its stream filter should already have
+ * dropped. A record written before alerts existed has no `record` attribute: it is a grade change.
  */
-export function outboxNotification(image: Record<string, { S?: string } | undefined> | undefined): Notification | undefined {
+export function outboxRecord(image: Record<string, { S?: string } | undefined> | undefined): OutboxRecord | undefined {
   if (!image || image[T.kindAttribute]?.S !== T.outboxKind) return undefined;
+  if (image[T.recordAttribute]?.S === 'alert') {
+    const json = image.alert?.S;
+    if (json === undefined) throw new Error('outbox record has no alert');
+    const a = JSON.parse(json) as AlertChange;
+    if (typeof a.alertId !== 'string' || typeof a.patientId !== 'string') throw new Error('outbox record is not an alert');
+    return { record: 'alert', alert: a };
+  }
   const json = image.notification?.S;
   if (json === undefined) throw new Error('outbox record has no notification');
   const n = JSON.parse(json) as Notification;
   if (typeof n.notificationId !== 'string' || !Array.isArray(n.teams)) throw new Error('outbox record is not a notification');
-  return n;
+  return { record: 'notification', notification: n };
+}
+
+/** The grade change in an outbox record (undefined for an alert or any other item). */
+export function outboxNotification(image: Record<string, { S?: string } | undefined> | undefined): Notification | undefined {
+  const r = outboxRecord(image);
+  return r?.record === 'notification' ? r.notification : undefined;
 }

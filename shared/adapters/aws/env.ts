@@ -5,10 +5,17 @@ import { resolveConfig, type GradingConfig } from '../../domain/config.ts';
 /** The environment variables the stack sets on the functions (names shared with infra/). */
 export const ENV = {
   stateTable: 'CRS_STATE_TABLE',
-  deliveriesTable: 'CRS_DELIVERIES_TABLE',
   tokensTable: 'CRS_TOKENS_TABLE',
   queueUrl: 'CRS_QUEUE_URL',
   topicArn: 'CRS_PAGES_TOPIC_ARN',
+  pagesTable: 'CRS_PAGES_TABLE',
+  auditTable: 'CRS_AUDIT_TABLE',
+  /** The escalation timers' queue (delayed messages that wake the escalate function). */
+  escalationQueueUrl: 'CRS_ESCALATION_QUEUE_URL',
+  /** The Secrets Manager secret that signs acknowledge links. */
+  ackSecretArn: 'CRS_ACK_SECRET_ARN',
+  /** Acknowledge links are this plus the token (the HTTP API's URL and "/ack/"). */
+  ackBaseUrl: 'CRS_ACK_BASE_URL',
   /** Optional JSON overrides of the grading configuration (DEFAULT_CONFIG otherwise). */
   gradingConfig: 'CRS_CONFIG',
 } as const;
@@ -33,3 +40,6 @@ export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Grad
   if (!r.ok) throw new Error(`${ENV.gradingConfig} is not a valid grading configuration: ${r.errors.join('; ')}`);
   return r.config;
 }
+
+/** The acknowledgement routes of the HTTP API (the ack function). */
+export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;

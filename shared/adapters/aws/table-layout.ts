@@ -1,11 +1,29 @@
 // How the core's records sit in DynamoDB. Shared by the adapters, the notifier's stream decoding and the CDK
-// stack (its stream filter), so that the three cannot drift apart.
+// stack (its stream filter, its indexes), so that they cannot drift apart.
 //
 // State table (one per deployment), partition key `pk` + sort key `sk`:
-//   patient state  pk = patientId, sk = "state"                    kind = "state"   version, state (JSON)
-//   outbox record  pk = patientId, sk = "outbox#<notificationId>"  kind = "outbox"  notification (JSON)
-// Outbox records sit in their patient's partition and are written in the same transaction as the state.
-// Deliveries table (the outbox ledger), partition key `notificationId`: one item per published page.
+//   patient state  pk = patientId, sk = "state"                  kind = "state"   version, state (JSON),
+//                  and, for an enrolled patient, feedShard = "feed", feedSince (ms): the last monitor reading
+//                  (or the enrolment), indexed by `byFeed` for the stale-feed sweep
+//   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
+//                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
+// Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
+// audit entries of the same messages, in the audit table).
+//
+// Pages table, partition key `pk` + sort key `sk`:
+//   page           pk = patientId, sk = "page#<pageId>"          page (JSON), rev, status, triggeredAt; while the
+//                  page has something to do (open, held, or a send pending) dueShard = "page", dueAt (ms; 0 when
+//                  it is held or a send is pending), indexed by `byDue` for the escalation tick
+//   silence        pk = "#silences", sk = "<silenceId>"          silence (JSON), until (ms)
+//   stale feed     pk = "#stale-feeds", sk = patientId           alertId, since: a stale-feed alert in force
+// A page sits in its patient's partition so that a patient's open pages are read consistently (a grade 3 that
+// follows a grade 2 within milliseconds must find the grade 2 page to supersede it). Every pageId starts with
+// "<subject>|<patientId>|" (shared/domain/page.ts notificationId, and the alert ids), and a patientId cannot
+// contain "|", so the partition of a page is known from its id.
+//
+// Audit table, partition key `patientId` + sort key `sk` = "<at>|<hash of auditKey>": append-only (conditional
+// puts; the functions may only PutItem and Query it). `written` orders entries of the same instant.
+//
 // Tokens table, partition key `tokenHash`, index `byTokenId` on `tokenId`.
 export const STATE_TABLE = {
   partitionKey: 'pk',
@@ -16,11 +34,39 @@ export const STATE_TABLE = {
   outboxKind: 'outbox',
   stateKind: 'state',
   ttlAttribute: 'expiresAt',
+  /** What an outbox record carries: a grade change for the pager, or a technical alert. */
+  recordAttribute: 'record',
+  feedIndex: 'byFeed',
+  feedShardAttribute: 'feedShard',
+  feedShard: 'feed',
+  feedSinceAttribute: 'feedSince',
 } as const;
 
-export const DELIVERIES_TABLE = { partitionKey: 'notificationId', ttlAttribute: 'expiresAt' } as const;
+export const PAGES_TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  pageSortKeyPrefix: 'page#',
+  silencesPartition: '#silences',
+  staleFeedsPartition: '#stale-feeds',
+  dueIndex: 'byDue',
+  dueShardAttribute: 'dueShard',
+  dueShard: 'page',
+  dueAtAttribute: 'dueAt',
+  ttlAttribute: 'expiresAt',
+} as const;
+
+export const AUDIT_TABLE = { partitionKey: 'patientId', sortKey: 'sk' } as const;
 
 export const TOKENS_TABLE = { partitionKey: 'tokenHash', tokenIdIndex: 'byTokenId', tokenIdAttribute: 'tokenId' } as const;
 
-/** Outbox records and delivery marks are kept this long (an audit trail of pages), then DynamoDB's TTL drops them. */
+/** Outbox records are kept this long, then DynamoDB's TTL drops them (the audit table keeps the history). */
 export const OUTBOX_RETENTION_DAYS = 30;
+
+/** Silences are kept this long after they end (the audit table keeps their history). */
+export const SILENCE_RETENTION_DAYS = 30;
+
+/** The patient a page belongs to, from its id ("<subject>|<patientId>|..."). */
+export function patientOfPageId(pageId: string): string | undefined {
+  const parts = pageId.split('|');
+  return parts.length >= 3 && parts[1] !== '' ? parts[1] : undefined;
+}

@@ -1,7 +1,7 @@
 // Powertools logger and metrics for the Lambda functions. Logs carry ids only (patientId, messageId,
 // notificationId, tokenId): never message bodies, values, or validation error texts, which echo values.
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 
 export const METRICS_NAMESPACE = 'CrsAlerting';
 
@@ -16,8 +16,19 @@ export const METRIC = {
   poisonMessages: 'PoisonMessages',
   stateWriteFailures: 'StateWriteFailures',
   processingLatency: 'ProcessingLatency',
+  /** Pages published to SNS (every level of every ladder). */
   pagesSent: 'PagesSent',
-  pagesAlreadySent: 'PagesAlreadySent',
+  /** Grade changes and alerts the notifier handed to the pager. */
+  pagesOpened: 'PagesOpened',
+  escalations: 'Escalations',
+  /** Ladders walked to the end with nobody acknowledging: alarmed. */
+  laddersExhausted: 'LaddersExhausted',
+  acknowledgements: 'Acknowledgements',
+  /** Acknowledge links refused (forged, altered, expired). */
+  acknowledgementsRefused: 'AcknowledgementsRefused',
+  staleFeedAlerts: 'StaleFeedAlerts',
+  /** Escalation timers that could not be set (the minute tick covers them). */
+  timerErrors: 'TimerErrors',
 } as const;
 
 export interface Telemetry {
@@ -47,4 +58,21 @@ export function withoutRecordErrors(err: unknown): unknown {
   const bare = new Error(`all ${(err as { recordErrors?: unknown[] }).recordErrors?.length ?? ''} records in the batch failed; see the log entries by id`);
   bare.name = 'WholeBatchFailed';
   return bare;
+}
+
+/** The pager's metrics: pages sent, escalations, exhausted ladders, acknowledgements and refused links. */
+export function pagingMetrics({ logger, metrics }: Telemetry) {
+  return {
+    onSent: () => metrics.addMetric(METRIC.pagesSent, MetricUnit.Count, 1),
+    onAudit: (e: { type: string; details: Record<string, unknown> }) => {
+      if (e.type === 'escalation' && e.details.status === 'exhausted') metrics.addMetric(METRIC.laddersExhausted, MetricUnit.Count, 1);
+      else if (e.type === 'escalation' && !e.details.held) metrics.addMetric(METRIC.escalations, MetricUnit.Count, 1);
+      else if (e.type === 'acknowledgement') metrics.addMetric(METRIC.acknowledgements, MetricUnit.Count, 1);
+      else if (e.type === 'acknowledgement-refused') metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
+    },
+    onTimerError: (err: unknown) => {
+      metrics.addMetric(METRIC.timerErrors, MetricUnit.Count, 1);
+      logger.warn('escalation timer not set; the minute tick covers it', { error: errorName(err) });
+    },
+  };
 }

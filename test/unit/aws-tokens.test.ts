@@ -1,5 +1,5 @@
-// DynamoTokenStore, DynamoOutboxLedger and `crs token` against a mocked DynamoDB client that keeps items and
-// evaluates the conditions the adapters rely on (a token is never overwritten, a revocation or a mark is set once).
+// DynamoTokenStore and `crs token` against a mocked DynamoDB client that keeps items and evaluates the conditions
+// the adapter relies on (a token is never overwritten, a revocation is set once).
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
@@ -13,7 +13,6 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { authenticate, hashToken } from '../../shared/app/auth.ts';
-import { DynamoOutboxLedger } from '../../shared/adapters/aws/dynamo-outbox-ledger.ts';
 import { DynamoTokenStore } from '../../shared/adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '../../shared/cli/tokens.ts';
 
@@ -22,7 +21,7 @@ type Item = Record<string, AttributeValue>;
 /** Items per table, keyed by the table's partition key value. */
 let tables: Map<string, Map<string, Item>>;
 const tableOf = (name: string) => tables.get(name) ?? tables.set(name, new Map()).get(name)!;
-const keyName = (table: string) => (table === 'deliveries' ? 'notificationId' : 'tokenHash');
+const keyName = (_table: string) => 'tokenHash';
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 
 beforeEach(() => {
@@ -54,24 +53,6 @@ beforeEach(() => {
 });
 
 const client = () => new DynamoDBClient({ region: 'eu-west-1' });
-
-describe('DynamoOutboxLedger', () => {
-  it('marks a notification sent once, with a consistent read and a conditional write', async () => {
-    const ledger = new DynamoOutboxLedger(client(), 'deliveries');
-    expect(await ledger.isSent('crs|P-1|m1')).toBe(false);
-    await ledger.markSent('crs|P-1|m1', '2026-01-10T10:00:00Z');
-    await ledger.markSent('crs|P-1|m1', '2026-01-10T10:05:00Z'); // idempotent: the first mark stays
-    expect(await ledger.isSent('crs|P-1|m1')).toBe(true);
-    expect(tableOf('deliveries').get('crs|P-1|m1')!.sentAt!.S).toBe('2026-01-10T10:00:00Z');
-    expect(ddb.commandCalls(GetItemCommand)[0]!.args[0].input.ConsistentRead).toBe(true);
-    expect(ddb.commandCalls(PutItemCommand)[0]!.args[0].input.ConditionExpression).toBe('attribute_not_exists(#id)');
-  });
-
-  it('lets other write errors surface (the notifier retries the record)', async () => {
-    ddb.on(PutItemCommand).rejects(Object.assign(new Error('down'), { name: 'InternalServerError' }));
-    await expect(new DynamoOutboxLedger(client(), 'deliveries').markSent('x', '2026-01-10T10:00:00Z')).rejects.toThrow('down');
-  });
-});
 
 describe('DynamoTokenStore', () => {
   it('finds a token by its hash with a consistent read, and never overwrites one', async () => {

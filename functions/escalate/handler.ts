@@ -1,0 +1,125 @@
+// Escalate Lambda: lets the pager's clock tick. Woken two ways:
+// - by an escalation timer (a delayed message on the escalation queue, set when a page is stored with a due time):
+//   a timer not yet due (SQS delays at most 15 minutes) is put back with the remaining delay; otherwise the pager
+//   pages the next level of every ladder nobody acknowledged in time, releases pages whose silence ended, and
+//   finishes sends a crash cut short;
+// - every minute by the schedule: the same tick (the safety net for a lost timer), then the stale-feed sweep.
+// One invocation at a time (reserved concurrency 1): ticks never race each other.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Pager } from '../../shared/app/pager.ts';
+import type { PagingConfig } from '../../shared/domain/paging.ts';
+import { ENV, requireEnv } from '../../shared/adapters/aws/env.ts';
+import { awsPagingFromEnv } from '../../shared/adapters/aws/paging.ts';
+import { SqsTimer, parseTimerMessage } from '../../shared/adapters/aws/sqs-timer.ts';
+import { sweepStaleFeeds, type SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
+import { METRIC, errorName, pagingMetrics, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+
+/** EventBridge's scheduled event (only what is used). */
+export interface ScheduledEvent {
+  source: string;
+  'detail-type': string;
+  time?: string;
+}
+
+export interface EscalatePaging {
+  pager: Pick<Pager, 'onTick' | 'onAlert'>;
+  sweep: Omit<SweepDeps, 'pager' | 'config'>;
+  config: PagingConfig;
+}
+
+export interface EscalateHandlerDeps extends Telemetry {
+  paging: () => Promise<EscalatePaging>;
+  timer: Pick<SqsTimer, 'wake'>;
+  now: () => number;
+}
+
+/** A timer this close to its time runs now rather than hopping again. */
+const EARLY_MS = 1000;
+
+const isScheduled = (e: unknown): e is ScheduledEvent => (e as ScheduledEvent)?.['detail-type'] === 'Scheduled Event';
+
+export function createEscalateHandler(deps: EscalateHandlerDeps) {
+  const { logger, metrics } = deps;
+
+  const tick = async (why: string) => {
+    const { pager } = await deps.paging();
+    const now = deps.now();
+    await pager.onTick(now);
+    logger.debug('ticked', { why, at: new Date(now).toISOString() });
+  };
+
+  const sweep = async () => {
+    const { pager, sweep, config } = await deps.paging();
+    const r = await sweepStaleFeeds({ ...sweep, pager, config }, deps.now());
+    if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);
+    if (r.raised.length + r.cleared.length > 0) logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
+  };
+
+  const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const now = deps.now();
+    const failures: { itemIdentifier: string }[] = [];
+    let due = false;
+    for (const record of event.Records) {
+      const timer = parseTimerMessage(record.body);
+      if (timer && timer.wakeAt > now + EARLY_MS) {
+        try {
+          await deps.timer.wake(timer.wakeAt);
+        } catch (err) {
+          logger.warn('timer not put back; SQS will deliver it again', { error: errorName(err) });
+          failures.push({ itemIdentifier: record.messageId });
+        }
+      } else {
+        due = true; // due, or unreadable: a tick is always safe
+      }
+    }
+    // A failed tick fails the whole batch: the timers come back (and after 3 tries go to the escalation DLQ).
+    if (due) await tick('timer');
+    return { batchItemFailures: failures };
+  };
+
+  return async (event: SQSEvent | ScheduledEvent, context?: Context): Promise<SQSBatchResponse | void> => {
+    if (context) logger.addContext(context);
+    try {
+      if (isScheduled(event)) {
+        await tick('schedule');
+        await sweep();
+        return;
+      }
+      return await onTimers(event);
+    } catch (err) {
+      logger.error('escalation tick failed', { error: errorName(err) });
+      throw err;
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+function liveDeps(): EscalateHandlerDeps {
+  const t = telemetry('escalate');
+  const sqs = new SQSClient({});
+  const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs, secrets: new SecretsManagerClient({}) };
+  let paging: Promise<EscalatePaging> | undefined;
+  return {
+    paging: () =>
+      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t))
+        .then(({ pager, pages, states, config }) => {
+          if (!states) throw new Error(`${ENV.stateTable} is not set`);
+          return { pager, sweep: { pages, states }, config: config.paging };
+        })
+        .catch((err: unknown) => {
+          paging = undefined;
+          throw err;
+        })),
+    timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl)),
+    now: Date.now,
+    ...t,
+  };
+}
+
+export const handler = createEscalateHandler(liveDeps());

@@ -1,0 +1,280 @@
+// PageStore on DynamoDB (layout in table-layout.ts): a page is an item in its patient's partition, written with a
+// condition on its revision, several pages in one transaction (all or nothing); silences and the stale-feed
+// alerts in force sit in partitions of their own. Every read the pager decides on is strongly consistent: the
+// `byDue` index only nominates pages, which are then read back from the table.
+import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  TransactionCanceledException,
+  type AttributeValue,
+  type DynamoDBClient,
+  type Put,
+} from '@aws-sdk/client-dynamodb';
+import type { Page, Silence } from '../../domain/paging.ts';
+import { VersionConflict, type PageStore } from '../../ports.ts';
+import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
+
+type Item = Record<string, AttributeValue>;
+
+/**
+ * An unsent page counts as pending (for a tick to send it) only once it is this old: the sender that stored it
+ * is normally marking it delivered within milliseconds, and a tick must not send it a second time meanwhile. A
+ * send that a crash cut short goes out at the first tick after this.
+ */
+export const UNSENT_GRACE_MS = 30_000;
+
+const isConditionFailure = (err: unknown) =>
+  err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException';
+
+function patientOf(pageId: string): string {
+  const patientId = patientOfPageId(pageId);
+  if (!patientId) throw new Error(`page id ${JSON.stringify(pageId)} does not name its patient`);
+  return patientId;
+}
+
+const pageKey = (pageId: string): Item => ({ [T.partitionKey]: { S: patientOf(pageId) }, [T.sortKey]: { S: `${T.pageSortKeyPrefix}${pageId}` } });
+
+/** When a page next needs the tick: its due time, 0 while held or unsent (always), or never. */
+function dueAt(p: Page): number | undefined {
+  if (p.status === 'open' && p.heldBy !== undefined) return 0;
+  if (!p.delivered && (p.status === 'open' || p.status === 'info')) return 0;
+  if (p.status === 'open' && p.dueAt !== null) return p.dueAt;
+  return undefined;
+}
+
+function fromItem(item: Item): Page {
+  const page = JSON.parse(item.page?.S ?? 'null') as Page | null;
+  const rev = Number(item.rev?.N);
+  if (!page || !Number.isInteger(rev)) throw new Error(`page item ${item[T.sortKey]?.S} is malformed`);
+  // JSON has no undefined: optional fields come back absent, as they were.
+  return { ...page, rev };
+}
+
+export class DynamoPageStore implements PageStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(pageId: string): Promise<Page | undefined> {
+    if (!patientOfPageId(pageId)) return undefined;
+    const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: pageKey(pageId), ConsistentRead: true }));
+    return out.Item ? fromItem(out.Item) : undefined;
+  }
+
+  private async *patientItems(patientId: string): AsyncIterable<Item> {
+    let startKey: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :p AND begins_with(#sk, :page)',
+          ExpressionAttributeNames: { '#pk': T.partitionKey, '#sk': T.sortKey },
+          ExpressionAttributeValues: { ':p': { S: patientId }, ':page': { S: T.pageSortKeyPrefix } },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      yield* page.Items ?? [];
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  async openPages(patientId: string): Promise<Page[]> {
+    const pages: Page[] = [];
+    for await (const item of this.patientItems(patientId)) if (item.status?.S === 'open') pages.push(fromItem(item));
+    return pages;
+  }
+
+  async patientPages(patientId: string, limit: number): Promise<Page[]> {
+    const pages: Page[] = [];
+    for await (const item of this.patientItems(patientId)) pages.push(fromItem(item));
+    return pages.sort((a, b) => b.triggeredAt - a.triggeredAt).slice(0, limit);
+  }
+
+  async pendingPages(now: number): Promise<Page[]> {
+    const keys: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: T.dueIndex,
+          KeyConditionExpression: '#shard = :shard AND #due <= :now',
+          ExpressionAttributeNames: { '#shard': T.dueShardAttribute, '#due': T.dueAtAttribute },
+          ExpressionAttributeValues: { ':shard': { S: T.dueShard }, ':now': { N: String(now) } },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) keys.push({ [T.partitionKey]: item[T.partitionKey]!, [T.sortKey]: item[T.sortKey]! });
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    // The index is eventually consistent: read the nominated pages back, and keep those still pending.
+    const pages: Page[] = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      let request: Item[] = keys.slice(i, i + 100);
+      for (let attempt = 0; request.length > 0; attempt++) {
+        const out = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } } }));
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          const p = fromItem(item);
+          const due = dueAt(p);
+          if (due === undefined || due > now) continue;
+          const unsentOnly = !p.delivered && p.heldBy === undefined && (p.dueAt === null || p.dueAt > now);
+          if (unsentOnly && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) continue;
+          pages.push(p);
+        }
+        request = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+        if (request.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
+    return pages;
+  }
+
+  async save(pages: Page[]): Promise<void> {
+    if (pages.length === 0) return;
+    if (pages.length > 100) throw new Error(`${pages.length} pages exceed one transaction`);
+    const nowMs = this.now();
+    const puts = pages.map((p): Put => {
+      const item: Item = {
+        ...pageKey(p.pageId),
+        page: { S: JSON.stringify({ ...p, rev: p.rev + 1 }) },
+        rev: { N: String(p.rev + 1) },
+        status: { S: p.status },
+        triggeredAt: { N: String(p.triggeredAt) },
+        changedAt: { N: String(nowMs) },
+      };
+      const due = dueAt(p);
+      if (due !== undefined) {
+        item[T.dueShardAttribute] = { S: T.dueShard };
+        item[T.dueAtAttribute] = { N: String(due) };
+      }
+      return {
+        TableName: this.tableName,
+        Item: item,
+        ...(p.rev === 0
+          ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': T.partitionKey } }
+          : { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: { ':rev': { N: String(p.rev) } } }),
+      };
+    });
+    try {
+      if (puts.length === 1) await this.client.send(new PutItemCommand(puts[0]!));
+      else await this.client.send(new TransactWriteItemsCommand({ TransactItems: puts.map((Put) => ({ Put })) }));
+    } catch (err) {
+      if (isConditionFailure(err)) throw new VersionConflict(pages[0]!.pageId);
+      if (err instanceof TransactionCanceledException || (err as Error).name === 'TransactionCanceledException') {
+        const codes = ((err as TransactionCanceledException).CancellationReasons ?? []).map((r) => r.Code);
+        const i = codes.findIndex((c) => c === 'ConditionalCheckFailed' || c === 'TransactionConflict');
+        if (i >= 0) throw new VersionConflict(pages[i]!.pageId);
+      }
+      throw err;
+    }
+  }
+
+  async silences(now: number): Promise<Silence[]> {
+    const silences: Silence[] = [];
+    let startKey: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :p',
+          FilterExpression: '#until > :now AND attribute_not_exists(endedAt)',
+          ExpressionAttributeNames: { '#pk': T.partitionKey, '#until': 'until' },
+          ExpressionAttributeValues: { ':p': { S: T.silencesPartition }, ':now': { N: String(now) } },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return silences;
+  }
+
+  /** Every silence still kept (ended ones for 30 days), newest first: for `crs silence list --all`. */
+  async allSilences(): Promise<Silence[]> {
+    const silences: Silence[] = [];
+    let startKey: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :p',
+          ExpressionAttributeNames: { '#pk': T.partitionKey },
+          ExpressionAttributeValues: { ':p': { S: T.silencesPartition } },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return silences.sort((a, b) => b.from - a.from);
+  }
+
+  async getSilence(silenceId: string): Promise<Silence | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [T.partitionKey]: { S: T.silencesPartition }, [T.sortKey]: { S: silenceId } },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? (JSON.parse(out.Item.silence!.S!) as Silence) : undefined;
+  }
+
+  async saveSilence(s: Silence): Promise<void> {
+    const end = s.endedAt ?? s.until;
+    const item: Item = {
+      [T.partitionKey]: { S: T.silencesPartition },
+      [T.sortKey]: { S: s.silenceId },
+      silence: { S: JSON.stringify(s) },
+      until: { N: String(s.until) },
+      [T.ttlAttribute]: { N: String(Math.floor(end / 1000) + SILENCE_RETENTION_DAYS * 86_400) },
+    };
+    if (s.endedAt !== undefined) item.endedAt = { N: String(s.endedAt) };
+    await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: item }));
+  }
+
+  /** The stale-feed alerts in force: patientId -> the alert's id and the time the feed went quiet. */
+  async staleFeedAlerts(): Promise<Map<string, { alertId: string; since: number }>> {
+    const alerts = new Map<string, { alertId: string; since: number }>();
+    let startKey: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :p',
+          ExpressionAttributeNames: { '#pk': T.partitionKey },
+          ExpressionAttributeValues: { ':p': { S: T.staleFeedsPartition } },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) alerts.set(item[T.sortKey]!.S!, { alertId: item.alertId!.S!, since: Number(item.since!.N) });
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return alerts;
+  }
+
+  async setStaleFeedAlert(patientId: string, alertId: string, since: number): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: { [T.partitionKey]: { S: T.staleFeedsPartition }, [T.sortKey]: { S: patientId }, alertId: { S: alertId }, since: { N: String(since) } },
+      }),
+    );
+  }
+
+  async clearStaleFeedAlert(patientId: string): Promise<void> {
+    await this.client.send(
+      new DeleteItemCommand({ TableName: this.tableName, Key: { [T.partitionKey]: { S: T.staleFeedsPartition }, [T.sortKey]: { S: patientId } } }),
+    );
+  }
+}

@@ -1,0 +1,140 @@
+// The pager on AWS: the shared Pager (shared/app/pager.ts) over DynamoDB pages and audit, SNS pages and SQS
+// escalation timers, with the acknowledge-link secret from Secrets Manager. The notify, escalate and ack functions
+// build it from the environment the stack gives them; `crs silence` builds the same from an operator's settings.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { Pager } from '../../app/pager.ts';
+import type { GradingConfig } from '../../domain/config.ts';
+import type { AuditEvent, AuditLog, PageMessage, PageSender } from '../../ports.ts';
+import { DynamoAuditLog } from './dynamo-audit-log.ts';
+import { ENV, gradingConfigFromEnv, requireEnv } from './env.ts';
+import { DynamoPageStore } from './dynamo-page-store.ts';
+import { DynamoStateStore } from './dynamo-state-store.ts';
+import { SnsPageSender } from './sns-page-sender.ts';
+import { SqsTimer, withTimers } from './sqs-timer.ts';
+
+/** HMAC keys shorter than this are refused: a short key makes acknowledge links guessable. */
+export const MIN_ACK_SECRET_BYTES = 32;
+
+/** Reads the acknowledge-link signing key (once per cold start: the caller keeps it). */
+export async function readAckSecret(client: SecretsManagerClient, secretId: string): Promise<Buffer> {
+  const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+  const key = out.SecretString !== undefined ? Buffer.from(out.SecretString, 'utf8') : out.SecretBinary ? Buffer.from(out.SecretBinary) : undefined;
+  if (!key || key.length < MIN_ACK_SECRET_BYTES) throw new Error(`the acknowledge-link secret must be at least ${MIN_ACK_SECRET_BYTES} bytes`);
+  return key;
+}
+
+export interface AwsPagingSettings {
+  config: GradingConfig;
+  ackSecret: Buffer;
+  ackBaseUrl: string;
+  pagesTable: string;
+  auditTable: string;
+  /** For the page's full content (the grade change in the outbox), the ward, and the stale-feed sweep. */
+  stateTable?: string;
+  /** Absent: this pager never sends (the ack function: acknowledging sends nothing). */
+  topicArn?: string;
+  /** Absent: no timers are set (the schedule's minute tick still runs the ladders). */
+  escalationQueueUrl?: string;
+}
+
+export interface AwsPagingClients {
+  dynamodb: DynamoDBClient;
+  sns?: SNSClient;
+  sqs?: SQSClient;
+}
+
+export interface AwsPagingHooks {
+  /** Every page published (for a metric). */
+  onSent?: (m: PageMessage) => void;
+  /** Every audit entry written (metrics: exhausted ladders, refused links). */
+  onAudit?: (e: AuditEvent) => void;
+  /** A timer that could not be set (the minute tick covers it). */
+  onTimerError?: (err: unknown) => void;
+}
+
+export interface AwsPaging {
+  pager: Pager;
+  pages: DynamoPageStore;
+  audit: AuditLog;
+  states?: DynamoStateStore;
+  sender?: SnsPageSender;
+}
+
+const refusingSender: PageSender = {
+  send: async () => {
+    throw new Error('this pager is not configured to send pages');
+  },
+};
+
+export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks: AwsPagingHooks = {}): AwsPaging {
+  const pages = new DynamoPageStore(clients.dynamodb, s.pagesTable);
+  const states = s.stateTable ? new DynamoStateStore(clients.dynamodb, s.stateTable) : undefined;
+  const dynamoAudit = new DynamoAuditLog(clients.dynamodb, s.auditTable);
+  const audit: AuditLog = hooks.onAudit
+    ? {
+        append: async (events) => {
+          await dynamoAudit.append(events);
+          for (const e of events) hooks.onAudit!(e);
+        },
+        forPatient: (patientId) => dynamoAudit.forPatient(patientId),
+      }
+    : dynamoAudit;
+  let sender: SnsPageSender | undefined;
+  if (s.topicArn) {
+    if (!clients.sns || !states) throw new Error('a pager that sends needs SNS and the state table');
+    sender = new SnsPageSender(clients.sns, s.topicArn, {
+      notification: (patientId, id) => states.notification(patientId, id),
+      ward: async (patientId) => (await states.load(patientId))?.state.enrolment.ward?.v ?? null,
+    });
+  }
+  const send: PageSender = sender
+    ? {
+        send: async (m) => {
+          await sender!.send(m);
+          hooks.onSent?.(m);
+        },
+      }
+    : refusingSender;
+  const store =
+    s.escalationQueueUrl && clients.sqs
+      ? withTimers(pages, new SqsTimer(clients.sqs, s.escalationQueueUrl), hooks.onTimerError ?? (() => undefined))
+      : pages;
+  const pager = new Pager({ pages: store, sender: send, audit, config: s.config.paging, ackSecret: s.ackSecret, ackBaseUrl: s.ackBaseUrl });
+  return { pager, pages, audit, ...(states ? { states } : {}), ...(sender ? { sender } : {}) };
+}
+
+/**
+ * The pager of a function, from the environment the stack gives it: read on the first invocation (the secret
+ * needs a network call, which a module import must not make) and kept for the life of the container.
+ */
+export async function awsPagingFromEnv(
+  env: NodeJS.ProcessEnv,
+  clients: AwsPagingClients & { secrets: SecretsManagerClient },
+  hooks: AwsPagingHooks = {},
+  /** Whether this pager sends pages (and sets timers): the ack function's does not. */
+  sends = true,
+): Promise<AwsPaging & { config: GradingConfig; ackSecret: Buffer }> {
+  const config = gradingConfigFromEnv(env);
+  const ackSecret = await readAckSecret(clients.secrets, requireEnv(ENV.ackSecretArn, env));
+  const topicArn = sends ? requireEnv(ENV.topicArn, env) : undefined;
+  const stateTable = sends ? requireEnv(ENV.stateTable, env) : undefined;
+  const escalationQueueUrl = sends ? requireEnv(ENV.escalationQueueUrl, env) : undefined;
+  const paging = awsPaging(
+    {
+      config,
+      ackSecret,
+      ackBaseUrl: requireEnv(ENV.ackBaseUrl, env),
+      pagesTable: requireEnv(ENV.pagesTable, env),
+      auditTable: requireEnv(ENV.auditTable, env),
+      ...(stateTable ? { stateTable } : {}),
+      ...(topicArn ? { topicArn } : {}),
+      ...(escalationQueueUrl ? { escalationQueueUrl } : {}),
+    },
+    clients,
+    hooks,
+  );
+  return { ...paging, config, ackSecret };
+}

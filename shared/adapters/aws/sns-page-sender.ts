@@ -1,0 +1,137 @@
+// PageSender on SNS: one Publish per page (one team, one level of its ladder), with the attributes the teams'
+// subscription filter policies match (teams, team, role, level, ward) and the ids a receiver needs to drop a rare
+// repeat (pageId, notificationId). Email and SMS subscribers get readable text with the acknowledge link; HTTPS
+// (and any other) subscribers get JSON: for a grade change, the notification event exactly as `crs replay` prints
+// it plus a `page` object (team, role, level, the acknowledge link); for a technical alert, the alert and its
+// `page`. Pages carry the patient id and bed, never a name.
+import { PublishCommand, type MessageAttributeValue, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
+import { notificationEvent } from '../../domain/events.ts';
+import type { Notification } from '../../domain/page.ts';
+import type { Page } from '../../domain/paging.ts';
+import type { PageMessage, PageSender } from '../../ports.ts';
+
+const SUBJECT_MAX = 100;
+const SMS_MAX = 1400;
+
+/** What the receiver needs to know about this page besides its content. */
+export interface PageInfo {
+  pageId: string;
+  team: Page['team'];
+  role: string;
+  level: number;
+  round: number;
+  reason: PageMessage['reason'];
+  /** Where to acknowledge (absent for informational pages: a de-escalation, an all-clear). */
+  ackUrl?: string;
+}
+
+/** The JSON body of a page: the grade change as `crs replay` prints it, or the alert, with its `page`. */
+export type PageBody =
+  | (ReturnType<typeof notificationEvent> & { page: PageInfo })
+  | { type: 'alert'; alertId: string; patientId: string; subject: Page['subject']; kind: Page['kind']; summary: string; page: PageInfo };
+
+/** Where a page's full content and ward come from: the grade change (outbox) and the patient's ward. */
+export interface PageContent {
+  notification(patientId: string, notificationId: string): Promise<Notification | undefined>;
+  ward(patientId: string): Promise<string | null>;
+}
+
+export function pageInfo(m: PageMessage): PageInfo {
+  const p = m.page;
+  return { pageId: p.pageId, team: p.team, role: m.role, level: p.level, round: p.round, reason: m.reason, ...(m.ackUrl ? { ackUrl: m.ackUrl } : {}) };
+}
+
+export function pageBody(m: PageMessage, n: Notification | undefined): PageBody {
+  const page = pageInfo(m);
+  if (n) return { ...notificationEvent(n), page };
+  const p = m.page;
+  return { type: 'alert', alertId: p.notificationId, patientId: p.patientId, subject: p.subject, kind: p.kind, summary: p.summary, page };
+}
+
+export function pageAttributes(m: PageMessage, ward: string | null): Record<string, MessageAttributeValue> {
+  const p = m.page;
+  const s = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+  const attributes: Record<string, MessageAttributeValue> = {
+    // A list of one, so that the filter policies written for whole-notification pages (teams contains T) match.
+    teams: { DataType: 'String.Array', StringValue: JSON.stringify([p.team]) },
+    team: s(p.team),
+    role: s(m.role),
+    level: { DataType: 'Number', StringValue: String(p.level) },
+    subject: s(p.subject),
+    grade: { DataType: 'Number', StringValue: String(p.grade) },
+    kind: s(p.kind),
+    reason: s(m.reason),
+    notificationId: s(p.notificationId),
+    pageId: s(p.pageId),
+  };
+  if (p.subject === 'crs' || p.subject === 'icans') attributes.condition = s(p.subject);
+  // SNS refuses empty attribute values: a patient with no ward on record simply has no ward attribute.
+  if (ward) attributes.ward = s(ward);
+  return attributes;
+}
+
+/** Email subject: one line of ASCII, at most 100 characters. */
+export function pageSubject(m: PageMessage, n: Notification | undefined): string {
+  const p = m.page;
+  const escalated = p.level > 0 || p.round > 0 ? `ESCALATED to ${m.role}: ` : '';
+  const what = n
+    ? `PROVISIONAL ${n.condition.toUpperCase()} grade ${n.toGrade} (was ${n.fromGrade}) ${[n.patientId, n.bed ? `bed ${n.bed}` : null].filter(Boolean).join(' ')}`
+    : p.summary;
+  return `${escalated}${what}`.replace(/[^\x20-\x7e]/g, '?').slice(0, SUBJECT_MAX);
+}
+
+export function pageText(m: PageMessage, n: Notification | undefined): string {
+  const p = m.page;
+  const lines = [p.summary, ''];
+  if (n) lines.push('Next steps (decision support; confirm against the local protocol):', ...n.actions.map((a) => `- ${a}`), '');
+  if (p.level > 0 || p.round > 0) lines.push(`Escalated to you (${m.role}): nobody acknowledged in time.`, '');
+  if (m.ackUrl) lines.push(`Acknowledge: ${m.ackUrl}`, '');
+  lines.push(`Paged: ${m.role} (${p.team}). Page ${p.pageId}.`);
+  return lines.join('\n');
+}
+
+export function pageSms(m: PageMessage): string {
+  const link = m.ackUrl ? `\nAck: ${m.ackUrl}` : '';
+  const room = SMS_MAX - link.length;
+  const summary = m.page.summary.length > room ? `${m.page.summary.slice(0, room - 3)}...` : m.page.summary;
+  return `${summary}${link}`;
+}
+
+/** The Publish of one page (n: its grade change, for a grade page; ward: the patient's, if known). */
+export function publishInput(topicArn: string, m: PageMessage, n: Notification | undefined, ward: string | null): PublishCommandInput {
+  return {
+    TopicArn: topicArn,
+    MessageStructure: 'json',
+    Message: JSON.stringify({ default: JSON.stringify(pageBody(m, n)), email: pageText(m, n), sms: pageSms(m) }),
+    Subject: pageSubject(m, n),
+    MessageAttributes: pageAttributes(m, ward),
+  };
+}
+
+export class SnsPageSender implements PageSender {
+  private readonly known = new Map<string, Notification>();
+
+  constructor(
+    private readonly client: SNSClient,
+    private readonly topicArn: string,
+    private readonly content: PageContent,
+  ) {}
+
+  /** Hands the sender a grade change it is about to page (saves reading it back from the outbox). */
+  remember(n: Notification): void {
+    this.known.set(n.notificationId, n);
+    if (this.known.size > 1000) this.known.delete(this.known.keys().next().value!);
+  }
+
+  async send(m: PageMessage): Promise<void> {
+    const p = m.page;
+    let n: Notification | undefined;
+    if (p.subject === 'crs' || p.subject === 'icans') {
+      n = this.known.get(p.notificationId) ?? (await this.content.notification(p.patientId, p.notificationId));
+      if (!n) throw new Error(`page ${p.pageId}: its grade change is not in the outbox`);
+      this.remember(n);
+    }
+    const ward = n ? n.ward : await this.content.ward(p.patientId);
+    await this.client.send(new PublishCommand(publishInput(this.topicArn, m, n, ward)));
+  }
+}

@@ -1,0 +1,95 @@
+// What an operator's `crs` command needs to reach a deployment on AWS (or a `crs serve --backend aws` run): the
+// tables, topic, timers queue and link secret, from flags, the functions' environment variables (CRS_PAGES_TABLE,
+// ...), or the stack's outputs (`cdk deploy --outputs-file FILE`, or the file `crs serve --backend aws --outputs
+// FILE` writes); the region, credentials and AWS_ENDPOINT_URL as for the AWS CLI.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { readFileSync } from 'node:fs';
+import type { GradingConfig } from '../domain/config.ts';
+import { ENV } from '../adapters/aws/env.ts';
+import { DynamoAuditLog } from '../adapters/aws/dynamo-audit-log.ts';
+import { awsPaging, readAckSecret, type AwsPaging } from '../adapters/aws/paging.ts';
+
+/** The stack's outputs that name what the operator commands use, and the variable each stands for. */
+export const OUTPUTS = {
+  StateTableName: ENV.stateTable,
+  PagesTableName: ENV.pagesTable,
+  AuditTableName: ENV.auditTable,
+  PagesTopicArn: ENV.topicArn,
+  EscalationQueueUrl: ENV.escalationQueueUrl,
+  AckSecretArn: ENV.ackSecretArn,
+  AckBaseUrl: ENV.ackBaseUrl,
+  TokensTableName: ENV.tokensTable,
+} as const;
+
+export class OperatorUsageError extends Error {}
+
+/** Reads a CDK outputs file: {"<stack>": {"PagesTableName": "...", ...}} (the first stack in it). */
+export function readOutputs(file: string): Record<string, string> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new OperatorUsageError(`cannot read the outputs file ${file}: ${(err as Error).message}`);
+  }
+  const stack = Object.values(json as Record<string, unknown>)[0];
+  if (!stack || typeof stack !== 'object') throw new OperatorUsageError(`${file} is not a CDK outputs file ({"<stack>": {"<output>": "<value>"}})`);
+  const vars: Record<string, string> = {};
+  for (const [output, variable] of Object.entries(OUTPUTS)) {
+    const v = (stack as Record<string, unknown>)[output];
+    if (typeof v === 'string') vars[variable] = v;
+  }
+  return vars;
+}
+
+/** The variables: flags first, then the environment, then the outputs file. */
+export function operatorVariables(outputsFile: string | undefined, env: NodeJS.ProcessEnv, flags: Record<string, string | undefined> = {}): Record<string, string> {
+  const vars: Record<string, string> = outputsFile ? readOutputs(outputsFile) : {};
+  for (const name of Object.values(OUTPUTS)) if (env[name]) vars[name] = env[name]!;
+  for (const [name, value] of Object.entries(flags)) if (value) vars[name] = value;
+  return vars;
+}
+
+export function need(vars: Record<string, string>, name: string, flag?: string): string {
+  const v = vars[name];
+  if (!v) throw new OperatorUsageError(`no ${name}: ${flag ? `pass --${flag} NAME, ` : ''}set ${name}, or give the stack's outputs with --outputs FILE`);
+  return v;
+}
+
+export interface OperatorPaging extends AwsPaging {
+  close(): void;
+}
+
+/** The pager as the functions run it, with the operator's credentials (for silences: they release held pages). */
+export async function operatorPaging(vars: Record<string, string>, config: GradingConfig): Promise<OperatorPaging> {
+  const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
+  try {
+    const ackSecret = await readAckSecret(clients.secrets, need(vars, ENV.ackSecretArn));
+    const paging = awsPaging(
+      {
+        config,
+        ackSecret,
+        ackBaseUrl: need(vars, ENV.ackBaseUrl),
+        pagesTable: need(vars, ENV.pagesTable),
+        auditTable: need(vars, ENV.auditTable),
+        stateTable: need(vars, ENV.stateTable),
+        topicArn: need(vars, ENV.topicArn),
+        escalationQueueUrl: need(vars, ENV.escalationQueueUrl),
+      },
+      clients,
+    );
+    return { ...paging, close: () => Object.values(clients).forEach((c) => c.destroy()) };
+  } catch (err) {
+    Object.values(clients).forEach((c) => c.destroy());
+    throw err;
+  }
+}
+
+/** `crs audit export --backend aws`: the audit table, read with Query only. */
+export function auditSource(o: Record<string, string | boolean | undefined>): { log: DynamoAuditLog; close(): void } {
+  const vars = operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env, { [ENV.auditTable]: typeof o.table === 'string' ? o.table : undefined });
+  const client = new DynamoDBClient({});
+  return { log: new DynamoAuditLog(client, need(vars, ENV.auditTable, 'table')), close: () => client.destroy() };
+}

@@ -1,0 +1,169 @@
+// `crs silence create|end|list`: time-bounded silences of a patient or a team (e.g. during transport), created and
+// ended by a named user and audited by the pager. A silence holds pages below the unsilenceable grade (grade 4
+// by default is never held) until it ends; the held pages are then sent if still open. Backends register here:
+// `--backend aws` works on a deployment's tables (or a `crs serve --backend aws` run) with the operator's
+// credentials; the embedded server's silences are made on its board (or its API, POST /api/silences).
+import { parseArgs } from 'node:util';
+import type { GradingConfig } from '../domain/config.ts';
+import type { Silence } from '../domain/paging.ts';
+import { iso } from '../domain/time.ts';
+import { checkAckName, checkSilence } from '../server/http.ts';
+
+export const SILENCE_USAGE = `  crs silence create (--patient P | --team T) --minutes N --by NAME --reason TEXT --backend aws [--outputs FILE] [--config FILE]
+      hold pages below grade 4 for P (or team T) for N minutes (1-1440); prints the silence id
+  crs silence end SILENCE_ID --by NAME --backend aws [--outputs FILE] [--config FILE]
+      end it early: what it held is paged now, if still open
+  crs silence list [--all] [--json] --backend aws [--outputs FILE]
+      the silences in force (--all: also those ended or over, kept 30 days)
+  The tables, topic, timers queue and link secret come from --outputs FILE (the stack's outputs, or the file
+  crs serve --backend aws --outputs FILE writes) or the CRS_* variables; AWS settings as for the AWS CLI.
+`;
+
+export class SilenceUsageError extends Error {}
+
+export interface SilenceBackend {
+  create(s: Silence): Promise<Silence>;
+  end(silenceId: string, by: string): Promise<Silence | undefined>;
+  list(all: boolean): Promise<Silence[]>;
+  close(): void;
+}
+
+type Options = Record<string, string | boolean | undefined>;
+type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
+
+/** Where each backend keeps its silences. */
+export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig) => Promise<SilenceBackend>> = {
+  aws: async (o, config) => {
+    const { operatorPaging, operatorVariables, OperatorUsageError } = await import('./aws-operator.ts');
+    try {
+      const paging = await operatorPaging(operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env), config);
+      return {
+        create: (s) => paging.pager.silence(s, Date.now()),
+        end: (id, by) => paging.pager.endSilence(id, by, Date.now()),
+        list: async (all) => (all ? paging.pages.allSilences() : paging.pages.silences(Date.now())),
+        close: paging.close,
+      };
+    } catch (err) {
+      throw err instanceof OperatorUsageError ? new SilenceUsageError(err.message) : err;
+    }
+  },
+};
+
+function usage(message: string): number {
+  process.stderr.write(`crs silence: ${message}\nusage:\n${SILENCE_USAGE}`);
+  return 2;
+}
+
+const scopeText = (s: Silence) => ('patientId' in s.scope ? `patient ${s.scope.patientId}` : `team ${s.scope.team}`);
+
+function view(s: Silence) {
+  return {
+    silenceId: s.silenceId,
+    ...s.scope,
+    from: iso(s.from),
+    until: iso(s.until),
+    createdBy: s.createdBy,
+    reason: s.reason,
+    ...(s.endedAt !== undefined ? { endedAt: iso(s.endedAt), endedBy: s.endedBy ?? null } : {}),
+  };
+}
+
+export async function silenceCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`usage:\n${SILENCE_USAGE}`);
+    return 0;
+  }
+  if (sub !== 'create' && sub !== 'end' && sub !== 'list') return usage(sub === undefined ? 'say what to do: create, end or list' : `unknown sub-command "${sub}"`);
+  let values: Options;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        patient: { type: 'string' },
+        team: { type: 'string' },
+        minutes: { type: 'string' },
+        by: { type: 'string' },
+        reason: { type: 'string' },
+        all: { type: 'boolean' },
+        json: { type: 'boolean' },
+        backend: { type: 'string', default: 'embedded' },
+        outputs: { type: 'string' },
+        config: { type: 'string' },
+        scheme: { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const open = SILENCE_BACKENDS[String(values.backend)];
+  if (!open) {
+    return usage(
+      values.backend === 'embedded'
+        ? 'the embedded server\'s silences are made on its board (or POST /api/silences); this command takes --backend aws'
+        : `--backend must be one of ${Object.keys(SILENCE_BACKENDS).join(', ')} (got "${String(values.backend)}")`,
+    );
+  }
+
+  // Checked before anything is opened: a typo costs no AWS call.
+  let created: Silence | undefined;
+  let ending: { id: string; by: string } | undefined;
+  if (sub === 'create') {
+    if (positionals.length > 0) return usage('create takes no positional arguments');
+    const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+    const body = { patientId: values.patient, team: values.team, minutes, reason: values.reason, by: values.by };
+    const c = checkSilence(body, Date.now());
+    if (!c.ok) return usage(c.errors.map((e) => e.replace(/^(\w+):/, (_, k: string) => `--${{ patientId: 'patient', by: 'by', minutes: 'minutes', reason: 'reason', team: 'team', scope: 'patient or --team' }[k] ?? k}:`)).join('; '));
+    created = c.silence;
+  } else if (sub === 'end') {
+    if (positionals.length !== 1) return usage('end takes exactly one SILENCE_ID');
+    const name = checkAckName(values.by);
+    if (!name.ok) return usage(name.error.replace(/^by:/, '--by:'));
+    ending = { id: positionals[0]!, by: name.name };
+  } else if (positionals.length > 0) return usage('list takes no positional arguments');
+
+  let backend: SilenceBackend;
+  try {
+    backend = await open(values, loadConfig(typeof values.config === 'string' ? values.config : undefined, typeof values.scheme === 'string' ? values.scheme : undefined));
+  } catch (err) {
+    if (err instanceof SilenceUsageError) return usage(err.message);
+    process.stderr.write(`crs silence: ${(err as Error).name}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    if (created) {
+      const s = await backend.create(created);
+      process.stdout.write(values.json ? `${JSON.stringify(view(s))}\n` : `${s.silenceId}\n`);
+      process.stderr.write(`crs silence: ${scopeText(s)} silenced until ${iso(s.until)} by ${s.createdBy} (pages of grade 4 and above are never held)\n`);
+      return 0;
+    }
+    if (ending) {
+      const s = await backend.end(ending.id, ending.by);
+      if (!s) {
+        process.stderr.write(`crs silence: no silence ${ending.id}\n`);
+        return 1;
+      }
+      if (s.endedBy !== ending.by || s.endedAt === undefined) process.stderr.write(`crs silence: ${ending.id} had already ended\n`);
+      else process.stderr.write(`crs silence: ${ending.id} (${scopeText(s)}) ended by ${ending.by}; what it held is paged now if still open\n`);
+      process.stdout.write(values.json ? `${JSON.stringify(view(s))}\n` : `${s.silenceId}\n`);
+      return 0;
+    }
+    const list = await backend.list(values.all === true);
+    if (values.json) process.stdout.write(`${JSON.stringify(list.map(view))}\n`);
+    else {
+      process.stdout.write('SILENCE ID                SCOPE                         FROM                  UNTIL                 BY / REASON\n');
+      for (const s of list) {
+        const ended = s.endedAt !== undefined ? ` (ended ${iso(s.endedAt)} by ${s.endedBy ?? '?'})` : '';
+        process.stdout.write(`${s.silenceId.padEnd(26)}${scopeText(s).padEnd(30)}${iso(s.from).padEnd(22)}${iso(s.until).padEnd(22)}${s.createdBy}: ${s.reason}${ended}\n`);
+      }
+    }
+    return 0;
+  } catch (err) {
+    process.stderr.write(`crs silence: ${(err as Error).name}: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    backend.close();
+  }
+}

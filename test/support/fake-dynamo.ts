@@ -1,0 +1,162 @@
+// A DynamoDB table model behind aws-sdk-client-mock, for adapter tests: items by key, the condition, key condition
+// and filter expressions the adapters use (=, <, <=, >, >=, begins_with, attribute_exists, attribute_not_exists,
+// joined by AND), all-or-nothing transactions with cancellation reasons, global secondary indexes (projected as
+// the whole item; the adapters read only keys from them), and pages of `pageSize` items so that callers must
+// follow LastEvaluatedKey.
+import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  TransactionCanceledException,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+
+type Item = Record<string, AttributeValue>;
+type Names = Record<string, string> | undefined;
+type Values = Record<string, AttributeValue> | undefined;
+
+export interface TableSpec {
+  partitionKey: string;
+  sortKey?: string;
+  indexes?: Record<string, { partitionKey: string; sortKey?: string }>;
+}
+
+const scalar = (v: AttributeValue | undefined): string | number | undefined => (v?.S !== undefined ? v.S : v?.N !== undefined ? Number(v.N) : undefined);
+
+/** Evaluates "a AND b AND ..." where each clause is one of the forms the adapters write. */
+export function evaluate(expression: string | undefined, item: Item | undefined, names: Names, values: Values): boolean {
+  if (!expression) return true;
+  const name = (n: string) => (n.startsWith('#') ? names?.[n] ?? n : n);
+  const value = (v: string) => values?.[v.trim()];
+  return expression.split(/\s+AND\s+/).every((clause) => {
+    let m = clause.match(/^attribute_(not_)?exists\((\S+)\)$/);
+    if (m) return (item?.[name(m[2]!)] === undefined) === (m[1] !== undefined);
+    m = clause.match(/^begins_with\((\S+),\s*(\S+)\)$/);
+    if (m) return String(scalar(item?.[name(m[1]!)]) ?? '').startsWith(String(scalar(value(m[2]!))));
+    m = clause.match(/^(\S+)\s*(=|<=|>=|<|>)\s*(\S+)$/);
+    if (!m) throw new Error(`fake DynamoDB cannot evaluate "${clause}"`);
+    const a = scalar(item?.[name(m[1]!)]);
+    const b = scalar(value(m[3]!));
+    if (a === undefined || b === undefined) return false;
+    return { '=': a === b, '<': a < b, '<=': a <= b, '>': a > b, '>=': a >= b }[m[2]!]!;
+  });
+}
+
+export class FakeDynamo {
+  readonly mock = mockClient(DynamoDBClient);
+  readonly tables = new Map<string, Map<string, Item>>();
+  /** Items per Query or BatchGetItem answer. */
+  pageSize = 1000;
+
+  constructor(private readonly specs: Record<string, TableSpec>) {
+    this.reset();
+  }
+
+  client(): DynamoDBClient {
+    return new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  }
+
+  table(name: string): Map<string, Item> {
+    let t = this.tables.get(name);
+    if (!t) this.tables.set(name, (t = new Map()));
+    return t;
+  }
+
+  items(name: string): Item[] {
+    return [...this.table(name).values()];
+  }
+
+  private spec(name: string): TableSpec {
+    const s = this.specs[name];
+    if (!s) throw new Error(`fake DynamoDB has no table ${name}`);
+    return s;
+  }
+
+  private keyOf(name: string, item: Item): string {
+    const s = this.spec(name);
+    return `${scalar(item[s.partitionKey])}\u0000${s.sortKey ? scalar(item[s.sortKey]) : ''}`;
+  }
+
+  private conditionFailed(): ConditionalCheckFailedException {
+    return new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+  }
+
+  reset(): void {
+    this.tables.clear();
+    this.mock.reset();
+    this.mock.on(GetItemCommand).callsFake((input) => {
+      const item = this.table(input.TableName).get(this.keyOf(input.TableName, input.Key));
+      return { Item: item ? structuredClone(item) : undefined };
+    });
+    this.mock.on(PutItemCommand).callsFake((input) => {
+      const key = this.keyOf(input.TableName, input.Item);
+      if (!evaluate(input.ConditionExpression, this.table(input.TableName).get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues)) throw this.conditionFailed();
+      this.table(input.TableName).set(key, structuredClone(input.Item));
+      return {};
+    });
+    this.mock.on(DeleteItemCommand).callsFake((input) => {
+      this.table(input.TableName).delete(this.keyOf(input.TableName, input.Key));
+      return {};
+    });
+    this.mock.on(TransactWriteItemsCommand).callsFake((input) => {
+      type Put = { TableName: string; Item: Item; ConditionExpression?: string; ExpressionAttributeNames?: Names; ExpressionAttributeValues?: Values };
+      const puts: Put[] = ((input.TransactItems ?? []) as { Put?: Put }[]).map((t) => {
+        if (!t.Put) throw new Error('fake DynamoDB transactions take Put only');
+        return t.Put;
+      });
+      if (puts.length > 100) throw Object.assign(new Error('Member must have length less than or equal to 100'), { name: 'ValidationException' });
+      const codes: string[] = puts.map((p) =>
+        evaluate(p.ConditionExpression, this.table(p.TableName).get(this.keyOf(p.TableName, p.Item)), p.ExpressionAttributeNames, p.ExpressionAttributeValues) ? 'None' : 'ConditionalCheckFailed',
+      );
+      if (codes.some((c) => c !== 'None')) {
+        throw new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })) });
+      }
+      for (const p of puts) this.table(p.TableName).set(this.keyOf(p.TableName, p.Item), structuredClone(p.Item));
+      return {};
+    });
+    this.mock.on(QueryCommand).callsFake((input) => {
+      const s = this.spec(input.TableName);
+      const keys = input.IndexName ? s.indexes?.[input.IndexName] : s;
+      if (!keys) throw new Error(`fake DynamoDB: no index ${input.IndexName} on ${input.TableName}`);
+      let items = this.items(input.TableName).filter(
+        (i) => i[keys.partitionKey] !== undefined && (!keys.sortKey || i[keys.sortKey] !== undefined) && evaluate(input.KeyConditionExpression, i, input.ExpressionAttributeNames, input.ExpressionAttributeValues),
+      );
+      const sortValue = (i: Item) => (keys.sortKey ? scalar(i[keys.sortKey]) ?? '' : '');
+      items.sort((a, b) => (sortValue(a) < sortValue(b) ? -1 : sortValue(a) > sortValue(b) ? 1 : 0));
+      const start = input.ExclusiveStartKey ? items.findIndex((i) => this.keyOf(input.TableName, i) === this.keyOf(input.TableName, input.ExclusiveStartKey)) + 1 : 0;
+      const page = items.slice(start, start + this.pageSize);
+      const more = start + this.pageSize < items.length;
+      items = page.filter((i) => evaluate(input.FilterExpression, i, input.ExpressionAttributeNames, input.ExpressionAttributeValues));
+      const last = page[page.length - 1];
+      return {
+        Items: items.map((i) => structuredClone(i)),
+        ...(more && last ? { LastEvaluatedKey: { [s.partitionKey]: last[s.partitionKey]!, ...(s.sortKey ? { [s.sortKey]: last[s.sortKey]! } : {}) } } : {}),
+      };
+    });
+    this.mock.on(BatchGetItemCommand).callsFake((input) => {
+      const Responses: Record<string, Item[]> = {};
+      const UnprocessedKeys: Record<string, { Keys: Item[] }> = {};
+      for (const [name, request] of Object.entries(input.RequestItems as Record<string, { Keys: Item[] }>)) {
+        if (request.Keys.length > 100) throw Object.assign(new Error('Too many items requested for the BatchGetItem call'), { name: 'ValidationException' });
+        const now = request.Keys.slice(0, this.pageSize);
+        const later = request.Keys.slice(this.pageSize);
+        Responses[name] = now.flatMap((k) => {
+          const item = this.table(name).get(this.keyOf(name, k));
+          return item ? [structuredClone(item)] : [];
+        });
+        if (later.length > 0) UnprocessedKeys[name] = { Keys: later };
+      }
+      return { Responses, ...(Object.keys(UnprocessedKeys).length ? { UnprocessedKeys } : {}) };
+    });
+  }
+
+  restore(): void {
+    this.mock.restore();
+  }
+}

@@ -1,0 +1,212 @@
+// The DynamoDB page store and audit log against a table model (test/support/fake-dynamo.ts): revision-conditional,
+// all-or-nothing page writes; a patient's pages read consistently from its partition; pending pages nominated by
+// the index and read back; silences; the stale-feed alerts in force; an append-only audit trail exported in order.
+// And the pager over them behaves exactly as over the in-memory stores (the reference semantics).
+import { randomBytes } from 'node:crypto';
+import { BatchGetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
+import { Pager } from '../../shared/app/pager.ts';
+import { DEFAULT_PAGING, pagesForNotification, type Page, type PageableNotification, type Silence } from '../../shared/domain/paging.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageStore } from '../../shared/ports.ts';
+import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
+import { DynamoPageStore, UNSENT_GRACE_MS } from '../../shared/adapters/aws/dynamo-page-store.ts';
+import { AUDIT_TABLE, PAGES_TABLE, patientOfPageId } from '../../shared/adapters/aws/table-layout.ts';
+import { FakeDynamo } from '../support/fake-dynamo.ts';
+
+const ddb = new FakeDynamo({
+  pages: { partitionKey: 'pk', sortKey: 'sk', indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute } } },
+  audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+});
+afterAll(() => ddb.restore());
+
+const T = Date.parse('2026-11-26T10:00:00Z');
+const min = (m: number) => T + m * 60_000;
+let now = T;
+beforeEach(() => {
+  ddb.reset();
+  ddb.pageSize = 1000;
+  now = T;
+});
+
+const store = () => new DynamoPageStore(ddb.client(), 'pages', () => now);
+const auditLog = () => new DynamoAuditLog(ddb.client(), 'audit', () => now);
+
+const grade = (toGrade: number, id: string, teams: PageableNotification['teams'] = ['hematology', 'icu'], patientId = 'P-1'): PageableNotification => ({
+  notificationId: `crs|${patientId}|${id}`,
+  patientId,
+  condition: 'crs',
+  kind: 'escalation',
+  toGrade,
+  teams,
+  summary: `PROVISIONAL CRS grade ${toGrade}`,
+});
+
+const opened = (n: PageableNotification, at = T) => pagesForNotification(n, [], [], at, DEFAULT_PAGING).pages;
+
+describe('DynamoPageStore', () => {
+  it('keeps each page in its patient\'s partition, and writes a new revision only over the one read', async () => {
+    const s = store();
+    const [heme] = opened(grade(3, 'm1'));
+    expect(patientOfPageId(heme!.pageId)).toBe('P-1');
+    await s.save([heme!]);
+    const stored = (await s.get(heme!.pageId))!;
+    expect(stored).toEqual({ ...heme, rev: 1 });
+    expect(ddb.items('pages')[0]).toMatchObject({ pk: { S: 'P-1' }, sk: { S: `page#${heme!.pageId}` }, status: { S: 'open' } });
+    await expect(s.save([heme!])).rejects.toBeInstanceOf(VersionConflict); // a new page that exists already
+    await s.save([{ ...stored, delivered: true }]);
+    await expect(s.save([{ ...stored, status: 'acknowledged' }])).rejects.toBeInstanceOf(VersionConflict); // rev 1 is gone
+    expect((await s.get(heme!.pageId))!).toMatchObject({ rev: 2, delivered: true, status: 'open' });
+    expect(await s.get('no|such')).toBeUndefined();
+  });
+
+  it('writes several pages all or nothing, naming the page that conflicted', async () => {
+    const s = store();
+    const pages = opened(grade(3, 'm1'));
+    await s.save([pages[1]!]);
+    const err = await s.save(pages).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VersionConflict);
+    expect((err as VersionConflict).patientId).toBe(pages[1]!.pageId);
+    expect(await s.get(pages[0]!.pageId)).toBeUndefined();
+  });
+
+  it('reads a patient\'s open pages and its pages newest first, consistently, across result pages', async () => {
+    ddb.pageSize = 2;
+    const s = store();
+    await s.save(opened(grade(2, 'm1'), min(0)));
+    const t = pagesForNotification(grade(3, 'm2'), await s.openPages('P-1'), [], min(5), DEFAULT_PAGING);
+    await s.save(t.pages);
+    await s.save(opened(grade(1, 'x', ['hematology'], 'P-2')));
+    const open = await s.openPages('P-1');
+    expect(open.map((p) => p.pageId).sort()).toEqual(['crs|P-1|m2|hematology', 'crs|P-1|m2|icu']);
+    expect((await s.patientPages('P-1', 3)).map((p) => `${p.pageId} ${p.status}`)).toEqual([
+      expect.stringMatching(/^crs\|P-1\|m2\|/),
+      expect.stringMatching(/^crs\|P-1\|m2\|/),
+      expect.stringMatching(/^crs\|P-1\|m1\|.* superseded$/),
+    ]);
+    for (const call of ddb.mock.commandCalls(QueryCommand)) expect(call.args[0].input.ConsistentRead).toBe(true);
+  });
+
+  it('nominates pending pages from the index and reads them back: due, held, and unsent once past the grace time', async () => {
+    const s = store();
+    const [due, held, unsent, fresh] = [
+      { ...opened(grade(3, 'a'), min(0))[0]!, delivered: true },
+      { ...opened(grade(2, 'b'), min(0))[0]!, delivered: true, heldBy: 's1', dueAt: null },
+      opened(grade(2, 'c'), min(0))[0]!,
+      opened(grade(2, 'd'), min(0))[0]!,
+    ];
+    now = min(0);
+    await s.save([due!, held!, unsent!]);
+    now = min(5) - 1000; // stored just now: its sender is still sending it
+    await s.save([fresh!]);
+    const acked: Page = { ...opened(grade(3, 'e'), min(0))[0]!, delivered: true, status: 'acknowledged', dueAt: null };
+    await s.save([acked]);
+    const pending = await s.pendingPages(min(5));
+    expect(pending.map((p) => p.pageId).sort()).toEqual([due!.pageId, held!.pageId, unsent!.pageId].sort());
+    expect(ddb.mock.commandCalls(BatchGetItemCommand)[0]!.args[0].input.RequestItems!.pages!.ConsistentRead).toBe(true);
+    expect((await s.pendingPages(min(5) - 1000 + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(fresh!.pageId);
+    // Not due yet: the next level is due at 5 minutes (grade 3).
+    expect((await s.pendingPages(min(4))).map((p) => p.pageId)).not.toContain(due!.pageId);
+  });
+
+  it('follows unprocessed keys of a batch read', async () => {
+    const s = store();
+    for (let i = 0; i < 5; i++) await s.save([{ ...opened(grade(3, `m${i}`, ['icu']))[0]!, delivered: true }]);
+    ddb.pageSize = 2;
+    expect(await s.pendingPages(min(10))).toHaveLength(5);
+  });
+
+  it('keeps silences: those in force, and each by id until 30 days after it ends', async () => {
+    const s = store();
+    const a: Silence = { silenceId: 's-a', scope: { patientId: 'P-1' }, from: min(0), until: min(30), createdBy: 'Nurse B', reason: 'transport' };
+    const b: Silence = { silenceId: 's-b', scope: { team: 'icu' }, from: min(0), until: min(10), createdBy: 'Dr C', reason: 'drill' };
+    await s.saveSilence(a);
+    await s.saveSilence(b);
+    expect((await s.silences(min(5))).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
+    expect((await s.silences(min(15))).map((x) => x.silenceId)).toEqual(['s-a']);
+    await s.saveSilence({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
+    expect(await s.silences(min(13))).toEqual([]);
+    expect(await s.getSilence('s-a')).toEqual({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
+    expect((await s.allSilences()).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
+    const item = ddb.items('pages').find((i) => i.sk?.S === 's-a')!;
+    expect(Number(item.expiresAt!.N)).toBe(min(12) / 1000 + 30 * 86_400);
+  });
+
+  it('keeps the stale-feed alerts in force', async () => {
+    const s = store();
+    await s.setStaleFeedAlert('P-1', 'stale-feed|P-1|5', 5);
+    await s.setStaleFeedAlert('P-2', 'stale-feed|P-2|7', 7);
+    await s.clearStaleFeedAlert('P-2');
+    expect([...(await s.staleFeedAlerts())]).toEqual([['P-1', { alertId: 'stale-feed|P-1|5', since: 5 }]]);
+  });
+});
+
+describe('DynamoAuditLog', () => {
+  const entry = (at: string, type: AuditEvent['type'], id: string, patientId = 'P-1'): AuditEvent => ({ at, patientId, type, text: `${type} ${id}`, details: { pageId: id } });
+
+  it('stores an entry once however often it is appended, with a condition that never replaces one', async () => {
+    const log = auditLog();
+    const e = entry('2026-11-26T10:00:00Z', 'page', 'p1');
+    await log.append([e]);
+    await log.append([e]);
+    expect(ddb.items('audit')).toHaveLength(1);
+    for (const call of ddb.mock.calls()) {
+      const input = call.args[0].input as { ConditionExpression?: string };
+      if ('Item' in input) expect(input.ConditionExpression).toBe('attribute_not_exists(#sk)');
+    }
+  });
+
+  it('exports a patient\'s entries oldest first, the same instant in the order written, across result pages', async () => {
+    ddb.pageSize = 2;
+    const log = auditLog();
+    await log.append([entry('2026-11-26T10:00:00.500Z', 'delivery', 'p2'), entry('2026-11-26T10:00:01Z', 'escalation', 'p2')]);
+    await log.append([entry('2026-11-26T10:00:00Z', 'page', 'p1'), entry('2026-11-26T10:00:00Z', 'delivery', 'p1'), entry('2026-11-26T10:00:00Z', 'acknowledgement', 'p1')]);
+    await log.append([entry('2026-11-26T09:00:00Z', 'page', 'other', 'P-2')]);
+    const out: string[] = [];
+    for await (const e of log.forPatient('P-1')) out.push(`${e.at} ${e.text}`);
+    expect(out).toEqual([
+      '2026-11-26T10:00:00Z page p1',
+      '2026-11-26T10:00:00Z delivery p1',
+      '2026-11-26T10:00:00Z acknowledgement p1',
+      '2026-11-26T10:00:00.500Z delivery p2',
+      '2026-11-26T10:00:01Z escalation p2',
+    ]);
+  });
+});
+
+/** The pager over either store: what it sent and audited, in a comparable form. */
+async function story(pages: PageStore, audit: AuditLog & { all(): Promise<AuditEvent[]> }) {
+  const sent: string[] = [];
+  const sender = { send: async (m: PageMessage) => void sent.push(`${m.page.pageId} ${m.role} ${m.reason}`) };
+  const pager = new Pager({ pages, sender, audit, config: DEFAULT_PAGING, ackSecret: randomBytes(32), ackBaseUrl: 'https://x/ack/' });
+  await pager.silence({ silenceId: 's1', scope: { team: 'neurology' }, from: min(0), until: min(20), createdBy: 'Dr N', reason: 'handover' }, min(0));
+  await pager.onNotification(grade(2, 'm1', ['hematology', 'neurology']), min(1));
+  await pager.onNotification(grade(2, 'm1', ['hematology', 'neurology']), min(1)); // redelivered
+  await pager.onTick(min(16)); // hematology moves on (15 minutes below grade 3)
+  await pager.onNotification(grade(3, 'm2', ['hematology', 'icu']), min(17)); // supersedes, re-pages at once
+  await pager.acknowledge('crs|P-1|m2|icu', 'Dr I', 'api', min(18));
+  await pager.onTick(min(22)); // silence over; hematology grade 3 escalates
+  await pager.onNotification(grade(4, 'm3', ['icu']), min(23));
+  const trail = (await audit.all()).map((e) => `${e.at.slice(11, 16)} ${e.type} ${e.text}`);
+  return { sent, trail, pages: (await pages.patientPages('P-1', 50)).map((p) => `${p.pageId} ${p.status} L${p.level}`).sort() };
+}
+
+describe('the pager over DynamoDB', () => {
+  it('sends, escalates, supersedes, acknowledges, holds and audits exactly as over the in-memory reference', async () => {
+    const memoryAudit = Object.assign(new MemoryAuditLog(), { all: async () => memoryAudit.events });
+    const reference = await story(new MemoryPageStore(), memoryAudit);
+    const dynamoAudit = Object.assign(auditLog(), {
+      all: async () => {
+        const out: AuditEvent[] = [];
+        for (const p of ['*', 'P-1']) for await (const e of dynamoAudit.forPatient(p)) out.push(e);
+        return out.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+      },
+    });
+    const s = store();
+    const dynamo = await story(s, dynamoAudit);
+    expect(dynamo.sent).toEqual(reference.sent);
+    expect(dynamo.pages).toEqual(reference.pages);
+    expect(dynamo.trail.sort()).toEqual(reference.trail.sort());
+    expect(reference.sent.length).toBeGreaterThan(4);
+  });
+});

@@ -1,0 +1,145 @@
+// SnsPageSender against a mocked SNS client: one Publish per page (one team, one level), with the attributes the
+// teams' filter policies match (teams as a String.Array of one, team, role, level, ward) and the ids a receiver
+// drops repeats by; HTTPS subscribers get the notification event exactly as `crs replay` prints it plus the page
+// (role, level, acknowledge link); email and SMS get readable text with the link; alerts say what they are.
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { notificationEvent } from '../../shared/domain/events.ts';
+import type { Notification } from '../../shared/domain/page.ts';
+import { DEFAULT_PAGING, pagesForAlert, pagesForNotification } from '../../shared/domain/paging.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import type { PatientState } from '../../shared/domain/state.ts';
+import type { PageMessage } from '../../shared/ports.ts';
+import { SnsPageSender } from '../../shared/adapters/aws/sns-page-sender.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const sns = mockClient(SNSClient);
+const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:Pages';
+const NOW = Date.parse('2026-01-10T08:10:00Z');
+let outbox: Map<string, Notification>;
+const sender = () =>
+  new SnsPageSender(new SNSClient({ region: 'eu-west-1' }), TOPIC, {
+    notification: async (_p, id) => outbox.get(id),
+    ward: async () => 'H4',
+  });
+
+function notifications(patientId: string, enrolment: Record<string, unknown> = {}): Notification[] {
+  let state: PatientState | undefined;
+  const out: Notification[] = [];
+  for (const m of [enrol(patientId, -60, enrolment), msg(patientId, 0, { vitals: { temperatureC: 38.9 } }), msg(patientId, 5, { neuro: { iceScore: 5 } })]) {
+    const step = reduce(state, m, DEFAULT_CONFIG);
+    state = step.state;
+    if (step.kind === 'applied') out.push(...step.notifications);
+  }
+  for (const n of out) outbox.set(n.notificationId, n);
+  return out;
+}
+
+/** The page message of a notification to one of its teams, at a level of the ladder. */
+function pageOf(n: Notification, team: Notification['teams'][number], level = 0): PageMessage {
+  const d = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).deliveries.find((x) => x.page.team === team)!;
+  const page = { ...d.page, level };
+  return { page, role: DEFAULT_PAGING.policies[team].levels[level]!, reason: level === 0 ? 'triggered' : 'escalated', ackUrl: `https://api.example/ack/v1.token-${team}` };
+}
+
+const published = () => sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+
+beforeEach(() => {
+  outbox = new Map();
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'sns-1' });
+});
+
+describe('SnsPageSender', () => {
+  it('publishes one page per team and level with the attributes the filter policies match', async () => {
+    const [, icans] = notifications('P-1');
+    expect(icans!.teams).toContain('neurology');
+    await sender().send(pageOf(icans!, 'neurology', 1));
+    const [input] = published();
+    expect(input!.TopicArn).toBe(TOPIC);
+    expect(input!.MessageAttributes).toEqual({
+      teams: { DataType: 'String.Array', StringValue: '["neurology"]' },
+      team: { DataType: 'String', StringValue: 'neurology' },
+      role: { DataType: 'String', StringValue: 'neurology attending' },
+      level: { DataType: 'Number', StringValue: '1' },
+      subject: { DataType: 'String', StringValue: 'icans' },
+      condition: { DataType: 'String', StringValue: 'icans' },
+      grade: { DataType: 'Number', StringValue: String(icans!.toGrade) },
+      kind: { DataType: 'String', StringValue: 'escalation' },
+      reason: { DataType: 'String', StringValue: 'escalated' },
+      notificationId: { DataType: 'String', StringValue: icans!.notificationId },
+      pageId: { DataType: 'String', StringValue: `${icans!.notificationId}|neurology` },
+      ward: { DataType: 'String', StringValue: 'H4' },
+    });
+  });
+
+  it('gives HTTPS subscribers the notification event as crs replay prints it, plus the page; email and SMS readable text with the link', async () => {
+    const [crs] = notifications('P-2');
+    await sender().send(pageOf(crs!, 'hematology'));
+    const [input] = published();
+    expect(input!.MessageStructure).toBe('json');
+    const bodies = JSON.parse(input!.Message!) as Record<string, string>;
+    const body = JSON.parse(bodies.default!) as Record<string, unknown>;
+    const { page, ...event } = body;
+    expect(event).toEqual(JSON.parse(JSON.stringify(notificationEvent(crs!))));
+    expect(page).toEqual({ pageId: `${crs!.notificationId}|hematology`, team: 'hematology', role: 'hematology fellow', level: 0, round: 0, reason: 'triggered', ackUrl: 'https://api.example/ack/v1.token-hematology' });
+    expect(bodies.email).toContain(crs!.summary);
+    for (const action of crs!.actions) expect(bodies.email).toContain(action);
+    expect(bodies.email).toContain('Acknowledge: https://api.example/ack/v1.token-hematology');
+    expect(bodies.sms).toBe(`${crs!.summary}\nAck: https://api.example/ack/v1.token-hematology`);
+    expect(input!.Subject).toBe('PROVISIONAL CRS grade 1 (was 0) P-2 bed H4-P-2');
+  });
+
+  it('says an escalated page is escalated, to whom and why', async () => {
+    const [crs] = notifications('P-3');
+    await sender().send(pageOf(crs!, 'hematology', 2));
+    const [input] = published();
+    expect(input!.Subject).toMatch(/^ESCALATED to hematology consultant: PROVISIONAL CRS grade 1/);
+    expect(JSON.parse(input!.Message!).email).toContain('Escalated to you (hematology consultant): nobody acknowledged in time.');
+  });
+
+  it('reads the grade change back from the outbox when it was not handed over, and refuses a page without one', async () => {
+    const [crs] = notifications('P-4');
+    const s = sender();
+    await s.send(pageOf(crs!, 'hematology'));
+    outbox.clear();
+    await expect(s.send(pageOf({ ...crs!, notificationId: 'crs|P-4|gone' }, 'hematology'))).rejects.toThrow(/not in the outbox/);
+    expect(published()).toHaveLength(1);
+  });
+
+  it('sends a technical alert as an alert, with the patient\'s ward for ward-limited endpoints', async () => {
+    const t = pagesForAlert({ alertId: 'stale-feed|P-5|1', patientId: 'P-5', subject: 'stale-feed', cleared: false, summary: 'NO DATA, patient P-5' }, [], [], NOW, DEFAULT_PAGING);
+    const d = t.deliveries[0]!;
+    await sender().send({ page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://a/ack/x' });
+    const [input] = published();
+    expect(JSON.parse(JSON.parse(input!.Message!).default)).toEqual({
+      type: 'alert',
+      alertId: 'stale-feed|P-5|1',
+      patientId: 'P-5',
+      subject: 'stale-feed',
+      kind: 'alert',
+      summary: 'NO DATA, patient P-5',
+      page: { pageId: 'stale-feed|P-5|1|bedside', team: 'bedside', role: 'bedside nurse', level: 0, round: 0, reason: 'triggered', ackUrl: 'https://a/ack/x' },
+    });
+    expect(input!.MessageAttributes!.condition).toBeUndefined();
+    expect(input!.MessageAttributes!.ward).toEqual({ DataType: 'String', StringValue: 'H4' });
+  });
+
+  it('leaves out the ward when none is known (SNS refuses empty values), and keeps the subject legal', async () => {
+    const [crs] = notifications('P-6', { ward: undefined, bed: 'Bett-Ü-12'.padEnd(32, 'x') });
+    outbox.set(crs!.notificationId, { ...crs!, ward: null });
+    await sender().send(pageOf({ ...crs!, ward: null }, 'hematology'));
+    const [input] = published();
+    expect(input!.MessageAttributes!.ward).toBeUndefined();
+    expect(input!.Subject!.length).toBeLessThanOrEqual(100);
+    expect(input!.Subject).toMatch(/^[\x20-\x7e]+$/);
+  });
+
+  it('lets a publish failure surface, so the pager leaves the page unsent and sends it again', async () => {
+    sns.on(PublishCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottledException' }));
+    const [crs] = notifications('P-7');
+    await expect(sender().send(pageOf(crs!, 'hematology'))).rejects.toThrow('throttled');
+  });
+});

@@ -1,0 +1,138 @@
+// The ack Lambda with the real pager over in-memory stores, as API Gateway calls it: the link's GET shows the page
+// and a form and never acknowledges; its POST acknowledges with the name typed; POST /v1/acks does the same for
+// apps; a forged, altered or expired token is refused with 403 and the refusal is audited; the log has ids only.
+import { randomBytes } from 'node:crypto';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { signAck, verifyAck } from '../../shared/app/ack.ts';
+import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
+import { Pager } from '../../shared/app/pager.ts';
+import { DEFAULT_PAGING } from '../../shared/domain/paging.ts';
+import type { PageMessage } from '../../shared/ports.ts';
+import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { captureOutput, httpEvent, quiet } from '../support/lambda-events.ts';
+
+type HandlerModule = typeof import('../../functions/ack/handler.ts');
+let mod: HandlerModule;
+let live: Telemetry;
+beforeAll(async () => {
+  process.env.AWS_REGION = 'eu-west-1';
+  mod = await import('../../functions/ack/handler.ts');
+  live = telemetry('ack');
+});
+
+const T = Date.parse('2026-11-26T10:00:00Z');
+const secret = randomBytes(32);
+let now = T;
+let pages: MemoryPageStore;
+let audit: MemoryAuditLog;
+let sent: PageMessage[];
+let pager: Pager;
+
+beforeEach(async () => {
+  now = T;
+  pages = new MemoryPageStore();
+  audit = new MemoryAuditLog();
+  sent = [];
+  pager = new Pager({ pages, sender: { send: async (m) => void sent.push(m) }, audit, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://api.example/ack/' });
+  await pager.onNotification({ notificationId: 'crs|P-1|m3', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['icu'], summary: 'PROVISIONAL CRS grade 3, patient P-1, bed H4-1' }, T);
+});
+
+const handler = () =>
+  quiet(
+    mod.createAckHandler({
+      paging: async () => ({ pager, page: (id) => pages.get(id), verify: (t, at) => verifyAck(secret, t, at), config: DEFAULT_PAGING }),
+      now: () => now,
+      ...live,
+    }),
+  );
+
+const token = () => sent[0]!.ackUrl!.split('/').at(-1)!;
+const link = (method: 'GET' | 'POST', t: string, body?: string) =>
+  handler()(httpEvent({ method, path: `/ack/${t}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...(body !== undefined ? { body } : {}) }));
+const api = (body: unknown, contentType = 'application/json') =>
+  handler()(httpEvent({ method: 'POST', path: '/v1/acks', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) }));
+const status = async () => (await pages.get('crs|P-1|m3|icu'))!.status;
+
+describe('ack handler', () => {
+  it('shows the page and a name form on GET, and acknowledges nothing (link previews fetch GETs)', async () => {
+    const res = await link('GET', token());
+    expect(res.statusCode).toBe(200);
+    expect(res.headers!['content-type']).toMatch(/^text\/html/);
+    expect(res.headers!['content-security-policy']).toContain("default-src 'none'");
+    expect(res.body).toContain('PROVISIONAL CRS grade 3, patient P-1, bed H4-1');
+    expect(res.body).toContain('<form method="post">');
+    expect(await status()).toBe('open');
+    expect(audit.events.map((e) => e.type)).not.toContain('acknowledgement');
+  });
+
+  it('acknowledges on the form\'s POST with the name typed and the role paged; again is "already acknowledged"', async () => {
+    now = T + 120_000;
+    const res = await link('POST', token(), 'by=Dr+Ada+Lovelace');
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Acknowledged');
+    expect(res.body).toContain('Dr Ada Lovelace (ICU registrar)');
+    expect(await pages.get('crs|P-1|m3|icu')).toMatchObject({ status: 'acknowledged', ack: { by: 'Dr Ada Lovelace (ICU registrar)', at: now, via: 'link' } });
+    const again = await link('POST', token(), 'by=Someone+Else');
+    expect(again.statusCode).toBe(200);
+    expect(again.body).toContain('Already acknowledged');
+  });
+
+  it('asks again for a missing name, acknowledging nothing', async () => {
+    const res = await link('POST', token(), 'by=+++');
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain('Your name: is empty');
+    expect(await status()).toBe('open');
+  });
+
+  it.each([
+    ['forged', () => signAck(randomBytes(32), { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: T + 3_600_000 })],
+    ['altered', () => token().split('.').map((part, i) => (i === 2 ? Buffer.from('ICU consultant').toString('base64url') : part)).join('.')],
+    ['expired', () => signAck(secret, { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: T + 60_000 })],
+  ])('refuses a %s link with 403, on the page and the API, and audits each refusal', async (kind, make) => {
+    now = T + 120_000;
+    const t = make();
+    const page = await link('POST', t, 'by=Mallory');
+    expect(page.statusCode).toBe(403);
+    expect(page.body).toContain('Link refused');
+    const res = await api({ token: t, by: 'Mallory' });
+    expect(res.statusCode).toBe(403);
+    expect(JSON.parse(res.body!)).toEqual({ error: `acknowledge link ${kind === 'altered' ? 'forged' : kind}` });
+    expect((await link('GET', t)).statusCode).toBe(403);
+    expect(await status()).toBe('open');
+    const refusals = audit.events.filter((e) => e.type === 'acknowledgement-refused');
+    expect(refusals).toHaveLength(2); // the POSTs; a GET records nothing
+    expect(refusals[0]).toMatchObject({ patientId: 'P-1', details: { reason: kind === 'altered' ? 'forged' : kind, by: 'Mallory', pageId: 'crs|P-1|m3|icu' } });
+  });
+
+  it('acknowledges through POST /v1/acks and says who and when', async () => {
+    now = T + 60_000;
+    const res = await api({ token: token(), by: 'Dr B' });
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body!)).toEqual({
+      acknowledged: true,
+      changed: true,
+      page: { pageId: 'crs|P-1|m3|icu', patientId: 'P-1', team: 'icu', status: 'acknowledged', level: 0, ack: { by: 'Dr B (ICU registrar)', at: '2026-11-26T10:01:00Z', via: 'link' } },
+    });
+  });
+
+  it('answers the API\'s bad requests with the field and the problem', async () => {
+    expect(JSON.parse((await api({ by: 'X' })).body!)).toEqual({ errors: ['token: is required (the last part of the acknowledge link)'] });
+    expect((await api({ token: token() })).statusCode).toBe(400);
+    expect((await api('{not json')).statusCode).toBe(400);
+    expect((await api({ token: token(), by: 'X' }, 'text/plain')).statusCode).toBe(415);
+    expect((await api({ token: token(), by: 'x'.repeat(5000) })).statusCode).toBe(413);
+  });
+
+  it('answers 409 when the page has nothing left to acknowledge (a higher grade replaced it)', async () => {
+    await pager.onNotification({ notificationId: 'crs|P-1|m4', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 4, teams: ['icu'], summary: 's' }, T + 1000);
+    const res = await api({ token: token(), by: 'Dr B' });
+    expect(res.statusCode).toBe(409);
+    expect((await link('GET', token())).body).toContain('A newer page about this patient replaced it');
+  });
+
+  it('logs ids only: never the name typed', async () => {
+    const { out } = await captureOutput(() => api({ token: token(), by: 'Dr Unique Name' }));
+    expect(out).toContain('crs|P-1|m3|icu');
+    expect(out).not.toContain('Unique');
+  });
+});

@@ -1,0 +1,267 @@
+// The escalate Lambda and its parts: escalation timers on SQS (a delay up to the due time, at most 15 minutes a
+// hop), the page store that sets them, the handler that ticks the pager when a timer is due and puts back one that
+// is not, the minute schedule that ticks and sweeps for stale monitor feeds; and the sweep itself, which raises
+// the "no data" alert once and clears it once.
+import { randomBytes } from 'node:crypto';
+import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SQSRecord } from 'aws-lambda';
+import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
+import { Pager, type AlertInput } from '../../shared/app/pager.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { DEFAULT_PAGING, pagesForNotification, type Silence } from '../../shared/domain/paging.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import type { PatientState } from '../../shared/domain/state.ts';
+import type { PageMessage } from '../../shared/ports.ts';
+import { SqsTimer, delaySeconds, withTimers } from '../../shared/adapters/aws/sqs-timer.ts';
+import { sweepStaleFeeds, type SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
+import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { captureOutput, metricSum, quiet, sqsEvent } from '../support/lambda-events.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const sqs = mockClient(SQSClient);
+const T = Date.parse('2026-11-26T10:00:00Z');
+const min = (m: number) => T + m * 60_000;
+
+type HandlerModule = typeof import('../../functions/escalate/handler.ts');
+let mod: HandlerModule;
+let live: Telemetry;
+beforeAll(async () => {
+  process.env.AWS_REGION = 'eu-west-1';
+  process.env.CRS_ESCALATION_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/EscalationTimers';
+  mod = await import('../../functions/escalate/handler.ts');
+  live = telemetry('escalate');
+});
+
+let now = T;
+beforeEach(() => {
+  sqs.reset();
+  sqs.on(SendMessageCommand).resolves({ MessageId: 'm' });
+  now = T;
+});
+
+const timer = () => new SqsTimer(new SQSClient({ region: 'eu-west-1' }), 'https://q/timers', () => now);
+const sentTimers = () => sqs.commandCalls(SendMessageCommand).map((c) => ({ delay: c.args[0].input.DelaySeconds, body: JSON.parse(c.args[0].input.MessageBody!) as { wakeAt: number } }));
+
+describe('escalation timers', () => {
+  it('wait until the due time, rounded up, at most the 15 minutes SQS allows', () => {
+    expect(delaySeconds(T + 4_001, T)).toBe(5);
+    expect(delaySeconds(T - 10, T)).toBe(0);
+    expect(delaySeconds(T + 3_600_000, T)).toBe(900);
+  });
+
+  it('are set for every level stored before its send, and for the end of a silence', async () => {
+    const store = withTimers(new MemoryPageStore(), timer(), () => undefined);
+    const t = pagesForNotification({ notificationId: 'crs|P-1|m1', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['hematology', 'icu'], summary: 's' }, [], [], T, DEFAULT_PAGING);
+    await store.save(t.pages);
+    // Marking them delivered keeps the due time: no second timer.
+    await store.save(t.pages.map((p) => ({ ...p, rev: 1, delivered: true })));
+    const silence: Silence = { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'N', reason: 'transport' };
+    await store.saveSilence(silence);
+    await store.saveSilence({ ...silence, endedAt: min(10), endedBy: 'N' });
+    expect(sentTimers()).toEqual([
+      { delay: 300, body: { wakeAt: min(5) } }, // both teams' pages are due together: one timer
+      { delay: 900, body: { wakeAt: min(30) } },
+    ]);
+  });
+
+  it('a timer that cannot be set leaves the page stored (the minute tick covers it)', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('SQS down'));
+    const errors: unknown[] = [];
+    const pages = new MemoryPageStore();
+    const store = withTimers(pages, timer(), (e) => errors.push(e));
+    const t = pagesForNotification({ notificationId: 'crs|P-1|m1', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 2, teams: ['hematology'], summary: 's' }, [], [], T, DEFAULT_PAGING);
+    await store.save(t.pages);
+    expect(errors).toHaveLength(1);
+    expect(await pages.get('crs|P-1|m1|hematology')).toBeDefined();
+  });
+});
+
+function timerRecord(wakeAt: number | string, id = 't1'): SQSRecord {
+  return {
+    messageId: id,
+    receiptHandle: `rh-${id}`,
+    body: typeof wakeAt === 'string' ? wakeAt : JSON.stringify({ wakeAt }),
+    attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:EscalationTimers',
+    awsRegion: 'eu-west-1',
+  };
+}
+
+describe('escalate handler', () => {
+  let ticks: number[];
+  let swept: number;
+  let failTick: boolean;
+  const handler = () =>
+    quiet(
+      mod.createEscalateHandler({
+        paging: async () => ({
+          pager: {
+            onTick: async (t: number) => {
+              if (failTick) throw new Error('DynamoDB throttled');
+              ticks.push(t);
+            },
+            onAlert: async () => undefined,
+          },
+          sweep: {
+            pages: { staleFeedAlerts: async () => new Map(), setStaleFeedAlert: async () => undefined, clearStaleFeedAlert: async () => undefined },
+            states: {
+              feeds: async function* () {
+                swept++;
+              },
+              load: async () => undefined,
+            },
+          },
+          config: DEFAULT_PAGING,
+        }),
+        timer: timer(),
+        now: () => now,
+        ...live,
+      }),
+    );
+  beforeEach(() => {
+    ticks = [];
+    swept = 0;
+    failTick = false;
+  });
+
+  it('ticks the pager once for a batch of due timers', async () => {
+    now = min(5);
+    const res = await handler()(sqsEvent([timerRecord(min(5), 'a'), timerRecord(min(4), 'b'), timerRecord('garbage', 'c')]));
+    expect(res).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([min(5)]);
+    expect(sentTimers()).toEqual([]);
+  });
+
+  it('puts back a timer that is not due yet (SQS delays at most 15 minutes), without ticking', async () => {
+    const res = await handler()(sqsEvent([timerRecord(min(40))]));
+    expect(res).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([]);
+    expect(sentTimers()).toEqual([{ delay: 900, body: { wakeAt: min(40) } }]);
+  });
+
+  it('fails the batch when the tick fails, so that the timers come back (and are dead-lettered after 3)', async () => {
+    failTick = true;
+    await expect(handler()(sqsEvent([timerRecord(min(0))]))).rejects.toThrow('DynamoDB throttled');
+  });
+
+  it('reports a timer that could not be put back, alone', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('SQS down'));
+    const res = await handler()(sqsEvent([timerRecord(min(40), 'late'), timerRecord(min(0), 'due')]));
+    expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'late' }] });
+    expect(ticks).toEqual([T]);
+  });
+
+  it('on the schedule, ticks (the net under lost timers) and sweeps the feeds', async () => {
+    now = min(1);
+    const res = await handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' });
+    expect(res).toBeUndefined();
+    expect(ticks).toEqual([min(1)]);
+    expect(swept).toBe(1);
+  });
+});
+
+describe('stale-feed sweep', () => {
+  /** A patient's state after enrolment and monitor readings at these minutes (after T0 of the message builders). */
+  function stateWith(monitorAt: number[]): PatientState {
+    let state: PatientState | undefined;
+    for (const m of [enrol('P-1', -60), ...monitorAt.map((t) => msg('P-1', t, { vitals: { heartRate: 80 } }))]) state = reduce(state, m, DEFAULT_CONFIG).state;
+    return state!;
+  }
+
+  let states: Map<string, PatientState>;
+  let alerts: AlertInput[];
+  let inForce: Map<string, { alertId: string; since: number }>;
+  const deps = (): SweepDeps => ({
+    states: {
+      feeds: async function* () {
+        for (const [patientId, s] of states) yield { patientId, since: s.lastMonitorAt ?? 0 };
+      },
+      load: async (id: string) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
+    },
+    pages: {
+      staleFeedAlerts: async () => new Map(inForce),
+      setStaleFeedAlert: async (p, alertId, since) => void inForce.set(p, { alertId, since }),
+      clearStaleFeedAlert: async (p) => void inForce.delete(p),
+    },
+    pager: { onAlert: async (a: AlertInput) => void alerts.push(a) },
+    config: DEFAULT_PAGING,
+  });
+  beforeEach(() => {
+    states = new Map();
+    alerts = [];
+    inForce = new Map();
+  });
+
+  it('raises the alert once when the monitor has been quiet 15 minutes, and clears it once when data resumes', async () => {
+    const quiet = stateWith([0]);
+    states.set('P-1', quiet);
+    const since = quiet.lastMonitorAt!;
+    await sweepStaleFeeds(deps(), since + 14 * 60_000);
+    expect(alerts).toEqual([]);
+    await sweepStaleFeeds(deps(), since + 15 * 60_000);
+    await sweepStaleFeeds(deps(), since + 16 * 60_000);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`]);
+    expect(alerts[0]!.summary).toMatch(/^NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since .*; the grade cannot be trusted$/);
+
+    states.set('P-1', stateWith([0, 20]));
+    await sweepStaleFeeds(deps(), since + 21 * 60_000);
+    await sweepStaleFeeds(deps(), since + 22 * 60_000);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`, `stale-feed|P-1|${since}|cleared true`]);
+    expect(inForce.size).toBe(0);
+  });
+
+  it('clears the old alert and raises a new one when the feed resumed and went quiet again between two sweeps', async () => {
+    states.set('P-1', stateWith([0]));
+    const first = states.get('P-1')!.lastMonitorAt!;
+    await sweepStaleFeeds(deps(), first + 15 * 60_000);
+    states.set('P-1', stateWith([0, 20]));
+    const second = states.get('P-1')!.lastMonitorAt!;
+    await sweepStaleFeeds(deps(), second + 15 * 60_000);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([
+      `stale-feed|P-1|${first} false`,
+      `stale-feed|P-1|${first}|cleared true`,
+      `stale-feed|P-1|${second} false`,
+    ]);
+  });
+});
+
+describe('the schedule and the timers with the real pager', () => {
+  it('climb the ladder at the due times and stop at the first acknowledgement', async () => {
+    const phone: string[] = [];
+    const pages = new MemoryPageStore();
+    const pager = new Pager({
+      pages: withTimers(pages, timer(), () => undefined),
+      sender: { send: async (m: PageMessage) => void phone.push(`${m.role}`) },
+      audit: new MemoryAuditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    await pager.onNotification({ notificationId: 'crs|P-1|m1', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['icu'], summary: 's' }, T);
+    const h = quiet(
+      mod.createEscalateHandler({
+        paging: async () => ({ pager, sweep: { pages: { staleFeedAlerts: async () => new Map(), setStaleFeedAlert: async () => undefined, clearStaleFeedAlert: async () => undefined }, states: { feeds: async function* () {}, load: async () => undefined } }, config: DEFAULT_PAGING }),
+        timer: timer(),
+        now: () => now,
+        ...live,
+      }),
+    );
+    // Each timer fires at its time: the next level is paged, and its own timer set.
+    for (let i = 0; i < 2; i++) {
+      const [next] = sentTimers().slice(-1);
+      now = next!.body.wakeAt;
+      await h(sqsEvent([timerRecord(now)]));
+    }
+    expect(phone).toEqual(['ICU registrar', 'ICU consultant', 'ICU registrar']);
+    await pager.acknowledge('crs|P-1|m1|icu', 'Dr I', 'api', now + 1000);
+    now = min(60);
+    const { out } = await captureOutput(() => h({ source: 'aws.events', 'detail-type': 'Scheduled Event' }));
+    expect(phone).toHaveLength(3);
+    expect(metricSum(out, 'Escalations')).toBe(0);
+  });
+});
