@@ -143,6 +143,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     });
   } catch (err) {
     sse.close();
+    await dispatcher.stop();
+    await paging.close();
     db.close();
     lock.release();
     throw err;
@@ -170,7 +172,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       await worker.stop();
       await paging.stop();
       await dispatcher.stop();
-      await paging.stop(); // what the last deliveries handed the pager
+      await paging.close(); // after what the last deliveries handed the pager
       db.close();
       lock.release();
     })());

@@ -7,6 +7,7 @@
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import { verifyAck, type AckVerification } from '../app/ack.ts';
 import { Pager, type AlertInput, type PagerDeps } from '../app/pager.ts';
+import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '../adapters/embedded/audit.ts';
 import type { Db } from '../adapters/embedded/db.ts';
 import type { OutboxItem, Sink } from '../adapters/embedded/outbox.ts';
@@ -38,7 +39,12 @@ export interface EmbeddedPagingOptions {
 export const TICK_MS = 1000;
 
 export class EmbeddedPaging {
-  /** Writes derived from the outbox and the clock (synchronous=NORMAL: redone after a power cut). */
+  /**
+   * The pager's own connection, synchronous=NORMAL, for what it derives from the outbox and the clock: after a
+   * power cut the outbox redelivers and the ladders step again (see db.ts). What a person did (acknowledgements,
+   * silences) is written through the main connection, synchronous=FULL, before the answer says it is recorded.
+   */
+  private readonly derived: Db;
   readonly store: SqlitePageStore;
   readonly audit: SqliteAuditLog;
   readonly sender: SqlitePageSender;
@@ -57,9 +63,11 @@ export class EmbeddedPaging {
 
   constructor(private readonly o: EmbeddedPagingOptions) {
     const onSaved = (pages: Page[]) => o.onChanged([...new Set(pages.map((p) => p.patientId))]);
-    this.store = new SqlitePageStore(o.db, { onSaved });
-    this.audit = new SqliteAuditLog(o.db);
-    this.sender = new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent });
+    this.derived = new Database(o.db.name, { timeout: 5000 });
+    this.derived.pragma('synchronous = NORMAL');
+    this.store = new SqlitePageStore(this.derived, { onSaved });
+    this.audit = new SqliteAuditLog(this.derived);
+    this.sender = new SqlitePageSender(this.derived, { now: o.now, onSent: o.onSent });
     const deps = (pages: PageStore, audit: AuditLog, sender: PageSender): PagerDeps => ({
       pages,
       audit,
@@ -72,11 +80,7 @@ export class EmbeddedPaging {
     });
     this.pager = new Pager(deps(this.store, this.audit, this.sender));
     this.personal = new Pager(
-      deps(
-        new SqlitePageStore(o.db, { onSaved, durable: true }),
-        new SqliteAuditLog(o.db, true),
-        new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent, durable: true }),
-      ),
+      deps(new SqlitePageStore(o.db, { onSaved }), new SqliteAuditLog(o.db), new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent })),
     );
     this.staleCandidates = o.db.prepare('SELECT patient_id FROM patients WHERE feed_since IS NOT NULL AND feed_since <= ?').pluck();
     // A quarter of the stale-feed time, between 250 ms and 15 s: an alert is at most that late.
@@ -121,11 +125,18 @@ export class EmbeddedPaging {
     sweep();
   }
 
+  /** Stops the timers and lets the pager call in progress finish (the outbox may still hand it work). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.tickTimer);
     clearTimeout(this.sweepTimer);
     await this.queue;
+  }
+
+  /** After the outbox lanes have stopped. */
+  async close(): Promise<void> {
+    await this.stop();
+    if (this.derived.open) this.derived.close();
   }
 
   /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */

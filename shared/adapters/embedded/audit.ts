@@ -5,7 +5,7 @@ import { DEFAULT_PAGING, feedStatus } from '../../domain/paging.ts';
 import type { Notification } from '../../domain/page.ts';
 import type { PatientState } from '../../domain/state.ts';
 import { auditKey, type AuditEvent, type AuditLog } from '../../ports.ts';
-import { relaxedTransaction, type Db } from './db.ts';
+import type { Db } from './db.ts';
 
 export const AUDIT_INSERT = 'INSERT OR IGNORE INTO audit (key, patient_id, type, at, entry) VALUES (?, ?, ?, ?, ?)';
 
@@ -35,25 +35,17 @@ export class SqliteAuditLog implements AuditLog {
   private readonly insert;
   private readonly page;
 
-  /**
-   * `durable`: commit with synchronous=FULL (an acknowledgement or a silence a person made: the answer promises it
-   * is recorded); otherwise NORMAL, for entries the pager derives again from the outbox after a power cut.
-   */
-  constructor(
-    private readonly db: Db,
-    private readonly durable = false,
-  ) {
+  /** How durable each append is, is the connection's synchronous setting (see server/paging.ts). */
+  constructor(private readonly db: Db) {
     this.insert = db.prepare(AUDIT_INSERT);
     this.page = db.prepare('SELECT seq, entry FROM audit WHERE patient_id = ? AND seq > ? ORDER BY seq LIMIT ?');
   }
 
   async append(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const write = () => {
+    this.db.transaction(() => {
       for (const e of events) this.insert.run(...auditRow(e));
-    };
-    if (this.durable) this.db.transaction(write)();
-    else relaxedTransaction(this.db, write);
+    })();
   }
 
   /** Oldest first (in the order written), read in pages so that a long trail never sits in memory at once. */

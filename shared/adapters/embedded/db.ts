@@ -83,9 +83,9 @@ CREATE TABLE pages (
   body TEXT NOT NULL                          -- the whole Page (shared/domain/paging.ts) as JSON
 );
 CREATE INDEX pages_by_patient ON pages (patient_id, triggered_at);
-CREATE INDEX pages_due ON pages (due_at) WHERE status = 'open';
-CREATE INDEX pages_held ON pages (held_by) WHERE status = 'open' AND held_by IS NOT NULL;
-CREATE INDEX pages_unsent ON pages (status) WHERE delivered = 0;
+-- The pages a ladder may still act on (open, or a send not made yet): few at any time, so one small index serves
+-- the timer loop's queries, and a page's step touches one index.
+CREATE INDEX pages_active ON pages (due_at) WHERE status = 'open' OR delivered = 0;
 CREATE INDEX pages_stale_feed ON pages (patient_id) WHERE subject = 'stale-feed';
 CREATE TABLE silences (
   silence_id TEXT PRIMARY KEY,
@@ -134,7 +134,6 @@ CREATE TABLE outbox (
   body TEXT NOT NULL,                         -- the Notification, the AlertChange, or the PageEvent
   created_at TEXT NOT NULL
 );
-CREATE INDEX outbox_by_patient ON outbox (patient_id, kind, seq);
 CREATE TABLE deliveries (
   item_id TEXT NOT NULL,
   sink TEXT NOT NULL,                         -- pager, stdout, board, webhook: each has its own ledger
@@ -154,7 +153,6 @@ function migrateV1(db: Db): void {
   db.exec(`
     ALTER TABLE outbox RENAME COLUMN notification_id TO item_id;
     ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'notification';
-    CREATE INDEX outbox_by_patient ON outbox (patient_id, kind, seq);
     ALTER TABLE deliveries RENAME COLUMN notification_id TO item_id;
     ALTER TABLE patients ADD COLUMN feed_since INTEGER;
     CREATE INDEX patients_feed ON patients (feed_since) WHERE feed_since IS NOT NULL;

@@ -70,6 +70,7 @@ interface Lane {
 
 const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
 const YIELD_AFTER_MS = 5;
+const BATCH = 100;
 
 export class OutboxDispatcher {
   private readonly lanes: Lane[];
@@ -81,6 +82,7 @@ export class OutboxDispatcher {
    */
   private readonly ledgerDb: Db;
   private readonly unsent;
+  private readonly last;
   private readonly count;
   private stopped = false;
   private readonly now: () => number;
@@ -97,8 +99,9 @@ export class OutboxDispatcher {
       `SELECT o.seq, o.kind, o.item_id AS id, o.patient_id AS patientId, o.body FROM outbox o
        WHERE o.seq > ? AND o.kind IN (SELECT value FROM json_each(?))
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = ?)
-       ORDER BY o.seq LIMIT 100`,
+       ORDER BY o.seq LIMIT ${BATCH}`,
     );
+    this.last = db.prepare('SELECT max(seq) FROM outbox').pluck();
     this.count = db.prepare(
       `SELECT count(*) AS n FROM outbox o
        WHERE o.kind IN (SELECT value FROM json_each(?))
@@ -147,6 +150,7 @@ export class OutboxDispatcher {
     let since = performance.now();
     for (;;) {
       lane.again = false;
+      const top = this.last.get() as number | null;
       const rows = this.unsent.all(lane.cursor, lane.kinds, lane.sink.name) as OutboxItem[];
       for (const item of rows) {
         if (this.stopped) return;
@@ -168,6 +172,8 @@ export class OutboxDispatcher {
           return;
         }
       }
+      // Everything of this lane up to `top` is delivered: records of other kinds need not be read again.
+      if (rows.length < BATCH && top !== null) lane.cursor = Math.max(lane.cursor, top);
       if (rows.length === 0 && !lane.again) return;
     }
   }

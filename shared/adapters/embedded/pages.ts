@@ -5,7 +5,7 @@ import type { Page, Silence } from '../../domain/paging.ts';
 import type { Notification } from '../../domain/page.ts';
 import { iso } from '../../domain/time.ts';
 import { VersionConflict, type PageMessage, type PageSender, type PageStore } from '../../ports.ts';
-import { relaxedTransaction, type Db } from './db.ts';
+import type { Db } from './db.ts';
 
 interface PageRow {
   rev: number;
@@ -15,11 +15,6 @@ interface PageRow {
 const toPage = (r: PageRow): Page => ({ ...(JSON.parse(r.body) as Page), rev: r.rev });
 
 export interface SqlitePageStoreOptions {
-  /**
-   * Commit with synchronous=FULL: for what a person did (acknowledgements, silences), which nothing could redo.
-   * Otherwise NORMAL: what the pager derives from the outbox and the clock is derived again after a power cut.
-   */
-  durable?: boolean;
   /** After each save, with the pages as stored (e.g. to tell the board). */
   onSaved?: (pages: Page[]) => void;
 }
@@ -34,12 +29,11 @@ export class SqlitePageStore implements PageStore {
     this.s = {
       get: db.prepare('SELECT rev, body FROM pages WHERE page_id = ?'),
       open: db.prepare("SELECT rev, body FROM pages WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id"),
-      // Due or held (open pages), and sends not made yet (open or informational): the three partial indexes.
+      // Due or held (open pages), and sends not made yet (open or informational): within pages_active.
       pending: db.prepare(
-        `SELECT rev, body FROM pages WHERE page_id IN (
-           SELECT page_id FROM pages WHERE status = 'open' AND due_at <= ?
-           UNION SELECT page_id FROM pages WHERE status = 'open' AND held_by IS NOT NULL
-           UNION SELECT page_id FROM pages WHERE delivered = 0 AND status IN ('open', 'info'))
+        `SELECT rev, body FROM pages
+         WHERE (status = 'open' OR delivered = 0)
+           AND ((status = 'open' AND (due_at <= ? OR held_by IS NOT NULL)) OR (delivered = 0 AND status IN ('open', 'info')))
          ORDER BY triggered_at, page_id`,
       ),
       ofPatient: db.prepare('SELECT rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?'),
@@ -53,9 +47,9 @@ export class SqlitePageStore implements PageStore {
       ),
       nextDue: db.prepare(
         `SELECT min(t) AS t FROM (
-           SELECT min(due_at) AS t FROM pages WHERE status = 'open' AND held_by IS NULL
+           SELECT min(due_at) AS t FROM pages WHERE (status = 'open' OR delivered = 0) AND status = 'open' AND held_by IS NULL
            UNION ALL SELECT min(coalesce(s.ended_at, s.until)) FROM pages p JOIN silences s ON s.silence_id = p.held_by
-             WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
+             WHERE (p.status = 'open' OR p.delivered = 0) AND p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
       silences: db.prepare('SELECT body FROM silences WHERE ended_at IS NULL AND until > ? ORDER BY from_at, silence_id'),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
@@ -166,9 +160,9 @@ export class SqlitePageStore implements PageStore {
     return out;
   }
 
+  /** One transaction; how durable its commit is, is the connection's synchronous setting (see server/paging.ts). */
   private write(fn: () => void): void {
-    if (this.o.durable) this.db.transaction(fn)();
-    else relaxedTransaction(this.db, fn);
+    this.db.transaction(fn)();
   }
 }
 
@@ -235,8 +229,8 @@ export class SqlitePageSender implements PageSender {
   private readonly notification;
 
   constructor(
-    private readonly db: Db,
-    private readonly o: { now: () => number; onSent: () => void; durable?: boolean },
+    db: Db,
+    private readonly o: { now: () => number; onSent: () => void },
   ) {
     this.insert = db.prepare("INSERT OR IGNORE INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, ?, ?, ?)");
     this.notification = db.prepare("SELECT body FROM outbox WHERE item_id = ? AND kind = 'notification'");
@@ -245,9 +239,7 @@ export class SqlitePageSender implements PageSender {
   async send(m: PageMessage): Promise<void> {
     const now = this.o.now();
     const event = pageEvent(m, now);
-    const write = () => this.insert.run(event.sendId, event.patientId, JSON.stringify(event), iso(now));
-    if (this.o.durable) write();
-    else relaxedTransaction(this.db, write);
+    this.insert.run(event.sendId, event.patientId, JSON.stringify(event), iso(now));
     this.o.onSent();
   }
 
