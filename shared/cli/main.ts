@@ -17,7 +17,7 @@ const USAGE = `usage:
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
   crs token issue --device ID | revoke TOKEN_ID | list [--table NAME]   device tokens of the AWS deployment
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
-  crs silence create|end|list ... --backend aws                     silences of a patient or a team on the AWS deployment
+  crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   (crs serve --help and crs simulate --help list every option)
 `;
 

@@ -2,14 +2,17 @@
 // ended by a named user and audited by the pager. A silence holds pages below the unsilenceable grade (grade 4
 // by default is never held) until it ends; the held pages are then sent if still open. Backends register here:
 // `--backend aws` works on a deployment's tables (or a `crs serve --backend aws` run) with the operator's
-// credentials; the embedded server's silences are made on its board (or its API, POST /api/silences).
+// credentials; `--backend embedded` (the default) asks the `crs serve` running on --data DIR, through the same
+// API as its board (POST /api/silences), so that its pager, board and audit trail see the silence at once.
 import { parseArgs } from 'node:util';
 import type { GradingConfig } from '../domain/config.ts';
 import type { Silence } from '../domain/paging.ts';
 import { iso } from '../domain/time.ts';
 import { checkAckName, checkSilence } from '../server/http.ts';
 
-export const SILENCE_USAGE = `  crs silence create (--patient P | --team T) --minutes N --by NAME --reason TEXT --backend aws [--outputs FILE] [--config FILE]
+export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
+      the same on the crs serve running on DIR (default ./.crs), as its board does
+  crs silence create (--patient P | --team T) --minutes N --by NAME --reason TEXT --backend aws [--outputs FILE] [--config FILE]
       hold pages below grade 4 for P (or team T) for N minutes (1-1440); prints the silence id
   crs silence end SILENCE_ID --by NAME --backend aws [--outputs FILE] [--config FILE]
       end it early: what it held is paged now, if still open
@@ -33,6 +36,7 @@ type LoadConfig = (file: string | undefined, scheme: string | undefined) => Grad
 
 /** Where each backend keeps its silences. */
 export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig) => Promise<SilenceBackend>> = {
+  embedded: async (o) => (await import('./silence-embedded.ts')).embeddedSilences(typeof o.data === 'string' ? o.data : undefined),
   aws: async (o, config) => {
     const { operatorPaging, operatorVariables, OperatorUsageError } = await import('./aws-operator.ts');
     try {
@@ -93,19 +97,14 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
         outputs: { type: 'string' },
         config: { type: 'string' },
         scheme: { type: 'string' },
+        data: { type: 'string' },
       },
     }));
   } catch (err) {
     return usage((err as Error).message);
   }
   const open = SILENCE_BACKENDS[String(values.backend)];
-  if (!open) {
-    return usage(
-      values.backend === 'embedded'
-        ? 'the embedded server\'s silences are made on its board (or POST /api/silences); this command takes --backend aws'
-        : `--backend must be one of ${Object.keys(SILENCE_BACKENDS).join(', ')} (got "${String(values.backend)}")`,
-    );
-  }
+  if (!open) return usage(`--backend must be one of ${Object.keys(SILENCE_BACKENDS).join(', ')} (got "${String(values.backend)}")`);
 
   // Checked before anything is opened: a typo costs no AWS call.
   let created: Silence | undefined;

@@ -1,6 +1,7 @@
 // The whole pipeline in one process on SQLite: HTTP ingest -> inbox -> grading worker -> outbox -> pager (ladders,
 // acknowledgements, silences, alerts, audit) and stdout, board, webhook. `crs serve`, `crs start`, the tests and the
 // benchmark all start it through startEmbeddedServer.
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -93,7 +94,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     onChanged: (patientIds) => sse.broadcast('pages', { patientIds }),
   });
   const queries = new BoardQueries(db, paging.store);
-  const sinks: Sink[] = [paging.sink(), new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), new BoardSink(sse)];
+  const sinks: Sink[] = [new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), paging.sink(), new BoardSink(sse)];
   if (o.webhook) sinks.push(new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry));
   dispatcher = new OutboxDispatcher(db, sinks, { now, log });
   const worker = new GradingWorker({
@@ -154,6 +155,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const url = `http://${shown}:${port}`;
 
   if (!o.publicUrl) links.base = `${url}/ack/`;
+  // Where this data directory's server answers, for the commands that go through it (crs silence).
+  writeFileSync(join(dataDir, SERVE_INFO_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
 
   // Whatever was accepted or committed before a crash is graded and delivered now, and the ladders resume.
   worker.kick();
@@ -174,6 +177,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       await dispatcher.stop();
       await paging.close(); // after what the last deliveries handed the pager
       db.close();
+      rmSync(join(dataDir, SERVE_INFO_FILE), { force: true });
       lock.release();
     })());
 
@@ -193,4 +197,6 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
 }
 
 export const DEFAULT_DATA_DIR = '.crs';
+/** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: check it answers). */
+export const SERVE_INFO_FILE = 'serve.json';
 export const demoDataDir = (base = DEFAULT_DATA_DIR) => join(base, 'demo');

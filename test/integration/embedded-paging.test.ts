@@ -144,4 +144,31 @@ describe('crs serve escalation ladders in real time', () => {
       await stop(server);
     }
   }, 60_000);
+
+  it('take silences from crs silence, through the running server', async () => {
+    const dir = join(root, 'silence');
+    const server = await spawnServe(dir, ['--config', config('silence', { staleFeedMinutes: 1e9 })]);
+    const crs = (...args: string[]) => spawnSync(process.execPath, [CRS_BIN, 'silence', ...args, '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    try {
+      await accept(server, enrol('S1', 0));
+      const made = crs('create', '--patient', 'S1', '--minutes', '30', '--reason', 'transport to MRI', '--by', 'Nurse Bea', '--json');
+      expect(made.status).toBe(0);
+      const silence = JSON.parse(made.stdout) as { silenceId: string; patientId: string; createdBy: string };
+      expect(silence).toMatchObject({ patientId: 'S1', createdBy: 'Nurse Bea' });
+      expect(made.stderr).toContain('pages of grade 4 and above are never held');
+      expect(crs('create', '--team', 'icu', '--minutes', '0', '--reason', 'x', '--by', 'B').status).toBe(2);
+      expect(JSON.parse(crs('list', '--json').stdout)).toMatchObject([{ silenceId: silence.silenceId, reason: 'transport to MRI' }]);
+      const board = (await (await fetch(`${server.url}/api/patients`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as { patients: { silences: unknown[] }[] };
+      expect(board.patients[0]!.silences).toHaveLength(1);
+      const ended = crs('end', silence.silenceId, '--by', 'Nurse Bea');
+      expect(ended.status).toBe(0);
+      expect(ended.stderr).toContain('ended by Nurse Bea');
+      expect(JSON.parse(crs('list', '--json').stdout)).toEqual([]);
+    } finally {
+      await stop(server);
+    }
+    const down = crs('list');
+    expect(down.status).toBe(2);
+    expect(down.stderr).toContain('no crs serve is running on');
+  }, 60_000);
 });

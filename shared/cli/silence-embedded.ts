@@ -1,0 +1,79 @@
+// `crs silence --backend embedded`: the silences of the `crs serve` running on a data directory, made through its
+// own API (the board's), with the board key kept in that directory. The server does the work (pager, audit, a
+// synchronous=FULL commit, the board's live update); this is a client of it.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Silence } from '../domain/paging.ts';
+import { BOARD_KEY_FILE } from '../server/board-key.ts';
+import { DEFAULT_DATA_DIR, SERVE_INFO_FILE } from '../server/embedded.ts';
+import { SilenceUsageError, type SilenceBackend } from './silence.ts';
+
+interface SilenceJson {
+  silenceId: string;
+  scope: Silence['scope'];
+  from: string;
+  until: string;
+  createdBy: string;
+  reason: string;
+  endedAt?: string | null;
+  endedBy?: string | null;
+}
+
+const fromJson = (s: SilenceJson): Silence => ({
+  silenceId: s.silenceId,
+  scope: s.scope,
+  from: Date.parse(s.from),
+  until: Date.parse(s.until),
+  createdBy: s.createdBy,
+  reason: s.reason,
+  ...(s.endedAt ? { endedAt: Date.parse(s.endedAt), endedBy: s.endedBy ?? '' } : {}),
+});
+
+export async function embeddedSilences(data: string | undefined): Promise<SilenceBackend> {
+  const dir = resolve(data ?? DEFAULT_DATA_DIR);
+  let url: string;
+  let key: string;
+  try {
+    url = (JSON.parse(readFileSync(join(dir, SERVE_INFO_FILE), 'utf8')) as { url: string }).url;
+    key = readFileSync(join(dir, BOARD_KEY_FILE), 'utf8').trim();
+  } catch {
+    throw new SilenceUsageError(`no crs serve is running on ${dir} (silences are kept by the running server; give its --data DIR)`);
+  }
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+    let res: Response;
+    try {
+      res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch {
+      throw new SilenceUsageError(`the crs serve of ${dir} does not answer at ${url} (is it running?)`);
+    }
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  };
+  const refused = (r: { status: number; json: Record<string, unknown> }) =>
+    new Error(`the server answered ${r.status}: ${(r.json.errors as string[] | undefined)?.join('; ') ?? String(r.json.error)}`);
+  return {
+    async create(s) {
+      const scope = 'patientId' in s.scope ? { patientId: s.scope.patientId } : { team: s.scope.team };
+      const r = await call('POST', '/api/silences', { ...scope, minutes: (s.until - s.from) / 60_000, reason: s.reason, by: s.createdBy });
+      if (r.status !== 201) throw refused(r);
+      return fromJson(r.json.silence as SilenceJson);
+    },
+    async end(silenceId, by) {
+      const r = await call('POST', `/api/silences/${encodeURIComponent(silenceId)}/end`, { by });
+      if (r.status === 404) return undefined;
+      if (r.status !== 200) throw refused(r);
+      return fromJson(r.json.silence as SilenceJson);
+    },
+    async list(all) {
+      if (all) throw new SilenceUsageError('--all is for --backend aws; the embedded server lists the silences in force (ended ones are in the audit trail)');
+      const r = await call('GET', '/api/silences');
+      if (r.status !== 200) throw refused(r);
+      return (r.json.silences as SilenceJson[]).map(fromJson);
+    },
+    close: () => undefined,
+  };
+}
