@@ -7,6 +7,7 @@
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import { verifyAck, type AckVerification } from '../app/ack.ts';
 import { Pager, type AlertInput, type PagerDeps } from '../app/pager.ts';
+import { staleFeedAlert, staleFeedCleared } from '../app/stale-feed.ts';
 import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '../adapters/embedded/audit.ts';
 import type { Db } from '../adapters/embedded/db.ts';
@@ -16,7 +17,7 @@ import type { GradingConfig } from '../domain/config.ts';
 import type { Notification } from '../domain/page.ts';
 import { feedStatus, type Page, type Silence } from '../domain/paging.ts';
 import type { AlertChange } from '../domain/reducer.ts';
-import { MINUTE, iso } from '../domain/time.ts';
+import { MINUTE } from '../domain/time.ts';
 import type { AuditLog, PageSender, PageStore, StoredState } from '../ports.ts';
 
 export interface EmbeddedPagingOptions {
@@ -191,25 +192,12 @@ export class EmbeddedPaging {
     const f = stored ? feedStatus(stored.state, now, this.o.config.paging) : undefined;
     if (!stored || !f) return;
     const active = this.staleAlerts.get(patientId);
-    const bed = stored.state.enrolment.bed ? `, bed ${stored.state.enrolment.bed.v}` : '';
     let alert: AlertInput | undefined;
     if (f.stale && active === undefined) {
-      alert = {
-        alertId: `stale-feed|${patientId}|${f.since}`,
-        patientId,
-        subject: 'stale-feed',
-        cleared: false,
-        summary: `NO DATA, patient ${patientId}${bed}: nothing from the monitor since ${iso(f.since)}; the grade cannot be trusted`,
-      };
+      alert = staleFeedAlert(patientId, f.since, stored.state);
       this.staleAlerts.set(patientId, alert.alertId);
     } else if (!f.stale && active !== undefined) {
-      alert = {
-        alertId: `${active}|cleared`,
-        patientId,
-        subject: 'stale-feed',
-        cleared: true,
-        summary: `Data resumed, patient ${patientId}${bed}: monitor data since ${iso(f.since)}`,
-      };
+      alert = staleFeedCleared(active, patientId, f.since, stored.state);
       this.staleAlerts.delete(patientId);
     }
     if (alert) await this.pager.onAlert(alert, now);
