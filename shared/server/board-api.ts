@@ -73,6 +73,8 @@ export interface PageGroupView {
   triggeredAt: string;
   /** The latest of its subject for this patient (a newer grade or all-clear makes it history). */
   current: boolean;
+  /** Needs attention (needsAttention): shown on the patient's card. */
+  attention: boolean;
   pages: TeamPageView[];
 }
 
@@ -150,9 +152,16 @@ const TEAM_ORDER = new Map<string, number>(PAGE_TEAMS.map((t, i) => [t, i]));
 
 /**
  * Groups a patient's pages (newest first) by the grade change or alert they are about, newest first. A group is
- * current when it is the newest of its subject.
+ * current when it is the newest of its subject. `keep` chooses the groups to build (each team's history is read
+ * only for those).
  */
-export function pageGroups(pages: Page[], queries: BoardQueries, paging: PagingConfig, silences: Map<string, Silence>): PageGroupView[] {
+export function pageGroups(
+  pages: Page[],
+  queries: BoardQueries,
+  paging: PagingConfig,
+  silences: Map<string, Silence>,
+  keep: (g: GroupHead) => boolean = () => true,
+): PageGroupView[] {
   const groups = new Map<string, Page[]>();
   for (const p of pages) {
     const list = groups.get(p.notificationId) ?? [];
@@ -163,9 +172,16 @@ export function pageGroups(pages: Page[], queries: BoardQueries, paging: PagingC
   const out: PageGroupView[] = [];
   for (const [notificationId, list] of groups) {
     const first = list[0]!;
-    const n = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);
     const current = !seenSubject.has(first.subject);
     seenSubject.add(first.subject);
+    const head: GroupHead = {
+      current,
+      kind: first.kind,
+      // Waiting, held or unanswered: what the board must show until someone owns it.
+      unresolved: list.some((p) => p.status === 'open' || p.status === 'exhausted'),
+    };
+    if (!keep(head)) continue;
+    const n = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);
     out.push({
       notificationId,
       subject: first.subject,
@@ -179,6 +195,7 @@ export function pageGroups(pages: Page[], queries: BoardQueries, paging: PagingC
       at: n?.at ?? iso(first.triggeredAt),
       triggeredAt: iso(Math.min(...list.map((p) => p.triggeredAt))),
       current,
+      attention: needsAttention(head),
       pages: list
         .sort((a, b) => (TEAM_ORDER.get(a.team) ?? 9) - (TEAM_ORDER.get(b.team) ?? 9))
         .map((p) => teamPageView(p, queries, paging, silences)),
@@ -187,12 +204,15 @@ export function pageGroups(pages: Page[], queries: BoardQueries, paging: PagingC
   return out;
 }
 
-/** Needs attention: a current grade change with a page waiting, held or unanswered; a technical alert in force. */
-export function needsAttention(g: PageGroupView): boolean {
-  if (!g.current) return false;
-  if (g.kind === 'alert') return true;
-  return g.pages.some((p) => p.state === 'waiting' || p.state === 'held' || p.state === 'exhausted');
+export interface GroupHead {
+  current: boolean;
+  kind: Page['kind'];
+  unresolved: boolean;
 }
+
+/** Needs attention: a current grade change with a page waiting, held or unanswered; a technical alert in force. */
+export const needsAttention = (g: GroupHead): boolean => g.current && (g.kind === 'alert' || g.unresolved);
+
 
 const NEURO_TEXT: Record<string, string> = {
   alert: 'alert',
@@ -247,7 +267,7 @@ export function patientView(rec: PatientRecord, groups: PageGroupView[], silence
         }
       : null,
     limits: { feverC: config.feverThresholdC, ...hypotensionThresholds(s, config) },
-    paging: groups.filter(needsAttention),
+    paging: groups.filter((g) => g.attention),
     waiting: groups.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
     silences: silences.filter((x) => 'patientId' in x.scope && x.scope.patientId === rec.patientId).map(silenceView),
   };
@@ -287,7 +307,7 @@ export class BoardApi {
     };
   }
 
-  private groups(patientId: string, silences: Silence[]): PageGroupView[] {
+  private groups(patientId: string, silences: Silence[], keep?: (g: GroupHead) => boolean): PageGroupView[] {
     const byId = new Map(silences.map((s) => [s.silenceId, s]));
     const pages = this.queries.pages(patientId, PAGES_PER_PATIENT);
     // A page held by a silence that has ended meanwhile (released at the next tick) still names it.
@@ -297,12 +317,13 @@ export class BoardApi {
         if (s) byId.set(s.silenceId, s);
       }
     }
-    return pageGroups(pages, this.queries, this.config.paging, byId);
+    return pageGroups(pages, this.queries, this.config.paging, byId, keep);
   }
 
   patients() {
     const silences = this.queries.silences(this.now());
-    const patients = this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences), silences, this.config));
+    // The list shows what needs attention: only those groups are built.
+    const patients = this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config));
     return {
       serverTime: iso(this.now()),
       scheme: this.config.scheme,
