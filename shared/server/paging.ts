@@ -147,6 +147,7 @@ export class EmbeddedPaging {
 
   /** Runs the timer loop again now if something may be due before it would wake. */
   private wake(): void {
+    if (this.stopped) return;
     const next = this.store.nextDueAt();
     if (next !== null && next < this.tickAt) this.schedule(Math.max(0, next - this.o.now()));
   }
@@ -160,6 +161,7 @@ export class EmbeddedPaging {
       this.tick()
         .catch((err: Error) => this.o.log(`paging: escalation tick failed (${err.name}: ${err.message}); retrying`))
         .finally(() => {
+          if (this.stopped) return; // the connection may be closed by now
           const next = this.store.nextDueAt();
           const now = this.o.now();
           this.schedule(next === null ? TICK_MS : Math.min(TICK_MS, Math.max(0, next - now)));
@@ -205,6 +207,7 @@ export class EmbeddedPaging {
 
   /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */
   committed(patientIds: string[]): void {
+    if (this.stopped) return;
     const quiet = patientIds.filter((p) => this.staleAlerts.has(p));
     if (quiet.length > 0) this.sweep(quiet).catch((err: Error) => this.o.log(`paging: stale-feed check failed (${err.name})`));
   }
