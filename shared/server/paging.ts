@@ -117,11 +117,16 @@ export class EmbeddedPaging {
   start(): void {
     this.staleAlerts = this.store.staleFeedAlerts();
     this.schedule(0);
+    // The next sweep starts a period after this one ended (a long one never overlaps the next).
     const sweep = () => {
       if (this.stopped) return;
-      this.sweep().catch((err: Error) => this.o.log(`paging: stale-feed sweep failed (${err.name}: ${err.message})`));
-      this.sweepTimer = setTimeout(sweep, this.sweepMs);
-      this.sweepTimer.unref();
+      this.sweep()
+        .catch((err: Error) => this.o.log(`paging: stale-feed sweep failed (${err.name}: ${err.message})`))
+        .finally(() => {
+          if (this.stopped) return;
+          this.sweepTimer = setTimeout(sweep, this.sweepMs);
+          this.sweepTimer.unref();
+        });
     };
     sweep();
   }
