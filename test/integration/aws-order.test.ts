@@ -1,6 +1,9 @@
 // 200 patients' devices posting at once to the real `crs serve --backend aws` on an emulator: every patient's
 // pages come out in that patient's order, each once, the same as `crs replay` gives for the patient; and a
 // gateway resending a whole batch (duplicates) pages nobody again.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replay } from '../../shared/app/replay.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
@@ -9,12 +12,19 @@ import { byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, tea
 import { recentFeed } from '../support/feed.ts';
 import { startEmulator, type Emulator } from '../support/moto.ts';
 
+// The feed ends two hours ago: with the default 15 minutes every one of the 200 monitors would be "quiet" and
+// raise a stale-feed alert, which is not what this test is about (aws-paging.test.ts is).
+const dir = mkdtempSync(join(tmpdir(), 'crs-aws-order-'));
+const config = join(dir, 'config.json');
+writeFileSync(config, JSON.stringify({ paging: { staleFeedMinutes: 24 * 60 } }));
+
 let emulator: Emulator;
 beforeAll(async () => {
   emulator = await startEmulator();
 });
 afterAll(async () => {
   await emulator?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('many patients at once through the deployed shape on an emulator', () => {
@@ -29,7 +39,7 @@ describe('many patients at once through the deployed shape on an emulator', () =
     expect(devices.size).toBe(200);
 
     const prefix = runPrefix('ord');
-    const server = await spawnAwsServe(emulator.endpoint, prefix);
+    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--config', config]);
     try {
       // Round after round, every patient's next message, 20 requests at a time: the patients interleave on the
       // queue while each patient's messages keep their order (as one device per patient sends them).

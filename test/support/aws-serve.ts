@@ -16,6 +16,9 @@ export interface Resources {
   queues: Record<string, string>;
   tables: Record<string, string>;
   topic: string;
+  /** The acknowledge-link secret's ARN. */
+  secret: string;
+  ackBaseUrl: string;
   teamQueues: Record<string, string>;
 }
 

@@ -1,0 +1,233 @@
+// Pages that get answered, on the deployed shape on an emulator: the real `crs serve --backend aws` (notify, the
+// escalate function's timers and schedule, the ack function behind the HTTP front), real HTTP, and the real `crs`
+// operator commands. With short ladders (6 s a level from grade 3, 12 s below) the tests watch what each team's
+// queue receives: a ladder that climbs when nobody answers and stops at the first acknowledgement; a higher grade
+// re-paging at once; a de-escalation cancelling the pending escalation; forged, altered and expired tokens refused
+// over HTTP and audited; a stale-feed alert that fires and clears; a silence that holds a low grade and never
+// grade 4; and timers that survive the host being killed.
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signAck } from '../../shared/app/ack.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { CRS_BIN, REPO, post, runPrefix, spawnAwsServe, stop, teamPages, teardown, type AwsServe, type PrintedPage } from '../support/aws-serve.ts';
+import { startEmulator, type Emulator } from '../support/moto.ts';
+
+const SEVERE_S = 6;
+const OTHER_S = 12;
+const STALE_S = 15;
+const CONFIG = {
+  holdMinutes: 1,
+  paging: { timeoutMinutes: { severe: SEVERE_S / 60, other: OTHER_S / 60 }, staleFeedMinutes: STALE_S / 60 },
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'crs-aws-paging-'));
+const configFile = join(dir, 'config.json');
+const outputsFile = join(dir, 'outputs.json');
+writeFileSync(configFile, JSON.stringify(CONFIG));
+const SERVE_ARGS = ['--config', configFile, '--schedule-interval', '2', '--visibility-timeout', '2', '--outputs', outputsFile];
+
+let emulator: Emulator;
+let server: AwsServe;
+const prefix = runPrefix('pag');
+const region = process.env.AWS_REGION ?? 'us-east-1';
+const awsEnv = () => ({ AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS);
+}, 120_000);
+afterAll(async () => {
+  if (server) await stop(server);
+  if (emulator) await teardown(emulator.endpoint, prefix).catch(() => undefined);
+  await emulator?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}, 120_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+let n = 0;
+const message = (patientId: string, secondsAgo: number, sections: Partial<DeviceMessage>, kind: 'monitor' | 'ehr' = 'monitor'): DeviceMessage =>
+  ({ messageId: `pg-${++n}`, patientId, observedAt: ago(secondsAgo), source: { deviceId: `dev-${patientId}`, kind }, ...sections }) as DeviceMessage;
+const enrol = (patientId: string, secondsAgo = 600) =>
+  message(patientId, secondsAgo, { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: `B-${patientId}`, ward: 'H4' } }, 'ehr');
+
+async function send(...messages: DeviceMessage[]): Promise<void> {
+  for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
+}
+
+/** The pages a patient's teams received so far (across restarts of the host), as printed. */
+const pagesOf = (s: AwsServe[] | AwsServe, patientId: string, team?: string) =>
+  (Array.isArray(s) ? s : [s]).flatMap((x) => teamPages(x.lines)).filter((p) => p.patientId === patientId && (!team || p.team === team));
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; stderr:\n${server.stderr().slice(-3000)}`);
+    await sleep(200);
+  }
+}
+
+const ladder = (pages: PrintedPage[]) => pages.map((p) => `${p.role} L${p.level} R${p.round} ${p.reason}`);
+const tokenOf = (p: PrintedPage) => p.ackUrl!.split('/ack/')[1]!;
+
+function crs(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CRS_BIN, ...args], { cwd: REPO, env: { ...process.env, ...awsEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+async function auditOf(patientId: string): Promise<{ type: string; text: string; details: Record<string, unknown> }[]> {
+  const r = await crs(['audit', 'export', '--patient', patientId, '--backend', 'aws', '--outputs', outputsFile]);
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+describe('pages that get answered, on the deployed shape on an emulator', () => {
+  it('climbs the ladder when nobody answers and stops at the first acknowledgement (a link opened on a phone)', async () => {
+    await send(enrol('L-1'), message('L-1', 60, { vitals: { temperatureC: 39 } }), message('L-1', 30, { oxygen: { device: 'non_rebreather' } }));
+    const second = await waitFor('the ICU consultant to be paged', () => pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 1));
+    // Opening the link shows the page and acknowledges nothing; the form's POST acknowledges.
+    const shown = await fetch(second.ackUrl!);
+    expect(shown.status).toBe(200);
+    expect(await shown.text()).toContain('<form method="post">');
+    const acked = await fetch(second.ackUrl!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Dr+Ada+ICU' });
+    expect(acked.status).toBe(200);
+    expect(await acked.text()).toContain('Recorded: Dr Ada ICU (ICU consultant)');
+    const ackedAt = Date.now();
+    await sleep((2 * SEVERE_S + 3) * 1000);
+    const icu = pagesOf(server, 'L-1', 'icu').filter((p) => p.grade === 3);
+    expect(ladder(icu)).toEqual(['ICU registrar L0 R0 triggered', 'ICU consultant L1 R0 escalated']);
+    // Hematology did not answer: its ladder went on meanwhile.
+    expect(ladder(pagesOf(server, 'L-1', 'hematology').filter((p) => p.grade === 3)).slice(0, 3)).toEqual([
+      'hematology fellow L0 R0 triggered',
+      'hematology attending L1 R0 escalated',
+      'hematology consultant L2 R0 escalated',
+    ]);
+    expect(icu.every((p) => Date.parse(p.at) < ackedAt)).toBe(true);
+    const trail = await auditOf('L-1');
+    expect(trail.filter((e) => e.type === 'acknowledgement')).toEqual([
+      expect.objectContaining({ details: expect.objectContaining({ pageId: second.pageId, by: 'Dr Ada ICU (ICU consultant)', via: 'link', level: 1 }) }),
+    ]);
+  }, 120_000);
+
+  it('re-pages at once on a higher grade, even though the last page was acknowledged (through the API)', async () => {
+    await send(enrol('R-1'), message('R-1', 60, { vitals: { temperatureC: 39 } }));
+    const first = await waitFor('the CRS 1 page', () => pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 1));
+    const res = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tokenOf(first), by: 'Dr H' }) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ acknowledged: true, page: { status: 'acknowledged', ack: { by: 'Dr H (hematology fellow)', via: 'link' } } });
+    const sentAt = Date.now();
+    await send(message('R-1', 30, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }));
+    const second = await waitFor('the CRS 2 page', () => pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 2));
+    expect(second).toMatchObject({ role: 'hematology fellow', level: 0, reason: 'triggered' });
+    expect(Date.parse(second.at) - sentAt).toBeLessThan(OTHER_S * 1000); // at once, not at the next level's time
+  }, 60_000);
+
+  it('cancels the pending escalation when the grade falls (de-escalation), and says so once', async () => {
+    await send(enrol('D-1', 900), message('D-1', 300, { vitals: { temperatureC: 39 } }), message('D-1', 240, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }));
+    const crs2 = await waitFor('the CRS 2 page', () => pagesOf(server, 'D-1', 'hematology').find((p) => p.grade === 2));
+    // Off oxygen, and below grade 2 for the hold time (1 minute in this configuration) of patient time.
+    await send(message('D-1', 200, { oxygen: { device: 'room_air' } }), message('D-1', 100, { vitals: { heartRate: 90 } }));
+    const down = await waitFor('the de-escalation', () => pagesOf(server, 'D-1', 'hematology').find((p) => p.kind === 'de-escalation'));
+    expect(down).toMatchObject({ grade: 1, level: 0 });
+    expect(down.ackUrl).toBeUndefined(); // informational: nothing to acknowledge
+    await sleep((OTHER_S + 4) * 1000);
+    expect(pagesOf(server, 'D-1', 'hematology').filter((p) => p.pageId === crs2.pageId).map((p) => p.level)).toEqual([0]);
+    const closed = (await auditOf('D-1')).filter((e) => e.type === 'page' && e.details.pageId === crs2.pageId).map((e) => e.details.status);
+    expect(closed).toEqual(['open', 'resolved']);
+  }, 90_000);
+
+  it('refuses forged, altered and expired acknowledge tokens over HTTP, and audits each refusal', async () => {
+    await send(enrol('F-1'), message('F-1', 30, { vitals: { temperatureC: 39 } }));
+    const page = await waitFor('the CRS 1 page', () => pagesOf(server, 'F-1', 'hematology').find((p) => p.grade === 1));
+    const real = tokenOf(page);
+    const secrets = new SecretsManagerClient({ endpoint: emulator.endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const key = Buffer.from((await secrets.send(new GetSecretValueCommand({ SecretId: server.resources.secret }))).SecretString!, 'utf8');
+    secrets.destroy();
+    const forged = signAck(Buffer.alloc(32, 1), { pageId: page.pageId, role: 'hematology fellow', expiresAt: Date.now() + 3_600_000 });
+    const altered = real.split('.').map((part, i) => (i === 2 ? Buffer.from('hematology consultant').toString('base64url') : part)).join('.');
+    const expired = signAck(key, { pageId: page.pageId, role: 'hematology fellow', expiresAt: Date.now() - 1000 });
+    for (const token of [forged, altered, expired]) {
+      const api = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Mallory' }) });
+      expect(api.status).toBe(403);
+      const form = await fetch(`${server.url}/ack/${token}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Mallory' });
+      expect(form.status).toBe(403);
+      expect(await form.text()).toContain('Link refused');
+    }
+    expect((await fetch(`${server.url}/ack/${forged}`)).status).toBe(403); // a GET is refused too, and records nothing
+    const refusals = (await auditOf('F-1')).filter((e) => e.type === 'acknowledgement-refused');
+    expect(refusals.map((e) => e.details.reason)).toEqual(['forged', 'forged', 'forged', 'forged', 'expired', 'expired']);
+    expect(refusals.every((e) => e.details.pageId === page.pageId && e.details.by === 'Mallory')).toBe(true);
+    // The page is still open: the real link acknowledges it.
+    const ok = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: real, by: 'Dr Real' }) });
+    expect(ok.status).toBe(200);
+  }, 60_000);
+
+  it('raises a stale-feed alert to the bedside team when the monitor goes quiet, and clears it when data resumes', async () => {
+    await send(enrol('S-1', 60), message('S-1', 1, { vitals: { heartRate: 80 } }));
+    const alert = await waitFor('the stale-feed alert', () => pagesOf(server, 'S-1', 'bedside').find((p) => p.subject === 'stale-feed' && p.kind === 'alert'), 60_000);
+    expect(alert.summary).toMatch(/^NO DATA, patient S-1, bed B-S-1: nothing from the monitor since .*; the grade cannot be trusted$/);
+    expect(alert.role).toBe('bedside nurse');
+    expect(alert.ackUrl).toBeDefined();
+    await send(message('S-1', 0, { vitals: { heartRate: 82 } }));
+    const cleared = await waitFor('the all-clear', () => pagesOf(server, 'S-1', 'bedside').find((p) => p.kind === 'alert-cleared'), 30_000);
+    expect(cleared.summary).toMatch(/^Data resumed, patient S-1/);
+    await sleep(4000); // further sweeps raise nothing again
+    expect(pagesOf(server, 'S-1', 'bedside').filter((p) => p.level === 0).map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
+  }, 120_000);
+
+  it('holds a low grade during a silence (released when it is ended), and never grade 4', async () => {
+    const create = (patientId: string) =>
+      crs(['silence', 'create', '--patient', patientId, '--minutes', '10', '--by', 'Nurse B', '--reason', 'transport to MRI', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+    const [low, high] = await Promise.all([create('Q-1'), create('Q-2')]);
+    expect(low.status, low.stderr).toBe(0);
+    expect(high.status, high.stderr).toBe(0);
+    const listed = await crs(['silence', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile]);
+    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ silenceId: low.stdout.trim(), patientId: 'Q-1', createdBy: 'Nurse B', reason: 'transport to MRI' })]));
+
+    await send(enrol('Q-1'), message('Q-1', 30, { vitals: { temperatureC: 39 } }));
+    await send(enrol('Q-2'), message('Q-2', 40, { vitals: { temperatureC: 39 } }), message('Q-2', 30, { oxygen: { device: 'bipap' } }));
+    const grade4 = await waitFor('the grade 4 pages', () => {
+      const p = pagesOf(server, 'Q-2').filter((x) => x.grade === 4);
+      return p.length === 2 ? p : undefined;
+    });
+    expect(grade4.map((p) => `${p.team} ${p.role}`).sort()).toEqual(['hematology hematology fellow', 'icu ICU registrar']);
+    expect(pagesOf(server, 'Q-2').filter((p) => p.grade === 1)).toEqual([]); // its grade 1 was held, then replaced
+    await sleep(4000);
+    expect(pagesOf(server, 'Q-1')).toEqual([]); // held
+
+    const ended = await crs(['silence', 'end', low.stdout.trim(), '--by', 'Nurse B', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+    expect(ended.status, ended.stderr).toBe(0);
+    const released = await waitFor('the released page', () => pagesOf(server, 'Q-1', 'hematology').find((p) => p.grade === 1), 20_000);
+    expect(released).toMatchObject({ role: 'hematology fellow', level: 0 });
+    const trail = (await auditOf('Q-1')).filter((e) => e.type === 'silence').map((e) => e.text);
+    expect(trail).toEqual([expect.stringMatching(/^silence of patient Q-1 by Nurse B from .* transport to MRI$/), `silence ${low.stdout.trim()} ended by Nurse B`]);
+  }, 90_000);
+
+  it('keeps the escalation timers through a killed host: the next level is paged once, at its time, after the restart', async () => {
+    await send(enrol('K-1'), message('K-1', 60, { vitals: { temperatureC: 39 } }), message('K-1', 30, { oxygen: { device: 'non_rebreather' } }));
+    const first = await waitFor('the ICU registrar page', () => pagesOf(server, 'K-1', 'icu').find((p) => p.grade === 3 && p.level === 0));
+    const before = server;
+    expect(await stop(before, 'SIGKILL')).toBeNull();
+    await sleep((SEVERE_S + 2) * 1000); // the next level fell due while nothing ran
+    server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS);
+    const next = await waitFor('the ICU consultant page after the restart', () => pagesOf(server, 'K-1', 'icu').find((p) => p.pageId === first.pageId && p.level === 1), 60_000);
+    expect(next).toMatchObject({ role: 'ICU consultant', reason: 'escalated' });
+    await sleep(3000);
+    const all = pagesOf([before, server], 'K-1', 'icu').filter((p) => p.pageId === first.pageId);
+    const steps = all.map((p) => `L${p.level} R${p.round}`);
+    expect(new Set(steps).size).toBe(steps.length); // no level paged twice, across the kill
+    expect(steps.slice(0, 2)).toEqual(['L0 R0', 'L1 R0']);
+  }, 120_000);
+});
