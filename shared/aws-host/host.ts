@@ -34,6 +34,8 @@ export interface AwsHostOptions extends SynthOptions {
   localToken?: string;
   /** How often an idle stream shard is read, ms. */
   streamPollMs?: number;
+  /** Print every page each team receives too (not only each grade change once). */
+  pageLines?: boolean;
   /** How often the schedule rule fires (seconds); the stack's rate when absent (a minute). */
   scheduleSeconds?: number;
   /** Test hook: the process kills itself after a page's state transaction and before its publish. */
@@ -213,7 +215,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       o.log(`escalate: scheduled invocation failed (${err.name})`);
     });
   };
-  const printer = new PagePrinter({ sqs: clients.sqs, teamQueues: p.teamQueues, out: o.out, log: o.log });
+  const printer = new PagePrinter({ sqs: clients.sqs, teamQueues: p.teamQueues, out: o.out, log: o.log, pageLines: o.pageLines ?? false });
 
   const depth = async (url: string) => {
     const a = (await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes ?? {};

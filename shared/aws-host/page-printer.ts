@@ -1,8 +1,10 @@
 // Reads the team queues (one per team, subscribed to the pages topic with the stack's filter policy) and prints
 // what they receive on stdout, as NDJSON:
-// - a `page` line for every page a team receives (each level of each ladder, and technical alerts): the team, the
-//   role paged, the level, why (triggered, escalated, released, resent) and the acknowledge link;
-// - a `notification` line once per grade change, exactly as `crs replay` prints it (the page's body carries it).
+// - a `notification` line once per grade change, exactly as `crs replay` prints it (the page's body carries it);
+// - with `pageLines` (--page-lines), also a `page` line for every page a team receives (each level of each ladder,
+//   and technical alerts), the page event every backend emits: the team, the role paged, the level, why and the
+//   acknowledge link. Off by default, as on the embedded backend: the links act as credentials, and standard
+//   output often ends up in logs.
 //
 // A grade change pages several teams, one message each; its notification line is printed from its "home" queue:
 // the first, in the order of PAGE_TEAMS, of its teams whose filter policy matches it, so that the notifications
@@ -12,6 +14,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { PageTeam } from '../domain/paging.ts';
 import type { PageBody } from '../adapters/aws/sns-page-sender.ts';
+import type { PageEvent } from '../adapters/embedded/pages.ts';
 import { matchesFilterPolicy, type EnvelopeAttribute } from './patterns.ts';
 import type { TeamQueue } from './provision.ts';
 
@@ -21,7 +24,8 @@ export interface PagePrinterOptions {
   /** Receives one line per page or notification (without the newline). */
   out: (line: string) => void;
   log: (line: string) => void;
-  now?: () => number;
+  /** Also print every page a team receives. */
+  pageLines?: boolean;
 }
 
 interface Envelope {
@@ -31,25 +35,8 @@ interface Envelope {
   MessageAttributes?: Record<string, EnvelopeAttribute>;
 }
 
-/** A page as a team received it (one stdout line). */
-export interface PageLine {
-  type: 'page';
-  /** When the team queue delivered it (server time). */
-  at: string;
-  pageId: string;
-  notificationId: string;
-  patientId: string;
-  team: PageTeam;
-  role: string;
-  level: number;
-  round: number;
-  reason: string;
-  kind: string;
-  subject: string;
-  grade: number;
-  summary: string;
-  ackUrl?: string;
-}
+/** A page as a team received it (one stdout line with --page-lines). */
+export type PageLine = PageEvent;
 
 /** Ids remembered to drop a redelivered copy; old ones are forgotten first. */
 const REMEMBERED = 100_000;
@@ -70,7 +57,7 @@ export class PagePrinter {
   readonly stats: {
     /** Notification lines printed (grade changes, once each). */
     printed: number;
-    /** Page lines printed (every page every team received). */
+    /** Pages the teams received (each printed with --page-lines). */
     pages: number;
     deliveries: Partial<Record<PageTeam, number>>;
     misdelivered: number;
@@ -132,26 +119,8 @@ export class PagePrinter {
     }
     if (!remember(this.seenDeliveries, `${team}|${envelope.MessageId ?? m.MessageId}`)) return;
 
-    const p = body.page;
-    const line: PageLine = {
-      type: 'page',
-      at: new Date((this.o.now ?? Date.now)()).toISOString(),
-      pageId: p.pageId,
-      notificationId: body.type === 'notification' ? body.notificationId : body.alertId,
-      patientId: body.patientId,
-      team: p.team,
-      role: p.role,
-      level: p.level,
-      round: p.round,
-      reason: p.reason,
-      kind: body.kind,
-      subject: body.type === 'notification' ? body.condition : body.subject,
-      grade: body.type === 'notification' ? body.toGrade : Number(attributes.grade?.Value ?? 0),
-      summary: body.summary,
-      ...(p.ackUrl ? { ackUrl: p.ackUrl } : {}),
-    };
     this.stats.pages++;
-    this.o.out(JSON.stringify(line));
+    if (this.o.pageLines) this.o.out(JSON.stringify(body.page satisfies PageLine));
 
     if (body.type !== 'notification') return;
     // The notification's home queue: the first of its teams whose filter policy matches the whole notification.

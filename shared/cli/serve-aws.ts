@@ -10,11 +10,12 @@ import { PREFIX_PATTERN } from '../aws-host/provision.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
-                          [--schedule-interval SECONDS] [--outputs FILE]
+                          [--schedule-interval SECONDS] [--outputs FILE] [--page-lines]
       provision the stack's queues, tables, stream, topic, secret and one queue per team on the endpoint (default
       $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
-      them, and print every page the team queues receive on stdout (NDJSON). CRS_INGEST_TOKEN is accepted as a
-      device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
+      them, and print each grade change the team queues receive on stdout, once, as crs replay prints it
+      (NDJSON); --page-lines: also every page each team receives ({"type":"page",...}: role, level, acknowledge
+      link). CRS_INGEST_TOKEN is accepted as a device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
       writes the run's names as the stack's outputs file, for crs silence and crs audit export --outputs FILE.
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
@@ -60,6 +61,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
         'visibility-timeout': { type: 'string' },
         'schedule-interval': { type: 'string' },
         outputs: { type: 'string' },
+        'page-lines': { type: 'boolean' },
         teardown: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -110,6 +112,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
       ...(overrides ? { gradingOverrides: overrides } : {}),
       ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
       ...(scheduleSeconds !== undefined ? { scheduleSeconds } : {}),
+      pageLines: values['page-lines'] ?? false,
       ...(localToken ? { localToken } : {}),
       crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
       out: (line) => void writePage(`${line}\n`),
@@ -142,7 +145,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
         (localToken ? '(CRS_INGEST_TOKEN or a device token)' : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --device ID; or set CRS_INGEST_TOKEN)`),
     );
     log(`crs serve: acknowledge links open ${host.url}/ack/<token> (GET shows, POST acknowledges); apps POST ${host.url}/v1/acks {"token","by"}`);
-    log('crs serve: pages go to standard output as NDJSON, once each, as the team queues receive them');
+    log(`crs serve: grade changes go to standard output as NDJSON, once each, as the team queues receive them${values['page-lines'] ? ', and every page each team receives' : ''}`);
 
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));

@@ -175,7 +175,7 @@ async function floor(endpoint: string, feed: DeviceMessage[]): Promise<Figures> 
           );
           const n = { ...page!, patientId: m.patientId, notificationId: `crs|${m.patientId}|${m.messageId}` };
           const [delivery] = pagesForNotification({ ...n, teams: ['hematology'] }, [], [], Date.now(), DEFAULT_CONFIG.paging).deliveries;
-          await sns.send(new PublishCommand(publishInput(topicArn, { page: delivery!.page, role: delivery!.role, reason: 'triggered' }, n, n.ward)));
+          await sns.send(new PublishCommand(publishInput(topicArn, { page: delivery!.page, role: delivery!.role, reason: 'triggered' }, n, n.ward, Date.now())));
           const arrived = await sqs.send(new ReceiveMessageCommand({ QueueUrl: teamUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }));
           latencies.push(ms(process.hrtime.bigint() - t0));
           // Not timed: keep the queues clean so that the next chain's calls cost the same.

@@ -28,7 +28,7 @@ const dir = mkdtempSync(join(tmpdir(), 'crs-aws-paging-'));
 const configFile = join(dir, 'config.json');
 const outputsFile = join(dir, 'outputs.json');
 writeFileSync(configFile, JSON.stringify(CONFIG));
-const SERVE_ARGS = ['--config', configFile, '--schedule-interval', '2', '--visibility-timeout', '2', '--outputs', outputsFile];
+const SERVE_ARGS = ['--config', configFile, '--schedule-interval', '2', '--visibility-timeout', '2', '--outputs', outputsFile, '--page-lines'];
 
 let emulator: Emulator;
 let server: AwsServe;
@@ -114,7 +114,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
       'hematology attending L1 R0 escalated',
       'hematology consultant L2 R0 escalated',
     ]);
-    expect(icu.every((p) => Date.parse(p.at) < ackedAt)).toBe(true);
+    expect(icu.every((p) => Date.parse(p.sentAt) < ackedAt)).toBe(true);
     const trail = await auditOf('L-1');
     expect(trail.filter((e) => e.type === 'acknowledgement')).toEqual([
       expect.objectContaining({ details: expect.objectContaining({ pageId: second.pageId, by: 'Dr Ada ICU (ICU consultant)', via: 'link', level: 1 }) }),
@@ -131,7 +131,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     await send(message('R-1', 30, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }));
     const second = await waitFor('the CRS 2 page', () => pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 2));
     expect(second).toMatchObject({ role: 'hematology fellow', level: 0, reason: 'triggered' });
-    expect(Date.parse(second.at) - sentAt).toBeLessThan(OTHER_S * 1000); // at once, not at the next level's time
+    expect(Date.parse(second.sentAt) - sentAt).toBeLessThan(OTHER_S * 1000); // at once, not at the next level's time
   }, 60_000);
 
   it('cancels the pending escalation when the grade falls (de-escalation), and says so once', async () => {

@@ -43,7 +43,7 @@ describe('vignettes through the deployed shape on an emulator', () => {
       expect(replayed.length).toBe(set.reduce((n, v) => n + v.expect.notifications.length, 0));
 
       const prefix = runPrefix('vig');
-      const server = await spawnAwsServe(emulator.endpoint, prefix, ['--scheme', scheme]);
+      const server = await spawnAwsServe(emulator.endpoint, prefix, ['--scheme', scheme, '--page-lines']);
       try {
         // One after another, as each patient's devices send them.
         for (const m of messages) expect((await post(server.url, m)).status).toBe(202);

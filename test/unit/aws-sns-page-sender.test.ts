@@ -20,10 +20,12 @@ const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:Pages';
 const NOW = Date.parse('2026-01-10T08:10:00Z');
 let outbox: Map<string, Notification>;
 const sender = () =>
-  new SnsPageSender(new SNSClient({ region: 'eu-west-1' }), TOPIC, {
-    notification: async (_p, id) => outbox.get(id),
-    ward: async () => 'H4',
-  });
+  new SnsPageSender(
+    new SNSClient({ region: 'eu-west-1' }),
+    TOPIC,
+    { notification: async (_p, id) => outbox.get(id), ward: async () => 'H4' },
+    () => NOW,
+  );
 
 function notifications(patientId: string, enrolment: Record<string, unknown> = {}): Notification[] {
   let state: PatientState | undefined;
@@ -84,7 +86,28 @@ describe('SnsPageSender', () => {
     const body = JSON.parse(bodies.default!) as Record<string, unknown>;
     const { page, ...event } = body;
     expect(event).toEqual(JSON.parse(JSON.stringify(notificationEvent(crs!))));
-    expect(page).toEqual({ pageId: `${crs!.notificationId}|hematology`, team: 'hematology', role: 'hematology fellow', level: 0, round: 0, reason: 'triggered', ackUrl: 'https://api.example/ack/v1.token-hematology' });
+    // The page event every backend emits (the embedded webhook and --page-lines print the same).
+    expect(page).toEqual({
+      type: 'page',
+      sendId: `${crs!.notificationId}|hematology#0`,
+      pageId: `${crs!.notificationId}|hematology`,
+      notificationId: crs!.notificationId,
+      patientId: 'P-2',
+      team: 'hematology',
+      role: 'hematology fellow',
+      level: 0,
+      round: 0,
+      reason: 'triggered',
+      subject: 'crs',
+      kind: 'escalation',
+      technical: false,
+      grade: 1,
+      status: 'open',
+      summary: crs!.summary,
+      ackUrl: 'https://api.example/ack/v1.token-hematology',
+      escalatesAt: '2026-01-10T08:25:00Z',
+      sentAt: '2026-01-10T08:10:00Z',
+    });
     expect(bodies.email).toContain(crs!.summary);
     for (const action of crs!.actions) expect(bodies.email).toContain(action);
     expect(bodies.email).toContain('Acknowledge: https://api.example/ack/v1.token-hematology');
@@ -121,7 +144,7 @@ describe('SnsPageSender', () => {
       subject: 'stale-feed',
       kind: 'alert',
       summary: 'NO DATA, patient P-5',
-      page: { pageId: 'stale-feed|P-5|1|bedside', team: 'bedside', role: 'bedside nurse', level: 0, round: 0, reason: 'triggered', ackUrl: 'https://a/ack/x' },
+      page: expect.objectContaining({ type: 'page', pageId: 'stale-feed|P-5|1|bedside', team: 'bedside', role: 'bedside nurse', technical: true, ackUrl: 'https://a/ack/x' }),
     });
     expect(input!.MessageAttributes!.condition).toBeUndefined();
     expect(input!.MessageAttributes!.ward).toEqual({ DataType: 'String', StringValue: 'H4' });

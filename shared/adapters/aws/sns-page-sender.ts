@@ -2,33 +2,23 @@
 // subscription filter policies match (teams, team, role, level, ward) and the ids a receiver needs to drop a rare
 // repeat (pageId, notificationId). Email and SMS subscribers get readable text with the acknowledge link; HTTPS
 // (and any other) subscribers get JSON: for a grade change, the notification event exactly as `crs replay` prints
-// it plus a `page` object (team, role, level, the acknowledge link); for a technical alert, the alert and its
-// `page`. Pages carry the patient id and bed, never a name.
+// it plus a `page` object (the page event every backend emits: team, role, level, the acknowledge link, a sendId
+// to drop a repeat by); for a technical alert, the alert and its `page`. Pages carry the patient id and bed, never
+// a name.
 import { PublishCommand, type MessageAttributeValue, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import { notificationEvent } from '../../domain/events.ts';
 import type { Notification } from '../../domain/page.ts';
 import type { Page } from '../../domain/paging.ts';
 import type { PageMessage, PageSender } from '../../ports.ts';
+import { pageEvent, type PageEvent } from '../embedded/pages.ts';
 
 const SUBJECT_MAX = 100;
 const SMS_MAX = 1400;
 
-/** What the receiver needs to know about this page besides its content. */
-export interface PageInfo {
-  pageId: string;
-  team: Page['team'];
-  role: string;
-  level: number;
-  round: number;
-  reason: PageMessage['reason'];
-  /** Where to acknowledge (absent for informational pages: a de-escalation, an all-clear). */
-  ackUrl?: string;
-}
-
 /** The JSON body of a page: the grade change as `crs replay` prints it, or the alert, with its `page`. */
 export type PageBody =
-  | (ReturnType<typeof notificationEvent> & { page: PageInfo })
-  | { type: 'alert'; alertId: string; patientId: string; subject: Page['subject']; kind: Page['kind']; summary: string; page: PageInfo };
+  | (ReturnType<typeof notificationEvent> & { page: PageEvent })
+  | { type: 'alert'; alertId: string; patientId: string; subject: Page['subject']; kind: Page['kind']; summary: string; page: PageEvent };
 
 /** Where a page's full content and ward come from: the grade change (outbox) and the patient's ward. */
 export interface PageContent {
@@ -36,13 +26,8 @@ export interface PageContent {
   ward(patientId: string): Promise<string | null>;
 }
 
-export function pageInfo(m: PageMessage): PageInfo {
-  const p = m.page;
-  return { pageId: p.pageId, team: p.team, role: m.role, level: p.level, round: p.round, reason: m.reason, ...(m.ackUrl ? { ackUrl: m.ackUrl } : {}) };
-}
-
-export function pageBody(m: PageMessage, n: Notification | undefined): PageBody {
-  const page = pageInfo(m);
+export function pageBody(m: PageMessage, n: Notification | undefined, sentAt: number): PageBody {
+  const page = pageEvent(m, sentAt);
   if (n) return { ...notificationEvent(n), page };
   const p = m.page;
   return { type: 'alert', alertId: p.notificationId, patientId: p.patientId, subject: p.subject, kind: p.kind, summary: p.summary, page };
@@ -98,11 +83,11 @@ export function pageSms(m: PageMessage): string {
 }
 
 /** The Publish of one page (n: its grade change, for a grade page; ward: the patient's, if known). */
-export function publishInput(topicArn: string, m: PageMessage, n: Notification | undefined, ward: string | null): PublishCommandInput {
+export function publishInput(topicArn: string, m: PageMessage, n: Notification | undefined, ward: string | null, sentAt: number): PublishCommandInput {
   return {
     TopicArn: topicArn,
     MessageStructure: 'json',
-    Message: JSON.stringify({ default: JSON.stringify(pageBody(m, n)), email: pageText(m, n), sms: pageSms(m) }),
+    Message: JSON.stringify({ default: JSON.stringify(pageBody(m, n, sentAt)), email: pageText(m, n), sms: pageSms(m) }),
     Subject: pageSubject(m, n),
     MessageAttributes: pageAttributes(m, ward),
   };
@@ -115,6 +100,7 @@ export class SnsPageSender implements PageSender {
     private readonly client: SNSClient,
     private readonly topicArn: string,
     private readonly content: PageContent,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Hands the sender a grade change it is about to page (saves reading it back from the outbox). */
@@ -132,6 +118,6 @@ export class SnsPageSender implements PageSender {
       this.remember(n);
     }
     const ward = n ? n.ward : await this.content.ward(p.patientId);
-    await this.client.send(new PublishCommand(publishInput(this.topicArn, m, n, ward)));
+    await this.client.send(new PublishCommand(publishInput(this.topicArn, m, n, ward, this.now())));
   }
 }
