@@ -169,6 +169,12 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const refusals = (await auditOf('F-1')).filter((e) => e.type === 'acknowledgement-refused');
     expect(refusals.map((e) => e.details.reason)).toEqual(['forged', 'forged', 'forged', 'forged', 'expired', 'expired']);
     expect(refusals.every((e) => e.details.pageId === page.pageId && e.details.by === 'Mallory')).toBe(true);
+    const csv = await crs(['audit', 'export', '--patient', 'F-1', '--format', 'csv', '--backend', 'aws', '--outputs', outputsFile]);
+    expect(csv.status, csv.stderr).toBe(0);
+    const rows = csv.stdout.split('\r\n');
+    expect(rows[0]).toBe('at,patientId,type,text,details');
+    expect(rows.filter((r) => r.includes(',F-1,acknowledgement-refused,'))).toHaveLength(6);
+    expect(rows.filter((r) => r.includes(',F-1,assessment,'))).toHaveLength(2); // written with the state, in the grading transaction
     // The page is still open: the real link acknowledges it.
     const ok = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: real, by: 'Dr Real' }) });
     expect(ok.status).toBe(200);
