@@ -83,9 +83,12 @@ CREATE TABLE pages (
   body TEXT NOT NULL                          -- the whole Page (shared/domain/paging.ts) as JSON
 );
 CREATE INDEX pages_by_patient ON pages (patient_id, triggered_at);
--- The pages a ladder may still act on (open, or a send not made yet): few at any time, so one small index serves
--- the timer loop's queries, and a page's step touches one index.
-CREATE INDEX pages_active ON pages (due_at) WHERE status = 'open' OR delivered = 0;
+-- The timer loop's seeks: the next due escalation, the pages a silence holds, the sends not made yet. Held pages
+-- have no due time (null), which min() skips.
+CREATE INDEX pages_due ON pages (due_at) WHERE status = 'open';
+CREATE INDEX pages_held ON pages (held_by) WHERE status = 'open' AND held_by IS NOT NULL;
+CREATE INDEX pages_unsent ON pages (status) WHERE delivered = 0;
+CREATE INDEX pages_open ON pages (patient_id) WHERE status = 'open';
 CREATE INDEX pages_stale_feed ON pages (patient_id) WHERE subject = 'stale-feed';
 CREATE TABLE silences (
   silence_id TEXT PRIMARY KEY,

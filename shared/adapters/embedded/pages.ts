@@ -28,12 +28,13 @@ export class SqlitePageStore implements PageStore {
   ) {
     this.s = {
       get: db.prepare('SELECT rev, body FROM pages WHERE page_id = ?'),
-      open: db.prepare("SELECT rev, body FROM pages WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id"),
-      // Due or held (open pages), and sends not made yet (open or informational): within pages_active.
+      open: db.prepare("SELECT rev, body FROM pages INDEXED BY pages_open WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id"),
+      // Due or held (open pages), and sends not made yet (open or informational): one seek in each partial index
+      // (INDEXED BY: a plan that scanned every page would slow every tick as pages accumulate).
       pending: db.prepare(
-        `SELECT rev, body FROM pages
-         WHERE (status = 'open' OR delivered = 0)
-           AND ((status = 'open' AND (due_at <= ? OR held_by IS NOT NULL)) OR (delivered = 0 AND status IN ('open', 'info')))
+        `SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_due WHERE status = 'open' AND due_at <= ?
+         UNION SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_held WHERE status = 'open' AND held_by IS NOT NULL
+         UNION SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info')
          ORDER BY triggered_at, page_id`,
       ),
       ofPatient: db.prepare('SELECT rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?'),
@@ -47,9 +48,9 @@ export class SqlitePageStore implements PageStore {
       ),
       nextDue: db.prepare(
         `SELECT min(t) AS t FROM (
-           SELECT min(due_at) AS t FROM pages WHERE (status = 'open' OR delivered = 0) AND status = 'open' AND held_by IS NULL
+           SELECT min(due_at) AS t FROM pages WHERE status = 'open'
            UNION ALL SELECT min(coalesce(s.ended_at, s.until)) FROM pages p JOIN silences s ON s.silence_id = p.held_by
-             WHERE (p.status = 'open' OR p.delivered = 0) AND p.status = 'open' AND p.held_by IS NOT NULL)`,
+             WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
       silences: db.prepare('SELECT body FROM silences WHERE ended_at IS NULL AND until > ? ORDER BY from_at, silence_id'),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
