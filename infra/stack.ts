@@ -57,10 +57,13 @@ export interface CrsAlertingStackProps extends StackProps {
 export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
 
 /**
- * The escalate function runs one invocation at a time: two ticks at once could both page the next level. Its
- * SQS mapping and the schedule share this one slot (a throttled timer waits on its queue and comes back).
+ * The escalate function's reserved concurrency, and how many timer batches its SQS mapping runs at once (the
+ * mapping's maximum concurrency, which Lambda honours without throttling: a reserved concurrency below what the
+ * mapping polls with would throttle timers back to the queue and on to its DLQ). The rest is for the schedule.
+ * Ticks may overlap: every step of a ladder is a conditional write, so only one of them pages it.
  */
-export const ESCALATE_CONCURRENCY = 1;
+export const ESCALATE_CONCURRENCY = 5;
+export const ESCALATE_TIMER_CONCURRENCY = 2;
 
 /** The grade function's timeout: the queue's visibility timeout is six times it, as Lambda advises. */
 const GRADE_TIMEOUT = Duration.seconds(15);
@@ -347,7 +350,9 @@ export class CrsAlertingStack extends Stack {
       resourceArns: [`${this.pagesTable.tableArn}/index/${PAGES_TABLE.dueIndex}`, `${this.stateTable.tableArn}/index/${STATE_TABLE.feedIndex}`],
     });
     iam.Grant.addToPrincipal({ grantee: this.escalate.role, actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem'], resourceArns: [this.pagesTable.tableArn] });
-    this.escalate.fn.addEventSource(new SqsEventSource(this.escalationQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    this.escalate.fn.addEventSource(
+      new SqsEventSource(this.escalationQueue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: ESCALATE_TIMER_CONCURRENCY }),
+    );
     this.sweepRule = new events.Rule(this, 'EscalationSchedule', {
       description: 'Wakes the escalate function: the stale-feed sweep, and the tick behind any lost escalation timer',
       schedule: events.Schedule.rate(props.sweepInterval ?? Duration.minutes(1)),

@@ -4,7 +4,8 @@
 //   pages the next level of every ladder nobody acknowledged in time, releases pages whose silence ended, and
 //   finishes sends a crash cut short;
 // - every minute by the schedule: the same tick (the safety net for a lost timer), then the stale-feed sweep.
-// One invocation at a time (reserved concurrency 1): ticks never race each other.
+// Ticks may overlap (a timer and the schedule): every step of a ladder is a conditional write, so only one of
+// them pages it.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';

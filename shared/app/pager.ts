@@ -63,8 +63,10 @@ export class Pager {
     const { pages } = this.deps;
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
     if (existing.length > 0) {
-      // Handled before (a redelivered outbox record): only finish sends that a crash may have cut short.
-      await this.sendPending(existing, now);
+      // Handled before (a redelivered outbox record): only finish the first sends that a crash may have cut short.
+      // A page a tick has moved on (a later level, a later round) is the tick's to send: on a backend where ticks
+      // and outbox deliveries run side by side (AWS), finishing it here too would page that level twice.
+      await this.sendPending(existing.filter((p) => p.level === 0 && p.round === 0), now);
       return;
     }
     const saved = await this.retry(async () => {

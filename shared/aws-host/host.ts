@@ -155,7 +155,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       invoke: async (event) => call(role, (await loaded)[role], event),
     };
   }
-  // The escalate function's timers and its schedule share its one reserved slot.
+  // The escalate function's timers and its schedule share its reserved concurrency.
   const escalateSlot = limiter(p.functions.escalate.reservedConcurrency);
   const callEscalate = (event: Parameters<Handlers['escalate']>[0]) => escalateSlot(() => call('escalate', handlers.escalate, event));
 
@@ -189,7 +189,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     sqs: clients.sqs,
     spec: p.escalateSource,
     region: o.region,
-    maxConcurrency: p.functions.escalate.reservedConcurrency,
+    maxConcurrency: Math.min(p.escalateSource.maxConcurrency ?? Infinity, p.functions.escalate.reservedConcurrency),
     invoke: (event) => callEscalate(event) as Promise<SQSBatchResponse | void>,
     log: o.log,
   });

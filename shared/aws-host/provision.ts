@@ -84,6 +84,8 @@ export interface FunctionSpec {
 export interface SqsSourceSpec {
   role: FunctionRole;
   queue: QueueInfo;
+  /** The mapping's maximum concurrency (ScalingConfig), if it sets one. */
+  maxConcurrency?: number;
   batchSize: number;
   reportBatchItemFailures: boolean;
 }
@@ -342,7 +344,8 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
       if (filters.length > 0) throw new Error(`event source mapping ${id}: SQS filters are not supported by the local host`);
       const queue = queues.find((q) => q.logicalId === source[0])!;
       if (sqsSources[role]) throw new Error(`event source mapping ${id}: a second SQS source for ${role} is not expected`);
-      sqsSources[role] = { role, queue, batchSize: Number(p.BatchSize ?? 10), reportBatchItemFailures };
+      const scaling = (p.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency;
+      sqsSources[role] = { role, queue, batchSize: Number(p.BatchSize ?? 10), reportBatchItemFailures, ...(scaling ? { maxConcurrency: Number(scaling) } : {}) };
     } else {
       const table = tables.find((t) => t.logicalId === source[0])!;
       const destination = (p.DestinationConfig as { OnFailure?: { Destination?: unknown } })?.OnFailure?.Destination;

@@ -237,7 +237,7 @@ describe('pages that get answered', () => {
     expect(secret.DeletionPolicy).toBe('Retain');
   });
 
-  it('runs escalation timers through a queue with a dead-letter queue into the escalate function, one invocation at a time', () => {
+  it('runs escalation timers through a queue with a dead-letter queue into the escalate function, two batches at most at once', () => {
     expect(resources[idOf(synth.stack.escalationQueue)]!.Properties).toMatchObject({
       KmsMasterKeyId: keyArn(),
       RedrivePolicy: { deadLetterTargetArn: getAtt(synth.stack.escalationDlq), maxReceiveCount: MAX_RECEIVE_COUNT },
@@ -248,8 +248,10 @@ describe('pages that get answered', () => {
       FunctionName: { Ref: idOf(synth.stack.escalate.fn) },
       BatchSize: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 2 },
     });
-    expect(resources[idOf(synth.stack.escalate.fn)]!.Properties.ReservedConcurrentExecutions).toBe(1);
+    // The mapping's maximum below the reserved concurrency: timers are never throttled back to the queue (and its DLQ).
+    expect(resources[idOf(synth.stack.escalate.fn)]!.Properties.ReservedConcurrentExecutions).toBe(5);
   });
 
   it('wakes the escalate function every minute (the stale-feed sweep, and the tick behind a lost timer)', () => {

@@ -233,7 +233,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     await sleep(3000);
     const all = pagesOf([before, server], 'K-1', 'icu').filter((p) => p.pageId === first.pageId);
     const steps = all.map((p) => `L${p.level} R${p.round}`);
-    expect(new Set(steps).size).toBe(steps.length); // no level paged twice, across the kill
+    expect(new Set(steps).size, JSON.stringify(all.map((p) => [p.sendId, p.reason, p.sentAt]))).toBe(steps.length); // no level paged twice, across the kill
     expect(steps.slice(0, 2)).toEqual(['L0 R0', 'L1 R0']);
   }, 120_000);
 });

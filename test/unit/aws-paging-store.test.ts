@@ -107,6 +107,11 @@ describe('DynamoPageStore', () => {
     expect((await s.pendingPages(min(5) - 1000 + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(fresh!.pageId);
     // Not due yet: the next level is due at 5 minutes (grade 3).
     expect((await s.pendingPages(min(4))).map((p) => p.pageId)).not.toContain(due!.pageId);
+    // A level another tick stored just now and is sending: left to it, even when it is due (a catch-up).
+    now = min(20);
+    await s.save([{ ...(await s.get(due!.pageId))!, level: 1, delivered: false, dueAt: min(10) }]);
+    expect((await s.pendingPages(min(20) + 1000)).map((p) => p.pageId)).not.toContain(due!.pageId);
+    expect((await s.pendingPages(min(20) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(due!.pageId);
   });
 
   it('follows unprocessed keys of a batch read', async () => {

@@ -117,6 +117,20 @@ describe('notify handler', () => {
     expect(metricSum(out, 'PagesOpened')).toBe(records.length);
   });
 
+  it('leaves a later level of a ladder to the tick that is sending it when the stream delivers the grade change again', async () => {
+    const [change] = gradeChanges('A');
+    const records = [outboxInsert(change!)];
+    await notify()(streamEvent(records));
+    // A tick stores the next level and is cut short before its send (or is still sending it).
+    phone.failing.add(change!.notificationId);
+    await expect(pager.onTick(NOW + 16 * 60_000)).rejects.toThrow('SNS unavailable');
+    phone.failing.clear();
+    await notify()(streamEvent(records)); // the stream delivers the grade change again (a retry, a restart)
+    expect(sentLog()).toEqual([`${change!.notificationId}|hematology hematology fellow`]);
+    await pager.onTick(NOW + 17 * 60_000); // the tick's own recovery sends it, once
+    expect(sentLog()).toEqual([`${change!.notificationId}|hematology hematology fellow`, `${change!.notificationId}|hematology hematology attending`]);
+  });
+
   it('hands a low-SpO2 alert to the pager, which pages the alert teams', async () => {
     const alert: AlertChange = { alertId: 'spo2|A|m9', patientId: 'A', subject: 'spo2', cleared: false, summary: 'WARNING (not a grade), patient A: SpO2 88 %', at: '2026-01-10T09:00:00Z' };
     await notify()(streamEvent([alertInsert(alert, 1)]));

@@ -22,9 +22,9 @@ import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './tab
 type Item = Record<string, AttributeValue>;
 
 /**
- * An unsent page counts as pending (for a tick to send it) only once it is this old: the sender that stored it
- * is normally marking it delivered within milliseconds, and a tick must not send it a second time meanwhile. A
- * send that a crash cut short goes out at the first tick after this.
+ * An unsent page is left to whoever stored it for this long: that pager (the notifier, or a tick) is sending it
+ * and marking it sent within milliseconds, and another tick running meanwhile (ticks may overlap) must neither
+ * send it a second time nor step its ladder on. A send that a crash cut short goes out at the first tick after.
  */
 export const UNSENT_GRACE_MS = 30_000;
 
@@ -125,8 +125,8 @@ export class DynamoPageStore implements PageStore {
           const p = fromItem(item);
           const due = dueAt(p);
           if (due === undefined || due > now) continue;
-          const unsentOnly = !p.delivered && p.heldBy === undefined && (p.dueAt === null || p.dueAt > now);
-          if (unsentOnly && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) continue;
+          const beingSent = !p.delivered && p.heldBy === undefined;
+          if (beingSent && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) continue;
           pages.push(p);
         }
         request = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
