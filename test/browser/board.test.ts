@@ -20,9 +20,10 @@ let browser: Browser;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'crs-board-'));
-  // A grade 3 page climbs a level every 6 s; the course is from the recent past, so no stale-feed alerts here.
+  // A grade 3 page climbs a level every 10 s (two loops of the ICU's two levels: 40 s to act, even on a busy
+  // machine); the course is from the recent past, so no stale-feed alerts here.
   const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ paging: { timeoutMinutes: { severe: 0.1, other: 0.5 }, staleFeedMinutes: 100_000 } }));
+  writeFileSync(config, JSON.stringify({ paging: { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 100_000 } }));
   server = await spawnServe(join(dir, 'data'), ['--config', config]);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
@@ -77,8 +78,8 @@ describe('the on-call board', () => {
     const icu = grade3.locator('li.team-page', { hasText: 'ICU:' });
     expect(await icu.textContent()).toMatch(/Waiting\s*ICU: paged ICU registrar \d\d:\d\d( [AP]M)?\. Next if nobody answers: ICU consultant at \d\d:\d\d/);
     expect(await grade3.locator('li.team-page', { hasText: 'Hematology:' }).textContent()).toContain('paged hematology fellow');
-    // Nobody answers: the ICU consultant is paged 6 s later, live.
-    await icu.filter({ hasText: 'then ICU consultant' }).waitFor({ timeout: 15_000 });
+    // Nobody answers: the ICU consultant is paged 10 s later, live.
+    await icu.filter({ hasText: 'then ICU consultant' }).waitFor({ timeout: 25_000 });
     expect(await card.textContent()).toMatch(/day \+1 since infusion/);
     expect(await card.textContent()).toMatch(/Last vitals .* ago|just now/);
     expect(seen.loads()).toBe(1);

@@ -62,8 +62,9 @@ async function accept(s: ServeProcess, ...messages: DeviceMessage[]): Promise<vo
 
 describe('crs serve escalation ladders in real time', () => {
   it('survive a SIGKILL: the next level is paged once, at its time; an acknowledgement stops the ladder; crs audit export tells it', async () => {
-    // Grade 3: six seconds a level. The course is from January: no stale-feed alert in this test.
-    const cfg = config('ladder', { timeoutMinutes: { severe: 0.1, other: 0.5 }, staleFeedMinutes: 1e9 });
+    // Grade 3: ten seconds a level (room for a restart on a busy machine). The course is from January: no
+    // stale-feed alert in this test.
+    const cfg = config('ladder', { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 1e9 });
     const dir = join(root, 'ladder');
     const args = ['--config', cfg, '--page-lines'];
     const first = await spawnServe(dir, args);
@@ -78,15 +79,15 @@ describe('crs serve escalation ladders in real time', () => {
     await first.exited;
     expect(first.child.signalCode).toBe('SIGKILL');
     const due = Date.parse(registrar.escalatesAt!);
-    expect(due - Date.parse(registrar.sentAt)).toBeGreaterThan(5900); // six seconds after it was opened (and sent)
-    expect(due - Date.parse(registrar.sentAt)).toBeLessThanOrEqual(6000);
+    expect(due - Date.parse(registrar.sentAt)).toBeGreaterThan(9900); // ten seconds after it was opened (and sent)
+    expect(due - Date.parse(registrar.sentAt)).toBeLessThanOrEqual(10_000);
 
     const second = await spawnServe(dir, args);
     expect(Date.now()).toBeLessThan(due); // restarted while the escalation is still pending
     const consultant = await until(() => pageLines(second).find((p) => p.role === 'ICU consultant'), 'the ICU consultant paged');
     const sentAt = Date.parse(consultant.sentAt);
     expect(sentAt).toBeGreaterThanOrEqual(due);
-    expect(sentAt - due).toBeLessThan(1500); // the timer loop wakes at the due time (at most a second late)
+    expect(sentAt - due).toBeLessThan(2500); // the timer loop wakes at the due time (allowing for a busy machine)
 
     // Every send once across the two processes (the killed one's last line may be printed again, first thing).
     const runs = [first.lines, second.lines].map((ls) => ls.filter((l) => l.trim() !== ''));
