@@ -10,11 +10,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { verifyAck, type AckVerification } from '../../shared/app/ack.ts';
-import type { Pager } from '../../shared/app/pager.ts';
+import { Pager } from '../../shared/app/pager.ts';
 import { roleOf, type AckResult, type Page, type PagingConfig } from '../../shared/domain/paging.ts';
 import { iso } from '../../shared/domain/time.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage } from '../../shared/server/ack-page.ts';
-import { awsPagingFromEnv } from '../../shared/adapters/aws/paging.ts';
+import { readAckSecret } from '../../shared/adapters/aws/ack-secret.ts';
+import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
+import { DynamoPageStore } from '../../shared/adapters/aws/dynamo-page-store.ts';
+import { ENV, gradingConfigFromEnv, requireEnv } from '../../shared/adapters/aws/env.ts';
 import { errorName, pagingMetrics, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
 
 export const ACK_NAME_MAX = 80;
@@ -171,24 +174,49 @@ export function createAckHandler(deps: AckHandlerDeps) {
   };
 }
 
+/**
+ * The pager as the ack function needs it: pages and audit, the link key; acknowledging sends nothing, so it has no
+ * sender (and its bundle loads no SNS or SQS client).
+ */
+async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient, t: Telemetry): Promise<AckPaging> {
+  const config = gradingConfigFromEnv();
+  const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
+  const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable));
+  const dynamoAudit = new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable));
+  const { onAudit } = pagingMetrics(t);
+  const pager = new Pager({
+    pages,
+    audit: {
+      append: async (events) => {
+        await dynamoAudit.append(events);
+        events.forEach(onAudit);
+      },
+      forPatient: (patientId) => dynamoAudit.forPatient(patientId),
+    },
+    sender: {
+      send: async () => {
+        throw new Error('the ack function sends no page');
+      },
+    },
+    config: config.paging,
+    ackSecret,
+    ackBaseUrl: requireEnv(ENV.ackBaseUrl),
+  });
+  // The GET of a link verifies it with the same key, without acknowledging.
+  return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging };
+}
+
 function liveDeps(): AckHandlerDeps {
   const t = telemetry('ack');
-  const clients = { dynamodb: new DynamoDBClient({}), secrets: new SecretsManagerClient({}) };
+  const dynamodb = new DynamoDBClient({});
+  const secrets = new SecretsManagerClient({});
   let paging: Promise<AckPaging> | undefined;
   return {
     paging: () =>
-      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t), false)
-        // The GET of a link verifies it with the same key, without acknowledging.
-        .then(({ pager, pages, config, ackSecret }) => ({
-          pager,
-          page: (id: string) => pages.get(id),
-          verify: (token: string, now: number) => verifyAck(ackSecret, token, now),
-          config: config.paging,
-        }))
-        .catch((err: unknown) => {
-          paging = undefined;
-          throw err;
-        })),
+      (paging ??= ackPaging(dynamodb, secrets, t).catch((err: unknown) => {
+        paging = undefined; // a failed cold start (the secret unreadable) is tried again on the next invocation
+        throw err;
+      })),
     now: Date.now,
     ...t,
   };

@@ -2,12 +2,13 @@
 // escalation timers, with the acknowledge-link secret from Secrets Manager. The notify, escalate and ack functions
 // build it from the environment the stack gives them; `crs silence` builds the same from an operator's settings.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { Pager } from '../../app/pager.ts';
 import type { GradingConfig } from '../../domain/config.ts';
 import type { AuditEvent, AuditLog, PageMessage, PageSender } from '../../ports.ts';
+import { readAckSecret } from './ack-secret.ts';
 import { DynamoAuditLog } from './dynamo-audit-log.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from './env.ts';
 import { DynamoPageStore } from './dynamo-page-store.ts';
@@ -15,16 +16,7 @@ import { DynamoStateStore } from './dynamo-state-store.ts';
 import { SnsPageSender } from './sns-page-sender.ts';
 import { SqsTimer, withTimers } from './sqs-timer.ts';
 
-/** HMAC keys shorter than this are refused: a short key makes acknowledge links guessable. */
-export const MIN_ACK_SECRET_BYTES = 32;
-
-/** Reads the acknowledge-link signing key (once per cold start: the caller keeps it). */
-export async function readAckSecret(client: SecretsManagerClient, secretId: string): Promise<Buffer> {
-  const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-  const key = out.SecretString !== undefined ? Buffer.from(out.SecretString, 'utf8') : out.SecretBinary ? Buffer.from(out.SecretBinary) : undefined;
-  if (!key || key.length < MIN_ACK_SECRET_BYTES) throw new Error(`the acknowledge-link secret must be at least ${MIN_ACK_SECRET_BYTES} bytes`);
-  return key;
-}
+export { readAckSecret } from './ack-secret.ts';
 
 export interface AwsPagingSettings {
   config: GradingConfig;
@@ -107,21 +99,16 @@ export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks
 }
 
 /**
- * The pager of a function, from the environment the stack gives it: read on the first invocation (the secret
+ * The pager of a function that sends (notify, escalate), from the environment the stack gives it: read on the first invocation (the secret
  * needs a network call, which a module import must not make) and kept for the life of the container.
  */
 export async function awsPagingFromEnv(
   env: NodeJS.ProcessEnv,
   clients: AwsPagingClients & { secrets: SecretsManagerClient },
   hooks: AwsPagingHooks = {},
-  /** Whether this pager sends pages (and sets timers): the ack function's does not. */
-  sends = true,
 ): Promise<AwsPaging & { config: GradingConfig; ackSecret: Buffer }> {
   const config = gradingConfigFromEnv(env);
   const ackSecret = await readAckSecret(clients.secrets, requireEnv(ENV.ackSecretArn, env));
-  const topicArn = sends ? requireEnv(ENV.topicArn, env) : undefined;
-  const stateTable = sends ? requireEnv(ENV.stateTable, env) : undefined;
-  const escalationQueueUrl = sends ? requireEnv(ENV.escalationQueueUrl, env) : undefined;
   const paging = awsPaging(
     {
       config,
@@ -129,9 +116,9 @@ export async function awsPagingFromEnv(
       ackBaseUrl: requireEnv(ENV.ackBaseUrl, env),
       pagesTable: requireEnv(ENV.pagesTable, env),
       auditTable: requireEnv(ENV.auditTable, env),
-      ...(stateTable ? { stateTable } : {}),
-      ...(topicArn ? { topicArn } : {}),
-      ...(escalationQueueUrl ? { escalationQueueUrl } : {}),
+      stateTable: requireEnv(ENV.stateTable, env),
+      topicArn: requireEnv(ENV.topicArn, env),
+      escalationQueueUrl: requireEnv(ENV.escalationQueueUrl, env),
     },
     clients,
     hooks,
