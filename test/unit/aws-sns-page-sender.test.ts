@@ -12,7 +12,7 @@ import { DEFAULT_PAGING, pagesForAlert, pagesForNotification } from '../../share
 import { reduce } from '../../shared/domain/reducer.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import type { PageMessage } from '../../shared/ports.ts';
-import { SnsPageSender } from '../../shared/adapters/aws/sns-page-sender.ts';
+import { MAX_ATTRIBUTES, SnsPageSender } from '../../shared/adapters/aws/sns-page-sender.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const sns = mockClient(SNSClient);
@@ -67,14 +67,13 @@ describe('SnsPageSender', () => {
       role: { DataType: 'String', StringValue: 'neurology attending' },
       level: { DataType: 'Number', StringValue: '1' },
       subject: { DataType: 'String', StringValue: 'icans' },
-      condition: { DataType: 'String', StringValue: 'icans' },
       grade: { DataType: 'Number', StringValue: String(icans!.toGrade) },
       kind: { DataType: 'String', StringValue: 'escalation' },
-      reason: { DataType: 'String', StringValue: 'escalated' },
       notificationId: { DataType: 'String', StringValue: icans!.notificationId },
       pageId: { DataType: 'String', StringValue: `${icans!.notificationId}|neurology` },
       ward: { DataType: 'String', StringValue: 'H4' },
     });
+    expect(Object.keys(input!.MessageAttributes!).length).toBeLessThanOrEqual(MAX_ATTRIBUTES);
   });
 
   it('gives HTTPS subscribers the notification event as crs replay prints it, plus the page; email and SMS readable text with the link', async () => {
@@ -146,7 +145,7 @@ describe('SnsPageSender', () => {
       summary: 'NO DATA, patient P-5',
       page: expect.objectContaining({ type: 'page', pageId: 'stale-feed|P-5|1|bedside', team: 'bedside', role: 'bedside nurse', technical: true, ackUrl: 'https://a/ack/x' }),
     });
-    expect(input!.MessageAttributes!.condition).toBeUndefined();
+    expect(input!.MessageAttributes!.subject).toEqual({ DataType: 'String', StringValue: 'stale-feed' });
     expect(input!.MessageAttributes!.ward).toEqual({ DataType: 'String', StringValue: 'H4' });
   });
 

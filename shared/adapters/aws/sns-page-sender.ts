@@ -33,6 +33,9 @@ export function pageBody(m: PageMessage, n: Notification | undefined, sentAt: nu
   return { type: 'alert', alertId: p.notificationId, patientId: p.patientId, subject: p.subject, kind: p.kind, summary: p.summary, page };
 }
 
+/** Ten at most: SNS drops a message with more for some subscribers (SQS with raw message delivery). */
+export const MAX_ATTRIBUTES = 10;
+
 export function pageAttributes(m: PageMessage, ward: string | null): Record<string, MessageAttributeValue> {
   const p = m.page;
   const s = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
@@ -42,14 +45,13 @@ export function pageAttributes(m: PageMessage, ward: string | null): Record<stri
     team: s(p.team),
     role: s(m.role),
     level: { DataType: 'Number', StringValue: String(p.level) },
+    /** crs, icans, stale-feed or spo2. */
     subject: s(p.subject),
     grade: { DataType: 'Number', StringValue: String(p.grade) },
     kind: s(p.kind),
-    reason: s(m.reason),
     notificationId: s(p.notificationId),
     pageId: s(p.pageId),
   };
-  if (p.subject === 'crs' || p.subject === 'icans') attributes.condition = s(p.subject);
   // SNS refuses empty attribute values: a patient with no ward on record simply has no ward attribute.
   if (ward) attributes.ward = s(ward);
   return attributes;
