@@ -142,7 +142,7 @@ export interface AuditEvent {
 /** A stable key for an audit entry, so that writing it twice (a retried transaction) stores it once. */
 export function auditKey(e: AuditEvent): string {
   const id = e.details.pageId ?? e.details.notificationId ?? e.details.messageId ?? e.details.silenceId ?? '';
-  return `${e.at}|${e.type}|${String(id)}|${e.text}`;
+  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}`;
 }
 
 export interface AuditLog {

@@ -228,9 +228,9 @@
     } else if (tp.state === 'acknowledged' && tp.ack) {
       li.appendChild(h('span', { class: 'next', text: ' By ' + tp.ack.by + ' at ' + when(tp.ack.at) + ' via ' + (VIA[tp.ack.via] || tp.ack.via) + '.' }));
     } else if (tp.state === 'exhausted') {
-      li.appendChild(h('span', { class: 'next', text: ' Every level was paged ' + tp.loops + (tp.loops === 1 ? ' time' : ' times') + '. Call the team.' }));
+      li.appendChild(h('span', { class: 'next', text: ' Every level was paged ' + tp.loops + (tp.loops === 1 ? ' time' : ' times') + '. Call the team; a late acknowledgement is still recorded.' }));
     }
-    if (tp.state === 'waiting' || tp.state === 'held') {
+    if (tp.state === 'waiting' || tp.state === 'held' || tp.state === 'exhausted') {
       var label = 'Acknowledge the ' + teamName(tp.team) + ' page: ' + groupTitle(g) + ', ' + where(p).toLowerCase() + ', patient ' + p.patientId;
       li.appendChild(h('button', {
         type: 'button', class: 'ack primary', 'data-key': 'ack:' + tp.pageId, 'aria-label': label,

@@ -255,10 +255,16 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
 
 export type AckResult = { ok: true; page: Page; changed: boolean } | { ok: false; reason: string };
 
-/** Records who acknowledged a page; the ladder stops. Acknowledging twice keeps the first acknowledgement. */
+/**
+ * Records who acknowledged a page; the ladder stops. Acknowledging twice keeps the first acknowledgement; an
+ * exhausted page may still be acknowledged; a superseded, resolved or informational one may not.
+ */
 export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
   if (page.status === 'acknowledged') return { ok: true, page, changed: false };
-  if (page.status !== 'open') return { ok: false, reason: `page is ${page.status}, there is nothing to acknowledge` };
+  // An exhausted ladder can still be answered late: someone owns the page from then on.
+  if (page.status !== 'open' && page.status !== 'exhausted') {
+    return { ok: false, reason: `page is ${page.status}, there is nothing to acknowledge` };
+  }
   return { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack, dueAt: null, heldBy: undefined, closedAt: ack.at } };
 }
 

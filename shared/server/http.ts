@@ -105,7 +105,6 @@ export function checkAckName(value: unknown): { ok: true; name: string } | { ok:
 const CLOSED_TEXT: Record<string, string> = {
   superseded: 'A newer page about this patient replaced it: answer that one.',
   resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
-  exhausted: 'Every level was paged and nobody acknowledged in time. Call the team now; the board shows the patient.',
   info: 'An informational page: nothing to acknowledge.',
 };
 const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
@@ -266,7 +265,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
     const page = deps.queries.page(v.claims.pageId);
     if (!page) return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
-    if (page.status === 'open') return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+    if (page.status === 'open' || page.status === 'exhausted') return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
     if (page.status === 'acknowledged' && page.ack) {
       return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
     }

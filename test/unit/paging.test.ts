@@ -60,6 +60,8 @@ describe('escalation ladders', () => {
     const page = s.all[0]!;
     expect(page.status).toBe('exhausted');
     expect(page.closedAt).toBe(min(90));
+    // A late answer is still recorded: someone owns the page from then on.
+    expect(acknowledge(page, { by: 'Dr Late', at: min(95), via: 'link' })).toMatchObject({ ok: true, changed: true, page: { status: 'acknowledged' } });
   });
 
   it('moves every 5 minutes from grade 3, every 15 below', () => {
