@@ -146,7 +146,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
     if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
     const page = await paging.page(v.claims.pageId);
     if (!page) return html(404, ackErrorPage('No such page', 'There is no record of this page.'));
-    if (page.status === 'open') return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+    if (page.status === 'open' || page.status === 'exhausted') return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
     if (page.status === 'acknowledged' && page.ack) {
       return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
     }

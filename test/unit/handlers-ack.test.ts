@@ -130,6 +130,21 @@ describe('ack handler', () => {
     expect((await link('GET', token())).body).toContain('A newer page about this patient replaced it');
   });
 
+  it('offers the form on an exhausted page and records a late acknowledgement (someone owns it from then on)', async () => {
+    for (let minutes = 5; (await status()) === 'open' && minutes <= 240; minutes += 5) {
+      now = T + minutes * 60_000;
+      await pager.onTick(now);
+    }
+    expect(await status()).toBe('exhausted');
+    const form = await link('GET', token());
+    expect(form.statusCode).toBe(200);
+    expect(form.body).toContain('<form method="post">');
+    const res = await link('POST', token(), 'by=Dr+Late');
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Acknowledged');
+    expect(await status()).toBe('acknowledged');
+  });
+
   it('logs ids only: never the name typed', async () => {
     const { out } = await captureOutput(() => api({ token: token(), by: 'Dr Unique Name' }));
     expect(out).toContain('crs|P-1|m3|icu');
