@@ -1,8 +1,8 @@
 // CRS (ASTCT 2019, Lee 2014 as in the seed's Table 3) and ICANS (ASTCT 2019) grading of a patient state,
 // as of the patient clock. Every grade comes with the reasons that drove it.
 import type { GradingConfig, Scheme } from './config.ts';
-import type { OxygenDevice, VasopressorEntry } from './contract.ts';
-import type { BpReading, PatientState } from './state.ts';
+import type { NeuroSection, OxygenDevice, VasopressorEntry } from './contract.ts';
+import type { BpReading, PatientState, Timed } from './state.ts';
 import { MINUTE, iso } from './time.ts';
 
 export interface Reason {
@@ -359,10 +359,22 @@ export function iceGrade(score: number): number {
   return 3;
 }
 
+const NO_ICANS: Graded = Object.freeze({ grade: 0, reasons: Object.freeze([]) as unknown as Reason[] });
+
+// ICANS depends on the latest neuro assessment alone, which most messages leave as it was: its grade and reasons
+// are worked out once per assessment object (states never change one) and frozen, since callers share them.
+const icansByAssessment = new WeakMap<object, Graded>();
+
 /** ICANS: the most severe domain of the latest neuro assessment (a field left out counts as normal). */
 export function gradeIcans(state: PatientState): Graded {
   const n = state.neuro;
-  if (!n) return { grade: 0, reasons: [] };
+  if (!n) return NO_ICANS;
+  let graded = icansByAssessment.get(n);
+  if (!graded) icansByAssessment.set(n, (graded = icansOf(n)));
+  return graded;
+}
+
+function icansOf(n: Timed<NeuroSection>): Graded {
   const { iceScore, consciousness, seizure, motorWeakness, cerebralEdema } = n.v;
   const domains: [number, Reason][] = [];
   if (iceScore !== undefined) domains.push([iceGrade(iceScore), reason('ice-score', iceScore, n.t, `ICE score ${iceScore}/10`)]);
@@ -373,5 +385,6 @@ export function gradeIcans(state: PatientState): Graded {
   if (motorWeakness) domains.push([4, reason('motor-weakness', true, n.t, 'deep focal motor weakness')]);
   if (cerebralEdema) domains.push([EDEMA_GRADE[cerebralEdema], reason('cerebral-edema', cerebralEdema, n.t, `cerebral oedema: ${cerebralEdema}`)]);
   const grade = Math.max(0, ...domains.map(([g]) => g));
-  return { grade, reasons: grade === 0 ? [] : domains.filter(([g]) => g > 0).map(([, r]) => r) };
+  const reasons = grade === 0 ? [] : domains.filter(([g]) => g > 0).map(([, r]) => Object.freeze(r));
+  return Object.freeze({ grade, reasons: Object.freeze(reasons) as Reason[] });
 }

@@ -215,6 +215,14 @@ export function decide(n: NotifiedGrade, grade: number, clock: number, condition
   return { next: n.belowSince === belowSince ? n : { ...n, belowSince } };
 }
 
+// The assessment's ICANS reasons say so in their text; worked out once per (shared, frozen) ICANS result.
+const labelled = new WeakMap<Graded, Reason[]>();
+function labelledIcans(icans: Graded): Reason[] {
+  let out = labelled.get(icans);
+  if (!out) labelled.set(icans, (out = Object.freeze(icans.reasons.map((r) => Object.freeze({ ...r, text: `ICANS ${r.text}` }))) as Reason[]));
+  return out;
+}
+
 /**
  * Applies one validated message to a patient's state. A messageId already applied for this patient is a
  * duplicate: the state is returned unchanged and nothing is assessed or sent.
@@ -256,7 +264,7 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
     scheme: config.scheme,
     crsGrade: crs.grade,
     icansGrade: icans.grade,
-    reasons: [...crs.reasons, ...icans.reasons.map((r) => ({ ...r, text: `ICANS ${r.text}` }))],
+    reasons: icans.reasons.length === 0 ? crs.reasons.slice() : [...crs.reasons, ...labelledIcans(icans)],
     warnings: [],
   };
   const warning = spo2Warning(s, config);

@@ -4,32 +4,46 @@
 //
 // Lookups go through a Set of the whole window, built once and then handed from each state's window to the
 // next one's (addSeen moves it and updates it in place). A window that lost its Set to a successor, or that was
-// just read from storage, rebuilds one on its next lookup, so every answer is exact.
+// just read from storage, rebuilds one on its next lookup, so every answer is exact. The Set rides on the array
+// under a symbol (JSON leaves it out): a WeakMap keyed by a new array per message cost twice as much, mostly in
+// the garbage collector.
 
 export type SeenIds = string[][];
 
 const CHUNK = 32;
-const index = new WeakMap<SeenIds, Set<string>>();
+const INDEX = Symbol('seen index');
+type Indexed = SeenIds & { [INDEX]?: Set<string> | undefined };
 
 export function hasSeen(seen: SeenIds, id: string): boolean {
-  let set = index.get(seen);
-  if (!set) index.set(seen, (set = new Set(seen.flat())));
+  const w = seen as Indexed;
+  let set = w[INDEX];
+  if (!set) w[INDEX] = set = new Set(seen.flat());
   return set.has(id);
 }
 
 /** A new window with `id` added, remembering at least the last `window` ids (and fewer than window + 64). */
 export function addSeen(seen: SeenIds, id: string, window: number): SeenIds {
-  const last = seen[seen.length - 1];
-  let out = !last || last.length >= CHUNK ? [...seen, [id]] : [...seen.slice(0, -1), [...last, id]];
-  const fullChunksKept = Math.ceil(window / CHUNK);
-  const dropped = out.length - 1 > fullChunksKept ? out.slice(0, out.length - 1 - fullChunksKept) : [];
-  if (dropped.length > 0) out = out.slice(dropped.length);
-  const set = index.get(seen);
+  const n = seen.length;
+  const last = seen[n - 1];
+  let out: SeenIds;
+  if (!last || last.length >= CHUNK) {
+    out = seen.slice();
+    out.push([id]);
+  } else {
+    out = seen.slice();
+    const chunk = last.slice();
+    chunk.push(id);
+    out[n - 1] = chunk;
+  }
+  // Keep whole chunks: the last one (filling) and enough full ones before it to cover the window.
+  const drop = out.length - 1 - Math.ceil(window / CHUNK);
+  const dropped = drop > 0 ? out.splice(0, drop) : undefined;
+  const set = (seen as Indexed)[INDEX];
   if (set) {
-    index.delete(seen);
+    (seen as Indexed)[INDEX] = undefined;
     set.add(id);
-    for (const chunk of dropped) for (const old of chunk) set.delete(old);
-    index.set(out, set);
+    if (dropped) for (const chunk of dropped) for (const old of chunk) set.delete(old);
+    (out as Indexed)[INDEX] = set;
   }
   return out;
 }
