@@ -88,9 +88,13 @@ export function bpHypotension(state: PatientState, config: GradingConfig): { on:
   return on ? (pair ? { on, pair } : { on }) : { on };
 }
 
+const NONE: VasopressorEntry[] = Object.freeze([]) as unknown as VasopressorEntry[];
+
 /** Vasopressors now infusing (a dose of 0 is a paused pump, not an infusion). */
 export function activeVasopressors(state: PatientState): VasopressorEntry[] {
-  return state.vasopressors ? state.vasopressors.v.filter((v) => v.dose > 0) : [];
+  const pumps = state.vasopressors?.v;
+  if (!pumps || pumps.length === 0) return NONE;
+  return pumps.every((v) => v.dose > 0) ? pumps : pumps.filter((v) => v.dose > 0);
 }
 
 function bpText([, sys, map]: BpReading): string {

@@ -95,10 +95,14 @@ function addBp(state: PatientState, reading: BpReading, keep: number, th: { syst
 
 /** The two latest readings by observedAt; a reading at the same instant replaces the earlier one. */
 function lastTwo(readings: [number, number][], t: number, value: number): [number, number][] {
-  const out = readings.filter(([rt]) => rt !== t);
-  out.push([t, value]);
-  out.sort((a, b) => a[0] - b[0]);
-  return out.slice(-2);
+  const r: [number, number] = [t, value];
+  const [a, b] = readings;
+  if (!a) return [r];
+  if (!b) return a[0] === t ? [r] : a[0] < t ? [a, r] : [r, a];
+  if (b[0] === t) return [a, r];
+  if (a[0] === t) return [r, b];
+  if (t > b[0]) return [b, r];
+  return t > a[0] ? [r, b] : [a, b]; // older than both: the two latest stay as they were
 }
 
 /** SpO2 below the threshold on the last two readings, with no oxygen support documented. */

@@ -11,6 +11,20 @@ const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
  * it is on the hot path (every reason carries a time) and Date#toISOString is several times slower.
  */
 export function iso(ms: number): string {
+  let text = formatted.get(ms);
+  if (text === undefined) {
+    if (formatted.size >= FORMATTED_MAX) formatted.clear();
+    formatted.set(ms, (text = format(ms)));
+  }
+  return text;
+}
+
+// A reason's time is written out again on every message until its value changes, so formatted times are kept
+// (bounded: the memo starts afresh when full).
+const FORMATTED_MAX = 16_384;
+const formatted = new Map<number, string>();
+
+function format(ms: number): string {
   const days = Math.floor(ms / DAY);
   const rem = ms - days * DAY;
   // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
