@@ -11,18 +11,19 @@ const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
  * it is on the hot path (every reason carries a time) and Date#toISOString is several times slower.
  */
 export function iso(ms: number): string {
-  let text = formatted.get(ms);
-  if (text === undefined) {
-    if (formatted.size >= FORMATTED_MAX) formatted.clear();
-    formatted.set(ms, (text = format(ms)));
-  }
+  const slot = Math.floor(ms / 1000) & (FORMATTED_SLOTS - 1);
+  if (formattedAt[slot] === ms) return formatted[slot]!;
+  const text = format(ms);
+  formattedAt[slot] = ms;
+  formatted[slot] = text;
   return text;
 }
 
 // A reason's time is written out again on every message until its value changes, so formatted times are kept
-// (bounded: the memo starts afresh when full).
-const FORMATTED_MAX = 16_384;
-const formatted = new Map<number, string>();
+// in a small direct-mapped memo (slot by second; a clash just formats again).
+const FORMATTED_SLOTS = 4096;
+const formattedAt = new Float64Array(FORMATTED_SLOTS).fill(Number.NaN);
+const formatted: string[] = new Array<string>(FORMATTED_SLOTS).fill('');
 
 function format(ms: number): string {
   const days = Math.floor(ms / DAY);

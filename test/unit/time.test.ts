@@ -18,4 +18,12 @@ describe('iso', () => {
         expect(iso(ms)).toBe(reference(ms));
       }), { numRuns: 20_000 });
   });
+
+  it('stays exact when times repeat or share a memo slot (the same second, or 4,096 s apart)', () => {
+    const t = Date.parse('2026-11-26T10:00:00Z');
+    const clashing = [t, t + 1, t + 999, t + 4_096_000, t - 4_096_000, t + 1, t];
+    fc.assert(fc.property(fc.array(fc.constantFrom(...clashing), { minLength: 1, maxLength: 30 }), (times) => {
+        for (const ms of times) expect(iso(ms)).toBe(reference(ms));
+      }));
+  });
 });
