@@ -111,7 +111,10 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, vasos: V
     const th = hypotensionThresholds(state, config);
     const limits = `systolic < ${th.systolicBelow} or MAP < ${th.mapBelow}`;
     if (bp.pair) {
-      for (const r of bp.pair) out.push(reason('hypotension', bpText(r), r[0], `low blood pressure ${bpText(r)} (${limits})`));
+      for (const r of bp.pair) {
+        const text = bpText(r);
+        out.push(reason('hypotension', text, r[0], `low blood pressure ${text} (${limits})`));
+      }
     } else {
       out.push(reason('hypotension', 'established', state.clock, `hypotension on consecutive low readings (${limits})`));
     }
@@ -200,7 +203,7 @@ function gradeAstct(state: PatientState, config: GradingConfig, entry: { febrile
   const oxygen = astctOxygen(state, config);
   if (!entry.febrile && !hypo && !oxygen) return { grade: 0, reasons: entry.reasons };
   let grade = entry.febrile ? 1 : 0;
-  const reasons = [...entry.reasons];
+  const reasons = entry.reasons; // built afresh for this grading
   if (hypo) {
     grade = Math.max(grade, astctHypotensionGrade(vasos));
     reasons.push(...hypo);
@@ -332,7 +335,7 @@ function gradeLee(state: PatientState, config: GradingConfig, entry: { febrile: 
   // With the waiver and no fever, CRS is 0 unless there is hypotension or hypoxia (crs-rules.md section 1).
   if (!entry.febrile && !hypo && !oxygen) return { grade: 0, reasons: entry.reasons };
   let grade = entry.febrile ? 1 : 0;
-  const reasons = [...entry.reasons];
+  const reasons = entry.reasons; // built afresh for this grading
   for (const part of [hypo, oxygen, leeOrgan(state)]) {
     if (!part) continue;
     grade = Math.max(grade, part.grade);

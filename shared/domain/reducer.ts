@@ -268,7 +268,7 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
     scheme: config.scheme,
     crsGrade: crs.grade,
     icansGrade: icans.grade,
-    reasons: icans.reasons.length === 0 ? crs.reasons.slice() : [...crs.reasons, ...labelledIcans(icans)],
+    reasons: icans.reasons.length === 0 ? crs.reasons : [...crs.reasons, ...labelledIcans(icans)],
     warnings: [],
   };
   const warning = spo2Warning(s, config);
