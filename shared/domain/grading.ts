@@ -55,8 +55,9 @@ export function fever(state: PatientState, config: GradingConfig): Fever | undef
   return { peak: q[first]!, latest: q[q.length - 1]! };
 }
 
-export function hypotensionThresholds(state: PatientState, config: GradingConfig) {
+export function hypotensionThresholds(state: PatientState, config: GradingConfig): { systolicBelow: number; mapBelow: number } {
   const own = state.enrolment.hypotension?.v;
+  if (!own) return config.hypotension;
   return {
     systolicBelow: own?.systolicBelow ?? config.hypotension.systolicBelow,
     mapBelow: own?.mapBelow ?? config.hypotension.mapBelow,
