@@ -413,7 +413,7 @@ export class CrsAlertingStack extends Stack {
 
     new CfnOutput(this, 'IngestUrl', { value: `${this.api.apiEndpoint}${ROUTES.single}`, description: 'POST one message here' });
     new CfnOutput(this, 'IngestBatchUrl', { value: `${this.api.apiEndpoint}${ROUTES.batch}`, description: 'POST up to 100 messages here' });
-    new CfnOutput(this, 'TokensTableName', { value: this.tokensTable.tableName, description: `for crs token --table NAME (or ${ENV.tokensTable})` });
+    new CfnOutput(this, 'TokensTableName', { value: this.tokensTable.tableName, description: `for crs token --backend aws --table NAME (or ${ENV.tokensTable})` });
     new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName, description: `for crs silence (${ENV.stateTable})` });
     new CfnOutput(this, 'PagesTableName', { value: this.pagesTable.tableName, description: `for crs silence (${ENV.pagesTable})` });
     new CfnOutput(this, 'AuditTableName', { value: this.auditTable.tableName, description: `for crs audit export and crs silence (${ENV.auditTable})` });

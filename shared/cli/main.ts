@@ -15,7 +15,7 @@ const USAGE = `usage:
   crs serve --backend aws [--endpoint URL] [--port N]              the deployed shape against moto, LocalStack or AWS
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
-  crs token issue --device ID | revoke TOKEN_ID | list [--table NAME]   device tokens of the AWS deployment
+  crs token issue --device ID | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   (crs serve --help and crs simulate --help list every option)

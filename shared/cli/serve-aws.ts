@@ -142,7 +142,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
     log(`crs serve: listening on ${host.url} (routes ${p.routes.join(', ')}; status at GET ${host.url}/local/health)`);
     log(
       `crs serve: devices POST ${host.url}/v1/messages with "Authorization: Bearer <token>" ` +
-        (localToken ? '(CRS_INGEST_TOKEN or a device token)' : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --device ID; or set CRS_INGEST_TOKEN)`),
+        (localToken ? '(CRS_INGEST_TOKEN or a device token)' : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --backend aws --device ID; or set CRS_INGEST_TOKEN)`),
     );
     log(`crs serve: acknowledge links open ${host.url}/ack/<token> (GET shows, POST acknowledges); apps POST ${host.url}/v1/acks {"token","by"}`);
     log(`crs serve: grade changes go to standard output as NDJSON, once each, as the team queues receive them${values['page-lines'] ? ', and every page each team receives' : ''}`);

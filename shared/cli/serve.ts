@@ -5,9 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { issueToken } from '../app/auth.ts';
 import { openDataDir } from '../adapters/embedded/db.ts';
-import { SqliteTokenStore } from '../adapters/embedded/tokens.ts';
 import type { GradingConfig } from '../domain/config.ts';
 import { COURSE_NAMES } from '../sim/courses.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '../server/embedded.ts';
@@ -18,8 +16,7 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       the pipeline on this machine: POST /v1/messages, on-call board at /, pages on stdout (NDJSON);
       --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
-  crs serve --issue-token DEVICE_ID | --list-tokens | --revoke-token TOKEN_ID [--data DIR]
-      manage device bearer tokens (kept as hashes in DIR)
+      device tokens: crs token issue --device DEVICE_ID [--data DIR] (crs token --help)
   crs start [--port N] [--data DIR] [--seed N] [--speed X] [--scheme S] [--config FILE]
       serve plus the simulator demo (npm start); the demo's data directory is reset on each start
 `;
@@ -93,39 +90,13 @@ function announce(server: EmbeddedServer, config: GradingConfig, localToken: str
   log(`crs serve: on-call board: ${server.boardUrl}`);
   log(
     `crs serve: devices POST ${server.url}/v1/messages with "Authorization: Bearer <token>" ` +
-      (localToken ? '(CRS_INGEST_TOKEN or a device token)' : '(a device token: crs serve --issue-token DEVICE_ID; or set CRS_INGEST_TOKEN)'),
+      (localToken ? '(CRS_INGEST_TOKEN or a device token)' : '(a device token: crs token issue --device DEVICE_ID; or set CRS_INGEST_TOKEN)'),
   );
   log(`crs serve: pages go to standard output as NDJSON${webhook ? ` and to the webhook ${new URL(webhook).origin}` : ''}`);
   log(
     `crs serve: escalation ladders for ${Object.keys(config.paging.policies).join(', ')}; ` +
       `a page not acknowledged in ${config.paging.timeoutMinutes.severe} min (grade ${config.paging.severeFromGrade}+) or ${config.paging.timeoutMinutes.other} min goes to the next level`,
   );
-}
-
-async function tokenCommand(dataDir: string, v: { 'issue-token'?: string; 'list-tokens'?: boolean; 'revoke-token'?: string }): Promise<number> {
-  const db = openDataDir(dataDir);
-  try {
-    const tokens = new SqliteTokenStore(db);
-    if (v['issue-token'] !== undefined) {
-      const deviceId = v['issue-token'];
-      if (!/^[A-Za-z0-9._:-]{1,128}$/.test(deviceId)) throw new ServeUsageError('DEVICE_ID is 1-128 characters of A-Z a-z 0-9 . _ : -');
-      const { token, record } = issueToken(deviceId, new Date());
-      await tokens.put(record);
-      log(`crs serve: token ${record.tokenId} issued for device ${deviceId}; it is shown once, keep it secret:`);
-      process.stdout.write(`${token}\n`);
-    } else if (v['revoke-token'] !== undefined) {
-      const ok = await tokens.revoke(v['revoke-token'], new Date().toISOString());
-      log(ok ? `crs serve: token ${v['revoke-token']} revoked` : `crs serve: no active token ${v['revoke-token']}`);
-      return ok ? 0 : 1;
-    } else {
-      for (const t of await tokens.list()) {
-        process.stdout.write(`${JSON.stringify({ tokenId: t.tokenId, deviceId: t.deviceId, createdAt: t.createdAt, revokedAt: t.revokedAt ?? null })}\n`);
-      }
-    }
-    return 0;
-  } finally {
-    db.close();
-  }
 }
 
 export async function serveCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
@@ -141,9 +112,6 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         config: { type: 'string' },
         'public-url': { type: 'string' },
         'page-lines': { type: 'boolean' },
-        'issue-token': { type: 'string' },
-        'list-tokens': { type: 'boolean' },
-        'revoke-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -152,7 +120,6 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       return 0;
     }
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
-    if (v['issue-token'] !== undefined || v['list-tokens'] || v['revoke-token'] !== undefined) return await tokenCommand(dataDir, v);
     const config = loadConfig(v.config, v.scheme);
     const webhook = webhookUrl(v.webhook);
     const links = publicUrl(v['public-url']);

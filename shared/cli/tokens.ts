@@ -1,34 +1,58 @@
-// `crs token issue --device ID | revoke TOKEN_ID | list`: device bearer tokens in the deployed stack's DynamoDB
-// token table (`--table`, or CRS_TOKENS_TABLE; the stack prints it as TokensTableName). The SDK honours
-// AWS_ENDPOINT_URL, so the same command works against a local emulator.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+// `crs token issue --device ID | revoke TOKEN_ID | list`: device bearer tokens, for either backend, as
+// `crs silence` and `crs audit export` are: the embedded server's data directory (the default; `--data DIR`, the
+// same database `crs serve` reads, even while it runs) or an AWS deployment's DynamoDB token table
+// (`--backend aws`, `--table` or CRS_TOKENS_TABLE; the SDK honours AWS_ENDPOINT_URL, so an emulator works too).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { issueToken } from '../app/auth.ts';
-import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.ts';
 import { ENV } from '../adapters/aws/env.ts';
+import { DB_FILE } from '../adapters/embedded/db.ts';
+import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
 import type { TokenStore } from '../ports.ts';
 
 export const TOKEN_USAGE = `usage:
-  crs token issue --device DEVICE_ID [--table NAME] [--json]   issue a token (shown once; only its hash is stored)
-  crs token revoke TOKEN_ID [--table NAME]                      revoke a token: the device gets 403 from then on
-  crs token list [--table NAME] [--json]                        list tokens (ids, devices, dates; never the tokens)
-  NAME defaults to $${ENV.tokensTable}; AWS_REGION, AWS credentials and AWS_ENDPOINT_URL apply as for the AWS CLI.
+  crs token issue --device DEVICE_ID [--json]   issue a token (shown once; only its hash is stored)
+  crs token revoke TOKEN_ID                     revoke a token: the device gets 403 from then on
+  crs token list [--json]                       list tokens (ids, devices, dates; never the tokens)
+  where: [--data DIR]                           the data directory of crs serve (default ${DEFAULT_DATA_DIR}; the default backend)
+         --backend aws [--table NAME]           an AWS deployment's token table (NAME defaults to $${ENV.tokensTable};
+                                                AWS_REGION, AWS credentials and AWS_ENDPOINT_URL apply as for the AWS CLI)
 `;
+
+/** An open token store, and how to let go of it. */
+export interface OpenTokens {
+  tokens: TokenStore;
+  close(): void;
+}
 
 export interface TokenCommandIo {
   out: (text: string) => void;
   err: (text: string) => void;
   now: () => Date;
-  /** The token store for a table name (the DynamoDB one by default). */
-  store: (table: string) => TokenStore;
+  /** The token store of a crs serve data directory holding a database (--backend embedded). */
+  embedded: (dir: string) => Promise<OpenTokens>;
+  /** The token store of a DynamoDB table (--backend aws). */
+  aws: (table: string) => Promise<OpenTokens>;
   env: NodeJS.ProcessEnv;
 }
 
+// Each backend's store is imported on use: the embedded command loads no AWS SDK, the AWS one no SQLite.
 const defaultIo: TokenCommandIo = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
   now: () => new Date(),
-  store: (table) => new DynamoTokenStore(new DynamoDBClient({}), table),
+  embedded: async (dir) => {
+    const { openDataDir } = await import('../adapters/embedded/db.ts');
+    const { SqliteTokenStore } = await import('../adapters/embedded/tokens.ts');
+    const db = openDataDir(dir);
+    return { tokens: new SqliteTokenStore(db), close: () => db.close() };
+  },
+  aws: async (table) => {
+    const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+    const { DynamoTokenStore } = await import('../adapters/aws/dynamo-token-store.ts');
+    return { tokens: new DynamoTokenStore(new DynamoDBClient({}), table), close: () => {} };
+  },
   env: process.env,
 };
 
@@ -37,22 +61,47 @@ class UsageError extends Error {}
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
 export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> = {}): Promise<number> {
-  const { out, err, now, store, env } = { ...defaultIo, ...io };
+  const { out, err, now, env, ...open } = { ...defaultIo, ...io };
+  let opened: OpenTokens | undefined;
+  let where = '';
   try {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { device: { type: 'string' }, table: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+      options: {
+        device: { type: 'string' },
+        backend: { type: 'string', default: 'embedded' },
+        data: { type: 'string' },
+        table: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
     });
     const [action, ...args] = positionals;
     if (values.help || action === 'help') {
       out(TOKEN_USAGE);
       return 0;
     }
-    const table = values.table ?? env[ENV.tokensTable];
-    const tokens = () => {
-      if (!table) throw new UsageError(`no token table: pass --table NAME or set ${ENV.tokensTable}`);
-      return store(table);
+    const tokens = async (): Promise<TokenStore> => {
+      if (values.backend === 'aws') {
+        if (values.data !== undefined) throw new UsageError('--data is the embedded data directory; with --backend aws give --table NAME');
+        const table = values.table ?? env[ENV.tokensTable];
+        if (!table) throw new UsageError(`no token table: pass --table NAME or set ${ENV.tokensTable}`);
+        opened = await open.aws(table);
+        where = `DynamoDB table ${table}`;
+      } else if (values.backend === 'embedded') {
+        if (values.table !== undefined) throw new UsageError('--table is for --backend aws (the embedded tokens live in the data directory, --data DIR)');
+        const dir = resolve(values.data ?? DEFAULT_DATA_DIR);
+        // Never create a database here: a token issued into a directory no server reads would only confuse.
+        if (!existsSync(join(dir, DB_FILE))) {
+          throw new UsageError(`no crs database in ${dir}: start crs serve once (or give its --data DIR); for an AWS deployment use --backend aws`);
+        }
+        opened = await open.embedded(dir);
+        where = `${dir} (the crs serve data directory)`;
+      } else {
+        throw new UsageError(`--backend must be embedded or aws (got "${values.backend}")`);
+      }
+      return opened.tokens;
     };
     switch (action) {
       case 'issue': {
@@ -61,13 +110,13 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         if (!device) throw new UsageError('issue needs --device DEVICE_ID');
         if (!DEVICE_ID.test(device)) throw new UsageError(`--device must be 1-128 printable characters without spaces (got ${JSON.stringify(device)})`);
         const { token, record } = issueToken(device, now());
-        await tokens().put(record);
+        await (await tokens()).put(record);
         if (values.json) out(`${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, createdAt: record.createdAt })}\n`);
         else {
           out(
-            `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\n` +
+            `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nhash in:  ${where}\n` +
               'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
-              `Revoke it with: crs token revoke ${record.tokenId}\n`,
+              `Revoke it with: crs token revoke ${record.tokenId}${values.backend === 'aws' ? ' --backend aws' : values.data !== undefined ? ` --data ${values.data}` : ''}\n`,
           );
         }
         return 0;
@@ -75,7 +124,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       case 'revoke': {
         if (args.length !== 1) throw new UsageError('revoke takes exactly one TOKEN_ID');
         const tokenId = args[0]!;
-        if (await tokens().revoke(tokenId, now().toISOString())) {
+        if (await (await tokens()).revoke(tokenId, now().toISOString())) {
           out(`revoked ${tokenId}\n`);
           return 0;
         }
@@ -84,7 +133,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       }
       case 'list': {
         if (args.length > 0) throw new UsageError('list takes no arguments');
-        const list = await tokens().list();
+        const list = await (await tokens()).list();
         // The hash is not secret, but nothing needs it: ids, devices and dates only.
         const rows = list.map(({ tokenId, deviceId, createdAt, revokedAt }) => ({ tokenId, deviceId, createdAt, revokedAt: revokedAt ?? null }));
         if (values.json) out(`${JSON.stringify(rows)}\n`);
@@ -104,8 +153,10 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       err(`crs token: ${(e as Error).message}\n${TOKEN_USAGE}`);
       return 2;
     }
-    // AWS errors (credentials, region, missing table) are for the operator to fix: name them plainly.
+    // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly.
     err(`crs token: ${(e as Error).name}: ${(e as Error).message}\n`);
     return 1;
+  } finally {
+    opened?.close();
   }
 }

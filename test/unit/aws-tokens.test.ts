@@ -75,15 +75,16 @@ describe('DynamoTokenStore', () => {
   });
 });
 
-describe('crs token', () => {
+describe('crs token --backend aws', () => {
   const run = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
     let out = '';
     let err = '';
-    const code = await tokenCommand(argv, {
+    const code = await tokenCommand(['--backend', 'aws', ...argv], {
       out: (t) => (out += t),
       err: (t) => (err += t),
       now: () => new Date('2026-01-10T08:00:00Z'),
-      store: (table) => new DynamoTokenStore(client(), table),
+      aws: async (table) => ({ tokens: new DynamoTokenStore(client(), table), close: () => {} }),
+      embedded: () => Promise.reject(new Error('the embedded store must not be opened with --backend aws')),
       env,
     });
     return { code, out, err };
@@ -116,6 +117,8 @@ describe('crs token', () => {
     const issued = await run(['issue', '--device', 'pump-7', '--table', 'tokens']);
     expect(issued.out).toMatch(/^token: {4}crs_/);
     expect(issued.out).toMatch(/cannot be shown again/);
+    expect(issued.out).toContain('hash in:  DynamoDB table tokens');
+    expect(issued.out).toMatch(/Revoke it with: crs token revoke \S+ --backend aws\n/);
     const listed = await run(['list']);
     expect(listed.out).toMatch(/pump-7 +2026-01-10T08:00:00.000Z +active/);
   });
@@ -126,6 +129,9 @@ describe('crs token', () => {
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.err).toMatch(/usage:/);
     }
+    const withData = await run(['list', '--data', '/tmp/somewhere']);
+    expect(withData.code).toBe(2);
+    expect(withData.err).toMatch(/--data is the embedded data directory/);
     const noTable = await run(['list'], {});
     expect(noTable.code).toBe(2);
     expect(noTable.err).toMatch(/--table NAME or set CRS_TOKENS_TABLE/);

@@ -1,0 +1,81 @@
+// `crs token` on the embedded backend (its default): tokens issued, listed and revoked in the data directory of a
+// running `crs serve`, which accepts a token at once and refuses it at once once revoked; a directory with no
+// database is refused rather than given one.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../shared/domain/config.ts';
+import { tokenCommand } from '../../shared/cli/tokens.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
+import { enrol } from '../support/messages.ts';
+
+const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
+if (!resolved.ok) throw new Error(resolved.errors.join('; '));
+let dir: string;
+let server: EmbeddedServer;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-tokens-'));
+  server = await startEmbeddedServer({ dataDir: dir, config: resolved.config, port: 0, log: () => {} });
+});
+afterEach(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function run(argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await tokenCommand(argv, { out: (t) => (out += t), err: (t) => (err += t), env: {} });
+  return { code, out, err };
+}
+
+const post = (token: string, patientId: string) =>
+  fetch(`${server.url}/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(enrol(patientId, 0)),
+  });
+
+describe('crs token (embedded)', () => {
+  it('issues a token the running server accepts at once, lists it, and revokes it so that the device gets 403', async () => {
+    const issued = await run(['issue', '--device', 'monitor-12', '--data', dir]);
+    expect(issued.code).toBe(0);
+    const token = issued.out.match(/^token: {4}(\S+)$/m)![1]!;
+    const tokenId = issued.out.match(/^tokenId: {2}(\S+)$/m)![1]!;
+    expect(issued.out).toContain(`hash in:  ${dir} (the crs serve data directory)`);
+    expect(issued.out).toContain(`Revoke it with: crs token revoke ${tokenId} --data ${dir}`);
+    expect((await post(token, 'P-1')).status).toBe(202);
+
+    const listed = await run(['list', '--json', '--data', dir]);
+    expect(JSON.parse(listed.out)).toEqual([{ tokenId, deviceId: 'monitor-12', createdAt: expect.any(String), revokedAt: null }]);
+    expect(listed.out).not.toContain(token);
+
+    expect((await run(['revoke', tokenId, '--data', dir])).code).toBe(0);
+    expect((await post(token, 'P-2')).status).toBe(403);
+    const again = await run(['revoke', tokenId, '--data', dir]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/no active token/);
+  });
+
+  it('refuses a directory with no crs database (creating none) and options of the other backend', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'crs-tokens-empty-'));
+    try {
+      const r = await run(['issue', '--device', 'gw-1', '--data', empty]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`no crs database in ${empty}: start crs serve once`);
+      expect(r.err).toContain('--backend aws');
+      expect((await run(['list', '--data', empty])).code).toBe(2);
+      expect(existsSync(join(empty, 'crs.db'))).toBe(false);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+    const table = await run(['list', '--data', dir, '--table', 'tokens']);
+    expect(table.code).toBe(2);
+    expect(table.err).toMatch(/--table is for --backend aws/);
+    const backend = await run(['list', '--backend', 'gcp']);
+    expect(backend.code).toBe(2);
+    expect(backend.err).toMatch(/--backend must be embedded or aws \(got "gcp"\)/);
+  });
+});
