@@ -9,18 +9,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { verifyAck, type AckVerification } from '../../shared/app/ack.ts';
+import { ACK_NAME_MAX, checkAckName, verifyAck, type AckVerification } from '../../shared/app/ack.ts';
 import { Pager } from '../../shared/app/pager.ts';
 import { roleOf, type AckResult, type Page, type PagingConfig } from '../../shared/domain/paging.ts';
 import { iso } from '../../shared/domain/time.ts';
-import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage } from '../../shared/server/ack-page.ts';
+import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '../../shared/server/ack-page.ts';
 import { readAckSecret } from '../../shared/adapters/aws/ack-secret.ts';
 import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
 import { DynamoPageStore } from '../../shared/adapters/aws/dynamo-page-store.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '../../shared/adapters/aws/env.ts';
 import { errorName, pagingMetrics, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
 
-export const ACK_NAME_MAX = 80;
 const BODY_LIMIT = 4096;
 const TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
 
@@ -37,24 +36,6 @@ export interface AckHandlerDeps extends Telemetry {
 }
 
 type Result = APIGatewayProxyStructuredResultV2;
-
-/** A name as typed: printable, trimmed, 1-80 characters. */
-export function checkName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
-  if (typeof value !== 'string') return { ok: false, error: 'by: is required (the name of the person acknowledging)' };
-  const name = value.trim().replace(/\s+/g, ' ');
-  if (name.length === 0) return { ok: false, error: 'by: is empty; type your name' };
-  if (name.length > ACK_NAME_MAX) return { ok: false, error: `by: is longer than ${ACK_NAME_MAX} characters` };
-  if (/[\p{Cc}\p{Cf}]/u.test(name)) return { ok: false, error: 'by: contains control characters' };
-  return { ok: true, name };
-}
-
-const CLOSED_TEXT: Record<string, string> = {
-  superseded: 'A newer page about this patient replaced it: answer that one.',
-  resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
-  exhausted: 'Every level was paged and nobody acknowledged in time. Call the team now.',
-  info: 'An informational page: nothing to acknowledge.',
-};
-const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
 
 const html = (statusCode: number, body: string): Result => ({ statusCode, headers: { ...ACK_PAGE_HEADERS }, body });
 const json = (statusCode: number, value: unknown): Result => ({
@@ -101,7 +82,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
     }
     const errors: string[] = [];
     if (typeof body.token !== 'string' || !TOKEN.test(body.token)) errors.push('token: is required (the last part of the acknowledge link)');
-    const name = checkName(body.by);
+    const name = checkAckName(body.by);
     if (!name.ok) errors.push(name.error);
     if (errors.length > 0 || !name.ok) return json(400, { errors });
     const { pager } = await deps.paging();
@@ -119,7 +100,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
     if (event.requestContext.http.method === 'POST') {
       const text = bodyOf(event);
       if (Buffer.byteLength(text) > BODY_LIMIT) return html(413, ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
-      const name = checkName(new URLSearchParams(text).get('by') ?? undefined);
+      const name = checkAckName(new URLSearchParams(text).get('by') ?? undefined);
       if (!name.ok && v.ok) {
         const page = await paging.page(v.claims.pageId);
         if (page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, name.error.replace(/^by: /, 'Your name: ')));

@@ -38,3 +38,15 @@ export function verifyAck(secret: Buffer, token: string, now: number): AckVerifi
   if (now >= expiresAt) return { ok: false, reason: 'expired' };
   return { ok: true, claims: { pageId, role, expiresAt } };
 }
+
+export const ACK_NAME_MAX = 80;
+
+/** The name of the person acknowledging (or silencing), as typed: printable, trimmed, 1-80 characters. */
+export function checkAckName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
+  if (typeof value !== 'string') return { ok: false, error: 'by: is required (the name of the person acknowledging)' };
+  const name = value.trim().replace(/\s+/g, ' ');
+  if (name.length === 0) return { ok: false, error: 'by: is empty; type your name' };
+  if (name.length > ACK_NAME_MAX) return { ok: false, error: `by: is longer than ${ACK_NAME_MAX} characters` };
+  if (/[\p{Cc}\p{Cf}]/u.test(name)) return { ok: false, error: 'by: contains control characters' };
+  return { ok: true, name };
+}

@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import type { GradingConfig } from '../domain/config.ts';
 import type { Silence } from '../domain/paging.ts';
 import { iso } from '../domain/time.ts';
-import { checkAckName, checkSilence } from '../server/http.ts';
+import { checkAckName } from '../app/ack.ts';
+import { checkSilence } from '../server/http.ts';
 
 export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
       the same on the crs serve running on DIR (default ./.crs), as its board does

@@ -74,6 +74,14 @@ export function ackErrorPage(heading: string, detail: string): string {
   return document(heading, `<h1>${escape(heading)}</h1><div class="card bad"><p>${escape(detail)}</p></div>`);
 }
 
+// Why a page that can no longer be acknowledged cannot (an open or exhausted page can be).
+const CLOSED_TEXT: Record<string, string> = {
+  superseded: 'A newer page about this patient replaced it: answer that one.',
+  resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
+  info: 'An informational page: nothing to acknowledge.',
+};
+export const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
+
 export const LINK_REFUSALS: Record<string, string> = {
   malformed: 'This acknowledge link is incomplete or damaged. Open the link from the page message exactly as it was sent.',
   forged: 'This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded.',

@@ -6,12 +6,13 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SqliteAuditLog } from '../adapters/embedded/audit.ts';
 import type { BoardQueries } from '../adapters/embedded/board.ts';
+import { ACK_NAME_MAX, checkAckName } from '../app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
 import { INGEST_LIMITS, handleIngest, type IngestDeps } from '../app/ingest.ts';
 import { PAGE_TEAMS, roleOf, type PageTeam, type PagingConfig, type Silence } from '../domain/paging.ts';
 import type { AckResult } from '../domain/paging.ts';
 import { MINUTE, iso } from '../domain/time.ts';
-import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage } from './ack-page.ts';
+import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
 import { silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
@@ -50,7 +51,6 @@ const SECURITY_HEADERS = {
 };
 
 const ACK_BODY_LIMIT = 4096;
-export const ACK_NAME_MAX = 80;
 
 /** Reads the body up to `limit` + 1 bytes (enough for the handler to answer 413); the rest is drained, not kept. */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
@@ -91,23 +91,6 @@ function flatHeaders(req: IncomingMessage): Record<string, string | undefined> {
   for (const [k, v] of Object.entries(req.headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
 }
-
-/** A name typed on the board: printable, trimmed, 1-80 characters. */
-export function checkAckName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
-  if (typeof value !== 'string') return { ok: false, error: 'by: is required (the name of the person acknowledging)' };
-  const name = value.trim().replace(/\s+/g, ' ');
-  if (name.length === 0) return { ok: false, error: 'by: is empty; type your name' };
-  if (name.length > ACK_NAME_MAX) return { ok: false, error: `by: is longer than ${ACK_NAME_MAX} characters` };
-  if (/[\p{Cc}\p{Cf}]/u.test(name)) return { ok: false, error: 'by: contains control characters' };
-  return { ok: true, name };
-}
-
-const CLOSED_TEXT: Record<string, string> = {
-  superseded: 'A newer page about this patient replaced it: answer that one.',
-  resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
-  info: 'An informational page: nothing to acknowledge.',
-};
-const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
 
 export const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 
