@@ -2,7 +2,7 @@
 // its stable key (auditKey), written with a condition so that a retried write stores it once and nothing is
 // ever overwritten. The functions' roles may only PutItem and Query this table: no update, no delete.
 import { createHash } from 'node:crypto';
-import { ConditionalCheckFailedException, PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, PutItemCommand, paginateQuery, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { auditKey, type AuditEvent, type AuditLog } from '../../ports.ts';
 import { AUDIT_TABLE as T } from './table-layout.ts';
 
@@ -60,24 +60,23 @@ export class DynamoAuditLog implements AuditLog {
 
   /** Every entry about a patient, oldest first (by time, then by the order they were written). */
   async *forPatient(patientId: string): AsyncIterable<AuditEvent> {
-    let startKey: Record<string, AttributeValue> | undefined;
     let group: { at: string; written: string; event: AuditEvent }[] = [];
     const flush = () => {
       const out = group.sort((a, b) => a.written.localeCompare(b.written)).map((g) => g.event);
       group = [];
       return out;
     };
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :p',
-          ExpressionAttributeNames: { '#pk': T.partitionKey },
-          ExpressionAttributeValues: { ':p': { S: patientId } },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const query = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :p',
+        ExpressionAttributeNames: { '#pk': T.partitionKey },
+        ExpressionAttributeValues: { ':p': { S: patientId } },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of query) {
       for (const item of page.Items ?? []) {
         const event = JSON.parse(item.entry?.S ?? 'null') as AuditEvent | null;
         if (!event) throw new Error(`audit entry ${item[T.sortKey]?.S} of patient ${patientId} is malformed`);
@@ -85,8 +84,7 @@ export class DynamoAuditLog implements AuditLog {
         if (group.length > 0 && group[0]!.at !== at) yield* flush();
         group.push({ at, written: item.written?.S ?? '', event });
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     yield* flush();
   }
 }

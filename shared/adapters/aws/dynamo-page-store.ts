@@ -8,7 +8,7 @@ import {
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
+  paginateQuery,
   TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
@@ -69,21 +69,19 @@ export class DynamoPageStore implements PageStore {
   }
 
   private async *patientItems(patientId: string): AsyncIterable<Item> {
-    let startKey: Item | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :p AND begins_with(#sk, :page)',
-          ExpressionAttributeNames: { '#pk': T.partitionKey, '#sk': T.sortKey },
-          ExpressionAttributeValues: { ':p': { S: patientId }, ':page': { S: T.pageSortKeyPrefix } },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const query = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :p AND begins_with(#sk, :page)',
+        ExpressionAttributeNames: { '#pk': T.partitionKey, '#sk': T.sortKey },
+        ExpressionAttributeValues: { ':p': { S: patientId }, ':page': { S: T.pageSortKeyPrefix } },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of query) {
       yield* page.Items ?? [];
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
   }
 
   async openPages(patientId: string): Promise<Page[]> {
@@ -100,21 +98,19 @@ export class DynamoPageStore implements PageStore {
 
   async pendingPages(now: number): Promise<Page[]> {
     const keys: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: T.dueIndex,
-          KeyConditionExpression: '#shard = :shard AND #due <= :now',
-          ExpressionAttributeNames: { '#shard': T.dueShardAttribute, '#due': T.dueAtAttribute },
-          ExpressionAttributeValues: { ':shard': { S: T.dueShard }, ':now': { N: String(now) } },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const query = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        IndexName: T.dueIndex,
+        KeyConditionExpression: '#shard = :shard AND #due <= :now',
+        ExpressionAttributeNames: { '#shard': T.dueShardAttribute, '#due': T.dueAtAttribute },
+        ExpressionAttributeValues: { ':shard': { S: T.dueShard }, ':now': { N: String(now) } },
+      },
+    );
+    for await (const out of query) {
       for (const item of out.Items ?? []) keys.push({ [T.partitionKey]: item[T.partitionKey]!, [T.sortKey]: item[T.sortKey]! });
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    }
     // The index is eventually consistent: read the nominated pages back, and keep those still pending.
     const pages: Page[] = [];
     for (let i = 0; i < keys.length; i += 100) {
@@ -178,43 +174,39 @@ export class DynamoPageStore implements PageStore {
 
   async silences(now: number): Promise<Silence[]> {
     const silences: Silence[] = [];
-    let startKey: Item | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :p',
-          FilterExpression: '#until > :now AND attribute_not_exists(endedAt)',
-          ExpressionAttributeNames: { '#pk': T.partitionKey, '#until': 'until' },
-          ExpressionAttributeValues: { ':p': { S: T.silencesPartition }, ':now': { N: String(now) } },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const query = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :p',
+        FilterExpression: '#until > :now AND attribute_not_exists(endedAt)',
+        ExpressionAttributeNames: { '#pk': T.partitionKey, '#until': 'until' },
+        ExpressionAttributeValues: { ':p': { S: T.silencesPartition }, ':now': { N: String(now) } },
+        ConsistentRead: true,
+      },
+    );
+    for await (const out of query) {
       for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    }
     return silences;
   }
 
   /** Every silence still kept (ended ones for 30 days), newest first: for `crs silence list --all`. */
   async allSilences(): Promise<Silence[]> {
     const silences: Silence[] = [];
-    let startKey: Item | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :p',
-          ExpressionAttributeNames: { '#pk': T.partitionKey },
-          ExpressionAttributeValues: { ':p': { S: T.silencesPartition } },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const query = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :p',
+        ExpressionAttributeNames: { '#pk': T.partitionKey },
+        ExpressionAttributeValues: { ':p': { S: T.silencesPartition } },
+        ConsistentRead: true,
+      },
+    );
+    for await (const out of query) {
       for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    }
     return silences.sort((a, b) => b.from - a.from);
   }
 
@@ -245,21 +237,19 @@ export class DynamoPageStore implements PageStore {
   /** The stale-feed alerts in force: patientId -> the alert's id and the time the feed went quiet. */
   async staleFeedAlerts(): Promise<Map<string, { alertId: string; since: number }>> {
     const alerts = new Map<string, { alertId: string; since: number }>();
-    let startKey: Item | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :p',
-          ExpressionAttributeNames: { '#pk': T.partitionKey },
-          ExpressionAttributeValues: { ':p': { S: T.staleFeedsPartition } },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const query = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :p',
+        ExpressionAttributeNames: { '#pk': T.partitionKey },
+        ExpressionAttributeValues: { ':p': { S: T.staleFeedsPartition } },
+        ConsistentRead: true,
+      },
+    );
+    for await (const out of query) {
       for (const item of out.Items ?? []) alerts.set(item[T.sortKey]!.S!, { alertId: item.alertId!.S!, since: Number(item.since!.N) });
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    }
     return alerts;
   }
 

@@ -3,7 +3,7 @@
 // the pager) and the audit entries of the assessments, so that all of it exists if and only if the state does.
 import {
   GetItemCommand,
-  QueryCommand,
+  paginateQuery,
   TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
@@ -147,25 +147,23 @@ export class DynamoStateStore implements StateStore {
 
   /** Every enrolled patient and when their monitor feed last sent something (the `byFeed` index). */
   async *feeds(): AsyncIterable<{ patientId: string; since: number }> {
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: T.feedIndex,
-          KeyConditionExpression: '#shard = :feed',
-          ExpressionAttributeNames: { '#shard': T.feedShardAttribute },
-          ExpressionAttributeValues: { ':feed': { S: T.feedShard } },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const query = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        IndexName: T.feedIndex,
+        KeyConditionExpression: '#shard = :feed',
+        ExpressionAttributeNames: { '#shard': T.feedShardAttribute },
+        ExpressionAttributeValues: { ':feed': { S: T.feedShard } },
+      },
+    );
+    for await (const page of query) {
       for (const item of page.Items ?? []) {
         const patientId = item[T.partitionKey]?.S;
         const since = Number(item[T.feedSinceAttribute]?.N);
         if (patientId && Number.isFinite(since)) yield { patientId, since };
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
-  ScanCommand,
+  paginateScan,
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
@@ -96,12 +96,9 @@ export class DynamoTokenStore implements TokenStore {
 
   async list(): Promise<DeviceToken[]> {
     const tokens: DeviceToken[] = [];
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.client.send(new ScanCommand({ TableName: this.tableName, ExclusiveStartKey: startKey }));
+    for await (const page of paginateScan({ client: this.client }, { TableName: this.tableName })) {
       for (const item of page.Items ?? []) tokens.push(fromItem(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     return tokens.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.tokenId.localeCompare(b.tokenId));
   }
 }
