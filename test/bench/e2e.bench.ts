@@ -16,12 +16,13 @@ import {
   SQSClient,
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { publishInput } from '../../shared/adapters/aws/sns-page-sender.ts';
 import { pagesForNotification } from '../../shared/domain/paging.ts';
 import { Replay } from '../../shared/app/replay.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { postMessages } from './post.ts';
 import type { Notification } from '../../shared/domain/page.ts';
 import { INGEST_TOKEN, health, runPrefix, spawnAwsServe, stop, teardown } from '../support/aws-serve.ts';
 import { recentFeed } from '../support/feed.ts';
@@ -36,22 +37,7 @@ const ms = (ns: bigint) => Number(ns) / 1e6;
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const f1 = (n: number) => n.toFixed(1);
 
-function post(url: string, m: DeviceMessage): Promise<number> {
-  const data = JSON.stringify(m);
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/messages`, {
-      method: 'POST',
-      agent,
-      headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const post = (url: string, m: DeviceMessage) => postMessages(url, agent, INGEST_TOKEN, m);
 
 interface Figures {
   p50: number;

@@ -3,10 +3,11 @@
 // send them, and 100-message batches as gateways do), and the latency from POST to the page on stdout, idle and
 // under that load. Per-patient order is kept by each simulated device (one request in flight per patient).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { postMessages } from './post.ts';
 import { INGEST_TOKEN, health, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
 import { syntheticFeed } from './generate.ts';
 
@@ -19,22 +20,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 // A lean keep-alive client (node:http), so that the devices' side costs this shared 2-core machine little.
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-function post(url: string, body: DeviceMessage | DeviceMessage[]): Promise<number> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}${Array.isArray(body) ? '/v1/messages/batch' : '/v1/messages'}`, {
-      method: 'POST',
-      agent,
-      headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const post = (url: string, body: DeviceMessage | DeviceMessage[]) => postMessages(url, agent, INGEST_TOKEN, body);
 
 /** The feed with ids and patients made unique per run, so that nothing is a duplicate of an earlier run. */
 function feed(count: number, tag: string, start: number): DeviceMessage[] {
