@@ -11,7 +11,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { ACK_NAME_MAX, checkAckName, verifyAck, type AckVerification } from '../../shared/app/ack.ts';
 import { Pager } from '../../shared/app/pager.ts';
-import { roleOf, type AckResult, type Page, type PagingConfig } from '../../shared/domain/paging.ts';
+import { awaitsAcknowledgement, roleOf, type AckResult, type Page, type PagingConfig } from '../../shared/domain/paging.ts';
 import { iso } from '../../shared/domain/time.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '../../shared/server/ack-page.ts';
 import { readAckSecret } from '../../shared/adapters/aws/ack-secret.ts';
@@ -127,7 +127,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
     if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
     const page = await paging.page(v.claims.pageId);
     if (!page) return html(404, ackErrorPage('No such page', 'There is no record of this page.'));
-    if (page.status === 'open' || page.status === 'exhausted') return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+    if (awaitsAcknowledgement(page)) return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
     if (page.status === 'acknowledged' && page.ack) {
       return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
     }

@@ -259,10 +259,12 @@ export type AckResult = { ok: true; page: Page; changed: boolean } | { ok: false
  * Records who acknowledged a page; the ladder stops. Acknowledging twice keeps the first acknowledgement; an
  * exhausted page may still be acknowledged; a superseded, resolved or informational one may not.
  */
+/** Whether a page still waits for someone to own it: open, or exhausted (answered late, someone owns it then). */
+export const awaitsAcknowledgement = (page: Pick<Page, 'status'>) => page.status === 'open' || page.status === 'exhausted';
+
 export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
   if (page.status === 'acknowledged') return { ok: true, page, changed: false };
-  // An exhausted ladder can still be answered late: someone owns the page from then on.
-  if (page.status !== 'open' && page.status !== 'exhausted') {
+  if (!awaitsAcknowledgement(page)) {
     return { ok: false, reason: `page is ${page.status}, there is nothing to acknowledge` };
   }
   return { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack, dueAt: null, heldBy: undefined, closedAt: ack.at } };

@@ -8,7 +8,7 @@ import type { TimelinePoint } from '../adapters/embedded/store.ts';
 import type { GradingConfig } from '../domain/config.ts';
 import { gradeCrs, gradeIcans, hypotensionThresholds } from '../domain/grading.ts';
 import { dayPostInfusion } from '../domain/page.ts';
-import { PAGE_TEAMS, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '../domain/paging.ts';
+import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '../domain/paging.ts';
 import type { VitalFields } from '../domain/state.ts';
 import { HOUR, iso } from '../domain/time.ts';
 
@@ -178,7 +178,7 @@ export function pageGroups(
       current,
       kind: first.kind,
       // Waiting, held or unanswered: what the board must show until someone owns it.
-      unresolved: list.some((p) => p.status === 'open' || p.status === 'exhausted'),
+      unresolved: list.some(awaitsAcknowledgement),
     };
     if (!keep(head)) continue;
     const n = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);

@@ -9,7 +9,7 @@ import type { BoardQueries } from '../adapters/embedded/board.ts';
 import { ACK_NAME_MAX, checkAckName } from '../app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
 import { INGEST_LIMITS, handleIngest, type IngestDeps } from '../app/ingest.ts';
-import { PAGE_TEAMS, roleOf, type PageTeam, type PagingConfig, type Silence } from '../domain/paging.ts';
+import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '../domain/paging.ts';
 import type { AckResult } from '../domain/paging.ts';
 import { MINUTE, iso } from '../domain/time.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
@@ -248,7 +248,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
     const page = deps.queries.page(v.claims.pageId);
     if (!page) return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
-    if (page.status === 'open' || page.status === 'exhausted') return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+    if (awaitsAcknowledgement(page)) return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
     if (page.status === 'acknowledged' && page.ack) {
       return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
     }
