@@ -9,7 +9,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ACK_NAME_MAX, checkAckName, verifyAck, type AckVerification } from '../../shared/app/ack.ts';
+import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, verifyAck, type AckVerification } from '../../shared/app/ack.ts';
 import { Pager } from '../../shared/app/pager.ts';
 import { awaitsAcknowledgement, roleOf, type AckResult, type Page, type PagingConfig } from '../../shared/domain/paging.ts';
 import { iso } from '../../shared/domain/time.ts';
@@ -20,7 +20,6 @@ import { DynamoPageStore } from '../../shared/adapters/aws/dynamo-page-store.ts'
 import { ENV, gradingConfigFromEnv, requireEnv } from '../../shared/adapters/aws/env.ts';
 import { errorName, pagingMetrics, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
 
-const BODY_LIMIT = 4096;
 const TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
 
 export interface AckPaging {
@@ -70,7 +69,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
   async function api(event: APIGatewayProxyEventV2): Promise<Result> {
     const example = '{"token": "<from the acknowledge link>", "by": "your name"}';
     const text = bodyOf(event);
-    if (Buffer.byteLength(text) > BODY_LIMIT) return json(413, { errors: [`body: more than ${BODY_LIMIT} bytes`] });
+    if (Buffer.byteLength(text) > ACK_BODY_LIMIT) return json(413, { errors: [`body: more than ${ACK_BODY_LIMIT} bytes`] });
     if (!/^application\/json\b/i.test(event.headers?.['content-type'] ?? '')) return json(415, { errors: [`content-type: send application/json, e.g. ${example}`] });
     let body: Record<string, unknown>;
     try {
@@ -99,7 +98,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
     const role = (page: Page) => (v.ok ? v.claims.role : roleOf(page, paging.config));
     if (event.requestContext.http.method === 'POST') {
       const text = bodyOf(event);
-      if (Buffer.byteLength(text) > BODY_LIMIT) return html(413, ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
+      if (Buffer.byteLength(text) > ACK_BODY_LIMIT) return html(413, ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
       const name = checkAckName(new URLSearchParams(text).get('by') ?? undefined);
       if (!name.ok && v.ok) {
         const page = await paging.page(v.claims.pageId);

@@ -40,6 +40,8 @@ export function verifyAck(secret: Buffer, token: string, now: number): AckVerifi
 }
 
 export const ACK_NAME_MAX = 80;
+/** The most an acknowledgement request (link form or API body) may send, in bytes. */
+export const ACK_BODY_LIMIT = 4096;
 
 /** The name of the person acknowledging (or silencing), as typed: printable, trimmed, 1-80 characters. */
 export function checkAckName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SqliteAuditLog } from '../adapters/embedded/audit.ts';
 import type { BoardQueries } from '../adapters/embedded/board.ts';
-import { ACK_NAME_MAX, checkAckName } from '../app/ack.ts';
+import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '../app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
 import { INGEST_LIMITS, handleIngest, type IngestDeps } from '../app/ingest.ts';
 import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '../domain/paging.ts';
@@ -50,7 +50,6 @@ const SECURITY_HEADERS = {
   'x-frame-options': 'DENY',
 };
 
-const ACK_BODY_LIMIT = 4096;
 
 /** Reads the body up to `limit` + 1 bytes (enough for the handler to answer 413); the rest is drained, not kept. */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
@@ -215,7 +214,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return send(res, 405, { ...ACK_PAGE_HEADERS, allow: 'GET, POST' }, ackErrorPage('Not allowed', 'Use the link as it was sent.'));
     if (method === 'POST') {
       const body = await readBody(req, ACK_BODY_LIMIT);
-      if (Buffer.byteLength(body) > ACK_BODY_LIMIT) return html(413, ackErrorPage('Too long', 'The form sent too much; type a name of up to 80 characters.'));
+      if (Buffer.byteLength(body) > ACK_BODY_LIMIT) return html(413, ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
       const name = checkAckName(new URLSearchParams(body).get('by') ?? undefined);
       const v = deps.paging.verifyLink(token);
       if (!name.ok) {
