@@ -5,6 +5,7 @@ import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
 import type { Notification } from '../domain/page.ts';
 import { reduce, type Step } from '../domain/reducer.ts';
 import { VersionConflict, type AuditEvent, type StateStore } from '../ports.ts';
+import { arrivalOf } from './digest.ts';
 
 export interface GroupResult {
   /** How many of the messages (from the start) are now applied and committed. */
@@ -49,7 +50,7 @@ export async function gradePatient(
       try {
         if (m instanceof Error) throw m;
         if (m.patientId !== patientId) throw new Error(`message ${m.messageId} is for another patient`);
-        const step = reduce(state, m, config);
+        const step = reduce(state, m, config, arrivalOf(m));
         steps.push(step);
         state = step.state;
       } catch (err) {

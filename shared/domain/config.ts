@@ -77,8 +77,12 @@ export const GradingConfigSchema = z.strictObject({
   }),
   /** How many recent messageIds each patient remembers for de-duplication. */
   dedupeWindow: z.number().int().min(16).max(5000),
-  /** How many blood-pressure readings each patient keeps for the consecutive-readings rule. */
-  bpHistory: z.number().int().min(2).max(50),
+  /**
+   * How many blood-pressure readings, and vasopressor sections, each patient keeps in observedAt order for the
+   * hypotension rule; older ones are folded into the rule's state (docs/grading-rules.md, "the history bound").
+   */
+  bpHistory: z.number().int().min(2).max(1000),
+  vasopressorHistory: z.number().int().min(2).max(1000),
   /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */
   paging: PagingConfigSchema,
 });
@@ -164,7 +168,8 @@ export const DEFAULT_CONFIG: GradingConfig = {
     deEscalation: 'Grade has fallen; review and continue the protocol for the current grade.',
   },
   dedupeWindow: 500,
-  bpHistory: 6,
+  bpHistory: 64,
+  vasopressorHistory: 32,
   paging: DEFAULT_PAGING,
 };
 

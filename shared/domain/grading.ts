@@ -1,9 +1,10 @@
 // CRS (ASTCT 2019, Lee 2014 as in the seed's Table 3) and ICANS (ASTCT 2019) grading of a patient state,
 // as of the patient clock. Every grade comes with the reasons that drove it.
+import { hypotension, type BpReading, type Thresholds } from './bp.ts';
 import type { GradingConfig, Scheme } from './config.ts';
-import type { NeuroSection, OxygenDevice, VasopressorEntry } from './contract.ts';
-import type { BpReading, PatientState, Timed } from './state.ts';
-import { MINUTE, iso } from './time.ts';
+import type { OxygenDevice, VasopressorDrug, VasopressorEntry } from './contract.ts';
+import type { NeuroFields, PatientState, TimedFields } from './state.ts';
+import { MINUTE, iso, parseTime } from './time.ts';
 
 export interface Reason {
   /** Which criterion: fever, fever-waiver, no-fever, hypotension, vasopressor, oxygen, fio2, organ-toxicity, ... */
@@ -55,7 +56,7 @@ export function fever(state: PatientState, config: GradingConfig): Fever | undef
   return { peak: q[first]!, latest: q[q.length - 1]! };
 }
 
-export function hypotensionThresholds(state: PatientState, config: GradingConfig): { systolicBelow: number; mapBelow: number } {
+export function hypotensionThresholds(state: PatientState, config: GradingConfig): Thresholds {
   const own = state.enrolment.hypotension?.v;
   if (!own) return config.hypotension;
   return {
@@ -64,38 +65,43 @@ export function hypotensionThresholds(state: PatientState, config: GradingConfig
   };
 }
 
-export function isLowReading([, sys, map]: BpReading, th: { systolicBelow: number; mapBelow: number }): boolean {
-  return (sys !== null && sys < th.systolicBelow) || (map !== null && map < th.mapBelow);
+/** When the current episode started: the enrolment's infusedAt, or the optional end of the last one at CRS 0. */
+export function episodeStart(state: PatientState): number {
+  const infused = state.enrolment.infusedAt;
+  const start = infused ? parseTime(infused.v) : Number.NEGATIVE_INFINITY;
+  return state.episodeEndedAt !== undefined && state.episodeEndedAt > start ? state.episodeEndedAt : start;
 }
 
-/**
- * Two consecutive low readings establish hypotension, two consecutive normal readings clear it; one reading
- * alone changes nothing. Returns whether it is established and, if so, the pair of low readings that did it.
- */
-export function bpHypotension(state: PatientState, config: GradingConfig): { on: boolean; pair?: [BpReading, BpReading] } {
-  const th = hypotensionThresholds(state, config);
-  let { on, lastLow } = state.bpDropped;
-  let pair: [BpReading, BpReading] | undefined;
-  let prev: BpReading | undefined;
-  for (const r of state.bp) {
-    const low = isLowReading(r, th);
-    if (lastLow === low) {
-      on = low;
-      if (low && prev) pair = [prev, r];
-    }
-    lastLow = low;
-    prev = r;
-  }
-  return on ? (pair ? { on, pair } : { on }) : { on };
+/** One vasopressor agent now infusing: the pumps of one drug (several entries of a drug are one agent). */
+export interface Agent {
+  drug: VasopressorDrug;
+  pumps: VasopressorEntry[];
 }
 
-const NONE: VasopressorEntry[] = Object.freeze([]) as unknown as VasopressorEntry[];
+const NO_AGENTS: Agent[] = Object.freeze([]) as unknown as Agent[];
+const agentsBySection = new WeakMap<VasopressorEntry[], Agent[]>();
 
-/** Vasopressors now infusing (a dose of 0 is a paused pump, not an infusion). */
-export function activeVasopressors(state: PatientState): VasopressorEntry[] {
+/** The agents now infusing, from the latest vasopressors section (a dose of 0 is a paused pump, not an infusion). */
+export function infusingAgents(state: PatientState): Agent[] {
   const pumps = state.vasopressors?.v;
-  if (!pumps || pumps.length === 0) return NONE;
-  return pumps.every((v) => v.dose > 0) ? pumps : pumps.filter((v) => v.dose > 0);
+  if (!pumps || pumps.length === 0) return NO_AGENTS;
+  let agents = agentsBySection.get(pumps);
+  if (!agents) {
+    const byDrug = new Map<VasopressorDrug, VasopressorEntry[]>();
+    for (const p of pumps) if (p.dose > 0) byDrug.get(p.drug)?.push(p) ?? byDrug.set(p.drug, [p]);
+    agents = Object.freeze([...byDrug].map(([drug, list]) => Object.freeze({ drug, pumps: list }))) as Agent[];
+    agentsBySection.set(pumps, agents);
+  }
+  return agents;
+}
+
+/** "norepinephrine 0.05 mcg/kg/min", or for several pumps of one drug "norepinephrine 0.05 + 0.05 mcg/kg/min (2 pumps)". */
+function agentText(a: Agent): string {
+  const [first] = a.pumps;
+  if (a.pumps.length === 1) return `${a.drug} ${first!.dose} ${first!.unit}`;
+  const oneUnit = a.pumps.every((p) => p.unit === first!.unit);
+  const doses = oneUnit ? `${a.pumps.map((p) => p.dose).join(' + ')} ${first!.unit}` : a.pumps.map((p) => `${p.dose} ${p.unit}`).join(' + ');
+  return `${a.drug} ${doses} (${a.pumps.length} pumps)`;
 }
 
 function bpText([, sys, map]: BpReading): string {
@@ -105,44 +111,58 @@ function bpText([, sys, map]: BpReading): string {
   return `${parts.join(', ')} mmHg`;
 }
 
-function hypotensionReasons(state: PatientState, config: GradingConfig, vasos: VasopressorEntry[]): Reason[] | undefined {
+function hypotensionReasons(state: PatientState, config: GradingConfig, agents: Agent[]): Reason[] | undefined {
+  const th = hypotensionThresholds(state, config);
+  const bp = hypotension(state, th);
+  if (!bp.on && agents.length === 0) return undefined;
   const out: Reason[] = [];
-  const bp = bpHypotension(state, config);
-  if (bp.on) {
-    const th = hypotensionThresholds(state, config);
-    const limits = `systolic < ${th.systolicBelow} or MAP < ${th.mapBelow}`;
-    if (bp.pair) {
-      for (const r of bp.pair) {
-        const text = bpText(r);
-        out.push(reason('hypotension', text, r[0], `low blood pressure ${text} (${limits})`));
-      }
-    } else {
-      out.push(reason('hypotension', 'established', state.clock, `hypotension on consecutive low readings (${limits})`));
+  const limits = `systolic < ${th.systolicBelow} or MAP < ${th.mapBelow}`;
+  if (bp.pair) {
+    for (const r of bp.pair) {
+      const text = bpText(r);
+      out.push(reason('hypotension', text, r[0], `low blood pressure ${text} (${limits})`));
     }
   }
-  if (vasos.length > 0) {
-    const t = state.vasopressors!.t;
-    for (const v of vasos) out.push(reason('vasopressor', `${v.drug} ${v.dose} ${v.unit}`, t, `${v.drug} ${v.dose} ${v.unit} infusing`));
+  if (bp.stoppedAt !== undefined) {
+    out.push(
+      reason('hypotension', 'not cleared after vasopressor', bp.stoppedAt, 'hypotension not cleared: no two consecutive normal readings since the vasopressor stopped'),
+    );
+  } else if (bp.on && !bp.pair && agents.length === 0) {
+    out.push(reason('hypotension', 'established', state.clock, `hypotension on consecutive low readings (${limits})`));
   }
-  return out.length > 0 ? out : undefined;
+  if (agents.length > 0) {
+    const t = state.vasopressors!.t;
+    for (const a of agents) {
+      const text = agentText(a);
+      out.push(reason('vasopressor', text, t, `${text} infusing`));
+    }
+  }
+  return out;
 }
 
-/** The entry criterion (fever, or the fever waiver). Undefined when neither holds. */
-function entryCriterion(state: PatientState, config: GradingConfig): { febrile: boolean; reasons: Reason[] } | undefined {
+/** ASTCT fever waiver: a fever-masking medication at or after the episode's first fever. */
+function waiver(state: PatientState): Reason | undefined {
+  const onset = state.feverOnset;
+  const masked = state.lastMaskingAt;
+  if (onset === undefined || masked === undefined || masked < onset) return undefined;
+  return reason('fever-waiver', true, masked, `fever not required: fever-masking medication given on or after the first fever of the episode (${iso(onset)})`);
+}
+
+function feverReasons(state: PatientState, config: GradingConfig): Reason[] | undefined {
   const f = fever(state, config);
-  if (f) {
-    const [t, c] = f.latest;
-    const reasons = [reason('fever', c, t, `fever ${c} °C`)];
-    if (f.peak[1] > c) reasons.push(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`));
-    return { febrile: true, reasons };
-  }
-  if (state.waiverSince !== undefined) {
-    return {
-      febrile: false,
-      reasons: [reason('fever-waiver', true, state.waiverSince, 'fever not required: fever-masking medication given after CRS onset')],
-    };
-  }
-  return undefined;
+  if (!f) return undefined;
+  const [t, c] = f.latest;
+  const reasons = [reason('fever', c, t, `fever ${c} °C`)];
+  if (f.peak[1] > c) reasons.push(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`));
+  return reasons;
+}
+
+/** The ASTCT entry criterion (fever, or the fever waiver). Undefined when neither holds. */
+function entryCriterion(state: PatientState, config: GradingConfig): { febrile: boolean; reasons: Reason[] } | undefined {
+  const febrile = feverReasons(state, config);
+  if (febrile) return { febrile: true, reasons: febrile };
+  const waived = waiver(state);
+  return waived ? { febrile: false, reasons: [waived] } : undefined;
 }
 
 /** Supplemental oxygen that counts (not room air, not for comfort). */
@@ -161,10 +181,11 @@ function oxygenText(device: OxygenDevice, flowLpm?: number, fio2?: number): stri
 
 // ------------------------------------------------------------------------------------------------ ASTCT 2019
 
-function astctHypotensionGrade(vasos: VasopressorEntry[]): number {
-  const nonVasopressin = new Set(vasos.filter((v) => v.drug !== 'vasopressin').map((v) => v.drug)).size;
+function astctHypotensionGrade(agents: Agent[]): number {
+  let nonVasopressin = 0;
+  for (const a of agents) if (a.drug !== 'vasopressin') nonVasopressin++;
   if (nonVasopressin >= 2) return 4;
-  if (vasos.length > 0) return 3; // exactly one non-vasopressin (with or without vasopressin), or vasopressin alone
+  if (agents.length > 0) return 3; // exactly one non-vasopressin (with or without vasopressin), or vasopressin alone
   return 2;
 }
 
@@ -198,15 +219,20 @@ function astctOxygen(state: PatientState, config: GradingConfig): Graded | undef
   return { grade, reasons: [reason('oxygen', text, o.t, `${text}${note}`)] };
 }
 
-function gradeAstct(state: PatientState, config: GradingConfig, entry: { febrile: boolean; reasons: Reason[] }): Graded {
-  const vasos = activeVasopressors(state);
-  const hypo = hypotensionReasons(state, config, vasos);
+function gradeAstct(state: PatientState, config: GradingConfig): Graded {
+  const entry = entryCriterion(state, config);
+  if (!entry) {
+    const why = `no temperature >= ${config.feverThresholdC} °C in the last ${config.feverWindowMinutes / 60} h`;
+    return { grade: 0, reasons: [reason('no-fever', false, state.clock, `CRS entry criterion not met: ${why}`)] };
+  }
+  const agents = infusingAgents(state);
+  const hypo = hypotensionReasons(state, config, agents);
   const oxygen = astctOxygen(state, config);
   if (!entry.febrile && !hypo && !oxygen) return { grade: 0, reasons: entry.reasons };
   let grade = entry.febrile ? 1 : 0;
   const reasons = entry.reasons; // built afresh for this grading
   if (hypo) {
-    grade = Math.max(grade, astctHypotensionGrade(vasos));
+    grade = Math.max(grade, astctHypotensionGrade(agents));
     reasons.push(...hypo);
   }
   if (oxygen) {
@@ -272,41 +298,49 @@ function doseIn(v: VasopressorEntry, unit: 'mcg/min' | 'mcg/kg/min', weightKg: n
 }
 
 function leeHypotension(state: PatientState, config: GradingConfig): Graded | undefined {
-  const vasos = activeVasopressors(state);
-  const reasons = hypotensionReasons(state, config, vasos);
+  const agents = infusingAgents(state);
+  const reasons = hypotensionReasons(state, config, agents);
   if (!reasons) return undefined;
-  if (vasos.length === 0) return { grade: 2, reasons };
+  if (agents.length === 0) return { grade: 2, reasons };
   const t = state.vasopressors!.t;
-  if (vasos.length >= 2) {
-    return { grade: 3, reasons: [...reasons, reason('vasopressor', vasos.length, t, `multiple vasopressors (${vasos.length})`)] };
+  if (agents.length >= 2) {
+    return { grade: 3, reasons: [...reasons, reason('vasopressor', agents.length, t, `multiple vasopressors (${agents.length} drugs)`)] };
   }
-  const v = vasos[0]!;
-  if (v.drug === 'vasopressin') {
+  const a = agents[0]!;
+  if (a.drug === 'vasopressin') {
     return { grade: 2, reasons: [...reasons, reason('vasopressor', 'low-dose', t, 'vasopressin monotherapy counts as low-dose')] };
   }
-  const limit = config.lee.highDose[v.drug];
+  const limit = config.lee.highDose[a.drug];
   const weight = state.enrolment.weightKg?.v;
-  const dose = doseIn(v, limit.unit, weight);
+  // Several pumps of one drug are one agent: the summed dose is compared with the threshold.
+  let dose: number | undefined = 0;
+  for (const p of a.pumps) {
+    const d = doseIn(p, limit.unit, weight);
+    if (d === undefined) {
+      dose = undefined;
+      break;
+    }
+    dose += d;
+  }
   if (dose === undefined) {
-    const why =
-      v.unit === 'units/min'
-        ? `${v.unit} cannot be compared with ${limit.dose} ${limit.unit}`
-        : `no enrolment weight to convert ${v.unit} to ${limit.unit}`;
+    const units = a.pumps.some((p) => p.unit === 'units/min');
+    const why = units ? `units/min cannot be compared with ${limit.dose} ${limit.unit}` : `no enrolment weight to convert to ${limit.unit}`;
     return {
       grade: 3,
-      reasons: [...reasons, reason('vasopressor', 'high-dose (unconvertible)', t, `${v.drug} graded as high-dose: ${why} (fail safe)`)],
+      reasons: [...reasons, reason('vasopressor', 'high-dose (unconvertible)', t, `${a.drug} graded as high-dose: ${why} (fail safe)`)],
     };
   }
   const rounded = Math.round(dose * 100) / 100;
+  const summed = a.pumps.length > 1 ? ` (${a.pumps.length} pumps summed)` : '';
   if (dose >= limit.dose) {
     return {
       grade: 3,
-      reasons: [...reasons, reason('vasopressor', 'high-dose', t, `${v.drug} high-dose: ${rounded} ${limit.unit} >= ${limit.dose}`)],
+      reasons: [...reasons, reason('vasopressor', 'high-dose', t, `${a.drug} high-dose: ${rounded} ${limit.unit}${summed} >= ${limit.dose}`)],
     };
   }
   return {
     grade: 2,
-    reasons: [...reasons, reason('vasopressor', 'low-dose', t, `${v.drug} low-dose: ${rounded} ${limit.unit} < ${limit.dose}`)],
+    reasons: [...reasons, reason('vasopressor', 'low-dose', t, `${a.drug} low-dose: ${rounded} ${limit.unit}${summed} < ${limit.dose}`)],
   };
 }
 
@@ -330,17 +364,19 @@ function leeOrgan(state: PatientState): Graded | undefined {
   return grade >= 2 ? { grade, reasons } : undefined;
 }
 
-function gradeLee(state: PatientState, config: GradingConfig, entry: { febrile: boolean; reasons: Reason[] }): Graded {
-  const hypo = leeHypotension(state, config);
-  const oxygen = leeOxygen(state, config);
-  // With the waiver and no fever, CRS is 0 unless there is hypotension or hypoxia (crs-rules.md section 1).
-  if (!entry.febrile && !hypo && !oxygen) return { grade: 0, reasons: entry.reasons };
-  let grade = entry.febrile ? 1 : 0;
-  const reasons = entry.reasons; // built afresh for this grading
-  for (const part of [hypo, oxygen, leeOrgan(state)]) {
+/** Lee 2014 (seed Table 3): the highest row that matches; no fever needed for grades 2-4; grade 1 is fever. */
+function gradeLee(state: PatientState, config: GradingConfig): Graded {
+  const febrile = feverReasons(state, config);
+  let grade = febrile ? 1 : 0;
+  const reasons = febrile ?? []; // built afresh for this grading
+  for (const part of [leeHypotension(state, config), leeOxygen(state, config), leeOrgan(state)]) {
     if (!part) continue;
     grade = Math.max(grade, part.grade);
     reasons.push(...part.reasons);
+  }
+  if (grade === 0) {
+    const why = `no temperature >= ${config.feverThresholdC} °C in the last ${config.feverWindowMinutes / 60} h, no hypotension, oxygen requirement or organ toxicity grade >= 2`;
+    reasons.push(reason('no-fever', false, state.clock, `no Lee 2014 criterion met: ${why}`));
   }
   return { grade, reasons };
 }
@@ -348,12 +384,7 @@ function gradeLee(state: PatientState, config: GradingConfig, entry: { febrile: 
 // ------------------------------------------------------------------------------------------------- CRS, ICANS
 
 export function gradeCrs(state: PatientState, config: GradingConfig, scheme: Scheme = config.scheme): Graded {
-  const entry = entryCriterion(state, config);
-  if (!entry) {
-    const why = `no temperature >= ${config.feverThresholdC} °C in the last ${config.feverWindowMinutes / 60} h`;
-    return { grade: 0, reasons: [reason('no-fever', false, state.clock, `CRS entry criterion not met: ${why}`)] };
-  }
-  return scheme === 'lee2014' ? gradeLee(state, config, entry) : gradeAstct(state, config, entry);
+  return scheme === 'lee2014' ? gradeLee(state, config) : gradeAstct(state, config);
 }
 
 const CONSCIOUSNESS_GRADE = { alert: 0, awakens_spontaneously: 1, awakens_to_voice: 2, awakens_to_touch: 3, unarousable: 4 } as const;
@@ -369,30 +400,37 @@ export function iceGrade(score: number): number {
 
 const NO_ICANS: Graded = Object.freeze({ grade: 0, reasons: Object.freeze([]) as unknown as Reason[] });
 
-// ICANS depends on the latest neuro assessment alone, which most messages leave as it was: its grade and reasons
-// are worked out once per assessment object (states never change one) and frozen, since callers share them.
-const icansByAssessment = new WeakMap<object, Graded>();
+// Most messages leave the neuro fields as they were: the grade and reasons are worked out once per neuro object
+// (states never change one; a neuro section makes a new one) and frozen, since callers share them.
+const icansByNeuro = new WeakMap<object, Graded>();
 
-/** ICANS: the most severe domain of the latest neuro assessment (a field left out counts as normal). */
+/**
+ * ICANS: the most severe domain over the neuro fields, each the latest value observed for it (a field left out of
+ * a message keeps its value; before any value a domain is normal).
+ */
 export function gradeIcans(state: PatientState): Graded {
   const n = state.neuro;
-  if (!n) return NO_ICANS;
-  let graded = icansByAssessment.get(n);
-  if (!graded) icansByAssessment.set(n, (graded = icansOf(n)));
+  let graded = icansByNeuro.get(n);
+  if (!graded) icansByNeuro.set(n, (graded = icansOf(n)));
   return graded;
 }
 
-function icansOf(n: Timed<NeuroSection>): Graded {
-  const { iceScore, consciousness, seizure, motorWeakness, cerebralEdema } = n.v;
+function icansOf(n: TimedFields<NeuroFields>): Graded {
+  const { iceScore, consciousness, seizure, motorWeakness, cerebralEdema } = n;
   const domains: [number, Reason][] = [];
-  if (iceScore !== undefined) domains.push([iceGrade(iceScore), reason('ice-score', iceScore, n.t, `ICE score ${iceScore}/10`)]);
+  if (iceScore) domains.push([iceGrade(iceScore.v), reason('ice-score', iceScore.v, iceScore.t, `ICE score ${iceScore.v}/10`)]);
   if (consciousness) {
-    domains.push([CONSCIOUSNESS_GRADE[consciousness], reason('consciousness', consciousness, n.t, `consciousness: ${consciousness.replaceAll('_', ' ')}`)]);
+    const c = consciousness.v;
+    domains.push([CONSCIOUSNESS_GRADE[c], reason('consciousness', c, consciousness.t, `consciousness: ${c.replaceAll('_', ' ')}`)]);
   }
-  if (seizure) domains.push([SEIZURE_GRADE[seizure], reason('seizure', seizure, n.t, `seizure: ${seizure.replaceAll('_', ' ')}`)]);
-  if (motorWeakness) domains.push([4, reason('motor-weakness', true, n.t, 'deep focal motor weakness')]);
-  if (cerebralEdema) domains.push([EDEMA_GRADE[cerebralEdema], reason('cerebral-edema', cerebralEdema, n.t, `cerebral oedema: ${cerebralEdema}`)]);
-  const grade = Math.max(0, ...domains.map(([g]) => g));
-  const reasons = grade === 0 ? [] : domains.filter(([g]) => g > 0).map(([, r]) => Object.freeze(r));
+  if (seizure) domains.push([SEIZURE_GRADE[seizure.v], reason('seizure', seizure.v, seizure.t, `seizure: ${seizure.v.replaceAll('_', ' ')}`)]);
+  if (motorWeakness?.v) domains.push([4, reason('motor-weakness', true, motorWeakness.t, 'deep focal motor weakness')]);
+  if (cerebralEdema) {
+    domains.push([EDEMA_GRADE[cerebralEdema.v], reason('cerebral-edema', cerebralEdema.v, cerebralEdema.t, `cerebral oedema: ${cerebralEdema.v}`)]);
+  }
+  let grade = 0;
+  for (const [g] of domains) grade = Math.max(grade, g);
+  if (grade === 0) return NO_ICANS;
+  const reasons = domains.filter(([g]) => g > 0).map(([, r]) => Object.freeze(r));
   return Object.freeze({ grade, reasons: Object.freeze(reasons) as Reason[] });
 }

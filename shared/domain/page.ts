@@ -42,7 +42,7 @@ export interface Notification {
   summary: string;
   actions: string[];
   tocilizumab: TocilizumabAdvice;
-  /** The message whose arrival caused this page. */
+  /** The messageId of the message whose arrival caused this page. */
   causedBy: string;
 }
 
@@ -122,9 +122,15 @@ function actionsFor(p: PageInput, toci: TocilizumabAdvice): string[] {
   return actions;
 }
 
-export function notificationId(condition: Condition, patientId: string, messageId: string): string {
-  // patientId cannot contain "|", so the id is unambiguous and the same on every redelivery of the message.
-  return `${condition}|${patientId}|${messageId}`;
+/**
+ * The id of a grade change or technical alert: `<condition>|<patientId>|#<seq>`, seq being the patient's count of
+ * applied messages at the message that caused it. Unique per change even when devices reuse messageIds, and the
+ * same whenever that message is graded again from the same state (a retried batch, a replay). patientId has no
+ * "|", and no messageId can hold "#", so no id made from a messageId by earlier versions
+ * (`<condition>|<patientId>|<messageId>`) can equal one.
+ */
+export function changeId(subject: Condition | 'spo2', state: Pick<PatientState, 'patientId' | 'seq'>): string {
+  return `${subject}|${state.patientId}|#${state.seq}`;
 }
 
 export function buildPage(p: PageInput): Notification {
@@ -142,7 +148,7 @@ export function buildPage(p: PageInput): Notification {
     `PROVISIONAL ${CONDITION_NAMES[condition]} grade ${toGrade} (was ${fromGrade}; ${grading}), ${where}` +
     `${why ? `: ${why}` : ''}. Provisional: confirm at bedside.`;
   return {
-    notificationId: notificationId(condition, state.patientId, p.causedBy),
+    notificationId: changeId(condition, state),
     patientId: state.patientId,
     at: iso(state.clock),
     kind,

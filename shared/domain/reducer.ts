@@ -2,10 +2,11 @@
 // It never mutates the state it is given.
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import type { DeviceMessage } from './contract.ts';
-import { gradeCrs, gradeIcans, isLowReading, hypotensionThresholds, type Graded, type Reason } from './grading.ts';
-import { buildPage, type Notification } from './page.ts';
-import { addSeen, hasSeen } from './seen.ts';
-import { copyState, emptyState, type BpMachine, type BpReading, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
+import { addToHistory, type BpReading, type PressorPoint } from './bp.ts';
+import { episodeStart, gradeCrs, gradeIcans, hypotensionThresholds, type Graded, type Reason } from './grading.ts';
+import { buildPage, changeId, type Notification } from './page.ts';
+import { addSeen, identify } from './seen.ts';
+import { copyState, emptyState, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
 import { HOUR, MINUTE, iso, parseTime } from './time.ts';
 
 /** A warning that is not a grade (crs-rules are silent on it; the paging layer decides whom to tell). */
@@ -37,9 +38,26 @@ export interface AlertChange {
   at: string;
 }
 
+/** How a message arrived: the digest of its content (shared/app/digest.ts), and what a backend knows of its id. */
+export interface Arrival {
+  digest: string;
+  /** Digests this messageId was applied with before, from a backend's long-term record (beyond the window). */
+  priorDigests?: readonly string[];
+}
+
 export type Step =
   | { kind: 'duplicate'; state: PatientState; messageId: string; patientId: string }
-  | { kind: 'applied'; state: PatientState; assessment: Assessment; notifications: Notification[]; alerts: AlertChange[] };
+  | {
+      kind: 'applied';
+      state: PatientState;
+      assessment: Assessment;
+      notifications: Notification[];
+      alerts: AlertChange[];
+      /** The message's content digest (with its messageId, its identity). */
+      digest: string;
+      /** The messageId was applied before with other content: this is a new observation under a reused id. */
+      reusedId: boolean;
+    };
 
 const TOCILIZUMAB_HISTORY = 16;
 
@@ -58,39 +76,20 @@ function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<
   return out;
 }
 
-/** Adds a febrile temperature to the monotonic queue (times rising, temperatures falling). */
-function addFebrile(queue: PatientState['febrile'], t: number, c: number): PatientState['febrile'] {
-  if (queue.some(([t2, c2]) => t2 >= t && c2 >= c)) return queue; // a later, at-least-as-high reading covers it
-  const out = queue.filter(([t2, c2]) => !(t2 <= t && c2 <= c));
+/**
+ * A temperature into the monotonic queue of febrile ones (times rising, temperatures falling): the set of febrile
+ * readings not covered by a later, at-least-as-high one, whatever the arrival order. A temperature at the
+ * instant of a queued one is a correction and replaces it (a correction below the threshold removes it).
+ */
+function addTemperature(queue: PatientState['febrile'], t: number, c: number, febrile: boolean): PatientState['febrile'] {
+  const same = queue.findIndex(([t2]) => t2 === t);
+  if (!febrile) return same < 0 ? queue : queue.filter(([t2]) => t2 !== t);
+  if (same < 0 && queue.some(([t2, c2]) => t2 >= t && c2 >= c)) return queue; // a later, at-least-as-high reading covers it
+  const out = queue.filter(([t2, c2]) => t2 !== t && !(t2 <= t && c2 <= c));
+  if (out.some(([t2, c2]) => t2 > t && c2 >= c)) return out;
   const at = out.findIndex(([t2]) => t2 > t);
   out.splice(at < 0 ? out.length : at, 0, [t, c]);
   return out;
-}
-
-function stepMachine(m: BpMachine, low: boolean): BpMachine {
-  return { on: m.lastLow === low ? low : m.on, lastLow: low };
-}
-
-/**
- * Adds a blood-pressure reading in observedAt order. A reading at the same instant replaces the earlier one
- * (so a redelivered message cannot make a "consecutive" pair with itself). A reading older than every kept one
- * cannot change the result once the kept history holds a consecutive pair, and is not kept.
- */
-function addBp(state: PatientState, reading: BpReading, keep: number, th: { systolicBelow: number; mapBelow: number }) {
-  let bp = state.bp;
-  let dropped = state.bpDropped;
-  const same = bp.findIndex((r) => r[0] === reading[0]);
-  if (same >= 0) {
-    bp = bp.slice();
-    bp[same] = reading;
-    return { bp, dropped };
-  }
-  if (bp.length >= keep && reading[0] < bp[0]![0]) return { bp, dropped };
-  bp = bp.slice();
-  const at = bp.findIndex((r) => r[0] > reading[0]);
-  bp.splice(at < 0 ? bp.length : at, 0, reading);
-  while (bp.length > keep) dropped = stepMachine(dropped, isLowReading(bp.shift()!, th));
-  return { bp, dropped };
 }
 
 /** The two latest readings by observedAt; a reading at the same instant replaces the earlier one. */
@@ -126,37 +125,46 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   s.clock = Math.max(prev.clock, t);
 
   if (msg.enrolment) {
-    const before = s.enrolment.infusedAt?.v;
+    const before = episodeStart(s);
+    const infusedBefore = s.enrolment.infusedAt?.v;
     s.enrolment = mergeFields(s.enrolment, msg.enrolment, t);
-    const after = s.enrolment.infusedAt?.v;
-    // A new infusion starts a new episode: the fever waiver and CRS onset belong to the old one.
-    if (before && after && parseTime(after) > parseTime(before)) {
-      s.crsSince = undefined;
-      s.waiverSince = undefined;
+    const infusedAfter = s.enrolment.infusedAt?.v;
+    // A new infusion starts a new episode (the optional end at CRS 0 belongs to the old one).
+    if (infusedBefore && infusedAfter && parseTime(infusedAfter) > parseTime(infusedBefore)) {
+      s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
+    if (episodeStart(s) !== before) s.feverOnset = onsetFrom(s.febrile, episodeStart(s));
   }
 
   if (msg.vitals) {
     const v = msg.vitals;
     s.vitals = mergeFields(s.vitals, v, t);
-    if (v.temperatureC !== undefined && v.temperatureC >= config.feverThresholdC) {
-      s.febrile = addFebrile(s.febrile, t, v.temperatureC);
+    if (v.temperatureC !== undefined) {
+      const febrile = v.temperatureC >= config.feverThresholdC;
+      s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile);
+      if (febrile && t >= episodeStart(s) && (s.feverOnset === undefined || t < s.feverOnset)) s.feverOnset = t;
+      // A correction below the threshold at the onset's instant: the next febrile reading known is the onset.
+      if (!febrile && t === s.feverOnset) s.feverOnset = onsetFrom(s.febrile, episodeStart(s));
     }
-    if (v.systolicBP !== undefined || v.meanArterialPressure !== undefined) {
-      const th = hypotensionThresholds(s, config);
-      const reading: BpReading = [t, v.systolicBP ?? null, v.meanArterialPressure ?? null];
-      const added = addBp(s, reading, config.bpHistory, th);
-      s.bp = added.bp;
-      s.bpDropped = added.dropped;
-    }
+  }
+  const reading: BpReading | undefined =
+    msg.vitals && (msg.vitals.systolicBP !== undefined || msg.vitals.meanArterialPressure !== undefined)
+      ? [t, msg.vitals.systolicBP ?? null, msg.vitals.meanArterialPressure ?? null]
+      : undefined;
+  const point: PressorPoint | undefined = msg.vasopressors ? [t, msg.vasopressors.some((p) => p.dose > 0)] : undefined;
+  if (reading || point) {
+    const h = addToHistory(s, reading, point, { readings: config.bpHistory, pressors: config.vasopressorHistory }, hypotensionThresholds(s, config));
+    s.bp = h.bp;
+    s.pressors = h.pressors;
+    s.bpFold = h.bpFold;
   }
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);
   if (msg.vasopressors) s.vasopressors = latest(s.vasopressors, msg.vasopressors, t);
-  if (msg.neuro) s.neuro = latest(s.neuro, msg.neuro, t);
+  if (msg.neuro) s.neuro = mergeFields(s.neuro, msg.neuro, t);
   if (msg.organToxicity) s.organ = mergeFields(s.organ, msg.organToxicity, t);
   if (msg.labs) s.labs = mergeFields(s.labs, msg.labs, t);
 
@@ -165,13 +173,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     for (const m of msg.medications) {
       s.lastGiven[m.drug] = Math.max(s.lastGiven[m.drug] ?? t, t);
       if (m.drug === 'tocilizumab') s.tocilizumab = addTime(s.tocilizumab, t, TOCILIZUMAB_HISTORY);
-      if (config.feverMaskingDrugs.includes(m.drug)) {
-        s.lastMaskingAt = Math.max(s.lastMaskingAt ?? t, t);
-        // The waiver: a masking medication given at or after CRS onset (premedication does not count).
-        if (s.crsSince !== undefined && t >= s.crsSince && (s.waiverSince === undefined || t < s.waiverSince)) {
-          s.waiverSince = t;
-        }
-      }
+      if (config.feverMaskingDrugs.includes(m.drug)) s.lastMaskingAt = Math.max(s.lastMaskingAt ?? t, t);
     }
   }
 
@@ -180,21 +182,29 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   return s;
 }
 
-/** Tracks CRS onset and the end of an episode (the optional reset of the fever waiver). */
+/**
+ * The earliest febrile reading at or after `start` that the state still knows (the fever window's queue): used
+ * when the episode start moves, or a correction removes the onset's reading.
+ */
+function onsetFrom(queue: PatientState['febrile'], start: number): number | undefined {
+  for (const [t] of queue) if (t >= start) return t;
+  return undefined;
+}
+
+/**
+ * The optional end of an episode after a time at CRS 0 (episodeEndsAfterHoursAtGrade0). It is measured on the
+ * patient clock from when the grade was computed as 0, so unlike the grades it depends on arrival order.
+ */
 function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig): void {
   if (crsGrade >= 1) {
     s.crsZeroSince = undefined;
-    if (s.crsSince === undefined) {
-      s.crsSince = s.clock;
-      if (s.lastMaskingAt !== undefined && s.lastMaskingAt >= s.crsSince) s.waiverSince = s.lastMaskingAt;
-    }
     return;
   }
   s.crsZeroSince ??= s.clock;
   const endAfter = config.episodeEndsAfterHoursAtGrade0;
-  if (endAfter !== null && s.crsSince !== undefined && s.clock - s.crsZeroSince >= endAfter * HOUR) {
-    s.crsSince = undefined;
-    s.waiverSince = undefined;
+  if (endAfter !== null && s.feverOnset !== undefined && s.clock - s.crsZeroSince >= endAfter * HOUR) {
+    s.episodeEndedAt = s.clock;
+    s.feverOnset = undefined;
   }
 }
 
@@ -228,20 +238,24 @@ function labelledIcans(icans: Graded): Reason[] {
 }
 
 /**
- * Applies one validated message to a patient's state. A messageId already applied for this patient is a
- * duplicate: the state is returned unchanged and nothing is assessed or sent.
+ * Applies one validated message to a patient's state (crs-rules.md v1.1 item 8 for identity). A message whose
+ * messageId and content digest match one already applied (in the state's window, or among `priorDigests`) is a
+ * duplicate: the state is returned unchanged and nothing is assessed or sent. The same messageId with another
+ * digest is a new observation (`reusedId`).
  */
-export function reduce(prev: PatientState | undefined, msg: DeviceMessage, config: GradingConfig): Step {
+export function reduce(prev: PatientState | undefined, msg: DeviceMessage, config: GradingConfig, arrival: Arrival): Step {
   const base = prev ?? emptyState(msg.patientId);
   if (base.patientId !== msg.patientId) {
     throw new Error(`state of patient ${base.patientId} given a message for ${msg.patientId}`);
   }
-  if (hasSeen(base.seen, msg.messageId)) {
+  const identity = identify(base.seen, msg.messageId, arrival.digest, arrival.priorDigests);
+  if (identity === 'duplicate') {
     return { kind: 'duplicate', state: base, messageId: msg.messageId, patientId: msg.patientId };
   }
   const t = parseTime(msg.observedAt);
   const s = applyMessage(base, msg, t, config);
-  s.seen = addSeen(base.seen, msg.messageId, config.dedupeWindow);
+  s.seq = base.seq + 1;
+  s.seen = addSeen(base.seen, msg.messageId, arrival.digest, config.dedupeWindow);
 
   const crs = gradeCrs(s, config);
   const icans = gradeIcans(s);
@@ -278,7 +292,7 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
     s.spo2Alert = warning !== undefined;
     const where = s.enrolment.bed ? `patient ${s.patientId}, bed ${s.enrolment.bed.v}` : `patient ${s.patientId}`;
     alerts.push({
-      alertId: `spo2|${s.patientId}|${msg.messageId}`,
+      alertId: changeId('spo2', s),
       patientId: s.patientId,
       subject: 'spo2',
       cleared: !warning,
@@ -286,5 +300,5 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
       at: assessment.at,
     });
   }
-  return { kind: 'applied', state: s, assessment, notifications, alerts };
+  return { kind: 'applied', state: s, assessment, notifications, alerts, digest: arrival.digest, reusedId: identity === 'reused' };
 }

@@ -1,49 +1,99 @@
-// The window of recent messageIds, for de-duplication, as a persistent structure: chunks of ids, oldest first.
-// Every chunk but the last is full and never changes, so a new state shares them with the old one instead of
-// copying the whole window on every message.
+// The window of recently applied messages, for de-duplication (crs-rules.md v1.1 item 8): each entry is one
+// message's identity, its messageId with the digest of its content (computed in shared/app/digest.ts).
 //
-// Lookups go through a Set of the whole window, built once and then handed from each state's window to the
-// next one's (addSeen moves it and updates it in place). A window that lost its Set to a successor, or that was
-// just read from storage, rebuilds one on its next lookup, so every answer is exact. The Set rides on the array
-// under a symbol (JSON leaves it out): a WeakMap keyed by a new array per message cost twice as much, mostly in
-// the garbage collector.
+// A persistent structure: chunks of entries, oldest first. Every chunk but the last is full and never changes, so
+// a new state shares them with the old one instead of copying the whole window on every message. An entry is
+// one string, "<digest> <messageId>" (a digest has no space), which keeps the stored state small.
+//
+// Lookups go through an index of the whole window (messageId -> the digests it was applied with), built once and
+// then handed from each state's window to the next one's (addSeen moves it and updates it in place). A window
+// that lost its index to a successor, or that was just read from storage, rebuilds one on its next lookup, so
+// every answer is exact. The index rides on the array under a symbol (JSON leaves it out): a WeakMap keyed by a
+// new array per message cost twice as much, mostly in the garbage collector.
 
 export type SeenIds = string[][];
 
+/** What a message is, given the identities already applied: new, a duplicate, or a reused messageId. */
+export type Identity = 'new' | 'duplicate' | 'reused';
+
 const CHUNK = 32;
 const INDEX = Symbol('seen index');
-type Indexed = SeenIds & { [INDEX]?: Set<string> | undefined };
+/** messageId -> its digest, or its digests when the id was reused (rare: an array only then). */
+type Index = Map<string, string | string[]>;
+type Indexed = SeenIds & { [INDEX]?: Index | undefined };
 
-export function hasSeen(seen: SeenIds, id: string): boolean {
-  const w = seen as Indexed;
-  let set = w[INDEX];
-  if (!set) w[INDEX] = set = new Set(seen.flat());
-  return set.has(id);
+const entry = (messageId: string, digest: string) => `${digest} ${messageId}`;
+
+function split(e: string): [messageId: string, digest: string] {
+  const space = e.indexOf(' ');
+  return [e.slice(space + 1), e.slice(0, space)];
 }
 
-/** A new window with `id` added, remembering at least the last `window` ids (and fewer than window + 64). */
-export function addSeen(seen: SeenIds, id: string, window: number): SeenIds {
+function indexOf(seen: SeenIds): Index {
+  const w = seen as Indexed;
+  let index = w[INDEX];
+  if (!index) {
+    index = new Map();
+    for (const chunk of seen) for (const e of chunk) add(index, ...split(e));
+    w[INDEX] = index;
+  }
+  return index;
+}
+
+function add(index: Index, id: string, digest: string): void {
+  const known = index.get(id);
+  if (known === undefined) index.set(id, digest);
+  else if (typeof known === 'string') index.set(id, [known, digest]);
+  else known.push(digest);
+}
+
+function remove(index: Index, id: string, digest: string): void {
+  const known = index.get(id);
+  if (typeof known === 'string' || known === undefined) {
+    index.delete(id);
+    return;
+  }
+  known.splice(known.indexOf(digest), 1);
+  if (known.length === 1) index.set(id, known[0]!);
+}
+
+/** Whether a message with this id was applied within the window (with whatever content). */
+export function hasSeen(seen: SeenIds, messageId: string): boolean {
+  return indexOf(seen).has(messageId);
+}
+
+/**
+ * Same messageId and digest as a message in the window or among `prior` (the digests the id was applied with
+ * before, from a backend's long-term record): a duplicate. Same id, other content: a reused id. Else new.
+ */
+export function identify(seen: SeenIds, messageId: string, digest: string, prior?: readonly string[]): Identity {
+  const known = indexOf(seen).get(messageId);
+  if (known === digest || (typeof known === 'object' && known.includes(digest)) || prior?.includes(digest)) return 'duplicate';
+  return known !== undefined || (prior !== undefined && prior.length > 0) ? 'reused' : 'new';
+}
+
+/** A new window with this identity added, remembering at least the last `window` entries (and fewer than window + 64). */
+export function addSeen(seen: SeenIds, messageId: string, digest: string, window: number): SeenIds {
+  const e = entry(messageId, digest);
   const n = seen.length;
   const last = seen[n - 1];
-  let out: SeenIds;
+  const out = seen.slice();
   if (!last || last.length >= CHUNK) {
-    out = seen.slice();
-    out.push([id]);
+    out.push([e]);
   } else {
-    out = seen.slice();
     const chunk = last.slice();
-    chunk.push(id);
+    chunk.push(e);
     out[n - 1] = chunk;
   }
   // Keep whole chunks: the last one (filling) and enough full ones before it to cover the window.
   const drop = out.length - 1 - Math.ceil(window / CHUNK);
   const dropped = drop > 0 ? out.splice(0, drop) : undefined;
-  const set = (seen as Indexed)[INDEX];
-  if (set) {
+  const index = (seen as Indexed)[INDEX];
+  if (index) {
     (seen as Indexed)[INDEX] = undefined;
-    set.add(id);
-    if (dropped) for (const chunk of dropped) for (const old of chunk) set.delete(old);
-    (out as Indexed)[INDEX] = set;
+    add(index, messageId, digest);
+    if (dropped) for (const chunk of dropped) for (const old of chunk) remove(index, ...split(old));
+    (out as Indexed)[INDEX] = index;
   }
   return out;
 }

@@ -1,5 +1,6 @@
 // The per-patient state: one compact JSON document (it lives in one DynamoDB item, hard limit 400 KB).
 // It keeps the latest value of each parameter and only the history the rules need, each part bounded.
+import { NOTHING_FOLDED, type BpFold, type BpReading, type Last, type PressorPoint } from './bp.ts';
 import type { Condition, Team } from './config.ts';
 import type { MedicationDrug, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
 import type { SeenIds } from './seen.ts';
@@ -37,22 +38,12 @@ export interface OrganFields {
   transaminitisGrade: number;
 }
 
+export type NeuroFields = Required<{ [K in keyof NeuroSection]: NonNullable<NeuroSection[K]> }>;
+
 export interface LabFields {
   crpMgL: number;
   ferritinNgMl: number;
   il6PgMl: number;
-}
-
-/** A blood-pressure reading: [observedAt, systolic or null, mean arterial pressure or null]. */
-export type BpReading = [t: number, systolic: number | null, map: number | null];
-
-/**
- * The consecutive-readings rule as a small state machine, for readings that fell out of the kept history:
- * `on` is whether hypotension was established, `lastLow` whether the last dropped reading was low (null: none).
- */
-export interface BpMachine {
-  on: boolean;
-  lastLow: boolean | null;
 }
 
 export interface NotifiedGrade {
@@ -65,32 +56,38 @@ export interface NotifiedGrade {
 }
 
 export interface PatientState {
-  v: 1;
+  v: 2;
   patientId: string;
   /** The patient clock: the latest observedAt seen (epoch ms). Grades are computed as of this time. */
   clock: number;
+  /** How many messages have been applied (the last one's sequence number): notification and alert ids use it. */
+  seq: number;
   enrolment: TimedFields<EnrolmentFields>;
   vitals: TimedFields<VitalFields>;
   oxygen: Timed<OxygenSection> | undefined;
   vasopressors: Timed<VasopressorEntry[]> | undefined;
-  neuro: Timed<NeuroSection> | undefined;
+  /** Each neuro field with its own observedAt (a field left out of a message keeps its value). */
+  neuro: TimedFields<NeuroFields>;
   organ: TimedFields<OrganFields>;
   labs: TimedFields<LabFields>;
   /** Febrile temperatures in the fever window as [t, °C], a monotonic queue: times rise and temperatures fall. */
   febrile: [t: number, temperatureC: number][];
-  /** The latest blood-pressure readings, ordered by observedAt. */
+  /** Earliest observedAt of a febrile temperature in the current episode (the fever waiver's onset). */
+  feverOnset: number | undefined;
+  /** Blood-pressure readings by observedAt (the newest config.bpHistory), see bp.ts. */
   bp: BpReading[];
-  bpDropped: BpMachine;
+  /** Vasopressor sections by observedAt, as [t, infusing] (the newest config.vasopressorHistory). */
+  pressors: PressorPoint[];
+  /** The hypotension rule's state over the readings and sections folded out of the two lists above. */
+  bpFold: BpFold;
   /** Tocilizumab dose times (ms), ascending, unique, the most recent 16. */
   tocilizumab: number[];
   /** Latest time each medication was given. */
   lastGiven: Partial<Record<MedicationDrug, number>>;
   /** Latest observedAt of a fever-masking medication. */
   lastMaskingAt: number | undefined;
-  /** Patient clock when CRS grade >= 1 was first reached in this episode. */
-  crsSince: number | undefined;
-  /** When the fever waiver took effect (the masking medication's time), if it has. */
-  waiverSince: number | undefined;
+  /** Patient clock when the optional end of an episode at CRS 0 (episodeEndsAfterHoursAtGrade0) ended one. */
+  episodeEndedAt: number | undefined;
   /** Patient clock since when the CRS grade has been 0 (for the optional episode end). */
   crsZeroSince: number | undefined;
   notified: Record<Condition, NotifiedGrade>;
@@ -100,9 +97,11 @@ export interface PatientState {
   spo2: [t: number, spo2: number][];
   /** Whether the low-SpO2 warning is raised (it is raised and cleared once each). */
   spo2Alert: boolean;
-  /** The most recent messageIds applied (at least config.dedupeWindow of them), see seen.ts. */
+  /** Identities (messageId, digest) of the most recent applied messages (at least config.dedupeWindow), see seen.ts. */
   seen: SeenIds;
 }
+
+export const STATE_VERSION = 2;
 
 /**
  * A state with every key present, in one fixed order: states then share one object shape, which keeps the
@@ -110,24 +109,26 @@ export interface PatientState {
  */
 export function emptyState(patientId: string): PatientState {
   return copyState({
-    v: 1,
+    v: 2,
     patientId,
     clock: Number.NEGATIVE_INFINITY,
+    seq: 0,
     enrolment: {},
     vitals: {},
     oxygen: undefined,
     vasopressors: undefined,
-    neuro: undefined,
+    neuro: {},
     organ: {},
     labs: {},
     febrile: [],
+    feverOnset: undefined,
     bp: [],
-    bpDropped: { on: false, lastLow: null },
+    pressors: [],
+    bpFold: NOTHING_FOLDED,
     tocilizumab: [],
     lastGiven: {},
     lastMaskingAt: undefined,
-    crsSince: undefined,
-    waiverSince: undefined,
+    episodeEndedAt: undefined,
     crsZeroSince: undefined,
     notified: { crs: { grade: 0, teams: [] }, icans: { grade: 0, teams: [] } },
     lastMonitorAt: undefined,
@@ -147,6 +148,7 @@ export function copyState(s: PatientState): PatientState {
     v: s.v,
     patientId: s.patientId,
     clock: s.clock,
+    seq: s.seq,
     enrolment: s.enrolment,
     vitals: s.vitals,
     oxygen: s.oxygen,
@@ -155,13 +157,14 @@ export function copyState(s: PatientState): PatientState {
     organ: s.organ,
     labs: s.labs,
     febrile: s.febrile,
+    feverOnset: s.feverOnset,
     bp: s.bp,
-    bpDropped: s.bpDropped,
+    pressors: s.pressors,
+    bpFold: s.bpFold,
     tocilizumab: s.tocilizumab,
     lastGiven: s.lastGiven,
     lastMaskingAt: s.lastMaskingAt,
-    crsSince: s.crsSince,
-    waiverSince: s.waiverSince,
+    episodeEndedAt: s.episodeEndedAt,
     crsZeroSince: s.crsZeroSince,
     notified: s.notified,
     lastMonitorAt: s.lastMonitorAt,
@@ -171,15 +174,127 @@ export function copyState(s: PatientState): PatientState {
   };
 }
 
-/** JSON has no -Infinity: an empty state's clock serialises as null. */
+// ------------------------------------------------------------------------------------------ stored form (JSON)
+//
+// Version 2 is the state above as JSON, except the blood-pressure history, which is most of a busy patient's
+// state and is stored as flat lists of numbers with times in seconds (fractions for milliseconds):
+//   bp:       [s0, sys0, map0, s1, sys1, map1, ...]   s0 = seconds before the clock, then seconds after the previous
+//   pressors: [s0, on0, s1, on1, ...]                  the same times; on = 1 infusing, 0 not
+//   bpFold:   [at, on, last, infusing, stoppedAt]     at and stoppedAt in seconds before the clock (null: none);
+//                                                     on and infusing 1/0; last 0 none, 1 low, 2 normal
+// systolic or MAP null when the reading had none. An empty state's clock (-Infinity) is null.
+
+type Stored = Omit<PatientState, 'clock' | 'bp' | 'pressors' | 'bpFold'> & {
+  clock: number | null;
+  bp: (number | null)[];
+  pressors: number[];
+  bpFold: [at: number | null, on: number, last: number, infusing: number, stoppedAt: number | null];
+};
+
+const secondsBefore = (clock: number, t: number) => (clock - t) / 1000;
+const ms = (seconds: number) => Math.round(seconds * 1000);
+
+function encodeTimes<T extends [number, ...unknown[]]>(list: T[], clock: number, values: (item: T, out: (number | null)[]) => void): (number | null)[] {
+  const out: (number | null)[] = [];
+  let prev = 0;
+  for (let i = 0; i < list.length; i++) {
+    const t = list[i]![0];
+    out.push(i === 0 ? secondsBefore(clock, t) : (t - prev) / 1000);
+    values(list[i]!, out);
+    prev = t;
+  }
+  return out;
+}
+
+function decodeTimes<T>(flat: (number | null)[], width: number, clock: number, make: (t: number, i: number) => T): T[] {
+  const out: T[] = [];
+  let t = 0;
+  for (let i = 0; i < flat.length; i += width) {
+    t = i === 0 ? clock - ms(flat[0]!) : t + ms(flat[i]!);
+    out.push(make(t, i));
+  }
+  return out;
+}
+
 export function serializeState(state: PatientState): string {
-  return JSON.stringify(state, (_k, v) => (v === Number.NEGATIVE_INFINITY ? null : v));
+  const { clock, bpFold: f } = state;
+  const stored: Stored = {
+    ...state,
+    clock: clock === Number.NEGATIVE_INFINITY ? null : clock,
+    bp: encodeTimes(state.bp, clock, (r, out) => out.push(r[1], r[2])),
+    pressors: encodeTimes(state.pressors, clock, (p, out) => out.push(p[1] ? 1 : 0)) as number[],
+    bpFold: [
+      f.at === Number.NEGATIVE_INFINITY ? null : secondsBefore(clock, f.at),
+      f.on ? 1 : 0,
+      f.last,
+      f.infusing ? 1 : 0,
+      f.stoppedAt === null ? null : secondsBefore(clock, f.stoppedAt),
+    ],
+  };
+  return JSON.stringify(stored);
 }
 
 export function deserializeState(json: string): PatientState {
-  const stored = JSON.parse(json) as PatientState;
-  if (stored.v !== 1) throw new Error(`unsupported patient state version ${String(stored.v)}`);
-  const state = copyState({ ...emptyState(stored.patientId), ...stored });
-  if (state.clock === null) state.clock = Number.NEGATIVE_INFINITY;
-  return state;
+  const stored = JSON.parse(json) as { v?: unknown };
+  if (stored.v === 1) return fromVersion1(stored as StateV1);
+  if (stored.v !== STATE_VERSION) throw new Error(`unsupported patient state version ${String(stored.v)}`);
+  const s = stored as Stored;
+  const clock = s.clock === null ? Number.NEGATIVE_INFINITY : s.clock;
+  const [at, on, last, infusing, stoppedAt] = s.bpFold;
+  return copyState({
+    ...emptyState(s.patientId),
+    ...s,
+    clock,
+    bp: decodeTimes(s.bp, 3, clock, (t, i): BpReading => [t, s.bp[i + 1]!, s.bp[i + 2]!]),
+    pressors: decodeTimes(s.pressors, 2, clock, (t, i): PressorPoint => [t, s.pressors[i + 1] === 1]),
+    bpFold:
+      at === null
+        ? NOTHING_FOLDED
+        : { at: clock - ms(at), on: on === 1, last: last as Last, infusing: infusing === 1, stoppedAt: stoppedAt === null ? null : clock - ms(stoppedAt) },
+  });
+}
+
+// ------------------------------------------------------------------------------------- version 1 (rules 1.0)
+
+/** The parts of a version-1 state that changed shape; the rest is read as it is. */
+interface StateV1 {
+  v: 1;
+  patientId: string;
+  clock: number | null;
+  neuro?: Timed<NeuroSection>;
+  vasopressors?: Timed<VasopressorEntry[]>;
+  febrile?: [number, number][];
+  bp?: BpReading[];
+  bpDropped?: { on: boolean; lastLow: boolean | null };
+  crsSince?: number;
+  waiverSince?: number;
+  [key: string]: unknown;
+}
+
+/**
+ * A version-1 state (as stored by rules 1.0) in today's shape. Version 1 kept less history, so this is the best
+ * reading of what it kept:
+ * - neuro: the one assessment's fields, each with its time;
+ * - the waiver's onset: the earliest of the first CRS >= 1 time, the waiver's time and the kept febrile readings
+ *   (the true earliest fever is at or before the first CRS >= 1 time: the waiver holds where version 1 held it);
+ * - blood pressure: the kept readings, the latest vasopressors section as the one known point, and the rule's
+ *   state over the dropped readings as the starting state;
+ * - the messageId window is not carried over: version 1 kept no content digests. A message redelivered just
+ *   after the upgrade is applied again, which changes nothing (every value and history is keyed by time).
+ */
+function fromVersion1(old: StateV1): PatientState {
+  const { v: _v, neuro, bp, bpDropped, crsSince, waiverSince, seen: _seen, ...same } = old;
+  const clock = old.clock === null ? Number.NEGATIVE_INFINITY : old.clock;
+  const s = copyState({ ...emptyState(old.patientId), ...(same as Partial<PatientState>), clock });
+  s.neuro = {};
+  if (neuro) {
+    for (const [k, v] of Object.entries(neuro.v)) if (v !== undefined) (s.neuro as Record<string, Timed<unknown>>)[k] = { v, t: neuro.t };
+  }
+  const onsets = [crsSince, waiverSince, old.febrile?.[0]?.[0]].filter((t): t is number => t !== undefined);
+  s.feverOnset = onsets.length > 0 ? Math.min(...onsets) : undefined;
+  s.bp = bp ?? [];
+  s.pressors = old.vasopressors ? [[old.vasopressors.t, old.vasopressors.v.some((p) => p.dose > 0)]] : [];
+  const lastLow = bpDropped?.lastLow ?? null;
+  s.bpFold = { ...NOTHING_FOLDED, on: bpDropped?.on ?? false, last: lastLow === null ? 0 : lastLow ? 1 : 2 };
+  return s;
 }

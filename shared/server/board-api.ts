@@ -9,7 +9,7 @@ import type { GradingConfig } from '../domain/config.ts';
 import { gradeCrs, gradeIcans, hypotensionThresholds } from '../domain/grading.ts';
 import { dayPostInfusion } from '../domain/page.ts';
 import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '../domain/paging.ts';
-import type { VitalFields } from '../domain/state.ts';
+import type { PatientState, VitalFields } from '../domain/state.ts';
 import { HOUR, iso } from '../domain/time.ts';
 
 export interface Measured<T> {
@@ -222,6 +222,13 @@ const NEURO_TEXT: Record<string, string> = {
   unarousable: 'unarousable',
 };
 
+/** When the latest neuro field was observed (each field keeps its own time); undefined before any. */
+function neuroAt(n: PatientState['neuro']): number | undefined {
+  let at: number | undefined;
+  for (const f of Object.values(n)) if (f && (at === undefined || f.t > at)) at = f.t;
+  return at;
+}
+
 export function patientView(rec: PatientRecord, groups: PageGroupView[], silences: Silence[], config: GradingConfig): PatientView {
   const s = rec.state;
   const crs = gradeCrs(s, config);
@@ -259,13 +266,13 @@ export function patientView(rec: PatientRecord, groups: PageGroupView[], silence
         }
       : null,
     vasopressors: s.vasopressors ? { value: s.vasopressors.v.filter((v) => v.dose > 0), at: iso(s.vasopressors.t) } : null,
-    neuro: n
-      ? {
-          value: n.v.consciousness ? NEURO_TEXT[n.v.consciousness]! : 'not assessed',
-          at: iso(n.t),
-          iceScore: n.v.iceScore ?? null,
-        }
-      : null,
+    neuro: neuroAt(n) === undefined
+      ? null
+      : {
+          value: n.consciousness ? NEURO_TEXT[n.consciousness.v]! : 'not assessed',
+          at: iso(neuroAt(n)!),
+          iceScore: n.iceScore?.v ?? null,
+        },
     limits: { feverC: config.feverThresholdC, ...hypotensionThresholds(s, config) },
     paging: groups.filter((g) => g.attention),
     waiting: groups.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),

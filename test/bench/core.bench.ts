@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { validateMessage, type DeviceMessage } from '../../shared/domain/contract.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import { serializeState, type PatientState } from '../../shared/domain/state.ts';
 import { syntheticFeed } from './generate.ts';
 
@@ -21,7 +22,7 @@ function validateAndReduce(lines: string[], parse: boolean): { seconds: number; 
   for (let i = 0; i < lines.length; i++) {
     const v = validateMessage(parse ? JSON.parse(lines[i]!) : values![i]);
     if (!v.ok) throw new Error(`bench feed is invalid: ${v.errors.join('; ')}`);
-    const step = reduce(states.get(v.message.patientId), v.message, DEFAULT_CONFIG);
+    const step = reduce(states.get(v.message.patientId), v.message, DEFAULT_CONFIG, arrivalOf(v.message));
     states.set(v.message.patientId, step.state);
   }
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, states };

@@ -3,6 +3,7 @@ import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '../../shared/
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import type { Notification } from '../../shared/domain/page.ts';
 import { reduce, type Assessment } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 
 export interface Run {
@@ -25,7 +26,7 @@ export function run(messages: DeviceMessage[], cfg: GradingConfig = DEFAULT_CONF
   const notifications: Notification[] = [];
   let duplicates = 0;
   for (const m of messages) {
-    const step = reduce(state, m, cfg);
+    const step = reduce(state, m, cfg, arrivalOf(m));
     state = step.state;
     if (step.kind === 'duplicate') duplicates++;
     else {

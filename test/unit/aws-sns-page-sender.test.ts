@@ -10,6 +10,7 @@ import { notificationEvent } from '../../shared/domain/events.ts';
 import type { Notification } from '../../shared/domain/page.ts';
 import { DEFAULT_PAGING, pagesForAlert, pagesForNotification } from '../../shared/domain/paging.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import type { PageMessage } from '../../shared/ports.ts';
 import { MAX_ATTRIBUTES, SnsPageSender } from '../../shared/adapters/aws/sns-page-sender.ts';
@@ -31,7 +32,7 @@ function notifications(patientId: string, enrolment: Record<string, unknown> = {
   let state: PatientState | undefined;
   const out: Notification[] = [];
   for (const m of [enrol(patientId, -60, enrolment), msg(patientId, 0, { vitals: { temperatureC: 38.9 } }), msg(patientId, 5, { neuro: { iceScore: 5 } })]) {
-    const step = reduce(state, m, DEFAULT_CONFIG);
+    const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
     state = step.state;
     if (step.kind === 'applied') out.push(...step.notifications);
   }

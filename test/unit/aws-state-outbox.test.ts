@@ -40,7 +40,7 @@ describe('the grade transaction', () => {
     const outbox = ddb.items('state').filter((i) => i.kind?.S === 'outbox').map((i) => outboxRecord(i as never)!);
     expect(outbox.map((r) => r.record).sort()).toEqual(['alert', 'notification']);
     const alert = outbox.find((r) => r.record === 'alert')!;
-    expect(alert.record === 'alert' && alert.alert).toMatchObject({ patientId: 'P-1', subject: 'spo2', cleared: false, alertId: `spo2|P-1|${messages[2]!.messageId}` });
+    expect(alert.record === 'alert' && alert.alert).toMatchObject({ patientId: 'P-1', subject: 'spo2', cleared: false, alertId: 'spo2|P-1|#3' }); // raised by the third message applied
 
     const trail = [];
     for await (const e of new DynamoAuditLog(ddb.client(), 'audit').forPatient('P-1')) trail.push(e.type);

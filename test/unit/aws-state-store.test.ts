@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gradePatient } from '../../shared/app/grade.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import { hasSeen } from '../../shared/domain/seen.ts';
 import { emptyState, serializeState } from '../../shared/domain/state.ts';
 import { VersionConflict } from '../../shared/ports.ts';
@@ -67,7 +68,7 @@ function stepThrough(patientId: string) {
   let state;
   const notifications = [];
   for (const m of [enrol(patientId), msg(patientId, 0, { vitals: { temperatureC: 38.8 } })]) {
-    const step = reduce(state, m, DEFAULT_CONFIG);
+    const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
     state = step.state;
     if (step.kind === 'applied') notifications.push(...step.notifications);
   }

@@ -14,6 +14,7 @@ import { issueToken } from '../../shared/app/auth.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
 import { StdoutSink } from '../../shared/server/sinks.ts';
@@ -294,7 +295,7 @@ describe('the stdout sink', () => {
   it('refuses further lines once standard output is closed (EPIPE), instead of crashing or claiming them sent', async () => {
     let state: PatientState | undefined;
     const pages = escalation('P1').flatMap((m) => {
-      const step = reduce(state, m, DEFAULT_CONFIG);
+      const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
       state = step.state;
       return step.kind === 'applied' ? step.notifications : [];
     });

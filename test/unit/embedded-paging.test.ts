@@ -16,6 +16,7 @@ import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { DEFAULT_PAGING, type Page, type PageableNotification, type Silence } from '../../shared/domain/paging.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import { serializeState, type PatientState } from '../../shared/domain/state.ts';
 import { iso } from '../../shared/domain/time.ts';
 import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore } from '../../shared/ports.ts';
@@ -273,7 +274,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     let state: PatientState | undefined;
     const messages = [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.2, heartRate: 100 } })];
     const notifications = messages.flatMap((m) => {
-      const step = reduce(state, m, DEFAULT_CONFIG);
+      const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
       state = step.state;
       return step.kind === 'applied' ? step.notifications : [];
     });

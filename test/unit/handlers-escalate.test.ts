@@ -12,6 +12,7 @@ import { Pager, type AlertInput } from '../../shared/app/pager.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { DEFAULT_PAGING, pagesForNotification, type Silence } from '../../shared/domain/paging.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import type { PageMessage } from '../../shared/ports.ts';
 import { SqsTimer, delaySeconds, withTimers } from '../../shared/adapters/aws/sqs-timer.ts';
@@ -169,7 +170,7 @@ describe('stale-feed sweep', () => {
   /** A patient's state after enrolment and monitor readings at these minutes (after T0 of the message builders). */
   function stateWith(monitorAt: number[]): PatientState {
     let state: PatientState | undefined;
-    for (const m of [enrol('P-1', -60), ...monitorAt.map((t) => msg('P-1', t, { vitals: { heartRate: 80 } }))]) state = reduce(state, m, DEFAULT_CONFIG).state;
+    for (const m of [enrol('P-1', -60), ...monitorAt.map((t) => msg('P-1', t, { vitals: { heartRate: 80 } }))]) state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
     return state!;
   }
 

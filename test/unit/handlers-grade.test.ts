@@ -4,6 +4,7 @@ import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import { hasSeen, seenCount } from '../../shared/domain/seen.ts';
 import { VersionConflict } from '../../shared/ports.ts';
 import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
@@ -52,7 +53,7 @@ describe('grade handler', () => {
     let state;
     const expected = [];
     for (const m of a) {
-      const step = reduce(state, m, DEFAULT_CONFIG);
+      const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
       state = step.state;
       if (step.kind === 'applied') expected.push(...step.notifications);
     }
@@ -91,7 +92,7 @@ describe('grade handler', () => {
     await grade()(sqsEvent([sqsRecord(first)]));
     const other = fever('A', 1, 38.9);
     // A concurrent grader commits `other` between this batch's read and write.
-    store.racer.set('A', (s) => reduce(s, other, DEFAULT_CONFIG).state);
+    store.racer.set('A', (s) => reduce(s, other, DEFAULT_CONFIG, arrivalOf(other)).state);
     const mine = msg('A', 2, { vitals: { heartRate: 120 } });
     const res = await grade()(sqsEvent([sqsRecord(mine)]));
     expect(res.batchItemFailures).toEqual([]);

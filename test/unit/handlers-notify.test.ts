@@ -9,6 +9,7 @@ import { Pager } from '../../shared/app/pager.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { Notification } from '../../shared/domain/page.ts';
 import { reduce, type AlertChange } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import type { PageMessage } from '../../shared/ports.ts';
 import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
@@ -36,7 +37,7 @@ function gradeChanges(patientId: string): Notification[] {
     msg(patientId, 10, { vitals: { systolicBP: 82 }, oxygen: { device: 'nasal_cannula', flowLpm: 3 } }),
     msg(patientId, 20, { vitals: { systolicBP: 80 } }),
   ]) {
-    const step = reduce(state, m, DEFAULT_CONFIG);
+    const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
     state = step.state;
     if (step.kind === 'applied') pages.push(...step.notifications);
   }

@@ -36,7 +36,7 @@ describe('replay --escalations', () => {
         m('10:00', { vitals: { temperatureC: 39 } }),
         m('10:01', { oxygen: { device: 'non_rebreather' } }), // CRS 3: five minutes a level
         JSON.stringify({ type: 'advance', to: at('10:12') }),
-        JSON.stringify({ type: 'ack', pageId: `crs|E-1|x${n}|icu`, by: 'Dr ICU', at: at('10:13') }),
+        JSON.stringify({ type: 'ack', pageId: 'crs|E-1|#3|icu', by: 'Dr ICU', at: at('10:13') }), // the third message's change
       ],
       '11:00',
     );
@@ -48,7 +48,7 @@ describe('replay --escalations', () => {
       [
         enrol(),
         m('10:00', { vitals: { temperatureC: 39 } }),
-        JSON.stringify({ type: 'ack', pageId: `crs|E-1|x${n}|hematology`, by: 'Dr H', at: at('10:02') }),
+        JSON.stringify({ type: 'ack', pageId: 'crs|E-1|#2|hematology', by: 'Dr H', at: at('10:02') }),
         m('10:05', { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }),
         m('10:06', { oxygen: { device: 'room_air' } }),
         m('11:10', { vitals: { heartRate: 90 } }), // below for the 60-minute hold: de-escalation 2 -> 1

@@ -163,10 +163,13 @@ describe('section 1: hypotension', () => {
     expect(run([enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'phenylephrine', dose: 50, unit: 'mcg/min' }] })]).last.crsGrade).toBe(3);
   });
 
-  it('clears after two consecutive normal readings with no vasopressor infusing', () => {
+  it('clears after two consecutive normal readings observed after the vasopressor stopped (1.1 item 3)', () => {
     const on = [bp(10, 80), bp(15, 82), msg(P, 16, { vasopressors: [{ drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' }] }), bp(30, 105), bp(35, 110)];
     expect(run([enrol(P), febrile(0), ...on]).last.crsGrade).toBe(3); // still on the vasopressor
-    expect(run([enrol(P), febrile(0), ...on, msg(P, 40, { vasopressors: [] })]).last.crsGrade).toBe(1);
+    // Rules 1.0 cleared it here; the normal readings were taken on the vasopressor and do not count.
+    const stopped = [...on, msg(P, 40, { vasopressors: [] })];
+    expect(run([enrol(P), febrile(0), ...stopped]).last.crsGrade).toBe(2);
+    expect(run([enrol(P), febrile(0), ...stopped, bp(45, 108), bp(50, 112)]).last.crsGrade).toBe(1);
   });
 
   it('thresholds are configurable per deployment and per patient', () => {
@@ -198,12 +201,15 @@ describe('section 1: oxygen, vasopressors, neuro and organ toxicity state', () =
       msg(P, 10, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
     ]);
     expect(r.assessments.map((a) => a.crsGrade)).toEqual([0, 1, 4, 3]);
-    expect(run([enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }), msg(P, 10, { vasopressors: [] })]).last.crsGrade).toBe(1);
+    // After [] no vasopressor infuses; the hypotension it stood for stays until two normal readings (1.1 item 3).
+    const stopped = [enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }), msg(P, 10, { vasopressors: [] })];
+    expect(run(stopped).last.crsGrade).toBe(2);
+    expect(run([...stopped, bp(20, 120), bp(25, 118)]).last.crsGrade).toBe(1);
   });
 
-  it('each neuro section is a complete assessment; a field left out counts as normal', () => {
+  it('neuro fields merge one by one: a field left out keeps its latest value (1.1 item 6; 1.0 counted it as normal)', () => {
     const r = run([enrol(P), msg(P, 0, { neuro: { iceScore: 4, consciousness: 'awakens_to_voice' } }), msg(P, 10, { neuro: { iceScore: 8 } })]);
-    expect(r.last.icansGrade).toBe(1);
+    expect(r.last.icansGrade).toBe(2); // ICE 8 is grade 1, but the patient still awakens only to voice
   });
 });
 

@@ -82,8 +82,13 @@ describe('section 3: Lee 2014 grades 2 and 1', () => {
   it('the entry criterion alone is grade 1; organ toxicity 1 does not raise it', () => {
     expect(grade({ organToxicity: { maxCtcaeGrade: 1, transaminitisGrade: 1 } }).crsGrade).toBe(1);
   });
-  it('without the entry criterion Lee is 0 too', () => {
-    expect(run([enrol(P), msg(P, 0, { oxygen: { device: 'bipap' } })], lee).last.crsGrade).toBe(0);
+  it('Lee 2014 has no entry criterion: afebrile on BiPAP is grade 4 (1.1 item 7; 1.0 gave 0)', () => {
+    expect(run([enrol(P), msg(P, 0, { oxygen: { device: 'bipap' } })], lee).last.crsGrade).toBe(4);
+  });
+  it('afebrile with no Lee row matching is 0', () => {
+    const a = run([enrol(P), msg(P, 0, { vitals: { temperatureC: 37.1, systolicBP: 120 } })], lee).last;
+    expect(a.crsGrade).toBe(0);
+    expect(a.reasons.map((r) => r.criterion)).toEqual(['no-fever']);
   });
   it('the latest organ toxicity values replace earlier ones', () => {
     expect(grade({ organToxicity: { maxCtcaeGrade: 3 } }, { organToxicity: { maxCtcaeGrade: 1 } }).crsGrade).toBe(1);

@@ -75,11 +75,13 @@ describe('section 5: escalation and de-escalation', () => {
     ]);
   });
 
-  it('a duplicate message changes nothing and sends nothing', () => {
+  it('a duplicate message changes nothing and sends nothing; a reused id with other content is applied (1.1 item 8)', () => {
     const m = temp(0, 39);
     const r = run([enrol(P), m, { ...m }, { ...m, vitals: { temperatureC: 36 } }]);
-    expect(r.duplicates).toBe(2);
-    expect(r.assessments).toHaveLength(2);
+    expect(r.duplicates).toBe(1);
+    expect(r.assessments).toHaveLength(3);
+    // Rules 1.0 dropped the third as a duplicate of its id; it is a correction of the same instant.
+    expect(r.last.crsGrade).toBe(0);
     expect(pages(r)).toEqual(['escalation crs 0->1 hematology']);
   });
 });
@@ -170,12 +172,13 @@ describe('section 6: what a page carries', () => {
     expect(n.summary).toContain('Lee 2014');
   });
 
-  it('notification ids are stable across redeliveries of the same message', () => {
+  it('notification ids are the same when the same messages are graded again, and never made from a messageId', () => {
     const timeline = [enrol(P), temp(0, 39)];
     const a = page(timeline);
     const b = page(timeline);
     expect(a.notificationId).toBe(b.notificationId);
-    expect(a.notificationId).toBe(`crs|${P}|${a.causedBy}`);
+    expect(a.notificationId).toBe(`crs|${P}|#2`); // the patient's second applied message
+    expect(a.causedBy).toBe(timeline[1]!.messageId);
   });
 });
 

@@ -1,35 +1,52 @@
-// The messageId window: exact answers whichever state a lookup is made from, old or new, stored or live.
+// The window of message identities: exact answers whichever state a lookup is made from, old or new, stored or
+// live, with reused ids (one messageId, several digests) among them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addSeen, hasSeen, seenCount, type SeenIds } from '../../shared/domain/seen.ts';
+import { addSeen, hasSeen, identify, seenCount, type SeenIds } from '../../shared/domain/seen.ts';
 
-describe('the messageId window', () => {
-  it('answers exactly like a plain list of the ids it holds, for every state along the way', () => {
+/** The identities a window holds, as a plain list of [messageId, digest]. */
+const plainOf = (w: SeenIds) => w.flat().map((e) => [e.slice(e.indexOf(' ') + 1), e.slice(0, e.indexOf(' '))] as const);
+
+function plainIdentify(plain: (readonly [string, string])[], id: string, digest: string, prior?: string[]) {
+  if (plain.some(([i, d]) => i === id && d === digest) || prior?.includes(digest)) return 'duplicate';
+  return plain.some(([i]) => i === id) || (prior?.length ?? 0) > 0 ? 'reused' : 'new';
+}
+
+describe('the message identity window', () => {
+  it('answers exactly like a plain list of the identities it holds, for every state along the way', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 400 }), fc.integer({ min: 16, max: 100 }), (ids, window) => {
-        const history: SeenIds[] = [[]];
-        for (const n of ids) {
-          const cur = history.at(-1)!;
-          if (!hasSeen(cur, `id-${n}`)) history.push(addSeen(cur, `id-${n}`, window));
-        }
-        // Ask old states too (their Sets were handed on) and copies as if read back from storage.
-        for (const w of [...history].reverse()) {
-          const plain = new Set(w.flat());
-          const stored = JSON.parse(JSON.stringify(w)) as SeenIds;
-          for (let n = 0; n <= 300; n += 7) {
-            expect(hasSeen(w, `id-${n}`)).toBe(plain.has(`id-${n}`));
-            expect(hasSeen(stored, `id-${n}`)).toBe(plain.has(`id-${n}`));
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 120 }), fc.integer({ min: 0, max: 2 })), { maxLength: 400 }),
+        fc.integer({ min: 16, max: 100 }),
+        (ids, window) => {
+          const history: SeenIds[] = [[]];
+          for (const [n, d] of ids) {
+            const cur = history.at(-1)!;
+            if (identify(cur, `id ${n}`, `d${d}`) !== 'duplicate') history.push(addSeen(cur, `id ${n}`, `d${d}`, window));
           }
-        }
-      }),
+          // Ask old states too (their indexes were handed on) and copies as if read back from storage.
+          for (const w of [...history].reverse()) {
+            const plain = plainOf(w);
+            const stored = JSON.parse(JSON.stringify(w)) as SeenIds;
+            for (let n = 0; n <= 120; n += 7) {
+              for (const d of ['d0', 'd1', 'd2']) {
+                expect(identify(w, `id ${n}`, d)).toBe(plainIdentify(plain, `id ${n}`, d));
+                expect(identify(stored, `id ${n}`, d)).toBe(plainIdentify(plain, `id ${n}`, d));
+                expect(identify(w, `id ${n}`, d, ['d1'])).toBe(plainIdentify(plain, `id ${n}`, d, ['d1']));
+              }
+              expect(hasSeen(w, `id ${n}`)).toBe(plain.some(([i]) => i === `id ${n}`));
+            }
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
-  it('remembers at least the last `window` ids, and fewer than window + 64', () => {
+  it('remembers at least the last `window` identities, and fewer than window + 64', () => {
     let w: SeenIds = [];
     for (let i = 0; i < 2000; i++) {
-      w = addSeen(w, `m${i}`, 500);
+      w = addSeen(w, `m${i}`, 'digest', 500);
       const count = seenCount(w);
       expect(count).toBe(Math.min(i + 1, count));
       if (i >= 500) expect(count).toBeGreaterThanOrEqual(500);
@@ -38,5 +55,21 @@ describe('the messageId window', () => {
     expect(hasSeen(w, 'm1999')).toBe(true);
     expect(hasSeen(w, 'm1500')).toBe(true);
     expect(hasSeen(w, 'm1000')).toBe(false);
+  });
+
+  it('tells a duplicate (same id, same digest), a reused id (same id, other digest) and a new message apart', () => {
+    let w: SeenIds = [];
+    w = addSeen(w, 'a', 'x', 16);
+    expect(identify(w, 'a', 'x')).toBe('duplicate');
+    expect(identify(w, 'a', 'y')).toBe('reused');
+    expect(identify(w, 'b', 'x')).toBe('new');
+    // A backend's long-term record of the id counts as the window does.
+    expect(identify(w, 'b', 'x', ['x'])).toBe('duplicate');
+    expect(identify(w, 'b', 'y', ['x'])).toBe('reused');
+    // Both contents of a reused id stay known until each leaves the window.
+    w = addSeen(w, 'a', 'y', 16);
+    expect([identify(w, 'a', 'x'), identify(w, 'a', 'y'), identify(w, 'a', 'z')]).toEqual(['duplicate', 'duplicate', 'reused']);
+    for (let i = 0; i < 100; i++) w = addSeen(w, `m${i}`, 'd', 16);
+    expect(identify(w, 'a', 'x')).toBe('new');
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import { seenCount } from '../../shared/domain/seen.ts';
 import { deserializeState, emptyState, serializeState, type PatientState } from '../../shared/domain/state.ts';
 import { enrol, msg } from '../support/messages.ts';
@@ -37,7 +38,7 @@ describe('the patient state', () => {
     let count = 0;
     const sizes: number[] = [];
     for (const m of week('W-1')) {
-      state = reduce(state, m, DEFAULT_CONFIG).state;
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
       count++;
       if (count % 1440 === 0) sizes.push(serializeState(state).length);
     }
@@ -61,8 +62,8 @@ describe('the patient state', () => {
     let stored: string | undefined;
     for (const m of msgs) {
       const fromStore = stored === undefined ? undefined : deserializeState(stored);
-      const a = reduce(live, m, DEFAULT_CONFIG);
-      const b = reduce(fromStore, m, DEFAULT_CONFIG);
+      const a = reduce(live, m, DEFAULT_CONFIG, arrivalOf(m));
+      const b = reduce(fromStore, m, DEFAULT_CONFIG, arrivalOf(m));
       expect(b).toEqual(a);
       live = a.state;
       stored = serializeState(b.state);
@@ -72,14 +73,14 @@ describe('the patient state', () => {
   it('serialises an empty state and refuses an unknown version', () => {
     const s = emptyState('E-1');
     expect(deserializeState(serializeState(s))).toEqual(s);
-    expect(() => deserializeState('{"v":2}')).toThrow(/unsupported patient state version 2/);
+    expect(() => deserializeState('{"v":3}')).toThrow(/unsupported patient state version 3/);
   });
 
   it('never mutates the state it is given', () => {
     let state: PatientState | undefined;
     for (const m of [...week('W-3')].slice(0, 600)) {
       const before = state === undefined ? undefined : serializeState(state);
-      const next = reduce(state, m, DEFAULT_CONFIG).state;
+      const next = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
       if (state) expect(serializeState(state)).toBe(before);
       state = next;
     }
