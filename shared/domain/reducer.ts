@@ -134,7 +134,8 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
-    if (episodeStart(s) !== before) s.feverOnset = onsetFrom(s.febrile, episodeStart(s));
+    const start = episodeStart(s);
+    if (start !== before) s.feverOnset = onsetAfter(s, start);
   }
 
   if (msg.vitals) {
@@ -145,7 +146,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile);
       if (febrile && t >= episodeStart(s) && (s.feverOnset === undefined || t < s.feverOnset)) s.feverOnset = t;
       // A correction below the threshold at the onset's instant: the next febrile reading known is the onset.
-      if (!febrile && t === s.feverOnset) s.feverOnset = onsetFrom(s.febrile, episodeStart(s));
+      if (!febrile && t === s.feverOnset) s.feverOnset = onsetAfter({ ...s, feverOnset: undefined }, episodeStart(s));
     }
   }
   const reading: BpReading | undefined =
@@ -183,12 +184,20 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
 }
 
 /**
- * The earliest febrile reading at or after `start` that the state still knows (the fever window's queue): used
- * when the episode start moves, or a correction removes the onset's reading.
+ * The earliest febrile time at or after `start` that the state knows, when the episode start moves or a
+ * correction removes the onset's reading: the onset if it is in the episode, or the earliest in the fever
+ * window's queue. Exact when the start moves later past no fever (the onset was the earliest of a larger set);
+ * otherwise febrile readings older than the fever window are not known any more (docs/grading-rules.md).
  */
-function onsetFrom(queue: PatientState['febrile'], start: number): number | undefined {
-  for (const [t] of queue) if (t >= start) return t;
-  return undefined;
+function onsetAfter(s: Pick<PatientState, 'feverOnset' | 'febrile'>, start: number): number | undefined {
+  let onset = s.feverOnset !== undefined && s.feverOnset >= start ? s.feverOnset : undefined;
+  for (const [t] of s.febrile) {
+    if (t >= start) {
+      if (onset === undefined || t < onset) onset = t;
+      break;
+    }
+  }
+  return onset;
 }
 
 /**

@@ -100,3 +100,95 @@ export function timeline(patientId: string, maxLength = 40): fc.Arbitrary<Device
     });
   });
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// Courses for the order-independence property (rules 1.1 item 1): every section, several messages at one
+// instant with no field given twice there (the one case where arrival order decides), exact duplicates,
+// several pumps (paused ones, one drug twice), partial neuro and organ sections, an enrolment with thresholds.
+
+/** Several pumps: drugs from a small set so that one drug comes twice, doses of 0 (paused) among them. */
+const pumps = fc.array(
+  fc.record({
+    drug: fc.constantFrom('norepinephrine' as const, 'norepinephrine' as const, 'phenylephrine' as const, 'vasopressin' as const, 'dopamine' as const),
+    dose: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 400 }).map((x) => x / 10)),
+    unit: fc.constantFrom(...VASOPRESSOR_UNITS),
+  }),
+  { maxLength: 4 },
+);
+
+/** Everything observed at one instant, before it is split into messages. */
+const observation = fc
+  .record({
+    vitals: opt(vitals),
+    oxygen: opt(oxygen),
+    vasopressors: opt(pumps),
+    medications: opt(medications),
+    neuro: opt(neuro.filter((n) => Object.keys(n).length > 0)),
+    organToxicity: opt(organToxicity),
+    labs: opt(fc.record({ crpMgL: fc.integer({ min: 1, max: 300 }) })),
+  })
+  .map(clean)
+  .filter((s) => Object.keys(s).length > 0);
+
+type Sections = Omit<DeviceMessage, 'messageId' | 'patientId' | 'observedAt' | 'source'>;
+const FIELD_SECTIONS = ['vitals', 'neuro', 'organToxicity', 'labs'] as const;
+
+/** Splits one instant's observation over `parts` messages: fields one by one, oxygen and vasopressors whole. */
+function split(o: Sections, picks: number[], parts: number): Sections[] {
+  const out: Record<string, Record<string, unknown>>[] = Array.from({ length: parts }, () => ({}));
+  let k = 0;
+  const pick = () => picks[k++ % picks.length]! % parts;
+  for (const section of FIELD_SECTIONS) {
+    for (const [field, value] of Object.entries(o[section] ?? {})) (out[pick()]![section] ??= {})[field] = value;
+  }
+  for (const section of ['oxygen', 'vasopressors', 'medications'] as const) {
+    if (o[section] !== undefined) (out[pick()] as Record<string, unknown>)[section] = o[section];
+  }
+  return (out as Sections[]).filter((s) => Object.keys(s).length > 0);
+}
+
+const thresholds = fc.record({ systolicBelow: fc.integer({ min: 80, max: 100 }), mapBelow: fc.integer({ min: 55, max: 70 }) });
+
+/**
+ * One patient's course in observedAt order (times rise; several messages may share an instant), with a few
+ * exact duplicates: arrival order is for the caller to choose.
+ */
+export function course(patientId: string, maxInstants = 30): fc.Arbitrary<DeviceMessage[]> {
+  return fc
+    .record({
+      enrolment: fc.record({ weightKg: fc.integer({ min: 10, max: 150 }), hypotension: opt(thresholds), late: fc.boolean() }),
+      instants: fc.array(fc.tuple(observation, fc.integer({ min: 1, max: 90 }), fc.integer({ min: 1, max: 3 }), fc.array(fc.nat(), { minLength: 1, maxLength: 8 })), {
+        minLength: 1,
+        maxLength: maxInstants,
+      }),
+      duplicates: fc.array(fc.nat(), { maxLength: 4 }),
+    })
+    .map(({ enrolment, instants, duplicates }) => {
+      let i = 0;
+      const message = (minute: number, sections: Sections): DeviceMessage => ({
+        messageId: `${patientId}-${i++}`,
+        patientId,
+        observedAt: new Date(T0 + minute * 60_000).toISOString(),
+        source: { deviceId: `dev-${patientId}`, kind: 'monitor' },
+        ...sections,
+      });
+      const { late, ...fields } = enrolment;
+      const out = [
+        message(late ? 5 : -60, {
+          enrolment: clean({ therapy: 'car-t' as const, infusedAt: '2026-01-08T08:00:00Z', bed: 'B-1', ...fields }),
+        }),
+      ];
+      let minute = 0;
+      for (const [o, step, parts, picks] of instants) {
+        minute += step;
+        for (const s of split(o as Sections, picks, parts)) out.push(message(minute, s));
+      }
+      for (const d of duplicates) out.push(structuredClone(out[d % out.length]!));
+      return out.sort((a, b) => Date.parse(a.observedAt) - Date.parse(b.observedAt));
+    });
+}
+
+/** A permutation of 0..n-1 from random keys (fast-check shrinks the keys). */
+export function permutation(n: number, keys: number[]): number[] {
+  return Array.from({ length: n }, (_, i) => i).sort((a, b) => (keys[a % keys.length] ?? 0) - (keys[b % keys.length] ?? 0) || a - b);
+}

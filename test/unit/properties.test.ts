@@ -5,7 +5,7 @@ import { Replay } from '../../shared/app/replay.ts';
 import { DEFAULT_CONFIG, configFor } from '../../shared/domain/config.ts';
 import { validateMessage, type DeviceMessage } from '../../shared/domain/contract.ts';
 import type { OutputEvent } from '../../shared/domain/events.ts';
-import { timeline } from '../support/arbitraries.ts';
+import { course, permutation, timeline } from '../support/arbitraries.ts';
 import { run } from '../support/run.ts';
 
 const schemes = [DEFAULT_CONFIG, configFor('lee2014')];
@@ -71,6 +71,34 @@ describe('properties', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('the course generator speaks the contract, and uses every section', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(course('G'), (msgs) => {
+        for (const m of msgs) {
+          expect(validateMessage(m)).toMatchObject({ ok: true });
+          for (const k of Object.keys(m)) seen.add(k);
+        }
+      }),
+      { numRuns: 100 },
+    );
+    expect([...seen].sort()).toEqual(['enrolment', 'labs', 'medications', 'messageId', 'neuro', 'observedAt', 'organToxicity', 'oxygen', 'patientId', 'source', 'vasopressors', 'vitals']);
+  });
+
+  it('1.1 item 1: every arrival order ends in the same CRS and ICANS grades as the observedAt-ordered replay', () => {
+    for (const cfg of schemes) {
+      fc.assert(
+        fc.property(course('O'), fc.array(fc.integer(), { minLength: 100, maxLength: 100 }), (ordered, keys) => {
+          const arrived = permutation(ordered.length, keys).map((i) => ordered[i]!);
+          const a = run(ordered, cfg).last;
+          const b = run(arrived, cfg).last;
+          expect([b.crsGrade, b.icansGrade]).toEqual([a.crsGrade, a.icansGrade]);
+        }),
+        { numRuns: 300 },
+      );
+    }
   });
 
   it('the validator never throws, whatever the JSON', () => {
