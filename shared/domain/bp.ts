@@ -33,9 +33,13 @@ export interface BpFold {
   infusing: boolean;
   /** When the vasopressor last stopped, while hypotension has not cleared since (for the reasons). */
   stoppedAt: number | null;
+  /** The latest two consecutive low readings, while hypotension has stayed on since them (for the reasons). */
+  pair: [BpReading, BpReading] | null;
+  /** The last folded reading when it was low (the first of a pair the next reading may complete). */
+  prev: BpReading | null;
 }
 
-export const NOTHING_FOLDED: BpFold = Object.freeze({ at: Number.NEGATIVE_INFINITY, on: false, last: NONE, infusing: false, stoppedAt: null });
+export const NOTHING_FOLDED: BpFold = Object.freeze({ at: Number.NEGATIVE_INFINITY, on: false, last: NONE, infusing: false, stoppedAt: null, pair: null, prev: null });
 
 export interface BpHistory {
   bp: BpReading[];
@@ -85,7 +89,7 @@ function applyReading(w: Walk, r: BpReading, th: Thresholds): void {
   if (isLowReading(r, th)) {
     if (w.last === LOW) {
       w.on = true;
-      w.pair = [w.prev!, r];
+      w.pair = w.prev ? [w.prev, r] : undefined; // (a state migrated from version 1 may not know the first)
     }
     w.last = LOW;
     w.prev = r;
@@ -102,7 +106,7 @@ function applyReading(w: Walk, r: BpReading, th: Thresholds): void {
 }
 
 function startWalk(f: BpFold): Walk {
-  return { on: f.on, last: f.last, infusing: f.infusing, stoppedAt: f.stoppedAt, stopT: f.stoppedAt ?? Number.NaN, pair: undefined, prev: undefined };
+  return { on: f.on, last: f.last, infusing: f.infusing, stoppedAt: f.stoppedAt, stopT: f.stoppedAt ?? Number.NaN, pair: f.pair ?? undefined, prev: f.prev ?? undefined };
 }
 
 export interface Hypotension {
@@ -183,6 +187,14 @@ function fold(bp: BpReading[], pressors: PressorPoint[], f: BpFold, bounds: Boun
   return {
     bp: bp.slice(i),
     pressors: pressors.slice(j),
-    bpFold: { at, on, last: w.last, infusing: w.infusing, stoppedAt: on ? w.stoppedAt : null },
+    bpFold: {
+      at,
+      on,
+      last: w.last,
+      infusing: w.infusing,
+      stoppedAt: on ? w.stoppedAt : null,
+      pair: on ? (w.pair ?? null) : null,
+      prev: w.last === LOW ? (w.prev ?? null) : null,
+    },
   };
 }

@@ -180,15 +180,16 @@ export function copyState(s: PatientState): PatientState {
 // state and is stored as flat lists of numbers with times in seconds (fractions for milliseconds):
 //   bp:       [s0, sys0, map0, s1, sys1, map1, ...]   s0 = seconds before the clock, then seconds after the previous
 //   pressors: [s0, on0, s1, on1, ...]                  the same times; on = 1 infusing, 0 not
-//   bpFold:   [at, on, last, infusing, stoppedAt]     at and stoppedAt in seconds before the clock (null: none);
-//                                                     on and infusing 1/0; last 0 none, 1 low, 2 normal
+//   bpFold:   [at, on, last, infusing, stoppedAt, pair, prev]
+//             at and stoppedAt in seconds before the clock (null: none); on and infusing 1/0; last 0 none, 1 low,
+//             2 normal; pair [s, sys, map, s, sys, map] and prev [s, sys, map] with s before the clock, or null
 // systolic or MAP null when the reading had none. An empty state's clock (-Infinity) is null.
 
 type Stored = Omit<PatientState, 'clock' | 'bp' | 'pressors' | 'bpFold'> & {
   clock: number | null;
   bp: (number | null)[];
   pressors: number[];
-  bpFold: [at: number | null, on: number, last: number, infusing: number, stoppedAt: number | null];
+  bpFold: [at: number | null, on: number, last: number, infusing: number, stoppedAt: number | null, pair: (number | null)[] | null, prev: (number | null)[] | null];
 };
 
 const secondsBefore = (clock: number, t: number) => (clock - t) / 1000;
@@ -216,6 +217,9 @@ function decodeTimes<T>(flat: (number | null)[], width: number, clock: number, m
   return out;
 }
 
+const encodeReading = (clock: number, [t, sys, map]: BpReading): (number | null)[] => [secondsBefore(clock, t), sys, map];
+const decodeReading = (clock: number, flat: (number | null)[], i: number): BpReading => [clock - ms(flat[i]!), flat[i + 1]!, flat[i + 2]!];
+
 export function serializeState(state: PatientState): string {
   const { clock, bpFold: f } = state;
   const stored: Stored = {
@@ -229,6 +233,8 @@ export function serializeState(state: PatientState): string {
       f.last,
       f.infusing ? 1 : 0,
       f.stoppedAt === null ? null : secondsBefore(clock, f.stoppedAt),
+      f.pair === null ? null : [...encodeReading(clock, f.pair[0]), ...encodeReading(clock, f.pair[1])],
+      f.prev === null ? null : encodeReading(clock, f.prev),
     ],
   };
   return JSON.stringify(stored);
@@ -240,7 +246,7 @@ export function deserializeState(json: string): PatientState {
   if (stored.v !== STATE_VERSION) throw new Error(`unsupported patient state version ${String(stored.v)}`);
   const s = stored as Stored;
   const clock = s.clock === null ? Number.NEGATIVE_INFINITY : s.clock;
-  const [at, on, last, infusing, stoppedAt] = s.bpFold;
+  const [at, on, last, infusing, stoppedAt, pair, prev] = s.bpFold;
   return copyState({
     ...emptyState(s.patientId),
     ...s,
@@ -250,7 +256,15 @@ export function deserializeState(json: string): PatientState {
     bpFold:
       at === null
         ? NOTHING_FOLDED
-        : { at: clock - ms(at), on: on === 1, last: last as Last, infusing: infusing === 1, stoppedAt: stoppedAt === null ? null : clock - ms(stoppedAt) },
+        : {
+            at: clock - ms(at),
+            on: on === 1,
+            last: last as Last,
+            infusing: infusing === 1,
+            stoppedAt: stoppedAt === null ? null : clock - ms(stoppedAt),
+            pair: pair === null ? null : [decodeReading(clock, pair, 0), decodeReading(clock, pair, 3)],
+            prev: prev === null ? null : decodeReading(clock, prev, 0),
+          },
   });
 }
 

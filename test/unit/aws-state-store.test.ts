@@ -8,6 +8,7 @@ import {
   type AttributeValue,
   type TransactWriteItemsCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { readFileSync } from 'node:fs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gradePatient } from '../../shared/app/grade.ts';
@@ -100,6 +101,17 @@ describe('DynamoStateStore', () => {
     const loaded = (await store().load('P-1'))!;
     expect(loaded.version).toBe(1);
     expect(serializeState(loaded.state)).toBe(serializeState(state));
+  });
+
+  it('reads a version-1 state item (rules 1.0) and grades on from it, writing version 2', async () => {
+    const v1 = (JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>)['P-V1'];
+    table.set('P-V1|state', { pk: { S: 'P-V1' }, sk: { S: 'state' }, kind: { S: 'state' }, version: { N: '7' }, state: { S: JSON.stringify(v1) } });
+    const result = await gradePatient(store(), DEFAULT_CONFIG, 'P-V1', [msg('P-V1', 50, { vitals: { heartRate: 96 } })]);
+    expect(result.committed).toBe(1);
+    expect(result.notifications).toEqual([]); // CRS 3 and ICANS 1 were already paged
+    const item = table.get('P-V1|state')!;
+    expect(item.version!.N).toBe('8');
+    expect(JSON.parse(item.state!.S!)).toMatchObject({ v: 2, seq: 1, notified: { crs: { grade: 3 }, icans: { grade: 1 } } });
   });
 
   it('round-trips an empty state, whose clock is -Infinity', async () => {

@@ -17,7 +17,7 @@ import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { DEFAULT_PAGING, type Page, type PageableNotification, type Silence } from '../../shared/domain/paging.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
-import { serializeState, type PatientState } from '../../shared/domain/state.ts';
+import type { PatientState } from '../../shared/domain/state.ts';
 import { iso } from '../../shared/domain/time.ts';
 import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore } from '../../shared/ports.ts';
 import { ACK_KEY_FILE, loadOrCreateAckSecret } from '../../shared/server/ack-key.ts';
@@ -272,14 +272,16 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     old.exec(readFileSync(new URL('../fixtures/embedded-schema-v1.sql', import.meta.url), 'utf8'));
     old.pragma('user_version = 1');
     let state: PatientState | undefined;
-    const messages = [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.2, heartRate: 100 } })];
+    const messages = [enrol('P1', 0), msg('P1', 10, { vitals: { temperatureC: 39.2, heartRate: 100 } }, 'legacy-2')];
     const notifications = messages.flatMap((m) => {
       const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
       state = step.state;
       return step.kind === 'applied' ? step.notifications : [];
     });
-    const n = notifications[0]!;
-    old.prepare('INSERT INTO patients (patient_id, version, state, assessment, updated_at) VALUES (?, 1, ?, NULL, ?)').run('P1', serializeState(state!), '2026-01-10T09:00:00Z');
+    // As that version stored them: its patient state (version 1, from its own reducer), its notification ids.
+    const n = { ...notifications[0]!, notificationId: 'crs|P1|legacy-2' };
+    const stateV1 = (JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>).P1;
+    old.prepare('INSERT INTO patients (patient_id, version, state, assessment, updated_at) VALUES (?, 1, ?, NULL, ?)').run('P1', JSON.stringify(stateV1), '2026-01-10T09:00:00Z');
     old.prepare('INSERT INTO outbox (notification_id, patient_id, body, created_at) VALUES (?, ?, ?, ?)').run(n.notificationId, 'P1', JSON.stringify(n), '2026-01-10T09:00:00Z');
     old.prepare("INSERT INTO deliveries (notification_id, sink, sent_at) VALUES (?, 'stdout', '2026-01-10T09:00:01Z')").run(n.notificationId);
     old.prepare(
@@ -335,6 +337,9 @@ describe('a data directory of issue 5 (schema version 1)', () => {
       await server.close();
     }
     db = openDataDir(dir);
+    // The version-1 state was read, graded on and written back as version 2.
+    const stored = JSON.parse(db.prepare("SELECT state FROM patients WHERE patient_id = 'P1'").pluck().get() as string) as PatientState;
+    expect([stored.v, stored.seq, stored.notified.crs.grade]).toEqual([2, 1, 1]);
   });
 
   it('refuses a database from a newer crs', () => {

@@ -1,12 +1,18 @@
-// The patient state is one compact JSON document in one DynamoDB item (hard limit 400 KB): prove it is bounded.
+// The patient state is one compact JSON document in one DynamoDB item (hard limit 400 KB): prove it is bounded,
+// that it round-trips, and that a version-1 state (rules 1.0) is read and graded by today's rules.
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { arrivalOf } from '../../shared/app/digest.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { gradeCrs, gradeIcans } from '../../shared/domain/grading.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
 import { seenCount } from '../../shared/domain/seen.ts';
 import { deserializeState, emptyState, serializeState, type PatientState } from '../../shared/domain/state.ts';
+import { course, permutation } from '../support/arbitraries.ts';
 import { enrol, msg } from '../support/messages.ts';
+import { config, pages, run } from '../support/run.ts';
 
 const DYNAMODB_ITEM_LIMIT = 400 * 1024;
 
@@ -43,14 +49,20 @@ describe('the patient state', () => {
       if (count % 1440 === 0) sizes.push(serializeState(state).length);
     }
     expect(count).toBeGreaterThan(7 * 24 * 60);
-    const max = Math.max(...sizes);
-    // Far under the item limit, and no growth from day 2 to day 7.
-    expect(max).toBeLessThan(DYNAMODB_ITEM_LIMIT / 10);
-    expect(sizes.at(-1)! - sizes[1]!).toBeLessThan(2 * 1024);
+    // A measured budget (21.3 KB measured, of which 19.2 KB is the window of the last 500+ message identities
+    // and 0.6 KB the 64 blood-pressure readings), and no growth from day 2 to day 7.
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(22 * 1024);
+    expect(sizes.at(-1)! - sizes[1]!).toBeLessThan(1024);
+    const stored = JSON.parse(serializeState(state!)) as Record<string, unknown>;
+    const bytes = (v: unknown) => JSON.stringify(v).length;
+    expect(bytes(stored.bp)).toBeLessThanOrEqual(700);
+    expect(bytes({ ...stored, seen: [] })).toBeLessThanOrEqual(2400);
     // Each bounded part holds what the rules need and no more.
     expect(seenCount(state!.seen)).toBeGreaterThanOrEqual(DEFAULT_CONFIG.dedupeWindow);
     expect(seenCount(state!.seen)).toBeLessThan(DEFAULT_CONFIG.dedupeWindow + 64);
     expect(state!.bp).toHaveLength(DEFAULT_CONFIG.bpHistory);
+    expect(state!.pressors.length).toBeLessThanOrEqual(DEFAULT_CONFIG.vasopressorHistory);
+    expect(state!.bpFold.at).toBeLessThan(state!.bp[0]![0]);
     expect(state!.febrile.every(([t]) => t >= state!.clock - DEFAULT_CONFIG.feverWindowMinutes * 60_000)).toBe(true);
     expect(state!.febrile.length).toBeLessThanOrEqual(71); // one entry per 0.1 °C from 38.0 to 45.0 at most
     expect(state!.tocilizumab.length).toBeLessThanOrEqual(16);
@@ -70,6 +82,30 @@ describe('the patient state', () => {
     }
   });
 
+  it('round-trips any course with millisecond times and a folded history, and grades the same afterwards', () => {
+    const small = config({ bpHistory: 3, vasopressorHistory: 2 });
+    fc.assert(
+      fc.property(course('R', 20), fc.array(fc.integer(), { minLength: 100, maxLength: 100 }), fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 1 }), (ordered, keys, jitter) => {
+        let live: PatientState | undefined;
+        let stored: string | undefined;
+        const arrived = permutation(ordered.length, keys).map((i, n) => {
+          const m = structuredClone(ordered[i]!);
+          m.observedAt = new Date(Date.parse(m.observedAt) + jitter[n % jitter.length]!).toISOString();
+          return m;
+        });
+        for (const m of arrived) {
+          const a = reduce(live, m, small, arrivalOf(m));
+          const b = reduce(stored === undefined ? undefined : deserializeState(stored), m, small, arrivalOf(m));
+          expect(b).toEqual(a);
+          live = a.state;
+          stored = serializeState(b.state);
+          expect(serializeState(deserializeState(stored))).toBe(stored);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('serialises an empty state and refuses an unknown version', () => {
     const s = emptyState('E-1');
     expect(deserializeState(serializeState(s))).toEqual(s);
@@ -84,5 +120,63 @@ describe('the patient state', () => {
       if (state) expect(serializeState(state)).toBe(before);
       state = next;
     }
+  });
+});
+
+describe('a version-1 state (rules 1.0, as SQLite and DynamoDB hold it today)', () => {
+  const v1 = JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<string, { v: number }>;
+  const stored = JSON.stringify(v1['P-V1']);
+
+  it('is read as version 2 with what version 1 kept', () => {
+    const s = deserializeState(stored);
+    expect(s.v).toBe(2);
+    expect(s.seq).toBe(0);
+    expect(s.neuro).toEqual({ iceScore: { v: 8, t: Date.parse('2026-01-10T08:25:00Z') }, consciousness: { v: 'alert', t: Date.parse('2026-01-10T08:25:00Z') } });
+    expect(s.bp.map(([t, sys]) => [new Date(t).toISOString().slice(11, 16), sys])).toEqual([['08:00', 84], ['08:05', 82], ['08:30', 102], ['08:40', 104]]);
+    expect(s.pressors).toEqual([[Date.parse('2026-01-10T08:10:00Z'), true]]);
+    expect(s.feverOnset).toBe(Date.parse('2026-01-10T08:00:00Z')); // the first CRS >= 1
+    expect(s.notified.crs).toEqual({ grade: 3, teams: ['hematology', 'icu'] });
+    expect(s.seen).toEqual([]); // no digests in version 1: the window starts afresh
+    expect(deserializeState(serializeState(s))).toEqual(s);
+  });
+
+  it('grades as version 1 did where rules 1.0 and 1.1 agree, and by rules 1.1 from then on', () => {
+    const s = deserializeState(stored);
+    expect([gradeCrs(s, DEFAULT_CONFIG).grade, gradeIcans(s).grade]).toEqual([3, 1]);
+    // The normal readings of 08:30 and 08:40 were taken on norepinephrine: after the stop, hypotension stays.
+    const stop = msg('P-V1', 50, { vasopressors: [] });
+    const r = run([stop, msg('P-V1', 55, { vitals: { systolicBP: 110 } }), msg('P-V1', 60, { vitals: { systolicBP: 112 } })], config({ holdMinutes: 0 }), s);
+    const hypotensive = r.assessments.map((a) => a.reasons.some((x) => x.criterion === 'hypotension'));
+    expect(hypotensive).toEqual([true, true, false]); // cleared by the two normal readings after the stop
+    expect(r.assessments.map((a) => a.crsGrade)).toEqual([2, 2, 2]); // the nasal cannula keeps CRS 2
+    expect(pages(r)).toEqual(['de-escalation crs 3->2 hematology+icu']);
+    expect(r.notifications.map((n) => n.notificationId)).toEqual(['crs|P-V1|#1']);
+  });
+});
+
+describe('the blood-pressure history bound', () => {
+  it('folds the oldest readings into the rule, naming the pair of low readings that straddles the fold', () => {
+    const small = config({ bpHistory: 3, vasopressorHistory: 2 });
+    const bp = (m: number, systolicBP: number) => msg('B1', m, { vitals: { systolicBP } });
+    // Low at 1 and 2 (a pair); then normal, low, normal, low...: no other pair, so hypotension stays on.
+    const r = run([enrol('B1'), msg('B1', 0, { vitals: { temperatureC: 39 } }), bp(1, 80), bp(2, 81), bp(3, 120), bp(4, 82), bp(5, 121), bp(6, 83)], small);
+    expect(r.state!.bp).toHaveLength(3);
+    expect(r.last.crsGrade).toBe(2);
+    expect(r.last.reasons.filter((x) => x.criterion === 'hypotension').map((x) => x.value)).toEqual(['systolic 80 mmHg', 'systolic 81 mmHg']);
+    const stored = serializeState(r.state!);
+    expect(deserializeState(stored)).toMatchObject({ bpFold: r.state!.bpFold });
+  });
+
+  it('a reading older than the newest folded instant is not kept; one newer than it is placed in order', () => {
+    const small = config({ bpHistory: 3, vasopressorHistory: 2 });
+    const bp = (m: number, systolicBP: number) => msg('B2', m, { vitals: { systolicBP } });
+    const base = [enrol('B2'), msg('B2', 0, { vitals: { temperatureC: 39 } }), bp(10, 120), bp(20, 121), bp(30, 80), bp(40, 122), bp(50, 81)];
+    expect(run(base, small).state!.bpFold.at).toBe(Date.parse('2026-01-10T08:20:00Z'));
+    // 35 is after the fold (20): in order it makes 80, 79 a pair.
+    expect(run([...base, bp(35, 79)], small).last.crsGrade).toBe(2);
+    // 15 is before it: not kept, although in observedAt order it would have made no difference here either.
+    const late = run([...base, bp(15, 79)], small);
+    expect(late.state!.bp.map(([t]) => t)).not.toContain(Date.parse('2026-01-10T08:15:00Z'));
+    expect(late.last.crsGrade).toBe(1);
   });
 });
