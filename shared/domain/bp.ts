@@ -45,6 +45,7 @@ export interface BpHistory {
   bp: BpReading[];
   pressors: PressorPoint[];
   bpFold: BpFold;
+  bpMemo?: BpMemo | undefined;
 }
 
 export interface Thresholds {
@@ -59,7 +60,7 @@ export function isLowReading(r: BpReading, th: Thresholds): boolean {
 }
 
 /** The rule's walk state; `apply*` step it over one point or one reading. */
-interface Walk {
+export interface Walk {
   on: boolean;
   last: Last;
   infusing: boolean;
@@ -119,6 +120,10 @@ export interface Hypotension {
 
 /** The rule evaluated over the kept history with the given thresholds. */
 export function hypotension(h: BpHistory, th: Thresholds): Hypotension {
+  return (validMemo(h, th) ?? memoFor(h, th)).result;
+}
+
+function walk(h: BpHistory, th: Thresholds): Walk {
   const w = startWalk(h.bpFold);
   const { bp, pressors } = h;
   let j = 0;
@@ -128,65 +133,146 @@ export function hypotension(h: BpHistory, th: Thresholds): Hypotension {
     applyReading(w, r, th);
   }
   while (j < pressors.length) applyPoint(w, pressors[j++]!);
-  if (!w.on) return { on: false };
+  return w;
+}
+
+function resultOf(w: Walk): Hypotension {
+  if (!w.on) return NOT_ON;
   const out: Hypotension = { on: true };
   if (w.pair) out.pair = w.pair;
   if (!w.infusing && w.stoppedAt !== null) out.stoppedAt = w.stoppedAt;
   return out;
 }
 
-/** Inserts by time; an entry at the same instant is merged by `merge` (the later arrival wins). */
-function insert<T extends [number, ...unknown[]]>(list: T[], item: T, merge: (old: T, item: T) => T): T[] {
-  const t = item[0];
+const NOT_ON: Hypotension = Object.freeze({ on: false });
+
+/**
+ * The walk's end state, for the lists, fold and thresholds it was computed from (a cache on the state, never
+ * stored): walking 64 readings on every message cost a fifth of the reducer. A reading or point added after
+ * everything kept steps it once (folding does not change it: the fold is the same walk's state at the fold
+ * instant); any other change, a stored state or new thresholds walk again.
+ */
+export interface BpMemo {
+  bp: BpReading[];
+  pressors: PressorPoint[];
+  fold: BpFold;
+  systolicBelow: number;
+  mapBelow: number;
+  walk: Walk;
+  result: Hypotension;
+}
+
+function validMemo(h: BpHistory, th: Thresholds): BpMemo | undefined {
+  const m = h.bpMemo;
+  return m !== undefined && m.bp === h.bp && m.pressors === h.pressors && m.fold === h.bpFold && m.systolicBelow === th.systolicBelow && m.mapBelow === th.mapBelow
+    ? m
+    : undefined;
+}
+
+function memoOf(h: BpHistory, th: Thresholds, w: Walk): BpMemo {
+  return { bp: h.bp, pressors: h.pressors, fold: h.bpFold, systolicBelow: th.systolicBelow, mapBelow: th.mapBelow, walk: w, result: resultOf(w) };
+}
+
+/** The memo for this history and these thresholds: the one it has, or a new walk. */
+export function memoFor(h: BpHistory, th: Thresholds): BpMemo {
+  return validMemo(h, th) ?? memoOf(h, th, walk(h, th));
+}
+
+function copyWalk(w: Walk): Walk {
+  return { on: w.on, last: w.last, infusing: w.infusing, stoppedAt: w.stoppedAt, stopT: w.stopT, pair: w.pair, prev: w.prev };
+}
+
+/** A copy of the list with the item in time order; an item at the same instant as one kept is merged with it. */
+function withReading(list: BpReading[], r: BpReading): BpReading[] {
   const out = list.slice();
+  const t = r[0];
   let i = out.length;
   while (i > 0 && out[i - 1]![0] > t) i--;
-  if (i > 0 && out[i - 1]![0] === t) out[i - 1] = merge(out[i - 1]!, item);
-  else out.splice(i, 0, item);
+  const same = i > 0 ? out[i - 1]! : undefined;
+  // Several messages at one instant merge field by field: a panel sent as systolic in one and MAP in another is
+  // one reading; a field sent again at the same instant is a correction (the later arrival wins).
+  if (same && same[0] === t) out[i - 1] = [t, r[1] ?? same[1], r[2] ?? same[2]];
+  else if (i === out.length) out.push(r);
+  else out.splice(i, 0, r);
   return out;
 }
 
-// Several messages at one instant merge field by field: a panel sent as systolic in one and MAP in another is
-// one reading; a field sent again at the same instant is a correction.
-const mergeReading = (old: BpReading, r: BpReading): BpReading => [r[0], r[1] ?? old[1], r[2] ?? old[2]];
-// A vasopressors section is whole: the later arrival at one instant replaces it.
-const replacePoint = (_old: PressorPoint, p: PressorPoint): PressorPoint => p;
+function withPoint(list: PressorPoint[], p: PressorPoint): PressorPoint[] {
+  const out = list.slice();
+  const t = p[0];
+  let i = out.length;
+  while (i > 0 && out[i - 1]![0] > t) i--;
+  // A vasopressors section is whole: the later arrival at one instant replaces it.
+  if (i > 0 && out[i - 1]![0] === t) out[i - 1] = p;
+  else if (i === out.length) out.push(p);
+  else out.splice(i, 0, p);
+  return out;
+}
 
-export interface Bounds {
-  readings: number;
-  pressors: number;
+/** At least this many readings and points are kept; up to a quarter more, since they are folded in batches. */
+const slack = (bound: number) => Math.max(1, bound >> 2);
+
+/**
+ * Adds a reading or a point (or both, from one message) and folds the oldest instants once a list holds a
+ * quarter more than its bound (folding on every message cost more than the few readings more kept). A reading
+ * or point at or before the newest folded instant can no longer be placed in order and is not kept. The result
+ * carries the walk's memo for these thresholds.
+ */
+export function addToHistory(
+  h: BpHistory,
+  reading: BpReading | undefined,
+  point: PressorPoint | undefined,
+  maxReadings: number,
+  maxPressors: number,
+  th: Thresholds,
+): Required<BpHistory> {
+  const f = h.bpFold;
+  const keepReading = reading !== undefined && reading[0] > f.at;
+  const keepPoint = point !== undefined && point[0] > f.at;
+  if (!keepReading && !keepPoint) return { bp: h.bp, pressors: h.pressors, bpFold: f, bpMemo: memoFor(h, th) };
+  const t = keepReading ? reading[0] : point![0];
+  const before = validMemo(h, th);
+  const last = h.bp[h.bp.length - 1];
+  const lastPoint = h.pressors[h.pressors.length - 1];
+  const after = (!last || t > last[0]) && (!lastPoint || t > lastPoint[0]); // after everything kept
+  const bp = keepReading ? withReading(h.bp, reading) : h.bp;
+  const pressors = keepPoint ? withPoint(h.pressors, point!) : h.pressors;
+  const next: BpHistory =
+    bp.length <= maxReadings + slack(maxReadings) && pressors.length <= maxPressors + slack(maxPressors)
+      ? { bp, pressors, bpFold: f }
+      : fold(bp, pressors, f, maxReadings, maxPressors, th, bp !== h.bp, pressors !== h.pressors);
+  let w: Walk;
+  if (before && after) {
+    w = copyWalk(before.walk);
+    if (keepPoint) applyPoint(w, point!);
+    if (keepReading) applyReading(w, reading, th);
+  } else {
+    w = walk(next, th);
+  }
+  return { bp: next.bp, pressors: next.pressors, bpFold: next.bpFold, bpMemo: memoOf(next, th, w) };
 }
 
 /**
- * Adds a reading or a point (or both, from one message) and folds the oldest instants beyond the bounds. A reading
- * or point at or before the newest folded instant can no longer be placed in order and is not kept.
+ * Folds whole instants, oldest first, until both lists are within their bounds. A list this call owns (a fresh
+ * copy) is cut in place.
  */
-export function addToHistory(h: BpHistory, reading: BpReading | undefined, point: PressorPoint | undefined, bounds: Bounds, th: Thresholds): BpHistory {
-  const f = h.bpFold;
-  let bp = h.bp;
-  let pressors = h.pressors;
-  if (reading && reading[0] > f.at) bp = insert(bp, reading, mergeReading);
-  if (point && point[0] > f.at) pressors = insert(pressors, point, replacePoint);
-  if (bp.length <= bounds.readings && pressors.length <= bounds.pressors) return { bp, pressors, bpFold: f };
-  return fold(bp, pressors, f, bounds, th);
-}
-
-/** Folds whole instants, oldest first, until both lists are within their bounds. */
-function fold(bp: BpReading[], pressors: PressorPoint[], f: BpFold, bounds: Bounds, th: Thresholds): BpHistory {
+function fold(bp: BpReading[], pressors: PressorPoint[], f: BpFold, maxReadings: number, maxPressors: number, th: Thresholds, ownBp: boolean, ownPressors: boolean): BpHistory {
   const w = startWalk(f);
   let i = 0;
   let j = 0;
   let at = f.at;
-  while (bp.length - i > bounds.readings || pressors.length - j > bounds.pressors) {
+  while (bp.length - i > maxReadings || pressors.length - j > maxPressors) {
     const t = Math.min(bp[i]?.[0] ?? Number.POSITIVE_INFINITY, pressors[j]?.[0] ?? Number.POSITIVE_INFINITY);
     while (j < pressors.length && pressors[j]![0] === t) applyPoint(w, pressors[j++]!);
     while (i < bp.length && bp[i]![0] === t) applyReading(w, bp[i++]!, th);
     at = t;
   }
   const on = w.on;
+  if (i > 0 && ownBp) bp.splice(0, i);
+  if (j > 0 && ownPressors) pressors.splice(0, j);
   return {
-    bp: bp.slice(i),
-    pressors: pressors.slice(j),
+    bp: i === 0 || ownBp ? bp : bp.slice(i),
+    pressors: j === 0 || ownPressors ? pressors : pressors.slice(j),
     bpFold: {
       at,
       on,

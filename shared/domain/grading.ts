@@ -76,6 +76,8 @@ export function episodeStart(state: PatientState): number {
 export interface Agent {
   drug: VasopressorDrug;
   pumps: VasopressorEntry[];
+  /** "norepinephrine 0.05 mcg/kg/min", or for several pumps "norepinephrine 0.05 + 0.05 mcg/kg/min (2 pumps)". */
+  text: string;
 }
 
 const NO_AGENTS: Agent[] = Object.freeze([]) as unknown as Agent[];
@@ -89,19 +91,18 @@ export function infusingAgents(state: PatientState): Agent[] {
   if (!agents) {
     const byDrug = new Map<VasopressorDrug, VasopressorEntry[]>();
     for (const p of pumps) if (p.dose > 0) byDrug.get(p.drug)?.push(p) ?? byDrug.set(p.drug, [p]);
-    agents = Object.freeze([...byDrug].map(([drug, list]) => Object.freeze({ drug, pumps: list }))) as Agent[];
+    agents = Object.freeze([...byDrug].map(([drug, list]) => Object.freeze({ drug, pumps: list, text: agentText(drug, list) }))) as Agent[];
     agentsBySection.set(pumps, agents);
   }
   return agents;
 }
 
-/** "norepinephrine 0.05 mcg/kg/min", or for several pumps of one drug "norepinephrine 0.05 + 0.05 mcg/kg/min (2 pumps)". */
-function agentText(a: Agent): string {
-  const [first] = a.pumps;
-  if (a.pumps.length === 1) return `${a.drug} ${first!.dose} ${first!.unit}`;
-  const oneUnit = a.pumps.every((p) => p.unit === first!.unit);
-  const doses = oneUnit ? `${a.pumps.map((p) => p.dose).join(' + ')} ${first!.unit}` : a.pumps.map((p) => `${p.dose} ${p.unit}`).join(' + ');
-  return `${a.drug} ${doses} (${a.pumps.length} pumps)`;
+function agentText(drug: VasopressorDrug, pumps: VasopressorEntry[]): string {
+  const [first] = pumps;
+  if (pumps.length === 1) return `${drug} ${first!.dose} ${first!.unit}`;
+  const oneUnit = pumps.every((p) => p.unit === first!.unit);
+  const doses = oneUnit ? `${pumps.map((p) => p.dose).join(' + ')} ${first!.unit}` : pumps.map((p) => `${p.dose} ${p.unit}`).join(' + ');
+  return `${drug} ${doses} (${pumps.length} pumps)`;
 }
 
 function bpText([, sys, map]: BpReading): string {
@@ -133,8 +134,7 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
   if (agents.length > 0) {
     const t = state.vasopressors!.t;
     for (const a of agents) {
-      const text = agentText(a);
-      out.push(reason('vasopressor', text, t, `${text} infusing`));
+      out.push(reason('vasopressor', a.text, t, `${a.text} infusing`));
     }
   }
   return out;

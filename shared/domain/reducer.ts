@@ -2,7 +2,7 @@
 // It never mutates the state it is given.
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import type { DeviceMessage } from './contract.ts';
-import { addToHistory, type BpReading, type PressorPoint } from './bp.ts';
+import { addToHistory, memoFor, type BpReading, type PressorPoint } from './bp.ts';
 import { episodeStart, gradeCrs, gradeIcans, hypotensionThresholds, type Graded, type Reason } from './grading.ts';
 import { buildPage, changeId, type Notification } from './page.ts';
 import { addSeen, identify } from './seen.ts';
@@ -82,13 +82,24 @@ function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<
  * instant of a queued one is a correction and replaces it (a correction below the threshold removes it).
  */
 function addTemperature(queue: PatientState['febrile'], t: number, c: number, febrile: boolean): PatientState['febrile'] {
-  const same = queue.findIndex(([t2]) => t2 === t);
-  if (!febrile) return same < 0 ? queue : queue.filter(([t2]) => t2 !== t);
-  if (same < 0 && queue.some(([t2, c2]) => t2 >= t && c2 >= c)) return queue; // a later, at-least-as-high reading covers it
-  const out = queue.filter(([t2, c2]) => t2 !== t && !(t2 <= t && c2 <= c));
-  if (out.some(([t2, c2]) => t2 > t && c2 >= c)) return out;
-  const at = out.findIndex(([t2]) => t2 > t);
-  out.splice(at < 0 ? out.length : at, 0, [t, c]);
+  let same = false;
+  let covered = false; // by a later, at-least-as-high reading
+  for (const [t2, c2] of queue) {
+    if (t2 === t) same = true;
+    else if (t2 > t && c2 >= c) covered = true;
+  }
+  if (!febrile || covered) return same ? queue.filter(([t2]) => t2 !== t) : queue;
+  const out: PatientState['febrile'] = [];
+  let placed = false;
+  for (const e of queue) {
+    if (e[0] === t || (e[0] < t && e[1] <= c)) continue; // replaced, or covered by this one
+    if (!placed && e[0] > t) {
+      out.push([t, c]);
+      placed = true;
+    }
+    out.push(e);
+  }
+  if (!placed) out.push([t, c]);
   return out;
 }
 
@@ -154,11 +165,15 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       ? [t, msg.vitals.systolicBP ?? null, msg.vitals.meanArterialPressure ?? null]
       : undefined;
   const point: PressorPoint | undefined = msg.vasopressors ? [t, msg.vasopressors.some((p) => p.dose > 0)] : undefined;
+  const th = hypotensionThresholds(s, config);
   if (reading || point) {
-    const h = addToHistory(s, reading, point, { readings: config.bpHistory, pressors: config.vasopressorHistory }, hypotensionThresholds(s, config));
+    const h = addToHistory(s, reading, point, config.bpHistory, config.vasopressorHistory, th);
     s.bp = h.bp;
     s.pressors = h.pressors;
     s.bpFold = h.bpFold;
+    s.bpMemo = h.bpMemo;
+  } else {
+    s.bpMemo = memoFor(s, th); // the one it has, unless the state was just read or the thresholds changed
   }
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);

@@ -1,9 +1,9 @@
 // The window of recently applied messages, for de-duplication (crs-rules.md v1.1 item 8): each entry is one
 // message's identity, its messageId with the digest of its content (computed in shared/app/digest.ts).
 //
-// A persistent structure: chunks of entries, oldest first. Every chunk but the last is full and never changes, so
-// a new state shares them with the old one instead of copying the whole window on every message. An entry is
-// one string, "<digest> <messageId>" (a digest has no space), which keeps the stored state small.
+// A persistent structure: chunks of entries, oldest first, each chunk a flat list [messageId, digest, messageId,
+// digest, ...]. Every chunk but the last is full and never changes, so a new state shares them with the old one
+// instead of copying the whole window on every message.
 //
 // Lookups go through an index of the whole window (messageId -> the digests it was applied with), built once and
 // then handed from each state's window to the next one's (addSeen moves it and updates it in place). A window
@@ -16,25 +16,19 @@ export type SeenIds = string[][];
 /** What a message is, given the identities already applied: new, a duplicate, or a reused messageId. */
 export type Identity = 'new' | 'duplicate' | 'reused';
 
+/** Entries per chunk (each entry is two strings). */
 const CHUNK = 32;
 const INDEX = Symbol('seen index');
 /** messageId -> its digest, or its digests when the id was reused (rare: an array only then). */
 type Index = Map<string, string | string[]>;
 type Indexed = SeenIds & { [INDEX]?: Index | undefined };
 
-const entry = (messageId: string, digest: string) => `${digest} ${messageId}`;
-
-function split(e: string): [messageId: string, digest: string] {
-  const space = e.indexOf(' ');
-  return [e.slice(space + 1), e.slice(0, space)];
-}
-
 function indexOf(seen: SeenIds): Index {
   const w = seen as Indexed;
   let index = w[INDEX];
   if (!index) {
     index = new Map();
-    for (const chunk of seen) for (const e of chunk) add(index, ...split(e));
+    for (const chunk of seen) for (let i = 0; i < chunk.length; i += 2) add(index, chunk[i]!, chunk[i + 1]!);
     w[INDEX] = index;
   }
   return index;
@@ -74,15 +68,14 @@ export function identify(seen: SeenIds, messageId: string, digest: string, prior
 
 /** A new window with this identity added, remembering at least the last `window` entries (and fewer than window + 64). */
 export function addSeen(seen: SeenIds, messageId: string, digest: string, window: number): SeenIds {
-  const e = entry(messageId, digest);
   const n = seen.length;
   const last = seen[n - 1];
   const out = seen.slice();
-  if (!last || last.length >= CHUNK) {
-    out.push([e]);
+  if (!last || last.length >= 2 * CHUNK) {
+    out.push([messageId, digest]);
   } else {
     const chunk = last.slice();
-    chunk.push(e);
+    chunk.push(messageId, digest);
     out[n - 1] = chunk;
   }
   // Keep whole chunks: the last one (filling) and enough full ones before it to cover the window.
@@ -92,12 +85,12 @@ export function addSeen(seen: SeenIds, messageId: string, digest: string, window
   if (index) {
     (seen as Indexed)[INDEX] = undefined;
     add(index, messageId, digest);
-    if (dropped) for (const chunk of dropped) for (const old of chunk) remove(index, ...split(old));
+    if (dropped) for (const chunk of dropped) for (let i = 0; i < chunk.length; i += 2) remove(index, chunk[i]!, chunk[i + 1]!);
     (out as Indexed)[INDEX] = index;
   }
   return out;
 }
 
 export function seenCount(seen: SeenIds): number {
-  return seen.reduce((n, chunk) => n + chunk.length, 0);
+  return seen.reduce((n, chunk) => n + chunk.length / 2, 0);
 }

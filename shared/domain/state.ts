@@ -1,6 +1,6 @@
 // The per-patient state: one compact JSON document (it lives in one DynamoDB item, hard limit 400 KB).
 // It keeps the latest value of each parameter and only the history the rules need, each part bounded.
-import { NOTHING_FOLDED, type BpFold, type BpReading, type Last, type PressorPoint } from './bp.ts';
+import { NOTHING_FOLDED, type BpFold, type BpMemo, type BpReading, type Last, type PressorPoint } from './bp.ts';
 import type { Condition, Team } from './config.ts';
 import type { MedicationDrug, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
 import type { SeenIds } from './seen.ts';
@@ -80,6 +80,8 @@ export interface PatientState {
   pressors: PressorPoint[];
   /** The hypotension rule's state over the readings and sections folded out of the two lists above. */
   bpFold: BpFold;
+  /** The rule's walk over the history, cached for the next message (never stored), see bp.ts. */
+  bpMemo: BpMemo | undefined;
   /** Tocilizumab dose times (ms), ascending, unique, the most recent 16. */
   tocilizumab: number[];
   /** Latest time each medication was given. */
@@ -125,6 +127,7 @@ export function emptyState(patientId: string): PatientState {
     bp: [],
     pressors: [],
     bpFold: NOTHING_FOLDED,
+    bpMemo: undefined,
     tocilizumab: [],
     lastGiven: {},
     lastMaskingAt: undefined,
@@ -161,6 +164,7 @@ export function copyState(s: PatientState): PatientState {
     bp: s.bp,
     pressors: s.pressors,
     bpFold: s.bpFold,
+    bpMemo: s.bpMemo,
     tocilizumab: s.tocilizumab,
     lastGiven: s.lastGiven,
     lastMaskingAt: s.lastMaskingAt,
@@ -185,7 +189,7 @@ export function copyState(s: PatientState): PatientState {
 //             2 normal; pair [s, sys, map, s, sys, map] and prev [s, sys, map] with s before the clock, or null
 // systolic or MAP null when the reading had none. An empty state's clock (-Infinity) is null.
 
-type Stored = Omit<PatientState, 'clock' | 'bp' | 'pressors' | 'bpFold'> & {
+type Stored = Omit<PatientState, 'clock' | 'bp' | 'pressors' | 'bpFold' | 'bpMemo'> & {
   clock: number | null;
   bp: (number | null)[];
   pressors: number[];
@@ -222,8 +226,9 @@ const decodeReading = (clock: number, flat: (number | null)[], i: number): BpRea
 
 export function serializeState(state: PatientState): string {
   const { clock, bpFold: f } = state;
+  const { bpMemo: _cache, ...rest } = state;
   const stored: Stored = {
-    ...state,
+    ...rest,
     clock: clock === Number.NEGATIVE_INFINITY ? null : clock,
     bp: encodeTimes(state.bp, clock, (r, out) => out.push(r[1], r[2])),
     pressors: encodeTimes(state.pressors, clock, (p, out) => out.push(p[1] ? 1 : 0)) as number[],

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { addSeen, hasSeen, identify, seenCount, type SeenIds } from '../../shared/domain/seen.ts';
 
 /** The identities a window holds, as a plain list of [messageId, digest]. */
-const plainOf = (w: SeenIds) => w.flat().map((e) => [e.slice(e.indexOf(' ') + 1), e.slice(0, e.indexOf(' '))] as const);
+const plainOf = (w: SeenIds) => w.flatMap((chunk) => chunk.flatMap((id, i) => (i % 2 === 0 ? [[id, chunk[i + 1]!] as const] : [])));
 
 function plainIdentify(plain: (readonly [string, string])[], id: string, digest: string, prior?: string[]) {
   if (plain.some(([i, d]) => i === id && d === digest) || prior?.includes(digest)) return 'duplicate';

@@ -14,7 +14,8 @@ import { course, permutation } from '../support/arbitraries.ts';
 import { enrol, msg } from '../support/messages.ts';
 import { config, pages, run } from '../support/run.ts';
 
-const DYNAMODB_ITEM_LIMIT = 400 * 1024;
+/** What a step is worth comparing: its outputs and its state as stored (caches riding on the state left out). */
+const view = (step: ReturnType<typeof reduce>) => ({ ...step, state: serializeState(step.state) });
 
 /** A week of one-minute vitals with a fever course, pressors and tocilizumab doses, deterministic. */
 function* week(patientId: string): Generator<DeviceMessage> {
@@ -60,8 +61,9 @@ describe('the patient state', () => {
     // Each bounded part holds what the rules need and no more.
     expect(seenCount(state!.seen)).toBeGreaterThanOrEqual(DEFAULT_CONFIG.dedupeWindow);
     expect(seenCount(state!.seen)).toBeLessThan(DEFAULT_CONFIG.dedupeWindow + 64);
-    expect(state!.bp).toHaveLength(DEFAULT_CONFIG.bpHistory);
-    expect(state!.pressors.length).toBeLessThanOrEqual(DEFAULT_CONFIG.vasopressorHistory);
+    expect(state!.bp.length).toBeGreaterThanOrEqual(DEFAULT_CONFIG.bpHistory); // folded a quarter at a time
+    expect(state!.bp.length).toBeLessThanOrEqual(DEFAULT_CONFIG.bpHistory * 1.25);
+    expect(state!.pressors.length).toBeLessThanOrEqual(DEFAULT_CONFIG.vasopressorHistory * 1.25);
     expect(state!.bpFold.at).toBeLessThan(state!.bp[0]![0]);
     expect(state!.febrile.every(([t]) => t >= state!.clock - DEFAULT_CONFIG.feverWindowMinutes * 60_000)).toBe(true);
     expect(state!.febrile.length).toBeLessThanOrEqual(71); // one entry per 0.1 °C from 38.0 to 45.0 at most
@@ -76,7 +78,7 @@ describe('the patient state', () => {
       const fromStore = stored === undefined ? undefined : deserializeState(stored);
       const a = reduce(live, m, DEFAULT_CONFIG, arrivalOf(m));
       const b = reduce(fromStore, m, DEFAULT_CONFIG, arrivalOf(m));
-      expect(b).toEqual(a);
+      expect(view(b)).toEqual(view(a));
       live = a.state;
       stored = serializeState(b.state);
     }
@@ -96,7 +98,7 @@ describe('the patient state', () => {
         for (const m of arrived) {
           const a = reduce(live, m, small, arrivalOf(m));
           const b = reduce(stored === undefined ? undefined : deserializeState(stored), m, small, arrivalOf(m));
-          expect(b).toEqual(a);
+          expect(view(b)).toEqual(view(a));
           live = a.state;
           stored = serializeState(b.state);
           expect(serializeState(deserializeState(stored))).toBe(stored);
@@ -160,7 +162,7 @@ describe('the blood-pressure history bound', () => {
     const bp = (m: number, systolicBP: number) => msg('B1', m, { vitals: { systolicBP } });
     // Low at 1 and 2 (a pair); then normal, low, normal, low...: no other pair, so hypotension stays on.
     const r = run([enrol('B1'), msg('B1', 0, { vitals: { temperatureC: 39 } }), bp(1, 80), bp(2, 81), bp(3, 120), bp(4, 82), bp(5, 121), bp(6, 83)], small);
-    expect(r.state!.bp).toHaveLength(3);
+    expect(r.state!.bp).toHaveLength(4); // 3, and one more before the next fold
     expect(r.last.crsGrade).toBe(2);
     expect(r.last.reasons.filter((x) => x.criterion === 'hypotension').map((x) => x.value)).toEqual(['systolic 80 mmHg', 'systolic 81 mmHg']);
     const stored = serializeState(r.state!);
