@@ -1,4 +1,5 @@
-// Core figures: messages/s through validate + reduce on one core, and `crs replay` over a 100,000-message file.
+// Core figures: messages/s through validate + digest + reduce on one core, the largest patient state, and `crs replay`
+// over a 100,000-message file.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { validateMessage, type DeviceMessage } from '../../shared/domain/contrac
 import { reduce } from '../../shared/domain/reducer.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
 import { serializeState, type PatientState } from '../../shared/domain/state.ts';
+import { week } from '../support/week.ts';
 import { syntheticFeed } from './generate.ts';
 
 const COUNT = 100_000;
@@ -28,6 +30,21 @@ function validateAndReduce(lines: string[], parse: boolean): { seconds: number; 
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, states };
 }
 
+/** One patient through a week of one-minute vitals (test/support/week.ts): the largest state the bounds allow. */
+function largestState(): { messages: number; max: number; total: number; window: number; bp: number } {
+  let state: PatientState | undefined;
+  let messages = 0;
+  let max = 0;
+  for (const m of week('WEEK-1')) {
+    state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    if (++messages % 60 === 0) max = Math.max(max, serializeState(state).length);
+  }
+  const text = serializeState(state!);
+  const stored = JSON.parse(text) as Record<string, unknown>;
+  const bytes = (key: string) => JSON.stringify(stored[key]).length;
+  return { messages, max: Math.max(max, text.length), total: text.length, window: bytes('seen'), bp: bytes('bp') + bytes('pressors') + bytes('bpFold') };
+}
+
 async function replayFile(file: string): Promise<{ seconds: number; maxRssKb: number; exitCode: number }> {
   const child = new URL('./replay-child.ts', import.meta.url).pathname;
   const t0 = process.hrtime.bigint();
@@ -41,7 +58,7 @@ async function replayFile(file: string): Promise<{ seconds: number; maxRssKb: nu
 }
 
 export async function run(): Promise<void> {
-  console.log(`\n== core: validate + reduce, and crs replay (${fmt(COUNT)} messages, ${PATIENTS} patients) ==`);
+  console.log(`\n== core: validate + digest + reduce, and crs replay (${fmt(COUNT)} messages, ${PATIENTS} patients) ==`);
   const feed: DeviceMessage[] = syntheticFeed(COUNT, PATIENTS);
   const lines = feed.map((m) => JSON.stringify(m));
 
@@ -54,11 +71,16 @@ export async function run(): Promise<void> {
   const parsed = Array.from({ length: PASSES }, () => COUNT / validateAndReduce(lines, true).seconds).sort((a, b) => a - b);
   const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
   console.log(
-    `validate + reduce (parsed objects), one core: median ${fmt(median(rates))}, best ${fmt(rates.at(-1)!)} messages/s over ${PASSES} passes (target >= 100,000)`,
+    `validate + digest + reduce (parsed objects), one core: median ${fmt(median(rates))}, best ${fmt(rates.at(-1)!)} messages/s over ${PASSES} passes (target >= 100,000)`,
   );
-  console.log(`JSON.parse + validate + reduce, one core:     median ${fmt(median(parsed))}, best ${fmt(parsed.at(-1)!)} messages/s`);
+  console.log(`JSON.parse + validate + digest + reduce, one core:     median ${fmt(median(parsed))}, best ${fmt(parsed.at(-1)!)} messages/s`);
   const sizes = [...objects.states.values()].map((s) => serializeState(s).length);
   console.log(`patient state JSON after ${COUNT / PATIENTS} messages each: max ${fmt(Math.max(...sizes))} bytes (DynamoDB item limit 409,600)`);
+  const largest = largestState();
+  console.log(
+    `largest patient state JSON, a week of one-minute vitals (${fmt(largest.messages)} messages): max ${fmt(largest.max)} bytes; ` +
+      `at the end ${fmt(largest.total)} = message-identity window ${fmt(largest.window)} + blood-pressure history ${fmt(largest.bp)} + the rest ${fmt(largest.total - largest.window - largest.bp)}`,
+  );
 
   const dir = mkdtempSync(join(tmpdir(), 'crs-bench-'));
   const file = join(dir, 'feed.ndjson');
