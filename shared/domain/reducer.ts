@@ -155,9 +155,9 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     if (v.temperatureC !== undefined) {
       const febrile = v.temperatureC >= config.feverThresholdC;
       s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile);
-      if (febrile && t >= episodeStart(s) && (s.feverOnset === undefined || t < s.feverOnset)) s.feverOnset = t;
+      if (febrile && (s.feverOnset === undefined || t < s.feverOnset) && t >= episodeStart(s)) s.feverOnset = t;
       // A correction below the threshold at the onset's instant: the next febrile reading known is the onset.
-      if (!febrile && t === s.feverOnset) s.feverOnset = onsetAfter({ ...s, feverOnset: undefined }, episodeStart(s));
+      if (!febrile && t === s.feverOnset) s.feverOnset = onsetAfter({ feverOnset: undefined, febrile: s.febrile }, episodeStart(s));
     }
   }
   const reading: BpReading | undefined =
