@@ -9,13 +9,15 @@ import type { PatientState } from './domain/state.ts';
 /** A validated message as it travels on the queue, with who sent it and when it arrived. */
 export interface QueuedMessage {
   message: DeviceMessage;
+  /** The content digest (shared/app/digest.ts): with the messageId, the message's identity. */
+  digest: string;
   /** Server time the ingest accepted it (RFC 3339). */
   receivedAt: string;
   /** The authenticated device (token subject) that posted it. */
   sender: string;
 }
 
-/** The per-patient ordered queue (SQS FIFO: MessageGroupId = patientId, MessageDeduplicationId = messageId). */
+/** The per-patient ordered queue (SQS FIFO: MessageGroupId = patientId, MessageDeduplicationId = the digest). */
 export interface MessageQueue {
   /** Resolves only once every message is durably queued; rejects otherwise (the sender may safely retry). */
   enqueue(messages: QueuedMessage[]): Promise<void>;

@@ -3,6 +3,7 @@
 import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
 import { MINUTE, iso, parseTime } from '../domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '../ports.ts';
+import { messageDigest } from './digest.ts';
 import { authenticate } from './auth.ts';
 
 export interface HttpRequest {
@@ -102,7 +103,7 @@ export async function handleIngest(req: HttpRequest, deps: IngestDeps): Promise<
   }
 
   const receivedAt = iso(now);
-  const queued: QueuedMessage[] = messages.map((message) => ({ message, receivedAt, sender: auth.deviceId }));
+  const queued: QueuedMessage[] = messages.map((message) => ({ message, digest: messageDigest(message), receivedAt, sender: auth.deviceId }));
   try {
     await deps.queue.enqueue(queued);
   } catch {

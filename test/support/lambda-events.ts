@@ -5,6 +5,7 @@ import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import type { Notification } from '../../shared/domain/page.ts';
 import type { QueuedMessage } from '../../shared/ports.ts';
 import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { messageDigest } from '../../shared/app/digest.ts';
 
 export function httpEvent(opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string; base64?: boolean }): APIGatewayProxyEventV2 {
   const body = opts.body ?? '';
@@ -39,7 +40,7 @@ export function sqsRecord(message: DeviceMessage | string, opts: { sentAt?: numb
   const body =
     typeof message === 'string'
       ? message
-      : JSON.stringify({ message, receivedAt: '2026-01-10T08:00:00Z', sender: 'gw-1' } satisfies QueuedMessage);
+      : JSON.stringify({ message, digest: messageDigest(message), receivedAt: '2026-01-10T08:00:00Z', sender: 'gw-1' } satisfies QueuedMessage);
   const groupId = opts.groupId ?? (typeof message === 'string' ? 'unknown' : message.patientId);
   return {
     messageId: `sqs-${sqsCounter}`,

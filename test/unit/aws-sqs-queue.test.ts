@@ -1,11 +1,12 @@
 // SqsFifoQueue against a mocked SQS client: batches of 10 within 256 KiB, in order, one group per patient, the
-// messageId as deduplication id, failed entries resent, and a rejection (so ingest answers 503) when SQS won't take them.
+// content digest as deduplication id, failed entries resent, and a rejection (so ingest answers 503) when SQS won't take them.
 import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handleIngest } from '../../shared/app/ingest.ts';
 import type { QueuedMessage } from '../../shared/ports.ts';
-import { SQS_BATCH, SqsFifoQueue, deduplicationId } from '../../shared/adapters/aws/sqs-fifo-queue.ts';
+import { SQS_BATCH, SqsFifoQueue } from '../../shared/adapters/aws/sqs-fifo-queue.ts';
+import { messageDigest } from '../../shared/app/digest.ts';
 import { msg } from '../support/messages.ts';
 import { MemoryTokenStore } from '../support/port-fakes.ts';
 import { issueToken } from '../../shared/app/auth.ts';
@@ -14,11 +15,10 @@ const sqs = mockClient(SQSClient);
 const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
 
 const queued = (patientId: string, n: number, extra: Record<string, unknown> = {}): QueuedMessage[] =>
-  Array.from({ length: n }, (_, i) => ({
-    message: { ...msg(patientId, i, { vitals: { heartRate: 80 + i } }), ...extra },
-    receivedAt: '2026-01-10T09:00:00Z',
-    sender: 'gw-1',
-  }));
+  Array.from({ length: n }, (_, i) => {
+    const message = { ...msg(patientId, i, { vitals: { heartRate: 80 + i } }), ...extra };
+    return { message, digest: messageDigest(message), receivedAt: '2026-01-10T09:00:00Z', sender: 'gw-1' };
+  });
 
 const noSleep = async () => undefined;
 const queue = () => new SqsFifoQueue(new SQSClient({ region: 'eu-west-1' }), URL, { attempts: 3, baseDelayMs: 1 }, noSleep);
@@ -34,7 +34,7 @@ beforeEach(() => {
 afterEach(() => sqs.reset());
 
 describe('SqsFifoQueue', () => {
-  it('sends 25 messages as batches of 10, 10 and 5, in order, grouped by patient, deduplicated by messageId', async () => {
+  it('sends 25 messages as batches of 10, 10 and 5, in order, grouped by patient, deduplicated by content digest', async () => {
     const messages = [...queued('P-1', 13), ...queued('P-2', 12)];
     await queue().enqueue(messages);
     const batches = sent();
@@ -42,7 +42,7 @@ describe('SqsFifoQueue', () => {
     const entries = batches.flatMap((b) => b.Entries!);
     expect(entries.map((e) => JSON.parse(e.MessageBody!))).toEqual(messages);
     expect(entries.map((e) => e.MessageGroupId)).toEqual(messages.map((q) => q.message.patientId));
-    expect(entries.map((e) => e.MessageDeduplicationId)).toEqual(messages.map((q) => q.message.messageId));
+    expect(entries.map((e) => e.MessageDeduplicationId)).toEqual(messages.map((q) => q.digest));
     expect(batches.every((b) => b.QueueUrl === URL)).toBe(true);
   });
 
@@ -80,12 +80,14 @@ describe('SqsFifoQueue', () => {
     expect(sent()).toHaveLength(1);
   });
 
-  it('hashes a messageId SQS would refuse as a deduplication id, the same way every time', () => {
-    expect(deduplicationId('gw-icu4-000123')).toBe('gw-icu4-000123');
-    const spaced = deduplicationId('msg with spaces é');
-    expect(spaced).toMatch(/^[0-9a-f]{64}$/);
-    expect(deduplicationId('msg with spaces é')).toBe(spaced);
-    expect(deduplicationId('x'.repeat(129))).toMatch(/^[0-9a-f]{64}$/);
+  it('deduplicates by content: the same message twice has one id, a reused messageId with other content another', async () => {
+    const [a] = queued('P-4', 1);
+    const reused = { ...a!, message: { ...a!.message, vitals: { heartRate: 130 } } };
+    await queue().enqueue([a!, structuredClone(a!), { ...reused, digest: messageDigest(reused.message) }]);
+    const ids = sent().flatMap((b) => b.Entries!.map((e) => e.MessageDeduplicationId!));
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[2]).not.toBe(ids[0]);
+    expect(ids.every((id) => /^[A-Za-z0-9_-]{22}$/.test(id))).toBe(true); // SQS accepts it whatever the messageId holds
   });
 
   it('makes ingest answer 503, accepting nothing, when SQS is unreachable; and 202 once it is back', async () => {

@@ -21,6 +21,7 @@ import type { Notification } from '../../shared/domain/page.ts';
 import { emptyState } from '../../shared/domain/state.ts';
 import { VersionConflict, type AuditEvent, type QueuedMessage } from '../../shared/ports.ts';
 import { enrol, msg } from '../support/messages.ts';
+import { messageDigest } from '../../shared/app/digest.ts';
 
 let dir: string;
 let db: Db;
@@ -34,7 +35,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const queued = (m: DeviceMessage): QueuedMessage => ({ message: m, receivedAt: '2026-01-10T09:00:00Z', sender: 'test' });
+const queued = (m: DeviceMessage): QueuedMessage => ({ message: m, digest: messageDigest(m), receivedAt: '2026-01-10T09:00:00Z', sender: 'test' });
 
 /** A patient who reaches CRS 1 (fever), then 3 (vasopressor): two pages. */
 function escalating(patientId: string): DeviceMessage[] {

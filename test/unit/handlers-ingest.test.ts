@@ -5,6 +5,7 @@ import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.t
 import { captureOutput, httpEvent, metricSum, quiet } from '../support/lambda-events.ts';
 import { enrol, msg } from '../support/messages.ts';
 import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
+import { messageDigest } from '../../shared/app/digest.ts';
 
 type HandlerModule = typeof import('../../functions/ingest/handler.ts');
 let mod: HandlerModule;
@@ -50,7 +51,7 @@ describe('ingest handler', () => {
     const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(m) }));
     expect(res.statusCode).toBe(202);
     expect(JSON.parse(res.body!)).toEqual({ accepted: 1, messageIds: [m.messageId] });
-    expect(queue.messages).toEqual([{ message: m, receivedAt: '2026-01-10T09:00:00Z', sender: 'gw-icu4' }]);
+    expect(queue.messages).toEqual([{ message: m, digest: messageDigest(m), receivedAt: '2026-01-10T09:00:00Z', sender: 'gw-icu4' }]);
   });
 
   it('takes a batch route of up to 100 messages, in order', async () => {

@@ -1,6 +1,6 @@
 // MessageQueue on SQS FIFO: one message group per patient (ordered per patient, parallel across patients) and
-// the messageId as the deduplication id, so a resent message within SQS's 5-minute window is dropped by SQS.
-import { createHash } from 'node:crypto';
+// the content digest as the deduplication id, so a resent identical message within SQS's 5-minute window is
+// dropped by SQS, while a reused messageId with other content (a new observation, rules 1.1 item 8) is queued.
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import type { MessageQueue, QueuedMessage } from '../../ports.ts';
 
@@ -16,17 +16,12 @@ export interface RetryPolicy {
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50 };
 
-/** A deduplication id SQS accepts (1-128 printable ASCII characters); other messageIds are hashed, stably. */
-export function deduplicationId(messageId: string): string {
-  return /^[\x21-\x7e]{1,128}$/.test(messageId) ? messageId : createHash('sha256').update(messageId, 'utf8').digest('hex');
-}
-
 export function toEntries(messages: QueuedMessage[]): SendMessageBatchRequestEntry[] {
   return messages.map((q, i) => ({
     Id: String(i),
     MessageBody: JSON.stringify(q),
     MessageGroupId: q.message.patientId,
-    MessageDeduplicationId: deduplicationId(q.message.messageId),
+    MessageDeduplicationId: q.digest, // base64url: characters SQS accepts, whatever the messageId holds
   }));
 }
 
