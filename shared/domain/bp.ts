@@ -120,7 +120,8 @@ export interface Hypotension {
 
 /** The rule evaluated over the kept history with the given thresholds. */
 export function hypotension(h: BpHistory, th: Thresholds): Hypotension {
-  return (validMemo(h, th) ?? memoFor(h, th)).result;
+  const m = validMemo(h, th) ?? memoFor(h, th);
+  return (m.result ??= resultOf(m));
 }
 
 function walk(h: BpHistory, th: Thresholds): Walk {
@@ -150,16 +151,16 @@ const NOT_ON: Hypotension = Object.freeze({ on: false });
  * The walk's end state, for the lists, fold and thresholds it was computed from (a cache on the state, never
  * stored): walking 64 readings on every message cost a fifth of the reducer. A reading or point added after
  * everything kept steps it once (folding does not change it: the fold is the same walk's state at the fold
- * instant); any other change, a stored state or new thresholds walk again.
+ * instant); any other change, a stored state or new thresholds walk again. One object per message: the walk's
+ * fields, what they were computed from, and the result, filled in when first asked for.
  */
-export interface BpMemo {
+export interface BpMemo extends Walk {
   bp: BpReading[];
   pressors: PressorPoint[];
   fold: BpFold;
   systolicBelow: number;
   mapBelow: number;
-  walk: Walk;
-  result: Hypotension;
+  result: Hypotension | undefined;
 }
 
 function validMemo(h: BpHistory, th: Thresholds): BpMemo | undefined {
@@ -170,16 +171,26 @@ function validMemo(h: BpHistory, th: Thresholds): BpMemo | undefined {
 }
 
 function memoOf(h: BpHistory, th: Thresholds, w: Walk): BpMemo {
-  return { bp: h.bp, pressors: h.pressors, fold: h.bpFold, systolicBelow: th.systolicBelow, mapBelow: th.mapBelow, walk: w, result: resultOf(w) };
+  return {
+    on: w.on,
+    last: w.last,
+    infusing: w.infusing,
+    stoppedAt: w.stoppedAt,
+    stopT: w.stopT,
+    pair: w.pair,
+    prev: w.prev,
+    bp: h.bp,
+    pressors: h.pressors,
+    fold: h.bpFold,
+    systolicBelow: th.systolicBelow,
+    mapBelow: th.mapBelow,
+    result: undefined,
+  };
 }
 
 /** The memo for this history and these thresholds: the one it has, or a new walk. */
 export function memoFor(h: BpHistory, th: Thresholds): BpMemo {
   return validMemo(h, th) ?? memoOf(h, th, walk(h, th));
-}
-
-function copyWalk(w: Walk): Walk {
-  return { on: w.on, last: w.last, infusing: w.infusing, stoppedAt: w.stoppedAt, stopT: w.stopT, pair: w.pair, prev: w.prev };
 }
 
 /** A copy of the list with the item in time order; an item at the same instant as one kept is merged with it. */
@@ -213,23 +224,19 @@ function withPoint(list: PressorPoint[], p: PressorPoint): PressorPoint[] {
 const slack = (bound: number) => Math.max(1, bound >> 2);
 
 /**
- * Adds a reading or a point (or both, from one message) and folds the oldest instants once a list holds a
- * quarter more than its bound (folding on every message cost more than the few readings more kept). A reading
- * or point at or before the newest folded instant can no longer be placed in order and is not kept. The result
- * carries the walk's memo for these thresholds.
+ * Adds a reading or a point (or both, from one message) to the history of `h`, a state the caller has just made
+ * and owns (it is updated in place), and folds the oldest instants once a list holds a quarter more than its bound
+ * (folding on every message cost more than the few readings more kept). A reading or point at or before the newest
+ * folded instant can no longer be placed in order and is not kept. Leaves the walk's memo for these thresholds.
  */
-export function addToHistory(
-  h: BpHistory,
-  reading: BpReading | undefined,
-  point: PressorPoint | undefined,
-  maxReadings: number,
-  maxPressors: number,
-  th: Thresholds,
-): Required<BpHistory> {
+export function addToHistory(h: BpHistory, reading: BpReading | undefined, point: PressorPoint | undefined, maxReadings: number, maxPressors: number, th: Thresholds): void {
   const f = h.bpFold;
   const keepReading = reading !== undefined && reading[0] > f.at;
   const keepPoint = point !== undefined && point[0] > f.at;
-  if (!keepReading && !keepPoint) return { bp: h.bp, pressors: h.pressors, bpFold: f, bpMemo: memoFor(h, th) };
+  if (!keepReading && !keepPoint) {
+    h.bpMemo = memoFor(h, th);
+    return;
+  }
   const t = keepReading ? reading[0] : point![0];
   const before = validMemo(h, th);
   const last = h.bp[h.bp.length - 1];
@@ -237,26 +244,29 @@ export function addToHistory(
   const after = (!last || t > last[0]) && (!lastPoint || t > lastPoint[0]); // after everything kept
   const bp = keepReading ? withReading(h.bp, reading) : h.bp;
   const pressors = keepPoint ? withPoint(h.pressors, point!) : h.pressors;
-  const next: BpHistory =
-    bp.length <= maxReadings + slack(maxReadings) && pressors.length <= maxPressors + slack(maxPressors)
-      ? { bp, pressors, bpFold: f }
-      : fold(bp, pressors, f, maxReadings, maxPressors, th, bp !== h.bp, pressors !== h.pressors);
+  if (bp.length <= maxReadings + slack(maxReadings) && pressors.length <= maxPressors + slack(maxPressors)) {
+    h.bp = bp;
+    h.pressors = pressors;
+  } else {
+    fold(h, bp, pressors, maxReadings, maxPressors, th, bp !== h.bp, pressors !== h.pressors);
+  }
   let w: Walk;
   if (before && after) {
-    w = copyWalk(before.walk);
+    w = memoOf(h, th, before); // a copy of the walk, to step
     if (keepPoint) applyPoint(w, point!);
     if (keepReading) applyReading(w, reading, th);
+    h.bpMemo = w as BpMemo;
   } else {
-    w = walk(next, th);
+    h.bpMemo = memoOf(h, th, walk(h, th));
   }
-  return { bp: next.bp, pressors: next.pressors, bpFold: next.bpFold, bpMemo: memoOf(next, th, w) };
 }
 
 /**
- * Folds whole instants, oldest first, until both lists are within their bounds. A list this call owns (a fresh
- * copy) is cut in place.
+ * Folds whole instants, oldest first, until both lists are within their bounds, into `h`. A list this call owns
+ * (a fresh copy) is cut in place.
  */
-function fold(bp: BpReading[], pressors: PressorPoint[], f: BpFold, maxReadings: number, maxPressors: number, th: Thresholds, ownBp: boolean, ownPressors: boolean): BpHistory {
+function fold(h: BpHistory, bp: BpReading[], pressors: PressorPoint[], maxReadings: number, maxPressors: number, th: Thresholds, ownBp: boolean, ownPressors: boolean): void {
+  const f = h.bpFold;
   const w = startWalk(f);
   let i = 0;
   let j = 0;
@@ -270,17 +280,15 @@ function fold(bp: BpReading[], pressors: PressorPoint[], f: BpFold, maxReadings:
   const on = w.on;
   if (i > 0 && ownBp) bp.splice(0, i);
   if (j > 0 && ownPressors) pressors.splice(0, j);
-  return {
-    bp: i === 0 || ownBp ? bp : bp.slice(i),
-    pressors: j === 0 || ownPressors ? pressors : pressors.slice(j),
-    bpFold: {
-      at,
-      on,
-      last: w.last,
-      infusing: w.infusing,
-      stoppedAt: on ? w.stoppedAt : null,
-      pair: on ? (w.pair ?? null) : null,
-      prev: w.last === LOW ? (w.prev ?? null) : null,
-    },
+  h.bp = i === 0 || ownBp ? bp : bp.slice(i);
+  h.pressors = j === 0 || ownPressors ? pressors : pressors.slice(j);
+  h.bpFold = {
+    at,
+    on,
+    last: w.last,
+    infusing: w.infusing,
+    stoppedAt: on ? w.stoppedAt : null,
+    pair: on ? (w.pair ?? null) : null,
+    prev: w.last === LOW ? (w.prev ?? null) : null,
   };
 }

@@ -166,15 +166,8 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       : undefined;
   const point: PressorPoint | undefined = msg.vasopressors ? [t, msg.vasopressors.some((p) => p.dose > 0)] : undefined;
   const th = hypotensionThresholds(s, config);
-  if (reading || point) {
-    const h = addToHistory(s, reading, point, config.bpHistory, config.vasopressorHistory, th);
-    s.bp = h.bp;
-    s.pressors = h.pressors;
-    s.bpFold = h.bpFold;
-    s.bpMemo = h.bpMemo;
-  } else {
-    s.bpMemo = memoFor(s, th); // the one it has, unless the state was just read or the thresholds changed
-  }
+  if (reading || point) addToHistory(s, reading, point, config.bpHistory, config.vasopressorHistory, th);
+  else s.bpMemo = memoFor(s, th); // the one it has, unless the state was just read or the thresholds changed
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
