@@ -3,7 +3,7 @@
 import { hypotension, type BpReading, type Thresholds } from './bp.ts';
 import type { GradingConfig, Scheme } from './config.ts';
 import type { OxygenDevice, VasopressorDrug, VasopressorEntry } from './contract.ts';
-import type { NeuroFields, PatientState, TimedFields } from './state.ts';
+import type { NeuroFields, PatientState, Timed, TimedFields } from './state.ts';
 import { MINUTE, iso, parseTime } from './time.ts';
 
 export interface Reason {
@@ -78,21 +78,28 @@ export interface Agent {
   pumps: VasopressorEntry[];
   /** "norepinephrine 0.05 mcg/kg/min", or for several pumps "norepinephrine 0.05 + 0.05 mcg/kg/min (2 pumps)". */
   text: string;
+  /** "... infusing", at the section's time (shared: every message until the next section names it). */
+  reason: Reason;
 }
 
 const NO_AGENTS: Agent[] = Object.freeze([]) as unknown as Agent[];
-const agentsBySection = new WeakMap<VasopressorEntry[], Agent[]>();
+const agentsBySection = new WeakMap<Timed<VasopressorEntry[]>, Agent[]>();
 
 /** The agents now infusing, from the latest vasopressors section (a dose of 0 is a paused pump, not an infusion). */
 export function infusingAgents(state: PatientState): Agent[] {
-  const pumps = state.vasopressors?.v;
-  if (!pumps || pumps.length === 0) return NO_AGENTS;
-  let agents = agentsBySection.get(pumps);
+  const section = state.vasopressors;
+  if (!section || section.v.length === 0) return NO_AGENTS;
+  let agents = agentsBySection.get(section);
   if (!agents) {
     const byDrug = new Map<VasopressorDrug, VasopressorEntry[]>();
-    for (const p of pumps) if (p.dose > 0) byDrug.get(p.drug)?.push(p) ?? byDrug.set(p.drug, [p]);
-    agents = Object.freeze([...byDrug].map(([drug, list]) => Object.freeze({ drug, pumps: list, text: agentText(drug, list) }))) as Agent[];
-    agentsBySection.set(pumps, agents);
+    for (const p of section.v) if (p.dose > 0) byDrug.get(p.drug)?.push(p) ?? byDrug.set(p.drug, [p]);
+    agents = Object.freeze(
+      [...byDrug].map(([drug, pumps]) => {
+        const text = agentText(drug, pumps);
+        return Object.freeze({ drug, pumps, text, reason: Object.freeze(reason('vasopressor', text, section.t, `${text} infusing`)) });
+      }),
+    ) as Agent[];
+    agentsBySection.set(section, agents);
   }
   return agents;
 }
@@ -131,12 +138,7 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
   } else if (bp.on && !bp.pair && agents.length === 0) {
     out.push(reason('hypotension', 'established', state.clock, `hypotension on consecutive low readings (${limits})`));
   }
-  if (agents.length > 0) {
-    const t = state.vasopressors!.t;
-    for (const a of agents) {
-      out.push(reason('vasopressor', a.text, t, `${a.text} infusing`));
-    }
-  }
+  for (const a of agents) out.push(a.reason);
   return out;
 }
 
