@@ -117,7 +117,8 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   for (const [index, seg] of msg.segments.entries()) {
     if (seg.name === '' && index === msg.segments.length - 1) continue;
     if (!/^[A-Z][A-Z0-9]{2}$/.test(seg.name)) {
-      return reject([{ at: { segment: seg.name.slice(0, 3) || '?', sequence: index + 1 }, code: 100, text: `line ${index + 1} is not an HL7 segment` }], header);
+      // Not echoed: a line that is not a segment could be anything, a name included.
+      return reject([{ at: { segment: 'UNK', sequence: index + 1 }, code: 100, text: `line ${index + 1} is not an HL7 segment` }], header);
     }
     const sequence = (counts.get(seg.name) ?? 0) + 1;
     counts.set(seg.name, sequence);
