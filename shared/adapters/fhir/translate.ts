@@ -157,7 +157,7 @@ function resourceFragments(resource: unknown, at: string, fullUrl: string | unde
   }
   const patientId = r.patient();
   if (patientId === undefined) return [];
-  const base = { patientId, resource: at, id: `${type}/${id}` };
+  const base = { patientId, resource: at, id: `${type}/${idPart(id)}` };
   switch (type) {
     case 'Observation':
       return observation(resource as unknown as Observation, r, base, o);
@@ -441,7 +441,7 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
     const { patientId, kind, deviceId, ms } = list[0]!;
     const ids = [...new Set(list.map((f) => f.id))].sort();
     const message: Record<string, unknown> = {
-      messageId: messageIdOf('fhir', [ids.map(idPart).join('+')]),
+      messageId: messageIdOf('fhir', [ids.join('+')]),
       patientId,
       observedAt: iso(ms),
       source: { deviceId, kind },
