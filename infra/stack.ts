@@ -25,6 +25,7 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ROUTES } from '../shared/app/ingest.ts';
+import { INTERFACE_ROUTES } from '../shared/adapters/interfaces/routes.ts';
 import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
 import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
@@ -400,7 +401,8 @@ export class CrsAlertingStack extends Stack {
     const integration = new HttpLambdaIntegration('IngestIntegration', this.ingest.fn, {
       payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
     });
-    for (const path of [ROUTES.single, ROUTES.batch]) {
+    // JSON, HL7 v2 (/v1/hl7v2) and FHIR R4 (/fhir/r4, /fhir/r4/{resource}): one function, one set of device tokens.
+    for (const path of [ROUTES.single, ROUTES.batch, ...INTERFACE_ROUTES]) {
       this.api.addRoutes({ path, methods: [apigwv2.HttpMethod.POST], integration });
     }
     const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, { payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0 });

@@ -11,7 +11,9 @@ import type { DeviceAnswer } from '../hl7v2/http.ts';
 import { screen } from '../interfaces/screen.ts';
 import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
 
-export const FHIR_BASE = '/fhir/r4';
+import { FHIR_BASE } from '../interfaces/routes.ts';
+
+export { FHIR_BASE };
 export const FHIR_CONTENT_TYPE = 'application/fhir+json';
 
 type OutcomeIssue = Omit<FhirIssue, 'severity' | 'code'> & { code: string; severity?: 'warning' | 'information' };

@@ -6,7 +6,7 @@ import { authenticate } from '../../app/auth.ts';
 import { HL7_CONTENT_TYPE, buildAck } from './ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from './ingest.ts';
 
-export const HL7_ROUTE = '/v1/hl7v2';
+export { HL7_ROUTE } from '../interfaces/routes.ts';
 
 export type DeviceAnswer = HttpResponse & { messageIds: string[] };
 

@@ -1,8 +1,9 @@
 // Every device route, whatever the format: JSON (/v1/messages, /v1/messages/batch), HL7 v2 (/v1/hl7v2) and FHIR R4
 // (/fhir/r4/...). Both hosts (the embedded server, the ingest Lambda) call this one function.
 import { handleIngest, type HttpRequest, type IngestDeps } from '../../app/ingest.ts';
-import { FHIR_BASE, handleFhirHttp } from '../fhir/http.ts';
-import { HL7_ROUTE, handleHl7Http, type DeviceAnswer } from '../hl7v2/http.ts';
+import { handleFhirHttp } from '../fhir/http.ts';
+import { handleHl7Http, type DeviceAnswer } from '../hl7v2/http.ts';
+import { FHIR_BASE, HL7_ROUTE } from './routes.ts';
 import type { Hl7IngestDeps } from '../hl7v2/ingest.ts';
 
 export type { DeviceAnswer };
