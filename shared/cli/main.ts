@@ -16,6 +16,7 @@ const USAGE = `usage:
   crs serve --backend aws [--endpoint URL] [--port N]              the deployed shape against moto, LocalStack or AWS
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
+  crs mllp-bridge --listen PORT --to URL --token-file F          HL7 v2 over MLLP to HTTPS, with a durable spool
   crs token issue --device ID | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
@@ -96,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./serve.ts')).startCommand(rest, loadConfig);
       case 'simulate':
         return await (await import('./simulate.ts')).simulateCommand(rest);
+      case 'mllp-bridge':
+        return await (await import('./mllp-bridge.ts')).mllpBridgeCommand(rest);
       case 'audit':
         return await (await import('./audit.ts')).auditCommand(rest);
       case 'silence':
