@@ -142,6 +142,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const server: Server = createServer(handler);
   server.keepAliveTimeout = 65_000;
   const host = o.host ?? '127.0.0.1';
+  let mllp: MllpListener | undefined;
   try {
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
@@ -150,7 +151,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
         res();
       });
     });
+    if (o.mllpPort !== undefined) mllp = await startMllpListener({ port: o.mllpPort, host, deps: { queue, now, ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) }, log });
   } catch (err) {
+    if (server.listening) await new Promise<void>((res) => server.close(() => res()));
     sse.close();
     await dispatcher.stop();
     await paging.close();
@@ -159,20 +162,6 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
-  let mllp: MllpListener | undefined;
-  if (o.mllpPort !== undefined) {
-    try {
-      mllp = await startMllpListener({ port: o.mllpPort, host, deps: { queue, now, ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) }, log });
-    } catch (err) {
-      await new Promise<void>((res) => server.close(() => res()));
-      sse.close();
-      await dispatcher.stop();
-      await paging.close();
-      db.close();
-      lock.release();
-      throw err;
-    }
-  }
   const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `http://${shown}:${port}`;
 
