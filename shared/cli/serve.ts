@@ -145,8 +145,9 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(webhook ? { webhook: { url: webhook, ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}) } } : {}),
       log,
     });
-    announce(server, config, localToken, webhook);
+    // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
     if (server.mllpPort !== undefined) log(`crs serve: HL7 v2 over MLLP on ${new URL(server.url).hostname}:${server.mllpPort} (ACK after the commit)`);
+    announce(server, config, localToken, webhook);
     return await untilSignal(server);
   } catch (err) {
     return failed('serve', err);
