@@ -7,6 +7,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { HttpRequest } from '../../shared/app/ingest.ts';
 import { handleDeviceRequest } from '../../shared/adapters/interfaces/http.ts';
+import { parseZone, type SiteZone } from '../../shared/adapters/interfaces/zone.ts';
 import { DynamoTokenStore } from '../../shared/adapters/aws/dynamo-token-store.ts';
 import { ENV, requireEnv } from '../../shared/adapters/aws/env.ts';
 import { SqsFifoQueue } from '../../shared/adapters/aws/sqs-fifo-queue.ts';
@@ -17,6 +18,7 @@ export interface IngestHandlerDeps extends Telemetry {
   queue: MessageQueue;
   tokens: TokenStore;
   now: () => number;
+  hl7Zone?: SiteZone;
 }
 
 export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
@@ -34,7 +36,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
   return async (event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> => {
     if (context) logger.addContext(context);
     try {
-      const res = await handleDeviceRequest(toHttpRequest(event), { queue: deps.queue, tokens: deps.tokens, now: deps.now });
+      const res = await handleDeviceRequest(toHttpRequest(event), { queue: deps.queue, tokens: deps.tokens, now: deps.now, ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}) });
       const route = event.rawPath;
       const { messageIds } = res;
       if (res.status < 300 || messageIds.length > 0) {
@@ -57,7 +59,11 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
 }
 
 function liveDeps(): IngestHandlerDeps {
+  const zone = process.env[ENV.hl7Zone];
+  const hl7Zone = zone ? parseZone(zone) : undefined;
+  if (zone && !hl7Zone) throw new Error(`${ENV.hl7Zone} ${JSON.stringify(zone)} is not an IANA zone or an offset`);
   return {
+    ...(hl7Zone ? { hl7Zone } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
     tokens: new DynamoTokenStore(new DynamoDBClient({}), requireEnv(ENV.tokensTable)),
     now: Date.now,
