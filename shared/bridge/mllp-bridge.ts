@@ -127,11 +127,16 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   const server: Server = createServer((socket) => {
     const decoder = new MllpDecoder();
     let chain = Promise.resolve();
+    let backlog = 0; // read ahead of the ACKs; reading pauses past 64 (bounded memory)
     socket.on('data', (chunk: Buffer) => {
       for (const e of decoder.push(chunk)) {
+        if (++backlog >= 64) socket.pause();
+        const done = () => {
+          if (--backlog < 16 && socket.isPaused()) socket.resume();
+        };
         if (e.type === 'error') {
-          chain = chain.then(() => answer(socket, buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: e.problem }], now: now() })));
-        } else chain = chain.then(() => take(socket, e.text));
+          chain = chain.then(() => answer(socket, buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: e.problem }], now: now() }))).finally(done);
+        } else chain = chain.then(() => take(socket, e.text)).finally(done);
       }
     });
     socket.on('error', () => undefined);

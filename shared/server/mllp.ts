@@ -8,6 +8,9 @@ import { buildAck } from '../adapters/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '../adapters/hl7v2/ingest.ts';
 import { MllpDecoder, frame } from '../adapters/hl7v2/mllp.ts';
 
+/** Messages read ahead of their ACKs on one connection before reading pauses. */
+const MAX_BACKLOG = 64;
+
 export interface MllpListener {
   port: number;
   /** Stops accepting, lets each connection's messages in flight be answered, then closes them. */
@@ -30,6 +33,7 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     const decoder = new MllpDecoder();
     const peer = `mllp:${socket.remoteAddress ?? 'unknown'}`;
     let chain = Promise.resolve();
+    let backlog = 0;
     sockets.set(socket, chain);
     socket.setTimeout(o.idleMs ?? 10 * 60_000, () => socket.end());
     socket.on('data', (chunk: Buffer) => {
@@ -40,7 +44,9 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
           chain = chain.then(() => void socket.write(frame(ack)));
           continue;
         }
-        // One message at a time per connection: the ACKs go back in the order the messages came.
+        // One message at a time per connection: the ACKs go back in the order the messages came. A sender that
+        // does not wait for its ACKs is read no further until the backlog is down (bounded memory).
+        if (++backlog >= MAX_BACKLOG) socket.pause();
         chain = chain.then(async () => {
           try {
             const answer = await ingestHl7(event.text, peer, o.deps);
@@ -50,6 +56,8 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
             // ingestHl7 does not throw on input; this is a bug or a closed database: no AA, the sender resends.
             o.log(`mllp: ${peer}: failed (${(err as Error).name})`);
             if (!socket.destroyed) socket.write(frame(buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'internal error; send again' }], now: o.deps.now() })));
+          } finally {
+            if (--backlog < MAX_BACKLOG / 4 && socket.isPaused()) socket.resume();
           }
         });
       }

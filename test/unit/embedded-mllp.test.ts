@@ -50,6 +50,24 @@ describe('crs serve --mllp-port', () => {
     expect(inbox + s.worker.stats.applied).toBe(2);
   });
 
+  it('answers a sender that does not wait for its ACKs, all of them in order (reading pauses past a backlog)', async () => {
+    const s = await start();
+    const n = 300;
+    const wire = Buffer.concat(Array.from({ length: n }, (_, i) => frame(toPcd01(msg('P-8', i, { vitals: { heartRate: 60 + (i % 50) } }, `B-${i}`))!)));
+    const socket = connect(s.mllpPort!, '127.0.0.1');
+    const decoder = new MllpDecoder();
+    const ids: string[] = [];
+    await new Promise<void>((resolve) => {
+      socket.on('data', (chunk) => {
+        for (const e of decoder.push(chunk)) if (e.type === 'frame') ids.push(`${readAck(e.text)?.code} ${readAck(e.text)?.controlId}`);
+        if (ids.length === n) resolve();
+      });
+      socket.write(wire);
+    });
+    socket.end();
+    expect(ids).toEqual(Array.from({ length: n }, (_, i) => `AA B-${i}`));
+  });
+
   it('fails to start on a taken port and leaves the data directory usable', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
