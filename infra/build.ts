@@ -30,6 +30,7 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     paging: pagingConfigFromContext((k) => app.node.tryGetContext(k)),
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
+    ...(app.node.tryGetContext('hl7Zone') ? { hl7Zone: String(app.node.tryGetContext('hl7Zone')) } : {}),
   });
   acknowledgeFindings(stack);
   // A finding that is not acknowledged (with its reason) stops the synth.

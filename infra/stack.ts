@@ -25,6 +25,8 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ROUTES } from '../shared/app/ingest.ts';
+import { INTERFACE_ROUTES } from '../shared/adapters/interfaces/routes.ts';
+import { parseZone } from '../shared/adapters/interfaces/zone.ts';
 import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
 import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
@@ -52,6 +54,8 @@ export interface CrsAlertingStackProps extends StackProps {
   logRetention?: logs.RetentionDays;
   /** How often the schedule wakes the escalate function (the stale-feed sweep, and the tick behind lost timers). */
   sweepInterval?: Duration;
+  /** The site's zone (Europe/Paris, +01:00) for HL7 v2 times sent without an offset; refused without one. */
+  hl7Zone?: string;
 }
 
 export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
@@ -99,6 +103,7 @@ export class CrsAlertingStack extends Stack {
   constructor(scope: Construct, id: string, props: CrsAlertingStackProps) {
     super(scope, id, props);
     const concurrency = props.concurrency ?? DEFAULT_CONCURRENCY;
+    if (props.hl7Zone !== undefined && !parseZone(props.hl7Zone)) throw new Error(`hl7Zone ${JSON.stringify(props.hl7Zone)} is not an IANA zone (Europe/Paris) or an offset (+01:00)`);
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
 
     // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
@@ -247,7 +252,7 @@ export class CrsAlertingStack extends Stack {
       description: 'Authenticates devices, validates messages and queues them (202 only once queued)',
       timeout: Duration.seconds(10),
       reservedConcurrency: concurrency.ingest,
-      environment: { [ENV.queueUrl]: this.queue.queueUrl, [ENV.tokensTable]: this.tokensTable.tableName },
+      environment: { [ENV.queueUrl]: this.queue.queueUrl, [ENV.tokensTable]: this.tokensTable.tableName, ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}) },
     });
     const config: Record<string, string> = gradingConfigJson ? { [ENV.gradingConfig]: gradingConfigJson } : {};
     this.grade = new CrsFunction(this, 'Grade', {
@@ -400,7 +405,8 @@ export class CrsAlertingStack extends Stack {
     const integration = new HttpLambdaIntegration('IngestIntegration', this.ingest.fn, {
       payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
     });
-    for (const path of [ROUTES.single, ROUTES.batch]) {
+    // JSON, HL7 v2 (/v1/hl7v2) and FHIR R4 (/fhir/r4, /fhir/r4/{resource}): one function, one set of device tokens.
+    for (const path of [ROUTES.single, ROUTES.batch, ...INTERFACE_ROUTES]) {
       this.api.addRoutes({ path, methods: [apigwv2.HttpMethod.POST], integration });
     }
     const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, { payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0 });

@@ -1,10 +1,13 @@
 // Ingest Lambda behind the HTTP API: maps the API Gateway (payload 2.0) event to handleIngest and back.
-// Validation, authentication and the 202-only-once-queued rule live in shared/app/ingest.ts.
+// Validation, authentication and the 202-only-once-queued rule live in shared/app/ingest.ts; the HL7 v2 and FHIR
+// routes translate onto it (shared/adapters/interfaces/http.ts).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { handleIngest, type HttpRequest } from '../../shared/app/ingest.ts';
+import type { HttpRequest } from '../../shared/app/ingest.ts';
+import { handleDeviceRequest } from '../../shared/adapters/interfaces/http.ts';
+import { parseZone, type SiteZone } from '../../shared/adapters/interfaces/zone.ts';
 import { DynamoTokenStore } from '../../shared/adapters/aws/dynamo-token-store.ts';
 import { ENV, requireEnv } from '../../shared/adapters/aws/env.ts';
 import { SqsFifoQueue } from '../../shared/adapters/aws/sqs-fifo-queue.ts';
@@ -15,6 +18,7 @@ export interface IngestHandlerDeps extends Telemetry {
   queue: MessageQueue;
   tokens: TokenStore;
   now: () => number;
+  hl7Zone?: SiteZone;
 }
 
 export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
@@ -32,11 +36,13 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
   return async (event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> => {
     if (context) logger.addContext(context);
     try {
-      const res = await handleIngest(toHttpRequest(event), { queue: deps.queue, tokens: deps.tokens, now: deps.now });
+      const res = await handleDeviceRequest(toHttpRequest(event), { queue: deps.queue, tokens: deps.tokens, now: deps.now, ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}) });
       const route = event.rawPath;
-      if (res.status === 202) {
-        const { accepted, messageIds } = JSON.parse(res.body) as { accepted: number; messageIds: string[] };
-        metrics.addMetric(METRIC.messagesAccepted, MetricUnit.Count, accepted);
+      const { messageIds } = res;
+      if (res.status < 300 || messageIds.length > 0) {
+        // HL7 and FHIR may accept some messages and refuse others (an AE, a batch entry): both are counted.
+        metrics.addMetric(METRIC.messagesAccepted, MetricUnit.Count, messageIds.length);
+        if (res.status >= 300 || /^MSA\|AE/m.test(res.body) || res.body.includes('"422 ')) metrics.addMetric(METRIC.rejects, MetricUnit.Count, 1);
         logger.info('accepted', { status: res.status, route, messageIds });
       } else {
         if (res.status === 401 || res.status === 403) metrics.addMetric(METRIC.authFailures, MetricUnit.Count, 1);
@@ -53,7 +59,11 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
 }
 
 function liveDeps(): IngestHandlerDeps {
+  const zone = process.env[ENV.hl7Zone];
+  const hl7Zone = zone ? parseZone(zone) : undefined;
+  if (zone && !hl7Zone) throw new Error(`${ENV.hl7Zone} ${JSON.stringify(zone)} is not an IANA zone or an offset`);
   return {
+    ...(hl7Zone ? { hl7Zone } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
     tokens: new DynamoTokenStore(new DynamoDBClient({}), requireEnv(ENV.tokensTable)),
     now: Date.now,

@@ -44,15 +44,16 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   body: JSON.stringify(body),
 });
 
-function header(req: HttpRequest, name: string): string | undefined {
+export function header(req: HttpRequest, name: string): string | undefined {
   const lower = name.toLowerCase();
   for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() === lower) return v;
   return undefined;
 }
 
-type Checked = { ok: true; message: DeviceMessage } | { ok: false; errors: string[] };
+export type Checked = { ok: true; message: DeviceMessage } | { ok: false; errors: string[] };
 
-function check(value: unknown, nowMs: number): Checked {
+/** The contract's validation plus the device-clock rule: what every accepted message passes, whatever its format. */
+export function check(value: unknown, nowMs: number): Checked {
   const v = validateMessage(value);
   if (!v.ok) return v;
   if (parseTime(v.message.observedAt) > nowMs + INGEST_LIMITS.futureSkewMs) {
@@ -102,12 +103,20 @@ export async function handleIngest(req: HttpRequest, deps: IngestDeps): Promise<
     messages = checked.map((c) => (c as { message: DeviceMessage }).message);
   }
 
-  const receivedAt = iso(now);
-  const queued: QueuedMessage[] = messages.map((message) => ({ message, digest: messageDigest(message), receivedAt, sender: auth.deviceId }));
-  try {
-    await deps.queue.enqueue(queued);
-  } catch {
+  if (!(await enqueueAll(messages, auth.deviceId, now, deps))) {
     return json(503, { error: 'the queue is unavailable; nothing was accepted, retry later' }, { 'retry-after': '5' });
   }
   return json(202, { accepted: messages.length, messageIds: messages.map((m) => m.messageId) });
+}
+
+/** Queues checked messages durably, all or none: true once committed, false when the queue refused them. */
+export async function enqueueAll(messages: DeviceMessage[], sender: string, now: number, deps: Pick<IngestDeps, 'queue'>): Promise<boolean> {
+  const receivedAt = iso(now);
+  const queued: QueuedMessage[] = messages.map((message) => ({ message, digest: messageDigest(message), receivedAt, sender }));
+  try {
+    await deps.queue.enqueue(queued);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -9,12 +9,14 @@ export const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', 
 
 const USAGE = `usage:
   crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)
+      [--format json|hl7v2|fhir|mixed] [--hl7-zone ZONE]            ...or HL7 v2 (MLLP frames or blank-line blocks), FHIR R4, or both
       [--escalations [--until TIME]]                              ...and run pages, ladders, acks and silences in simulated time
   crs schema [--write]                                          print (or write) the device message JSON Schema
   crs serve [--port N] [--data DIR] [--webhook URL] [--scheme S]    the pipeline on this machine, with the on-call board
   crs serve --backend aws [--endpoint URL] [--port N]              the deployed shape against moto, LocalStack or AWS
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
+  crs mllp-bridge --listen PORT --to URL --token-file F          HL7 v2 over MLLP to HTTPS, with a durable spool
   crs token issue --device ID | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
@@ -66,9 +68,17 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { scheme: { type: 'string' }, config: { type: 'string' }, escalations: { type: 'boolean' }, until: { type: 'string' } },
+          options: { scheme: { type: 'string' }, config: { type: 'string' }, escalations: { type: 'boolean' }, until: { type: 'string' }, format: { type: 'string' }, 'hl7-zone': { type: 'string' } },
         });
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
+        if (values.format !== undefined && values.format !== 'json') {
+          const { REPLAY_FORMATS, replayInterfacesCommand } = await import('./replay-interfaces.ts');
+          if (!(REPLAY_FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${REPLAY_FORMATS.join(', ')}`);
+          if (values.escalations) throw new UsageError('--escalations takes JSON; translate first or replay without it');
+          const zone = values['hl7-zone'] === undefined ? undefined : (await import('../adapters/interfaces/zone.ts')).parseZone(values['hl7-zone']);
+          if (values['hl7-zone'] !== undefined && !zone) throw new UsageError('--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00)');
+          return await replayInterfacesCommand(positionals[0]!, values.format as 'hl7v2' | 'fhir' | 'mixed', loadConfig(values.config, values.scheme), zone);
+        }
         const until = values.until === undefined ? undefined : Date.parse(values.until);
         if (until !== undefined && (!values.escalations || Number.isNaN(until))) {
           throw new UsageError('--until takes an RFC 3339 time, and only with --escalations');
@@ -87,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./serve.ts')).startCommand(rest, loadConfig);
       case 'simulate':
         return await (await import('./simulate.ts')).simulateCommand(rest);
+      case 'mllp-bridge':
+        return await (await import('./mllp-bridge.ts')).mllpBridgeCommand(rest);
       case 'audit':
         return await (await import('./audit.ts')).auditCommand(rest);
       case 'silence':

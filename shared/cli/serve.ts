@@ -6,14 +6,18 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDataDir } from '../adapters/embedded/db.ts';
+import { parseZone } from '../adapters/interfaces/zone.ts';
 import type { GradingConfig } from '../domain/config.ts';
 import { COURSE_NAMES } from '../sim/courses.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '../server/embedded.ts';
 import { describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
-            [--public-url URL] [--page-lines]
-      the pipeline on this machine: POST /v1/messages, on-call board at /, pages on stdout (NDJSON);
+            [--public-url URL] [--page-lines] [--mllp-port N] [--hl7-zone ZONE]
+      the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
+      on-call board at /, pages on stdout (NDJSON);
+      --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials);
+      --hl7-zone: the site's zone (Europe/Paris, +01:00) for HL7 times sent without an offset (else refused);
       --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID [--data DIR] (crs token --help)
@@ -112,6 +116,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         config: { type: 'string' },
         'public-url': { type: 'string' },
         'page-lines': { type: 'boolean' },
+        'mllp-port': { type: 'string' },
+        'hl7-zone': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -119,6 +125,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       process.stdout.write(`usage:\n${SERVE_USAGE}`);
       return 0;
     }
+    const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
+    if (v['hl7-zone'] !== undefined && !hl7Zone) throw new ServeUsageError(`--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
     const config = loadConfig(v.config, v.scheme);
     const webhook = webhookUrl(v.webhook);
@@ -130,11 +138,15 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(links ? { publicUrl: links } : {}),
       pageLines: v['page-lines'] ?? false,
       port: port(v.port, 8080),
+      ...(v['mllp-port'] !== undefined ? { mllpPort: port(v['mllp-port'], 0) } : {}),
+      ...(hl7Zone ? { hl7Zone } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
       ...(webhook ? { webhook: { url: webhook, ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}) } } : {}),
       log,
     });
+    // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
+    if (server.mllpPort !== undefined) log(`crs serve: HL7 v2 over MLLP on ${new URL(server.url).hostname}:${server.mllpPort} (ACK after the commit)`);
     announce(server, config, localToken, webhook);
     return await untilSignal(server);
   } catch (err) {

@@ -1,14 +1,20 @@
 // `crs simulate`: plays realistic courses to a running `crs serve` over HTTP, at accelerated speed, deterministic
 // for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
 import { parseArgs } from 'node:util';
+import { readAck } from '../adapters/hl7v2/ack.ts';
+import { toPcd01 } from '../adapters/hl7v2/encode.ts';
+import { MllpClient } from '../adapters/hl7v2/mllp-client.ts';
+import type { DeviceMessage } from '../domain/contract.ts';
 import { iso, parseTime } from '../domain/time.ts';
 import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '../sim/courses.ts';
-import { anchorStart, follow, play, type PlayStats } from '../sim/player.ts';
+import { anchorStart, follow, play, postMessage, type PlayStats } from '../sim/player.ts';
 import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
-               [--start TIME] [--follow] [--ndjson]
-      play simulated patient courses to a running crs serve (token: --token or CRS_INGEST_TOKEN)
+               [--start TIME] [--follow] [--ndjson] [--format hl7v2 --mllp HOST:PORT]
+      play simulated patient courses to a running crs serve (token: --token or CRS_INGEST_TOKEN);
+      --format hl7v2 --mllp HOST:PORT: the monitors' readings as IHE PCD-01 over MLLP (crs serve --mllp-port,
+      or crs mllp-bridge), the rest (enrolment, pumps, charting) as JSON to --url as before
       courses: ${COURSE_NAMES.join(', ')} (default: all)
 `;
 
@@ -38,6 +44,8 @@ export function parseSimulateArgs(args: string[]) {
       start: { type: 'string' },
       follow: { type: 'boolean' },
       ndjson: { type: 'boolean' },
+      format: { type: 'string' },
+      mllp: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -63,8 +71,13 @@ export function parseSimulateArgs(args: string[]) {
     copies: number('copies', values.copies, 1, 1, 200, true),
     ...(start !== undefined ? { start } : {}),
   };
+  if (values.format !== undefined && values.format !== 'json' && values.format !== 'hl7v2') throw new SimulateUsageError('--format must be json or hl7v2');
+  const mllp = values.mllp?.match(/^(.+):(\d{1,5})$/);
+  if ((values.format === 'hl7v2') !== (values.mllp !== undefined)) throw new SimulateUsageError('--format hl7v2 and --mllp HOST:PORT go together');
+  if (values.mllp !== undefined && !mllp) throw new SimulateUsageError(`--mllp must be HOST:PORT (got "${values.mllp}")`);
   return {
     settings,
+    ...(mllp ? { mllp: { host: mllp[1]!.replace(/^\[|\]$/g, ''), port: Number(mllp[2]) } } : {}),
     url: (values.url ?? SIMULATE_DEFAULTS.url).replace(/\/+$/, ''),
     token: values.token ?? process.env.CRS_INGEST_TOKEN,
     follow: values.follow ?? false,
@@ -87,10 +100,23 @@ export function describeScenario(sc: Scenario, speed: number): string {
   return `${sc.patients.length} patients: ${who}; ${hours} h of patient time from ${iso(sc.start)} at ${speed}x, about ${realMin} min`;
 }
 
+/**
+ * Delivery over MLLP for what a monitor measures (vitals, oxygen), as IHE PCD-01; everything else over HTTP. The
+ * ACK code stands for an HTTP status in the statistics: AA 202, AE 422, AR 400.
+ */
+export function mllpDelivery(client: MllpClient, url: string, token: string): (m: DeviceMessage, signal?: AbortSignal) => Promise<number> {
+  return async (m, signal) => {
+    const text = m.source.kind === 'monitor' || m.source.kind === 'ventilator' ? toPcd01(m, { application: 'CRS-SIM', facility: 'SIM' }) : undefined;
+    if (!text || m.enrolment || m.vasopressors || m.medications || m.neuro || m.organToxicity || m.labs) return postMessage(url, token, m, signal);
+    const code = readAck(await client.send(text))?.code;
+    return code === 'AA' ? 202 : code === 'AE' ? 422 : 400;
+  };
+}
+
 /** Plays, then (with follow) keeps the patients live until the signal aborts. */
 export async function runSimulation(
   sc: Scenario,
-  o: { url: string; token: string; speed: number; follow: boolean; signal?: AbortSignal; log: (line: string) => void },
+  o: { url: string; token: string; speed: number; follow: boolean; signal?: AbortSignal; log: (line: string) => void; deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number> },
 ): Promise<PlayStats> {
   const stats = await play(sc, o);
   const counts = `${stats.accepted} of ${stats.sent} messages accepted${stats.refused ? `, ${stats.refused} refused` : ''}`;
@@ -129,6 +155,8 @@ export async function simulateCommand(args: string[]): Promise<number> {
     return 2;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const client = parsed.mllp ? new MllpClient(parsed.mllp.host, parsed.mllp.port) : undefined;
+  const deliver = client ? mllpDelivery(client, parsed.url, parsed.token) : undefined;
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
@@ -141,12 +169,13 @@ export async function simulateCommand(args: string[]): Promise<number> {
   }
   log(`simulate: ${describeScenario(sc, parsed.settings.speed)}`);
   try {
-    const stats = await runSimulation(sc, { url: parsed.url, token: parsed.token, speed: parsed.settings.speed, follow: parsed.follow, signal: abort.signal, log });
+    const stats = await runSimulation(sc, { url: parsed.url, token: parsed.token, speed: parsed.settings.speed, follow: parsed.follow, signal: abort.signal, log, ...(deliver ? { deliver } : {}) });
     return stats.refused > 0 ? 1 : 0;
   } catch (err) {
     log(`crs simulate: ${(err as Error).message}${(err as { cause?: { code?: string } }).cause?.code ? ` (${(err as { cause: { code: string } }).cause.code}; is crs serve running at ${parsed.url}?)` : ''}`);
     return 1;
   } finally {
+    client?.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }

@@ -14,10 +14,12 @@ import { SqliteStateStore } from '../adapters/embedded/store.ts';
 import { SqliteTokenStore } from '../adapters/embedded/tokens.ts';
 import { GradingWorker } from '../adapters/embedded/worker.ts';
 import type { GradingConfig } from '../domain/config.ts';
+import type { SiteZone } from '../adapters/interfaces/zone.ts';
 import { loadOrCreateAckSecret } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { createRequestHandler } from './http.ts';
+import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
 import { SseHub } from './sse.ts';
@@ -38,12 +40,18 @@ export interface EmbeddedOptions {
   publicUrl?: string;
   log?: (line: string) => void;
   now?: () => number;
+  /** Also take HL7 v2 over MLLP on this port (same host); 0 for any free port. */
+  mllpPort?: number;
+  /** The site's zone for HL7 times sent without an offset. */
+  hl7Zone?: SiteZone;
 }
 
 export interface EmbeddedServer {
   url: string;
   boardUrl: string;
   port: number;
+  /** The MLLP port, when --mllp-port was given. */
+  mllpPort?: number;
   dataDir: string;
   db: Db;
   queue: SqliteQueue;
@@ -113,7 +121,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const boardKey = loadOrCreateBoardKey(dataDir);
 
   const handler = createRequestHandler({
-    ingest: { queue, tokens, now, ...(o.localToken ? { localToken: o.localToken } : {}) },
+    ingest: { queue, tokens, now, ...(o.localToken ? { localToken: o.localToken } : {}), ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) },
     board: new BoardApi(queries, o.config, now),
     queries,
     paging,
@@ -134,6 +142,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const server: Server = createServer(handler);
   server.keepAliveTimeout = 65_000;
   const host = o.host ?? '127.0.0.1';
+  let mllp: MllpListener | undefined;
   try {
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
@@ -142,7 +151,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
         res();
       });
     });
+    if (o.mllpPort !== undefined) mllp = await startMllpListener({ port: o.mllpPort, host, deps: { queue, now, ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) }, log });
   } catch (err) {
+    if (server.listening) await new Promise<void>((res) => server.close(() => res()));
     sse.close();
     await dispatcher.stop();
     await paging.close();
@@ -166,6 +177,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await mllp?.close(); // the messages in flight are committed and answered first
       const closed = new Promise<void>((res) => server.close(() => res()));
       sse.close();
       server.closeIdleConnections();
@@ -185,6 +197,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     url,
     boardUrl: `${url}/?key=${boardKey}`,
     port,
+    ...(mllp ? { mllpPort: mllp.port } : {}),
     dataDir,
     db,
     queue,

@@ -8,7 +8,8 @@ import type { SqliteAuditLog } from '../adapters/embedded/audit.ts';
 import type { BoardQueries } from '../adapters/embedded/board.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '../app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
-import { INGEST_LIMITS, handleIngest, type IngestDeps } from '../app/ingest.ts';
+import { INGEST_LIMITS } from '../app/ingest.ts';
+import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '../adapters/interfaces/http.ts';
 import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '../domain/paging.ts';
 import type { AckResult } from '../domain/paging.ts';
 import { MINUTE, iso } from '../domain/time.ts';
@@ -19,7 +20,7 @@ import type { EmbeddedPaging } from './paging.ts';
 import type { SseHub } from './sse.ts';
 
 export interface HostDeps {
-  ingest: IngestDeps;
+  ingest: DeviceDeps;
   board: BoardApi;
   queries: BoardQueries;
   paging: EmbeddedPaging;
@@ -309,10 +310,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     const link = path.match(/^\/ack\/([A-Za-z0-9._-]{1,2048})$/);
     if (link) return linkPage(req, res, method, link[1]!);
 
-    if (path.startsWith('/v1/')) {
-      // The body is read only up to the batch limit: handleIngest answers 413 for anything larger.
+    if (isDevicePath(path)) {
+      // The body is read only up to the batch limit: the handlers answer 413 for anything larger.
       const body = method === 'POST' ? await readBody(req, INGEST_LIMITS.batchBytes) : '';
-      const out = await handleIngest({ method, path, headers: flatHeaders(req), body }, deps.ingest);
+      const out = await handleDeviceRequest({ method, path, headers: flatHeaders(req), body }, deps.ingest);
       return send(res, out.status, out.headers, out.body);
     }
 

@@ -15,6 +15,8 @@ export interface PlayOptions {
   speed: number;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** How each message goes (an HTTP status back); POST /v1/messages by default. */
+  deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number>;
 }
 
 export interface PlayStats {
@@ -70,7 +72,7 @@ export async function play(scenario: Scenario, o: PlayOptions): Promise<PlayStat
     if (failure || o.signal?.aborted) return;
     stats.sent++;
     try {
-      const status = await postMessage(o.url, o.token, m, o.signal);
+      const status = await (o.deliver ?? ((x, signal) => postMessage(o.url, o.token, x, signal)))(m, o.signal);
       if (status === 202) stats.accepted++;
       else {
         stats.refused++;
@@ -110,7 +112,7 @@ export async function follow(scenario: Scenario, o: PlayOptions & { everyMs?: nu
   for (let n = 1; !o.signal?.aborted; n++) {
     const t = Math.floor(Date.now() / 1000) * 1000;
     await Promise.all(
-      scenario.patients.map((p) => postMessage(o.url, o.token, settledReading(rng, p, t, n), o.signal).catch(() => undefined)),
+      scenario.patients.map((p) => (o.deliver ?? ((x, signal) => postMessage(o.url, o.token, x, signal)))(settledReading(rng, p, t, n), o.signal).catch(() => undefined)),
     );
     try {
       await sleep(every, undefined, o.signal ? { signal: o.signal } : {});

@@ -44,10 +44,22 @@ const resourcesFor = (fn: Fn, action: string) =>
 const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 
 describe('ingest endpoint', () => {
-  it('is an HTTP API whose only routes are the two ingest POSTs and the three acknowledgement routes', () => {
+  it('is an HTTP API whose only routes are the ingest POSTs (JSON, HL7 v2, FHIR) and the three acknowledgement routes', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
-    expect(routes).toEqual(['GET /ack/{token}', 'POST /ack/{token}', 'POST /v1/acks', 'POST /v1/messages', 'POST /v1/messages/batch']);
+    expect(routes).toEqual([
+      'GET /ack/{token}',
+      'POST /ack/{token}',
+      'POST /fhir/r4',
+      'POST /fhir/r4/{resource}',
+      'POST /v1/acks',
+      'POST /v1/hl7v2',
+      'POST /v1/messages',
+      'POST /v1/messages/batch',
+    ]);
+    // Every device route goes to the ingest function, none to the ack function.
+    const integrations = Object.fromEntries(ofType('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, JSON.stringify(r.Properties.Target)]));
+    for (const key of ['POST /fhir/r4', 'POST /fhir/r4/{resource}', 'POST /v1/hl7v2']) expect(integrations[key]).toBe(integrations['POST /v1/messages']);
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       PayloadFormatVersion: '2.0',

@@ -16,6 +16,8 @@ export const ENV = {
   ackSecretArn: 'CRS_ACK_SECRET_ARN',
   /** Acknowledge links are this plus the token (the HTTP API's URL and "/ack/"). */
   ackBaseUrl: 'CRS_ACK_BASE_URL',
+  /** Optional: the site's zone for HL7 v2 times sent without an offset (refused otherwise). */
+  hl7Zone: 'CRS_HL7_ZONE',
   /** Optional JSON overrides of the grading configuration (DEFAULT_CONFIG otherwise). */
   gradingConfig: 'CRS_CONFIG',
 } as const;

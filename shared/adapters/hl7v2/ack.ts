@@ -1,0 +1,77 @@
+// HL7 v2 acknowledgements (original mode): AA once the messages are durably accepted, AE with one ERR segment per
+// refused observation (ERR-2 where, ERR-3 the table 0357 code, ERR-8 the problem in words), AR for what cannot be
+// taken at all. Pure: the time is a parameter.
+import { Hl7Message, Hl7Segment } from '@medplum/core';
+import { escapeHl7, hl7Time } from './er7.ts';
+import { ERROR_CODES, type Hl7Header, type Hl7Problem } from './pcd01.ts';
+
+export { escapeHl7 };
+
+export type AckCode = 'AA' | 'AE' | 'AR';
+
+export const HL7_CONTENT_TYPE = 'x-application/hl7-v2+er7';
+
+// A field as sent (already escaped) is only passed on when it holds no delimiter that would break the ACK.
+const safeRaw = (field: string) => (/^[^|\r\n]*$/.test(field) ? field : escapeHl7(field));
+
+export interface AckInput {
+  code: AckCode;
+  /** The acknowledged message's header; without one (unparseable input) the ACK says so. */
+  header?: Hl7Header;
+  problems?: Hl7Problem[];
+  /** MSA-3, a short text. */
+  text?: string;
+  now: number;
+}
+
+/** The ACK message as ER7 text (segments separated by CR). */
+export function buildAck(a: AckInput): string {
+  const h = a.header;
+  const segment = (fields: string[]) => new Hl7Segment(fields);
+  const segments = [
+    segment([
+      'MSH',
+      '^~\\&',
+      safeRaw(h?.receivingApplication || 'CRS'),
+      safeRaw(h?.receivingFacility ?? ''),
+      safeRaw(h?.sendingApplication ?? ''),
+      safeRaw(h?.sendingFacility ?? ''),
+      hl7Time(a.now),
+      '',
+      `ACK^${escapeHl7(h?.trigger || 'R01')}^ACK`,
+      `ACK${a.now.toString(36)}`,
+      'P',
+      escapeHl7(h?.version || '2.6'),
+    ]),
+    segment(['MSA', a.code, escapeHl7(h?.controlId ?? ''), escapeHl7(a.text ?? defaultText(a.code))]),
+    ...(a.problems ?? []).map((p) =>
+      segment([
+        'ERR',
+        '',
+        [p.at.segment, String(p.at.sequence), p.at.field ? String(p.at.field) : '', p.at.field ? '1' : '', p.at.component ? String(p.at.component) : ''].join('^').replace(/\^+$/, ''),
+        `${p.code}^${ERROR_CODES[p.code]}^HL70357`,
+        'E',
+        '',
+        '',
+        '',
+        escapeHl7(p.text),
+      ]),
+    ),
+  ];
+  return new Hl7Message(segments).toString();
+}
+
+function defaultText(code: AckCode): string {
+  return code === 'AA' ? 'accepted' : code === 'AE' ? 'refused in part or whole: see ERR' : 'rejected: see ERR';
+}
+
+/** The acknowledgement code and MSA-3 text of an ACK (for the bridge and the simulator), or undefined. */
+export function readAck(text: string): { code: string; controlId: string; text: string } | undefined {
+  try {
+    const msa = Hl7Message.parse(text.replace(/^[\s\x0b]+/, '')).getSegment('MSA');
+    if (!msa) return undefined;
+    return { code: msa.getComponent(1, 1), controlId: msa.getComponent(2, 1), text: msa.getComponent(3, 1) };
+  } catch {
+    return undefined;
+  }
+}

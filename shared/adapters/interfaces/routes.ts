@@ -1,0 +1,6 @@
+// The device routes of the HL7 v2 and FHIR interfaces, apart from their code so that the stack (infra/) can name
+// them without loading the translators.
+export const HL7_ROUTE = '/v1/hl7v2';
+export const FHIR_BASE = '/fhir/r4';
+/** API Gateway route paths, all POST, all to the ingest function. */
+export const INTERFACE_ROUTES = [HL7_ROUTE, FHIR_BASE, `${FHIR_BASE}/{resource}`] as const;

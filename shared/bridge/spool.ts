@@ -1,0 +1,67 @@
+// The bridge's durable spool: every HL7 message is on disk (SQLite, WAL, synchronous=FULL: fsynced) before the
+// monitor can get an AA for it, and leaves the spool only when the server gave a definitive answer.
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Spooled {
+  seq: number;
+  text: string;
+  receivedAt: string;
+}
+
+export class Spool {
+  private readonly db: Database.Database;
+  private readonly insert;
+  private readonly first;
+  private readonly remove;
+  private readonly refuse;
+
+  constructor(dir: string) {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, 'spool.db');
+    this.db = new Database(file);
+    chmodSync(file, 0o600); // it holds patient data
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL, received_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS refused (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, received_at TEXT NOT NULL, status INTEGER NOT NULL, ack TEXT NOT NULL, at TEXT NOT NULL);
+    `);
+    this.insert = this.db.prepare('INSERT INTO spool (text, received_at) VALUES (?, ?)');
+    this.first = this.db.prepare('SELECT seq, text, received_at AS receivedAt FROM spool ORDER BY seq LIMIT 1');
+    this.remove = this.db.prepare('DELETE FROM spool WHERE seq = ?');
+    this.refuse = this.db.prepare('INSERT OR REPLACE INTO refused (seq, text, received_at, status, ack, at) VALUES (?, ?, ?, ?, ?, ?)');
+  }
+
+  /** Durably adds a message; returns its sequence number once it is on disk. */
+  add(text: string, receivedAt: string): number {
+    return Number(this.insert.run(text, receivedAt).lastInsertRowid);
+  }
+
+  oldest(): Spooled | undefined {
+    return this.first.get() as Spooled | undefined;
+  }
+
+  /** The server took it (202): gone from the spool. */
+  delivered(seq: number): void {
+    this.remove.run(seq);
+  }
+
+  /** The server refused it for good (400, 413, 422) after the monitor had its AA: kept aside for an operator. */
+  refused(m: Spooled, status: number, ack: string, at: string): void {
+    this.db.transaction(() => {
+      this.refuse.run(m.seq, m.text, m.receivedAt, status, ack, at);
+      this.remove.run(m.seq);
+    })();
+  }
+
+  counts(): { waiting: number; refused: number } {
+    const n = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
+    return { waiting: n('SELECT count(*) AS n FROM spool'), refused: n('SELECT count(*) AS n FROM refused') };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

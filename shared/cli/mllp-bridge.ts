@@ -1,0 +1,77 @@
+// `crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]`: MLLP from the
+// monitors in, HTTPS to POST /v1/hl7v2 out, with a durable local spool (shared/bridge/mllp-bridge.ts).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startBridge } from '../bridge/mllp-bridge.ts';
+
+export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]
+      MLLP in (monitor gateways), HTTPS out to URL (the API's base or its /v1/hl7v2) with the device token in F;
+      every message is spooled to disk (DIR, default .crs/bridge) before it is ACKed; while the link is down the
+      monitor gets AA after --ack-wait ms (default 10000) and the bridge delivers the spool when the link is back
+`;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+export async function mllpBridgeCommand(args: string[]): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      options: {
+        listen: { type: 'string' },
+        host: { type: 'string' },
+        to: { type: 'string' },
+        'token-file': { type: 'string' },
+        spool: { type: 'string' },
+        'ack-wait': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    log(`crs mllp-bridge: ${(err as Error).message}\nusage:\n${BRIDGE_USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    process.stdout.write(`usage:\n${BRIDGE_USAGE}`);
+    return 0;
+  }
+  const usage = (text: string) => {
+    log(`crs mllp-bridge: ${text}\nusage:\n${BRIDGE_USAGE}`);
+    return 2;
+  };
+  const port = Number(v.listen);
+  if (v.listen === undefined || !Number.isInteger(port) || port < 0 || port > 65535) return usage('--listen PORT (0-65535) is required');
+  let url: URL;
+  try {
+    url = new URL(v.to ?? '');
+  } catch {
+    return usage('--to URL is required: the server (https://...) or its /v1/hl7v2');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return usage('--to must be an http or https URL');
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/hl7v2';
+  if (url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) log('crs mllp-bridge: warning: --to is plain http to another host; patient data would cross the network unencrypted');
+  if (!v['token-file']) return usage('--token-file F is required (a device token from crs token issue)');
+  let token: string;
+  try {
+    token = readFileSync(v['token-file'], 'utf8').trim();
+  } catch (err) {
+    return usage(`cannot read --token-file: ${(err as Error).message}`);
+  }
+  if (!token) return usage('the token file is empty');
+  const ackWaitMs = v['ack-wait'] === undefined ? 10_000 : Number(v['ack-wait']);
+  if (!Number.isFinite(ackWaitMs) || ackWaitMs < 0) return usage('--ack-wait must be milliseconds');
+
+  const bridge = await startBridge({ listenPort: port, listenHost: v.host ?? '127.0.0.1', url: url.toString(), token, spoolDir: v.spool ?? '.crs/bridge', ackWaitMs, log });
+  log(`crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`);
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log(`crs mllp-bridge: ${signal}: stopping (the spool keeps what is not delivered)`);
+      bridge.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

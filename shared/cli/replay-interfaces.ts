@@ -1,0 +1,112 @@
+// `crs replay --format hl7v2|fhir|mixed FILE`: the same replay over files of HL7 v2 messages (one per MLLP frame, or
+// per blank-line-separated block), FHIR R4 (one JSON resource or Bundle, or NDJSON of them) or both (mixed:
+// blank-line-separated blocks, each an HL7 message or a FHIR JSON value, as an interface engine's capture holds
+// them), translated exactly as the servers translate them. A refused message or part is a "rejected" event naming
+// its item (1-based) and problem.
+import { readFileSync } from 'node:fs';
+import { check } from '../app/ingest.ts';
+import { Replay } from '../app/replay.ts';
+import { entriesOf, translateResources } from '../adapters/fhir/translate.ts';
+import { MllpDecoder } from '../adapters/hl7v2/mllp.ts';
+import { translatePcd01, type Hl7Location } from '../adapters/hl7v2/pcd01.ts';
+import { screen, type Translated } from '../adapters/interfaces/screen.ts';
+import type { SiteZone } from '../adapters/interfaces/zone.ts';
+import type { GradingConfig } from '../domain/config.ts';
+import type { DeviceMessage } from '../domain/contract.ts';
+import type { OutputEvent } from '../domain/events.ts';
+import { NdjsonWriter } from './io.ts';
+import { EXIT } from './replay.ts';
+
+export const REPLAY_FORMATS = ['json', 'hl7v2', 'fhir', 'mixed'] as const;
+export type ReplayFormat = (typeof REPLAY_FORMATS)[number];
+
+/** The HL7 messages of a file: MLLP frames when it has any, else blocks separated by blank lines. */
+export function hl7Messages(text: string): string[] {
+  if (text.includes('\x0b')) {
+    return new MllpDecoder(Number.MAX_SAFE_INTEGER).push(Buffer.from(text, 'utf8')).flatMap((e) => (e.type === 'frame' ? [e.text] : []));
+  }
+  return text
+    .split(/\r?\n[ \t]*\r?\n|\r\r/)
+    .map((block) => block.trim().split(/\r\n|\r|\n/).join('\r'))
+    .filter((block) => block !== '');
+}
+
+/** The FHIR items of a file: one JSON value, or one per line (NDJSON). */
+export function fhirItems(text: string): { value?: unknown; error?: string }[] {
+  try {
+    return [{ value: JSON.parse(text) }];
+  } catch {
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => {
+        try {
+          return { value: JSON.parse(l) };
+        } catch (err) {
+          return { error: `not JSON: ${(err as Error).message}` };
+        }
+      });
+  }
+}
+
+const where = (l: Hl7Location) => `${l.segment}-${l.sequence}${l.field ? `.${l.field}` : ''}`;
+// Replay has no clock: like the JSON replay, only the contract's validation applies (no device-clock rule).
+const noClock = (value: unknown) => check(value, Number.MAX_SAFE_INTEGER);
+
+/** One item's contract messages and its problems (as "where: what"). */
+export function translateItem(format: 'hl7v2' | 'fhir', item: string | unknown, zone?: SiteZone): { messages: DeviceMessage[]; errors: string[] } {
+  const messages: DeviceMessage[] = [];
+  const errors: string[] = [];
+  const take = <L>(t: Translated<L>, show: (l: L) => string) => {
+    const s = screen(t, noClock);
+    errors.push(...s.problems.map((p) => `${show(p.at)}: ${p.text}`));
+    if (s.message) messages.push(s.message);
+  };
+  if (format === 'hl7v2') {
+    const r = translatePcd01(item as string, zone ? { zone } : {});
+    errors.push(...r.problems.map((p) => `${where(p.at)}: ${p.text}`));
+    if (r.ok) for (const t of r.translated) take(t, where);
+  } else {
+    const e = entriesOf(item);
+    if (!e.ok) return { messages, errors: [`${e.issue.expression}: ${e.issue.text}`] };
+    const t = translateResources(e.items, { deviceId: 'replay' }, e.type === 'batch');
+    errors.push(...t.issues.filter((i) => i.severity !== 'warning').map((i) => `${i.expression}: ${i.text}`));
+    if (e.type !== 'batch' && errors.length > 0) return { messages: [], errors };
+    for (const one of t.translated) take(one, (l) => l);
+  }
+  return { messages, errors };
+}
+
+export async function replayInterfacesCommand(file: string, format: 'hl7v2' | 'fhir' | 'mixed', config: GradingConfig, zone?: SiteZone): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    process.stderr.write(`crs replay: cannot read ${file}: ${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
+  const replay = new Replay(config);
+  const out = new NdjsonWriter(process.stdout);
+  const items: { format: 'hl7v2' | 'fhir'; value?: unknown; error?: string }[] =
+    format === 'hl7v2'
+      ? hl7Messages(text).map((value) => ({ format, value }))
+      : format === 'fhir'
+        ? fhirItems(text).map((i) => ({ format, ...i }))
+        : text
+            .split(/\r?\n[ \t]*\r?\n/)
+            .filter((block) => block.trim() !== '')
+            .map((block) => (block.trimStart().startsWith('{') ? { format: 'fhir' as const, ...fhirItems(block)[0]! } : { format: 'hl7v2' as const, value: hl7Messages(block)[0] ?? '' }));
+  let refused = 0;
+  let n = 0;
+  for (const [index, item] of items.entries()) {
+    const number = index + 1;
+    const t = item.error !== undefined ? { messages: [], errors: [item.error] } : translateItem(item.format, item.value, zone);
+    if (t.errors.length > 0) {
+      refused++;
+      await out.write({ type: 'rejected', line: number, errors: t.errors } satisfies OutputEvent);
+    }
+    for (const m of t.messages) for (const event of replay.line(JSON.stringify(m), ++n)) await out.write(event);
+  }
+  await out.flush();
+  return refused > 0 ? EXIT.rejected : EXIT.ok;
+}

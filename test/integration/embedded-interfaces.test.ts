@@ -1,0 +1,71 @@
+// The vignettes as a hospital sends them (vitals as HL7 v2 PCD-01, charting as FHIR R4) to the real `crs serve`,
+// HL7 over MLLP and over HTTP: the same pages, field for field (message ids aside), as `crs replay` prints for their JSON.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
+import { MllpClient } from '../../shared/adapters/hl7v2/mllp-client.ts';
+import { asInterfaces, vignettes } from '../support/interfaces.ts';
+import { CRS_BIN, INGEST_TOKEN, REPO, idle, pageEvents, spawnServe, stop } from './embedded-support.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'crs-interfaces-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A page without the ids that differ by construction (the messages' ids come from MSH-10 and FHIR ids). */
+const comparable = (events: { type: string; patientId: string }[]) => {
+  const out: Record<string, unknown[]> = {};
+  for (const e of events) {
+    const { notificationId: _n, causedBy: _c, ...rest } = e as Record<string, unknown>;
+    (out[e.patientId] ??= []).push(rest);
+  }
+  return out;
+};
+
+const httpPost = (url: string, path: string, type: string, body: string) =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': type }, body });
+
+describe('vignettes through HL7 v2 and FHIR on crs serve', () => {
+  for (const scheme of ['astct2019', 'lee2014'] as const) {
+    for (const hl7 of ['mllp', 'http'] as const) {
+      it(`page as their JSON does (${scheme}, HL7 over ${hl7})`, async () => {
+        const set = vignettes.filter((v) => v.scheme === scheme);
+        const file = join(dir, `${scheme}.ndjson`);
+        writeFileSync(file, set.flatMap((v) => v.messages).map((m) => JSON.stringify(m)).join('\n') + '\n');
+        const replayed = pageEvents(execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], { cwd: REPO, encoding: 'utf8' }).split('\n')).filter(
+          (e) => e.type === 'notification',
+        );
+
+        const server = await spawnServe(join(dir, `${scheme}-${hl7}`), ['--scheme', scheme, '--mllp-port', '0']);
+        const mllpPort = Number(server.stderr().match(/MLLP on [\d.]+:(\d+)/)?.[1]); // printed before the board's line
+        const client = new MllpClient('127.0.0.1', mllpPort);
+        try {
+          for (const v of set) {
+            for (const item of asInterfaces(v)) {
+              if (item.format === 'fhir') {
+                const res = await httpPost(server.url, '/fhir/r4/Bundle', 'application/fhir+json', JSON.stringify(item.bundle));
+                expect(res.status, await res.clone().text()).toBe(202);
+              } else if (hl7 === 'mllp') {
+                expect(readAck(await client.send(item.text))?.code).toBe('AA');
+              } else {
+                const res = await httpPost(server.url, '/v1/hl7v2', 'x-application/hl7-v2+er7', item.text);
+                expect(res.status).toBe(202);
+                expect(res.headers.get('content-type')).toMatch(/^x-application\/hl7-v2\+er7/);
+                expect(readAck(await res.text())?.code).toBe('AA');
+              }
+            }
+          }
+          await idle(server);
+        } finally {
+          client.close();
+          expect(await stop(server)).toBe(0);
+        }
+        const served = pageEvents(server.lines).filter((e) => e.type === 'notification');
+        expect(served.length).toBe(replayed.length);
+        expect(comparable(served)).toEqual(comparable(replayed));
+      });
+    }
+  }
+});
+

@@ -1,0 +1,118 @@
+// `crs mllp-bridge` (the real command) with the link down, killed and restarted: every message ACKed to the monitor
+// reaches the server when the link is back, and is graded as `crs replay --format hl7v2` grades the same messages.
+// With the link up, the monitor gets the server's own ACK (an AE names the problem).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
+import { MllpClient } from '../../shared/adapters/hl7v2/mllp-client.ts';
+import { asInterfaces, vignettes } from '../support/interfaces.ts';
+import { CRS_BIN, INGEST_TOKEN, REPO, idle, pageEvents, spawnServe, stop } from './embedded-support.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-'));
+const tokenFile = join(dir, 'token');
+writeFileSync(tokenFile, `${INGEST_TOKEN}\n`, { mode: 0o600 });
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function spawnBridge(to: string, spool: string): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const child = spawn(process.execPath, [CRS_BIN, 'mllp-bridge', '--listen', '0', '--to', to, '--token-file', tokenFile, '--spool', spool, '--ack-wait', '300'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the bridge did not start:\n${err}`)), 20_000);
+    child.stderr!.on('data', (chunk: string) => {
+      err += chunk;
+      const m = err.match(/MLLP on [\d.]+:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  return { child, port, stderr: () => err };
+}
+
+const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+
+describe('crs mllp-bridge', () => {
+  it('never loses a message it ACKed: link down, bridge killed and restarted, then delivered and graded', async () => {
+    const items = vignettes.filter((v) => v.scheme === 'astct2019').flatMap(asInterfaces).flatMap((i) => (i.format === 'hl7v2' ? [i.text] : []));
+    const serverPort = await freePort();
+    const spool = join(dir, 'spool');
+    const to = `http://127.0.0.1:${serverPort}`;
+
+    // The link is down (nothing listens there): each message is spooled and ACKed AA from the spool.
+    const first = await spawnBridge(to, spool);
+    const monitor = new MllpClient('127.0.0.1', first.port);
+    for (const text of items) {
+      const ack = readAck(await monitor.send(text));
+      expect(ack).toMatchObject({ code: 'AA', text: 'held by the bridge: delivered when the link is back' });
+    }
+    monitor.close();
+    first.child.kill('SIGKILL'); // no clean shutdown
+    await exited(first.child);
+
+    // The server comes up, the bridge restarts on the same spool and delivers everything.
+    const server = await spawnServe(join(dir, 'serve'), ['--port', String(serverPort)]);
+    const second = await spawnBridge(to, spool);
+    try {
+      expect(second.stderr()).toContain(`${items.length} message(s) in the spool from before`);
+      // Each HL7 item is one observation time, so one contract message: wait until the server has graded them all.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const h = (await (await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as { graded: number; duplicates: number };
+        if (h.graded + h.duplicates >= items.length) break;
+        if (Date.now() > deadline) throw new Error(`only ${h.graded + h.duplicates} of ${items.length} delivered`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await idle(server);
+    } finally {
+      second.child.kill('SIGTERM');
+      await exited(second.child);
+      expect(await stop(server)).toBe(0);
+    }
+    const file = join(dir, 'all.hl7');
+    writeFileSync(file, items.join('\n\n').replace(/\r/g, '\n'));
+    const replayed = pageEvents(execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--format', 'hl7v2'], { cwd: REPO, encoding: 'utf8' }).split('\n'));
+    const strip = (es: ReturnType<typeof pageEvents>) => es.filter((e) => e.type === 'notification').map(({ notificationId: _n, ...rest }) => rest);
+    expect(strip(pageEvents(server.lines))).toEqual(strip(replayed));
+    expect(strip(replayed).length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('relays the server’s own ACK while the link is up (AA, and AE naming the problem)', async () => {
+    const server = await spawnServe(join(dir, 'serve-up'));
+    const bridge = await spawnBridge(server.url, join(dir, 'spool-up'));
+    const monitor = new MllpClient('127.0.0.1', bridge.port);
+    try {
+      const text = asInterfaces(vignettes[0]!).find((i) => i.format === 'hl7v2')!;
+      if (text.format !== 'hl7v2') throw new Error('no HL7 item');
+      expect(readAck(await monitor.send(text.text))).toMatchObject({ code: 'AA', text: 'accepted 1 message(s)' });
+      const ack = await monitor.send(text.text.replace('268192^MDC_DIM_DEGC^MDC', '').replace(/\|P01-002\|P\|/, '|P01-XYZ|P|'));
+      expect(readAck(ack)?.code).toBe('AE');
+      expect(ack).toMatch(/OBX-6 no unit: a vitals.temperatureC value needs one/);
+      expect(readAck(await monitor.send('MSH|^~\\&|X'))?.code).toBe('AR');
+    } finally {
+      monitor.close();
+      bridge.child.kill('SIGTERM');
+      await exited(bridge.child);
+      expect(await stop(server)).toBe(0);
+    }
+  }, 60_000);
+});
+

@@ -1,0 +1,65 @@
+// The public vignettes as a hospital's interfaces would send them: each message's vitals as an IHE PCD-01 ORU^R01
+// from a monitor gateway, everything else (enrolment, oxygen, pumps, medications, neuro) as FHIR R4 from the EHR.
+import { readFileSync } from 'node:fs';
+import type { Bundle } from '@medplum/fhirtypes';
+import { check } from '../../shared/app/ingest.ts';
+import { FhirEncoder } from '../../shared/adapters/fhir/encode.ts';
+import { entriesOf, translateResources } from '../../shared/adapters/fhir/translate.ts';
+import { toPcd01 } from '../../shared/adapters/hl7v2/encode.ts';
+import { translatePcd01 } from '../../shared/adapters/hl7v2/pcd01.ts';
+import { screen } from '../../shared/adapters/interfaces/screen.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+
+export interface Vignette {
+  id: string;
+  scheme: 'astct2019' | 'lee2014';
+  title: string;
+  messages: DeviceMessage[];
+  expect: {
+    crs: number;
+    icans: number;
+    notifications: { kind: string; condition: string; toGrade: number; teams: string[] }[];
+    duplicates?: number;
+  };
+}
+
+/** The vignettes file this branch has (the rules branch replaces it with the 20-case one). */
+export const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as Vignette[];
+
+export type InterfaceItem = { format: 'hl7v2'; text: string; from: string } | { format: 'fhir'; bundle: Bundle; from: string };
+
+/** One vignette's messages, in order, as HL7 v2 (vitals) and FHIR (the rest). */
+export function asInterfaces(v: Vignette): InterfaceItem[] {
+  const fhir = new FhirEncoder();
+  const out: InterfaceItem[] = [];
+  for (const m of v.messages) {
+    const text = toPcd01({ ...m, ...(m.oxygen ? { oxygen: undefined } : {}), ...(m.enrolment ? { enrolment: undefined } : {}) } as DeviceMessage);
+    if (text) out.push({ format: 'hl7v2', text, from: m.messageId });
+    const bundle = fhir.bundle(m, { skipVitals: true });
+    if (bundle) out.push({ format: 'fhir', bundle, from: m.messageId });
+  }
+  return out;
+}
+
+/** An item translated and checked as the servers do (screen + the ingest's check), with every problem. */
+export function translateItem(item: InterfaceItem, now: number, deviceId = 'ehr-test'): { messages: DeviceMessage[]; problems: string[] } {
+  const messages: DeviceMessage[] = [];
+  const problems: string[] = [];
+  const take = <L>(t: { message: Record<string, unknown>; origins: Record<string, L>; whole: L }) => {
+    const s = screen(t, (value) => check(value, now));
+    problems.push(...s.problems.map((p) => p.text));
+    if (s.message) messages.push(s.message);
+  };
+  if (item.format === 'hl7v2') {
+    const r = translatePcd01(item.text);
+    problems.push(...r.problems.map((p) => p.text));
+    if (r.ok) r.translated.forEach(take);
+  } else {
+    const e = entriesOf(item.bundle);
+    if (!e.ok) return { messages, problems: [e.issue.text] };
+    const t = translateResources(e.items, { deviceId });
+    problems.push(...t.issues.filter((i) => i.severity !== 'warning').map((i) => `${i.expression}: ${i.text}`));
+    t.translated.forEach(take);
+  }
+  return { messages, problems };
+}

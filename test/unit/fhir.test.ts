@@ -1,0 +1,217 @@
+// FHIR R4 in: a nursing flowsheet's Bundle, single resources, batch semantics, and an OperationOutcome naming the
+// expression of every problem; whatever the body, nothing crashes.
+import fc from 'fast-check';
+import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { issueToken } from '../../shared/app/auth.ts';
+import { handleFhirHttp } from '../../shared/adapters/fhir/http.ts';
+import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '../../shared/adapters/interfaces/terminology.ts';
+import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
+
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+const T = '2026-01-10T08:00:00+01:00';
+let queue: MemoryQueue;
+let tokens: MemoryTokenStore;
+let token: string;
+
+beforeEach(async () => {
+  queue = new MemoryQueue();
+  tokens = new MemoryTokenStore();
+  const issued = issueToken('ehr-epic', new Date(NOW));
+  token = issued.token;
+  await tokens.put(issued.record);
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  handleFhirHttp(
+    { method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) },
+    { queue, tokens, now: () => NOW },
+  );
+
+const subject = { reference: 'Patient/P-0042', display: 'Zebedee Quigglesworth' };
+let n = 0;
+const obs = (code: { system: string; code: string }, extra: Record<string, unknown>): Resource =>
+  ({ resourceType: 'Observation', id: `obs-${++n}`, status: 'final', code: { coding: [code] }, subject, effectiveDateTime: T, ...extra }) as Resource;
+const qty = (value: number, code: string) => ({ value, unit: code, system: UCUM, code });
+
+function flowsheet(): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { resourceType: 'Patient', id: 'P-0042', name: [{ family: 'Quigglesworth', given: ['Zebedee'] }] } as Resource,
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(101.3, '[degF]') }),
+      obs({ system: LOINC_SYSTEM, code: '85354-9' }, {
+        component: [
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(86, 'mm[Hg]') },
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, valueQuantity: qty(50, 'mm[Hg]') },
+        ],
+      }),
+      obs({ system: LOINC_SYSTEM, code: '59408-5' }, { valueQuantity: qty(93, '%') }),
+      obs({ system: CRS_CODES, code: 'oxygen-device' }, { valueCodeableConcept: { coding: [{ system: SNOMED, code: '336623009' }] } }),
+      obs({ system: LOINC_SYSTEM, code: '3151-8' }, { valueQuantity: qty(4, 'L/min') }),
+      obs({ system: LOINC_SYSTEM, code: '3150-0' }, { valueQuantity: qty(33, '%') }),
+      obs({ system: CRS_CODES, code: 'ice-score' }, { valueInteger: 6 }),
+      obs({ system: CRS_CODES, code: 'icans-consciousness' }, { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'awakens_to_voice' }] } }),
+      obs({ system: LOINC_SYSTEM, code: '72514-3' }, { valueInteger: 4 }), // pain score: not graded, a warning
+      {
+        resourceType: 'MedicationAdministration',
+        id: 'ma-1',
+        status: 'in-progress',
+        medicationCodeableConcept: { coding: [{ system: RXNORM, code: '7512', display: 'norepinephrine' }] },
+        subject,
+        effectiveDateTime: T,
+        device: [{ reference: 'Device/pump-7' }],
+        dosage: { rateQuantity: qty(0.08, 'ug/kg/min') },
+      } as Resource,
+      {
+        resourceType: 'MedicationAdministration',
+        id: 'ma-2',
+        status: 'completed',
+        medicationCodeableConcept: { coding: [{ system: RXNORM, code: '612865' }] },
+        subject,
+        effectiveDateTime: T,
+        dosage: { dose: qty(560, 'mg') },
+      } as Resource,
+    ].map((resource) => ({ resource })),
+  };
+}
+
+describe('FHIR ingest', () => {
+  it('takes a flowsheet transaction: one message per source and time, units converted, FiO2 3150-0 and flow 3151-8 apart', async () => {
+    const res = await post('/fhir/r4/Bundle', flowsheet());
+    expect(res.status).toBe(202);
+    const oo = JSON.parse(res.body) as OperationOutcome;
+    expect(oo.issue[0]).toMatchObject({ severity: 'information', diagnostics: expect.stringMatching(/^accepted 3 message\(s\)/) });
+    expect(oo.issue.slice(1).map((i) => [i.severity, i.expression])).toEqual([
+      ['warning', ['Bundle.entry[0].resource']],
+      ['warning', ['Bundle.entry[9].resource.code']],
+    ]);
+    const messages = queue.messages.map((q) => q.message);
+    expect(messages).toEqual([
+      {
+        messageId: expect.stringMatching(/^fhir:sha256=[0-9a-f]{64}$/), // eight resources' ids are over 128 characters
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T07:00:00Z',
+        source: { deviceId: 'ehr-epic', kind: 'manual' },
+        vitals: { temperatureC: 38.5, systolicBP: 86, diastolicBP: 50, spo2: 93 },
+        oxygen: { device: 'nasal_cannula', flowLpm: 4, fio2: 0.33 },
+        neuro: { iceScore: 6, consciousness: 'awakens_to_voice' },
+      },
+      { messageId: 'fhir:MedicationAdministration/ma-1', patientId: 'P-0042', observedAt: '2026-01-10T07:00:00Z', source: { deviceId: 'pump-7', kind: 'pump' }, vasopressors: [{ drug: 'norepinephrine', dose: 0.08, unit: 'mcg/kg/min' }] },
+      { messageId: 'fhir:MedicationAdministration/ma-2', patientId: 'P-0042', observedAt: '2026-01-10T07:00:00Z', source: { deviceId: 'ehr-epic', kind: 'ehr' }, medications: [{ drug: 'tocilizumab', doseMg: 560 }] },
+    ]);
+    expect(JSON.stringify(messages)).not.toMatch(/Zebedee|Quigglesworth/);
+    expect(res.messageIds).toEqual(messages.map((m) => m.messageId));
+  });
+
+  it('refuses a transaction with any problem, naming each expression, and queues nothing', async () => {
+    const b = flowsheet();
+    (b.entry![1]!.resource as { valueQuantity: unknown }).valueQuantity = { value: 38.5 }; // no unit
+    (b.entry![2]!.resource as { effectiveDateTime: string }).effectiveDateTime = '2026-01-10T08:00:00'; // no offset
+    (b.entry![10]!.resource as { dosage: unknown }).dosage = { rateQuantity: qty(5, 'mL/h') };
+    b.entry!.push({ resource: obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(400, '/min') }) });
+    const res = await post('/fhir/r4/Bundle', b);
+    expect(res.status).toBe(422);
+    const errors = (JSON.parse(res.body) as OperationOutcome).issue.filter((i) => i.severity === 'error');
+    expect(errors.map((i) => [i.code, i.expression![0], i.diagnostics])).toEqual([
+      ['value', 'Bundle.entry[1].resource.valueQuantity.code', expect.stringMatching(/no unit: a vitals.temperatureC value needs one/)],
+      ['value', 'Bundle.entry[2].resource.effectiveDateTime', expect.stringMatching(/not a dateTime with a time and a zone offset/)],
+      ['value', 'Bundle.entry[10].resource.dosage.rateQuantity.code', expect.stringMatching(/rate unit "mL\/h"/)],
+      ['value', 'Bundle.entry[12].resource.valueQuantity', 'vitals.heartRate: 400 is outside 0-350'],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('takes a batch entry by entry, answering a batch-response Bundle', async () => {
+    const b = flowsheet();
+    b.type = 'batch';
+    (b.entry![11]!.resource as { subject: unknown }).subject = { reference: 'Patient/Zebedee Quigglesworth' };
+    const res = await post('/fhir/r4', b);
+    expect(res.status).toBe(200);
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.type).toBe('batch-response');
+    expect(out.entry!.map((e) => e.response!.status.slice(0, 3))).toEqual(['202', '202', '202', '202', '202', '202', '202', '202', '202', '202', '202', '422']);
+    expect(out.entry![11]!.response!.outcome).toMatchObject({ issue: [{ expression: ['Bundle.entry[11].resource.subject.reference'], diagnostics: 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -' }] });
+    expect(res.body).not.toMatch(/Zebedee/);
+    expect(queue.messages.map((q) => q.message.messageId)).toHaveLength(2);
+  });
+
+  it('takes single resources on their routes: an Encounter for bed and ward, the infusion Procedure', async () => {
+    const enc = await post('/fhir/r4/Encounter', {
+      resourceType: 'Encounter',
+      id: 'enc-1',
+      status: 'in-progress',
+      class: { code: 'IMP' },
+      subject: { identifier: { value: 'P-0042' } },
+      location: [
+        { location: { display: 'H4-12' }, physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }] }, period: { start: T } },
+        { location: { display: 'H4' }, physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'wa' }] }, period: { start: T } },
+      ],
+    });
+    expect(enc.status).toBe(202);
+    const proc = await post('/fhir/r4/Procedure', {
+      resourceType: 'Procedure',
+      identifier: [{ system: 'urn:x', value: 'inf-9' }],
+      status: 'completed',
+      code: { coding: [{ system: CRS_CODES, code: 'car-t-infusion' }] },
+      subject,
+      performedDateTime: '2026-01-08T09:00:00Z',
+      usedCode: [{ text: 'axi-cel' }],
+    });
+    expect(proc.status).toBe(202);
+    expect(queue.messages.map((q) => q.message)).toEqual([
+      { messageId: 'fhir:Encounter/enc-1', patientId: 'P-0042', observedAt: '2026-01-10T07:00:00Z', source: { deviceId: 'ehr-epic', kind: 'ehr' }, enrolment: { bed: 'H4-12', ward: 'H4' } },
+      { messageId: 'fhir:Procedure/inf-9', patientId: 'P-0042', observedAt: '2026-01-08T09:00:00Z', source: { deviceId: 'ehr-epic', kind: 'ehr' }, enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T09:00:00Z', product: 'axi-cel' } },
+    ]);
+  });
+
+  it('answers the HTTP errors with an OperationOutcome', async () => {
+    const cases: [Promise<{ status: number; body: string }>, number, RegExp][] = [
+      [post('/fhir/r4/Observation', '{not json'), 400, /not JSON/],
+      [post('/fhir/r4/Observation', flowsheet()), 400, /takes a Observation, not a Bundle/],
+      [post('/fhir/r4/Patient', {}), 404, /no route/],
+      [post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'text/plain' }), 415, /not application\/fhir\+json/],
+      [post('/fhir/r4/Bundle', flowsheet(), { authorization: 'Bearer nope' }), 403, /unknown device token/],
+      [post('/fhir/r4/Bundle', { resourceType: 'Bundle', type: 'searchset', entry: [] }), 400, /Bundle.type "searchset"/],
+    ];
+    for (const [res, status, text] of cases) {
+      const r = await res;
+      expect(r.status).toBe(status);
+      expect((JSON.parse(r.body) as OperationOutcome).issue[0]!.diagnostics).toMatch(text);
+    }
+  });
+
+  it('never throws on any JSON, and every refusal is an OperationOutcome with expressions (property)', async () => {
+    const resource = fc.record({
+      resourceType: fc.constantFrom('Observation', 'MedicationAdministration', 'Encounter', 'Procedure', 'Patient', 7),
+      id: fc.option(fc.string(), { nil: undefined }),
+      status: fc.option(fc.constantFrom('final', 'in-progress', 'completed', 'stopped', 'on-hold', 'x'), { nil: undefined }),
+      subject: fc.option(fc.oneof(fc.record({ reference: fc.string() }), fc.anything()), { nil: undefined }),
+      code: fc.option(fc.record({ coding: fc.array(fc.record({ system: fc.constantFrom(LOINC_SYSTEM, CRS_CODES, RXNORM, 'x'), code: fc.constantFrom('8310-5', '85354-9', '3150-0', 'ice-score', 'oxygen-device', 'car-t-infusion', '7512') })) }), { nil: undefined }),
+      effectiveDateTime: fc.option(fc.oneof(fc.constant(T), fc.string()), { nil: undefined }),
+      valueQuantity: fc.option(fc.record({ value: fc.oneof(fc.double(), fc.string()), code: fc.constantFrom('Cel', '%', 'mm[Hg]', '/min', 'x') }), { nil: undefined }),
+      valueInteger: fc.option(fc.integer(), { nil: undefined }),
+      component: fc.option(fc.anything(), { nil: undefined }),
+      dosage: fc.option(fc.anything(), { nil: undefined }),
+      medicationCodeableConcept: fc.option(fc.anything(), { nil: undefined }),
+    });
+    const body = fc.oneof(
+      fc.anything(),
+      resource,
+      fc.record({ resourceType: fc.constant('Bundle'), type: fc.constantFrom('batch', 'transaction', 'collection', 'x'), entry: fc.array(fc.oneof(fc.record({ resource }), fc.anything()), { maxLength: 6 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(body, async (b) => {
+        const res = await post('/fhir/r4', JSON.stringify(b) ?? 'null');
+        const out = JSON.parse(res.body) as OperationOutcome | Bundle;
+        expect(['OperationOutcome', 'Bundle']).toContain(out.resourceType);
+        if (out.resourceType === 'OperationOutcome' && res.status >= 400) {
+          expect(out.issue.length).toBeGreaterThan(0);
+          for (const i of out.issue) expect(i.diagnostics).toBeTruthy();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

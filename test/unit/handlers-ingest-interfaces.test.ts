@@ -1,0 +1,88 @@
+// The ingest Lambda on its HL7 v2 and FHIR routes, with in-memory ports: the body as API Gateway gives it (base64
+// for the HL7 content type), the ACK or OperationOutcome back, the metrics, and logs with no patient data.
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { issueToken } from '../../shared/app/auth.ts';
+import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
+import { toPcd01 } from '../../shared/adapters/hl7v2/encode.ts';
+import { parseZone } from '../../shared/adapters/interfaces/zone.ts';
+import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { FhirEncoder } from '../../shared/adapters/fhir/encode.ts';
+import { captureOutput, httpEvent, metricSum } from '../support/lambda-events.ts';
+import { enrol, msg } from '../support/messages.ts';
+import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
+
+type HandlerModule = typeof import('../../functions/ingest/handler.ts');
+let mod: HandlerModule;
+let live: Telemetry;
+beforeAll(async () => {
+  process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
+  process.env.CRS_TOKENS_TABLE = 'tokens';
+  process.env.AWS_REGION = 'eu-west-1';
+  mod = await import('../../functions/ingest/handler.ts');
+  live = telemetry('ingest');
+});
+
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+let queue: MemoryQueue;
+let tokens: MemoryTokenStore;
+let token: string;
+beforeEach(async () => {
+  queue = new MemoryQueue();
+  tokens = new MemoryTokenStore();
+  const issued = issueToken('gw-icu4', new Date(NOW));
+  token = issued.token;
+  await tokens.put(issued.record);
+});
+
+const hl7 = (text: string) =>
+  httpEvent({ path: '/v1/hl7v2', headers: { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' }, body: text, base64: true });
+
+describe('ingest handler, HL7 v2 and FHIR routes', () => {
+  it('answers an HL7 message with its ACK (base64 body decoded), counts it, and logs ids only', async () => {
+    const text = toPcd01(msg('P-1', 0, { vitals: { temperatureC: 38.4 } }, 'M-1'))!.replace('PID|||P-1^^^HOSP^MR', 'PID|||P-1^^^HOSP^MR||Quigglesworth^Zebedee');
+    const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
+    const { result, out } = await captureOutput(() => handler(hl7(text)));
+    expect(result.statusCode).toBe(202);
+    expect(result.headers?.['content-type']).toMatch(/^x-application\/hl7-v2\+er7/);
+    expect(readAck(result.body as string)).toMatchObject({ code: 'AA', controlId: 'M-1' });
+    expect(queue.messages.map((q) => [q.message.messageId, q.sender])).toEqual([['hl7v2:SIM/M-1', 'gw-icu4']]);
+    expect(metricSum(out, 'MessagesAccepted')).toBe(1);
+    expect(out).toContain('hl7v2:SIM/M-1');
+    expect(out).not.toMatch(/Quigglesworth|Zebedee|38\.4/);
+  });
+
+  it('counts a partly refused HL7 message as accepted and refused; a wrong token gets an AR with 403', async () => {
+    const text = toPcd01(msg('P-1', 0, { vitals: { temperatureC: 38.4, heartRate: 100 } }, 'M-2'))!.replace('268192^MDC_DIM_DEGC^MDC', '');
+    const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
+    const { result, out } = await captureOutput(() => handler(hl7(text)));
+    expect([result.statusCode, readAck(result.body as string)?.code]).toEqual([202, 'AE']);
+    expect(metricSum(out, 'MessagesAccepted')).toBe(1);
+    expect(metricSum(out, 'Rejects')).toBe(1);
+    token = 'wrong';
+    const { result: denied } = await captureOutput(() => handler(hl7(text)));
+    expect([denied.statusCode, readAck(denied.body as string)?.code]).toEqual([403, 'AR']);
+  });
+
+  it('takes local HL7 times in the configured site zone', async () => {
+    const text = toPcd01(msg('P-1', 0, { vitals: { spo2: 93 } }, 'M-3'))!.replace(/\+0000/g, '');
+    const refused = await captureOutput(() => mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live })(hl7(text)));
+    expect(refused.result.statusCode).toBe(422);
+    const zoned = await captureOutput(() => mod.createIngestHandler({ queue, tokens, now: () => NOW, hl7Zone: parseZone('Europe/Paris')!, ...live })(hl7(text)));
+    expect(zoned.result.statusCode).toBe(202);
+    expect(queue.messages[0]!.message.observedAt).toBe('2026-01-10T07:00:00Z');
+  });
+
+  it('answers a FHIR Bundle with an OperationOutcome and queues its messages', async () => {
+    const bundle = new FhirEncoder().bundle(enrol('P-2', -60))!;
+    const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
+    const { result } = await captureOutput(() =>
+      handler(httpEvent({ path: '/fhir/r4/Bundle', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, body: JSON.stringify(bundle) })),
+    );
+    expect(result.statusCode).toBe(202);
+    expect(JSON.parse(result.body as string)).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'information' }] });
+    expect(queue.messages.map((q) => q.message.enrolment)).toEqual([
+      { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', product: 'axi-cel' }, // at the infusion's time
+      { weightKg: 70, bed: 'H4-P-2', ward: 'H4' }, // the weight and the Encounter: one source, one time
+    ]);
+  });
+});

@@ -1,0 +1,211 @@
+// IHE PCD-01 (HL7 v2 ORU^R01) in, contract messages and an ACK out: realistic monitor-gateway messages (several OBX
+// groups, arterial and cuff pressure, repeated observations, Z-segments, missing units, bad times, a name in PID-5).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
+import { ingestHl7 } from '../../shared/adapters/hl7v2/ingest.ts';
+import { translatePcd01 } from '../../shared/adapters/hl7v2/pcd01.ts';
+import { parseZone } from '../../shared/adapters/interfaces/zone.ts';
+import { MemoryQueue } from '../support/port-fakes.ts';
+
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+const NAME = 'Zebedee^Quigglesworth';
+
+/** A Philips/GE-style gateway message: MDS/VMD/channel rows, two times, arterial and cuff pressure, a Z-segment. */
+const PCD01 = [
+  'MSH|^~\\&|GW-ICU4^0012345678ABCDEF^EUI-64|ICU4|CRS|HOSP|20260110080500+0000||ORU^R01^ORU_R01|MSG000123|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO',
+  `PID|||P-0042^^^HOSP^MR~998877^^^HOSP^PI||${NAME}||19700101|F`,
+  'PV1||I|ICU4^^12',
+  'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110080000+0000',
+  'OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X|||||||0012345678ABCDEF^EUI-64',
+  'OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110080000+0000',
+  'OBX|3|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.1.1.2|110|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110080000+0000',
+  'OBX|4|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|112|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110080000+0000',
+  'OBX|5|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC|1.3.1.1|86|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000',
+  'OBX|6|NM|150034^MDC_PRESS_BLD_ART_DIA^MDC|1.3.1.2|48|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000',
+  'OBX|7|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|61|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000',
+  'OBX|8|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.4.1.1|94|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000',
+  'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|38.6|268192^MDC_DIM_DEGC^MDC|||||R|||20260110080000+0000',
+  'OBX|10|NM|151562^MDC_RESP_RATE^MDC|1.6.1.1|24|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20260110080000+0000',
+  'OBX|11|NM|131841^MDC_ECG_AMPL_ST_II^MDC|1.2.1.5|0.1|266418^MDC_DIM_MILLI_VOLT^MDC|||||R|||20260110080000+0000',
+  'ZPD|1|vendor private|data',
+  'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|91|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110080100+0000',
+  'OBX|13|NM|150344^MDC_TEMP^MDC|1.5.1.1|38.9|268192^MDC_DIM_DEGC^MDC|||||D|||20260110080100+0000',
+].join('\r');
+
+const ok = (text: string, zone?: string) => {
+  const r = translatePcd01(text, zone ? { zone: parseZone(zone)! } : {});
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r;
+};
+const garbled = `${PCD01.split('\r')[0]}\rZebedee^Quigglesworth`;
+const withLine = (n: number, line: string) => PCD01.split('\r').map((l, i) => (i === n ? line : l)).join('\r');
+
+describe('PCD-01 translation', () => {
+  it('makes one contract message per observation time, arterial over cuff, ECG over oximeter, skipping rows without values, unknown codes, deleted results and Z-segments', () => {
+    const r = ok(PCD01);
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message)).toEqual([
+      {
+        messageId: 'hl7v2:ICU4/MSG000123/t=20260110T080000Z',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T08:00:00Z',
+        source: { deviceId: 'GW-ICU4', kind: 'monitor' },
+        vitals: { spo2: 93, heartRate: 112, systolicBP: 86, diastolicBP: 48, meanArterialPressure: 61, temperatureC: 38.6, respiratoryRate: 24 },
+        enrolment: { bed: '12', ward: 'ICU4' },
+      },
+      {
+        messageId: 'hl7v2:ICU4/MSG000123/t=20260110T080100Z',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T08:01:00Z',
+        source: { deviceId: 'GW-ICU4', kind: 'monitor' },
+        vitals: { spo2: 91 },
+        enrolment: { bed: '12', ward: 'ICU4' },
+      },
+    ]);
+  });
+
+  it('never reads PID-5: the name is in no message, no ACK, no problem text', async () => {
+    const queue = new MemoryQueue();
+    const bad = withLine(1, `PID|||Zebedee Quigglesworth^^^HOSP^MR||${NAME}`); // a name typed into PID-3 too (refused, not echoed)
+    for (const text of [PCD01, bad, garbled, withLine(11, 'OBX|8|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.4.1.1|94||||||R')]) {
+      const a = await ingestHl7(text, 'gw', { queue, now: () => NOW });
+      const everything = JSON.stringify([a, queue.messages]);
+      expect(everything).not.toMatch(/Zebedee|Quigglesworth/);
+    }
+    expect(queue.messages.length).toBeGreaterThan(0);
+  });
+
+  it('is deterministic: the same message sent again gives the same ids and content (it deduplicates)', () => {
+    expect(ok(PCD01).translated.map((t) => t.message)).toEqual(ok(PCD01).translated.map((t) => t.message));
+    const other = ok(PCD01.replace('MSG000123', 'MSG000124')).translated[0]!.message.messageId;
+    expect(other).toBe('hl7v2:ICU4/MSG000124/t=20260110T080000Z');
+  });
+
+  it('keeps ids in the contract set: other characters of MSH-10 and MSH-4 are escaped one to one', () => {
+    const r = ok(PCD01.replace('|ICU4|CRS|', '|ICU 4_A|CRS|').replace('MSG000123', 'A_B C\\F\\D'));
+    expect(r.translated[0]!.message.messageId).toBe('hl7v2:ICU~204~5FA/A~5FB~20C~7CD/t=20260110T080000Z');
+  });
+
+  it('converts Fahrenheit only when the unit says so, and refuses a vital without a unit (never guessed)', async () => {
+    const f = ok(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|266560^MDC_DIM_FAHR^MDC|||||R|||20260110080000+0000'));
+    expect((f.translated[0]!.message.vitals as Record<string, number>).temperatureC).toBe(38.5);
+    const f2 = ok(withLine(12, 'OBX|9|NM|8310-5^Body temperature^LN|1.5.1.1|101.3|[degF]^^UCUM|||||R|||20260110080000+0000'));
+    expect((f2.translated[0]!.message.vitals as Record<string, number>).temperatureC).toBe(38.5);
+
+    const noUnit = ok(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|38.6||||||R|||20260110080000+0000'));
+    expect(noUnit.problems).toEqual([{ at: { segment: 'OBX', sequence: 9, field: 6 }, code: 103, text: expect.stringMatching(/OBX-6 no unit: a vitals.temperatureC value needs one/) }]);
+    expect(noUnit.translated[0]!.message.vitals).not.toHaveProperty('temperatureC');
+
+    // 101.3 "Cel": the contract's own range check refuses it, reported at its OBX, and the other vitals are kept.
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|Cel^^UCUM|||||R|||20260110080000+0000'), 'gw', { queue, now: () => NOW });
+    expect(a.code).toBe('AE');
+    expect(a.status).toBe(202);
+    expect(a.ack).toContain('ERR||OBX^9^5^1|102^Data type error^HL70357|E||||vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)');
+    expect(queue.messages[0]!.message.vitals).toEqual({ spo2: 93, heartRate: 112, systolicBP: 86, diastolicBP: 48, meanArterialPressure: 61, respiratoryRate: 24 });
+  });
+
+  it('takes OBX-14, else OBR-7; refuses a time without an offset unless the site zone is configured, and impossible times', () => {
+    const local = PCD01.replace(/\+0000/g, '');
+    const refused = translatePcd01(local);
+    expect(refused.ok && refused.translated).toEqual([]);
+    expect(refused.problems.map((p) => `${p.at.segment}-${p.at.field}`)).toContain('OBX-14');
+    expect(refused.problems[0]!.text).toMatch(/has no UTC offset/);
+    const paris = ok(local, 'Europe/Paris');
+    expect(paris.translated[0]!.message.observedAt).toBe('2026-01-10T07:00:00Z');
+    const summer = ok(local.replace(/20260110/g, '20260710'), 'Europe/Paris');
+    expect(summer.translated[0]!.message.observedAt).toBe('2026-07-10T06:00:00Z');
+    expect(ok(local, '+0530').translated[0]!.message.observedAt).toBe('2026-01-10T02:30:00Z');
+
+    const noObx14 = ok(PCD01.split('\r').map((l) => (l.startsWith('OBX') ? l.replace(/\|20260110080[01]00\+0000$/, '|') : l)).join('\r'));
+    expect(noObx14.translated.map((t) => t.message.observedAt)).toEqual(['2026-01-10T08:00:00Z']);
+
+    for (const [bad, why] of [
+      ['20261310080000+0000', /not a real date/],
+      ['20260230080000+0000', /not a real date/],
+      ['2026011008+0000', /not precise enough/],
+      ['yesterday', /not an HL7 time/],
+      ['20260110080000+2500', /impossible UTC offset/],
+    ] as const) {
+      const r = ok(withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||${bad}`));
+      expect(r.problems).toEqual([{ at: { segment: 'OBX', sequence: 2, field: 14 }, code: 102, text: expect.stringMatching(why) }]);
+    }
+  });
+
+  it('treats OBX-11 C as a correction (taken) and X, D, W as no value', () => {
+    const corrected = ok(withLine(16, 'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||C|||20260110080100+0000'));
+    expect(corrected.translated[1]!.message.vitals).toEqual({ spo2: 95 });
+    const deleted = ok(withLine(16, 'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||W|||20260110080100+0000'));
+    expect(deleted.translated).toHaveLength(1);
+  });
+
+  it('refuses two different values for one measurement at one time from equally good sources, naming both OBX', () => {
+    const r = ok(`${PCD01}\rOBX|14|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|70|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`);
+    expect(r.problems.map((p) => [p.at.sequence, p.text])).toEqual([
+      [7, 'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14); neither is used'],
+      [14, 'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14); neither is used'],
+    ]);
+    expect(r.translated[0]!.message.vitals).not.toHaveProperty('meanArterialPressure');
+  });
+
+  it('takes FiO2 and oxygen flow (LOINC) with the coded oxygen device, and refuses them without it', () => {
+    const device = 'OBX|20|CWE|oxygen-device^Oxygen delivery device^99CRS|1.9.1.1|336623009^Oxygen nasal cannula^SCT||||||F|||20260110080000+0000';
+    const flow = 'OBX|21|NM|3151-8^Inhaled oxygen flow rate^LN|1.9.1.2|4|L/min^^UCUM|||||F|||20260110080000+0000';
+    const fio2 = 'OBX|22|NM|152196^MDC_CONC_AWAY_O2_INSP^MDC|1.9.1.3|33|262688^MDC_DIM_PERCENT^MDC|||||F|||20260110080000+0000';
+    const r = ok([PCD01, device, flow, fio2].join('\r'));
+    expect(r.translated[0]!.message.oxygen).toEqual({ device: 'nasal_cannula', flowLpm: 4, fio2: 0.33 });
+    const alone = ok([PCD01, flow].join('\r'));
+    expect(alone.translated[0]!.message).not.toHaveProperty('oxygen');
+    expect(alone.problems[0]!.text).toMatch(/oxygen.flowLpm needs the oxygen device at the same time/);
+  });
+
+  it('answers AR for what cannot be taken, naming the segment and field', async () => {
+    const queue = new MemoryQueue();
+    const cases: [string, string][] = [
+      ['not hl7 at all', 'ERR||MSH^1|100^Segment sequence error^HL70357|E||||the message does not start with an MSH segment'],
+      [PCD01.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01'), 'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357'],
+      [PCD01.replace('ORU^R01^ORU_R01', 'ORU^R30'), 'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357'],
+      [PCD01.replace('|MSG000123|P|', '||P|'), 'ERR||MSH^1^10^1|101^Required field missing^HL70357'],
+      [PCD01.replace('|MSG000123|P|', '|MSG000123|T|'), 'ERR||MSH^1^11^1|202^Unsupported processing id^HL70357'],
+      [`${PCD01}\r${PCD01}`, 'ERR||MSH^2|100^Segment sequence error^HL70357|E||||a second MSH: send one message per frame'],
+    ];
+    for (const [text, err] of cases) {
+      const a = await ingestHl7(text, 'gw', { queue, now: () => NOW });
+      expect([a.code, a.status]).toEqual(['AR', 400]);
+      expect(a.ack.split('\r')[2]).toContain(err);
+    }
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('answers AA only after the queue committed, echoing MSH-10 and swapping the addresses; AR when the queue is down', async () => {
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(PCD01, 'gw', { queue, now: () => NOW });
+    expect([a.code, a.status, a.messageIds.length, queue.messages.length]).toEqual(['AA', 202, 2, 2]);
+    expect(a.ack.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|GW-ICU4\^0012345678ABCDEF\^EUI-64\|ICU4\|20260110090000\+0000\|\|ACK\^R01\^ACK\|/);
+    expect(readAck(a.ack)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
+    queue.failWith = new Error('disk full');
+    const down = await ingestHl7(PCD01, 'gw', { queue, now: () => NOW });
+    expect([down.code, down.status]).toEqual(['AR', 503]);
+    expect(down.ack).toContain('207^Application internal error^HL70357');
+  });
+
+  it('never throws on any input, and every answer that is not AA names a segment (property)', async () => {
+    const queue = new MemoryQueue();
+    const lines = PCD01.split('\r');
+    const mutated = fc
+      .tuple(fc.integer({ min: 0, max: lines.length - 1 }), fc.integer({ min: 0, max: 200 }), fc.string({ maxLength: 12 }), fc.integer({ min: 0, max: 12 }))
+      .map(([line, pos, insert, cut]) => lines.map((l, i) => (i === line ? l.slice(0, pos) + insert + l.slice(pos + cut) : l)).join('\r'));
+    const anything = fc.oneof(fc.string(), fc.string().map((s) => `MSH|^~\\&|${s}`), mutated, fc.constantFrom(...lines).map((l) => `${lines[0]}\r${l}`));
+    await fc.assert(
+      fc.asyncProperty(anything, async (text) => {
+        const a = await ingestHl7(text, 'gw', { queue, now: () => NOW });
+        expect(['AA', 'AE', 'AR']).toContain(a.code);
+        expect(readAck(a.ack)?.code).toBe(a.code);
+        if (a.code !== 'AA') expect(a.ack).toMatch(/\rERR\|\|[A-Z][A-Z0-9]{2}\^\d+/);
+        expect(a.ack).not.toMatch(/Zebedee/);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
