@@ -10,7 +10,6 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -31,6 +30,8 @@ import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/a
 import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
 import { resolveConfig } from '../shared/domain/config.ts';
 import { PAGE_TEAMS } from '../shared/domain/paging.ts';
+import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
+import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
 import { CrsFunction } from './function-defaults.ts';
 import type { PagingConfig } from './paging-config.ts';
 
@@ -88,13 +89,15 @@ export class CrsAlertingStack extends Stack {
   readonly sweepRule: events.Rule;
   readonly pagesTopic: sns.Topic;
   readonly alarmTopic: sns.Topic;
+  /** Where every alarm is declared (`operatorAlarms.add(id, {...})`), with its topic and key. */
+  readonly operatorAlarms: OperatorAlarms;
   readonly ingest: CrsFunction;
   readonly grade: CrsFunction;
   readonly notify: CrsFunction;
   readonly escalate: CrsFunction;
   readonly ack: CrsFunction;
   readonly api: apigwv2.HttpApi;
-  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly alarms: cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: CrsAlertingStackProps) {
     super(scope, id, props);
@@ -125,16 +128,25 @@ export class CrsAlertingStack extends Stack {
         conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*` } },
       }),
     );
-    // SNS delivers to the encrypted subscription DLQ, and CloudWatch alarms publish to the encrypted alarm topic.
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'SnsAndCloudWatchOfThisAccount',
-        principals: [new iam.ServicePrincipal('sns.amazonaws.com'), new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-      }),
-    );
+    // The services that write to an encrypted queue of this stack themselves (not through a function's role): SNS
+    // to the undelivered-pages queue, EventBridge to the escalation DLQ (the schedule's failed invocations). Each
+    // is limited to this account's topics or rules (an ARN pattern: the topic and the rule are encrypted with this
+    // key, so naming them here would be a circular reference).
+    const producers: [string, string, string][] = [
+      ['SnsOfThisAccount', 'sns.amazonaws.com', `arn:${this.partition}:sns:${this.region}:${this.account}:*`],
+      ['EventBridgeRulesOfThisAccount', 'events.amazonaws.com', `arn:${this.partition}:events:${this.region}:${this.account}:rule/*`],
+    ];
+    for (const [sid, service, sourceArn] of producers) {
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account }, ArnLike: { 'aws:SourceArn': sourceArn } },
+        }),
+      );
+    }
 
     // ---- DynamoDB: patient state with its outbox (streamed to the notifier), pages and silences, the append-only
     // audit trail, device tokens.
@@ -233,11 +245,13 @@ export class CrsAlertingStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // ---- SNS: the pages topic (one filtered subscription per team endpoint) and the operators' alarm topic.
+    // ---- SNS: the pages topic (one filtered subscription per team endpoint) and the operators' alarm topic, which
+    // has its own key (infra/alarms.ts).
     this.pagesTopic = new sns.Topic(this, 'Pages', { displayName: 'CRS alerting pages', masterKey: this.key, enforceSSL: true });
-    this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: 'CRS alerting alarms', masterKey: this.key, enforceSSL: true });
     this.subscribeTeams(props.paging);
-    this.subscribeOperators(props.paging);
+    this.operatorAlarms = new OperatorAlarms(this, props.paging.alarms);
+    this.alarmTopic = this.operatorAlarms.topic;
+    this.alarms = this.operatorAlarms.alarms;
 
     // ---- Functions.
     const fnDefaults = { key: this.key, logRetention };
@@ -445,7 +459,9 @@ export class CrsAlertingStack extends Stack {
         new sns.Subscription(this, `Pages${team}Sms${phone}`, { topic: this.pagesTopic, protocol: sns.SubscriptionProtocol.SMS, endpoint: phone, ...options });
       }
       for (const url of endpoints.https) {
-        this.pagesTopic.addSubscription(new subs.UrlSubscription(url, { ...options, protocol: sns.SubscriptionProtocol.HTTPS, rawMessageDelivery: false }));
+        this.pagesTopic.addSubscription(
+          new subs.UrlSubscription(url, { ...options, protocol: sns.SubscriptionProtocol.HTTPS, rawMessageDelivery: false, deliveryPolicy: HTTPS_DELIVERY_POLICY }),
+        );
       }
       count += endpoints.email.length + endpoints.sms.length + endpoints.https.length;
     }
@@ -454,108 +470,84 @@ export class CrsAlertingStack extends Stack {
     }
   }
 
-  private subscribeOperators(paging: PagingConfig): void {
-    const a = paging.alarms;
-    for (const address of a.email) this.alarmTopic.addSubscription(new subs.EmailSubscription(address));
-    for (const phone of a.sms) this.alarmTopic.addSubscription(new subs.SmsSubscription(phone));
-    for (const url of a.https) this.alarmTopic.addSubscription(new subs.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }));
-    if (a.email.length + a.sms.length + a.https.length === 0) {
-      Annotations.of(this).addWarningV2('crs:no-alarm-endpoints', 'no alarm endpoints configured: alarms fire but nobody is told (set alarms in the paging config)');
-    }
-  }
-
-  private alarm(id: string, description: string, metric: cloudwatch.IMetric, threshold: number, evaluationPeriods = 1, comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD) {
-    const alarm = new cloudwatch.Alarm(this, id, {
-      alarmDescription: description,
-      metric,
-      threshold,
-      evaluationPeriods,
-      comparisonOperator: comparison,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
-    alarm.addOkAction(new cwActions.SnsAction(this.alarmTopic));
-    this.alarms.push(alarm);
-    return alarm;
-  }
-
   private addAlarms(): void {
-    const minute = Duration.minutes(1);
-    this.alarm(
-      'MessagesDlqDepth',
-      'Device messages were dead-lettered after repeated grading failures: those patients are not being graded from them. Inspect the DLQ, fix, redrive.',
-      this.queueDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'MessagesOldestAge',
-      'The oldest queued device message is over 2 minutes old: grading is behind or a patient is blocked by a failing message.',
-      this.queue.metricApproximateAgeOfOldestMessage({ period: minute, statistic: 'Maximum' }),
-      120,
-      2,
-    );
-    this.alarm(
-      'NotifyFailuresDepth',
-      'The notifier gave up on outbox records (retries exhausted or record too old): pages were not sent. The message names the stream range to replay.',
-      this.notifyDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'UndeliveredPagesDepth',
-      'SNS could not deliver pages to a team endpoint (bad address, endpoint down): a team missed pages.',
-      this.pagesDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'NotifyIteratorAge',
-      'Pages are more than a minute behind the grades (notifier slow or failing).',
-      this.notify.fn.metric('IteratorAge', { period: minute, statistic: 'Maximum' }),
-      60_000,
-      2,
-    );
-    this.alarm(
-      'EscalationDlqDepth',
-      'Escalation timers failed 3 times (or the schedule could not invoke the escalate function): ladders may be late. The minute schedule keeps ticking; check EscalateErrors and the escalate log.',
-      this.escalationDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'LaddersExhausted',
-      'A page walked its whole escalation ladder, every loop, and nobody acknowledged it: a patient\'s page is unanswered. Call the team; the audit export of the patient shows who was paged when.',
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.laddersExhausted, dimensionsMap: { service: 'escalate' }, period: minute, statistic: 'Sum' }),
-      1,
-    );
-    this.alarm(
-      'AckLinksRefused',
-      'Acknowledge links were refused (forged, altered or expired) 5 times in 5 minutes: someone may be guessing links, or links are being opened long after they expire.',
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.acknowledgementsRefused, dimensionsMap: { service: 'ack' }, period: Duration.minutes(5), statistic: 'Sum' }),
-      5,
-    );
-    for (const [name, fn] of [
+    const alarm = (id: string, spec: AlarmSpec) => this.operatorAlarms.add(id, spec);
+    // Dead-letter queues: an idle queue publishes no metric, which means nothing was dead-lettered.
+    const deadLetters = (q: sqs.Queue) => q.metricApproximateNumberOfMessagesVisible({ period: MINUTE, statistic: 'Maximum' });
+    alarm('MessagesDlqDepth', {
+      description: 'Device messages were dead-lettered after repeated grading failures: those patients are not being graded from them. Inspect the DLQ, fix, redrive.',
+      metric: deadLetters(this.queueDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('MessagesOldestAge', {
+      description: 'The oldest queued device message is over 2 minutes old: grading is behind or a patient is blocked by a failing message.',
+      metric: this.queue.metricApproximateAgeOfOldestMessage({ period: MINUTE, statistic: 'Maximum' }),
+      threshold: 120,
+      periods: 2,
+      whenMissing: 'ok',
+    });
+    alarm('NotifyFailuresDepth', {
+      description: 'The notifier gave up on outbox records (retries exhausted or record too old): pages were not sent. The message names the stream range to replay.',
+      metric: deadLetters(this.notifyDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('UndeliveredPagesDepth', {
+      description: 'SNS could not deliver pages to a team endpoint (bad address, endpoint down): a team missed pages.',
+      metric: deadLetters(this.pagesDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('NotifyIteratorAge', {
+      description: 'Pages are more than a minute behind the grades (notifier slow or failing).',
+      metric: this.notify.fn.metric('IteratorAge', { period: MINUTE, statistic: 'Maximum' }),
+      threshold: 60_000,
+      periods: 2,
+      whenMissing: 'ok',
+    });
+    alarm('EscalationDlqDepth', {
+      description: 'Escalation timers failed 3 times (or the schedule could not invoke the escalate function): ladders may be late. The minute schedule keeps ticking; check EscalateErrors and the escalate log.',
+      metric: deadLetters(this.escalationDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('LaddersExhausted', {
+      description: 'A page walked its whole escalation ladder, every loop, and nobody acknowledged it: a patient\'s page is unanswered. Call the team; the audit export of the patient shows who was paged when.',
+      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.laddersExhausted, dimensionsMap: { service: 'escalate' }, period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('AckLinksRefused', {
+      description: 'Acknowledge links were refused (forged, altered or expired) 5 times in 5 minutes: someone may be guessing links, or links are being opened long after they expire.',
+      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.acknowledgementsRefused, dimensionsMap: { service: 'ack' }, period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 5,
+      whenMissing: 'ok',
+    });
+    for (const [name, fn] of this.namedFunctions()) {
+      alarm(`${name}Errors`, {
+        description: `The ${name.toLowerCase()} function failed invocations (crash, timeout, or a whole batch failed); see its log group by request id.`,
+        metric: fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    alarm('IngestQueueUnavailable', {
+      description: 'Ingest answered 503: SQS refused messages, devices are being told to retry.',
+      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.queueUnavailable, dimensionsMap: { service: 'ingest' }, period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+  }
+
+  /** The five functions by the name their alarms carry. */
+  private namedFunctions(): [string, CrsFunction][] {
+    return [
       ['Ingest', this.ingest],
       ['Grade', this.grade],
       ['Notify', this.notify],
       ['Escalate', this.escalate],
       ['Ack', this.ack],
-    ] as const) {
-      this.alarm(
-        `${name}Errors`,
-        `The ${name.toLowerCase()} function failed invocations (crash, timeout, or a whole batch failed); see its log group by request id.`,
-        fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-        1,
-      );
-    }
-    this.alarm(
-      'IngestQueueUnavailable',
-      'Ingest answered 503: SQS refused messages, devices are being told to retry.',
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: METRIC.queueUnavailable,
-        dimensionsMap: { service: 'ingest' },
-        period: minute,
-        statistic: 'Sum',
-      }),
-      1,
-    );
+    ];
   }
 }

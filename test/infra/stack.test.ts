@@ -169,15 +169,20 @@ describe('paging', () => {
         expect(s.RedrivePolicy).toEqual({ deadLetterTargetArn: getAtt(synth.stack.pagesDlq) });
         if (endpoints.wards) expect(s.FilterPolicy.ward).toEqual(endpoints.wards);
         else expect(s.FilterPolicy.ward).toBeUndefined();
+        // HTTPS endpoints: SNS retries for about ten minutes, backing off, before the page is undeliverable.
+        if (s.Protocol === 'https') expect(s.DeliveryPolicy.healthyRetryPolicy).toMatchObject({ numRetries: 20, backoffFunction: 'EXPONENTIAL', maxDelayTarget: 60 });
+        else expect(s.DeliveryPolicy).toBeUndefined();
       }
     }
   });
 
-  it('encrypts both topics with the customer managed key and refuses publishing without TLS', () => {
+  it('encrypts the pages topic with the customer managed key, the alarm topic with a key of its own, and refuses publishing without TLS', () => {
     const topics = ofType('AWS::SNS::Topic');
     expect(topics).toHaveLength(2);
-    for (const [id, t] of topics) {
-      expect(t.Properties.KmsMasterKeyId, id).toEqual(keyArn());
+    expect(resources[idOf(synth.stack.pagesTopic)]!.Properties.KmsMasterKeyId).toEqual(keyArn());
+    expect(resources[idOf(synth.stack.alarmTopic)]!.Properties.KmsMasterKeyId).toEqual(getAtt(synth.stack.operatorAlarms.key));
+    expect(idOf(synth.stack.operatorAlarms.key)).not.toBe(idOf(synth.stack.key));
+    for (const [id] of topics) {
       const policy = ofType('AWS::SNS::TopicPolicy').find(([, p]) => JSON.stringify(p.Properties.Topics).includes(id))!;
       expect(policy[1].Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -463,15 +468,92 @@ describe('alarms', () => {
     expect(alarmOn('IteratorAge', { Ref: idOf(synth.stack.notify.fn) })).toHaveLength(1);
   });
 
-  it('tell the operators: every alarm notifies the alarm topic, which has the configured endpoints', () => {
+  it('tell the operators: every alarm notifies the alarm topic on firing and on clearing, and says what no data means', () => {
     for (const [id, a] of ofType('AWS::CloudWatch::Alarm')) {
       expect(a.Properties.AlarmActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);
+      expect(a.Properties.OKActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);
       expect(a.Properties.AlarmDescription.length, id).toBeGreaterThan(40);
+      expect(['breaching', 'notBreaching'], id).toContain(a.Properties.TreatMissingData);
     }
     template.hasResourceProperties('AWS::SNS::Subscription', {
       TopicArn: { Ref: idOf(synth.stack.alarmTopic) },
       Protocol: 'email',
       Endpoint: 'platform-oncall@hospital.example',
     });
+  });
+});
+
+describe('producers of encrypted queues and topics', () => {
+  // Who writes to each encrypted queue or topic, and with which key: a service through the key policy (and the
+  // queue's or topic's resource policy), a function through its role's grants.
+  type KeyStatement = { Effect: string; Principal?: { Service?: unknown; AWS?: unknown }; Action: string | string[]; Condition?: Record<string, Record<string, unknown>> };
+  const asList = <T,>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
+  const keyIdOf = (resource: Resource) => (resource.Properties.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  const keyStatements = (keyId: string) => resources[keyId]!.Properties.KeyPolicy.Statement as KeyStatement[];
+  const resourcePolicy = (id: string) => {
+    const type = resources[id]!.Type === 'AWS::SQS::Queue' ? 'AWS::SQS::QueuePolicy' : 'AWS::SNS::TopicPolicy';
+    const key = type === 'AWS::SQS::QueuePolicy' ? 'Queues' : 'Topics';
+    const found = ofType(type).filter(([, p]) => JSON.stringify(p.Properties[key]).includes(`"${id}"`));
+    return found.flatMap(([, p]) => p.Properties.PolicyDocument.Statement as KeyStatement[]);
+  };
+  const allowsService = (statements: KeyStatement[], service: string, action: string) =>
+    statements.filter(
+      (st) => st.Effect === 'Allow' && asList(st.Principal?.Service as string | string[]).includes(service) && asList(st.Action).some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))),
+    );
+
+  const services: [string, () => { node: { defaultChild?: unknown } }, string, string][] = [
+    ['SNS (a team endpoint that cannot be reached)', () => synth.stack.pagesDlq, 'sns.amazonaws.com', 'sqs:SendMessage'],
+    ['EventBridge (the schedule failing to invoke escalate)', () => synth.stack.escalationDlq, 'events.amazonaws.com', 'sqs:SendMessage'],
+    ['CloudWatch (every alarm)', () => synth.stack.alarmTopic, 'cloudwatch.amazonaws.com', 'sns:Publish'],
+  ];
+  it.each(services)('%s may write to its encrypted destination: the resource policy and the key policy both let it', (_what, destination, service, action) => {
+    const id = idOf(destination());
+    const byResource = allowsService(resourcePolicy(id), service, action);
+    expect(byResource, `${service} ${action} on ${id}`).toHaveLength(1);
+    expect(JSON.stringify(byResource[0]!.Condition)).toMatch(/aws:Source(Arn|Account)/); // never any account's
+    const byKey = [...allowsService(keyStatements(keyIdOf(resources[id]!)), service, 'kms:GenerateDataKey')];
+    expect(byKey, `${service} on the key of ${id}`).toHaveLength(1);
+    expect(allowsService([byKey[0]!], service, 'kms:Decrypt')).toHaveLength(1);
+    expect(byKey[0]!.Condition?.StringEquals?.['aws:SourceAccount']).toEqual({ Ref: 'AWS::AccountId' });
+  });
+
+  it('the services are limited to this account\'s topics, rules and alarms', () => {
+    const arnLike = (keyId: string, service: string) => JSON.stringify(allowsService(keyStatements(keyId), service, 'kms:GenerateDataKey')[0]?.Condition?.ArnLike);
+    expect(arnLike(idOf(synth.stack.key), 'sns.amazonaws.com')).toMatch(/:sns:.*:\*"/);
+    expect(arnLike(idOf(synth.stack.key), 'events.amazonaws.com')).toMatch(/:events:.*:rule\/\*"/);
+    // The alarm topic's key serves the alarms only, and the data key no longer lets CloudWatch in.
+    expect(allowsService(keyStatements(idOf(synth.stack.key)), 'cloudwatch.amazonaws.com', 'kms:GenerateDataKey')).toEqual([]);
+    expect(JSON.stringify(allowsService(resourcePolicy(idOf(synth.stack.alarmTopic)), 'cloudwatch.amazonaws.com', 'sns:Publish')[0]!.Condition)).toMatch(/:cloudwatch:.*:alarm:\*/);
+  });
+
+  const roles: [Fn, () => { node: { defaultChild?: unknown } }, string][] = [
+    ['ingest', () => synth.stack.queue, 'sqs:SendMessage'],
+    ['notify', () => synth.stack.escalationQueue, 'sqs:SendMessage'],
+    ['notify', () => synth.stack.notifyDlq, 'sqs:SendMessage'], // the stream mapping's on-failure destination: sent with the function's role
+    ['notify', () => synth.stack.pagesTopic, 'sns:Publish'],
+    ['escalate', () => synth.stack.escalationQueue, 'sqs:SendMessage'],
+    ['escalate', () => synth.stack.pagesTopic, 'sns:Publish'],
+  ];
+  it.each(roles)('the %s function may write to %s with its key', (fn, destination, action) => {
+    const id = idOf(destination());
+    const arn = resources[id]!.Type === 'AWS::SQS::Queue' ? getAtt(destination()) : { Ref: id };
+    expect(resourcesFor(fn, action)).toContainEqual(arn);
+    const key = { 'Fn::GetAtt': [keyIdOf(resources[id]!), 'Arn'] };
+    expect(resourcesFor(fn, 'kms:GenerateDataKey*')).toContainEqual(key);
+    expect(resourcesFor(fn, 'kms:Decrypt')).toContainEqual(key);
+  });
+
+  it('leaves no encrypted queue or topic with a writer nobody checked', () => {
+    const checked = new Set([...services.map(([, d]) => idOf(d())), ...roles.map(([, d]) => idOf(d()))]);
+    const written = [...ofType('AWS::SQS::Queue'), ...ofType('AWS::SNS::Topic')]
+      .map(([id]) => id)
+      .filter((id) => {
+        const byService = resourcePolicy(id).some((st) => st.Effect === 'Allow' && st.Principal?.Service);
+        const byRole = FUNCTIONS.some((fn) =>
+          [...resourcesFor(fn, 'sqs:SendMessage'), ...resourcesFor(fn, 'sns:Publish')].some((r) => JSON.stringify(r).includes(`"${id}"`)),
+        );
+        return byService || byRole;
+      });
+    expect(written.filter((id) => !checked.has(id))).toEqual([]);
   });
 });
