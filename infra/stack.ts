@@ -57,19 +57,40 @@ export interface CrsAlertingStackProps extends StackProps {
 
 export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
 
-/**
- * The escalate function's reserved concurrency, and how many timer batches its SQS mapping runs at once (the
- * mapping's maximum concurrency, which Lambda honours without throttling: a reserved concurrency below what the
- * mapping polls with would throttle timers back to the queue and on to its DLQ). The rest is for the schedule.
- * Ticks may overlap: every step of a ladder is a conditional write, so only one of them pages it.
+/*
+ * SQS triggers that throttling cannot dead-letter. A poller that takes a batch raises each message's receive count
+ * whether or not the function then runs: a throttled batch goes back to the queue when its visibility timeout ends,
+ * counted, and after MAX_RECEIVE_COUNT receives to the dead-letter queue, although nothing was wrong with it. So
+ * each SQS mapping is set such that:
+ *
+ * 1. Its maximum concurrency plus what else invokes the function is at most the function's reserved concurrency:
+ *    the pollers never invoke more than the function may run, so Lambda never throttles them (reserved
+ *    concurrency is the function's own: no other function can use it up).
+ *      grade:    mapping = reserved (20 by default)  + nothing else invokes it                      <= 20
+ *      escalate: mapping 2 (ESCALATE_TIMER_CONCURRENCY) + the schedule 2 (SCHEDULE_CONCURRENCY: a 60 s tick a
+ *                minute overlaps one other at most, plus EventBridge's retry of a failed invocation) = 4  <= 5
+ * 2. The queue's visibility timeout is at least six times the function's timeout (Lambda's advice): a batch still
+ *    running is never handed out again. grade 90 s = 6 x 15 s; escalation timers 360 s = 6 x 60 s.
+ * 3. So every receive is an invocation that ran, and MAX_RECEIVE_COUNT counts failures only: a message that fails
+ *    3 times (a bug, or DynamoDB refusing 3 times over 3 x 90 s) is dead-lettered and alarmed, and holds its
+ *    patient's FIFO group for at most 3 visibility timeouts (4.5 minutes) before that.
+ *
+ * test/infra/stack.test.ts checks all three on the synthesized template.
  */
+
+/** The escalate function's reserved concurrency: its timers' mapping and its schedule share it. */
 export const ESCALATE_CONCURRENCY = 5;
+/** How many timer batches the escalate function's SQS mapping runs at once (its maximum concurrency). */
 export const ESCALATE_TIMER_CONCURRENCY = 2;
+/** The most scheduled escalate invocations that run at once (a tick overlapping one other, or a retry). */
+export const SCHEDULE_CONCURRENCY = 2;
+/** What Lambda allows as an SQS mapping's maximum concurrency. */
+const MIN_MAPPING_CONCURRENCY = 2;
 
 /** The grade function's timeout: the queue's visibility timeout is six times it, as Lambda advises. */
-const GRADE_TIMEOUT = Duration.seconds(15);
+export const GRADE_TIMEOUT = Duration.seconds(15);
 /** The escalate function's timeout (a tick, and a sweep over every enrolled patient). */
-const ESCALATE_TIMEOUT = Duration.seconds(60);
+export const ESCALATE_TIMEOUT = Duration.seconds(60);
 /** Deliveries before a message that keeps failing goes to the dead-letter queue. */
 export const MAX_RECEIVE_COUNT = 3;
 
@@ -102,6 +123,11 @@ export class CrsAlertingStack extends Stack {
   constructor(scope: Construct, id: string, props: CrsAlertingStackProps) {
     super(scope, id, props);
     const concurrency = props.concurrency ?? DEFAULT_CONCURRENCY;
+    // The grade mapping runs as many batches at once as the function may (see the arithmetic above).
+    if (!Number.isInteger(concurrency.grade) || concurrency.grade < MIN_MAPPING_CONCURRENCY || concurrency.grade > 1000) {
+      throw new Error(`concurrency.grade must be a whole number ${MIN_MAPPING_CONCURRENCY}-1000: it is also the queue mapping's maximum concurrency (got ${concurrency.grade})`);
+    }
+    if (ESCALATE_TIMER_CONCURRENCY + SCHEDULE_CONCURRENCY > ESCALATE_CONCURRENCY) throw new Error('the escalate function\'s invokers exceed its reserved concurrency');
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
 
     // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
@@ -324,7 +350,7 @@ export class CrsAlertingStack extends Stack {
     this.grantAppendAudit(this.grade.role);
     this.key.grantEncryptDecrypt(this.grade.role);
     this.grade.fn.addEventSource(
-      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }),
+      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: concurrency.grade }),
     );
 
     // The pager where it sends: pages (read, conditional write, a patient's pages), audit (append), the outbox

@@ -163,7 +163,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     sqs: clients.sqs,
     spec: p.gradeSource,
     region: o.region,
-    maxConcurrency: p.functions.grade.reservedConcurrency,
+    maxConcurrency: Math.min(p.gradeSource.maxConcurrency ?? Infinity, p.functions.grade.reservedConcurrency),
     invoke: (event) => call('grade', handlers.grade, event),
     log: o.log,
   });

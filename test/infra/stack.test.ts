@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
-import { MAX_RECEIVE_COUNT } from '../../infra/stack.ts';
+import { MAX_RECEIVE_COUNT, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
 import { TEAMS } from '../../shared/domain/config.ts';
 import { PAGING, synthesize } from './synth.ts';
 
@@ -95,6 +95,34 @@ describe('queue', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
   });
+
+  it('cannot dead-letter a message by throttling: every SQS mapping invokes at most what its function may run, and a batch is never handed out while it runs', () => {
+    const sqsMappings = ofType('AWS::Lambda::EventSourceMapping').filter(([, m]) => resources[m.Properties.EventSourceArn?.['Fn::GetAtt']?.[0]]?.Type === 'AWS::SQS::Queue');
+    expect(sqsMappings).toHaveLength(2); // grade and escalate
+    // What else invokes each function at once (the stack's own arithmetic, infra/stack.ts).
+    const otherInvokers: Record<string, number> = { [idOf(synth.stack.grade.fn)]: 0, [idOf(synth.stack.escalate.fn)]: SCHEDULE_CONCURRENCY };
+    for (const [id, m] of sqsMappings) {
+      const fnId = m.Properties.FunctionName.Ref as string;
+      const fn = resources[fnId]!.Properties;
+      const queue = resources[m.Properties.EventSourceArn['Fn::GetAtt'][0]]!.Properties;
+      const max = m.Properties.ScalingConfig?.MaximumConcurrency as number;
+      expect(max, `${id} sets a maximum concurrency`).toBeGreaterThanOrEqual(2);
+      expect(max + otherInvokers[fnId]!, `${id}: mapping + other invokers <= reserved`).toBeLessThanOrEqual(fn.ReservedConcurrentExecutions);
+      expect(queue.VisibilityTimeout, `${id}: visibility >= 6 x timeout`).toBeGreaterThanOrEqual(6 * fn.Timeout + (m.Properties.MaximumBatchingWindowInSeconds ?? 0));
+      expect(queue.RedrivePolicy.maxReceiveCount, id).toBe(MAX_RECEIVE_COUNT);
+    }
+    // The grade mapping uses all of the grade function's concurrency.
+    const grade = sqsMappings.find(([, m]) => m.Properties.FunctionName.Ref === idOf(synth.stack.grade.fn))![1];
+    expect(grade.Properties.ScalingConfig.MaximumConcurrency).toBe(resources[idOf(synth.stack.grade.fn)]!.Properties.ReservedConcurrentExecutions);
+  });
+
+  it('follows a concurrency override with the grade mapping, and refuses one the mapping cannot have', () => {
+    const { stack } = buildApp({ context: { paging: PAGING, concurrency: { grade: 40 } } });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 40, Timeout: 15 });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: stack.getLogicalId(stack.grade.fn.node.defaultChild as never) }, ScalingConfig: { MaximumConcurrency: 40 } });
+    expect(() => buildApp({ context: { paging: PAGING, concurrency: { grade: 1 } } })).toThrow(/concurrency\.grade must be a whole number 2-1000/);
+  }, 120_000);
 
   it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
     const queues = ofType('AWS::SQS::Queue');
