@@ -94,6 +94,21 @@ export const ESCALATE_TIMEOUT = Duration.seconds(60);
 /** Deliveries before a message that keeps failing goes to the dead-letter queue. */
 export const MAX_RECEIVE_COUNT = 3;
 
+/*
+ * The notifier's stream mapping: a shard's records are delivered in order, so a record that keeps failing holds
+ * every later page of its shard until Lambda gives up on it. Lambda gives up soon, and on that record alone:
+ * - bisect on error: a failing batch of NOTIFY_BATCH_SIZE (25) halves to 13, 7, 4, 2 and 1 record in 5 retries, so
+ *   NOTIFY_RETRY_ATTEMPTS (6) isolate a record that always fails and try it alone once more (a partial batch
+ *   response, ReportBatchItemFailures, starts the retry at the failed record, so the records before it are done);
+ * - NOTIFY_MAX_RECORD_AGE (5 minutes) bounds the wait whatever the retries: no later page waits longer than that
+ *   behind a failing record (a notifier that cannot reach DynamoDB or SNS at all stops the shard for that long).
+ * The record then goes to the on-failure queue (NotifyFailures, alarmed): Lambda sends where it was in the stream
+ * (shard, sequence numbers, stream ARN), not the record itself, and the shard moves on.
+ */
+export const NOTIFY_BATCH_SIZE = 25;
+export const NOTIFY_RETRY_ATTEMPTS = 6;
+export const NOTIFY_MAX_RECORD_AGE = Duration.minutes(5);
+
 export class CrsAlertingStack extends Stack {
   readonly key: kms.Key;
   readonly stateTable: dynamodb.Table;
@@ -367,11 +382,11 @@ export class CrsAlertingStack extends Stack {
     this.notify.fn.addEventSource(
       new DynamoEventSource(this.stateTable, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-        batchSize: 25,
+        batchSize: NOTIFY_BATCH_SIZE,
         bisectBatchOnError: true,
         reportBatchItemFailures: true,
-        retryAttempts: 20,
-        maxRecordAge: Duration.hours(6),
+        retryAttempts: NOTIFY_RETRY_ATTEMPTS,
+        maxRecordAge: NOTIFY_MAX_RECORD_AGE,
         onFailure: new SqsDlq(this.notifyDlq),
         filters: [
           lambda.FilterCriteria.filter({

@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashToken } from '../app/auth.ts';
 import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.ts';
 import { ENV } from '../adapters/aws/env.ts';
+import { STATE_TABLE } from '../adapters/aws/table-layout.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from './http-front.ts';
 import { invoke, loadHandlers, type Handlers, type ScheduledEvent } from './lambda.ts';
 import { PagePrinter } from './page-printer.ts';
@@ -40,6 +41,11 @@ export interface AwsHostOptions extends SynthOptions {
   scheduleSeconds?: number;
   /** Test hook: the process kills itself after a page's state transaction and before its publish. */
   crashBeforePublish?: boolean;
+  /**
+   * Test hook: every notify invocation whose batch holds an outbox record of this patient fails, as a function
+   * that crashes or times out on that record would.
+   */
+  failNotifyPatient?: string;
   out: (line: string) => void;
   log: (line: string) => void;
 }
@@ -173,7 +179,12 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     spec: p.notifySource,
     region: o.region,
     functionArn: `arn:aws:lambda:${o.region}:000000000000:function:${name('notify')}`,
-    invoke: (event) => call('notify', handlers.notify, event),
+    invoke: (event) => {
+      if (o.failNotifyPatient && event.Records.some((r) => r.dynamodb?.NewImage?.[STATE_TABLE.partitionKey]?.S === o.failNotifyPatient)) {
+        return Promise.reject(Object.assign(new Error(`CRS_TEST_FAIL_NOTIFY_PATIENT: a record of ${o.failNotifyPatient}`), { name: 'TestRecordFails' }));
+      }
+      return call('notify', handlers.notify, event);
+    },
     log: o.log,
     pollIntervalMs: o.streamPollMs ?? 50,
     ...(o.crashBeforePublish

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
-import { MAX_RECEIVE_COUNT, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
+import { MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
 import { TEAMS } from '../../shared/domain/config.ts';
 import { PAGING, synthesize } from './synth.ts';
 
@@ -161,17 +161,21 @@ describe('state, outbox and notifier', () => {
     });
   });
 
-  it('runs the notifier on outbox inserts only, bisecting on error, retrying, then to an on-failure queue', () => {
+  it('runs the notifier on outbox inserts only, bisecting on error, retrying a handful of times for minutes at most, then to an on-failure queue', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: getAtt(synth.stack.stateTable, 'StreamArn'),
       FunctionName: { Ref: idOf(synth.stack.notify.fn) },
       StartingPosition: 'TRIM_HORIZON',
+      BatchSize: NOTIFY_BATCH_SIZE,
       BisectBatchOnFunctionError: true,
-      MaximumRetryAttempts: 20,
-      MaximumRecordAgeInSeconds: 6 * 3600,
+      MaximumRetryAttempts: NOTIFY_RETRY_ATTEMPTS,
+      MaximumRecordAgeInSeconds: 300,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       DestinationConfig: { OnFailure: { Destination: getAtt(synth.stack.notifyDlq) } },
     });
+    // Enough retries to bisect a failing batch down to the one record that fails, and then one more try of it alone.
+    expect(2 ** (NOTIFY_RETRY_ATTEMPTS - 1)).toBeGreaterThanOrEqual(NOTIFY_BATCH_SIZE);
+    expect(NOTIFY_RETRY_ATTEMPTS).toBeLessThanOrEqual(10);
     const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) => m.Properties.FilterCriteria)![1];
     expect(JSON.parse(mapping.Properties.FilterCriteria.Filters[0].Pattern)).toEqual({
       eventName: ['INSERT'],

@@ -1,5 +1,6 @@
 // Failures of the deployed shape on an emulator, through the real `crs serve --backend aws`: a poison message is
-// retried up to the queue's receive limit and dead-lettered while other patients go on; an SNS outage delays
+// retried up to the queue's receive limit and dead-lettered while other patients go on; an outbox record that
+// always fails is given up alone, after a handful of bisected retries, while the later records are paged; an SNS outage delays
 // pages but loses and repeats none; a process killed after a page's state transaction and before its publish
 // sends the page after a restart, once.
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
@@ -71,6 +72,49 @@ describe('failures of the deployed shape on an emulator', () => {
     }
     expect(byPatient(pageLines(server.lines))).toEqual(byPatient(expected));
   }, 180_000);
+
+  it('gives up on an outbox record that always fails, alone, and pages every later record of the shard meanwhile', async () => {
+    const feed = recentFeed(200, 20);
+    const expected = replayPages(feed);
+    // The first patient of the feed with one grade change: its outbox record is early in the stream, before most
+    // of the others, which a stuck shard would hold back.
+    const pagesOf = byPatient(expected);
+    const poison = feed.map((m) => m.patientId).find((p) => pagesOf[p]?.length === 1)!;
+    const prefix = runPrefix('stuck');
+    const server = await spawnAwsServe(emulator.endpoint, prefix, [], { CRS_TEST_FAIL_NOTIFY_PATIENT: poison });
+    const others = expected.filter((p) => p.patientId !== poison);
+    try {
+      const started = Date.now();
+      await postAll(server.url, feed);
+      const h = await settle(server, others.length);
+      const seconds = (Date.now() - started) / 1000;
+      // Everything but the failing record was paged, long before its record age (5 minutes) would have expired.
+      expect(h.pages.printed).toBe(others.length);
+      expect(seconds).toBeLessThan(120);
+      const outbox = await dynamodb.send(
+        new QueryCommand({
+          TableName: server.resources.tables[Object.keys(server.resources.tables).find((k) => k.startsWith('StateTable'))!]!,
+          KeyConditionExpression: 'pk = :p AND begins_with(sk, :o)',
+          ExpressionAttributeValues: { ':p': { S: poison }, ':o': { S: 'outbox#' } },
+        }),
+      );
+      const failing = outbox.Items?.length ?? 0;
+      expect(failing).toBeGreaterThanOrEqual(1);
+      // Each failing record went to the on-failure queue by itself (bisected down to it): no healthy record with it.
+      expect(h.notifyFailures).toBe(failing);
+      expect(h.notify.sentToOnFailure).toBe(failing);
+      const onFailure = server.resources.queues[Object.keys(server.resources.queues).find((k) => k.startsWith('NotifyFailures'))!]!;
+      const described = await sqs.send(new ReceiveMessageCommand({ QueueUrl: onFailure, MaxNumberOfMessages: 10 }));
+      const infos = (described.Messages ?? []).map((m) => JSON.parse(m.Body!) as { requestContext: { condition: string }; DDBStreamBatchInfo: { batchSize: number; startSequenceNumber: string; endSequenceNumber: string } });
+      expect(infos.map((i) => [i.requestContext.condition, i.DDBStreamBatchInfo.batchSize])).toEqual(infos.map(() => ['RetryAttemptsExhausted', 1]));
+      for (const i of infos) expect(i.DDBStreamBatchInfo.startSequenceNumber).toBe(i.DDBStreamBatchInfo.endSequenceNumber);
+    } finally {
+      expect(await stop(server)).toBe(0);
+      await teardown(emulator.endpoint, prefix);
+    }
+    expect(pageLines(server.lines).some((p) => p.patientId === poison)).toBe(false);
+    expect(byPatient(pageLines(server.lines))).toEqual(byPatient(others));
+  }, 240_000);
 
   it('delays pages through an SNS outage, losing and repeating none', async () => {
     const feed = recentFeed(400, 40);
