@@ -4,7 +4,7 @@ import { App, Validations, type AppProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
 import { acknowledgeFindings } from './nag-acknowledgements.ts';
 import { pagingConfigFromContext } from './paging-config.ts';
-import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency } from './stack.ts';
+import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency, type CrsAlertingStackProps } from './stack.ts';
 
 export const STACK_NAME = 'CrsAlerting';
 
@@ -30,6 +30,7 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     paging: pagingConfigFromContext((k) => app.node.tryGetContext(k)),
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
+    routeThrottles: jsonContext(app, 'routeThrottles') as CrsAlertingStackProps['routeThrottles'],
   });
   acknowledgeFindings(stack);
   // A finding that is not acknowledged (with its reason) stops the synth.

@@ -33,6 +33,7 @@ import { PAGE_TEAMS } from '../shared/domain/paging.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
 import { CrsFunction } from './function-defaults.ts';
+import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
 import type { PagingConfig } from './paging-config.ts';
 
 export interface Concurrency {
@@ -48,12 +49,15 @@ export interface CrsAlertingStackProps extends StackProps {
   gradingOverrides?: Record<string, unknown>;
   /** Reserved concurrency per function: capacity no other function in the account can take. */
   concurrency?: Concurrency;
-  /** Requests per second (and burst) the HTTP API accepts before answering 429. */
-  ingestThrottle?: { rateLimit: number; burstLimit: number };
+  /** Overrides of the routes' own rate limits (infra/throttles.ts), by route key. */
+  routeThrottles?: Record<string, Partial<RouteThrottle>>;
   logRetention?: logs.RetentionDays;
   /** How often the schedule wakes the escalate function (the stale-feed sweep, and the tick behind lost timers). */
   sweepInterval?: Duration;
 }
+
+/** Requests the HTTP API refused with 429, by route (from the access log). */
+export const API_THROTTLED_METRIC = 'ApiThrottled';
 
 export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
 
@@ -134,6 +138,8 @@ export class CrsAlertingStack extends Stack {
   readonly ack: CrsFunction;
   readonly api: apigwv2.HttpApi;
   readonly alarms: cloudwatch.Alarm[];
+  /** Each route's throttle name (its 429 alarm is Throttled<name>). */
+  routeThrottleNames: Record<string, string> = {};
 
   constructor(scope: Construct, id: string, props: CrsAlertingStackProps) {
     super(scope, id, props);
@@ -430,12 +436,11 @@ export class CrsAlertingStack extends Stack {
       description: 'CRS alerting: device ingest and page acknowledgements',
       createDefaultStage: false,
     });
-    const throttle = props.ingestThrottle ?? { rateLimit: 200, burstLimit: 400 };
-    new apigwv2.HttpStage(this, 'IngestStage', {
+    const stage = new apigwv2.HttpStage(this, 'IngestStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
-      throttle,
+      throttle: DEFAULT_THROTTLE,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(accessLogs),
         format: apigw.AccessLogFormat.custom(
@@ -461,6 +466,7 @@ export class CrsAlertingStack extends Stack {
     const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, { payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0 });
     this.api.addRoutes({ path: ACK_ROUTES.link, methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST], integration: ackIntegration });
     this.api.addRoutes({ path: ACK_ROUTES.api, methods: [apigwv2.HttpMethod.POST], integration: ackIntegration });
+    this.throttleRoutes(stage, routeThrottles(props.routeThrottles), accessLogs);
     const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
     for (const f of [this.notify, this.escalate, this.ack]) f.fn.addEnvironment(ENV.ackBaseUrl, ackBaseUrl);
 
@@ -477,6 +483,38 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'AckBaseUrl', { value: ackBaseUrl, description: `acknowledge links start with this (${ENV.ackBaseUrl})` });
     new CfnOutput(this, 'PagesTopicArn', { value: this.pagesTopic.topicArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+  }
+
+  /**
+   * Every route its own rate limit (infra/throttles.ts), and a metric of the requests refused with 429, by route,
+   * from the access log (HTTP APIs publish 4xx, not 429): each route's throttle alarm is declared from it.
+   */
+  private throttleRoutes(stage: apigwv2.HttpStage, throttles: Record<string, RouteThrottle>, accessLogs: logs.LogGroup): void {
+    (stage.node.defaultChild as apigwv2.CfnStage).routeSettings = Object.fromEntries(
+      Object.entries(throttles).map(([k, t]) => [k, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }]),
+    );
+    // Route settings name routes, which must exist first (the API's whole subtree, so routes added later too).
+    stage.node.addDependency(this.api);
+    // Checked when the app is synthesized, so that a route added anywhere is covered.
+    this.node.addValidation({
+      validate: () => {
+        const keys = this.api.node.findAll().flatMap((c) => (c instanceof apigwv2.CfnRoute ? [c.routeKey] : []));
+        return [
+          ...keys.filter((k) => !throttles[k]).map((k) => `route ${k} has no rate limit: add it to ROUTE_THROTTLES in infra/throttles.ts`),
+          ...Object.keys(throttles).filter((k) => !keys.includes(k)).map((k) => `rate limit for ${k}, a route the API does not have`),
+        ];
+      },
+    });
+
+    new logs.MetricFilter(this, 'ApiThrottledRequests', {
+      logGroup: accessLogs,
+      filterPattern: logs.FilterPattern.stringValue('$.status', '=', '429'),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: API_THROTTLED_METRIC,
+      metricValue: '1',
+      dimensions: { route: '$.route' },
+    });
+    this.routeThrottleNames = Object.fromEntries(Object.entries(throttles).map(([k, t]) => [k, t.name]));
   }
 
   /** Append-only: PutItem (the writers always put with attribute_not_exists) and nothing that updates or deletes. */
@@ -573,6 +611,63 @@ export class CrsAlertingStack extends Stack {
         whenMissing: 'ok',
       });
     }
+    // Throttles anywhere on the path: each is a caller refused or a step delayed, never expected at these limits.
+    for (const [name, fn] of this.namedFunctions()) {
+      alarm(`${name}Throttles`, {
+        description: `Lambda throttled the ${name.toLowerCase()} function (its reserved concurrency was all in use): callers got 5xx or a step of the pipeline waited. See docs/runbook.md.`,
+        metric: fn.fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    for (const [routeKey, name] of Object.entries(this.routeThrottleNames)) {
+      alarm(`Throttled${name}`, {
+        description: `The API answered 429 on ${routeKey} (over its own rate limit): ${routeKey.includes('ack') ? 'a clinician could not acknowledge from a link or app' : 'a device gateway is sending faster than its limit and is told to retry'}. See docs/runbook.md.`,
+        metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: API_THROTTLED_METRIC, dimensionsMap: { route: routeKey }, period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    alarm('Api5xx', {
+      description: 'The HTTP API answered 5xx (a function failed, timed out or was throttled, or the queue refused): devices retry, a clinician saw an error page. See docs/runbook.md.',
+      metric: this.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    for (const [name, table] of [
+      ['StateTable', this.stateTable],
+      ['PagesTable', this.pagesTable],
+      ['AuditTable', this.auditTable],
+      ['TokensTable', this.tokensTable],
+    ] as const) {
+      const throttled = (metricName: string) =>
+        new cloudwatch.Metric({ namespace: 'AWS/DynamoDB', metricName, dimensionsMap: { TableName: table.tableName }, period: Duration.minutes(5), statistic: 'Sum' });
+      alarm(`${name}Throttled`, {
+        description: `DynamoDB throttled reads or writes on the ${name} (a hot partition, or an account limit): the SDK retries, then the function fails and its records are retried. See docs/runbook.md.`,
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(r, 0) + FILL(w, 0)',
+          usingMetrics: { r: throttled('ReadThrottleEvents'), w: throttled('WriteThrottleEvents') },
+          label: `${name} throttle events`,
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    // The dead-letter paths themselves failing (a key or queue policy that refuses the service): what would
+    // otherwise be lost without a trace.
+    alarm('UndeliveredPagesRedriveFailed', {
+      description: 'SNS could not put an undeliverable page on the UndeliveredPages queue (its key or queue policy refused SNS): that page is lost. Check the key policy and the queue policy now. See docs/runbook.md.',
+      metric: this.pagesTopic.metric('NumberOfNotificationsFailedToRedriveToDlq', { period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('ScheduleDlqFailed', {
+      description: 'EventBridge could not invoke the escalate function and could not put the event on the EscalationDlq either (its key or queue policy refused it). See docs/runbook.md.',
+      metric: new cloudwatch.Metric({ namespace: 'AWS/Events', metricName: 'InvocationsFailedToBeSentToDlq', dimensionsMap: { RuleName: this.sweepRule.ruleName }, period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
     alarm('IngestQueueUnavailable', {
       description: 'Ingest answered 503: SQS refused messages, devices are being told to retry.',
       metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.queueUnavailable, dimensionsMap: { service: 'ingest' }, period: MINUTE, statistic: 'Sum' }),

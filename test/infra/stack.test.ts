@@ -2,12 +2,16 @@
 // rely on (FIFO per patient, the outbox stream, encryption, TLS, least privilege, DLQs, alarms, log retention),
 // and the paging: pages and audit tables (the audit append-only by its grants), escalation timers and schedule,
 // the acknowledge routes and the link secret.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
-import { MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
+import { API_THROTTLED_METRIC, MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
+import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '../../infra/throttles.ts';
 import { TEAMS } from '../../shared/domain/config.ts';
 import { PAGING, synthesize } from './synth.ts';
 
@@ -60,13 +64,43 @@ describe('ingest endpoint', () => {
     });
   });
 
-  it('is throttled and access-logged (ids and statuses, no bodies) to an encrypted log group', () => {
-    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
-    expect(stage.Properties).toMatchObject({
-      StageName: '$default',
-      AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+  it('gives every route its own rate limit, so that a runaway device gateway cannot use up the acknowledgement links\' budget', () => {
+    const [[stageId, stage]] = ofType('AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+    expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: DEFAULT_THROTTLE.rateLimit, ThrottlingBurstLimit: DEFAULT_THROTTLE.burstLimit });
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([id, r]) => [id, r.Properties.RouteKey as string] as const);
+    expect(Object.keys(stage.Properties.RouteSettings).sort()).toEqual(routes.map(([, k]) => k).sort());
+    for (const [id, key] of routes) {
+      expect(stage.Properties.RouteSettings[key], key).toEqual({ ThrottlingRateLimit: ROUTE_THROTTLES[key]!.rateLimit, ThrottlingBurstLimit: ROUTE_THROTTLES[key]!.burstLimit });
+      expect(synth.template.Resources[stageId]!.DependsOn, `the stage waits for ${key}`).toContain(id);
+    }
+    expect(stage.Properties.RouteSettings['GET /ack/{token}'].ThrottlingRateLimit).toBeLessThan(stage.Properties.RouteSettings['POST /v1/messages'].ThrottlingRateLimit);
+    // Each route's 429s are counted from the access log, by route, and alarmed.
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.status = "429" }',
+      MetricTransformations: [{ MetricNamespace: 'CrsAlerting', MetricName: API_THROTTLED_METRIC, MetricValue: '1', Dimensions: [{ Key: 'route', Value: '$.route' }] }],
     });
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    for (const [, key] of routes) {
+      expect(alarms, key).toContainEqual(expect.objectContaining({ MetricName: API_THROTTLED_METRIC, Dimensions: [{ Name: 'route', Value: key }], Threshold: 1 }));
+    }
+  });
+
+  it('takes a rate limit override per route, and refuses one for a route the API does not have, or a route without a limit', () => {
+    const { stack } = buildApp({ context: { paging: PAGING, routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } } } });
+    const [stage] = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Stage')) as Resource[];
+    expect(stage!.Properties.RouteSettings['POST /v1/messages']).toEqual({ ThrottlingRateLimit: 400, ThrottlingBurstLimit: 800 });
+    expect(stage!.Properties.RouteSettings['POST /v1/acks']).toEqual({ ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 });
+    expect(() => buildApp({ context: { routeThrottles: { 'POST /v2/fhir': { rateLimit: 5 } } } })).toThrow(/no route "POST \/v2\/fhir"/);
+    expect(() => buildApp({ context: { routeThrottles: { 'POST /v1/acks': { rateLimit: 0 } } } })).toThrow(/rateLimit must be a whole number of at least 1/);
+    // A route added without a line in ROUTE_THROTTLES stops the synth.
+    const { app, stack: withRoute } = buildApp({ outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-route-')), context: { paging: PAGING, 'aws:cdk:bundling-stacks': [] } });
+    withRoute.api.addRoutes({ path: '/v1/fhir', methods: [apigwv2.HttpMethod.POST], integration: new HttpLambdaIntegration('Fhir', withRoute.ingest.fn) });
+    expect(() => app.synth()).toThrow(/route POST \/v1\/fhir has no rate limit: add it to ROUTE_THROTTLES/);
+  }, 120_000);
+
+  it('is access-logged (ids and statuses, no bodies) to an encrypted log group', () => {
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    expect(stage.Properties).toMatchObject({ StageName: '$default', AutoDeploy: true });
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
     expect(format.requestId).toBe('$context.requestId');
     expect(Object.values(format).some((v) => /body/i.test(v))).toBe(false);
@@ -493,11 +527,26 @@ describe('alarms', () => {
     expect(age.Properties).toMatchObject({ Threshold: 120, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
   });
 
-  it('watch every function\'s errors and the notifier\'s lag', () => {
+  it('watch every function\'s errors and throttles and the notifier\'s lag', () => {
     for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify, synth.stack.escalate, synth.stack.ack]) {
       expect(alarmOn('Errors', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
+      expect(alarmOn('Throttles', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
     }
     expect(alarmOn('IteratorAge', { Ref: idOf(synth.stack.notify.fn) })).toHaveLength(1);
+  });
+
+  it('watch the API\'s 5xx, every table\'s throttling, and the dead-letter paths failing themselves', () => {
+    const [[, api5xx]] = alarmOn('5xx', { Ref: idOf(synth.stack.api) }) as [[string, Resource]];
+    expect(api5xx.Properties).toMatchObject({ Namespace: 'AWS/ApiGateway', Threshold: 1, TreatMissingData: 'notBreaching' });
+    const math = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.Metrics);
+    for (const table of [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable]) {
+      const mine = math.filter(([, a]) => JSON.stringify(a.Properties.Metrics).includes(`"Ref":"${idOf(table)}"`));
+      expect(mine, table.node.id).toHaveLength(1);
+      const names = mine[0]![1].Properties.Metrics.flatMap((m: { MetricStat?: { Metric: { MetricName: string } } }) => (m.MetricStat ? [m.MetricStat.Metric.MetricName] : []));
+      expect(names.sort()).toEqual(['ReadThrottleEvents', 'WriteThrottleEvents']);
+    }
+    expect(alarmOn('NumberOfNotificationsFailedToRedriveToDlq', { Name: 'TopicName', Value: getAtt(synth.stack.pagesTopic, 'TopicName') })).toHaveLength(1);
+    expect(alarmOn('InvocationsFailedToBeSentToDlq', { Name: 'RuleName', Value: { Ref: idOf(synth.stack.sweepRule) } })).toHaveLength(1);
   });
 
   it('tell the operators: every alarm notifies the alarm topic on firing and on clearing, and says what no data means', () => {
