@@ -2,6 +2,7 @@
 // infra/app.ts runs it for `cdk synth/deploy`; the infra tests build the very same app.
 import { App, Validations, type AppProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
+import { PRODUCTION_AUDIT, type AuditOptions } from './audit.ts';
 import { acknowledgeFindings } from './nag-acknowledgements.ts';
 import { pagingConfigFromContext } from './paging-config.ts';
 import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency, type CrsAlertingStackProps } from './stack.ts';
@@ -18,6 +19,35 @@ function jsonContext(app: App, key: string): unknown {
   }
 }
 
+/** A context flag: true, false, or their text (`-c production=true`); undefined when absent. */
+function flagContext(app: App, key: string): boolean | undefined {
+  const v = app.node.tryGetContext(key);
+  if (v === undefined) return undefined;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new Error(`context ${key} must be true or false (got ${JSON.stringify(v)})`);
+}
+
+function daysContext(app: App, key: string): number | undefined {
+  const v = app.node.tryGetContext(key);
+  return v === undefined ? undefined : Number(v);
+}
+
+/** The audit options from context; `production` turns CloudTrail data events and monthly backups on by default. */
+function auditFromContext(app: App): Partial<AuditOptions> {
+  const given: Partial<AuditOptions> = {};
+  const set = <K extends keyof AuditOptions>(k: K, v: AuditOptions[K] | undefined) => {
+    if (v !== undefined) given[k] = v;
+  };
+  set('dataEvents', flagContext(app, 'auditDataEvents'));
+  set('vaultLock', flagContext(app, 'backupVaultLock'));
+  set('backupRetentionDays', daysContext(app, 'backupRetentionDays'));
+  set('monthlyRetentionDays', daysContext(app, 'backupMonthlyRetentionDays'));
+  set('trailRetentionDays', daysContext(app, 'auditTrailRetentionDays'));
+  set('copyVaultArn', app.node.tryGetContext('backupCopyVaultArn') as string | undefined);
+  return { ...(flagContext(app, 'production') ? PRODUCTION_AUDIT : {}), ...given };
+}
+
 export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingStack } {
   const app = new App(props);
   const account = app.node.tryGetContext('account') ?? process.env.CDK_DEFAULT_ACCOUNT;
@@ -31,6 +61,7 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
     routeThrottles: jsonContext(app, 'routeThrottles') as CrsAlertingStackProps['routeThrottles'],
+    audit: auditFromContext(app),
   });
   acknowledgeFindings(stack);
   // A finding that is not acknowledged (with its reason) stops the synth.

@@ -8,7 +8,6 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Annotations
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -31,6 +30,7 @@ import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
 import { resolveConfig } from '../shared/domain/config.ts';
 import { PAGE_TEAMS } from '../shared/domain/paging.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
+import { AUDIT_TAMPERING_PATTERN, AuditRetention, DEFAULT_AUDIT, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
 import { CrsFunction } from './function-defaults.ts';
 import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
@@ -52,12 +52,16 @@ export interface CrsAlertingStackProps extends StackProps {
   /** Overrides of the routes' own rate limits (infra/throttles.ts), by route key. */
   routeThrottles?: Record<string, Partial<RouteThrottle>>;
   logRetention?: logs.RetentionDays;
+  /** Backup retention, vault lock, a copy vault, CloudTrail data events on the audit table (infra/audit.ts). */
+  audit?: Partial<AuditOptions>;
   /** How often the schedule wakes the escalate function (the stale-feed sweep, and the tick behind lost timers). */
   sweepInterval?: Duration;
 }
 
 /** Requests the HTTP API refused with 429, by route (from the access log). */
 export const API_THROTTLED_METRIC = 'ApiThrottled';
+/** Calls that change or delete audit entries, or are refused, on the Audit table (from its CloudTrail data events). */
+export const AUDIT_TAMPERING_METRIC = 'AuditTableTampering';
 
 export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
 
@@ -119,6 +123,7 @@ export class CrsAlertingStack extends Stack {
   readonly pagesTable: dynamodb.Table;
   readonly auditTable: dynamodb.Table;
   readonly tokensTable: dynamodb.Table;
+  readonly audit: AuditRetention;
   readonly ackSecret: secretsmanager.Secret;
   readonly queue: sqs.Queue;
   readonly queueDlq: sqs.Queue;
@@ -248,10 +253,13 @@ export class CrsAlertingStack extends Stack {
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
 
-    const vault = new backup.BackupVault(this, 'BackupVault', { encryptionKey: this.key, removalPolicy: RemovalPolicy.RETAIN });
-    const plan = backup.BackupPlan.daily35DayRetention(this, 'BackupPlan', vault);
-    plan.addSelection('Tables', {
-      resources: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable].map((t) => backup.BackupResource.fromDynamoDbTable(t)),
+    // Backups (their own key and vault, optionally locked and copied) and CloudTrail data events on the audit table.
+    this.audit = new AuditRetention(this, 'Audit', {
+      ...DEFAULT_AUDIT,
+      ...props.audit,
+      tables: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable],
+      auditTable: this.auditTable,
+      logRetention,
     });
 
     // ---- SQS: the per-patient FIFO queue and the dead-letter queues.
@@ -668,6 +676,21 @@ export class CrsAlertingStack extends Stack {
       threshold: 1,
       whenMissing: 'ok',
     });
+    if (this.audit.trailLogs) {
+      new logs.MetricFilter(this, 'AuditTableTamperingFilter', {
+        logGroup: this.audit.trailLogs,
+        filterPattern: logs.FilterPattern.literal(AUDIT_TAMPERING_PATTERN),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: AUDIT_TAMPERING_METRIC,
+        metricValue: '1',
+      });
+      alarm('AuditTableTampering', {
+        description: 'CloudTrail recorded a call that changes or deletes audit entries, or a refused call, on the Audit table: nothing of this stack makes one. Find who in the trail (userIdentity) now. See docs/runbook.md.',
+        metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: AUDIT_TAMPERING_METRIC, period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
     alarm('IngestQueueUnavailable', {
       description: 'Ingest answered 503: SQS refused messages, devices are being told to retry.',
       metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.queueUnavailable, dimensionsMap: { service: 'ingest' }, period: MINUTE, statistic: 'Sum' }),

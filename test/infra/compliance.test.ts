@@ -71,6 +71,19 @@ describe('cdk-nag at synth', () => {
   }, 120_000);
 });
 
+describe('the production context', () => {
+  it('with CloudTrail data events, vault lock and a copy vault, passes both packs with only the trail bucket\'s acknowledged findings, and cfn-lint', () => {
+    const prod = synthesize({ paging: PAGING, production: 'true', backupVaultLock: 'true', backupCopyVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', 'aws:cdk:bundling-stacks': [] });
+    const r = JSON.parse(readFileSync(join(prod.outdir, 'validation-report.json'), 'utf8')) as Report;
+    for (const pack of r.pluginReports) expect(pack.violations, pack.pluginName).toEqual([]);
+    const onTrailBucket = r.pluginReports.flatMap((p) => p.suppressedViolations.filter((v) => v.violatingConstructs.some((c) => c.constructPath.includes('/Audit/TrailBucket/'))).map((v) => v.ruleName));
+    expect(onTrailBucket.sort()).toEqual(['AwsSolutions-S1', 'HIPAA.Security-S3BucketLoggingEnabled', 'HIPAA.Security-S3BucketReplicationEnabled']);
+    const run = spawnSync('cfn-lint', ['--format', 'json', '--', prod.templatePath], { encoding: 'utf8' });
+    const errors = (JSON.parse(run.stdout || '[]') as { Level: string; Rule: { Id: string }; Message: string }[]).filter((f) => f.Level === 'Error');
+    expect(errors.map((e) => `${e.Rule.Id}: ${e.Message}`)).toEqual([]);
+  }, 120_000);
+});
+
 describe('cfn-lint', () => {
   it('finds no error in the synthesized template', () => {
     const version = execFileSync('cfn-lint', ['--version'], { encoding: 'utf8' });

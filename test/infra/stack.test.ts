@@ -190,9 +190,6 @@ describe('state, outbox and notifier', () => {
       expect(t.Properties.DeletionProtectionEnabled, id).toBe(true);
       expect(t.Properties.BillingMode, id).toBe('PAY_PER_REQUEST');
     }
-    template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: { Resources: Match.arrayWith([getAtt(synth.stack.stateTable), getAtt(synth.stack.pagesTable), getAtt(synth.stack.auditTable)]) },
-    });
   });
 
   it('runs the notifier on outbox inserts only, bisecting on error, retrying a handful of times for minutes at most, then to an on-failure queue', () => {
@@ -637,4 +634,86 @@ describe('producers of encrypted queues and topics', () => {
       });
     expect(written.filter((id) => !checked.has(id))).toEqual([]);
   });
+});
+
+describe('audit retention', () => {
+  const auditKey = () => getAtt(synth.stack.audit.key);
+
+  it('backs every table up daily for 35 days into a vault with a key of its own, unlocked, and no trail by default', () => {
+    const [[, vault]] = ofType('AWS::Backup::BackupVault') as [[string, Resource]];
+    expect(vault.Properties.EncryptionKeyArn).toEqual(auditKey());
+    expect(idOf(synth.stack.audit.key)).not.toBe(idOf(synth.stack.key));
+    expect(vault.Properties.LockConfiguration).toBeUndefined();
+    const [[, plan]] = ofType('AWS::Backup::BackupPlan') as [[string, Resource]];
+    expect(plan.Properties.BackupPlan.BackupPlanRule).toEqual([expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 35 } })]);
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: { Resources: [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable].map((t) => getAtt(t)) },
+    });
+    expect(ofType('AWS::CloudTrail::Trail')).toEqual([]);
+  });
+
+  it('in the production context, records the audit table\'s data events in a trail of its own, and alarms on any attempt to change an entry', () => {
+    const prod = synthesize({ paging: PAGING, production: 'true', 'aws:cdk:bundling-stacks': [] });
+    const r = prod.template.Resources;
+    const id = (c: { node: { defaultChild?: unknown } }) => prod.stack.getLogicalId(c.node.defaultChild as never);
+    const [[trailId, trail]] = Object.entries(r).filter(([, x]) => x.Type === 'AWS::CloudTrail::Trail') as [[string, Resource]];
+    expect(trail.Properties).toMatchObject({
+      IsLogging: true,
+      EnableLogFileValidation: true,
+      IsMultiRegionTrail: false,
+      KMSKeyId: { 'Fn::GetAtt': [id(prod.stack.audit.key), 'Arn'] },
+      S3BucketName: { Ref: id(prod.stack.audit.trailBucket!) },
+      CloudWatchLogsLogGroupArn: { 'Fn::GetAtt': [id(prod.stack.audit.trailLogs!), 'Arn'] },
+      AdvancedEventSelectors: [
+        {
+          Name: 'Audit table data events',
+          FieldSelectors: [
+            { Field: 'eventCategory', Equals: ['Data'] },
+            { Field: 'resources.type', Equals: ['AWS::DynamoDB::Table'] },
+            { Field: 'resources.ARN', Equals: [{ 'Fn::GetAtt': [id(prod.stack.auditTable), 'Arn'] }] },
+          ],
+        },
+      ],
+    });
+    expect(trail.Properties.EventSelectors).toBeUndefined(); // no management events: the account's own trail has them
+    expect(r[trailId]!.DependsOn).toEqual(expect.arrayContaining([id(prod.stack.audit.trailBucket!.policy!)]));
+    const bucket = r[id(prod.stack.audit.trailBucket!)]!.Properties;
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({ SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [id(prod.stack.audit.key), 'Arn'] } });
+    expect(bucket.LifecycleConfiguration.Rules[0]).toMatchObject({ ExpirationInDays: 365, Status: 'Enabled' });
+    // CloudTrail may write the bucket and use the key for this trail only.
+    const policy = JSON.stringify(r[id(prod.stack.audit.trailBucket!.policy!)]!.Properties.PolicyDocument);
+    expect(policy).toContain('cloudtrail.amazonaws.com');
+    expect(policy).toContain(':trail/CrsAlerting-audit-table');
+    const keyStatements = r[id(prod.stack.audit.key)]!.Properties.KeyPolicy.Statement as { Sid?: string; Condition?: unknown }[];
+    expect(JSON.stringify(keyStatements.find((st) => st.Sid === 'CloudTrailOfThisTrail')!.Condition)).toContain(':trail/CrsAlerting-audit-table');
+    // Monthly backups, kept a year.
+    const [plan] = Object.values(r).filter((x) => x.Type === 'AWS::Backup::BackupPlan');
+    expect(plan!.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [x.RuleName, x.Lifecycle])).toEqual([
+      ['Daily', { DeleteAfterDays: 35 }],
+      ['Monthly', { DeleteAfterDays: 365 }],
+    ]);
+    // Anything but PutItem, Query and GetItem on the table, or a refused call, fires AuditTableTampering.
+    const [filter] = Object.values(r).filter((x) => x.Type === 'AWS::Logs::MetricFilter' && x.Properties.LogGroupName.Ref === id(prod.stack.audit.trailLogs!));
+    expect(filter!.Properties.FilterPattern).toMatch(/DeleteItem.*UpdateItem.*BatchWriteItem.*AccessDenied/);
+    const alarm = Object.values(r).find((x) => x.Type === 'AWS::CloudWatch::Alarm' && x.Properties.MetricName === 'AuditTableTampering')!;
+    expect(alarm.Properties).toMatchObject({ Threshold: 1, TreatMissingData: 'notBreaching' });
+  }, 120_000);
+
+  it('locks the vault in compliance mode, copies every backup to another vault, and takes the retentions from context', () => {
+    const { stack } = buildApp({
+      context: { paging: PAGING, backupVaultLock: true, backupRetentionDays: 90, backupMonthlyRetentionDays: 2190, backupCopyVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', 'aws:cdk:bundling-stacks': [] },
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Backup::BackupVault', { LockConfiguration: { ChangeableForDays: 3, MinRetentionDays: 90, MaxRetentionDays: 2190 } });
+    const [plan] = Object.values(t.findResources('AWS::Backup::BackupPlan')) as Resource[];
+    expect(plan!.Properties.BackupPlan.BackupPlanRule).toEqual([
+      expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 90 }, CopyActions: [{ DestinationBackupVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', Lifecycle: { DeleteAfterDays: 90 } }] }),
+      expect.objectContaining({ RuleName: 'Monthly', Lifecycle: { DeleteAfterDays: 2190 }, CopyActions: [expect.objectContaining({ Lifecycle: { DeleteAfterDays: 2190 } })] }),
+    ]);
+    expect(Object.keys(t.findResources('AWS::CloudTrail::Trail'))).toEqual([]); // data events only when asked (or production)
+    expect(() => buildApp({ context: { backupRetentionDays: 0 } })).toThrow(/backupRetentionDays must be a whole number of days 1-36500/);
+    expect(() => buildApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
+    expect(() => buildApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
+  }, 120_000);
 });
