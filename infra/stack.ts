@@ -25,6 +25,7 @@ import type { Construct } from 'constructs';
 import { ROUTES } from '../shared/app/ingest.ts';
 import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
+import { PAGES_TOPIC_DISPLAY_NAME } from '../shared/adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
 import { resolveConfig } from '../shared/domain/config.ts';
@@ -302,7 +303,8 @@ export class CrsAlertingStack extends Stack {
 
     // ---- SNS: the pages topic (one filtered subscription per team endpoint) and the operators' alarm topic, which
     // has its own key (infra/alarms.ts).
-    this.pagesTopic = new sns.Topic(this, 'Pages', { displayName: 'CRS alerting pages', masterKey: this.key, enforceSSL: true });
+    // The display name starts every SMS ("CRS PAGES> "): short, and counted in the SMS length (sns-page-sender.ts).
+    this.pagesTopic = new sns.Topic(this, 'Pages', { displayName: PAGES_TOPIC_DISPLAY_NAME, masterKey: this.key, enforceSSL: true });
     this.subscribeTeams(props.paging);
     this.operatorAlarms = new OperatorAlarms(this, props.paging.alarms);
     this.alarmTopic = this.operatorAlarms.topic;

@@ -13,6 +13,7 @@ import { buildApp } from '../../infra/build.ts';
 import { API_THROTTLED_METRIC, MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '../../infra/throttles.ts';
 import { TEAMS } from '../../shared/domain/config.ts';
+import { PAGES_TOPIC_DISPLAY_NAME } from '../../shared/adapters/aws/sns-page-sender.ts';
 import { PAGING, synthesize } from './synth.ts';
 
 let synth: ReturnType<typeof synthesize>;
@@ -243,6 +244,8 @@ describe('paging', () => {
     const topics = ofType('AWS::SNS::Topic');
     expect(topics).toHaveLength(2);
     expect(resources[idOf(synth.stack.pagesTopic)]!.Properties.KmsMasterKeyId).toEqual(keyArn());
+    // SNS starts every SMS with the display name: the SMS text's length is counted with this one.
+    expect(resources[idOf(synth.stack.pagesTopic)]!.Properties.DisplayName).toBe(PAGES_TOPIC_DISPLAY_NAME);
     expect(resources[idOf(synth.stack.alarmTopic)]!.Properties.KmsMasterKeyId).toEqual(getAtt(synth.stack.operatorAlarms.key));
     expect(idOf(synth.stack.operatorAlarms.key)).not.toBe(idOf(synth.stack.key));
     for (const [id] of topics) {
