@@ -91,6 +91,8 @@ export class OperatorAlarms {
   /** One alarm, in the stack's scope under `id`, telling the operators when it fires and when it clears. */
   add(id: string, spec: AlarmSpec): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this.stack, id, {
+      // Named for what it watches: the name an operator sees in the notification, in crs doctor and in docs/runbook.md.
+      alarmName: `${this.stack.stackName}-${id}`,
       alarmDescription: spec.description,
       metric: spec.metric,
       threshold: spec.threshold,

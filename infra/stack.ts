@@ -492,7 +492,10 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'AckSecretArn', { value: this.ackSecret.secretArn, description: `for crs silence (${ENV.ackSecretArn})` });
     new CfnOutput(this, 'AckBaseUrl', { value: ackBaseUrl, description: `acknowledge links start with this (${ENV.ackBaseUrl})` });
     new CfnOutput(this, 'PagesTopicArn', { value: this.pagesTopic.topicArn });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn, description: 'for crs doctor (the alarms that notify it)' });
+    new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.fn.functionName, description: 'for crs doctor (last ingest)' });
+    new CfnOutput(this, 'GradeFunctionName', { value: this.grade.fn.functionName, description: 'for crs doctor (last message graded)' });
+    new CfnOutput(this, 'EscalateFunctionName', { value: this.escalate.fn.functionName, description: 'for crs doctor (last escalate run)' });
   }
 
   /**

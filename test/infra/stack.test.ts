@@ -555,6 +555,11 @@ describe('alarms', () => {
       expect(a.Properties.OKActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);
       expect(a.Properties.AlarmDescription.length, id).toBeGreaterThan(40);
       expect(['breaching', 'notBreaching'], id).toContain(a.Properties.TreatMissingData);
+      expect(a.Properties.AlarmName, id).toMatch(/^CrsAlerting-[A-Za-z0-9]+$/); // what operators see, and docs/runbook.md lists
+    }
+    // crs doctor finds the alarms (by their topic) and the functions' last runs from the outputs.
+    for (const output of ['AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'PagesTopicArn', 'StateTableName']) {
+      expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
     template.hasResourceProperties('AWS::SNS::Subscription', {
       TopicArn: { Ref: idOf(synth.stack.alarmTopic) },

@@ -9,7 +9,7 @@
 import { PublishCommand, type MessageAttributeValue, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import { notificationEvent } from '../../domain/events.ts';
 import type { Notification } from '../../domain/page.ts';
-import type { Page } from '../../domain/paging.ts';
+import type { Page, PageTeam } from '../../domain/paging.ts';
 import type { PageMessage, PageSender } from '../../ports.ts';
 import { pageEvent, type PageEvent } from '../embedded/pages.ts';
 
@@ -158,6 +158,44 @@ export function publishInput(topicArn: string, m: PageMessage, n: Notification |
     Message: JSON.stringify({ default: JSON.stringify(pageBody(m, n, sentAt)), email: pageText(m, n), sms: pageSms(m, n) }),
     Subject: pageSubject(m, n),
     MessageAttributes: pageAttributes(m, ward),
+  };
+}
+
+/** A test page (`crs doctor --test-page TEAM`): no patient, never graded, marked as a test everywhere it shows. */
+export interface TestPageBody {
+  type: 'test-page';
+  testId: string;
+  team: PageTeam;
+  sentAt: string;
+  note: string;
+}
+
+/**
+ * The Publish of a test page to a team: the same topic, attributes and per-protocol texts as a real page, so it
+ * reaches exactly the team's endpoints (wards: every ward the team's ward-limited endpoints take, so that each of
+ * those gets it once too).
+ */
+export function testPagePublishInput(topicArn: string, team: PageTeam, wards: string[], testId: string, sentAt: number): PublishCommandInput {
+  const at = new Date(sentAt).toISOString();
+  const body: TestPageBody = { type: 'test-page', testId, team, sentAt: at, note: 'A test page from crs doctor: no patient, nothing to do.' };
+  const s = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+  return {
+    TopicArn: topicArn,
+    MessageStructure: 'json',
+    Message: JSON.stringify({
+      default: JSON.stringify(body),
+      email: `TEST page from crs doctor for the ${team} team: no patient, nothing to do.\n\nIf you read this, pages for the ${team} team reach this address.\n\nTest ${testId}, sent ${at}.`,
+      sms: `TEST page for ${team} from crs doctor: no patient, nothing to do. Pages for ${team} reach this phone.`,
+    }),
+    Subject: `TEST page for the ${team} team (crs doctor)`,
+    MessageAttributes: {
+      teams: { DataType: 'String.Array', StringValue: JSON.stringify([team]) },
+      team: s(team),
+      kind: s('test'),
+      subject: s('test'),
+      pageId: s(`test|${testId}|${team}`),
+      ...(wards.length > 0 ? { ward: { DataType: 'String.Array', StringValue: JSON.stringify(wards) } } : {}),
+    },
   };
 }
 
