@@ -10,6 +10,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
+import { REPO_ROOT } from '../../infra/bundling.ts';
 import { API_THROTTLED_METRIC, MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '../../infra/throttles.ts';
 import { TEAMS } from '../../shared/domain/config.ts';
@@ -547,6 +548,18 @@ describe('alarms', () => {
     }
     expect(alarmOn('NumberOfNotificationsFailedToRedriveToDlq', { Name: 'TopicName', Value: getAtt(synth.stack.pagesTopic, 'TopicName') })).toHaveLength(1);
     expect(alarmOn('InvocationsFailedToBeSentToDlq', { Name: 'RuleName', Value: { Ref: idOf(synth.stack.sweepRule) } })).toHaveLength(1);
+  });
+
+  it('are each explained in docs/runbook.md\'s alarm table, with what no data means', () => {
+    const rows = readFileSync(join(REPO_ROOT, 'docs', 'runbook.md'), 'utf8').split('\n').filter((l) => l.startsWith('| `'));
+    const missing: Record<string, string> = { notBreaching: 'ok', breaching: 'breaching' };
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties as { AlarmName: string; TreatMissingData: string });
+    for (const a of [...alarms, { AlarmName: 'CrsAlerting-AuditTableTampering', TreatMissingData: 'notBreaching' }]) {
+      const name = a.AlarmName.replace(/^CrsAlerting-/, '');
+      const row = rows.find((r) => r.split('|')[1]!.includes(`\`${name}\``));
+      expect(row, `${name} has a row in docs/runbook.md`).toBeDefined();
+      expect(row!.split('|')[2]!.trim(), name).toBe(missing[a.TreatMissingData]);
+    }
   });
 
   it('tell the operators: every alarm notifies the alarm topic on firing and on clearing, and says what no data means', () => {
