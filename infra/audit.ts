@@ -20,6 +20,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ManagedPolicyRole } from './function-defaults.ts';
+import { letLogGroupsUse } from './keys.ts';
 
 export interface AuditOptions {
   /** Days each daily backup is kept (AWS Backup's own default plan keeps 35). */
@@ -169,15 +170,7 @@ export class AuditRetention extends Construct {
       }),
     );
     this.key.addToResourcePolicy(new iam.PolicyStatement({ sid: 'CloudTrailDescribeKey', principals: [cloudTrail], actions: ['kms:DescribeKey'], resources: ['*'] }));
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchLogsOfThisAccount',
-        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${stack.partition}:logs:${stack.region}:${stack.account}:log-group:*` } },
-      }),
-    );
+    letLogGroupsUse(this.key);
 
     this.trailLogs = new logs.LogGroup(this, 'TrailLogs', { retention: props.logRetention, encryptionKey: this.key, removalPolicy: RemovalPolicy.RETAIN });
     const role = new ManagedPolicyRole(this, 'TrailLogsRole', {

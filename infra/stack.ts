@@ -2,7 +2,7 @@
 // + audit, one transaction) -> stream -> notify (the pager) -> SNS (a filtered subscription per team), with the
 // pages' escalation ladders run by the escalate function (delayed SQS timers and a minute schedule, which also
 // sweeps for stale monitor feeds) and acknowledgements through the ack function (signed links and the API).
-// Encrypted with one customer managed key, TLS only, least-privilege roles from grants, a DLQ or on-failure
+// Encrypted with customer managed keys (data, alarms, audit), TLS only, least-privilege roles from grants, a DLQ or on-failure
 // destination behind every asynchronous consumer, and alarms that page the operators.
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Annotations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -34,6 +34,7 @@ import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AUDIT_TAMPERING_PATTERN, AuditRetention, DEFAULT_AUDIT, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
 import { CrsFunction } from './function-defaults.ts';
+import { letLogGroupsUse } from './keys.ts';
 import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
 import type { PagingConfig } from './paging-config.ts';
 
@@ -167,20 +168,12 @@ export class CrsAlertingStack extends Stack {
 
     // ---- Encryption: one customer managed key for queues, topics, tables, logs and backups.
     this.key = new kms.Key(this, 'Key', {
-      description: 'CRS alerting: SQS, SNS, DynamoDB, CloudWatch Logs and backups',
+      description: 'CRS alerting: SQS, the pages topic, DynamoDB, CloudWatch Logs and the functions\' environment',
       enableKeyRotation: true,
       alias: 'alias/crs-alerting',
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchLogsOfThisAccount',
-        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*` } },
-      }),
-    );
+    letLogGroupsUse(this.key);
     // The services that write to an encrypted queue of this stack themselves (not through a function's role): SNS
     // to the undelivered-pages queue, EventBridge to the escalation DLQ (the schedule's failed invocations). Each
     // is limited to this account's topics or rules (an ARN pattern: the topic and the rule are encrypted with this

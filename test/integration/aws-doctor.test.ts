@@ -6,7 +6,6 @@
 // endpoints (ward-limited ones included), marked as a test and never graded.
 import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { SNSClient, SetSMSAttributesCommand, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../shared/cli/doctor.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { PAGE_TEAMS } from '../../shared/domain/paging.ts';
-import { CRS_BIN, REPO, pageLines, post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '../support/aws-serve.ts';
+import { pageLines, post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '../support/aws-serve.ts';
+import { crsAsync } from '../support/cli.ts';
 import { startEmulator, type Emulator } from '../support/moto.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
@@ -52,16 +52,7 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function crs(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CRS_BIN, ...args], { cwd: REPO, env: { ...process.env, ...awsEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const crs = (args: string[]) => crsAsync(args, awsEnv());
 
 async function doctor(...extra: string[]): Promise<{ status: number | null; report: DoctorReport }> {
   const r = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--json', ...extra]);
