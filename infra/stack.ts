@@ -2,8 +2,8 @@
 // + audit, one transaction) -> stream -> notify (the pager) -> SNS (a filtered subscription per team), with the
 // pages' escalation ladders run by the escalate function (delayed SQS timers and a minute schedule, which also
 // sweeps for stale monitor feeds) and acknowledgements through the ack function (signed links and the API).
-// Encrypted with customer managed keys (data, alarms, audit), TLS only, least-privilege roles from grants, a DLQ or on-failure
-// destination behind every asynchronous consumer, and alarms that page the operators.
+// Encrypted with customer managed keys (data, alarms, audit), TLS only, least-privilege roles from grants, a DLQ or
+// on-failure destination behind every asynchronous consumer, and alarms that page the operators.
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Annotations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -98,9 +98,9 @@ export const SCHEDULE_CONCURRENCY = 2;
 const MIN_MAPPING_CONCURRENCY = 2;
 
 /** The grade function's timeout: the queue's visibility timeout is six times it, as Lambda advises. */
-export const GRADE_TIMEOUT = Duration.seconds(15);
+const GRADE_TIMEOUT = Duration.seconds(15);
 /** The escalate function's timeout (a tick, and a sweep over every enrolled patient). */
-export const ESCALATE_TIMEOUT = Duration.seconds(60);
+const ESCALATE_TIMEOUT = Duration.seconds(60);
 /** Deliveries before a message that keeps failing goes to the dead-letter queue. */
 export const MAX_RECEIVE_COUNT = 3;
 
