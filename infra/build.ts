@@ -2,9 +2,10 @@
 // infra/app.ts runs it for `cdk synth/deploy`; the infra tests build the very same app.
 import { App, Validations, type AppProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
+import { PRODUCTION_AUDIT, type AuditOptions } from './audit.ts';
 import { acknowledgeFindings } from './nag-acknowledgements.ts';
 import { pagingConfigFromContext } from './paging-config.ts';
-import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency } from './stack.ts';
+import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency, type CrsAlertingStackProps } from './stack.ts';
 
 export const STACK_NAME = 'CrsAlerting';
 
@@ -16,6 +17,35 @@ function jsonContext(app: App, key: string): unknown {
   } catch (err) {
     throw new Error(`context ${key} is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** A context flag: true, false, or their text (`-c production=true`); undefined when absent. */
+function flagContext(app: App, key: string): boolean | undefined {
+  const v = app.node.tryGetContext(key);
+  if (v === undefined) return undefined;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new Error(`context ${key} must be true or false (got ${JSON.stringify(v)})`);
+}
+
+function daysContext(app: App, key: string): number | undefined {
+  const v = app.node.tryGetContext(key);
+  return v === undefined ? undefined : Number(v);
+}
+
+/** The audit options from context; `production` turns CloudTrail data events and monthly backups on by default. */
+function auditFromContext(app: App): Partial<AuditOptions> {
+  const given: Partial<AuditOptions> = {};
+  const set = <K extends keyof AuditOptions>(k: K, v: AuditOptions[K] | undefined) => {
+    if (v !== undefined) given[k] = v;
+  };
+  set('dataEvents', flagContext(app, 'auditDataEvents'));
+  set('vaultLock', flagContext(app, 'backupVaultLock'));
+  set('backupRetentionDays', daysContext(app, 'backupRetentionDays'));
+  set('monthlyRetentionDays', daysContext(app, 'backupMonthlyRetentionDays'));
+  set('trailRetentionDays', daysContext(app, 'auditTrailRetentionDays'));
+  set('copyVaultArn', app.node.tryGetContext('backupCopyVaultArn') as string | undefined);
+  return { ...(flagContext(app, 'production') ? PRODUCTION_AUDIT : {}), ...given };
 }
 
 export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingStack } {
@@ -31,6 +61,8 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
     ...(app.node.tryGetContext('hl7Zone') ? { hl7Zone: String(app.node.tryGetContext('hl7Zone')) } : {}),
+    routeThrottles: jsonContext(app, 'routeThrottles') as CrsAlertingStackProps['routeThrottles'],
+    audit: auditFromContext(app),
   });
   acknowledgeFindings(stack);
   // A finding that is not acknowledged (with its reason) stops the synth.

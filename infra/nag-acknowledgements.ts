@@ -74,7 +74,19 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
     'AwsSolutions::AwsSolutions-SQS3',
     'This queue is itself a dead-letter queue: the redrive target of every team subscription of the pages topic (cdk-nag only recognises queues named in an SQS RedrivePolicy). It is alarmed on depth.',
   );
-  const backupRole = Stack.of(stack).node.findAll().find((c) => c.node.path.endsWith('BackupPlan/Tables/Role'));
+  const trailBucket = stack.audit.trailBucket;
+  if (trailBucket) {
+    const why =
+      'The bucket receives only CloudTrail\'s log files of the Audit table\'s data events, written by CloudTrail alone (the bucket policy names this trail\'s ARN); every file is proven unaltered by CloudTrail\'s signed digest files (log file validation), versioning keeps every version, and with backupVaultLock the files are object-locked in compliance mode. Server access logs would need a second bucket whose own access would again go unlogged.';
+    ack(trailBucket, 'AwsSolutions::AwsSolutions-S1', why);
+    ack(trailBucket, 'HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled', why);
+    ack(
+      trailBucket,
+      'HIPAA.Security::HIPAA.Security-S3BucketReplicationEnabled',
+      'A copy outside the region is the operator\'s (docs/runbook.md, audit retention): the same events also go to the TrailLogs log group, and the audit table itself is backed up daily into a vault that can be copied to another account or region (backupCopyVaultArn). Replicating this bucket would need a second bucket and key in another region, which this single-region stack does not own.',
+    );
+  }
+  const backupRole = Stack.of(stack).node.findAll().find((c) => c.node.path.endsWith('Audit/Plan/Tables/Role'));
   if (backupRole) {
     ack(
       backupRole,

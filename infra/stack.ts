@@ -2,15 +2,13 @@
 // + audit, one transaction) -> stream -> notify (the pager) -> SNS (a filtered subscription per team), with the
 // pages' escalation ladders run by the escalate function (delayed SQS timers and a minute schedule, which also
 // sweeps for stale monitor feeds) and acknowledgements through the ack function (signed links and the API).
-// Encrypted with one customer managed key, TLS only, least-privilege roles from grants, a DLQ or on-failure
-// destination behind every asynchronous consumer, and alarms that page the operators.
+// Encrypted with customer managed keys (data, alarms, audit), TLS only, least-privilege roles from grants, a DLQ or
+// on-failure destination behind every asynchronous consumer, and alarms that page the operators.
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Annotations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -29,11 +27,17 @@ import { INTERFACE_ROUTES } from '../shared/adapters/interfaces/routes.ts';
 import { parseZone } from '../shared/adapters/interfaces/zone.ts';
 import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
+import { PAGES_TOPIC_DISPLAY_NAME } from '../shared/adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
 import { resolveConfig } from '../shared/domain/config.ts';
 import { PAGE_TEAMS } from '../shared/domain/paging.ts';
+import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
+import { AUDIT_TAMPERING_PATTERN, AuditRetention, DEFAULT_AUDIT, type AuditOptions } from './audit.ts';
+import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
 import { CrsFunction } from './function-defaults.ts';
+import { letLogGroupsUse } from './keys.ts';
+import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
 import type { PagingConfig } from './paging-config.ts';
 
 export interface Concurrency {
@@ -49,25 +53,53 @@ export interface CrsAlertingStackProps extends StackProps {
   gradingOverrides?: Record<string, unknown>;
   /** Reserved concurrency per function: capacity no other function in the account can take. */
   concurrency?: Concurrency;
-  /** Requests per second (and burst) the HTTP API accepts before answering 429. */
-  ingestThrottle?: { rateLimit: number; burstLimit: number };
+  /** Overrides of the routes' own rate limits (infra/throttles.ts), by route key. */
+  routeThrottles?: Record<string, Partial<RouteThrottle>>;
   logRetention?: logs.RetentionDays;
+  /** Backup retention, vault lock, a copy vault, CloudTrail data events on the audit table (infra/audit.ts). */
+  audit?: Partial<AuditOptions>;
   /** How often the schedule wakes the escalate function (the stale-feed sweep, and the tick behind lost timers). */
   sweepInterval?: Duration;
   /** The site's zone (Europe/Paris, +01:00) for HL7 v2 times sent without an offset; refused without one. */
   hl7Zone?: string;
 }
 
+/** Requests the HTTP API refused with 429, by route (from the access log). */
+export const API_THROTTLED_METRIC = 'ApiThrottled';
+/** Calls that change or delete audit entries, or are refused, on the Audit table (from its CloudTrail data events). */
+export const AUDIT_TAMPERING_METRIC = 'AuditTableTampering';
+
 export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
 
-/**
- * The escalate function's reserved concurrency, and how many timer batches its SQS mapping runs at once (the
- * mapping's maximum concurrency, which Lambda honours without throttling: a reserved concurrency below what the
- * mapping polls with would throttle timers back to the queue and on to its DLQ). The rest is for the schedule.
- * Ticks may overlap: every step of a ladder is a conditional write, so only one of them pages it.
+/*
+ * SQS triggers that throttling cannot dead-letter. A poller that takes a batch raises each message's receive count
+ * whether or not the function then runs: a throttled batch goes back to the queue when its visibility timeout ends,
+ * counted, and after MAX_RECEIVE_COUNT receives to the dead-letter queue, although nothing was wrong with it. So
+ * each SQS mapping is set such that:
+ *
+ * 1. Its maximum concurrency plus what else invokes the function is at most the function's reserved concurrency:
+ *    the pollers never invoke more than the function may run, so Lambda never throttles them (reserved
+ *    concurrency is the function's own: no other function can use it up).
+ *      grade:    mapping = reserved (20 by default)  + nothing else invokes it                      <= 20
+ *      escalate: mapping 2 (ESCALATE_TIMER_CONCURRENCY) + the schedule 2 (SCHEDULE_CONCURRENCY: a 60 s tick a
+ *                minute overlaps one other at most, plus EventBridge's retry of a failed invocation) = 4  <= 5
+ * 2. The queue's visibility timeout is at least six times the function's timeout (Lambda's advice): a batch still
+ *    running is never handed out again. grade 90 s = 6 x 15 s; escalation timers 360 s = 6 x 60 s.
+ * 3. So every receive is an invocation that ran, and MAX_RECEIVE_COUNT counts failures only: a message that fails
+ *    3 times (a bug, or DynamoDB refusing 3 times over 3 x 90 s) is dead-lettered and alarmed, and holds its
+ *    patient's FIFO group for at most 3 visibility timeouts (4.5 minutes) before that.
+ *
+ * test/infra/stack.test.ts checks all three on the synthesized template.
  */
+
+/** The escalate function's reserved concurrency: its timers' mapping and its schedule share it. */
 export const ESCALATE_CONCURRENCY = 5;
+/** How many timer batches the escalate function's SQS mapping runs at once (its maximum concurrency). */
 export const ESCALATE_TIMER_CONCURRENCY = 2;
+/** The most scheduled escalate invocations that run at once (a tick overlapping one other, or a retry). */
+export const SCHEDULE_CONCURRENCY = 2;
+/** What Lambda allows as an SQS mapping's maximum concurrency. */
+const MIN_MAPPING_CONCURRENCY = 2;
 
 /** The grade function's timeout: the queue's visibility timeout is six times it, as Lambda advises. */
 const GRADE_TIMEOUT = Duration.seconds(15);
@@ -76,12 +108,28 @@ const ESCALATE_TIMEOUT = Duration.seconds(60);
 /** Deliveries before a message that keeps failing goes to the dead-letter queue. */
 export const MAX_RECEIVE_COUNT = 3;
 
+/*
+ * The notifier's stream mapping: a shard's records are delivered in order, so a record that keeps failing holds
+ * every later page of its shard until Lambda gives up on it. Lambda gives up soon, and on that record alone:
+ * - bisect on error: a failing batch of NOTIFY_BATCH_SIZE (25) halves to 13, 7, 4, 2 and 1 record in 5 retries, so
+ *   NOTIFY_RETRY_ATTEMPTS (6) isolate a record that always fails and try it alone once more (a partial batch
+ *   response, ReportBatchItemFailures, starts the retry at the failed record, so the records before it are done);
+ * - NOTIFY_MAX_RECORD_AGE (5 minutes) bounds the wait whatever the retries: no later page waits longer than that
+ *   behind a failing record (a notifier that cannot reach DynamoDB or SNS at all stops the shard for that long).
+ * The record then goes to the on-failure queue (NotifyFailures, alarmed): Lambda sends where it was in the stream
+ * (shard, sequence numbers, stream ARN), not the record itself, and the shard moves on.
+ */
+export const NOTIFY_BATCH_SIZE = 25;
+export const NOTIFY_RETRY_ATTEMPTS = 6;
+export const NOTIFY_MAX_RECORD_AGE = Duration.minutes(5);
+
 export class CrsAlertingStack extends Stack {
   readonly key: kms.Key;
   readonly stateTable: dynamodb.Table;
   readonly pagesTable: dynamodb.Table;
   readonly auditTable: dynamodb.Table;
   readonly tokensTable: dynamodb.Table;
+  readonly audit: AuditRetention;
   readonly ackSecret: secretsmanager.Secret;
   readonly queue: sqs.Queue;
   readonly queueDlq: sqs.Queue;
@@ -92,18 +140,27 @@ export class CrsAlertingStack extends Stack {
   readonly sweepRule: events.Rule;
   readonly pagesTopic: sns.Topic;
   readonly alarmTopic: sns.Topic;
+  /** Where every alarm is declared (`operatorAlarms.add(id, {...})`), with its topic and key. */
+  readonly operatorAlarms: OperatorAlarms;
   readonly ingest: CrsFunction;
   readonly grade: CrsFunction;
   readonly notify: CrsFunction;
   readonly escalate: CrsFunction;
   readonly ack: CrsFunction;
   readonly api: apigwv2.HttpApi;
-  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly alarms: cloudwatch.Alarm[];
+  /** Each route's throttle name (its 429 alarm is Throttled<name>). */
+  routeThrottleNames: Record<string, string> = {};
 
   constructor(scope: Construct, id: string, props: CrsAlertingStackProps) {
     super(scope, id, props);
     const concurrency = props.concurrency ?? DEFAULT_CONCURRENCY;
     if (props.hl7Zone !== undefined && !parseZone(props.hl7Zone)) throw new Error(`hl7Zone ${JSON.stringify(props.hl7Zone)} is not an IANA zone (Europe/Paris) or an offset (+01:00)`);
+    // The grade mapping runs as many batches at once as the function may (see the arithmetic above).
+    if (!Number.isInteger(concurrency.grade) || concurrency.grade < MIN_MAPPING_CONCURRENCY || concurrency.grade > 1000) {
+      throw new Error(`concurrency.grade must be a whole number ${MIN_MAPPING_CONCURRENCY}-1000: it is also the queue mapping's maximum concurrency (got ${concurrency.grade})`);
+    }
+    if (ESCALATE_TIMER_CONCURRENCY + SCHEDULE_CONCURRENCY > ESCALATE_CONCURRENCY) throw new Error('the escalate function\'s invokers exceed its reserved concurrency');
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
 
     // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
@@ -116,30 +173,31 @@ export class CrsAlertingStack extends Stack {
 
     // ---- Encryption: one customer managed key for queues, topics, tables, logs and backups.
     this.key = new kms.Key(this, 'Key', {
-      description: 'CRS alerting: SQS, SNS, DynamoDB, CloudWatch Logs and backups',
+      description: 'CRS alerting: SQS, the pages topic, DynamoDB, CloudWatch Logs and the functions\' environment',
       enableKeyRotation: true,
       alias: 'alias/crs-alerting',
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchLogsOfThisAccount',
-        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*` } },
-      }),
-    );
-    // SNS delivers to the encrypted subscription DLQ, and CloudWatch alarms publish to the encrypted alarm topic.
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'SnsAndCloudWatchOfThisAccount',
-        principals: [new iam.ServicePrincipal('sns.amazonaws.com'), new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-      }),
-    );
+    letLogGroupsUse(this.key);
+    // The services that write to an encrypted queue of this stack themselves (not through a function's role): SNS
+    // to the undelivered-pages queue, EventBridge to the escalation DLQ (the schedule's failed invocations). Each
+    // is limited to this account's topics or rules (an ARN pattern: the topic and the rule are encrypted with this
+    // key, so naming them here would be a circular reference).
+    const producers: [string, string, string][] = [
+      ['SnsOfThisAccount', 'sns.amazonaws.com', `arn:${this.partition}:sns:${this.region}:${this.account}:*`],
+      ['EventBridgeRulesOfThisAccount', 'events.amazonaws.com', `arn:${this.partition}:events:${this.region}:${this.account}:rule/*`],
+    ];
+    for (const [sid, service, sourceArn] of producers) {
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account }, ArnLike: { 'aws:SourceArn': sourceArn } },
+        }),
+      );
+    }
 
     // ---- DynamoDB: patient state with its outbox (streamed to the notifier), pages and silences, the append-only
     // audit trail, device tokens.
@@ -194,10 +252,13 @@ export class CrsAlertingStack extends Stack {
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
 
-    const vault = new backup.BackupVault(this, 'BackupVault', { encryptionKey: this.key, removalPolicy: RemovalPolicy.RETAIN });
-    const plan = backup.BackupPlan.daily35DayRetention(this, 'BackupPlan', vault);
-    plan.addSelection('Tables', {
-      resources: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable].map((t) => backup.BackupResource.fromDynamoDbTable(t)),
+    // Backups (their own key and vault, optionally locked and copied) and CloudTrail data events on the audit table.
+    this.audit = new AuditRetention(this, 'Audit', {
+      ...DEFAULT_AUDIT,
+      ...props.audit,
+      tables: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable],
+      auditTable: this.auditTable,
+      logRetention,
     });
 
     // ---- SQS: the per-patient FIFO queue and the dead-letter queues.
@@ -238,11 +299,14 @@ export class CrsAlertingStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // ---- SNS: the pages topic (one filtered subscription per team endpoint) and the operators' alarm topic.
-    this.pagesTopic = new sns.Topic(this, 'Pages', { displayName: 'CRS alerting pages', masterKey: this.key, enforceSSL: true });
-    this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: 'CRS alerting alarms', masterKey: this.key, enforceSSL: true });
+    // ---- SNS: the pages topic (one filtered subscription per team endpoint) and the operators' alarm topic, which
+    // has its own key (infra/alarms.ts).
+    // The display name starts every SMS ("CRS PAGES> "): short, and counted in the SMS length (sns-page-sender.ts).
+    this.pagesTopic = new sns.Topic(this, 'Pages', { displayName: PAGES_TOPIC_DISPLAY_NAME, masterKey: this.key, enforceSSL: true });
     this.subscribeTeams(props.paging);
-    this.subscribeOperators(props.paging);
+    this.operatorAlarms = new OperatorAlarms(this, props.paging.alarms);
+    this.alarmTopic = this.operatorAlarms.topic;
+    this.alarms = this.operatorAlarms.alarms;
 
     // ---- Functions.
     const fnDefaults = { key: this.key, logRetention };
@@ -315,7 +379,7 @@ export class CrsAlertingStack extends Stack {
     this.grantAppendAudit(this.grade.role);
     this.key.grantEncryptDecrypt(this.grade.role);
     this.grade.fn.addEventSource(
-      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }),
+      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: concurrency.grade }),
     );
 
     // The pager where it sends: pages (read, conditional write, a patient's pages), audit (append), the outbox
@@ -332,11 +396,11 @@ export class CrsAlertingStack extends Stack {
     this.notify.fn.addEventSource(
       new DynamoEventSource(this.stateTable, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-        batchSize: 25,
+        batchSize: NOTIFY_BATCH_SIZE,
         bisectBatchOnError: true,
         reportBatchItemFailures: true,
-        retryAttempts: 20,
-        maxRecordAge: Duration.hours(6),
+        retryAttempts: NOTIFY_RETRY_ATTEMPTS,
+        maxRecordAge: NOTIFY_MAX_RECORD_AGE,
         onFailure: new SqsDlq(this.notifyDlq),
         filters: [
           lambda.FilterCriteria.filter({
@@ -380,12 +444,11 @@ export class CrsAlertingStack extends Stack {
       description: 'CRS alerting: device ingest and page acknowledgements',
       createDefaultStage: false,
     });
-    const throttle = props.ingestThrottle ?? { rateLimit: 200, burstLimit: 400 };
-    new apigwv2.HttpStage(this, 'IngestStage', {
+    const stage = new apigwv2.HttpStage(this, 'IngestStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
-      throttle,
+      throttle: DEFAULT_THROTTLE,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(accessLogs),
         format: apigw.AccessLogFormat.custom(
@@ -412,6 +475,7 @@ export class CrsAlertingStack extends Stack {
     const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, { payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0 });
     this.api.addRoutes({ path: ACK_ROUTES.link, methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST], integration: ackIntegration });
     this.api.addRoutes({ path: ACK_ROUTES.api, methods: [apigwv2.HttpMethod.POST], integration: ackIntegration });
+    this.throttleRoutes(stage, routeThrottles(props.routeThrottles), accessLogs);
     const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
     for (const f of [this.notify, this.escalate, this.ack]) f.fn.addEnvironment(ENV.ackBaseUrl, ackBaseUrl);
 
@@ -427,7 +491,42 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'AckSecretArn', { value: this.ackSecret.secretArn, description: `for crs silence (${ENV.ackSecretArn})` });
     new CfnOutput(this, 'AckBaseUrl', { value: ackBaseUrl, description: `acknowledge links start with this (${ENV.ackBaseUrl})` });
     new CfnOutput(this, 'PagesTopicArn', { value: this.pagesTopic.topicArn });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn, description: 'for crs doctor (the alarms that notify it)' });
+    new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.fn.functionName, description: 'for crs doctor (last ingest)' });
+    new CfnOutput(this, 'GradeFunctionName', { value: this.grade.fn.functionName, description: 'for crs doctor (last message graded)' });
+    new CfnOutput(this, 'EscalateFunctionName', { value: this.escalate.fn.functionName, description: 'for crs doctor (last escalate run)' });
+  }
+
+  /**
+   * Every route its own rate limit (infra/throttles.ts), and a metric of the requests refused with 429, by route,
+   * from the access log (HTTP APIs publish 4xx, not 429): each route's throttle alarm is declared from it.
+   */
+  private throttleRoutes(stage: apigwv2.HttpStage, throttles: Record<string, RouteThrottle>, accessLogs: logs.LogGroup): void {
+    (stage.node.defaultChild as apigwv2.CfnStage).routeSettings = Object.fromEntries(
+      Object.entries(throttles).map(([k, t]) => [k, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }]),
+    );
+    // Route settings name routes, which must exist first (the API's whole subtree, so routes added later too).
+    stage.node.addDependency(this.api);
+    // Checked when the app is synthesized, so that a route added anywhere is covered.
+    this.node.addValidation({
+      validate: () => {
+        const keys = this.api.node.findAll().flatMap((c) => (c instanceof apigwv2.CfnRoute ? [c.routeKey] : []));
+        return [
+          ...keys.filter((k) => !throttles[k]).map((k) => `route ${k} has no rate limit: add it to ROUTE_THROTTLES in infra/throttles.ts`),
+          ...Object.keys(throttles).filter((k) => !keys.includes(k)).map((k) => `rate limit for ${k}, a route the API does not have`),
+        ];
+      },
+    });
+
+    new logs.MetricFilter(this, 'ApiThrottledRequests', {
+      logGroup: accessLogs,
+      filterPattern: logs.FilterPattern.stringValue('$.status', '=', '429'),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: API_THROTTLED_METRIC,
+      metricValue: '1',
+      dimensions: { route: '$.route' },
+    });
+    this.routeThrottleNames = Object.fromEntries(Object.entries(throttles).map(([k, t]) => [k, t.name]));
   }
 
   /** Append-only: PutItem (the writers always put with attribute_not_exists) and nothing that updates or deletes. */
@@ -451,7 +550,9 @@ export class CrsAlertingStack extends Stack {
         new sns.Subscription(this, `Pages${team}Sms${phone}`, { topic: this.pagesTopic, protocol: sns.SubscriptionProtocol.SMS, endpoint: phone, ...options });
       }
       for (const url of endpoints.https) {
-        this.pagesTopic.addSubscription(new subs.UrlSubscription(url, { ...options, protocol: sns.SubscriptionProtocol.HTTPS, rawMessageDelivery: false }));
+        this.pagesTopic.addSubscription(
+          new subs.UrlSubscription(url, { ...options, protocol: sns.SubscriptionProtocol.HTTPS, rawMessageDelivery: false, deliveryPolicy: HTTPS_DELIVERY_POLICY }),
+        );
       }
       count += endpoints.email.length + endpoints.sms.length + endpoints.https.length;
     }
@@ -460,108 +561,156 @@ export class CrsAlertingStack extends Stack {
     }
   }
 
-  private subscribeOperators(paging: PagingConfig): void {
-    const a = paging.alarms;
-    for (const address of a.email) this.alarmTopic.addSubscription(new subs.EmailSubscription(address));
-    for (const phone of a.sms) this.alarmTopic.addSubscription(new subs.SmsSubscription(phone));
-    for (const url of a.https) this.alarmTopic.addSubscription(new subs.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }));
-    if (a.email.length + a.sms.length + a.https.length === 0) {
-      Annotations.of(this).addWarningV2('crs:no-alarm-endpoints', 'no alarm endpoints configured: alarms fire but nobody is told (set alarms in the paging config)');
-    }
-  }
-
-  private alarm(id: string, description: string, metric: cloudwatch.IMetric, threshold: number, evaluationPeriods = 1, comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD) {
-    const alarm = new cloudwatch.Alarm(this, id, {
-      alarmDescription: description,
-      metric,
-      threshold,
-      evaluationPeriods,
-      comparisonOperator: comparison,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
-    alarm.addOkAction(new cwActions.SnsAction(this.alarmTopic));
-    this.alarms.push(alarm);
-    return alarm;
-  }
-
   private addAlarms(): void {
-    const minute = Duration.minutes(1);
-    this.alarm(
-      'MessagesDlqDepth',
-      'Device messages were dead-lettered after repeated grading failures: those patients are not being graded from them. Inspect the DLQ, fix, redrive.',
-      this.queueDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'MessagesOldestAge',
-      'The oldest queued device message is over 2 minutes old: grading is behind or a patient is blocked by a failing message.',
-      this.queue.metricApproximateAgeOfOldestMessage({ period: minute, statistic: 'Maximum' }),
-      120,
-      2,
-    );
-    this.alarm(
-      'NotifyFailuresDepth',
-      'The notifier gave up on outbox records (retries exhausted or record too old): pages were not sent. The message names the stream range to replay.',
-      this.notifyDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'UndeliveredPagesDepth',
-      'SNS could not deliver pages to a team endpoint (bad address, endpoint down): a team missed pages.',
-      this.pagesDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'NotifyIteratorAge',
-      'Pages are more than a minute behind the grades (notifier slow or failing).',
-      this.notify.fn.metric('IteratorAge', { period: minute, statistic: 'Maximum' }),
-      60_000,
-      2,
-    );
-    this.alarm(
-      'EscalationDlqDepth',
-      'Escalation timers failed 3 times (or the schedule could not invoke the escalate function): ladders may be late. The minute schedule keeps ticking; check EscalateErrors and the escalate log.',
-      this.escalationDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
-      1,
-    );
-    this.alarm(
-      'LaddersExhausted',
-      'A page walked its whole escalation ladder, every loop, and nobody acknowledged it: a patient\'s page is unanswered. Call the team; the audit export of the patient shows who was paged when.',
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.laddersExhausted, dimensionsMap: { service: 'escalate' }, period: minute, statistic: 'Sum' }),
-      1,
-    );
-    this.alarm(
-      'AckLinksRefused',
-      'Acknowledge links were refused (forged, altered or expired) 5 times in 5 minutes: someone may be guessing links, or links are being opened long after they expire.',
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.acknowledgementsRefused, dimensionsMap: { service: 'ack' }, period: Duration.minutes(5), statistic: 'Sum' }),
-      5,
-    );
-    for (const [name, fn] of [
+    const alarm = (id: string, spec: AlarmSpec) => this.operatorAlarms.add(id, spec);
+    // Dead-letter queues: an idle queue publishes no metric, which means nothing was dead-lettered.
+    const deadLetters = (q: sqs.Queue) => q.metricApproximateNumberOfMessagesVisible({ period: MINUTE, statistic: 'Maximum' });
+    alarm('MessagesDlqDepth', {
+      description: 'Device messages were dead-lettered after repeated grading failures: those patients are not being graded from them. Inspect the DLQ, fix, redrive.',
+      metric: deadLetters(this.queueDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('MessagesOldestAge', {
+      description: 'The oldest queued device message is over 2 minutes old: grading is behind or a patient is blocked by a failing message.',
+      metric: this.queue.metricApproximateAgeOfOldestMessage({ period: MINUTE, statistic: 'Maximum' }),
+      threshold: 120,
+      periods: 2,
+      whenMissing: 'ok',
+    });
+    alarm('NotifyFailuresDepth', {
+      description: 'The notifier gave up on outbox records (retries exhausted or record too old): pages were not sent. The message names the stream range to replay.',
+      metric: deadLetters(this.notifyDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('UndeliveredPagesDepth', {
+      description: 'SNS could not deliver pages to a team endpoint (bad address, endpoint down): a team missed pages.',
+      metric: deadLetters(this.pagesDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('NotifyIteratorAge', {
+      description: 'Pages are more than a minute behind the grades (notifier slow or failing).',
+      metric: this.notify.fn.metric('IteratorAge', { period: MINUTE, statistic: 'Maximum' }),
+      threshold: 60_000,
+      periods: 2,
+      whenMissing: 'ok',
+    });
+    alarm('EscalationDlqDepth', {
+      description: 'Escalation timers failed 3 times (or the schedule could not invoke the escalate function): ladders may be late. The minute schedule keeps ticking; check EscalateErrors and the escalate log.',
+      metric: deadLetters(this.escalationDlq),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('LaddersExhausted', {
+      description: 'A page walked its whole escalation ladder, every loop, and nobody acknowledged it: a patient\'s page is unanswered. Call the team; the audit export of the patient shows who was paged when.',
+      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.laddersExhausted, dimensionsMap: { service: 'escalate' }, period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('AckLinksRefused', {
+      description: 'Acknowledge links were refused (forged, altered or expired) 5 times in 5 minutes: someone may be guessing links, or links are being opened long after they expire.',
+      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.acknowledgementsRefused, dimensionsMap: { service: 'ack' }, period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 5,
+      whenMissing: 'ok',
+    });
+    for (const [name, fn] of this.namedFunctions()) {
+      alarm(`${name}Errors`, {
+        description: `The ${name.toLowerCase()} function failed invocations (crash, timeout, or a whole batch failed); see its log group by request id.`,
+        metric: fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    // Throttles anywhere on the path: each is a caller refused or a step delayed, never expected at these limits.
+    for (const [name, fn] of this.namedFunctions()) {
+      alarm(`${name}Throttles`, {
+        description: `Lambda throttled the ${name.toLowerCase()} function (its reserved concurrency was all in use): callers got 5xx or a step of the pipeline waited. See docs/runbook.md.`,
+        metric: fn.fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    for (const [routeKey, name] of Object.entries(this.routeThrottleNames)) {
+      alarm(`Throttled${name}`, {
+        description: `The API answered 429 on ${routeKey} (over its own rate limit): ${routeKey.includes('ack') ? 'a clinician could not acknowledge from a link or app' : 'a device gateway is sending faster than its limit and is told to retry'}. See docs/runbook.md.`,
+        metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: API_THROTTLED_METRIC, dimensionsMap: { route: routeKey }, period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    alarm('Api5xx', {
+      description: 'The HTTP API answered 5xx (a function failed, timed out or was throttled, or the queue refused): devices retry, a clinician saw an error page. See docs/runbook.md.',
+      metric: this.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    for (const [name, table] of [
+      ['StateTable', this.stateTable],
+      ['PagesTable', this.pagesTable],
+      ['AuditTable', this.auditTable],
+      ['TokensTable', this.tokensTable],
+    ] as const) {
+      const throttled = (metricName: string) =>
+        new cloudwatch.Metric({ namespace: 'AWS/DynamoDB', metricName, dimensionsMap: { TableName: table.tableName }, period: Duration.minutes(5), statistic: 'Sum' });
+      alarm(`${name}Throttled`, {
+        description: `DynamoDB throttled reads or writes on the ${name} (a hot partition, or an account limit): the SDK retries, then the function fails and its records are retried. See docs/runbook.md.`,
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(r, 0) + FILL(w, 0)',
+          usingMetrics: { r: throttled('ReadThrottleEvents'), w: throttled('WriteThrottleEvents') },
+          label: `${name} throttle events`,
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    // The dead-letter paths themselves failing (a key or queue policy that refuses the service): what would
+    // otherwise be lost without a trace.
+    alarm('UndeliveredPagesRedriveFailed', {
+      description: 'SNS could not put an undeliverable page on the UndeliveredPages queue (its key or queue policy refused SNS): that page is lost. Check the key policy and the queue policy now. See docs/runbook.md.',
+      metric: this.pagesTopic.metric('NumberOfNotificationsFailedToRedriveToDlq', { period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('ScheduleDlqFailed', {
+      description: 'EventBridge could not invoke the escalate function and could not put the event on the EscalationDlq either (its key or queue policy refused it). See docs/runbook.md.',
+      metric: new cloudwatch.Metric({ namespace: 'AWS/Events', metricName: 'InvocationsFailedToBeSentToDlq', dimensionsMap: { RuleName: this.sweepRule.ruleName }, period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    if (this.audit.trailLogs) {
+      new logs.MetricFilter(this, 'AuditTableTamperingFilter', {
+        logGroup: this.audit.trailLogs,
+        filterPattern: logs.FilterPattern.literal(AUDIT_TAMPERING_PATTERN),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: AUDIT_TAMPERING_METRIC,
+        metricValue: '1',
+      });
+      alarm('AuditTableTampering', {
+        description: 'CloudTrail recorded a call that changes or deletes audit entries, or a refused call, on the Audit table: nothing of this stack makes one. Find who in the trail (userIdentity) now. See docs/runbook.md.',
+        metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: AUDIT_TAMPERING_METRIC, period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        whenMissing: 'ok',
+      });
+    }
+    alarm('IngestQueueUnavailable', {
+      description: 'Ingest answered 503: SQS refused messages, devices are being told to retry.',
+      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.queueUnavailable, dimensionsMap: { service: 'ingest' }, period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+  }
+
+  /** The five functions by the name their alarms carry. */
+  private namedFunctions(): [string, CrsFunction][] {
+    return [
       ['Ingest', this.ingest],
       ['Grade', this.grade],
       ['Notify', this.notify],
       ['Escalate', this.escalate],
       ['Ack', this.ack],
-    ] as const) {
-      this.alarm(
-        `${name}Errors`,
-        `The ${name.toLowerCase()} function failed invocations (crash, timeout, or a whole batch failed); see its log group by request id.`,
-        fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-        1,
-      );
-    }
-    this.alarm(
-      'IngestQueueUnavailable',
-      'Ingest answered 503: SQS refused messages, devices are being told to retry.',
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: METRIC.queueUnavailable,
-        dimensionsMap: { service: 'ingest' },
-        period: minute,
-        statistic: 'Sum',
-      }),
-      1,
-    );
+    ];
   }
 }

@@ -3,6 +3,7 @@
 // ingest and ack, the SQS FIFO event source to grade, the DynamoDB stream event source to notify, the escalation
 // timers' SQS event source and the schedule to escalate; then prints the pages that reach the team queues. One
 // host per process: the handler modules read this process's environment.
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -14,10 +15,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashToken } from '../app/auth.ts';
 import { DynamoTokenStore } from '../adapters/aws/dynamo-token-store.ts';
 import { ENV } from '../adapters/aws/env.ts';
+import { STATE_TABLE } from '../adapters/aws/table-layout.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from './http-front.ts';
 import { invoke, loadHandlers, type Handlers, type ScheduledEvent } from './lambda.ts';
 import { PagePrinter } from './page-printer.ts';
-import { deprovision, provision, type AwsClients, type Provisioned } from './provision.ts';
+import { PlatformMetrics } from './platform-metrics.ts';
+import { deprovision, localFunctionName, provision, type AwsClients, type Provisioned } from './provision.ts';
 import { SqsEventSource } from './sqs-source.ts';
 import { StreamEventSource } from './stream-source.ts';
 import { synthesizeStack, type FunctionRole, type SynthOptions } from './template.ts';
@@ -40,6 +43,11 @@ export interface AwsHostOptions extends SynthOptions {
   scheduleSeconds?: number;
   /** Test hook: the process kills itself after a page's state transaction and before its publish. */
   crashBeforePublish?: boolean;
+  /**
+   * Test hook: every notify invocation whose batch holds an outbox record of this patient fails, as a function
+   * that crashes or times out on that record would.
+   */
+  failNotifyPatient?: string;
   out: (line: string) => void;
   log: (line: string) => void;
 }
@@ -89,6 +97,7 @@ function clientsFor(endpoint: string | undefined, region: string): AwsClients & 
     dynamodb: new DynamoDBClient(config),
     sns: new SNSClient(config),
     secrets: new SecretsManagerClient(config),
+    cloudwatch: new CloudWatchClient(config),
     streams: new DynamoDBStreamsClient(config),
   };
 }
@@ -145,8 +154,20 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     throw err;
   }
   ready(handlers);
-  const name = (role: FunctionRole) => `${o.prefix}-${role}`;
-  const call = <E, R>(role: FunctionRole, handler: (e: E) => Promise<R>, event: E) => invoke(p.functions[role], name(role), o.region, handler, event);
+  const name = (role: FunctionRole) => localFunctionName(o.prefix, role);
+  // On an emulator, each invocation is counted in AWS/Lambda as Lambda would (the alarms and crs doctor read it).
+  const platform = o.endpoint ? new PlatformMetrics(clients.cloudwatch, o.log) : undefined;
+  const call = <E, R>(role: FunctionRole, handler: (e: E) => Promise<R>, event: E) => {
+    const running = invoke(p.functions[role], name(role), o.region, handler, event);
+    if (!platform) return running;
+    return running.then(
+      (r) => (platform.record(name(role), false), r),
+      (err: unknown) => {
+        platform.record(name(role), true);
+        throw err;
+      },
+    );
+  };
   for (const [key, role] of Object.entries(p.routeTargets)) {
     if (role !== 'ingest' && role !== 'ack') throw new Error(`route ${key} reaches ${role}, which the local front does not serve`);
     targets[key] = {
@@ -163,7 +184,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     sqs: clients.sqs,
     spec: p.gradeSource,
     region: o.region,
-    maxConcurrency: p.functions.grade.reservedConcurrency,
+    maxConcurrency: Math.min(p.gradeSource.maxConcurrency ?? Infinity, p.functions.grade.reservedConcurrency),
     invoke: (event) => call('grade', handlers.grade, event),
     log: o.log,
   });
@@ -173,7 +194,12 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     spec: p.notifySource,
     region: o.region,
     functionArn: `arn:aws:lambda:${o.region}:000000000000:function:${name('notify')}`,
-    invoke: (event) => call('notify', handlers.notify, event),
+    invoke: (event) => {
+      if (o.failNotifyPatient && event.Records.some((r) => r.dynamodb?.NewImage?.[STATE_TABLE.partitionKey]?.S === o.failNotifyPatient)) {
+        return Promise.reject(Object.assign(new Error(`CRS_TEST_FAIL_NOTIFY_PATIENT: a record of ${o.failNotifyPatient}`), { name: 'TestRecordFails' }));
+      }
+      return call('notify', handlers.notify, event);
+    },
     log: o.log,
     pollIntervalMs: o.streamPollMs ?? 50,
     ...(o.crashBeforePublish
@@ -260,6 +286,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     return true;
   };
 
+  platform?.start();
   printer.start();
   notify.start();
   grade.start();
@@ -286,6 +313,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       await escalate.stop();
       await scheduled;
       await printer.stop();
+      await platform?.stop();
       for (const c of Object.values(clients)) c.destroy();
     },
   };

@@ -4,7 +4,8 @@
 // - with `pageLines` (--page-lines), also a `page` line for every page a team receives (each level of each ladder,
 //   and technical alerts), the page event every backend emits: the team, the role paged, the level, why and the
 //   acknowledge link. Off by default, as on the embedded backend: the links act as credentials, and standard
-//   output often ends up in logs.
+//   output often ends up in logs;
+// - a `test-page` line for each team that receives a test page (`crs doctor --test-page TEAM`): no link, no grade.
 //
 // A grade change pages several teams, one message each; its notification line is printed from its "home" queue:
 // the first, in the order of PAGE_TEAMS, of its teams whose filter policy matches it, so that the notifications
@@ -13,7 +14,7 @@
 // delivery is counted per team, and one that the team's filter policy should have kept out is reported.
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { PageTeam } from '../domain/paging.ts';
-import type { PageBody } from '../adapters/aws/sns-page-sender.ts';
+import type { PageBody, TestPageBody } from '../adapters/aws/sns-page-sender.ts';
 import type { PageEvent } from '../adapters/embedded/pages.ts';
 import { matchesFilterPolicy, type EnvelopeAttribute } from './patterns.ts';
 import type { TeamQueue } from './provision.ts';
@@ -62,7 +63,9 @@ export class PagePrinter {
     deliveries: Partial<Record<PageTeam, number>>;
     misdelivered: number;
     unreadable: number;
-  } = { printed: 0, pages: 0, deliveries: {}, misdelivered: 0, unreadable: 0 };
+    /** Test pages (crs doctor --test-page) the team queues received. */
+    testPages: number;
+  } = { printed: 0, pages: 0, deliveries: {}, misdelivered: 0, unreadable: 0, testPages: 0 };
 
   constructor(private readonly o: PagePrinterOptions) {}
 
@@ -101,18 +104,27 @@ export class PagePrinter {
 
   private handle(team: PageTeam, m: Message): void {
     let envelope: Envelope;
-    let body: PageBody;
+    let body: PageBody | TestPageBody;
     try {
       envelope = JSON.parse(m.Body ?? '') as Envelope;
-      body = JSON.parse(envelope.Message ?? '') as PageBody;
-      if ((body.type !== 'notification' && body.type !== 'alert') || typeof body.page?.pageId !== 'string') throw new Error('not a page');
+      body = JSON.parse(envelope.Message ?? '') as PageBody | TestPageBody;
+      if (body.type === 'test-page') {
+        if (typeof body.testId !== 'string') throw new Error('not a test page');
+      } else if ((body.type !== 'notification' && body.type !== 'alert') || typeof body.page?.pageId !== 'string') throw new Error('not a page');
     } catch {
       this.stats.unreadable++;
       this.o.log(`pages: the ${team} queue received a message that is not a page (SQS message ${m.MessageId}); dropped`);
       return;
     }
-    this.stats.deliveries[team] = (this.stats.deliveries[team] ?? 0) + 1;
     const attributes = envelope.MessageAttributes ?? {};
+    if (body.type === 'test-page') {
+      // A test page (crs doctor --test-page): printed for each team that receives it, no link, never a grade.
+      if (!remember(this.seenDeliveries, `${team}|${envelope.MessageId ?? m.MessageId}`)) return;
+      this.stats.testPages++;
+      this.o.out(JSON.stringify({ type: 'test-page', team, testId: body.testId, sentAt: body.sentAt }));
+      return;
+    }
+    this.stats.deliveries[team] = (this.stats.deliveries[team] ?? 0) + 1;
     if (!this.o.teamQueues.some((q) => q.team === team && matchesFilterPolicy(q.filterPolicy, attributes))) {
       this.stats.misdelivered++;
       this.o.log(`pages: page ${body.page.pageId} reached the ${team} queue although its filter policy does not match it`);

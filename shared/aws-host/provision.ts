@@ -4,9 +4,13 @@
 // Refs and GetAtts among them resolved to what was created. Names are derived from a prefix, so that runs can sit
 // side by side on one endpoint and be deleted afterwards; creating again with the same prefix reuses what exists.
 //
-// Left out, as control plane or unreachable here: IAM roles and policies, queue and topic policies, log groups,
-// alarms, backups, the API, the schedule rule and the Lambda functions themselves (the host runs the handlers and
-// fires the schedule), and the customer managed KMS key: queues use SQS-managed encryption, tables DynamoDB's
+// The alarms are created too (CloudWatch), named `<prefix>-<alarm>` (the stack names them `<stack>-<alarm>`), watching the metrics of what is provisioned
+// here (a function's metrics under `<prefix>-<function>`, which the host publishes as Lambda would; an API's or a
+// rule's under `<prefix>-<logical id>`), and notifying the alarm topic.
+//
+// Left out, as control plane or unreachable here: IAM roles and policies, queue and topic policies, log groups and
+// their metric filters, backups, the trail, the API, the schedule rule and the Lambda functions themselves (the host
+// runs the handlers and fires the schedule), and the customer managed KMS keys: queues use SQS-managed encryption, tables DynamoDB's
 // default encryption, the topic the AWS-managed SNS key and the secret Secrets Manager's default key instead. Deletion protection and point-in-time recovery are not set, so a run can be removed.
 import {
   CreateTableCommand,
@@ -18,6 +22,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { randomInt } from 'node:crypto';
+import { DeleteAlarmsCommand, PutMetricAlarmCommand, type CloudWatchClient, type PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
@@ -55,6 +60,11 @@ export interface TopicInfo {
   logicalId: string;
   name: string;
   arn: string;
+}
+
+export interface AlarmInfo {
+  logicalId: string;
+  name: string;
 }
 
 export interface SecretInfo {
@@ -110,6 +120,9 @@ export interface Provisioned {
   tables: TableInfo[];
   topics: TopicInfo[];
   secrets: SecretInfo[];
+  alarms: AlarmInfo[];
+  /** The topic the alarms notify. */
+  alarmTopicArn?: string;
   teamQueues: TeamQueue[];
   functions: Record<FunctionRole, FunctionSpec>;
   gradeSource: SqsSourceSpec;
@@ -129,7 +142,11 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
   sns: SNSClient;
   secrets: SecretsManagerClient;
+  cloudwatch: CloudWatchClient;
 }
+
+/** The local name of a function (its metrics' FunctionName), as the host runs it. */
+export const localFunctionName = (prefix: string, role: FunctionRole) => `${prefix}-${role}`;
 
 export interface ProvisionOptions {
   prefix: string;
@@ -370,9 +387,36 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   const escalateSource = sqsSources.escalate;
   if (!gradeSource || !escalateSource || !notifySource) throw new Error('the template lacks the grade, escalate or notify event source mapping');
 
-  // ---- Every other queue and table of the stack (dead-letter queues, the tokens table).
+  // ---- Every other queue, table and topic of the stack (dead-letter queues, the tokens table, the alarm topic).
   for (const [id, r] of Object.entries(resources)) {
-    if (r.Type === 'AWS::SQS::Queue' || r.Type === 'AWS::DynamoDB::Table') await ensure(id);
+    if (r.Type === 'AWS::SQS::Queue' || r.Type === 'AWS::DynamoDB::Table' || r.Type === 'AWS::SNS::Topic') await ensure(id);
+  }
+
+  // ---- The alarms, on the metrics of what runs here. A reference to what is not provisioned (a function, the
+  // API, the rule) resolves to its local name.
+  const alarms: AlarmInfo[] = [];
+  let alarmTopicArn: string | undefined;
+  const dataPlane = new Set(['AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::SNS::Topic', 'AWS::SecretsManager::Secret']);
+  const localName = (id: string) => {
+    const role = functionRole({ Ref: id });
+    return role ? localFunctionName(prefix, role) : `${prefix}-${id}`;
+  };
+  const forAlarm = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(forAlarm);
+    if (!value || typeof value !== 'object') return value;
+    const obj = value as Record<string, unknown>;
+    const target = typeof obj.Ref === 'string' ? obj.Ref : Array.isArray(obj['Fn::GetAtt']) ? (obj['Fn::GetAtt'] as string[])[0]! : undefined;
+    if (target && resources[target] && !dataPlane.has(resources[target].Type)) return localName(target);
+    if (target || obj['Fn::Join']) return value;
+    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, forAlarm(v)]));
+  };
+  for (const [id, r] of ofType('AWS::CloudWatch::Alarm')) {
+    const { AlarmName: given, ...props } = (await resolve(forAlarm(r.Properties ?? {}))) as Record<string, any>;
+    // "<stack>-<alarm>" becomes "<prefix>-<alarm>".
+    const name = `${prefix}-${typeof given === 'string' && given.includes('-') ? given.slice(given.indexOf('-') + 1) : id}`;
+    await clients.cloudwatch.send(new PutMetricAlarmCommand({ ...props, AlarmName: name } as PutMetricAlarmCommandInput));
+    alarmTopicArn ??= (props.AlarmActions as string[] | undefined)?.[0];
+    alarms.push({ logicalId: id, name });
   }
 
   // ---- The schedules that invoke a function (fired by the host).
@@ -435,7 +479,7 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     routes.push(key);
     routeTargets[key] = role;
   }
-  return { prefix, queues, tables, topics, secrets, teamQueues, functions, gradeSource, escalateSource, notifySource, routes, routeTargets, schedules };
+  return { prefix, queues, tables, topics, secrets, alarms, ...(alarmTopicArn ? { alarmTopicArn } : {}), teamQueues, functions, gradeSource, escalateSource, notifySource, routes, routeTargets, schedules };
 }
 
 /** Deletes what provision() created (or found) for this prefix. */
@@ -447,6 +491,7 @@ export async function deprovision(p: Provisioned, clients: AwsClients): Promise<
       if (!/NotFound|NonExistent|ResourceNotFound/i.test((err as Error).name)) throw err;
     }
   };
+  if (p.alarms.length > 0) await quietly(() => clients.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: p.alarms.map((a) => a.name) })));
   for (const t of p.teamQueues) await quietly(() => clients.sns.send(new UnsubscribeCommand({ SubscriptionArn: t.subscriptionArn })));
   for (const t of p.topics) await quietly(() => clients.sns.send(new DeleteTopicCommand({ TopicArn: t.arn })));
   for (const q of [...p.queues, ...p.teamQueues.map((t) => t.queue)]) await quietly(() => clients.sqs.send(new DeleteQueueCommand({ QueueUrl: q.url })));

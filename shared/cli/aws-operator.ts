@@ -12,6 +12,14 @@ import { ENV } from '../adapters/aws/env.ts';
 import { DynamoAuditLog } from '../adapters/aws/dynamo-audit-log.ts';
 import { awsPaging, readAckSecret, type AwsPaging } from '../adapters/aws/paging.ts';
 
+/** What only the operator commands use (crs doctor), named like the functions' variables. */
+export const OPERATOR_ENV = {
+  alarmTopicArn: 'CRS_ALARM_TOPIC_ARN',
+  ingestFunction: 'CRS_INGEST_FUNCTION',
+  gradeFunction: 'CRS_GRADE_FUNCTION',
+  escalateFunction: 'CRS_ESCALATE_FUNCTION',
+} as const;
+
 /** The stack's outputs that name what the operator commands use, and the variable each stands for. */
 export const OUTPUTS = {
   StateTableName: ENV.stateTable,
@@ -22,6 +30,10 @@ export const OUTPUTS = {
   AckSecretArn: ENV.ackSecretArn,
   AckBaseUrl: ENV.ackBaseUrl,
   TokensTableName: ENV.tokensTable,
+  AlarmTopicArn: OPERATOR_ENV.alarmTopicArn,
+  IngestFunctionName: OPERATOR_ENV.ingestFunction,
+  GradeFunctionName: OPERATOR_ENV.gradeFunction,
+  EscalateFunctionName: OPERATOR_ENV.escalateFunction,
 } as const;
 
 export class OperatorUsageError extends Error {}

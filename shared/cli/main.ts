@@ -20,6 +20,7 @@ const USAGE = `usage:
   crs token issue --device ID | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
+  crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -105,6 +106,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./silence.ts')).silenceCommand(rest, loadConfig);
       case 'token':
         return await (await import('./tokens.ts')).tokenCommand(rest);
+      case 'doctor':
+        return await (await import('./doctor.ts')).doctorCommand(rest);
       case 'schema': {
         const { values } = parseArgs({ args: rest, options: { write: { type: 'boolean' } } });
         const text = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;

@@ -17,7 +17,7 @@ export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--po
       (NDJSON); --page-lines: also every page each team receives ({"type":"page",...}: role, level, acknowledge
       link). CRS_INGEST_TOKEN is accepted as a device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
-      writes the run's names as the stack's outputs file, for crs silence and crs audit export --outputs FILE.
+      writes the run's names as the stack's outputs file, for crs silence, crs audit export and crs doctor --outputs FILE.
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
       delete the resources of the run NAME
 `;
@@ -115,6 +115,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
       pageLines: values['page-lines'] ?? false,
       ...(localToken ? { localToken } : {}),
       crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
+      ...(process.env.CRS_TEST_FAIL_NOTIFY_PATIENT ? { failNotifyPatient: process.env.CRS_TEST_FAIL_NOTIFY_PATIENT } : {}),
       out: (line) => void writePage(`${line}\n`),
       log,
     });
@@ -132,11 +133,18 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
       })}`,
     );
     if (values.outputs !== undefined) {
-      const { OUTPUTS } = await import('./aws-operator.ts');
+      const { OUTPUTS, OPERATOR_ENV } = await import('./aws-operator.ts');
       const vars = Object.assign({}, ...Object.values(p.functions).map((f) => f.environment)) as Record<string, string>;
+      const { localFunctionName } = await import('../aws-host/provision.ts');
+      Object.assign(vars, {
+        [OPERATOR_ENV.ingestFunction]: localFunctionName(prefix, 'ingest'),
+        [OPERATOR_ENV.gradeFunction]: localFunctionName(prefix, 'grade'),
+        [OPERATOR_ENV.escalateFunction]: localFunctionName(prefix, 'escalate'),
+        ...(p.alarmTopicArn ? { [OPERATOR_ENV.alarmTopicArn]: p.alarmTopicArn } : {}),
+      });
       const outputs = Object.fromEntries(Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])));
       writeFileSync(values.outputs, `${JSON.stringify({ [`${prefix}`]: outputs }, null, 2)}\n`);
-      log(`crs serve: the run's names are in ${values.outputs} (for crs silence and crs audit export --outputs ${values.outputs})`);
+      log(`crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export and crs doctor --outputs ${values.outputs})`);
     }
     log(`crs serve: scheme ${config.scheme}; teams subscribed: ${p.teamQueues.map((t) => t.team).join(', ') || 'none'}`);
     log(`crs serve: listening on ${host.url} (routes ${p.routes.join(', ')}; status at GET ${host.url}/local/health)`);

@@ -2,13 +2,19 @@
 // rely on (FIFO per patient, the outbox stream, encryption, TLS, least privilege, DLQs, alarms, log retention),
 // and the paging: pages and audit tables (the audit append-only by its grants), escalation timers and schedule,
 // the acknowledge routes and the link secret.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
-import { MAX_RECEIVE_COUNT } from '../../infra/stack.ts';
+import { REPO_ROOT } from '../../infra/bundling.ts';
+import { API_THROTTLED_METRIC, MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
+import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '../../infra/throttles.ts';
 import { TEAMS } from '../../shared/domain/config.ts';
+import { PAGES_TOPIC_DISPLAY_NAME } from '../../shared/adapters/aws/sns-page-sender.ts';
 import { PAGING, synthesize } from './synth.ts';
 
 let synth: ReturnType<typeof synthesize>;
@@ -72,13 +78,43 @@ describe('ingest endpoint', () => {
     });
   });
 
-  it('is throttled and access-logged (ids and statuses, no bodies) to an encrypted log group', () => {
-    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
-    expect(stage.Properties).toMatchObject({
-      StageName: '$default',
-      AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+  it('gives every route its own rate limit, so that a runaway device gateway cannot use up the acknowledgement links\' budget', () => {
+    const [[stageId, stage]] = ofType('AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+    expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: DEFAULT_THROTTLE.rateLimit, ThrottlingBurstLimit: DEFAULT_THROTTLE.burstLimit });
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([id, r]) => [id, r.Properties.RouteKey as string] as const);
+    expect(Object.keys(stage.Properties.RouteSettings).sort()).toEqual(routes.map(([, k]) => k).sort());
+    for (const [id, key] of routes) {
+      expect(stage.Properties.RouteSettings[key], key).toEqual({ ThrottlingRateLimit: ROUTE_THROTTLES[key]!.rateLimit, ThrottlingBurstLimit: ROUTE_THROTTLES[key]!.burstLimit });
+      expect(synth.template.Resources[stageId]!.DependsOn, `the stage waits for ${key}`).toContain(id);
+    }
+    expect(stage.Properties.RouteSettings['GET /ack/{token}'].ThrottlingRateLimit).toBeLessThan(stage.Properties.RouteSettings['POST /v1/messages'].ThrottlingRateLimit);
+    // Each route's 429s are counted from the access log, by route, and alarmed.
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.status = "429" }',
+      MetricTransformations: [{ MetricNamespace: 'CrsAlerting', MetricName: API_THROTTLED_METRIC, MetricValue: '1', Dimensions: [{ Key: 'route', Value: '$.route' }] }],
     });
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    for (const [, key] of routes) {
+      expect(alarms, key).toContainEqual(expect.objectContaining({ MetricName: API_THROTTLED_METRIC, Dimensions: [{ Name: 'route', Value: key }], Threshold: 1 }));
+    }
+  });
+
+  it('takes a rate limit override per route, and refuses one for a route the API does not have, or a route without a limit', () => {
+    const { stack } = buildApp({ context: { paging: PAGING, routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } } } });
+    const [stage] = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Stage')) as Resource[];
+    expect(stage!.Properties.RouteSettings['POST /v1/messages']).toEqual({ ThrottlingRateLimit: 400, ThrottlingBurstLimit: 800 });
+    expect(stage!.Properties.RouteSettings['POST /v1/acks']).toEqual({ ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 });
+    expect(() => buildApp({ context: { routeThrottles: { 'POST /v2/fhir': { rateLimit: 5 } } } })).toThrow(/no route "POST \/v2\/fhir"/);
+    expect(() => buildApp({ context: { routeThrottles: { 'POST /v1/acks': { rateLimit: 0 } } } })).toThrow(/rateLimit must be a whole number of at least 1/);
+    // A route added without a line in ROUTE_THROTTLES stops the synth.
+    const { app, stack: withRoute } = buildApp({ outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-route-')), context: { paging: PAGING, 'aws:cdk:bundling-stacks': [] } });
+    withRoute.api.addRoutes({ path: '/v1/fhir', methods: [apigwv2.HttpMethod.POST], integration: new HttpLambdaIntegration('Fhir', withRoute.ingest.fn) });
+    expect(() => app.synth()).toThrow(/route POST \/v1\/fhir has no rate limit: add it to ROUTE_THROTTLES/);
+  }, 120_000);
+
+  it('is access-logged (ids and statuses, no bodies) to an encrypted log group', () => {
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    expect(stage.Properties).toMatchObject({ StageName: '$default', AutoDeploy: true });
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
     expect(format.requestId).toBe('$context.requestId');
     expect(Object.values(format).some((v) => /body/i.test(v))).toBe(false);
@@ -107,6 +143,34 @@ describe('queue', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
   });
+
+  it('cannot dead-letter a message by throttling: every SQS mapping invokes at most what its function may run, and a batch is never handed out while it runs', () => {
+    const sqsMappings = ofType('AWS::Lambda::EventSourceMapping').filter(([, m]) => resources[m.Properties.EventSourceArn?.['Fn::GetAtt']?.[0]]?.Type === 'AWS::SQS::Queue');
+    expect(sqsMappings).toHaveLength(2); // grade and escalate
+    // What else invokes each function at once (the stack's own arithmetic, infra/stack.ts).
+    const otherInvokers: Record<string, number> = { [idOf(synth.stack.grade.fn)]: 0, [idOf(synth.stack.escalate.fn)]: SCHEDULE_CONCURRENCY };
+    for (const [id, m] of sqsMappings) {
+      const fnId = m.Properties.FunctionName.Ref as string;
+      const fn = resources[fnId]!.Properties;
+      const queue = resources[m.Properties.EventSourceArn['Fn::GetAtt'][0]]!.Properties;
+      const max = m.Properties.ScalingConfig?.MaximumConcurrency as number;
+      expect(max, `${id} sets a maximum concurrency`).toBeGreaterThanOrEqual(2);
+      expect(max + otherInvokers[fnId]!, `${id}: mapping + other invokers <= reserved`).toBeLessThanOrEqual(fn.ReservedConcurrentExecutions);
+      expect(queue.VisibilityTimeout, `${id}: visibility >= 6 x timeout`).toBeGreaterThanOrEqual(6 * fn.Timeout + (m.Properties.MaximumBatchingWindowInSeconds ?? 0));
+      expect(queue.RedrivePolicy.maxReceiveCount, id).toBe(MAX_RECEIVE_COUNT);
+    }
+    // The grade mapping uses all of the grade function's concurrency.
+    const grade = sqsMappings.find(([, m]) => m.Properties.FunctionName.Ref === idOf(synth.stack.grade.fn))![1];
+    expect(grade.Properties.ScalingConfig.MaximumConcurrency).toBe(resources[idOf(synth.stack.grade.fn)]!.Properties.ReservedConcurrentExecutions);
+  });
+
+  it('follows a concurrency override with the grade mapping, and refuses one the mapping cannot have', () => {
+    const { stack } = buildApp({ context: { paging: PAGING, concurrency: { grade: 40 } } });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 40, Timeout: 15 });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: stack.getLogicalId(stack.grade.fn.node.defaultChild as never) }, ScalingConfig: { MaximumConcurrency: 40 } });
+    expect(() => buildApp({ context: { paging: PAGING, concurrency: { grade: 1 } } })).toThrow(/concurrency\.grade must be a whole number 2-1000/);
+  }, 120_000);
 
   it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
     const queues = ofType('AWS::SQS::Queue');
@@ -140,22 +204,23 @@ describe('state, outbox and notifier', () => {
       expect(t.Properties.DeletionProtectionEnabled, id).toBe(true);
       expect(t.Properties.BillingMode, id).toBe('PAY_PER_REQUEST');
     }
-    template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: { Resources: Match.arrayWith([getAtt(synth.stack.stateTable), getAtt(synth.stack.pagesTable), getAtt(synth.stack.auditTable)]) },
-    });
   });
 
-  it('runs the notifier on outbox inserts only, bisecting on error, retrying, then to an on-failure queue', () => {
+  it('runs the notifier on outbox inserts only, bisecting on error, retrying a handful of times for minutes at most, then to an on-failure queue', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: getAtt(synth.stack.stateTable, 'StreamArn'),
       FunctionName: { Ref: idOf(synth.stack.notify.fn) },
       StartingPosition: 'TRIM_HORIZON',
+      BatchSize: NOTIFY_BATCH_SIZE,
       BisectBatchOnFunctionError: true,
-      MaximumRetryAttempts: 20,
-      MaximumRecordAgeInSeconds: 6 * 3600,
+      MaximumRetryAttempts: NOTIFY_RETRY_ATTEMPTS,
+      MaximumRecordAgeInSeconds: 300,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       DestinationConfig: { OnFailure: { Destination: getAtt(synth.stack.notifyDlq) } },
     });
+    // Enough retries to bisect a failing batch down to the one record that fails, and then one more try of it alone.
+    expect(2 ** (NOTIFY_RETRY_ATTEMPTS - 1)).toBeGreaterThanOrEqual(NOTIFY_BATCH_SIZE);
+    expect(NOTIFY_RETRY_ATTEMPTS).toBeLessThanOrEqual(10);
     const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) => m.Properties.FilterCriteria)![1];
     expect(JSON.parse(mapping.Properties.FilterCriteria.Filters[0].Pattern)).toEqual({
       eventName: ['INSERT'],
@@ -181,15 +246,22 @@ describe('paging', () => {
         expect(s.RedrivePolicy).toEqual({ deadLetterTargetArn: getAtt(synth.stack.pagesDlq) });
         if (endpoints.wards) expect(s.FilterPolicy.ward).toEqual(endpoints.wards);
         else expect(s.FilterPolicy.ward).toBeUndefined();
+        // HTTPS endpoints: SNS retries for about ten minutes, backing off, before the page is undeliverable.
+        if (s.Protocol === 'https') expect(s.DeliveryPolicy.healthyRetryPolicy).toMatchObject({ numRetries: 20, backoffFunction: 'EXPONENTIAL', maxDelayTarget: 60 });
+        else expect(s.DeliveryPolicy).toBeUndefined();
       }
     }
   });
 
-  it('encrypts both topics with the customer managed key and refuses publishing without TLS', () => {
+  it('encrypts the pages topic with the customer managed key, the alarm topic with a key of its own, and refuses publishing without TLS', () => {
     const topics = ofType('AWS::SNS::Topic');
     expect(topics).toHaveLength(2);
-    for (const [id, t] of topics) {
-      expect(t.Properties.KmsMasterKeyId, id).toEqual(keyArn());
+    expect(resources[idOf(synth.stack.pagesTopic)]!.Properties.KmsMasterKeyId).toEqual(keyArn());
+    // SNS starts every SMS with the display name: the SMS text's length is counted with this one.
+    expect(resources[idOf(synth.stack.pagesTopic)]!.Properties.DisplayName).toBe(PAGES_TOPIC_DISPLAY_NAME);
+    expect(resources[idOf(synth.stack.alarmTopic)]!.Properties.KmsMasterKeyId).toEqual(getAtt(synth.stack.operatorAlarms.key));
+    expect(idOf(synth.stack.operatorAlarms.key)).not.toBe(idOf(synth.stack.key));
+    for (const [id] of topics) {
       const policy = ofType('AWS::SNS::TopicPolicy').find(([, p]) => JSON.stringify(p.Properties.Topics).includes(id))!;
       expect(policy[1].Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -468,17 +540,51 @@ describe('alarms', () => {
     expect(age.Properties).toMatchObject({ Threshold: 120, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
   });
 
-  it('watch every function\'s errors and the notifier\'s lag', () => {
+  it('watch every function\'s errors and throttles and the notifier\'s lag', () => {
     for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify, synth.stack.escalate, synth.stack.ack]) {
       expect(alarmOn('Errors', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
+      expect(alarmOn('Throttles', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
     }
     expect(alarmOn('IteratorAge', { Ref: idOf(synth.stack.notify.fn) })).toHaveLength(1);
   });
 
-  it('tell the operators: every alarm notifies the alarm topic, which has the configured endpoints', () => {
+  it('watch the API\'s 5xx, every table\'s throttling, and the dead-letter paths failing themselves', () => {
+    const [[, api5xx]] = alarmOn('5xx', { Ref: idOf(synth.stack.api) }) as [[string, Resource]];
+    expect(api5xx.Properties).toMatchObject({ Namespace: 'AWS/ApiGateway', Threshold: 1, TreatMissingData: 'notBreaching' });
+    const math = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.Metrics);
+    for (const table of [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable]) {
+      const mine = math.filter(([, a]) => JSON.stringify(a.Properties.Metrics).includes(`"Ref":"${idOf(table)}"`));
+      expect(mine, table.node.id).toHaveLength(1);
+      const names = mine[0]![1].Properties.Metrics.flatMap((m: { MetricStat?: { Metric: { MetricName: string } } }) => (m.MetricStat ? [m.MetricStat.Metric.MetricName] : []));
+      expect(names.sort()).toEqual(['ReadThrottleEvents', 'WriteThrottleEvents']);
+    }
+    expect(alarmOn('NumberOfNotificationsFailedToRedriveToDlq', { Name: 'TopicName', Value: getAtt(synth.stack.pagesTopic, 'TopicName') })).toHaveLength(1);
+    expect(alarmOn('InvocationsFailedToBeSentToDlq', { Name: 'RuleName', Value: { Ref: idOf(synth.stack.sweepRule) } })).toHaveLength(1);
+  });
+
+  it('are each explained in docs/runbook.md\'s alarm table, with what no data means', () => {
+    const rows = readFileSync(join(REPO_ROOT, 'docs', 'runbook.md'), 'utf8').split('\n').filter((l) => l.startsWith('| `'));
+    const missing: Record<string, string> = { notBreaching: 'ok', breaching: 'breaching' };
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties as { AlarmName: string; TreatMissingData: string });
+    for (const a of [...alarms, { AlarmName: 'CrsAlerting-AuditTableTampering', TreatMissingData: 'notBreaching' }]) {
+      const name = a.AlarmName.replace(/^CrsAlerting-/, '');
+      const row = rows.find((r) => r.split('|')[1]!.includes(`\`${name}\``));
+      expect(row, `${name} has a row in docs/runbook.md`).toBeDefined();
+      expect(row!.split('|')[2]!.trim(), name).toBe(missing[a.TreatMissingData]);
+    }
+  });
+
+  it('tell the operators: every alarm notifies the alarm topic on firing and on clearing, and says what no data means', () => {
     for (const [id, a] of ofType('AWS::CloudWatch::Alarm')) {
       expect(a.Properties.AlarmActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);
+      expect(a.Properties.OKActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);
       expect(a.Properties.AlarmDescription.length, id).toBeGreaterThan(40);
+      expect(['breaching', 'notBreaching'], id).toContain(a.Properties.TreatMissingData);
+      expect(a.Properties.AlarmName, id).toMatch(/^CrsAlerting-[A-Za-z0-9]+$/); // what operators see, and docs/runbook.md lists
+    }
+    // crs doctor finds the alarms (by their topic) and the functions' last runs from the outputs.
+    for (const output of ['AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'PagesTopicArn', 'StateTableName']) {
+      expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
     template.hasResourceProperties('AWS::SNS::Subscription', {
       TopicArn: { Ref: idOf(synth.stack.alarmTopic) },
@@ -486,4 +592,161 @@ describe('alarms', () => {
       Endpoint: 'platform-oncall@hospital.example',
     });
   });
+});
+
+describe('producers of encrypted queues and topics', () => {
+  // Who writes to each encrypted queue or topic, and with which key: a service through the key policy (and the
+  // queue's or topic's resource policy), a function through its role's grants.
+  type KeyStatement = { Effect: string; Principal?: { Service?: unknown; AWS?: unknown }; Action: string | string[]; Condition?: Record<string, Record<string, unknown>> };
+  const asList = <T,>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
+  const keyIdOf = (resource: Resource) => (resource.Properties.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  const keyStatements = (keyId: string) => resources[keyId]!.Properties.KeyPolicy.Statement as KeyStatement[];
+  const resourcePolicy = (id: string) => {
+    const type = resources[id]!.Type === 'AWS::SQS::Queue' ? 'AWS::SQS::QueuePolicy' : 'AWS::SNS::TopicPolicy';
+    const key = type === 'AWS::SQS::QueuePolicy' ? 'Queues' : 'Topics';
+    const found = ofType(type).filter(([, p]) => JSON.stringify(p.Properties[key]).includes(`"${id}"`));
+    return found.flatMap(([, p]) => p.Properties.PolicyDocument.Statement as KeyStatement[]);
+  };
+  const allowsService = (statements: KeyStatement[], service: string, action: string) =>
+    statements.filter(
+      (st) => st.Effect === 'Allow' && asList(st.Principal?.Service as string | string[]).includes(service) && asList(st.Action).some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))),
+    );
+
+  const services: [string, () => { node: { defaultChild?: unknown } }, string, string][] = [
+    ['SNS (a team endpoint that cannot be reached)', () => synth.stack.pagesDlq, 'sns.amazonaws.com', 'sqs:SendMessage'],
+    ['EventBridge (the schedule failing to invoke escalate)', () => synth.stack.escalationDlq, 'events.amazonaws.com', 'sqs:SendMessage'],
+    ['CloudWatch (every alarm)', () => synth.stack.alarmTopic, 'cloudwatch.amazonaws.com', 'sns:Publish'],
+  ];
+  it.each(services)('%s may write to its encrypted destination: the resource policy and the key policy both let it', (_what, destination, service, action) => {
+    const id = idOf(destination());
+    const byResource = allowsService(resourcePolicy(id), service, action);
+    expect(byResource, `${service} ${action} on ${id}`).toHaveLength(1);
+    expect(JSON.stringify(byResource[0]!.Condition)).toMatch(/aws:Source(Arn|Account)/); // never any account's
+    const byKey = [...allowsService(keyStatements(keyIdOf(resources[id]!)), service, 'kms:GenerateDataKey')];
+    expect(byKey, `${service} on the key of ${id}`).toHaveLength(1);
+    expect(allowsService([byKey[0]!], service, 'kms:Decrypt')).toHaveLength(1);
+    expect(byKey[0]!.Condition?.StringEquals?.['aws:SourceAccount']).toEqual({ Ref: 'AWS::AccountId' });
+  });
+
+  it('the services are limited to this account\'s topics, rules and alarms', () => {
+    const arnLike = (keyId: string, service: string) => JSON.stringify(allowsService(keyStatements(keyId), service, 'kms:GenerateDataKey')[0]?.Condition?.ArnLike);
+    expect(arnLike(idOf(synth.stack.key), 'sns.amazonaws.com')).toMatch(/:sns:.*:\*"/);
+    expect(arnLike(idOf(synth.stack.key), 'events.amazonaws.com')).toMatch(/:events:.*:rule\/\*"/);
+    // The alarm topic's key serves the alarms only, and the data key no longer lets CloudWatch in.
+    expect(allowsService(keyStatements(idOf(synth.stack.key)), 'cloudwatch.amazonaws.com', 'kms:GenerateDataKey')).toEqual([]);
+    expect(JSON.stringify(allowsService(resourcePolicy(idOf(synth.stack.alarmTopic)), 'cloudwatch.amazonaws.com', 'sns:Publish')[0]!.Condition)).toMatch(/:cloudwatch:.*:alarm:\*/);
+  });
+
+  const roles: [Fn, () => { node: { defaultChild?: unknown } }, string][] = [
+    ['ingest', () => synth.stack.queue, 'sqs:SendMessage'],
+    ['notify', () => synth.stack.escalationQueue, 'sqs:SendMessage'],
+    ['notify', () => synth.stack.notifyDlq, 'sqs:SendMessage'], // the stream mapping's on-failure destination: sent with the function's role
+    ['notify', () => synth.stack.pagesTopic, 'sns:Publish'],
+    ['escalate', () => synth.stack.escalationQueue, 'sqs:SendMessage'],
+    ['escalate', () => synth.stack.pagesTopic, 'sns:Publish'],
+  ];
+  it.each(roles)('the %s function may write to %s with its key', (fn, destination, action) => {
+    const id = idOf(destination());
+    const arn = resources[id]!.Type === 'AWS::SQS::Queue' ? getAtt(destination()) : { Ref: id };
+    expect(resourcesFor(fn, action)).toContainEqual(arn);
+    const key = { 'Fn::GetAtt': [keyIdOf(resources[id]!), 'Arn'] };
+    expect(resourcesFor(fn, 'kms:GenerateDataKey*')).toContainEqual(key);
+    expect(resourcesFor(fn, 'kms:Decrypt')).toContainEqual(key);
+  });
+
+  it('leaves no encrypted queue or topic with a writer nobody checked', () => {
+    const checked = new Set([...services.map(([, d]) => idOf(d())), ...roles.map(([, d]) => idOf(d()))]);
+    const written = [...ofType('AWS::SQS::Queue'), ...ofType('AWS::SNS::Topic')]
+      .map(([id]) => id)
+      .filter((id) => {
+        const byService = resourcePolicy(id).some((st) => st.Effect === 'Allow' && st.Principal?.Service);
+        const byRole = FUNCTIONS.some((fn) =>
+          [...resourcesFor(fn, 'sqs:SendMessage'), ...resourcesFor(fn, 'sns:Publish')].some((r) => JSON.stringify(r).includes(`"${id}"`)),
+        );
+        return byService || byRole;
+      });
+    expect(written.filter((id) => !checked.has(id))).toEqual([]);
+  });
+});
+
+describe('audit retention', () => {
+  const auditKey = () => getAtt(synth.stack.audit.key);
+
+  it('backs every table up daily for 35 days into a vault with a key of its own, unlocked, and no trail by default', () => {
+    const [[, vault]] = ofType('AWS::Backup::BackupVault') as [[string, Resource]];
+    expect(vault.Properties.EncryptionKeyArn).toEqual(auditKey());
+    expect(idOf(synth.stack.audit.key)).not.toBe(idOf(synth.stack.key));
+    expect(vault.Properties.LockConfiguration).toBeUndefined();
+    const [[, plan]] = ofType('AWS::Backup::BackupPlan') as [[string, Resource]];
+    expect(plan.Properties.BackupPlan.BackupPlanRule).toEqual([expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 35 } })]);
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: { Resources: [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable].map((t) => getAtt(t)) },
+    });
+    expect(ofType('AWS::CloudTrail::Trail')).toEqual([]);
+  });
+
+  it('in the production context, records the audit table\'s data events in a trail of its own, and alarms on any attempt to change an entry', () => {
+    const prod = synthesize({ paging: PAGING, production: 'true', 'aws:cdk:bundling-stacks': [] });
+    const r = prod.template.Resources;
+    const id = (c: { node: { defaultChild?: unknown } }) => prod.stack.getLogicalId(c.node.defaultChild as never);
+    const [[trailId, trail]] = Object.entries(r).filter(([, x]) => x.Type === 'AWS::CloudTrail::Trail') as [[string, Resource]];
+    expect(trail.Properties).toMatchObject({
+      IsLogging: true,
+      EnableLogFileValidation: true,
+      IsMultiRegionTrail: false,
+      KMSKeyId: { 'Fn::GetAtt': [id(prod.stack.audit.key), 'Arn'] },
+      S3BucketName: { Ref: id(prod.stack.audit.trailBucket!) },
+      CloudWatchLogsLogGroupArn: { 'Fn::GetAtt': [id(prod.stack.audit.trailLogs!), 'Arn'] },
+      AdvancedEventSelectors: [
+        {
+          Name: 'Audit table data events',
+          FieldSelectors: [
+            { Field: 'eventCategory', Equals: ['Data'] },
+            { Field: 'resources.type', Equals: ['AWS::DynamoDB::Table'] },
+            { Field: 'resources.ARN', Equals: [{ 'Fn::GetAtt': [id(prod.stack.auditTable), 'Arn'] }] },
+          ],
+        },
+      ],
+    });
+    expect(trail.Properties.EventSelectors).toBeUndefined(); // no management events: the account's own trail has them
+    expect(r[trailId]!.DependsOn).toEqual(expect.arrayContaining([id(prod.stack.audit.trailBucket!.policy!)]));
+    const bucket = r[id(prod.stack.audit.trailBucket!)]!.Properties;
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({ SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [id(prod.stack.audit.key), 'Arn'] } });
+    expect(bucket.LifecycleConfiguration.Rules[0]).toMatchObject({ ExpirationInDays: 365, Status: 'Enabled' });
+    // CloudTrail may write the bucket and use the key for this trail only.
+    const policy = JSON.stringify(r[id(prod.stack.audit.trailBucket!.policy!)]!.Properties.PolicyDocument);
+    expect(policy).toContain('cloudtrail.amazonaws.com');
+    expect(policy).toContain(':trail/CrsAlerting-audit-table');
+    const keyStatements = r[id(prod.stack.audit.key)]!.Properties.KeyPolicy.Statement as { Sid?: string; Condition?: unknown }[];
+    expect(JSON.stringify(keyStatements.find((st) => st.Sid === 'CloudTrailOfThisTrail')!.Condition)).toContain(':trail/CrsAlerting-audit-table');
+    // Monthly backups, kept a year.
+    const [plan] = Object.values(r).filter((x) => x.Type === 'AWS::Backup::BackupPlan');
+    expect(plan!.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [x.RuleName, x.Lifecycle])).toEqual([
+      ['Daily', { DeleteAfterDays: 35 }],
+      ['Monthly', { DeleteAfterDays: 365 }],
+    ]);
+    // Anything but PutItem, Query and GetItem on the table, or a refused call, fires AuditTableTampering.
+    const [filter] = Object.values(r).filter((x) => x.Type === 'AWS::Logs::MetricFilter' && x.Properties.LogGroupName.Ref === id(prod.stack.audit.trailLogs!));
+    expect(filter!.Properties.FilterPattern).toMatch(/DeleteItem.*UpdateItem.*BatchWriteItem.*AccessDenied/);
+    const alarm = Object.values(r).find((x) => x.Type === 'AWS::CloudWatch::Alarm' && x.Properties.MetricName === 'AuditTableTampering')!;
+    expect(alarm.Properties).toMatchObject({ Threshold: 1, TreatMissingData: 'notBreaching' });
+  }, 120_000);
+
+  it('locks the vault in compliance mode, copies every backup to another vault, and takes the retentions from context', () => {
+    const { stack } = buildApp({
+      context: { paging: PAGING, backupVaultLock: true, backupRetentionDays: 90, backupMonthlyRetentionDays: 2190, backupCopyVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', 'aws:cdk:bundling-stacks': [] },
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Backup::BackupVault', { LockConfiguration: { ChangeableForDays: 3, MinRetentionDays: 90, MaxRetentionDays: 2190 } });
+    const [plan] = Object.values(t.findResources('AWS::Backup::BackupPlan')) as Resource[];
+    expect(plan!.Properties.BackupPlan.BackupPlanRule).toEqual([
+      expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 90 }, CopyActions: [{ DestinationBackupVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', Lifecycle: { DeleteAfterDays: 90 } }] }),
+      expect.objectContaining({ RuleName: 'Monthly', Lifecycle: { DeleteAfterDays: 2190 }, CopyActions: [expect.objectContaining({ Lifecycle: { DeleteAfterDays: 2190 } })] }),
+    ]);
+    expect(Object.keys(t.findResources('AWS::CloudTrail::Trail'))).toEqual([]); // data events only when asked (or production)
+    expect(() => buildApp({ context: { backupRetentionDays: 0 } })).toThrow(/backupRetentionDays must be a whole number of days 1-36500/);
+    expect(() => buildApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
+    expect(() => buildApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
+  }, 120_000);
 });

@@ -6,14 +6,14 @@
 // over HTTP and audited; a stale-feed alert that fires and clears; a silence that holds a low grade and never
 // grade 4; and timers that survive the host being killed.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signAck } from '../../shared/app/ack.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { CRS_BIN, REPO, post, runPrefix, spawnAwsServe, stop, teamPages, teardown, type AwsServe, type PrintedPage } from '../support/aws-serve.ts';
+import { post, runPrefix, spawnAwsServe, stop, teamPages, teardown, type AwsServe, type PrintedPage } from '../support/aws-serve.ts';
+import { crsAsync } from '../support/cli.ts';
 import { startEmulator, type Emulator } from '../support/moto.ts';
 
 const SEVERE_S = 6;
@@ -85,16 +85,7 @@ async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 
 const ladder = (pages: PrintedPage[]) => pages.map((p) => `${p.role} L${p.level} R${p.round} ${p.reason}`);
 const tokenOf = (p: PrintedPage) => p.ackUrl!.split('/ack/')[1]!;
 
-function crs(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CRS_BIN, ...args], { cwd: REPO, env: { ...process.env, ...awsEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const crs = (args: string[]) => crsAsync(args, awsEnv());
 
 async function auditOf(patientId: string): Promise<{ type: string; text: string; details: Record<string, unknown> }[]> {
   const r = await crs(['audit', 'export', '--patient', patientId, '--backend', 'aws', '--outputs', outputsFile]);

@@ -13,7 +13,9 @@ import { reduce } from '../../shared/domain/reducer.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import type { PageMessage } from '../../shared/ports.ts';
-import { MAX_ATTRIBUTES, SnsPageSender } from '../../shared/adapters/aws/sns-page-sender.ts';
+import { MAX_ATTRIBUTES, SMS_MAX_SEGMENTS, SnsPageSender, pageSms, smsSegments } from '../../shared/adapters/aws/sns-page-sender.ts';
+import { signAck } from '../../shared/app/ack.ts';
+import fc from 'fast-check';
 import { enrol, msg } from '../support/messages.ts';
 
 const sns = mockClient(SNSClient);
@@ -111,7 +113,9 @@ describe('SnsPageSender', () => {
     expect(bodies.email).toContain(crs!.summary);
     for (const action of crs!.actions) expect(bodies.email).toContain(action);
     expect(bodies.email).toContain('Acknowledge: https://api.example/ack/v1.token-hematology');
-    expect(bodies.sms).toBe(`${crs!.summary}\nAck: https://api.example/ack/v1.token-hematology`);
+    // SMS: the grade, the bed, the patient and the link, in one segment here.
+    expect(bodies.sms).toBe('CRS grade 1 (was 0) bed H4-P-2 P-2 - provisional, details at the link. Ack: https://api.example/ack/v1.token-hematology');
+    expect(smsSegments(bodies.sms!)).toBe(1);
     expect(input!.Subject).toBe('PROVISIONAL CRS grade 1 (was 0) P-2 bed H4-P-2');
   });
 
@@ -164,5 +168,60 @@ describe('SnsPageSender', () => {
     sns.on(PublishCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottledException' }));
     const [crs] = notifications('P-7');
     await expect(sender().send(pageOf(crs!, 'hematology'))).rejects.toThrow('throttled');
+  });
+});
+
+describe('SMS pages', () => {
+  it('counts segments as carriers do: 160 GSM characters in one, 153 a segment beyond, 70/67 once a character is not GSM; the topic prefix included', () => {
+    const prefix = 'CRS PAGES> '.length;
+    expect(smsSegments('x'.repeat(160 - prefix))).toBe(1);
+    expect(smsSegments('x'.repeat(161 - prefix))).toBe(2);
+    expect(smsSegments('x'.repeat(306 - prefix))).toBe(2);
+    expect(smsSegments('x'.repeat(307 - prefix))).toBe(3);
+    expect(smsSegments('[]'.repeat(Math.floor((160 - prefix) / 4)))).toBe(1); // two septets each
+    expect(smsSegments(`Bett ${'ł'}`)).toBe(1);
+    expect(smsSegments('ł'.repeat(70 - prefix + 1))).toBe(2);
+  });
+
+  it('keeps the grade, the bed and the whole link in two segments, dropping details first, for any realistic ids, teams and levels', () => {
+    const [crs] = notifications('P-SMS');
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...(['crs', 'icans'] as const)),
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.stringMatching(/^[A-Za-z0-9._:-]{1,20}$/),
+        fc.uuid(),
+        fc.option(fc.string({ minLength: 1, maxLength: 12 }), { nil: null }),
+        fc.constantFrom(...crs!.teams),
+        fc.integer({ min: 0, max: 2 }),
+        (condition, from, to, patientId, messageId, bed, team, level) => {
+          const n = { ...crs!, condition, fromGrade: from, toGrade: to, patientId, bed, notificationId: `${condition}|${patientId}|${messageId}` };
+          const page = pageOf(n, team, Math.min(level, DEFAULT_PAGING.policies[team].levels.length - 1));
+          const token = signAck(Buffer.alloc(32, 7), { pageId: page.page.pageId, role: page.role, expiresAt: NOW + 12 * 3_600_000 });
+          const ackUrl = `https://a1b2c3d4e5.execute-api.ap-southeast-2.amazonaws.com/ack/${token}`;
+          const sms = pageSms({ ...page, ackUrl }, n);
+          expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
+          expect(sms.endsWith(ackUrl)).toBe(true);
+          expect(sms).toContain(`${condition.toUpperCase()} grade ${to}`);
+          if (bed && /^[A-Za-z0-9 -]+$/.test(bed)) expect(sms).toContain(`bed ${bed}`);
+          if (page.page.level > 0) expect(sms).toMatch(/^ESCALATED /);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('shortens an alert\'s summary to fit, and never sends text outside the GSM alphabet', () => {
+    const long = `NO DATA from the monitor of patient P-9 for 15 minutes: check the monitor, its cable and the gateway ${'and more '.repeat(30)}`;
+    const t = pagesForAlert({ alertId: 'stale-feed|P-9|1', patientId: 'P-9', subject: 'stale-feed', cleared: false, summary: long }, [], [], NOW, DEFAULT_PAGING);
+    const d = t.deliveries[0]!;
+    const sms = pageSms({ page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://a/ack/tok' });
+    expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
+    expect(sms).toMatch(/^NO DATA from the monitor of patient P-9.*\.\. Ack: https:\/\/a\/ack\/tok$/);
+    const [crs] = notifications('P-U', { bed: 'Bett-Ü-12' });
+    const umlaut = pageSms({ ...pageOf(crs!, 'hematology'), ackUrl: 'https://a/ack/t' }, crs);
+    expect(umlaut).toContain('bed Bett-?-12');
+    expect(umlaut).toMatch(/^[A-Za-z0-9 !"#%&'()*+,\-./:;<=>?@_$]+$/);
   });
 });

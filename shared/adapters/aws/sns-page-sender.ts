@@ -1,6 +1,7 @@
 // PageSender on SNS: one Publish per page (one team, one level of its ladder), with the attributes the teams'
 // subscription filter policies match (teams, team, role, level, ward) and the ids a receiver needs to drop a rare
-// repeat (pageId, notificationId). Email and SMS subscribers get readable text with the acknowledge link; HTTPS
+// repeat (pageId, notificationId). Email subscribers get readable text with the acknowledge link, SMS subscribers
+// a short text (the grade, the bed and the link, in at most two SMS segments: the details are behind the link); HTTPS
 // (and any other) subscribers get JSON: for a grade change, the notification event exactly as `crs replay` prints
 // it plus a `page` object (the page event every backend emits: team, role, level, the acknowledge link, a sendId
 // to drop a repeat by); for a technical alert, the alert and its `page`. Pages carry the patient id and bed, never
@@ -8,12 +9,17 @@
 import { PublishCommand, type MessageAttributeValue, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import { notificationEvent } from '../../domain/events.ts';
 import type { Notification } from '../../domain/page.ts';
-import type { Page } from '../../domain/paging.ts';
+import type { Page, PageTeam } from '../../domain/paging.ts';
 import type { PageMessage, PageSender } from '../../ports.ts';
 import { pageEvent, type PageEvent } from '../embedded/pages.ts';
 
 const SUBJECT_MAX = 100;
-const SMS_MAX = 1400;
+
+/** The pages topic's display name: SNS puts it, upper-cased and followed by "> ", before every SMS of the topic. */
+export const PAGES_TOPIC_DISPLAY_NAME = 'CRS pages';
+const SMS_PREFIX = `${PAGES_TOPIC_DISPLAY_NAME.toUpperCase()}> `;
+/** An SMS page fits in this many segments (each costs one SMS): the link, the grade and the bed, nothing more. */
+export const SMS_MAX_SEGMENTS = 2;
 
 /** The JSON body of a page: the grade change as `crs replay` prints it, or the alert, with its `page`. */
 export type PageBody =
@@ -77,11 +83,71 @@ export function pageText(m: PageMessage, n: Notification | undefined): string {
   return lines.join('\n');
 }
 
-export function pageSms(m: PageMessage): string {
-  const link = m.ackUrl ? `\nAck: ${m.ackUrl}` : '';
-  const room = SMS_MAX - link.length;
-  const summary = m.page.summary.length > room ? `${m.page.summary.slice(0, room - 3)}...` : m.page.summary;
-  return `${summary}${link}`;
+// ---- SMS: GSM 03.38 counts 160 characters in one segment and 153 in each of a longer message's segments; one
+// character outside its alphabet sends the whole message as UCS-2 (70, then 67 a segment). The text is kept to
+// the basic alphabet (anything else becomes "?"), so its length is its cost.
+const GSM_BASIC = new Set(
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
+);
+/** Characters that take two septets (an escape and the character). */
+const GSM_EXTENDED = new Set('^{}\\[~]|€\f');
+
+/** The SMS segments a text takes as SNS sends it (the topic's display-name prefix included). */
+export function smsSegments(text: string): number {
+  const chars = [...`${SMS_PREFIX}${text}`];
+  if (chars.every((c) => GSM_BASIC.has(c) || GSM_EXTENDED.has(c))) {
+    const septets = chars.reduce((n, c) => n + (GSM_EXTENDED.has(c) ? 2 : 1), 0);
+    return septets <= 160 ? 1 : Math.ceil(septets / 153);
+  }
+  const units = `${SMS_PREFIX}${text}`.length; // UTF-16 code units
+  return units <= 70 ? 1 : Math.ceil(units / 67);
+}
+
+/** Printable ASCII of the GSM basic alphabet; anything else (a bed label's umlaut, a bracket) becomes "?". */
+const gsmText = (text: string) => text.replace(/[^A-Za-z0-9 !"#%&'()*+,\-./:;<=>?@_$]/g, '?');
+
+/**
+ * The SMS of a page: what it is, for which bed (and patient), and the acknowledge link, where everything else
+ * is. Parts are left out, least needed first, until it fits in SMS_MAX_SEGMENTS; the link is never cut (an
+ * unusually long one, from ids far longer than usual, can take a third segment).
+ */
+export function pageSms(m: PageMessage, n?: Notification): string {
+  const p = m.page;
+  const escalated = p.level > 0 || p.round > 0 ? 'ESCALATED ' : '';
+  const link = m.ackUrl ? `Ack: ${m.ackUrl}` : '';
+  const fits = (parts: (string | false | null | undefined)[]) => {
+    const text = [...parts.filter(Boolean), link].filter(Boolean).join(' ');
+    return smsSegments(text) <= SMS_MAX_SEGMENTS ? text : undefined;
+  };
+  if (n) {
+    const grade = `${escalated}${n.condition.toUpperCase()} grade ${n.toGrade}`;
+    const was = `(was ${n.fromGrade})`;
+    const bed = n.bed ? `bed ${gsmText(n.bed)}` : null;
+    const patient = gsmText(n.patientId);
+    const candidates = [
+      [grade, was, bed, patient, '- provisional, details at the link.'],
+      [grade, was, bed, patient],
+      [grade, was, bed ?? patient],
+      [grade, bed ?? patient],
+    ];
+    for (const c of candidates) {
+      const text = fits(c);
+      if (text !== undefined) return text;
+    }
+    // Even the shortest does not fit: the bed shortened if that is enough; otherwise a third segment, bed kept.
+    for (let keep = (bed ?? '').length - 1; keep > 4; keep--) {
+      const text = fits([grade, `${bed!.slice(0, keep)}..`]);
+      if (text !== undefined) return text;
+    }
+    return [grade, bed ?? patient, link].filter(Boolean).join(' ');
+  }
+  // A technical alert (a stale feed, a low SpO2): its summary, shortened to fit.
+  const summary = `${escalated}${gsmText(p.summary)}`;
+  for (let keep = summary.length; keep > 20; keep--) {
+    const text = fits([keep < summary.length ? `${summary.slice(0, keep - 2)}..` : summary]);
+    if (text !== undefined) return text;
+  }
+  return [summary.slice(0, 20), link].filter(Boolean).join(' ');
 }
 
 /** The Publish of one page (n: its grade change, for a grade page; ward: the patient's, if known). */
@@ -89,9 +155,47 @@ export function publishInput(topicArn: string, m: PageMessage, n: Notification |
   return {
     TopicArn: topicArn,
     MessageStructure: 'json',
-    Message: JSON.stringify({ default: JSON.stringify(pageBody(m, n, sentAt)), email: pageText(m, n), sms: pageSms(m) }),
+    Message: JSON.stringify({ default: JSON.stringify(pageBody(m, n, sentAt)), email: pageText(m, n), sms: pageSms(m, n) }),
     Subject: pageSubject(m, n),
     MessageAttributes: pageAttributes(m, ward),
+  };
+}
+
+/** A test page (`crs doctor --test-page TEAM`): no patient, never graded, marked as a test everywhere it shows. */
+export interface TestPageBody {
+  type: 'test-page';
+  testId: string;
+  team: PageTeam;
+  sentAt: string;
+  note: string;
+}
+
+/**
+ * The Publish of a test page to a team: the same topic, attributes and per-protocol texts as a real page, so it
+ * reaches exactly the team's endpoints (wards: every ward the team's ward-limited endpoints take, so that each of
+ * those gets it once too).
+ */
+export function testPagePublishInput(topicArn: string, team: PageTeam, wards: string[], testId: string, sentAt: number): PublishCommandInput {
+  const at = new Date(sentAt).toISOString();
+  const body: TestPageBody = { type: 'test-page', testId, team, sentAt: at, note: 'A test page from crs doctor: no patient, nothing to do.' };
+  const s = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+  return {
+    TopicArn: topicArn,
+    MessageStructure: 'json',
+    Message: JSON.stringify({
+      default: JSON.stringify(body),
+      email: `TEST page from crs doctor for the ${team} team: no patient, nothing to do.\n\nIf you read this, pages for the ${team} team reach this address.\n\nTest ${testId}, sent ${at}.`,
+      sms: `TEST page for ${team} from crs doctor: no patient, nothing to do. Pages for ${team} reach this phone.`,
+    }),
+    Subject: `TEST page for the ${team} team (crs doctor)`,
+    MessageAttributes: {
+      teams: { DataType: 'String.Array', StringValue: JSON.stringify([team]) },
+      team: s(team),
+      kind: s('test'),
+      subject: s('test'),
+      pageId: s(`test|${testId}|${team}`),
+      ...(wards.length > 0 ? { ward: { DataType: 'String.Array', StringValue: JSON.stringify(wards) } } : {}),
+    },
   };
 }
 

@@ -1,0 +1,67 @@
+// The alarm helper on a stack of its own: an alarm is a few lines, says what no data means, and tells the
+// operators through a topic whose key and policy let CloudWatch publish; HTTPS endpoints get the retrying policy.
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { describe, expect, it } from 'vitest';
+import { MINUTE, OperatorAlarms } from '../../infra/alarms.ts';
+import { HTTPS_RETRY, httpsRetryUpperBoundSeconds } from '../../infra/delivery.ts';
+
+function build() {
+  const stack = new Stack(new App(), 'AlarmsOnly', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const alarms = new OperatorAlarms(stack, { email: ['ops@hospital.example'], sms: ['+15550100000'], https: ['https://ops.hospital.example/hook'] });
+  const heartbeat = new cloudwatch.Metric({ namespace: 'CrsAlerting', metricName: 'Heartbeat', period: MINUTE, statistic: 'Sum' });
+  alarms.add('Silent', { description: 'The heartbeat stopped: nothing ran for three minutes.', metric: heartbeat, threshold: 1, periods: 3, comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, whenMissing: 'breaching' });
+  alarms.add('Noisy', { description: 'Something failed at least once in a minute.', metric: heartbeat, threshold: 1, whenMissing: 'ok' });
+  return { stack, alarms, template: Template.fromStack(stack) };
+}
+
+describe('OperatorAlarms', () => {
+  it('declares an alarm in a few lines, treating no data as breaching where silence is the failure', () => {
+    const { template, stack, alarms } = build();
+    const topic = { Ref: stack.getLogicalId(alarms.topic.node.defaultChild as never) };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: 'The heartbeat stopped: nothing ran for three minutes.',
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 3,
+      TreatMissingData: 'breaching',
+      AlarmActions: [topic],
+      OKActions: [topic],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: 'Something failed at least once in a minute.', TreatMissingData: 'notBreaching' });
+    expect(alarms.alarms).toHaveLength(2);
+  });
+
+  it('publishes through a topic with its own rotated key, which CloudWatch alarms of this account may use', () => {
+    const { template, stack, alarms } = build();
+    const keyId = stack.getLogicalId(alarms.key.node.defaultChild as never);
+    const t = template.toJSON().Resources;
+    expect(t[keyId].Properties.EnableKeyRotation).toBe(true);
+    expect(t[stack.getLogicalId(alarms.topic.node.defaultChild as never)].Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
+    expect(t[keyId].Properties.KeyPolicy.Statement).toContainEqual(
+      expect.objectContaining({
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+      }),
+    );
+    const [policy] = Object.values(template.findResources('AWS::SNS::TopicPolicy')) as { Properties: { PolicyDocument: { Statement: unknown[] } } }[];
+    const publish = policy!.Properties.PolicyDocument.Statement.find((st) => JSON.stringify(st).includes('cloudwatch.amazonaws.com')) as Record<string, any>;
+    expect(publish).toMatchObject({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish' });
+    expect(publish.Condition.StringEquals).toEqual({ 'aws:SourceAccount': '123456789012' });
+    expect(JSON.stringify(publish.Condition.ArnLike['aws:SourceArn'])).toContain(':cloudwatch:eu-west-1:123456789012:alarm:*');
+  });
+
+  it('subscribes the operators, HTTPS endpoints with retries that back off (within the hour SNS allows)', () => {
+    const { template } = build();
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@hospital.example' });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'sms', Endpoint: '+15550100000' });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      Endpoint: 'https://ops.hospital.example/hook',
+      DeliveryPolicy: { healthyRetryPolicy: { numRetries: HTTPS_RETRY.numRetries, backoffFunction: 'EXPONENTIAL', minDelayTarget: 1, maxDelayTarget: 60 } },
+    });
+    expect(httpsRetryUpperBoundSeconds()).toBeLessThanOrEqual(3600);
+    expect(httpsRetryUpperBoundSeconds()).toBeGreaterThanOrEqual(600); // long enough to ride out a gateway restart
+  });
+});

@@ -1,0 +1,175 @@
+// `crs doctor --backend aws` against the deployed shape on an emulator: the real `crs serve --backend aws` (its
+// alarms provisioned from the stack, Lambda's invocation metrics published as Lambda would) and the real `crs
+// doctor` reading SNS, CloudWatch and DynamoDB with the run's outputs file. What an operator needs to see: every
+// team reached, an alarm firing, a phone that answered STOP, an endpoint of the paging config that is gone, the
+// account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly one team's
+// endpoints (ward-limited ones included), marked as a test and never graded.
+import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { SNSClient, SetSMSAttributesCommand, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DoctorReport } from '../../shared/cli/doctor.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { PAGE_TEAMS } from '../../shared/domain/paging.ts';
+import { pageLines, post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '../support/aws-serve.ts';
+import { crsAsync } from '../support/cli.ts';
+import { startEmulator, type Emulator } from '../support/moto.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
+const outputsFile = join(dir, 'outputs.json');
+// Every team subscribed as crs serve does by default, neurology only for wards H4 and H5.
+const servePaging = join(dir, 'serve-paging.json');
+writeFileSync(
+  servePaging,
+  JSON.stringify({ teams: Object.fromEntries(PAGE_TEAMS.map((t) => [t, { https: [`https://${t}.pages.invalid/`], ...(t === 'neurology' ? { wards: ['H4', 'H5'] } : {}) }])) }),
+);
+
+let emulator: Emulator;
+let server: AwsServe;
+let sns: SNSClient;
+let cloudwatch: CloudWatchClient;
+const prefix = runPrefix('doc');
+const region = process.env.AWS_REGION ?? 'us-east-1';
+const awsEnv = () => ({ AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  const config = { endpoint: emulator.endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+  sns = new SNSClient(config);
+  cloudwatch = new CloudWatchClient(config);
+  server = await spawnAwsServe(emulator.endpoint, prefix, ['--outputs', outputsFile, '--schedule-interval', '2', '--paging', servePaging]);
+}, 120_000);
+afterAll(async () => {
+  if (server) await stop(server);
+  if (emulator) await teardown(emulator.endpoint, prefix).catch(() => undefined);
+  sns?.destroy();
+  cloudwatch?.destroy();
+  await emulator?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}, 120_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const crs = (args: string[]) => crsAsync(args, awsEnv());
+
+async function doctor(...extra: string[]): Promise<{ status: number | null; report: DoctorReport }> {
+  const r = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--json', ...extra]);
+  if (r.status !== 0 && r.status !== 1) throw new Error(`crs doctor exited ${r.status}:\n${r.stderr}`);
+  return { status: r.status, report: JSON.parse(r.stdout) as DoctorReport };
+}
+
+/** Asks the doctor until `ok` holds (Lambda's metrics reach CloudWatch every few seconds). */
+async function doctorUntil(ok: (r: DoctorReport) => boolean, timeoutMs = 40_000): Promise<{ status: number | null; report: DoctorReport }> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const d = await doctor();
+    if (ok(d.report)) return d;
+    if (Date.now() > end) throw new Error(`the doctor never saw it: ${JSON.stringify(d.report, null, 2)}`);
+    await sleep(1000);
+  }
+}
+
+const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+const message = (id: string, patientId: string, sections: Partial<DeviceMessage>, kind: 'monitor' | 'ehr' = 'monitor'): DeviceMessage =>
+  ({ messageId: id, patientId, observedAt: ago(60), source: { deviceId: `dev-${patientId}`, kind }, ...sections }) as DeviceMessage;
+
+describe('crs doctor on the deployed shape', () => {
+  it('finds a healthy run healthy: every team reached, no alarm firing, escalate and ingest running, the patient enrolled', async () => {
+    expect((await post(server.url, message('doc-1', 'D-1', { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: 'B-1', ward: 'H4' } }, 'ehr'))).status).toBe(202);
+    expect((await post(server.url, message('doc-2', 'D-1', { vitals: { temperatureC: 37.2, heartRate: 80 } }))).status).toBe(202);
+    const { status, report } = await doctorUntil((r) => r.lastRuns?.escalate !== null && r.lastRuns?.grade !== null && r.lastRuns?.ingest !== null && r.patients?.enrolled === 1);
+    expect(report.problems).toEqual([]);
+    expect(status).toBe(0);
+    for (const team of PAGE_TEAMS) expect(report.teams[team].map((s) => [s.protocol, s.state]), team).toEqual([['sqs', 'confirmed']]);
+    expect(report.teams.neurology[0]!.wards).toEqual(['H4', 'H5']);
+    expect(report.alarms!.watched).toBeGreaterThan(20);
+    expect(report.alarms!.inAlarm).toEqual([]);
+    expect(report.lastRuns!.escalate).toBeLessThanOrEqual(120);
+    expect(report.patients!.newestReadingSecondsAgo).toBeGreaterThanOrEqual(50);
+
+    const text = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile]);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/Alarms: \d+ notify the alarm topic; 0 in ALARM/);
+    expect(text.stdout).toMatch(/Last runs: ingest in the last (minute|2 minutes); grade in the last (minute|2 minutes); escalate in the last (minute|2 minutes)\n/);
+    expect(text.stdout).toContain('No problems found.');
+  }, 120_000);
+
+  it('names an alarm in ALARM, and fails', async () => {
+    const name = `${prefix}-LaddersExhausted`;
+    expect((await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: [name] }))).MetricAlarms?.map((a) => a.TreatMissingData)).toEqual(['notBreaching']);
+    await cloudwatch.send(new SetAlarmStateCommand({ AlarmName: name, StateValue: 'ALARM', StateReason: 'a ladder ran out' }));
+    try {
+      const { status, report } = await doctor();
+      expect(status).toBe(1);
+      expect(report.alarms!.inAlarm).toEqual([expect.objectContaining({ name, reason: 'a ladder ran out' })]);
+      expect(report.problems).toEqual([expect.stringContaining(`alarm ${name} is in ALARM`)]);
+    } finally {
+      await cloudwatch.send(new SetAlarmStateCommand({ AlarmName: name, StateValue: 'OK', StateReason: 'test over' }));
+    }
+  }, 60_000);
+
+  it('finds a phone that answered STOP, an endpoint of the paging config that is gone, and SMS settings that would stop SMS pages', async () => {
+    // The emulator treats numbers ending in 99 as opted out.
+    const phone = await sns.send(
+      new SubscribeCommand({ TopicArn: server.resources.topic, Protocol: 'sms', Endpoint: '+15550100099', Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) }, ReturnSubscriptionArn: true }),
+    );
+    const deployPaging = join(dir, 'deploy-paging.json');
+    writeFileSync(deployPaging, JSON.stringify({ teams: { icu: { email: ['icu-charge@hospital.example'], sms: ['+15550100099'] } } }));
+    let email: string | undefined;
+    try {
+      const before = await doctor('--paging', deployPaging);
+      expect(before.status).toBe(1);
+      expect(before.report.teams.icu.map((s) => [s.protocol, s.state])).toEqual([
+        ['sqs', 'confirmed'],
+        ['sms', 'opted-out'],
+      ]);
+      expect(before.report.missing).toEqual([{ team: 'icu', protocol: 'email', endpoint: 'icu-charge@hospital.example' }]);
+      expect(before.report.problems).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^icu: \+15550100099 answered STOP/),
+          expect.stringMatching(/^icu: email icu-charge@hospital\.example is in the paging config but not subscribed/),
+          expect.stringMatching(/not Transactional/),
+          expect.stringMatching(/SMS spend limit is not set/),
+        ]),
+      );
+
+      // The operator re-subscribes the address and sets the account's SMS settings as docs/runbook.md says.
+      email = (
+        await sns.send(
+          new SubscribeCommand({ TopicArn: server.resources.topic, Protocol: 'email', Endpoint: 'icu-charge@hospital.example', Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) }, ReturnSubscriptionArn: true }),
+        )
+      ).SubscriptionArn;
+      await sns.send(new SetSMSAttributesCommand({ attributes: { DefaultSMSType: 'Transactional', MonthlySpendLimit: '100', DefaultSenderID: 'CRSPAGES' } }));
+      const after = await doctor('--paging', deployPaging);
+      expect(after.report.missing).toEqual([]);
+      expect(after.report.sms).toMatchObject({ type: 'Transactional', monthlySpendLimitUsd: '100', senderId: 'CRSPAGES' });
+      // What is left is the opted-out phone.
+      expect(after.report.problems).toEqual([expect.stringMatching(/^icu: \+15550100099 answered STOP/)]);
+    } finally {
+      await sns.send(new UnsubscribeCommand({ SubscriptionArn: phone.SubscriptionArn }));
+      if (email) await sns.send(new UnsubscribeCommand({ SubscriptionArn: email }));
+    }
+  }, 60_000);
+
+  it('sends a test page through the pages topic to one team\'s endpoints, ward-limited ones included, marked as a test and never graded', async () => {
+    const notificationsBefore = pageLines(server.lines).length;
+    const { report } = await doctor('--test-page', 'neurology');
+    expect(report.testPage).toMatchObject({ team: 'neurology', endpoints: 1 });
+    const testLines = async () => server.lines.filter((l) => l.includes('"test-page"')).map((l) => JSON.parse(l) as { team: string; testId: string });
+    for (let i = 0; (await testLines()).length === 0; i++) {
+      if (i > 100) throw new Error(`no test page arrived:\n${server.stderr().slice(-2000)}`);
+      await sleep(100);
+    }
+    await sleep(2000); // time for any other team's queue to receive it too, if it wrongly would
+    expect(await testLines()).toEqual([{ type: 'test-page', team: 'neurology', testId: report.testPage!.testId, sentAt: expect.any(String) }]);
+    expect(pageLines(server.lines).length).toBe(notificationsBefore); // nothing graded, nothing paged
+    expect((await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--test-page', 'pharmacy'])).status).toBe(2);
+  }, 60_000);
+
+  it('reads what it needs from the outputs file only', () => {
+    const outputs = Object.values(JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>)[0]!;
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['PagesTopicArn', 'AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'StateTableName']));
+  });
+});
