@@ -464,14 +464,23 @@ export class CrsAlertingStack extends Stack {
     }
   }
 
-  private alarm(id: string, description: string, metric: cloudwatch.IMetric, threshold: number, evaluationPeriods = 1, comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD) {
+  private alarm(
+    id: string,
+    description: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    evaluationPeriods = 1,
+    comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    /** BREACHING where silence is the failure (nothing reported means the reporter is not running). */
+    treatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+  ) {
     const alarm = new cloudwatch.Alarm(this, id, {
       alarmDescription: description,
       metric,
       threshold,
       evaluationPeriods,
       comparisonOperator: comparison,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      treatMissingData,
     });
     alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
     alarm.addOkAction(new cwActions.SnsAction(this.alarmTopic));
@@ -545,6 +554,49 @@ export class CrsAlertingStack extends Stack {
         1,
       );
     }
+    // The paging path proves itself: where silence is the failure, missing data breaches.
+    const ours = (metricName: string, service: string, period = minute) =>
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, period, statistic: 'Sum' });
+    this.alarm(
+      'SendsParked',
+      'SNS refused a page send 3 times and it was parked so that the pages behind it go on: a team did not get that page. `crs outbox list --backend aws` names it; fix the cause, then `crs outbox retry --backend aws`.',
+      new cloudwatch.MathExpression({
+        expression: 'FILL(notify, 0) + FILL(escalate, 0)',
+        usingMetrics: { notify: ours(METRIC.sendsParked, 'notify'), escalate: ours(METRIC.sendsParked, 'escalate') },
+        period: minute,
+        label: 'page sends parked',
+      }),
+      1,
+    );
+    this.alarm(
+      'NoEscalateRun',
+      'The escalate function has not run for 3 minutes (its schedule fires every minute): escalation ladders, silences ending and stale-feed alerts are not being processed. Check the schedule rule, EscalateErrors and the escalate log.',
+      ours(METRIC.escalateRuns, 'escalate'),
+      1,
+      3,
+      cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      cloudwatch.TreatMissingData.BREACHING,
+    );
+    this.alarm(
+      'NoIngestWhileEnrolled',
+      'Patients are enrolled but no device message has been graded for 10 minutes: gateways, the API, ingest or grading are not getting data through. Check IngestErrors, MessagesOldestAge and the gateways.',
+      new cloudwatch.MathExpression({
+        expression: 'IF(FILL(enrolled, 0) > 0 AND FILL(graded, 0) == 0, 1, 0)',
+        usingMetrics: { enrolled: ours(METRIC.enrolledPatients, 'escalate', Duration.minutes(5)), graded: ours(METRIC.gradesComputed, 'grade', Duration.minutes(5)) },
+        period: Duration.minutes(5),
+        label: 'enrolled and nothing graded',
+      }),
+      1,
+      2,
+      cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      cloudwatch.TreatMissingData.BREACHING,
+    );
+    this.alarm(
+      'PagesPublishFailed',
+      'SNS failed to deliver pages to subscribed endpoints (NumberOfNotificationsFailed): a team may have missed pages. The UndeliveredPages queue holds them.',
+      this.pagesTopic.metricNumberOfNotificationsFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+      1,
+    );
     this.alarm(
       'IngestQueueUnavailable',
       'Ingest answered 503: SQS refused messages, devices are being told to retry.',

@@ -34,6 +34,18 @@ export class VersionConflict extends Error {
   }
 }
 
+/**
+ * A receiver refused this record itself (an HTTP 4xx that is about the request, a value the transport will not
+ * carry): sent again as it is, it will be refused again. A lane retries it a few times, then parks it and moves on;
+ * any other error means the receiver is down, and the lane keeps its order and retries with backoff.
+ */
+export class RecordRefused extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'RecordRefused';
+  }
+}
+
 /** What else is written with a patient's state, in the same transaction. */
 export interface SaveExtras {
   /** Technical alerts raised or cleared (low SpO2): pending outbox records for the pager, like notifications. */
@@ -113,7 +125,29 @@ export interface PageMessage {
 }
 
 export interface PageSender {
+  /** Throws RecordRefused when the transport refuses this page itself; anything else means it is down. */
   send(message: PageMessage): Promise<void>;
+}
+
+/** A send the transport refused a few times, set aside so that the pages behind it go on. */
+export interface ParkedSend {
+  pageId: string;
+  patientId: string;
+  notificationId: string;
+  team: string;
+  level: number;
+  round: number;
+  reason: string;
+  attempts: number;
+  /** Server time, RFC 3339. */
+  parkedAt: string;
+}
+
+/** Where a backend keeps parked sends, to list them and send them again (`crs outbox list|retry`). */
+export interface ParkedSends {
+  park(send: ParkedSend): Promise<void>;
+  list(): Promise<ParkedSend[]>;
+  remove(pageId: string, level: number, round: number): Promise<void>;
 }
 
 export type AuditType =

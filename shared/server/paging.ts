@@ -18,6 +18,7 @@ import type { Notification } from '../domain/page.ts';
 import { feedStatus, type Page, type Silence } from '../domain/paging.ts';
 import type { AlertChange } from '../domain/reducer.ts';
 import { MINUTE } from '../domain/time.ts';
+import { recordBody } from './sinks.ts';
 import type { AuditLog, PageSender, PageStore, StoredState } from '../ports.ts';
 
 export interface EmbeddedPagingOptions {
@@ -102,9 +103,9 @@ export class EmbeddedPaging {
       kinds: ['notification', 'alert'],
       deliver: async (item: OutboxItem) => {
         await this.serial(async () => {
-          if (item.kind === 'notification') await this.pager.onNotification(JSON.parse(item.body) as Notification, this.o.now());
+          if (item.kind === 'notification') await this.pager.onNotification(recordBody<Notification>(item), this.o.now());
           else {
-            const a = JSON.parse(item.body) as AlertChange;
+            const a = recordBody<AlertChange>(item);
             await this.pager.onAlert({ alertId: a.alertId, patientId: a.patientId, subject: a.subject, cleared: a.cleared, summary: a.summary }, this.o.now());
           }
         });

@@ -463,6 +463,33 @@ describe('alarms', () => {
     expect(alarmOn('IteratorAge', { Ref: idOf(synth.stack.notify.fn) })).toHaveLength(1);
   });
 
+  it('prove the paging path: where silence is the failure (no escalate run, no ingest while patients are enrolled) missing data breaches; parked sends and failed SNS deliveries alarm', () => {
+    const byId = (id: string) => ofType('AWS::CloudWatch::Alarm').find(([logical]) => logical.startsWith(id))?.[1].Properties;
+    expect(byId('NoEscalateRun')).toMatchObject({
+      MetricName: 'EscalateRuns',
+      Namespace: 'CrsAlerting',
+      Dimensions: [{ Name: 'service', Value: 'escalate' }],
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      TreatMissingData: 'breaching',
+    });
+    const noIngest = byId('NoIngestWhileEnrolled');
+    expect(noIngest).toMatchObject({ TreatMissingData: 'breaching', Threshold: 1, EvaluationPeriods: 2 });
+    const used = JSON.stringify(noIngest.Metrics);
+    expect(used).toContain('IF(FILL(enrolled, 0) > 0 AND FILL(graded, 0) == 0, 1, 0)');
+    expect(used).toContain('"MetricName":"EnrolledPatients"');
+    expect(used).toContain('"MetricName":"GradesComputed"');
+    const parked = byId('SendsParked');
+    expect(parked).toMatchObject({ TreatMissingData: 'notBreaching', Threshold: 1 });
+    expect(JSON.stringify(parked.Metrics)).toContain('"MetricName":"SendsParked"');
+    expect(byId('PagesPublishFailed')).toMatchObject({
+      MetricName: 'NumberOfNotificationsFailed',
+      Namespace: 'AWS/SNS',
+      Dimensions: [{ Name: 'TopicName', Value: getAtt(synth.stack.pagesTopic, 'TopicName') }],
+    });
+  });
+
   it('tell the operators: every alarm notifies the alarm topic, which has the configured endpoints', () => {
     for (const [id, a] of ofType('AWS::CloudWatch::Alarm')) {
       expect(a.Properties.AlarmActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);

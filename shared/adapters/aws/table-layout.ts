@@ -16,6 +16,8 @@
 //                  it is held or a send is pending), indexed by `byDue` for the escalation tick
 //   silence        pk = "#silences", sk = "<silenceId>"          silence (JSON), until (ms)
 //   stale feed     pk = "#stale-feeds", sk = patientId           alertId, since: a stale-feed alert in force
+//   parked send    pk = "#parked", sk = "<pageId>#<level>#<round>"  send (JSON): a send SNS refused a few times,
+//                  set aside so the pages behind it go on (`crs outbox list|retry --backend aws`)
 // A page sits in its patient's partition so that a patient's open pages are read consistently (a grade 3 that
 // follows a grade 2 within milliseconds must find the grade 2 page to supersede it). Every pageId starts with
 // "<subject>|<patientId>|" (shared/domain/page.ts notificationId, and the alert ids), and a patientId cannot
@@ -48,6 +50,7 @@ export const PAGES_TABLE = {
   pageSortKeyPrefix: 'page#',
   silencesPartition: '#silences',
   staleFeedsPartition: '#stale-feeds',
+  parkedPartition: '#parked',
   dueIndex: 'byDue',
   dueShardAttribute: 'dueShard',
   dueShard: 'page',
