@@ -18,6 +18,7 @@ const USAGE = `usage:
   crs token issue --device ID | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
+  crs outbox list | retry (--all | ID...) [--data DIR | --backend aws]  records a lane parked: a receiver refused them (crs outbox --help)
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -91,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./audit.ts')).auditCommand(rest);
       case 'silence':
         return await (await import('./silence.ts')).silenceCommand(rest, loadConfig);
+      case 'outbox':
+        return await (await import('./outbox.ts')).outboxCommand(rest, loadConfig);
       case 'token':
         return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'schema': {

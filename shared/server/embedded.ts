@@ -17,6 +17,7 @@ import type { GradingConfig } from '../domain/config.ts';
 import { loadOrCreateAckSecret } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
+import { DeliveryWatch } from './delivery-watch.ts';
 import { createRequestHandler } from './http.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
@@ -50,6 +51,7 @@ export interface EmbeddedServer {
   worker: GradingWorker;
   dispatcher: OutboxDispatcher;
   paging: EmbeddedPaging;
+  watch: DeliveryWatch;
   tokens: SqliteTokenStore;
   /** Stops taking requests, lets the work in flight finish, closes the database. Idempotent. */
   close(): Promise<void>;
@@ -96,7 +98,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const queries = new BoardQueries(db, paging.store);
   const sinks: Sink[] = [new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), paging.sink(), new BoardSink(sse)];
   if (o.webhook) sinks.push(new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry));
-  dispatcher = new OutboxDispatcher(db, sinks, { now, log });
+  dispatcher = new OutboxDispatcher(db, sinks, { now, log, onParked: () => watch.check() });
+  const watch: DeliveryWatch = new DeliveryWatch({
+    lanes: () => dispatcher!.health(),
+    lastTickAt: () => paging.lastTickAt,
+    deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
+    now,
+    log,
+    onChange: () => sse.broadcast('lanes', {}),
+  });
   const worker = new GradingWorker({
     db,
     store,
@@ -117,6 +127,17 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     board: new BoardApi(queries, o.config, now),
     queries,
     paging,
+    outbox: {
+      lanes: () => dispatcher!.health(),
+      parked: () => dispatcher!.parked(),
+      alerts: () => watch.current(),
+      retry: (sink, itemId) => {
+        const n = dispatcher!.retryParked(sink, itemId);
+        if (n > 0) log(`outbox: ${n} parked record(s) put back in their lanes`);
+        watch.check();
+        return n;
+      },
+    },
     pagingConfig: o.config.paging,
     audit: paging.audit,
     sse,
@@ -128,6 +149,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       graded: worker.stats.applied,
       duplicates: worker.stats.duplicates,
       undelivered: Object.fromEntries(sinks.map((s) => [s.name, dispatcher.backlog(s.name)])),
+      lanes: dispatcher.health(),
+      deliveryAlerts: watch.current(),
       boardClients: sse.size,
     }),
   });
@@ -162,6 +185,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   worker.kick();
   dispatcher.kick();
   paging.start();
+  watch.start();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -172,6 +196,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       const force = setTimeout(() => server.closeAllConnections(), 5000);
       await closed;
       clearTimeout(force);
+      watch.stop();
       await worker.stop();
       await paging.stop();
       await dispatcher.stop();
@@ -191,6 +216,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     worker,
     dispatcher,
     paging,
+    watch,
     tokens,
     close,
   };

@@ -58,6 +58,8 @@ export class EmbeddedPaging {
   private tickAt = Number.POSITIVE_INFINITY;
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
+  lastTickAt: number;
   /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
   private staleAlerts = new Map<string, string>();
   private readonly staleCandidates;
@@ -87,6 +89,7 @@ export class EmbeddedPaging {
     this.staleCandidates = o.db.prepare('SELECT patient_id FROM patients WHERE feed_since IS NOT NULL AND feed_since <= ?').pluck();
     // A quarter of the stale-feed time, between 250 ms and 15 s: an alert is at most that late.
     this.sweepMs = Math.min(15_000, Math.max(250, (o.config.paging.staleFeedMinutes * MINUTE) / 4));
+    this.lastTickAt = o.now();
   }
 
   /** One pager call at a time, in the order asked. */
@@ -149,6 +152,7 @@ export class EmbeddedPaging {
   /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
   async tick(): Promise<void> {
     await this.serial(() => this.pager.onTick(this.o.now()));
+    this.lastTickAt = this.o.now();
   }
 
   /** Runs the timer loop again now if something may be due before it would wake. */

@@ -24,6 +24,16 @@ export function recordBody<T>(item: OutboxItem): T {
   }
 }
 
+/** What a sink makes of a record before its transport: anything that fails here fails for this record, every time. */
+function prepared<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof RecordRefused) throw err;
+    throw new RecordRefused(`the record cannot be prepared (${(err as Error).name})`);
+  }
+}
+
 /**
  * Statuses that say the receiver is not ready rather than that this record is wrong: it is misconfigured (401,
  * 403, 404, 405, 407: every record would get the same), slow (408, 429) or not there yet (425, 421). The lane keeps
@@ -56,7 +66,7 @@ export class StdoutSink implements Sink {
 
   async deliver(item: OutboxItem): Promise<void> {
     if (this.broken) throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
-    const line = item.kind === 'notification' ? JSON.stringify(notificationEvent(recordBody<Notification>(item))) : (recordBody(item), item.body);
+    const line = prepared(() => (item.kind === 'notification' ? JSON.stringify(notificationEvent(recordBody<Notification>(item))) : (recordBody(item), item.body)));
     this.out.write(`${line}\n`);
   }
 }
@@ -105,18 +115,7 @@ export class WebhookSink implements Sink {
   ) {}
 
   async deliver(item: OutboxItem): Promise<void> {
-    let body: string;
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crs-event': item.kind, 'x-crs-event-id': wireId(item.id) };
-    if (item.kind === 'notification') {
-      const n = recordBody<Notification>(item);
-      body = JSON.stringify(notificationEvent(n));
-      headers['x-crs-notification-id'] = wireId(n.notificationId);
-    } else {
-      const page = recordBody<PageEvent>(item);
-      const n = page.technical ? undefined : this.notificationOf(page.notificationId);
-      body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
-    }
-    if (this.secret) headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
+    const { body, headers } = prepared(() => this.request(item));
     let res: Response;
     try {
       res = await fetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
@@ -132,5 +131,21 @@ export class WebhookSink implements Sink {
     if (res.status >= 200 && res.status <= 299) return;
     if (res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status)) throw new RecordRefused(`webhook answered HTTP ${res.status}`);
     throw new Error(`webhook answered HTTP ${res.status}`);
+  }
+
+  private request(item: OutboxItem): { body: string; headers: Record<string, string> } {
+    let body: string;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crs-event': item.kind, 'x-crs-event-id': wireId(item.id) };
+    if (item.kind === 'notification') {
+      const n = recordBody<Notification>(item);
+      body = JSON.stringify(notificationEvent(n));
+      headers['x-crs-notification-id'] = wireId(n.notificationId);
+    } else {
+      const page = recordBody<PageEvent>(item);
+      const n = page.technical ? undefined : this.notificationOf(page.notificationId);
+      body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
+    }
+    if (this.secret) headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
+    return { body, headers };
   }
 }
