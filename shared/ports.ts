@@ -46,8 +46,37 @@ export class RecordRefused extends Error {
   }
 }
 
+/** A message as the long tail of a patient's messages keeps it: its id and the digest of its content. */
+export interface SeenMessage {
+  messageId: string;
+  digest: string;
+  /** The digests this id was known with before (from priorDigests or SeenBefore): the store adds to them. */
+  prior?: readonly string[];
+}
+
+/**
+ * The long-tail record already held some of these messageIds, found when the grading transaction wrote them (on
+ * AWS a conditional put, which returns the old item instead of a read per message): grade again knowing them.
+ */
+export class SeenBefore extends Error {
+  constructor(
+    readonly patientId: string,
+    /** messageId -> the digests it was accepted with before. */
+    readonly digests: ReadonlyMap<string, readonly string[]>,
+  ) {
+    super(`patient ${patientId}: ${digests.size} messageId(s) accepted before`);
+    this.name = 'SeenBefore';
+  }
+}
+
 /** What else is written with a patient's state, in the same transaction. */
 export interface SaveExtras {
+  /**
+   * The messages applied, for the long tail beyond the state's recent window (crs-rules 1.1 item 8): a duplicate is
+   * a duplicate however late; a reused id with other content is a new observation. A store that keeps one writes
+   * them in the same transaction; one that finds an id it did not expect throws SeenBefore.
+   */
+  seen?: SeenMessage[];
   /** Technical alerts raised or cleared (low SpO2): pending outbox records for the pager, like notifications. */
   alerts: AlertChange[];
   /** Audit entries for the assessments and notifications (append-only, keyed by `auditKey`). */
@@ -63,6 +92,11 @@ export interface StateStore {
    * VersionConflict when the version moved on.
    */
   save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void>;
+  /**
+   * The long tail, read before grading where a read is cheap (SQLite): the digests each of these messageIds of the
+   * patient was accepted with. A store without it learns them on write (SeenBefore).
+   */
+  priorDigests?(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>>;
 }
 
 /** Sends one page to its teams. Called at least once per notification; must be safe to call again. */

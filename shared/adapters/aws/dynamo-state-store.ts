@@ -14,14 +14,14 @@ import type { Notification } from '../../domain/page.ts';
 import { DEFAULT_PAGING, feedStatus } from '../../domain/paging.ts';
 import type { AlertChange } from '../../domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '../../domain/state.ts';
-import { VersionConflict, type SaveExtras, type StateStore, type StoredState } from '../../ports.ts';
+import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '../../ports.ts';
 import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
 import { OUTBOX_RETENTION_DAYS, STATE_TABLE as T } from './table-layout.ts';
 
 /**
  * DynamoDB allows 100 items in one transaction. A grade batch of 10 messages for one patient writes at most 1 state
  * + 20 grade changes (CRS and ICANS per message) + 10 alerts + 30 audit entries (an assessment per message and one
- * per grade change) = 61.
+ * per grade change) + 10 seen messages = 71.
  */
 export const MAX_TRANSACTION_ITEMS = 100;
 
@@ -32,6 +32,19 @@ export type OutboxRecord = { record: 'notification'; notification: Notification 
 function feedSince(state: PatientState): number | undefined {
   // feedStatus's `since` does not depend on the time or the configuration it is asked with.
   return feedStatus(state, 0, DEFAULT_PAGING)?.since;
+}
+
+type SeenGroup = { messageId: string; digests: string[]; prior?: readonly string[] };
+
+/** One transaction may touch an item once: a messageId applied twice in a batch (reused at once) is one item. */
+function oneItemPerId(seen: SeenMessage[]): SeenGroup[] {
+  const byId = new Map<string, SeenGroup>();
+  for (const m of seen) {
+    const g = byId.get(m.messageId);
+    if (!g) byId.set(m.messageId, { messageId: m.messageId, digests: [m.digest], ...(m.prior ? { prior: m.prior } : {}) });
+    else if (!g.digests.includes(m.digest)) g.digests.push(m.digest);
+  }
+  return [...byId.values()];
 }
 
 export class DynamoStateStore implements StateStore {
@@ -66,7 +79,8 @@ export class DynamoStateStore implements StateStore {
   async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
     const alerts = extras?.alerts ?? [];
     const audit = extras?.audit ?? [];
-    const count = 1 + outbox.length + alerts.length + audit.length;
+    const seen = oneItemPerId(extras?.seen ?? []);
+    const count = 1 + outbox.length + alerts.length + audit.length + seen.length;
     if (count > MAX_TRANSACTION_ITEMS) throw new Error(`patient ${patientId}: ${count} items exceed one transaction`);
     if (audit.length > 0 && !this.auditTableName) throw new Error('the state store was given audit entries but no audit table');
     const nowMs = this.now();
@@ -120,16 +134,54 @@ export class DynamoStateStore implements StateStore {
       // duplicate and audits nothing), so the append-only condition cannot fail for a good reason.
       ...audit.map((e): TransactWriteItem => ({ Put: { TableName: this.auditTableName!, Item: auditItem(e, nowMs), ...APPEND_ONLY } })),
     ];
+    const firstSeen = items.length;
+    items.push(...seen.map((m) => this.seenItem(patientId, m)));
     try {
       await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
     } catch (err) {
-      // The version moved on (another delivery won), or another transaction held the item: reload and retry.
       if (err instanceof TransactionCanceledException || (err as Error).name === 'TransactionCanceledException') {
-        const codes = ((err as TransactionCanceledException).CancellationReasons ?? []).map((r) => r.Code);
+        const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
+        // A messageId this patient had before (its put found the item): its digests came back, no read needed.
+        const before = new Map<string, string[]>();
+        reasons.forEach((r, i) => {
+          if (i < firstSeen || r.Code !== 'ConditionalCheckFailed') return;
+          before.set(seen[i - firstSeen]!.messageId, r.Item?.digests?.SS ?? []);
+        });
+        if (before.size > 0) throw new SeenBefore(patientId, before);
+        // The version moved on (another delivery won), or another transaction held the item: reload and retry.
+        const codes = reasons.map((r) => r.Code);
         if (codes[0] === 'ConditionalCheckFailed' || codes.includes('TransactionConflict')) throw new VersionConflict(patientId);
       }
       throw err;
     }
+  }
+
+  /**
+   * A message for the long tail. An id not known before is put only if absent (returning the old item when not:
+   * SeenBefore); an id known before (a reuse, graded as a new observation) gets its new digest added.
+   */
+  private seenItem(patientId: string, m: SeenGroup): TransactWriteItem {
+    const key = { [T.partitionKey]: { S: patientId }, [T.sortKey]: { S: `${T.seenSortKeyPrefix}${m.messageId}` } };
+    if (m.prior && m.prior.length > 0) {
+      return {
+        Update: {
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'ADD #digests :digests SET #kind = :kind',
+          ExpressionAttributeNames: { '#digests': 'digests', '#kind': T.kindAttribute },
+          ExpressionAttributeValues: { ':digests': { SS: m.digests }, ':kind': { S: T.seenKind } },
+        },
+      };
+    }
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: { ...key, [T.kindAttribute]: { S: T.seenKind }, digests: { SS: m.digests } },
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': T.partitionKey },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    };
   }
 
   /** A grade change from the outbox (kept 30 days): what a page about it says in full. */

@@ -7,8 +7,12 @@
 //                  (or the enrolment), indexed by `byFeed` for the stale-feed sweep
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
 //                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
-// Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
-// audit entries of the same messages, in the audit table).
+//   seen message   pk = patientId, sk = "seen#<messageId>"       kind = "seen"    digests (string set): every
+//                  content digest the messageId was accepted with; no expiry (a duplicate is a duplicate however
+//                  late). Put with attribute_not_exists and ReturnValuesOnConditionCheckFailure=ALL_OLD, so an id
+//                  seen before costs no read: the failed put returns its digests, and the patient is graded again.
+// Outbox records and seen messages sit in their patient's partition and are written in the same transaction as
+// the state (and the audit entries of the same messages, in the audit table).
 //
 // Pages table, partition key `pk` + sort key `sk`:
 //   page           pk = patientId, sk = "page#<pageId>"          page (JSON), rev, status, triggeredAt; while the
@@ -32,6 +36,8 @@ export const STATE_TABLE = {
   sortKey: 'sk',
   stateSortKey: 'state',
   outboxSortKeyPrefix: 'outbox#',
+  seenSortKeyPrefix: 'seen#',
+  seenKind: 'seen',
   kindAttribute: 'kind',
   outboxKind: 'outbox',
   stateKind: 'state',

@@ -137,9 +137,28 @@ CREATE TABLE parked (
 CREATE TABLE seen_messages (
   patient_id TEXT NOT NULL,
   message_id TEXT NOT NULL,
-  digest TEXT NOT NULL,                       -- SHA-256 of the message's canonical JSON
+  digest TEXT NOT NULL,                       -- the message's content digest (shared/app/digest.ts)
   PRIMARY KEY (patient_id, message_id, digest)
 ) WITHOUT ROWID;
+-- The inbox keys a waiting message by its content too: a messageId reused with other content while the first copy
+-- waits is a new observation, not a resend. (Rows of an earlier version have digest ''.) The sequence carries on.
+CREATE TABLE inbox_v3 (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  digest TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  retry_at INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (patient_id, message_id, digest)
+);
+INSERT INTO inbox_v3 (seq, patient_id, message_id, body, received_at, attempts, retry_at)
+  SELECT seq, patient_id, message_id, body, received_at, attempts, retry_at FROM inbox;
+DELETE FROM sqlite_sequence WHERE name = 'inbox_v3';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox_v3', seq FROM sqlite_sequence WHERE name = 'inbox';
+DROP TABLE inbox;
+ALTER TABLE inbox_v3 RENAME TO inbox;
 `;
 
 const SCHEMA_V2 = `${SCHEMA_COMMON}
