@@ -81,7 +81,7 @@ async function stream(server: ServeProcess, devices: { sends: Send[]; next: numb
         } catch {
           return;
         }
-        if (res.status !== s.expect) throw new Error(`${s.kind} ${JSON.stringify(s.message.messageId)} answered ${res.status}, expected ${s.expect}: ${await res.text()}`);
+        if (res.status !== s.expect) throw new Error(`${s.kind} answered ${res.status}, expected ${s.expect}: ${await res.text()}`);
         if (s.expect === 400) expect(((await res.json()) as { errors: string[] }).errors.join(' ')).toMatch(/^(messageId|patientId|source\.deviceId): /);
         d.next++;
         onSent();
