@@ -3,13 +3,13 @@
 // also shows each lane's backlog and the delivery alerts; with no server running, from the database itself (a
 // retry then takes effect when the server starts). AWS (`--backend aws`): the page sends SNS refused, parked in the
 // pages table; a retry sends them again through the pager, with the operator's credentials, as `crs silence` does.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { GradingConfig } from '../domain/config.ts';
 import { iso } from '../domain/time.ts';
-import { BOARD_KEY_FILE } from '../server/board-key.ts';
-import { DEFAULT_DATA_DIR, SERVE_INFO_FILE } from '../server/embedded.ts';
+import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
+import { serveClient, type ServeClient } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
   crs outbox list [--json] [--data DIR]                      records the lanes parked (a receiver refused them), each lane's backlog
@@ -95,7 +95,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   if (server) {
     if (action === 'list') {
       const r = await server.call('GET', '/api/outbox');
-      const body = r.json as { parked: { itemId: string; sink: string; patientId: string; kind: string; reason: string; attempts: number; parkedAt: string }[]; lanes: unknown[]; alerts: { text: string }[] };
+      const body = r.json as unknown as { parked: { itemId: string; sink: string; patientId: string; kind: string; reason: string; attempts: number; parkedAt: string }[]; lanes: unknown[]; alerts: { text: string }[] };
       const rows = body.parked.map((p) => ({ id: p.itemId, lane: p.sink, patientId: p.patientId, kind: p.kind, reason: p.reason, attempts: p.attempts, parkedAt: p.parkedAt }));
       print(rows, v.json ?? false, { lanes: body.lanes, alerts: body.alerts });
       if (!v.json) for (const a of body.alerts) out(`ALERT ${a.text}`);
@@ -105,7 +105,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
     for (const itemId of v.all ? [undefined] : ids) {
       const r = await server.call('POST', '/api/outbox/retry', { ...(v.sink ? { sink: v.sink } : {}), ...(itemId ? { itemId } : {}) });
       if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
-      retried += (r.json as { retried: number }).retried;
+      retried += r.json.retried as number;
     }
     out(`${retried} parked record(s) put back in their lanes`);
     return retried > 0 || v.all ? 0 : 1;
@@ -141,31 +141,15 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   }
 }
 
-/** The crs serve running on the data directory, if one answers. */
-async function runningServer(dir: string) {
-  let url: string;
-  let key: string;
+/** The crs serve running on the data directory, if one answers (serve.json may be left behind by a killed one). */
+async function runningServer(dir: string): Promise<ServeClient | undefined> {
+  const client = serveClient(dir);
   try {
-    url = (JSON.parse(readFileSync(join(dir, SERVE_INFO_FILE), 'utf8')) as { url: string }).url;
-    key = readFileSync(join(dir, BOARD_KEY_FILE), 'utf8').trim();
+    await client?.call('GET', '/api/outbox');
+    return client;
   } catch {
     return undefined;
   }
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: res.status, json: (await res.json()) as unknown };
-  };
-  try {
-    await call('GET', '/api/outbox');
-  } catch {
-    return undefined; // left behind by a killed server
-  }
-  return { call };
 }
 
 async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loadConfig: LoadConfig): Promise<number> {

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../shared/domain/config.ts';
-import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, type Received, type Send } from '../support/conservation.ts';
-import { CRS_BIN, INGEST_TOKEN, REPO, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown, type AwsServe } from '../support/aws-serve.ts';
+import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received } from '../support/conservation.ts';
+import { CRS_BIN, INGEST_TOKEN, REPO, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '../support/aws-serve.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { freePort, startEmulator, type Emulator } from '../support/moto.ts';
 
@@ -60,25 +60,6 @@ async function crs(args: string[]): Promise<{ code: number | null; out: string; 
   return { code, out, err };
 }
 
-/** Each device sends its stream in order, one request in flight, until done or the host dies. */
-async function stream(server: AwsServe, devices: { sends: Send[]; next: number }[], onSent: () => void): Promise<void> {
-  await Promise.all(
-    devices.map(async (d) => {
-      while (d.next < d.sends.length) {
-        const s = d.sends[d.next]!;
-        let res: Response;
-        try {
-          res = await post(server.url, s.message);
-        } catch {
-          return;
-        }
-        if (res.status !== s.expect) throw new Error(`${s.kind} answered ${res.status}, expected ${s.expect}: ${await res.text()}`);
-        d.next++;
-        onSent();
-      }
-    }),
-  );
-}
 
 const received = (lines: string[]): Received[] =>
   teamPages(lines)
@@ -125,7 +106,7 @@ describe('page conservation, crs serve --backend aws', () => {
     expect(early.filter((s) => s !== 503 && s !== 400)).toEqual([]); // 404 before (issue 10); 400 for "{}" once ready
     let sent = 0;
     let killed = false;
-    await stream(doomed, devices, () => {
+    await sendStreams(post, doomed.url, devices, () => {
       sent++;
       if (sent === Math.floor(sends.length * 0.2)) proxy.down.add('sns');
       if (sent === Math.floor(sends.length * 0.35)) proxy.down.delete('sns');
@@ -140,7 +121,7 @@ describe('page conservation, crs serve --backend aws', () => {
 
     const server = await spawnAwsServe(proxy.url, prefix, args);
     try {
-      await stream(server, devices, () => undefined);
+      await sendStreams(post, server.url, devices, () => undefined);
       expect(devices.every((d) => d.next === d.sends.length)).toBe(true);
       await settle(server, 0, 180_000, 1500);
 

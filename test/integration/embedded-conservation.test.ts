@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../shared/domain/config.ts';
-import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, type Received, type Send } from '../support/conservation.ts';
+import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received, type Send } from '../support/conservation.ts';
 import { CRS_BIN, REPO, health, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-conservation-'));
@@ -69,26 +69,6 @@ async function startWebhook(): Promise<Webhook> {
   }) as Webhook & { down(): Promise<void>; up(): Promise<void> };
 }
 
-/** Each device sends its stream in order, one request in flight, until done or the server dies (then it stops at the unanswered one). */
-async function stream(server: ServeProcess, devices: { sends: Send[]; next: number }[], onSent: () => void): Promise<void> {
-  await Promise.all(
-    devices.map(async (d) => {
-      while (d.next < d.sends.length) {
-        const s = d.sends[d.next]!;
-        let res: Response;
-        try {
-          res = await post(server.url, s.message);
-        } catch {
-          return;
-        }
-        if (res.status !== s.expect) throw new Error(`${s.kind} answered ${res.status}, expected ${s.expect}: ${await res.text()}`);
-        if (s.expect === 400) expect(((await res.json()) as { errors: string[] }).errors.join(' ')).toMatch(/^(messageId|patientId|source\.deviceId): /);
-        d.next++;
-        onSent();
-      }
-    }),
-  );
-}
 
 async function crs(args: string[]): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [CRS_BIN, ...args], { cwd: REPO });
@@ -136,7 +116,7 @@ describe('page conservation, crs serve', () => {
         const server = await spawnServe(dir, args, env);
         let killed = false;
         let outageOn = false;
-        await stream(server, devices, () => {
+        await sendStreams(post, server.url, devices, () => {
           sent++;
           if (!outageOn && sent >= sends.length * (killAt - 0.15)) {
             outageOn = true;
@@ -155,7 +135,7 @@ describe('page conservation, crs serve', () => {
       }
       const last = await spawnServe(dir, args, env);
       try {
-        await stream(last, devices, () => undefined);
+        await sendStreams(post, last.url, devices, () => undefined);
         expect(devices.every((d) => d.next === d.sends.length)).toBe(true);
         await drained(last);
 

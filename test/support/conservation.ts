@@ -134,3 +134,40 @@ export function checkConservation(expected: ExpectedChange[], received: Received
     unexpected: [...firstSends.keys()].filter((k) => !want.has(k)),
   };
 }
+
+export interface Device {
+  sends: Send[];
+  /** The first send not yet answered. */
+  next: number;
+}
+
+/**
+ * Each device sends its stream in order, one request in flight, as a gateway does, until it is done or the server
+ * dies (then it stops at the unanswered send, to resend it to the next server). A status other than the one
+ * expected fails the test; a 400 must name the id field.
+ */
+export async function sendStreams(
+  post: (url: string, m: DeviceMessage | DeviceMessage[]) => Promise<Response>,
+  url: string,
+  devices: Device[],
+  onSent: () => void,
+): Promise<void> {
+  await Promise.all(
+    devices.map(async (d) => {
+      while (d.next < d.sends.length) {
+        const s = d.sends[d.next]!;
+        let res: Response;
+        try {
+          res = await post(url, s.message);
+        } catch {
+          return;
+        }
+        const text = await res.text();
+        if (res.status !== s.expect) throw new Error(`${s.kind} answered ${res.status}, expected ${s.expect}: ${text}`);
+        if (s.expect === 400 && !/^\{"errors":\["(messageId|patientId|source\.deviceId): /.test(text)) throw new Error(`a hostile id's 400 does not name the field: ${text}`);
+        d.next++;
+        onSent();
+      }
+    }),
+  );
+}
