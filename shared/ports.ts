@@ -13,9 +13,14 @@ export interface QueuedMessage {
   receivedAt: string;
   /** The authenticated device (token subject) that posted it. */
   sender: string;
+  /**
+   * The digest of the message's content (shared/app/digest.ts): with the messageId, its identity. The queues key
+   * a waiting message by it, so that a messageId reused with other content is not taken for a resend.
+   */
+  digest?: string;
 }
 
-/** The per-patient ordered queue (SQS FIFO: MessageGroupId = patientId, MessageDeduplicationId = messageId). */
+/** The per-patient ordered queue (SQS FIFO: MessageGroupId = patientId, MessageDeduplicationId = the content digest). */
 export interface MessageQueue {
   /** Resolves only once every message is durably queued; rejects otherwise (the sender may safely retry). */
   enqueue(messages: QueuedMessage[]): Promise<void>;

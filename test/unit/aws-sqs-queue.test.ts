@@ -46,6 +46,12 @@ describe('SqsFifoQueue', () => {
     expect(batches.every((b) => b.QueueUrl === URL)).toBe(true);
   });
 
+  it('deduplicates by the content digest when the ingest gives one: a messageId reused with other content is not dropped', async () => {
+    const [a] = queued('P-1', 1);
+    await queue().enqueue([{ ...a!, digest: 'dA' }, { ...a!, message: { ...a!.message, vitals: { heartRate: 99 } }, digest: 'dB' }]);
+    expect(sent().flatMap((b) => b.Entries!).map((e) => e.MessageDeduplicationId)).toEqual(['dA', 'dB']);
+  });
+
   it('keeps each batch within 256 KiB of bodies', async () => {
     const big = queued('P-3', 9).map((q) => ({ ...q, sender: 'x'.repeat(60 * 1024) }));
     await queue().enqueue(big);

@@ -1,5 +1,6 @@
 // MessageQueue on SQS FIFO: one message group per patient (ordered per patient, parallel across patients) and
-// the messageId as the deduplication id, so a resent message within SQS's 5-minute window is dropped by SQS.
+// the content digest as the deduplication id (it covers the patient, the messageId and the content), so a resent
+// message within SQS's 5-minute window is dropped by SQS, and a messageId reused with other content is not.
 import { createHash } from 'node:crypto';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import type { MessageQueue, QueuedMessage } from '../../ports.ts';
@@ -26,7 +27,7 @@ export function toEntries(messages: QueuedMessage[]): SendMessageBatchRequestEnt
     Id: String(i),
     MessageBody: JSON.stringify(q),
     MessageGroupId: q.message.patientId,
-    MessageDeduplicationId: deduplicationId(q.message.messageId),
+    MessageDeduplicationId: q.digest ?? deduplicationId(q.message.messageId),
   }));
 }
 
