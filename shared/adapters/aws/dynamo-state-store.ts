@@ -110,6 +110,10 @@ export class DynamoStateStore implements StateStore {
           [T.ttlAttribute]: { N: expiresAt },
           ...record,
         },
+        // Ids are unique per grade change: a record that exists already must fail loudly, never be overwritten (a
+        // MODIFY, which the stream filter drops: a page nobody would get).
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': T.partitionKey },
       },
     });
     const items: TransactWriteItem[] = [
@@ -151,6 +155,8 @@ export class DynamoStateStore implements StateStore {
         // The version moved on (another delivery won), or another transaction held the item: reload and retry.
         const codes = reasons.map((r) => r.Code);
         if (codes[0] === 'ConditionalCheckFailed' || codes.includes('TransactionConflict')) throw new VersionConflict(patientId);
+        const taken = codes.findIndex((c, i) => i > 0 && i < 1 + outbox.length + alerts.length && c === 'ConditionalCheckFailed');
+        if (taken > 0) throw new Error(`patient ${patientId}: outbox record ${(items[taken]!.Put!.Item![T.sortKey]!.S ?? '').slice(T.outboxSortKeyPrefix.length)} exists already; its grade change is not overwritten`);
       }
       throw err;
     }

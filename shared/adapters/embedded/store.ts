@@ -61,7 +61,9 @@ function statements(db: Db) {
     updateState: db.prepare(
       'UPDATE patients SET version = ?, state = ?, assessment = coalesce(?, assessment), updated_at = ?, feed_since = ? WHERE patient_id = ? AND version = ?',
     ),
-    outbox: db.prepare('INSERT OR IGNORE INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)'),
+    // Not OR IGNORE: ids are unique per grade change, and one that exists must fail the commit loudly rather than
+    // drop a grade change (the failure is retried, then dead-lettered and logged).
+    outbox: db.prepare('INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)'),
     audit: db.prepare(AUDIT_INSERT),
     seen: db.prepare('INSERT OR IGNORE INTO seen_messages (patient_id, message_id, digest) VALUES (?, ?, ?)'),
     priorDigests: db.prepare('SELECT message_id AS messageId, digest FROM seen_messages WHERE patient_id = ? AND message_id IN (SELECT value FROM json_each(?))'),
