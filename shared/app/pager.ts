@@ -270,12 +270,14 @@ export class Pager {
   }
 
   /**
-   * `crs outbox retry`: sends a parked send again, if its page is still at that level and round and still wants
-   * sending (open or info); the record is removed either way. True when it was sent again.
+   * `crs outbox retry`: sends a parked send again. While its page is still at that level and round and wants
+   * sending, as the ladder's own send (with a fresh acknowledge link); once the page has moved on (escalated,
+   * acknowledged, superseded, resolved), as it stands now to the role it was meant for, marked `resent` and without a
+   * link, so that the team still hears of that grade change once. The record is removed first (a send refused again
+   * is parked again). False when the page no longer exists.
    */
   async retryParked(send: ParkedSend, now: number): Promise<boolean> {
     const { parked } = this.deps;
-    // Removed first: a send refused again is parked again under the same key.
     await parked?.remove(send.pageId, send.level, send.round);
     const wanted = (p: Page | undefined): p is Page =>
       p !== undefined && p.level === send.level && p.round === send.round && p.heldBy === undefined && (p.status === 'open' || p.status === 'info');
@@ -283,8 +285,25 @@ export class Pager {
       const page = await this.deps.pages.get(send.pageId);
       return wanted(page) ? this.persist([{ ...page, delivered: false }]) : [];
     });
-    await this.sendPending(stored, now);
-    return stored.length > 0;
+    if (stored.length > 0) {
+      await this.sendPending(stored, now);
+      return true;
+    }
+    const page = await this.deps.pages.get(send.pageId);
+    if (!page) return false;
+    const then = { ...page, level: send.level, round: send.round };
+    const role = roleOf(then, this.deps.config);
+    if (await this.sendOrPark({ page: then, role, reason: 'resent' }, now)) return false; // refused again: parked again
+    await this.audit([
+      {
+        at: iso(now),
+        patientId: page.patientId,
+        type: 'delivery',
+        text: `${page.kind} page to ${role} (${page.team}) resent from the parked sends; the page is ${page.status} now`,
+        details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: send.level, round: send.round, resent: true },
+      },
+    ]);
+    return true;
   }
 
   private async markDelivered(sent: Page): Promise<boolean> {

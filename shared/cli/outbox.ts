@@ -172,7 +172,7 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
     let resent = 0;
     for (const p of chosen) {
       if (await paging.pager.retryParked(p, Date.now())) resent++;
-      else out(`${key(p)}: its page moved on (acknowledged, escalated or closed); the record is removed`);
+      else out(`${key(p)}: not sent (its page no longer exists, or SNS refused it again: then it is parked again)`);
     }
     out(`${resent} parked send(s) sent again at ${iso(Date.now())}`);
     return missing.length > 0 ? 1 : 0;

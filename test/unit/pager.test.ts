@@ -165,7 +165,7 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     expect(phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology attending', 'icu:ICU consultant']);
   });
 
-  it('is sent again by retryParked while its page is still at that level; dropped once the page moved on', async () => {
+  it('is sent again by retryParked: as the ladder\'s send while its page is at that level, as it stands (resent, no link) once it moved on', async () => {
     const { parked, phone, pager } = picky();
     await pager.onNotification(grade3, T);
     const [send] = await parked.list();
@@ -180,8 +180,14 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     other.phone.refuse = () => false;
     await other.pager.onTick(min(6)); // hematology moved on to the attending
     const [old] = await other.parked.list();
-    expect(await other.pager.retryParked(old!, min(7))).toBe(false);
+    expect(await other.pager.retryParked(old!, min(7))).toBe(true);
+    const late = other.phone.sent.at(-1)!;
+    expect([late.page.team, late.role, late.reason, late.ackUrl]).toEqual(['hematology', 'hematology fellow', 'resent', undefined]);
     expect(await other.parked.list()).toEqual([]);
+    other.phone.refuse = () => true;
+    await other.parked.park(old!);
+    expect(await other.pager.retryParked(old!, min(8))).toBe(false); // refused again: parked again
+    expect(await other.parked.list()).toEqual([expect.objectContaining({ pageId: old!.pageId })]);
   });
 
   it('a transport that is down is not a refusal: the call fails and is retried in order, nothing is parked', async () => {
