@@ -27,7 +27,7 @@ import type { Construct } from 'constructs';
 import { ROUTES } from '../shared/app/ingest.ts';
 import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
-import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
 import { resolveConfig } from '../shared/domain/config.ts';
 import { PAGE_TEAMS } from '../shared/domain/paging.ts';
@@ -78,6 +78,7 @@ export class CrsAlertingStack extends Stack {
   readonly pagesTable: dynamodb.Table;
   readonly auditTable: dynamodb.Table;
   readonly tokensTable: dynamodb.Table;
+  readonly seenTable: dynamodb.Table;
   readonly ackSecret: secretsmanager.Secret;
   readonly queue: sqs.Queue;
   readonly queueDlq: sqs.Queue;
@@ -183,6 +184,12 @@ export class CrsAlertingStack extends Stack {
       ...tableDefaults,
       partitionKey: { name: TOKENS_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
     });
+    // The long tail of seen messages (issue 10): one small item per message, written in the grading transaction.
+    this.seenTable = new dynamodb.Table(this, 'SeenMessagesTable', {
+      ...tableDefaults,
+      partitionKey: { name: SEEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: SEEN_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
+    });
     this.tokensTable.addGlobalSecondaryIndex({
       indexName: TOKENS_TABLE.tokenIdIndex,
       partitionKey: { name: TOKENS_TABLE.tokenIdAttribute, type: dynamodb.AttributeType.STRING },
@@ -192,7 +199,7 @@ export class CrsAlertingStack extends Stack {
     const vault = new backup.BackupVault(this, 'BackupVault', { encryptionKey: this.key, removalPolicy: RemovalPolicy.RETAIN });
     const plan = backup.BackupPlan.daily35DayRetention(this, 'BackupPlan', vault);
     plan.addSelection('Tables', {
-      resources: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable].map((t) => backup.BackupResource.fromDynamoDbTable(t)),
+      resources: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable, this.seenTable].map((t) => backup.BackupResource.fromDynamoDbTable(t)),
     });
 
     // ---- SQS: the per-patient FIFO queue and the dead-letter queues.
@@ -256,7 +263,7 @@ export class CrsAlertingStack extends Stack {
       description: 'Grades CRS and ICANS per patient; state, outbox and audit in one DynamoDB transaction',
       timeout: GRADE_TIMEOUT,
       reservedConcurrency: concurrency.grade,
-      environment: { [ENV.stateTable]: this.stateTable.tableName, [ENV.auditTable]: this.auditTable.tableName, ...config },
+      environment: { [ENV.stateTable]: this.stateTable.tableName, [ENV.auditTable]: this.auditTable.tableName, [ENV.seenTable]: this.seenTable.tableName, ...config },
     });
     // What the pager needs wherever it runs; the acknowledge links' base URL is added once the API exists.
     const pagerEnvironment = {
@@ -307,6 +314,8 @@ export class CrsAlertingStack extends Stack {
 
     // The table only (a plain table.grant() would add its indexes too).
     iam.Grant.addToPrincipal({ grantee: this.grade.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resourceArns: [this.stateTable.tableArn] });
+    // Seen messages: a conditional put that returns the old item when it fails (hence GetItem), or a digest added.
+    iam.Grant.addToPrincipal({ grantee: this.grade.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resourceArns: [this.seenTable.tableArn] });
     this.grantAppendAudit(this.grade.role);
     this.key.grantEncryptDecrypt(this.grade.role);
     this.grade.fn.addEventSource(

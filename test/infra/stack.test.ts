@@ -121,7 +121,7 @@ describe('state, outbox and notifier', () => {
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
     const tables = ofType('AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(4);
+    expect(tables).toHaveLength(5);
     for (const [id, t] of tables) {
       expect(t.Properties.SSESpecification, id).toEqual({ KMSMasterKeyId: keyArn(), SSEEnabled: true, SSEType: 'KMS' });
       expect(t.Properties.PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -129,8 +129,16 @@ describe('state, outbox and notifier', () => {
       expect(t.Properties.BillingMode, id).toBe('PAY_PER_REQUEST');
     }
     template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: { Resources: Match.arrayWith([getAtt(synth.stack.stateTable), getAtt(synth.stack.pagesTable), getAtt(synth.stack.auditTable)]) },
+      BackupSelection: { Resources: Match.arrayWith([getAtt(synth.stack.stateTable), getAtt(synth.stack.pagesTable), getAtt(synth.stack.auditTable), getAtt(synth.stack.seenTable)]) },
     });
+    // The long tail of seen messages (issue 10): patient and messageId, no stream, no expiry.
+    expect(ofType('AWS::DynamoDB::Table').find(([id]) => id === idOf(synth.stack.seenTable))![1]).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: { KeySchema: [{ AttributeName: 'patientId', KeyType: 'HASH' }, { AttributeName: 'messageId', KeyType: 'RANGE' }] },
+    });
+    const seenProps = ofType('AWS::DynamoDB::Table').find(([id]) => id === idOf(synth.stack.seenTable))![1].Properties;
+    expect(seenProps.StreamSpecification).toBeUndefined();
+    expect(seenProps.TimeToLiveSpecification).toBeUndefined();
   });
 
   it('runs the notifier on outbox inserts only, bisecting on error, retrying, then to an on-failure queue', () => {
@@ -302,6 +310,7 @@ describe('functions', () => {
     expect(resources[idOf(synth.stack.grade.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_STATE_TABLE: { Ref: idOf(synth.stack.stateTable) },
       CRS_AUDIT_TABLE: { Ref: idOf(synth.stack.auditTable) },
+      CRS_SEEN_TABLE: { Ref: idOf(synth.stack.seenTable) },
     });
     expect(resources[idOf(synth.stack.ingest.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_QUEUE_URL: { Ref: idOf(synth.stack.queue) },
@@ -366,10 +375,12 @@ describe('least privilege', () => {
     expect(resourcesFor('ingest', 'sqs:SendMessage')).toEqual([getAtt(synth.stack.queue)]);
   });
 
-  it('gives grade only its patient state (read and conditional put) and consuming the queue', () => {
-    expect([...new Set(actions('grade').filter((a) => a.startsWith('dynamodb:')))].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
-    expect(resourcesFor('grade', 'dynamodb:PutItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.auditTable)].sort(byJson));
-    expect(resourcesFor('grade', 'dynamodb:GetItem')).toEqual([getAtt(synth.stack.stateTable)]);
+  it('gives grade only its patient state (read and conditional put), the seen messages and consuming the queue', () => {
+    expect([...new Set(actions('grade').filter((a) => a.startsWith('dynamodb:')))].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(resourcesFor('grade', 'dynamodb:PutItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.auditTable), getAtt(synth.stack.seenTable)].sort(byJson));
+    expect(resourcesFor('grade', 'dynamodb:GetItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.seenTable)].sort(byJson));
+    // A digest is added to a reused id's item; nothing else of the grade function's is ever updated.
+    expect(resourcesFor('grade', 'dynamodb:UpdateItem')).toEqual([getAtt(synth.stack.seenTable)]);
     expect(actions('grade')).not.toContain('sns:Publish');
     expect(actions('grade')).not.toContain('sqs:SendMessage');
   });

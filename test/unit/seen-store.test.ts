@@ -1,7 +1,7 @@
 // The long tail of a patient's messages (issue 10 item 1, crs-rules 1.1 item 8), written in the grading
 // transaction on both backends: each messageId with the digest of every content it was accepted with.
 // - SQLite: read before grading (priorDigests, a primary-key read), written with the state.
-// - DynamoDB: no read per message; an id's item is put only if absent, and a put that finds one fails the
+// - DynamoDB (a table of its own): no read per message; an id's item is put only if absent, and a put that finds one fails the
 //   transaction with the old item (ReturnValuesOnConditionCheckFailure=ALL_OLD): SeenBefore carries its digests;
 //   a reuse adds its digest to the item.
 import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
 import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
 import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { AUDIT_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import { emptyState } from '../../shared/domain/state.ts';
 import { SeenBefore } from '../../shared/ports.ts';
 import { FakeDynamo } from '../support/fake-dynamo.ts';
@@ -48,17 +48,19 @@ describe('the long tail on DynamoDB', () => {
   const ddb = new FakeDynamo({
     state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
     audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+    seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
   });
   afterAll(() => ddb.restore());
   beforeEach(() => ddb.reset());
-  const store = () => new DynamoStateStore(ddb.client(), 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit');
-  const seenItems = () => Object.fromEntries(ddb.items('state').filter((i) => i.kind?.S === 'seen').map((i) => [i.sk!.S, i.digests!.SS]));
+  const store = () => new DynamoStateStore(ddb.client(), 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
+  const seenItems = () => Object.fromEntries(ddb.items('seen').map((i) => [`seen#${i.messageId!.S}`, i.digests!.SS]));
 
   it('puts an id never seen with a condition (no read), in the state transaction, with no expiry', async () => {
     await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
     const [tx] = ddb.mock.commandCalls(TransactWriteItemsCommand);
     const put = tx!.args[0].input.TransactItems![1]!.Put!;
     expect(put).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+    expect(put.TableName).toBe('seen');
     expect(put.Item).not.toHaveProperty(STATE_TABLE.ttlAttribute);
     expect(seenItems()).toEqual({ 'seen#m1': ['d1'] });
     expect('priorDigests' in store()).toBe(false); // learnt on write, never read ahead

@@ -16,7 +16,7 @@ import type { AlertChange } from '../../domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '../../domain/state.ts';
 import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '../../ports.ts';
 import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
-import { OUTBOX_RETENTION_DAYS, STATE_TABLE as T } from './table-layout.ts';
+import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
 
 /**
  * DynamoDB allows 100 items in one transaction. A grade batch of 10 messages for one patient writes at most 1 state
@@ -55,6 +55,8 @@ export class DynamoStateStore implements StateStore {
     private readonly now: () => number = Date.now,
     /** Where the audit entries of a save go (the audit table); without it, a save with audit entries is refused. */
     private readonly auditTableName?: string,
+    /** The long tail of seen messages (the seen-messages table); without it, a save with seen messages is refused. */
+    private readonly seenTableName?: string,
   ) {}
 
   async load(patientId: string): Promise<StoredState | undefined> {
@@ -83,6 +85,7 @@ export class DynamoStateStore implements StateStore {
     const count = 1 + outbox.length + alerts.length + audit.length + seen.length;
     if (count > MAX_TRANSACTION_ITEMS) throw new Error(`patient ${patientId}: ${count} items exceed one transaction`);
     if (audit.length > 0 && !this.auditTableName) throw new Error('the state store was given audit entries but no audit table');
+    if (seen.length > 0 && !this.seenTableName) throw new Error('the state store was given seen messages but no seen-messages table');
     const nowMs = this.now();
     const stamp = new Date(nowMs).toISOString();
     const expiresAt = String(Math.floor(nowMs / 1000) + OUTBOX_RETENTION_DAYS * 86_400);
@@ -149,7 +152,7 @@ export class DynamoStateStore implements StateStore {
         const before = new Map<string, string[]>();
         reasons.forEach((r, i) => {
           if (i < firstSeen || r.Code !== 'ConditionalCheckFailed') return;
-          before.set(seen[i - firstSeen]!.messageId, r.Item?.digests?.SS ?? []);
+          before.set(seen[i - firstSeen]!.messageId, r.Item?.[SEEN_TABLE.digestsAttribute]?.SS ?? []);
         });
         if (before.size > 0) throw new SeenBefore(patientId, before);
         // The version moved on (another delivery won), or another transaction held the item: reload and retry.
@@ -167,24 +170,25 @@ export class DynamoStateStore implements StateStore {
    * SeenBefore); an id known before (a reuse, graded as a new observation) gets its new digest added.
    */
   private seenItem(patientId: string, m: SeenGroup): TransactWriteItem {
-    const key = { [T.partitionKey]: { S: patientId }, [T.sortKey]: { S: `${T.seenSortKeyPrefix}${m.messageId}` } };
+    const S = SEEN_TABLE;
+    const key = { [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: m.messageId } };
     if (m.prior && m.prior.length > 0) {
       return {
         Update: {
-          TableName: this.tableName,
+          TableName: this.seenTableName!,
           Key: key,
-          UpdateExpression: 'ADD #digests :digests SET #kind = :kind',
-          ExpressionAttributeNames: { '#digests': 'digests', '#kind': T.kindAttribute },
-          ExpressionAttributeValues: { ':digests': { SS: m.digests }, ':kind': { S: T.seenKind } },
+          UpdateExpression: 'ADD #digests :digests',
+          ExpressionAttributeNames: { '#digests': S.digestsAttribute },
+          ExpressionAttributeValues: { ':digests': { SS: m.digests } },
         },
       };
     }
     return {
       Put: {
-        TableName: this.tableName,
-        Item: { ...key, [T.kindAttribute]: { S: T.seenKind }, digests: { SS: m.digests } },
+        TableName: this.seenTableName!,
+        Item: { ...key, [S.digestsAttribute]: { SS: m.digests } },
         ConditionExpression: 'attribute_not_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': T.partitionKey },
+        ExpressionAttributeNames: { '#pk': S.partitionKey },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       },
     };

@@ -7,12 +7,8 @@
 //                  (or the enrolment), indexed by `byFeed` for the stale-feed sweep
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
 //                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
-//   seen message   pk = patientId, sk = "seen#<messageId>"       kind = "seen"    digests (string set): every
-//                  content digest the messageId was accepted with; no expiry (a duplicate is a duplicate however
-//                  late). Put with attribute_not_exists and ReturnValuesOnConditionCheckFailure=ALL_OLD, so an id
-//                  seen before costs no read: the failed put returns its digests, and the patient is graded again.
-// Outbox records and seen messages sit in their patient's partition and are written in the same transaction as
-// the state (and the audit entries of the same messages, in the audit table).
+// Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
+// audit entries of the same messages, in the audit table, and the messages in the seen-messages table).
 //
 // Pages table, partition key `pk` + sort key `sk`:
 //   page           pk = patientId, sk = "page#<pageId>"          page (JSON), rev, status, triggeredAt; while the
@@ -31,13 +27,18 @@
 // puts; the functions may only PutItem and Query it). `written` orders entries of the same instant.
 //
 // Tokens table, partition key `tokenHash`, index `byTokenId` on `tokenId`.
+//
+// Seen-messages table (the long tail beyond the state's recent window), partition key `patientId` + sort key
+// `messageId`, attribute `digests` (string set): every content digest the id was accepted with; no expiry (a
+// duplicate is a duplicate however late). Written in the grading transaction, put with attribute_not_exists and
+// ReturnValuesOnConditionCheckFailure=ALL_OLD, so that an id seen before costs no read: the failed put returns its
+// digests, and the patient is graded again knowing them. A table of its own: no stream (the state table's stream
+// carries what the notifier needs, not one record per message), and small items.
 export const STATE_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
   stateSortKey: 'state',
   outboxSortKeyPrefix: 'outbox#',
-  seenSortKeyPrefix: 'seen#',
-  seenKind: 'seen',
   kindAttribute: 'kind',
   outboxKind: 'outbox',
   stateKind: 'state',
@@ -65,6 +66,8 @@ export const PAGES_TABLE = {
 } as const;
 
 export const AUDIT_TABLE = { partitionKey: 'patientId', sortKey: 'sk' } as const;
+
+export const SEEN_TABLE = { partitionKey: 'patientId', sortKey: 'messageId', digestsAttribute: 'digests' } as const;
 
 export const TOKENS_TABLE = { partitionKey: 'tokenHash', tokenIdIndex: 'byTokenId', tokenIdAttribute: 'tokenId' } as const;
 
