@@ -55,7 +55,10 @@ export class RecordRefused extends Error {
 export interface SeenMessage {
   messageId: string;
   digest: string;
-  /** The digests this id was known with before (from priorDigests or SeenBefore): the store adds to them. */
+  /**
+   * Present when the id was accepted before (its digests from priorDigests or SeenBefore; empty when the state's
+   * recent window told): the store adds this digest to the id's record instead of creating it.
+   */
   prior?: readonly string[];
 }
 

@@ -172,7 +172,7 @@ export class DynamoStateStore implements StateStore {
   private seenItem(patientId: string, m: SeenGroup): TransactWriteItem {
     const S = SEEN_TABLE;
     const key = { [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: m.messageId } };
-    if (m.prior && m.prior.length > 0) {
+    if (m.prior) {
       return {
         Update: {
           TableName: this.seenTableName!,
