@@ -104,7 +104,8 @@ function liveDeps(): GradeHandlerDeps {
   return {
     config: gradingConfigFromEnv(),
     // The audit entries of the assessments go to the audit table in the same transaction as the state.
-    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), Date.now, requireEnv(ENV.auditTable)),
+    // and the long tail of seen messages to theirs.
+    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), Date.now, requireEnv(ENV.auditTable), requireEnv(ENV.seenTable)),
     now: Date.now,
     ...telemetry('grade'),
   };

@@ -30,7 +30,15 @@ export interface NotifyHandlerDeps extends Telemetry {
 export function createNotifyHandler(deps: NotifyHandlerDeps) {
   const { logger, metrics } = deps;
 
+  /**
+   * Set by the first record of an invocation that fails: the records after it are not handed to the pager but
+   * failed too, so that the stream retries them in order. Otherwise a later grade change of the same patient (a
+   * de-escalation) could be paged while an earlier one waits, resolving its pages before they were ever sent.
+   */
+  let held = false;
+
   const deliver = async (record: DynamoDBRecord): Promise<void> => {
+    if (held) throw new Error('an earlier record of this batch failed: retried in stream order');
     const r = outboxRecord(record.dynamodb?.NewImage as Parameters<typeof outboxRecord>[0]);
     if (!r) return; // not an outbox insert: the stream filter should have dropped it
     const ids =
@@ -49,6 +57,7 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
       metrics.addMetric(METRIC.pagesOpened, MetricUnit.Count, 1);
       logger.info('paged', ids);
     } catch (err) {
+      held = true;
       logger.error('not paged; will retry', { ...ids, error: errorName(err) });
       throw err;
     }
@@ -56,6 +65,7 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
 
   return async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
     if (context) logger.addContext(context);
+    held = false;
     try {
       // In stream order, one at a time: a patient's pages go out in the order they were written, and a higher
       // grade supersedes the page of the lower one written just before it.

@@ -1,6 +1,6 @@
-// In-memory page store and audit log: for replay (simulated time, one process) and for tests.
+// In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
 import type { Page, Silence } from '../domain/paging.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageStore } from '../ports.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageStore, type ParkedSend, type ParkedSends } from '../ports.ts';
 
 export class MemoryPageStore implements PageStore {
   private readonly pages = new Map<string, Page>();
@@ -62,5 +62,21 @@ export class MemoryAuditLog implements AuditLog {
 
   async *forPatient(patientId: string) {
     for (const e of this.events) if (e.patientId === patientId) yield e;
+  }
+}
+
+export class MemoryParkedSends implements ParkedSends {
+  private readonly byKey = new Map<string, ParkedSend>();
+
+  async park(send: ParkedSend) {
+    this.byKey.set(`${send.pageId}#${send.level}#${send.round}`, send);
+  }
+
+  async list() {
+    return [...this.byKey.values()];
+  }
+
+  async remove(pageId: string, level: number, round: number) {
+    this.byKey.delete(`${pageId}#${level}#${round}`);
   }
 }

@@ -18,7 +18,7 @@ import {
   type Transition,
 } from '../domain/paging.ts';
 import { MINUTE, iso } from '../domain/time.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageSender, type PageStore } from '../ports.ts';
+import { RecordRefused, VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore, type ParkedSend, type ParkedSends } from '../ports.ts';
 import { signAck, verifyAck } from './ack.ts';
 
 export interface PagerDeps {
@@ -29,7 +29,16 @@ export interface PagerDeps {
   ackSecret: Buffer;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
+  /** Where a send the transport refuses is parked; without it, a refusal fails the call (it is retried). */
+  parked?: ParkedSends;
+  /** Told of each parked send (the backend's operator alert: a metric, a log line by id). */
+  onParked?: (send: ParkedSend) => void;
+  /** Pause between the tries of a refused send, ms (tests make it 0). */
+  refusedDelayMs?: number;
 }
+
+/** A send the transport refuses is tried this many times in all, then parked. */
+export const REFUSED_SENDS = 3;
 
 export interface AlertInput {
   alertId: string;
@@ -197,8 +206,20 @@ export class Pager {
       const role = roleOf(page, this.deps.config);
       const ackUrl = page.status === 'open' ? this.ackUrl(page, role, now) : undefined;
       const reason = page.level === 0 && page.round === 0 ? 'triggered' : 'escalated';
-      await this.deps.sender.send({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) });
+      const parked = await this.sendOrPark({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) }, now);
       const marked = await this.markDelivered(page);
+      if (parked) {
+        await this.audit([
+          {
+            at: iso(now),
+            patientId: page.patientId,
+            type: 'delivery',
+            text: `${page.kind} page to ${role} (${page.team}) PARKED: ${parked.reason}; the pages behind it go on (crs outbox retry sends it again)`,
+            details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: page.level, round: page.round, parked: true },
+          },
+        ]);
+        continue;
+      }
       await this.audit([
         {
           at: iso(now),
@@ -209,6 +230,80 @@ export class Pager {
         },
       ]);
     }
+  }
+
+  /**
+   * Sends; a send the transport refuses (RecordRefused) is tried REFUSED_SENDS times, then parked, and the page is
+   * marked delivered like a sent one so that neither the ladder nor the pages behind it wait for it. Returns the
+   * parked send, or undefined when it was sent. Any other error (the transport is down) is thrown: retried in order.
+   */
+  private async sendOrPark(m: PageMessage, now: number): Promise<ParkedSend | undefined> {
+    const { parked, sender } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sender.send(m);
+        return undefined;
+      } catch (err) {
+        if (!(err instanceof RecordRefused) || !parked) throw err;
+        if (attempt < REFUSED_SENDS) {
+          const delay = (this.deps.refusedDelayMs ?? 100) * 2 ** (attempt - 1);
+          if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        const p = m.page;
+        const send: ParkedSend = {
+          pageId: p.pageId,
+          patientId: p.patientId,
+          notificationId: p.notificationId,
+          team: p.team,
+          level: p.level,
+          round: p.round,
+          reason: err.message,
+          attempts: attempt,
+          parkedAt: iso(now),
+        };
+        await parked.park(send);
+        this.deps.onParked?.(send);
+        return send;
+      }
+    }
+  }
+
+  /**
+   * `crs outbox retry`: sends a parked send again. While its page is still at that level and round and wants
+   * sending, as the ladder's own send (with a fresh acknowledge link); once the page has moved on (escalated,
+   * acknowledged, superseded, resolved), as it stands now to the role it was meant for, marked `resent` and without a
+   * link, so that the team still hears of that grade change once. The record is removed first (a send refused again
+   * is parked again). False when the page no longer exists.
+   */
+  async retryParked(send: ParkedSend, now: number): Promise<boolean> {
+    const { parked } = this.deps;
+    await parked?.remove(send.pageId, send.level, send.round);
+    const wanted = (p: Page | undefined): p is Page =>
+      p !== undefined && p.level === send.level && p.round === send.round && p.heldBy === undefined && (p.status === 'open' || p.status === 'info');
+    const stored = await this.retry(async () => {
+      const page = await this.deps.pages.get(send.pageId);
+      return wanted(page) ? this.persist([{ ...page, delivered: false }]) : [];
+    });
+    if (stored.length > 0) {
+      await this.sendPending(stored, now);
+      return true;
+    }
+    const page = await this.deps.pages.get(send.pageId);
+    if (!page) return false;
+    const then = { ...page, level: send.level, round: send.round };
+    const role = roleOf(then, this.deps.config);
+    if (await this.sendOrPark({ page: then, role, reason: 'resent' }, now)) return false; // refused again: parked again
+    await this.audit([
+      {
+        at: iso(now),
+        patientId: page.patientId,
+        type: 'delivery',
+        text: `${page.kind} page to ${role} (${page.team}) resent from the parked sends; the page is ${page.status} now`,
+        details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: send.level, round: send.round, resent: true },
+      },
+    ]);
+    return true;
   }
 
   private async markDelivered(sent: Page): Promise<boolean> {

@@ -31,6 +31,11 @@ export const PagingConfigSchema = z.strictObject({
   alertTeams: z.strictObject({ staleFeed: z.array(z.enum(PAGE_TEAMS)).min(1), spo2: z.array(z.enum(PAGE_TEAMS)).min(1) }),
   /** Silences never hide pages of this grade or above. */
   unsilenceableFromGrade: z.number().int().min(1).max(4),
+  /**
+   * The paging path proves itself: a lane whose oldest undelivered record is older than this, or a pager that has
+   * not run for this long, raises an operator alert by a path that does not depend on it.
+   */
+  deliveryAlertMinutes: z.number().positive(),
 });
 export type PagingConfig = z.infer<typeof PagingConfigSchema>;
 
@@ -49,6 +54,7 @@ export const DEFAULT_PAGING: PagingConfig = {
   spo2WarningBelow: 90,
   alertTeams: { staleFeed: ['bedside'], spo2: ['bedside', 'hematology'] },
   unsilenceableFromGrade: 4,
+  deliveryAlertMinutes: 2,
 };
 
 export type PageStatus =

@@ -19,6 +19,7 @@ let live: Telemetry;
 beforeAll(async () => {
   process.env.CRS_STATE_TABLE = 'state';
   process.env.CRS_AUDIT_TABLE = 'audit';
+  process.env.CRS_SEEN_TABLE = 'seen';
   process.env.AWS_REGION = 'eu-west-1';
   mod = await import('../../functions/grade/handler.ts');
   live = telemetry('grade');

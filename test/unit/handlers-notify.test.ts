@@ -138,18 +138,21 @@ describe('notify handler', () => {
     expect(sentLog()).toEqual(['spo2|A|m9|bedside bedside nurse', 'spo2|A|m9|hematology hematology fellow']);
   });
 
-  it('reports a record whose page failed by sequence number, and pages only what is left on the retry', async () => {
-    const changes = gradeChanges('A');
+  it('stops at a record whose page failed: it and the records after it are reported and paged on the retry, in order, once', async () => {
+    const changes = [...gradeChanges('A'), ...gradeChanges('B')];
+    expect(changes.length).toBeGreaterThan(2);
     const records = changes.map(outboxInsert);
     phone.failing.add(changes[1]!.notificationId);
     const res = await notify()(streamEvent(records));
-    expect(res.batchItemFailures).toEqual([{ itemIdentifier: records[1]!.dynamodb!.SequenceNumber }]);
-    const before = sentLog().length;
+    expect(res.batchItemFailures).toEqual(records.slice(1).map((r) => ({ itemIdentifier: r.dynamodb!.SequenceNumber })));
+    // Nothing after the failed record was handed to the pager: a later grade change (a de-escalation) must not
+    // resolve the earlier one's pages before they were ever sent (issue 10).
+    expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(new Set([changes[0]!.notificationId]));
     phone.failing.clear();
-    // Lambda retries from the failed record on: the ones after it were paged already and are not paged twice.
+    // Lambda retries from the failed record on.
     const retry = await notify()(streamEvent(records.slice(1)));
     expect(retry.batchItemFailures).toEqual([]);
-    expect(sentLog().length - before).toBe(changes[1]!.teams.length);
+    expect(phone.sent.map((m) => m.page.notificationId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(changes.map((c) => c.notificationId));
     expect(new Set(sentLog()).size).toBe(sentLog().length);
   });
 

@@ -16,7 +16,7 @@ import {
   type Put,
 } from '@aws-sdk/client-dynamodb';
 import type { Page, Silence } from '../../domain/paging.ts';
-import { VersionConflict, type PageStore } from '../../ports.ts';
+import { VersionConflict, type PageStore, type ParkedSend, type ParkedSends } from '../../ports.ts';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
@@ -266,5 +266,43 @@ export class DynamoPageStore implements PageStore {
     await this.client.send(
       new DeleteItemCommand({ TableName: this.tableName, Key: { [T.partitionKey]: { S: T.staleFeedsPartition }, [T.sortKey]: { S: patientId } } }),
     );
+  }
+}
+
+/** Parked sends in the pages table's `#parked` partition (one small item each; a few at most, in practice). */
+export class DynamoParkedSends implements ParkedSends {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly table: string,
+  ) {}
+
+  private key(pageId: string, level: number, round: number): Item {
+    return { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: `${pageId}#${level}#${round}` } };
+  }
+
+  async park(send: ParkedSend): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({ TableName: this.table, Item: { ...this.key(send.pageId, send.level, send.round), send: { S: JSON.stringify(send) } } }),
+    );
+  }
+
+  async list(): Promise<ParkedSend[]> {
+    const out: ParkedSend[] = [];
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.table,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': T.partitionKey },
+        ExpressionAttributeValues: { ':pk': { S: T.parkedPartition } },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) out.push(JSON.parse(item.send?.S ?? '{}') as ParkedSend);
+    return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+  }
+
+  async remove(pageId: string, level: number, round: number): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: this.key(pageId, level, round) }));
   }
 }

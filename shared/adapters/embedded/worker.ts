@@ -5,6 +5,7 @@
 import { gradePatient, parseQueued } from '../../app/grade.ts';
 import type { GradingConfig } from '../../domain/config.ts';
 import type { DeviceMessage } from '../../domain/contract.ts';
+import { wireId } from '../../domain/ids.ts';
 import type { Assessment } from '../../domain/reducer.ts';
 import { iso, parseTime } from '../../domain/time.ts';
 import type { Db } from './db.ts';
@@ -212,8 +213,8 @@ export class GradingWorker {
     // Ids only: the error text can echo values from the message, so it is kept in the database, not logged.
     this.log(
       deadLetter
-        ? `grading: message ${row.message_id} of patient ${row.patient_id} failed ${attempts} times (${err.name}); moved to the dead letters`
-        : `grading: message ${row.message_id} of patient ${row.patient_id} failed (${err.name}, attempt ${attempts} of ${WORKER_LIMITS.maxAttempts}); patient retried in ${Math.round((retryAt - now) / 1000)} s`,
+        ? `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed ${attempts} times (${err.name}); moved to the dead letters`
+        : `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed (${err.name}, attempt ${attempts} of ${WORKER_LIMITS.maxAttempts}); patient retried in ${Math.round((retryAt - now) / 1000)} s`,
     );
     if (deadLetter) this.stats.deadLettered++;
     else this.blocked.set(row.patient_id, retryAt);
