@@ -198,7 +198,9 @@ export type AuditType =
   | 'acknowledgement-refused'
   | 'escalation'
   | 'silence'
-  | 'alert';
+  | 'alert'
+  /** A messageId reused with other content, graded as a new observation (crs-rules 1.1 item 8). */
+  | 'message-reused';
 
 /** One entry of the append-only audit trail. Ids, grades and reasons only: never a name. */
 export interface AuditEvent {
@@ -215,7 +217,9 @@ export interface AuditEvent {
 /** A stable key for an audit entry, so that writing it twice (a retried transaction) stores it once. */
 export function auditKey(e: AuditEvent): string {
   const id = e.details.pageId ?? e.details.notificationId ?? e.details.messageId ?? e.details.silenceId ?? '';
-  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}`;
+  // A digest tells apart two messages under one id (a reused id) whose entries would otherwise read the same.
+  const digest = e.details.digest === undefined ? '' : `|${String(e.details.digest)}`;
+  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}`;
 }
 
 export interface AuditLog {

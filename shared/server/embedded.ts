@@ -156,6 +156,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       ...queries.counts(),
       graded: worker.stats.applied,
       duplicates: worker.stats.duplicates,
+      reusedIds: worker.stats.reusedIds,
       undelivered: Object.fromEntries(sinks.map((s) => [s.name, dispatcher.backlog(s.name)])),
       lanes: dispatcher.health(),
       deliveryAlerts: watch.current(),
