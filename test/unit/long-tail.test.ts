@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gradePatient, reusedIds, type GroupResult } from '../../shared/app/grade.ts';
 import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { AUDIT_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import { openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
 import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
@@ -92,10 +92,11 @@ describe('the long tail through gradePatient, DynamoDB', () => {
   const ddb = new FakeDynamo({
     state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
     audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+    seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
   });
   afterAll(() => ddb.restore());
   beforeEach(() => ddb.reset());
-  const store = () => new DynamoStateStore(ddb.client(), 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit');
+  const store = () => new DynamoStateStore(ddb.client(), 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
   const requests = () => ({ reads: ddb.mock.commandCalls(GetItemCommand).length, writes: ddb.mock.commandCalls(TransactWriteItemsCommand).length });
 
   it('grades and pages a reused id past the window, learning the old digest from the failed put (one retry, no read per message)', async () => {
@@ -106,7 +107,7 @@ describe('the long tail through gradePatient, DynamoDB', () => {
     expectReuseGraded(result);
     // The put of `dup` failed with its old digest (SeenBefore): graded again knowing it, then written.
     expect(requests()).toEqual({ reads: before.reads + 2, writes: before.writes + 2 });
-    const item = ddb.items('state').find((i) => i.sk?.S === 'seen#dup')!;
+    const item = ddb.items('seen').find((i) => i.messageId?.S === 'dup')!;
     expect(item.digests!.SS).toHaveLength(2);
     expect(ddb.items('audit').filter((i) => JSON.parse(i.entry?.S ?? '{}').type === 'message-reused')).toHaveLength(1);
   });
