@@ -62,7 +62,9 @@ export async function gradePatient(
         const step = reduce(state, m, config, arrivalOf(m, prior));
         steps.push(step);
         state = step.state;
-        if (step.kind === 'applied') seen.push({ messageId: m.messageId, digest: step.digest, ...(prior ? { prior } : {}) });
+        // A reuse the state's recent window saw is an id the long tail has too (written when it was applied): the
+        // store adds the digest instead of a put that would only fail.
+        if (step.kind === 'applied') seen.push({ messageId: m.messageId, digest: step.digest, ...(prior || step.reusedId ? { prior: prior ?? [] } : {}) });
       } catch (err) {
         error = err instanceof Error ? err : new Error(String(err));
         break;
