@@ -141,6 +141,8 @@ export interface PageStore {
   openPages(patientId: string): Promise<Page[]>;
   /** Open pages with something to do by `now` (due, or held by a silence), and pages with a send pending. */
   pendingPages(now: number): Promise<Page[]>;
+  /** A patient's pages whose first send is still to be made (firstSendPending), oldest first. */
+  unsentPages(patientId: string): Promise<Page[]>;
   /** A patient's pages, newest first (for the board). */
   patientPages(patientId: string, limit: number): Promise<Page[]>;
   /**

@@ -1,5 +1,5 @@
 // In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
-import type { Page, Silence } from '../domain/paging.ts';
+import { firstSendPending, type Page, type Silence } from '../domain/paging.ts';
 import { VersionConflict, type AuditEvent, type AuditLog, type PageStore, type ParkedSend, type ParkedSends } from '../ports.ts';
 
 export class MemoryPageStore implements PageStore {
@@ -18,6 +18,10 @@ export class MemoryPageStore implements PageStore {
     return [...this.pages.values()].filter(
       (p) => (p.status === 'open' && (p.heldBy !== undefined || (p.dueAt !== null && p.dueAt <= now))) || (!p.delivered && (p.status === 'open' || p.status === 'info')),
     );
+  }
+
+  async unsentPages(patientId: string) {
+    return [...this.pages.values()].filter((p) => p.patientId === patientId && firstSendPending(p)).sort((a, b) => a.triggeredAt - b.triggeredAt);
   }
 
   async patientPages(patientId: string, limit: number) {

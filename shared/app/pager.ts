@@ -1,7 +1,8 @@
 // The pager: turns grade changes and alerts into pages to teams, walks their escalation ladders as time passes,
 // records acknowledgements (signed links, the board, the API) and silences, and audits every step.
 // Crash-safe: a page is stored before it is sent and marked delivered after, so a send interrupted by a crash
-// is made again by the next tick; a notification handled twice opens its pages once.
+// (or failed because the transport is down) is made again by the next tick; a notification handled twice opens
+// its pages once. A patient's first sends leave in the order their pages were triggered.
 import {
   acknowledge,
   pageId,
@@ -50,6 +51,21 @@ export interface AlertInput {
 
 const ATTEMPTS = 5;
 
+/**
+ * A page is stored, but sending it failed because the transport is down (anything the sender throws other than
+ * RecordRefused): it is left to the next tick, which sends every page still unsent, oldest first. A caller that
+ * stored a record's pages may take the record as handled.
+ */
+export class SendDeferred extends Error {
+  constructor(cause: unknown) {
+    super(`${cause instanceof Error ? cause.message : String(cause)} (the page is stored: the next tick sends it)`, { cause });
+    this.name = 'SendDeferred';
+  }
+}
+
+/** Oldest first (stable: pages triggered together keep their order). */
+const byTrigger = (pages: Page[]) => [...pages].sort((a, b) => a.triggeredAt - b.triggeredAt);
+
 export class Pager {
   constructor(private readonly deps: PagerDeps) {}
 
@@ -68,22 +84,25 @@ export class Pager {
     );
   }
 
+  /**
+   * Opens a record's pages (once: a redelivered record finds them stored) and makes the patient's first sends that
+   * are still to be made, oldest first: a page left unsent while the transport was down goes before this record's,
+   * so that a patient's pages arrive in the order of their grade changes. Only first sends: a page a tick has moved
+   * on (a later level, a later round) is the tick's to send; on a backend where ticks and outbox deliveries run
+   * side by side (AWS), sending it here too would page that level twice. Throws SendDeferred when the pages are
+   * stored and only sending failed (the transport is down).
+   */
   private async open(patientId: string, ids: string[], now: number, plan: (open: Page[], silences: Silence[]) => Transition) {
     const { pages } = this.deps;
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
-    if (existing.length > 0) {
-      // Handled before (a redelivered outbox record): only finish the first sends that a crash may have cut short.
-      // A page a tick has moved on (a later level, a later round) is the tick's to send: on a backend where ticks
-      // and outbox deliveries run side by side (AWS), finishing it here too would page that level twice.
-      await this.sendPending(existing.filter((p) => p.level === 0 && p.round === 0), now);
-      return;
+    if (existing.length === 0) {
+      const saved = await this.retry(async () => {
+        const t = plan(await pages.openPages(patientId), await pages.silences(now));
+        return this.persist(t.pages);
+      });
+      await this.audit(saved.map((p) => pageAudit(p, now)));
     }
-    const saved = await this.retry(async () => {
-      const t = plan(await pages.openPages(patientId), await pages.silences(now));
-      return this.persist(t.pages);
-    });
-    await this.audit(saved.map((p) => pageAudit(p, now)));
-    await this.sendPending(saved, now);
+    await this.sendPending(byTrigger(await pages.unsentPages(patientId)), now);
   }
 
   /**
@@ -94,7 +113,7 @@ export class Pager {
   async onTick(now: number): Promise<void> {
     for (let guard = 0; guard < 10_000; guard++) {
       const pending = await this.deps.pages.pendingPages(now);
-      await this.sendPending(pending.filter((p) => !p.delivered && p.heldBy === undefined), now);
+      await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
       const at = earliestDue(pending, silences, now);
       if (at === null) return;
@@ -235,7 +254,8 @@ export class Pager {
   /**
    * Sends; a send the transport refuses (RecordRefused) is tried REFUSED_SENDS times, then parked, and the page is
    * marked delivered like a sent one so that neither the ladder nor the pages behind it wait for it. Returns the
-   * parked send, or undefined when it was sent. Any other error (the transport is down) is thrown: retried in order.
+   * parked send, or undefined when it was sent. Any other error means the transport is down: SendDeferred is thrown
+   * (the page stays unsent, and the next tick sends it, in order).
    */
   private async sendOrPark(m: PageMessage, now: number): Promise<ParkedSend | undefined> {
     const { parked, sender } = this.deps;
@@ -244,7 +264,8 @@ export class Pager {
         await sender.send(m);
         return undefined;
       } catch (err) {
-        if (!(err instanceof RecordRefused) || !parked) throw err;
+        if (!(err instanceof RecordRefused)) throw new SendDeferred(err);
+        if (!parked) throw err;
         if (attempt < REFUSED_SENDS) {
           const delay = (this.deps.refusedDelayMs ?? 100) * 2 ** (attempt - 1);
           if (delay > 0) await new Promise((r) => setTimeout(r, delay));
@@ -383,7 +404,12 @@ function safePageId(token: string): string | undefined {
 }
 
 function pageAudit(p: Page, now: number): AuditEvent {
-  const what = p.status === 'superseded' || p.status === 'resolved' ? `${p.team} page ${p.status}` : `${p.kind} page opened for ${p.team}`;
+  const what =
+    p.status === 'superseded' || p.status === 'resolved'
+      ? `${p.team} page ${p.status}`
+      : p.closedAt !== undefined
+        ? `${p.team} page replaced before it was ever sent: sent once, for information`
+        : `${p.kind} page opened for ${p.team}`;
   return {
     at: iso(now),
     patientId: p.patientId,

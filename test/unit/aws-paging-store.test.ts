@@ -73,7 +73,7 @@ describe('DynamoPageStore', () => {
   it('reads a patient\'s open pages and its pages newest first, consistently, across result pages', async () => {
     ddb.pageSize = 2;
     const s = store();
-    await s.save(opened(grade(2, 'm1'), min(0)));
+    await s.save(opened(grade(2, 'm1'), min(0)).map((p) => ({ ...p, delivered: true })));
     const t = pagesForNotification(grade(3, 'm2'), await s.openPages('P-1'), [], min(5), DEFAULT_PAGING);
     await s.save(t.pages);
     await s.save(opened(grade(1, 'x', ['hematology'], 'P-2')));
@@ -112,6 +112,31 @@ describe('DynamoPageStore', () => {
     await s.save([{ ...(await s.get(due!.pageId))!, level: 1, delivered: false, dueAt: min(10) }]);
     expect((await s.pendingPages(min(20) + 1000)).map((p) => p.pageId)).not.toContain(due!.pageId);
     expect((await s.pendingPages(min(20) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(due!.pageId);
+  });
+
+  it('gives a patient\'s unsent first sends oldest first, and holds back those a send another pager is making would be overtaken by', async () => {
+    const s = store();
+    now = min(0);
+    const [a] = opened(grade(2, 'a', ['hematology']), min(0));
+    const [b] = opened(grade(2, 'b', ['hematology'], 'P-2'), min(0));
+    const [d] = opened(grade(1, 'd', ['icu'], 'P-2'), min(0) + 1);
+    await s.save([a!, b!, d!, { ...opened(grade(3, 'sent', ['icu']), min(0))[0]!, delivered: true }]);
+    now = min(1);
+    // The next grade supersedes a before it was ever sent: a is owed its send, as information, before c.
+    const t = pagesForNotification(grade(3, 'c', ['hematology']), await s.openPages('P-1'), [], min(1), DEFAULT_PAGING);
+    await s.save(t.pages);
+    expect((await s.unsentPages('P-1')).map((p) => `${p.pageId} ${p.status}`)).toEqual(['crs|P-1|a|hematology info', 'crs|P-1|c|hematology open']);
+    expect(await s.unsentPages('P-3')).toEqual([]);
+    // P-2's b is stored again just now (its pager is sending it); d, triggered after it, was stored long before.
+    now = min(2) - UNSENT_GRACE_MS + 1000;
+    await s.save([{ ...(await s.get(b!.pageId))!, summary: 'touched' }]);
+    const pending = (await s.pendingPages(min(2))).map((p) => p.pageId);
+    expect(pending).toContain('crs|P-1|a|hematology');
+    expect(pending).toContain('crs|P-1|c|hematology');
+    // P-2: b is being sent (stored just now), d was triggered after it: held back with it, not to overtake it.
+    expect(pending).not.toContain(b!.pageId);
+    expect(pending).not.toContain(d!.pageId);
+    expect((await s.pendingPages(min(2) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toEqual(expect.arrayContaining([b!.pageId, d!.pageId]));
   });
 
   it('follows unprocessed keys of a batch read', async () => {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signAck } from '../../shared/app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '../../shared/app/memory.ts';
-import { Pager, REFUSED_SENDS } from '../../shared/app/pager.ts';
+import { Pager, REFUSED_SENDS, SendDeferred } from '../../shared/app/pager.ts';
 import { DEFAULT_PAGING, type PageableNotification } from '../../shared/domain/paging.ts';
 import { RecordRefused, type PageMessage, type PageSender, type ParkedSend } from '../../shared/ports.ts';
 
@@ -68,6 +68,36 @@ describe('the pager', () => {
     await pager.onTick(min(1));
     await pager.onTick(min(2));
     expect(phone.log).toEqual(['hematology:hematology fellow', 'icu:ICU registrar']);
+  });
+
+  it('keeps a patient\'s pages in order through an outage: a page never sent goes first, as information once superseded', async () => {
+    const { phone, pager, audit } = setup();
+    const grade2 = { ...grade3, notificationId: 'crs|P-1|m2', toGrade: 2, teams: ['hematology' as const], summary: 'PROVISIONAL CRS grade 2' };
+    phone.failNext = 1;
+    const err = await pager.onNotification(grade2, T).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SendDeferred); // stored, not sent: the caller may take the record as handled
+    await pager.onNotification(grade3, min(1));
+    expect(phone.sent.map((m) => `${m.page.notificationId} ${m.page.team} ${m.page.status} ${m.ackUrl ? 'link' : 'no link'}`)).toEqual([
+      'crs|P-1|m2 hematology info no link',
+      'crs|P-1|m3 hematology open link',
+      'crs|P-1|m3 icu open link',
+    ]);
+    const replaced = audit.events.find((e) => e.details.pageId === 'crs|P-1|m2|hematology' && e.details.status === 'info');
+    expect(replaced?.text).toMatch(/^hematology page replaced before it was ever sent: sent once, for information/);
+    await pager.onTick(min(2));
+    expect(phone.sent).toHaveLength(3); // nothing twice
+  });
+
+  it('the tick sends what is left unsent oldest first, whatever order the store gives', async () => {
+    const { phone, pager, pages } = setup();
+    const other = { ...grade3, notificationId: 'crs|P-2|m1', patientId: 'P-2', teams: ['hematology' as const] };
+    phone.failNext = 2; // each notification's first send fails
+    await pager.onNotification(grade3, min(1)).catch(() => undefined);
+    await pager.onNotification(other, min(0)).catch(() => undefined);
+    expect(phone.sent).toEqual([]);
+    expect((await pages.pendingPages(min(2))).map((p) => p.patientId)).toEqual(['P-1', 'P-1', 'P-2']); // the store's order
+    await pager.onTick(min(2));
+    expect(phone.sent.map((m) => m.page.pageId)).toEqual(['crs|P-2|m1|hematology', 'crs|P-1|m3|hematology', 'crs|P-1|m3|icu']);
   });
 
   it('acknowledges through the link and stops that ladder', async () => {

@@ -15,7 +15,7 @@ import {
   type DynamoDBClient,
   type Put,
 } from '@aws-sdk/client-dynamodb';
-import type { Page, Silence } from '../../domain/paging.ts';
+import { firstSendPending, type Page, type Silence } from '../../domain/paging.ts';
 import { VersionConflict, type PageStore, type ParkedSend, type ParkedSends } from '../../ports.ts';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
 
@@ -90,6 +90,16 @@ export class DynamoPageStore implements PageStore {
     return pages;
   }
 
+  async unsentPages(patientId: string): Promise<Page[]> {
+    const pages: Page[] = [];
+    for await (const item of this.patientItems(patientId)) {
+      if (item[T.dueAtAttribute]?.N !== '0') continue; // neither held nor unsent
+      const p = fromItem(item);
+      if (firstSendPending(p)) pages.push(p);
+    }
+    return pages.sort((a, b) => a.triggeredAt - b.triggeredAt);
+  }
+
   async patientPages(patientId: string, limit: number): Promise<Page[]> {
     const pages: Page[] = [];
     for await (const item of this.patientItems(patientId)) pages.push(fromItem(item));
@@ -113,6 +123,9 @@ export class DynamoPageStore implements PageStore {
     }
     // The index is eventually consistent: read the nominated pages back, and keep those still pending.
     const pages: Page[] = [];
+    // A send another pager is making now (by patient, the earliest): the patient's first sends triggered after it
+    // wait too, so as not to overtake it.
+    const sending = new Map<string, number>();
     for (let i = 0; i < keys.length; i += 100) {
       let request: Item[] = keys.slice(i, i + 100);
       for (let attempt = 0; request.length > 0; attempt++) {
@@ -122,14 +135,17 @@ export class DynamoPageStore implements PageStore {
           const due = dueAt(p);
           if (due === undefined || due > now) continue;
           const beingSent = !p.delivered && p.heldBy === undefined;
-          if (beingSent && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) continue;
+          if (beingSent && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) {
+            sending.set(p.patientId, Math.min(p.triggeredAt, sending.get(p.patientId) ?? Infinity));
+            continue;
+          }
           pages.push(p);
         }
         request = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
         if (request.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
       }
     }
-    return pages;
+    return pages.filter((p) => !(firstSendPending(p) && p.triggeredAt > (sending.get(p.patientId) ?? Infinity)));
   }
 
   async save(pages: Page[]): Promise<void> {

@@ -225,7 +225,9 @@ export class SnsPageSender implements PageSender {
     let n: Notification | undefined;
     if (p.subject === 'crs' || p.subject === 'icans') {
       n = this.known.get(p.notificationId) ?? (await this.content.notification(p.patientId, p.notificationId));
-      if (!n) throw new Error(`page ${p.pageId}: its grade change is not in the outbox`);
+      // Gone from the outbox (expired, or never there): sent again it is missing again, so it must not hold the
+      // pages behind it (parked, like a page SNS refuses).
+      if (!n) throw new RecordRefused(`its grade change ${wireId(p.notificationId)} is not in the outbox`);
       this.remember(n);
     }
     const ward = n ? n.ward : await this.content.ward(p.patientId);
