@@ -504,6 +504,7 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.fn.functionName, description: 'for crs doctor (last ingest)' });
     new CfnOutput(this, 'GradeFunctionName', { value: this.grade.fn.functionName, description: 'for crs doctor (last message graded)' });
     new CfnOutput(this, 'EscalateFunctionName', { value: this.escalate.fn.functionName, description: 'for crs doctor (last escalate run)' });
+    new CfnOutput(this, 'NotifyFailuresQueueUrl', { value: this.notifyDlq.queueUrl, description: 'for crs outbox (the stream ranges the notifier gave up on)' });
   }
 
   /**
@@ -588,7 +589,7 @@ export class CrsAlertingStack extends Stack {
       whenMissing: 'ok',
     });
     alarm('NotifyFailuresDepth', {
-      description: 'The notifier gave up on outbox records (retries exhausted or record too old): pages were not sent. The message names the stream range to replay.',
+      description: 'The notifier\'s stream gave up on outbox records (its invocations kept failing: an outage longer than its retries, a crash): their pages may not have been sent. `crs outbox retry --all --backend aws` reads them from the stream again (within 24 hours) and pages them.',
       metric: deadLetters(this.notifyDlq),
       threshold: 1,
       whenMissing: 'ok',
@@ -716,12 +717,12 @@ export class CrsAlertingStack extends Stack {
     const ours = (metricName: string, service: string, period = MINUTE) =>
       new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, period, statistic: 'Sum' });
     alarm('SendsParked', {
-      description: 'SNS refused a page send 3 times and it was parked so that the pages behind it go on: a team did not get that page. `crs outbox list --backend aws` names it; fix the cause, then `crs outbox retry --backend aws`.',
+      description: 'SNS refused a page send 3 times, or the notifier could not page an outbox record because of the record itself, and it was parked so that what is behind it goes on: a team did not get that page. `crs outbox list --backend aws` names it; fix the cause, then `crs outbox retry --backend aws`.',
       metric: new cloudwatch.MathExpression({
-        expression: 'FILL(notify, 0) + FILL(escalate, 0)',
-        usingMetrics: { notify: ours(METRIC.sendsParked, 'notify'), escalate: ours(METRIC.sendsParked, 'escalate') },
+        expression: 'FILL(notify, 0) + FILL(escalate, 0) + FILL(records, 0)',
+        usingMetrics: { notify: ours(METRIC.sendsParked, 'notify'), escalate: ours(METRIC.sendsParked, 'escalate'), records: ours(METRIC.recordsParked, 'notify') },
         period: MINUTE,
-        label: 'page sends parked',
+        label: 'page sends and outbox records parked',
       }),
       threshold: 1,
       whenMissing: 'ok',

@@ -1,8 +1,11 @@
 // `crs outbox list|retry`: the records a lane parked because its receiver refused them (issue 10), on both backends.
 // Embedded: through the running `crs serve` of the data directory (its board API, with the key kept there), which
 // also shows each lane's backlog and the delivery alerts; with no server running, from the database itself (a
-// retry then takes effect when the server starts). AWS (`--backend aws`): the page sends SNS refused, parked in the
-// pages table; a retry sends them again through the pager, with the operator's credentials, as `crs silence` does.
+// retry then takes effect when the server starts). AWS (`--backend aws`), with the operator's credentials, as
+// `crs silence` does: the page sends SNS refused (lane sns) and the outbox records the notifier parked, bad in
+// themselves (lane notify), both in the pages table, and the stream ranges the notifier's stream gave up on (the
+// NotifyFailures queue: lane notify); a retry sends them again through the pager, and reads a range's records from
+// the stream again (within the 24 hours the stream keeps them).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,8 +17,10 @@ import { serveClient, type ServeClient } from './serve-client.ts';
 export const OUTBOX_USAGE = `usage:
   crs outbox list [--json] [--data DIR]                      records the lanes parked (a receiver refused them), each lane's backlog
   crs outbox retry (--all | ID...) [--sink NAME] [--data DIR]  put parked records back in their lanes (in outbox order)
-  crs outbox list|retry ... --backend aws [--outputs FILE] [--config FILE]
-      the page sends SNS refused and the pager parked (pages table, partition #parked); retry sends them again
+  crs outbox list|retry ... --backend aws [--outputs FILE] [--config FILE] [--sink sns|notify]
+      sns: the page sends SNS refused (pages table, partition #parked); retry sends them again
+      notify: the outbox records the notifier parked (record#...), and the stream ranges it gave up on (stream#...,
+      the NotifyFailures queue, CRS_NOTIFY_FAILURES_QUEUE): retry pages them again (a range within 24 hours)
 `;
 
 type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
@@ -153,30 +158,107 @@ async function runningServer(dir: string): Promise<ServeClient | undefined> {
 }
 
 async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loadConfig: LoadConfig): Promise<number> {
-  if (v.sink !== undefined && v.sink !== 'sns') throw new OutboxUsageError('on AWS the one lane that parks is sns (the pager\'s page sends)');
-  const { operatorPaging, operatorVariables } = await import('./aws-operator.ts');
-  const paging = await operatorPaging(operatorVariables(v.outputs, process.env), loadConfig(v.config, undefined));
+  if (v.sink !== undefined && v.sink !== 'sns' && v.sink !== 'notify') {
+    throw new OutboxUsageError('on AWS the lanes that park are sns (the pager\'s page sends) and notify (the notifier\'s outbox records)');
+  }
+  const { operatorPaging, operatorVariables, OPERATOR_ENV } = await import('./aws-operator.ts');
+  const { OutboxDelivery } = await import('../adapters/aws/outbox-delivery.ts');
+  const failuresQueue = await import('../adapters/aws/notify-failures.ts');
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
+  const { DynamoDBStreamsClient } = await import('@aws-sdk/client-dynamodb-streams');
+  const vars = operatorVariables(v.outputs, process.env);
+  const paging = await operatorPaging(vars, loadConfig(v.config, undefined));
+  const sqs = new SQSClient({});
+  const streams = new DynamoDBStreamsClient({});
+  const queueUrl = vars[OPERATOR_ENV.notifyFailuresQueue];
+  const sns = v.sink !== 'notify';
+  const notify = v.sink !== 'sns';
+  let failures: import('../adapters/aws/notify-failures.ts').NotifyFailure[] = [];
   try {
-    const parked = await paging.parked.list();
+    const sends = sns ? await paging.parked.list() : [];
+    const records = notify ? await paging.parkedRecords.list() : [];
+    if (notify && queueUrl) {
+      const read = await failuresQueue.receiveNotifyFailures(sqs, queueUrl);
+      failures = read.failures;
+      if (read.unreadable > 0) err(`crs outbox: ${read.unreadable} message(s) on NotifyFailures are not stream failures; left there`);
+    } else if (notify) {
+      err(`crs outbox: the NotifyFailures queue was not read (give --outputs FILE, or set ${OPERATOR_ENV.notifyFailuresQueue})`);
+    }
     const key = (p: { pageId: string; level: number; round: number }) => `${p.pageId}#${p.level}#${p.round}`;
+    const recordId = (r: { key: string }) => `record#${r.key}`;
     if (action === 'list') {
       print(
-        parked.map((p) => ({ id: key(p), lane: 'sns', patientId: p.patientId, kind: `page ${p.team}`, reason: p.reason, attempts: p.attempts, parkedAt: p.parkedAt })),
+        [
+          ...sends.map((p) => ({ id: key(p), lane: 'sns', patientId: p.patientId, kind: `page ${p.team}`, reason: p.reason, attempts: p.attempts, parkedAt: p.parkedAt })),
+          ...records.map((r) => ({ id: recordId(r), lane: 'notify', patientId: r.patientId, kind: 'record', reason: r.reason, attempts: 1, parkedAt: r.parkedAt })),
+        ],
         v.json ?? false,
+        { streamFailures: failures.map(({ receiptHandle: _, ...f }) => f) },
       );
+      if (!v.json) {
+        for (const f of failures) {
+          out(`${f.firstArrival}  notify   stream range ${f.id}  (${f.batchSize} record(s) the stream gave up on: ${f.condition}; crs outbox retry ${f.id})`);
+        }
+      }
       return 0;
     }
-    const chosen = v.all ? parked : parked.filter((p) => ids.includes(key(p)) || ids.includes(p.pageId));
-    const missing = v.all ? [] : ids.filter((id) => !parked.some((p) => key(p) === id || p.pageId === id));
-    for (const id of missing) err(`crs outbox: no parked send ${id}`);
+    const chosen = (id: string, ...names: string[]) => v.all || ids.includes(id) || names.some((n) => ids.includes(n));
+    const known = [...sends.flatMap((p) => [key(p), p.pageId]), ...records.flatMap((r) => [recordId(r), r.key]), ...failures.map((f) => f.id)];
+    const missing = v.all ? [] : ids.filter((id) => !known.includes(id));
+    for (const id of missing) err(`crs outbox: nothing parked as ${id}`);
+    let failed = 0;
+
     let resent = 0;
-    for (const p of chosen) {
+    for (const p of sends.filter((p) => chosen(key(p), p.pageId))) {
       if (await paging.pager.retryParked(p, Date.now())) resent++;
       else out(`${key(p)}: not sent (its page no longer exists, or SNS refused it again: then it is parked again)`);
     }
-    out(`${resent} parked send(s) sent again at ${iso(Date.now())}`);
-    return missing.length > 0 ? 1 : 0;
+    if (sns) out(`${resent} parked send(s) sent again at ${iso(Date.now())}`);
+
+    // The notifier's own delivery, with the operator's credentials: a record pages once however often it comes.
+    const delivery = () =>
+      new OutboxDelivery({
+        paging: async () => ({ pager: paging.pager, parkedRecords: paging.parkedRecords, ...(paging.sender ? { remember: (n) => paging.sender!.remember(n) } : {}) }),
+        now: Date.now,
+        log: (level, message, logIds) => {
+          if (level !== 'info') err(`crs outbox: ${message} ${JSON.stringify(logIds)}`);
+        },
+      });
+    let paged = 0;
+    for (const r of records.filter((r) => chosen(recordId(r), r.key))) {
+      try {
+        const outcome = await delivery().deliver(JSON.parse(r.image) as never);
+        if (outcome === 'parked') {
+          out(`${recordId(r)}: parked again (${r.reason})`);
+          continue;
+        }
+        await paging.parkedRecords.remove(r.key);
+        paged++;
+      } catch (e) {
+        failed++;
+        out(`${recordId(r)}: not paged (${(e as Error).name}); it stays parked`);
+      }
+    }
+    let ranges = 0;
+    for (const f of failures) {
+      if (!chosen(f.id)) continue;
+      try {
+        const counts = await failuresQueue.redrive(f, streams, delivery());
+        await failuresQueue.remove(sqs, queueUrl!, f);
+        ranges++;
+        out(`${f.id}: read from the stream again: ${counts.paged + counts.deferred} paged, ${counts.parked} parked`);
+      } catch (e) {
+        failed++;
+        out(`${f.id}: not paged (${(e as Error).name}: ${(e as Error).message}); it stays on NotifyFailures`);
+      }
+    }
+    if (notify) out(`${paged} parked record(s) and ${ranges} stream range(s) paged again at ${iso(Date.now())}`);
+    return missing.length > 0 || failed > 0 ? 1 : 0;
   } finally {
+    // What was read and not done shows again to the next reader (deleted ones are gone).
+    for (const f of failures) await failuresQueue.release(sqs, queueUrl!, f).catch(() => undefined);
+    sqs.destroy();
+    streams.destroy();
     paging.close();
   }
 }

@@ -605,6 +605,7 @@ describe('alarms', () => {
     const parked = byId('SendsParked');
     expect(parked).toMatchObject({ TreatMissingData: 'notBreaching', Threshold: 1 });
     expect(JSON.stringify(parked.Metrics)).toContain('"MetricName":"SendsParked"');
+    expect(JSON.stringify(parked.Metrics)).toContain('"MetricName":"RecordsParked"');
     expect(byId('PagesPublishFailed')).toMatchObject({
       MetricName: 'NumberOfNotificationsFailed',
       Namespace: 'AWS/SNS',
@@ -621,7 +622,7 @@ describe('alarms', () => {
       expect(a.Properties.AlarmName, id).toMatch(/^CrsAlerting-[A-Za-z0-9]+$/); // what operators see, and docs/runbook.md lists
     }
     // crs doctor finds the alarms (by their topic) and the functions' last runs from the outputs.
-    for (const output of ['AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'PagesTopicArn', 'StateTableName']) {
+    for (const output of ['AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'PagesTopicArn', 'StateTableName', 'NotifyFailuresQueueUrl']) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
     template.hasResourceProperties('AWS::SNS::Subscription', {

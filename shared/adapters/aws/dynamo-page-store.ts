@@ -314,11 +314,65 @@ export class DynamoParkedSends implements ParkedSends {
         ConsistentRead: true,
       },
     );
-    for await (const page of pages) for (const item of page.Items ?? []) out.push(JSON.parse(item.send?.S ?? '{}') as ParkedSend);
+    for await (const page of pages) for (const item of page.Items ?? []) if (item.send?.S) out.push(JSON.parse(item.send.S) as ParkedSend);
     return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
   }
 
   async remove(pageId: string, level: number, round: number): Promise<void> {
     await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: this.key(pageId, level, round) }));
+  }
+}
+
+/**
+ * An outbox record the notifier could not page because of the record itself (it cannot be read, or paging it fails
+ * for a reason that is not an outage): set aside so that the records behind it go on, and paged again from here by
+ * `crs outbox retry --backend aws`.
+ */
+export interface ParkedRecord {
+  /** The outbox item's keys in the state table: "<patientId>#<sort key>". */
+  key: string;
+  patientId: string;
+  /** The grade change's notificationId, or the alert's alertId ('' when the record could not even be read). */
+  id: string;
+  reason: string;
+  parkedAt: string;
+  /** The outbox item as the stream carried it (DynamoDB JSON), to page it again. */
+  image: string;
+}
+
+/** Parked outbox records in the pages table's `#parked` partition, beside the parked sends (sk "record#<key>"). */
+export class DynamoParkedRecords {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly table: string,
+  ) {}
+
+  private sortKey(key: string): string {
+    return `${T.parkedRecordPrefix}${key}`;
+  }
+
+  async park(r: ParkedRecord): Promise<void> {
+    const item: Item = { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: this.sortKey(r.key) }, record: { S: JSON.stringify(r) } };
+    await this.client.send(new PutItemCommand({ TableName: this.table, Item: item }));
+  }
+
+  async list(): Promise<ParkedRecord[]> {
+    const out: ParkedRecord[] = [];
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.table,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :r)',
+        ExpressionAttributeNames: { '#pk': T.partitionKey, '#sk': T.sortKey },
+        ExpressionAttributeValues: { ':pk': { S: T.parkedPartition }, ':r': { S: T.parkedRecordPrefix } },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) if (item.record?.S) out.push(JSON.parse(item.record.S) as ParkedRecord);
+    return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: this.sortKey(key) } } }));
   }
 }

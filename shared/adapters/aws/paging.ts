@@ -11,7 +11,7 @@ import type { AuditEvent, AuditLog, PageMessage, PageSender, ParkedSend } from '
 import { readAckSecret } from './ack-secret.ts';
 import { DynamoAuditLog } from './dynamo-audit-log.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from './env.ts';
-import { DynamoPageStore, DynamoParkedSends } from './dynamo-page-store.ts';
+import { DynamoPageStore, DynamoParkedRecords, DynamoParkedSends } from './dynamo-page-store.ts';
 import { DynamoStateStore } from './dynamo-state-store.ts';
 import { SnsPageSender } from './sns-page-sender.ts';
 import { SqsTimer, withTimers } from './sqs-timer.ts';
@@ -53,6 +53,8 @@ export interface AwsPaging {
   pager: Pager;
   pages: DynamoPageStore;
   parked: DynamoParkedSends;
+  /** Outbox records the notifier parked (bad in themselves). */
+  parkedRecords: DynamoParkedRecords;
   audit: AuditLog;
   states?: DynamoStateStore;
   sender?: SnsPageSender;
@@ -108,7 +110,8 @@ export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks
     parked,
     ...(hooks.onParked ? { onParked: hooks.onParked } : {}),
   });
-  return { pager, pages, parked, audit, ...(states ? { states } : {}), ...(sender ? { sender } : {}) };
+  const parkedRecords = new DynamoParkedRecords(clients.dynamodb, s.pagesTable);
+  return { pager, pages, parked, parkedRecords, audit, ...(states ? { states } : {}), ...(sender ? { sender } : {}) };
 }
 
 /**

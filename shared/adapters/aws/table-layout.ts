@@ -18,6 +18,8 @@
 //   stale feed     pk = "#stale-feeds", sk = patientId           alertId, since: a stale-feed alert in force
 //   parked send    pk = "#parked", sk = "<pageId>#<level>#<round>"  send (JSON): a send SNS refused a few times,
 //                  set aside so the pages behind it go on (`crs outbox list|retry --backend aws`)
+//   parked record  pk = "#parked", sk = "record#<patientId>#<outbox sk>"  record (JSON, with the stream image): an
+//                  outbox record the notifier could not page because of the record itself (same commands)
 // A page sits in its patient's partition so that a patient's open pages are read consistently (a grade 3 that
 // follows a grade 2 within milliseconds must find the grade 2 page to supersede it). Every pageId starts with
 // "<subject>|<patientId>|" (shared/domain/page.ts notificationId, and the alert ids), and a patientId cannot
@@ -58,6 +60,7 @@ export const PAGES_TABLE = {
   silencesPartition: '#silences',
   staleFeedsPartition: '#stale-feeds',
   parkedPartition: '#parked',
+  parkedRecordPrefix: 'record#',
   dueIndex: 'byDue',
   dueShardAttribute: 'dueShard',
   dueShard: 'page',

@@ -32,6 +32,10 @@ export const METRIC = {
   timerErrors: 'TimerErrors',
   /** Page sends SNS refused a few times and that were parked (the pages behind them went on): alarmed. */
   sendsParked: 'SendsParked',
+  /** Outbox records the notifier parked, bad in themselves (the records behind them went on): alarmed. */
+  recordsParked: 'RecordsParked',
+  /** Pages stored whose send failed because SNS was down: left to the escalate tick (the record is done). */
+  sendsDeferred: 'SendsDeferred',
   /** Escalate function runs (timers and the schedule): alarmed when missing, since silence is the failure. */
   escalateRuns: 'EscalateRuns',
   /** Enrolled patients, counted by the escalate function's stale-feed sweep each minute. */
