@@ -2,10 +2,10 @@
 // its host killed by SIGKILL mid-stream and started again: duplicates (at once and past the recent window),
 // reused messageIds (issue 10's reproduction among them), hostile id characters (400 from the ingest function), and
 // SNS that refuses some pages (400 InvalidParameter: the pager parks them after 3 tries, `crs outbox retry
-// --backend aws` sends them again) and is down for a while (503: the notifier retries in order). Every grade change
+// --backend aws` sends them again) and is down for a while (503: the pages are stored and go out in order once it is
+// back, with the patient's next grade change or the escalate tick). Every grade change
 // `crs replay` computes for the accepted messages reaches each of its teams' queues exactly once (by id), and
 // nothing behind a refused page waits for it. Also: the host answers no route 404 while it starts.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../shared/domain/config.ts';
 import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received } from '../support/conservation.ts';
-import { CRS_BIN, INGEST_TOKEN, REPO, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '../support/aws-serve.ts';
+import { INGEST_TOKEN, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '../support/aws-serve.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { freePort, startEmulator, type Emulator } from '../support/moto.ts';
+import { crsAsync } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-conservation-'));
 const configFile = join(dir, 'config.json');
@@ -47,18 +48,7 @@ function pageIdOf(body: URLSearchParams): string | undefined {
   return undefined;
 }
 
-async function crs(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [CRS_BIN, ...args], {
-    cwd: REPO,
-    env: { ...process.env, AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await new Promise<number | null>((r) => child.on('close', r));
-  return { code, out, err };
-}
+const crs = (args: string[]) => crsAsync(args, { AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
 
 
 const received = (lines: string[]): Received[] =>
@@ -127,8 +117,8 @@ describe('page conservation, crs serve --backend aws', () => {
 
       // Nothing waits behind a refused page: everything missing is parked.
       const listed = await crs(['outbox', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
-      expect(listed.code, listed.err).toBe(0);
-      const parked = (JSON.parse(listed.out) as { parked: { id: string; reason: string; attempts: number }[] }).parked;
+      expect(listed.status, listed.stderr).toBe(0);
+      const parked = (JSON.parse(listed.stdout) as { parked: { id: string; reason: string; attempts: number }[] }).parked;
       expect(parked.length).toBeGreaterThan(0);
       expect(parked.every((p) => p.reason === 'SNS refused the page (InvalidParameterException)' && p.attempts === 3)).toBe(true);
       const parkedPages = new Set(parked.map((p) => p.id.replace(/#\d+#\d+$/, '')));
@@ -143,8 +133,8 @@ describe('page conservation, crs serve --backend aws', () => {
       // The operator fixes the cause and sends them again.
       proxy.refuse = undefined;
       const retry = await crs(['outbox', 'retry', '--all', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
-      expect(retry.code, retry.err).toBe(0);
-      expect(retry.out).toContain(`${parked.length} parked send(s) sent again`);
+      expect(retry.status, retry.stderr).toBe(0);
+      expect(retry.stdout).toContain(`${parked.length} parked send(s) sent again`);
       await settle(server, 0, 60_000, 1500);
       lines.push(...server.lines);
     } finally {

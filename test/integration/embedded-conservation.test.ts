@@ -4,7 +4,6 @@
 // `crs outbox retry`) and goes down for a while (503, then connection refused: the lane keeps its order and backs
 // off). Every grade change `crs replay` computes for the accepted messages reaches each of its teams exactly once
 // (by id), and nothing behind a refused record waits for it.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -14,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../shared/domain/config.ts';
 import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received, type Send } from '../support/conservation.ts';
-import { CRS_BIN, REPO, health, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
+import { health, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
+import { crsAsync } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-conservation-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,13 +70,7 @@ async function startWebhook(): Promise<Webhook> {
 }
 
 
-async function crs(args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [CRS_BIN, ...args], { cwd: REPO });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  const code = await new Promise<number | null>((r) => child.on('close', r));
-  return { code, out };
-}
+const crs = (args: string[]) => crsAsync(args, {});
 
 /** Until everything accepted is graded and every lane has delivered all it can (parked records aside). */
 async function drained(server: ServeProcess, timeoutMs = 60_000): Promise<void> {
@@ -141,7 +135,7 @@ describe('page conservation, crs serve', () => {
 
         // Nothing waits behind a refused record: all that is not parked is delivered, before anyone retries.
         const listed = await crs(['outbox', 'list', '--json', '--data', dir]);
-        const parked = (JSON.parse(listed.out) as { parked: { id: string; lane: string; reason: string }[] }).parked;
+        const parked = (JSON.parse(listed.stdout) as { parked: { id: string; lane: string; reason: string }[] }).parked;
         expect(parked.length).toBeGreaterThan(0);
         expect(parked.every((p) => p.lane === 'webhook' && p.reason === 'webhook answered HTTP 422' && hook.refused.has(p.id))).toBe(true);
         const parkedIds = new Set(parked.map((p) => p.id));
@@ -162,8 +156,8 @@ describe('page conservation, crs serve', () => {
         // The operator fixes the receiver and sends the parked records again.
         hook.refusing = false;
         const retry = await crs(['outbox', 'retry', '--all', '--data', dir]);
-        expect(retry.code).toBe(0);
-        expect(retry.out).toContain(`${parkedIds.size} parked record(s) put back in their lanes`);
+        expect(retry.status, retry.stderr).toBe(0);
+        expect(retry.stdout).toContain(`${parkedIds.size} parked record(s) put back in their lanes`);
         await drained(last);
       } finally {
         expect(await stop(last)).toBe(0);

@@ -16,6 +16,8 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
 type Names = Record<string, string> | undefined;
@@ -195,3 +197,13 @@ export class FakeDynamo {
     this.mock.restore();
   }
 }
+
+/** The grade function's tables as the state store uses them: state (with the feed index), audit, seen messages. */
+export const STATE_STORE_TABLES: Record<string, TableSpec> = {
+  state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
+  audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+  seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
+};
+
+/** A state store on those tables of a FakeDynamo, its clock fixed at `now`. */
+export const stateStoreOn = (ddb: FakeDynamo, now: number) => new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');

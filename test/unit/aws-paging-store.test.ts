@@ -10,7 +10,7 @@ import { Pager } from '../../shared/app/pager.ts';
 import { DEFAULT_PAGING, pagesForNotification, type Page, type PageableNotification, type Silence } from '../../shared/domain/paging.ts';
 import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageStore } from '../../shared/ports.ts';
 import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
-import { DynamoPageStore, UNSENT_GRACE_MS } from '../../shared/adapters/aws/dynamo-page-store.ts';
+import { DynamoPageStore, DynamoParkedRecords, DynamoParkedSends, UNSENT_GRACE_MS } from '../../shared/adapters/aws/dynamo-page-store.ts';
 import { AUDIT_TABLE, PAGES_TABLE, patientOfPageId } from '../../shared/adapters/aws/table-layout.ts';
 import { FakeDynamo } from '../support/fake-dynamo.ts';
 
@@ -137,6 +137,24 @@ describe('DynamoPageStore', () => {
     expect(pending).not.toContain(b!.pageId);
     expect(pending).not.toContain(d!.pageId);
     expect((await s.pendingPages(min(2) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toEqual(expect.arrayContaining([b!.pageId, d!.pageId]));
+  });
+
+  it('keeps parked sends and parked outbox records side by side in the #parked partition, each listed and removed on its own', async () => {
+    const sends = new DynamoParkedSends(ddb.client(), 'pages');
+    const records = new DynamoParkedRecords(ddb.client(), 'pages');
+    const send = { pageId: 'crs|P-1|#3|icu', patientId: 'P-1', notificationId: 'crs|P-1|#3', team: 'icu', level: 0, round: 0, reason: 'SNS refused the page (InvalidParameterException)', attempts: 3, parkedAt: '2026-11-26T10:01:00Z' };
+    const record = { key: 'P-1#outbox#crs|P-1|#4', patientId: 'P-1', id: 'crs|P-1|#4', reason: 'paging it failed (TypeError)', parkedAt: '2026-11-26T10:00:00Z', image: '{"pk":{"S":"P-1"}}' };
+    await sends.park(send);
+    await records.park(record);
+    await records.park({ ...record, key: 'P-2#outbox#crs|P-2|#1', patientId: 'P-2', parkedAt: '2026-11-26T09:00:00Z' });
+    expect(await sends.list()).toEqual([send]);
+    expect((await records.list()).map((r) => r.key)).toEqual(['P-2#outbox#crs|P-2|#1', record.key]); // oldest first
+    await records.park({ ...record, reason: 'paging it failed (RangeError)' }); // parked again: replaced
+    await records.remove('P-2#outbox#crs|P-2|#1');
+    expect(await records.list()).toEqual([{ ...record, reason: 'paging it failed (RangeError)' }]);
+    await sends.remove(send.pageId, 0, 0);
+    expect(await sends.list()).toEqual([]);
+    expect(await records.list()).toHaveLength(1);
   });
 
   it('follows unprocessed keys of a batch read', async () => {

@@ -7,8 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gradePatient, reusedIds, type GroupResult } from '../../shared/app/grade.ts';
-import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import { openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
 import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
@@ -16,7 +14,7 @@ import { startEmbeddedServer } from '../../shared/server/embedded.ts';
 import { PassThrough } from 'node:stream';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import type { StateStore } from '../../shared/ports.ts';
-import { FakeDynamo } from '../support/fake-dynamo.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '../support/fake-dynamo.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const resolved = resolveConfig({ dedupeWindow: 16, holdMinutes: 0 });
@@ -89,14 +87,10 @@ describe('a reused id on crs serve', () => {
 });
 
 describe('the long tail through gradePatient, DynamoDB', () => {
-  const ddb = new FakeDynamo({
-    state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
-    audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
-    seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
-  });
+  const ddb = new FakeDynamo(STATE_STORE_TABLES);
   afterAll(() => ddb.restore());
   beforeEach(() => ddb.reset());
-  const store = () => new DynamoStateStore(ddb.client(), 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
+  const store = () => stateStoreOn(ddb, Date.parse('2026-01-10T09:00:00Z'));
   const requests = () => ({ reads: ddb.mock.commandCalls(GetItemCommand).length, writes: ddb.mock.commandCalls(TransactWriteItemsCommand).length });
 
   it('grades and pages a reused id past the window, learning the old digest from the failed put (one retry, no read per message)', async () => {

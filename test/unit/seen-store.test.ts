@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
 import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
-import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import { emptyState } from '../../shared/domain/state.ts';
 import { SeenBefore } from '../../shared/ports.ts';
-import { FakeDynamo } from '../support/fake-dynamo.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '../support/fake-dynamo.ts';
 
 const state = emptyState('P-1');
 
@@ -45,14 +44,10 @@ describe('the long tail on SQLite', () => {
 });
 
 describe('the long tail on DynamoDB', () => {
-  const ddb = new FakeDynamo({
-    state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
-    audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
-    seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
-  });
+  const ddb = new FakeDynamo(STATE_STORE_TABLES);
   afterAll(() => ddb.restore());
   beforeEach(() => ddb.reset());
-  const store = () => new DynamoStateStore(ddb.client(), 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
+  const store = () => stateStoreOn(ddb, Date.parse('2026-01-10T09:00:00Z'));
   const seenItems = () => Object.fromEntries(ddb.items('seen').map((i) => [`seen#${i.messageId!.S}`, i.digests!.SS]));
 
   it('puts an id never seen with a condition (no read), in the state transaction, with no expiry', async () => {

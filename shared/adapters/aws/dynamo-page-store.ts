@@ -209,20 +209,7 @@ export class DynamoPageStore implements PageStore {
 
   /** Every silence still kept (ended ones for 30 days), newest first: for `crs silence list --all`. */
   async allSilences(): Promise<Silence[]> {
-    const silences: Silence[] = [];
-    const query = paginateQuery(
-      { client: this.client },
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: '#pk = :p',
-        ExpressionAttributeNames: { '#pk': T.partitionKey },
-        ExpressionAttributeValues: { ':p': { S: T.silencesPartition } },
-        ConsistentRead: true,
-      },
-    );
-    for await (const out of query) {
-      for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
-    }
+    const silences = await partitionRecords<Silence>(this.client, this.tableName, T.silencesPartition, 'silence');
     return silences.sort((a, b) => b.from - a.from);
   }
 
@@ -285,6 +272,23 @@ export class DynamoPageStore implements PageStore {
   }
 }
 
+/** The JSON `attribute` of every item of one of the pages table's own partitions that has it (read consistently). */
+async function partitionRecords<R>(client: DynamoDBClient, table: string, partition: string, attribute: string): Promise<R[]> {
+  const out: R[] = [];
+  const pages = paginateQuery(
+    { client },
+    {
+      TableName: table,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': T.partitionKey },
+      ExpressionAttributeValues: { ':pk': { S: partition } },
+      ConsistentRead: true,
+    },
+  );
+  for await (const page of pages) for (const item of page.Items ?? []) if (item[attribute]?.S) out.push(JSON.parse(item[attribute].S) as R);
+  return out;
+}
+
 /** Parked sends in the pages table's `#parked` partition (one small item each; a few at most, in practice). */
 export class DynamoParkedSends implements ParkedSends {
   constructor(
@@ -303,19 +307,8 @@ export class DynamoParkedSends implements ParkedSends {
   }
 
   async list(): Promise<ParkedSend[]> {
-    const out: ParkedSend[] = [];
-    const pages = paginateQuery(
-      { client: this.client },
-      {
-        TableName: this.table,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': T.partitionKey },
-        ExpressionAttributeValues: { ':pk': { S: T.parkedPartition } },
-        ConsistentRead: true,
-      },
-    );
-    for await (const page of pages) for (const item of page.Items ?? []) if (item.send?.S) out.push(JSON.parse(item.send.S) as ParkedSend);
-    return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+    const sends = await partitionRecords<ParkedSend>(this.client, this.table, T.parkedPartition, 'send');
+    return sends.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
   }
 
   async remove(pageId: string, level: number, round: number): Promise<void> {
@@ -357,19 +350,8 @@ export class DynamoParkedRecords {
   }
 
   async list(): Promise<ParkedRecord[]> {
-    const out: ParkedRecord[] = [];
-    const pages = paginateQuery(
-      { client: this.client },
-      {
-        TableName: this.table,
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :r)',
-        ExpressionAttributeNames: { '#pk': T.partitionKey, '#sk': T.sortKey },
-        ExpressionAttributeValues: { ':pk': { S: T.parkedPartition }, ':r': { S: T.parkedRecordPrefix } },
-        ConsistentRead: true,
-      },
-    );
-    for await (const page of pages) for (const item of page.Items ?? []) if (item.record?.S) out.push(JSON.parse(item.record.S) as ParkedRecord);
-    return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+    const records = await partitionRecords<ParkedRecord>(this.client, this.table, T.parkedPartition, 'record');
+    return records.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
   }
 
   async remove(key: string): Promise<void> {
