@@ -9,7 +9,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import { METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
+import { METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { FUNCTION_ENTRIES, LAMBDA_BUNDLE, REPO_ROOT, type FunctionName } from './bundling.ts';
 
 export interface CrsFunctionProps {

@@ -2,40 +2,9 @@
 // CDK context: `-c pagingConfig=FILE` (a JSON file) or `-c paging='{...}'` (the same JSON inline).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import * as z from 'zod';
-import { PAGE_TEAMS } from '../shared/domain/paging.ts';
+import { parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
 
-const email = z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an email address` });
-const sms = z.string().regex(/^\+[1-9]\d{6,14}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an E.164 phone number (+15551234567)` });
-const https = z.string().regex(/^https:\/\/[^\s]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an https:// URL (TLS is required)` });
-
-const Endpoints = z.strictObject({
-  email: z.array(email).default([]),
-  sms: z.array(sms).default([]),
-  https: z.array(https).default([]),
-});
-
-const TeamEndpoints = Endpoints.extend({
-  /** Only pages for patients on these wards (all wards when absent). */
-  wards: z.array(z.string().min(1)).min(1).optional(),
-});
-
-export const PagingConfigSchema = z.strictObject({
-  teams: z.partialRecord(z.enum(PAGE_TEAMS), TeamEndpoints).default({}),
-  /** Where CloudWatch alarms go. */
-  alarms: Endpoints.default({ email: [], sms: [], https: [] }),
-});
-export type PagingConfig = z.infer<typeof PagingConfigSchema>;
-export type TeamEndpointsConfig = z.infer<typeof TeamEndpoints>;
-
-export function parsePagingConfig(value: unknown, where: string): PagingConfig {
-  const r = PagingConfigSchema.safeParse(value);
-  if (!r.success) {
-    const errors = r.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
-    throw new Error(`invalid paging config (${where}): ${errors.join('; ')}`);
-  }
-  return r.data;
-}
+export { parsePagingConfig, PagingConfigSchema, type PagingConfig, type TeamEndpointsConfig } from '#domain/paging-endpoints.ts';
 
 /** Reads the paging config from context; no config means no subscriptions (the stack warns at synth). */
 export function pagingConfigFromContext(tryGetContext: (key: string) => unknown, cwd = process.cwd()): PagingConfig {

@@ -7,9 +7,9 @@
 //   ingest 50 reserved >= (200 + 50 + 50)/s x 0.1 s (one message, one HL7 message, one FHIR resource)
 //                         + (20 + 10)/s x 0.5 s (a batch of up to 100, a FHIR bundle)              = 45
 //   ack    10 reserved >= (10 + 10 + 10)/s x 0.2 s                                           = 6
-import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
-import { FHIR_BASE, HL7_ROUTE } from '../shared/adapters/interfaces/routes.ts';
-import { ROUTES } from '../shared/app/ingest.ts';
+import { ACK_ROUTES } from '#adapters/aws/env.ts';
+import { FHIR_BASE, HL7_ROUTE } from '#app/interfaces/routes.ts';
+import { ROUTES } from '#app/ingest.ts';
 
 export interface RouteThrottle {
   /** Names the route's 429 alarm (Throttled<name>) and says who calls it. */

@@ -1,10 +1,13 @@
 // Ports: what the core needs from the outside world. Adapters (AWS in shared/adapters/aws, embedded SQLite in
-// shared/adapters/embedded, in-memory fakes in test/) implement them; the core never imports an SDK.
-import type { DeviceMessage } from './domain/contract.ts';
-import type { Notification } from './domain/page.ts';
-import type { AlertChange } from './domain/reducer.ts';
-import type { Page, Silence } from './domain/paging.ts';
-import type { PatientState } from './domain/state.ts';
+// shared/adapters/sqlite, in-memory fakes in test/) implement them; the core never imports an SDK.
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { Notification } from '#domain/page.ts';
+import type { AlertChange } from '#domain/reducer.ts';
+import type { Page, Silence } from '#domain/paging.ts';
+import type { PatientState } from '#domain/state.ts';
+import type { PageMessage } from '#domain/page-event.ts';
+
+export type { PageMessage };
 
 /** A validated message as it travels on the queue, with who sent it and when it arrived. */
 export interface QueuedMessage {
@@ -154,15 +157,6 @@ export interface PageStore {
   silences(now: number): Promise<Silence[]>;
   getSilence(silenceId: string): Promise<Silence | undefined>;
   saveSilence(silence: Silence): Promise<void>;
-}
-
-/** One page going out to one role of a team (SNS with attributes, or the embedded sinks). */
-export interface PageMessage {
-  page: Page;
-  role: string;
-  reason: 'triggered' | 'escalated' | 'released' | 'resent';
-  /** The signed, expiring acknowledge link; absent for informational pages. */
-  ackUrl?: string;
 }
 
 export interface PageSender {

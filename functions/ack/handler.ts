@@ -9,16 +9,16 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, verifyAck, type AckVerification } from '../../shared/app/ack.ts';
-import { Pager } from '../../shared/app/pager.ts';
-import { awaitsAcknowledgement, roleOf, type AckResult, type Page, type PagingConfig } from '../../shared/domain/paging.ts';
-import { iso } from '../../shared/domain/time.ts';
-import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '../../shared/server/ack-page.ts';
-import { readAckSecret } from '../../shared/adapters/aws/ack-secret.ts';
-import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
-import { DynamoPageStore } from '../../shared/adapters/aws/dynamo-page-store.ts';
-import { ENV, gradingConfigFromEnv, requireEnv } from '../../shared/adapters/aws/env.ts';
-import { errorName, pagingMetrics, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, verifyAck, type AckVerification } from '#app/ack.ts';
+import { Pager } from '#app/pager.ts';
+import { awaitsAcknowledgement, roleOf, type AckResult, type Page, type PagingConfig } from '#domain/paging.ts';
+import { iso } from '#domain/time.ts';
+import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '#app/ack-page.ts';
+import { readAckSecret } from '#adapters/aws/ack-secret.ts';
+import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { DynamoPageStore } from '#adapters/aws/dynamo-page-store.ts';
+import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
+import { errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 
 const TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
 

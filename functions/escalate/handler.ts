@@ -12,13 +12,13 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { Pager } from '../../shared/app/pager.ts';
-import type { PagingConfig } from '../../shared/domain/paging.ts';
-import { ENV, requireEnv } from '../../shared/adapters/aws/env.ts';
-import { awsPagingFromEnv } from '../../shared/adapters/aws/paging.ts';
-import { SqsTimer, parseTimerMessage } from '../../shared/adapters/aws/sqs-timer.ts';
-import { sweepStaleFeeds, type SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
-import { METRIC, errorName, pagingMetrics, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import type { Pager } from '#app/pager.ts';
+import type { PagingConfig } from '#domain/paging.ts';
+import { ENV, requireEnv } from '#adapters/aws/env.ts';
+import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
+import { SqsTimer, parseTimerMessage } from '#adapters/aws/sqs-timer.ts';
+import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
+import { METRIC, errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 
 /** EventBridge's scheduled event (only what is used). */
 export interface ScheduledEvent {

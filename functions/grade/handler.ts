@@ -7,13 +7,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { gradePatient, parseQueued, reusedIds, type GroupResult } from '../../shared/app/grade.ts';
-import type { GradingConfig } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { ENV, gradingConfigFromEnv, requireEnv } from '../../shared/adapters/aws/env.ts';
-import { METRIC, errorName, telemetry, withoutRecordErrors, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import type { StateStore } from '../../shared/ports.ts';
+import { gradePatient, parseQueued, reusedIds, type GroupResult } from '#app/grade.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
+import { METRIC, errorName, telemetry, withoutRecordErrors, type Telemetry } from '#adapters/aws/telemetry.ts';
+import type { StateStore } from '#ports';
 
 export interface GradeHandlerDeps extends Telemetry {
   store: StateStore;

@@ -1,18 +1,18 @@
 // Ingest Lambda behind the HTTP API: maps the API Gateway (payload 2.0) event to handleIngest and back.
 // Validation, authentication and the 202-only-once-queued rule live in shared/app/ingest.ts; the HL7 v2 and FHIR
-// routes translate onto it (shared/adapters/interfaces/http.ts).
+// routes translate onto it (shared/app/interfaces/http.ts).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { HttpRequest } from '../../shared/app/ingest.ts';
-import { handleDeviceRequest } from '../../shared/adapters/interfaces/http.ts';
-import { parseZone, type SiteZone } from '../../shared/adapters/interfaces/zone.ts';
-import { DynamoTokenStore } from '../../shared/adapters/aws/dynamo-token-store.ts';
-import { ENV, requireEnv } from '../../shared/adapters/aws/env.ts';
-import { SqsFifoQueue } from '../../shared/adapters/aws/sqs-fifo-queue.ts';
-import { METRIC, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import type { MessageQueue, TokenStore } from '../../shared/ports.ts';
+import type { HttpRequest } from '#app/ingest.ts';
+import { handleDeviceRequest } from '#app/interfaces/http.ts';
+import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
+import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
+import { ENV, requireEnv } from '#adapters/aws/env.ts';
+import { SqsFifoQueue } from '#adapters/aws/sqs-fifo-queue.ts';
+import { METRIC, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import type { MessageQueue, TokenStore } from '#ports';
 
 export interface IngestHandlerDeps extends Telemetry {
   queue: MessageQueue;

@@ -12,12 +12,12 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import type { Notification } from '../../shared/domain/page.ts';
-import { OutboxDelivery, type NotifyPaging, type OutboxDeliveryDeps, type OutboxImage } from '../../shared/adapters/aws/outbox-delivery.ts';
-import { awsPagingFromEnv } from '../../shared/adapters/aws/paging.ts';
-import { METRIC, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import type { Notification } from '#domain/page.ts';
+import { OutboxDelivery, type NotifyPaging, type OutboxDeliveryDeps, type OutboxImage } from '#adapters/aws/outbox-delivery.ts';
+import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
+import { METRIC, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '#adapters/aws/telemetry.ts';
 
-export type { NotifyPaging } from '../../shared/adapters/aws/outbox-delivery.ts';
+export type { NotifyPaging } from '#adapters/aws/outbox-delivery.ts';
 
 export interface NotifyHandlerDeps extends Telemetry {
   paging: () => Promise<NotifyPaging>;

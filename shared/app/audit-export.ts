@@ -1,5 +1,5 @@
 // Exporting a patient's audit trail: NDJSON (one entry a line, as stored) or CSV (for a spreadsheet).
-import type { AuditEvent } from '../ports.ts';
+import type { AuditEvent } from '#ports';
 
 export const AUDIT_CSV_COLUMNS = ['at', 'patientId', 'type', 'text', 'details'] as const;
 

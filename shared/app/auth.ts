@@ -1,6 +1,6 @@
 // Device bearer tokens: issued once, stored only as a SHA-256 hash, checked on every request.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { DeviceToken, TokenStore } from '../ports.ts';
+import type { DeviceToken, TokenStore } from '#ports';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');

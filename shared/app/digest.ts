@@ -1,8 +1,8 @@
 // A message's identity is (messageId, content digest) (crs-rules.md v1.1 item 8): the same id with the same
 // content is a duplicate however late it comes; the same id with other content is a new observation.
 import { hash } from 'node:crypto';
-import type { DeviceMessage } from '../domain/contract.ts';
-import type { Arrival } from '../domain/reducer.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { Arrival } from '#domain/reducer.ts';
 
 /** base64url characters kept from the SHA-256: 22 characters, 132 bits. */
 export const DIGEST_LENGTH = 22;

@@ -1,10 +1,10 @@
 // Grading a patient's messages from the queue: read the state once, apply the messages in order, write the
 // state and its outbox once, with a version condition so that no concurrent or repeated delivery loses an update.
-import type { GradingConfig } from '../domain/config.ts';
-import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
-import type { Notification } from '../domain/page.ts';
-import { reduce, type Step } from '../domain/reducer.ts';
-import { SeenBefore, VersionConflict, type AuditEvent, type SeenMessage, type StateStore } from '../ports.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
+import type { Notification } from '#domain/page.ts';
+import { reduce, type Step } from '#domain/reducer.ts';
+import { SeenBefore, VersionConflict, type AuditEvent, type SeenMessage, type StateStore } from '#ports';
 import { arrivalOf } from './digest.ts';
 
 export interface GroupResult {

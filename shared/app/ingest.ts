@@ -1,8 +1,8 @@
 // Ingest: one HTTP request in, one response out, whatever hosts it (Lambda, the embedded server).
 // A valid message is answered 202 only once it is durably queued; anything else gets a status to act on.
-import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
-import { MINUTE, iso, parseTime } from '../domain/time.ts';
-import type { MessageQueue, QueuedMessage, TokenStore } from '../ports.ts';
+import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
+import { MINUTE, iso, parseTime } from '#domain/time.ts';
+import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
 import { authenticate } from './auth.ts';
 

@@ -1,6 +1,6 @@
 // In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
-import { firstSendPending, type Page, type Silence } from '../domain/paging.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageStore, type ParkedSend, type ParkedSends } from '../ports.ts';
+import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
 
 export class MemoryPageStore implements PageStore {
   private readonly pages = new Map<string, Page>();

@@ -17,9 +17,9 @@ import {
   type PagingConfig,
   type Silence,
   type Transition,
-} from '../domain/paging.ts';
-import { MINUTE, iso } from '../domain/time.ts';
-import { RecordRefused, VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore, type ParkedSend, type ParkedSends } from '../ports.ts';
+} from '#domain/paging.ts';
+import { MINUTE, iso } from '#domain/time.ts';
+import { RecordRefused, VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
 import { signAck, verifyAck } from './ack.ts';
 
 export interface PagerDeps {

@@ -6,13 +6,13 @@
 //   {"type":"end-silence","silenceId":"s1","by":"...","at":"..."}
 //   {"type":"advance","to":"..."}          (let time pass with no message)
 import * as z from 'zod';
-import type { GradingConfig } from '../domain/config.ts';
-import { validateMessage } from '../domain/contract.ts';
-import type { OutputEvent } from '../domain/events.ts';
-import { feedStatus, PAGE_TEAMS } from '../domain/paging.ts';
-import type { PatientState } from '../domain/state.ts';
-import { iso, parseTime } from '../domain/time.ts';
-import type { AuditEvent } from '../ports.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { validateMessage } from '#domain/contract.ts';
+import type { OutputEvent } from '#domain/events.ts';
+import { feedStatus, PAGE_TEAMS } from '#domain/paging.ts';
+import type { PatientState } from '#domain/state.ts';
+import { iso, parseTime } from '#domain/time.ts';
+import type { AuditEvent } from '#ports';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
 import { Replay } from './replay.ts';

@@ -1,11 +1,11 @@
 // Replay: the same validation, per-patient state and grading as the deployed pipeline, over lines of NDJSON
 // taken in order as arrival order. States are held in memory, one per patient, and so is every message identity
 // applied (messageId -> digests), unbounded: in a replay a duplicate is a duplicate however late it comes.
-import type { GradingConfig } from '../domain/config.ts';
-import { validateMessage } from '../domain/contract.ts';
-import { stepEvents, type OutputEvent } from '../domain/events.ts';
-import { reduce, type AlertChange } from '../domain/reducer.ts';
-import type { PatientState } from '../domain/state.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { validateMessage } from '#domain/contract.ts';
+import { stepEvents, type OutputEvent } from '#domain/events.ts';
+import { reduce, type AlertChange } from '#domain/reducer.ts';
+import type { PatientState } from '#domain/state.ts';
 import { arrivalOf } from './digest.ts';
 
 export class Replay {

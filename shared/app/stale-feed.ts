@@ -1,8 +1,8 @@
 // The stale-feed alert and its all-clear, as every backend raises them: "no data: the grade cannot be trusted"
 // for an enrolled patient whose monitor went quiet, cleared when data resumes. The alert's id comes from the
 // patient and the time the feed went quiet, so raising it again (a repeated sweep) opens nothing new.
-import type { PatientState } from '../domain/state.ts';
-import { iso } from '../domain/time.ts';
+import type { PatientState } from '#domain/state.ts';
+import { iso } from '#domain/time.ts';
 import type { AlertInput } from './pager.ts';
 
 const bedOf = (state: PatientState | undefined) => (state?.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '');

@@ -6,11 +6,11 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SqliteAuditLog } from '../adapters/embedded/audit.ts';
-import { DB_FILE } from '../adapters/embedded/db.ts';
-import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
-import type { AuditLog } from '../ports.ts';
-import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
+import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
+import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
+import type { AuditLog } from '#ports';
+import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const AUDIT_USAGE = `  crs audit export --patient P [--format ndjson|csv] [--data DIR] [--backend embedded]
       one patient's audit trail, oldest first, on stdout ("--patient '*'": team-wide entries, e.g. team silences)

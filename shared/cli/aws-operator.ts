@@ -7,10 +7,10 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { readFileSync } from 'node:fs';
-import type { GradingConfig } from '../domain/config.ts';
-import { ENV } from '../adapters/aws/env.ts';
-import { DynamoAuditLog } from '../adapters/aws/dynamo-audit-log.ts';
-import { awsPaging, readAckSecret, type AwsPaging } from '../adapters/aws/paging.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { ENV } from '#adapters/aws/env.ts';
+import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { awsPaging, readAckSecret, type AwsPaging } from '#adapters/aws/paging.ts';
 
 /** What only the operator commands use (crs doctor), named like the functions' variables. */
 export const OPERATOR_ENV = {

@@ -26,10 +26,10 @@ import {
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ENV } from '../adapters/aws/env.ts';
-import { testPagePublishInput } from '../adapters/aws/sns-page-sender.ts';
-import { STATE_TABLE } from '../adapters/aws/table-layout.ts';
-import { PAGE_TEAMS, type PageTeam } from '../domain/paging.ts';
+import { ENV } from '#adapters/aws/env.ts';
+import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
+import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorVariables } from './aws-operator.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--test-page TEAM] [--json]
@@ -344,7 +344,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
     vars = operatorVariables(values.outputs, process.env);
     need(vars, ENV.topicArn);
     if (values.paging !== undefined) {
-      const { parsePagingConfig } = await import('../../infra/paging-config.ts');
+      const { parsePagingConfig } = await import('#domain/paging-endpoints.ts');
       let json: unknown;
       try {
         json = JSON.parse(readFileSync(values.paging, 'utf8'));

@@ -1,9 +1,10 @@
 // The `crs` command line: one entry, one sub-command per job.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '../domain/config.ts';
-import { deviceMessageJsonSchema } from '../domain/contract.ts';
+import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
+import { deviceMessageJsonSchema } from '#domain/contract.ts';
 import { EXIT, replayCommand } from './replay.ts';
+import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
 export const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', import.meta.url);
 
@@ -62,7 +63,12 @@ function withoutBackend(args: string[]): string[] {
   return args.filter((a, i) => a !== '--backend' && args[i - 1] !== '--backend' && !a.startsWith('--backend='));
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** What the entry point (bin/crs.js) hands in: code outside shared/ that the CLI may not import itself. */
+export interface EntryHooks {
+  synthesize?: Synthesize;
+}
+
+export async function main(argv: string[], hooks: EntryHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -77,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
           const { REPLAY_FORMATS, replayInterfacesCommand } = await import('./replay-interfaces.ts');
           if (!(REPLAY_FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${REPLAY_FORMATS.join(', ')}`);
           if (values.escalations) throw new UsageError('--escalations takes JSON; translate first or replay without it');
-          const zone = values['hl7-zone'] === undefined ? undefined : (await import('../adapters/interfaces/zone.ts')).parseZone(values['hl7-zone']);
+          const zone = values['hl7-zone'] === undefined ? undefined : (await import('#app/interfaces/zone.ts')).parseZone(values['hl7-zone']);
           if (values['hl7-zone'] !== undefined && !zone) throw new UsageError('--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00)');
           return await replayInterfacesCommand(positionals[0]!, values.format as 'hl7v2' | 'fhir' | 'mixed', loadConfig(values.config, values.scheme), zone);
         }
@@ -93,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
       // Loaded on demand, so that replay does not pay for SQLite and the HTTP server.
       case 'serve':
         // --backend aws: the deployed shape against an AWS endpoint (serve-aws.ts); otherwise the embedded backend.
-        if (backendOf(rest) === 'aws') return await (await import('./serve-aws.ts')).serveAwsCommand(rest, loadConfig);
+        if (backendOf(rest) === 'aws') return await (await import('./serve-aws.ts')).serveAwsCommand(rest, loadConfig, hooks.synthesize);
         return await (await import('./serve.ts')).serveCommand(withoutBackend(rest), loadConfig);
       case 'start':
         return await (await import('./serve.ts')).startCommand(rest, loadConfig);

@@ -1,8 +1,8 @@
 // `crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]`: MLLP from the
-// monitors in, HTTPS to POST /v1/hl7v2 out, with a durable local spool (shared/bridge/mllp-bridge.ts).
+// monitors in, HTTPS to POST /v1/hl7v2 out, with a durable local spool (shared/hosts/mllp-bridge/mllp-bridge.ts).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startBridge } from '../bridge/mllp-bridge.ts';
+import { startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 
 export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]
       MLLP in (monitor gateways), HTTPS out to URL (the API's base or its /v1/hl7v2) with the device token in F;

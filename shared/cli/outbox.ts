@@ -9,9 +9,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { GradingConfig } from '../domain/config.ts';
-import { iso } from '../domain/time.ts';
-import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { iso } from '#domain/time.ts';
+import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { serveClient, type ServeClient } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
@@ -94,7 +94,7 @@ type Values = { data?: string; outputs?: string; config?: string; sink?: string;
 
 async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values): Promise<number> {
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
-  const { DB_FILE } = await import('../adapters/embedded/db.ts');
+  const { DB_FILE } = await import('#adapters/sqlite/db.ts');
   if (!existsSync(join(dir, DB_FILE))) throw new OutboxUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
   const server = await runningServer(dir);
   if (server) {
@@ -117,7 +117,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   }
   // No server: the database itself. A retry is a deleted parked row; the lanes deliver it when the server starts.
   // Holding the data directory's lock meanwhile proves no server is running (one that does not answer is refused).
-  const { lockDataDir } = await import('../adapters/embedded/db.ts');
+  const { lockDataDir } = await import('#adapters/sqlite/db.ts');
   let lock: { release(): void };
   try {
     lock = lockDataDir(dir);
@@ -162,8 +162,8 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
     throw new OutboxUsageError('on AWS the lanes that park are sns (the pager\'s page sends) and notify (the notifier\'s outbox records)');
   }
   const { operatorPaging, operatorVariables, OPERATOR_ENV } = await import('./aws-operator.ts');
-  const { OutboxDelivery } = await import('../adapters/aws/outbox-delivery.ts');
-  const failuresQueue = await import('../adapters/aws/notify-failures.ts');
+  const { OutboxDelivery } = await import('#adapters/aws/outbox-delivery.ts');
+  const failuresQueue = await import('#adapters/aws/notify-failures.ts');
   const { SQSClient } = await import('@aws-sdk/client-sqs');
   const { DynamoDBStreamsClient } = await import('@aws-sdk/client-dynamodb-streams');
   const vars = operatorVariables(v.outputs, process.env);
@@ -173,7 +173,7 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
   const queueUrl = vars[OPERATOR_ENV.notifyFailuresQueue];
   const sns = v.sink !== 'notify';
   const notify = v.sink !== 'sns';
-  let failures: import('../adapters/aws/notify-failures.ts').NotifyFailure[] = [];
+  let failures: import('#adapters/aws/notify-failures.ts').NotifyFailure[] = [];
   try {
     const sends = sns ? await paging.parked.list() : [];
     const records = notify ? await paging.parkedRecords.list() : [];

@@ -4,16 +4,16 @@
 // them), translated exactly as the servers translate them. A refused message or part is a "rejected" event naming
 // its item (1-based) and problem.
 import { readFileSync } from 'node:fs';
-import { check } from '../app/ingest.ts';
-import { Replay } from '../app/replay.ts';
-import { entriesOf, translateResources } from '../adapters/fhir/translate.ts';
-import { MllpDecoder } from '../adapters/hl7v2/mllp.ts';
-import { translatePcd01, type Hl7Location } from '../adapters/hl7v2/pcd01.ts';
-import { screen, type Translated } from '../adapters/interfaces/screen.ts';
-import type { SiteZone } from '../adapters/interfaces/zone.ts';
-import type { GradingConfig } from '../domain/config.ts';
-import type { DeviceMessage } from '../domain/contract.ts';
-import type { OutputEvent } from '../domain/events.ts';
+import { check } from '#app/ingest.ts';
+import { Replay } from '#app/replay.ts';
+import { entriesOf, translateResources } from '#app/fhir/translate.ts';
+import { MllpDecoder } from '#app/hl7v2/mllp.ts';
+import { translatePcd01, type Hl7Location } from '#app/hl7v2/pcd01.ts';
+import { screen, type Translated } from '#app/interfaces/screen.ts';
+import type { SiteZone } from '#app/interfaces/zone.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { OutputEvent } from '#domain/events.ts';
 import { NdjsonWriter } from './io.ts';
 import { EXIT } from './replay.ts';
 

@@ -1,8 +1,8 @@
 // `crs replay FILE [--scheme astct2019|lee2014] [--config FILE] [--escalations [--until TIME]]`:
 // NDJSON in, NDJSON events out.
-import { EscalatingReplay } from '../app/replay-escalations.ts';
-import { Replay } from '../app/replay.ts';
-import type { GradingConfig } from '../domain/config.ts';
+import { EscalatingReplay } from '#app/replay-escalations.ts';
+import { Replay } from '#app/replay.ts';
+import type { GradingConfig } from '#domain/config.ts';
 import { NdjsonWriter, readLines } from './io.ts';
 
 export const EXIT = { ok: 0, rejected: 1, usage: 2 } as const;

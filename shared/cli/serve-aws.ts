@@ -5,8 +5,9 @@
 // everything else go to standard error.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { GradingConfig } from '../domain/config.ts';
-import { PREFIX_PATTERN } from '../aws-host/provision.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { PREFIX_PATTERN } from '#hosts/aws-emulator/provision.ts';
+import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
@@ -43,7 +44,13 @@ function readJson(what: string, file: string): unknown {
   }
 }
 
-export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
+/** The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. */
+function needSynth(synthesize: Synthesize | undefined): Synthesize {
+  if (!synthesize) throw new UsageError('crs serve --backend aws needs the stack: run it through bin/crs.js (npx crs)');
+  return synthesize;
+}
+
+export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, synthesize: Synthesize | undefined): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -82,9 +89,9 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
 
   try {
     const paging = values.paging === undefined ? undefined : readJson('paging config', values.paging);
-    const { startAwsHost, teardownAwsHost } = await import('../aws-host/host.ts');
+    const { startAwsHost, teardownAwsHost } = await import('#hosts/aws-emulator/host.ts');
     if (values.teardown) {
-      const p = await teardownAwsHost({ endpoint, region, prefix, ...(paging ? { paging } : {}) });
+      const p = await teardownAwsHost({ synthesize: needSynth(synthesize), endpoint, region, prefix, ...(paging ? { paging } : {}) });
       log(`crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topic, ${p.secrets.length} secret`);
       return 0;
     }
@@ -103,6 +110,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
     process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
     log(`crs serve: aws backend on ${where}; synthesizing the stack and provisioning run ${prefix}...`);
     const host = await startAwsHost({
+      synthesize: needSynth(synthesize),
       endpoint,
       region,
       prefix,
@@ -135,7 +143,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
     if (values.outputs !== undefined) {
       const { OUTPUTS, OPERATOR_ENV } = await import('./aws-operator.ts');
       const vars = Object.assign({}, ...Object.values(p.functions).map((f) => f.environment)) as Record<string, string>;
-      const { localFunctionName } = await import('../aws-host/provision.ts');
+      const { localFunctionName } = await import('#hosts/aws-emulator/provision.ts');
       Object.assign(vars, {
         [OPERATOR_ENV.ingestFunction]: localFunctionName(prefix, 'ingest'),
         [OPERATOR_ENV.gradeFunction]: localFunctionName(prefix, 'grade'),

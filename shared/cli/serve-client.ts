@@ -2,8 +2,8 @@
 // address from DIR/serve.json and the board key from DIR/board.key, then its board API over HTTP.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BOARD_KEY_FILE } from '../server/board-key.ts';
-import { SERVE_INFO_FILE } from '../server/embedded.ts';
+import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
+import { SERVE_INFO_FILE } from '#hosts/embedded/embedded.ts';
 
 export interface ServeClient {
   url: string;

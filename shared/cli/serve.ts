@@ -5,11 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openDataDir } from '../adapters/embedded/db.ts';
-import { parseZone } from '../adapters/interfaces/zone.ts';
-import type { GradingConfig } from '../domain/config.ts';
-import { COURSE_NAMES } from '../sim/courses.ts';
-import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '../server/embedded.ts';
+import { openDataDir } from '#adapters/sqlite/db.ts';
+import { parseZone } from '#app/interfaces/zone.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { COURSE_NAMES } from '#sim/courses.ts';
+import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]

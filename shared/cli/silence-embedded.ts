@@ -2,8 +2,8 @@
 // own API (the board's), with the board key kept in that directory. The server does the work (pager, audit, a
 // synchronous=FULL commit, the board's live update); this is a client of it.
 import { resolve } from 'node:path';
-import type { Silence } from '../domain/paging.ts';
-import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
+import type { Silence } from '#domain/paging.ts';
+import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { serveClient } from './serve-client.ts';
 import { SilenceUsageError, type SilenceBackend } from './silence.ts';
 

@@ -5,11 +5,11 @@
 // credentials; `--backend embedded` (the default) asks the `crs serve` running on --data DIR, through the same
 // API as its board (POST /api/silences), so that its pager, board and audit trail see the silence at once.
 import { parseArgs } from 'node:util';
-import type { GradingConfig } from '../domain/config.ts';
-import type { Silence } from '../domain/paging.ts';
-import { iso } from '../domain/time.ts';
-import { checkAckName } from '../app/ack.ts';
-import { checkSilence } from '../server/http.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import type { Silence } from '#domain/paging.ts';
+import { iso } from '#domain/time.ts';
+import { checkAckName } from '#app/ack.ts';
+import { checkSilence } from '#hosts/embedded/http.ts';
 
 export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
       the same on the crs serve running on DIR (default ./.crs), as its board does

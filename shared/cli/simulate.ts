@@ -1,13 +1,13 @@
 // `crs simulate`: plays realistic courses to a running `crs serve` over HTTP, at accelerated speed, deterministic
 // for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
 import { parseArgs } from 'node:util';
-import { readAck } from '../adapters/hl7v2/ack.ts';
-import { toPcd01 } from '../adapters/hl7v2/encode.ts';
-import { MllpClient } from '../adapters/hl7v2/mllp-client.ts';
-import type { DeviceMessage } from '../domain/contract.ts';
-import { iso, parseTime } from '../domain/time.ts';
-import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '../sim/courses.ts';
-import { anchorStart, follow, play, postMessage, type PlayStats } from '../sim/player.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { iso, parseTime } from '#domain/time.ts';
+import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '#sim/courses.ts';
+import { anchorStart, follow, play, postMessage, type PlayStats } from '#sim/player.ts';
 import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]

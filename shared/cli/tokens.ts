@@ -5,11 +5,11 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { issueToken } from '../app/auth.ts';
-import { ENV } from '../adapters/aws/env.ts';
-import { DB_FILE } from '../adapters/embedded/db.ts';
-import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
-import type { TokenStore } from '../ports.ts';
+import { issueToken } from '#app/auth.ts';
+import { ENV } from '#adapters/aws/env.ts';
+import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import type { TokenStore } from '#ports';
 
 export const TOKEN_USAGE = `usage:
   crs token issue --device DEVICE_ID [--json]   issue a token (shown once; only its hash is stored)
@@ -43,14 +43,14 @@ const defaultIo: TokenCommandIo = {
   err: (t) => process.stderr.write(t),
   now: () => new Date(),
   embedded: async (dir) => {
-    const { openDataDir } = await import('../adapters/embedded/db.ts');
-    const { SqliteTokenStore } = await import('../adapters/embedded/tokens.ts');
+    const { openDataDir } = await import('#adapters/sqlite/db.ts');
+    const { SqliteTokenStore } = await import('#adapters/sqlite/tokens.ts');
     const db = openDataDir(dir);
     return { tokens: new SqliteTokenStore(db), close: () => db.close() };
   },
   aws: async (table) => {
     const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-    const { DynamoTokenStore } = await import('../adapters/aws/dynamo-token-store.ts');
+    const { DynamoTokenStore } = await import('#adapters/aws/dynamo-token-store.ts');
     return { tokens: new DynamoTokenStore(new DynamoDBClient({}), table), close: () => {} };
   },
   env: process.env,

@@ -1,8 +1,8 @@
 // Simulated patient courses for demos, training and tests: bedside monitor readings with noise, pump and charting
 // events, at realistic times. Noise is bounded so that each course's grades are the same for every seed (a low
 // blood pressure stays below the threshold, a normal one stays well above it); only values and timings vary.
-import type { DeviceMessage, SOURCE_KINDS, VitalsSection } from '../domain/contract.ts';
-import { HOUR, MINUTE, iso } from '../domain/time.ts';
+import type { DeviceMessage, SOURCE_KINDS, VitalsSection } from '#domain/contract.ts';
+import { HOUR, MINUTE, iso } from '#domain/time.ts';
 import { int, mulberry32, round, uniform, type Rng } from './prng.ts';
 
 type SourceKind = (typeof SOURCE_KINDS)[number];

@@ -2,8 +2,8 @@
 // time comes (accelerated by `speed`), a patient's messages one after the other in order, retried on 5xx, 429
 // and connection errors (the server may be restarting), never on a 4xx it would refuse again.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DeviceMessage } from '../domain/contract.ts';
-import { MINUTE } from '../domain/time.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { MINUTE } from '#domain/time.ts';
 import { mulberry32 } from './prng.ts';
 import { settledReading, type Scenario } from './courses.ts';
 

@@ -10,11 +10,11 @@ import { DynamoDBClient, GetItemCommand, TransactWriteItemsCommand, type Attribu
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
 import type { SQSRecord } from 'aws-lambda';
-import { BUDGETS, FUNCTION_ENTRIES, LAMBDA_BUNDLE, REPO_ROOT, type FunctionName } from '../../infra/bundling.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { ENV } from '../../shared/adapters/aws/env.ts';
+import { BUDGETS, FUNCTION_ENTRIES, LAMBDA_BUNDLE, REPO_ROOT, type FunctionName } from '#infra/bundling.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { ENV } from '#adapters/aws/env.ts';
 
 const COLD_RUNS = 7;
 /** Inside the repository, so that the bundles find @aws-sdk/* in node_modules as they find it in the Lambda runtime. */
@@ -129,8 +129,8 @@ async function dynamoRequestsPerPatient(): Promise<{ patients: number; firstDeli
   process.env.AWS_REGION ??= 'eu-west-1';
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  const { createGradeHandler } = await import('../../functions/grade/handler.ts');
-  const { telemetry } = await import('../../shared/adapters/aws/telemetry.ts');
+  const { createGradeHandler } = await import('#functions/grade/handler.ts');
+  const { telemetry } = await import('#adapters/aws/telemetry.ts');
   const ddb = mockClient(DynamoDBClient);
   const results = [];
   for (const patients of [1, 4, 10]) {

@@ -4,12 +4,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { validateMessage, type DeviceMessage } from '../../shared/domain/contract.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import { serializeState, type PatientState } from '../../shared/domain/state.ts';
-import { week } from '../support/week.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
+import { reduce } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { serializeState, type PatientState } from '#domain/state.ts';
+import { week } from '#test/support/week.ts';
 import { syntheticFeed } from './generate.ts';
 
 const COUNT = 100_000;

@@ -17,16 +17,16 @@ import {
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
 import { Agent } from 'node:http';
-import { publishInput } from '../../shared/adapters/aws/sns-page-sender.ts';
-import { pagesForNotification } from '../../shared/domain/paging.ts';
-import { Replay } from '../../shared/app/replay.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { publishInput } from '#adapters/aws/sns-page-sender.ts';
+import { pagesForNotification } from '#domain/paging.ts';
+import { Replay } from '#app/replay.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 import { postMessages } from './post.ts';
-import type { Notification } from '../../shared/domain/page.ts';
-import { INGEST_TOKEN, health, runPrefix, spawnAwsServe, stop, teardown } from '../support/aws-serve.ts';
-import { recentFeed } from '../support/feed.ts';
-import { startEmulator } from '../support/moto.ts';
+import type { Notification } from '#domain/page.ts';
+import { INGEST_TOKEN, health, runPrefix, spawnAwsServe, stop, teardown } from '#test/support/aws-serve.ts';
+import { recentFeed } from '#test/support/feed.ts';
+import { startEmulator } from '#test/support/moto.ts';
 
 const MESSAGES = 1000;
 const PATIENTS = 50;

@@ -1,6 +1,6 @@
 // A deterministic synthetic feed: N messages over P patients, interleaved, one-minute-ish cadence per patient,
 // with the mix a ward produces (mostly vitals; some oxygen, pumps, neuro checks, medications).
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 
 export function syntheticFeed(count: number, patients: number, seed = 42): DeviceMessage[] {
   let s = seed;

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 import { postMessages } from './post.ts';
-import { INGEST_TOKEN, health, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
+import { INGEST_TOKEN, health, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 import { syntheticFeed } from './generate.ts';
 
 const PATIENTS = 100;

@@ -4,10 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
-import { toPcd01 } from '../../shared/adapters/hl7v2/encode.ts';
-import { MllpClient } from '../../shared/adapters/hl7v2/mllp-client.ts';
-import { health, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
+import { health, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 import { syntheticFeed } from './generate.ts';
 
 const PATIENTS = 100;

@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PageEvent } from '../../shared/adapters/embedded/pages.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { health, post, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
+import type { PageEvent } from '#domain/page-event.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { health, post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 
 const SAMPLES = 200;
 const BURST = 1000;

@@ -1,7 +1,7 @@
 // A lean keep-alive POST of one message (or a batch) to a crs ingest, answering the status: the benches' device
 // side, kept cheap so that it costs the shared 2-core machine little.
 import { request, type Agent } from 'node:http';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 
 export function postMessages(url: string, agent: Agent, token: string, body: DeviceMessage | DeviceMessage[]): Promise<number> {
   const data = JSON.stringify(body);

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildScenario } from '../../shared/sim/courses.ts';
-import { anchorStart, play } from '../../shared/sim/player.ts';
-import { INGEST_TOKEN, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
+import { buildScenario } from '#sim/courses.ts';
+import { anchorStart, play } from '#sim/player.ts';
+import { INGEST_TOKEN, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SPEED = 900;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/build.ts';
+import { buildApp } from '#infra/build.ts';
 import { PAGING, synthesize } from './synth.ts';
 
 interface Report {

@@ -9,12 +9,12 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/build.ts';
-import { REPO_ROOT } from '../../infra/bundling.ts';
-import { API_THROTTLED_METRIC, MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '../../infra/stack.ts';
-import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '../../infra/throttles.ts';
-import { TEAMS } from '../../shared/domain/config.ts';
-import { PAGES_TOPIC_DISPLAY_NAME } from '../../shared/adapters/aws/sns-page-sender.ts';
+import { buildApp } from '#infra/build.ts';
+import { REPO_ROOT } from '#infra/bundling.ts';
+import { API_THROTTLED_METRIC, MAX_RECEIVE_COUNT, NOTIFY_BATCH_SIZE, NOTIFY_RETRY_ATTEMPTS, SCHEDULE_CONCURRENCY } from '#infra/stack.ts';
+import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '#infra/throttles.ts';
+import { TEAMS } from '#domain/config.ts';
+import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { PAGING, synthesize } from './synth.ts';
 
 let synth: ReturnType<typeof synthesize>;

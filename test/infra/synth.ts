@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, STACK_NAME } from '../../infra/build.ts';
+import { buildApp, STACK_NAME } from '#infra/build.ts';
 
 export const PAGING = {
   teams: {

@@ -11,12 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../shared/domain/config.ts';
-import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received } from '../support/conservation.ts';
-import { INGEST_TOKEN, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '../support/aws-serve.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { freePort, startEmulator, type Emulator } from '../support/moto.ts';
-import { crsAsync } from '../support/cli.ts';
+import { resolveConfig } from '#domain/config.ts';
+import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received } from '#test/support/conservation.ts';
+import { INGEST_TOKEN, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '#test/support/aws-serve.ts';
+import { startFaultProxy, type FaultProxy } from '#test/support/fault-proxy.ts';
+import { freePort, startEmulator, type Emulator } from '#test/support/moto.ts';
+import { crsAsync } from '#test/support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-conservation-'));
 const configFile = join(dir, 'config.json');

@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DoctorReport } from '../../shared/cli/doctor.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { PAGE_TEAMS } from '../../shared/domain/paging.ts';
-import { pageLines, post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '../support/aws-serve.ts';
-import { crsAsync } from '../support/cli.ts';
-import { startEmulator, type Emulator } from '../support/moto.ts';
+import type { DoctorReport } from '#cli/doctor.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { PAGE_TEAMS } from '#domain/paging.ts';
+import { pageLines, post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '#test/support/aws-serve.ts';
+import { crsAsync } from '#test/support/cli.ts';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
 const outputsFile = join(dir, 'outputs.json');

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
-import { CRS_BIN, INGEST_TOKEN, REPO, pageLines, runPrefix, settle, spawnAwsServe, stop, teardown } from '../support/aws-serve.ts';
-import { asInterfaces, vignettes } from '../support/interfaces.ts';
-import { startEmulator, type Emulator } from '../support/moto.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { CRS_BIN, INGEST_TOKEN, REPO, pageLines, runPrefix, settle, spawnAwsServe, stop, teardown } from '#test/support/aws-serve.ts';
+import { asInterfaces, vignettes } from '#test/support/interfaces.ts';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-interfaces-'));
 let emulator: Emulator;

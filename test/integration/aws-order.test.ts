@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Replay } from '../../shared/app/replay.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type PageLine } from '../support/aws-serve.ts';
-import { recentFeed } from '../support/feed.ts';
-import { startEmulator, type Emulator } from '../support/moto.ts';
+import { Replay } from '#app/replay.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type PageLine } from '#test/support/aws-serve.ts';
+import { recentFeed } from '#test/support/feed.ts';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 // The feed ends two hours ago: with the default 15 minutes every one of the 200 monitors would be "quiet" and
 // raise a stale-feed alert, which is not what this test is about (aws-paging.test.ts is).

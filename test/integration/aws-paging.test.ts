@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signAck } from '../../shared/app/ack.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { post, runPrefix, spawnAwsServe, stop, teamPages, teardown, type AwsServe, type PrintedPage } from '../support/aws-serve.ts';
-import { crsAsync } from '../support/cli.ts';
-import { startEmulator, type Emulator } from '../support/moto.ts';
+import { signAck } from '#app/ack.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { post, runPrefix, spawnAwsServe, stop, teamPages, teardown, type AwsServe, type PrintedPage } from '#test/support/aws-serve.ts';
+import { crsAsync } from '#test/support/cli.ts';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 const SEVERE_S = 6;
 const OTHER_S = 12;

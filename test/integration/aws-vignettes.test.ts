@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { CRS_BIN, REPO, byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '../support/aws-serve.ts';
-import { startEmulator, type Emulator } from '../support/moto.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { CRS_BIN, REPO, byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '#test/support/aws-serve.ts';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 interface Vignette {
   id: string;

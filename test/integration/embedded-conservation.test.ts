@@ -11,10 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../shared/domain/config.ts';
-import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received, type Send } from '../support/conservation.ts';
+import { resolveConfig } from '#domain/config.ts';
+import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received, type Send } from '#test/support/conservation.ts';
 import { health, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
-import { crsAsync } from '../support/cli.ts';
+import { crsAsync } from '#test/support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-conservation-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Replay } from '../../shared/app/replay.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { buildScenario } from '../../shared/sim/courses.ts';
+import { Replay } from '#app/replay.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { buildScenario } from '#sim/courses.ts';
 import { idle, pageEvents, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-durability-'));

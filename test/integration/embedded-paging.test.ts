@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PageEvent } from '../../shared/adapters/embedded/pages.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { enrol, msg } from '../support/messages.ts';
+import type { PageEvent } from '#domain/page-event.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 import { CRS_BIN, REPO, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'crs-paging-it-'));

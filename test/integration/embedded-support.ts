@@ -2,9 +2,9 @@
 // over HTTP. Used by the embedded integration tests, the browser test and the HTTP benchmark.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CRS_BIN = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
 export const INGEST_TOKEN = 'integration-test-token';
 

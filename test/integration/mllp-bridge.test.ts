@@ -7,9 +7,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
-import { MllpClient } from '../../shared/adapters/hl7v2/mllp-client.ts';
-import { asInterfaces, vignettes } from '../support/interfaces.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
+import { asInterfaces, vignettes } from '#test/support/interfaces.ts';
 import { CRS_BIN, INGEST_TOKEN, REPO, idle, pageEvents, spawnServe, stop } from './embedded-support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-'));

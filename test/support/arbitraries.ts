@@ -9,7 +9,7 @@ import {
   VASOPRESSOR_DRUGS,
   VASOPRESSOR_UNITS,
   type DeviceMessage,
-} from '../../shared/domain/contract.ts';
+} from '#domain/contract.ts';
 import { T0 } from './messages.ts';
 
 const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });

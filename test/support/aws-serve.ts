@@ -3,10 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import type { AwsHostHealth } from '../../shared/aws-host/host.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { AwsHostHealth } from '#hosts/aws-emulator/host.ts';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CRS_BIN = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
 export const INGEST_TOKEN = 'aws-integration-token';
 
@@ -116,8 +116,8 @@ export function post(url: string, m: DeviceMessage | DeviceMessage[], token = IN
   });
 }
 
-export type { PageLine as PrintedPage } from '../../shared/aws-host/page-printer.ts';
-import type { PageLine as PrintedPage } from '../../shared/aws-host/page-printer.ts';
+export type { PageLine as PrintedPage } from '#hosts/aws-emulator/page-printer.ts';
+import type { PageLine as PrintedPage } from '#hosts/aws-emulator/page-printer.ts';
 
 export interface PageLine {
   type: string;

@@ -5,11 +5,11 @@
 // messageIds reused with other content (a counter reset after a reboot, issue 10's reproduction among them), and
 // ids with characters that must not travel (expected 400). The check: every grade change `crs replay` computes for
 // the messages accepted reaches each of its teams exactly once (by id).
-import { Replay } from '../../shared/app/replay.ts';
-import type { GradingConfig } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { buildScenario } from '../../shared/sim/courses.ts';
-import { mulberry32 } from '../../shared/sim/prng.ts';
+import { Replay } from '#app/replay.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { buildScenario } from '#sim/courses.ts';
+import { mulberry32 } from '#sim/prng.ts';
 
 /** The configuration of issue 10's reproduction: a small recent window, no hold before a stand-down. */
 export const CONSERVATION_CONFIG = { dedupeWindow: 16, holdMinutes: 0, paging: { staleFeedMinutes: 1e9 } };

@@ -16,8 +16,8 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
 type Names = Record<string, string> | undefined;

@@ -1,7 +1,7 @@
 // The synthetic ward feed (test/bench/generate.ts) moved into the recent past: the ingest refuses observations
 // from the future, and a fixed date would one day be too old or, on a wrong clock, ahead.
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { syntheticFeed } from '../bench/generate.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { syntheticFeed } from '#test/bench/generate.ts';
 
 /** `count` messages over `patients` patients, interleaved, ending two hours ago. */
 export function recentFeed(count: number, patients: number): DeviceMessage[] {

@@ -2,13 +2,13 @@
 // from a monitor gateway, everything else (enrolment, oxygen, pumps, medications, neuro) as FHIR R4 from the EHR.
 import { readFileSync } from 'node:fs';
 import type { Bundle } from '@medplum/fhirtypes';
-import { check } from '../../shared/app/ingest.ts';
-import { FhirEncoder } from '../../shared/adapters/fhir/encode.ts';
-import { entriesOf, translateResources } from '../../shared/adapters/fhir/translate.ts';
-import { toPcd01 } from '../../shared/adapters/hl7v2/encode.ts';
-import { translatePcd01 } from '../../shared/adapters/hl7v2/pcd01.ts';
-import { screen } from '../../shared/adapters/interfaces/screen.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import { check } from '#app/ingest.ts';
+import { FhirEncoder } from '#app/fhir/encode.ts';
+import { entriesOf, translateResources } from '#app/fhir/translate.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
+import { screen } from '#app/interfaces/screen.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 
 export interface Vignette {
   id: string;

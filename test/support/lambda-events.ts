@@ -1,11 +1,11 @@
 // Lambda events as AWS delivers them (API Gateway HTTP API payload 2.0, SQS FIFO, DynamoDB stream), and a capture
 // of what the functions write to standard output (Powertools logs and EMF metrics) for the "ids only" checks.
 import type { APIGatewayProxyEventV2, DynamoDBRecord, DynamoDBStreamEvent, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import type { Notification } from '../../shared/domain/page.ts';
-import type { QueuedMessage } from '../../shared/ports.ts';
-import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
-import { messageDigest } from '../../shared/app/digest.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { Notification } from '#domain/page.ts';
+import type { QueuedMessage } from '#ports';
+import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { messageDigest } from '#app/digest.ts';
 
 export function httpEvent(opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string; base64?: boolean }): APIGatewayProxyEventV2 {
   const body = opts.body ?? '';

@@ -1,5 +1,5 @@
 // Builders for device messages in tests: a patient timeline written as minutes after a start time.
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 
 export const T0 = Date.parse('2026-01-10T08:00:00Z');
 

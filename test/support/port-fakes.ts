@@ -1,8 +1,8 @@
 // In-memory fakes of the ports, with the semantics the real adapters promise: the queue drops a messageId its
 // patient already queued (SQS FIFO deduplication), the state store checks the version, the ledger marks once.
 // Each counts its calls, and each can be told to fail, so handler tests can exercise failures and retries.
-import type { Notification } from '../../shared/domain/page.ts';
-import type { PatientState } from '../../shared/domain/state.ts';
+import type { Notification } from '#domain/page.ts';
+import type { PatientState } from '#domain/state.ts';
 import {
   VersionConflict,
   type DeviceToken,
@@ -13,7 +13,7 @@ import {
   type StateStore,
   type StoredState,
   type TokenStore,
-} from '../../shared/ports.ts';
+} from '#ports';
 
 export class MemoryQueue implements MessageQueue {
   readonly messages: QueuedMessage[] = [];

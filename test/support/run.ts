@@ -1,10 +1,10 @@
 // Runs messages through the reducer the way replay does, collecting what a user would see.
-import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import type { Notification } from '../../shared/domain/page.ts';
-import { reduce, type Assessment } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import type { PatientState } from '../../shared/domain/state.ts';
+import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { Notification } from '#domain/page.ts';
+import { reduce, type Assessment } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
+import type { PatientState } from '#domain/state.ts';
 
 export interface Run {
   state: PatientState | undefined;

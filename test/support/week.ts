@@ -1,6 +1,6 @@
 // A week of one-minute vitals for one patient (a fever course, pressors on and off, tocilizumab, neuro checks,
 // oxygen), deterministic: the patient-state size test and `npm run bench` measure the state it leaves.
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 import { enrol, msg } from './messages.ts';
 
 export function* week(patientId: string): Generator<DeviceMessage> {

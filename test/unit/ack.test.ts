@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signAck, verifyAck } from '../../shared/app/ack.ts';
+import { signAck, verifyAck } from '#app/ack.ts';
 
 const secret = randomBytes(32);
 const claims = { pageId: 'crs|P-1|msg-7|hematology', role: 'hematology fellow', expiresAt: Date.parse('2026-11-26T12:00:00Z') };

@@ -1,9 +1,9 @@
 // Warnings that are not grades: low SpO2 without oxygen support, and a monitor feed that went quiet.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { feedStatus } from '../../shared/domain/paging.ts';
-import { T0, enrol, msg } from '../support/messages.ts';
-import { run } from '../support/run.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { feedStatus } from '#domain/paging.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
+import { run } from '#test/support/run.ts';
 
 const P = 'W1';
 const spo2 = (m: number, value: number) => msg(P, m, { vitals: { spo2: value } });

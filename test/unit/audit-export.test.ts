@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../../shared/app/audit-export.ts';
-import type { AuditEvent } from '../../shared/ports.ts';
+import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
+import type { AuditEvent } from '#ports';
 
 const event: AuditEvent = {
   at: '2026-11-26T10:05:00Z',

@@ -5,14 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { BatchGetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
-import { Pager } from '../../shared/app/pager.ts';
-import { DEFAULT_PAGING, pagesForNotification, type Page, type PageableNotification, type Silence } from '../../shared/domain/paging.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageStore } from '../../shared/ports.ts';
-import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
-import { DynamoPageStore, DynamoParkedRecords, DynamoParkedSends, UNSENT_GRACE_MS } from '../../shared/adapters/aws/dynamo-page-store.ts';
-import { AUDIT_TABLE, PAGES_TABLE, patientOfPageId } from '../../shared/adapters/aws/table-layout.ts';
-import { FakeDynamo } from '../support/fake-dynamo.ts';
+import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
+import { Pager } from '#app/pager.ts';
+import { DEFAULT_PAGING, pagesForNotification, type Page, type PageableNotification, type Silence } from '#domain/paging.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageStore } from '#ports';
+import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { DynamoPageStore, DynamoParkedRecords, DynamoParkedSends, UNSENT_GRACE_MS } from '#adapters/aws/dynamo-page-store.ts';
+import { AUDIT_TABLE, PAGES_TABLE, patientOfPageId } from '#adapters/aws/table-layout.ts';
+import { FakeDynamo } from '#test/support/fake-dynamo.ts';
 
 const ddb = new FakeDynamo({
   pages: { partitionKey: 'pk', sortKey: 'sk', indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute } } },

@@ -3,13 +3,13 @@
 import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { handleIngest } from '../../shared/app/ingest.ts';
-import type { QueuedMessage } from '../../shared/ports.ts';
-import { SQS_BATCH, SqsFifoQueue } from '../../shared/adapters/aws/sqs-fifo-queue.ts';
-import { messageDigest } from '../../shared/app/digest.ts';
-import { msg } from '../support/messages.ts';
-import { MemoryTokenStore } from '../support/port-fakes.ts';
-import { issueToken } from '../../shared/app/auth.ts';
+import { handleIngest } from '#app/ingest.ts';
+import type { QueuedMessage } from '#ports';
+import { SQS_BATCH, SqsFifoQueue } from '#adapters/aws/sqs-fifo-queue.ts';
+import { messageDigest } from '#app/digest.ts';
+import { msg } from '#test/support/messages.ts';
+import { MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { issueToken } from '#app/auth.ts';
 
 const sqs = mockClient(SQSClient);
 const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';

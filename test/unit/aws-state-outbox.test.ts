@@ -4,13 +4,13 @@
 // 100-item limit of a DynamoDB transaction.
 import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { gradePatient } from '../../shared/app/grade.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { emptyState } from '../../shared/domain/state.ts';
-import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
-import { outboxRecord } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '../support/fake-dynamo.ts';
-import { T0, enrol, msg } from '../support/messages.ts';
+import { gradePatient } from '#app/grade.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { emptyState } from '#domain/state.ts';
+import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { outboxRecord } from '#adapters/aws/dynamo-state-store.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 
 const ddb = new FakeDynamo(STATE_STORE_TABLES);
 afterAll(() => ddb.restore());

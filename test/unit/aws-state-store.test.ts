@@ -11,17 +11,17 @@ import {
 import { readFileSync } from 'node:fs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gradePatient } from '../../shared/app/grade.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import { hasSeen } from '../../shared/domain/seen.ts';
-import { emptyState, serializeState } from '../../shared/domain/state.ts';
-import { VersionConflict } from '../../shared/ports.ts';
-import { DynamoStateStore, outboxNotification } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { quiet, sqsEvent, sqsRecord } from '../support/lambda-events.ts';
-import { enrol, msg } from '../support/messages.ts';
+import { gradePatient } from '#app/grade.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { reduce } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { hasSeen } from '#domain/seen.ts';
+import { emptyState, serializeState } from '#domain/state.ts';
+import { VersionConflict } from '#ports';
+import { DynamoStateStore, outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
+import { telemetry } from '#adapters/aws/telemetry.ts';
+import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 
 const ddb = mockClient(DynamoDBClient);
 const NOW = Date.parse('2026-01-10T09:00:00Z');
@@ -183,7 +183,7 @@ describe('grade batch DynamoDB budget', () => {
     process.env.CRS_AUDIT_TABLE = 'audit';
     process.env.CRS_SEEN_TABLE = 'seen';
     process.env.AWS_REGION = 'eu-west-1';
-    const { createGradeHandler } = await import('../../functions/grade/handler.ts');
+    const { createGradeHandler } = await import('#functions/grade/handler.ts');
     const handler = quiet(createGradeHandler({ store: store(), config: DEFAULT_CONFIG, now: () => NOW, ...telemetry('grade') }));
     const patients = ['A', 'B', 'C'];
     const records = patients.flatMap((p) => [enrol(p), msg(p, 0, { vitals: { temperatureC: 38.9 } }), msg(p, 5, { vitals: { heartRate: 120 } })]);

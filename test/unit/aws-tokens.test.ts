@@ -12,9 +12,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { authenticate, hashToken } from '../../shared/app/auth.ts';
-import { DynamoTokenStore } from '../../shared/adapters/aws/dynamo-token-store.ts';
-import { tokenCommand } from '../../shared/cli/tokens.ts';
+import { authenticate, hashToken } from '#app/auth.ts';
+import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
+import { tokenCommand } from '#cli/tokens.ts';
 
 const ddb = mockClient(DynamoDBClient);
 type Item = Record<string, AttributeValue>;

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { operatorVariables, readOutputs } from '../../shared/cli/aws-operator.ts';
-import { CLI } from '../support/cli.ts';
+import { operatorVariables, readOutputs } from '#cli/aws-operator.ts';
+import { CLI } from '#test/support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-operator-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,9 +1,9 @@
 // `crs replay --format hl7v2|fhir|mixed` (the real command): the vignettes as an interface engine's capture grade and
 // page as their JSON does; HL7 files split by MLLP frames or blank lines; refusals are "rejected" events.
 import { describe, expect, it } from 'vitest';
-import { frame } from '../../shared/adapters/hl7v2/mllp.ts';
-import { replayCli } from '../support/cli.ts';
-import { asInterfaces, vignettes } from '../support/interfaces.ts';
+import { frame } from '#app/hl7v2/mllp.ts';
+import { replayCli } from '#test/support/cli.ts';
+import { asInterfaces, vignettes } from '#test/support/interfaces.ts';
 
 const pages = (events: Record<string, unknown>[]) =>
   events.filter((e) => e.type === 'notification').map(({ notificationId: _n, causedBy: _c, ...rest }) => rest);

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { replayCli } from '../support/cli.ts';
+import { replayCli } from '#test/support/cli.ts';
 
 const good = (id: string, minutes: number, sections: object) =>
   JSON.stringify({

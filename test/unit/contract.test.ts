@@ -1,7 +1,7 @@
 // The device message contract v1 (message-contract.md): what is accepted, and what each refusal says.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { deviceMessageJsonSchema, validateMessage } from '../../shared/domain/contract.ts';
+import { deviceMessageJsonSchema, validateMessage } from '#domain/contract.ts';
 
 const base = {
   messageId: 'gw-icu4-000123',

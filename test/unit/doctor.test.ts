@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { examine, formatReport } from '../../shared/cli/doctor.ts';
+import { examine, formatReport } from '#cli/doctor.ts';
 
 const sns = mockClient(SNSClient);
 const cloudwatch = mockClient(CloudWatchClient);

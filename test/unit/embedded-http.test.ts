@@ -10,15 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken } from '../../shared/app/auth.ts';
-import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import type { PatientState } from '../../shared/domain/state.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
-import { StdoutSink } from '../../shared/server/sinks.ts';
-import { enrol, msg } from '../support/messages.ts';
+import { issueToken } from '#app/auth.ts';
+import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { reduce } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
+import type { PatientState } from '#domain/state.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { StdoutSink } from '#hosts/embedded/sinks.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 
 const TOKEN = 'local-test-token';
 // The messages are from January 2026: no stale-feed alert here (they are tested in embedded-paging-http.test.ts).
@@ -339,7 +339,7 @@ describe('the server process', () => {
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     const html = await res.text();
     expect(html).toContain('/board.js');
-    const boardDir = new URL('../../shared/board/', import.meta.url);
+    const boardDir = new URL('../../shared/web/', import.meta.url);
     for (const f of readdirSync(boardDir)) {
       const text = readFileSync(new URL(f, boardDir), 'utf8');
       // The only URL allowed is the SVG namespace, an identifier that is never fetched.

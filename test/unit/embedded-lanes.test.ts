@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REFUSED_ATTEMPTS } from '../../shared/adapters/embedded/outbox.ts';
-import { resolveConfig } from '../../shared/domain/config.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
-import { enrol, msg } from '../support/messages.ts';
+import { REFUSED_ATTEMPTS } from '#adapters/sqlite/outbox.ts';
+import { resolveConfig } from '#domain/config.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 
 const TOKEN = 'lanes-test-token';
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9, deliveryAlertMinutes: 0.05 } });

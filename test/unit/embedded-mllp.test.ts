@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
-import { toPcd01 } from '../../shared/adapters/hl7v2/encode.ts';
-import { MllpDecoder, frame } from '../../shared/adapters/hl7v2/mllp.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
-import { msg } from '../support/messages.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { msg } from '#test/support/messages.ts';
 
 const dirs: string[] = [];
 const servers: EmbeddedServer[] = [];

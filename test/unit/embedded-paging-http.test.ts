@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
-import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import type { AuditEvent } from '../../shared/ports.ts';
-import type { PageEvent } from '../../shared/adapters/embedded/pages.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
-import { T0, enrol, msg } from '../support/messages.ts';
+import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { AuditEvent } from '#ports';
+import type { PageEvent } from '#domain/page-event.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 
 const TOKEN = 'local-test-token';
 const MIN = 60_000;

@@ -3,13 +3,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Replay } from '../../shared/app/replay.ts';
-import { scenarioFor } from '../../shared/cli/simulate.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { validateMessage } from '../../shared/domain/contract.ts';
-import type { NotificationEvent } from '../../shared/domain/events.ts';
-import { buildScenario, COURSE_NAMES } from '../../shared/sim/courses.ts';
-import { anchorStart } from '../../shared/sim/player.ts';
+import { Replay } from '#app/replay.ts';
+import { scenarioFor } from '#cli/simulate.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { validateMessage } from '#domain/contract.ts';
+import type { NotificationEvent } from '#domain/events.ts';
+import { buildScenario, COURSE_NAMES } from '#sim/courses.ts';
+import { anchorStart } from '#sim/player.ts';
 
 const START = Date.parse('2026-03-01T06:00:00Z');
 

@@ -5,10 +5,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../shared/domain/config.ts';
-import { tokenCommand } from '../../shared/cli/tokens.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
-import { enrol } from '../support/messages.ts';
+import { resolveConfig } from '#domain/config.ts';
+import { tokenCommand } from '#cli/tokens.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { enrol } from '#test/support/messages.ts';
 
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));

@@ -3,10 +3,10 @@
 import fc from 'fast-check';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { issueToken } from '../../shared/app/auth.ts';
-import { handleFhirHttp } from '../../shared/adapters/fhir/http.ts';
-import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '../../shared/adapters/interfaces/terminology.ts';
-import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
+import { issueToken } from '#app/auth.ts';
+import { handleFhirHttp } from '#app/fhir/http.ts';
+import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const T = '2026-01-10T08:00:00+01:00';

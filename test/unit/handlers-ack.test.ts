@@ -3,20 +3,20 @@
 // apps; a forged, altered or expired token is refused with 403 and the refusal is audited; the log has ids only.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { signAck, verifyAck } from '../../shared/app/ack.ts';
-import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
-import { Pager } from '../../shared/app/pager.ts';
-import { DEFAULT_PAGING } from '../../shared/domain/paging.ts';
-import type { PageMessage } from '../../shared/ports.ts';
-import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, httpEvent, quiet } from '../support/lambda-events.ts';
+import { signAck, verifyAck } from '#app/ack.ts';
+import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
+import { Pager } from '#app/pager.ts';
+import { DEFAULT_PAGING } from '#domain/paging.ts';
+import type { PageMessage } from '#ports';
+import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { captureOutput, httpEvent, quiet } from '#test/support/lambda-events.ts';
 
-type HandlerModule = typeof import('../../functions/ack/handler.ts');
+type HandlerModule = typeof import('#functions/ack/handler.ts');
 let mod: HandlerModule;
 let live: Telemetry;
 beforeAll(async () => {
   process.env.AWS_REGION = 'eu-west-1';
-  mod = await import('../../functions/ack/handler.ts');
+  mod = await import('#functions/ack/handler.ts');
   live = telemetry('ack');
 });
 

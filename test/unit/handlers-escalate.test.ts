@@ -7,31 +7,31 @@ import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SQSRecord } from 'aws-lambda';
-import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
-import { Pager, type AlertInput } from '../../shared/app/pager.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { DEFAULT_PAGING, pagesForNotification, type Silence } from '../../shared/domain/paging.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import type { PatientState } from '../../shared/domain/state.ts';
-import type { PageMessage } from '../../shared/ports.ts';
-import { SqsTimer, delaySeconds, withTimers } from '../../shared/adapters/aws/sqs-timer.ts';
-import { sweepStaleFeeds, type SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
-import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, metricSum, quiet, sqsEvent } from '../support/lambda-events.ts';
-import { enrol, msg } from '../support/messages.ts';
+import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
+import { Pager, type AlertInput } from '#app/pager.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { DEFAULT_PAGING, pagesForNotification, type Silence } from '#domain/paging.ts';
+import { reduce } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
+import type { PatientState } from '#domain/state.ts';
+import type { PageMessage } from '#ports';
+import { SqsTimer, delaySeconds, withTimers } from '#adapters/aws/sqs-timer.ts';
+import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
+import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { captureOutput, metricSum, quiet, sqsEvent } from '#test/support/lambda-events.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 
 const sqs = mockClient(SQSClient);
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
 
-type HandlerModule = typeof import('../../functions/escalate/handler.ts');
+type HandlerModule = typeof import('#functions/escalate/handler.ts');
 let mod: HandlerModule;
 let live: Telemetry;
 beforeAll(async () => {
   process.env.AWS_REGION = 'eu-west-1';
   process.env.CRS_ESCALATION_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/EscalationTimers';
-  mod = await import('../../functions/escalate/handler.ts');
+  mod = await import('#functions/escalate/handler.ts');
   live = telemetry('escalate');
 });
 

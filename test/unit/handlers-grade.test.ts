@@ -2,17 +2,17 @@
 // partial batch failures that hold up only the failing patient, retries that change nothing, ids-only logs.
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import { hasSeen, seenCount } from '../../shared/domain/seen.ts';
-import { VersionConflict } from '../../shared/ports.ts';
-import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, metricSum, quiet, sqsEvent, sqsRecord } from '../support/lambda-events.ts';
-import { enrol, msg } from '../support/messages.ts';
-import { MemoryStateStore } from '../support/port-fakes.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { reduce } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { hasSeen, seenCount } from '#domain/seen.ts';
+import { VersionConflict } from '#ports';
+import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { captureOutput, metricSum, quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { MemoryStateStore } from '#test/support/port-fakes.ts';
 
-type HandlerModule = typeof import('../../functions/grade/handler.ts');
+type HandlerModule = typeof import('#functions/grade/handler.ts');
 let mod: HandlerModule;
 let live: Telemetry;
 
@@ -21,7 +21,7 @@ beforeAll(async () => {
   process.env.CRS_AUDIT_TABLE = 'audit';
   process.env.CRS_SEEN_TABLE = 'seen';
   process.env.AWS_REGION = 'eu-west-1';
-  mod = await import('../../functions/grade/handler.ts');
+  mod = await import('#functions/grade/handler.ts');
   live = telemetry('grade');
 });
 
@@ -166,7 +166,7 @@ describe('grade handler cold start', () => {
     vi.resetModules();
     process.env.CRS_CONFIG = JSON.stringify({ feverThresholdC: 50 });
     try {
-      await expect(import('../../functions/grade/handler.ts')).rejects.toThrow(/CRS_CONFIG.*feverThresholdC/);
+      await expect(import('#functions/grade/handler.ts')).rejects.toThrow(/CRS_CONFIG.*feverThresholdC/);
     } finally {
       delete process.env.CRS_CONFIG;
     }
@@ -177,7 +177,7 @@ describe('grade handler cold start', () => {
     const saved = process.env.CRS_STATE_TABLE;
     delete process.env.CRS_STATE_TABLE;
     try {
-      await expect(import('../../functions/grade/handler.ts')).rejects.toThrow(/CRS_STATE_TABLE/);
+      await expect(import('#functions/grade/handler.ts')).rejects.toThrow(/CRS_STATE_TABLE/);
     } finally {
       process.env.CRS_STATE_TABLE = saved;
     }
@@ -187,9 +187,9 @@ describe('grade handler cold start', () => {
     vi.resetModules();
     process.env.CRS_CONFIG = JSON.stringify({ scheme: 'lee2014' });
     try {
-      const { gradingConfigFromEnv } = await import('../../shared/adapters/aws/env.ts');
+      const { gradingConfigFromEnv } = await import('#adapters/aws/env.ts');
       expect(gradingConfigFromEnv().scheme).toBe('lee2014');
-      await expect(import('../../functions/grade/handler.ts')).resolves.toHaveProperty('handler');
+      await expect(import('#functions/grade/handler.ts')).resolves.toHaveProperty('handler');
     } finally {
       delete process.env.CRS_CONFIG;
     }

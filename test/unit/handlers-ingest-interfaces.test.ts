@@ -1,24 +1,24 @@
 // The ingest Lambda on its HL7 v2 and FHIR routes, with in-memory ports: the body as API Gateway gives it (base64
 // for the HL7 content type), the ACK or OperationOutcome back, the metrics, and logs with no patient data.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken } from '../../shared/app/auth.ts';
-import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
-import { toPcd01 } from '../../shared/adapters/hl7v2/encode.ts';
-import { parseZone } from '../../shared/adapters/interfaces/zone.ts';
-import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { FhirEncoder } from '../../shared/adapters/fhir/encode.ts';
-import { captureOutput, httpEvent, metricSum } from '../support/lambda-events.ts';
-import { enrol, msg } from '../support/messages.ts';
-import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
+import { issueToken } from '#app/auth.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { parseZone } from '#app/interfaces/zone.ts';
+import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { FhirEncoder } from '#app/fhir/encode.ts';
+import { captureOutput, httpEvent, metricSum } from '#test/support/lambda-events.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
-type HandlerModule = typeof import('../../functions/ingest/handler.ts');
+type HandlerModule = typeof import('#functions/ingest/handler.ts');
 let mod: HandlerModule;
 let live: Telemetry;
 beforeAll(async () => {
   process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
   process.env.CRS_TOKENS_TABLE = 'tokens';
   process.env.AWS_REGION = 'eu-west-1';
-  mod = await import('../../functions/ingest/handler.ts');
+  mod = await import('#functions/ingest/handler.ts');
   live = telemetry('ingest');
 });
 

@@ -1,13 +1,13 @@
 // The ingest Lambda with in-memory ports: what a device gateway sees (statuses, errors) and what lands on the queue.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken } from '../../shared/app/auth.ts';
-import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, httpEvent, metricSum, quiet } from '../support/lambda-events.ts';
-import { enrol, msg } from '../support/messages.ts';
-import { MemoryQueue, MemoryTokenStore } from '../support/port-fakes.ts';
-import { messageDigest } from '../../shared/app/digest.ts';
+import { issueToken } from '#app/auth.ts';
+import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { messageDigest } from '#app/digest.ts';
 
-type HandlerModule = typeof import('../../functions/ingest/handler.ts');
+type HandlerModule = typeof import('#functions/ingest/handler.ts');
 let mod: HandlerModule;
 let live: Telemetry;
 
@@ -16,7 +16,7 @@ beforeAll(async () => {
   process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
   process.env.CRS_TOKENS_TABLE = 'tokens';
   process.env.AWS_REGION = 'eu-west-1';
-  mod = await import('../../functions/ingest/handler.ts');
+  mod = await import('#functions/ingest/handler.ts');
   live = telemetry('ingest');
 });
 

@@ -6,29 +6,29 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
-import { Pager } from '../../shared/app/pager.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import type { Notification } from '../../shared/domain/page.ts';
-import { reduce, type AlertChange } from '../../shared/domain/reducer.ts';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import type { PatientState } from '../../shared/domain/state.ts';
-import { VersionConflict, type PageMessage } from '../../shared/ports.ts';
-import type { Page } from '../../shared/domain/paging.ts';
-import type { ParkedRecord } from '../../shared/adapters/aws/dynamo-page-store.ts';
-import { isOutage } from '../../shared/adapters/aws/outbox-delivery.ts';
-import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
-import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, metricSum, outboxInsert, quiet, streamEvent } from '../support/lambda-events.ts';
-import { enrol, msg } from '../support/messages.ts';
+import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
+import { Pager } from '#app/pager.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { Notification } from '#domain/page.ts';
+import { reduce, type AlertChange } from '#domain/reducer.ts';
+import { arrivalOf } from '#app/digest.ts';
+import type { PatientState } from '#domain/state.ts';
+import { VersionConflict, type PageMessage } from '#ports';
+import type { Page } from '#domain/paging.ts';
+import type { ParkedRecord } from '#adapters/aws/dynamo-page-store.ts';
+import { isOutage } from '#adapters/aws/outbox-delivery.ts';
+import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { captureOutput, metricSum, outboxInsert, quiet, streamEvent } from '#test/support/lambda-events.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 
-type HandlerModule = typeof import('../../functions/notify/handler.ts');
+type HandlerModule = typeof import('#functions/notify/handler.ts');
 let mod: HandlerModule;
 let live: Telemetry;
 
 beforeAll(async () => {
   process.env.AWS_REGION = 'eu-west-1';
-  mod = await import('../../functions/notify/handler.ts');
+  mod = await import('#functions/notify/handler.ts');
   live = telemetry('notify');
 });
 

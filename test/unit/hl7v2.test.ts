@@ -2,11 +2,11 @@
 // groups, arterial and cuff pressure, repeated observations, Z-segments, missing units, bad times, a name in PID-5).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readAck } from '../../shared/adapters/hl7v2/ack.ts';
-import { ingestHl7 } from '../../shared/adapters/hl7v2/ingest.ts';
-import { translatePcd01 } from '../../shared/adapters/hl7v2/pcd01.ts';
-import { parseZone } from '../../shared/adapters/interfaces/zone.ts';
-import { MemoryQueue } from '../support/port-fakes.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { ingestHl7 } from '#app/hl7v2/ingest.ts';
+import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
+import { parseZone } from '#app/interfaces/zone.ts';
+import { MemoryQueue } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const NAME = 'Zebedee^Quigglesworth';

@@ -1,10 +1,10 @@
 // Every vignette in test/fixtures/vignettes.json (whichever set this branch has), its vitals translated from HL7 v2
 // (PCD-01) and its charting from FHIR R4, pages exactly as its JSON does: same final grades, same notifications.
 import { describe, expect, it } from 'vitest';
-import { Replay } from '../../shared/app/replay.ts';
-import { resolveConfig } from '../../shared/domain/config.ts';
-import type { OutputEvent } from '../../shared/domain/events.ts';
-import { asInterfaces, translateItem, vignettes, type Vignette } from '../support/interfaces.ts';
+import { Replay } from '#app/replay.ts';
+import { resolveConfig } from '#domain/config.ts';
+import type { OutputEvent } from '#domain/events.ts';
+import { asInterfaces, translateItem, vignettes, type Vignette } from '#test/support/interfaces.ts';
 
 function run(v: Vignette, messages: unknown[]) {
   const r = resolveConfig({ scheme: v.scheme });

@@ -1,7 +1,7 @@
 // MLLP framing: frames however TCP cuts or joins them, noise between frames ignored, an oversized frame refused.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FS, MllpDecoder, VT, frame } from '../../shared/adapters/hl7v2/mllp.ts';
+import { FS, MllpDecoder, VT, frame } from '#app/hl7v2/mllp.ts';
 
 const texts = (events: ReturnType<MllpDecoder['push']>) => events.flatMap((e) => (e.type === 'frame' ? [e.text] : []));
 

@@ -1,11 +1,11 @@
 // The pager service over in-memory ports: crash safety, idempotency, acknowledge links, silences, audit.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signAck } from '../../shared/app/ack.ts';
-import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '../../shared/app/memory.ts';
-import { Pager, REFUSED_SENDS, SendDeferred } from '../../shared/app/pager.ts';
-import { DEFAULT_PAGING, type PageableNotification } from '../../shared/domain/paging.ts';
-import { RecordRefused, type PageMessage, type PageSender, type ParkedSend } from '../../shared/ports.ts';
+import { signAck } from '#app/ack.ts';
+import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
+import { Pager, REFUSED_SENDS, SendDeferred } from '#app/pager.ts';
+import { DEFAULT_PAGING, type PageableNotification } from '#domain/paging.ts';
+import { RecordRefused, type PageMessage, type PageSender, type ParkedSend } from '#ports';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;

@@ -10,7 +10,7 @@ import {
   type Page,
   type Silence,
   type Transition,
-} from '../../shared/domain/paging.ts';
+} from '#domain/paging.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;

@@ -1,12 +1,12 @@
 // Properties that must hold for every input, checked with fast-check on generated timelines.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Replay } from '../../shared/app/replay.ts';
-import { DEFAULT_CONFIG, configFor } from '../../shared/domain/config.ts';
-import { validateMessage, type DeviceMessage } from '../../shared/domain/contract.ts';
-import type { OutputEvent } from '../../shared/domain/events.ts';
-import { course, permutation, timeline } from '../support/arbitraries.ts';
-import { run } from '../support/run.ts';
+import { Replay } from '#app/replay.ts';
+import { DEFAULT_CONFIG, configFor } from '#domain/config.ts';
+import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
+import type { OutputEvent } from '#domain/events.ts';
+import { course, permutation, timeline } from '#test/support/arbitraries.ts';
+import { run } from '#test/support/run.ts';
 
 const schemes = [DEFAULT_CONFIG, configFor('lee2014')];
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const DOMAIN = new URL('../../shared/domain/', import.meta.url).pathname;
+const DOMAIN = new URL('../../shared/domain', import.meta.url).pathname;
 const files = readdirSync(DOMAIN).filter((f) => f.endsWith('.ts'));
 
 describe('the domain', () => {

@@ -1,8 +1,8 @@
 // `crs replay --escalations`: ladders, acknowledgements, silences and alerts in simulated time, deterministic.
 import { describe, expect, it } from 'vitest';
-import { EscalatingReplay, type EscalationEvent } from '../../shared/app/replay-escalations.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { replayCli } from '../support/cli.ts';
+import { EscalatingReplay, type EscalationEvent } from '#app/replay-escalations.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { replayCli } from '#test/support/cli.ts';
 
 const at = (hhmm: string) => `2026-11-26T${hhmm}:00Z`;
 let n = 0;

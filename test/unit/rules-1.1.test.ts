@@ -1,13 +1,13 @@
 // crs-rules.md version 1.1, item by item (the list at the top of the rules): each test names its item.
 import { describe, expect, it } from 'vitest';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import { Replay } from '../../shared/app/replay.ts';
-import type { DeviceMessage, VasopressorEntry } from '../../shared/domain/contract.ts';
-import type { AssessmentEvent, NotificationEvent, OutputEvent } from '../../shared/domain/events.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
-import type { PatientState } from '../../shared/domain/state.ts';
-import { enrol, msg } from '../support/messages.ts';
-import { config, pages, run } from '../support/run.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { Replay } from '#app/replay.ts';
+import type { DeviceMessage, VasopressorEntry } from '#domain/contract.ts';
+import type { AssessmentEvent, NotificationEvent, OutputEvent } from '#domain/events.ts';
+import { reduce } from '#domain/reducer.ts';
+import type { PatientState } from '#domain/state.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { config, pages, run } from '#test/support/run.ts';
 
 const P = 'V11';
 const lee = config({ scheme: 'lee2014' });

@@ -1,7 +1,7 @@
 // crs-rules.md sections 1 and 2, row by row: time and state semantics, and ASTCT 2019 CRS grading.
 import { describe, expect, it } from 'vitest';
-import { enrol, msg } from '../support/messages.ts';
-import { config, pages, run } from '../support/run.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { config, pages, run } from '#test/support/run.ts';
 
 const P = 'P1';
 const febrile = (m = 0, c = 38.5) => msg(P, m, { vitals: { temperatureC: c } });

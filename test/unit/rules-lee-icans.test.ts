@@ -1,8 +1,8 @@
 // crs-rules.md sections 3 and 4, row by row: Lee 2014 (seed review Table 3) and ASTCT 2019 ICANS.
 import { describe, expect, it } from 'vitest';
-import type { VasopressorEntry } from '../../shared/domain/contract.ts';
-import { enrol, msg } from '../support/messages.ts';
-import { config, run } from '../support/run.ts';
+import type { VasopressorEntry } from '#domain/contract.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { config, run } from '#test/support/run.ts';
 
 const P = 'L1';
 const lee = config({ scheme: 'lee2014' });

@@ -1,8 +1,8 @@
 // crs-rules.md sections 5, 6 and 7: who is paged and when, what a page carries, and the device codes.
 import { describe, expect, it } from 'vitest';
-import { LOINC, LOINC_BP_PANEL, MDC, MDC_UNITS } from '../../shared/domain/codes.ts';
-import { enrol, msg } from '../support/messages.ts';
-import { config, pages, run } from '../support/run.ts';
+import { LOINC, LOINC_BP_PANEL, MDC, MDC_UNITS } from '#domain/codes.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { config, pages, run } from '#test/support/run.ts';
 
 const P = 'R1';
 const temp = (m: number, c: number) => msg(P, m, { vitals: { temperatureC: c } });

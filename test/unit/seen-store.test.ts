@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
-import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
-import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
-import { emptyState } from '../../shared/domain/state.ts';
-import { SeenBefore } from '../../shared/ports.ts';
-import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '../support/fake-dynamo.ts';
+import { openDataDir, type Db } from '#adapters/sqlite/db.ts';
+import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { emptyState } from '#domain/state.ts';
+import { SeenBefore } from '#ports';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 
 const state = emptyState('P-1');
 

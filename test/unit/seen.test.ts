@@ -2,7 +2,7 @@
 // live, with reused ids (one messageId, several digests) among them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addSeen, hasSeen, identify, seenCount, type SeenIds } from '../../shared/domain/seen.ts';
+import { addSeen, hasSeen, identify, seenCount, type SeenIds } from '#domain/seen.ts';
 
 /** The identities a window holds, as a plain list of [messageId, digest]. */
 const plainOf = (w: SeenIds) => w.flatMap((chunk) => chunk.flatMap((id, i) => (i % 2 === 0 ? [[id, chunk[i + 1]!] as const] : [])));

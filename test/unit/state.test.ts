@@ -3,16 +3,16 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arrivalOf } from '../../shared/app/digest.ts';
-import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
-import { gradeCrs, gradeIcans } from '../../shared/domain/grading.ts';
-import { reduce } from '../../shared/domain/reducer.ts';
-import { seenCount } from '../../shared/domain/seen.ts';
-import { deserializeState, emptyState, serializeState, type PatientState } from '../../shared/domain/state.ts';
-import { course, permutation } from '../support/arbitraries.ts';
-import { enrol, msg } from '../support/messages.ts';
-import { config, pages, run } from '../support/run.ts';
-import { week } from '../support/week.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { gradeCrs, gradeIcans } from '#domain/grading.ts';
+import { reduce } from '#domain/reducer.ts';
+import { seenCount } from '#domain/seen.ts';
+import { deserializeState, emptyState, serializeState, type PatientState } from '#domain/state.ts';
+import { course, permutation } from '#test/support/arbitraries.ts';
+import { enrol, msg } from '#test/support/messages.ts';
+import { config, pages, run } from '#test/support/run.ts';
+import { week } from '#test/support/week.ts';
 
 /** What a step is worth comparing: its outputs and its state as stored (caches riding on the state left out). */
 const view = (step: ReturnType<typeof reduce>) => ({ ...step, state: serializeState(step.state) });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { iso } from '../../shared/domain/time.ts';
+import { iso } from '#domain/time.ts';
 
 const reference = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 

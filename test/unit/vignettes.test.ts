@@ -2,7 +2,7 @@
 // `crs replay` command: final grades, pages (kind, condition, grade, teams, in order) and duplicates.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { replayCli } from '../support/cli.ts';
+import { replayCli } from '#test/support/cli.ts';
 
 interface Vignette {
   id: string;

@@ -3,7 +3,7 @@
 // ever overwritten. The functions' roles may only PutItem and Query this table: no update, no delete.
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, PutItemCommand, paginateQuery, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { auditKey, type AuditEvent, type AuditLog } from '../../ports.ts';
+import { auditKey, type AuditEvent, type AuditLog } from '#ports';
 import { AUDIT_TABLE as T } from './table-layout.ts';
 
 let counter = 0;

@@ -15,8 +15,8 @@ import {
   type DynamoDBClient,
   type Put,
 } from '@aws-sdk/client-dynamodb';
-import { firstSendPending, type Page, type Silence } from '../../domain/paging.ts';
-import { VersionConflict, type PageStore, type ParkedSend, type ParkedSends } from '../../ports.ts';
+import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
+import { VersionConflict, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
 
 type Item = Record<string, AttributeValue>;

@@ -10,11 +10,11 @@ import {
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import type { Notification } from '../../domain/page.ts';
-import { DEFAULT_PAGING, feedStatus } from '../../domain/paging.ts';
-import type { AlertChange } from '../../domain/reducer.ts';
-import { deserializeState, serializeState, type PatientState } from '../../domain/state.ts';
-import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '../../ports.ts';
+import type { Notification } from '#domain/page.ts';
+import { DEFAULT_PAGING, feedStatus } from '#domain/paging.ts';
+import type { AlertChange } from '#domain/reducer.ts';
+import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
+import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '#ports';
 import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
 

@@ -10,7 +10,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import type { DeviceToken, TokenStore } from '../../ports.ts';
+import type { DeviceToken, TokenStore } from '#ports';
 import { TOKENS_TABLE as T } from './table-layout.ts';
 
 const isConditionFailure = (err: unknown) =>

@@ -1,6 +1,6 @@
 // Lambda configuration from the environment the stack sets. Read once at cold start; a missing or bad value
 // fails the cold start loudly instead of grading with the wrong settings.
-import { resolveConfig, type GradingConfig } from '../../domain/config.ts';
+import { resolveConfig, type GradingConfig } from '#domain/config.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
 export const ENV = {

@@ -13,10 +13,10 @@
 //   stream retries it in order: once a record of an invocation fails, the records after it fail too without
 //   reaching the pager, so that a later grade change of the patient cannot overtake it.
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { SendDeferred, type Pager } from '../../app/pager.ts';
-import type { Notification } from '../../domain/page.ts';
-import { iso } from '../../domain/time.ts';
-import { VersionConflict } from '../../ports.ts';
+import { SendDeferred, type Pager } from '#app/pager.ts';
+import type { Notification } from '#domain/page.ts';
+import { iso } from '#domain/time.ts';
+import { VersionConflict } from '#ports';
 import { outboxRecord } from './dynamo-state-store.ts';
 import type { ParkedRecord } from './dynamo-page-store.ts';
 import { STATE_TABLE } from './table-layout.ts';

@@ -7,12 +7,12 @@
 // to drop a repeat by); for a technical alert, the alert and its `page`. Pages carry the patient id and bed, never
 // a name.
 import { PublishCommand, type MessageAttributeValue, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
-import { notificationEvent } from '../../domain/events.ts';
-import { wireId } from '../../domain/ids.ts';
-import type { Notification } from '../../domain/page.ts';
-import type { Page, PageTeam } from '../../domain/paging.ts';
-import { RecordRefused, type PageMessage, type PageSender } from '../../ports.ts';
-import { pageEvent, type PageEvent } from '../embedded/pages.ts';
+import { notificationEvent } from '#domain/events.ts';
+import { wireId } from '#domain/ids.ts';
+import type { Notification } from '#domain/page.ts';
+import type { Page, PageTeam } from '#domain/paging.ts';
+import { RecordRefused, type PageMessage, type PageSender } from '#ports';
+import { pageEvent, type PageEvent } from '#domain/page-event.ts';
 
 const SUBJECT_MAX = 100;
 

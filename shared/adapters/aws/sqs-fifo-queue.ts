@@ -2,7 +2,7 @@
 // the content digest as the deduplication id, so a resent identical message within SQS's 5-minute window is
 // dropped by SQS, while a reused messageId with other content (a new observation, rules 1.1 item 8) is queued.
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
-import type { MessageQueue, QueuedMessage } from '../../ports.ts';
+import type { MessageQueue, QueuedMessage } from '#ports';
 
 /** SQS limits for one SendMessageBatch: 10 entries and 256 KiB of bodies in total. */
 export const SQS_BATCH = { entries: 10, bytes: 256 * 1024 } as const;

@@ -3,8 +3,8 @@
 // by it, lets the pager tick. SQS delays at most 15 minutes, so a later time is reached in hops: the function
 // puts the message back with the remaining delay. A lost timer costs at most a minute: the schedule also ticks.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Page, Silence } from '../../domain/paging.ts';
-import type { PageStore } from '../../ports.ts';
+import type { Page, Silence } from '#domain/paging.ts';
+import type { PageStore } from '#ports';
 
 /** The longest delay SQS allows. */
 export const MAX_DELAY_SECONDS = 900;

@@ -3,10 +3,10 @@
 // table's `byFeed` index nominates (it is eventually consistent); a consistent read of the patient decides. The
 // alerts in force are kept in the pages table, so that each is raised once and cleared once; the alert ids come
 // from the patient and the time the feed went quiet, so a sweep repeated after a crash pages nobody twice.
-import type { Pager } from '../../app/pager.ts';
-import { staleFeedAlert, staleFeedCleared } from '../../app/stale-feed.ts';
-import { feedStatus, type PagingConfig } from '../../domain/paging.ts';
-import { MINUTE } from '../../domain/time.ts';
+import type { Pager } from '#app/pager.ts';
+import { staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
+import { feedStatus, type PagingConfig } from '#domain/paging.ts';
+import { MINUTE } from '#domain/time.ts';
 import type { DynamoPageStore } from './dynamo-page-store.ts';
 import type { DynamoStateStore } from './dynamo-state-store.ts';
 

@@ -1,0 +1,309 @@
+// The embedded backend's one SQLite file: inbox (the per-patient ordered queue), patient state with its version,
+// outbox and per-sink delivery ledger, page lifecycle, timeline history, device tokens, dead letters.
+//
+// Durability of the 202: WAL with synchronous=FULL, so a commit is on disk (fsync of the WAL) before enqueue
+// resolves. NORMAL would survive a killed process but not a power cut or an OS crash, and the 202 promises the
+// sender it may forget the message. Commits are grouped (one transaction for every request that arrived in the
+// same turn of the event loop), so the fsync is paid once per group, not once per message.
+//
+// What is derived from the inbox (the grading commit, which deletes the inbox rows it consumed in the same
+// transaction, and the delivery ledger) commits with NORMAL: it survives a killed process like any commit; a
+// power cut can lose only the tail written since the last FULL commit (whose fsync covers everything before it in
+// the WAL), and then the inbox rows are back and are graded again into the same state and the same pages, which
+// go out again with the same notificationId. Nothing accepted is lost either way.
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Notification } from '#domain/page.ts';
+import { deserializeState } from '#domain/state.ts';
+import { AUDIT_INSERT, auditRow, feedSince, migratedNotificationAudit } from './audit.ts';
+
+export type Db = Database.Database;
+
+const SCHEMA_VERSION = 3;
+
+/** Tables every version has, unchanged since version 1. */
+const SCHEMA_COMMON = `
+CREATE TABLE inbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- arrival order; the worker takes each patient's rows in this order
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  body TEXT NOT NULL,                         -- {"message":…,"receivedAt":…,"sender":…}, read back by parseQueued
+  received_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,        -- failed grading attempts (poison handling)
+  retry_at INTEGER NOT NULL DEFAULT 0,        -- epoch ms before which this patient is not retried
+  UNIQUE (patient_id, message_id)             -- a resend while the first copy waits changes nothing
+);
+CREATE TABLE dead_letter (
+  seq INTEGER PRIMARY KEY,
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  failed_at TEXT NOT NULL
+);
+CREATE TABLE timeline (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  observed_at INTEGER NOT NULL,               -- epoch ms
+  clock INTEGER NOT NULL,                     -- the patient clock after the message (grades are as of it)
+  crs INTEGER NOT NULL,
+  icans INTEGER NOT NULL,
+  data TEXT NOT NULL,                         -- the message's clinical sections (vitals, oxygen, vasopressors, ...)
+  UNIQUE (patient_id, message_id)
+);
+CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
+CREATE TABLE device_tokens (
+  token_id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,                  -- SHA-256 of the token; the token itself is never stored
+  created_at TEXT NOT NULL,
+  revoked_at TEXT
+);
+`;
+
+/** Version 2 (pages that get answered): the Page model, silences, the audit trail; the outbox carries kinds. */
+const SCHEMA_V2_PAGING = `
+CREATE TABLE pages (
+  page_id TEXT PRIMARY KEY,                   -- one page per notification (or alert) per team
+  notification_id TEXT NOT NULL,
+  patient_id TEXT NOT NULL,
+  team TEXT NOT NULL,
+  subject TEXT NOT NULL,                      -- crs, icans, stale-feed, spo2
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,                       -- open, acknowledged, superseded, resolved, exhausted, info
+  delivered INTEGER NOT NULL,
+  held_by TEXT,
+  due_at INTEGER,                             -- epoch ms of the next escalation (the durable timer)
+  triggered_at INTEGER NOT NULL,
+  rev INTEGER NOT NULL,                       -- a save writes rev + 1 only where rev is still what it read
+  body TEXT NOT NULL                          -- the whole Page (shared/domain/paging.ts) as JSON
+);
+CREATE INDEX pages_by_patient ON pages (patient_id, triggered_at);
+-- The timer loop's seeks: the next due escalation, the pages a silence holds, the sends not made yet. Held pages
+-- have no due time (null), which min() skips.
+CREATE INDEX pages_due ON pages (due_at) WHERE status = 'open';
+CREATE INDEX pages_held ON pages (held_by) WHERE status = 'open' AND held_by IS NOT NULL;
+CREATE INDEX pages_unsent ON pages (status) WHERE delivered = 0;
+CREATE INDEX pages_open ON pages (patient_id) WHERE status = 'open';
+CREATE INDEX pages_stale_feed ON pages (patient_id) WHERE subject = 'stale-feed';
+CREATE TABLE silences (
+  silence_id TEXT PRIMARY KEY,
+  patient_id TEXT,                            -- the scope: one patient, or one team
+  team TEXT,
+  from_at INTEGER NOT NULL,
+  until INTEGER NOT NULL,
+  ended_at INTEGER,
+  body TEXT NOT NULL                          -- the whole Silence as JSON (who, why)
+);
+CREATE INDEX silences_active ON silences (until) WHERE ended_at IS NULL;
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,                    -- the order entries were written (no row is ever deleted, so never reused)
+  key BLOB NOT NULL UNIQUE,                   -- SHA-256 of auditKey(entry): a retried write stores it once
+  patient_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  at TEXT NOT NULL,
+  entry TEXT NOT NULL                         -- the AuditEvent as JSON
+);
+CREATE INDEX audit_by_patient ON audit (patient_id, seq);
+-- Append-only: the database itself refuses to change or remove an entry, whoever asks. REPLACE deletes without
+-- firing delete triggers (unless recursive_triggers is on), so an insert that would replace a row is refused or,
+-- for an entry already stored (same key), ignored.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit WHEN EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq)
+  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_once BEFORE INSERT ON audit WHEN EXISTS (SELECT 1 FROM audit WHERE key = NEW.key) BEGIN SELECT RAISE(IGNORE); END;
+`;
+
+/**
+ * Version 3 (page conservation): records a lane parked (a receiver refused them a few times; listed and retried
+ * with `crs outbox`), and the long tail of the messages each patient was sent, beyond the state's recent window:
+ * a messageId with the digest of each content it was accepted with (written in the grading transaction).
+ */
+const SCHEMA_V3_CONSERVATION = `
+CREATE TABLE parked (
+  item_id TEXT NOT NULL,                      -- the outbox record
+  sink TEXT NOT NULL,                         -- the lane that parked it
+  seq INTEGER NOT NULL,                       -- its outbox seq (a retry starts the lane there again)
+  reason TEXT NOT NULL,                       -- what the receiver said (no patient data: status and error names)
+  attempts INTEGER NOT NULL,
+  parked_at TEXT NOT NULL,
+  PRIMARY KEY (item_id, sink)
+) WITHOUT ROWID;
+CREATE TABLE seen_messages (
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  digest TEXT NOT NULL,                       -- the message's content digest (shared/app/digest.ts)
+  PRIMARY KEY (patient_id, message_id, digest)
+) WITHOUT ROWID;
+-- The inbox keys a waiting message by its content too: a messageId reused with other content while the first copy
+-- waits is a new observation, not a resend. (Rows of an earlier version have digest ''.) The sequence carries on.
+CREATE TABLE inbox_v3 (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  digest TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  retry_at INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (patient_id, message_id, digest)
+);
+INSERT INTO inbox_v3 (seq, patient_id, message_id, body, received_at, attempts, retry_at)
+  SELECT seq, patient_id, message_id, body, received_at, attempts, retry_at FROM inbox;
+DELETE FROM sqlite_sequence WHERE name = 'inbox_v3';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox_v3', seq FROM sqlite_sequence WHERE name = 'inbox';
+DROP TABLE inbox;
+ALTER TABLE inbox_v3 RENAME TO inbox;
+`;
+
+const SCHEMA_V2 = `${SCHEMA_COMMON}
+CREATE TABLE patients (
+  patient_id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,                        -- serializeState(PatientState)
+  assessment TEXT,                            -- the latest Assessment (grades and reasons as of the patient clock)
+  updated_at TEXT NOT NULL,
+  feed_since INTEGER                          -- feedStatus(state).since: last monitor data (null: not enrolled)
+);
+CREATE INDEX patients_feed ON patients (feed_since) WHERE feed_since IS NOT NULL;
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,                         -- notification (grade change), alert (SpO2 warning), page (to a role)
+  item_id TEXT NOT NULL UNIQUE,               -- notificationId, alertId, or the page send's id
+  patient_id TEXT NOT NULL,
+  body TEXT NOT NULL,                         -- the Notification, the AlertChange, or the PageEvent
+  created_at TEXT NOT NULL
+);
+CREATE TABLE deliveries (
+  item_id TEXT NOT NULL,
+  sink TEXT NOT NULL,                         -- pager, stdout, board, webhook: each has its own ledger
+  sent_at TEXT NOT NULL,
+  PRIMARY KEY (item_id, sink)
+) WITHOUT ROWID;
+${SCHEMA_V2_PAGING}`;
+const SCHEMA_V3 = `${SCHEMA_V2}${SCHEMA_V3_CONSERVATION}`;
+
+/**
+ * Version 1 (issue 5) to 2, in place: the outbox and its ledger take kinds and item ids, patients get feed_since,
+ * and the old pages table (one row per notification, with its acknowledgement) gives way to the Page model.
+ * Nothing accepted, graded or issued is touched (inbox, states, timeline, tokens, dead letters). The old pages are
+ * not paged again (the pager lane counts every existing outbox record as handled); their notifications and
+ * acknowledgements become the first entries of each patient's audit trail.
+ */
+function migrateV1(db: Db): void {
+  db.exec(`
+    ALTER TABLE outbox RENAME COLUMN notification_id TO item_id;
+    ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'notification';
+    ALTER TABLE deliveries RENAME COLUMN notification_id TO item_id;
+    ALTER TABLE patients ADD COLUMN feed_since INTEGER;
+    CREATE INDEX patients_feed ON patients (feed_since) WHERE feed_since IS NOT NULL;
+    DROP INDEX IF EXISTS pages_by_patient;
+    DROP INDEX IF EXISTS pages_open;
+    ALTER TABLE pages RENAME TO pages_v1;
+  `);
+  db.exec(SCHEMA_V2_PAGING);
+  const now = new Date().toISOString();
+  db.prepare("INSERT OR IGNORE INTO deliveries (item_id, sink, sent_at) SELECT item_id, 'pager', ? FROM outbox").run(now);
+
+  const insert = db.prepare(AUDIT_INSERT);
+  const old = db.prepare(
+    `SELECT o.body, p.triggered_at, p.acknowledged_at, p.acknowledged_by FROM pages_v1 p JOIN outbox o ON o.item_id = p.notification_id ORDER BY o.seq`,
+  ).all() as { body: string; triggered_at: string; acknowledged_at: string | null; acknowledged_by: string | null }[];
+  for (const row of old) {
+    const n = JSON.parse(row.body) as Notification;
+    insert.run(...auditRow(migratedNotificationAudit(n)));
+    if (row.acknowledged_at && row.acknowledged_by) {
+      insert.run(
+        ...auditRow({
+          at: row.acknowledged_at,
+          patientId: n.patientId,
+          type: 'acknowledgement',
+          text: `${n.condition.toUpperCase()} grade ${n.toGrade} page acknowledged by ${row.acknowledged_by} via board (recorded before escalation ladders)`,
+          details: { notificationId: n.notificationId, by: row.acknowledged_by, via: 'board' },
+        }),
+      );
+    }
+  }
+  db.exec('DROP TABLE pages_v1');
+
+  const feed = db.prepare('UPDATE patients SET feed_since = ? WHERE patient_id = ?');
+  for (const r of db.prepare('SELECT patient_id, state FROM patients').all() as { patient_id: string; state: string }[]) {
+    feed.run(feedSince(deserializeState(r.state)), r.patient_id);
+  }
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === SCHEMA_VERSION) return;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${version} is newer than this crs (${SCHEMA_VERSION}): upgrade crs, or use another --data directory`);
+  }
+  db.transaction(() => {
+    if (version === 0) db.exec(SCHEMA_V3);
+    else if (version === 1 || version === 2) {
+      if (version === 1) migrateV1(db);
+      db.exec(SCHEMA_V3_CONSERVATION);
+    } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
+
+/** Opens (creating if needed) the database file with the pragmas the durability promise depends on. */
+export function openDatabase(file: string): Db {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+/** A transaction committed with synchronous=NORMAL: only for writes that can be redone from the inbox (above). */
+export function relaxedTransaction<T>(db: Db, fn: () => T): T {
+  db.pragma('synchronous = NORMAL');
+  try {
+    return db.transaction(fn)();
+  } finally {
+    db.pragma('synchronous = FULL');
+  }
+}
+
+export const DB_FILE = 'crs.db';
+
+/** Creates the data directory readable by its owner only (it holds patient data and the board key). */
+export function ensureDataDir(dir: string): void {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+export function openDataDir(dir: string): Db {
+  ensureDataDir(dir);
+  const file = join(dir, DB_FILE);
+  const db = openDatabase(file);
+  chmodSync(file, 0o600);
+  return db;
+}
+
+/**
+ * One server per data directory: an exclusive lock held by a tiny SQLite file for as long as the process lives.
+ * The kernel drops it when the process dies, even by SIGKILL, so a crash never leaves a stale lock behind.
+ */
+export function lockDataDir(dir: string): { release(): void } {
+  ensureDataDir(dir);
+  const lock = new Database(join(dir, 'serve.lock'), { timeout: 0 });
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec(`CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM holder; INSERT INTO holder VALUES (${process.pid}); COMMIT;`);
+  } catch (err) {
+    lock.close();
+    if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+      throw new Error(`another crs serve is using the data directory ${dir}`);
+    }
+    throw err;
+  }
+  return { release: () => lock.close() };
+}

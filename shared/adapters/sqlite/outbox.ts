@@ -1,0 +1,327 @@
+// Delivery of what the outbox holds, one independent lane per sink, each with its own ledger rows and retry state,
+// so a dead webhook never holds up standard output, the board or the pager. The outbox holds three kinds of
+// record: grade changes (`notification`, written with the state), technical alerts (`alert`, likewise) and pages
+// to a role (`page`, written by the pager's sender). A sink takes the kinds it names, in outbox order; one that
+// fails is retried with exponential backoff on the same record.
+//
+// Each record goes through a sink once: the ledger row is written right after the sink took it. The one window
+// for a repeat is a crash between the two; the record's id travels with it so that a receiver can drop it.
+//
+// No lane is held by one record: a sink that throws RecordRefused (a 4xx about the request, a value the transport
+// will not carry) has that record retried a few times at short intervals, then parked (the `parked` table, with
+// the reason) and the lane moves on; any other error means the receiver is down, and the lane keeps its order and
+// retries the same record with exponential backoff. Parked records are listed and retried with `crs outbox`.
+import { wireId } from '#domain/ids.ts';
+import { iso } from '#domain/time.ts';
+import { RecordRefused, type OutboxLedger } from '#ports';
+import Database from 'better-sqlite3';
+import type { Db } from './db.ts';
+
+export type OutboxKind = 'notification' | 'alert' | 'page';
+
+export interface OutboxItem {
+  seq: number;
+  kind: OutboxKind;
+  /** notificationId, alertId, or the page send's id. */
+  id: string;
+  patientId: string;
+  /** The record as JSON: a Notification, an AlertChange, or a PageEvent. */
+  body: string;
+}
+
+export class SqliteOutboxLedger implements OutboxLedger {
+  private readonly sent;
+  private readonly mark;
+
+  constructor(
+    db: Db,
+    readonly sink: string,
+  ) {
+    this.sent = db.prepare('SELECT 1 FROM deliveries WHERE item_id = ? AND sink = ?');
+    this.mark = db.prepare('INSERT OR IGNORE INTO deliveries (item_id, sink, sent_at) VALUES (?, ?, ?)');
+  }
+
+  async isSent(itemId: string): Promise<boolean> {
+    return this.sent.get(itemId, this.sink) !== undefined;
+  }
+
+  /** One statement, its own commit. */
+  async markSent(itemId: string, at: string): Promise<void> {
+    this.mark.run(itemId, this.sink, at);
+  }
+}
+
+export interface Sink {
+  name: string;
+  /** The kinds of record this sink takes. */
+  kinds: readonly OutboxKind[];
+  deliver(item: OutboxItem): Promise<void>;
+  /** First retry delay and the cap of the exponential backoff, ms. */
+  retry?: { initialMs: number; maxMs: number };
+}
+
+/** A record a lane parked: the receiver refused it REFUSED_ATTEMPTS times. */
+export interface ParkedRecord {
+  itemId: string;
+  sink: string;
+  seq: number;
+  kind: OutboxKind;
+  patientId: string;
+  reason: string;
+  attempts: number;
+  parkedAt: string;
+}
+
+/** How a lane stands, for the board, /api/health and the watchdog (no patient data). */
+export interface LaneHealth {
+  sink: string;
+  /** Records committed, not yet delivered and not parked. */
+  backlog: number;
+  /** When the oldest of them was committed (epoch ms), or null. */
+  oldestAt: number | null;
+  parked: number;
+  /** The receiver is down: the lane is waiting out a backoff. */
+  retrying: boolean;
+  lastError: string | null;
+}
+
+interface Lane {
+  sink: Sink;
+  /** sink.kinds as JSON, for the query. */
+  kinds: string;
+  ledger: SqliteOutboxLedger;
+  running: boolean;
+  again: boolean;
+  failures: number;
+  /** Refusals of the record at the head of the lane (it is parked at REFUSED_ATTEMPTS). */
+  refusals: { id: string; count: number };
+  lastError: string | null;
+  /** Outbox seq up to which this lane has delivered everything (pages leave in order, so it only moves on). */
+  cursor: number;
+  timer?: NodeJS.Timeout;
+  idle: Promise<void>;
+}
+
+const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
+/** A refused record is tried this many times in all, REFUSED_DELAY_MS apart (doubling), then parked. */
+export const REFUSED_ATTEMPTS = 3;
+const REFUSED_DELAY_MS = 100;
+const YIELD_AFTER_MS = 5;
+const BATCH = 100;
+
+export class OutboxDispatcher {
+  private readonly lanes: Lane[];
+  /**
+   * The ledger's own connection, with synchronous=NORMAL: recording a delivery is then a single write to the WAL,
+   * which a killed process cannot undo, and the window in which a crash repeats a page (published, not yet
+   * recorded) stays a few microseconds. A power cut can lose such a record, and the page goes out again with the
+   * same notificationId (see db.ts).
+   */
+  private readonly ledgerDb: Db;
+  private readonly unsent;
+  private readonly last;
+  private readonly count;
+  private readonly park;
+  private readonly parkedRows;
+  private readonly unpark;
+  private stopped = false;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly onParked: (record: ParkedRecord) => void;
+
+  constructor(
+    db: Db,
+    sinks: Sink[],
+    opts: { now?: () => number; log?: (line: string) => void; onParked?: (record: ParkedRecord) => void } = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => undefined);
+    this.onParked = opts.onParked ?? (() => undefined);
+    const open = `o.kind IN (SELECT value FROM json_each(@kinds))
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = @sink)
+         AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = @sink)`;
+    this.unsent = db.prepare(
+      `SELECT o.seq, o.kind, o.item_id AS id, o.patient_id AS patientId, o.body FROM outbox o
+       WHERE o.seq > @cursor AND ${open}
+       ORDER BY o.seq LIMIT ${BATCH}`,
+    );
+    this.last = db.prepare('SELECT max(seq) FROM outbox').pluck();
+    this.count = db.prepare(`SELECT count(*) AS n, min(o.created_at) AS oldest FROM outbox o WHERE ${open}`);
+    this.parkedRows = db.prepare(
+      `SELECT p.item_id AS itemId, p.sink, p.seq, o.kind, o.patient_id AS patientId, p.reason, p.attempts, p.parked_at AS parkedAt
+       FROM parked p JOIN outbox o ON o.item_id = p.item_id ORDER BY p.seq, p.sink`,
+    );
+    this.ledgerDb = new Database(db.name, { timeout: 5000 });
+    this.ledgerDb.pragma('synchronous = NORMAL');
+    this.park = this.ledgerDb.prepare('INSERT OR IGNORE INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.unpark = this.ledgerDb.prepare('DELETE FROM parked WHERE sink = ? AND (? IS NULL OR item_id = ?) RETURNING seq');
+    this.lanes = sinks.map((sink) => ({
+      sink,
+      kinds: JSON.stringify(sink.kinds),
+      ledger: new SqliteOutboxLedger(this.ledgerDb, sink.name),
+      running: false,
+      again: false,
+      failures: 0,
+      refusals: { id: '', count: 0 },
+      lastError: null,
+      cursor: 0,
+      idle: Promise.resolve(),
+    }));
+  }
+
+  /** Wakes every lane that is not waiting out a backoff. */
+  kick(): void {
+    for (const lane of this.lanes) if (!lane.timer) this.start(lane);
+  }
+
+  /** Lets the deliveries in flight finish (each lane stops after its current page). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const lane of this.lanes) clearTimeout(lane.timer);
+    await Promise.all(this.lanes.map((l) => l.idle));
+    if (this.ledgerDb.open) this.ledgerDb.close();
+  }
+
+  private start(lane: Lane): void {
+    if (this.stopped) return;
+    if (lane.running) {
+      lane.again = true;
+      return;
+    }
+    lane.running = true;
+    lane.idle = this.drain(lane).finally(() => {
+      lane.running = false;
+    });
+  }
+
+  private async drain(lane: Lane): Promise<void> {
+    let since = performance.now();
+    for (;;) {
+      lane.again = false;
+      const top = this.last.get() as number | null;
+      const rows = this.unsent.all({ kinds: lane.kinds, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
+      for (const item of rows) {
+        if (this.stopped) return;
+        // A long backlog (after a restart, or a burst of alerts) must not hold up requests: yield every few ms.
+        if (performance.now() - since > YIELD_AFTER_MS) {
+          await new Promise((r) => setImmediate(r));
+          since = performance.now();
+          if (this.stopped) return;
+        }
+        try {
+          if (!(await lane.ledger.isSent(item.id))) {
+            await lane.sink.deliver(item);
+            await lane.ledger.markSent(item.id, iso(this.now()));
+          }
+          lane.failures = 0;
+          lane.lastError = null;
+          lane.cursor = item.seq;
+        } catch (err) {
+          if (!(err instanceof RecordRefused)) {
+            this.backoff(lane, item, err as Error);
+            return;
+          }
+          if (this.refused(lane, item, err)) return; // tried again shortly
+          lane.cursor = item.seq; // parked: the lane moves on
+        }
+      }
+      // Everything of this lane up to `top` is delivered: records of other kinds need not be read again.
+      if (rows.length < BATCH && top !== null) lane.cursor = Math.max(lane.cursor, top);
+      if (rows.length === 0 && !lane.again) return;
+    }
+  }
+
+  /** A refusal of `item`: true when it is to be tried again shortly, false once it is parked. */
+  private refused(lane: Lane, item: OutboxItem, err: RecordRefused): boolean {
+    const count = lane.refusals.id === item.id ? lane.refusals.count + 1 : 1;
+    lane.refusals = { id: item.id, count };
+    lane.lastError = err.message;
+    if (count < REFUSED_ATTEMPTS) {
+      const delay = REFUSED_DELAY_MS * 2 ** (count - 1);
+      this.log(`${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_ATTEMPTS} in ${delay} ms`);
+      lane.timer = setTimeout(() => {
+        lane.timer = undefined;
+        this.start(lane);
+      }, delay);
+      return true;
+    }
+    const record: ParkedRecord = {
+      itemId: item.id,
+      sink: lane.sink.name,
+      seq: item.seq,
+      kind: item.kind,
+      patientId: item.patientId,
+      reason: err.message,
+      attempts: count,
+      parkedAt: iso(this.now()),
+    };
+    this.park.run(record.itemId, record.sink, record.seq, record.reason, record.attempts, record.parkedAt);
+    lane.refusals = { id: '', count: 0 };
+    this.log(
+      `${lane.sink.name}: ALERT ${item.kind} ${wireId(item.id)} of patient ${wireId(item.patientId)} parked after ${count} refusals (${err.message}); ` +
+        'the lane goes on; crs outbox list shows it, crs outbox retry sends it again',
+    );
+    this.onParked(record);
+    return false;
+  }
+
+  /** Records parked by any lane, oldest first. */
+  parked(): ParkedRecord[] {
+    return this.parkedRows.all() as ParkedRecord[];
+  }
+
+  /**
+   * Puts parked records back in their lanes (all of a sink, or one record): each lane starts again at the
+   * earliest of them, so they go out in outbox order. Returns how many were put back.
+   */
+  retryParked(sink?: string, itemId?: string): number {
+    let n = 0;
+    for (const lane of this.lanes) {
+      if (sink !== undefined && lane.sink.name !== sink) continue;
+      const seqs = this.unpark.pluck().all(lane.sink.name, itemId ?? null, itemId ?? null) as number[];
+      if (seqs.length === 0) continue;
+      n += seqs.length;
+      lane.cursor = Math.min(lane.cursor, Math.min(...seqs) - 1);
+      clearTimeout(lane.timer);
+      lane.timer = undefined;
+      lane.failures = 0;
+      this.start(lane);
+    }
+    return n;
+  }
+
+  /** Every lane's backlog, its oldest undelivered record and its parked records. */
+  health(): LaneHealth[] {
+    const parked = new Map<string, number>();
+    for (const r of this.parked()) parked.set(r.sink, (parked.get(r.sink) ?? 0) + 1);
+    return this.lanes.map((lane) => {
+      const c = this.count.get({ kinds: lane.kinds, sink: lane.sink.name }) as { n: number; oldest: string | null };
+      return {
+        sink: lane.sink.name,
+        backlog: c.n,
+        oldestAt: c.oldest === null ? null : Date.parse(c.oldest),
+        parked: parked.get(lane.sink.name) ?? 0,
+        retrying: lane.timer !== undefined && lane.failures > 0,
+        lastError: lane.lastError,
+      };
+    });
+  }
+
+  private backoff(lane: Lane, item: OutboxItem, err: Error): void {
+    const retry = lane.sink.retry ?? DEFAULT_RETRY;
+    const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** lane.failures);
+    lane.failures++;
+    lane.lastError = err.message;
+    this.log(`${lane.sink.name}: ${item.kind} ${wireId(item.id)} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`);
+    lane.timer = setTimeout(() => {
+      lane.timer = undefined;
+      this.start(lane);
+    }, delay);
+  }
+
+  /** Records committed and not yet delivered through this sink. */
+  backlog(sink: string): number {
+    const lane = this.lanes.find((l) => l.sink.name === sink);
+    return lane ? (this.count.get({ kinds: lane.kinds, sink }) as { n: number }).n : 0;
+  }
+}

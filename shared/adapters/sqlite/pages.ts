@@ -1,0 +1,209 @@
+// Pages, their escalation ladders and silences on SQLite (the PageStore port), and the page sender that hands each
+// page to the outbox. The ladders' timers are the `due_at` column: nothing lives only in memory, so a restarted
+// server finds every pending escalation where it was and pages the next level at its time.
+import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
+import type { Notification } from '#domain/page.ts';
+import { pageEvent } from '#domain/page-event.ts';
+import { iso } from '#domain/time.ts';
+import { VersionConflict, type PageMessage, type PageSender, type PageStore } from '#ports';
+import type { Db } from './db.ts';
+
+interface PageRow {
+  rev: number;
+  body: string;
+}
+
+const toPage = (r: PageRow): Page => ({ ...(JSON.parse(r.body) as Page), rev: r.rev });
+
+export interface SqlitePageStoreOptions {
+  /** After each save, with the pages as stored (e.g. to tell the board). */
+  onSaved?: (pages: Page[]) => void;
+}
+
+export class SqlitePageStore implements PageStore {
+  private readonly s;
+
+  constructor(
+    private readonly db: Db,
+    private readonly o: SqlitePageStoreOptions = {},
+  ) {
+    this.s = {
+      get: db.prepare('SELECT rev, body FROM pages WHERE page_id = ?'),
+      open: db.prepare("SELECT rev, body FROM pages INDEXED BY pages_open WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id"),
+      // Due or held (open pages), and sends not made yet (open or informational): one seek in each partial index
+      // (INDEXED BY: a plan that scanned every page would slow every tick as pages accumulate).
+      pending: db.prepare(
+        `SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_due WHERE status = 'open' AND due_at <= ?
+         UNION SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_held WHERE status = 'open' AND held_by IS NOT NULL
+         UNION SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info')
+         ORDER BY triggered_at, page_id`,
+      ),
+      // A patient's sends not made yet (the partial index holds only those; level and round are in the body).
+      unsent: db.prepare(
+        "SELECT rev, body FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info') AND held_by IS NULL AND patient_id = ? ORDER BY triggered_at, rowid",
+      ),
+      ofPatient: db.prepare('SELECT rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?'),
+      insert: db.prepare(
+        `INSERT OR IGNORE INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, held_by, due_at, triggered_at, rev, body)
+         VALUES (@pageId, @notificationId, @patientId, @team, @subject, @kind, @status, @delivered, @heldBy, @dueAt, @triggeredAt, @rev, @body)`,
+      ),
+      update: db.prepare(
+        `UPDATE pages SET status = @status, delivered = @delivered, held_by = @heldBy, due_at = @dueAt, rev = @rev, body = @body
+         WHERE page_id = @pageId AND rev = @expected`,
+      ),
+      nextDue: db.prepare(
+        `SELECT min(t) AS t FROM (
+           SELECT min(due_at) AS t FROM pages WHERE status = 'open'
+           UNION ALL SELECT min(coalesce(s.ended_at, s.until)) FROM pages p JOIN silences s ON s.silence_id = p.held_by
+             WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
+      ),
+      silences: db.prepare('SELECT body FROM silences WHERE ended_at IS NULL AND until > ? ORDER BY from_at, silence_id'),
+      silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
+      putSilence: db.prepare(
+        `INSERT INTO silences (silence_id, patient_id, team, from_at, until, ended_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (silence_id) DO UPDATE SET until = excluded.until, ended_at = excluded.ended_at, body = excluded.body`,
+      ),
+      // The latest written (rowid) stale-feed page of each patient.
+      latestStale: db.prepare(
+        `SELECT patient_id, notification_id, kind FROM pages
+         WHERE rowid IN (SELECT max(rowid) FROM pages WHERE subject = 'stale-feed' GROUP BY patient_id)`,
+      ),
+    };
+  }
+
+  async get(pageId: string): Promise<Page | undefined> {
+    return this.pageNow(pageId);
+  }
+
+  async openPages(patientId: string): Promise<Page[]> {
+    return (this.s.open.all(patientId) as PageRow[]).map(toPage);
+  }
+
+  async pendingPages(now: number): Promise<Page[]> {
+    return (this.s.pending.all(now) as PageRow[]).map(toPage);
+  }
+
+  async unsentPages(patientId: string): Promise<Page[]> {
+    return (this.s.unsent.all(patientId) as PageRow[]).map(toPage).filter(firstSendPending);
+  }
+
+  async patientPages(patientId: string, limit: number): Promise<Page[]> {
+    return this.patientPagesNow(patientId, limit);
+  }
+
+  /** patientPages without the promise, for the board's synchronous queries. */
+  patientPagesNow(patientId: string, limit: number): Page[] {
+    return (this.s.ofPatient.all(patientId, limit) as PageRow[]).map(toPage);
+  }
+
+  async save(pages: Page[]): Promise<void> {
+    if (pages.length === 0) return;
+    this.write(() => {
+      for (const p of pages) {
+        const stored = { ...p, rev: p.rev + 1 };
+        const row = {
+          pageId: p.pageId,
+          notificationId: p.notificationId,
+          patientId: p.patientId,
+          team: p.team,
+          subject: p.subject,
+          kind: p.kind,
+          status: p.status,
+          delivered: p.delivered ? 1 : 0,
+          heldBy: p.heldBy ?? null,
+          dueAt: p.dueAt,
+          triggeredAt: p.triggeredAt,
+          rev: stored.rev,
+          body: JSON.stringify(stored),
+        };
+        const done = p.rev === 0 ? this.s.insert.run(row) : this.s.update.run({ ...row, expected: p.rev });
+        // Throwing inside the transaction rolls back every page of this save: all or nothing.
+        if (done.changes !== 1) throw new VersionConflict(p.pageId);
+      }
+    });
+    this.o.onSaved?.(pages.map((p) => ({ ...p, rev: p.rev + 1 })));
+  }
+
+  async silences(now: number): Promise<Silence[]> {
+    return this.activeSilences(now);
+  }
+
+  /** Silences in force at `now` (not ended, not past their end), for the board. */
+  activeSilences(now: number): Silence[] {
+    return (this.s.silences.all(now) as { body: string }[]).map((r) => JSON.parse(r.body) as Silence);
+  }
+
+  async getSilence(silenceId: string): Promise<Silence | undefined> {
+    return this.silenceNow(silenceId);
+  }
+
+  silenceNow(silenceId: string): Silence | undefined {
+    const row = this.s.silence.get(silenceId) as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as Silence) : undefined;
+  }
+
+  pageNow(pageId: string): Page | undefined {
+    const row = this.s.get.get(pageId) as PageRow | undefined;
+    return row ? toPage(row) : undefined;
+  }
+
+  async saveSilence(s: Silence): Promise<void> {
+    const patientId = 'patientId' in s.scope ? s.scope.patientId : null;
+    const team = 'team' in s.scope ? s.scope.team : null;
+    this.write(() => this.s.putSilence.run(s.silenceId, patientId, team, s.from, s.until, s.endedAt ?? null, JSON.stringify(s)));
+  }
+
+  /** The earliest time a ladder has something to do: a due escalation, or the end of a silence holding a page. */
+  nextDueAt(): number | null {
+    return (this.s.nextDue.get() as { t: number | null }).t;
+  }
+
+  /**
+   * Patients whose latest stale-feed page is an alert (not its all-clear): the feed is known to be quiet. The
+   * alert id carries the time the feed went quiet.
+   */
+  staleFeedAlerts(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const r of this.s.latestStale.all() as { patient_id: string; notification_id: string; kind: string }[]) {
+      if (r.kind === 'alert') out.set(r.patient_id, r.notification_id);
+    }
+    return out;
+  }
+
+  /** One transaction; how durable its commit is, is the connection's synchronous setting (see server/paging.ts). */
+  private write(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+}
+
+
+/**
+ * The pager's PageSender: each page goes into the outbox (one insert), and the sinks' lanes take it from there,
+ * each at its own pace. A send repeated after a crash has the same sendId (the page's id and storage revision,
+ * which only a new step of the ladder changes) and is stored once.
+ */
+export class SqlitePageSender implements PageSender {
+  private readonly insert;
+  private readonly notification;
+
+  constructor(
+    db: Db,
+    private readonly o: { now: () => number; onSent: () => void },
+  ) {
+    this.insert = db.prepare("INSERT OR IGNORE INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, ?, ?, ?)");
+    this.notification = db.prepare("SELECT body FROM outbox WHERE item_id = ? AND kind = 'notification'");
+  }
+
+  async send(m: PageMessage): Promise<void> {
+    const now = this.o.now();
+    const event = pageEvent(m, now);
+    this.insert.run(event.sendId, event.patientId, JSON.stringify(event), iso(now));
+    this.o.onSent();
+  }
+
+  /** The grade change a page is about (its reasons and actions), if it is about a grade. */
+  notificationOf(notificationId: string): Notification | undefined {
+    const row = this.notification.get(notificationId) as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as Notification) : undefined;
+  }
+}

@@ -1,0 +1,89 @@
+// The page an acknowledge link opens on a phone: what the page is about and a form asking for a name. No login
+// (the signed link is the authority), no script, no asset from anywhere: one HTML document whose only style is
+// inline and pinned by its hash in the Content-Security-Policy. Opening the link (GET) never acknowledges: SMS
+// and chat apps fetch links to preview them; only the form's POST does.
+import { createHash } from 'node:crypto';
+import type { Page } from '#domain/paging.ts';
+
+const STYLE = `
+body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1a1a1a;background:#f4f5f7}
+main{max-width:34rem;margin:0 auto;padding:1rem}
+h1{font-size:1.2rem;margin:.2rem 0 .6rem}
+.card{background:#fff;border:1px solid #c9c9c9;border-left:8px solid #d21f1f;border-radius:6px;padding:.8rem}
+.card.ok{border-left-color:#4c9a52}.card.bad{border-left-color:#555}
+.summary{font-weight:600}.meta{color:#555;font-size:.95rem}
+label{display:block;font-weight:600;margin:.8rem 0 .3rem}
+input{font:inherit;width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #666;border-radius:4px;min-height:48px}
+button{font:inherit;font-weight:700;margin-top:.8rem;width:100%;min-height:52px;border-radius:6px;border:1px solid #0b57d0;background:#0b57d0;color:#fff}
+:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}
+.note{font-size:.9rem;color:#555}
+`;
+
+const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
+
+export const ACK_PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
+  'x-content-type-options': 'nosniff',
+  // The token is in the address: never send it anywhere as a referrer.
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cache-control': 'no-store',
+};
+
+const escape = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+function document(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex">
+<title>${escape(title)}</title><style>${STYLE}</style></head>
+<body><main>${body}</main></body></html>
+`;
+}
+
+const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+
+function about(page: Page, role: string): string {
+  const what = page.subject === 'stale-feed' || page.subject === 'spo2' ? 'Technical alert (not a grade)' : `${page.subject.toUpperCase()} grade ${page.grade}`;
+  return `<p class="summary">${escape(page.summary)}</p>
+<p class="meta">${escape(what)} · paged to ${escape(role)} (${escape(page.team)}) · since ${escape(time(page.triggeredAt))}</p>`;
+}
+
+/** The form: the page is open and the link is valid. */
+export function ackFormPage(page: Page, role: string, nameMax: number, error?: string): string {
+  return document(
+    'Acknowledge page',
+    `<h1>Acknowledge this page</h1>
+<div class="card">${about(page, role)}${error ? `<p role="alert">${escape(error)}</p>` : ''}
+<form method="post"><label for="by">Your name (recorded with the time)</label>
+<input id="by" name="by" autocomplete="name" required maxlength="${nameMax}" autofocus>
+<button type="submit">Acknowledge: I am on it</button></form>
+<p class="note">Acknowledging stops the escalation to the next person on call. Grades are provisional: confirm at the bedside.</p></div>`,
+  );
+}
+
+/** After an acknowledgement, or when the page has nothing left to acknowledge. */
+export function ackStatusPage(page: Page, role: string, heading: string, detail: string, ok: boolean): string {
+  return document(heading, `<h1>${escape(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}">${about(page, role)}<p>${escape(detail)}</p></div>`);
+}
+
+/** A link refused (forged, altered, expired) or a request that cannot be served. */
+export function ackErrorPage(heading: string, detail: string): string {
+  return document(heading, `<h1>${escape(heading)}</h1><div class="card bad"><p>${escape(detail)}</p></div>`);
+}
+
+// Why a page that can no longer be acknowledged cannot (an open or exhausted page can be).
+const CLOSED_TEXT: Record<string, string> = {
+  superseded: 'A newer page about this patient replaced it: answer that one.',
+  resolved: 'The grade fell or the alert cleared: nothing is left to answer.',
+  info: 'An informational page: nothing to acknowledge.',
+};
+export const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
+
+export const LINK_REFUSALS: Record<string, string> = {
+  malformed: 'This acknowledge link is incomplete or damaged. Open the link from the page message exactly as it was sent.',
+  forged: 'This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded.',
+  expired: 'This acknowledge link has expired. Acknowledge on the on-call board, or from a newer page.',
+};

@@ -1,0 +1,105 @@
+// FHIR R4 ingest over HTTP, with the same device tokens as JSON ingest: POST /fhir/r4/Bundle (or the base) with a
+// batch, transaction or collection Bundle, or POST /fhir/r4/<Observation|MedicationAdministration|Encounter|Procedure>
+// with one resource. Every contract message passes the ingest's own check and is queued durably before the 202.
+// A transaction, a collection or a single resource is all or nothing (422 with an OperationOutcome naming each
+// problem's expression); a batch takes each entry on its own and answers a batch-response Bundle.
+import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { INGEST_LIMITS, check, enqueueAll, header, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
+import { authenticate } from '#app/auth.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { DeviceAnswer } from '#app/hl7v2/http.ts';
+import { screen } from '#app/interfaces/screen.ts';
+import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
+
+import { FHIR_BASE } from '#app/interfaces/routes.ts';
+
+export { FHIR_BASE };
+export const FHIR_CONTENT_TYPE = 'application/fhir+json';
+
+type OutcomeIssue = Omit<FhirIssue, 'severity' | 'code'> & { code: string; severity?: 'warning' | 'information' };
+
+export function outcome(issues: OutcomeIssue[]): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: issues.map(
+      (i): OperationOutcomeIssue => ({
+        severity: i.severity ?? 'error',
+        code: i.code as OperationOutcomeIssue['code'],
+        diagnostics: i.text,
+        ...(i.expression ? { expression: [i.expression] } : {}),
+      }),
+    ),
+  };
+}
+
+const fhir = (status: number, body: unknown, messageIds: string[] = [], extra: Record<string, string> = {}): DeviceAnswer => ({
+  status,
+  headers: { 'content-type': `${FHIR_CONTENT_TYPE}; charset=utf-8`, ...extra },
+  body: JSON.stringify(body),
+  messageIds,
+});
+
+const problem = (status: number, code: string, text: string, expression = '', extra: Record<string, string> = {}) =>
+  fhir(status, outcome([{ code, text, expression }]), [], extra);
+
+const inside = (expression: string, at: string) => expression === at || expression.startsWith(`${at}.`);
+
+export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps): Promise<DeviceAnswer> {
+  const rest = req.path.slice(FHIR_BASE.length).replace(/^\/+/, '');
+  const allowed = ['', 'Bundle', ...FHIR_RESOURCES];
+  if (!allowed.includes(rest)) return problem(404, 'not-supported', `no route ${req.path}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>`);
+  if (req.method.toUpperCase() !== 'POST') return problem(405, 'not-supported', 'use POST', '', { allow: 'POST' });
+  const auth = await authenticate(header(req, 'authorization'), deps.tokens, deps.localToken);
+  if (!auth.ok) return problem(auth.status, auth.status === 401 ? 'login' : 'security', auth.error, '', auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {});
+  const type = header(req, 'content-type') ?? '';
+  if (!/json/i.test(type)) return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
+  const size = Buffer.byteLength(req.body, 'utf8');
+  if (size > INGEST_LIMITS.batchBytes) return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(req.body);
+  } catch (err) {
+    return problem(400, 'structure', `the body is not JSON: ${(err as Error).message}`);
+  }
+  const entries = entriesOf(body);
+  if (!entries.ok) return fhir(400, outcome([entries.issue]));
+  const expected = rest === '' ? 'Bundle' : rest;
+  const sent = (body as { resourceType: string }).resourceType;
+  if (sent !== expected) return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`, 'resourceType');
+
+  const batch = entries.type === 'batch';
+  const now = deps.now();
+  const t = translateResources(entries.items, { deviceId: auth.deviceId }, batch);
+  const issues = [...t.issues];
+  const messages: DeviceMessage[] = [];
+  for (const one of t.translated) {
+    const s = screen(one, (value) => check(value, now));
+    for (const p of s.problems) issues.push({ expression: p.at, code: 'value', text: p.text });
+    if (s.message) messages.push(s.message);
+  }
+  const errors = issues.filter((i) => i.severity !== 'warning');
+  if (!batch && errors.length > 0) return fhir(422, outcome(issues));
+  if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
+    return problem(503, 'transient', 'the queue is unavailable; nothing was accepted, send again later', '', { 'retry-after': '5' });
+  }
+  const messageIds = messages.map((m) => m.messageId);
+  if (!batch) {
+    const info: OutcomeIssue[] = [{ expression: '', code: 'informational', severity: 'information', text: `accepted ${messages.length} message(s): ${messageIds.join(' ')}` }];
+    return fhir(202, outcome([...info, ...issues]), messageIds);
+  }
+  const response: Bundle = {
+    resourceType: 'Bundle',
+    type: 'batch-response',
+    entry: entries.items.map((item): BundleEntry => {
+      const own = issues.filter((i) => inside(i.expression, item.at));
+      const failed = own.some((i) => i.severity !== 'warning');
+      return {
+        response: {
+          status: failed ? '422 Unprocessable Entity' : '202 Accepted',
+          ...(own.length > 0 ? { outcome: outcome(own) } : {}),
+        },
+      };
+    }),
+  };
+  return fhir(200, response, messageIds);
+}

@@ -1,0 +1,477 @@
+// FHIR R4 resources to contract messages: Observations (vital-signs LOINC codes, the oxygen device, the ICE score
+// and ICANS domains, weight, labs), MedicationAdministrations (vasopressor infusions, CRS medications), Encounters
+// (bed and ward) and Procedures (the cell-therapy infusion). Each resource gives fragments; fragments of one
+// patient, source and time become one contract message (an oxygen device and its FiO2 sent as two Observations
+// are one oxygen section). Every problem names its FHIRPath expression. Pure: no clock, no I/O.
+import type {
+  Bundle,
+  CodeableConcept,
+  Encounter,
+  MedicationAdministration,
+  Observation,
+  ObservationComponent,
+  Procedure,
+  Quantity,
+  Reference,
+} from '@medplum/fhirtypes';
+import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
+import { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
+import { iso } from '#domain/time.ts';
+import { DEVICE_ID, PATIENT_ID, idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import type { Translated } from '#app/interfaces/screen.ts';
+import {
+  CRS_CODES,
+  CRS_OBSERVATIONS,
+  LOINC_SYSTEM,
+  UCUM,
+  enumOf,
+  medicationOf,
+  oxygenDeviceOf,
+  vasopressorOf,
+} from '#app/interfaces/terminology.ts';
+import { toContractUnit } from '#app/interfaces/units.ts';
+
+export type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure';
+
+export interface FhirIssue {
+  expression: string;
+  code: IssueCode;
+  text: string;
+  /** A warning refuses nothing (a resource or code this system does not grade, in a flowsheet's Bundle). */
+  severity?: 'warning';
+}
+
+type Kind = (typeof SOURCE_KINDS)[number];
+
+/** Resource types this interface takes. */
+export const FHIR_RESOURCES = ['Observation', 'MedicationAdministration', 'Encounter', 'Procedure'] as const;
+
+/** LOINC codes beyond the vital signs (crs-rules.md section 7): body weight and the CRS laboratory values. */
+export const LOINC_WEIGHT = '29463-7';
+export const LOINC_LABS: Record<string, { field: 'crpMgL' | 'ferritinNgMl' | 'il6PgMl'; units: Record<string, number> }> = {
+  '1988-5': { field: 'crpMgL', units: { 'mg/L': 1, 'mg/dL': 10 } },
+  '2276-4': { field: 'ferritinNgMl', units: { 'ng/mL': 1, 'ug/L': 1 } },
+  '26881-3': { field: 'il6PgMl', units: { 'pg/mL': 1, 'ng/L': 1 } },
+};
+
+/** Vasopressor rate units (UCUM, and the contract's own spelling) onto the contract's units. */
+const RATE_UNITS: Record<string, (typeof VASOPRESSOR_UNITS)[number]> = {
+  'ug/kg/min': 'mcg/kg/min',
+  'mcg/kg/min': 'mcg/kg/min',
+  'ug/min': 'mcg/min',
+  'mcg/min': 'mcg/min',
+  'U/min': 'units/min',
+  '[U]/min': 'units/min',
+  '[iU]/min': 'units/min',
+  'units/min': 'units/min',
+};
+
+/** Therapy codes (CRS_CODES) of the infusion Procedure. */
+export const THERAPY_CODES: Record<string, (typeof THERAPIES)[number]> = { 'car-t-infusion': 'car-t', 'bispecific-infusion': 'bispecific' };
+
+interface Fragment {
+  patientId: string;
+  ms: number;
+  kind: Kind;
+  deviceId: string;
+  /** 'vitals.spo2', 'oxygen.device', 'vasopressors', 'medications', 'neuro.iceScore', 'enrolment.bed', ... */
+  key: string;
+  value: unknown;
+  /** The resource's expression (its entry in a Bundle), and the value's own. */
+  resource: string;
+  at: string;
+  /** The resource's identity, for the messageId. */
+  id: string;
+}
+
+export interface FhirTranslation {
+  translated: Translated<string>[];
+  issues: FhirIssue[];
+}
+
+export interface FhirOptions {
+  /** The sender's device id (its token), for resources that name no device. */
+  deviceId: string;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A typed part of a resource that is really there as an object (the JSON came from outside). */
+const present = <T>(v: T | undefined): v is T => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/**
+ * Translates resources (each with its expression, e.g. Bundle.entry[2].resource) into contract messages. With
+ * `independent` (a batch), a resource with an error is left out and the others go on; otherwise the caller refuses
+ * the whole request when there is any error.
+ */
+export function translateResources(items: { resource: unknown; at: string; fullUrl?: string }[], o: FhirOptions, independent = false): FhirTranslation {
+  const issues: FhirIssue[] = [];
+  const fragments: Fragment[] = [];
+  for (const item of items) {
+    const own: FhirIssue[] = [];
+    const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own);
+    issues.push(...own);
+    if (!independent || !own.some((i) => i.severity !== 'warning')) fragments.push(...f);
+  }
+  return { translated: assemble(fragments, issues), issues };
+}
+
+/** The resources of a Bundle (batch, transaction or collection) or of one resource, with their expressions. */
+export function entriesOf(body: unknown): { ok: true; type: string; items: { resource: unknown; at: string; fullUrl?: string }[] } | { ok: false; issue: FhirIssue } {
+  if (!isObject(body) || typeof body.resourceType !== 'string') {
+    return { ok: false, issue: { expression: 'resourceType', code: 'structure', text: 'the body is not a FHIR resource (no resourceType)' } };
+  }
+  if (body.resourceType !== 'Bundle') return { ok: true, type: 'single', items: [{ resource: body, at: body.resourceType }] };
+  const bundle = body as unknown as Bundle;
+  if (!['batch', 'transaction', 'collection'].includes(bundle.type as string)) {
+    return { ok: false, issue: { expression: 'Bundle.type', code: 'not-supported', text: `Bundle.type ${JSON.stringify(bundle.type)} is not taken: send batch, transaction or collection` } };
+  }
+  if (!Array.isArray(bundle.entry) || bundle.entry.length === 0) return { ok: false, issue: { expression: 'Bundle.entry', code: 'required', text: 'the Bundle has no entry' } };
+  if (bundle.entry.length > 1000) return { ok: false, issue: { expression: 'Bundle.entry', code: 'value', text: `the Bundle has ${bundle.entry.length} entries; at most 1000` } };
+  return {
+    ok: true,
+    type: bundle.type as string,
+    items: bundle.entry.map((e, i) => ({
+      resource: isObject(e) ? e.resource : undefined,
+      at: `Bundle.entry[${i}].resource`,
+      ...(isObject(e) && typeof e.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}),
+    })),
+  };
+}
+
+function resourceFragments(resource: unknown, at: string, fullUrl: string | undefined, o: FhirOptions, issues: FhirIssue[]): Fragment[] {
+  if (!isObject(resource) || typeof resource.resourceType !== 'string') {
+    issues.push({ expression: at, code: 'structure', text: 'is not a FHIR resource (no resourceType)' });
+    return [];
+  }
+  const type = resource.resourceType;
+  if (!(FHIR_RESOURCES as readonly string[]).includes(type)) {
+    issues.push({ expression: at, code: 'not-supported', severity: 'warning', text: `${type} is ignored; this system takes ${FHIR_RESOURCES.join(', ')}` });
+    return [];
+  }
+  const r = new Reader(resource, at, issues);
+  const id = identityOf(resource, fullUrl);
+  if (!id) {
+    r.issue('id', 'required', `${type} needs an id, an identifier or a Bundle entry fullUrl, so that a resend is recognised`);
+    return [];
+  }
+  const patientId = r.patient();
+  if (patientId === undefined) return [];
+  const base = { patientId, resource: at, id: `${type}/${idPart(id)}` };
+  switch (type) {
+    case 'Observation':
+      return observation(resource as unknown as Observation, r, base, o);
+    case 'MedicationAdministration':
+      return medicationAdministration(resource as unknown as MedicationAdministration, r, base, o);
+    case 'Encounter':
+      return encounter(resource as unknown as Encounter, r, base, o);
+    default:
+      return procedure(resource as unknown as Procedure, r, base, o);
+  }
+}
+
+function identityOf(resource: Record<string, unknown>, fullUrl: string | undefined): string | undefined {
+  const meta = isObject(resource.meta) ? resource.meta : {};
+  if (typeof resource.id === 'string' && resource.id) return typeof meta.versionId === 'string' ? `${resource.id}/_history/${meta.versionId}` : resource.id;
+  const identifier = Array.isArray(resource.identifier) ? resource.identifier.find((i) => isObject(i) && typeof i.value === 'string' && i.value) : undefined;
+  if (isObject(identifier)) return identifier.value as string;
+  return fullUrl || undefined;
+}
+
+/** Reads fields of one resource, recording each problem with its expression. */
+class Reader {
+  constructor(
+    readonly resource: Record<string, unknown>,
+    readonly at: string,
+    private readonly issues: FhirIssue[],
+  ) {}
+
+  issue(path: string, code: IssueCode, text: string, severity?: 'warning'): undefined {
+    this.issues.push({ expression: path ? `${this.at}.${path}` : this.at, code, text, ...(severity ? { severity } : {}) });
+    return undefined;
+  }
+
+  /** subject.reference "Patient/<id>" (or a URL ending so), else subject.identifier.value. */
+  patient(): string | undefined {
+    const subject = this.resource.subject as Reference | undefined;
+    if (!present(subject)) return this.issue('subject', 'required', 'subject is required: Patient/<id> or an identifier');
+    let id: string | undefined;
+    let path = 'subject.reference';
+    if (typeof subject.reference === 'string') {
+      const m = subject.reference.match(/(?:^|\/)Patient\/([^/]+)$/);
+      if (!m) return this.issue(path, 'value', 'subject.reference must be Patient/<id>');
+      id = m[1];
+    } else if (typeof subject.identifier?.value === 'string') {
+      id = subject.identifier.value;
+      path = 'subject.identifier.value';
+    }
+    if (id === undefined) return this.issue('subject', 'required', 'subject needs a reference (Patient/<id>) or identifier.value');
+    // Not echoed: what stands in a patient field could be a name.
+    if (!PATIENT_ID.test(id)) return this.issue(path, 'value', 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -');
+    return id;
+  }
+
+  /** A FHIR dateTime or instant with a time and an offset. */
+  time(path: string, value: unknown): number | undefined {
+    if (typeof value !== 'string') return this.issue(path, 'required', 'a time is required');
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+      return this.issue(path, 'value', `${JSON.stringify(value.slice(0, 40))} is not a dateTime with a time and a zone offset (e.g. 2026-11-26T10:00:00Z)`);
+    }
+    const ms = Date.parse(value);
+    if (Number.isNaN(ms)) return this.issue(path, 'value', `${JSON.stringify(value)} is not a real date and time`);
+    return ms;
+  }
+
+  /** The device that made the observation or ran the infusion (Device/<id>), else the sender's. */
+  device(path: string, ref: unknown, fallback: string): { id: string; named: boolean } | undefined {
+    if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
+    const m = ref.reference.match(/(?:^|\/)Device\/([^/]+)$/);
+    if (!m || !DEVICE_ID.test(m[1]!)) return this.issue(`${path}.reference`, 'value', 'must be Device/<id> with an id of 1-64 characters of A-Z a-z 0-9 . _ : -');
+    return { id: m[1]!, named: true };
+  }
+
+  /** The number of a valueQuantity converted to the contract's unit for a coded field. */
+  quantity(path: string, q: Quantity | undefined, field: Parameters<typeof toContractUnit>[0]): number | undefined {
+    if (!present(q) || typeof q.value !== 'number' || !Number.isFinite(q.value)) return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
+    const unit = q.system === UCUM && q.code ? q.code : (q.code ?? q.unit);
+    const c = toContractUnit(field, q.value, unit ? { ucum: unit } : {});
+    if (!c.ok) return this.issue(`${path}.code`, 'value', c.problem);
+    return c.value;
+  }
+}
+
+/** The codings of a concept, with system and code as strings ('' when absent or not text). */
+const codingsOf = (c: CodeableConcept | undefined): { system: string; code: string }[] =>
+  present(c) && Array.isArray(c.coding) ? c.coding.filter((x) => present(x)).map((x) => ({ system: str(x.system), code: str(x.code) })) : [];
+const hasCode = (c: CodeableConcept | undefined, system: string, code: string) => codingsOf(c).some((x) => x.system === system && x.code === code);
+
+type Base = { patientId: string; resource: string; id: string };
+
+const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']);
+
+function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+  if (OBSERVATION_SKIP.has(obs.status)) return [];
+  const ms = r.time(obs.effectiveDateTime !== undefined ? 'effectiveDateTime' : obs.effectiveInstant !== undefined ? 'effectiveInstant' : 'effectivePeriod.start', obs.effectiveDateTime ?? obs.effectiveInstant ?? obs.effectivePeriod?.start);
+  if (ms === undefined) return [];
+  const device = r.device('device', obs.device, o.deviceId);
+  if (!device) return [];
+  const out: Fragment[] = [];
+  const push = (key: string, value: unknown, at: string, kind: Kind) => out.push({ ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` });
+  const measured: Kind = device.named ? 'monitor' : 'manual';
+
+  const codings = codingsOf(obs.code);
+  const loinc = codings.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code);
+  const own = codings.filter((c) => c.system === CRS_CODES).map((c) => c.code);
+  const vital = loinc.map((c) => (Object.hasOwn(LOINC, c) ? LOINC[c] : undefined)).find(Boolean) as CodedField | undefined;
+
+  if (loinc.includes(LOINC_BP_PANEL)) {
+    (obs.component ?? []).forEach((comp: ObservationComponent, i) => {
+      const code = codingsOf(comp.code).find((c) => c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code))?.code as string | undefined;
+      const field = code ? LOINC[code] : undefined;
+      if (!field || !field.startsWith('vitals.')) return;
+      const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
+      if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, measured);
+    });
+    if (out.length === 0) r.issue('component', 'required', 'a blood pressure panel needs systolic (8480-6) or diastolic (8462-4) components with values');
+    return out;
+  }
+  if (vital) {
+    const v = r.quantity('valueQuantity', obs.valueQuantity, vital);
+    if (v === undefined) return [];
+    if (vital.startsWith('oxygen.')) push(vital, v, 'valueQuantity', device.named ? 'ventilator' : 'manual');
+    else push(vital, v, 'valueQuantity', measured);
+    return out;
+  }
+  if (loinc.includes(LOINC_WEIGHT)) {
+    const v = r.quantity('valueQuantity', obs.valueQuantity, 'enrolment.weightKg');
+    if (v !== undefined) push('enrolment.weightKg', v, 'valueQuantity', 'ehr');
+    return out;
+  }
+  const lab = loinc.map((c) => (Object.hasOwn(LOINC_LABS, c) ? LOINC_LABS[c] : undefined)).find(Boolean);
+  if (lab) {
+    const q = obs.valueQuantity;
+    const unit = q?.code ?? q?.unit ?? '';
+    if (typeof q?.value !== 'number') return r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`) ?? [];
+    if (!Object.hasOwn(lab.units, unit)) return r.issue('valueQuantity.code', 'value', `unit ${JSON.stringify(unit)} is not taken for labs.${lab.field} (use ${Object.keys(lab.units).join(' or ')})`) ?? [];
+    push(`labs.${lab.field}`, q.value * lab.units[unit]!, 'valueQuantity', 'ehr');
+    return out;
+  }
+  const code = own[0];
+  switch (code) {
+    case CRS_OBSERVATIONS.oxygenDevice: {
+      const kind: Kind = device.named ? 'ventilator' : 'manual';
+      const dev = codingsOf(obs.valueCodeableConcept).map((c) => oxygenDeviceOf(c.system, c.code)).find(Boolean);
+      if (!dev) return r.issue('valueCodeableConcept', 'code-invalid', 'the oxygen device must be a SNOMED CT device code or a contract device name (see docs/interfaces.md)') ?? [];
+      push('oxygen.device', dev, 'valueCodeableConcept', kind);
+      (obs.component ?? []).forEach((comp, i) => {
+        const field = codingsOf(comp.code).map((c) => (c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code) ? LOINC[c.code] : undefined)).find(Boolean);
+        if (field === 'oxygen.fio2' || field === 'oxygen.flowLpm') {
+          const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
+          if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, kind);
+        } else if (hasCode(comp.code, CRS_CODES, CRS_OBSERVATIONS.oxygenForComfort)) {
+          if (typeof comp.valueBoolean !== 'boolean') r.issue(`component[${i}].valueBoolean`, 'required', 'oxygen-for-comfort needs valueBoolean');
+          else push('oxygen.forComfort', comp.valueBoolean, `component[${i}].valueBoolean`, kind);
+        }
+      });
+      return out;
+    }
+    case CRS_OBSERVATIONS.iceScore: {
+      const v = obs.valueInteger ?? obs.valueQuantity?.value;
+      if (typeof v !== 'number') return r.issue('valueInteger', 'required', 'the ICE score needs valueInteger (0-10)') ?? [];
+      push('neuro.iceScore', v, obs.valueInteger !== undefined ? 'valueInteger' : 'valueQuantity.value', 'manual');
+      return out;
+    }
+    case CRS_OBSERVATIONS.consciousness:
+    case CRS_OBSERVATIONS.seizure:
+    case CRS_OBSERVATIONS.cerebralEdema: {
+      const domain = code === CRS_OBSERVATIONS.consciousness ? 'consciousness' : code === CRS_OBSERVATIONS.seizure ? 'seizure' : 'cerebralEdema';
+      const v = codingsOf(obs.valueCodeableConcept).map((c) => enumOf(domain, c.system, c.code)).find(Boolean);
+      if (!v) return r.issue('valueCodeableConcept', 'code-invalid', `${code} needs a ${CRS_CODES} code: one of the contract's ${domain} values`) ?? [];
+      push(`neuro.${domain}`, v, 'valueCodeableConcept', 'manual');
+      return out;
+    }
+    case CRS_OBSERVATIONS.motorWeakness:
+      if (typeof obs.valueBoolean !== 'boolean') return r.issue('valueBoolean', 'required', 'motor weakness needs valueBoolean') ?? [];
+      push('neuro.motorWeakness', obs.valueBoolean, 'valueBoolean', 'manual');
+      return out;
+    case CRS_OBSERVATIONS.organToxicity:
+    case CRS_OBSERVATIONS.transaminitis: {
+      const v = obs.valueInteger;
+      if (typeof v !== 'number') return r.issue('valueInteger', 'required', `${code} needs valueInteger (CTCAE grade 0-4)`) ?? [];
+      push(code === CRS_OBSERVATIONS.organToxicity ? 'organToxicity.maxCtcaeGrade' : 'organToxicity.transaminitisGrade', v, 'valueInteger', 'ehr');
+      return out;
+    }
+  }
+  // A code this system does not grade: not an error for a batch from a flowsheet, but named so the sender knows.
+  r.issue('code', 'not-supported', `ignored: no code this system grades (LOINC vital signs, ${LOINC_WEIGHT}, labs, or ${CRS_CODES}); see docs/interfaces.md`, 'warning');
+  return out;
+}
+
+function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  const status = ma.status as string | undefined;
+  if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+  if (status === 'entered-in-error' || status === 'not-done' || status === 'unknown') return [];
+  if (!ma.medicationCodeableConcept) return r.issue('medicationCodeableConcept', 'required', 'medicationCodeableConcept (RxNorm) is required; medicationReference is not taken') ?? [];
+  const codings = codingsOf(ma.medicationCodeableConcept);
+  const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
+  const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
+  if (!pressor && !drug) return r.issue('medicationCodeableConcept', 'code-invalid', 'not a drug this system grades: RxNorm codes in docs/interfaces.md') ?? [];
+  const ended = status === 'stopped' || status === 'completed';
+  const timePath = ma.effectiveDateTime !== undefined ? 'effectiveDateTime' : pressor && ended && ma.effectivePeriod?.end ? 'effectivePeriod.end' : 'effectivePeriod.start';
+  const ms = r.time(timePath, ma.effectiveDateTime ?? (pressor && ended ? (ma.effectivePeriod?.end ?? ma.effectivePeriod?.start) : ma.effectivePeriod?.start));
+  if (ms === undefined) return [];
+  const device = r.device('device[0]', ma.device?.[0], o.deviceId);
+  if (!device) return [];
+  const frag = (key: string, value: unknown, at: string, kind: Kind): Fragment[] => [{ ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` }];
+  if (pressor) {
+    const kind: Kind = device.named ? 'pump' : 'ehr';
+    if (ended) return frag('vasopressors', null, 'status', kind); // counted in the set, as not infusing
+    if (status === 'on-hold') return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
+    if (status !== 'in-progress') return r.issue('status', 'value', `a vasopressor administration must be in-progress, on-hold, stopped or completed (got ${status})`) ?? [];
+    const rate = ma.dosage?.rateQuantity;
+    if (!present(rate) || typeof rate.value !== 'number') return r.issue('dosage.rateQuantity', 'required', 'an infusing vasopressor needs dosage.rateQuantity (value and unit)') ?? [];
+    const unit = rateUnitOf(ma);
+    if (!unit) return r.issue('dosage.rateQuantity.code', 'value', `rate unit ${JSON.stringify(rate.code ?? rate.unit ?? '')} is not one of ug/kg/min, ug/min, U/min`) ?? [];
+    return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
+  }
+  if (status !== 'completed' && status !== 'in-progress') return [];
+  const dose = ma.dosage?.dose;
+  if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
+  const unit = dose.code ?? dose.unit;
+  const factor = unit === 'mg' ? 1 : unit === 'g' ? 1000 : undefined;
+  if (typeof dose.value !== 'number' || factor === undefined) return r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${JSON.stringify(unit ?? null)})`) ?? [];
+  return frag('medications', { drug, doseMg: dose.value * factor }, 'dosage.dose', 'ehr');
+}
+
+function rateUnitOf(ma: MedicationAdministration): (typeof VASOPRESSOR_UNITS)[number] | undefined {
+  const rate = ma.dosage?.rateQuantity;
+  const unit = rate?.code ?? rate?.unit;
+  return unit && Object.hasOwn(RATE_UNITS, unit) ? RATE_UNITS[unit] : undefined;
+}
+
+const PHYSICAL_TYPE = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+
+function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  if (enc.status === 'entered-in-error' || enc.status === 'cancelled') return [];
+  const out: Fragment[] = [];
+  (enc.location ?? []).forEach((loc, i) => {
+    if (loc.status && loc.status !== 'active') return;
+    const name = loc.location?.display ?? loc.location?.identifier?.value;
+    const type = codingsOf(loc.physicalType).find((c) => c.system === PHYSICAL_TYPE)?.code;
+    const key = type === 'bd' ? 'enrolment.bed' : type === 'wa' ? 'enrolment.ward' : undefined;
+    if (!key) return;
+    if (typeof name !== 'string' || !name) {
+      r.issue(`location[${i}].location.display`, 'required', 'the bed or ward needs a name (location.display)');
+      return;
+    }
+    const path = loc.period?.start !== undefined ? `location[${i}].period.start` : 'period.start';
+    const ms = r.time(path, loc.period?.start ?? enc.period?.start);
+    if (ms === undefined) return;
+    out.push({ ...base, ms, kind: 'ehr', deviceId: o.deviceId, key, value: name, at: `${r.at}.location[${i}].location.display` });
+  });
+  if (out.length === 0 && !(enc.location ?? []).length) r.issue('location', 'required', 'an Encounter is taken for its bed and ward: location with physicalType bd or wa');
+  return out;
+}
+
+function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  if (proc.status !== 'completed' && proc.status !== 'in-progress') return [];
+  const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as string | undefined;
+  if (!code) return r.issue('code', 'code-invalid', `the infusion Procedure needs a ${CRS_CODES} code: ${Object.keys(THERAPY_CODES).join(' or ')}`) ?? [];
+  const path = proc.performedDateTime !== undefined ? 'performedDateTime' : 'performedPeriod.start';
+  const ms = r.time(path, proc.performedDateTime ?? proc.performedPeriod?.start);
+  if (ms === undefined) return [];
+  const frag = (key: string, value: unknown, at: string): Fragment => ({ ...base, ms, kind: 'ehr', deviceId: o.deviceId, key, value, at: `${r.at}.${at}` });
+  const out = [frag('enrolment.therapy', THERAPY_CODES[code], 'code'), frag('enrolment.infusedAt', iso(ms), path)];
+  const product = proc.usedCode?.[0];
+  const name = product?.text ?? codingsOf(product).find((c) => c.code)?.code;
+  if (typeof name === 'string' && name) out.push(frag('enrolment.product', name, 'usedCode[0]'));
+  return out;
+}
+
+/** Fragments of one patient, source and time as one contract message each. */
+function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string>[] {
+  const groups = new Map<string, Fragment[]>();
+  for (const f of fragments) {
+    const key = `${f.patientId}\n${f.kind}\n${f.deviceId}\n${f.ms}`;
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  const out: Translated<string>[] = [];
+  for (const list of groups.values()) {
+    const { patientId, kind, deviceId, ms } = list[0]!;
+    const ids = [...new Set(list.map((f) => f.id))].sort();
+    const message: Record<string, unknown> = {
+      messageId: messageIdOf('fhir', [ids.join('+')]),
+      patientId,
+      observedAt: iso(ms),
+      source: { deviceId, kind },
+    };
+    const origins: Record<string, string> = {};
+    for (const f of list) {
+      const [section, field] = f.key.split('.') as [string, string | undefined];
+      if (section === 'vasopressors' || section === 'medications') {
+        const arr = (message[section] as unknown[] | undefined) ?? [];
+        if (f.value !== null) arr.push(f.value);
+        message[section] = arr;
+        origins[section] ??= f.at;
+      } else {
+        const obj = (message[section] as Record<string, unknown> | undefined) ?? {};
+        if (field! in obj && obj[field!] !== f.value) {
+          issues.push({ expression: f.at, code: 'value', text: `${f.key} has two different values at ${iso(ms)} in this request` });
+        }
+        obj[field!] = f.value;
+        message[section] = obj;
+        origins[section === 'oxygen' ? 'oxygen' : f.key] ??= f.at;
+      }
+    }
+    const oxygen = message.oxygen as Record<string, unknown> | undefined;
+    if (oxygen && oxygen.device === undefined) {
+      for (const f of list) if (f.key.startsWith('oxygen.')) issues.push({ expression: f.at, code: 'required', text: `${f.key} needs the oxygen device at the same time (an Observation coded ${CRS_CODES}|${CRS_OBSERVATIONS.oxygenDevice}); it is never guessed` });
+      delete message.oxygen;
+      delete origins.oxygen;
+    }
+    if (Object.keys(message).length === 4) continue;
+    out.push({ message, origins, whole: list[0]!.resource });
+  }
+  return out;
+}

@@ -1,0 +1,43 @@
+// OBX-3 observation codes an IHE PCD-01 result may carry, onto contract fields: the domain's MDC and LOINC tables
+// (shared/domain/codes.ts, crs-rules.md section 7) plus the invasive arterial pressures, the ECG and pulse-oximeter
+// heart rates and the inspired oxygen concentration that monitors and ventilators send.
+import { LOINC, MDC, type CodedField } from '#domain/codes.ts';
+
+export const MDC_EXTRA: Record<number, CodedField> = {
+  150033: 'vitals.systolicBP', // MDC_PRESS_BLD_ART_SYS (arterial line)
+  150034: 'vitals.diastolicBP', // MDC_PRESS_BLD_ART_DIA
+  150035: 'vitals.meanArterialPressure', // MDC_PRESS_BLD_ART_MEAN
+  147842: 'vitals.heartRate', // MDC_ECG_HEART_RATE
+  149530: 'vitals.heartRate', // MDC_PULS_OXIM_PULS_RATE
+  152196: 'oxygen.fio2', // MDC_CONC_AWAY_O2_INSP
+};
+
+/**
+ * When one message carries the same measurement from two sources at the same time, the more direct one is used:
+ * the arterial line over the cuff, the ECG over the oximeter's pulse over the cuff's pulse. Lower ranks first;
+ * codes not listed rank last.
+ */
+export const SOURCE_RANK: Record<number, number> = {
+  150033: 0,
+  150034: 0,
+  150035: 0,
+  150021: 1,
+  150022: 1,
+  150023: 1,
+  147842: 0,
+  149530: 1,
+  149546: 2,
+};
+
+/** The project's local coding system (HL7 "99zzz" convention) for what has no MDC or LOINC code. */
+export const LOCAL_SYSTEM = '99CRS';
+/** OBX-3 code of a coded oxygen delivery device observation (value: SNOMED CT or the contract's device names). */
+export const OXYGEN_DEVICE_CODE = 'oxygen-device';
+
+export function fieldOfMdc(code: number): CodedField | undefined {
+  return Object.hasOwn(MDC, code) ? MDC[code] : Object.hasOwn(MDC_EXTRA, code) ? MDC_EXTRA[code] : undefined;
+}
+
+export function fieldOfLoinc(code: string): CodedField | undefined {
+  return Object.hasOwn(LOINC, code) ? LOINC[code] : undefined;
+}

@@ -1,0 +1,59 @@
+// One HL7 v2 message in, its ACK out, whatever carried it (MLLP, HTTP): translate (pcd01.ts), pass every contract
+// message through the ingest's own check (the contract's validation and the device-clock rule), queue what passed
+// through the same durable queue as JSON, and only then answer AA. An observation refused is named in an ERR
+// segment (AE) while the message's good observations are kept; AR when nothing could be read or queued.
+import { check, enqueueAll } from '#app/ingest.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { MessageQueue } from '#ports';
+import { screen } from '#app/interfaces/screen.ts';
+import type { SiteZone } from '#app/interfaces/zone.ts';
+import { buildAck, type AckCode } from './ack.ts';
+import { translatePcd01, type Hl7Problem } from './pcd01.ts';
+
+export interface Hl7IngestDeps {
+  queue: MessageQueue;
+  now: () => number;
+  /** The site's zone for HL7 times sent without an offset (else they are refused). */
+  hl7Zone?: SiteZone;
+}
+
+export interface Hl7Answer {
+  code: AckCode;
+  /** 202 (accepted, in whole or part), 400 (AR: unreadable), 422 (AE: nothing acceptable), 503 (AR: queue down). */
+  status: 202 | 400 | 422 | 503;
+  ack: string;
+  messageIds: string[];
+  problems: Hl7Problem[];
+}
+
+export async function ingestHl7(text: string, sender: string, deps: Hl7IngestDeps): Promise<Hl7Answer> {
+  const now = deps.now();
+  const r = translatePcd01(text, deps.hl7Zone ? { zone: deps.hl7Zone } : {});
+  if (!r.ok) {
+    return { code: 'AR', status: 400, ack: buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now }), messageIds: [], problems: r.problems };
+  }
+  const problems = [...r.problems];
+  const messages: DeviceMessage[] = [];
+  for (const t of r.translated) {
+    const s = screen(t, (value) => check(value, now));
+    for (const p of s.problems) problems.push({ at: p.at, code: 102, text: p.text });
+    if (s.message) messages.push(s.message);
+  }
+  if (messages.length > 0 && !(await enqueueAll(messages, sender, now, deps))) {
+    const down: Hl7Problem[] = [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the queue is unavailable; nothing was accepted, send again later' }];
+    return { code: 'AR', status: 503, ack: buildAck({ code: 'AR', header: r.header, problems: down, text: 'not accepted: send again later', now }), messageIds: [], problems: down };
+  }
+  const messageIds = messages.map((m) => m.messageId);
+  const code: AckCode = problems.length === 0 ? 'AA' : 'AE';
+  const summary =
+    code === 'AA'
+      ? `accepted ${messages.length} message(s)`
+      : `${messages.length} message(s) accepted; ${problems.length} problem(s), see ERR`;
+  return {
+    code,
+    status: code === 'AA' || messages.length > 0 ? 202 : 422,
+    ack: buildAck({ code, header: r.header, problems, text: summary, now }),
+    messageIds,
+    problems,
+  };
+}

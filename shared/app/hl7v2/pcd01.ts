@@ -1,0 +1,406 @@
+// IHE PCD-01 (HL7 v2 ORU^R01) to contract messages. @medplum/core's Hl7Message splits the message; this module
+// reads it: the patient from PID-3 (PID-5, the name, is never read), bed and ward from PV1-3, each OBX by its MDC
+// or LOINC code with its unit (OBX-6) and time (OBX-14, else OBR-7), skipping OBX-11 X/D/W and unknown codes.
+// One HL7 message becomes one contract message per patient, device and observation time. Pure: no clock, no I/O.
+import { Hl7Message, type Hl7Segment } from '@medplum/core';
+import type { CodedField } from '#domain/codes.ts';
+import type { OxygenDevice } from '#domain/contract.ts';
+import { iso } from '#domain/time.ts';
+import { DEVICE_ID, PATIENT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import type { Translated } from '#app/interfaces/screen.ts';
+import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
+import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
+import { fromWallClock, type SiteZone } from '#app/interfaces/zone.ts';
+import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, SOURCE_RANK, fieldOfLoinc, fieldOfMdc } from './codes.ts';
+
+/** HL7 table 0357 (message error condition codes) as used in ERR-3. */
+export const ERROR_CODES = {
+  100: 'Segment sequence error',
+  101: 'Required field missing',
+  102: 'Data type error',
+  103: 'Table value not found',
+  200: 'Unsupported message type',
+  201: 'Unsupported event code',
+  202: 'Unsupported processing id',
+  203: 'Unsupported version id',
+  207: 'Application internal error',
+} as const;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Where a problem is (ERR-2): the segment, its occurrence in the message (1-based), the field and component. */
+export interface Hl7Location {
+  segment: string;
+  sequence: number;
+  field?: number;
+  component?: number;
+}
+
+export interface Hl7Problem {
+  at: Hl7Location;
+  code: ErrorCode;
+  text: string;
+}
+
+export interface Hl7Header {
+  controlId: string;
+  /** MSH-3 to MSH-6 as sent (still escaped), for the ACK's addresses. */
+  sendingApplication: string;
+  sendingFacility: string;
+  receivingApplication: string;
+  receivingFacility: string;
+  version: string;
+  trigger: string;
+}
+
+export interface Pcd01Options {
+  /** The site's zone, for timestamps sent without an offset; without it such a time is refused. */
+  zone?: SiteZone;
+}
+
+export type Pcd01Result =
+  /** Cannot be taken at all (AR): not HL7, not ORU^R01, no control id. */
+  | { ok: false; header?: Hl7Header; problems: Hl7Problem[] }
+  /** Read; `problems` are the observations refused (AE when any), the rest is in `translated`. */
+  | { ok: true; header: Hl7Header; translated: Translated<Hl7Location>[]; problems: Hl7Problem[] };
+
+const MSH: Hl7Location = { segment: 'MSH', sequence: 1 };
+const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({ ok: false, problems, ...(header ? { header } : {}) });
+
+/** OBX-11 result statuses that carry no value to grade: no result, deleted, wrong, not asked, pending. */
+const SKIPPED_STATUS = new Set(['X', 'D', 'W', 'N', 'I', 'O']);
+
+export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01Result {
+  const text = input.replace(/^\uFEFF/, '').replace(/^[\s\x0b]+/, '').replace(/[\s\x1c]+$/, '');
+  if (!text.startsWith('MSH')) return reject([{ at: MSH, code: 100, text: 'the message does not start with an MSH segment' }]);
+  const separators = text.slice(3, 8);
+  if (separators.length < 5 || new Set(separators).size !== 5 || /[A-Za-z0-9\s]/.test(separators)) {
+    return reject([{ at: { ...MSH, field: 2 }, code: 102, text: 'MSH-1/MSH-2 must give five distinct delimiters (e.g. |^~\\&)' }]);
+  }
+  let msg: Hl7Message;
+  try {
+    msg = Hl7Message.parse(text);
+  } catch (err) {
+    return reject([{ at: MSH, code: 100, text: `not an HL7 v2 message (${(err as Error).message})` }]);
+  }
+  const unescape = unescaper(separators);
+  const get = (seg: Hl7Segment, field: number, component = 1, repetition = 0) => unescape(seg.getComponent(field, component, undefined, repetition) ?? '').trim();
+  const raw = (seg: Hl7Segment, field: number) => seg.getField(field)?.toString() ?? '';
+  const msh = msg.header;
+  const header: Hl7Header = {
+    controlId: get(msh, 10),
+    sendingApplication: raw(msh, 3),
+    sendingFacility: raw(msh, 4),
+    receivingApplication: raw(msh, 5),
+    receivingFacility: raw(msh, 6),
+    version: get(msh, 12) || '2.6',
+    trigger: get(msh, 9, 2) || 'R01',
+  };
+
+  const type = get(msh, 9, 1);
+  if (type !== 'ORU') return reject([{ at: { ...MSH, field: 9, component: 1 }, code: 200, text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01)` }], header);
+  if (header.trigger !== 'R01') return reject([{ at: { ...MSH, field: 9, component: 2 }, code: 201, text: `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01` }], header);
+  const processing = get(msh, 11);
+  if (processing && processing !== 'P') return reject([{ at: { ...MSH, field: 11 }, code: 202, text: `processing id ${JSON.stringify(processing)}: only production (P) messages are graded` }], header);
+  if (!/^2\.\d/.test(header.version)) return reject([{ at: { ...MSH, field: 12 }, code: 203, text: `version ${JSON.stringify(header.version)} is not HL7 v2` }], header);
+  if (!header.controlId) return reject([{ at: { ...MSH, field: 10 }, code: 101, text: 'MSH-10 (message control id) is required: it identifies the message for acknowledgement and de-duplication' }], header);
+  const facility = get(msh, 4, 1) || get(msh, 4, 2) || get(msh, 3, 1);
+  if (!facility) return reject([{ at: { ...MSH, field: 4 }, code: 101, text: 'MSH-4 (sending facility) or MSH-3 is required: it scopes MSH-10' }], header);
+  const gateway = deviceIdOf(get(msh, 3, 1) || get(msh, 3, 2)) ?? 'hl7v2-gateway';
+
+  const problems: Hl7Problem[] = [];
+  const counts = new Map<string, number>();
+  const fragments: Fragment[] = [];
+  let patient: { id?: string; at: Hl7Location } | undefined;
+  let place: { bed?: string; ward?: string; at: Hl7Location } | undefined;
+  let obrTime: { ms?: number; at: Hl7Location } | undefined;
+
+  for (const [index, seg] of msg.segments.entries()) {
+    if (seg.name === '' && index === msg.segments.length - 1) continue;
+    if (!/^[A-Z][A-Z0-9]{2}$/.test(seg.name)) {
+      // Not echoed: a line that is not a segment could be anything, a name included.
+      return reject([{ at: { segment: 'UNK', sequence: index + 1 }, code: 100, text: `line ${index + 1} is not an HL7 segment` }], header);
+    }
+    const sequence = (counts.get(seg.name) ?? 0) + 1;
+    counts.set(seg.name, sequence);
+    const at = (field?: number, component?: number): Hl7Location => ({ segment: seg.name, sequence, ...(field ? { field } : {}), ...(component ? { component } : {}) });
+    if (seg.name === 'MSH') {
+      if (index > 0) return reject([{ at: at(), code: 100, text: 'a second MSH: send one message per frame' }], header);
+    } else if (seg.name === 'PID') {
+      patient = { at: at(3), ...patientIdOf(seg, get, at, problems) };
+      place = undefined;
+      obrTime = undefined;
+    } else if (seg.name === 'PV1') {
+      const ward = get(seg, 3, 1);
+      const bed = get(seg, 3, 3);
+      place = { at: at(3), ...(bed ? { bed } : {}), ...(ward ? { ward } : {}) };
+    } else if (seg.name === 'OBR') {
+      const value = get(seg, 7);
+      if (!value) obrTime = { at: at(7) };
+      else {
+        const t = parseDtm(value, options.zone);
+        if (!t.ok) problems.push({ at: at(7), code: 102, text: `OBR-7 ${t.problem}` });
+        obrTime = { at: at(7), ...(t.ok ? { ms: t.ms } : {}) };
+      }
+    } else if (seg.name === 'OBX') {
+      const f = observation(seg, get, at, { patient, obrTime, zone: options.zone, gateway }, problems);
+      if (f) fragments.push({ ...f, ...(place ? { place } : {}) });
+    }
+    // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
+  }
+  return { ok: true, header, translated: assemble(fragments, facility, header.controlId, problems), problems };
+}
+
+type Get = (seg: Hl7Segment, field: number, component?: number, repetition?: number) => string;
+type At = (field?: number, component?: number) => Hl7Location;
+
+function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]): { id?: string } {
+  const repetitions = seg.getField(3)?.components.length ?? 0;
+  let chosen = -1;
+  for (let r = 0; r < repetitions; r++) {
+    if (!get(seg, 3, 1, r)) continue;
+    if (chosen < 0 || get(seg, 3, 5, r) === 'MR') chosen = r;
+    if (get(seg, 3, 5, r) === 'MR') break;
+  }
+  if (chosen < 0) {
+    problems.push({ at: at(3), code: 101, text: 'PID-3 (patient identifier) is required' });
+    return {};
+  }
+  const id = get(seg, 3, 1, chosen);
+  // The value is not echoed: a name typed into the wrong field must not travel back in an ACK.
+  if (!PATIENT_ID.test(id)) {
+    problems.push({ at: at(3, 1), code: 102, text: 'PID-3 patient identifier is not 1-64 characters of A-Z a-z 0-9 . _ : -' });
+    return {};
+  }
+  return { id };
+}
+
+interface Fragment {
+  patientId: string;
+  ms: number;
+  deviceId: string;
+  field: CodedField | 'oxygen.device';
+  value: number | OxygenDevice;
+  rank: number;
+  at: Hl7Location;
+  /** The PID the observation belongs to (where an error about the whole message is reported). */
+  pid: Hl7Location;
+  place?: { bed?: string; ward?: string; at: Hl7Location };
+}
+
+interface Context {
+  patient: { id?: string; at: Hl7Location } | undefined;
+  obrTime: { ms?: number; at: Hl7Location } | undefined;
+  zone: SiteZone | undefined;
+  gateway: string;
+}
+
+/** One OBX as a fragment of a contract message, or nothing (skipped, or refused with a problem). */
+function observation(seg: Hl7Segment, get: Get, at: At, ctx: Context, problems: Hl7Problem[]): Omit<Fragment, 'place'> | undefined {
+  if (SKIPPED_STATUS.has(get(seg, 11).toUpperCase())) return undefined;
+  const coded = codeOf(seg, get);
+  if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
+  if (!ctx.patient) {
+    problems.push({ at: at(3), code: 100, text: 'an OBX before any PID: whose observation is it?' });
+    return undefined;
+  }
+  if (!ctx.patient.id) {
+    problems.push({ at: at(3), code: 101, text: `refused: the patient (PID ${ctx.patient.at.sequence}) has no valid PID-3` });
+    return undefined;
+  }
+  let ms: number;
+  const own = get(seg, 14);
+  if (own) {
+    const t = parseDtm(own, ctx.zone);
+    if (!t.ok) {
+      problems.push({ at: at(14), code: 102, text: `OBX-14 ${t.problem}` });
+      return undefined;
+    }
+    ms = t.ms;
+  } else if (ctx.obrTime?.ms !== undefined) ms = ctx.obrTime.ms;
+  else {
+    problems.push({ at: at(14), code: 101, text: `no observation time: OBX-14 is empty and ${ctx.obrTime ? 'OBR-7 is unusable' : 'there is no OBR-7'}` });
+    return undefined;
+  }
+  const deviceId = deviceIdOf(get(seg, 18, 1)) ?? ctx.gateway;
+  const base = { patientId: ctx.patient.id, ms, deviceId, at: at(5), pid: ctx.patient.at };
+
+  if (coded === 'oxygen.device') {
+    const code = get(seg, 5, 1);
+    const system = HL7_SYSTEMS[get(seg, 5, 3)] ?? '';
+    const device = oxygenDeviceOf(system, code);
+    if (!device) {
+      problems.push({ at: at(5), code: 103, text: `oxygen device ${JSON.stringify(`${code}^^${get(seg, 5, 3)}`)} is not a known device (SNOMED CT as SCT, or a contract device name as 99CRS)` });
+      return undefined;
+    }
+    return { ...base, field: 'oxygen.device', value: device, rank: 0 };
+  }
+  const type = get(seg, 2);
+  if (type && type !== 'NM') {
+    problems.push({ at: at(2), code: 102, text: `OBX-2 value type ${JSON.stringify(type)}: a ${coded.field} measurement must be NM` });
+    return undefined;
+  }
+  const text = get(seg, 5);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)) {
+    problems.push({ at: at(5), code: text ? 102 : 101, text: text ? `OBX-5 ${JSON.stringify(text.slice(0, 40))} is not a number` : `OBX-5 is empty: no value for ${coded.field}` });
+    return undefined;
+  }
+  const converted = toContractUnit(coded.field, Number(text), unitOf(seg, get));
+  if (!converted.ok) {
+    problems.push({ at: at(6), code: 103, text: `OBX-6 ${converted.problem}` });
+    return undefined;
+  }
+  return { ...base, field: coded.field, value: converted.value, rank: coded.rank };
+}
+
+function codeOf(seg: Hl7Segment, get: Get): { field: CodedField; rank: number } | 'oxygen.device' | undefined {
+  // The identifier and then the alternate identifier (OBX-3.1-3 and 3.4-6).
+  for (const first of [1, 4]) {
+    const code = get(seg, 3, first);
+    const system = get(seg, 3, first + 2).toUpperCase();
+    if (!code) continue;
+    if (system === LOCAL_SYSTEM && code === OXYGEN_DEVICE_CODE) return 'oxygen.device';
+    if (system === 'LN') {
+      const field = fieldOfLoinc(code);
+      if (field) return { field, rank: 9 };
+    } else if ((system === 'MDC' || system === '') && /^\d+$/.test(code)) {
+      const field = fieldOfMdc(Number(code));
+      if (field) return { field, rank: SOURCE_RANK[Number(code)] ?? 5 };
+    }
+  }
+  return undefined;
+}
+
+function unitOf(seg: Hl7Segment, get: Get): SentUnit {
+  const code = get(seg, 6, 1);
+  const text = get(seg, 6, 2);
+  const system = get(seg, 6, 3).toUpperCase();
+  if (!code && !text) return {};
+  if (system === 'MDC' || (system === '' && /^\d+$/.test(code))) {
+    return { ...(/^\d+$/.test(code) ? { mdc: Number(code) } : {}), ...(text.startsWith('MDC_') ? { mdcRefId: text } : code.startsWith('MDC_') ? { mdcRefId: code } : {}) };
+  }
+  if (code.startsWith('MDC_')) return { mdcRefId: code };
+  return { ucum: code || text };
+}
+
+/** A device id from an HL7 identifier, when it fits the contract's set. */
+function deviceIdOf(text: string): string | undefined {
+  return DEVICE_ID.test(text) ? text : undefined;
+}
+
+/** Groups fragments into contract messages: one per patient, device and time. */
+function assemble(fragments: Fragment[], facility: string, controlId: string, problems: Hl7Problem[]): Translated<Hl7Location>[] {
+  const groups = new Map<string, Fragment[]>();
+  for (const f of fragments) {
+    const key = `${f.patientId}\n${f.deviceId}\n${f.ms}`;
+    const list = groups.get(key);
+    if (list) list.push(f);
+    else groups.set(key, [f]);
+  }
+  const patients = new Set(fragments.map((f) => f.patientId)).size;
+  const devices = new Set(fragments.map((f) => f.deviceId)).size;
+  const times = new Set(fragments.map((f) => f.ms)).size;
+  const out: Translated<Hl7Location>[] = [];
+  for (const list of groups.values()) {
+    const { patientId, deviceId, ms } = list[0]!;
+    const parts = [idPart(facility), idPart(controlId)];
+    if (patients > 1) parts.push(`p=${idPart(patientId)}`);
+    if (devices > 1) parts.push(`d=${idPart(deviceId)}`);
+    if (times > 1) parts.push(`t=${compactTime(ms)}`);
+    const message: Record<string, unknown> = {
+      messageId: messageIdOf('hl7v2', parts),
+      patientId,
+      observedAt: iso(ms),
+      source: { deviceId, kind: 'monitor' },
+    };
+    const origins: Record<string, Hl7Location> = {};
+    const vitals: Record<string, number> = {};
+    const oxygen: Record<string, unknown> = {};
+    for (const [field, chosen] of choose(list, problems)) {
+      const [section, name] = field.split('.') as [string, string];
+      if (section === 'vitals') {
+        vitals[name] = chosen.value as number;
+        origins[field] = chosen.at;
+      } else oxygen[name] = chosen.value;
+    }
+    if (Object.keys(vitals).length > 0) message.vitals = vitals;
+    if (Object.keys(oxygen).length > 0) {
+      const device = list.find((f) => f.field === 'oxygen.device');
+      if (oxygen.device === undefined) {
+        for (const f of list) {
+          if (f.field.startsWith('oxygen.')) problems.push({ at: f.at, code: 101, text: `${f.field} needs the oxygen device at the same time (OBX-3 ${OXYGEN_DEVICE_CODE}^^${LOCAL_SYSTEM}); it is never guessed` });
+        }
+      } else {
+        message.oxygen = oxygen;
+        origins.oxygen = device!.at;
+      }
+    }
+    const place = list.find((f) => f.place)?.place;
+    if (place && (place.bed || place.ward)) {
+      message.enrolment = { ...(place.bed ? { bed: place.bed } : {}), ...(place.ward ? { ward: place.ward } : {}) };
+      origins.enrolment = place.at;
+    }
+    if (!message.vitals && !message.oxygen) continue; // a bed alone is not worth a message
+    out.push({ message, origins, whole: list[0]!.pid });
+  }
+  return out;
+}
+
+/** One value per field: the best-ranked source; two different values from equally good sources refuse both. */
+function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment> {
+  const byField = new Map<string, Fragment[]>();
+  for (const f of list) byField.set(f.field, [...(byField.get(f.field) ?? []), f]);
+  const out = new Map<string, Fragment>();
+  for (const [field, candidates] of byField) {
+    const best = Math.min(...candidates.map((c) => c.rank));
+    const top = candidates.filter((c) => c.rank === best);
+    if (new Set(top.map((c) => c.value)).size > 1) {
+      const where = top.map((c) => `OBX ${c.at.sequence}`).join(', ');
+      for (const c of top) problems.push({ at: c.at, code: 102, text: `${field} has different values at the same time (${where}); neither is used` });
+      continue;
+    }
+    out.set(field, top[0]!);
+  }
+  return out;
+}
+
+type Dtm = { ok: true; ms: number } | { ok: false; problem: string };
+
+/** A DTM (YYYYMMDDHHMM[SS[.S...]][+/-ZZZZ]), strictly: at least minutes, a real date, an offset (or the site zone). */
+export function parseDtm(text: string, zone?: SiteZone): Dtm {
+  const m = text.match(/^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?([+-]\d{4})?$/);
+  if (!m) {
+    return /^\d{4,10}([+-]\d{4})?$/.test(text)
+      ? { ok: false, problem: `${JSON.stringify(text)} is not precise enough: an observation time needs at least minutes (YYYYMMDDHHMM)` }
+      : { ok: false, problem: `${JSON.stringify(text.slice(0, 40))} is not an HL7 time (YYYYMMDDHHMM[SS][+ZZZZ])` };
+  }
+  const [, y, mo, d, h, mi, s, frac, offset] = m;
+  const wall = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s ?? 0), Math.round(Number(`0.${frac ?? 0}`) * 1000));
+  const back = new Date(wall);
+  if (back.getUTCFullYear() !== Number(y) || back.getUTCMonth() !== Number(mo) - 1 || back.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) {
+    return { ok: false, problem: `${JSON.stringify(text)} is not a real date and time` };
+  }
+  if (offset) {
+    const oh = Number(offset.slice(1, 3));
+    const om = Number(offset.slice(3, 5));
+    if (oh > 14 || om > 59) return { ok: false, problem: `${JSON.stringify(text)} has an impossible UTC offset` };
+    return { ok: true, ms: wall - (offset[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000 };
+  }
+  if (!zone) return { ok: false, problem: `${JSON.stringify(text)} has no UTC offset (e.g. ${text}+0100), and no site zone is configured` };
+  return { ok: true, ms: fromWallClock(wall, zone) };
+}
+
+/** HL7 escape sequences (\F\ \S\ \T\ \R\ \E\, \Xhh\) back to text; formatting escapes are dropped. */
+function unescaper(separators: string): (text: string) => string {
+  const [field, component, repetition, escape, subcomponent] = separators;
+  if (!escape) return (t) => t;
+  const map: Record<string, string> = { F: field!, S: component!, T: subcomponent!, R: repetition!, E: escape };
+  const pattern = new RegExp(`\\${escape}([^\\${escape}]*)\\${escape}`, 'g');
+  return (text) =>
+    text.includes(escape)
+      ? text.replace(pattern, (_all, code: string) => {
+          if (code in map) return map[code]!;
+          if (/^X([0-9A-Fa-f]{2})+$/.test(code)) return Buffer.from(code.slice(1), 'hex').toString('latin1');
+          return '';
+        })
+      : text;
+}

@@ -1,0 +1,24 @@
+// Every device route, whatever the format: JSON (/v1/messages, /v1/messages/batch), HL7 v2 (/v1/hl7v2) and FHIR R4
+// (/fhir/r4/...). Both hosts (the embedded server, the ingest Lambda) call this one function.
+import { handleIngest, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
+import { handleFhirHttp } from '#app/fhir/http.ts';
+import { handleHl7Http, type DeviceAnswer } from '#app/hl7v2/http.ts';
+import { FHIR_BASE, HL7_ROUTE } from './routes.ts';
+import type { Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
+
+export type { DeviceAnswer };
+export type DeviceDeps = IngestDeps & Pick<Hl7IngestDeps, 'hl7Zone'>;
+
+/** True for a path this function answers (the hosts route these here). */
+export function isDevicePath(path: string): boolean {
+  return path.startsWith('/v1/') || path === FHIR_BASE || path.startsWith(`${FHIR_BASE}/`);
+}
+
+export async function handleDeviceRequest(req: HttpRequest, deps: DeviceDeps): Promise<DeviceAnswer> {
+  if (req.path === HL7_ROUTE) return handleHl7Http(req, deps);
+  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`)) return handleFhirHttp(req, deps);
+  const res = await handleIngest(req, deps);
+  let messageIds: string[] = [];
+  if (res.status === 202) messageIds = (JSON.parse(res.body) as { messageIds: string[] }).messageIds;
+  return { ...res, messageIds };
+}

@@ -1,0 +1,83 @@
+// Codes both interfaces share: oxygen delivery devices (SNOMED CT), drugs (RxNorm ingredients) and the project's
+// own CodeSystem for what has no standard code (ICANS domains, the ICE score, the contract's device names).
+// A code not listed here is refused with an error that names it, never mapped to a neighbour.
+import {
+  CEREBRAL_EDEMA,
+  CONSCIOUSNESS,
+  MEDICATION_DRUGS,
+  OXYGEN_DEVICES,
+  SEIZURE,
+  VASOPRESSOR_DRUGS,
+  type MedicationDrug,
+  type OxygenDevice,
+  type VasopressorDrug,
+} from '#domain/contract.ts';
+
+export const SNOMED = 'http://snomed.info/sct';
+export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+export const LOINC_SYSTEM = 'http://loinc.org';
+export const UCUM = 'http://unitsofmeasure.org';
+/** This project's CodeSystem: codes for the ICANS domains, the ICE score, therapies and the contract's enumerations. */
+export const CRS_CODES = 'https://crs-alerting.example/fhir/CodeSystem/crs';
+
+/** SNOMED CT physical-object codes of oxygen delivery devices. Devices without one here use the CRS_CODES name. */
+export const SNOMED_OXYGEN_DEVICES: Record<string, OxygenDevice> = {
+  '336623009': 'nasal_cannula', // Oxygen nasal cannula
+  '425478008': 'blow_by', // Blow by oxygen mask
+  '427591007': 'non_rebreather', // Nonrebreather oxygen mask
+  '428285009': 'venturi', // Venturi mask
+  '463587004': 'simple_mask', // Rebreathing oxygen face mask (the "simple face mask")
+};
+
+/** RxNorm ingredient codes (RXCUI). */
+export const RXNORM_VASOPRESSORS: Record<string, VasopressorDrug> = {
+  '7512': 'norepinephrine',
+  '3992': 'epinephrine',
+  '8163': 'phenylephrine',
+  '3628': 'dopamine',
+  '11149': 'vasopressin',
+};
+export const RXNORM_MEDICATIONS: Record<string, MedicationDrug> = {
+  '612865': 'tocilizumab',
+  '1535218': 'siltuximab',
+  '72435': 'anakinra',
+  '3264': 'dexamethasone',
+  '6902': 'methylprednisolone',
+  '5492': 'hydrocortisone',
+  '161': 'acetaminophen',
+  '5640': 'ibuprofen',
+};
+
+/** CRS_CODES codes of observations (FHIR Observation.code, HL7 OBX-3 in the 99CRS system). */
+export const CRS_OBSERVATIONS = {
+  oxygenDevice: 'oxygen-device',
+  oxygenForComfort: 'oxygen-for-comfort',
+  iceScore: 'ice-score',
+  consciousness: 'icans-consciousness',
+  seizure: 'icans-seizure',
+  motorWeakness: 'icans-motor-weakness',
+  cerebralEdema: 'icans-cerebral-edema',
+  organToxicity: 'organ-toxicity-max-ctcae-grade',
+  transaminitis: 'transaminitis-ctcae-grade',
+  therapyInfusion: 'cell-therapy-infusion',
+} as const;
+
+const own = <T>(table: Record<string, T>, code: string): T | undefined => (Object.hasOwn(table, code) ? table[code] : undefined);
+const member = <T extends string>(values: readonly T[], code: string): T | undefined => (values as readonly string[]).includes(code) ? (code as T) : undefined;
+
+export const oxygenDeviceOf = (system: string, code: string): OxygenDevice | undefined =>
+  system === SNOMED ? own(SNOMED_OXYGEN_DEVICES, code) : system === CRS_CODES ? member(OXYGEN_DEVICES, code) : undefined;
+export const vasopressorOf = (system: string, code: string): VasopressorDrug | undefined =>
+  system === RXNORM ? own(RXNORM_VASOPRESSORS, code) : system === CRS_CODES ? member(VASOPRESSOR_DRUGS, code) : undefined;
+export const medicationOf = (system: string, code: string): MedicationDrug | undefined =>
+  system === RXNORM ? own(RXNORM_MEDICATIONS, code) : system === CRS_CODES ? member(MEDICATION_DRUGS, code) : undefined;
+
+export const ENUMS = { consciousness: CONSCIOUSNESS, seizure: SEIZURE, cerebralEdema: CEREBRAL_EDEMA } as const;
+
+/** The coded value of an enumerated neuro domain (CRS_CODES, the contract's own names). */
+export function enumOf<K extends keyof typeof ENUMS>(domain: K, system: string, code: string): (typeof ENUMS)[K][number] | undefined {
+  return system === CRS_CODES ? member(ENUMS[domain] as readonly string[], code) as (typeof ENUMS)[K][number] | undefined : undefined;
+}
+
+/** HL7 v2 coding-system names (OBX-3.3, CWE .3) for the systems above. */
+export const HL7_SYSTEMS: Record<string, string> = { SCT: SNOMED, SNM: SNOMED, RXNORM, LN: LOINC_SYSTEM, '99CRS': CRS_CODES, UCUM };

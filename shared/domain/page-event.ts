@@ -1,0 +1,66 @@
+// The wire format of one page sent to one role: what standard output (--page-lines), the webhook, the board, the
+// SNS page sender and the emulator's page printer all carry, on both backends.
+import type { Page } from './paging.ts';
+import { iso } from './time.ts';
+
+/** One page going out to one role of a team (SNS with attributes, or the embedded sinks). */
+export interface PageMessage {
+  page: Page;
+  role: string;
+  reason: 'triggered' | 'escalated' | 'released' | 'resent';
+  /** The signed, expiring acknowledge link; absent for informational pages. */
+  ackUrl?: string;
+}
+
+/** One page to one role, as every sink of both backends carries it. */
+export interface PageEvent {
+  type: 'page';
+  /** The same for a repeat of this very send (after a crash), different for every new send: drop repeats by it. */
+  sendId: string;
+  pageId: string;
+  notificationId: string;
+  patientId: string;
+  team: Page['team'];
+  role: string;
+  /** The level of the team's ladder (0 is the first) and the walk of the ladder (0 is the first). */
+  level: number;
+  round: number;
+  reason: PageMessage['reason'];
+  subject: Page['subject'];
+  kind: Page['kind'];
+  /** A technical alert (stale feed, low SpO2): not a grade. */
+  technical: boolean;
+  grade: number;
+  status: Page['status'];
+  summary: string;
+  /** The signed, expiring acknowledge link; absent for informational pages. */
+  ackUrl?: string;
+  /** When the next level is paged if nobody acknowledges. */
+  escalatesAt: string | null;
+  sentAt: string;
+}
+
+export function pageEvent(m: PageMessage, sentAt: number): PageEvent {
+  const p = m.page;
+  return {
+    type: 'page',
+    sendId: `${p.pageId}#${p.rev}`,
+    pageId: p.pageId,
+    notificationId: p.notificationId,
+    patientId: p.patientId,
+    team: p.team,
+    role: m.role,
+    level: p.level,
+    round: p.round,
+    reason: m.reason,
+    subject: p.subject,
+    kind: p.kind,
+    technical: p.subject === 'stale-feed' || p.subject === 'spo2',
+    grade: p.grade,
+    status: p.status,
+    summary: p.summary,
+    ...(m.ackUrl ? { ackUrl: m.ackUrl } : {}),
+    escalatesAt: p.status === 'open' && p.dueAt !== null ? iso(p.dueAt) : null,
+    sentAt: iso(sentAt),
+  };
+}

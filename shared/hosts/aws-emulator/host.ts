@@ -1,0 +1,338 @@
+// `crs serve --backend aws`: the deployed shape on any AWS-compatible endpoint. Synthesizes the stack, provisions
+// its data plane under a prefix, and runs the five real handlers as Lambda would call them: the HTTP front to
+// ingest and ack, the SQS FIFO event source to grade, the DynamoDB stream event source to notify, the escalation
+// timers' SQS event source and the schedule to escalate; then prints the pages that reach the team queues. One
+// host per process: the handler modules read this process's environment.
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hashToken } from '#app/auth.ts';
+import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
+import { ENV } from '#adapters/aws/env.ts';
+import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { startHttpFront, type HttpFront, type RouteTarget } from './http-front.ts';
+import { invoke, loadHandlers, type Handlers, type ScheduledEvent } from './lambda.ts';
+import { PagePrinter } from './page-printer.ts';
+import { PlatformMetrics } from './platform-metrics.ts';
+import { deprovision, localFunctionName, provision, type AwsClients, type Provisioned } from './provision.ts';
+import { SqsEventSource } from './sqs-source.ts';
+import { StreamEventSource } from './stream-source.ts';
+import { LOCAL_PAGING, type FunctionRole, type SynthOptions, type Synthesize } from './template.ts';
+
+export interface AwsHostOptions extends SynthOptions {
+  /** Synthesizes the stack (infra/synthesize.ts, handed in by bin/crs.js). */
+  synthesize: Synthesize;
+  /** The AWS-compatible endpoint (moto, LocalStack); real AWS when absent. */
+  endpoint?: string;
+  region: string;
+  prefix: string;
+  port: number;
+  host: string;
+  visibilityTimeoutSeconds?: number;
+  /** A device token accepted for local use (CRS_INGEST_TOKEN): stored, hashed, in this run's tokens table. */
+  localToken?: string;
+  /** How often an idle stream shard is read, ms. */
+  streamPollMs?: number;
+  /** Print every page each team receives too (not only each grade change once). */
+  pageLines?: boolean;
+  /** How often the schedule rule fires (seconds); the stack's rate when absent (a minute). */
+  scheduleSeconds?: number;
+  /** Test hook: the process kills itself after a page's state transaction and before its publish. */
+  crashBeforePublish?: boolean;
+  /**
+   * Test hook: every notify invocation whose batch holds an outbox record of this patient fails, as a function
+   * that crashes or times out on that record would.
+   */
+  failNotifyPatient?: string;
+  out: (line: string) => void;
+  log: (line: string) => void;
+}
+
+export interface AwsHostHealth {
+  queue: { visible: number; inFlight: number };
+  deadLetters: number;
+  notifyFailures: number;
+  grade: SqsEventSource['stats'];
+  notify: StreamEventSource['stats'];
+  escalate: SqsEventSource['stats'] & { scheduled: number; scheduleFailures: number; timers: { visible: number; inFlight: number }; deadLetters: number };
+  pages: PagePrinter['stats'];
+}
+
+export interface AwsHost {
+  url: string;
+  provisioned: Provisioned;
+  health(): Promise<AwsHostHealth>;
+  /** The page counts, also after close. */
+  pages(): PagePrinter['stats'];
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(localhost|127(?:\.\d+){3}|\[::1\])$/;
+
+/**
+ * The handlers build their SDK clients from the environment, as in Lambda: point it at the endpoint. A local
+ * emulator needs some credentials; dummy ones are set when none are.
+ */
+export function configureAwsEnvironment(endpoint: string | undefined, region: string, env: NodeJS.ProcessEnv = process.env): void {
+  env.AWS_REGION = region;
+  if (endpoint) {
+    env.AWS_ENDPOINT_URL = endpoint;
+    if (LOOPBACK.test(new URL(endpoint).hostname) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE) {
+      env.AWS_ACCESS_KEY_ID = 'test';
+      env.AWS_SECRET_ACCESS_KEY = 'test';
+    }
+  } else {
+    delete env.AWS_ENDPOINT_URL;
+  }
+}
+
+function clientsFor(endpoint: string | undefined, region: string): AwsClients & { streams: DynamoDBStreamsClient } {
+  const config = { region, ...(endpoint ? { endpoint } : {}) };
+  return {
+    sqs: new SQSClient(config),
+    dynamodb: new DynamoDBClient(config),
+    sns: new SNSClient(config),
+    secrets: new SecretsManagerClient(config),
+    cloudwatch: new CloudWatchClient(config),
+    streams: new DynamoDBStreamsClient(config),
+  };
+}
+
+/** The function a role's invocations share: at most `limit` at once, as reserved concurrency makes it in Lambda. */
+function limiter(limit: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+async function acceptLocalToken(clients: AwsClients, tokensTable: string, token: string, log: (line: string) => void): Promise<void> {
+  const store = new DynamoTokenStore(clients.dynamodb, tokensTable);
+  const hash = hashToken(token);
+  const existing = await store.findByHash(hash);
+  if (existing?.revokedAt) log('crs serve: CRS_INGEST_TOKEN was revoked in this run\'s tokens table; requests with it are refused (403)');
+  if (existing) return;
+  await store.put({ tokenId: `local-${hash.slice(0, 12)}`, deviceId: 'local', hash, createdAt: new Date().toISOString() });
+}
+
+export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
+  configureAwsEnvironment(o.endpoint, o.region);
+  const clients = clientsFor(o.endpoint, o.region);
+  const synth = await o.synthesize({ paging: o.paging ?? LOCAL_PAGING, ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}) });
+
+  // The front listens first: its URL is the acknowledge links' base, which the functions read at cold start.
+  let ready!: (h: Handlers) => void;
+  const loaded = new Promise<Handlers>((resolve) => (ready = resolve));
+  const targets: Record<string, RouteTarget> = {};
+  let local: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
+  const front: HttpFront = await startHttpFront({ port: o.port, host: o.host, routes: targets, local: (req, res) => local(req, res), log: o.log });
+  let p: Provisioned;
+  let handlers: Handlers;
+  try {
+    p = await provision(synth, clients, {
+      prefix: o.prefix,
+      ...(o.visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds: o.visibilityTimeoutSeconds } : {}),
+      hostVariables: { [ENV.ackBaseUrl]: `${front.url}/ack/` },
+    });
+    if (o.localToken) await acceptLocalToken(clients, p.functions.ingest.environment[ENV.tokensTable]!, o.localToken, o.log);
+    handlers = await loadHandlers(p.functions);
+  } catch (err) {
+    await front.close();
+    for (const c of Object.values(clients)) c.destroy();
+    throw err;
+  }
+  ready(handlers);
+  const name = (role: FunctionRole) => localFunctionName(o.prefix, role);
+  // On an emulator, each invocation is counted in AWS/Lambda as Lambda would (the alarms and crs doctor read it).
+  const platform = o.endpoint ? new PlatformMetrics(clients.cloudwatch, o.log) : undefined;
+  const call = <E, R>(role: FunctionRole, handler: (e: E) => Promise<R>, event: E) => {
+    const running = invoke(p.functions[role], name(role), o.region, handler, event);
+    if (!platform) return running;
+    return running.then(
+      (r) => (platform.record(name(role), false), r),
+      (err: unknown) => {
+        platform.record(name(role), true);
+        throw err;
+      },
+    );
+  };
+  for (const [key, role] of Object.entries(p.routeTargets)) {
+    if (role !== 'ingest' && role !== 'ack') throw new Error(`route ${key} reaches ${role}, which the local front does not serve`);
+    targets[key] = {
+      name: role,
+      maxConcurrency: p.functions[role].reservedConcurrency,
+      invoke: async (event) => call(role, (await loaded)[role], event),
+    };
+  }
+  front.open(); // every route has its function: requests are served from now on (503 before)
+  // The escalate function's timers and its schedule share its reserved concurrency.
+  const escalateSlot = limiter(p.functions.escalate.reservedConcurrency);
+  const callEscalate = (event: Parameters<Handlers['escalate']>[0]) => escalateSlot(() => call('escalate', handlers.escalate, event));
+
+  const grade = new SqsEventSource({
+    sqs: clients.sqs,
+    spec: p.gradeSource,
+    region: o.region,
+    maxConcurrency: Math.min(p.gradeSource.maxConcurrency ?? Infinity, p.functions.grade.reservedConcurrency),
+    invoke: (event) => call('grade', handlers.grade, event),
+    log: o.log,
+  });
+  const notify = new StreamEventSource({
+    streams: clients.streams,
+    sqs: clients.sqs,
+    spec: p.notifySource,
+    region: o.region,
+    functionArn: `arn:aws:lambda:${o.region}:000000000000:function:${name('notify')}`,
+    invoke: (event) => {
+      if (o.failNotifyPatient && event.Records.some((r) => r.dynamodb?.NewImage?.[STATE_TABLE.partitionKey]?.S === o.failNotifyPatient)) {
+        return Promise.reject(Object.assign(new Error(`CRS_TEST_FAIL_NOTIFY_PATIENT: a record of ${o.failNotifyPatient}`), { name: 'TestRecordFails' }));
+      }
+      return call('notify', handlers.notify, event);
+    },
+    log: o.log,
+    pollIntervalMs: o.streamPollMs ?? 50,
+    ...(o.crashBeforePublish
+      ? {
+          beforeInvoke: () => {
+            o.log('crs serve: CRS_TEST_CRASH_BEFORE_PUBLISH: a page is committed and not yet published; killing this process');
+            process.kill(process.pid, 'SIGKILL');
+          },
+        }
+      : {}),
+  });
+  const escalate = new SqsEventSource({
+    sqs: clients.sqs,
+    spec: p.escalateSource,
+    region: o.region,
+    maxConcurrency: Math.min(p.escalateSource.maxConcurrency ?? Infinity, p.functions.escalate.reservedConcurrency),
+    invoke: (event) => callEscalate(event) as Promise<SQSBatchResponse | void>,
+    log: o.log,
+  });
+  const scheduleStats = { scheduled: 0, scheduleFailures: 0 };
+  const schedule = p.schedules.find((x) => x.role === 'escalate');
+  let scheduleTimer: NodeJS.Timeout | undefined;
+  let scheduled: Promise<unknown> = Promise.resolve();
+  const fire = () => {
+    const event: ScheduledEvent = {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: '000000000000',
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region: o.region,
+      resources: [`arn:aws:events:${o.region}:000000000000:rule/${o.prefix}-schedule`],
+      detail: {},
+    };
+    scheduleStats.scheduled++;
+    scheduled = callEscalate(event).catch((err: Error) => {
+      scheduleStats.scheduleFailures++;
+      o.log(`escalate: scheduled invocation failed (${err.name})`);
+    });
+  };
+  const printer = new PagePrinter({ sqs: clients.sqs, teamQueues: p.teamQueues, out: o.out, log: o.log, pageLines: o.pageLines ?? false });
+
+  const depth = async (url: string) => {
+    const a = (await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes ?? {};
+    return { visible: Number(a.ApproximateNumberOfMessages ?? 0), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) };
+  };
+  const dlqArn = JSON.parse(
+    ((await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.gradeSource.queue.url, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy) ?? '{}',
+  ) as { deadLetterTargetArn?: string };
+  const dlq = p.queues.find((q) => q.arn === dlqArn.deadLetterTargetArn);
+  const escalationDlqArn = JSON.parse(
+    ((await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.escalateSource.queue.url, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy) ?? '{}',
+  ) as { deadLetterTargetArn?: string };
+  const escalationDlq = p.queues.find((q) => q.arn === escalationDlqArn.deadLetterTargetArn);
+  const health = async (): Promise<AwsHostHealth> => ({
+    queue: await depth(p.gradeSource.queue.url),
+    deadLetters: dlq ? (await depth(dlq.url)).visible : 0,
+    notifyFailures: p.notifySource.onFailure ? (await depth(p.notifySource.onFailure.url)).visible : 0,
+    grade: { ...grade.stats },
+    notify: { ...notify.stats },
+    escalate: {
+      ...escalate.stats,
+      ...scheduleStats,
+      timers: await depth(p.escalateSource.queue.url),
+      deadLetters: escalationDlq ? (await depth(escalationDlq.url)).visible : 0,
+    },
+    pages: { ...printer.stats, deliveries: { ...printer.stats.deliveries } },
+  });
+
+  // Not an API route: the local host's own status, for operators and tests (counts only, no patient data).
+  local = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== 'GET' || req.url !== '/local/health') return false;
+    health().then(
+      (h) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify(h));
+      },
+      (err: Error) => {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: err.name }));
+      },
+    );
+    return true;
+  };
+
+  platform?.start();
+  printer.start();
+  notify.start();
+  grade.start();
+  escalate.start();
+  // The schedule fires once at start (catching up with whatever fell due while nothing ran), then at its rate.
+  const everyMs = (o.scheduleSeconds ?? schedule?.everySeconds ?? 60) * 1000;
+  if (schedule) {
+    fire();
+    scheduleTimer = setInterval(fire, everyMs);
+    scheduleTimer.unref();
+  }
+
+  return {
+    url: front.url,
+    provisioned: p,
+    health,
+    pages: () => printer.stats,
+    close: async () => {
+      // In the order of the flow: no new requests, then grading, then notifying, then the last pages printed.
+      await front.close();
+      clearInterval(scheduleTimer);
+      await grade.stop();
+      await notify.stop();
+      await escalate.stop();
+      await scheduled;
+      await printer.stop();
+      await platform?.stop();
+      for (const c of Object.values(clients)) c.destroy();
+    },
+  };
+}
+
+/** Deletes a run's resources (the same synthesis names them). */
+export async function teardownAwsHost(o: Pick<AwsHostOptions, 'endpoint' | 'region' | 'prefix' | 'paging' | 'gradingOverrides' | 'synthesize'>): Promise<Provisioned> {
+  configureAwsEnvironment(o.endpoint, o.region);
+  const clients = clientsFor(o.endpoint, o.region);
+  try {
+    const synth = await o.synthesize({ paging: o.paging ?? LOCAL_PAGING });
+    // Provisioning again finds what exists (and creates what a partial run left out), so all of it is named.
+    const p = await provision(synth, clients, { prefix: o.prefix, hostVariables: { [ENV.ackBaseUrl]: 'http://127.0.0.1/ack/' } });
+    await deprovision(p, clients);
+    return p;
+  } finally {
+    for (const c of Object.values(clients)) c.destroy();
+  }
+}

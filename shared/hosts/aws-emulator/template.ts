@@ -1,0 +1,41 @@
+// The deployed shape, read from the CDK stack itself: `crs serve --backend aws` is handed the synthesized template
+// (infra/synthesize.ts: the same buildApp as `npm run synth`, cdk-nag included, Lambda bundling skipped; bin/crs.js
+// passes it in, so nothing under shared/ imports infra/) and provisions and runs what the template says, so the
+// local host can never drift from a second, hand-written list of resources.
+import { PAGE_TEAMS } from '#domain/paging.ts';
+
+export interface CfnResource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DependsOn?: unknown;
+}
+
+export interface Template {
+  Resources: Record<string, CfnResource>;
+}
+
+export type FunctionRole = 'ingest' | 'grade' | 'notify' | 'escalate' | 'ack';
+
+export interface Synthesized {
+  template: Template;
+  /** The logical id of each function in the template. */
+  functions: Record<FunctionRole, string>;
+}
+
+/**
+ * The paging config used when the operator gives none: every team subscribed, on every ward. Its endpoints are
+ * placeholders (the reserved .invalid domain): locally, each team's subscription is replaced by a queue.
+ */
+export const LOCAL_PAGING = {
+  teams: Object.fromEntries(PAGE_TEAMS.map((team) => [team, { https: [`https://${team}.pages.invalid/`] }])),
+};
+
+export interface SynthOptions {
+  /** The paging config (as `-c paging=...`); LOCAL_PAGING when absent. */
+  paging?: unknown;
+  /** Grading configuration overrides (as `-c gradingConfig=...`), given to the grade function as CRS_CONFIG. */
+  gradingOverrides?: Record<string, unknown>;
+}
+
+/** Synthesizes the stack with this paging config and these overrides (infra/synthesize.ts). */
+export type Synthesize = (o: { paging: unknown; gradingOverrides?: Record<string, unknown> }) => Promise<Synthesized>;

@@ -1,0 +1,379 @@
+// The board's JSON views: built from the stored state with the domain's own functions (gradeCrs, gradeIcans,
+// dayPostInfusion, the paging policies), so the board shows exactly what the engine decided; nothing is
+// re-derived in the browser. Pages are grouped by the grade change (or technical alert) they are about, one entry
+// per team: who was paged (role, level, when), who acknowledged (who, when, how), what is pending (the next level
+// and when), and what a silence holds.
+import type { BoardQueries, PatientRecord } from '#adapters/sqlite/board.ts';
+import type { TimelinePoint } from '#adapters/sqlite/store.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import { gradeCrs, gradeIcans, hypotensionThresholds } from '#domain/grading.ts';
+import { dayPostInfusion } from '#domain/page.ts';
+import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '#domain/paging.ts';
+import type { PatientState, VitalFields } from '#domain/state.ts';
+import { HOUR, iso } from '#domain/time.ts';
+
+export interface Measured<T> {
+  value: T;
+  at: string;
+}
+
+export interface SendView {
+  role: string;
+  level: number;
+  round: number;
+  reason: string;
+  at: string;
+}
+
+export interface SilenceView {
+  silenceId: string;
+  scope: { patientId: string } | { team: string };
+  from: string;
+  until: string;
+  createdBy: string;
+  reason: string;
+}
+
+/** One team's page about one grade change or alert. */
+export interface TeamPageView {
+  pageId: string;
+  team: string;
+  status: PageStatus;
+  /** What the board says: waiting for an acknowledgement, held by a silence, or the status. */
+  state: 'waiting' | 'held' | PageStatus;
+  /** The role the current level goes to. */
+  role: string;
+  level: number;
+  levels: number;
+  round: number;
+  loops: number;
+  /** Every send of this page, oldest first. */
+  sent: SendView[];
+  /** Who is paged next, and when, if nobody acknowledges; or when the ladder gives up (`exhaustsAt`). */
+  next: { role: string; at: string } | null;
+  exhaustsAt: string | null;
+  heldBy: SilenceView | null;
+  ack: { by: string; at: string; via: string } | null;
+  closedAt: string | null;
+}
+
+export interface PageGroupView {
+  notificationId: string;
+  subject: Page['subject'];
+  kind: Page['kind'];
+  /** A technical alert (no data, low SpO2): not a grade. */
+  technical: boolean;
+  grade: number;
+  fromGrade: number | null;
+  summary: string;
+  reasons: string[];
+  actions: string[];
+  /** The patient clock of the grade change; for an alert, the time it was raised. */
+  at: string;
+  triggeredAt: string;
+  /** The latest of its subject for this patient (a newer grade or all-clear makes it history). */
+  current: boolean;
+  /** Needs attention (needsAttention): shown on the patient's card. */
+  attention: boolean;
+  pages: TeamPageView[];
+}
+
+export interface PatientView {
+  patientId: string;
+  bed: string | null;
+  ward: string | null;
+  therapy: string | null;
+  product: string | null;
+  infusedAt: string | null;
+  dayPostInfusion: number | null;
+  /** The patient clock: the grades are as of this time. */
+  clock: string;
+  updatedAt: string;
+  scheme: string;
+  crs: { grade: number; reasons: string[] };
+  icans: { grade: number; reasons: string[] };
+  vitals: Partial<Record<keyof VitalFields, Measured<number>>>;
+  lastVitalsAt: string | null;
+  oxygen: (Measured<string> & { flowLpm: number | null; fio2: number | null; forComfort: boolean }) | null;
+  vasopressors: Measured<{ drug: string; dose: number; unit: string }[]> | null;
+  neuro: (Measured<string> & { iceScore: number | null }) | null;
+  /** What the board marks as fever or low blood pressure (the patient's own hypotension limits when set). */
+  limits: { feverC: number; systolicBelow: number; mapBelow: number };
+  /** What needs attention: current grade changes with a page waiting, held or unanswered, and alerts in force. */
+  paging: PageGroupView[];
+  /** Pages waiting for an acknowledgement. */
+  waiting: number;
+  /** Silences of this patient in force. */
+  silences: SilenceView[];
+}
+
+export function silenceView(s: Silence): SilenceView {
+  return { silenceId: s.silenceId, scope: s.scope, from: iso(s.from), until: iso(s.until), createdBy: s.createdBy, reason: s.reason };
+}
+
+const TECHNICAL = new Set<Page['subject']>(['stale-feed', 'spo2']);
+
+/** Whom the ladder pages next after `p`'s current level, or that it gives up. */
+function nextStep(p: Page, paging: PagingConfig): Pick<TeamPageView, 'next' | 'exhaustsAt'> {
+  if (p.status !== 'open' || p.heldBy !== undefined || p.dueAt === null) return { next: null, exhaustsAt: null };
+  const policy = paging.policies[p.team];
+  let level = p.level + 1;
+  let round = p.round;
+  if (level >= policy.levels.length) {
+    level = 0;
+    round++;
+  }
+  if (round >= policy.loops) return { next: null, exhaustsAt: iso(p.dueAt) };
+  return { next: { role: policy.levels[level]!, at: iso(p.dueAt) }, exhaustsAt: null };
+}
+
+function teamPageView(p: Page, queries: BoardQueries, paging: PagingConfig, silences: Map<string, Silence>): TeamPageView {
+  const policy = paging.policies[p.team];
+  const held = p.heldBy !== undefined ? silences.get(p.heldBy) : undefined;
+  return {
+    pageId: p.pageId,
+    team: p.team,
+    status: p.status,
+    state: p.status === 'open' ? (p.heldBy !== undefined ? 'held' : 'waiting') : p.status,
+    role: roleOf(p, paging),
+    level: p.level,
+    levels: policy.levels.length,
+    round: p.round,
+    loops: policy.loops,
+    sent: queries.sends(p.pageId).map((e) => ({ role: e.role, level: e.level, round: e.round, reason: e.reason, at: e.sentAt })),
+    ...nextStep(p, paging),
+    heldBy: held ? silenceView(held) : null,
+    ack: p.ack ? { by: p.ack.by, at: iso(p.ack.at), via: p.ack.via } : null,
+    closedAt: p.closedAt !== undefined ? iso(p.closedAt) : null,
+  };
+}
+
+const TEAM_ORDER = new Map<string, number>(PAGE_TEAMS.map((t, i) => [t, i]));
+
+/**
+ * Groups a patient's pages (newest first) by the grade change or alert they are about, newest first. A group is
+ * current when it is the newest of its subject. `keep` chooses the groups to build (each team's history is read
+ * only for those).
+ */
+export function pageGroups(
+  pages: Page[],
+  queries: BoardQueries,
+  paging: PagingConfig,
+  silences: Map<string, Silence>,
+  keep: (g: GroupHead) => boolean = () => true,
+): PageGroupView[] {
+  const groups = new Map<string, Page[]>();
+  for (const p of pages) {
+    const list = groups.get(p.notificationId) ?? [];
+    list.push(p);
+    groups.set(p.notificationId, list);
+  }
+  const seenSubject = new Set<string>();
+  const out: PageGroupView[] = [];
+  for (const [notificationId, list] of groups) {
+    const first = list[0]!;
+    const current = !seenSubject.has(first.subject);
+    seenSubject.add(first.subject);
+    const head: GroupHead = {
+      current,
+      kind: first.kind,
+      // Waiting, held or unanswered: what the board must show until someone owns it.
+      unresolved: list.some(awaitsAcknowledgement),
+    };
+    if (!keep(head)) continue;
+    const n = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);
+    out.push({
+      notificationId,
+      subject: first.subject,
+      kind: first.kind,
+      technical: TECHNICAL.has(first.subject),
+      grade: first.grade,
+      fromGrade: n?.fromGrade ?? null,
+      summary: first.summary,
+      reasons: n ? n.reasons.map((r) => r.text) : [],
+      actions: n?.actions ?? [],
+      at: n?.at ?? iso(first.triggeredAt),
+      triggeredAt: iso(Math.min(...list.map((p) => p.triggeredAt))),
+      current,
+      attention: needsAttention(head),
+      pages: list
+        .sort((a, b) => (TEAM_ORDER.get(a.team) ?? 9) - (TEAM_ORDER.get(b.team) ?? 9))
+        .map((p) => teamPageView(p, queries, paging, silences)),
+    });
+  }
+  return out;
+}
+
+export interface GroupHead {
+  current: boolean;
+  kind: Page['kind'];
+  unresolved: boolean;
+}
+
+/** Needs attention: a current grade change with a page waiting, held or unanswered; a technical alert in force. */
+export const needsAttention = (g: GroupHead): boolean => g.current && (g.kind === 'alert' || g.unresolved);
+
+
+const NEURO_TEXT: Record<string, string> = {
+  alert: 'alert',
+  awakens_spontaneously: 'awakens spontaneously',
+  awakens_to_voice: 'awakens to voice',
+  awakens_to_touch: 'awakens to touch',
+  unarousable: 'unarousable',
+};
+
+/** When the latest neuro field was observed (each field keeps its own time); undefined before any. */
+function neuroAt(n: PatientState['neuro']): number | undefined {
+  let at: number | undefined;
+  for (const f of Object.values(n)) if (f && (at === undefined || f.t > at)) at = f.t;
+  return at;
+}
+
+export function patientView(rec: PatientRecord, groups: PageGroupView[], silences: Silence[], config: GradingConfig): PatientView {
+  const s = rec.state;
+  const crs = gradeCrs(s, config);
+  const icans = gradeIcans(s);
+  const vitals: PatientView['vitals'] = {};
+  let last = Number.NEGATIVE_INFINITY;
+  for (const [k, timed] of Object.entries(s.vitals) as [keyof VitalFields, { v: number; t: number }][]) {
+    vitals[k] = { value: timed.v, at: iso(timed.t) };
+    last = Math.max(last, timed.t);
+  }
+  const e = s.enrolment;
+  const n = s.neuro;
+  return {
+    patientId: rec.patientId,
+    bed: e.bed?.v ?? null,
+    ward: e.ward?.v ?? null,
+    therapy: e.therapy?.v ?? null,
+    product: e.product?.v ?? null,
+    infusedAt: e.infusedAt?.v ?? null,
+    dayPostInfusion: dayPostInfusion(s),
+    clock: Number.isFinite(s.clock) ? iso(s.clock) : rec.updatedAt,
+    updatedAt: rec.updatedAt,
+    scheme: config.scheme,
+    crs: { grade: crs.grade, reasons: crs.reasons.map((r) => r.text) },
+    icans: { grade: icans.grade, reasons: icans.reasons.map((r) => r.text) },
+    vitals,
+    lastVitalsAt: Number.isFinite(last) ? iso(last) : null,
+    oxygen: s.oxygen
+      ? {
+          value: s.oxygen.v.device,
+          at: iso(s.oxygen.t),
+          flowLpm: s.oxygen.v.flowLpm ?? null,
+          fio2: s.oxygen.v.fio2 ?? null,
+          forComfort: s.oxygen.v.forComfort ?? false,
+        }
+      : null,
+    vasopressors: s.vasopressors ? { value: s.vasopressors.v.filter((v) => v.dose > 0), at: iso(s.vasopressors.t) } : null,
+    neuro: neuroAt(n) === undefined
+      ? null
+      : {
+          value: n.consciousness ? NEURO_TEXT[n.consciousness.v]! : 'not assessed',
+          at: iso(neuroAt(n)!),
+          iceScore: n.iceScore?.v ?? null,
+        },
+    limits: { feverC: config.feverThresholdC, ...hypotensionThresholds(s, config) },
+    paging: groups.filter((g) => g.attention),
+    waiting: groups.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
+    silences: silences.filter((x) => 'patientId' in x.scope && x.scope.patientId === rec.patientId).map(silenceView),
+  };
+}
+
+const severity = (p: PatientView) => Math.max(p.crs.grade, p.icans.grade);
+
+/** Sickest first; then those with pages waiting; then by bed. */
+export function sortPatients(list: PatientView[]): PatientView[] {
+  return list.sort(
+    (a, b) =>
+      severity(b) - severity(a) ||
+      b.waiting - a.waiting ||
+      (a.bed ?? a.patientId).localeCompare(b.bed ?? b.patientId, 'en', { numeric: true }),
+  );
+}
+
+/** How many of a patient's pages the views read (newest first): months of an ordinary stay. */
+const PAGES_PER_PATIENT = 200;
+
+export class BoardApi {
+  constructor(
+    private readonly queries: BoardQueries,
+    private readonly config: GradingConfig,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** What the board states about paging: the ladders, and the grade a silence never holds. */
+  private pagingInfo() {
+    const p = this.config.paging;
+    return {
+      teams: PAGE_TEAMS,
+      policies: p.policies,
+      timeoutMinutes: p.timeoutMinutes,
+      severeFromGrade: p.severeFromGrade,
+      unsilenceableFromGrade: p.unsilenceableFromGrade,
+    };
+  }
+
+  private groups(patientId: string, silences: Silence[], keep?: (g: GroupHead) => boolean): PageGroupView[] {
+    const byId = new Map(silences.map((s) => [s.silenceId, s]));
+    const pages = this.queries.pages(patientId, PAGES_PER_PATIENT);
+    // A page held by a silence that has ended meanwhile (released at the next tick) still names it.
+    for (const p of pages) {
+      if (p.heldBy !== undefined && !byId.has(p.heldBy)) {
+        const s = this.queries.silenceNow(p.heldBy);
+        if (s) byId.set(s.silenceId, s);
+      }
+    }
+    return pageGroups(pages, this.queries, this.config.paging, byId, keep);
+  }
+
+  patients() {
+    const silences = this.queries.silences(this.now());
+    // The list shows what needs attention: only those groups are built.
+    const patients = this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config));
+    return {
+      serverTime: iso(this.now()),
+      scheme: this.config.scheme,
+      paging: this.pagingInfo(),
+      silences: silences.map(silenceView),
+      patients: sortPatients(patients),
+    };
+  }
+
+  /** One patient: the card, every page (newest first) and the timeline of the last `hours` of patient time. */
+  patient(patientId: string, hours = 72) {
+    const rec = this.queries.patient(patientId);
+    if (!rec) return undefined;
+    const silences = this.queries.silences(this.now());
+    const groups = this.groups(patientId, silences);
+    const clock = Number.isFinite(rec.state.clock) ? rec.state.clock : this.now();
+    const from = clock - hours * HOUR;
+    const points = this.queries.timeline(patientId, from).map((p: TimelinePoint) => ({
+      t: iso(p.observedAt),
+      clock: iso(p.clock),
+      messageId: p.messageId,
+      crs: p.crs,
+      icans: p.icans,
+      ...p.data,
+    }));
+    return {
+      serverTime: iso(this.now()),
+      paging: this.pagingInfo(),
+      patient: patientView(rec, groups, silences, this.config),
+      pages: groups,
+      timeline: {
+        from: iso(from),
+        to: iso(clock),
+        feverThresholdC: this.config.feverThresholdC,
+        hypotension: hypotensionThresholds(rec.state, this.config),
+        points,
+      },
+    };
+  }
+
+  /** One team page as the board shows it (after an acknowledgement). */
+  teamPage(p: Page): TeamPageView {
+    const silences = new Map(this.queries.silences(this.now()).map((s) => [s.silenceId, s]));
+    return teamPageView(p, this.queries, this.config.paging, silences);
+  }
+}

@@ -1,0 +1,242 @@
+// The whole pipeline in one process on SQLite: HTTP ingest -> inbox -> grading worker -> outbox -> pager (ladders,
+// acknowledgements, silences, alerts, audit) and stdout, board, webhook. `crs serve`, `crs start`, the tests and the
+// benchmark all start it through startEmbeddedServer.
+import { rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import { BoardQueries } from '#adapters/sqlite/board.ts';
+import { lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
+import { OutboxDispatcher, type Sink } from '#adapters/sqlite/outbox.ts';
+import { SqliteQueue } from '#adapters/sqlite/queue.ts';
+import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
+import { GradingWorker } from './worker.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import type { SiteZone } from '#app/interfaces/zone.ts';
+import { loadOrCreateAckSecret } from './ack-key.ts';
+import { BoardApi } from './board-api.ts';
+import { loadOrCreateBoardKey } from './board-key.ts';
+import { DeliveryWatch } from './delivery-watch.ts';
+import { createRequestHandler } from './http.ts';
+import { startMllpListener, type MllpListener } from './mllp.ts';
+import { EmbeddedPaging } from './paging.ts';
+import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
+import { SseHub } from './sse.ts';
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  config: GradingConfig;
+  port?: number;
+  host?: string;
+  /** Accepted as a device token for local use (CRS_INGEST_TOKEN). */
+  localToken?: string;
+  webhook?: { url: string; secret?: string; retry?: { initialMs: number; maxMs: number } };
+  /** Where the NDJSON page stream goes (standard output by default). */
+  pageStream?: Writable;
+  /** Also print each page to a role on the stream ({"type":"page",...}, with its acknowledge link). */
+  pageLines?: boolean;
+  /** The address phones reach this server at (behind the TLS proxy), for acknowledge links; the listening URL by default. */
+  publicUrl?: string;
+  log?: (line: string) => void;
+  now?: () => number;
+  /** Also take HL7 v2 over MLLP on this port (same host); 0 for any free port. */
+  mllpPort?: number;
+  /** The site's zone for HL7 times sent without an offset. */
+  hl7Zone?: SiteZone;
+}
+
+export interface EmbeddedServer {
+  url: string;
+  boardUrl: string;
+  port: number;
+  /** The MLLP port, when --mllp-port was given. */
+  mllpPort?: number;
+  dataDir: string;
+  db: Db;
+  queue: SqliteQueue;
+  worker: GradingWorker;
+  dispatcher: OutboxDispatcher;
+  paging: EmbeddedPaging;
+  watch: DeliveryWatch;
+  tokens: SqliteTokenStore;
+  /** Stops taking requests, lets the work in flight finish, closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedServer> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const now = o.now ?? Date.now;
+  const dataDir = resolve(o.dataDir);
+  const lock = lockDataDir(dataDir);
+  let db: Db;
+  try {
+    db = openDataDir(dataDir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+
+  const sse = new SseHub();
+  const store = new SqliteStateStore(db);
+  const tokens = new SqliteTokenStore(db);
+  let ackSecret: Buffer;
+  try {
+    ackSecret = loadOrCreateAckSecret(dataDir);
+  } catch (err) {
+    db.close();
+    lock.release();
+    throw err;
+  }
+  // The acknowledge links' address is known once the port is; the pager reads it when it sends.
+  const links = { base: o.publicUrl ? `${o.publicUrl.replace(/\/+$/, '')}/ack/` : '' };
+  let dispatcher: OutboxDispatcher | undefined;
+  const paging = new EmbeddedPaging({
+    db,
+    config: o.config,
+    ackSecret,
+    ackBaseUrl: () => links.base,
+    now,
+    log,
+    loadState: (patientId) => store.load(patientId),
+    onSent: () => dispatcher?.kick(),
+    onChanged: (patientIds) => sse.broadcast('pages', { patientIds }),
+  });
+  const queries = new BoardQueries(db, paging.store);
+  const sinks: Sink[] = [new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), paging.sink(), new BoardSink(sse)];
+  if (o.webhook) sinks.push(new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry));
+  dispatcher = new OutboxDispatcher(db, sinks, { now, log, onParked: () => watch.check() });
+  const watch: DeliveryWatch = new DeliveryWatch({
+    lanes: () => dispatcher!.health(),
+    lastTickAt: () => paging.lastTickAt,
+    deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
+    now,
+    log,
+    onChange: () => sse.broadcast('lanes', {}),
+  });
+  const worker = new GradingWorker({
+    db,
+    store,
+    config: o.config,
+    now,
+    log,
+    onCommitted: ({ patients, pages }) => {
+      if (patients.length > 0) sse.broadcast('patients', { patientIds: patients });
+      if (pages > 0) dispatcher.kick();
+      paging.committed(patients);
+    },
+  });
+  const queue = new SqliteQueue(db, () => worker.kick());
+  const boardKey = loadOrCreateBoardKey(dataDir);
+
+  const handler = createRequestHandler({
+    ingest: { queue, tokens, now, ...(o.localToken ? { localToken: o.localToken } : {}), ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) },
+    board: new BoardApi(queries, o.config, now),
+    queries,
+    paging,
+    outbox: {
+      lanes: () => dispatcher!.health(),
+      parked: () => dispatcher!.parked(),
+      alerts: () => watch.current(),
+      retry: (sink, itemId) => {
+        const n = dispatcher!.retryParked(sink, itemId);
+        if (n > 0) log(`outbox: ${n} parked record(s) put back in their lanes`);
+        watch.check();
+        return n;
+      },
+    },
+    pagingConfig: o.config.paging,
+    audit: paging.audit,
+    sse,
+    boardKey,
+    now,
+    log,
+    health: () => ({
+      ...queries.counts(),
+      graded: worker.stats.applied,
+      duplicates: worker.stats.duplicates,
+      reusedIds: worker.stats.reusedIds,
+      undelivered: Object.fromEntries(sinks.map((s) => [s.name, dispatcher.backlog(s.name)])),
+      lanes: dispatcher.health(),
+      deliveryAlerts: watch.current(),
+      boardClients: sse.size,
+    }),
+  });
+  const server: Server = createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  const host = o.host ?? '127.0.0.1';
+  let mllp: MllpListener | undefined;
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(o.port ?? 8080, host, () => {
+        server.off('error', rej);
+        res();
+      });
+    });
+    if (o.mllpPort !== undefined) mllp = await startMllpListener({ port: o.mllpPort, host, deps: { queue, now, ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) }, log });
+  } catch (err) {
+    if (server.listening) await new Promise<void>((res) => server.close(() => res()));
+    sse.close();
+    await dispatcher.stop();
+    await paging.close();
+    db.close();
+    lock.release();
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const url = `http://${shown}:${port}`;
+
+  if (!o.publicUrl) links.base = `${url}/ack/`;
+  // Where this data directory's server answers, for the commands that go through it (crs silence).
+  writeFileSync(join(dataDir, SERVE_INFO_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
+
+  // Whatever was accepted or committed before a crash is graded and delivered now, and the ladders resume.
+  worker.kick();
+  dispatcher.kick();
+  paging.start();
+  watch.start();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await mllp?.close(); // the messages in flight are committed and answered first
+      const closed = new Promise<void>((res) => server.close(() => res()));
+      sse.close();
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 5000);
+      await closed;
+      clearTimeout(force);
+      watch.stop();
+      await worker.stop();
+      await paging.stop();
+      await dispatcher.stop();
+      await paging.close(); // after what the last deliveries handed the pager
+      db.close();
+      rmSync(join(dataDir, SERVE_INFO_FILE), { force: true });
+      lock.release();
+    })());
+
+  return {
+    url,
+    boardUrl: `${url}/?key=${boardKey}`,
+    port,
+    ...(mllp ? { mllpPort: mllp.port } : {}),
+    dataDir,
+    db,
+    queue,
+    worker,
+    dispatcher,
+    paging,
+    watch,
+    tokens,
+    close,
+  };
+}
+
+export const DEFAULT_DATA_DIR = '.crs';
+/** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: check it answers). */
+export const SERVE_INFO_FILE = 'serve.json';
+export const demoDataDir = (base = DEFAULT_DATA_DIR) => join(base, 'demo');

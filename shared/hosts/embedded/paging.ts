@@ -1,0 +1,251 @@
+// Pages that get answered, in `crs serve`: the shared Pager (shared/app/pager.ts) over the SQLite ports.
+// - The pager lane of the outbox feeds it every grade change and SpO2 alert the grading committed.
+// - A timer loop calls onTick every second and at the next due time; the timers themselves are rows (pages.due_at,
+//   silences.until), so a restart resumes every ladder where it was.
+// - A stale-feed sweep raises "no data" alerts for enrolled patients whose monitor went quiet, and clears them when
+//   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
+// Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
+import { verifyAck, type AckVerification } from '#app/ack.ts';
+import { Pager, type AlertInput, type PagerDeps } from '#app/pager.ts';
+import { staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
+import Database from 'better-sqlite3';
+import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
+import type { Db } from '#adapters/sqlite/db.ts';
+import type { OutboxItem, Sink } from '#adapters/sqlite/outbox.ts';
+import { SqlitePageSender, SqlitePageStore } from '#adapters/sqlite/pages.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import type { Notification } from '#domain/page.ts';
+import { feedStatus, type Page, type Silence } from '#domain/paging.ts';
+import type { AlertChange } from '#domain/reducer.ts';
+import { MINUTE } from '#domain/time.ts';
+import { recordBody } from './sinks.ts';
+import type { AuditLog, PageSender, PageStore, StoredState } from '#ports';
+
+export interface EmbeddedPagingOptions {
+  db: Db;
+  config: GradingConfig;
+  ackSecret: Buffer;
+  /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/" (read at each send). */
+  ackBaseUrl: () => string;
+  now: () => number;
+  log: (line: string) => void;
+  /** A patient's committed state (for the stale-feed check). */
+  loadState: (patientId: string) => Promise<StoredState | undefined>;
+  /** A page went into the outbox: wake the sinks. */
+  onSent: () => void;
+  /** Pages of these patients changed (status, level, acknowledgement): tell the board. */
+  onChanged: (patientIds: string[]) => void;
+}
+
+/** The longest the timer loop sleeps, whatever is due. */
+export const TICK_MS = 1000;
+
+export class EmbeddedPaging {
+  /**
+   * The pager's own connection, synchronous=NORMAL, for what it derives from the outbox and the clock: after a
+   * power cut the outbox redelivers and the ladders step again (see db.ts). What a person did (acknowledgements,
+   * silences) is written through the main connection, synchronous=FULL, before the answer says it is recorded.
+   */
+  private readonly derived: Db;
+  readonly store: SqlitePageStore;
+  readonly audit: SqliteAuditLog;
+  readonly sender: SqlitePageSender;
+  private readonly pager: Pager;
+  /** For what people do (acknowledgements, silences): committed with synchronous=FULL before the answer. */
+  private readonly personal: Pager;
+  private queue: Promise<unknown> = Promise.resolve();
+  private tickTimer: NodeJS.Timeout | undefined;
+  private tickAt = Number.POSITIVE_INFINITY;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
+  lastTickAt: number;
+  /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
+  private staleAlerts = new Map<string, string>();
+  private readonly staleCandidates;
+  readonly sweepMs: number;
+
+  constructor(private readonly o: EmbeddedPagingOptions) {
+    const onSaved = (pages: Page[]) => o.onChanged([...new Set(pages.map((p) => p.patientId))]);
+    this.derived = new Database(o.db.name, { timeout: 5000 });
+    this.derived.pragma('synchronous = NORMAL');
+    this.store = new SqlitePageStore(this.derived, { onSaved });
+    this.audit = new SqliteAuditLog(this.derived);
+    this.sender = new SqlitePageSender(this.derived, { now: o.now, onSent: o.onSent });
+    const deps = (pages: PageStore, audit: AuditLog, sender: PageSender): PagerDeps => ({
+      pages,
+      audit,
+      sender,
+      config: o.config.paging,
+      ackSecret: o.ackSecret,
+      get ackBaseUrl() {
+        return o.ackBaseUrl();
+      },
+    });
+    this.pager = new Pager(deps(this.store, this.audit, this.sender));
+    this.personal = new Pager(
+      deps(new SqlitePageStore(o.db, { onSaved }), new SqliteAuditLog(o.db), new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent })),
+    );
+    this.staleCandidates = o.db.prepare('SELECT patient_id FROM patients WHERE feed_since IS NOT NULL AND feed_since <= ?').pluck();
+    // A quarter of the stale-feed time, between 250 ms and 15 s: an alert is at most that late.
+    this.sweepMs = Math.min(15_000, Math.max(250, (o.config.paging.staleFeedMinutes * MINUTE) / 4));
+    this.lastTickAt = o.now();
+  }
+
+  /** One pager call at a time, in the order asked. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The outbox lane that hands the pager every committed grade change and alert, once each. */
+  sink(): Sink {
+    return {
+      name: 'pager',
+      kinds: ['notification', 'alert'],
+      deliver: async (item: OutboxItem) => {
+        await this.serial(async () => {
+          if (item.kind === 'notification') await this.pager.onNotification(recordBody<Notification>(item), this.o.now());
+          else {
+            const a = recordBody<AlertChange>(item);
+            await this.pager.onAlert({ alertId: a.alertId, patientId: a.patientId, subject: a.subject, cleared: a.cleared, summary: a.summary }, this.o.now());
+          }
+        });
+        this.wake();
+      },
+    };
+  }
+
+  /** Starts the timer loop and the stale-feed sweep (both catch up at once with whatever fell due meanwhile). */
+  start(): void {
+    this.staleAlerts = this.store.staleFeedAlerts();
+    this.schedule(0);
+    // The next sweep starts a period after this one ended (a long one never overlaps the next).
+    const sweep = () => {
+      if (this.stopped) return;
+      this.sweep()
+        .catch((err: Error) => this.o.log(`paging: stale-feed sweep failed (${err.name}: ${err.message})`))
+        .finally(() => {
+          if (this.stopped) return;
+          this.sweepTimer = setTimeout(sweep, this.sweepMs);
+          this.sweepTimer.unref();
+        });
+    };
+    sweep();
+  }
+
+  /** Stops the timers and lets the pager call in progress finish (the outbox may still hand it work). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.sweepTimer);
+    await this.queue;
+  }
+
+  /** After the outbox lanes have stopped. */
+  async close(): Promise<void> {
+    await this.stop();
+    if (this.derived.open) this.derived.close();
+  }
+
+  /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
+  async tick(): Promise<void> {
+    await this.serial(() => this.pager.onTick(this.o.now()));
+    this.lastTickAt = this.o.now();
+  }
+
+  /** Runs the timer loop again now if something may be due before it would wake. */
+  private wake(): void {
+    if (this.stopped) return;
+    const next = this.store.nextDueAt();
+    if (next !== null && next < this.tickAt) this.schedule(Math.max(0, next - this.o.now()));
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.tickTimer);
+    this.tickAt = this.o.now() + delay;
+    this.tickTimer = setTimeout(() => {
+      this.tickAt = Number.POSITIVE_INFINITY;
+      this.tick()
+        .catch((err: Error) => this.o.log(`paging: escalation tick failed (${err.name}: ${err.message}); retrying`))
+        .finally(() => {
+          if (this.stopped) return; // the connection may be closed by now
+          const next = this.store.nextDueAt();
+          const now = this.o.now();
+          this.schedule(next === null ? TICK_MS : Math.min(TICK_MS, Math.max(0, next - now)));
+        });
+    }, delay);
+    this.tickTimer.unref();
+  }
+
+  /**
+   * Raises the "no data" alert for every enrolled patient whose monitor has been quiet for staleFeedMinutes, and
+   * clears it for those whose data resumed. `only`: check just these patients (after their data was committed).
+   */
+  async sweep(only?: string[]): Promise<void> {
+    const paging = this.o.config.paging;
+    const candidates = only ?? [
+      ...new Set([...(this.staleCandidates.all(this.o.now() - paging.staleFeedMinutes * MINUTE) as string[]), ...this.staleAlerts.keys()]),
+    ];
+    for (const [i, patientId] of candidates.entries()) {
+      // A ward-wide outage makes every feed quiet at once: let requests in between patients.
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      if (this.stopped) return;
+      await this.serial(() => this.checkFeed(patientId));
+    }
+    this.wake();
+  }
+
+  private async checkFeed(patientId: string): Promise<void> {
+    const now = this.o.now();
+    const stored = await this.o.loadState(patientId);
+    const f = stored ? feedStatus(stored.state, now, this.o.config.paging) : undefined;
+    if (!stored || !f) return;
+    const active = this.staleAlerts.get(patientId);
+    let alert: AlertInput | undefined;
+    if (f.stale && active === undefined) {
+      alert = staleFeedAlert(patientId, f.since, stored.state);
+      this.staleAlerts.set(patientId, alert.alertId);
+    } else if (!f.stale && active !== undefined) {
+      alert = staleFeedCleared(active, patientId, f.since, stored.state);
+      this.staleAlerts.delete(patientId);
+    }
+    if (alert) await this.pager.onAlert(alert, now);
+  }
+
+  /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */
+  committed(patientIds: string[]): void {
+    if (this.stopped) return;
+    const quiet = patientIds.filter((p) => this.staleAlerts.has(p));
+    if (quiet.length > 0) this.sweep(quiet).catch((err: Error) => this.o.log(`paging: stale-feed check failed (${err.name})`));
+  }
+
+  acknowledge(pageId: string, by: string) {
+    return this.after(this.serial(() => this.personal.acknowledge(pageId, by, 'board', this.o.now())));
+  }
+
+  acknowledgeLink(token: string, by: string) {
+    return this.after(this.serial(() => this.personal.acknowledgeLink(token, by, this.o.now())));
+  }
+
+  /** Checks a link without acknowledging (the GET of the link page; nothing is recorded). */
+  verifyLink(token: string): AckVerification {
+    return verifyAck(this.o.ackSecret, token, this.o.now());
+  }
+
+  silence(s: Silence) {
+    return this.after(this.serial(() => this.personal.silence(s, this.o.now())));
+  }
+
+  endSilence(silenceId: string, by: string) {
+    return this.after(this.serial(() => this.personal.endSilence(silenceId, by, this.o.now())));
+  }
+
+  private async after<T>(p: Promise<T>): Promise<T> {
+    const r = await p;
+    this.wake();
+    return r;
+  }
+}

@@ -1,0 +1,151 @@
+// Where outbox records go (each sink is a lane with its own ledger, adapters/embedded/outbox.ts):
+// - standard output: every grade change as one NDJSON line, exactly as `crs replay` prints it; with --page-lines
+//   also every page to a role ({"type":"page",...}, with its acknowledge link);
+// - the board's live stream: a hint per page sent (the board then reads the database);
+// - the webhook: every grade change (as on standard output) and every page to a role, told apart by `type`.
+// Each sink tells a record the receiver refuses (RecordRefused: the lane parks it after a few tries and goes on)
+// from a receiver that is down (any other error: the lane keeps its order and backs off).
+import { createHmac } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import type { OutboxItem, OutboxKind, Sink } from '#adapters/sqlite/outbox.ts';
+import type { PageEvent } from '#domain/page-event.ts';
+import { notificationEvent } from '#domain/events.ts';
+import { wireId } from '#domain/ids.ts';
+import type { Notification } from '#domain/page.ts';
+import { RecordRefused } from '#ports';
+import type { SseHub } from './sse.ts';
+
+/** A record's JSON body; one that does not parse is refused (sent again, it would fail again). */
+export function recordBody<T>(item: OutboxItem): T {
+  try {
+    return JSON.parse(item.body) as T;
+  } catch {
+    throw new RecordRefused('the record is not valid JSON');
+  }
+}
+
+/** What a sink makes of a record before its transport: anything that fails here fails for this record, every time. */
+function prepared<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof RecordRefused) throw err;
+    throw new RecordRefused(`the record cannot be prepared (${(err as Error).name})`);
+  }
+}
+
+/**
+ * Statuses that say the receiver is not ready rather than that this record is wrong: it is misconfigured (401,
+ * 403, 404, 405, 407: every record would get the same), slow (408, 429) or not there yet (425, 421). The lane keeps
+ * its order and retries these with backoff, as for 5xx; any other 4xx refuses the record.
+ */
+const RECEIVER_NOT_READY = new Set([401, 403, 404, 405, 407, 408, 421, 425, 429]);
+
+/**
+ * One NDJSON line per record. On Linux, process.stdout writes to a pipe, file or terminal synchronously: when
+ * write() returns, the line is with the kernel, and the ledger records it right after, in the same turn of the event
+ * loop. That keeps the window in which a crash repeats a line (written, not yet recorded) to microseconds; waiting
+ * for the write callback would stretch it to a whole turn of the event loop.
+ */
+export class StdoutSink implements Sink {
+  readonly name = 'stdout';
+  readonly kinds: readonly OutboxKind[];
+  private broken: Error | undefined;
+
+  /** `pageLines`: also print each page to a role (off by default: the stream stays what `crs replay` prints). */
+  constructor(
+    private readonly out: Writable = process.stdout,
+    pageLines = false,
+  ) {
+    this.kinds = pageLines ? ['notification', 'page'] : ['notification'];
+    // EPIPE when the reader went away: the lane retries (and logs) instead of the process crashing.
+    out.on('error', (err: Error) => {
+      this.broken = err;
+    });
+  }
+
+  async deliver(item: OutboxItem): Promise<void> {
+    if (this.broken) throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
+    const line = prepared(() => (item.kind === 'notification' ? JSON.stringify(notificationEvent(recordBody<Notification>(item))) : (recordBody(item), item.body)));
+    this.out.write(`${line}\n`);
+  }
+}
+
+/** The board learns of each page at once; what it shows comes from the database. */
+export class BoardSink implements Sink {
+  readonly name = 'board';
+  readonly kinds = ['page'] as const;
+
+  constructor(private readonly hub: SseHub) {}
+
+  async deliver(item: OutboxItem): Promise<void> {
+    const p = recordBody<PageEvent>(item);
+    this.hub.broadcast('page', {
+      pageId: p.pageId,
+      patientId: p.patientId,
+      team: p.team,
+      role: p.role,
+      subject: p.subject,
+      kind: p.kind,
+      grade: p.grade,
+      technical: p.technical,
+      reason: p.reason,
+    });
+  }
+}
+
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+
+/**
+ * POSTs each grade change (the same JSON object as its NDJSON line) and each page to a role (the PageEvent, with
+ * the grade change it is about under `notification`), and succeeds only on a 2xx answer. Headers: x-crs-event
+ * (notification or page), x-crs-event-id (notificationId, or the page's sendId) for the receiver to drop a rare
+ * repeat, x-crs-notification-id on grade changes, and x-crs-signature (HMAC-SHA256 of the body) with a secret.
+ */
+export class WebhookSink implements Sink {
+  readonly name = 'webhook';
+  readonly kinds = ['notification', 'page'] as const;
+
+  constructor(
+    private readonly url: string,
+    private readonly secret: string | undefined,
+    /** The grade change a page is about, to send along with it. */
+    private readonly notificationOf: (notificationId: string) => Notification | undefined,
+    readonly retry?: { initialMs: number; maxMs: number },
+  ) {}
+
+  async deliver(item: OutboxItem): Promise<void> {
+    const { body, headers } = prepared(() => this.request(item));
+    let res: Response;
+    try {
+      res = await fetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      const cause = e.cause?.code;
+      // fetch refuses a request it cannot build (a header value it will not carry) before connecting: a TypeError
+      // with no network cause. That record would be refused every time.
+      if (e.name === 'TypeError' && !cause && !e.cause) throw new RecordRefused(`the request cannot be sent (${e.message.slice(0, 80)})`);
+      throw new Error(`webhook unreachable${cause ? ` (${cause})` : ` (${e.name})`}`);
+    }
+    await res.arrayBuffer().catch(() => undefined); // free the connection
+    if (res.status >= 200 && res.status <= 299) return;
+    if (res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status)) throw new RecordRefused(`webhook answered HTTP ${res.status}`);
+    throw new Error(`webhook answered HTTP ${res.status}`);
+  }
+
+  private request(item: OutboxItem): { body: string; headers: Record<string, string> } {
+    let body: string;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crs-event': item.kind, 'x-crs-event-id': wireId(item.id) };
+    if (item.kind === 'notification') {
+      const n = recordBody<Notification>(item);
+      body = JSON.stringify(notificationEvent(n));
+      headers['x-crs-notification-id'] = wireId(n.notificationId);
+    } else {
+      const page = recordBody<PageEvent>(item);
+      const n = page.technical ? undefined : this.notificationOf(page.notificationId);
+      body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
+    }
+    if (this.secret) headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
+    return { body, headers };
+  }
+}

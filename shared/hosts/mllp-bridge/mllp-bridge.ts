@@ -1,0 +1,167 @@
+// `crs mllp-bridge`: inside the hospital network, monitors speak MLLP to the bridge; the bridge forwards each HL7
+// message over HTTPS to POST /v1/hl7v2 (the AWS API or a crs serve) with its device token, in arrival order, and
+// answers the monitor with the server's ACK. Every message is first written to a durable spool: when the link is
+// down (no answer, 5xx, 429, a refused token) the monitor still gets an AA once the message is on disk, and the
+// bridge delivers it when the link is back, after a restart too. Nothing ACKed to a monitor is lost.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HL7_CONTENT_TYPE, buildAck, readAck } from '#app/hl7v2/ack.ts';
+import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
+import { Spool, type Spooled } from './spool.ts';
+
+export interface BridgeOptions {
+  listenPort: number;
+  listenHost: string;
+  /** POST /v1/hl7v2 of the server. */
+  url: string;
+  token: string;
+  spoolDir: string;
+  /** How long a monitor waits for the server's ACK before the bridge answers AA from its spool. */
+  ackWaitMs?: number;
+  /** Per HTTP attempt. */
+  requestTimeoutMs?: number;
+  log: (line: string) => void;
+  now?: () => number;
+}
+
+export interface Bridge {
+  port: number;
+  spool: Spool;
+  /** Resolves when the spool is empty (for tests and a clean shutdown). */
+  drained(): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Outcome = { status: number; ack: string };
+/** Statuses that are the server's last word on a message; anything else is tried again. */
+const DEFINITIVE = new Set([202, 400, 413, 415, 422]);
+
+export async function startBridge(o: BridgeOptions): Promise<Bridge> {
+  const now = o.now ?? Date.now;
+  const spool = new Spool(o.spoolDir);
+  const waiters = new Map<number, (outcome: Outcome) => void>();
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  const idle: (() => void)[] = [];
+
+  async function forward(m: Spooled): Promise<Outcome | undefined> {
+    try {
+      const res = await fetch(o.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${o.token}`, 'content-type': HL7_CONTENT_TYPE },
+        body: m.text,
+        signal: AbortSignal.timeout(o.requestTimeoutMs ?? 15_000),
+      });
+      const ack = await res.text();
+      if (DEFINITIVE.has(res.status) && readAck(ack)) return { status: res.status, ack };
+      o.log(`mllp-bridge: the server answered ${res.status}; message ${m.seq} stays in the spool`);
+      return undefined;
+    } catch (err) {
+      o.log(`mllp-bridge: link down (${(err as Error).name}); message ${m.seq} stays in the spool`);
+      return undefined;
+    }
+  }
+
+  // One forwarder, oldest first: the server sees each monitor's messages in the order the bridge got them.
+  const forwarder = (async () => {
+    let backoff = 250;
+    while (!stopping) {
+      const m = spool.oldest();
+      if (!m) {
+        for (const f of idle.splice(0)) f();
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      const outcome = await forward(m);
+      if (!outcome) {
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      backoff = 250;
+      const waiter = waiters.get(m.seq);
+      if (outcome.status === 202 || waiter) spool.delivered(m.seq);
+      else {
+        // The monitor was told AA from the spool, and the server refuses it: kept for an operator, said loudly.
+        spool.refused(m, outcome.status, outcome.ack, new Date(now()).toISOString());
+        o.log(`mllp-bridge: message ${m.seq} (already ACKed from the spool) was refused by the server (${outcome.status} ${readAck(outcome.ack)?.code}); kept in ${o.spoolDir}/spool.db, table refused`);
+      }
+      waiter?.(outcome);
+    }
+  })();
+
+  const answer = (socket: Socket, text: string) => {
+    if (!socket.destroyed) socket.write(frame(text));
+  };
+
+  async function take(socket: Socket, text: string): Promise<void> {
+    const read = translatePcd01(text);
+    // What the server could never read is refused here at once (and not spooled).
+    if (!read.ok && !read.header?.controlId) return answer(socket, buildAck({ code: 'AR', problems: read.problems, now: now() }));
+    const header = read.header!;
+    let seq: number;
+    try {
+      seq = spool.add(text, new Date(now()).toISOString());
+    } catch (err) {
+      o.log(`mllp-bridge: cannot write the spool (${(err as Error).message}); AR`);
+      return answer(socket, buildAck({ code: 'AR', header, problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the bridge cannot store the message; send again' }], now: now() }));
+    }
+    wake?.();
+    const outcome = await new Promise<Outcome | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        waiters.delete(seq);
+        resolve(undefined);
+      }, o.ackWaitMs ?? 10_000);
+      waiters.set(seq, (out) => {
+        clearTimeout(timer);
+        waiters.delete(seq);
+        resolve(out);
+      });
+    });
+    if (outcome) return answer(socket, outcome.ack);
+    answer(socket, buildAck({ code: 'AA', header, text: 'held by the bridge: delivered when the link is back', now: now() }));
+  }
+
+  const server: Server = createServer((socket) => {
+    const decoder = new MllpDecoder();
+    let chain = Promise.resolve();
+    let backlog = 0; // read ahead of the ACKs; reading pauses past 64 (bounded memory)
+    socket.on('data', (chunk: Buffer) => {
+      for (const e of decoder.push(chunk)) {
+        if (++backlog >= 64) socket.pause();
+        const done = () => {
+          if (--backlog < 16 && socket.isPaused()) socket.resume();
+        };
+        if (e.type === 'error') {
+          chain = chain.then(() => answer(socket, buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: e.problem }], now: now() }))).finally(done);
+        } else chain = chain.then(() => take(socket, e.text)).finally(done);
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.listenPort, o.listenHost, () => resolve());
+  });
+  const left = spool.counts().waiting;
+  if (left > 0) o.log(`mllp-bridge: ${left} message(s) in the spool from before; delivering them first`);
+  wake?.();
+
+  return {
+    port: (server.address() as AddressInfo).port,
+    spool,
+    drained: () => (spool.oldest() ? new Promise<void>((resolve) => idle.push(resolve)) : Promise.resolve()),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        setTimeout(resolve, 2000).unref();
+      });
+      stopping = true;
+      wake?.();
+      await forwarder;
+      spool.close();
+    },
+  };
+}

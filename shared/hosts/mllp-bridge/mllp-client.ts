@@ -1,0 +1,82 @@
+// An MLLP sender, as a monitor gateway is one: one connection, one message at a time, each answered by its ACK
+// before the next goes. Used by `crs simulate --format hl7v2 --mllp`, the tests and the MLLP benchmark.
+import { connect, type Socket } from 'node:net';
+import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+
+export class MllpClient {
+  private socket: Socket | undefined;
+  private readonly decoder = new MllpDecoder();
+  private waiting: { resolve: (ack: string) => void; reject: (err: Error) => void } | undefined;
+  private queue = Promise.resolve() as Promise<unknown>;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  private open(): Promise<Socket> {
+    if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
+    return new Promise((resolve, reject) => {
+      const s = connect({ host: this.host, port: this.port });
+      s.setNoDelay(true);
+      s.once('connect', () => {
+        this.socket = s;
+        resolve(s);
+      });
+      s.on('error', (err) => {
+        reject(err);
+        this.fail(err);
+      });
+      s.on('close', () => this.fail(new Error('the MLLP connection closed before the ACK')));
+      s.on('data', (chunk: Buffer) => {
+        for (const e of this.decoder.push(chunk)) {
+          if (e.type !== 'frame') continue;
+          const w = this.waiting;
+          this.waiting = undefined;
+          w?.resolve(e.text);
+        }
+      });
+    });
+  }
+
+  private fail(err: Error): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(err);
+    this.socket = undefined;
+  }
+
+  /** Sends one message and resolves with its ACK (text); rejects on a timeout or a closed connection. */
+  send(text: string): Promise<string> {
+    const run = async () => {
+      const s = await this.open();
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.waiting = undefined;
+          s.destroy();
+          reject(new Error(`no ACK within ${this.timeoutMs} ms`));
+        }, this.timeoutMs);
+        this.waiting = {
+          resolve: (ack) => {
+            clearTimeout(timer);
+            resolve(ack);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        };
+        s.write(frame(text));
+      });
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.socket?.end();
+    this.socket = undefined;
+  }
+}
