@@ -154,7 +154,7 @@ export class Pager {
           details: { reason: v.reason, pageId: page?.pageId ?? null, by },
         },
       ]);
-      return { ok: false, reason: `acknowledge link ${v.reason}` };
+      return { ok: false, code: `link-${v.reason}`, reason: `acknowledge link ${v.reason}` };
     }
     return this.ack(v.claims.pageId, { by: `${by} (${v.claims.role})`, at: now, via: 'link' });
   }
@@ -162,7 +162,7 @@ export class Pager {
   private async ack(id: string, ack: Acknowledgement): Promise<AckResult> {
     const result = await this.retry(async (): Promise<AckResult> => {
       const page = await this.deps.pages.get(id);
-      if (!page) return { ok: false, reason: 'no such page' };
+      if (!page) return { ok: false, code: 'no-such-page', reason: 'no such page' };
       const r = acknowledge(page, ack);
       if (!r.ok || !r.changed) return r;
       const [stored] = await this.persist([r.page]);

@@ -278,7 +278,10 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
   return { pages: changed, deliveries };
 }
 
-export type AckResult = { ok: true; page: Page; changed: boolean } | { ok: false; reason: string };
+/** Why an acknowledgement was refused: a link that is malformed, forged or expired, a page unknown or no longer open. */
+export type AckRefusal = 'link-malformed' | 'link-forged' | 'link-expired' | 'no-such-page' | 'not-open';
+
+export type AckResult = { ok: true; page: Page; changed: boolean } | { ok: false; code: AckRefusal; reason: string };
 
 /**
  * Records who acknowledged a page; the ladder stops. Acknowledging twice keeps the first acknowledgement; an
@@ -290,7 +293,7 @@ export const awaitsAcknowledgement = (page: Pick<Page, 'status'>) => page.status
 export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
   if (page.status === 'acknowledged') return { ok: true, page, changed: false };
   if (!awaitsAcknowledgement(page)) {
-    return { ok: false, reason: `page is ${page.status}, there is nothing to acknowledge` };
+    return { ok: false, code: 'not-open', reason: `page is ${page.status}, there is nothing to acknowledge` };
   }
   return { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack, dueAt: null, heldBy: undefined, closedAt: ack.at } };
 }

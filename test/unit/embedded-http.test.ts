@@ -212,7 +212,7 @@ describe('the board API', () => {
     // The superseded grade 1 page has nothing left to acknowledge; an unknown page is 404.
     const old = await ack(`${JSON.parse(pageLines[0]!).notificationId}|hematology`, { by: 'Dr Ada' });
     expect(old.status).toBe(409);
-    expect(((await old.json()) as { error: string }).error).toBe('page is superseded, there is nothing to acknowledge');
+    expect(((await old.json()) as { errors: string[] }).errors).toEqual(['page is superseded, there is nothing to acknowledge']);
     expect((await ack('crs|P1|none|icu', { by: 'A' })).status).toBe(404);
     // Hematology still waits; the ICU is done.
     const list = (await (await api('/api/patients')).json()) as { patients: Array<{ waiting: number; paging: { pages: { team: string; state: string }[] }[] }> };

@@ -202,7 +202,7 @@ describe('acknowledge links and the acknowledgement API', () => {
     const apiAck = (token: string) => fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Mallory' }) });
     const viaApi = await apiAck(otherRole);
     expect(viaApi.status).toBe(403);
-    expect(await viaApi.json()).toEqual({ error: 'acknowledge link forged' });
+    expect(await viaApi.json()).toEqual({ errors: ['acknowledge link forged'] });
     expect((await apiAck('v1.nonsense')).status).toBe(403);
     expect((await apiAck(noSuchPage)).status).toBe(403);
     expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
@@ -234,7 +234,7 @@ describe('acknowledge links and the acknowledgement API', () => {
     await advance(2);
     const expired = await ack({ token, by: 'Dr Late' });
     expect(expired.status).toBe(403);
-    expect(await expired.json()).toEqual({ error: 'acknowledge link expired' });
+    expect(await expired.json()).toEqual({ errors: ['acknowledge link expired'] });
     expect((await fetch(p.ackUrl!)).status).toBe(403);
     const audit = await auditOf('P1');
     expect(audit.filter((e) => e.type === 'acknowledgement').map((e) => e.details.by)).toEqual(['Dr Ada (hematology fellow)']);

@@ -96,7 +96,7 @@ describe('ack handler', () => {
     expect(page.body).toContain('Link refused');
     const res = await api({ token: t, by: 'Mallory' });
     expect(res.statusCode).toBe(403);
-    expect(JSON.parse(res.body!)).toEqual({ error: `acknowledge link ${kind === 'altered' ? 'forged' : kind}` });
+    expect(JSON.parse(res.body!)).toEqual({ errors: [`acknowledge link ${kind === 'altered' ? 'forged' : kind}`] });
     expect((await link('GET', t)).statusCode).toBe(403);
     expect(await status()).toBe('open');
     const refusals = audit.events.filter((e) => e.type === 'acknowledgement-refused');

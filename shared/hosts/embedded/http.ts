@@ -8,14 +8,15 @@ import type { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { BoardQueries } from '#adapters/sqlite/board.ts';
 import type { LaneHealth, ParkedRecord } from '#adapters/sqlite/outbox.ts';
 import type { DeliveryAlert } from './delivery-watch.ts';
-import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '#app/ack.ts';
+import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { INGEST_LIMITS } from '#app/ingest.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
-import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
+import { PAGE_TEAMS, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
 import type { AckResult } from '#domain/paging.ts';
 import { MINUTE, iso } from '#domain/time.ts';
-import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '#app/ack-page.ts';
+import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
+import { acknowledgeByApi, refusalStatus, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
 import { silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
@@ -185,8 +186,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** The answer to an acknowledgement: 200 (also when it was acknowledged before), 403, 404 or 409 with the reason. */
   function ackAnswer(res: ServerResponse, result: AckResult, how: string): void {
     if (!result.ok) {
-      const status = result.reason.startsWith('acknowledge link') ? 403 : result.reason === 'no such page' ? 404 : 409;
-      return sendJson(res, status, { error: result.reason });
+      return sendJson(res, refusalStatus(result), { errors: [result.reason] });
     }
     const p = result.page;
     if (result.changed) {
@@ -206,62 +206,35 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     ackAnswer(res, await deps.paging.acknowledge(pageId, name.name), 'board');
   }
 
+  /** The shared acknowledgement flow (shared/app/ack-flow.ts) over this server's pager and pages. */
+  const ackFlow: AckFlowDeps = {
+    acknowledgeLink: (token, by) => deps.paging.acknowledgeLink(token, by),
+    verify: (token) => deps.paging.verifyLink(token),
+    page: (id) => deps.queries.page(id),
+    config: deps.pagingConfig,
+    summary: (p) => deps.board.teamPage(p),
+  };
+
+  /** Sends the flow's answer; an acknowledgement that changed a page is logged by id and pushed to the board. */
+  function sendAck(res: ServerResponse, a: AckAnswer, how: string): void {
+    if (a.outcome === 'acknowledged' && a.page) {
+      deps.log(`paging: page ${a.page.pageId} acknowledged via ${how}`); // ids only: the name stays in the database
+      deps.sse.broadcast('ack', { patientId: a.page.patientId, pageId: a.page.pageId });
+    }
+    send(res, a.status, a.headers, a.body);
+  }
+
   /** POST /v1/acks {"token", "by"}: the acknowledge link's token, for apps and integration engines. */
   async function apiAck(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await jsonBody(req, res, '{"token": "<from the acknowledge link>", "by": "your name"}');
-    if (!body) return;
-    const errors: string[] = [];
-    if (typeof body.token !== 'string' || body.token.length === 0 || body.token.length > 2048) errors.push('token: is required (the last part of the acknowledge link)');
-    const name = checkAckName(body.by);
-    if (!name.ok) errors.push(name.error);
-    if (errors.length > 0 || !name.ok) return sendJson(res, 400, { errors });
-    ackAnswer(res, await deps.paging.acknowledgeLink(body.token as string, name.name), 'api');
+    const body = await readBody(req, ACK_BODY_LIMIT);
+    sendAck(res, await acknowledgeByApi({ contentType: req.headers['content-type'], body, client: req.socket.remoteAddress ?? 'unknown' }, ackFlow), 'api');
   }
 
   /** GET /ack/<token> shows the page and a form; POST acknowledges. Refused links answer 403. */
   async function linkPage(req: IncomingMessage, res: ServerResponse, method: string, token: string): Promise<void> {
-    const html = (status: number, text: string) => send(res, status, ACK_PAGE_HEADERS, text);
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return send(res, 405, { ...ACK_PAGE_HEADERS, allow: 'GET, POST' }, ackErrorPage('Not allowed', 'Use the link as it was sent.'));
-    if (method === 'POST') {
-      const body = await readBody(req, ACK_BODY_LIMIT);
-      if (Buffer.byteLength(body) > ACK_BODY_LIMIT) return html(413, ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
-      const name = checkAckName(new URLSearchParams(body).get('by') ?? undefined);
-      const v = deps.paging.verifyLink(token);
-      if (!name.ok) {
-        const page = v.ok ? deps.queries.page(v.claims.pageId) : undefined;
-        if (v.ok && page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, name.error.replace(/^by: /, 'Your name: ')));
-      }
-      // A refused link is refused (and audited) whatever the name says.
-      const result = await deps.paging.acknowledgeLink(token, name.ok ? name.name : '(no name)');
-      if (!result.ok) {
-        const reason = result.reason.replace('acknowledge link ', '');
-        if (result.reason.startsWith('acknowledge link')) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[reason] ?? reason));
-        if (result.reason === 'no such page') return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
-        const page = deps.queries.page(v.ok ? v.claims.pageId : '');
-        return page
-          ? html(409, ackStatusPage(page, v.ok ? v.claims.role : roleOf(page, deps.pagingConfig), 'Nothing to acknowledge', closedText(page.status), false))
-          : html(409, ackErrorPage('Nothing to acknowledge', result.reason));
-      }
-      const p = result.page;
-      if (result.changed) {
-        deps.log(`paging: page ${p.pageId} acknowledged via link`);
-        deps.sse.broadcast('ack', { patientId: p.patientId, pageId: p.pageId });
-      }
-      const ack = p.ack!;
-      const detail = result.changed
-        ? `Recorded: ${ack.by} at ${iso(ack.at)}. Nobody else on this ladder will be paged for it.`
-        : `It was already acknowledged by ${ack.by} at ${iso(ack.at)} (via ${ack.via}).`;
-      return html(200, ackStatusPage(p, v.ok ? v.claims.role : roleOf(p, deps.pagingConfig), result.changed ? 'Acknowledged' : 'Already acknowledged', detail, true));
-    }
-    const v = deps.paging.verifyLink(token);
-    if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
-    const page = deps.queries.page(v.claims.pageId);
-    if (!page) return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
-    if (awaitsAcknowledgement(page)) return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
-    if (page.status === 'acknowledged' && page.ack) {
-      return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
-    }
-    return html(200, ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false));
+    if (method === 'GET' || method === 'HEAD') return sendAck(res, await showLink(token, ackFlow), 'link');
+    if (method === 'POST') return sendAck(res, await submitLink(token, { body: await readBody(req, ACK_BODY_LIMIT), client: req.socket.remoteAddress ?? 'unknown' }, ackFlow), 'link');
+    send(res, 405, { ...ACK_PAGE_HEADERS, allow: 'GET, POST' }, ackErrorPage('Not allowed', 'Use the link as it was sent.'));
   }
 
   /** POST /api/silences {"patientId" | "team", "minutes", "reason", "by"}. */
@@ -316,7 +289,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
       return apiAck(req, res);
     }
-    const link = path.match(/^\/ack\/([A-Za-z0-9._-]{1,2048})$/);
+    const link = path.match(/^\/ack\/([^/]+)$/);
     if (link) return linkPage(req, res, method, link[1]!);
 
     if (isDevicePath(path)) {

@@ -1,0 +1,151 @@
+// The one acknowledgement flow of both backends (the ack Lambda and crs serve): the acknowledge link's page (GET
+// shows, never acknowledges: SMS and chat apps fetch links to preview them), its form (POST acknowledges) and the
+// JSON API for apps and integration engines (POST /v1/acks). Each host only turns its request into these calls and
+// the answer into its response; the statuses, bodies and limits are decided here once.
+import type { AckResult, Page, PagingConfig } from '#domain/paging.ts';
+import { awaitsAcknowledgement, roleOf } from '#domain/paging.ts';
+import { iso } from '#domain/time.ts';
+import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification } from './ack.ts';
+import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
+
+/** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
+export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
+
+/** What happened, for the host's logs, metrics and live updates (the status and body say it to the client). */
+export type AckOutcome =
+  | 'acknowledged'
+  | 'already-acknowledged'
+  | 'shown'
+  | 'invalid'
+  | 'too-large'
+  | 'unsupported-media-type'
+  | 'link-refused'
+  | 'no-such-page'
+  | 'not-open';
+
+export interface AckAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  outcome: AckOutcome;
+  /** The page acknowledged (outcome acknowledged or already-acknowledged). */
+  page?: Page;
+}
+
+export interface AckFlowDeps {
+  /** Verifies the token and acknowledges its page (the pager audits a refusal). */
+  acknowledgeLink(token: string, by: string, client: string): Promise<AckResult>;
+  /** Verifies a token without acknowledging (the GET of a link). */
+  verify(token: string): AckVerification;
+  page(pageId: string): Promise<Page | undefined> | Page | undefined;
+  config: PagingConfig;
+  /** How a time is written for people (the site's zone and format). */
+  time?: (ms: number) => string;
+  /** What the JSON API tells about the page acknowledged. */
+  summary?: (page: Page) => unknown;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+const json = (status: number, outcome: AckOutcome, value: unknown, page?: Page): AckAnswer => ({
+  status,
+  headers: { ...JSON_HEADERS },
+  body: JSON.stringify(value),
+  outcome,
+  ...(page ? { page } : {}),
+});
+const html = (status: number, outcome: AckOutcome, body: string, page?: Page): AckAnswer => ({
+  status,
+  headers: { ...ACK_PAGE_HEADERS },
+  body,
+  outcome,
+  ...(page ? { page } : {}),
+});
+
+/** The status of a refused acknowledgement: a bad link 403, an unknown page 404, a page no longer open 409. */
+export function refusalStatus(r: Extract<AckResult, { ok: false }>): number {
+  return r.code === 'no-such-page' ? 404 : r.code === 'not-open' ? 409 : 403;
+}
+const refusalOutcome = (r: Extract<AckResult, { ok: false }>): AckOutcome =>
+  r.code === 'no-such-page' ? 'no-such-page' : r.code === 'not-open' ? 'not-open' : 'link-refused';
+
+/** What the JSON API tells about a page after an acknowledgement (ids, team, level, who and when). */
+export const pageSummary = (p: Page) => ({
+  pageId: p.pageId,
+  patientId: p.patientId,
+  team: p.team,
+  status: p.status,
+  level: p.level,
+  ...(p.ack ? { ack: { by: p.ack.by, at: iso(p.ack.at), via: p.ack.via } } : {}),
+});
+
+/** POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413 or 415. */
+export async function acknowledgeByApi(req: { contentType: string | undefined; body: string; client: string }, deps: AckFlowDeps): Promise<AckAnswer> {
+  const example = '{"token": "<from the acknowledge link>", "by": "your name"}';
+  if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT) return json(413, 'too-large', { errors: [`body: more than ${ACK_BODY_LIMIT} bytes`] });
+  if (!/^application\/json\s*(;|$)/i.test(req.contentType ?? '')) return json(415, 'unsupported-media-type', { errors: [`content-type: send application/json, e.g. ${example}`] });
+  let body: Record<string, unknown>;
+  try {
+    const parsed = JSON.parse(req.body) as unknown;
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    body = parsed as Record<string, unknown>;
+  } catch {
+    return json(400, 'invalid', { errors: [`body: not a JSON object, e.g. ${example}`] });
+  }
+  const errors: string[] = [];
+  if (typeof body.token !== 'string' || !ACK_TOKEN.test(body.token)) errors.push('token: is required (the last part of the acknowledge link)');
+  const name = checkAckName(body.by);
+  if (!name.ok) errors.push(name.error);
+  if (errors.length > 0 || !name.ok) return json(400, 'invalid', { errors });
+  const r = await deps.acknowledgeLink(body.token as string, name.name, req.client);
+  if (!r.ok) return json(refusalStatus(r), refusalOutcome(r), { errors: [r.reason] });
+  const summary = deps.summary ?? pageSummary;
+  return json(200, r.changed ? 'acknowledged' : 'already-acknowledged', { acknowledged: true, changed: r.changed, page: summary(r.page) }, r.page);
+}
+
+/** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
+export async function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
+  if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
+  const time = deps.time ?? iso;
+  const v = deps.verify(token);
+  if (!v.ok) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
+  const page = await deps.page(v.claims.pageId);
+  if (!page) return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
+  if (awaitsAcknowledgement(page)) return html(200, 'shown', ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+  if (page.status === 'acknowledged' && page.ack) {
+    const detail = `Acknowledged by ${page.ack.by} at ${time(page.ack.at)} (via ${page.ack.via}).`;
+    return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Already acknowledged', detail, true));
+  }
+  return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false));
+}
+
+/** POST /ack/{token} (form-encoded by=<name>): acknowledges and answers a small HTML page. */
+export async function submitLink(token: string, req: { body: string; client: string }, deps: AckFlowDeps): Promise<AckAnswer> {
+  if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
+  if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT) {
+    return html(413, 'too-large', ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
+  }
+  const time = deps.time ?? iso;
+  const v = deps.verify(token);
+  const name = checkAckName(new URLSearchParams(req.body).get('by') ?? undefined);
+  if (!name.ok && v.ok) {
+    const page = await deps.page(v.claims.pageId);
+    if (page) return html(400, 'invalid', ackFormPage(page, v.claims.role, ACK_NAME_MAX, name.error.replace(/^by: /, 'Your name: ')));
+  }
+  // A refused link is refused (and audited) whatever the name says.
+  const r = await deps.acknowledgeLink(token, name.ok ? name.name : '(no name)', req.client);
+  const role = (page: Page) => (v.ok ? v.claims.role : roleOf(page, deps.config));
+  if (!r.ok) {
+    if (r.code === 'no-such-page') return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
+    if (r.code !== 'not-open') return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[r.code.replace('link-', '')] ?? r.reason));
+    const page = v.ok ? await deps.page(v.claims.pageId) : undefined;
+    return page
+      ? html(409, 'not-open', ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false))
+      : html(409, 'not-open', ackErrorPage('Nothing to acknowledge', r.reason));
+  }
+  const p = r.page;
+  const ack = p.ack!;
+  const detail = r.changed
+    ? `Recorded: ${ack.by} at ${time(ack.at)}. Nobody else on this ladder will be paged for it.`
+    : `It was already acknowledged by ${ack.by} at ${time(ack.at)} (via ${ack.via}).`;
+  return html(200, r.changed ? 'acknowledged' : 'already-acknowledged', ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true), p);
+}

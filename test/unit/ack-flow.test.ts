@@ -1,0 +1,78 @@
+// The one acknowledgement flow both hosts use (shared/app/ack-flow.ts): its statuses and bodies, decided once.
+import { describe, expect, it } from 'vitest';
+import { acknowledgeByApi, showLink, submitLink, type AckFlowDeps } from '#app/ack-flow.ts';
+import { ACK_BODY_LIMIT } from '#app/ack.ts';
+import { DEFAULT_PAGING, type AckRefusal, type AckResult, type Page } from '#domain/paging.ts';
+
+const page = { pageId: 'crs|P-1|#3|icu', patientId: 'P-1', team: 'icu', status: 'open', level: 0, subject: 'crs', grade: 3, summary: 'CRS 3', triggeredAt: 0 } as unknown as Page;
+
+function flow(result: AckResult, calls: string[] = []): AckFlowDeps {
+  return {
+    acknowledgeLink: async (token, by, client) => {
+      calls.push(`${token} ${by} ${client}`);
+      return result;
+    },
+    verify: (token) => (token === 'good' ? { ok: true, claims: { pageId: page.pageId, role: 'icu fellow', expiresAt: 1 } } : { ok: false, reason: 'forged' }),
+    page: async (id) => (id === page.pageId ? page : undefined),
+    config: DEFAULT_PAGING,
+  };
+}
+
+const acknowledged: AckResult = { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack: { by: 'Dr A (icu fellow)', at: 0, via: 'link' } } };
+const refused = (code: AckRefusal): AckResult => ({ ok: false, code, reason: `refused: ${code}` });
+const api = (body: unknown, deps: AckFlowDeps, contentType = 'application/json') =>
+  acknowledgeByApi({ contentType, body: typeof body === 'string' ? body : JSON.stringify(body), client: '10.0.0.9' }, deps);
+
+describe('the acknowledgement flow of both hosts', () => {
+  it.each([
+    ['link-forged', 403],
+    ['link-expired', 403],
+    ['link-malformed', 403],
+    ['no-such-page', 404],
+    ['not-open', 409],
+  ] as const)('answers a refusal %s with %i, as {errors} on the API', async (code, status) => {
+    const a = await api({ token: 'good', by: 'Dr A' }, flow(refused(code)));
+    expect([a.status, JSON.parse(a.body)]).toEqual([status, { errors: [`refused: ${code}`] }]);
+    expect((await submitLink('good', { body: 'by=Dr+A', client: 'x' }, flow(refused(code)))).status).toBe(status);
+  });
+
+  it('acknowledges through the API with the name and the client, and says so', async () => {
+    const calls: string[] = [];
+    const a = await api({ token: 'good', by: ' Dr  A ' }, flow(acknowledged, calls));
+    expect(a.status).toBe(200);
+    expect(a.outcome).toBe('acknowledged');
+    expect(JSON.parse(a.body)).toMatchObject({ acknowledged: true, changed: true, page: { pageId: page.pageId, status: 'acknowledged' } });
+    expect(calls).toEqual(['good Dr A 10.0.0.9']);
+  });
+
+  it('refuses what is not a well-formed request before it reaches the pager: 413, 415, 400 naming the field', async () => {
+    const calls: string[] = [];
+    const deps = flow(acknowledged, calls);
+    const big = await api('x'.repeat(ACK_BODY_LIMIT + 1), deps);
+    expect([big.status, JSON.parse(big.body).errors[0]]).toEqual([413, `body: more than ${ACK_BODY_LIMIT} bytes`]);
+    expect((await api({ token: 'good', by: 'A' }, deps, 'text/plain; charset=json')).status).toBe(415);
+    expect((await api({ token: 'good', by: 'A' }, deps, 'application/jsonx')).status).toBe(415);
+    expect(JSON.parse((await api({ by: 'A' }, deps)).body).errors).toEqual(['token: is required (the last part of the acknowledge link)']);
+    expect(JSON.parse((await api({ token: 'good' }, deps)).body).errors[0]).toMatch(/^by: /);
+    expect((await api('[1]', deps)).status).toBe(400);
+    expect(calls).toEqual([]);
+  });
+
+  it('shows a link without acknowledging; a malformed or forged one is a 403 page', async () => {
+    const calls: string[] = [];
+    const shown = await showLink('good', flow(acknowledged, calls));
+    expect([shown.status, shown.outcome, shown.headers['content-type']]).toEqual([200, 'shown', 'text/html; charset=utf-8']);
+    expect(shown.body).toContain('<form');
+    expect((await showLink('bad token!', flow(acknowledged, calls))).status).toBe(403);
+    expect((await showLink('forged', flow(acknowledged, calls))).status).toBe(403);
+    expect(calls).toEqual([]);
+  });
+
+  it('asks again for a missing name on the form, acknowledging nothing', async () => {
+    const calls: string[] = [];
+    const a = await submitLink('good', { body: 'by=', client: 'x' }, flow(acknowledged, calls));
+    expect([a.status, a.outcome]).toEqual([400, 'invalid']);
+    expect(a.body).toContain('Your name: ');
+    expect(calls).toEqual([]);
+  });
+});
