@@ -18,6 +18,7 @@ import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoPageStore } from '#adapters/aws/dynamo-page-store.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { coldStart } from '#adapters/aws/cold-start.ts';
 
 export interface AckPaging {
   pager: Pick<Pager, 'acknowledgeLink'>;
@@ -118,13 +119,8 @@ function liveDeps(): AckHandlerDeps {
   const t = telemetry('ack');
   const dynamodb = new DynamoDBClient({});
   const secrets = new SecretsManagerClient({});
-  let paging: Promise<AckPaging> | undefined;
   return {
-    paging: () =>
-      (paging ??= ackPaging(dynamodb, secrets, t).catch((err: unknown) => {
-        paging = undefined; // a failed cold start (the secret unreadable) is tried again on the next invocation
-        throw err;
-      })),
+    paging: coldStart(() => ackPaging(dynamodb, secrets, t)),
     now: Date.now,
     ...t,
   };

@@ -19,6 +19,7 @@ import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
 import { SqsTimer, parseTimerMessage } from '#adapters/aws/sqs-timer.ts';
 import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
 import { METRIC, errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { coldStart } from '#adapters/aws/cold-start.ts';
 
 /** EventBridge's scheduled event (only what is used). */
 export interface ScheduledEvent {
@@ -110,18 +111,13 @@ function liveDeps(): EscalateHandlerDeps {
   const t = telemetry('escalate');
   const sqs = new SQSClient({});
   const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs, secrets: new SecretsManagerClient({}) };
-  let paging: Promise<EscalatePaging> | undefined;
   return {
-    paging: () =>
-      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t))
-        .then(({ pager, pages, states, config }) => {
-          if (!states) throw new Error(`${ENV.stateTable} is not set`);
-          return { pager, sweep: { pages, states }, config: config.paging };
-        })
-        .catch((err: unknown) => {
-          paging = undefined;
-          throw err;
-        })),
+    paging: coldStart(() =>
+      awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, pages, states, config }): EscalatePaging => {
+        if (!states) throw new Error(`${ENV.stateTable} is not set`);
+        return { pager, sweep: { pages, states }, config: config.paging };
+      }),
+    ),
     timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl)),
     now: Date.now,
     ...t,

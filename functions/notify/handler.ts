@@ -16,6 +16,7 @@ import type { Notification } from '#domain/page.ts';
 import { OutboxDelivery, type NotifyPaging, type OutboxDeliveryDeps, type OutboxImage } from '#adapters/aws/outbox-delivery.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
 import { METRIC, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { coldStart } from '#adapters/aws/cold-start.ts';
 
 export type { NotifyPaging } from '#adapters/aws/outbox-delivery.ts';
 
@@ -63,18 +64,15 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
 
 function liveDeps(): NotifyHandlerDeps {
   const t = telemetry('notify');
-  let paging: Promise<NotifyPaging> | undefined;
   const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
   return {
-    paging: () =>
-      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, sender, parkedRecords }) => ({
+    paging: coldStart(() =>
+      awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, sender, parkedRecords }): NotifyPaging => ({
         pager,
         parkedRecords,
         ...(sender ? { remember: (n: Notification) => sender.remember(n) } : {}),
-      })).catch((err: unknown) => {
-        paging = undefined; // a failed cold start (the secret unreadable) is tried again on the next invocation
-        throw err;
       })),
+    ),
     now: Date.now,
     ...t,
   };

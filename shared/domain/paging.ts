@@ -241,6 +241,18 @@ function newPage(seed: PageSeed, now: number, silences: Silence[], config: Pagin
  * Moves every open page whose time has come: to the next level, round the ladder again, or exhausted; and
  * releases held pages whose silence has ended. Call it whenever time passes.
  */
+/** The ladder's next step after a page's current level (round the ladder again), or null when it gives up. */
+export function ladderStep(p: Pick<Page, 'team' | 'level' | 'round'>, config: PagingConfig): { level: number; round: number; role: string } | null {
+  const policy = config.policies[p.team];
+  let level = p.level + 1;
+  let round = p.round;
+  if (level >= policy.levels.length) {
+    level = 0;
+    round++;
+  }
+  return round >= policy.loops ? null : { level, round, role: policy.levels[level]! };
+}
+
 export function tick(pages: Page[], silences: Silence[], now: number, config: PagingConfig): Transition {
   const changed: Page[] = [];
   const deliveries: Delivery[] = [];
@@ -260,20 +272,14 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
       changed.push({ ...p, heldBy: silence.silenceId, dueAt: null });
       continue;
     }
-    const policy = config.policies[p.team];
-    let level = p.level + 1;
-    let round = p.round;
-    if (level >= policy.levels.length) {
-      level = 0;
-      round++;
-    }
-    if (round >= policy.loops) {
+    const step = ladderStep(p, config);
+    if (!step) {
       changed.push(close(p, 'exhausted', now));
       continue;
     }
-    const next: Page = { ...p, level, round, delivered: false, dueAt: p.dueAt + timeoutMs(p.grade, config) };
+    const next: Page = { ...p, level: step.level, round: step.round, delivered: false, dueAt: p.dueAt + timeoutMs(p.grade, config) };
     changed.push(next);
-    deliveries.push({ page: next, role: policy.levels[level]!, reason: 'escalated' });
+    deliveries.push({ page: next, role: step.role, reason: 'escalated' });
   }
   return { pages: changed, deliveries };
 }

@@ -8,7 +8,7 @@ import type { TimelinePoint } from '#adapters/sqlite/store.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { gradeCrs, gradeIcans, hypotensionThresholds } from '#domain/grading.ts';
 import { dayPostInfusion } from '#domain/page.ts';
-import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '#domain/paging.ts';
+import { PAGE_TEAMS, awaitsAcknowledgement, ladderStep, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
 import { HOUR, iso } from '#domain/time.ts';
 
@@ -116,15 +116,8 @@ const TECHNICAL = new Set<Page['subject']>(['stale-feed', 'spo2']);
 /** Whom the ladder pages next after `p`'s current level, or that it gives up. */
 function nextStep(p: Page, paging: PagingConfig): Pick<TeamPageView, 'next' | 'exhaustsAt'> {
   if (p.status !== 'open' || p.heldBy !== undefined || p.dueAt === null) return { next: null, exhaustsAt: null };
-  const policy = paging.policies[p.team];
-  let level = p.level + 1;
-  let round = p.round;
-  if (level >= policy.levels.length) {
-    level = 0;
-    round++;
-  }
-  if (round >= policy.loops) return { next: null, exhaustsAt: iso(p.dueAt) };
-  return { next: { role: policy.levels[level]!, at: iso(p.dueAt) }, exhaustsAt: null };
+  const step = ladderStep(p, paging);
+  return step ? { next: { role: step.role, at: iso(p.dueAt) }, exhaustsAt: null } : { next: null, exhaustsAt: iso(p.dueAt) };
 }
 
 function teamPageView(p: Page, queries: BoardQueries, paging: PagingConfig, silences: Map<string, Silence>): TeamPageView {
