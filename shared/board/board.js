@@ -48,13 +48,16 @@
   // ------------------------------------------------------------------------------------------------ formatting
   // Every time in the site's zone (the API says which), in the one format of the pages and the acknowledge page:
   // 2026-12-01 09:20 CET (formatSiteTime in shared/domain/time.ts; test/browser checks that the two agree).
-  var siteFmt = zoneFormat('UTC');
+  var siteZone = 'UTC';
+  var siteFmt = zoneFormat(siteZone);
   function zoneFormat(zone) {
     return new Intl.DateTimeFormat('en-GB', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
       minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
   }
   function setZone(zone) {
-    if (zone && zone !== siteFmt.resolvedOptions().timeZone) siteFmt = zoneFormat(zone);
+    if (!zone || zone === siteZone) return;
+    siteFmt = zoneFormat(zone);
+    siteZone = zone;
   }
   function siteParts(ms) {
     var p = {};
