@@ -25,6 +25,8 @@ export interface AckPaging {
   page(pageId: string): Promise<Page | undefined>;
   verify(token: string, now: number): AckVerification;
   config: PagingConfig;
+  /** The site's zone (config.site.timeZone): the acknowledge page's times. */
+  timeZone: string;
 }
 
 export interface AckHandlerDeps extends Telemetry {
@@ -50,6 +52,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       verify: (token) => paging.verify(token, deps.now()),
       page: (id) => paging.page(id),
       config: paging.config,
+      timeZone: paging.timeZone,
     };
   }
 
@@ -112,7 +115,7 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
     ackBaseUrl: requireEnv(ENV.ackBaseUrl),
   });
   // The GET of a link verifies it with the same key, without acknowledging.
-  return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging };
+  return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging, timeZone: config.site.timeZone };
 }
 
 function liveDeps(): AckHandlerDeps {

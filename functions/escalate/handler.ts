@@ -115,7 +115,7 @@ function liveDeps(): EscalateHandlerDeps {
     paging: coldStart(() =>
       awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, pages, states, config }): EscalatePaging => {
         if (!states) throw new Error(`${ENV.stateTable} is not set`);
-        return { pager, sweep: { pages, states }, config: config.paging };
+        return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
       }),
     ),
     timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl)),

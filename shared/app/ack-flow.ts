@@ -4,7 +4,7 @@
 // the answer into its response; the statuses, bodies and limits are decided here once.
 import type { AckResult, Page, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, roleOf } from '#domain/paging.ts';
-import { iso } from '#domain/time.ts';
+import { formatSiteTime, iso } from '#domain/time.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification } from './ack.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 
@@ -39,8 +39,8 @@ export interface AckFlowDeps {
   verify(token: string): AckVerification;
   page(pageId: string): Promise<Page | undefined> | Page | undefined;
   config: PagingConfig;
-  /** How a time is written for people (the site's zone and format). */
-  time?: (ms: number) => string;
+  /** The site's time zone: times people read are written in it (formatSiteTime). */
+  timeZone: string;
   /** What the JSON API tells about the page acknowledged. */
   summary?: (page: Page) => unknown;
 }
@@ -105,17 +105,17 @@ export async function acknowledgeByApi(req: { contentType: string | undefined; b
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
 export async function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
   if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
-  const time = deps.time ?? iso;
+  const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
   const v = deps.verify(token);
   if (!v.ok) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
   const page = await deps.page(v.claims.pageId);
   if (!page) return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
-  if (awaitsAcknowledgement(page)) return html(200, 'shown', ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+  if (awaitsAcknowledgement(page)) return html(200, 'shown', ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone));
   if (page.status === 'acknowledged' && page.ack) {
     const detail = `Acknowledged by ${page.ack.by} at ${time(page.ack.at)} (via ${page.ack.via}).`;
-    return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Already acknowledged', detail, true));
+    return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Already acknowledged', detail, true, deps.timeZone));
   }
-  return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false));
+  return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone));
 }
 
 /** POST /ack/{token} (form-encoded by=<name>): acknowledges and answers a small HTML page. */
@@ -124,12 +124,12 @@ export async function submitLink(token: string, req: { body: string; client: str
   if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT) {
     return html(413, 'too-large', ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
   }
-  const time = deps.time ?? iso;
+  const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
   const v = deps.verify(token);
   const name = checkAckName(new URLSearchParams(req.body).get('by') ?? undefined);
   if (!name.ok && v.ok) {
     const page = await deps.page(v.claims.pageId);
-    if (page) return html(400, 'invalid', ackFormPage(page, v.claims.role, ACK_NAME_MAX, name.error.replace(/^by: /, 'Your name: ')));
+    if (page) return html(400, 'invalid', ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, name.error.replace(/^by: /, 'Your name: ')));
   }
   // A refused link is refused (and audited) whatever the name says.
   const r = await deps.acknowledgeLink(token, name.ok ? name.name : '(no name)', req.client);
@@ -139,7 +139,7 @@ export async function submitLink(token: string, req: { body: string; client: str
     if (r.code !== 'not-open') return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[r.code.replace('link-', '')] ?? r.reason));
     const page = v.ok ? await deps.page(v.claims.pageId) : undefined;
     return page
-      ? html(409, 'not-open', ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false))
+      ? html(409, 'not-open', ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone))
       : html(409, 'not-open', ackErrorPage('Nothing to acknowledge', r.reason));
   }
   const p = r.page;
@@ -147,5 +147,5 @@ export async function submitLink(token: string, req: { body: string; client: str
   const detail = r.changed
     ? `Recorded: ${ack.by} at ${time(ack.at)}. Nobody else on this ladder will be paged for it.`
     : `It was already acknowledged by ${ack.by} at ${time(ack.at)} (via ${ack.via}).`;
-  return html(200, r.changed ? 'acknowledged' : 'already-acknowledged', ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true), p);
+  return html(200, r.changed ? 'acknowledged' : 'already-acknowledged', ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true, deps.timeZone), p);
 }

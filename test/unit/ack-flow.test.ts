@@ -15,6 +15,7 @@ function flow(result: AckResult, calls: string[] = []): AckFlowDeps {
     verify: (token) => (token === 'good' ? { ok: true, claims: { pageId: page.pageId, role: 'icu fellow', expiresAt: 1 } } : { ok: false, reason: 'forged' }),
     page: async (id) => (id === page.pageId ? page : undefined),
     config: DEFAULT_PAGING,
+    timeZone: 'UTC',
   };
 }
 

@@ -118,7 +118,7 @@ describe('the pager', () => {
   ])('refuses a %s link and audits the refusal', async (reason, token, at) => {
     const { pager, pages, audit } = setup();
     await pager.onNotification(grade3, T);
-    expect(await pager.acknowledgeLink(token(), 'Mallory', at)).toEqual({ ok: false, reason: `acknowledge link ${reason}` });
+    expect(await pager.acknowledgeLink(token(), 'Mallory', at)).toEqual({ ok: false, code: `link-${reason}`, reason: `acknowledge link ${reason}` });
     expect((await pages.get('crs|P-1|m3|hematology'))!.status).toBe('open');
     const refusal = audit.events.find((e) => e.type === 'acknowledgement-refused')!;
     expect(refusal).toMatchObject({ details: { reason, by: 'Mallory' } });

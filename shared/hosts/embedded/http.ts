@@ -8,14 +8,14 @@ import type { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { BoardQueries } from '#adapters/sqlite/board.ts';
 import type { LaneHealth, ParkedRecord } from '#adapters/sqlite/outbox.ts';
 import type { DeliveryAlert } from './delivery-watch.ts';
-import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
+import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { INGEST_LIMITS } from '#app/ingest.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
-import { PAGE_TEAMS, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
+import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
 import type { AckResult } from '#domain/paging.ts';
-import { MINUTE, iso } from '#domain/time.ts';
-import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
+import { MINUTE, formatSiteTime, iso } from '#domain/time.ts';
+import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '#app/ack-page.ts';
 import { acknowledgeByApi, refusalStatus, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
 import { silenceView, type BoardApi } from './board-api.ts';
@@ -35,6 +35,8 @@ export interface HostDeps {
     retry(sink?: string, itemId?: string): number;
   };
   pagingConfig: PagingConfig;
+  /** The site's zone (config.site.timeZone): the acknowledge page's times. */
+  timeZone: string;
   audit: SqliteAuditLog;
   sse: SseHub;
   boardKey: string;
@@ -213,6 +215,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     page: (id) => deps.queries.page(id),
     config: deps.pagingConfig,
     summary: (p) => deps.board.teamPage(p),
+    timeZone: deps.timeZone,
   };
 
   /** Sends the flow's answer; an acknowledgement that changed a page is logged by id and pushed to the board. */
