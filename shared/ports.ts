@@ -1,5 +1,6 @@
 // Ports: what the core needs from the outside world. Adapters (AWS in shared/adapters/aws, embedded SQLite in
 // shared/adapters/embedded, in-memory fakes in test/) implement them; the core never imports an SDK.
+import type { TokenScope } from './app/scope.ts';
 import type { DeviceMessage } from './domain/contract.ts';
 import type { Notification } from './domain/page.ts';
 import type { AlertChange } from './domain/reducer.ts';
@@ -60,7 +61,7 @@ export interface Notifier {
   publish(notification: Notification): Promise<void>;
 }
 
-export interface DeviceToken {
+export interface DeviceToken extends TokenScope {
   tokenId: string;
   deviceId: string;
   /** SHA-256 of the token, hex; the token itself is never stored. */
@@ -69,11 +70,13 @@ export interface DeviceToken {
   revokedAt?: string;
 }
 
-/** Device bearer tokens, stored only as hashes. */
+/** Device bearer tokens, stored only as hashes, each with its scope (shared/app/scope.ts). */
 export interface TokenStore {
   findByHash(hash: string): Promise<DeviceToken | undefined>;
   put(token: DeviceToken): Promise<void>;
   revoke(tokenId: string, at: string): Promise<boolean>;
+  /** Replaces an active token's scope (kind, wards, patients); false for an unknown or revoked one. */
+  setScope(tokenId: string, scope: TokenScope): Promise<boolean>;
   list(): Promise<DeviceToken[]>;
 }
 

@@ -11,7 +11,9 @@ import { lockDataDir, openDataDir, type Db } from '../adapters/embedded/db.ts';
 import { OutboxDispatcher, type Sink } from '../adapters/embedded/outbox.ts';
 import { SqliteQueue } from '../adapters/embedded/queue.ts';
 import { SqliteStateStore } from '../adapters/embedded/store.ts';
+import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '../adapters/embedded/patients.ts';
 import { SqliteTokenStore } from '../adapters/embedded/tokens.ts';
+import { principalOf, type Principal } from '../app/scope.ts';
 import { GradingWorker } from '../adapters/embedded/worker.ts';
 import type { GradingConfig } from '../domain/config.ts';
 import type { SiteZone } from '../adapters/interfaces/zone.ts';
@@ -44,6 +46,10 @@ export interface EmbeddedOptions {
   mllpPort?: number;
   /** The site's zone for HL7 times sent without an offset. */
   hl7Zone?: SiteZone;
+  /** The MLLP listener acts as this device (the scope of its active token); without it, as a monitor for every patient. */
+  mllpDevice?: string;
+  /** The most patients with recent data the server takes (new ones beyond are refused); DEFAULT_MAX_PATIENTS. */
+  maxPatients?: number;
 }
 
 export interface EmbeddedServer {
@@ -119,9 +125,12 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   });
   const queue = new SqliteQueue(db, () => worker.kick());
   const boardKey = loadOrCreateBoardKey(dataDir);
+  const patients = new SqlitePatientDirectory(db, now);
+  const maxPatients = o.maxPatients ?? DEFAULT_MAX_PATIENTS;
+  const zone = o.hl7Zone ? { hl7Zone: o.hl7Zone } : {};
 
   const handler = createRequestHandler({
-    ingest: { queue, tokens, now, ...(o.localToken ? { localToken: o.localToken } : {}), ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) },
+    ingest: { queue, tokens, now, patients, maxPatients, ...(o.localToken ? { localToken: o.localToken } : {}), ...zone },
     board: new BoardApi(queries, o.config, now),
     queries,
     paging,
@@ -151,7 +160,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
         res();
       });
     });
-    if (o.mllpPort !== undefined) mllp = await startMllpListener({ port: o.mllpPort, host, deps: { queue, now, ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) }, log });
+    if (o.mllpPort !== undefined) {
+      mllp = await startMllpListener({
+        port: o.mllpPort,
+        host,
+        deps: { queue, now, patients, maxPatients, ...zone },
+        log,
+        ...(o.mllpDevice ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {}),
+      });
+    }
   } catch (err) {
     if (server.listening) await new Promise<void>((res) => server.close(() => res()));
     sse.close();
@@ -206,6 +223,20 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     paging,
     tokens,
     close,
+  };
+}
+
+/**
+ * The MLLP listener's principal with --mllp-device: the scope of the device's active token, read for each message
+ * (a revocation or a new scope applies at once). The device must have one when the server starts.
+ */
+async function mllpPrincipal(tokens: SqliteTokenStore, deviceId: string): Promise<(peer: string) => Promise<Principal | undefined>> {
+  if (!(await tokens.activeForDevice(deviceId))) {
+    throw new Error(`--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`);
+  }
+  return async () => {
+    const t = await tokens.activeForDevice(deviceId);
+    return t ? principalOf(deviceId, t) : undefined;
   };
 }
 

@@ -114,8 +114,14 @@ describe('ingest over HTTP', () => {
   });
 
   it('accepts a batch, and a device token from the token table until it is revoked', async () => {
+    // A token issued before scopes (no kind) may not set therapy, infusion, weight or thresholds: 403, nothing taken.
     const { token, record } = issueToken('monitor-12', new Date());
     await server.tokens.put(record);
+    const legacy = await post('/v1/messages/batch', escalation('P2'), { authorization: `Bearer ${token}` });
+    expect(legacy.status).toBe(403);
+    expect(((await legacy.json()) as { error: string }).error).toMatch(/^not allowed for this device token: message \[0\] enrolment.therapy: .*crs token scope TOKEN_ID --kind ehr/);
+    // Given a kind in place, the same token sends it.
+    await server.tokens.setScope(record.tokenId, { kind: 'ehr' });
     const batch = await post('/v1/messages/batch', escalation('P2'), { authorization: `Bearer ${token}` });
     expect(batch.status).toBe(202);
     expect(await batch.json()).toMatchObject({ accepted: 3 });

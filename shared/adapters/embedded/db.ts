@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { Notification } from '../../domain/page.ts';
 import { deserializeState } from '../../domain/state.ts';
 import { AUDIT_INSERT, auditRow, feedSince, migratedNotificationAudit } from './audit.ts';
+import { ensureTokenScopes } from './tokens.ts';
 
 export type Db = Database.Database;
 
@@ -215,6 +216,7 @@ export function openDatabase(file: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   migrate(db);
+  ensureTokenScopes(db);
   return db;
 }
 
