@@ -150,6 +150,26 @@ export function auditKey(e: AuditEvent): string {
   return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}`;
 }
 
+/**
+ * Something refused at the door that is about no patient anyone can vouch for: a forged or malformed acknowledge
+ * link, an unknown device token. It goes to the host's security log (the embedded data directory's security.log,
+ * the Lambda's log), never into a patient's audit trail, with what the request claimed (as sent, to investigate).
+ */
+export interface SecurityEvent {
+  /** Server time, RFC 3339. */
+  at: string;
+  event: 'acknowledge-link-refused' | 'device-token-refused' | 'suppressed';
+  reason: string;
+  /** The client's address, as the host knows it (behind a trusted proxy, the forwarded one). */
+  client?: string;
+  /** What the request claimed: the link's page, role and expiry; the name typed; the route. */
+  claimed: Record<string, string | number | null>;
+}
+
+export interface SecurityLog {
+  record(event: SecurityEvent): Promise<void>;
+}
+
 export interface AuditLog {
   append(events: AuditEvent[]): Promise<void>;
   /** Every entry about a patient, oldest first. */

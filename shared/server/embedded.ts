@@ -13,6 +13,7 @@ import { SqliteQueue } from '../adapters/embedded/queue.ts';
 import { SqliteStateStore } from '../adapters/embedded/store.ts';
 import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '../adapters/embedded/patients.ts';
 import { SqliteTokenStore } from '../adapters/embedded/tokens.ts';
+import { localTokenProblem } from '../app/auth.ts';
 import { principalOf, type Principal } from '../app/scope.ts';
 import { GradingWorker } from '../adapters/embedded/worker.ts';
 import type { GradingConfig } from '../domain/config.ts';
@@ -21,6 +22,8 @@ import { loadOrCreateAckSecret } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { createRequestHandler } from './http.ts';
+import { DEFAULT_HTTP_LIMITS, guardConnections, isLoopbackHost, normalise, type HttpLimits } from './limits.ts';
+import { FileSecurityLog } from './security-log.ts';
 import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
@@ -31,8 +34,17 @@ export interface EmbeddedOptions {
   config: GradingConfig;
   port?: number;
   host?: string;
-  /** Accepted as a device token for local use (CRS_INGEST_TOKEN). */
+  /**
+   * Accepted as a device token for local use (CRS_INGEST_TOKEN): at least 32 characters, with every right (an EHR's),
+   * and only when the server listens on loopback unless `localTokenAnyHost`.
+   */
   localToken?: string;
+  /** Accept CRS_INGEST_TOKEN on a listener other hosts can reach (crs serve --ingest-token-any-host). */
+  localTokenAnyHost?: boolean;
+  /** Reverse proxies (addresses) whose X-Forwarded-For and X-Forwarded-Proto are believed (--trust-proxy). */
+  trustProxy?: string[];
+  /** Connection caps, timeouts and the refusal budget (DEFAULT_HTTP_LIMITS). */
+  httpLimits?: Partial<HttpLimits>;
   webhook?: { url: string; secret?: string; retry?: { initialMs: number; maxMs: number } };
   /** Where the NDJSON page stream goes (standard output by default). */
   pageStream?: Writable;
@@ -73,6 +85,16 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const now = o.now ?? Date.now;
   const dataDir = resolve(o.dataDir);
+  const host = o.host ?? '127.0.0.1';
+  if (o.localToken !== undefined) {
+    const problem = localTokenProblem(o.localToken);
+    if (problem) throw new Error(problem);
+    if (!isLoopbackHost(host) && !o.localTokenAnyHost) {
+      throw new Error(`CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is ${host}): issue device tokens (crs token issue), or pass --ingest-token-any-host`);
+    }
+  }
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.httpLimits };
+  const trustProxy = (o.trustProxy ?? []).map(normalise);
   const lock = lockDataDir(dataDir);
   let db: Db;
   try {
@@ -93,6 +115,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lock.release();
     throw err;
   }
+  const security = new FileSecurityLog(dataDir);
   // The acknowledge links' address is known once the port is; the pager reads it when it sends.
   const links = { base: o.publicUrl ? `${o.publicUrl.replace(/\/+$/, '')}/ack/` : '' };
   let dispatcher: OutboxDispatcher | undefined;
@@ -106,6 +129,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     loadState: (patientId) => store.load(patientId),
     onSent: () => dispatcher?.kick(),
     onChanged: (patientIds) => sse.broadcast('pages', { patientIds }),
+    security,
   });
   const queries = new BoardQueries(db, paging.store);
   const sinks: Sink[] = [new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), paging.sink(), new BoardSink(sse)];
@@ -140,6 +164,10 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     boardKey,
     now,
     log,
+    security,
+    trustProxy,
+    limits,
+    ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     health: () => ({
       ...queries.counts(),
       graded: worker.stats.applied,
@@ -148,9 +176,12 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       boardClients: sse.size,
     }),
   });
-  const server: Server = createServer(handler);
+  const server: Server = createServer({ connectionsCheckingInterval: limits.checkIntervalMs }, handler);
   server.keepAliveTimeout = 65_000;
-  const host = o.host ?? '127.0.0.1';
+  let capped = 0;
+  guardConnections(server, limits, trustProxy, () => {
+    if (capped++ % 100 === 0) log(`http: connections over the per-address cap (${limits.maxConnectionsPerAddress}) refused (${capped} so far)`);
+  });
   let mllp: MllpListener | undefined;
   try {
     await new Promise<void>((res, rej) => {

@@ -18,7 +18,7 @@ import type { Notification } from '../domain/page.ts';
 import { feedStatus, type Page, type Silence } from '../domain/paging.ts';
 import type { AlertChange } from '../domain/reducer.ts';
 import { MINUTE } from '../domain/time.ts';
-import type { AuditLog, PageSender, PageStore, StoredState } from '../ports.ts';
+import type { AuditLog, PageSender, PageStore, SecurityLog, StoredState } from '../ports.ts';
 
 export interface EmbeddedPagingOptions {
   db: Db;
@@ -34,6 +34,8 @@ export interface EmbeddedPagingOptions {
   onSent: () => void;
   /** Pages of these patients changed (status, level, acknowledgement): tell the board. */
   onChanged: (patientIds: string[]) => void;
+  /** Where forged and malformed acknowledge links are recorded (the data directory's security.log). */
+  security?: SecurityLog;
 }
 
 /** The longest the timer loop sleeps, whatever is due. */
@@ -78,6 +80,7 @@ export class EmbeddedPaging {
       get ackBaseUrl() {
         return o.ackBaseUrl();
       },
+      ...(o.security ? { security: o.security } : {}),
     });
     this.pager = new Pager(deps(this.store, this.audit, this.sender));
     this.personal = new Pager(
@@ -221,8 +224,9 @@ export class EmbeddedPaging {
     return this.after(this.serial(() => this.personal.acknowledge(pageId, by, 'board', this.o.now())));
   }
 
-  acknowledgeLink(token: string, by: string) {
-    return this.after(this.serial(() => this.personal.acknowledgeLink(token, by, this.o.now())));
+  /** `client`: the address it came from, recorded with a refusal in the security log. */
+  acknowledgeLink(token: string, by: string, client?: string) {
+    return this.after(this.serial(() => this.personal.acknowledgeLink(token, by, this.o.now(), client)));
   }
 
   /** Checks a link without acknowledging (the GET of the link page; nothing is recorded). */
