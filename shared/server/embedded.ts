@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { BoardQueries } from '../adapters/embedded/board.ts';
 import { lockDataDir, openDataDir, type Db } from '../adapters/embedded/db.ts';
+import { secureDataDir } from '../adapters/embedded/files.ts';
 import { OutboxDispatcher, type Sink } from '../adapters/embedded/outbox.ts';
 import { SqliteQueue } from '../adapters/embedded/queue.ts';
 import { SqliteStateStore } from '../adapters/embedded/store.ts';
@@ -23,6 +24,7 @@ import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { createRequestHandler } from './http.ts';
 import { DEFAULT_HTTP_LIMITS, guardConnections, isLoopbackHost, normalise, type HttpLimits } from './limits.ts';
+import { oneLine } from './log-line.ts';
 import { FileSecurityLog } from './security-log.ts';
 import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
@@ -82,7 +84,8 @@ export interface EmbeddedServer {
 }
 
 export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedServer> {
-  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const write = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = (line: string) => write(oneLine(line));
   const now = o.now ?? Date.now;
   const dataDir = resolve(o.dataDir);
   const host = o.host ?? '127.0.0.1';
@@ -94,6 +97,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     }
   }
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.httpLimits };
+  // Patient data and keys: owner-only, fixed (and said) when an existing directory let others read it.
+  for (const change of secureDataDir(dataDir)) log(`crs serve: made private (others could read patient data): ${change}`);
   const trustProxy = (o.trustProxy ?? []).map(normalise);
   const lock = lockDataDir(dataDir);
   let db: Db;

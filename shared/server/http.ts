@@ -14,6 +14,7 @@ import type { BoardQueries } from '../adapters/embedded/board.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '../app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
 import { INGEST_LIMITS, authenticateRequest } from '../app/ingest.ts';
+import { wireId } from '../domain/ids.ts';
 import type { SecurityLog } from '../ports.ts';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '../adapters/interfaces/http.ts';
@@ -231,7 +232,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     }
     const p = result.page;
     if (result.changed) {
-      deps.log(`paging: page ${p.pageId} acknowledged via ${how}`); // ids only: the name stays in the database
+      deps.log(`paging: page ${wireId(p.pageId)} acknowledged via ${how}`); // ids only: the name stays in the database
       deps.sse.broadcast('ack', { patientId: p.patientId, pageId: p.pageId });
     }
     sendJson(res, 200, { acknowledged: true, changed: result.changed, page: deps.board.teamPage(p) });
@@ -307,7 +308,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       }
       const p = result.page;
       if (result.changed) {
-        deps.log(`paging: page ${p.pageId} acknowledged via link`);
+        deps.log(`paging: page ${wireId(p.pageId)} acknowledged via link`);
         deps.sse.broadcast('ack', { patientId: p.patientId, pageId: p.pageId });
       }
       const ack = p.ack!;
@@ -336,7 +337,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!s.ok) return sendJson(res, 400, { errors: s.errors });
     if ('patientId' in s.silence.scope && !deps.queries.patient(s.silence.scope.patientId)) return sendJson(res, 404, { error: 'no such patient' });
     const created = await deps.paging.silence(s.silence);
-    deps.log(`paging: silence ${created.silenceId} created`);
+    deps.log(`paging: silence ${wireId(created.silenceId)} created`);
     deps.sse.broadcast('silences', { silenceId: created.silenceId });
     sendJson(res, 201, { silence: silenceView(created) });
   }
@@ -350,7 +351,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
     const ended = await deps.paging.endSilence(silenceId, name.name);
     if (!ended) return sendJson(res, 404, { error: 'no such silence' });
-    deps.log(`paging: silence ${silenceId} ended`);
+    deps.log(`paging: silence ${wireId(silenceId)} ended`);
     deps.sse.broadcast('silences', { silenceId });
     sendJson(res, 200, { silence: { ...silenceView(ended), endedAt: ended.endedAt !== undefined ? iso(ended.endedAt) : null, endedBy: ended.endedBy ?? null } });
   }
@@ -455,7 +456,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof URIError) return sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
-      deps.log(`http: ${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname} failed (${(err as Error).name})`);
+      deps.log(`http: ${req.method} ${wireId(new URL(req.url ?? '/', 'http://localhost').pathname)} failed (${(err as Error).name})`);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
