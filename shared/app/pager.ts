@@ -49,6 +49,8 @@ export interface AlertInput {
   subject: 'stale-feed' | 'spo2';
   cleared: boolean;
   summary: string;
+  /** An all-clear that answers only this alert's pages (a ward's); without it, every open one of the subject's. */
+  resolves?: string;
 }
 
 const ATTEMPTS = 5;
