@@ -25,7 +25,7 @@ import type { AckResult } from '../domain/paging.ts';
 import { MINUTE, iso } from '../domain/time.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
-import { silenceView, type BoardApi } from './board-api.ts';
+import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX, silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
 import type { SseHub } from './sse.ts';
 
@@ -429,7 +429,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       if (!authorised(req)) {
         return sendJson(res, 401, { error: 'board access key required: open the board with the link crs serve printed' });
       }
-      if (method === 'GET' && path === '/api/patients') return sendJson(res, 200, deps.board.patients());
+      if (method === 'GET' && path === '/api/patients') {
+        const page = listPage(url.searchParams);
+        return 'error' in page ? sendJson(res, 400, { errors: [page.error] }) : sendJson(res, 200, deps.board.patients(page));
+      }
       if (method === 'GET' && path === '/api/health') return sendJson(res, 200, { serverTime: iso(deps.now()), ...deps.health() });
       if (method === 'GET' && path === '/api/events') {
         if (!deps.sse.attach(res)) sendJson(res, 503, { error: 'too many board connections' }, { 'retry-after': '10' });
@@ -486,4 +489,19 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       else res.destroy();
     });
   };
+}
+
+/** ?offset=N&limit=N of the board's list: whole numbers, limit 1 to LIST_PAGE_MAX. */
+function listPage(q: URLSearchParams): { offset: number; limit: number } | { error: string } {
+  const num = (name: string, fallback: number, min: number, max: number): number | string => {
+    const raw = q.get(name);
+    if (raw === null) return fallback;
+    const n = Number(raw);
+    return /^\d{1,7}$/.test(raw) && n >= min && n <= max ? n : `${name}: must be a whole number from ${min} to ${max}`;
+  };
+  const offset = num('offset', 0, 0, 1_000_000);
+  const limit = num('limit', LIST_PAGE_DEFAULT, 1, LIST_PAGE_MAX);
+  if (typeof offset === 'string') return { error: offset };
+  if (typeof limit === 'string') return { error: limit };
+  return { offset, limit };
 }

@@ -2,7 +2,7 @@
 // board's CSRF guard, CRS_INGEST_TOKEN's rules, the board cookie behind TLS, refused acknowledgements rate-limited
 // per address and kept out of patients' trails, the device token checked before any body is read, connection caps
 // and header timeouts, ids with CR/LF never reaching the log raw, and the data directory's files owner-only.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { issueToken, secretMatches } from '../../shared/app/auth.ts';
 import { openDataDir } from '../../shared/adapters/embedded/db.ts';
+import { Spool } from '../../shared/bridge/spool.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
 import { clientAddress, isLoopbackHost } from '../../shared/server/limits.ts';
 import { oneLine } from '../../shared/server/log-line.ts';
@@ -252,8 +253,9 @@ describe('the data directory', () => {
         `crs serve: made private (others could read patient data): ${join(dir, 'board.key')} was 0644, now 0600`,
       ]);
       await post(server, msg('P1', 0, { vitals: { heartRate: 80 } }));
+      expect((await post(server, msg('P1', 1, { vitals: { heartRate: 80 } }), 'crs_unknown')).status).toBe(403); // into security.log
       // While it runs (the WAL and SHM go when the last connection closes).
-      for (const f of ['crs.db', 'crs.db-wal', 'crs.db-shm', 'serve.lock', 'serve.json', 'ack.key', 'board.key']) {
+      for (const f of ['crs.db', 'crs.db-wal', 'crs.db-shm', 'serve.lock', 'serve.json', 'ack.key', 'board.key', 'security.log']) {
         expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
       }
       expect(statSync(dir).mode & 0o777).toBe(0o700);
@@ -264,6 +266,39 @@ describe('the data directory', () => {
       for (const f of ['crs.db', 'crs.db-wal', 'crs.db-shm']) expect((statSync(join(other, f)).mode & 0o777).toString(8), f).toBe('600');
       db.close();
       rmSync(other, { recursive: true, force: true });
+    } finally {
+      process.umask(prev);
+    }
+  });
+});
+
+describe('a data directory of another user', () => {
+  it('is refused with a clear error (it cannot be made private by this process)', async () => {
+    // Root makes one; anyone else is handed /tmp (root's).
+    const theirs = process.getuid?.() === 0 ? mkdtempSync(join(tmpdir(), 'crs-theirs-')) : tmpdir();
+    if (process.getuid?.() === 0) chownSync(theirs, 65534, 65534);
+    try {
+      await expect(startEmbeddedServer({ dataDir: theirs, config, port: 0, localToken: TOKEN, pageStream: new PassThrough(), log: () => undefined })).rejects.toThrow(
+        /the data directory .* belongs to another user \(uid \d+\): patient data must be readable by the server's user only; choose a directory of your own with --data/,
+      );
+    } finally {
+      if (theirs !== tmpdir()) rmSync(theirs, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the MLLP bridge spool', () => {
+  it('is owner-only, its WAL and SHM too, and an open spool directory is made private', () => {
+    const prev = process.umask(0o022);
+    const spoolDir = join(dir, 'spool');
+    try {
+      mkdirSync(spoolDir, { mode: 0o755 });
+      chmodSync(spoolDir, 0o755);
+      const spool = new Spool(spoolDir);
+      expect(spool.madePrivate).toEqual([`${spoolDir} was 0755, now 0700`]);
+      spool.add('MSH|^~\\&|x', new Date().toISOString());
+      for (const f of ['spool.db', 'spool.db-wal', 'spool.db-shm']) expect((statSync(join(spoolDir, f)).mode & 0o777).toString(8), f).toBe('600');
+      spool.close();
     } finally {
       process.umask(prev);
     }

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 const OURS = /^(crs\.db(-wal|-shm|-journal)?|serve\.lock|serve\.json|board\.key|ack\.key|security\.log(\.1)?)$/;
 
 /**
- * Creates the directory owner-only, or makes an existing one (and our files in it) owner-only. Returns what it
+ * Creates the directory owner-only, or makes an existing one (and our files in it: `ours`) owner-only. Returns what it
  * changed, to be said; throws when the directory belongs to someone else.
  */
-export function secureDataDir(dir: string): string[] {
+export function secureDataDir(dir: string, ours: RegExp = OURS): string[] {
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     return [];
@@ -30,7 +30,7 @@ export function secureDataDir(dir: string): string[] {
     changed.push(`${dir} was ${mode(st.mode)}, now 0700`);
   }
   for (const f of readdirSync(dir)) {
-    if (!OURS.test(f)) continue;
+    if (!ours.test(f)) continue;
     const file = join(dir, f);
     const fst = statSync(file);
     if (fst.isFile() && (fst.mode & 0o077) !== 0) {
