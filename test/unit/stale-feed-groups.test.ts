@@ -14,11 +14,11 @@ import { arrivalOf } from '../../shared/app/digest.ts';
 import type { AlertInput } from '../../shared/app/pager.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { DEFAULT_PAGING } from '../../shared/domain/paging.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
+import { sweepFakes } from '../support/sweep.ts';
 
 const MIN = 60_000;
 const TOKEN = 'stale-feed-groups-test-token-0123456789';
@@ -113,24 +113,10 @@ async function until(probe: () => boolean | Promise<boolean>): Promise<void> {
 }
 
 describe('the ward rule on the AWS sweep', () => {
-  const states = new Map<string, PatientState>();
-  const inForce = new Map<string, { alertId: string; since: number }>();
+  let states: Map<string, PatientState>;
   let alerts: AlertInput[];
-  const deps = (): SweepDeps => ({
-    states: {
-      feeds: async function* () {
-        for (const [patientId, s] of states) yield { patientId, since: s.lastMonitorAt ?? T0 };
-      },
-      load: async (id: string) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
-    },
-    pages: {
-      staleFeedAlerts: async () => new Map(inForce),
-      setStaleFeedAlert: async (p, alertId, since) => void inForce.set(p, { alertId, since }),
-      clearStaleFeedAlert: async (p) => void inForce.delete(p),
-    },
-    pager: { onAlert: async (a: AlertInput) => void alerts.push(a) },
-    config: DEFAULT_PAGING,
-  });
+  let inForce: Map<string, { alertId: string; since: number }>;
+  let deps: () => SweepDeps;
   /** A patient of `ward` enrolled at T0 whose monitor last spoke at minute `lastAt` (none: never). */
   const patient = (id: string, ward: string, lastAt?: number) => {
     let state: PatientState | undefined;
@@ -139,9 +125,7 @@ describe('the ward rule on the AWS sweep', () => {
   };
   const said = () => alerts.map((a) => `${a.patientId}${a.cleared ? ' cleared' : ''}`);
   beforeEach(() => {
-    states.clear();
-    inForce.clear();
-    alerts = [];
+    ({ states, alerts, inForce, deps } = sweepFakes(T0));
   });
 
   it('groups three or more of a ward quiet in one sweep, lets late ones join within 5 minutes, and clears when the last resumes', async () => {

@@ -91,27 +91,7 @@ export class DynamoTokenStore implements TokenStore {
 
   /** True when this call revoked the token; false for an unknown or already revoked one (its time is kept). */
   async revoke(tokenId: string, at: string): Promise<boolean> {
-    let revoked = false;
-    for (const item of await this.itemsOf(tokenId)) {
-      const hash = item[T.partitionKey]?.S;
-      if (!hash) continue;
-      try {
-        await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.tableName,
-            Key: { [T.partitionKey]: { S: hash } },
-            UpdateExpression: 'SET revokedAt = :at',
-            ConditionExpression: 'attribute_exists(#hash) AND attribute_not_exists(revokedAt)',
-            ExpressionAttributeNames: { '#hash': T.partitionKey },
-            ExpressionAttributeValues: { ':at': { S: at } },
-          }),
-        );
-        revoked = true;
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-      }
-    }
-    return revoked;
+    return this.updateActive(tokenId, { UpdateExpression: 'SET revokedAt = :at', ExpressionAttributeValues: { ':at': { S: at } } });
   }
 
   /** Replaces an active token's scope; false for an unknown or revoked one. */
@@ -123,6 +103,18 @@ export class DynamoTokenStore implements TokenStore {
     const update = [set.length ? `SET ${set.map((n) => `#${n} = :${n}`).join(', ')}` : '', remove.length ? `REMOVE ${remove.map((n) => `#${n}`).join(', ')}` : '']
       .filter(Boolean)
       .join(' ');
+    return this.updateActive(tokenId, {
+      UpdateExpression: update,
+      ExpressionAttributeNames: Object.fromEntries(names.map((n) => [`#${n}`, n])),
+      ...(set.length ? { ExpressionAttributeValues: Object.fromEntries(set.map((n) => [`:${n}`, attrs[n]!])) } : {}),
+    });
+  }
+
+  /** Applies `update` to each item of the token that is still active; true when any was. */
+  private async updateActive(
+    tokenId: string,
+    update: { UpdateExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, AttributeValue> },
+  ): Promise<boolean> {
     let changed = false;
     for (const item of await this.itemsOf(tokenId)) {
       const hash = item[T.partitionKey]?.S;
@@ -132,10 +124,9 @@ export class DynamoTokenStore implements TokenStore {
           new UpdateItemCommand({
             TableName: this.tableName,
             Key: { [T.partitionKey]: { S: hash } },
-            UpdateExpression: update,
             ConditionExpression: 'attribute_exists(#hash) AND attribute_not_exists(revokedAt)',
-            ExpressionAttributeNames: { '#hash': T.partitionKey, ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
-            ...(set.length ? { ExpressionAttributeValues: Object.fromEntries(set.map((n) => [`:${n}`, attrs[n]!])) } : {}),
+            ...update,
+            ExpressionAttributeNames: { '#hash': T.partitionKey, ...update.ExpressionAttributeNames },
           }),
         );
         changed = true;
