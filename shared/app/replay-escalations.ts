@@ -11,11 +11,12 @@ import { validateMessage } from '../domain/contract.ts';
 import type { OutputEvent } from '../domain/events.ts';
 import { feedStatus, PAGE_TEAMS } from '../domain/paging.ts';
 import type { PatientState } from '../domain/state.ts';
-import { iso, parseTime } from '../domain/time.ts';
+import { parseTime } from '../domain/time.ts';
 import type { AuditEvent } from '../ports.ts';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
 import { Replay } from './replay.ts';
+import { planStaleFeeds, type FeedCheck, type InForce } from './stale-feed.ts';
 
 const time = z.iso.datetime({ offset: true });
 const Control = z.discriminatedUnion('type', [
@@ -48,7 +49,8 @@ export class EscalatingReplay {
   private readonly pager: Pager;
   private readonly audited: AuditEvent[] = [];
   private readonly patients = new Set<string>();
-  private readonly staleSince = new Map<string, number>();
+  /** The stale-feed alerts in force (shared/app/stale-feed.ts), by patient or ward alert id. */
+  private readonly staleAlerts = new Map<string, InForce>();
   private now = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly config: GradingConfig) {
@@ -83,7 +85,7 @@ export class EscalatingReplay {
     for (const e of grading) if (e.type === 'notification') await this.pager.onNotification(e, this.now);
     if (assessment) {
       for (const a of this.replay.lastAlerts) await this.pager.onAlert(a, this.now);
-      await this.checkFeed(assessment.patientId, this.now);
+      await this.checkFeeds([assessment.patientId], this.now, false);
     }
     return [...events, ...this.drain()];
   }
@@ -141,7 +143,7 @@ export class EscalatingReplay {
       if (next === undefined || next > to) break;
       await this.pager.onTick(next);
       this.now = Math.max(this.now, next);
-      for (const patientId of this.patients) await this.checkFeed(patientId, next);
+      await this.checkFeeds([...this.patients], next, true);
     }
     await this.pager.onTick(to);
     this.now = to;
@@ -152,7 +154,7 @@ export class EscalatingReplay {
   private nextStaleAt(): number | undefined {
     let next: number | undefined;
     for (const patientId of this.patients) {
-      if (this.staleSince.has(patientId)) continue;
+      if (this.staleAlerts.has(patientId)) continue;
       const f = feedStatus(this.replay.state(patientId) as PatientState, this.now, this.config.paging);
       if (!f) continue;
       const at = f.since + this.config.paging.staleFeedMinutes * 60_000;
@@ -161,37 +163,16 @@ export class EscalatingReplay {
     return next;
   }
 
-  private async checkFeed(patientId: string, now: number): Promise<void> {
-    const state = this.replay.state(patientId) as PatientState;
-    const f = feedStatus(state, now, this.config.paging);
-    if (!f) return;
-    const raised = this.staleSince.get(patientId);
-    const bed = state.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '';
-    if (f.stale && raised === undefined) {
-      this.staleSince.set(patientId, f.since);
-      await this.pager.onAlert(
-        {
-          alertId: `stale-feed|${patientId}|${f.since}`,
-          patientId,
-          subject: 'stale-feed',
-          cleared: false,
-          summary: `NO DATA, patient ${patientId}${bed}: nothing from the monitor since ${iso(f.since)}; the grade cannot be trusted`,
-        },
-        now,
-      );
-    } else if (!f.stale && raised !== undefined) {
-      this.staleSince.delete(patientId);
-      await this.pager.onAlert(
-        {
-          alertId: `stale-feed|${patientId}|${raised}|cleared`,
-          patientId,
-          subject: 'stale-feed',
-          cleared: true,
-          summary: `Data resumed, patient ${patientId}${bed}: monitor data since ${iso(f.since)}`,
-        },
-        now,
-      );
-    }
+  /** Raises and clears stale-feed alerts as the sweeps of `crs serve` and the escalate function do. */
+  private async checkFeeds(patientIds: string[], now: number, full: boolean): Promise<void> {
+    const checks: FeedCheck[] = patientIds.map((patientId) => {
+      const state = this.replay.state(patientId) as PatientState;
+      return { patientId, state, feed: feedStatus(state, now, this.config.paging) };
+    });
+    const plan = planStaleFeeds(this.staleAlerts, checks, this.config.paging, now, full);
+    for (const alert of plan.alerts) await this.pager.onAlert(alert, now);
+    for (const key of plan.remove) this.staleAlerts.delete(key);
+    for (const [key, e] of plan.set) this.staleAlerts.set(key, e);
   }
 
   private drain(): EscalationEvent[] {
