@@ -169,7 +169,7 @@ export class EscalatingReplay {
       const state = this.replay.state(patientId) as PatientState;
       return { patientId, state, feed: feedStatus(state, now, this.config.paging) };
     });
-    const plan = planStaleFeeds(this.staleAlerts, checks, this.config.paging, now, full);
+    const plan = planStaleFeeds(this.staleAlerts, checks, this.config.paging, now, full, this.config.site.timeZone);
     for (const alert of plan.alerts) await this.pager.onAlert(alert, now);
     for (const key of plan.remove) this.staleAlerts.delete(key);
     for (const [key, e] of plan.set) this.staleAlerts.set(key, e);

@@ -6,7 +6,7 @@
 // is the one rule both backends' sweeps follow; each backend only finds the feeds and stores what is in force.
 import type { PagingConfig } from '../domain/paging.ts';
 import type { PatientState } from '../domain/state.ts';
-import { MINUTE, iso } from '../domain/time.ts';
+import { MINUTE, formatSiteTime } from '../domain/time.ts';
 import type { AlertInput } from './pager.ts';
 
 const bedOf = (state: PatientState | undefined) => (state?.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '');
@@ -23,31 +23,32 @@ export const isWardAlert = (alertId: string) => alertId.startsWith(WARD_ALERT);
 const wardOfAlert = (alertId: string) => alertId.slice(WARD_ALERT.length, alertId.lastIndexOf('|'));
 const sinceOfAlert = (alertId: string) => Number(alertId.slice(alertId.lastIndexOf('|') + 1));
 
-export function staleFeedAlert(patientId: string, since: number, state: PatientState | undefined): AlertInput {
+/** `timeZone`: the site's (config.site.timeZone), for the time in the summary people read. */
+export function staleFeedAlert(patientId: string, since: number, state: PatientState | undefined, timeZone: string): AlertInput {
   return {
     alertId: staleFeedAlertId(patientId, since),
     patientId,
     subject: 'stale-feed',
     cleared: false,
-    summary: `NO DATA, patient ${patientId}${bedOf(state)}: nothing from the monitor since ${iso(since)}; the grade cannot be trusted`,
+    summary: `NO DATA, patient ${patientId}${bedOf(state)}: nothing from the monitor since ${formatSiteTime(since, timeZone)}; the grade cannot be trusted`,
   };
 }
 
 /** The all-clear of the alert `alertId`, now that the monitor has sent data again (last at `since`). */
-export function staleFeedCleared(alertId: string, patientId: string, since: number, state: PatientState | undefined): AlertInput {
+export function staleFeedCleared(alertId: string, patientId: string, since: number, state: PatientState | undefined, timeZone: string): AlertInput {
   return {
     alertId: `${alertId}|cleared`,
     patientId,
     subject: 'stale-feed',
     cleared: true,
-    summary: `Data resumed, patient ${patientId}${bedOf(state)}: monitor data since ${iso(since)}`,
+    summary: `Data resumed, patient ${patientId}${bedOf(state)}: monitor data since ${formatSiteTime(since, timeZone)}`,
   };
 }
 
 /** How many patients a ward page names (the board lists them all). */
 const NAMED = 20;
 
-function wardAlert(ward: string, since: number, quiet: FeedCheck[]): AlertInput {
+function wardAlert(ward: string, since: number, quiet: FeedCheck[], timeZone: string): AlertInput {
   const named = quiet.slice(0, NAMED).map((c) => `${c.patientId}${bedOf(c.state)}`).join('; ');
   const more = quiet.length > NAMED ? `; and ${quiet.length - NAMED} more` : '';
   return {
@@ -55,18 +56,18 @@ function wardAlert(ward: string, since: number, quiet: FeedCheck[]): AlertInput 
     patientId: wardSubject(ward),
     subject: 'stale-feed',
     cleared: false,
-    summary: `NO DATA, ward ${ward}: ${quiet.length} patients' monitors quiet since ${iso(since)} (${named}${more}); their grades cannot be trusted`,
+    summary: `NO DATA, ward ${ward}: ${quiet.length} patients' monitors quiet since ${formatSiteTime(since, timeZone)} (${named}${more}); their grades cannot be trusted`,
   };
 }
 
-function wardCleared(alertId: string): AlertInput {
+function wardCleared(alertId: string, timeZone: string): AlertInput {
   const ward = wardOfAlert(alertId);
   return {
     alertId: `${alertId}|cleared`,
     patientId: wardSubject(ward),
     subject: 'stale-feed',
     cleared: true,
-    summary: `Data resumed, ward ${ward}: every patient of the no-data alert of ${iso(sinceOfAlert(alertId))} has monitor data again`,
+    summary: `Data resumed, ward ${ward}: every patient of the no-data alert of ${formatSiteTime(sinceOfAlert(alertId), timeZone)} has monitor data again`,
     resolves: alertId,
   };
 }
@@ -106,6 +107,8 @@ export function planStaleFeeds(
   config: Pick<PagingConfig, 'staleFeedGroup'>,
   now: number,
   full: boolean,
+  /** The site's zone (config.site.timeZone), for the times in the summaries. */
+  timeZone: string,
 ): StaleFeedPlan {
   const next = new Map(inForce);
   const alerts: AlertInput[] = [];
@@ -122,14 +125,14 @@ export function planStaleFeeds(
     if (!f?.stale) {
       next.delete(c.patientId);
       if (inWard) leftWard.add(e.alertId);
-      else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state));
+      else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state, timeZone));
     } else if (f.since !== e.since) {
       // Data came and went between two sweeps: a patient's own alert is answered and raised anew; a ward's member
       // stays in its ward's alert.
       if (inWard) next.set(c.patientId, { alertId: e.alertId, since: f.since });
       else {
         next.delete(c.patientId);
-        alerts.push(staleFeedCleared(e.alertId, c.patientId, f.since, c.state));
+        alerts.push(staleFeedCleared(e.alertId, c.patientId, f.since, c.state, timeZone));
         newlyQuiet.push(c);
       }
     }
@@ -153,13 +156,13 @@ export function planStaleFeeds(
     if (joined) {
       for (const c of quiet) next.set(c.patientId, { alertId: joined.alertId, since: c.feed!.since });
     } else if (ward !== undefined && quiet.length >= config.staleFeedGroup.fromPatients) {
-      const alert = wardAlert(ward, earliest, quiet);
+      const alert = wardAlert(ward, earliest, quiet, timeZone);
       alerts.push(alert);
       next.set(alert.alertId, { alertId: alert.alertId, since: earliest });
       for (const c of quiet) next.set(c.patientId, { alertId: alert.alertId, since: c.feed!.since });
     } else {
       for (const c of quiet) {
-        const alert = staleFeedAlert(c.patientId, c.feed!.since, c.state);
+        const alert = staleFeedAlert(c.patientId, c.feed!.since, c.state, timeZone);
         alerts.push(alert);
         next.set(c.patientId, { alertId: alert.alertId, since: c.feed!.since });
       }
@@ -170,7 +173,7 @@ export function planStaleFeeds(
   const members = new Set([...next].filter(([key, e]) => key !== e.alertId).map(([, e]) => e.alertId));
   for (const [key, e] of [...next]) {
     if (key === e.alertId && isWardAlert(key) && !members.has(key) && (full || leftWard.has(key))) {
-      alerts.push(wardCleared(key));
+      alerts.push(wardCleared(key, timeZone));
       next.delete(key);
     }
   }

@@ -211,7 +211,7 @@ export class EmbeddedPaging {
       checks.push({ patientId, state: stored?.state, feed: stored ? feedStatus(stored.state, this.o.now(), paging) : undefined });
     }
     const now = this.o.now();
-    const plan = planStaleFeeds(this.staleAlerts, checks, paging, now, only === undefined);
+    const plan = planStaleFeeds(this.staleAlerts, checks, paging, now, only === undefined, this.o.config.site.timeZone);
     for (const alert of plan.alerts) {
       if (this.stopped) return;
       await this.serial(() => this.pager.onAlert(alert, now));

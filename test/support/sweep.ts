@@ -23,6 +23,7 @@ export function sweepFakes(enrolledAt = 0) {
     },
     pager: { onAlert: async (a: AlertInput) => void alerts.push(a) },
     config: DEFAULT_PAGING,
+    timeZone: 'UTC',
   });
   return { states, inForce, alerts, deps };
 }

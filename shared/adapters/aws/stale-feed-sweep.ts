@@ -17,6 +17,8 @@ export interface SweepDeps {
   pages: Pick<DynamoPageStore, 'staleFeedAlerts' | 'setStaleFeedAlert' | 'clearStaleFeedAlert'>;
   pager: Pick<Pager, 'onAlert'>;
   config: PagingConfig;
+  /** The site's zone (config.site.timeZone), for the times in the alerts' summaries. */
+  timeZone: string;
 }
 
 export interface SweepResult {
@@ -40,7 +42,7 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
     checks.push({ patientId, state, feed: state ? feedStatus(state, now, d.config) : undefined });
   }
   // Every feed was looked at (or known unchanged): a ward alert left with nobody quiet is answered.
-  const plan = planStaleFeeds(active, checks, d.config, now, true);
+  const plan = planStaleFeeds(active, checks, d.config, now, true, d.timeZone);
   for (const alert of plan.alerts) await d.pager.onAlert(alert, now);
   for (const key of plan.remove) await d.pages.clearStaleFeedAlert(key);
   for (const [key, e] of plan.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
