@@ -73,7 +73,7 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
       ['ward H5', 'bedside', 'alert'],
       ['P1999', 'bedside', 'alert'],
     ]);
-    expect(pages()[0]!.summary).toMatch(/^NO DATA, ward H4: 1990 patients' monitors quiet since 2026-01-10T08:00:00Z \(P0, bed B0; P1, bed B1; .*; and 1970 more\); their grades cannot be trusted$/);
+    expect(pages()[0]!.summary).toMatch(/^NO DATA, ward H4: 1990 patients' monitors quiet since 2026-01-10 08:00 UTC \(P0, bed B0; P1, bed B1; .*; and 1970 more\); their grades cannot be trusted$/);
     expect(pages()[1]!.summary).toContain('9 patients');
     // The ladders: one per ward, not one per patient.
     expect(s.db.prepare("SELECT count(*) FROM pages WHERE status = 'open'").pluck().get()).toBe(3);
@@ -90,7 +90,7 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
     await s.paging.sweep();
     await until(() => s.dispatcher.backlog('stdout') === 0 && pages().length === 4);
     expect(pages()[3]).toMatchObject({ patientId: 'ward H5', kind: 'alert-cleared', status: 'info' });
-    expect(pages()[3]!.summary).toBe("Data resumed, ward H5: every patient of the no-data alert of 2026-01-10T08:00:00Z has monitor data again");
+    expect(pages()[3]!.summary).toBe("Data resumed, ward H5: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again");
     const h5 = s.db.prepare("SELECT status FROM pages WHERE patient_id = 'ward H5' AND kind = 'alert'").pluck().all();
     expect(h5).toEqual(['resolved']);
     // The H4 alert is untouched by H5's all-clear.
