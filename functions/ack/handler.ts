@@ -167,7 +167,7 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
   const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
   const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable));
   const dynamoAudit = new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable));
-  const { onAudit } = pagingMetrics(t);
+  const { onAudit, onSecurity } = pagingMetrics(t);
   const pager = new Pager({
     pages,
     audit: {
@@ -186,7 +186,7 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
     ackSecret,
     ackBaseUrl: requireEnv(ENV.ackBaseUrl),
     // The Lambda's log is its security log: a forged link's claims, as JSON, for whoever investigates.
-    security: { record: async (e) => t.logger.warn('security', { ...e }) },
+    security: { record: async (e) => onSecurity(e) },
   });
   // The GET of a link verifies it with the same key, without acknowledging.
   return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging, timeZone: config.site.timeZone };

@@ -10,8 +10,8 @@ import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
 import { Pager } from '../../shared/app/pager.ts';
 import { DEFAULT_PAGING } from '../../shared/domain/paging.ts';
 import type { PageMessage, SecurityEvent } from '../../shared/ports.ts';
-import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
-import { captureOutput, httpEvent, quiet } from '../support/lambda-events.ts';
+import { pagingMetrics, telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { captureOutput, httpEvent, metricSum, quiet } from '../support/lambda-events.ts';
 
 type HandlerModule = typeof import('../../functions/ack/handler.ts');
 let mod: HandlerModule;
@@ -171,5 +171,20 @@ describe('ack handler', () => {
     const { out } = await captureOutput(() => api({ token: token(), by: 'Dr Unique Name' }));
     expect(out).toContain('crs|P-1|m3|icu');
     expect(out).not.toContain('Unique');
+  });
+});
+
+describe("the ack function's security log", () => {
+  it('is its log (WARN "security", with the claims) and counts forged links toward AckLinksRefused like audited refusals', async () => {
+    const t = telemetry('ack-security-test');
+    const { onSecurity, onAudit } = pagingMetrics(t);
+    const { out } = await captureOutput(async () => {
+      onSecurity({ at: '2026-11-26T10:00:00Z', event: 'acknowledge-link-refused', reason: 'forged', client: '198.51.100.7', claimed: { pageId: 'crs|P-1|m3|icu', by: 'Mallory' } });
+      onAudit({ type: 'acknowledgement-refused', details: { reason: 'expired' } });
+      t.metrics.publishStoredMetrics();
+    });
+    const warn = out.split('\n').filter((l) => l.includes('"message":"security"')).map((l) => JSON.parse(l) as { level: string; reason: string; claimed: { by: string } });
+    expect(warn).toMatchObject([{ level: 'WARN', reason: 'forged', claimed: { by: 'Mallory' } }]);
+    expect(metricSum(out, 'AcknowledgementsRefused')).toBe(2);
   });
 });
