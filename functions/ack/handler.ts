@@ -4,8 +4,10 @@
 //                       fetch links to preview them.
 //   POST /ack/{token}   the form: acknowledges (by=<name>, form-encoded), answers a small HTML page.
 //   POST /v1/acks       {"token", "by"}: acknowledges, answers JSON.
-// A forged, altered or expired token is refused (403) and the refusal is audited by the pager. Logs carry ids only:
-// the name typed stays in the pages and audit tables.
+// A forged, altered or expired token is refused (403): an expired (genuine) one in the patient's audit trail, a forged
+// or malformed one in the function's log as a security event with the client's address and what the token claimed
+// (never in a patient's trail). Other logs carry ids only: the name typed stays in the pages and audit tables.
+// Per-address rate limits are API Gateway's to give (the routes' throttles; a WAF rate rule per IP: docs/security.md).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -87,7 +89,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
     if (!name.ok) errors.push(name.error);
     if (errors.length > 0 || !name.ok) return json(400, { errors });
     const { pager } = await deps.paging();
-    const r = await pager.acknowledgeLink(body.token as string, name.name, deps.now());
+    const r = await pager.acknowledgeLink(body.token as string, name.name, deps.now(), event.requestContext.http.sourceIp);
     logResult('api', r);
     if (!r.ok) return json(r.reason.startsWith('acknowledge link') ? 403 : r.reason === 'no such page' ? 404 : 409, { error: r.reason });
     return json(200, { acknowledged: true, changed: r.changed, page: pageSummary(r.page) });
@@ -107,7 +109,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
         if (page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, paging.timeZone, name.error.replace(/^by: /, 'Your name: ')));
       }
       // A refused link is refused (and audited) whatever the name says.
-      const r = await paging.pager.acknowledgeLink(token, name.ok ? name.name : '(no name)', now);
+      const r = await paging.pager.acknowledgeLink(token, name.ok ? name.name : '(no name)', now, event.requestContext.http.sourceIp);
       logResult('link', r);
       if (!r.ok) {
         const reason = r.reason.replace('acknowledge link ', '');
@@ -165,7 +167,7 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
   const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
   const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable));
   const dynamoAudit = new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable));
-  const { onAudit } = pagingMetrics(t);
+  const { onAudit, onSecurity } = pagingMetrics(t);
   const pager = new Pager({
     pages,
     audit: {
@@ -183,6 +185,8 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
     config: config.paging,
     ackSecret,
     ackBaseUrl: requireEnv(ENV.ackBaseUrl),
+    // The Lambda's log is its security log: a forged link's claims, as JSON, for whoever investigates.
+    security: { record: async (e) => onSecurity(e) },
   });
   // The GET of a link verifies it with the same key, without acknowledging.
   return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging, timeZone: config.site.timeZone };
