@@ -323,7 +323,13 @@ export class CrsAlertingStack extends Stack {
       description: 'Authenticates devices, validates messages and queues them (202 only once queued)',
       timeout: Duration.seconds(10),
       reservedConcurrency: concurrency.ingest,
-      environment: { [ENV.queueUrl]: this.queue.queueUrl, [ENV.tokensTable]: this.tokensTable.tableName, ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}) },
+      environment: {
+        [ENV.queueUrl]: this.queue.queueUrl,
+        [ENV.tokensTable]: this.tokensTable.tableName,
+        // Read for device tokens scoped to wards (a patient's ward), never written (shared/app/scope.ts).
+        [ENV.stateTable]: this.stateTable.tableName,
+        ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}),
+      },
     });
     const config: Record<string, string> = gradingConfigJson ? { [ENV.gradingConfig]: gradingConfigJson } : {};
     this.grade = new CrsFunction(this, 'Grade', {
@@ -378,6 +384,8 @@ export class CrsAlertingStack extends Stack {
     // Least privilege: each function gets exactly the calls its adapters make.
     // The table only (a plain table.grant() would add its indexes too): ingest looks tokens up by hash.
     iam.Grant.addToPrincipal({ grantee: this.ingest.role, actions: ['dynamodb:GetItem'], resourceArns: [this.tokensTable.tableArn] });
+    // The wards of patients, for device tokens scoped to wards: reads of the state table only.
+    iam.Grant.addToPrincipal({ grantee: this.ingest.role, actions: ['dynamodb:BatchGetItem'], resourceArns: [this.stateTable.tableArn] });
     this.key.grantDecrypt(this.ingest.role);
     this.queue.grantSendMessages(this.ingest.role);
 

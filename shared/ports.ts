@@ -1,5 +1,6 @@
 // Ports: what the core needs from the outside world. Adapters (AWS in shared/adapters/aws, embedded SQLite in
 // shared/adapters/sqlite, in-memory fakes in test/) implement them; the core never imports an SDK.
+import type { TokenScope } from '#domain/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import type { AlertChange } from '#domain/reducer.ts';
@@ -112,7 +113,7 @@ export interface Notifier {
   publish(notification: Notification): Promise<void>;
 }
 
-export interface DeviceToken {
+export interface DeviceToken extends TokenScope {
   tokenId: string;
   deviceId: string;
   /** SHA-256 of the token, hex; the token itself is never stored. */
@@ -121,11 +122,13 @@ export interface DeviceToken {
   revokedAt?: string;
 }
 
-/** Device bearer tokens, stored only as hashes. */
+/** Device bearer tokens, stored only as hashes, each with its scope (shared/app/scope.ts). */
 export interface TokenStore {
   findByHash(hash: string): Promise<DeviceToken | undefined>;
   put(token: DeviceToken): Promise<void>;
   revoke(tokenId: string, at: string): Promise<boolean>;
+  /** Replaces an active token's scope (kind, wards, patients); false for an unknown or revoked one. */
+  setScope(tokenId: string, scope: TokenScope): Promise<boolean>;
   list(): Promise<DeviceToken[]>;
 }
 
@@ -216,6 +219,26 @@ export function auditKey(e: AuditEvent): string {
   // A digest tells apart two messages under one id (a reused id) whose entries would otherwise read the same.
   const digest = e.details.digest === undefined ? '' : `|${String(e.details.digest)}`;
   return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}`;
+}
+
+/**
+ * Something refused at the door that is about no patient anyone can vouch for: a forged or malformed acknowledge
+ * link, an unknown device token. It goes to the host's security log (the embedded data directory's security.log,
+ * the Lambda's log), never into a patient's audit trail, with what the request claimed (as sent, to investigate).
+ */
+export interface SecurityEvent {
+  /** Server time, RFC 3339. */
+  at: string;
+  event: 'acknowledge-link-refused' | 'device-token-refused' | 'suppressed';
+  reason: string;
+  /** The client's address, as the host knows it (behind a trusted proxy, the forwarded one). */
+  client?: string;
+  /** What the request claimed: the link's page, role and expiry; the name typed; the route. */
+  claimed: Record<string, string | number | null>;
+}
+
+export interface SecurityLog {
+  record(event: SecurityEvent): Promise<void>;
 }
 
 export interface AuditLog {

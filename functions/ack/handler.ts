@@ -4,8 +4,10 @@
 //                       fetch links to preview them.
 //   POST /ack/{token}   the form: acknowledges (by=<name>, form-encoded), answers a small HTML page.
 //   POST /v1/acks       {"token", "by"}: acknowledges, answers JSON.
-// A forged, altered or expired token is refused (403) and the refusal is audited by the pager. Logs carry ids only:
-// the name typed stays in the pages and audit tables.
+// A forged, altered or expired token is refused (403): an expired (genuine) one in the patient's audit trail, a forged
+// or malformed one in the function's log as a security event with the client's address and what the token claimed
+// (never in a patient's trail). Other logs carry ids only: the name typed stays in the pages and audit tables.
+// Per-address rate limits are API Gateway's to give (the routes' throttles; a WAF rate rule per IP: docs/security.md).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -48,7 +50,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
   async function flow(): Promise<AckFlowDeps> {
     const paging = await deps.paging();
     return {
-      acknowledgeLink: (token, by) => paging.pager.acknowledgeLink(token, by, deps.now()),
+      acknowledgeLink: (token, by, client) => paging.pager.acknowledgeLink(token, by, deps.now(), client),
       verify: (token) => paging.verify(token, deps.now()),
       page: (id) => paging.page(id),
       config: paging.config,
@@ -95,7 +97,7 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
   const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
   const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable));
   const dynamoAudit = new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable));
-  const { onAudit } = pagingMetrics(t);
+  const { onAudit, onSecurity } = pagingMetrics(t);
   const pager = new Pager({
     pages,
     audit: {
@@ -113,6 +115,8 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
     config: config.paging,
     ackSecret,
     ackBaseUrl: requireEnv(ENV.ackBaseUrl),
+    // The Lambda's log is its security log: a forged link's claims, as JSON, for whoever investigates.
+    security: { record: async (e) => onSecurity(e) },
   });
   // The GET of a link verifies it with the same key, without acknowledging.
   return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging, timeZone: config.site.timeZone };

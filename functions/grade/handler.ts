@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { gradePatient, parseQueued, reusedIds, type GroupResult } from '#app/grade.ts';
+import { gradePatient, parseQueued, provenanceOf, reusedIds, type GroupResult } from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
@@ -37,7 +37,7 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       }
     });
     try {
-      const result = await gradePatient(deps.store, deps.config, patientId, messages);
+      const result = await gradePatient(deps.store, deps.config, patientId, messages, records.map((r) => provenanceOf(r.body)));
       const applied = result.steps.filter((s) => s.kind === 'applied').length;
       metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);
       metrics.addMetric(METRIC.duplicates, MetricUnit.Count, result.steps.length - applied);

@@ -8,7 +8,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { HttpRequest } from '#app/ingest.ts';
 import { handleDeviceRequest } from '#app/interfaces/http.ts';
 import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
+import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
+import type { PatientDirectory } from '#app/scope.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { SqsFifoQueue } from '#adapters/aws/sqs-fifo-queue.ts';
 import { METRIC, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
@@ -19,6 +21,8 @@ export interface IngestHandlerDeps extends Telemetry {
   tokens: TokenStore;
   now: () => number;
   hl7Zone?: SiteZone;
+  /** Where patients' wards are read, for tokens scoped to wards (shared/app/scope.ts). */
+  patients?: PatientDirectory;
 }
 
 export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
@@ -36,7 +40,13 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
   return async (event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> => {
     if (context) logger.addContext(context);
     try {
-      const res = await handleDeviceRequest(toHttpRequest(event), { queue: deps.queue, tokens: deps.tokens, now: deps.now, ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}) });
+      const res = await handleDeviceRequest(toHttpRequest(event), {
+        queue: deps.queue,
+        tokens: deps.tokens,
+        now: deps.now,
+        ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}),
+        ...(deps.patients ? { patients: deps.patients } : {}),
+      });
       const route = event.rawPath;
       const { messageIds } = res;
       if (res.status < 300 || messageIds.length > 0) {
@@ -45,6 +55,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         if (res.status >= 300 || /^MSA\|AE/m.test(res.body) || res.body.includes('"422 ')) metrics.addMetric(METRIC.rejects, MetricUnit.Count, 1);
         logger.info('accepted', { status: res.status, route, messageIds });
       } else {
+        // A 403 for scope (a section, a patient) is a device sending what it may not: counted with the auth failures.
         if (res.status === 401 || res.status === 403) metrics.addMetric(METRIC.authFailures, MetricUnit.Count, 1);
         else if (res.status === 503) metrics.addMetric(METRIC.queueUnavailable, MetricUnit.Count, 1);
         else metrics.addMetric(METRIC.rejects, MetricUnit.Count, 1);
@@ -59,13 +70,15 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
 }
 
 function liveDeps(): IngestHandlerDeps {
+  const dynamodb = new DynamoDBClient({});
   const zone = process.env[ENV.hl7Zone];
   const hl7Zone = zone ? parseZone(zone) : undefined;
   if (zone && !hl7Zone) throw new Error(`${ENV.hl7Zone} ${JSON.stringify(zone)} is not an IANA zone or an offset`);
   return {
     ...(hl7Zone ? { hl7Zone } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
-    tokens: new DynamoTokenStore(new DynamoDBClient({}), requireEnv(ENV.tokensTable)),
+    tokens: new DynamoTokenStore(dynamodb, requireEnv(ENV.tokensTable)),
+    patients: new DynamoPatientDirectory(dynamodb, requireEnv(ENV.stateTable)),
     now: Date.now,
     ...telemetry('ingest'),
   };

@@ -21,7 +21,8 @@ export type AckOutcome =
   | 'unsupported-media-type'
   | 'link-refused'
   | 'no-such-page'
-  | 'not-open';
+  | 'not-open'
+  | 'rate-limited';
 
 export interface AckAnswer {
   status: number;
@@ -41,6 +42,12 @@ export interface AckFlowDeps {
   config: PagingConfig;
   /** The site's time zone: times people read are written in it (formatSiteTime). */
   timeZone: string;
+  /** A host's per-address budget of refused links (the Lambda leaves it to API Gateway's throttles). */
+  refusals?: {
+    /** Seconds this client must wait before its next try, or undefined to go on. */
+    admit(token: string, client: string): number | undefined;
+    refused(client: string): void;
+  };
   /** What the JSON API tells about the page acknowledged. */
   summary?: (page: Page) => unknown;
 }
@@ -67,6 +74,15 @@ export function refusalStatus(r: Extract<AckResult, { ok: false }>): number {
 }
 const refusalOutcome = (r: Extract<AckResult, { ok: false }>): AckOutcome =>
   r.code === 'no-such-page' ? 'no-such-page' : r.code === 'not-open' ? 'not-open' : 'link-refused';
+
+/** Acknowledges through the host's refusal budget: undefined when the client must wait (the seconds in `wait`). */
+async function acknowledgeWithin(deps: AckFlowDeps, token: string, by: string, client: string): Promise<AckResult | { wait: number }> {
+  const wait = deps.refusals?.admit(token, client);
+  if (wait !== undefined) return { wait };
+  const r = await deps.acknowledgeLink(token, by, client);
+  if (!r.ok && r.code.startsWith('link-')) deps.refusals?.refused(client);
+  return r;
+}
 
 /** What the JSON API tells about a page after an acknowledgement (ids, team, level, who and when). */
 export const pageSummary = (p: Page) => ({
@@ -96,7 +112,8 @@ export async function acknowledgeByApi(req: { contentType: string | undefined; b
   const name = checkAckName(body.by);
   if (!name.ok) errors.push(name.error);
   if (errors.length > 0 || !name.ok) return json(400, 'invalid', { errors });
-  const r = await deps.acknowledgeLink(body.token as string, name.name, req.client);
+  const r = await acknowledgeWithin(deps, body.token as string, name.name, req.client);
+  if ('wait' in r) return { ...json(429, 'rate-limited', { errors: [`too many refused acknowledgements from ${req.client}; wait ${r.wait} s`] }), headers: { ...JSON_HEADERS, 'retry-after': String(r.wait) } };
   if (!r.ok) return json(refusalStatus(r), refusalOutcome(r), { errors: [r.reason] });
   const summary = deps.summary ?? pageSummary;
   return json(200, r.changed ? 'acknowledged' : 'already-acknowledged', { acknowledged: true, changed: r.changed, page: summary(r.page) }, r.page);
@@ -132,7 +149,11 @@ export async function submitLink(token: string, req: { body: string; client: str
     if (page) return html(400, 'invalid', ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, name.error.replace(/^by: /, 'Your name: ')));
   }
   // A refused link is refused (and audited) whatever the name says.
-  const r = await deps.acknowledgeLink(token, name.ok ? name.name : '(no name)', req.client);
+  const r = await acknowledgeWithin(deps, token, name.ok ? name.name : '(no name)', req.client);
+  if ('wait' in r) {
+    const page = ackErrorPage('Too many attempts', `Too many refused links from this address: wait ${r.wait} seconds.`);
+    return { ...html(429, 'rate-limited', page), headers: { ...ACK_PAGE_HEADERS, 'retry-after': String(r.wait) } };
+  }
   const role = (page: Page) => (v.ok ? v.claims.role : roleOf(page, deps.config));
   if (!r.ok) {
     if (r.code === 'no-such-page') return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));

@@ -12,6 +12,8 @@ export interface AckClaims {
 export type AckVerification = { ok: true; claims: AckClaims } | { ok: false; reason: 'malformed' | 'forged' | 'expired' };
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+/** Whether a base64url text is the one encoding of what it decodes to (no stray bits in its last character). */
+const canonical = (s: string) => Buffer.from(s, 'base64url').toString('base64url') === s;
 const unb64 = (s: string) => Buffer.from(s, 'base64url').toString('utf8');
 
 function mac(secret: Buffer, pageId: string, role: string, expiresAt: number): Buffer {
@@ -29,6 +31,9 @@ export function verifyAck(secret: Buffer, token: string, now: number): AckVerifi
   if (parts.length !== 5 || parts[0] !== 'v1') return { ok: false, reason: 'malformed' };
   const [, p, r, e, sig] = parts as [string, string, string, string, string];
   if (!/^[0-9a-z]{1,12}$/.test(e) || !/^[A-Za-z0-9_-]+$/.test(p + r + sig)) return { ok: false, reason: 'malformed' };
+  // One spelling per token: base64url leaves unused bits in a last character (2 in the MAC's 43rd), so several
+  // spellings decode to the same bytes (and invalid UTF-8 to the same text). Only what signAck writes is taken.
+  if (b64(unb64(p)) !== p || b64(unb64(r)) !== r || !canonical(sig) || sig.length !== 43 || (e.length > 1 && e.startsWith('0'))) return { ok: false, reason: 'malformed' };
   const expiresAt = Number.parseInt(e, 36);
   const pageId = unb64(p);
   const role = unb64(r);

@@ -31,6 +31,25 @@ export function parseQueued(body: string): DeviceMessage {
   return v.message;
 }
 
+/** Where a queued message came from, as the ingest wrote it with the message (QueuedMessage). */
+export interface Provenance {
+  /** The authenticated device (the token's device id), recorded in the audit trail. */
+  sender?: string;
+  /** When the ingest accepted it (epoch ms): a message is never placed later than it arrived (Arrival.receivedAt). */
+  receivedAt?: number;
+}
+
+/** The sender and arrival of a queue body; empty for a body without them (never throws: the message is parsed apart). */
+export function provenanceOf(body: string): Provenance {
+  try {
+    const q = JSON.parse(body) as { sender?: unknown; receivedAt?: unknown };
+    const receivedAt = typeof q.receivedAt === 'string' ? Date.parse(q.receivedAt) : Number.NaN;
+    return { ...(typeof q.sender === 'string' ? { sender: q.sender } : {}), ...(Number.isFinite(receivedAt) ? { receivedAt } : {}) };
+  } catch {
+    return {};
+  }
+}
+
 /**
  * Applies one patient's messages in order with one load and one save. A message that cannot be applied stops
  * the group there: the ones before it are committed, it and the ones after it are reported as not committed.
@@ -45,6 +64,8 @@ export async function gradePatient(
   config: GradingConfig,
   patientId: string,
   messages: (DeviceMessage | Error)[],
+  /** Each message's sender and arrival, by index (absent in replays of files). */
+  provenance: readonly (Provenance | undefined)[] = [],
 ): Promise<GroupResult> {
   const ids = messages.flatMap((m) => (m instanceof Error || m.patientId !== patientId ? [] : [m.messageId]));
   const known = new Map<string, string[]>(store.priorDigests && ids.length > 0 ? await store.priorDigests(patientId, ids) : []);
@@ -54,12 +75,13 @@ export async function gradePatient(
     const steps: Step[] = [];
     const seen: SeenMessage[] = [];
     let error: Error | undefined;
-    for (const m of messages) {
+    for (const [i, m] of messages.entries()) {
       try {
         if (m instanceof Error) throw m;
         if (m.patientId !== patientId) throw new Error(`message ${m.messageId} is for another patient`);
         const prior = known.get(m.messageId);
-        const step = reduce(state, m, config, arrivalOf(m, prior));
+        const receivedAt = provenance[i]?.receivedAt;
+        const step = reduce(state, m, config, { ...arrivalOf(m, prior), ...(receivedAt !== undefined ? { receivedAt } : {}) });
         steps.push(step);
         state = step.state;
         // A reuse the state's recent window saw is an id the long tail has too (written when it was applied): the
@@ -72,7 +94,7 @@ export async function gradePatient(
     }
     const notifications = steps.flatMap((s) => (s.kind === 'applied' ? s.notifications : []));
     const alerts = steps.flatMap((s) => (s.kind === 'applied' ? s.alerts : []));
-    const audit = steps.flatMap(stepAudit);
+    const audit = steps.flatMap((step, i) => stepAudit(step, provenance[i]?.sender));
     const changed = steps.some((s) => s.kind === 'applied');
     try {
       if (changed && state) await store.save(patientId, state, stored?.version ?? 0, notifications, { alerts, audit, seen });
@@ -93,8 +115,11 @@ export function reusedIds(result: GroupResult): { messageId: string; patientId: 
   return result.steps.flatMap((s) => (s.kind === 'applied' && s.reusedId ? [{ messageId: s.assessment.messageId, patientId: s.assessment.patientId }] : []));
 }
 
-/** The audit entries of one applied message: its assessment and the grade changes it caused (ids, no names). */
-export function stepAudit(step: Step): AuditEvent[] {
+/**
+ * The audit entries of one applied message: its assessment (with the device whose token sent it) and the grade
+ * changes it caused (ids, no names).
+ */
+export function stepAudit(step: Step, sender?: string): AuditEvent[] {
   if (step.kind !== 'applied') return [];
   const a = step.assessment;
   const entries: AuditEvent[] = [
@@ -103,7 +128,7 @@ export function stepAudit(step: Step): AuditEvent[] {
       patientId: a.patientId,
       type: 'assessment',
       text: `CRS ${a.crsGrade}, ICANS ${a.icansGrade} (${a.scheme}): ${a.reasons.map((r) => r.text).join('; ')}`,
-      details: { messageId: a.messageId, digest: step.digest, crsGrade: a.crsGrade, icansGrade: a.icansGrade, scheme: a.scheme },
+      details: { messageId: a.messageId, digest: step.digest, crsGrade: a.crsGrade, icansGrade: a.icansGrade, scheme: a.scheme, ...(sender !== undefined ? { sender } : {}) },
     },
   ];
   if (step.reusedId) {

@@ -4,7 +4,8 @@ import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import { MINUTE, iso, parseTime } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
-import { authenticate } from './auth.ts';
+import { authenticate, type AuthResult } from './auth.ts';
+import { admitPatients, sectionRefusals, type Admission, type PatientDirectory, type Principal } from './scope.ts';
 
 export interface HttpRequest {
   method: string;
@@ -26,6 +27,10 @@ export interface IngestDeps {
   now: () => number;
   /** A token accepted for local use (CRS_INGEST_TOKEN), never in production. */
   localToken?: string;
+  /** What the backend knows of patients: for tokens scoped to wards, and the ceiling. */
+  patients?: PatientDirectory;
+  /** The most patients with recent data the server takes (embedded: crs serve --max-patients). */
+  maxPatients?: number;
 }
 
 export const INGEST_LIMITS = {
@@ -82,12 +87,43 @@ export function check(value: unknown, nowMs: number): Checked {
   return v;
 }
 
-export async function handleIngest(req: HttpRequest, deps: IngestDeps): Promise<HttpResponse> {
+/** The request's device token, checked (a host that checks it before reading the body passes the result on). */
+export function authenticateRequest(req: Pick<HttpRequest, 'headers'>, deps: Pick<IngestDeps, 'tokens' | 'localToken'>): Promise<AuthResult> {
+  return authenticate(header(req as HttpRequest, 'authorization'), deps.tokens, deps.localToken);
+}
+
+/** A check that also refuses what this device may not send (shared/app/scope.ts), for the HL7 and FHIR screens. */
+export function scopedCheck(principal: Principal, nowMs: number): { check: (value: unknown) => Checked; refusals: Set<string> } {
+  const refusals = new Set<string>();
+  return {
+    refusals,
+    check: (value) => {
+      const c = check(value, nowMs);
+      if (!c.ok) return c;
+      const refused = sectionRefusals(principal, c.message);
+      if (refused.length === 0) return c;
+      for (const r of refused) refusals.add(r);
+      return { ok: false, errors: refused };
+    },
+  };
+}
+
+/** Whether the messages' patients are the principal's, and room for new ones (shared/app/scope.ts). */
+export function admit(principal: Principal, messages: DeviceMessage[], deps: Pick<IngestDeps, 'patients' | 'maxPatients'>): Promise<Admission> {
+  return admitPatients(principal, messages, {
+    ...(deps.patients ? { directory: deps.patients } : {}),
+    ...(deps.maxPatients !== undefined ? { maxPatients: deps.maxPatients } : {}),
+  });
+}
+
+const FORBIDDEN = 'not allowed for this device token';
+
+export async function handleIngest(req: HttpRequest, deps: IngestDeps, authenticated?: AuthResult): Promise<HttpResponse> {
   const route = req.path === ROUTES.single ? 'single' : req.path === ROUTES.batch ? 'batch' : undefined;
   if (!route) return json(404, { error: `no route ${req.path}; POST ${ROUTES.single} or ${ROUTES.batch}` });
   if (req.method.toUpperCase() !== 'POST') return json(405, { error: 'use POST' }, { allow: 'POST' });
 
-  const auth = await authenticate(header(req, 'authorization'), deps.tokens, deps.localToken);
+  const auth = authenticated ?? (await authenticateRequest(req, deps));
   if (!auth.ok) {
     return json(auth.status, { error: auth.error }, auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {});
   }
@@ -126,8 +162,27 @@ export async function handleIngest(req: HttpRequest, deps: IngestDeps): Promise<
     messages = checked.map((c) => (c as { message: DeviceMessage }).message);
   }
 
-  if (!(await enqueueAll(messages, auth.deviceId, now, deps))) {
-    return json(503, { error: 'the queue is unavailable; nothing was accepted, retry later' }, { 'retry-after': '5' });
+  // What this device may send, for whom: 403 naming the section or the patient, nothing accepted.
+  const refused = messages.flatMap((m, index) => {
+    const errors = sectionRefusals(auth.principal, m);
+    return errors.length > 0 ? [{ index, errors }] : [];
+  });
+  const admission = refused.length === 0 ? await admit(auth.principal, messages, deps) : undefined;
+  for (const r of admission?.refusals ?? []) refused.push({ index: r.index, errors: [r.error] });
+  if (refused.length > 0 || !admission) {
+    admission?.release();
+    const first = refused[0]!.errors[0]!;
+    return route === 'single'
+      ? json(403, { error: `${FORBIDDEN}: ${first}`, errors: refused.flatMap((r) => r.errors) })
+      : json(403, { error: `${FORBIDDEN}: message [${refused[0]!.index}] ${first}`, errors: refused, accepted: 0 });
+  }
+
+  try {
+    if (!(await enqueueAll(messages, auth.deviceId, now, deps))) {
+      return json(503, { error: 'the queue is unavailable; nothing was accepted, retry later' }, { 'retry-after': '5' });
+    }
+  } finally {
+    admission.release();
   }
   return json(202, { accepted: messages.length, messageIds: messages.map((m) => m.messageId) });
 }

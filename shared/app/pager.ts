@@ -17,9 +17,9 @@ import {
   type PagingConfig,
   type Silence,
   type Transition,
-} from '#domain/paging.ts';
+} from '../domain/paging.ts';
 import { MINUTE, iso } from '#domain/time.ts';
-import { RecordRefused, VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
+import { RecordRefused, VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore, type ParkedSend, type ParkedSends, type SecurityLog } from '#ports';
 import { signAck, verifyAck } from './ack.ts';
 
 export interface PagerDeps {
@@ -30,6 +30,8 @@ export interface PagerDeps {
   ackSecret: Buffer;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
+  /** Where forged and malformed acknowledge links are recorded (never a patient's trail); unrecorded without one. */
+  security?: SecurityLog;
   /** Where a send the transport refuses is parked; without it, a refusal fails the call (it is retried). */
   parked?: ParkedSends;
   /** Told of each parked send (the backend's operator alert: a metric, a log line by id). */
@@ -47,6 +49,8 @@ export interface AlertInput {
   subject: 'stale-feed' | 'spo2';
   cleared: boolean;
   summary: string;
+  /** An all-clear that answers only this alert's pages (a ward's); without it, every open one of the subject's. */
+  resolves?: string;
 }
 
 const ATTEMPTS = 5;
@@ -139,21 +143,35 @@ export class Pager {
     return this.ack(id, { by, at: now, via });
   }
 
-  /** Acknowledges through a signed link; a forged, altered or expired token is refused and the refusal audited. */
-  async acknowledgeLink(token: string, by: string, now: number): Promise<AckResult> {
+  /**
+   * Acknowledges through a signed link; a forged, altered or expired token is refused. An expired link is genuine (we
+   * signed it): its refusal goes into the patient's trail (someone answered late). A forged or malformed one vouches
+   * for nothing, so what it claims goes to the security log with the client's address, never into a trail.
+   */
+  async acknowledgeLink(token: string, by: string, now: number, client?: string): Promise<AckResult> {
     const v = verifyAck(this.deps.ackSecret, token, now);
     if (!v.ok) {
-      const claimed = safePageId(token);
-      const page = claimed ? await this.deps.pages.get(claimed) : undefined;
-      await this.audit([
-        {
+      const claimed = claimsOf(token);
+      const page = v.reason === 'expired' && claimed.pageId ? await this.deps.pages.get(claimed.pageId) : undefined;
+      if (page) {
+        await this.audit([
+          {
+            at: iso(now),
+            patientId: page.patientId,
+            type: 'acknowledgement-refused',
+            text: `acknowledge link refused (${v.reason})`,
+            details: { reason: v.reason, pageId: page.pageId, by },
+          },
+        ]);
+      } else {
+        await this.deps.security?.record({
           at: iso(now),
-          patientId: page?.patientId ?? 'unknown',
-          type: 'acknowledgement-refused',
-          text: `acknowledge link refused (${v.reason})`,
-          details: { reason: v.reason, pageId: page?.pageId ?? null, by },
-        },
-      ]);
+          event: 'acknowledge-link-refused',
+          reason: v.reason,
+          ...(client !== undefined ? { client } : {}),
+          claimed: { token: clip(token), pageId: claimed.pageId ?? null, role: claimed.role ?? null, expiresAt: claimed.expiresAt ?? null, by: clip(by) },
+        });
+      }
       return { ok: false, code: `link-${v.reason}`, reason: `acknowledge link ${v.reason}` };
     }
     return this.ack(v.claims.pageId, { by: `${by} (${v.claims.role})`, at: now, via: 'link' });
@@ -397,11 +415,21 @@ function earliestDue(pending: Page[], silences: Silence[], now: number): number 
   return at;
 }
 
-function safePageId(token: string): string | undefined {
-  const part = token.split('.')[1];
-  if (!part || !/^[A-Za-z0-9_-]+$/.test(part)) return undefined;
-  return Buffer.from(part, 'base64url').toString('utf8');
+/** What a token says (unverified), each part clipped, where a part reads as text: for the security log. */
+function claimsOf(token: string): { pageId?: string; role?: string; expiresAt?: string } {
+  const [, p, r, e] = token.split('.');
+  const text = (part: string | undefined) => {
+    if (!part || !/^[A-Za-z0-9_-]+$/.test(part)) return undefined;
+    const t = Buffer.from(part, 'base64url').toString('utf8');
+    return Buffer.from(t, 'utf8').toString('base64url') === part ? clip(t) : undefined; // else it is in `token`
+  };
+  const pageId = text(p);
+  const role = text(r);
+  const expires = e && /^[0-9a-z]{1,12}$/.test(e) ? Number.parseInt(e, 36) : Number.NaN;
+  return { ...(pageId ? { pageId } : {}), ...(role ? { role } : {}), ...(Number.isFinite(expires) && expires < 8.64e15 ? { expiresAt: iso(expires) } : {}) };
 }
+
+const clip = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
 
 function pageAudit(p: Page, now: number): AuditEvent {
   const what =

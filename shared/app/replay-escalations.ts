@@ -16,7 +16,7 @@ import type { AuditEvent } from '#ports';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
 import { Replay } from './replay.ts';
-import { staleFeedAlert, staleFeedAlertId, staleFeedCleared } from './stale-feed.ts';
+import { planStaleFeeds, type FeedCheck, type InForce } from './stale-feed.ts';
 
 const time = z.iso.datetime({ offset: true });
 const Control = z.discriminatedUnion('type', [
@@ -49,7 +49,8 @@ export class EscalatingReplay {
   private readonly pager: Pager;
   private readonly audited: AuditEvent[] = [];
   private readonly patients = new Set<string>();
-  private readonly staleSince = new Map<string, number>();
+  /** The stale-feed alerts in force (shared/app/stale-feed.ts), by patient or ward alert id. */
+  private readonly staleAlerts = new Map<string, InForce>();
   private now = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly config: GradingConfig) {
@@ -84,7 +85,7 @@ export class EscalatingReplay {
     for (const e of grading) if (e.type === 'notification') await this.pager.onNotification(e, this.now);
     if (assessment) {
       for (const a of this.replay.lastAlerts) await this.pager.onAlert(a, this.now);
-      await this.checkFeed(assessment.patientId, this.now);
+      await this.checkFeeds([assessment.patientId], this.now, false);
     }
     return [...events, ...this.drain()];
   }
@@ -142,7 +143,7 @@ export class EscalatingReplay {
       if (next === undefined || next > to) break;
       await this.pager.onTick(next);
       this.now = Math.max(this.now, next);
-      for (const patientId of this.patients) await this.checkFeed(patientId, next);
+      await this.checkFeeds([...this.patients], next, true);
     }
     await this.pager.onTick(to);
     this.now = to;
@@ -153,7 +154,7 @@ export class EscalatingReplay {
   private nextStaleAt(): number | undefined {
     let next: number | undefined;
     for (const patientId of this.patients) {
-      if (this.staleSince.has(patientId)) continue;
+      if (this.staleAlerts.has(patientId)) continue;
       const f = feedStatus(this.replay.state(patientId) as PatientState, this.now, this.config.paging);
       if (!f) continue;
       const at = f.since + this.config.paging.staleFeedMinutes * 60_000;
@@ -162,19 +163,16 @@ export class EscalatingReplay {
     return next;
   }
 
-  private async checkFeed(patientId: string, now: number): Promise<void> {
-    const state = this.replay.state(patientId) as PatientState;
-    const f = feedStatus(state, now, this.config.paging);
-    if (!f) return;
-    const raised = this.staleSince.get(patientId);
-    const zone = this.config.site.timeZone;
-    if (f.stale && raised === undefined) {
-      this.staleSince.set(patientId, f.since);
-      await this.pager.onAlert(staleFeedAlert(patientId, f.since, state, zone), now);
-    } else if (!f.stale && raised !== undefined) {
-      this.staleSince.delete(patientId);
-      await this.pager.onAlert(staleFeedCleared(staleFeedAlertId(patientId, raised), patientId, f.since, state, zone), now);
-    }
+  /** Raises and clears stale-feed alerts as the sweeps of `crs serve` and the escalate function do. */
+  private async checkFeeds(patientIds: string[], now: number, full: boolean): Promise<void> {
+    const checks: FeedCheck[] = patientIds.map((patientId) => {
+      const state = this.replay.state(patientId) as PatientState;
+      return { patientId, state, feed: feedStatus(state, now, this.config.paging) };
+    });
+    const plan = planStaleFeeds(this.staleAlerts, checks, this.config.paging, now, full, this.config.site.timeZone);
+    for (const alert of plan.alerts) await this.pager.onAlert(alert, now);
+    for (const key of plan.remove) this.staleAlerts.delete(key);
+    for (const [key, e] of plan.set) this.staleAlerts.set(key, e);
   }
 
   private drain(): EscalationEvent[] {

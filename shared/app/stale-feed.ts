@@ -1,13 +1,27 @@
 // The stale-feed alert and its all-clear, as every backend raises them: "no data: the grade cannot be trusted"
 // for an enrolled patient whose monitor went quiet, cleared when data resumes. The alert's id comes from the
 // patient and the time the feed went quiet, so raising it again (a repeated sweep) opens nothing new.
+//
+// Many feeds quiet at once (a ward's network or gateway down) page once per ward (issue 16 item 3): planStaleFeeds
+// is the one rule both backends' sweeps follow; each backend only finds the feeds and stores what is in force.
+import type { PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
-import { formatSiteTime, iso } from '#domain/time.ts';
+import { MINUTE, formatSiteTime, iso } from '#domain/time.ts';
 import type { AlertInput } from './pager.ts';
 
 const bedOf = (state: PatientState | undefined) => (state?.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '');
 
 export const staleFeedAlertId = (patientId: string, since: number) => `stale-feed|${patientId}|${since}`;
+
+/**
+ * A ward's alert pages as this "patient" (pages, their audit and the board's lists are keyed by patient): never a
+ * patient id, whose characters exclude the space.
+ */
+export const wardSubject = (ward: string) => `ward ${ward}`;
+const WARD_ALERT = 'stale-feed|ward ';
+export const isWardAlert = (alertId: string) => alertId.startsWith(WARD_ALERT);
+const wardOfAlert = (alertId: string) => alertId.slice(WARD_ALERT.length, alertId.lastIndexOf('|'));
+const sinceOfAlert = (alertId: string) => Number(alertId.slice(alertId.lastIndexOf('|') + 1));
 
 /** `timeZone`: the site's (config.site.timeZone), for the time in the summary people read. */
 export function staleFeedAlert(patientId: string, since: number, state: PatientState | undefined, timeZone: string): AlertInput {
@@ -29,4 +43,142 @@ export function staleFeedCleared(alertId: string, patientId: string, since: numb
     cleared: true,
     summary: `Data resumed, patient ${patientId}${bedOf(state)}: monitor data since ${formatSiteTime(since, timeZone)}`,
   };
+}
+
+/** How many patients a ward page names (the board lists them all). */
+const NAMED = 20;
+
+function wardAlert(ward: string, since: number, quiet: FeedCheck[], timeZone: string): AlertInput {
+  const named = quiet.slice(0, NAMED).map((c) => `${c.patientId}${bedOf(c.state)}`).join('; ');
+  const more = quiet.length > NAMED ? `; and ${quiet.length - NAMED} more` : '';
+  return {
+    alertId: staleFeedAlertId(wardSubject(ward), since),
+    patientId: wardSubject(ward),
+    subject: 'stale-feed',
+    cleared: false,
+    summary: `NO DATA, ward ${ward}: ${quiet.length} patients' monitors quiet since ${formatSiteTime(since, timeZone)} (${named}${more}); their grades cannot be trusted`,
+  };
+}
+
+function wardCleared(alertId: string, timeZone: string): AlertInput {
+  const ward = wardOfAlert(alertId);
+  return {
+    alertId: `${alertId}|cleared`,
+    patientId: wardSubject(ward),
+    subject: 'stale-feed',
+    cleared: true,
+    summary: `Data resumed, ward ${ward}: every patient of the no-data alert of ${formatSiteTime(sinceOfAlert(alertId), timeZone)} has monitor data again`,
+    resolves: alertId,
+  };
+}
+
+/** A patient whose feed a sweep looked at. */
+export interface FeedCheck {
+  patientId: string;
+  state: PatientState | undefined;
+  /** feedStatus of the state now (undefined: not enrolled, or no state). */
+  feed: { stale: boolean; since: number } | undefined;
+}
+
+/**
+ * What is in force, by key: a patient (its own alert, or the ward alert it belongs to: `alertId` says which), or a
+ * ward alert's id (the alert itself). `since`: when the patient's feed went quiet (a ward alert: its earliest).
+ */
+export interface InForce {
+  alertId: string;
+  since: number;
+}
+
+export interface StaleFeedPlan {
+  /** To raise or clear, in this order, before `set` and `remove` are stored (a crash between repeats nothing). */
+  alerts: AlertInput[];
+  set: Map<string, InForce>;
+  remove: string[];
+}
+
+/**
+ * One sweep's decisions. `checks`: the patients looked at (the others keep what is in force). `full`: every quiet
+ * feed was looked at, so a ward alert left with no quiet patient is cleared even if none resumed in this sweep
+ * (after a restart that lost who belonged to it).
+ */
+export function planStaleFeeds(
+  inForce: ReadonlyMap<string, InForce>,
+  checks: readonly FeedCheck[],
+  config: Pick<PagingConfig, 'staleFeedGroup'>,
+  now: number,
+  full: boolean,
+  /** The site's zone (config.site.timeZone), for the times in the summaries. */
+  timeZone: string,
+): StaleFeedPlan {
+  const next = new Map(inForce);
+  const alerts: AlertInput[] = [];
+  const newlyQuiet: FeedCheck[] = [];
+  const leftWard = new Set<string>();
+  for (const c of checks) {
+    const e = next.get(c.patientId);
+    const f = c.feed;
+    if (!e) {
+      if (f?.stale) newlyQuiet.push(c);
+      continue;
+    }
+    const inWard = isWardAlert(e.alertId);
+    if (!f?.stale) {
+      next.delete(c.patientId);
+      if (inWard) leftWard.add(e.alertId);
+      else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state, timeZone));
+    } else if (f.since !== e.since) {
+      // Data came and went between two sweeps: a patient's own alert is answered and raised anew; a ward's member
+      // stays in its ward's alert.
+      if (inWard) next.set(c.patientId, { alertId: e.alertId, since: f.since });
+      else {
+        next.delete(c.patientId);
+        alerts.push(staleFeedCleared(e.alertId, c.patientId, f.since, c.state, timeZone));
+        newlyQuiet.push(c);
+      }
+    }
+  }
+
+  const windowMs = config.staleFeedGroup.windowMinutes * MINUTE;
+  const byWard = new Map<string | undefined, FeedCheck[]>();
+  for (const c of newlyQuiet) {
+    const ward = c.state?.enrolment.ward?.v;
+    byWard.set(ward, [...(byWard.get(ward) ?? []), c]);
+  }
+  for (const [ward, quiet] of byWard) {
+    const earliest = Math.min(...quiet.map((c) => c.feed!.since));
+    // The ward's alert in force that these went quiet soon enough after to be the same outage.
+    const joined =
+      ward === undefined
+        ? undefined
+        : [...next.values()]
+            .filter((e) => isWardAlert(e.alertId) && next.get(e.alertId) === e && wardOfAlert(e.alertId) === ward && earliest - e.since <= windowMs)
+            .sort((a, b) => b.since - a.since)[0];
+    if (joined) {
+      for (const c of quiet) next.set(c.patientId, { alertId: joined.alertId, since: c.feed!.since });
+    } else if (ward !== undefined && quiet.length >= config.staleFeedGroup.fromPatients) {
+      const alert = wardAlert(ward, earliest, quiet, timeZone);
+      alerts.push(alert);
+      next.set(alert.alertId, { alertId: alert.alertId, since: earliest });
+      for (const c of quiet) next.set(c.patientId, { alertId: alert.alertId, since: c.feed!.since });
+    } else {
+      for (const c of quiet) {
+        const alert = staleFeedAlert(c.patientId, c.feed!.since, c.state, timeZone);
+        alerts.push(alert);
+        next.set(c.patientId, { alertId: alert.alertId, since: c.feed!.since });
+      }
+    }
+  }
+
+  // A ward alert with no quiet patient left is answered.
+  const members = new Set([...next].filter(([key, e]) => key !== e.alertId).map(([, e]) => e.alertId));
+  for (const [key, e] of [...next]) {
+    if (key === e.alertId && isWardAlert(key) && !members.has(key) && (full || leftWard.has(key))) {
+      alerts.push(wardCleared(key, timeZone));
+      next.delete(key);
+    }
+  }
+
+  const set = new Map([...next].filter(([key, e]) => inForce.get(key)?.alertId !== e.alertId || inForce.get(key)?.since !== e.since));
+  const remove = [...inForce.keys()].filter((key) => !next.has(key));
+  return { alerts, set, remove };
 }

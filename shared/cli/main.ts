@@ -18,7 +18,7 @@ const USAGE = `usage:
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
   crs simulate [--url URL] [--seed N] [--speed X] [--courses LIST] play simulated patients to a running crs serve
   crs mllp-bridge --listen PORT --to URL --token-file F          HL7 v2 over MLLP to HTTPS, with a durable spool
-  crs token issue --device ID | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
+  crs token issue --device ID --kind K | scope | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
@@ -96,16 +96,20 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
           ...(until === undefined ? {} : { until }),
         });
       }
-      // Loaded on demand, so that replay does not pay for SQLite and the HTTP server.
+      // Loaded on demand, so that replay does not pay for SQLite and the HTTP server. What these commands write (the
+      // database, its WAL and SHM, keys, the spool, the security log) is patient data or a secret: owner-only.
       case 'serve':
+        process.umask(0o077);
         // --backend aws: the deployed shape against an AWS endpoint (serve-aws.ts); otherwise the embedded backend.
         if (backendOf(rest) === 'aws') return await (await import('./serve-aws.ts')).serveAwsCommand(rest, loadConfig, hooks.synthesize);
         return await (await import('./serve.ts')).serveCommand(withoutBackend(rest), loadConfig);
       case 'start':
+        process.umask(0o077);
         return await (await import('./serve.ts')).startCommand(rest, loadConfig);
       case 'simulate':
         return await (await import('./simulate.ts')).simulateCommand(rest);
       case 'mllp-bridge':
+        process.umask(0o077);
         return await (await import('./mllp-bridge.ts')).mllpBridgeCommand(rest);
       case 'audit':
         return await (await import('./audit.ts')).auditCommand(rest);
@@ -114,6 +118,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'outbox':
         return await (await import('./outbox.ts')).outboxCommand(rest, loadConfig);
       case 'token':
+        process.umask(0o077);
         return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'doctor':
         return await (await import('./doctor.ts')).doctorCommand(rest);

@@ -62,6 +62,7 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
   if (!Number.isFinite(ackWaitMs) || ackWaitMs < 0) return usage('--ack-wait must be milliseconds');
 
   const bridge = await startBridge({ listenPort: port, listenHost: v.host ?? '127.0.0.1', url: url.toString(), token, spoolDir: v.spool ?? '.crs/bridge', ackWaitMs, log });
+  for (const change of bridge.spool.madePrivate) log(`crs mllp-bridge: made private (others could read patient data): ${change}`);
   log(`crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`);
   return new Promise((resolve) => {
     const stop = (signal: string) => {

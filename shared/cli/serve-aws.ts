@@ -5,6 +5,7 @@
 // everything else go to standard error.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { localTokenProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/provision.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
@@ -104,6 +105,8 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, sy
     const visibility = intOption('visibility-timeout', values['visibility-timeout'], 0, 43_200);
     const scheduleSeconds = intOption('schedule-interval', values['schedule-interval'], 1, 86_400);
     const localToken = process.env.CRS_INGEST_TOKEN || undefined;
+    const tokenProblem = localToken === undefined ? undefined : localTokenProblem(localToken);
+    if (tokenProblem) throw new UsageError(tokenProblem);
 
     // Standard output is the page stream: the handlers' logs and metrics (written to stdout in Lambda) go to stderr.
     const writePage = process.stdout.write.bind(process.stdout);

@@ -4,7 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import type { GradingConfig } from '#domain/config.ts';
@@ -13,10 +15,16 @@ import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hos
 import { describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
-            [--public-url URL] [--page-lines] [--mllp-port N] [--hl7-zone ZONE]
+            [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
+            [--max-patients N] [--trust-proxy ADDR]... [--ingest-token-any-host]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
-      --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials);
+      --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
+        the listener sends as a monitor for every patient, or as the device --mllp-device ID with its token's scope);
+      --max-patients: the most patients with data in the last 14 days (default ${DEFAULT_MAX_PATIENTS}); new ones beyond are refused (403);
+      --trust-proxy: a reverse proxy's address (TLS terminator): its X-Forwarded-For names the client (per-address
+        limits) and its X-Forwarded-Proto https makes the board cookie Secure;
+      --ingest-token-any-host: accept CRS_INGEST_TOKEN (32+ characters) on a non-loopback --host too;
       --hl7-zone: the site's zone (Europe/Paris, +01:00) for HL7 times sent without an offset (else refused);
       --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
@@ -94,7 +102,7 @@ function announce(server: EmbeddedServer, config: GradingConfig, localToken: str
   log(`crs serve: on-call board: ${server.boardUrl}`);
   log(
     `crs serve: devices POST ${server.url}/v1/messages with "Authorization: Bearer <token>" ` +
-      (localToken ? '(CRS_INGEST_TOKEN or a device token)' : '(a device token: crs token issue --device DEVICE_ID; or set CRS_INGEST_TOKEN)'),
+      (localToken ? '(CRS_INGEST_TOKEN or a device token)' : '(a device token: crs token issue --device DEVICE_ID --kind KIND; or set CRS_INGEST_TOKEN)'),
   );
   log(`crs serve: pages go to standard output as NDJSON${webhook ? ` and to the webhook ${new URL(webhook).origin}` : ''}`);
   log(
@@ -117,7 +125,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'public-url': { type: 'string' },
         'page-lines': { type: 'boolean' },
         'mllp-port': { type: 'string' },
+        'mllp-device': { type: 'string' },
         'hl7-zone': { type: 'string' },
+        'max-patients': { type: 'string' },
+        'trust-proxy': { type: 'string', multiple: true },
+        'ingest-token-any-host': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -125,6 +137,10 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       process.stdout.write(`usage:\n${SERVE_USAGE}`);
       return 0;
     }
+    if (v['mllp-device'] !== undefined && v['mllp-port'] === undefined) throw new ServeUsageError('--mllp-device is the MLLP listener\'s device: give --mllp-port too');
+    const maxPatients = v['max-patients'] === undefined ? undefined : Number(v['max-patients']);
+    if (maxPatients !== undefined && (!Number.isInteger(maxPatients) || maxPatients < 1)) throw new ServeUsageError(`--max-patients must be a whole number, 1 or more (got "${v['max-patients']}")`);
+    for (const a of v['trust-proxy'] ?? []) if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got "${a}")`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
     if (v['hl7-zone'] !== undefined && !hl7Zone) throw new ServeUsageError(`--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
@@ -139,6 +155,10 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       pageLines: v['page-lines'] ?? false,
       port: port(v.port, 8080),
       ...(v['mllp-port'] !== undefined ? { mllpPort: port(v['mllp-port'], 0) } : {}),
+      ...(v['mllp-device'] !== undefined ? { mllpDevice: v['mllp-device'] } : {}),
+      ...(maxPatients !== undefined ? { maxPatients } : {}),
+      ...(v['trust-proxy'] ? { trustProxy: v['trust-proxy'] } : {}),
+      ...(v['ingest-token-any-host'] ? { localTokenAnyHost: true } : {}),
       ...(hl7Zone ? { hl7Zone } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
@@ -170,7 +190,7 @@ function failed(command: string, err: unknown): number {
     log(`crs ${command}: the port is already in use; choose another with --port N (or --port 0 for any free port)`);
     return 2;
   }
-  if (e.name === 'UsageError' || /^(--scheme|cannot read config|invalid config)/.test(e.message)) {
+  if (e.name === 'UsageError' || /^(--scheme|cannot read config|invalid config|CRS_INGEST_TOKEN|--mllp-device)/.test(e.message)) {
     log(`crs ${command}: ${e.message}`);
     return 2;
   }
@@ -223,7 +243,7 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
     const loaded = loadConfig(v.config, v.scheme);
     const dataDir = v.data ?? join(DEFAULT_DATA_DIR, 'demo');
     resetDemoDir(dataDir);
-    const token = process.env.CRS_INGEST_TOKEN || `demo_${randomBytes(18).toString('base64url')}`;
+    const token = process.env.CRS_INGEST_TOKEN || `demo_${randomBytes(32).toString('base64url')}`;
     const wanted = port(v.port, 8080);
     const seed = v.seed === undefined ? 1 : Number(v.seed);
     const speed = v.speed === undefined ? 120 : Number(v.speed);

@@ -1,4 +1,5 @@
-// `crs token issue --device ID | revoke TOKEN_ID | list`: device bearer tokens, for either backend, as
+// `crs token issue --device ID --kind K [--ward W]... [--patient P]... | scope TOKEN_ID ... | revoke TOKEN_ID | list`:
+// device bearer tokens and their scopes (shared/app/scope.ts, docs/security.md), for either backend, as
 // `crs silence` and `crs audit export` are: the embedded server's data directory (the default; `--data DIR`, the
 // same database `crs serve` reads, even while it runs) or an AWS deployment's DynamoDB token table
 // (`--backend aws`, `--table` or CRS_TOKENS_TABLE; the SDK honours AWS_ENDPOINT_URL, so an emulator works too).
@@ -6,15 +7,22 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { issueToken } from '#app/auth.ts';
+import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/scope.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { TokenStore } from '#ports';
 
 export const TOKEN_USAGE = `usage:
-  crs token issue --device DEVICE_ID [--json]   issue a token (shown once; only its hash is stored)
+  crs token issue --device DEVICE_ID --kind KIND [--ward W]... [--patient P]... [--json]
+                                                issue a token (shown once; only its hash is stored) for a device of
+                                                KIND (${DEVICE_KINDS.join(', ')}): it may send what that kind
+                                                produces, only for patients in its wards or its patients (none: all)
+  crs token scope TOKEN_ID --kind KIND [--ward W]... [--patient P]...
+                                                change an active token's scope (the device keeps its token); gives a
+                                                token issued before scopes its kind
   crs token revoke TOKEN_ID                     revoke a token: the device gets 403 from then on
-  crs token list [--json]                       list tokens (ids, devices, dates; never the tokens)
+  crs token list [--json]                       list tokens (ids, devices, scopes, dates; never the tokens)
   where: [--data DIR]                           the data directory of crs serve (default ${DEFAULT_DATA_DIR}; the default backend)
          --backend aws [--table NAME]           an AWS deployment's token table (NAME defaults to $${ENV.tokensTable};
                                                 AWS_REGION, AWS credentials and AWS_ENDPOINT_URL apply as for the AWS CLI)
@@ -70,6 +78,9 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       allowPositionals: true,
       options: {
         device: { type: 'string' },
+        kind: { type: 'string' },
+        ward: { type: 'string', multiple: true },
+        patient: { type: 'string', multiple: true },
         backend: { type: 'string', default: 'embedded' },
         data: { type: 'string' },
         table: { type: 'string' },
@@ -103,25 +114,49 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       }
       return opened.tokens;
     };
+    /** --kind, --ward, --patient: required kind, checked lists. */
+    const scope = (): TokenScope => {
+      if (values.kind === undefined) throw new UsageError(`${action} needs --kind KIND (${DEVICE_KINDS.join(', ')}): what the device is decides what it may send`);
+      const c = checkScope({ kind: values.kind, wards: values.ward ?? [], patients: values.patient ?? [] });
+      if (!c.ok) throw new UsageError(`--${c.error}`);
+      return c.scope;
+    };
+    const noScopeOptions = () => {
+      if (values.kind !== undefined || values.ward !== undefined || values.patient !== undefined) throw new UsageError(`${action} takes no --kind, --ward or --patient`);
+    };
     switch (action) {
       case 'issue': {
         if (args.length > 0) throw new UsageError('issue takes no positional arguments; use --device DEVICE_ID');
         const device = values.device;
         if (!device) throw new UsageError('issue needs --device DEVICE_ID');
         if (!DEVICE_ID.test(device)) throw new UsageError(`--device must be 1-128 printable characters without spaces (got ${JSON.stringify(device)})`);
-        const { token, record } = issueToken(device, now());
+        const { token, record } = issueToken(device, now(), scope());
         await (await tokens()).put(record);
-        if (values.json) out(`${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, createdAt: record.createdAt })}\n`);
+        const { kind, wards, patients } = record;
+        if (values.json) out(`${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, kind, wards: wards ?? [], patients: patients ?? [], createdAt: record.createdAt })}\n`);
         else {
           out(
-            `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nhash in:  ${where}\n` +
+            `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nhash in:  ${where}\n` +
               'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
               `Revoke it with: crs token revoke ${record.tokenId}${values.backend === 'aws' ? ' --backend aws' : values.data !== undefined ? ` --data ${values.data}` : ''}\n`,
           );
         }
         return 0;
       }
+      case 'scope': {
+        if (args.length !== 1) throw new UsageError('scope takes exactly one TOKEN_ID');
+        if (values.device !== undefined) throw new UsageError('scope takes no --device (a token keeps its device)');
+        const tokenId = args[0]!;
+        const s = scope();
+        if (await (await tokens()).setScope(tokenId, s)) {
+          out(`scope of ${tokenId}: ${describeScope(s)} (in effect at the device's next request)\n`);
+          return 0;
+        }
+        err(`crs token: no active token ${tokenId} (unknown, or revoked)\n`);
+        return 1;
+      }
       case 'revoke': {
+        noScopeOptions();
         if (args.length !== 1) throw new UsageError('revoke takes exactly one TOKEN_ID');
         const tokenId = args[0]!;
         if (await (await tokens()).revoke(tokenId, now().toISOString())) {
@@ -132,16 +167,28 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         return 1;
       }
       case 'list': {
+        noScopeOptions();
         if (args.length > 0) throw new UsageError('list takes no arguments');
         const list = await (await tokens()).list();
-        // The hash is not secret, but nothing needs it: ids, devices and dates only.
-        const rows = list.map(({ tokenId, deviceId, createdAt, revokedAt }) => ({ tokenId, deviceId, createdAt, revokedAt: revokedAt ?? null }));
+        // The hash is not secret, but nothing needs it: ids, devices, scopes and dates only.
+        const rows = list.map(({ tokenId, deviceId, kind, wards, patients, createdAt, revokedAt }) => ({
+          tokenId,
+          deviceId,
+          kind: kind ?? null,
+          wards: wards ?? [],
+          patients: patients ?? [],
+          createdAt,
+          revokedAt: revokedAt ?? null,
+        }));
         if (values.json) out(`${JSON.stringify(rows)}\n`);
         else {
-          out('TOKEN ID                              DEVICE                CREATED                   STATUS\n');
+          out('TOKEN ID                              DEVICE                CREATED                   STATUS      SCOPE\n');
           for (const r of rows) {
-            out(`${r.tokenId.padEnd(38)}${r.deviceId.padEnd(22)}${r.createdAt.padEnd(26)}${r.revokedAt ? `revoked ${r.revokedAt}` : 'active'}\n`);
+            const status = r.revokedAt ? `revoked ${r.revokedAt}` : 'active';
+            out(`${r.tokenId.padEnd(38)}${r.deviceId.padEnd(22)}${r.createdAt.padEnd(26)}${status.padEnd(12)}${describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients })}\n`);
           }
+          const legacy = rows.filter((r) => !r.kind && !r.revokedAt).length;
+          if (legacy > 0) out(`${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND\n`);
         }
         return 0;
       }

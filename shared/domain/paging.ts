@@ -29,6 +29,12 @@ export const PagingConfigSchema = z.strictObject({
   /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
   spo2WarningBelow: z.number().min(50).max(100),
   alertTeams: z.strictObject({ staleFeed: z.array(z.enum(PAGE_TEAMS)).min(1), spo2: z.array(z.enum(PAGE_TEAMS)).min(1) }),
+  /**
+   * Many feeds quiet at once (a ward's network down) page once per ward: `fromPatients` or more patients of a ward
+   * found quiet by one sweep share one "no data" alert (one page per team); a patient of that ward going quiet
+   * within `windowMinutes` of the alert's start joins it instead of paging. Fewer, or no ward: a page per patient.
+   */
+  staleFeedGroup: z.strictObject({ fromPatients: z.number().int().min(2), windowMinutes: z.number().min(0) }),
   /** Silences never hide pages of this grade or above. */
   unsilenceableFromGrade: z.number().int().min(1).max(4),
   /**
@@ -53,6 +59,7 @@ export const DEFAULT_PAGING: PagingConfig = {
   staleFeedMinutes: 15,
   spo2WarningBelow: 90,
   alertTeams: { staleFeed: ['bedside'], spo2: ['bedside', 'hematology'] },
+  staleFeedGroup: { fromPatients: 3, windowMinutes: 5 },
   unsilenceableFromGrade: 4,
   deliveryAlertMinutes: 2,
 };
@@ -199,7 +206,7 @@ export function pagesForNotification(
 
 /** Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. */
 export function pagesForAlert(
-  alert: { alertId: string; patientId: string; subject: 'stale-feed' | 'spo2'; cleared: boolean; summary: string },
+  alert: { alertId: string; patientId: string; subject: 'stale-feed' | 'spo2'; cleared: boolean; summary: string; resolves?: string },
   open: Page[],
   silences: Silence[],
   now: number,
@@ -207,7 +214,9 @@ export function pagesForAlert(
 ): Transition {
   const teams = alert.subject === 'stale-feed' ? config.alertTeams.staleFeed : config.alertTeams.spo2;
   const resolved = alert.cleared
-    ? open.filter((p) => isOpen(p) && p.patientId === alert.patientId && p.subject === alert.subject).map((p) => replace(p, 'resolved', now))
+    ? open
+        .filter((p) => isOpen(p) && p.patientId === alert.patientId && p.subject === alert.subject && (alert.resolves === undefined || p.notificationId === alert.resolves))
+        .map((p) => replace(p, 'resolved', now))
     : [];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const created = teams.map((team) =>

@@ -45,6 +45,12 @@ export interface Arrival {
   digest: string;
   /** Digests this messageId was applied with before, from a backend's long-term record (beyond the window). */
   priorDigests?: readonly string[];
+  /**
+   * When the server accepted the message (epoch ms; absent in replays of files). A message is never placed later than
+   * it arrived: an observedAt ahead of the arrival (a fast device clock, or a forged time) counts as the arrival, so
+   * that a value dated minutes ahead cannot outrank the corrections that follow it (issue 16).
+   */
+  receivedAt?: number;
 }
 
 export type Step =
@@ -272,7 +278,8 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
   if (identity === 'duplicate') {
     return { kind: 'duplicate', state: base, messageId: msg.messageId, patientId: msg.patientId };
   }
-  const t = parseTime(msg.observedAt);
+  const observed = parseTime(msg.observedAt);
+  const t = arrival.receivedAt !== undefined && arrival.receivedAt < observed ? arrival.receivedAt : observed;
   const s = applyMessage(base, msg, t, config);
   s.seq = base.seq + 1;
   s.seen = addSeen(base.seen, msg.messageId, arrival.digest, config.dedupeWindow);

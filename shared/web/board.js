@@ -39,6 +39,7 @@
     view: null, // {kind: 'list'} or {kind: 'patient', id}
     hours: 72,
     flash: {},
+    listOffset: 0, // the list is shown a page at a time (LIST_PAGE patients): 2,000 stay usable
     nameAction: null, // what the name dialog does: {submit: function (by) -> promise}
     silenceFor: null, // {patientId} or {team: true}
     returnFocus: null,
@@ -103,7 +104,9 @@
   function teams(list) { return list.map(function (t) { return TEAM[t] || t; }).join(', '); }
   function condName(c) { return c === 'crs' ? 'CRS' : 'ICANS'; }
   function therapyName(t) { return t === 'car-t' ? 'CAR-T' : t === 'bispecific' ? 'bispecific' : t; }
-  function where(p) { return p.bed ? 'Bed ' + p.bed : 'No bed'; }
+  function where(p) { return p.wardAlert ? 'Ward ' + p.ward : p.bed ? 'Bed ' + p.bed : 'No bed'; }
+  // Who a page is about, in a sentence: a patient (bed and id), or a ward (a ward's "no data" alert).
+  function about(p) { return p.wardAlert ? 'ward ' + p.ward : where(p).toLowerCase() + ', patient ' + p.patientId; }
 
   // ------------------------------------------------------------------------------------------------------- DOM
   function h(tag, attrs, children) {
@@ -252,7 +255,7 @@
       li.appendChild(h('span', { class: 'next', text: ' Every level was paged ' + tp.loops + (tp.loops === 1 ? ' time' : ' times') + '. Call the team; a late acknowledgement is still recorded.' }));
     }
     if (tp.state === 'waiting' || tp.state === 'held' || tp.state === 'exhausted') {
-      var label = 'Acknowledge the ' + teamName(tp.team) + ' page: ' + groupTitle(g) + ', ' + where(p).toLowerCase() + ', patient ' + p.patientId;
+      var label = 'Acknowledge the ' + teamName(tp.team) + ' page: ' + groupTitle(g) + ', ' + about(p);
       li.appendChild(h('button', {
         type: 'button', class: 'ack primary', 'data-key': 'ack:' + tp.pageId, 'aria-label': label,
         onclick: function (e) { openAck(tp, g, p, e.currentTarget); }
@@ -357,12 +360,31 @@
       main.appendChild(h('div', { class: 'toolbar' }, [h('h2', { text: 'Patients' }), h('span', { class: 'counts', id: 'counts' }),
         h('button', { type: 'button', class: 'small', 'data-key': 'silence-team', onclick: function (e) { openSilence({ team: true }, e.currentTarget); } }, ['Silence a team…'])]));
       main.appendChild(h('section', { id: 'team-silences', 'aria-label': 'Team silences in force' }));
+      main.appendChild(h('section', { id: 'ward-alerts', 'aria-label': 'Ward alerts' }));
+      main.appendChild(h('nav', { class: 'list-pager', id: 'list-pager', 'aria-label': 'Pages of the patient list' }));
       ul = h('ul', { class: 'patients', id: 'patients' });
       main.appendChild(ul);
     }
-    var open = data.patients.reduce(function (n, p) { return n + p.waiting; }, 0);
-    document.getElementById('counts').textContent = data.patients.length + ' patient' + (data.patients.length === 1 ? '' : 's') +
+    // The list shrank under this page (discharges): show its last page.
+    if (data.patients.length === 0 && data.total > 0 && state.listOffset > 0) {
+      state.listOffset = Math.floor((data.total - 1) / LIST_PAGE) * LIST_PAGE;
+      scheduleRefresh(0);
+      return;
+    }
+    var open = data.waiting;
+    document.getElementById('counts').textContent = data.total + ' patient' + (data.total === 1 ? '' : 's') +
       ' · ' + open + ' page' + (open === 1 ? '' : 's') + ' waiting · sickest first';
+    keepFocus(function () { renderListPager(data); });
+    keepFocus(function () {
+      var box = document.getElementById('ward-alerts');
+      box.textContent = '';
+      if (!data.wards.length) return;
+      box.appendChild(h('ul', { class: 'list ward-alerts' }, data.wards.map(function (w) {
+        var p = { patientId: w.subject, ward: w.ward, wardAlert: true, bed: null };
+        return h('li', { class: 'ward-alert', 'data-ward': w.ward }, [h('h3', { text: 'Ward ' + w.ward }),
+          h('ul', { class: 'list' }, w.paging.map(function (g) { return groupItem(g, p); }))]);
+      })));
+    });
     keepFocus(function () {
       var box = document.getElementById('team-silences');
       box.textContent = '';
@@ -391,6 +413,20 @@
         ul.removeChild(document.getElementById('empty'));
       }
     });
+  }
+
+  var LIST_PAGE = 50;
+  function renderListPager(data) {
+    var nav = document.getElementById('list-pager');
+    nav.textContent = '';
+    if (data.total <= data.patients.length && data.offset === 0) return;
+    var first = data.offset + 1, last = data.offset + data.patients.length;
+    function go(offset) { return function () { state.listOffset = offset; refresh(); }; }
+    nav.appendChild(h('button', { type: 'button', class: 'small', 'data-key': 'list-prev', disabled: data.offset === 0 ? 'disabled' : null,
+      onclick: go(Math.max(0, data.offset - LIST_PAGE)) }, ['← Previous']));
+    nav.appendChild(h('span', { class: 'range', 'aria-live': 'polite', text: 'Patients ' + first + '–' + last + ' of ' + data.total }));
+    nav.appendChild(h('button', { type: 'button', class: 'small', 'data-key': 'list-next', disabled: last >= data.total ? 'disabled' : null,
+      onclick: go(data.offset + LIST_PAGE) }, ['Next →']));
   }
 
   var RANGES = [[6, '6 h'], [24, '24 h'], [72, '72 h'], [168, '7 days']];
@@ -506,7 +542,7 @@
   function openAck(tp, g, p, button) {
     openNameDialog({
       title: 'Acknowledge page',
-      summary: groupTitle(g) + ' for ' + where(p).toLowerCase() + ', patient ' + p.patientId + '. ' + cap(teamName(tp.team)) +
+      summary: groupTitle(g) + ' for ' + about(p) + '. ' + cap(teamName(tp.team)) +
         ' page, now with ' + tp.role + '. Acknowledging stops this team\u2019s escalation.',
       label: 'Your name (recorded with the time)',
       confirm: 'Acknowledge',
@@ -657,7 +693,8 @@
     if (inFlight) { again = true; return; }
     inFlight = true;
     var view = state.view = route();
-    var path = view.kind === 'patient' ? '/api/patients/' + encodeURIComponent(view.id) + '?hours=' + state.hours : '/api/patients';
+    var path = view.kind === 'patient' ? '/api/patients/' + encodeURIComponent(view.id) + '?hours=' + state.hours
+      : '/api/patients?offset=' + state.listOffset + '&limit=' + LIST_PAGE;
     api(path).then(function (r) {
       if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
       state.serverOffset = Date.parse(r.body.serverTime) - Date.now();

@@ -399,6 +399,7 @@ describe('functions', () => {
     expect(resources[idOf(synth.stack.ingest.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_QUEUE_URL: { Ref: idOf(synth.stack.queue) },
       CRS_TOKENS_TABLE: { Ref: idOf(synth.stack.tokensTable) },
+      CRS_STATE_TABLE: { Ref: idOf(synth.stack.stateTable) },
     });
     for (const f of [synth.stack.notify, synth.stack.escalate]) {
       expect(resources[idOf(f.fn)]!.Properties.Environment.Variables).toMatchObject({
@@ -452,11 +453,12 @@ describe('functions', () => {
 });
 
 describe('least privilege', () => {
-  it('gives ingest only a token lookup and sending to the queue', () => {
+  it('gives ingest only a token lookup, reading patients\' wards (for ward-scoped tokens) and sending to the queue', () => {
     expect(new Set(actions('ingest'))).toEqual(
-      new Set(['logs:CreateLogStream', 'logs:PutLogEvents', 'dynamodb:GetItem', 'sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*']),
+      new Set(['logs:CreateLogStream', 'logs:PutLogEvents', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*']),
     );
     expect(resourcesFor('ingest', 'dynamodb:GetItem')).toEqual([getAtt(synth.stack.tokensTable)]);
+    expect(resourcesFor('ingest', 'dynamodb:BatchGetItem')).toEqual([getAtt(synth.stack.stateTable)]);
     expect(resourcesFor('ingest', 'sqs:SendMessage')).toEqual([getAtt(synth.stack.queue)]);
   });
 

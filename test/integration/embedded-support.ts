@@ -6,7 +6,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CRS_BIN = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
-export const INGEST_TOKEN = 'integration-test-token';
+export const INGEST_TOKEN = 'integration-test-token-of-32-characters';
 
 export interface ServeProcess {
   child: ChildProcess;

@@ -8,7 +8,7 @@ import type { AwsHostHealth } from '#hosts/aws-emulator/host.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CRS_BIN = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
-export const INGEST_TOKEN = 'aws-integration-token';
+export const INGEST_TOKEN = 'aws-integration-token-of-32-characters';
 
 export interface Resources {
   prefix: string;

@@ -1,6 +1,7 @@
 // In-memory fakes of the ports, with the semantics the real adapters promise: the queue drops a messageId its
 // patient already queued (SQS FIFO deduplication), the state store checks the version, the ledger marks once.
 // Each counts its calls, and each can be told to fail, so handler tests can exercise failures and retries.
+import type { TokenScope } from '#app/scope.ts';
 import type { Notification } from '#domain/page.ts';
 import type { PatientState } from '#domain/state.ts';
 import {
@@ -91,6 +92,16 @@ export class MemoryTokenStore implements TokenStore {
     const t = this.tokens.find((x) => x.tokenId === tokenId && !x.revokedAt);
     if (!t) return false;
     t.revokedAt = at;
+    return true;
+  }
+
+  async setScope(tokenId: string, scope: TokenScope): Promise<boolean> {
+    const t = this.tokens.find((x) => x.tokenId === tokenId && !x.revokedAt);
+    if (!t) return false;
+    delete t.kind;
+    delete t.wards;
+    delete t.patients;
+    Object.assign(t, scope);
     return true;
   }
 

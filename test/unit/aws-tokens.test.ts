@@ -42,7 +42,14 @@ beforeEach(() => {
   ddb.on(UpdateItemCommand).callsFake((input) => {
     const item = tableOf(input.TableName).get(input.Key.tokenHash.S);
     if (!item || item.revokedAt) throw conditionFailed();
-    item.revokedAt = input.ExpressionAttributeValues[':at'];
+    // The two updates the adapter makes: SET revokedAt = :at, or SET #kind = :kind, ... REMOVE #wards, ...
+    const names = (input.ExpressionAttributeNames ?? {}) as Record<string, string>;
+    const [, set = '', remove = ''] = /^(?:SET (.*?))?\s*(?:REMOVE (.*))?$/.exec(input.UpdateExpression ?? '')!;
+    for (const pair of set.split(',').filter(Boolean)) {
+      const [lhs, rhs] = pair.split('=').map((x: string) => x.trim()) as [string, string];
+      item[names[lhs] ?? lhs] = input.ExpressionAttributeValues[rhs];
+    }
+    for (const n of remove.split(',').filter(Boolean)) delete item[names[n.trim()] ?? n.trim()];
     return {};
   });
   // Two pages, to check that list() follows LastEvaluatedKey.
@@ -91,7 +98,7 @@ describe('crs token --backend aws', () => {
   };
 
   it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {
-    const issued = await run(['issue', '--device', 'gw-icu4', '--json']);
+    const issued = await run(['issue', '--device', 'gw-icu4', '--kind', 'monitor', '--ward', 'ICU4', '--json']);
     expect(issued.code).toBe(0);
     const { token, tokenId, deviceId } = JSON.parse(issued.out) as { token: string; tokenId: string; deviceId: string };
     expect(deviceId).toBe('gw-icu4');
@@ -100,10 +107,19 @@ describe('crs token --backend aws', () => {
     expect(stored).toContain(hashToken(token));
 
     const store = new DynamoTokenStore(client(), 'tokens');
-    expect(await authenticate(`Bearer ${token}`, store)).toEqual({ ok: true, deviceId: 'gw-icu4' });
+    expect(await authenticate(`Bearer ${token}`, store)).toEqual({ ok: true, deviceId: 'gw-icu4', principal: { deviceId: 'gw-icu4', role: 'monitor', wards: ['ICU4'] } });
 
     const listed = await run(['list', '--json']);
-    expect(JSON.parse(listed.out)).toEqual([{ tokenId, deviceId: 'gw-icu4', createdAt: '2026-01-10T08:00:00.000Z', revokedAt: null }]);
+    expect(JSON.parse(listed.out)).toEqual([
+      { tokenId, deviceId: 'gw-icu4', kind: 'monitor', wards: ['ICU4'], patients: [], createdAt: '2026-01-10T08:00:00.000Z', revokedAt: null },
+    ]);
+
+    // The scope changes in place (the device keeps its token), and takes effect at the next request.
+    expect((await run(['scope', tokenId, '--kind', 'ehr', '--patient', 'P-1'])).out).toContain('ehr; patients P-1');
+    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({ ok: true, principal: { role: 'ehr', patients: ['P-1'] } });
+    expect((await run(['scope', tokenId, '--kind', 'pump'])).code).toBe(0);
+    expect((await authenticate(`Bearer ${token}`, store)) as { principal: unknown }).toMatchObject({ principal: { deviceId: 'gw-icu4', role: 'pump' } });
+    expect(((await authenticate(`Bearer ${token}`, store)) as { principal: object }).principal).not.toHaveProperty('patients');
     expect(listed.out).not.toContain(hashToken(token));
 
     expect((await run(['revoke', tokenId])).code).toBe(0);
@@ -114,7 +130,7 @@ describe('crs token --backend aws', () => {
   });
 
   it('prints the token with a warning that it cannot be shown again, and lists in a table', async () => {
-    const issued = await run(['issue', '--device', 'pump-7', '--table', 'tokens']);
+    const issued = await run(['issue', '--device', 'pump-7', '--kind', 'pump', '--table', 'tokens']);
     expect(issued.out).toMatch(/^token: {4}crs_/);
     expect(issued.out).toMatch(/cannot be shown again/);
     expect(issued.out).toContain('hash in:  DynamoDB table tokens');
@@ -124,7 +140,19 @@ describe('crs token --backend aws', () => {
   });
 
   it('refuses bad usage with exit status 2 and the usage text', async () => {
-    for (const argv of [['issue'], ['issue', '--device', 'has space'], ['revoke'], ['rotate'], [], ['list', '--bogus']]) {
+    for (const argv of [
+      ['issue'],
+      ['issue', '--device', 'has space', '--kind', 'pump'],
+      ['issue', '--device', 'pump-1'],
+      ['issue', '--device', 'pump-1', '--kind', 'toaster'],
+      ['issue', '--device', 'pump-1', '--kind', 'pump', '--patient', 'bad id'],
+      ['scope', 'some-id'],
+      ['revoke'],
+      ['revoke', 'x', '--kind', 'pump'],
+      ['rotate'],
+      [],
+      ['list', '--bogus'],
+    ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.err).toMatch(/usage:/);

@@ -20,7 +20,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedd
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
-const TOKEN = 'local-test-token';
+const TOKEN = 'local-test-token-of-at-least-32-chars';
 // The messages are from January 2026: no stale-feed alert here (they are tested in embedded-paging-http.test.ts).
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
@@ -114,8 +114,14 @@ describe('ingest over HTTP', () => {
   });
 
   it('accepts a batch, and a device token from the token table until it is revoked', async () => {
+    // A token issued before scopes (no kind) may not set therapy, infusion, weight or thresholds: 403, nothing taken.
     const { token, record } = issueToken('monitor-12', new Date());
     await server.tokens.put(record);
+    const legacy = await post('/v1/messages/batch', escalation('P2'), { authorization: `Bearer ${token}` });
+    expect(legacy.status).toBe(403);
+    expect(((await legacy.json()) as { error: string }).error).toMatch(/^not allowed for this device token: message \[0\] enrolment.therapy: .*crs token scope TOKEN_ID --kind ehr/);
+    // Given a kind in place, the same token sends it.
+    await server.tokens.setScope(record.tokenId, { kind: 'ehr' });
     const batch = await post('/v1/messages/batch', escalation('P2'), { authorization: `Bearer ${token}` });
     expect(batch.status).toBe(202);
     expect(await batch.json()).toMatchObject({ accepted: 3 });
@@ -199,7 +205,15 @@ describe('the board API', () => {
 
     expect((await ack(icuPage, { by: '   ' })).status).toBe(400);
     expect((await ack(icuPage, { by: 'x'.repeat(81) })).status).toBe(400);
-    expect((await ack(icuPage, { by: 'Dr Ada' }, { origin: 'https://evil.example' })).status).toBe(403);
+    // The browser's cookie from another site (or with no Origin) is refused; the key as a bearer is a script's.
+    const viaCookie = (origin?: string) =>
+      fetch(`${server.url}/api/pages/${encodeURIComponent(icuPage)}/ack`, {
+        method: 'POST',
+        headers: { cookie: `crs_board=${boardKey()}`, 'content-type': 'application/json', ...(origin ? { origin } : {}) },
+        body: JSON.stringify({ by: 'Dr Ada' }),
+      });
+    expect((await viaCookie('https://evil.example')).status).toBe(403);
+    expect((await viaCookie()).status).toBe(403);
     const before = Date.now();
     const ok = await ack(icuPage, { by: '  Dr   Ada ' });
     expect(ok.status).toBe(200);

@@ -18,7 +18,7 @@ import { resolveConfig } from '#domain/config.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
-const TOKEN = 'lanes-test-token';
+const TOKEN = 'lanes-test-token-of-at-least-32-chars';
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9, deliveryAlertMinutes: 0.05 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 const CONFIG = resolved.config;

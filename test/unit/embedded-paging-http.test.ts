@@ -1,20 +1,20 @@
 // Pages that get answered, through `crs serve`'s HTTP routes (in process, the server's clock under the test's
 // control so that 5- and 15-minute ladders take no time): a ladder that climbs and stops at the first
-// acknowledgement, links (GET never acknowledges; forged and expired tokens refused and audited), the API, a higher
+// acknowledgement, links (GET never acknowledges; forged tokens refused into the security log, expired ones audited), the API, a higher
 // grade that re-pages, a de-escalation that cancels, stale-feed and low-SpO2 alerts, silences, the audit export.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import type { AuditEvent } from '#ports';
-import type { PageEvent } from '#domain/page-event.ts';
+import type { AuditEvent, SecurityEvent } from '#ports';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
+import type { PageEvent } from '#domain/page-event.ts';
 
-const TOKEN = 'local-test-token';
+const TOKEN = 'local-test-token-of-at-least-32-chars';
 const MIN = 60_000;
 let dir: string;
 let server: EmbeddedServer;
@@ -186,7 +186,7 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
   });
 
-  it('refuses a forged or altered link with 403, and audits the refusal', async () => {
+  it('refuses a forged or altered link with 403, and records it in the security log, never in a patient\'s trail', async () => {
     server = await start();
     const p = await paged();
     const token = p.ackUrl!.split('/ack/')[1]!;
@@ -206,13 +206,18 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect((await apiAck('v1.nonsense')).status).toBe(403);
     expect((await apiAck(noSuchPage)).status).toBe(403);
     expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
-    const refusals = (await auditOf('P1')).filter((e) => e.type === 'acknowledgement-refused');
-    expect(refusals.map((e) => [e.details.reason, e.details.by, e.details.pageId])).toEqual([
-      ['forged', 'Mallory', p.pageId],
-      ['forged', 'Mallory', p.pageId],
+    // A forged link vouches for nothing: what it claimed goes to the security log (with the client's address), and
+    // no patient's trail holds a line an attacker wrote.
+    expect((await auditOf('P1')).filter((e) => e.type === 'acknowledgement-refused')).toEqual([]);
+    expect(await auditOf('unknown')).toEqual([]);
+    const logged = readFileSync(join(dir, 'security.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SecurityEvent);
+    expect(logged.map((e) => [e.event, e.reason, e.claimed.by, e.claimed.pageId, e.claimed.role, e.client])).toEqual([
+      ['acknowledge-link-refused', 'forged', 'Mallory', p.pageId, 'hematology fellow', '127.0.0.1'],
+      ['acknowledge-link-refused', 'forged', 'Mallory', p.pageId, 'hematology consultant', '127.0.0.1'],
+      ['acknowledge-link-refused', 'malformed', 'Mallory', null, null, '127.0.0.1'],
+      ['acknowledge-link-refused', 'forged', 'Mallory', `${p.notificationId}|icu`, 'hematology fellow', '127.0.0.1'],
     ]);
-    // Tokens naming no page we know are audited too, under no patient.
-    expect((await auditOf('unknown')).map((e) => e.details.reason)).toEqual(['malformed', 'forged']);
+    expect(statSync(join(dir, 'security.log')).mode & 0o777).toBe(0o600);
   });
 
   it('refuses an expired link with 403 and audits it; a valid one acknowledges through the API, once', async () => {

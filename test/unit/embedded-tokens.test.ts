@@ -40,7 +40,7 @@ const post = (token: string, patientId: string) =>
 
 describe('crs token (embedded)', () => {
   it('issues a token the running server accepts at once, lists it, and revokes it so that the device gets 403', async () => {
-    const issued = await run(['issue', '--device', 'monitor-12', '--data', dir]);
+    const issued = await run(['issue', '--device', 'monitor-12', '--kind', 'ehr', '--data', dir]);
     expect(issued.code).toBe(0);
     const token = issued.out.match(/^token: {4}(\S+)$/m)![1]!;
     const tokenId = issued.out.match(/^tokenId: {2}(\S+)$/m)![1]!;
@@ -49,7 +49,7 @@ describe('crs token (embedded)', () => {
     expect((await post(token, 'P-1')).status).toBe(202);
 
     const listed = await run(['list', '--json', '--data', dir]);
-    expect(JSON.parse(listed.out)).toEqual([{ tokenId, deviceId: 'monitor-12', createdAt: expect.any(String), revokedAt: null }]);
+    expect(JSON.parse(listed.out)).toEqual([{ tokenId, deviceId: 'monitor-12', kind: 'ehr', wards: [], patients: [], createdAt: expect.any(String), revokedAt: null }]);
     expect(listed.out).not.toContain(token);
 
     expect((await run(['revoke', tokenId, '--data', dir])).code).toBe(0);
@@ -62,7 +62,7 @@ describe('crs token (embedded)', () => {
   it('refuses a directory with no crs database (creating none) and options of the other backend', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'crs-tokens-empty-'));
     try {
-      const r = await run(['issue', '--device', 'gw-1', '--data', empty]);
+      const r = await run(['issue', '--device', 'gw-1', '--kind', 'monitor', '--data', empty]);
       expect(r.code).toBe(2);
       expect(r.err).toContain(`no crs database in ${empty}: start crs serve once`);
       expect(r.err).toContain('--backend aws');

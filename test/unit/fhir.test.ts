@@ -17,7 +17,7 @@ let token: string;
 beforeEach(async () => {
   queue = new MemoryQueue();
   tokens = new MemoryTokenStore();
-  const issued = issueToken('ehr-epic', new Date(NOW));
+  const issued = issueToken('ehr-epic', new Date(NOW), { kind: 'ehr' });
   token = issued.token;
   await tokens.put(issued.record);
 });

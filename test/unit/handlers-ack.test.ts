@@ -1,15 +1,17 @@
 // The ack Lambda with the real pager over in-memory stores, as API Gateway calls it: the link's GET shows the page
 // and a form and never acknowledges; its POST acknowledges with the name typed; POST /v1/acks does the same for
-// apps; a forged, altered or expired token is refused with 403 and the refusal is audited; the log has ids only.
+// apps; a forged, altered or expired token is refused with 403: an expired one audited in the patient's trail, a
+// forged or altered one recorded as a security event with the client's address (never in the trail); the log has
+// ids only.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signAck, verifyAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';
-import type { PageMessage } from '#ports';
-import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
-import { captureOutput, httpEvent, quiet } from '#test/support/lambda-events.ts';
+import type { PageMessage, SecurityEvent } from '#ports';
+import { pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
 
 type HandlerModule = typeof import('#functions/ack/handler.ts');
 let mod: HandlerModule;
@@ -26,6 +28,7 @@ let now = T;
 let pages: MemoryPageStore;
 let audit: MemoryAuditLog;
 let sent: PageMessage[];
+let security: SecurityEvent[];
 let pager: Pager;
 
 beforeEach(async () => {
@@ -33,7 +36,16 @@ beforeEach(async () => {
   pages = new MemoryPageStore();
   audit = new MemoryAuditLog();
   sent = [];
-  pager = new Pager({ pages, sender: { send: async (m) => void sent.push(m) }, audit, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://api.example/ack/' });
+  security = [];
+  pager = new Pager({
+    pages,
+    sender: { send: async (m) => void sent.push(m) },
+    audit,
+    config: DEFAULT_PAGING,
+    ackSecret: secret,
+    ackBaseUrl: 'https://api.example/ack/',
+    security: { record: async (e) => void security.push(e) },
+  });
   await pager.onNotification({ notificationId: 'crs|P-1|m3', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['icu'], summary: 'PROVISIONAL CRS grade 3, patient P-1, bed H4-1' }, T);
 });
 
@@ -89,7 +101,7 @@ describe('ack handler', () => {
     ['forged', () => signAck(randomBytes(32), { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: T + 3_600_000 })],
     ['altered', () => token().split('.').map((part, i) => (i === 2 ? Buffer.from('ICU consultant').toString('base64url') : part)).join('.')],
     ['expired', () => signAck(secret, { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: T + 60_000 })],
-  ])('refuses a %s link with 403, on the page and the API, and audits each refusal', async (kind, make) => {
+  ])('refuses a %s link with 403, on the page and the API, and records each refusal', async (kind, make) => {
     now = T + 120_000;
     const t = make();
     const page = await link('POST', t, 'by=Mallory');
@@ -101,8 +113,17 @@ describe('ack handler', () => {
     expect((await link('GET', t)).statusCode).toBe(403);
     expect(await status()).toBe('open');
     const refusals = audit.events.filter((e) => e.type === 'acknowledgement-refused');
-    expect(refusals).toHaveLength(2); // the POSTs; a GET records nothing
-    expect(refusals[0]).toMatchObject({ patientId: 'P-1', details: { reason: kind === 'altered' ? 'forged' : kind, by: 'Mallory', pageId: 'crs|P-1|m3|icu' } });
+    if (kind === 'expired') {
+      // Genuine (signed by us), answered late: the patient's trail says so.
+      expect(refusals).toHaveLength(2); // the POSTs; a GET records nothing
+      expect(refusals[0]).toMatchObject({ patientId: 'P-1', details: { reason: 'expired', by: 'Mallory', pageId: 'crs|P-1|m3|icu' } });
+      expect(security).toEqual([]);
+    } else {
+      // Vouched for by nobody: the security log, with the client's address and what the token claimed.
+      expect(refusals).toEqual([]);
+      expect(security).toHaveLength(2);
+      expect(security[0]).toMatchObject({ event: 'acknowledge-link-refused', reason: 'forged', client: '198.51.100.7', claimed: { pageId: 'crs|P-1|m3|icu', by: 'Mallory' } });
+    }
   });
 
   it('acknowledges through POST /v1/acks and says who and when', async () => {
@@ -150,5 +171,20 @@ describe('ack handler', () => {
     const { out } = await captureOutput(() => api({ token: token(), by: 'Dr Unique Name' }));
     expect(out).toContain('crs|P-1|m3|icu');
     expect(out).not.toContain('Unique');
+  });
+});
+
+describe("the ack function's security log", () => {
+  it('is its log (WARN "security", with the claims) and counts forged links toward AckLinksRefused like audited refusals', async () => {
+    const t = telemetry('ack-security-test');
+    const { onSecurity, onAudit } = pagingMetrics(t);
+    const { out } = await captureOutput(async () => {
+      onSecurity({ at: '2026-11-26T10:00:00Z', event: 'acknowledge-link-refused', reason: 'forged', client: '198.51.100.7', claimed: { pageId: 'crs|P-1|m3|icu', by: 'Mallory' } });
+      onAudit({ type: 'acknowledgement-refused', details: { reason: 'expired' } });
+      t.metrics.publishStoredMetrics();
+    });
+    const warn = out.split('\n').filter((l) => l.includes('"message":"security"')).map((l) => JSON.parse(l) as { level: string; reason: string; claimed: { by: string } });
+    expect(warn).toMatchObject([{ level: 'WARN', reason: 'forged', claimed: { by: 'Mallory' } }]);
+    expect(metricSum(out, 'AcknowledgementsRefused')).toBe(2);
   });
 });

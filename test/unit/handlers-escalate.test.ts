@@ -20,6 +20,7 @@ import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, quiet, sqsEvent } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
+import { sweepFakes } from '#test/support/sweep.ts';
 
 const sqs = mockClient(SQSClient);
 const T = Date.parse('2026-11-26T10:00:00Z');
@@ -189,26 +190,9 @@ describe('stale-feed sweep', () => {
   let states: Map<string, PatientState>;
   let alerts: AlertInput[];
   let inForce: Map<string, { alertId: string; since: number }>;
-  const deps = (): SweepDeps => ({
-    states: {
-      feeds: async function* () {
-        for (const [patientId, s] of states) yield { patientId, since: s.lastMonitorAt ?? 0 };
-      },
-      load: async (id: string) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
-    },
-    pages: {
-      staleFeedAlerts: async () => new Map(inForce),
-      setStaleFeedAlert: async (p, alertId, since) => void inForce.set(p, { alertId, since }),
-      clearStaleFeedAlert: async (p) => void inForce.delete(p),
-    },
-    pager: { onAlert: async (a: AlertInput) => void alerts.push(a) },
-    config: DEFAULT_PAGING,
-    timeZone: 'UTC',
-  });
+  let deps: () => SweepDeps;
   beforeEach(() => {
-    states = new Map();
-    alerts = [];
-    inForce = new Map();
+    ({ states, alerts, inForce, deps } = sweepFakes());
   });
 
   it('raises the alert once when the monitor has been quiet 15 minutes, and clears it once when data resumes', async () => {

@@ -17,6 +17,7 @@ let live: Telemetry;
 beforeAll(async () => {
   process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
   process.env.CRS_TOKENS_TABLE = 'tokens';
+  process.env.CRS_STATE_TABLE = 'state';
   process.env.AWS_REGION = 'eu-west-1';
   mod = await import('#functions/ingest/handler.ts');
   live = telemetry('ingest');
@@ -29,7 +30,7 @@ let token: string;
 beforeEach(async () => {
   queue = new MemoryQueue();
   tokens = new MemoryTokenStore();
-  const issued = issueToken('gw-icu4', new Date(NOW));
+  const issued = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
   token = issued.token;
   await tokens.put(issued.record);
 });

@@ -15,6 +15,7 @@ beforeAll(async () => {
   // The module wires its AWS adapters from the environment at cold start (no network until a call).
   process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
   process.env.CRS_TOKENS_TABLE = 'tokens';
+  process.env.CRS_STATE_TABLE = 'state';
   process.env.AWS_REGION = 'eu-west-1';
   mod = await import('#functions/ingest/handler.ts');
   live = telemetry('ingest');
@@ -29,7 +30,7 @@ let revokedToken: string;
 beforeEach(async () => {
   queue = new MemoryQueue();
   tokens = new MemoryTokenStore();
-  const issued = issueToken('gw-icu4', new Date(NOW));
+  const issued = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
   token = issued.token;
   await tokens.put(issued.record);
   const old = issueToken('gw-old', new Date(NOW));
@@ -116,6 +117,38 @@ describe('ingest handler', () => {
     expect(again.statusCode).toBe(first.statusCode);
     expect(again.body).toBe(first.body);
     expect(queue.messages).toHaveLength(1);
+  });
+
+  it('applies the token\'s scope as the embedded server does: a pump claiming the EHR is refused (403, counted), a ward token reads wards', async () => {
+    const pump = issueToken('pump-3', new Date(NOW), { kind: 'pump' });
+    await tokens.put(pump.record);
+    const claim = { ...msg('P-12', 0, { enrolment: { hypotension: { systolicBelow: 20, mapBelow: 10 } } }), source: { deviceId: 'ehr', kind: 'ehr' as const } };
+    const { out } = await captureOutput(async () => {
+      const res = await handler()(httpEvent({ headers: { authorization: `Bearer ${pump.token}` }, body: JSON.stringify(claim) }));
+      expect(res.statusCode).toBe(403);
+      expect(JSON.parse(res.body!).errors).toEqual([
+        'source.kind: "ehr" is not allowed for a pump token (it sends source.kind "pump")',
+        'enrolment: a pump token may not send enrolment (it sends vasopressors, medications)',
+      ]);
+    });
+    expect(metricSum(out, 'AuthFailures')).toBe(1);
+    expect(queue.calls).toBe(0);
+
+    // Wards come from the state table (DynamoPatientDirectory); here a directory that knows P-13 in ward ICU.
+    const ward = issueToken('gw-h4', new Date(NOW), { kind: 'monitor', wards: ['H4'] });
+    await tokens.put(ward.record);
+    const looked: string[][] = [];
+    const patients = { lookup: async (ids: readonly string[]) => (looked.push([...ids]), new Map([['P-13', { known: true, ward: 'ICU' }]])) };
+    const scoped = quiet(mod.createIngestHandler({ queue, tokens, now: () => NOW, patients, ...live }));
+    const refused = await scoped(httpEvent({ headers: { authorization: `Bearer ${ward.token}` }, body: JSON.stringify(msg('P-13', 0, { vitals: { heartRate: 90 } })) }));
+    expect(refused.statusCode).toBe(403);
+    expect(JSON.parse(refused.body!).error).toMatch(/patient P-13 is in ward ICU, outside this token's wards \(H4\)/);
+    const placed = await scoped(httpEvent({ headers: { authorization: `Bearer ${ward.token}` }, body: JSON.stringify(msg('P-14', 0, { enrolment: { ward: 'H4' }, vitals: { heartRate: 90 } })) }));
+    expect(placed.statusCode).toBe(202);
+    expect(queue.messages.map((q) => [q.message.patientId, q.sender])).toEqual([['P-14', 'gw-h4']]);
+    // An unscoped token needs no lookup at all.
+    await scoped(httpEvent({ headers: auth(), body: JSON.stringify(msg('P-15', 0, { vitals: { heartRate: 90 } })) }));
+    expect(looked).toEqual([['P-13'], ['P-14']]);
   });
 
   it('logs ids and statuses only: no values, no bed, no error texts that echo values', async () => {

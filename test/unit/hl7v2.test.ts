@@ -69,7 +69,7 @@ describe('PCD-01 translation', () => {
     const queue = new MemoryQueue();
     const bad = withLine(1, `PID|||Zebedee Quigglesworth^^^HOSP^MR||${NAME}`); // a name typed into PID-3 too (refused, not echoed)
     for (const text of [PCD01, bad, garbled, withLine(11, 'OBX|8|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.4.1.1|94||||||R')]) {
-      const a = await ingestHl7(text, 'gw', { queue, now: () => NOW });
+      const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
       const everything = JSON.stringify([a, queue.messages]);
       expect(everything).not.toMatch(/Zebedee|Quigglesworth/);
     }
@@ -99,7 +99,7 @@ describe('PCD-01 translation', () => {
 
     // 101.3 "Cel": the contract's own range check refuses it, reported at its OBX, and the other vitals are kept.
     const queue = new MemoryQueue();
-    const a = await ingestHl7(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|Cel^^UCUM|||||R|||20260110080000+0000'), 'gw', { queue, now: () => NOW });
+    const a = await ingestHl7(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|Cel^^UCUM|||||R|||20260110080000+0000'), { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
     expect(a.code).toBe('AE');
     expect(a.status).toBe(202);
     expect(a.ack).toContain('ERR||OBX^9^5^1|102^Data type error^HL70357|E||||vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)');
@@ -171,7 +171,7 @@ describe('PCD-01 translation', () => {
       [`${PCD01}\r${PCD01}`, 'ERR||MSH^2|100^Segment sequence error^HL70357|E||||a second MSH: send one message per frame'],
     ];
     for (const [text, err] of cases) {
-      const a = await ingestHl7(text, 'gw', { queue, now: () => NOW });
+      const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
       expect([a.code, a.status]).toEqual(['AR', 400]);
       expect(a.ack.split('\r')[2]).toContain(err);
     }
@@ -180,12 +180,12 @@ describe('PCD-01 translation', () => {
 
   it('answers AA only after the queue committed, echoing MSH-10 and swapping the addresses; AR when the queue is down', async () => {
     const queue = new MemoryQueue();
-    const a = await ingestHl7(PCD01, 'gw', { queue, now: () => NOW });
+    const a = await ingestHl7(PCD01, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
     expect([a.code, a.status, a.messageIds.length, queue.messages.length]).toEqual(['AA', 202, 2, 2]);
     expect(a.ack.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|GW-ICU4\^0012345678ABCDEF\^EUI-64\|ICU4\|20260110090000\+0000\|\|ACK\^R01\^ACK\|/);
     expect(readAck(a.ack)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
     queue.failWith = new Error('disk full');
-    const down = await ingestHl7(PCD01, 'gw', { queue, now: () => NOW });
+    const down = await ingestHl7(PCD01, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
     expect([down.code, down.status]).toEqual(['AR', 503]);
     expect(down.ack).toContain('207^Application internal error^HL70357');
   });
@@ -199,7 +199,7 @@ describe('PCD-01 translation', () => {
     const anything = fc.oneof(fc.string(), fc.string().map((s) => `MSH|^~\\&|${s}`), mutated, fc.constantFrom(...lines).map((l) => `${lines[0]}\r${l}`));
     await fc.assert(
       fc.asyncProperty(anything, async (text) => {
-        const a = await ingestHl7(text, 'gw', { queue, now: () => NOW });
+        const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
         expect(['AA', 'AE', 'AR']).toContain(a.code);
         expect(readAck(a.ack)?.code).toBe(a.code);
         if (a.code !== 'AA') expect(a.ack).toMatch(/\rERR\|\|[A-Z][A-Z0-9]{2}\^\d+/);

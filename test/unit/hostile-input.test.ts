@@ -18,7 +18,7 @@ import { quiet } from '#test/support/lambda-events.ts';
 import { msg } from '#test/support/messages.ts';
 import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
-const TOKEN = 'hostile-test-token';
+const TOKEN = 'hostile-test-token-of-at-least-32-chars';
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 
 /** A value nested `depth` deep, as text: arrays, objects, or both. */
@@ -80,6 +80,7 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     embedded = await startEmbeddedServer({ dataDir: dir, config: DEFAULT_CONFIG, port: 0, localToken: TOKEN, pageStream: new PassThrough(), log: () => undefined, now: () => NOW });
     process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
     process.env.CRS_TOKENS_TABLE = 'tokens';
+    process.env.CRS_STATE_TABLE = 'state';
     process.env.AWS_REGION ??= 'eu-west-1';
     const { createIngestHandler } = await import('#functions/ingest/handler.ts');
     const tokens = new MemoryTokenStore();

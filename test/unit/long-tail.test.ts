@@ -66,13 +66,15 @@ describe('the long tail through gradePatient, SQLite', () => {
   });
 });
 
+const LOCAL_TOKEN = 'long-tail-test-token-of-32-characters';
+
 describe('a reused id on crs serve', () => {
   it('is said on standard error by id only and counted in /api/health', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-tail-serve-'));
     const logs: string[] = [];
-    const server = await startEmbeddedServer({ dataDir: dir, config: CONFIG, port: 0, localToken: 't', pageStream: new PassThrough(), log: (l) => logs.push(l) });
+    const server = await startEmbeddedServer({ dataDir: dir, config: CONFIG, port: 0, localToken: LOCAL_TOKEN, pageStream: new PassThrough(), log: (l) => logs.push(l) });
     try {
-      const post = (m: DeviceMessage) => fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: JSON.stringify(m) });
+      const post = (m: DeviceMessage) => fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${LOCAL_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(m) });
       for (const m of [enrol('P-9', -60), msg('P-9', 1, { neuro: { iceScore: 8 } }, 'dup'), msg('P-9', 2, { neuro: { iceScore: 3 } }, 'dup')]) expect((await post(m)).status).toBe(202);
       const key = new URL(server.boardUrl).searchParams.get('key')!;
       for (let i = 0; i < 200 && !logs.some((l) => l.includes('reused')); i++) await new Promise((r) => setTimeout(r, 10));

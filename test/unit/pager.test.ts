@@ -5,7 +5,7 @@ import { signAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
 import { Pager, REFUSED_SENDS, SendDeferred } from '#app/pager.ts';
 import { DEFAULT_PAGING, type PageableNotification } from '#domain/paging.ts';
-import { RecordRefused, type PageMessage, type PageSender, type ParkedSend } from '#ports';
+import { RecordRefused, type PageMessage, type PageSender, type ParkedSend, type SecurityEvent } from '#ports';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -40,8 +40,9 @@ function setup() {
   const pages = new MemoryPageStore();
   const audit = new MemoryAuditLog();
   const phone = new Phone();
-  const pager = new Pager({ pages, sender: phone, audit, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://crs.example/ack/' });
-  return { pages, audit, phone, pager };
+  const security: SecurityEvent[] = [];
+  const pager = new Pager({ pages, sender: phone, audit, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://crs.example/ack/', security: { record: async (e) => void security.push(e) } });
+  return { pages, audit, phone, pager, security };
 }
 
 describe('the pager', () => {
@@ -115,14 +116,19 @@ describe('the pager', () => {
     ['forged', () => signAck(randomBytes(32), { pageId: 'crs|P-1|m3|hematology', role: 'x', expiresAt: min(60) }), min(1)],
     ['expired', () => signAck(secret, { pageId: 'crs|P-1|m3|hematology', role: 'x', expiresAt: min(5) }), min(6)],
     ['malformed', () => 'v1.garbage', min(1)],
-  ])('refuses a %s link and audits the refusal', async (reason, token, at) => {
-    const { pager, pages, audit } = setup();
+  ])('refuses a %s link: an expired one in the patient\'s trail, the others in the security log', async (reason, token, at) => {
+    const { pager, pages, audit, security } = setup();
     await pager.onNotification(grade3, T);
-    expect(await pager.acknowledgeLink(token(), 'Mallory', at)).toEqual({ ok: false, code: `link-${reason}`, reason: `acknowledge link ${reason}` });
+    expect(await pager.acknowledgeLink(token(), 'Mallory', at, '203.0.113.9')).toEqual({ ok: false, code: `link-${reason}`, reason: `acknowledge link ${reason}` });
     expect((await pages.get('crs|P-1|m3|hematology'))!.status).toBe('open');
-    const refusal = audit.events.find((e) => e.type === 'acknowledgement-refused')!;
-    expect(refusal).toMatchObject({ details: { reason, by: 'Mallory' } });
-    if (reason !== 'malformed') expect(refusal.patientId).toBe('P-1');
+    const refusal = audit.events.find((e) => e.type === 'acknowledgement-refused');
+    if (reason === 'expired') {
+      expect(refusal).toMatchObject({ patientId: 'P-1', details: { reason, by: 'Mallory' } });
+      expect(security).toEqual([]);
+    } else {
+      expect(refusal).toBeUndefined();
+      expect(security).toEqual([expect.objectContaining({ event: 'acknowledge-link-refused', reason, client: '203.0.113.9', claimed: expect.objectContaining({ by: 'Mallory' }) })]);
+    }
   });
 
   it('a silence holds a low grade until it ends; ending it early releases the page', async () => {

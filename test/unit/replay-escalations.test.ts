@@ -110,4 +110,12 @@ describe('replay --escalations', () => {
     const cli = replayCli(['-'], [enrol(), m('10:00', { vitals: { temperatureC: 39 } })].join('\n'));
     expect(cli.events.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification']);
   });
+
+  it('pages a ward once when three of its monitors go quiet together, as the servers do', async () => {
+    const patient = (id: string, ward: string) =>
+      JSON.stringify({ messageId: `w-${id}`, patientId: id, observedAt: at('10:00'), source: { deviceId: 'ehr', kind: 'ehr' }, enrolment: { therapy: 'car-t', infusedAt: '2026-11-25T09:00:00Z', weightKg: 70, bed: id, ward } });
+    const events = await run([patient('W-1', 'H4'), patient('W-2', 'H4'), patient('W-3', 'H4'), patient('X-1', 'H5')], '10:20');
+    const opened = events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at.slice(11, 16)} ${e.patientId}: ${e.text.split(':')[0]}`] : []));
+    expect(opened).toEqual(['10:15 ward H4: alert page opened for bedside', '10:15 X-1: alert page opened for bedside']);
+  });
 });

@@ -10,6 +10,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { isDeviceKind, type TokenScope } from '#app/scope.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { TOKENS_TABLE as T } from './table-layout.ts';
 
@@ -24,7 +25,20 @@ function fromItem(item: Record<string, AttributeValue>): DeviceToken {
     createdAt: item.createdAt?.S ?? '',
   };
   if (item.revokedAt?.S) token.revokedAt = item.revokedAt.S;
+  if (item.kind?.S && isDeviceKind(item.kind.S)) token.kind = item.kind.S;
+  const list = (a: AttributeValue | undefined) => (a?.L ?? []).flatMap((v) => (v.S !== undefined ? [v.S] : []));
+  if (item.wards?.L?.length) token.wards = list(item.wards);
+  if (item.patients?.L?.length) token.patients = list(item.patients);
   return token;
+}
+
+/** A token's scope as item attributes (absent: no kind, every ward, every patient). */
+function scopeAttributes(scope: TokenScope): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  if (scope.kind) out.kind = { S: scope.kind };
+  if (scope.wards?.length) out.wards = { L: scope.wards.map((w) => ({ S: w })) };
+  if (scope.patients?.length) out.patients = { L: scope.patients.map((p) => ({ S: p })) };
+  return out;
 }
 
 export class DynamoTokenStore implements TokenStore {
@@ -47,6 +61,7 @@ export class DynamoTokenStore implements TokenStore {
       tokenId: { S: token.tokenId },
       deviceId: { S: token.deviceId },
       createdAt: { S: token.createdAt },
+      ...scopeAttributes(token),
     };
     if (token.revokedAt) item.revokedAt = { S: token.revokedAt };
     await this.client.send(
@@ -60,8 +75,8 @@ export class DynamoTokenStore implements TokenStore {
     );
   }
 
-  /** True when this call revoked the token; false for an unknown or already revoked one (its time is kept). */
-  async revoke(tokenId: string, at: string): Promise<boolean> {
+  /** The hashes of a token id's items (one, unless an id was ever reused). */
+  private async itemsOf(tokenId: string): Promise<Record<string, AttributeValue>[]> {
     const found = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -71,8 +86,37 @@ export class DynamoTokenStore implements TokenStore {
         ExpressionAttributeValues: { ':id': { S: tokenId } },
       }),
     );
-    let revoked = false;
-    for (const item of found.Items ?? []) {
+    return found.Items ?? [];
+  }
+
+  /** True when this call revoked the token; false for an unknown or already revoked one (its time is kept). */
+  async revoke(tokenId: string, at: string): Promise<boolean> {
+    return this.updateActive(tokenId, { UpdateExpression: 'SET revokedAt = :at', ExpressionAttributeValues: { ':at': { S: at } } });
+  }
+
+  /** Replaces an active token's scope; false for an unknown or revoked one. */
+  async setScope(tokenId: string, scope: TokenScope): Promise<boolean> {
+    const attrs = scopeAttributes(scope);
+    const names = ['kind', 'wards', 'patients'];
+    const set = names.filter((n) => attrs[n]);
+    const remove = names.filter((n) => !attrs[n]);
+    const update = [set.length ? `SET ${set.map((n) => `#${n} = :${n}`).join(', ')}` : '', remove.length ? `REMOVE ${remove.map((n) => `#${n}`).join(', ')}` : '']
+      .filter(Boolean)
+      .join(' ');
+    return this.updateActive(tokenId, {
+      UpdateExpression: update,
+      ExpressionAttributeNames: Object.fromEntries(names.map((n) => [`#${n}`, n])),
+      ...(set.length ? { ExpressionAttributeValues: Object.fromEntries(set.map((n) => [`:${n}`, attrs[n]!])) } : {}),
+    });
+  }
+
+  /** Applies `update` to each item of the token that is still active; true when any was. */
+  private async updateActive(
+    tokenId: string,
+    update: { UpdateExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, AttributeValue> },
+  ): Promise<boolean> {
+    let changed = false;
+    for (const item of await this.itemsOf(tokenId)) {
       const hash = item[T.partitionKey]?.S;
       if (!hash) continue;
       try {
@@ -80,18 +124,17 @@ export class DynamoTokenStore implements TokenStore {
           new UpdateItemCommand({
             TableName: this.tableName,
             Key: { [T.partitionKey]: { S: hash } },
-            UpdateExpression: 'SET revokedAt = :at',
             ConditionExpression: 'attribute_exists(#hash) AND attribute_not_exists(revokedAt)',
-            ExpressionAttributeNames: { '#hash': T.partitionKey },
-            ExpressionAttributeValues: { ':at': { S: at } },
+            ...update,
+            ExpressionAttributeNames: { '#hash': T.partitionKey, ...update.ExpressionAttributeNames },
           }),
         );
-        revoked = true;
+        changed = true;
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
       }
     }
-    return revoked;
+    return changed;
   }
 
   async list(): Promise<DeviceToken[]> {

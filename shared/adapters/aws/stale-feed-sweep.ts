@@ -2,9 +2,11 @@
 // has sent nothing for staleFeedMinutes gets the "no data" alert, and loses it when data resumes. The state
 // table's `byFeed` index nominates (it is eventually consistent); a consistent read of the patient decides. The
 // alerts in force are kept in the pages table, so that each is raised once and cleared once; the alert ids come
-// from the patient and the time the feed went quiet, so a sweep repeated after a crash pages nobody twice.
+// from the patient and the time the feed went quiet, so a sweep repeated after a crash pages nobody twice. Many
+// quiet at once page once per ward (planStaleFeeds, the rule the embedded sweep follows too); the ward's alert is
+// kept there as well, under its id, with each of its patients pointing at it.
 import type { Pager } from '#app/pager.ts';
-import { staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
+import { planStaleFeeds, type FeedCheck, staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
 import { feedStatus, type PagingConfig } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
 import type { DynamoPageStore } from './dynamo-page-store.ts';
@@ -21,6 +23,7 @@ export interface SweepDeps {
 
 export interface SweepResult {
   patients: number;
+  /** The alerts raised and cleared: patient ids, or "ward W" for a ward's alert. */
   raised: string[];
   cleared: string[];
 }
@@ -28,26 +31,24 @@ export interface SweepResult {
 export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepResult> {
   const staleMs = d.config.staleFeedMinutes * MINUTE;
   const active = await d.pages.staleFeedAlerts();
-  const result: SweepResult = { patients: 0, raised: [], cleared: [] };
+  const checks: FeedCheck[] = [];
+  let patients = 0;
   for await (const { patientId, since } of d.states.feeds()) {
-    result.patients++;
+    patients++;
     const inForce = active.get(patientId);
     const looksStale = now - since >= staleMs;
     if (looksStale ? inForce?.since === since : inForce === undefined) continue; // nothing changed
     const state = (await d.states.load(patientId))?.state;
-    const f = state ? feedStatus(state, now, d.config) : undefined;
-    if (inForce && (!f?.stale || f.since !== inForce.since)) {
-      // Data resumed (and, if it is quiet again, that is a new alert below).
-      await d.pager.onAlert(staleFeedCleared(inForce.alertId, patientId, f?.since ?? since, state, d.timeZone), now);
-      await d.pages.clearStaleFeedAlert(patientId);
-      result.cleared.push(patientId);
-    }
-    if (f?.stale && f.since !== inForce?.since) {
-      const alert = staleFeedAlert(patientId, f.since, state, d.timeZone);
-      await d.pager.onAlert(alert, now);
-      await d.pages.setStaleFeedAlert(patientId, alert.alertId, f.since);
-      result.raised.push(patientId);
-    }
+    checks.push({ patientId, state, feed: state ? feedStatus(state, now, d.config) : undefined });
   }
-  return result;
+  // Every feed was looked at (or known unchanged): a ward alert left with nobody quiet is answered.
+  const plan = planStaleFeeds(active, checks, d.config, now, true, d.timeZone);
+  for (const alert of plan.alerts) await d.pager.onAlert(alert, now);
+  for (const key of plan.remove) await d.pages.clearStaleFeedAlert(key);
+  for (const [key, e] of plan.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
+  return {
+    patients,
+    raised: plan.alerts.filter((a) => !a.cleared).map((a) => a.patientId),
+    cleared: plan.alerts.filter((a) => a.cleared).map((a) => a.patientId),
+  };
 }

@@ -2,6 +2,7 @@
 // notificationId, tokenId): never message bodies, values, or validation error texts, which echo values.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import type { SecurityEvent } from '../../ports.ts';
 
 export const METRICS_NAMESPACE = 'CrsAlerting';
 
@@ -82,6 +83,11 @@ export function pagingMetrics({ logger, metrics }: Telemetry) {
       else if (e.type === 'escalation' && !e.details.held) metrics.addMetric(METRIC.escalations, MetricUnit.Count, 1);
       else if (e.type === 'acknowledgement') metrics.addMetric(METRIC.acknowledgements, MetricUnit.Count, 1);
       else if (e.type === 'acknowledgement-refused') metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
+    },
+    /** A forged or malformed link (never in a trail): the function's log is its security log; counted with the refusals. */
+    onSecurity: (e: SecurityEvent) => {
+      logger.warn('security', { ...e });
+      if (e.event === 'acknowledge-link-refused') metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
     },
     onTimerError: (err: unknown) => {
       metrics.addMetric(METRIC.timerErrors, MetricUnit.Count, 1);

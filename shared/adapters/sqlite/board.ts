@@ -49,6 +49,8 @@ export class BoardQueries {
       // A page's sends have ids "<pageId>#<rev>": a range of the unique index.
       sends: db.prepare("SELECT body FROM outbox WHERE item_id > ? AND item_id < ? AND kind = 'page' ORDER BY seq"),
       notification: db.prepare("SELECT body FROM outbox WHERE item_id = ? AND kind = 'notification'"),
+      // Ward alerts page as "ward W" (shared/app/stale-feed.ts): a range of the patient index.
+      wards: db.prepare("SELECT DISTINCT patient_id FROM pages WHERE patient_id >= 'ward ' AND patient_id < 'ward!'").pluck(),
       counts: db.prepare(
         `SELECT (SELECT count(*) FROM inbox) AS inbox, (SELECT count(*) FROM dead_letter) AS deadLetters,
                 (SELECT count(*) FROM patients) AS patients, (SELECT count(*) FROM pages WHERE status = 'open') AS openPages`,
@@ -58,6 +60,11 @@ export class BoardQueries {
 
   patients(): PatientRecord[] {
     return (this.s.patients.all() as PatientRow[]).map(toPatient);
+  }
+
+  /** The subjects ("ward W") of every ward alert ever raised. */
+  wardSubjects(): string[] {
+    return this.s.wards.all() as string[];
   }
 
   patient(patientId: string): PatientRecord | undefined {

@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import type { Notification } from '#domain/page.ts';
 import { deserializeState } from '#domain/state.ts';
 import { AUDIT_INSERT, auditRow, feedSince, migratedNotificationAudit } from './audit.ts';
+import { createPrivate } from './files.ts';
+import { ensureTokenScopes } from './tokens.ts';
 
 export type Db = Database.Database;
 
@@ -255,11 +257,14 @@ function migrate(db: Db): void {
 
 /** Opens (creating if needed) the database file with the pragmas the durability promise depends on. */
 export function openDatabase(file: string): Db {
+  // Owner-only before SQLite opens it: the WAL and SHM files it creates next take the database file's mode.
+  createPrivate(file);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   migrate(db);
+  ensureTokenScopes(db);
   return db;
 }
 
@@ -275,7 +280,7 @@ export function relaxedTransaction<T>(db: Db, fn: () => T): T {
 
 export const DB_FILE = 'crs.db';
 
-/** Creates the data directory readable by its owner only (it holds patient data and the board key). */
+/** Creates the data directory readable by its owner only (it holds patient data and the keys): files.ts. */
 export function ensureDataDir(dir: string): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
@@ -284,7 +289,7 @@ export function openDataDir(dir: string): Db {
   ensureDataDir(dir);
   const file = join(dir, DB_FILE);
   const db = openDatabase(file);
-  chmodSync(file, 0o600);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   return db;
 }
 
@@ -294,6 +299,7 @@ export function openDataDir(dir: string): Db {
  */
 export function lockDataDir(dir: string): { release(): void } {
   ensureDataDir(dir);
+  createPrivate(join(dir, 'serve.lock'));
   const lock = new Database(join(dir, 'serve.lock'), { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE');

@@ -1,11 +1,12 @@
 // Pages, their escalation ladders and silences on SQLite (the PageStore port), and the page sender that hands each
 // page to the outbox. The ladders' timers are the `due_at` column: nothing lives only in memory, so a restarted
 // server finds every pending escalation where it was and pages the next level at its time.
+import { isWardAlert, type InForce } from '#app/stale-feed.ts';
 import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
-import { pageEvent } from '#domain/page-event.ts';
 import { iso } from '#domain/time.ts';
 import { VersionConflict, type PageMessage, type PageSender, type PageStore } from '#ports';
+import { pageEvent } from '#domain/page-event.ts';
 import type { Db } from './db.ts';
 
 interface PageRow {
@@ -68,6 +69,11 @@ export class SqlitePageStore implements PageStore {
         `SELECT patient_id, notification_id, kind FROM pages
          WHERE rowid IN (SELECT max(rowid) FROM pages WHERE subject = 'stale-feed' GROUP BY patient_id)`,
       ),
+      // A ward's alerts (several may be in force): those whose all-clear (pages "<alertId>|cleared|<team>") is not stored.
+      wardStale: db.prepare(
+        `SELECT DISTINCT notification_id FROM pages p WHERE subject = 'stale-feed' AND kind = 'alert' AND patient_id LIKE 'ward %'
+           AND NOT EXISTS (SELECT 1 FROM pages c WHERE c.page_id > p.notification_id || '|cleared|' AND c.page_id < p.notification_id || '|cleared}')`,
+      ).pluck(),
     };
   }
 
@@ -162,11 +168,14 @@ export class SqlitePageStore implements PageStore {
    * Patients whose latest stale-feed page is an alert (not its all-clear): the feed is known to be quiet. The
    * alert id carries the time the feed went quiet.
    */
-  staleFeedAlerts(): Map<string, string> {
-    const out = new Map<string, string>();
+  staleFeedAlerts(): Map<string, InForce> {
+    const out = new Map<string, InForce>();
+    const sinceOf = (alertId: string) => Number(alertId.slice(alertId.lastIndexOf('|') + 1));
     for (const r of this.s.latestStale.all() as { patient_id: string; notification_id: string; kind: string }[]) {
-      if (r.kind === 'alert') out.set(r.patient_id, r.notification_id);
+      if (r.kind === 'alert' && !isWardAlert(r.notification_id)) out.set(r.patient_id, { alertId: r.notification_id, since: sinceOf(r.notification_id) });
     }
+    // Who belonged to a ward's alert is not kept: the next full sweep finds them quiet and joins them to it again.
+    for (const id of this.s.wardStale.all() as string[]) out.set(id, { alertId: id, since: sinceOf(id) });
     return out;
   }
 

@@ -27,6 +27,8 @@ export interface TimelinePoint {
   icans: number;
   /** The message's clinical sections. */
   data: Pick<DeviceMessage, 'vitals' | 'oxygen' | 'vasopressors' | 'medications' | 'neuro' | 'labs' | 'organToxicity'>;
+  /** The device whose token sent it (kept in the row's data, as `sender`). */
+  sender?: string;
 }
 
 export function timelineData(m: DeviceMessage): TimelinePoint['data'] {
@@ -248,7 +250,7 @@ export class GradingBatch implements StateStore {
     }
     let latestClock = Number.NEGATIVE_INFINITY;
     for (const p of w.timeline) {
-      s.timeline.run(patientId, p.messageId, p.observedAt, p.clock, p.crs, p.icans, JSON.stringify(p.data));
+      s.timeline.run(patientId, p.messageId, p.observedAt, p.clock, p.crs, p.icans, JSON.stringify(p.sender !== undefined ? { ...p.data, sender: p.sender } : p.data));
       latestClock = Math.max(latestClock, p.clock);
     }
     if (w.timeline.length > 0) s.prune.run(patientId, latestClock - TIMELINE_KEEP_MS);

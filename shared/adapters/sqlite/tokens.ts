@@ -1,4 +1,6 @@
-// Device bearer tokens issued by an operator, kept as SHA-256 hashes in the embedded database.
+// Device bearer tokens issued by an operator, kept as SHA-256 hashes in the embedded database with each token's
+// scope (kind, wards, patients as JSON; NULL for a token issued before scopes).
+import type { TokenScope } from '#app/scope.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import type { Db } from './db.ts';
 
@@ -8,7 +10,26 @@ interface Row {
   hash: string;
   created_at: string;
   revoked_at: string | null;
+  scope: string | null;
 }
+
+/**
+ * The scope column, added in place to a database of any schema version (an added nullable column: older tokens read
+ * as having no kind, which is what they are). Outside the numbered migrations so that it composes with them.
+ */
+export function ensureTokenScopes(db: Db): void {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('device_tokens')").pluck().all() as string[];
+  if (columns.length > 0 && !columns.includes('scope')) db.exec('ALTER TABLE device_tokens ADD COLUMN scope TEXT');
+}
+
+const scopeJson = (t: TokenScope): string | null => {
+  const s: TokenScope = {
+    ...(t.kind ? { kind: t.kind } : {}),
+    ...(t.wards?.length ? { wards: t.wards } : {}),
+    ...(t.patients?.length ? { patients: t.patients } : {}),
+  };
+  return Object.keys(s).length > 0 ? JSON.stringify(s) : null;
+};
 
 const toToken = (r: Row): DeviceToken => ({
   tokenId: r.token_id,
@@ -16,6 +37,7 @@ const toToken = (r: Row): DeviceToken => ({
   hash: r.hash,
   createdAt: r.created_at,
   ...(r.revoked_at ? { revokedAt: r.revoked_at } : {}),
+  ...(r.scope ? (JSON.parse(r.scope) as TokenScope) : {}),
 });
 
 export class SqliteTokenStore implements TokenStore {
@@ -28,8 +50,8 @@ export class SqliteTokenStore implements TokenStore {
 
   async put(token: DeviceToken): Promise<void> {
     this.db
-      .prepare('INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)')
-      .run(token.tokenId, token.deviceId, token.hash, token.createdAt, token.revokedAt ?? null);
+      .prepare('INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at, scope) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(token.tokenId, token.deviceId, token.hash, token.createdAt, token.revokedAt ?? null, scopeJson(token));
   }
 
   async revoke(tokenId: string, at: string): Promise<boolean> {
@@ -37,7 +59,18 @@ export class SqliteTokenStore implements TokenStore {
     return r.changes === 1;
   }
 
+  async setScope(tokenId: string, scope: TokenScope): Promise<boolean> {
+    const r = this.db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ? AND revoked_at IS NULL').run(scopeJson(scope), tokenId);
+    return r.changes === 1;
+  }
+
   async list(): Promise<DeviceToken[]> {
     return (this.db.prepare('SELECT * FROM device_tokens ORDER BY created_at').all() as Row[]).map(toToken);
+  }
+
+  /** The active token of a device (the MLLP listener's --mllp-device); the newest when it has several. */
+  async activeForDevice(deviceId: string): Promise<DeviceToken | undefined> {
+    const row = this.db.prepare('SELECT * FROM device_tokens WHERE device_id = ? AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1').get(deviceId) as Row | undefined;
+    return row ? toToken(row) : undefined;
   }
 }

@@ -4,8 +4,8 @@
 // A transaction, a collection or a single resource is all or nothing (422 with an OperationOutcome naming each
 // problem's expression); a batch takes each entry on its own and answers a batch-response Bundle.
 import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
-import { INGEST_LIMITS, check, enqueueAll, header, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
-import { authenticate } from '#app/auth.ts';
+import { INGEST_LIMITS, admit, authenticateRequest, enqueueAll, header, scopedCheck, type HttpRequest, type IngestDeps, check } from '#app/ingest.ts';
+import type { AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { screen } from '#app/interfaces/screen.ts';
@@ -44,12 +44,12 @@ const problem = (status: number, code: string, text: string, expression = '', ex
 
 const inside = (expression: string, at: string) => expression === at || expression.startsWith(`${at}.`);
 
-export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps): Promise<DeviceAnswer> {
+export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps, authenticated?: AuthResult): Promise<DeviceAnswer> {
   const rest = req.path.slice(FHIR_BASE.length).replace(/^\/+/, '');
   const allowed = ['', 'Bundle', ...FHIR_RESOURCES];
   if (!allowed.includes(rest)) return problem(404, 'not-supported', `no route ${req.path}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>`);
   if (req.method.toUpperCase() !== 'POST') return problem(405, 'not-supported', 'use POST', '', { allow: 'POST' });
-  const auth = await authenticate(header(req, 'authorization'), deps.tokens, deps.localToken);
+  const auth = authenticated ?? (await authenticateRequest(req, deps));
   if (!auth.ok) return problem(auth.status, auth.status === 401 ? 'login' : 'security', auth.error, '', auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {});
   const type = header(req, 'content-type') ?? '';
   if (!/json/i.test(type)) return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
@@ -71,16 +71,28 @@ export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps): Promis
   const now = deps.now();
   const t = translateResources(entries.items, { deviceId: auth.deviceId }, batch);
   const issues = [...t.issues];
-  const messages: DeviceMessage[] = [];
+  const screened: { message: DeviceMessage; whole: string }[] = [];
+  // What this device may not send is refused as 'forbidden' where it was (shared/app/scope.ts).
+  const scoped = scopedCheck(auth.principal, now);
   for (const one of t.translated) {
-    const s = screen(one, (value) => check(value, now));
-    for (const p of s.problems) issues.push({ expression: p.at, code: 'value', text: p.text });
-    if (s.message) messages.push(s.message);
+    const s = screen(one, scoped.check);
+    for (const p of s.problems) issues.push({ expression: p.at, code: scoped.refusals.has(p.text) ? 'forbidden' : 'value', text: p.text });
+    if (s.message) screened.push({ message: s.message, whole: one.whole });
   }
+  const admission = await admit(auth.principal, screened.map((s) => s.message), deps);
+  const out = new Set(admission.refusals.map((x) => x.index));
+  for (const x of admission.refusals) issues.push({ expression: screened[x.index]!.whole, code: 'forbidden', text: x.error });
+  const messages = screened.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   const errors = issues.filter((i) => i.severity !== 'warning');
-  if (!batch && errors.length > 0) return fhir(422, outcome(issues));
-  if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
-    return problem(503, 'transient', 'the queue is unavailable; nothing was accepted, send again later', '', { 'retry-after': '5' });
+  const forbidden = errors.length > 0 && errors.every((i) => i.code === 'forbidden');
+  try {
+    if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(issues));
+    if (batch && messages.length === 0 && forbidden) return fhir(403, outcome(issues));
+    if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
+      return problem(503, 'transient', 'the queue is unavailable; nothing was accepted, send again later', '', { 'retry-after': '5' });
+    }
+  } finally {
+    admission.release();
   }
   const messageIds = messages.map((m) => m.messageId);
   if (!batch) {

@@ -31,7 +31,7 @@ import {
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit } from '#app/interfaces/units.ts';
 
-export type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure';
+export type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure' | 'forbidden';
 
 export interface FhirIssue {
   expression: string;

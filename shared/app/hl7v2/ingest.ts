@@ -2,7 +2,8 @@
 // message through the ingest's own check (the contract's validation and the device-clock rule), queue what passed
 // through the same durable queue as JSON, and only then answer AA. An observation refused is named in an ERR
 // segment (AE) while the message's good observations are kept; AR when nothing could be read or queued.
-import { check, enqueueAll } from '#app/ingest.ts';
+import { admit, enqueueAll, scopedCheck, type IngestDeps, check } from '#app/ingest.ts';
+import type { Principal } from '#app/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
 import { screen } from '#app/interfaces/screen.ts';
@@ -10,7 +11,7 @@ import type { SiteZone } from '#app/interfaces/zone.ts';
 import { buildAck, type AckCode } from './ack.ts';
 import { translatePcd01, type Hl7Problem } from './pcd01.ts';
 
-export interface Hl7IngestDeps {
+export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatients'> {
   queue: MessageQueue;
   now: () => number;
   /** The site's zone for HL7 times sent without an offset (else they are refused). */
@@ -19,29 +20,55 @@ export interface Hl7IngestDeps {
 
 export interface Hl7Answer {
   code: AckCode;
-  /** 202 (accepted, in whole or part), 400 (AR: unreadable), 422 (AE: nothing acceptable), 503 (AR: queue down). */
-  status: 202 | 400 | 422 | 503;
+  /**
+   * 202 (accepted, in whole or part), 400 (AR: unreadable), 422 (AE: nothing acceptable), 403 (AR: nothing this
+   * device may send, shared/app/scope.ts), 503 (AR: queue down).
+   */
+  status: 202 | 400 | 403 | 422 | 503;
   ack: string;
   messageIds: string[];
   problems: Hl7Problem[];
 }
 
-export async function ingestHl7(text: string, sender: string, deps: Hl7IngestDeps): Promise<Hl7Answer> {
+/**
+ * `principal` is who sent it (the HTTP route's device token; the MLLP listener's configured device): what it may
+ * not send is refused like an invalid observation (ERR, code 207), and so are the messages of patients outside its
+ * scope; the rest is kept.
+ */
+export async function ingestHl7(text: string, principal: Principal, deps: Hl7IngestDeps): Promise<Hl7Answer> {
   const now = deps.now();
   const r = translatePcd01(text, deps.hl7Zone ? { zone: deps.hl7Zone } : {});
   if (!r.ok) {
     return { code: 'AR', status: 400, ack: buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now }), messageIds: [], problems: r.problems };
   }
   const problems = [...r.problems];
-  const messages: DeviceMessage[] = [];
+  const screened: { message: DeviceMessage; whole: Hl7Problem['at'] }[] = [];
+  const scoped = scopedCheck(principal, now);
+  let forbidden = false;
   for (const t of r.translated) {
-    const s = screen(t, (value) => check(value, now));
-    for (const p of s.problems) problems.push({ at: p.at, code: 102, text: p.text });
-    if (s.message) messages.push(s.message);
+    const s = screen(t, scoped.check);
+    for (const p of s.problems) {
+      const refused = scoped.refusals.has(p.text);
+      forbidden ||= refused;
+      problems.push({ at: p.at, code: refused ? 207 : 102, text: p.text });
+    }
+    if (s.message) screened.push({ message: s.message, whole: t.whole });
   }
-  if (messages.length > 0 && !(await enqueueAll(messages, sender, now, deps))) {
-    const down: Hl7Problem[] = [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the queue is unavailable; nothing was accepted, send again later' }];
-    return { code: 'AR', status: 503, ack: buildAck({ code: 'AR', header: r.header, problems: down, text: 'not accepted: send again later', now }), messageIds: [], problems: down };
+  const admission = await admit(principal, screened.map((s) => s.message), deps);
+  const out = new Set(admission.refusals.map((x) => x.index));
+  for (const x of admission.refusals) problems.push({ at: screened[x.index]!.whole, code: 207, text: x.error });
+  forbidden ||= out.size > 0;
+  const messages = screened.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
+  try {
+    if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps))) {
+      const down: Hl7Problem[] = [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the queue is unavailable; nothing was accepted, send again later' }];
+      return { code: 'AR', status: 503, ack: buildAck({ code: 'AR', header: r.header, problems: down, text: 'not accepted: send again later', now }), messageIds: [], problems: down };
+    }
+  } finally {
+    admission.release();
+  }
+  if (messages.length === 0 && forbidden) {
+    return { code: 'AR', status: 403, ack: buildAck({ code: 'AR', header: r.header, problems, text: 'not accepted: not allowed for this device', now }), messageIds: [], problems };
   }
   const messageIds = messages.map((m) => m.messageId);
   const code: AckCode = problems.length === 0 ? 'AA' : 'AE';

@@ -1,5 +1,6 @@
 // Every device route, whatever the format: JSON (/v1/messages, /v1/messages/batch), HL7 v2 (/v1/hl7v2) and FHIR R4
 // (/fhir/r4/...). Both hosts (the embedded server, the ingest Lambda) call this one function.
+import type { AuthResult } from '#app/auth.ts';
 import { handleIngest, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
 import { handleFhirHttp } from '#app/fhir/http.ts';
 import { handleHl7Http, type DeviceAnswer } from '#app/hl7v2/http.ts';
@@ -14,10 +15,11 @@ export function isDevicePath(path: string): boolean {
   return path.startsWith('/v1/') || path === FHIR_BASE || path.startsWith(`${FHIR_BASE}/`);
 }
 
-export async function handleDeviceRequest(req: HttpRequest, deps: DeviceDeps): Promise<DeviceAnswer> {
-  if (req.path === HL7_ROUTE) return handleHl7Http(req, deps);
-  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`)) return handleFhirHttp(req, deps);
-  const res = await handleIngest(req, deps);
+/** `authenticated`: the token, when the host checked it before reading the body (the embedded server does). */
+export async function handleDeviceRequest(req: HttpRequest, deps: DeviceDeps, authenticated?: AuthResult): Promise<DeviceAnswer> {
+  if (req.path === HL7_ROUTE) return handleHl7Http(req, deps, authenticated);
+  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`)) return handleFhirHttp(req, deps, authenticated);
+  const res = await handleIngest(req, deps, authenticated);
   let messageIds: string[] = [];
   if (res.status === 202) messageIds = (JSON.parse(res.body) as { messageIds: string[] }).messageIds;
   return { ...res, messageIds };

@@ -125,8 +125,12 @@ async function acceptLocalToken(clients: AwsClients, tokensTable: string, token:
   const hash = hashToken(token);
   const existing = await store.findByHash(hash);
   if (existing?.revokedAt) log('crs serve: CRS_INGEST_TOKEN was revoked in this run\'s tokens table; requests with it are refused (403)');
-  if (existing) return;
-  await store.put({ tokenId: `local-${hash.slice(0, 12)}`, deviceId: 'local', hash, createdAt: new Date().toISOString() });
+  // The operator's own token: an EHR's scope (every section, every kind, every patient), as on the embedded server.
+  if (existing) {
+    if (!existing.revokedAt && existing.kind !== 'ehr') await store.setScope(existing.tokenId, { kind: 'ehr' });
+    return;
+  }
+  await store.put({ tokenId: `local-${hash.slice(0, 12)}`, deviceId: 'local', hash, createdAt: new Date().toISOString(), kind: 'ehr' });
 }
 
 export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {

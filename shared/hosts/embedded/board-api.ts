@@ -287,6 +287,10 @@ export function sortPatients(list: PatientView[]): PatientView[] {
   );
 }
 
+/** GET /api/patients?offset=&limit=: a page of the list (the board shows 50 at a time). */
+export const LIST_PAGE_DEFAULT = 100;
+export const LIST_PAGE_MAX = 500;
+
 /** How many of a patient's pages the views read (newest first): months of an ordinary stay. */
 const PAGES_PER_PATIENT = 200;
 
@@ -322,10 +326,18 @@ export class BoardApi {
     return pageGroups(pages, this.queries, this.config.paging, byId, this.config.site.timeZone, keep);
   }
 
-  patients() {
+  /**
+   * The list, sickest first, one page of it (`offset`, `limit`): 2,000 patients stay a small response. `total` and
+   * `waiting` count them all; `wards` are the ward alerts in force (many feeds quiet at once), shown above the list.
+   */
+  patients(page: { offset: number; limit: number } = { offset: 0, limit: LIST_PAGE_DEFAULT }) {
     const silences = this.queries.silences(this.now());
     // The list shows what needs attention: only those groups are built.
-    const patients = this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config));
+    const all = sortPatients(this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config)));
+    const wards = this.queries.wardSubjects().flatMap((subject) => {
+      const paging = this.groups(subject, silences, needsAttention);
+      return paging.length > 0 ? [{ subject, ward: subject.slice('ward '.length), paging, waiting: paging.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0) }] : [];
+    });
     return {
       serverTime: iso(this.now()),
       // The site's zone: the board writes every time in it.
@@ -333,7 +345,12 @@ export class BoardApi {
       scheme: this.config.scheme,
       paging: this.pagingInfo(),
       silences: silences.map(silenceView),
-      patients: sortPatients(patients),
+      total: all.length,
+      offset: page.offset,
+      limit: page.limit,
+      waiting: all.reduce((n, p) => n + p.waiting, 0) + wards.reduce((n, w) => n + w.waiting, 0),
+      wards,
+      patients: all.slice(page.offset, page.offset + page.limit),
     };
   }
 

@@ -8,10 +8,14 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { BoardQueries } from '#adapters/sqlite/board.ts';
 import { lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
+import { secureDataDir } from '#adapters/sqlite/files.ts';
 import { OutboxDispatcher, type Sink } from '#adapters/sqlite/outbox.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/patients.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
+import { localTokenProblem } from '#app/auth.ts';
+import { principalOf, type Principal } from '#app/scope.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
@@ -20,6 +24,9 @@ import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { DeliveryWatch } from './delivery-watch.ts';
 import { createRequestHandler } from './http.ts';
+import { DEFAULT_HTTP_LIMITS, guardConnections, isLoopbackHost, normalise, type HttpLimits } from './limits.ts';
+import { oneLine } from './log-line.ts';
+import { FileSecurityLog } from './security-log.ts';
 import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
@@ -30,8 +37,17 @@ export interface EmbeddedOptions {
   config: GradingConfig;
   port?: number;
   host?: string;
-  /** Accepted as a device token for local use (CRS_INGEST_TOKEN). */
+  /**
+   * Accepted as a device token for local use (CRS_INGEST_TOKEN): at least 32 characters, with every right (an EHR's),
+   * and only when the server listens on loopback unless `localTokenAnyHost`.
+   */
   localToken?: string;
+  /** Accept CRS_INGEST_TOKEN on a listener other hosts can reach (crs serve --ingest-token-any-host). */
+  localTokenAnyHost?: boolean;
+  /** Reverse proxies (addresses) whose X-Forwarded-For and X-Forwarded-Proto are believed (--trust-proxy). */
+  trustProxy?: string[];
+  /** Connection caps, timeouts and the refusal budget (DEFAULT_HTTP_LIMITS). */
+  httpLimits?: Partial<HttpLimits>;
   webhook?: { url: string; secret?: string; retry?: { initialMs: number; maxMs: number } };
   /** Where the NDJSON page stream goes (standard output by default). */
   pageStream?: Writable;
@@ -45,6 +61,10 @@ export interface EmbeddedOptions {
   mllpPort?: number;
   /** The site's zone for HL7 times sent without an offset. */
   hl7Zone?: SiteZone;
+  /** The MLLP listener acts as this device (the scope of its active token); without it, as a monitor for every patient. */
+  mllpDevice?: string;
+  /** The most patients with recent data the server takes (new ones beyond are refused); DEFAULT_MAX_PATIENTS. */
+  maxPatients?: number;
 }
 
 export interface EmbeddedServer {
@@ -66,9 +86,22 @@ export interface EmbeddedServer {
 }
 
 export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedServer> {
-  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const write = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = (line: string) => write(oneLine(line));
   const now = o.now ?? Date.now;
   const dataDir = resolve(o.dataDir);
+  const host = o.host ?? '127.0.0.1';
+  if (o.localToken !== undefined) {
+    const problem = localTokenProblem(o.localToken);
+    if (problem) throw new Error(problem);
+    if (!isLoopbackHost(host) && !o.localTokenAnyHost) {
+      throw new Error(`CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is ${host}): issue device tokens (crs token issue), or pass --ingest-token-any-host`);
+    }
+  }
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.httpLimits };
+  // Patient data and keys: owner-only, fixed (and said) when an existing directory let others read it.
+  for (const change of secureDataDir(dataDir)) log(`crs serve: made private (others could read patient data): ${change}`);
+  const trustProxy = (o.trustProxy ?? []).map(normalise);
   const lock = lockDataDir(dataDir);
   let db: Db;
   try {
@@ -89,6 +122,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lock.release();
     throw err;
   }
+  const security = new FileSecurityLog(dataDir);
   // The acknowledge links' address is known once the port is; the pager reads it when it sends.
   const links = { base: o.publicUrl ? `${o.publicUrl.replace(/\/+$/, '')}/ack/` : '' };
   let dispatcher: OutboxDispatcher | undefined;
@@ -102,6 +136,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     loadState: (patientId) => store.load(patientId),
     onSent: () => dispatcher?.kick(),
     onChanged: (patientIds) => sse.broadcast('pages', { patientIds }),
+    security,
   });
   const queries = new BoardQueries(db, paging.store);
   const sinks: Sink[] = [new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), paging.sink(), new BoardSink(sse)];
@@ -129,9 +164,12 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   });
   const queue = new SqliteQueue(db, () => worker.kick());
   const boardKey = loadOrCreateBoardKey(dataDir);
+  const patients = new SqlitePatientDirectory(db, now);
+  const maxPatients = o.maxPatients ?? DEFAULT_MAX_PATIENTS;
+  const zone = o.hl7Zone ? { hl7Zone: o.hl7Zone } : {};
 
   const handler = createRequestHandler({
-    ingest: { queue, tokens, now, ...(o.localToken ? { localToken: o.localToken } : {}), ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) },
+    ingest: { queue, tokens, now, patients, maxPatients, ...(o.localToken ? { localToken: o.localToken } : {}), ...zone },
     board: new BoardApi(queries, o.config, now),
     queries,
     paging,
@@ -153,6 +191,10 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     boardKey,
     now,
     log,
+    security,
+    trustProxy,
+    limits,
+    ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     health: () => ({
       ...queries.counts(),
       graded: worker.stats.applied,
@@ -164,9 +206,12 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       boardClients: sse.size,
     }),
   });
-  const server: Server = createServer(handler);
+  const server: Server = createServer({ connectionsCheckingInterval: limits.checkIntervalMs }, handler);
   server.keepAliveTimeout = 65_000;
-  const host = o.host ?? '127.0.0.1';
+  let capped = 0;
+  guardConnections(server, limits, trustProxy, () => {
+    if (capped++ % 100 === 0) log(`http: connections over the per-address cap (${limits.maxConnectionsPerAddress}) refused (${capped} so far)`);
+  });
   let mllp: MllpListener | undefined;
   try {
     await new Promise<void>((res, rej) => {
@@ -176,7 +221,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
         res();
       });
     });
-    if (o.mllpPort !== undefined) mllp = await startMllpListener({ port: o.mllpPort, host, deps: { queue, now, ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}) }, log });
+    if (o.mllpPort !== undefined) {
+      mllp = await startMllpListener({
+        port: o.mllpPort,
+        host,
+        deps: { queue, now, patients, maxPatients, ...zone },
+        log,
+        ...(o.mllpDevice ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {}),
+      });
+    }
   } catch (err) {
     if (server.listening) await new Promise<void>((res) => server.close(() => res()));
     sse.close();
@@ -234,6 +287,20 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     watch,
     tokens,
     close,
+  };
+}
+
+/**
+ * The MLLP listener's principal with --mllp-device: the scope of the device's active token, read for each message
+ * (a revocation or a new scope applies at once). The device must have one when the server starts.
+ */
+async function mllpPrincipal(tokens: SqliteTokenStore, deviceId: string): Promise<(peer: string) => Promise<Principal | undefined>> {
+  if (!(await tokens.activeForDevice(deviceId))) {
+    throw new Error(`--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`);
+  }
+  return async () => {
+    const t = await tokens.activeForDevice(deviceId);
+    return t ? principalOf(deviceId, t) : undefined;
   };
 }
 

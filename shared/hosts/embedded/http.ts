@@ -1,6 +1,11 @@
 // The HTTP host of `crs serve` (node:http): device ingest through handleIngest (the same code, statuses and auth
 // as the Lambda), acknowledge links (GET shows, POST acknowledges) and the acknowledgement API, the board's static
 // files, its JSON API (acknowledgements, silences, audit export) and its live event stream.
+// Cheap refusals first (issue 16): a device's token is checked before its body is read (a refused request is
+// answered and its connection closed, the body never read); a body past its limit is not read further; refused
+// acknowledgements are counted per client address (429 past a budget) and recorded in the security log, not a
+// patient's trail; a state-changing board request authenticated by the cookie must come from the board itself
+// (Origin, and exactly application/json). Connection caps and timeouts: limits.ts.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,7 +15,10 @@ import type { LaneHealth, ParkedRecord } from '#adapters/sqlite/outbox.ts';
 import type { DeliveryAlert } from './delivery-watch.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
-import { INGEST_LIMITS } from '#app/ingest.ts';
+import { INGEST_LIMITS, authenticateRequest } from '#app/ingest.ts';
+import { wireId } from '#domain/ids.ts';
+import type { SecurityLog } from '#ports';
+import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
 import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
 import type { AckResult } from '#domain/paging.ts';
@@ -18,7 +26,7 @@ import { MINUTE, formatSiteTime, iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '#app/ack-page.ts';
 import { acknowledgeByApi, refusalStatus, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
-import { silenceView, type BoardApi } from './board-api.ts';
+import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX, silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
 import type { SseHub } from './sse.ts';
 
@@ -44,6 +52,13 @@ export interface HostDeps {
   /** Counts for /api/health (no patient data). */
   health: () => Record<string, unknown>;
   log: (line: string) => void;
+  /** Where refusals that concern no patient are recorded (forged links, unknown device tokens). */
+  security: SecurityLog;
+  /** Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (crs serve --trust-proxy). */
+  trustProxy: readonly string[];
+  /** The address phones and browsers reach this server at (--public-url): its origin is the board's; https: Secure cookie. */
+  publicUrl?: string;
+  limits: HttpLimits;
 }
 
 const BOARD_DIR = new URL('../../web/', import.meta.url);
@@ -64,28 +79,49 @@ const SECURITY_HEADERS = {
 };
 
 
-/** Reads the body up to `limit` + 1 bytes (enough for the handler to answer 413); the rest is drained, not kept. */
+/**
+ * Reads the body up to `limit` + 1 bytes (enough for the handler to answer 413). A body that says or turns out to
+ * be larger is not read further: reading stops, and the answer closes the connection (the rest is never received).
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      if (size > limit) return;
+    const stop = () => {
+      req.off('data', onData);
+      req.pause();
+      refuseRest.add(req);
+      const body = Buffer.concat(chunks);
+      resolve(body.subarray(0, limit + 1).toString('utf8'));
+    };
+    const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
-    });
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      resolve((body.length > limit + 1 ? body.subarray(0, limit + 1) : body).toString('utf8'));
-    });
+      if (size > limit) stop();
+    };
+    if (Number(req.headers['content-length']) > limit) {
+      // Said up front: answer from what the header says (the handler sees a body just over the limit).
+      chunks.push(Buffer.alloc(limit + 1, 0x20));
+      stop();
+      return;
+    }
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }
 
+/** Requests whose body was not read whole: their answer closes the connection. */
+const refuseRest = new WeakSet<IncomingMessage>();
+
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer): void {
-  res.writeHead(status, { 'cache-control': 'no-store', ...headers });
+  const close = refuseRest.has(res.req);
+  res.writeHead(status, { 'cache-control': 'no-store', ...headers, ...(close ? { connection: 'close' } : {}) });
   res.end(body);
 }
+
+/** JSON, exactly: `application/json`, optionally with a UTF-8 charset (a form or text/plain is never taken as JSON). */
+const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
 const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) =>
   send(res, status, { 'content-type': 'application/json', ...SECURITY_HEADERS, ...headers }, JSON.stringify(body));
@@ -144,26 +180,41 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   const files = new Map<string, Buffer>();
   for (const [path, f] of Object.entries(STATIC)) files.set(path, readFileSync(new URL(f.file, BOARD_DIR)));
 
-  const authorised = (req: IncomingMessage): boolean => {
+  const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
+  // Refused acknowledgements (and unknown device tokens, for the log only) per client address.
+  const ackRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
+  const tokenRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
+  const client = (req: IncomingMessage) => clientAddress(req, deps.trustProxy);
+
+  /** How the board key came: a bearer header (a script or crs silence) or the browser's cookie; undefined: it did not. */
+  const authorised = (req: IncomingMessage): 'bearer' | 'cookie' | undefined => {
     const bearer = req.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-    return keyMatches(deps.boardKey, bearer ?? cookie(req, BOARD_COOKIE));
+    if (bearer !== undefined) return keyMatches(deps.boardKey, bearer) ? 'bearer' : undefined;
+    return keyMatches(deps.boardKey, cookie(req, BOARD_COOKIE)) ? 'cookie' : undefined;
   };
 
-  /** A state-changing board request must come from the board itself (no cross-site form or script). */
+  /**
+   * A state-changing request carried by the cookie must come from the board itself: its Origin is required and must
+   * be this server (the Host it was sent to, or --public-url). A bearer header cannot be sent cross-site.
+   */
   const sameOrigin = (req: IncomingMessage): boolean => {
+    if (authorised(req) === 'bearer') return true;
     const origin = req.headers.origin;
-    if (!origin) return true;
+    if (!origin) return false;
     try {
-      return new URL(origin).host === req.headers.host;
+      const o = new URL(origin);
+      return o.origin === publicOrigin || (o.host === req.headers.host && (o.protocol === 'http:' || o.protocol === 'https:'));
     } catch {
       return false;
     }
   };
+  const crossOrigin = (res: ServerResponse) =>
+    sendJson(res, 403, { error: 'cross-origin request refused: the board\'s own page sends these (Origin required), or a script with the key as a bearer token' });
 
   /** A JSON body of at most `limit` bytes, or the answer already sent (415, 413, 400). */
   async function jsonBody(req: IncomingMessage, res: ServerResponse, example: string, limit = ACK_BODY_LIMIT): Promise<Record<string, unknown> | undefined> {
-    if (!/json/i.test(req.headers['content-type'] ?? '')) {
-      sendJson(res, 415, { error: `send JSON: ${example}` });
+    if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+      sendJson(res, 415, { error: `send JSON (content-type: application/json): ${example}` });
       return undefined;
     }
     const body = await readBody(req, limit);
@@ -192,7 +243,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     }
     const p = result.page;
     if (result.changed) {
-      deps.log(`paging: page ${p.pageId} acknowledged via ${how}`); // ids only: the name stays in the database
+      deps.log(`paging: page ${wireId(p.pageId)} acknowledged via ${how}`); // ids only: the name stays in the database
       deps.sse.broadcast('ack', { patientId: p.patientId, pageId: p.pageId });
     }
     sendJson(res, 200, { acknowledged: true, changed: result.changed, page: deps.board.teamPage(p) });
@@ -200,7 +251,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
   /** POST /api/pages/<pageId>/ack {"by"}: the board's button (the board key authenticates it). */
   async function boardAck(req: IncomingMessage, res: ServerResponse, pageId: string): Promise<void> {
-    if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+    if (!sameOrigin(req)) return crossOrigin(res);
     const body = await jsonBody(req, res, '{"by": "your name"}');
     if (!body) return;
     const name = checkAckName(body.by);
@@ -210,12 +261,18 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
   /** The shared acknowledgement flow (shared/app/ack-flow.ts) over this server's pager and pages. */
   const ackFlow: AckFlowDeps = {
-    acknowledgeLink: (token, by) => deps.paging.acknowledgeLink(token, by),
+    acknowledgeLink: (token, by, from) => deps.paging.acknowledgeLink(token, by, from),
     verify: (token) => deps.paging.verifyLink(token),
     page: (id) => deps.queries.page(id),
     config: deps.pagingConfig,
     summary: (p) => deps.board.teamPage(p),
     timeZone: deps.timeZone,
+    // An address past its budget of refused acknowledgements gets 429, writing nothing; a link that verifies still
+    // goes through (a phone behind the same hospital NAT is never locked out).
+    refusals: {
+      admit: (token, from) => (!ackRefusals.exhausted(from) || deps.paging.verifyLink(token).ok ? undefined : ackRefusals.retryAfter(from)),
+      refused: (from) => ackRefusals.take(from),
+    },
   };
 
   /** Sends the flow's answer; an acknowledgement that changed a page is logged by id and pushed to the board. */
@@ -230,40 +287,40 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** POST /v1/acks {"token", "by"}: the acknowledge link's token, for apps and integration engines. */
   async function apiAck(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, ACK_BODY_LIMIT);
-    sendAck(res, await acknowledgeByApi({ contentType: req.headers['content-type'], body, client: req.socket.remoteAddress ?? 'unknown' }, ackFlow), 'api');
+    sendAck(res, await acknowledgeByApi({ contentType: req.headers['content-type'], body, client: client(req) }, ackFlow), 'api');
   }
 
   /** GET /ack/<token> shows the page and a form; POST acknowledges. Refused links answer 403. */
   async function linkPage(req: IncomingMessage, res: ServerResponse, method: string, token: string): Promise<void> {
     if (method === 'GET' || method === 'HEAD') return sendAck(res, await showLink(token, ackFlow), 'link');
-    if (method === 'POST') return sendAck(res, await submitLink(token, { body: await readBody(req, ACK_BODY_LIMIT), client: req.socket.remoteAddress ?? 'unknown' }, ackFlow), 'link');
+    if (method === 'POST') return sendAck(res, await submitLink(token, { body: await readBody(req, ACK_BODY_LIMIT), client: client(req) }, ackFlow), 'link');
     send(res, 405, { ...ACK_PAGE_HEADERS, allow: 'GET, POST' }, ackErrorPage('Not allowed', 'Use the link as it was sent.'));
   }
 
   /** POST /api/silences {"patientId" | "team", "minutes", "reason", "by"}. */
   async function createSilence(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+    if (!sameOrigin(req)) return crossOrigin(res);
     const body = await jsonBody(req, res, '{"patientId": "P" or "team": "icu", "minutes": 30, "reason": "transport", "by": "your name"}');
     if (!body) return;
     const s = checkSilence(body, deps.now());
     if (!s.ok) return sendJson(res, 400, { errors: s.errors });
     if ('patientId' in s.silence.scope && !deps.queries.patient(s.silence.scope.patientId)) return sendJson(res, 404, { error: 'no such patient' });
     const created = await deps.paging.silence(s.silence);
-    deps.log(`paging: silence ${created.silenceId} created`);
+    deps.log(`paging: silence ${wireId(created.silenceId)} created`);
     deps.sse.broadcast('silences', { silenceId: created.silenceId });
     sendJson(res, 201, { silence: silenceView(created) });
   }
 
   /** POST /api/silences/<id>/end {"by"}: ends it now; what it held is paged at once. */
   async function endSilence(req: IncomingMessage, res: ServerResponse, silenceId: string): Promise<void> {
-    if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+    if (!sameOrigin(req)) return crossOrigin(res);
     const body = await jsonBody(req, res, '{"by": "your name"}');
     if (!body) return;
     const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
     const ended = await deps.paging.endSilence(silenceId, name.name);
     if (!ended) return sendJson(res, 404, { error: 'no such silence' });
-    deps.log(`paging: silence ${silenceId} ended`);
+    deps.log(`paging: silence ${wireId(silenceId)} ended`);
     deps.sse.broadcast('silences', { silenceId });
     sendJson(res, 200, { silence: { ...silenceView(ended), endedAt: ended.endedAt !== undefined ? iso(ended.endedAt) : null, endedBy: ended.endedBy ?? null } });
   }
@@ -296,9 +353,18 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (link) return linkPage(req, res, method, link[1]!);
 
     if (isDevicePath(path)) {
+      // The token first: a refused request is answered without reading its body (and its connection closed).
+      const headers = flatHeaders(req);
+      const auth = method === 'POST' ? await authenticateRequest({ headers }, deps.ingest) : undefined;
+      if (auth && !auth.ok) {
+        refuseRest.add(req);
+        if (auth.status === 403 && tokenRefusals.take(client(req))) {
+          await deps.security.record({ at: iso(deps.now()), event: 'device-token-refused', reason: auth.error, client: client(req), claimed: { route: path } });
+        }
+      }
       // The body is read only up to the batch limit: the handlers answer 413 for anything larger.
-      const body = method === 'POST' ? await readBody(req, INGEST_LIMITS.batchBytes) : '';
-      const out = await handleDeviceRequest({ method, path, headers: flatHeaders(req), body }, deps.ingest);
+      const body = method === 'POST' && auth?.ok ? await readBody(req, INGEST_LIMITS.batchBytes) : '';
+      const out = await handleDeviceRequest({ method, path, headers, body }, deps.ingest, auth);
       return send(res, out.status, out.headers, out.body);
     }
 
@@ -312,7 +378,9 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         if (!keyMatches(deps.boardKey, key)) {
           return send(res, 403, { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS }, 'This board link has a wrong access key: open the link that crs serve printed.\n');
         }
-        return send(res, 303, { location: '/', 'set-cookie': `${BOARD_COOKIE}=${key}; HttpOnly; SameSite=Strict; Path=/` }, '');
+        // Secure behind TLS (an https --public-url, or a trusted proxy that says the request came over https).
+        const secure = publicOrigin?.startsWith('https:') || forwardedHttps(req, deps.trustProxy) ? '; Secure' : '';
+        return send(res, 303, { location: '/', 'set-cookie': `${BOARD_COOKIE}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` }, '');
       }
       return send(res, 200, { 'content-type': file.type, ...SECURITY_HEADERS }, files.get(path)!);
     }
@@ -321,7 +389,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       if (!authorised(req)) {
         return sendJson(res, 401, { error: 'board access key required: open the board with the link crs serve printed' });
       }
-      if (method === 'GET' && path === '/api/patients') return sendJson(res, 200, deps.board.patients());
+      if (method === 'GET' && path === '/api/patients') {
+        const page = listPage(url.searchParams);
+        return 'error' in page ? sendJson(res, 400, { errors: [page.error] }) : sendJson(res, 200, deps.board.patients(page));
+      }
       if (method === 'GET' && path === '/api/health') return sendJson(res, 200, { serverTime: iso(deps.now()), ...deps.health() });
       if (method === 'GET' && path === '/api/events') {
         if (!deps.sse.attach(res)) sendJson(res, 503, { error: 'too many board connections' }, { 'retry-after': '10' });
@@ -373,9 +444,24 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof URIError) return sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
-      deps.log(`http: ${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname} failed (${(err as Error).name})`);
+      deps.log(`http: ${req.method} ${wireId(new URL(req.url ?? '/', 'http://localhost').pathname)} failed (${(err as Error).name})`);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
   };
+}
+
+/** ?offset=N&limit=N of the board's list: whole numbers, limit 1 to LIST_PAGE_MAX. */
+function listPage(q: URLSearchParams): { offset: number; limit: number } | { error: string } {
+  const num = (name: string, fallback: number, min: number, max: number): number | string => {
+    const raw = q.get(name);
+    if (raw === null) return fallback;
+    const n = Number(raw);
+    return /^\d{1,7}$/.test(raw) && n >= min && n <= max ? n : `${name}: must be a whole number from ${min} to ${max}`;
+  };
+  const offset = num('offset', 0, 0, 1_000_000);
+  const limit = num('limit', LIST_PAGE_DEFAULT, 1, LIST_PAGE_MAX);
+  if (typeof offset === 'string') return { error: offset };
+  if (typeof limit === 'string') return { error: limit };
+  return { offset, limit };
 }

@@ -1,12 +1,16 @@
 // The MLLP listener of `crs serve --mllp-port N`: each frame is one HL7 v2 message, answered on the same connection,
 // in order, with its ACK once the messages are committed to the inbox (ingestHl7). MLLP carries no credentials: the
 // listener binds to the server's host (127.0.0.1 by default) and belongs on a trusted segment, or behind
-// `crs mllp-bridge` / a TLS tunnel; the sender recorded with each message is the peer's address.
+// `crs mllp-bridge` / a TLS tunnel. What it may send is a device's (shared/app/scope.ts): by default a monitor's
+// (PCD-01 is monitor data) for every patient, recorded as sent by `mllp:<peer address>`; with `--mllp-device ID`,
+// the scope of that device's active token (its kind, wards, patients), recorded as sent by ID, and refused (AR) once
+// the token is revoked.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { buildAck } from '#app/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import type { Principal } from '#app/scope.ts';
 
 /** Messages read ahead of their ACKs on one connection before reading pauses. */
 const MAX_BACKLOG = 64;
@@ -24,7 +28,12 @@ export interface MllpListenerOptions {
   log: (line: string) => void;
   /** Idle connections are closed after this long (monitors reconnect). */
   idleMs?: number;
+  /** Who the listener's messages come from (asked for each message, so a revocation applies at once); undefined: refused. */
+  principal?: (peer: string) => Promise<Principal | undefined>;
 }
+
+/** The listener's scope without --mllp-device: a monitor's, for every patient. */
+export const mllpMonitor = (peer: string): Principal => ({ deviceId: peer, role: 'monitor' });
 
 export async function startMllpListener(o: MllpListenerOptions): Promise<MllpListener> {
   const sockets = new Map<Socket, Promise<void>>();
@@ -49,7 +58,13 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
         if (++backlog >= MAX_BACKLOG) socket.pause();
         chain = chain.then(async () => {
           try {
-            const answer = await ingestHl7(event.text, peer, o.deps);
+            const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
+            if (!principal) {
+              o.log(`mllp: ${peer}: refused (the listener's device token is revoked)`);
+              if (!socket.destroyed) socket.write(frame(buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: "this listener's device token is revoked" }], now: o.deps.now() })));
+              return;
+            }
+            const answer = await ingestHl7(event.text, principal, o.deps);
             if (!socket.destroyed) socket.write(frame(answer.ack));
             if (answer.code !== 'AA') o.log(`mllp: ${peer}: ${answer.code} (${answer.problems.length} problem(s), ${answer.messageIds.length} message(s) accepted)`);
           } catch (err) {

@@ -6,8 +6,8 @@
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import { verifyAck, type AckVerification } from '#app/ack.ts';
-import { Pager, type AlertInput, type PagerDeps } from '#app/pager.ts';
-import { staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
+import { Pager, type PagerDeps, type AlertInput } from '#app/pager.ts';
+import { planStaleFeeds, type FeedCheck, type InForce, staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
 import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { Db } from '#adapters/sqlite/db.ts';
@@ -19,7 +19,7 @@ import { feedStatus, type Page, type Silence } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
 import { MINUTE } from '#domain/time.ts';
 import { recordBody } from './sinks.ts';
-import type { AuditLog, PageSender, PageStore, StoredState } from '#ports';
+import type { AuditLog, PageSender, PageStore, SecurityLog, StoredState } from '#ports';
 
 export interface EmbeddedPagingOptions {
   db: Db;
@@ -35,6 +35,8 @@ export interface EmbeddedPagingOptions {
   onSent: () => void;
   /** Pages of these patients changed (status, level, acknowledgement): tell the board. */
   onChanged: (patientIds: string[]) => void;
+  /** Where forged and malformed acknowledge links are recorded (the data directory's security.log). */
+  security?: SecurityLog;
 }
 
 /** The longest the timer loop sleeps, whatever is due. */
@@ -61,7 +63,9 @@ export class EmbeddedPaging {
   /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
   lastTickAt: number;
   /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
-  private staleAlerts = new Map<string, string>();
+  private staleAlerts = new Map<string, InForce>();
+  /** One sweep at a time (a full one and the checks after commits): each plans from what the last one left. */
+  private sweeping: Promise<void> = Promise.resolve();
   private readonly staleCandidates;
   readonly sweepMs: number;
 
@@ -81,6 +85,7 @@ export class EmbeddedPaging {
       get ackBaseUrl() {
         return o.ackBaseUrl();
       },
+      ...(o.security ? { security: o.security } : {}),
     });
     this.pager = new Pager(deps(this.store, this.audit, this.sender));
     this.personal = new Pager(
@@ -181,38 +186,40 @@ export class EmbeddedPaging {
   }
 
   /**
-   * Raises the "no data" alert for every enrolled patient whose monitor has been quiet for staleFeedMinutes, and
-   * clears it for those whose data resumed. `only`: check just these patients (after their data was committed).
+   * Raises the "no data" alert for every enrolled patient whose monitor has been quiet for staleFeedMinutes (one
+   * per ward when many go quiet at once: planStaleFeeds), and clears it for those whose data resumed. `only`:
+   * check just these patients (after their data was committed).
    */
-  async sweep(only?: string[]): Promise<void> {
+  sweep(only?: string[]): Promise<void> {
+    const run = this.sweeping.then(() => this.sweepNow(only));
+    this.sweeping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sweepNow(only?: string[]): Promise<void> {
     const paging = this.o.config.paging;
     const candidates = only ?? [
       ...new Set([...(this.staleCandidates.all(this.o.now() - paging.staleFeedMinutes * MINUTE) as string[]), ...this.staleAlerts.keys()]),
     ];
+    const checks: FeedCheck[] = [];
     for (const [i, patientId] of candidates.entries()) {
+      if (this.staleAlerts.get(patientId)?.alertId === patientId) continue; // a ward's alert, not a patient
       // A ward-wide outage makes every feed quiet at once: let requests in between patients.
-      if (i > 0) await new Promise((r) => setImmediate(r));
+      if (i > 0 && i % 50 === 0) await new Promise((r) => setImmediate(r));
       if (this.stopped) return;
-      await this.serial(() => this.checkFeed(patientId));
+      const stored = await this.o.loadState(patientId);
+      checks.push({ patientId, state: stored?.state, feed: stored ? feedStatus(stored.state, this.o.now(), paging) : undefined });
     }
-    this.wake();
-  }
-
-  private async checkFeed(patientId: string): Promise<void> {
     const now = this.o.now();
-    const stored = await this.o.loadState(patientId);
-    const f = stored ? feedStatus(stored.state, now, this.o.config.paging) : undefined;
-    if (!stored || !f) return;
-    const active = this.staleAlerts.get(patientId);
-    let alert: AlertInput | undefined;
-    if (f.stale && active === undefined) {
-      alert = staleFeedAlert(patientId, f.since, stored.state, this.o.config.site.timeZone);
-      this.staleAlerts.set(patientId, alert.alertId);
-    } else if (!f.stale && active !== undefined) {
-      alert = staleFeedCleared(active, patientId, f.since, stored.state, this.o.config.site.timeZone);
-      this.staleAlerts.delete(patientId);
+    const plan = planStaleFeeds(this.staleAlerts, checks, paging, now, only === undefined, this.o.config.site.timeZone);
+    for (const alert of plan.alerts) {
+      if (this.stopped) return;
+      await this.serial(() => this.pager.onAlert(alert, now));
+      await new Promise((r) => setImmediate(r));
     }
-    if (alert) await this.pager.onAlert(alert, now);
+    for (const key of plan.remove) this.staleAlerts.delete(key);
+    for (const [key, e] of plan.set) this.staleAlerts.set(key, e);
+    this.wake();
   }
 
   /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */
@@ -226,8 +233,9 @@ export class EmbeddedPaging {
     return this.after(this.serial(() => this.personal.acknowledge(pageId, by, 'board', this.o.now())));
   }
 
-  acknowledgeLink(token: string, by: string) {
-    return this.after(this.serial(() => this.personal.acknowledgeLink(token, by, this.o.now())));
+  /** `client`: the address it came from, recorded with a refusal in the security log. */
+  acknowledgeLink(token: string, by: string, client?: string) {
+    return this.after(this.serial(() => this.personal.acknowledgeLink(token, by, this.o.now(), client)));
   }
 
   /** Checks a link without acknowledging (the GET of the link page; nothing is recorded). */

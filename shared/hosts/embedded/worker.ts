@@ -2,7 +2,7 @@
 // grades each group with gradePatient (one load, one save) and commits the pass in one transaction.
 // A message that fails (poison) is retried with backoff and, after MAX_ATTEMPTS, moved to the dead letters;
 // meanwhile only its own patient waits (a patient's later messages must not overtake it), never the others.
-import { gradePatient, parseQueued, reusedIds } from '#app/grade.ts';
+import { gradePatient, parseQueued, provenanceOf, reusedIds } from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { wireId } from '#domain/ids.ts';
@@ -172,9 +172,10 @@ export class GradingWorker {
         return err as Error;
       }
     });
+    const provenance = group.map((r) => provenanceOf(r.body));
     let result;
     try {
-      result = await gradePatient(batch, this.o.config, patientId, messages);
+      result = await gradePatient(batch, this.o.config, patientId, messages, provenance);
     } catch (err) {
       this.fail(batch, patientId, group[0]!, err as Error, now);
       return;
@@ -201,6 +202,7 @@ export class GradingWorker {
         crs: step.assessment.crsGrade,
         icans: step.assessment.icansGrade,
         data: timelineData(m),
+        ...(provenance[i]?.sender !== undefined ? { sender: provenance[i]!.sender! } : {}),
       });
     });
     batch.applied(

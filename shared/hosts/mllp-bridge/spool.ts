@@ -1,8 +1,8 @@
 // The bridge's durable spool: every HL7 message is on disk (SQLite, WAL, synchronous=FULL: fsynced) before the
 // monitor can get an AA for it, and leaves the spool only when the server gave a definitive answer.
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
 
 export interface Spooled {
   seq: number;
@@ -16,12 +16,15 @@ export class Spool {
   private readonly first;
   private readonly remove;
   private readonly refuse;
+  /** What opening it made owner-only (a spool directory or file others could read), to be said. */
+  readonly madePrivate: string[];
 
   constructor(dir: string) {
-    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // It holds patient data: owner-only, the WAL and SHM too (SQLite gives them the database file's mode).
+    this.madePrivate = secureDataDir(dir, /^spool\.db(-wal|-shm|-journal)?$/);
     const file = join(dir, 'spool.db');
+    createPrivate(file);
     this.db = new Database(file);
-    chmodSync(file, 0o600); // it holds patient data
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.exec(`

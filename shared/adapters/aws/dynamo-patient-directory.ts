@@ -1,0 +1,45 @@
+// What the ingest function knows of patients on AWS, for device tokens scoped to wards (shared/app/scope.ts): a
+// patient is known once the state table has its state, and its ward is the state's. Read only for ward-scoped
+// tokens (one BatchGetItem per request, up to 100 patients, eventually consistent: a ward set a moment ago may not
+// be seen yet, and the request is then refused, never wrongly accepted). No ceiling on new patients here: the
+// embedded server has one (crs serve --max-patients); on AWS, scopes and the API's throttling bound growth.
+import { BatchGetItemCommand, type AttributeValue, type BatchGetItemCommandOutput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { PatientDirectory, PatientFacts } from '../../app/scope.ts';
+import { deserializeState } from '../../domain/state.ts';
+import { STATE_TABLE as T } from './table-layout.ts';
+
+/** BatchGetItem takes at most 100 keys. */
+const BATCH = 100;
+
+export class DynamoPatientDirectory implements PatientDirectory {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  async lookup(patientIds: readonly string[]): Promise<Map<string, PatientFacts>> {
+    const out = new Map<string, PatientFacts>();
+    for (let i = 0; i < patientIds.length; i += BATCH) {
+      let keys: Record<string, AttributeValue>[] | undefined = patientIds
+        .slice(i, i + BATCH)
+        .map((id) => ({ [T.partitionKey]: { S: id }, [T.sortKey]: { S: T.stateSortKey } }));
+      // Unprocessed keys (throttling) are asked again; the SDK's own retries space them out.
+      for (let round = 0; keys && keys.length > 0 && round < 5; round++) {
+        const res: BatchGetItemCommandOutput = await this.client.send(
+          new BatchGetItemCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ProjectionExpression: '#pk, #state', ExpressionAttributeNames: { '#pk': T.partitionKey, '#state': 'state' } } },
+          }),
+        );
+        for (const item of res.Responses?.[this.tableName] ?? []) {
+          const id = item[T.partitionKey]?.S;
+          if (!id) continue;
+          const ward = item.state?.S ? deserializeState(item.state.S).enrolment.ward?.v : undefined;
+          out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
+        }
+        keys = res.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+      if (keys && keys.length > 0) throw new Error('the state table did not answer for every patient (throttled)');
+    }
+    return out;
+  }
+}

@@ -1,0 +1,14 @@
+// The kinds of device a token is issued for, and the scope a token keeps (shared/app/scope.ts has the rules).
+import { SOURCE_KINDS } from './contract.ts';
+
+export type DeviceKind = (typeof SOURCE_KINDS)[number];
+export const DEVICE_KINDS: readonly DeviceKind[] = SOURCE_KINDS;
+
+/** What a token was issued for, as the token stores keep it. No kind: a token issued before scopes (role `legacy`). */
+export interface TokenScope {
+  kind?: DeviceKind;
+  /** Only patients in these wards (`enrolment.ward`). */
+  wards?: string[];
+  /** Only these patients (patient ids). */
+  patients?: string[];
+}

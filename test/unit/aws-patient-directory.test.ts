@@ -1,0 +1,54 @@
+// DynamoPatientDirectory (ward-scoped device tokens on AWS): patients' wards read from the state table with
+// BatchGetItem (the state item's JSON), 100 keys at a time, unprocessed keys asked again.
+import { BatchGetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoPatientDirectory } from '../../shared/adapters/aws/dynamo-patient-directory.ts';
+import { reduce } from '../../shared/domain/reducer.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { serializeState } from '../../shared/domain/state.ts';
+import { arrivalOf } from '../../shared/app/digest.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const ddb = mockClient(DynamoDBClient);
+const stateOf = (patientId: string, ward?: string) => {
+  const m = ward ? enrol(patientId, 0, { ward }) : msg(patientId, 0, { vitals: { heartRate: 80 } });
+  return serializeState(reduce(undefined, m, DEFAULT_CONFIG, arrivalOf(m)).state);
+};
+
+beforeEach(() => ddb.reset());
+
+describe('DynamoPatientDirectory', () => {
+  it('knows the patients the state table has, with their wards, and asks again for unprocessed keys', async () => {
+    const items: Record<string, string> = { A: stateOf('A', 'H4'), B: stateOf('B') };
+    let calls = 0;
+    ddb.on(BatchGetItemCommand).callsFake((input) => {
+      calls++;
+      const req = input.RequestItems.state;
+      expect(req.ProjectionExpression).toBe('#pk, #state');
+      const keys = req.Keys as { pk: { S: string }; sk: { S: string } }[];
+      expect(keys.every((k) => k.sk.S === 'state')).toBe(true);
+      // The first call leaves B unprocessed (throttled).
+      const answered = calls === 1 ? keys.filter((k) => k.pk.S !== 'B') : keys;
+      const unprocessed = calls === 1 ? keys.filter((k) => k.pk.S === 'B') : [];
+      return {
+        Responses: { state: answered.filter((k) => items[k.pk.S]).map((k) => ({ pk: k.pk, state: { S: items[k.pk.S]! } })) },
+        ...(unprocessed.length ? { UnprocessedKeys: { state: { Keys: unprocessed } } } : {}),
+      };
+    });
+    const d = new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state');
+    const facts = await d.lookup(['A', 'B', 'C']);
+    expect(Object.fromEntries(facts)).toEqual({ A: { known: true, ward: 'H4' }, B: { known: true } });
+    expect(calls).toBe(2);
+  });
+
+  it('asks 100 keys at a time', async () => {
+    const sizes: number[] = [];
+    ddb.on(BatchGetItemCommand).callsFake((input) => {
+      sizes.push(input.RequestItems.state.Keys.length);
+      return { Responses: { state: [] } };
+    });
+    await new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state').lookup(Array.from({ length: 150 }, (_, i) => `P${i}`));
+    expect(sizes).toEqual([100, 50]);
+  });
+});
