@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds the `crs` command into dist/cli/ with esbuild: npm's `prepare` runs this at install, and bin/crs.js runs
 // it again whenever a source file is newer than the build (so a developer running from source never runs a stale
-// bundle). Packages stay external (better-sqlite3 is native; aws-cdk-lib, the AWS SDK and zod load from
-// node_modules); code splitting keeps every `await import()` lazy, so `crs --help` loads only the CLI's own code.
+// bundle). Packages stay external (better-sqlite3 is native; aws-cdk-lib, the AWS SDK, medplum load from
+// node_modules) except zod, which every command needs: bundled, its hundred modules load as one file. Code splitting
+// keeps every `await import()` lazy, so `crs --help` loads only the CLI's own code.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,6 +30,13 @@ const ownUrl = (outDir) => ({
   },
 });
 
+/** Every dependency but zod, with its subpaths. */
+function externalPackages() {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const names = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((name) => name !== 'zod');
+  return names.flatMap((name) => [name, `${name}/*`]);
+}
+
 export async function buildCli() {
   const { build } = await import('esbuild');
   const startedAt = Date.now();
@@ -41,7 +49,7 @@ export async function buildCli() {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    external: externalPackages(),
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',
