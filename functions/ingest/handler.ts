@@ -58,7 +58,8 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
   };
 }
 
-function liveDeps(): IngestHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
   const zone = process.env[ENV.hl7Zone];
   const hl7Zone = zone ? parseZone(zone) : undefined;
   if (zone && !hl7Zone) throw new Error(`${ENV.hl7Zone} ${JSON.stringify(zone)} is not an IANA zone or an offset`);
@@ -66,7 +67,7 @@ function liveDeps(): IngestHandlerDeps {
     ...(hl7Zone ? { hl7Zone } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
     tokens: new DynamoTokenStore(new DynamoDBClient({}), requireEnv(ENV.tokensTable)),
-    now: Date.now,
+    now,
     ...telemetry('ingest'),
   };
 }
