@@ -1,11 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
-// Test tiers live in folders: test/unit (domain, handlers with fakes), test/infra (CDK template),
-// test/integration (a real AWS emulator), test/browser (real Chromium).
+// Test tiers live in folders: test/unit (domain, app, adapters with fakes, handlers), test/infra (CDK template),
+// test/integration (a real AWS emulator, real `crs serve` processes), test/browser (real Chromium).
+// docs/testing.md says what each tier needs and how long it takes.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // On two cores vitest would run one file at a time. The integration files spend most of their time waiting on
+    // other processes (moto, `crs serve`, Chromium), so three at once finish sooner without starving one another.
+    maxWorkers: 3,
   },
 });

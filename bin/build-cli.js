@@ -4,7 +4,7 @@
 // bundle). Packages stay external (better-sqlite3 is native; aws-cdk-lib, the AWS SDK, medplum load from
 // node_modules) except zod, which every command needs: bundled, its hundred modules load as one file. Code splitting
 // keeps every `await import()` lazy, so `crs --help` loads only the CLI's own code.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -67,6 +67,16 @@ export async function buildCli() {
   }
   renameSync(tmp, OUT_DIR);
   rmSync(old, { recursive: true, force: true });
+}
+
+/** True when dist/cli/ was built from the files as they are now (none changed or removed since). */
+export function isFresh() {
+  try {
+    const { startedAt, inputs } = JSON.parse(readFileSync(join(OUT_DIR, MANIFEST), 'utf8'));
+    return inputs.every((file) => statSync(join(ROOT, file)).mtimeMs < startedAt);
+  } catch {
+    return false; // no build yet, or an input was removed
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await buildCli();
