@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown, type AwsServe } from '../support/aws-serve.ts';
+import { post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown, until, type AwsServe } from '../support/aws-serve.ts';
 import { startEmulator, type Emulator } from '../support/moto.ts';
 
 const SEVERE_S = 6;
@@ -48,15 +48,6 @@ const icuPages = (hosts: AwsServe[]) => {
     .filter((p) => !sends.has(p.sendId) && sends.add(p.sendId));
 };
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; stderr:\n${server?.stderr().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('a ladder on the real clock, on the deployed shape on an emulator', () => {
   it('keeps the escalation timers through a killed host: the next level is paged once, at its time, after the restart', async () => {
@@ -67,12 +58,12 @@ describe('a ladder on the real clock, on the deployed shape on an emulator', () 
     ]) {
       expect((await post(before.url, m)).status).toBe(202);
     }
-    const first = await waitFor('the ICU registrar page', () => icuPages([before]).find((p) => p.level === 0));
+    const first = await until(before, 'the ICU registrar page', () => icuPages([before]).find((p) => p.level === 0));
     expect(await stop(before, 'SIGKILL')).toBeNull();
     const dueAt = Date.parse(first.sentAt) + SEVERE_S * 1000;
     await new Promise((r) => setTimeout(r, dueAt + 2000 - Date.now())); // the next level falls due while nothing runs
     server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS);
-    const next = await waitFor('the ICU consultant page after the restart', () => icuPages([before, server!]).find((p) => p.pageId === first.pageId && p.level === 1));
+    const next = await until(server, 'the ICU consultant page after the restart', () => icuPages([before, server!]).find((p) => p.pageId === first.pageId && p.level === 1));
     expect(next).toMatchObject({ role: 'ICU consultant', reason: 'escalated' });
     expect(Date.parse(next.sentAt)).toBeGreaterThanOrEqual(dueAt); // at its time, not before
     await settle(server, 0); // whatever the old timers and the schedule's catch-up did is printed by now

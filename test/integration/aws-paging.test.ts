@@ -30,6 +30,7 @@ import {
   stop,
   teamPages,
   teardown,
+  until,
   type AwsServe,
   type PrintedPage,
 } from '../support/aws-serve.ts';
@@ -104,15 +105,7 @@ const pagesOf = (s: AwsServe[] | AwsServe, patientId: string, team?: string) => 
     .filter((p) => !sends.has(p.sendId) && sends.add(p.sendId));
 };
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; stderr:\n${server.stderr().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = <T>(what: string, probe: () => T | undefined, timeoutMs?: number) => until(server, what, probe, timeoutMs);
 
 const ladder = (pages: PrintedPage[]) => pages.map((p) => `${p.role} L${p.level} R${p.round} ${p.reason}`);
 const tokenOf = (p: PrintedPage) => p.ackUrl!.split('/ack/')[1]!;

@@ -129,6 +129,17 @@ async function receivedAll(s: AwsServe, h: AwsHostHealth, end: number): Promise<
   }
 }
 
+/** Polls `probe` until it gives a value (a page printed, say); on timeout the host's last log lines say why. */
+export async function until<T>(s: { stderr: () => string }, what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; stderr:\n${s.stderr().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** With CRS_TEST_CLOCK=1: moves the functions' clock forward. */
 export async function advanceClock(s: { url: string }, ms: number): Promise<void> {
   const res = await fetch(`${s.url}/local/clock?advanceMs=${ms}`, { method: 'POST' });
