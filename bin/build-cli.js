@@ -9,9 +9,9 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const OUT_DIR = join(ROOT, 'dist', 'cli');
+const OUT_DIR = join(ROOT, 'dist', 'cli');
 /** Written last: the files the build read (relative to the repository) and when it began. */
-export const MANIFEST = 'inputs.json';
+const MANIFEST = 'inputs.json';
 
 /**
  * A source that finds a file beside it (the board's assets, the JSON Schema, the repository root) does so from
