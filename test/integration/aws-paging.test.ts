@@ -10,8 +10,9 @@
 // the schedule (the escalate tick and the stale-feed sweep) instead of waiting, then waits for the host to be idle
 // before it looks at what was paged. The schedule's own rate is an hour, so only the tests' ticks (and the timers,
 // which run on the same clock) move a ladder. The clock is real time plus what the tests moved it by, so a check
-// that something has not happened yet stays MARGIN_S before its time: the seconds a loaded machine takes meanwhile
-// count too. aws-paging-realtime.test.ts keeps one ladder on the real clock.
+// that something has not happened yet moves it to MARGIN_S before that time, from the host's own reading of the
+// clock: only the seconds between that reading and the tick count. aws-paging-realtime.test.ts keeps one ladder on
+// the real clock.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +83,18 @@ async function later(seconds: number): Promise<void> {
   await fireSchedule(server);
   await settle(server, 0);
 }
+
+/** The schedule fires at `ms` on the host's clock (at once if that time has passed); then the host is idle again. */
+async function at(ms: number): Promise<void> {
+  await settle(server, 0);
+  const ahead = ms - (await health(server)).now;
+  if (ahead > 0) {
+    await advanceClock(server, ahead);
+    movedMs += ahead;
+  }
+  await fireSchedule(server);
+  await settle(server, 0);
+}
 let n = 0;
 const message = (patientId: string, secondsAgo: number, sections: Partial<DeviceMessage>, kind: 'monitor' | 'ehr' = 'monitor'): DeviceMessage =>
   ({ messageId: `pg-${++n}`, patientId, observedAt: ago(secondsAgo), source: { deviceId: `dev-${patientId}`, kind }, ...sections }) as DeviceMessage;
@@ -121,10 +134,11 @@ async function auditOf(patientId: string): Promise<{ type: string; text: string;
 describe('pages that get answered, on the deployed shape on an emulator', () => {
   it('climbs the ladder when nobody answers and stops at the first acknowledgement (a link opened on a phone)', async () => {
     await send(enrol('L-1'), message('L-1', 60, { vitals: { temperatureC: 39 } }), message('L-1', 30, { oxygen: { device: 'non_rebreather' } }));
-    await waitFor('the ICU registrar to be paged', () => pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 0));
-    await later(SEVERE_S - MARGIN_S); // not yet the next level's time
+    const registrar = await waitFor('the ICU registrar to be paged', () => pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 0));
+    const due = Date.parse(registrar.escalatesAt!);
+    await at(due - MARGIN_S * 1000); // not yet the next level's time
     expect(pagesOf(server, 'L-1', 'icu').map((p) => p.level)).toEqual([0]);
-    await later(MARGIN_S);
+    await at(due);
     const second = pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 1)!;
     expect(second).toBeDefined();
     // Opening the link shows the page and acknowledges nothing; the form's POST acknowledges.
@@ -212,20 +226,23 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
   }, 60_000);
 
   it('raises a stale-feed alert to the bedside team when the monitor goes quiet, and clears it when data resumes', async () => {
-    await send(enrol('S-1', 60), message('S-1', 1, { vitals: { heartRate: 80 } }));
-    await later(STALE_S - MARGIN_S); // quiet, not yet for long enough
+    const last = message('S-1', 1, { vitals: { heartRate: 80 } });
+    await send(enrol('S-1', 60), last);
+    const staleAt = Date.parse(last.observedAt) + STALE_S * 1000;
+    await at(staleAt - MARGIN_S * 1000); // quiet, not yet for long enough
     expect(pagesOf(server, 'S-1', 'bedside')).toEqual([]);
-    await later(MARGIN_S);
+    await at(staleAt + 1000);
     const alert = pagesOf(server, 'S-1', 'bedside').find((p) => p.subject === 'stale-feed' && p.kind === 'alert')!;
     expect(alert).toBeDefined();
     expect(alert.summary).toMatch(/^NO DATA, patient S-1, bed B-S-1: nothing from the monitor since .*; the grade cannot be trusted$/);
     expect(alert.role).toBe('bedside nurse');
     expect(alert.ackUrl).toBeDefined();
-    await send(message('S-1', 0, { vitals: { heartRate: 82 } }));
+    const resumed = message('S-1', 0, { vitals: { heartRate: 82 } });
+    await send(resumed);
     await later(1);
     const cleared = pagesOf(server, 'S-1', 'bedside').find((p) => p.kind === 'alert-cleared')!;
     expect(cleared?.summary).toMatch(/^Data resumed, patient S-1/);
-    await later(STALE_S - MARGIN_S); // further sweeps, data still fresh: nothing raised again
+    await at(Date.parse(resumed.observedAt) + (STALE_S - MARGIN_S) * 1000); // further sweeps, data still fresh: nothing raised again
     expect(pagesOf(server, 'S-1', 'bedside').filter((p) => p.level === 0).map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
   }, 120_000);
 
