@@ -9,9 +9,8 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // On two cores vitest would run one file at a time. The integration files spend much of their time waiting on
-    // other processes (moto, `crs serve`, Chromium), so two at once finish sooner; three at once share one moto so
-    // much on this machine that the ingest function times out (measured: docs/testing.md).
-    maxWorkers: 2,
+    // One file at a time on two cores (vitest's default, cores - 1). Two or three AWS files at once share one moto
+    // so much on the loaded 2-core machine that ingest and grade invocations time out (docs/testing.md);
+    // `npm run test:unit` (no moto) runs two at once.
   },
 });
