@@ -117,7 +117,7 @@ export function liveDeps(now: () => number = Date.now): EscalateHandlerDeps {
       (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t), now)
         .then(({ pager, pages, states, config }) => {
           if (!states) throw new Error(`${ENV.stateTable} is not set`);
-          return { pager, sweep: { pages, states }, config: config.paging };
+          return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
         })
         .catch((err: unknown) => {
           paging = undefined;
