@@ -83,39 +83,45 @@ export async function health(s: { url: string }): Promise<AwsHostHealth> {
   return (await res.json()) as AwsHostHealth;
 }
 
-/** What moves while the host works: equal in two idle snapshots, nothing happened between them. */
-const progress = (h: AwsHostHealth) =>
-  JSON.stringify([h.grade.invocations, h.notify.delivered, h.notify.retries, h.escalate.invocations, h.escalate.scheduled, h.pages]);
+/** What moves while the host works: equal in two snapshots, nothing was done between them (a tick that finds nothing to do moves nothing). */
+const progress = (h: AwsHostHealth) => JSON.stringify([h.grade.invocations, h.notify.delivered, h.notify.retries, h.escalate.invocations, h.pages]);
 
 /**
  * Waits until at least `pages` notifications have been printed and the host is idle (its `idle` signal: no
- * message waiting or in hand in any queue, no stream record pending, no scheduled run going) and stays idle, with
+ * message waiting or in hand in any queue, no stream record pending, no scheduled run going) and stays so, with
  * nothing done meanwhile, across two more reads of the stream's end (a record written just before the grade queue
- * drained is seen by then); then until this process has received every line the host printed. Nothing is printed
+ * drained is seen by then); with `afterTick`, also across one more scheduled tick (pages stored while SNS refused
+ * them wait for it). Then waits until this process has received every line the host printed. Nothing is printed
  * after that unless something new happens (a delayed timer falls due, the schedule fires, a test posts).
  */
-export async function settle(s: AwsServe, pages: number, timeoutMs = 120_000): Promise<AwsHostHealth> {
+export async function settle(s: AwsServe, pages: number, timeoutMs = 120_000, o: { afterTick?: boolean } = {}): Promise<AwsHostHealth> {
   const end = Date.now() + timeoutMs;
   const pause = () => new Promise((r) => setTimeout(r, 50));
+  const late = (h: AwsHostHealth) => {
+    if (Date.now() > end) throw new Error(`not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}`);
+  };
   let h = await health(s);
   for (;;) {
-    if (Date.now() > end) throw new Error(`not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}`);
+    late(h);
     if (!h.idle || h.pages.printed < pages) {
       await pause();
       h = await health(s);
       continue;
     }
+    const done = (x: AwsHostHealth) =>
+      x.notify.emptyReads >= h.notify.emptyReads + 2 && (!o.afterTick || (x.escalate.scheduled > h.escalate.scheduled && x.escalate.scheduleRunning === 0));
     let again = h;
-    while (again.idle && progress(again) === progress(h) && again.notify.emptyReads < h.notify.emptyReads + 2 && Date.now() < end) {
+    for (;;) {
       await pause();
       again = await health(s);
+      late(again);
+      if (progress(again) !== progress(h)) break; // work was done: watch again from here
+      if (again.idle && done(again)) {
+        await receivedAll(s, again, end);
+        return again;
+      }
     }
-    if (!again.idle || progress(again) !== progress(h)) {
-      h = again;
-      continue;
-    }
-    await receivedAll(s, again, end);
-    return again;
+    h = again;
   }
 }
 
