@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `crs` command. TypeScript runs through tsx's loader, so the CLI works right after `npm ci`.
-import { register } from 'tsx/esm/api';
+// The `crs` command: runs the build in dist/cli/ (see bin/build-cli.js). When the build is missing, or any file it
+// was built from has changed since, it is rebuilt first, so running from source never runs stale code.
+import { buildCli, isFresh } from './build-cli.js';
 
-register();
-const { main } = await import('../shared/cli/main.ts');
+if (!isFresh()) await buildCli();
+const { main } = await import('../dist/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));

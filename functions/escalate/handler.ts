@@ -106,14 +106,15 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
   };
 }
 
-function liveDeps(): EscalateHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): EscalateHandlerDeps {
   const t = telemetry('escalate');
   const sqs = new SQSClient({});
   const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs, secrets: new SecretsManagerClient({}) };
   let paging: Promise<EscalatePaging> | undefined;
   return {
     paging: () =>
-      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t))
+      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t), now)
         .then(({ pager, pages, states, config }) => {
           if (!states) throw new Error(`${ENV.stateTable} is not set`);
           return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
@@ -122,8 +123,8 @@ function liveDeps(): EscalateHandlerDeps {
           paging = undefined;
           throw err;
         })),
-    timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl)),
-    now: Date.now,
+    timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl), now),
+    now,
     ...t,
   };
 }

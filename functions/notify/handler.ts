@@ -61,13 +61,14 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
   };
 }
 
-function liveDeps(): NotifyHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): NotifyHandlerDeps {
   const t = telemetry('notify');
   let paging: Promise<NotifyPaging> | undefined;
   const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
   return {
     paging: () =>
-      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, sender, parkedRecords }) => ({
+      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(({ pager, sender, parkedRecords }) => ({
         pager,
         parkedRecords,
         ...(sender ? { remember: (n: Notification) => sender.remember(n) } : {}),
@@ -75,7 +76,7 @@ function liveDeps(): NotifyHandlerDeps {
         paging = undefined; // a failed cold start (the secret unreadable) is tried again on the next invocation
         throw err;
       })),
-    now: Date.now,
+    now,
     ...t,
   };
 }
