@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The `crs` command. TypeScript runs through tsx's loader, so the CLI works right after `npm ci`.
-import { register } from 'tsx/esm/api';
+// The `crs` command: runs the build in dist/cli/ (see bin/build-cli.js). When the build is missing, or any file it
+// was built from has changed since, it is rebuilt first, so running from source never runs stale code.
+import { buildCli, isFresh } from './build-cli.js';
 
-register();
-const { main } = await import('#cli/main.ts');
-// The entry point is the one place that joins the runtime code and the CDK app: `crs serve --backend aws` gets the
-// synthesized stack from here (the CDK library loads only for that command).
-const synthesize = async (o) => (await import('#infra/synthesize.ts')).synthesizeStack(o);
+if (!isFresh()) await buildCli();
+const { main } = await import('../dist/cli/main.js');
+// The entry point is the one place that joins the CLI and the CDK app: `crs serve --backend aws` gets the synthesized
+// stack from here (infra/synthesize.ts; the CDK library loads only for that command), so nothing in shared/ imports infra/.
+const synthesize = async (o) => (await import('../dist/cli/synthesize.js')).synthesizeStack(o);
 process.exitCode = await main(process.argv.slice(2), { synthesize });

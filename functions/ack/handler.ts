@@ -92,11 +92,11 @@ export function createAckHandler(deps: AckHandlerDeps) {
  * The pager as the ack function needs it: pages and audit, the link key; acknowledging sends nothing, so it has no
  * sender (and its bundle loads no SNS or SQS client).
  */
-async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient, t: Telemetry): Promise<AckPaging> {
+async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient, t: Telemetry, now: () => number): Promise<AckPaging> {
   const config = gradingConfigFromEnv();
   const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
-  const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable));
-  const dynamoAudit = new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable));
+  const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable), now);
+  const dynamoAudit = new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable), now);
   const { onAudit, onSecurity } = pagingMetrics(t);
   const pager = new Pager({
     pages,
@@ -122,13 +122,14 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
   return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging, timeZone: config.site.timeZone };
 }
 
-function liveDeps(): AckHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): AckHandlerDeps {
   const t = telemetry('ack');
   const dynamodb = new DynamoDBClient({});
   const secrets = new SecretsManagerClient({});
   return {
-    paging: coldStart(() => ackPaging(dynamodb, secrets, t)),
-    now: Date.now,
+    paging: coldStart(() => ackPaging(dynamodb, secrets, t, now)),
+    now,
     ...t,
   };
 }

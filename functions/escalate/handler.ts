@@ -107,19 +107,20 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
   };
 }
 
-function liveDeps(): EscalateHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): EscalateHandlerDeps {
   const t = telemetry('escalate');
   const sqs = new SQSClient({});
   const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs, secrets: new SecretsManagerClient({}) };
   return {
     paging: coldStart(() =>
-      awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, pages, states, config }): EscalatePaging => {
+      awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(({ pager, pages, states, config }): EscalatePaging => {
         if (!states) throw new Error(`${ENV.stateTable} is not set`);
         return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
       }),
     ),
-    timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl)),
-    now: Date.now,
+    timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl), now),
+    now,
     ...t,
   };
 }

@@ -105,13 +105,14 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
   };
 }
 
-function liveDeps(): GradeHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): GradeHandlerDeps {
   return {
     config: gradingConfigFromEnv(),
     // The audit entries of the assessments go to the audit table in the same transaction as the state.
     // and the long tail of seen messages to theirs.
-    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), Date.now, requireEnv(ENV.auditTable), requireEnv(ENV.seenTable)),
-    now: Date.now,
+    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), now, requireEnv(ENV.auditTable), requireEnv(ENV.seenTable)),
+    now,
     ...telemetry('grade'),
   };
 }

@@ -69,7 +69,8 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
   };
 }
 
-function liveDeps(): IngestHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
   const dynamodb = new DynamoDBClient({});
   const zone = process.env[ENV.hl7Zone];
   const hl7Zone = zone ? parseZone(zone) : undefined;
@@ -79,7 +80,7 @@ function liveDeps(): IngestHandlerDeps {
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
     tokens: new DynamoTokenStore(dynamodb, requireEnv(ENV.tokensTable)),
     patients: new DynamoPatientDirectory(dynamodb, requireEnv(ENV.stateTable)),
-    now: Date.now,
+    now,
     ...telemetry('ingest'),
   };
 }

@@ -62,18 +62,19 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
   };
 }
 
-function liveDeps(): NotifyHandlerDeps {
+/** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
+export function liveDeps(now: () => number = Date.now): NotifyHandlerDeps {
   const t = telemetry('notify');
   const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
   return {
     paging: coldStart(() =>
-      awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, sender, parkedRecords }): NotifyPaging => ({
+      awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(({ pager, sender, parkedRecords }): NotifyPaging => ({
         pager,
         parkedRecords,
         ...(sender ? { remember: (n: Notification) => sender.remember(n) } : {}),
       })),
     ),
-    now: Date.now,
+    now,
     ...t,
   };
 }

@@ -126,6 +126,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, sy
       pageLines: values['page-lines'] ?? false,
       ...(localToken ? { localToken } : {}),
       crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
+      testClock: process.env.CRS_TEST_CLOCK === '1',
       ...(process.env.CRS_TEST_FAIL_NOTIFY_PATIENT ? { failNotifyPatient: process.env.CRS_TEST_FAIL_NOTIFY_PATIENT } : {}),
       out: (line) => void writePage(`${line}\n`),
       log,

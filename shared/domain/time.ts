@@ -100,7 +100,7 @@ export function isTimeZone(name: string): boolean {
 /**
  * A time as people read it, in every page (SMS, email, webhook summary), on the acknowledge page and on the
  * board: the site's wall clock to the minute, with the zone: `2026-12-01 09:20 CET`. The board writes the same
- * format in the browser (shared/board/board.js, siteTime). Machine-readable fields stay RFC 3339 UTC (iso).
+ * format in the browser (shared/web/board.js, siteTime). Machine-readable fields stay RFC 3339 UTC (iso).
  */
 export function formatSiteTime(at: string | number, timeZone: string): string {
   const ms = typeof at === 'number' ? at : parseTime(at);

@@ -113,7 +113,7 @@ describe('page conservation, crs serve --backend aws', () => {
     try {
       await sendStreams(post, server.url, devices, () => undefined);
       expect(devices.every((d) => d.next === d.sends.length)).toBe(true);
-      await settle(server, 0, 180_000, 1500);
+      await settle(server, 0, 180_000, { afterTick: true });
 
       // Nothing waits behind a refused page: everything missing is parked.
       const listed = await crs(['outbox', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
@@ -135,7 +135,7 @@ describe('page conservation, crs serve --backend aws', () => {
       const retry = await crs(['outbox', 'retry', '--all', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
       expect(retry.status, retry.stderr).toBe(0);
       expect(retry.stdout).toContain(`${parked.length} parked send(s) sent again`);
-      await settle(server, 0, 60_000, 1500);
+      await settle(server, 0, 60_000, { afterTick: true });
       lines.push(...server.lines);
     } finally {
       proxy.refuse = undefined;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '#cli/doctor.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { PAGE_TEAMS } from '#domain/paging.ts';
-import { pageLines, post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '#test/support/aws-serve.ts';
+import { pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type AwsServe } from '#test/support/aws-serve.ts';
 import { crsAsync } from '#test/support/cli.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
@@ -157,13 +157,11 @@ describe('crs doctor on the deployed shape', () => {
     const notificationsBefore = pageLines(server.lines).length;
     const { report } = await doctor('--test-page', 'neurology');
     expect(report.testPage).toMatchObject({ team: 'neurology', endpoints: 1 });
-    const testLines = async () => server.lines.filter((l) => l.includes('"test-page"')).map((l) => JSON.parse(l) as { team: string; testId: string });
-    for (let i = 0; (await testLines()).length === 0; i++) {
-      if (i > 100) throw new Error(`no test page arrived:\n${server.stderr().slice(-2000)}`);
-      await sleep(100);
-    }
-    await sleep(2000); // time for any other team's queue to receive it too, if it wrongly would
-    expect(await testLines()).toEqual([{ type: 'test-page', team: 'neurology', testId: report.testPage!.testId, sentAt: expect.any(String) }]);
+    const testLines = () => server.lines.filter((l) => l.includes('"test-page"')).map((l) => JSON.parse(l) as { team: string; testId: string });
+    // Every team queue read to its end: a copy that another team wrongly received would be printed by now.
+    const h = await settle(server, 0, 30_000);
+    expect(h.pages.testPages).toBe(1);
+    expect(testLines()).toEqual([{ type: 'test-page', team: 'neurology', testId: report.testPage!.testId, sentAt: expect.any(String) }]);
     expect(pageLines(server.lines).length).toBe(notificationsBefore); // nothing graded, nothing paged
     expect((await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--test-page', 'pharmacy'])).status).toBe(2);
   }, 60_000);

@@ -1,24 +1,47 @@
 // Pages that get answered, on the deployed shape on an emulator: the real `crs serve --backend aws` (notify, the
 // escalate function's timers and schedule, the ack function behind the HTTP front), real HTTP, and the real `crs`
-// operator commands. With short ladders (6 s a level from grade 3, 12 s below) the tests watch what each team's
+// operator commands. With short ladders (30 s a level from grade 3, 60 s below) the tests watch what each team's
 // queue receives: a ladder that climbs when nobody answers and stops at the first acknowledgement; a higher grade
 // re-paging at once; a de-escalation cancelling the pending escalation; forged, altered and expired tokens refused
 // over HTTP and audited; a stale-feed alert that fires and clears; a silence that holds a low grade and never
-// grade 4; and timers that survive the host being killed.
+// grade 4.
+//
+// The host runs on a test clock (CRS_TEST_CLOCK=1): a test moves the functions' clock past a level's time and fires
+// the schedule (the escalate tick and the stale-feed sweep) instead of waiting, then waits for the host to be idle
+// before it looks at what was paged. The schedule's own rate is an hour, so only the tests' ticks (and the timers,
+// which run on the same clock) move a ladder. The clock is real time plus what the tests moved it by, so a check
+// that something has not happened yet moves it to MARGIN_S before that time, from the host's own reading of the
+// clock: only the seconds between that reading and the tick count. aws-paging-realtime.test.ts keeps one ladder on
+// the real clock.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signAck } from '#app/ack.ts';
-import type { DeviceMessage } from '#domain/contract.ts';
-import { post, runPrefix, spawnAwsServe, stop, teamPages, teardown, type AwsServe, type PrintedPage } from '#test/support/aws-serve.ts';
-import { crsAsync } from '#test/support/cli.ts';
-import { startEmulator, type Emulator } from '#test/support/moto.ts';
+import { signAck } from '../../shared/app/ack.ts';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import {
+  advanceClock,
+  fireSchedule,
+  health,
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teamPages,
+  teardown,
+  until,
+  type AwsServe,
+  type PrintedPage,
+} from '../support/aws-serve.ts';
+import { crsAsync } from '../support/cli.ts';
+import { startEmulator, type Emulator } from '../support/moto.ts';
 
-const SEVERE_S = 6;
-const OTHER_S = 12;
-const STALE_S = 15;
+const SEVERE_S = 30;
+const OTHER_S = 60;
+const STALE_S = 60;
+const MARGIN_S = 15;
 const CONFIG = {
   holdMinutes: 1,
   paging: { timeoutMinutes: { severe: SEVERE_S / 60, other: OTHER_S / 60 }, staleFeedMinutes: STALE_S / 60 },
@@ -28,7 +51,7 @@ const dir = mkdtempSync(join(tmpdir(), 'crs-aws-paging-'));
 const configFile = join(dir, 'config.json');
 const outputsFile = join(dir, 'outputs.json');
 writeFileSync(configFile, JSON.stringify(CONFIG));
-const SERVE_ARGS = ['--config', configFile, '--schedule-interval', '2', '--visibility-timeout', '2', '--outputs', outputsFile, '--page-lines'];
+const SERVE_ARGS = ['--config', configFile, '--schedule-interval', '3600', '--visibility-timeout', '2', '--outputs', outputsFile, '--page-lines'];
 
 let emulator: Emulator;
 let server: AwsServe;
@@ -38,7 +61,7 @@ const awsEnv = () => ({ AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region,
 
 beforeAll(async () => {
   emulator = await startEmulator();
-  server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS);
+  server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS, { CRS_TEST_CLOCK: '1' });
 }, 120_000);
 afterAll(async () => {
   if (server) await stop(server);
@@ -47,8 +70,31 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+/** The host's clock, as this test moved it: the messages' times are read against it. */
+let movedMs = 0;
+const now = () => Date.now() + movedMs;
+const ago = (s: number) => new Date(now() - s * 1000).toISOString();
+
+/** Time passes for the functions: `seconds` later, the schedule fires; then the host is idle again. */
+async function later(seconds: number): Promise<void> {
+  await settle(server, 0);
+  await advanceClock(server, seconds * 1000);
+  movedMs += seconds * 1000;
+  await fireSchedule(server);
+  await settle(server, 0);
+}
+
+/** The schedule fires at `ms` on the host's clock (at once if that time has passed); then the host is idle again. */
+async function at(ms: number): Promise<void> {
+  await settle(server, 0);
+  const ahead = ms - (await health(server)).now;
+  if (ahead > 0) {
+    await advanceClock(server, ahead);
+    movedMs += ahead;
+  }
+  await fireSchedule(server);
+  await settle(server, 0);
+}
 let n = 0;
 const message = (patientId: string, secondsAgo: number, sections: Partial<DeviceMessage>, kind: 'monitor' | 'ehr' = 'monitor'): DeviceMessage =>
   ({ messageId: `pg-${++n}`, patientId, observedAt: ago(secondsAgo), source: { deviceId: `dev-${patientId}`, kind }, ...sections }) as DeviceMessage;
@@ -72,15 +118,7 @@ const pagesOf = (s: AwsServe[] | AwsServe, patientId: string, team?: string) => 
     .filter((p) => !sends.has(p.sendId) && sends.add(p.sendId));
 };
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; stderr:\n${server.stderr().slice(-3000)}`);
-    await sleep(200);
-  }
-}
+const waitFor = <T>(what: string, probe: () => T | undefined, timeoutMs?: number) => until(server, what, probe, timeoutMs);
 
 const ladder = (pages: PrintedPage[]) => pages.map((p) => `${p.role} L${p.level} R${p.round} ${p.reason}`);
 const tokenOf = (p: PrintedPage) => p.ackUrl!.split('/ack/')[1]!;
@@ -96,7 +134,13 @@ async function auditOf(patientId: string): Promise<{ type: string; text: string;
 describe('pages that get answered, on the deployed shape on an emulator', () => {
   it('climbs the ladder when nobody answers and stops at the first acknowledgement (a link opened on a phone)', async () => {
     await send(enrol('L-1'), message('L-1', 60, { vitals: { temperatureC: 39 } }), message('L-1', 30, { oxygen: { device: 'non_rebreather' } }));
-    const second = await waitFor('the ICU consultant to be paged', () => pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 1));
+    const registrar = await waitFor('the ICU registrar to be paged', () => pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 0));
+    const due = Date.parse(registrar.escalatesAt!);
+    await at(due - MARGIN_S * 1000); // not yet the next level's time
+    expect(pagesOf(server, 'L-1', 'icu').map((p) => p.level)).toEqual([0]);
+    await at(due);
+    const second = pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 1)!;
+    expect(second).toBeDefined();
     // Opening the link shows the page and acknowledges nothing; the form's POST acknowledges.
     const shown = await fetch(second.ackUrl!);
     expect(shown.status).toBe(200);
@@ -104,8 +148,9 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const acked = await fetch(second.ackUrl!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Dr+Ada+ICU' });
     expect(acked.status).toBe(200);
     expect(await acked.text()).toContain('Recorded: Dr Ada ICU (ICU consultant)');
-    const ackedAt = Date.now();
-    await sleep((2 * SEVERE_S + 3) * 1000);
+    const ackedAt = (await health(server)).now;
+    await later(SEVERE_S);
+    await later(SEVERE_S);
     const icu = pagesOf(server, 'L-1', 'icu').filter((p) => p.grade === 3);
     expect(ladder(icu)).toEqual(['ICU registrar L0 R0 triggered', 'ICU consultant L1 R0 escalated']);
     // Hematology did not answer: its ladder went on meanwhile.
@@ -127,11 +172,11 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const res = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tokenOf(first), by: 'Dr H' }) });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ acknowledged: true, page: { status: 'acknowledged', ack: { by: 'Dr H (hematology fellow)', via: 'link' } } });
-    const sentAt = Date.now();
+    const sentAt = (await health(server)).now;
     await send(message('R-1', 30, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }));
     const second = await waitFor('the CRS 2 page', () => pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 2));
     expect(second).toMatchObject({ role: 'hematology fellow', level: 0, reason: 'triggered' });
-    expect(Date.parse(second.sentAt) - sentAt).toBeLessThan(OTHER_S * 1000); // at once, not at the next level's time
+    expect(Date.parse(second.sentAt) - sentAt).toBeLessThan(OTHER_S * 1000 - MARGIN_S * 1000); // at once: no tick came meanwhile
   }, 60_000);
 
   it('cancels the pending escalation when the grade falls (de-escalation), and says so once', async () => {
@@ -142,7 +187,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const down = await waitFor('the de-escalation', () => pagesOf(server, 'D-1', 'hematology').find((p) => p.kind === 'de-escalation'));
     expect(down).toMatchObject({ grade: 1, level: 0 });
     expect(down.ackUrl).toBeUndefined(); // informational: nothing to acknowledge
-    await sleep((OTHER_S + 4) * 1000);
+    await later(OTHER_S); // past the time its next level would have been paged
     expect(pagesOf(server, 'D-1', 'hematology').filter((p) => p.pageId === crs2.pageId).map((p) => p.level)).toEqual([0]);
     const closed = (await auditOf('D-1')).filter((e) => e.type === 'page' && e.details.pageId === crs2.pageId).map((e) => e.details.status);
     expect(closed).toEqual(['open', 'resolved']);
@@ -155,9 +200,9 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const secrets = new SecretsManagerClient({ endpoint: emulator.endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     const key = Buffer.from((await secrets.send(new GetSecretValueCommand({ SecretId: server.resources.secret }))).SecretString!, 'utf8');
     secrets.destroy();
-    const forged = signAck(Buffer.alloc(32, 1), { pageId: page.pageId, role: 'hematology fellow', expiresAt: Date.now() + 3_600_000 });
+    const forged = signAck(Buffer.alloc(32, 1), { pageId: page.pageId, role: 'hematology fellow', expiresAt: now() + 3_600_000 });
     const altered = real.split('.').map((part, i) => (i === 2 ? Buffer.from('hematology consultant').toString('base64url') : part)).join('.');
-    const expired = signAck(key, { pageId: page.pageId, role: 'hematology fellow', expiresAt: Date.now() - 1000 });
+    const expired = signAck(key, { pageId: page.pageId, role: 'hematology fellow', expiresAt: now() - 1000 });
     for (const token of [forged, altered, expired]) {
       const api = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Mallory' }) });
       expect(api.status).toBe(403);
@@ -185,28 +230,37 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
   }, 60_000);
 
   it('raises a stale-feed alert to the bedside team when the monitor goes quiet, and clears it when data resumes', async () => {
-    await send(enrol('S-1', 60), message('S-1', 1, { vitals: { heartRate: 80 } }));
-    const alert = await waitFor('the stale-feed alert', () => pagesOf(server, 'S-1', 'bedside').find((p) => p.subject === 'stale-feed' && p.kind === 'alert'), 60_000);
+    const last = message('S-1', 1, { vitals: { heartRate: 80 } });
+    await send(enrol('S-1', 60), last);
+    const staleAt = Date.parse(last.observedAt) + STALE_S * 1000;
+    await at(staleAt - MARGIN_S * 1000); // quiet, not yet for long enough
+    expect(pagesOf(server, 'S-1', 'bedside')).toEqual([]);
+    await at(staleAt + 1000);
+    const alert = pagesOf(server, 'S-1', 'bedside').find((p) => p.subject === 'stale-feed' && p.kind === 'alert')!;
+    expect(alert).toBeDefined();
     expect(alert.summary).toMatch(/^NO DATA, patient S-1, bed B-S-1: nothing from the monitor since .*; the grade cannot be trusted$/);
     expect(alert.role).toBe('bedside nurse');
     expect(alert.ackUrl).toBeDefined();
-    await send(message('S-1', 0, { vitals: { heartRate: 82 } }));
-    const cleared = await waitFor('the all-clear', () => pagesOf(server, 'S-1', 'bedside').find((p) => p.kind === 'alert-cleared'), 30_000);
-    expect(cleared.summary).toMatch(/^Data resumed, patient S-1/);
-    await sleep(4000); // further sweeps raise nothing again
+    const resumed = message('S-1', 0, { vitals: { heartRate: 82 } });
+    await send(resumed);
+    await later(1);
+    const cleared = pagesOf(server, 'S-1', 'bedside').find((p) => p.kind === 'alert-cleared')!;
+    expect(cleared?.summary).toMatch(/^Data resumed, patient S-1/);
+    await at(Date.parse(resumed.observedAt) + (STALE_S - MARGIN_S) * 1000); // further sweeps, data still fresh: nothing raised again
     expect(pagesOf(server, 'S-1', 'bedside').filter((p) => p.level === 0).map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
   }, 120_000);
 
   it('holds a low grade during a silence (released when it is ended), and never grade 4', async () => {
+    // 30 minutes from the command's own (real) clock: the host's runs ahead by what the tests moved it.
     const create = (patientId: string) =>
-      crs(['silence', 'create', '--patient', patientId, '--minutes', '10', '--by', 'Nurse B', '--reason', 'transport to MRI', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+      crs(['silence', 'create', '--patient', patientId, '--minutes', '30', '--by', 'Nurse B', '--reason', 'transport to MRI', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
     const [low, high] = await Promise.all([create('Q-1'), create('Q-2')]);
     expect(low.status, low.stderr).toBe(0);
     expect(high.status, high.stderr).toBe(0);
     const listed = await crs(['silence', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile]);
     expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ silenceId: low.stdout.trim(), patientId: 'Q-1', createdBy: 'Nurse B', reason: 'transport to MRI' })]));
 
-    await send(enrol('Q-1'), message('Q-1', 30, { vitals: { temperatureC: 39 } }));
+    await send(enrol('Q-1'), message('Q-1', 10, { vitals: { temperatureC: 39 } }));
     await send(enrol('Q-2'), message('Q-2', 40, { vitals: { temperatureC: 39 } }), message('Q-2', 30, { oxygen: { device: 'bipap' } }));
     const grade4 = await waitFor('the grade 4 pages', () => {
       const p = pagesOf(server, 'Q-2').filter((x) => x.grade === 4);
@@ -214,7 +268,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     });
     expect(grade4.map((p) => `${p.team} ${p.role}`).sort()).toEqual(['hematology hematology fellow', 'icu ICU registrar']);
     expect(pagesOf(server, 'Q-2').filter((p) => p.grade === 1)).toEqual([]); // its grade 1 was held, then replaced
-    await sleep(4000);
+    await later(1);
     expect(pagesOf(server, 'Q-1')).toEqual([]); // held
 
     const ended = await crs(['silence', 'end', low.stdout.trim(), '--by', 'Nurse B', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
@@ -225,19 +279,4 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     expect(trail).toEqual([expect.stringMatching(/^silence of patient Q-1 by Nurse B from .* transport to MRI$/), `silence ${low.stdout.trim()} ended by Nurse B`]);
   }, 90_000);
 
-  it('keeps the escalation timers through a killed host: the next level is paged once, at its time, after the restart', async () => {
-    await send(enrol('K-1'), message('K-1', 60, { vitals: { temperatureC: 39 } }), message('K-1', 30, { oxygen: { device: 'non_rebreather' } }));
-    const first = await waitFor('the ICU registrar page', () => pagesOf(server, 'K-1', 'icu').find((p) => p.grade === 3 && p.level === 0));
-    const before = server;
-    expect(await stop(before, 'SIGKILL')).toBeNull();
-    await sleep((SEVERE_S + 2) * 1000); // the next level fell due while nothing ran
-    server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS);
-    const next = await waitFor('the ICU consultant page after the restart', () => pagesOf(server, 'K-1', 'icu').find((p) => p.pageId === first.pageId && p.level === 1), 60_000);
-    expect(next).toMatchObject({ role: 'ICU consultant', reason: 'escalated' });
-    await sleep(3000);
-    const all = pagesOf([before, server], 'K-1', 'icu').filter((p) => p.pageId === first.pageId);
-    const steps = all.map((p) => `L${p.level} R${p.round}`);
-    expect(new Set(steps).size, JSON.stringify(all.map((p) => [p.sendId, p.reason, p.sentAt]))).toBe(steps.length); // no level paged twice, across the kill
-    expect(steps.slice(0, 2)).toEqual(['L0 R0', 'L1 R0']);
-  }, 120_000);
 });

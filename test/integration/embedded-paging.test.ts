@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PageEvent } from '#domain/page-event.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { enrol, msg } from '#test/support/messages.ts';
-import { CRS_BIN, REPO, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
+import { CRS_BIN, REPO, idle, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
+import type { PageEvent } from '#domain/page-event.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'crs-paging-it-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -101,7 +101,7 @@ describe('crs serve escalation ladders in real time', () => {
     const ack = await fetch(`${second.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Dr Osei' }) });
     expect(ack.status).toBe(200);
     await until(() => pageLines(second).some((p) => p.role === 'hematology consultant'), 'the next hematology level (due with the ICU one)');
-    await new Promise((r) => setTimeout(r, 300));
+    await idle(second); // every page that tick committed has been printed
     expect(pageLines(second).filter((p) => p.team === 'icu').map((p) => p.role)).toEqual(['ICU consultant']);
     expect(await stop(second)).toBe(0);
 

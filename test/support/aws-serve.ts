@@ -83,24 +83,79 @@ export async function health(s: { url: string }): Promise<AwsHostHealth> {
   return (await res.json()) as AwsHostHealth;
 }
 
+/** What moves while the host works: equal in two snapshots, nothing was done between them (a tick that finds nothing to do moves nothing). */
+const progress = (h: AwsHostHealth) => JSON.stringify([h.grade.invocations, h.notify.delivered, h.notify.retries, h.escalate.invocations, h.pages]);
+
 /**
- * Waits until `pages` pages have been printed and the pipeline is idle: the queue empty, the stream read to its
- * end with nothing pending; then a quiet moment in which nothing more is printed.
+ * Waits until at least `pages` notifications have been printed and the host is idle (its `idle` signal: no
+ * message waiting or in hand in any queue, no stream record pending, no scheduled run going) and stays so, with
+ * nothing done meanwhile, across two more reads of the stream's end (a record written just before the grade queue
+ * drained is seen by then); with `afterTick`, also across one more scheduled tick (pages stored while SNS refused
+ * them wait for it). Then waits until this process has received every line the host printed. Nothing is printed
+ * after that unless something new happens (a delayed timer falls due, the schedule fires, a test posts).
  */
-export async function settle(s: AwsServe, pages: number, timeoutMs = 120_000, quietMs = 1500): Promise<AwsHostHealth> {
+export async function settle(s: AwsServe, pages: number, timeoutMs = 120_000, o: { afterTick?: boolean } = {}): Promise<AwsHostHealth> {
   const end = Date.now() + timeoutMs;
+  const pause = () => new Promise((r) => setTimeout(r, 50));
+  const late = (h: AwsHostHealth) => {
+    if (Date.now() > end) throw new Error(`not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}`);
+  };
+  let h = await health(s);
   for (;;) {
-    const h = await health(s);
-    const idle = h.queue.visible === 0 && h.queue.inFlight === 0 && h.notify.pending === 0 && h.notify.caughtUp;
-    if (idle && h.pages.printed >= pages) {
-      await new Promise((r) => setTimeout(r, quietMs));
-      const again = await health(s);
-      if (again.pages.printed === h.pages.printed) return again;
+    late(h);
+    if (!h.idle || h.pages.printed < pages) {
+      await pause();
+      h = await health(s);
       continue;
     }
-    if (Date.now() > end) throw new Error(`not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}`);
+    const done = (x: AwsHostHealth) =>
+      x.notify.emptyReads >= h.notify.emptyReads + 2 && (!o.afterTick || (x.escalate.scheduled > h.escalate.scheduled && x.escalate.scheduleRunning === 0));
+    let again = h;
+    for (;;) {
+      await pause();
+      again = await health(s);
+      late(again);
+      if (progress(again) !== progress(h)) break; // work was done: watch again from here
+      if (again.idle && done(again)) {
+        await receivedAll(s, again, end);
+        return again;
+      }
+    }
+    h = again;
+  }
+}
+
+/** Waits until the lines the host printed (as its counts say) have all reached this process. */
+async function receivedAll(s: AwsServe, h: AwsHostHealth, end: number): Promise<void> {
+  const count = (type: string) => s.lines.filter((l) => l.trim() !== '' && (JSON.parse(l) as { type: string }).type === type).length;
+  const pageLines = s.child.spawnargs.includes('--page-lines');
+  while (count('notification') < h.pages.printed || (pageLines && count('page') < h.pages.pages) || count('test-page') < h.pages.testPages) {
+    if (Date.now() > end) throw new Error(`the host printed ${JSON.stringify(h.pages)}, this process has ${s.lines.length} lines`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Polls `probe` until it gives a value (a page printed, say); on timeout the host's last log lines say why. */
+export async function until<T>(s: { stderr: () => string }, what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; stderr:\n${s.stderr().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** With CRS_TEST_CLOCK=1: moves the functions' clock forward. */
+export async function advanceClock(s: { url: string }, ms: number): Promise<void> {
+  const res = await fetch(`${s.url}/local/clock?advanceMs=${ms}`, { method: 'POST' });
+  if (res.status !== 200) throw new Error(`advancing the clock answered ${res.status}: ${await res.text()}`);
+}
+
+/** With CRS_TEST_CLOCK=1: fires the schedule (the escalate tick and the stale-feed sweep); resolves when it ended. */
+export async function fireSchedule(s: { url: string }): Promise<void> {
+  const res = await fetch(`${s.url}/local/schedule`, { method: 'POST' });
+  if (res.status !== 200) throw new Error(`the scheduled escalate run answered ${res.status}: ${await res.text()}`);
 }
 
 export async function stop(s: AwsServe, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

@@ -134,8 +134,13 @@ describe('ingest over HTTP', () => {
     await post('/v1/messages', a);
     await post('/v1/messages', b);
     expect((await post('/v1/messages', b)).status).toBe(202);
-    await until(async () => ((await (await api('/api/health')).json()) as { inbox: number }).inbox === 0 || undefined, 'graded');
-    await new Promise((r) => setTimeout(r, 50));
+    // Idle: the inbox graded (the duplicate too) and every page committed written to the page stream.
+    const idle = async () => {
+      const h = (await (await api('/api/health')).json()) as { inbox: number; undelivered: { stdout: number } };
+      return (h.inbox === 0 && h.undelivered.stdout === 0) || undefined;
+    };
+    await until(idle, 'graded and delivered');
+    await new Promise((r) => setImmediate(r)); // the stream hands on what was written to it
     expect(pageLines.length).toBe(1);
   });
 });

@@ -345,8 +345,11 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const server = await startEmbeddedServer({ dataDir: dir, config, port: 0, pageStream: out, pageLines: true, log: () => undefined });
     try {
       for (let i = 0; i < 200 && server.queue.pending() > 0; i++) await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 100));
       expect(server.queue.pending()).toBe(0);
+      // Idle: whatever the grading put in the outbox has been through every lane (a page printed would show).
+      await server.dispatcher.settled();
+      expect(server.dispatcher.backlog('stdout')).toBe(0);
+      await new Promise((r) => setImmediate(r));
       expect(lines).toEqual([]);
       expect(await server.paging.store.patientPages('P1', 10)).toEqual([]);
     } finally {

@@ -271,7 +271,7 @@ describe('OutboxDispatcher', () => {
     await until(() => webhookSent.length === pages.length);
     expect(webhookSent).toEqual(pages.map((p) => p.notificationId));
     d.kick();
-    await new Promise((r) => setTimeout(r, 50));
+    await d.settled(); // the lanes read their records again, and found nothing left to send
     expect(stdout.sent.length).toBe(pages.length);
     expect(d.backlog('webhook')).toBe(0);
     await d.stop();

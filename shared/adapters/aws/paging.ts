@@ -66,10 +66,11 @@ const refusingSender: PageSender = {
   },
 };
 
-export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks: AwsPagingHooks = {}): AwsPaging {
-  const pages = new DynamoPageStore(clients.dynamodb, s.pagesTable);
-  const states = s.stateTable ? new DynamoStateStore(clients.dynamodb, s.stateTable) : undefined;
-  const dynamoAudit = new DynamoAuditLog(clients.dynamodb, s.auditTable);
+/** `now`: the clock every store, the sender and the timers stamp with (the host's test clock on an emulator). */
+export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks: AwsPagingHooks = {}, now: () => number = Date.now): AwsPaging {
+  const pages = new DynamoPageStore(clients.dynamodb, s.pagesTable, now);
+  const states = s.stateTable ? new DynamoStateStore(clients.dynamodb, s.stateTable, now) : undefined;
+  const dynamoAudit = new DynamoAuditLog(clients.dynamodb, s.auditTable, now);
   const audit: AuditLog = hooks.onAudit
     ? {
         append: async (events) => {
@@ -85,7 +86,7 @@ export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks
     sender = new SnsPageSender(clients.sns, s.topicArn, {
       notification: (patientId, id) => states.notification(patientId, id),
       ward: async (patientId) => (await states.load(patientId))?.state.enrolment.ward?.v ?? null,
-    });
+    }, now);
   }
   const send: PageSender = sender
     ? {
@@ -97,7 +98,7 @@ export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks
     : refusingSender;
   const store =
     s.escalationQueueUrl && clients.sqs
-      ? withTimers(pages, new SqsTimer(clients.sqs, s.escalationQueueUrl), hooks.onTimerError ?? (() => undefined))
+      ? withTimers(pages, new SqsTimer(clients.sqs, s.escalationQueueUrl, now), hooks.onTimerError ?? (() => undefined))
       : pages;
   const parked = new DynamoParkedSends(clients.dynamodb, s.pagesTable);
   const pager = new Pager({
@@ -122,6 +123,7 @@ export async function awsPagingFromEnv(
   env: NodeJS.ProcessEnv,
   clients: AwsPagingClients & { secrets: SecretsManagerClient },
   hooks: AwsPagingHooks = {},
+  now: () => number = Date.now,
 ): Promise<AwsPaging & { config: GradingConfig; ackSecret: Buffer }> {
   const config = gradingConfigFromEnv(env);
   const ackSecret = await readAckSecret(clients.secrets, requireEnv(ENV.ackSecretArn, env));
@@ -138,6 +140,7 @@ export async function awsPagingFromEnv(
     },
     clients,
     hooks,
+    now,
   );
   return { ...paging, config, ackSecret };
 }

@@ -174,6 +174,11 @@ export class OutboxDispatcher {
     for (const lane of this.lanes) if (!lane.timer) this.start(lane);
   }
 
+  /** Resolves when no lane is delivering: what a kick found has been delivered, or is waiting out a backoff. */
+  async settled(): Promise<void> {
+    while (this.lanes.some((l) => l.running)) await Promise.all(this.lanes.map((l) => l.idle));
+  }
+
   /** Lets the deliveries in flight finish (each lane stops after its current page). */
   async stop(): Promise<void> {
     this.stopped = true;

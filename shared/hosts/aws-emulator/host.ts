@@ -43,6 +43,12 @@ export interface AwsHostOptions extends SynthOptions {
   pageLines?: boolean;
   /** How often the schedule rule fires (seconds); the stack's rate when absent (a minute). */
   scheduleSeconds?: number;
+  /**
+   * Test hook: the functions run on a clock that a test moves forward (POST /local/clock?advanceMs=N) and the
+   * schedule fires on request too (POST /local/schedule, answered when the escalate invocation has ended), so that
+   * a ladder's levels fall due without waiting for them.
+   */
+  testClock?: boolean;
   /** Test hook: the process kills itself after a page's state transaction and before its publish. */
   crashBeforePublish?: boolean;
   /**
@@ -60,8 +66,25 @@ export interface AwsHostHealth {
   notifyFailures: number;
   grade: SqsEventSource['stats'];
   notify: StreamEventSource['stats'];
-  escalate: SqsEventSource['stats'] & { scheduled: number; scheduleFailures: number; timers: { visible: number; inFlight: number }; deadLetters: number };
+  escalate: SqsEventSource['stats'] & {
+    scheduled: number;
+    scheduleFailures: number;
+    /** Scheduled invocations not yet ended. */
+    scheduleRunning: number;
+    timers: { visible: number; inFlight: number };
+    deadLetters: number;
+  };
   pages: PagePrinter['stats'];
+  /** Messages in the team queues, not yet printed. */
+  teamQueues: { visible: number; inFlight: number };
+  /**
+   * Nothing in progress: no message waiting or being handled in the grade, timer or team queues, no stream record
+   * pending, no scheduled invocation running. Delayed timers (ladder steps not yet due) do not count. The stream's
+   * end is known only from a read made after the grade queue drained: `notify.emptyReads` moving on tells that.
+   */
+  idle: boolean;
+  /** The functions' clock (ms since the epoch): real time, plus what a test moved it by. */
+  now: number;
 }
 
 export interface AwsHost {
@@ -133,8 +156,18 @@ async function acceptLocalToken(clients: AwsClients, tokensTable: string, token:
   await store.put({ tokenId: `local-${hash.slice(0, 12)}`, deviceId: 'local', hash, createdAt: new Date().toISOString(), kind: 'ehr' });
 }
 
+/** Real time, plus what a test moved it forward by (never back: the stores' conditional writes assume it). */
+class HostClock {
+  private offsetMs = 0;
+  readonly now = (): number => Date.now() + this.offsetMs;
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
 export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   configureAwsEnvironment(o.endpoint, o.region);
+  const clock = new HostClock();
   const clients = clientsFor(o.endpoint, o.region);
   const synth = await o.synthesize({ paging: o.paging ?? LOCAL_PAGING, ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}) });
 
@@ -153,7 +186,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       hostVariables: { [ENV.ackBaseUrl]: `${front.url}/ack/` },
     });
     if (o.localToken) await acceptLocalToken(clients, p.functions.ingest.environment[ENV.tokensTable]!, o.localToken, o.log);
-    handlers = await loadHandlers(p.functions);
+    handlers = await loadHandlers(p.functions, clock.now);
   } catch (err) {
     await front.close();
     for (const c of Object.values(clients)) c.destroy();
@@ -226,7 +259,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     invoke: (event) => callEscalate(event) as Promise<SQSBatchResponse | void>,
     log: o.log,
   });
-  const scheduleStats = { scheduled: 0, scheduleFailures: 0 };
+  const scheduleStats = { scheduled: 0, scheduleFailures: 0, scheduleRunning: 0 };
   const schedule = p.schedules.find((x) => x.role === 'escalate');
   let scheduleTimer: NodeJS.Timeout | undefined;
   let scheduled: Promise<unknown> = Promise.resolve();
@@ -237,16 +270,23 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       'detail-type': 'Scheduled Event',
       source: 'aws.events',
       account: '000000000000',
-      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      time: new Date(clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       region: o.region,
       resources: [`arn:aws:events:${o.region}:000000000000:rule/${o.prefix}-schedule`],
       detail: {},
     };
     scheduleStats.scheduled++;
-    scheduled = callEscalate(event).catch((err: Error) => {
-      scheduleStats.scheduleFailures++;
-      o.log(`escalate: scheduled invocation failed (${err.name})`);
-    });
+    scheduleStats.scheduleRunning++;
+    const run = callEscalate(event).then(
+      () => true,
+      (err: Error) => {
+        scheduleStats.scheduleFailures++;
+        o.log(`escalate: scheduled invocation failed (${err.name})`);
+        return false;
+      },
+    );
+    scheduled = run.finally(() => scheduleStats.scheduleRunning--);
+    return run;
   };
   const printer = new PagePrinter({ sqs: clients.sqs, teamQueues: p.teamQueues, out: o.out, log: o.log, pageLines: o.pageLines ?? false });
 
@@ -262,35 +302,69 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     ((await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.escalateSource.queue.url, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy) ?? '{}',
   ) as { deadLetterTargetArn?: string };
   const escalationDlq = p.queues.find((q) => q.arn === escalationDlqArn.deadLetterTargetArn);
-  const health = async (): Promise<AwsHostHealth> => ({
-    queue: await depth(p.gradeSource.queue.url),
-    deadLetters: dlq ? (await depth(dlq.url)).visible : 0,
-    notifyFailures: p.notifySource.onFailure ? (await depth(p.notifySource.onFailure.url)).visible : 0,
-    grade: { ...grade.stats },
-    notify: { ...notify.stats },
-    escalate: {
-      ...escalate.stats,
-      ...scheduleStats,
-      timers: await depth(p.escalateSource.queue.url),
-      deadLetters: escalationDlq ? (await depth(escalationDlq.url)).visible : 0,
-    },
-    pages: { ...printer.stats, deliveries: { ...printer.stats.deliveries } },
-  });
+  const health = async (): Promise<AwsHostHealth> => {
+    // In the order of the flow, so that work moving on between two reads is seen in the later one.
+    const queue = await depth(p.gradeSource.queue.url);
+    const notifyStats = { ...notify.stats };
+    const timers = await depth(p.escalateSource.queue.url);
+    const running = scheduleStats.scheduleRunning;
+    const teamDepths = await Promise.all(p.teamQueues.map((t) => depth(t.queue.url)));
+    const teamQueues = {
+      visible: teamDepths.reduce((n, d) => n + d.visible, 0),
+      inFlight: teamDepths.reduce((n, d) => n + d.inFlight, 0),
+    };
+    const empty = (d: { visible: number; inFlight: number }) => d.visible === 0 && d.inFlight === 0;
+    return {
+      queue,
+      deadLetters: dlq ? (await depth(dlq.url)).visible : 0,
+      notifyFailures: p.notifySource.onFailure ? (await depth(p.notifySource.onFailure.url)).visible : 0,
+      grade: { ...grade.stats },
+      notify: notifyStats,
+      escalate: {
+        ...escalate.stats,
+        ...scheduleStats,
+        scheduleRunning: running,
+        timers,
+        deadLetters: escalationDlq ? (await depth(escalationDlq.url)).visible : 0,
+      },
+      pages: { ...printer.stats, deliveries: { ...printer.stats.deliveries } },
+      teamQueues,
+      idle: empty(queue) && notifyStats.pending === 0 && notifyStats.caughtUp && empty(timers) && running === 0 && empty(teamQueues),
+      now: clock.now(),
+    };
+  };
 
-  // Not an API route: the local host's own status, for operators and tests (counts only, no patient data).
-  local = (req: IncomingMessage, res: ServerResponse): boolean => {
-    if (req.method !== 'GET' || req.url !== '/local/health') return false;
-    health().then(
-      (h) => {
+  const answer = (res: ServerResponse, work: Promise<unknown>) =>
+    work.then(
+      (value) => {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        res.end(JSON.stringify(h));
+        res.end(JSON.stringify(value));
       },
       (err: Error) => {
         res.writeHead(503, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: err.name }));
       },
     );
-    return true;
+  // Not API routes: the local host's own status, for operators and tests (counts only, no patient data), and with
+  // the test clock, moving the clock and firing the schedule.
+  local = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = new URL(req.url ?? '/', 'http://local');
+    if (req.method === 'GET' && url.pathname === '/local/health') return answer(res, health()), true;
+    if (!o.testClock || req.method !== 'POST') return false;
+    if (url.pathname === '/local/clock') {
+      const ms = Number(url.searchParams.get('advanceMs'));
+      if (!Number.isInteger(ms) || ms < 0) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'advanceMs: a whole number of milliseconds, 0 or more' }));
+        return true;
+      }
+      clock.advance(ms);
+      return answer(res, Promise.resolve({ now: clock.now() })), true;
+    }
+    if (url.pathname === '/local/schedule') {
+      return answer(res, fire().then((ok) => (ok ? { now: clock.now() } : Promise.reject(new Error('the scheduled invocation failed'))))), true;
+    }
+    return false;
   };
 
   platform?.start();

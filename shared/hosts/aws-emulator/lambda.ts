@@ -40,8 +40,13 @@ export interface Handlers {
 /**
  * Sets each function's variables (they do not overlap) and imports the handler modules, which read them once at
  * cold start and build their AWS clients from the process's AWS settings (AWS_ENDPOINT_URL, region, credentials).
+ * Each handler is built as the module builds its own (`liveDeps`), on the host's clock.
  */
-export async function loadHandlers(functions: Record<FunctionRole, FunctionSpec>, env: NodeJS.ProcessEnv = process.env): Promise<Handlers> {
+export async function loadHandlers(
+  functions: Record<FunctionRole, FunctionSpec>,
+  now: () => number = Date.now,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Handlers> {
   const set = new Map<string, string>();
   for (const spec of Object.values(functions)) {
     for (const [k, v] of Object.entries(spec.environment)) {
@@ -59,7 +64,13 @@ export async function loadHandlers(functions: Record<FunctionRole, FunctionSpec>
     import('#functions/escalate/handler.ts'),
     import('#functions/ack/handler.ts'),
   ]);
-  return { ingest: ingest.handler, grade: grade.handler, notify: notify.handler, escalate: escalate.handler, ack: ack.handler };
+  return {
+    ingest: ingest.createIngestHandler(ingest.liveDeps(now)),
+    grade: grade.createGradeHandler(grade.liveDeps(now)),
+    notify: notify.createNotifyHandler(notify.liveDeps(now)),
+    escalate: escalate.createEscalateHandler(escalate.liveDeps(now)),
+    ack: ack.createAckHandler(ack.liveDeps(now)),
+  };
 }
 
 export class InvocationTimeout extends Error {

@@ -71,7 +71,8 @@ export class StreamEventSource {
   private loop?: Promise<void>;
   private wake!: () => void;
   private readonly stopped = new Promise<void>((resolve) => (this.wake = resolve));
-  readonly stats = { delivered: 0, filteredOut: 0, retries: 0, sentToOnFailure: 0, pending: 0, caughtUp: false };
+  /** `emptyReads`: reads that found nothing new; one after the queue drained tells the stream has no record left. */
+  readonly stats = { delivered: 0, filteredOut: 0, retries: 0, sentToOnFailure: 0, pending: 0, caughtUp: false, emptyReads: 0 };
 
   constructor(private readonly o: StreamSourceOptions) {}
 
@@ -173,6 +174,7 @@ export class StreamEventSource {
         }
         this.stats.pending = buffer.length;
         this.stats.caughtUp = records.length === 0;
+        if (records.length === 0) this.stats.emptyReads++;
         if (buffer.length === 0) {
           if (this.stopping) return;
           await Promise.race([sleep(this.o.pollIntervalMs), this.stopped]);

@@ -1,4 +1,4 @@
-// Where outbox records go (each sink is a lane with its own ledger, adapters/embedded/outbox.ts):
+// Where outbox records go (each sink is a lane with its own ledger, adapters/sqlite/outbox.ts):
 // - standard output: every grade change as one NDJSON line, exactly as `crs replay` prints it; with --page-lines
 //   also every page to a role ({"type":"page",...}, with its acknowledge link);
 // - the board's live stream: a hint per page sent (the board then reads the database);
