@@ -2,7 +2,10 @@
 // - AWS Backup: daily (and optionally monthly) backups of every table into a vault with a key of its own, kept
 //   for a configurable time, optionally copied to a vault in another account or region, and optionally locked in
 //   compliance mode: once the grace time (3 days) has passed, nobody, the account root included, can delete a
-//   recovery point before its retention ends or shorten the retention.
+//   recovery point before its retention ends or shorten the retention. The tables that only grow (the audit
+//   trail) are backed up weekly by default: a DynamoDB backup is a full copy, so 35 daily copies of a table that
+//   only grows would cost 35 times its size, and point-in-time recovery already covers every second of the last
+//   35 days. Backups kept long enough (monthly ones) can move to cold storage (`coldStorageAfterDays`).
 // - CloudTrail data events on the Audit table (optional; on in the production context): every call on the table
 //   itself, with who made it, recorded in a bucket of its own (encrypted, versioned, log files signed by
 //   CloudTrail's digests, optionally object-locked), and sent to a log group whose metric filter alarms on any
@@ -35,6 +38,14 @@ export interface AuditOptions {
   dataEvents: boolean;
   /** Days the trail's log files are kept (and locked, with vaultLock). */
   trailRetentionDays: number;
+  /** How often the tables that only grow (the audit trail) are backed up: daily like the others, or weekly. */
+  historyBackups: 'daily' | 'weekly';
+  /**
+   * Move backups to cold storage this many days after they are taken (AWS Backup keeps them there at least 90
+   * days, so only rules kept at least this + 90 days move: the monthly ones). Needs AWS Backup's advanced features
+   * for DynamoDB turned on for the account (docs/runbook.md).
+   */
+  coldStorageAfterDays?: number;
 }
 
 export const DEFAULT_AUDIT: AuditOptions = {
@@ -43,6 +54,7 @@ export const DEFAULT_AUDIT: AuditOptions = {
   vaultLock: false,
   dataEvents: false,
   trailRetentionDays: 365,
+  historyBackups: 'weekly',
 };
 
 /** What the production context turns on unless told otherwise. */
@@ -59,6 +71,13 @@ export function checkAuditOptions(o: AuditOptions): AuditOptions {
   days('backupRetentionDays', 1);
   days('monthlyRetentionDays', 0);
   days('trailRetentionDays', 1);
+  if (o.historyBackups !== 'daily' && o.historyBackups !== 'weekly') throw new Error(`auditBackups must be daily or weekly (got ${JSON.stringify(o.historyBackups)})`);
+  if (o.coldStorageAfterDays !== undefined) {
+    days('coldStorageAfterDays', 1);
+    if (o.monthlyRetentionDays < o.coldStorageAfterDays + 90) {
+      throw new Error(`backupColdStorageAfterDays ${o.coldStorageAfterDays} needs monthly backups kept at least ${o.coldStorageAfterDays + 90} days (AWS Backup keeps cold backups 90 days at least); backupMonthlyRetentionDays is ${o.monthlyRetentionDays}`);
+    }
+  }
   if (o.copyVaultArn !== undefined && !/^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]+$/.test(o.copyVaultArn)) {
     throw new Error(`backupCopyVaultArn is not a backup vault ARN (got ${JSON.stringify(o.copyVaultArn)})`);
   }
@@ -67,6 +86,8 @@ export function checkAuditOptions(o: AuditOptions): AuditOptions {
 
 export interface AuditRetentionProps extends AuditOptions {
   tables: dynamodb.ITable[];
+  /** Tables that only grow (of `tables`): backed up as `historyBackups` says. */
+  historyTables: dynamodb.ITable[];
   auditTable: dynamodb.ITable;
   logRetention: logs.RetentionDays;
 }
@@ -75,6 +96,8 @@ export class AuditRetention extends Construct {
   readonly key: kms.Key;
   readonly vault: backup.BackupVault;
   readonly plan: backup.BackupPlan;
+  /** The plan of the tables that only grow, when they are backed up weekly. */
+  readonly historyPlan?: backup.BackupPlan;
   readonly trail?: cloudtrail.CfnTrail;
   readonly trailBucket?: s3.Bucket;
   readonly trailLogs?: logs.LogGroup;
@@ -108,22 +131,34 @@ export class AuditRetention extends Construct {
         : {}),
     });
     const copyTo = o.copyVaultArn ? backup.BackupVault.fromBackupVaultArn(this, 'CopyVault', o.copyVaultArn) : undefined;
-    const rule = (ruleName: string, schedule: events.Schedule, days: number) =>
-      new backup.BackupPlanRule({
+    const rule = (ruleName: string, schedule: events.Schedule, days: number) => {
+      const cold = o.coldStorageAfterDays !== undefined && days >= o.coldStorageAfterDays + 90 ? Duration.days(o.coldStorageAfterDays) : undefined;
+      return new backup.BackupPlanRule({
         ruleName,
         scheduleExpression: schedule,
         deleteAfter: Duration.days(days),
-        ...(copyTo ? { copyActions: [{ destinationBackupVault: copyTo, deleteAfter: Duration.days(days) }] } : {}),
+        ...(cold ? { moveToColdStorageAfter: cold } : {}),
+        ...(copyTo ? { copyActions: [{ destinationBackupVault: copyTo, deleteAfter: Duration.days(days), ...(cold ? { moveToColdStorageAfter: cold } : {}) }] } : {}),
       });
+    };
+    const monthly = o.monthlyRetentionDays > 0 ? [rule('Monthly', events.Schedule.cron({ minute: '0', hour: '5', day: '1' }), o.monthlyRetentionDays)] : [];
+    const weekly = o.historyBackups === 'weekly' && props.historyTables.length > 0;
+    const history = new Set(weekly ? props.historyTables : []);
     this.plan = new backup.BackupPlan(this, 'Plan', {
       backupPlanName: `${stack.stackName}-tables`,
       backupVault: this.vault,
-      backupPlanRules: [
-        rule('Daily', events.Schedule.cron({ minute: '0', hour: '5' }), o.backupRetentionDays),
-        ...(o.monthlyRetentionDays > 0 ? [rule('Monthly', events.Schedule.cron({ minute: '0', hour: '5', day: '1' }), o.monthlyRetentionDays)] : []),
-      ],
+      backupPlanRules: [rule('Daily', events.Schedule.cron({ minute: '0', hour: '5' }), o.backupRetentionDays), ...monthly],
     });
-    this.plan.addSelection('Tables', { resources: props.tables.map((t) => backup.BackupResource.fromDynamoDbTable(t)) });
+    const tables = this.plan.addSelection('Tables', { resources: props.tables.filter((t) => !history.has(t)).map((t) => backup.BackupResource.fromDynamoDbTable(t)) });
+    if (weekly) {
+      this.historyPlan = new backup.BackupPlan(this, 'HistoryPlan', {
+        backupPlanName: `${stack.stackName}-history`,
+        backupVault: this.vault,
+        backupPlanRules: [rule('Weekly', events.Schedule.cron({ minute: '0', hour: '5', weekDay: 'SUN' }), o.backupRetentionDays), ...monthly],
+      });
+      // The same backup role as the other tables'.
+      this.historyPlan.addSelection('Tables', { resources: props.historyTables.map((t) => backup.BackupResource.fromDynamoDbTable(t)), role: tables.grantPrincipal as iam.IRole });
+    }
 
     if (!o.dataEvents) return;
 

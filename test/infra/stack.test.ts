@@ -672,15 +672,21 @@ describe('producers of encrypted queues and topics', () => {
 describe('audit retention', () => {
   const auditKey = () => getAtt(synth.stack.audit.key);
 
-  it('backs every table up daily for 35 days into a vault with a key of its own, unlocked, and no trail by default', () => {
+  it('backs every table up for 35 days into a vault with a key of its own (daily, the audit table weekly), unlocked, and no trail by default', () => {
     const [[, vault]] = ofType('AWS::Backup::BackupVault') as [[string, Resource]];
     expect(vault.Properties.EncryptionKeyArn).toEqual(auditKey());
     expect(idOf(synth.stack.audit.key)).not.toBe(idOf(synth.stack.key));
     expect(vault.Properties.LockConfiguration).toBeUndefined();
-    const [[, plan]] = ofType('AWS::Backup::BackupPlan') as [[string, Resource]];
-    expect(plan.Properties.BackupPlan.BackupPlanRule).toEqual([expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 35 } })]);
+    const plans = Object.fromEntries(ofType('AWS::Backup::BackupPlan').map(([id, p]) => [id, p.Properties.BackupPlan.BackupPlanRule]));
+    expect(plans[idOf(synth.stack.audit.plan)]).toEqual([expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 35 }, ScheduleExpression: 'cron(0 5 * * ? *)' })]);
+    expect(plans[idOf(synth.stack.audit.historyPlan!)]).toEqual([expect.objectContaining({ RuleName: 'Weekly', Lifecycle: { DeleteAfterDays: 35 }, ScheduleExpression: 'cron(0 5 ? * SUN *)' })]);
     template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: { Resources: [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable].map((t) => getAtt(t)) },
+      BackupPlanId: getAtt(synth.stack.audit.plan, 'BackupPlanId'),
+      BackupSelection: { Resources: [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.tokensTable].map((t) => getAtt(t)) },
+    });
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupPlanId: getAtt(synth.stack.audit.historyPlan!, 'BackupPlanId'),
+      BackupSelection: { Resources: [getAtt(synth.stack.auditTable)] },
     });
     expect(ofType('AWS::CloudTrail::Trail')).toEqual([]);
   });
@@ -721,10 +727,10 @@ describe('audit retention', () => {
     const keyStatements = r[id(prod.stack.audit.key)]!.Properties.KeyPolicy.Statement as { Sid?: string; Condition?: unknown }[];
     expect(JSON.stringify(keyStatements.find((st) => st.Sid === 'CloudTrailOfThisTrail')!.Condition)).toContain(':trail/CrsAlerting-audit-table');
     // Monthly backups, kept a year.
-    const [plan] = Object.values(r).filter((x) => x.Type === 'AWS::Backup::BackupPlan');
-    expect(plan!.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [x.RuleName, x.Lifecycle])).toEqual([
-      ['Daily', { DeleteAfterDays: 35 }],
-      ['Monthly', { DeleteAfterDays: 365 }],
+    const plans = Object.values(r).filter((x) => x.Type === 'AWS::Backup::BackupPlan');
+    expect(plans.map((p) => p.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [x.RuleName, x.Lifecycle]))).toEqual([
+      [['Daily', { DeleteAfterDays: 35 }], ['Monthly', { DeleteAfterDays: 365 }]],
+      [['Weekly', { DeleteAfterDays: 35 }], ['Monthly', { DeleteAfterDays: 365 }]],
     ]);
     // Anything but PutItem, Query and GetItem on the table, or a refused call, fires AuditTableTampering.
     const [filter] = Object.values(r).filter((x) => x.Type === 'AWS::Logs::MetricFilter' && x.Properties.LogGroupName.Ref === id(prod.stack.audit.trailLogs!));
@@ -739,7 +745,8 @@ describe('audit retention', () => {
     });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Backup::BackupVault', { LockConfiguration: { ChangeableForDays: 3, MinRetentionDays: 90, MaxRetentionDays: 2190 } });
-    const [plan] = Object.values(t.findResources('AWS::Backup::BackupPlan')) as Resource[];
+    const [plan, history] = Object.values(t.findResources('AWS::Backup::BackupPlan')) as Resource[];
+    expect(history!.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string }) => x.RuleName)).toEqual(['Weekly', 'Monthly']);
     expect(plan!.Properties.BackupPlan.BackupPlanRule).toEqual([
       expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 90 }, CopyActions: [{ DestinationBackupVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', Lifecycle: { DeleteAfterDays: 90 } }] }),
       expect.objectContaining({ RuleName: 'Monthly', Lifecycle: { DeleteAfterDays: 2190 }, CopyActions: [expect.objectContaining({ Lifecycle: { DeleteAfterDays: 2190 } })] }),
