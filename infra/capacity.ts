@@ -1,4 +1,4 @@
-// DynamoDB capacity for the tables written on every message (patient state, audit trail): on demand by default,
+// DynamoDB capacity for the tables written on every message (patient state, audit trail, seen messages): on demand by default,
 // or provisioned with auto scaling (`-c capacity=provisioned`), which costs about a third as much under a steady
 // load such as 1,000 patients sending every 15 s (docs/cost.md has the figures from `npm run cost`). The tables
 // written per page or per request (pages, tokens) stay on demand: their load comes in bursts.

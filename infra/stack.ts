@@ -28,7 +28,7 @@ import { parseZone } from '../shared/adapters/interfaces/zone.ts';
 import { ACK_ROUTES } from '../shared/adapters/aws/env.ts';
 import { ENV } from '../shared/adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '../shared/adapters/aws/sns-page-sender.ts';
-import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '../shared/adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '../shared/adapters/aws/telemetry.ts';
 import { resolveConfig } from '../shared/domain/config.ts';
 import { PAGE_TEAMS } from '../shared/domain/paging.ts';
@@ -136,6 +136,7 @@ export class CrsAlertingStack extends Stack {
   readonly auditTable: dynamodb.Table;
   readonly tokensTable: dynamodb.Table;
   readonly audit: AuditRetention;
+  readonly seenTable: dynamodb.Table;
   readonly ackSecret: secretsmanager.Secret;
   readonly queue: sqs.Queue;
   readonly queueDlq: sqs.Queue;
@@ -258,6 +259,13 @@ export class CrsAlertingStack extends Stack {
       ...tableDefaults,
       partitionKey: { name: TOKENS_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
     });
+    // The long tail of seen messages (issue 10): one small item per message, written in the grading transaction.
+    this.seenTable = new dynamodb.Table(this, 'SeenMessagesTable', {
+      ...tableDefaults,
+      ...perMessageBilling(capacity, capacityLimits),
+      partitionKey: { name: SEEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: SEEN_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
+    });
     this.tokensTable.addGlobalSecondaryIndex({
       indexName: TOKENS_TABLE.tokenIdIndex,
       partitionKey: { name: TOKENS_TABLE.tokenIdAttribute, type: dynamodb.AttributeType.STRING },
@@ -267,14 +275,15 @@ export class CrsAlertingStack extends Stack {
     if (capacity === 'provisioned') {
       autoScale(this.stateTable, [STATE_TABLE.feedIndex], capacityLimits);
       autoScale(this.auditTable, [], capacityLimits);
+      autoScale(this.seenTable, [], capacityLimits);
     }
 
     // Backups (their own key and vault, optionally locked and copied) and CloudTrail data events on the audit table.
     this.audit = new AuditRetention(this, 'Audit', {
       ...DEFAULT_AUDIT,
       ...props.audit,
-      tables: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable],
-      historyTables: [this.auditTable],
+      tables: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable, this.seenTable],
+      historyTables: [this.auditTable, this.seenTable],
       auditTable: this.auditTable,
       logRetention,
     });
@@ -343,7 +352,7 @@ export class CrsAlertingStack extends Stack {
       description: 'Grades CRS and ICANS per patient; state, outbox and audit in one DynamoDB transaction',
       timeout: GRADE_TIMEOUT,
       reservedConcurrency: concurrency.grade,
-      environment: { [ENV.stateTable]: this.stateTable.tableName, [ENV.auditTable]: this.auditTable.tableName, ...config },
+      environment: { [ENV.stateTable]: this.stateTable.tableName, [ENV.auditTable]: this.auditTable.tableName, [ENV.seenTable]: this.seenTable.tableName, ...config },
     });
     // What the pager needs wherever it runs; the acknowledge links' base URL is added once the API exists.
     const pagerEnvironment = {
@@ -394,6 +403,8 @@ export class CrsAlertingStack extends Stack {
 
     // The table only (a plain table.grant() would add its indexes too).
     iam.Grant.addToPrincipal({ grantee: this.grade.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resourceArns: [this.stateTable.tableArn] });
+    // Seen messages: a conditional put that returns the old item when it fails (hence GetItem), or a digest added.
+    iam.Grant.addToPrincipal({ grantee: this.grade.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resourceArns: [this.seenTable.tableArn] });
     this.grantAppendAudit(this.grade.role);
     this.key.grantEncryptDecrypt(this.grade.role);
     this.grade.fn.addEventSource(
@@ -513,6 +524,7 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.fn.functionName, description: 'for crs doctor (last ingest)' });
     new CfnOutput(this, 'GradeFunctionName', { value: this.grade.fn.functionName, description: 'for crs doctor (last message graded)' });
     new CfnOutput(this, 'EscalateFunctionName', { value: this.escalate.fn.functionName, description: 'for crs doctor (last escalate run)' });
+    new CfnOutput(this, 'NotifyFailuresQueueUrl', { value: this.notifyDlq.queueUrl, description: 'for crs outbox (the stream ranges the notifier gave up on)' });
   }
 
   /**
@@ -597,7 +609,7 @@ export class CrsAlertingStack extends Stack {
       whenMissing: 'ok',
     });
     alarm('NotifyFailuresDepth', {
-      description: 'The notifier gave up on outbox records (retries exhausted or record too old): pages were not sent. The message names the stream range to replay.',
+      description: 'The notifier\'s stream gave up on outbox records (its invocations kept failing: an outage longer than its retries, a crash): their pages may not have been sent. `crs outbox retry --all --backend aws` reads them from the stream again (within 24 hours) and pages them.',
       metric: deadLetters(this.notifyDlq),
       threshold: 1,
       whenMissing: 'ok',
@@ -669,6 +681,7 @@ export class CrsAlertingStack extends Stack {
       ['PagesTable', this.pagesTable],
       ['AuditTable', this.auditTable],
       ['TokensTable', this.tokensTable],
+      ['SeenMessagesTable', this.seenTable],
     ] as const) {
       const throttled = (metricName: string) =>
         new cloudwatch.Metric({ namespace: 'AWS/DynamoDB', metricName, dimensionsMap: { TableName: table.tableName }, period: Duration.minutes(5), statistic: 'Sum' });
@@ -716,6 +729,47 @@ export class CrsAlertingStack extends Stack {
     alarm('IngestQueueUnavailable', {
       description: 'Ingest answered 503: SQS refused messages, devices are being told to retry.',
       metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.queueUnavailable, dimensionsMap: { service: 'ingest' }, period: MINUTE, statistic: 'Sum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+
+    // The paging path proves itself (issue 10): where silence is the failure, no data breaches.
+    const ours = (metricName: string, service: string, period = MINUTE) =>
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, period, statistic: 'Sum' });
+    alarm('SendsParked', {
+      description: 'SNS refused a page send 3 times, or the notifier could not page an outbox record because of the record itself, and it was parked so that what is behind it goes on: a team did not get that page. `crs outbox list --backend aws` names it; fix the cause, then `crs outbox retry --backend aws`.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(notify, 0) + FILL(escalate, 0) + FILL(records, 0)',
+        usingMetrics: { notify: ours(METRIC.sendsParked, 'notify'), escalate: ours(METRIC.sendsParked, 'escalate'), records: ours(METRIC.recordsParked, 'notify') },
+        period: MINUTE,
+        label: 'page sends and outbox records parked',
+      }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
+    alarm('NoEscalateRun', {
+      description: 'The escalate function has not run for 3 minutes (its schedule fires every minute): escalation ladders, silences ending, stale-feed alerts and pages stored while SNS was down are not being processed. Check the schedule rule, EscalateErrors and the escalate log.',
+      metric: ours(METRIC.escalateRuns, 'escalate'),
+      threshold: 1,
+      periods: 3,
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      whenMissing: 'breaching',
+    });
+    alarm('NoIngestWhileEnrolled', {
+      description: 'Patients are enrolled but no device message has been graded for 10 minutes: gateways, the API, ingest or grading are not getting data through. Check IngestErrors, MessagesOldestAge and the gateways.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(FILL(enrolled, 0) > 0 AND FILL(graded, 0) == 0, 1, 0)',
+        usingMetrics: { enrolled: ours(METRIC.enrolledPatients, 'escalate', Duration.minutes(5)), graded: ours(METRIC.gradesComputed, 'grade', Duration.minutes(5)) },
+        period: Duration.minutes(5),
+        label: 'enrolled and nothing graded',
+      }),
+      threshold: 1,
+      periods: 2,
+      whenMissing: 'breaching',
+    });
+    alarm('PagesPublishFailed', {
+      description: 'SNS failed to deliver pages to subscribed endpoints (NumberOfNotificationsFailed): a team may have missed pages. The UndeliveredPages queue holds them.',
+      metric: this.pagesTopic.metricNumberOfNotificationsFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
       threshold: 1,
       whenMissing: 'ok',
     });

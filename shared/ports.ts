@@ -36,8 +36,52 @@ export class VersionConflict extends Error {
   }
 }
 
+/**
+ * A receiver refused this record itself (an HTTP 4xx that is about the request, a value the transport will not
+ * carry): sent again as it is, it will be refused again. A lane retries it a few times, then parks it and moves on;
+ * any other error means the receiver is down, and the lane keeps its order and retries with backoff.
+ */
+export class RecordRefused extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'RecordRefused';
+  }
+}
+
+/** A message as the long tail of a patient's messages keeps it: its id and the digest of its content. */
+export interface SeenMessage {
+  messageId: string;
+  digest: string;
+  /**
+   * Present when the id was accepted before (its digests from priorDigests or SeenBefore; empty when the state's
+   * recent window told): the store adds this digest to the id's record instead of creating it.
+   */
+  prior?: readonly string[];
+}
+
+/**
+ * The long-tail record already held some of these messageIds, found when the grading transaction wrote them (on
+ * AWS a conditional put, which returns the old item instead of a read per message): grade again knowing them.
+ */
+export class SeenBefore extends Error {
+  constructor(
+    readonly patientId: string,
+    /** messageId -> the digests it was accepted with before. */
+    readonly digests: ReadonlyMap<string, readonly string[]>,
+  ) {
+    super(`patient ${patientId}: ${digests.size} messageId(s) accepted before`);
+    this.name = 'SeenBefore';
+  }
+}
+
 /** What else is written with a patient's state, in the same transaction. */
 export interface SaveExtras {
+  /**
+   * The messages applied, for the long tail beyond the state's recent window (crs-rules 1.1 item 8): a duplicate is
+   * a duplicate however late; a reused id with other content is a new observation. A store that keeps one writes
+   * them in the same transaction; one that finds an id it did not expect throws SeenBefore.
+   */
+  seen?: SeenMessage[];
   /** Technical alerts raised or cleared (low SpO2): pending outbox records for the pager, like notifications. */
   alerts: AlertChange[];
   /** Audit entries for the assessments and notifications (append-only, keyed by `auditKey`). */
@@ -53,6 +97,11 @@ export interface StateStore {
    * VersionConflict when the version moved on.
    */
   save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void>;
+  /**
+   * The long tail, read before grading where a read is cheap (SQLite): the digests each of these messageIds of the
+   * patient was accepted with. A store without it learns them on write (SeenBefore).
+   */
+  priorDigests?(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>>;
 }
 
 /** Sends one page to its teams. Called at least once per notification; must be safe to call again. */
@@ -92,6 +141,8 @@ export interface PageStore {
   openPages(patientId: string): Promise<Page[]>;
   /** Open pages with something to do by `now` (due, or held by a silence), and pages with a send pending. */
   pendingPages(now: number): Promise<Page[]>;
+  /** A patient's pages whose first send is still to be made (firstSendPending), oldest first. */
+  unsentPages(patientId: string): Promise<Page[]>;
   /** A patient's pages, newest first (for the board). */
   patientPages(patientId: string, limit: number): Promise<Page[]>;
   /**
@@ -115,7 +166,29 @@ export interface PageMessage {
 }
 
 export interface PageSender {
+  /** Throws RecordRefused when the transport refuses this page itself; anything else means it is down. */
   send(message: PageMessage): Promise<void>;
+}
+
+/** A send the transport refused a few times, set aside so that the pages behind it go on. */
+export interface ParkedSend {
+  pageId: string;
+  patientId: string;
+  notificationId: string;
+  team: string;
+  level: number;
+  round: number;
+  reason: string;
+  attempts: number;
+  /** Server time, RFC 3339. */
+  parkedAt: string;
+}
+
+/** Where a backend keeps parked sends, to list them and send them again (`crs outbox list|retry`). */
+export interface ParkedSends {
+  park(send: ParkedSend): Promise<void>;
+  list(): Promise<ParkedSend[]>;
+  remove(pageId: string, level: number, round: number): Promise<void>;
 }
 
 export type AuditType =
@@ -127,7 +200,9 @@ export type AuditType =
   | 'acknowledgement-refused'
   | 'escalation'
   | 'silence'
-  | 'alert';
+  | 'alert'
+  /** A messageId reused with other content, graded as a new observation (crs-rules 1.1 item 8). */
+  | 'message-reused';
 
 /** One entry of the append-only audit trail. Ids, grades and reasons only: never a name. */
 export interface AuditEvent {
@@ -144,7 +219,9 @@ export interface AuditEvent {
 /** A stable key for an audit entry, so that writing it twice (a retried transaction) stores it once. */
 export function auditKey(e: AuditEvent): string {
   const id = e.details.pageId ?? e.details.notificationId ?? e.details.messageId ?? e.details.silenceId ?? '';
-  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}`;
+  // A digest tells apart two messages under one id (a reused id) whose entries would otherwise read the same.
+  const digest = e.details.digest === undefined ? '' : `|${String(e.details.digest)}`;
+  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}`;
 }
 
 export interface AuditLog {

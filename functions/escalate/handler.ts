@@ -57,6 +57,8 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
   const sweep = async () => {
     const { pager, sweep, config } = await deps.paging();
     const r = await sweepStaleFeeds({ ...sweep, pager, config }, deps.now());
+    // Every minute, also when it is 0: with GradesComputed it tells "no ingest while patients are enrolled".
+    metrics.addMetric(METRIC.enrolledPatients, MetricUnit.Count, r.patients);
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);
     if (r.raised.length + r.cleared.length > 0) logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
   };
@@ -89,9 +91,12 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       if (isScheduled(event)) {
         await tick('schedule');
         await sweep();
+        metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
         return;
       }
-      return await onTimers(event);
+      const r = await onTimers(event);
+      metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
+      return r;
     } catch (err) {
       logger.error('escalation tick failed', { error: errorName(err) });
       throw err;

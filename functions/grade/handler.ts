@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { gradePatient, parseQueued, type GroupResult } from '../../shared/app/grade.ts';
+import { gradePatient, parseQueued, reusedIds, type GroupResult } from '../../shared/app/grade.ts';
 import type { GradingConfig } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
@@ -41,6 +41,11 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       const applied = result.steps.filter((s) => s.kind === 'applied').length;
       metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);
       metrics.addMetric(METRIC.duplicates, MetricUnit.Count, result.steps.length - applied);
+      const reused = reusedIds(result);
+      if (reused.length > 0) {
+        metrics.addMetric(METRIC.reusedMessageIds, MetricUnit.Count, reused.length);
+        logger.warn('messageId reused with other content; graded as a new observation', { patientId, messageIds: reused.map((r) => r.messageId) });
+      }
       const now = deps.now();
       for (const r of records.slice(0, result.committed)) {
         const sent = Number(r.attributes.SentTimestamp);
@@ -104,7 +109,8 @@ function liveDeps(): GradeHandlerDeps {
   return {
     config: gradingConfigFromEnv(),
     // The audit entries of the assessments go to the audit table in the same transaction as the state.
-    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), Date.now, requireEnv(ENV.auditTable)),
+    // and the long tail of seen messages to theirs.
+    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), Date.now, requireEnv(ENV.auditTable), requireEnv(ENV.seenTable)),
     now: Date.now,
     ...telemetry('grade'),
   };

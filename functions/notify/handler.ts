@@ -1,8 +1,10 @@
-// Notifier Lambda on the state table's DynamoDB stream (filtered to outbox inserts): hands each grade change to
-// the pager (pages to every team it concerns, each with a signed acknowledge link, escalation timers set) and each
-// low-SpO2 alert to the pager too. The pager opens a record's pages once however often the stream delivers it
-// and finishes sends a crash cut short. Failed records are reported so that only they are retried (bisected on
-// error, then sent to the on-failure queue).
+// Notifier Lambda on the state table's DynamoDB stream (filtered to outbox inserts): hands each grade change and
+// each low-SpO2 alert to the pager (pages to every team it concerns, each with a signed acknowledge link,
+// escalation timers set), in stream order, one at a time. How each record ends (paged; pages stored and left to
+// the escalate tick while SNS is down; parked when bad in itself; failed and retried in order when something it
+// needs is down) is shared/adapters/aws/outbox-delivery.ts. Failed records are reported so that only they and the
+// records after them are retried (bisected on error, then described on the on-failure queue, from where
+// `crs outbox retry --backend aws` pages them again).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -10,52 +12,42 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import type { Pager } from '../../shared/app/pager.ts';
 import type { Notification } from '../../shared/domain/page.ts';
-import { outboxRecord } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { OutboxDelivery, type NotifyPaging, type OutboxDeliveryDeps, type OutboxImage } from '../../shared/adapters/aws/outbox-delivery.ts';
 import { awsPagingFromEnv } from '../../shared/adapters/aws/paging.ts';
-import { METRIC, errorName, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
+import { METRIC, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
 
-export interface NotifyPaging {
-  pager: Pick<Pager, 'onNotification' | 'onAlert'>;
-  /** Told each grade change before it is paged, so the page's content need not be read back. */
-  remember?: (n: Notification) => void;
-}
+export type { NotifyPaging } from '../../shared/adapters/aws/outbox-delivery.ts';
 
 export interface NotifyHandlerDeps extends Telemetry {
   paging: () => Promise<NotifyPaging>;
   now: () => number;
 }
 
+
+/** The delivery's log and metrics through Powertools (ids only). */
+export function deliveryTelemetry({ logger, metrics }: Telemetry): Pick<OutboxDeliveryDeps, 'log' | 'count'> {
+  return {
+    log: (level, message, ids) => logger[level](message, ids),
+    count: (outcome) => {
+      // Opened: handed to the pager, its pages stored (sent, or left to the tick while SNS is down).
+      if (outcome === 'paged' || outcome === 'deferred') metrics.addMetric(METRIC.pagesOpened, MetricUnit.Count, 1);
+      if (outcome === 'deferred') metrics.addMetric(METRIC.sendsDeferred, MetricUnit.Count, 1);
+      if (outcome === 'parked') metrics.addMetric(METRIC.recordsParked, MetricUnit.Count, 1);
+    },
+  };
+}
+
 export function createNotifyHandler(deps: NotifyHandlerDeps) {
   const { logger, metrics } = deps;
-
-  const deliver = async (record: DynamoDBRecord): Promise<void> => {
-    const r = outboxRecord(record.dynamodb?.NewImage as Parameters<typeof outboxRecord>[0]);
-    if (!r) return; // not an outbox insert: the stream filter should have dropped it
-    const ids =
-      r.record === 'notification'
-        ? { notificationId: r.notification.notificationId, patientId: r.notification.patientId, condition: r.notification.condition, toGrade: r.notification.toGrade }
-        : { alertId: r.alert.alertId, patientId: r.alert.patientId, subject: r.alert.subject, cleared: r.alert.cleared };
-    try {
-      const { pager, remember } = await deps.paging();
-      if (r.record === 'notification') {
-        remember?.(r.notification);
-        await pager.onNotification(r.notification, deps.now());
-      } else {
-        const { alertId, patientId, subject, cleared, summary } = r.alert;
-        await pager.onAlert({ alertId, patientId, subject, cleared, summary }, deps.now());
-      }
-      metrics.addMetric(METRIC.pagesOpened, MetricUnit.Count, 1);
-      logger.info('paged', ids);
-    } catch (err) {
-      logger.error('not paged; will retry', { ...ids, error: errorName(err) });
-      throw err;
-    }
-  };
+  const reporting = deliveryTelemetry(deps);
 
   return async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
     if (context) logger.addContext(context);
+    const delivery = new OutboxDelivery({ paging: deps.paging, now: deps.now, ...reporting });
+    const deliver = async (record: DynamoDBRecord): Promise<void> => {
+      await delivery.deliver(record.dynamodb?.NewImage as OutboxImage | undefined);
+    };
     try {
       // In stream order, one at a time: a patient's pages go out in the order they were written, and a higher
       // grade supersedes the page of the lower one written just before it.
@@ -75,8 +67,9 @@ function liveDeps(): NotifyHandlerDeps {
   const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
   return {
     paging: () =>
-      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, sender }) => ({
+      (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t)).then(({ pager, sender, parkedRecords }) => ({
         pager,
+        parkedRecords,
         ...(sender ? { remember: (n: Notification) => sender.remember(n) } : {}),
       })).catch((err: unknown) => {
         paging = undefined; // a failed cold start (the secret unreadable) is tried again on the next invocation

@@ -4,7 +4,7 @@ import type { GradingConfig } from '../domain/config.ts';
 import { validateMessage, type DeviceMessage } from '../domain/contract.ts';
 import type { Notification } from '../domain/page.ts';
 import { reduce, type Step } from '../domain/reducer.ts';
-import { VersionConflict, type AuditEvent, type StateStore } from '../ports.ts';
+import { SeenBefore, VersionConflict, type AuditEvent, type SeenMessage, type StateStore } from '../ports.ts';
 import { arrivalOf } from './digest.ts';
 
 export interface GroupResult {
@@ -34,6 +34,11 @@ export function parseQueued(body: string): DeviceMessage {
 /**
  * Applies one patient's messages in order with one load and one save. A message that cannot be applied stops
  * the group there: the ones before it are committed, it and the ones after it are reported as not committed.
+ *
+ * Identity is (messageId, content digest), however late a message comes: the state remembers the recent ids, and
+ * the store the long tail beyond them, written in the same save (`seen`). A store that reads it cheaply gives it
+ * up front (priorDigests); one that learns it on write (DynamoDB's conditional put) throws SeenBefore, and the
+ * batch is graded again knowing those ids (a rare path: the recent window catches almost every duplicate).
  */
 export async function gradePatient(
   store: StateStore,
@@ -41,18 +46,25 @@ export async function gradePatient(
   patientId: string,
   messages: (DeviceMessage | Error)[],
 ): Promise<GroupResult> {
+  const ids = messages.flatMap((m) => (m instanceof Error || m.patientId !== patientId ? [] : [m.messageId]));
+  const known = new Map<string, string[]>(store.priorDigests && ids.length > 0 ? await store.priorDigests(patientId, ids) : []);
   for (let attempt = 0; ; attempt++) {
     const stored = await store.load(patientId);
     let state = stored?.state;
     const steps: Step[] = [];
+    const seen: SeenMessage[] = [];
     let error: Error | undefined;
     for (const m of messages) {
       try {
         if (m instanceof Error) throw m;
         if (m.patientId !== patientId) throw new Error(`message ${m.messageId} is for another patient`);
-        const step = reduce(state, m, config, arrivalOf(m));
+        const prior = known.get(m.messageId);
+        const step = reduce(state, m, config, arrivalOf(m, prior));
         steps.push(step);
         state = step.state;
+        // A reuse the state's recent window saw is an id the long tail has too (written when it was applied): the
+        // store adds the digest instead of a put that would only fail.
+        if (step.kind === 'applied') seen.push({ messageId: m.messageId, digest: step.digest, ...(prior || step.reusedId ? { prior: prior ?? [] } : {}) });
       } catch (err) {
         error = err instanceof Error ? err : new Error(String(err));
         break;
@@ -63,13 +75,22 @@ export async function gradePatient(
     const audit = steps.flatMap(stepAudit);
     const changed = steps.some((s) => s.kind === 'applied');
     try {
-      if (changed && state) await store.save(patientId, state, stored?.version ?? 0, notifications, { alerts, audit });
+      if (changed && state) await store.save(patientId, state, stored?.version ?? 0, notifications, { alerts, audit, seen });
     } catch (err) {
+      if (err instanceof SeenBefore && attempt < MAX_CONFLICT_RETRIES) {
+        for (const [id, digests] of err.digests) known.set(id, [...new Set([...(known.get(id) ?? []), ...digests])]);
+        continue;
+      }
       if (err instanceof VersionConflict && attempt < MAX_CONFLICT_RETRIES) continue;
       throw err;
     }
     return error ? { committed: steps.length, steps, notifications, error } : { committed: steps.length, steps, notifications };
   }
+}
+
+/** The messages of a result that reused a messageId with other content (graded as new observations). */
+export function reusedIds(result: GroupResult): { messageId: string; patientId: string }[] {
+  return result.steps.flatMap((s) => (s.kind === 'applied' && s.reusedId ? [{ messageId: s.assessment.messageId, patientId: s.assessment.patientId }] : []));
 }
 
 /** The audit entries of one applied message: its assessment and the grade changes it caused (ids, no names). */
@@ -82,9 +103,19 @@ export function stepAudit(step: Step): AuditEvent[] {
       patientId: a.patientId,
       type: 'assessment',
       text: `CRS ${a.crsGrade}, ICANS ${a.icansGrade} (${a.scheme}): ${a.reasons.map((r) => r.text).join('; ')}`,
-      details: { messageId: a.messageId, crsGrade: a.crsGrade, icansGrade: a.icansGrade, scheme: a.scheme },
+      details: { messageId: a.messageId, digest: step.digest, crsGrade: a.crsGrade, icansGrade: a.icansGrade, scheme: a.scheme },
     },
   ];
+  if (step.reusedId) {
+    // Recorded (crs-rules 1.1 item 8): a device reused a messageId with other content (a counter reset?).
+    entries.push({
+      at: a.at,
+      patientId: a.patientId,
+      type: 'message-reused',
+      text: `messageId ${a.messageId} reused with other content (digest ${step.digest}): graded as a new observation`,
+      details: { messageId: a.messageId, digest: step.digest },
+    });
+  }
   for (const n of step.notifications) {
     entries.push({
       at: n.at,

@@ -34,7 +34,27 @@ export const INGEST_LIMITS = {
   batchMessages: 100,
   /** A device clock this far ahead of the server would freeze the patient clock: refuse it. */
   futureSkewMs: 5 * MINUTE,
+  /** Nesting of arrays and objects: a message needs 4 (a batch 5); anything deeper is refused before parsing. */
+  depth: 16,
 } as const;
+
+/** How deeply arrays and objects nest in a JSON text, without parsing it (strings skipped); stops past `limit`. */
+export function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
 
 export const ROUTES = { single: '/v1/messages', batch: '/v1/messages/batch' } as const;
 
@@ -78,6 +98,9 @@ export async function handleIngest(req: HttpRequest, deps: IngestDeps): Promise<
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > limit) return json(413, { error: `body is ${size} bytes; the limit is ${limit}` });
 
+  if (jsonDepth(req.body, INGEST_LIMITS.depth) > INGEST_LIMITS.depth) {
+    return json(400, { errors: [`body nests arrays and objects more than ${INGEST_LIMITS.depth} deep; a message needs 4`] });
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(req.body);

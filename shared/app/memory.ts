@@ -1,6 +1,6 @@
-// In-memory page store and audit log: for replay (simulated time, one process) and for tests.
-import type { Page, Silence } from '../domain/paging.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageStore } from '../ports.ts';
+// In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
+import { firstSendPending, type Page, type Silence } from '../domain/paging.ts';
+import { VersionConflict, type AuditEvent, type AuditLog, type PageStore, type ParkedSend, type ParkedSends } from '../ports.ts';
 
 export class MemoryPageStore implements PageStore {
   private readonly pages = new Map<string, Page>();
@@ -18,6 +18,10 @@ export class MemoryPageStore implements PageStore {
     return [...this.pages.values()].filter(
       (p) => (p.status === 'open' && (p.heldBy !== undefined || (p.dueAt !== null && p.dueAt <= now))) || (!p.delivered && (p.status === 'open' || p.status === 'info')),
     );
+  }
+
+  async unsentPages(patientId: string) {
+    return [...this.pages.values()].filter((p) => p.patientId === patientId && firstSendPending(p)).sort((a, b) => a.triggeredAt - b.triggeredAt);
   }
 
   async patientPages(patientId: string, limit: number) {
@@ -62,5 +66,21 @@ export class MemoryAuditLog implements AuditLog {
 
   async *forPatient(patientId: string) {
     for (const e of this.events) if (e.patientId === patientId) yield e;
+  }
+}
+
+export class MemoryParkedSends implements ParkedSends {
+  private readonly byKey = new Map<string, ParkedSend>();
+
+  async park(send: ParkedSend) {
+    this.byKey.set(`${send.pageId}#${send.level}#${send.round}`, send);
+  }
+
+  async list() {
+    return [...this.byKey.values()];
+  }
+
+  async remove(pageId: string, level: number, round: number) {
+    this.byKey.delete(`${pageId}#${level}#${round}`);
   }
 }

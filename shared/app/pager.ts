@@ -1,7 +1,8 @@
 // The pager: turns grade changes and alerts into pages to teams, walks their escalation ladders as time passes,
 // records acknowledgements (signed links, the board, the API) and silences, and audits every step.
 // Crash-safe: a page is stored before it is sent and marked delivered after, so a send interrupted by a crash
-// is made again by the next tick; a notification handled twice opens its pages once.
+// (or failed because the transport is down) is made again by the next tick; a notification handled twice opens
+// its pages once. A patient's first sends leave in the order their pages were triggered.
 import {
   acknowledge,
   pageId,
@@ -18,7 +19,7 @@ import {
   type Transition,
 } from '../domain/paging.ts';
 import { MINUTE, iso } from '../domain/time.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageSender, type PageStore } from '../ports.ts';
+import { RecordRefused, VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore, type ParkedSend, type ParkedSends } from '../ports.ts';
 import { signAck, verifyAck } from './ack.ts';
 
 export interface PagerDeps {
@@ -29,7 +30,16 @@ export interface PagerDeps {
   ackSecret: Buffer;
   /** Acknowledge links are this plus the token, e.g. "https://crs.example.org/ack/". */
   ackBaseUrl: string;
+  /** Where a send the transport refuses is parked; without it, a refusal fails the call (it is retried). */
+  parked?: ParkedSends;
+  /** Told of each parked send (the backend's operator alert: a metric, a log line by id). */
+  onParked?: (send: ParkedSend) => void;
+  /** Pause between the tries of a refused send, ms (tests make it 0). */
+  refusedDelayMs?: number;
 }
+
+/** A send the transport refuses is tried this many times in all, then parked. */
+export const REFUSED_SENDS = 3;
 
 export interface AlertInput {
   alertId: string;
@@ -40,6 +50,21 @@ export interface AlertInput {
 }
 
 const ATTEMPTS = 5;
+
+/**
+ * A page is stored, but sending it failed because the transport is down (anything the sender throws other than
+ * RecordRefused): it is left to the next tick, which sends every page still unsent, oldest first. A caller that
+ * stored a record's pages may take the record as handled.
+ */
+export class SendDeferred extends Error {
+  constructor(cause: unknown) {
+    super(`${cause instanceof Error ? cause.message : String(cause)} (the page is stored: the next tick sends it)`, { cause });
+    this.name = 'SendDeferred';
+  }
+}
+
+/** Oldest first (stable: pages triggered together keep their order). */
+const byTrigger = (pages: Page[]) => [...pages].sort((a, b) => a.triggeredAt - b.triggeredAt);
 
 export class Pager {
   constructor(private readonly deps: PagerDeps) {}
@@ -59,22 +84,25 @@ export class Pager {
     );
   }
 
+  /**
+   * Opens a record's pages (once: a redelivered record finds them stored) and makes the patient's first sends that
+   * are still to be made, oldest first: a page left unsent while the transport was down goes before this record's,
+   * so that a patient's pages arrive in the order of their grade changes. Only first sends: a page a tick has moved
+   * on (a later level, a later round) is the tick's to send; on a backend where ticks and outbox deliveries run
+   * side by side (AWS), sending it here too would page that level twice. Throws SendDeferred when the pages are
+   * stored and only sending failed (the transport is down).
+   */
   private async open(patientId: string, ids: string[], now: number, plan: (open: Page[], silences: Silence[]) => Transition) {
     const { pages } = this.deps;
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
-    if (existing.length > 0) {
-      // Handled before (a redelivered outbox record): only finish the first sends that a crash may have cut short.
-      // A page a tick has moved on (a later level, a later round) is the tick's to send: on a backend where ticks
-      // and outbox deliveries run side by side (AWS), finishing it here too would page that level twice.
-      await this.sendPending(existing.filter((p) => p.level === 0 && p.round === 0), now);
-      return;
+    if (existing.length === 0) {
+      const saved = await this.retry(async () => {
+        const t = plan(await pages.openPages(patientId), await pages.silences(now));
+        return this.persist(t.pages);
+      });
+      await this.audit(saved.map((p) => pageAudit(p, now)));
     }
-    const saved = await this.retry(async () => {
-      const t = plan(await pages.openPages(patientId), await pages.silences(now));
-      return this.persist(t.pages);
-    });
-    await this.audit(saved.map((p) => pageAudit(p, now)));
-    await this.sendPending(saved, now);
+    await this.sendPending(byTrigger(await pages.unsentPages(patientId)), now);
   }
 
   /**
@@ -85,7 +113,7 @@ export class Pager {
   async onTick(now: number): Promise<void> {
     for (let guard = 0; guard < 10_000; guard++) {
       const pending = await this.deps.pages.pendingPages(now);
-      await this.sendPending(pending.filter((p) => !p.delivered && p.heldBy === undefined), now);
+      await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
       const at = earliestDue(pending, silences, now);
       if (at === null) return;
@@ -197,8 +225,20 @@ export class Pager {
       const role = roleOf(page, this.deps.config);
       const ackUrl = page.status === 'open' ? this.ackUrl(page, role, now) : undefined;
       const reason = page.level === 0 && page.round === 0 ? 'triggered' : 'escalated';
-      await this.deps.sender.send({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) });
+      const parked = await this.sendOrPark({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) }, now);
       const marked = await this.markDelivered(page);
+      if (parked) {
+        await this.audit([
+          {
+            at: iso(now),
+            patientId: page.patientId,
+            type: 'delivery',
+            text: `${page.kind} page to ${role} (${page.team}) PARKED: ${parked.reason}; the pages behind it go on (crs outbox retry sends it again)`,
+            details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: page.level, round: page.round, parked: true },
+          },
+        ]);
+        continue;
+      }
       await this.audit([
         {
           at: iso(now),
@@ -209,6 +249,82 @@ export class Pager {
         },
       ]);
     }
+  }
+
+  /**
+   * Sends; a send the transport refuses (RecordRefused) is tried REFUSED_SENDS times, then parked, and the page is
+   * marked delivered like a sent one so that neither the ladder nor the pages behind it wait for it. Returns the
+   * parked send, or undefined when it was sent. Any other error means the transport is down: SendDeferred is thrown
+   * (the page stays unsent, and the next tick sends it, in order).
+   */
+  private async sendOrPark(m: PageMessage, now: number): Promise<ParkedSend | undefined> {
+    const { parked, sender } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sender.send(m);
+        return undefined;
+      } catch (err) {
+        if (!(err instanceof RecordRefused)) throw new SendDeferred(err);
+        if (!parked) throw err;
+        if (attempt < REFUSED_SENDS) {
+          const delay = (this.deps.refusedDelayMs ?? 100) * 2 ** (attempt - 1);
+          if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        const p = m.page;
+        const send: ParkedSend = {
+          pageId: p.pageId,
+          patientId: p.patientId,
+          notificationId: p.notificationId,
+          team: p.team,
+          level: p.level,
+          round: p.round,
+          reason: err.message,
+          attempts: attempt,
+          parkedAt: iso(now),
+        };
+        await parked.park(send);
+        this.deps.onParked?.(send);
+        return send;
+      }
+    }
+  }
+
+  /**
+   * `crs outbox retry`: sends a parked send again. While its page is still at that level and round and wants
+   * sending, as the ladder's own send (with a fresh acknowledge link); once the page has moved on (escalated,
+   * acknowledged, superseded, resolved), as it stands now to the role it was meant for, marked `resent` and without a
+   * link, so that the team still hears of that grade change once. The record is removed first (a send refused again
+   * is parked again). False when the page no longer exists.
+   */
+  async retryParked(send: ParkedSend, now: number): Promise<boolean> {
+    const { parked } = this.deps;
+    await parked?.remove(send.pageId, send.level, send.round);
+    const wanted = (p: Page | undefined): p is Page =>
+      p !== undefined && p.level === send.level && p.round === send.round && p.heldBy === undefined && (p.status === 'open' || p.status === 'info');
+    const stored = await this.retry(async () => {
+      const page = await this.deps.pages.get(send.pageId);
+      return wanted(page) ? this.persist([{ ...page, delivered: false }]) : [];
+    });
+    if (stored.length > 0) {
+      await this.sendPending(stored, now);
+      return true;
+    }
+    const page = await this.deps.pages.get(send.pageId);
+    if (!page) return false;
+    const then = { ...page, level: send.level, round: send.round };
+    const role = roleOf(then, this.deps.config);
+    if (await this.sendOrPark({ page: then, role, reason: 'resent' }, now)) return false; // refused again: parked again
+    await this.audit([
+      {
+        at: iso(now),
+        patientId: page.patientId,
+        type: 'delivery',
+        text: `${page.kind} page to ${role} (${page.team}) resent from the parked sends; the page is ${page.status} now`,
+        details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: send.level, round: send.round, resent: true },
+      },
+    ]);
+    return true;
   }
 
   private async markDelivered(sent: Page): Promise<boolean> {
@@ -288,7 +404,12 @@ function safePageId(token: string): string | undefined {
 }
 
 function pageAudit(p: Page, now: number): AuditEvent {
-  const what = p.status === 'superseded' || p.status === 'resolved' ? `${p.team} page ${p.status}` : `${p.kind} page opened for ${p.team}`;
+  const what =
+    p.status === 'superseded' || p.status === 'resolved'
+      ? `${p.team} page ${p.status}`
+      : p.closedAt !== undefined
+        ? `${p.team} page replaced before it was ever sent: sent once, for information`
+        : `${p.kind} page opened for ${p.team}`;
   return {
     at: iso(now),
     patientId: p.patientId,

@@ -176,6 +176,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       invoke: async (event) => call(role, (await loaded)[role], event),
     };
   }
+  front.open(); // every route has its function: requests are served from now on (503 before)
   // The escalate function's timers and its schedule share its reserved concurrency.
   const escalateSlot = limiter(p.functions.escalate.reservedConcurrency);
   const callEscalate = (event: Parameters<Handlers['escalate']>[0]) => escalateSlot(() => call('escalate', handlers.escalate, event));

@@ -4,6 +4,10 @@
 // apart, base64 for non-text bodies), and the function's result becomes the response; a function error is API
 // Gateway's 500. Requests beyond a function's reserved concurrency wait for a free invocation (Lambda would
 // throttle them). Not emulated: the stage's throttling (429) and TLS.
+//
+// Ready before traffic: the front listens before its functions are loaded (its URL is the acknowledge links'
+// base, which they read at cold start); until the host calls open(), every request is answered 503 with
+// Retry-After, never 404 (a gateway takes a 4xx as final and drops the message; it retries a 503).
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +37,8 @@ export interface HttpFrontOptions {
 
 export interface HttpFront {
   url: string;
+  /** Routes are in place: requests go to them from now on (503 with Retry-After until then). */
+  open(): void;
   close(): Promise<void>;
 }
 
@@ -163,9 +169,16 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
     l.running--;
     l.waiting.shift()?.();
   };
+  let opened = false;
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (o.local?.(req, res)) return;
+      if (!opened) {
+        req.resume();
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', 'apigw-requestid': randomUUID() });
+        res.end(JSON.stringify({ message: 'Service Unavailable: starting, retry shortly' }));
+        return;
+      }
       const path = new URL(req.url ?? '/', 'http://local').pathname;
       let found: ReturnType<typeof matchRoute>;
       try {
@@ -211,6 +224,9 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   return {
     url: `http://${host}:${port}`,
+    open: () => {
+      opened = true;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

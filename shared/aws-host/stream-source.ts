@@ -6,6 +6,11 @@
 //
 // Unlike Lambda, the host keeps no checkpoint across restarts: it reads each shard from its start again
 // (TRIM_HORIZON), and the notifier's delivery ledger answers "already sent" for what was published before.
+//
+// An idle shard's iterator is taken again every REFRESH_EMPTY_READS empty reads, after the last record read: moto
+// 5.2.1 rolls a cancelled TransactWriteItems back by putting a copy of the table in its place, stream shard
+// included, and an iterator it handed out before keeps reading the old shard, which gets no record again (pages
+// would stop for good after the first cancelled grade transaction). Taking an iterator again is harmless on AWS.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
   DescribeStreamCommand,
@@ -18,6 +23,9 @@ import {
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { matchesEventPattern } from './patterns.ts';
 import type { StreamSourceSpec } from './provision.ts';
+
+/** Empty reads of a shard after which its iterator is taken again (about half a second at the default poll). */
+const REFRESH_EMPTY_READS = 10;
 
 export interface StreamSourceOptions {
   streams: DynamoDBStreamsClient;
@@ -123,18 +131,36 @@ export class StreamEventSource {
 
   private async readShard(shardId: string): Promise<void> {
     const { streams, spec } = this.o;
-    let iterator: string | undefined = (
-      await streams.send(new GetShardIteratorCommand({ StreamArn: spec.streamArn, ShardId: shardId, ShardIteratorType: spec.startingPosition }))
-    ).ShardIterator;
+    /** The last record read, to take an iterator again after it. */
+    let last: string | undefined;
+    const take = async () =>
+      (
+        await streams.send(
+          new GetShardIteratorCommand({
+            StreamArn: spec.streamArn,
+            ShardId: shardId,
+            ...(last ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: last } : { ShardIteratorType: spec.startingPosition }),
+          }),
+        )
+      ).ShardIterator;
+    let iterator: string | undefined = await take();
+    let empty = 0;
     const buffer: DynamoDBRecord[] = [];
     while (!this.stopping) {
       if (buffer.length === 0) {
         if (!iterator) return; // the shard is closed and fully read
         let records: StreamRecord[];
         try {
+          if (empty >= REFRESH_EMPTY_READS) {
+            empty = 0;
+            iterator = await take();
+            if (!iterator) return;
+          }
           const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
           records = out.Records ?? [];
           iterator = out.NextShardIterator;
+          if (records.length > 0) last = records[records.length - 1]!.dynamodb?.SequenceNumber ?? last;
+          empty = records.length === 0 ? empty + 1 : 0;
         } catch (err) {
           this.o.log(`notify source: reading shard ${shardId} failed (${(err as Error).name}); retrying`);
           await sleep(1000);

@@ -8,6 +8,7 @@
   var main = document.getElementById('main');
   var statusEl = document.getElementById('status');
   var announcer = document.getElementById('announcer');
+  var deliveryEl = document.getElementById('delivery-alerts');
   var dialog = document.getElementById('ack-dialog');
   var ackForm = document.getElementById('ack-form');
   var ackName = document.getElementById('ack-name');
@@ -618,8 +619,21 @@
     return m ? { kind: 'patient', id: decodeURIComponent(m[1]) } : { kind: 'list' };
   }
 
+  // The paging path's own health (a lane stuck, records parked, the pager late): a banner above everything.
+  function refreshDelivery() {
+    api('/api/outbox').then(function (r) {
+      var alerts = (r.body && r.body.alerts) || [];
+      deliveryEl.textContent = '';
+      deliveryEl.hidden = alerts.length === 0;
+      if (alerts.length === 0) return;
+      deliveryEl.appendChild(h('strong', { text: 'Paging path alert (technical, not a grade): ' }));
+      deliveryEl.appendChild(h('ul', {}, alerts.map(function (a) { return h('li', { text: a.text + ' (since ' + when(a.since) + ')' }); })));
+    }).catch(function () { /* the status line says the server is unreachable */ });
+  }
+
   var inFlight = false, again = false, timer = null;
   function refresh() {
+    refreshDelivery();
     if (inFlight) { again = true; return; }
     inFlight = true;
     var view = state.view = route();
@@ -669,6 +683,7 @@
     source.addEventListener('pages', function () { scheduleRefresh(); });
     source.addEventListener('silences', function () { scheduleRefresh(); });
     source.addEventListener('ack', function () { scheduleRefresh(); });
+    source.addEventListener('lanes', function () { refreshDelivery(); });
     source.addEventListener('page', function (e) {
       var d = JSON.parse(e.data);
       state.flash[d.patientId] = true;

@@ -18,6 +18,8 @@ export const OPERATOR_ENV = {
   ingestFunction: 'CRS_INGEST_FUNCTION',
   gradeFunction: 'CRS_GRADE_FUNCTION',
   escalateFunction: 'CRS_ESCALATE_FUNCTION',
+  /** The notifier's on-failure queue (crs outbox). */
+  notifyFailuresQueue: 'CRS_NOTIFY_FAILURES_QUEUE',
 } as const;
 
 /** The stack's outputs that name what the operator commands use, and the variable each stands for. */
@@ -34,6 +36,7 @@ export const OUTPUTS = {
   IngestFunctionName: OPERATOR_ENV.ingestFunction,
   GradeFunctionName: OPERATOR_ENV.gradeFunction,
   EscalateFunctionName: OPERATOR_ENV.escalateFunction,
+  NotifyFailuresQueueUrl: OPERATOR_ENV.notifyFailuresQueue,
 } as const;
 
 export class OperatorUsageError extends Error {}

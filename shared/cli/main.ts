@@ -21,6 +21,7 @@ const USAGE = `usage:
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
+  crs outbox list | retry (--all | ID...) [--data DIR | --backend aws]  records a lane parked: a receiver refused them (crs outbox --help)
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -104,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./audit.ts')).auditCommand(rest);
       case 'silence':
         return await (await import('./silence.ts')).silenceCommand(rest, loadConfig);
+      case 'outbox':
+        return await (await import('./outbox.ts')).outboxCommand(rest, loadConfig);
       case 'token':
         return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'doctor':

@@ -141,6 +141,7 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig): P
         [OPERATOR_ENV.gradeFunction]: localFunctionName(prefix, 'grade'),
         [OPERATOR_ENV.escalateFunction]: localFunctionName(prefix, 'escalate'),
         ...(p.alarmTopicArn ? { [OPERATOR_ENV.alarmTopicArn]: p.alarmTopicArn } : {}),
+        ...(p.notifySource.onFailure ? { [OPERATOR_ENV.notifyFailuresQueue]: p.notifySource.onFailure.url } : {}),
       });
       const outputs = Object.fromEntries(Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])));
       writeFileSync(values.outputs, `${JSON.stringify({ [`${prefix}`]: outputs }, null, 2)}\n`);

@@ -142,7 +142,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(hl7Zone ? { hl7Zone } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
-      ...(webhook ? { webhook: { url: webhook, ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}) } } : {}),
+      ...(webhook ? { webhook: { url: webhook, ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}), ...testRetry() } } : {}),
       log,
     });
     // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
@@ -152,6 +152,12 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
   } catch (err) {
     return failed('serve', err);
   }
+}
+
+/** Test hook: CRS_TEST_WEBHOOK_RETRY_MS="initial,max" shortens the webhook's backoff (1 s doubling to 60 s). */
+function testRetry(): { retry?: { initialMs: number; maxMs: number } } {
+  const m = process.env.CRS_TEST_WEBHOOK_RETRY_MS?.match(/^(\d+),(\d+)$/);
+  return m ? { retry: { initialMs: Number(m[1]), maxMs: Number(m[2]) } } : {};
 }
 
 function failed(command: string, err: unknown): number {

@@ -1,11 +1,10 @@
 // `crs silence --backend embedded`: the silences of the `crs serve` running on a data directory, made through its
 // own API (the board's), with the board key kept in that directory. The server does the work (pager, audit, a
 // synchronous=FULL commit, the board's live update); this is a client of it.
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Silence } from '../domain/paging.ts';
-import { BOARD_KEY_FILE } from '../server/board-key.ts';
-import { DEFAULT_DATA_DIR, SERVE_INFO_FILE } from '../server/embedded.ts';
+import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
+import { serveClient } from './serve-client.ts';
 import { SilenceUsageError, type SilenceBackend } from './silence.ts';
 
 interface SilenceJson {
@@ -31,27 +30,14 @@ const fromJson = (s: SilenceJson): Silence => ({
 
 export async function embeddedSilences(data: string | undefined): Promise<SilenceBackend> {
   const dir = resolve(data ?? DEFAULT_DATA_DIR);
-  let url: string;
-  let key: string;
-  try {
-    url = (JSON.parse(readFileSync(join(dir, SERVE_INFO_FILE), 'utf8')) as { url: string }).url;
-    key = readFileSync(join(dir, BOARD_KEY_FILE), 'utf8').trim();
-  } catch {
-    throw new SilenceUsageError(`no crs serve is running on ${dir} (silences are kept by the running server; give its --data DIR)`);
-  }
-  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    let res: Response;
+  const client = serveClient(dir);
+  if (!client) throw new SilenceUsageError(`no crs serve is running on ${dir} (silences are kept by the running server; give its --data DIR)`);
+  const call = async (method: string, path: string, body?: unknown) => {
     try {
-      res = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(10_000),
-      });
+      return await client.call(method, path, body);
     } catch {
-      throw new SilenceUsageError(`the crs serve of ${dir} does not answer at ${url} (is it running?)`);
+      throw new SilenceUsageError(`the crs serve of ${dir} does not answer at ${client.url} (is it running?)`);
     }
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   };
   const refused = (r: { status: number; json: Record<string, unknown> }) =>
     new Error(`the server answered ${r.status}: ${(r.json.errors as string[] | undefined)?.join('; ') ?? String(r.json.error)}`);

@@ -35,8 +35,11 @@ export const THERAPIES = ['car-t', 'bispecific'] as const;
 /** The data sections of a message, in the order the contract lists them. */
 export const SECTIONS = ['enrolment', 'vitals', 'oxygen', 'vasopressors', 'medications', 'neuro', 'organToxicity', 'labs'] as const;
 
+/** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
 const show = (v: unknown): string => {
   if (v === undefined) return 'missing';
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (v !== null && typeof v === 'object') return 'an object';
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
@@ -209,17 +212,30 @@ const list = <T extends z.ZodType>(item: T, max: number) =>
     .array(item, { error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a list`) })
     .max(max, { error: `has more than ${max} entries` });
 
+/**
+ * Ids travel: into HTTP headers, SNS message attributes, file names and log lines. The contract keeps them to
+ * characters that are safe in all of these (no spaces, control characters, quotes, '%' or non-ASCII).
+ */
+export const ID_PATTERNS = {
+  messageId: { pattern: /^[A-Za-z0-9._:~@/+=-]{1,128}$/, text: '1-128 characters of A-Z a-z 0-9 . _ : ~ @ / + = -' },
+  patientId: { pattern: /^[A-Za-z0-9._:-]{1,64}$/, text: '1-64 characters of A-Z a-z 0-9 . _ : -' },
+  deviceId: { pattern: /^[A-Za-z0-9._:-]{1,64}$/, text: '1-64 characters of A-Z a-z 0-9 . _ : -' },
+} as const;
+
+function id(kind: keyof typeof ID_PATTERNS) {
+  const { pattern, text: allowed } = ID_PATTERNS[kind];
+  return z
+    .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
+    .regex(pattern, { error: (iss) => `${show(iss.input)} is not ${allowed}` });
+}
+
 export const DeviceMessage = strict(
   {
-    messageId: text(1, 128),
-    patientId: z
-      .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
-      .regex(/^[A-Za-z0-9._:-]{1,64}$/, {
-        error: (iss) => `${show(iss.input)} is not 1-64 characters of A-Z a-z 0-9 . _ : -`,
-      }),
+    messageId: id('messageId'),
+    patientId: id('patientId'),
     observedAt: timestamp(),
     source: strict({
-      deviceId: text(1, 128),
+      deviceId: id('deviceId'),
       kind: oneOf(SOURCE_KINDS),
     }),
     enrolment: Enrolment.optional(),
@@ -258,7 +274,13 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 /** Validates one parsed JSON value. Never throws; errors read "field.path: problem". */
 export function validateMessage(input: unknown): Validation {
-  const result = DeviceMessage.safeParse(input);
+  let result: ReturnType<typeof DeviceMessage.safeParse>;
+  try {
+    result = DeviceMessage.safeParse(input);
+  } catch (err) {
+    // No valid message makes the validator throw (the ingest bounds depth and size first): say so, never crash.
+    return { ok: false, errors: [`message: cannot be checked (${(err as Error).name}); send one JSON object as the contract describes`] };
+  }
   if (result.success) return { ok: true, message: result.data };
   const errors = result.error.issues.map((iss) => {
     const where = formatPath(iss.path);

@@ -31,6 +31,11 @@ export const PagingConfigSchema = z.strictObject({
   alertTeams: z.strictObject({ staleFeed: z.array(z.enum(PAGE_TEAMS)).min(1), spo2: z.array(z.enum(PAGE_TEAMS)).min(1) }),
   /** Silences never hide pages of this grade or above. */
   unsilenceableFromGrade: z.number().int().min(1).max(4),
+  /**
+   * The paging path proves itself: a lane whose oldest undelivered record is older than this, or a pager that has
+   * not run for this long, raises an operator alert by a path that does not depend on it.
+   */
+  deliveryAlertMinutes: z.number().positive(),
 });
 export type PagingConfig = z.infer<typeof PagingConfigSchema>;
 
@@ -49,6 +54,7 @@ export const DEFAULT_PAGING: PagingConfig = {
   spo2WarningBelow: 90,
   alertTeams: { staleFeed: ['bedside'], spo2: ['bedside', 'hematology'] },
   unsilenceableFromGrade: 4,
+  deliveryAlertMinutes: 2,
 };
 
 export type PageStatus =
@@ -134,6 +140,13 @@ export function timeoutMs(grade: number, config: PagingConfig): number {
 
 const isOpen = (p: Page) => p.status === 'open';
 
+/**
+ * Whether a page's first send is still to be made: never sent (its transport was down, or a crash cut it short),
+ * not held by a silence, at the first level of its first round, and open or informational.
+ */
+export const firstSendPending = (p: Page) =>
+  !p.delivered && p.heldBy === undefined && p.level === 0 && p.round === 0 && (p.status === 'open' || p.status === 'info');
+
 /** The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. */
 export function silenceFor(page: Pick<Page, 'patientId' | 'team' | 'grade'>, silences: Silence[], now: number, config: PagingConfig) {
   if (page.grade >= config.unsilenceableFromGrade) return undefined;
@@ -150,6 +163,17 @@ function close(p: Page, status: PageStatus, now: number): Page {
   return { ...p, status, dueAt: null, closedAt: now, heldBy: undefined };
 }
 
+/**
+ * Closes an open page that a newer page replaces (`superseded` by a higher grade, `resolved` by a lower one or an
+ * all-clear). A page whose first send never went out (its transport was down) is still owed that send: a grade
+ * change paged to nobody is lost (crs-rules section 5, conservation). It becomes informational instead: sent once,
+ * in its turn before the page that replaced it, with nothing to acknowledge. A page a silence held is not owed.
+ */
+export function replace(p: Page, status: 'superseded' | 'resolved', now: number): Page {
+  const neverSent = !p.delivered && p.heldBy === undefined && p.level === 0 && p.round === 0;
+  return close(p, neverSent ? 'info' : status, now);
+}
+
 /** What the pager needs of a grade-change notification (a Notification, or its NDJSON event). */
 export type PageableNotification = Pick<Notification, 'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'>;
 
@@ -162,10 +186,11 @@ export function pagesForNotification(
   config: PagingConfig,
 ): Transition {
   // A newer grade for the same condition replaces every open page about it: a higher grade re-pages at once
-  // (even if the last page was acknowledged), a lower one cancels the pending escalations.
+  // (even if the last page was acknowledged), a lower one cancels the pending escalations (a page never sent is
+  // still sent once: replace).
   const replaced = open
     .filter((p) => isOpen(p) && p.patientId === n.patientId && p.subject === n.condition)
-    .map((p) => close(p, n.kind === 'escalation' ? 'superseded' : 'resolved', now));
+    .map((p) => replace(p, n.kind === 'escalation' ? 'superseded' : 'resolved', now));
   const created = n.teams.map((team) =>
     newPage({ notificationId: n.notificationId, patientId: n.patientId, team, subject: n.condition, kind: n.kind, grade: n.toGrade, summary: n.summary }, now, silences, config),
   );
@@ -182,7 +207,7 @@ export function pagesForAlert(
 ): Transition {
   const teams = alert.subject === 'stale-feed' ? config.alertTeams.staleFeed : config.alertTeams.spo2;
   const resolved = alert.cleared
-    ? open.filter((p) => isOpen(p) && p.patientId === alert.patientId && p.subject === alert.subject).map((p) => close(p, 'resolved', now))
+    ? open.filter((p) => isOpen(p) && p.patientId === alert.patientId && p.subject === alert.subject).map((p) => replace(p, 'resolved', now))
     : [];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const created = teams.map((team) =>

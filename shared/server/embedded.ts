@@ -18,6 +18,7 @@ import type { SiteZone } from '../adapters/interfaces/zone.ts';
 import { loadOrCreateAckSecret } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
+import { DeliveryWatch } from './delivery-watch.ts';
 import { createRequestHandler } from './http.ts';
 import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
@@ -58,6 +59,7 @@ export interface EmbeddedServer {
   worker: GradingWorker;
   dispatcher: OutboxDispatcher;
   paging: EmbeddedPaging;
+  watch: DeliveryWatch;
   tokens: SqliteTokenStore;
   /** Stops taking requests, lets the work in flight finish, closes the database. Idempotent. */
   close(): Promise<void>;
@@ -104,7 +106,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const queries = new BoardQueries(db, paging.store);
   const sinks: Sink[] = [new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), paging.sink(), new BoardSink(sse)];
   if (o.webhook) sinks.push(new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry));
-  dispatcher = new OutboxDispatcher(db, sinks, { now, log });
+  dispatcher = new OutboxDispatcher(db, sinks, { now, log, onParked: () => watch.check() });
+  const watch: DeliveryWatch = new DeliveryWatch({
+    lanes: () => dispatcher!.health(),
+    lastTickAt: () => paging.lastTickAt,
+    deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
+    now,
+    log,
+    onChange: () => sse.broadcast('lanes', {}),
+  });
   const worker = new GradingWorker({
     db,
     store,
@@ -125,6 +135,17 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     board: new BoardApi(queries, o.config, now),
     queries,
     paging,
+    outbox: {
+      lanes: () => dispatcher!.health(),
+      parked: () => dispatcher!.parked(),
+      alerts: () => watch.current(),
+      retry: (sink, itemId) => {
+        const n = dispatcher!.retryParked(sink, itemId);
+        if (n > 0) log(`outbox: ${n} parked record(s) put back in their lanes`);
+        watch.check();
+        return n;
+      },
+    },
     pagingConfig: o.config.paging,
     audit: paging.audit,
     sse,
@@ -135,7 +156,10 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       ...queries.counts(),
       graded: worker.stats.applied,
       duplicates: worker.stats.duplicates,
+      reusedIds: worker.stats.reusedIds,
       undelivered: Object.fromEntries(sinks.map((s) => [s.name, dispatcher.backlog(s.name)])),
+      lanes: dispatcher.health(),
+      deliveryAlerts: watch.current(),
       boardClients: sse.size,
     }),
   });
@@ -173,6 +197,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   worker.kick();
   dispatcher.kick();
   paging.start();
+  watch.start();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -184,6 +209,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       const force = setTimeout(() => server.closeAllConnections(), 5000);
       await closed;
       clearTimeout(force);
+      watch.stop();
       await worker.stop();
       await paging.stop();
       await dispatcher.stop();
@@ -204,6 +230,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     worker,
     dispatcher,
     paging,
+    watch,
     tokens,
     close,
   };

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SqliteAuditLog } from '../adapters/embedded/audit.ts';
 import type { BoardQueries } from '../adapters/embedded/board.ts';
+import type { LaneHealth, ParkedRecord } from '../adapters/embedded/outbox.ts';
+import type { DeliveryAlert } from './delivery-watch.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '../app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '../app/audit-export.ts';
 import { INGEST_LIMITS } from '../app/ingest.ts';
@@ -24,6 +26,13 @@ export interface HostDeps {
   board: BoardApi;
   queries: BoardQueries;
   paging: EmbeddedPaging;
+  /** The lanes, what they parked, the delivery watch's alerts, and putting parked records back (crs outbox). */
+  outbox: {
+    lanes(): LaneHealth[];
+    parked(): ParkedRecord[];
+    alerts(): DeliveryAlert[];
+    retry(sink?: string, itemId?: string): number;
+  };
   pagingConfig: PagingConfig;
   audit: SqliteAuditLog;
   sse: SseHub;
@@ -359,6 +368,22 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         if (method === 'GET') return sendJson(res, 200, { serverTime: iso(deps.now()), silences: deps.queries.silences(deps.now()).map(silenceView) });
         if (method === 'POST') return createSilence(req, res);
         return sendJson(res, 405, { error: 'use GET or POST' }, { allow: 'GET, POST' });
+      }
+      if (path === '/api/outbox') {
+        if (method !== 'GET') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
+        const lanes = deps.outbox.lanes().map((l) => ({ ...l, oldestAt: l.oldestAt === null ? null : iso(l.oldestAt) }));
+        return sendJson(res, 200, { serverTime: iso(deps.now()), alerts: deps.outbox.alerts(), lanes, parked: deps.outbox.parked() });
+      }
+      if (path === '/api/outbox/retry') {
+        if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
+        if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+        const body = await jsonBody(req, res, '{"sink": "webhook", "itemId": "..."} (both optional: every parked record)');
+        if (!body) return;
+        const { sink, itemId } = body;
+        if ((sink !== undefined && typeof sink !== 'string') || (itemId !== undefined && typeof itemId !== 'string')) {
+          return sendJson(res, 400, { errors: ['sink and itemId: strings, each optional'] });
+        }
+        return sendJson(res, 200, { retried: deps.outbox.retry(sink, itemId) });
       }
       const end = path.match(/^\/api\/silences\/([^/]+)\/end$/);
       if (end) {

@@ -18,6 +18,7 @@ import type { Notification } from '../domain/page.ts';
 import { feedStatus, type Page, type Silence } from '../domain/paging.ts';
 import type { AlertChange } from '../domain/reducer.ts';
 import { MINUTE } from '../domain/time.ts';
+import { recordBody } from './sinks.ts';
 import type { AuditLog, PageSender, PageStore, StoredState } from '../ports.ts';
 
 export interface EmbeddedPagingOptions {
@@ -57,6 +58,8 @@ export class EmbeddedPaging {
   private tickAt = Number.POSITIVE_INFINITY;
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
+  lastTickAt: number;
   /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
   private staleAlerts = new Map<string, string>();
   private readonly staleCandidates;
@@ -86,6 +89,7 @@ export class EmbeddedPaging {
     this.staleCandidates = o.db.prepare('SELECT patient_id FROM patients WHERE feed_since IS NOT NULL AND feed_since <= ?').pluck();
     // A quarter of the stale-feed time, between 250 ms and 15 s: an alert is at most that late.
     this.sweepMs = Math.min(15_000, Math.max(250, (o.config.paging.staleFeedMinutes * MINUTE) / 4));
+    this.lastTickAt = o.now();
   }
 
   /** One pager call at a time, in the order asked. */
@@ -102,9 +106,9 @@ export class EmbeddedPaging {
       kinds: ['notification', 'alert'],
       deliver: async (item: OutboxItem) => {
         await this.serial(async () => {
-          if (item.kind === 'notification') await this.pager.onNotification(JSON.parse(item.body) as Notification, this.o.now());
+          if (item.kind === 'notification') await this.pager.onNotification(recordBody<Notification>(item), this.o.now());
           else {
-            const a = JSON.parse(item.body) as AlertChange;
+            const a = recordBody<AlertChange>(item);
             await this.pager.onAlert({ alertId: a.alertId, patientId: a.patientId, subject: a.subject, cleared: a.cleared, summary: a.summary }, this.o.now());
           }
         });
@@ -148,6 +152,7 @@ export class EmbeddedPaging {
   /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
   async tick(): Promise<void> {
     await this.serial(() => this.pager.onTick(this.o.now()));
+    this.lastTickAt = this.o.now();
   }
 
   /** Runs the timer loop again now if something may be due before it would wake. */

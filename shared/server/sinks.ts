@@ -3,13 +3,43 @@
 //   also every page to a role ({"type":"page",...}, with its acknowledge link);
 // - the board's live stream: a hint per page sent (the board then reads the database);
 // - the webhook: every grade change (as on standard output) and every page to a role, told apart by `type`.
+// Each sink tells a record the receiver refuses (RecordRefused: the lane parks it after a few tries and goes on)
+// from a receiver that is down (any other error: the lane keeps its order and backs off).
 import { createHmac } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { OutboxItem, OutboxKind, Sink } from '../adapters/embedded/outbox.ts';
 import type { PageEvent } from '../adapters/embedded/pages.ts';
 import { notificationEvent } from '../domain/events.ts';
+import { wireId } from '../domain/ids.ts';
 import type { Notification } from '../domain/page.ts';
+import { RecordRefused } from '../ports.ts';
 import type { SseHub } from './sse.ts';
+
+/** A record's JSON body; one that does not parse is refused (sent again, it would fail again). */
+export function recordBody<T>(item: OutboxItem): T {
+  try {
+    return JSON.parse(item.body) as T;
+  } catch {
+    throw new RecordRefused('the record is not valid JSON');
+  }
+}
+
+/** What a sink makes of a record before its transport: anything that fails here fails for this record, every time. */
+function prepared<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof RecordRefused) throw err;
+    throw new RecordRefused(`the record cannot be prepared (${(err as Error).name})`);
+  }
+}
+
+/**
+ * Statuses that say the receiver is not ready rather than that this record is wrong: it is misconfigured (401,
+ * 403, 404, 405, 407: every record would get the same), slow (408, 429) or not there yet (425, 421). The lane keeps
+ * its order and retries these with backoff, as for 5xx; any other 4xx refuses the record.
+ */
+const RECEIVER_NOT_READY = new Set([401, 403, 404, 405, 407, 408, 421, 425, 429]);
 
 /**
  * One NDJSON line per record. On Linux, process.stdout writes to a pipe, file or terminal synchronously: when
@@ -36,7 +66,7 @@ export class StdoutSink implements Sink {
 
   async deliver(item: OutboxItem): Promise<void> {
     if (this.broken) throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
-    const line = item.kind === 'notification' ? JSON.stringify(notificationEvent(JSON.parse(item.body) as Notification)) : item.body;
+    const line = prepared(() => (item.kind === 'notification' ? JSON.stringify(notificationEvent(recordBody<Notification>(item))) : (recordBody(item), item.body)));
     this.out.write(`${line}\n`);
   }
 }
@@ -49,7 +79,7 @@ export class BoardSink implements Sink {
   constructor(private readonly hub: SseHub) {}
 
   async deliver(item: OutboxItem): Promise<void> {
-    const p = JSON.parse(item.body) as PageEvent;
+    const p = recordBody<PageEvent>(item);
     this.hub.broadcast('page', {
       pageId: p.pageId,
       patientId: p.patientId,
@@ -85,26 +115,37 @@ export class WebhookSink implements Sink {
   ) {}
 
   async deliver(item: OutboxItem): Promise<void> {
-    let body: string;
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crs-event': item.kind, 'x-crs-event-id': item.id };
-    if (item.kind === 'notification') {
-      const n = JSON.parse(item.body) as Notification;
-      body = JSON.stringify(notificationEvent(n));
-      headers['x-crs-notification-id'] = n.notificationId;
-    } else {
-      const page = JSON.parse(item.body) as PageEvent;
-      const n = page.technical ? undefined : this.notificationOf(page.notificationId);
-      body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
-    }
-    if (this.secret) headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
+    const { body, headers } = prepared(() => this.request(item));
     let res: Response;
     try {
       res = await fetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      throw new Error(`webhook unreachable${cause ? ` (${cause})` : ` (${(err as Error).name})`}`);
+      const e = err as Error & { cause?: { code?: string } };
+      const cause = e.cause?.code;
+      // fetch refuses a request it cannot build (a header value it will not carry) before connecting: a TypeError
+      // with no network cause. That record would be refused every time.
+      if (e.name === 'TypeError' && !cause && !e.cause) throw new RecordRefused(`the request cannot be sent (${e.message.slice(0, 80)})`);
+      throw new Error(`webhook unreachable${cause ? ` (${cause})` : ` (${e.name})`}`);
     }
     await res.arrayBuffer().catch(() => undefined); // free the connection
-    if (res.status < 200 || res.status > 299) throw new Error(`webhook answered HTTP ${res.status}`);
+    if (res.status >= 200 && res.status <= 299) return;
+    if (res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status)) throw new RecordRefused(`webhook answered HTTP ${res.status}`);
+    throw new Error(`webhook answered HTTP ${res.status}`);
+  }
+
+  private request(item: OutboxItem): { body: string; headers: Record<string, string> } {
+    let body: string;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crs-event': item.kind, 'x-crs-event-id': wireId(item.id) };
+    if (item.kind === 'notification') {
+      const n = recordBody<Notification>(item);
+      body = JSON.stringify(notificationEvent(n));
+      headers['x-crs-notification-id'] = wireId(n.notificationId);
+    } else {
+      const page = recordBody<PageEvent>(item);
+      const n = page.technical ? undefined : this.notificationOf(page.notificationId);
+      body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
+    }
+    if (this.secret) headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
+    return { body, headers };
   }
 }

@@ -142,7 +142,7 @@ async function dynamoRequestsPerPatient(): Promise<{ patients: number; firstDeli
       items.set(state.pk.S, state);
       return {};
     });
-    const store = new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', Date.now, 'audit');
+    const store = new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', Date.now, 'audit', 'seen');
     const handler = createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...telemetry('grade') });
     const batch = gradeBatch(patients);
     const res = await handler({ Records: batch });

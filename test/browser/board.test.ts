@@ -3,6 +3,8 @@
 // opens, and the page is acknowledged with the keyboard, which stops the ladder; a silence is started and ended.
 // Chromium is Debian's (.ci/run installs it); playwright-core drives it.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -173,4 +175,39 @@ describe('the on-call board', () => {
     await page.getByText('This board needs its access key').waitFor();
     await context.close();
   });
+});
+
+describe('the paging path on the board (issue 10)', () => {
+  it('shows a banner when the webhook refuses a record (parked), live, and clears it when the record is sent again', async () => {
+    let refusing = true;
+    const hook = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(refusing ? 422 : 204).end());
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const own = await spawnServe(join(dir, 'data-hook'), ['--webhook', `http://127.0.0.1:${(hook.address() as AddressInfo).port}/`], { CRS_TEST_WEBHOOK_RETRY_MS: '20,100' });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await page.goto(own.boardUrl);
+      await page.locator('#status', { hasText: 'Live' }).waitFor();
+      expect(await page.locator('#delivery-alerts').isHidden()).toBe(true);
+      // Two days ago (the server refuses the future): the course's first grade change pages hematology.
+      const scenario = buildScenario({ seed: 5, start: Math.floor(Date.now() / 3_600_000) * 3_600_000 - 48 * 3_600_000, courses: ['crs'] });
+      for (const m of scenario.messages) {
+        const res = await fetch(`${own.url}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(m) });
+        expect(res.status).toBe(202);
+      }
+      const banner = page.locator('#delivery-alerts');
+      await banner.getByText(/lane webhook parked \d+ record\(s\) its receiver refused/).waitFor({ timeout: 20_000 });
+      expect(await banner.getAttribute('role')).toBe('alert');
+      refusing = false;
+      const retried = await fetch(`${own.url}/api/outbox/retry`, { method: 'POST', headers: { authorization: `Bearer ${own.boardKey}`, 'content-type': 'application/json' }, body: '{}' });
+      expect(((await retried.json()) as { retried: number }).retried).toBeGreaterThan(0);
+      await banner.waitFor({ state: 'hidden', timeout: 20_000 });
+    } finally {
+      await page.close();
+      await stop(own);
+      await new Promise((r) => hook.close(r));
+    }
+  }, 60_000);
 });

@@ -14,7 +14,7 @@ import type { Context, DynamoDBRecord, SQSRecord } from 'aws-lambda';
 import { issueToken } from '../../shared/app/auth.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { ENV } from '../../shared/adapters/aws/env.ts';
-import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE, TOKENS_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import { FakeDynamo, type TableSpec } from '../support/fake-dynamo.ts';
 import { captureOutput, httpEvent } from '../support/lambda-events.ts';
 import { itemSize, storedBytes, type TableModel } from './capacity.ts';
@@ -76,6 +76,7 @@ export const TABLES: Record<string, TableModel> = {
   state: { partitionKey: STATE_TABLE.partitionKey, sortKey: STATE_TABLE.sortKey, indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute, projection: 'KEYS_ONLY' } } },
   pages: { partitionKey: PAGES_TABLE.partitionKey, sortKey: PAGES_TABLE.sortKey, indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute, projection: 'KEYS_ONLY' } } },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+  seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
   tokens: { partitionKey: TOKENS_TABLE.partitionKey, indexes: { [TOKENS_TABLE.tokenIdIndex]: { partitionKey: TOKENS_TABLE.tokenIdAttribute, projection: 'KEYS_ONLY' } } },
 };
 
@@ -98,6 +99,7 @@ function environment(logLevel: string): Record<string, string> {
     AWS_SECRET_ACCESS_KEY: 'cost',
     [ENV.stateTable]: 'state',
     [ENV.auditTable]: 'audit',
+    [ENV.seenTable]: 'seen',
     [ENV.pagesTable]: 'pages',
     [ENV.tokensTable]: 'tokens',
     [ENV.queueUrl]: QUEUE_URL,

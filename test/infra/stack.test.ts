@@ -197,13 +197,21 @@ describe('state, outbox and notifier', () => {
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
     const tables = ofType('AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(4);
+    expect(tables).toHaveLength(5);
     for (const [id, t] of tables) {
       expect(t.Properties.SSESpecification, id).toEqual({ KMSMasterKeyId: keyArn(), SSEEnabled: true, SSEType: 'KMS' });
       expect(t.Properties.PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
       expect(t.Properties.DeletionProtectionEnabled, id).toBe(true);
       expect(t.Properties.BillingMode, id).toBe('PAY_PER_REQUEST');
     }
+    // The long tail of seen messages (issue 10): patient and messageId, no stream, no expiry.
+    expect(ofType('AWS::DynamoDB::Table').find(([id]) => id === idOf(synth.stack.seenTable))![1]).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: { KeySchema: [{ AttributeName: 'patientId', KeyType: 'HASH' }, { AttributeName: 'messageId', KeyType: 'RANGE' }] },
+    });
+    const seenProps = ofType('AWS::DynamoDB::Table').find(([id]) => id === idOf(synth.stack.seenTable))![1].Properties;
+    expect(seenProps.StreamSpecification).toBeUndefined();
+    expect(seenProps.TimeToLiveSpecification).toBeUndefined();
   });
 
   it('runs the notifier on outbox inserts only, bisecting on error, retrying a handful of times for minutes at most, then to an on-failure queue', () => {
@@ -386,6 +394,7 @@ describe('functions', () => {
     expect(resources[idOf(synth.stack.grade.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_STATE_TABLE: { Ref: idOf(synth.stack.stateTable) },
       CRS_AUDIT_TABLE: { Ref: idOf(synth.stack.auditTable) },
+      CRS_SEEN_TABLE: { Ref: idOf(synth.stack.seenTable) },
     });
     expect(resources[idOf(synth.stack.ingest.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_QUEUE_URL: { Ref: idOf(synth.stack.queue) },
@@ -450,10 +459,12 @@ describe('least privilege', () => {
     expect(resourcesFor('ingest', 'sqs:SendMessage')).toEqual([getAtt(synth.stack.queue)]);
   });
 
-  it('gives grade only its patient state (read and conditional put) and consuming the queue', () => {
-    expect([...new Set(actions('grade').filter((a) => a.startsWith('dynamodb:')))].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
-    expect(resourcesFor('grade', 'dynamodb:PutItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.auditTable)].sort(byJson));
-    expect(resourcesFor('grade', 'dynamodb:GetItem')).toEqual([getAtt(synth.stack.stateTable)]);
+  it('gives grade only its patient state (read and conditional put), the seen messages and consuming the queue', () => {
+    expect([...new Set(actions('grade').filter((a) => a.startsWith('dynamodb:')))].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(resourcesFor('grade', 'dynamodb:PutItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.auditTable), getAtt(synth.stack.seenTable)].sort(byJson));
+    expect(resourcesFor('grade', 'dynamodb:GetItem').sort(byJson)).toEqual([getAtt(synth.stack.stateTable), getAtt(synth.stack.seenTable)].sort(byJson));
+    // A digest is added to a reused id's item; nothing else of the grade function's is ever updated.
+    expect(resourcesFor('grade', 'dynamodb:UpdateItem')).toEqual([getAtt(synth.stack.seenTable)]);
     expect(actions('grade')).not.toContain('sns:Publish');
     expect(actions('grade')).not.toContain('sqs:SendMessage');
   });
@@ -552,7 +563,7 @@ describe('alarms', () => {
     const [[, api5xx]] = alarmOn('5xx', { Ref: idOf(synth.stack.api) }) as [[string, Resource]];
     expect(api5xx.Properties).toMatchObject({ Namespace: 'AWS/ApiGateway', Threshold: 1, TreatMissingData: 'notBreaching' });
     const math = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.Metrics);
-    for (const table of [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable]) {
+    for (const table of [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable, synth.stack.seenTable]) {
       const mine = math.filter(([, a]) => JSON.stringify(a.Properties.Metrics).includes(`"Ref":"${idOf(table)}"`));
       expect(mine, table.node.id).toHaveLength(1);
       const names = mine[0]![1].Properties.Metrics.flatMap((m: { MetricStat?: { Metric: { MetricName: string } } }) => (m.MetricStat ? [m.MetricStat.Metric.MetricName] : []));
@@ -574,6 +585,34 @@ describe('alarms', () => {
     }
   });
 
+  it('prove the paging path: where silence is the failure (no escalate run, no ingest while patients are enrolled) missing data breaches; parked sends and failed SNS deliveries alarm', () => {
+    const byId = (id: string) => ofType('AWS::CloudWatch::Alarm').find(([logical]) => logical.startsWith(id))?.[1].Properties;
+    expect(byId('NoEscalateRun')).toMatchObject({
+      MetricName: 'EscalateRuns',
+      Namespace: 'CrsAlerting',
+      Dimensions: [{ Name: 'service', Value: 'escalate' }],
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      TreatMissingData: 'breaching',
+    });
+    const noIngest = byId('NoIngestWhileEnrolled');
+    expect(noIngest).toMatchObject({ TreatMissingData: 'breaching', Threshold: 1, EvaluationPeriods: 2 });
+    const used = JSON.stringify(noIngest.Metrics);
+    expect(used).toContain('IF(FILL(enrolled, 0) > 0 AND FILL(graded, 0) == 0, 1, 0)');
+    expect(used).toContain('"MetricName":"EnrolledPatients"');
+    expect(used).toContain('"MetricName":"GradesComputed"');
+    const parked = byId('SendsParked');
+    expect(parked).toMatchObject({ TreatMissingData: 'notBreaching', Threshold: 1 });
+    expect(JSON.stringify(parked.Metrics)).toContain('"MetricName":"SendsParked"');
+    expect(JSON.stringify(parked.Metrics)).toContain('"MetricName":"RecordsParked"');
+    expect(byId('PagesPublishFailed')).toMatchObject({
+      MetricName: 'NumberOfNotificationsFailed',
+      Namespace: 'AWS/SNS',
+      Dimensions: [{ Name: 'TopicName', Value: getAtt(synth.stack.pagesTopic, 'TopicName') }],
+    });
+  });
+
   it('tell the operators: every alarm notifies the alarm topic on firing and on clearing, and says what no data means', () => {
     for (const [id, a] of ofType('AWS::CloudWatch::Alarm')) {
       expect(a.Properties.AlarmActions, id).toEqual([{ Ref: idOf(synth.stack.alarmTopic) }]);
@@ -583,7 +622,7 @@ describe('alarms', () => {
       expect(a.Properties.AlarmName, id).toMatch(/^CrsAlerting-[A-Za-z0-9]+$/); // what operators see, and docs/runbook.md lists
     }
     // crs doctor finds the alarms (by their topic) and the functions' last runs from the outputs.
-    for (const output of ['AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'PagesTopicArn', 'StateTableName']) {
+    for (const output of ['AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'PagesTopicArn', 'StateTableName', 'NotifyFailuresQueueUrl']) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
     template.hasResourceProperties('AWS::SNS::Subscription', {
@@ -686,7 +725,7 @@ describe('audit retention', () => {
     });
     template.hasResourceProperties('AWS::Backup::BackupSelection', {
       BackupPlanId: getAtt(synth.stack.audit.historyPlan!, 'BackupPlanId'),
-      BackupSelection: { Resources: [getAtt(synth.stack.auditTable)] },
+      BackupSelection: { Resources: [getAtt(synth.stack.auditTable), getAtt(synth.stack.seenTable)] },
     });
     expect(ofType('AWS::CloudTrail::Trail')).toEqual([]);
   });

@@ -16,6 +16,8 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoStateStore } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
 type Names = Record<string, string> | undefined;
@@ -30,6 +32,22 @@ export interface TableSpec {
 const scalar = (v: AttributeValue | undefined): string | number | undefined => (v?.S !== undefined ? v.S : v?.N !== undefined ? Number(v.N) : undefined);
 
 /** Evaluates "a AND b AND ..." where each clause is one of the forms the adapters write. */
+/** The update expressions the adapters use: `ADD #set :values` (string sets) and `SET #a = :v`, in any order. */
+function update(item: Item, expression: string, names: NonNullable<Names>, values: NonNullable<Values>): Item {
+  const out = structuredClone(item);
+  for (const [, action, body] of expression.matchAll(/(ADD|SET)\s+(.+?)(?=\s+(?:ADD|SET)\s|$)/g)) {
+    for (const part of body!.split(',')) {
+      const m = part.trim().match(action === 'ADD' ? /^(#\w+)\s+(:\w+)$/ : /^(#\w+)\s*=\s*(:\w+)$/);
+      if (!m) throw new Error(`fake DynamoDB: cannot ${action} "${part}"`);
+      const name = names[m[1]!]!;
+      const value = values[m[2]!]!;
+      if (action === 'SET') out[name] = value;
+      else out[name] = { SS: [...new Set([...(out[name]?.SS ?? []), ...(value.SS ?? [])])] };
+    }
+  }
+  return out;
+}
+
 export function evaluate(expression: string | undefined, item: Item | undefined, names: Names, values: Values): boolean {
   if (!expression) return true;
   const name = (n: string) => (n.startsWith('#') ? names?.[n] ?? n : n);
@@ -105,19 +123,38 @@ export class FakeDynamo {
       return {};
     });
     this.mock.on(TransactWriteItemsCommand).callsFake((input) => {
-      type Put = { TableName: string; Item: Item; ConditionExpression?: string; ExpressionAttributeNames?: Names; ExpressionAttributeValues?: Values };
-      const puts: Put[] = ((input.TransactItems ?? []) as { Put?: Put }[]).map((t) => {
-        if (!t.Put) throw new Error('fake DynamoDB transactions take Put only');
-        return t.Put;
+      type Op = {
+        TableName: string;
+        Item?: Item;
+        Key?: Item;
+        UpdateExpression?: string;
+        ConditionExpression?: string;
+        ExpressionAttributeNames?: Names;
+        ExpressionAttributeValues?: Values;
+        ReturnValuesOnConditionCheckFailure?: string;
+      };
+      const ops: Op[] = ((input.TransactItems ?? []) as { Put?: Op; Update?: Op }[]).map((t) => {
+        if (!t.Put && !t.Update) throw new Error('fake DynamoDB transactions take Put and Update only');
+        return (t.Put ?? t.Update)!;
       });
-      if (puts.length > 100) throw Object.assign(new Error('Member must have length less than or equal to 100'), { name: 'ValidationException' });
-      const codes: string[] = puts.map((p) =>
-        evaluate(p.ConditionExpression, this.table(p.TableName).get(this.keyOf(p.TableName, p.Item)), p.ExpressionAttributeNames, p.ExpressionAttributeValues) ? 'None' : 'ConditionalCheckFailed',
-      );
-      if (codes.some((c) => c !== 'None')) {
-        throw new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })) });
+      if (ops.length > 100) throw Object.assign(new Error('Member must have length less than or equal to 100'), { name: 'ValidationException' });
+      const keys = ops.map((o) => this.keyOf(o.TableName, (o.Item ?? o.Key)!));
+      if (new Set(keys.map((k, i) => `${ops[i]!.TableName}|${k}`)).size !== keys.length) {
+        throw Object.assign(new Error('Transaction request cannot include multiple operations on one item'), { name: 'ValidationException' });
       }
-      for (const p of puts) this.table(p.TableName).set(this.keyOf(p.TableName, p.Item), structuredClone(p.Item));
+      const reasons = ops.map((o, i) => {
+        const current = this.table(o.TableName).get(keys[i]!);
+        if (evaluate(o.ConditionExpression, current, o.ExpressionAttributeNames, o.ExpressionAttributeValues)) return { Code: 'None' };
+        return { Code: 'ConditionalCheckFailed', ...(o.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current ? { Item: structuredClone(current) } : {}) };
+      });
+      if (reasons.some((r) => r.Code !== 'None')) {
+        throw new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {}, CancellationReasons: reasons });
+      }
+      ops.forEach((o, i) => {
+        const table = this.table(o.TableName);
+        if (o.Item) return void table.set(keys[i]!, structuredClone(o.Item));
+        table.set(keys[i]!, update(table.get(keys[i]!) ?? structuredClone(o.Key!), o.UpdateExpression!, o.ExpressionAttributeNames ?? {}, o.ExpressionAttributeValues ?? {}));
+      });
       return {};
     });
     this.mock.on(QueryCommand).callsFake((input) => {
@@ -165,3 +202,13 @@ export class FakeDynamo {
     this.mock.restore();
   }
 }
+
+/** The grade function's tables as the state store uses them: state (with the feed index), audit, seen messages. */
+export const STATE_STORE_TABLES: Record<string, TableSpec> = {
+  state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
+  audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+  seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
+};
+
+/** A state store on those tables of a FakeDynamo, its clock fixed at `now`. */
+export const stateStoreOn = (ddb: FakeDynamo, now: number) => new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');

@@ -10,7 +10,7 @@ import { Pager } from '../../shared/app/pager.ts';
 import { DEFAULT_PAGING, pagesForNotification, type Page, type PageableNotification, type Silence } from '../../shared/domain/paging.ts';
 import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageStore } from '../../shared/ports.ts';
 import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
-import { DynamoPageStore, UNSENT_GRACE_MS } from '../../shared/adapters/aws/dynamo-page-store.ts';
+import { DynamoPageStore, DynamoParkedRecords, DynamoParkedSends, UNSENT_GRACE_MS } from '../../shared/adapters/aws/dynamo-page-store.ts';
 import { AUDIT_TABLE, PAGES_TABLE, patientOfPageId } from '../../shared/adapters/aws/table-layout.ts';
 import { FakeDynamo } from '../support/fake-dynamo.ts';
 
@@ -73,7 +73,7 @@ describe('DynamoPageStore', () => {
   it('reads a patient\'s open pages and its pages newest first, consistently, across result pages', async () => {
     ddb.pageSize = 2;
     const s = store();
-    await s.save(opened(grade(2, 'm1'), min(0)));
+    await s.save(opened(grade(2, 'm1'), min(0)).map((p) => ({ ...p, delivered: true })));
     const t = pagesForNotification(grade(3, 'm2'), await s.openPages('P-1'), [], min(5), DEFAULT_PAGING);
     await s.save(t.pages);
     await s.save(opened(grade(1, 'x', ['hematology'], 'P-2')));
@@ -112,6 +112,49 @@ describe('DynamoPageStore', () => {
     await s.save([{ ...(await s.get(due!.pageId))!, level: 1, delivered: false, dueAt: min(10) }]);
     expect((await s.pendingPages(min(20) + 1000)).map((p) => p.pageId)).not.toContain(due!.pageId);
     expect((await s.pendingPages(min(20) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(due!.pageId);
+  });
+
+  it('gives a patient\'s unsent first sends oldest first, and holds back those a send another pager is making would be overtaken by', async () => {
+    const s = store();
+    now = min(0);
+    const [a] = opened(grade(2, 'a', ['hematology']), min(0));
+    const [b] = opened(grade(2, 'b', ['hematology'], 'P-2'), min(0));
+    const [d] = opened(grade(1, 'd', ['icu'], 'P-2'), min(0) + 1);
+    await s.save([a!, b!, d!, { ...opened(grade(3, 'sent', ['icu']), min(0))[0]!, delivered: true }]);
+    now = min(1);
+    // The next grade supersedes a before it was ever sent: a is owed its send, as information, before c.
+    const t = pagesForNotification(grade(3, 'c', ['hematology']), await s.openPages('P-1'), [], min(1), DEFAULT_PAGING);
+    await s.save(t.pages);
+    expect((await s.unsentPages('P-1')).map((p) => `${p.pageId} ${p.status}`)).toEqual(['crs|P-1|a|hematology info', 'crs|P-1|c|hematology open']);
+    expect(await s.unsentPages('P-3')).toEqual([]);
+    // P-2's b is stored again just now (its pager is sending it); d, triggered after it, was stored long before.
+    now = min(2) - UNSENT_GRACE_MS + 1000;
+    await s.save([{ ...(await s.get(b!.pageId))!, summary: 'touched' }]);
+    const pending = (await s.pendingPages(min(2))).map((p) => p.pageId);
+    expect(pending).toContain('crs|P-1|a|hematology');
+    expect(pending).toContain('crs|P-1|c|hematology');
+    // P-2: b is being sent (stored just now), d was triggered after it: held back with it, not to overtake it.
+    expect(pending).not.toContain(b!.pageId);
+    expect(pending).not.toContain(d!.pageId);
+    expect((await s.pendingPages(min(2) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toEqual(expect.arrayContaining([b!.pageId, d!.pageId]));
+  });
+
+  it('keeps parked sends and parked outbox records side by side in the #parked partition, each listed and removed on its own', async () => {
+    const sends = new DynamoParkedSends(ddb.client(), 'pages');
+    const records = new DynamoParkedRecords(ddb.client(), 'pages');
+    const send = { pageId: 'crs|P-1|#3|icu', patientId: 'P-1', notificationId: 'crs|P-1|#3', team: 'icu', level: 0, round: 0, reason: 'SNS refused the page (InvalidParameterException)', attempts: 3, parkedAt: '2026-11-26T10:01:00Z' };
+    const record = { key: 'P-1#outbox#crs|P-1|#4', patientId: 'P-1', id: 'crs|P-1|#4', reason: 'paging it failed (TypeError)', parkedAt: '2026-11-26T10:00:00Z', image: '{"pk":{"S":"P-1"}}' };
+    await sends.park(send);
+    await records.park(record);
+    await records.park({ ...record, key: 'P-2#outbox#crs|P-2|#1', patientId: 'P-2', parkedAt: '2026-11-26T09:00:00Z' });
+    expect(await sends.list()).toEqual([send]);
+    expect((await records.list()).map((r) => r.key)).toEqual(['P-2#outbox#crs|P-2|#1', record.key]); // oldest first
+    await records.park({ ...record, reason: 'paging it failed (RangeError)' }); // parked again: replaced
+    await records.remove('P-2#outbox#crs|P-2|#1');
+    expect(await records.list()).toEqual([{ ...record, reason: 'paging it failed (RangeError)' }]);
+    await sends.remove(send.pageId, 0, 0);
+    expect(await sends.list()).toEqual([]);
+    expect(await records.list()).toHaveLength(1);
   });
 
   it('follows unprocessed keys of a batch read', async () => {

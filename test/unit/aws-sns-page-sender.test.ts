@@ -225,3 +225,27 @@ describe('SMS pages', () => {
     expect(umlaut).toMatch(/^[A-Za-z0-9 !"#%&'()*+,\-./:;<=>?@_$]+$/);
   });
 });
+
+describe('SnsPageSender and what SNS refuses (issue 10)', () => {
+  it('writes ids into attributes through wireId: an id from before the strict contract cannot make SNS refuse the page', async () => {
+    const [n] = notifications('P-1');
+    const m = pageOf(n!, 'hematology');
+    const hostile = { ...m, page: { ...m.page, pageId: `${m.page.pageId}\r\n\u65e5`, notificationId: `${n!.notificationId}\u0000` } };
+    outbox.set(hostile.page.notificationId, { ...n!, notificationId: hostile.page.notificationId });
+    await sender().send(hostile);
+    const attrs = published()[0]!.MessageAttributes!;
+    expect(attrs.pageId!.StringValue).toBe(`${m.page.pageId}%0D%0A%E6%97%A5`);
+    expect(attrs.notificationId!.StringValue).toBe(`${n!.notificationId}%00`);
+  });
+
+  it('tells a page SNS refuses (RecordRefused: parked by the pager) from SNS being down (retried in order)', async () => {
+    const [n] = notifications('P-1');
+    const refusal = Object.assign(new Error('Invalid parameter: Message too long'), { name: 'InvalidParameterException' });
+    sns.on(PublishCommand).rejects(refusal);
+    await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'RecordRefused', message: 'SNS refused the page (InvalidParameterException)' });
+    sns.on(PublishCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottledException' }));
+    await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'ThrottledException' });
+    sns.on(PublishCommand).rejects(Object.assign(new Error('KMS'), { name: 'KMSThrottlingException' }));
+    await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'KMSThrottlingException' });
+  });
+});

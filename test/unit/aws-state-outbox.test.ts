@@ -8,20 +8,16 @@ import { gradePatient } from '../../shared/app/grade.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { emptyState } from '../../shared/domain/state.ts';
 import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
-import { DynamoStateStore, outboxRecord } from '../../shared/adapters/aws/dynamo-state-store.ts';
-import { AUDIT_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
-import { FakeDynamo } from '../support/fake-dynamo.ts';
+import { outboxRecord } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '../support/fake-dynamo.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
 
-const ddb = new FakeDynamo({
-  state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
-  audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
-});
+const ddb = new FakeDynamo(STATE_STORE_TABLES);
 afterAll(() => ddb.restore());
 beforeEach(() => ddb.reset());
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
-const store = () => new DynamoStateStore(ddb.client(), 'state', () => NOW, 'audit');
+const store = () => stateStoreOn(ddb, NOW);
 
 describe('the grade transaction', () => {
   it('writes the state, its grade changes, its SpO2 alert and its audit entries in one transaction', async () => {

@@ -30,7 +30,7 @@ type Item = Record<string, AttributeValue>;
 /** The table behind the mock: items by pk|sk, with DynamoDB's all-or-nothing transactions and conditions. */
 let table: Map<string, Item>;
 /** State and outbox items are keyed pk|sk; audit entries (in the same transactions) patientId|sk. */
-const keyOf = (item: Item) => `${(item.pk ?? item.patientId)!.S}|${item.sk!.S}`;
+const keyOf = (item: Item) => `${(item.pk ?? item.patientId)!.S}|${(item.sk ?? item.messageId)!.S}`;
 
 function cancelled(codes: string[]): TransactionCanceledException {
   return new TransactionCanceledException({
@@ -63,7 +63,7 @@ beforeEach(() => {
 });
 afterEach(() => ddb.reset());
 
-const store = () => new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', () => NOW, 'audit');
+const store = () => new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', () => NOW, 'audit', 'seen');
 
 function stepThrough(patientId: string) {
   let state;
@@ -182,6 +182,7 @@ describe('grade batch DynamoDB budget', () => {
   it('makes at most 2 DynamoDB requests per distinct patient (one read, one transactional write)', async () => {
     process.env.CRS_STATE_TABLE = 'state';
     process.env.CRS_AUDIT_TABLE = 'audit';
+    process.env.CRS_SEEN_TABLE = 'seen';
     process.env.AWS_REGION = 'eu-west-1';
     const { createGradeHandler } = await import('../../functions/grade/handler.ts');
     const handler = quiet(createGradeHandler({ store: store(), config: DEFAULT_CONFIG, now: () => NOW, ...telemetry('grade') }));

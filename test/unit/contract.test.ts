@@ -105,8 +105,20 @@ describe('refused, naming the field and the problem', () => {
     [{ patientId: 'Jane Doe' }, 'patientId: "Jane Doe" is not 1-64 characters of A-Z a-z 0-9 . _ : -'],
     [{ patientId: 'x'.repeat(65) }, 'patientId: '],
     [{ patientId: '' }, 'patientId: "" is not 1-64 characters'],
-    [{ messageId: '' }, 'messageId: "" is shorter than 1 characters'],
-    [{ messageId: 'm'.repeat(129) }, 'is longer than 128 characters'],
+    [{ messageId: '' }, 'messageId: "" is not 1-128 characters of A-Z a-z 0-9 . _ : ~ @ / + = -'],
+    [{ messageId: 'm'.repeat(129) }, 'messageId: "mmm'],
+    // Ids travel into HTTP headers, SNS attributes, file names and logs (issue 10): hostile characters are refused.
+    [{ messageId: 'dup\r\nx-evil: 1' }, 'messageId: "dup\\r\\nx-evil: 1" is not 1-128 characters of'],
+    [{ messageId: 'm\u00e9' }, 'messageId: "m\u00e9" is not 1-128 characters'],
+    [{ messageId: '\u65e5\u672c' }, 'messageId: '],
+    [{ messageId: 'a b' }, 'messageId: "a b" is not'],
+    [{ messageId: 'a%0D' }, 'messageId: "a%0D" is not'],
+    [{ messageId: 'a"b' }, 'messageId: '],
+    [{ messageId: 'a\u0000b' }, 'messageId: '],
+    [{ patientId: 'P\r\n1' }, 'patientId: '],
+    [{ source: { deviceId: 'mon 1', kind: 'monitor' } }, 'source.deviceId: "mon 1" is not 1-64 characters of A-Z a-z 0-9 . _ : -'],
+    [{ source: { deviceId: 'd'.repeat(65), kind: 'monitor' } }, 'source.deviceId: '],
+    [{ source: { deviceId: 'mon/1', kind: 'monitor' } }, 'source.deviceId: "mon/1" is not'],
     [{ observedAt: '2026-11-26T10:00:00' }, 'observedAt: "2026-11-26T10:00:00" is not an RFC 3339 timestamp with a zone offset'],
     [{ observedAt: '2026-11-26' }, 'observedAt: "2026-11-26" is not an RFC 3339 timestamp'],
     [{ observedAt: '2026-02-30T10:00:00Z' }, 'observedAt: "2026-02-30T10:00:00Z" is not an RFC 3339 timestamp'],
@@ -116,6 +128,19 @@ describe('refused, naming the field and the problem', () => {
     const e = errors({ ...base, vitals: { heartRate: 80 }, ...extra });
     expect(e).toHaveLength(1);
     expect(e[0]).toContain(error);
+  });
+
+  it('accepts every character the contract allows in each id, at full length', () => {
+    const messageId = 'Az09._:~@/+=-'.padEnd(128, 'x');
+    expect(errors({ ...base, messageId, patientId: 'Az09._:-'.padEnd(64, 'p'), source: { deviceId: 'Az09._:-'.padEnd(64, 'd'), kind: 'monitor' }, vitals: { heartRate: 80 } })).toEqual([]);
+  });
+
+  it('never throws, however deeply a value nests (the error formatter once overflowed the stack)', () => {
+    const deep = JSON.parse(`${'['.repeat(30_000)}${']'.repeat(30_000)}`);
+    expect(validateMessage(deep)).toEqual({ ok: false, errors: ['message: a list of 1 is not an object'] });
+    expect(errors({ ...base, vitals: deep })).toEqual(['vitals: a list of 1 is not an object']);
+    const deepObject = JSON.parse(`${'{"a":'.repeat(30_000)}1${'}'.repeat(30_000)}`);
+    expect(errors({ ...base, vitals: { heartRate: 80 }, labs: deepObject })[0]).toMatch(/^labs: unknown field "a"/);
   });
 
   it('a message with no section', () => {

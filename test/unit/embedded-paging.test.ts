@@ -114,6 +114,21 @@ describe.each([
     expect(ids(await store.pendingPages(min(60)))).toEqual(['due', 'held', 'info-unsent', 'later', 'other', 'unsent']);
   });
 
+  it("gives a patient's first sends still to be made, oldest first: not a later level, not a held or closed page", async () => {
+    const store = make();
+    await store.save([
+      page({ pageId: 'b', delivered: false, triggeredAt: min(2) }),
+      page({ pageId: 'a', status: 'info', kind: 'escalation', dueAt: null, delivered: false, closedAt: min(2), triggeredAt: min(1) }),
+      page({ pageId: 'sent', triggeredAt: min(0) }),
+      page({ pageId: 'level-1', level: 1, delivered: false, triggeredAt: min(0) }),
+      page({ pageId: 'held', heldBy: 's1', dueAt: null, delivered: false, triggeredAt: min(0) }),
+      page({ pageId: 'superseded', status: 'superseded', dueAt: null, delivered: false, triggeredAt: min(0) }),
+      page({ pageId: 'other', patientId: 'P2', delivered: false, triggeredAt: min(0) }),
+    ]);
+    expect((await store.unsentPages('P1')).map((p) => p.pageId)).toEqual(['a', 'b']);
+    expect(await store.unsentPages('P3')).toEqual([]);
+  });
+
   it("gives a patient's pages newest first", async () => {
     const store = make();
     await store.save([page({ pageId: 'a', triggeredAt: min(1) }), page({ pageId: 'c', triggeredAt: min(3) }), page({ pageId: 'b', triggeredAt: min(2) })]);
@@ -308,7 +323,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([{ kind: 'notification', item_id: notificationId }]);
     expect(db.prepare('SELECT sink FROM deliveries ORDER BY sink').pluck().all()).toEqual(['pager', 'stdout']);
@@ -347,7 +362,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db.close();
     expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
     const fix = new Database(join(dir, DB_FILE));
-    fix.pragma('user_version = 2');
+    fix.pragma('user_version = 3');
     fix.close();
     db = openDataDir(dir);
   });

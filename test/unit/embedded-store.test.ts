@@ -81,6 +81,18 @@ describe('SqliteQueue', () => {
     expect(rows.map((r) => r.message_id)).toEqual([a!.messageId, b!.messageId]);
   });
 
+  it('keeps a messageId reused with other content (another digest) while the first copy waits: it is another message', async () => {
+    const queue = new SqliteQueue(db);
+    const [a, b] = escalating('P1');
+    const reused = { ...b!, messageId: a!.messageId };
+    await queue.enqueue([{ ...queued(a!), digest: 'digest-a' }, { ...queued(reused), digest: 'digest-b' }, { ...queued(a!), digest: 'digest-a' }]);
+    const rows = db.prepare('SELECT message_id, digest FROM inbox ORDER BY seq').all();
+    expect(rows).toEqual([
+      { message_id: a!.messageId, digest: 'digest-a' },
+      { message_id: a!.messageId, digest: 'digest-b' },
+    ]);
+  });
+
   it('rejects every request of the group when the database cannot commit (the sender gets 503 and retries)', async () => {
     const queue = new SqliteQueue(db);
     db.close();

@@ -164,6 +164,17 @@ describe('escalate handler', () => {
     expect(ticks).toEqual([min(1)]);
     expect(swept).toBe(1);
   });
+
+  it('reports each run (EscalateRuns: the NoEscalateRun alarm breaches on silence) and the enrolled patients it swept, 0 included', async () => {
+    const scheduled = await captureOutput(() => handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' }));
+    expect(metricSum(scheduled.out, 'EscalateRuns')).toBe(1);
+    expect(scheduled.out).toMatch(/"EnrolledPatients":0/);
+    const timers = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0))])));
+    expect(metricSum(timers.out, 'EscalateRuns')).toBe(1);
+    failTick = true;
+    const failed = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0))])).catch(() => undefined));
+    expect(metricSum(failed.out, 'EscalateRuns')).toBe(0); // a failed run is not a run
+  });
 });
 
 describe('stale-feed sweep', () => {

@@ -19,6 +19,7 @@ let live: Telemetry;
 beforeAll(async () => {
   process.env.CRS_STATE_TABLE = 'state';
   process.env.CRS_AUDIT_TABLE = 'audit';
+  process.env.CRS_SEEN_TABLE = 'seen';
   process.env.AWS_REGION = 'eu-west-1';
   mod = await import('../../functions/grade/handler.ts');
   live = telemetry('grade');
@@ -36,6 +37,16 @@ const failedIds = (r: SQSBatchResponse) => r.batchItemFailures.map((f) => f.item
 const fever = (patientId: string, minutes: number, temperatureC = 38.6) => msg(patientId, minutes, { vitals: { temperatureC } });
 
 describe('grade handler', () => {
+  it('records a messageId reused with other content: graded, the ReusedMessageIds metric, a warning by id only', async () => {
+    const records = [enrol('R'), msg('R', 1, { neuro: { iceScore: 8 } }, 'dup'), msg('R', 2, { neuro: { iceScore: 3 } }, 'dup')].map((m) => sqsRecord(m));
+    const { result, out } = await captureOutput(() => mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live })(sqsEvent(records)));
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(metricSum(out, 'ReusedMessageIds')).toBe(1);
+    const warning = out.split('\n').find((l) => l.includes('reused with other content'))!;
+    expect(JSON.parse(warning)).toMatchObject({ level: 'WARN', patientId: 'R', messageIds: ['dup'] });
+    expect(warning).not.toContain('iceScore');
+  });
+
   it('grades every patient in the batch with one state read and one write per patient', async () => {
     const records = [enrol('A'), enrol('B'), fever('A', 0), fever('B', 5), msg('A', 10, { vitals: { heartRate: 110 } })].map((m) => sqsRecord(m));
     const res = await grade()(sqsEvent(records));

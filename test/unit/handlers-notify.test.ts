@@ -1,6 +1,8 @@
 // The notifier Lambda with the real pager over in-memory stores: each grade change in the outbox pages its teams
-// once however often the stream delivers it, each SpO2 alert pages the alert teams, a failed page is reported so
-// that only its record is retried, and the log carries ids only.
+// once however often the stream delivers it, each SpO2 alert pages the alert teams; a record whose pages are stored
+// while SNS is down is done (the tick sends them, in order), a record bad in itself is parked and the ones behind
+// it go on, a record that meets an outage is reported so that it and the ones after it are retried in order; the
+// log carries ids only.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DynamoDBRecord } from 'aws-lambda';
@@ -11,7 +13,10 @@ import type { Notification } from '../../shared/domain/page.ts';
 import { reduce, type AlertChange } from '../../shared/domain/reducer.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
-import type { PageMessage } from '../../shared/ports.ts';
+import { VersionConflict, type PageMessage } from '../../shared/ports.ts';
+import type { Page } from '../../shared/domain/paging.ts';
+import type { ParkedRecord } from '../../shared/adapters/aws/dynamo-page-store.ts';
+import { isOutage } from '../../shared/adapters/aws/outbox-delivery.ts';
 import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import { telemetry, type Telemetry } from '../../shared/adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, outboxInsert, quiet, streamEvent } from '../support/lambda-events.ts';
@@ -62,22 +67,34 @@ function alertInsert(a: AlertChange, seq: number): DynamoDBRecord {
 }
 
 const NOW = Date.parse('2026-01-10T10:00:00Z');
-let phone: { sent: PageMessage[]; failing: Set<string> };
+let phone: { sent: PageMessage[]; failing: Set<string>; down: boolean };
 let pager: Pager;
 let remembered: string[];
 let coldStartFails: number;
+let parked: ParkedRecord[];
+/** DynamoDB throttling the page store's writes (an outage before any page is stored). */
+let throttled: boolean;
+
+class ThrottledPageStore extends MemoryPageStore {
+  override async save(pages: Page[]) {
+    if (throttled) throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), { name: 'ThrottlingException', $fault: 'client' });
+    return super.save(pages);
+  }
+}
 
 beforeEach(() => {
-  phone = { sent: [], failing: new Set() };
+  phone = { sent: [], failing: new Set(), down: false };
   const sender = {
     send: async (m: PageMessage) => {
-      if (phone.failing.has(m.page.notificationId)) throw new Error('SNS unavailable');
+      if (phone.down || phone.failing.has(m.page.notificationId)) throw new Error('SNS unavailable');
       phone.sent.push(m);
     },
   };
-  pager = new Pager({ pages: new MemoryPageStore(), sender, audit: new MemoryAuditLog(), config: DEFAULT_CONFIG.paging, ackSecret: randomBytes(32), ackBaseUrl: 'https://api.example/ack/' });
+  pager = new Pager({ pages: new ThrottledPageStore(), sender, audit: new MemoryAuditLog(), config: DEFAULT_CONFIG.paging, ackSecret: randomBytes(32), ackBaseUrl: 'https://api.example/ack/' });
   remembered = [];
   coldStartFails = 0;
+  parked = [];
+  throttled = false;
 });
 
 const notify = () =>
@@ -88,7 +105,7 @@ const notify = () =>
           coldStartFails--;
           throw new Error('secret unreadable');
         }
-        return { pager, remember: (n) => remembered.push(n.notificationId) };
+        return { pager, remember: (n) => remembered.push(n.notificationId), parkedRecords: { park: async (r) => void parked.push(r) } };
       },
       now: () => NOW,
       ...live,
@@ -138,18 +155,58 @@ describe('notify handler', () => {
     expect(sentLog()).toEqual(['spo2|A|m9|bedside bedside nurse', 'spo2|A|m9|hematology hematology fellow']);
   });
 
-  it('reports a record whose page failed by sequence number, and pages only what is left on the retry', async () => {
+  it('takes a record whose pages are stored while SNS is down as done: the tick sends them, and a patient\'s later pages wait behind them', async () => {
+    const a = gradeChanges('A');
+    const b = gradeChanges('B');
+    expect(a.length).toBeGreaterThanOrEqual(2);
+    phone.down = true;
+    const { result, out } = await captureOutput(() => notify()(streamEvent([a[0]!, b[0]!].map(outboxInsert))));
+    expect(result.batchItemFailures).toEqual([]); // nothing for the stream to retry, nothing to the on-failure queue
+    expect(metricSum(out, 'SendsDeferred')).toBe(2);
+    expect(metricSum(out, 'PagesOpened')).toBe(2);
+    phone.down = false;
+    // A's next grade changes: A's first page goes before them (superseded by now, it is still sent once, as
+    // information); B's page waits for the tick, whose grace has not passed for it in a real store.
+    const later = await notify()(streamEvent(a.slice(1).map(outboxInsert)));
+    expect(later.batchItemFailures).toEqual([]);
+    const ofA = phone.sent.filter((m) => m.page.patientId === 'A');
+    expect(ofA.map((m) => m.page.notificationId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(a.map((n) => n.notificationId));
+    expect(ofA[0]).toMatchObject({ page: { notificationId: a[0]!.notificationId, status: 'info' } });
+    expect(ofA[0]!.ackUrl).toBeUndefined(); // superseded before it was sent: nothing to acknowledge
+    await pager.onTick(NOW + 60_000);
+    expect(phone.sent.filter((m) => m.page.patientId === 'B').map((m) => m.page.notificationId)).toEqual(b[0]!.teams.map(() => b[0]!.notificationId));
+    expect(new Set(sentLog()).size).toBe(sentLog().length); // none twice
+  });
+
+  it('parks a record that is bad in itself, with ids only, and pages the records behind it', async () => {
     const changes = gradeChanges('A');
+    const bad = outboxInsert(changes[0]!);
+    bad.dynamodb!.NewImage!.notification = { S: '{"notificationId": 7, "summary": "PROVISIONAL CRS grade 1"' };
+    const { result, out } = await captureOutput(() => notify()(streamEvent([bad, ...changes.slice(1).map(outboxInsert)])));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(parked).toEqual([
+      { key: `A#outbox#${changes[0]!.notificationId}`, patientId: 'A', id: '', reason: 'paging it failed (SyntaxError)', parkedAt: '2026-01-10T10:00:00Z', image: JSON.stringify(bad.dynamodb!.NewImage) },
+    ]);
+    expect(metricSum(out, 'RecordsParked')).toBe(1);
+    expect(out).toContain('outbox record PARKED');
+    expect(out).not.toContain('PROVISIONAL');
+    expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(new Set(changes.slice(1).map((n) => n.notificationId)));
+  });
+
+  it('fails a record that meets an outage before its pages are stored: it and the records after it are retried in order, paged once', async () => {
+    const changes = [...gradeChanges('A'), ...gradeChanges('B')];
     const records = changes.map(outboxInsert);
-    phone.failing.add(changes[1]!.notificationId);
-    const res = await notify()(streamEvent(records));
-    expect(res.batchItemFailures).toEqual([{ itemIdentifier: records[1]!.dynamodb!.SequenceNumber }]);
-    const before = sentLog().length;
-    phone.failing.clear();
-    // Lambda retries from the failed record on: the ones after it were paged already and are not paged twice.
+    await notify()(streamEvent(records.slice(0, 1)));
+    throttled = true;
+    const res = await notify()(streamEvent(records)); // the first is paged already: it stores nothing
+    // Nothing after the failed record was handed to the pager: a later grade change (a de-escalation) must not
+    // overtake the earlier one (issue 10).
+    expect(res.batchItemFailures).toEqual(records.slice(1).map((r) => ({ itemIdentifier: r.dynamodb!.SequenceNumber })));
+    expect(parked).toEqual([]);
+    throttled = false;
     const retry = await notify()(streamEvent(records.slice(1)));
     expect(retry.batchItemFailures).toEqual([]);
-    expect(sentLog().length - before).toBe(changes[1]!.teams.length);
+    expect(phone.sent.map((m) => m.page.notificationId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(changes.map((c) => c.notificationId));
     expect(new Set(sentLog()).size).toBe(sentLog().length);
   });
 
@@ -179,5 +236,30 @@ describe('notify handler', () => {
     expect(out).not.toContain('PROVISIONAL');
     expect(out).not.toContain(changes[0]!.bed!);
     expect(out).not.toContain('38.7');
+  });
+});
+
+describe('what a failure is about (isOutage)', () => {
+  const aws = (name: string, fault: 'client' | 'server') => Object.assign(new Error(name), { name, $fault: fault, $metadata: { httpStatusCode: fault === 'server' ? 500 : 400 } });
+  it('an AWS service failing or refusing this caller, the network, or another writer: an outage, retried', () => {
+    for (const e of [
+      aws('ThrottlingException', 'client'),
+      aws('ProvisionedThroughputExceededException', 'client'),
+      aws('InternalServerError', 'server'),
+      aws('AnythingElse', 'server'),
+      aws('AccessDeniedException', 'client'),
+      aws('KMSDisabledException', 'client'),
+      aws('ResourceNotFoundException', 'client'),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4566'), { code: 'ECONNREFUSED' }),
+      Object.assign(new Error('timed out'), { name: 'TimeoutError' }),
+      new VersionConflict('crs|P-1|m1|icu'),
+    ]) {
+      expect(isOutage(e), e.name).toBe(true);
+    }
+  });
+  it('the record\'s own: unreadable, refused as a request, or an error of the code on it', () => {
+    for (const e of [new SyntaxError('Unexpected end of JSON input'), new TypeError('x is undefined'), aws('ValidationException', 'client'), new Error('outbox record has no notification'), 'a string']) {
+      expect(isOutage(e), String(e)).toBe(false);
+    }
   });
 });

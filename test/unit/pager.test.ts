@@ -2,10 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signAck } from '../../shared/app/ack.ts';
-import { MemoryAuditLog, MemoryPageStore } from '../../shared/app/memory.ts';
-import { Pager } from '../../shared/app/pager.ts';
+import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '../../shared/app/memory.ts';
+import { Pager, REFUSED_SENDS, SendDeferred } from '../../shared/app/pager.ts';
 import { DEFAULT_PAGING, type PageableNotification } from '../../shared/domain/paging.ts';
-import type { PageMessage, PageSender } from '../../shared/ports.ts';
+import { RecordRefused, type PageMessage, type PageSender, type ParkedSend } from '../../shared/ports.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -70,6 +70,36 @@ describe('the pager', () => {
     expect(phone.log).toEqual(['hematology:hematology fellow', 'icu:ICU registrar']);
   });
 
+  it('keeps a patient\'s pages in order through an outage: a page never sent goes first, as information once superseded', async () => {
+    const { phone, pager, audit } = setup();
+    const grade2 = { ...grade3, notificationId: 'crs|P-1|m2', toGrade: 2, teams: ['hematology' as const], summary: 'PROVISIONAL CRS grade 2' };
+    phone.failNext = 1;
+    const err = await pager.onNotification(grade2, T).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SendDeferred); // stored, not sent: the caller may take the record as handled
+    await pager.onNotification(grade3, min(1));
+    expect(phone.sent.map((m) => `${m.page.notificationId} ${m.page.team} ${m.page.status} ${m.ackUrl ? 'link' : 'no link'}`)).toEqual([
+      'crs|P-1|m2 hematology info no link',
+      'crs|P-1|m3 hematology open link',
+      'crs|P-1|m3 icu open link',
+    ]);
+    const replaced = audit.events.find((e) => e.details.pageId === 'crs|P-1|m2|hematology' && e.details.status === 'info');
+    expect(replaced?.text).toMatch(/^hematology page replaced before it was ever sent: sent once, for information/);
+    await pager.onTick(min(2));
+    expect(phone.sent).toHaveLength(3); // nothing twice
+  });
+
+  it('the tick sends what is left unsent oldest first, whatever order the store gives', async () => {
+    const { phone, pager, pages } = setup();
+    const other = { ...grade3, notificationId: 'crs|P-2|m1', patientId: 'P-2', teams: ['hematology' as const] };
+    phone.failNext = 2; // each notification's first send fails
+    await pager.onNotification(grade3, min(1)).catch(() => undefined);
+    await pager.onNotification(other, min(0)).catch(() => undefined);
+    expect(phone.sent).toEqual([]);
+    expect((await pages.pendingPages(min(2))).map((p) => p.patientId)).toEqual(['P-1', 'P-1', 'P-2']); // the store's order
+    await pager.onTick(min(2));
+    expect(phone.sent.map((m) => m.page.pageId)).toEqual(['crs|P-2|m1|hematology', 'crs|P-1|m3|hematology', 'crs|P-1|m3|icu']);
+  });
+
   it('acknowledges through the link and stops that ladder', async () => {
     const { phone, pager, audit } = setup();
     await pager.onNotification(grade3, T);
@@ -124,5 +154,77 @@ describe('the pager', () => {
       '10:05 delivery',
       '10:06 acknowledgement',
     ]);
+  });
+});
+
+describe('a send the transport refuses (issue 10: no lane is held by one record)', () => {
+  class PickyPhone extends Phone {
+    refuse = (m: PageMessage) => m.page.team === 'hematology';
+    refusals = 0;
+    override async send(m: PageMessage) {
+      if (this.refuse(m)) {
+        this.refusals++;
+        throw new RecordRefused('SNS refused the page (InvalidParameterException)');
+      }
+      await super.send(m);
+    }
+  }
+
+  function picky() {
+    const pages = new MemoryPageStore();
+    const audit = new MemoryAuditLog();
+    const parked = new MemoryParkedSends();
+    const phone = new PickyPhone();
+    const told: ParkedSend[] = [];
+    const pager = new Pager({ pages, sender: phone, audit, parked, onParked: (s) => told.push(s), refusedDelayMs: 0, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://crs.example/ack/' });
+    return { pages, audit, parked, phone, pager, told };
+  }
+
+  it('is tried 3 times, then parked with its reason and audited; the pages behind it go out, and its ladder goes on', async () => {
+    const { audit, parked, phone, pager, told } = picky();
+    await pager.onNotification(grade3, T);
+    expect(phone.refusals).toBe(REFUSED_SENDS);
+    expect(phone.log).toEqual(['icu:ICU registrar']);
+    const [send] = await parked.list();
+    expect(send).toMatchObject({ pageId: 'crs|P-1|m3|hematology', level: 0, round: 0, reason: 'SNS refused the page (InvalidParameterException)', attempts: 3 });
+    expect(told).toEqual([send]);
+    expect(audit.events.some((e) => e.type === 'delivery' && e.details.parked === true && e.text.includes('PARKED'))).toBe(true);
+    // Nobody acknowledged: the ladder steps on for both teams at the severe timeout (5 min).
+    phone.refuse = () => false;
+    await pager.onTick(min(6));
+    expect(phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology attending', 'icu:ICU consultant']);
+  });
+
+  it('is sent again by retryParked: as the ladder\'s send while its page is at that level, as it stands (resent, no link) once it moved on', async () => {
+    const { parked, phone, pager } = picky();
+    await pager.onNotification(grade3, T);
+    const [send] = await parked.list();
+    phone.refuse = () => false;
+    expect(await pager.retryParked(send!, min(1))).toBe(true);
+    expect(phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology fellow']);
+    expect(await parked.list()).toEqual([]);
+    expect(await pager.retryParked(send!, min(2))).toBe(true); // the same send once more (an operator's second retry)
+
+    const other = picky();
+    await other.pager.onNotification(grade3, T);
+    other.phone.refuse = () => false;
+    await other.pager.onTick(min(6)); // hematology moved on to the attending
+    const [old] = await other.parked.list();
+    expect(await other.pager.retryParked(old!, min(7))).toBe(true);
+    const late = other.phone.sent.at(-1)!;
+    expect([late.page.team, late.role, late.reason, late.ackUrl]).toEqual(['hematology', 'hematology fellow', 'resent', undefined]);
+    expect(await other.parked.list()).toEqual([]);
+    other.phone.refuse = () => true;
+    await other.parked.park(old!);
+    expect(await other.pager.retryParked(old!, min(8))).toBe(false); // refused again: parked again
+    expect(await other.parked.list()).toEqual([expect.objectContaining({ pageId: old!.pageId })]);
+  });
+
+  it('a transport that is down is not a refusal: the call fails and is retried in order, nothing is parked', async () => {
+    const { parked, phone, pager } = picky();
+    phone.refuse = () => false;
+    phone.failNext = 1;
+    await expect(pager.onNotification(grade3, T)).rejects.toThrow('sender down');
+    expect(await parked.list()).toEqual([]);
   });
 });

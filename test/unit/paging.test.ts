@@ -30,9 +30,13 @@ const notification = (id: string, toGrade: number, kind: 'escalation' | 'de-esca
 class Store {
   pages = new Map<string, Page>();
   sent: string[] = [];
+  /** Stores the pages and makes their deliveries (marked delivered, as the pager does once it has sent them). */
   apply(t: Transition) {
     for (const p of t.pages) this.pages.set(p.pageId, p);
-    for (const d of t.deliveries) this.sent.push(`${d.reason} ${d.page.team} ${d.role}`);
+    for (const d of t.deliveries) {
+      this.sent.push(`${d.reason} ${d.page.team} ${d.role}`);
+      this.pages.set(d.page.pageId, { ...d.page, delivered: true });
+    }
     return t;
   }
   get all() {
@@ -126,6 +130,42 @@ describe('escalation ladders', () => {
     s.apply(pagesForNotification({ ...notification('n2', 2, 'escalation', ['hematology']), condition: 'icans' }, s.all, [], T, cfg));
     s.apply(pagesForNotification(notification('n3', 0, 'de-escalation', ['hematology']), s.all, [], min(1), cfg));
     expect(s.all.map((p) => `${p.notificationId}:${p.status}`)).toEqual(['n1:open', 'n2:open', 'n3:info']);
+  });
+});
+
+describe('a page replaced before it was ever sent (conservation)', () => {
+  // The pure Store above marks every delivery made; here the transport was down and nothing was marked.
+  const unsent = (t: Transition) => t.pages;
+
+  it('is still sent once, as information, when a higher grade supersedes it or a lower one resolves it', () => {
+    const first = unsent(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
+    const second = pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), first, [], min(1), cfg);
+    const [replaced, created] = second.pages;
+    expect(replaced).toMatchObject({ pageId: 'n1|hematology', status: 'info', delivered: false, dueAt: null, closedAt: min(1), grade: 2 });
+    expect(created).toMatchObject({ pageId: 'n2|hematology', status: 'open' });
+    expect(acknowledge(replaced!, { by: 'A', at: min(2), via: 'board' })).toMatchObject({ ok: false });
+    const down = pagesForNotification(notification('n3', 1, 'de-escalation', ['hematology']), [created!], [], min(2), cfg);
+    expect(down.pages[0]).toMatchObject({ pageId: 'n2|hematology', status: 'info', delivered: false });
+    // Nothing more to do for it: no ladder, no due time.
+    expect(nextDue([replaced!, down.pages[0]!], [])).toBeNull();
+  });
+
+  it('is closed as before once sent, when a silence held it, or when only a later level of its ladder is unsent', () => {
+    const sent = { ...unsent(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg))[0]!, delivered: true };
+    expect(pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [sent], [], min(1), cfg).pages[0]!.status).toBe('superseded');
+    const silence: Silence = { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'transport to MRI' };
+    const held = unsent(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [silence], T, cfg))[0]!;
+    expect(held.heldBy).toBe('s1');
+    expect(pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [held], [silence], min(1), cfg).pages[0]!.status).toBe('superseded');
+    const escalating = { ...sent, level: 1, delivered: false };
+    expect(pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [escalating], [], min(16), cfg).pages[0]!.status).toBe('superseded');
+  });
+
+  it('an alert never sent is still sent once when its all-clear comes first', () => {
+    const stale = { alertId: 'stale-feed|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, cleared: false, summary: 'NO DATA' };
+    const raised = unsent(pagesForAlert(stale, [], [], T, cfg));
+    const cleared = pagesForAlert({ ...stale, alertId: 'stale-feed|P-1|2', cleared: true, summary: 'data again' }, raised, [], min(1), cfg);
+    expect(cleared.pages.map((p) => `${p.kind}:${p.status}:${p.delivered}`)).toEqual(['alert:info:false', 'alert-cleared:info:false']);
   });
 });
 

@@ -15,8 +15,8 @@ import {
   type DynamoDBClient,
   type Put,
 } from '@aws-sdk/client-dynamodb';
-import type { Page, Silence } from '../../domain/paging.ts';
-import { VersionConflict, type PageStore } from '../../ports.ts';
+import { firstSendPending, type Page, type Silence } from '../../domain/paging.ts';
+import { VersionConflict, type PageStore, type ParkedSend, type ParkedSends } from '../../ports.ts';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
@@ -90,6 +90,16 @@ export class DynamoPageStore implements PageStore {
     return pages;
   }
 
+  async unsentPages(patientId: string): Promise<Page[]> {
+    const pages: Page[] = [];
+    for await (const item of this.patientItems(patientId)) {
+      if (item[T.dueAtAttribute]?.N !== '0') continue; // neither held nor unsent
+      const p = fromItem(item);
+      if (firstSendPending(p)) pages.push(p);
+    }
+    return pages.sort((a, b) => a.triggeredAt - b.triggeredAt);
+  }
+
   async patientPages(patientId: string, limit: number): Promise<Page[]> {
     const pages: Page[] = [];
     for await (const item of this.patientItems(patientId)) pages.push(fromItem(item));
@@ -113,6 +123,9 @@ export class DynamoPageStore implements PageStore {
     }
     // The index is eventually consistent: read the nominated pages back, and keep those still pending.
     const pages: Page[] = [];
+    // A send another pager is making now (by patient, the earliest): the patient's first sends triggered after it
+    // wait too, so as not to overtake it.
+    const sending = new Map<string, number>();
     for (let i = 0; i < keys.length; i += 100) {
       let request: Item[] = keys.slice(i, i + 100);
       for (let attempt = 0; request.length > 0; attempt++) {
@@ -122,14 +135,17 @@ export class DynamoPageStore implements PageStore {
           const due = dueAt(p);
           if (due === undefined || due > now) continue;
           const beingSent = !p.delivered && p.heldBy === undefined;
-          if (beingSent && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) continue;
+          if (beingSent && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) {
+            sending.set(p.patientId, Math.min(p.triggeredAt, sending.get(p.patientId) ?? Infinity));
+            continue;
+          }
           pages.push(p);
         }
         request = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
         if (request.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
       }
     }
-    return pages;
+    return pages.filter((p) => !(firstSendPending(p) && p.triggeredAt > (sending.get(p.patientId) ?? Infinity)));
   }
 
   async save(pages: Page[]): Promise<void> {
@@ -193,20 +209,7 @@ export class DynamoPageStore implements PageStore {
 
   /** Every silence still kept (ended ones for 30 days), newest first: for `crs silence list --all`. */
   async allSilences(): Promise<Silence[]> {
-    const silences: Silence[] = [];
-    const query = paginateQuery(
-      { client: this.client },
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: '#pk = :p',
-        ExpressionAttributeNames: { '#pk': T.partitionKey },
-        ExpressionAttributeValues: { ':p': { S: T.silencesPartition } },
-        ConsistentRead: true,
-      },
-    );
-    for await (const out of query) {
-      for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
-    }
+    const silences = await partitionRecords<Silence>(this.client, this.tableName, T.silencesPartition, 'silence');
     return silences.sort((a, b) => b.from - a.from);
   }
 
@@ -266,5 +269,92 @@ export class DynamoPageStore implements PageStore {
     await this.client.send(
       new DeleteItemCommand({ TableName: this.tableName, Key: { [T.partitionKey]: { S: T.staleFeedsPartition }, [T.sortKey]: { S: patientId } } }),
     );
+  }
+}
+
+/** The JSON `attribute` of every item of one of the pages table's own partitions that has it (read consistently). */
+async function partitionRecords<R>(client: DynamoDBClient, table: string, partition: string, attribute: string): Promise<R[]> {
+  const out: R[] = [];
+  const pages = paginateQuery(
+    { client },
+    {
+      TableName: table,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': T.partitionKey },
+      ExpressionAttributeValues: { ':pk': { S: partition } },
+      ConsistentRead: true,
+    },
+  );
+  for await (const page of pages) for (const item of page.Items ?? []) if (item[attribute]?.S) out.push(JSON.parse(item[attribute].S) as R);
+  return out;
+}
+
+/** Parked sends in the pages table's `#parked` partition (one small item each; a few at most, in practice). */
+export class DynamoParkedSends implements ParkedSends {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly table: string,
+  ) {}
+
+  private key(pageId: string, level: number, round: number): Item {
+    return { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: `${pageId}#${level}#${round}` } };
+  }
+
+  async park(send: ParkedSend): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({ TableName: this.table, Item: { ...this.key(send.pageId, send.level, send.round), send: { S: JSON.stringify(send) } } }),
+    );
+  }
+
+  async list(): Promise<ParkedSend[]> {
+    const sends = await partitionRecords<ParkedSend>(this.client, this.table, T.parkedPartition, 'send');
+    return sends.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+  }
+
+  async remove(pageId: string, level: number, round: number): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: this.key(pageId, level, round) }));
+  }
+}
+
+/**
+ * An outbox record the notifier could not page because of the record itself (it cannot be read, or paging it fails
+ * for a reason that is not an outage): set aside so that the records behind it go on, and paged again from here by
+ * `crs outbox retry --backend aws`.
+ */
+export interface ParkedRecord {
+  /** The outbox item's keys in the state table: "<patientId>#<sort key>". */
+  key: string;
+  patientId: string;
+  /** The grade change's notificationId, or the alert's alertId ('' when the record could not even be read). */
+  id: string;
+  reason: string;
+  parkedAt: string;
+  /** The outbox item as the stream carried it (DynamoDB JSON), to page it again. */
+  image: string;
+}
+
+/** Parked outbox records in the pages table's `#parked` partition, beside the parked sends (sk "record#<key>"). */
+export class DynamoParkedRecords {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly table: string,
+  ) {}
+
+  private sortKey(key: string): string {
+    return `${T.parkedRecordPrefix}${key}`;
+  }
+
+  async park(r: ParkedRecord): Promise<void> {
+    const item: Item = { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: this.sortKey(r.key) }, record: { S: JSON.stringify(r) } };
+    await this.client.send(new PutItemCommand({ TableName: this.table, Item: item }));
+  }
+
+  async list(): Promise<ParkedRecord[]> {
+    const records = await partitionRecords<ParkedRecord>(this.client, this.table, T.parkedPartition, 'record');
+    return records.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: this.sortKey(key) } } }));
   }
 }

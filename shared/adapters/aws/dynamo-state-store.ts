@@ -16,14 +16,14 @@ import { DEFAULT_PAGING, feedStatus } from '../../domain/paging.ts';
 import type { AlertChange } from '../../domain/reducer.ts';
 import { compactState, expandState } from '../../domain/state-compact.ts';
 import { deserializeState, type PatientState } from '../../domain/state.ts';
-import { VersionConflict, type SaveExtras, type StateStore, type StoredState } from '../../ports.ts';
+import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '../../ports.ts';
 import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
-import { OUTBOX_RETENTION_DAYS, STATE_TABLE as T } from './table-layout.ts';
+import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
 
 /**
  * DynamoDB allows 100 items in one transaction. A grade batch of 10 messages for one patient writes at most 1 state
  * + 20 grade changes (CRS and ICANS per message) + 10 alerts + 30 audit entries (an assessment per message and one
- * per grade change) = 61.
+ * per grade change) + 10 seen messages = 71.
  */
 export const MAX_TRANSACTION_ITEMS = 100;
 
@@ -67,6 +67,19 @@ export function decodeStateItem(bytes: Uint8Array): PatientState {
   return expandState(compact);
 }
 
+type SeenGroup = { messageId: string; digests: string[]; prior?: readonly string[] };
+
+/** One transaction may touch an item once: a messageId applied twice in a batch (reused at once) is one item. */
+function oneItemPerId(seen: SeenMessage[]): SeenGroup[] {
+  const byId = new Map<string, SeenGroup>();
+  for (const m of seen) {
+    const g = byId.get(m.messageId);
+    if (!g) byId.set(m.messageId, { messageId: m.messageId, digests: [m.digest], ...(m.prior ? { prior: m.prior } : {}) });
+    else if (!g.digests.includes(m.digest)) g.digests.push(m.digest);
+  }
+  return [...byId.values()];
+}
+
 export class DynamoStateStore implements StateStore {
   constructor(
     private readonly client: DynamoDBClient,
@@ -75,6 +88,8 @@ export class DynamoStateStore implements StateStore {
     private readonly now: () => number = Date.now,
     /** Where the audit entries of a save go (the audit table); without it, a save with audit entries is refused. */
     private readonly auditTableName?: string,
+    /** The long tail of seen messages (the seen-messages table); without it, a save with seen messages is refused. */
+    private readonly seenTableName?: string,
   ) {}
 
   /** What each patient's state item held when it was last loaded: the index value and the feed time it had. */
@@ -107,9 +122,11 @@ export class DynamoStateStore implements StateStore {
   async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
     const alerts = extras?.alerts ?? [];
     const audit = extras?.audit ?? [];
-    const count = 1 + outbox.length + alerts.length + audit.length;
+    const seen = oneItemPerId(extras?.seen ?? []);
+    const count = 1 + outbox.length + alerts.length + audit.length + seen.length;
     if (count > MAX_TRANSACTION_ITEMS) throw new Error(`patient ${patientId}: ${count} items exceed one transaction`);
     if (audit.length > 0 && !this.auditTableName) throw new Error('the state store was given audit entries but no audit table');
+    if (seen.length > 0 && !this.seenTableName) throw new Error('the state store was given seen messages but no seen-messages table');
     const nowMs = this.now();
     const stamp = new Date(nowMs).toISOString();
     const expiresAt = String(Math.floor(nowMs / 1000) + OUTBOX_RETENTION_DAYS * 86_400);
@@ -136,6 +153,10 @@ export class DynamoStateStore implements StateStore {
           [T.ttlAttribute]: { N: expiresAt },
           ...record,
         },
+        // Ids are unique per grade change: a record that exists already must fail loudly, never be overwritten (a
+        // MODIFY, which the stream filter drops: a page nobody would get).
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': T.partitionKey },
       },
     });
     const items: TransactWriteItem[] = [
@@ -160,16 +181,57 @@ export class DynamoStateStore implements StateStore {
       // duplicate and audits nothing), so the append-only condition cannot fail for a good reason.
       ...audit.map((e): TransactWriteItem => ({ Put: { TableName: this.auditTableName!, Item: auditItem(e, nowMs), ...APPEND_ONLY } })),
     ];
+    const firstSeen = items.length;
+    items.push(...seen.map((m) => this.seenItem(patientId, m)));
     try {
       await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
     } catch (err) {
-      // The version moved on (another delivery won), or another transaction held the item: reload and retry.
       if (err instanceof TransactionCanceledException || (err as Error).name === 'TransactionCanceledException') {
-        const codes = ((err as TransactionCanceledException).CancellationReasons ?? []).map((r) => r.Code);
+        const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
+        // A messageId this patient had before (its put found the item): its digests came back, no read needed.
+        const before = new Map<string, string[]>();
+        reasons.forEach((r, i) => {
+          if (i < firstSeen || r.Code !== 'ConditionalCheckFailed') return;
+          before.set(seen[i - firstSeen]!.messageId, r.Item?.[SEEN_TABLE.digestsAttribute]?.SS ?? []);
+        });
+        if (before.size > 0) throw new SeenBefore(patientId, before);
+        // The version moved on (another delivery won), or another transaction held the item: reload and retry.
+        const codes = reasons.map((r) => r.Code);
         if (codes[0] === 'ConditionalCheckFailed' || codes.includes('TransactionConflict')) throw new VersionConflict(patientId);
+        const taken = codes.findIndex((c, i) => i > 0 && i < 1 + outbox.length + alerts.length && c === 'ConditionalCheckFailed');
+        if (taken > 0) throw new Error(`patient ${patientId}: outbox record ${(items[taken]!.Put!.Item![T.sortKey]!.S ?? '').slice(T.outboxSortKeyPrefix.length)} exists already; its grade change is not overwritten`);
       }
       throw err;
     }
+  }
+
+  /**
+   * A message for the long tail. An id not known before is put only if absent (returning the old item when not:
+   * SeenBefore); an id known before (a reuse, graded as a new observation) gets its new digest added.
+   */
+  private seenItem(patientId: string, m: SeenGroup): TransactWriteItem {
+    const S = SEEN_TABLE;
+    const key = { [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: m.messageId } };
+    if (m.prior) {
+      return {
+        Update: {
+          TableName: this.seenTableName!,
+          Key: key,
+          UpdateExpression: 'ADD #digests :digests',
+          ExpressionAttributeNames: { '#digests': S.digestsAttribute },
+          ExpressionAttributeValues: { ':digests': { SS: m.digests } },
+        },
+      };
+    }
+    return {
+      Put: {
+        TableName: this.seenTableName!,
+        Item: { ...key, [S.digestsAttribute]: { SS: m.digests } },
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': S.partitionKey },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    };
   }
 
   /** A grade change from the outbox (kept 30 days): what a page about it says in full. */

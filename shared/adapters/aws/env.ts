@@ -10,6 +10,8 @@ export const ENV = {
   topicArn: 'CRS_PAGES_TOPIC_ARN',
   pagesTable: 'CRS_PAGES_TABLE',
   auditTable: 'CRS_AUDIT_TABLE',
+  /** The long tail of seen messages (the grade function's). */
+  seenTable: 'CRS_SEEN_TABLE',
   /** The escalation timers' queue (delayed messages that wake the escalate function). */
   escalationQueueUrl: 'CRS_ESCALATION_QUEUE_URL',
   /** The Secrets Manager secret that signs acknowledge links. */

@@ -7,11 +7,11 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { Pager } from '../../app/pager.ts';
 import type { GradingConfig } from '../../domain/config.ts';
-import type { AuditEvent, AuditLog, PageMessage, PageSender } from '../../ports.ts';
+import type { AuditEvent, AuditLog, PageMessage, PageSender, ParkedSend } from '../../ports.ts';
 import { readAckSecret } from './ack-secret.ts';
 import { DynamoAuditLog } from './dynamo-audit-log.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from './env.ts';
-import { DynamoPageStore } from './dynamo-page-store.ts';
+import { DynamoPageStore, DynamoParkedRecords, DynamoParkedSends } from './dynamo-page-store.ts';
 import { DynamoStateStore } from './dynamo-state-store.ts';
 import { SnsPageSender } from './sns-page-sender.ts';
 import { SqsTimer, withTimers } from './sqs-timer.ts';
@@ -45,11 +45,16 @@ export interface AwsPagingHooks {
   onAudit?: (e: AuditEvent) => void;
   /** A timer that could not be set (the minute tick covers it). */
   onTimerError?: (err: unknown) => void;
+  /** A send SNS refused a few times, parked (a metric and an alarm, a log line by id). */
+  onParked?: (send: ParkedSend) => void;
 }
 
 export interface AwsPaging {
   pager: Pager;
   pages: DynamoPageStore;
+  parked: DynamoParkedSends;
+  /** Outbox records the notifier parked (bad in themselves). */
+  parkedRecords: DynamoParkedRecords;
   audit: AuditLog;
   states?: DynamoStateStore;
   sender?: SnsPageSender;
@@ -94,8 +99,19 @@ export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks
     s.escalationQueueUrl && clients.sqs
       ? withTimers(pages, new SqsTimer(clients.sqs, s.escalationQueueUrl), hooks.onTimerError ?? (() => undefined))
       : pages;
-  const pager = new Pager({ pages: store, sender: send, audit, config: s.config.paging, ackSecret: s.ackSecret, ackBaseUrl: s.ackBaseUrl });
-  return { pager, pages, audit, ...(states ? { states } : {}), ...(sender ? { sender } : {}) };
+  const parked = new DynamoParkedSends(clients.dynamodb, s.pagesTable);
+  const pager = new Pager({
+    pages: store,
+    sender: send,
+    audit,
+    config: s.config.paging,
+    ackSecret: s.ackSecret,
+    ackBaseUrl: s.ackBaseUrl,
+    parked,
+    ...(hooks.onParked ? { onParked: hooks.onParked } : {}),
+  });
+  const parkedRecords = new DynamoParkedRecords(clients.dynamodb, s.pagesTable);
+  return { pager, pages, parked, parkedRecords, audit, ...(states ? { states } : {}), ...(sender ? { sender } : {}) };
 }
 
 /**

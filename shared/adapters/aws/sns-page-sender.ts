@@ -8,9 +8,10 @@
 // a name.
 import { PublishCommand, type MessageAttributeValue, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import { notificationEvent } from '../../domain/events.ts';
+import { wireId } from '../../domain/ids.ts';
 import type { Notification } from '../../domain/page.ts';
 import type { Page, PageTeam } from '../../domain/paging.ts';
-import type { PageMessage, PageSender } from '../../ports.ts';
+import { RecordRefused, type PageMessage, type PageSender } from '../../ports.ts';
 import { pageEvent, type PageEvent } from '../embedded/pages.ts';
 
 const SUBJECT_MAX = 100;
@@ -55,8 +56,9 @@ export function pageAttributes(m: PageMessage, ward: string | null): Record<stri
     subject: s(p.subject),
     grade: { DataType: 'Number', StringValue: String(p.grade) },
     kind: s(p.kind),
-    notificationId: s(p.notificationId),
-    pageId: s(p.pageId),
+    // Ids as wireId writes them: an id SNS would refuse can never hold up the pages behind it.
+    notificationId: s(wireId(p.notificationId)),
+    pageId: s(wireId(p.pageId)),
   };
   // SNS refuses empty attribute values: a patient with no ward on record simply has no ward attribute.
   if (ward) attributes.ward = s(ward);
@@ -199,6 +201,9 @@ export function testPagePublishInput(topicArn: string, team: PageTeam, wards: st
   };
 }
 
+/** SNS Publish errors about the message, not about SNS's health. */
+export const SNS_REFUSALS = new Set(['InvalidParameterException', 'InvalidParameterValueException', 'ValidationException', 'InvalidMessageContentsException']);
+
 export class SnsPageSender implements PageSender {
   private readonly known = new Map<string, Notification>();
 
@@ -220,10 +225,19 @@ export class SnsPageSender implements PageSender {
     let n: Notification | undefined;
     if (p.subject === 'crs' || p.subject === 'icans') {
       n = this.known.get(p.notificationId) ?? (await this.content.notification(p.patientId, p.notificationId));
-      if (!n) throw new Error(`page ${p.pageId}: its grade change is not in the outbox`);
+      // Gone from the outbox (expired, or never there): sent again it is missing again, so it must not hold the
+      // pages behind it (parked, like a page SNS refuses).
+      if (!n) throw new RecordRefused(`its grade change ${wireId(p.notificationId)} is not in the outbox`);
       this.remember(n);
     }
     const ward = n ? n.ward : await this.content.ward(p.patientId);
-    await this.client.send(new PublishCommand(publishInput(this.topicArn, m, n, ward, this.now())));
+    try {
+      await this.client.send(new PublishCommand(publishInput(this.topicArn, m, n, ward, this.now())));
+    } catch (err) {
+      // SNS refused this message itself (a parameter, an attribute, the size): sent again it is refused again.
+      // Throttling, KMS, 5xx and network errors mean SNS is down for now: retried in order.
+      if (SNS_REFUSALS.has((err as Error).name)) throw new RecordRefused(`SNS refused the page (${(err as Error).name})`);
+      throw err;
+    }
   }
 }

@@ -60,6 +60,7 @@ export function withTimers(store: PageStore, timer: Pick<SqsTimer, 'wake'>, onEr
     get: (id) => store.get(id),
     openPages: (patientId) => store.openPages(patientId),
     pendingPages: (now) => store.pendingPages(now),
+    unsentPages: (patientId) => store.unsentPages(patientId),
     patientPages: (patientId, limit) => store.patientPages(patientId, limit),
     silences: (now) => store.silences(now),
     getSilence: (id) => store.getSilence(id),

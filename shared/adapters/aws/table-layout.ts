@@ -9,7 +9,7 @@
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
 //                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
 // Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
-// audit entries of the same messages, in the audit table).
+// audit entries of the same messages, in the audit table, and the messages in the seen-messages table).
 //
 // Pages table, partition key `pk` + sort key `sk`:
 //   page           pk = patientId, sk = "page#<pageId>"          page (JSON), rev, status, triggeredAt; while the
@@ -17,6 +17,10 @@
 //                  it is held or a send is pending), indexed by `byDue` for the escalation tick
 //   silence        pk = "#silences", sk = "<silenceId>"          silence (JSON), until (ms)
 //   stale feed     pk = "#stale-feeds", sk = patientId           alertId, since: a stale-feed alert in force
+//   parked send    pk = "#parked", sk = "<pageId>#<level>#<round>"  send (JSON): a send SNS refused a few times,
+//                  set aside so the pages behind it go on (`crs outbox list|retry --backend aws`)
+//   parked record  pk = "#parked", sk = "record#<patientId>#<outbox sk>"  record (JSON, with the stream image): an
+//                  outbox record the notifier could not page because of the record itself (same commands)
 // A page sits in its patient's partition so that a patient's open pages are read consistently (a grade 3 that
 // follows a grade 2 within milliseconds must find the grade 2 page to supersede it). Every pageId starts with
 // "<subject>|<patientId>|" (shared/domain/page.ts notificationId, and the alert ids), and a patientId cannot
@@ -26,6 +30,13 @@
 // puts; the functions may only PutItem and Query it). `written` orders entries of the same instant.
 //
 // Tokens table, partition key `tokenHash`, index `byTokenId` on `tokenId`.
+//
+// Seen-messages table (the long tail beyond the state's recent window), partition key `patientId` + sort key
+// `messageId`, attribute `digests` (string set): every content digest the id was accepted with; no expiry (a
+// duplicate is a duplicate however late). Written in the grading transaction, put with attribute_not_exists and
+// ReturnValuesOnConditionCheckFailure=ALL_OLD, so that an id seen before costs no read: the failed put returns its
+// digests, and the patient is graded again knowing them. A table of its own: no stream (the state table's stream
+// carries what the notifier needs, not one record per message), and small items.
 export const STATE_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
@@ -53,6 +64,8 @@ export const PAGES_TABLE = {
   pageSortKeyPrefix: 'page#',
   silencesPartition: '#silences',
   staleFeedsPartition: '#stale-feeds',
+  parkedPartition: '#parked',
+  parkedRecordPrefix: 'record#',
   dueIndex: 'byDue',
   dueShardAttribute: 'dueShard',
   dueShard: 'page',
@@ -61,6 +74,8 @@ export const PAGES_TABLE = {
 } as const;
 
 export const AUDIT_TABLE = { partitionKey: 'patientId', sortKey: 'sk' } as const;
+
+export const SEEN_TABLE = { partitionKey: 'patientId', sortKey: 'messageId', digestsAttribute: 'digests' } as const;
 
 export const TOKENS_TABLE = { partitionKey: 'tokenHash', tokenIdIndex: 'byTokenId', tokenIdAttribute: 'tokenId' } as const;
 

@@ -11,6 +11,7 @@ export const METRIC = {
   rejects: 'Rejects',
   authFailures: 'AuthFailures',
   queueUnavailable: 'QueueUnavailable',
+  /** Messages the grade function applied; with EnrolledPatients, "no ingest while patients are enrolled" (alarmed). */
   gradesComputed: 'GradesComputed',
   duplicates: 'DuplicatesIgnored',
   poisonMessages: 'PoisonMessages',
@@ -29,6 +30,18 @@ export const METRIC = {
   staleFeedAlerts: 'StaleFeedAlerts',
   /** Escalation timers that could not be set (the minute tick covers them). */
   timerErrors: 'TimerErrors',
+  /** Page sends SNS refused a few times and that were parked (the pages behind them went on): alarmed. */
+  sendsParked: 'SendsParked',
+  /** Outbox records the notifier parked, bad in themselves (the records behind them went on): alarmed. */
+  recordsParked: 'RecordsParked',
+  /** Pages stored whose send failed because SNS was down: left to the escalate tick (the record is done). */
+  sendsDeferred: 'SendsDeferred',
+  /** Escalate function runs (timers and the schedule): alarmed when missing, since silence is the failure. */
+  escalateRuns: 'EscalateRuns',
+  /** Enrolled patients, counted by the escalate function's stale-feed sweep each minute. */
+  enrolledPatients: 'EnrolledPatients',
+  /** A messageId reused with other content: graded as a new observation, and recorded. */
+  reusedMessageIds: 'ReusedMessageIds',
 } as const;
 
 export interface Telemetry {
@@ -73,6 +86,16 @@ export function pagingMetrics({ logger, metrics }: Telemetry) {
     onTimerError: (err: unknown) => {
       metrics.addMetric(METRIC.timerErrors, MetricUnit.Count, 1);
       logger.warn('escalation timer not set; the minute tick covers it', { error: errorName(err) });
+    },
+    onParked: (send: { pageId: string; patientId: string; level: number; round: number; reason: string }) => {
+      metrics.addMetric(METRIC.sendsParked, MetricUnit.Count, 1);
+      logger.error('page send PARKED: SNS refused it; the pages behind it go on (crs outbox list|retry --backend aws)', {
+        pageId: send.pageId,
+        patientId: send.patientId,
+        level: send.level,
+        round: send.round,
+        reason: send.reason,
+      });
     },
   };
 }

@@ -20,7 +20,7 @@ import { AUDIT_INSERT, auditRow, feedSince, migratedNotificationAudit } from './
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** Tables every version has, unchanged since version 1. */
 const SCHEMA_COMMON = `
@@ -119,6 +119,48 @@ CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit WHEN EXISTS (SELECT 1 FRO
 CREATE TRIGGER audit_once BEFORE INSERT ON audit WHEN EXISTS (SELECT 1 FROM audit WHERE key = NEW.key) BEGIN SELECT RAISE(IGNORE); END;
 `;
 
+/**
+ * Version 3 (page conservation): records a lane parked (a receiver refused them a few times; listed and retried
+ * with `crs outbox`), and the long tail of the messages each patient was sent, beyond the state's recent window:
+ * a messageId with the digest of each content it was accepted with (written in the grading transaction).
+ */
+const SCHEMA_V3_CONSERVATION = `
+CREATE TABLE parked (
+  item_id TEXT NOT NULL,                      -- the outbox record
+  sink TEXT NOT NULL,                         -- the lane that parked it
+  seq INTEGER NOT NULL,                       -- its outbox seq (a retry starts the lane there again)
+  reason TEXT NOT NULL,                       -- what the receiver said (no patient data: status and error names)
+  attempts INTEGER NOT NULL,
+  parked_at TEXT NOT NULL,
+  PRIMARY KEY (item_id, sink)
+) WITHOUT ROWID;
+CREATE TABLE seen_messages (
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  digest TEXT NOT NULL,                       -- the message's content digest (shared/app/digest.ts)
+  PRIMARY KEY (patient_id, message_id, digest)
+) WITHOUT ROWID;
+-- The inbox keys a waiting message by its content too: a messageId reused with other content while the first copy
+-- waits is a new observation, not a resend. (Rows of an earlier version have digest ''.) The sequence carries on.
+CREATE TABLE inbox_v3 (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  digest TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  retry_at INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (patient_id, message_id, digest)
+);
+INSERT INTO inbox_v3 (seq, patient_id, message_id, body, received_at, attempts, retry_at)
+  SELECT seq, patient_id, message_id, body, received_at, attempts, retry_at FROM inbox;
+DELETE FROM sqlite_sequence WHERE name = 'inbox_v3';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox_v3', seq FROM sqlite_sequence WHERE name = 'inbox';
+DROP TABLE inbox;
+ALTER TABLE inbox_v3 RENAME TO inbox;
+`;
+
 const SCHEMA_V2 = `${SCHEMA_COMMON}
 CREATE TABLE patients (
   patient_id TEXT PRIMARY KEY,
@@ -144,6 +186,7 @@ CREATE TABLE deliveries (
   PRIMARY KEY (item_id, sink)
 ) WITHOUT ROWID;
 ${SCHEMA_V2_PAGING}`;
+const SCHEMA_V3 = `${SCHEMA_V2}${SCHEMA_V3_CONSERVATION}`;
 
 /**
  * Version 1 (issue 5) to 2, in place: the outbox and its ledger take kinds and item ids, patients get feed_since,
@@ -201,9 +244,11 @@ function migrate(db: Db): void {
     throw new Error(`database schema version ${version} is newer than this crs (${SCHEMA_VERSION}): upgrade crs, or use another --data directory`);
   }
   db.transaction(() => {
-    if (version === 0) db.exec(SCHEMA_V2);
-    else if (version === 1) migrateV1(db);
-    else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    if (version === 0) db.exec(SCHEMA_V3);
+    else if (version === 1 || version === 2) {
+      if (version === 1) migrateV1(db);
+      db.exec(SCHEMA_V3_CONSERVATION);
+    } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
 }

@@ -6,8 +6,14 @@
 //
 // Each record goes through a sink once: the ledger row is written right after the sink took it. The one window
 // for a repeat is a crash between the two; the record's id travels with it so that a receiver can drop it.
+//
+// No lane is held by one record: a sink that throws RecordRefused (a 4xx about the request, a value the transport
+// will not carry) has that record retried a few times at short intervals, then parked (the `parked` table, with
+// the reason) and the lane moves on; any other error means the receiver is down, and the lane keeps its order and
+// retries the same record with exponential backoff. Parked records are listed and retried with `crs outbox`.
+import { wireId } from '../../domain/ids.ts';
 import { iso } from '../../domain/time.ts';
-import type { OutboxLedger } from '../../ports.ts';
+import { RecordRefused, type OutboxLedger } from '../../ports.ts';
 import Database from 'better-sqlite3';
 import type { Db } from './db.ts';
 
@@ -54,6 +60,31 @@ export interface Sink {
   retry?: { initialMs: number; maxMs: number };
 }
 
+/** A record a lane parked: the receiver refused it REFUSED_ATTEMPTS times. */
+export interface ParkedRecord {
+  itemId: string;
+  sink: string;
+  seq: number;
+  kind: OutboxKind;
+  patientId: string;
+  reason: string;
+  attempts: number;
+  parkedAt: string;
+}
+
+/** How a lane stands, for the board, /api/health and the watchdog (no patient data). */
+export interface LaneHealth {
+  sink: string;
+  /** Records committed, not yet delivered and not parked. */
+  backlog: number;
+  /** When the oldest of them was committed (epoch ms), or null. */
+  oldestAt: number | null;
+  parked: number;
+  /** The receiver is down: the lane is waiting out a backoff. */
+  retrying: boolean;
+  lastError: string | null;
+}
+
 interface Lane {
   sink: Sink;
   /** sink.kinds as JSON, for the query. */
@@ -62,6 +93,9 @@ interface Lane {
   running: boolean;
   again: boolean;
   failures: number;
+  /** Refusals of the record at the head of the lane (it is parked at REFUSED_ATTEMPTS). */
+  refusals: { id: string; count: number };
+  lastError: string | null;
   /** Outbox seq up to which this lane has delivered everything (pages leave in order, so it only moves on). */
   cursor: number;
   timer?: NodeJS.Timeout;
@@ -69,6 +103,9 @@ interface Lane {
 }
 
 const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
+/** A refused record is tried this many times in all, REFUSED_DELAY_MS apart (doubling), then parked. */
+export const REFUSED_ATTEMPTS = 3;
+const REFUSED_DELAY_MS = 100;
 const YIELD_AFTER_MS = 5;
 const BATCH = 100;
 
@@ -84,31 +121,40 @@ export class OutboxDispatcher {
   private readonly unsent;
   private readonly last;
   private readonly count;
+  private readonly park;
+  private readonly parkedRows;
+  private readonly unpark;
   private stopped = false;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
+  private readonly onParked: (record: ParkedRecord) => void;
 
   constructor(
     db: Db,
     sinks: Sink[],
-    opts: { now?: () => number; log?: (line: string) => void } = {},
+    opts: { now?: () => number; log?: (line: string) => void; onParked?: (record: ParkedRecord) => void } = {},
   ) {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => undefined);
+    this.onParked = opts.onParked ?? (() => undefined);
+    const open = `o.kind IN (SELECT value FROM json_each(@kinds))
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = @sink)
+         AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = @sink)`;
     this.unsent = db.prepare(
       `SELECT o.seq, o.kind, o.item_id AS id, o.patient_id AS patientId, o.body FROM outbox o
-       WHERE o.seq > ? AND o.kind IN (SELECT value FROM json_each(?))
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = ?)
+       WHERE o.seq > @cursor AND ${open}
        ORDER BY o.seq LIMIT ${BATCH}`,
     );
     this.last = db.prepare('SELECT max(seq) FROM outbox').pluck();
-    this.count = db.prepare(
-      `SELECT count(*) AS n FROM outbox o
-       WHERE o.kind IN (SELECT value FROM json_each(?))
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = ?)`,
+    this.count = db.prepare(`SELECT count(*) AS n, min(o.created_at) AS oldest FROM outbox o WHERE ${open}`);
+    this.parkedRows = db.prepare(
+      `SELECT p.item_id AS itemId, p.sink, p.seq, o.kind, o.patient_id AS patientId, p.reason, p.attempts, p.parked_at AS parkedAt
+       FROM parked p JOIN outbox o ON o.item_id = p.item_id ORDER BY p.seq, p.sink`,
     );
     this.ledgerDb = new Database(db.name, { timeout: 5000 });
     this.ledgerDb.pragma('synchronous = NORMAL');
+    this.park = this.ledgerDb.prepare('INSERT OR IGNORE INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.unpark = this.ledgerDb.prepare('DELETE FROM parked WHERE sink = ? AND (? IS NULL OR item_id = ?) RETURNING seq');
     this.lanes = sinks.map((sink) => ({
       sink,
       kinds: JSON.stringify(sink.kinds),
@@ -116,6 +162,8 @@ export class OutboxDispatcher {
       running: false,
       again: false,
       failures: 0,
+      refusals: { id: '', count: 0 },
+      lastError: null,
       cursor: 0,
       idle: Promise.resolve(),
     }));
@@ -151,7 +199,7 @@ export class OutboxDispatcher {
     for (;;) {
       lane.again = false;
       const top = this.last.get() as number | null;
-      const rows = this.unsent.all(lane.cursor, lane.kinds, lane.sink.name) as OutboxItem[];
+      const rows = this.unsent.all({ kinds: lane.kinds, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
       for (const item of rows) {
         if (this.stopped) return;
         // A long backlog (after a restart, or a burst of alerts) must not hold up requests: yield every few ms.
@@ -166,10 +214,15 @@ export class OutboxDispatcher {
             await lane.ledger.markSent(item.id, iso(this.now()));
           }
           lane.failures = 0;
+          lane.lastError = null;
           lane.cursor = item.seq;
         } catch (err) {
-          this.backoff(lane, item, err as Error);
-          return;
+          if (!(err instanceof RecordRefused)) {
+            this.backoff(lane, item, err as Error);
+            return;
+          }
+          if (this.refused(lane, item, err)) return; // tried again shortly
+          lane.cursor = item.seq; // parked: the lane moves on
         }
       }
       // Everything of this lane up to `top` is delivered: records of other kinds need not be read again.
@@ -178,11 +231,88 @@ export class OutboxDispatcher {
     }
   }
 
+  /** A refusal of `item`: true when it is to be tried again shortly, false once it is parked. */
+  private refused(lane: Lane, item: OutboxItem, err: RecordRefused): boolean {
+    const count = lane.refusals.id === item.id ? lane.refusals.count + 1 : 1;
+    lane.refusals = { id: item.id, count };
+    lane.lastError = err.message;
+    if (count < REFUSED_ATTEMPTS) {
+      const delay = REFUSED_DELAY_MS * 2 ** (count - 1);
+      this.log(`${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_ATTEMPTS} in ${delay} ms`);
+      lane.timer = setTimeout(() => {
+        lane.timer = undefined;
+        this.start(lane);
+      }, delay);
+      return true;
+    }
+    const record: ParkedRecord = {
+      itemId: item.id,
+      sink: lane.sink.name,
+      seq: item.seq,
+      kind: item.kind,
+      patientId: item.patientId,
+      reason: err.message,
+      attempts: count,
+      parkedAt: iso(this.now()),
+    };
+    this.park.run(record.itemId, record.sink, record.seq, record.reason, record.attempts, record.parkedAt);
+    lane.refusals = { id: '', count: 0 };
+    this.log(
+      `${lane.sink.name}: ALERT ${item.kind} ${wireId(item.id)} of patient ${wireId(item.patientId)} parked after ${count} refusals (${err.message}); ` +
+        'the lane goes on; crs outbox list shows it, crs outbox retry sends it again',
+    );
+    this.onParked(record);
+    return false;
+  }
+
+  /** Records parked by any lane, oldest first. */
+  parked(): ParkedRecord[] {
+    return this.parkedRows.all() as ParkedRecord[];
+  }
+
+  /**
+   * Puts parked records back in their lanes (all of a sink, or one record): each lane starts again at the
+   * earliest of them, so they go out in outbox order. Returns how many were put back.
+   */
+  retryParked(sink?: string, itemId?: string): number {
+    let n = 0;
+    for (const lane of this.lanes) {
+      if (sink !== undefined && lane.sink.name !== sink) continue;
+      const seqs = this.unpark.pluck().all(lane.sink.name, itemId ?? null, itemId ?? null) as number[];
+      if (seqs.length === 0) continue;
+      n += seqs.length;
+      lane.cursor = Math.min(lane.cursor, Math.min(...seqs) - 1);
+      clearTimeout(lane.timer);
+      lane.timer = undefined;
+      lane.failures = 0;
+      this.start(lane);
+    }
+    return n;
+  }
+
+  /** Every lane's backlog, its oldest undelivered record and its parked records. */
+  health(): LaneHealth[] {
+    const parked = new Map<string, number>();
+    for (const r of this.parked()) parked.set(r.sink, (parked.get(r.sink) ?? 0) + 1);
+    return this.lanes.map((lane) => {
+      const c = this.count.get({ kinds: lane.kinds, sink: lane.sink.name }) as { n: number; oldest: string | null };
+      return {
+        sink: lane.sink.name,
+        backlog: c.n,
+        oldestAt: c.oldest === null ? null : Date.parse(c.oldest),
+        parked: parked.get(lane.sink.name) ?? 0,
+        retrying: lane.timer !== undefined && lane.failures > 0,
+        lastError: lane.lastError,
+      };
+    });
+  }
+
   private backoff(lane: Lane, item: OutboxItem, err: Error): void {
     const retry = lane.sink.retry ?? DEFAULT_RETRY;
     const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** lane.failures);
     lane.failures++;
-    this.log(`${lane.sink.name}: ${item.kind} ${item.id} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`);
+    lane.lastError = err.message;
+    this.log(`${lane.sink.name}: ${item.kind} ${wireId(item.id)} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`);
     lane.timer = setTimeout(() => {
       lane.timer = undefined;
       this.start(lane);
@@ -192,6 +322,6 @@ export class OutboxDispatcher {
   /** Records committed and not yet delivered through this sink. */
   backlog(sink: string): number {
     const lane = this.lanes.find((l) => l.sink.name === sink);
-    return lane ? (this.count.get(lane.kinds, sink) as { n: number }).n : 0;
+    return lane ? (this.count.get({ kinds: lane.kinds, sink }) as { n: number }).n : 0;
   }
 }

@@ -1,7 +1,7 @@
 // Pages, their escalation ladders and silences on SQLite (the PageStore port), and the page sender that hands each
 // page to the outbox. The ladders' timers are the `due_at` column: nothing lives only in memory, so a restarted
 // server finds every pending escalation where it was and pages the next level at its time.
-import type { Page, Silence } from '../../domain/paging.ts';
+import { firstSendPending, type Page, type Silence } from '../../domain/paging.ts';
 import type { Notification } from '../../domain/page.ts';
 import { iso } from '../../domain/time.ts';
 import { VersionConflict, type PageMessage, type PageSender, type PageStore } from '../../ports.ts';
@@ -36,6 +36,10 @@ export class SqlitePageStore implements PageStore {
          UNION SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_held WHERE status = 'open' AND held_by IS NOT NULL
          UNION SELECT rev, body, triggered_at, page_id FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info')
          ORDER BY triggered_at, page_id`,
+      ),
+      // A patient's sends not made yet (the partial index holds only those; level and round are in the body).
+      unsent: db.prepare(
+        "SELECT rev, body FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info') AND held_by IS NULL AND patient_id = ? ORDER BY triggered_at, rowid",
       ),
       ofPatient: db.prepare('SELECT rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?'),
       insert: db.prepare(
@@ -76,6 +80,10 @@ export class SqlitePageStore implements PageStore {
 
   async pendingPages(now: number): Promise<Page[]> {
     return (this.s.pending.all(now) as PageRow[]).map(toPage);
+  }
+
+  async unsentPages(patientId: string): Promise<Page[]> {
+    return (this.s.unsent.all(patientId) as PageRow[]).map(toPage).filter(firstSendPending);
   }
 
   async patientPages(patientId: string, limit: number): Promise<Page[]> {

@@ -19,9 +19,10 @@ export class SqliteQueue implements MessageQueue {
     private readonly db: Db,
     private readonly onCommitted: () => void = () => undefined,
   ) {
-    // A duplicate (patientId, messageId) still waiting is ignored: it is answered like an accepted one.
+    // A resend (patientId, messageId and content digest) still waiting is ignored: it is answered like an accepted
+    // one. The same messageId with other content is another message (a reused id).
     this.insert = db.prepare(
-      'INSERT OR IGNORE INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO inbox (patient_id, message_id, digest, body, received_at) VALUES (?, ?, ?, ?, ?)',
     );
   }
 
@@ -45,7 +46,7 @@ export class SqliteQueue implements MessageQueue {
         for (const w of group) {
           for (const q of w.messages) {
             const body = JSON.stringify({ message: q.message, receivedAt: q.receivedAt, sender: q.sender });
-            this.insert.run(q.message.patientId, q.message.messageId, body, q.receivedAt);
+            this.insert.run(q.message.patientId, q.message.messageId, q.digest, body, q.receivedAt);
           }
         }
       })();

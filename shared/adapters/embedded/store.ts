@@ -12,7 +12,7 @@ import type { Notification } from '../../domain/page.ts';
 import type { AlertChange, Assessment } from '../../domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '../../domain/state.ts';
 import { DAY } from '../../domain/time.ts';
-import { VersionConflict, type AuditEvent, type SaveExtras, type StateStore, type StoredState } from '../../ports.ts';
+import { VersionConflict, type AuditEvent, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '../../ports.ts';
 import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { relaxedTransaction, type Db } from './db.ts';
 
@@ -44,7 +44,7 @@ export interface Failure {
 }
 
 interface PatientWork {
-  state?: { state: PatientState; baseVersion: number; version: number; outbox: Notification[]; alerts: AlertChange[]; audit: AuditEvent[] };
+  state?: { state: PatientState; baseVersion: number; version: number; outbox: Notification[]; alerts: AlertChange[]; audit: AuditEvent[]; seen: SeenMessage[] };
   assessment?: Assessment;
   timeline: TimelinePoint[];
   consumed: number[];
@@ -61,8 +61,12 @@ function statements(db: Db) {
     updateState: db.prepare(
       'UPDATE patients SET version = ?, state = ?, assessment = coalesce(?, assessment), updated_at = ?, feed_since = ? WHERE patient_id = ? AND version = ?',
     ),
-    outbox: db.prepare('INSERT OR IGNORE INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)'),
+    // Not OR IGNORE: ids are unique per grade change, and one that exists must fail the commit loudly rather than
+    // drop a grade change (the failure is retried, then dead-lettered and logged).
+    outbox: db.prepare('INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)'),
     audit: db.prepare(AUDIT_INSERT),
+    seen: db.prepare('INSERT OR IGNORE INTO seen_messages (patient_id, message_id, digest) VALUES (?, ?, ?)'),
+    priorDigests: db.prepare('SELECT message_id AS messageId, digest FROM seen_messages WHERE patient_id = ? AND message_id IN (SELECT value FROM json_each(?))'),
     timeline: db.prepare(
       'INSERT OR IGNORE INTO timeline (patient_id, message_id, observed_at, clock, crs, icans, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -76,6 +80,17 @@ function statements(db: Db) {
   };
 }
 type Statements = ReturnType<typeof statements>;
+
+function priorDigests(stmts: Statements, patientId: string, messageIds: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  if (messageIds.length === 0) return out;
+  for (const r of stmts.priorDigests.all(patientId, JSON.stringify(messageIds)) as { messageId: string; digest: string }[]) {
+    const list = out.get(r.messageId);
+    if (list) list.push(r.digest);
+    else out.set(r.messageId, [r.digest]);
+  }
+  return out;
+}
 
 function readState(stmts: Statements, patientId: string): StoredState | undefined {
   const row = stmts.load.get(patientId) as { version: number; state: string } | undefined;
@@ -155,7 +170,13 @@ export class GradingBatch implements StateStore {
       outbox: [...(w.state?.outbox ?? []), ...outbox],
       alerts: [...(w.state?.alerts ?? []), ...(extras?.alerts ?? [])],
       audit: [...(w.state?.audit ?? []), ...(extras?.audit ?? [])],
+      seen: [...(w.state?.seen ?? []), ...(extras?.seen ?? [])],
     };
+  }
+
+  /** The long tail: a read of the primary key, cheap enough per message on SQLite (written in commit()). */
+  async priorDigests(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>> {
+    return priorDigests(this.stmts, patientId, messageIds);
   }
 
   /** The messages applied (or found duplicate) for a patient: their inbox rows go, their points are kept. */
@@ -223,6 +244,7 @@ export class GradingBatch implements StateStore {
       for (const n of w.state.outbox) s.outbox.run('notification', n.notificationId, patientId, JSON.stringify(n), nowIso);
       for (const a of w.state.alerts) s.outbox.run('alert', a.alertId, patientId, JSON.stringify(a), nowIso);
       for (const e of w.state.audit) s.audit.run(...auditRow(e));
+      for (const m of w.state.seen) s.seen.run(patientId, m.messageId, m.digest);
     }
     let latestClock = Number.NEGATIVE_INFINITY;
     for (const p of w.timeline) {
@@ -254,6 +276,10 @@ export class SqliteStateStore implements StateStore {
 
   async load(patientId: string): Promise<StoredState | undefined> {
     return this.batch().load(patientId);
+  }
+
+  async priorDigests(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>> {
+    return priorDigests(this.stmts, patientId, messageIds);
   }
 
   async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {

@@ -2,9 +2,10 @@
 // grades each group with gradePatient (one load, one save) and commits the pass in one transaction.
 // A message that fails (poison) is retried with backoff and, after MAX_ATTEMPTS, moved to the dead letters;
 // meanwhile only its own patient waits (a patient's later messages must not overtake it), never the others.
-import { gradePatient, parseQueued } from '../../app/grade.ts';
+import { gradePatient, parseQueued, reusedIds } from '../../app/grade.ts';
 import type { GradingConfig } from '../../domain/config.ts';
 import type { DeviceMessage } from '../../domain/contract.ts';
+import { wireId } from '../../domain/ids.ts';
 import type { Assessment } from '../../domain/reducer.ts';
 import { iso, parseTime } from '../../domain/time.ts';
 import type { Db } from './db.ts';
@@ -53,7 +54,8 @@ export class GradingWorker {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
-  readonly stats = { applied: 0, duplicates: 0, deadLettered: 0 };
+  /** Counts for /api/health: applied, duplicates, dead letters, and messageIds reused with other content. */
+  readonly stats = { applied: 0, duplicates: 0, deadLettered: 0, reusedIds: 0 };
 
   constructor(private readonly o: WorkerOptions) {
     this.now = o.now ?? Date.now;
@@ -177,6 +179,11 @@ export class GradingWorker {
       this.fail(batch, patientId, group[0]!, err as Error, now);
       return;
     }
+    for (const r of reusedIds(result)) {
+      // Recorded (an audit entry, written with the state; a count in /api/health) and said, by id only.
+      this.stats.reusedIds++;
+      this.log(`grading: messageId ${wireId(r.messageId)} of patient ${wireId(r.patientId)} reused with other content; graded as a new observation`);
+    }
     const points: TimelinePoint[] = [];
     let assessment: Assessment | undefined;
     result.steps.forEach((step, i) => {
@@ -212,8 +219,8 @@ export class GradingWorker {
     // Ids only: the error text can echo values from the message, so it is kept in the database, not logged.
     this.log(
       deadLetter
-        ? `grading: message ${row.message_id} of patient ${row.patient_id} failed ${attempts} times (${err.name}); moved to the dead letters`
-        : `grading: message ${row.message_id} of patient ${row.patient_id} failed (${err.name}, attempt ${attempts} of ${WORKER_LIMITS.maxAttempts}); patient retried in ${Math.round((retryAt - now) / 1000)} s`,
+        ? `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed ${attempts} times (${err.name}); moved to the dead letters`
+        : `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed (${err.name}, attempt ${attempts} of ${WORKER_LIMITS.maxAttempts}); patient retried in ${Math.round((retryAt - now) / 1000)} s`,
     );
     if (deadLetter) this.stats.deadLettered++;
     else this.blocked.set(row.patient_id, retryAt);

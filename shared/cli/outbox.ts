@@ -1,0 +1,264 @@
+// `crs outbox list|retry`: the records a lane parked because its receiver refused them (issue 10), on both backends.
+// Embedded: through the running `crs serve` of the data directory (its board API, with the key kept there), which
+// also shows each lane's backlog and the delivery alerts; with no server running, from the database itself (a
+// retry then takes effect when the server starts). AWS (`--backend aws`), with the operator's credentials, as
+// `crs silence` does: the page sends SNS refused (lane sns) and the outbox records the notifier parked, bad in
+// themselves (lane notify), both in the pages table, and the stream ranges the notifier's stream gave up on (the
+// NotifyFailures queue: lane notify); a retry sends them again through the pager, and reads a range's records from
+// the stream again (within the 24 hours the stream keeps them).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { GradingConfig } from '../domain/config.ts';
+import { iso } from '../domain/time.ts';
+import { DEFAULT_DATA_DIR } from '../server/embedded.ts';
+import { serveClient, type ServeClient } from './serve-client.ts';
+
+export const OUTBOX_USAGE = `usage:
+  crs outbox list [--json] [--data DIR]                      records the lanes parked (a receiver refused them), each lane's backlog
+  crs outbox retry (--all | ID...) [--sink NAME] [--data DIR]  put parked records back in their lanes (in outbox order)
+  crs outbox list|retry ... --backend aws [--outputs FILE] [--config FILE] [--sink sns|notify]
+      sns: the page sends SNS refused (pages table, partition #parked); retry sends them again
+      notify: the outbox records the notifier parked (record#...), and the stream ranges it gave up on (stream#...,
+      the NotifyFailures queue, CRS_NOTIFY_FAILURES_QUEUE): retry pages them again (a range within 24 hours)
+`;
+
+type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
+
+class OutboxUsageError extends Error {}
+
+interface Row {
+  id: string;
+  lane: string;
+  patientId: string;
+  kind: string;
+  reason: string;
+  attempts: number;
+  parkedAt: string;
+}
+
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const err = (line: string): void => void process.stderr.write(`${line}\n`);
+
+function print(rows: Row[], json: boolean, extra: Record<string, unknown> = {}): void {
+  if (json) return out(JSON.stringify({ parked: rows, ...extra }, null, 2));
+  if (rows.length === 0) out('no parked records');
+  for (const r of rows) out(`${r.parkedAt}  ${r.lane.padEnd(8)} ${r.kind.padEnd(12)} ${r.id}  patient ${r.patientId}  (${r.attempts} refusals: ${r.reason})`);
+}
+
+export async function outboxCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
+  let v;
+  let positionals: string[];
+  try {
+    ({ values: v, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        backend: { type: 'string' },
+        data: { type: 'string' },
+        outputs: { type: 'string' },
+        config: { type: 'string' },
+        sink: { type: 'string' },
+        all: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    err(`crs outbox: ${(e as Error).message}\n${OUTBOX_USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    out(OUTBOX_USAGE);
+    return 0;
+  }
+  const [action, ...ids] = positionals;
+  try {
+    if (action !== 'list' && action !== 'retry') throw new OutboxUsageError('give list or retry');
+    if (action === 'list' && (ids.length > 0 || v.all)) throw new OutboxUsageError('list takes no ids');
+    if (action === 'retry' && (ids.length === 0) === !v.all) throw new OutboxUsageError('retry takes either --all or the ids to retry');
+    if (v.backend === 'aws') return await awsOutbox(action, ids, v, loadConfig);
+    if (v.backend !== undefined && v.backend !== 'embedded') throw new OutboxUsageError('--backend must be aws or embedded');
+    return await embeddedOutbox(action, ids, v);
+  } catch (e) {
+    if (e instanceof OutboxUsageError || (e as Error).name === 'OperatorUsageError' || /^(cannot read config|invalid config)/.test((e as Error).message)) {
+      err(`crs outbox: ${(e as Error).message}\n${OUTBOX_USAGE}`);
+      return 2;
+    }
+    err(`crs outbox: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+type Values = { data?: string; outputs?: string; config?: string; sink?: string; all?: boolean; json?: boolean };
+
+async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values): Promise<number> {
+  const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
+  const { DB_FILE } = await import('../adapters/embedded/db.ts');
+  if (!existsSync(join(dir, DB_FILE))) throw new OutboxUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
+  const server = await runningServer(dir);
+  if (server) {
+    if (action === 'list') {
+      const r = await server.call('GET', '/api/outbox');
+      const body = r.json as unknown as { parked: { itemId: string; sink: string; patientId: string; kind: string; reason: string; attempts: number; parkedAt: string }[]; lanes: unknown[]; alerts: { text: string }[] };
+      const rows = body.parked.map((p) => ({ id: p.itemId, lane: p.sink, patientId: p.patientId, kind: p.kind, reason: p.reason, attempts: p.attempts, parkedAt: p.parkedAt }));
+      print(rows, v.json ?? false, { lanes: body.lanes, alerts: body.alerts });
+      if (!v.json) for (const a of body.alerts) out(`ALERT ${a.text}`);
+      return 0;
+    }
+    let retried = 0;
+    for (const itemId of v.all ? [undefined] : ids) {
+      const r = await server.call('POST', '/api/outbox/retry', { ...(v.sink ? { sink: v.sink } : {}), ...(itemId ? { itemId } : {}) });
+      if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
+      retried += r.json.retried as number;
+    }
+    out(`${retried} parked record(s) put back in their lanes`);
+    return retried > 0 || v.all ? 0 : 1;
+  }
+  // No server: the database itself. A retry is a deleted parked row; the lanes deliver it when the server starts.
+  // Holding the data directory's lock meanwhile proves no server is running (one that does not answer is refused).
+  const { lockDataDir } = await import('../adapters/embedded/db.ts');
+  let lock: { release(): void };
+  try {
+    lock = lockDataDir(dir);
+  } catch {
+    throw new Error(`the crs serve running on ${dir} does not answer; try again, or stop it first`);
+  }
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(join(dir, DB_FILE), { timeout: 5000 });
+  try {
+    if (action === 'list') {
+      const rows = db
+        .prepare('SELECT p.item_id AS id, p.sink AS lane, o.patient_id AS patientId, o.kind, p.reason, p.attempts, p.parked_at AS parkedAt FROM parked p JOIN outbox o ON o.item_id = p.item_id ORDER BY p.seq')
+        .all() as Row[];
+      print(rows, v.json ?? false);
+      if (!v.json) err(`crs outbox: no crs serve is running on ${dir}; read from its database`);
+      return 0;
+    }
+    const del = db.prepare('DELETE FROM parked WHERE (? IS NULL OR sink = ?) AND (? IS NULL OR item_id = ?)');
+    let retried = 0;
+    for (const itemId of v.all ? [null] : ids) retried += del.run(v.sink ?? null, v.sink ?? null, itemId, itemId).changes;
+    out(`${retried} parked record(s) put back in their lanes; no crs serve is running on ${dir}: they are delivered when it starts`);
+    return retried > 0 || v.all ? 0 : 1;
+  } finally {
+    db.close();
+    lock.release();
+  }
+}
+
+/** The crs serve running on the data directory, if one answers (serve.json may be left behind by a killed one). */
+async function runningServer(dir: string): Promise<ServeClient | undefined> {
+  const client = serveClient(dir);
+  try {
+    await client?.call('GET', '/api/outbox');
+    return client;
+  } catch {
+    return undefined;
+  }
+}
+
+async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loadConfig: LoadConfig): Promise<number> {
+  if (v.sink !== undefined && v.sink !== 'sns' && v.sink !== 'notify') {
+    throw new OutboxUsageError('on AWS the lanes that park are sns (the pager\'s page sends) and notify (the notifier\'s outbox records)');
+  }
+  const { operatorPaging, operatorVariables, OPERATOR_ENV } = await import('./aws-operator.ts');
+  const { OutboxDelivery } = await import('../adapters/aws/outbox-delivery.ts');
+  const failuresQueue = await import('../adapters/aws/notify-failures.ts');
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
+  const { DynamoDBStreamsClient } = await import('@aws-sdk/client-dynamodb-streams');
+  const vars = operatorVariables(v.outputs, process.env);
+  const paging = await operatorPaging(vars, loadConfig(v.config, undefined));
+  const sqs = new SQSClient({});
+  const streams = new DynamoDBStreamsClient({});
+  const queueUrl = vars[OPERATOR_ENV.notifyFailuresQueue];
+  const sns = v.sink !== 'notify';
+  const notify = v.sink !== 'sns';
+  let failures: import('../adapters/aws/notify-failures.ts').NotifyFailure[] = [];
+  try {
+    const sends = sns ? await paging.parked.list() : [];
+    const records = notify ? await paging.parkedRecords.list() : [];
+    if (notify && queueUrl) {
+      const read = await failuresQueue.receiveNotifyFailures(sqs, queueUrl);
+      failures = read.failures;
+      if (read.unreadable > 0) err(`crs outbox: ${read.unreadable} message(s) on NotifyFailures are not stream failures; left there`);
+    } else if (notify) {
+      err(`crs outbox: the NotifyFailures queue was not read (give --outputs FILE, or set ${OPERATOR_ENV.notifyFailuresQueue})`);
+    }
+    const key = (p: { pageId: string; level: number; round: number }) => `${p.pageId}#${p.level}#${p.round}`;
+    const recordId = (r: { key: string }) => `record#${r.key}`;
+    if (action === 'list') {
+      print(
+        [
+          ...sends.map((p) => ({ id: key(p), lane: 'sns', patientId: p.patientId, kind: `page ${p.team}`, reason: p.reason, attempts: p.attempts, parkedAt: p.parkedAt })),
+          ...records.map((r) => ({ id: recordId(r), lane: 'notify', patientId: r.patientId, kind: 'record', reason: r.reason, attempts: 1, parkedAt: r.parkedAt })),
+        ],
+        v.json ?? false,
+        { streamFailures: failures.map(({ receiptHandle: _, ...f }) => f) },
+      );
+      if (!v.json) {
+        for (const f of failures) {
+          out(`${f.firstArrival}  notify   stream range ${f.id}  (${f.batchSize} record(s) the stream gave up on: ${f.condition}; crs outbox retry ${f.id})`);
+        }
+      }
+      return 0;
+    }
+    const chosen = (id: string, ...names: string[]) => v.all || ids.includes(id) || names.some((n) => ids.includes(n));
+    const known = [...sends.flatMap((p) => [key(p), p.pageId]), ...records.flatMap((r) => [recordId(r), r.key]), ...failures.map((f) => f.id)];
+    const missing = v.all ? [] : ids.filter((id) => !known.includes(id));
+    for (const id of missing) err(`crs outbox: nothing parked as ${id}`);
+    let failed = 0;
+
+    let resent = 0;
+    for (const p of sends.filter((p) => chosen(key(p), p.pageId))) {
+      if (await paging.pager.retryParked(p, Date.now())) resent++;
+      else out(`${key(p)}: not sent (its page no longer exists, or SNS refused it again: then it is parked again)`);
+    }
+    if (sns) out(`${resent} parked send(s) sent again at ${iso(Date.now())}`);
+
+    // The notifier's own delivery, with the operator's credentials: a record pages once however often it comes.
+    const delivery = () =>
+      new OutboxDelivery({
+        paging: async () => ({ pager: paging.pager, parkedRecords: paging.parkedRecords, ...(paging.sender ? { remember: (n) => paging.sender!.remember(n) } : {}) }),
+        now: Date.now,
+        log: (level, message, logIds) => {
+          if (level !== 'info') err(`crs outbox: ${message} ${JSON.stringify(logIds)}`);
+        },
+      });
+    let paged = 0;
+    for (const r of records.filter((r) => chosen(recordId(r), r.key))) {
+      try {
+        const outcome = await delivery().deliver(JSON.parse(r.image) as never);
+        if (outcome === 'parked') {
+          out(`${recordId(r)}: parked again (${r.reason})`);
+          continue;
+        }
+        await paging.parkedRecords.remove(r.key);
+        paged++;
+      } catch (e) {
+        failed++;
+        out(`${recordId(r)}: not paged (${(e as Error).name}); it stays parked`);
+      }
+    }
+    let ranges = 0;
+    for (const f of failures) {
+      if (!chosen(f.id)) continue;
+      try {
+        const counts = await failuresQueue.redrive(f, streams, delivery());
+        await failuresQueue.remove(sqs, queueUrl!, f);
+        ranges++;
+        out(`${f.id}: read from the stream again: ${counts.paged + counts.deferred} paged, ${counts.parked} parked`);
+      } catch (e) {
+        failed++;
+        out(`${f.id}: not paged (${(e as Error).name}: ${(e as Error).message}); it stays on NotifyFailures`);
+      }
+    }
+    if (notify) out(`${paged} parked record(s) and ${ranges} stream range(s) paged again at ${iso(Date.now())}`);
+    return missing.length > 0 || failed > 0 ? 1 : 0;
+  } finally {
+    // What was read and not done shows again to the next reader (deleted ones are gone).
+    for (const f of failures) await failuresQueue.release(sqs, queueUrl!, f).catch(() => undefined);
+    sqs.destroy();
+    streams.destroy();
+    paging.close();
+  }
+}

@@ -1,0 +1,86 @@
+// The paging path proves itself (issue 10): a watchdog, outside the lanes and the pager, that raises an operator
+// alert when a lane's oldest undelivered record is older than `deliveryAlertMinutes`, when a lane has parked
+// records, or when the pager's timer loop has not completed a tick for that long. It tells by paths that do not
+// depend on what is stuck: standard error (one line when an alert starts, one when it clears, ids only), the
+// board's banner (GET /api/outbox, pushed by a `lanes` live event) and /api/health.
+import type { LaneHealth } from '../adapters/embedded/outbox.ts';
+import { MINUTE, iso } from '../domain/time.ts';
+
+export interface DeliveryAlert {
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`. */
+  key: string;
+  since: string;
+  text: string;
+}
+
+export interface DeliveryWatchOptions {
+  lanes: () => LaneHealth[];
+  /** When the pager last completed a tick (epoch ms). */
+  lastTickAt: () => number;
+  deliveryAlertMinutes: number;
+  now: () => number;
+  log: (line: string) => void;
+  /** The set of alerts changed (the board refreshes its banner). */
+  onChange: () => void;
+}
+
+export class DeliveryWatch {
+  private readonly alerts = new Map<string, DeliveryAlert>();
+  private timer: NodeJS.Timeout | undefined;
+  /** How often it looks: a quarter of the alert age, between 250 ms and 15 s. */
+  readonly everyMs: number;
+
+  constructor(private readonly o: DeliveryWatchOptions) {
+    this.everyMs = Math.min(15_000, Math.max(250, (o.deliveryAlertMinutes * MINUTE) / 4));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.check(), this.everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  current(): DeliveryAlert[] {
+    return [...this.alerts.values()];
+  }
+
+  /** Looks once: raises what is new, clears what is over. */
+  check(): void {
+    const now = this.o.now();
+    const limit = this.o.deliveryAlertMinutes * MINUTE;
+    const found = new Map<string, string>();
+    for (const lane of this.o.lanes()) {
+      if (lane.oldestAt !== null && now - lane.oldestAt > limit) {
+        const age = Math.round((now - lane.oldestAt) / 1000);
+        found.set(
+          `lane:${lane.sink}`,
+          `lane ${lane.sink} is stuck: its oldest undelivered record is ${age} s old (${lane.backlog} waiting${lane.lastError ? `; last error: ${lane.lastError}` : ''})`,
+        );
+      }
+      if (lane.parked > 0) {
+        found.set(`parked:${lane.sink}`, `lane ${lane.sink} parked ${lane.parked} record(s) its receiver refused: crs outbox list shows them, crs outbox retry sends them again`);
+      }
+    }
+    const tickAge = now - this.o.lastTickAt();
+    if (tickAge > limit) found.set('pager', `the pager has not run for ${Math.round(tickAge / 1000)} s: escalations and silences are not being processed`);
+
+    let changed = false;
+    for (const [key, text] of found) {
+      const had = this.alerts.get(key);
+      if (had && had.text.replace(/\d+/g, '') === text.replace(/\d+/g, '')) continue; // the same alert, older
+      if (!had) this.o.log(`delivery watch: ALERT ${text}`);
+      this.alerts.set(key, { key, since: had?.since ?? iso(now), text });
+      changed = true;
+    }
+    for (const key of [...this.alerts.keys()]) {
+      if (found.has(key)) continue;
+      this.o.log(`delivery watch: cleared: ${this.alerts.get(key)!.text.split(':')[0]}`);
+      this.alerts.delete(key);
+      changed = true;
+    }
+    if (changed) this.o.onChange();
+  }
+}

@@ -1,0 +1,154 @@
+// No lane is held by one record (issue 10), on `crs serve` in process with a real webhook receiver over HTTP:
+// - an id that cannot go in an HTTP header (stored before the contract was strict) no longer stops the webhook lane
+//   for every patient: it travels encoded;
+// - a record the receiver refuses (4xx) is tried 3 times, then parked with its reason; the records behind it go on;
+//   the parked record raises a delivery alert (stderr, the board's /api/outbox) and `crs outbox retry` sends it;
+// - a receiver that is down (5xx, connection refused) keeps the lane's order and is retried with backoff;
+// - a lane whose oldest record is older than deliveryAlertMinutes raises an alert, cleared once it delivers.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REFUSED_ATTEMPTS } from '../../shared/adapters/embedded/outbox.ts';
+import { resolveConfig } from '../../shared/domain/config.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '../../shared/server/embedded.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const TOKEN = 'lanes-test-token';
+const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9, deliveryAlertMinutes: 0.05 } });
+if (!resolved.ok) throw new Error(resolved.errors.join('; '));
+const CONFIG = resolved.config;
+
+let dir: string;
+let server: EmbeddedServer;
+let logs: string[];
+let hook: Server;
+/** What the receiver does with a request: its status, by the notification or page it carries. */
+let answer: (event: string, id: string, body: string) => number;
+let received: { event: string; id: string; body: string; status: number }[];
+
+async function until<T>(probe: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-lanes-'));
+  logs = [];
+  received = [];
+  answer = () => 204;
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const event = String(req.headers['x-crs-event']);
+      const id = String(req.headers['x-crs-event-id']);
+      const status = answer(event, id, body);
+      received.push({ event, id, body, status });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  server = await startEmbeddedServer({
+    dataDir: dir,
+    config: CONFIG,
+    port: 0,
+    localToken: TOKEN,
+    pageStream: new PassThrough(),
+    log: (l) => logs.push(l),
+    webhook: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`, retry: { initialMs: 20, maxMs: 100 } },
+  });
+});
+afterEach(async () => {
+  await server.close();
+  await new Promise((r) => hook.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const post = (m: unknown) =>
+  fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(m) });
+const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
+const outbox = async () => (await (await fetch(`${server.url}/api/outbox`, { headers: { authorization: `Bearer ${boardKey()}` } })).json()) as any;
+
+/** A patient's grade change to CRS 1 (fever): one notification and one page (hematology). */
+const fever = (patientId: string) => [enrol(patientId, 0), msg(patientId, 10, { vitals: { temperatureC: 39.1 } })];
+const delivered = (event: string) => received.filter((r) => r.event === event && r.status === 204).map((r) => JSON.parse(r.body).patientId as string);
+
+describe('the webhook lane', () => {
+  it('carries an id that is not valid in a header (stored before the contract was strict), encoded, and the records behind it', async () => {
+    for (const m of fever('P0')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('notification').includes('P0') || undefined, 'P0');
+    // As an older crs stored it: a grade change whose id holds CR/LF and a non-Latin-1 character.
+    const real = JSON.parse(server.db.prepare("SELECT body FROM outbox WHERE kind = 'notification'").pluck().get() as string);
+    const bad = { ...real, notificationId: 'crs|P0|dup\r\n\u65e5' };
+    server.db.prepare("INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', ?, 'P0', ?, ?)").run(bad.notificationId, JSON.stringify(bad), new Date().toISOString());
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('notification').includes('P1') || undefined, 'the grade change behind it');
+    const notifications = received.filter((r) => r.event === 'notification');
+    expect(notifications.map((r) => r.id)).toEqual([real.notificationId, 'crs|P0|dup%0D%0A%E6%97%A5', expect.stringMatching(/^crs\|P1\|/)]);
+    expect(received.every((r) => r.status === 204)).toBe(true);
+  });
+
+  it('parks a record the sink cannot even prepare (a bug or damaged data), instead of holding the lane', async () => {
+    server.db.prepare("INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', 'crs|P0|broken', 'P0', '{\"half\":', ?)").run(new Date().toISOString());
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('notification').includes('P1') || undefined, 'the grade change behind it');
+    const parked = (await outbox()).parked as { itemId: string; sink: string; reason: string }[];
+    expect(parked.filter((p) => p.sink === 'webhook')).toEqual([expect.objectContaining({ itemId: 'crs|P0|broken', reason: 'the record is not valid JSON' })]);
+    expect(parked.map((p) => p.sink).sort()).toEqual(['pager', 'stdout', 'webhook']);
+  });
+
+  it('parks a record the receiver refuses after 3 tries, goes on with the rest, alerts, and sends it again on crs outbox retry', async () => {
+    answer = (event, _id, body) => (event === 'notification' && JSON.parse(body).patientId === 'P1' ? 422 : 204);
+    for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('notification').includes('P2') || undefined, 'P2 behind the refused P1');
+    const refusals = received.filter((r) => r.status === 422);
+    expect(refusals).toHaveLength(REFUSED_ATTEMPTS);
+    expect(new Set(refusals.map((r) => r.id)).size).toBe(1);
+    // The page of P1 went out (a page is its own record), and P2's grade change and page.
+    await until(() => delivered('page').length === 2 || undefined, 'both pages');
+    expect(delivered('page').sort()).toEqual(['P1', 'P2']);
+
+    const listed = await outbox();
+    expect(listed.parked).toEqual([expect.objectContaining({ itemId: refusals[0]!.id, sink: 'webhook', patientId: 'P1', kind: 'notification', reason: 'webhook answered HTTP 422', attempts: 3 })]);
+    expect(listed.alerts.map((a: { key: string }) => a.key)).toEqual(['parked:webhook']);
+    expect(logs.some((l) => /webhook: ALERT notification \S+ of patient P1 parked after 3 refusals \(webhook answered HTTP 422\)/.test(l))).toBe(true);
+    expect(logs.some((l) => /^delivery watch: ALERT lane webhook parked 1 record/.test(l))).toBe(true);
+
+    // The operator fixes the receiver and retries, with the command, through the running server.
+    answer = () => 204;
+    // (Spawned, not spawnSync: the server runs in this process and must answer the command.)
+    const cli = spawn(process.execPath, ['bin/crs.js', 'outbox', 'retry', '--all', '--data', dir], { cwd: join(import.meta.dirname, '../..') });
+    let stdout = '';
+    cli.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const code = await new Promise<number | null>((r) => cli.on('close', r));
+    expect(stdout).toBe('1 parked record(s) put back in their lanes\n');
+    expect(code).toBe(0);
+    await until(() => delivered('notification').filter((p) => p === 'P1').length === 1 || undefined, 'P1 sent again');
+    expect((await outbox()).parked).toEqual([]);
+    await until(() => logs.some((l) => l.startsWith('delivery watch: cleared: lane webhook parked')) || undefined, 'the alert cleared');
+  });
+
+  it('keeps order and retries with backoff while the receiver is down (5xx), raises a stuck-lane alert past deliveryAlertMinutes, clears it once delivered', async () => {
+    let down = true;
+    answer = () => (down ? 503 : 204);
+    for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);
+    await until(() => received.length >= 4 || undefined, 'retries');
+    expect(new Set(received.map((r) => r.id)).size).toBe(1); // the head of the lane, again and again
+    await until(() => logs.find((l) => /^delivery watch: ALERT lane webhook is stuck: its oldest undelivered record is \d+ s old \(\d+ waiting; last error: webhook answered HTTP 503\)/.test(l)), 'the stuck-lane alert', 10_000);
+    expect((await outbox()).parked).toEqual([]);
+    down = false;
+    await until(() => delivered('page').length === 2 || undefined, 'everything once the receiver is back');
+    expect(delivered('notification')).toEqual(['P1', 'P2']);
+    await until(() => logs.some((l) => l.startsWith('delivery watch: cleared: lane webhook is stuck')) || undefined, 'the alert cleared');
+    expect((await outbox()).alerts).toEqual([]);
+  });
+});

@@ -1,0 +1,119 @@
+// A duplicate is a duplicate however late, and a reused messageId with other content is graded, paged and
+// recorded (issue 10's first reproduction, crs-rules 1.1 item 8), through gradePatient on both stores: SQLite reads
+// the long tail before grading; DynamoDB learns it from a failed conditional put (no read per message).
+import { GetItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gradePatient, reusedIds, type GroupResult } from '../../shared/app/grade.ts';
+import { openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
+import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
+import { resolveConfig } from '../../shared/domain/config.ts';
+import { startEmbeddedServer } from '../../shared/server/embedded.ts';
+import { PassThrough } from 'node:stream';
+import type { DeviceMessage } from '../../shared/domain/contract.ts';
+import type { StateStore } from '../../shared/ports.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '../support/fake-dynamo.ts';
+import { enrol, msg } from '../support/messages.ts';
+
+const resolved = resolveConfig({ dedupeWindow: 16, holdMinutes: 0 });
+if (!resolved.ok) throw new Error(resolved.errors.join('; '));
+const CONFIG = resolved.config;
+
+/** Issue 10's reproduction: ICANS 1 as `dup`, ICE 10, 100 other messages (in batches of 10), then the end. */
+async function reproduce(store: StateStore, last: DeviceMessage): Promise<GroupResult> {
+  await gradePatient(store, CONFIG, 'P-1', [enrol('P-1', -60), msg('P-1', 1, { neuro: { iceScore: 8 } }, 'dup'), msg('P-1', 2, { neuro: { iceScore: 10 } }, 'ice-ok')]);
+  for (let b = 0; b < 10; b++) {
+    await gradePatient(store, CONFIG, 'P-1', Array.from({ length: 10 }, (_, i) => msg('P-1', 3 + b * 10 + i, { vitals: { heartRate: 80 } }, `v${b * 10 + i}`)));
+  }
+  return gradePatient(store, CONFIG, 'P-1', [last]);
+}
+
+const reused = () => msg('P-1', 200, { neuro: { iceScore: 3 } }, 'dup');
+const lateCopy = () => msg('P-1', 1, { neuro: { iceScore: 8 } }, 'dup');
+
+function expectReuseGraded(result: GroupResult) {
+  expect(result.steps.map((s) => s.kind)).toEqual(['applied']);
+  expect(reusedIds(result)).toEqual([{ messageId: 'dup', patientId: 'P-1' }]);
+  expect(result.notifications.map((n) => [n.condition, n.fromGrade, n.toGrade, n.teams])).toEqual([['icans', 0, 2, ['hematology', 'neurology', 'radiology']]]);
+}
+
+describe('the long tail through gradePatient, SQLite', () => {
+  let dir: string;
+  let db: Db;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'crs-tail-'));
+    db = openDataDir(dir);
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('grades and pages a reused id past the window, and records it in the audit trail', async () => {
+    const result = await reproduce(new SqliteStateStore(db), reused());
+    expectReuseGraded(result);
+    const audit = db.prepare("SELECT entry FROM audit WHERE type = 'message-reused'").pluck().all() as string[];
+    expect(audit.map((e) => JSON.parse(e).text)).toEqual([expect.stringMatching(/^messageId dup reused with other content \(digest \S+\): graded as a new observation$/)]);
+    expect(db.prepare("SELECT count(*) FROM seen_messages WHERE message_id = 'dup'").pluck().get()).toBe(2);
+  });
+
+  it('keeps a duplicate a duplicate however late it comes', async () => {
+    const result = await reproduce(new SqliteStateStore(db), lateCopy());
+    expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
+    expect(result.notifications).toEqual([]);
+  });
+});
+
+describe('a reused id on crs serve', () => {
+  it('is said on standard error by id only and counted in /api/health', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-tail-serve-'));
+    const logs: string[] = [];
+    const server = await startEmbeddedServer({ dataDir: dir, config: CONFIG, port: 0, localToken: 't', pageStream: new PassThrough(), log: (l) => logs.push(l) });
+    try {
+      const post = (m: DeviceMessage) => fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: JSON.stringify(m) });
+      for (const m of [enrol('P-9', -60), msg('P-9', 1, { neuro: { iceScore: 8 } }, 'dup'), msg('P-9', 2, { neuro: { iceScore: 3 } }, 'dup')]) expect((await post(m)).status).toBe(202);
+      const key = new URL(server.boardUrl).searchParams.get('key')!;
+      for (let i = 0; i < 200 && !logs.some((l) => l.includes('reused')); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(logs.filter((l) => l.includes('reused'))).toEqual(['grading: messageId dup of patient P-9 reused with other content; graded as a new observation']);
+      const health = (await (await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${key}` } })).json()) as { reusedIds: number };
+      expect(health.reusedIds).toBe(1);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the long tail through gradePatient, DynamoDB', () => {
+  const ddb = new FakeDynamo(STATE_STORE_TABLES);
+  afterAll(() => ddb.restore());
+  beforeEach(() => ddb.reset());
+  const store = () => stateStoreOn(ddb, Date.parse('2026-01-10T09:00:00Z'));
+  const requests = () => ({ reads: ddb.mock.commandCalls(GetItemCommand).length, writes: ddb.mock.commandCalls(TransactWriteItemsCommand).length });
+
+  it('grades and pages a reused id past the window, learning the old digest from the failed put (one retry, no read per message)', async () => {
+    const s = store();
+    await reproduce(s, msg('P-1', 150, { vitals: { heartRate: 81 } }, 'v-last'));
+    const before = requests();
+    const result = await gradePatient(s, CONFIG, 'P-1', [reused()]);
+    expectReuseGraded(result);
+    // The put of `dup` failed with its old digest (SeenBefore): graded again knowing it, then written.
+    expect(requests()).toEqual({ reads: before.reads + 2, writes: before.writes + 2 });
+    const item = ddb.items('seen').find((i) => i.messageId?.S === 'dup')!;
+    expect(item.digests!.SS).toHaveLength(2);
+    expect(ddb.items('audit').filter((i) => JSON.parse(i.entry?.S ?? '{}').type === 'message-reused')).toHaveLength(1);
+  });
+
+  it('keeps a duplicate a duplicate however late it comes, writing nothing', async () => {
+    const result = await reproduce(store(), lateCopy());
+    expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
+    expect(result.notifications).toEqual([]);
+  });
+
+  it('costs one read and one write per patient batch when no id is old (the common path)', async () => {
+    await gradePatient(store(), CONFIG, 'P-2', [enrol('P-2', -60), msg('P-2', 1, { vitals: { temperatureC: 38.9 } })]);
+    expect(requests()).toEqual({ reads: 1, writes: 1 });
+  });
+});

@@ -1,0 +1,81 @@
+// The long tail of a patient's messages (issue 10 item 1, crs-rules 1.1 item 8), written in the grading
+// transaction on both backends: each messageId with the digest of every content it was accepted with.
+// - SQLite: read before grading (priorDigests, a primary-key read), written with the state.
+// - DynamoDB (a table of its own): no read per message; an id's item is put only if absent, and a put that finds one fails the
+//   transaction with the old item (ReturnValuesOnConditionCheckFailure=ALL_OLD): SeenBefore carries its digests;
+//   a reuse adds its digest to the item.
+import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDataDir, type Db } from '../../shared/adapters/embedded/db.ts';
+import { SqliteStateStore } from '../../shared/adapters/embedded/store.ts';
+import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { emptyState } from '../../shared/domain/state.ts';
+import { SeenBefore } from '../../shared/ports.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '../support/fake-dynamo.ts';
+
+const state = emptyState('P-1');
+
+describe('the long tail on SQLite', () => {
+  let dir: string;
+  let db: Db;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'crs-seen-'));
+    db = openDataDir(dir);
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every digest an id was accepted with, written with the state (all or nothing), per patient', async () => {
+    const store = new SqliteStateStore(db);
+    expect(await store.priorDigests('P-1', ['m1', 'm2'])).toEqual(new Map());
+    await store.save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }, { messageId: 'm2', digest: 'd2' }] });
+    await store.save('P-1', state, 1, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd9', prior: ['d1'] }] });
+    expect(await store.priorDigests('P-1', ['m1', 'm2', 'm3'])).toEqual(new Map([['m1', ['d1', 'd9']], ['m2', ['d2']]]));
+    expect(await store.priorDigests('P-2', ['m1'])).toEqual(new Map());
+    // A save whose version moved on writes nothing of its long tail either.
+    await expect(store.save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm3', digest: 'd3' }] })).rejects.toThrow(/state changed/);
+    expect(await store.priorDigests('P-1', ['m3'])).toEqual(new Map());
+  });
+});
+
+describe('the long tail on DynamoDB', () => {
+  const ddb = new FakeDynamo(STATE_STORE_TABLES);
+  afterAll(() => ddb.restore());
+  beforeEach(() => ddb.reset());
+  const store = () => stateStoreOn(ddb, Date.parse('2026-01-10T09:00:00Z'));
+  const seenItems = () => Object.fromEntries(ddb.items('seen').map((i) => [`seen#${i.messageId!.S}`, i.digests!.SS]));
+
+  it('puts an id never seen with a condition (no read), in the state transaction, with no expiry', async () => {
+    await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
+    const [tx] = ddb.mock.commandCalls(TransactWriteItemsCommand);
+    const put = tx!.args[0].input.TransactItems![1]!.Put!;
+    expect(put).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+    expect(put.TableName).toBe('seen');
+    expect(put.Item).not.toHaveProperty(STATE_TABLE.ttlAttribute);
+    expect(seenItems()).toEqual({ 'seen#m1': ['d1'] });
+    expect('priorDigests' in store()).toBe(false); // learnt on write, never read ahead
+  });
+
+  it('answers an id seen before with SeenBefore and its digests (from the failed put), writing nothing', async () => {
+    await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
+    const err = await store()
+      .save('P-1', state, 1, [], { alerts: [], audit: [], seen: [{ messageId: 'm2', digest: 'd2' }, { messageId: 'm1', digest: 'd1' }] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SeenBefore);
+    expect((err as SeenBefore).digests).toEqual(new Map([['m1', ['d1']]]));
+    expect(seenItems()).toEqual({ 'seen#m1': ['d1'] }); // m2 not written either: all or nothing
+  });
+
+  it('adds the digest of a reused id (known before) to its item; an id reused within one batch is one item', async () => {
+    await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
+    await store().save('P-1', state, 1, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd2', prior: ['d1'] }] });
+    expect(seenItems()).toEqual({ 'seen#m1': ['d1', 'd2'] });
+    await store().save('P-1', state, 2, [], { alerts: [], audit: [], seen: [{ messageId: 'm5', digest: 'a' }, { messageId: 'm5', digest: 'b' }] });
+    expect(seenItems()['seen#m5']).toEqual(['a', 'b']);
+  });
+});
