@@ -103,6 +103,7 @@ export class CrsFunction extends Construct {
         sourceMap: LAMBDA_BUNDLE.sourcemap,
         sourcesContent: LAMBDA_BUNDLE.sourcesContent,
         externalModules: [...LAMBDA_BUNDLE.external],
+        banner: LAMBDA_BUNDLE.banner,
         mainFields: [...LAMBDA_BUNDLE.mainFields],
         forceDockerBundling: false,
       },

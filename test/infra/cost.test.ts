@@ -32,19 +32,19 @@ describe('logs', () => {
       }
     }
     expect(() => buildApp({ context: { logLevel: 'LOUD' } })).toThrow(/logLevel must be one of DEBUG, INFO, WARN, ERROR/);
-  });
+  }, 120_000);
 });
 
 describe('capacity', () => {
-  it('is on demand by default', () => {
+  it('is on demand by default', { timeout: 60_000 }, () => {
     const { template } = synth();
     for (const table of Object.values(template.findResources('AWS::DynamoDB::Table'))) expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
   });
 
-  it('provisioned: the state and audit tables (and the stale-feed index) follow the load at 70 %, the pages and tokens tables stay on demand', () => {
+  it('provisioned: the state, audit and seen-messages tables (and the stale-feed index) follow the load at 70 %, the pages and tokens tables stay on demand', () => {
     const { stack, resources, errors, id } = synth({ capacity: 'provisioned', capacityLimits: { min: 10, max: 2000 } });
     expect(errors).toEqual([]); // cdk-nag: a provisioned table has auto scaling
-    for (const t of [stack.stateTable, stack.auditTable]) {
+    for (const t of [stack.stateTable, stack.auditTable, stack.seenTable]) {
       expect(resources[id(t)]!.Properties).toMatchObject({ ProvisionedThroughput: { ReadCapacityUnits: 10, WriteCapacityUnits: 10 } });
       expect(resources[id(t)]!.Properties.BillingMode).toBeUndefined();
     }
@@ -56,6 +56,8 @@ describe('capacity', () => {
       'dynamodb:index:WriteCapacityUnits',
       'dynamodb:table:ReadCapacityUnits',
       'dynamodb:table:ReadCapacityUnits',
+      'dynamodb:table:ReadCapacityUnits',
+      'dynamodb:table:WriteCapacityUnits',
       'dynamodb:table:WriteCapacityUnits',
       'dynamodb:table:WriteCapacityUnits',
     ]);

@@ -7,7 +7,7 @@ import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { DynamoPageStore } from '../../shared/adapters/aws/dynamo-page-store.ts';
 import { DynamoStateStore, FEED_INDEX_GAP_MS, FEED_INDEX_STEP_MS, feedIndexValue } from '../../shared/adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '../../shared/adapters/aws/stale-feed-sweep.ts';
-import { AUDIT_TABLE, PAGES_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import type { AlertInput } from '../../shared/app/pager.ts';
 import { FakeDynamo } from '../support/fake-dynamo.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
@@ -15,13 +15,14 @@ import { T0, enrol, msg } from '../support/messages.ts';
 const ddb = new FakeDynamo({
   state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+  seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
   pages: { partitionKey: 'pk', sortKey: 'sk', indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute } } },
 });
 afterAll(() => ddb.restore());
 beforeEach(() => ddb.reset());
 
 let now = T0;
-const store = () => new DynamoStateStore(ddb.client(), 'state', () => now, 'audit');
+const store = () => new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
 const indexed = (patientId: string) => Number(ddb.itemAt('state', { pk: { S: patientId }, sk: { S: 'state' } })?.[STATE_TABLE.feedSinceAttribute]?.N);
 const minute = (m: number) => T0 + m * 60_000;
 

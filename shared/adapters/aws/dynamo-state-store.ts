@@ -15,6 +15,7 @@ import type { Notification } from '../../domain/page.ts';
 import { DEFAULT_PAGING, feedStatus } from '../../domain/paging.ts';
 import type { AlertChange } from '../../domain/reducer.ts';
 import { compactState, expandState } from '../../domain/state-compact.ts';
+import { lastSeen } from '../../domain/seen.ts';
 import { deserializeState, type PatientState } from '../../domain/state.ts';
 import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '../../ports.ts';
 import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
@@ -55,11 +56,20 @@ export function feedIndexValue(since: number | undefined, before: { indexed: num
 }
 
 /**
- * The state item's content: the compact state (state-compact.ts), deflated. An item stores the bytes it holds and
- * every started KB of it is a write unit, so the state is kept at or under 1 KB for a patient sending vitals.
+ * Recent message identities kept in the state item. The seen-messages table holds every message applied, written
+ * in the same save, and its conditional put finds an older duplicate (SeenBefore): the item only needs the last
+ * few, which catch a redelivered batch or a gateway's retry without a failed write. The whole window (the config's
+ * dedupeWindow, 500) would be ~11 KB of ids and digests that do not compress: 12 write units on every message.
+ */
+export const ITEM_SEEN_WINDOW = 16;
+
+/**
+ * The state item's content: the compact state (state-compact.ts) with the last ITEM_SEEN_WINDOW identities,
+ * deflated. An item stores the bytes it holds and every started KB of it is a write unit, so the state is kept at
+ * or under 1 KB for a patient sending vitals (npm run cost measures it).
  */
 export function encodeStateItem(state: PatientState): Uint8Array {
-  return deflateRawSync(JSON.stringify([compactState(state)]));
+  return deflateRawSync(JSON.stringify([compactState({ ...state, seen: lastSeen(state.seen, ITEM_SEEN_WINDOW) })]));
 }
 
 export function decodeStateItem(bytes: Uint8Array): PatientState {
