@@ -4,6 +4,7 @@
 // (<= 2). The bundles are built with the stack's own esbuild options (infra/bundling.ts).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -88,6 +89,7 @@ const BENCH_ENV = {
   [ENV.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:Pages',
   [ENV.pagesTable]: 'pages',
   [ENV.auditTable]: 'audit',
+  [ENV.seenTable]: 'seen',
   [ENV.escalationQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/EscalationTimers',
   [ENV.ackSecretArn]: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AckSigningSecret',
   [ENV.ackBaseUrl]: 'https://api.example/ack/',
@@ -138,6 +140,7 @@ function gradeBatch(patients: number): SQSRecord[] {
 async function dynamoRequestsPerPatient(): Promise<{ patients: number; firstDelivery: number; redelivery: number }[]> {
   process.env[ENV.stateTable] = 'state';
   process.env[ENV.auditTable] = 'audit';
+  process.env[ENV.seenTable] = 'seen';
   process.env.AWS_REGION ??= 'eu-west-1';
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -170,7 +173,10 @@ async function dynamoRequestsPerPatient(): Promise<{ patients: number; firstDeli
 
 export async function run(): Promise<void> {
   console.log('\n== aws: Lambda bundles (the AWS SDK bundled in), cold import, DynamoDB requests per patient ==');
-  console.log(`node ${process.version} here (Lambda runs Node.js 22 on arm64); ${COLD_RUNS} interleaved rounds of fresh processes, network blocked`);
+  console.log(
+    `node ${process.version} here (Lambda runs Node.js 22 on arm64); ${COLD_RUNS} interleaved rounds of fresh processes, network blocked; ` +
+      `load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores (the times scale with it: compare with the bare file's)`,
+  );
   let met = true;
   for (const name of Object.keys(FUNCTION_ENTRIES) as FunctionName[]) {
     const ours = await bundle(name, { file: join(REPO_ROOT, FUNCTION_ENTRIES[name]) });

@@ -106,7 +106,7 @@ function averageGb(t: TableGrowth, month: number): number {
 }
 
 /** GB-months of backups of a table in month m for a rule (daily, or monthly on a day), split warm and cold. */
-function backupGbMonths(t: TableGrowth, month: number, rule: { dayOfMonth?: number; deleteAfterDays: number; coldAfterDays?: number }): { warm: number; cold: number } {
+function backupGbMonths(t: TableGrowth, month: number, rule: { dayOfMonth?: number; weekly?: boolean; deleteAfterDays: number; coldAfterDays?: number }): { warm: number; cold: number } {
   const start = Math.round((month - 1) * DAYS_PER_MONTH);
   const end = Math.round(month * DAYS_PER_MONTH);
   let warm = 0;
@@ -115,6 +115,7 @@ function backupGbMonths(t: TableGrowth, month: number, rule: { dayOfMonth?: numb
     // Backups taken on earlier days and still kept on this day.
     for (let taken = Math.max(0, day - rule.deleteAfterDays + 1); taken <= day; taken++) {
       if (rule.dayOfMonth !== undefined && taken % Math.round(DAYS_PER_MONTH) !== rule.dayOfMonth - 1) continue;
+      if (rule.weekly && taken % 7 !== 0) continue;
       const gb = (t.fixedBytes + t.bytesPerMonth * (taken / DAYS_PER_MONTH)) / GB;
       if (rule.coldAfterDays !== undefined && day - taken >= rule.coldAfterDays) cold += gb;
       else warm += gb;

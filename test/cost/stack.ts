@@ -17,6 +17,8 @@ export interface BackupRule {
   name: string;
   /** Day of month the rule runs on, or undefined for every day. */
   dayOfMonth?: number;
+  /** Once a week (a day-of-week rule). */
+  weekly?: boolean;
   deleteAfterDays: number;
   coldAfterDays?: number;
   tables: TableName[];
@@ -89,9 +91,11 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
     for (const rule of r.Properties.BackupPlan.BackupPlanRule) {
       const cron = /cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)/.exec(rule.ScheduleExpression ?? '');
       const day = cron && /^\d+$/.test(cron[3]!) ? Number(cron[3]) : undefined;
+      const weekly = cron !== null && /^[A-Z]{3}$|^[1-7]$/.test(cron[5]!);
       backups.push({
         name: rule.RuleName,
         ...(day !== undefined ? { dayOfMonth: day } : {}),
+        ...(weekly ? { weekly: true } : {}),
         deleteAfterDays: rule.Lifecycle?.DeleteAfterDays ?? 36_500,
         ...(rule.Lifecycle?.MoveToColdStorageAfterDays !== undefined ? { coldAfterDays: rule.Lifecycle.MoveToColdStorageAfterDays } : {}),
         tables: selections.get(id) ?? [],

@@ -81,6 +81,10 @@ describe('backups', () => {
       ['Monthly', { DeleteAfterDays: 365, MoveToColdStorageAfterDays: 30 }],
     ]);
     expect(() => buildApp({ context: { backupColdStorageAfterDays: 30 } })).toThrow(/needs monthly backups kept at least 120 days/);
-    expect(() => buildApp({ context: { auditBackups: 'hourly' } })).toThrow(/auditBackups must be daily or weekly/);
+    expect(() => buildApp({ context: { auditBackups: 'hourly' } })).toThrow(/auditBackups must be daily, weekly, monthly/);
+    // Weekly on demand: the audit and seen-messages tables every Sunday, kept as long as the daily ones.
+    const weekly = synth({ auditBackups: 'weekly' });
+    const history = weekly.resources[weekly.id(weekly.stack.audit.historyPlan!)]!.Properties.BackupPlan.BackupPlanRule as { RuleName: string; ScheduleExpression: string }[];
+    expect(history.map((r) => [r.RuleName, r.ScheduleExpression])).toEqual([['Weekly', 'cron(0 5 ? * SUN *)']]);
   }, 60_000);
 });
