@@ -3,7 +3,7 @@
 // (test/cost/prices.ts). Each line says what it counts; the assumptions that are not measured are named in
 // ASSUMPTIONS, each with why, and printed with the figures.
 import type { Measurement, Phase } from './measure.ts';
-import { dynamoTotals, type Usage } from './meter.ts';
+import { addUsage, dynamoTotals, emptyUsage } from './meter.ts';
 import { GB, HOURS_PER_MONTH, PRICES } from './prices.ts';
 import type { FunctionName, StackFacts, TableName } from './stack.ts';
 
@@ -270,7 +270,7 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
   for (const k of Object.keys({ ...m.ingest.usage.requests, ...m.grade.usage.requests })) {
     reqs[k] = ((m.ingest.usage.requests[k] ?? 0) + (m.grade.usage.requests[k] ?? 0)) / m.messages;
   }
-  const units = dynamoTotals(sum(m.ingest.usage, m.grade.usage));
+  const units = dynamoTotals(addUsage(addUsage(emptyUsage(), m.ingest.usage), m.grade.usage));
   return {
     scenario: s,
     capacity,
@@ -283,20 +283,6 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
     perKPatientDays12: (month12 / patientDaysPerMonth) * 1000,
     perMessage: { read: units.read / m.messages, write: units.write / m.messages, requests: reqs, logBytes: (m.ingest.logBytes + m.grade.logBytes) / m.messages },
   };
-}
-
-function sum(a: Usage, b: Usage): Usage {
-  const out: Usage = { requests: {}, chunks: {}, dynamo: {} };
-  for (const u of [a, b]) {
-    for (const [t, d] of Object.entries(u.dynamo)) {
-      const o = (out.dynamo[t] ??= { read: 0, write: 0, transactionalWrite: 0, indexWrite: 0 });
-      o.read += d.read;
-      o.write += d.write;
-      o.transactionalWrite += d.transactionalWrite;
-      o.indexWrite += d.indexWrite;
-    }
-  }
-  return out;
 }
 
 /** The lines grouped by driver, largest first. */
