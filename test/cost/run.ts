@@ -4,7 +4,8 @@
 // on-demand and provisioned side by side, and the targets as met or not. `--json FILE` also writes the figures.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { measure, type Measurement } from './measure.ts';
+import { measure, type Measurement, type Phase } from './measure.ts';
+import type { Usage } from './meter.ts';
 import { ASSUMPTIONS, drivers, price, type Capacity, type Priced, type Scenario } from './model.ts';
 import { PRICES_AS_OF, REGION } from './prices.ts';
 import { stackFacts } from './stack.ts';
@@ -27,6 +28,34 @@ export const RECOMMENDED: Record<string, Capacity> = { a: 'on-demand', b: 'provi
 
 /** How much of the ward the handlers are run over: a day of six patients at a message a minute, of three at one every 15 s. */
 const HARNESS: Record<string, { patients: number; hours: number }> = { a: { patients: 6, hours: 24 }, b: { patients: 3, hours: 24 } };
+
+/**
+ * Batching changes what ingest and grade do, nothing after them. Ingest and grade are measured batched over as
+ * many patients as a grade batch holds records (with 100 or 1,000 patients, a batch of 10 holds 10 patients, one
+ * message each: 3 patients would put 3 or 4 messages of one patient in a batch and save writes no ward would),
+ * for as many patient-hours as the one-by-one run; the rest (pages, storage) is the one-by-one run's.
+ */
+async function measureBatched(one: Measurement, run: (patients: number, hours: number) => Promise<Measurement>): Promise<Measurement> {
+  const patients = Math.max(one.options.patients, BATCHED.recordsPerInvocation);
+  const hours = Math.ceil((one.options.patients * one.options.hours) / patients);
+  const b = await run(patients, hours);
+  const r = one.messages / b.messages;
+  const scaled = <P extends Phase>(p: P): P => ({
+    ...p,
+    invocations: p.invocations * r,
+    computeMs: p.computeMs * r,
+    logBytes: p.logBytes * r,
+    logLines: p.logLines * r,
+    usage: scaleUsage(p.usage, r),
+    ...('records' in p ? { records: (p.records as number) * r } : {}),
+  });
+  return { ...one, options: { ...one.options, messagesPerRequest: BATCHED.messagesPerRequest, recordsPerInvocation: BATCHED.recordsPerInvocation }, requests: b.requests * r, ingest: scaled(b.ingest), grade: scaled(b.grade) };
+}
+
+function scaleUsage(u: Usage, r: number): Usage {
+  const times = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v * r]));
+  return { requests: times(u.requests), chunks: times(u.chunks), dynamo: Object.fromEntries(Object.entries(u.dynamo).map(([t, d]) => [t, times(d) as typeof d])) };
+}
 
 const usd = (n: number) => `$${n < 10 ? n.toFixed(2) : n.toFixed(0)}`;
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
@@ -54,10 +83,10 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
   let met = true;
   for (const s of SCENARIOS) {
     const h = HARNESS[s.key]!;
-    const run = (x: Scenario) =>
+    const run = (x: Scenario, patients = h.patients, hours = h.hours) =>
       measure({
-        patients: h.patients,
-        hours: h.hours,
+        patients,
+        hours,
         intervalSeconds: x.intervalSeconds,
         messagesPerRequest: x.messagesPerRequest,
         recordsPerInvocation: x.recordsPerInvocation,
@@ -66,7 +95,7 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
       });
     const batched: Scenario = { ...s, ...BATCHED };
     const m: Measurement = await run(s);
-    const mb: Measurement = await run(batched);
+    const mb: Measurement = await measureBatched(m, (patients, hours) => run(batched, patients, hours));
     const priced = { 'on-demand': price(s, m, stack, 'on-demand'), provisioned: price(s, m, stack, 'provisioned') };
     const pricedBatched = { 'on-demand': price(batched, mb, stack, 'on-demand'), provisioned: price(batched, mb, stack, 'provisioned') };
     const mode = RECOMMENDED[s.key]!;
