@@ -12,7 +12,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, verifyAck, type AckVerification } from '../../shared/app/ack.ts';
 import { Pager } from '../../shared/app/pager.ts';
 import { awaitsAcknowledgement, roleOf, type AckResult, type Page, type PagingConfig } from '../../shared/domain/paging.ts';
-import { iso } from '../../shared/domain/time.ts';
+import { formatSiteTime, iso } from '../../shared/domain/time.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '../../shared/server/ack-page.ts';
 import { readAckSecret } from '../../shared/adapters/aws/ack-secret.ts';
 import { DynamoAuditLog } from '../../shared/adapters/aws/dynamo-audit-log.ts';
@@ -27,6 +27,8 @@ export interface AckPaging {
   page(pageId: string): Promise<Page | undefined>;
   verify(token: string, now: number): AckVerification;
   config: PagingConfig;
+  /** The site's zone (config.site.timeZone): the acknowledge page's times. */
+  timeZone: string;
 }
 
 export interface AckHandlerDeps extends Telemetry {
@@ -102,7 +104,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       const name = checkAckName(new URLSearchParams(text).get('by') ?? undefined);
       if (!name.ok && v.ok) {
         const page = await paging.page(v.claims.pageId);
-        if (page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, name.error.replace(/^by: /, 'Your name: ')));
+        if (page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, paging.timeZone, name.error.replace(/^by: /, 'Your name: ')));
       }
       // A refused link is refused (and audited) whatever the name says.
       const r = await paging.pager.acknowledgeLink(token, name.ok ? name.name : '(no name)', now);
@@ -113,24 +115,24 @@ export function createAckHandler(deps: AckHandlerDeps) {
         if (r.reason === 'no such page') return html(404, ackErrorPage('No such page', 'There is no record of this page.'));
         const page = v.ok ? await paging.page(v.claims.pageId) : undefined;
         return page
-          ? html(409, ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false))
+          ? html(409, ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false, paging.timeZone))
           : html(409, ackErrorPage('Nothing to acknowledge', r.reason));
       }
       const p = r.page;
       const ack = p.ack!;
       const detail = r.changed
-        ? `Recorded: ${ack.by} at ${iso(ack.at)}. Nobody else on this ladder will be paged for it.`
-        : `It was already acknowledged by ${ack.by} at ${iso(ack.at)} (via ${ack.via}).`;
-      return html(200, ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true));
+        ? `Recorded: ${ack.by} at ${formatSiteTime(ack.at, paging.timeZone)}. Nobody else on this ladder will be paged for it.`
+        : `It was already acknowledged by ${ack.by} at ${formatSiteTime(ack.at, paging.timeZone)} (via ${ack.via}).`;
+      return html(200, ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true, paging.timeZone));
     }
     if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
     const page = await paging.page(v.claims.pageId);
     if (!page) return html(404, ackErrorPage('No such page', 'There is no record of this page.'));
-    if (awaitsAcknowledgement(page)) return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+    if (awaitsAcknowledgement(page)) return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX, paging.timeZone));
     if (page.status === 'acknowledged' && page.ack) {
-      return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
+      return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${formatSiteTime(page.ack.at, paging.timeZone)} (via ${page.ack.via}).`, true, paging.timeZone));
     }
-    return html(200, ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false));
+    return html(200, ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false, paging.timeZone));
   }
 
   return async (event: APIGatewayProxyEventV2, context?: Context): Promise<Result> => {
@@ -183,7 +185,7 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
     ackBaseUrl: requireEnv(ENV.ackBaseUrl),
   });
   // The GET of a link verifies it with the same key, without acknowledging.
-  return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging };
+  return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging, timeZone: config.site.timeZone };
 }
 
 function liveDeps(): AckHandlerDeps {

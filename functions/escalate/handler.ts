@@ -116,7 +116,7 @@ function liveDeps(): EscalateHandlerDeps {
       (paging ??= awsPagingFromEnv(process.env, clients, pagingMetrics(t))
         .then(({ pager, pages, states, config }) => {
           if (!states) throw new Error(`${ENV.stateTable} is not set`);
-          return { pager, sweep: { pages, states }, config: config.paging };
+          return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
         })
         .catch((err: unknown) => {
           paging = undefined;

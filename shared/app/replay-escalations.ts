@@ -11,11 +11,12 @@ import { validateMessage } from '../domain/contract.ts';
 import type { OutputEvent } from '../domain/events.ts';
 import { feedStatus, PAGE_TEAMS } from '../domain/paging.ts';
 import type { PatientState } from '../domain/state.ts';
-import { iso, parseTime } from '../domain/time.ts';
+import { parseTime } from '../domain/time.ts';
 import type { AuditEvent } from '../ports.ts';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
 import { Replay } from './replay.ts';
+import { staleFeedAlert, staleFeedAlertId, staleFeedCleared } from './stale-feed.ts';
 
 const time = z.iso.datetime({ offset: true });
 const Control = z.discriminatedUnion('type', [
@@ -166,31 +167,13 @@ export class EscalatingReplay {
     const f = feedStatus(state, now, this.config.paging);
     if (!f) return;
     const raised = this.staleSince.get(patientId);
-    const bed = state.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '';
+    const zone = this.config.site.timeZone;
     if (f.stale && raised === undefined) {
       this.staleSince.set(patientId, f.since);
-      await this.pager.onAlert(
-        {
-          alertId: `stale-feed|${patientId}|${f.since}`,
-          patientId,
-          subject: 'stale-feed',
-          cleared: false,
-          summary: `NO DATA, patient ${patientId}${bed}: nothing from the monitor since ${iso(f.since)}; the grade cannot be trusted`,
-        },
-        now,
-      );
+      await this.pager.onAlert(staleFeedAlert(patientId, f.since, state, zone), now);
     } else if (!f.stale && raised !== undefined) {
       this.staleSince.delete(patientId);
-      await this.pager.onAlert(
-        {
-          alertId: `stale-feed|${patientId}|${raised}|cleared`,
-          patientId,
-          subject: 'stale-feed',
-          cleared: true,
-          summary: `Data resumed, patient ${patientId}${bed}: monitor data since ${iso(f.since)}`,
-        },
-        now,
-      );
+      await this.pager.onAlert(staleFeedCleared(staleFeedAlertId(patientId, raised), patientId, f.since, state, zone), now);
     }
   }
 

@@ -46,17 +46,32 @@
   };
 
   // ------------------------------------------------------------------------------------------------ formatting
-  var fmtTime = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-  var fmtDateTime = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-  var fmtDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
-  var fmtClock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  // Every time in the site's zone (the API says which), in the one format of the pages and the acknowledge page:
+  // 2026-12-01 09:20 CET (formatSiteTime in shared/domain/time.ts; test/browser checks that the two agree).
+  var siteZone = 'UTC';
+  var siteFmt = zoneFormat(siteZone);
+  function zoneFormat(zone) {
+    return new Intl.DateTimeFormat('en-GB', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
+      minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
+  }
+  function setZone(zone) {
+    if (!zone || zone === siteZone) return;
+    siteFmt = zoneFormat(zone);
+    siteZone = zone;
+  }
+  function siteParts(ms) {
+    var p = {};
+    siteFmt.formatToParts(ms).forEach(function (x) { p[x.type] = x.value; });
+    return p;
+  }
+  function siteDay(p) { return p.year + '-' + p.month + '-' + p.day; }
+  function siteTime(ms) {
+    var p = siteParts(ms);
+    return siteDay(p) + ' ' + p.hour + ':' + p.minute + ' ' + p.timeZoneName;
+  }
 
   function now() { return Date.now() + state.serverOffset; }
-  function sameDay(a, b) { return new Date(a).toDateString() === new Date(b).toDateString(); }
-  function when(iso) {
-    var ms = Date.parse(iso);
-    return sameDay(ms, now()) ? fmtTime.format(ms) : fmtDateTime.format(ms);
-  }
+  function when(iso) { return siteTime(Date.parse(iso)); }
   function ago(iso) {
     var s = Math.round((now() - Date.parse(iso)) / 1000);
     if (s < 60) return 'just now';
@@ -67,9 +82,14 @@
     return Math.floor(h / 24) + ' days ago';
   }
   var chartFmt = {
-    time: function (ms) { return fmtTime.format(ms); },
-    dateTime: function (ms) { return fmtDateTime.format(ms); },
-    day: function (ms) { return fmtDay.format(ms); }
+    time: function (ms) { var p = siteParts(ms); return p.hour + ':' + p.minute; },
+    dateTime: siteTime,
+    day: function (ms) { return siteDay(siteParts(ms)); },
+    // Minutes east of UTC at an instant (the grid follows the site's wall clock).
+    offsetMinutes: function (ms) {
+      var p = siteParts(ms);
+      return Math.round((Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - Math.floor(ms / 60000) * 60000) / 60000);
+    }
   };
   var TEAM = { hematology: 'hematology', icu: 'ICU', neurology: 'neurology', radiology: 'radiology', bedside: 'bedside' };
   function teamName(t) { return TEAM[t] || t; }
@@ -132,7 +152,7 @@
 
   function setStatus() {
     var data = state.lastData;
-    var asOf = data ? ' · data as of ' + fmtClock.format(Date.parse(data.serverTime)) : '';
+    var asOf = data ? ' · data as of ' + siteTime(Date.parse(data.serverTime)) : '';
     if (state.authFailed) {
       statusEl.textContent = 'No access key';
       statusEl.className = 'status down';
@@ -642,6 +662,7 @@
       if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
       state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
       state.lastData = r.body;
+      setZone(r.body.timeZone);
       if (r.body.paging) state.paging = r.body.paging;
       if (r.status === 404) {
         main.textContent = '';

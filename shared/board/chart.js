@@ -69,7 +69,8 @@
 
   /**
    * Draws the timeline into `container` (replacing its content). tl: {from, to, feverThresholdC, hypotension,
-   * points}; fmt: {time(ms) -> "14:05", dateTime(ms) -> text}. Returns the SVG element.
+   * points}; fmt: {time(ms) -> "14:05", dateTime(ms) -> text, day(ms) -> text, offsetMinutes(ms) -> the site's offset
+   * from UTC}. Returns the SVG element.
    */
   function render(container, tl, fmt) {
     container.textContent = '';
@@ -136,14 +137,14 @@
 
     // Time grid and axis.
     var step = niceStep(domainEnd - start, Math.max(2, Math.floor(plotW / 80)));
-    var offset = new Date(start).getTimezoneOffset() * 60000;
+    var offset = -fmt.offsetMinutes(start) * 60000; // ticks on the site's wall clock
     var first = Math.ceil((start - offset) / step) * step + offset;
     var axis = el('g', { class: 'axis' });
     for (var t = first; t <= domainEnd; t += step) {
       var x = sx(t);
       axis.appendChild(el('line', { class: 'grid', x1: x, x2: x, y1: 0, y2: height - axisH }));
       axis.appendChild(el('text', { x: x, y: height - axisH + 14, 'text-anchor': 'middle' }, fmt.time(t)));
-      if (step >= 3600000 && new Date(t).getHours() === 0) {
+      if (step >= 3600000 && fmt.time(t) === '00:00') {
         axis.appendChild(el('text', { x: x, y: height - axisH + 27, 'text-anchor': 'middle' }, fmt.day(t)));
       }
     }

@@ -3,6 +3,7 @@
 import * as z from 'zod'; // a namespace import lets esbuild drop the unused parts (locales) from the Lambda bundles
 
 import { DEFAULT_PAGING, PagingConfigSchema } from './paging.ts';
+import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
 
 export const SCHEMES = ['astct2019', 'lee2014'] as const;
 export type Scheme = (typeof SCHEMES)[number];
@@ -85,6 +86,15 @@ export const GradingConfigSchema = z.strictObject({
   vasopressorHistory: z.number().int().min(2).max(1000),
   /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */
   paging: PagingConfigSchema,
+  site: z.strictObject({
+    /**
+     * The IANA zone (Europe/Paris) every time people read is shown in: pages, the acknowledge page, the board.
+     * Machine-readable times (replay output, the webhook's JSON fields, the API) stay RFC 3339 UTC.
+     */
+    timeZone: z.string().refine(isTimeZone, {
+      error: (iss) => `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
+    }),
+  }),
 });
 export type GradingConfig = z.infer<typeof GradingConfigSchema>;
 
@@ -171,6 +181,7 @@ export const DEFAULT_CONFIG: GradingConfig = {
   bpHistory: 64,
   vasopressorHistory: 32,
   paging: DEFAULT_PAGING,
+  site: { timeZone: DEFAULT_TIME_ZONE },
 };
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;

@@ -3,7 +3,7 @@ import type { Reason } from './grading.ts';
 import type { Notification } from './page.ts';
 import type { Assessment, Step } from './reducer.ts';
 
-type Criterion = Omit<Reason, 'text'>;
+type Criterion = Pick<Reason, 'criterion' | 'value' | 'at'>;
 
 export interface AssessmentEvent extends Omit<Assessment, 'reasons' | 'warnings'> {
   type: 'assessment';

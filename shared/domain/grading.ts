@@ -4,7 +4,10 @@ import { hypotension, type BpReading, type Thresholds } from './bp.ts';
 import type { GradingConfig, Scheme } from './config.ts';
 import type { OxygenDevice, VasopressorDrug, VasopressorEntry } from './contract.ts';
 import type { NeuroFields, PatientState, Timed, TimedFields } from './state.ts';
-import { MINUTE, iso, parseTime } from './time.ts';
+import { MINUTE, formatSiteTime, iso, parseTime } from './time.ts';
+
+/** Words, or an instant (RFC 3339) that each renderer writes in its reader's time zone. */
+export type ReasonPart = string | { at: string };
 
 export interface Reason {
   /** Which criterion: fever, fever-waiver, no-fever, hypotension, vasopressor, oxygen, fio2, organ-toxicity, ... */
@@ -12,7 +15,21 @@ export interface Reason {
   value: string | number | boolean;
   /** When the value was observed (RFC 3339). */
   at: string;
+  /** What the reason says, its times as data: what people read is rendered from these (reasonText). */
+  parts: readonly ReasonPart[];
+  /** The stable string form, times in RFC 3339 UTC: `crs replay`'s `reasons`, the audit trail. */
   text: string;
+}
+
+/**
+ * A reason as people read it: its times in the site's zone (formatSiteTime). A reason stored before reasons
+ * carried parts (an outbox record written by an older version) reads as its text.
+ */
+export function reasonText(r: Pick<Reason, 'text'> & { parts?: readonly ReasonPart[] }, timeZone: string): string {
+  if (!r.parts) return r.text;
+  let out = '';
+  for (const p of r.parts) out += typeof p === 'string' ? p : formatSiteTime(p.at, timeZone);
+  return out;
 }
 
 export interface Graded {
@@ -33,9 +50,12 @@ const DEVICE_NAMES: Record<OxygenDevice, string> = {
   mechanical_ventilation: 'mechanical ventilation',
 };
 
-function reason(criterion: string, value: string | number | boolean, t: number, text: string): Reason {
+/** A reason: its words (with any time inside them as a part), then " at " the time the value was observed. */
+function reason(criterion: string, value: string | number | boolean, t: number, words: string | readonly ReasonPart[]): Reason {
   const at = iso(t);
-  return { criterion, value, at, text: `${text} at ${at}` };
+  if (typeof words === 'string') return { criterion, value, at, parts: [`${words} at `, { at }], text: `${words} at ${at}` };
+  const parts = [...words, ' at ', { at }];
+  return { criterion, value, at, parts, text: parts.map((p) => (typeof p === 'string' ? p : p.at)).join('') };
 }
 
 // ---------------------------------------------------------------------------------------------- shared facts
@@ -147,7 +167,11 @@ function waiver(state: PatientState): Reason | undefined {
   const onset = state.feverOnset;
   const masked = state.lastMaskingAt;
   if (onset === undefined || masked === undefined || masked < onset) return undefined;
-  return reason('fever-waiver', true, masked, `fever not required: fever-masking medication given on or after the first fever of the episode (${iso(onset)})`);
+  return reason('fever-waiver', true, masked, [
+    'fever not required: fever-masking medication given on or after the first fever of the episode (',
+    { at: iso(onset) },
+    ')',
+  ]);
 }
 
 function feverReasons(state: PatientState, config: GradingConfig): Reason[] | undefined {

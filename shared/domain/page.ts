@@ -1,9 +1,9 @@
 // What a page carries (crs-rules.md section 6): who and where (id and bed, never a name), what changed, why,
 // and the local protocol's next steps, with the tocilizumab dose worked out. Decision support, provisional.
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
-import type { Reason } from './grading.ts';
+import { reasonText, type Reason } from './grading.ts';
 import type { PatientState } from './state.ts';
-import { DAY, HOUR, iso, parseTime } from './time.ts';
+import { DAY, HOUR, formatSiteTime, iso, parseTime } from './time.ts';
 
 export interface TocilizumabAdvice {
   /** The dose for this patient, or null when no enrolment weight is known. */
@@ -39,6 +39,7 @@ export interface Notification {
   dayPostInfusion: number | null;
   provisional: true;
   reasons: Reason[];
+  /** What people read (pages, the board): the grade change and its reasons, times in the site's zone. */
   summary: string;
   actions: string[];
   tocilizumab: TocilizumabAdvice;
@@ -78,7 +79,7 @@ export function tocilizumabAdvice(state: PatientState, config: GradingConfig): T
   const verdict = !anotherAllowed
     ? `no further dose allowed: ${givenTotal >= c.maxTotal ? `${c.maxTotal} in total reached` : `${c.max24h} in 24 h reached`}`
     : notBefore
-      ? `another allowed from ${notBefore} (repeat every ${c.repeatAfterHours} h)`
+      ? `another allowed from ${formatSiteTime(notBefore, config.site.timeZone)} (repeat every ${c.repeatAfterHours} h)`
       : 'another dose is allowed now';
   return {
     doseMg,
@@ -143,7 +144,8 @@ export function buildPage(p: PageInput): Notification {
     .filter(Boolean)
     .join(', ');
   const grading = condition === 'icans' ? 'ASTCT 2019 ICANS' : SCHEME_NAMES[scheme];
-  const why = p.reasons.map((r) => r.text).join('; ');
+  // What people read: every time in the site's zone (the reasons' text field keeps the stable UTC form).
+  const why = p.reasons.map((r) => reasonText(r, config.site.timeZone)).join('; ');
   const summary =
     `PROVISIONAL ${CONDITION_NAMES[condition]} grade ${toGrade} (was ${fromGrade}; ${grading}), ${where}` +
     `${why ? `: ${why}` : ''}. Provisional: confirm at bedside.`;

@@ -3,7 +3,7 @@
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import type { DeviceMessage } from './contract.ts';
 import { addToHistory, memoFor, type BpReading, type PressorPoint } from './bp.ts';
-import { episodeStart, gradeCrs, gradeIcans, hypotensionThresholds, type Graded, type Reason } from './grading.ts';
+import { episodeStart, gradeCrs, gradeIcans, hypotensionThresholds, reasonText, type Graded, type Reason, type ReasonPart } from './grading.ts';
 import { buildPage, changeId, type Notification } from './page.ts';
 import { addSeen, identify } from './seen.ts';
 import { copyState, emptyState, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
@@ -13,6 +13,8 @@ import { HOUR, MINUTE, iso, parseTime } from './time.ts';
 export interface Warning {
   warning: 'spo2-low-without-oxygen';
   at: string;
+  /** As a reason's: the words with the time as data (what pages render), and the stable string form. */
+  parts: readonly ReasonPart[];
   text: string;
 }
 
@@ -122,7 +124,8 @@ function spo2Warning(s: PatientState, config: GradingConfig): Warning | undefine
   if (!a || !b || a[1] >= below || b[1] >= below) return undefined;
   if (s.oxygen && s.oxygen.v.device !== 'room_air') return undefined;
   const at = iso(b[0]);
-  return { warning: 'spo2-low-without-oxygen', at, text: `SpO2 ${a[1]} % then ${b[1]} % (below ${below} %) with no oxygen support documented at ${at}` };
+  const words = `SpO2 ${a[1]} % then ${b[1]} % (below ${below} %) with no oxygen support documented at `;
+  return { warning: 'spo2-low-without-oxygen', at, parts: [words, { at }], text: `${words}${at}` };
 }
 
 function addTime(times: number[], t: number, keep: number): number[] {
@@ -250,7 +253,7 @@ export function decide(n: NotifiedGrade, grade: number, clock: number, condition
 const labelled = new WeakMap<Graded, Reason[]>();
 function labelledIcans(icans: Graded): Reason[] {
   let out = labelled.get(icans);
-  if (!out) labelled.set(icans, (out = Object.freeze(icans.reasons.map((r) => Object.freeze({ ...r, text: `ICANS ${r.text}` }))) as Reason[]));
+  if (!out) labelled.set(icans, (out = Object.freeze(icans.reasons.map((r) => Object.freeze({ ...r, parts: ['ICANS ', ...r.parts], text: `ICANS ${r.text}` }))) as unknown as Reason[]));
   return out;
 }
 
@@ -313,7 +316,7 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
       patientId: s.patientId,
       subject: 'spo2',
       cleared: !warning,
-      summary: warning ? `WARNING (not a grade), ${where}: ${warning.text}` : `Cleared, ${where}: SpO2 no longer low without oxygen support`,
+      summary: warning ? `WARNING (not a grade), ${where}: ${reasonText(warning, config.site.timeZone)}` : `Cleared, ${where}: SpO2 no longer low without oxygen support`,
       at: assessment.at,
     });
   }

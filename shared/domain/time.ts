@@ -54,3 +54,58 @@ function format(ms: number): string {
 export function parseTime(value: string): number {
   return Date.parse(value);
 }
+
+// ---------------------------------------------------------------------------------------- times people read
+
+/** The zone times are shown in when the site configures none (`site.timeZone`). */
+export const DEFAULT_TIME_ZONE = 'UTC';
+
+// Building an Intl.DateTimeFormat costs far more than using one: one per zone, kept.
+const siteFormats = new Map<string, Intl.DateTimeFormat>();
+
+function siteFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = siteFormats.get(timeZone);
+  if (!f) {
+    // en-GB: 24-hour parts and the zone abbreviations a European site expects (CET, CEST, GMT, BST, UTC); a zone
+    // without one is written as its offset (GMT-5).
+    f = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+      timeZoneName: 'short',
+    });
+    siteFormats.set(timeZone, f);
+  }
+  return f;
+}
+
+/**
+ * Whether `name` is an IANA time zone name this runtime knows (Europe/Paris, America/New_York, UTC). Fixed offsets
+ * (+01:00) are not: a site's clock follows its daylight saving time.
+ */
+export function isTimeZone(name: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name)) return false;
+  try {
+    siteFormat(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A time as people read it, in every page (SMS, email, webhook summary), on the acknowledge page and on the
+ * board: the site's wall clock to the minute, with the zone: `2026-12-01 09:20 CET`. The board writes the same
+ * format in the browser (shared/board/board.js, siteTime). Machine-readable fields stay RFC 3339 UTC (iso).
+ */
+export function formatSiteTime(at: string | number, timeZone: string): string {
+  const ms = typeof at === 'number' ? at : parseTime(at);
+  if (!Number.isFinite(ms)) return String(at);
+  const p: Record<string, string> = {};
+  for (const part of siteFormat(timeZone).formatToParts(ms)) p[part.type] = part.value;
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`;
+}

@@ -4,6 +4,7 @@
 // and chat apps fetch links to preview them; only the form's POST does.
 import { createHash } from 'node:crypto';
 import type { Page } from '../domain/paging.ts';
+import { formatSiteTime } from '../domain/time.ts';
 
 const STYLE = `
 body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1a1a1a;background:#f4f5f7}
@@ -43,20 +44,18 @@ function document(title: string, body: string): string {
 `;
 }
 
-const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
-
-function about(page: Page, role: string): string {
+function about(page: Page, role: string, timeZone: string): string {
   const what = page.subject === 'stale-feed' || page.subject === 'spo2' ? 'Technical alert (not a grade)' : `${page.subject.toUpperCase()} grade ${page.grade}`;
   return `<p class="summary">${escape(page.summary)}</p>
-<p class="meta">${escape(what)} · paged to ${escape(role)} (${escape(page.team)}) · since ${escape(time(page.triggeredAt))}</p>`;
+<p class="meta">${escape(what)} · paged to ${escape(role)} (${escape(page.team)}) · since ${escape(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
 }
 
-/** The form: the page is open and the link is valid. */
-export function ackFormPage(page: Page, role: string, nameMax: number, error?: string): string {
+/** The form: the page is open and the link is valid. Times are written in `timeZone` (the site's). */
+export function ackFormPage(page: Page, role: string, nameMax: number, timeZone: string, error?: string): string {
   return document(
     'Acknowledge page',
     `<h1>Acknowledge this page</h1>
-<div class="card">${about(page, role)}${error ? `<p role="alert">${escape(error)}</p>` : ''}
+<div class="card">${about(page, role, timeZone)}${error ? `<p role="alert">${escape(error)}</p>` : ''}
 <form method="post"><label for="by">Your name (recorded with the time)</label>
 <input id="by" name="by" autocomplete="name" required maxlength="${nameMax}" autofocus>
 <button type="submit">Acknowledge: I am on it</button></form>
@@ -65,8 +64,8 @@ export function ackFormPage(page: Page, role: string, nameMax: number, error?: s
 }
 
 /** After an acknowledgement, or when the page has nothing left to acknowledge. */
-export function ackStatusPage(page: Page, role: string, heading: string, detail: string, ok: boolean): string {
-  return document(heading, `<h1>${escape(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}">${about(page, role)}<p>${escape(detail)}</p></div>`);
+export function ackStatusPage(page: Page, role: string, heading: string, detail: string, ok: boolean, timeZone: string): string {
+  return document(heading, `<h1>${escape(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}">${about(page, role, timeZone)}<p>${escape(detail)}</p></div>`);
 }
 
 /** A link refused (forged, altered, expired) or a request that cannot be served. */

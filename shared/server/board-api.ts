@@ -6,7 +6,7 @@
 import type { BoardQueries, PatientRecord } from '../adapters/embedded/board.ts';
 import type { TimelinePoint } from '../adapters/embedded/store.ts';
 import type { GradingConfig } from '../domain/config.ts';
-import { gradeCrs, gradeIcans, hypotensionThresholds } from '../domain/grading.ts';
+import { gradeCrs, gradeIcans, hypotensionThresholds, reasonText } from '../domain/grading.ts';
 import { dayPostInfusion } from '../domain/page.ts';
 import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type Page, type PageStatus, type PagingConfig, type Silence } from '../domain/paging.ts';
 import type { PatientState, VitalFields } from '../domain/state.ts';
@@ -66,6 +66,7 @@ export interface PageGroupView {
   grade: number;
   fromGrade: number | null;
   summary: string;
+  /** As people read them: times in the site's zone. */
   reasons: string[];
   actions: string[];
   /** The patient clock of the grade change; for an alert, the time it was raised. */
@@ -160,6 +161,7 @@ export function pageGroups(
   queries: BoardQueries,
   paging: PagingConfig,
   silences: Map<string, Silence>,
+  timeZone: string,
   keep: (g: GroupHead) => boolean = () => true,
 ): PageGroupView[] {
   const groups = new Map<string, Page[]>();
@@ -190,7 +192,7 @@ export function pageGroups(
       grade: first.grade,
       fromGrade: n?.fromGrade ?? null,
       summary: first.summary,
-      reasons: n ? n.reasons.map((r) => r.text) : [],
+      reasons: n ? n.reasons.map((r) => reasonText(r, timeZone)) : [],
       actions: n?.actions ?? [],
       at: n?.at ?? iso(first.triggeredAt),
       triggeredAt: iso(Math.min(...list.map((p) => p.triggeredAt))),
@@ -252,8 +254,8 @@ export function patientView(rec: PatientRecord, groups: PageGroupView[], silence
     clock: Number.isFinite(s.clock) ? iso(s.clock) : rec.updatedAt,
     updatedAt: rec.updatedAt,
     scheme: config.scheme,
-    crs: { grade: crs.grade, reasons: crs.reasons.map((r) => r.text) },
-    icans: { grade: icans.grade, reasons: icans.reasons.map((r) => r.text) },
+    crs: { grade: crs.grade, reasons: crs.reasons.map((r) => reasonText(r, config.site.timeZone)) },
+    icans: { grade: icans.grade, reasons: icans.reasons.map((r) => reasonText(r, config.site.timeZone)) },
     vitals,
     lastVitalsAt: Number.isFinite(last) ? iso(last) : null,
     oxygen: s.oxygen
@@ -324,7 +326,7 @@ export class BoardApi {
         if (s) byId.set(s.silenceId, s);
       }
     }
-    return pageGroups(pages, this.queries, this.config.paging, byId, keep);
+    return pageGroups(pages, this.queries, this.config.paging, byId, this.config.site.timeZone, keep);
   }
 
   patients() {
@@ -333,6 +335,8 @@ export class BoardApi {
     const patients = this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config));
     return {
       serverTime: iso(this.now()),
+      // The site's zone: the board writes every time in it.
+      timeZone: this.config.site.timeZone,
       scheme: this.config.scheme,
       paging: this.pagingInfo(),
       silences: silences.map(silenceView),
@@ -358,6 +362,8 @@ export class BoardApi {
     }));
     return {
       serverTime: iso(this.now()),
+      // The site's zone: the board writes every time in it.
+      timeZone: this.config.site.timeZone,
       paging: this.pagingInfo(),
       patient: patientView(rec, groups, silences, this.config),
       pages: groups,

@@ -147,6 +147,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       },
     },
     pagingConfig: o.config.paging,
+    timeZone: o.config.site.timeZone,
     audit: paging.audit,
     sse,
     boardKey,

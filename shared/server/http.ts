@@ -14,7 +14,7 @@ import { INGEST_LIMITS } from '../app/ingest.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '../adapters/interfaces/http.ts';
 import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '../domain/paging.ts';
 import type { AckResult } from '../domain/paging.ts';
-import { MINUTE, iso } from '../domain/time.ts';
+import { MINUTE, formatSiteTime, iso } from '../domain/time.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
 import { silenceView, type BoardApi } from './board-api.ts';
@@ -34,6 +34,8 @@ export interface HostDeps {
     retry(sink?: string, itemId?: string): number;
   };
   pagingConfig: PagingConfig;
+  /** The site's zone (config.site.timeZone): the acknowledge page's times. */
+  timeZone: string;
   audit: SqliteAuditLog;
   sse: SseHub;
   boardKey: string;
@@ -229,7 +231,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       const v = deps.paging.verifyLink(token);
       if (!name.ok) {
         const page = v.ok ? deps.queries.page(v.claims.pageId) : undefined;
-        if (v.ok && page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, name.error.replace(/^by: /, 'Your name: ')));
+        if (v.ok && page) return html(400, ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, name.error.replace(/^by: /, 'Your name: ')));
       }
       // A refused link is refused (and audited) whatever the name says.
       const result = await deps.paging.acknowledgeLink(token, name.ok ? name.name : '(no name)');
@@ -239,7 +241,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         if (result.reason === 'no such page') return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
         const page = deps.queries.page(v.ok ? v.claims.pageId : '');
         return page
-          ? html(409, ackStatusPage(page, v.ok ? v.claims.role : roleOf(page, deps.pagingConfig), 'Nothing to acknowledge', closedText(page.status), false))
+          ? html(409, ackStatusPage(page, v.ok ? v.claims.role : roleOf(page, deps.pagingConfig), 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone))
           : html(409, ackErrorPage('Nothing to acknowledge', result.reason));
       }
       const p = result.page;
@@ -249,19 +251,19 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       }
       const ack = p.ack!;
       const detail = result.changed
-        ? `Recorded: ${ack.by} at ${iso(ack.at)}. Nobody else on this ladder will be paged for it.`
-        : `It was already acknowledged by ${ack.by} at ${iso(ack.at)} (via ${ack.via}).`;
-      return html(200, ackStatusPage(p, v.ok ? v.claims.role : roleOf(p, deps.pagingConfig), result.changed ? 'Acknowledged' : 'Already acknowledged', detail, true));
+        ? `Recorded: ${ack.by} at ${formatSiteTime(ack.at, deps.timeZone)}. Nobody else on this ladder will be paged for it.`
+        : `It was already acknowledged by ${ack.by} at ${formatSiteTime(ack.at, deps.timeZone)} (via ${ack.via}).`;
+      return html(200, ackStatusPage(p, v.ok ? v.claims.role : roleOf(p, deps.pagingConfig), result.changed ? 'Acknowledged' : 'Already acknowledged', detail, true, deps.timeZone));
     }
     const v = deps.paging.verifyLink(token);
     if (!v.ok) return html(403, ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
     const page = deps.queries.page(v.claims.pageId);
     if (!page) return html(404, ackErrorPage('No such page', 'This server has no record of the page.'));
-    if (awaitsAcknowledgement(page)) return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX));
+    if (awaitsAcknowledgement(page)) return html(200, ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone));
     if (page.status === 'acknowledged' && page.ack) {
-      return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${iso(page.ack.at)} (via ${page.ack.via}).`, true));
+      return html(200, ackStatusPage(page, v.claims.role, 'Already acknowledged', `Acknowledged by ${page.ack.by} at ${formatSiteTime(page.ack.at, deps.timeZone)} (via ${page.ack.via}).`, true, deps.timeZone));
     }
-    return html(200, ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false));
+    return html(200, ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone));
   }
 
   /** POST /api/silences {"patientId" | "team", "minutes", "reason", "by"}. */

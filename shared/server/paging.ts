@@ -206,10 +206,10 @@ export class EmbeddedPaging {
     const active = this.staleAlerts.get(patientId);
     let alert: AlertInput | undefined;
     if (f.stale && active === undefined) {
-      alert = staleFeedAlert(patientId, f.since, stored.state);
+      alert = staleFeedAlert(patientId, f.since, stored.state, this.o.config.site.timeZone);
       this.staleAlerts.set(patientId, alert.alertId);
     } else if (!f.stale && active !== undefined) {
-      alert = staleFeedCleared(active, patientId, f.since, stored.state);
+      alert = staleFeedCleared(active, patientId, f.since, stored.state, this.o.config.site.timeZone);
       this.staleAlerts.delete(patientId);
     }
     if (alert) await this.pager.onAlert(alert, now);

@@ -1,7 +1,8 @@
 // The on-call board in real Chromium against the real `crs serve`: a simulated patient escalates to CRS 3 while
 // the board is open (live, no reload), the ICU is paged and its ladder climbs when nobody answers, the timeline
 // opens, and the page is acknowledged with the keyboard, which stops the ladder; a silence is started and ended.
-// Chromium is Debian's (.ci/run installs it); playwright-core drives it.
+// Every time on the board is in the site's zone (Europe/Paris here, the browser being in New York), in the format
+// of the pages. Chromium is Debian's (.ci/run installs it); playwright-core drives it.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,12 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatSiteTime } from '../../shared/domain/time.ts';
 import { buildScenario } from '../../shared/sim/courses.ts';
 import { anchorStart, play } from '../../shared/sim/player.ts';
 import { INGEST_TOKEN, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SPEED = 900;
+const SITE_ZONE = 'Europe/Paris';
+/** A time as the site reads it (2026-12-01 09:20 CET), in the site's zone whatever the browser's. */
+const SITE_TIME = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d CES?T`;
 
 let dir: string;
 let server: ServeProcess;
@@ -25,7 +30,7 @@ beforeAll(async () => {
   // A grade 3 page climbs a level every 10 s (two loops of the ICU's two levels: 40 s to act, even on a busy
   // machine); the course is from the recent past, so no stale-feed alerts here.
   const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ paging: { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 100_000 } }));
+  writeFileSync(config, JSON.stringify({ paging: { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 100_000 }, site: { timeZone: SITE_ZONE } }));
   server = await spawnServe(join(dir, 'data'), ['--config', config]);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
@@ -52,7 +57,7 @@ function watch(page: Page) {
 
 describe('the on-call board', () => {
   it('shows a simulated patient escalate to CRS 3 with the ICU paged, opens the timeline, and acknowledges the page', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'America/New_York' });
     const seen = watch(page);
     await page.goto(server.boardUrl);
     expect(page.url()).toBe(`${server.url}/`); // the key went into a cookie, out of the address bar
@@ -78,7 +83,10 @@ describe('the on-call board', () => {
     expect(await grade3.textContent()).toContain('norepinephrine');
     expect(await grade3.textContent()).toContain('Transfer to ICU.');
     const icu = grade3.locator('li.team-page', { hasText: 'ICU:' });
-    expect(await icu.textContent()).toMatch(/Waiting\s*ICU: paged ICU registrar \d\d:\d\d( [AP]M)?\. Next if nobody answers: ICU consultant at \d\d:\d\d/);
+    expect(await icu.textContent()).toMatch(new RegExp(`Waiting\\s*ICU: paged ICU registrar ${SITE_TIME}\\. Next if nobody answers: ICU consultant at ${SITE_TIME}`));
+    // The reasons' times too (rendered by the server in the same format): never an RFC 3339 instant.
+    expect(await grade3.textContent()).toMatch(new RegExp(`norepinephrine [^;]* at ${SITE_TIME}`));
+    expect(await card.textContent()).not.toMatch(/\d\dT\d\d:\d\d/);
     expect(await grade3.locator('li.team-page', { hasText: 'Hematology:' }).textContent()).toContain('paged hematology fellow');
     // Nobody answers: the ICU consultant is paged 10 s later, live.
     await icu.filter({ hasText: 'then ICU consultant' }).waitFor({ timeout: 25_000 });
@@ -90,7 +98,7 @@ describe('the on-call board', () => {
     await card.getByRole('link', { name: `Bed H4-01 · patient ${patientId}` }).click();
     await page.locator('#chart svg').waitFor();
     const titles = await page.locator('#chart svg title').allTextContents();
-    expect(titles.some((t) => t.startsWith('CRS grade 3 from'))).toBe(true);
+    expect(titles.some((t) => new RegExp(`^CRS grade 3 from ${SITE_TIME}$`).test(t))).toBe(true);
     expect(titles.some((t) => t.startsWith('norepinephrine 0.08 mcg/kg/min'))).toBe(true);
     expect(titles.some((t) => /^systolic \d+ at/.test(t))).toBe(true);
     expect(titles.some((t) => /^temperature 3[89]/.test(t))).toBe(true);
@@ -108,7 +116,7 @@ describe('the on-call board', () => {
       await page.locator('#ack-dialog[open]').waitFor({ state: 'detached' });
     }
     const ackedIcu = page.locator('#d-pages li.page', { hasText: 'CRS grade 3' }).locator('li.team-page', { hasText: 'ICU:' });
-    await ackedIcu.filter({ hasText: /Acknowledged\s*ICU: .* By Dr Test at \d\d:\d\d( [AP]M)? via the board\./ }).waitFor();
+    await ackedIcu.filter({ hasText: new RegExp(`Acknowledged\\s*ICU: .* By Dr Test at ${SITE_TIME} via the board\\.`) }).waitFor();
     expect(await ackedIcu.textContent()).not.toContain('Next if nobody answers');
     await page.locator('#d-card', { hasText: 'No pages waiting.' }).waitFor();
 
@@ -118,6 +126,8 @@ describe('the on-call board', () => {
     };
     const acked = detail.pages.find((g) => g.grade === 3)!.pages.find((p) => p.team === 'icu')!;
     expect(acked).toMatchObject({ state: 'acknowledged', next: null, ack: { by: 'Dr Test', via: 'board' } });
+    // The board writes exactly what the server's formatter writes (the pages, the acknowledge page).
+    expect(await ackedIcu.textContent()).toContain(`By Dr Test at ${formatSiteTime(acked.ack!.at, SITE_ZONE)} via the board.`);
     expect(Math.abs(Date.parse(acked.ack!.at) - Date.now())).toBeLessThan(60_000);
 
     // Back on the list, nothing of this patient is waiting any more.

@@ -442,7 +442,7 @@ describe('functions', () => {
   });
 
   it('pass a configuration override (grading and paging) to every function that grades or pages, and refuse a bad one at synth', () => {
-    const override = { scheme: 'lee2014', paging: { timeoutMinutes: { severe: 3, other: 10 } } };
+    const override = { scheme: 'lee2014', paging: { timeoutMinutes: { severe: 3, other: 10 } }, site: { timeZone: 'Europe/Paris' } };
     const { stack } = buildApp({ context: { paging: PAGING, gradingConfig: override } });
     const t = Template.fromStack(stack);
     for (const f of [stack.grade, stack.notify, stack.escalate, stack.ack]) {
@@ -450,6 +450,7 @@ describe('functions', () => {
       expect(fn.Properties.Environment.Variables.CRS_CONFIG, f.node.id).toBe(JSON.stringify(override));
     }
     expect(() => buildApp({ context: { gradingConfig: { feverThresholdC: 50 } } })).toThrow(/invalid grading config: feverThresholdC/);
+    expect(() => buildApp({ context: { gradingConfig: { site: { timeZone: 'Paris' } } } })).toThrow(/invalid grading config: site\.timeZone: "Paris" is not an IANA time zone/);
   }, 120_000);
 });
 

@@ -13,7 +13,12 @@ describe('the low-SpO2 warning', () => {
     expect(run([enrol(P), spo2(0, 88)]).last.warnings).toEqual([]);
     const r = run([enrol(P), spo2(0, 88), spo2(5, 87)]);
     expect(r.last.warnings).toEqual([
-      { warning: 'spo2-low-without-oxygen', at: '2026-01-10T08:05:00Z', text: 'SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at 2026-01-10T08:05:00Z' },
+      {
+        warning: 'spo2-low-without-oxygen',
+        at: '2026-01-10T08:05:00Z',
+        parts: ['SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at ', { at: '2026-01-10T08:05:00Z' }],
+        text: 'SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at 2026-01-10T08:05:00Z',
+      },
     ]);
     expect(r.last.crsGrade).toBe(0); // not a grade
     expect(r.notifications).toEqual([]);

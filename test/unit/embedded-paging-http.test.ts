@@ -252,7 +252,7 @@ describe('technical alerts (not grades)', () => {
     expect(pages()).toEqual([]);
     await advance(2);
     expect(pages().map((p) => [p.team, p.role, p.kind, p.technical])).toEqual([['bedside', 'bedside nurse', 'alert', true]]);
-    expect(pages()[0]!.summary).toBe('NO DATA, patient P1, bed H4-P1: nothing from the monitor since 2026-01-10T08:01:00Z; the grade cannot be trusted');
+    expect(pages()[0]!.summary).toBe('NO DATA, patient P1, bed H4-P1: nothing from the monitor since 2026-01-10 08:01 UTC; the grade cannot be trusted');
     const list = (await (await api('/api/patients')).json()) as { patients: { paging: { subject: string; technical: boolean; kind: string }[] }[] };
     expect(list.patients[0]!.paging).toMatchObject([{ subject: 'stale-feed', technical: true, kind: 'alert' }]);
 

@@ -40,7 +40,7 @@ beforeEach(async () => {
 const handler = () =>
   quiet(
     mod.createAckHandler({
-      paging: async () => ({ pager, page: (id) => pages.get(id), verify: (t, at) => verifyAck(secret, t, at), config: DEFAULT_PAGING }),
+      paging: async () => ({ pager, page: (id) => pages.get(id), verify: (t, at) => verifyAck(secret, t, at), config: DEFAULT_PAGING, timeZone: 'Europe/Paris' }),
       now: () => now,
       ...live,
     }),
@@ -61,6 +61,7 @@ describe('ack handler', () => {
     expect(res.headers!['content-security-policy']).toContain("default-src 'none'");
     expect(res.body).toContain('PROVISIONAL CRS grade 3, patient P-1, bed H4-1');
     expect(res.body).toContain('<form method="post">');
+    expect(res.body).toContain('since 2026-11-26 11:00 CET'); // the site's zone (Europe/Paris here), not UTC
     expect(await status()).toBe('open');
     expect(audit.events.map((e) => e.type)).not.toContain('acknowledgement');
   });
@@ -70,7 +71,7 @@ describe('ack handler', () => {
     const res = await link('POST', token(), 'by=Dr+Ada+Lovelace');
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('Acknowledged');
-    expect(res.body).toContain('Dr Ada Lovelace (ICU registrar)');
+    expect(res.body).toContain('Dr Ada Lovelace (ICU registrar) at 2026-11-26 11:02 CET');
     expect(await pages.get('crs|P-1|m3|icu')).toMatchObject({ status: 'acknowledged', ack: { by: 'Dr Ada Lovelace (ICU registrar)', at: now, via: 'link' } });
     const again = await link('POST', token(), 'by=Someone+Else');
     expect(again.statusCode).toBe(200);

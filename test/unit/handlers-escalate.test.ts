@@ -116,6 +116,7 @@ describe('escalate handler', () => {
               },
               load: async () => undefined,
             },
+            timeZone: 'UTC',
           },
           config: DEFAULT_PAGING,
         }),
@@ -202,6 +203,7 @@ describe('stale-feed sweep', () => {
     },
     pager: { onAlert: async (a: AlertInput) => void alerts.push(a) },
     config: DEFAULT_PAGING,
+    timeZone: 'UTC',
   });
   beforeEach(() => {
     states = new Map();
@@ -257,7 +259,7 @@ describe('the schedule and the timers with the real pager', () => {
     await pager.onNotification({ notificationId: 'crs|P-1|m1', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['icu'], summary: 's' }, T);
     const h = quiet(
       mod.createEscalateHandler({
-        paging: async () => ({ pager, sweep: { pages: { staleFeedAlerts: async () => new Map(), setStaleFeedAlert: async () => undefined, clearStaleFeedAlert: async () => undefined }, states: { feeds: async function* () {}, load: async () => undefined } }, config: DEFAULT_PAGING }),
+        paging: async () => ({ pager, sweep: { pages: { staleFeedAlerts: async () => new Map(), setStaleFeedAlert: async () => undefined, clearStaleFeedAlert: async () => undefined }, states: { feeds: async function* () {}, load: async () => undefined }, timeZone: 'UTC' }, config: DEFAULT_PAGING }),
         timer: timer(),
         now: () => now,
         ...live,

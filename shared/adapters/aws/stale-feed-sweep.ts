@@ -15,6 +15,8 @@ export interface SweepDeps {
   pages: Pick<DynamoPageStore, 'staleFeedAlerts' | 'setStaleFeedAlert' | 'clearStaleFeedAlert'>;
   pager: Pick<Pager, 'onAlert'>;
   config: PagingConfig;
+  /** The site's zone (config.site.timeZone), for the times in the alerts' summaries. */
+  timeZone: string;
 }
 
 export interface SweepResult {
@@ -36,12 +38,12 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
     const f = state ? feedStatus(state, now, d.config) : undefined;
     if (inForce && (!f?.stale || f.since !== inForce.since)) {
       // Data resumed (and, if it is quiet again, that is a new alert below).
-      await d.pager.onAlert(staleFeedCleared(inForce.alertId, patientId, f?.since ?? since, state), now);
+      await d.pager.onAlert(staleFeedCleared(inForce.alertId, patientId, f?.since ?? since, state, d.timeZone), now);
       await d.pages.clearStaleFeedAlert(patientId);
       result.cleared.push(patientId);
     }
     if (f?.stale && f.since !== inForce?.since) {
-      const alert = staleFeedAlert(patientId, f.since, state);
+      const alert = staleFeedAlert(patientId, f.since, state, d.timeZone);
       await d.pager.onAlert(alert, now);
       await d.pages.setStaleFeedAlert(patientId, alert.alertId, f.since);
       result.raised.push(patientId);
