@@ -63,7 +63,7 @@ describe('the stale-feed index', () => {
     const alerts: AlertInput[] = [];
     const sweep = async (at: number) => {
       now = at;
-      return sweepStaleFeeds({ states: store(), pages: new DynamoPageStore(ddb.client(), 'pages', () => now), pager: { onAlert: async (a) => void alerts.push(a) }, config: DEFAULT_CONFIG.paging }, at);
+      return sweepStaleFeeds({ states: store(), pages: new DynamoPageStore(ddb.client(), 'pages', () => now), pager: { onAlert: async (a) => void alerts.push(a) }, config: DEFAULT_CONFIG.paging, timeZone: DEFAULT_CONFIG.site.timeZone }, at);
     };
     expect((await sweep(minute(13 + 15) - 1000)).raised).toEqual([]);
     expect((await sweep(minute(13 + 15))).raised).toEqual(['P-2']); // quiet 15 minutes since its last reading
