@@ -2,7 +2,12 @@
 // - AWS Backup: daily (and optionally monthly) backups of every table into a vault with a key of its own, kept
 //   for a configurable time, optionally copied to a vault in another account or region, and optionally locked in
 //   compliance mode: once the grace time (3 days) has passed, nobody, the account root included, can delete a
-//   recovery point before its retention ends or shorten the retention.
+//   recovery point before its retention ends or shorten the retention. The tables that only grow (the audit
+//   trail and the seen messages) are backed up monthly by default (`auditBackups`: weekly or daily on demand): a
+//   DynamoDB backup is a full copy, so 35 daily copies of a table that only grows cost 35 times its size (by month
+//   12, most of the bill), while point-in-time recovery already restores any second of the last 35 days, deletion
+//   protection guards the tables, and deleting one with point-in-time recovery on leaves a 35-day system backup.
+//   Backups kept long enough (monthly ones) can move to cold storage (`coldStorageAfterDays`).
 // - CloudTrail data events on the Audit table (optional; on in the production context): every call on the table
 //   itself, with who made it, recorded in a bucket of its own (encrypted, versioned, log files signed by
 //   CloudTrail's digests, optionally object-locked), and sent to a log group whose metric filter alarms on any
@@ -35,7 +40,18 @@ export interface AuditOptions {
   dataEvents: boolean;
   /** Days the trail's log files are kept (and locked, with vaultLock). */
   trailRetentionDays: number;
+  /** How often the tables that only grow (the audit trail, the seen messages) are backed up. */
+  historyBackups: HistoryBackups;
+  /**
+   * Move backups to cold storage this many days after they are taken (AWS Backup keeps them there at least 90
+   * days, so only rules kept at least this + 90 days move: the monthly ones). Needs AWS Backup's advanced features
+   * for DynamoDB turned on for the account (docs/runbook.md).
+   */
+  coldStorageAfterDays?: number;
 }
+
+export const HISTORY_BACKUPS = ['daily', 'weekly', 'monthly'] as const;
+export type HistoryBackups = (typeof HISTORY_BACKUPS)[number];
 
 export const DEFAULT_AUDIT: AuditOptions = {
   backupRetentionDays: 35,
@@ -43,6 +59,7 @@ export const DEFAULT_AUDIT: AuditOptions = {
   vaultLock: false,
   dataEvents: false,
   trailRetentionDays: 365,
+  historyBackups: 'monthly',
 };
 
 /** What the production context turns on unless told otherwise. */
@@ -59,6 +76,13 @@ export function checkAuditOptions(o: AuditOptions): AuditOptions {
   days('backupRetentionDays', 1);
   days('monthlyRetentionDays', 0);
   days('trailRetentionDays', 1);
+  if (!(HISTORY_BACKUPS as readonly string[]).includes(o.historyBackups)) throw new Error(`auditBackups must be ${HISTORY_BACKUPS.join(', ')} (got ${JSON.stringify(o.historyBackups)})`);
+  if (o.coldStorageAfterDays !== undefined) {
+    days('coldStorageAfterDays', 1);
+    if (o.monthlyRetentionDays < o.coldStorageAfterDays + 90) {
+      throw new Error(`backupColdStorageAfterDays ${o.coldStorageAfterDays} needs monthly backups kept at least ${o.coldStorageAfterDays + 90} days (AWS Backup keeps cold backups 90 days at least); backupMonthlyRetentionDays is ${o.monthlyRetentionDays}`);
+    }
+  }
   if (o.copyVaultArn !== undefined && !/^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]+$/.test(o.copyVaultArn)) {
     throw new Error(`backupCopyVaultArn is not a backup vault ARN (got ${JSON.stringify(o.copyVaultArn)})`);
   }
@@ -67,6 +91,8 @@ export function checkAuditOptions(o: AuditOptions): AuditOptions {
 
 export interface AuditRetentionProps extends AuditOptions {
   tables: dynamodb.ITable[];
+  /** Tables that only grow (of `tables`): backed up as `historyBackups` says. */
+  historyTables: dynamodb.ITable[];
   auditTable: dynamodb.ITable;
   logRetention: logs.RetentionDays;
 }
@@ -75,6 +101,8 @@ export class AuditRetention extends Construct {
   readonly key: kms.Key;
   readonly vault: backup.BackupVault;
   readonly plan: backup.BackupPlan;
+  /** The plan of the tables that only grow, unless they are backed up daily like the others. */
+  readonly historyPlan?: backup.BackupPlan;
   readonly trail?: cloudtrail.CfnTrail;
   readonly trailBucket?: s3.Bucket;
   readonly trailLogs?: logs.LogGroup;
@@ -108,22 +136,38 @@ export class AuditRetention extends Construct {
         : {}),
     });
     const copyTo = o.copyVaultArn ? backup.BackupVault.fromBackupVaultArn(this, 'CopyVault', o.copyVaultArn) : undefined;
-    const rule = (ruleName: string, schedule: events.Schedule, days: number) =>
-      new backup.BackupPlanRule({
+    const rule = (ruleName: string, schedule: events.Schedule, days: number) => {
+      const cold = o.coldStorageAfterDays !== undefined && days >= o.coldStorageAfterDays + 90 ? Duration.days(o.coldStorageAfterDays) : undefined;
+      return new backup.BackupPlanRule({
         ruleName,
         scheduleExpression: schedule,
         deleteAfter: Duration.days(days),
-        ...(copyTo ? { copyActions: [{ destinationBackupVault: copyTo, deleteAfter: Duration.days(days) }] } : {}),
+        ...(cold ? { moveToColdStorageAfter: cold } : {}),
+        ...(copyTo ? { copyActions: [{ destinationBackupVault: copyTo, deleteAfter: Duration.days(days), ...(cold ? { moveToColdStorageAfter: cold } : {}) }] } : {}),
       });
+    };
+    const firstOfMonth = events.Schedule.cron({ minute: '0', hour: '5', day: '1' });
+    const monthly = o.monthlyRetentionDays > 0 ? [rule('Monthly', firstOfMonth, o.monthlyRetentionDays)] : [];
+    const apart = o.historyBackups !== 'daily' && props.historyTables.length > 0;
+    const history = new Set(apart ? props.historyTables : []);
     this.plan = new backup.BackupPlan(this, 'Plan', {
       backupPlanName: `${stack.stackName}-tables`,
       backupVault: this.vault,
-      backupPlanRules: [
-        rule('Daily', events.Schedule.cron({ minute: '0', hour: '5' }), o.backupRetentionDays),
-        ...(o.monthlyRetentionDays > 0 ? [rule('Monthly', events.Schedule.cron({ minute: '0', hour: '5', day: '1' }), o.monthlyRetentionDays)] : []),
-      ],
+      backupPlanRules: [rule('Daily', events.Schedule.cron({ minute: '0', hour: '5' }), o.backupRetentionDays), ...monthly],
     });
-    this.plan.addSelection('Tables', { resources: props.tables.map((t) => backup.BackupResource.fromDynamoDbTable(t)) });
+    const tables = this.plan.addSelection('Tables', { resources: props.tables.filter((t) => !history.has(t)).map((t) => backup.BackupResource.fromDynamoDbTable(t)) });
+    if (apart) {
+      this.historyPlan = new backup.BackupPlan(this, 'HistoryPlan', {
+        backupPlanName: `${stack.stackName}-history`,
+        backupVault: this.vault,
+        backupPlanRules:
+          o.historyBackups === 'weekly'
+            ? [rule('Weekly', events.Schedule.cron({ minute: '0', hour: '5', weekDay: 'SUN' }), o.backupRetentionDays), ...monthly]
+            : [rule('Monthly', firstOfMonth, Math.max(o.backupRetentionDays, o.monthlyRetentionDays))],
+      });
+      // The same backup role as the other tables'.
+      this.historyPlan.addSelection('Tables', { resources: props.historyTables.map((t) => backup.BackupResource.fromDynamoDbTable(t)), role: tables.grantPrincipal as iam.IRole });
+    }
 
     if (!o.dataEvents) return;
 

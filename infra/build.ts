@@ -3,6 +3,8 @@
 import { App, Validations, type AppProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
 import { PRODUCTION_AUDIT, type AuditOptions } from './audit.ts';
+import type { CapacityLimits, CapacityMode } from './capacity.ts';
+import type { LogLevel } from './function-defaults.ts';
 import { acknowledgeFindings } from './nag-acknowledgements.ts';
 import { pagingConfigFromContext } from './paging-config.ts';
 import { CrsAlertingStack, DEFAULT_CONCURRENCY, type Concurrency, type CrsAlertingStackProps } from './stack.ts';
@@ -45,6 +47,8 @@ function auditFromContext(app: App): Partial<AuditOptions> {
   set('monthlyRetentionDays', daysContext(app, 'backupMonthlyRetentionDays'));
   set('trailRetentionDays', daysContext(app, 'auditTrailRetentionDays'));
   set('copyVaultArn', app.node.tryGetContext('backupCopyVaultArn') as string | undefined);
+  set('historyBackups', app.node.tryGetContext('auditBackups') as AuditOptions['historyBackups'] | undefined);
+  set('coldStorageAfterDays', daysContext(app, 'backupColdStorageAfterDays'));
   return { ...(flagContext(app, 'production') ? PRODUCTION_AUDIT : {}), ...given };
 }
 
@@ -61,6 +65,9 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
     ...(app.node.tryGetContext('hl7Zone') ? { hl7Zone: String(app.node.tryGetContext('hl7Zone')) } : {}),
+    ...(app.node.tryGetContext('logLevel') ? { logLevel: String(app.node.tryGetContext('logLevel')).toUpperCase() as LogLevel } : {}),
+    ...(app.node.tryGetContext('capacity') ? { capacity: String(app.node.tryGetContext('capacity')) as CapacityMode } : {}),
+    ...(app.node.tryGetContext('capacityLimits') ? { capacityLimits: jsonContext(app, 'capacityLimits') as Partial<CapacityLimits> } : {}),
     routeThrottles: jsonContext(app, 'routeThrottles') as CrsAlertingStackProps['routeThrottles'],
     audit: auditFromContext(app),
   });

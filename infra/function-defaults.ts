@@ -21,7 +21,20 @@ export interface CrsFunctionProps {
   reservedConcurrency: number;
   logRetention: logs.RetentionDays;
   environment?: Record<string, string>;
+  /** The functions' log level (Powertools); Lambda's own platform events are kept at INFO and DEBUG only. */
+  logLevel?: LogLevel;
 }
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * WARN by default: the functions log warnings and errors (with the ids they concern), not a line per message or per
+ * invocation (Lambda's START and REPORT events included), which at a message a minute per patient was most of the
+ * log volume and its cost (docs/cost.md). `-c logLevel=INFO` brings both back. Application logs are filtered by
+ * Powertools, not by Lambda: Lambda's filter would drop the EMF metric lines, which carry no level.
+ */
+export const DEFAULT_LOG_LEVEL: LogLevel = 'WARN';
 
 /**
  * A role whose grants land in a customer managed policy of its own instead of an inline policy (HIPAA Security
@@ -74,12 +87,13 @@ export class CrsFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      systemLogLevelV2: (props.logLevel ?? DEFAULT_LOG_LEVEL) === 'DEBUG' ? lambda.SystemLogLevel.DEBUG : (props.logLevel ?? DEFAULT_LOG_LEVEL) === 'INFO' ? lambda.SystemLogLevel.INFO : lambda.SystemLogLevel.WARN,
       environmentEncryption: props.key,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.name,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL: 'INFO',
+        POWERTOOLS_LOG_LEVEL: props.logLevel ?? DEFAULT_LOG_LEVEL,
         ...props.environment,
       },
       bundling: {
@@ -89,6 +103,7 @@ export class CrsFunction extends Construct {
         sourceMap: LAMBDA_BUNDLE.sourcemap,
         sourcesContent: LAMBDA_BUNDLE.sourcesContent,
         externalModules: [...LAMBDA_BUNDLE.external],
+        banner: LAMBDA_BUNDLE.banner,
         mainFields: [...LAMBDA_BUNDLE.mainFields],
         forceDockerBundling: false,
       },

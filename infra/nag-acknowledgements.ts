@@ -83,7 +83,7 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
     ack(
       trailBucket,
       'HIPAA.Security::HIPAA.Security-S3BucketReplicationEnabled',
-      'A copy outside the region is the operator\'s (docs/runbook.md, audit retention): the same events also go to the TrailLogs log group, and the audit table itself is backed up daily into a vault that can be copied to another account or region (backupCopyVaultArn). Replicating this bucket would need a second bucket and key in another region, which this single-region stack does not own.',
+      'A copy outside the region is the operator\'s (docs/runbook.md, audit retention): the same events also go to the TrailLogs log group, and the audit table itself is backed up (monthly by default, with point-in-time recovery over 35 days) into a vault that can be copied to another account or region (backupCopyVaultArn). Replicating this bucket would need a second bucket and key in another region, which this single-region stack does not own.',
     );
   }
   const backupRole = Stack.of(stack).node.findAll().find((c) => c.node.path.endsWith('Audit/Plan/Tables/Role'));

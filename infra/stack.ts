@@ -35,7 +35,8 @@ import { PAGE_TEAMS } from '#domain/paging.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AUDIT_TAMPERING_PATTERN, AuditRetention, DEFAULT_AUDIT, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
-import { CrsFunction } from './function-defaults.ts';
+import { autoScale, checkCapacity, DEFAULT_CAPACITY_LIMITS, perMessageBilling, perMessageIndexCapacity, type CapacityLimits, type CapacityMode } from './capacity.ts';
+import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
 import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
 import type { PagingConfig } from './paging-config.ts';
@@ -62,6 +63,11 @@ export interface CrsAlertingStackProps extends StackProps {
   sweepInterval?: Duration;
   /** The site's zone (Europe/Paris, +01:00) for HL7 v2 times sent without an offset; refused without one. */
   hl7Zone?: string;
+  /** The functions' log level (default WARN: no line per message; infra/function-defaults.ts). */
+  logLevel?: LogLevel;
+  /** Capacity of the tables written on every message: on demand (default) or provisioned (infra/capacity.ts). */
+  capacity?: CapacityMode;
+  capacityLimits?: Partial<CapacityLimits>;
 }
 
 /** Requests the HTTP API refused with 429, by route (from the access log). */
@@ -163,6 +169,9 @@ export class CrsAlertingStack extends Stack {
     }
     if (ESCALATE_TIMER_CONCURRENCY + SCHEDULE_CONCURRENCY > ESCALATE_CONCURRENCY) throw new Error('the escalate function\'s invokers exceed its reserved concurrency');
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
+    if (props.logLevel !== undefined && !LOG_LEVELS.includes(props.logLevel)) throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
+    const capacityLimits = { ...DEFAULT_CAPACITY_LIMITS, ...props.capacityLimits };
+    const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
 
     // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
     let gradingConfigJson: string | undefined;
@@ -212,6 +221,7 @@ export class CrsAlertingStack extends Stack {
     };
     this.stateTable = new dynamodb.Table(this, 'StateTable', {
       ...tableDefaults,
+      ...perMessageBilling(capacity, capacityLimits),
       partitionKey: { name: STATE_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: STATE_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
       timeToLiveAttribute: STATE_TABLE.ttlAttribute,
@@ -223,6 +233,7 @@ export class CrsAlertingStack extends Stack {
       partitionKey: { name: STATE_TABLE.feedShardAttribute, type: dynamodb.AttributeType.STRING },
       sortKey: { name: STATE_TABLE.feedSinceAttribute, type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+      ...perMessageIndexCapacity(capacity, capacityLimits),
     });
     this.pagesTable = new dynamodb.Table(this, 'PagesTable', {
       ...tableDefaults,
@@ -240,6 +251,7 @@ export class CrsAlertingStack extends Stack {
     // Append-only: every writer's role may only PutItem (always conditional: never replacing an entry) and Query.
     this.auditTable = new dynamodb.Table(this, 'AuditTable', {
       ...tableDefaults,
+      ...perMessageBilling(capacity, capacityLimits),
       partitionKey: { name: AUDIT_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: AUDIT_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
     });
@@ -250,6 +262,7 @@ export class CrsAlertingStack extends Stack {
     // The long tail of seen messages (issue 10): one small item per message, written in the grading transaction.
     this.seenTable = new dynamodb.Table(this, 'SeenMessagesTable', {
       ...tableDefaults,
+      ...perMessageBilling(capacity, capacityLimits),
       partitionKey: { name: SEEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: SEEN_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
     });
@@ -259,11 +272,18 @@ export class CrsAlertingStack extends Stack {
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
 
+    if (capacity === 'provisioned') {
+      autoScale(this.stateTable, [STATE_TABLE.feedIndex], capacityLimits);
+      autoScale(this.auditTable, [], capacityLimits);
+      autoScale(this.seenTable, [], capacityLimits);
+    }
+
     // Backups (their own key and vault, optionally locked and copied) and CloudTrail data events on the audit table.
     this.audit = new AuditRetention(this, 'Audit', {
       ...DEFAULT_AUDIT,
       ...props.audit,
       tables: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable, this.seenTable],
+      historyTables: [this.auditTable, this.seenTable],
       auditTable: this.auditTable,
       logRetention,
     });
@@ -316,7 +336,7 @@ export class CrsAlertingStack extends Stack {
     this.alarms = this.operatorAlarms.alarms;
 
     // ---- Functions.
-    const fnDefaults = { key: this.key, logRetention };
+    const fnDefaults = { key: this.key, logRetention, ...(props.logLevel ? { logLevel: props.logLevel } : {}) };
     this.ingest = new CrsFunction(this, 'Ingest', {
       ...fnDefaults,
       name: 'ingest',

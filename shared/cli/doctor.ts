@@ -301,7 +301,7 @@ export function formatReport(r: DoctorReport): string {
     for (const a of r.alarms.inAlarm) lines.push(`  ALARM ${a.name} since ${a.since}: ${a.reason}`);
   }
   if (r.lastRuns) lines.push(`Last runs: ingest ${ranAgo(r.lastRuns.ingest)}; grade ${ranAgo(r.lastRuns.grade)}; escalate ${ranAgo(r.lastRuns.escalate)}`);
-  if (r.patients) lines.push(`Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)}`}`);
+  if (r.patients) lines.push(`Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)} (to within 5 minutes)`}`);
   const sms = r.sms;
   lines.push(
     `SMS (account settings): type ${sms.type ?? 'not set (Promotional)'}; spend limit ${sms.monthlySpendLimitUsd === null ? 'not set' : `${sms.monthlySpendLimitUsd} USD a month`}; sender ID ${sms.senderId ?? 'none'}; sandbox ${sms.inSandbox === null ? 'unknown' : sms.inSandbox ? 'yes' : 'no'}`,

@@ -224,12 +224,12 @@ function decodeTimes<T>(flat: (number | null)[], width: number, clock: number, m
 const encodeReading = (clock: number, [t, sys, map]: BpReading): (number | null)[] => [secondsBefore(clock, t), sys, map];
 const decodeReading = (clock: number, flat: (number | null)[], i: number): BpReading => [clock - ms(flat[i]!), flat[i + 1]!, flat[i + 2]!];
 
-export function serializeState(state: PatientState): string {
+/** The blood-pressure history in its stored form (shared by version 2 and the compact form, state-compact.ts). */
+export type StoredBp = Pick<Stored, 'bp' | 'pressors' | 'bpFold'>;
+
+export function encodeBp(state: Pick<PatientState, 'clock' | 'bp' | 'pressors' | 'bpFold'>): StoredBp {
   const { clock, bpFold: f } = state;
-  const { bpMemo: _cache, ...rest } = state;
-  const stored: Stored = {
-    ...rest,
-    clock: clock === Number.NEGATIVE_INFINITY ? null : clock,
+  return {
     bp: encodeTimes(state.bp, clock, (r, out) => out.push(r[1], r[2])),
     pressors: encodeTimes(state.pressors, clock, (p, out) => out.push(p[1] ? 1 : 0)) as number[],
     bpFold: [
@@ -242,20 +242,11 @@ export function serializeState(state: PatientState): string {
       f.prev === null ? null : encodeReading(clock, f.prev),
     ],
   };
-  return JSON.stringify(stored);
 }
 
-export function deserializeState(json: string): PatientState {
-  const stored = JSON.parse(json) as { v?: unknown };
-  if (stored.v === 1) return fromVersion1(stored as StateV1);
-  if (stored.v !== STATE_VERSION) throw new Error(`unsupported patient state version ${String(stored.v)}`);
-  const s = stored as Stored;
-  const clock = s.clock === null ? Number.NEGATIVE_INFINITY : s.clock;
+export function decodeBp(s: StoredBp, clock: number): Pick<PatientState, 'bp' | 'pressors' | 'bpFold'> {
   const [at, on, last, infusing, stoppedAt, pair, prev] = s.bpFold;
-  return copyState({
-    ...emptyState(s.patientId),
-    ...s,
-    clock,
+  return {
     bp: decodeTimes(s.bp, 3, clock, (t, i): BpReading => [t, s.bp[i + 1]!, s.bp[i + 2]!]),
     pressors: decodeTimes(s.pressors, 2, clock, (t, i): PressorPoint => [t, s.pressors[i + 1] === 1]),
     bpFold:
@@ -270,7 +261,23 @@ export function deserializeState(json: string): PatientState {
             pair: pair === null ? null : [decodeReading(clock, pair, 0), decodeReading(clock, pair, 3)],
             prev: prev === null ? null : decodeReading(clock, prev, 0),
           },
-  });
+  };
+}
+
+export function serializeState(state: PatientState): string {
+  const { clock } = state;
+  const { bpMemo: _cache, ...rest } = state;
+  const stored: Stored = { ...rest, clock: clock === Number.NEGATIVE_INFINITY ? null : clock, ...encodeBp(state) };
+  return JSON.stringify(stored);
+}
+
+export function deserializeState(json: string): PatientState {
+  const stored = JSON.parse(json) as { v?: unknown };
+  if (stored.v === 1) return fromVersion1(stored as StateV1);
+  if (stored.v !== STATE_VERSION) throw new Error(`unsupported patient state version ${String(stored.v)}`);
+  const s = stored as Stored;
+  const clock = s.clock === null ? Number.NEGATIVE_INFINITY : s.clock;
+  return copyState({ ...emptyState(s.patientId), ...s, clock, ...decodeBp(s, clock) });
 }
 
 // ------------------------------------------------------------------------------------- version 1 (rules 1.0)

@@ -417,14 +417,17 @@ describe('functions', () => {
     expect(ackEnv.CRS_PAGES_TOPIC_ARN).toBeUndefined(); // acknowledging sends nothing
   });
 
-  it('ship minified ESM bundles with source maps, built by the local esbuild', () => {
+  it('ship minified ESM bundles with source maps and the AWS SDK in them, built by the local esbuild', () => {
     for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify, synth.stack.escalate, synth.stack.ack]) {
       const code = resources[idOf(f.fn)]!.Properties.Code;
       const dir = join(synth.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
       const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
       expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
       expect(bundle).toMatch(/^import\{|\bimport\{/); // ES module syntax
-      expect(bundle).toMatch(/from"@aws-sdk\/client-/); // the runtime's SDK, not bundled
+      // The SDK the tests ran against is bundled in: nothing is imported from the runtime's copy.
+      expect(bundle).not.toMatch(/from\s*"@aws-sdk\//);
+      expect(bundle).toMatch(/DynamoDB_20120810/); // the DynamoDB client's own protocol target
+      expect(bundle.length).toBeLessThanOrEqual(600 * 1024);
       expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(1000); // minified: long lines
       expect(bundle).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
     }
@@ -714,15 +717,21 @@ describe('producers of encrypted queues and topics', () => {
 describe('audit retention', () => {
   const auditKey = () => getAtt(synth.stack.audit.key);
 
-  it('backs every table up daily for 35 days into a vault with a key of its own, unlocked, and no trail by default', () => {
+  it('backs every table up for 35 days into a vault with a key of its own (daily; the tables that only grow, audit and seen messages, monthly), unlocked, and no trail by default', () => {
     const [[, vault]] = ofType('AWS::Backup::BackupVault') as [[string, Resource]];
     expect(vault.Properties.EncryptionKeyArn).toEqual(auditKey());
     expect(idOf(synth.stack.audit.key)).not.toBe(idOf(synth.stack.key));
     expect(vault.Properties.LockConfiguration).toBeUndefined();
-    const [[, plan]] = ofType('AWS::Backup::BackupPlan') as [[string, Resource]];
-    expect(plan.Properties.BackupPlan.BackupPlanRule).toEqual([expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 35 } })]);
+    const plans = Object.fromEntries(ofType('AWS::Backup::BackupPlan').map(([id, p]) => [id, p.Properties.BackupPlan.BackupPlanRule]));
+    expect(plans[idOf(synth.stack.audit.plan)]).toEqual([expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 35 }, ScheduleExpression: 'cron(0 5 * * ? *)' })]);
+    expect(plans[idOf(synth.stack.audit.historyPlan!)]).toEqual([expect.objectContaining({ RuleName: 'Monthly', Lifecycle: { DeleteAfterDays: 35 }, ScheduleExpression: 'cron(0 5 1 * ? *)' })]);
     template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: { Resources: [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.auditTable, synth.stack.tokensTable, synth.stack.seenTable].map((t) => getAtt(t)) },
+      BackupPlanId: getAtt(synth.stack.audit.plan, 'BackupPlanId'),
+      BackupSelection: { Resources: [synth.stack.stateTable, synth.stack.pagesTable, synth.stack.tokensTable].map((t) => getAtt(t)) },
+    });
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupPlanId: getAtt(synth.stack.audit.historyPlan!, 'BackupPlanId'),
+      BackupSelection: { Resources: [getAtt(synth.stack.auditTable), getAtt(synth.stack.seenTable)] },
     });
     expect(ofType('AWS::CloudTrail::Trail')).toEqual([]);
   });
@@ -763,10 +772,10 @@ describe('audit retention', () => {
     const keyStatements = r[id(prod.stack.audit.key)]!.Properties.KeyPolicy.Statement as { Sid?: string; Condition?: unknown }[];
     expect(JSON.stringify(keyStatements.find((st) => st.Sid === 'CloudTrailOfThisTrail')!.Condition)).toContain(':trail/CrsAlerting-audit-table');
     // Monthly backups, kept a year.
-    const [plan] = Object.values(r).filter((x) => x.Type === 'AWS::Backup::BackupPlan');
-    expect(plan!.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [x.RuleName, x.Lifecycle])).toEqual([
-      ['Daily', { DeleteAfterDays: 35 }],
-      ['Monthly', { DeleteAfterDays: 365 }],
+    const plans = Object.values(r).filter((x) => x.Type === 'AWS::Backup::BackupPlan');
+    expect(plans.map((p) => p.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [x.RuleName, x.Lifecycle]))).toEqual([
+      [['Daily', { DeleteAfterDays: 35 }], ['Monthly', { DeleteAfterDays: 365 }]],
+      [['Monthly', { DeleteAfterDays: 365 }]],
     ]);
     // Anything but PutItem, Query and GetItem on the table, or a refused call, fires AuditTableTampering.
     const [filter] = Object.values(r).filter((x) => x.Type === 'AWS::Logs::MetricFilter' && x.Properties.LogGroupName.Ref === id(prod.stack.audit.trailLogs!));
@@ -781,7 +790,8 @@ describe('audit retention', () => {
     });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Backup::BackupVault', { LockConfiguration: { ChangeableForDays: 3, MinRetentionDays: 90, MaxRetentionDays: 2190 } });
-    const [plan] = Object.values(t.findResources('AWS::Backup::BackupPlan')) as Resource[];
+    const [plan, history] = Object.values(t.findResources('AWS::Backup::BackupPlan')) as Resource[];
+    expect(history!.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [x.RuleName, x.Lifecycle])).toEqual([['Monthly', { DeleteAfterDays: 2190 }]]);
     expect(plan!.Properties.BackupPlan.BackupPlanRule).toEqual([
       expect.objectContaining({ RuleName: 'Daily', Lifecycle: { DeleteAfterDays: 90 }, CopyActions: [{ DestinationBackupVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', Lifecycle: { DeleteAfterDays: 90 } }] }),
       expect.objectContaining({ RuleName: 'Monthly', Lifecycle: { DeleteAfterDays: 2190 }, CopyActions: [expect.objectContaining({ Lifecycle: { DeleteAfterDays: 2190 } })] }),

@@ -193,6 +193,11 @@ export class FakeDynamo {
     });
   }
 
+  /** The item stored at the key of `key` (its key attributes; the rest is ignored). */
+  itemAt(name: string, key: Item): Item | undefined {
+    return this.table(name).get(this.keyOf(name, key));
+  }
+
   restore(): void {
     this.mock.restore();
   }

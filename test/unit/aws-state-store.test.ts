@@ -18,7 +18,7 @@ import { arrivalOf } from '#app/digest.ts';
 import { hasSeen } from '#domain/seen.ts';
 import { emptyState, serializeState } from '#domain/state.ts';
 import { VersionConflict } from '#ports';
-import { DynamoStateStore, outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
+import { DynamoStateStore, decodeStateItem, outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -103,7 +103,7 @@ describe('DynamoStateStore', () => {
     expect(serializeState(loaded.state)).toBe(serializeState(state));
   });
 
-  it('reads a version-1 state item (rules 1.0) and grades on from it, writing version 2', async () => {
+  it('reads a version-1 state item (rules 1.0) and grades on from it, writing the compact form', async () => {
     const v1 = (JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>)['P-V1'];
     table.set('P-V1|state', { pk: { S: 'P-V1' }, sk: { S: 'state' }, kind: { S: 'state' }, version: { N: '7' }, state: { S: JSON.stringify(v1) } });
     const result = await gradePatient(store(), DEFAULT_CONFIG, 'P-V1', [msg('P-V1', 50, { vitals: { heartRate: 96 } })]);
@@ -111,7 +111,8 @@ describe('DynamoStateStore', () => {
     expect(result.notifications).toEqual([]); // CRS 3 and ICANS 1 were already paged
     const item = table.get('P-V1|state')!;
     expect(item.version!.N).toBe('8');
-    expect(JSON.parse(item.state!.S!)).toMatchObject({ v: 2, seq: 1, notified: { crs: { grade: 3 }, icans: { grade: 1 } } });
+    expect(item.state).toBeUndefined(); // rewritten in the compact form
+    expect(decodeStateItem(item.s!.B!)).toMatchObject({ v: 2, seq: 1, notified: { crs: { grade: 3 }, icans: { grade: 1 } } });
   });
 
   it('round-trips an empty state, whose clock is -Infinity', async () => {

@@ -10,10 +10,13 @@ import {
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Notification } from '#domain/page.ts';
 import { DEFAULT_PAGING, feedStatus } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
+import { compactState, expandState } from '#domain/state-compact.ts';
+import { lastSeen } from '#domain/seen.ts';
+import { deserializeState, type PatientState, serializeState } from '#domain/state.ts';
 import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '#ports';
 import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
@@ -29,9 +32,49 @@ export const MAX_TRANSACTION_ITEMS = 100;
 export type OutboxRecord = { record: 'notification'; notification: Notification } | { record: 'alert'; alert: AlertChange };
 
 /** When an enrolled patient's monitor feed last sent something (or the enrolment), for the stale-feed index. */
-function feedSince(state: PatientState): number | undefined {
+function feedSince(state: PatientState | undefined): number | undefined {
   // feedStatus's `since` does not depend on the time or the configuration it is asked with.
-  return feedStatus(state, 0, DEFAULT_PAGING)?.since;
+  return state ? feedStatus(state, 0, DEFAULT_PAGING)?.since : undefined;
+}
+
+/**
+ * The stale-feed index (`byFeed`) may lag the feed by this much: its value moves only when the feed has moved on
+ * this far, so that a patient sending every minute rewrites the index every 5 minutes, not every message (an
+ * index entry whose key changes costs two writes). The index only nominates: the sweep decides on a consistent
+ * read of the state, and an index value at or before the true one nominates a quiet feed as soon as it is quiet.
+ */
+export const FEED_INDEX_STEP_MS = 5 * 60_000;
+/** After a gap in the feed this long (data resuming), the index is written exact, so the all-clear is prompt. */
+export const FEED_INDEX_GAP_MS = 2 * 60_000;
+
+/** The value to index: the feed time, or the one indexed before while the feed has not moved on far enough. */
+export function feedIndexValue(since: number | undefined, before: { indexed: number | undefined; since: number | undefined }): number | undefined {
+  if (since === undefined) return undefined;
+  const { indexed, since: previous } = before;
+  if (indexed === undefined || previous === undefined || since < indexed) return since;
+  return since - indexed < FEED_INDEX_STEP_MS && since - previous < FEED_INDEX_GAP_MS ? indexed : since;
+}
+
+/**
+ * Recent message identities kept in the state item. The seen-messages table holds every message applied, written
+ * in the same save, and its conditional put finds an older duplicate (SeenBefore): the item only needs the last
+ * few, which catch a redelivered batch or a gateway's retry without a failed write. The whole window (the config's
+ * dedupeWindow, 500) would be ~11 KB of ids and digests that do not compress: 12 write units on every message.
+ */
+export const ITEM_SEEN_WINDOW = 16;
+
+/**
+ * The state item's content: the compact state (state-compact.ts) with the last ITEM_SEEN_WINDOW identities,
+ * deflated. An item stores the bytes it holds and every started KB of it is a write unit, so the state is kept at
+ * or under 1 KB for a patient sending vitals (npm run cost measures it).
+ */
+export function encodeStateItem(state: PatientState): Uint8Array {
+  return deflateRawSync(JSON.stringify([compactState({ ...state, seen: lastSeen(state.seen, ITEM_SEEN_WINDOW) })]));
+}
+
+export function decodeStateItem(bytes: Uint8Array): PatientState {
+  const [compact] = JSON.parse(inflateRawSync(bytes).toString('utf8')) as [unknown[]];
+  return expandState(compact);
 }
 
 type SeenGroup = { messageId: string; digests: string[]; prior?: readonly string[] };
@@ -59,6 +102,9 @@ export class DynamoStateStore implements StateStore {
     private readonly seenTableName?: string,
   ) {}
 
+  /** What each patient's state item held when it was last loaded: the index value and the feed time it had. */
+  private readonly loaded = new Map<string, { indexed: number | undefined; since: number | undefined }>();
+
   async load(patientId: string): Promise<StoredState | undefined> {
     const out = await this.client.send(
       new GetItemCommand({
@@ -66,16 +112,21 @@ export class DynamoStateStore implements StateStore {
         Key: { [T.partitionKey]: { S: patientId }, [T.sortKey]: { S: T.stateSortKey } },
         // A stale read would only cost a version conflict and a retry, but a consistent one avoids it.
         ConsistentRead: true,
-        ProjectionExpression: '#state, #version',
-        ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
+        ProjectionExpression: '#s, #state, #version, #feedSince',
+        ExpressionAttributeNames: { '#s': T.stateAttribute, '#state': T.legacyStateAttribute, '#version': 'version', '#feedSince': T.feedSinceAttribute },
       }),
     );
     const item = out.Item;
     if (!item) return undefined;
-    const stateJson = item.state?.S;
     const version = Number(item.version?.N);
-    if (stateJson === undefined || !Number.isInteger(version)) throw new Error(`patient ${patientId}: stored state item is malformed`);
-    return { state: deserializeState(stateJson), version };
+    const compact = item[T.stateAttribute]?.B;
+    // Items written before the compact form hold the state as JSON (version 1 or 2): read, and written compact.
+    const json = item[T.legacyStateAttribute]?.S;
+    if ((compact === undefined && json === undefined) || !Number.isInteger(version)) throw new Error(`patient ${patientId}: stored state item is malformed`);
+    const state = compact !== undefined ? decodeStateItem(compact) : deserializeState(json!);
+    const indexed = item[T.feedSinceAttribute]?.N;
+    this.loaded.set(patientId, { indexed: indexed === undefined ? undefined : Number(indexed), since: feedSince(state) });
+    return { state, version };
   }
 
   async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
@@ -94,13 +145,12 @@ export class DynamoStateStore implements StateStore {
       [T.sortKey]: { S: T.stateSortKey },
       [T.kindAttribute]: { S: T.stateKind },
       version: { N: String(expectedVersion + 1) },
-      state: { S: serializeState(state) },
-      updatedAt: { S: stamp },
+      [T.stateAttribute]: { B: encodeStateItem(state) },
     };
-    const since = feedSince(state);
-    if (since !== undefined) {
+    const indexed = feedIndexValue(feedSince(state), (expectedVersion > 0 ? this.loaded.get(patientId) : undefined) ?? { indexed: undefined, since: undefined });
+    if (indexed !== undefined) {
       stateItem[T.feedShardAttribute] = { S: T.feedShard };
-      stateItem[T.feedSinceAttribute] = { N: String(since) };
+      stateItem[T.feedSinceAttribute] = { N: String(indexed) };
     }
     const outboxItem = (id: string, record: Record<string, AttributeValue>): TransactWriteItem => ({
       Put: {

@@ -2,9 +2,10 @@
 // stack (its stream filter, its indexes), so that they cannot drift apart.
 //
 // State table (one per deployment), partition key `pk` + sort key `sk`:
-//   patient state  pk = patientId, sk = "state"                  kind = "state"   version, state (JSON),
+//   patient state  pk = patientId, sk = "state"                  kind = "state"   version, s (binary: the
+//                  compact state, deflated; items written before it hold `state`, JSON, read and rewritten),
 //                  and, for an enrolled patient, feedShard = "feed", feedSince (ms): the last monitor reading
-//                  (or the enrolment), indexed by `byFeed` for the stale-feed sweep
+//                  (or the enrolment) to within 5 minutes, indexed by `byFeed` for the stale-feed sweep
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
 //                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
 // Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
@@ -44,6 +45,10 @@ export const STATE_TABLE = {
   kindAttribute: 'kind',
   outboxKind: 'outbox',
   stateKind: 'state',
+  /** The compact state, deflated (binary). */
+  stateAttribute: 's',
+  /** The state as JSON (version 1 or 2), in items written before the compact form. */
+  legacyStateAttribute: 'state',
   ttlAttribute: 'expiresAt',
   /** What an outbox record carries: a grade change for the pager, or a technical alert. */
   recordAttribute: 'record',

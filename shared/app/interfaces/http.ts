@@ -1,9 +1,10 @@
 // Every device route, whatever the format: JSON (/v1/messages, /v1/messages/batch), HL7 v2 (/v1/hl7v2) and FHIR R4
 // (/fhir/r4/...). Both hosts (the embedded server, the ingest Lambda) call this one function.
+// The HL7 v2 and FHIR code (and its FHIR library) loads on the first request of its route: a host that only sees
+// JSON never loads it, and the ingest Lambda's cold start does not pay for it (npm run bench).
 import type { AuthResult } from '#app/auth.ts';
 import { handleIngest, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
-import { handleFhirHttp } from '#app/fhir/http.ts';
-import { handleHl7Http, type DeviceAnswer } from '#app/hl7v2/http.ts';
+import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { FHIR_BASE, HL7_ROUTE } from './routes.ts';
 import type { Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 
@@ -17,8 +18,8 @@ export function isDevicePath(path: string): boolean {
 
 /** `authenticated`: the token, when the host checked it before reading the body (the embedded server does). */
 export async function handleDeviceRequest(req: HttpRequest, deps: DeviceDeps, authenticated?: AuthResult): Promise<DeviceAnswer> {
-  if (req.path === HL7_ROUTE) return handleHl7Http(req, deps, authenticated);
-  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`)) return handleFhirHttp(req, deps, authenticated);
+  if (req.path === HL7_ROUTE) return (await import('../hl7v2/http.ts')).handleHl7Http(req, deps, authenticated);
+  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`)) return (await import('../fhir/http.ts')).handleFhirHttp(req, deps, authenticated);
   const res = await handleIngest(req, deps, authenticated);
   let messageIds: string[] = [];
   if (res.status === 202) messageIds = (JSON.parse(res.body) as { messageIds: string[] }).messageIds;

@@ -1,0 +1,166 @@
+// The patient state in its compact stored form (version 3), for a store that pays by the byte (a DynamoDB item:
+// every started KB written is a write unit). The same content as version 2 (state.ts), written without names and
+// with every time in seconds before the patient clock: one JSON array, each part in a fixed place, each timed
+// field in a fixed place of its section. It compresses well (the adapter deflates it): repeated times are zeros.
+//
+//   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
+//    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
+//    lastMonitorAt, spo2, spo2Alert, seen]
+//
+// - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
+//   or null when absent;
+// - a section of timed fields (enrolment, vitals, neuro, organ, labs): [v, t, v, t, ...] in the order of the
+//   section's keys below, null, null for a field without a value, trailing nulls dropped;
+// - oxygen, vasopressors: [section, t] or null; febrile, spo2: [t, value, t, value, ...]; tocilizumab: [t, ...];
+//   lastGiven: [drug, t, drug, t, ...]; notified: [[grade, teams, belowSince], [...]] for crs and icans;
+// - bp, pressors, bpFold: as in version 2; seen: the window's chunks as they are.
+import type { Condition } from './config.ts';
+import { MEDICATION_DRUGS, type MedicationDrug } from './contract.ts';
+import { decodeBp, emptyState, encodeBp, copyState, type EnrolmentFields, type LabFields, type NeuroFields, type OrganFields, type PatientState, type StoredBp, type Timed, type TimedFields, type VitalFields } from './state.ts';
+
+export const COMPACT_STATE_VERSION = 3;
+
+/** Every key of T, in a fixed order: a key added to T and not listed here does not compile. */
+type AllKeys<T, K extends readonly (keyof T)[]> = Exclude<keyof T, K[number]> extends never ? K : { missing: Exclude<keyof T, K[number]> };
+const keys = <T>() => <const K extends readonly (keyof T)[]>(k: AllKeys<T, K>) => k as K;
+
+const ENROLMENT = keys<EnrolmentFields>()(['therapy', 'product', 'infusedAt', 'weightKg', 'bed', 'ward', 'hypotension']);
+const VITALS = keys<VitalFields>()(['temperatureC', 'heartRate', 'respiratoryRate', 'systolicBP', 'diastolicBP', 'meanArterialPressure', 'spo2']);
+const NEURO = keys<NeuroFields>()(['iceScore', 'consciousness', 'seizure', 'motorWeakness', 'cerebralEdema']);
+const ORGAN = keys<OrganFields>()(['maxCtcaeGrade', 'transaminitisGrade']);
+const LABS = keys<LabFields>()(['crpMgL', 'ferritinNgMl', 'il6PgMl']);
+const CONDITIONS = keys<Record<Condition, unknown>>()(['crs', 'icans']);
+
+type T = number | null;
+
+function codec(clock: number) {
+  const finite = clock !== Number.NEGATIVE_INFINITY;
+  return {
+    t: (ms: number | undefined): T => (ms === undefined ? null : finite ? (clock - ms) / 1000 : ms),
+    ms: (t: T | undefined): number | undefined => (t === null || t === undefined ? undefined : finite ? clock - Math.round(t * 1000) : t),
+  };
+}
+
+function trimNulls(a: unknown[]): unknown[] {
+  let n = a.length;
+  while (n > 0 && a[n - 1] === null) n--;
+  return a.slice(0, n);
+}
+
+/** The compact form of a state (JSON-able; the blood-pressure memo, a cache, is left out). */
+export function compactState(s: PatientState): unknown[] {
+  const { t } = codec(s.clock);
+  const timed = <F>(fields: TimedFields<F>, order: readonly (keyof F)[]) =>
+    trimNulls(order.flatMap((k) => {
+      const f = fields[k] as Timed<unknown> | undefined;
+      return f ? [f.v, t(f.t)] : [null, null];
+    }));
+  const pairs = (list: [number, number][]) => list.flatMap(([at, v]) => [t(at), v]);
+  const bp: StoredBp = encodeBp(s);
+  const out: Record<keyof Omit<PatientState, 'bpMemo' | 'v'>, unknown> = {
+    patientId: s.patientId,
+    clock: s.clock === Number.NEGATIVE_INFINITY ? null : s.clock,
+    seq: s.seq,
+    enrolment: timed(s.enrolment, ENROLMENT),
+    vitals: timed(s.vitals, VITALS),
+    oxygen: s.oxygen ? [s.oxygen.v, t(s.oxygen.t)] : null,
+    vasopressors: s.vasopressors ? [s.vasopressors.v, t(s.vasopressors.t)] : null,
+    neuro: timed(s.neuro, NEURO),
+    organ: timed(s.organ, ORGAN),
+    labs: timed(s.labs, LABS),
+    febrile: pairs(s.febrile),
+    feverOnset: t(s.feverOnset),
+    bp: bp.bp,
+    pressors: bp.pressors,
+    bpFold: bp.bpFold,
+    tocilizumab: s.tocilizumab.map(t),
+    lastGiven: MEDICATION_DRUGS.flatMap((d) => (s.lastGiven[d] === undefined ? [] : [d, t(s.lastGiven[d])])),
+    lastMaskingAt: t(s.lastMaskingAt),
+    episodeEndedAt: t(s.episodeEndedAt),
+    crsZeroSince: t(s.crsZeroSince),
+    notified: CONDITIONS.map((c) => trimNulls([s.notified[c].grade, s.notified[c].teams, t(s.notified[c].belowSince)])),
+    lastMonitorAt: t(s.lastMonitorAt),
+    spo2: pairs(s.spo2),
+    spo2Alert: s.spo2Alert ? 1 : 0,
+    seen: s.seen,
+  };
+  return [
+    COMPACT_STATE_VERSION,
+    out.patientId,
+    out.clock,
+    out.seq,
+    out.enrolment,
+    out.vitals,
+    out.oxygen,
+    out.vasopressors,
+    out.neuro,
+    out.organ,
+    out.labs,
+    out.febrile,
+    out.feverOnset,
+    out.bp,
+    out.pressors,
+    out.bpFold,
+    out.tocilizumab,
+    out.lastGiven,
+    out.lastMaskingAt,
+    out.episodeEndedAt,
+    out.crsZeroSince,
+    out.notified,
+    out.lastMonitorAt,
+    out.spo2,
+    out.spo2Alert,
+    out.seen,
+  ];
+}
+
+/** A state from its compact form. */
+export function expandState(a: unknown[]): PatientState {
+  if (a[0] !== COMPACT_STATE_VERSION) throw new Error(`unsupported compact patient state version ${String(a[0])}`);
+  const [, patientId, clockOrNull, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset, bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified, lastMonitorAt, spo2, spo2Alert, seen] = a as [
+    number, string, number | null, number, unknown[], unknown[], [unknown, T] | null, [unknown, T] | null, unknown[], unknown[], unknown[], T[], T,
+    StoredBp['bp'], StoredBp['pressors'], StoredBp['bpFold'], T[], (string | T)[], T, T, T, [number, string[], T?][], T, T[], number, string[][],
+  ];
+  const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
+  const { ms } = codec(clock);
+  const timed = <F>(flat: unknown[], order: readonly (keyof F)[]): TimedFields<F> => {
+    const out: Record<string, Timed<unknown>> = {};
+    order.forEach((k, i) => {
+      if (2 * i < flat.length && flat[2 * i + 1] !== null && flat[2 * i + 1] !== undefined) out[k as string] = { v: flat[2 * i], t: ms(flat[2 * i + 1] as T)! };
+    });
+    return out as TimedFields<F>;
+  };
+  const pairs = (flat: T[]): [number, number][] => {
+    const out: [number, number][] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push([ms(flat[i]!)!, flat[i + 1] as number]);
+    return out;
+  };
+  const given: Partial<Record<MedicationDrug, number>> = {};
+  for (let i = 0; i < lastGiven.length; i += 2) given[lastGiven[i] as MedicationDrug] = ms(lastGiven[i + 1] as T)!;
+  const note = ([grade, teams, below]: [number, string[], T?]) => (below === undefined || below === null ? { grade, teams } : { grade, teams, belowSince: ms(below)! });
+  return copyState({
+    ...emptyState(patientId),
+    clock,
+    seq,
+    enrolment: timed<EnrolmentFields>(enrolment, ENROLMENT),
+    vitals: timed<VitalFields>(vitals, VITALS),
+    oxygen: oxygen ? { v: oxygen[0] as never, t: ms(oxygen[1])! } : undefined,
+    vasopressors: vasopressors ? { v: vasopressors[0] as never, t: ms(vasopressors[1])! } : undefined,
+    neuro: timed<NeuroFields>(neuro, NEURO),
+    organ: timed<OrganFields>(organ, ORGAN),
+    labs: timed<LabFields>(labs, LABS),
+    febrile: pairs(febrile),
+    feverOnset: ms(feverOnset),
+    ...decodeBp({ bp, pressors, bpFold }, clock),
+    tocilizumab: tocilizumab.map((x) => ms(x)!),
+    lastGiven: given,
+    lastMaskingAt: ms(lastMaskingAt),
+    episodeEndedAt: ms(episodeEndedAt),
+    crsZeroSince: ms(crsZeroSince),
+    notified: { crs: note(notified[0]!) as PatientState['notified']['crs'], icans: note(notified[1]!) as PatientState['notified']['icans'] },
+    lastMonitorAt: ms(lastMonitorAt),
+    spo2: pairs(spo2),
+    spo2Alert: spo2Alert === 1,
+    seen,
+  });
+}

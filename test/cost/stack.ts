@@ -1,0 +1,135 @@
+// What the deployed stack itself bills for, read from the template `cdk synth` produces (the same app, context and
+// cdk-nag checks as `npm run synth`): keys, alarms and the metrics they watch, secrets, each function's memory and
+// log levels, log retention, each table's capacity mode, point-in-time recovery and indexes, the backup plan's
+// rules and the tables they cover, the access-log format, a CloudTrail trail, and the team subscriptions.
+import { synthesize, PAGING } from '../infra/synth.ts';
+
+export type FunctionName = 'ingest' | 'grade' | 'notify' | 'escalate' | 'ack';
+export type TableName = 'state' | 'pages' | 'audit' | 'tokens' | 'seen';
+
+export interface TableFacts {
+  billing: 'PAY_PER_REQUEST' | 'PROVISIONED';
+  pitr: boolean;
+  tableClass: string;
+}
+
+export interface BackupRule {
+  name: string;
+  /** Day of month the rule runs on, or undefined for every day. */
+  dayOfMonth?: number;
+  /** Once a week (a day-of-week rule). */
+  weekly?: boolean;
+  deleteAfterDays: number;
+  coldAfterDays?: number;
+  tables: TableName[];
+}
+
+export interface StackFacts {
+  kmsKeys: number;
+  /** Metrics watched by alarms (AWS bills an alarm per metric it evaluates). */
+  alarmMetrics: number;
+  alarms: number;
+  secrets: number;
+  functions: Record<FunctionName, { memoryMb: number; systemLogLevel: string; powertoolsLogLevel: string }>;
+  logRetentionDays: number;
+  tables: Partial<Record<TableName, TableFacts>>;
+  backups: BackupRule[];
+  accessLogFormat: string;
+  /** CloudTrail data events on the audit table (the production context). */
+  auditDataEvents: boolean;
+  /** Subscriptions per team, by protocol. */
+  subscriptions: Record<string, Record<string, number>>;
+}
+
+const TABLE_IDS: [string, TableName][] = [
+  ['StateTable', 'state'],
+  ['PagesTable', 'pages'],
+  ['AuditTable', 'audit'],
+  ['TokensTable', 'tokens'],
+  ['SeenMessagesTable', 'seen'],
+];
+
+export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
+  // No asset bundling: the template's resources are what is billed, not the code.
+  const { template } = synthesize({ paging: PAGING, 'aws:cdk:bundling-stacks': [], ...context });
+  const resources = Object.entries(template.Resources);
+  const ofType = (t: string) => resources.filter(([, r]) => r.Type === t);
+  const tableOf = (logicalId: string) => TABLE_IDS.find(([prefix]) => logicalId.startsWith(prefix) && /^[A-Z0-9]{8}$/.test(logicalId.slice(prefix.length)))?.[1];
+
+  const functions = {} as StackFacts['functions'];
+  for (const [id, r] of ofType('AWS::Lambda::Function')) {
+    const name = (['Ingest', 'Grade', 'Notify', 'Escalate', 'Ack'] as const).find((n) => id.startsWith(`${n}Function`));
+    if (!name) continue;
+    const p = r.Properties;
+    functions[name.toLowerCase() as FunctionName] = {
+      memoryMb: p.MemorySize ?? 128,
+      systemLogLevel: p.LoggingConfig?.SystemLogLevel ?? 'INFO',
+      powertoolsLogLevel: p.Environment?.Variables?.POWERTOOLS_LOG_LEVEL ?? 'INFO',
+    };
+  }
+
+  const tables: StackFacts['tables'] = {};
+  for (const [id, r] of ofType('AWS::DynamoDB::Table')) {
+    const name = tableOf(id);
+    if (!name) throw new Error(`the cost model does not know table ${id}`);
+    tables[name] = {
+      billing: r.Properties.BillingMode ?? 'PROVISIONED',
+      pitr: r.Properties.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled === true,
+      tableClass: r.Properties.TableClass ?? 'STANDARD',
+    };
+  }
+
+  // Backup rules and the tables each plan's selection covers.
+  const selections = new Map<string, TableName[]>();
+  for (const [, r] of ofType('AWS::Backup::BackupSelection')) {
+    const plan = r.Properties.BackupPlanId?.['Fn::GetAtt']?.[0] as string;
+    const covered = JSON.stringify(r.Properties.BackupSelection.Resources ?? []).match(/"([A-Za-z0-9]+)","Arn"/g) ?? [];
+    selections.set(plan, [...(selections.get(plan) ?? []), ...covered.map((s) => tableOf(s.split('"')[1]!)!).filter(Boolean)]);
+  }
+  const backups: BackupRule[] = [];
+  for (const [id, r] of ofType('AWS::Backup::BackupPlan')) {
+    for (const rule of r.Properties.BackupPlan.BackupPlanRule) {
+      const cron = /cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)/.exec(rule.ScheduleExpression ?? '');
+      const day = cron && /^\d+$/.test(cron[3]!) ? Number(cron[3]) : undefined;
+      const weekly = cron !== null && /^[A-Z]{3}$|^[1-7]$/.test(cron[5]!);
+      backups.push({
+        name: rule.RuleName,
+        ...(day !== undefined ? { dayOfMonth: day } : {}),
+        ...(weekly ? { weekly: true } : {}),
+        deleteAfterDays: rule.Lifecycle?.DeleteAfterDays ?? 36_500,
+        ...(rule.Lifecycle?.MoveToColdStorageAfterDays !== undefined ? { coldAfterDays: rule.Lifecycle.MoveToColdStorageAfterDays } : {}),
+        tables: selections.get(id) ?? [],
+      });
+    }
+  }
+
+  let alarmMetrics = 0;
+  for (const [, r] of ofType('AWS::CloudWatch::Alarm')) {
+    alarmMetrics += r.Properties.Metrics ? (r.Properties.Metrics as { MetricStat?: unknown }[]).filter((m) => m.MetricStat).length : 1;
+  }
+
+  const subscriptions: StackFacts['subscriptions'] = {};
+  for (const [, r] of ofType('AWS::SNS::Subscription')) {
+    const teams = (r.Properties.FilterPolicy?.teams as string[] | undefined) ?? [];
+    for (const team of teams) {
+      const byProtocol = (subscriptions[team] ??= {});
+      byProtocol[r.Properties.Protocol] = (byProtocol[r.Properties.Protocol] ?? 0) + 1;
+    }
+  }
+
+  const logGroups = ofType('AWS::Logs::LogGroup').filter(([id]) => /^(Ingest|Grade|Notify|Escalate|Ack)Logs/.test(id));
+  const stage = ofType('AWS::ApiGatewayV2::Stage')[0]?.[1];
+  return {
+    kmsKeys: ofType('AWS::KMS::Key').length,
+    alarmMetrics,
+    alarms: ofType('AWS::CloudWatch::Alarm').length,
+    secrets: ofType('AWS::SecretsManager::Secret').length,
+    functions,
+    logRetentionDays: Math.max(...logGroups.map(([, r]) => r.Properties.RetentionInDays ?? 3653)),
+    tables,
+    backups,
+    accessLogFormat: stage?.Properties.AccessLogSettings?.Format ?? '',
+    auditDataEvents: ofType('AWS::CloudTrail::Trail').length > 0,
+    subscriptions,
+  };
+}

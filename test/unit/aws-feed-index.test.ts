@@ -1,0 +1,76 @@
+// The stale-feed index (`byFeed`) is written when the feed has moved on 5 minutes, not on every message (an index
+// entry whose key changes costs two writes), and after a gap at once; the sweep still raises the "no data" alert
+// as soon as a feed has been quiet staleFeedMinutes, and clears it at the first sweep after data resumes.
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { gradePatient } from '../../shared/app/grade.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
+import { DynamoPageStore } from '../../shared/adapters/aws/dynamo-page-store.ts';
+import { DynamoStateStore, FEED_INDEX_GAP_MS, FEED_INDEX_STEP_MS, feedIndexValue } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import { sweepStaleFeeds } from '../../shared/adapters/aws/stale-feed-sweep.ts';
+import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import type { AlertInput } from '../../shared/app/pager.ts';
+import { FakeDynamo } from '../support/fake-dynamo.ts';
+import { T0, enrol, msg } from '../support/messages.ts';
+
+const ddb = new FakeDynamo({
+  state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
+  audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+  seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
+  pages: { partitionKey: 'pk', sortKey: 'sk', indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute } } },
+});
+afterAll(() => ddb.restore());
+beforeEach(() => ddb.reset());
+
+let now = T0;
+const store = () => new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
+const indexed = (patientId: string) => Number(ddb.itemAt('state', { pk: { S: patientId }, sk: { S: 'state' } })?.[STATE_TABLE.feedSinceAttribute]?.N);
+const minute = (m: number) => T0 + m * 60_000;
+
+async function vitals(patientId: string, from: number, to: number): Promise<number[]> {
+  const values: number[] = [];
+  const s = store();
+  for (let m = from; m <= to; m++) {
+    now = minute(m) + 1000;
+    await gradePatient(s, DEFAULT_CONFIG, patientId, [msg(patientId, m, { vitals: { heartRate: 80 } })]);
+    values.push(indexed(patientId));
+  }
+  return values;
+}
+
+describe('the stale-feed index', () => {
+  it('lags the feed by less than 5 minutes, is exact after a gap of 2 minutes, and never runs ahead', () => {
+    const before = { indexed: minute(0), since: minute(3) };
+    expect(feedIndexValue(minute(4), before)).toBe(minute(0));
+    expect(feedIndexValue(minute(0) + FEED_INDEX_STEP_MS, before)).toBe(minute(0) + FEED_INDEX_STEP_MS);
+    expect(feedIndexValue(minute(3) + FEED_INDEX_GAP_MS, before)).toBe(minute(3) + FEED_INDEX_GAP_MS);
+    expect(feedIndexValue(minute(-1), before)).toBe(minute(-1));
+    expect(feedIndexValue(minute(4), { indexed: undefined, since: undefined })).toBe(minute(4));
+  });
+
+  it('is written once every 5 minutes for a patient sending every minute', async () => {
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [enrol('P-1', -1)]);
+    const values = await vitals('P-1', 0, 20);
+    expect(new Set(values).size).toBe(5); // minutes 0, 5, 10, 15, 20
+    values.forEach((v, m) => {
+      expect(v).toBeLessThanOrEqual(minute(m));
+      expect(minute(m) - v).toBeLessThan(FEED_INDEX_STEP_MS);
+    });
+  });
+
+  it('still nominates a quiet feed at once and clears its alert at the first sweep after data resumes', async () => {
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-2', [enrol('P-2', -1)]);
+    await vitals('P-2', 0, 13); // the index says minute 10; the last reading is at minute 13
+    const alerts: AlertInput[] = [];
+    const sweep = async (at: number) => {
+      now = at;
+      return sweepStaleFeeds({ states: store(), pages: new DynamoPageStore(ddb.client(), 'pages', () => now), pager: { onAlert: async (a) => void alerts.push(a) }, config: DEFAULT_CONFIG.paging, timeZone: DEFAULT_CONFIG.site.timeZone }, at);
+    };
+    expect((await sweep(minute(13 + 15) - 1000)).raised).toEqual([]);
+    expect((await sweep(minute(13 + 15))).raised).toEqual(['P-2']); // quiet 15 minutes since its last reading
+    expect(alerts.at(-1)).toMatchObject({ alertId: `stale-feed|P-2|${minute(13)}`, cleared: false });
+    expect((await sweep(minute(30))).raised).toEqual([]); // raised once
+    await vitals('P-2', 40, 40);
+    expect((await sweep(minute(40) + 30_000)).cleared).toEqual(['P-2']);
+    expect(alerts.at(-1)).toMatchObject({ alertId: `stale-feed|P-2|${minute(13)}|cleared`, cleared: true });
+  });
+});
