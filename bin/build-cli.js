@@ -42,7 +42,7 @@ export async function buildCli() {
   const startedAt = Date.now();
   const tmp = `${OUT_DIR}.${process.pid}-${startedAt}`;
   const result = await build({
-    entryPoints: { main: join(ROOT, 'shared/cli/main.ts'), synthesize: join(ROOT, 'infra/synthesize.ts') },
+    entryPoints: { main: join(ROOT, 'shared/cli/main.ts') },
     outdir: tmp,
     bundle: true,
     splitting: true,

@@ -6,6 +6,11 @@ import { buildCli, isFresh } from './build-cli.js';
 if (!isFresh()) await buildCli();
 const { main } = await import('../dist/cli/main.js');
 // The entry point is the one place that joins the CLI and the CDK app: `crs serve --backend aws` gets the synthesized
-// stack from here (infra/synthesize.ts; the CDK library loads only for that command), so nothing in shared/ imports infra/.
-const synthesize = async (o) => (await import('../dist/cli/synthesize.js')).synthesizeStack(o);
+// stack from here, so nothing in shared/ imports infra/. The CDK app runs from its TypeScript through tsx, as
+// `npm run synth` does, and loads only for that command.
+async function synthesize(options) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  return (await import('../infra/synthesize.ts')).synthesizeStack(options);
+}
 process.exitCode = await main(process.argv.slice(2), { synthesize });
