@@ -50,8 +50,8 @@ export interface AuditOptions {
   coldStorageAfterDays?: number;
 }
 
-export const HISTORY_BACKUPS = ['daily', 'weekly', 'monthly'] as const;
-export type HistoryBackups = (typeof HISTORY_BACKUPS)[number];
+const HISTORY_BACKUPS = ['daily', 'weekly', 'monthly'] as const;
+type HistoryBackups = (typeof HISTORY_BACKUPS)[number];
 
 export const DEFAULT_AUDIT: AuditOptions = {
   backupRetentionDays: 35,
@@ -68,7 +68,7 @@ export const PRODUCTION_AUDIT: Partial<AuditOptions> = { dataEvents: true, month
 /** Days AWS Backup and S3 Object Lock accept as a retention. */
 const MAX_RETENTION_DAYS = 36_500;
 
-export function checkAuditOptions(o: AuditOptions): AuditOptions {
+function checkAuditOptions(o: AuditOptions): AuditOptions {
   const days = (name: keyof AuditOptions, min: number) => {
     const v = o[name] as number;
     if (!Number.isInteger(v) || v < min || v > MAX_RETENTION_DAYS) throw new Error(`${name} must be a whole number of days ${min}-${MAX_RETENTION_DAYS} (got ${JSON.stringify(v)})`);

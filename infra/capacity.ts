@@ -10,7 +10,7 @@
 // `AuditTableThrottled` alarms say so). Set `max` above the largest load expected, with room.
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 
-export const CAPACITY_MODES = ['on-demand', 'provisioned'] as const;
+const CAPACITY_MODES = ['on-demand', 'provisioned'] as const;
 export type CapacityMode = (typeof CAPACITY_MODES)[number];
 
 export interface CapacityLimits {

@@ -34,7 +34,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * log volume and its cost (docs/cost.md). `-c logLevel=INFO` brings both back. Application logs are filtered by
  * Powertools, not by Lambda: Lambda's filter would drop the EMF metric lines, which carry no level.
  */
-export const DEFAULT_LOG_LEVEL: LogLevel = 'WARN';
+const DEFAULT_LOG_LEVEL: LogLevel = 'WARN';
 
 /**
  * A role whose grants land in a customer managed policy of its own instead of an inline policy (HIPAA Security

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
 
-export { parsePagingConfig, PagingConfigSchema, type PagingConfig, type TeamEndpointsConfig } from '#domain/paging-endpoints.ts';
+export {   type PagingConfig,  } from '#domain/paging-endpoints.ts';
 
 /** Reads the paging config from context; no config means no subscriptions (the stack warns at synth). */
 export function pagingConfigFromContext(tryGetContext: (key: string) => unknown, cwd = process.cwd()): PagingConfig {

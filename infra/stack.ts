@@ -73,7 +73,7 @@ export interface CrsAlertingStackProps extends StackProps {
 /** Requests the HTTP API refused with 429, by route (from the access log). */
 export const API_THROTTLED_METRIC = 'ApiThrottled';
 /** Calls that change or delete audit entries, or are refused, on the Audit table (from its CloudTrail data events). */
-export const AUDIT_TAMPERING_METRIC = 'AuditTableTampering';
+const AUDIT_TAMPERING_METRIC = 'AuditTableTampering';
 
 export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
 
@@ -99,9 +99,9 @@ export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify:
  */
 
 /** The escalate function's reserved concurrency: its timers' mapping and its schedule share it. */
-export const ESCALATE_CONCURRENCY = 5;
+const ESCALATE_CONCURRENCY = 5;
 /** How many timer batches the escalate function's SQS mapping runs at once (its maximum concurrency). */
-export const ESCALATE_TIMER_CONCURRENCY = 2;
+const ESCALATE_TIMER_CONCURRENCY = 2;
 /** The most scheduled escalate invocations that run at once (a tick overlapping one other, or a retry). */
 export const SCHEDULE_CONCURRENCY = 2;
 /** What Lambda allows as an SQS mapping's maximum concurrency. */
@@ -127,7 +127,7 @@ export const MAX_RECEIVE_COUNT = 3;
  */
 export const NOTIFY_BATCH_SIZE = 25;
 export const NOTIFY_RETRY_ATTEMPTS = 6;
-export const NOTIFY_MAX_RECORD_AGE = Duration.minutes(5);
+const NOTIFY_MAX_RECORD_AGE = Duration.minutes(5);
 
 export class CrsAlertingStack extends Stack {
   readonly key: kms.Key;

@@ -9,10 +9,10 @@ import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification } from
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
-export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
+const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
 
 /** What happened, for the host's logs, metrics and live updates (the status and body say it to the client). */
-export type AckOutcome =
+type AckOutcome =
   | 'acknowledged'
   | 'already-acknowledged'
   | 'shown'
@@ -85,7 +85,7 @@ async function acknowledgeWithin(deps: AckFlowDeps, token: string, by: string, c
 }
 
 /** What the JSON API tells about a page after an acknowledgement (ids, team, level, who and when). */
-export const pageSummary = (p: Page) => ({
+const pageSummary = (p: Page) => ({
   pageId: p.pageId,
   patientId: p.patientId,
   team: p.team,

@@ -1,7 +1,7 @@
 // Exporting a patient's audit trail: NDJSON (one entry a line, as stored) or CSV (for a spreadsheet).
 import type { AuditEvent } from '#ports';
 
-export const AUDIT_CSV_COLUMNS = ['at', 'patientId', 'type', 'text', 'details'] as const;
+const AUDIT_CSV_COLUMNS = ['at', 'patientId', 'type', 'text', 'details'] as const;
 
 /** One CSV cell (RFC 4180), neutralised against formula injection when opened in a spreadsheet. */
 function cell(value: string): string {

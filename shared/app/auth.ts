@@ -15,7 +15,7 @@ export function issueToken(deviceId: string, now: Date, scope: TokenScope = {}):
 }
 
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
-export const LOCAL_TOKEN_MIN_LENGTH = 32;
+const LOCAL_TOKEN_MIN_LENGTH = 32;
 
 /** Why a local token cannot be used, or undefined when it can. */
 export function localTokenProblem(token: string): string | undefined {

@@ -5,7 +5,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import type { Arrival } from '#domain/reducer.ts';
 
 /** base64url characters kept from the SHA-256: 22 characters, 132 bits. */
-export const DIGEST_LENGTH = 22;
+const DIGEST_LENGTH = 22;
 
 /**
  * The digest of a validated message (as validateMessage returns it): SHA-256 of its JSON, first 22 base64url

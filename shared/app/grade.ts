@@ -119,7 +119,7 @@ export function reusedIds(result: GroupResult): { messageId: string; patientId: 
  * The audit entries of one applied message: its assessment (with the device whose token sent it) and the grade
  * changes it caused (ids, no names).
  */
-export function stepAudit(step: Step, sender?: string): AuditEvent[] {
+function stepAudit(step: Step, sender?: string): AuditEvent[] {
   if (step.kind !== 'applied') return [];
   const a = step.assessment;
   const entries: AuditEvent[] = [

@@ -37,7 +37,7 @@ const Control = z.discriminatedUnion('type', [
 type Control = z.infer<typeof Control>;
 
 /** An audit trail entry as a replay event: `event` is the audit type (page, delivery, escalation, ...). */
-export type AuditOutput = { type: 'audit'; event: AuditEvent['type'] } & Omit<AuditEvent, 'type'>;
+type AuditOutput = { type: 'audit'; event: AuditEvent['type'] } & Omit<AuditEvent, 'type'>;
 
 export type EscalationEvent = OutputEvent | AuditOutput | { type: 'control-refused'; line: number; error: string };
 

@@ -11,13 +11,13 @@ import type { AlertInput } from './pager.ts';
 
 const bedOf = (state: PatientState | undefined) => (state?.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '');
 
-export const staleFeedAlertId = (patientId: string, since: number) => `stale-feed|${patientId}|${since}`;
+const staleFeedAlertId = (patientId: string, since: number) => `stale-feed|${patientId}|${since}`;
 
 /**
  * A ward's alert pages as this "patient" (pages, their audit and the board's lists are keyed by patient): never a
  * patient id, whose characters exclude the space.
  */
-export const wardSubject = (ward: string) => `ward ${ward}`;
+const wardSubject = (ward: string) => `ward ${ward}`;
 const WARD_ALERT = 'stale-feed|ward ';
 export const isWardAlert = (alertId: string) => alertId.startsWith(WARD_ALERT);
 const wardOfAlert = (alertId: string) => alertId.slice(WARD_ALERT.length, alertId.lastIndexOf('|'));

@@ -6,7 +6,7 @@ import { deviceMessageJsonSchema } from '#domain/contract.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
-export const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', import.meta.url);
+const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', import.meta.url);
 
 const USAGE = `usage:
   crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)

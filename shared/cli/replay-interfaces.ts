@@ -18,10 +18,10 @@ import { NdjsonWriter } from './io.ts';
 import { EXIT } from './replay.ts';
 
 export const REPLAY_FORMATS = ['json', 'hl7v2', 'fhir', 'mixed'] as const;
-export type ReplayFormat = (typeof REPLAY_FORMATS)[number];
+type ReplayFormat = (typeof REPLAY_FORMATS)[number];
 
 /** The HL7 messages of a file: MLLP frames when it has any, else blocks separated by blank lines. */
-export function hl7Messages(text: string): string[] {
+function hl7Messages(text: string): string[] {
   if (text.includes('\x0b')) {
     return new MllpDecoder(Number.MAX_SAFE_INTEGER).push(Buffer.from(text, 'utf8')).flatMap((e) => (e.type === 'frame' ? [e.text] : []));
   }
@@ -32,7 +32,7 @@ export function hl7Messages(text: string): string[] {
 }
 
 /** The FHIR items of a file: one JSON value, or one per line (NDJSON). */
-export function fhirItems(text: string): { value?: unknown; error?: string }[] {
+function fhirItems(text: string): { value?: unknown; error?: string }[] {
   try {
     return [{ value: JSON.parse(text) }];
   } catch {
@@ -54,7 +54,7 @@ const where = (l: Hl7Location) => `${l.segment}-${l.sequence}${l.field ? `.${l.f
 const noClock = (value: unknown) => check(value, Number.MAX_SAFE_INTEGER);
 
 /** One item's contract messages and its problems (as "where: what"). */
-export function translateItem(format: 'hl7v2' | 'fhir', item: string | unknown, zone?: SiteZone): { messages: DeviceMessage[]; errors: string[] } {
+function translateItem(format: 'hl7v2' | 'fhir', item: string | unknown, zone?: SiteZone): { messages: DeviceMessage[]; errors: string[] } {
   const messages: DeviceMessage[] = [];
   const errors: string[] = [];
   const take = <L>(t: Translated<L>, show: (l: L) => string) => {

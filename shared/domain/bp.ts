@@ -53,14 +53,14 @@ export interface Thresholds {
   mapBelow: number;
 }
 
-export function isLowReading(r: BpReading, th: Thresholds): boolean {
+function isLowReading(r: BpReading, th: Thresholds): boolean {
   const sys = r[1];
   const map = r[2];
   return (sys !== null && sys < th.systolicBelow) || (map !== null && map < th.mapBelow);
 }
 
 /** The rule's walk state; `apply*` step it over one point or one reading. */
-export interface Walk {
+interface Walk {
   on: boolean;
   last: Last;
   infusing: boolean;

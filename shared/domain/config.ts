@@ -18,7 +18,7 @@ const routeTable = z.tuple([teams, teams, teams, teams]);
 const actionTable = z.tuple([z.array(z.string()), z.array(z.string()), z.array(z.string()), z.array(z.string())]);
 const highDose = z.object({ dose: z.number().positive(), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
 
-export const GradingConfigSchema = z.strictObject({
+const GradingConfigSchema = z.strictObject({
   scheme: z.enum(SCHEMES),
   feverThresholdC: z.number().min(37).max(41),
   feverWindowMinutes: z.number().int().positive(),
@@ -185,7 +185,7 @@ export const DEFAULT_CONFIG: GradingConfig = {
 };
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
-export type ConfigOverrides = DeepPartial<GradingConfig>;
+type ConfigOverrides = DeepPartial<GradingConfig>;
 
 function merge(base: unknown, over: unknown): unknown {
   if (over === undefined) return base;

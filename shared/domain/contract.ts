@@ -134,7 +134,7 @@ function nonEmpty<T extends z.ZodObject>(schema: T, what: string) {
 
 const fahrenheitHint = (v: number) => (v >= 90 && v <= 115 ? 'Fahrenheit?' : undefined);
 
-export const Enrolment = nonEmpty(
+const Enrolment = nonEmpty(
   strict({
     therapy: oneOf(THERAPIES).optional(),
     product: text(1, 64).optional(),
@@ -151,7 +151,7 @@ export const Enrolment = nonEmpty(
   'enrolment field',
 );
 
-export const Vitals = nonEmpty(
+const Vitals = nonEmpty(
   strict({
     temperatureC: num(25, 45, { hint: fahrenheitHint }).optional(),
     heartRate: num(0, 350).optional(),
@@ -164,25 +164,25 @@ export const Vitals = nonEmpty(
   'measurement',
 );
 
-export const Oxygen = strict({
+const Oxygen = strict({
   device: oneOf(OXYGEN_DEVICES),
   flowLpm: num(0, 80).optional(),
   fio2: num(0.21, 1.0).optional(),
   forComfort: z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` }).optional(),
 });
 
-export const Vasopressor = strict({
+const Vasopressor = strict({
   drug: oneOf(VASOPRESSOR_DRUGS),
   dose: num(0, Infinity),
   unit: oneOf(VASOPRESSOR_UNITS),
 });
 
-export const Medication = strict({
+const Medication = strict({
   drug: oneOf(MEDICATION_DRUGS),
   doseMg: num(0, Infinity).optional(),
 });
 
-export const Neuro = strict({
+const Neuro = strict({
   iceScore: num(0, 10, { int: true }).optional(),
   consciousness: oneOf(CONSCIOUSNESS).optional(),
   seizure: oneOf(SEIZURE).optional(),
@@ -190,7 +190,7 @@ export const Neuro = strict({
   cerebralEdema: oneOf(CEREBRAL_EDEMA).optional(),
 });
 
-export const OrganToxicity = nonEmpty(
+const OrganToxicity = nonEmpty(
   strict({
     maxCtcaeGrade: num(0, 4, { int: true }).optional(),
     transaminitisGrade: num(0, 4, { int: true }).optional(),
@@ -198,7 +198,7 @@ export const OrganToxicity = nonEmpty(
   'grade',
 );
 
-export const Labs = nonEmpty(
+const Labs = nonEmpty(
   strict({
     crpMgL: num(0, Infinity).optional(),
     ferritinNgMl: num(0, Infinity).optional(),
@@ -254,11 +254,11 @@ export const DeviceMessage = strict(
 });
 
 export type DeviceMessage = z.infer<typeof DeviceMessage>;
-export type EnrolmentSection = z.infer<typeof Enrolment>;
+type EnrolmentSection = z.infer<typeof Enrolment>;
 export type VitalsSection = z.infer<typeof Vitals>;
 export type OxygenSection = z.infer<typeof Oxygen>;
 export type VasopressorEntry = z.infer<typeof Vasopressor>;
-export type MedicationEntry = z.infer<typeof Medication>;
+type MedicationEntry = z.infer<typeof Medication>;
 export type NeuroSection = z.infer<typeof Neuro>;
 export type OxygenDevice = (typeof OXYGEN_DEVICES)[number];
 export type VasopressorDrug = (typeof VASOPRESSOR_DRUGS)[number];

@@ -19,13 +19,13 @@ export interface NotificationEvent extends Omit<Notification, 'reasons'> {
   criteria: Criterion[];
 }
 
-export interface DuplicateEvent {
+interface DuplicateEvent {
   type: 'duplicate';
   messageId: string;
   patientId: string;
 }
 
-export interface RejectedEvent {
+interface RejectedEvent {
   type: 'rejected';
   line: number;
   errors: string[];
@@ -35,7 +35,7 @@ export type OutputEvent = AssessmentEvent | NotificationEvent | DuplicateEvent |
 
 const criteria = (reasons: Reason[]): Criterion[] => reasons.map(({ criterion, value, at }) => ({ criterion, value, at }));
 
-export function assessmentEvent(a: Assessment): AssessmentEvent {
+function assessmentEvent(a: Assessment): AssessmentEvent {
   const { reasons, warnings, ...rest } = a;
   const event: AssessmentEvent = { type: 'assessment', ...rest, reasons: reasons.map((r) => r.text), criteria: criteria(reasons) };
   if (warnings.length > 0) event.warnings = warnings.map((w) => w.text);

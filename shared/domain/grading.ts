@@ -60,14 +60,14 @@ function reason(criterion: string, value: string | number | boolean, t: number, 
 
 // ---------------------------------------------------------------------------------------------- shared facts
 
-export interface Fever {
+interface Fever {
   /** The most recent febrile temperature in the window, and the highest. */
   latest: [t: number, c: number];
   peak: [t: number, c: number];
 }
 
 /** Any temperature >= threshold observed within the fever window before the patient clock. */
-export function fever(state: PatientState, config: GradingConfig): Fever | undefined {
+function fever(state: PatientState, config: GradingConfig): Fever | undefined {
   const since = state.clock - config.feverWindowMinutes * MINUTE;
   const q = state.febrile;
   const first = q.findIndex(([t]) => t >= since);
@@ -93,7 +93,7 @@ export function episodeStart(state: PatientState): number {
 }
 
 /** One vasopressor agent now infusing: the pumps of one drug (several entries of a drug are one agent). */
-export interface Agent {
+interface Agent {
   drug: VasopressorDrug;
   pumps: VasopressorEntry[];
   /** "norepinephrine 0.05 mcg/kg/min", or for several pumps "norepinephrine 0.05 + 0.05 mcg/kg/min (2 pumps)". */
@@ -106,7 +106,7 @@ const NO_AGENTS: Agent[] = Object.freeze([]) as unknown as Agent[];
 const agentsBySection = new WeakMap<Timed<VasopressorEntry[]>, Agent[]>();
 
 /** The agents now infusing, from the latest vasopressors section (a dose of 0 is a paused pump, not an infusion). */
-export function infusingAgents(state: PatientState): Agent[] {
+function infusingAgents(state: PatientState): Agent[] {
   const section = state.vasopressors;
   if (!section || section.v.length === 0) return NO_AGENTS;
   let agents = agentsBySection.get(section);
@@ -271,7 +271,7 @@ function gradeAstct(state: PatientState, config: GradingConfig): Graded {
 // -------------------------------------------------------------------------------------------------- Lee 2014
 
 /** FiO2 given, or estimated from the device (the page says when it was estimated). */
-export function leeFio2(
+function leeFio2(
   device: OxygenDevice,
   flowLpm: number | undefined,
   fio2: number | undefined,
@@ -417,7 +417,7 @@ const CONSCIOUSNESS_GRADE = { alert: 0, awakens_spontaneously: 1, awakens_to_voi
 const SEIZURE_GRADE = { none: 0, self_limited: 3, prolonged: 4 } as const;
 const EDEMA_GRADE = { none: 0, focal: 3, diffuse: 4 } as const;
 
-export function iceGrade(score: number): number {
+function iceGrade(score: number): number {
   if (score >= 10) return 0;
   if (score >= 7) return 1;
   if (score >= 3) return 2;

@@ -5,7 +5,7 @@ import { reasonText, type Reason } from './grading.ts';
 import type { PatientState } from './state.ts';
 import { DAY, HOUR, formatSiteTime, iso, parseTime } from './time.ts';
 
-export interface TocilizumabAdvice {
+interface TocilizumabAdvice {
   /** The dose for this patient, or null when no enrolment weight is known. */
   doseMg: number | null;
   weightKg: number | null;
@@ -56,7 +56,7 @@ export function dayPostInfusion(state: PatientState): number | null {
   return Math.floor((state.clock - parseTime(infused)) / DAY);
 }
 
-export function tocilizumabAdvice(state: PatientState, config: GradingConfig): TocilizumabAdvice {
+function tocilizumabAdvice(state: PatientState, config: GradingConfig): TocilizumabAdvice {
   const c = config.tocilizumab;
   const weightKg = state.enrolment.weightKg?.v ?? null;
   const mgPerKg = weightKg !== null && weightKg < c.lowWeightBelowKg ? c.mgPerKgLowWeight : c.mgPerKg;

@@ -18,13 +18,13 @@ const TeamEndpoints = Endpoints.extend({
   wards: z.array(z.string().min(1)).min(1).optional(),
 });
 
-export const PagingConfigSchema = z.strictObject({
+const PagingConfigSchema = z.strictObject({
   teams: z.partialRecord(z.enum(PAGE_TEAMS), TeamEndpoints).default({}),
   /** Where CloudWatch alarms go. */
   alarms: Endpoints.default({ email: [], sms: [], https: [] }),
 });
 export type PagingConfig = z.infer<typeof PagingConfigSchema>;
-export type TeamEndpointsConfig = z.infer<typeof TeamEndpoints>;
+type TeamEndpointsConfig = z.infer<typeof TeamEndpoints>;
 
 export function parsePagingConfig(value: unknown, where: string): PagingConfig {
   const r = PagingConfigSchema.safeParse(value);

@@ -77,7 +77,7 @@ export type PageStatus =
   /** Informational (a de-escalation, an alert clearing): delivered once, nothing to acknowledge. */
   | 'info';
 
-export type PageSubject = Condition | 'stale-feed' | 'spo2';
+type PageSubject = Condition | 'stale-feed' | 'spo2';
 
 export interface Page {
   /** One page per notification per team. */
@@ -126,7 +126,7 @@ export interface Silence {
 }
 
 /** A delivery the caller must make: page `page` to the given level's role of its team. */
-export interface Delivery {
+interface Delivery {
   page: Page;
   role: string;
   /** Why: the first page, the next level after a timeout, or a held page released when its silence ended. */
@@ -141,7 +141,7 @@ export interface Transition {
 
 export const pageId = (notificationId: string, team: PageTeam) => `${notificationId}|${team}`;
 
-export function timeoutMs(grade: number, config: PagingConfig): number {
+function timeoutMs(grade: number, config: PagingConfig): number {
   return (grade >= config.severeFromGrade ? config.timeoutMinutes.severe : config.timeoutMinutes.other) * MINUTE;
 }
 
@@ -155,7 +155,7 @@ export const firstSendPending = (p: Page) =>
   !p.delivered && p.heldBy === undefined && p.level === 0 && p.round === 0 && (p.status === 'open' || p.status === 'info');
 
 /** The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. */
-export function silenceFor(page: Pick<Page, 'patientId' | 'team' | 'grade'>, silences: Silence[], now: number, config: PagingConfig) {
+function silenceFor(page: Pick<Page, 'patientId' | 'team' | 'grade'>, silences: Silence[], now: number, config: PagingConfig) {
   if (page.grade >= config.unsilenceableFromGrade) return undefined;
   return silences.find(
     (s) =>
@@ -176,7 +176,7 @@ function close(p: Page, status: PageStatus, now: number): Page {
  * change paged to nobody is lost (crs-rules section 5, conservation). It becomes informational instead: sent once,
  * in its turn before the page that replaced it, with nothing to acknowledge. A page a silence held is not owed.
  */
-export function replace(p: Page, status: 'superseded' | 'resolved', now: number): Page {
+function replace(p: Page, status: 'superseded' | 'resolved', now: number): Page {
   const neverSent = !p.delivered && p.heldBy === undefined && p.level === 0 && p.round === 0;
   return close(p, neverSent ? 'info' : status, now);
 }

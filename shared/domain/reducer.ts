@@ -10,7 +10,7 @@ import { copyState, emptyState, type NotifiedGrade, type PatientState, type Time
 import { HOUR, MINUTE, iso, parseTime } from './time.ts';
 
 /** A warning that is not a grade (crs-rules are silent on it; the paging layer decides whom to tell). */
-export interface Warning {
+interface Warning {
   warning: 'spo2-low-without-oxygen';
   at: string;
   /** As a reason's: the words with the time as data (what pages render), and the stable string form. */
@@ -240,7 +240,7 @@ interface Decision {
 }
 
 /** Escalate at once; de-escalate once the grade has stayed below the notified grade for the hold time. */
-export function decide(n: NotifiedGrade, grade: number, clock: number, condition: Condition, config: GradingConfig): Decision {
+function decide(n: NotifiedGrade, grade: number, clock: number, condition: Condition, config: GradingConfig): Decision {
   if (grade > n.grade) {
     const teams = [...config.routing[condition][grade - 1]!];
     return { next: { grade, teams }, page: { kind: 'escalation', fromGrade: n.grade, toGrade: grade, teams } };

@@ -18,7 +18,7 @@ import type { Condition } from './config.ts';
 import { MEDICATION_DRUGS, type MedicationDrug } from './contract.ts';
 import { decodeBp, emptyState, encodeBp, copyState, type EnrolmentFields, type LabFields, type NeuroFields, type OrganFields, type PatientState, type StoredBp, type Timed, type TimedFields, type VitalFields } from './state.ts';
 
-export const COMPACT_STATE_VERSION = 3;
+const COMPACT_STATE_VERSION = 3;
 
 /** Every key of T, in a fixed order: a key added to T and not listed here does not compile. */
 type AllKeys<T, K extends readonly (keyof T)[]> = Exclude<keyof T, K[number]> extends never ? K : { missing: Exclude<keyof T, K[number]> };

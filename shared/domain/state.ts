@@ -103,7 +103,7 @@ export interface PatientState {
   seen: SeenIds;
 }
 
-export const STATE_VERSION = 2;
+const STATE_VERSION = 2;
 
 /**
  * A state with every key present, in one fixed order: states then share one object shape, which keeps the

@@ -8,7 +8,7 @@ import { int, mulberry32, round, uniform, type Rng } from './prng.ts';
 type SourceKind = (typeof SOURCE_KINDS)[number];
 type Sections = Omit<DeviceMessage, 'messageId' | 'patientId' | 'observedAt' | 'source'>;
 
-export interface SimPatient {
+interface SimPatient {
   patientId: string;
   bed: string;
   ward: string;

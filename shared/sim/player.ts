@@ -25,7 +25,7 @@ export interface PlayStats {
   refused: number;
 }
 
-export class TokenRefused extends Error {}
+class TokenRefused extends Error {}
 
 /**
  * The scenario start (patient time) that makes an accelerated course end at the present: the server refuses

@@ -22,7 +22,7 @@ function numberSize(n: string): number {
   return Math.ceil(Math.max(digits.length, 1) / 2) + 1;
 }
 
-export function valueSize(v: AttributeValue): number {
+function valueSize(v: AttributeValue): number {
   if (v.S !== undefined) return utf8(v.S);
   if (v.N !== undefined) return numberSize(v.N);
   if (v.B !== undefined) return v.B.length;
@@ -42,9 +42,9 @@ export function itemSize(item: Item | undefined): number {
   return n;
 }
 
-export const KB = 1024;
+const KB = 1024;
 /** Storage overhead DynamoDB adds to every item (and every index entry). */
-export const ITEM_OVERHEAD = 100;
+const ITEM_OVERHEAD = 100;
 
 /** Write units of one standard write of items of these sizes (before, after): at least 1. */
 export const writeUnits = (...sizes: number[]) => Math.max(1, Math.ceil(Math.max(...sizes) / KB));

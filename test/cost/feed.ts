@@ -5,12 +5,12 @@
 // figures move only when the code does.
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 
-export const FEED_START = Date.parse('2026-11-30T00:00:00Z');
+const FEED_START = Date.parse('2026-11-30T00:00:00Z');
 
 const HOUR = 3_600_000;
 
 /** One patient's messages from FEED_START for `hours` hours, every `intervalSeconds`, in the order a gateway sends them. */
-export function patientFeed(index: number, hours: number, intervalSeconds: number): DeviceMessage[] {
+function patientFeed(index: number, hours: number, intervalSeconds: number): DeviceMessage[] {
   const patientId = `COST-${String(index).padStart(4, '0')}`;
   let seed = 17 + index * 7919;
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);

@@ -72,7 +72,7 @@ const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/CrsAlerting-
 const TIMERS_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/CrsAlerting-EscalationTimers';
 
 /** The tables as the stack declares them (keys and KEYS_ONLY indexes), for the fake and for the meter. */
-export const TABLES: Record<string, TableModel> = {
+const TABLES: Record<string, TableModel> = {
   state: { partitionKey: STATE_TABLE.partitionKey, sortKey: STATE_TABLE.sortKey, indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute, projection: 'KEYS_ONLY' } } },
   pages: { partitionKey: PAGES_TABLE.partitionKey, sortKey: PAGES_TABLE.sortKey, indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute, projection: 'KEYS_ONLY' } } },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },

@@ -57,7 +57,7 @@ export const ASSUMPTIONS = {
 const DAYS_PER_MONTH = HOURS_PER_MONTH / 24;
 const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
 
-export interface Line {
+interface Line {
   /** What it is for, grouped for the "top drivers". */
   driver: string;
   item: string;

@@ -7,13 +7,13 @@ import { synthesize, PAGING } from '../infra/synth.ts';
 export type FunctionName = 'ingest' | 'grade' | 'notify' | 'escalate' | 'ack';
 export type TableName = 'state' | 'pages' | 'audit' | 'tokens' | 'seen';
 
-export interface TableFacts {
+interface TableFacts {
   billing: 'PAY_PER_REQUEST' | 'PROVISIONED';
   pitr: boolean;
   tableClass: string;
 }
 
-export interface BackupRule {
+interface BackupRule {
   name: string;
   /** Day of month the rule runs on, or undefined for every day. */
   dayOfMonth?: number;

@@ -10,7 +10,7 @@ export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CRS_BIN = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
 export const INGEST_TOKEN = 'aws-integration-token-of-32-characters';
 
-export interface Resources {
+interface Resources {
   prefix: string;
   queue: string;
   queues: Record<string, string>;

@@ -48,7 +48,7 @@ function update(item: Item, expression: string, names: NonNullable<Names>, value
   return out;
 }
 
-export function evaluate(expression: string | undefined, item: Item | undefined, names: Names, values: Values): boolean {
+function evaluate(expression: string | undefined, item: Item | undefined, names: Names, values: Values): boolean {
   if (!expression) return true;
   const name = (n: string) => (n.startsWith('#') ? names?.[n] ?? n : n);
   const value = (v: string) => values?.[v.trim()];

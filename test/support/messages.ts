@@ -3,7 +3,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 
 export const T0 = Date.parse('2026-01-10T08:00:00Z');
 
-export const at = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString();
+const at = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString();
 
 type Sections = Omit<DeviceMessage, 'messageId' | 'patientId' | 'observedAt' | 'source'>;
 

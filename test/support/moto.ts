@@ -23,7 +23,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Waits until the endpoint answers HTTP at all (any status). */
-export async function waitForEndpoint(endpoint: string, timeoutMs = 30_000): Promise<void> {
+async function waitForEndpoint(endpoint: string, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -110,7 +110,7 @@ export class MemoryTokenStore implements TokenStore {
   }
 }
 
-export class MemoryNotifier implements Notifier {
+class MemoryNotifier implements Notifier {
   readonly published: Notification[] = [];
   /** notificationIds whose publish fails (until removed). */
   readonly failing = new Set<string>();
@@ -121,7 +121,7 @@ export class MemoryNotifier implements Notifier {
   }
 }
 
-export class MemoryLedger implements OutboxLedger {
+class MemoryLedger implements OutboxLedger {
   readonly sent = new Map<string, string>();
 
   async isSent(notificationId: string): Promise<boolean> {

@@ -4,7 +4,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 /** HMAC keys shorter than this are refused: a short key makes acknowledge links guessable. */
-export const MIN_ACK_SECRET_BYTES = 32;
+const MIN_ACK_SECRET_BYTES = 32;
 
 /** Reads the acknowledge-link signing key (once per cold start: the caller keeps it). */
 export async function readAckSecret(client: SecretsManagerClient, secretId: string): Promise<Buffer> {

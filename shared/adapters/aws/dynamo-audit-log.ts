@@ -18,7 +18,7 @@ function writtenStamp(nowMs: number): string {
 }
 
 /** Sorted by time: the time at a fixed width (entries say 10:00:00Z or 10:00:00.500Z), then the hash of the key. */
-export function auditSortKey(e: AuditEvent): string {
+function auditSortKey(e: AuditEvent): string {
   const t = Date.parse(e.at);
   const time = Number.isFinite(t) ? new Date(t).toISOString() : e.at;
   return `${time}|${createHash('sha256').update(auditKey(e)).digest('base64url').slice(0, 22)}`;

@@ -26,7 +26,7 @@ import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-lay
  * + 20 grade changes (CRS and ICANS per message) + 10 alerts + 30 audit entries (an assessment per message and one
  * per grade change) + 10 seen messages = 71.
  */
-export const MAX_TRANSACTION_ITEMS = 100;
+const MAX_TRANSACTION_ITEMS = 100;
 
 /** An outbox record: a grade change or a technical alert, for the pager. */
 export type OutboxRecord = { record: 'notification'; notification: Notification } | { record: 'alert'; alert: AlertChange };
@@ -61,14 +61,14 @@ export function feedIndexValue(since: number | undefined, before: { indexed: num
  * few, which catch a redelivered batch or a gateway's retry without a failed write. The whole window (the config's
  * dedupeWindow, 500) would be ~11 KB of ids and digests that do not compress: 12 write units on every message.
  */
-export const ITEM_SEEN_WINDOW = 16;
+const ITEM_SEEN_WINDOW = 16;
 
 /**
  * The state item's content: the compact state (state-compact.ts) with the last ITEM_SEEN_WINDOW identities,
  * deflated. An item stores the bytes it holds and every started KB of it is a write unit, so the state is kept at
  * or under 1 KB for a patient sending vitals (npm run cost measures it).
  */
-export function encodeStateItem(state: PatientState): Uint8Array {
+function encodeStateItem(state: PatientState): Uint8Array {
   return deflateRawSync(JSON.stringify([compactState({ ...state, seen: lastSeen(state.seen, ITEM_SEEN_WINDOW) })]));
 }
 

@@ -35,7 +35,7 @@ interface OnFailureRecord {
   };
 }
 
-export function parseNotifyFailure(body: string, receiptHandle: string): NotifyFailure | undefined {
+function parseNotifyFailure(body: string, receiptHandle: string): NotifyFailure | undefined {
   let m: OnFailureRecord;
   try {
     m = JSON.parse(body) as OnFailureRecord;

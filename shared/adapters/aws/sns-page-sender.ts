@@ -33,7 +33,7 @@ export interface PageContent {
   ward(patientId: string): Promise<string | null>;
 }
 
-export function pageBody(m: PageMessage, n: Notification | undefined, sentAt: number): PageBody {
+function pageBody(m: PageMessage, n: Notification | undefined, sentAt: number): PageBody {
   const page = pageEvent(m, sentAt);
   if (n) return { ...notificationEvent(n), page };
   const p = m.page;
@@ -43,7 +43,7 @@ export function pageBody(m: PageMessage, n: Notification | undefined, sentAt: nu
 /** Ten at most: SNS drops a message with more for some subscribers (SQS with raw message delivery). */
 export const MAX_ATTRIBUTES = 10;
 
-export function pageAttributes(m: PageMessage, ward: string | null): Record<string, MessageAttributeValue> {
+function pageAttributes(m: PageMessage, ward: string | null): Record<string, MessageAttributeValue> {
   const p = m.page;
   const s = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
   const attributes: Record<string, MessageAttributeValue> = {
@@ -66,7 +66,7 @@ export function pageAttributes(m: PageMessage, ward: string | null): Record<stri
 }
 
 /** Email subject: one line of ASCII, at most 100 characters. */
-export function pageSubject(m: PageMessage, n: Notification | undefined): string {
+function pageSubject(m: PageMessage, n: Notification | undefined): string {
   const p = m.page;
   const escalated = p.level > 0 || p.round > 0 ? `ESCALATED to ${m.role}: ` : '';
   const what = n
@@ -75,7 +75,7 @@ export function pageSubject(m: PageMessage, n: Notification | undefined): string
   return `${escalated}${what}`.replace(/[^\x20-\x7e]/g, '?').slice(0, SUBJECT_MAX);
 }
 
-export function pageText(m: PageMessage, n: Notification | undefined): string {
+function pageText(m: PageMessage, n: Notification | undefined): string {
   const p = m.page;
   const lines = [p.summary, ''];
   if (n) lines.push('Next steps (decision support; confirm against the local protocol):', ...n.actions.map((a) => `- ${a}`), '');
@@ -202,7 +202,7 @@ export function testPagePublishInput(topicArn: string, team: PageTeam, wards: st
 }
 
 /** SNS Publish errors about the message, not about SNS's health. */
-export const SNS_REFUSALS = new Set(['InvalidParameterException', 'InvalidParameterValueException', 'ValidationException', 'InvalidMessageContentsException']);
+const SNS_REFUSALS = new Set(['InvalidParameterException', 'InvalidParameterValueException', 'ValidationException', 'InvalidMessageContentsException']);
 
 export class SnsPageSender implements PageSender {
   private readonly known = new Map<string, Notification>();

@@ -16,7 +16,7 @@ export interface RetryPolicy {
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50 };
 
-export function toEntries(messages: QueuedMessage[]): SendMessageBatchRequestEntry[] {
+function toEntries(messages: QueuedMessage[]): SendMessageBatchRequestEntry[] {
   return messages.map((q, i) => ({
     Id: String(i),
     MessageBody: JSON.stringify(q),
@@ -26,7 +26,7 @@ export function toEntries(messages: QueuedMessage[]): SendMessageBatchRequestEnt
 }
 
 /** Splits entries, in order, into batches within SQS's count and size limits. */
-export function chunkEntries(entries: SendMessageBatchRequestEntry[]): SendMessageBatchRequestEntry[][] {
+function chunkEntries(entries: SendMessageBatchRequestEntry[]): SendMessageBatchRequestEntry[][] {
   const chunks: SendMessageBatchRequestEntry[][] = [];
   let current: SendMessageBatchRequestEntry[] = [];
   let bytes = 0;

@@ -7,7 +7,7 @@ import type { Page, Silence } from '#domain/paging.ts';
 import type { PageStore } from '#ports';
 
 /** The longest delay SQS allows. */
-export const MAX_DELAY_SECONDS = 900;
+const MAX_DELAY_SECONDS = 900;
 
 /** The body of a timer message. */
 export interface TimerMessage {

@@ -256,7 +256,7 @@ function migrate(db: Db): void {
 }
 
 /** Opens (creating if needed) the database file with the pragmas the durability promise depends on. */
-export function openDatabase(file: string): Db {
+function openDatabase(file: string): Db {
   // Owner-only before SQLite opens it: the WAL and SHM files it creates next take the database file's mode.
   createPrivate(file);
   const db = new Database(file);
@@ -281,7 +281,7 @@ export function relaxedTransaction<T>(db: Db, fn: () => T): T {
 export const DB_FILE = 'crs.db';
 
 /** Creates the data directory readable by its owner only (it holds patient data and the keys): files.ts. */
-export function ensureDataDir(dir: string): void {
+function ensureDataDir(dir: string): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 

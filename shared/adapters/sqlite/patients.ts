@@ -7,7 +7,7 @@ import { DAY, iso } from '../../domain/time.ts';
 import type { Db } from './db.ts';
 
 /** A patient with no data for this long no longer counts against the ceiling. */
-export const ACTIVE_DAYS = 14;
+const ACTIVE_DAYS = 14;
 /** crs serve --max-patients, by default. */
 export const DEFAULT_MAX_PATIENTS = 500;
 

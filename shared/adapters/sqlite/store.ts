@@ -17,7 +17,7 @@ import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { relaxedTransaction, type Db } from './db.ts';
 
 /** How much timeline history each patient keeps (patient clock); older points are pruned as new ones arrive. */
-export const TIMELINE_KEEP_MS = 14 * DAY;
+const TIMELINE_KEEP_MS = 14 * DAY;
 
 export interface TimelinePoint {
   messageId: string;

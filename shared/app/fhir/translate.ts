@@ -17,7 +17,7 @@ import type {
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
 import { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { iso } from '#domain/time.ts';
-import { DEVICE_ID, PATIENT_ID, idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import { CONTRACT_ID, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
 import {
   CRS_CODES,
@@ -31,7 +31,7 @@ import {
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit } from '#app/interfaces/units.ts';
 
-export type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure' | 'forbidden';
+type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure' | 'forbidden';
 
 export interface FhirIssue {
   expression: string;
@@ -48,7 +48,7 @@ export const FHIR_RESOURCES = ['Observation', 'MedicationAdministration', 'Encou
 
 /** LOINC codes beyond the vital signs (crs-rules.md section 7): body weight and the CRS laboratory values. */
 export const LOINC_WEIGHT = '29463-7';
-export const LOINC_LABS: Record<string, { field: 'crpMgL' | 'ferritinNgMl' | 'il6PgMl'; units: Record<string, number> }> = {
+const LOINC_LABS: Record<string, { field: 'crpMgL' | 'ferritinNgMl' | 'il6PgMl'; units: Record<string, number> }> = {
   '1988-5': { field: 'crpMgL', units: { 'mg/L': 1, 'mg/dL': 10 } },
   '2276-4': { field: 'ferritinNgMl', units: { 'ng/mL': 1, 'ug/L': 1 } },
   '26881-3': { field: 'il6PgMl', units: { 'pg/mL': 1, 'ng/L': 1 } },
@@ -67,7 +67,7 @@ const RATE_UNITS: Record<string, (typeof VASOPRESSOR_UNITS)[number]> = {
 };
 
 /** Therapy codes (CRS_CODES) of the infusion Procedure. */
-export const THERAPY_CODES: Record<string, (typeof THERAPIES)[number]> = { 'car-t-infusion': 'car-t', 'bispecific-infusion': 'bispecific' };
+const THERAPY_CODES: Record<string, (typeof THERAPIES)[number]> = { 'car-t-infusion': 'car-t', 'bispecific-infusion': 'bispecific' };
 
 interface Fragment {
   patientId: string;
@@ -207,7 +207,7 @@ class Reader {
     }
     if (id === undefined) return this.issue('subject', 'required', 'subject needs a reference (Patient/<id>) or identifier.value');
     // Not echoed: what stands in a patient field could be a name.
-    if (!PATIENT_ID.test(id)) return this.issue(path, 'value', 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -');
+    if (!CONTRACT_ID.test(id)) return this.issue(path, 'value', 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -');
     return id;
   }
 
@@ -226,7 +226,7 @@ class Reader {
   device(path: string, ref: unknown, fallback: string): { id: string; named: boolean } | undefined {
     if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
     const m = ref.reference.match(/(?:^|\/)Device\/([^/]+)$/);
-    if (!m || !DEVICE_ID.test(m[1]!)) return this.issue(`${path}.reference`, 'value', 'must be Device/<id> with an id of 1-64 characters of A-Z a-z 0-9 . _ : -');
+    if (!m || !CONTRACT_ID.test(m[1]!)) return this.issue(`${path}.reference`, 'value', 'must be Device/<id> with an id of 1-64 characters of A-Z a-z 0-9 . _ : -');
     return { id: m[1]!, named: true };
   }
 

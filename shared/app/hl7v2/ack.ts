@@ -5,7 +5,7 @@ import { Hl7Message, Hl7Segment } from '@medplum/core';
 import { escapeHl7, hl7Time } from './er7.ts';
 import { ERROR_CODES, type Hl7Header, type Hl7Problem } from './pcd01.ts';
 
-export { escapeHl7 };
+;
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 

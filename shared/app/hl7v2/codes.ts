@@ -3,7 +3,7 @@
 // heart rates and the inspired oxygen concentration that monitors and ventilators send.
 import { LOINC, MDC, type CodedField } from '#domain/codes.ts';
 
-export const MDC_EXTRA: Record<number, CodedField> = {
+const MDC_EXTRA: Record<number, CodedField> = {
   150033: 'vitals.systolicBP', // MDC_PRESS_BLD_ART_SYS (arterial line)
   150034: 'vitals.diastolicBP', // MDC_PRESS_BLD_ART_DIA
   150035: 'vitals.meanArterialPressure', // MDC_PRESS_BLD_ART_MEAN

@@ -5,10 +5,10 @@
 // with no way to choose (measured on 4.5.2; docs/interfaces.md). Tested in test/unit/mllp.test.ts.
 export const VT = 0x0b;
 export const FS = 0x1c;
-export const CR = 0x0d;
+const CR = 0x0d;
 
 /** The largest frame accepted (a PCD-01 message is a few KB); beyond it the connection is closed. */
-export const MLLP_MAX_FRAME = 1024 * 1024;
+const MLLP_MAX_FRAME = 1024 * 1024;
 
 export function frame(text: string): Buffer {
   const body = Buffer.from(text, 'utf8');

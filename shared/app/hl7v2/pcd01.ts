@@ -6,7 +6,7 @@ import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import type { CodedField } from '#domain/codes.ts';
 import type { OxygenDevice } from '#domain/contract.ts';
 import { iso } from '#domain/time.ts';
-import { DEVICE_ID, PATIENT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
 import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   203: 'Unsupported version id',
   207: 'Application internal error',
 } as const;
-export type ErrorCode = keyof typeof ERROR_CODES;
+type ErrorCode = keyof typeof ERROR_CODES;
 
 /** Where a problem is (ERR-2): the segment, its occurrence in the message (1-based), the field and component. */
 export interface Hl7Location {
@@ -167,7 +167,7 @@ function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]):
   }
   const id = get(seg, 3, 1, chosen);
   // The value is not echoed: a name typed into the wrong field must not travel back in an ACK.
-  if (!PATIENT_ID.test(id)) {
+  if (!CONTRACT_ID.test(id)) {
     problems.push({ at: at(3, 1), code: 102, text: 'PID-3 patient identifier is not 1-64 characters of A-Z a-z 0-9 . _ : -' });
     return {};
   }
@@ -284,7 +284,7 @@ function unitOf(seg: Hl7Segment, get: Get): SentUnit {
 
 /** A device id from an HL7 identifier, when it fits the contract's set. */
 function deviceIdOf(text: string): string | undefined {
-  return DEVICE_ID.test(text) ? text : undefined;
+  return CONTRACT_ID.test(text) ? text : undefined;
 }
 
 /** Groups fragments into contract messages: one per patient, device and time. */
@@ -366,7 +366,7 @@ function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment>
 type Dtm = { ok: true; ms: number } | { ok: false; problem: string };
 
 /** A DTM (YYYYMMDDHHMM[SS[.S...]][+/-ZZZZ]), strictly: at least minutes, a real date, an offset (or the site zone). */
-export function parseDtm(text: string, zone?: SiteZone): Dtm {
+function parseDtm(text: string, zone?: SiteZone): Dtm {
   const m = text.match(/^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?([+-]\d{4})?$/);
   if (!m) {
     return /^\d{4,10}([+-]\d{4})?$/.test(text)

@@ -4,9 +4,8 @@ import { createHash } from 'node:crypto';
 import { iso } from '#domain/time.ts';
 
 /** The contract's patient and device id set. */
-export const PATIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-export const DEVICE_ID = PATIENT_ID;
-export const MESSAGE_ID_MAX = 128;
+export const CONTRACT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const MESSAGE_ID_MAX = 128;
 
 // Kept as they are in an id part; '~' escapes, and '/', '@', '+', '=' are left free to separate parts.
 const KEEP = /[A-Za-z0-9.:-]/;

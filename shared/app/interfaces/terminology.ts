@@ -21,7 +21,7 @@ export const UCUM = 'http://unitsofmeasure.org';
 export const CRS_CODES = 'https://crs-alerting.example/fhir/CodeSystem/crs';
 
 /** SNOMED CT physical-object codes of oxygen delivery devices. Devices without one here use the CRS_CODES name. */
-export const SNOMED_OXYGEN_DEVICES: Record<string, OxygenDevice> = {
+const SNOMED_OXYGEN_DEVICES: Record<string, OxygenDevice> = {
   '336623009': 'nasal_cannula', // Oxygen nasal cannula
   '425478008': 'blow_by', // Blow by oxygen mask
   '427591007': 'non_rebreather', // Nonrebreather oxygen mask

@@ -102,7 +102,7 @@ const LOOPBACK = /^(localhost|127(?:\.\d+){3}|\[::1\])$/;
  * The handlers build their SDK clients from the environment, as in Lambda: point it at the endpoint. A local
  * emulator needs some credentials; dummy ones are set when none are.
  */
-export function configureAwsEnvironment(endpoint: string | undefined, region: string, env: NodeJS.ProcessEnv = process.env): void {
+function configureAwsEnvironment(endpoint: string | undefined, region: string, env: NodeJS.ProcessEnv = process.env): void {
   env.AWS_REGION = region;
   if (endpoint) {
     env.AWS_ENDPOINT_URL = endpoint;

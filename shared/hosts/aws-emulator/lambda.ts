@@ -73,7 +73,7 @@ export async function loadHandlers(
   };
 }
 
-export class InvocationTimeout extends Error {
+class InvocationTimeout extends Error {
   constructor(seconds: number) {
     super(`Task timed out after ${seconds.toFixed(2)} seconds`);
     this.name = 'InvocationTimeout';

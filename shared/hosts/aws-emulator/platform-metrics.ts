@@ -5,7 +5,7 @@
 // AWS refuses a namespace starting with "AWS/" from anyone but AWS.
 import { PutMetricDataCommand, type CloudWatchClient, type MetricDatum } from '@aws-sdk/client-cloudwatch';
 
-export const LAMBDA_NAMESPACE = 'AWS/Lambda';
+const LAMBDA_NAMESPACE = 'AWS/Lambda';
 
 export class PlatformMetrics {
   private counts = new Map<string, { invocations: number; errors: number }>();

@@ -41,7 +41,7 @@ import {
 import { PAGE_TEAMS, type PageTeam as Team } from '#domain/paging.ts';
 import type { CfnResource, FunctionRole, Synthesized } from './template.ts';
 
-export interface QueueInfo {
+interface QueueInfo {
   logicalId: string;
   name: string;
   url: string;
@@ -49,25 +49,25 @@ export interface QueueInfo {
   fifo: boolean;
 }
 
-export interface TableInfo {
+interface TableInfo {
   logicalId: string;
   name: string;
   arn: string;
   streamArn?: string;
 }
 
-export interface TopicInfo {
+interface TopicInfo {
   logicalId: string;
   name: string;
   arn: string;
 }
 
-export interface AlarmInfo {
+interface AlarmInfo {
   logicalId: string;
   name: string;
 }
 
-export interface SecretInfo {
+interface SecretInfo {
   logicalId: string;
   name: string;
   arn: string;

@@ -20,7 +20,7 @@ export interface SqsSourceOptions {
 // Unref'd: a pending wait never keeps a stopping process alive.
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
-export function toSqsRecord(m: Message, spec: SqsSourceSpec, region: string): SQSRecord {
+function toSqsRecord(m: Message, spec: SqsSourceSpec, region: string): SQSRecord {
   const a = m.Attributes ?? {};
   const attributes: SQSRecord['attributes'] = {
     ApproximateReceiveCount: a.ApproximateReceiveCount ?? '1',

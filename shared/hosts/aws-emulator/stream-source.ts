@@ -45,9 +45,9 @@ export interface StreamSourceOptions {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Backoff between attempts at a failing batch: 100 ms, doubling, at most 5 s. */
-export const retryDelayMs = (attempt: number) => Math.min(5000, 100 * 2 ** Math.max(0, attempt - 1));
+const retryDelayMs = (attempt: number) => Math.min(5000, 100 * 2 ** Math.max(0, attempt - 1));
 
-export function toLambdaRecord(r: StreamRecord, spec: StreamSourceSpec, region: string): DynamoDBRecord {
+function toLambdaRecord(r: StreamRecord, spec: StreamSourceSpec, region: string): DynamoDBRecord {
   const d = r.dynamodb ?? {};
   const created = d.ApproximateCreationDateTime;
   return {

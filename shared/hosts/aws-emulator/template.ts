@@ -10,7 +10,7 @@ export interface CfnResource {
   DependsOn?: unknown;
 }
 
-export interface Template {
+interface Template {
   Resources: Record<string, CfnResource>;
 }
 

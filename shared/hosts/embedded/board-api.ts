@@ -12,12 +12,12 @@ import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type Page, type PageStatus, 
 import type { PatientState, VitalFields } from '#domain/state.ts';
 import { HOUR, iso } from '#domain/time.ts';
 
-export interface Measured<T> {
+interface Measured<T> {
   value: T;
   at: string;
 }
 
-export interface SendView {
+interface SendView {
   role: string;
   level: number;
   round: number;
@@ -79,7 +79,7 @@ export interface PageGroupView {
   pages: TeamPageView[];
 }
 
-export interface PatientView {
+interface PatientView {
   patientId: string;
   bed: string | null;
   ward: string | null;
@@ -149,7 +149,7 @@ const TEAM_ORDER = new Map<string, number>(PAGE_TEAMS.map((t, i) => [t, i]));
  * current when it is the newest of its subject. `keep` chooses the groups to build (each team's history is read
  * only for those).
  */
-export function pageGroups(
+function pageGroups(
   pages: Page[],
   queries: BoardQueries,
   paging: PagingConfig,
@@ -206,7 +206,7 @@ export interface GroupHead {
 }
 
 /** Needs attention: a current grade change with a page waiting, held or unanswered; a technical alert in force. */
-export const needsAttention = (g: GroupHead): boolean => g.current && (g.kind === 'alert' || g.unresolved);
+const needsAttention = (g: GroupHead): boolean => g.current && (g.kind === 'alert' || g.unresolved);
 
 
 const NEURO_TEXT: Record<string, string> = {
@@ -224,7 +224,7 @@ function neuroAt(n: PatientState['neuro']): number | undefined {
   return at;
 }
 
-export function patientView(rec: PatientRecord, groups: PageGroupView[], silences: Silence[], config: GradingConfig): PatientView {
+function patientView(rec: PatientRecord, groups: PageGroupView[], silences: Silence[], config: GradingConfig): PatientView {
   const s = rec.state;
   const crs = gradeCrs(s, config);
   const icans = gradeIcans(s);
@@ -278,7 +278,7 @@ export function patientView(rec: PatientRecord, groups: PageGroupView[], silence
 const severity = (p: PatientView) => Math.max(p.crs.grade, p.icans.grade);
 
 /** Sickest first; then those with pages waiting; then by bed. */
-export function sortPatients(list: PatientView[]): PatientView[] {
+function sortPatients(list: PatientView[]): PatientView[] {
   return list.sort(
     (a, b) =>
       severity(b) - severity(a) ||

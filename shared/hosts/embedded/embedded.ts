@@ -307,4 +307,4 @@ async function mllpPrincipal(tokens: SqliteTokenStore, deviceId: string): Promis
 export const DEFAULT_DATA_DIR = '.crs';
 /** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: check it answers). */
 export const SERVE_INFO_FILE = 'serve.json';
-export const demoDataDir = (base = DEFAULT_DATA_DIR) => join(base, 'demo');
+const demoDataDir = (base = DEFAULT_DATA_DIR) => join(base, 'demo');

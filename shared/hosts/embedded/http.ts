@@ -140,7 +140,7 @@ function flatHeaders(req: IncomingMessage): Record<string, string | undefined> {
   return out;
 }
 
-export const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
+const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 
 /** Checks a silence request: exactly one scope, a duration, a reason and a name. */
 export function checkSilence(body: Record<string, unknown>, now: number): { ok: true; silence: Silence } | { ok: false; errors: string[] } {

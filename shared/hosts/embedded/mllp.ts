@@ -33,7 +33,7 @@ export interface MllpListenerOptions {
 }
 
 /** The listener's scope without --mllp-device: a monitor's, for every patient. */
-export const mllpMonitor = (peer: string): Principal => ({ deviceId: peer, role: 'monitor' });
+const mllpMonitor = (peer: string): Principal => ({ deviceId: peer, role: 'monitor' });
 
 export async function startMllpListener(o: MllpListenerOptions): Promise<MllpListener> {
   const sockets = new Map<Socket, Promise<void>>();

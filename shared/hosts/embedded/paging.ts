@@ -40,7 +40,7 @@ export interface EmbeddedPagingOptions {
 }
 
 /** The longest the timer loop sleeps, whatever is due. */
-export const TICK_MS = 1000;
+const TICK_MS = 1000;
 
 export class EmbeddedPaging {
   /**

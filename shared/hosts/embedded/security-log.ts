@@ -7,7 +7,7 @@ import { appendFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SecurityEvent, SecurityLog } from '#ports';
 
-export const SECURITY_LOG_FILE = 'security.log';
+const SECURITY_LOG_FILE = 'security.log';
 
 export class FileSecurityLog implements SecurityLog {
   readonly file: string;

@@ -94,7 +94,7 @@ export class BoardSink implements Sink {
   }
 }
 
-export const WEBHOOK_TIMEOUT_MS = 10_000;
+const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /**
  * POSTs each grade change (the same JSON object as its NDJSON line) and each page to a role (the PageEvent, with

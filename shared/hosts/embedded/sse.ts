@@ -2,7 +2,7 @@
 // fetches the authoritative data from the JSON API, so a missed event costs nothing but a refetch on reconnect.
 import type { ServerResponse } from 'node:http';
 
-export const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000 } as const;
+const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000 } as const;
 
 export class SseHub {
   private readonly clients = new Set<ServerResponse>();

@@ -29,7 +29,7 @@ interface InboxRow {
   retry_at: number;
 }
 
-export interface PassResult {
+interface PassResult {
   patients: string[];
   pages: number;
 }
