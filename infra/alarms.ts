@@ -4,7 +4,7 @@
 //
 // Each alarm notifies the topic on entering ALARM and on returning to OK. Its description is what the operator
 // reads in the notification: what it means and what to do (docs/runbook.md has the same table, checked by a test).
-import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, type Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -48,7 +48,7 @@ export class OperatorAlarms {
     endpoints: AlarmEndpoints,
   ) {
     this.key = new kms.Key(stack, 'AlarmKey', {
-      description: 'CRS alerting: the operators\' alarm topic only (independent of the pages path)',
+      description: "CRS alerting: the operators' alarm topic only (independent of the pages path)",
       enableKeyRotation: true,
       alias: 'alias/crs-alerting-alarms',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -81,10 +81,18 @@ export class OperatorAlarms {
     for (const address of endpoints.email) this.topic.addSubscription(new subs.EmailSubscription(address));
     for (const phone of endpoints.sms) this.topic.addSubscription(new subs.SmsSubscription(phone));
     for (const url of endpoints.https) {
-      this.topic.addSubscription(new subs.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS, deliveryPolicy: HTTPS_DELIVERY_POLICY }));
+      this.topic.addSubscription(
+        new subs.UrlSubscription(url, {
+          protocol: sns.SubscriptionProtocol.HTTPS,
+          deliveryPolicy: HTTPS_DELIVERY_POLICY,
+        }),
+      );
     }
     if (endpoints.email.length + endpoints.sms.length + endpoints.https.length === 0) {
-      Annotations.of(stack).addWarningV2('crs:no-alarm-endpoints', 'no alarm endpoints configured: alarms fire but nobody is told (set alarms in the paging config)');
+      Annotations.of(stack).addWarningV2(
+        'crs:no-alarm-endpoints',
+        'no alarm endpoints configured: alarms fire but nobody is told (set alarms in the paging config)',
+      );
     }
   }
 
@@ -98,7 +106,10 @@ export class OperatorAlarms {
       threshold: spec.threshold,
       evaluationPeriods: spec.periods ?? 1,
       comparisonOperator: spec.comparison ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: spec.whenMissing === 'breaching' ? cloudwatch.TreatMissingData.BREACHING : cloudwatch.TreatMissingData.NOT_BREACHING,
+      treatMissingData:
+        spec.whenMissing === 'breaching'
+          ? cloudwatch.TreatMissingData.BREACHING
+          : cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(this.action);
     alarm.addOkAction(this.action);

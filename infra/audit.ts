@@ -71,19 +71,26 @@ const MAX_RETENTION_DAYS = 36_500;
 function checkAuditOptions(o: AuditOptions): AuditOptions {
   const days = (name: keyof AuditOptions, min: number) => {
     const v = o[name] as number;
-    if (!Number.isInteger(v) || v < min || v > MAX_RETENTION_DAYS) throw new Error(`${name} must be a whole number of days ${min}-${MAX_RETENTION_DAYS} (got ${JSON.stringify(v)})`);
+    if (!Number.isInteger(v) || v < min || v > MAX_RETENTION_DAYS)
+      throw new Error(`${name} must be a whole number of days ${min}-${MAX_RETENTION_DAYS} (got ${JSON.stringify(v)})`);
   };
   days('backupRetentionDays', 1);
   days('monthlyRetentionDays', 0);
   days('trailRetentionDays', 1);
-  if (!(HISTORY_BACKUPS as readonly string[]).includes(o.historyBackups)) throw new Error(`auditBackups must be ${HISTORY_BACKUPS.join(', ')} (got ${JSON.stringify(o.historyBackups)})`);
+  if (!(HISTORY_BACKUPS as readonly string[]).includes(o.historyBackups))
+    throw new Error(`auditBackups must be ${HISTORY_BACKUPS.join(', ')} (got ${JSON.stringify(o.historyBackups)})`);
   if (o.coldStorageAfterDays !== undefined) {
     days('coldStorageAfterDays', 1);
     if (o.monthlyRetentionDays < o.coldStorageAfterDays + 90) {
-      throw new Error(`backupColdStorageAfterDays ${o.coldStorageAfterDays} needs monthly backups kept at least ${o.coldStorageAfterDays + 90} days (AWS Backup keeps cold backups 90 days at least); backupMonthlyRetentionDays is ${o.monthlyRetentionDays}`);
+      throw new Error(
+        `backupColdStorageAfterDays ${o.coldStorageAfterDays} needs monthly backups kept at least ${o.coldStorageAfterDays + 90} days (AWS Backup keeps cold backups 90 days at least); backupMonthlyRetentionDays is ${o.monthlyRetentionDays}`,
+      );
     }
   }
-  if (o.copyVaultArn !== undefined && !/^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]+$/.test(o.copyVaultArn)) {
+  if (
+    o.copyVaultArn !== undefined &&
+    !/^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]+$/.test(o.copyVaultArn)
+  ) {
     throw new Error(`backupCopyVaultArn is not a backup vault ARN (got ${JSON.stringify(o.copyVaultArn)})`);
   }
   return o;
@@ -114,7 +121,7 @@ export class AuditRetention extends Construct {
 
     // A key of its own: backups and the trail stay readable whatever happens to the data key (and its policy).
     this.key = new kms.Key(this, 'Key', {
-      description: 'CRS alerting: backups of the tables and the audit table\'s CloudTrail data events',
+      description: "CRS alerting: backups of the tables and the audit table's CloudTrail data events",
       enableKeyRotation: true,
       alias: 'alias/crs-alerting-audit',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -127,7 +134,9 @@ export class AuditRetention extends Construct {
       ...(o.vaultLock
         ? {
             lockConfiguration: {
-              minRetention: Duration.days(Math.min(o.backupRetentionDays, o.monthlyRetentionDays || o.backupRetentionDays)),
+              minRetention: Duration.days(
+                Math.min(o.backupRetentionDays, o.monthlyRetentionDays || o.backupRetentionDays),
+              ),
               maxRetention: Duration.days(longest),
               // Compliance mode: after these 3 days of grace the lock can no longer be changed or removed.
               changeableFor: Duration.days(3),
@@ -135,15 +144,30 @@ export class AuditRetention extends Construct {
           }
         : {}),
     });
-    const copyTo = o.copyVaultArn ? backup.BackupVault.fromBackupVaultArn(this, 'CopyVault', o.copyVaultArn) : undefined;
+    const copyTo = o.copyVaultArn
+      ? backup.BackupVault.fromBackupVaultArn(this, 'CopyVault', o.copyVaultArn)
+      : undefined;
     const rule = (ruleName: string, schedule: events.Schedule, days: number) => {
-      const cold = o.coldStorageAfterDays !== undefined && days >= o.coldStorageAfterDays + 90 ? Duration.days(o.coldStorageAfterDays) : undefined;
+      const cold =
+        o.coldStorageAfterDays !== undefined && days >= o.coldStorageAfterDays + 90
+          ? Duration.days(o.coldStorageAfterDays)
+          : undefined;
       return new backup.BackupPlanRule({
         ruleName,
         scheduleExpression: schedule,
         deleteAfter: Duration.days(days),
         ...(cold ? { moveToColdStorageAfter: cold } : {}),
-        ...(copyTo ? { copyActions: [{ destinationBackupVault: copyTo, deleteAfter: Duration.days(days), ...(cold ? { moveToColdStorageAfter: cold } : {}) }] } : {}),
+        ...(copyTo
+          ? {
+              copyActions: [
+                {
+                  destinationBackupVault: copyTo,
+                  deleteAfter: Duration.days(days),
+                  ...(cold ? { moveToColdStorageAfter: cold } : {}),
+                },
+              ],
+            }
+          : {}),
       });
     };
     const firstOfMonth = events.Schedule.cron({ minute: '0', hour: '5', day: '1' });
@@ -153,20 +177,31 @@ export class AuditRetention extends Construct {
     this.plan = new backup.BackupPlan(this, 'Plan', {
       backupPlanName: `${stack.stackName}-tables`,
       backupVault: this.vault,
-      backupPlanRules: [rule('Daily', events.Schedule.cron({ minute: '0', hour: '5' }), o.backupRetentionDays), ...monthly],
+      backupPlanRules: [
+        rule('Daily', events.Schedule.cron({ minute: '0', hour: '5' }), o.backupRetentionDays),
+        ...monthly,
+      ],
     });
-    const tables = this.plan.addSelection('Tables', { resources: props.tables.filter((t) => !history.has(t)).map((t) => backup.BackupResource.fromDynamoDbTable(t)) });
+    const tables = this.plan.addSelection('Tables', {
+      resources: props.tables.filter((t) => !history.has(t)).map((t) => backup.BackupResource.fromDynamoDbTable(t)),
+    });
     if (apart) {
       this.historyPlan = new backup.BackupPlan(this, 'HistoryPlan', {
         backupPlanName: `${stack.stackName}-history`,
         backupVault: this.vault,
         backupPlanRules:
           o.historyBackups === 'weekly'
-            ? [rule('Weekly', events.Schedule.cron({ minute: '0', hour: '5', weekDay: 'SUN' }), o.backupRetentionDays), ...monthly]
+            ? [
+                rule('Weekly', events.Schedule.cron({ minute: '0', hour: '5', weekDay: 'SUN' }), o.backupRetentionDays),
+                ...monthly,
+              ]
             : [rule('Monthly', firstOfMonth, Math.max(o.backupRetentionDays, o.monthlyRetentionDays))],
       });
       // The same backup role as the other tables'.
-      this.historyPlan.addSelection('Tables', { resources: props.historyTables.map((t) => backup.BackupResource.fromDynamoDbTable(t)), role: tables.grantPrincipal as iam.IRole });
+      this.historyPlan.addSelection('Tables', {
+        resources: props.historyTables.map((t) => backup.BackupResource.fromDynamoDbTable(t)),
+        role: tables.grantPrincipal as iam.IRole,
+      });
     }
 
     if (!o.dataEvents) return;
@@ -184,13 +219,26 @@ export class AuditRetention extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: [{ expiration: Duration.days(o.trailRetentionDays), noncurrentVersionExpiration: Duration.days(1) }],
-      ...(o.vaultLock ? { objectLockEnabled: true, objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(o.trailRetentionDays)) } : {}),
+      lifecycleRules: [
+        { expiration: Duration.days(o.trailRetentionDays), noncurrentVersionExpiration: Duration.days(1) },
+      ],
+      ...(o.vaultLock
+        ? {
+            objectLockEnabled: true,
+            objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(o.trailRetentionDays)),
+          }
+        : {}),
     });
     const fromThisTrail = { StringEquals: { 'aws:SourceArn': trailArn } };
     const cloudTrail = new iam.ServicePrincipal('cloudtrail.amazonaws.com');
     this.trailBucket.addToResourcePolicy(
-      new iam.PolicyStatement({ sid: 'CloudTrailAclCheck', principals: [cloudTrail], actions: ['s3:GetBucketAcl'], resources: [this.trailBucket.bucketArn], conditions: fromThisTrail }),
+      new iam.PolicyStatement({
+        sid: 'CloudTrailAclCheck',
+        principals: [cloudTrail],
+        actions: ['s3:GetBucketAcl'],
+        resources: [this.trailBucket.bucketArn],
+        conditions: fromThisTrail,
+      }),
     );
     this.trailBucket.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -209,17 +257,30 @@ export class AuditRetention extends Construct {
         resources: ['*'],
         conditions: {
           StringEquals: { 'aws:SourceArn': trailArn },
-          StringLike: { 'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${stack.partition}:cloudtrail:*:${stack.account}:trail/*` },
+          StringLike: {
+            'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${stack.partition}:cloudtrail:*:${stack.account}:trail/*`,
+          },
         },
       }),
     );
-    this.key.addToResourcePolicy(new iam.PolicyStatement({ sid: 'CloudTrailDescribeKey', principals: [cloudTrail], actions: ['kms:DescribeKey'], resources: ['*'] }));
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudTrailDescribeKey',
+        principals: [cloudTrail],
+        actions: ['kms:DescribeKey'],
+        resources: ['*'],
+      }),
+    );
     letLogGroupsUse(this.key);
 
-    this.trailLogs = new logs.LogGroup(this, 'TrailLogs', { retention: props.logRetention, encryptionKey: this.key, removalPolicy: RemovalPolicy.RETAIN });
+    this.trailLogs = new logs.LogGroup(this, 'TrailLogs', {
+      retention: props.logRetention,
+      encryptionKey: this.key,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     const role = new ManagedPolicyRole(this, 'TrailLogsRole', {
       assumedBy: cloudTrail,
-      description: 'crs audit trail: CloudTrail delivers the Audit table\'s data events to their log group',
+      description: "crs audit trail: CloudTrail delivers the Audit table's data events to their log group",
     });
     this.trailLogs.grantWrite(role);
 
@@ -250,4 +311,5 @@ export class AuditRetention extends Construct {
 }
 
 /** Calls that change or delete audit entries (never made by the functions), or any call refused. */
-export const AUDIT_TAMPERING_PATTERN = '{ ($.eventName = "DeleteItem") || ($.eventName = "UpdateItem") || ($.eventName = "BatchWriteItem") || ($.errorCode = "AccessDenied*") }';
+export const AUDIT_TAMPERING_PATTERN =
+  '{ ($.eventName = "DeleteItem") || ($.eventName = "UpdateItem") || ($.eventName = "BatchWriteItem") || ($.errorCode = "AccessDenied*") }';

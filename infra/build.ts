@@ -65,14 +65,23 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
     ...(app.node.tryGetContext('hl7Zone') ? { hl7Zone: String(app.node.tryGetContext('hl7Zone')) } : {}),
-    ...(app.node.tryGetContext('logLevel') ? { logLevel: String(app.node.tryGetContext('logLevel')).toUpperCase() as LogLevel } : {}),
-    ...(app.node.tryGetContext('capacity') ? { capacity: String(app.node.tryGetContext('capacity')) as CapacityMode } : {}),
-    ...(app.node.tryGetContext('capacityLimits') ? { capacityLimits: jsonContext(app, 'capacityLimits') as Partial<CapacityLimits> } : {}),
+    ...(app.node.tryGetContext('logLevel')
+      ? { logLevel: String(app.node.tryGetContext('logLevel')).toUpperCase() as LogLevel }
+      : {}),
+    ...(app.node.tryGetContext('capacity')
+      ? { capacity: String(app.node.tryGetContext('capacity')) as CapacityMode }
+      : {}),
+    ...(app.node.tryGetContext('capacityLimits')
+      ? { capacityLimits: jsonContext(app, 'capacityLimits') as Partial<CapacityLimits> }
+      : {}),
     routeThrottles: jsonContext(app, 'routeThrottles') as CrsAlertingStackProps['routeThrottles'],
     audit: auditFromContext(app),
   });
   acknowledgeFindings(stack);
   // A finding that is not acknowledged (with its reason) stops the synth.
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }), new HIPAASecurityChecks(app, { verbose: true }));
+  Validations.of(app).addPlugins(
+    new AwsSolutionsChecks(app, { verbose: true }),
+    new HIPAASecurityChecks(app, { verbose: true }),
+  );
   return { app, stack };
 }

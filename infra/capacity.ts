@@ -24,22 +24,33 @@ export interface CapacityLimits {
 export const DEFAULT_CAPACITY_LIMITS: CapacityLimits = { min: 5, max: 4000, targetUtilization: 70 };
 
 export function checkCapacity(mode: string, limits: CapacityLimits): CapacityMode {
-  if (!(CAPACITY_MODES as readonly string[]).includes(mode)) throw new Error(`capacity must be ${CAPACITY_MODES.join(' or ')} (got ${JSON.stringify(mode)})`);
+  if (!(CAPACITY_MODES as readonly string[]).includes(mode))
+    throw new Error(`capacity must be ${CAPACITY_MODES.join(' or ')} (got ${JSON.stringify(mode)})`);
   const { min, max, targetUtilization: t } = limits;
-  if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min) throw new Error(`capacityLimits: min and max must be whole numbers, 1 <= min <= max (got ${JSON.stringify(limits)})`);
-  if (!Number.isInteger(t) || t < 20 || t > 90) throw new Error(`capacityLimits.targetUtilization must be a whole percentage 20-90 (got ${JSON.stringify(t)})`);
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min)
+    throw new Error(
+      `capacityLimits: min and max must be whole numbers, 1 <= min <= max (got ${JSON.stringify(limits)})`,
+    );
+  if (!Number.isInteger(t) || t < 20 || t > 90)
+    throw new Error(`capacityLimits.targetUtilization must be a whole percentage 20-90 (got ${JSON.stringify(t)})`);
   return mode as CapacityMode;
 }
 
 /** The table properties of a table written on every message. */
-export function perMessageBilling(mode: CapacityMode, limits: CapacityLimits): Pick<dynamodb.TableProps, 'billingMode' | 'readCapacity' | 'writeCapacity'> {
+export function perMessageBilling(
+  mode: CapacityMode,
+  limits: CapacityLimits,
+): Pick<dynamodb.TableProps, 'billingMode' | 'readCapacity' | 'writeCapacity'> {
   return mode === 'provisioned'
     ? { billingMode: dynamodb.BillingMode.PROVISIONED, readCapacity: limits.min, writeCapacity: limits.min }
     : { billingMode: dynamodb.BillingMode.PAY_PER_REQUEST };
 }
 
 /** An index's capacity, on a table written on every message. */
-export function perMessageIndexCapacity(mode: CapacityMode, limits: CapacityLimits): Pick<dynamodb.GlobalSecondaryIndexProps, 'readCapacity' | 'writeCapacity'> {
+export function perMessageIndexCapacity(
+  mode: CapacityMode,
+  limits: CapacityLimits,
+): Pick<dynamodb.GlobalSecondaryIndexProps, 'readCapacity' | 'writeCapacity'> {
   return mode === 'provisioned' ? { readCapacity: limits.min, writeCapacity: limits.min } : {};
 }
 

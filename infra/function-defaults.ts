@@ -1,7 +1,7 @@
 // CrsFunction: every Lambda of the pipeline with the same defaults. Node.js 22 on arm64, an ESM bundle built by
 // the local esbuild (minified, source maps), its own role with no managed policy (grants add what it needs), its
 // own log group (retention, encrypted with the stack's key), reserved concurrency, Powertools settings.
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -87,7 +87,12 @@ export class CrsFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      systemLogLevelV2: (props.logLevel ?? DEFAULT_LOG_LEVEL) === 'DEBUG' ? lambda.SystemLogLevel.DEBUG : (props.logLevel ?? DEFAULT_LOG_LEVEL) === 'INFO' ? lambda.SystemLogLevel.INFO : lambda.SystemLogLevel.WARN,
+      systemLogLevelV2:
+        (props.logLevel ?? DEFAULT_LOG_LEVEL) === 'DEBUG'
+          ? lambda.SystemLogLevel.DEBUG
+          : (props.logLevel ?? DEFAULT_LOG_LEVEL) === 'INFO'
+            ? lambda.SystemLogLevel.INFO
+            : lambda.SystemLogLevel.WARN,
       environmentEncryption: props.key,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',

@@ -18,7 +18,7 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
     ack(
       f.fn,
       'HIPAA.Security::HIPAA.Security-LambdaDLQ',
-      'Ingest and ack are invoked synchronously by API Gateway, grade, notify and escalate by event source mappings, for which a function DLQ never receives anything; their failures go to the FIFO queue\'s DLQ (grade), the stream\'s on-failure SQS destination (notify) and the escalation timers\' DLQ (escalate), all alarmed. The one asynchronous invocation, the minute schedule of escalate, is an idempotent tick that the next minute\'s repeats; EventBridge\'s own failures to invoke go to the escalation DLQ, and failed invocations raise EscalateErrors.',
+      "Ingest and ack are invoked synchronously by API Gateway, grade, notify and escalate by event source mappings, for which a function DLQ never receives anything; their failures go to the FIFO queue's DLQ (grade), the stream's on-failure SQS destination (notify) and the escalation timers' DLQ (escalate), all alarmed. The one asynchronous invocation, the minute schedule of escalate, is an idempotent tick that the next minute's repeats; EventBridge's own failures to invoke go to the escalation DLQ, and failed invocations raise EscalateErrors.",
     );
     ack(
       f.fn,
@@ -62,12 +62,12 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
   ack(
     stack.ackSecret,
     'HIPAA.Security::HIPAA.Security-SecretsManagerRotationEnabled',
-    'The acknowledge-link key is rotated by hand, never on a schedule: rotating it voids every acknowledge link already sent, and a page could then not be acknowledged from its link in the middle of an escalation. Links expire after 12 hours; the secret is encrypted with the stack\'s customer managed key.',
+    "The acknowledge-link key is rotated by hand, never on a schedule: rotating it voids every acknowledge link already sent, and a page could then not be acknowledged from its link in the middle of an escalation. Links expire after 12 hours; the secret is encrypted with the stack's customer managed key.",
   );
   ack(
     stack.notifyDlq,
     'AwsSolutions::AwsSolutions-SQS3',
-    'This queue is itself a dead-letter queue: the on-failure destination of the notifier\'s stream event source mapping (cdk-nag only recognises queues named in a RedrivePolicy). It is alarmed on depth.',
+    "This queue is itself a dead-letter queue: the on-failure destination of the notifier's stream event source mapping (cdk-nag only recognises queues named in a RedrivePolicy). It is alarmed on depth.",
   );
   ack(
     stack.pagesDlq,
@@ -77,21 +77,23 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
   const trailBucket = stack.audit.trailBucket;
   if (trailBucket) {
     const why =
-      'The bucket receives only CloudTrail\'s log files of the Audit table\'s data events, written by CloudTrail alone (the bucket policy names this trail\'s ARN); every file is proven unaltered by CloudTrail\'s signed digest files (log file validation), versioning keeps every version, and with backupVaultLock the files are object-locked in compliance mode. Server access logs would need a second bucket whose own access would again go unlogged.';
+      "The bucket receives only CloudTrail's log files of the Audit table's data events, written by CloudTrail alone (the bucket policy names this trail's ARN); every file is proven unaltered by CloudTrail's signed digest files (log file validation), versioning keeps every version, and with backupVaultLock the files are object-locked in compliance mode. Server access logs would need a second bucket whose own access would again go unlogged.";
     ack(trailBucket, 'AwsSolutions::AwsSolutions-S1', why);
     ack(trailBucket, 'HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled', why);
     ack(
       trailBucket,
       'HIPAA.Security::HIPAA.Security-S3BucketReplicationEnabled',
-      'A copy outside the region is the operator\'s (docs/runbook.md, audit retention): the same events also go to the TrailLogs log group, and the audit table itself is backed up (monthly by default, with point-in-time recovery over 35 days) into a vault that can be copied to another account or region (backupCopyVaultArn). Replicating this bucket would need a second bucket and key in another region, which this single-region stack does not own.',
+      "A copy outside the region is the operator's (docs/runbook.md, audit retention): the same events also go to the TrailLogs log group, and the audit table itself is backed up (monthly by default, with point-in-time recovery over 35 days) into a vault that can be copied to another account or region (backupCopyVaultArn). Replicating this bucket would need a second bucket and key in another region, which this single-region stack does not own.",
     );
   }
-  const backupRole = Stack.of(stack).node.findAll().find((c) => c.node.path.endsWith('Audit/Plan/Tables/Role'));
+  const backupRole = Stack.of(stack)
+    .node.findAll()
+    .find((c) => c.node.path.endsWith('Audit/Plan/Tables/Role'));
   if (backupRole) {
     ack(
       backupRole,
       'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
-      'The AWS Backup service role policy, maintained by AWS for the service; only backup.amazonaws.com can assume this role, and it backs up this stack\'s tables into a vault encrypted with the stack\'s key.',
+      "The AWS Backup service role policy, maintained by AWS for the service; only backup.amazonaws.com can assume this role, and it backs up this stack's tables into a vault encrypted with the stack's key.",
     );
   }
 }

@@ -4,12 +4,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
 
-export {   type PagingConfig,  } from '#domain/paging-endpoints.ts';
+export type { PagingConfig } from '#domain/paging-endpoints.ts';
 
 /** Reads the paging config from context; no config means no subscriptions (the stack warns at synth). */
 export function pagingConfigFromContext(tryGetContext: (key: string) => unknown, cwd = process.cwd()): PagingConfig {
   const inline = tryGetContext('paging');
-  if (inline !== undefined) return parsePagingConfig(typeof inline === 'string' ? JSON.parse(inline) : inline, 'context paging');
+  if (inline !== undefined)
+    return parsePagingConfig(typeof inline === 'string' ? JSON.parse(inline) : inline, 'context paging');
   const file = tryGetContext('pagingConfig');
   if (typeof file === 'string' && file !== '') {
     const path = resolve(cwd, file);

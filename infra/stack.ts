@@ -35,7 +35,15 @@ import { PAGE_TEAMS } from '#domain/paging.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AUDIT_TAMPERING_PATTERN, AuditRetention, DEFAULT_AUDIT, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
-import { autoScale, checkCapacity, DEFAULT_CAPACITY_LIMITS, perMessageBilling, perMessageIndexCapacity, type CapacityLimits, type CapacityMode } from './capacity.ts';
+import {
+  autoScale,
+  checkCapacity,
+  DEFAULT_CAPACITY_LIMITS,
+  perMessageBilling,
+  perMessageIndexCapacity,
+  type CapacityLimits,
+  type CapacityMode,
+} from './capacity.ts';
 import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
 import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
@@ -162,14 +170,25 @@ export class CrsAlertingStack extends Stack {
   constructor(scope: Construct, id: string, props: CrsAlertingStackProps) {
     super(scope, id, props);
     const concurrency = props.concurrency ?? DEFAULT_CONCURRENCY;
-    if (props.hl7Zone !== undefined && !parseZone(props.hl7Zone)) throw new Error(`hl7Zone ${JSON.stringify(props.hl7Zone)} is not an IANA zone (Europe/Paris) or an offset (+01:00)`);
+    if (props.hl7Zone !== undefined && !parseZone(props.hl7Zone))
+      throw new Error(
+        `hl7Zone ${JSON.stringify(props.hl7Zone)} is not an IANA zone (Europe/Paris) or an offset (+01:00)`,
+      );
     // The grade mapping runs as many batches at once as the function may (see the arithmetic above).
-    if (!Number.isInteger(concurrency.grade) || concurrency.grade < MIN_MAPPING_CONCURRENCY || concurrency.grade > 1000) {
-      throw new Error(`concurrency.grade must be a whole number ${MIN_MAPPING_CONCURRENCY}-1000: it is also the queue mapping's maximum concurrency (got ${concurrency.grade})`);
+    if (
+      !Number.isInteger(concurrency.grade) ||
+      concurrency.grade < MIN_MAPPING_CONCURRENCY ||
+      concurrency.grade > 1000
+    ) {
+      throw new Error(
+        `concurrency.grade must be a whole number ${MIN_MAPPING_CONCURRENCY}-1000: it is also the queue mapping's maximum concurrency (got ${concurrency.grade})`,
+      );
     }
-    if (ESCALATE_TIMER_CONCURRENCY + SCHEDULE_CONCURRENCY > ESCALATE_CONCURRENCY) throw new Error('the escalate function\'s invokers exceed its reserved concurrency');
+    if (ESCALATE_TIMER_CONCURRENCY + SCHEDULE_CONCURRENCY > ESCALATE_CONCURRENCY)
+      throw new Error("the escalate function's invokers exceed its reserved concurrency");
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
-    if (props.logLevel !== undefined && !LOG_LEVELS.includes(props.logLevel)) throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
+    if (props.logLevel !== undefined && !LOG_LEVELS.includes(props.logLevel))
+      throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
     const capacityLimits = { ...DEFAULT_CAPACITY_LIMITS, ...props.capacityLimits };
     const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
 
@@ -183,7 +202,7 @@ export class CrsAlertingStack extends Stack {
 
     // ---- Encryption: one customer managed key for queues, topics, tables, logs and backups.
     this.key = new kms.Key(this, 'Key', {
-      description: 'CRS alerting: SQS, the pages topic, DynamoDB, CloudWatch Logs and the functions\' environment',
+      description: "CRS alerting: SQS, the pages topic, DynamoDB, CloudWatch Logs and the functions' environment",
       enableKeyRotation: true,
       alias: 'alias/crs-alerting',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -195,7 +214,11 @@ export class CrsAlertingStack extends Stack {
     // key, so naming them here would be a circular reference).
     const producers: [string, string, string][] = [
       ['SnsOfThisAccount', 'sns.amazonaws.com', `arn:${this.partition}:sns:${this.region}:${this.account}:*`],
-      ['EventBridgeRulesOfThisAccount', 'events.amazonaws.com', `arn:${this.partition}:events:${this.region}:${this.account}:rule/*`],
+      [
+        'EventBridgeRulesOfThisAccount',
+        'events.amazonaws.com',
+        `arn:${this.partition}:events:${this.region}:${this.account}:rule/*`,
+      ],
     ];
     for (const [sid, service, sourceArn] of producers) {
       this.key.addToResourcePolicy(
@@ -329,7 +352,11 @@ export class CrsAlertingStack extends Stack {
     // ---- SNS: the pages topic (one filtered subscription per team endpoint) and the operators' alarm topic, which
     // has its own key (infra/alarms.ts).
     // The display name starts every SMS ("CRS PAGES> "): short, and counted in the SMS length (sns-page-sender.ts).
-    this.pagesTopic = new sns.Topic(this, 'Pages', { displayName: PAGES_TOPIC_DISPLAY_NAME, masterKey: this.key, enforceSSL: true });
+    this.pagesTopic = new sns.Topic(this, 'Pages', {
+      displayName: PAGES_TOPIC_DISPLAY_NAME,
+      masterKey: this.key,
+      enforceSSL: true,
+    });
     this.subscribeTeams(props.paging);
     this.operatorAlarms = new OperatorAlarms(this, props.paging.alarms);
     this.alarmTopic = this.operatorAlarms.topic;
@@ -358,7 +385,12 @@ export class CrsAlertingStack extends Stack {
       description: 'Grades CRS and ICANS per patient; state, outbox and audit in one DynamoDB transaction',
       timeout: GRADE_TIMEOUT,
       reservedConcurrency: concurrency.grade,
-      environment: { [ENV.stateTable]: this.stateTable.tableName, [ENV.auditTable]: this.auditTable.tableName, [ENV.seenTable]: this.seenTable.tableName, ...config },
+      environment: {
+        [ENV.stateTable]: this.stateTable.tableName,
+        [ENV.auditTable]: this.auditTable.tableName,
+        [ENV.seenTable]: this.seenTable.tableName,
+        ...config,
+      },
     });
     // What the pager needs wherever it runs; the acknowledge links' base URL is added once the API exists.
     const pagerEnvironment = {
@@ -376,7 +408,8 @@ export class CrsAlertingStack extends Stack {
     this.notify = new CrsFunction(this, 'Notify', {
       ...fnDefaults,
       name: 'notify',
-      description: 'Pages the teams for each grade change and alert in the outbox (signed acknowledge links, escalation timers)',
+      description:
+        'Pages the teams for each grade change and alert in the outbox (signed acknowledge links, escalation timers)',
       timeout: Duration.seconds(30),
       memorySize: 256,
       reservedConcurrency: concurrency.notify,
@@ -403,27 +436,55 @@ export class CrsAlertingStack extends Stack {
 
     // Least privilege: each function gets exactly the calls its adapters make.
     // The table only (a plain table.grant() would add its indexes too): ingest looks tokens up by hash.
-    iam.Grant.addToPrincipal({ grantee: this.ingest.role, actions: ['dynamodb:GetItem'], resourceArns: [this.tokensTable.tableArn] });
+    iam.Grant.addToPrincipal({
+      grantee: this.ingest.role,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.tokensTable.tableArn],
+    });
     // The wards of patients, for device tokens scoped to wards: reads of the state table only.
-    iam.Grant.addToPrincipal({ grantee: this.ingest.role, actions: ['dynamodb:BatchGetItem'], resourceArns: [this.stateTable.tableArn] });
+    iam.Grant.addToPrincipal({
+      grantee: this.ingest.role,
+      actions: ['dynamodb:BatchGetItem'],
+      resourceArns: [this.stateTable.tableArn],
+    });
     this.key.grantDecrypt(this.ingest.role);
     this.queue.grantSendMessages(this.ingest.role);
 
     // The table only (a plain table.grant() would add its indexes too).
-    iam.Grant.addToPrincipal({ grantee: this.grade.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resourceArns: [this.stateTable.tableArn] });
+    iam.Grant.addToPrincipal({
+      grantee: this.grade.role,
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      resourceArns: [this.stateTable.tableArn],
+    });
     // Seen messages: a conditional put that returns the old item when it fails (hence GetItem), or a digest added.
-    iam.Grant.addToPrincipal({ grantee: this.grade.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resourceArns: [this.seenTable.tableArn] });
+    iam.Grant.addToPrincipal({
+      grantee: this.grade.role,
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      resourceArns: [this.seenTable.tableArn],
+    });
     this.grantAppendAudit(this.grade.role);
     this.key.grantEncryptDecrypt(this.grade.role);
     this.grade.fn.addEventSource(
-      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: concurrency.grade }),
+      new SqsEventSource(this.queue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: concurrency.grade,
+      }),
     );
 
     // The pager where it sends: pages (read, conditional write, a patient's pages), audit (append), the outbox
     // (what a page says in full) and the patient's ward, the topic, the timers, the link key.
     for (const f of [this.notify, this.escalate]) {
-      iam.Grant.addToPrincipal({ grantee: f.role, actions: ['dynamodb:GetItem'], resourceArns: [this.stateTable.tableArn] });
-      iam.Grant.addToPrincipal({ grantee: f.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'], resourceArns: [this.pagesTable.tableArn] });
+      iam.Grant.addToPrincipal({
+        grantee: f.role,
+        actions: ['dynamodb:GetItem'],
+        resourceArns: [this.stateTable.tableArn],
+      });
+      iam.Grant.addToPrincipal({
+        grantee: f.role,
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        resourceArns: [this.pagesTable.tableArn],
+      });
       this.grantAppendAudit(f.role);
       this.pagesTopic.grantPublish(f.role);
       this.escalationQueue.grantSendMessages(f.role);
@@ -442,7 +503,9 @@ export class CrsAlertingStack extends Stack {
         filters: [
           lambda.FilterCriteria.filter({
             eventName: lambda.FilterRule.isEqual('INSERT'),
-            dynamodb: { NewImage: { [STATE_TABLE.kindAttribute]: { S: lambda.FilterRule.isEqual(STATE_TABLE.outboxKind) } } },
+            dynamodb: {
+              NewImage: { [STATE_TABLE.kindAttribute]: { S: lambda.FilterRule.isEqual(STATE_TABLE.outboxKind) } },
+            },
           }),
         ],
       }),
@@ -453,20 +516,41 @@ export class CrsAlertingStack extends Stack {
     iam.Grant.addToPrincipal({
       grantee: this.escalate.role,
       actions: ['dynamodb:Query'],
-      resourceArns: [`${this.pagesTable.tableArn}/index/${PAGES_TABLE.dueIndex}`, `${this.stateTable.tableArn}/index/${STATE_TABLE.feedIndex}`],
+      resourceArns: [
+        `${this.pagesTable.tableArn}/index/${PAGES_TABLE.dueIndex}`,
+        `${this.stateTable.tableArn}/index/${STATE_TABLE.feedIndex}`,
+      ],
     });
-    iam.Grant.addToPrincipal({ grantee: this.escalate.role, actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem'], resourceArns: [this.pagesTable.tableArn] });
+    iam.Grant.addToPrincipal({
+      grantee: this.escalate.role,
+      actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem'],
+      resourceArns: [this.pagesTable.tableArn],
+    });
     this.escalate.fn.addEventSource(
-      new SqsEventSource(this.escalationQueue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: ESCALATE_TIMER_CONCURRENCY }),
+      new SqsEventSource(this.escalationQueue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: ESCALATE_TIMER_CONCURRENCY,
+      }),
     );
     this.sweepRule = new events.Rule(this, 'EscalationSchedule', {
       description: 'Wakes the escalate function: the stale-feed sweep, and the tick behind any lost escalation timer',
       schedule: events.Schedule.rate(props.sweepInterval ?? Duration.minutes(1)),
-      targets: [new eventTargets.LambdaFunction(this.escalate.fn, { retryAttempts: 2, maxEventAge: Duration.minutes(2), deadLetterQueue: this.escalationDlq })],
+      targets: [
+        new eventTargets.LambdaFunction(this.escalate.fn, {
+          retryAttempts: 2,
+          maxEventAge: Duration.minutes(2),
+          deadLetterQueue: this.escalationDlq,
+        }),
+      ],
     });
 
     // The ack function: a page read and written (acknowledged), the refusal or acknowledgement audited, the link key.
-    iam.Grant.addToPrincipal({ grantee: this.ack.role, actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resourceArns: [this.pagesTable.tableArn] });
+    iam.Grant.addToPrincipal({
+      grantee: this.ack.role,
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      resourceArns: [this.pagesTable.tableArn],
+    });
     this.grantAppendAudit(this.ack.role);
     this.ackSecret.grantRead(this.ack.role);
     this.key.grantEncryptDecrypt(this.ack.role);
@@ -509,8 +593,14 @@ export class CrsAlertingStack extends Stack {
     for (const path of [ROUTES.single, ROUTES.batch, ...INTERFACE_ROUTES]) {
       this.api.addRoutes({ path, methods: [apigwv2.HttpMethod.POST], integration });
     }
-    const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, { payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0 });
-    this.api.addRoutes({ path: ACK_ROUTES.link, methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST], integration: ackIntegration });
+    const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, {
+      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+    });
+    this.api.addRoutes({
+      path: ACK_ROUTES.link,
+      methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+      integration: ackIntegration,
+    });
     this.api.addRoutes({ path: ACK_ROUTES.api, methods: [apigwv2.HttpMethod.POST], integration: ackIntegration });
     this.throttleRoutes(stage, routeThrottles(props.routeThrottles), accessLogs);
     const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
@@ -518,30 +608,79 @@ export class CrsAlertingStack extends Stack {
 
     this.addAlarms();
 
-    new CfnOutput(this, 'IngestUrl', { value: `${this.api.apiEndpoint}${ROUTES.single}`, description: 'POST one message here' });
-    new CfnOutput(this, 'IngestBatchUrl', { value: `${this.api.apiEndpoint}${ROUTES.batch}`, description: 'POST up to 100 messages here' });
-    new CfnOutput(this, 'TokensTableName', { value: this.tokensTable.tableName, description: `for crs token --backend aws --table NAME (or ${ENV.tokensTable})` });
-    new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName, description: `for crs silence (${ENV.stateTable})` });
-    new CfnOutput(this, 'PagesTableName', { value: this.pagesTable.tableName, description: `for crs silence (${ENV.pagesTable})` });
-    new CfnOutput(this, 'AuditTableName', { value: this.auditTable.tableName, description: `for crs audit export and crs silence (${ENV.auditTable})` });
-    new CfnOutput(this, 'EscalationQueueUrl', { value: this.escalationQueue.queueUrl, description: `for crs silence (${ENV.escalationQueueUrl})` });
-    new CfnOutput(this, 'AckSecretArn', { value: this.ackSecret.secretArn, description: `for crs silence (${ENV.ackSecretArn})` });
-    new CfnOutput(this, 'AckBaseUrl', { value: ackBaseUrl, description: `acknowledge links start with this (${ENV.ackBaseUrl})` });
+    new CfnOutput(this, 'IngestUrl', {
+      value: `${this.api.apiEndpoint}${ROUTES.single}`,
+      description: 'POST one message here',
+    });
+    new CfnOutput(this, 'IngestBatchUrl', {
+      value: `${this.api.apiEndpoint}${ROUTES.batch}`,
+      description: 'POST up to 100 messages here',
+    });
+    new CfnOutput(this, 'TokensTableName', {
+      value: this.tokensTable.tableName,
+      description: `for crs token --backend aws --table NAME (or ${ENV.tokensTable})`,
+    });
+    new CfnOutput(this, 'StateTableName', {
+      value: this.stateTable.tableName,
+      description: `for crs silence (${ENV.stateTable})`,
+    });
+    new CfnOutput(this, 'PagesTableName', {
+      value: this.pagesTable.tableName,
+      description: `for crs silence (${ENV.pagesTable})`,
+    });
+    new CfnOutput(this, 'AuditTableName', {
+      value: this.auditTable.tableName,
+      description: `for crs audit export and crs silence (${ENV.auditTable})`,
+    });
+    new CfnOutput(this, 'EscalationQueueUrl', {
+      value: this.escalationQueue.queueUrl,
+      description: `for crs silence (${ENV.escalationQueueUrl})`,
+    });
+    new CfnOutput(this, 'AckSecretArn', {
+      value: this.ackSecret.secretArn,
+      description: `for crs silence (${ENV.ackSecretArn})`,
+    });
+    new CfnOutput(this, 'AckBaseUrl', {
+      value: ackBaseUrl,
+      description: `acknowledge links start with this (${ENV.ackBaseUrl})`,
+    });
     new CfnOutput(this, 'PagesTopicArn', { value: this.pagesTopic.topicArn });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn, description: 'for crs doctor (the alarms that notify it)' });
-    new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.fn.functionName, description: 'for crs doctor (last ingest)' });
-    new CfnOutput(this, 'GradeFunctionName', { value: this.grade.fn.functionName, description: 'for crs doctor (last message graded)' });
-    new CfnOutput(this, 'EscalateFunctionName', { value: this.escalate.fn.functionName, description: 'for crs doctor (last escalate run)' });
-    new CfnOutput(this, 'NotifyFailuresQueueUrl', { value: this.notifyDlq.queueUrl, description: 'for crs outbox (the stream ranges the notifier gave up on)' });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarmTopic.topicArn,
+      description: 'for crs doctor (the alarms that notify it)',
+    });
+    new CfnOutput(this, 'IngestFunctionName', {
+      value: this.ingest.fn.functionName,
+      description: 'for crs doctor (last ingest)',
+    });
+    new CfnOutput(this, 'GradeFunctionName', {
+      value: this.grade.fn.functionName,
+      description: 'for crs doctor (last message graded)',
+    });
+    new CfnOutput(this, 'EscalateFunctionName', {
+      value: this.escalate.fn.functionName,
+      description: 'for crs doctor (last escalate run)',
+    });
+    new CfnOutput(this, 'NotifyFailuresQueueUrl', {
+      value: this.notifyDlq.queueUrl,
+      description: 'for crs outbox (the stream ranges the notifier gave up on)',
+    });
   }
 
   /**
    * Every route its own rate limit (infra/throttles.ts), and a metric of the requests refused with 429, by route,
    * from the access log (HTTP APIs publish 4xx, not 429): each route's throttle alarm is declared from it.
    */
-  private throttleRoutes(stage: apigwv2.HttpStage, throttles: Record<string, RouteThrottle>, accessLogs: logs.LogGroup): void {
+  private throttleRoutes(
+    stage: apigwv2.HttpStage,
+    throttles: Record<string, RouteThrottle>,
+    accessLogs: logs.LogGroup,
+  ): void {
     (stage.node.defaultChild as apigwv2.CfnStage).routeSettings = Object.fromEntries(
-      Object.entries(throttles).map(([k, t]) => [k, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }]),
+      Object.entries(throttles).map(([k, t]) => [
+        k,
+        { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit },
+      ]),
     );
     // Route settings name routes, which must exist first (the API's whole subtree, so routes added later too).
     stage.node.addDependency(this.api);
@@ -550,8 +689,12 @@ export class CrsAlertingStack extends Stack {
       validate: () => {
         const keys = this.api.node.findAll().flatMap((c) => (c instanceof apigwv2.CfnRoute ? [c.routeKey] : []));
         return [
-          ...keys.filter((k) => !throttles[k]).map((k) => `route ${k} has no rate limit: add it to ROUTE_THROTTLES in infra/throttles.ts`),
-          ...Object.keys(throttles).filter((k) => !keys.includes(k)).map((k) => `rate limit for ${k}, a route the API does not have`),
+          ...keys
+            .filter((k) => !throttles[k])
+            .map((k) => `route ${k} has no rate limit: add it to ROUTE_THROTTLES in infra/throttles.ts`),
+          ...Object.keys(throttles)
+            .filter((k) => !keys.includes(k))
+            .map((k) => `rate limit for ${k}, a route the API does not have`),
         ];
       },
     });
@@ -569,7 +712,11 @@ export class CrsAlertingStack extends Stack {
 
   /** Append-only: PutItem (the writers always put with attribute_not_exists) and nothing that updates or deletes. */
   private grantAppendAudit(role: iam.IGrantable): void {
-    iam.Grant.addToPrincipal({ grantee: role, actions: ['dynamodb:PutItem'], resourceArns: [this.auditTable.tableArn] });
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['dynamodb:PutItem'],
+      resourceArns: [this.auditTable.tableArn],
+    });
   }
 
   private subscribeTeams(paging: PagingConfig): void {
@@ -582,42 +729,60 @@ export class CrsAlertingStack extends Stack {
         ...(endpoints.wards ? { ward: sns.SubscriptionFilter.stringFilter({ allowlist: endpoints.wards }) } : {}),
       };
       const options = { filterPolicy, deadLetterQueue: this.pagesDlq };
-      for (const address of endpoints.email) this.pagesTopic.addSubscription(new subs.EmailSubscription(address, { ...options, json: false }));
+      for (const address of endpoints.email)
+        this.pagesTopic.addSubscription(new subs.EmailSubscription(address, { ...options, json: false }));
       // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
       for (const phone of endpoints.sms) {
-        new sns.Subscription(this, `Pages${team}Sms${phone}`, { topic: this.pagesTopic, protocol: sns.SubscriptionProtocol.SMS, endpoint: phone, ...options });
+        new sns.Subscription(this, `Pages${team}Sms${phone}`, {
+          topic: this.pagesTopic,
+          protocol: sns.SubscriptionProtocol.SMS,
+          endpoint: phone,
+          ...options,
+        });
       }
       for (const url of endpoints.https) {
         this.pagesTopic.addSubscription(
-          new subs.UrlSubscription(url, { ...options, protocol: sns.SubscriptionProtocol.HTTPS, rawMessageDelivery: false, deliveryPolicy: HTTPS_DELIVERY_POLICY }),
+          new subs.UrlSubscription(url, {
+            ...options,
+            protocol: sns.SubscriptionProtocol.HTTPS,
+            rawMessageDelivery: false,
+            deliveryPolicy: HTTPS_DELIVERY_POLICY,
+          }),
         );
       }
       count += endpoints.email.length + endpoints.sms.length + endpoints.https.length;
     }
     if (count === 0) {
-      Annotations.of(this).addWarningV2('crs:no-paging-endpoints', 'no team endpoints configured: pages are published but nobody receives them (set -c pagingConfig=FILE)');
+      Annotations.of(this).addWarningV2(
+        'crs:no-paging-endpoints',
+        'no team endpoints configured: pages are published but nobody receives them (set -c pagingConfig=FILE)',
+      );
     }
   }
 
   private addAlarms(): void {
     const alarm = (id: string, spec: AlarmSpec) => this.operatorAlarms.add(id, spec);
     // Dead-letter queues: an idle queue publishes no metric, which means nothing was dead-lettered.
-    const deadLetters = (q: sqs.Queue) => q.metricApproximateNumberOfMessagesVisible({ period: MINUTE, statistic: 'Maximum' });
+    const deadLetters = (q: sqs.Queue) =>
+      q.metricApproximateNumberOfMessagesVisible({ period: MINUTE, statistic: 'Maximum' });
     alarm('MessagesDlqDepth', {
-      description: 'Device messages were dead-lettered after repeated grading failures: those patients are not being graded from them. Inspect the DLQ, fix, redrive.',
+      description:
+        'Device messages were dead-lettered after repeated grading failures: those patients are not being graded from them. Inspect the DLQ, fix, redrive.',
       metric: deadLetters(this.queueDlq),
       threshold: 1,
       whenMissing: 'ok',
     });
     alarm('MessagesOldestAge', {
-      description: 'The oldest queued device message is over 2 minutes old: grading is behind or a patient is blocked by a failing message.',
+      description:
+        'The oldest queued device message is over 2 minutes old: grading is behind or a patient is blocked by a failing message.',
       metric: this.queue.metricApproximateAgeOfOldestMessage({ period: MINUTE, statistic: 'Maximum' }),
       threshold: 120,
       periods: 2,
       whenMissing: 'ok',
     });
     alarm('NotifyFailuresDepth', {
-      description: 'The notifier\'s stream gave up on outbox records (its invocations kept failing: an outage longer than its retries, a crash): their pages may not have been sent. `crs outbox retry --all --backend aws` reads them from the stream again (within 24 hours) and pages them.',
+      description:
+        "The notifier's stream gave up on outbox records (its invocations kept failing: an outage longer than its retries, a crash): their pages may not have been sent. `crs outbox retry --all --backend aws` reads them from the stream again (within 24 hours) and pages them.",
       metric: deadLetters(this.notifyDlq),
       threshold: 1,
       whenMissing: 'ok',
@@ -636,20 +801,35 @@ export class CrsAlertingStack extends Stack {
       whenMissing: 'ok',
     });
     alarm('EscalationDlqDepth', {
-      description: 'Escalation timers failed 3 times (or the schedule could not invoke the escalate function): ladders may be late. The minute schedule keeps ticking; check EscalateErrors and the escalate log.',
+      description:
+        'Escalation timers failed 3 times (or the schedule could not invoke the escalate function): ladders may be late. The minute schedule keeps ticking; check EscalateErrors and the escalate log.',
       metric: deadLetters(this.escalationDlq),
       threshold: 1,
       whenMissing: 'ok',
     });
     alarm('LaddersExhausted', {
-      description: 'A page walked its whole escalation ladder, every loop, and nobody acknowledged it: a patient\'s page is unanswered. Call the team; the audit export of the patient shows who was paged when.',
-      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.laddersExhausted, dimensionsMap: { service: 'escalate' }, period: MINUTE, statistic: 'Sum' }),
+      description:
+        "A page walked its whole escalation ladder, every loop, and nobody acknowledged it: a patient's page is unanswered. Call the team; the audit export of the patient shows who was paged when.",
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRIC.laddersExhausted,
+        dimensionsMap: { service: 'escalate' },
+        period: MINUTE,
+        statistic: 'Sum',
+      }),
       threshold: 1,
       whenMissing: 'ok',
     });
     alarm('AckLinksRefused', {
-      description: 'Acknowledge links were refused (forged, altered or expired) 5 times in 5 minutes: someone may be guessing links, or links are being opened long after they expire.',
-      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.acknowledgementsRefused, dimensionsMap: { service: 'ack' }, period: Duration.minutes(5), statistic: 'Sum' }),
+      description:
+        'Acknowledge links were refused (forged, altered or expired) 5 times in 5 minutes: someone may be guessing links, or links are being opened long after they expire.',
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRIC.acknowledgementsRefused,
+        dimensionsMap: { service: 'ack' },
+        period: Duration.minutes(5),
+        statistic: 'Sum',
+      }),
       threshold: 5,
       whenMissing: 'ok',
     });
@@ -673,13 +853,20 @@ export class CrsAlertingStack extends Stack {
     for (const [routeKey, name] of Object.entries(this.routeThrottleNames)) {
       alarm(`Throttled${name}`, {
         description: `The API answered 429 on ${routeKey} (over its own rate limit): ${routeKey.includes('ack') ? 'a clinician could not acknowledge from a link or app' : 'a device gateway is sending faster than its limit and is told to retry'}. See docs/runbook.md.`,
-        metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: API_THROTTLED_METRIC, dimensionsMap: { route: routeKey }, period: Duration.minutes(5), statistic: 'Sum' }),
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: API_THROTTLED_METRIC,
+          dimensionsMap: { route: routeKey },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
         threshold: 1,
         whenMissing: 'ok',
       });
     }
     alarm('Api5xx', {
-      description: 'The HTTP API answered 5xx (a function failed, timed out or was throttled, or the queue refused): devices retry, a clinician saw an error page. See docs/runbook.md.',
+      description:
+        'The HTTP API answered 5xx (a function failed, timed out or was throttled, or the queue refused): devices retry, a clinician saw an error page. See docs/runbook.md.',
       metric: this.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
       threshold: 1,
       whenMissing: 'ok',
@@ -692,7 +879,13 @@ export class CrsAlertingStack extends Stack {
       ['SeenMessagesTable', this.seenTable],
     ] as const) {
       const throttled = (metricName: string) =>
-        new cloudwatch.Metric({ namespace: 'AWS/DynamoDB', metricName, dimensionsMap: { TableName: table.tableName }, period: Duration.minutes(5), statistic: 'Sum' });
+        new cloudwatch.Metric({
+          namespace: 'AWS/DynamoDB',
+          metricName,
+          dimensionsMap: { TableName: table.tableName },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        });
       alarm(`${name}Throttled`, {
         description: `DynamoDB throttled reads or writes on the ${name} (a hot partition, or an account limit): the SDK retries, then the function fails and its records are retried. See docs/runbook.md.`,
         metric: new cloudwatch.MathExpression({
@@ -708,14 +901,22 @@ export class CrsAlertingStack extends Stack {
     // The dead-letter paths themselves failing (a key or queue policy that refuses the service): what would
     // otherwise be lost without a trace.
     alarm('UndeliveredPagesRedriveFailed', {
-      description: 'SNS could not put an undeliverable page on the UndeliveredPages queue (its key or queue policy refused SNS): that page is lost. Check the key policy and the queue policy now. See docs/runbook.md.',
+      description:
+        'SNS could not put an undeliverable page on the UndeliveredPages queue (its key or queue policy refused SNS): that page is lost. Check the key policy and the queue policy now. See docs/runbook.md.',
       metric: this.pagesTopic.metric('NumberOfNotificationsFailedToRedriveToDlq', { period: MINUTE, statistic: 'Sum' }),
       threshold: 1,
       whenMissing: 'ok',
     });
     alarm('ScheduleDlqFailed', {
-      description: 'EventBridge could not invoke the escalate function and could not put the event on the EscalationDlq either (its key or queue policy refused it). See docs/runbook.md.',
-      metric: new cloudwatch.Metric({ namespace: 'AWS/Events', metricName: 'InvocationsFailedToBeSentToDlq', dimensionsMap: { RuleName: this.sweepRule.ruleName }, period: MINUTE, statistic: 'Sum' }),
+      description:
+        'EventBridge could not invoke the escalate function and could not put the event on the EscalationDlq either (its key or queue policy refused it). See docs/runbook.md.',
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'InvocationsFailedToBeSentToDlq',
+        dimensionsMap: { RuleName: this.sweepRule.ruleName },
+        period: MINUTE,
+        statistic: 'Sum',
+      }),
       threshold: 1,
       whenMissing: 'ok',
     });
@@ -728,27 +929,50 @@ export class CrsAlertingStack extends Stack {
         metricValue: '1',
       });
       alarm('AuditTableTampering', {
-        description: 'CloudTrail recorded a call that changes or deletes audit entries, or a refused call, on the Audit table: nothing of this stack makes one. Find who in the trail (userIdentity) now. See docs/runbook.md.',
-        metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: AUDIT_TAMPERING_METRIC, period: Duration.minutes(5), statistic: 'Sum' }),
+        description:
+          'CloudTrail recorded a call that changes or deletes audit entries, or a refused call, on the Audit table: nothing of this stack makes one. Find who in the trail (userIdentity) now. See docs/runbook.md.',
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: AUDIT_TAMPERING_METRIC,
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
         threshold: 1,
         whenMissing: 'ok',
       });
     }
     alarm('IngestQueueUnavailable', {
       description: 'Ingest answered 503: SQS refused messages, devices are being told to retry.',
-      metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.queueUnavailable, dimensionsMap: { service: 'ingest' }, period: MINUTE, statistic: 'Sum' }),
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRIC.queueUnavailable,
+        dimensionsMap: { service: 'ingest' },
+        period: MINUTE,
+        statistic: 'Sum',
+      }),
       threshold: 1,
       whenMissing: 'ok',
     });
 
     // The paging path proves itself (issue 10): where silence is the failure, no data breaches.
     const ours = (metricName: string, service: string, period = MINUTE) =>
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, period, statistic: 'Sum' });
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service },
+        period,
+        statistic: 'Sum',
+      });
     alarm('SendsParked', {
-      description: 'SNS refused a page send 3 times, or the notifier could not page an outbox record because of the record itself, and it was parked so that what is behind it goes on: a team did not get that page. `crs outbox list --backend aws` names it; fix the cause, then `crs outbox retry --backend aws`.',
+      description:
+        'SNS refused a page send 3 times, or the notifier could not page an outbox record because of the record itself, and it was parked so that what is behind it goes on: a team did not get that page. `crs outbox list --backend aws` names it; fix the cause, then `crs outbox retry --backend aws`.',
       metric: new cloudwatch.MathExpression({
         expression: 'FILL(notify, 0) + FILL(escalate, 0) + FILL(records, 0)',
-        usingMetrics: { notify: ours(METRIC.sendsParked, 'notify'), escalate: ours(METRIC.sendsParked, 'escalate'), records: ours(METRIC.recordsParked, 'notify') },
+        usingMetrics: {
+          notify: ours(METRIC.sendsParked, 'notify'),
+          escalate: ours(METRIC.sendsParked, 'escalate'),
+          records: ours(METRIC.recordsParked, 'notify'),
+        },
         period: MINUTE,
         label: 'page sends and outbox records parked',
       }),
@@ -756,7 +980,8 @@ export class CrsAlertingStack extends Stack {
       whenMissing: 'ok',
     });
     alarm('NoEscalateRun', {
-      description: 'The escalate function has not run for 3 minutes (its schedule fires every minute): escalation ladders, silences ending, stale-feed alerts and pages stored while SNS was down are not being processed. Check the schedule rule, EscalateErrors and the escalate log.',
+      description:
+        'The escalate function has not run for 3 minutes (its schedule fires every minute): escalation ladders, silences ending, stale-feed alerts and pages stored while SNS was down are not being processed. Check the schedule rule, EscalateErrors and the escalate log.',
       metric: ours(METRIC.escalateRuns, 'escalate'),
       threshold: 1,
       periods: 3,
@@ -764,10 +989,14 @@ export class CrsAlertingStack extends Stack {
       whenMissing: 'breaching',
     });
     alarm('NoIngestWhileEnrolled', {
-      description: 'Patients are enrolled but no device message has been graded for 10 minutes: gateways, the API, ingest or grading are not getting data through. Check IngestErrors, MessagesOldestAge and the gateways.',
+      description:
+        'Patients are enrolled but no device message has been graded for 10 minutes: gateways, the API, ingest or grading are not getting data through. Check IngestErrors, MessagesOldestAge and the gateways.',
       metric: new cloudwatch.MathExpression({
         expression: 'IF(FILL(enrolled, 0) > 0 AND FILL(graded, 0) == 0, 1, 0)',
-        usingMetrics: { enrolled: ours(METRIC.enrolledPatients, 'escalate', Duration.minutes(5)), graded: ours(METRIC.gradesComputed, 'grade', Duration.minutes(5)) },
+        usingMetrics: {
+          enrolled: ours(METRIC.enrolledPatients, 'escalate', Duration.minutes(5)),
+          graded: ours(METRIC.gradesComputed, 'grade', Duration.minutes(5)),
+        },
         period: Duration.minutes(5),
         label: 'enrolled and nothing graded',
       }),
@@ -776,7 +1005,8 @@ export class CrsAlertingStack extends Stack {
       whenMissing: 'breaching',
     });
     alarm('PagesPublishFailed', {
-      description: 'SNS failed to deliver pages to subscribed endpoints (NumberOfNotificationsFailed): a team may have missed pages. The UndeliveredPages queue holds them.',
+      description:
+        'SNS failed to deliver pages to subscribed endpoints (NumberOfNotificationsFailed): a team may have missed pages. The UndeliveredPages queue holds them.',
       metric: this.pagesTopic.metricNumberOfNotificationsFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
       threshold: 1,
       whenMissing: 'ok',

@@ -1,7 +1,16 @@
 // The synthesized stack for the emulator host (`crs serve --backend aws`): bin/crs.js hands this function to the CLI,
 // so the runtime code under shared/ reads the template without importing the stack's code.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  type Dirent,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +38,13 @@ const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'crs-synth');
  */
 function synthesisKey(options: SynthRequest): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ options, account: process.env.CDK_DEFAULT_ACCOUNT ?? null, region: process.env.CDK_DEFAULT_REGION ?? null }));
+  h.update(
+    JSON.stringify({
+      options,
+      account: process.env.CDK_DEFAULT_ACCOUNT ?? null,
+      region: process.env.CDK_DEFAULT_REGION ?? null,
+    }),
+  );
   for (const dir of ['infra', 'shared']) {
     const files = (readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true }) as Dirent[])
       .filter((e) => e.isFile())
@@ -71,11 +86,20 @@ async function synthesize(options: SynthRequest): Promise<Synthesized> {
     if (options.gradingOverrides) context.gradingConfig = options.gradingOverrides;
     const { app, stack } = buildApp({ outdir, context });
     app.synth();
-    const template = JSON.parse(readFileSync(join(outdir, `${STACK_NAME}.template.json`), 'utf8')) as Synthesized['template'];
-    const id = (fn: { fn: { node: { defaultChild: unknown } } }) => stack.getLogicalId(fn.fn.node.defaultChild as CfnFunction);
+    const template = JSON.parse(
+      readFileSync(join(outdir, `${STACK_NAME}.template.json`), 'utf8'),
+    ) as Synthesized['template'];
+    const id = (fn: { fn: { node: { defaultChild: unknown } } }) =>
+      stack.getLogicalId(fn.fn.node.defaultChild as CfnFunction);
     return {
       template,
-      functions: { ingest: id(stack.ingest), grade: id(stack.grade), notify: id(stack.notify), escalate: id(stack.escalate), ack: id(stack.ack) },
+      functions: {
+        ingest: id(stack.ingest),
+        grade: id(stack.grade),
+        notify: id(stack.notify),
+        escalate: id(stack.escalate),
+        ack: id(stack.ack),
+      },
     };
   } finally {
     rmSync(outdir, { recursive: true, force: true });

@@ -45,7 +45,10 @@ export function routeThrottles(overrides: Record<string, Partial<RouteThrottle>>
     if (!base) throw new Error(`routeThrottles: no route "${key}" (routes: ${Object.keys(out).join(', ')})`);
     const merged = { ...base, ...o };
     for (const f of ['rateLimit', 'burstLimit'] as const) {
-      if (!Number.isInteger(merged[f]) || merged[f] < 1) throw new Error(`routeThrottles: "${key}".${f} must be a whole number of at least 1 (got ${JSON.stringify(merged[f])})`);
+      if (!Number.isInteger(merged[f]) || merged[f] < 1)
+        throw new Error(
+          `routeThrottles: "${key}".${f} must be a whole number of at least 1 (got ${JSON.stringify(merged[f])})`,
+        );
     }
     out[key] = merged;
   }

@@ -100,7 +100,13 @@ export interface StateStore {
    * notifications as pending outbox records, atomically (and `extras`, where the store supports them). Throws
    * VersionConflict when the version moved on.
    */
-  save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void>;
+  save(
+    patientId: string,
+    state: PatientState,
+    expectedVersion: number,
+    outbox: Notification[],
+    extras?: SaveExtras,
+  ): Promise<void>;
   /**
    * The long tail, read before grading where a read is cheap (SQLite): the digests each of these messageIds of the
    * patient was accepted with. A store without it learns them on write (SeenBefore).

@@ -59,7 +59,12 @@ export function createAckHandler(deps: AckHandlerDeps) {
   }
 
   const answer = (how: string, a: AckAnswer): Result => {
-    if (a.page) logger.info(a.outcome === 'acknowledged' ? 'acknowledged' : 'already acknowledged', { via: how, pageId: a.page.pageId, patientId: a.page.patientId });
+    if (a.page)
+      logger.info(a.outcome === 'acknowledged' ? 'acknowledged' : 'already acknowledged', {
+        via: how,
+        pageId: a.page.pageId,
+        patientId: a.page.patientId,
+      });
     else if (a.outcome !== 'shown') logger.warn('acknowledgement refused', { via: how, outcome: a.outcome });
     return { statusCode: a.status, headers: a.headers, body: a.body };
   };
@@ -71,14 +76,25 @@ export function createAckHandler(deps: AckHandlerDeps) {
       const path = event.rawPath;
       const client = event.requestContext.http.sourceIp;
       if (method === 'POST' && path === '/v1/acks') {
-        return answer('api', await acknowledgeByApi({ contentType: event.headers?.['content-type'], body: bodyOf(event), client }, await flow()));
+        return answer(
+          'api',
+          await acknowledgeByApi(
+            { contentType: event.headers?.['content-type'], body: bodyOf(event), client },
+            await flow(),
+          ),
+        );
       }
       const token = event.pathParameters?.token ?? path.match(/^\/ack\/([^/]+)$/)?.[1];
       if (token !== undefined && path.startsWith('/ack/')) {
         if (method === 'GET') return answer('link', await showLink(token, await flow()));
-        if (method === 'POST') return answer('link', await submitLink(token, { body: bodyOf(event), client }, await flow()));
+        if (method === 'POST')
+          return answer('link', await submitLink(token, { body: bodyOf(event), client }, await flow()));
       }
-      return { statusCode: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errors: ['no such route'] }) };
+      return {
+        statusCode: 404,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ errors: ['no such route'] }),
+      };
     } catch (err) {
       logger.error('acknowledgement failed', { error: errorName(err) });
       throw err;
@@ -92,7 +108,12 @@ export function createAckHandler(deps: AckHandlerDeps) {
  * The pager as the ack function needs it: pages and audit, the link key; acknowledging sends nothing, so it has no
  * sender (and its bundle loads no SNS or SQS client).
  */
-async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient, t: Telemetry, now: () => number): Promise<AckPaging> {
+async function ackPaging(
+  dynamodb: DynamoDBClient,
+  secrets: SecretsManagerClient,
+  t: Telemetry,
+  now: () => number,
+): Promise<AckPaging> {
   const config = gradingConfigFromEnv();
   const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
   const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable), now);
@@ -119,7 +140,13 @@ async function ackPaging(dynamodb: DynamoDBClient, secrets: SecretsManagerClient
     security: { record: async (e) => onSecurity(e) },
   });
   // The GET of a link verifies it with the same key, without acknowledging.
-  return { pager, page: (id) => pages.get(id), verify: (token, now) => verifyAck(ackSecret, token, now), config: config.paging, timeZone: config.site.timeZone };
+  return {
+    pager,
+    page: (id) => pages.get(id),
+    verify: (token, now) => verifyAck(ackSecret, token, now),
+    config: config.paging,
+    timeZone: config.site.timeZone,
+  };
 }
 
 /** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */

@@ -61,7 +61,8 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     // Every minute, also when it is 0: with GradesComputed it tells "no ingest while patients are enrolled".
     metrics.addMetric(METRIC.enrolledPatients, MetricUnit.Count, r.patients);
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);
-    if (r.raised.length + r.cleared.length > 0) logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
+    if (r.raised.length + r.cleared.length > 0)
+      logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
   };
 
   const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse> => {
@@ -111,13 +112,20 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
 export function liveDeps(now: () => number = Date.now): EscalateHandlerDeps {
   const t = telemetry('escalate');
   const sqs = new SQSClient({});
-  const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs, secrets: new SecretsManagerClient({}) };
+  const clients = {
+    dynamodb: new DynamoDBClient({}),
+    sns: new SNSClient({}),
+    sqs,
+    secrets: new SecretsManagerClient({}),
+  };
   return {
     paging: coldStart(() =>
-      awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(({ pager, pages, states, config }): EscalatePaging => {
-        if (!states) throw new Error(`${ENV.stateTable} is not set`);
-        return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
-      }),
+      awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(
+        ({ pager, pages, states, config }): EscalatePaging => {
+          if (!states) throw new Error(`${ENV.stateTable} is not set`);
+          return { pager, sweep: { pages, states, timeZone: config.site.timeZone }, config: config.paging };
+        },
+      ),
     ),
     timer: new SqsTimer(sqs, requireEnv(ENV.escalationQueueUrl), now),
     now,

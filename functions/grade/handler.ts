@@ -37,19 +37,29 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       }
     });
     try {
-      const result = await gradePatient(deps.store, deps.config, patientId, messages, records.map((r) => provenanceOf(r.body)));
+      const result = await gradePatient(
+        deps.store,
+        deps.config,
+        patientId,
+        messages,
+        records.map((r) => provenanceOf(r.body)),
+      );
       const applied = result.steps.filter((s) => s.kind === 'applied').length;
       metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);
       metrics.addMetric(METRIC.duplicates, MetricUnit.Count, result.steps.length - applied);
       const reused = reusedIds(result);
       if (reused.length > 0) {
         metrics.addMetric(METRIC.reusedMessageIds, MetricUnit.Count, reused.length);
-        logger.warn('messageId reused with other content; graded as a new observation', { patientId, messageIds: reused.map((r) => r.messageId) });
+        logger.warn('messageId reused with other content; graded as a new observation', {
+          patientId,
+          messageIds: reused.map((r) => r.messageId),
+        });
       }
       const now = deps.now();
       for (const r of records.slice(0, result.committed)) {
         const sent = Number(r.attributes.SentTimestamp);
-        if (Number.isFinite(sent)) metrics.addMetric(METRIC.processingLatency, MetricUnit.Milliseconds, Math.max(0, now - sent));
+        if (Number.isFinite(sent))
+          metrics.addMetric(METRIC.processingLatency, MetricUnit.Milliseconds, Math.max(0, now - sent));
       }
       logger.info('graded', {
         patientId,
@@ -59,7 +69,7 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       });
       if (result.error) {
         metrics.addMetric(METRIC.poisonMessages, MetricUnit.Count, 1);
-        logger.error('message cannot be applied; it and the patient\'s later messages are retried, then dead-lettered', {
+        logger.error("message cannot be applied; it and the patient's later messages are retried, then dead-lettered", {
           patientId,
           sqsMessageId: records[result.committed]?.messageId,
           error: errorName(result.error),
@@ -68,7 +78,7 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       return { result };
     } catch (err) {
       metrics.addMetric(METRIC.stateWriteFailures, MetricUnit.Count, 1);
-      logger.error('patient state not saved; the patient\'s messages are retried', { patientId, error: errorName(err) });
+      logger.error("patient state not saved; the patient's messages are retried", { patientId, error: errorName(err) });
       return { failed: err };
     }
   };
@@ -96,7 +106,10 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
         throw result.error ?? new Error('message was not applied');
       };
       const processor = new SqsFifoPartialProcessorAsync();
-      return await processPartialResponse(event, settle, processor, { skipGroupOnError: true, ...(context ? { context } : {}) });
+      return await processPartialResponse(event, settle, processor, {
+        skipGroupOnError: true,
+        ...(context ? { context } : {}),
+      });
     } catch (err) {
       throw withoutRecordErrors(err);
     } finally {
@@ -111,7 +124,13 @@ export function liveDeps(now: () => number = Date.now): GradeHandlerDeps {
     config: gradingConfigFromEnv(),
     // The audit entries of the assessments go to the audit table in the same transaction as the state.
     // and the long tail of seen messages to theirs.
-    store: new DynamoStateStore(new DynamoDBClient({}), requireEnv(ENV.stateTable), now, requireEnv(ENV.auditTable), requireEnv(ENV.seenTable)),
+    store: new DynamoStateStore(
+      new DynamoDBClient({}),
+      requireEnv(ENV.stateTable),
+      now,
+      requireEnv(ENV.auditTable),
+      requireEnv(ENV.seenTable),
+    ),
     now,
     ...telemetry('grade'),
   };

@@ -52,7 +52,8 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
       if (res.status < 300 || messageIds.length > 0) {
         // HL7 and FHIR may accept some messages and refuse others (an AE, a batch entry): both are counted.
         metrics.addMetric(METRIC.messagesAccepted, MetricUnit.Count, messageIds.length);
-        if (res.status >= 300 || /^MSA\|AE/m.test(res.body) || res.body.includes('"422 ')) metrics.addMetric(METRIC.rejects, MetricUnit.Count, 1);
+        if (res.status >= 300 || /^MSA\|AE/m.test(res.body) || res.body.includes('"422 '))
+          metrics.addMetric(METRIC.rejects, MetricUnit.Count, 1);
         logger.info('accepted', { status: res.status, route, messageIds });
       } else {
         // A 403 for scope (a section, a patient) is a device sending what it may not: counted with the auth failures.

@@ -13,7 +13,12 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { Notification } from '#domain/page.ts';
-import { OutboxDelivery, type NotifyPaging, type OutboxDeliveryDeps, type OutboxImage } from '#adapters/aws/outbox-delivery.ts';
+import {
+  OutboxDelivery,
+  type NotifyPaging,
+  type OutboxDeliveryDeps,
+  type OutboxImage,
+} from '#adapters/aws/outbox-delivery.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
 import { METRIC, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
@@ -24,7 +29,6 @@ export interface NotifyHandlerDeps extends Telemetry {
   paging: () => Promise<NotifyPaging>;
   now: () => number;
 }
-
 
 /** The delivery's log and metrics through Powertools (ids only). */
 export function deliveryTelemetry({ logger, metrics }: Telemetry): Pick<OutboxDeliveryDeps, 'log' | 'count'> {
@@ -53,7 +57,10 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
       // In stream order, one at a time: a patient's pages go out in the order they were written, and a higher
       // grade supersedes the page of the lower one written just before it.
       const processor = new BatchProcessor(EventType.DynamoDBStreams);
-      return await processPartialResponse(event, deliver, processor, { processInParallel: false, ...(context ? { context } : {}) });
+      return await processPartialResponse(event, deliver, processor, {
+        processInParallel: false,
+        ...(context ? { context } : {}),
+      });
     } catch (err) {
       throw withoutRecordErrors(err);
     } finally {
@@ -65,14 +72,21 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
 /** `now`: Date.now in Lambda; the host's clock when `crs serve --backend aws` runs the function. */
 export function liveDeps(now: () => number = Date.now): NotifyHandlerDeps {
   const t = telemetry('notify');
-  const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
+  const clients = {
+    dynamodb: new DynamoDBClient({}),
+    sns: new SNSClient({}),
+    sqs: new SQSClient({}),
+    secrets: new SecretsManagerClient({}),
+  };
   return {
     paging: coldStart(() =>
-      awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(({ pager, sender, parkedRecords }): NotifyPaging => ({
-        pager,
-        parkedRecords,
-        ...(sender ? { remember: (n: Notification) => sender.remember(n) } : {}),
-      })),
+      awsPagingFromEnv(process.env, clients, pagingMetrics(t), now).then(
+        ({ pager, sender, parkedRecords }): NotifyPaging => ({
+          pager,
+          parkedRecords,
+          ...(sender ? { remember: (n: Notification) => sender.remember(n) } : {}),
+        }),
+      ),
     ),
     now,
     ...t,

@@ -52,7 +52,11 @@ export interface AckFlowDeps {
   summary?: (page: Page) => unknown;
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+const JSON_HEADERS = {
+  'content-type': 'application/json',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
 const json = (status: number, outcome: AckOutcome, value: unknown, page?: Page): AckAnswer => ({
   status,
   headers: { ...JSON_HEADERS },
@@ -76,7 +80,12 @@ const refusalOutcome = (r: Extract<AckResult, { ok: false }>): AckOutcome =>
   r.code === 'no-such-page' ? 'no-such-page' : r.code === 'not-open' ? 'not-open' : 'link-refused';
 
 /** Acknowledges through the host's refusal budget: undefined when the client must wait (the seconds in `wait`). */
-async function acknowledgeWithin(deps: AckFlowDeps, token: string, by: string, client: string): Promise<AckResult | { wait: number }> {
+async function acknowledgeWithin(
+  deps: AckFlowDeps,
+  token: string,
+  by: string,
+  client: string,
+): Promise<AckResult | { wait: number }> {
   const wait = deps.refusals?.admit(token, client);
   if (wait !== undefined) return { wait };
   const r = await deps.acknowledgeLink(token, by, client);
@@ -95,10 +104,15 @@ const pageSummary = (p: Page) => ({
 });
 
 /** POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413 or 415. */
-export async function acknowledgeByApi(req: { contentType: string | undefined; body: string; client: string }, deps: AckFlowDeps): Promise<AckAnswer> {
+export async function acknowledgeByApi(
+  req: { contentType: string | undefined; body: string; client: string },
+  deps: AckFlowDeps,
+): Promise<AckAnswer> {
   const example = '{"token": "<from the acknowledge link>", "by": "your name"}';
-  if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT) return json(413, 'too-large', { errors: [`body: more than ${ACK_BODY_LIMIT} bytes`] });
-  if (!/^application\/json\s*(;|$)/i.test(req.contentType ?? '')) return json(415, 'unsupported-media-type', { errors: [`content-type: send application/json, e.g. ${example}`] });
+  if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT)
+    return json(413, 'too-large', { errors: [`body: more than ${ACK_BODY_LIMIT} bytes`] });
+  if (!/^application\/json\s*(;|$)/i.test(req.contentType ?? ''))
+    return json(415, 'unsupported-media-type', { errors: [`content-type: send application/json, e.g. ${example}`] });
   let body: Record<string, unknown>;
   try {
     const parsed = JSON.parse(req.body) as unknown;
@@ -108,15 +122,27 @@ export async function acknowledgeByApi(req: { contentType: string | undefined; b
     return json(400, 'invalid', { errors: [`body: not a JSON object, e.g. ${example}`] });
   }
   const errors: string[] = [];
-  if (typeof body.token !== 'string' || !ACK_TOKEN.test(body.token)) errors.push('token: is required (the last part of the acknowledge link)');
+  if (typeof body.token !== 'string' || !ACK_TOKEN.test(body.token))
+    errors.push('token: is required (the last part of the acknowledge link)');
   const name = checkAckName(body.by);
   if (!name.ok) errors.push(name.error);
   if (errors.length > 0 || !name.ok) return json(400, 'invalid', { errors });
   const r = await acknowledgeWithin(deps, body.token as string, name.name, req.client);
-  if ('wait' in r) return { ...json(429, 'rate-limited', { errors: [`too many refused acknowledgements from ${req.client}; wait ${r.wait} s`] }), headers: { ...JSON_HEADERS, 'retry-after': String(r.wait) } };
+  if ('wait' in r)
+    return {
+      ...json(429, 'rate-limited', {
+        errors: [`too many refused acknowledgements from ${req.client}; wait ${r.wait} s`],
+      }),
+      headers: { ...JSON_HEADERS, 'retry-after': String(r.wait) },
+    };
   if (!r.ok) return json(refusalStatus(r), refusalOutcome(r), { errors: [r.reason] });
   const summary = deps.summary ?? pageSummary;
-  return json(200, r.changed ? 'acknowledged' : 'already-acknowledged', { acknowledged: true, changed: r.changed, page: summary(r.page) }, r.page);
+  return json(
+    200,
+    r.changed ? 'acknowledged' : 'already-acknowledged',
+    { acknowledged: true, changed: r.changed, page: summary(r.page) },
+    r.page,
+  );
 }
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
@@ -127,26 +153,44 @@ export async function showLink(token: string, deps: AckFlowDeps): Promise<AckAns
   if (!v.ok) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
   const page = await deps.page(v.claims.pageId);
   if (!page) return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
-  if (awaitsAcknowledgement(page)) return html(200, 'shown', ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone));
+  if (awaitsAcknowledgement(page))
+    return html(200, 'shown', ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone));
   if (page.status === 'acknowledged' && page.ack) {
     const detail = `Acknowledged by ${page.ack.by} at ${time(page.ack.at)} (via ${page.ack.via}).`;
     return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Already acknowledged', detail, true, deps.timeZone));
   }
-  return html(200, 'shown', ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone));
+  return html(
+    200,
+    'shown',
+    ackStatusPage(page, v.claims.role, 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone),
+  );
 }
 
 /** POST /ack/{token} (form-encoded by=<name>): acknowledges and answers a small HTML page. */
-export async function submitLink(token: string, req: { body: string; client: string }, deps: AckFlowDeps): Promise<AckAnswer> {
+export async function submitLink(
+  token: string,
+  req: { body: string; client: string },
+  deps: AckFlowDeps,
+): Promise<AckAnswer> {
   if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
   if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT) {
-    return html(413, 'too-large', ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`));
+    return html(
+      413,
+      'too-large',
+      ackErrorPage('Too long', `The form sent too much; type a name of up to ${ACK_NAME_MAX} characters.`),
+    );
   }
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
   const v = deps.verify(token);
   const name = checkAckName(new URLSearchParams(req.body).get('by') ?? undefined);
   if (!name.ok && v.ok) {
     const page = await deps.page(v.claims.pageId);
-    if (page) return html(400, 'invalid', ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, name.error.replace(/^by: /, 'Your name: ')));
+    if (page)
+      return html(
+        400,
+        'invalid',
+        ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, name.error.replace(/^by: /, 'Your name: ')),
+      );
   }
   // A refused link is refused (and audited) whatever the name says.
   const r = await acknowledgeWithin(deps, token, name.ok ? name.name : '(no name)', req.client);
@@ -156,11 +200,21 @@ export async function submitLink(token: string, req: { body: string; client: str
   }
   const role = (page: Page) => (v.ok ? v.claims.role : roleOf(page, deps.config));
   if (!r.ok) {
-    if (r.code === 'no-such-page') return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
-    if (r.code !== 'not-open') return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[r.code.replace('link-', '')] ?? r.reason));
+    if (r.code === 'no-such-page')
+      return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
+    if (r.code !== 'not-open')
+      return html(
+        403,
+        'link-refused',
+        ackErrorPage('Link refused', LINK_REFUSALS[r.code.replace('link-', '')] ?? r.reason),
+      );
     const page = v.ok ? await deps.page(v.claims.pageId) : undefined;
     return page
-      ? html(409, 'not-open', ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone))
+      ? html(
+          409,
+          'not-open',
+          ackStatusPage(page, role(page), 'Nothing to acknowledge', closedText(page.status), false, deps.timeZone),
+        )
       : html(409, 'not-open', ackErrorPage('Nothing to acknowledge', r.reason));
   }
   const p = r.page;
@@ -168,5 +222,10 @@ export async function submitLink(token: string, req: { body: string; client: str
   const detail = r.changed
     ? `Recorded: ${ack.by} at ${time(ack.at)}. Nobody else on this ladder will be paged for it.`
     : `It was already acknowledged by ${ack.by} at ${time(ack.at)} (via ${ack.via}).`;
-  return html(200, r.changed ? 'acknowledged' : 'already-acknowledged', ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true, deps.timeZone), p);
+  return html(
+    200,
+    r.changed ? 'acknowledged' : 'already-acknowledged',
+    ackStatusPage(p, role(p), r.changed ? 'Acknowledged' : 'Already acknowledged', detail, true, deps.timeZone),
+    p,
+  );
 }

@@ -32,22 +32,25 @@ export const ACK_PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
-const escape = (s: string) =>
+const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function document(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer"><meta name="robots" content="noindex">
-<title>${escape(title)}</title><style>${STYLE}</style></head>
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><main>${body}</main></body></html>
 `;
 }
 
 function about(page: Page, role: string, timeZone: string): string {
-  const what = page.subject === 'stale-feed' || page.subject === 'spo2' ? 'Technical alert (not a grade)' : `${page.subject.toUpperCase()} grade ${page.grade}`;
-  return `<p class="summary">${escape(page.summary)}</p>
-<p class="meta">${escape(what)} · paged to ${escape(role)} (${escape(page.team)}) · since ${escape(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
+  const what =
+    page.subject === 'stale-feed' || page.subject === 'spo2'
+      ? 'Technical alert (not a grade)'
+      : `${page.subject.toUpperCase()} grade ${page.grade}`;
+  return `<p class="summary">${escapeHtml(page.summary)}</p>
+<p class="meta">${escapeHtml(what)} · paged to ${escapeHtml(role)} (${escapeHtml(page.team)}) · since ${escapeHtml(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
 }
 
 /** The form: the page is open and the link is valid. Times are written in `timeZone` (the site's). */
@@ -55,7 +58,7 @@ export function ackFormPage(page: Page, role: string, nameMax: number, timeZone:
   return document(
     'Acknowledge page',
     `<h1>Acknowledge this page</h1>
-<div class="card">${about(page, role, timeZone)}${error ? `<p role="alert">${escape(error)}</p>` : ''}
+<div class="card">${about(page, role, timeZone)}${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
 <form method="post"><label for="by">Your name (recorded with the time)</label>
 <input id="by" name="by" autocomplete="name" required maxlength="${nameMax}" autofocus>
 <button type="submit">Acknowledge: I am on it</button></form>
@@ -64,13 +67,23 @@ export function ackFormPage(page: Page, role: string, nameMax: number, timeZone:
 }
 
 /** After an acknowledgement, or when the page has nothing left to acknowledge. */
-export function ackStatusPage(page: Page, role: string, heading: string, detail: string, ok: boolean, timeZone: string): string {
-  return document(heading, `<h1>${escape(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}">${about(page, role, timeZone)}<p>${escape(detail)}</p></div>`);
+export function ackStatusPage(
+  page: Page,
+  role: string,
+  heading: string,
+  detail: string,
+  ok: boolean,
+  timeZone: string,
+): string {
+  return document(
+    heading,
+    `<h1>${escapeHtml(heading)}</h1><div class="card ${ok ? 'ok' : 'bad'}">${about(page, role, timeZone)}<p>${escapeHtml(detail)}</p></div>`,
+  );
 }
 
 /** A link refused (forged, altered, expired) or a request that cannot be served. */
 export function ackErrorPage(heading: string, detail: string): string {
-  return document(heading, `<h1>${escape(heading)}</h1><div class="card bad"><p>${escape(detail)}</p></div>`);
+  return document(heading, `<h1>${escapeHtml(heading)}</h1><div class="card bad"><p>${escapeHtml(detail)}</p></div>`);
 }
 
 // Why a page that can no longer be acknowledged cannot (an open or exhausted page can be).
@@ -82,7 +95,8 @@ const CLOSED_TEXT: Record<string, string> = {
 export const closedText = (status: string) => CLOSED_TEXT[status] ?? `The page is ${status}.`;
 
 export const LINK_REFUSALS: Record<string, string> = {
-  malformed: 'This acknowledge link is incomplete or damaged. Open the link from the page message exactly as it was sent.',
+  malformed:
+    'This acknowledge link is incomplete or damaged. Open the link from the page message exactly as it was sent.',
   forged: 'This acknowledge link is not valid (it was altered or not issued by this server). Nothing was recorded.',
   expired: 'This acknowledge link has expired. Acknowledge on the on-call board, or from a newer page.',
 };

@@ -9,7 +9,9 @@ export interface AckClaims {
   expiresAt: number;
 }
 
-export type AckVerification = { ok: true; claims: AckClaims } | { ok: false; reason: 'malformed' | 'forged' | 'expired' };
+export type AckVerification =
+  | { ok: true; claims: AckClaims }
+  | { ok: false; reason: 'malformed' | 'forged' | 'expired' };
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
 /** Whether a base64url text is the one encoding of what it decodes to (no stray bits in its last character). */
@@ -22,7 +24,13 @@ function mac(secret: Buffer, pageId: string, role: string, expiresAt: number): B
 
 export function signAck(secret: Buffer, claims: AckClaims): string {
   const { pageId, role, expiresAt } = claims;
-  return ['v1', b64(pageId), b64(role), expiresAt.toString(36), mac(secret, pageId, role, expiresAt).toString('base64url')].join('.');
+  return [
+    'v1',
+    b64(pageId),
+    b64(role),
+    expiresAt.toString(36),
+    mac(secret, pageId, role, expiresAt).toString('base64url'),
+  ].join('.');
 }
 
 /** Checks a token: refuses a malformed, altered or forged one, and one past its expiry. */
@@ -33,7 +41,14 @@ export function verifyAck(secret: Buffer, token: string, now: number): AckVerifi
   if (!/^[0-9a-z]{1,12}$/.test(e) || !/^[A-Za-z0-9_-]+$/.test(p + r + sig)) return { ok: false, reason: 'malformed' };
   // One spelling per token: base64url leaves unused bits in a last character (2 in the MAC's 43rd), so several
   // spellings decode to the same bytes (and invalid UTF-8 to the same text). Only what signAck writes is taken.
-  if (b64(unb64(p)) !== p || b64(unb64(r)) !== r || !canonical(sig) || sig.length !== 43 || (e.length > 1 && e.startsWith('0'))) return { ok: false, reason: 'malformed' };
+  if (
+    b64(unb64(p)) !== p ||
+    b64(unb64(r)) !== r ||
+    !canonical(sig) ||
+    sig.length !== 43 ||
+    (e.length > 1 && e.startsWith('0'))
+  )
+    return { ok: false, reason: 'malformed' };
   const expiresAt = Number.parseInt(e, 36);
   const pageId = unb64(p);
   const role = unb64(r);

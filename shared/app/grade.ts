@@ -44,7 +44,10 @@ export function provenanceOf(body: string): Provenance {
   try {
     const q = JSON.parse(body) as { sender?: unknown; receivedAt?: unknown };
     const receivedAt = typeof q.receivedAt === 'string' ? Date.parse(q.receivedAt) : Number.NaN;
-    return { ...(typeof q.sender === 'string' ? { sender: q.sender } : {}), ...(Number.isFinite(receivedAt) ? { receivedAt } : {}) };
+    return {
+      ...(typeof q.sender === 'string' ? { sender: q.sender } : {}),
+      ...(Number.isFinite(receivedAt) ? { receivedAt } : {}),
+    };
   } catch {
     return {};
   }
@@ -68,7 +71,9 @@ export async function gradePatient(
   provenance: readonly (Provenance | undefined)[] = [],
 ): Promise<GroupResult> {
   const ids = messages.flatMap((m) => (m instanceof Error || m.patientId !== patientId ? [] : [m.messageId]));
-  const known = new Map<string, string[]>(store.priorDigests && ids.length > 0 ? await store.priorDigests(patientId, ids) : []);
+  const known = new Map<string, string[]>(
+    store.priorDigests && ids.length > 0 ? await store.priorDigests(patientId, ids) : [],
+  );
   for (let attempt = 0; ; attempt++) {
     const stored = await store.load(patientId);
     let state = stored?.state;
@@ -81,12 +86,20 @@ export async function gradePatient(
         if (m.patientId !== patientId) throw new Error(`message ${m.messageId} is for another patient`);
         const prior = known.get(m.messageId);
         const receivedAt = provenance[i]?.receivedAt;
-        const step = reduce(state, m, config, { ...arrivalOf(m, prior), ...(receivedAt !== undefined ? { receivedAt } : {}) });
+        const step = reduce(state, m, config, {
+          ...arrivalOf(m, prior),
+          ...(receivedAt !== undefined ? { receivedAt } : {}),
+        });
         steps.push(step);
         state = step.state;
         // A reuse the state's recent window saw is an id the long tail has too (written when it was applied): the
         // store adds the digest instead of a put that would only fail.
-        if (step.kind === 'applied') seen.push({ messageId: m.messageId, digest: step.digest, ...(prior || step.reusedId ? { prior: prior ?? [] } : {}) });
+        if (step.kind === 'applied')
+          seen.push({
+            messageId: m.messageId,
+            digest: step.digest,
+            ...(prior || step.reusedId ? { prior: prior ?? [] } : {}),
+          });
       } catch (err) {
         error = err instanceof Error ? err : new Error(String(err));
         break;
@@ -97,7 +110,8 @@ export async function gradePatient(
     const audit = steps.flatMap((step, i) => stepAudit(step, provenance[i]?.sender));
     const changed = steps.some((s) => s.kind === 'applied');
     try {
-      if (changed && state) await store.save(patientId, state, stored?.version ?? 0, notifications, { alerts, audit, seen });
+      if (changed && state)
+        await store.save(patientId, state, stored?.version ?? 0, notifications, { alerts, audit, seen });
     } catch (err) {
       if (err instanceof SeenBefore && attempt < MAX_CONFLICT_RETRIES) {
         for (const [id, digests] of err.digests) known.set(id, [...new Set([...(known.get(id) ?? []), ...digests])]);
@@ -106,13 +120,19 @@ export async function gradePatient(
       if (err instanceof VersionConflict && attempt < MAX_CONFLICT_RETRIES) continue;
       throw err;
     }
-    return error ? { committed: steps.length, steps, notifications, error } : { committed: steps.length, steps, notifications };
+    return error
+      ? { committed: steps.length, steps, notifications, error }
+      : { committed: steps.length, steps, notifications };
   }
 }
 
 /** The messages of a result that reused a messageId with other content (graded as new observations). */
 export function reusedIds(result: GroupResult): { messageId: string; patientId: string }[] {
-  return result.steps.flatMap((s) => (s.kind === 'applied' && s.reusedId ? [{ messageId: s.assessment.messageId, patientId: s.assessment.patientId }] : []));
+  return result.steps.flatMap((s) =>
+    s.kind === 'applied' && s.reusedId
+      ? [{ messageId: s.assessment.messageId, patientId: s.assessment.patientId }]
+      : [],
+  );
 }
 
 /**
@@ -128,7 +148,14 @@ function stepAudit(step: Step, sender?: string): AuditEvent[] {
       patientId: a.patientId,
       type: 'assessment',
       text: `CRS ${a.crsGrade}, ICANS ${a.icansGrade} (${a.scheme}): ${a.reasons.map((r) => r.text).join('; ')}`,
-      details: { messageId: a.messageId, digest: step.digest, crsGrade: a.crsGrade, icansGrade: a.icansGrade, scheme: a.scheme, ...(sender !== undefined ? { sender } : {}) },
+      details: {
+        messageId: a.messageId,
+        digest: step.digest,
+        crsGrade: a.crsGrade,
+        icansGrade: a.icansGrade,
+        scheme: a.scheme,
+        ...(sender !== undefined ? { sender } : {}),
+      },
     },
   ];
   if (step.reusedId) {
@@ -147,7 +174,13 @@ function stepAudit(step: Step, sender?: string): AuditEvent[] {
       patientId: n.patientId,
       type: 'notification',
       text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}`,
-      details: { notificationId: n.notificationId, messageId: n.causedBy, condition: n.condition, fromGrade: n.fromGrade, toGrade: n.toGrade },
+      details: {
+        notificationId: n.notificationId,
+        messageId: n.causedBy,
+        condition: n.condition,
+        fromGrade: n.fromGrade,
+        toGrade: n.toGrade,
+      },
     });
   }
   return entries;

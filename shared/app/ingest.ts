@@ -51,7 +51,8 @@ export function jsonDepth(text: string, limit: number): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -82,18 +83,29 @@ export function check(value: unknown, nowMs: number): Checked {
   const v = validateMessage(value);
   if (!v.ok) return v;
   if (parseTime(v.message.observedAt) > nowMs + INGEST_LIMITS.futureSkewMs) {
-    return { ok: false, errors: [`observedAt: ${v.message.observedAt} is in the future (server time ${iso(nowMs)}); check the device clock`] };
+    return {
+      ok: false,
+      errors: [
+        `observedAt: ${v.message.observedAt} is in the future (server time ${iso(nowMs)}); check the device clock`,
+      ],
+    };
   }
   return v;
 }
 
 /** The request's device token, checked (a host that checks it before reading the body passes the result on). */
-export function authenticateRequest(req: Pick<HttpRequest, 'headers'>, deps: Pick<IngestDeps, 'tokens' | 'localToken'>): Promise<AuthResult> {
+export function authenticateRequest(
+  req: Pick<HttpRequest, 'headers'>,
+  deps: Pick<IngestDeps, 'tokens' | 'localToken'>,
+): Promise<AuthResult> {
   return authenticate(header(req as HttpRequest, 'authorization'), deps.tokens, deps.localToken);
 }
 
 /** A check that also refuses what this device may not send (shared/app/scope.ts), for the HL7 and FHIR screens. */
-export function scopedCheck(principal: Principal, nowMs: number): { check: (value: unknown) => Checked; refusals: Set<string> } {
+export function scopedCheck(
+  principal: Principal,
+  nowMs: number,
+): { check: (value: unknown) => Checked; refusals: Set<string> } {
   const refusals = new Set<string>();
   return {
     refusals,
@@ -109,7 +121,11 @@ export function scopedCheck(principal: Principal, nowMs: number): { check: (valu
 }
 
 /** Whether the messages' patients are the principal's, and room for new ones (shared/app/scope.ts). */
-export function admit(principal: Principal, messages: DeviceMessage[], deps: Pick<IngestDeps, 'patients' | 'maxPatients'>): Promise<Admission> {
+export function admit(
+  principal: Principal,
+  messages: DeviceMessage[],
+  deps: Pick<IngestDeps, 'patients' | 'maxPatients'>,
+): Promise<Admission> {
   return admitPatients(principal, messages, {
     ...(deps.patients ? { directory: deps.patients } : {}),
     ...(deps.maxPatients !== undefined ? { maxPatients: deps.maxPatients } : {}),
@@ -118,14 +134,22 @@ export function admit(principal: Principal, messages: DeviceMessage[], deps: Pic
 
 const FORBIDDEN = 'not allowed for this device token';
 
-export async function handleIngest(req: HttpRequest, deps: IngestDeps, authenticated?: AuthResult): Promise<HttpResponse> {
+export async function handleIngest(
+  req: HttpRequest,
+  deps: IngestDeps,
+  authenticated?: AuthResult,
+): Promise<HttpResponse> {
   const route = req.path === ROUTES.single ? 'single' : req.path === ROUTES.batch ? 'batch' : undefined;
   if (!route) return json(404, { error: `no route ${req.path}; POST ${ROUTES.single} or ${ROUTES.batch}` });
   if (req.method.toUpperCase() !== 'POST') return json(405, { error: 'use POST' }, { allow: 'POST' });
 
   const auth = authenticated ?? (await authenticateRequest(req, deps));
   if (!auth.ok) {
-    return json(auth.status, { error: auth.error }, auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {});
+    return json(
+      auth.status,
+      { error: auth.error },
+      auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {},
+    );
   }
 
   const type = header(req, 'content-type');
@@ -135,7 +159,9 @@ export async function handleIngest(req: HttpRequest, deps: IngestDeps, authentic
   if (size > limit) return json(413, { error: `body is ${size} bytes; the limit is ${limit}` });
 
   if (jsonDepth(req.body, INGEST_LIMITS.depth) > INGEST_LIMITS.depth) {
-    return json(400, { errors: [`body nests arrays and objects more than ${INGEST_LIMITS.depth} deep; a message needs 4`] });
+    return json(400, {
+      errors: [`body nests arrays and objects more than ${INGEST_LIMITS.depth} deep; a message needs 4`],
+    });
   }
   let parsed: unknown;
   try {
@@ -179,7 +205,11 @@ export async function handleIngest(req: HttpRequest, deps: IngestDeps, authentic
 
   try {
     if (!(await enqueueAll(messages, auth.deviceId, now, deps))) {
-      return json(503, { error: 'the queue is unavailable; nothing was accepted, retry later' }, { 'retry-after': '5' });
+      return json(
+        503,
+        { error: 'the queue is unavailable; nothing was accepted, retry later' },
+        { 'retry-after': '5' },
+      );
     }
   } finally {
     admission.release();
@@ -188,9 +218,19 @@ export async function handleIngest(req: HttpRequest, deps: IngestDeps, authentic
 }
 
 /** Queues checked messages durably, all or none: true once committed, false when the queue refused them. */
-export async function enqueueAll(messages: DeviceMessage[], sender: string, now: number, deps: Pick<IngestDeps, 'queue'>): Promise<boolean> {
+export async function enqueueAll(
+  messages: DeviceMessage[],
+  sender: string,
+  now: number,
+  deps: Pick<IngestDeps, 'queue'>,
+): Promise<boolean> {
   const receivedAt = iso(now);
-  const queued: QueuedMessage[] = messages.map((message) => ({ message, digest: messageDigest(message), receivedAt, sender }));
+  const queued: QueuedMessage[] = messages.map((message) => ({
+    message,
+    digest: messageDigest(message),
+    receivedAt,
+    sender,
+  }));
   try {
     await deps.queue.enqueue(queued);
     return true;

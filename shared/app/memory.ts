@@ -1,6 +1,13 @@
 // In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
 import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
+import {
+  VersionConflict,
+  type AuditEvent,
+  type AuditLog,
+  type PageStore,
+  type ParkedSend,
+  type ParkedSends,
+} from '#ports';
 
 export class MemoryPageStore implements PageStore {
   private readonly pages = new Map<string, Page>();
@@ -16,12 +23,16 @@ export class MemoryPageStore implements PageStore {
 
   async pendingPages(now: number) {
     return [...this.pages.values()].filter(
-      (p) => (p.status === 'open' && (p.heldBy !== undefined || (p.dueAt !== null && p.dueAt <= now))) || (!p.delivered && (p.status === 'open' || p.status === 'info')),
+      (p) =>
+        (p.status === 'open' && (p.heldBy !== undefined || (p.dueAt !== null && p.dueAt <= now))) ||
+        (!p.delivered && (p.status === 'open' || p.status === 'info')),
     );
   }
 
   async unsentPages(patientId: string) {
-    return [...this.pages.values()].filter((p) => p.patientId === patientId && firstSendPending(p)).sort((a, b) => a.triggeredAt - b.triggeredAt);
+    return [...this.pages.values()]
+      .filter((p) => p.patientId === patientId && firstSendPending(p))
+      .sort((a, b) => a.triggeredAt - b.triggeredAt);
   }
 
   async patientPages(patientId: string, limit: number) {

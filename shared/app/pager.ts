@@ -19,7 +19,18 @@ import {
   type Transition,
 } from '../domain/paging.ts';
 import { MINUTE, iso } from '#domain/time.ts';
-import { RecordRefused, VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore, type ParkedSend, type ParkedSends, type SecurityLog } from '#ports';
+import {
+  RecordRefused,
+  VersionConflict,
+  type AuditEvent,
+  type AuditLog,
+  type PageMessage,
+  type PageSender,
+  type PageStore,
+  type ParkedSend,
+  type ParkedSends,
+  type SecurityLog,
+} from '#ports';
 import { signAck, verifyAck } from './ack.ts';
 
 export interface PagerDeps {
@@ -62,7 +73,9 @@ const ATTEMPTS = 5;
  */
 export class SendDeferred extends Error {
   constructor(cause: unknown) {
-    super(`${cause instanceof Error ? cause.message : String(cause)} (the page is stored: the next tick sends it)`, { cause });
+    super(`${cause instanceof Error ? cause.message : String(cause)} (the page is stored: the next tick sends it)`, {
+      cause,
+    });
     this.name = 'SendDeferred';
   }
 }
@@ -75,16 +88,23 @@ export class Pager {
 
   /** A grade change from the outbox: open (or reuse) its pages, replace the ones it answers, send. */
   async onNotification(n: PageableNotification, now: number): Promise<void> {
-    await this.open(n.patientId, n.teams.map((t) => pageId(n.notificationId, t)), now, (open, silences) =>
-      pagesForNotification(n, open, silences, now, this.deps.config),
+    await this.open(
+      n.patientId,
+      n.teams.map((t) => pageId(n.notificationId, t)),
+      now,
+      (open, silences) => pagesForNotification(n, open, silences, now, this.deps.config),
     );
   }
 
   /** A technical alert (stale feed, low SpO2) or its all-clear. */
   async onAlert(alert: AlertInput, now: number): Promise<void> {
-    const teams = alert.subject === 'stale-feed' ? this.deps.config.alertTeams.staleFeed : this.deps.config.alertTeams.spo2;
-    await this.open(alert.patientId, teams.map((t) => pageId(alert.alertId, t)), now, (open, silences) =>
-      pagesForAlert(alert, open, silences, now, this.deps.config),
+    const teams =
+      alert.subject === 'stale-feed' ? this.deps.config.alertTeams.staleFeed : this.deps.config.alertTeams.spo2;
+    await this.open(
+      alert.patientId,
+      teams.map((t) => pageId(alert.alertId, t)),
+      now,
+      (open, silences) => pagesForAlert(alert, open, silences, now, this.deps.config),
     );
   }
 
@@ -96,7 +116,12 @@ export class Pager {
    * side by side (AWS), sending it here too would page that level twice. Throws SendDeferred when the pages are
    * stored and only sending failed (the transport is down).
    */
-  private async open(patientId: string, ids: string[], now: number, plan: (open: Page[], silences: Silence[]) => Transition) {
+  private async open(
+    patientId: string,
+    ids: string[],
+    now: number,
+    plan: (open: Page[], silences: Silence[]) => Transition,
+  ) {
     const { pages } = this.deps;
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
     if (existing.length === 0) {
@@ -133,7 +158,9 @@ export class Pager {
   /** The silences in force now, and those holding any of these pages (ended or not). */
   private async silencesFor(pages: Page[], now: number): Promise<Silence[]> {
     const active = await this.deps.pages.silences(now);
-    const ids = new Set(pages.flatMap((p) => (p.heldBy !== undefined && !active.some((s) => s.silenceId === p.heldBy) ? [p.heldBy] : [])));
+    const ids = new Set(
+      pages.flatMap((p) => (p.heldBy !== undefined && !active.some((s) => s.silenceId === p.heldBy) ? [p.heldBy] : [])),
+    );
     const holding = await Promise.all([...ids].map((id) => this.deps.pages.getSilence(id)));
     return [...active, ...holding.filter((s): s is Silence => s !== undefined)];
   }
@@ -169,7 +196,13 @@ export class Pager {
           event: 'acknowledge-link-refused',
           reason: v.reason,
           ...(client !== undefined ? { client } : {}),
-          claimed: { token: clip(token), pageId: claimed.pageId ?? null, role: claimed.role ?? null, expiresAt: claimed.expiresAt ?? null, by: clip(by) },
+          claimed: {
+            token: clip(token),
+            pageId: claimed.pageId ?? null,
+            role: claimed.role ?? null,
+            expiresAt: claimed.expiresAt ?? null,
+            by: clip(by),
+          },
         });
       }
       return { ok: false, code: `link-${v.reason}`, reason: `acknowledge link ${v.reason}` };
@@ -194,7 +227,14 @@ export class Pager {
           patientId: p.patientId,
           type: 'acknowledgement',
           text: `${p.team} page acknowledged by ${ack.by} via ${ack.via}`,
-          details: { pageId: p.pageId, notificationId: p.notificationId, team: p.team, by: ack.by, via: ack.via, level: p.level },
+          details: {
+            pageId: p.pageId,
+            notificationId: p.notificationId,
+            team: p.team,
+            by: ack.by,
+            via: ack.via,
+            level: p.level,
+          },
         },
       ]);
     }
@@ -212,7 +252,13 @@ export class Pager {
         patientId: 'patientId' in s.scope ? s.scope.patientId : '*',
         type: 'silence',
         text: `silence of ${scope} by ${s.createdBy} from ${iso(s.from)} until ${iso(s.until)}: ${s.reason}`,
-        details: { silenceId: s.silenceId, by: s.createdBy, from: iso(s.from), until: iso(s.until), team: 'team' in s.scope ? s.scope.team : null },
+        details: {
+          silenceId: s.silenceId,
+          by: s.createdBy,
+          from: iso(s.from),
+          until: iso(s.until),
+          team: 'team' in s.scope ? s.scope.team : null,
+        },
       },
     ]);
     return s;
@@ -252,7 +298,15 @@ export class Pager {
             patientId: page.patientId,
             type: 'delivery',
             text: `${page.kind} page to ${role} (${page.team}) PARKED: ${parked.reason}; the pages behind it go on (crs outbox retry sends it again)`,
-            details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: page.level, round: page.round, parked: true },
+            details: {
+              pageId: page.pageId,
+              notificationId: page.notificationId,
+              team: page.team,
+              role,
+              level: page.level,
+              round: page.round,
+              parked: true,
+            },
           },
         ]);
         continue;
@@ -263,7 +317,15 @@ export class Pager {
           patientId: page.patientId,
           type: 'delivery',
           text: `${page.kind} page to ${role} (${page.team})`,
-          details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: page.level, round: page.round, marked },
+          details: {
+            pageId: page.pageId,
+            notificationId: page.notificationId,
+            team: page.team,
+            role,
+            level: page.level,
+            round: page.round,
+            marked,
+          },
         },
       ]);
     }
@@ -319,7 +381,11 @@ export class Pager {
     const { parked } = this.deps;
     await parked?.remove(send.pageId, send.level, send.round);
     const wanted = (p: Page | undefined): p is Page =>
-      p !== undefined && p.level === send.level && p.round === send.round && p.heldBy === undefined && (p.status === 'open' || p.status === 'info');
+      p !== undefined &&
+      p.level === send.level &&
+      p.round === send.round &&
+      p.heldBy === undefined &&
+      (p.status === 'open' || p.status === 'info');
     const stored = await this.retry(async () => {
       const page = await this.deps.pages.get(send.pageId);
       return wanted(page) ? this.persist([{ ...page, delivered: false }]) : [];
@@ -339,7 +405,15 @@ export class Pager {
         patientId: page.patientId,
         type: 'delivery',
         text: `${page.kind} page to ${role} (${page.team}) resent from the parked sends; the page is ${page.status} now`,
-        details: { pageId: page.pageId, notificationId: page.notificationId, team: page.team, role, level: send.level, round: send.round, resent: true },
+        details: {
+          pageId: page.pageId,
+          notificationId: page.notificationId,
+          team: page.team,
+          role,
+          level: send.level,
+          round: send.round,
+          resent: true,
+        },
       },
     ]);
     return true;
@@ -361,7 +435,11 @@ export class Pager {
   }
 
   private ackUrl(page: Page, role: string, now: number): string {
-    const token = signAck(this.deps.ackSecret, { pageId: page.pageId, role, expiresAt: now + this.deps.config.ackLinkMinutes * MINUTE });
+    const token = signAck(this.deps.ackSecret, {
+      pageId: page.pageId,
+      role,
+      expiresAt: now + this.deps.config.ackLinkMinutes * MINUTE,
+    });
     return `${this.deps.ackBaseUrl}${token}`;
   }
 
@@ -398,7 +476,6 @@ export class Pager {
   private async audit(events: AuditEvent[]): Promise<void> {
     if (events.length > 0) await this.deps.audit.append(events);
   }
-
 }
 
 function earliestDue(pending: Page[], silences: Silence[], now: number): number | null {
@@ -426,7 +503,11 @@ function claimsOf(token: string): { pageId?: string; role?: string; expiresAt?: 
   const pageId = text(p);
   const role = text(r);
   const expires = e && /^[0-9a-z]{1,12}$/.test(e) ? Number.parseInt(e, 36) : Number.NaN;
-  return { ...(pageId ? { pageId } : {}), ...(role ? { role } : {}), ...(Number.isFinite(expires) && expires < 8.64e15 ? { expiresAt: iso(expires) } : {}) };
+  return {
+    ...(pageId ? { pageId } : {}),
+    ...(role ? { role } : {}),
+    ...(Number.isFinite(expires) && expires < 8.64e15 ? { expiresAt: iso(expires) } : {}),
+  };
 }
 
 const clip = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
@@ -443,7 +524,15 @@ function pageAudit(p: Page, now: number): AuditEvent {
     patientId: p.patientId,
     type: p.kind === 'alert' || p.kind === 'alert-cleared' ? 'alert' : 'page',
     text: `${what}${p.heldBy ? ` (held by silence ${p.heldBy})` : ''}: ${p.summary}`,
-    details: { pageId: p.pageId, notificationId: p.notificationId, team: p.team, subject: p.subject, grade: p.grade, status: p.status, held: p.heldBy !== undefined },
+    details: {
+      pageId: p.pageId,
+      notificationId: p.notificationId,
+      team: p.team,
+      subject: p.subject,
+      grade: p.grade,
+      status: p.status,
+      held: p.heldBy !== undefined,
+    },
   };
 }
 
@@ -461,6 +550,13 @@ function tickAudit(p: Page, at: number, released: boolean, config: PagingConfig)
     patientId: p.patientId,
     type: 'escalation',
     text,
-    details: { pageId: p.pageId, team: p.team, level: p.level, round: p.round, status: p.status, held: p.heldBy !== undefined },
+    details: {
+      pageId: p.pageId,
+      team: p.team,
+      level: p.level,
+      round: p.round,
+      status: p.status,
+      held: p.heldBy !== undefined,
+    },
   };
 }

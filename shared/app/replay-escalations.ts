@@ -11,7 +11,7 @@ import { validateMessage } from '#domain/contract.ts';
 import type { OutputEvent } from '#domain/events.ts';
 import { feedStatus, PAGE_TEAMS } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
-import { parseTime, iso } from '#domain/time.ts';
+import { parseTime } from '#domain/time.ts';
 import type { AuditEvent } from '#ports';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
@@ -31,7 +31,12 @@ const Control = z.discriminatedUnion('type', [
     by: z.string().min(1).max(100),
     reason: z.string().max(500),
   }),
-  z.strictObject({ type: z.literal('end-silence'), silenceId: z.string().min(1), by: z.string().min(1).max(100), at: time }),
+  z.strictObject({
+    type: z.literal('end-silence'),
+    silenceId: z.string().min(1),
+    by: z.string().min(1).max(100),
+    at: time,
+  }),
   z.strictObject({ type: z.literal('advance'), to: time }),
 ]);
 type Control = z.infer<typeof Control>;
@@ -100,7 +105,13 @@ export class EscalatingReplay {
   private async control(value: object, lineNo: number): Promise<EscalationEvent[]> {
     const parsed = Control.safeParse(value);
     if (!parsed.success) {
-      return [{ type: 'control-refused', line: lineNo, error: parsed.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ') }];
+      return [
+        {
+          type: 'control-refused',
+          line: lineNo,
+          error: parsed.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; '),
+        },
+      ];
     }
     const c: Control = parsed.data;
     const events: EscalationEvent[] = [];
@@ -119,7 +130,14 @@ export class EscalatingReplay {
         if (!scope) return [{ type: 'control-refused', line: lineNo, error: 'a silence needs a patientId or a team' }];
         await this.advance(parseTime(c.from), events);
         await this.pager.silence(
-          { silenceId: c.silenceId, scope, from: parseTime(c.from), until: parseTime(c.until), createdBy: c.by, reason: c.reason },
+          {
+            silenceId: c.silenceId,
+            scope,
+            from: parseTime(c.from),
+            until: parseTime(c.until),
+            createdBy: c.by,
+            reason: c.reason,
+          },
           this.now,
         );
         break;

@@ -65,8 +65,14 @@ export const RIGHTS: Record<Principal['role'], Rights> = {
   local: { sections: SECTIONS, enrolment: ENROLMENT_FIELDS, claims: SOURCE_KINDS },
 };
 
-const who = (p: Principal) => (p.role === 'legacy' ? 'a token without a device kind (issued before scopes)' : p.role === 'local' ? 'CRS_INGEST_TOKEN' : `a ${p.role} token`);
-const fix = (p: Principal) => (p.role === 'legacy' ? '; give it a kind with crs token scope TOKEN_ID --kind ehr (or manual)' : '');
+const who = (p: Principal) =>
+  p.role === 'legacy'
+    ? 'a token without a device kind (issued before scopes)'
+    : p.role === 'local'
+      ? 'CRS_INGEST_TOKEN'
+      : `a ${p.role} token`;
+const fix = (p: Principal) =>
+  p.role === 'legacy' ? '; give it a kind with crs token scope TOKEN_ID --kind ehr (or manual)' : '';
 
 /**
  * What this principal may not send in this message, as "path: problem" (the contract's error form, so that the HL7
@@ -76,7 +82,9 @@ export function sectionRefusals(p: Principal, m: DeviceMessage): string[] {
   const rights = RIGHTS[p.role];
   const out: string[] = [];
   if (!rights.claims.includes(m.source.kind)) {
-    out.push(`source.kind: "${m.source.kind}" is not allowed for ${who(p)} (it sends source.kind ${rights.claims.map((k) => `"${k}"`).join(' or ')})`);
+    out.push(
+      `source.kind: "${m.source.kind}" is not allowed for ${who(p)} (it sends source.kind ${rights.claims.map((k) => `"${k}"`).join(' or ')})`,
+    );
   }
   for (const section of SECTIONS) {
     if (m[section] === undefined) continue;
@@ -115,7 +123,10 @@ export interface PatientDirectory {
    * Reserves room for these new patients under the ceiling, at once (no other request can take the same room): a
    * release to call once they are queued (or refused), or how many patients the server holds. Absent: no ceiling.
    */
-  admitNew?(patientIds: readonly string[], ceiling: number): { ok: true; release(): void } | { ok: false; active: number };
+  admitNew?(
+    patientIds: readonly string[],
+    ceiling: number,
+  ): { ok: true; release(): void } | { ok: false; active: number };
 }
 
 export interface AdmitOptions {
@@ -140,7 +151,11 @@ const nothing = () => undefined;
  * (a message for a new patient when there is no room is refused). JSON ingest refuses the whole request when
  * anything is refused; HL7 v2 and FHIR keep the rest.
  */
-export async function admitPatients(p: Principal, messages: readonly DeviceMessage[], o: AdmitOptions): Promise<Admission> {
+export async function admitPatients(
+  p: Principal,
+  messages: readonly DeviceMessage[],
+  o: AdmitOptions,
+): Promise<Admission> {
   const scoped = p.wards !== undefined || p.patients !== undefined;
   const ceiling = o.maxPatients !== undefined && o.directory?.admitNew !== undefined;
   const needLookup = o.directory !== undefined && (p.wards !== undefined || ceiling);
@@ -158,7 +173,9 @@ export async function admitPatients(p: Principal, messages: readonly DeviceMessa
   });
   if (!ceiling) return { refusals, release: nothing };
   const refused = new Set(refusals.map((r) => r.index));
-  const fresh = [...new Set(messages.flatMap((m, i) => (!refused.has(i) && !facts.get(m.patientId)?.known ? [m.patientId] : [])))];
+  const fresh = [
+    ...new Set(messages.flatMap((m, i) => (!refused.has(i) && !facts.get(m.patientId)?.known ? [m.patientId] : []))),
+  ];
   if (fresh.length === 0) return { refusals, release: nothing };
   const room = o.directory!.admitNew!(fresh, o.maxPatients!);
   if (room.ok) return { refusals, release: room.release };
@@ -174,38 +191,66 @@ export async function admitPatients(p: Principal, messages: readonly DeviceMessa
 }
 
 /** Why this patient is outside the principal's reach, or undefined. `ward`: where the request places the patient. */
-function scopeRefusal(p: Principal, patientId: string, f: PatientFacts | undefined, ward: string | undefined): string | undefined {
+function scopeRefusal(
+  p: Principal,
+  patientId: string,
+  f: PatientFacts | undefined,
+  ward: string | undefined,
+): string | undefined {
   if ((p.wards === undefined && p.patients === undefined) || p.patients?.includes(patientId)) return undefined;
   if (!p.wards) return `patientId: patient ${patientId} is not one of this token's patients`;
   const known = f?.known ? f.ward : undefined;
   if (known !== undefined) {
-    return p.wards.includes(known) ? undefined : `patientId: patient ${patientId} is in ward ${known}, outside this token's wards (${p.wards.join(', ')})`;
+    return p.wards.includes(known)
+      ? undefined
+      : `patientId: patient ${patientId} is in ward ${known}, outside this token's wards (${p.wards.join(', ')})`;
   }
   if (ward !== undefined && p.wards.includes(ward)) return undefined;
   return `patientId: patient ${patientId} is in no ward this server knows; a token for wards ${p.wards.join(', ')} reaches a patient that a message places there (enrolment.ward)`;
 }
 
 /** A kind named on the command line or stored with a token. */
-export const isDeviceKind = (k: unknown): k is DeviceKind => typeof k === 'string' && (DEVICE_KINDS as readonly string[]).includes(k);
+export const isDeviceKind = (k: unknown): k is DeviceKind =>
+  typeof k === 'string' && (DEVICE_KINDS as readonly string[]).includes(k);
 
 /** Wards and patients as a token keeps them: trimmed, unique, each a contract id (patients) or 1-32 characters (wards). */
-export function checkScope(scope: { kind?: string; wards?: string[]; patients?: string[] }): { ok: true; scope: TokenScope } | { ok: false; error: string } {
-  if (scope.kind !== undefined && !isDeviceKind(scope.kind)) return { ok: false, error: `kind must be one of ${DEVICE_KINDS.join(', ')} (got "${scope.kind}")` };
+export function checkScope(scope: {
+  kind?: string;
+  wards?: string[];
+  patients?: string[];
+}): { ok: true; scope: TokenScope } | { ok: false; error: string } {
+  if (scope.kind !== undefined && !isDeviceKind(scope.kind))
+    return { ok: false, error: `kind must be one of ${DEVICE_KINDS.join(', ')} (got "${scope.kind}")` };
   const wards = [...new Set((scope.wards ?? []).map((w) => w.trim()))];
   const patients = [...new Set((scope.patients ?? []).map((w) => w.trim()))];
   const badWard = wards.find((w) => w.length < 1 || w.length > 32 || /[\p{Cc}\p{Cf}]/u.test(w));
-  if (badWard !== undefined) return { ok: false, error: `ward must be 1-32 printable characters, as enrolment.ward (got ${JSON.stringify(badWard)})` };
+  if (badWard !== undefined)
+    return {
+      ok: false,
+      error: `ward must be 1-32 printable characters, as enrolment.ward (got ${JSON.stringify(badWard)})`,
+    };
   const badPatient = patients.find((id) => !/^[A-Za-z0-9._:-]{1,64}$/.test(id));
-  if (badPatient !== undefined) return { ok: false, error: `patient must be a patient id (1-64 of A-Z a-z 0-9 . _ : -) (got ${JSON.stringify(badPatient)})` };
+  if (badPatient !== undefined)
+    return {
+      ok: false,
+      error: `patient must be a patient id (1-64 of A-Z a-z 0-9 . _ : -) (got ${JSON.stringify(badPatient)})`,
+    };
   return {
     ok: true,
-    scope: { ...(scope.kind ? { kind: scope.kind as DeviceKind } : {}), ...(wards.length ? { wards } : {}), ...(patients.length ? { patients } : {}) },
+    scope: {
+      ...(scope.kind ? { kind: scope.kind as DeviceKind } : {}),
+      ...(wards.length ? { wards } : {}),
+      ...(patients.length ? { patients } : {}),
+    },
   };
 }
 
 /** The scope in words, for `crs token list` and the logs. */
 export function describeScope(scope: TokenScope): string {
   const kind = scope.kind ?? 'no kind (legacy)';
-  const reach = [scope.wards?.length ? `wards ${scope.wards.join(',')}` : '', scope.patients?.length ? `patients ${scope.patients.join(',')}` : ''].filter(Boolean);
+  const reach = [
+    scope.wards?.length ? `wards ${scope.wards.join(',')}` : '',
+    scope.patients?.length ? `patients ${scope.patients.join(',')}` : '',
+  ].filter(Boolean);
   return `${kind}${reach.length ? `; ${reach.join('; ')}` : '; every patient'}`;
 }

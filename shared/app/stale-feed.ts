@@ -6,7 +6,7 @@
 // is the one rule both backends' sweeps follow; each backend only finds the feeds and stores what is in force.
 import type { PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
-import { MINUTE, formatSiteTime, iso } from '#domain/time.ts';
+import { MINUTE, formatSiteTime } from '#domain/time.ts';
 import type { AlertInput } from './pager.ts';
 
 const bedOf = (state: PatientState | undefined) => (state?.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '');
@@ -24,7 +24,12 @@ const wardOfAlert = (alertId: string) => alertId.slice(WARD_ALERT.length, alertI
 const sinceOfAlert = (alertId: string) => Number(alertId.slice(alertId.lastIndexOf('|') + 1));
 
 /** `timeZone`: the site's (config.site.timeZone), for the time in the summary people read. */
-export function staleFeedAlert(patientId: string, since: number, state: PatientState | undefined, timeZone: string): AlertInput {
+export function staleFeedAlert(
+  patientId: string,
+  since: number,
+  state: PatientState | undefined,
+  timeZone: string,
+): AlertInput {
   return {
     alertId: staleFeedAlertId(patientId, since),
     patientId,
@@ -35,7 +40,13 @@ export function staleFeedAlert(patientId: string, since: number, state: PatientS
 }
 
 /** The all-clear of the alert `alertId`, now that the monitor has sent data again (last at `since`). */
-export function staleFeedCleared(alertId: string, patientId: string, since: number, state: PatientState | undefined, timeZone: string): AlertInput {
+function staleFeedCleared(
+  alertId: string,
+  patientId: string,
+  since: number,
+  state: PatientState | undefined,
+  timeZone: string,
+): AlertInput {
   return {
     alertId: `${alertId}|cleared`,
     patientId,
@@ -49,7 +60,10 @@ export function staleFeedCleared(alertId: string, patientId: string, since: numb
 const NAMED = 20;
 
 function wardAlert(ward: string, since: number, quiet: FeedCheck[], timeZone: string): AlertInput {
-  const named = quiet.slice(0, NAMED).map((c) => `${c.patientId}${bedOf(c.state)}`).join('; ');
+  const named = quiet
+    .slice(0, NAMED)
+    .map((c) => `${c.patientId}${bedOf(c.state)}`)
+    .join('; ');
   const more = quiet.length > NAMED ? `; and ${quiet.length - NAMED} more` : '';
   return {
     alertId: staleFeedAlertId(wardSubject(ward), since),
@@ -151,7 +165,13 @@ export function planStaleFeeds(
       ward === undefined
         ? undefined
         : [...next.values()]
-            .filter((e) => isWardAlert(e.alertId) && next.get(e.alertId) === e && wardOfAlert(e.alertId) === ward && earliest - e.since <= windowMs)
+            .filter(
+              (e) =>
+                isWardAlert(e.alertId) &&
+                next.get(e.alertId) === e &&
+                wardOfAlert(e.alertId) === ward &&
+                earliest - e.since <= windowMs,
+            )
             .sort((a, b) => b.since - a.since)[0];
     if (joined) {
       for (const c of quiet) next.set(c.patientId, { alertId: joined.alertId, since: c.feed!.since });
@@ -178,7 +198,9 @@ export function planStaleFeeds(
     }
   }
 
-  const set = new Map([...next].filter(([key, e]) => inForce.get(key)?.alertId !== e.alertId || inForce.get(key)?.since !== e.since));
+  const set = new Map(
+    [...next].filter(([key, e]) => inForce.get(key)?.alertId !== e.alertId || inForce.get(key)?.since !== e.since),
+  );
   const remove = [...inForce.keys()].filter((key) => !next.has(key));
   return { alerts, set, remove };
 }

@@ -33,13 +33,16 @@ export const AUDIT_SOURCES: Record<string, (o: Options) => Promise<AuditSource>>
   embedded: async (o) => {
     const dir = resolve(typeof o.data === 'string' ? o.data : DEFAULT_DATA_DIR);
     const file = join(dir, DB_FILE);
-    if (!existsSync(file)) throw new AuditUsageError(`no crs database in ${dir} (give the data directory of crs serve with --data DIR)`);
+    if (!existsSync(file))
+      throw new AuditUsageError(`no crs database in ${dir} (give the data directory of crs serve with --data DIR)`);
     // Read-only, beside a running server (WAL): the export never writes, and never migrates.
     const db = new Database(file, { readonly: true, fileMustExist: true });
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version < 2) {
       db.close();
-      throw new AuditUsageError(`${file} is from an older crs (schema ${version}) with no audit trail yet: start crs serve on it once to upgrade it`);
+      throw new AuditUsageError(
+        `${file} is from an older crs (schema ${version}) with no audit trail yet: start crs serve on it once to upgrade it`,
+      );
     }
     return { log: new SqliteAuditLog(db), close: () => db.close() };
   },
@@ -84,9 +87,11 @@ export async function auditCommand(args: string[]): Promise<number> {
   }
   const patientId = values.patient;
   if (typeof patientId !== 'string' || patientId === '') return usage('--patient P is required');
-  if (values.format !== 'ndjson' && values.format !== 'csv') return usage(`--format must be ndjson or csv (got "${String(values.format)}")`);
+  if (values.format !== 'ndjson' && values.format !== 'csv')
+    return usage(`--format must be ndjson or csv (got "${String(values.format)}")`);
   const open = AUDIT_SOURCES[String(values.backend)];
-  if (!open) return usage(`--backend must be one of ${Object.keys(AUDIT_SOURCES).join(', ')} (got "${String(values.backend)}")`);
+  if (!open)
+    return usage(`--backend must be one of ${Object.keys(AUDIT_SOURCES).join(', ')} (got "${String(values.backend)}")`);
 
   let source: AuditSource;
   try {
@@ -97,7 +102,8 @@ export async function auditCommand(args: string[]): Promise<number> {
     return 1;
   }
   const out = process.stdout;
-  const write = (chunk: string) => (out.write(chunk) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', r)));
+  const write = (chunk: string) =>
+    out.write(chunk) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', r));
   let count = 0;
   try {
     if (values.format === 'csv') await write(auditCsvHeader());

@@ -50,7 +50,8 @@ export function readOutputs(file: string): Record<string, string> {
     throw new OperatorUsageError(`cannot read the outputs file ${file}: ${(err as Error).message}`);
   }
   const stack = Object.values(json as Record<string, unknown>)[0];
-  if (!stack || typeof stack !== 'object') throw new OperatorUsageError(`${file} is not a CDK outputs file ({"<stack>": {"<output>": "<value>"}})`);
+  if (!stack || typeof stack !== 'object')
+    throw new OperatorUsageError(`${file} is not a CDK outputs file ({"<stack>": {"<output>": "<value>"}})`);
   const vars: Record<string, string> = {};
   for (const [output, variable] of Object.entries(OUTPUTS)) {
     const v = (stack as Record<string, unknown>)[output];
@@ -60,7 +61,11 @@ export function readOutputs(file: string): Record<string, string> {
 }
 
 /** The variables: flags first, then the environment, then the outputs file. */
-export function operatorVariables(outputsFile: string | undefined, env: NodeJS.ProcessEnv, flags: Record<string, string | undefined> = {}): Record<string, string> {
+export function operatorVariables(
+  outputsFile: string | undefined,
+  env: NodeJS.ProcessEnv,
+  flags: Record<string, string | undefined> = {},
+): Record<string, string> {
   const vars: Record<string, string> = outputsFile ? readOutputs(outputsFile) : {};
   for (const name of Object.values(OUTPUTS)) if (env[name]) vars[name] = env[name]!;
   for (const [name, value] of Object.entries(flags)) if (value) vars[name] = value;
@@ -69,7 +74,10 @@ export function operatorVariables(outputsFile: string | undefined, env: NodeJS.P
 
 export function need(vars: Record<string, string>, name: string, flag?: string): string {
   const v = vars[name];
-  if (!v) throw new OperatorUsageError(`no ${name}: ${flag ? `pass --${flag} NAME, ` : ''}set ${name}, or give the stack's outputs with --outputs FILE`);
+  if (!v)
+    throw new OperatorUsageError(
+      `no ${name}: ${flag ? `pass --${flag} NAME, ` : ''}set ${name}, or give the stack's outputs with --outputs FILE`,
+    );
   return v;
 }
 
@@ -79,7 +87,12 @@ export interface OperatorPaging extends AwsPaging {
 
 /** The pager as the functions run it, with the operator's credentials (for silences: they release held pages). */
 export async function operatorPaging(vars: Record<string, string>, config: GradingConfig): Promise<OperatorPaging> {
-  const clients = { dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), sqs: new SQSClient({}), secrets: new SecretsManagerClient({}) };
+  const clients = {
+    dynamodb: new DynamoDBClient({}),
+    sns: new SNSClient({}),
+    sqs: new SQSClient({}),
+    secrets: new SecretsManagerClient({}),
+  };
   try {
     const ackSecret = await readAckSecret(clients.secrets, need(vars, ENV.ackSecretArn));
     const paging = awsPaging(
@@ -104,7 +117,9 @@ export async function operatorPaging(vars: Record<string, string>, config: Gradi
 
 /** `crs audit export --backend aws`: the audit table, read with Query only. */
 export function auditSource(o: Record<string, string | boolean | undefined>): { log: DynamoAuditLog; close(): void } {
-  const vars = operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env, { [ENV.auditTable]: typeof o.table === 'string' ? o.table : undefined });
+  const vars = operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env, {
+    [ENV.auditTable]: typeof o.table === 'string' ? o.table : undefined,
+  });
   const client = new DynamoDBClient({});
   return { log: new DynamoAuditLog(client, need(vars, ENV.auditTable, 'table')), close: () => client.destroy() };
 }

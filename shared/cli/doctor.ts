@@ -12,7 +12,12 @@
 //   endpoint of the team), marked as a test in every protocol's text and never graded.
 // Exit status: 0 when nothing is wrong, 1 when something is (a team nobody receives, an alarm firing, ...), 2 for
 // a usage error.
-import { CloudWatchClient, GetMetricDataCommand, paginateDescribeAlarms, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import {
+  CloudWatchClient,
+  GetMetricDataCommand,
+  paginateDescribeAlarms,
+  type MetricDataQuery,
+} from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
   CheckIfPhoneNumberIsOptedOutCommand,
@@ -89,27 +94,39 @@ const WINDOW_SECONDS = 3 * 3600;
 
 const errorText = (err: unknown) => `${(err as Error).name}: ${(err as Error).message}`;
 
-async function subscriptions(sns: SNSClient, topicArn: string, report: DoctorReport): Promise<Map<PageTeam, Set<string>>> {
+async function subscriptions(
+  sns: SNSClient,
+  topicArn: string,
+  report: DoctorReport,
+): Promise<Map<PageTeam, Set<string>>> {
   const wardsOf = new Map<PageTeam, Set<string>>();
   for await (const page of paginateListSubscriptionsByTopic({ client: sns }, { TopicArn: topicArn })) {
     for (const s of page.Subscriptions ?? []) {
       const base = { protocol: s.Protocol ?? '?', endpoint: s.Endpoint ?? '?' };
       // An unconfirmed subscription has no ARN (and so no attributes) yet.
-      if (!s.SubscriptionArn || !s.SubscriptionArn.startsWith('arn:')) {
+      if (!s.SubscriptionArn?.startsWith('arn:')) {
         report.unassigned.push({ ...base, state: 'pending-confirmation' });
         continue;
       }
-      const a = (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: s.SubscriptionArn }))).Attributes ?? {};
+      const a =
+        (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: s.SubscriptionArn }))).Attributes ?? {};
       const policy = a.FilterPolicy ? (JSON.parse(a.FilterPolicy) as Record<string, unknown>) : {};
-      const teams = (Array.isArray(policy.teams) ? policy.teams : []).filter((t): t is PageTeam => PAGE_TEAMS.includes(t as PageTeam));
-      const wards = Array.isArray(policy.ward) ? policy.ward.filter((w): w is string => typeof w === 'string') : undefined;
+      const teams = (Array.isArray(policy.teams) ? policy.teams : []).filter((t): t is PageTeam =>
+        PAGE_TEAMS.includes(t as PageTeam),
+      );
+      const wards = Array.isArray(policy.ward)
+        ? policy.ward.filter((w): w is string => typeof w === 'string')
+        : undefined;
       let state: SubscriptionState = a.PendingConfirmation === 'true' ? 'pending-confirmation' : 'confirmed';
       if (state === 'confirmed' && base.protocol === 'sms') {
         const out = await sns.send(new CheckIfPhoneNumberIsOptedOutCommand({ phoneNumber: base.endpoint }));
         if (out.isOptedOut) state = 'opted-out';
       }
       const status: SubscriptionStatus = { ...base, state, ...(wards ? { wards } : {}) };
-      if (teams.length === 0) report.warnings.push(`${base.protocol} ${base.endpoint} is subscribed to the pages topic without a team filter: it gets every page of every team`);
+      if (teams.length === 0)
+        report.warnings.push(
+          `${base.protocol} ${base.endpoint} is subscribed to the pages topic without a team filter: it gets every page of every team`,
+        );
       for (const team of teams) {
         report.teams[team].push(status);
         if (wards) for (const w of wards) (wardsOf.get(team) ?? wardsOf.set(team, new Set()).get(team)!).add(w);
@@ -119,39 +136,71 @@ async function subscriptions(sns: SNSClient, topicArn: string, report: DoctorRep
   return wardsOf;
 }
 
-async function alarms(cloudwatch: CloudWatchClient, alarmTopicArn: string): Promise<NonNullable<DoctorReport['alarms']>> {
+async function alarms(
+  cloudwatch: CloudWatchClient,
+  alarmTopicArn: string,
+): Promise<NonNullable<DoctorReport['alarms']>> {
   const out: NonNullable<DoctorReport['alarms']> = { watched: 0, inAlarm: [] };
   for await (const page of paginateDescribeAlarms({ client: cloudwatch }, { ActionPrefix: alarmTopicArn })) {
     for (const a of [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])]) {
       if (!(a.AlarmActions ?? []).includes(alarmTopicArn)) continue;
       out.watched++;
-      if (a.StateValue === 'ALARM') out.inAlarm.push({ name: a.AlarmName ?? '?', since: a.StateUpdatedTimestamp?.toISOString() ?? '?', reason: a.StateReason ?? '' });
+      if (a.StateValue === 'ALARM')
+        out.inAlarm.push({
+          name: a.AlarmName ?? '?',
+          since: a.StateUpdatedTimestamp?.toISOString() ?? '?',
+          reason: a.StateReason ?? '',
+        });
     }
   }
   out.inAlarm.sort((x, y) => x.name.localeCompare(y.name));
   return out;
 }
 
-async function lastRuns(cloudwatch: CloudWatchClient, names: Record<'ingest' | 'grade' | 'escalate', string>, now: number): Promise<NonNullable<DoctorReport['lastRuns']>> {
+async function lastRuns(
+  cloudwatch: CloudWatchClient,
+  names: Record<'ingest' | 'grade' | 'escalate', string>,
+  now: number,
+): Promise<NonNullable<DoctorReport['lastRuns']>> {
   const roles = Object.keys(names) as (keyof typeof names)[];
   const queries: MetricDataQuery[] = roles.map((role) => ({
     Id: role,
-    MetricStat: { Metric: { Namespace: 'AWS/Lambda', MetricName: 'Invocations', Dimensions: [{ Name: 'FunctionName', Value: names[role] }] }, Period: 60, Stat: 'Sum' },
+    MetricStat: {
+      Metric: {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Invocations',
+        Dimensions: [{ Name: 'FunctionName', Value: names[role] }],
+      },
+      Period: 60,
+      Stat: 'Sum',
+    },
   }));
   const out = await cloudwatch.send(
     // Whole minutes, as Lambda sums them.
-    new GetMetricDataCommand({ MetricDataQueries: queries, StartTime: new Date(Math.floor(now / 60_000) * 60_000 - WINDOW_SECONDS * 1000), EndTime: new Date(Math.ceil((now + 1) / 60_000) * 60_000), ScanBy: 'TimestampDescending' }),
+    new GetMetricDataCommand({
+      MetricDataQueries: queries,
+      StartTime: new Date(Math.floor(now / 60_000) * 60_000 - WINDOW_SECONDS * 1000),
+      EndTime: new Date(Math.ceil((now + 1) / 60_000) * 60_000),
+      ScanBy: 'TimestampDescending',
+    }),
   );
   const runs = { ingest: null, grade: null, escalate: null } as Record<keyof typeof names, number | null>;
   for (const r of out.MetricDataResults ?? []) {
     const role = r.Id as keyof typeof names;
-    const latest = (r.Timestamps ?? []).map((t, i) => [t.getTime(), r.Values?.[i] ?? 0] as const).filter(([, v]) => v > 0).sort((a, b) => b[0] - a[0])[0];
+    const latest = (r.Timestamps ?? [])
+      .map((t, i) => [t.getTime(), r.Values?.[i] ?? 0] as const)
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[0] - a[0])[0];
     runs[role] = latest ? Math.max(0, Math.round((now - latest[0]) / 1000)) : null;
   }
   return runs;
 }
 
-async function patients(dynamodb: DynamoDBClient, stateTable: string, now: number): Promise<NonNullable<DoctorReport['patients']>> {
+async function patients(
+  dynamodb: DynamoDBClient,
+  stateTable: string,
+  now: number,
+): Promise<NonNullable<DoctorReport['patients']>> {
   let enrolled = 0;
   let newest: number | null = null;
   let start: Record<string, unknown> | undefined;
@@ -193,7 +242,11 @@ async function smsSettings(sns: SNSClient, report: DoctorReport): Promise<void> 
 }
 
 /** Everything the doctor looks at, and what it finds wrong. */
-export async function examine(clients: DoctorClients, vars: Record<string, string>, o: DoctorOptions): Promise<DoctorReport> {
+export async function examine(
+  clients: DoctorClients,
+  vars: Record<string, string>,
+  o: DoctorOptions,
+): Promise<DoctorReport> {
   const pagesTopicArn = need(vars, ENV.topicArn);
   const report: DoctorReport = {
     pagesTopicArn,
@@ -214,9 +267,15 @@ export async function examine(clients: DoctorClients, vars: Record<string, strin
     for (const team of PAGE_TEAMS) {
       const e = o.expected[team];
       if (!e) continue;
-      for (const [protocol, endpoints] of [['email', e.email], ['sms', e.sms], ['https', e.https]] as const) {
+      for (const [protocol, endpoints] of [
+        ['email', e.email],
+        ['sms', e.sms],
+        ['https', e.https],
+      ] as const) {
         for (const endpoint of endpoints) {
-          const known = report.teams[team].some((s) => s.protocol === protocol && s.endpoint === endpoint) || report.unassigned.some((s) => s.protocol === protocol && s.endpoint === endpoint);
+          const known =
+            report.teams[team].some((s) => s.protocol === protocol && s.endpoint === endpoint) ||
+            report.unassigned.some((s) => s.protocol === protocol && s.endpoint === endpoint);
           if (!known) report.missing.push({ team, protocol, endpoint });
         }
       }
@@ -226,87 +285,153 @@ export async function examine(clients: DoctorClients, vars: Record<string, strin
   for (const team of PAGE_TEAMS) {
     const subs = report.teams[team];
     for (const s of subs) {
-      if (s.state === 'pending-confirmation') report.problems.push(`${team}: ${s.protocol} ${s.endpoint} has not confirmed its subscription: it receives no pages until it does`);
-      if (s.state === 'opted-out') report.problems.push(`${team}: ${s.endpoint} answered STOP: SNS sends it no SMS (opt it back in: aws sns opt-in-phone-number --phone-number ${s.endpoint})`);
+      if (s.state === 'pending-confirmation')
+        report.problems.push(
+          `${team}: ${s.protocol} ${s.endpoint} has not confirmed its subscription: it receives no pages until it does`,
+        );
+      if (s.state === 'opted-out')
+        report.problems.push(
+          `${team}: ${s.endpoint} answered STOP: SNS sends it no SMS (opt it back in: aws sns opt-in-phone-number --phone-number ${s.endpoint})`,
+        );
     }
-    if (!subs.some((s) => s.state === 'confirmed')) report.problems.push(`${team}: nobody receives this team's pages (no confirmed endpoint)`);
+    if (!subs.some((s) => s.state === 'confirmed'))
+      report.problems.push(`${team}: nobody receives this team's pages (no confirmed endpoint)`);
   }
-  for (const s of report.unassigned) report.problems.push(`${s.protocol} ${s.endpoint} has not confirmed its subscription: it receives no pages until it does`);
+  for (const s of report.unassigned)
+    report.problems.push(
+      `${s.protocol} ${s.endpoint} has not confirmed its subscription: it receives no pages until it does`,
+    );
   for (const m of report.missing) {
-    report.problems.push(`${m.team}: ${m.protocol} ${m.endpoint} is in the paging config but not subscribed (unsubscribed, or deleted): see docs/runbook.md, "A subscription is gone"`);
+    report.problems.push(
+      `${m.team}: ${m.protocol} ${m.endpoint} is in the paging config but not subscribed (unsubscribed, or deleted): see docs/runbook.md, "A subscription is gone"`,
+    );
   }
 
   const alarmTopicArn = vars[OPERATOR_ENV.alarmTopicArn];
   if (alarmTopicArn) {
     report.alarms = await alarms(clients.cloudwatch, alarmTopicArn);
-    if (report.alarms.watched === 0) report.problems.push(`no alarm notifies ${alarmTopicArn}: nothing tells the operators when something fails`);
-    for (const a of report.alarms.inAlarm) report.problems.push(`alarm ${a.name} is in ALARM since ${a.since}: see its row in docs/runbook.md`);
+    if (report.alarms.watched === 0)
+      report.problems.push(`no alarm notifies ${alarmTopicArn}: nothing tells the operators when something fails`);
+    for (const a of report.alarms.inAlarm)
+      report.problems.push(`alarm ${a.name} is in ALARM since ${a.since}: see its row in docs/runbook.md`);
   } else {
     report.warnings.push(`no ${OPERATOR_ENV.alarmTopicArn} (AlarmTopicArn in the stack's outputs): alarms not checked`);
   }
 
-  const names = { ingest: vars[OPERATOR_ENV.ingestFunction], grade: vars[OPERATOR_ENV.gradeFunction], escalate: vars[OPERATOR_ENV.escalateFunction] };
+  const names = {
+    ingest: vars[OPERATOR_ENV.ingestFunction],
+    grade: vars[OPERATOR_ENV.gradeFunction],
+    escalate: vars[OPERATOR_ENV.escalateFunction],
+  };
   if (names.ingest && names.grade && names.escalate) {
     report.lastRuns = await lastRuns(clients.cloudwatch, names as Record<keyof typeof names, string>, o.now);
     const e = report.lastRuns.escalate;
     if (e === null || e > ESCALATE_STALE_SECONDS) {
-      report.problems.push(`the escalate function has not run for ${e === null ? 'over 3 hours' : `${Math.round(e / 60)} minutes`}: its minute schedule is not firing, so unacknowledged pages do not escalate`);
+      report.problems.push(
+        `the escalate function has not run for ${e === null ? 'over 3 hours' : `${Math.round(e / 60)} minutes`}: its minute schedule is not firing, so unacknowledged pages do not escalate`,
+      );
     }
   } else {
-    report.warnings.push('no function names (IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack\'s outputs): last runs not checked');
+    report.warnings.push(
+      "no function names (IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack's outputs): last runs not checked",
+    );
   }
 
   if (vars[ENV.stateTable]) {
     report.patients = await patients(clients.dynamodb, vars[ENV.stateTable]!, o.now);
     const g = report.lastRuns?.grade;
     if (report.patients.enrolled > 0 && report.lastRuns && (g === null || g! > INGEST_STALE_SECONDS)) {
-      report.warnings.push(`${report.patients.enrolled} patients are enrolled and nothing was graded for ${g === null ? 'over 3 hours' : `${Math.round(g! / 60)} minutes`}: are the device gateways sending?`);
+      report.warnings.push(
+        `${report.patients.enrolled} patients are enrolled and nothing was graded for ${g === null ? 'over 3 hours' : `${Math.round(g! / 60)} minutes`}: are the device gateways sending?`,
+      );
     }
   }
 
   await smsSettings(clients.sns, report);
-  const smsInUse = PAGE_TEAMS.some((t) => report.teams[t].some((s) => s.protocol === 'sms')) || report.unassigned.some((s) => s.protocol === 'sms');
+  const smsInUse =
+    PAGE_TEAMS.some((t) => report.teams[t].some((s) => s.protocol === 'sms')) ||
+    report.unassigned.some((s) => s.protocol === 'sms');
   if (smsInUse) {
-    if (report.sms.type !== 'Transactional') report.problems.push(`SMS pages go as ${report.sms.type ?? 'Promotional (the default)'}, not Transactional: carriers may delay or drop them (docs/runbook.md, SMS)`);
+    if (report.sms.type !== 'Transactional')
+      report.problems.push(
+        `SMS pages go as ${report.sms.type ?? 'Promotional (the default)'}, not Transactional: carriers may delay or drop them (docs/runbook.md, SMS)`,
+      );
     const limit = report.sms.monthlySpendLimitUsd === null ? null : Number(report.sms.monthlySpendLimitUsd);
-    if (limit === null || limit <= 1) report.problems.push(`the account's SMS spend limit is ${limit === null ? 'not set (new accounts: 1 USD)' : `${limit} USD`}: SNS stops sending SMS pages once it is spent (docs/runbook.md, SMS)`);
-    if (!report.sms.senderId) report.warnings.push('no default sender ID: where carriers allow one, SMS pages come from a shared number (docs/runbook.md, SMS)');
-    if (report.sms.inSandbox === true) report.problems.push('the account is in the SMS sandbox: only verified phone numbers receive SMS pages');
+    if (limit === null || limit <= 1)
+      report.problems.push(
+        `the account's SMS spend limit is ${limit === null ? 'not set (new accounts: 1 USD)' : `${limit} USD`}: SNS stops sending SMS pages once it is spent (docs/runbook.md, SMS)`,
+      );
+    if (!report.sms.senderId)
+      report.warnings.push(
+        'no default sender ID: where carriers allow one, SMS pages come from a shared number (docs/runbook.md, SMS)',
+      );
+    if (report.sms.inSandbox === true)
+      report.problems.push('the account is in the SMS sandbox: only verified phone numbers receive SMS pages');
   }
 
   if (o.testPage) {
     const team = o.testPage;
     const testId = randomUUID();
-    const out = await clients.sns.send(new PublishCommand(testPagePublishInput(pagesTopicArn, team, [...(wards.get(team) ?? [])].sort(), testId, o.now)));
-    report.testPage = { team, testId, messageId: out.MessageId ?? '?', endpoints: report.teams[team].filter((s) => s.state === 'confirmed').length };
+    const out = await clients.sns.send(
+      new PublishCommand(testPagePublishInput(pagesTopicArn, team, [...(wards.get(team) ?? [])].sort(), testId, o.now)),
+    );
+    report.testPage = {
+      team,
+      testId,
+      messageId: out.MessageId ?? '?',
+      endpoints: report.teams[team].filter((s) => s.state === 'confirmed').length,
+    };
   }
   return report;
 }
 
 /** An age to the minute (Lambda's metrics are one-minute sums: the run was at most this long ago). */
-const ranAgo = (s: number | null) => (s === null ? 'not in the last 3 hours' : s <= 60 ? 'in the last minute' : s < 7200 ? `in the last ${Math.ceil(s / 60)} minutes` : `about ${Math.round(s / 3600)} h ago`);
-const ago = (s: number) => (s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`);
+const ranAgo = (s: number | null) =>
+  s === null
+    ? 'not in the last 3 hours'
+    : s <= 60
+      ? 'in the last minute'
+      : s < 7200
+        ? `in the last ${Math.ceil(s / 60)} minutes`
+        : `about ${Math.round(s / 3600)} h ago`;
+const ago = (s: number) =>
+  s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 
 export function formatReport(r: DoctorReport): string {
   const lines = [`Pages topic ${r.pagesTopicArn}`];
   for (const team of PAGE_TEAMS) {
     const subs = r.teams[team];
-    lines.push(`  ${team}: ${subs.length === 0 ? 'no endpoint' : `${subs.length} endpoint${subs.length === 1 ? '' : 's'}`}`);
-    for (const s of subs) lines.push(`    ${s.state.padEnd(20)} ${s.protocol.padEnd(6)} ${s.endpoint}${s.wards ? ` (wards ${s.wards.join(', ')})` : ''}`);
+    lines.push(
+      `  ${team}: ${subs.length === 0 ? 'no endpoint' : `${subs.length} endpoint${subs.length === 1 ? '' : 's'}`}`,
+    );
+    for (const s of subs)
+      lines.push(
+        `    ${s.state.padEnd(20)} ${s.protocol.padEnd(6)} ${s.endpoint}${s.wards ? ` (wards ${s.wards.join(', ')})` : ''}`,
+      );
   }
   for (const s of r.unassigned) lines.push(`  (team unknown until confirmed) ${s.state} ${s.protocol} ${s.endpoint}`);
-  for (const m of r.missing) lines.push(`  ${m.team}: MISSING ${m.protocol} ${m.endpoint} (in the paging config, not subscribed)`);
+  for (const m of r.missing)
+    lines.push(`  ${m.team}: MISSING ${m.protocol} ${m.endpoint} (in the paging config, not subscribed)`);
   if (r.alarms) {
     lines.push(`Alarms: ${r.alarms.watched} notify the alarm topic; ${r.alarms.inAlarm.length} in ALARM`);
     for (const a of r.alarms.inAlarm) lines.push(`  ALARM ${a.name} since ${a.since}: ${a.reason}`);
   }
-  if (r.lastRuns) lines.push(`Last runs: ingest ${ranAgo(r.lastRuns.ingest)}; grade ${ranAgo(r.lastRuns.grade)}; escalate ${ranAgo(r.lastRuns.escalate)}`);
-  if (r.patients) lines.push(`Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)} (to within 5 minutes)`}`);
+  if (r.lastRuns)
+    lines.push(
+      `Last runs: ingest ${ranAgo(r.lastRuns.ingest)}; grade ${ranAgo(r.lastRuns.grade)}; escalate ${ranAgo(r.lastRuns.escalate)}`,
+    );
+  if (r.patients)
+    lines.push(
+      `Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)} (to within 5 minutes)`}`,
+    );
   const sms = r.sms;
   lines.push(
     `SMS (account settings): type ${sms.type ?? 'not set (Promotional)'}; spend limit ${sms.monthlySpendLimitUsd === null ? 'not set' : `${sms.monthlySpendLimitUsd} USD a month`}; sender ID ${sms.senderId ?? 'none'}; sandbox ${sms.inSandbox === null ? 'unknown' : sms.inSandbox ? 'yes' : 'no'}`,
   );
-  if (r.testPage) lines.push(`Test page ${r.testPage.testId} published to ${r.testPage.team} (SNS message ${r.testPage.messageId}); ${r.testPage.endpoints} confirmed endpoint(s) should receive it`);
+  if (r.testPage)
+    lines.push(
+      `Test page ${r.testPage.testId} published to ${r.testPage.team} (SNS message ${r.testPage.messageId}); ${r.testPage.endpoints} confirmed endpoint(s) should receive it`,
+    );
   lines.push(r.problems.length === 0 ? 'No problems found.' : `Problems (${r.problems.length}):`);
   for (const p of r.problems) lines.push(`  - ${p}`);
   if (r.warnings.length > 0) lines.push(`Warnings (${r.warnings.length}):`);
@@ -335,9 +460,13 @@ export async function doctorCommand(args: string[]): Promise<number> {
     process.stdout.write(`usage:\n${DOCTOR_USAGE}`);
     return 0;
   }
-  if (values.backend !== 'aws') return usage('crs doctor checks an AWS deployment: give --backend aws (the embedded server shows its health on its board)');
+  if (values.backend !== 'aws')
+    return usage(
+      'crs doctor checks an AWS deployment: give --backend aws (the embedded server shows its health on its board)',
+    );
   const team = values['test-page'];
-  if (team !== undefined && !PAGE_TEAMS.includes(team as PageTeam)) return usage(`--test-page must be one of ${PAGE_TEAMS.join(', ')} (got "${team}")`);
+  if (team !== undefined && !PAGE_TEAMS.includes(team as PageTeam))
+    return usage(`--test-page must be one of ${PAGE_TEAMS.join(', ')} (got "${team}")`);
   let expected: DoctorOptions['expected'];
   let vars: Record<string, string>;
   try {
@@ -354,12 +483,21 @@ export async function doctorCommand(args: string[]): Promise<number> {
       expected = parsePagingConfig(json, values.paging).teams;
     }
   } catch (err) {
-    if (err instanceof OperatorUsageError || /invalid paging config/.test((err as Error).message)) return usage((err as Error).message);
+    if (err instanceof OperatorUsageError || /invalid paging config/.test((err as Error).message))
+      return usage((err as Error).message);
     throw err;
   }
-  const clients: DoctorClients = { sns: new SNSClient({}), cloudwatch: new CloudWatchClient({}), dynamodb: new DynamoDBClient({}) };
+  const clients: DoctorClients = {
+    sns: new SNSClient({}),
+    cloudwatch: new CloudWatchClient({}),
+    dynamodb: new DynamoDBClient({}),
+  };
   try {
-    const report = await examine(clients, vars, { ...(expected ? { expected } : {}), ...(team ? { testPage: team as PageTeam } : {}), now: Date.now() });
+    const report = await examine(clients, vars, {
+      ...(expected ? { expected } : {}),
+      ...(team ? { testPage: team as PageTeam } : {}),
+      now: Date.now(),
+    });
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return report.problems.length === 0 ? 0 : 1;
   } catch (err) {

@@ -54,7 +54,8 @@ function backendOf(args: string[]): string {
     if (a === '--backend') backend = args[i + 1] ?? '';
     else if (a.startsWith('--backend=')) backend = a.slice('--backend='.length);
   });
-  if (backend !== 'aws' && backend !== 'embedded') throw new UsageError(`--backend must be aws or embedded (got "${backend}")`);
+  if (backend !== 'aws' && backend !== 'embedded')
+    throw new UsageError(`--backend must be aws or embedded (got "${backend}")`);
   return backend;
 }
 
@@ -76,16 +77,34 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { scheme: { type: 'string' }, config: { type: 'string' }, escalations: { type: 'boolean' }, until: { type: 'string' }, format: { type: 'string' }, 'hl7-zone': { type: 'string' } },
+          options: {
+            scheme: { type: 'string' },
+            config: { type: 'string' },
+            escalations: { type: 'boolean' },
+            until: { type: 'string' },
+            format: { type: 'string' },
+            'hl7-zone': { type: 'string' },
+          },
         });
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
         if (values.format !== undefined && values.format !== 'json') {
           const { REPLAY_FORMATS, replayInterfacesCommand } = await import('./replay-interfaces.ts');
-          if (!(REPLAY_FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${REPLAY_FORMATS.join(', ')}`);
-          if (values.escalations) throw new UsageError('--escalations takes JSON; translate first or replay without it');
-          const zone = values['hl7-zone'] === undefined ? undefined : (await import('#app/interfaces/zone.ts')).parseZone(values['hl7-zone']);
-          if (values['hl7-zone'] !== undefined && !zone) throw new UsageError('--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00)');
-          return await replayInterfacesCommand(positionals[0]!, values.format as 'hl7v2' | 'fhir' | 'mixed', loadConfig(values.config, values.scheme), zone);
+          if (!(REPLAY_FORMATS as readonly string[]).includes(values.format))
+            throw new UsageError(`--format must be one of ${REPLAY_FORMATS.join(', ')}`);
+          if (values.escalations)
+            throw new UsageError('--escalations takes JSON; translate first or replay without it');
+          const zone =
+            values['hl7-zone'] === undefined
+              ? undefined
+              : (await import('#app/interfaces/zone.ts')).parseZone(values['hl7-zone']);
+          if (values['hl7-zone'] !== undefined && !zone)
+            throw new UsageError('--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00)');
+          return await replayInterfacesCommand(
+            positionals[0]!,
+            values.format as 'hl7v2' | 'fhir' | 'mixed',
+            loadConfig(values.config, values.scheme),
+            zone,
+          );
         }
         const until = values.until === undefined ? undefined : Date.parse(values.until);
         if (until !== undefined && (!values.escalations || Number.isNaN(until))) {
@@ -101,7 +120,8 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'serve':
         process.umask(0o077);
         // --backend aws: the deployed shape against an AWS endpoint (serve-aws.ts); otherwise the embedded backend.
-        if (backendOf(rest) === 'aws') return await (await import('./serve-aws.ts')).serveAwsCommand(rest, loadConfig, hooks.synthesize);
+        if (backendOf(rest) === 'aws')
+          return await (await import('./serve-aws.ts')).serveAwsCommand(rest, loadConfig, hooks.synthesize);
         return await (await import('./serve.ts')).serveCommand(withoutBackend(rest), loadConfig);
       case 'start':
         process.umask(0o077);

@@ -40,7 +40,8 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     return 2;
   };
   const port = Number(v.listen);
-  if (v.listen === undefined || !Number.isInteger(port) || port < 0 || port > 65535) return usage('--listen PORT (0-65535) is required');
+  if (v.listen === undefined || !Number.isInteger(port) || port < 0 || port > 65535)
+    return usage('--listen PORT (0-65535) is required');
   let url: URL;
   try {
     url = new URL(v.to ?? '');
@@ -49,7 +50,10 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return usage('--to must be an http or https URL');
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/hl7v2';
-  if (url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) log('crs mllp-bridge: warning: --to is plain http to another host; patient data would cross the network unencrypted');
+  if (url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))
+    log(
+      'crs mllp-bridge: warning: --to is plain http to another host; patient data would cross the network unencrypted',
+    );
   if (!v['token-file']) return usage('--token-file F is required (a device token from crs token issue)');
   let token: string;
   try {
@@ -61,9 +65,20 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
   const ackWaitMs = v['ack-wait'] === undefined ? 10_000 : Number(v['ack-wait']);
   if (!Number.isFinite(ackWaitMs) || ackWaitMs < 0) return usage('--ack-wait must be milliseconds');
 
-  const bridge = await startBridge({ listenPort: port, listenHost: v.host ?? '127.0.0.1', url: url.toString(), token, spoolDir: v.spool ?? '.crs/bridge', ackWaitMs, log });
-  for (const change of bridge.spool.madePrivate) log(`crs mllp-bridge: made private (others could read patient data): ${change}`);
-  log(`crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`);
+  const bridge = await startBridge({
+    listenPort: port,
+    listenHost: v.host ?? '127.0.0.1',
+    url: url.toString(),
+    token,
+    spoolDir: v.spool ?? '.crs/bridge',
+    ackWaitMs,
+    log,
+  });
+  for (const change of bridge.spool.madePrivate)
+    log(`crs mllp-bridge: made private (others could read patient data): ${change}`);
+  log(
+    `crs mllp-bridge: MLLP on ${v.host ?? '127.0.0.1'}:${bridge.port}, forwarding to ${url.origin}${url.pathname}; spool ${v.spool ?? '.crs/bridge'} (${bridge.spool.counts().waiting} waiting)`,
+  );
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log(`crs mllp-bridge: ${signal}: stopping (the spool keeps what is not delivered)`);

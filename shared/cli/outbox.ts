@@ -41,9 +41,15 @@ const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const err = (line: string): void => void process.stderr.write(`${line}\n`);
 
 function print(rows: Row[], json: boolean, extra: Record<string, unknown> = {}): void {
-  if (json) return out(JSON.stringify({ parked: rows, ...extra }, null, 2));
+  if (json) {
+    out(JSON.stringify({ parked: rows, ...extra }, null, 2));
+    return;
+  }
   if (rows.length === 0) out('no parked records');
-  for (const r of rows) out(`${r.parkedAt}  ${r.lane.padEnd(8)} ${r.kind.padEnd(12)} ${r.id}  patient ${r.patientId}  (${r.attempts} refusals: ${r.reason})`);
+  for (const r of rows)
+    out(
+      `${r.parkedAt}  ${r.lane.padEnd(8)} ${r.kind.padEnd(12)} ${r.id}  patient ${r.patientId}  (${r.attempts} refusals: ${r.reason})`,
+    );
 }
 
 export async function outboxCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
@@ -76,12 +82,18 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
   try {
     if (action !== 'list' && action !== 'retry') throw new OutboxUsageError('give list or retry');
     if (action === 'list' && (ids.length > 0 || v.all)) throw new OutboxUsageError('list takes no ids');
-    if (action === 'retry' && (ids.length === 0) === !v.all) throw new OutboxUsageError('retry takes either --all or the ids to retry');
+    if (action === 'retry' && (ids.length === 0) === !v.all)
+      throw new OutboxUsageError('retry takes either --all or the ids to retry');
     if (v.backend === 'aws') return await awsOutbox(action, ids, v, loadConfig);
-    if (v.backend !== undefined && v.backend !== 'embedded') throw new OutboxUsageError('--backend must be aws or embedded');
+    if (v.backend !== undefined && v.backend !== 'embedded')
+      throw new OutboxUsageError('--backend must be aws or embedded');
     return await embeddedOutbox(action, ids, v);
   } catch (e) {
-    if (e instanceof OutboxUsageError || (e as Error).name === 'OperatorUsageError' || /^(cannot read config|invalid config)/.test((e as Error).message)) {
+    if (
+      e instanceof OutboxUsageError ||
+      (e as Error).name === 'OperatorUsageError' ||
+      /^(cannot read config|invalid config)/.test((e as Error).message)
+    ) {
       err(`crs outbox: ${(e as Error).message}\n${OUTBOX_USAGE}`);
       return 2;
     }
@@ -95,20 +107,44 @@ type Values = { data?: string; outputs?: string; config?: string; sink?: string;
 async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values): Promise<number> {
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
   const { DB_FILE } = await import('#adapters/sqlite/db.ts');
-  if (!existsSync(join(dir, DB_FILE))) throw new OutboxUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
+  if (!existsSync(join(dir, DB_FILE)))
+    throw new OutboxUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
   const server = await runningServer(dir);
   if (server) {
     if (action === 'list') {
       const r = await server.call('GET', '/api/outbox');
-      const body = r.json as unknown as { parked: { itemId: string; sink: string; patientId: string; kind: string; reason: string; attempts: number; parkedAt: string }[]; lanes: unknown[]; alerts: { text: string }[] };
-      const rows = body.parked.map((p) => ({ id: p.itemId, lane: p.sink, patientId: p.patientId, kind: p.kind, reason: p.reason, attempts: p.attempts, parkedAt: p.parkedAt }));
+      const body = r.json as unknown as {
+        parked: {
+          itemId: string;
+          sink: string;
+          patientId: string;
+          kind: string;
+          reason: string;
+          attempts: number;
+          parkedAt: string;
+        }[];
+        lanes: unknown[];
+        alerts: { text: string }[];
+      };
+      const rows = body.parked.map((p) => ({
+        id: p.itemId,
+        lane: p.sink,
+        patientId: p.patientId,
+        kind: p.kind,
+        reason: p.reason,
+        attempts: p.attempts,
+        parkedAt: p.parkedAt,
+      }));
       print(rows, v.json ?? false, { lanes: body.lanes, alerts: body.alerts });
       if (!v.json) for (const a of body.alerts) out(`ALERT ${a.text}`);
       return 0;
     }
     let retried = 0;
     for (const itemId of v.all ? [undefined] : ids) {
-      const r = await server.call('POST', '/api/outbox/retry', { ...(v.sink ? { sink: v.sink } : {}), ...(itemId ? { itemId } : {}) });
+      const r = await server.call('POST', '/api/outbox/retry', {
+        ...(v.sink ? { sink: v.sink } : {}),
+        ...(itemId ? { itemId } : {}),
+      });
       if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
       retried += r.json.retried as number;
     }
@@ -129,7 +165,9 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   try {
     if (action === 'list') {
       const rows = db
-        .prepare('SELECT p.item_id AS id, p.sink AS lane, o.patient_id AS patientId, o.kind, p.reason, p.attempts, p.parked_at AS parkedAt FROM parked p JOIN outbox o ON o.item_id = p.item_id ORDER BY p.seq')
+        .prepare(
+          'SELECT p.item_id AS id, p.sink AS lane, o.patient_id AS patientId, o.kind, p.reason, p.attempts, p.parked_at AS parkedAt FROM parked p JOIN outbox o ON o.item_id = p.item_id ORDER BY p.seq',
+        )
         .all() as Row[];
       print(rows, v.json ?? false);
       if (!v.json) err(`crs outbox: no crs serve is running on ${dir}; read from its database`);
@@ -137,8 +175,11 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
     }
     const del = db.prepare('DELETE FROM parked WHERE (? IS NULL OR sink = ?) AND (? IS NULL OR item_id = ?)');
     let retried = 0;
-    for (const itemId of v.all ? [null] : ids) retried += del.run(v.sink ?? null, v.sink ?? null, itemId, itemId).changes;
-    out(`${retried} parked record(s) put back in their lanes; no crs serve is running on ${dir}: they are delivered when it starts`);
+    for (const itemId of v.all ? [null] : ids)
+      retried += del.run(v.sink ?? null, v.sink ?? null, itemId, itemId).changes;
+    out(
+      `${retried} parked record(s) put back in their lanes; no crs serve is running on ${dir}: they are delivered when it starts`,
+    );
     return retried > 0 || v.all ? 0 : 1;
   } finally {
     db.close();
@@ -159,7 +200,9 @@ async function runningServer(dir: string): Promise<ServeClient | undefined> {
 
 async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loadConfig: LoadConfig): Promise<number> {
   if (v.sink !== undefined && v.sink !== 'sns' && v.sink !== 'notify') {
-    throw new OutboxUsageError('on AWS the lanes that park are sns (the pager\'s page sends) and notify (the notifier\'s outbox records)');
+    throw new OutboxUsageError(
+      "on AWS the lanes that park are sns (the pager's page sends) and notify (the notifier's outbox records)",
+    );
   }
   const { operatorPaging, operatorVariables, OPERATOR_ENV } = await import('./aws-operator.ts');
   const { OutboxDelivery } = await import('#adapters/aws/outbox-delivery.ts');
@@ -180,30 +223,55 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
     if (notify && queueUrl) {
       const read = await failuresQueue.receiveNotifyFailures(sqs, queueUrl);
       failures = read.failures;
-      if (read.unreadable > 0) err(`crs outbox: ${read.unreadable} message(s) on NotifyFailures are not stream failures; left there`);
+      if (read.unreadable > 0)
+        err(`crs outbox: ${read.unreadable} message(s) on NotifyFailures are not stream failures; left there`);
     } else if (notify) {
-      err(`crs outbox: the NotifyFailures queue was not read (give --outputs FILE, or set ${OPERATOR_ENV.notifyFailuresQueue})`);
+      err(
+        `crs outbox: the NotifyFailures queue was not read (give --outputs FILE, or set ${OPERATOR_ENV.notifyFailuresQueue})`,
+      );
     }
     const key = (p: { pageId: string; level: number; round: number }) => `${p.pageId}#${p.level}#${p.round}`;
     const recordId = (r: { key: string }) => `record#${r.key}`;
     if (action === 'list') {
       print(
         [
-          ...sends.map((p) => ({ id: key(p), lane: 'sns', patientId: p.patientId, kind: `page ${p.team}`, reason: p.reason, attempts: p.attempts, parkedAt: p.parkedAt })),
-          ...records.map((r) => ({ id: recordId(r), lane: 'notify', patientId: r.patientId, kind: 'record', reason: r.reason, attempts: 1, parkedAt: r.parkedAt })),
+          ...sends.map((p) => ({
+            id: key(p),
+            lane: 'sns',
+            patientId: p.patientId,
+            kind: `page ${p.team}`,
+            reason: p.reason,
+            attempts: p.attempts,
+            parkedAt: p.parkedAt,
+          })),
+          ...records.map((r) => ({
+            id: recordId(r),
+            lane: 'notify',
+            patientId: r.patientId,
+            kind: 'record',
+            reason: r.reason,
+            attempts: 1,
+            parkedAt: r.parkedAt,
+          })),
         ],
         v.json ?? false,
         { streamFailures: failures.map(({ receiptHandle: _, ...f }) => f) },
       );
       if (!v.json) {
         for (const f of failures) {
-          out(`${f.firstArrival}  notify   stream range ${f.id}  (${f.batchSize} record(s) the stream gave up on: ${f.condition}; crs outbox retry ${f.id})`);
+          out(
+            `${f.firstArrival}  notify   stream range ${f.id}  (${f.batchSize} record(s) the stream gave up on: ${f.condition}; crs outbox retry ${f.id})`,
+          );
         }
       }
       return 0;
     }
     const chosen = (id: string, ...names: string[]) => v.all || ids.includes(id) || names.some((n) => ids.includes(n));
-    const known = [...sends.flatMap((p) => [key(p), p.pageId]), ...records.flatMap((r) => [recordId(r), r.key]), ...failures.map((f) => f.id)];
+    const known = [
+      ...sends.flatMap((p) => [key(p), p.pageId]),
+      ...records.flatMap((r) => [recordId(r), r.key]),
+      ...failures.map((f) => f.id),
+    ];
     const missing = v.all ? [] : ids.filter((id) => !known.includes(id));
     for (const id of missing) err(`crs outbox: nothing parked as ${id}`);
     let failed = 0;
@@ -218,7 +286,11 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
     // The notifier's own delivery, with the operator's credentials: a record pages once however often it comes.
     const delivery = () =>
       new OutboxDelivery({
-        paging: async () => ({ pager: paging.pager, parkedRecords: paging.parkedRecords, ...(paging.sender ? { remember: (n) => paging.sender!.remember(n) } : {}) }),
+        paging: async () => ({
+          pager: paging.pager,
+          parkedRecords: paging.parkedRecords,
+          ...(paging.sender ? { remember: (n) => paging.sender!.remember(n) } : {}),
+        }),
         now: Date.now,
         log: (level, message, logIds) => {
           if (level !== 'info') err(`crs outbox: ${message} ${JSON.stringify(logIds)}`);

@@ -23,11 +23,18 @@ type ReplayFormat = (typeof REPLAY_FORMATS)[number];
 /** The HL7 messages of a file: MLLP frames when it has any, else blocks separated by blank lines. */
 function hl7Messages(text: string): string[] {
   if (text.includes('\x0b')) {
-    return new MllpDecoder(Number.MAX_SAFE_INTEGER).push(Buffer.from(text, 'utf8')).flatMap((e) => (e.type === 'frame' ? [e.text] : []));
+    return new MllpDecoder(Number.MAX_SAFE_INTEGER)
+      .push(Buffer.from(text, 'utf8'))
+      .flatMap((e) => (e.type === 'frame' ? [e.text] : []));
   }
   return text
     .split(/\r?\n[ \t]*\r?\n|\r\r/)
-    .map((block) => block.trim().split(/\r\n|\r|\n/).join('\r'))
+    .map((block) =>
+      block
+        .trim()
+        .split(/\r\n|\r|\n/)
+        .join('\r'),
+    )
     .filter((block) => block !== '');
 }
 
@@ -54,7 +61,11 @@ const where = (l: Hl7Location) => `${l.segment}-${l.sequence}${l.field ? `.${l.f
 const noClock = (value: unknown) => check(value, Number.MAX_SAFE_INTEGER);
 
 /** One item's contract messages and its problems (as "where: what"). */
-function translateItem(format: 'hl7v2' | 'fhir', item: string | unknown, zone?: SiteZone): { messages: DeviceMessage[]; errors: string[] } {
+function translateItem(
+  format: 'hl7v2' | 'fhir',
+  item: string | unknown,
+  zone?: SiteZone,
+): { messages: DeviceMessage[]; errors: string[] } {
   const messages: DeviceMessage[] = [];
   const errors: string[] = [];
   const take = <L>(t: Translated<L>, show: (l: L) => string) => {
@@ -77,7 +88,12 @@ function translateItem(format: 'hl7v2' | 'fhir', item: string | unknown, zone?: 
   return { messages, errors };
 }
 
-export async function replayInterfacesCommand(file: string, format: 'hl7v2' | 'fhir' | 'mixed', config: GradingConfig, zone?: SiteZone): Promise<number> {
+export async function replayInterfacesCommand(
+  file: string,
+  format: 'hl7v2' | 'fhir' | 'mixed',
+  config: GradingConfig,
+  zone?: SiteZone,
+): Promise<number> {
   let text: string;
   try {
     text = readFileSync(file === '-' ? 0 : file, 'utf8');
@@ -95,12 +111,17 @@ export async function replayInterfacesCommand(file: string, format: 'hl7v2' | 'f
         : text
             .split(/\r?\n[ \t]*\r?\n/)
             .filter((block) => block.trim() !== '')
-            .map((block) => (block.trimStart().startsWith('{') ? { format: 'fhir' as const, ...fhirItems(block)[0]! } : { format: 'hl7v2' as const, value: hl7Messages(block)[0] ?? '' }));
+            .map((block) =>
+              block.trimStart().startsWith('{')
+                ? { format: 'fhir' as const, ...fhirItems(block)[0]! }
+                : { format: 'hl7v2' as const, value: hl7Messages(block)[0] ?? '' },
+            );
   let refused = 0;
   let n = 0;
   for (const [index, item] of items.entries()) {
     const number = index + 1;
-    const t = item.error !== undefined ? { messages: [], errors: [item.error] } : translateItem(item.format, item.value, zone);
+    const t =
+      item.error !== undefined ? { messages: [], errors: [item.error] } : translateItem(item.format, item.value, zone);
     if (t.errors.length > 0) {
       refused++;
       await out.write({ type: 'rejected', line: number, errors: t.errors } satisfies OutputEvent);

@@ -33,7 +33,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 function intOption(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number ${min}-${max} (got "${text}")`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be a whole number ${min}-${max} (got "${text}")`);
   return n;
 }
 
@@ -51,7 +52,11 @@ function needSynth(synthesize: Synthesize | undefined): Synthesize {
   return synthesize;
 }
 
-export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, synthesize: Synthesize | undefined): Promise<number> {
+export async function serveAwsCommand(
+  args: string[],
+  loadConfig: LoadConfig,
+  synthesize: Synthesize | undefined,
+): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -78,8 +83,10 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, sy
       process.stdout.write(`usage:\n${SERVE_AWS_USAGE}`);
       return 0;
     }
-    if (values.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(values.endpoint)) throw new UsageError(`--endpoint must be an http(s) URL (got "${values.endpoint}")`);
-    if (values.prefix !== undefined && !PREFIX_PATTERN.test(values.prefix)) throw new UsageError('--prefix is 1-40 characters of A-Z a-z 0-9 _ -');
+    if (values.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(values.endpoint))
+      throw new UsageError(`--endpoint must be an http(s) URL (got "${values.endpoint}")`);
+    if (values.prefix !== undefined && !PREFIX_PATTERN.test(values.prefix))
+      throw new UsageError('--prefix is 1-40 characters of A-Z a-z 0-9 _ -');
   } catch (err) {
     return usage(err);
   }
@@ -92,8 +99,16 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, sy
     const paging = values.paging === undefined ? undefined : readJson('paging config', values.paging);
     const { startAwsHost, teardownAwsHost } = await import('#hosts/aws-emulator/host.ts');
     if (values.teardown) {
-      const p = await teardownAwsHost({ synthesize: needSynth(synthesize), endpoint, region, prefix, ...(paging ? { paging } : {}) });
-      log(`crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topic, ${p.secrets.length} secret`);
+      const p = await teardownAwsHost({
+        synthesize: needSynth(synthesize),
+        endpoint,
+        region,
+        prefix,
+        ...(paging ? { paging } : {}),
+      });
+      log(
+        `crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topic, ${p.secrets.length} secret`,
+      );
       return 0;
     }
     // The grading overrides go to the stack (as -c gradingConfig), which hands them to the grade function.
@@ -127,7 +142,9 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, sy
       ...(localToken ? { localToken } : {}),
       crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
       testClock: process.env.CRS_TEST_CLOCK === '1',
-      ...(process.env.CRS_TEST_FAIL_NOTIFY_PATIENT ? { failNotifyPatient: process.env.CRS_TEST_FAIL_NOTIFY_PATIENT } : {}),
+      ...(process.env.CRS_TEST_FAIL_NOTIFY_PATIENT
+        ? { failNotifyPatient: process.env.CRS_TEST_FAIL_NOTIFY_PATIENT }
+        : {}),
       out: (line) => void writePage(`${line}\n`),
       log,
     });
@@ -155,18 +172,30 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, sy
         ...(p.alarmTopicArn ? { [OPERATOR_ENV.alarmTopicArn]: p.alarmTopicArn } : {}),
         ...(p.notifySource.onFailure ? { [OPERATOR_ENV.notifyFailuresQueue]: p.notifySource.onFailure.url } : {}),
       });
-      const outputs = Object.fromEntries(Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])));
+      const outputs = Object.fromEntries(
+        Object.entries(OUTPUTS).flatMap(([output, variable]) => (vars[variable] ? [[output, vars[variable]]] : [])),
+      );
       writeFileSync(values.outputs, `${JSON.stringify({ [`${prefix}`]: outputs }, null, 2)}\n`);
-      log(`crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export and crs doctor --outputs ${values.outputs})`);
+      log(
+        `crs serve: the run's names are in ${values.outputs} (for crs silence, crs audit export and crs doctor --outputs ${values.outputs})`,
+      );
     }
-    log(`crs serve: scheme ${config.scheme}; teams subscribed: ${p.teamQueues.map((t) => t.team).join(', ') || 'none'}`);
+    log(
+      `crs serve: scheme ${config.scheme}; teams subscribed: ${p.teamQueues.map((t) => t.team).join(', ') || 'none'}`,
+    );
     log(`crs serve: listening on ${host.url} (routes ${p.routes.join(', ')}; status at GET ${host.url}/local/health)`);
     log(
       `crs serve: devices POST ${host.url}/v1/messages with "Authorization: Bearer <token>" ` +
-        (localToken ? '(CRS_INGEST_TOKEN or a device token)' : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --backend aws --device ID; or set CRS_INGEST_TOKEN)`),
+        (localToken
+          ? '(CRS_INGEST_TOKEN or a device token)'
+          : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --backend aws --device ID; or set CRS_INGEST_TOKEN)`),
     );
-    log(`crs serve: acknowledge links open ${host.url}/ack/<token> (GET shows, POST acknowledges); apps POST ${host.url}/v1/acks {"token","by"}`);
-    log(`crs serve: grade changes go to standard output as NDJSON, once each, as the team queues receive them${values['page-lines'] ? ', and every page each team receives' : ''}`);
+    log(
+      `crs serve: acknowledge links open ${host.url}/ack/<token> (GET shows, POST acknowledges); apps POST ${host.url}/v1/acks {"token","by"}`,
+    );
+    log(
+      `crs serve: grade changes go to standard output as NDJSON, once each, as the team queues receive them${values['page-lines'] ? ', and every page each team receives' : ''}`,
+    );
 
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
@@ -178,10 +207,13 @@ export async function serveAwsCommand(args: string[], loadConfig: LoadConfig, sy
     log(`crs serve: stopped; ${pages.printed} pages printed; deliveries per team ${JSON.stringify(pages.deliveries)}`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || /^(--scheme|cannot read config|invalid config)/.test((err as Error).message)) return usage(err);
+    if (err instanceof UsageError || /^(--scheme|cannot read config|invalid config)/.test((err as Error).message))
+      return usage(err);
     log(`crs serve: ${(err as Error).message}`);
-    if ((err as { code?: string }).code === 'EADDRINUSE') log('crs serve: the port is in use; choose another with --port N (0 for any free port)');
-    if (/ECONNREFUSED|ENOTFOUND|connect/i.test(String((err as Error).message)) && endpoint) log(`crs serve: is the emulator running at ${endpoint}?`);
+    if ((err as { code?: string }).code === 'EADDRINUSE')
+      log('crs serve: the port is in use; choose another with --port N (0 for any free port)');
+    if (/ECONNREFUSED|ENOTFOUND|connect/i.test(String((err as Error).message)) && endpoint)
+      log(`crs serve: is the emulator running at ${endpoint}?`);
     return 1;
   }
 }

@@ -54,9 +54,11 @@ function publicUrl(text: string | undefined): string | undefined {
   } catch {
     throw new ServeUsageError(`--public-url must be an http or https URL (got "${text}")`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ServeUsageError('--public-url must be an http or https URL');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ServeUsageError('--public-url must be an http or https URL');
   if (url.search || url.hash) throw new ServeUsageError('--public-url takes no query or fragment');
-  if (url.protocol === 'http:') log('crs serve: warning: --public-url is plain http; acknowledge links would cross the network unencrypted');
+  if (url.protocol === 'http:')
+    log('crs serve: warning: --public-url is plain http; acknowledge links would cross the network unencrypted');
   return url.toString().replace(/\/+$/, '');
 }
 
@@ -68,9 +70,11 @@ function webhookUrl(text: string | undefined): string | undefined {
   } catch {
     throw new ServeUsageError(`--webhook must be an http or https URL (got "${text}")`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ServeUsageError('--webhook must be an http or https URL');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ServeUsageError('--webhook must be an http or https URL');
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol === 'http:' && !loopback) log('crs serve: warning: the webhook is plain http to another host; pages would cross the network unencrypted');
+  if (url.protocol === 'http:' && !loopback)
+    log('crs serve: warning: the webhook is plain http to another host; pages would cross the network unencrypted');
   return url.toString();
 }
 
@@ -97,14 +101,23 @@ function untilSignal(server: EmbeddedServer, also?: () => void): Promise<number>
   });
 }
 
-function announce(server: EmbeddedServer, config: GradingConfig, localToken: string | undefined, webhook?: string): void {
+function announce(
+  server: EmbeddedServer,
+  config: GradingConfig,
+  localToken: string | undefined,
+  webhook?: string,
+): void {
   log(`crs serve: listening on ${server.url} (data ${server.dataDir}, scheme ${config.scheme})`);
   log(`crs serve: on-call board: ${server.boardUrl}`);
   log(
     `crs serve: devices POST ${server.url}/v1/messages with "Authorization: Bearer <token>" ` +
-      (localToken ? '(CRS_INGEST_TOKEN or a device token)' : '(a device token: crs token issue --device DEVICE_ID --kind KIND; or set CRS_INGEST_TOKEN)'),
+      (localToken
+        ? '(CRS_INGEST_TOKEN or a device token)'
+        : '(a device token: crs token issue --device DEVICE_ID --kind KIND; or set CRS_INGEST_TOKEN)'),
   );
-  log(`crs serve: pages go to standard output as NDJSON${webhook ? ` and to the webhook ${new URL(webhook).origin}` : ''}`);
+  log(
+    `crs serve: pages go to standard output as NDJSON${webhook ? ` and to the webhook ${new URL(webhook).origin}` : ''}`,
+  );
   log(
     `crs serve: escalation ladders for ${Object.keys(config.paging.policies).join(', ')}; ` +
       `a page not acknowledged in ${config.paging.timeoutMinutes.severe} min (grade ${config.paging.severeFromGrade}+) or ${config.paging.timeoutMinutes.other} min goes to the next level`,
@@ -137,12 +150,18 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       process.stdout.write(`usage:\n${SERVE_USAGE}`);
       return 0;
     }
-    if (v['mllp-device'] !== undefined && v['mllp-port'] === undefined) throw new ServeUsageError('--mllp-device is the MLLP listener\'s device: give --mllp-port too');
+    if (v['mllp-device'] !== undefined && v['mllp-port'] === undefined)
+      throw new ServeUsageError("--mllp-device is the MLLP listener's device: give --mllp-port too");
     const maxPatients = v['max-patients'] === undefined ? undefined : Number(v['max-patients']);
-    if (maxPatients !== undefined && (!Number.isInteger(maxPatients) || maxPatients < 1)) throw new ServeUsageError(`--max-patients must be a whole number, 1 or more (got "${v['max-patients']}")`);
-    for (const a of v['trust-proxy'] ?? []) if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got "${a}")`);
+    if (maxPatients !== undefined && (!Number.isInteger(maxPatients) || maxPatients < 1))
+      throw new ServeUsageError(`--max-patients must be a whole number, 1 or more (got "${v['max-patients']}")`);
+    for (const a of v['trust-proxy'] ?? [])
+      if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got "${a}")`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
-    if (v['hl7-zone'] !== undefined && !hl7Zone) throw new ServeUsageError(`--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`);
+    if (v['hl7-zone'] !== undefined && !hl7Zone)
+      throw new ServeUsageError(
+        `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`,
+      );
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
     const config = loadConfig(v.config, v.scheme);
     const webhook = webhookUrl(v.webhook);
@@ -162,11 +181,20 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(hl7Zone ? { hl7Zone } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
-      ...(webhook ? { webhook: { url: webhook, ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}), ...testRetry() } } : {}),
+      ...(webhook
+        ? {
+            webhook: {
+              url: webhook,
+              ...(process.env.CRS_WEBHOOK_SECRET ? { secret: process.env.CRS_WEBHOOK_SECRET } : {}),
+              ...testRetry(),
+            },
+          }
+        : {}),
       log,
     });
     // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
-    if (server.mllpPort !== undefined) log(`crs serve: HL7 v2 over MLLP on ${new URL(server.url).hostname}:${server.mllpPort} (ACK after the commit)`);
+    if (server.mllpPort !== undefined)
+      log(`crs serve: HL7 v2 over MLLP on ${new URL(server.url).hostname}:${server.mllpPort} (ACK after the commit)`);
     announce(server, config, localToken, webhook);
     return await untilSignal(server);
   } catch (err) {
@@ -190,7 +218,10 @@ function failed(command: string, err: unknown): number {
     log(`crs ${command}: the port is already in use; choose another with --port N (or --port 0 for any free port)`);
     return 2;
   }
-  if (e.name === 'UsageError' || /^(--scheme|cannot read config|invalid config|CRS_INGEST_TOKEN|--mllp-device)/.test(e.message)) {
+  if (
+    e.name === 'UsageError' ||
+    /^(--scheme|cannot read config|invalid config|CRS_INGEST_TOKEN|--mllp-device)/.test(e.message)
+  ) {
     log(`crs ${command}: ${e.message}`);
     return 2;
   }
@@ -206,7 +237,10 @@ const DEMO_MARKER = 'CRS-DEMO';
  */
 function demoConfig(config: GradingConfig, spanMs: number): GradingConfig {
   const catchUp = Math.ceil(spanMs / 60_000) + config.paging.staleFeedMinutes;
-  return { ...config, paging: { ...config.paging, staleFeedMinutes: Math.max(config.paging.staleFeedMinutes, catchUp) } };
+  return {
+    ...config,
+    paging: { ...config.paging, staleFeedMinutes: Math.max(config.paging.staleFeedMinutes, catchUp) },
+  };
 }
 
 /** The demo directory is wiped on each start, so it must be one the demo made (never someone's real data). */
@@ -247,7 +281,8 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
     const wanted = port(v.port, 8080);
     const seed = v.seed === undefined ? 1 : Number(v.seed);
     const speed = v.speed === undefined ? 120 : Number(v.speed);
-    if (!Number.isInteger(seed) || seed < 0) throw new ServeUsageError(`--seed must be a whole number (got "${v.seed}")`);
+    if (!Number.isInteger(seed) || seed < 0)
+      throw new ServeUsageError(`--seed must be a whole number (got "${v.seed}")`);
     if (!Number.isFinite(speed) || speed < 1) throw new ServeUsageError(`--speed must be 1 or more (got "${v.speed}")`);
     const scenario = scenarioFor({ seed, speed, courses: COURSE_NAMES, copies: 1 });
     const config = demoConfig(loaded, scenario.spanMs);
@@ -267,10 +302,19 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
     log(`crs start: demo: ${describeScenario(scenario, speed)}`);
     log('crs start: the courses are replayed from the recent past up to now (the server refuses future times),');
     log('crs start: so observation ages shrink as the demo catches up. Pages stream below as NDJSON. Ctrl-C stops.');
-    log(`crs start: devices may also POST ${server.url}/v1/messages with "Authorization: Bearer ${process.env.CRS_INGEST_TOKEN ? '$CRS_INGEST_TOKEN' : token}"`);
+    log(
+      `crs start: devices may also POST ${server.url}/v1/messages with "Authorization: Bearer ${process.env.CRS_INGEST_TOKEN ? '$CRS_INGEST_TOKEN' : token}"`,
+    );
 
     const abort = new AbortController();
-    const sim = runSimulation(scenario, { url: server.url, token, speed, follow: true, signal: abort.signal, log }).catch((err: Error) => {
+    const sim = runSimulation(scenario, {
+      url: server.url,
+      token,
+      speed,
+      follow: true,
+      signal: abort.signal,
+      log,
+    }).catch((err: Error) => {
       log(`crs start: the simulator stopped: ${err.message}`);
     });
     const code = await untilSignal(server, () => abort.abort());

@@ -31,7 +31,10 @@ const fromJson = (s: SilenceJson): Silence => ({
 export async function embeddedSilences(data: string | undefined): Promise<SilenceBackend> {
   const dir = resolve(data ?? DEFAULT_DATA_DIR);
   const client = serveClient(dir);
-  if (!client) throw new SilenceUsageError(`no crs serve is running on ${dir} (silences are kept by the running server; give its --data DIR)`);
+  if (!client)
+    throw new SilenceUsageError(
+      `no crs serve is running on ${dir} (silences are kept by the running server; give its --data DIR)`,
+    );
   const call = async (method: string, path: string, body?: unknown) => {
     try {
       return await client.call(method, path, body);
@@ -40,11 +43,18 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
     }
   };
   const refused = (r: { status: number; json: Record<string, unknown> }) =>
-    new Error(`the server answered ${r.status}: ${(r.json.errors as string[] | undefined)?.join('; ') ?? String(r.json.error)}`);
+    new Error(
+      `the server answered ${r.status}: ${(r.json.errors as string[] | undefined)?.join('; ') ?? String(r.json.error)}`,
+    );
   return {
     async create(s) {
       const scope = 'patientId' in s.scope ? { patientId: s.scope.patientId } : { team: s.scope.team };
-      const r = await call('POST', '/api/silences', { ...scope, minutes: (s.until - s.from) / 60_000, reason: s.reason, by: s.createdBy });
+      const r = await call('POST', '/api/silences', {
+        ...scope,
+        minutes: (s.until - s.from) / 60_000,
+        reason: s.reason,
+        by: s.createdBy,
+      });
       if (r.status !== 201) throw refused(r);
       return fromJson(r.json.silence as SilenceJson);
     },
@@ -55,7 +65,10 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
       return fromJson(r.json.silence as SilenceJson);
     },
     async list(all) {
-      if (all) throw new SilenceUsageError('--all is for --backend aws; the embedded server lists the silences in force (ended ones are in the audit trail)');
+      if (all)
+        throw new SilenceUsageError(
+          '--all is for --backend aws; the embedded server lists the silences in force (ended ones are in the audit trail)',
+        );
       const r = await call('GET', '/api/silences');
       if (r.status !== 200) throw refused(r);
       return (r.json.silences as SilenceJson[]).map(fromJson);

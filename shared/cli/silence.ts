@@ -37,11 +37,15 @@ type LoadConfig = (file: string | undefined, scheme: string | undefined) => Grad
 
 /** Where each backend keeps its silences. */
 export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig) => Promise<SilenceBackend>> = {
-  embedded: async (o) => (await import('./silence-embedded.ts')).embeddedSilences(typeof o.data === 'string' ? o.data : undefined),
+  embedded: async (o) =>
+    (await import('./silence-embedded.ts')).embeddedSilences(typeof o.data === 'string' ? o.data : undefined),
   aws: async (o, config) => {
     const { operatorPaging, operatorVariables, OperatorUsageError } = await import('./aws-operator.ts');
     try {
-      const paging = await operatorPaging(operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env), config);
+      const paging = await operatorPaging(
+        operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env),
+        config,
+      );
       return {
         create: (s) => paging.pager.silence(s, Date.now()),
         end: (id, by) => paging.pager.endSilence(id, by, Date.now()),
@@ -79,7 +83,8 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     process.stdout.write(`usage:\n${SILENCE_USAGE}`);
     return 0;
   }
-  if (sub !== 'create' && sub !== 'end' && sub !== 'list') return usage(sub === undefined ? 'say what to do: create, end or list' : `unknown sub-command "${sub}"`);
+  if (sub !== 'create' && sub !== 'end' && sub !== 'list')
+    return usage(sub === undefined ? 'say what to do: create, end or list' : `unknown sub-command "${sub}"`);
   let values: Options;
   let positionals: string[];
   try {
@@ -105,7 +110,10 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     return usage((err as Error).message);
   }
   const open = SILENCE_BACKENDS[String(values.backend)];
-  if (!open) return usage(`--backend must be one of ${Object.keys(SILENCE_BACKENDS).join(', ')} (got "${String(values.backend)}")`);
+  if (!open)
+    return usage(
+      `--backend must be one of ${Object.keys(SILENCE_BACKENDS).join(', ')} (got "${String(values.backend)}")`,
+    );
 
   // Checked before anything is opened: a typo costs no AWS call.
   let created: Silence | undefined;
@@ -115,7 +123,18 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
     const body = { patientId: values.patient, team: values.team, minutes, reason: values.reason, by: values.by };
     const c = checkSilence(body, Date.now());
-    if (!c.ok) return usage(c.errors.map((e) => e.replace(/^(\w+):/, (_, k: string) => `--${{ patientId: 'patient', by: 'by', minutes: 'minutes', reason: 'reason', team: 'team', scope: 'patient or --team' }[k] ?? k}:`)).join('; '));
+    if (!c.ok)
+      return usage(
+        c.errors
+          .map((e) =>
+            e.replace(
+              /^(\w+):/,
+              (_, k: string) =>
+                `--${{ patientId: 'patient', by: 'by', minutes: 'minutes', reason: 'reason', team: 'team', scope: 'patient or --team' }[k] ?? k}:`,
+            ),
+          )
+          .join('; '),
+      );
     created = c.silence;
   } else if (sub === 'end') {
     if (positionals.length !== 1) return usage('end takes exactly one SILENCE_ID');
@@ -126,7 +145,13 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
 
   let backend: SilenceBackend;
   try {
-    backend = await open(values, loadConfig(typeof values.config === 'string' ? values.config : undefined, typeof values.scheme === 'string' ? values.scheme : undefined));
+    backend = await open(
+      values,
+      loadConfig(
+        typeof values.config === 'string' ? values.config : undefined,
+        typeof values.scheme === 'string' ? values.scheme : undefined,
+      ),
+    );
   } catch (err) {
     if (err instanceof SilenceUsageError) return usage(err.message);
     process.stderr.write(`crs silence: ${(err as Error).name}: ${(err as Error).message}\n`);
@@ -136,7 +161,9 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     if (created) {
       const s = await backend.create(created);
       process.stdout.write(values.json ? `${JSON.stringify(view(s))}\n` : `${s.silenceId}\n`);
-      process.stderr.write(`crs silence: ${scopeText(s)} silenced until ${iso(s.until)} by ${s.createdBy} (pages of grade 4 and above are never held)\n`);
+      process.stderr.write(
+        `crs silence: ${scopeText(s)} silenced until ${iso(s.until)} by ${s.createdBy} (pages of grade 4 and above are never held)\n`,
+      );
       return 0;
     }
     if (ending) {
@@ -145,18 +172,26 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
         process.stderr.write(`crs silence: no silence ${ending.id}\n`);
         return 1;
       }
-      if (s.endedBy !== ending.by || s.endedAt === undefined) process.stderr.write(`crs silence: ${ending.id} had already ended\n`);
-      else process.stderr.write(`crs silence: ${ending.id} (${scopeText(s)}) ended by ${ending.by}; what it held is paged now if still open\n`);
+      if (s.endedBy !== ending.by || s.endedAt === undefined)
+        process.stderr.write(`crs silence: ${ending.id} had already ended\n`);
+      else
+        process.stderr.write(
+          `crs silence: ${ending.id} (${scopeText(s)}) ended by ${ending.by}; what it held is paged now if still open\n`,
+        );
       process.stdout.write(values.json ? `${JSON.stringify(view(s))}\n` : `${s.silenceId}\n`);
       return 0;
     }
     const list = await backend.list(values.all === true);
     if (values.json) process.stdout.write(`${JSON.stringify(list.map(view))}\n`);
     else {
-      process.stdout.write('SILENCE ID                SCOPE                         FROM                  UNTIL                 BY / REASON\n');
+      process.stdout.write(
+        'SILENCE ID                SCOPE                         FROM                  UNTIL                 BY / REASON\n',
+      );
       for (const s of list) {
         const ended = s.endedAt !== undefined ? ` (ended ${iso(s.endedAt)} by ${s.endedBy ?? '?'})` : '';
-        process.stdout.write(`${s.silenceId.padEnd(26)}${scopeText(s).padEnd(30)}${iso(s.from).padEnd(22)}${iso(s.until).padEnd(22)}${s.createdBy}: ${s.reason}${ended}\n`);
+        process.stdout.write(
+          `${s.silenceId.padEnd(26)}${scopeText(s).padEnd(30)}${iso(s.from).padEnd(22)}${iso(s.until).padEnd(22)}${s.createdBy}: ${s.reason}${ended}\n`,
+        );
       }
     }
     return 0;

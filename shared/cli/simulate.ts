@@ -53,16 +53,25 @@ export function parseSimulateArgs(args: string[]) {
     if (text === undefined) return fallback;
     const v = Number(text);
     if (!Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
-      throw new SimulateUsageError(`--${name} must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max} (got "${text}")`);
+      throw new SimulateUsageError(
+        `--${name} must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max} (got "${text}")`,
+      );
     }
     return v;
   };
-  const courses = values.courses ? values.courses.split(',').map((c) => c.trim()).filter(Boolean) : COURSE_NAMES;
-  for (const c of courses) if (!COURSES[c]) throw new SimulateUsageError(`unknown course "${c}" (courses: ${COURSE_NAMES.join(', ')})`);
+  const courses = values.courses
+    ? values.courses
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean)
+    : COURSE_NAMES;
+  for (const c of courses)
+    if (!COURSES[c]) throw new SimulateUsageError(`unknown course "${c}" (courses: ${COURSE_NAMES.join(', ')})`);
   let start: number | undefined;
   if (values.start !== undefined) {
     start = parseTime(values.start);
-    if (!Number.isFinite(start)) throw new SimulateUsageError(`--start must be an RFC 3339 time (got "${values.start}")`);
+    if (!Number.isFinite(start))
+      throw new SimulateUsageError(`--start must be an RFC 3339 time (got "${values.start}")`);
   }
   const settings: SimulateSettings = {
     seed: number('seed', values.seed, SIMULATE_DEFAULTS.seed, 0, 2 ** 32 - 1, true),
@@ -71,10 +80,13 @@ export function parseSimulateArgs(args: string[]) {
     copies: number('copies', values.copies, 1, 1, 200, true),
     ...(start !== undefined ? { start } : {}),
   };
-  if (values.format !== undefined && values.format !== 'json' && values.format !== 'hl7v2') throw new SimulateUsageError('--format must be json or hl7v2');
+  if (values.format !== undefined && values.format !== 'json' && values.format !== 'hl7v2')
+    throw new SimulateUsageError('--format must be json or hl7v2');
   const mllp = values.mllp?.match(/^(.+):(\d{1,5})$/);
-  if ((values.format === 'hl7v2') !== (values.mllp !== undefined)) throw new SimulateUsageError('--format hl7v2 and --mllp HOST:PORT go together');
-  if (values.mllp !== undefined && !mllp) throw new SimulateUsageError(`--mllp must be HOST:PORT (got "${values.mllp}")`);
+  if ((values.format === 'hl7v2') !== (values.mllp !== undefined))
+    throw new SimulateUsageError('--format hl7v2 and --mllp HOST:PORT go together');
+  if (values.mllp !== undefined && !mllp)
+    throw new SimulateUsageError(`--mllp must be HOST:PORT (got "${values.mllp}")`);
   return {
     settings,
     ...(mllp ? { mllp: { host: mllp[1]!.replace(/^\[|\]$/g, ''), port: Number(mllp[2]) } } : {}),
@@ -90,7 +102,12 @@ export function parseSimulateArgs(args: string[]) {
 export function scenarioFor(s: SimulateSettings, now = Date.now()): Scenario {
   const draft = buildScenario({ seed: s.seed, start: s.start ?? now, courses: s.courses, copies: s.copies });
   if (s.start !== undefined) return draft;
-  return buildScenario({ seed: s.seed, start: anchorStart(now, draft.spanMs, s.speed), courses: s.courses, copies: s.copies });
+  return buildScenario({
+    seed: s.seed,
+    start: anchorStart(now, draft.spanMs, s.speed),
+    courses: s.courses,
+    copies: s.copies,
+  });
 }
 
 export function describeScenario(sc: Scenario, speed: number): string {
@@ -104,10 +121,18 @@ export function describeScenario(sc: Scenario, speed: number): string {
  * Delivery over MLLP for what a monitor measures (vitals, oxygen), as IHE PCD-01; everything else over HTTP. The
  * ACK code stands for an HTTP status in the statistics: AA 202, AE 422, AR 400.
  */
-export function mllpDelivery(client: MllpClient, url: string, token: string): (m: DeviceMessage, signal?: AbortSignal) => Promise<number> {
+export function mllpDelivery(
+  client: MllpClient,
+  url: string,
+  token: string,
+): (m: DeviceMessage, signal?: AbortSignal) => Promise<number> {
   return async (m, signal) => {
-    const text = m.source.kind === 'monitor' || m.source.kind === 'ventilator' ? toPcd01(m, { application: 'CRS-SIM', facility: 'SIM' }) : undefined;
-    if (!text || m.enrolment || m.vasopressors || m.medications || m.neuro || m.organToxicity || m.labs) return postMessage(url, token, m, signal);
+    const text =
+      m.source.kind === 'monitor' || m.source.kind === 'ventilator'
+        ? toPcd01(m, { application: 'CRS-SIM', facility: 'SIM' })
+        : undefined;
+    if (!text || m.enrolment || m.vasopressors || m.medications || m.neuro || m.organToxicity || m.labs)
+      return postMessage(url, token, m, signal);
     const code = readAck(await client.send(text))?.code;
     return code === 'AA' ? 202 : code === 'AE' ? 422 : 400;
   };
@@ -116,11 +141,21 @@ export function mllpDelivery(client: MllpClient, url: string, token: string): (m
 /** Plays, then (with follow) keeps the patients live until the signal aborts. */
 export async function runSimulation(
   sc: Scenario,
-  o: { url: string; token: string; speed: number; follow: boolean; signal?: AbortSignal; log: (line: string) => void; deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number> },
+  o: {
+    url: string;
+    token: string;
+    speed: number;
+    follow: boolean;
+    signal?: AbortSignal;
+    log: (line: string) => void;
+    deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number>;
+  },
 ): Promise<PlayStats> {
   const stats = await play(sc, o);
   const counts = `${stats.accepted} of ${stats.sent} messages accepted${stats.refused ? `, ${stats.refused} refused` : ''}`;
-  o.log(o.signal?.aborted ? `simulate: stopped: ${counts} (of ${sc.messages.length})` : `simulate: courses done: ${counts}`);
+  o.log(
+    o.signal?.aborted ? `simulate: stopped: ${counts} (of ${sc.messages.length})` : `simulate: courses done: ${counts}`,
+  );
   if (o.follow && !o.signal?.aborted) {
     o.log('simulate: following: one monitor reading per patient per minute (Ctrl-C to stop)');
     await follow(sc, o);
@@ -151,7 +186,9 @@ export async function simulateCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (!parsed.token) {
-    process.stderr.write('crs simulate: no ingest token: pass --token or set CRS_INGEST_TOKEN (the one crs serve accepts)\n');
+    process.stderr.write(
+      'crs simulate: no ingest token: pass --token or set CRS_INGEST_TOKEN (the one crs serve accepts)\n',
+    );
     return 2;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -169,10 +206,20 @@ export async function simulateCommand(args: string[]): Promise<number> {
   }
   log(`simulate: ${describeScenario(sc, parsed.settings.speed)}`);
   try {
-    const stats = await runSimulation(sc, { url: parsed.url, token: parsed.token, speed: parsed.settings.speed, follow: parsed.follow, signal: abort.signal, log, ...(deliver ? { deliver } : {}) });
+    const stats = await runSimulation(sc, {
+      url: parsed.url,
+      token: parsed.token,
+      speed: parsed.settings.speed,
+      follow: parsed.follow,
+      signal: abort.signal,
+      log,
+      ...(deliver ? { deliver } : {}),
+    });
     return stats.refused > 0 ? 1 : 0;
   } catch (err) {
-    log(`crs simulate: ${(err as Error).message}${(err as { cause?: { code?: string } }).cause?.code ? ` (${(err as { cause: { code: string } }).cause.code}; is crs serve running at ${parsed.url}?)` : ''}`);
+    log(
+      `crs simulate: ${(err as Error).message}${(err as { cause?: { code?: string } }).cause?.code ? ` (${(err as { cause: { code: string } }).cause.code}; is crs serve running at ${parsed.url}?)` : ''}`,
+    );
     return 1;
   } finally {
     client?.close();

@@ -95,17 +95,23 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
     }
     const tokens = async (): Promise<TokenStore> => {
       if (values.backend === 'aws') {
-        if (values.data !== undefined) throw new UsageError('--data is the embedded data directory; with --backend aws give --table NAME');
+        if (values.data !== undefined)
+          throw new UsageError('--data is the embedded data directory; with --backend aws give --table NAME');
         const table = values.table ?? env[ENV.tokensTable];
         if (!table) throw new UsageError(`no token table: pass --table NAME or set ${ENV.tokensTable}`);
         opened = await open.aws(table);
         where = `DynamoDB table ${table}`;
       } else if (values.backend === 'embedded') {
-        if (values.table !== undefined) throw new UsageError('--table is for --backend aws (the embedded tokens live in the data directory, --data DIR)');
+        if (values.table !== undefined)
+          throw new UsageError(
+            '--table is for --backend aws (the embedded tokens live in the data directory, --data DIR)',
+          );
         const dir = resolve(values.data ?? DEFAULT_DATA_DIR);
         // Never create a database here: a token issued into a directory no server reads would only confuse.
         if (!existsSync(join(dir, DB_FILE))) {
-          throw new UsageError(`no crs database in ${dir}: start crs serve once (or give its --data DIR); for an AWS deployment use --backend aws`);
+          throw new UsageError(
+            `no crs database in ${dir}: start crs serve once (or give its --data DIR); for an AWS deployment use --backend aws`,
+          );
         }
         opened = await open.embedded(dir);
         where = `${dir} (the crs serve data directory)`;
@@ -116,24 +122,34 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
     };
     /** --kind, --ward, --patient: required kind, checked lists. */
     const scope = (): TokenScope => {
-      if (values.kind === undefined) throw new UsageError(`${action} needs --kind KIND (${DEVICE_KINDS.join(', ')}): what the device is decides what it may send`);
+      if (values.kind === undefined)
+        throw new UsageError(
+          `${action} needs --kind KIND (${DEVICE_KINDS.join(', ')}): what the device is decides what it may send`,
+        );
       const c = checkScope({ kind: values.kind, wards: values.ward ?? [], patients: values.patient ?? [] });
       if (!c.ok) throw new UsageError(`--${c.error}`);
       return c.scope;
     };
     const noScopeOptions = () => {
-      if (values.kind !== undefined || values.ward !== undefined || values.patient !== undefined) throw new UsageError(`${action} takes no --kind, --ward or --patient`);
+      if (values.kind !== undefined || values.ward !== undefined || values.patient !== undefined)
+        throw new UsageError(`${action} takes no --kind, --ward or --patient`);
     };
     switch (action) {
       case 'issue': {
         if (args.length > 0) throw new UsageError('issue takes no positional arguments; use --device DEVICE_ID');
         const device = values.device;
         if (!device) throw new UsageError('issue needs --device DEVICE_ID');
-        if (!DEVICE_ID.test(device)) throw new UsageError(`--device must be 1-128 printable characters without spaces (got ${JSON.stringify(device)})`);
+        if (!DEVICE_ID.test(device))
+          throw new UsageError(
+            `--device must be 1-128 printable characters without spaces (got ${JSON.stringify(device)})`,
+          );
         const { token, record } = issueToken(device, now(), scope());
         await (await tokens()).put(record);
         const { kind, wards, patients } = record;
-        if (values.json) out(`${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, kind, wards: wards ?? [], patients: patients ?? [], createdAt: record.createdAt })}\n`);
+        if (values.json)
+          out(
+            `${JSON.stringify({ token, tokenId: record.tokenId, deviceId: record.deviceId, kind, wards: wards ?? [], patients: patients ?? [], createdAt: record.createdAt })}\n`,
+          );
         else {
           out(
             `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nhash in:  ${where}\n` +
@@ -182,13 +198,20 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         }));
         if (values.json) out(`${JSON.stringify(rows)}\n`);
         else {
-          out('TOKEN ID                              DEVICE                CREATED                   STATUS      SCOPE\n');
+          out(
+            'TOKEN ID                              DEVICE                CREATED                   STATUS      SCOPE\n',
+          );
           for (const r of rows) {
             const status = r.revokedAt ? `revoked ${r.revokedAt}` : 'active';
-            out(`${r.tokenId.padEnd(38)}${r.deviceId.padEnd(22)}${r.createdAt.padEnd(26)}${status.padEnd(12)}${describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients })}\n`);
+            out(
+              `${r.tokenId.padEnd(38)}${r.deviceId.padEnd(22)}${r.createdAt.padEnd(26)}${status.padEnd(12)}${describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients })}\n`,
+            );
           }
           const legacy = rows.filter((r) => !r.kind && !r.revokedAt).length;
-          if (legacy > 0) out(`${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND\n`);
+          if (legacy > 0)
+            out(
+              `${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND\n`,
+            );
         }
         return 0;
       }

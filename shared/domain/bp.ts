@@ -39,7 +39,15 @@ export interface BpFold {
   prev: BpReading | null;
 }
 
-export const NOTHING_FOLDED: BpFold = Object.freeze({ at: Number.NEGATIVE_INFINITY, on: false, last: NONE, infusing: false, stoppedAt: null, pair: null, prev: null });
+export const NOTHING_FOLDED: BpFold = Object.freeze({
+  at: Number.NEGATIVE_INFINITY,
+  on: false,
+  last: NONE,
+  infusing: false,
+  stoppedAt: null,
+  pair: null,
+  prev: null,
+});
 
 export interface BpHistory {
   bp: BpReading[];
@@ -107,7 +115,15 @@ function applyReading(w: Walk, r: BpReading, th: Thresholds): void {
 }
 
 function startWalk(f: BpFold): Walk {
-  return { on: f.on, last: f.last, infusing: f.infusing, stoppedAt: f.stoppedAt, stopT: f.stoppedAt ?? Number.NaN, pair: f.pair ?? undefined, prev: f.prev ?? undefined };
+  return {
+    on: f.on,
+    last: f.last,
+    infusing: f.infusing,
+    stoppedAt: f.stoppedAt,
+    stopT: f.stoppedAt ?? Number.NaN,
+    pair: f.pair ?? undefined,
+    prev: f.prev ?? undefined,
+  };
 }
 
 export interface Hypotension {
@@ -165,7 +181,12 @@ export interface BpMemo extends Walk {
 
 function validMemo(h: BpHistory, th: Thresholds): BpMemo | undefined {
   const m = h.bpMemo;
-  return m !== undefined && m.bp === h.bp && m.pressors === h.pressors && m.fold === h.bpFold && m.systolicBelow === th.systolicBelow && m.mapBelow === th.mapBelow
+  return m !== undefined &&
+    m.bp === h.bp &&
+    m.pressors === h.pressors &&
+    m.fold === h.bpFold &&
+    m.systolicBelow === th.systolicBelow &&
+    m.mapBelow === th.mapBelow
     ? m
     : undefined;
 }
@@ -229,7 +250,14 @@ const slack = (bound: number) => Math.max(1, bound >> 2);
  * (folding on every message cost more than the few readings more kept). A reading or point at or before the newest
  * folded instant can no longer be placed in order and is not kept. Leaves the walk's memo for these thresholds.
  */
-export function addToHistory(h: BpHistory, reading: BpReading | undefined, point: PressorPoint | undefined, maxReadings: number, maxPressors: number, th: Thresholds): void {
+export function addToHistory(
+  h: BpHistory,
+  reading: BpReading | undefined,
+  point: PressorPoint | undefined,
+  maxReadings: number,
+  maxPressors: number,
+  th: Thresholds,
+): void {
   const f = h.bpFold;
   const keepReading = reading !== undefined && reading[0] > f.at;
   const keepPoint = point !== undefined && point[0] > f.at;
@@ -265,7 +293,16 @@ export function addToHistory(h: BpHistory, reading: BpReading | undefined, point
  * Folds whole instants, oldest first, until both lists are within their bounds, into `h`. A list this call owns
  * (a fresh copy) is cut in place.
  */
-function fold(h: BpHistory, bp: BpReading[], pressors: PressorPoint[], maxReadings: number, maxPressors: number, th: Thresholds, ownBp: boolean, ownPressors: boolean): void {
+function fold(
+  h: BpHistory,
+  bp: BpReading[],
+  pressors: PressorPoint[],
+  maxReadings: number,
+  maxPressors: number,
+  th: Thresholds,
+  ownBp: boolean,
+  ownPressors: boolean,
+): void {
   const f = h.bpFold;
   const w = startWalk(f);
   let i = 0;

@@ -92,7 +92,8 @@ const GradingConfigSchema = z.strictObject({
      * Machine-readable times (replay output, the webhook's JSON fields, the API) stay RFC 3339 UTC.
      */
     timeZone: z.string().refine(isTimeZone, {
-      error: (iss) => `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
+      error: (iss) =>
+        `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
     }),
   }),
 });
@@ -157,7 +158,11 @@ export const DEFAULT_CONFIG: GradingConfig = {
   actions: {
     crs: [
       ['Supportive care; infection work-up.', 'Consider tocilizumab if fever persists or comorbidities.'],
-      ['Tocilizumab.', 'Fluids, oxygen.', 'Dexamethasone 10 mg IV q6h if hypotension persists after 1-2 doses of tocilizumab.'],
+      [
+        'Tocilizumab.',
+        'Fluids, oxygen.',
+        'Dexamethasone 10 mg IV q6h if hypotension persists after 1-2 doses of tocilizumab.',
+      ],
       ['Transfer to ICU.', 'Tocilizumab (if the caps allow) plus dexamethasone 10 mg IV q6h.'],
       [
         'ICU; ventilation as needed.',

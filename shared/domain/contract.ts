@@ -26,14 +26,29 @@ export const MEDICATION_DRUGS = [
   'acetaminophen',
   'ibuprofen',
 ] as const;
-export const CONSCIOUSNESS = ['alert', 'awakens_spontaneously', 'awakens_to_voice', 'awakens_to_touch', 'unarousable'] as const;
+export const CONSCIOUSNESS = [
+  'alert',
+  'awakens_spontaneously',
+  'awakens_to_voice',
+  'awakens_to_touch',
+  'unarousable',
+] as const;
 export const SEIZURE = ['none', 'self_limited', 'prolonged'] as const;
 export const CEREBRAL_EDEMA = ['none', 'focal', 'diffuse'] as const;
 export const SOURCE_KINDS = ['monitor', 'pump', 'ventilator', 'ehr', 'manual'] as const;
 export const THERAPIES = ['car-t', 'bispecific'] as const;
 
 /** The data sections of a message, in the order the contract lists them. */
-export const SECTIONS = ['enrolment', 'vitals', 'oxygen', 'vasopressors', 'medications', 'neuro', 'organToxicity', 'labs'] as const;
+export const SECTIONS = [
+  'enrolment',
+  'vitals',
+  'oxygen',
+  'vasopressors',
+  'medications',
+  'neuro',
+  'organToxicity',
+  'labs',
+] as const;
 
 /** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
 const show = (v: unknown): string => {
@@ -65,7 +80,10 @@ function num(lo: number, hi: number, opts: { int?: boolean; hint?: (v: number) =
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, {
-    error: (iss) => (isMissing(iss.input) ? `is required (one of ${values.join(', ')})` : `${show(iss.input)} is not one of ${values.join(', ')}`),
+    error: (iss) =>
+      isMissing(iss.input)
+        ? `is required (one of ${values.join(', ')})`
+        : `${show(iss.input)} is not one of ${values.join(', ')}`,
   });
 }
 
@@ -116,7 +134,8 @@ function strict<S extends z.core.$ZodLooseShape>(shape: S, what = 'field') {
   return z.strictObject(shape, {
     error: (iss) => {
       if (iss.code === 'unrecognized_keys') return unknownKeys(iss.keys, known, what);
-      if (iss.code === 'invalid_type') return isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not an object`;
+      if (iss.code === 'invalid_type')
+        return isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not an object`;
       return undefined;
     },
   });
@@ -279,7 +298,10 @@ export function validateMessage(input: unknown): Validation {
     result = DeviceMessage.safeParse(input);
   } catch (err) {
     // No valid message makes the validator throw (the ingest bounds depth and size first): say so, never crash.
-    return { ok: false, errors: [`message: cannot be checked (${(err as Error).name}); send one JSON object as the contract describes`] };
+    return {
+      ok: false,
+      errors: [`message: cannot be checked (${(err as Error).name}); send one JSON object as the contract describes`],
+    };
   }
   if (result.success) return { ok: true, message: result.data };
   const errors = result.error.issues.map((iss) => {

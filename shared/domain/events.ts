@@ -33,11 +33,17 @@ interface RejectedEvent {
 
 export type OutputEvent = AssessmentEvent | NotificationEvent | DuplicateEvent | RejectedEvent;
 
-const criteria = (reasons: Reason[]): Criterion[] => reasons.map(({ criterion, value, at }) => ({ criterion, value, at }));
+const criteria = (reasons: Reason[]): Criterion[] =>
+  reasons.map(({ criterion, value, at }) => ({ criterion, value, at }));
 
 function assessmentEvent(a: Assessment): AssessmentEvent {
   const { reasons, warnings, ...rest } = a;
-  const event: AssessmentEvent = { type: 'assessment', ...rest, reasons: reasons.map((r) => r.text), criteria: criteria(reasons) };
+  const event: AssessmentEvent = {
+    type: 'assessment',
+    ...rest,
+    reasons: reasons.map((r) => r.text),
+    criteria: criteria(reasons),
+  };
   if (warnings.length > 0) event.warnings = warnings.map((w) => w.text);
   return event;
 }

@@ -51,9 +51,15 @@ const DEVICE_NAMES: Record<OxygenDevice, string> = {
 };
 
 /** A reason: its words (with any time inside them as a part), then " at " the time the value was observed. */
-function reason(criterion: string, value: string | number | boolean, t: number, words: string | readonly ReasonPart[]): Reason {
+function reason(
+  criterion: string,
+  value: string | number | boolean,
+  t: number,
+  words: string | readonly ReasonPart[],
+): Reason {
   const at = iso(t);
-  if (typeof words === 'string') return { criterion, value, at, parts: [`${words} at `, { at }], text: `${words} at ${at}` };
+  if (typeof words === 'string')
+    return { criterion, value, at, parts: [`${words} at `, { at }], text: `${words} at ${at}` };
   const parts = [...words, ' at ', { at }];
   return { criterion, value, at, parts, text: parts.map((p) => (typeof p === 'string' ? p : p.at)).join('') };
 }
@@ -116,7 +122,12 @@ function infusingAgents(state: PatientState): Agent[] {
     agents = Object.freeze(
       [...byDrug].map(([drug, pumps]) => {
         const text = agentText(drug, pumps);
-        return Object.freeze({ drug, pumps, text, reason: Object.freeze(reason('vasopressor', text, section.t, `${text} infusing`)) });
+        return Object.freeze({
+          drug,
+          pumps,
+          text,
+          reason: Object.freeze(reason('vasopressor', text, section.t, `${text} infusing`)),
+        });
       }),
     ) as Agent[];
     agentsBySection.set(section, agents);
@@ -128,7 +139,9 @@ function agentText(drug: VasopressorDrug, pumps: VasopressorEntry[]): string {
   const [first] = pumps;
   if (pumps.length === 1) return `${drug} ${first!.dose} ${first!.unit}`;
   const oneUnit = pumps.every((p) => p.unit === first!.unit);
-  const doses = oneUnit ? `${pumps.map((p) => p.dose).join(' + ')} ${first!.unit}` : pumps.map((p) => `${p.dose} ${p.unit}`).join(' + ');
+  const doses = oneUnit
+    ? `${pumps.map((p) => p.dose).join(' + ')} ${first!.unit}`
+    : pumps.map((p) => `${p.dose} ${p.unit}`).join(' + ');
   return `${drug} ${doses} (${pumps.length} pumps)`;
 }
 
@@ -153,7 +166,12 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
   }
   if (bp.stoppedAt !== undefined) {
     out.push(
-      reason('hypotension', 'not cleared after vasopressor', bp.stoppedAt, 'hypotension not cleared: no two consecutive normal readings since the vasopressor stopped'),
+      reason(
+        'hypotension',
+        'not cleared after vasopressor',
+        bp.stoppedAt,
+        'hypotension not cleared: no two consecutive normal readings since the vasopressor stopped',
+      ),
     );
   } else if (bp.on && !bp.pair && agents.length === 0) {
     out.push(reason('hypotension', 'established', state.clock, `hypotension on consecutive low readings (${limits})`));
@@ -179,12 +197,16 @@ function feverReasons(state: PatientState, config: GradingConfig): Reason[] | un
   if (!f) return undefined;
   const [t, c] = f.latest;
   const reasons = [reason('fever', c, t, `fever ${c} °C`)];
-  if (f.peak[1] > c) reasons.push(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`));
+  if (f.peak[1] > c)
+    reasons.push(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`));
   return reasons;
 }
 
 /** The ASTCT entry criterion (fever, or the fever waiver). Undefined when neither holds. */
-function entryCriterion(state: PatientState, config: GradingConfig): { febrile: boolean; reasons: Reason[] } | undefined {
+function entryCriterion(
+  state: PatientState,
+  config: GradingConfig,
+): { febrile: boolean; reasons: Reason[] } | undefined {
   const febrile = feverReasons(state, config);
   if (febrile) return { febrile: true, reasons: febrile };
   const waived = waiver(state);
@@ -286,7 +308,10 @@ function leeFio2(
           ? { fio2: est.nasalCannulaMax, estimated: true, note: 'flow not documented: graded as high-flow' }
           : { estimated: true, note: 'flow not documented: graded as low-flow (FiO2 below 40 %)' };
       }
-      return { fio2: Math.min(est.nasalCannulaMax, Math.round((0.21 + est.nasalCannulaPerLpm * flowLpm) * 1000) / 1000), estimated: true };
+      return {
+        fio2: Math.min(est.nasalCannulaMax, Math.round((0.21 + est.nasalCannulaPerLpm * flowLpm) * 1000) / 1000),
+        estimated: true,
+      };
     case 'cpap':
     case 'bipap':
     case 'mechanical_ventilation':
@@ -330,11 +355,17 @@ function leeHypotension(state: PatientState, config: GradingConfig): Graded | un
   if (agents.length === 0) return { grade: 2, reasons };
   const t = state.vasopressors!.t;
   if (agents.length >= 2) {
-    return { grade: 3, reasons: [...reasons, reason('vasopressor', agents.length, t, `multiple vasopressors (${agents.length} drugs)`)] };
+    return {
+      grade: 3,
+      reasons: [...reasons, reason('vasopressor', agents.length, t, `multiple vasopressors (${agents.length} drugs)`)],
+    };
   }
   const a = agents[0]!;
   if (a.drug === 'vasopressin') {
-    return { grade: 2, reasons: [...reasons, reason('vasopressor', 'low-dose', t, 'vasopressin monotherapy counts as low-dose')] };
+    return {
+      grade: 2,
+      reasons: [...reasons, reason('vasopressor', 'low-dose', t, 'vasopressin monotherapy counts as low-dose')],
+    };
   }
   const limit = config.lee.highDose[a.drug];
   const weight = state.enrolment.weightKg?.v;
@@ -350,10 +381,15 @@ function leeHypotension(state: PatientState, config: GradingConfig): Graded | un
   }
   if (dose === undefined) {
     const units = a.pumps.some((p) => p.unit === 'units/min');
-    const why = units ? `units/min cannot be compared with ${limit.dose} ${limit.unit}` : `no enrolment weight to convert to ${limit.unit}`;
+    const why = units
+      ? `units/min cannot be compared with ${limit.dose} ${limit.unit}`
+      : `no enrolment weight to convert to ${limit.unit}`;
     return {
       grade: 3,
-      reasons: [...reasons, reason('vasopressor', 'high-dose (unconvertible)', t, `${a.drug} graded as high-dose: ${why} (fail safe)`)],
+      reasons: [
+        ...reasons,
+        reason('vasopressor', 'high-dose (unconvertible)', t, `${a.drug} graded as high-dose: ${why} (fail safe)`),
+      ],
     };
   }
   const rounded = Math.round(dose * 100) / 100;
@@ -361,12 +397,23 @@ function leeHypotension(state: PatientState, config: GradingConfig): Graded | un
   if (dose >= limit.dose) {
     return {
       grade: 3,
-      reasons: [...reasons, reason('vasopressor', 'high-dose', t, `${a.drug} high-dose: ${rounded} ${limit.unit}${summed} >= ${limit.dose}`)],
+      reasons: [
+        ...reasons,
+        reason(
+          'vasopressor',
+          'high-dose',
+          t,
+          `${a.drug} high-dose: ${rounded} ${limit.unit}${summed} >= ${limit.dose}`,
+        ),
+      ],
     };
   }
   return {
     grade: 2,
-    reasons: [...reasons, reason('vasopressor', 'low-dose', t, `${a.drug} low-dose: ${rounded} ${limit.unit}${summed} < ${limit.dose}`)],
+    reasons: [
+      ...reasons,
+      reason('vasopressor', 'low-dose', t, `${a.drug} low-dose: ${rounded} ${limit.unit}${summed} < ${limit.dose}`),
+    ],
   };
 }
 
@@ -413,7 +460,13 @@ export function gradeCrs(state: PatientState, config: GradingConfig, scheme: Sch
   return scheme === 'lee2014' ? gradeLee(state, config) : gradeAstct(state, config);
 }
 
-const CONSCIOUSNESS_GRADE = { alert: 0, awakens_spontaneously: 1, awakens_to_voice: 2, awakens_to_touch: 3, unarousable: 4 } as const;
+const CONSCIOUSNESS_GRADE = {
+  alert: 0,
+  awakens_spontaneously: 1,
+  awakens_to_voice: 2,
+  awakens_to_touch: 3,
+  unarousable: 4,
+} as const;
 const SEIZURE_GRADE = { none: 0, self_limited: 3, prolonged: 4 } as const;
 const EDEMA_GRADE = { none: 0, focal: 3, diffuse: 4 } as const;
 
@@ -444,15 +497,26 @@ export function gradeIcans(state: PatientState): Graded {
 function icansOf(n: TimedFields<NeuroFields>): Graded {
   const { iceScore, consciousness, seizure, motorWeakness, cerebralEdema } = n;
   const domains: [number, Reason][] = [];
-  if (iceScore) domains.push([iceGrade(iceScore.v), reason('ice-score', iceScore.v, iceScore.t, `ICE score ${iceScore.v}/10`)]);
+  if (iceScore)
+    domains.push([iceGrade(iceScore.v), reason('ice-score', iceScore.v, iceScore.t, `ICE score ${iceScore.v}/10`)]);
   if (consciousness) {
     const c = consciousness.v;
-    domains.push([CONSCIOUSNESS_GRADE[c], reason('consciousness', c, consciousness.t, `consciousness: ${c.replaceAll('_', ' ')}`)]);
+    domains.push([
+      CONSCIOUSNESS_GRADE[c],
+      reason('consciousness', c, consciousness.t, `consciousness: ${c.replaceAll('_', ' ')}`),
+    ]);
   }
-  if (seizure) domains.push([SEIZURE_GRADE[seizure.v], reason('seizure', seizure.v, seizure.t, `seizure: ${seizure.v.replaceAll('_', ' ')}`)]);
+  if (seizure)
+    domains.push([
+      SEIZURE_GRADE[seizure.v],
+      reason('seizure', seizure.v, seizure.t, `seizure: ${seizure.v.replaceAll('_', ' ')}`),
+    ]);
   if (motorWeakness?.v) domains.push([4, reason('motor-weakness', true, motorWeakness.t, 'deep focal motor weakness')]);
   if (cerebralEdema) {
-    domains.push([EDEMA_GRADE[cerebralEdema.v], reason('cerebral-edema', cerebralEdema.v, cerebralEdema.t, `cerebral oedema: ${cerebralEdema.v}`)]);
+    domains.push([
+      EDEMA_GRADE[cerebralEdema.v],
+      reason('cerebral-edema', cerebralEdema.v, cerebralEdema.t, `cerebral oedema: ${cerebralEdema.v}`),
+    ]);
   }
   let grade = 0;
   for (const [g] of domains) grade = Math.max(grade, g);

@@ -3,9 +3,15 @@
 import * as z from 'zod';
 import { PAGE_TEAMS } from './paging.ts';
 
-const email = z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an email address` });
-const sms = z.string().regex(/^\+[1-9]\d{6,14}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an E.164 phone number (+15551234567)` });
-const https = z.string().regex(/^https:\/\/[^\s]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an https:// URL (TLS is required)` });
+const email = z
+  .string()
+  .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an email address` });
+const sms = z.string().regex(/^\+[1-9]\d{6,14}$/, {
+  error: (iss) => `${JSON.stringify(iss.input)} is not an E.164 phone number (+15551234567)`,
+});
+const https = z.string().regex(/^https:\/\/[^\s]+$/, {
+  error: (iss) => `${JSON.stringify(iss.input)} is not an https:// URL (TLS is required)`,
+});
 
 const Endpoints = z.strictObject({
   email: z.array(email).default([]),

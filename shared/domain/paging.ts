@@ -28,7 +28,10 @@ export const PagingConfigSchema = z.strictObject({
   staleFeedMinutes: z.number().positive(),
   /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
   spo2WarningBelow: z.number().min(50).max(100),
-  alertTeams: z.strictObject({ staleFeed: z.array(z.enum(PAGE_TEAMS)).min(1), spo2: z.array(z.enum(PAGE_TEAMS)).min(1) }),
+  alertTeams: z.strictObject({
+    staleFeed: z.array(z.enum(PAGE_TEAMS)).min(1),
+    spo2: z.array(z.enum(PAGE_TEAMS)).min(1),
+  }),
   /**
    * Many feeds quiet at once (a ward's network down) page once per ward: `fromPatients` or more patients of a ward
    * found quiet by one sweep share one "no data" alert (one page per team); a patient of that ward going quiet
@@ -152,10 +155,19 @@ const isOpen = (p: Page) => p.status === 'open';
  * not held by a silence, at the first level of its first round, and open or informational.
  */
 export const firstSendPending = (p: Page) =>
-  !p.delivered && p.heldBy === undefined && p.level === 0 && p.round === 0 && (p.status === 'open' || p.status === 'info');
+  !p.delivered &&
+  p.heldBy === undefined &&
+  p.level === 0 &&
+  p.round === 0 &&
+  (p.status === 'open' || p.status === 'info');
 
 /** The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. */
-function silenceFor(page: Pick<Page, 'patientId' | 'team' | 'grade'>, silences: Silence[], now: number, config: PagingConfig) {
+function silenceFor(
+  page: Pick<Page, 'patientId' | 'team' | 'grade'>,
+  silences: Silence[],
+  now: number,
+  config: PagingConfig,
+) {
   if (page.grade >= config.unsilenceableFromGrade) return undefined;
   return silences.find(
     (s) =>
@@ -182,7 +194,10 @@ function replace(p: Page, status: 'superseded' | 'resolved', now: number): Page 
 }
 
 /** What the pager needs of a grade-change notification (a Notification, or its NDJSON event). */
-export type PageableNotification = Pick<Notification, 'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'>;
+export type PageableNotification = Pick<
+  Notification,
+  'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'
+>;
 
 /** Opens one page per team for a grade-change notification, and closes the pages it replaces. */
 export function pagesForNotification(
@@ -199,14 +214,34 @@ export function pagesForNotification(
     .filter((p) => isOpen(p) && p.patientId === n.patientId && p.subject === n.condition)
     .map((p) => replace(p, n.kind === 'escalation' ? 'superseded' : 'resolved', now));
   const created = n.teams.map((team) =>
-    newPage({ notificationId: n.notificationId, patientId: n.patientId, team, subject: n.condition, kind: n.kind, grade: n.toGrade, summary: n.summary }, now, silences, config),
+    newPage(
+      {
+        notificationId: n.notificationId,
+        patientId: n.patientId,
+        team,
+        subject: n.condition,
+        kind: n.kind,
+        grade: n.toGrade,
+        summary: n.summary,
+      },
+      now,
+      silences,
+      config,
+    ),
   );
   return { pages: [...replaced, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 
 /** Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. */
 export function pagesForAlert(
-  alert: { alertId: string; patientId: string; subject: 'stale-feed' | 'spo2'; cleared: boolean; summary: string; resolves?: string },
+  alert: {
+    alertId: string;
+    patientId: string;
+    subject: 'stale-feed' | 'spo2';
+    cleared: boolean;
+    summary: string;
+    resolves?: string;
+  },
   open: Page[],
   silences: Silence[],
   now: number,
@@ -215,19 +250,43 @@ export function pagesForAlert(
   const teams = alert.subject === 'stale-feed' ? config.alertTeams.staleFeed : config.alertTeams.spo2;
   const resolved = alert.cleared
     ? open
-        .filter((p) => isOpen(p) && p.patientId === alert.patientId && p.subject === alert.subject && (alert.resolves === undefined || p.notificationId === alert.resolves))
+        .filter(
+          (p) =>
+            isOpen(p) &&
+            p.patientId === alert.patientId &&
+            p.subject === alert.subject &&
+            (alert.resolves === undefined || p.notificationId === alert.resolves),
+        )
         .map((p) => replace(p, 'resolved', now))
     : [];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const created = teams.map((team) =>
-    newPage({ notificationId: alert.alertId, patientId: alert.patientId, team, subject: alert.subject, kind, grade: 0, summary: alert.summary }, now, silences, config),
+    newPage(
+      {
+        notificationId: alert.alertId,
+        patientId: alert.patientId,
+        team,
+        subject: alert.subject,
+        kind,
+        grade: 0,
+        summary: alert.summary,
+      },
+      now,
+      silences,
+      config,
+    ),
   );
   return { pages: [...resolved, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 
 type PageSeed = Pick<Page, 'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'summary'>;
 
-function newPage(seed: PageSeed, now: number, silences: Silence[], config: PagingConfig): { page: Page; delivery?: Delivery } {
+function newPage(
+  seed: PageSeed,
+  now: number,
+  silences: Silence[],
+  config: PagingConfig,
+): { page: Page; delivery?: Delivery } {
   const answerable = seed.kind === 'escalation' || seed.kind === 'alert';
   const page: Page = {
     ...seed,
@@ -251,7 +310,10 @@ function newPage(seed: PageSeed, now: number, silences: Silence[], config: Pagin
  * releases held pages whose silence has ended. Call it whenever time passes.
  */
 /** The ladder's next step after a page's current level (round the ladder again), or null when it gives up. */
-export function ladderStep(p: Pick<Page, 'team' | 'level' | 'round'>, config: PagingConfig): { level: number; round: number; role: string } | null {
+export function ladderStep(
+  p: Pick<Page, 'team' | 'level' | 'round'>,
+  config: PagingConfig,
+): { level: number; round: number; role: string } | null {
   const policy = config.policies[p.team];
   let level = p.level + 1;
   let round = p.round;
@@ -286,7 +348,13 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
       changed.push(close(p, 'exhausted', now));
       continue;
     }
-    const next: Page = { ...p, level: step.level, round: step.round, delivered: false, dueAt: p.dueAt + timeoutMs(p.grade, config) };
+    const next: Page = {
+      ...p,
+      level: step.level,
+      round: step.round,
+      delivered: false,
+      dueAt: p.dueAt + timeoutMs(p.grade, config),
+    };
     changed.push(next);
     deliveries.push({ page: next, role: step.role, reason: 'escalated' });
   }
@@ -303,18 +371,24 @@ export type AckResult = { ok: true; page: Page; changed: boolean } | { ok: false
  * exhausted page may still be acknowledged; a superseded, resolved or informational one may not.
  */
 /** Whether a page still waits for someone to own it: open, or exhausted (answered late, someone owns it then). */
-export const awaitsAcknowledgement = (page: Pick<Page, 'status'>) => page.status === 'open' || page.status === 'exhausted';
+export const awaitsAcknowledgement = (page: Pick<Page, 'status'>) =>
+  page.status === 'open' || page.status === 'exhausted';
 
 export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
   if (page.status === 'acknowledged') return { ok: true, page, changed: false };
   if (!awaitsAcknowledgement(page)) {
     return { ok: false, code: 'not-open', reason: `page is ${page.status}, there is nothing to acknowledge` };
   }
-  return { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack, dueAt: null, heldBy: undefined, closedAt: ack.at } };
+  return {
+    ok: true,
+    changed: true,
+    page: { ...page, status: 'acknowledged', ack, dueAt: null, heldBy: undefined, closedAt: ack.at },
+  };
 }
 
 /** The role a page's current level goes to. */
-export const roleOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) => config.policies[p.team].levels[p.level]!;
+export const roleOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
+  config.policies[p.team].levels[p.level]!;
 
 /** The next time `tick` has something to do, for a timer to wait on (null: nothing pending). */
 export function nextDue(pages: Page[], silences: Silence[]): number | null {
@@ -334,7 +408,11 @@ export function nextDue(pages: Page[], silences: Silence[]): number | null {
  * Whether an enrolled patient's monitor feed has gone quiet: nothing from a monitor for staleFeedMinutes of
  * server time (`now`). Undefined for a patient who is not enrolled.
  */
-export function feedStatus(state: PatientState, now: number, config: PagingConfig): { stale: boolean; since: number } | undefined {
+export function feedStatus(
+  state: PatientState,
+  now: number,
+  config: PagingConfig,
+): { stale: boolean; since: number } | undefined {
   const enrolledAt = Math.min(...Object.values(state.enrolment).map((f) => f.t));
   if (!Number.isFinite(enrolledAt)) return undefined;
   const since = state.lastMonitorAt ?? enrolledAt;

@@ -3,7 +3,16 @@
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import type { DeviceMessage } from './contract.ts';
 import { addToHistory, memoFor, type BpReading, type PressorPoint } from './bp.ts';
-import { episodeStart, gradeCrs, gradeIcans, hypotensionThresholds, reasonText, type Graded, type Reason, type ReasonPart } from './grading.ts';
+import {
+  episodeStart,
+  gradeCrs,
+  gradeIcans,
+  hypotensionThresholds,
+  reasonText,
+  type Graded,
+  type Reason,
+  type ReasonPart,
+} from './grading.ts';
 import { buildPage, changeId, type Notification } from './page.ts';
 import { addSeen, identify } from './seen.ts';
 import { copyState, emptyState, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
@@ -89,7 +98,12 @@ function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<
  * readings not covered by a later, at-least-as-high one, whatever the arrival order. A temperature at the
  * instant of a queued one is a correction and replaces it (a correction below the threshold removes it).
  */
-function addTemperature(queue: PatientState['febrile'], t: number, c: number, febrile: boolean): PatientState['febrile'] {
+function addTemperature(
+  queue: PatientState['febrile'],
+  t: number,
+  c: number,
+  febrile: boolean,
+): PatientState['febrile'] {
   let same = false;
   let covered = false; // by a later, at-least-as-high reading
   for (const [t2, c2] of queue) {
@@ -166,7 +180,8 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile);
       if (febrile && (s.feverOnset === undefined || t < s.feverOnset) && t >= episodeStart(s)) s.feverOnset = t;
       // A correction below the threshold at the onset's instant: the next febrile reading known is the onset.
-      if (!febrile && t === s.feverOnset) s.feverOnset = onsetAfter({ feverOnset: undefined, febrile: s.febrile }, episodeStart(s));
+      if (!febrile && t === s.feverOnset)
+        s.feverOnset = onsetAfter({ feverOnset: undefined, febrile: s.febrile }, episodeStart(s));
     }
   }
   const reading: BpReading | undefined =
@@ -250,7 +265,10 @@ function decide(n: NotifiedGrade, grade: number, clock: number, condition: Condi
   if (clock - belowSince >= config.holdMinutes * MINUTE) {
     // The stand-down goes to everyone paged at the notified grade; they stay the audience until it is 0.
     const teams = n.teams;
-    return { next: { grade, teams: grade === 0 ? [] : teams }, page: { kind: 'de-escalation', fromGrade: n.grade, toGrade: grade, teams } };
+    return {
+      next: { grade, teams: grade === 0 ? [] : teams },
+      page: { kind: 'de-escalation', fromGrade: n.grade, toGrade: grade, teams },
+    };
   }
   return { next: n.belowSince === belowSince ? n : { ...n, belowSince } };
 }
@@ -259,7 +277,13 @@ function decide(n: NotifiedGrade, grade: number, clock: number, condition: Condi
 const labelled = new WeakMap<Graded, Reason[]>();
 function labelledIcans(icans: Graded): Reason[] {
   let out = labelled.get(icans);
-  if (!out) labelled.set(icans, (out = Object.freeze(icans.reasons.map((r) => Object.freeze({ ...r, parts: ['ICANS ', ...r.parts], text: `ICANS ${r.text}` }))) as unknown as Reason[]));
+  if (!out)
+    labelled.set(
+      icans,
+      (out = Object.freeze(
+        icans.reasons.map((r) => Object.freeze({ ...r, parts: ['ICANS ', ...r.parts], text: `ICANS ${r.text}` })),
+      ) as unknown as Reason[]),
+    );
   return out;
 }
 
@@ -269,7 +293,12 @@ function labelledIcans(icans: Graded): Reason[] {
  * duplicate: the state is returned unchanged and nothing is assessed or sent. The same messageId with another
  * digest is a new observation (`reusedId`).
  */
-export function reduce(prev: PatientState | undefined, msg: DeviceMessage, config: GradingConfig, arrival: Arrival): Step {
+export function reduce(
+  prev: PatientState | undefined,
+  msg: DeviceMessage,
+  config: GradingConfig,
+  arrival: Arrival,
+): Step {
   const base = prev ?? emptyState(msg.patientId);
   if (base.patientId !== msg.patientId) {
     throw new Error(`state of patient ${base.patientId} given a message for ${msg.patientId}`);
@@ -293,14 +322,23 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
     const d = decide(s.notified[condition], graded.grade, s.clock, condition, config);
     if (d.page) {
       notifications.push(
-        buildPage({ state: s, config, condition, ...d.page, reasons: graded.reasons, crsGrade: crs.grade, causedBy: msg.messageId }),
+        buildPage({
+          state: s,
+          config,
+          condition,
+          ...d.page,
+          reasons: graded.reasons,
+          crsGrade: crs.grade,
+          causedBy: msg.messageId,
+        }),
       );
     }
     return d.next;
   };
   const crsNotified = page('crs', crs);
   const icansNotified = page('icans', icans);
-  if (crsNotified !== s.notified.crs || icansNotified !== s.notified.icans) s.notified = { crs: crsNotified, icans: icansNotified };
+  if (crsNotified !== s.notified.crs || icansNotified !== s.notified.icans)
+    s.notified = { crs: crsNotified, icans: icansNotified };
 
   const assessment: Assessment = {
     messageId: msg.messageId,
@@ -323,9 +361,19 @@ export function reduce(prev: PatientState | undefined, msg: DeviceMessage, confi
       patientId: s.patientId,
       subject: 'spo2',
       cleared: !warning,
-      summary: warning ? `WARNING (not a grade), ${where}: ${reasonText(warning, config.site.timeZone)}` : `Cleared, ${where}: SpO2 no longer low without oxygen support`,
+      summary: warning
+        ? `WARNING (not a grade), ${where}: ${reasonText(warning, config.site.timeZone)}`
+        : `Cleared, ${where}: SpO2 no longer low without oxygen support`,
       at: assessment.at,
     });
   }
-  return { kind: 'applied', state: s, assessment, notifications, alerts, digest: arrival.digest, reusedId: identity === 'reused' };
+  return {
+    kind: 'applied',
+    state: s,
+    assessment,
+    notifications,
+    alerts,
+    digest: arrival.digest,
+    reusedId: identity === 'reused',
+  };
 }

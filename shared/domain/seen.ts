@@ -62,7 +62,8 @@ export function hasSeen(seen: SeenIds, messageId: string): boolean {
  */
 export function identify(seen: SeenIds, messageId: string, digest: string, prior?: readonly string[]): Identity {
   const known = indexOf(seen).get(messageId);
-  if (known === digest || (typeof known === 'object' && known.includes(digest)) || prior?.includes(digest)) return 'duplicate';
+  if (known === digest || (typeof known === 'object' && known.includes(digest)) || prior?.includes(digest))
+    return 'duplicate';
   return known !== undefined || (prior !== undefined && prior.length > 0) ? 'reused' : 'new';
 }
 
@@ -85,7 +86,8 @@ export function addSeen(seen: SeenIds, messageId: string, digest: string, window
   if (index) {
     (seen as Indexed)[INDEX] = undefined;
     add(index, messageId, digest);
-    if (dropped) for (const chunk of dropped) for (let i = 0; i < chunk.length; i += 2) remove(index, chunk[i]!, chunk[i + 1]!);
+    if (dropped)
+      for (const chunk of dropped) for (let i = 0; i < chunk.length; i += 2) remove(index, chunk[i]!, chunk[i + 1]!);
     (out as Indexed)[INDEX] = index;
   }
   return out;

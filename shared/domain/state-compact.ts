@@ -16,16 +16,50 @@
 // - bp, pressors, bpFold: as in version 2; seen: the window's chunks as they are.
 import type { Condition } from './config.ts';
 import { MEDICATION_DRUGS, type MedicationDrug } from './contract.ts';
-import { decodeBp, emptyState, encodeBp, copyState, type EnrolmentFields, type LabFields, type NeuroFields, type OrganFields, type PatientState, type StoredBp, type Timed, type TimedFields, type VitalFields } from './state.ts';
+import {
+  decodeBp,
+  emptyState,
+  encodeBp,
+  copyState,
+  type EnrolmentFields,
+  type LabFields,
+  type NeuroFields,
+  type OrganFields,
+  type PatientState,
+  type StoredBp,
+  type Timed,
+  type TimedFields,
+  type VitalFields,
+} from './state.ts';
 
 const COMPACT_STATE_VERSION = 3;
 
 /** Every key of T, in a fixed order: a key added to T and not listed here does not compile. */
-type AllKeys<T, K extends readonly (keyof T)[]> = Exclude<keyof T, K[number]> extends never ? K : { missing: Exclude<keyof T, K[number]> };
-const keys = <T>() => <const K extends readonly (keyof T)[]>(k: AllKeys<T, K>) => k as K;
+type AllKeys<T, K extends readonly (keyof T)[]> =
+  Exclude<keyof T, K[number]> extends never ? K : { missing: Exclude<keyof T, K[number]> };
+const keys =
+  <T>() =>
+  <const K extends readonly (keyof T)[]>(k: AllKeys<T, K>) =>
+    k as K;
 
-const ENROLMENT = keys<EnrolmentFields>()(['therapy', 'product', 'infusedAt', 'weightKg', 'bed', 'ward', 'hypotension']);
-const VITALS = keys<VitalFields>()(['temperatureC', 'heartRate', 'respiratoryRate', 'systolicBP', 'diastolicBP', 'meanArterialPressure', 'spo2']);
+const ENROLMENT = keys<EnrolmentFields>()([
+  'therapy',
+  'product',
+  'infusedAt',
+  'weightKg',
+  'bed',
+  'ward',
+  'hypotension',
+]);
+const VITALS = keys<VitalFields>()([
+  'temperatureC',
+  'heartRate',
+  'respiratoryRate',
+  'systolicBP',
+  'diastolicBP',
+  'meanArterialPressure',
+  'spo2',
+]);
 const NEURO = keys<NeuroFields>()(['iceScore', 'consciousness', 'seizure', 'motorWeakness', 'cerebralEdema']);
 const ORGAN = keys<OrganFields>()(['maxCtcaeGrade', 'transaminitisGrade']);
 const LABS = keys<LabFields>()(['crpMgL', 'ferritinNgMl', 'il6PgMl']);
@@ -37,7 +71,8 @@ function codec(clock: number) {
   const finite = clock !== Number.NEGATIVE_INFINITY;
   return {
     t: (ms: number | undefined): T => (ms === undefined ? null : finite ? (clock - ms) / 1000 : ms),
-    ms: (t: T | undefined): number | undefined => (t === null || t === undefined ? undefined : finite ? clock - Math.round(t * 1000) : t),
+    ms: (t: T | undefined): number | undefined =>
+      t === null || t === undefined ? undefined : finite ? clock - Math.round(t * 1000) : t,
   };
 }
 
@@ -51,10 +86,12 @@ function trimNulls(a: unknown[]): unknown[] {
 export function compactState(s: PatientState): unknown[] {
   const { t } = codec(s.clock);
   const timed = <F>(fields: TimedFields<F>, order: readonly (keyof F)[]) =>
-    trimNulls(order.flatMap((k) => {
-      const f = fields[k] as Timed<unknown> | undefined;
-      return f ? [f.v, t(f.t)] : [null, null];
-    }));
+    trimNulls(
+      order.flatMap((k) => {
+        const f = fields[k] as Timed<unknown> | undefined;
+        return f ? [f.v, t(f.t)] : [null, null];
+      }),
+    );
   const pairs = (list: [number, number][]) => list.flatMap(([at, v]) => [t(at), v]);
   const bp: StoredBp = encodeBp(s);
   const out: Record<keyof Omit<PatientState, 'bpMemo' | 'v'>, unknown> = {
@@ -117,16 +154,68 @@ export function compactState(s: PatientState): unknown[] {
 /** A state from its compact form. */
 export function expandState(a: unknown[]): PatientState {
   if (a[0] !== COMPACT_STATE_VERSION) throw new Error(`unsupported compact patient state version ${String(a[0])}`);
-  const [, patientId, clockOrNull, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset, bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified, lastMonitorAt, spo2, spo2Alert, seen] = a as [
-    number, string, number | null, number, unknown[], unknown[], [unknown, T] | null, [unknown, T] | null, unknown[], unknown[], unknown[], T[], T,
-    StoredBp['bp'], StoredBp['pressors'], StoredBp['bpFold'], T[], (string | T)[], T, T, T, [number, string[], T?][], T, T[], number, string[][],
+  const [
+    ,
+    patientId,
+    clockOrNull,
+    seq,
+    enrolment,
+    vitals,
+    oxygen,
+    vasopressors,
+    neuro,
+    organ,
+    labs,
+    febrile,
+    feverOnset,
+    bp,
+    pressors,
+    bpFold,
+    tocilizumab,
+    lastGiven,
+    lastMaskingAt,
+    episodeEndedAt,
+    crsZeroSince,
+    notified,
+    lastMonitorAt,
+    spo2,
+    spo2Alert,
+    seen,
+  ] = a as [
+    number,
+    string,
+    number | null,
+    number,
+    unknown[],
+    unknown[],
+    [unknown, T] | null,
+    [unknown, T] | null,
+    unknown[],
+    unknown[],
+    unknown[],
+    T[],
+    T,
+    StoredBp['bp'],
+    StoredBp['pressors'],
+    StoredBp['bpFold'],
+    T[],
+    (string | T)[],
+    T,
+    T,
+    T,
+    [number, string[], T?][],
+    T,
+    T[],
+    number,
+    string[][],
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
   const timed = <F>(flat: unknown[], order: readonly (keyof F)[]): TimedFields<F> => {
     const out: Record<string, Timed<unknown>> = {};
     order.forEach((k, i) => {
-      if (2 * i < flat.length && flat[2 * i + 1] !== null && flat[2 * i + 1] !== undefined) out[k as string] = { v: flat[2 * i], t: ms(flat[2 * i + 1] as T)! };
+      if (2 * i < flat.length && flat[2 * i + 1] !== null && flat[2 * i + 1] !== undefined)
+        out[k as string] = { v: flat[2 * i], t: ms(flat[2 * i + 1] as T)! };
     });
     return out as TimedFields<F>;
   };
@@ -137,7 +226,8 @@ export function expandState(a: unknown[]): PatientState {
   };
   const given: Partial<Record<MedicationDrug, number>> = {};
   for (let i = 0; i < lastGiven.length; i += 2) given[lastGiven[i] as MedicationDrug] = ms(lastGiven[i + 1] as T)!;
-  const note = ([grade, teams, below]: [number, string[], T?]) => (below === undefined || below === null ? { grade, teams } : { grade, teams, belowSince: ms(below)! });
+  const note = ([grade, teams, below]: [number, string[], T?]) =>
+    below === undefined || below === null ? { grade, teams } : { grade, teams, belowSince: ms(below)! };
   return copyState({
     ...emptyState(patientId),
     clock,
@@ -157,7 +247,10 @@ export function expandState(a: unknown[]): PatientState {
     lastMaskingAt: ms(lastMaskingAt),
     episodeEndedAt: ms(episodeEndedAt),
     crsZeroSince: ms(crsZeroSince),
-    notified: { crs: note(notified[0]!) as PatientState['notified']['crs'], icans: note(notified[1]!) as PatientState['notified']['icans'] },
+    notified: {
+      crs: note(notified[0]!) as PatientState['notified']['crs'],
+      icans: note(notified[1]!) as PatientState['notified']['icans'],
+    },
     lastMonitorAt: ms(lastMonitorAt),
     spo2: pairs(spo2),
     spo2Alert: spo2Alert === 1,

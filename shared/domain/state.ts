@@ -193,13 +193,25 @@ type Stored = Omit<PatientState, 'clock' | 'bp' | 'pressors' | 'bpFold' | 'bpMem
   clock: number | null;
   bp: (number | null)[];
   pressors: number[];
-  bpFold: [at: number | null, on: number, last: number, infusing: number, stoppedAt: number | null, pair: (number | null)[] | null, prev: (number | null)[] | null];
+  bpFold: [
+    at: number | null,
+    on: number,
+    last: number,
+    infusing: number,
+    stoppedAt: number | null,
+    pair: (number | null)[] | null,
+    prev: (number | null)[] | null,
+  ];
 };
 
 const secondsBefore = (clock: number, t: number) => (clock - t) / 1000;
 const ms = (seconds: number) => Math.round(seconds * 1000);
 
-function encodeTimes<T extends [number, ...unknown[]]>(list: T[], clock: number, values: (item: T, out: (number | null)[]) => void): (number | null)[] {
+function encodeTimes<T extends [number, ...unknown[]]>(
+  list: T[],
+  clock: number,
+  values: (item: T, out: (number | null)[]) => void,
+): (number | null)[] {
   const out: (number | null)[] = [];
   let prev = 0;
   for (let i = 0; i < list.length; i++) {
@@ -221,8 +233,16 @@ function decodeTimes<T>(flat: (number | null)[], width: number, clock: number, m
   return out;
 }
 
-const encodeReading = (clock: number, [t, sys, map]: BpReading): (number | null)[] => [secondsBefore(clock, t), sys, map];
-const decodeReading = (clock: number, flat: (number | null)[], i: number): BpReading => [clock - ms(flat[i]!), flat[i + 1]!, flat[i + 2]!];
+const encodeReading = (clock: number, [t, sys, map]: BpReading): (number | null)[] => [
+  secondsBefore(clock, t),
+  sys,
+  map,
+];
+const decodeReading = (clock: number, flat: (number | null)[], i: number): BpReading => [
+  clock - ms(flat[i]!),
+  flat[i + 1]!,
+  flat[i + 2]!,
+];
 
 /** The blood-pressure history in its stored form (shared by version 2 and the compact form, state-compact.ts). */
 export type StoredBp = Pick<Stored, 'bp' | 'pressors' | 'bpFold'>;
@@ -314,7 +334,8 @@ function fromVersion1(old: StateV1): PatientState {
   const s = copyState({ ...emptyState(old.patientId), ...(same as Partial<PatientState>), clock });
   s.neuro = {};
   if (neuro) {
-    for (const [k, v] of Object.entries(neuro.v)) if (v !== undefined) (s.neuro as Record<string, Timed<unknown>>)[k] = { v, t: neuro.t };
+    for (const [k, v] of Object.entries(neuro.v))
+      if (v !== undefined) (s.neuro as Record<string, Timed<unknown>>)[k] = { v, t: neuro.t };
   }
   const onsets = [crsSince, waiverSince, old.febrile?.[0]?.[0]].filter((t): t is number => t !== undefined);
   s.feverOnset = onsets.length > 0 ? Math.min(...onsets) : undefined;

@@ -66,7 +66,12 @@ function monitor(rng: Rng, phases: [from: number, Targets][], span: number, ever
   return out;
 }
 
-function enrolment(rng: Rng, p: SimPatient, startMs: number, o: { therapy: 'car-t' | 'bispecific'; product: string; day: number }) {
+function enrolment(
+  rng: Rng,
+  p: SimPatient,
+  startMs: number,
+  o: { therapy: 'car-t' | 'bispecific'; product: string; day: number },
+) {
   const weightKg = int(rng, 55, 95);
   const infusedAt = iso(startMs - o.day * 24 * HOUR - int(rng, 1, 6) * HOUR);
   return {
@@ -74,16 +79,23 @@ function enrolment(rng: Rng, p: SimPatient, startMs: number, o: { therapy: 'car-
     event: {
       at: 0,
       kind: 'ehr' as const,
-      sections: { enrolment: { therapy: o.therapy, product: o.product, infusedAt, weightKg, bed: p.bed, ward: p.ward } },
+      sections: {
+        enrolment: { therapy: o.therapy, product: o.product, infusedAt, weightKg, bed: p.bed, ward: p.ward },
+      },
     },
   };
 }
 
 const at = (m: number, kind: SourceKind, sections: Sections): Scripted => ({ at: m, kind, sections });
 const roomAir = (m: number) => at(m, 'manual', { oxygen: { device: 'room_air' } });
-const ice = (m: number, iceScore: number, consciousness: 'alert' | 'awakens_spontaneously' | 'awakens_to_voice' = 'alert') =>
+const ice = (
+  m: number,
+  iceScore: number,
+  consciousness: 'alert' | 'awakens_spontaneously' | 'awakens_to_voice' = 'alert',
+) =>
   at(m, 'manual', { neuro: { iceScore, consciousness, seizure: 'none', motorWeakness: false, cerebralEdema: 'none' } });
-const toci = (m: number, weightKg: number) => at(m, 'ehr', { medications: [{ drug: 'tocilizumab', doseMg: Math.min(800, weightKg * 8) }] });
+const toci = (m: number, weightKg: number) =>
+  at(m, 'ehr', { medications: [{ drug: 'tocilizumab', doseMg: Math.min(800, weightKg * 8) }] });
 
 const NORMAL: Targets = { temp: 37.0, hr: 80, rr: 15, sys: 122, dia: 76, spo2: 98 };
 
@@ -233,7 +245,8 @@ export interface ScenarioOptions {
 /** The scenario for a seed and a start time: the same inputs give the same messages, byte for byte. */
 export function buildScenario(o: ScenarioOptions): Scenario {
   const names = o.courses ?? COURSE_NAMES;
-  for (const n of names) if (!COURSES[n]) throw new Error(`unknown course "${n}" (courses: ${COURSE_NAMES.join(', ')})`);
+  for (const n of names)
+    if (!COURSES[n]) throw new Error(`unknown course "${n}" (courses: ${COURSE_NAMES.join(', ')})`);
   const copies = o.copies ?? 1;
   const ward = o.ward ?? 'H4';
   const master = mulberry32(o.seed);

@@ -53,7 +53,8 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
       if (signal?.aborted || attempt >= MAX_ATTEMPTS) throw err;
       status = 0;
     }
-    if (status === 401 || status === 403) throw new TokenRefused(`the server refused the ingest token (HTTP ${status})`);
+    if (status === 401 || status === 403)
+      throw new TokenRefused(`the server refused the ingest token (HTTP ${status})`);
     if (status !== 0 && status !== 429 && status < 500) return status;
     if (attempt >= MAX_ATTEMPTS) return status;
     await sleep(Math.min(8000, 250 * 2 ** (attempt - 1)), undefined, signal ? { signal } : {});
@@ -95,7 +96,10 @@ export async function play(scenario: Scenario, o: PlayOptions): Promise<PlayStat
       }
     }
     const prev = chains.get(m.patientId) ?? Promise.resolve();
-    chains.set(m.patientId, prev.then(() => send(m)));
+    chains.set(
+      m.patientId,
+      prev.then(() => send(m)),
+    );
   }
   await Promise.all(chains.values());
   if (failure && !o.signal?.aborted) throw failure;
@@ -112,7 +116,12 @@ export async function follow(scenario: Scenario, o: PlayOptions & { everyMs?: nu
   for (let n = 1; !o.signal?.aborted; n++) {
     const t = Math.floor(Date.now() / 1000) * 1000;
     await Promise.all(
-      scenario.patients.map((p) => (o.deliver ?? ((x, signal) => postMessage(o.url, o.token, x, signal)))(settledReading(rng, p, t, n), o.signal).catch(() => undefined)),
+      scenario.patients.map((p) =>
+        (o.deliver ?? ((x, signal) => postMessage(o.url, o.token, x, signal)))(
+          settledReading(rng, p, t, n),
+          o.signal,
+        ).catch(() => undefined),
+      ),
     );
     try {
       await sleep(every, undefined, o.signal ? { signal: o.signal } : {});

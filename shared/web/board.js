@@ -3,8 +3,6 @@
 // and the audit trail; acknowledgements and silences. Plain JavaScript served by crs serve; data from its JSON API,
 // live over SSE. Every value is put in the page as text (textContent), never as HTML.
 (function () {
-  'use strict';
-
   var main = document.getElementById('main');
   var statusEl = document.getElementById('status');
   var announcer = document.getElementById('announcer');
@@ -43,7 +41,7 @@
     nameAction: null, // what the name dialog does: {submit: function (by) -> promise}
     silenceFor: null, // {patientId} or {team: true}
     returnFocus: null,
-    paging: null // the ladders and the grade a silence never holds, from the server
+    paging: null, // the ladders and the grade a silence never holds, from the server
   };
 
   // ------------------------------------------------------------------------------------------------ formatting
@@ -52,8 +50,16 @@
   var siteZone = 'UTC';
   var siteFmt = zoneFormat(siteZone);
   function zoneFormat(zone) {
-    return new Intl.DateTimeFormat('en-GB', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
-      minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
+    return new Intl.DateTimeFormat('en-GB', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+      timeZoneName: 'short',
+    });
   }
   function setZone(zone) {
     if (!zone || zone === siteZone) return;
@@ -62,17 +68,25 @@
   }
   function siteParts(ms) {
     var p = {};
-    siteFmt.formatToParts(ms).forEach(function (x) { p[x.type] = x.value; });
+    siteFmt.formatToParts(ms).forEach(function (x) {
+      p[x.type] = x.value;
+    });
     return p;
   }
-  function siteDay(p) { return p.year + '-' + p.month + '-' + p.day; }
+  function siteDay(p) {
+    return p.year + '-' + p.month + '-' + p.day;
+  }
   function siteTime(ms) {
     var p = siteParts(ms);
     return siteDay(p) + ' ' + p.hour + ':' + p.minute + ' ' + p.timeZoneName;
   }
 
-  function now() { return Date.now() + state.serverOffset; }
-  function when(iso) { return siteTime(Date.parse(iso)); }
+  function now() {
+    return Date.now() + state.serverOffset;
+  }
+  function when(iso) {
+    return siteTime(Date.parse(iso));
+  }
   function ago(iso) {
     var s = Math.round((now() - Date.parse(iso)) / 1000);
     if (s < 60) return 'just now';
@@ -83,30 +97,61 @@
     return Math.floor(h / 24) + ' days ago';
   }
   var chartFmt = {
-    time: function (ms) { var p = siteParts(ms); return p.hour + ':' + p.minute; },
+    time: function (ms) {
+      var p = siteParts(ms);
+      return p.hour + ':' + p.minute;
+    },
     dateTime: siteTime,
-    day: function (ms) { return siteDay(siteParts(ms)); },
+    day: function (ms) {
+      return siteDay(siteParts(ms));
+    },
     // Minutes east of UTC at an instant (the grid follows the site's wall clock).
     offsetMinutes: function (ms) {
       var p = siteParts(ms);
-      return Math.round((Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - Math.floor(ms / 60000) * 60000) / 60000);
-    }
+      return Math.round(
+        (Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - Math.floor(ms / 60000) * 60000) / 60000,
+      );
+    },
   };
-  var TEAM = { hematology: 'hematology', icu: 'ICU', neurology: 'neurology', radiology: 'radiology', bedside: 'bedside' };
-  function teamName(t) { return TEAM[t] || t; }
-  function cap(s) { return s.charAt(0).toUpperCase() + s.slice(1); }
+  var TEAM = {
+    hematology: 'hematology',
+    icu: 'ICU',
+    neurology: 'neurology',
+    radiology: 'radiology',
+    bedside: 'bedside',
+  };
+  function teamName(t) {
+    return TEAM[t] || t;
+  }
+  function cap(s) {
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
   function inMinutes(iso) {
     var s = Math.round((Date.parse(iso) - now()) / 1000);
     if (s <= 0) return 'due now';
     if (s < 60) return 'in ' + s + ' s';
     return 'in ' + Math.round(s / 60) + ' min';
   }
-  function teams(list) { return list.map(function (t) { return TEAM[t] || t; }).join(', '); }
-  function condName(c) { return c === 'crs' ? 'CRS' : 'ICANS'; }
-  function therapyName(t) { return t === 'car-t' ? 'CAR-T' : t === 'bispecific' ? 'bispecific' : t; }
-  function where(p) { return p.wardAlert ? 'Ward ' + p.ward : p.bed ? 'Bed ' + p.bed : 'No bed'; }
+  function teams(list) {
+    return list
+      .map(function (t) {
+        return TEAM[t] || t;
+      })
+      .join(', ');
+  }
+  function condName(c) {
+    return c === 'crs' ? 'CRS' : 'ICANS';
+  }
+  function therapyName(t) {
+    return t === 'car-t' ? 'CAR-T' : t === 'bispecific' ? 'bispecific' : t;
+  }
+  function where(p) {
+    return p.wardAlert ? 'Ward ' + p.ward : p.bed ? 'Bed ' + p.bed : 'No bed';
+  }
   // Who a page is about, in a sentence: a patient (bed and id), or a ward (a ward's "no data" alert).
-  function about(p) { return p.wardAlert ? 'ward ' + p.ward : where(p).toLowerCase() + ', patient ' + p.patientId; }
+  function about(p) {
+    return p.wardAlert ? 'ward ' + p.ward : where(p).toLowerCase() + ', patient ' + p.patientId;
+  }
 
   // ------------------------------------------------------------------------------------------------------- DOM
   function h(tag, attrs, children) {
@@ -129,11 +174,17 @@
   }
 
   function gradeBadge(condition, grade) {
-    return h('span', { class: 'grade g' + grade, text: condName(condition) + ' ' + grade, title: condName(condition) + ' grade ' + grade + ' (provisional)' });
+    return h('span', {
+      class: 'grade g' + grade,
+      text: condName(condition) + ' ' + grade,
+      title: condName(condition) + ' grade ' + grade + ' (provisional)',
+    });
   }
 
   function ageEl(iso, prefix) {
-    return h('span', { class: 'age', 'data-age': iso, 'data-prefix': prefix || '' }, [(prefix || '') + when(iso) + ' (' + ago(iso) + ')']);
+    return h('span', { class: 'age', 'data-age': iso, 'data-prefix': prefix || '' }, [
+      (prefix || '') + when(iso) + ' (' + ago(iso) + ')',
+    ]);
   }
   function tickAges() {
     var soon = document.querySelectorAll('[data-in]');
@@ -143,14 +194,22 @@
       var e = list[i];
       var iso = e.getAttribute('data-age');
       var stale = now() - Date.parse(iso) > STALE_MS;
-      e.textContent = e.getAttribute('data-prefix') + when(iso) + ' (' + ago(iso) + (stale && e.hasAttribute('data-stale') ? ', stale' : '') + ')';
+      e.textContent =
+        e.getAttribute('data-prefix') +
+        when(iso) +
+        ' (' +
+        ago(iso) +
+        (stale && e.hasAttribute('data-stale') ? ', stale' : '') +
+        ')';
       e.classList.toggle('stale', stale && e.hasAttribute('data-stale'));
     }
   }
 
   function announce(text) {
     announcer.textContent = '';
-    setTimeout(function () { announcer.textContent = text; }, 50);
+    setTimeout(function () {
+      announcer.textContent = text;
+    }, 50);
   }
 
   function setStatus() {
@@ -170,46 +229,78 @@
 
   // ------------------------------------------------------------------------------------------------------- API
   function api(path, options) {
-    return fetch(path, Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options || {})).then(function (res) {
-      if (res.status === 401) {
-        state.authFailed = true;
-        setStatus();
-        renderNoKey();
-        throw new Error('unauthorised');
-      }
-      state.authFailed = false;
-      return res.json().then(function (body) { return { status: res.status, body: body }; });
-    });
+    return fetch(path, Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options || {})).then(
+      function (res) {
+        if (res.status === 401) {
+          state.authFailed = true;
+          setStatus();
+          renderNoKey();
+          throw new Error('unauthorised');
+        }
+        state.authFailed = false;
+        return res.json().then(function (body) {
+          return { status: res.status, body: body };
+        });
+      },
+    );
   }
 
   function renderNoKey() {
     main.textContent = '';
-    main.appendChild(h('div', { class: 'notice' }, [
-      h('h2', { text: 'This board needs its access key' }),
-      h('p', { text: 'Open the link that crs serve printed when it started (it looks like http://127.0.0.1:8080/?key=…). ' +
-        'The key is kept in this browser for the session, never in the address bar.' })
-    ]));
+    main.appendChild(
+      h('div', { class: 'notice' }, [
+        h('h2', { text: 'This board needs its access key' }),
+        h('p', {
+          text:
+            'Open the link that crs serve printed when it started (it looks like http://127.0.0.1:8080/?key=…). ' +
+            'The key is kept in this browser for the session, never in the address bar.',
+        }),
+      ]),
+    );
   }
 
   // -------------------------------------------------------------------------------------------------- patients
   function vitalsList(p) {
     var v = p.vitals;
     var items = [];
-    function item(label, value, cls) { items.push(h('li', { class: cls }, [h('abbr', { title: label.title, text: label.short }), ' ' + value])); }
-    if (v.temperatureC) item({ short: 'T', title: 'Temperature' }, v.temperatureC.value + ' °C', v.temperatureC.value >= p.limits.feverC ? 'high' : null);
+    function item(label, value, cls) {
+      items.push(h('li', { class: cls }, [h('abbr', { title: label.title, text: label.short }), ' ' + value]));
+    }
+    if (v.temperatureC)
+      item(
+        { short: 'T', title: 'Temperature' },
+        v.temperatureC.value + ' °C',
+        v.temperatureC.value >= p.limits.feverC ? 'high' : null,
+      );
     if (v.heartRate) item({ short: 'HR', title: 'Heart rate' }, v.heartRate.value + '/min');
     if (v.systolicBP || v.meanArterialPressure) {
       var sys = v.systolicBP ? v.systolicBP.value : null;
       var mapv = v.meanArterialPressure ? v.meanArterialPressure.value : null;
-      var text = (sys !== null ? sys : '–') + '/' + (v.diastolicBP ? v.diastolicBP.value : '–') + (mapv !== null ? ' (MAP ' + mapv + ')' : '') + ' mmHg';
+      var text =
+        (sys !== null ? sys : '–') +
+        '/' +
+        (v.diastolicBP ? v.diastolicBP.value : '–') +
+        (mapv !== null ? ' (MAP ' + mapv + ')' : '') +
+        ' mmHg';
       var low = (sys !== null && sys < p.limits.systolicBelow) || (mapv !== null && mapv < p.limits.mapBelow);
       item({ short: 'BP', title: 'Blood pressure' }, text, low ? 'low' : null);
     }
     if (v.spo2) item({ short: 'SpO2', title: 'Oxygen saturation' }, v.spo2.value + ' %');
     if (v.respiratoryRate) item({ short: 'RR', title: 'Respiratory rate' }, v.respiratoryRate.value + '/min');
-    if (p.oxygen) item({ short: 'O2', title: 'Oxygen support' }, window.CrsChart.o2Text({ device: p.oxygen.value, flowLpm: p.oxygen.flowLpm === null ? undefined : p.oxygen.flowLpm, fio2: p.oxygen.fio2 === null ? undefined : p.oxygen.fio2, forComfort: p.oxygen.forComfort }));
-    if (p.vasopressors && p.vasopressors.value.length > 0) item({ short: 'Pressors', title: 'Vasopressors infusing' }, window.CrsChart.pressorText(p.vasopressors.value));
-    if (p.neuro && p.neuro.iceScore !== null) item({ short: 'ICE', title: 'ICE score (0-10)' }, p.neuro.iceScore + '/10, ' + p.neuro.value);
+    if (p.oxygen)
+      item(
+        { short: 'O2', title: 'Oxygen support' },
+        window.CrsChart.o2Text({
+          device: p.oxygen.value,
+          flowLpm: p.oxygen.flowLpm === null ? undefined : p.oxygen.flowLpm,
+          fio2: p.oxygen.fio2 === null ? undefined : p.oxygen.fio2,
+          forComfort: p.oxygen.forComfort,
+        }),
+      );
+    if (p.vasopressors && p.vasopressors.value.length > 0)
+      item({ short: 'Pressors', title: 'Vasopressors infusing' }, window.CrsChart.pressorText(p.vasopressors.value));
+    if (p.neuro && p.neuro.iceScore !== null)
+      item({ short: 'ICE', title: 'ICE score (0-10)' }, p.neuro.iceScore + '/10, ' + p.neuro.value);
     return h('ul', { class: 'vitals', 'aria-label': 'Latest observations' }, items);
   }
 
@@ -221,45 +312,104 @@
     exhausted: { icon: '⚠', label: 'Nobody acknowledged' },
     superseded: { icon: '↑', label: 'Replaced by a newer page' },
     resolved: { icon: '↓', label: 'Closed: grade fell or alert cleared' },
-    info: { icon: 'i', label: 'For information' }
+    info: { icon: 'i', label: 'For information' },
   };
   var VIA = { link: 'the page link', board: 'the board', api: 'the API' };
 
   function groupTitle(g) {
     if (g.subject === 'stale-feed') return g.kind === 'alert' ? 'No data from the monitor' : 'Monitor data resumed';
-    if (g.subject === 'spo2') return g.kind === 'alert' ? 'Low SpO2 without oxygen support' : 'Low SpO2 warning cleared';
-    return condName(g.subject) + ' grade ' + g.grade + ' (' + g.kind + (g.fromGrade !== null ? ' from ' + g.fromGrade : '') + ')';
+    if (g.subject === 'spo2')
+      return g.kind === 'alert' ? 'Low SpO2 without oxygen support' : 'Low SpO2 warning cleared';
+    return (
+      condName(g.subject) +
+      ' grade ' +
+      g.grade +
+      ' (' +
+      g.kind +
+      (g.fromGrade !== null ? ' from ' + g.fromGrade : '') +
+      ')'
+    );
   }
 
   function teamPageItem(tp, g, p) {
     var st = STATE[tp.state] || { icon: '', label: tp.state };
-    var sent = tp.sent.map(function (s) { return s.role + ' ' + when(s.at); });
+    var sent = tp.sent.map(function (s) {
+      return s.role + ' ' + when(s.at);
+    });
     var parts = [
       h('span', { class: 'state-label' }, [h('span', { 'aria-hidden': 'true', text: st.icon + ' ' }), st.label]),
       ' ',
       h('strong', { text: cap(teamName(tp.team)) }),
-      ': ' + (sent.length ? 'paged ' + sent.join(', then ') : 'not sent yet') + '.'
+      ': ' + (sent.length ? 'paged ' + sent.join(', then ') : 'not sent yet') + '.',
     ];
     var li = h('li', { class: 'team-page state-' + tp.state, 'data-page': tp.pageId }, parts);
     if (tp.state === 'waiting' && tp.next) {
-      li.appendChild(h('span', { class: 'next' }, [' Next if nobody answers: ' + tp.next.role + ' at ' + when(tp.next.at) + ' ',
-        h('span', { 'data-in': tp.next.at, text: '(' + inMinutes(tp.next.at) + ')' }), '.']));
+      li.appendChild(
+        h('span', { class: 'next' }, [
+          ' Next if nobody answers: ' + tp.next.role + ' at ' + when(tp.next.at) + ' ',
+          h('span', { 'data-in': tp.next.at, text: '(' + inMinutes(tp.next.at) + ')' }),
+          '.',
+        ]),
+      );
     } else if (tp.state === 'waiting' && tp.exhaustsAt) {
-      li.appendChild(h('span', { class: 'next', text: ' Last level of the ladder: marked unanswered at ' + when(tp.exhaustsAt) + '.' }));
+      li.appendChild(
+        h('span', {
+          class: 'next',
+          text: ' Last level of the ladder: marked unanswered at ' + when(tp.exhaustsAt) + '.',
+        }),
+      );
     } else if (tp.state === 'held' && tp.heldBy) {
-      li.appendChild(h('span', { class: 'next', text: ' Silence by ' + tp.heldBy.createdBy + ' until ' + when(tp.heldBy.until) + ' (' + tp.heldBy.reason +
-        '); ' + tp.role + ' is paged when it ends, if still unanswered.' }));
+      li.appendChild(
+        h('span', {
+          class: 'next',
+          text:
+            ' Silence by ' +
+            tp.heldBy.createdBy +
+            ' until ' +
+            when(tp.heldBy.until) +
+            ' (' +
+            tp.heldBy.reason +
+            '); ' +
+            tp.role +
+            ' is paged when it ends, if still unanswered.',
+        }),
+      );
     } else if (tp.state === 'acknowledged' && tp.ack) {
-      li.appendChild(h('span', { class: 'next', text: ' By ' + tp.ack.by + ' at ' + when(tp.ack.at) + ' via ' + (VIA[tp.ack.via] || tp.ack.via) + '.' }));
+      li.appendChild(
+        h('span', {
+          class: 'next',
+          text: ' By ' + tp.ack.by + ' at ' + when(tp.ack.at) + ' via ' + (VIA[tp.ack.via] || tp.ack.via) + '.',
+        }),
+      );
     } else if (tp.state === 'exhausted') {
-      li.appendChild(h('span', { class: 'next', text: ' Every level was paged ' + tp.loops + (tp.loops === 1 ? ' time' : ' times') + '. Call the team; a late acknowledgement is still recorded.' }));
+      li.appendChild(
+        h('span', {
+          class: 'next',
+          text:
+            ' Every level was paged ' +
+            tp.loops +
+            (tp.loops === 1 ? ' time' : ' times') +
+            '. Call the team; a late acknowledgement is still recorded.',
+        }),
+      );
     }
     if (tp.state === 'waiting' || tp.state === 'held' || tp.state === 'exhausted') {
       var label = 'Acknowledge the ' + teamName(tp.team) + ' page: ' + groupTitle(g) + ', ' + about(p);
-      li.appendChild(h('button', {
-        type: 'button', class: 'ack primary', 'data-key': 'ack:' + tp.pageId, 'aria-label': label,
-        onclick: function (e) { openAck(tp, g, p, e.currentTarget); }
-      }, ['Acknowledge']));
+      li.appendChild(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'ack primary',
+            'data-key': 'ack:' + tp.pageId,
+            'aria-label': label,
+            onclick: function (e) {
+              openAck(tp, g, p, e.currentTarget);
+            },
+          },
+          ['Acknowledge'],
+        ),
+      );
     }
     return li;
   }
@@ -272,13 +422,40 @@
     var li = h('li', { class: cls, 'data-group': g.notificationId }, [
       h('div', { class: 'head' }, head),
       g.technical ? h('p', { class: 'summary', text: g.summary }) : null,
-      h('div', { class: 'when', text: (g.technical ? 'Raised ' + when(g.triggeredAt) : 'Grade changed ' + when(g.at) + ' (patient time) · paged ' + when(g.triggeredAt)) }),
+      h('div', {
+        class: 'when',
+        text: g.technical
+          ? 'Raised ' + when(g.triggeredAt)
+          : 'Grade changed ' + when(g.at) + ' (patient time) · paged ' + when(g.triggeredAt),
+      }),
       g.reasons.length ? h('div', { class: 'label', text: 'Why' }) : null,
-      g.reasons.length ? h('ul', {}, g.reasons.map(function (r) { return h('li', { text: r }); })) : null,
+      g.reasons.length
+        ? h(
+            'ul',
+            {},
+            g.reasons.map(function (r) {
+              return h('li', { text: r });
+            }),
+          )
+        : null,
       g.actions.length ? h('div', { class: 'label', text: 'Next steps (local protocol, decision support)' }) : null,
-      g.actions.length ? h('ul', {}, g.actions.map(function (a) { return h('li', { text: a }); })) : null,
+      g.actions.length
+        ? h(
+            'ul',
+            {},
+            g.actions.map(function (a) {
+              return h('li', { text: a });
+            }),
+          )
+        : null,
       h('div', { class: 'label', text: 'Paged, per team' }),
-      h('ul', { class: 'team-pages' }, g.pages.map(function (tp) { return teamPageItem(tp, g, p); }))
+      h(
+        'ul',
+        { class: 'team-pages' },
+        g.pages.map(function (tp) {
+          return teamPageItem(tp, g, p);
+        }),
+      ),
     ]);
     return li;
   }
@@ -288,7 +465,15 @@
     if (p.paging.length === 0) section.appendChild(h('p', { text: 'No pages waiting.' }));
     else {
       section.appendChild(h('h4', { text: 'Pages (' + p.waiting + ' waiting)' }));
-      section.appendChild(h('ul', { class: 'list' }, p.paging.map(function (g) { return groupItem(g, p); })));
+      section.appendChild(
+        h(
+          'ul',
+          { class: 'list' },
+          p.paging.map(function (g) {
+            return groupItem(g, p);
+          }),
+        ),
+      );
     }
     return section;
   }
@@ -302,48 +487,94 @@
     return h('li', { class: 'silence', 'data-silence': s.silenceId }, [
       h('span', { 'aria-hidden': 'true', text: '‖ ' }),
       silenceText(s) + '. ',
-      h('button', { type: 'button', class: 'small', 'data-key': 'end:' + s.silenceId,
-        'aria-label': 'End the silence: ' + silenceText(s),
-        onclick: function (e) { openEndSilence(s, e.currentTarget); } }, ['End silence'])
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'data-key': 'end:' + s.silenceId,
+          'aria-label': 'End the silence: ' + silenceText(s),
+          onclick: function (e) {
+            openEndSilence(s, e.currentTarget);
+          },
+        },
+        ['End silence'],
+      ),
     ]);
   }
 
   function silencesOf(p) {
     var items = p.silences.map(silenceItem);
-    var box = h('div', { class: 'silences' }, [items.length ? h('ul', { class: 'silence-list', 'aria-label': 'Silences' }, items) : null]);
-    box.appendChild(h('button', { type: 'button', class: 'small', 'data-key': 'silence:' + p.patientId,
-      'aria-label': 'Silence pages for ' + where(p).toLowerCase() + ', patient ' + p.patientId,
-      onclick: function (e) { openSilence({ patientId: p.patientId, label: where(p) + ', patient ' + p.patientId }, e.currentTarget); } }, ['Silence…']));
+    var box = h('div', { class: 'silences' }, [
+      items.length ? h('ul', { class: 'silence-list', 'aria-label': 'Silences' }, items) : null,
+    ]);
+    box.appendChild(
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'data-key': 'silence:' + p.patientId,
+          'aria-label': 'Silence pages for ' + where(p).toLowerCase() + ', patient ' + p.patientId,
+          onclick: function (e) {
+            openSilence({ patientId: p.patientId, label: where(p) + ', patient ' + p.patientId }, e.currentTarget);
+          },
+        },
+        ['Silence…'],
+      ),
+    );
     return box;
   }
 
   function card(p, detail) {
     var sev = Math.max(p.crs.grade, p.icans.grade);
     var name = where(p) + ' · patient ' + p.patientId;
-    var meta = [p.ward ? 'ward ' + p.ward : null, p.therapy ? therapyName(p.therapy) + (p.product ? ' ' + p.product : '') : null,
-      p.dayPostInfusion !== null ? 'day +' + p.dayPostInfusion + ' since infusion' : 'not enrolled'].filter(Boolean).join(' · ');
+    var meta = [
+      p.ward ? 'ward ' + p.ward : null,
+      p.therapy ? therapyName(p.therapy) + (p.product ? ' ' + p.product : '') : null,
+      p.dayPostInfusion !== null ? 'day +' + p.dayPostInfusion + ' since infusion' : 'not enrolled',
+    ]
+      .filter(Boolean)
+      .join(' · ');
     var reasons = [];
     if (p.crs.grade > 0) reasons.push('CRS: ' + p.crs.reasons.join('; '));
     if (p.icans.grade > 0) reasons.push('ICANS: ' + p.icans.reasons.join('; '));
-    var lastVitals = p.lastVitalsAt ? ageEl(p.lastVitalsAt, 'Last vitals ') : h('span', { class: 'age', text: 'No vitals yet' });
+    var lastVitals = p.lastVitalsAt
+      ? ageEl(p.lastVitalsAt, 'Last vitals ')
+      : h('span', { class: 'age', text: 'No vitals yet' });
     if (p.lastVitalsAt) lastVitals.setAttribute('data-stale', '');
-    var article = h('article', { class: 'card sev-' + sev + (state.flash[p.patientId] ? ' flash' : ''), 'aria-label': name }, [
-      h(detail ? 'h2' : 'h3', detail ? { tabindex: '-1', 'data-key': 'heading' } : {}, [detail ? name : h('a', { href: '#/patient/' + encodeURIComponent(p.patientId), 'data-key': 'open:' + p.patientId, text: name })]),
-      h('p', { class: 'meta', text: meta }),
-      h('div', { class: 'grades' }, [gradeBadge('crs', p.crs.grade), gradeBadge('icans', p.icans.grade)]),
-      reasons.length ? h('p', { class: 'reasons', text: reasons.join(' — ') }) : null,
-      vitalsList(p),
-      h('p', {}, [lastVitals, h('span', { class: 'age', text: ' · grades as of ' + when(p.clock) + ' (' + p.scheme + ')' })]),
-      pagingSection(p),
-      silencesOf(p)
-    ]);
+    var article = h(
+      'article',
+      { class: 'card sev-' + sev + (state.flash[p.patientId] ? ' flash' : ''), 'aria-label': name },
+      [
+        h(detail ? 'h2' : 'h3', detail ? { tabindex: '-1', 'data-key': 'heading' } : {}, [
+          detail
+            ? name
+            : h('a', {
+                href: '#/patient/' + encodeURIComponent(p.patientId),
+                'data-key': 'open:' + p.patientId,
+                text: name,
+              }),
+        ]),
+        h('p', { class: 'meta', text: meta }),
+        h('div', { class: 'grades' }, [gradeBadge('crs', p.crs.grade), gradeBadge('icans', p.icans.grade)]),
+        reasons.length ? h('p', { class: 'reasons', text: reasons.join(' — ') }) : null,
+        vitalsList(p),
+        h('p', {}, [
+          lastVitals,
+          h('span', { class: 'age', text: ' · grades as of ' + when(p.clock) + ' (' + p.scheme + ')' }),
+        ]),
+        pagingSection(p),
+        silencesOf(p),
+      ],
+    );
     return article;
   }
 
   // ---------------------------------------------------------------------------------------------------- views
   function keepFocus(render) {
     var active = document.activeElement;
-    var key = active && active.getAttribute && active.getAttribute('data-key');
+    var key = active?.getAttribute?.('data-key');
     render();
     if (key) {
       var again = main.querySelector('[data-key="' + CSS.escape(key) + '"]');
@@ -357,8 +588,24 @@
     if (!ul) {
       main.textContent = '';
       listCache = {};
-      main.appendChild(h('div', { class: 'toolbar' }, [h('h2', { text: 'Patients' }), h('span', { class: 'counts', id: 'counts' }),
-        h('button', { type: 'button', class: 'small', 'data-key': 'silence-team', onclick: function (e) { openSilence({ team: true }, e.currentTarget); } }, ['Silence a team…'])]));
+      main.appendChild(
+        h('div', { class: 'toolbar' }, [
+          h('h2', { text: 'Patients' }),
+          h('span', { class: 'counts', id: 'counts' }),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'small',
+              'data-key': 'silence-team',
+              onclick: function (e) {
+                openSilence({ team: true }, e.currentTarget);
+              },
+            },
+            ['Silence a team…'],
+          ),
+        ]),
+      );
       main.appendChild(h('section', { id: 'team-silences', 'aria-label': 'Team silences in force' }));
       main.appendChild(h('section', { id: 'ward-alerts', 'aria-label': 'Ward alerts' }));
       main.appendChild(h('nav', { class: 'list-pager', id: 'list-pager', 'aria-label': 'Pages of the patient list' }));
@@ -372,24 +619,50 @@
       return;
     }
     var open = data.waiting;
-    document.getElementById('counts').textContent = data.total + ' patient' + (data.total === 1 ? '' : 's') +
-      ' · ' + open + ' page' + (open === 1 ? '' : 's') + ' waiting · sickest first';
-    keepFocus(function () { renderListPager(data); });
+    document.getElementById('counts').textContent =
+      data.total +
+      ' patient' +
+      (data.total === 1 ? '' : 's') +
+      ' · ' +
+      open +
+      ' page' +
+      (open === 1 ? '' : 's') +
+      ' waiting · sickest first';
+    keepFocus(function () {
+      renderListPager(data);
+    });
     keepFocus(function () {
       var box = document.getElementById('ward-alerts');
       box.textContent = '';
       if (!data.wards.length) return;
-      box.appendChild(h('ul', { class: 'list ward-alerts' }, data.wards.map(function (w) {
-        var p = { patientId: w.subject, ward: w.ward, wardAlert: true, bed: null };
-        return h('li', { class: 'ward-alert', 'data-ward': w.ward }, [h('h3', { text: 'Ward ' + w.ward }),
-          h('ul', { class: 'list' }, w.paging.map(function (g) { return groupItem(g, p); }))]);
-      })));
+      box.appendChild(
+        h(
+          'ul',
+          { class: 'list ward-alerts' },
+          data.wards.map(function (w) {
+            var p = { patientId: w.subject, ward: w.ward, wardAlert: true, bed: null };
+            return h('li', { class: 'ward-alert', 'data-ward': w.ward }, [
+              h('h3', { text: 'Ward ' + w.ward }),
+              h(
+                'ul',
+                { class: 'list' },
+                w.paging.map(function (g) {
+                  return groupItem(g, p);
+                }),
+              ),
+            ]);
+          }),
+        ),
+      );
     });
     keepFocus(function () {
       var box = document.getElementById('team-silences');
       box.textContent = '';
-      var teamSilences = data.silences.filter(function (s) { return s.scope.team; });
-      if (teamSilences.length) box.appendChild(h('ul', { class: 'silence-list banner-silences' }, teamSilences.map(silenceItem)));
+      var teamSilences = data.silences.filter(function (s) {
+        return s.scope.team;
+      });
+      if (teamSilences.length)
+        box.appendChild(h('ul', { class: 'silence-list banner-silences' }, teamSilences.map(silenceItem)));
     });
     keepFocus(function () {
       var seen = {};
@@ -405,10 +678,19 @@
         seen[p.patientId] = true;
       });
       Object.keys(listCache).forEach(function (id) {
-        if (!seen[id]) { ul.removeChild(listCache[id].li); delete listCache[id]; }
+        if (!seen[id]) {
+          ul.removeChild(listCache[id].li);
+          delete listCache[id];
+        }
       });
       if (data.patients.length === 0 && !document.getElementById('empty')) {
-        ul.appendChild(h('li', { id: 'empty', class: 'notice', text: 'No patients yet. Devices POST to /v1/messages; try crs simulate.' }));
+        ul.appendChild(
+          h('li', {
+            id: 'empty',
+            class: 'notice',
+            text: 'No patients yet. Devices POST to /v1/messages; try crs simulate.',
+          }),
+        );
       } else if (data.patients.length > 0 && document.getElementById('empty')) {
         ul.removeChild(document.getElementById('empty'));
       }
@@ -420,46 +702,121 @@
     var nav = document.getElementById('list-pager');
     nav.textContent = '';
     if (data.total <= data.patients.length && data.offset === 0) return;
-    var first = data.offset + 1, last = data.offset + data.patients.length;
-    function go(offset) { return function () { state.listOffset = offset; refresh(); }; }
-    nav.appendChild(h('button', { type: 'button', class: 'small', 'data-key': 'list-prev', disabled: data.offset === 0 ? 'disabled' : null,
-      onclick: go(Math.max(0, data.offset - LIST_PAGE)) }, ['← Previous']));
-    nav.appendChild(h('span', { class: 'range', 'aria-live': 'polite', text: 'Patients ' + first + '–' + last + ' of ' + data.total }));
-    nav.appendChild(h('button', { type: 'button', class: 'small', 'data-key': 'list-next', disabled: last >= data.total ? 'disabled' : null,
-      onclick: go(data.offset + LIST_PAGE) }, ['Next →']));
+    var first = data.offset + 1,
+      last = data.offset + data.patients.length;
+    function go(offset) {
+      return function () {
+        state.listOffset = offset;
+        refresh();
+      };
+    }
+    nav.appendChild(
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'data-key': 'list-prev',
+          disabled: data.offset === 0 ? 'disabled' : null,
+          onclick: go(Math.max(0, data.offset - LIST_PAGE)),
+        },
+        ['← Previous'],
+      ),
+    );
+    nav.appendChild(
+      h('span', {
+        class: 'range',
+        'aria-live': 'polite',
+        text: 'Patients ' + first + '–' + last + ' of ' + data.total,
+      }),
+    );
+    nav.appendChild(
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'data-key': 'list-next',
+          disabled: last >= data.total ? 'disabled' : null,
+          onclick: go(data.offset + LIST_PAGE),
+        },
+        ['Next →'],
+      ),
+    );
   }
 
-  var RANGES = [[6, '6 h'], [24, '24 h'], [72, '72 h'], [168, '7 days']];
+  var RANGES = [
+    [6, '6 h'],
+    [24, '24 h'],
+    [72, '72 h'],
+    [168, '7 days'],
+  ];
   function renderPatientSkeleton(id) {
     main.textContent = '';
     var rangeButtons = RANGES.map(function (r) {
-      return h('button', { type: 'button', 'data-key': 'range:' + r[0], 'aria-pressed': String(state.hours === r[0]),
-        onclick: function () { state.hours = r[0]; refresh(); } }, [r[1]]);
+      return h(
+        'button',
+        {
+          type: 'button',
+          'data-key': 'range:' + r[0],
+          'aria-pressed': String(state.hours === r[0]),
+          onclick: function () {
+            state.hours = r[0];
+            refresh();
+          },
+        },
+        [r[1]],
+      );
     });
-    main.appendChild(h('div', { class: 'detail' }, [
-      h('a', { class: 'back', href: '#/', 'data-key': 'back' }, ['← All patients']),
-      h('div', { id: 'd-card' }),
-      h('section', { class: 'section', 'aria-labelledby': 'tl-title' }, [
-        h('h3', { id: 'tl-title', text: 'Timeline' }),
-        h('div', { class: 'range', role: 'group', 'aria-label': 'Time range (patient time)' }, rangeButtons),
-        h('div', { class: 'chart', id: 'chart' }),
-        h('ul', { class: 'legend', 'aria-hidden': 'true' }, [
-          legend('temperature', window.CrsChart.COLORS.temp), legend('systolic', window.CrsChart.COLORS.sys),
-          legend('diastolic', window.CrsChart.COLORS.dia), legend('MAP (dashed)', window.CrsChart.COLORS.map),
-          legend('SpO2', window.CrsChart.COLORS.spo2),
-          h('li', { text: 'Meds: T tocilizumab, D dexamethasone, M methylprednisolone, H hydrocortisone, A acetaminophen, I ibuprofen, S siltuximab, K anakinra' }),
-          h('li', { text: 'Dashed red lines: fever and hypotension limits' })
+    main.appendChild(
+      h('div', { class: 'detail' }, [
+        h('a', { class: 'back', href: '#/', 'data-key': 'back' }, ['← All patients']),
+        h('div', { id: 'd-card' }),
+        h('section', { class: 'section', 'aria-labelledby': 'tl-title' }, [
+          h('h3', { id: 'tl-title', text: 'Timeline' }),
+          h('div', { class: 'range', role: 'group', 'aria-label': 'Time range (patient time)' }, rangeButtons),
+          h('div', { class: 'chart', id: 'chart' }),
+          h('ul', { class: 'legend', 'aria-hidden': 'true' }, [
+            legend('temperature', window.CrsChart.COLORS.temp),
+            legend('systolic', window.CrsChart.COLORS.sys),
+            legend('diastolic', window.CrsChart.COLORS.dia),
+            legend('MAP (dashed)', window.CrsChart.COLORS.map),
+            legend('SpO2', window.CrsChart.COLORS.spo2),
+            h('li', {
+              text: 'Meds: T tocilizumab, D dexamethasone, M methylprednisolone, H hydrocortisone, A acetaminophen, I ibuprofen, S siltuximab, K anakinra',
+            }),
+            h('li', { text: 'Dashed red lines: fever and hypotension limits' }),
+          ]),
+          h('details', {}, [
+            h('summary', { text: 'Timeline as a table' }),
+            h('div', { class: 'table-wrap', id: 'd-table' }),
+          ]),
         ]),
-        h('details', {}, [h('summary', { text: 'Timeline as a table' }), h('div', { class: 'table-wrap', id: 'd-table' })])
+        h('section', { class: 'section', 'aria-labelledby': 'pg-title' }, [
+          h('h3', { id: 'pg-title', text: 'All pages' }),
+          h('div', { id: 'd-pages' }),
+        ]),
+        h('section', { class: 'section', 'aria-labelledby': 'au-title' }, [
+          h('h3', { id: 'au-title', text: 'Audit trail' }),
+          h('p', {}, [
+            'Every assessment, grade change, page, delivery, escalation, acknowledgement, alert and silence of this patient, oldest first: ',
+            h('a', {
+              href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=csv',
+              download: '',
+              'data-key': 'audit-csv',
+              text: 'CSV',
+            }),
+            ' · ',
+            h('a', {
+              href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=ndjson',
+              download: '',
+              'data-key': 'audit-ndjson',
+              text: 'NDJSON',
+            }),
+          ]),
+        ]),
       ]),
-      h('section', { class: 'section', 'aria-labelledby': 'pg-title' }, [h('h3', { id: 'pg-title', text: 'All pages' }), h('div', { id: 'd-pages' })]),
-      h('section', { class: 'section', 'aria-labelledby': 'au-title' }, [
-        h('h3', { id: 'au-title', text: 'Audit trail' }),
-        h('p', {}, ['Every assessment, grade change, page, delivery, escalation, acknowledgement, alert and silence of this patient, oldest first: ',
-          h('a', { href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=csv', download: '', 'data-key': 'audit-csv', text: 'CSV' }), ' · ',
-          h('a', { href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=ndjson', download: '', 'data-key': 'audit-ndjson', text: 'NDJSON' })])
-      ])
-    ]));
+    );
     main.setAttribute('data-patient', id);
   }
   function legend(text, color) {
@@ -470,14 +827,17 @@
 
   function renderPatient(data) {
     var p = data.patient;
-    if (main.getAttribute('data-patient') !== p.patientId || !document.getElementById('d-card')) renderPatientSkeleton(p.patientId);
+    if (main.getAttribute('data-patient') !== p.patientId || !document.getElementById('d-card'))
+      renderPatientSkeleton(p.patientId);
     keepFocus(function () {
       var c = document.getElementById('d-card');
       c.textContent = '';
       c.appendChild(card(p, true));
       var buttons = main.querySelectorAll('.range button');
-      for (var i = 0; i < buttons.length; i++) buttons[i].setAttribute('aria-pressed', String(buttons[i].getAttribute('data-key') === 'range:' + state.hours));
-      document.getElementById('tl-title').textContent = 'Timeline: last ' + (state.hours >= 168 ? '7 days' : state.hours + ' h') + ' of patient time';
+      for (var i = 0; i < buttons.length; i++)
+        buttons[i].setAttribute('aria-pressed', String(buttons[i].getAttribute('data-key') === 'range:' + state.hours));
+      document.getElementById('tl-title').textContent =
+        'Timeline: last ' + (state.hours >= 168 ? '7 days' : state.hours + ' h') + ' of patient time';
       window.CrsChart.render(document.getElementById('chart'), data.timeline, chartFmt);
       renderTable(data.timeline);
       renderAllPages(data.pages, p);
@@ -492,25 +852,58 @@
     var head = ['Observed', 'Temp °C', 'BP (MAP)', 'HR', 'SpO2', 'Oxygen', 'Pressors', 'Meds', 'ICE', 'CRS', 'ICANS'];
     var table = h('table', {}, [
       h('caption', { class: 'sr-only', text: 'Observations, newest first' }),
-      h('thead', {}, [h('tr', {}, head.map(function (t) { return h('th', { scope: 'col', text: t }); }))]),
-      h('tbody', {}, rows.map(function (r) {
-        var v = r.vitals || {};
-        var bp = v.systolicBP !== undefined || v.meanArterialPressure !== undefined
-          ? (v.systolicBP !== undefined ? v.systolicBP : '–') + '/' + (v.diastolicBP !== undefined ? v.diastolicBP : '–') +
-            (v.meanArterialPressure !== undefined ? ' (' + v.meanArterialPressure + ')' : '') : '';
-        return h('tr', {}, [
-          h('td', { text: when(r.t) }), h('td', { text: v.temperatureC !== undefined ? String(v.temperatureC) : '' }), h('td', { text: bp }),
-          h('td', { text: v.heartRate !== undefined ? String(v.heartRate) : '' }), h('td', { text: v.spo2 !== undefined ? String(v.spo2) : '' }),
-          h('td', { text: r.oxygen ? window.CrsChart.o2Text(r.oxygen) : '' }),
-          h('td', { text: r.vasopressors ? (r.vasopressors.length ? window.CrsChart.pressorText(r.vasopressors) : 'stopped') : '' }),
-          h('td', { text: (r.medications || []).map(function (m) { return m.drug + (m.doseMg !== undefined ? ' ' + m.doseMg + ' mg' : ''); }).join(', ') }),
-          h('td', { text: r.neuro && r.neuro.iceScore !== undefined ? String(r.neuro.iceScore) : '' }),
-          h('td', { text: String(r.crs) }), h('td', { text: String(r.icans) })
-        ]);
-      }))
+      h('thead', {}, [
+        h(
+          'tr',
+          {},
+          head.map(function (t) {
+            return h('th', { scope: 'col', text: t });
+          }),
+        ),
+      ]),
+      h(
+        'tbody',
+        {},
+        rows.map(function (r) {
+          var v = r.vitals || {};
+          var bp =
+            v.systolicBP !== undefined || v.meanArterialPressure !== undefined
+              ? (v.systolicBP !== undefined ? v.systolicBP : '–') +
+                '/' +
+                (v.diastolicBP !== undefined ? v.diastolicBP : '–') +
+                (v.meanArterialPressure !== undefined ? ' (' + v.meanArterialPressure + ')' : '')
+              : '';
+          return h('tr', {}, [
+            h('td', { text: when(r.t) }),
+            h('td', { text: v.temperatureC !== undefined ? String(v.temperatureC) : '' }),
+            h('td', { text: bp }),
+            h('td', { text: v.heartRate !== undefined ? String(v.heartRate) : '' }),
+            h('td', { text: v.spo2 !== undefined ? String(v.spo2) : '' }),
+            h('td', { text: r.oxygen ? window.CrsChart.o2Text(r.oxygen) : '' }),
+            h('td', {
+              text: r.vasopressors
+                ? r.vasopressors.length
+                  ? window.CrsChart.pressorText(r.vasopressors)
+                  : 'stopped'
+                : '',
+            }),
+            h('td', {
+              text: (r.medications || [])
+                .map(function (m) {
+                  return m.drug + (m.doseMg !== undefined ? ' ' + m.doseMg + ' mg' : '');
+                })
+                .join(', '),
+            }),
+            h('td', { text: r.neuro && r.neuro.iceScore !== undefined ? String(r.neuro.iceScore) : '' }),
+            h('td', { text: String(r.crs) }),
+            h('td', { text: String(r.icans) }),
+          ]);
+        }),
+      ),
     ]);
     wrap.appendChild(table);
-    if (tl.points.length > rows.length) wrap.appendChild(h('p', { text: 'Showing the newest ' + rows.length + ' of ' + tl.points.length + '.' }));
+    if (tl.points.length > rows.length)
+      wrap.appendChild(h('p', { text: 'Showing the newest ' + rows.length + ' of ' + tl.points.length + '.' }));
   }
 
   function renderAllPages(groups, p) {
@@ -520,7 +913,15 @@
       wrap.appendChild(h('p', { text: 'No pages for this patient.' }));
       return;
     }
-    wrap.appendChild(h('ul', { class: 'list' }, groups.map(function (g) { return groupItem(g, p); })));
+    wrap.appendChild(
+      h(
+        'ul',
+        { class: 'list' },
+        groups.map(function (g) {
+          return groupItem(g, p);
+        }),
+      ),
+    );
   }
 
   // ----------------------------------------------------------------------------- acknowledgements and silences
@@ -540,44 +941,63 @@
   }
 
   function openAck(tp, g, p, button) {
-    openNameDialog({
-      title: 'Acknowledge page',
-      summary: groupTitle(g) + ' for ' + about(p) + '. ' + cap(teamName(tp.team)) +
-        ' page, now with ' + tp.role + '. Acknowledging stops this team\u2019s escalation.',
-      label: 'Your name (recorded with the time)',
-      confirm: 'Acknowledge',
-      focusAfter: route().kind === 'patient' ? 'heading' : 'open:' + p.patientId,
-      submit: function (by) {
-        return api('/api/pages/' + encodeURIComponent(tp.pageId) + '/ack', {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: by })
-        }).then(function (r) {
-          if (r.status !== 200) return (r.body.errors && r.body.errors.join('; ')) || r.body.error || 'Not acknowledged (HTTP ' + r.status + ').';
-          var a = r.body.page.ack;
-          if (!r.body.changed) return 'Already acknowledged by ' + a.by + ' at ' + when(a.at) + '.';
-          announce('Acknowledged by ' + a.by + ' at ' + when(a.at) + '.');
-          return null;
-        });
-      }
-    }, button);
+    openNameDialog(
+      {
+        title: 'Acknowledge page',
+        summary:
+          groupTitle(g) +
+          ' for ' +
+          about(p) +
+          '. ' +
+          cap(teamName(tp.team)) +
+          ' page, now with ' +
+          tp.role +
+          '. Acknowledging stops this team\u2019s escalation.',
+        label: 'Your name (recorded with the time)',
+        confirm: 'Acknowledge',
+        focusAfter: route().kind === 'patient' ? 'heading' : 'open:' + p.patientId,
+        submit: function (by) {
+          return api('/api/pages/' + encodeURIComponent(tp.pageId) + '/ack', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ by: by }),
+          }).then(function (r) {
+            if (r.status !== 200)
+              return r.body.errors?.join('; ') || r.body.error || 'Not acknowledged (HTTP ' + r.status + ').';
+            var a = r.body.page.ack;
+            if (!r.body.changed) return 'Already acknowledged by ' + a.by + ' at ' + when(a.at) + '.';
+            announce('Acknowledged by ' + a.by + ' at ' + when(a.at) + '.');
+            return null;
+          });
+        },
+      },
+      button,
+    );
   }
 
   function openEndSilence(s, button) {
-    openNameDialog({
-      title: 'End silence',
-      summary: silenceText(s) + '. Pages it holds are sent at once.',
-      label: 'Your name (recorded with the end of the silence)',
-      confirm: 'End silence',
-      focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
-      submit: function (by) {
-        return api('/api/silences/' + encodeURIComponent(s.silenceId) + '/end', {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: by })
-        }).then(function (r) {
-          if (r.status !== 200) return (r.body.errors && r.body.errors.join('; ')) || r.body.error || 'Not ended (HTTP ' + r.status + ').';
-          announce('Silence ended by ' + by + '.');
-          return null;
-        });
-      }
-    }, button);
+    openNameDialog(
+      {
+        title: 'End silence',
+        summary: silenceText(s) + '. Pages it holds are sent at once.',
+        label: 'Your name (recorded with the end of the silence)',
+        confirm: 'End silence',
+        focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
+        submit: function (by) {
+          return api('/api/silences/' + encodeURIComponent(s.silenceId) + '/end', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ by: by }),
+          }).then(function (r) {
+            if (r.status !== 200)
+              return r.body.errors?.join('; ') || r.body.error || 'Not ended (HTTP ' + r.status + ').';
+            announce('Silence ended by ' + by + '.');
+            return null;
+          });
+        },
+      },
+      button,
+    );
   }
 
   function closeAck() {
@@ -585,7 +1005,8 @@
   }
   function restoreFocus(key) {
     if (!key) return;
-    var target = main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2[tabindex], h3 a') || main;
+    var target =
+      main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2[tabindex], h3 a') || main;
     target.focus();
   }
   dialog.addEventListener('close', function () {
@@ -598,20 +1019,31 @@
     var action = state.nameAction;
     var by = ackName.value.trim();
     if (!action) return closeAck();
-    if (!by) { ackError.textContent = 'Type your name: it is recorded.'; ackName.focus(); return; }
+    if (!by) {
+      ackError.textContent = 'Type your name: it is recorded.';
+      ackName.focus();
+      return;
+    }
     ackConfirm.disabled = true;
-    action.submit(by).then(function (error) {
-      ackConfirm.disabled = false;
-      localStorage.setItem(NAME_KEY, by);
-      if (error) { ackError.textContent = error; refresh(); return; }
-      // The button is gone once done: focus goes back to the patient.
-      state.returnFocus = action.focusAfter;
-      closeAck();
-      refresh();
-    }).catch(function () {
-      ackConfirm.disabled = false;
-      if (!state.authFailed) ackError.textContent = 'The server did not answer; nothing was recorded. Try again.';
-    });
+    action
+      .submit(by)
+      .then(function (error) {
+        ackConfirm.disabled = false;
+        localStorage.setItem(NAME_KEY, by);
+        if (error) {
+          ackError.textContent = error;
+          refresh();
+          return;
+        }
+        // The button is gone once done: focus goes back to the patient.
+        state.returnFocus = action.focusAfter;
+        closeAck();
+        refresh();
+      })
+      .catch(function () {
+        ackConfirm.disabled = false;
+        if (!state.authFailed) ackError.textContent = 'The server did not answer; nothing was recorded. Try again.';
+      });
   });
 
   function openSilence(scope, button) {
@@ -619,13 +1051,21 @@
     state.returnFocus = button ? button.getAttribute('data-key') : null;
     var paging = state.paging;
     var from = paging ? paging.unsilenceableFromGrade : 4;
-    silenceRule.textContent = 'A silence holds pages below grade ' + from + ' (and technical alerts) until it ends; they are sent then if still ' +
-      'unanswered. Pages of grade ' + from + (from < 4 ? ' and above' : '') + ' are never held: they always go out.';
+    silenceRule.textContent =
+      'A silence holds pages below grade ' +
+      from +
+      ' (and technical alerts) until it ends; they are sent then if still ' +
+      'unanswered. Pages of grade ' +
+      from +
+      (from < 4 ? ' and above' : '') +
+      ' are never held: they always go out.';
     if (scope.team) {
       silenceScope.textContent = 'Every page to one team (for example during a handover or a drill).';
       silenceTeamRow.hidden = false;
       silenceTeam.textContent = '';
-      ((paging && paging.teams) || Object.keys(TEAM)).forEach(function (t) { silenceTeam.appendChild(h('option', { value: t, text: cap(teamName(t)) })); });
+      (paging?.teams || Object.keys(TEAM)).forEach(function (t) {
+        silenceTeam.appendChild(h('option', { value: t, text: cap(teamName(t)) }));
+      });
     } else {
       silenceScope.textContent = 'Pages about ' + scope.label + ' (for example during transport).';
       silenceTeamRow.hidden = true;
@@ -641,32 +1081,50 @@
     state.silenceFor = null;
     restoreFocus(state.returnFocus);
   });
-  document.getElementById('silence-cancel').addEventListener('click', function () { silenceDialog.close(); });
+  document.getElementById('silence-cancel').addEventListener('click', function () {
+    silenceDialog.close();
+  });
   silenceForm.addEventListener('submit', function (e) {
     e.preventDefault();
     var scope = state.silenceFor;
     if (!scope) return silenceDialog.close();
     var by = silenceName.value.trim();
     var reason = silenceReason.value.trim();
-    if (!reason) { silenceError.textContent = 'Give a reason: it is shown on the board and recorded.'; silenceReason.focus(); return; }
-    if (!by) { silenceError.textContent = 'Type your name: it is recorded.'; silenceName.focus(); return; }
+    if (!reason) {
+      silenceError.textContent = 'Give a reason: it is shown on the board and recorded.';
+      silenceReason.focus();
+      return;
+    }
+    if (!by) {
+      silenceError.textContent = 'Type your name: it is recorded.';
+      silenceName.focus();
+      return;
+    }
     var body = { minutes: Number(silenceMinutes.value), reason: reason, by: by };
-    if (scope.team) body.team = silenceTeam.value; else body.patientId = scope.patientId;
+    if (scope.team) body.team = silenceTeam.value;
+    else body.patientId = scope.patientId;
     silenceConfirm.disabled = true;
-    api('/api/silences', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(function (r) {
-      silenceConfirm.disabled = false;
-      if (r.status !== 201) {
-        silenceError.textContent = (r.body.errors && r.body.errors.join('; ')) || r.body.error || 'Not silenced (HTTP ' + r.status + ').';
-        return;
-      }
-      localStorage.setItem(NAME_KEY, by);
-      announce(silenceText(r.body.silence) + '.');
-      silenceDialog.close();
-      refresh();
-    }).catch(function () {
-      silenceConfirm.disabled = false;
-      if (!state.authFailed) silenceError.textContent = 'The server did not answer; nothing was recorded. Try again.';
-    });
+    api('/api/silences', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+      .then(function (r) {
+        silenceConfirm.disabled = false;
+        if (r.status !== 201) {
+          silenceError.textContent =
+            r.body.errors?.join('; ') || r.body.error || 'Not silenced (HTTP ' + r.status + ').';
+          return;
+        }
+        localStorage.setItem(NAME_KEY, by);
+        announce(silenceText(r.body.silence) + '.');
+        silenceDialog.close();
+        refresh();
+      })
+      .catch(function () {
+        silenceConfirm.disabled = false;
+        if (!state.authFailed) silenceError.textContent = 'The server did not answer; nothing was recorded. Try again.';
+      });
   });
 
   // ----------------------------------------------------------------------------------------- routing and data
@@ -677,40 +1135,72 @@
 
   // The paging path's own health (a lane stuck, records parked, the pager late): a banner above everything.
   function refreshDelivery() {
-    api('/api/outbox').then(function (r) {
-      var alerts = (r.body && r.body.alerts) || [];
-      deliveryEl.textContent = '';
-      deliveryEl.hidden = alerts.length === 0;
-      if (alerts.length === 0) return;
-      deliveryEl.appendChild(h('strong', { text: 'Paging path alert (technical, not a grade): ' }));
-      deliveryEl.appendChild(h('ul', {}, alerts.map(function (a) { return h('li', { text: a.text + ' (since ' + when(a.since) + ')' }); })));
-    }).catch(function () { /* the status line says the server is unreachable */ });
+    api('/api/outbox')
+      .then(function (r) {
+        var alerts = r.body?.alerts || [];
+        deliveryEl.textContent = '';
+        deliveryEl.hidden = alerts.length === 0;
+        if (alerts.length === 0) return;
+        deliveryEl.appendChild(h('strong', { text: 'Paging path alert (technical, not a grade): ' }));
+        deliveryEl.appendChild(
+          h(
+            'ul',
+            {},
+            alerts.map(function (a) {
+              return h('li', { text: a.text + ' (since ' + when(a.since) + ')' });
+            }),
+          ),
+        );
+      })
+      .catch(function () {
+        /* the status line says the server is unreachable */
+      });
   }
 
-  var inFlight = false, again = false, timer = null;
+  var inFlight = false,
+    again = false,
+    timer = null;
   function refresh() {
     refreshDelivery();
-    if (inFlight) { again = true; return; }
+    if (inFlight) {
+      again = true;
+      return;
+    }
     inFlight = true;
-    var view = state.view = route();
-    var path = view.kind === 'patient' ? '/api/patients/' + encodeURIComponent(view.id) + '?hours=' + state.hours
-      : '/api/patients?offset=' + state.listOffset + '&limit=' + LIST_PAGE;
-    api(path).then(function (r) {
-      if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
-      state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
-      state.lastData = r.body;
-      setZone(r.body.timeZone);
-      if (r.body.paging) state.paging = r.body.paging;
-      if (r.status === 404) {
-        main.textContent = '';
-        main.appendChild(h('div', { class: 'notice' }, [h('p', { text: 'No patient ' + view.id + '.' }), h('a', { href: '#/', text: '← All patients' })]));
-      } else if (view.kind === 'patient') renderPatient(r.body);
-      else renderList(r.body);
-      setStatus();
-    }).catch(function () { setStatus(); }).then(function () {
-      inFlight = false;
-      if (again) { again = false; refresh(); }
-    });
+    var view = (state.view = route());
+    var path =
+      view.kind === 'patient'
+        ? '/api/patients/' + encodeURIComponent(view.id) + '?hours=' + state.hours
+        : '/api/patients?offset=' + state.listOffset + '&limit=' + LIST_PAGE;
+    api(path)
+      .then(function (r) {
+        if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
+        state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
+        state.lastData = r.body;
+        setZone(r.body.timeZone);
+        if (r.body.paging) state.paging = r.body.paging;
+        if (r.status === 404) {
+          main.textContent = '';
+          main.appendChild(
+            h('div', { class: 'notice' }, [
+              h('p', { text: 'No patient ' + view.id + '.' }),
+              h('a', { href: '#/', text: '← All patients' }),
+            ]),
+          );
+        } else if (view.kind === 'patient') renderPatient(r.body);
+        else renderList(r.body);
+        setStatus();
+      })
+      .catch(function () {
+        setStatus();
+      })
+      .then(function () {
+        inFlight = false;
+        if (again) {
+          again = false;
+          refresh();
+        }
+      });
   }
   function scheduleRefresh(delay) {
     clearTimeout(timer);
@@ -720,7 +1210,10 @@
   window.addEventListener('hashchange', function () {
     main.removeAttribute('data-patient');
     var r = route();
-    if (r.kind === 'list') { document.title = 'CRS / ICANS on-call board'; main.textContent = ''; }
+    if (r.kind === 'list') {
+      document.title = 'CRS / ICANS on-call board';
+      main.textContent = '';
+    }
     refresh();
     main.focus({ preventScroll: false });
   });
@@ -728,25 +1221,48 @@
   var source = null;
   function connect() {
     source = new EventSource('/api/events');
-    source.onopen = function () { state.live = true; setStatus(); scheduleRefresh(0); };
+    source.onopen = function () {
+      state.live = true;
+      setStatus();
+      scheduleRefresh(0);
+    };
     source.onerror = function () {
       state.live = false;
       setStatus();
-      if (source.readyState === EventSource.CLOSED) { // refused (no key, or full): try again later
+      if (source.readyState === EventSource.CLOSED) {
+        // refused (no key, or full): try again later
         source = null;
-        setTimeout(function () { refresh(); connect(); }, 5000);
+        setTimeout(function () {
+          refresh();
+          connect();
+        }, 5000);
       }
     };
-    source.addEventListener('patients', function () { scheduleRefresh(); });
-    source.addEventListener('pages', function () { scheduleRefresh(); });
-    source.addEventListener('silences', function () { scheduleRefresh(); });
-    source.addEventListener('ack', function () { scheduleRefresh(); });
-    source.addEventListener('lanes', function () { refreshDelivery(); });
+    source.addEventListener('patients', function () {
+      scheduleRefresh();
+    });
+    source.addEventListener('pages', function () {
+      scheduleRefresh();
+    });
+    source.addEventListener('silences', function () {
+      scheduleRefresh();
+    });
+    source.addEventListener('ack', function () {
+      scheduleRefresh();
+    });
+    source.addEventListener('lanes', function () {
+      refreshDelivery();
+    });
     source.addEventListener('page', function (e) {
       var d = JSON.parse(e.data);
       state.flash[d.patientId] = true;
-      setTimeout(function () { delete state.flash[d.patientId]; scheduleRefresh(); }, 4000);
-      var what = d.technical ? 'technical alert (not a grade)' : condName(d.subject) + ' grade ' + d.grade + ' ' + d.kind;
+      setTimeout(function () {
+        delete state.flash[d.patientId];
+        scheduleRefresh();
+      }, 4000);
+      var what = d.technical
+        ? 'technical alert (not a grade)'
+        : condName(d.subject) + ' grade ' + d.grade + ' ' + d.kind;
       announce('Paged ' + d.role + ' (' + teamName(d.team) + '): ' + what + ', patient ' + d.patientId + '.');
       scheduleRefresh(100);
     });
@@ -755,10 +1271,14 @@
   var resizeTimer = null;
   window.addEventListener('resize', function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { if (route().kind === 'patient') refresh(); }, 200);
+    resizeTimer = setTimeout(function () {
+      if (route().kind === 'patient') refresh();
+    }, 200);
   });
   setInterval(tickAges, 15000);
-  setInterval(function () { if (!state.live) refresh(); }, 30000); // in case the event stream is down
+  setInterval(function () {
+    if (!state.live) refresh();
+  }, 30000); // in case the event stream is down
   refresh();
   connect();
 })();

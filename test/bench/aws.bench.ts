@@ -8,7 +8,12 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { DynamoDBClient, GetItemCommand, TransactWriteItemsCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  TransactWriteItemsCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
 import type { SQSRecord } from 'aws-lambda';
@@ -24,13 +29,18 @@ const OUT = join(REPO_ROOT, 'node_modules', '.cache', 'crs-aws-bench');
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT MET');
 
 /** Builds `entry` (a file, or `contents` as a file there) with the stack's own esbuild options. */
-async function bundle(name: string, entry: { file: string } | { contents: string }): Promise<{ file: string; bytes: number; gzipBytes: number; sdkClients: string[] }> {
+async function bundle(
+  name: string,
+  entry: { file: string } | { contents: string },
+): Promise<{ file: string; bytes: number; gzipBytes: number; sdkClients: string[] }> {
   const outdir = join(OUT, name);
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   const file = join(outdir, 'index.mjs');
   const result = await build({
-    ...('file' in entry ? { entryPoints: [entry.file] } : { stdin: { contents: entry.contents, resolveDir: REPO_ROOT, loader: 'ts' as const } }),
+    ...('file' in entry
+      ? { entryPoints: [entry.file] }
+      : { stdin: { contents: entry.contents, resolveDir: REPO_ROOT, loader: 'ts' as const } }),
     outfile: file,
     bundle: true,
     metafile: true,
@@ -50,7 +60,12 @@ async function bundle(name: string, entry: { file: string } | { contents: string
     const m = /node_modules\/@aws-sdk\/(client-[a-z0-9-]+)\//.exec(input);
     if (m) sdkClients.add(m[1]!);
   }
-  return { file, bytes: statSync(file).size, gzipBytes: gzipSync(readFileSync(file)).length, sdkClients: [...sdkClients].sort() };
+  return {
+    file,
+    bytes: statSync(file).size,
+    gzipBytes: gzipSync(readFileSync(file)).length,
+    sdkClients: [...sdkClients].sort(),
+  };
 }
 
 /** A file that imports the same SDK clients and does nothing else: the floor under a bundle's cold import. */
@@ -100,7 +115,14 @@ const BENCH_ENV = {
 function coldImportMs(specifiers: string[], cwd: string): number {
   const run = spawnSync(
     process.execPath,
-    ['--enable-source-maps', '--no-warnings', '--input-type=module', '-e', COLD_IMPORT_SCRIPT, JSON.stringify(specifiers)],
+    [
+      '--enable-source-maps',
+      '--no-warnings',
+      '--input-type=module',
+      '-e',
+      COLD_IMPORT_SCRIPT,
+      JSON.stringify(specifiers),
+    ],
     { encoding: 'utf8', cwd, env: BENCH_ENV },
   );
   if (run.status !== 0) throw new Error(`cold import of ${specifiers.join(', ')} failed: ${run.stderr}`);
@@ -127,7 +149,13 @@ function gradeBatch(patients: number): SQSRecord[] {
       messageId: `sqs-${i}`,
       receiptHandle: `rh-${i}`,
       body: JSON.stringify({ message, receivedAt: '2026-01-10T08:00:00Z', sender: 'gw' }),
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'x', ApproximateFirstReceiveTimestamp: '0', MessageGroupId: patientId },
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(Date.now()),
+        SenderId: 'x',
+        ApproximateFirstReceiveTimestamp: '0',
+        MessageGroupId: patientId,
+      },
       messageAttributes: {},
       md5OfBody: '',
       eventSource: 'aws:sqs',
@@ -187,7 +215,8 @@ export async function run(): Promise<void> {
     // Interleaved, so that whatever else the machine does weighs on both alike; the order alternates too.
     const times = { ours: [] as number[], bare: [] as number[] };
     for (let r = 0; r < COLD_RUNS; r++) {
-      for (const which of r % 2 === 0 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const)) times[which].push(coldImportMs([urls[which]], OUT));
+      for (const which of r % 2 === 0 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const))
+        times[which].push(coldImportMs([urls[which]], OUT));
     }
     const med = median(times.ours);
     const sizeOk = ours.bytes <= BUDGETS.bundleBytes;
@@ -211,7 +240,9 @@ export async function run(): Promise<void> {
     console.log(
       `grade batch of 10 records, ${String(r.patients).padStart(2)} patient(s): ${r.firstDelivery.toFixed(2)} DynamoDB requests per patient ` +
         `(redelivered: ${r.redelivery.toFixed(2)}), budget ${BUDGETS.dynamoRequestsPerPatient}: ` +
-        verdict(r.firstDelivery <= BUDGETS.dynamoRequestsPerPatient && r.redelivery <= BUDGETS.dynamoRequestsPerPatient),
+        verdict(
+          r.firstDelivery <= BUDGETS.dynamoRequestsPerPatient && r.redelivery <= BUDGETS.dynamoRequestsPerPatient,
+        ),
     );
   }
 }

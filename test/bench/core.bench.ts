@@ -42,13 +42,21 @@ function largestState(): { messages: number; max: number; total: number; window:
   const text = serializeState(state!);
   const stored = JSON.parse(text) as Record<string, unknown>;
   const bytes = (key: string) => JSON.stringify(stored[key]).length;
-  return { messages, max: Math.max(max, text.length), total: text.length, window: bytes('seen'), bp: bytes('bp') + bytes('pressors') + bytes('bpFold') };
+  return {
+    messages,
+    max: Math.max(max, text.length),
+    total: text.length,
+    window: bytes('seen'),
+    bp: bytes('bp') + bytes('pressors') + bytes('bpFold'),
+  };
 }
 
 async function replayFile(file: string): Promise<{ seconds: number; maxRssKb: number; exitCode: number }> {
   const child = new URL('./replay-child.ts', import.meta.url).pathname;
   const t0 = process.hrtime.bigint();
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, file], { stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, file], {
+    stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'],
+  });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   await new Promise((resolve) => proc.on('exit', resolve));
@@ -58,7 +66,9 @@ async function replayFile(file: string): Promise<{ seconds: number; maxRssKb: nu
 }
 
 export async function run(): Promise<void> {
-  console.log(`\n== core: validate + digest + reduce, and crs replay (${fmt(COUNT)} messages, ${PATIENTS} patients) ==`);
+  console.log(
+    `\n== core: validate + digest + reduce, and crs replay (${fmt(COUNT)} messages, ${PATIENTS} patients) ==`,
+  );
   const feed: DeviceMessage[] = syntheticFeed(COUNT, PATIENTS);
   const lines = feed.map((m) => JSON.stringify(m));
 
@@ -68,14 +78,20 @@ export async function run(): Promise<void> {
   const passes = Array.from({ length: PASSES }, () => validateAndReduce(lines, false));
   const objects = passes[0]!;
   const rates = passes.map((p) => COUNT / p.seconds).sort((a, b) => a - b);
-  const parsed = Array.from({ length: PASSES }, () => COUNT / validateAndReduce(lines, true).seconds).sort((a, b) => a - b);
+  const parsed = Array.from({ length: PASSES }, () => COUNT / validateAndReduce(lines, true).seconds).sort(
+    (a, b) => a - b,
+  );
   const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
   console.log(
     `validate + digest + reduce (parsed objects), one core: median ${fmt(median(rates))}, best ${fmt(rates.at(-1)!)} messages/s over ${PASSES} passes (target >= 100,000)`,
   );
-  console.log(`JSON.parse + validate + digest + reduce, one core:     median ${fmt(median(parsed))}, best ${fmt(parsed.at(-1)!)} messages/s`);
+  console.log(
+    `JSON.parse + validate + digest + reduce, one core:     median ${fmt(median(parsed))}, best ${fmt(parsed.at(-1)!)} messages/s`,
+  );
   const sizes = [...objects.states.values()].map((s) => serializeState(s).length);
-  console.log(`patient state JSON after ${COUNT / PATIENTS} messages each: max ${fmt(Math.max(...sizes))} bytes (DynamoDB item limit 409,600)`);
+  console.log(
+    `patient state JSON after ${COUNT / PATIENTS} messages each: max ${fmt(Math.max(...sizes))} bytes (DynamoDB item limit 409,600)`,
+  );
   const largest = largestState();
   console.log(
     `largest patient state JSON, a week of one-minute vitals (${fmt(largest.messages)} messages): max ${fmt(largest.max)} bytes; ` +

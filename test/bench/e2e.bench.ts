@@ -5,8 +5,20 @@
 // graded and paged. Then, in the same run on the same endpoint, the floor: the bare AWS calls one message needs
 // (send, receive, get, transactional write, publish, receive), made directly by 50 concurrent chains on fresh
 // resources of the same kinds. Prints pipeline/floor; the target is at most 1.5.
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, GetItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
-import { CreateTopicCommand, DeleteTopicCommand, PublishCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
+  CreateTopicCommand,
+  DeleteTopicCommand,
+  PublishCommand,
+  SNSClient,
+  SubscribeCommand,
+} from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
   DeleteMessageCommand,
@@ -34,7 +46,8 @@ const TARGET_RATIO = 1.5;
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const ms = (ns: bigint) => Number(ns) / 1e6;
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const f1 = (n: number) => n.toFixed(1);
 
 const post = (url: string, m: DeviceMessage) => postMessages(url, agent, INGEST_TOKEN, m);
@@ -89,14 +102,29 @@ async function pipeline(endpoint: string, feed: DeviceMessage[]): Promise<Figure
     );
     for (;;) {
       const h = await health(server);
-      if (h.grade.succeeded >= feed.length && h.pages.printed >= expectedPages && h.queue.visible + h.queue.inFlight === 0) break;
+      if (
+        h.grade.succeeded >= feed.length &&
+        h.pages.printed >= expectedPages &&
+        h.queue.visible + h.queue.inFlight === 0
+      )
+        break;
       await new Promise((r) => setTimeout(r, 20));
     }
     const graded = process.hrtime.bigint();
     const end = lastPage > graded ? lastPage : graded;
     latencies.sort((a, b) => a - b);
-    const timeouts = server.stderr().split('\n').filter((l) => l.startsWith('ingest: invocation failed')).length;
-    return { p50: pct(latencies, 50), p95: pct(latencies, 95), perSecond: feed.length / (ms(end - start) / 1000), samples: latencies.length, resent, timeouts };
+    const timeouts = server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('ingest: invocation failed')).length;
+    return {
+      p50: pct(latencies, 50),
+      p95: pct(latencies, 95),
+      perSecond: feed.length / (ms(end - start) / 1000),
+      samples: latencies.length,
+      resent,
+      timeouts,
+    };
   } finally {
     await stop(server);
     await teardown(endpoint, prefix);
@@ -105,25 +133,53 @@ async function pipeline(endpoint: string, feed: DeviceMessage[]): Promise<Figure
 
 /** The same six calls per message, made directly, by one chain per patient, on resources made for the purpose. */
 async function floor(endpoint: string, feed: DeviceMessage[]): Promise<Figures> {
-  const config = { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test' } };
+  const config = {
+    endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    credentials: {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+    },
+  };
   const sqs = new SQSClient(config);
   const ddb = new DynamoDBClient(config);
   const sns = new SNSClient(config);
   const name = runPrefix('floor');
-  const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}.fifo`, Attributes: { FifoQueue: 'true', DeduplicationScope: 'messageGroup', FifoThroughputLimit: 'perMessageGroupId' } }))).QueueUrl!;
+  const queueUrl = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: `${name}.fifo`,
+        Attributes: { FifoQueue: 'true', DeduplicationScope: 'messageGroup', FifoThroughputLimit: 'perMessageGroupId' },
+      }),
+    )
+  ).QueueUrl!;
   const teamUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-team` }))).QueueUrl!;
-  const teamArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: teamUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const teamArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: teamUrl, AttributeNames: ['QueueArn'] })))
+    .Attributes!.QueueArn!;
   await ddb.send(
     new CreateTableCommand({
       TableName: name,
       BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
       StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
     }),
   );
   const topicArn = (await sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!;
-  await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: teamArn, Attributes: { FilterPolicy: JSON.stringify({ teams: ['hematology'] }) } }));
+  await sns.send(
+    new SubscribeCommand({
+      TopicArn: topicArn,
+      Protocol: 'sqs',
+      Endpoint: teamArn,
+      Attributes: { FilterPolicy: JSON.stringify({ teams: ['hematology'] }) },
+    }),
+  );
 
   // A real page (the first the feed causes) as the published message, and a real state document's size.
   const replay = new Replay(DEFAULT_CONFIG);
@@ -147,25 +203,87 @@ async function floor(endpoint: string, feed: DeviceMessage[]): Promise<Figures> 
         for (const m of messages) {
           const t0 = process.hrtime.bigint();
           const body = JSON.stringify({ message: m, receivedAt: new Date().toISOString(), sender: 'bench' });
-          await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: [{ Id: '0', MessageBody: body, MessageGroupId: m.patientId, MessageDeduplicationId: m.messageId }] }));
-          const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }));
-          await ddb.send(new GetItemCommand({ TableName: name, Key: { pk: { S: m.patientId }, sk: { S: 'state' } }, ConsistentRead: true }));
+          await sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: [
+                { Id: '0', MessageBody: body, MessageGroupId: m.patientId, MessageDeduplicationId: m.messageId },
+              ],
+            }),
+          );
+          const got = await sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: 10,
+              WaitTimeSeconds: 1,
+              MessageSystemAttributeNames: ['All'],
+            }),
+          );
+          await ddb.send(
+            new GetItemCommand({
+              TableName: name,
+              Key: { pk: { S: m.patientId }, sk: { S: 'state' } },
+              ConsistentRead: true,
+            }),
+          );
           const v = ++version;
           await ddb.send(
             new TransactWriteItemsCommand({
               TransactItems: [
-                { Put: { TableName: name, Item: { pk: { S: m.patientId }, sk: { S: 'state' }, kind: { S: 'state' }, version: { N: String(v) }, state: { S: state } } } },
-                { Put: { TableName: name, Item: { pk: { S: m.patientId }, sk: { S: `outbox#${m.messageId}` }, kind: { S: 'outbox' }, notification: { S: JSON.stringify(page) } } } },
+                {
+                  Put: {
+                    TableName: name,
+                    Item: {
+                      pk: { S: m.patientId },
+                      sk: { S: 'state' },
+                      kind: { S: 'state' },
+                      version: { N: String(v) },
+                      state: { S: state },
+                    },
+                  },
+                },
+                {
+                  Put: {
+                    TableName: name,
+                    Item: {
+                      pk: { S: m.patientId },
+                      sk: { S: `outbox#${m.messageId}` },
+                      kind: { S: 'outbox' },
+                      notification: { S: JSON.stringify(page) },
+                    },
+                  },
+                },
               ],
             }),
           );
           const n = { ...page!, patientId: m.patientId, notificationId: `crs|${m.patientId}|${m.messageId}` };
-          const [delivery] = pagesForNotification({ ...n, teams: ['hematology'] }, [], [], Date.now(), DEFAULT_CONFIG.paging).deliveries;
-          await sns.send(new PublishCommand(publishInput(topicArn, { page: delivery!.page, role: delivery!.role, reason: 'triggered' }, n, n.ward, Date.now())));
-          const arrived = await sqs.send(new ReceiveMessageCommand({ QueueUrl: teamUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }));
+          const [delivery] = pagesForNotification(
+            { ...n, teams: ['hematology'] },
+            [],
+            [],
+            Date.now(),
+            DEFAULT_CONFIG.paging,
+          ).deliveries;
+          await sns.send(
+            new PublishCommand(
+              publishInput(
+                topicArn,
+                { page: delivery!.page, role: delivery!.role, reason: 'triggered' },
+                n,
+                n.ward,
+                Date.now(),
+              ),
+            ),
+          );
+          const arrived = await sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: teamUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
+          );
           latencies.push(ms(process.hrtime.bigint() - t0));
           // Not timed: keep the queues clean so that the next chain's calls cost the same.
-          for (const x of [...(got.Messages ?? []).map((g) => [queueUrl, g] as const), ...(arrived.Messages ?? []).map((g) => [teamUrl, g] as const)]) {
+          for (const x of [
+            ...(got.Messages ?? []).map((g) => [queueUrl, g] as const),
+            ...(arrived.Messages ?? []).map((g) => [teamUrl, g] as const),
+          ]) {
             await sqs.send(new DeleteMessageCommand({ QueueUrl: x[0], ReceiptHandle: x[1].ReceiptHandle! }));
           }
         }
@@ -173,7 +291,12 @@ async function floor(endpoint: string, feed: DeviceMessage[]): Promise<Figures> 
     );
     const elapsed = ms(process.hrtime.bigint() - start);
     latencies.sort((a, b) => a - b);
-    return { p50: pct(latencies, 50), p95: pct(latencies, 95), perSecond: feed.length / (elapsed / 1000), samples: latencies.length };
+    return {
+      p50: pct(latencies, 50),
+      p95: pct(latencies, 95),
+      perSecond: feed.length / (elapsed / 1000),
+      samples: latencies.length,
+    };
   } finally {
     await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => undefined);
     await sqs.send(new DeleteQueueCommand({ QueueUrl: teamUrl })).catch(() => undefined);
@@ -186,12 +309,18 @@ async function floor(endpoint: string, feed: DeviceMessage[]): Promise<Figures> 
 export async function run(): Promise<void> {
   const emulator = await startEmulator();
   try {
-    console.log(`\ne2e on ${emulator.owned ? 'moto_server (started by the bench)' : emulator.endpoint}: ${MESSAGES} messages over ${PATIENTS} patients`);
+    console.log(
+      `\ne2e on ${emulator.owned ? 'moto_server (started by the bench)' : emulator.endpoint}: ${MESSAGES} messages over ${PATIENTS} patients`,
+    );
     const feed = recentFeed(MESSAGES, PATIENTS);
     const p = await pipeline(emulator.endpoint, feed);
-    console.log(`  pipeline (crs serve --backend aws): POST -> page on the team queue p50 ${f1(p.p50)} ms, p95 ${f1(p.p95)} ms (${p.samples} pages); ${f1(p.perSecond)} messages/s; ${p.resent} POSTs resent after a 5xx`);
+    console.log(
+      `  pipeline (crs serve --backend aws): POST -> page on the team queue p50 ${f1(p.p50)} ms, p95 ${f1(p.p95)} ms (${p.samples} pages); ${f1(p.perSecond)} messages/s; ${p.resent} POSTs resent after a 5xx`,
+    );
     const fl = await floor(emulator.endpoint, feed);
-    console.log(`  floor (send, receive, get, transact write, publish, receive, direct): p50 ${f1(fl.p50)} ms, p95 ${f1(fl.p95)} ms; ${f1(fl.perSecond)} messages/s`);
+    console.log(
+      `  floor (send, receive, get, transact write, publish, receive, direct): p50 ${f1(fl.p50)} ms, p95 ${f1(fl.p95)} ms; ${f1(fl.perSecond)} messages/s`,
+    );
     const ratios = { p50: p.p50 / fl.p50, p95: p.p95 / fl.p95, throughput: fl.perSecond / p.perSecond };
     const verdict = (r: number) => (r <= TARGET_RATIO ? 'within' : 'OVER');
     console.log(

@@ -4,7 +4,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 
 export function syntheticFeed(count: number, patients: number, seed = 42): DeviceMessage[] {
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   const start = Date.parse('2026-11-26T00:00:00Z');
   const out: DeviceMessage[] = [];
   for (let i = 0; i < count; i++) {
@@ -19,7 +19,17 @@ export function syntheticFeed(count: number, patients: number, seed = 42): Devic
     };
     const r = rand();
     if (round === 0) {
-      out.push({ ...base, enrolment: { therapy: 'car-t', product: 'axi-cel', infusedAt: '2026-11-25T09:00:00Z', weightKg: 50 + (p % 50), bed: `B-${p}`, ward: 'H4' } });
+      out.push({
+        ...base,
+        enrolment: {
+          therapy: 'car-t',
+          product: 'axi-cel',
+          infusedAt: '2026-11-25T09:00:00Z',
+          weightKg: 50 + (p % 50),
+          bed: `B-${p}`,
+          ward: 'H4',
+        },
+      });
     } else if (r < 0.8) {
       const sick = (p + round) % 7 === 0;
       out.push({
@@ -33,9 +43,17 @@ export function syntheticFeed(count: number, patients: number, seed = 42): Devic
         },
       });
     } else if (r < 0.88) {
-      out.push({ ...base, oxygen: rand() < 0.5 ? { device: 'room_air' } : { device: 'nasal_cannula', flowLpm: 1 + Math.round(rand() * 8) } });
+      out.push({
+        ...base,
+        oxygen:
+          rand() < 0.5 ? { device: 'room_air' } : { device: 'nasal_cannula', flowLpm: 1 + Math.round(rand() * 8) },
+      });
     } else if (r < 0.94) {
-      out.push({ ...base, vasopressors: rand() < 0.5 ? [] : [{ drug: 'norepinephrine', dose: Math.round(rand() * 30) / 100, unit: 'mcg/kg/min' }] });
+      out.push({
+        ...base,
+        vasopressors:
+          rand() < 0.5 ? [] : [{ drug: 'norepinephrine', dose: Math.round(rand() * 30) / 100, unit: 'mcg/kg/min' }],
+      });
     } else if (r < 0.98) {
       out.push({ ...base, neuro: { iceScore: 5 + Math.round(rand() * 5), consciousness: 'alert' } });
     } else {

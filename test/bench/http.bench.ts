@@ -69,7 +69,13 @@ async function batches(s: ServeProcess, messages: DeviceMessage[]): Promise<void
   );
 }
 
-async function throughput(s: ServeProcess, label: string, count: number, send: (s: ServeProcess, m: DeviceMessage[]) => Promise<void>, tag: string) {
+async function throughput(
+  s: ServeProcess,
+  label: string,
+  count: number,
+  send: (s: ServeProcess, m: DeviceMessage[]) => Promise<void>,
+  tag: string,
+) {
   const messages = feed(count, tag, Date.now() - 2 * 24 * 3_600_000);
   const before = await gradedCount(s);
   const t0 = process.hrtime.bigint();
@@ -83,7 +89,8 @@ async function throughput(s: ServeProcess, label: string, count: number, send: (
   );
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 /** POST -> page line on stdout, for messages that each raise a page (fever in a new patient). */
 async function latency(s: ServeProcess, label: string, tag: string): Promise<void> {
@@ -97,11 +104,23 @@ async function latency(s: ServeProcess, label: string, tag: string): Promise<voi
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const patientId = `${tag}-${i}`;
     const source = { deviceId: 'bench', kind: 'monitor' as const };
-    await post(s.url, { messageId: `${patientId}-e`, patientId, observedAt: new Date(start).toISOString(), source, enrolment: { bed: `L-${i}` } });
+    await post(s.url, {
+      messageId: `${patientId}-e`,
+      patientId,
+      observedAt: new Date(start).toISOString(),
+      source,
+      enrolment: { bed: `L-${i}` },
+    });
     const id = `${patientId}-f`;
     const seen = new Promise<bigint>((resolve) => waiting.set(id, resolve));
     const t0 = process.hrtime.bigint();
-    const status = await post(s.url, { messageId: id, patientId, observedAt: new Date(start + 60_000).toISOString(), source, vitals: { temperatureC: 39 } });
+    const status = await post(s.url, {
+      messageId: id,
+      patientId,
+      observedAt: new Date(start + 60_000).toISOString(),
+      source,
+      vitals: { temperatureC: 39 },
+    });
     if (status !== 202) throw new Error(`HTTP ${status}`);
     const at = await seen;
     samples.push(Number(at - t0) / 1e6);
@@ -116,7 +135,9 @@ async function latency(s: ServeProcess, label: string, tag: string): Promise<voi
 }
 
 export async function run(): Promise<void> {
-  console.log(`\n== crs serve (embedded SQLite; the inbox commit before each 202 is synchronous=FULL): HTTP ingest to grade and page, ${PATIENTS} patients ==`);
+  console.log(
+    `\n== crs serve (embedded SQLite; the inbox commit before each 202 is synchronous=FULL): HTTP ingest to grade and page, ${PATIENTS} patients ==`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'crs-http-bench-'));
   const server = await spawnServe(dir);
   try {

@@ -22,13 +22,26 @@ function feed(tag: string, count: number): Map<string, string[]> {
   for (const m of syntheticFeed(count * 2, PATIENTS)) {
     if (!m.vitals || i >= count) continue;
     const patientId = `${tag}-${m.patientId}`;
-    const text = toPcd01({ ...m, patientId, messageId: `${tag}-${m.messageId}`, observedAt: new Date(start + i++ * 600).toISOString() })!;
+    const text = toPcd01({
+      ...m,
+      patientId,
+      messageId: `${tag}-${m.messageId}`,
+      observedAt: new Date(start + i++ * 600).toISOString(),
+    })!;
     byPatient.set(patientId, [...(byPatient.get(patientId) ?? []), text]);
   }
   return byPatient;
 }
 
-async function measure(s: ServeProcess, port: number, label: string, connections: number, count: number, tag: string, note = '(target >= 1,000)'): Promise<void> {
+async function measure(
+  s: ServeProcess,
+  port: number,
+  label: string,
+  connections: number,
+  count: number,
+  tag: string,
+  note = '(target >= 1,000)',
+): Promise<void> {
   const byPatient = feed(tag, count);
   const lanes: string[][] = Array.from({ length: connections }, () => []);
   [...byPatient.values()].forEach((list, i) => lanes[i % connections]!.push(...list));
@@ -54,14 +67,24 @@ async function measure(s: ServeProcess, port: number, label: string, connections
 }
 
 export async function run(): Promise<void> {
-  console.log(`\n== crs serve --mllp-port: HL7 v2 PCD-01 over MLLP, each ACK after the inbox commit (synchronous=FULL), ${PATIENTS} patients ==`);
+  console.log(
+    `\n== crs serve --mllp-port: HL7 v2 PCD-01 over MLLP, each ACK after the inbox commit (synchronous=FULL), ${PATIENTS} patients ==`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-bench-'));
   const server = await spawnServe(dir, ['--mllp-port', '0']);
   const port = Number(server.stderr().match(/MLLP on [\d.]+:(\d+)/)?.[1]);
   try {
     await measure(server, port, 'warm-up', PATIENTS, 2_000, 'warm');
     await measure(server, port, 'bedside connections', PATIENTS, MESSAGES, 'beds');
-    await measure(server, port, 'one gateway connection', 1, 2_000, 'gw', '(one message in flight, so one commit and fsync per message)');
+    await measure(
+      server,
+      port,
+      'one gateway connection',
+      1,
+      2_000,
+      'gw',
+      '(one message in flight, so one commit and fsync per message)',
+    );
   } finally {
     await stop(server);
     rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,8 @@ import { health, post, spawnServe, stop, type ServeProcess } from '#test/integra
 
 const SAMPLES = 200;
 const BURST = 1000;
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const fmt = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return `p50 ${percentile(s, 50).toFixed(1)} ms, p95 ${percentile(s, 95).toFixed(1)} ms, p99 ${percentile(s, 99).toFixed(1)} ms, max ${s.at(-1)!.toFixed(1)} ms`;
@@ -22,8 +23,20 @@ const source = { deviceId: 'bench', kind: 'monitor' as const };
 function feverPatient(patientId: string): [DeviceMessage, DeviceMessage] {
   const now = Date.now();
   return [
-    { messageId: `${patientId}-e`, patientId, observedAt: new Date(now - 1000).toISOString(), source, enrolment: { bed: patientId, therapy: 'car-t', infusedAt: new Date(now - 86_400_000).toISOString() } },
-    { messageId: `${patientId}-f`, patientId, observedAt: new Date(now).toISOString(), source, vitals: { temperatureC: 39 } },
+    {
+      messageId: `${patientId}-e`,
+      patientId,
+      observedAt: new Date(now - 1000).toISOString(),
+      source,
+      enrolment: { bed: patientId, therapy: 'car-t', infusedAt: new Date(now - 86_400_000).toISOString() },
+    },
+    {
+      messageId: `${patientId}-f`,
+      patientId,
+      observedAt: new Date(now).toISOString(),
+      source,
+      vitals: { temperatureC: 39 },
+    },
   ];
 }
 
@@ -32,7 +45,9 @@ function pagesOf(s: ServeProcess): PageEvent[] {
 }
 
 export async function run(): Promise<void> {
-  console.log('\n== crs serve paging (embedded): POST -> page to a role, escalation timers, pages opened in a burst ==');
+  console.log(
+    '\n== crs serve paging (embedded): POST -> page to a role, escalation timers, pages opened in a burst ==',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'crs-paging-bench-'));
   const config = join(dir, 'config.json');
   // A level every 3 s below grade 3, so that timers fire during the run.
@@ -68,7 +83,9 @@ export async function run(): Promise<void> {
       const first = pages.find((x) => x.pageId === p.pageId && x.level === 0 && x.round === 0);
       if (first?.escalatesAt) lateness.push(Date.parse(p.sentAt) - Date.parse(first.escalatesAt));
     }
-    console.log(`escalation timers: next level paged after it fell due by ${fmt(lateness)} (${lateness.length} escalations; the loop wakes at the due time, at most 1 s apart)`);
+    console.log(
+      `escalation timers: next level paged after it fell due by ${fmt(lateness)} (${lateness.length} escalations; the loop wakes at the due time, at most 1 s apart)`,
+    );
 
     // 3. A burst: grade changes of BURST patients in batches of 100 messages (the limit), then until every page is sent.
     const before = pagesOf(server).filter((p) => p.reason === 'triggered').length;
@@ -78,7 +95,8 @@ export async function run(): Promise<void> {
       if ((await post(server.url, messages.slice(i, i + 100))).status !== 202) throw new Error('not accepted');
     }
     const accepted = performance.now() - t0;
-    while (pagesOf(server).filter((p) => p.reason === 'triggered').length < before + BURST) await new Promise((r) => setTimeout(r, 5));
+    while (pagesOf(server).filter((p) => p.reason === 'triggered').length < before + BURST)
+      await new Promise((r) => setTimeout(r, 5));
     const done = performance.now() - t0;
     console.log(
       `burst: ${BURST} grade changes (${BURST * 2} messages) accepted in ${(accepted / 1000).toFixed(2)} s, every page sent after ${(done / 1000).toFixed(2)} s: ` +

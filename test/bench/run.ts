@@ -1,5 +1,12 @@
 // `npm run bench`: every benchmark in turn; each prints its own figures. Run them on an otherwise idle machine.
-const benches = ['./cli.bench.ts', './core.bench.ts', './aws.bench.ts', './http.bench.ts', './mllp.bench.ts', './paging.bench.ts'];
+const benches = [
+  './cli.bench.ts',
+  './core.bench.ts',
+  './aws.bench.ts',
+  './http.bench.ts',
+  './mllp.bench.ts',
+  './paging.bench.ts',
+];
 
 for (const file of benches) {
   const mod = (await import(file)) as { run: () => Promise<void> };

@@ -11,7 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { INGEST_TOKEN, spawnServe, stop, type ServeProcess } from '../integration/embedded-support.ts';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];
 const PATIENTS = 2000;
 
 let dir: string;
@@ -23,7 +30,13 @@ beforeAll(async () => {
   // Feeds count as quiet 3 s after enrolment: the ward's alert comes while the board is open.
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ paging: { staleFeedMinutes: 0.05 } }));
-  server = await spawnServe(join(dir, 'data'), ['--config', config, '--page-lines', '--max-patients', String(PATIENTS + 100)]);
+  server = await spawnServe(join(dir, 'data'), [
+    '--config',
+    config,
+    '--page-lines',
+    '--max-patients',
+    String(PATIENTS + 100),
+  ]);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 afterAll(async () => {
@@ -40,7 +53,14 @@ describe('the board with 2,000 patients', () => {
       patientId: `P${String(i).padStart(4, '0')}`,
       observedAt: at,
       source: { deviceId: 'ehr-1', kind: 'ehr' },
-      enrolment: { therapy: 'car-t', product: 'axi-cel', infusedAt: '2026-01-08T08:00:00Z', weightKg: 70, bed: `H4-${i}`, ward: 'H4' },
+      enrolment: {
+        therapy: 'car-t',
+        product: 'axi-cel',
+        infusedAt: '2026-01-08T08:00:00Z',
+        weightKg: 70,
+        bed: `H4-${i}`,
+        ward: 'H4',
+      },
     });
     for (let b = 0; b < PATIENTS / 100; b++) {
       const res = await fetch(`${server.url}/v1/messages/batch`, {
@@ -69,9 +89,13 @@ describe('the board with 2,000 patients', () => {
     const ward = page.locator('li.ward-alert', { hasText: 'Ward H4' });
     await ward.waitFor({ timeout: 30_000 });
     // Those quiet at the first sweep are named and counted; the ones whose enrolment landed after joined it silently.
-    expect(await ward.textContent()).toMatch(/NO DATA, ward H4: \d+ patients' monitors quiet since .*\(P0000, bed H4-0; P0001, bed H4-1; /);
+    expect(await ward.textContent()).toMatch(
+      /NO DATA, ward H4: \d+ patients' monitors quiet since .*\(P0000, bed H4-0; P0001, bed H4-1; /,
+    );
     expect(await page.locator('article.card li.page.technical').count()).toBe(0);
-    const button = ward.getByRole('button', { name: 'Acknowledge the bedside page: No data from the monitor, ward H4' });
+    const button = ward.getByRole('button', {
+      name: 'Acknowledge the bedside page: No data from the monitor, ward H4',
+    });
     await button.focus();
     await page.keyboard.press('Enter');
     await page.locator('#ack-dialog[open]').waitFor();
@@ -81,9 +105,15 @@ describe('the board with 2,000 patients', () => {
     await page.locator('#ack-dialog[open]').waitFor({ state: 'detached' });
     await ward.locator('li.team-page', { hasText: /Acknowledged\s*Bedside: .* By Nurse Lee at/ }).waitFor();
     // One page in all went to the bedside team, for the 2,000 of them.
-    const sent = server.lines.map((l) => JSON.parse(l) as { type: string; subject?: string; patientId: string; team: string });
-    expect(sent.filter((e) => e.type === 'page').map((e) => [e.subject, e.patientId, e.team])).toEqual([['stale-feed', 'ward H4', 'bedside']]);
-    const health = (await (await fetch(`${server.url}/api/patients?limit=1`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as { total: number; wards: unknown[] };
+    const sent = server.lines.map(
+      (l) => JSON.parse(l) as { type: string; subject?: string; patientId: string; team: string },
+    );
+    expect(sent.filter((e) => e.type === 'page').map((e) => [e.subject, e.patientId, e.team])).toEqual([
+      ['stale-feed', 'ward H4', 'bedside'],
+    ]);
+    const health = (await (
+      await fetch(`${server.url}/api/patients?limit=1`, { headers: { authorization: `Bearer ${server.boardKey}` } })
+    ).json()) as { total: number; wards: unknown[] };
     expect(health).toMatchObject({ total: PATIENTS });
     expect(health.wards).toHaveLength(1);
 
@@ -98,7 +128,9 @@ describe('the board with 2,000 patients', () => {
 
     const largest = Math.max(...lists.map((l) => l.bytes));
     const slowest = Math.max(...lists.map((l) => l.ms));
-    process.stdout.write(`board list with ${PATIENTS} patients: ${lists.length} fetches, largest ${(largest / 1024).toFixed(0)} KiB, slowest ${slowest.toFixed(0)} ms\n`);
+    process.stdout.write(
+      `board list with ${PATIENTS} patients: ${lists.length} fetches, largest ${(largest / 1024).toFixed(0)} KiB, slowest ${slowest.toFixed(0)} ms\n`,
+    );
     expect(largest).toBeLessThan(400 * 1024); // the old list was 2.7 MB
     await page.close();
   }, 180_000);

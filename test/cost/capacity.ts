@@ -49,7 +49,8 @@ const ITEM_OVERHEAD = 100;
 /** Write units of one standard write of items of these sizes (before, after): at least 1. */
 export const writeUnits = (...sizes: number[]) => Math.max(1, Math.ceil(Math.max(...sizes) / KB));
 /** Read units of reading `bytes` (one item, or a Query's items together). */
-export const readUnits = (bytes: number, consistent: boolean) => Math.max(1, Math.ceil(bytes / (4 * KB))) * (consistent ? 1 : 0.5);
+export const readUnits = (bytes: number, consistent: boolean) =>
+  Math.max(1, Math.ceil(bytes / (4 * KB))) * (consistent ? 1 : 0.5);
 
 export interface IndexModel {
   partitionKey: string;
@@ -66,8 +67,15 @@ export interface TableModel {
 
 /** The entry an item has in an index, or none when it lacks the index's keys. */
 export function indexEntry(table: TableModel, index: IndexModel, item: Item | undefined): Item | undefined {
-  if (!item || item[index.partitionKey] === undefined || (index.sortKey && item[index.sortKey] === undefined)) return undefined;
-  const names = new Set([table.partitionKey, table.sortKey, index.partitionKey, index.sortKey, ...(index.projection === 'KEYS_ONLY' ? [] : index.projection)]);
+  if (!item || item[index.partitionKey] === undefined || (index.sortKey && item[index.sortKey] === undefined))
+    return undefined;
+  const names = new Set([
+    table.partitionKey,
+    table.sortKey,
+    index.partitionKey,
+    index.sortKey,
+    ...(index.projection === 'KEYS_ONLY' ? [] : index.projection),
+  ]);
   const entry: Item = {};
   for (const n of names) if (n && item[n] !== undefined) entry[n] = item[n]!;
   return entry;
@@ -76,11 +84,17 @@ export function indexEntry(table: TableModel, index: IndexModel, item: Item | un
 const same = (a: Item | undefined, b: Item | undefined) => JSON.stringify(a) === JSON.stringify(b);
 
 /** Write units an index consumes when a table item goes from `before` to `after`. */
-export function indexWriteUnits(table: TableModel, index: IndexModel, before: Item | undefined, after: Item | undefined): number {
+export function indexWriteUnits(
+  table: TableModel,
+  index: IndexModel,
+  before: Item | undefined,
+  after: Item | undefined,
+): number {
   const a = indexEntry(table, index, before);
   const b = indexEntry(table, index, after);
   if (same(a, b)) return 0;
-  const keyOf = (e: Item | undefined) => (e ? JSON.stringify([e[index.partitionKey], index.sortKey ? e[index.sortKey] : null]) : undefined);
+  const keyOf = (e: Item | undefined) =>
+    e ? JSON.stringify([e[index.partitionKey], index.sortKey ? e[index.sortKey] : null]) : undefined;
   if (a && b && keyOf(a) === keyOf(b)) return writeUnits(itemSize(a), itemSize(b)); // a projected attribute changed
   return (a ? writeUnits(itemSize(a)) : 0) + (b ? writeUnits(itemSize(b)) : 0);
 }

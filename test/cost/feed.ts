@@ -13,7 +13,7 @@ const HOUR = 3_600_000;
 function patientFeed(index: number, hours: number, intervalSeconds: number): DeviceMessage[] {
   const patientId = `COST-${String(index).padStart(4, '0')}`;
   let seed = 17 + index * 7919;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   let n = 0;
   const base = (t: number, kind: 'monitor' | 'ehr' = 'monitor') => ({
     messageId: `gw-${index}-${String(++n).padStart(7, '0')}`,
@@ -24,7 +24,14 @@ function patientFeed(index: number, hours: number, intervalSeconds: number): Dev
   const out: DeviceMessage[] = [
     {
       ...base(FEED_START - HOUR, 'ehr'),
-      enrolment: { therapy: 'car-t', product: 'axi-cel', infusedAt: '2026-11-28T09:00:00Z', weightKg: 55 + (index % 40), bed: `H4-${index % 30}`, ward: 'H4' },
+      enrolment: {
+        therapy: 'car-t',
+        product: 'axi-cel',
+        infusedAt: '2026-11-28T09:00:00Z',
+        weightKg: 55 + (index % 40),
+        bed: `H4-${index % 30}`,
+        ward: 'H4',
+      },
     },
   ];
   const febrile = index % 3 !== 2;
@@ -49,7 +56,8 @@ function patientFeed(index: number, hours: number, intervalSeconds: number): Dev
     if ((t - FEED_START) % (4 * HOUR) === 0) {
       out.push({ ...base(t, 'ehr'), neuro: { iceScore: 10, consciousness: 'alert' }, oxygen: { device: 'room_air' } });
     }
-    if (fever && (t - feverFrom) % (6 * HOUR) === 0) out.push({ ...base(t, 'ehr'), medications: [{ drug: 'acetaminophen', doseMg: 650 }] });
+    if (fever && (t - feverFrom) % (6 * HOUR) === 0)
+      out.push({ ...base(t, 'ehr'), medications: [{ drug: 'acetaminophen', doseMg: 650 }] });
   }
   return out;
 }

@@ -14,7 +14,13 @@ import type { Context, DynamoDBRecord, SQSRecord } from 'aws-lambda';
 import { issueToken } from '../../shared/app/auth.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { ENV } from '../../shared/adapters/aws/env.ts';
-import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import {
+  AUDIT_TABLE,
+  PAGES_TABLE,
+  SEEN_TABLE,
+  STATE_TABLE,
+  TOKENS_TABLE,
+} from '../../shared/adapters/aws/table-layout.ts';
 import { FakeDynamo, type TableSpec } from '../support/fake-dynamo.ts';
 import { captureOutput, httpEvent } from '../support/lambda-events.ts';
 import { itemSize, storedBytes, type TableModel } from './capacity.ts';
@@ -73,11 +79,34 @@ const TIMERS_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/CrsAlerting
 
 /** The tables as the stack declares them (keys and KEYS_ONLY indexes), for the fake and for the meter. */
 const TABLES: Record<string, TableModel> = {
-  state: { partitionKey: STATE_TABLE.partitionKey, sortKey: STATE_TABLE.sortKey, indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute, projection: 'KEYS_ONLY' } } },
-  pages: { partitionKey: PAGES_TABLE.partitionKey, sortKey: PAGES_TABLE.sortKey, indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute, projection: 'KEYS_ONLY' } } },
+  state: {
+    partitionKey: STATE_TABLE.partitionKey,
+    sortKey: STATE_TABLE.sortKey,
+    indexes: {
+      [STATE_TABLE.feedIndex]: {
+        partitionKey: STATE_TABLE.feedShardAttribute,
+        sortKey: STATE_TABLE.feedSinceAttribute,
+        projection: 'KEYS_ONLY',
+      },
+    },
+  },
+  pages: {
+    partitionKey: PAGES_TABLE.partitionKey,
+    sortKey: PAGES_TABLE.sortKey,
+    indexes: {
+      [PAGES_TABLE.dueIndex]: {
+        partitionKey: PAGES_TABLE.dueShardAttribute,
+        sortKey: PAGES_TABLE.dueAtAttribute,
+        projection: 'KEYS_ONLY',
+      },
+    },
+  },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
   seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
-  tokens: { partitionKey: TOKENS_TABLE.partitionKey, indexes: { [TOKENS_TABLE.tokenIdIndex]: { partitionKey: TOKENS_TABLE.tokenIdAttribute, projection: 'KEYS_ONLY' } } },
+  tokens: {
+    partitionKey: TOKENS_TABLE.partitionKey,
+    indexes: { [TOKENS_TABLE.tokenIdIndex]: { partitionKey: TOKENS_TABLE.tokenIdAttribute, projection: 'KEYS_ONLY' } },
+  },
 };
 
 const specs = (): Record<string, TableSpec> =>
@@ -87,7 +116,16 @@ const specs = (): Record<string, TableSpec> =>
       {
         partitionKey: t.partitionKey,
         ...(t.sortKey ? { sortKey: t.sortKey } : {}),
-        ...(t.indexes ? { indexes: Object.fromEntries(Object.entries(t.indexes).map(([i, x]) => [i, { partitionKey: x.partitionKey, ...(x.sortKey ? { sortKey: x.sortKey } : {}) }])) } : {}),
+        ...(t.indexes
+          ? {
+              indexes: Object.fromEntries(
+                Object.entries(t.indexes).map(([i, x]) => [
+                  i,
+                  { partitionKey: x.partitionKey, ...(x.sortKey ? { sortKey: x.sortKey } : {}) },
+                ]),
+              ),
+            }
+          : {}),
       },
     ]),
   );
@@ -139,7 +177,14 @@ function installClock(): void {
   if (Date.now === realNow) Date.now = () => (simulated ? simulated() : realNow());
 }
 
-const emptyPhase = (): Phase => ({ invocations: 0, computeMs: 0, usage: emptyUsage(), logBytes: 0, logLines: 0, metrics: [] });
+const emptyPhase = (): Phase => ({
+  invocations: 0,
+  computeMs: 0,
+  usage: emptyUsage(),
+  logBytes: 0,
+  logLines: 0,
+  metrics: [],
+});
 
 /**
  * Runs a ward's feed through the deployed handlers and returns what they asked of AWS. Date.now tells the feed's
@@ -197,7 +242,8 @@ export async function measure(options: HarnessOptions): Promise<Measurement> {
       for (const l of lines) {
         if (!l.includes('"_aws"')) continue;
         const doc = JSON.parse(l) as { _aws: { CloudWatchMetrics: { Metrics: { Name: string }[] }[] } };
-        for (const d of doc._aws.CloudWatchMetrics) for (const x of d.Metrics) if (!phase.metrics.includes(x.Name)) phase.metrics.push(x.Name);
+        for (const d of doc._aws.CloudWatchMetrics)
+          for (const x of d.Metrics) if (!phase.metrics.includes(x.Name)) phase.metrics.push(x.Name);
       }
       return result;
     };
@@ -258,7 +304,13 @@ export async function measure(options: HarnessOptions): Promise<Measurement> {
           eventName: 'INSERT',
           eventSource: 'aws:dynamodb',
           awsRegion: 'us-east-1',
-          dynamodb: { Keys: { pk: item.pk!, sk: item.sk! } as never, NewImage: item as never, SequenceNumber: String(seenOutbox.size), SizeBytes: itemSize(item), StreamViewType: 'NEW_IMAGE' },
+          dynamodb: {
+            Keys: { pk: item.pk!, sk: item.sk! } as never,
+            NewImage: item as never,
+            SequenceNumber: String(seenOutbox.size),
+            SizeBytes: itemSize(item),
+            StreamViewType: 'NEW_IMAGE',
+          },
         });
       }
       for (let i = 0; i < inserts.length; i += 25) {
@@ -271,14 +323,19 @@ export async function measure(options: HarnessOptions): Promise<Measurement> {
         takeTimers();
         // Each page is acknowledged from its link (the JSON API: an app or an integration engine).
         const tokens = new Set<string>();
-        for (const p of meter.published.slice(published)) for (const t of p.matchAll(/\/ack\/([A-Za-z0-9._-]+)/g)) tokens.add(t[1]!);
+        for (const p of meter.published.slice(published))
+          for (const t of p.matchAll(/\/ack\/([A-Za-z0-9._-]+)/g)) tokens.add(t[1]!);
         m.pages += tokens.size;
         for (const t of tokens) {
           clock += 60_000;
           const r = await invoke(m.ack, () =>
-            ackMod.handler(httpEvent({ path: '/v1/acks', body: JSON.stringify({ token: t, by: 'Dr Ward' }) }), lambdaContext('Ack', 256)),
+            ackMod.handler(
+              httpEvent({ path: '/v1/acks', body: JSON.stringify({ token: t, by: 'Dr Ward' }) }),
+              lambdaContext('Ack', 256),
+            ),
           );
-          if (r.statusCode !== 200 && r.statusCode !== 409) throw new Error(`acknowledgement answered ${r.statusCode}: ${r.body}`);
+          if (r.statusCode !== 200 && r.statusCode !== 409)
+            throw new Error(`acknowledgement answered ${r.statusCode}: ${r.body}`);
           clock -= 60_000;
         }
       }
@@ -292,7 +349,14 @@ export async function measure(options: HarnessOptions): Promise<Measurement> {
       clock = Date.parse(chunk[chunk.length - 1]!.observedAt) + 2_000;
       const body = n === 1 ? JSON.stringify(chunk[0]) : JSON.stringify(chunk);
       const res = await invoke(m.ingest, () =>
-        ingestMod.handler(httpEvent({ path: n === 1 ? '/v1/messages' : '/v1/messages/batch', headers: { authorization: `Bearer ${token}` }, body }), lambdaContext('Ingest', 512)),
+        ingestMod.handler(
+          httpEvent({
+            path: n === 1 ? '/v1/messages' : '/v1/messages/batch',
+            headers: { authorization: `Bearer ${token}` },
+            body,
+          }),
+          lambdaContext('Ingest', 512),
+        ),
       );
       if (res.statusCode !== 202) throw new Error(`ingest answered ${res.statusCode}: ${res.body}`);
       m.requests++;
@@ -307,20 +371,29 @@ export async function measure(options: HarnessOptions): Promise<Measurement> {
       // Escalation timers that are due fire the escalate function (the pages were acknowledged: nothing to page).
       for (const due of pendingTimers.filter((t) => t.wakeAt <= clock)) {
         pendingTimers.splice(pendingTimers.indexOf(due), 1);
-        await invoke(m.timers, () => escalateMod.handler({ Records: [timerRecord(due.body)] }, lambdaContext('Escalate', 256)));
+        await invoke(m.timers, () =>
+          escalateMod.handler({ Records: [timerRecord(due.body)] }, lambdaContext('Escalate', 256)),
+        );
         takeTimers();
       }
     }
 
     // One scheduled run with the scenario's patients enrolled (copies of the feed's): what each minute costs.
-    const states = [...fake.table('state').values()].filter((i) => i[STATE_TABLE.kindAttribute]?.S === STATE_TABLE.stateKind);
+    const states = [...fake.table('state').values()].filter(
+      (i) => i[STATE_TABLE.kindAttribute]?.S === STATE_TABLE.stateKind,
+    );
     for (let i = states.length; i < options.tickPatients; i++) {
       const copy = structuredClone(states[i % states.length]!);
       copy[STATE_TABLE.partitionKey] = { S: `COPY-${i}` };
       fake.table('state').set(`COPY-${i}\u0000${STATE_TABLE.stateSortKey}`, copy);
     }
     clock += 60_000;
-    await invoke(m.tick, () => escalateMod.handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date(clock).toISOString() }, lambdaContext('Escalate', 256)));
+    await invoke(m.tick, () =>
+      escalateMod.handler(
+        { source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date(clock).toISOString() },
+        lambdaContext('Escalate', 256),
+      ),
+    );
     meter.sent.splice(0);
 
     for (const [key] of fake.table('state')) if (key.startsWith('COPY-')) fake.table('state').delete(key);
@@ -328,7 +401,9 @@ export async function measure(options: HarnessOptions): Promise<Measurement> {
       const items = [...fake.table(name).values()];
       m.storage[name] = { items: items.length, bytes: items.reduce((s, i) => s + storedBytes(model, i), 0) };
     }
-    const sizes = [...fake.table('state').values()].filter((i) => i[STATE_TABLE.kindAttribute]?.S === STATE_TABLE.stateKind).map(itemSize);
+    const sizes = [...fake.table('state').values()]
+      .filter((i) => i[STATE_TABLE.kindAttribute]?.S === STATE_TABLE.stateKind)
+      .map(itemSize);
     m.stateItem = { max: Math.max(...sizes), mean: sizes.reduce((a, b) => a + b, 0) / sizes.length };
     return m;
   } finally {
@@ -346,7 +421,12 @@ function timerRecord(body: string): SQSRecord {
     messageId: randomUUID(),
     receiptHandle: 'rh',
     body,
-    attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: '0',
+      SenderId: 'x',
+      ApproximateFirstReceiveTimestamp: '0',
+    },
     messageAttributes: {},
     md5OfBody: '',
     eventSource: 'aws:sqs',

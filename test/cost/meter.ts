@@ -7,7 +7,15 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { FakeDynamo } from '../support/fake-dynamo.ts';
-import { indexEntry, indexWriteUnits, itemSize, readUnits, writeUnits, type Item, type TableModel } from './capacity.ts';
+import {
+  indexEntry,
+  indexWriteUnits,
+  itemSize,
+  readUnits,
+  writeUnits,
+  type Item,
+  type TableModel,
+} from './capacity.ts';
 
 /** What one stretch of work asked of AWS. */
 export interface Usage {
@@ -87,7 +95,8 @@ export class Meter {
 
   private indexWrites(name: string, before: Item | undefined, after: Item | undefined): void {
     const m = this.model(name);
-    for (const index of Object.values(m.indexes ?? {})) this.table(name).indexWrite += indexWriteUnits(m, index, before, after);
+    for (const index of Object.values(m.indexes ?? {}))
+      this.table(name).indexWrite += indexWriteUnits(m, index, before, after);
   }
 
   private resetMocks(secret: string): void {
@@ -95,20 +104,32 @@ export class Meter {
     this.sqs.on(SendMessageBatchCommand).callsFake((input: Input) => {
       const entries = input.Entries as { Id: string; MessageBody: string; MessageGroupId?: string }[];
       this.count('sqs:SendMessageBatch');
-      this.usage.chunks['sqs:SendMessageBatch'] = (this.usage.chunks['sqs:SendMessageBatch'] ?? 0) + chunks(entries.reduce((n, e) => n + Buffer.byteLength(e.MessageBody), 0));
-      for (const e of entries) this.sent.push({ queueUrl: input.QueueUrl, body: e.MessageBody, ...(e.MessageGroupId ? { groupId: e.MessageGroupId } : {}) });
-      return { Successful: entries.map((e) => ({ Id: e.Id, MessageId: `m-${this.sent.length}`, MD5OfMessageBody: '' })), Failed: [] };
+      this.usage.chunks['sqs:SendMessageBatch'] =
+        (this.usage.chunks['sqs:SendMessageBatch'] ?? 0) +
+        chunks(entries.reduce((n, e) => n + Buffer.byteLength(e.MessageBody), 0));
+      for (const e of entries)
+        this.sent.push({
+          queueUrl: input.QueueUrl,
+          body: e.MessageBody,
+          ...(e.MessageGroupId ? { groupId: e.MessageGroupId } : {}),
+        });
+      return {
+        Successful: entries.map((e) => ({ Id: e.Id, MessageId: `m-${this.sent.length}`, MD5OfMessageBody: '' })),
+        Failed: [],
+      };
     });
     this.sqs.on(SendMessageCommand).callsFake((input: Input) => {
       this.count('sqs:SendMessage');
-      this.usage.chunks['sqs:SendMessage'] = (this.usage.chunks['sqs:SendMessage'] ?? 0) + chunks(Buffer.byteLength(input.MessageBody));
+      this.usage.chunks['sqs:SendMessage'] =
+        (this.usage.chunks['sqs:SendMessage'] ?? 0) + chunks(Buffer.byteLength(input.MessageBody));
       this.sent.push({ queueUrl: input.QueueUrl, body: input.MessageBody, delaySeconds: input.DelaySeconds });
       return { MessageId: `m-${this.sent.length}` };
     });
     this.sns.reset();
     this.sns.on(PublishCommand).callsFake((input: Input) => {
       this.count('sns:Publish');
-      const bytes = Buffer.byteLength(input.Message ?? '') + Buffer.byteLength(JSON.stringify(input.MessageAttributes ?? {}));
+      const bytes =
+        Buffer.byteLength(input.Message ?? '') + Buffer.byteLength(JSON.stringify(input.MessageAttributes ?? {}));
       this.usage.chunks['sns:Publish'] = (this.usage.chunks['sns:Publish'] ?? 0) + chunks(bytes);
       this.published.push(input.Message);
       return { MessageId: `p-${this.published.length}` };
@@ -127,22 +148,31 @@ export class Meter {
   }
 
   /** Records one DynamoDB request (`run` sends it to the fake) and what it consumed. */
-  async observe(command: { input: Input; constructor: { name: string } }, run: () => Promise<unknown>): Promise<unknown> {
+  async observe(
+    command: { input: Input; constructor: { name: string } },
+    run: () => Promise<unknown>,
+  ): Promise<unknown> {
     const name = command.constructor.name.replace(/Command$/, '');
     const input = command.input;
     this.count(`dynamodb:${name}`);
     switch (name) {
       case 'GetItem': {
         const out = (await run()) as { Item?: Item };
-        this.table(input.TableName).read += readUnits(itemSize(this.fake.itemAt(input.TableName, input.Key) ?? out.Item), input.ConsistentRead === true);
+        this.table(input.TableName).read += readUnits(
+          itemSize(this.fake.itemAt(input.TableName, input.Key) ?? out.Item),
+          input.ConsistentRead === true,
+        );
         return out;
       }
       case 'BatchGetItem': {
         const out = (await run()) as { UnprocessedKeys?: Record<string, { Keys: Item[] }> };
-        for (const [t, req] of Object.entries(input.RequestItems as Record<string, { Keys: Item[]; ConsistentRead?: boolean }>)) {
+        for (const [t, req] of Object.entries(
+          input.RequestItems as Record<string, { Keys: Item[]; ConsistentRead?: boolean }>,
+        )) {
           const later = new Set((out.UnprocessedKeys?.[t]?.Keys ?? []).map((k) => JSON.stringify(k)));
           for (const k of req.Keys) {
-            if (!later.has(JSON.stringify(k))) this.table(t).read += readUnits(itemSize(this.fake.itemAt(t, k)), req.ConsistentRead === true);
+            if (!later.has(JSON.stringify(k)))
+              this.table(t).read += readUnits(itemSize(this.fake.itemAt(t, k)), req.ConsistentRead === true);
           }
         }
         return out;
@@ -174,7 +204,10 @@ export class Meter {
           this.indexWrites(input.TableName, before, this.fake.itemAt(input.TableName, input.Key));
           return out;
         } finally {
-          this.table(input.TableName).write += writeUnits(itemSize(before), itemSize(this.fake.itemAt(input.TableName, input.Key)));
+          this.table(input.TableName).write += writeUnits(
+            itemSize(before),
+            itemSize(this.fake.itemAt(input.TableName, input.Key)),
+          );
         }
       }
       case 'TransactWriteItems': {

@@ -82,7 +82,8 @@ export interface Priced {
   perMessage: { read: number; write: number; requests: Record<string, number>; logBytes: number };
 }
 
-const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(n < 10 ? 2 : 0));
+const fmt = (n: number) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(n < 10 ? 2 : 0);
 
 /** Billed milliseconds of one invocation of a phase: its compute scaled to the memory's CPU share, plus its requests' round trips. */
 function billedMs(phase: Phase, memoryMb: number, parallel = 1): number {
@@ -106,7 +107,11 @@ function averageGb(t: TableGrowth, month: number): number {
 }
 
 /** GB-months of backups of a table in month m for a rule (daily, or monthly on a day), split warm and cold. */
-function backupGbMonths(t: TableGrowth, month: number, rule: { dayOfMonth?: number; weekly?: boolean; deleteAfterDays: number; coldAfterDays?: number }): { warm: number; cold: number } {
+function backupGbMonths(
+  t: TableGrowth,
+  month: number,
+  rule: { dayOfMonth?: number; weekly?: boolean; deleteAfterDays: number; coldAfterDays?: number },
+): { warm: number; cold: number } {
   const start = Math.round((month - 1) * DAYS_PER_MONTH);
   const end = Math.round(month * DAYS_PER_MONTH);
   let warm = 0;
@@ -127,7 +132,8 @@ function backupGbMonths(t: TableGrowth, month: number, rule: { dayOfMonth?: numb
 
 export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: Capacity): Priced {
   const lines: Line[] = [];
-  const add = (driver: string, item: string, quantity: string, month1: number, month12 = month1) => lines.push({ driver, item, quantity, month1, month12 });
+  const add = (driver: string, item: string, quantity: string, month1: number, month12 = month1) =>
+    lines.push({ driver, item, quantity, month1, month12 });
   const patientDaysPerMonth = s.patients * DAYS_PER_MONTH;
   const runPatientDays = (m.options.patients * m.options.hours) / 24;
   const messagesPerMonth = (m.messages / runPatientDays) * patientDaysPerMonth;
@@ -146,7 +152,12 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
 
   // ---- API Gateway: every gateway request and acknowledgement.
   const apiRequests = m.requests * perMessage + m.ack.invocations * perPatientDay;
-  add('API Gateway requests', 'HTTP API requests (device messages and acknowledgements)', fmt(apiRequests), apiRequests * PRICES.apiGateway.perRequest);
+  add(
+    'API Gateway requests',
+    'HTTP API requests (device messages and acknowledgements)',
+    fmt(apiRequests),
+    apiRequests * PRICES.apiGateway.perRequest,
+  );
 
   // ---- Lambda: requests and GB-seconds per function, from the stack's memory.
   const lambda = new Map<FunctionName, { invocations: number; gbSeconds: number; ms: number }>();
@@ -160,16 +171,35 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
     lambda.set(fn, o);
   }
   for (const [fn, o] of lambda) {
-    add(`Lambda ${fn}`, `${fn}: ${fmt(o.invocations)} invocations x ~${o.ms} ms at ${stack.functions[fn].memoryMb} MB`, `${fmt(o.gbSeconds)} GB-s`, o.invocations * PRICES.lambda.perRequest + o.gbSeconds * PRICES.lambda.perGbSecondArm);
+    add(
+      `Lambda ${fn}`,
+      `${fn}: ${fmt(o.invocations)} invocations x ~${o.ms} ms at ${stack.functions[fn].memoryMb} MB`,
+      `${fmt(o.gbSeconds)} GB-s`,
+      o.invocations * PRICES.lambda.perRequest + o.gbSeconds * PRICES.lambda.perGbSecondArm,
+    );
   }
 
   // ---- SQS: sends (64 KB chunks), and the poller's receive and delete per grade batch; the timers' queue.
   const sent = (m.ingest.usage.chunks['sqs:SendMessageBatch'] ?? 0) * perMessage;
   const gradeBatches = m.grade.invocations * perMessage;
-  add('SQS requests', 'FIFO queue: sends, and a receive and a delete per grade batch', fmt(sent + 2 * gradeBatches), (sent + 2 * gradeBatches) * PRICES.sqs.perFifoRequest);
-  const timerSends = (m.notify.usage.chunks['sqs:SendMessage'] ?? 0) + (m.timers.usage.chunks['sqs:SendMessage'] ?? 0) + (m.tick.usage.chunks['sqs:SendMessage'] ?? 0) * (ticksPerMonth / perPatientDay);
-  const timerRequests = timerSends * perPatientDay + 2 * m.timers.invocations * perPatientDay + ASSUMPTIONS.idlePollsPerMonth;
-  add('SQS requests', 'escalation timers: sends, receives, deletes, idle long polls', fmt(timerRequests), timerRequests * PRICES.sqs.perStandardRequest);
+  add(
+    'SQS requests',
+    'FIFO queue: sends, and a receive and a delete per grade batch',
+    fmt(sent + 2 * gradeBatches),
+    (sent + 2 * gradeBatches) * PRICES.sqs.perFifoRequest,
+  );
+  const timerSends =
+    (m.notify.usage.chunks['sqs:SendMessage'] ?? 0) +
+    (m.timers.usage.chunks['sqs:SendMessage'] ?? 0) +
+    (m.tick.usage.chunks['sqs:SendMessage'] ?? 0) * (ticksPerMonth / perPatientDay);
+  const timerRequests =
+    timerSends * perPatientDay + 2 * m.timers.invocations * perPatientDay + ASSUMPTIONS.idlePollsPerMonth;
+  add(
+    'SQS requests',
+    'escalation timers: sends, receives, deletes, idle long polls',
+    fmt(timerRequests),
+    timerRequests * PRICES.sqs.perStandardRequest,
+  );
 
   // ---- DynamoDB: capacity by table, on demand or provisioned.
   const byTable = new Map<string, { read: number; write: number; index: number }>();
@@ -185,13 +215,24 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
   const provisionedTables = new Set<string>(capacity === 'provisioned' ? ['state', 'audit', 'seen'] : []);
   for (const [t, o] of byTable) {
     if (provisionedTables.has(t)) {
-      const units = (perMonth: number) => Math.max(1, Math.ceil(perMonth / SECONDS_PER_MONTH / ASSUMPTIONS.targetUtilization));
+      const units = (perMonth: number) =>
+        Math.max(1, Math.ceil(perMonth / SECONDS_PER_MONTH / ASSUMPTIONS.targetUtilization));
       const rcu = units(o.read);
       const wcu = units(o.write);
       const indexWcu = o.index > 0 ? units(o.index) : 0;
-      add('DynamoDB capacity', `${t}: provisioned ${rcu} RCU, ${wcu} WCU${indexWcu ? ` + ${indexWcu} index WCU` : ''}`, `${fmt(o.read)} RU, ${fmt(o.write + o.index)} WU`, (rcu * PRICES.dynamodb.perRcuHour + (wcu + indexWcu) * PRICES.dynamodb.perWcuHour) * HOURS_PER_MONTH);
+      add(
+        'DynamoDB capacity',
+        `${t}: provisioned ${rcu} RCU, ${wcu} WCU${indexWcu ? ` + ${indexWcu} index WCU` : ''}`,
+        `${fmt(o.read)} RU, ${fmt(o.write + o.index)} WU`,
+        (rcu * PRICES.dynamodb.perRcuHour + (wcu + indexWcu) * PRICES.dynamodb.perWcuHour) * HOURS_PER_MONTH,
+      );
     } else {
-      add('DynamoDB capacity', `${t}: on-demand reads and writes${o.index ? ' (with its index)' : ''}`, `${fmt(o.read)} RRU, ${fmt(o.write + o.index)} WRU`, o.read * PRICES.dynamodb.perReadRequestUnit + (o.write + o.index) * PRICES.dynamodb.perWriteRequestUnit);
+      add(
+        'DynamoDB capacity',
+        `${t}: on-demand reads and writes${o.index ? ' (with its index)' : ''}`,
+        `${fmt(o.read)} RRU, ${fmt(o.write + o.index)} WRU`,
+        o.read * PRICES.dynamodb.perReadRequestUnit + (o.write + o.index) * PRICES.dynamodb.perWriteRequestUnit,
+      );
     }
   }
 
@@ -200,19 +241,33 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
   const perPatient = (t: string) => (m.storage[t]?.bytes ?? 0) / m.options.patients;
   growth.set('state', { fixedBytes: perPatient('state') * s.patients, bytesPerMonth: 0 });
   growth.set('tokens', { fixedBytes: m.storage.tokens?.bytes ?? 0, bytesPerMonth: 0 });
-  for (const t of ['audit', 'pages', 'seen'] as const) if (m.storage[t]) growth.set(t, { fixedBytes: 0, bytesPerMonth: m.storage[t]!.bytes * perPatientDay });
+  for (const t of ['audit', 'pages', 'seen'] as const)
+    if (m.storage[t]) growth.set(t, { fixedBytes: 0, bytesPerMonth: m.storage[t]!.bytes * perPatientDay });
   for (const [t, g] of growth) {
     const facts = stack.tables[t];
     if (!facts) continue;
     const gb1 = averageGb(g, 1);
     const gb12 = averageGb(g, 12);
     if (gb12 < 1e-4) continue;
-    add(`DynamoDB storage (${t})`, `${t}: storage${facts.pitr ? ' and point-in-time recovery' : ''}`, `${gb1.toFixed(2)} -> ${gb12.toFixed(2)} GB`, gb1 * (PRICES.dynamodb.storagePerGbMonth + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)), gb12 * (PRICES.dynamodb.storagePerGbMonth + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)));
+    add(
+      `DynamoDB storage (${t})`,
+      `${t}: storage${facts.pitr ? ' and point-in-time recovery' : ''}`,
+      `${gb1.toFixed(2)} -> ${gb12.toFixed(2)} GB`,
+      gb1 * (PRICES.dynamodb.storagePerGbMonth + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)),
+      gb12 * (PRICES.dynamodb.storagePerGbMonth + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)),
+    );
     for (const rule of stack.backups.filter((r) => r.tables.includes(t))) {
       const b1 = backupGbMonths(g, 1, rule);
       const b12 = backupGbMonths(g, 12, rule);
-      const cost = (b: { warm: number; cold: number }) => b.warm * PRICES.backup.warmPerGbMonth + b.cold * PRICES.backup.coldPerGbMonth;
-      add(`DynamoDB storage (${t})`, `${t}: AWS Backup "${rule.name}" kept ${rule.deleteAfterDays} days${rule.coldAfterDays !== undefined ? `, cold after ${rule.coldAfterDays}` : ''}`, `${(b1.warm + b1.cold).toFixed(1)} -> ${(b12.warm + b12.cold).toFixed(1)} GB-months`, cost(b1), cost(b12));
+      const cost = (b: { warm: number; cold: number }) =>
+        b.warm * PRICES.backup.warmPerGbMonth + b.cold * PRICES.backup.coldPerGbMonth;
+      add(
+        `DynamoDB storage (${t})`,
+        `${t}: AWS Backup "${rule.name}" kept ${rule.deleteAfterDays} days${rule.coldAfterDays !== undefined ? `, cold after ${rule.coldAfterDays}` : ''}`,
+        `${(b1.warm + b1.cold).toFixed(1)} -> ${(b12.warm + b12.cold).toFixed(1)} GB-months`,
+        cost(b1),
+        cost(b12),
+      );
     }
   }
 
@@ -239,29 +294,84 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
   logBytes += apiRequests * Buffer.byteLength(accessLine);
   logEvents += apiRequests;
   const ingestedGb = (logBytes + logEvents * PRICES.cloudwatch.logEventOverheadBytes) / GB;
-  add('CloudWatch Logs', 'log ingestion (functions, Lambda platform events, API access log)', `${ingestedGb.toFixed(2)} GB`, ingestedGb * PRICES.cloudwatch.logIngestPerGb);
+  add(
+    'CloudWatch Logs',
+    'log ingestion (functions, Lambda platform events, API access log)',
+    `${ingestedGb.toFixed(2)} GB`,
+    ingestedGb * PRICES.cloudwatch.logIngestPerGb,
+  );
   const keptMonths = stack.logRetentionDays / DAYS_PER_MONTH;
   const stored = (month: number) => ingestedGb * Math.min(month - 0.5, keptMonths) * ASSUMPTIONS.logCompression;
-  add('CloudWatch Logs', `log storage (kept ${stack.logRetentionDays} days, compressed)`, `${stored(1).toFixed(2)} -> ${stored(12).toFixed(2)} GB`, stored(1) * PRICES.cloudwatch.logStoragePerGbMonth, stored(12) * PRICES.cloudwatch.logStoragePerGbMonth);
+  add(
+    'CloudWatch Logs',
+    `log storage (kept ${stack.logRetentionDays} days, compressed)`,
+    `${stored(1).toFixed(2)} -> ${stored(12).toFixed(2)} GB`,
+    stored(1) * PRICES.cloudwatch.logStoragePerGbMonth,
+    stored(12) * PRICES.cloudwatch.logStoragePerGbMonth,
+  );
 
   // ---- CloudWatch metrics and alarms.
   const metrics = new Set<string>();
   for (const { fn, phase } of phases) for (const name of phase.metrics) metrics.add(`${fn}:${name}`);
-  add('CloudWatch metrics and alarms', `custom metrics published (${metrics.size})`, `${metrics.size} metrics`, metrics.size * PRICES.cloudwatch.perMetricMonth);
-  add('CloudWatch metrics and alarms', `alarms (${stack.alarms}, watching ${stack.alarmMetrics} metrics)`, `${stack.alarmMetrics} alarm metrics`, stack.alarmMetrics * PRICES.cloudwatch.perAlarmMetricMonth);
+  add(
+    'CloudWatch metrics and alarms',
+    `custom metrics published (${metrics.size})`,
+    `${metrics.size} metrics`,
+    metrics.size * PRICES.cloudwatch.perMetricMonth,
+  );
+  add(
+    'CloudWatch metrics and alarms',
+    `alarms (${stack.alarms}, watching ${stack.alarmMetrics} metrics)`,
+    `${stack.alarmMetrics} alarm metrics`,
+    stack.alarmMetrics * PRICES.cloudwatch.perAlarmMetricMonth,
+  );
 
   // ---- Keys, secrets, pages, trail.
-  add('KMS', `customer managed keys (${stack.kmsKeys}) and their requests`, `${stack.kmsKeys} keys`, stack.kmsKeys * PRICES.kms.perKeyMonth + ASSUMPTIONS.kmsRequestsPerMonth * PRICES.kms.perRequest);
-  add('Secrets Manager', `the acknowledge-link key (${stack.secrets} secret)`, `${stack.secrets}`, stack.secrets * PRICES.secretsManager.perSecretMonth);
+  add(
+    'KMS',
+    `customer managed keys (${stack.kmsKeys}) and their requests`,
+    `${stack.kmsKeys} keys`,
+    stack.kmsKeys * PRICES.kms.perKeyMonth + ASSUMPTIONS.kmsRequestsPerMonth * PRICES.kms.perRequest,
+  );
+  add(
+    'Secrets Manager',
+    `the acknowledge-link key (${stack.secrets} secret)`,
+    `${stack.secrets}`,
+    stack.secrets * PRICES.secretsManager.perSecretMonth,
+  );
   const publishes = (m.notify.usage.requests['sns:Publish'] ?? 0) * perPatientDay;
   const pages = m.pages * perPatientDay;
   // Deliveries: each page reaches its team's subscriptions (the synthesized paging config gives the hematology team, which CRS 1 pages, one email and one SMS).
   const subs = stack.subscriptions.hematology ?? {};
-  const deliveries = publishes * ((subs.email ?? 0) * PRICES.sns.perEmail + (subs.https ?? 0) * PRICES.sns.perHttps + (subs.sms ?? 0) * PRICES.sns.perSmsUs);
-  add('SNS pages', `${fmt(pages)} pages: publishes and deliveries (${Object.entries(subs).map(([p, n]) => `${n} ${p}`).join(', ')} each)`, fmt(publishes), publishes * PRICES.sns.perPublish + deliveries);
+  const deliveries =
+    publishes *
+    ((subs.email ?? 0) * PRICES.sns.perEmail +
+      (subs.https ?? 0) * PRICES.sns.perHttps +
+      (subs.sms ?? 0) * PRICES.sns.perSmsUs);
+  add(
+    'SNS pages',
+    `${fmt(pages)} pages: publishes and deliveries (${Object.entries(subs)
+      .map(([p, n]) => `${n} ${p}`)
+      .join(', ')} each)`,
+    fmt(publishes),
+    publishes * PRICES.sns.perPublish + deliveries,
+  );
   if (stack.auditDataEvents) {
-    const auditRequests = phases.reduce((n, { phase, scale }) => n + (phase.usage.dynamo.audit ? (phase.usage.requests['dynamodb:PutItem'] ?? 0) + (phase.usage.requests['dynamodb:TransactWriteItems'] ?? 0) : 0) * scale, 0);
-    add('CloudTrail', 'data events on the audit table', fmt(auditRequests), auditRequests * PRICES.cloudTrail.perDataEvent);
+    const auditRequests = phases.reduce(
+      (n, { phase, scale }) =>
+        n +
+        (phase.usage.dynamo.audit
+          ? (phase.usage.requests['dynamodb:PutItem'] ?? 0) + (phase.usage.requests['dynamodb:TransactWriteItems'] ?? 0)
+          : 0) *
+          scale,
+      0,
+    );
+    add(
+      'CloudTrail',
+      'data events on the audit table',
+      fmt(auditRequests),
+      auditRequests * PRICES.cloudTrail.perDataEvent,
+    );
   }
 
   const month1 = lines.reduce((n, l) => n + l.month1, 0);
@@ -281,7 +391,12 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
     month12,
     perKPatientDays1: (month1 / patientDaysPerMonth) * 1000,
     perKPatientDays12: (month12 / patientDaysPerMonth) * 1000,
-    perMessage: { read: units.read / m.messages, write: units.write / m.messages, requests: reqs, logBytes: (m.ingest.logBytes + m.grade.logBytes) / m.messages },
+    perMessage: {
+      read: units.read / m.messages,
+      write: units.write / m.messages,
+      requests: reqs,
+      logBytes: (m.ingest.logBytes + m.grade.logBytes) / m.messages,
+    },
   };
 }
 

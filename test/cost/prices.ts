@@ -12,7 +12,8 @@ export const PRICES = {
     perGbSecondArm: 0.0000133334,
   },
   apiGateway: {
-    source: 'https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs, first 300 million requests a month; each 512 KB counts as one request)',
+    source:
+      'https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs, first 300 million requests a month; each 512 KB counts as one request)',
     perRequest: 1.0 / 1e6,
   },
   sqs: {
@@ -32,7 +33,8 @@ export const PRICES = {
     streamReadsByLambda: 0,
   },
   backup: {
-    source: 'https://aws.amazon.com/backup/pricing/ (DynamoDB: warm storage, and cold storage with advanced features for DynamoDB backups)',
+    source:
+      'https://aws.amazon.com/backup/pricing/ (DynamoDB: warm storage, and cold storage with advanced features for DynamoDB backups)',
     warmPerGbMonth: 0.1,
     coldPerGbMonth: 0.03,
   },
@@ -42,7 +44,8 @@ export const PRICES = {
     perRequest: 0.03 / 10_000,
   },
   cloudwatch: {
-    source: 'https://aws.amazon.com/cloudwatch/pricing/ (Logs Standard ingestion and archive; first 10,000 metrics; standard-resolution alarms per metric)',
+    source:
+      'https://aws.amazon.com/cloudwatch/pricing/ (Logs Standard ingestion and archive; first 10,000 metrics; standard-resolution alarms per metric)',
     logIngestPerGb: 0.5,
     logStoragePerGbMonth: 0.03,
     perMetricMonth: 0.3,
@@ -51,7 +54,8 @@ export const PRICES = {
     logEventOverheadBytes: 26,
   },
   sns: {
-    source: 'https://aws.amazon.com/sns/pricing/ (publishes; deliveries by protocol; SMS to US numbers, before carrier fees)',
+    source:
+      'https://aws.amazon.com/sns/pricing/ (publishes; deliveries by protocol; SMS to US numbers, before carrier fees)',
     perPublish: 0.5 / 1e6,
     perEmail: 2.0 / 100_000,
     perHttps: 0.6 / 1e6,

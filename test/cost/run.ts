@@ -12,8 +12,24 @@ import { stackFacts } from './stack.ts';
 
 /** The scenarios of issue 14, as an operator sizes a deployment (docs/cost.md says how to change them). */
 export const SCENARIOS: Scenario[] = [
-  { key: 'a', title: '100 patients, a message a minute each', patients: 100, intervalSeconds: 60, messagesPerRequest: 1, recordsPerInvocation: 1, target: 10 },
-  { key: 'b', title: '1,000 patients, a message every 15 s each', patients: 1000, intervalSeconds: 15, messagesPerRequest: 1, recordsPerInvocation: 1, target: 6 },
+  {
+    key: 'a',
+    title: '100 patients, a message a minute each',
+    patients: 100,
+    intervalSeconds: 60,
+    messagesPerRequest: 1,
+    recordsPerInvocation: 1,
+    target: 10,
+  },
+  {
+    key: 'b',
+    title: '1,000 patients, a message every 15 s each',
+    patients: 1000,
+    intervalSeconds: 15,
+    messagesPerRequest: 1,
+    recordsPerInvocation: 1,
+    target: 6,
+  },
 ];
 
 /**
@@ -27,7 +43,10 @@ export const BATCHED = { messagesPerRequest: 10, recordsPerInvocation: 10 } as c
 export const RECOMMENDED: Record<string, Capacity> = { a: 'on-demand', b: 'provisioned' };
 
 /** How much of the ward the handlers are run over: a day of six patients at a message a minute, of three at one every 15 s. */
-const HARNESS: Record<string, { patients: number; hours: number }> = { a: { patients: 6, hours: 24 }, b: { patients: 3, hours: 24 } };
+const HARNESS: Record<string, { patients: number; hours: number }> = {
+  a: { patients: 6, hours: 24 },
+  b: { patients: 3, hours: 24 },
+};
 
 /**
  * Batching changes what ingest and grade do, nothing after them. Ingest and grade are measured batched over as
@@ -35,7 +54,10 @@ const HARNESS: Record<string, { patients: number; hours: number }> = { a: { pati
  * message each: 3 patients would put 3 or 4 messages of one patient in a batch and save writes no ward would),
  * for as many patient-hours as the one-by-one run; the rest (pages, storage) is the one-by-one run's.
  */
-async function measureBatched(one: Measurement, run: (patients: number, hours: number) => Promise<Measurement>): Promise<Measurement> {
+async function measureBatched(
+  one: Measurement,
+  run: (patients: number, hours: number) => Promise<Measurement>,
+): Promise<Measurement> {
   const patients = Math.max(one.options.patients, BATCHED.recordsPerInvocation);
   const hours = Math.ceil((one.options.patients * one.options.hours) / patients);
   const b = await run(patients, hours);
@@ -49,12 +71,26 @@ async function measureBatched(one: Measurement, run: (patients: number, hours: n
     usage: scaleUsage(p.usage, r),
     ...('records' in p ? { records: (p.records as number) * r } : {}),
   });
-  return { ...one, options: { ...one.options, messagesPerRequest: BATCHED.messagesPerRequest, recordsPerInvocation: BATCHED.recordsPerInvocation }, requests: b.requests * r, ingest: scaled(b.ingest), grade: scaled(b.grade) };
+  return {
+    ...one,
+    options: {
+      ...one.options,
+      messagesPerRequest: BATCHED.messagesPerRequest,
+      recordsPerInvocation: BATCHED.recordsPerInvocation,
+    },
+    requests: b.requests * r,
+    ingest: scaled(b.ingest),
+    grade: scaled(b.grade),
+  };
 }
 
 function scaleUsage(u: Usage, r: number): Usage {
   const times = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v * r]));
-  return { requests: times(u.requests), chunks: times(u.chunks), dynamo: Object.fromEntries(Object.entries(u.dynamo).map(([t, d]) => [t, times(d) as typeof d])) };
+  return {
+    requests: times(u.requests),
+    chunks: times(u.chunks),
+    dynamo: Object.fromEntries(Object.entries(u.dynamo).map(([t, d]) => [t, times(d) as typeof d])),
+  };
 }
 
 const usd = (n: number) => `$${n < 10 ? n.toFixed(2) : n.toFixed(0)}`;
@@ -68,15 +104,26 @@ function printLines(p: Priced): void {
     console.log(`  ${pad(l.item, 78)} ${lpad(usd(l.month1), 9)} ${lpad(usd(l.month12), 9)}`);
   }
   console.log(`  ${pad('total a month', 78)} ${lpad(usd(p.month1), 9)} ${lpad(usd(p.month12), 9)}`);
-  console.log(`  ${pad('per 1,000 patient-days', 78)} ${lpad(usd(p.perKPatientDays1), 9)} ${lpad(usd(p.perKPatientDays12), 9)}`);
+  console.log(
+    `  ${pad('per 1,000 patient-days', 78)} ${lpad(usd(p.perKPatientDays1), 9)} ${lpad(usd(p.perKPatientDays12), 9)}`,
+  );
 }
 
 export async function run(jsonFile?: string): Promise<{ met: boolean }> {
   const stack = stackFacts();
-  const out: Record<string, unknown> = { pricesAsOf: PRICES_AS_OF, region: REGION, assumptions: ASSUMPTIONS, scenarios: {} };
+  const out: Record<string, unknown> = {
+    pricesAsOf: PRICES_AS_OF,
+    region: REGION,
+    assumptions: ASSUMPTIONS,
+    scenarios: {},
+  };
   console.log(`\n== cost: the stack on AWS, ${REGION} list prices as of ${PRICES_AS_OF} (test/cost/prices.ts) ==`);
   console.log(
-    `stack: ${stack.kmsKeys} KMS keys, ${stack.alarms} alarms on ${stack.alarmMetrics} metrics, functions ${Object.entries(stack.functions).map(([f, x]) => `${f} ${x.memoryMb} MB`).join(', ')}; ` +
+    `stack: ${stack.kmsKeys} KMS keys, ${stack.alarms} alarms on ${stack.alarmMetrics} metrics, functions ${Object.entries(
+      stack.functions,
+    )
+      .map(([f, x]) => `${f} ${x.memoryMb} MB`)
+      .join(', ')}; ` +
       `log level ${stack.functions.grade.powertoolsLogLevel}, Lambda system logs ${stack.functions.grade.systemLogLevel}; logs kept ${stack.logRetentionDays} days; ` +
       `backups ${stack.backups.map((b) => `${b.name} kept ${b.deleteAfterDays} d${b.coldAfterDays !== undefined ? ` (cold after ${b.coldAfterDays})` : ''} of ${b.tables.join('+')}`).join('; ')}`,
   );
@@ -97,28 +144,48 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     const m: Measurement = await run(s);
     const mb: Measurement = await measureBatched(m, (patients, hours) => run(batched, patients, hours));
     const priced = { 'on-demand': price(s, m, stack, 'on-demand'), provisioned: price(s, m, stack, 'provisioned') };
-    const pricedBatched = { 'on-demand': price(batched, mb, stack, 'on-demand'), provisioned: price(batched, mb, stack, 'provisioned') };
+    const pricedBatched = {
+      'on-demand': price(batched, mb, stack, 'on-demand'),
+      provisioned: price(batched, mb, stack, 'provisioned'),
+    };
     const mode = RECOMMENDED[s.key]!;
     const recommended = priced[mode];
-    console.log(`\n-- (${s.key}) ${s.title}: ${Math.round(recommended.messagesPerMonth).toLocaleString('en-US')} messages and ${Math.round(recommended.patientDaysPerMonth).toLocaleString('en-US')} patient-days a month`);
+    console.log(
+      `\n-- (${s.key}) ${s.title}: ${Math.round(recommended.messagesPerMonth).toLocaleString('en-US')} messages and ${Math.round(recommended.patientDaysPerMonth).toLocaleString('en-US')} patient-days a month`,
+    );
     console.log(
       `   gateway: ${s.messagesPerRequest} message(s) a request; grade batches of ${s.recordsPerInvocation} record(s); ` +
         `measured over ${m.messages.toLocaleString('en-US')} messages (${h.patients} patients, ${h.hours} h): ` +
         `per message ${recommended.perMessage.read.toFixed(2)} read and ${recommended.perMessage.write.toFixed(2)} write units, ` +
-        `${Object.entries(recommended.perMessage.requests).map(([k, v]) => `${v.toFixed(2)} ${k}`).join(', ')}, ${Math.round(recommended.perMessage.logBytes)} log bytes; ` +
+        `${Object.entries(recommended.perMessage.requests)
+          .map(([k, v]) => `${v.toFixed(2)} ${k}`)
+          .join(', ')}, ${Math.round(recommended.perMessage.logBytes)} log bytes; ` +
         `state item ${Math.round(m.stateItem.mean)} B (largest ${m.stateItem.max} B); ${m.notifications} grade changes paged ${m.pages} pages`,
     );
     console.log(`   capacity: ${mode} (docs/cost.md's recommendation at this load)`);
     printLines(recommended);
     const top = drivers(recommended).slice(0, 3);
-    console.log(`   top drivers (month 1): ${top.map((d) => `${d.driver} ${usd(d.cost)} (${Math.round(d.share * 100)} %)`).join('; ')}`);
+    console.log(
+      `   top drivers (month 1): ${top.map((d) => `${d.driver} ${usd(d.cost)} (${Math.round(d.share * 100)} %)`).join('; ')}`,
+    );
     const perK = (p: Priced) => `${usd(p.perKPatientDays1)} (month 12 ${usd(p.perKPatientDays12)})`;
     console.log(`   per 1,000 patient-days, month 1  ${pad('on-demand', 22)} ${pad('provisioned', 22)}`);
-    console.log(`     one message a request          ${pad(perK(priced['on-demand']), 22)} ${pad(perK(priced.provisioned), 22)}`);
-    console.log(`     gateway batching (${BATCHED.messagesPerRequest} a request)  ${pad(perK(pricedBatched['on-demand']), 22)} ${pad(perK(pricedBatched.provisioned), 22)}`);
+    console.log(
+      `     one message a request          ${pad(perK(priced['on-demand']), 22)} ${pad(perK(priced.provisioned), 22)}`,
+    );
+    console.log(
+      `     gateway batching (${BATCHED.messagesPerRequest} a request)  ${pad(perK(pricedBatched['on-demand']), 22)} ${pad(perK(pricedBatched.provisioned), 22)}`,
+    );
     const saving = recommended.perKPatientDays1 - pricedBatched[mode].perKPatientDays1;
-    console.log(`   gateway batching saves ${usd(saving)} per 1,000 patient-days (${Math.round((saving / recommended.perKPatientDays1) * 100)} %) in ${mode}`);
-    const verdicts = ([['one message a request', recommended], [`gateway batching`, pricedBatched[mode]]] as const).map(([label, p]) => {
+    console.log(
+      `   gateway batching saves ${usd(saving)} per 1,000 patient-days (${Math.round((saving / recommended.perKPatientDays1) * 100)} %) in ${mode}`,
+    );
+    const verdicts = (
+      [
+        ['one message a request', recommended],
+        [`gateway batching`, pricedBatched[mode]],
+      ] as const
+    ).map(([label, p]) => {
       const month1Met = p.perKPatientDays1 <= s.target;
       const growthMet = p.month12 <= 2 * p.month1;
       console.log(

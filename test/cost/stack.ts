@@ -54,7 +54,10 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
   const { template } = synthesize({ paging: PAGING, 'aws:cdk:bundling-stacks': [], ...context });
   const resources = Object.entries(template.Resources);
   const ofType = (t: string) => resources.filter(([, r]) => r.Type === t);
-  const tableOf = (logicalId: string) => TABLE_IDS.find(([prefix]) => logicalId.startsWith(prefix) && /^[A-Z0-9]{8}$/.test(logicalId.slice(prefix.length)))?.[1];
+  const tableOf = (logicalId: string) =>
+    TABLE_IDS.find(
+      ([prefix]) => logicalId.startsWith(prefix) && /^[A-Z0-9]{8}$/.test(logicalId.slice(prefix.length)),
+    )?.[1];
 
   const functions = {} as StackFacts['functions'];
   for (const [id, r] of ofType('AWS::Lambda::Function')) {
@@ -84,7 +87,10 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
   for (const [, r] of ofType('AWS::Backup::BackupSelection')) {
     const plan = r.Properties.BackupPlanId?.['Fn::GetAtt']?.[0] as string;
     const covered = JSON.stringify(r.Properties.BackupSelection.Resources ?? []).match(/"([A-Za-z0-9]+)","Arn"/g) ?? [];
-    selections.set(plan, [...(selections.get(plan) ?? []), ...covered.map((s) => tableOf(s.split('"')[1]!)!).filter(Boolean)]);
+    selections.set(plan, [
+      ...(selections.get(plan) ?? []),
+      ...covered.map((s) => tableOf(s.split('"')[1]!)!).filter(Boolean),
+    ]);
   }
   const backups: BackupRule[] = [];
   for (const [id, r] of ofType('AWS::Backup::BackupPlan')) {
@@ -97,7 +103,9 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
         ...(day !== undefined ? { dayOfMonth: day } : {}),
         ...(weekly ? { weekly: true } : {}),
         deleteAfterDays: rule.Lifecycle?.DeleteAfterDays ?? 36_500,
-        ...(rule.Lifecycle?.MoveToColdStorageAfterDays !== undefined ? { coldAfterDays: rule.Lifecycle.MoveToColdStorageAfterDays } : {}),
+        ...(rule.Lifecycle?.MoveToColdStorageAfterDays !== undefined
+          ? { coldAfterDays: rule.Lifecycle.MoveToColdStorageAfterDays }
+          : {}),
         tables: selections.get(id) ?? [],
       });
     }
@@ -105,7 +113,9 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
 
   let alarmMetrics = 0;
   for (const [, r] of ofType('AWS::CloudWatch::Alarm')) {
-    alarmMetrics += r.Properties.Metrics ? (r.Properties.Metrics as { MetricStat?: unknown }[]).filter((m) => m.MetricStat).length : 1;
+    alarmMetrics += r.Properties.Metrics
+      ? (r.Properties.Metrics as { MetricStat?: unknown }[]).filter((m) => m.MetricStat).length
+      : 1;
   }
 
   const subscriptions: StackFacts['subscriptions'] = {};

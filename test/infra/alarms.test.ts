@@ -9,10 +9,31 @@ import { HTTPS_RETRY, httpsRetryUpperBoundSeconds } from '#infra/delivery.ts';
 
 function build() {
   const stack = new Stack(new App(), 'AlarmsOnly', { env: { account: '123456789012', region: 'eu-west-1' } });
-  const alarms = new OperatorAlarms(stack, { email: ['ops@hospital.example'], sms: ['+15550100000'], https: ['https://ops.hospital.example/hook'] });
-  const heartbeat = new cloudwatch.Metric({ namespace: 'CrsAlerting', metricName: 'Heartbeat', period: MINUTE, statistic: 'Sum' });
-  alarms.add('Silent', { description: 'The heartbeat stopped: nothing ran for three minutes.', metric: heartbeat, threshold: 1, periods: 3, comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, whenMissing: 'breaching' });
-  alarms.add('Noisy', { description: 'Something failed at least once in a minute.', metric: heartbeat, threshold: 1, whenMissing: 'ok' });
+  const alarms = new OperatorAlarms(stack, {
+    email: ['ops@hospital.example'],
+    sms: ['+15550100000'],
+    https: ['https://ops.hospital.example/hook'],
+  });
+  const heartbeat = new cloudwatch.Metric({
+    namespace: 'CrsAlerting',
+    metricName: 'Heartbeat',
+    period: MINUTE,
+    statistic: 'Sum',
+  });
+  alarms.add('Silent', {
+    description: 'The heartbeat stopped: nothing ran for three minutes.',
+    metric: heartbeat,
+    threshold: 1,
+    periods: 3,
+    comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    whenMissing: 'breaching',
+  });
+  alarms.add('Noisy', {
+    description: 'Something failed at least once in a minute.',
+    metric: heartbeat,
+    threshold: 1,
+    whenMissing: 'ok',
+  });
   return { stack, alarms, template: Template.fromStack(stack) };
 }
 
@@ -28,7 +49,10 @@ describe('OperatorAlarms', () => {
       AlarmActions: [topic],
       OKActions: [topic],
     });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: 'Something failed at least once in a minute.', TreatMissingData: 'notBreaching' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: 'Something failed at least once in a minute.',
+      TreatMissingData: 'notBreaching',
+    });
     expect(alarms.alarms).toHaveLength(2);
   });
 
@@ -37,7 +61,9 @@ describe('OperatorAlarms', () => {
     const keyId = stack.getLogicalId(alarms.key.node.defaultChild as never);
     const t = template.toJSON().Resources;
     expect(t[keyId].Properties.EnableKeyRotation).toBe(true);
-    expect(t[stack.getLogicalId(alarms.topic.node.defaultChild as never)].Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
+    expect(t[stack.getLogicalId(alarms.topic.node.defaultChild as never)].Properties.KmsMasterKeyId).toEqual({
+      'Fn::GetAtt': [keyId, 'Arn'],
+    });
     expect(t[keyId].Properties.KeyPolicy.Statement).toContainEqual(
       expect.objectContaining({
         Principal: { Service: 'cloudwatch.amazonaws.com' },
@@ -45,11 +71,21 @@ describe('OperatorAlarms', () => {
         Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
       }),
     );
-    const [policy] = Object.values(template.findResources('AWS::SNS::TopicPolicy')) as { Properties: { PolicyDocument: { Statement: unknown[] } } }[];
-    const publish = policy!.Properties.PolicyDocument.Statement.find((st) => JSON.stringify(st).includes('cloudwatch.amazonaws.com')) as Record<string, any>;
-    expect(publish).toMatchObject({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish' });
+    const [policy] = Object.values(template.findResources('AWS::SNS::TopicPolicy')) as {
+      Properties: { PolicyDocument: { Statement: unknown[] } };
+    }[];
+    const publish = policy!.Properties.PolicyDocument.Statement.find((st) =>
+      JSON.stringify(st).includes('cloudwatch.amazonaws.com'),
+    ) as Record<string, any>;
+    expect(publish).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: 'sns:Publish',
+    });
     expect(publish.Condition.StringEquals).toEqual({ 'aws:SourceAccount': '123456789012' });
-    expect(JSON.stringify(publish.Condition.ArnLike['aws:SourceArn'])).toContain(':cloudwatch:eu-west-1:123456789012:alarm:*');
+    expect(JSON.stringify(publish.Condition.ArnLike['aws:SourceArn'])).toContain(
+      ':cloudwatch:eu-west-1:123456789012:alarm:*',
+    );
   });
 
   it('subscribes the operators, HTTPS endpoints with retries that back off (within the hour SNS allows)', () => {
@@ -59,7 +95,14 @@ describe('OperatorAlarms', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'https',
       Endpoint: 'https://ops.hospital.example/hook',
-      DeliveryPolicy: { healthyRetryPolicy: { numRetries: HTTPS_RETRY.numRetries, backoffFunction: 'EXPONENTIAL', minDelayTarget: 1, maxDelayTarget: 60 } },
+      DeliveryPolicy: {
+        healthyRetryPolicy: {
+          numRetries: HTTPS_RETRY.numRetries,
+          backoffFunction: 'EXPONENTIAL',
+          minDelayTarget: 1,
+          maxDelayTarget: 60,
+        },
+      },
     });
     expect(httpsRetryUpperBoundSeconds()).toBeLessThanOrEqual(3600);
     expect(httpsRetryUpperBoundSeconds()).toBeGreaterThanOrEqual(600); // long enough to ride out a gateway restart

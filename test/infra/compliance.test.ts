@@ -38,7 +38,11 @@ describe('cdk-nag at synth', () => {
 
   it('acknowledges only known findings, each with a reason that explains it', () => {
     const acknowledged = report.pluginReports.flatMap((r) =>
-      r.suppressedViolations.map((v) => ({ rule: v.ruleName.replace(/\[.*$/, ''), reason: v.reason, where: v.violatingConstructs.map((c) => c.constructPath) })),
+      r.suppressedViolations.map((v) => ({
+        rule: v.ruleName.replace(/\[.*$/, ''),
+        reason: v.reason,
+        where: v.violatingConstructs.map((c) => c.constructPath),
+      })),
     );
     expect([...new Set(acknowledged.map((a) => a.rule))].sort()).toEqual([
       'AwsSolutions-APIG4',
@@ -56,30 +60,54 @@ describe('cdk-nag at synth', () => {
     }
     // Nothing on the data path is waived: no finding on a table, key, topic or the FIFO queue is acknowledged.
     const paths = acknowledged.flatMap((a) => a.where);
-    for (const p of paths) expect(p).not.toMatch(/\/(StateTable|PagesTable|AuditTable|TokensTable|Key|AlarmKey|Pages|Alarms|Messages|MessagesDlq|EscalationTimers)\//);
+    for (const p of paths)
+      expect(p).not.toMatch(
+        /\/(StateTable|PagesTable|AuditTable|TokensTable|Key|AlarmKey|Pages|Alarms|Messages|MessagesDlq|EscalationTimers)\//,
+      );
     // The link secret's one waiver is scheduled rotation (rotating it would void the links of pages in flight).
-    expect(acknowledged.filter((a) => a.where.some((w) => w.includes('/AckSigningSecret/'))).map((a) => a.rule).sort()).toEqual([
-      'AwsSolutions-SMG4',
-      'HIPAA.Security-SecretsManagerRotationEnabled',
-    ]);
+    expect(
+      acknowledged
+        .filter((a) => a.where.some((w) => w.includes('/AckSigningSecret/')))
+        .map((a) => a.rule)
+        .sort(),
+    ).toEqual(['AwsSolutions-SMG4', 'HIPAA.Security-SecretsManagerRotationEnabled']);
   });
 
   it('fails the synth on a finding nobody acknowledged (the gate is real)', () => {
-    const { app, stack } = buildApp({ outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-bad-')), context: { paging: PAGING } });
+    const { app, stack } = buildApp({
+      outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-bad-')),
+      context: { paging: PAGING },
+    });
     new sqs.Queue(stack, 'Unencrypted', { encryption: sqs.QueueEncryption.UNENCRYPTED });
     expect(() => app.synth()).toThrow(/CrsAlerting\/Unencrypted\/Resource[\s\S]*AwsSolutions-SQS/);
   }, 120_000);
 });
 
 describe('the production context', () => {
-  it('with CloudTrail data events, vault lock and a copy vault, passes both packs with only the trail bucket\'s acknowledged findings, and cfn-lint', () => {
-    const prod = synthesize({ paging: PAGING, production: 'true', backupVaultLock: 'true', backupCopyVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies', 'aws:cdk:bundling-stacks': [] });
+  it("with CloudTrail data events, vault lock and a copy vault, passes both packs with only the trail bucket's acknowledged findings, and cfn-lint", () => {
+    const prod = synthesize({
+      paging: PAGING,
+      production: 'true',
+      backupVaultLock: 'true',
+      backupCopyVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies',
+      'aws:cdk:bundling-stacks': [],
+    });
     const r = JSON.parse(readFileSync(join(prod.outdir, 'validation-report.json'), 'utf8')) as Report;
     for (const pack of r.pluginReports) expect(pack.violations, pack.pluginName).toEqual([]);
-    const onTrailBucket = r.pluginReports.flatMap((p) => p.suppressedViolations.filter((v) => v.violatingConstructs.some((c) => c.constructPath.includes('/Audit/TrailBucket/'))).map((v) => v.ruleName));
-    expect(onTrailBucket.sort()).toEqual(['AwsSolutions-S1', 'HIPAA.Security-S3BucketLoggingEnabled', 'HIPAA.Security-S3BucketReplicationEnabled']);
+    const onTrailBucket = r.pluginReports.flatMap((p) =>
+      p.suppressedViolations
+        .filter((v) => v.violatingConstructs.some((c) => c.constructPath.includes('/Audit/TrailBucket/')))
+        .map((v) => v.ruleName),
+    );
+    expect(onTrailBucket.sort()).toEqual([
+      'AwsSolutions-S1',
+      'HIPAA.Security-S3BucketLoggingEnabled',
+      'HIPAA.Security-S3BucketReplicationEnabled',
+    ]);
     const run = spawnSync('cfn-lint', ['--format', 'json', '--', prod.templatePath], { encoding: 'utf8' });
-    const errors = (JSON.parse(run.stdout || '[]') as { Level: string; Rule: { Id: string }; Message: string }[]).filter((f) => f.Level === 'Error');
+    const errors = (
+      JSON.parse(run.stdout || '[]') as { Level: string; Rule: { Id: string }; Message: string }[]
+    ).filter((f) => f.Level === 'Error');
     expect(errors.map((e) => `${e.Rule.Id}: ${e.Message}`)).toEqual([]);
   }, 120_000);
 });

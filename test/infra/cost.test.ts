@@ -19,38 +19,56 @@ function synth(context: Record<string, unknown> = {}) {
 }
 
 describe('logs', () => {
-  it('are warnings and errors only by default, Lambda\'s platform events too, and everything with logLevel=INFO', () => {
+  it("are warnings and errors only by default, Lambda's platform events too, and everything with logLevel=INFO", () => {
     const quiet = synth();
     const verbose = synth({ logLevel: 'info' });
-    for (const [s, level] of [[quiet, 'WARN'], [verbose, 'INFO']] as const) {
+    for (const [s, level] of [
+      [quiet, 'WARN'],
+      [verbose, 'INFO'],
+    ] as const) {
       const fns = Object.values(s.resources).filter((r) => r.Type === 'AWS::Lambda::Function');
       expect(fns).toHaveLength(5);
       for (const fn of fns) {
         expect(fn.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe(level);
         // Application logs are filtered by Powertools: Lambda's own filter would drop the EMF metric lines.
-        expect(fn.Properties.LoggingConfig).toEqual({ LogFormat: 'JSON', SystemLogLevel: level, LogGroup: expect.anything() });
+        expect(fn.Properties.LoggingConfig).toEqual({
+          LogFormat: 'JSON',
+          SystemLogLevel: level,
+          LogGroup: expect.anything(),
+        });
       }
     }
-    expect(() => buildApp({ context: { logLevel: 'LOUD' } })).toThrow(/logLevel must be one of DEBUG, INFO, WARN, ERROR/);
+    expect(() => buildApp({ context: { logLevel: 'LOUD' } })).toThrow(
+      /logLevel must be one of DEBUG, INFO, WARN, ERROR/,
+    );
   }, 120_000);
 });
 
 describe('capacity', () => {
   it('is on demand by default', { timeout: 60_000 }, () => {
     const { template } = synth();
-    for (const table of Object.values(template.findResources('AWS::DynamoDB::Table'))) expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    for (const table of Object.values(template.findResources('AWS::DynamoDB::Table')))
+      expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
   });
 
   it('provisioned: the state, audit and seen-messages tables (and the stale-feed index) follow the load at 70 %, the pages and tokens tables stay on demand', () => {
     const { stack, resources, errors, id } = synth({ capacity: 'provisioned', capacityLimits: { min: 10, max: 2000 } });
     expect(errors).toEqual([]); // cdk-nag: a provisioned table has auto scaling
     for (const t of [stack.stateTable, stack.auditTable, stack.seenTable]) {
-      expect(resources[id(t)]!.Properties).toMatchObject({ ProvisionedThroughput: { ReadCapacityUnits: 10, WriteCapacityUnits: 10 } });
+      expect(resources[id(t)]!.Properties).toMatchObject({
+        ProvisionedThroughput: { ReadCapacityUnits: 10, WriteCapacityUnits: 10 },
+      });
       expect(resources[id(t)]!.Properties.BillingMode).toBeUndefined();
     }
-    expect(resources[id(stack.stateTable)]!.Properties.GlobalSecondaryIndexes[0]).toMatchObject({ IndexName: 'byFeed', ProvisionedThroughput: { ReadCapacityUnits: 10, WriteCapacityUnits: 10 } });
-    for (const t of [stack.pagesTable, stack.tokensTable]) expect(resources[id(t)]!.Properties.BillingMode).toBe('PAY_PER_REQUEST');
-    const targets = Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget').map((r) => r.Properties);
+    expect(resources[id(stack.stateTable)]!.Properties.GlobalSecondaryIndexes[0]).toMatchObject({
+      IndexName: 'byFeed',
+      ProvisionedThroughput: { ReadCapacityUnits: 10, WriteCapacityUnits: 10 },
+    });
+    for (const t of [stack.pagesTable, stack.tokensTable])
+      expect(resources[id(t)]!.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    const targets = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget')
+      .map((r) => r.Properties);
     expect(targets.map((t) => t.ScalableDimension).sort()).toEqual([
       'dynamodb:index:ReadCapacityUnits',
       'dynamodb:index:WriteCapacityUnits',
@@ -66,25 +84,39 @@ describe('capacity', () => {
       expect(p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue).toBe(70);
     }
     expect(() => buildApp({ context: { capacity: 'reserved' } })).toThrow(/capacity must be on-demand or provisioned/);
-    expect(() => buildApp({ context: { capacity: 'provisioned', capacityLimits: { min: 10, max: 5 } } })).toThrow(/1 <= min <= max/);
+    expect(() => buildApp({ context: { capacity: 'provisioned', capacityLimits: { min: 10, max: 5 } } })).toThrow(
+      /1 <= min <= max/,
+    );
   }, 60_000);
 });
 
 describe('backups', () => {
   it('move the monthly ones to cold storage when asked, which the retention must allow; the audit table daily when asked', () => {
-    const { stack, resources, errors, id } = synth({ production: 'true', backupColdStorageAfterDays: 30, auditBackups: 'daily' });
+    const { stack, resources, errors, id } = synth({
+      production: 'true',
+      backupColdStorageAfterDays: 30,
+      auditBackups: 'daily',
+    });
     expect(errors).toEqual([]);
     expect(stack.audit.historyPlan).toBeUndefined();
-    const rules = resources[id(stack.audit.plan)]!.Properties.BackupPlan.BackupPlanRule as { RuleName: string; Lifecycle: unknown }[];
+    const rules = resources[id(stack.audit.plan)]!.Properties.BackupPlan.BackupPlanRule as {
+      RuleName: string;
+      Lifecycle: unknown;
+    }[];
     expect(rules.map((r) => [r.RuleName, r.Lifecycle])).toEqual([
       ['Daily', { DeleteAfterDays: 35 }], // kept less than 30 + 90 days: stays warm
       ['Monthly', { DeleteAfterDays: 365, MoveToColdStorageAfterDays: 30 }],
     ]);
-    expect(() => buildApp({ context: { backupColdStorageAfterDays: 30 } })).toThrow(/needs monthly backups kept at least 120 days/);
-    expect(() => buildApp({ context: { auditBackups: 'hourly' } })).toThrow(/auditBackups must be daily, weekly, monthly/);
+    expect(() => buildApp({ context: { backupColdStorageAfterDays: 30 } })).toThrow(
+      /needs monthly backups kept at least 120 days/,
+    );
+    expect(() => buildApp({ context: { auditBackups: 'hourly' } })).toThrow(
+      /auditBackups must be daily, weekly, monthly/,
+    );
     // Weekly on demand: the audit and seen-messages tables every Sunday, kept as long as the daily ones.
     const weekly = synth({ auditBackups: 'weekly' });
-    const history = weekly.resources[weekly.id(weekly.stack.audit.historyPlan!)]!.Properties.BackupPlan.BackupPlanRule as { RuleName: string; ScheduleExpression: string }[];
+    const history = weekly.resources[weekly.id(weekly.stack.audit.historyPlan!)]!.Properties.BackupPlan
+      .BackupPlanRule as { RuleName: string; ScheduleExpression: string }[];
     expect(history.map((r) => [r.RuleName, r.ScheduleExpression])).toEqual([['Weekly', 'cron(0 5 ? * SUN *)']]);
   }, 60_000);
 });

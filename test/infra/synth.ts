@@ -20,6 +20,9 @@ export function synthesize(context: Record<string, unknown> = { paging: PAGING }
   const { app, stack } = buildApp({ outdir, context });
   const assembly = app.synth();
   const templatePath = join(outdir, `${STACK_NAME}.template.json`);
-  const template = JSON.parse(readFileSync(templatePath, 'utf8')) as { Resources: Record<string, { Type: string; Properties?: any; DependsOn?: unknown }>; Outputs?: Record<string, unknown> };
+  const template = JSON.parse(readFileSync(templatePath, 'utf8')) as {
+    Resources: Record<string, { Type: string; Properties?: any; DependsOn?: unknown }>;
+    Outputs?: Record<string, unknown>;
+  };
   return { app, stack, assembly, outdir, templatePath, template };
 }

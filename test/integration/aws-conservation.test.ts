@@ -12,8 +12,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '#domain/config.ts';
-import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received } from '#test/support/conservation.ts';
-import { INGEST_TOKEN, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '#test/support/aws-serve.ts';
+import {
+  CONSERVATION_CONFIG,
+  checkConservation,
+  conservationStreams,
+  expectedChanges,
+  sendStreams,
+  type Received,
+} from '#test/support/conservation.ts';
+import {
+  INGEST_TOKEN,
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teamPages,
+  teardown,
+} from '#test/support/aws-serve.ts';
 import { startFaultProxy, type FaultProxy } from '#test/support/fault-proxy.ts';
 import { freePort, startEmulator, type Emulator } from '#test/support/moto.ts';
 import { crsAsync } from '#test/support/cli.ts';
@@ -48,13 +64,25 @@ function pageIdOf(body: URLSearchParams): string | undefined {
   return undefined;
 }
 
-const crs = (args: string[]) => crsAsync(args, { AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
-
+const crs = (args: string[]) =>
+  crsAsync(args, {
+    AWS_ENDPOINT_URL: emulator.endpoint,
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
 
 const received = (lines: string[]): Received[] =>
   teamPages(lines)
     .filter((p) => !p.technical)
-    .map((p) => ({ notificationId: p.notificationId, team: p.team, pageId: p.pageId, sendId: p.sendId, level: p.level, round: p.round }));
+    .map((p) => ({
+      notificationId: p.notificationId,
+      team: p.team,
+      pageId: p.pageId,
+      sendId: p.sendId,
+      level: p.level,
+      round: p.round,
+    }));
 
 describe('page conservation, crs serve --backend aws', () => {
   it('pages every grade change replay computes to each of its teams exactly once, through a killed host, hostile ids and SNS refusing and down', async () => {
@@ -68,7 +96,17 @@ describe('page conservation, crs serve --backend aws', () => {
     const expected = expectedChanges(streams, resolved.config);
     const devices = [...streams.values()].map((s) => ({ sends: s, next: 0 }));
     const prefix = runPrefix('cons');
-    const args = ['--config', configFile, '--outputs', outputsFile, '--page-lines', '--visibility-timeout', '2', '--schedule-interval', '2'];
+    const args = [
+      '--config',
+      configFile,
+      '--outputs',
+      outputsFile,
+      '--page-lines',
+      '--visibility-timeout',
+      '2',
+      '--schedule-interval',
+      '2',
+    ];
     proxy.refuse = (service, body) => {
       const pageId = service === 'sns' ? pageIdOf(body) : undefined;
       return pageId && refusedPage(pageId) ? 'InvalidParameter' : undefined;
@@ -83,7 +121,11 @@ describe('page conservation, crs serve --backend aws', () => {
     const early: number[] = [];
     while (starting) {
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+        const res = await fetch(`http://127.0.0.1:${port}/v1/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
         early.push(res.status);
         if (res.status === 503) expect(res.headers.get('retry-after')).toBe('1');
       } catch {
@@ -116,11 +158,24 @@ describe('page conservation, crs serve --backend aws', () => {
       await settle(server, 0, 180_000, { afterTick: true });
 
       // Nothing waits behind a refused page: everything missing is parked.
-      const listed = await crs(['outbox', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+      const listed = await crs([
+        'outbox',
+        'list',
+        '--json',
+        '--backend',
+        'aws',
+        '--outputs',
+        outputsFile,
+        '--config',
+        configFile,
+      ]);
       expect(listed.status, listed.stderr).toBe(0);
-      const parked = (JSON.parse(listed.stdout) as { parked: { id: string; reason: string; attempts: number }[] }).parked;
+      const parked = (JSON.parse(listed.stdout) as { parked: { id: string; reason: string; attempts: number }[] })
+        .parked;
       expect(parked.length).toBeGreaterThan(0);
-      expect(parked.every((p) => p.reason === 'SNS refused the page (InvalidParameterException)' && p.attempts === 3)).toBe(true);
+      expect(
+        parked.every((p) => p.reason === 'SNS refused the page (InvalidParameterException)' && p.attempts === 3),
+      ).toBe(true);
       const parkedPages = new Set(parked.map((p) => p.id.replace(/#\d+#\d+$/, '')));
       const before = checkConservation(expected, received([...lines, ...server.lines]));
       expect(before.twice).toEqual([]);
@@ -132,7 +187,17 @@ describe('page conservation, crs serve --backend aws', () => {
 
       // The operator fixes the cause and sends them again.
       proxy.refuse = undefined;
-      const retry = await crs(['outbox', 'retry', '--all', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+      const retry = await crs([
+        'outbox',
+        'retry',
+        '--all',
+        '--backend',
+        'aws',
+        '--outputs',
+        outputsFile,
+        '--config',
+        configFile,
+      ]);
       expect(retry.status, retry.stderr).toBe(0);
       expect(retry.stdout).toContain(`${parked.length} parked send(s) sent again`);
       await settle(server, 0, 60_000, { afterTick: true });

@@ -13,7 +13,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '#cli/doctor.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { PAGE_TEAMS } from '#domain/paging.ts';
-import { pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type AwsServe } from '#test/support/aws-serve.ts';
+import {
+  pageLines,
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teardown,
+  type AwsServe,
+} from '#test/support/aws-serve.ts';
 import { crsAsync } from '#test/support/cli.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
@@ -23,7 +32,14 @@ const outputsFile = join(dir, 'outputs.json');
 const servePaging = join(dir, 'serve-paging.json');
 writeFileSync(
   servePaging,
-  JSON.stringify({ teams: Object.fromEntries(PAGE_TEAMS.map((t) => [t, { https: [`https://${t}.pages.invalid/`], ...(t === 'neurology' ? { wards: ['H4', 'H5'] } : {}) }])) }),
+  JSON.stringify({
+    teams: Object.fromEntries(
+      PAGE_TEAMS.map((t) => [
+        t,
+        { https: [`https://${t}.pages.invalid/`], ...(t === 'neurology' ? { wards: ['H4', 'H5'] } : {}) },
+      ]),
+    ),
+  }),
 );
 
 let emulator: Emulator;
@@ -32,14 +48,26 @@ let sns: SNSClient;
 let cloudwatch: CloudWatchClient;
 const prefix = runPrefix('doc');
 const region = process.env.AWS_REGION ?? 'us-east-1';
-const awsEnv = () => ({ AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+const awsEnv = () => ({
+  AWS_ENDPOINT_URL: emulator.endpoint,
+  AWS_REGION: region,
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+});
 
 beforeAll(async () => {
   emulator = await startEmulator();
   const config = { endpoint: emulator.endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
   sns = new SNSClient(config);
   cloudwatch = new CloudWatchClient(config);
-  server = await spawnAwsServe(emulator.endpoint, prefix, ['--outputs', outputsFile, '--schedule-interval', '2', '--paging', servePaging]);
+  server = await spawnAwsServe(emulator.endpoint, prefix, [
+    '--outputs',
+    outputsFile,
+    '--schedule-interval',
+    '2',
+    '--paging',
+    servePaging,
+  ]);
 }, 120_000);
 afterAll(async () => {
   if (server) await stop(server);
@@ -61,7 +89,10 @@ async function doctor(...extra: string[]): Promise<{ status: number | null; repo
 }
 
 /** Asks the doctor until `ok` holds (Lambda's metrics reach CloudWatch every few seconds). */
-async function doctorUntil(ok: (r: DoctorReport) => boolean, timeoutMs = 40_000): Promise<{ status: number | null; report: DoctorReport }> {
+async function doctorUntil(
+  ok: (r: DoctorReport) => boolean,
+  timeoutMs = 40_000,
+): Promise<{ status: number | null; report: DoctorReport }> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const d = await doctor();
@@ -72,17 +103,52 @@ async function doctorUntil(ok: (r: DoctorReport) => boolean, timeoutMs = 40_000)
 }
 
 const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
-const message = (id: string, patientId: string, sections: Partial<DeviceMessage>, kind: 'monitor' | 'ehr' = 'monitor'): DeviceMessage =>
-  ({ messageId: id, patientId, observedAt: ago(60), source: { deviceId: `dev-${patientId}`, kind }, ...sections }) as DeviceMessage;
+const message = (
+  id: string,
+  patientId: string,
+  sections: Partial<DeviceMessage>,
+  kind: 'monitor' | 'ehr' = 'monitor',
+): DeviceMessage =>
+  ({
+    messageId: id,
+    patientId,
+    observedAt: ago(60),
+    source: { deviceId: `dev-${patientId}`, kind },
+    ...sections,
+  }) as DeviceMessage;
 
 describe('crs doctor on the deployed shape', () => {
   it('finds a healthy run healthy: every team reached, no alarm firing, escalate and ingest running, the patient enrolled', async () => {
-    expect((await post(server.url, message('doc-1', 'D-1', { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: 'B-1', ward: 'H4' } }, 'ehr'))).status).toBe(202);
-    expect((await post(server.url, message('doc-2', 'D-1', { vitals: { temperatureC: 37.2, heartRate: 80 } }))).status).toBe(202);
-    const { status, report } = await doctorUntil((r) => r.lastRuns?.escalate !== null && r.lastRuns?.grade !== null && r.lastRuns?.ingest !== null && r.patients?.enrolled === 1);
+    expect(
+      (
+        await post(
+          server.url,
+          message(
+            'doc-1',
+            'D-1',
+            { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: 'B-1', ward: 'H4' } },
+            'ehr',
+          ),
+        )
+      ).status,
+    ).toBe(202);
+    expect(
+      (await post(server.url, message('doc-2', 'D-1', { vitals: { temperatureC: 37.2, heartRate: 80 } }))).status,
+    ).toBe(202);
+    const { status, report } = await doctorUntil(
+      (r) =>
+        r.lastRuns?.escalate !== null &&
+        r.lastRuns?.grade !== null &&
+        r.lastRuns?.ingest !== null &&
+        r.patients?.enrolled === 1,
+    );
     expect(report.problems).toEqual([]);
     expect(status).toBe(0);
-    for (const team of PAGE_TEAMS) expect(report.teams[team].map((s) => [s.protocol, s.state]), team).toEqual([['sqs', 'confirmed']]);
+    for (const team of PAGE_TEAMS)
+      expect(
+        report.teams[team].map((s) => [s.protocol, s.state]),
+        team,
+      ).toEqual([['sqs', 'confirmed']]);
     expect(report.teams.neurology[0]!.wards).toEqual(['H4', 'H5']);
     expect(report.alarms!.watched).toBeGreaterThan(20);
     expect(report.alarms!.inAlarm).toEqual([]);
@@ -92,14 +158,22 @@ describe('crs doctor on the deployed shape', () => {
     const text = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile]);
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/Alarms: \d+ notify the alarm topic; 0 in ALARM/);
-    expect(text.stdout).toMatch(/Last runs: ingest in the last (minute|2 minutes); grade in the last (minute|2 minutes); escalate in the last (minute|2 minutes)\n/);
+    expect(text.stdout).toMatch(
+      /Last runs: ingest in the last (minute|2 minutes); grade in the last (minute|2 minutes); escalate in the last (minute|2 minutes)\n/,
+    );
     expect(text.stdout).toContain('No problems found.');
   }, 120_000);
 
   it('names an alarm in ALARM, and fails', async () => {
     const name = `${prefix}-LaddersExhausted`;
-    expect((await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: [name] }))).MetricAlarms?.map((a) => a.TreatMissingData)).toEqual(['notBreaching']);
-    await cloudwatch.send(new SetAlarmStateCommand({ AlarmName: name, StateValue: 'ALARM', StateReason: 'a ladder ran out' }));
+    expect(
+      (await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: [name] }))).MetricAlarms?.map(
+        (a) => a.TreatMissingData,
+      ),
+    ).toEqual(['notBreaching']);
+    await cloudwatch.send(
+      new SetAlarmStateCommand({ AlarmName: name, StateValue: 'ALARM', StateReason: 'a ladder ran out' }),
+    );
     try {
       const { status, report } = await doctor();
       expect(status).toBe(1);
@@ -113,10 +187,19 @@ describe('crs doctor on the deployed shape', () => {
   it('finds a phone that answered STOP, an endpoint of the paging config that is gone, and SMS settings that would stop SMS pages', async () => {
     // The emulator treats numbers ending in 99 as opted out.
     const phone = await sns.send(
-      new SubscribeCommand({ TopicArn: server.resources.topic, Protocol: 'sms', Endpoint: '+15550100099', Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) }, ReturnSubscriptionArn: true }),
+      new SubscribeCommand({
+        TopicArn: server.resources.topic,
+        Protocol: 'sms',
+        Endpoint: '+15550100099',
+        Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) },
+        ReturnSubscriptionArn: true,
+      }),
     );
     const deployPaging = join(dir, 'deploy-paging.json');
-    writeFileSync(deployPaging, JSON.stringify({ teams: { icu: { email: ['icu-charge@hospital.example'], sms: ['+15550100099'] } } }));
+    writeFileSync(
+      deployPaging,
+      JSON.stringify({ teams: { icu: { email: ['icu-charge@hospital.example'], sms: ['+15550100099'] } } }),
+    );
     let email: string | undefined;
     try {
       const before = await doctor('--paging', deployPaging);
@@ -125,7 +208,9 @@ describe('crs doctor on the deployed shape', () => {
         ['sqs', 'confirmed'],
         ['sms', 'opted-out'],
       ]);
-      expect(before.report.missing).toEqual([{ team: 'icu', protocol: 'email', endpoint: 'icu-charge@hospital.example' }]);
+      expect(before.report.missing).toEqual([
+        { team: 'icu', protocol: 'email', endpoint: 'icu-charge@hospital.example' },
+      ]);
       expect(before.report.problems).toEqual(
         expect.arrayContaining([
           expect.stringMatching(/^icu: \+15550100099 answered STOP/),
@@ -138,13 +223,27 @@ describe('crs doctor on the deployed shape', () => {
       // The operator re-subscribes the address and sets the account's SMS settings as docs/runbook.md says.
       email = (
         await sns.send(
-          new SubscribeCommand({ TopicArn: server.resources.topic, Protocol: 'email', Endpoint: 'icu-charge@hospital.example', Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) }, ReturnSubscriptionArn: true }),
+          new SubscribeCommand({
+            TopicArn: server.resources.topic,
+            Protocol: 'email',
+            Endpoint: 'icu-charge@hospital.example',
+            Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) },
+            ReturnSubscriptionArn: true,
+          }),
         )
       ).SubscriptionArn;
-      await sns.send(new SetSMSAttributesCommand({ attributes: { DefaultSMSType: 'Transactional', MonthlySpendLimit: '100', DefaultSenderID: 'CRSPAGES' } }));
+      await sns.send(
+        new SetSMSAttributesCommand({
+          attributes: { DefaultSMSType: 'Transactional', MonthlySpendLimit: '100', DefaultSenderID: 'CRSPAGES' },
+        }),
+      );
       const after = await doctor('--paging', deployPaging);
       expect(after.report.missing).toEqual([]);
-      expect(after.report.sms).toMatchObject({ type: 'Transactional', monthlySpendLimitUsd: '100', senderId: 'CRSPAGES' });
+      expect(after.report.sms).toMatchObject({
+        type: 'Transactional',
+        monthlySpendLimitUsd: '100',
+        senderId: 'CRSPAGES',
+      });
       // What is left is the opted-out phone.
       expect(after.report.problems).toEqual([expect.stringMatching(/^icu: \+15550100099 answered STOP/)]);
     } finally {
@@ -153,21 +252,39 @@ describe('crs doctor on the deployed shape', () => {
     }
   }, 60_000);
 
-  it('sends a test page through the pages topic to one team\'s endpoints, ward-limited ones included, marked as a test and never graded', async () => {
+  it("sends a test page through the pages topic to one team's endpoints, ward-limited ones included, marked as a test and never graded", async () => {
     const notificationsBefore = pageLines(server.lines).length;
     const { report } = await doctor('--test-page', 'neurology');
     expect(report.testPage).toMatchObject({ team: 'neurology', endpoints: 1 });
-    const testLines = () => server.lines.filter((l) => l.includes('"test-page"')).map((l) => JSON.parse(l) as { team: string; testId: string });
+    const testLines = () =>
+      server.lines
+        .filter((l) => l.includes('"test-page"'))
+        .map((l) => JSON.parse(l) as { team: string; testId: string });
     // Every team queue read to its end: a copy that another team wrongly received would be printed by now.
     const h = await settle(server, 0, 30_000);
     expect(h.pages.testPages).toBe(1);
-    expect(testLines()).toEqual([{ type: 'test-page', team: 'neurology', testId: report.testPage!.testId, sentAt: expect.any(String) }]);
+    expect(testLines()).toEqual([
+      { type: 'test-page', team: 'neurology', testId: report.testPage!.testId, sentAt: expect.any(String) },
+    ]);
     expect(pageLines(server.lines).length).toBe(notificationsBefore); // nothing graded, nothing paged
-    expect((await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--test-page', 'pharmacy'])).status).toBe(2);
+    expect(
+      (await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--test-page', 'pharmacy'])).status,
+    ).toBe(2);
   }, 60_000);
 
   it('reads what it needs from the outputs file only', () => {
-    const outputs = Object.values(JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>)[0]!;
-    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['PagesTopicArn', 'AlarmTopicArn', 'IngestFunctionName', 'GradeFunctionName', 'EscalateFunctionName', 'StateTableName']));
+    const outputs = Object.values(
+      JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>,
+    )[0]!;
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        'PagesTopicArn',
+        'AlarmTopicArn',
+        'IngestFunctionName',
+        'GradeFunctionName',
+        'EscalateFunctionName',
+        'StateTableName',
+      ]),
+    );
   });
 });

@@ -5,7 +5,12 @@
 // loses and repeats none, and sends nothing to the on-failure queue; a process killed after a page's state transaction and before its publish
 // sends the page after a restart, once.
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +18,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { byPatient, health, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type PageLine } from '#test/support/aws-serve.ts';
+import {
+  byPatient,
+  health,
+  pageLines,
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teardown,
+  type PageLine,
+} from '#test/support/aws-serve.ts';
 import { startFaultProxy } from '#test/support/fault-proxy.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 import { recentFeed } from '#test/support/feed.ts';
@@ -24,7 +40,11 @@ let sqs: SQSClient;
 let dynamodb: DynamoDBClient;
 beforeAll(async () => {
   emulator = await startEmulator();
-  const config = { endpoint: emulator.endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+  const config = {
+    endpoint: emulator.endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
   sqs = new SQSClient(config);
   dynamodb = new DynamoDBClient(config);
 });
@@ -36,7 +56,9 @@ afterAll(async () => {
 
 const replayPages = (messages: DeviceMessage[]) => {
   const replay = new Replay(DEFAULT_CONFIG);
-  return messages.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1)).filter((e) => e.type === 'notification') as unknown as PageLine[];
+  return messages
+    .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
+    .filter((e) => e.type === 'notification') as unknown as PageLine[];
 };
 
 async function postAll(url: string, messages: DeviceMessage[]): Promise<void> {
@@ -54,7 +76,12 @@ describe('failures of the deployed shape on an emulator', () => {
     try {
       // Something on the queue that no grade can apply (it bypassed the ingest's validation).
       await sqs.send(
-        new SendMessageCommand({ QueueUrl: server.resources.queue, MessageBody: '{"message":{"patientId":"P-POISON"}', MessageGroupId: 'P-POISON', MessageDeduplicationId: 'poison-1' }),
+        new SendMessageCommand({
+          QueueUrl: server.resources.queue,
+          MessageBody: '{"message":{"patientId":"P-POISON"}',
+          MessageGroupId: 'P-POISON',
+          MessageDeduplicationId: 'poison-1',
+        }),
       );
       await postAll(server.url, feed);
       const h = await settle(server, expected.length);
@@ -63,10 +90,15 @@ describe('failures of the deployed shape on an emulator', () => {
         if (i > 200) throw new Error('the poison message never reached the DLQ');
         await sleep(100);
       }
-      const dlqUrl = server.resources.queues[Object.keys(server.resources.queues).find((k) => k.startsWith('MessagesDlq'))!]!;
-      const dead = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['All'] }));
+      const dlqUrl =
+        server.resources.queues[Object.keys(server.resources.queues).find((k) => k.startsWith('MessagesDlq'))!]!;
+      const dead = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['All'] }),
+      );
       // Received by the grade source 3 times (the queue's maxReceiveCount), and once more by this look.
-      expect(dead.Messages?.map((m) => [m.Attributes?.MessageGroupId, m.Attributes?.ApproximateReceiveCount])).toEqual([['P-POISON', '4']]);
+      expect(dead.Messages?.map((m) => [m.Attributes?.MessageGroupId, m.Attributes?.ApproximateReceiveCount])).toEqual([
+        ['P-POISON', '4'],
+      ]);
       const after = await health(server);
       expect(after.grade.failedRecords).toBe(3); // received, failed and left three times, then dead-lettered
       expect(after.queue).toEqual({ visible: 0, inFlight: 0 });
@@ -89,7 +121,9 @@ describe('failures of the deployed shape on an emulator', () => {
     const outputs = join(dir, 'outputs.json');
     // The test hook fails the notify function's invocations with the poison patient's records (as a crash would),
     // in the local host, before the handler: only `crs outbox`, outside it, can page them.
-    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--outputs', outputs], { CRS_TEST_FAIL_NOTIFY_PATIENT: poison });
+    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--outputs', outputs], {
+      CRS_TEST_FAIL_NOTIFY_PATIENT: poison,
+    });
     const others = expected.filter((p) => p.patientId !== poison);
     try {
       const started = Date.now();
@@ -101,7 +135,8 @@ describe('failures of the deployed shape on an emulator', () => {
       expect(seconds).toBeLessThan(120);
       const outbox = await dynamodb.send(
         new QueryCommand({
-          TableName: server.resources.tables[Object.keys(server.resources.tables).find((k) => k.startsWith('StateTable'))!]!,
+          TableName:
+            server.resources.tables[Object.keys(server.resources.tables).find((k) => k.startsWith('StateTable'))!]!,
           KeyConditionExpression: 'pk = :p AND begins_with(sk, :o)',
           ExpressionAttributeValues: { ':p': { S: poison }, ':o': { S: 'outbox#' } },
         }),
@@ -111,22 +146,44 @@ describe('failures of the deployed shape on an emulator', () => {
       // Each failing record went to the on-failure queue by itself (bisected down to it): no healthy record with it.
       expect(h.notifyFailures).toBe(failing);
       expect(h.notify.sentToOnFailure).toBe(failing);
-      const onFailure = server.resources.queues[Object.keys(server.resources.queues).find((k) => k.startsWith('NotifyFailures'))!]!;
+      const onFailure =
+        server.resources.queues[Object.keys(server.resources.queues).find((k) => k.startsWith('NotifyFailures'))!]!;
       const described = await sqs.send(new ReceiveMessageCommand({ QueueUrl: onFailure, MaxNumberOfMessages: 10 }));
-      const infos = (described.Messages ?? []).map((m) => JSON.parse(m.Body!) as { requestContext: { condition: string }; DDBStreamBatchInfo: { batchSize: number; startSequenceNumber: string; endSequenceNumber: string } });
-      expect(infos.map((i) => [i.requestContext.condition, i.DDBStreamBatchInfo.batchSize])).toEqual(infos.map(() => ['RetryAttemptsExhausted', 1]));
-      for (const i of infos) expect(i.DDBStreamBatchInfo.startSequenceNumber).toBe(i.DDBStreamBatchInfo.endSequenceNumber);
+      const infos = (described.Messages ?? []).map(
+        (m) =>
+          JSON.parse(m.Body!) as {
+            requestContext: { condition: string };
+            DDBStreamBatchInfo: { batchSize: number; startSequenceNumber: string; endSequenceNumber: string };
+          },
+      );
+      expect(infos.map((i) => [i.requestContext.condition, i.DDBStreamBatchInfo.batchSize])).toEqual(
+        infos.map(() => ['RetryAttemptsExhausted', 1]),
+      );
+      for (const i of infos)
+        expect(i.DDBStreamBatchInfo.startSequenceNumber).toBe(i.DDBStreamBatchInfo.endSequenceNumber);
       for (const m of described.Messages ?? []) {
-        await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: onFailure, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 }));
+        await sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: onFailure,
+            ReceiptHandle: m.ReceiptHandle!,
+            VisibilityTimeout: 0,
+          }),
+        );
       }
       expect(pageLines(server.lines).some((p) => p.patientId === poison)).toBe(false);
       expect(byPatient(pageLines(server.lines))).toEqual(byPatient(others));
 
       // The operator sees where the records are, and has them read from the stream again and paged.
-      const env = { AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: process.env.AWS_REGION ?? 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+      const env = {
+        AWS_ENDPOINT_URL: emulator.endpoint,
+        AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+      };
       const listed = await crsAsync(['outbox', 'list', '--json', '--backend', 'aws', '--outputs', outputs], env);
       expect(listed.status, listed.stderr).toBe(0);
-      const ranges = (JSON.parse(listed.stdout) as { streamFailures: { id: string; condition: string }[] }).streamFailures;
+      const ranges = (JSON.parse(listed.stdout) as { streamFailures: { id: string; condition: string }[] })
+        .streamFailures;
       expect(ranges.map((r) => r.condition)).toEqual(infos.map(() => 'RetryAttemptsExhausted'));
       const retry = await crsAsync(['outbox', 'retry', '--all', '--backend', 'aws', '--outputs', outputs], env);
       expect(retry.status, retry.stderr).toBe(0);
@@ -159,8 +216,13 @@ describe('failures of the deployed shape on an emulator', () => {
       // Every message of the second half graded and the pager refused by SNS: nothing got through meanwhile.
       // (Not idle: the notifier retries the records whose publish failed until SNS is back.)
       let during = await health(server);
-      for (const end = Date.now() + 60_000; during.grade.succeeded < feed.length || !proxy.refused.get('sns'); during = await health(server)) {
-        if (Date.now() > end) throw new Error(`the second half was not graded against a refusing SNS: ${JSON.stringify(during)}`);
+      for (
+        const end = Date.now() + 60_000;
+        during.grade.succeeded < feed.length || !proxy.refused.get('sns');
+        during = await health(server)
+      ) {
+        if (Date.now() > end)
+          throw new Error(`the second half was not graded against a refusing SNS: ${JSON.stringify(during)}`);
         await sleep(100);
       }
       expect(during.pages.printed).toBe(before.pages.printed); // nothing got through SNS
@@ -180,7 +242,10 @@ describe('failures of the deployed shape on an emulator', () => {
   }, 240_000);
 
   it('sends a page committed before a crash after the restart, exactly once', async () => {
-    const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as { scheme: string; messages: DeviceMessage[] }[];
+    const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as {
+      scheme: string;
+      messages: DeviceMessage[];
+    }[];
     const messages = vignettes.filter((v) => v.scheme === 'astct2019').flatMap((v) => v.messages);
     const expected = replayPages(messages);
     const prefix = runPrefix('crash');
@@ -197,7 +262,9 @@ describe('failures of the deployed shape on an emulator', () => {
       }
     };
 
-    const doomed = await spawnAwsServe(emulator.endpoint, prefix, ['--visibility-timeout', '2'], { CRS_TEST_CRASH_BEFORE_PUBLISH: '1' });
+    const doomed = await spawnAwsServe(emulator.endpoint, prefix, ['--visibility-timeout', '2'], {
+      CRS_TEST_CRASH_BEFORE_PUBLISH: '1',
+    });
     await postUntilDown(doomed.url);
     await doomed.exited;
     expect(doomed.child.signalCode).toBe('SIGKILL');
@@ -206,7 +273,8 @@ describe('failures of the deployed shape on an emulator', () => {
     const firstPage = expected.find((p) => accepted.has(messages.find((m) => m.patientId === p.patientId)!))!;
     const outbox = await dynamodb.send(
       new QueryCommand({
-        TableName: doomed.resources.tables[Object.keys(doomed.resources.tables).find((k) => k.startsWith('StateTable'))!]!,
+        TableName:
+          doomed.resources.tables[Object.keys(doomed.resources.tables).find((k) => k.startsWith('StateTable'))!]!,
         KeyConditionExpression: 'pk = :p AND begins_with(sk, :o)',
         ExpressionAttributeValues: { ':p': { S: firstPage.patientId }, ':o': { S: 'outbox#' } },
       }),

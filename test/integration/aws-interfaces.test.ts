@@ -7,7 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
-import { CRS_BIN, INGEST_TOKEN, REPO, pageLines, runPrefix, settle, spawnAwsServe, stop, teardown } from '#test/support/aws-serve.ts';
+import {
+  CRS_BIN,
+  INGEST_TOKEN,
+  REPO,
+  pageLines,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teardown,
+} from '#test/support/aws-serve.ts';
 import { asInterfaces, vignettes } from '#test/support/interfaces.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
@@ -34,10 +44,19 @@ describe('HL7 v2 and FHIR through the deployed shape on an emulator', () => {
   it('page as the JSON does (astct2019), once', async () => {
     const set = vignettes.filter((v) => v.scheme === 'astct2019');
     const file = join(dir, 'astct.ndjson');
-    writeFileSync(file, set.flatMap((v) => v.messages).map((m) => JSON.stringify(m)).join('\n') + '\n');
-    const replayed = pageLines(execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', 'astct2019'], { cwd: REPO, encoding: 'utf8' }).split('\n')).filter(
-      (e) => e.type === 'notification',
+    writeFileSync(
+      file,
+      set
+        .flatMap((v) => v.messages)
+        .map((m) => JSON.stringify(m))
+        .join('\n') + '\n',
     );
+    const replayed = pageLines(
+      execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', 'astct2019'], {
+        cwd: REPO,
+        encoding: 'utf8',
+      }).split('\n'),
+    ).filter((e) => e.type === 'notification');
     const items = set.flatMap(asInterfaces);
     const prefix = runPrefix('ifc');
     const server = await spawnAwsServe(emulator.endpoint, prefix, ['--scheme', 'astct2019']);
@@ -45,7 +64,10 @@ describe('HL7 v2 and FHIR through the deployed shape on an emulator', () => {
       const hl7 = item.format === 'hl7v2';
       const res = await fetch(`${server.url}${hl7 ? '/v1/hl7v2' : '/fhir/r4/Bundle'}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': hl7 ? 'x-application/hl7-v2+er7' : 'application/fhir+json' },
+        headers: {
+          authorization: `Bearer ${INGEST_TOKEN}`,
+          'content-type': hl7 ? 'x-application/hl7-v2+er7' : 'application/fhir+json',
+        },
         body: hl7 ? item.text : JSON.stringify(item.bundle),
       });
       const body = await res.text();

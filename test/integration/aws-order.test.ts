@@ -8,7 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teardown, type PageLine } from '#test/support/aws-serve.ts';
+import {
+  byPatient,
+  pageLines,
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teardown,
+  type PageLine,
+} from '#test/support/aws-serve.ts';
 import { recentFeed } from '#test/support/feed.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
@@ -28,10 +38,12 @@ afterAll(async () => {
 });
 
 describe('many patients at once through the deployed shape on an emulator', () => {
-  it('keeps every patient\'s pages in order, once each, and duplicates page nobody', async () => {
+  it("keeps every patient's pages in order, once each, and duplicates page nobody", async () => {
     const feed = recentFeed(800, 200);
     const replay = new Replay(DEFAULT_CONFIG);
-    const expected = feed.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1)).filter((e) => e.type === 'notification') as unknown as PageLine[];
+    const expected = feed
+      .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
+      .filter((e) => e.type === 'notification') as unknown as PageLine[];
     expect(expected.length).toBeGreaterThan(100);
 
     const devices = new Map<string, DeviceMessage[]>();
@@ -59,7 +71,8 @@ describe('many patients at once through the deployed shape on an emulator', () =
 
       // A gateway resends its last batches (it never saw the answers): accepted, nobody paged again.
       const resent = feed.slice(-200);
-      for (let i = 0; i < resent.length; i += 100) expect((await post(server.url, resent.slice(i, i + 100))).status).toBe(202);
+      for (let i = 0; i < resent.length; i += 100)
+        expect((await post(server.url, resent.slice(i, i + 100))).status).toBe(202);
       const after = await settle(server, expected.length);
       expect(after.pages.printed).toBe(expected.length);
       expect(after.pages.misdelivered).toBe(0);

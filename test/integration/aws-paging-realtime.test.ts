@@ -7,11 +7,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
-import { post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown, until, type AwsServe } from '../support/aws-serve.ts';
+import {
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teamPages,
+  teardown,
+  until,
+  type AwsServe,
+} from '../support/aws-serve.ts';
 import { startEmulator, type Emulator } from '../support/moto.ts';
 
 const SEVERE_S = 6;
-const CONFIG = { holdMinutes: 1, paging: { timeoutMinutes: { severe: SEVERE_S / 60, other: 12 / 60 }, staleFeedMinutes: 15 / 60 } };
+const CONFIG = {
+  holdMinutes: 1,
+  paging: { timeoutMinutes: { severe: SEVERE_S / 60, other: 12 / 60 }, staleFeedMinutes: 15 / 60 },
+};
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-realtime-'));
 const configFile = join(dir, 'config.json');
@@ -36,8 +49,19 @@ afterAll(async () => {
 }, 120_000);
 
 const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
-const message = (n: number, secondsAgo: number, sections: Partial<DeviceMessage>, kind: 'monitor' | 'ehr' = 'monitor'): DeviceMessage =>
-  ({ messageId: `rt-${n}`, patientId: 'K-1', observedAt: ago(secondsAgo), source: { deviceId: 'dev-K-1', kind }, ...sections }) as DeviceMessage;
+const message = (
+  n: number,
+  secondsAgo: number,
+  sections: Partial<DeviceMessage>,
+  kind: 'monitor' | 'ehr' = 'monitor',
+): DeviceMessage =>
+  ({
+    messageId: `rt-${n}`,
+    patientId: 'K-1',
+    observedAt: ago(secondsAgo),
+    source: { deviceId: 'dev-K-1', kind },
+    ...sections,
+  }) as DeviceMessage;
 
 /** ICU's pages of K-1's grade 3 page, across hosts, each send once (a send a kill cut short is made again). */
 const icuPages = (hosts: AwsServe[]) => {
@@ -48,11 +72,15 @@ const icuPages = (hosts: AwsServe[]) => {
     .filter((p) => !sends.has(p.sendId) && sends.add(p.sendId));
 };
 
-
 describe('a ladder on the real clock, on the deployed shape on an emulator', () => {
   it('keeps the escalation timers through a killed host: the next level is paged once, at its time, after the restart', async () => {
     for (const m of [
-      message(1, 600, { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: 'B-K-1', ward: 'H4' } }, 'ehr'),
+      message(
+        1,
+        600,
+        { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: 'B-K-1', ward: 'H4' } },
+        'ehr',
+      ),
       message(2, 60, { vitals: { temperatureC: 39 } }),
       message(3, 30, { oxygen: { device: 'non_rebreather' } }),
     ]) {
@@ -63,7 +91,9 @@ describe('a ladder on the real clock, on the deployed shape on an emulator', () 
     const dueAt = Date.parse(first.sentAt) + SEVERE_S * 1000;
     await new Promise((r) => setTimeout(r, dueAt + 2000 - Date.now())); // the next level falls due while nothing runs
     server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS);
-    const next = await until(server, 'the ICU consultant page after the restart', () => icuPages([before, server!]).find((p) => p.pageId === first.pageId && p.level === 1));
+    const next = await until(server, 'the ICU consultant page after the restart', () =>
+      icuPages([before, server!]).find((p) => p.pageId === first.pageId && p.level === 1),
+    );
     expect(next).toMatchObject({ role: 'ICU consultant', reason: 'escalated' });
     expect(Date.parse(next.sentAt)).toBeGreaterThanOrEqual(dueAt); // at its time, not before
     await settle(server, 0); // whatever the old timers and the schedule's catch-up did is printed by now

@@ -51,13 +51,28 @@ const dir = mkdtempSync(join(tmpdir(), 'crs-aws-paging-'));
 const configFile = join(dir, 'config.json');
 const outputsFile = join(dir, 'outputs.json');
 writeFileSync(configFile, JSON.stringify(CONFIG));
-const SERVE_ARGS = ['--config', configFile, '--schedule-interval', '3600', '--visibility-timeout', '2', '--outputs', outputsFile, '--page-lines'];
+const SERVE_ARGS = [
+  '--config',
+  configFile,
+  '--schedule-interval',
+  '3600',
+  '--visibility-timeout',
+  '2',
+  '--outputs',
+  outputsFile,
+  '--page-lines',
+];
 
 let emulator: Emulator;
 let server: AwsServe;
 const prefix = runPrefix('pag');
 const region = process.env.AWS_REGION ?? 'us-east-1';
-const awsEnv = () => ({ AWS_ENDPOINT_URL: emulator.endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+const awsEnv = () => ({
+  AWS_ENDPOINT_URL: emulator.endpoint,
+  AWS_REGION: region,
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+});
 
 beforeAll(async () => {
   emulator = await startEmulator();
@@ -96,10 +111,26 @@ async function at(ms: number): Promise<void> {
   await settle(server, 0);
 }
 let n = 0;
-const message = (patientId: string, secondsAgo: number, sections: Partial<DeviceMessage>, kind: 'monitor' | 'ehr' = 'monitor'): DeviceMessage =>
-  ({ messageId: `pg-${++n}`, patientId, observedAt: ago(secondsAgo), source: { deviceId: `dev-${patientId}`, kind }, ...sections }) as DeviceMessage;
+const message = (
+  patientId: string,
+  secondsAgo: number,
+  sections: Partial<DeviceMessage>,
+  kind: 'monitor' | 'ehr' = 'monitor',
+): DeviceMessage =>
+  ({
+    messageId: `pg-${++n}`,
+    patientId,
+    observedAt: ago(secondsAgo),
+    source: { deviceId: `dev-${patientId}`, kind },
+    ...sections,
+  }) as DeviceMessage;
 const enrol = (patientId: string, secondsAgo = 600) =>
-  message(patientId, secondsAgo, { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: `B-${patientId}`, ward: 'H4' } }, 'ehr');
+  message(
+    patientId,
+    secondsAgo,
+    { enrolment: { therapy: 'car-t', infusedAt: ago(2 * 86_400), weightKg: 70, bed: `B-${patientId}`, ward: 'H4' } },
+    'ehr',
+  );
 
 async function send(...messages: DeviceMessage[]): Promise<void> {
   for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
@@ -118,7 +149,8 @@ const pagesOf = (s: AwsServe[] | AwsServe, patientId: string, team?: string) => 
     .filter((p) => !sends.has(p.sendId) && sends.add(p.sendId));
 };
 
-const waitFor = <T>(what: string, probe: () => T | undefined, timeoutMs?: number) => until(server, what, probe, timeoutMs);
+const waitFor = <T>(what: string, probe: () => T | undefined, timeoutMs?: number) =>
+  until(server, what, probe, timeoutMs);
 
 const ladder = (pages: PrintedPage[]) => pages.map((p) => `${p.role} L${p.level} R${p.round} ${p.reason}`);
 const tokenOf = (p: PrintedPage) => p.ackUrl!.split('/ack/')[1]!;
@@ -128,13 +160,22 @@ const crs = (args: string[]) => crsAsync(args, awsEnv());
 async function auditOf(patientId: string): Promise<{ type: string; text: string; details: Record<string, unknown> }[]> {
   const r = await crs(['audit', 'export', '--patient', patientId, '--backend', 'aws', '--outputs', outputsFile]);
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 describe('pages that get answered, on the deployed shape on an emulator', () => {
   it('climbs the ladder when nobody answers and stops at the first acknowledgement (a link opened on a phone)', async () => {
-    await send(enrol('L-1'), message('L-1', 60, { vitals: { temperatureC: 39 } }), message('L-1', 30, { oxygen: { device: 'non_rebreather' } }));
-    const registrar = await waitFor('the ICU registrar to be paged', () => pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 0));
+    await send(
+      enrol('L-1'),
+      message('L-1', 60, { vitals: { temperatureC: 39 } }),
+      message('L-1', 30, { oxygen: { device: 'non_rebreather' } }),
+    );
+    const registrar = await waitFor('the ICU registrar to be paged', () =>
+      pagesOf(server, 'L-1', 'icu').find((p) => p.subject === 'crs' && p.grade === 3 && p.level === 0),
+    );
     const due = Date.parse(registrar.escalatesAt!);
     await at(due - MARGIN_S * 1000); // not yet the next level's time
     expect(pagesOf(server, 'L-1', 'icu').map((p) => p.level)).toEqual([0]);
@@ -145,7 +186,11 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const shown = await fetch(second.ackUrl!);
     expect(shown.status).toBe(200);
     expect(await shown.text()).toContain('<form method="post">');
-    const acked = await fetch(second.ackUrl!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Dr+Ada+ICU' });
+    const acked = await fetch(second.ackUrl!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Dr+Ada+ICU',
+    });
     expect(acked.status).toBe(200);
     expect(await acked.text()).toContain('Recorded: Dr Ada ICU (ICU consultant)');
     const ackedAt = (await health(server)).now;
@@ -162,34 +207,67 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     expect(icu.every((p) => Date.parse(p.sentAt) < ackedAt)).toBe(true);
     const trail = await auditOf('L-1');
     expect(trail.filter((e) => e.type === 'acknowledgement')).toEqual([
-      expect.objectContaining({ details: expect.objectContaining({ pageId: second.pageId, by: 'Dr Ada ICU (ICU consultant)', via: 'link', level: 1 }) }),
+      expect.objectContaining({
+        details: expect.objectContaining({
+          pageId: second.pageId,
+          by: 'Dr Ada ICU (ICU consultant)',
+          via: 'link',
+          level: 1,
+        }),
+      }),
     ]);
   }, 120_000);
 
   it('re-pages at once on a higher grade, even though the last page was acknowledged (through the API)', async () => {
     await send(enrol('R-1'), message('R-1', 60, { vitals: { temperatureC: 39 } }));
-    const first = await waitFor('the CRS 1 page', () => pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 1));
-    const res = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tokenOf(first), by: 'Dr H' }) });
+    const first = await waitFor('the CRS 1 page', () =>
+      pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 1),
+    );
+    const res = await fetch(`${server.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: tokenOf(first), by: 'Dr H' }),
+    });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ acknowledged: true, page: { status: 'acknowledged', ack: { by: 'Dr H (hematology fellow)', via: 'link' } } });
+    expect(await res.json()).toMatchObject({
+      acknowledged: true,
+      page: { status: 'acknowledged', ack: { by: 'Dr H (hematology fellow)', via: 'link' } },
+    });
     const sentAt = (await health(server)).now;
     await send(message('R-1', 30, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }));
-    const second = await waitFor('the CRS 2 page', () => pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 2));
+    const second = await waitFor('the CRS 2 page', () =>
+      pagesOf(server, 'R-1', 'hematology').find((p) => p.grade === 2),
+    );
     expect(second).toMatchObject({ role: 'hematology fellow', level: 0, reason: 'triggered' });
     expect(Date.parse(second.sentAt) - sentAt).toBeLessThan(OTHER_S * 1000 - MARGIN_S * 1000); // at once: no tick came meanwhile
   }, 60_000);
 
   it('cancels the pending escalation when the grade falls (de-escalation), and says so once', async () => {
-    await send(enrol('D-1', 900), message('D-1', 300, { vitals: { temperatureC: 39 } }), message('D-1', 240, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }));
+    await send(
+      enrol('D-1', 900),
+      message('D-1', 300, { vitals: { temperatureC: 39 } }),
+      message('D-1', 240, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }),
+    );
     const crs2 = await waitFor('the CRS 2 page', () => pagesOf(server, 'D-1', 'hematology').find((p) => p.grade === 2));
     // Off oxygen, and below grade 2 for the hold time (1 minute in this configuration) of patient time.
-    await send(message('D-1', 200, { oxygen: { device: 'room_air' } }), message('D-1', 100, { vitals: { heartRate: 90 } }));
-    const down = await waitFor('the de-escalation', () => pagesOf(server, 'D-1', 'hematology').find((p) => p.kind === 'de-escalation'));
+    await send(
+      message('D-1', 200, { oxygen: { device: 'room_air' } }),
+      message('D-1', 100, { vitals: { heartRate: 90 } }),
+    );
+    const down = await waitFor('the de-escalation', () =>
+      pagesOf(server, 'D-1', 'hematology').find((p) => p.kind === 'de-escalation'),
+    );
     expect(down).toMatchObject({ grade: 1, level: 0 });
     expect(down.ackUrl).toBeUndefined(); // informational: nothing to acknowledge
     await later(OTHER_S); // past the time its next level would have been paged
-    expect(pagesOf(server, 'D-1', 'hematology').filter((p) => p.pageId === crs2.pageId).map((p) => p.level)).toEqual([0]);
-    const closed = (await auditOf('D-1')).filter((e) => e.type === 'page' && e.details.pageId === crs2.pageId).map((e) => e.details.status);
+    expect(
+      pagesOf(server, 'D-1', 'hematology')
+        .filter((p) => p.pageId === crs2.pageId)
+        .map((p) => p.level),
+    ).toEqual([0]);
+    const closed = (await auditOf('D-1'))
+      .filter((e) => e.type === 'page' && e.details.pageId === crs2.pageId)
+      .map((e) => e.details.status);
     expect(closed).toEqual(['open', 'resolved']);
   }, 90_000);
 
@@ -197,16 +275,38 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     await send(enrol('F-1'), message('F-1', 30, { vitals: { temperatureC: 39 } }));
     const page = await waitFor('the CRS 1 page', () => pagesOf(server, 'F-1', 'hematology').find((p) => p.grade === 1));
     const real = tokenOf(page);
-    const secrets = new SecretsManagerClient({ endpoint: emulator.endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-    const key = Buffer.from((await secrets.send(new GetSecretValueCommand({ SecretId: server.resources.secret }))).SecretString!, 'utf8');
+    const secrets = new SecretsManagerClient({
+      endpoint: emulator.endpoint,
+      region,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const key = Buffer.from(
+      (await secrets.send(new GetSecretValueCommand({ SecretId: server.resources.secret }))).SecretString!,
+      'utf8',
+    );
     secrets.destroy();
-    const forged = signAck(Buffer.alloc(32, 1), { pageId: page.pageId, role: 'hematology fellow', expiresAt: now() + 3_600_000 });
-    const altered = real.split('.').map((part, i) => (i === 2 ? Buffer.from('hematology consultant').toString('base64url') : part)).join('.');
+    const forged = signAck(Buffer.alloc(32, 1), {
+      pageId: page.pageId,
+      role: 'hematology fellow',
+      expiresAt: now() + 3_600_000,
+    });
+    const altered = real
+      .split('.')
+      .map((part, i) => (i === 2 ? Buffer.from('hematology consultant').toString('base64url') : part))
+      .join('.');
     const expired = signAck(key, { pageId: page.pageId, role: 'hematology fellow', expiresAt: now() - 1000 });
     for (const token of [forged, altered, expired]) {
-      const api = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Mallory' }) });
+      const api = await fetch(`${server.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, by: 'Mallory' }),
+      });
       expect(api.status).toBe(403);
-      const form = await fetch(`${server.url}/ack/${token}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Mallory' });
+      const form = await fetch(`${server.url}/ack/${token}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'by=Mallory',
+      });
       expect(form.status).toBe(403);
       expect(await form.text()).toContain('Link refused');
     }
@@ -216,16 +316,37 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const refusals = (await auditOf('F-1')).filter((e) => e.type === 'acknowledgement-refused');
     expect(refusals.map((e) => e.details.reason)).toEqual(['expired', 'expired']);
     expect(refusals.every((e) => e.details.pageId === page.pageId && e.details.by === 'Mallory')).toBe(true);
-    const events = server.stderr().split('\n').filter((l) => l.includes('"message":"security"')).map((l) => JSON.parse(l) as { event: string; reason: string; claimed: { pageId: string } });
-    expect(events.map((e) => [e.event, e.reason, e.claimed.pageId])).toEqual(Array(4).fill(['acknowledge-link-refused', 'forged', page.pageId]));
-    const csv = await crs(['audit', 'export', '--patient', 'F-1', '--format', 'csv', '--backend', 'aws', '--outputs', outputsFile]);
+    const events = server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"message":"security"'))
+      .map((l) => JSON.parse(l) as { event: string; reason: string; claimed: { pageId: string } });
+    expect(events.map((e) => [e.event, e.reason, e.claimed.pageId])).toEqual(
+      Array(4).fill(['acknowledge-link-refused', 'forged', page.pageId]),
+    );
+    const csv = await crs([
+      'audit',
+      'export',
+      '--patient',
+      'F-1',
+      '--format',
+      'csv',
+      '--backend',
+      'aws',
+      '--outputs',
+      outputsFile,
+    ]);
     expect(csv.status, csv.stderr).toBe(0);
     const rows = csv.stdout.split('\r\n');
     expect(rows[0]).toBe('at,patientId,type,text,details');
     expect(rows.filter((r) => r.includes(',F-1,acknowledgement-refused,'))).toHaveLength(2);
     expect(rows.filter((r) => r.includes(',F-1,assessment,'))).toHaveLength(2); // written with the state, in the grading transaction
     // The page is still open: the real link acknowledges it.
-    const ok = await fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: real, by: 'Dr Real' }) });
+    const ok = await fetch(`${server.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: real, by: 'Dr Real' }),
+    });
     expect(ok.status).toBe(200);
   }, 60_000);
 
@@ -238,7 +359,9 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     await at(staleAt + 1000);
     const alert = pagesOf(server, 'S-1', 'bedside').find((p) => p.subject === 'stale-feed' && p.kind === 'alert')!;
     expect(alert).toBeDefined();
-    expect(alert.summary).toMatch(/^NO DATA, patient S-1, bed B-S-1: nothing from the monitor since .*; the grade cannot be trusted$/);
+    expect(alert.summary).toMatch(
+      /^NO DATA, patient S-1, bed B-S-1: nothing from the monitor since .*; the grade cannot be trusted$/,
+    );
     expect(alert.role).toBe('bedside nurse');
     expect(alert.ackUrl).toBeDefined();
     const resumed = message('S-1', 0, { vitals: { heartRate: 82 } });
@@ -247,36 +370,91 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const cleared = pagesOf(server, 'S-1', 'bedside').find((p) => p.kind === 'alert-cleared')!;
     expect(cleared?.summary).toMatch(/^Data resumed, patient S-1/);
     await at(Date.parse(resumed.observedAt) + (STALE_S - MARGIN_S) * 1000); // further sweeps, data still fresh: nothing raised again
-    expect(pagesOf(server, 'S-1', 'bedside').filter((p) => p.level === 0).map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
+    expect(
+      pagesOf(server, 'S-1', 'bedside')
+        .filter((p) => p.level === 0)
+        .map((p) => p.kind),
+    ).toEqual(['alert', 'alert-cleared']);
   }, 120_000);
 
   it('holds a low grade during a silence (released when it is ended), and never grade 4', async () => {
     // 30 minutes from the command's own (real) clock: the host's runs ahead by what the tests moved it.
     const create = (patientId: string) =>
-      crs(['silence', 'create', '--patient', patientId, '--minutes', '30', '--by', 'Nurse B', '--reason', 'transport to MRI', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+      crs([
+        'silence',
+        'create',
+        '--patient',
+        patientId,
+        '--minutes',
+        '30',
+        '--by',
+        'Nurse B',
+        '--reason',
+        'transport to MRI',
+        '--backend',
+        'aws',
+        '--outputs',
+        outputsFile,
+        '--config',
+        configFile,
+      ]);
     const [low, high] = await Promise.all([create('Q-1'), create('Q-2')]);
     expect(low.status, low.stderr).toBe(0);
     expect(high.status, high.stderr).toBe(0);
     const listed = await crs(['silence', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile]);
-    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ silenceId: low.stdout.trim(), patientId: 'Q-1', createdBy: 'Nurse B', reason: 'transport to MRI' })]));
+    expect(JSON.parse(listed.stdout)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          silenceId: low.stdout.trim(),
+          patientId: 'Q-1',
+          createdBy: 'Nurse B',
+          reason: 'transport to MRI',
+        }),
+      ]),
+    );
 
     await send(enrol('Q-1'), message('Q-1', 10, { vitals: { temperatureC: 39 } }));
-    await send(enrol('Q-2'), message('Q-2', 40, { vitals: { temperatureC: 39 } }), message('Q-2', 30, { oxygen: { device: 'bipap' } }));
+    await send(
+      enrol('Q-2'),
+      message('Q-2', 40, { vitals: { temperatureC: 39 } }),
+      message('Q-2', 30, { oxygen: { device: 'bipap' } }),
+    );
     const grade4 = await waitFor('the grade 4 pages', () => {
       const p = pagesOf(server, 'Q-2').filter((x) => x.grade === 4);
       return p.length === 2 ? p : undefined;
     });
-    expect(grade4.map((p) => `${p.team} ${p.role}`).sort()).toEqual(['hematology hematology fellow', 'icu ICU registrar']);
+    expect(grade4.map((p) => `${p.team} ${p.role}`).sort()).toEqual([
+      'hematology hematology fellow',
+      'icu ICU registrar',
+    ]);
     expect(pagesOf(server, 'Q-2').filter((p) => p.grade === 1)).toEqual([]); // its grade 1 was held, then replaced
     await later(1);
     expect(pagesOf(server, 'Q-1')).toEqual([]); // held
 
-    const ended = await crs(['silence', 'end', low.stdout.trim(), '--by', 'Nurse B', '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+    const ended = await crs([
+      'silence',
+      'end',
+      low.stdout.trim(),
+      '--by',
+      'Nurse B',
+      '--backend',
+      'aws',
+      '--outputs',
+      outputsFile,
+      '--config',
+      configFile,
+    ]);
     expect(ended.status, ended.stderr).toBe(0);
-    const released = await waitFor('the released page', () => pagesOf(server, 'Q-1', 'hematology').find((p) => p.grade === 1), 20_000);
+    const released = await waitFor(
+      'the released page',
+      () => pagesOf(server, 'Q-1', 'hematology').find((p) => p.grade === 1),
+      20_000,
+    );
     expect(released).toMatchObject({ role: 'hematology fellow', level: 0 });
     const trail = (await auditOf('Q-1')).filter((e) => e.type === 'silence').map((e) => e.text);
-    expect(trail).toEqual([expect.stringMatching(/^silence of patient Q-1 by Nurse B from .* transport to MRI$/), `silence ${low.stdout.trim()} ended by Nurse B`]);
+    expect(trail).toEqual([
+      expect.stringMatching(/^silence of patient Q-1 by Nurse B from .* transport to MRI$/),
+      `silence ${low.stdout.trim()} ended by Nurse B`,
+    ]);
   }, 90_000);
-
 });

@@ -9,7 +9,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { CRS_BIN, REPO, byPatient, pageLines, post, runPrefix, settle, spawnAwsServe, stop, teamPages, teardown } from '#test/support/aws-serve.ts';
+import {
+  CRS_BIN,
+  REPO,
+  byPatient,
+  pageLines,
+  post,
+  runPrefix,
+  settle,
+  spawnAwsServe,
+  stop,
+  teamPages,
+  teardown,
+} from '#test/support/aws-serve.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 interface Vignette {
@@ -19,7 +31,9 @@ interface Vignette {
   expect: { notifications: unknown[] };
 }
 
-const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as Vignette[];
+const vignettes = JSON.parse(
+  readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8'),
+) as Vignette[];
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-vignettes-'));
 let emulator: Emulator;
 beforeAll(async () => {
@@ -38,7 +52,10 @@ describe('vignettes through the deployed shape on an emulator', () => {
       const file = join(dir, `${scheme}.ndjson`);
       writeFileSync(file, messages.map((m) => JSON.stringify(m)).join('\n') + '\n');
       const replayed = pageLines(
-        execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], { cwd: REPO, encoding: 'utf8' }).split('\n'),
+        execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], {
+          cwd: REPO,
+          encoding: 'utf8',
+        }).split('\n'),
       ).filter((e) => e.type === 'notification');
       expect(replayed.length).toBe(set.reduce((n, v) => n + v.expect.notifications.length, 0));
 
@@ -57,8 +74,12 @@ describe('vignettes through the deployed shape on an emulator', () => {
 
         // Each grade change reached each of its teams' queues once at the first level of the team's ladder, and
         // no other team's. (Technical alerts, and the next levels of ladders nobody acknowledged, come on top.)
-        const firstLevel = teamPages(server.lines).filter((p) => (p.subject === 'crs' || p.subject === 'icans') && p.level === 0 && p.round === 0);
-        expect(firstLevel.map((p) => p.pageId).sort()).toEqual(replayed.flatMap((p) => p.teams.map((t) => `${p.notificationId}|${t}`)).sort());
+        const firstLevel = teamPages(server.lines).filter(
+          (p) => (p.subject === 'crs' || p.subject === 'icans') && p.level === 0 && p.round === 0,
+        );
+        expect(firstLevel.map((p) => p.pageId).sort()).toEqual(
+          replayed.flatMap((p) => p.teams.map((t) => `${p.notificationId}|${t}`)).sort(),
+        );
         expect(again.pages.misdelivered).toBe(0);
         expect(again.deadLetters).toBe(0);
         expect(again.notifyFailures).toBe(0);

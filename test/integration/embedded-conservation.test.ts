@@ -12,7 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '#domain/config.ts';
-import { CONSERVATION_CONFIG, checkConservation, conservationStreams, expectedChanges, sendStreams, type Received, type Send } from '#test/support/conservation.ts';
+import {
+  CONSERVATION_CONFIG,
+  checkConservation,
+  conservationStreams,
+  expectedChanges,
+  sendStreams,
+  type Received,
+  type Send,
+} from '#test/support/conservation.ts';
 import { health, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
 import { crsAsync } from '#test/support/cli.ts';
 
@@ -33,7 +41,12 @@ interface Webhook {
 }
 
 async function startWebhook(): Promise<Webhook> {
-  const hook: Partial<Webhook> & { received: Webhook['received']; refused: Set<string> } = { received: [], refused: new Set(), mode: 'up', refusing: true };
+  const hook: Partial<Webhook> & { received: Webhook['received']; refused: Set<string> } = {
+    received: [],
+    refused: new Set(),
+    mode: 'up',
+    refusing: true,
+  };
   let port = 0;
   let server: Server;
   const listen = async () => {
@@ -68,7 +81,6 @@ async function startWebhook(): Promise<Webhook> {
     up: listen,
   }) as Webhook & { down(): Promise<void>; up(): Promise<void> };
 }
-
 
 const crs = (args: string[]) => crsAsync(args, {});
 
@@ -106,7 +118,10 @@ describe('page conservation, crs serve', () => {
     let sent = 0;
     try {
       // Two runs killed mid-stream; the webhook answers 503 during the first, and refuses connections in the second.
-      for (const [killAt, outage] of [[0.3, '503'], [0.65, 'refusing-connections']] as const) {
+      for (const [killAt, outage] of [
+        [0.3, '503'],
+        [0.65, 'refusing-connections'],
+      ] as const) {
         const server = await spawnServe(dir, args, env);
         let killed = false;
         let outageOn = false;
@@ -137,12 +152,25 @@ describe('page conservation, crs serve', () => {
         const listed = await crs(['outbox', 'list', '--json', '--data', dir]);
         const parked = (JSON.parse(listed.stdout) as { parked: { id: string; lane: string; reason: string }[] }).parked;
         expect(parked.length).toBeGreaterThan(0);
-        expect(parked.every((p) => p.lane === 'webhook' && p.reason === 'webhook answered HTTP 422' && hook.refused.has(p.id))).toBe(true);
+        expect(
+          parked.every(
+            (p) => p.lane === 'webhook' && p.reason === 'webhook answered HTTP 422' && hook.refused.has(p.id),
+          ),
+        ).toBe(true);
         const parkedIds = new Set(parked.map((p) => p.id));
         const received = () =>
           hook.received
             .filter((r) => r.event === 'page' && !r.body.technical)
-            .map((r): Received => ({ notificationId: r.body.notificationId, team: r.body.team, pageId: r.body.pageId, sendId: r.body.sendId, level: r.body.level, round: r.body.round }));
+            .map(
+              (r): Received => ({
+                notificationId: r.body.notificationId,
+                team: r.body.team,
+                pageId: r.body.pageId,
+                sendId: r.body.sendId,
+                level: r.body.level,
+                round: r.body.round,
+              }),
+            );
         const before = checkConservation(expected, received());
         expect(before.twice).toEqual([]);
         expect(before.unexpected).toEqual([]);
@@ -150,7 +178,10 @@ describe('page conservation, crs serve', () => {
         const parkedNotifications = new Set(parked.map((p) => p.id));
         for (const m of before.missing) {
           const [notificationId, team] = m.split(' -> ');
-          expect(pageOfParked.has(`${notificationId}|${team}`) || parkedNotifications.has(notificationId!), `${m} is missing and not parked`).toBe(true);
+          expect(
+            pageOfParked.has(`${notificationId}|${team}`) || parkedNotifications.has(notificationId!),
+            `${m} is missing and not parked`,
+          ).toBe(true);
         }
 
         // The operator fixes the receiver and sends the parked records again.
@@ -166,10 +197,15 @@ describe('page conservation, crs serve', () => {
       await hook.close().catch(() => undefined);
     }
 
-    const result = checkConservation(expected, (hook.received.filter((r) => r.event === 'page' && !r.body.technical).map((r) => r.body) as unknown) as Received[]);
+    const result = checkConservation(
+      expected,
+      hook.received.filter((r) => r.event === 'page' && !r.body.technical).map((r) => r.body) as unknown as Received[],
+    );
     expect(result).toEqual({ missing: [], twice: [], unexpected: [] });
     // Each grade change itself, too: every one replay computes, by id, and no other.
-    const changes = new Set(hook.received.filter((r) => r.event === 'notification').map((r) => r.body.notificationId as string));
+    const changes = new Set(
+      hook.received.filter((r) => r.event === 'notification').map((r) => r.body.notificationId as string),
+    );
     expect([...changes].sort()).toEqual(expected.map((c) => c.notificationId).sort());
     expect(expected.length).toBeGreaterThan(20);
   }, 180_000);

@@ -27,7 +27,12 @@ interface Device {
  * Streams every device's messages in order, one in flight per device, until all are accepted or the server dies
  * (then a device stops at its first unanswered message). Calls `onAccepted` with the running count.
  */
-async function stream(server: ServeProcess, devices: Device[], accepted: Set<string>, onAccepted: (n: number) => void): Promise<void> {
+async function stream(
+  server: ServeProcess,
+  devices: Device[],
+  accepted: Set<string>,
+  onAccepted: (n: number) => void,
+): Promise<void> {
   await Promise.all(
     devices.map(async (d) => {
       while (d.next < d.messages.length) {
@@ -50,7 +55,11 @@ async function stream(server: ServeProcess, devices: Device[], accepted: Set<str
 describe('crs serve killed with SIGKILL mid-stream', () => {
   it('loses no accepted message and sends no page twice', async () => {
     // Two days ago: the server refuses observations from the future.
-    const scenario = buildScenario({ seed: 11, start: Math.floor(Date.now() / 3_600_000) * 3_600_000 - 48 * 3_600_000, copies: 6 });
+    const scenario = buildScenario({
+      seed: 11,
+      start: Math.floor(Date.now() / 3_600_000) * 3_600_000 - 48 * 3_600_000,
+      copies: 6,
+    });
     const all = scenario.messages;
     const devices = new Map<string, Device>();
     for (const m of all) {
@@ -94,7 +103,9 @@ describe('crs serve killed with SIGKILL mid-stream', () => {
     const ids = pages.map((p) => p.notificationId);
     expect(new Set(ids).size).toBe(ids.length);
     const replay = new Replay(DEFAULT_CONFIG);
-    const expected = all.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1)).filter((e) => e.type === 'notification');
+    const expected = all
+      .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
+      .filter((e) => e.type === 'notification');
     const byPatient = (list: { patientId: string; notificationId: string }[]) => {
       const out: Record<string, string[]> = {};
       for (const p of list) (out[p.patientId] ??= []).push(p.notificationId);
@@ -107,13 +118,17 @@ describe('crs serve killed with SIGKILL mid-stream', () => {
     // Every message accepted before each kill is applied, exactly once (one timeline row per message).
     const db = new Database(join(dir, 'crs.db'), { readonly: true });
     try {
-      const applied = (db.prepare('SELECT message_id FROM timeline').all() as { message_id: string }[]).map((r) => r.message_id);
+      const applied = (db.prepare('SELECT message_id FROM timeline').all() as { message_id: string }[]).map(
+        (r) => r.message_id,
+      );
       expect(new Set(applied).size).toBe(applied.length);
       for (const before of acceptedBeforeKill) expect(applied).toEqual(expect.arrayContaining(before));
       expect(applied.length).toBe(all.length);
       expect(db.prepare('SELECT count(*) AS n FROM inbox').get()).toEqual({ n: 0 });
       expect(db.prepare('SELECT count(*) AS n FROM dead_letter').get()).toEqual({ n: 0 });
-      expect(db.prepare("SELECT count(*) AS n FROM deliveries WHERE sink = 'stdout'").get()).toEqual({ n: expected.length });
+      expect(db.prepare("SELECT count(*) AS n FROM deliveries WHERE sink = 'stdout'").get()).toEqual({
+        n: expected.length,
+      });
     } finally {
       db.close();
     }

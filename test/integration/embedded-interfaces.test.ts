@@ -24,7 +24,11 @@ const comparable = (events: { type: string; patientId: string }[]) => {
 };
 
 const httpPost = (url: string, path: string, type: string, body: string) =>
-  fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': type }, body });
+  fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': type },
+    body,
+  });
 
 describe('vignettes through HL7 v2 and FHIR on crs serve', () => {
   for (const scheme of ['astct2019', 'lee2014'] as const) {
@@ -32,10 +36,19 @@ describe('vignettes through HL7 v2 and FHIR on crs serve', () => {
       it(`page as their JSON does (${scheme}, HL7 over ${hl7})`, async () => {
         const set = vignettes.filter((v) => v.scheme === scheme);
         const file = join(dir, `${scheme}.ndjson`);
-        writeFileSync(file, set.flatMap((v) => v.messages).map((m) => JSON.stringify(m)).join('\n') + '\n');
-        const replayed = pageEvents(execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], { cwd: REPO, encoding: 'utf8' }).split('\n')).filter(
-          (e) => e.type === 'notification',
+        writeFileSync(
+          file,
+          set
+            .flatMap((v) => v.messages)
+            .map((m) => JSON.stringify(m))
+            .join('\n') + '\n',
         );
+        const replayed = pageEvents(
+          execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], {
+            cwd: REPO,
+            encoding: 'utf8',
+          }).split('\n'),
+        ).filter((e) => e.type === 'notification');
 
         const server = await spawnServe(join(dir, `${scheme}-${hl7}`), ['--scheme', scheme, '--mllp-port', '0']);
         const mllpPort = Number(server.stderr().match(/MLLP on [\d.]+:(\d+)/)?.[1]); // printed before the board's line
@@ -44,7 +57,12 @@ describe('vignettes through HL7 v2 and FHIR on crs serve', () => {
           for (const v of set) {
             for (const item of asInterfaces(v)) {
               if (item.format === 'fhir') {
-                const res = await httpPost(server.url, '/fhir/r4/Bundle', 'application/fhir+json', JSON.stringify(item.bundle));
+                const res = await httpPost(
+                  server.url,
+                  '/fhir/r4/Bundle',
+                  'application/fhir+json',
+                  JSON.stringify(item.bundle),
+                );
                 expect(res.status, await res.clone().text()).toBe(202);
               } else if (hl7 === 'mllp') {
                 expect(readAck(await client.send(item.text))?.code).toBe('AA');
@@ -68,4 +86,3 @@ describe('vignettes through HL7 v2 and FHIR on crs serve', () => {
     }
   }
 });
-

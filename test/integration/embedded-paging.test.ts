@@ -21,7 +21,8 @@ function config(name: string, paging: object): string {
   return file;
 }
 
-const pageLines = (s: ServeProcess) => s.lines.filter((l) => l.includes('"type":"page"')).map((l) => JSON.parse(l) as PageEvent);
+const pageLines = (s: ServeProcess) =>
+  s.lines.filter((l) => l.includes('"type":"page"')).map((l) => JSON.parse(l) as PageEvent);
 
 async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -74,7 +75,10 @@ describe('crs serve escalation ladders in real time', () => {
       msg('K1', 10, { vitals: { temperatureC: 39.1, systolicBP: 118 } }),
       msg('K1', 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
     );
-    const registrar = await until(() => pageLines(first).find((p) => p.role === 'ICU registrar'), 'the ICU registrar paged');
+    const registrar = await until(
+      () => pageLines(first).find((p) => p.role === 'ICU registrar'),
+      'the ICU registrar paged',
+    );
     first.child.kill('SIGKILL');
     await first.exited;
     expect(first.child.signalCode).toBe('SIGKILL');
@@ -84,7 +88,10 @@ describe('crs serve escalation ladders in real time', () => {
 
     const second = await spawnServe(dir, args);
     expect(Date.now()).toBeLessThan(due); // restarted while the escalation is still pending
-    const consultant = await until(() => pageLines(second).find((p) => p.role === 'ICU consultant'), 'the ICU consultant paged');
+    const consultant = await until(
+      () => pageLines(second).find((p) => p.role === 'ICU consultant'),
+      'the ICU consultant paged',
+    );
     const sentAt = Date.parse(consultant.sentAt);
     expect(sentAt).toBeGreaterThanOrEqual(due);
     expect(sentAt - due).toBeLessThan(2500); // the timer loop wakes at the due time (allowing for a busy machine)
@@ -92,24 +99,48 @@ describe('crs serve escalation ladders in real time', () => {
     // Every send once across the two processes (the killed one's last line may be printed again, first thing).
     const runs = [first.lines, second.lines].map((ls) => ls.filter((l) => l.trim() !== ''));
     if (runs[0]!.at(-1) === runs[1]![0]) runs[1]!.shift();
-    const sends = runs.flat().filter((l) => l.includes('"type":"page"')).map((l) => (JSON.parse(l) as PageEvent).sendId);
+    const sends = runs
+      .flat()
+      .filter((l) => l.includes('"type":"page"'))
+      .map((l) => (JSON.parse(l) as PageEvent).sendId);
     expect(new Set(sends).size).toBe(sends.length);
-    expect(pageLines(second).filter((p) => p.team === 'icu').map((p) => p.role)).toEqual(['ICU consultant']);
+    expect(
+      pageLines(second)
+        .filter((p) => p.team === 'icu')
+        .map((p) => p.role),
+    ).toEqual(['ICU consultant']);
 
     // The consultant acknowledges through the API with the link's token: the ICU ladder stops, hematology's goes on.
     const token = consultant.ackUrl!.split('/ack/')[1]!;
-    const ack = await fetch(`${second.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Dr Osei' }) });
+    const ack = await fetch(`${second.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, by: 'Dr Osei' }),
+    });
     expect(ack.status).toBe(200);
-    await until(() => pageLines(second).some((p) => p.role === 'hematology consultant'), 'the next hematology level (due with the ICU one)');
+    await until(
+      () => pageLines(second).some((p) => p.role === 'hematology consultant'),
+      'the next hematology level (due with the ICU one)',
+    );
     await idle(second); // every page that tick committed has been printed
-    expect(pageLines(second).filter((p) => p.team === 'icu').map((p) => p.role)).toEqual(['ICU consultant']);
+    expect(
+      pageLines(second)
+        .filter((p) => p.team === 'icu')
+        .map((p) => p.role),
+    ).toEqual(['ICU consultant']);
     expect(await stop(second)).toBe(0);
 
-    const exported = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--format', 'csv', '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    const exported = spawnSync(
+      process.execPath,
+      [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--format', 'csv', '--data', dir],
+      { cwd: REPO, encoding: 'utf8' },
+    );
     expect(exported.status).toBe(0);
     const rows = parseCsv(exported.stdout);
     expect(rows[0]).toEqual(['at', 'patientId', 'type', 'text', 'details']);
-    const story = rows.filter((r) => r[3]!.includes('icu') || r[2] === 'acknowledgement').map((r) => `${r[2]} ${r[3]!.split(':')[0]}`);
+    const story = rows
+      .filter((r) => r[3]!.includes('icu') || r[2] === 'acknowledgement')
+      .map((r) => `${r[2]} ${r[3]!.split(':')[0]}`);
     expect(story).toEqual([
       'notification escalation CRS 1 -> 3 to hematology, icu',
       'page escalation page opened for icu',
@@ -118,9 +149,20 @@ describe('crs serve escalation ladders in real time', () => {
       'delivery escalation page to ICU consultant (icu)',
       'acknowledgement icu page acknowledged by Dr Osei (ICU consultant) via link',
     ]);
-    const ndjson = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--data', dir], { cwd: REPO, encoding: 'utf8' });
-    expect(ndjson.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { type: string }).type)).toContain('escalation');
-    const bad = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    const ndjson = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--patient', 'K1', '--data', dir], {
+      cwd: REPO,
+      encoding: 'utf8',
+    });
+    expect(
+      ndjson.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { type: string }).type),
+    ).toContain('escalation');
+    const bad = spawnSync(process.execPath, [CRS_BIN, 'audit', 'export', '--data', dir], {
+      cwd: REPO,
+      encoding: 'utf8',
+    });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--patient P is required');
   }, 90_000);
@@ -130,11 +172,26 @@ describe('crs serve escalation ladders in real time', () => {
     const server = await spawnServe(join(root, 'stale'), ['--config', cfg, '--page-lines']);
     try {
       const reading = (id: string) =>
-        ({ messageId: id, patientId: 'Q1', observedAt: new Date().toISOString(), source: { deviceId: 'mon-Q1', kind: 'monitor' }, vitals: { heartRate: 80 } }) as DeviceMessage;
+        ({
+          messageId: id,
+          patientId: 'Q1',
+          observedAt: new Date().toISOString(),
+          source: { deviceId: 'mon-Q1', kind: 'monitor' },
+          vitals: { heartRate: 80 },
+        }) as DeviceMessage;
       const last = reading('q-1');
       await accept(server, { ...enrol('Q1'), observedAt: last.observedAt }, last);
-      const alert = await until(() => pageLines(server).find((p) => p.subject === 'stale-feed'), 'the stale-feed alert');
-      expect(alert).toMatchObject({ team: 'bedside', role: 'bedside nurse', kind: 'alert', technical: true, status: 'open' });
+      const alert = await until(
+        () => pageLines(server).find((p) => p.subject === 'stale-feed'),
+        'the stale-feed alert',
+      );
+      expect(alert).toMatchObject({
+        team: 'bedside',
+        role: 'bedside nurse',
+        kind: 'alert',
+        technical: true,
+        status: 'open',
+      });
       expect(Date.parse(alert.sentAt) - Date.parse(last.observedAt)).toBeGreaterThanOrEqual(3000);
       expect(alert.summary).toContain('NO DATA, patient Q1');
       await accept(server, reading('q-2'));
@@ -149,17 +206,33 @@ describe('crs serve escalation ladders in real time', () => {
   it('take silences from crs silence, through the running server', async () => {
     const dir = join(root, 'silence');
     const server = await spawnServe(dir, ['--config', config('silence', { staleFeedMinutes: 1e9 })]);
-    const crs = (...args: string[]) => spawnSync(process.execPath, [CRS_BIN, 'silence', ...args, '--data', dir], { cwd: REPO, encoding: 'utf8' });
+    const crs = (...args: string[]) =>
+      spawnSync(process.execPath, [CRS_BIN, 'silence', ...args, '--data', dir], { cwd: REPO, encoding: 'utf8' });
     try {
       await accept(server, enrol('S1', 0));
-      const made = crs('create', '--patient', 'S1', '--minutes', '30', '--reason', 'transport to MRI', '--by', 'Nurse Bea', '--json');
+      const made = crs(
+        'create',
+        '--patient',
+        'S1',
+        '--minutes',
+        '30',
+        '--reason',
+        'transport to MRI',
+        '--by',
+        'Nurse Bea',
+        '--json',
+      );
       expect(made.status).toBe(0);
       const silence = JSON.parse(made.stdout) as { silenceId: string; patientId: string; createdBy: string };
       expect(silence).toMatchObject({ patientId: 'S1', createdBy: 'Nurse Bea' });
       expect(made.stderr).toContain('pages of grade 4 and above are never held');
       expect(crs('create', '--team', 'icu', '--minutes', '0', '--reason', 'x', '--by', 'B').status).toBe(2);
-      expect(JSON.parse(crs('list', '--json').stdout)).toMatchObject([{ silenceId: silence.silenceId, reason: 'transport to MRI' }]);
-      const board = (await (await fetch(`${server.url}/api/patients`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as { patients: { silences: unknown[] }[] };
+      expect(JSON.parse(crs('list', '--json').stdout)).toMatchObject([
+        { silenceId: silence.silenceId, reason: 'transport to MRI' },
+      ]);
+      const board = (await (
+        await fetch(`${server.url}/api/patients`, { headers: { authorization: `Bearer ${server.boardKey}` } })
+      ).json()) as { patients: { silences: unknown[] }[] };
       expect(board.patients[0]!.silences).toHaveLength(1);
       const ended = crs('end', silence.silenceId, '--by', 'Nurse Bea');
       expect(ended.status).toBe(0);

@@ -21,7 +21,11 @@ export interface ServeProcess {
   exited: Promise<number | null>;
 }
 
-export async function spawnServe(dataDir: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServeProcess> {
+export async function spawnServe(
+  dataDir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CRS_BIN, 'serve', '--port', '0', '--data', dataDir, ...args], {
     cwd: REPO,
     env: { ...process.env, CRS_INGEST_TOKEN: INGEST_TOKEN, ...env },
@@ -63,7 +67,10 @@ export async function spawnServe(dataDir: string, args: string[] = [], env: Reco
   return Object.assign(proc, { url: u.origin, boardUrl: board, boardKey: u.searchParams.get('key')! }) as ServeProcess;
 }
 
-export async function health(s: { url: string; boardKey: string }): Promise<{ inbox: number; undelivered: Record<string, number>; graded: number }> {
+export async function health(s: {
+  url: string;
+  boardKey: string;
+}): Promise<{ inbox: number; undelivered: Record<string, number>; graded: number }> {
   const res = await fetch(`${s.url}/api/health`, { headers: { authorization: `Bearer ${s.boardKey}` } });
   return (await res.json()) as { inbox: number; undelivered: Record<string, number>; graded: number };
 }
@@ -94,4 +101,6 @@ export function post(url: string, m: DeviceMessage | DeviceMessage[], token = IN
 
 /** Page events from NDJSON lines. */
 export const pageEvents = (lines: string[]) =>
-  lines.filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { type: string; notificationId: string; patientId: string });
+  lines
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as { type: string; notificationId: string; patientId: string });

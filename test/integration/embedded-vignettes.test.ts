@@ -15,7 +15,9 @@ interface Vignette {
   expect: { notifications: unknown[] };
 }
 
-const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as Vignette[];
+const vignettes = JSON.parse(
+  readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8'),
+) as Vignette[];
 const dir = mkdtempSync(join(tmpdir(), 'crs-vignettes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -33,7 +35,10 @@ describe('vignettes over HTTP', () => {
       const file = join(dir, `${scheme}.ndjson`);
       writeFileSync(file, messages.map((m) => JSON.stringify(m)).join('\n') + '\n');
       const replayed = pageEvents(
-        execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], { cwd: REPO, encoding: 'utf8' }).split('\n'),
+        execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--scheme', scheme], {
+          cwd: REPO,
+          encoding: 'utf8',
+        }).split('\n'),
       ).filter((e) => e.type === 'notification');
       expect(replayed.length).toBe(set.reduce((n, v) => n + v.expect.notifications.length, 0));
 

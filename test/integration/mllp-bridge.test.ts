@@ -29,8 +29,28 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function spawnBridge(to: string, spool: string): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [CRS_BIN, 'mllp-bridge', '--listen', '0', '--to', to, '--token-file', tokenFile, '--spool', spool, '--ack-wait', '300'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+async function spawnBridge(
+  to: string,
+  spool: string,
+): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      CRS_BIN,
+      'mllp-bridge',
+      '--listen',
+      '0',
+      '--to',
+      to,
+      '--token-file',
+      tokenFile,
+      '--spool',
+      spool,
+      '--ack-wait',
+      '300',
+    ],
+    { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   children.push(child);
   let err = '';
   child.stderr!.setEncoding('utf8');
@@ -48,11 +68,15 @@ async function spawnBridge(to: string, spool: string): Promise<{ child: ChildPro
   return { child, port, stderr: () => err };
 }
 
-const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+const exited = (c: ChildProcess) =>
+  new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
 describe('crs mllp-bridge', () => {
   it('never loses a message it ACKed: link down, bridge killed and restarted, then delivered and graded', async () => {
-    const items = vignettes.filter((v) => v.scheme === 'astct2019').flatMap(asInterfaces).flatMap((i) => (i.format === 'hl7v2' ? [i.text] : []));
+    const items = vignettes
+      .filter((v) => v.scheme === 'astct2019')
+      .flatMap(asInterfaces)
+      .flatMap((i) => (i.format === 'hl7v2' ? [i.text] : []));
     const serverPort = await freePort();
     const spool = join(dir, 'spool');
     const to = `http://127.0.0.1:${serverPort}`;
@@ -76,7 +100,9 @@ describe('crs mllp-bridge', () => {
       // Each HL7 item is one observation time, so one contract message: wait until the server has graded them all.
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const h = (await (await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${server.boardKey}` } })).json()) as { graded: number; duplicates: number };
+        const h = (await (
+          await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${server.boardKey}` } })
+        ).json()) as { graded: number; duplicates: number };
         if (h.graded + h.duplicates >= items.length) break;
         if (Date.now() > deadline) throw new Error(`only ${h.graded + h.duplicates} of ${items.length} delivered`);
         await new Promise((r) => setTimeout(r, 50));
@@ -89,8 +115,14 @@ describe('crs mllp-bridge', () => {
     }
     const file = join(dir, 'all.hl7');
     writeFileSync(file, items.join('\n\n').replace(/\r/g, '\n'));
-    const replayed = pageEvents(execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--format', 'hl7v2'], { cwd: REPO, encoding: 'utf8' }).split('\n'));
-    const strip = (es: ReturnType<typeof pageEvents>) => es.filter((e) => e.type === 'notification').map(({ notificationId: _n, ...rest }) => rest);
+    const replayed = pageEvents(
+      execFileSync(process.execPath, [CRS_BIN, 'replay', file, '--format', 'hl7v2'], {
+        cwd: REPO,
+        encoding: 'utf8',
+      }).split('\n'),
+    );
+    const strip = (es: ReturnType<typeof pageEvents>) =>
+      es.filter((e) => e.type === 'notification').map(({ notificationId: _n, ...rest }) => rest);
     expect(strip(pageEvents(server.lines))).toEqual(strip(replayed));
     expect(strip(replayed).length).toBeGreaterThan(0);
   }, 120_000);
@@ -103,7 +135,9 @@ describe('crs mllp-bridge', () => {
       const text = asInterfaces(vignettes[0]!).find((i) => i.format === 'hl7v2')!;
       if (text.format !== 'hl7v2') throw new Error('no HL7 item');
       expect(readAck(await monitor.send(text.text))).toMatchObject({ code: 'AA', text: 'accepted 1 message(s)' });
-      const ack = await monitor.send(text.text.replace('268192^MDC_DIM_DEGC^MDC', '').replace(/\|P01-002\|P\|/, '|P01-XYZ|P|'));
+      const ack = await monitor.send(
+        text.text.replace('268192^MDC_DIM_DEGC^MDC', '').replace(/\|P01-002\|P\|/, '|P01-XYZ|P|'),
+      );
       expect(readAck(ack)?.code).toBe('AE');
       expect(ack).toMatch(/OBX-6 no unit: a vitals.temperatureC value needs one/);
       expect(readAck(await monitor.send('MSH|^~\\&|X'))?.code).toBe('AR');
@@ -115,4 +149,3 @@ describe('crs mllp-bridge', () => {
     }
   }, 60_000);
 });
-

@@ -16,20 +16,48 @@ describe('crs simulate --format hl7v2', () => {
     const port = server.stderr().match(/MLLP on [\d.]+:(\d+)/)?.[1];
     expect(port).toBeDefined();
     try {
-      const run = spawnSync(process.execPath, [CRS_BIN, 'simulate', '--url', server.url, '--token', INGEST_TOKEN, '--format', 'hl7v2', '--mllp', `127.0.0.1:${port}`, '--courses', 'crs', '--speed', '100000'], {
-        cwd: REPO,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      const run = spawnSync(
+        process.execPath,
+        [
+          CRS_BIN,
+          'simulate',
+          '--url',
+          server.url,
+          '--token',
+          INGEST_TOKEN,
+          '--format',
+          'hl7v2',
+          '--mllp',
+          `127.0.0.1:${port}`,
+          '--courses',
+          'crs',
+          '--speed',
+          '100000',
+        ],
+        {
+          cwd: REPO,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
       expect(run.stderr).toMatch(/courses done: (\d+) of \1 messages accepted/);
       expect(run.status).toBe(0);
       await idle(server);
     } finally {
       expect(await stop(server)).toBe(0);
     }
-    const pages = pageEvents(server.lines).filter((e) => e.type === 'notification') as unknown as { condition: string; kind: string; toGrade: number; causedBy: string }[];
+    const pages = pageEvents(server.lines).filter((e) => e.type === 'notification') as unknown as {
+      condition: string;
+      kind: string;
+      toGrade: number;
+      causedBy: string;
+    }[];
     // The fever that opened the course came from a monitor, so over MLLP: its id is the HL7 one.
     expect(pages[0]!.causedBy).toMatch(/^hl7v2:SIM\//);
-    expect(pages.map((p) => `${p.condition} ${p.kind} ${p.toGrade}`).slice(0, 3)).toEqual(['crs escalation 1', 'crs escalation 2', 'crs escalation 3']);
+    expect(pages.map((p) => `${p.condition} ${p.kind} ${p.toGrade}`).slice(0, 3)).toEqual([
+      'crs escalation 1',
+      'crs escalation 2',
+      'crs escalation 3',
+    ]);
   }, 90_000);
 });

@@ -39,14 +39,21 @@ const oxygen = fc
   .map(clean);
 
 const vasopressors = fc.array(
-  fc.record({ drug: fc.constantFrom(...VASOPRESSOR_DRUGS), dose: dec(0, 50), unit: fc.constantFrom(...VASOPRESSOR_UNITS) }),
+  fc.record({
+    drug: fc.constantFrom(...VASOPRESSOR_DRUGS),
+    dose: dec(0, 50),
+    unit: fc.constantFrom(...VASOPRESSOR_UNITS),
+  }),
   { maxLength: 3 },
 );
 
-const medications = fc.array(fc.record({ drug: fc.constantFrom(...MEDICATION_DRUGS), doseMg: opt(fc.integer({ min: 0, max: 1000 })) }).map(clean), {
-  minLength: 1,
-  maxLength: 2,
-});
+const medications = fc.array(
+  fc.record({ drug: fc.constantFrom(...MEDICATION_DRUGS), doseMg: opt(fc.integer({ min: 0, max: 1000 })) }).map(clean),
+  {
+    minLength: 1,
+    maxLength: 2,
+  },
+);
 
 const neuro = fc
   .record({
@@ -59,7 +66,10 @@ const neuro = fc
   .map(clean);
 
 const organToxicity = fc
-  .record({ maxCtcaeGrade: opt(fc.integer({ min: 0, max: 4 })), transaminitisGrade: opt(fc.integer({ min: 0, max: 4 })) })
+  .record({
+    maxCtcaeGrade: opt(fc.integer({ min: 0, max: 4 })),
+    transaminitisGrade: opt(fc.integer({ min: 0, max: 4 })),
+  })
   .map(clean)
   .filter((o) => Object.keys(o).length > 0);
 
@@ -109,8 +119,17 @@ export function timeline(patientId: string, maxLength = 40): fc.Arbitrary<Device
 /** Several pumps: drugs from a small set so that one drug comes twice, doses of 0 (paused) among them. */
 const pumps = fc.array(
   fc.record({
-    drug: fc.constantFrom('norepinephrine' as const, 'norepinephrine' as const, 'phenylephrine' as const, 'vasopressin' as const, 'dopamine' as const),
-    dose: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 400 }).map((x) => x / 10)),
+    drug: fc.constantFrom(
+      'norepinephrine' as const,
+      'norepinephrine' as const,
+      'phenylephrine' as const,
+      'vasopressin' as const,
+      'dopamine' as const,
+    ),
+    dose: fc.oneof(
+      fc.constant(0),
+      fc.integer({ min: 1, max: 400 }).map((x) => x / 10),
+    ),
     unit: fc.constantFrom(...VASOPRESSOR_UNITS),
   }),
   { maxLength: 4 },
@@ -147,7 +166,10 @@ function split(o: Sections, picks: number[], parts: number): Sections[] {
   return (out as Sections[]).filter((s) => Object.keys(s).length > 0);
 }
 
-const thresholds = fc.record({ systolicBelow: fc.integer({ min: 80, max: 100 }), mapBelow: fc.integer({ min: 55, max: 70 }) });
+const thresholds = fc.record({
+  systolicBelow: fc.integer({ min: 80, max: 100 }),
+  mapBelow: fc.integer({ min: 55, max: 70 }),
+});
 
 /**
  * One patient's course in observedAt order (times rise; several messages may share an instant), with a few
@@ -156,11 +178,23 @@ const thresholds = fc.record({ systolicBelow: fc.integer({ min: 80, max: 100 }),
 export function course(patientId: string, maxInstants = 30): fc.Arbitrary<DeviceMessage[]> {
   return fc
     .record({
-      enrolment: fc.record({ weightKg: fc.integer({ min: 10, max: 150 }), hypotension: opt(thresholds), late: fc.boolean() }),
-      instants: fc.array(fc.tuple(observation, fc.integer({ min: 1, max: 90 }), fc.integer({ min: 1, max: 3 }), fc.array(fc.nat(), { minLength: 1, maxLength: 8 })), {
-        minLength: 1,
-        maxLength: maxInstants,
+      enrolment: fc.record({
+        weightKg: fc.integer({ min: 10, max: 150 }),
+        hypotension: opt(thresholds),
+        late: fc.boolean(),
       }),
+      instants: fc.array(
+        fc.tuple(
+          observation,
+          fc.integer({ min: 1, max: 90 }),
+          fc.integer({ min: 1, max: 3 }),
+          fc.array(fc.nat(), { minLength: 1, maxLength: 8 }),
+        ),
+        {
+          minLength: 1,
+          maxLength: maxInstants,
+        },
+      ),
       duplicates: fc.array(fc.nat(), { maxLength: 4 }),
     })
     .map(({ enrolment, instants, duplicates }) => {
@@ -190,5 +224,7 @@ export function course(patientId: string, maxInstants = 30): fc.Arbitrary<Device
 
 /** A permutation of 0..n-1 from random keys (fast-check shrinks the keys). */
 export function permutation(n: number, keys: number[]): number[] {
-  return Array.from({ length: n }, (_, i) => i).sort((a, b) => (keys[a % keys.length] ?? 0) - (keys[b % keys.length] ?? 0) || a - b);
+  return Array.from({ length: n }, (_, i) => i).sort(
+    (a, b) => (keys[a % keys.length] ?? 0) - (keys[b % keys.length] ?? 0) || a - b,
+  );
 }

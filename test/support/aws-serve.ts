@@ -36,12 +36,21 @@ export interface AwsServe {
 /** A prefix of its own for each run, so that runs share an emulator without meeting. */
 export const runPrefix = (tag: string) => `t${tag}-${randomBytes(4).toString('hex')}`;
 
-export async function spawnAwsServe(endpoint: string, prefix: string, args: string[] = [], env: Record<string, string> = {}): Promise<AwsServe> {
-  const child = spawn(process.execPath, [CRS_BIN, 'serve', '--backend', 'aws', '--endpoint', endpoint, '--prefix', prefix, '--port', '0', ...args], {
-    cwd: REPO,
-    env: { ...process.env, CRS_INGEST_TOKEN: INGEST_TOKEN, POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function spawnAwsServe(
+  endpoint: string,
+  prefix: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<AwsServe> {
+  const child = spawn(
+    process.execPath,
+    [CRS_BIN, 'serve', '--backend', 'aws', '--endpoint', endpoint, '--prefix', prefix, '--port', '0', ...args],
+    {
+      cwd: REPO,
+      env: { ...process.env, CRS_INGEST_TOKEN: INGEST_TOKEN, POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let err = '';
   let out = '';
   const proc: Partial<AwsServe> & { lines: string[] } = { child, lines: [], stderr: () => err };
@@ -59,7 +68,10 @@ export async function spawnAwsServe(endpoint: string, prefix: string, args: stri
   child.stderr!.setEncoding('utf8');
   proc.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   const started = await new Promise<{ url: string; resources: Resources }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`crs serve --backend aws did not start:\n${err.slice(-4000)}`)), 90_000);
+    const timer = setTimeout(
+      () => reject(new Error(`crs serve --backend aws did not start:\n${err.slice(-4000)}`)),
+      90_000,
+    );
     child.stderr!.on('data', (chunk: string) => {
       err += chunk;
       const url = err.match(/listening on (http:\/\/\S+)/);
@@ -84,7 +96,8 @@ export async function health(s: { url: string }): Promise<AwsHostHealth> {
 }
 
 /** What moves while the host works: equal in two snapshots, nothing was done between them (a tick that finds nothing to do moves nothing). */
-const progress = (h: AwsHostHealth) => JSON.stringify([h.grade.invocations, h.notify.delivered, h.notify.retries, h.escalate.invocations, h.pages]);
+const progress = (h: AwsHostHealth) =>
+  JSON.stringify([h.grade.invocations, h.notify.delivered, h.notify.retries, h.escalate.invocations, h.pages]);
 
 /**
  * Waits until at least `pages` notifications have been printed and the host is idle (its `idle` signal: no
@@ -94,11 +107,17 @@ const progress = (h: AwsHostHealth) => JSON.stringify([h.grade.invocations, h.no
  * them wait for it). Then waits until this process has received every line the host printed. Nothing is printed
  * after that unless something new happens (a delayed timer falls due, the schedule fires, a test posts).
  */
-export async function settle(s: AwsServe, pages: number, timeoutMs = 120_000, o: { afterTick?: boolean } = {}): Promise<AwsHostHealth> {
+export async function settle(
+  s: AwsServe,
+  pages: number,
+  timeoutMs = 120_000,
+  o: { afterTick?: boolean } = {},
+): Promise<AwsHostHealth> {
   const end = Date.now() + timeoutMs;
   const pause = () => new Promise((r) => setTimeout(r, 50));
   const late = (h: AwsHostHealth) => {
-    if (Date.now() > end) throw new Error(`not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}`);
+    if (Date.now() > end)
+      throw new Error(`not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}`);
   };
   let h = await health(s);
   for (;;) {
@@ -109,7 +128,8 @@ export async function settle(s: AwsServe, pages: number, timeoutMs = 120_000, o:
       continue;
     }
     const done = (x: AwsHostHealth) =>
-      x.notify.emptyReads >= h.notify.emptyReads + 2 && (!o.afterTick || (x.escalate.scheduled > h.escalate.scheduled && x.escalate.scheduleRunning === 0));
+      x.notify.emptyReads >= h.notify.emptyReads + 2 &&
+      (!o.afterTick || (x.escalate.scheduled > h.escalate.scheduled && x.escalate.scheduleRunning === 0));
     let again = h;
     for (;;) {
       await pause();
@@ -127,16 +147,27 @@ export async function settle(s: AwsServe, pages: number, timeoutMs = 120_000, o:
 
 /** Waits until the lines the host printed (as its counts say) have all reached this process. */
 async function receivedAll(s: AwsServe, h: AwsHostHealth, end: number): Promise<void> {
-  const count = (type: string) => s.lines.filter((l) => l.trim() !== '' && (JSON.parse(l) as { type: string }).type === type).length;
+  const count = (type: string) =>
+    s.lines.filter((l) => l.trim() !== '' && (JSON.parse(l) as { type: string }).type === type).length;
   const pageLines = s.child.spawnargs.includes('--page-lines');
-  while (count('notification') < h.pages.printed || (pageLines && count('page') < h.pages.pages) || count('test-page') < h.pages.testPages) {
-    if (Date.now() > end) throw new Error(`the host printed ${JSON.stringify(h.pages)}, this process has ${s.lines.length} lines`);
+  while (
+    count('notification') < h.pages.printed ||
+    (pageLines && count('page') < h.pages.pages) ||
+    count('test-page') < h.pages.testPages
+  ) {
+    if (Date.now() > end)
+      throw new Error(`the host printed ${JSON.stringify(h.pages)}, this process has ${s.lines.length} lines`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /** Polls `probe` until it gives a value (a page printed, say); on timeout the host's last log lines say why. */
-export async function until<T>(s: { stderr: () => string }, what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+export async function until<T>(
+  s: { stderr: () => string },
+  what: string,
+  probe: () => T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
@@ -206,10 +237,14 @@ export function byPatient<T extends { patientId: string }>(events: T[]): Record<
 
 /** Deletes a run's resources from the emulator (the same command an operator uses). */
 export async function teardown(endpoint: string, prefix: string): Promise<void> {
-  const child = spawn(process.execPath, [CRS_BIN, 'serve', '--backend', 'aws', '--teardown', '--endpoint', endpoint, '--prefix', prefix], {
-    cwd: REPO,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CRS_BIN, 'serve', '--backend', 'aws', '--teardown', '--endpoint', endpoint, '--prefix', prefix],
+    {
+      cwd: REPO,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

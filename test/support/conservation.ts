@@ -25,14 +25,22 @@ export interface Send {
 const HOSTILE = ['dup\r\nx-crs-event: forged', 'm\u00e9', '\u65e5\u672c-1', 'a b', 'tab\tid', 'quote"id', 'nul\u0000'];
 
 /** One device stream per patient: the courses of `copies` x 5 patients from `start`, mutated with seed `seed`. */
-export function conservationStreams(o: { seed: number; start: number; copies: number; window: number }): Map<string, Send[]> {
+export function conservationStreams(o: {
+  seed: number;
+  start: number;
+  copies: number;
+  window: number;
+}): Map<string, Send[]> {
   const scenario = buildScenario({ seed: o.seed, start: o.start, copies: o.copies });
   const rng = mulberry32(o.seed ^ 0x5eed);
   const streams = new Map<string, Send[]>();
   for (const m of scenario.messages) {
     const list = streams.get(m.patientId) ?? [];
     streams.set(m.patientId, list);
-    const accepted = list.filter((s): s is Send & { message: DeviceMessage } => s.expect === 202 && s.kind !== 'duplicate' && s.kind !== 'late-duplicate' && !Array.isArray(s.message));
+    const accepted = list.filter(
+      (s): s is Send & { message: DeviceMessage } =>
+        s.expect === 202 && s.kind !== 'duplicate' && s.kind !== 'late-duplicate' && !Array.isArray(s.message),
+    );
     const r = rng();
     if (r < 0.06 && accepted.length > 0) {
       // A counter reset: this new observation goes out under the id of an earlier message.
@@ -67,14 +75,44 @@ export function conservationStreams(o: { seed: number; start: number; copies: nu
   const at = (minutes: number) => new Date(t0 + minutes * 60_000).toISOString();
   const base = { patientId, source: { deviceId: 'ehr-repro', kind: 'ehr' as const } };
   const repro: Send[] = [
-    { message: { ...base, messageId: 'enrol', observedAt: at(0), enrolment: { therapy: 'car-t', product: 'axi-cel', infusedAt: at(-2 * 24 * 60), weightKg: 70, bed: 'H4-99', ward: 'H4' } }, expect: 202, kind: 'new' },
+    {
+      message: {
+        ...base,
+        messageId: 'enrol',
+        observedAt: at(0),
+        enrolment: {
+          therapy: 'car-t',
+          product: 'axi-cel',
+          infusedAt: at(-2 * 24 * 60),
+          weightKg: 70,
+          bed: 'H4-99',
+          ward: 'H4',
+        },
+      },
+      expect: 202,
+      kind: 'new',
+    },
     { message: { ...base, messageId: 'dup', observedAt: at(1), neuro: { iceScore: 8 } }, expect: 202, kind: 'new' },
     { message: { ...base, messageId: 'ice-ok', observedAt: at(2), neuro: { iceScore: 10 } }, expect: 202, kind: 'new' },
   ];
   // The 100 others in batches (as a gateway catching up sends them), which keeps the test quick.
-  const others = Array.from({ length: o.window + 84 }, (_, i): DeviceMessage => ({ ...base, source: { deviceId: 'mon-repro', kind: 'monitor' }, messageId: `v${i}`, observedAt: at(3 + i), vitals: { heartRate: 80 } }));
-  for (let i = 0; i < others.length; i += 50) repro.push({ message: others.slice(i, i + 50), expect: 202, kind: 'new' });
-  repro.push({ message: { ...base, messageId: 'dup', observedAt: at(3 + o.window + 84), neuro: { iceScore: 3 } }, expect: 202, kind: 'reused-id' });
+  const others = Array.from(
+    { length: o.window + 84 },
+    (_, i): DeviceMessage => ({
+      ...base,
+      source: { deviceId: 'mon-repro', kind: 'monitor' },
+      messageId: `v${i}`,
+      observedAt: at(3 + i),
+      vitals: { heartRate: 80 },
+    }),
+  );
+  for (let i = 0; i < others.length; i += 50)
+    repro.push({ message: others.slice(i, i + 50), expect: 202, kind: 'new' });
+  repro.push({
+    message: { ...base, messageId: 'dup', observedAt: at(3 + o.window + 84), neuro: { iceScore: 3 } },
+    expect: 202,
+    kind: 'reused-id',
+  });
   streams.set(patientId, repro);
   return streams;
 }
@@ -95,7 +133,8 @@ export function expectedChanges(streams: Map<string, Send[]>, config: GradingCon
       if (s.expect !== 202) continue;
       for (const m of Array.isArray(s.message) ? s.message : [s.message]) {
         for (const e of replay.line(JSON.stringify(m), ++line)) {
-          if (e.type === 'notification') out.push({ notificationId: e.notificationId, patientId: e.patientId, teams: [...e.teams] });
+          if (e.type === 'notification')
+            out.push({ notificationId: e.notificationId, patientId: e.patientId, teams: [...e.teams] });
         }
       }
     }
@@ -118,7 +157,10 @@ export interface Received {
  * the ladder's first step, sent once (a repeat of the same send, same sendId, is one the receiver drops); and no
  * team got a page about a grade change replay does not compute.
  */
-export function checkConservation(expected: ExpectedChange[], received: Received[]): { missing: string[]; twice: string[]; unexpected: string[] } {
+export function checkConservation(
+  expected: ExpectedChange[],
+  received: Received[],
+): { missing: string[]; twice: string[]; unexpected: string[] } {
   const want = new Set(expected.flatMap((c) => c.teams.map((t) => `${c.notificationId} -> ${t}`)));
   const firstSends = new Map<string, Set<string>>();
   for (const r of received) {
@@ -164,7 +206,8 @@ export async function sendStreams(
         }
         const text = await res.text();
         if (res.status !== s.expect) throw new Error(`${s.kind} answered ${res.status}, expected ${s.expect}: ${text}`);
-        if (s.expect === 400 && !/^\{"errors":\["(messageId|patientId|source\.deviceId): /.test(text)) throw new Error(`a hostile id's 400 does not name the field: ${text}`);
+        if (s.expect === 400 && !/^\{"errors":\["(messageId|patientId|source\.deviceId): /.test(text))
+          throw new Error(`a hostile id's 400 does not name the field: ${text}`);
         d.next++;
         onSent();
       }

@@ -29,7 +29,8 @@ export interface TableSpec {
   indexes?: Record<string, { partitionKey: string; sortKey?: string }>;
 }
 
-const scalar = (v: AttributeValue | undefined): string | number | undefined => (v?.S !== undefined ? v.S : v?.N !== undefined ? Number(v.N) : undefined);
+const scalar = (v: AttributeValue | undefined): string | number | undefined =>
+  v?.S !== undefined ? v.S : v?.N !== undefined ? Number(v.N) : undefined;
 
 /** Evaluates "a AND b AND ..." where each clause is one of the forms the adapters write. */
 /** The update expressions the adapters use: `ADD #set :values` (string sets) and `SET #a = :v`, in any order. */
@@ -50,7 +51,7 @@ function update(item: Item, expression: string, names: NonNullable<Names>, value
 
 function evaluate(expression: string | undefined, item: Item | undefined, names: Names, values: Values): boolean {
   if (!expression) return true;
-  const name = (n: string) => (n.startsWith('#') ? names?.[n] ?? n : n);
+  const name = (n: string) => (n.startsWith('#') ? (names?.[n] ?? n) : n);
   const value = (v: string) => values?.[v.trim()];
   return expression.split(/\s+AND\s+/).every((clause) => {
     let m = clause.match(/^attribute_(not_)?exists\((\S+)\)$/);
@@ -114,7 +115,15 @@ export class FakeDynamo {
     });
     this.mock.on(PutItemCommand).callsFake((input) => {
       const key = this.keyOf(input.TableName, input.Item);
-      if (!evaluate(input.ConditionExpression, this.table(input.TableName).get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues)) throw this.conditionFailed();
+      if (
+        !evaluate(
+          input.ConditionExpression,
+          this.table(input.TableName).get(key),
+          input.ExpressionAttributeNames,
+          input.ExpressionAttributeValues,
+        )
+      )
+        throw this.conditionFailed();
       this.table(input.TableName).set(key, structuredClone(input.Item));
       return {};
     });
@@ -137,23 +146,44 @@ export class FakeDynamo {
         if (!t.Put && !t.Update) throw new Error('fake DynamoDB transactions take Put and Update only');
         return (t.Put ?? t.Update)!;
       });
-      if (ops.length > 100) throw Object.assign(new Error('Member must have length less than or equal to 100'), { name: 'ValidationException' });
+      if (ops.length > 100)
+        throw Object.assign(new Error('Member must have length less than or equal to 100'), {
+          name: 'ValidationException',
+        });
       const keys = ops.map((o) => this.keyOf(o.TableName, (o.Item ?? o.Key)!));
       if (new Set(keys.map((k, i) => `${ops[i]!.TableName}|${k}`)).size !== keys.length) {
-        throw Object.assign(new Error('Transaction request cannot include multiple operations on one item'), { name: 'ValidationException' });
+        throw Object.assign(new Error('Transaction request cannot include multiple operations on one item'), {
+          name: 'ValidationException',
+        });
       }
       const reasons = ops.map((o, i) => {
         const current = this.table(o.TableName).get(keys[i]!);
-        if (evaluate(o.ConditionExpression, current, o.ExpressionAttributeNames, o.ExpressionAttributeValues)) return { Code: 'None' };
-        return { Code: 'ConditionalCheckFailed', ...(o.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current ? { Item: structuredClone(current) } : {}) };
+        if (evaluate(o.ConditionExpression, current, o.ExpressionAttributeNames, o.ExpressionAttributeValues))
+          return { Code: 'None' };
+        return {
+          Code: 'ConditionalCheckFailed',
+          ...(o.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current ? { Item: structuredClone(current) } : {}),
+        };
       });
       if (reasons.some((r) => r.Code !== 'None')) {
-        throw new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {}, CancellationReasons: reasons });
+        throw new TransactionCanceledException({
+          message: 'Transaction cancelled',
+          $metadata: {},
+          CancellationReasons: reasons,
+        });
       }
       ops.forEach((o, i) => {
         const table = this.table(o.TableName);
         if (o.Item) return void table.set(keys[i]!, structuredClone(o.Item));
-        table.set(keys[i]!, update(table.get(keys[i]!) ?? structuredClone(o.Key!), o.UpdateExpression!, o.ExpressionAttributeNames ?? {}, o.ExpressionAttributeValues ?? {}));
+        table.set(
+          keys[i]!,
+          update(
+            table.get(keys[i]!) ?? structuredClone(o.Key!),
+            o.UpdateExpression!,
+            o.ExpressionAttributeNames ?? {},
+            o.ExpressionAttributeValues ?? {},
+          ),
+        );
       });
       return {};
     });
@@ -162,25 +192,44 @@ export class FakeDynamo {
       const keys = input.IndexName ? s.indexes?.[input.IndexName] : s;
       if (!keys) throw new Error(`fake DynamoDB: no index ${input.IndexName} on ${input.TableName}`);
       let items = this.items(input.TableName).filter(
-        (i) => i[keys.partitionKey] !== undefined && (!keys.sortKey || i[keys.sortKey] !== undefined) && evaluate(input.KeyConditionExpression, i, input.ExpressionAttributeNames, input.ExpressionAttributeValues),
+        (i) =>
+          i[keys.partitionKey] !== undefined &&
+          (!keys.sortKey || i[keys.sortKey] !== undefined) &&
+          evaluate(input.KeyConditionExpression, i, input.ExpressionAttributeNames, input.ExpressionAttributeValues),
       );
-      const sortValue = (i: Item) => (keys.sortKey ? scalar(i[keys.sortKey]) ?? '' : '');
+      const sortValue = (i: Item) => (keys.sortKey ? (scalar(i[keys.sortKey]) ?? '') : '');
       items.sort((a, b) => (sortValue(a) < sortValue(b) ? -1 : sortValue(a) > sortValue(b) ? 1 : 0));
-      const start = input.ExclusiveStartKey ? items.findIndex((i) => this.keyOf(input.TableName, i) === this.keyOf(input.TableName, input.ExclusiveStartKey)) + 1 : 0;
+      const start = input.ExclusiveStartKey
+        ? items.findIndex(
+            (i) => this.keyOf(input.TableName, i) === this.keyOf(input.TableName, input.ExclusiveStartKey),
+          ) + 1
+        : 0;
       const page = items.slice(start, start + this.pageSize);
       const more = start + this.pageSize < items.length;
-      items = page.filter((i) => evaluate(input.FilterExpression, i, input.ExpressionAttributeNames, input.ExpressionAttributeValues));
+      items = page.filter((i) =>
+        evaluate(input.FilterExpression, i, input.ExpressionAttributeNames, input.ExpressionAttributeValues),
+      );
       const last = page[page.length - 1];
       return {
         Items: items.map((i) => structuredClone(i)),
-        ...(more && last ? { LastEvaluatedKey: { [s.partitionKey]: last[s.partitionKey]!, ...(s.sortKey ? { [s.sortKey]: last[s.sortKey]! } : {}) } } : {}),
+        ...(more && last
+          ? {
+              LastEvaluatedKey: {
+                [s.partitionKey]: last[s.partitionKey]!,
+                ...(s.sortKey ? { [s.sortKey]: last[s.sortKey]! } : {}),
+              },
+            }
+          : {}),
       };
     });
     this.mock.on(BatchGetItemCommand).callsFake((input) => {
       const Responses: Record<string, Item[]> = {};
       const UnprocessedKeys: Record<string, { Keys: Item[] }> = {};
       for (const [name, request] of Object.entries(input.RequestItems as Record<string, { Keys: Item[] }>)) {
-        if (request.Keys.length > 100) throw Object.assign(new Error('Too many items requested for the BatchGetItem call'), { name: 'ValidationException' });
+        if (request.Keys.length > 100)
+          throw Object.assign(new Error('Too many items requested for the BatchGetItem call'), {
+            name: 'ValidationException',
+          });
         const now = request.Keys.slice(0, this.pageSize);
         const later = request.Keys.slice(this.pageSize);
         Responses[name] = now.flatMap((k) => {
@@ -205,10 +254,20 @@ export class FakeDynamo {
 
 /** The grade function's tables as the state store uses them: state (with the feed index), audit, seen messages. */
 export const STATE_STORE_TABLES: Record<string, TableSpec> = {
-  state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
+  state: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    indexes: {
+      [STATE_TABLE.feedIndex]: {
+        partitionKey: STATE_TABLE.feedShardAttribute,
+        sortKey: STATE_TABLE.feedSinceAttribute,
+      },
+    },
+  },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
   seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
 };
 
 /** A state store on those tables of a FakeDynamo, its clock fixed at `now`. */
-export const stateStoreOn = (ddb: FakeDynamo, now: number) => new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
+export const stateStoreOn = (ddb: FakeDynamo, now: number) =>
+  new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');

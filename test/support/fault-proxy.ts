@@ -20,7 +20,8 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-const serviceOf = (authorization: string | undefined) => authorization?.match(/Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/)?.[1];
+const serviceOf = (authorization: string | undefined) =>
+  authorization?.match(/Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/)?.[1];
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstream = new URL(target);
@@ -47,7 +48,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         if (code) {
           refused.set(`${service}:${code}`, (refused.get(`${service}:${code}`) ?? 0) + 1);
           res.writeHead(400, { 'content-type': 'text/xml' });
-          res.end(`<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>injected refusal</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`);
+          res.end(
+            `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>injected refusal</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`,
+          );
           return;
         }
         pass(body);
@@ -57,10 +60,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     pass();
 
     function pass(buffered?: Buffer) {
-      const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
+      const forward = request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
       forward.on('error', () => {
         if (!res.headersSent) res.writeHead(502);
         res.end();

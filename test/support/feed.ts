@@ -12,6 +12,8 @@ export function recentFeed(count: number, patients: number): DeviceMessage[] {
   return feed.map((m) => ({
     ...m,
     observedAt: move(m.observedAt),
-    ...(m.enrolment ? { enrolment: { ...m.enrolment, ...(m.enrolment.infusedAt ? { infusedAt: move(m.enrolment.infusedAt) } : {}) } } : {}),
+    ...(m.enrolment
+      ? { enrolment: { ...m.enrolment, ...(m.enrolment.infusedAt ? { infusedAt: move(m.enrolment.infusedAt) } : {}) } }
+      : {}),
   }));
 }

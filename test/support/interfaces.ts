@@ -24,16 +24,24 @@ export interface Vignette {
 }
 
 /** The vignettes file this branch has (the rules branch replaces it with the 20-case one). */
-export const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as Vignette[];
+export const vignettes = JSON.parse(
+  readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8'),
+) as Vignette[];
 
-export type InterfaceItem = { format: 'hl7v2'; text: string; from: string } | { format: 'fhir'; bundle: Bundle; from: string };
+export type InterfaceItem =
+  | { format: 'hl7v2'; text: string; from: string }
+  | { format: 'fhir'; bundle: Bundle; from: string };
 
 /** One vignette's messages, in order, as HL7 v2 (vitals) and FHIR (the rest). */
 export function asInterfaces(v: Vignette): InterfaceItem[] {
   const fhir = new FhirEncoder();
   const out: InterfaceItem[] = [];
   for (const m of v.messages) {
-    const text = toPcd01({ ...m, ...(m.oxygen ? { oxygen: undefined } : {}), ...(m.enrolment ? { enrolment: undefined } : {}) } as DeviceMessage);
+    const text = toPcd01({
+      ...m,
+      ...(m.oxygen ? { oxygen: undefined } : {}),
+      ...(m.enrolment ? { enrolment: undefined } : {}),
+    } as DeviceMessage);
     if (text) out.push({ format: 'hl7v2', text, from: m.messageId });
     const bundle = fhir.bundle(m, { skipVitals: true });
     if (bundle) out.push({ format: 'fhir', bundle, from: m.messageId });
@@ -42,7 +50,11 @@ export function asInterfaces(v: Vignette): InterfaceItem[] {
 }
 
 /** An item translated and checked as the servers do (screen + the ingest's check), with every problem. */
-export function translateItem(item: InterfaceItem, now: number, deviceId = 'ehr-test'): { messages: DeviceMessage[]; problems: string[] } {
+export function translateItem(
+  item: InterfaceItem,
+  now: number,
+  deviceId = 'ehr-test',
+): { messages: DeviceMessage[]; problems: string[] } {
   const messages: DeviceMessage[] = [];
   const problems: string[] = [];
   const take = <L>(t: { message: Record<string, unknown>; origins: Record<string, L>; whole: L }) => {

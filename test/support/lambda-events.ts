@@ -7,7 +7,13 @@ import type { QueuedMessage } from '#ports';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { messageDigest } from '#app/digest.ts';
 
-export function httpEvent(opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string; base64?: boolean }): APIGatewayProxyEventV2 {
+export function httpEvent(opts: {
+  path?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  base64?: boolean;
+}): APIGatewayProxyEventV2 {
   const body = opts.body ?? '';
   return {
     version: '2.0',
@@ -20,7 +26,13 @@ export function httpEvent(opts: { path?: string; method?: string; headers?: Reco
       apiId: 'api',
       domainName: 'api.example',
       domainPrefix: 'api',
-      http: { method: opts.method ?? 'POST', path: opts.path ?? '/v1/messages', protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'gw' },
+      http: {
+        method: opts.method ?? 'POST',
+        path: opts.path ?? '/v1/messages',
+        protocol: 'HTTP/1.1',
+        sourceIp: '198.51.100.7',
+        userAgent: 'gw',
+      },
       requestId: 'req-1',
       routeKey: '$default',
       stage: '$default',
@@ -35,12 +47,20 @@ export function httpEvent(opts: { path?: string; method?: string; headers?: Reco
 let sqsCounter = 0;
 
 /** One SQS FIFO record carrying a queued message, as the ingest queues it. */
-export function sqsRecord(message: DeviceMessage | string, opts: { sentAt?: number; groupId?: string } = {}): SQSRecord {
+export function sqsRecord(
+  message: DeviceMessage | string,
+  opts: { sentAt?: number; groupId?: string } = {},
+): SQSRecord {
   sqsCounter++;
   const body =
     typeof message === 'string'
       ? message
-      : JSON.stringify({ message, digest: messageDigest(message), receivedAt: '2026-01-10T08:00:00Z', sender: 'gw-1' } satisfies QueuedMessage);
+      : JSON.stringify({
+          message,
+          digest: messageDigest(message),
+          receivedAt: '2026-01-10T08:00:00Z',
+          sender: 'gw-1',
+        } satisfies QueuedMessage);
   const groupId = opts.groupId ?? (typeof message === 'string' ? 'unknown' : message.patientId);
   return {
     messageId: `sqs-${sqsCounter}`,

@@ -43,12 +43,16 @@ export async function startEmulator(): Promise<Emulator> {
     return { endpoint: given, owned: false, stop: async () => undefined };
   }
   const port = await freePort();
-  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const failed = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`cannot start moto_server (${err.message}); install moto or set AWS_ENDPOINT_URL`)));
+    child.once('error', (err) =>
+      reject(new Error(`cannot start moto_server (${err.message}); install moto or set AWS_ENDPOINT_URL`)),
+    );
     void exited.then(() => reject(new Error(`moto_server exited:\n${stderr}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;

@@ -38,4 +38,5 @@ export function run(messages: DeviceMessage[], cfg: GradingConfig = DEFAULT_CONF
 }
 
 /** Pages as (kind condition from->to teams) strings: easy to compare and to read in a failure. */
-export const pages = (r: Run) => r.notifications.map((n) => `${n.kind} ${n.condition} ${n.fromGrade}->${n.toGrade} ${n.teams.join('+')}`);
+export const pages = (r: Run) =>
+  r.notifications.map((n) => `${n.kind} ${n.condition} ${n.fromGrade}->${n.toGrade} ${n.teams.join('+')}`);

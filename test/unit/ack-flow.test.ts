@@ -4,7 +4,17 @@ import { acknowledgeByApi, showLink, submitLink, type AckFlowDeps } from '#app/a
 import { ACK_BODY_LIMIT } from '#app/ack.ts';
 import { DEFAULT_PAGING, type AckRefusal, type AckResult, type Page } from '#domain/paging.ts';
 
-const page = { pageId: 'crs|P-1|#3|icu', patientId: 'P-1', team: 'icu', status: 'open', level: 0, subject: 'crs', grade: 3, summary: 'CRS 3', triggeredAt: 0 } as unknown as Page;
+const page = {
+  pageId: 'crs|P-1|#3|icu',
+  patientId: 'P-1',
+  team: 'icu',
+  status: 'open',
+  level: 0,
+  subject: 'crs',
+  grade: 3,
+  summary: 'CRS 3',
+  triggeredAt: 0,
+} as unknown as Page;
 
 function flow(result: AckResult, calls: string[] = []): AckFlowDeps {
   return {
@@ -12,17 +22,27 @@ function flow(result: AckResult, calls: string[] = []): AckFlowDeps {
       calls.push(`${token} ${by} ${client}`);
       return result;
     },
-    verify: (token) => (token === 'good' ? { ok: true, claims: { pageId: page.pageId, role: 'icu fellow', expiresAt: 1 } } : { ok: false, reason: 'forged' }),
+    verify: (token) =>
+      token === 'good'
+        ? { ok: true, claims: { pageId: page.pageId, role: 'icu fellow', expiresAt: 1 } }
+        : { ok: false, reason: 'forged' },
     page: async (id) => (id === page.pageId ? page : undefined),
     config: DEFAULT_PAGING,
     timeZone: 'UTC',
   };
 }
 
-const acknowledged: AckResult = { ok: true, changed: true, page: { ...page, status: 'acknowledged', ack: { by: 'Dr A (icu fellow)', at: 0, via: 'link' } } };
+const acknowledged: AckResult = {
+  ok: true,
+  changed: true,
+  page: { ...page, status: 'acknowledged', ack: { by: 'Dr A (icu fellow)', at: 0, via: 'link' } },
+};
 const refused = (code: AckRefusal): AckResult => ({ ok: false, code, reason: `refused: ${code}` });
 const api = (body: unknown, deps: AckFlowDeps, contentType = 'application/json') =>
-  acknowledgeByApi({ contentType, body: typeof body === 'string' ? body : JSON.stringify(body), client: '10.0.0.9' }, deps);
+  acknowledgeByApi(
+    { contentType, body: typeof body === 'string' ? body : JSON.stringify(body), client: '10.0.0.9' },
+    deps,
+  );
 
 describe('the acknowledgement flow of both hosts', () => {
   it.each([
@@ -42,7 +62,11 @@ describe('the acknowledgement flow of both hosts', () => {
     const a = await api({ token: 'good', by: ' Dr  A ' }, flow(acknowledged, calls));
     expect(a.status).toBe(200);
     expect(a.outcome).toBe('acknowledged');
-    expect(JSON.parse(a.body)).toMatchObject({ acknowledged: true, changed: true, page: { pageId: page.pageId, status: 'acknowledged' } });
+    expect(JSON.parse(a.body)).toMatchObject({
+      acknowledged: true,
+      changed: true,
+      page: { pageId: page.pageId, status: 'acknowledged' },
+    });
     expect(calls).toEqual(['good Dr A 10.0.0.9']);
   });
 
@@ -53,7 +77,9 @@ describe('the acknowledgement flow of both hosts', () => {
     expect([big.status, JSON.parse(big.body).errors[0]]).toEqual([413, `body: more than ${ACK_BODY_LIMIT} bytes`]);
     expect((await api({ token: 'good', by: 'A' }, deps, 'text/plain; charset=json')).status).toBe(415);
     expect((await api({ token: 'good', by: 'A' }, deps, 'application/jsonx')).status).toBe(415);
-    expect(JSON.parse((await api({ by: 'A' }, deps)).body).errors).toEqual(['token: is required (the last part of the acknowledge link)']);
+    expect(JSON.parse((await api({ by: 'A' }, deps)).body).errors).toEqual([
+      'token: is required (the last part of the acknowledge link)',
+    ]);
     expect(JSON.parse((await api({ token: 'good' }, deps)).body).errors[0]).toMatch(/^by: /);
     expect((await api('[1]', deps)).status).toBe(400);
     expect(calls).toEqual([]);
@@ -62,7 +88,11 @@ describe('the acknowledgement flow of both hosts', () => {
   it('shows a link without acknowledging; a malformed or forged one is a 403 page', async () => {
     const calls: string[] = [];
     const shown = await showLink('good', flow(acknowledged, calls));
-    expect([shown.status, shown.outcome, shown.headers['content-type']]).toEqual([200, 'shown', 'text/html; charset=utf-8']);
+    expect([shown.status, shown.outcome, shown.headers['content-type']]).toEqual([
+      200,
+      'shown',
+      'text/html; charset=utf-8',
+    ]);
     expect(shown.body).toContain('<form');
     expect((await showLink('bad token!', flow(acknowledged, calls))).status).toBe(403);
     expect((await showLink('forged', flow(acknowledged, calls))).status).toBe(403);

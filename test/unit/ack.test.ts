@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { signAck, verifyAck } from '#app/ack.ts';
 
 const secret = randomBytes(32);
-const claims = { pageId: 'crs|P-1|msg-7|hematology', role: 'hematology fellow', expiresAt: Date.parse('2026-11-26T12:00:00Z') };
+const claims = {
+  pageId: 'crs|P-1|msg-7|hematology',
+  role: 'hematology fellow',
+  expiresAt: Date.parse('2026-11-26T12:00:00Z'),
+};
 const before = claims.expiresAt - 1;
 
 describe('acknowledge links', () => {
@@ -23,32 +27,54 @@ describe('acknowledge links', () => {
     const otherPage = Buffer.from('crs|P-2|msg-7|hematology').toString('base64url');
     const otherRole = Buffer.from('hematology consultant').toString('base64url');
     expect(verifyAck(secret, [v, otherPage, r, e, sig].join('.'), before)).toEqual({ ok: false, reason: 'forged' });
-    expect(verifyAck(secret, [v, Buffer.from(claims.pageId).toString('base64url'), otherRole, e, sig].join('.'), before)).toEqual({ ok: false, reason: 'forged' });
+    expect(
+      verifyAck(secret, [v, Buffer.from(claims.pageId).toString('base64url'), otherRole, e, sig].join('.'), before),
+    ).toEqual({ ok: false, reason: 'forged' });
     const later = (claims.expiresAt + 86_400_000).toString(36);
-    expect(verifyAck(secret, [v, Buffer.from(claims.pageId).toString('base64url'), r, later, sig].join('.'), before)).toEqual({ ok: false, reason: 'forged' });
+    expect(
+      verifyAck(secret, [v, Buffer.from(claims.pageId).toString('base64url'), r, later, sig].join('.'), before),
+    ).toEqual({ ok: false, reason: 'forged' });
   });
 
-  it.each(['', 'v1', 'v2.a.b.c.d', 'v1.a.b.c', 'v1.a.b.zz!.d', 'v1.a.b.c.d.e', 'v1.%%.b.c.d'])('refuses a malformed token %j', (token) => {
-    expect(verifyAck(secret, token, before)).toEqual({ ok: false, reason: 'malformed' });
-  });
+  it.each(['', 'v1', 'v2.a.b.c.d', 'v1.a.b.c', 'v1.a.b.zz!.d', 'v1.a.b.c.d.e', 'v1.%%.b.c.d'])(
+    'refuses a malformed token %j',
+    (token) => {
+      expect(verifyAck(secret, token, before)).toEqual({ ok: false, reason: 'malformed' });
+    },
+  );
 
-  it('takes one spelling per token: the signature\'s last character, the claims\' encodings and the expiry are not malleable', () => {
+  it("takes one spelling per token: the signature's last character, the claims' encodings and the expiry are not malleable", () => {
     const token = signAck(secret, claims);
     const [v, p, r, e, sig] = token.split('.') as [string, string, string, string, string];
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     // The 43rd character carries the MAC's last 4 bits and 2 unused ones: 3 siblings decode to the same MAC.
-    const siblings = [...alphabet].filter((c) => c !== sig[42] && Buffer.from(sig.slice(0, 42) + c, 'base64url').equals(Buffer.from(sig, 'base64url')));
+    const siblings = [...alphabet].filter(
+      (c) => c !== sig[42] && Buffer.from(sig.slice(0, 42) + c, 'base64url').equals(Buffer.from(sig, 'base64url')),
+    );
     expect(siblings.length).toBe(3);
-    for (const c of siblings) expect(verifyAck(secret, [v, p, r, e, sig.slice(0, 42) + c].join('.'), before)).toEqual({ ok: false, reason: 'malformed' });
+    for (const c of siblings)
+      expect(verifyAck(secret, [v, p, r, e, sig.slice(0, 42) + c].join('.'), before)).toEqual({
+        ok: false,
+        reason: 'malformed',
+      });
     // The same for the claims' last characters (the page id's encoding ends in a character with spare bits here),
     // a leading zero in the expiry, and a page id whose bytes are not UTF-8 (they would decode to the same text).
-    const pageSiblings = [...alphabet].filter((c) => c !== p.at(-1) && Buffer.from(p.slice(0, -1) + c, 'base64url').equals(Buffer.from(p, 'base64url')));
-    for (const c of pageSiblings) expect(verifyAck(secret, [v, p.slice(0, -1) + c, r, e, sig].join('.'), before)).toEqual({ ok: false, reason: 'malformed' });
+    const pageSiblings = [...alphabet].filter(
+      (c) => c !== p.at(-1) && Buffer.from(p.slice(0, -1) + c, 'base64url').equals(Buffer.from(p, 'base64url')),
+    );
+    for (const c of pageSiblings)
+      expect(verifyAck(secret, [v, p.slice(0, -1) + c, r, e, sig].join('.'), before)).toEqual({
+        ok: false,
+        reason: 'malformed',
+      });
     expect(verifyAck(secret, [v, p, r, `0${e}`, sig].join('.'), before)).toEqual({ ok: false, reason: 'malformed' });
     const odd = signAck(secret, { ...claims, pageId: 'crs|P-1|\uFFFD|icu' }).split('.');
     const raw = Buffer.from(odd[1]!, 'base64url');
     const swapped = Buffer.from(raw.toString('latin1').replace('\xEF\xBF\xBD', '\xFF'), 'latin1').toString('base64url');
-    expect(verifyAck(secret, [odd[0], swapped, ...odd.slice(2)].join('.'), before)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyAck(secret, [odd[0], swapped, ...odd.slice(2)].join('.'), before)).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
     expect(verifyAck(secret, token, before)).toMatchObject({ ok: true });
   });
 });

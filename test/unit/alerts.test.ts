@@ -16,7 +16,10 @@ describe('the low-SpO2 warning', () => {
       {
         warning: 'spo2-low-without-oxygen',
         at: '2026-01-10T08:05:00Z',
-        parts: ['SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at ', { at: '2026-01-10T08:05:00Z' }],
+        parts: [
+          'SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at ',
+          { at: '2026-01-10T08:05:00Z' },
+        ],
         text: 'SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at 2026-01-10T08:05:00Z',
       },
     ]);
@@ -27,8 +30,13 @@ describe('the low-SpO2 warning', () => {
   it('is ordered by observedAt, and cleared by a normal reading or by oxygen support', () => {
     expect(run([enrol(P), spo2(0, 88), spo2(10, 95), spo2(5, 87)]).last.warnings).toEqual([]);
     expect(run([enrol(P), spo2(0, 88), spo2(5, 87), spo2(10, 93)]).last.warnings).toEqual([]);
-    expect(run([enrol(P), spo2(0, 88), spo2(5, 87), msg(P, 6, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } })]).last.warnings).toEqual([]);
-    expect(run([enrol(P), msg(P, 0, { oxygen: { device: 'room_air' } }), spo2(1, 88), spo2(5, 87)]).last.warnings).toHaveLength(1);
+    expect(
+      run([enrol(P), spo2(0, 88), spo2(5, 87), msg(P, 6, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } })]).last
+        .warnings,
+    ).toEqual([]);
+    expect(
+      run([enrol(P), msg(P, 0, { oxygen: { device: 'room_air' } }), spo2(1, 88), spo2(5, 87)]).last.warnings,
+    ).toHaveLength(1);
   });
 });
 
@@ -49,7 +57,10 @@ describe('the stale-feed check', () => {
   });
 
   it('counts only monitors: charting does not keep a silent monitor feed alive', () => {
-    const charted = { ...msg(P, 10, { vitals: { temperatureC: 37 } }), source: { deviceId: 'ehr', kind: 'ehr' as const } };
+    const charted = {
+      ...msg(P, 10, { vitals: { temperatureC: 37 } }),
+      source: { deviceId: 'ehr', kind: 'ehr' as const },
+    };
     const state = run([enrol(P, 0), charted]).state!;
     expect(feedStatus(state, minutes(15), paging)).toEqual({ stale: true, since: minutes(0) });
   });

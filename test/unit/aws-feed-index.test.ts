@@ -5,7 +5,12 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { gradePatient } from '../../shared/app/grade.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { DynamoPageStore } from '../../shared/adapters/aws/dynamo-page-store.ts';
-import { DynamoStateStore, FEED_INDEX_GAP_MS, FEED_INDEX_STEP_MS, feedIndexValue } from '../../shared/adapters/aws/dynamo-state-store.ts';
+import {
+  DynamoStateStore,
+  FEED_INDEX_GAP_MS,
+  FEED_INDEX_STEP_MS,
+  feedIndexValue,
+} from '../../shared/adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '../../shared/adapters/aws/stale-feed-sweep.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import type { AlertInput } from '../../shared/app/pager.ts';
@@ -13,17 +18,33 @@ import { FakeDynamo } from '../support/fake-dynamo.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
 
 const ddb = new FakeDynamo({
-  state: { partitionKey: 'pk', sortKey: 'sk', indexes: { [STATE_TABLE.feedIndex]: { partitionKey: STATE_TABLE.feedShardAttribute, sortKey: STATE_TABLE.feedSinceAttribute } } },
+  state: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    indexes: {
+      [STATE_TABLE.feedIndex]: {
+        partitionKey: STATE_TABLE.feedShardAttribute,
+        sortKey: STATE_TABLE.feedSinceAttribute,
+      },
+    },
+  },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
   seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
-  pages: { partitionKey: 'pk', sortKey: 'sk', indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute } } },
+  pages: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    indexes: {
+      [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
+    },
+  },
 });
 afterAll(() => ddb.restore());
 beforeEach(() => ddb.reset());
 
 let now = T0;
 const store = () => new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
-const indexed = (patientId: string) => Number(ddb.itemAt('state', { pk: { S: patientId }, sk: { S: 'state' } })?.[STATE_TABLE.feedSinceAttribute]?.N);
+const indexed = (patientId: string) =>
+  Number(ddb.itemAt('state', { pk: { S: patientId }, sk: { S: 'state' } })?.[STATE_TABLE.feedSinceAttribute]?.N);
 const minute = (m: number) => T0 + m * 60_000;
 
 async function vitals(patientId: string, from: number, to: number): Promise<number[]> {
@@ -63,7 +84,16 @@ describe('the stale-feed index', () => {
     const alerts: AlertInput[] = [];
     const sweep = async (at: number) => {
       now = at;
-      return sweepStaleFeeds({ states: store(), pages: new DynamoPageStore(ddb.client(), 'pages', () => now), pager: { onAlert: async (a) => void alerts.push(a) }, config: DEFAULT_CONFIG.paging, timeZone: DEFAULT_CONFIG.site.timeZone }, at);
+      return sweepStaleFeeds(
+        {
+          states: store(),
+          pages: new DynamoPageStore(ddb.client(), 'pages', () => now),
+          pager: { onAlert: async (a) => void alerts.push(a) },
+          config: DEFAULT_CONFIG.paging,
+          timeZone: DEFAULT_CONFIG.site.timeZone,
+        },
+        at,
+      );
     };
     expect((await sweep(minute(13 + 15) - 1000)).raised).toEqual([]);
     expect((await sweep(minute(13 + 15))).raised).toEqual(['P-2']); // quiet 15 minutes since its last reading

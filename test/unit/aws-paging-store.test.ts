@@ -7,15 +7,32 @@ import { BatchGetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
-import { DEFAULT_PAGING, pagesForNotification, type Page, type PageableNotification, type Silence } from '#domain/paging.ts';
+import {
+  DEFAULT_PAGING,
+  pagesForNotification,
+  type Page,
+  type PageableNotification,
+  type Silence,
+} from '#domain/paging.ts';
 import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageStore } from '#ports';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
-import { DynamoPageStore, DynamoParkedRecords, DynamoParkedSends, UNSENT_GRACE_MS } from '#adapters/aws/dynamo-page-store.ts';
+import {
+  DynamoPageStore,
+  DynamoParkedRecords,
+  DynamoParkedSends,
+  UNSENT_GRACE_MS,
+} from '#adapters/aws/dynamo-page-store.ts';
 import { AUDIT_TABLE, PAGES_TABLE, patientOfPageId } from '#adapters/aws/table-layout.ts';
 import { FakeDynamo } from '#test/support/fake-dynamo.ts';
 
 const ddb = new FakeDynamo({
-  pages: { partitionKey: 'pk', sortKey: 'sk', indexes: { [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute } } },
+  pages: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    indexes: {
+      [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
+    },
+  },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
 });
 afterAll(() => ddb.restore());
@@ -32,7 +49,12 @@ beforeEach(() => {
 const store = () => new DynamoPageStore(ddb.client(), 'pages', () => now);
 const auditLog = () => new DynamoAuditLog(ddb.client(), 'audit', () => now);
 
-const grade = (toGrade: number, id: string, teams: PageableNotification['teams'] = ['hematology', 'icu'], patientId = 'P-1'): PageableNotification => ({
+const grade = (
+  toGrade: number,
+  id: string,
+  teams: PageableNotification['teams'] = ['hematology', 'icu'],
+  patientId = 'P-1',
+): PageableNotification => ({
   notificationId: `crs|${patientId}|${id}`,
   patientId,
   condition: 'crs',
@@ -45,14 +67,18 @@ const grade = (toGrade: number, id: string, teams: PageableNotification['teams']
 const opened = (n: PageableNotification, at = T) => pagesForNotification(n, [], [], at, DEFAULT_PAGING).pages;
 
 describe('DynamoPageStore', () => {
-  it('keeps each page in its patient\'s partition, and writes a new revision only over the one read', async () => {
+  it("keeps each page in its patient's partition, and writes a new revision only over the one read", async () => {
     const s = store();
     const [heme] = opened(grade(3, 'm1'));
     expect(patientOfPageId(heme!.pageId)).toBe('P-1');
     await s.save([heme!]);
     const stored = (await s.get(heme!.pageId))!;
     expect(stored).toEqual({ ...heme, rev: 1 });
-    expect(ddb.items('pages')[0]).toMatchObject({ pk: { S: 'P-1' }, sk: { S: `page#${heme!.pageId}` }, status: { S: 'open' } });
+    expect(ddb.items('pages')[0]).toMatchObject({
+      pk: { S: 'P-1' },
+      sk: { S: `page#${heme!.pageId}` },
+      status: { S: 'open' },
+    });
     await expect(s.save([heme!])).rejects.toBeInstanceOf(VersionConflict); // a new page that exists already
     await s.save([{ ...stored, delivered: true }]);
     await expect(s.save([{ ...stored, status: 'acknowledged' }])).rejects.toBeInstanceOf(VersionConflict); // rev 1 is gone
@@ -70,7 +96,7 @@ describe('DynamoPageStore', () => {
     expect(await s.get(pages[0]!.pageId)).toBeUndefined();
   });
 
-  it('reads a patient\'s open pages and its pages newest first, consistently, across result pages', async () => {
+  it("reads a patient's open pages and its pages newest first, consistently, across result pages", async () => {
     ddb.pageSize = 2;
     const s = store();
     await s.save(opened(grade(2, 'm1'), min(0)).map((p) => ({ ...p, delivered: true })));
@@ -114,7 +140,7 @@ describe('DynamoPageStore', () => {
     expect((await s.pendingPages(min(20) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(due!.pageId);
   });
 
-  it('gives a patient\'s unsent first sends oldest first, and holds back those a send another pager is making would be overtaken by', async () => {
+  it("gives a patient's unsent first sends oldest first, and holds back those a send another pager is making would be overtaken by", async () => {
     const s = store();
     now = min(0);
     const [a] = opened(grade(2, 'a', ['hematology']), min(0));
@@ -125,7 +151,10 @@ describe('DynamoPageStore', () => {
     // The next grade supersedes a before it was ever sent: a is owed its send, as information, before c.
     const t = pagesForNotification(grade(3, 'c', ['hematology']), await s.openPages('P-1'), [], min(1), DEFAULT_PAGING);
     await s.save(t.pages);
-    expect((await s.unsentPages('P-1')).map((p) => `${p.pageId} ${p.status}`)).toEqual(['crs|P-1|a|hematology info', 'crs|P-1|c|hematology open']);
+    expect((await s.unsentPages('P-1')).map((p) => `${p.pageId} ${p.status}`)).toEqual([
+      'crs|P-1|a|hematology info',
+      'crs|P-1|c|hematology open',
+    ]);
     expect(await s.unsentPages('P-3')).toEqual([]);
     // P-2's b is stored again just now (its pager is sending it); d, triggered after it, was stored long before.
     now = min(2) - UNSENT_GRACE_MS + 1000;
@@ -136,14 +165,33 @@ describe('DynamoPageStore', () => {
     // P-2: b is being sent (stored just now), d was triggered after it: held back with it, not to overtake it.
     expect(pending).not.toContain(b!.pageId);
     expect(pending).not.toContain(d!.pageId);
-    expect((await s.pendingPages(min(2) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toEqual(expect.arrayContaining([b!.pageId, d!.pageId]));
+    expect((await s.pendingPages(min(2) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toEqual(
+      expect.arrayContaining([b!.pageId, d!.pageId]),
+    );
   });
 
   it('keeps parked sends and parked outbox records side by side in the #parked partition, each listed and removed on its own', async () => {
     const sends = new DynamoParkedSends(ddb.client(), 'pages');
     const records = new DynamoParkedRecords(ddb.client(), 'pages');
-    const send = { pageId: 'crs|P-1|#3|icu', patientId: 'P-1', notificationId: 'crs|P-1|#3', team: 'icu', level: 0, round: 0, reason: 'SNS refused the page (InvalidParameterException)', attempts: 3, parkedAt: '2026-11-26T10:01:00Z' };
-    const record = { key: 'P-1#outbox#crs|P-1|#4', patientId: 'P-1', id: 'crs|P-1|#4', reason: 'paging it failed (TypeError)', parkedAt: '2026-11-26T10:00:00Z', image: '{"pk":{"S":"P-1"}}' };
+    const send = {
+      pageId: 'crs|P-1|#3|icu',
+      patientId: 'P-1',
+      notificationId: 'crs|P-1|#3',
+      team: 'icu',
+      level: 0,
+      round: 0,
+      reason: 'SNS refused the page (InvalidParameterException)',
+      attempts: 3,
+      parkedAt: '2026-11-26T10:01:00Z',
+    };
+    const record = {
+      key: 'P-1#outbox#crs|P-1|#4',
+      patientId: 'P-1',
+      id: 'crs|P-1|#4',
+      reason: 'paging it failed (TypeError)',
+      parkedAt: '2026-11-26T10:00:00Z',
+      image: '{"pk":{"S":"P-1"}}',
+    };
     await sends.park(send);
     await records.park(record);
     await records.park({ ...record, key: 'P-2#outbox#crs|P-2|#1', patientId: 'P-2', parkedAt: '2026-11-26T09:00:00Z' });
@@ -166,8 +214,22 @@ describe('DynamoPageStore', () => {
 
   it('keeps silences: those in force, and each by id until 30 days after it ends', async () => {
     const s = store();
-    const a: Silence = { silenceId: 's-a', scope: { patientId: 'P-1' }, from: min(0), until: min(30), createdBy: 'Nurse B', reason: 'transport' };
-    const b: Silence = { silenceId: 's-b', scope: { team: 'icu' }, from: min(0), until: min(10), createdBy: 'Dr C', reason: 'drill' };
+    const a: Silence = {
+      silenceId: 's-a',
+      scope: { patientId: 'P-1' },
+      from: min(0),
+      until: min(30),
+      createdBy: 'Nurse B',
+      reason: 'transport',
+    };
+    const b: Silence = {
+      silenceId: 's-b',
+      scope: { team: 'icu' },
+      from: min(0),
+      until: min(10),
+      createdBy: 'Dr C',
+      reason: 'drill',
+    };
     await s.saveSilence(a);
     await s.saveSilence(b);
     expect((await s.silences(min(5))).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
@@ -190,7 +252,13 @@ describe('DynamoPageStore', () => {
 });
 
 describe('DynamoAuditLog', () => {
-  const entry = (at: string, type: AuditEvent['type'], id: string, patientId = 'P-1'): AuditEvent => ({ at, patientId, type, text: `${type} ${id}`, details: { pageId: id } });
+  const entry = (at: string, type: AuditEvent['type'], id: string, patientId = 'P-1'): AuditEvent => ({
+    at,
+    patientId,
+    type,
+    text: `${type} ${id}`,
+    details: { pageId: id },
+  });
 
   it('stores an entry once however often it is appended, with a condition that never replaces one', async () => {
     const log = auditLog();
@@ -204,11 +272,18 @@ describe('DynamoAuditLog', () => {
     }
   });
 
-  it('exports a patient\'s entries oldest first, the same instant in the order written, across result pages', async () => {
+  it("exports a patient's entries oldest first, the same instant in the order written, across result pages", async () => {
     ddb.pageSize = 2;
     const log = auditLog();
-    await log.append([entry('2026-11-26T10:00:00.500Z', 'delivery', 'p2'), entry('2026-11-26T10:00:01Z', 'escalation', 'p2')]);
-    await log.append([entry('2026-11-26T10:00:00Z', 'page', 'p1'), entry('2026-11-26T10:00:00Z', 'delivery', 'p1'), entry('2026-11-26T10:00:00Z', 'acknowledgement', 'p1')]);
+    await log.append([
+      entry('2026-11-26T10:00:00.500Z', 'delivery', 'p2'),
+      entry('2026-11-26T10:00:01Z', 'escalation', 'p2'),
+    ]);
+    await log.append([
+      entry('2026-11-26T10:00:00Z', 'page', 'p1'),
+      entry('2026-11-26T10:00:00Z', 'delivery', 'p1'),
+      entry('2026-11-26T10:00:00Z', 'acknowledgement', 'p1'),
+    ]);
     await log.append([entry('2026-11-26T09:00:00Z', 'page', 'other', 'P-2')]);
     const out: string[] = [];
     for await (const e of log.forPatient('P-1')) out.push(`${e.at} ${e.text}`);
@@ -226,8 +301,25 @@ describe('DynamoAuditLog', () => {
 async function story(pages: PageStore, audit: AuditLog & { all(): Promise<AuditEvent[]> }) {
   const sent: string[] = [];
   const sender = { send: async (m: PageMessage) => void sent.push(`${m.page.pageId} ${m.role} ${m.reason}`) };
-  const pager = new Pager({ pages, sender, audit, config: DEFAULT_PAGING, ackSecret: randomBytes(32), ackBaseUrl: 'https://x/ack/' });
-  await pager.silence({ silenceId: 's1', scope: { team: 'neurology' }, from: min(0), until: min(20), createdBy: 'Dr N', reason: 'handover' }, min(0));
+  const pager = new Pager({
+    pages,
+    sender,
+    audit,
+    config: DEFAULT_PAGING,
+    ackSecret: randomBytes(32),
+    ackBaseUrl: 'https://x/ack/',
+  });
+  await pager.silence(
+    {
+      silenceId: 's1',
+      scope: { team: 'neurology' },
+      from: min(0),
+      until: min(20),
+      createdBy: 'Dr N',
+      reason: 'handover',
+    },
+    min(0),
+  );
   await pager.onNotification(grade(2, 'm1', ['hematology', 'neurology']), min(1));
   await pager.onNotification(grade(2, 'm1', ['hematology', 'neurology']), min(1)); // redelivered
   await pager.onTick(min(16)); // hematology moves on (15 minutes below grade 3)
@@ -236,7 +328,11 @@ async function story(pages: PageStore, audit: AuditLog & { all(): Promise<AuditE
   await pager.onTick(min(22)); // silence over; hematology grade 3 escalates
   await pager.onNotification(grade(4, 'm3', ['icu']), min(23));
   const trail = (await audit.all()).map((e) => `${e.at.slice(11, 16)} ${e.type} ${e.text}`);
-  return { sent, trail, pages: (await pages.patientPages('P-1', 50)).map((p) => `${p.pageId} ${p.status} L${p.level}`).sort() };
+  return {
+    sent,
+    trail,
+    pages: (await pages.patientPages('P-1', 50)).map((p) => `${p.pageId} ${p.status} L${p.level}`).sort(),
+  };
 }
 
 describe('the pager over DynamoDB', () => {

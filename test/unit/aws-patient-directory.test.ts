@@ -32,7 +32,9 @@ describe('DynamoPatientDirectory', () => {
       const answered = calls === 1 ? keys.filter((k) => k.pk.S !== 'B') : keys;
       const unprocessed = calls === 1 ? keys.filter((k) => k.pk.S === 'B') : [];
       return {
-        Responses: { state: answered.filter((k) => items[k.pk.S]).map((k) => ({ pk: k.pk, state: { S: items[k.pk.S]! } })) },
+        Responses: {
+          state: answered.filter((k) => items[k.pk.S]).map((k) => ({ pk: k.pk, state: { S: items[k.pk.S]! } })),
+        },
         ...(unprocessed.length ? { UnprocessedKeys: { state: { Keys: unprocessed } } } : {}),
       };
     });
@@ -48,7 +50,9 @@ describe('DynamoPatientDirectory', () => {
       sizes.push(input.RequestItems.state.Keys.length);
       return { Responses: { state: [] } };
     });
-    await new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state').lookup(Array.from({ length: 150 }, (_, i) => `P${i}`));
+    await new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state').lookup(
+      Array.from({ length: 150 }, (_, i) => `P${i}`),
+    );
     expect(sizes).toEqual([100, 50]);
   });
 });

@@ -13,7 +13,13 @@ import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#ports';
-import { MAX_ATTRIBUTES, SMS_MAX_SEGMENTS, SnsPageSender, pageSms, smsSegments } from '#adapters/aws/sns-page-sender.ts';
+import {
+  MAX_ATTRIBUTES,
+  SMS_MAX_SEGMENTS,
+  SnsPageSender,
+  pageSms,
+  smsSegments,
+} from '#adapters/aws/sns-page-sender.ts';
 import { signAck } from '#app/ack.ts';
 import fc from 'fast-check';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -33,7 +39,11 @@ const sender = () =>
 function notifications(patientId: string, enrolment: Record<string, unknown> = {}): Notification[] {
   let state: PatientState | undefined;
   const out: Notification[] = [];
-  for (const m of [enrol(patientId, -60, enrolment), msg(patientId, 0, { vitals: { temperatureC: 38.9 } }), msg(patientId, 5, { neuro: { iceScore: 5 } })]) {
+  for (const m of [
+    enrol(patientId, -60, enrolment),
+    msg(patientId, 0, { vitals: { temperatureC: 38.9 } }),
+    msg(patientId, 5, { neuro: { iceScore: 5 } }),
+  ]) {
     const step = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m));
     state = step.state;
     if (step.kind === 'applied') out.push(...step.notifications);
@@ -46,7 +56,12 @@ function notifications(patientId: string, enrolment: Record<string, unknown> = {
 function pageOf(n: Notification, team: Notification['teams'][number], level = 0): PageMessage {
   const d = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).deliveries.find((x) => x.page.team === team)!;
   const page = { ...d.page, level };
-  return { page, role: DEFAULT_PAGING.policies[team].levels[level]!, reason: level === 0 ? 'triggered' : 'escalated', ackUrl: `https://api.example/ack/v1.token-${team}` };
+  return {
+    page,
+    role: DEFAULT_PAGING.policies[team].levels[level]!,
+    reason: level === 0 ? 'triggered' : 'escalated',
+    ackUrl: `https://api.example/ack/v1.token-${team}`,
+  };
 }
 
 const published = () => sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
@@ -114,7 +129,9 @@ describe('SnsPageSender', () => {
     for (const action of crs!.actions) expect(bodies.email).toContain(action);
     expect(bodies.email).toContain('Acknowledge: https://api.example/ack/v1.token-hematology');
     // SMS: the grade, the bed, the patient and the link, in one segment here.
-    expect(bodies.sms).toBe('CRS grade 1 (was 0) bed H4-P-2 P-2 - provisional, details at the link. Ack: https://api.example/ack/v1.token-hematology');
+    expect(bodies.sms).toBe(
+      'CRS grade 1 (was 0) bed H4-P-2 P-2 - provisional, details at the link. Ack: https://api.example/ack/v1.token-hematology',
+    );
     expect(smsSegments(bodies.sms!)).toBe(1);
     expect(input!.Subject).toBe('PROVISIONAL CRS grade 1 (was 0) P-2 bed H4-P-2');
   });
@@ -124,7 +141,9 @@ describe('SnsPageSender', () => {
     await sender().send(pageOf(crs!, 'hematology', 2));
     const [input] = published();
     expect(input!.Subject).toMatch(/^ESCALATED to hematology consultant: PROVISIONAL CRS grade 1/);
-    expect(JSON.parse(input!.Message!).email).toContain('Escalated to you (hematology consultant): nobody acknowledged in time.');
+    expect(JSON.parse(input!.Message!).email).toContain(
+      'Escalated to you (hematology consultant): nobody acknowledged in time.',
+    );
   });
 
   it('reads the grade change back from the outbox when it was not handed over, and refuses a page without one', async () => {
@@ -132,12 +151,26 @@ describe('SnsPageSender', () => {
     const s = sender();
     await s.send(pageOf(crs!, 'hematology'));
     outbox.clear();
-    await expect(s.send(pageOf({ ...crs!, notificationId: 'crs|P-4|gone' }, 'hematology'))).rejects.toThrow(/not in the outbox/);
+    await expect(s.send(pageOf({ ...crs!, notificationId: 'crs|P-4|gone' }, 'hematology'))).rejects.toThrow(
+      /not in the outbox/,
+    );
     expect(published()).toHaveLength(1);
   });
 
-  it('sends a technical alert as an alert, with the patient\'s ward for ward-limited endpoints', async () => {
-    const t = pagesForAlert({ alertId: 'stale-feed|P-5|1', patientId: 'P-5', subject: 'stale-feed', cleared: false, summary: 'NO DATA, patient P-5' }, [], [], NOW, DEFAULT_PAGING);
+  it("sends a technical alert as an alert, with the patient's ward for ward-limited endpoints", async () => {
+    const t = pagesForAlert(
+      {
+        alertId: 'stale-feed|P-5|1',
+        patientId: 'P-5',
+        subject: 'stale-feed',
+        cleared: false,
+        summary: 'NO DATA, patient P-5',
+      },
+      [],
+      [],
+      NOW,
+      DEFAULT_PAGING,
+    );
     const d = t.deliveries[0]!;
     await sender().send({ page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://a/ack/x' });
     const [input] = published();
@@ -148,7 +181,14 @@ describe('SnsPageSender', () => {
       subject: 'stale-feed',
       kind: 'alert',
       summary: 'NO DATA, patient P-5',
-      page: expect.objectContaining({ type: 'page', pageId: 'stale-feed|P-5|1|bedside', team: 'bedside', role: 'bedside nurse', technical: true, ackUrl: 'https://a/ack/x' }),
+      page: expect.objectContaining({
+        type: 'page',
+        pageId: 'stale-feed|P-5|1|bedside',
+        team: 'bedside',
+        role: 'bedside nurse',
+        technical: true,
+        ackUrl: 'https://a/ack/x',
+      }),
     });
     expect(input!.MessageAttributes!.subject).toEqual({ DataType: 'String', StringValue: 'stale-feed' });
     expect(input!.MessageAttributes!.ward).toEqual({ DataType: 'String', StringValue: 'H4' });
@@ -196,9 +236,21 @@ describe('SMS pages', () => {
         fc.constantFrom(...crs!.teams),
         fc.integer({ min: 0, max: 2 }),
         (condition, from, to, patientId, messageId, bed, team, level) => {
-          const n = { ...crs!, condition, fromGrade: from, toGrade: to, patientId, bed, notificationId: `${condition}|${patientId}|${messageId}` };
+          const n = {
+            ...crs!,
+            condition,
+            fromGrade: from,
+            toGrade: to,
+            patientId,
+            bed,
+            notificationId: `${condition}|${patientId}|${messageId}`,
+          };
           const page = pageOf(n, team, Math.min(level, DEFAULT_PAGING.policies[team].levels.length - 1));
-          const token = signAck(Buffer.alloc(32, 7), { pageId: page.page.pageId, role: page.role, expiresAt: NOW + 12 * 3_600_000 });
+          const token = signAck(Buffer.alloc(32, 7), {
+            pageId: page.page.pageId,
+            role: page.role,
+            expiresAt: NOW + 12 * 3_600_000,
+          });
           const ackUrl = `https://a1b2c3d4e5.execute-api.ap-southeast-2.amazonaws.com/ack/${token}`;
           const sms = pageSms({ ...page, ackUrl }, n);
           expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
@@ -212,9 +264,15 @@ describe('SMS pages', () => {
     );
   });
 
-  it('shortens an alert\'s summary to fit, and never sends text outside the GSM alphabet', () => {
+  it("shortens an alert's summary to fit, and never sends text outside the GSM alphabet", () => {
     const long = `NO DATA from the monitor of patient P-9 for 15 minutes: check the monitor, its cable and the gateway ${'and more '.repeat(30)}`;
-    const t = pagesForAlert({ alertId: 'stale-feed|P-9|1', patientId: 'P-9', subject: 'stale-feed', cleared: false, summary: long }, [], [], NOW, DEFAULT_PAGING);
+    const t = pagesForAlert(
+      { alertId: 'stale-feed|P-9|1', patientId: 'P-9', subject: 'stale-feed', cleared: false, summary: long },
+      [],
+      [],
+      NOW,
+      DEFAULT_PAGING,
+    );
     const d = t.deliveries[0]!;
     const sms = pageSms({ page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://a/ack/tok' });
     expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
@@ -230,7 +288,10 @@ describe('SnsPageSender and what SNS refuses (issue 10)', () => {
   it('writes ids into attributes through wireId: an id from before the strict contract cannot make SNS refuse the page', async () => {
     const [n] = notifications('P-1');
     const m = pageOf(n!, 'hematology');
-    const hostile = { ...m, page: { ...m.page, pageId: `${m.page.pageId}\r\n\u65e5`, notificationId: `${n!.notificationId}\u0000` } };
+    const hostile = {
+      ...m,
+      page: { ...m.page, pageId: `${m.page.pageId}\r\n\u65e5`, notificationId: `${n!.notificationId}\u0000` },
+    };
     outbox.set(hostile.page.notificationId, { ...n!, notificationId: hostile.page.notificationId });
     await sender().send(hostile);
     const attrs = published()[0]!.MessageAttributes!;
@@ -240,9 +301,14 @@ describe('SnsPageSender and what SNS refuses (issue 10)', () => {
 
   it('tells a page SNS refuses (RecordRefused: parked by the pager) from SNS being down (retried in order)', async () => {
     const [n] = notifications('P-1');
-    const refusal = Object.assign(new Error('Invalid parameter: Message too long'), { name: 'InvalidParameterException' });
+    const refusal = Object.assign(new Error('Invalid parameter: Message too long'), {
+      name: 'InvalidParameterException',
+    });
     sns.on(PublishCommand).rejects(refusal);
-    await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'RecordRefused', message: 'SNS refused the page (InvalidParameterException)' });
+    await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({
+      name: 'RecordRefused',
+      message: 'SNS refused the page (InvalidParameterException)',
+    });
     sns.on(PublishCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottledException' }));
     await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'ThrottledException' });
     sns.on(PublishCommand).rejects(Object.assign(new Error('KMS'), { name: 'KMSThrottlingException' }));

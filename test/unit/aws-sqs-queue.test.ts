@@ -21,8 +21,10 @@ const queued = (patientId: string, n: number, extra: Record<string, unknown> = {
   });
 
 const noSleep = async () => undefined;
-const queue = () => new SqsFifoQueue(new SQSClient({ region: 'eu-west-1' }), URL, { attempts: 3, baseDelayMs: 1 }, noSleep);
-const sent = () => sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input as SendMessageBatchCommandInput);
+const queue = () =>
+  new SqsFifoQueue(new SQSClient({ region: 'eu-west-1' }), URL, { attempts: 3, baseDelayMs: 1 }, noSleep);
+const sent = () =>
+  sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input as SendMessageBatchCommandInput);
 
 beforeEach(() => {
   sqs.reset();
@@ -61,21 +63,32 @@ describe('SqsFifoQueue', () => {
       call++;
       const failIds = call === 1 ? new Set(['2', '5']) : new Set<string>();
       return {
-        Successful: input.Entries!.filter((e) => !failIds.has(e.Id!)).map((e) => ({ Id: e.Id, MessageId: 'm', MD5OfMessageBody: '' })),
-        Failed: input.Entries!.filter((e) => failIds.has(e.Id!)).map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })),
+        Successful: input
+          .Entries!.filter((e) => !failIds.has(e.Id!))
+          .map((e) => ({ Id: e.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+        Failed: input
+          .Entries!.filter((e) => failIds.has(e.Id!))
+          .map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })),
       };
     });
     await queue().enqueue(queued('P-4', 8));
-    expect(sent().map((b) => b.Entries!.map((e) => e.Id))).toEqual([['0', '1', '2', '3', '4', '5', '6', '7'], ['2', '5']]);
+    expect(sent().map((b) => b.Entries!.map((e) => e.Id))).toEqual([
+      ['0', '1', '2', '3', '4', '5', '6', '7'],
+      ['2', '5'],
+    ]);
   });
 
-  it('rejects when SQS keeps failing an entry, or refuses one as the sender\'s fault', async () => {
-    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: '0', Code: 'ServiceUnavailable', SenderFault: false }] });
+  it("rejects when SQS keeps failing an entry, or refuses one as the sender's fault", async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [], Failed: [{ Id: '0', Code: 'ServiceUnavailable', SenderFault: false }] });
     await expect(queue().enqueue(queued('P-5', 1))).rejects.toThrow(/after 3 attempts/);
     expect(sent()).toHaveLength(3);
 
     sqs.reset();
-    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: '0', Code: 'InvalidParameterValue', SenderFault: true }] });
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [], Failed: [{ Id: '0', Code: 'InvalidParameterValue', SenderFault: true }] });
     await expect(queue().enqueue(queued('P-5', 1))).rejects.toThrow(/refused/);
     expect(sent()).toHaveLength(1);
   });
@@ -94,12 +107,19 @@ describe('SqsFifoQueue', () => {
     const tokens = new MemoryTokenStore();
     const { token, record } = issueToken('gw-1', new Date());
     await tokens.put(record);
-    const req = { method: 'POST', path: '/v1/messages', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(msg('P-6', 0, { vitals: { heartRate: 99 } })) };
+    const req = {
+      method: 'POST',
+      path: '/v1/messages',
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify(msg('P-6', 0, { vitals: { heartRate: 99 } })),
+    };
     sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('connect ETIMEDOUT'), { name: 'TimeoutError' }));
     const down = await handleIngest(req, { queue: queue(), tokens, now: Date.now });
     expect(down.status).toBe(503);
 
-    sqs.on(SendMessageBatchCommand).resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }], Failed: [] });
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }], Failed: [] });
     const up = await handleIngest(req, { queue: queue(), tokens, now: Date.now });
     expect(up.status).toBe(202);
   });

@@ -33,10 +33,18 @@ describe('the grade transaction', () => {
     const tables = tx[0]!.args[0].input.TransactItems!.map((t) => t.Put!.TableName);
     expect(tables.filter((t) => t === 'audit')).toHaveLength(4); // three assessments, one grade change
 
-    const outbox = ddb.items('state').filter((i) => i.kind?.S === 'outbox').map((i) => outboxRecord(i as never)!);
+    const outbox = ddb
+      .items('state')
+      .filter((i) => i.kind?.S === 'outbox')
+      .map((i) => outboxRecord(i as never)!);
     expect(outbox.map((r) => r.record).sort()).toEqual(['alert', 'notification']);
     const alert = outbox.find((r) => r.record === 'alert')!;
-    expect(alert.record === 'alert' && alert.alert).toMatchObject({ patientId: 'P-1', subject: 'spo2', cleared: false, alertId: 'spo2|P-1|#3' }); // raised by the third message applied
+    expect(alert.record === 'alert' && alert.alert).toMatchObject({
+      patientId: 'P-1',
+      subject: 'spo2',
+      cleared: false,
+      alertId: 'spo2|P-1|#3',
+    }); // raised by the third message applied
 
     const trail = [];
     for await (const e of new DynamoAuditLog(ddb.client(), 'audit').forPatient('P-1')) trail.push(e.type);
@@ -46,15 +54,23 @@ describe('the grade transaction', () => {
   it('writes nothing at all when the version moved on (the audit entries neither)', async () => {
     await store().save('P-1', emptyState('P-1'), 0, []);
     const err = await store()
-      .save('P-1', emptyState('P-1'), 0, [], { alerts: [], audit: [{ at: '2026-01-10T08:00:00Z', patientId: 'P-1', type: 'assessment', text: 'x', details: { messageId: 'm' } }] })
+      .save('P-1', emptyState('P-1'), 0, [], {
+        alerts: [],
+        audit: [
+          { at: '2026-01-10T08:00:00Z', patientId: 'P-1', type: 'assessment', text: 'x', details: { messageId: 'm' } },
+        ],
+      })
       .catch((e: unknown) => e);
     expect((err as Error).name).toBe('VersionConflict');
     expect(ddb.items('audit')).toEqual([]);
   });
 
-  it('keeps an enrolled patient\'s feed time (the last monitor reading, else the enrolment) for the stale-feed index', async () => {
+  it("keeps an enrolled patient's feed time (the last monitor reading, else the enrolment) for the stale-feed index", async () => {
     await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [enrol('P-1', -60)]);
-    await gradePatient(store(), DEFAULT_CONFIG, 'P-2', [enrol('P-2', -60), msg('P-2', 10, { vitals: { heartRate: 80 } })]);
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-2', [
+      enrol('P-2', -60),
+      msg('P-2', 10, { vitals: { heartRate: 80 } }),
+    ]);
     await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [msg('P-3', 10, { vitals: { heartRate: 80 } })]); // not enrolled
     ddb.pageSize = 1;
     const feeds = [];
@@ -66,13 +82,24 @@ describe('the grade transaction', () => {
   });
 
   it('refuses a save beyond the 100 items of one transaction, naming the patient', async () => {
-    const audit = Array.from({ length: 100 }, (_, i) => ({ at: '2026-01-10T08:00:00Z', patientId: 'P-1', type: 'assessment' as const, text: `a${i}`, details: { messageId: `m${i}` } }));
-    await expect(store().save('P-1', emptyState('P-1'), 0, [], { alerts: [], audit })).rejects.toThrow('patient P-1: 101 items exceed one transaction');
+    const audit = Array.from({ length: 100 }, (_, i) => ({
+      at: '2026-01-10T08:00:00Z',
+      patientId: 'P-1',
+      type: 'assessment' as const,
+      text: `a${i}`,
+      details: { messageId: `m${i}` },
+    }));
+    await expect(store().save('P-1', emptyState('P-1'), 0, [], { alerts: [], audit })).rejects.toThrow(
+      'patient P-1: 101 items exceed one transaction',
+    );
     expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(0);
   });
 
   it('gives the pager a grade change back from the outbox, for a later level of its ladder', async () => {
-    const { notifications } = await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [enrol('P-1'), msg('P-1', 0, { vitals: { temperatureC: 39 } })]);
+    const { notifications } = await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [
+      enrol('P-1'),
+      msg('P-1', 0, { vitals: { temperatureC: 39 } }),
+    ]);
     expect(await store().notification('P-1', notifications[0]!.notificationId)).toEqual(notifications[0]);
     expect(await store().notification('P-1', 'crs|P-1|nope')).toBeUndefined();
   });

@@ -63,7 +63,8 @@ beforeEach(() => {
 });
 afterEach(() => ddb.reset());
 
-const store = () => new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', () => NOW, 'audit', 'seen');
+const store = () =>
+  new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', () => NOW, 'audit', 'seen');
 
 function stepThrough(patientId: string) {
   let state;
@@ -80,7 +81,11 @@ describe('DynamoStateStore', () => {
   it('reads a patient with one consistent GetItem, and finds nothing for a new patient', async () => {
     expect(await store().load('P-1')).toBeUndefined();
     const call = ddb.commandCalls(GetItemCommand)[0]!.args[0].input;
-    expect(call).toMatchObject({ TableName: 'state', Key: { pk: { S: 'P-1' }, sk: { S: 'state' } }, ConsistentRead: true });
+    expect(call).toMatchObject({
+      TableName: 'state',
+      Key: { pk: { S: 'P-1' }, sk: { S: 'state' } },
+      ConsistentRead: true,
+    });
   });
 
   it('writes the state and its pages in one transaction, and reads back the same state at version 1', async () => {
@@ -92,10 +97,17 @@ describe('DynamoStateStore', () => {
     expect(tx).toHaveLength(1);
     const items = tx[0]!.args[0].input.TransactItems!;
     expect(items).toHaveLength(1 + notifications.length);
-    expect(items[0]!.Put).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)', Item: { kind: { S: 'state' }, version: { N: '1' } } });
+    expect(items[0]!.Put).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      Item: { kind: { S: 'state' }, version: { N: '1' } },
+    });
     for (const [i, n] of notifications.entries()) {
       const put = items[i + 1]!.Put!;
-      expect(put.Item).toMatchObject({ pk: { S: 'P-1' }, sk: { S: `outbox#${n.notificationId}` }, kind: { S: 'outbox' } });
+      expect(put.Item).toMatchObject({
+        pk: { S: 'P-1' },
+        sk: { S: `outbox#${n.notificationId}` },
+        kind: { S: 'outbox' },
+      });
       expect(Number(put.Item!.expiresAt!.N)).toBe(NOW / 1000 + 30 * 86_400);
     }
     const loaded = (await store().load('P-1'))!;
@@ -104,15 +116,32 @@ describe('DynamoStateStore', () => {
   });
 
   it('reads a version-1 state item (rules 1.0) and grades on from it, writing the compact form', async () => {
-    const v1 = (JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>)['P-V1'];
-    table.set('P-V1|state', { pk: { S: 'P-V1' }, sk: { S: 'state' }, kind: { S: 'state' }, version: { N: '7' }, state: { S: JSON.stringify(v1) } });
-    const result = await gradePatient(store(), DEFAULT_CONFIG, 'P-V1', [msg('P-V1', 50, { vitals: { heartRate: 96 } })]);
+    const v1 = (
+      JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<
+        string,
+        unknown
+      >
+    )['P-V1'];
+    table.set('P-V1|state', {
+      pk: { S: 'P-V1' },
+      sk: { S: 'state' },
+      kind: { S: 'state' },
+      version: { N: '7' },
+      state: { S: JSON.stringify(v1) },
+    });
+    const result = await gradePatient(store(), DEFAULT_CONFIG, 'P-V1', [
+      msg('P-V1', 50, { vitals: { heartRate: 96 } }),
+    ]);
     expect(result.committed).toBe(1);
     expect(result.notifications).toEqual([]); // CRS 3 and ICANS 1 were already paged
     const item = table.get('P-V1|state')!;
     expect(item.version!.N).toBe('8');
     expect(item.state).toBeUndefined(); // rewritten in the compact form
-    expect(decodeStateItem(item.s!.B!)).toMatchObject({ v: 2, seq: 1, notified: { crs: { grade: 3 }, icans: { grade: 1 } } });
+    expect(decodeStateItem(item.s!.B!)).toMatchObject({
+      v: 2,
+      seq: 1,
+      notified: { crs: { grade: 3 }, icans: { grade: 1 } },
+    });
   });
 
   it('round-trips an empty state, whose clock is -Infinity', async () => {
@@ -125,7 +154,10 @@ describe('DynamoStateStore', () => {
     await store().save('P-1', state, 0, []);
     await store().save('P-1', state, 1, []);
     const put = ddb.commandCalls(TransactWriteItemsCommand)[1]!.args[0].input.TransactItems![0]!.Put!;
-    expect(put).toMatchObject({ ConditionExpression: '#version = :expected', ExpressionAttributeValues: { ':expected': { N: '1' } } });
+    expect(put).toMatchObject({
+      ConditionExpression: '#version = :expected',
+      ExpressionAttributeValues: { ':expected': { N: '1' } },
+    });
     expect((await store().load('P-1'))!.version).toBe(2);
   });
 
@@ -185,9 +217,15 @@ describe('grade batch DynamoDB budget', () => {
     process.env.CRS_SEEN_TABLE = 'seen';
     process.env.AWS_REGION = 'eu-west-1';
     const { createGradeHandler } = await import('#functions/grade/handler.ts');
-    const handler = quiet(createGradeHandler({ store: store(), config: DEFAULT_CONFIG, now: () => NOW, ...telemetry('grade') }));
+    const handler = quiet(
+      createGradeHandler({ store: store(), config: DEFAULT_CONFIG, now: () => NOW, ...telemetry('grade') }),
+    );
     const patients = ['A', 'B', 'C'];
-    const records = patients.flatMap((p) => [enrol(p), msg(p, 0, { vitals: { temperatureC: 38.9 } }), msg(p, 5, { vitals: { heartRate: 120 } })]);
+    const records = patients.flatMap((p) => [
+      enrol(p),
+      msg(p, 0, { vitals: { temperatureC: 38.9 } }),
+      msg(p, 5, { vitals: { heartRate: 120 } }),
+    ]);
     const res = await handler(sqsEvent(records.map((m) => sqsRecord(m))));
     expect(res.batchItemFailures).toEqual([]);
     expect(ddb.commandCalls(GetItemCommand)).toHaveLength(patients.length);

@@ -22,15 +22,19 @@ type Item = Record<string, AttributeValue>;
 let tables: Map<string, Map<string, Item>>;
 const tableOf = (name: string) => tables.get(name) ?? tables.set(name, new Map()).get(name)!;
 const keyName = (_table: string) => 'tokenHash';
-const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+const conditionFailed = () =>
+  new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 
 beforeEach(() => {
   tables = new Map();
   ddb.reset();
-  ddb.on(GetItemCommand).callsFake((input) => ({ Item: tableOf(input.TableName).get(input.Key[keyName(input.TableName)].S) }));
+  ddb
+    .on(GetItemCommand)
+    .callsFake((input) => ({ Item: tableOf(input.TableName).get(input.Key[keyName(input.TableName)].S) }));
   ddb.on(PutItemCommand).callsFake((input) => {
     const key = input.Item[keyName(input.TableName)].S;
-    if (input.ConditionExpression?.startsWith('attribute_not_exists') && tableOf(input.TableName).has(key)) throw conditionFailed();
+    if (input.ConditionExpression?.startsWith('attribute_not_exists') && tableOf(input.TableName).has(key))
+      throw conditionFailed();
     tableOf(input.TableName).set(key, input.Item);
     return {};
   });
@@ -55,7 +59,9 @@ beforeEach(() => {
   // Two pages, to check that list() follows LastEvaluatedKey.
   ddb.on(ScanCommand).callsFake((input) => {
     const items = [...tableOf(input.TableName).values()];
-    return input.ExclusiveStartKey ? { Items: items.slice(1) } : { Items: items.slice(0, 1), LastEvaluatedKey: items[0] ? { tokenHash: items[0].tokenHash } : undefined };
+    return input.ExclusiveStartKey
+      ? { Items: items.slice(1) }
+      : { Items: items.slice(0, 1), LastEvaluatedKey: items[0] ? { tokenHash: items[0].tokenHash } : undefined };
   });
 });
 
@@ -107,19 +113,38 @@ describe('crs token --backend aws', () => {
     expect(stored).toContain(hashToken(token));
 
     const store = new DynamoTokenStore(client(), 'tokens');
-    expect(await authenticate(`Bearer ${token}`, store)).toEqual({ ok: true, deviceId: 'gw-icu4', principal: { deviceId: 'gw-icu4', role: 'monitor', wards: ['ICU4'] } });
+    expect(await authenticate(`Bearer ${token}`, store)).toEqual({
+      ok: true,
+      deviceId: 'gw-icu4',
+      principal: { deviceId: 'gw-icu4', role: 'monitor', wards: ['ICU4'] },
+    });
 
     const listed = await run(['list', '--json']);
     expect(JSON.parse(listed.out)).toEqual([
-      { tokenId, deviceId: 'gw-icu4', kind: 'monitor', wards: ['ICU4'], patients: [], createdAt: '2026-01-10T08:00:00.000Z', revokedAt: null },
+      {
+        tokenId,
+        deviceId: 'gw-icu4',
+        kind: 'monitor',
+        wards: ['ICU4'],
+        patients: [],
+        createdAt: '2026-01-10T08:00:00.000Z',
+        revokedAt: null,
+      },
     ]);
 
     // The scope changes in place (the device keeps its token), and takes effect at the next request.
     expect((await run(['scope', tokenId, '--kind', 'ehr', '--patient', 'P-1'])).out).toContain('ehr; patients P-1');
-    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({ ok: true, principal: { role: 'ehr', patients: ['P-1'] } });
+    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({
+      ok: true,
+      principal: { role: 'ehr', patients: ['P-1'] },
+    });
     expect((await run(['scope', tokenId, '--kind', 'pump'])).code).toBe(0);
-    expect((await authenticate(`Bearer ${token}`, store)) as { principal: unknown }).toMatchObject({ principal: { deviceId: 'gw-icu4', role: 'pump' } });
-    expect(((await authenticate(`Bearer ${token}`, store)) as { principal: object }).principal).not.toHaveProperty('patients');
+    expect((await authenticate(`Bearer ${token}`, store)) as { principal: unknown }).toMatchObject({
+      principal: { deviceId: 'gw-icu4', role: 'pump' },
+    });
+    expect(((await authenticate(`Bearer ${token}`, store)) as { principal: object }).principal).not.toHaveProperty(
+      'patients',
+    );
     expect(listed.out).not.toContain(hashToken(token));
 
     expect((await run(['revoke', tokenId])).code).toBe(0);
@@ -166,7 +191,9 @@ describe('crs token --backend aws', () => {
   });
 
   it('names an AWS failure plainly with exit status 1', async () => {
-    ddb.on(ScanCommand).rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
+    ddb
+      .on(ScanCommand)
+      .rejects(Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }));
     const r = await run(['list']);
     expect(r.code).toBe(1);
     expect(r.err).toBe('crs token: ResourceNotFoundException: Requested resource not found\n');

@@ -21,7 +21,8 @@ const cleanEnv = () => ({
   AWS_ACCESS_KEY_ID: 'x',
   AWS_SECRET_ACCESS_KEY: 'x',
 });
-const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: cleanEnv(), timeout: 30_000 });
+const crs = (...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: cleanEnv(), timeout: 30_000 });
 
 describe('crs silence --backend aws', () => {
   it('names every missing or bad field of a silence before calling AWS', () => {
@@ -30,16 +31,33 @@ describe('crs silence --backend aws', () => {
     expect(r.stderr).toContain('--minutes: how long, 1 to 1440');
     expect(r.stderr).toContain('--reason: is required');
     expect(r.stderr).toContain('--by: is required');
-    const both = crs('silence', 'create', '--backend', 'aws', '--patient', 'P-1', '--team', 'icu', '--minutes', '5', '--by', 'N', '--reason', 'x');
+    const both = crs(
+      'silence',
+      'create',
+      '--backend',
+      'aws',
+      '--patient',
+      'P-1',
+      '--team',
+      'icu',
+      '--minutes',
+      '5',
+      '--by',
+      'N',
+      '--reason',
+      'x',
+    );
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/give either patientId or team, not both/);
     expect(crs('silence', 'end', '--backend', 'aws', '--by', 'N').stderr).toContain('end takes exactly one SILENCE_ID');
   });
 
-  it('says where the deployment\'s names come from when none is given', () => {
+  it("says where the deployment's names come from when none is given", () => {
     const r = crs('silence', 'list', '--backend', 'aws');
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain("no CRS_ACK_SECRET_ARN: set CRS_ACK_SECRET_ARN, or give the stack's outputs with --outputs FILE");
+    expect(r.stderr).toContain(
+      "no CRS_ACK_SECRET_ARN: set CRS_ACK_SECRET_ARN, or give the stack's outputs with --outputs FILE",
+    );
   });
 });
 
@@ -51,11 +69,25 @@ describe('crs audit export --backend aws', () => {
   });
 });
 
-describe('the stack\'s outputs', () => {
+describe("the stack's outputs", () => {
   it('name the tables, topic, timers queue and secret; a flag or a variable wins over the file', () => {
     const file = join(dir, 'outputs.json');
-    writeFileSync(file, JSON.stringify({ CrsAlerting: { PagesTableName: 'pages-1', AuditTableName: 'audit-1', AckSecretArn: 'arn:secret', IngestUrl: 'https://x' } }));
-    expect(readOutputs(file)).toEqual({ CRS_PAGES_TABLE: 'pages-1', CRS_AUDIT_TABLE: 'audit-1', CRS_ACK_SECRET_ARN: 'arn:secret' });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        CrsAlerting: {
+          PagesTableName: 'pages-1',
+          AuditTableName: 'audit-1',
+          AckSecretArn: 'arn:secret',
+          IngestUrl: 'https://x',
+        },
+      }),
+    );
+    expect(readOutputs(file)).toEqual({
+      CRS_PAGES_TABLE: 'pages-1',
+      CRS_AUDIT_TABLE: 'audit-1',
+      CRS_ACK_SECRET_ARN: 'arn:secret',
+    });
     expect(operatorVariables(file, { CRS_PAGES_TABLE: 'pages-env' }, { CRS_AUDIT_TABLE: 'audit-flag' })).toMatchObject({
       CRS_PAGES_TABLE: 'pages-env',
       CRS_AUDIT_TABLE: 'audit-flag',

@@ -12,16 +12,29 @@ describe('crs replay --format', () => {
   for (const scheme of ['astct2019', 'lee2014'] as const) {
     it(`a mixed capture of the ${scheme} vignettes pages and grades as their JSON`, () => {
       const set = vignettes.filter((v) => v.scheme === scheme);
-      const capture = set.flatMap(asInterfaces).map((i) => (i.format === 'hl7v2' ? i.text.replace(/\r/g, '\n') : JSON.stringify(i.bundle))).join('\n\n');
+      const capture = set
+        .flatMap(asInterfaces)
+        .map((i) => (i.format === 'hl7v2' ? i.text.replace(/\r/g, '\n') : JSON.stringify(i.bundle)))
+        .join('\n\n');
       const viaInterfaces = replayCli(['-', '--format', 'mixed', '--scheme', scheme], capture);
-      const viaJson = replayCli(['-', '--scheme', scheme], set.flatMap((v) => v.messages).map((m) => JSON.stringify(m)).join('\n'));
+      const viaJson = replayCli(
+        ['-', '--scheme', scheme],
+        set
+          .flatMap((v) => v.messages)
+          .map((m) => JSON.stringify(m))
+          .join('\n'),
+      );
       expect(viaInterfaces.stderr).toBe('');
       expect(viaInterfaces.status).toBe(0);
       expect(pages(viaInterfaces.events)).toEqual(pages(viaJson.events));
       expect(pages(viaInterfaces.events).length).toBe(set.reduce((n, v) => n + v.expect.notifications.length, 0));
-      const last = (r: typeof viaJson, patientId: string) => r.events.filter((e) => e.type === 'assessment' && e.patientId === patientId).at(-1);
+      const last = (r: typeof viaJson, patientId: string) =>
+        r.events.filter((e) => e.type === 'assessment' && e.patientId === patientId).at(-1);
       for (const patientId of new Set(set.flatMap((v) => v.messages.map((m) => m.patientId)))) {
-        expect([last(viaInterfaces, patientId)?.crsGrade, last(viaInterfaces, patientId)?.icansGrade]).toEqual([last(viaJson, patientId)?.crsGrade, last(viaJson, patientId)?.icansGrade]);
+        expect([last(viaInterfaces, patientId)?.crsGrade, last(viaInterfaces, patientId)?.icansGrade]).toEqual([
+          last(viaJson, patientId)?.crsGrade,
+          last(viaJson, patientId)?.icansGrade,
+        ]);
       }
     });
   }

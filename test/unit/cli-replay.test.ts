@@ -16,7 +16,10 @@ const good = (id: string, minutes: number, sections: object) =>
 
 describe('crs replay', () => {
   it('prints an assessment per message, each followed by the pages it caused, and exits 0', () => {
-    const input = [good('a', 0, { vitals: { temperatureC: 38.5 } }), good('b', 5, { oxygen: { device: 'bipap' } })].join('\n');
+    const input = [
+      good('a', 0, { vitals: { temperatureC: 38.5 } }),
+      good('b', 5, { oxygen: { device: 'bipap' } }),
+    ].join('\n');
     const { status, events } = replayCli(['-'], input);
     expect(status).toBe(0);
     expect(events.map((e) => `${e.type}:${e.type === 'notification' ? e.toGrade : e.messageId}`)).toEqual([
@@ -36,7 +39,11 @@ describe('crs replay', () => {
     ].join('\n');
     const { status, events } = replayCli(['-'], input);
     expect(status).toBe(1);
-    expect(events[0]).toEqual({ type: 'rejected', line: 1, errors: ['vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)'] });
+    expect(events[0]).toEqual({
+      type: 'rejected',
+      line: 1,
+      errors: ['vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)'],
+    });
     expect(events[1]).toMatchObject({ type: 'rejected', line: 2 });
     expect((events[1]!.errors as string[])[0]).toMatch(/^line is not valid JSON/);
     expect(events.slice(2).map((e) => e.type)).toEqual(['assessment', 'notification']);
@@ -45,7 +52,13 @@ describe('crs replay', () => {
   it('reads a file, and takes --scheme lee2014', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-replay-'));
     const file = join(dir, 'in.ndjson');
-    writeFileSync(file, [good('a', 0, { vitals: { temperatureC: 38.5 } }), good('b', 5, { oxygen: { device: 'nasal_cannula', flowLpm: 5 } })].join('\n'));
+    writeFileSync(
+      file,
+      [
+        good('a', 0, { vitals: { temperatureC: 38.5 } }),
+        good('b', 5, { oxygen: { device: 'nasal_cannula', flowLpm: 5 } }),
+      ].join('\n'),
+    );
     const astct = replayCli([file], '');
     const lee = replayCli([file, '--scheme', 'lee2014'], '');
     expect(astct.events.at(-1)).toMatchObject({ type: 'notification', toGrade: 2, scheme: 'astct2019' });
@@ -68,7 +81,9 @@ describe('crs replay', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
     const cfg = join(dir, 'site.json');
     writeFileSync(cfg, JSON.stringify({ feverThresholdC: 38.3 }));
-    expect(replayCli(['-', '--config', cfg], good('a', 0, { vitals: { temperatureC: 38.2 } })).events[0]).toMatchObject({ crsGrade: 0 });
+    expect(replayCli(['-', '--config', cfg], good('a', 0, { vitals: { temperatureC: 38.2 } })).events[0]).toMatchObject(
+      { crsGrade: 0 },
+    );
     writeFileSync(cfg, JSON.stringify({ feverTresholdC: 38.3 }));
     const bad = replayCli(['-', '--config', cfg], '');
     expect(bad.status).toBe(2);

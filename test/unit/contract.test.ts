@@ -13,8 +13,23 @@ const base = {
 /** The full example of the contract, every section at once. */
 const full = {
   ...base,
-  enrolment: { therapy: 'car-t', product: 'axi-cel', infusedAt: '2026-11-24T09:00:00Z', weightKg: 70, bed: 'H4-12', ward: 'H4' },
-  vitals: { temperatureC: 38.4, heartRate: 112, respiratoryRate: 22, systolicBP: 86, diastolicBP: 50, meanArterialPressure: 62, spo2: 93 },
+  enrolment: {
+    therapy: 'car-t',
+    product: 'axi-cel',
+    infusedAt: '2026-11-24T09:00:00Z',
+    weightKg: 70,
+    bed: 'H4-12',
+    ward: 'H4',
+  },
+  vitals: {
+    temperatureC: 38.4,
+    heartRate: 112,
+    respiratoryRate: 22,
+    systolicBP: 86,
+    diastolicBP: 50,
+    meanArterialPressure: 62,
+    spo2: 93,
+  },
   oxygen: { device: 'nasal_cannula', flowLpm: 4, fio2: 0.33, forComfort: false },
   vasopressors: [{ drug: 'norepinephrine', dose: 0.08, unit: 'mcg/kg/min' }],
   medications: [{ drug: 'tocilizumab', doseMg: 560 }],
@@ -77,8 +92,14 @@ describe('refused, naming the field and the problem', () => {
     [{ neuro: { iceScore: 11 } }, 'neuro.iceScore: 11 is outside 0-10'],
     [{ neuro: { iceScore: 7.5 } }, 'neuro.iceScore: 7.5 is not a whole number (allowed 0-10)'],
     [{ organToxicity: { maxCtcaeGrade: 5 } }, 'organToxicity.maxCtcaeGrade: 5 is outside 0-4'],
-    [{ organToxicity: { transaminitisGrade: 2.5 } }, 'organToxicity.transaminitisGrade: 2.5 is not a whole number (allowed 0-4)'],
-    [{ vasopressors: [{ drug: 'norepinephrine', dose: -0.1, unit: 'mcg/min' }] }, 'vasopressors[0].dose: -0.1 is below 0'],
+    [
+      { organToxicity: { transaminitisGrade: 2.5 } },
+      'organToxicity.transaminitisGrade: 2.5 is not a whole number (allowed 0-4)',
+    ],
+    [
+      { vasopressors: [{ drug: 'norepinephrine', dose: -0.1, unit: 'mcg/min' }] },
+      'vasopressors[0].dose: -0.1 is below 0',
+    ],
     [{ medications: [{ drug: 'tocilizumab', doseMg: -5 }] }, 'medications[0].doseMg: -5 is below 0'],
     [{ labs: { crpMgL: -1 } }, 'labs.crpMgL: -1 is below 0'],
   ])('%o', (extra, error) => {
@@ -87,14 +108,23 @@ describe('refused, naming the field and the problem', () => {
 
   it.each([
     [{ oxygen: { device: 'nasal_prongs' } }, 'oxygen.device: "nasal_prongs" is not one of room_air, blow_by'],
-    [{ vasopressors: [{ drug: 'levophed', dose: 1, unit: 'mcg/min' }] }, 'vasopressors[0].drug: "levophed" is not one of norepinephrine'],
-    [{ vasopressors: [{ drug: 'vasopressin', dose: 1, unit: 'U/min' }] }, 'vasopressors[0].unit: "U/min" is not one of mcg/min, mcg/kg/min, units/min'],
+    [
+      { vasopressors: [{ drug: 'levophed', dose: 1, unit: 'mcg/min' }] },
+      'vasopressors[0].drug: "levophed" is not one of norepinephrine',
+    ],
+    [
+      { vasopressors: [{ drug: 'vasopressin', dose: 1, unit: 'U/min' }] },
+      'vasopressors[0].unit: "U/min" is not one of mcg/min, mcg/kg/min, units/min',
+    ],
     [{ medications: [{ drug: 'paracetamol' }] }, 'medications[0].drug: "paracetamol" is not one of tocilizumab'],
     [{ neuro: { consciousness: 'drowsy' } }, 'neuro.consciousness: "drowsy" is not one of alert'],
     [{ neuro: { seizure: 'yes' } }, 'neuro.seizure: "yes" is not one of none, self_limited, prolonged'],
     [{ neuro: { cerebralEdema: 'mild' } }, 'neuro.cerebralEdema: "mild" is not one of none, focal, diffuse'],
     [{ enrolment: { therapy: 'tcr' } }, 'enrolment.therapy: "tcr" is not one of car-t, bispecific'],
-    [{ source: { deviceId: 'x', kind: 'phone' }, vitals: { spo2: 90 } }, 'source.kind: "phone" is not one of monitor, pump, ventilator, ehr, manual'],
+    [
+      { source: { deviceId: 'x', kind: 'phone' }, vitals: { spo2: 90 } },
+      'source.kind: "phone" is not one of monitor, pump, ventilator, ehr, manual',
+    ],
   ])('unknown enum value %o', (extra, start) => {
     const e = errors({ ...base, ...extra });
     expect(e).toHaveLength(1);
@@ -116,10 +146,16 @@ describe('refused, naming the field and the problem', () => {
     [{ messageId: 'a"b' }, 'messageId: '],
     [{ messageId: 'a\u0000b' }, 'messageId: '],
     [{ patientId: 'P\r\n1' }, 'patientId: '],
-    [{ source: { deviceId: 'mon 1', kind: 'monitor' } }, 'source.deviceId: "mon 1" is not 1-64 characters of A-Z a-z 0-9 . _ : -'],
+    [
+      { source: { deviceId: 'mon 1', kind: 'monitor' } },
+      'source.deviceId: "mon 1" is not 1-64 characters of A-Z a-z 0-9 . _ : -',
+    ],
     [{ source: { deviceId: 'd'.repeat(65), kind: 'monitor' } }, 'source.deviceId: '],
     [{ source: { deviceId: 'mon/1', kind: 'monitor' } }, 'source.deviceId: "mon/1" is not'],
-    [{ observedAt: '2026-11-26T10:00:00' }, 'observedAt: "2026-11-26T10:00:00" is not an RFC 3339 timestamp with a zone offset'],
+    [
+      { observedAt: '2026-11-26T10:00:00' },
+      'observedAt: "2026-11-26T10:00:00" is not an RFC 3339 timestamp with a zone offset',
+    ],
     [{ observedAt: '2026-11-26' }, 'observedAt: "2026-11-26" is not an RFC 3339 timestamp'],
     [{ observedAt: '2026-02-30T10:00:00Z' }, 'observedAt: "2026-02-30T10:00:00Z" is not an RFC 3339 timestamp'],
     [{ observedAt: 1764151200000 }, 'observedAt: 1764151200000 is not an RFC 3339 timestamp'],
@@ -132,7 +168,15 @@ describe('refused, naming the field and the problem', () => {
 
   it('accepts every character the contract allows in each id, at full length', () => {
     const messageId = 'Az09._:~@/+=-'.padEnd(128, 'x');
-    expect(errors({ ...base, messageId, patientId: 'Az09._:-'.padEnd(64, 'p'), source: { deviceId: 'Az09._:-'.padEnd(64, 'd'), kind: 'monitor' }, vitals: { heartRate: 80 } })).toEqual([]);
+    expect(
+      errors({
+        ...base,
+        messageId,
+        patientId: 'Az09._:-'.padEnd(64, 'p'),
+        source: { deviceId: 'Az09._:-'.padEnd(64, 'd'), kind: 'monitor' },
+        vitals: { heartRate: 80 },
+      }),
+    ).toEqual([]);
   });
 
   it('never throws, however deeply a value nests (the error formatter once overflowed the stack)', () => {
@@ -160,15 +204,21 @@ describe('refused, naming the field and the problem', () => {
   });
 
   it('an unknown section is not silently dropped, and a near miss is suggested', () => {
-    expect(errors({ ...base, vital: { temperatureC: 38 } })[0]).toMatch(/^message: unknown section or field "vital" \(did you mean "vitals"\?\)/);
-    expect(errors({ ...base, vitals: { heartRate: 80 }, comment: 'x' })[0]).toMatch(/^message: unknown section or field "comment"; allowed:/);
+    expect(errors({ ...base, vital: { temperatureC: 38 } })[0]).toMatch(
+      /^message: unknown section or field "vital" \(did you mean "vitals"\?\)/,
+    );
+    expect(errors({ ...base, vitals: { heartRate: 80 }, comment: 'x' })[0]).toMatch(
+      /^message: unknown section or field "comment"; allowed:/,
+    );
   });
 
   it('a misspelt field is not silently dropped', () => {
     expect(errors({ ...base, vitals: { temprature: 38.2, heartRate: 90 } })).toEqual([
       'vitals: unknown field "temprature" (did you mean "temperatureC"?); allowed: temperatureC, heartRate, respiratoryRate, systolicBP, diastolicBP, meanArterialPressure, spo2',
     ]);
-    expect(errors({ ...base, oxygen: { device: 'venturi', fiO2: 0.4 } })[0]).toContain('unknown field "fiO2" (did you mean "fio2"?)');
+    expect(errors({ ...base, oxygen: { device: 'venturi', fiO2: 0.4 } })[0]).toContain(
+      'unknown field "fiO2" (did you mean "fio2"?)',
+    );
   });
 
   it('reports every problem at once', () => {
@@ -187,12 +237,18 @@ describe('refused, naming the field and the problem', () => {
 
 describe('the published JSON Schema', () => {
   it('is the one generated from the zod schema (run `npm run schema` after changing the contract)', () => {
-    const published = JSON.parse(readFileSync(new URL('../../shared/contract/device-message.v1.schema.json', import.meta.url), 'utf8'));
+    const published = JSON.parse(
+      readFileSync(new URL('../../shared/contract/device-message.v1.schema.json', import.meta.url), 'utf8'),
+    );
     expect(published).toEqual(deviceMessageJsonSchema());
   });
 
   it('refuses unknown fields and names the required ones', () => {
-    const schema = deviceMessageJsonSchema() as { additionalProperties: boolean; required: string[]; properties: Record<string, { additionalProperties?: boolean }> };
+    const schema = deviceMessageJsonSchema() as {
+      additionalProperties: boolean;
+      required: string[];
+      properties: Record<string, { additionalProperties?: boolean }>;
+    };
     expect(schema.additionalProperties).toBe(false);
     expect(schema.required).toEqual(['messageId', 'patientId', 'observedAt', 'source']);
     expect(schema.properties.vitals!.additionalProperties).toBe(false);

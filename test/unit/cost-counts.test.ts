@@ -8,7 +8,15 @@ import { measure } from '../cost/measure.ts';
 
 describe('the cost model counts what the handlers do', () => {
   it('a message that changes no grade: one consistent read and one transaction of the state, audit entry and seen message, 1 KB each', async () => {
-    const m = await measure({ patients: 1, hours: 1, intervalSeconds: 60, messagesPerRequest: 1, recordsPerInvocation: 1, logLevel: 'WARN', tickPatients: 1 });
+    const m = await measure({
+      patients: 1,
+      hours: 1,
+      intervalSeconds: 60,
+      messagesPerRequest: 1,
+      recordsPerInvocation: 1,
+      logLevel: 'WARN',
+      tickPatients: 1,
+    });
     // The feed's first hour: an enrolment, a neuro and oxygen charting, and vitals every minute, all grade 0.
     expect(m.notifications).toBe(0);
     expect(m.messages).toBe(62);

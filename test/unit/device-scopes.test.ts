@@ -28,7 +28,15 @@ let server: EmbeddedServer;
 let clock: number;
 
 async function start(extra: Partial<Parameters<typeof startEmbeddedServer>[0]> = {}): Promise<EmbeddedServer> {
-  return startEmbeddedServer({ dataDir: dir, config, port: 0, pageStream: new PassThrough(), now: () => clock, log: () => undefined, ...extra });
+  return startEmbeddedServer({
+    dataDir: dir,
+    config,
+    port: 0,
+    pageStream: new PassThrough(),
+    now: () => clock,
+    log: () => undefined,
+    ...extra,
+  });
 }
 
 beforeEach(async () => {
@@ -47,11 +55,23 @@ async function token(deviceId: string, scope: TokenScope): Promise<string> {
   return t;
 }
 
-const send = (t: string, body: DeviceMessage | DeviceMessage[], path = Array.isArray(body) ? '/v1/messages/batch' : '/v1/messages') =>
-  fetch(`${server.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const send = (
+  t: string,
+  body: DeviceMessage | DeviceMessage[],
+  path = Array.isArray(body) ? '/v1/messages/batch' : '/v1/messages',
+) =>
+  fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
-const board = async <T>(path: string): Promise<T> => (await (await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${boardKey()}` } })).json()) as T;
-const from = (m: DeviceMessage, deviceId: string, kind: DeviceMessage['source']['kind']): DeviceMessage => ({ ...m, source: { deviceId, kind } });
+const board = async <T>(path: string): Promise<T> =>
+  (await (await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${boardKey()}` } })).json()) as T;
+const from = (m: DeviceMessage, deviceId: string, kind: DeviceMessage['source']['kind']): DeviceMessage => ({
+  ...m,
+  source: { deviceId, kind },
+});
 
 async function graded(): Promise<void> {
   for (let i = 0; i < 500; i++) {
@@ -62,7 +82,11 @@ async function graded(): Promise<void> {
 }
 
 interface PatientBody {
-  patient: { crs: { grade: number }; limits: { systolicBelow: number; mapBelow: number }; vitals: Record<string, { value: number; at: string }> };
+  patient: {
+    crs: { grade: number };
+    limits: { systolicBelow: number; mapBelow: number };
+    vitals: Record<string, { value: number; at: string }>;
+  };
   timeline: { points: { messageId: string; sender?: string }[] };
 }
 
@@ -73,7 +97,11 @@ describe('device scopes (issue 16 reproductions)', () => {
     const monitor = await token('mon-7', { kind: 'monitor' });
     expect((await send(ehr, from(enrol('P1', 0), 'ehr-1', 'ehr'))).status).toBe(202);
 
-    const attack = from(msg('P1', 1, { enrolment: { hypotension: { systolicBelow: 20, mapBelow: 10 } } }), 'ehr-1', 'ehr');
+    const attack = from(
+      msg('P1', 1, { enrolment: { hypotension: { systolicBelow: 20, mapBelow: 10 } } }),
+      'ehr-1',
+      'ehr',
+    );
     const refused = await send(pump, attack);
     expect(refused.status).toBe(403);
     const body = (await refused.json()) as { error: string; errors: string[] };
@@ -85,8 +113,26 @@ describe('device scopes (issue 16 reproductions)', () => {
     // The same thresholds claimed as a pump: still not a pump's to set.
     expect((await send(pump, from(attack, 'pump-3', 'pump'))).status).toBe(403);
 
-    expect((await send(monitor, from(msg('P1', 10, { vitals: { temperatureC: 39.2, systolicBP: 80, meanArterialPressure: 55 } }), 'mon-7', 'monitor'))).status).toBe(202);
-    expect((await send(monitor, from(msg('P1', 12, { vitals: { systolicBP: 80, meanArterialPressure: 55 } }), 'mon-7', 'monitor'))).status).toBe(202);
+    expect(
+      (
+        await send(
+          monitor,
+          from(
+            msg('P1', 10, { vitals: { temperatureC: 39.2, systolicBP: 80, meanArterialPressure: 55 } }),
+            'mon-7',
+            'monitor',
+          ),
+        )
+      ).status,
+    ).toBe(202);
+    expect(
+      (
+        await send(
+          monitor,
+          from(msg('P1', 12, { vitals: { systolicBP: 80, meanArterialPressure: 55 } }), 'mon-7', 'monitor'),
+        )
+      ).status,
+    ).toBe(202);
     await graded();
     const p = await board<PatientBody>('/api/patients/P1');
     expect(p.patient.limits).toMatchObject({ systolicBelow: 90, mapBelow: 65 });
@@ -99,8 +145,16 @@ describe('device scopes (issue 16 reproductions)', () => {
     await send(ehr, from(enrol('P1', 0), 'whatever-it-says', 'ehr'));
     await send(monitor, from(msg('P1', 5, { vitals: { heartRate: 88 } }, 'hr-1'), 'mon-7', 'monitor'));
     await graded();
-    const audit = await (await fetch(`${server.url}/api/patients/P1/audit?format=ndjson`, { headers: { authorization: `Bearer ${boardKey()}` } })).text();
-    const assessments = audit.trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: { sender?: string; messageId: string } }).filter((e) => e.type === 'assessment');
+    const audit = await (
+      await fetch(`${server.url}/api/patients/P1/audit?format=ndjson`, {
+        headers: { authorization: `Bearer ${boardKey()}` },
+      })
+    ).text();
+    const assessments = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; details: { sender?: string; messageId: string } })
+      .filter((e) => e.type === 'assessment');
     expect(assessments.map((e) => e.details.sender)).toEqual(['ehr-1', 'mon-7']); // the token's device, not what the message claims
     const p = await board<PatientBody>('/api/patients/P1');
     expect(p.timeline.points.find((x) => x.messageId === 'hr-1')!.sender).toBe('mon-7');
@@ -109,17 +163,25 @@ describe('device scopes (issue 16 reproductions)', () => {
   it('does not let a value dated minutes ahead outrank the correction that follows it', async () => {
     const monitor = await token('mon-7', { kind: 'monitor' });
     const at = (ms: number) => new Date(ms).toISOString();
-    const ahead = { ...from(msg('P1', 0, { vitals: { systolicBP: 70 } }), 'mon-7', 'monitor'), observedAt: at(clock + 4 * MIN + 50_000) };
+    const ahead = {
+      ...from(msg('P1', 0, { vitals: { systolicBP: 70 } }), 'mon-7', 'monitor'),
+      observedAt: at(clock + 4 * MIN + 50_000),
+    };
     expect((await send(monitor, ahead)).status).toBe(202); // within the 5-minute device-clock allowance
     await graded();
     clock += MIN;
-    const correction = { ...from(msg('P1', 0, { vitals: { systolicBP: 121 } }), 'mon-7', 'monitor'), observedAt: at(clock) };
+    const correction = {
+      ...from(msg('P1', 0, { vitals: { systolicBP: 121 } }), 'mon-7', 'monitor'),
+      observedAt: at(clock),
+    };
     expect((await send(monitor, correction)).status).toBe(202);
     await graded();
     const p = await board<PatientBody>('/api/patients/P1');
     expect(p.patient.vitals.systolicBP!.value).toBe(121);
     // Six minutes ahead is refused as a clock error (unchanged).
-    expect((await send(monitor, { ...correction, messageId: 'far', observedAt: at(clock + 6 * MIN) })).status).toBe(400);
+    expect((await send(monitor, { ...correction, messageId: 'far', observedAt: at(clock + 6 * MIN) })).status).toBe(
+      400,
+    );
   });
 });
 
@@ -127,16 +189,28 @@ describe('ward and patient scopes', () => {
   it('a ward token reaches its ward only; a new patient only when placed there', async () => {
     const ehr = await token('ehr-1', { kind: 'ehr' });
     const h4 = await token('gw-h4', { kind: 'monitor', wards: ['H4'] });
-    await send(ehr, [from(enrol('P-H4', 0, { ward: 'H4' }), 'e', 'ehr'), from(enrol('P-ICU', 0, { ward: 'ICU' }), 'e', 'ehr')]);
+    await send(ehr, [
+      from(enrol('P-H4', 0, { ward: 'H4' }), 'e', 'ehr'),
+      from(enrol('P-ICU', 0, { ward: 'ICU' }), 'e', 'ehr'),
+    ]);
     await graded();
     const vitals = (p: string) => from(msg(p, 5, { vitals: { heartRate: 90 } }), 'gw-h4', 'monitor');
     expect((await send(h4, vitals('P-H4'))).status).toBe(202);
     const out = await send(h4, vitals('P-ICU'));
     expect(out.status).toBe(403);
-    expect(((await out.json()) as { error: string }).error).toBe("not allowed for this device token: patientId: patient P-ICU is in ward ICU, outside this token's wards (H4)");
+    expect(((await out.json()) as { error: string }).error).toBe(
+      "not allowed for this device token: patientId: patient P-ICU is in ward ICU, outside this token's wards (H4)",
+    );
     expect((await send(h4, vitals('P-new'))).status).toBe(403);
     // Placed in its ward by the same request, the new patient is its own (the monitor's PV1-3 does this).
-    expect((await send(h4, [from(msg('P-new', 5, { enrolment: { ward: 'H4', bed: '2' } }), 'gw-h4', 'monitor'), vitals('P-new')])).status).toBe(202);
+    expect(
+      (
+        await send(h4, [
+          from(msg('P-new', 5, { enrolment: { ward: 'H4', bed: '2' } }), 'gw-h4', 'monitor'),
+          vitals('P-new'),
+        ])
+      ).status,
+    ).toBe(202);
     // Moving a patient out of its wards is not a ward token's to do.
     expect((await send(h4, from(msg('P-H4', 6, { enrolment: { ward: 'ICU' } }), 'gw-h4', 'monitor'))).status).toBe(403);
   });
@@ -145,8 +219,15 @@ describe('ward and patient scopes', () => {
     const pump = await token('pump-3', { kind: 'pump' });
     const gw = await token('gw-h4', { kind: 'monitor', wards: ['H4'] });
     const hl7 = (t: string, text: string) =>
-      fetch(`${server.url}/v1/hl7v2`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'x-application/hl7-v2+er7' }, body: text });
-    const text = toPcd01({ ...msg('P9', 5, { vitals: { heartRate: 101, spo2: 95 } }), enrolment: { ward: 'H4', bed: '9' } } as DeviceMessage)!;
+      fetch(`${server.url}/v1/hl7v2`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t}`, 'content-type': 'x-application/hl7-v2+er7' },
+        body: text,
+      });
+    const text = toPcd01({
+      ...msg('P9', 5, { vitals: { heartRate: 101, spo2: 95 } }),
+      enrolment: { ward: 'H4', bed: '9' },
+    } as DeviceMessage)!;
     const refused = await hl7(pump, text);
     expect(refused.status).toBe(403);
     const ack = await refused.text();
@@ -157,7 +238,13 @@ describe('ward and patient scopes', () => {
     expect(await ok.text()).toMatch(/MSA\|AA/);
     // PV1-3 naming another ward: that part is refused (AE, ERR on PV1), the vitals are kept... but then the patient
     // is known in H4 only through this message, so a patient in no ward of the token is refused as a whole.
-    const elsewhere = await hl7(gw, toPcd01({ ...msg('P10', 5, { vitals: { heartRate: 99 } }), enrolment: { ward: 'ICU', bed: '1' } } as DeviceMessage)!);
+    const elsewhere = await hl7(
+      gw,
+      toPcd01({
+        ...msg('P10', 5, { vitals: { heartRate: 99 } }),
+        enrolment: { ward: 'ICU', bed: '1' },
+      } as DeviceMessage)!,
+    );
     expect(elsewhere.status).toBe(403);
     const text2 = await elsewhere.text();
     expect(text2).toContain('enrolment.ward: \\"ICU\\" is outside this token\'s wards (H4)'.replace(/\\"/g, '"'));
@@ -170,16 +257,20 @@ describe('the ceiling on new patients', () => {
     await server.close();
     server = await start({ maxPatients: 25 });
     const ehr = await token('ehr-1', { kind: 'ehr' });
-    const batch = (n: number) => Array.from({ length: 10 }, (_, i) => from(msg(`P-${n}-${i}`, 1, { vitals: { heartRate: 80 } }), 'e', 'ehr'));
+    const batch = (n: number) =>
+      Array.from({ length: 10 }, (_, i) => from(msg(`P-${n}-${i}`, 1, { vitals: { heartRate: 80 } }), 'e', 'ehr'));
     const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => send(ehr, batch(n))));
     const statuses = answers.map((r) => r.status).sort();
     expect(statuses).toEqual([202, 202, 403, 403, 403]);
     const refusal = (await answers.find((r) => r.status === 403)!.json()) as { error: string };
-    expect(refusal.error).toMatch(/patient P-\d-0 would be new, and this server already holds (20|2\d) patients with recent data \(the ceiling: crs serve --max-patients 25\); ask the operator/);
+    expect(refusal.error).toMatch(
+      /patient P-\d-0 would be new, and this server already holds (20|2\d) patients with recent data \(the ceiling: crs serve --max-patients 25\); ask the operator/,
+    );
     await graded();
     expect((await board<{ patients: number }>('/api/health')).patients).toBe(20);
     // Known patients are still taken; five more new ones fit.
-    const known = (await board<{ patients: { patientId: string }[] }>('/api/patients?limit=100')).patients[0]!.patientId;
+    const known = (await board<{ patients: { patientId: string }[] }>('/api/patients?limit=100')).patients[0]!
+      .patientId;
     expect((await send(ehr, from(msg(known, 2, { vitals: { heartRate: 81 } }), 'e', 'ehr'))).status).toBe(202);
     expect((await send(ehr, batch(9).slice(0, 5))).status).toBe(202);
     expect((await send(ehr, from(msg('one-too-many', 2, { vitals: { heartRate: 81 } }), 'e', 'ehr'))).status).toBe(403);
@@ -204,11 +295,14 @@ describe('MLLP', () => {
   it('acts as a monitor for every patient by default, and as the configured device (its scope, until revoked) with --mllp-device', async () => {
     await server.close();
     server = await start({ mllpPort: 0 });
-    const text = (p: string, ward: string) => toPcd01({ ...msg(p, 5, { vitals: { heartRate: 101 } }), enrolment: { ward, bed: '1' } } as DeviceMessage)!;
+    const text = (p: string, ward: string) =>
+      toPcd01({ ...msg(p, 5, { vitals: { heartRate: 101 } }), enrolment: { ward, bed: '1' } } as DeviceMessage)!;
     expect(await mllp(server.mllpPort!, text('P1', 'ICU'))).toMatch(/MSA\|AA/);
     await server.close();
 
-    await expect(start({ mllpPort: 0, mllpDevice: 'gw-h4' })).rejects.toThrow(/--mllp-device gw-h4: no active token for this device; issue one first/);
+    await expect(start({ mllpPort: 0, mllpDevice: 'gw-h4' })).rejects.toThrow(
+      /--mllp-device gw-h4: no active token for this device; issue one first/,
+    );
     server = await start();
     const { record } = issueToken('gw-h4', new Date(clock), { kind: 'monitor', wards: ['H4'] });
     await server.tokens.put(record);
@@ -219,7 +313,11 @@ describe('MLLP', () => {
     await server.tokens.revoke(record.tokenId, new Date(clock).toISOString());
     expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toMatch(/MSA\|AR[\s\S]*device token is revoked/);
     await graded();
-    const audit = await (await fetch(`${server.url}/api/patients/P2/audit?format=ndjson`, { headers: { authorization: `Bearer ${boardKey()}` } })).text();
+    const audit = await (
+      await fetch(`${server.url}/api/patients/P2/audit?format=ndjson`, {
+        headers: { authorization: `Bearer ${boardKey()}` },
+      })
+    ).text();
     expect(audit).toContain('"sender":"gw-h4"');
   });
 });

@@ -40,7 +40,15 @@ async function start(extra: Partial<Parameters<typeof startEmbeddedServer>[0]> =
     buffer = lines.pop()!;
     pageLines.push(...lines);
   });
-  return startEmbeddedServer({ dataDir: dir, config: CONFIG, port: 0, localToken: TOKEN, pageStream: stream, log: (l) => logs.push(l), ...extra });
+  return startEmbeddedServer({
+    dataDir: dir,
+    config: CONFIG,
+    port: 0,
+    localToken: TOKEN,
+    pageStream: stream,
+    log: (l) => logs.push(l),
+    ...extra,
+  });
 }
 
 beforeEach(async () => {
@@ -65,7 +73,10 @@ function post(path: string, body: unknown, headers: Record<string, string> = {})
 }
 
 const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) } });
+  fetch(`${server.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) },
+  });
 
 async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
   for (let i = 0; i < 300; i++) {
@@ -98,7 +109,11 @@ describe('ingest over HTTP', () => {
 
   it('gives the sender a status to act on: 401, 403, 400 with the field, 413, 415, 404, 405', async () => {
     const m = escalation('P1')[0]!;
-    const noAuth = await fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(m) });
+    const noAuth = await fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(m),
+    });
     expect(noAuth.status).toBe(401);
     expect(noAuth.headers.get('www-authenticate')).toContain('Bearer');
     expect((await post('/v1/messages', m, { authorization: 'Bearer wrong' })).status).toBe(403);
@@ -119,7 +134,9 @@ describe('ingest over HTTP', () => {
     await server.tokens.put(record);
     const legacy = await post('/v1/messages/batch', escalation('P2'), { authorization: `Bearer ${token}` });
     expect(legacy.status).toBe(403);
-    expect(((await legacy.json()) as { error: string }).error).toMatch(/^not allowed for this device token: message \[0\] enrolment.therapy: .*crs token scope TOKEN_ID --kind ehr/);
+    expect(((await legacy.json()) as { error: string }).error).toMatch(
+      /^not allowed for this device token: message \[0\] enrolment.therapy: .*crs token scope TOKEN_ID --kind ehr/,
+    );
     // Given a kind in place, the same token sends it.
     await server.tokens.setScope(record.tokenId, { kind: 'ehr' });
     const batch = await post('/v1/messages/batch', escalation('P2'), { authorization: `Bearer ${token}` });
@@ -163,14 +180,30 @@ describe('the board API', () => {
   it('shows each patient with grades, last vitals and what is paged per team; the patient view has the timeline and every page', async () => {
     for (const m of escalation('P1')) await post('/v1/messages', m);
     await until(() => pageLines.length === 2, 'pages');
-    type Group = { toGrade?: number; grade: number; current: boolean; reasons: string[]; actions: string[]; pages: Record<string, any>[] };
-    const list = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>>; paging: Record<string, any> };
+    type Group = {
+      toGrade?: number;
+      grade: number;
+      current: boolean;
+      reasons: string[];
+      actions: string[];
+      pages: Record<string, any>[];
+    };
+    const list = (await (await api('/api/patients')).json()) as {
+      patients: Array<Record<string, any>>;
+      paging: Record<string, any>;
+    };
     expect(list.paging.unsilenceableFromGrade).toBe(4);
     const p = await until(async () => {
       const l = (await (await api('/api/patients')).json()) as { patients: Array<Record<string, any>> };
       return l.patients[0]?.waiting === 2 ? l.patients[0] : undefined;
     }, 'both teams paged');
-    expect(p).toMatchObject({ patientId: 'P1', bed: 'H4-P1', dayPostInfusion: 2, crs: { grade: 3 }, icans: { grade: 0 } });
+    expect(p).toMatchObject({
+      patientId: 'P1',
+      bed: 'H4-P1',
+      dayPostInfusion: 2,
+      crs: { grade: 3 },
+      icans: { grade: 0 },
+    });
     expect(p.vitals.temperatureC).toEqual({ value: 39.1, at: '2026-01-10T08:10:00Z' });
     expect(p.lastVitalsAt).toBe('2026-01-10T08:10:00Z');
     // Only the grade 3 needs attention: the grade 1 page was superseded by it.
@@ -178,10 +211,12 @@ describe('the board API', () => {
     expect(groups.map((g) => [g.grade, g.current])).toEqual([[3, true]]);
     expect(groups[0]!.actions.join(' ')).toContain('ICU');
     expect(groups[0]!.reasons.join(' ')).toContain('norepinephrine');
-    expect(groups[0]!.pages.map((x) => [x.team, x.state, x.role, x.sent.map((s: { role: string }) => s.role)])).toEqual([
-      ['hematology', 'waiting', 'hematology fellow', ['hematology fellow']],
-      ['icu', 'waiting', 'ICU registrar', ['ICU registrar']],
-    ]);
+    expect(groups[0]!.pages.map((x) => [x.team, x.state, x.role, x.sent.map((s: { role: string }) => s.role)])).toEqual(
+      [
+        ['hematology', 'waiting', 'hematology fellow', ['hematology fellow']],
+        ['icu', 'waiting', 'ICU registrar', ['ICU registrar']],
+      ],
+    );
     // The next level, and when: 5 minutes for grade 3.
     const icu = groups[0]!.pages[1]!;
     expect(icu.next.role).toBe('ICU consultant');
@@ -206,7 +241,11 @@ describe('the board API', () => {
     const icuPage = `${grade3}|icu`;
     await until(async () => (await server.paging.store.get(icuPage)) !== undefined, 'the ICU page');
     const ack = (id: string, body: unknown, headers: Record<string, string> = {}) =>
-      api(`/api/pages/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      api(`/api/pages/${encodeURIComponent(id)}/ack`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
 
     expect((await ack(icuPage, { by: '   ' })).status).toBe(400);
     expect((await ack(icuPage, { by: 'x'.repeat(81) })).status).toBe(400);
@@ -214,7 +253,11 @@ describe('the board API', () => {
     const viaCookie = (origin?: string) =>
       fetch(`${server.url}/api/pages/${encodeURIComponent(icuPage)}/ack`, {
         method: 'POST',
-        headers: { cookie: `crs_board=${boardKey()}`, 'content-type': 'application/json', ...(origin ? { origin } : {}) },
+        headers: {
+          cookie: `crs_board=${boardKey()}`,
+          'content-type': 'application/json',
+          ...(origin ? { origin } : {}),
+        },
         body: JSON.stringify({ by: 'Dr Ada' }),
       });
     expect((await viaCookie('https://evil.example')).status).toBe(403);
@@ -222,21 +265,34 @@ describe('the board API', () => {
     const before = Date.now();
     const ok = await ack(icuPage, { by: '  Dr   Ada ' });
     expect(ok.status).toBe(200);
-    const body = (await ok.json()) as { changed: boolean; page: { state: string; ack: { by: string; at: string; via: string } } };
+    const body = (await ok.json()) as {
+      changed: boolean;
+      page: { state: string; ack: { by: string; at: string; via: string } };
+    };
     expect(body).toMatchObject({ changed: true, page: { state: 'acknowledged', ack: { by: 'Dr Ada', via: 'board' } } });
     expect(Date.parse(body.page.ack.at)).toBeGreaterThanOrEqual(before - 1000);
     // Again: the first acknowledgement stands.
-    const again = (await (await ack(icuPage, { by: 'Someone' })).json()) as { changed: boolean; page: { ack: { by: string } } };
+    const again = (await (await ack(icuPage, { by: 'Someone' })).json()) as {
+      changed: boolean;
+      page: { ack: { by: string } };
+    };
     expect(again).toMatchObject({ changed: false, page: { ack: { by: 'Dr Ada' } } });
     // The superseded grade 1 page has nothing left to acknowledge; an unknown page is 404.
     const old = await ack(`${JSON.parse(pageLines[0]!).notificationId}|hematology`, { by: 'Dr Ada' });
     expect(old.status).toBe(409);
-    expect(((await old.json()) as { errors: string[] }).errors).toEqual(['page is superseded, there is nothing to acknowledge']);
+    expect(((await old.json()) as { errors: string[] }).errors).toEqual([
+      'page is superseded, there is nothing to acknowledge',
+    ]);
     expect((await ack('crs|P1|none|icu', { by: 'A' })).status).toBe(404);
     // Hematology still waits; the ICU is done.
-    const list = (await (await api('/api/patients')).json()) as { patients: Array<{ waiting: number; paging: { pages: { team: string; state: string }[] }[] }> };
+    const list = (await (await api('/api/patients')).json()) as {
+      patients: Array<{ waiting: number; paging: { pages: { team: string; state: string }[] }[] }>;
+    };
     expect(list.patients[0]!.waiting).toBe(1);
-    expect(list.patients[0]!.paging[0]!.pages.map((x) => `${x.team}:${x.state}`)).toEqual(['hematology:waiting', 'icu:acknowledged']);
+    expect(list.patients[0]!.paging[0]!.pages.map((x) => `${x.team}:${x.state}`)).toEqual([
+      'hematology:waiting',
+      'icu:acknowledged',
+    ]);
     expect(logs.join('\n')).not.toContain('Ada'); // names stay in the database
   });
 
@@ -273,14 +329,23 @@ describe('the webhook', () => {
           res.writeHead(503).end();
           return;
         }
-        received.push({ event: String(req.headers['x-crs-event']), id: String(req.headers['x-crs-event-id']), signature: String(req.headers['x-crs-signature']), body });
+        received.push({
+          event: String(req.headers['x-crs-event']),
+          id: String(req.headers['x-crs-event-id']),
+          signature: String(req.headers['x-crs-signature']),
+          body,
+        });
         res.writeHead(204).end();
       });
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     await server.close();
     server = await start({
-      webhook: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/pages`, secret: 's3cret', retry: { initialMs: 20, maxMs: 50 } },
+      webhook: {
+        url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/pages`,
+        secret: 's3cret',
+        retry: { initialMs: 20, maxMs: 50 },
+      },
     });
   });
   afterEach(async () => {
@@ -295,7 +360,9 @@ describe('the webhook', () => {
     const notifications = received.filter((r) => r.event === 'notification');
     expect(notifications.map((r) => r.id)).toEqual(pageLines.map((l) => JSON.parse(l).notificationId));
     expect(notifications[0]!.body).toBe(pageLines[0]);
-    expect(notifications[0]!.signature).toBe(`sha256=${createHmac('sha256', 's3cret').update(notifications[0]!.body).digest('hex')}`);
+    expect(notifications[0]!.signature).toBe(
+      `sha256=${createHmac('sha256', 's3cret').update(notifications[0]!.body).digest('hex')}`,
+    );
     const pages = received.filter((r) => r.event === 'page').map((r) => JSON.parse(r.body) as Record<string, any>);
     expect(pages.map((p) => [p.team, p.role, p.level, p.grade])).toEqual([
       ['hematology', 'hematology fellow', 0, 1],
@@ -318,8 +385,16 @@ describe('the stdout sink', () => {
       state = step.state;
       return step.kind === 'applied' ? step.notifications : [];
     });
-    const item = (n: (typeof pages)[number], seq: number) => ({ seq, kind: 'notification' as const, id: n.notificationId, patientId: 'P1', body: JSON.stringify(n) });
-    const closed = new Writable({ write: (_chunk, _enc, cb) => cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+    const item = (n: (typeof pages)[number], seq: number) => ({
+      seq,
+      kind: 'notification' as const,
+      id: n.notificationId,
+      patientId: 'P1',
+      body: JSON.stringify(n),
+    });
+    const closed = new Writable({
+      write: (_chunk, _enc, cb) => cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })),
+    });
     const sink = new StdoutSink(closed);
     await sink.deliver(item(pages[0]!, 1));
     await new Promise((r) => setImmediate(r));
@@ -332,8 +407,12 @@ describe('the stdout sink', () => {
     server = await start({ pageLines: true });
     for (const m of escalation('P1')) await post('/v1/messages', m);
     await until(() => pageLines.length === 5, 'five lines');
-    const events = pageLines.map((l) => JSON.parse(l) as { type: string; notificationId: string; role?: string; grade?: number; toGrade?: number });
-    expect(events.map((e) => (e.type === 'page' ? `page ${e.role} ${e.grade}` : `notification ${e.toGrade}`)).sort()).toEqual([
+    const events = pageLines.map(
+      (l) => JSON.parse(l) as { type: string; notificationId: string; role?: string; grade?: number; toGrade?: number },
+    );
+    expect(
+      events.map((e) => (e.type === 'page' ? `page ${e.role} ${e.grade}` : `notification ${e.toGrade}`)).sort(),
+    ).toEqual([
       'notification 1',
       'notification 3',
       'page ICU registrar 3',
@@ -342,7 +421,10 @@ describe('the stdout sink', () => {
     ]);
     // The notification lines alone are what replay prints; each page comes after its grade change.
     events.forEach((e, i) => {
-      if (e.type === 'page') expect(events.findIndex((x) => x.type === 'notification' && x.notificationId === e.notificationId)).toBeLessThan(i);
+      if (e.type === 'page')
+        expect(
+          events.findIndex((x) => x.type === 'notification' && x.notificationId === e.notificationId),
+        ).toBeLessThan(i);
     });
   });
 });
@@ -364,6 +446,7 @@ describe('the server process', () => {
       // The only URL allowed is the SVG namespace, an identifier that is never fetched.
       expect(text.replaceAll('http://www.w3.org/2000/svg', '')).not.toMatch(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/i);
     }
-    for (const asset of ['/board.js', '/chart.js', '/board.css', '/favicon.svg']) expect((await fetch(`${server.url}${asset}`)).status).toBe(200);
+    for (const asset of ['/board.js', '/chart.js', '/board.css', '/favicon.svg'])
+      expect((await fetch(`${server.url}${asset}`)).status).toBe(200);
   });
 });

@@ -64,7 +64,10 @@ beforeEach(async () => {
     localToken: TOKEN,
     pageStream: new PassThrough(),
     log: (l) => logs.push(l),
-    webhook: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`, retry: { initialMs: 20, maxMs: 100 } },
+    webhook: {
+      url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
+      retry: { initialMs: 20, maxMs: 100 },
+    },
   });
 });
 afterEach(async () => {
@@ -74,35 +77,59 @@ afterEach(async () => {
 });
 
 const post = (m: unknown) =>
-  fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(m) });
+  fetch(`${server.url}/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(m),
+  });
 const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
-const outbox = async () => (await (await fetch(`${server.url}/api/outbox`, { headers: { authorization: `Bearer ${boardKey()}` } })).json()) as any;
+const outbox = async () =>
+  (await (
+    await fetch(`${server.url}/api/outbox`, { headers: { authorization: `Bearer ${boardKey()}` } })
+  ).json()) as any;
 
 /** A patient's grade change to CRS 1 (fever): one notification and one page (hematology). */
 const fever = (patientId: string) => [enrol(patientId, 0), msg(patientId, 10, { vitals: { temperatureC: 39.1 } })];
-const delivered = (event: string) => received.filter((r) => r.event === event && r.status === 204).map((r) => JSON.parse(r.body).patientId as string);
+const delivered = (event: string) =>
+  received.filter((r) => r.event === event && r.status === 204).map((r) => JSON.parse(r.body).patientId as string);
 
 describe('the webhook lane', () => {
   it('carries an id that is not valid in a header (stored before the contract was strict), encoded, and the records behind it', async () => {
     for (const m of fever('P0')) expect((await post(m)).status).toBe(202);
     await until(() => delivered('notification').includes('P0') || undefined, 'P0');
     // As an older crs stored it: a grade change whose id holds CR/LF and a non-Latin-1 character.
-    const real = JSON.parse(server.db.prepare("SELECT body FROM outbox WHERE kind = 'notification'").pluck().get() as string);
+    const real = JSON.parse(
+      server.db.prepare("SELECT body FROM outbox WHERE kind = 'notification'").pluck().get() as string,
+    );
     const bad = { ...real, notificationId: 'crs|P0|dup\r\n\u65e5' };
-    server.db.prepare("INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', ?, 'P0', ?, ?)").run(bad.notificationId, JSON.stringify(bad), new Date().toISOString());
+    server.db
+      .prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', ?, 'P0', ?, ?)",
+      )
+      .run(bad.notificationId, JSON.stringify(bad), new Date().toISOString());
     for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
     await until(() => delivered('notification').includes('P1') || undefined, 'the grade change behind it');
     const notifications = received.filter((r) => r.event === 'notification');
-    expect(notifications.map((r) => r.id)).toEqual([real.notificationId, 'crs|P0|dup%0D%0A%E6%97%A5', expect.stringMatching(/^crs\|P1\|/)]);
+    expect(notifications.map((r) => r.id)).toEqual([
+      real.notificationId,
+      'crs|P0|dup%0D%0A%E6%97%A5',
+      expect.stringMatching(/^crs\|P1\|/),
+    ]);
     expect(received.every((r) => r.status === 204)).toBe(true);
   });
 
   it('parks a record the sink cannot even prepare (a bug or damaged data), instead of holding the lane', async () => {
-    server.db.prepare("INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', 'crs|P0|broken', 'P0', '{\"half\":', ?)").run(new Date().toISOString());
+    server.db
+      .prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', 'crs|P0|broken', 'P0', '{\"half\":', ?)",
+      )
+      .run(new Date().toISOString());
     for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
     await until(() => delivered('notification').includes('P1') || undefined, 'the grade change behind it');
     const parked = (await outbox()).parked as { itemId: string; sink: string; reason: string }[];
-    expect(parked.filter((p) => p.sink === 'webhook')).toEqual([expect.objectContaining({ itemId: 'crs|P0|broken', reason: 'the record is not valid JSON' })]);
+    expect(parked.filter((p) => p.sink === 'webhook')).toEqual([
+      expect.objectContaining({ itemId: 'crs|P0|broken', reason: 'the record is not valid JSON' }),
+    ]);
     expect(parked.map((p) => p.sink).sort()).toEqual(['pager', 'stdout', 'webhook']);
   });
 
@@ -118,15 +145,30 @@ describe('the webhook lane', () => {
     expect(delivered('page').sort()).toEqual(['P1', 'P2']);
 
     const listed = await outbox();
-    expect(listed.parked).toEqual([expect.objectContaining({ itemId: refusals[0]!.id, sink: 'webhook', patientId: 'P1', kind: 'notification', reason: 'webhook answered HTTP 422', attempts: 3 })]);
+    expect(listed.parked).toEqual([
+      expect.objectContaining({
+        itemId: refusals[0]!.id,
+        sink: 'webhook',
+        patientId: 'P1',
+        kind: 'notification',
+        reason: 'webhook answered HTTP 422',
+        attempts: 3,
+      }),
+    ]);
     expect(listed.alerts.map((a: { key: string }) => a.key)).toEqual(['parked:webhook']);
-    expect(logs.some((l) => /webhook: ALERT notification \S+ of patient P1 parked after 3 refusals \(webhook answered HTTP 422\)/.test(l))).toBe(true);
+    expect(
+      logs.some((l) =>
+        /webhook: ALERT notification \S+ of patient P1 parked after 3 refusals \(webhook answered HTTP 422\)/.test(l),
+      ),
+    ).toBe(true);
     expect(logs.some((l) => /^delivery watch: ALERT lane webhook parked 1 record/.test(l))).toBe(true);
 
     // The operator fixes the receiver and retries, with the command, through the running server.
     answer = () => 204;
     // (Spawned, not spawnSync: the server runs in this process and must answer the command.)
-    const cli = spawn(process.execPath, ['bin/crs.js', 'outbox', 'retry', '--all', '--data', dir], { cwd: join(import.meta.dirname, '../..') });
+    const cli = spawn(process.execPath, ['bin/crs.js', 'outbox', 'retry', '--all', '--data', dir], {
+      cwd: join(import.meta.dirname, '../..'),
+    });
     let stdout = '';
     cli.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     const code = await new Promise<number | null>((r) => cli.on('close', r));
@@ -134,7 +176,10 @@ describe('the webhook lane', () => {
     expect(code).toBe(0);
     await until(() => delivered('notification').filter((p) => p === 'P1').length === 1 || undefined, 'P1 sent again');
     expect((await outbox()).parked).toEqual([]);
-    await until(() => logs.some((l) => l.startsWith('delivery watch: cleared: lane webhook parked')) || undefined, 'the alert cleared');
+    await until(
+      () => logs.some((l) => l.startsWith('delivery watch: cleared: lane webhook parked')) || undefined,
+      'the alert cleared',
+    );
   });
 
   it('keeps order and retries with backoff while the receiver is down (5xx), raises a stuck-lane alert past deliveryAlertMinutes, clears it once delivered', async () => {
@@ -143,12 +188,24 @@ describe('the webhook lane', () => {
     for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);
     await until(() => received.length >= 4 || undefined, 'retries');
     expect(new Set(received.map((r) => r.id)).size).toBe(1); // the head of the lane, again and again
-    await until(() => logs.find((l) => /^delivery watch: ALERT lane webhook is stuck: its oldest undelivered record is \d+ s old \(\d+ waiting; last error: webhook answered HTTP 503\)/.test(l)), 'the stuck-lane alert', 10_000);
+    await until(
+      () =>
+        logs.find((l) =>
+          /^delivery watch: ALERT lane webhook is stuck: its oldest undelivered record is \d+ s old \(\d+ waiting; last error: webhook answered HTTP 503\)/.test(
+            l,
+          ),
+        ),
+      'the stuck-lane alert',
+      10_000,
+    );
     expect((await outbox()).parked).toEqual([]);
     down = false;
     await until(() => delivered('page').length === 2 || undefined, 'everything once the receiver is back');
     expect(delivered('notification')).toEqual(['P1', 'P2']);
-    await until(() => logs.some((l) => l.startsWith('delivery watch: cleared: lane webhook is stuck')) || undefined, 'the alert cleared');
+    await until(
+      () => logs.some((l) => l.startsWith('delivery watch: cleared: lane webhook is stuck')) || undefined,
+      'the alert cleared',
+    );
     expect((await outbox()).alerts).toEqual([]);
   });
 });

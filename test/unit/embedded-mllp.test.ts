@@ -23,7 +23,14 @@ afterEach(async () => {
 async function start(mllpPort = 0): Promise<EmbeddedServer> {
   const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-'));
   dirs.push(dir);
-  const s = await startEmbeddedServer({ dataDir: dir, config: DEFAULT_CONFIG, port: 0, mllpPort, pageStream: new PassThrough(), log: () => undefined });
+  const s = await startEmbeddedServer({
+    dataDir: dir,
+    config: DEFAULT_CONFIG,
+    port: 0,
+    mllpPort,
+    pageStream: new PassThrough(),
+    log: () => undefined,
+  });
   servers.push(s);
   return s;
 }
@@ -32,7 +39,12 @@ describe('crs serve --mllp-port', () => {
   it('answers frames sent in one write one by one, in order, and commits what it ACKs', async () => {
     const s = await start();
     const good = (n: number) => toPcd01(msg('P-7', n, { vitals: { temperatureC: 38 + n / 10 } }, `M-${n}`))!;
-    const wire = Buffer.concat([frame(good(1)), frame(good(2).replace('268192^MDC_DIM_DEGC^MDC', '')), frame('garbage'), frame(good(3))]);
+    const wire = Buffer.concat([
+      frame(good(1)),
+      frame(good(2).replace('268192^MDC_DIM_DEGC^MDC', '')),
+      frame('garbage'),
+      frame(good(3)),
+    ]);
     const socket = connect(s.mllpPort!, '127.0.0.1');
     const decoder = new MllpDecoder();
     const acks: string[] = [];
@@ -44,7 +56,12 @@ describe('crs serve --mllp-port', () => {
       socket.write(wire);
     });
     socket.end();
-    expect(acks.map((a) => [readAck(a)?.code, readAck(a)?.controlId])).toEqual([['AA', 'M-1'], ['AE', 'M-2'], ['AR', ''], ['AA', 'M-3']]);
+    expect(acks.map((a) => [readAck(a)?.code, readAck(a)?.controlId])).toEqual([
+      ['AA', 'M-1'],
+      ['AE', 'M-2'],
+      ['AR', ''],
+      ['AA', 'M-3'],
+    ]);
     // M-1 and M-3 were committed before their AA (still in the inbox, or already graded); M-2 had nothing left.
     const inbox = (s.db.prepare('SELECT count(*) AS n FROM inbox').get() as { n: number }).n;
     expect(inbox + s.worker.stats.applied).toBe(2);
@@ -53,13 +70,18 @@ describe('crs serve --mllp-port', () => {
   it('answers a sender that does not wait for its ACKs, all of them in order (reading pauses past a backlog)', async () => {
     const s = await start();
     const n = 300;
-    const wire = Buffer.concat(Array.from({ length: n }, (_, i) => frame(toPcd01(msg('P-8', i, { vitals: { heartRate: 60 + (i % 50) } }, `B-${i}`))!)));
+    const wire = Buffer.concat(
+      Array.from({ length: n }, (_, i) =>
+        frame(toPcd01(msg('P-8', i, { vitals: { heartRate: 60 + (i % 50) } }, `B-${i}`))!),
+      ),
+    );
     const socket = connect(s.mllpPort!, '127.0.0.1');
     const decoder = new MllpDecoder();
     const ids: string[] = [];
     await new Promise<void>((resolve) => {
       socket.on('data', (chunk) => {
-        for (const e of decoder.push(chunk)) if (e.type === 'frame') ids.push(`${readAck(e.text)?.code} ${readAck(e.text)?.controlId}`);
+        for (const e of decoder.push(chunk))
+          if (e.type === 'frame') ids.push(`${readAck(e.text)?.code} ${readAck(e.text)?.controlId}`);
         if (ids.length === n) resolve();
       });
       socket.write(wire);
@@ -74,7 +96,13 @@ describe('crs serve --mllp-port', () => {
     const port = (blocker.address() as { port: number }).port;
     const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-'));
     dirs.push(dir);
-    const options = { dataDir: dir, config: DEFAULT_CONFIG, port: 0, pageStream: new PassThrough(), log: () => undefined };
+    const options = {
+      dataDir: dir,
+      config: DEFAULT_CONFIG,
+      port: 0,
+      pageStream: new PassThrough(),
+      log: () => undefined,
+    };
     await expect(startEmbeddedServer({ ...options, mllpPort: port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
     await new Promise<void>((r) => blocker.close(() => r()));
     const again = await startEmbeddedServer(options);

@@ -33,7 +33,16 @@ async function start(paging: Record<string, unknown> = { staleFeedMinutes: 1e9 }
     buffer = parts.pop()!;
     lines.push(...parts);
   });
-  return startEmbeddedServer({ dataDir: dir, config: r.config, port: 0, localToken: TOKEN, pageStream: stream, pageLines: true, now: () => clock, log: () => undefined });
+  return startEmbeddedServer({
+    dataDir: dir,
+    config: r.config,
+    port: 0,
+    localToken: TOKEN,
+    pageStream: stream,
+    pageLines: true,
+    now: () => clock,
+    log: () => undefined,
+  });
 }
 
 beforeEach(() => {
@@ -48,8 +57,12 @@ afterEach(async () => {
 
 const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
 const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) } });
-const apiPost = (path: string, body: unknown) => api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  fetch(`${server.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) },
+  });
+const apiPost = (path: string, body: unknown) =>
+  api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 async function post(...messages: DeviceMessage[]): Promise<void> {
   for (const m of messages) {
@@ -71,8 +84,14 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, wha
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const pages = () => lines.map((l) => JSON.parse(l) as PageEvent | { type: 'notification' }).filter((e): e is PageEvent => e.type === 'page');
-const sent = (team?: string) => pages().filter((p) => !team || p.team === team).map((p) => `${p.role} g${p.grade}`);
+const pages = () =>
+  lines
+    .map((l) => JSON.parse(l) as PageEvent | { type: 'notification' })
+    .filter((e): e is PageEvent => e.type === 'page');
+const sent = (team?: string) =>
+  pages()
+    .filter((p) => !team || p.team === team)
+    .map((p) => `${p.role} g${p.grade}`);
 
 /** Lets the server's clock run on and the ladders step (the timer loop would do the same at that time). */
 async function advance(minutes: number): Promise<void> {
@@ -84,11 +103,15 @@ async function advance(minutes: number): Promise<void> {
 
 async function auditOf(patientId: string): Promise<AuditEvent[]> {
   const text = await (await api(`/api/patients/${patientId}/audit?format=ndjson`)).text();
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEvent);
 }
 
 const fever = (p: string, m: number) => msg(p, m, { vitals: { temperatureC: 39.1, systolicBP: 118 } });
-const pressor = (p: string, m: number) => msg(p, m, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] });
+const pressor = (p: string, m: number) =>
+  msg(p, m, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] });
 
 describe('an escalation ladder over HTTP', () => {
   it('climbs when nobody answers, and stops at the first acknowledgement (a link, from a phone)', async () => {
@@ -103,10 +126,16 @@ describe('an escalation ladder over HTTP', () => {
     expect(sent('hematology').slice(-2)).toEqual(['hematology fellow g3', 'hematology attending g3']);
 
     // The ICU consultant answers from the link in the page.
-    const link = pages().filter((p) => p.team === 'icu').at(-1)!.ackUrl!;
+    const link = pages()
+      .filter((p) => p.team === 'icu')
+      .at(-1)!.ackUrl!;
     const shown = await fetch(link);
     expect(shown.status).toBe(200);
-    const res = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Dr+Osei' });
+    const res = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Dr+Osei',
+    });
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('Recorded: Dr Osei (ICU consultant)');
 
@@ -114,9 +143,15 @@ describe('an escalation ladder over HTTP', () => {
     await advance(5);
     expect(sent('icu')).toEqual(['ICU registrar g3', 'ICU consultant g3']); // stopped
     expect(sent('hematology').slice(-2)).toEqual(['hematology consultant g3', 'hematology fellow g3']); // still climbing
-    const board = (await (await api('/api/patients/P1')).json()) as { pages: { grade: number; pages: { team: string; state: string; ack: unknown; next: unknown }[] }[] };
+    const board = (await (await api('/api/patients/P1')).json()) as {
+      pages: { grade: number; pages: { team: string; state: string; ack: unknown; next: unknown }[] }[];
+    };
     const icu = board.pages.find((g) => g.grade === 3)!.pages.find((p) => p.team === 'icu')!;
-    expect(icu).toMatchObject({ state: 'acknowledged', next: null, ack: { by: 'Dr Osei (ICU consultant)', via: 'link' } });
+    expect(icu).toMatchObject({
+      state: 'acknowledged',
+      next: null,
+      ack: { by: 'Dr Osei (ICU consultant)', via: 'link' },
+    });
 
     const audit = (await auditOf('P1')).filter((e) => e.details.team === 'icu' || e.type === 'acknowledgement');
     expect(audit.map((e) => `${e.type} ${e.text.split(':')[0]}`)).toEqual([
@@ -169,7 +204,9 @@ describe('acknowledge links and the acknowledgement API', () => {
     const p = await paged();
     const res = await fetch(p.ackUrl!);
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'/);
+    expect(res.headers.get('content-security-policy')).toMatch(
+      /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'/,
+    );
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
     const html = await res.text();
     expect(html).toContain('name="viewport"');
@@ -180,26 +217,48 @@ describe('acknowledge links and the acknowledgement API', () => {
     await fetch(p.ackUrl!); // a second preview
     expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
     // A form without a name: asked again, nothing recorded.
-    const noName = await fetch(p.ackUrl!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=+' });
+    const noName = await fetch(p.ackUrl!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=+',
+    });
     expect(noName.status).toBe(400);
     expect(await noName.text()).toContain('Your name: is empty');
     expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
   });
 
-  it('refuses a forged or altered link with 403, and records it in the security log, never in a patient\'s trail', async () => {
+  it("refuses a forged or altered link with 403, and records it in the security log, never in a patient's trail", async () => {
     server = await start();
     const p = await paged();
     const token = p.ackUrl!.split('/ack/')[1]!;
     const parts = token.split('.');
-    const forged = [...parts.slice(0, 4), `${parts[4]!.slice(0, -2)}${parts[4]!.endsWith('AA') ? 'BB' : 'AA'}`].join('.');
-    const otherRole = [parts[0], parts[1], Buffer.from('hematology consultant').toString('base64url'), ...parts.slice(3)].join('.');
-    const noSuchPage = [parts[0], Buffer.from(`${p.notificationId}|icu`).toString('base64url'), ...parts.slice(2)].join('.');
+    const forged = [...parts.slice(0, 4), `${parts[4]!.slice(0, -2)}${parts[4]!.endsWith('AA') ? 'BB' : 'AA'}`].join(
+      '.',
+    );
+    const otherRole = [
+      parts[0],
+      parts[1],
+      Buffer.from('hematology consultant').toString('base64url'),
+      ...parts.slice(3),
+    ].join('.');
+    const noSuchPage = [parts[0], Buffer.from(`${p.notificationId}|icu`).toString('base64url'), ...parts.slice(2)].join(
+      '.',
+    );
     expect((await fetch(`${server.url}/ack/${forged}`)).status).toBe(403);
-    const viaForm = await fetch(`${server.url}/ack/${forged}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Mallory' });
+    const viaForm = await fetch(`${server.url}/ack/${forged}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Mallory',
+    });
     expect(viaForm.status).toBe(403);
     expect(await viaForm.text()).toContain('not valid');
     clock += 1000;
-    const apiAck = (token: string) => fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Mallory' }) });
+    const apiAck = (token: string) =>
+      fetch(`${server.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, by: 'Mallory' }),
+      });
     const viaApi = await apiAck(otherRole);
     expect(viaApi.status).toBe(403);
     expect(await viaApi.json()).toEqual({ errors: ['acknowledge link forged'] });
@@ -210,7 +269,10 @@ describe('acknowledge links and the acknowledgement API', () => {
     // no patient's trail holds a line an attacker wrote.
     expect((await auditOf('P1')).filter((e) => e.type === 'acknowledgement-refused')).toEqual([]);
     expect(await auditOf('unknown')).toEqual([]);
-    const logged = readFileSync(join(dir, 'security.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SecurityEvent);
+    const logged = readFileSync(join(dir, 'security.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SecurityEvent);
     expect(logged.map((e) => [e.event, e.reason, e.claimed.by, e.claimed.pageId, e.claimed.role, e.client])).toEqual([
       ['acknowledge-link-refused', 'forged', 'Mallory', p.pageId, 'hematology fellow', '127.0.0.1'],
       ['acknowledge-link-refused', 'forged', 'Mallory', p.pageId, 'hematology consultant', '127.0.0.1'],
@@ -225,7 +287,11 @@ describe('acknowledge links and the acknowledgement API', () => {
     const p = await paged();
     const token = p.ackUrl!.split('/ack/')[1]!;
     const ack = (body: unknown, type = 'application/json') =>
-      fetch(`${server.url}/v1/acks`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      fetch(`${server.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
     expect((await ack({ token })).status).toBe(400);
     expect(((await (await ack({ token: '', by: '' })).json()) as { errors: string[] }).errors).toHaveLength(2);
     expect((await ack('token=x', 'application/x-www-form-urlencoded')).status).toBe(415);
@@ -233,7 +299,10 @@ describe('acknowledge links and the acknowledgement API', () => {
     await advance(29);
     const ok = await ack({ token, by: 'Dr Ada' });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toMatchObject({ changed: true, page: { state: 'acknowledged', ack: { by: 'Dr Ada (hematology fellow)', via: 'link' } } });
+    expect(await ok.json()).toMatchObject({
+      changed: true,
+      page: { state: 'acknowledged', ack: { by: 'Dr Ada (hematology fellow)', via: 'link' } },
+    });
     expect(await (await ack({ token, by: 'Dr Ada' })).json()).toMatchObject({ changed: false });
 
     await advance(2);
@@ -242,8 +311,12 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect(await expired.json()).toEqual({ errors: ['acknowledge link expired'] });
     expect((await fetch(p.ackUrl!)).status).toBe(403);
     const audit = await auditOf('P1');
-    expect(audit.filter((e) => e.type === 'acknowledgement').map((e) => e.details.by)).toEqual(['Dr Ada (hematology fellow)']);
-    expect(audit.filter((e) => e.type === 'acknowledgement-refused').map((e) => [e.details.reason, e.details.by])).toEqual([['expired', 'Dr Late']]);
+    expect(audit.filter((e) => e.type === 'acknowledgement').map((e) => e.details.by)).toEqual([
+      'Dr Ada (hematology fellow)',
+    ]);
+    expect(
+      audit.filter((e) => e.type === 'acknowledgement-refused').map((e) => [e.details.reason, e.details.by]),
+    ).toEqual([['expired', 'Dr Late']]);
   });
 });
 
@@ -256,9 +329,15 @@ describe('technical alerts (not grades)', () => {
     await advance(10); // 14 minutes without data
     expect(pages()).toEqual([]);
     await advance(2);
-    expect(pages().map((p) => [p.team, p.role, p.kind, p.technical])).toEqual([['bedside', 'bedside nurse', 'alert', true]]);
-    expect(pages()[0]!.summary).toBe('NO DATA, patient P1, bed H4-P1: nothing from the monitor since 2026-01-10 08:01 UTC; the grade cannot be trusted');
-    const list = (await (await api('/api/patients')).json()) as { patients: { paging: { subject: string; technical: boolean; kind: string }[] }[] };
+    expect(pages().map((p) => [p.team, p.role, p.kind, p.technical])).toEqual([
+      ['bedside', 'bedside nurse', 'alert', true],
+    ]);
+    expect(pages()[0]!.summary).toBe(
+      'NO DATA, patient P1, bed H4-P1: nothing from the monitor since 2026-01-10 08:01 UTC; the grade cannot be trusted',
+    );
+    const list = (await (await api('/api/patients')).json()) as {
+      patients: { paging: { subject: string; technical: boolean; kind: string }[] }[];
+    };
     expect(list.patients[0]!.paging).toMatchObject([{ subject: 'stale-feed', technical: true, kind: 'alert' }]);
 
     // A restart: the alert is not raised again.
@@ -272,7 +351,9 @@ describe('technical alerts (not grades)', () => {
     await until(() => pages().length === 2 || undefined, 'the all-clear');
     expect(pages()[1]).toMatchObject({ kind: 'alert-cleared', status: 'info', team: 'bedside' });
     expect((await server.paging.store.get(pages()[0]!.pageId))!.status).toBe('resolved');
-    expect(((await (await api('/api/patients')).json()) as { patients: { paging: unknown[] }[] }).patients[0]!.paging).toEqual([]);
+    expect(
+      ((await (await api('/api/patients')).json()) as { patients: { paging: unknown[] }[] }).patients[0]!.paging,
+    ).toEqual([]);
   });
 
   it('pages the SpO2 warning (below 90 % twice, no oxygen support) to its teams, with no grade change', async () => {
@@ -291,24 +372,44 @@ describe('silences', () => {
   it('hold low grades until they end, never grade 4; created and ended by a named user, shown and audited', async () => {
     server = await start();
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => ((await (await api('/api/patients')).json()) as { patients: unknown[] }).patients.length === 1 || undefined, 'the patient');
-    const bad = (await (await apiPost('/api/silences', { patientId: 'P1', team: 'icu', minutes: 0, reason: ' ', by: '' })).json()) as { errors: string[] };
+    await until(
+      async () =>
+        ((await (await api('/api/patients')).json()) as { patients: unknown[] }).patients.length === 1 || undefined,
+      'the patient',
+    );
+    const bad = (await (
+      await apiPost('/api/silences', { patientId: 'P1', team: 'icu', minutes: 0, reason: ' ', by: '' })
+    ).json()) as { errors: string[] };
     expect(bad.errors).toEqual([
       'scope: give either patientId or team, not both',
       'minutes: how long, 1 to 1440',
       'reason: is required (e.g. transport to MRI)',
       'by: is empty; type your name',
     ]);
-    expect((await apiPost('/api/silences', { patientId: 'nobody', minutes: 30, reason: 'transport', by: 'Nurse B' })).status).toBe(404);
-    const created = await apiPost('/api/silences', { patientId: 'P1', minutes: 30, reason: 'transport to MRI', by: 'Nurse Bea' });
+    expect(
+      (await apiPost('/api/silences', { patientId: 'nobody', minutes: 30, reason: 'transport', by: 'Nurse B' })).status,
+    ).toBe(404);
+    const created = await apiPost('/api/silences', {
+      patientId: 'P1',
+      minutes: 30,
+      reason: 'transport to MRI',
+      by: 'Nurse Bea',
+    });
     expect(created.status).toBe(201);
     const s = ((await created.json()) as { silence: { silenceId: string; createdBy: string; until: string } }).silence;
     expect(s.createdBy).toBe('Nurse Bea');
 
     await post(fever('P1', 10)); // CRS 1: held
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined, 'the held page');
-    const list = (await (await api('/api/patients')).json()) as { patients: { silences: unknown[]; paging: { pages: { state: string; heldBy: { createdBy: string } }[] }[] }[] };
-    expect(list.patients[0]!.silences).toMatchObject([{ silenceId: s.silenceId, createdBy: 'Nurse Bea', reason: 'transport to MRI' }]);
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined,
+      'the held page',
+    );
+    const list = (await (await api('/api/patients')).json()) as {
+      patients: { silences: unknown[]; paging: { pages: { state: string; heldBy: { createdBy: string } }[] }[] }[];
+    };
+    expect(list.patients[0]!.silences).toMatchObject([
+      { silenceId: s.silenceId, createdBy: 'Nurse Bea', reason: 'transport to MRI' },
+    ]);
     expect(list.patients[0]!.paging[0]!.pages[0]).toMatchObject({ state: 'held', heldBy: { createdBy: 'Nurse Bea' } });
     await advance(20);
     expect(pages()).toEqual([]);
@@ -332,7 +433,9 @@ describe('silences', () => {
 
   it('of a team hold that team only', async () => {
     server = await start();
-    expect((await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'drill', by: 'Dr C' })).status).toBe(201);
+    expect((await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'drill', by: 'Dr C' })).status).toBe(
+      201,
+    );
     await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 3 to hematology and ICU
     await until(() => sent().includes('hematology fellow g3') || undefined, 'hematology paged');
     expect(sent('icu')).toEqual([]);
@@ -342,7 +445,7 @@ describe('silences', () => {
 });
 
 describe('the audit export', () => {
-  it('gives a patient\'s trail as CSV (safe for spreadsheets) and NDJSON, oldest first, with the board key only', async () => {
+  it("gives a patient's trail as CSV (safe for spreadsheets) and NDJSON, oldest first, with the board key only", async () => {
     server = await start();
     await post(enrol('P1', 0), fever('P1', 10));
     await until(() => pages()[0], 'a page');
@@ -352,8 +455,20 @@ describe('the audit export', () => {
     expect(csv.headers.get('content-disposition')).toBe('attachment; filename="audit-P1.csv"');
     const rows = (await csv.text()).split('\r\n').filter(Boolean);
     expect(rows[0]).toBe('at,patientId,type,text,details');
-    expect(rows.slice(1).map((r) => r.split(',')[2])).toEqual(['assessment', 'assessment', 'notification', 'page', 'delivery']);
-    expect((await auditOf('P1')).map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification', 'page', 'delivery']);
+    expect(rows.slice(1).map((r) => r.split(',')[2])).toEqual([
+      'assessment',
+      'assessment',
+      'notification',
+      'page',
+      'delivery',
+    ]);
+    expect((await auditOf('P1')).map((e) => e.type)).toEqual([
+      'assessment',
+      'assessment',
+      'notification',
+      'page',
+      'delivery',
+    ]);
     expect((await api('/api/patients/P1/audit?format=xml')).status).toBe(400);
     expect(DEFAULT_CONFIG.paging.ackLinkMinutes).toBe(720);
   });

@@ -20,7 +20,14 @@ import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { iso } from '#domain/time.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageSender, type PageStore } from '#ports';
+import {
+  VersionConflict,
+  type AuditEvent,
+  type AuditLog,
+  type PageMessage,
+  type PageSender,
+  type PageStore,
+} from '#ports';
 import { ACK_KEY_FILE, loadOrCreateAckSecret } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -93,7 +100,9 @@ describe.each([
     await store.save([{ ...stored, level: 1 }]);
     await expect(store.save([{ ...stored, level: 2 }])).rejects.toThrow(VersionConflict); // someone got there first
     // One stale page in a save: none of it is written.
-    await expect(store.save([page({ pageId: 'new|icu', notificationId: 'new' }), { ...stored, status: 'acknowledged' }])).rejects.toThrow(VersionConflict);
+    await expect(
+      store.save([page({ pageId: 'new|icu', notificationId: 'new' }), { ...stored, status: 'acknowledged' }]),
+    ).rejects.toThrow(VersionConflict);
     expect(await store.get('new|icu')).toBeUndefined();
     expect(await store.get('crs|P1|m1|icu')).toMatchObject({ level: 1, rev: 2, status: 'open' });
   });
@@ -119,7 +128,15 @@ describe.each([
     const store = make();
     await store.save([
       page({ pageId: 'b', delivered: false, triggeredAt: min(2) }),
-      page({ pageId: 'a', status: 'info', kind: 'escalation', dueAt: null, delivered: false, closedAt: min(2), triggeredAt: min(1) }),
+      page({
+        pageId: 'a',
+        status: 'info',
+        kind: 'escalation',
+        dueAt: null,
+        delivered: false,
+        closedAt: min(2),
+        triggeredAt: min(1),
+      }),
       page({ pageId: 'sent', triggeredAt: min(0) }),
       page({ pageId: 'level-1', level: 1, delivered: false, triggeredAt: min(0) }),
       page({ pageId: 'held', heldBy: 's1', dueAt: null, delivered: false, triggeredAt: min(0) }),
@@ -132,7 +149,11 @@ describe.each([
 
   it("gives a patient's pages newest first", async () => {
     const store = make();
-    await store.save([page({ pageId: 'a', triggeredAt: min(1) }), page({ pageId: 'c', triggeredAt: min(3) }), page({ pageId: 'b', triggeredAt: min(2) })]);
+    await store.save([
+      page({ pageId: 'a', triggeredAt: min(1) }),
+      page({ pageId: 'c', triggeredAt: min(3) }),
+      page({ pageId: 'b', triggeredAt: min(2) }),
+    ]);
     expect((await store.patientPages('P1', 2)).map((p) => p.pageId)).toEqual(['c', 'b']);
   });
 
@@ -176,7 +197,7 @@ async function all(log: AuditLog, patientId: string): Promise<AuditEvent[]> {
 }
 
 describe('SqliteAuditLog', () => {
-  it('stores each entry once however often it is written, and gives a patient\'s entries oldest first', async () => {
+  it("stores each entry once however often it is written, and gives a patient's entries oldest first", async () => {
     const log = new SqliteAuditLog(db);
     const reference = new MemoryAuditLog();
     const entries = Array.from({ length: 1200 }, (_, i) => entry(i, i % 3 === 0 ? 'P2' : 'P1'));
@@ -193,11 +214,19 @@ describe('SqliteAuditLog', () => {
     expect(() => db.prepare("UPDATE audit SET entry = '{}'").run()).toThrow(/append-only/);
     expect(() => db.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
     // REPLACE deletes without firing delete triggers: refused over a row, a no-op over an entry already stored.
-    expect(() => db.prepare("INSERT OR REPLACE INTO audit (seq, key, patient_id, type, at, entry) SELECT seq, x'00', 'X', type, at, '{}' FROM audit").run()).toThrow(
-      /append-only/,
-    );
-    db.prepare("INSERT OR REPLACE INTO audit (key, patient_id, type, at, entry) SELECT key, 'P1', type, at, '{}' FROM audit").run();
-    db.prepare("REPLACE INTO audit (key, patient_id, type, at, entry) SELECT key, 'P1', type, at, '{}' FROM audit").run();
+    expect(() =>
+      db
+        .prepare(
+          "INSERT OR REPLACE INTO audit (seq, key, patient_id, type, at, entry) SELECT seq, x'00', 'X', type, at, '{}' FROM audit",
+        )
+        .run(),
+    ).toThrow(/append-only/);
+    db.prepare(
+      "INSERT OR REPLACE INTO audit (key, patient_id, type, at, entry) SELECT key, 'P1', type, at, '{}' FROM audit",
+    ).run();
+    db.prepare(
+      "REPLACE INTO audit (key, patient_id, type, at, entry) SELECT key, 'P1', type, at, '{}' FROM audit",
+    ).run();
     expect(await all(new SqliteAuditLog(db), 'P1')).toEqual([entry(1)]);
   });
 });
@@ -233,12 +262,21 @@ const secret = Buffer.alloc(32, 3);
 function sqlitePager(wrap?: (s: PageSender) => PageSender) {
   const sender = new SqlitePageSender(db, { now: () => T, onSent: () => undefined });
   const pages = new SqlitePageStore(db);
-  const pager = new Pager({ pages, audit: new SqliteAuditLog(db), sender: wrap ? wrap(sender) : sender, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://crs.example/ack/' });
+  const pager = new Pager({
+    pages,
+    audit: new SqliteAuditLog(db),
+    sender: wrap ? wrap(sender) : sender,
+    config: DEFAULT_PAGING,
+    ackSecret: secret,
+    ackBaseUrl: 'https://crs.example/ack/',
+  });
   return { pager, pages };
 }
 
 const sends = () =>
-  (db.prepare("SELECT body FROM outbox WHERE kind = 'page' ORDER BY seq").all() as { body: string }[]).map((r) => JSON.parse(r.body) as PageEvent);
+  (db.prepare("SELECT body FROM outbox WHERE kind = 'page' ORDER BY seq").all() as { body: string }[]).map(
+    (r) => JSON.parse(r.body) as PageEvent,
+  );
 
 describe('the pager on SQLite', () => {
   it('keeps its ladders across a restart: the next level is paged once, at its time', async () => {
@@ -296,21 +334,36 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     });
     // As that version stored them: its patient state (version 1, from its own reducer), its notification ids.
     const n = { ...notifications[0]!, notificationId: 'crs|P1|legacy-2' };
-    const stateV1 = (JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>).P1;
-    old.prepare('INSERT INTO patients (patient_id, version, state, assessment, updated_at) VALUES (?, 1, ?, NULL, ?)').run('P1', JSON.stringify(stateV1), '2026-01-10T09:00:00Z');
-    old.prepare('INSERT INTO outbox (notification_id, patient_id, body, created_at) VALUES (?, ?, ?, ?)').run(n.notificationId, 'P1', JSON.stringify(n), '2026-01-10T09:00:00Z');
-    old.prepare("INSERT INTO deliveries (notification_id, sink, sent_at) VALUES (?, 'stdout', '2026-01-10T09:00:01Z')").run(n.notificationId);
-    old.prepare(
-      `INSERT INTO pages (notification_id, patient_id, condition, kind, from_grade, to_grade, triggered_at, delivered_at, acknowledged_at, acknowledged_by)
+    const stateV1 = (
+      JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<
+        string,
+        unknown
+      >
+    ).P1;
+    old
+      .prepare('INSERT INTO patients (patient_id, version, state, assessment, updated_at) VALUES (?, 1, ?, NULL, ?)')
+      .run('P1', JSON.stringify(stateV1), '2026-01-10T09:00:00Z');
+    old
+      .prepare('INSERT INTO outbox (notification_id, patient_id, body, created_at) VALUES (?, ?, ?, ?)')
+      .run(n.notificationId, 'P1', JSON.stringify(n), '2026-01-10T09:00:00Z');
+    old
+      .prepare("INSERT INTO deliveries (notification_id, sink, sent_at) VALUES (?, 'stdout', '2026-01-10T09:00:01Z')")
+      .run(n.notificationId);
+    old
+      .prepare(
+        `INSERT INTO pages (notification_id, patient_id, condition, kind, from_grade, to_grade, triggered_at, delivered_at, acknowledged_at, acknowledged_by)
        VALUES (?, 'P1', 'crs', 'escalation', 0, 1, '2026-01-10T09:00:00Z', '2026-01-10T09:00:01Z', '2026-01-10T09:03:00Z', 'Dr Ada')`,
-    ).run(n.notificationId);
+      )
+      .run(n.notificationId);
     const inboxMessage = msg('P1', 20, { vitals: { heartRate: 90 } });
-    old.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
-      'P1',
-      inboxMessage.messageId,
-      JSON.stringify({ message: inboxMessage, receivedAt: '2026-01-10T09:05:00Z', sender: 'gw' }),
-      '2026-01-10T09:05:00Z',
-    );
+    old
+      .prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)')
+      .run(
+        'P1',
+        inboxMessage.messageId,
+        JSON.stringify({ message: inboxMessage, receivedAt: '2026-01-10T09:05:00Z', sender: 'gw' }),
+        '2026-01-10T09:05:00Z',
+      );
     old.close();
     return { notificationId: n.notificationId, inboxMessage };
   }
@@ -326,9 +379,13 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db = openDataDir(dir);
     expect(db.pragma('user_version', { simple: true })).toBe(3);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
-    expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([{ kind: 'notification', item_id: notificationId }]);
+    expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
+      { kind: 'notification', item_id: notificationId },
+    ]);
     expect(db.prepare('SELECT sink FROM deliveries ORDER BY sink').pluck().all()).toEqual(['pager', 'stdout']);
-    expect(db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1'").pluck().get()).toBe(Date.parse('2026-01-10T08:10:00Z'));
+    expect(db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1'").pluck().get()).toBe(
+      Date.parse('2026-01-10T08:10:00Z'),
+    );
     const audit = await all(new SqliteAuditLog(db), 'P1');
     expect(audit.map((e) => [e.type, e.details.by ?? null])).toEqual([
       ['notification', null],
@@ -342,7 +399,14 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     out.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
     // (Its monitor data is from January: no stale-feed alert in this test.)
     const config = { ...DEFAULT_CONFIG, paging: { ...DEFAULT_CONFIG.paging, staleFeedMinutes: 1e9 } };
-    const server = await startEmbeddedServer({ dataDir: dir, config, port: 0, pageStream: out, pageLines: true, log: () => undefined });
+    const server = await startEmbeddedServer({
+      dataDir: dir,
+      config,
+      port: 0,
+      pageStream: out,
+      pageLines: true,
+      log: () => undefined,
+    });
     try {
       for (let i = 0; i < 200 && server.queue.pending() > 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(server.queue.pending()).toBe(0);
@@ -357,7 +421,9 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     }
     db = openDataDir(dir);
     // The version-1 state was read, graded on and written back as version 2.
-    const stored = JSON.parse(db.prepare("SELECT state FROM patients WHERE patient_id = 'P1'").pluck().get() as string) as PatientState;
+    const stored = JSON.parse(
+      db.prepare("SELECT state FROM patients WHERE patient_id = 'P1'").pluck().get() as string,
+    ) as PatientState;
     expect([stored.v, stored.seq, stored.notified.crs.grade]).toEqual([2, 1, 1]);
   });
 

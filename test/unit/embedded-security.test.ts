@@ -28,7 +28,15 @@ let server: EmbeddedServer | undefined;
 let logs: string[];
 
 const start = (extra: Partial<Parameters<typeof startEmbeddedServer>[0]> = {}) =>
-  startEmbeddedServer({ dataDir: dir, config, port: 0, localToken: TOKEN, pageStream: new PassThrough(), log: (l) => logs.push(l), ...extra });
+  startEmbeddedServer({
+    dataDir: dir,
+    config,
+    port: 0,
+    localToken: TOKEN,
+    pageStream: new PassThrough(),
+    log: (l) => logs.push(l),
+    ...extra,
+  });
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'crs-security-'));
@@ -42,13 +50,25 @@ afterEach(async () => {
 
 const keyOf = (s: EmbeddedServer) => new URL(s.boardUrl).searchParams.get('key')!;
 const post = (s: EmbeddedServer, body: unknown, token = TOKEN) =>
-  fetch(`${s.url}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  fetch(`${s.url}/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 /** A raw HTTP exchange: writes `text` (and keeps the socket open), resolves with what came back when it closed. */
-function raw(port: number, text: string, opts: { localAddress?: string; waitMs?: number } = {}): Promise<{ data: string; closedAfterMs: number }> {
+function raw(
+  port: number,
+  text: string,
+  opts: { localAddress?: string; waitMs?: number } = {},
+): Promise<{ data: string; closedAfterMs: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const socket: Socket = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+    const socket: Socket = connect({
+      port,
+      host: '127.0.0.1',
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+    });
     let data = '';
     socket.setEncoding('utf8');
     socket.on('data', (c: string) => (data += c));
@@ -63,7 +83,9 @@ async function stalePage(s: EmbeddedServer): Promise<string> {
   expect((await post(s, enrol('P1', 0))).status).toBe(202);
   expect((await post(s, msg('P1', 10, { vitals: { temperatureC: 39.4 } }))).status).toBe(202);
   for (let i = 0; i < 300; i++) {
-    const row = s.db.prepare("SELECT page_id FROM pages WHERE status = 'open' LIMIT 1").pluck().get() as string | undefined;
+    const row = s.db.prepare("SELECT page_id FROM pages WHERE status = 'open' LIMIT 1").pluck().get() as
+      | string
+      | undefined;
     if (row) return row;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -76,7 +98,11 @@ describe("the board's CSRF guard", () => {
     const s = server;
     const pageId = await stalePage(s);
     const ack = (headers: Record<string, string>, by = 'Dr A') =>
-      fetch(`${s.url}/api/pages/${encodeURIComponent(pageId)}/ack`, { method: 'POST', headers: { cookie: `crs_board=${keyOf(s)}`, ...headers }, body: JSON.stringify({ by }) });
+      fetch(`${s.url}/api/pages/${encodeURIComponent(pageId)}/ack`, {
+        method: 'POST',
+        headers: { cookie: `crs_board=${keyOf(s)}`, ...headers },
+        body: JSON.stringify({ by }),
+      });
     const origin = new URL(s.url).origin;
     // The reproductions: a text/plain "json" type (a cross-site form can send it) and no Origin at all.
     expect((await ack({ 'content-type': 'text/plain; charset=json', origin })).status).toBe(415);
@@ -98,13 +124,19 @@ describe("the board's CSRF guard", () => {
 
 describe('CRS_INGEST_TOKEN', () => {
   it('must be at least 32 characters and is accepted on a loopback listener only', async () => {
-    await expect(start({ localToken: 'short-token' })).rejects.toThrow(/CRS_INGEST_TOKEN must be at least 32 characters \(it is 11\)/);
+    await expect(start({ localToken: 'short-token' })).rejects.toThrow(
+      /CRS_INGEST_TOKEN must be at least 32 characters \(it is 11\)/,
+    );
     // Refused before anything listens (so nothing here ever listens beyond loopback).
-    await expect(start({ host: '192.0.2.1' })).rejects.toThrow(/CRS_INGEST_TOKEN is accepted only on a loopback listener \(this one is 192\.0\.2\.1\).*--ingest-token-any-host/);
+    await expect(start({ host: '192.0.2.1' })).rejects.toThrow(
+      /CRS_INGEST_TOKEN is accepted only on a loopback listener \(this one is 192\.0\.2\.1\).*--ingest-token-any-host/,
+    );
     expect(['127.0.0.1', '127.0.0.2', '::1', '[::1]', 'localhost'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '::', '10.0.0.5', 'example.org'].some(isLoopbackHost)).toBe(false);
     server = await start();
-    expect((await post(server, msg('P1', 0, { vitals: { heartRate: 80 } }), `${TOKEN.slice(0, -1)}x`)).status).toBe(403);
+    expect((await post(server, msg('P1', 0, { vitals: { heartRate: 80 } }), `${TOKEN.slice(0, -1)}x`)).status).toBe(
+      403,
+    );
     expect((await post(server, msg('P1', 0, { vitals: { heartRate: 80 } }))).status).toBe(202);
     expect(secretMatches('a'.repeat(40), 'a'.repeat(40))).toBe(true);
     expect(secretMatches('a'.repeat(40), 'a'.repeat(39))).toBe(false);
@@ -121,7 +153,9 @@ describe('the board cookie', () => {
     expect(await cookieOf(server, { 'x-forwarded-proto': 'https' })).not.toMatch(/Secure/); // nobody trusted said so
     await server.close();
     server = await start({ trustProxy: ['127.0.0.1'] });
-    expect(await cookieOf(server, { 'x-forwarded-proto': 'https' })).toMatch(/; HttpOnly; SameSite=Strict; Path=\/; Secure$/);
+    expect(await cookieOf(server, { 'x-forwarded-proto': 'https' })).toMatch(
+      /; HttpOnly; SameSite=Strict; Path=\/; Secure$/,
+    );
     expect(await cookieOf(server, { 'x-forwarded-proto': 'http' })).not.toMatch(/Secure/);
     await server.close();
     server = await start({ publicUrl: 'https://crs.example.org' });
@@ -130,29 +164,47 @@ describe('the board cookie', () => {
 });
 
 describe('refused acknowledgements', () => {
-  it('are rate-limited per client address (429) and written to the security log, not to the patient\'s trail; a genuine link still acknowledges', async () => {
+  it("are rate-limited per client address (429) and written to the security log, not to the patient's trail; a genuine link still acknowledges", async () => {
     server = await start({ httpLimits: { refusalBurst: 5, refusalRefillMs: 60_000 } });
     const s = server;
     const pageId = await stalePage(s);
     const genuine = (await s.paging.store.get(pageId))!;
-    const forged = (i: number) => `v1.${Buffer.from(genuine.pageId).toString('base64url')}.${Buffer.from(`Mallory ${i}`).toString('base64url')}.zzzzzzzz.${'A'.repeat(43)}`;
+    const forged = (i: number) =>
+      `v1.${Buffer.from(genuine.pageId).toString('base64url')}.${Buffer.from(`Mallory ${i}`).toString('base64url')}.zzzzzzzz.${'A'.repeat(43)}`;
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
-      const res = await fetch(`${s.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: forged(i), by: `Mallory ${i}` }) });
+      const res = await fetch(`${s.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: forged(i), by: `Mallory ${i}` }),
+      });
       statuses.push(res.status);
       if (res.status === 429) expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     }
     expect(statuses).toEqual([...Array(5).fill(403), ...Array(7).fill(429)]);
-    const form = await fetch(`${s.url}/ack/${forged(99)}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'by=Mallory' });
+    const form = await fetch(`${s.url}/ack/${forged(99)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Mallory',
+    });
     expect(form.status).toBe(429);
     // The patient's trail holds nothing of it; the security log holds the five it counted, with what they claimed.
     const trail = s.db.prepare("SELECT count(*) FROM audit WHERE type = 'acknowledgement-refused'").pluck().get();
     expect(trail).toBe(0);
-    const lines = readFileSync(join(dir, 'security.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { client: string; claimed: { by: string; role: string } });
-    expect(lines.map((l) => [l.client, l.claimed.by, l.claimed.role])).toEqual([0, 1, 2, 3, 4].map((i) => ['127.0.0.1', `Mallory ${i}`, `Mallory ${i}`]));
+    const lines = readFileSync(join(dir, 'security.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { client: string; claimed: { by: string; role: string } });
+    expect(lines.map((l) => [l.client, l.claimed.by, l.claimed.role])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => ['127.0.0.1', `Mallory ${i}`, `Mallory ${i}`]),
+    );
     // A phone behind the same address with a genuine link is never locked out.
     const token = signedLinkOf(s, pageId);
-    const ok = await fetch(`${s.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, by: 'Dr Real' }) });
+    const ok = await fetch(`${s.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, by: 'Dr Real' }),
+    });
     expect(ok.status).toBe(200);
   });
 
@@ -160,12 +212,17 @@ describe('refused acknowledgements', () => {
     server = await start({ trustProxy: ['127.0.0.1'], httpLimits: { refusalBurst: 1, refusalRefillMs: 60_000 } });
     const s = server;
     const refuse = (xff: string) =>
-      fetch(`${s.url}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': xff }, body: JSON.stringify({ token: 'v1.a.b.c.d', by: 'M' }) });
+      fetch(`${s.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': xff },
+        body: JSON.stringify({ token: 'v1.a.b.c.d', by: 'M' }),
+      });
     expect((await refuse('198.51.100.1')).status).toBe(403);
     expect((await refuse('198.51.100.1')).status).toBe(429);
     expect((await refuse('203.0.113.5, 198.51.100.2')).status).toBe(403); // the nearest untrusted hop is the client
     expect((await refuse('198.51.100.1, 198.51.100.2')).status).toBe(429);
-    const req = (peer: string, xff?: string) => ({ socket: { remoteAddress: peer }, headers: xff ? { 'x-forwarded-for': xff } : {} }) as never;
+    const req = (peer: string, xff?: string) =>
+      ({ socket: { remoteAddress: peer }, headers: xff ? { 'x-forwarded-for': xff } : {} }) as never;
     expect(clientAddress(req('::ffff:10.0.0.9', '1.2.3.4'), ['127.0.0.1'])).toBe('10.0.0.9'); // an untrusted peer's header is ignored
     expect(clientAddress(req('127.0.0.1', 'junk, 1.2.3.4, 127.0.0.1'), ['127.0.0.1'])).toBe('1.2.3.4');
   });
@@ -173,7 +230,10 @@ describe('refused acknowledgements', () => {
 
 /** The acknowledge link the pager sent for a page (from the stored sends). */
 function signedLinkOf(s: EmbeddedServer, pageId: string): string {
-  const body = s.db.prepare("SELECT body FROM outbox WHERE kind = 'page' AND item_id LIKE ? ORDER BY seq LIMIT 1").pluck().get(`${pageId}#%`) as string;
+  const body = s.db
+    .prepare("SELECT body FROM outbox WHERE kind = 'page' AND item_id LIKE ? ORDER BY seq LIMIT 1")
+    .pluck()
+    .get(`${pageId}#%`) as string;
   return (JSON.parse(body) as { ackUrl: string }).ackUrl.split('/ack/')[1]!;
 }
 
@@ -190,7 +250,11 @@ describe('device requests', () => {
     const wrong = await raw(server.port, head('authorization: Bearer crs_nope\r\n'), { waitMs: 5000 });
     expect(wrong.data).toMatch(/^HTTP\/1\.1 403 /);
     // A known token with a body it says is over the limit: 413 at once, nothing read.
-    const over = await raw(server.port, head(`authorization: Bearer ${TOKEN}\r\n`).replace('1000000', String(2 * 1024 * 1024)), { waitMs: 5000 });
+    const over = await raw(
+      server.port,
+      head(`authorization: Bearer ${TOKEN}\r\n`).replace('1000000', String(2 * 1024 * 1024)),
+      { waitMs: 5000 },
+    );
     expect(over.data).toMatch(/^HTTP\/1\.1 413 /);
     expect(over.closedAfterMs).toBeLessThan(2000);
     // Unknown tokens are logged for the operator (rate-limited per address), without the token.
@@ -200,18 +264,36 @@ describe('device requests', () => {
   });
 
   it('get a short time for headers, and one address only so many connections', async () => {
-    server = await start({ httpLimits: { headersTimeoutMs: 400, requestTimeoutMs: 800, checkIntervalMs: 100, maxConnectionsPerAddress: 4 } });
+    server = await start({
+      httpLimits: { headersTimeoutMs: 400, requestTimeoutMs: 800, checkIntervalMs: 100, maxConnectionsPerAddress: 4 },
+    });
     const s = server;
     const slow = await raw(s.port, 'POST /v1/messages HTTP/1.1\r\nhost: x\r\n', { waitMs: 5000 }); // never finishes its headers
     expect(slow.closedAfterMs).toBeLessThan(2000);
     expect(slow.data).toMatch(/^HTTP\/1\.1 408 /);
-    const dribble = await raw(s.port, `POST /v1/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{`, { waitMs: 5000 });
+    const dribble = await raw(
+      s.port,
+      `POST /v1/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{`,
+      { waitMs: 5000 },
+    );
     expect(dribble.closedAfterMs).toBeLessThan(2500);
     // Four held open from one address; the fifth is closed at once; another address is served.
-    const held = await Promise.all(Array.from({ length: 4 }, () => new Promise<Socket>((r) => { const c = connect(s.port, '127.0.0.1', () => r(c)); c.on('error', () => undefined); })));
+    const held = await Promise.all(
+      Array.from(
+        { length: 4 },
+        () =>
+          new Promise<Socket>((r) => {
+            const c = connect(s.port, '127.0.0.1', () => r(c));
+            c.on('error', () => undefined);
+          }),
+      ),
+    );
     const fifth = await raw(s.port, 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n', { waitMs: 3000 });
     expect(fifth.data).toBe('');
-    const other = await raw(s.port, 'GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', { localAddress: '127.0.0.2', waitMs: 3000 });
+    const other = await raw(s.port, 'GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', {
+      localAddress: '127.0.0.2',
+      waitMs: 3000,
+    });
     expect(other.data).toMatch(/^HTTP\/1\.1 200 /);
     for (const c of held) c.destroy();
   });
@@ -226,8 +308,25 @@ describe('log lines', () => {
     const evil = `${pageId}\r\ncrs serve: listening on http://evil`;
     const row = s.db.prepare('SELECT * FROM pages WHERE page_id = ?').get(pageId) as Record<string, unknown>;
     const page = { ...JSON.parse(row.body as string), pageId: evil };
-    s.db.prepare('INSERT INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, held_by, due_at, triggered_at, rev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(evil, row.notification_id, row.patient_id, row.team, row.subject, row.kind, row.status, row.delivered, row.held_by, row.due_at, row.triggered_at, row.rev, JSON.stringify(page));
+    s.db
+      .prepare(
+        'INSERT INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, held_by, due_at, triggered_at, rev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        evil,
+        row.notification_id,
+        row.patient_id,
+        row.team,
+        row.subject,
+        row.kind,
+        row.status,
+        row.delivered,
+        row.held_by,
+        row.due_at,
+        row.triggered_at,
+        row.rev,
+        JSON.stringify(page),
+      );
     const res = await fetch(`${s.url}/api/pages/${encodeURIComponent(evil)}/ack`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keyOf(s)}`, 'content-type': 'application/json' },
@@ -255,7 +354,16 @@ describe('the data directory', () => {
       await post(server, msg('P1', 0, { vitals: { heartRate: 80 } }));
       expect((await post(server, msg('P1', 1, { vitals: { heartRate: 80 } }), 'crs_unknown')).status).toBe(403); // into security.log
       // While it runs (the WAL and SHM go when the last connection closes).
-      for (const f of ['crs.db', 'crs.db-wal', 'crs.db-shm', 'serve.lock', 'serve.json', 'ack.key', 'board.key', 'security.log']) {
+      for (const f of [
+        'crs.db',
+        'crs.db-wal',
+        'crs.db-shm',
+        'serve.lock',
+        'serve.json',
+        'ack.key',
+        'board.key',
+        'security.log',
+      ]) {
         expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
       }
       expect(statSync(dir).mode & 0o777).toBe(0o700);
@@ -263,7 +371,8 @@ describe('the data directory', () => {
       const other = mkdtempSync(join(tmpdir(), 'crs-security-db-'));
       const db = openDataDir(other);
       db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
-      for (const f of ['crs.db', 'crs.db-wal', 'crs.db-shm']) expect((statSync(join(other, f)).mode & 0o777).toString(8), f).toBe('600');
+      for (const f of ['crs.db', 'crs.db-wal', 'crs.db-shm'])
+        expect((statSync(join(other, f)).mode & 0o777).toString(8), f).toBe('600');
       db.close();
       rmSync(other, { recursive: true, force: true });
     } finally {
@@ -278,7 +387,16 @@ describe('a data directory of another user', () => {
     const theirs = process.getuid?.() === 0 ? mkdtempSync(join(tmpdir(), 'crs-theirs-')) : tmpdir();
     if (process.getuid?.() === 0) chownSync(theirs, 65534, 65534);
     try {
-      await expect(startEmbeddedServer({ dataDir: theirs, config, port: 0, localToken: TOKEN, pageStream: new PassThrough(), log: () => undefined })).rejects.toThrow(
+      await expect(
+        startEmbeddedServer({
+          dataDir: theirs,
+          config,
+          port: 0,
+          localToken: TOKEN,
+          pageStream: new PassThrough(),
+          log: () => undefined,
+        }),
+      ).rejects.toThrow(
         /the data directory .* belongs to another user \(uid \d+\): patient data must be readable by the server's user only; choose a directory of your own with --data/,
       );
     } finally {
@@ -297,7 +415,8 @@ describe('the MLLP bridge spool', () => {
       const spool = new Spool(spoolDir);
       expect(spool.madePrivate).toEqual([`${spoolDir} was 0755, now 0700`]);
       spool.add('MSH|^~\\&|x', new Date().toISOString());
-      for (const f of ['spool.db', 'spool.db-wal', 'spool.db-shm']) expect((statSync(join(spoolDir, f)).mode & 0o777).toString(8), f).toBe('600');
+      for (const f of ['spool.db', 'spool.db-wal', 'spool.db-shm'])
+        expect((statSync(join(spoolDir, f)).mode & 0o777).toString(8), f).toBe('600');
       spool.close();
     } finally {
       process.umask(prev);

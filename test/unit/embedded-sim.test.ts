@@ -21,7 +21,8 @@ function pagesOf(course: string, seed: number): NotificationEvent[] {
   return events.filter((e): e is NotificationEvent => e.type === 'notification');
 }
 
-const summary = (pages: NotificationEvent[]) => pages.map((p) => `${p.condition} ${p.kind} ${p.fromGrade}->${p.toGrade}`);
+const summary = (pages: NotificationEvent[]) =>
+  pages.map((p) => `${p.condition} ${p.kind} ${p.fromGrade}->${p.toGrade}`);
 
 describe('simulated courses', () => {
   it('are the same messages for the same seed and start, and differ for another seed', () => {
@@ -45,12 +46,21 @@ describe('simulated courses', () => {
   for (const seed of [1, 2, 3, 42, 2026]) {
     it(`grade as described for seed ${seed}`, () => {
       const crs = pagesOf('crs', seed);
-      expect(summary(crs)).toEqual(['crs escalation 0->1', 'crs escalation 1->2', 'crs escalation 2->3', 'crs de-escalation 3->1']);
+      expect(summary(crs)).toEqual([
+        'crs escalation 0->1',
+        'crs escalation 1->2',
+        'crs escalation 2->3',
+        'crs de-escalation 3->1',
+      ]);
       expect(crs[2]!.teams).toEqual(['hematology', 'icu']);
       expect(crs[2]!.reasons.join(' ')).toContain('norepinephrine');
 
       const icans = pagesOf('icans', seed);
-      expect(summary(icans).slice(0, 3)).toEqual(['icans escalation 0->1', 'icans escalation 1->2', 'icans escalation 2->3']);
+      expect(summary(icans).slice(0, 3)).toEqual([
+        'icans escalation 0->1',
+        'icans escalation 1->2',
+        'icans escalation 2->3',
+      ]);
       expect(icans[2]!.teams).toContain('icu');
       expect(icans.every((p) => p.condition === 'icans')).toBe(true);
 
@@ -86,7 +96,11 @@ describe('simulated courses', () => {
 
   it('print as NDJSON from the CLI (crs simulate --ndjson), the same for the same seed and start', () => {
     const bin = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
-    const out = execFileSync(process.execPath, [bin, 'simulate', '--ndjson', '--seed', '3', '--start', '2026-03-01T06:00:00Z'], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      [bin, 'simulate', '--ndjson', '--seed', '3', '--start', '2026-03-01T06:00:00Z'],
+      { encoding: 'utf8' },
+    );
     const expected = buildScenario({ seed: 3, start: START }).messages.map((m) => JSON.stringify(m));
     expect(out.trimEnd().split('\n')).toEqual(expected);
     const bad = spawnSync(process.execPath, [bin, 'simulate', '--speed', 'fast'], { encoding: 'utf8' });

@@ -35,7 +35,12 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const queued = (m: DeviceMessage): QueuedMessage => ({ message: m, digest: messageDigest(m), receivedAt: '2026-01-10T09:00:00Z', sender: 'test' });
+const queued = (m: DeviceMessage): QueuedMessage => ({
+  message: m,
+  digest: messageDigest(m),
+  receivedAt: '2026-01-10T09:00:00Z',
+  sender: 'test',
+});
 
 /** A patient who reaches CRS 1 (fever), then 3 (vasopressor): two pages. */
 function escalating(patientId: string): DeviceMessage[] {
@@ -48,11 +53,19 @@ function escalating(patientId: string): DeviceMessage[] {
 
 function replayPages(messages: DeviceMessage[]): string[] {
   const replay = new Replay(DEFAULT_CONFIG);
-  return messages.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1)).flatMap((e) => (e.type === 'notification' ? [e.notificationId] : []));
+  return messages
+    .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
+    .flatMap((e) => (e.type === 'notification' ? [e.notificationId] : []));
 }
 
 function worker(now = () => Date.now(), log: string[] = []) {
-  return new GradingWorker({ db, store: new SqliteStateStore(db), config: DEFAULT_CONFIG, now, log: (l) => log.push(l) });
+  return new GradingWorker({
+    db,
+    store: new SqliteStateStore(db),
+    config: DEFAULT_CONFIG,
+    now,
+    log: (l) => log.push(l),
+  });
 }
 
 async function drain(w: GradingWorker): Promise<void> {
@@ -85,7 +98,11 @@ describe('SqliteQueue', () => {
     const queue = new SqliteQueue(db);
     const [a, b] = escalating('P1');
     const reused = { ...b!, messageId: a!.messageId };
-    await queue.enqueue([{ ...queued(a!), digest: 'digest-a' }, { ...queued(reused), digest: 'digest-b' }, { ...queued(a!), digest: 'digest-a' }]);
+    await queue.enqueue([
+      { ...queued(a!), digest: 'digest-a' },
+      { ...queued(reused), digest: 'digest-b' },
+      { ...queued(a!), digest: 'digest-a' },
+    ]);
     const rows = db.prepare('SELECT message_id, digest FROM inbox ORDER BY seq').all();
     expect(rows).toEqual([
       { message_id: a!.messageId, digest: 'digest-a' },
@@ -110,7 +127,9 @@ describe('GradingWorker', () => {
     const w = worker();
     await drain(w);
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
-    const pages = (db.prepare("SELECT item_id FROM outbox WHERE kind = 'notification' ORDER BY seq").all() as { item_id: string }[]).map((r) => r.item_id);
+    const pages = (
+      db.prepare("SELECT item_id FROM outbox WHERE kind = 'notification' ORDER BY seq").all() as { item_id: string }[]
+    ).map((r) => r.item_id);
     expect(pages.sort()).toEqual([...replayPages(p1), ...replayPages(p2)].sort());
     expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(3);
     const board = new BoardQueries(db, new SqlitePageStore(db));
@@ -124,16 +143,29 @@ describe('GradingWorker', () => {
     const p1 = [...escalating('P1'), msg('P1', 30, { vitals: { spo2: 88 } }), msg('P1', 31, { vitals: { spo2: 87 } })];
     await queue.enqueue(p1.map(queued));
     await drain(worker());
-    const audit = (db.prepare("SELECT entry FROM audit WHERE patient_id = 'P1' ORDER BY seq").all() as { entry: string }[]).map(
-      (r) => JSON.parse(r.entry) as AuditEvent,
-    );
-    expect(audit.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification', 'assessment', 'notification', 'assessment', 'assessment']);
+    const audit = (
+      db.prepare("SELECT entry FROM audit WHERE patient_id = 'P1' ORDER BY seq").all() as { entry: string }[]
+    ).map((r) => JSON.parse(r.entry) as AuditEvent);
+    expect(audit.map((e) => e.type)).toEqual([
+      'assessment',
+      'assessment',
+      'notification',
+      'assessment',
+      'notification',
+      'assessment',
+      'assessment',
+    ]);
     expect(audit[4]!.details).toMatchObject({ notificationId: replayPages(p1)[1], fromGrade: 1, toGrade: 3 });
-    const alerts = db.prepare("SELECT item_id, body FROM outbox WHERE kind = 'alert'").all() as { item_id: string; body: string }[];
+    const alerts = db.prepare("SELECT item_id, body FROM outbox WHERE kind = 'alert'").all() as {
+      item_id: string;
+      body: string;
+    }[];
     expect(alerts).toHaveLength(1);
     expect(JSON.parse(alerts[0]!.body)).toMatchObject({ subject: 'spo2', cleared: false, patientId: 'P1' });
     // The monitor's last data, for the stale-feed sweep.
-    expect(db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1'").pluck().get()).toBe(Date.parse(p1.at(-1)!.observedAt));
+    expect(db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1'").pluck().get()).toBe(
+      Date.parse(p1.at(-1)!.observedAt),
+    );
   });
 
   it('answers a redelivered message as a duplicate: nothing applied twice, no second page', async () => {
@@ -178,7 +210,9 @@ describe('GradingWorker', () => {
       await drain(w);
     }
     expect(count('SELECT count(*) AS n FROM dead_letter')).toBe(1);
-    expect((db.prepare('SELECT message_id, attempts FROM dead_letter').get() as { message_id: string; attempts: number })).toEqual({
+    expect(
+      db.prepare('SELECT message_id, attempts FROM dead_letter').get() as { message_id: string; attempts: number },
+    ).toEqual({
       message_id: 'BAD-poison',
       attempts: WORKER_LIMITS.maxAttempts,
     });
@@ -191,14 +225,9 @@ describe('GradingWorker', () => {
   });
 
   it('keeps a patient waiting for its retry after a restart', async () => {
-    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at, attempts, retry_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-      'P1',
-      'x',
-      '{}',
-      '2026-01-10T09:00:00Z',
-      1,
-      Date.parse('2026-01-10T10:05:00Z'),
-    );
+    db.prepare(
+      'INSERT INTO inbox (patient_id, message_id, body, received_at, attempts, retry_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run('P1', 'x', '{}', '2026-01-10T09:00:00Z', 1, Date.parse('2026-01-10T10:05:00Z'));
     const w = worker(() => Date.parse('2026-01-10T10:00:00Z'));
     expect(await w.pass()).toBe(0);
   });
@@ -230,9 +259,9 @@ describe('OutboxDispatcher', () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue([...escalating('P1'), ...escalating('P2')].map(queued));
     await drain(worker());
-    return (db.prepare("SELECT body FROM outbox WHERE kind = 'notification' ORDER BY seq").all() as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as Notification,
-    );
+    return (
+      db.prepare("SELECT body FROM outbox WHERE kind = 'notification' ORDER BY seq").all() as { body: string }[]
+    ).map((r) => JSON.parse(r.body) as Notification);
   }
 
   const recorder = (name = 'stdout', kinds: Sink['kinds'] = ['notification']) => {
@@ -275,12 +304,16 @@ describe('OutboxDispatcher', () => {
     expect(stdout.sent.length).toBe(pages.length);
     expect(d.backlog('webhook')).toBe(0);
     await d.stop();
-    expect(db.prepare('SELECT sink FROM deliveries WHERE item_id = ? ORDER BY sink').pluck().all(pages[0]!.notificationId)).toEqual(['stdout', 'webhook']);
+    expect(
+      db.prepare('SELECT sink FROM deliveries WHERE item_id = ? ORDER BY sink').pluck().all(pages[0]!.notificationId),
+    ).toEqual(['stdout', 'webhook']);
   });
 
   it('gives each sink only the kinds it takes', async () => {
     await committedPages();
-    db.prepare("INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', 'p#1', 'P1', '{}', 'x')").run();
+    db.prepare(
+      "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', 'p#1', 'P1', '{}', 'x')",
+    ).run();
     const grades = recorder('stdout', ['notification']);
     const pages = recorder('board', ['page']);
     const d = new OutboxDispatcher(db, [grades.sink, pages.sink]);

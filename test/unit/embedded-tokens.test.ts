@@ -49,7 +49,17 @@ describe('crs token (embedded)', () => {
     expect((await post(token, 'P-1')).status).toBe(202);
 
     const listed = await run(['list', '--json', '--data', dir]);
-    expect(JSON.parse(listed.out)).toEqual([{ tokenId, deviceId: 'monitor-12', kind: 'ehr', wards: [], patients: [], createdAt: expect.any(String), revokedAt: null }]);
+    expect(JSON.parse(listed.out)).toEqual([
+      {
+        tokenId,
+        deviceId: 'monitor-12',
+        kind: 'ehr',
+        wards: [],
+        patients: [],
+        createdAt: expect.any(String),
+        revokedAt: null,
+      },
+    ]);
     expect(listed.out).not.toContain(token);
 
     expect((await run(['revoke', tokenId, '--data', dir])).code).toBe(0);

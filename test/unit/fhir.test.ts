@@ -24,14 +24,27 @@ beforeEach(async () => {
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   handleFhirHttp(
-    { method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) },
+    {
+      method: 'POST',
+      path,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    },
     { queue, tokens, now: () => NOW },
   );
 
 const subject = { reference: 'Patient/P-0042', display: 'Zebedee Quigglesworth' };
 let n = 0;
 const obs = (code: { system: string; code: string }, extra: Record<string, unknown>): Resource =>
-  ({ resourceType: 'Observation', id: `obs-${++n}`, status: 'final', code: { coding: [code] }, subject, effectiveDateTime: T, ...extra }) as Resource;
+  ({
+    resourceType: 'Observation',
+    id: `obs-${++n}`,
+    status: 'final',
+    code: { coding: [code] },
+    subject,
+    effectiveDateTime: T,
+    ...extra,
+  }) as Resource;
 const qty = (value: number, code: string) => ({ value, unit: code, system: UCUM, code });
 
 function flowsheet(): Bundle {
@@ -41,18 +54,27 @@ function flowsheet(): Bundle {
     entry: [
       { resourceType: 'Patient', id: 'P-0042', name: [{ family: 'Quigglesworth', given: ['Zebedee'] }] } as Resource,
       obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(101.3, '[degF]') }),
-      obs({ system: LOINC_SYSTEM, code: '85354-9' }, {
-        component: [
-          { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(86, 'mm[Hg]') },
-          { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, valueQuantity: qty(50, 'mm[Hg]') },
-        ],
-      }),
+      obs(
+        { system: LOINC_SYSTEM, code: '85354-9' },
+        {
+          component: [
+            { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(86, 'mm[Hg]') },
+            { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, valueQuantity: qty(50, 'mm[Hg]') },
+          ],
+        },
+      ),
       obs({ system: LOINC_SYSTEM, code: '59408-5' }, { valueQuantity: qty(93, '%') }),
-      obs({ system: CRS_CODES, code: 'oxygen-device' }, { valueCodeableConcept: { coding: [{ system: SNOMED, code: '336623009' }] } }),
+      obs(
+        { system: CRS_CODES, code: 'oxygen-device' },
+        { valueCodeableConcept: { coding: [{ system: SNOMED, code: '336623009' }] } },
+      ),
       obs({ system: LOINC_SYSTEM, code: '3151-8' }, { valueQuantity: qty(4, 'L/min') }),
       obs({ system: LOINC_SYSTEM, code: '3150-0' }, { valueQuantity: qty(33, '%') }),
       obs({ system: CRS_CODES, code: 'ice-score' }, { valueInteger: 6 }),
-      obs({ system: CRS_CODES, code: 'icans-consciousness' }, { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'awakens_to_voice' }] } }),
+      obs(
+        { system: CRS_CODES, code: 'icans-consciousness' },
+        { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'awakens_to_voice' }] } },
+      ),
       obs({ system: LOINC_SYSTEM, code: '72514-3' }, { valueInteger: 4 }), // pain score: not graded, a warning
       {
         resourceType: 'MedicationAdministration',
@@ -82,7 +104,10 @@ describe('FHIR ingest', () => {
     const res = await post('/fhir/r4/Bundle', flowsheet());
     expect(res.status).toBe(202);
     const oo = JSON.parse(res.body) as OperationOutcome;
-    expect(oo.issue[0]).toMatchObject({ severity: 'information', diagnostics: expect.stringMatching(/^accepted 3 message\(s\)/) });
+    expect(oo.issue[0]).toMatchObject({
+      severity: 'information',
+      diagnostics: expect.stringMatching(/^accepted 3 message\(s\)/),
+    });
     expect(oo.issue.slice(1).map((i) => [i.severity, i.expression])).toEqual([
       ['warning', ['Bundle.entry[0].resource']],
       ['warning', ['Bundle.entry[9].resource.code']],
@@ -98,8 +123,20 @@ describe('FHIR ingest', () => {
         oxygen: { device: 'nasal_cannula', flowLpm: 4, fio2: 0.33 },
         neuro: { iceScore: 6, consciousness: 'awakens_to_voice' },
       },
-      { messageId: 'fhir:MedicationAdministration/ma-1', patientId: 'P-0042', observedAt: '2026-01-10T07:00:00Z', source: { deviceId: 'pump-7', kind: 'pump' }, vasopressors: [{ drug: 'norepinephrine', dose: 0.08, unit: 'mcg/kg/min' }] },
-      { messageId: 'fhir:MedicationAdministration/ma-2', patientId: 'P-0042', observedAt: '2026-01-10T07:00:00Z', source: { deviceId: 'ehr-epic', kind: 'ehr' }, medications: [{ drug: 'tocilizumab', doseMg: 560 }] },
+      {
+        messageId: 'fhir:MedicationAdministration/ma-1',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T07:00:00Z',
+        source: { deviceId: 'pump-7', kind: 'pump' },
+        vasopressors: [{ drug: 'norepinephrine', dose: 0.08, unit: 'mcg/kg/min' }],
+      },
+      {
+        messageId: 'fhir:MedicationAdministration/ma-2',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T07:00:00Z',
+        source: { deviceId: 'ehr-epic', kind: 'ehr' },
+        medications: [{ drug: 'tocilizumab', doseMg: 560 }],
+      },
     ]);
     expect(JSON.stringify(messages)).not.toMatch(/Zebedee|Quigglesworth/);
     expect(res.messageIds).toEqual(messages.map((m) => m.messageId));
@@ -115,8 +152,16 @@ describe('FHIR ingest', () => {
     expect(res.status).toBe(422);
     const errors = (JSON.parse(res.body) as OperationOutcome).issue.filter((i) => i.severity === 'error');
     expect(errors.map((i) => [i.code, i.expression![0], i.diagnostics])).toEqual([
-      ['value', 'Bundle.entry[1].resource.valueQuantity.code', expect.stringMatching(/no unit: a vitals.temperatureC value needs one/)],
-      ['value', 'Bundle.entry[2].resource.effectiveDateTime', expect.stringMatching(/not a dateTime with a time and a zone offset/)],
+      [
+        'value',
+        'Bundle.entry[1].resource.valueQuantity.code',
+        expect.stringMatching(/no unit: a vitals.temperatureC value needs one/),
+      ],
+      [
+        'value',
+        'Bundle.entry[2].resource.effectiveDateTime',
+        expect.stringMatching(/not a dateTime with a time and a zone offset/),
+      ],
       ['value', 'Bundle.entry[10].resource.dosage.rateQuantity.code', expect.stringMatching(/rate unit "mL\/h"/)],
       ['value', 'Bundle.entry[12].resource.valueQuantity', 'vitals.heartRate: 400 is outside 0-350'],
     ]);
@@ -131,8 +176,28 @@ describe('FHIR ingest', () => {
     expect(res.status).toBe(200);
     const out = JSON.parse(res.body) as Bundle;
     expect(out.type).toBe('batch-response');
-    expect(out.entry!.map((e) => e.response!.status.slice(0, 3))).toEqual(['202', '202', '202', '202', '202', '202', '202', '202', '202', '202', '202', '422']);
-    expect(out.entry![11]!.response!.outcome).toMatchObject({ issue: [{ expression: ['Bundle.entry[11].resource.subject.reference'], diagnostics: 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -' }] });
+    expect(out.entry!.map((e) => e.response!.status.slice(0, 3))).toEqual([
+      '202',
+      '202',
+      '202',
+      '202',
+      '202',
+      '202',
+      '202',
+      '202',
+      '202',
+      '202',
+      '202',
+      '422',
+    ]);
+    expect(out.entry![11]!.response!.outcome).toMatchObject({
+      issue: [
+        {
+          expression: ['Bundle.entry[11].resource.subject.reference'],
+          diagnostics: 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -',
+        },
+      ],
+    });
     expect(res.body).not.toMatch(/Zebedee/);
     expect(queue.messages.map((q) => q.message.messageId)).toHaveLength(2);
   });
@@ -145,8 +210,20 @@ describe('FHIR ingest', () => {
       class: { code: 'IMP' },
       subject: { identifier: { value: 'P-0042' } },
       location: [
-        { location: { display: 'H4-12' }, physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }] }, period: { start: T } },
-        { location: { display: 'H4' }, physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'wa' }] }, period: { start: T } },
+        {
+          location: { display: 'H4-12' },
+          physicalType: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }],
+          },
+          period: { start: T },
+        },
+        {
+          location: { display: 'H4' },
+          physicalType: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'wa' }],
+          },
+          period: { start: T },
+        },
       ],
     });
     expect(enc.status).toBe(202);
@@ -161,8 +238,20 @@ describe('FHIR ingest', () => {
     });
     expect(proc.status).toBe(202);
     expect(queue.messages.map((q) => q.message)).toEqual([
-      { messageId: 'fhir:Encounter/enc-1', patientId: 'P-0042', observedAt: '2026-01-10T07:00:00Z', source: { deviceId: 'ehr-epic', kind: 'ehr' }, enrolment: { bed: 'H4-12', ward: 'H4' } },
-      { messageId: 'fhir:Procedure/inf-9', patientId: 'P-0042', observedAt: '2026-01-08T09:00:00Z', source: { deviceId: 'ehr-epic', kind: 'ehr' }, enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T09:00:00Z', product: 'axi-cel' } },
+      {
+        messageId: 'fhir:Encounter/enc-1',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T07:00:00Z',
+        source: { deviceId: 'ehr-epic', kind: 'ehr' },
+        enrolment: { bed: 'H4-12', ward: 'H4' },
+      },
+      {
+        messageId: 'fhir:Procedure/inf-9',
+        patientId: 'P-0042',
+        observedAt: '2026-01-08T09:00:00Z',
+        source: { deviceId: 'ehr-epic', kind: 'ehr' },
+        enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T09:00:00Z', product: 'axi-cel' },
+      },
     ]);
   });
 
@@ -173,7 +262,11 @@ describe('FHIR ingest', () => {
       [post('/fhir/r4/Patient', {}), 404, /no route/],
       [post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'text/plain' }), 415, /not application\/fhir\+json/],
       [post('/fhir/r4/Bundle', flowsheet(), { authorization: 'Bearer nope' }), 403, /unknown device token/],
-      [post('/fhir/r4/Bundle', { resourceType: 'Bundle', type: 'searchset', entry: [] }), 400, /Bundle.type "searchset"/],
+      [
+        post('/fhir/r4/Bundle', { resourceType: 'Bundle', type: 'searchset', entry: [] }),
+        400,
+        /Bundle.type "searchset"/,
+      ],
     ];
     for (const [res, status, text] of cases) {
       const r = await res;
@@ -186,11 +279,37 @@ describe('FHIR ingest', () => {
     const resource = fc.record({
       resourceType: fc.constantFrom('Observation', 'MedicationAdministration', 'Encounter', 'Procedure', 'Patient', 7),
       id: fc.option(fc.string(), { nil: undefined }),
-      status: fc.option(fc.constantFrom('final', 'in-progress', 'completed', 'stopped', 'on-hold', 'x'), { nil: undefined }),
+      status: fc.option(fc.constantFrom('final', 'in-progress', 'completed', 'stopped', 'on-hold', 'x'), {
+        nil: undefined,
+      }),
       subject: fc.option(fc.oneof(fc.record({ reference: fc.string() }), fc.anything()), { nil: undefined }),
-      code: fc.option(fc.record({ coding: fc.array(fc.record({ system: fc.constantFrom(LOINC_SYSTEM, CRS_CODES, RXNORM, 'x'), code: fc.constantFrom('8310-5', '85354-9', '3150-0', 'ice-score', 'oxygen-device', 'car-t-infusion', '7512') })) }), { nil: undefined }),
+      code: fc.option(
+        fc.record({
+          coding: fc.array(
+            fc.record({
+              system: fc.constantFrom(LOINC_SYSTEM, CRS_CODES, RXNORM, 'x'),
+              code: fc.constantFrom(
+                '8310-5',
+                '85354-9',
+                '3150-0',
+                'ice-score',
+                'oxygen-device',
+                'car-t-infusion',
+                '7512',
+              ),
+            }),
+          ),
+        }),
+        { nil: undefined },
+      ),
       effectiveDateTime: fc.option(fc.oneof(fc.constant(T), fc.string()), { nil: undefined }),
-      valueQuantity: fc.option(fc.record({ value: fc.oneof(fc.double(), fc.string()), code: fc.constantFrom('Cel', '%', 'mm[Hg]', '/min', 'x') }), { nil: undefined }),
+      valueQuantity: fc.option(
+        fc.record({
+          value: fc.oneof(fc.double(), fc.string()),
+          code: fc.constantFrom('Cel', '%', 'mm[Hg]', '/min', 'x'),
+        }),
+        { nil: undefined },
+      ),
       valueInteger: fc.option(fc.integer(), { nil: undefined }),
       component: fc.option(fc.anything(), { nil: undefined }),
       dosage: fc.option(fc.anything(), { nil: undefined }),
@@ -199,7 +318,11 @@ describe('FHIR ingest', () => {
     const body = fc.oneof(
       fc.anything(),
       resource,
-      fc.record({ resourceType: fc.constant('Bundle'), type: fc.constantFrom('batch', 'transaction', 'collection', 'x'), entry: fc.array(fc.oneof(fc.record({ resource }), fc.anything()), { maxLength: 6 }) }),
+      fc.record({
+        resourceType: fc.constant('Bundle'),
+        type: fc.constantFrom('batch', 'transaction', 'collection', 'x'),
+        entry: fc.array(fc.oneof(fc.record({ resource }), fc.anything()), { maxLength: 6 }),
+      }),
     );
     await fc.assert(
       fc.asyncProperty(body, async (b) => {

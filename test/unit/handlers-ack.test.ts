@@ -46,13 +46,30 @@ beforeEach(async () => {
     ackBaseUrl: 'https://api.example/ack/',
     security: { record: async (e) => void security.push(e) },
   });
-  await pager.onNotification({ notificationId: 'crs|P-1|m3', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['icu'], summary: 'PROVISIONAL CRS grade 3, patient P-1, bed H4-1' }, T);
+  await pager.onNotification(
+    {
+      notificationId: 'crs|P-1|m3',
+      patientId: 'P-1',
+      condition: 'crs',
+      kind: 'escalation',
+      toGrade: 3,
+      teams: ['icu'],
+      summary: 'PROVISIONAL CRS grade 3, patient P-1, bed H4-1',
+    },
+    T,
+  );
 });
 
 const handler = () =>
   quiet(
     mod.createAckHandler({
-      paging: async () => ({ pager, page: (id) => pages.get(id), verify: (t, at) => verifyAck(secret, t, at), config: DEFAULT_PAGING, timeZone: 'Europe/Paris' }),
+      paging: async () => ({
+        pager,
+        page: (id) => pages.get(id),
+        verify: (t, at) => verifyAck(secret, t, at),
+        config: DEFAULT_PAGING,
+        timeZone: 'Europe/Paris',
+      }),
       now: () => now,
       ...live,
     }),
@@ -60,9 +77,23 @@ const handler = () =>
 
 const token = () => sent[0]!.ackUrl!.split('/').at(-1)!;
 const link = (method: 'GET' | 'POST', t: string, body?: string) =>
-  handler()(httpEvent({ method, path: `/ack/${t}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...(body !== undefined ? { body } : {}) }));
+  handler()(
+    httpEvent({
+      method,
+      path: `/ack/${t}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      ...(body !== undefined ? { body } : {}),
+    }),
+  );
 const api = (body: unknown, contentType = 'application/json') =>
-  handler()(httpEvent({ method: 'POST', path: '/v1/acks', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) }));
+  handler()(
+    httpEvent({
+      method: 'POST',
+      path: '/v1/acks',
+      headers: { 'content-type': contentType },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }),
+  );
 const status = async () => (await pages.get('crs|P-1|m3|icu'))!.status;
 
 describe('ack handler', () => {
@@ -84,7 +115,10 @@ describe('ack handler', () => {
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('Acknowledged');
     expect(res.body).toContain('Dr Ada Lovelace (ICU registrar) at 2026-11-26 11:02 CET');
-    expect(await pages.get('crs|P-1|m3|icu')).toMatchObject({ status: 'acknowledged', ack: { by: 'Dr Ada Lovelace (ICU registrar)', at: now, via: 'link' } });
+    expect(await pages.get('crs|P-1|m3|icu')).toMatchObject({
+      status: 'acknowledged',
+      ack: { by: 'Dr Ada Lovelace (ICU registrar)', at: now, via: 'link' },
+    });
     const again = await link('POST', token(), 'by=Someone+Else');
     expect(again.statusCode).toBe(200);
     expect(again.body).toContain('Already acknowledged');
@@ -98,8 +132,18 @@ describe('ack handler', () => {
   });
 
   it.each([
-    ['forged', () => signAck(randomBytes(32), { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: T + 3_600_000 })],
-    ['altered', () => token().split('.').map((part, i) => (i === 2 ? Buffer.from('ICU consultant').toString('base64url') : part)).join('.')],
+    [
+      'forged',
+      () => signAck(randomBytes(32), { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: T + 3_600_000 }),
+    ],
+    [
+      'altered',
+      () =>
+        token()
+          .split('.')
+          .map((part, i) => (i === 2 ? Buffer.from('ICU consultant').toString('base64url') : part))
+          .join('.'),
+    ],
     ['expired', () => signAck(secret, { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: T + 60_000 })],
   ])('refuses a %s link with 403, on the page and the API, and records each refusal', async (kind, make) => {
     now = T + 120_000;
@@ -116,13 +160,21 @@ describe('ack handler', () => {
     if (kind === 'expired') {
       // Genuine (signed by us), answered late: the patient's trail says so.
       expect(refusals).toHaveLength(2); // the POSTs; a GET records nothing
-      expect(refusals[0]).toMatchObject({ patientId: 'P-1', details: { reason: 'expired', by: 'Mallory', pageId: 'crs|P-1|m3|icu' } });
+      expect(refusals[0]).toMatchObject({
+        patientId: 'P-1',
+        details: { reason: 'expired', by: 'Mallory', pageId: 'crs|P-1|m3|icu' },
+      });
       expect(security).toEqual([]);
     } else {
       // Vouched for by nobody: the security log, with the client's address and what the token claimed.
       expect(refusals).toEqual([]);
       expect(security).toHaveLength(2);
-      expect(security[0]).toMatchObject({ event: 'acknowledge-link-refused', reason: 'forged', client: '198.51.100.7', claimed: { pageId: 'crs|P-1|m3|icu', by: 'Mallory' } });
+      expect(security[0]).toMatchObject({
+        event: 'acknowledge-link-refused',
+        reason: 'forged',
+        client: '198.51.100.7',
+        claimed: { pageId: 'crs|P-1|m3|icu', by: 'Mallory' },
+      });
     }
   });
 
@@ -133,12 +185,21 @@ describe('ack handler', () => {
     expect(JSON.parse(res.body!)).toEqual({
       acknowledged: true,
       changed: true,
-      page: { pageId: 'crs|P-1|m3|icu', patientId: 'P-1', team: 'icu', status: 'acknowledged', level: 0, ack: { by: 'Dr B (ICU registrar)', at: '2026-11-26T10:01:00Z', via: 'link' } },
+      page: {
+        pageId: 'crs|P-1|m3|icu',
+        patientId: 'P-1',
+        team: 'icu',
+        status: 'acknowledged',
+        level: 0,
+        ack: { by: 'Dr B (ICU registrar)', at: '2026-11-26T10:01:00Z', via: 'link' },
+      },
     });
   });
 
-  it('answers the API\'s bad requests with the field and the problem', async () => {
-    expect(JSON.parse((await api({ by: 'X' })).body!)).toEqual({ errors: ['token: is required (the last part of the acknowledge link)'] });
+  it("answers the API's bad requests with the field and the problem", async () => {
+    expect(JSON.parse((await api({ by: 'X' })).body!)).toEqual({
+      errors: ['token: is required (the last part of the acknowledge link)'],
+    });
     expect((await api({ token: token() })).statusCode).toBe(400);
     expect((await api('{not json')).statusCode).toBe(400);
     expect((await api({ token: token(), by: 'X' }, 'text/plain')).statusCode).toBe(415);
@@ -146,7 +207,18 @@ describe('ack handler', () => {
   });
 
   it('answers 409 when the page has nothing left to acknowledge (a higher grade replaced it)', async () => {
-    await pager.onNotification({ notificationId: 'crs|P-1|m4', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 4, teams: ['icu'], summary: 's' }, T + 1000);
+    await pager.onNotification(
+      {
+        notificationId: 'crs|P-1|m4',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 4,
+        teams: ['icu'],
+        summary: 's',
+      },
+      T + 1000,
+    );
     const res = await api({ token: token(), by: 'Dr B' });
     expect(res.statusCode).toBe(409);
     expect((await link('GET', token())).body).toContain('A newer page about this patient replaced it');
@@ -179,11 +251,20 @@ describe("the ack function's security log", () => {
     const t = telemetry('ack-security-test');
     const { onSecurity, onAudit } = pagingMetrics(t);
     const { out } = await captureOutput(async () => {
-      onSecurity({ at: '2026-11-26T10:00:00Z', event: 'acknowledge-link-refused', reason: 'forged', client: '198.51.100.7', claimed: { pageId: 'crs|P-1|m3|icu', by: 'Mallory' } });
+      onSecurity({
+        at: '2026-11-26T10:00:00Z',
+        event: 'acknowledge-link-refused',
+        reason: 'forged',
+        client: '198.51.100.7',
+        claimed: { pageId: 'crs|P-1|m3|icu', by: 'Mallory' },
+      });
       onAudit({ type: 'acknowledgement-refused', details: { reason: 'expired' } });
       t.metrics.publishStoredMetrics();
     });
-    const warn = out.split('\n').filter((l) => l.includes('"message":"security"')).map((l) => JSON.parse(l) as { level: string; reason: string; claimed: { by: string } });
+    const warn = out
+      .split('\n')
+      .filter((l) => l.includes('"message":"security"'))
+      .map((l) => JSON.parse(l) as { level: string; reason: string; claimed: { by: string } });
     expect(warn).toMatchObject([{ level: 'WARN', reason: 'forged', claimed: { by: 'Mallory' } }]);
     expect(metricSum(out, 'AcknowledgementsRefused')).toBe(2);
   });

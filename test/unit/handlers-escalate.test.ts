@@ -44,7 +44,11 @@ beforeEach(() => {
 });
 
 const timer = () => new SqsTimer(new SQSClient({ region: 'eu-west-1' }), 'https://q/timers', () => now);
-const sentTimers = () => sqs.commandCalls(SendMessageCommand).map((c) => ({ delay: c.args[0].input.DelaySeconds, body: JSON.parse(c.args[0].input.MessageBody!) as { wakeAt: number } }));
+const sentTimers = () =>
+  sqs.commandCalls(SendMessageCommand).map((c) => ({
+    delay: c.args[0].input.DelaySeconds,
+    body: JSON.parse(c.args[0].input.MessageBody!) as { wakeAt: number },
+  }));
 
 describe('escalation timers', () => {
   it('wait until the due time, rounded up, at most the 15 minutes SQS allows', () => {
@@ -55,11 +59,32 @@ describe('escalation timers', () => {
 
   it('are set for every level stored before its send, and for the end of a silence', async () => {
     const store = withTimers(new MemoryPageStore(), timer(), () => undefined);
-    const t = pagesForNotification({ notificationId: 'crs|P-1|m1', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['hematology', 'icu'], summary: 's' }, [], [], T, DEFAULT_PAGING);
+    const t = pagesForNotification(
+      {
+        notificationId: 'crs|P-1|m1',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 3,
+        teams: ['hematology', 'icu'],
+        summary: 's',
+      },
+      [],
+      [],
+      T,
+      DEFAULT_PAGING,
+    );
     await store.save(t.pages);
     // Marking them delivered keeps the due time: no second timer.
     await store.save(t.pages.map((p) => ({ ...p, rev: 1, delivered: true })));
-    const silence: Silence = { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'N', reason: 'transport' };
+    const silence: Silence = {
+      silenceId: 's1',
+      scope: { patientId: 'P-1' },
+      from: T,
+      until: min(30),
+      createdBy: 'N',
+      reason: 'transport',
+    };
     await store.saveSilence(silence);
     await store.saveSilence({ ...silence, endedAt: min(10), endedBy: 'N' });
     expect(sentTimers()).toEqual([
@@ -73,7 +98,21 @@ describe('escalation timers', () => {
     const errors: unknown[] = [];
     const pages = new MemoryPageStore();
     const store = withTimers(pages, timer(), (e) => errors.push(e));
-    const t = pagesForNotification({ notificationId: 'crs|P-1|m1', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 2, teams: ['hematology'], summary: 's' }, [], [], T, DEFAULT_PAGING);
+    const t = pagesForNotification(
+      {
+        notificationId: 'crs|P-1|m1',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 2,
+        teams: ['hematology'],
+        summary: 's',
+      },
+      [],
+      [],
+      T,
+      DEFAULT_PAGING,
+    );
     await store.save(t.pages);
     expect(errors).toHaveLength(1);
     expect(await pages.get('crs|P-1|m1|hematology')).toBeDefined();
@@ -85,7 +124,12 @@ function timerRecord(wakeAt: number | string, id = 't1'): SQSRecord {
     messageId: id,
     receiptHandle: `rh-${id}`,
     body: typeof wakeAt === 'string' ? wakeAt : JSON.stringify({ wakeAt }),
-    attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: '0',
+      SenderId: 'x',
+      ApproximateFirstReceiveTimestamp: '0',
+    },
     messageAttributes: {},
     md5OfBody: '',
     eventSource: 'aws:sqs',
@@ -110,10 +154,15 @@ describe('escalate handler', () => {
             onAlert: async () => undefined,
           },
           sweep: {
-            pages: { staleFeedAlerts: async () => new Map(), setStaleFeedAlert: async () => undefined, clearStaleFeedAlert: async () => undefined },
+            pages: {
+              staleFeedAlerts: async () => new Map(),
+              setStaleFeedAlert: async () => undefined,
+              clearStaleFeedAlert: async () => undefined,
+            },
             states: {
               feeds: async function* () {
                 swept++;
+                yield* [];
               },
               load: async () => undefined,
             },
@@ -134,7 +183,9 @@ describe('escalate handler', () => {
 
   it('ticks the pager once for a batch of due timers', async () => {
     now = min(5);
-    const res = await handler()(sqsEvent([timerRecord(min(5), 'a'), timerRecord(min(4), 'b'), timerRecord('garbage', 'c')]));
+    const res = await handler()(
+      sqsEvent([timerRecord(min(5), 'a'), timerRecord(min(4), 'b'), timerRecord('garbage', 'c')]),
+    );
     expect(res).toEqual({ batchItemFailures: [] });
     expect(ticks).toEqual([min(5)]);
     expect(sentTimers()).toEqual([]);
@@ -161,14 +212,20 @@ describe('escalate handler', () => {
 
   it('on the schedule, ticks (the net under lost timers) and sweeps the feeds', async () => {
     now = min(1);
-    const res = await handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' });
+    const res = await handler()({
+      source: 'aws.events',
+      'detail-type': 'Scheduled Event',
+      time: '2026-11-26T10:01:00Z',
+    });
     expect(res).toBeUndefined();
     expect(ticks).toEqual([min(1)]);
     expect(swept).toBe(1);
   });
 
   it('reports each run (EscalateRuns: the NoEscalateRun alarm breaches on silence) and the enrolled patients it swept, 0 included', async () => {
-    const scheduled = await captureOutput(() => handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' }));
+    const scheduled = await captureOutput(() =>
+      handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' }),
+    );
     expect(metricSum(scheduled.out, 'EscalateRuns')).toBe(1);
     expect(scheduled.out).toMatch(/"EnrolledPatients":0/);
     const timers = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0))])));
@@ -183,7 +240,8 @@ describe('stale-feed sweep', () => {
   /** A patient's state after enrolment and monitor readings at these minutes (after T0 of the message builders). */
   function stateWith(monitorAt: number[]): PatientState {
     let state: PatientState | undefined;
-    for (const m of [enrol('P-1', -60), ...monitorAt.map((t) => msg('P-1', t, { vitals: { heartRate: 80 } }))]) state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    for (const m of [enrol('P-1', -60), ...monitorAt.map((t) => msg('P-1', t, { vitals: { heartRate: 80 } }))])
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
     return state!;
   }
 
@@ -204,12 +262,17 @@ describe('stale-feed sweep', () => {
     await sweepStaleFeeds(deps(), since + 15 * 60_000);
     await sweepStaleFeeds(deps(), since + 16 * 60_000);
     expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`]);
-    expect(alerts[0]!.summary).toMatch(/^NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since .*; the grade cannot be trusted$/);
+    expect(alerts[0]!.summary).toMatch(
+      /^NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since .*; the grade cannot be trusted$/,
+    );
 
     states.set('P-1', stateWith([0, 20]));
     await sweepStaleFeeds(deps(), since + 21 * 60_000);
     await sweepStaleFeeds(deps(), since + 22 * 60_000);
-    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`, `stale-feed|P-1|${since}|cleared true`]);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([
+      `stale-feed|P-1|${since} false`,
+      `stale-feed|P-1|${since}|cleared true`,
+    ]);
     expect(inForce.size).toBe(0);
   });
 
@@ -240,10 +303,33 @@ describe('the schedule and the timers with the real pager', () => {
       ackSecret: randomBytes(32),
       ackBaseUrl: 'https://x/ack/',
     });
-    await pager.onNotification({ notificationId: 'crs|P-1|m1', patientId: 'P-1', condition: 'crs', kind: 'escalation', toGrade: 3, teams: ['icu'], summary: 's' }, T);
+    await pager.onNotification(
+      {
+        notificationId: 'crs|P-1|m1',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 3,
+        teams: ['icu'],
+        summary: 's',
+      },
+      T,
+    );
     const h = quiet(
       mod.createEscalateHandler({
-        paging: async () => ({ pager, sweep: { pages: { staleFeedAlerts: async () => new Map(), setStaleFeedAlert: async () => undefined, clearStaleFeedAlert: async () => undefined }, states: { feeds: async function* () {}, load: async () => undefined }, timeZone: 'UTC' }, config: DEFAULT_PAGING }),
+        paging: async () => ({
+          pager,
+          sweep: {
+            pages: {
+              staleFeedAlerts: async () => new Map(),
+              setStaleFeedAlert: async () => undefined,
+              clearStaleFeedAlert: async () => undefined,
+            },
+            states: { feeds: async function* () {}, load: async () => undefined },
+            timeZone: 'UTC',
+          },
+          config: DEFAULT_PAGING,
+        }),
         timer: timer(),
         now: () => now,
         ...live,

@@ -34,12 +34,19 @@ const grade = () => quiet(mod.createGradeHandler({ store, config: DEFAULT_CONFIG
 /** How many messages are applied to the patient's stored state. */
 const applied = (patientId: string) => seenCount(store.state(patientId)?.seen ?? []);
 const failedIds = (r: SQSBatchResponse) => r.batchItemFailures.map((f) => f.itemIdentifier);
-const fever = (patientId: string, minutes: number, temperatureC = 38.6) => msg(patientId, minutes, { vitals: { temperatureC } });
+const fever = (patientId: string, minutes: number, temperatureC = 38.6) =>
+  msg(patientId, minutes, { vitals: { temperatureC } });
 
 describe('grade handler', () => {
   it('records a messageId reused with other content: graded, the ReusedMessageIds metric, a warning by id only', async () => {
-    const records = [enrol('R'), msg('R', 1, { neuro: { iceScore: 8 } }, 'dup'), msg('R', 2, { neuro: { iceScore: 3 } }, 'dup')].map((m) => sqsRecord(m));
-    const { result, out } = await captureOutput(() => mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live })(sqsEvent(records)));
+    const records = [
+      enrol('R'),
+      msg('R', 1, { neuro: { iceScore: 8 } }, 'dup'),
+      msg('R', 2, { neuro: { iceScore: 3 } }, 'dup'),
+    ].map((m) => sqsRecord(m));
+    const { result, out } = await captureOutput(() =>
+      mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live })(sqsEvent(records)),
+    );
     expect(result).toEqual({ batchItemFailures: [] });
     expect(metricSum(out, 'ReusedMessageIds')).toBe(1);
     const warning = out.split('\n').find((l) => l.includes('reused with other content'))!;
@@ -48,7 +55,13 @@ describe('grade handler', () => {
   });
 
   it('grades every patient in the batch with one state read and one write per patient', async () => {
-    const records = [enrol('A'), enrol('B'), fever('A', 0), fever('B', 5), msg('A', 10, { vitals: { heartRate: 110 } })].map((m) => sqsRecord(m));
+    const records = [
+      enrol('A'),
+      enrol('B'),
+      fever('A', 0),
+      fever('B', 5),
+      msg('A', 10, { vitals: { heartRate: 110 } }),
+    ].map((m) => sqsRecord(m));
     const res = await grade()(sqsEvent(records));
     expect(res.batchItemFailures).toEqual([]);
     expect(store.loads).toBe(2);
@@ -126,7 +139,12 @@ describe('grade handler', () => {
 
   it('fails the invocation when every record failed, without the record errors (they echo values)', async () => {
     const poison = sqsRecord(JSON.stringify({ message: { ...fever('A', 0, 101.3) } }), { groupId: 'A' });
-    const { result, out } = await captureOutput(() => grade()(sqsEvent([poison])).then(() => undefined, (e: Error) => e));
+    const { result, out } = await captureOutput(() =>
+      grade()(sqsEvent([poison])).then(
+        () => undefined,
+        (e: Error) => e,
+      ),
+    );
     expect(result).toBeInstanceOf(Error);
     expect((result as Error).name).toBe('WholeBatchFailed');
     expect((result as Error).message).not.toMatch(/101\.3|temperature/);
@@ -138,7 +156,9 @@ describe('grade handler', () => {
   it('logs patient and message ids, never values, and measures grades and latency', async () => {
     const e = enrol('A', -60, { bed: 'BED-SECRET-9' });
     const f = fever('A', 0, 39.4);
-    const { out } = await captureOutput(() => grade()(sqsEvent([sqsRecord(e, { sentAt: Date.now() - 1000 }), sqsRecord(f)])));
+    const { out } = await captureOutput(() =>
+      grade()(sqsEvent([sqsRecord(e, { sentAt: Date.now() - 1000 }), sqsRecord(f)])),
+    );
     expect(out).toContain(e.messageId);
     expect(out).toContain(f.messageId);
     expect(out).toMatch(/"notificationIds":\["crs\|A\|/);
@@ -152,7 +172,9 @@ describe('grade handler', () => {
     vi.spyOn(conflicting, 'save').mockImplementation(async (patientId) => {
       throw new VersionConflict(patientId);
     });
-    const handler = quiet(mod.createGradeHandler({ store: conflicting, config: DEFAULT_CONFIG, now: Date.now, ...live }));
+    const handler = quiet(
+      mod.createGradeHandler({ store: conflicting, config: DEFAULT_CONFIG, now: Date.now, ...live }),
+    );
     const a = sqsRecord(enrol('A'));
     const b = sqsRecord(enrol('B'));
     const res = await handler(sqsEvent([a, b])).catch((e: Error) => e);

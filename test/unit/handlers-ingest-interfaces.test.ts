@@ -36,11 +36,19 @@ beforeEach(async () => {
 });
 
 const hl7 = (text: string) =>
-  httpEvent({ path: '/v1/hl7v2', headers: { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' }, body: text, base64: true });
+  httpEvent({
+    path: '/v1/hl7v2',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' },
+    body: text,
+    base64: true,
+  });
 
 describe('ingest handler, HL7 v2 and FHIR routes', () => {
   it('answers an HL7 message with its ACK (base64 body decoded), counts it, and logs ids only', async () => {
-    const text = toPcd01(msg('P-1', 0, { vitals: { temperatureC: 38.4 } }, 'M-1'))!.replace('PID|||P-1^^^HOSP^MR', 'PID|||P-1^^^HOSP^MR||Quigglesworth^Zebedee');
+    const text = toPcd01(msg('P-1', 0, { vitals: { temperatureC: 38.4 } }, 'M-1'))!.replace(
+      'PID|||P-1^^^HOSP^MR',
+      'PID|||P-1^^^HOSP^MR||Quigglesworth^Zebedee',
+    );
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
     const { result, out } = await captureOutput(() => handler(hl7(text)));
     expect(result.statusCode).toBe(202);
@@ -53,7 +61,10 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
   });
 
   it('counts a partly refused HL7 message as accepted and refused; a wrong token gets an AR with 403', async () => {
-    const text = toPcd01(msg('P-1', 0, { vitals: { temperatureC: 38.4, heartRate: 100 } }, 'M-2'))!.replace('268192^MDC_DIM_DEGC^MDC', '');
+    const text = toPcd01(msg('P-1', 0, { vitals: { temperatureC: 38.4, heartRate: 100 } }, 'M-2'))!.replace(
+      '268192^MDC_DIM_DEGC^MDC',
+      '',
+    );
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
     const { result, out } = await captureOutput(() => handler(hl7(text)));
     expect([result.statusCode, readAck(result.body as string)?.code]).toEqual([202, 'AE']);
@@ -66,9 +77,15 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
 
   it('takes local HL7 times in the configured site zone', async () => {
     const text = toPcd01(msg('P-1', 0, { vitals: { spo2: 93 } }, 'M-3'))!.replace(/\+0000/g, '');
-    const refused = await captureOutput(() => mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live })(hl7(text)));
+    const refused = await captureOutput(() =>
+      mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live })(hl7(text)),
+    );
     expect(refused.result.statusCode).toBe(422);
-    const zoned = await captureOutput(() => mod.createIngestHandler({ queue, tokens, now: () => NOW, hl7Zone: parseZone('Europe/Paris')!, ...live })(hl7(text)));
+    const zoned = await captureOutput(() =>
+      mod.createIngestHandler({ queue, tokens, now: () => NOW, hl7Zone: parseZone('Europe/Paris')!, ...live })(
+        hl7(text),
+      ),
+    );
     expect(zoned.result.statusCode).toBe(202);
     expect(queue.messages[0]!.message.observedAt).toBe('2026-01-10T07:00:00Z');
   });
@@ -77,10 +94,19 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     const bundle = new FhirEncoder().bundle(enrol('P-2', -60))!;
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
     const { result } = await captureOutput(() =>
-      handler(httpEvent({ path: '/fhir/r4/Bundle', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, body: JSON.stringify(bundle) })),
+      handler(
+        httpEvent({
+          path: '/fhir/r4/Bundle',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+          body: JSON.stringify(bundle),
+        }),
+      ),
     );
     expect(result.statusCode).toBe(202);
-    expect(JSON.parse(result.body as string)).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'information' }] });
+    expect(JSON.parse(result.body as string)).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'information' }],
+    });
     expect(queue.messages.map((q) => q.message.enrolment)).toEqual([
       { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', product: 'axi-cel' }, // at the infusion's time
       { weightKg: 70, bed: 'H4-P-2', ward: 'H4' }, // the weight and the Encounter: one source, one time

@@ -52,17 +52,27 @@ describe('ingest handler', () => {
     const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(m) }));
     expect(res.statusCode).toBe(202);
     expect(JSON.parse(res.body!)).toEqual({ accepted: 1, messageIds: [m.messageId] });
-    expect(queue.messages).toEqual([{ message: m, digest: messageDigest(m), receivedAt: '2026-01-10T09:00:00Z', sender: 'gw-icu4' }]);
+    expect(queue.messages).toEqual([
+      { message: m, digest: messageDigest(m), receivedAt: '2026-01-10T09:00:00Z', sender: 'gw-icu4' },
+    ]);
   });
 
   it('takes a batch route of up to 100 messages, in order', async () => {
-    const batch = [enrol('P-2'), msg('P-2', 1, { vitals: { heartRate: 100 } }), msg('P-3', 1, { vitals: { spo2: 95 } })];
-    const res = await handler()(httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(batch) }));
+    const batch = [
+      enrol('P-2'),
+      msg('P-2', 1, { vitals: { heartRate: 100 } }),
+      msg('P-3', 1, { vitals: { spo2: 95 } }),
+    ];
+    const res = await handler()(
+      httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(batch) }),
+    );
     expect(res.statusCode).toBe(202);
     expect(queue.messages.map((q) => q.message.messageId)).toEqual(batch.map((m) => m.messageId));
 
     const tooMany = Array.from({ length: 101 }, (_, i) => msg('P-4', i, { vitals: { heartRate: 80 } }));
-    const over = await handler()(httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(tooMany) }));
+    const over = await handler()(
+      httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(tooMany) }),
+    );
     expect(over.statusCode).toBe(400);
     expect(queue.messages).toHaveLength(3);
   });
@@ -91,7 +101,9 @@ describe('ingest handler', () => {
     const bad = { ...msg('P-7', 0, { vitals: { temperatureC: 101.3 } }) };
     const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(bad) }));
     expect(res.statusCode).toBe(400);
-    expect(JSON.parse(res.body!).errors).toEqual([expect.stringMatching(/^vitals\.temperatureC: 101\.3 is outside 25-45 \(Fahrenheit\?\)/)]);
+    expect(JSON.parse(res.body!).errors).toEqual([
+      expect.stringMatching(/^vitals\.temperatureC: 101\.3 is outside 25-45 \(Fahrenheit\?\)/),
+    ]);
     expect(queue.calls).toBe(0);
   });
 
@@ -104,7 +116,9 @@ describe('ingest handler', () => {
 
   it('answers 503 with Retry-After when the queue fails, so the device keeps the message and retries', async () => {
     queue.failWith = new Error('SQS down');
-    const res = await handler()(httpEvent({ headers: auth(), body: JSON.stringify(msg('P-9', 0, { vitals: { heartRate: 90 } })) }));
+    const res = await handler()(
+      httpEvent({ headers: auth(), body: JSON.stringify(msg('P-9', 0, { vitals: { heartRate: 90 } })) }),
+    );
     expect(res.statusCode).toBe(503);
     expect(res.headers?.['retry-after']).toBe('5');
     expect(queue.messages).toHaveLength(0);
@@ -119,12 +133,17 @@ describe('ingest handler', () => {
     expect(queue.messages).toHaveLength(1);
   });
 
-  it('applies the token\'s scope as the embedded server does: a pump claiming the EHR is refused (403, counted), a ward token reads wards', async () => {
+  it("applies the token's scope as the embedded server does: a pump claiming the EHR is refused (403, counted), a ward token reads wards", async () => {
     const pump = issueToken('pump-3', new Date(NOW), { kind: 'pump' });
     await tokens.put(pump.record);
-    const claim = { ...msg('P-12', 0, { enrolment: { hypotension: { systolicBelow: 20, mapBelow: 10 } } }), source: { deviceId: 'ehr', kind: 'ehr' as const } };
+    const claim = {
+      ...msg('P-12', 0, { enrolment: { hypotension: { systolicBelow: 20, mapBelow: 10 } } }),
+      source: { deviceId: 'ehr', kind: 'ehr' as const },
+    };
     const { out } = await captureOutput(async () => {
-      const res = await handler()(httpEvent({ headers: { authorization: `Bearer ${pump.token}` }, body: JSON.stringify(claim) }));
+      const res = await handler()(
+        httpEvent({ headers: { authorization: `Bearer ${pump.token}` }, body: JSON.stringify(claim) }),
+      );
       expect(res.statusCode).toBe(403);
       expect(JSON.parse(res.body!).errors).toEqual([
         'source.kind: "ehr" is not allowed for a pump token (it sends source.kind "pump")',
@@ -138,12 +157,26 @@ describe('ingest handler', () => {
     const ward = issueToken('gw-h4', new Date(NOW), { kind: 'monitor', wards: ['H4'] });
     await tokens.put(ward.record);
     const looked: string[][] = [];
-    const patients = { lookup: async (ids: readonly string[]) => (looked.push([...ids]), new Map([['P-13', { known: true, ward: 'ICU' }]])) };
+    const patients = {
+      lookup: async (ids: readonly string[]) => (
+        looked.push([...ids]), new Map([['P-13', { known: true, ward: 'ICU' }]])
+      ),
+    };
     const scoped = quiet(mod.createIngestHandler({ queue, tokens, now: () => NOW, patients, ...live }));
-    const refused = await scoped(httpEvent({ headers: { authorization: `Bearer ${ward.token}` }, body: JSON.stringify(msg('P-13', 0, { vitals: { heartRate: 90 } })) }));
+    const refused = await scoped(
+      httpEvent({
+        headers: { authorization: `Bearer ${ward.token}` },
+        body: JSON.stringify(msg('P-13', 0, { vitals: { heartRate: 90 } })),
+      }),
+    );
     expect(refused.statusCode).toBe(403);
     expect(JSON.parse(refused.body!).error).toMatch(/patient P-13 is in ward ICU, outside this token's wards \(H4\)/);
-    const placed = await scoped(httpEvent({ headers: { authorization: `Bearer ${ward.token}` }, body: JSON.stringify(msg('P-14', 0, { enrolment: { ward: 'H4' }, vitals: { heartRate: 90 } })) }));
+    const placed = await scoped(
+      httpEvent({
+        headers: { authorization: `Bearer ${ward.token}` },
+        body: JSON.stringify(msg('P-14', 0, { enrolment: { ward: 'H4' }, vitals: { heartRate: 90 } })),
+      }),
+    );
     expect(placed.statusCode).toBe(202);
     expect(queue.messages.map((q) => [q.message.patientId, q.sender])).toEqual([['P-14', 'gw-h4']]);
     // An unscoped token needs no lookup at all.

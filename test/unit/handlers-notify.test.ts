@@ -77,7 +77,11 @@ let throttled: boolean;
 
 class ThrottledPageStore extends MemoryPageStore {
   override async save(pages: Page[]) {
-    if (throttled) throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), { name: 'ThrottlingException', $fault: 'client' });
+    if (throttled)
+      throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
+        name: 'ThrottlingException',
+        $fault: 'client',
+      });
     return super.save(pages);
   }
 }
@@ -90,7 +94,14 @@ beforeEach(() => {
       phone.sent.push(m);
     },
   };
-  pager = new Pager({ pages: new ThrottledPageStore(), sender, audit: new MemoryAuditLog(), config: DEFAULT_CONFIG.paging, ackSecret: randomBytes(32), ackBaseUrl: 'https://api.example/ack/' });
+  pager = new Pager({
+    pages: new ThrottledPageStore(),
+    sender,
+    audit: new MemoryAuditLog(),
+    config: DEFAULT_CONFIG.paging,
+    ackSecret: randomBytes(32),
+    ackBaseUrl: 'https://api.example/ack/',
+  });
   remembered = [];
   coldStartFails = 0;
   parked = [];
@@ -105,7 +116,11 @@ const notify = () =>
           coldStartFails--;
           throw new Error('secret unreadable');
         }
-        return { pager, remember: (n) => remembered.push(n.notificationId), parkedRecords: { park: async (r) => void parked.push(r) } };
+        return {
+          pager,
+          remember: (n) => remembered.push(n.notificationId),
+          parkedRecords: { park: async (r) => void parked.push(r) },
+        };
       },
       now: () => NOW,
       ...live,
@@ -120,7 +135,11 @@ describe('notify handler', () => {
     expect(changes.length).toBeGreaterThanOrEqual(4);
     const res = await notify()(streamEvent(changes.map(outboxInsert)));
     expect(res.batchItemFailures).toEqual([]);
-    expect(sentLog()).toEqual(changes.flatMap((n) => n.teams.map((t) => `${n.notificationId}|${t} ${DEFAULT_CONFIG.paging.policies[t].levels[0]}`)));
+    expect(sentLog()).toEqual(
+      changes.flatMap((n) =>
+        n.teams.map((t) => `${n.notificationId}|${t} ${DEFAULT_CONFIG.paging.policies[t].levels[0]}`),
+      ),
+    );
     expect(phone.sent.every((m) => m.ackUrl?.startsWith('https://api.example/ack/v1.'))).toBe(true);
     expect(remembered).toEqual(changes.map((n) => n.notificationId));
   });
@@ -146,16 +165,26 @@ describe('notify handler', () => {
     await notify()(streamEvent(records)); // the stream delivers the grade change again (a retry, a restart)
     expect(sentLog()).toEqual([`${change!.notificationId}|hematology hematology fellow`]);
     await pager.onTick(NOW + 17 * 60_000); // the tick's own recovery sends it, once
-    expect(sentLog()).toEqual([`${change!.notificationId}|hematology hematology fellow`, `${change!.notificationId}|hematology hematology attending`]);
+    expect(sentLog()).toEqual([
+      `${change!.notificationId}|hematology hematology fellow`,
+      `${change!.notificationId}|hematology hematology attending`,
+    ]);
   });
 
   it('hands a low-SpO2 alert to the pager, which pages the alert teams', async () => {
-    const alert: AlertChange = { alertId: 'spo2|A|m9', patientId: 'A', subject: 'spo2', cleared: false, summary: 'WARNING (not a grade), patient A: SpO2 88 %', at: '2026-01-10T09:00:00Z' };
+    const alert: AlertChange = {
+      alertId: 'spo2|A|m9',
+      patientId: 'A',
+      subject: 'spo2',
+      cleared: false,
+      summary: 'WARNING (not a grade), patient A: SpO2 88 %',
+      at: '2026-01-10T09:00:00Z',
+    };
     await notify()(streamEvent([alertInsert(alert, 1)]));
     expect(sentLog()).toEqual(['spo2|A|m9|bedside bedside nurse', 'spo2|A|m9|hematology hematology fellow']);
   });
 
-  it('takes a record whose pages are stored while SNS is down as done: the tick sends them, and a patient\'s later pages wait behind them', async () => {
+  it("takes a record whose pages are stored while SNS is down as done: the tick sends them, and a patient's later pages wait behind them", async () => {
     const a = gradeChanges('A');
     const b = gradeChanges('B');
     expect(a.length).toBeGreaterThanOrEqual(2);
@@ -170,11 +199,15 @@ describe('notify handler', () => {
     const later = await notify()(streamEvent(a.slice(1).map(outboxInsert)));
     expect(later.batchItemFailures).toEqual([]);
     const ofA = phone.sent.filter((m) => m.page.patientId === 'A');
-    expect(ofA.map((m) => m.page.notificationId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(a.map((n) => n.notificationId));
+    expect(ofA.map((m) => m.page.notificationId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(
+      a.map((n) => n.notificationId),
+    );
     expect(ofA[0]).toMatchObject({ page: { notificationId: a[0]!.notificationId, status: 'info' } });
     expect(ofA[0]!.ackUrl).toBeUndefined(); // superseded before it was sent: nothing to acknowledge
     await pager.onTick(NOW + 60_000);
-    expect(phone.sent.filter((m) => m.page.patientId === 'B').map((m) => m.page.notificationId)).toEqual(b[0]!.teams.map(() => b[0]!.notificationId));
+    expect(phone.sent.filter((m) => m.page.patientId === 'B').map((m) => m.page.notificationId)).toEqual(
+      b[0]!.teams.map(() => b[0]!.notificationId),
+    );
     expect(new Set(sentLog()).size).toBe(sentLog().length); // none twice
   });
 
@@ -182,15 +215,26 @@ describe('notify handler', () => {
     const changes = gradeChanges('A');
     const bad = outboxInsert(changes[0]!);
     bad.dynamodb!.NewImage!.notification = { S: '{"notificationId": 7, "summary": "PROVISIONAL CRS grade 1"' };
-    const { result, out } = await captureOutput(() => notify()(streamEvent([bad, ...changes.slice(1).map(outboxInsert)])));
+    const { result, out } = await captureOutput(() =>
+      notify()(streamEvent([bad, ...changes.slice(1).map(outboxInsert)])),
+    );
     expect(result.batchItemFailures).toEqual([]);
     expect(parked).toEqual([
-      { key: `A#outbox#${changes[0]!.notificationId}`, patientId: 'A', id: '', reason: 'paging it failed (SyntaxError)', parkedAt: '2026-01-10T10:00:00Z', image: JSON.stringify(bad.dynamodb!.NewImage) },
+      {
+        key: `A#outbox#${changes[0]!.notificationId}`,
+        patientId: 'A',
+        id: '',
+        reason: 'paging it failed (SyntaxError)',
+        parkedAt: '2026-01-10T10:00:00Z',
+        image: JSON.stringify(bad.dynamodb!.NewImage),
+      },
     ]);
     expect(metricSum(out, 'RecordsParked')).toBe(1);
     expect(out).toContain('outbox record PARKED');
     expect(out).not.toContain('PROVISIONAL');
-    expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(new Set(changes.slice(1).map((n) => n.notificationId)));
+    expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(
+      new Set(changes.slice(1).map((n) => n.notificationId)),
+    );
   });
 
   it('fails a record that meets an outage before its pages are stored: it and the records after it are retried in order, paged once', async () => {
@@ -201,12 +245,16 @@ describe('notify handler', () => {
     const res = await notify()(streamEvent(records)); // the first is paged already: it stores nothing
     // Nothing after the failed record was handed to the pager: a later grade change (a de-escalation) must not
     // overtake the earlier one (issue 10).
-    expect(res.batchItemFailures).toEqual(records.slice(1).map((r) => ({ itemIdentifier: r.dynamodb!.SequenceNumber })));
+    expect(res.batchItemFailures).toEqual(
+      records.slice(1).map((r) => ({ itemIdentifier: r.dynamodb!.SequenceNumber })),
+    );
     expect(parked).toEqual([]);
     throttled = false;
     const retry = await notify()(streamEvent(records.slice(1)));
     expect(retry.batchItemFailures).toEqual([]);
-    expect(phone.sent.map((m) => m.page.notificationId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(changes.map((c) => c.notificationId));
+    expect(phone.sent.map((m) => m.page.notificationId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(
+      changes.map((c) => c.notificationId),
+    );
     expect(new Set(sentLog()).size).toBe(sentLog().length);
   });
 
@@ -221,9 +269,15 @@ describe('notify handler', () => {
   it('ignores stream records that are not outbox inserts', async () => {
     const state: DynamoDBRecord = {
       eventName: 'MODIFY',
-      dynamodb: { NewImage: { pk: { S: 'A' }, sk: { S: 'state' }, kind: { S: 'state' }, state: { S: '{}' } }, SequenceNumber: '1' },
+      dynamodb: {
+        NewImage: { pk: { S: 'A' }, sk: { S: 'state' }, kind: { S: 'state' }, state: { S: '{}' } },
+        SequenceNumber: '1',
+      },
     };
-    const removed: DynamoDBRecord = { eventName: 'REMOVE', dynamodb: { Keys: { pk: { S: 'A' } }, SequenceNumber: '2' } };
+    const removed: DynamoDBRecord = {
+      eventName: 'REMOVE',
+      dynamodb: { Keys: { pk: { S: 'A' } }, SequenceNumber: '2' },
+    };
     const res = await notify()(streamEvent([state, removed]));
     expect(res.batchItemFailures).toEqual([]);
     expect(phone.sent).toEqual([]);
@@ -240,7 +294,12 @@ describe('notify handler', () => {
 });
 
 describe('what a failure is about (isOutage)', () => {
-  const aws = (name: string, fault: 'client' | 'server') => Object.assign(new Error(name), { name, $fault: fault, $metadata: { httpStatusCode: fault === 'server' ? 500 : 400 } });
+  const aws = (name: string, fault: 'client' | 'server') =>
+    Object.assign(new Error(name), {
+      name,
+      $fault: fault,
+      $metadata: { httpStatusCode: fault === 'server' ? 500 : 400 },
+    });
   it('an AWS service failing or refusing this caller, the network, or another writer: an outage, retried', () => {
     for (const e of [
       aws('ThrottlingException', 'client'),
@@ -257,8 +316,14 @@ describe('what a failure is about (isOutage)', () => {
       expect(isOutage(e), e.name).toBe(true);
     }
   });
-  it('the record\'s own: unreadable, refused as a request, or an error of the code on it', () => {
-    for (const e of [new SyntaxError('Unexpected end of JSON input'), new TypeError('x is undefined'), aws('ValidationException', 'client'), new Error('outbox record has no notification'), 'a string']) {
+  it("the record's own: unreadable, refused as a request, or an error of the code on it", () => {
+    for (const e of [
+      new SyntaxError('Unexpected end of JSON input'),
+      new TypeError('x is undefined'),
+      aws('ValidationException', 'client'),
+      new Error('outbox record has no notification'),
+      'a string',
+    ]) {
       expect(isOutage(e), String(e)).toBe(false);
     }
   });

@@ -39,7 +39,10 @@ const ok = (text: string, zone?: string) => {
   return r;
 };
 const garbled = `${PCD01.split('\r')[0]}\rZebedee^Quigglesworth`;
-const withLine = (n: number, line: string) => PCD01.split('\r').map((l, i) => (i === n ? line : l)).join('\r');
+const withLine = (n: number, line: string) =>
+  PCD01.split('\r')
+    .map((l, i) => (i === n ? line : l))
+    .join('\r');
 
 describe('PCD-01 translation', () => {
   it('makes one contract message per observation time, arterial over cuff, ECG over oximeter, skipping rows without values, unknown codes, deleted results and Z-segments', () => {
@@ -51,7 +54,15 @@ describe('PCD-01 translation', () => {
         patientId: 'P-0042',
         observedAt: '2026-01-10T08:00:00Z',
         source: { deviceId: 'GW-ICU4', kind: 'monitor' },
-        vitals: { spo2: 93, heartRate: 112, systolicBP: 86, diastolicBP: 48, meanArterialPressure: 61, temperatureC: 38.6, respiratoryRate: 24 },
+        vitals: {
+          spo2: 93,
+          heartRate: 112,
+          systolicBP: 86,
+          diastolicBP: 48,
+          meanArterialPressure: 61,
+          temperatureC: 38.6,
+          respiratoryRate: 24,
+        },
         enrolment: { bed: '12', ward: 'ICU4' },
       },
       {
@@ -68,7 +79,12 @@ describe('PCD-01 translation', () => {
   it('never reads PID-5: the name is in no message, no ACK, no problem text', async () => {
     const queue = new MemoryQueue();
     const bad = withLine(1, `PID|||Zebedee Quigglesworth^^^HOSP^MR||${NAME}`); // a name typed into PID-3 too (refused, not echoed)
-    for (const text of [PCD01, bad, garbled, withLine(11, 'OBX|8|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.4.1.1|94||||||R')]) {
+    for (const text of [
+      PCD01,
+      bad,
+      garbled,
+      withLine(11, 'OBX|8|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.4.1.1|94||||||R'),
+    ]) {
       const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
       const everything = JSON.stringify([a, queue.messages]);
       expect(everything).not.toMatch(/Zebedee|Quigglesworth/);
@@ -88,22 +104,45 @@ describe('PCD-01 translation', () => {
   });
 
   it('converts Fahrenheit only when the unit says so, and refuses a vital without a unit (never guessed)', async () => {
-    const f = ok(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|266560^MDC_DIM_FAHR^MDC|||||R|||20260110080000+0000'));
+    const f = ok(
+      withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|266560^MDC_DIM_FAHR^MDC|||||R|||20260110080000+0000'),
+    );
     expect((f.translated[0]!.message.vitals as Record<string, number>).temperatureC).toBe(38.5);
-    const f2 = ok(withLine(12, 'OBX|9|NM|8310-5^Body temperature^LN|1.5.1.1|101.3|[degF]^^UCUM|||||R|||20260110080000+0000'));
+    const f2 = ok(
+      withLine(12, 'OBX|9|NM|8310-5^Body temperature^LN|1.5.1.1|101.3|[degF]^^UCUM|||||R|||20260110080000+0000'),
+    );
     expect((f2.translated[0]!.message.vitals as Record<string, number>).temperatureC).toBe(38.5);
 
     const noUnit = ok(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|38.6||||||R|||20260110080000+0000'));
-    expect(noUnit.problems).toEqual([{ at: { segment: 'OBX', sequence: 9, field: 6 }, code: 103, text: expect.stringMatching(/OBX-6 no unit: a vitals.temperatureC value needs one/) }]);
+    expect(noUnit.problems).toEqual([
+      {
+        at: { segment: 'OBX', sequence: 9, field: 6 },
+        code: 103,
+        text: expect.stringMatching(/OBX-6 no unit: a vitals.temperatureC value needs one/),
+      },
+    ]);
     expect(noUnit.translated[0]!.message.vitals).not.toHaveProperty('temperatureC');
 
     // 101.3 "Cel": the contract's own range check refuses it, reported at its OBX, and the other vitals are kept.
     const queue = new MemoryQueue();
-    const a = await ingestHl7(withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|Cel^^UCUM|||||R|||20260110080000+0000'), { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+    const a = await ingestHl7(
+      withLine(12, 'OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|101.3|Cel^^UCUM|||||R|||20260110080000+0000'),
+      { deviceId: 'gw', role: 'monitor' },
+      { queue, now: () => NOW },
+    );
     expect(a.code).toBe('AE');
     expect(a.status).toBe(202);
-    expect(a.ack).toContain('ERR||OBX^9^5^1|102^Data type error^HL70357|E||||vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)');
-    expect(queue.messages[0]!.message.vitals).toEqual({ spo2: 93, heartRate: 112, systolicBP: 86, diastolicBP: 48, meanArterialPressure: 61, respiratoryRate: 24 });
+    expect(a.ack).toContain(
+      'ERR||OBX^9^5^1|102^Data type error^HL70357|E||||vitals.temperatureC: 101.3 is outside 25-45 (Fahrenheit?)',
+    );
+    expect(queue.messages[0]!.message.vitals).toEqual({
+      spo2: 93,
+      heartRate: 112,
+      systolicBP: 86,
+      diastolicBP: 48,
+      meanArterialPressure: 61,
+      respiratoryRate: 24,
+    });
   });
 
   it('takes OBX-14, else OBR-7; refuses a time without an offset unless the site zone is configured, and impossible times', () => {
@@ -118,7 +157,11 @@ describe('PCD-01 translation', () => {
     expect(summer.translated[0]!.message.observedAt).toBe('2026-07-10T06:00:00Z');
     expect(ok(local, '+0530').translated[0]!.message.observedAt).toBe('2026-01-10T02:30:00Z');
 
-    const noObx14 = ok(PCD01.split('\r').map((l) => (l.startsWith('OBX') ? l.replace(/\|20260110080[01]00\+0000$/, '|') : l)).join('\r'));
+    const noObx14 = ok(
+      PCD01.split('\r')
+        .map((l) => (l.startsWith('OBX') ? l.replace(/\|20260110080[01]00\+0000$/, '|') : l))
+        .join('\r'),
+    );
     expect(noObx14.translated.map((t) => t.message.observedAt)).toEqual(['2026-01-10T08:00:00Z']);
 
     for (const [bad, why] of [
@@ -128,20 +171,36 @@ describe('PCD-01 translation', () => {
       ['yesterday', /not an HL7 time/],
       ['20260110080000+2500', /impossible UTC offset/],
     ] as const) {
-      const r = ok(withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||${bad}`));
-      expect(r.problems).toEqual([{ at: { segment: 'OBX', sequence: 2, field: 14 }, code: 102, text: expect.stringMatching(why) }]);
+      const r = ok(
+        withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||${bad}`),
+      );
+      expect(r.problems).toEqual([
+        { at: { segment: 'OBX', sequence: 2, field: 14 }, code: 102, text: expect.stringMatching(why) },
+      ]);
     }
   });
 
   it('treats OBX-11 C as a correction (taken) and X, D, W as no value', () => {
-    const corrected = ok(withLine(16, 'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||C|||20260110080100+0000'));
+    const corrected = ok(
+      withLine(
+        16,
+        'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||C|||20260110080100+0000',
+      ),
+    );
     expect(corrected.translated[1]!.message.vitals).toEqual({ spo2: 95 });
-    const deleted = ok(withLine(16, 'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||W|||20260110080100+0000'));
+    const deleted = ok(
+      withLine(
+        16,
+        'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||W|||20260110080100+0000',
+      ),
+    );
     expect(deleted.translated).toHaveLength(1);
   });
 
   it('refuses two different values for one measurement at one time from equally good sources, naming both OBX', () => {
-    const r = ok(`${PCD01}\rOBX|14|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|70|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`);
+    const r = ok(
+      `${PCD01}\rOBX|14|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|70|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`,
+    );
     expect(r.problems.map((p) => [p.at.sequence, p.text])).toEqual([
       [7, 'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14); neither is used'],
       [14, 'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14); neither is used'],
@@ -150,9 +209,11 @@ describe('PCD-01 translation', () => {
   });
 
   it('takes FiO2 and oxygen flow (LOINC) with the coded oxygen device, and refuses them without it', () => {
-    const device = 'OBX|20|CWE|oxygen-device^Oxygen delivery device^99CRS|1.9.1.1|336623009^Oxygen nasal cannula^SCT||||||F|||20260110080000+0000';
+    const device =
+      'OBX|20|CWE|oxygen-device^Oxygen delivery device^99CRS|1.9.1.1|336623009^Oxygen nasal cannula^SCT||||||F|||20260110080000+0000';
     const flow = 'OBX|21|NM|3151-8^Inhaled oxygen flow rate^LN|1.9.1.2|4|L/min^^UCUM|||||F|||20260110080000+0000';
-    const fio2 = 'OBX|22|NM|152196^MDC_CONC_AWAY_O2_INSP^MDC|1.9.1.3|33|262688^MDC_DIM_PERCENT^MDC|||||F|||20260110080000+0000';
+    const fio2 =
+      'OBX|22|NM|152196^MDC_CONC_AWAY_O2_INSP^MDC|1.9.1.3|33|262688^MDC_DIM_PERCENT^MDC|||||F|||20260110080000+0000';
     const r = ok([PCD01, device, flow, fio2].join('\r'));
     expect(r.translated[0]!.message.oxygen).toEqual({ device: 'nasal_cannula', flowLpm: 4, fio2: 0.33 });
     const alone = ok([PCD01, flow].join('\r'));
@@ -163,12 +224,18 @@ describe('PCD-01 translation', () => {
   it('answers AR for what cannot be taken, naming the segment and field', async () => {
     const queue = new MemoryQueue();
     const cases: [string, string][] = [
-      ['not hl7 at all', 'ERR||MSH^1|100^Segment sequence error^HL70357|E||||the message does not start with an MSH segment'],
+      [
+        'not hl7 at all',
+        'ERR||MSH^1|100^Segment sequence error^HL70357|E||||the message does not start with an MSH segment',
+      ],
       [PCD01.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01'), 'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357'],
       [PCD01.replace('ORU^R01^ORU_R01', 'ORU^R30'), 'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357'],
       [PCD01.replace('|MSG000123|P|', '||P|'), 'ERR||MSH^1^10^1|101^Required field missing^HL70357'],
       [PCD01.replace('|MSG000123|P|', '|MSG000123|T|'), 'ERR||MSH^1^11^1|202^Unsupported processing id^HL70357'],
-      [`${PCD01}\r${PCD01}`, 'ERR||MSH^2|100^Segment sequence error^HL70357|E||||a second MSH: send one message per frame'],
+      [
+        `${PCD01}\r${PCD01}`,
+        'ERR||MSH^2|100^Segment sequence error^HL70357|E||||a second MSH: send one message per frame',
+      ],
     ];
     for (const [text, err] of cases) {
       const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
@@ -182,7 +249,9 @@ describe('PCD-01 translation', () => {
     const queue = new MemoryQueue();
     const a = await ingestHl7(PCD01, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
     expect([a.code, a.status, a.messageIds.length, queue.messages.length]).toEqual(['AA', 202, 2, 2]);
-    expect(a.ack.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|GW-ICU4\^0012345678ABCDEF\^EUI-64\|ICU4\|20260110090000\+0000\|\|ACK\^R01\^ACK\|/);
+    expect(a.ack.split('\r')[0]).toMatch(
+      /^MSH\|\^~\\&\|CRS\|HOSP\|GW-ICU4\^0012345678ABCDEF\^EUI-64\|ICU4\|20260110090000\+0000\|\|ACK\^R01\^ACK\|/,
+    );
     expect(readAck(a.ack)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
     queue.failWith = new Error('disk full');
     const down = await ingestHl7(PCD01, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
@@ -194,9 +263,21 @@ describe('PCD-01 translation', () => {
     const queue = new MemoryQueue();
     const lines = PCD01.split('\r');
     const mutated = fc
-      .tuple(fc.integer({ min: 0, max: lines.length - 1 }), fc.integer({ min: 0, max: 200 }), fc.string({ maxLength: 12 }), fc.integer({ min: 0, max: 12 }))
-      .map(([line, pos, insert, cut]) => lines.map((l, i) => (i === line ? l.slice(0, pos) + insert + l.slice(pos + cut) : l)).join('\r'));
-    const anything = fc.oneof(fc.string(), fc.string().map((s) => `MSH|^~\\&|${s}`), mutated, fc.constantFrom(...lines).map((l) => `${lines[0]}\r${l}`));
+      .tuple(
+        fc.integer({ min: 0, max: lines.length - 1 }),
+        fc.integer({ min: 0, max: 200 }),
+        fc.string({ maxLength: 12 }),
+        fc.integer({ min: 0, max: 12 }),
+      )
+      .map(([line, pos, insert, cut]) =>
+        lines.map((l, i) => (i === line ? l.slice(0, pos) + insert + l.slice(pos + cut) : l)).join('\r'),
+      );
+    const anything = fc.oneof(
+      fc.string(),
+      fc.string().map((s) => `MSH|^~\\&|${s}`),
+      mutated,
+      fc.constantFrom(...lines).map((l) => `${lines[0]}\r${l}`),
+    );
     await fc.assert(
       fc.asyncProperty(anything, async (text) => {
         const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });

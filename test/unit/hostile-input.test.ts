@@ -36,11 +36,28 @@ const nested = (depth: number, kind: 'array' | 'object' | 'mixed') => {
 /** Bodies a hostile or broken gateway might send: any JSON, deep JSON, JSON inside a message, and non-JSON. */
 const bodies = fc.oneof(
   fc.json({ depthSize: 'large' }),
-  fc.jsonValue().map((v) => JSON.stringify({ ...JSON.parse(JSON.stringify(msg('P1', 0, { vitals: { heartRate: 80 } }))), vitals: v })),
+  fc
+    .jsonValue()
+    .map((v) =>
+      JSON.stringify({ ...JSON.parse(JSON.stringify(msg('P1', 0, { vitals: { heartRate: 80 } }))), vitals: v }),
+    ),
   fc.jsonValue().map((v) => JSON.stringify([v, v])),
-  fc.record({ depth: fc.integer({ min: 1, max: 40_000 }), kind: fc.constantFrom('array' as const, 'object' as const, 'mixed' as const) }).map(({ depth, kind }) => nested(depth, kind)),
+  fc
+    .record({
+      depth: fc.integer({ min: 1, max: 40_000 }),
+      kind: fc.constantFrom('array' as const, 'object' as const, 'mixed' as const),
+    })
+    .map(({ depth, kind }) => nested(depth, kind)),
   fc.string({ unit: 'binary' }),
-  fc.constantFrom('', '[', '{"messageId":', '\u0000', '"\\ud800"', '1e400', '[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]'),
+  fc.constantFrom(
+    '',
+    '[',
+    '{"messageId":',
+    '\u0000',
+    '"\\ud800"',
+    '1e400',
+    '[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]',
+  ),
 );
 
 describe('the validator', () => {
@@ -63,7 +80,8 @@ describe('the validator', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
         const text = JSON.stringify(v);
-        const depth = (x: unknown): number => (x !== null && typeof x === 'object' ? 1 + Math.max(0, ...Object.values(x as object).map(depth)) : 0);
+        const depth = (x: unknown): number =>
+          x !== null && typeof x === 'object' ? 1 + Math.max(0, ...Object.values(x as object).map(depth)) : 0;
         expect(jsonDepth(text, 1000)).toBe(depth(v));
       }),
     );
@@ -77,7 +95,15 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'crs-hostile-'));
-    embedded = await startEmbeddedServer({ dataDir: dir, config: DEFAULT_CONFIG, port: 0, localToken: TOKEN, pageStream: new PassThrough(), log: () => undefined, now: () => NOW });
+    embedded = await startEmbeddedServer({
+      dataDir: dir,
+      config: DEFAULT_CONFIG,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: new PassThrough(),
+      log: () => undefined,
+      now: () => NOW,
+    });
     process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
     process.env.CRS_TOKENS_TABLE = 'tokens';
     process.env.CRS_STATE_TABLE = 'state';
@@ -87,9 +113,16 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     const { issueToken, hashToken } = await import('#app/auth.ts');
     const issued = issueToken('gw', new Date(NOW));
     await tokens.put({ ...issued.record, hash: hashToken(TOKEN) });
-    const ingest = quiet(createIngestHandler({ queue: new MemoryQueue(), tokens, now: () => NOW, ...telemetry('ingest') }));
+    const ingest = quiet(
+      createIngestHandler({ queue: new MemoryQueue(), tokens, now: () => NOW, ...telemetry('ingest') }),
+    );
     const target: RouteTarget = { name: 'ingest', maxConcurrency: 4, invoke: (e) => ingest(e) };
-    front = await startHttpFront({ port: 0, host: '127.0.0.1', routes: { 'POST /v1/messages': target, 'POST /v1/messages/batch': target }, log: () => undefined });
+    front = await startHttpFront({
+      port: 0,
+      host: '127.0.0.1',
+      routes: { 'POST /v1/messages': target, 'POST /v1/messages/batch': target },
+      log: () => undefined,
+    });
     front.open();
   });
   afterAll(async () => {
@@ -99,7 +132,13 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
   });
 
   const post = async (base: string, path: string, body: string) =>
-    (await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body })).status;
+    (
+      await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body,
+      })
+    ).status;
 
   it('30k-deep arrays and objects: 400 on both, single and batch (413 where that is also over the size limit)', async () => {
     for (const base of [embedded.url, front.url]) {
@@ -133,7 +172,11 @@ describe('ready before traffic', () => {
       const early = await fetch(`${front.url}/v1/messages`, { method: 'POST', body: '{}' });
       expect(early.status).toBe(503);
       expect(early.headers.get('retry-after')).toBe('1');
-      routes['POST /v1/messages'] = { name: 'ingest', maxConcurrency: 1, invoke: async () => ({ statusCode: 202, body: '{}' }) };
+      routes['POST /v1/messages'] = {
+        name: 'ingest',
+        maxConcurrency: 1,
+        invoke: async () => ({ statusCode: 202, body: '{}' }),
+      };
       front.open();
       expect((await fetch(`${front.url}/v1/messages`, { method: 'POST', body: '{}' })).status).toBe(202);
       expect((await fetch(`${front.url}/nowhere`, { method: 'POST', body: '{}' })).status).toBe(404);

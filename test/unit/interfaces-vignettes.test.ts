@@ -16,7 +16,9 @@ function run(v: Vignette, messages: unknown[]) {
   const last = assessments.at(-1)!;
   return {
     grades: [last.crsGrade, last.icansGrade],
-    pages: events.flatMap((e) => (e.type === 'notification' ? [{ kind: e.kind, condition: e.condition, toGrade: e.toGrade, teams: e.teams }] : [])),
+    pages: events.flatMap((e) =>
+      e.type === 'notification' ? [{ kind: e.kind, condition: e.condition, toGrade: e.toGrade, teams: e.teams }] : [],
+    ),
     rejected: events.filter((e) => e.type === 'rejected'),
     duplicates: events.filter((e) => e.type === 'duplicate').length,
   };

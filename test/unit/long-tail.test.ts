@@ -23,9 +23,18 @@ const CONFIG = resolved.config;
 
 /** Issue 10's reproduction: ICANS 1 as `dup`, ICE 10, 100 other messages (in batches of 10), then the end. */
 async function reproduce(store: StateStore, last: DeviceMessage): Promise<GroupResult> {
-  await gradePatient(store, CONFIG, 'P-1', [enrol('P-1', -60), msg('P-1', 1, { neuro: { iceScore: 8 } }, 'dup'), msg('P-1', 2, { neuro: { iceScore: 10 } }, 'ice-ok')]);
+  await gradePatient(store, CONFIG, 'P-1', [
+    enrol('P-1', -60),
+    msg('P-1', 1, { neuro: { iceScore: 8 } }, 'dup'),
+    msg('P-1', 2, { neuro: { iceScore: 10 } }, 'ice-ok'),
+  ]);
   for (let b = 0; b < 10; b++) {
-    await gradePatient(store, CONFIG, 'P-1', Array.from({ length: 10 }, (_, i) => msg('P-1', 3 + b * 10 + i, { vitals: { heartRate: 80 } }, `v${b * 10 + i}`)));
+    await gradePatient(
+      store,
+      CONFIG,
+      'P-1',
+      Array.from({ length: 10 }, (_, i) => msg('P-1', 3 + b * 10 + i, { vitals: { heartRate: 80 } }, `v${b * 10 + i}`)),
+    );
   }
   return gradePatient(store, CONFIG, 'P-1', [last]);
 }
@@ -36,7 +45,9 @@ const lateCopy = () => msg('P-1', 1, { neuro: { iceScore: 8 } }, 'dup');
 function expectReuseGraded(result: GroupResult) {
   expect(result.steps.map((s) => s.kind)).toEqual(['applied']);
   expect(reusedIds(result)).toEqual([{ messageId: 'dup', patientId: 'P-1' }]);
-  expect(result.notifications.map((n) => [n.condition, n.fromGrade, n.toGrade, n.teams])).toEqual([['icans', 0, 2, ['hematology', 'neurology', 'radiology']]]);
+  expect(result.notifications.map((n) => [n.condition, n.fromGrade, n.toGrade, n.teams])).toEqual([
+    ['icans', 0, 2, ['hematology', 'neurology', 'radiology']],
+  ]);
 }
 
 describe('the long tail through gradePatient, SQLite', () => {
@@ -55,7 +66,9 @@ describe('the long tail through gradePatient, SQLite', () => {
     const result = await reproduce(new SqliteStateStore(db), reused());
     expectReuseGraded(result);
     const audit = db.prepare("SELECT entry FROM audit WHERE type = 'message-reused'").pluck().all() as string[];
-    expect(audit.map((e) => JSON.parse(e).text)).toEqual([expect.stringMatching(/^messageId dup reused with other content \(digest \S+\): graded as a new observation$/)]);
+    expect(audit.map((e) => JSON.parse(e).text)).toEqual([
+      expect.stringMatching(/^messageId dup reused with other content \(digest \S+\): graded as a new observation$/),
+    ]);
     expect(db.prepare("SELECT count(*) FROM seen_messages WHERE message_id = 'dup'").pluck().get()).toBe(2);
   });
 
@@ -72,14 +85,36 @@ describe('a reused id on crs serve', () => {
   it('is said on standard error by id only and counted in /api/health', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-tail-serve-'));
     const logs: string[] = [];
-    const server = await startEmbeddedServer({ dataDir: dir, config: CONFIG, port: 0, localToken: LOCAL_TOKEN, pageStream: new PassThrough(), log: (l) => logs.push(l) });
+    const server = await startEmbeddedServer({
+      dataDir: dir,
+      config: CONFIG,
+      port: 0,
+      localToken: LOCAL_TOKEN,
+      pageStream: new PassThrough(),
+      log: (l) => logs.push(l),
+    });
     try {
-      const post = (m: DeviceMessage) => fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${LOCAL_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(m) });
-      for (const m of [enrol('P-9', -60), msg('P-9', 1, { neuro: { iceScore: 8 } }, 'dup'), msg('P-9', 2, { neuro: { iceScore: 3 } }, 'dup')]) expect((await post(m)).status).toBe(202);
+      const post = (m: DeviceMessage) =>
+        fetch(`${server.url}/v1/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${LOCAL_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify(m),
+        });
+      for (const m of [
+        enrol('P-9', -60),
+        msg('P-9', 1, { neuro: { iceScore: 8 } }, 'dup'),
+        msg('P-9', 2, { neuro: { iceScore: 3 } }, 'dup'),
+      ])
+        expect((await post(m)).status).toBe(202);
       const key = new URL(server.boardUrl).searchParams.get('key')!;
-      for (let i = 0; i < 200 && !logs.some((l) => l.includes('reused')); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(logs.filter((l) => l.includes('reused'))).toEqual(['grading: messageId dup of patient P-9 reused with other content; graded as a new observation']);
-      const health = (await (await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${key}` } })).json()) as { reusedIds: number };
+      for (let i = 0; i < 200 && !logs.some((l) => l.includes('reused')); i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(logs.filter((l) => l.includes('reused'))).toEqual([
+        'grading: messageId dup of patient P-9 reused with other content; graded as a new observation',
+      ]);
+      const health = (await (
+        await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${key}` } })
+      ).json()) as { reusedIds: number };
       expect(health.reusedIds).toBe(1);
     } finally {
       await server.close();
@@ -93,7 +128,10 @@ describe('the long tail through gradePatient, DynamoDB', () => {
   afterAll(() => ddb.restore());
   beforeEach(() => ddb.reset());
   const store = () => stateStoreOn(ddb, Date.parse('2026-01-10T09:00:00Z'));
-  const requests = () => ({ reads: ddb.mock.commandCalls(GetItemCommand).length, writes: ddb.mock.commandCalls(TransactWriteItemsCommand).length });
+  const requests = () => ({
+    reads: ddb.mock.commandCalls(GetItemCommand).length,
+    writes: ddb.mock.commandCalls(TransactWriteItemsCommand).length,
+  });
 
   it('grades and pages a reused id past the window, learning the old digest from the failed put (one retry, no read per message)', async () => {
     const s = store();

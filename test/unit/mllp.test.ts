@@ -8,7 +8,10 @@ const texts = (events: ReturnType<MllpDecoder['push']>) => events.flatMap((e) =>
 describe('MLLP decoder', () => {
   it('splits two frames sent in one chunk (the case @medplum/hl7 4.5.2 merges into one message)', () => {
     const d = new MllpDecoder();
-    expect(texts(d.push(Buffer.concat([frame('MSH|1\rPID|||A'), frame('MSH|2\rPID|||B')])))).toEqual(['MSH|1\rPID|||A', 'MSH|2\rPID|||B']);
+    expect(texts(d.push(Buffer.concat([frame('MSH|1\rPID|||A'), frame('MSH|2\rPID|||B')])))).toEqual([
+      'MSH|1\rPID|||A',
+      'MSH|2\rPID|||B',
+    ]);
   });
 
   it('joins a frame cut anywhere, between FS and CR included, and ignores bytes outside frames', () => {
@@ -23,24 +26,31 @@ describe('MLLP decoder', () => {
   it('refuses a frame longer than the limit and recovers for the next', () => {
     const d = new MllpDecoder(10);
     const events = d.push(Buffer.concat([frame('MSH|0123456789'), frame('MSH|ok')]));
-    expect(events).toEqual([{ type: 'error', problem: 'a frame is longer than 10 bytes' }, { type: 'frame', text: 'MSH|ok' }]);
+    expect(events).toEqual([
+      { type: 'error', problem: 'a frame is longer than 10 bytes' },
+      { type: 'frame', text: 'MSH|ok' },
+    ]);
   });
 
   it('any cutting of any frames gives back the same messages (property)', () => {
     const message = fc.string({ minLength: 1, maxLength: 40 }).map((s) => s.replace(/[\x0b\x1c]/g, '.'));
     fc.assert(
-      fc.property(fc.array(message, { minLength: 1, maxLength: 5 }), fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1 }), (messages, cuts) => {
-        const wire = Buffer.concat(messages.map(frame));
-        const d = new MllpDecoder();
-        const out: string[] = [];
-        let at = 0;
-        for (let i = 0; at < wire.length; i++) {
-          const n = cuts[i % cuts.length]!;
-          out.push(...texts(d.push(wire.subarray(at, at + n))));
-          at += n;
-        }
-        expect(out).toEqual(messages);
-      }),
+      fc.property(
+        fc.array(message, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1 }),
+        (messages, cuts) => {
+          const wire = Buffer.concat(messages.map(frame));
+          const d = new MllpDecoder();
+          const out: string[] = [];
+          let at = 0;
+          for (let i = 0; at < wire.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            out.push(...texts(d.push(wire.subarray(at, at + n))));
+            at += n;
+          }
+          expect(out).toEqual(messages);
+        },
+      ),
     );
     expect([VT, FS]).toEqual([0x0b, 0x1c]);
   });

@@ -41,7 +41,15 @@ function setup() {
   const audit = new MemoryAuditLog();
   const phone = new Phone();
   const security: SecurityEvent[] = [];
-  const pager = new Pager({ pages, sender: phone, audit, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://crs.example/ack/', security: { record: async (e) => void security.push(e) } });
+  const pager = new Pager({
+    pages,
+    sender: phone,
+    audit,
+    config: DEFAULT_PAGING,
+    ackSecret: secret,
+    ackBaseUrl: 'https://crs.example/ack/',
+    security: { record: async (e) => void security.push(e) },
+  });
   return { pages, audit, phone, pager, security };
 }
 
@@ -71,19 +79,27 @@ describe('the pager', () => {
     expect(phone.log).toEqual(['hematology:hematology fellow', 'icu:ICU registrar']);
   });
 
-  it('keeps a patient\'s pages in order through an outage: a page never sent goes first, as information once superseded', async () => {
+  it("keeps a patient's pages in order through an outage: a page never sent goes first, as information once superseded", async () => {
     const { phone, pager, audit } = setup();
-    const grade2 = { ...grade3, notificationId: 'crs|P-1|m2', toGrade: 2, teams: ['hematology' as const], summary: 'PROVISIONAL CRS grade 2' };
+    const grade2 = {
+      ...grade3,
+      notificationId: 'crs|P-1|m2',
+      toGrade: 2,
+      teams: ['hematology' as const],
+      summary: 'PROVISIONAL CRS grade 2',
+    };
     phone.failNext = 1;
     const err = await pager.onNotification(grade2, T).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SendDeferred); // stored, not sent: the caller may take the record as handled
     await pager.onNotification(grade3, min(1));
-    expect(phone.sent.map((m) => `${m.page.notificationId} ${m.page.team} ${m.page.status} ${m.ackUrl ? 'link' : 'no link'}`)).toEqual([
-      'crs|P-1|m2 hematology info no link',
-      'crs|P-1|m3 hematology open link',
-      'crs|P-1|m3 icu open link',
-    ]);
-    const replaced = audit.events.find((e) => e.details.pageId === 'crs|P-1|m2|hematology' && e.details.status === 'info');
+    expect(
+      phone.sent.map(
+        (m) => `${m.page.notificationId} ${m.page.team} ${m.page.status} ${m.ackUrl ? 'link' : 'no link'}`,
+      ),
+    ).toEqual(['crs|P-1|m2 hematology info no link', 'crs|P-1|m3 hematology open link', 'crs|P-1|m3 icu open link']);
+    const replaced = audit.events.find(
+      (e) => e.details.pageId === 'crs|P-1|m2|hematology' && e.details.status === 'info',
+    );
     expect(replaced?.text).toMatch(/^hematology page replaced before it was ever sent: sent once, for information/);
     await pager.onTick(min(2));
     expect(phone.sent).toHaveLength(3); // nothing twice
@@ -98,7 +114,11 @@ describe('the pager', () => {
     expect(phone.sent).toEqual([]);
     expect((await pages.pendingPages(min(2))).map((p) => p.patientId)).toEqual(['P-1', 'P-1', 'P-2']); // the store's order
     await pager.onTick(min(2));
-    expect(phone.sent.map((m) => m.page.pageId)).toEqual(['crs|P-2|m1|hematology', 'crs|P-1|m3|hematology', 'crs|P-1|m3|icu']);
+    expect(phone.sent.map((m) => m.page.pageId)).toEqual([
+      'crs|P-2|m1|hematology',
+      'crs|P-1|m3|hematology',
+      'crs|P-1|m3|icu',
+    ]);
   });
 
   it('acknowledges through the link and stops that ladder', async () => {
@@ -106,34 +126,69 @@ describe('the pager', () => {
     await pager.onNotification(grade3, T);
     const token = phone.sent[0]!.ackUrl!.split('/').at(-1)!;
     const r = await pager.acknowledgeLink(token, 'Dr A', min(2));
-    expect(r).toMatchObject({ ok: true, changed: true, page: { status: 'acknowledged', ack: { by: 'Dr A (hematology fellow)', via: 'link' } } });
+    expect(r).toMatchObject({
+      ok: true,
+      changed: true,
+      page: { status: 'acknowledged', ack: { by: 'Dr A (hematology fellow)', via: 'link' } },
+    });
     await pager.onTick(min(30));
     expect(phone.log.filter((x) => x.startsWith('hematology'))).toEqual(['hematology:hematology fellow']);
-    expect(audit.events.find((e) => e.type === 'acknowledgement')).toMatchObject({ patientId: 'P-1', details: { by: 'Dr A (hematology fellow)', via: 'link' } });
+    expect(audit.events.find((e) => e.type === 'acknowledgement')).toMatchObject({
+      patientId: 'P-1',
+      details: { by: 'Dr A (hematology fellow)', via: 'link' },
+    });
   });
 
   it.each([
-    ['forged', () => signAck(randomBytes(32), { pageId: 'crs|P-1|m3|hematology', role: 'x', expiresAt: min(60) }), min(1)],
+    [
+      'forged',
+      () => signAck(randomBytes(32), { pageId: 'crs|P-1|m3|hematology', role: 'x', expiresAt: min(60) }),
+      min(1),
+    ],
     ['expired', () => signAck(secret, { pageId: 'crs|P-1|m3|hematology', role: 'x', expiresAt: min(5) }), min(6)],
     ['malformed', () => 'v1.garbage', min(1)],
-  ])('refuses a %s link: an expired one in the patient\'s trail, the others in the security log', async (reason, token, at) => {
-    const { pager, pages, audit, security } = setup();
-    await pager.onNotification(grade3, T);
-    expect(await pager.acknowledgeLink(token(), 'Mallory', at, '203.0.113.9')).toEqual({ ok: false, code: `link-${reason}`, reason: `acknowledge link ${reason}` });
-    expect((await pages.get('crs|P-1|m3|hematology'))!.status).toBe('open');
-    const refusal = audit.events.find((e) => e.type === 'acknowledgement-refused');
-    if (reason === 'expired') {
-      expect(refusal).toMatchObject({ patientId: 'P-1', details: { reason, by: 'Mallory' } });
-      expect(security).toEqual([]);
-    } else {
-      expect(refusal).toBeUndefined();
-      expect(security).toEqual([expect.objectContaining({ event: 'acknowledge-link-refused', reason, client: '203.0.113.9', claimed: expect.objectContaining({ by: 'Mallory' }) })]);
-    }
-  });
+  ])(
+    "refuses a %s link: an expired one in the patient's trail, the others in the security log",
+    async (reason, token, at) => {
+      const { pager, pages, audit, security } = setup();
+      await pager.onNotification(grade3, T);
+      expect(await pager.acknowledgeLink(token(), 'Mallory', at, '203.0.113.9')).toEqual({
+        ok: false,
+        code: `link-${reason}`,
+        reason: `acknowledge link ${reason}`,
+      });
+      expect((await pages.get('crs|P-1|m3|hematology'))!.status).toBe('open');
+      const refusal = audit.events.find((e) => e.type === 'acknowledgement-refused');
+      if (reason === 'expired') {
+        expect(refusal).toMatchObject({ patientId: 'P-1', details: { reason, by: 'Mallory' } });
+        expect(security).toEqual([]);
+      } else {
+        expect(refusal).toBeUndefined();
+        expect(security).toEqual([
+          expect.objectContaining({
+            event: 'acknowledge-link-refused',
+            reason,
+            client: '203.0.113.9',
+            claimed: expect.objectContaining({ by: 'Mallory' }),
+          }),
+        ]);
+      }
+    },
+  );
 
   it('a silence holds a low grade until it ends; ending it early releases the page', async () => {
     const { phone, pager } = setup();
-    await pager.silence({ silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(60), createdBy: 'Nurse B', reason: 'transport' }, T);
+    await pager.silence(
+      {
+        silenceId: 's1',
+        scope: { patientId: 'P-1' },
+        from: T,
+        until: min(60),
+        createdBy: 'Nurse B',
+        reason: 'transport',
+      },
+      T,
+    );
     await pager.onNotification({ ...grade3, notificationId: 'crs|P-1|m2', toGrade: 2, teams: ['hematology'] }, min(1));
     await pager.onTick(min(10));
     expect(phone.log).toEqual([]);
@@ -143,7 +198,10 @@ describe('the pager', () => {
 
   it('a silence never hides grade 4', async () => {
     const { phone, pager } = setup();
-    await pager.silence({ silenceId: 's1', scope: { team: 'icu' }, from: T, until: min(60), createdBy: 'Dr C', reason: 'drill' }, T);
+    await pager.silence(
+      { silenceId: 's1', scope: { team: 'icu' }, from: T, until: min(60), createdBy: 'Dr C', reason: 'drill' },
+      T,
+    );
     await pager.onNotification({ ...grade3, toGrade: 4 }, min(1));
     expect(phone.log).toEqual(['hematology:hematology fellow', 'icu:ICU registrar']);
   });
@@ -182,7 +240,17 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     const parked = new MemoryParkedSends();
     const phone = new PickyPhone();
     const told: ParkedSend[] = [];
-    const pager = new Pager({ pages, sender: phone, audit, parked, onParked: (s) => told.push(s), refusedDelayMs: 0, config: DEFAULT_PAGING, ackSecret: secret, ackBaseUrl: 'https://crs.example/ack/' });
+    const pager = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      parked,
+      onParked: (s) => told.push(s),
+      refusedDelayMs: 0,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
     return { pages, audit, parked, phone, pager, told };
   }
 
@@ -192,16 +260,24 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     expect(phone.refusals).toBe(REFUSED_SENDS);
     expect(phone.log).toEqual(['icu:ICU registrar']);
     const [send] = await parked.list();
-    expect(send).toMatchObject({ pageId: 'crs|P-1|m3|hematology', level: 0, round: 0, reason: 'SNS refused the page (InvalidParameterException)', attempts: 3 });
+    expect(send).toMatchObject({
+      pageId: 'crs|P-1|m3|hematology',
+      level: 0,
+      round: 0,
+      reason: 'SNS refused the page (InvalidParameterException)',
+      attempts: 3,
+    });
     expect(told).toEqual([send]);
-    expect(audit.events.some((e) => e.type === 'delivery' && e.details.parked === true && e.text.includes('PARKED'))).toBe(true);
+    expect(
+      audit.events.some((e) => e.type === 'delivery' && e.details.parked === true && e.text.includes('PARKED')),
+    ).toBe(true);
     // Nobody acknowledged: the ladder steps on for both teams at the severe timeout (5 min).
     phone.refuse = () => false;
     await pager.onTick(min(6));
     expect(phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology attending', 'icu:ICU consultant']);
   });
 
-  it('is sent again by retryParked: as the ladder\'s send while its page is at that level, as it stands (resent, no link) once it moved on', async () => {
+  it("is sent again by retryParked: as the ladder's send while its page is at that level, as it stands (resent, no link) once it moved on", async () => {
     const { parked, phone, pager } = picky();
     await pager.onNotification(grade3, T);
     const [send] = await parked.list();
@@ -218,7 +294,12 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     const [old] = await other.parked.list();
     expect(await other.pager.retryParked(old!, min(7))).toBe(true);
     const late = other.phone.sent.at(-1)!;
-    expect([late.page.team, late.role, late.reason, late.ackUrl]).toEqual(['hematology', 'hematology fellow', 'resent', undefined]);
+    expect([late.page.team, late.role, late.reason, late.ackUrl]).toEqual([
+      'hematology',
+      'hematology fellow',
+      'resent',
+      undefined,
+    ]);
     expect(await other.parked.list()).toEqual([]);
     other.phone.refuse = () => true;
     await other.parked.park(old!);

@@ -16,7 +16,12 @@ const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
 const cfg = DEFAULT_PAGING;
 
-const notification = (id: string, toGrade: number, kind: 'escalation' | 'de-escalation' = 'escalation', teams = ['hematology', 'icu'] as ('hematology' | 'icu')[]) => ({
+const notification = (
+  id: string,
+  toGrade: number,
+  kind: 'escalation' | 'de-escalation' = 'escalation',
+  teams = ['hematology', 'icu'] as ('hematology' | 'icu')[],
+) => ({
   notificationId: id,
   patientId: 'P-1',
   condition: 'crs' as const,
@@ -65,7 +70,11 @@ describe('escalation ladders', () => {
     expect(page.status).toBe('exhausted');
     expect(page.closedAt).toBe(min(90));
     // A late answer is still recorded: someone owns the page from then on.
-    expect(acknowledge(page, { by: 'Dr Late', at: min(95), via: 'link' })).toMatchObject({ ok: true, changed: true, page: { status: 'acknowledged' } });
+    expect(acknowledge(page, { by: 'Dr Late', at: min(95), via: 'link' })).toMatchObject({
+      ok: true,
+      changed: true,
+      page: { status: 'acknowledged' },
+    });
   });
 
   it('moves every 5 minutes from grade 3, every 15 below', () => {
@@ -86,8 +95,15 @@ describe('escalation ladders', () => {
     expect(r).toMatchObject({ ok: true, changed: true });
     s.apply({ pages: [(r as { page: Page }).page], deliveries: [] });
     for (let m = 7; m <= 60; m++) s.apply(tick(s.all, [], min(m), cfg));
-    expect(s.sent.filter((x) => x.includes('hematology'))).toEqual(['triggered hematology hematology fellow', 'escalated hematology hematology attending']);
-    expect(s.pages.get('n1|hematology')).toMatchObject({ status: 'acknowledged', ack: { by: 'Dr A', via: 'link' }, dueAt: null });
+    expect(s.sent.filter((x) => x.includes('hematology'))).toEqual([
+      'triggered hematology hematology fellow',
+      'escalated hematology hematology attending',
+    ]);
+    expect(s.pages.get('n1|hematology')).toMatchObject({
+      status: 'acknowledged',
+      ack: { by: 'Dr A', via: 'link' },
+      dueAt: null,
+    });
     // The ICU page was not acknowledged: its ladder went on.
     expect(s.pages.get('n1|icu')!.status).toBe('exhausted');
   });
@@ -96,8 +112,18 @@ describe('escalation ladders', () => {
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
     const first = acknowledge(s.all[0]!, { by: 'A', at: min(1), via: 'board' }) as { page: Page };
-    expect(acknowledge(first.page, { by: 'B', at: min(2), via: 'link' })).toEqual({ ok: true, page: first.page, changed: false });
-    const superseded = pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), s.all, [], min(3), cfg);
+    expect(acknowledge(first.page, { by: 'B', at: min(2), via: 'link' })).toEqual({
+      ok: true,
+      page: first.page,
+      changed: false,
+    });
+    const superseded = pagesForNotification(
+      notification('n2', 3, 'escalation', ['hematology']),
+      s.all,
+      [],
+      min(3),
+      cfg,
+    );
     s.apply(superseded);
     expect(acknowledge(s.pages.get('n2|hematology')!, { by: 'C', at: min(4), via: 'api' })).toMatchObject({ ok: true });
   });
@@ -105,9 +131,16 @@ describe('escalation ladders', () => {
   it('a higher grade re-pages at once even if the last page was acknowledged', () => {
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 1, 'escalation', ['hematology']), [], [], T, cfg));
-    s.apply({ pages: [(acknowledge(s.all[0]!, { by: 'A', at: min(1), via: 'board' }) as { page: Page }).page], deliveries: [] });
+    s.apply({
+      pages: [(acknowledge(s.all[0]!, { by: 'A', at: min(1), via: 'board' }) as { page: Page }).page],
+      deliveries: [],
+    });
     s.apply(pagesForNotification(notification('n2', 3), s.all, [], min(2), cfg));
-    expect(s.sent).toEqual(['triggered hematology hematology fellow', 'triggered hematology hematology fellow', 'triggered icu ICU registrar']);
+    expect(s.sent).toEqual([
+      'triggered hematology hematology fellow',
+      'triggered hematology hematology fellow',
+      'triggered icu ICU registrar',
+    ]);
     expect(s.status('hematology')).toEqual(['n1:acknowledged', 'n2:open']);
   });
 
@@ -126,8 +159,24 @@ describe('escalation ladders', () => {
 
   it('pages of other patients and conditions are left alone', () => {
     const s = new Store();
-    s.apply(pagesForNotification({ ...notification('n1', 2, 'escalation', ['hematology']), patientId: 'P-2' }, [], [], T, cfg));
-    s.apply(pagesForNotification({ ...notification('n2', 2, 'escalation', ['hematology']), condition: 'icans' }, s.all, [], T, cfg));
+    s.apply(
+      pagesForNotification(
+        { ...notification('n1', 2, 'escalation', ['hematology']), patientId: 'P-2' },
+        [],
+        [],
+        T,
+        cfg,
+      ),
+    );
+    s.apply(
+      pagesForNotification(
+        { ...notification('n2', 2, 'escalation', ['hematology']), condition: 'icans' },
+        s.all,
+        [],
+        T,
+        cfg,
+      ),
+    );
     s.apply(pagesForNotification(notification('n3', 0, 'de-escalation', ['hematology']), s.all, [], min(1), cfg));
     expect(s.all.map((p) => `${p.notificationId}:${p.status}`)).toEqual(['n1:open', 'n2:open', 'n3:info']);
   });
@@ -141,36 +190,92 @@ describe('a page replaced before it was ever sent (conservation)', () => {
     const first = unsent(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
     const second = pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), first, [], min(1), cfg);
     const [replaced, created] = second.pages;
-    expect(replaced).toMatchObject({ pageId: 'n1|hematology', status: 'info', delivered: false, dueAt: null, closedAt: min(1), grade: 2 });
+    expect(replaced).toMatchObject({
+      pageId: 'n1|hematology',
+      status: 'info',
+      delivered: false,
+      dueAt: null,
+      closedAt: min(1),
+      grade: 2,
+    });
     expect(created).toMatchObject({ pageId: 'n2|hematology', status: 'open' });
     expect(acknowledge(replaced!, { by: 'A', at: min(2), via: 'board' })).toMatchObject({ ok: false });
-    const down = pagesForNotification(notification('n3', 1, 'de-escalation', ['hematology']), [created!], [], min(2), cfg);
+    const down = pagesForNotification(
+      notification('n3', 1, 'de-escalation', ['hematology']),
+      [created!],
+      [],
+      min(2),
+      cfg,
+    );
     expect(down.pages[0]).toMatchObject({ pageId: 'n2|hematology', status: 'info', delivered: false });
     // Nothing more to do for it: no ladder, no due time.
     expect(nextDue([replaced!, down.pages[0]!], [])).toBeNull();
   });
 
   it('is closed as before once sent, when a silence held it, or when only a later level of its ladder is unsent', () => {
-    const sent = { ...unsent(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg))[0]!, delivered: true };
-    expect(pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [sent], [], min(1), cfg).pages[0]!.status).toBe('superseded');
-    const silence: Silence = { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'transport to MRI' };
-    const held = unsent(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [silence], T, cfg))[0]!;
+    const sent = {
+      ...unsent(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg))[0]!,
+      delivered: true,
+    };
+    expect(
+      pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [sent], [], min(1), cfg).pages[0]!
+        .status,
+    ).toBe('superseded');
+    const silence: Silence = {
+      silenceId: 's1',
+      scope: { patientId: 'P-1' },
+      from: T,
+      until: min(30),
+      createdBy: 'Nurse B',
+      reason: 'transport to MRI',
+    };
+    const held = unsent(
+      pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [silence], T, cfg),
+    )[0]!;
     expect(held.heldBy).toBe('s1');
-    expect(pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [held], [silence], min(1), cfg).pages[0]!.status).toBe('superseded');
+    expect(
+      pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [held], [silence], min(1), cfg)
+        .pages[0]!.status,
+    ).toBe('superseded');
     const escalating = { ...sent, level: 1, delivered: false };
-    expect(pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [escalating], [], min(16), cfg).pages[0]!.status).toBe('superseded');
+    expect(
+      pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [escalating], [], min(16), cfg)
+        .pages[0]!.status,
+    ).toBe('superseded');
   });
 
   it('an alert never sent is still sent once when its all-clear comes first', () => {
-    const stale = { alertId: 'stale-feed|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, cleared: false, summary: 'NO DATA' };
+    const stale = {
+      alertId: 'stale-feed|P-1|1',
+      patientId: 'P-1',
+      subject: 'stale-feed' as const,
+      cleared: false,
+      summary: 'NO DATA',
+    };
     const raised = unsent(pagesForAlert(stale, [], [], T, cfg));
-    const cleared = pagesForAlert({ ...stale, alertId: 'stale-feed|P-1|2', cleared: true, summary: 'data again' }, raised, [], min(1), cfg);
-    expect(cleared.pages.map((p) => `${p.kind}:${p.status}:${p.delivered}`)).toEqual(['alert:info:false', 'alert-cleared:info:false']);
+    const cleared = pagesForAlert(
+      { ...stale, alertId: 'stale-feed|P-1|2', cleared: true, summary: 'data again' },
+      raised,
+      [],
+      min(1),
+      cfg,
+    );
+    expect(cleared.pages.map((p) => `${p.kind}:${p.status}:${p.delivered}`)).toEqual([
+      'alert:info:false',
+      'alert-cleared:info:false',
+    ]);
   });
 });
 
 describe('silences', () => {
-  const transport: Silence = { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'transport to MRI' };
+  const transport: Silence = {
+    silenceId: 's1',
+    scope: { patientId: 'P-1' },
+    from: T,
+    until: min(30),
+    createdBy: 'Nurse B',
+    reason: 'transport to MRI',
+  };
 
   it('hold low grades for the silence, then release them if still open', () => {
     const s = new Store();
@@ -192,7 +297,14 @@ describe('silences', () => {
   });
 
   it('can be scoped to a team, and ended early', () => {
-    const icuBusy: Silence = { silenceId: 's2', scope: { team: 'icu' }, from: T, until: min(60), createdBy: 'Dr C', reason: 'drill' };
+    const icuBusy: Silence = {
+      silenceId: 's2',
+      scope: { team: 'icu' },
+      from: T,
+      until: min(60),
+      createdBy: 'Dr C',
+      reason: 'drill',
+    };
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 3), [], [icuBusy], min(1), cfg));
     expect(s.sent).toEqual(['triggered hematology hematology fellow']);
@@ -212,9 +324,31 @@ describe('silences', () => {
 describe('alerts', () => {
   it('a stale feed alerts the bedside team and its all-clear resolves the open alert', () => {
     const s = new Store();
-    s.apply(pagesForAlert({ alertId: 'stale|P-1|1', patientId: 'P-1', subject: 'stale-feed', cleared: false, summary: 'no data' }, [], [], T, cfg));
+    s.apply(
+      pagesForAlert(
+        { alertId: 'stale|P-1|1', patientId: 'P-1', subject: 'stale-feed', cleared: false, summary: 'no data' },
+        [],
+        [],
+        T,
+        cfg,
+      ),
+    );
     expect(s.sent).toEqual(['triggered bedside bedside nurse']);
-    s.apply(pagesForAlert({ alertId: 'stale|P-1|1:clear', patientId: 'P-1', subject: 'stale-feed', cleared: true, summary: 'data resumed' }, s.all, [], min(3), cfg));
+    s.apply(
+      pagesForAlert(
+        {
+          alertId: 'stale|P-1|1:clear',
+          patientId: 'P-1',
+          subject: 'stale-feed',
+          cleared: true,
+          summary: 'data resumed',
+        },
+        s.all,
+        [],
+        min(3),
+        cfg,
+      ),
+    );
     expect(s.all.map((p) => `${p.kind}:${p.status}`)).toEqual(['alert:resolved', 'alert-cleared:info']);
   });
 });

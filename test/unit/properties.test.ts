@@ -15,7 +15,8 @@ function replayLines(messages: unknown[], scheme = DEFAULT_CONFIG): OutputEvent[
   return messages.flatMap((m, i) => replay.line(JSON.stringify(m), i + 1));
 }
 
-const byPatient = (events: OutputEvent[], patientId: string) => events.filter((e) => 'patientId' in e && e.patientId === patientId);
+const byPatient = (events: OutputEvent[], patientId: string) =>
+  events.filter((e) => 'patientId' in e && e.patientId === patientId);
 
 describe('properties', () => {
   it('every generated message is valid (the generator speaks the contract)', () => {
@@ -84,7 +85,20 @@ describe('properties', () => {
       }),
       { numRuns: 100 },
     );
-    expect([...seen].sort()).toEqual(['enrolment', 'labs', 'medications', 'messageId', 'neuro', 'observedAt', 'organToxicity', 'oxygen', 'patientId', 'source', 'vasopressors', 'vitals']);
+    expect([...seen].sort()).toEqual([
+      'enrolment',
+      'labs',
+      'medications',
+      'messageId',
+      'neuro',
+      'observedAt',
+      'organToxicity',
+      'oxygen',
+      'patientId',
+      'source',
+      'vasopressors',
+      'vitals',
+    ]);
   });
 
   it('1.1 item 1: every arrival order ends in the same CRS and ICANS grades as the observedAt-ordered replay', () => {

@@ -13,13 +13,17 @@ describe('the domain', () => {
 
   it.each(files)('%s imports only zod and other domain files', (file) => {
     const source = readFileSync(join(DOMAIN, file), 'utf8');
-    const imports = [...source.matchAll(/(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]/g)].map((m) => m[1] ?? m[2]);
+    const imports = [
+      ...source.matchAll(/(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]/g),
+    ].map((m) => m[1] ?? m[2]);
     for (const spec of imports) expect(spec === 'zod' || /^\.\/[\w-]+\.ts$/.test(spec!)).toBe(true);
     expect(source).not.toMatch(/\brequire\(/);
   });
 
   it.each(files)('%s reads no clock and no environment', (file) => {
     const source = readFileSync(join(DOMAIN, file), 'utf8');
-    expect(source).not.toMatch(/Date\.now\(|new Date\(\)|performance\.now|process\.|setTimeout|setInterval|Math\.random/);
+    expect(source).not.toMatch(
+      /Date\.now\(|new Date\(\)|performance\.now|process\.|setTimeout|setInterval|Math\.random/,
+    );
   });
 });

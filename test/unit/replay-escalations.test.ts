@@ -7,8 +7,15 @@ import { replayCli } from '#test/support/cli.ts';
 const at = (hhmm: string) => `2026-11-26T${hhmm}:00Z`;
 let n = 0;
 const m = (hhmm: string, sections: object, kind = 'monitor') =>
-  JSON.stringify({ messageId: `x${++n}`, patientId: 'E-1', observedAt: at(hhmm), source: { deviceId: 'mon', kind }, ...sections });
-const enrol = (hhmm = '10:00') => m(hhmm, { enrolment: { therapy: 'car-t', infusedAt: '2026-11-25T09:00:00Z', weightKg: 70, bed: 'H4-1' } }, 'ehr');
+  JSON.stringify({
+    messageId: `x${++n}`,
+    patientId: 'E-1',
+    observedAt: at(hhmm),
+    source: { deviceId: 'mon', kind },
+    ...sections,
+  });
+const enrol = (hhmm = '10:00') =>
+  m(hhmm, { enrolment: { therapy: 'car-t', infusedAt: '2026-11-25T09:00:00Z', weightKg: 70, bed: 'H4-1' } }, 'ehr');
 
 async function run(lines: string[], until?: string): Promise<EscalationEvent[]> {
   const r = new EscalatingReplay(DEFAULT_CONFIG);
@@ -24,7 +31,16 @@ const story = (events: EscalationEvent[], team?: string) =>
     if (e.type !== 'audit') return [];
     const d = e.details as Record<string, string>;
     if (team && d.team !== team) return [];
-    const what = e.event === 'delivery' ? `delivery ${d.role}` : e.event === 'page' ? `page ${d.status}` : e.event === 'acknowledgement' ? `ack ${d.by}` : e.event === 'escalation' ? `escalation ${d.status}` : e.event;
+    const what =
+      e.event === 'delivery'
+        ? `delivery ${d.role}`
+        : e.event === 'page'
+          ? `page ${d.status}`
+          : e.event === 'acknowledgement'
+            ? `ack ${d.by}`
+            : e.event === 'escalation'
+              ? `escalation ${d.status}`
+              : e.event;
     return [`${e.at.slice(11, 16)} ${what}`];
   });
 
@@ -40,7 +56,15 @@ describe('replay --escalations', () => {
       ],
       '11:00',
     );
-    expect(story(events, 'icu')).toEqual(['10:01 page open', '10:01 delivery ICU registrar', '10:06 escalation open', '10:06 delivery ICU consultant', '10:11 escalation open', '10:11 delivery ICU registrar', '10:13 ack Dr ICU']);
+    expect(story(events, 'icu')).toEqual([
+      '10:01 page open',
+      '10:01 delivery ICU registrar',
+      '10:06 escalation open',
+      '10:06 delivery ICU consultant',
+      '10:11 escalation open',
+      '10:11 delivery ICU registrar',
+      '10:13 ack Dr ICU',
+    ]);
   });
 
   it('re-pages at once on a higher grade even after an acknowledgement, and a de-escalation cancels the ladder', async () => {
@@ -76,28 +100,62 @@ describe('replay --escalations', () => {
   });
 
   it('a silence holds low grades and not grade 4', async () => {
-    const silence = JSON.stringify({ type: 'silence', silenceId: 's1', patientId: 'E-1', from: at('10:00'), until: at('10:30'), by: 'Nurse B', reason: 'transport to MRI' });
+    const silence = JSON.stringify({
+      type: 'silence',
+      silenceId: 's1',
+      patientId: 'E-1',
+      from: at('10:00'),
+      until: at('10:30'),
+      by: 'Nurse B',
+      reason: 'transport to MRI',
+    });
     const low = await run([enrol(), silence, m('10:05', { vitals: { temperatureC: 39 } })], '10:31');
-    expect(story(low, 'hematology')).toEqual(['10:05 page open', '10:30 escalation open', '10:30 delivery hematology fellow']);
-    const high = await run([enrol(), silence, m('10:05', { vitals: { temperatureC: 39 } }), m('10:06', { oxygen: { device: 'bipap' } })], '10:07');
-    expect(story(high).filter((s) => s.includes('delivery'))).toEqual(['10:06 delivery hematology fellow', '10:06 delivery ICU registrar']);
+    expect(story(low, 'hematology')).toEqual([
+      '10:05 page open',
+      '10:30 escalation open',
+      '10:30 delivery hematology fellow',
+    ]);
+    const high = await run(
+      [enrol(), silence, m('10:05', { vitals: { temperatureC: 39 } }), m('10:06', { oxygen: { device: 'bipap' } })],
+      '10:07',
+    );
+    expect(story(high).filter((s) => s.includes('delivery'))).toEqual([
+      '10:06 delivery hematology fellow',
+      '10:06 delivery ICU registrar',
+    ]);
   });
 
   it('raises a stale-feed alert when the monitor goes quiet, and clears it when data resumes', async () => {
-    const events = await run([enrol(), m('10:01', { vitals: { heartRate: 80 } }), m('10:30', { vitals: { heartRate: 82 } })]);
-    const alerts = events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at.slice(11, 16)} ${e.text.split(':')[0]}`] : []));
-    expect(alerts).toEqual(['10:16 alert page opened for bedside', '10:30 bedside page resolved', '10:30 alert-cleared page opened for bedside']);
+    const events = await run([
+      enrol(),
+      m('10:01', { vitals: { heartRate: 80 } }),
+      m('10:30', { vitals: { heartRate: 82 } }),
+    ]);
+    const alerts = events.flatMap((e) =>
+      e.type === 'audit' && e.event === 'alert' ? [`${e.at.slice(11, 16)} ${e.text.split(':')[0]}`] : [],
+    );
+    expect(alerts).toEqual([
+      '10:16 alert page opened for bedside',
+      '10:30 bedside page resolved',
+      '10:30 alert-cleared page opened for bedside',
+    ]);
   });
 
   it('raises a low-SpO2 warning page that is not a grade', async () => {
     const events = await run([enrol(), m('10:01', { vitals: { spo2: 88 } }), m('10:02', { vitals: { spo2: 86 } })]);
     expect(events.filter((e) => e.type === 'notification')).toEqual([]);
-    const opened = events.filter((e) => e.type === 'audit' && e.event === 'alert').map((e) => (e as unknown as { details: { team: string } }).details.team);
+    const opened = events
+      .filter((e) => e.type === 'audit' && e.event === 'alert')
+      .map((e) => (e as unknown as { details: { team: string } }).details.team);
     expect(opened).toEqual(['bedside', 'hematology']);
   });
 
   it('refuses a bad control line and says why; the CLI exits 1', async () => {
-    const events = await run([enrol(), JSON.stringify({ type: 'ack', pageId: 'nope', by: 'X', at: at('10:05') }), JSON.stringify({ type: 'advance' })]);
+    const events = await run([
+      enrol(),
+      JSON.stringify({ type: 'ack', pageId: 'nope', by: 'X', at: at('10:05') }),
+      JSON.stringify({ type: 'advance' }),
+    ]);
     expect(events.filter((e) => e.type === 'control-refused')).toEqual([
       { type: 'control-refused', line: 2, error: 'no such page' },
       { type: 'control-refused', line: 3, error: expect.stringContaining('to:') },
@@ -113,9 +171,25 @@ describe('replay --escalations', () => {
 
   it('pages a ward once when three of its monitors go quiet together, as the servers do', async () => {
     const patient = (id: string, ward: string) =>
-      JSON.stringify({ messageId: `w-${id}`, patientId: id, observedAt: at('10:00'), source: { deviceId: 'ehr', kind: 'ehr' }, enrolment: { therapy: 'car-t', infusedAt: '2026-11-25T09:00:00Z', weightKg: 70, bed: id, ward } });
-    const events = await run([patient('W-1', 'H4'), patient('W-2', 'H4'), patient('W-3', 'H4'), patient('X-1', 'H5')], '10:20');
-    const opened = events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at.slice(11, 16)} ${e.patientId}: ${e.text.split(':')[0]}`] : []));
-    expect(opened).toEqual(['10:15 ward H4: alert page opened for bedside', '10:15 X-1: alert page opened for bedside']);
+      JSON.stringify({
+        messageId: `w-${id}`,
+        patientId: id,
+        observedAt: at('10:00'),
+        source: { deviceId: 'ehr', kind: 'ehr' },
+        enrolment: { therapy: 'car-t', infusedAt: '2026-11-25T09:00:00Z', weightKg: 70, bed: id, ward },
+      });
+    const events = await run(
+      [patient('W-1', 'H4'), patient('W-2', 'H4'), patient('W-3', 'H4'), patient('X-1', 'H5')],
+      '10:20',
+    );
+    const opened = events.flatMap((e) =>
+      e.type === 'audit' && e.event === 'alert'
+        ? [`${e.at.slice(11, 16)} ${e.patientId}: ${e.text.split(':')[0]}`]
+        : [],
+    );
+    expect(opened).toEqual([
+      '10:15 ward H4: alert page opened for bedside',
+      '10:15 X-1: alert page opened for bedside',
+    ]);
   });
 });

@@ -13,10 +13,25 @@ const P = 'V11';
 const lee = config({ scheme: 'lee2014' });
 const temp = (m: number, temperatureC: number, id?: string) => msg(P, m, { vitals: { temperatureC } }, id);
 const bp = (m: number, systolicBP?: number, meanArterialPressure?: number, id?: string) =>
-  msg(P, m, { vitals: { ...(systolicBP === undefined ? {} : { systolicBP }), ...(meanArterialPressure === undefined ? {} : { meanArterialPressure }) } }, id);
+  msg(
+    P,
+    m,
+    {
+      vitals: {
+        ...(systolicBP === undefined ? {} : { systolicBP }),
+        ...(meanArterialPressure === undefined ? {} : { meanArterialPressure }),
+      },
+    },
+    id,
+  );
 const pressors = (m: number, ...entries: VasopressorEntry[]) => msg(P, m, { vasopressors: entries });
-const norepi = (dose: number, unit: VasopressorEntry['unit'] = 'mcg/kg/min'): VasopressorEntry => ({ drug: 'norepinephrine', dose, unit });
-const give = (m: number, drug: 'tocilizumab' | 'acetaminophen' | 'dexamethasone') => msg(P, m, { medications: [{ drug }] });
+const norepi = (dose: number, unit: VasopressorEntry['unit'] = 'mcg/kg/min'): VasopressorEntry => ({
+  drug: 'norepinephrine',
+  dose,
+  unit,
+});
+const give = (m: number, drug: 'tocilizumab' | 'acetaminophen' | 'dexamethasone') =>
+  msg(P, m, { medications: [{ drug }] });
 const HOUR = 60;
 
 /** Every arrival order of the messages (small lists only). */
@@ -37,16 +52,39 @@ function replay(msgs: DeviceMessage[], cfg = config()): OutputEvent[] {
   return msgs.flatMap((m, i) => r.line(JSON.stringify(m), i + 1));
 }
 const assessments = (events: OutputEvent[]) => events.filter((e): e is AssessmentEvent => e.type === 'assessment');
-const notifications = (events: OutputEvent[]) => events.filter((e): e is NotificationEvent => e.type === 'notification');
+const notifications = (events: OutputEvent[]) =>
+  events.filter((e): e is NotificationEvent => e.type === 'notification');
 
 describe('1.1 item 1: order independence', () => {
   it.each([
-    ['the waiver case of issue 11', [temp(0, 38.9), give(60, 'tocilizumab'), msg(P, 120, { neuro: { iceScore: 10 } }), bp(26 * HOUR, 85), bp(26 * HOUR + 10, 84)], [2, 0]],
+    [
+      'the waiver case of issue 11',
+      [
+        temp(0, 38.9),
+        give(60, 'tocilizumab'),
+        msg(P, 120, { neuro: { iceScore: 10 } }),
+        bp(26 * HOUR, 85),
+        bp(26 * HOUR + 10, 84),
+      ],
+      [2, 0],
+    ],
     ['low, low, normal by time', [bp(10, 85), bp(20, 84), bp(30, 120), temp(0, 39)], [2, 0]],
     ['low, normal, low by time', [bp(10, 85), bp(20, 120), bp(30, 84), temp(0, 39)], [1, 0]],
     ['a panel split over two messages', [temp(0, 39), bp(10, 86), bp(10, undefined, 72), bp(20, 85, 70)], [2, 0]],
-    ['a vasopressor course', [temp(0, 39), bp(10, 84), bp(15, 82), pressors(20, norepi(0.1)), bp(30, 110), pressors(40)], [2, 0]],
-    ['partial neuro sections', [msg(P, 0, { neuro: { iceScore: 2 } }), msg(P, 30, { neuro: { consciousness: 'alert' } }), msg(P, 40, { neuro: { seizure: 'none' } })], [0, 3]],
+    [
+      'a vasopressor course',
+      [temp(0, 39), bp(10, 84), bp(15, 82), pressors(20, norepi(0.1)), bp(30, 110), pressors(40)],
+      [2, 0],
+    ],
+    [
+      'partial neuro sections',
+      [
+        msg(P, 0, { neuro: { iceScore: 2 } }),
+        msg(P, 30, { neuro: { consciousness: 'alert' } }),
+        msg(P, 40, { neuro: { seizure: 'none' } }),
+      ],
+      [0, 3],
+    ],
   ] as const)('%s: every arrival order ends in the same grades', (_name, msgs, expected) => {
     for (const order of permutations([...msgs])) expect(grades([enrol(P), ...order])).toEqual(expected);
   });
@@ -54,7 +92,10 @@ describe('1.1 item 1: order independence', () => {
 
 describe('1.1 item 2: same-instant merge', () => {
   it('a blood-pressure panel split over two messages at one instant is one reading, in either order', () => {
-    for (const split of [[bp(10, 86), bp(10, undefined, 60)], [bp(10, undefined, 60), bp(10, 86)]]) {
+    for (const split of [
+      [bp(10, 86), bp(10, undefined, 60)],
+      [bp(10, undefined, 60), bp(10, 86)],
+    ]) {
       // 10: systolic 86 (low) with MAP 60 (low); 20: MAP 62 (low): two consecutive low readings.
       expect(grades([enrol(P), temp(0, 39), ...split, bp(20, undefined, 62)])).toEqual([2, 0]);
     }
@@ -69,14 +110,35 @@ describe('1.1 item 2: same-instant merge', () => {
   });
 
   it('fields of different messages at one instant all count', () => {
-    const r = run([enrol(P), temp(0, 39), msg(P, 0, { vitals: { heartRate: 120 } }), msg(P, 0, { neuro: { iceScore: 5 } })]);
+    const r = run([
+      enrol(P),
+      temp(0, 39),
+      msg(P, 0, { vitals: { heartRate: 120 } }),
+      msg(P, 0, { neuro: { iceScore: 5 } }),
+    ]);
     expect([r.last.crsGrade, r.last.icansGrade]).toEqual([1, 2]);
     expect(r.state!.vitals.temperatureC?.v).toBe(39);
   });
 
   it('oxygen and vasopressors are whole sections: the later arrival at one instant replaces', () => {
-    expect(grades([enrol(P), temp(0, 39), msg(P, 5, { oxygen: { device: 'non_rebreather' } }), msg(P, 5, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } })])).toEqual([2, 0]);
-    expect(grades([enrol(P), temp(0, 39), bp(1, 80), bp(2, 80), pressors(5, norepi(0.1), { drug: 'epinephrine', dose: 0.1, unit: 'mcg/kg/min' }), pressors(5, norepi(0.1))])).toEqual([3, 0]);
+    expect(
+      grades([
+        enrol(P),
+        temp(0, 39),
+        msg(P, 5, { oxygen: { device: 'non_rebreather' } }),
+        msg(P, 5, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }),
+      ]),
+    ).toEqual([2, 0]);
+    expect(
+      grades([
+        enrol(P),
+        temp(0, 39),
+        bp(1, 80),
+        bp(2, 80),
+        pressors(5, norepi(0.1), { drug: 'epinephrine', dose: 0.1, unit: 'mcg/kg/min' }),
+        pressors(5, norepi(0.1)),
+      ]),
+    ).toEqual([3, 0]);
   });
 });
 
@@ -86,7 +148,11 @@ describe('1.1 item 3: hypotension clears only off vasopressors', () => {
   it('normal readings taken while a vasopressor infuses do not count toward clearing (vignette P-14)', () => {
     const r = run([enrol(P), temp(0, 38.8), ...onPressor, pressors(40), temp(45, 38.5), bp(45, 86)]);
     expect(r.last.crsGrade).toBe(2); // 1.0 cleared it with the two normals on norepinephrine, then gave 1
-    expect(pages(r)).toEqual(['escalation crs 0->1 hematology', 'escalation crs 1->2 hematology', 'escalation crs 2->3 hematology+icu']);
+    expect(pages(r)).toEqual([
+      'escalation crs 0->1 hematology',
+      'escalation crs 1->2 hematology',
+      'escalation crs 2->3 hematology+icu',
+    ]);
   });
 
   it('clearing needs two consecutive normal readings strictly after the stop (a reading at the stop counts for nothing)', () => {
@@ -121,19 +187,30 @@ describe('1.1 item 3: hypotension clears only off vasopressors', () => {
     const texts = r.last.reasons.map((x) => x.text);
     expect(texts).toContain('low blood pressure systolic 84 mmHg (systolic < 90 or MAP < 65) at 2026-01-10T08:00:00Z');
     expect(texts).toContain('low blood pressure systolic 82 mmHg (systolic < 90 or MAP < 65) at 2026-01-10T08:05:00Z');
-    expect(texts).toContain('hypotension not cleared: no two consecutive normal readings since the vasopressor stopped at 2026-01-10T08:40:00Z');
+    expect(texts).toContain(
+      'hypotension not cleared: no two consecutive normal readings since the vasopressor stopped at 2026-01-10T08:40:00Z',
+    );
   });
 });
 
 describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => {
   it('a late fever before the masking medication waives fever the next day (vignette P-15), in every order', () => {
-    const late = [msg(P, 2 * HOUR, { neuro: { iceScore: 10, consciousness: 'alert' } }), temp(0, 38.9), give(HOUR, 'tocilizumab')];
-    const nextDay = [msg(P, 27 * HOUR, { vitals: { temperatureC: 37, systolicBP: 85 } }), msg(P, 27 * HOUR + 10, { vitals: { temperatureC: 37.1, systolicBP: 84 } })];
+    const late = [
+      msg(P, 2 * HOUR, { neuro: { iceScore: 10, consciousness: 'alert' } }),
+      temp(0, 38.9),
+      give(HOUR, 'tocilizumab'),
+    ];
+    const nextDay = [
+      msg(P, 27 * HOUR, { vitals: { temperatureC: 37, systolicBP: 85 } }),
+      msg(P, 27 * HOUR + 10, { vitals: { temperatureC: 37.1, systolicBP: 84 } }),
+    ];
     for (const order of permutations(late)) expect(grades([enrol(P), ...order, ...nextDay])).toEqual([2, 0]);
   });
 
   it('medication before the first fever (premedication) does not waive it', () => {
-    expect(grades([enrol(P), give(-30, 'acetaminophen'), temp(0, 38.9), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)])).toEqual([0, 0]);
+    expect(
+      grades([enrol(P), give(-30, 'acetaminophen'), temp(0, 38.9), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)]),
+    ).toEqual([0, 0]);
   });
 
   it('a fever before the infusion is not the episode onset', () => {
@@ -156,15 +233,45 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
 describe('1.1 item 5: vasopressors', () => {
   const low = [temp(0, 39), bp(1, 84), bp(2, 82)];
   it.each([
-    ['ASTCT: a paused pump beside a running one is one vasopressor (vignette P-20)', config(), [norepi(0.1), { drug: 'epinephrine', dose: 0, unit: 'mcg/kg/min' }], 3],
+    [
+      'ASTCT: a paused pump beside a running one is one vasopressor (vignette P-20)',
+      config(),
+      [norepi(0.1), { drug: 'epinephrine', dose: 0, unit: 'mcg/kg/min' }],
+      3,
+    ],
     ['ASTCT: two pumps of one drug are one agent', config(), [norepi(0.05), norepi(0.05)], 3],
     ['ASTCT: two drugs are grade 4', config(), [norepi(0.05), { drug: 'phenylephrine', dose: 50, unit: 'mcg/min' }], 4],
     ['ASTCT: only paused pumps: hypotension without vasopressor', config(), [norepi(0)], 2],
-    ['Lee: two pumps of one drug are not "multiple"; summed 0.1 mcg/kg/min (7 mcg/min) is low-dose', lee, [norepi(0.05), norepi(0.05)], 2],
-    ['Lee: two pumps of one drug, summed 24 mcg/min, are high-dose', lee, [norepi(12, 'mcg/min'), norepi(12, 'mcg/min')], 3],
-    ['Lee: one drug in two units is summed with the weight (0.2 mcg/kg/min = 14 + 8 mcg/min)', lee, [norepi(0.2), norepi(8, 'mcg/min')], 3],
-    ['Lee: a paused second drug is not "multiple" (vignette P-16)', lee, [norepi(0.05), norepi(0.05), { drug: 'epinephrine', dose: 0, unit: 'mcg/min' }], 2],
-    ['Lee: two infusing drugs are "multiple"', lee, [norepi(0.05), { drug: 'vasopressin', dose: 0.03, unit: 'units/min' }], 3],
+    [
+      'Lee: two pumps of one drug are not "multiple"; summed 0.1 mcg/kg/min (7 mcg/min) is low-dose',
+      lee,
+      [norepi(0.05), norepi(0.05)],
+      2,
+    ],
+    [
+      'Lee: two pumps of one drug, summed 24 mcg/min, are high-dose',
+      lee,
+      [norepi(12, 'mcg/min'), norepi(12, 'mcg/min')],
+      3,
+    ],
+    [
+      'Lee: one drug in two units is summed with the weight (0.2 mcg/kg/min = 14 + 8 mcg/min)',
+      lee,
+      [norepi(0.2), norepi(8, 'mcg/min')],
+      3,
+    ],
+    [
+      'Lee: a paused second drug is not "multiple" (vignette P-16)',
+      lee,
+      [norepi(0.05), norepi(0.05), { drug: 'epinephrine', dose: 0, unit: 'mcg/min' }],
+      2,
+    ],
+    [
+      'Lee: two infusing drugs are "multiple"',
+      lee,
+      [norepi(0.05), { drug: 'vasopressin', dose: 0.03, unit: 'units/min' }],
+      3,
+    ],
   ] as const)('%s', (_name, cfg, entries, grade) => {
     expect(grades([enrol(P), ...low, pressors(5, ...entries)], cfg)[0]).toBe(grade);
   });
@@ -179,7 +286,11 @@ describe('1.1 item 5: vasopressors', () => {
 
 describe('1.1 item 6: neuro fields merge one by one', () => {
   it.each([
-    ['consciousness alone keeps the earlier ICE score 2 (vignette P-17)', [{ iceScore: 2, consciousness: 'awakens_to_voice' }, { consciousness: 'alert' }], 3],
+    [
+      'consciousness alone keeps the earlier ICE score 2 (vignette P-17)',
+      [{ iceScore: 2, consciousness: 'awakens_to_voice' }, { consciousness: 'alert' }],
+      3,
+    ],
     ['a seizure stays until "none" is charted', [{ seizure: 'self_limited' }, { iceScore: 10 }], 3],
     ['"none" is an explicit normal', [{ seizure: 'self_limited' }, { seizure: 'none' }], 0],
     ['false is an explicit normal', [{ motorWeakness: true }, { motorWeakness: false }], 0],
@@ -192,7 +303,11 @@ describe('1.1 item 6: neuro fields merge one by one', () => {
   });
 
   it('a late field never overwrites a newer one, and each reason carries its own time', () => {
-    const r = run([enrol(P), msg(P, 30, { neuro: { iceScore: 5 } }), msg(P, 10, { neuro: { iceScore: 9, seizure: 'self_limited' } })]);
+    const r = run([
+      enrol(P),
+      msg(P, 30, { neuro: { iceScore: 5 } }),
+      msg(P, 10, { neuro: { iceScore: 9, seizure: 'self_limited' } }),
+    ]);
     expect(r.last.icansGrade).toBe(3);
     expect(r.last.reasons.filter((x) => x.text.startsWith('ICANS')).map((x) => x.text)).toEqual([
       'ICANS ICE score 5/10 at 2026-01-10T08:30:00Z',
@@ -203,9 +318,17 @@ describe('1.1 item 6: neuro fields merge one by one', () => {
 
 describe('1.1 item 7: Lee 2014 needs no fever for grades 2-4', () => {
   it.each([
-    ['an afebrile patient on a high-dose pressor is grade 3 (issue 11)', [bp(0, 84), bp(5, 82), pressors(10, norepi(25, 'mcg/min'))], 3],
+    [
+      'an afebrile patient on a high-dose pressor is grade 3 (issue 11)',
+      [bp(0, 84), bp(5, 82), pressors(10, norepi(25, 'mcg/min'))],
+      3,
+    ],
     ['afebrile hypotension with no vasopressor is grade 2', [bp(0, 84), bp(5, 82)], 2],
-    ['an afebrile oxygen requirement is grade 2 (vignette P-18)', [msg(P, 5, { oxygen: { device: 'nasal_cannula', flowLpm: 3 } })], 2],
+    [
+      'an afebrile oxygen requirement is grade 2 (vignette P-18)',
+      [msg(P, 5, { oxygen: { device: 'nasal_cannula', flowLpm: 3 } })],
+      2,
+    ],
     ['afebrile organ toxicity grade 4 is grade 4', [msg(P, 5, { organToxicity: { maxCtcaeGrade: 4 } })], 4],
     ['afebrile with nothing else is 0', [temp(0, 37.2)], 0],
     ['grade 1 is fever', [temp(0, 38.2)], 1],
@@ -232,14 +355,23 @@ describe('1.1 item 8: duplicates and reused ids', () => {
 
   it('the content decides, not the order of its keys', () => {
     const m = temp(0, 39, 'gw-2');
-    const reordered = { vitals: m.vitals, source: { kind: m.source.kind, deviceId: m.source.deviceId }, observedAt: m.observedAt, patientId: P, messageId: 'gw-2' };
+    const reordered = {
+      vitals: m.vitals,
+      source: { kind: m.source.kind, deviceId: m.source.deviceId },
+      observedAt: m.observedAt,
+      patientId: P,
+      messageId: 'gw-2',
+    };
     expect(replay([enrol(P), m, reordered as DeviceMessage]).at(-1)?.type).toBe('duplicate');
   });
 
-  it('beyond the window, the reducer takes a backend\'s earlier digests of the id (priorDigests)', () => {
+  it("beyond the window, the reducer takes a backend's earlier digests of the id (priorDigests)", () => {
     const cfg = config({ dedupeWindow: 16 });
     const first = temp(0, 39, 'gw-3');
-    const state = run([enrol(P), first, ...Array.from({ length: 100 }, (_, i) => msg(P, 1 + i, { vitals: { heartRate: 90 } }))], cfg).state;
+    const state = run(
+      [enrol(P), first, ...Array.from({ length: 100 }, (_, i) => msg(P, 1 + i, { vitals: { heartRate: 90 } }))],
+      cfg,
+    ).state;
     const digest = arrivalOf(first).digest;
     expect(reduce(state, first, cfg, { digest }).kind).toBe('applied'); // the window alone has forgotten it
     expect(reduce(state, first, cfg, { digest, priorDigests: [digest] }).kind).toBe('duplicate');
@@ -274,15 +406,24 @@ describe('1.1 item 8: duplicates and reused ids', () => {
       msg(P, 200, { neuro: { iceScore: 3 } }, 'dup'), // ICANS 2 under the reused id
     ];
     const events = replay(msgs, cfg);
-    const sent = notifications(events).map((n) => `${n.condition} ${n.fromGrade}->${n.toGrade} ${n.notificationId} ${n.causedBy}`);
-    expect(sent).toEqual([`icans 0->1 icans|${P}|#2 dup`, `icans 1->0 icans|${P}|#3 ${msgs[2]!.messageId}`, `icans 0->2 icans|${P}|#104 dup`]);
+    const sent = notifications(events).map(
+      (n) => `${n.condition} ${n.fromGrade}->${n.toGrade} ${n.notificationId} ${n.causedBy}`,
+    );
+    expect(sent).toEqual([
+      `icans 0->1 icans|${P}|#2 dup`,
+      `icans 1->0 icans|${P}|#3 ${msgs[2]!.messageId}`,
+      `icans 0->2 icans|${P}|#104 dup`,
+    ]);
   });
 
   it('a stale identical duplicate never undoes a later same-instant correction', () => {
     const wrong = bp(10, 70, undefined, 'gw-5');
     const corrected = bp(10, 120, undefined, 'gw-6');
     const filler = Array.from({ length: 100 }, (_, i) => msg(P, 11 + i, { vitals: { heartRate: 80 } }));
-    const events = replay([enrol(P), temp(0, 39), bp(5, 80), wrong, corrected, ...filler, structuredClone(wrong)], config({ dedupeWindow: 16 }));
+    const events = replay(
+      [enrol(P), temp(0, 39), bp(5, 80), wrong, corrected, ...filler, structuredClone(wrong)],
+      config({ dedupeWindow: 16 }),
+    );
     expect(events.at(-1)?.type).toBe('duplicate');
     expect(assessments(events).at(-1)!.crsGrade).toBe(1); // 80 then 120: no two consecutive low readings
   });
@@ -304,7 +445,12 @@ describe('1.1 item 9: organ toxicity and transaminitis (Lee 2014)', () => {
   });
 
   it('each field keeps its own latest value; ASTCT ignores organ toxicity', () => {
-    const course = [enrol(P), temp(0, 38.6), msg(P, 5, { organToxicity: { maxCtcaeGrade: 3 } }), msg(P, 10, { organToxicity: { transaminitisGrade: 2 } })];
+    const course = [
+      enrol(P),
+      temp(0, 38.6),
+      msg(P, 5, { organToxicity: { maxCtcaeGrade: 3 } }),
+      msg(P, 10, { organToxicity: { transaminitisGrade: 2 } }),
+    ];
     expect(grades(course, lee)[0]).toBe(3);
     expect(grades(course)[0]).toBe(1);
   });
@@ -312,7 +458,11 @@ describe('1.1 item 9: organ toxicity and transaminitis (Lee 2014)', () => {
 
 describe('notification identity (issue 10 item 1)', () => {
   it('every grade change has its own id, even when one message causes two', () => {
-    const r = run([enrol(P), msg(P, 0, { vitals: { temperatureC: 39 }, neuro: { iceScore: 5 } }), msg(P, 10, { oxygen: { device: 'non_rebreather' } })]);
+    const r = run([
+      enrol(P),
+      msg(P, 0, { vitals: { temperatureC: 39 }, neuro: { iceScore: 5 } }),
+      msg(P, 10, { oxygen: { device: 'non_rebreather' } }),
+    ]);
     expect(r.notifications.map((n) => n.notificationId)).toEqual([`crs|${P}|#2`, `icans|${P}|#2`, `crs|${P}|#3`]);
   });
 });

@@ -10,7 +10,12 @@ const bp = (m: number, systolicBP: number, meanArterialPressure?: number) =>
 
 describe('section 1: the patient clock and late messages', () => {
   it('grades as of the latest observedAt seen for the patient', () => {
-    const r = run([enrol(P), febrile(0), msg(P, 30, { vitals: { heartRate: 90 } }), msg(P, 10, { vitals: { heartRate: 100 } })]);
+    const r = run([
+      enrol(P),
+      febrile(0),
+      msg(P, 30, { vitals: { heartRate: 90 } }),
+      msg(P, 10, { vitals: { heartRate: 100 } }),
+    ]);
     expect(r.last.at).toBe('2026-01-10T08:30:00Z');
   });
 
@@ -81,19 +86,22 @@ describe('section 1: the CRS entry criterion', () => {
 });
 
 describe('section 1: the fever waiver', () => {
-  const hypotensiveDayLater = (m: number) => [
-    bp(m, 84),
-    bp(m + 5, 82),
-  ];
+  const hypotensiveDayLater = (m: number) => [bp(m, 84), bp(m + 5, 82)];
 
-  it.each(['acetaminophen', 'ibuprofen', 'tocilizumab', 'siltuximab', 'anakinra', 'dexamethasone', 'methylprednisolone', 'hydrocortisone'] as const)(
-    '%s after CRS onset waives fever for the rest of the episode',
-    (drug) => {
-      const r = run([enrol(P), febrile(0), msg(P, 30, { medications: [{ drug }] }), ...hypotensiveDayLater(26 * 60)]);
-      expect(r.last.crsGrade).toBe(2);
-      expect(r.last.reasons.map((x) => x.criterion)).toContain('fever-waiver');
-    },
-  );
+  it.each([
+    'acetaminophen',
+    'ibuprofen',
+    'tocilizumab',
+    'siltuximab',
+    'anakinra',
+    'dexamethasone',
+    'methylprednisolone',
+    'hydrocortisone',
+  ] as const)('%s after CRS onset waives fever for the rest of the episode', (drug) => {
+    const r = run([enrol(P), febrile(0), msg(P, 30, { medications: [{ drug }] }), ...hypotensiveDayLater(26 * 60)]);
+    expect(r.last.crsGrade).toBe(2);
+    expect(r.last.reasons.map((x) => x.criterion)).toContain('fever-waiver');
+  });
 
   it('premedication before the first CRS grade does not waive fever', () => {
     const r = run([
@@ -106,12 +114,22 @@ describe('section 1: the fever waiver', () => {
   });
 
   it('a masking medication at the very instant grade 1 is first reached waives fever (at or after)', () => {
-    const r = run([enrol(P), msg(P, 0, { medications: [{ drug: 'acetaminophen' }] }), febrile(0), ...hypotensiveDayLater(26 * 60)]);
+    const r = run([
+      enrol(P),
+      msg(P, 0, { medications: [{ drug: 'acetaminophen' }] }),
+      febrile(0),
+      ...hypotensiveDayLater(26 * 60),
+    ]);
     expect(r.last.crsGrade).toBe(2);
   });
 
   it('with the waiver, afebrile and neither hypotension nor hypoxia, CRS is 0', () => {
-    const r = run([enrol(P), febrile(0), msg(P, 30, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] }), msg(P, 25 * 60, { vitals: { temperatureC: 36.8 } })]);
+    const r = run([
+      enrol(P),
+      febrile(0),
+      msg(P, 30, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] }),
+      msg(P, 25 * 60, { vitals: { temperatureC: 36.8 } }),
+    ]);
     expect(r.last.crsGrade).toBe(0);
   });
 
@@ -139,7 +157,14 @@ describe('section 1: the fever waiver', () => {
   it('optionally, the episode ends after a configured time at CRS 0', () => {
     const cfg = config({ episodeEndsAfterHoursAtGrade0: 12 });
     const r = run(
-      [enrol(P), febrile(0), msg(P, 30, { medications: [{ drug: 'tocilizumab' }] }), msg(P, 25 * 60, { vitals: { temperatureC: 37 } }), msg(P, 38 * 60, { vitals: { temperatureC: 37 } }), ...hypotensiveDayLater(40 * 60)],
+      [
+        enrol(P),
+        febrile(0),
+        msg(P, 30, { medications: [{ drug: 'tocilizumab' }] }),
+        msg(P, 25 * 60, { vitals: { temperatureC: 37 } }),
+        msg(P, 38 * 60, { vitals: { temperatureC: 37 } }),
+        ...hypotensiveDayLater(40 * 60),
+      ],
       cfg,
     );
     expect(r.last.crsGrade).toBe(0);
@@ -160,11 +185,20 @@ describe('section 1: hypotension', () => {
   });
 
   it('a vasopressor infusing is hypotension even without a low reading', () => {
-    expect(run([enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'phenylephrine', dose: 50, unit: 'mcg/min' }] })]).last.crsGrade).toBe(3);
+    expect(
+      run([enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'phenylephrine', dose: 50, unit: 'mcg/min' }] })])
+        .last.crsGrade,
+    ).toBe(3);
   });
 
   it('clears after two consecutive normal readings observed after the vasopressor stopped (1.1 item 3)', () => {
-    const on = [bp(10, 80), bp(15, 82), msg(P, 16, { vasopressors: [{ drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' }] }), bp(30, 105), bp(35, 110)];
+    const on = [
+      bp(10, 80),
+      bp(15, 82),
+      msg(P, 16, { vasopressors: [{ drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' }] }),
+      bp(30, 105),
+      bp(35, 110),
+    ];
     expect(run([enrol(P), febrile(0), ...on]).last.crsGrade).toBe(3); // still on the vasopressor
     // Rules 1.0 cleared it here; the normal readings were taken on the vasopressor and do not count.
     const stopped = [...on, msg(P, 40, { vasopressors: [] })];
@@ -189,26 +223,49 @@ describe('section 1: hypotension', () => {
 
 describe('section 1: oxygen, vasopressors, neuro and organ toxicity state', () => {
   it('oxygen for comfort never counts as hypoxia; room air means none', () => {
-    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'simple_mask', forComfort: true } })]).last.crsGrade).toBe(1);
-    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'simple_mask' } }), msg(P, 9, { oxygen: { device: 'room_air' } })]).last.crsGrade).toBe(1);
+    expect(
+      run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'simple_mask', forComfort: true } })]).last.crsGrade,
+    ).toBe(1);
+    expect(
+      run([
+        enrol(P),
+        febrile(0),
+        msg(P, 5, { oxygen: { device: 'simple_mask' } }),
+        msg(P, 9, { oxygen: { device: 'room_air' } }),
+      ]).last.crsGrade,
+    ).toBe(1);
   });
 
   it('each vasopressors section is the complete set; [] stops all', () => {
     const r = run([
       enrol(P),
       febrile(0),
-      msg(P, 5, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }, { drug: 'epinephrine', dose: 0.05, unit: 'mcg/kg/min' }] }),
+      msg(P, 5, {
+        vasopressors: [
+          { drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' },
+          { drug: 'epinephrine', dose: 0.05, unit: 'mcg/kg/min' },
+        ],
+      }),
       msg(P, 10, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
     ]);
     expect(r.assessments.map((a) => a.crsGrade)).toEqual([0, 1, 4, 3]);
     // After [] no vasopressor infuses; the hypotension it stood for stays until two normal readings (1.1 item 3).
-    const stopped = [enrol(P), febrile(0), msg(P, 5, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }), msg(P, 10, { vasopressors: [] })];
+    const stopped = [
+      enrol(P),
+      febrile(0),
+      msg(P, 5, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
+      msg(P, 10, { vasopressors: [] }),
+    ];
     expect(run(stopped).last.crsGrade).toBe(2);
     expect(run([...stopped, bp(20, 120), bp(25, 118)]).last.crsGrade).toBe(1);
   });
 
   it('neuro fields merge one by one: a field left out keeps its latest value (1.1 item 6; 1.0 counted it as normal)', () => {
-    const r = run([enrol(P), msg(P, 0, { neuro: { iceScore: 4, consciousness: 'awakens_to_voice' } }), msg(P, 10, { neuro: { iceScore: 8 } })]);
+    const r = run([
+      enrol(P),
+      msg(P, 0, { neuro: { iceScore: 4, consciousness: 'awakens_to_voice' } }),
+      msg(P, 10, { neuro: { iceScore: 8 } }),
+    ]);
     expect(r.last.icansGrade).toBe(2); // ICE 8 is grade 1, but the patient still awakens only to voice
   });
 });
@@ -216,7 +273,13 @@ describe('section 1: oxygen, vasopressors, neuro and organ toxicity state', () =
 describe('section 2: ASTCT 2019 hypotension grades', () => {
   const lowPair = [bp(10, 82), bp(15, 80)];
   const vaso = (...drugs: ('norepinephrine' | 'epinephrine' | 'phenylephrine' | 'dopamine' | 'vasopressin')[]) =>
-    msg(P, 20, { vasopressors: drugs.map((drug) => ({ drug, dose: drug === 'vasopressin' ? 0.03 : 0.1, unit: drug === 'vasopressin' ? ('units/min' as const) : ('mcg/kg/min' as const) })) });
+    msg(P, 20, {
+      vasopressors: drugs.map((drug) => ({
+        drug,
+        dose: drug === 'vasopressin' ? 0.03 : 0.1,
+        unit: drug === 'vasopressin' ? ('units/min' as const) : ('mcg/kg/min' as const),
+      })),
+    });
 
   it.each([
     ['present, no vasopressor', [] as const, 2],
@@ -255,7 +318,12 @@ describe('section 2: ASTCT 2019 hypoxia grades', () => {
     const r = run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'nasal_cannula' } })]);
     expect(r.last.crsGrade).toBe(2);
     expect(r.last.reasons.map((x) => x.text).join(' ')).toContain('flow not documented');
-    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'nasal_cannula' } })], config({ nasalCannulaUnknownFlow: 'high' })).last.crsGrade).toBe(3);
+    expect(
+      run(
+        [enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'nasal_cannula' } })],
+        config({ nasalCannulaUnknownFlow: 'high' }),
+      ).last.crsGrade,
+    ).toBe(3);
   });
 
   it('the grade is the worst of hypotension and hypoxia', () => {
@@ -268,7 +336,17 @@ describe('section 2: ASTCT 2019 hypoxia grades', () => {
   });
 
   it('never computes grade 5', () => {
-    const r = run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device: 'mechanical_ventilation' }, vasopressors: [{ drug: 'norepinephrine', dose: 1, unit: 'mcg/kg/min' }, { drug: 'epinephrine', dose: 1, unit: 'mcg/kg/min' }] })]);
+    const r = run([
+      enrol(P),
+      febrile(0),
+      msg(P, 5, {
+        oxygen: { device: 'mechanical_ventilation' },
+        vasopressors: [
+          { drug: 'norepinephrine', dose: 1, unit: 'mcg/kg/min' },
+          { drug: 'epinephrine', dose: 1, unit: 'mcg/kg/min' },
+        ],
+      }),
+    ]);
     expect(r.last.crsGrade).toBe(4);
     expect(pages(r)).toEqual(['escalation crs 0->1 hematology', 'escalation crs 1->4 hematology+icu']);
   });

@@ -29,7 +29,8 @@ describe('section 3: Lee 2014 grade 3', () => {
     expect(grade({ oxygen: { device: 'high_flow_nasal_cannula', flowLpm: 30, fio2: 0.39 } }).crsGrade).toBe(2);
   });
 
-  const single = (v: VasopressorEntry) => run([enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [v] })], lee).last;
+  const single = (v: VasopressorEntry) =>
+    run([enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [v] })], lee).last;
   it.each([
     [{ drug: 'norepinephrine', dose: 20, unit: 'mcg/min' }, 3],
     [{ drug: 'norepinephrine', dose: 19.9, unit: 'mcg/min' }, 2],
@@ -51,14 +52,32 @@ describe('section 3: Lee 2014 grade 3', () => {
 
   it('a dose that cannot be converted (no weight) is high-dose, and the reasons say why', () => {
     const noWeight = msg(P, -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z' } });
-    const a = run([noWeight, febrile(0), ...lowPair, msg(P, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' }] })], lee).last;
+    const a = run(
+      [
+        noWeight,
+        febrile(0),
+        ...lowPair,
+        msg(P, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' }] }),
+      ],
+      lee,
+    ).last;
     expect(a.crsGrade).toBe(3);
     expect(a.reasons.map((r) => r.text).join(' ')).toMatch(/no enrolment weight.*fail safe/);
   });
 
   it('multiple vasopressors (any two, vasopressin included)', () => {
     const a = run(
-      [enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 2, unit: 'mcg/min' }, { drug: 'vasopressin', dose: 0.03, unit: 'units/min' }] })],
+      [
+        enrol(P),
+        febrile(0),
+        ...lowPair,
+        msg(P, 20, {
+          vasopressors: [
+            { drug: 'norepinephrine', dose: 2, unit: 'mcg/min' },
+            { drug: 'vasopressin', dose: 0.03, unit: 'units/min' },
+          ],
+        }),
+      ],
       lee,
     ).last;
     expect(a.crsGrade).toBe(3);

@@ -29,7 +29,9 @@ describe('section 5: routing', () => {
   });
 
   it('ICANS 4 pages hematology, neurology, radiology and ICU', () => {
-    expect(pages(run([enrol(P), msg(P, 0, { neuro: { consciousness: 'unarousable' } })]))).toEqual(['escalation icans 0->4 hematology+neurology+radiology+icu']);
+    expect(pages(run([enrol(P), msg(P, 0, { neuro: { consciousness: 'unarousable' } })]))).toEqual([
+      'escalation icans 0->4 hematology+neurology+radiology+icu',
+    ]);
   });
 
   it('routing is configuration', () => {
@@ -47,12 +49,22 @@ describe('section 5: escalation and de-escalation', () => {
 
   it('de-escalates once the grade has stayed below for the hold time, to the teams paged at the notified grade', () => {
     const r = run([...course, oxygen(10, 'room_air'), temp(40, 37), temp(69, 37), temp(70, 37), temp(90, 37)]);
-    expect(pages(r)).toEqual(['escalation crs 0->1 hematology', 'escalation crs 1->3 hematology+icu', 'de-escalation crs 3->1 hematology+icu']);
+    expect(pages(r)).toEqual([
+      'escalation crs 0->1 hematology',
+      'escalation crs 1->3 hematology+icu',
+      'de-escalation crs 3->1 hematology+icu',
+    ]);
     expect(r.notifications.at(-1)!.at).toBe('2026-01-10T09:10:00Z');
   });
 
   it('going down and back up within the hold time sends nothing', () => {
-    const r = run([...course, oxygen(10, 'room_air'), oxygen(40, 'non_rebreather'), oxygen(60, 'room_air'), temp(100, 37)]);
+    const r = run([
+      ...course,
+      oxygen(10, 'room_air'),
+      oxygen(40, 'non_rebreather'),
+      oxygen(60, 'room_air'),
+      temp(100, 37),
+    ]);
     expect(pages(r)).toEqual(['escalation crs 0->1 hematology', 'escalation crs 1->3 hematology+icu']);
   });
 
@@ -87,7 +99,8 @@ describe('section 5: escalation and de-escalation', () => {
 });
 
 describe('section 6: what a page carries', () => {
-  const page = (msgs: Parameters<typeof run>[0], cfg?: Parameters<typeof run>[1]) => run(msgs, cfg).notifications.at(-1)!;
+  const page = (msgs: Parameters<typeof run>[0], cfg?: Parameters<typeof run>[1]) =>
+    run(msgs, cfg).notifications.at(-1)!;
 
   it('patient id and bed, never a name; condition, grades, scheme, reasons with values and times, day, provisional', () => {
     const n = page([enrol(P), temp(0, 39.4), oxygen(5, 'nasal_cannula', 4)]);
@@ -107,13 +120,18 @@ describe('section 6: what a page carries', () => {
       ['fever', 39.4, '2026-01-10T08:00:00Z'],
       ['oxygen', 'nasal cannula 4 L/min', '2026-01-10T08:05:00Z'],
     ]);
-    expect(n.summary).toMatch(/^PROVISIONAL CRS grade 2 \(was 1; ASTCT 2019\), patient R1, bed H4-R1, day \+2: fever 39.4 °C/);
+    expect(n.summary).toMatch(
+      /^PROVISIONAL CRS grade 2 \(was 1; ASTCT 2019\), patient R1, bed H4-R1, day \+2: fever 39.4 °C/,
+    );
     expect(n.summary).toContain('confirm at bedside');
   });
 
   it.each([
     [[temp(0, 39)], 'Supportive care; infection work-up.'],
-    [[temp(0, 39), oxygen(5, 'nasal_cannula', 3)], 'Dexamethasone 10 mg IV q6h if hypotension persists after 1-2 doses of tocilizumab.'],
+    [
+      [temp(0, 39), oxygen(5, 'nasal_cannula', 3)],
+      'Dexamethasone 10 mg IV q6h if hypotension persists after 1-2 doses of tocilizumab.',
+    ],
     [[temp(0, 39), oxygen(5, 'non_rebreather')], 'Tocilizumab (if the caps allow) plus dexamethasone 10 mg IV q6h.'],
     [[temp(0, 39), oxygen(5, 'bipap')], 'Consider siltuximab or anakinra if refractory.'],
   ])('CRS actions by grade %#', (rest, action) => {
@@ -134,27 +152,54 @@ describe('section 6: what a page carries', () => {
     const dose = (m: number) => msg(P, m, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] });
     const escalateAt = (m: number) => [oxygen(m, 'non_rebreather')];
     // Three doses in the last 24 h: no further dose allowed.
-    const three = page([enrol(P), temp(0, 39), dose(10), dose(8 * 60 + 10), dose(16 * 60 + 10), ...escalateAt(17 * 60)]);
+    const three = page([
+      enrol(P),
+      temp(0, 39),
+      dose(10),
+      dose(8 * 60 + 10),
+      dose(16 * 60 + 10),
+      ...escalateAt(17 * 60),
+    ]);
     expect(three.tocilizumab).toMatchObject({ givenTotal: 3, given24h: 3, anotherAllowed: false });
     expect(three.tocilizumab.text).toContain('no further dose allowed: 3 in 24 h reached');
     // One dose 2 h ago: allowed, but not before the 8 h repeat interval.
     const one = page([enrol(P), temp(0, 39), dose(60), ...escalateAt(180)]);
-    expect(one.tocilizumab).toMatchObject({ givenTotal: 1, given24h: 1, anotherAllowed: true, notBefore: '2026-01-10T17:00:00Z' });
+    expect(one.tocilizumab).toMatchObject({
+      givenTotal: 1,
+      given24h: 1,
+      anotherAllowed: true,
+      notBefore: '2026-01-10T17:00:00Z',
+    });
     // Four doses in total: the total cap.
     const day = 24 * 60;
-    const four = page([enrol(P), temp(0, 39), dose(10), dose(day), dose(2 * day), dose(2 * day + 600), temp(3 * day, 39), ...escalateAt(3 * day + 10)]);
+    const four = page([
+      enrol(P),
+      temp(0, 39),
+      dose(10),
+      dose(day),
+      dose(2 * day),
+      dose(2 * day + 600),
+      temp(3 * day, 39),
+      ...escalateAt(3 * day + 10),
+    ]);
     expect(four.tocilizumab).toMatchObject({ givenTotal: 4, anotherAllowed: false });
     expect(four.tocilizumab.text).toContain('4 in total reached');
   });
 
   it('without a weight the dose is not computed, and the page says so', () => {
-    const n = page([msg(P, -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'B1' } }), temp(0, 39)]);
+    const n = page([
+      msg(P, -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'B1' } }),
+      temp(0, 39),
+    ]);
     expect(n.tocilizumab.doseMg).toBeNull();
     expect(n.tocilizumab.text).toContain('dose not computed, no enrolment weight');
   });
 
   it('ICANS actions: consult; imaging, EEG and dexamethasone from grade 2; ICU from 3; caution without CRS', () => {
-    expect(page([enrol(P), neuro(0, 8)]).actions).toEqual(['Neurology consult.', 'Caution with repeated tocilizumab: ICANS is present without CRS.']);
+    expect(page([enrol(P), neuro(0, 8)]).actions).toEqual([
+      'Neurology consult.',
+      'Caution with repeated tocilizumab: ICANS is present without CRS.',
+    ]);
     const g3 = page([enrol(P), temp(0, 39), neuro(5, 2)]);
     expect(g3.actions).toEqual(['Neurology consult.', 'MRI/CT and EEG.', 'Dexamethasone.', 'Transfer to ICU.']);
   });
@@ -162,7 +207,9 @@ describe('section 6: what a page carries', () => {
   it('bispecific therapy: interrupt the infusion from grade 2', () => {
     const bite = enrol(P, -60, { therapy: 'bispecific', product: 'blinatumomab' });
     expect(page([bite, temp(0, 39)]).actions.join(' ')).not.toContain('interrupt');
-    expect(page([bite, temp(0, 39), oxygen(5, 'nasal_cannula', 2)]).actions.join(' ')).toContain('interrupt the infusion');
+    expect(page([bite, temp(0, 39), oxygen(5, 'nasal_cannula', 2)]).actions.join(' ')).toContain(
+      'interrupt the infusion',
+    );
     expect(page([bite, neuro(0, 5)]).actions.join(' ')).toContain('interrupt the infusion');
   });
 

@@ -1,12 +1,29 @@
 // Device scopes (shared/app/scope.ts): what each kind of device token may send, which source.kind it may claim,
 // whose patients it reaches, and the ceiling on new patients. The rule both backends and every route call.
 import { describe, expect, it } from 'vitest';
-import { RIGHTS, admitPatients, checkScope, describeScope, principalOf, sectionRefusals, type PatientDirectory, type PatientFacts, type Principal } from '../../shared/app/scope.ts';
+import {
+  RIGHTS,
+  admitPatients,
+  checkScope,
+  describeScope,
+  principalOf,
+  sectionRefusals,
+  type PatientDirectory,
+  type PatientFacts,
+  type Principal,
+} from '../../shared/app/scope.ts';
 import { SECTIONS, type DeviceMessage } from '../../shared/domain/contract.ts';
 import { enrol, msg } from '../support/messages.ts';
 
-const as = (role: Principal['role'], extra: Partial<Principal> = {}): Principal => ({ deviceId: `${role}-1`, role, ...extra });
-const kind = (m: DeviceMessage, k: DeviceMessage['source']['kind']): DeviceMessage => ({ ...m, source: { ...m.source, kind: k } });
+const as = (role: Principal['role'], extra: Partial<Principal> = {}): Principal => ({
+  deviceId: `${role}-1`,
+  role,
+  ...extra,
+});
+const kind = (m: DeviceMessage, k: DeviceMessage['source']['kind']): DeviceMessage => ({
+  ...m,
+  source: { ...m.source, kind: k },
+});
 
 /** One message per section, each claiming the kind given. */
 const bySection = (k: DeviceMessage['source']['kind']): Record<(typeof SECTIONS)[number], DeviceMessage> => ({
@@ -34,37 +51,65 @@ describe('what each kind of device may send', () => {
     for (const [section, m] of Object.entries(bySection(claim as DeviceMessage['source']['kind']))) {
       const refused = sectionRefusals(as(role), m);
       if (allowed.includes(section)) expect(refused, section).toEqual([]);
-      else expect(refused, section).toEqual([expect.stringMatching(new RegExp(`^${section}: a ${role} token may not send ${section} \\(it sends `))]);
+      else
+        expect(refused, section).toEqual([
+          expect.stringMatching(new RegExp(`^${section}: a ${role} token may not send ${section} \\(it sends `)),
+        ]);
     }
   });
 
-  it('lets only ehr and manual tokens (and the operator\'s own) set therapy, infusion, weight and hypotension thresholds', () => {
+  it("lets only ehr and manual tokens (and the operator's own) set therapy, infusion, weight and hypotension thresholds", () => {
     const settings = enrol('P', 0, { hypotension: { systolicBelow: 20, mapBelow: 10 } });
     for (const role of ['ehr', 'local'] as const) expect(sectionRefusals(as(role), settings)).toEqual([]);
     expect(sectionRefusals(as('manual'), kind(settings, 'manual'))).toEqual([]);
     const monitor = sectionRefusals(as('monitor'), settings);
-    expect(monitor.map((e) => e.split(':')[0])).toEqual(['enrolment.therapy', 'enrolment.product', 'enrolment.infusedAt', 'enrolment.weightKg', 'enrolment.hypotension']);
+    expect(monitor.map((e) => e.split(':')[0])).toEqual([
+      'enrolment.therapy',
+      'enrolment.product',
+      'enrolment.infusedAt',
+      'enrolment.weightKg',
+      'enrolment.hypotension',
+    ]);
     // A token from before scopes keeps bed and ward but not the settings, and is told how to get them.
     const legacy = sectionRefusals(as('legacy'), settings);
-    expect(legacy.map((e) => e.split(':')[0])).toEqual(['enrolment.therapy', 'enrolment.product', 'enrolment.infusedAt', 'enrolment.weightKg', 'enrolment.hypotension']);
+    expect(legacy.map((e) => e.split(':')[0])).toEqual([
+      'enrolment.therapy',
+      'enrolment.product',
+      'enrolment.infusedAt',
+      'enrolment.weightKg',
+      'enrolment.hypotension',
+    ]);
     expect(legacy[0]).toMatch(/issued before scopes.*crs token scope TOKEN_ID --kind ehr/);
   });
 
   it('checks source.kind against the token: a device claims its own kind; the EHR relays any', () => {
     const pretending = kind(msg('P', 0, { vasopressors: [] }), 'ehr');
-    expect(sectionRefusals(as('pump'), pretending)).toEqual(['source.kind: "ehr" is not allowed for a pump token (it sends source.kind "pump")']);
-    expect(sectionRefusals(as('manual'), kind(msg('P', 0, { vitals: { spo2: 97 } }), 'monitor'))[0]).toMatch(/^source.kind: "monitor"/);
-    for (const k of ['monitor', 'pump', 'ventilator', 'ehr', 'manual'] as const) expect(sectionRefusals(as('ehr'), kind(msg('P', 0, { vitals: { spo2: 97 } }), k))).toEqual([]);
+    expect(sectionRefusals(as('pump'), pretending)).toEqual([
+      'source.kind: "ehr" is not allowed for a pump token (it sends source.kind "pump")',
+    ]);
+    expect(sectionRefusals(as('manual'), kind(msg('P', 0, { vitals: { spo2: 97 } }), 'monitor'))[0]).toMatch(
+      /^source.kind: "monitor"/,
+    );
+    for (const k of ['monitor', 'pump', 'ventilator', 'ehr', 'manual'] as const)
+      expect(sectionRefusals(as('ehr'), kind(msg('P', 0, { vitals: { spo2: 97 } }), k))).toEqual([]);
     expect(RIGHTS.legacy.claims).toHaveLength(5); // old tokens keep claiming what they claimed
   });
 });
 
 /** A directory over a fixed set of patients, with a ceiling that counts what it admitted. */
-function directory(known: Record<string, string | null>, active = Object.keys(known).length): PatientDirectory & { reserved: () => number } {
+function directory(
+  known: Record<string, string | null>,
+  active = Object.keys(known).length,
+): PatientDirectory & { reserved: () => number } {
   let reserved = 0;
   return {
     reserved: () => reserved,
-    lookup: async (ids) => new Map(ids.flatMap((id): [string, PatientFacts][] => (id in known ? [[id, { known: true, ...(known[id] ? { ward: known[id]! } : {}) }]] : []))),
+    lookup: async (ids) =>
+      new Map(
+        ids.flatMap((id): [string, PatientFacts][] =>
+          id in known ? [[id, { known: true, ...(known[id] ? { ward: known[id]! } : {}) }]] : [],
+        ),
+      ),
     admitNew: (ids, ceiling) => {
       if (active + reserved + ids.length > ceiling) return { ok: false, active: active + reserved };
       reserved += ids.length;
@@ -84,11 +129,15 @@ describe('whose patients a token reaches', () => {
       { index: 0, error: "patientId: patient P-ICU is in ward ICU, outside this token's wards (H4)" },
     ]);
     // A new patient: only when the request places it in the token's wards (an earlier message of the request counts).
-    expect((await admitPatients(h4, [vitals('P-new')], { directory: d })).refusals[0]!.error).toMatch(/patient P-new is in no ward this server knows/);
+    expect((await admitPatients(h4, [vitals('P-new')], { directory: d })).refusals[0]!.error).toMatch(
+      /patient P-new is in no ward this server knows/,
+    );
     const placed = [msg('P-new', 0, { enrolment: { ward: 'H4' } }), vitals('P-new')];
     expect((await admitPatients(h4, placed, { directory: d })).refusals).toEqual([]);
     // Setting a ward outside its own is refused as a field (so the HL7 and FHIR screens drop just that part).
-    expect(sectionRefusals(h4, msg('P-H4', 0, { enrolment: { ward: 'ICU' } }))).toEqual(['enrolment.ward: "ICU" is outside this token\'s wards (H4)']);
+    expect(sectionRefusals(h4, msg('P-H4', 0, { enrolment: { ward: 'ICU' } }))).toEqual([
+      'enrolment.ward: "ICU" is outside this token\'s wards (H4)',
+    ]);
   });
 
   it('a patient token reaches its patients only; no scope reaches everyone', async () => {
@@ -108,23 +157,39 @@ describe('whose patients a token reaches', () => {
     // A concurrent request while the first is being queued finds no room: the reservation holds it.
     const second = await admitPatients(as('ehr'), [vitals('d'), vitals('a')], { directory: full, maxPatients: 3 });
     expect(second.refusals).toEqual([
-      { index: 0, error: 'patientId: patient d would be new, and this server already holds 3 patients with recent data (the ceiling: crs serve --max-patients 3); ask the operator' },
+      {
+        index: 0,
+        error:
+          'patientId: patient d would be new, and this server already holds 3 patients with recent data (the ceiling: crs serve --max-patients 3); ask the operator',
+      },
     ]);
     first.release();
     expect(full.reserved()).toBe(0);
     // Known patients never count against it.
-    expect((await admitPatients(as('pump'), [vitals('a'), vitals('b')], { directory: full, maxPatients: 2 })).refusals).toEqual([]);
+    expect(
+      (await admitPatients(as('pump'), [vitals('a'), vitals('b')], { directory: full, maxPatients: 2 })).refusals,
+    ).toEqual([]);
   });
 });
 
 describe('scopes as operators type them', () => {
   it('checks kinds, wards and patient ids, and describes a scope', () => {
-    expect(checkScope({ kind: 'pump', wards: [' H4 ', 'H4'], patients: [] })).toEqual({ ok: true, scope: { kind: 'pump', wards: ['H4'] } });
-    expect(checkScope({ kind: 'toaster' })).toEqual({ ok: false, error: 'kind must be one of monitor, pump, ventilator, ehr, manual (got "toaster")' });
+    expect(checkScope({ kind: 'pump', wards: [' H4 ', 'H4'], patients: [] })).toEqual({
+      ok: true,
+      scope: { kind: 'pump', wards: ['H4'] },
+    });
+    expect(checkScope({ kind: 'toaster' })).toEqual({
+      ok: false,
+      error: 'kind must be one of monitor, pump, ventilator, ehr, manual (got "toaster")',
+    });
     expect(checkScope({ kind: 'pump', patients: ['a b'] })).toMatchObject({ ok: false });
     expect(checkScope({ kind: 'pump', wards: ['x'.repeat(33)] })).toMatchObject({ ok: false });
     expect(describeScope({ kind: 'monitor', wards: ['H4', 'ICU'] })).toBe('monitor; wards H4,ICU');
     expect(describeScope({})).toBe('no kind (legacy); every patient');
-    expect(principalOf('gw', { kind: 'monitor', wards: [], patients: ['P'] })).toEqual({ deviceId: 'gw', role: 'monitor', patients: ['P'] });
+    expect(principalOf('gw', { kind: 'monitor', wards: [], patients: ['P'] })).toEqual({
+      deviceId: 'gw',
+      role: 'monitor',
+      patients: ['P'],
+    });
   });
 });

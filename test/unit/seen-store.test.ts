@@ -33,12 +33,30 @@ describe('the long tail on SQLite', () => {
   it('keeps every digest an id was accepted with, written with the state (all or nothing), per patient', async () => {
     const store = new SqliteStateStore(db);
     expect(await store.priorDigests('P-1', ['m1', 'm2'])).toEqual(new Map());
-    await store.save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }, { messageId: 'm2', digest: 'd2' }] });
-    await store.save('P-1', state, 1, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd9', prior: ['d1'] }] });
-    expect(await store.priorDigests('P-1', ['m1', 'm2', 'm3'])).toEqual(new Map([['m1', ['d1', 'd9']], ['m2', ['d2']]]));
+    await store.save('P-1', state, 0, [], {
+      alerts: [],
+      audit: [],
+      seen: [
+        { messageId: 'm1', digest: 'd1' },
+        { messageId: 'm2', digest: 'd2' },
+      ],
+    });
+    await store.save('P-1', state, 1, [], {
+      alerts: [],
+      audit: [],
+      seen: [{ messageId: 'm1', digest: 'd9', prior: ['d1'] }],
+    });
+    expect(await store.priorDigests('P-1', ['m1', 'm2', 'm3'])).toEqual(
+      new Map([
+        ['m1', ['d1', 'd9']],
+        ['m2', ['d2']],
+      ]),
+    );
     expect(await store.priorDigests('P-2', ['m1'])).toEqual(new Map());
     // A save whose version moved on writes nothing of its long tail either.
-    await expect(store.save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm3', digest: 'd3' }] })).rejects.toThrow(/state changed/);
+    await expect(
+      store.save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm3', digest: 'd3' }] }),
+    ).rejects.toThrow(/state changed/);
     expect(await store.priorDigests('P-1', ['m3'])).toEqual(new Map());
   });
 });
@@ -54,7 +72,10 @@ describe('the long tail on DynamoDB', () => {
     await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
     const [tx] = ddb.mock.commandCalls(TransactWriteItemsCommand);
     const put = tx!.args[0].input.TransactItems![1]!.Put!;
-    expect(put).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+    expect(put).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
     expect(put.TableName).toBe('seen');
     expect(put.Item).not.toHaveProperty(STATE_TABLE.ttlAttribute);
     expect(seenItems()).toEqual({ 'seen#m1': ['d1'] });
@@ -64,7 +85,14 @@ describe('the long tail on DynamoDB', () => {
   it('answers an id seen before with SeenBefore and its digests (from the failed put), writing nothing', async () => {
     await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
     const err = await store()
-      .save('P-1', state, 1, [], { alerts: [], audit: [], seen: [{ messageId: 'm2', digest: 'd2' }, { messageId: 'm1', digest: 'd1' }] })
+      .save('P-1', state, 1, [], {
+        alerts: [],
+        audit: [],
+        seen: [
+          { messageId: 'm2', digest: 'd2' },
+          { messageId: 'm1', digest: 'd1' },
+        ],
+      })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SeenBefore);
     expect((err as SeenBefore).digests).toEqual(new Map([['m1', ['d1']]]));
@@ -73,9 +101,20 @@ describe('the long tail on DynamoDB', () => {
 
   it('adds the digest of a reused id (known before) to its item; an id reused within one batch is one item', async () => {
     await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
-    await store().save('P-1', state, 1, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd2', prior: ['d1'] }] });
+    await store().save('P-1', state, 1, [], {
+      alerts: [],
+      audit: [],
+      seen: [{ messageId: 'm1', digest: 'd2', prior: ['d1'] }],
+    });
     expect(seenItems()).toEqual({ 'seen#m1': ['d1', 'd2'] });
-    await store().save('P-1', state, 2, [], { alerts: [], audit: [], seen: [{ messageId: 'm5', digest: 'a' }, { messageId: 'm5', digest: 'b' }] });
+    await store().save('P-1', state, 2, [], {
+      alerts: [],
+      audit: [],
+      seen: [
+        { messageId: 'm5', digest: 'a' },
+        { messageId: 'm5', digest: 'b' },
+      ],
+    });
     expect(seenItems()['seen#m5']).toEqual(['a', 'b']);
   });
 });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { addSeen, hasSeen, identify, seenCount, type SeenIds } from '#domain/seen.ts';
 
 /** The identities a window holds, as a plain list of [messageId, digest]. */
-const plainOf = (w: SeenIds) => w.flatMap((chunk) => chunk.flatMap((id, i) => (i % 2 === 0 ? [[id, chunk[i + 1]!] as const] : [])));
+const plainOf = (w: SeenIds) =>
+  w.flatMap((chunk) => chunk.flatMap((id, i) => (i % 2 === 0 ? [[id, chunk[i + 1]!] as const] : [])));
 
 function plainIdentify(plain: (readonly [string, string])[], id: string, digest: string, prior?: string[]) {
   if (plain.some(([i, d]) => i === id && d === digest) || prior?.includes(digest)) return 'duplicate';
@@ -22,7 +23,8 @@ describe('the message identity window', () => {
           const history: SeenIds[] = [[]];
           for (const [n, d] of ids) {
             const cur = history.at(-1)!;
-            if (identify(cur, `id ${n}`, `d${d}`) !== 'duplicate') history.push(addSeen(cur, `id ${n}`, `d${d}`, window));
+            if (identify(cur, `id ${n}`, `d${d}`) !== 'duplicate')
+              history.push(addSeen(cur, `id ${n}`, `d${d}`, window));
           }
           // Ask old states too (their indexes were handed on) and copies as if read back from storage.
           for (const w of [...history].reverse()) {
@@ -68,7 +70,11 @@ describe('the message identity window', () => {
     expect(identify(w, 'b', 'y', ['x'])).toBe('reused');
     // Both contents of a reused id stay known until each leaves the window.
     w = addSeen(w, 'a', 'y', 16);
-    expect([identify(w, 'a', 'x'), identify(w, 'a', 'y'), identify(w, 'a', 'z')]).toEqual(['duplicate', 'duplicate', 'reused']);
+    expect([identify(w, 'a', 'x'), identify(w, 'a', 'y'), identify(w, 'a', 'z')]).toEqual([
+      'duplicate',
+      'duplicate',
+      'reused',
+    ]);
     for (let i = 0; i < 100; i++) w = addSeen(w, `m${i}`, 'd', 16);
     expect(identify(w, 'a', 'x')).toBe('new');
   });

@@ -57,8 +57,10 @@ describe('formatSiteTime', () => {
   });
 
   it('knows IANA zone names and refuses anything else', () => {
-    for (const zone of ['UTC', 'Europe/Paris', 'America/Argentina/Buenos_Aires', 'Etc/GMT+1']) expect(isTimeZone(zone), zone).toBe(true);
-    for (const zone of ['', 'Mars/Olympus_Mons', '+01:00', 'Europe/Paris ', 'CET+1', '../etc']) expect(isTimeZone(zone), zone).toBe(false);
+    for (const zone of ['UTC', 'Europe/Paris', 'America/Argentina/Buenos_Aires', 'Etc/GMT+1'])
+      expect(isTimeZone(zone), zone).toBe(true);
+    for (const zone of ['', 'Mars/Olympus_Mons', '+01:00', 'Europe/Paris ', 'CET+1', '../etc'])
+      expect(isTimeZone(zone), zone).toBe(false);
   });
 });
 
@@ -66,19 +68,30 @@ describe('site.timeZone', () => {
   it('is validated with an error that names the field, in the config file, on AWS and at synth (test/infra)', () => {
     expect(resolveConfig({ site: { timeZone: 'Europe/Pariss' } })).toEqual({
       ok: false,
-      errors: ['site.timeZone: "Europe/Pariss" is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)'],
+      errors: [
+        'site.timeZone: "Europe/Pariss" is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)',
+      ],
     });
     expect(resolveConfig({ site: { timeZone: '+01:00' } }).ok).toBe(false);
-    expect(resolveConfig({ site: { zone: 'UTC' } })).toMatchObject({ ok: false, errors: [expect.stringMatching(/^site: .*zone/)] });
+    expect(resolveConfig({ site: { zone: 'UTC' } })).toMatchObject({
+      ok: false,
+      errors: [expect.stringMatching(/^site: .*zone/)],
+    });
     expect(resolveConfig({ site: {} }).ok).toBe(true);
     // The AWS functions read it from CRS_CONFIG (the stack passes `-c gradingConfig=...` there).
-    expect(gradingConfigFromEnv({ CRS_CONFIG: '{"site":{"timeZone":"Europe/Paris"}}' }).site.timeZone).toBe('Europe/Paris');
-    expect(() => gradingConfigFromEnv({ CRS_CONFIG: '{"site":{"timeZone":"Paris"}}' })).toThrow(/CRS_CONFIG .*site\.timeZone: "Paris" is not an IANA time zone/);
+    expect(gradingConfigFromEnv({ CRS_CONFIG: '{"site":{"timeZone":"Europe/Paris"}}' }).site.timeZone).toBe(
+      'Europe/Paris',
+    );
+    expect(() => gradingConfigFromEnv({ CRS_CONFIG: '{"site":{"timeZone":"Paris"}}' })).toThrow(
+      /CRS_CONFIG .*site\.timeZone: "Paris" is not an IANA time zone/,
+    );
     // crs serve / replay --config FILE.
     const dir = mkdtempSync(join(tmpdir(), 'crs-tz-'));
     writeFileSync(join(dir, 'bad.json'), '{"site":{"timeZone":"Europe/Pariss"}}');
     writeFileSync(join(dir, 'good.json'), '{"site":{"timeZone":"America/New_York"}}');
-    expect(() => loadConfig(join(dir, 'bad.json'), undefined)).toThrow('invalid config: site.timeZone: "Europe/Pariss" is not an IANA time zone name');
+    expect(() => loadConfig(join(dir, 'bad.json'), undefined)).toThrow(
+      'invalid config: site.timeZone: "Europe/Pariss" is not an IANA time zone name',
+    );
     expect(loadConfig(join(dir, 'good.json'), undefined).site.timeZone).toBe('America/New_York');
     rmSync(dir, { recursive: true });
   });
@@ -88,7 +101,11 @@ describe('site.timeZone', () => {
 function gradeOne(config: GradingConfig): { notification: Notification; state: PatientState } {
   let state: PatientState | undefined;
   const out: Notification[] = [];
-  for (const m of [enrol('TZ1', -60), msg('TZ1', -10, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] }), msg('TZ1', 0, { vitals: { temperatureC: 38.9 } })]) {
+  for (const m of [
+    enrol('TZ1', -60),
+    msg('TZ1', -10, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] }),
+    msg('TZ1', 0, { vitals: { temperatureC: 38.9 } }),
+  ]) {
     const step = reduce(state, m, config, arrivalOf(m));
     state = step.state;
     if (step.kind === 'applied') out.push(...step.notifications);
@@ -118,7 +135,9 @@ describe('a page rendered for a site in Europe/Paris', () => {
     expect(event.at).toBe('2026-01-10T08:00:00Z');
     expect(reasonText(n.reasons[0]!, 'Europe/Paris')).toBe('fever 38.9 °C at 2026-01-10 09:00 CET');
     // A reason stored before reasons carried parts reads as its text.
-    expect(reasonText({ text: 'fever 38.9 °C at 2026-01-10T08:00:00Z' }, 'Europe/Paris')).toBe('fever 38.9 °C at 2026-01-10T08:00:00Z');
+    expect(reasonText({ text: 'fever 38.9 °C at 2026-01-10T08:00:00Z' }, 'Europe/Paris')).toBe(
+      'fever 38.9 °C at 2026-01-10T08:00:00Z',
+    );
   });
 
   it('is in UTC, in the same format, when the site sets no zone', () => {
@@ -129,10 +148,18 @@ describe('a page rendered for a site in Europe/Paris', () => {
 
   it('shows local time by email, in the HTTPS (webhook) JSON summary and by SMS on AWS', () => {
     const { notification: n, state } = gradeOne(PARIS);
-    const grade = JSON.parse(publishInput('arn:topic', pageMessage(n), n, 'H4', NOW).Message!) as { default: string; email: string; sms: string };
+    const grade = JSON.parse(publishInput('arn:topic', pageMessage(n), n, 'H4', NOW).Message!) as {
+      default: string;
+      email: string;
+      sms: string;
+    };
     expect(grade.email).toContain('fever 38.9 °C at 2026-01-10 09:00 CET');
     expect(grade.email).toContain('another allowed from 2026-01-10 16:50 CET');
-    const body = JSON.parse(grade.default) as { summary: string; reasons: string[]; page: { summary: string; sentAt: string } };
+    const body = JSON.parse(grade.default) as {
+      summary: string;
+      reasons: string[];
+      page: { summary: string; sentAt: string };
+    };
     expect(body.summary).toContain('at 2026-01-10 09:00 CET');
     expect(body.page.summary).toContain('at 2026-01-10 09:00 CET');
     expect(body.reasons).toEqual(['fever 38.9 °C at 2026-01-10T08:00:00Z']); // the contract's string form
@@ -142,14 +169,28 @@ describe('a page rendered for a site in Europe/Paris', () => {
     // An alert's SMS is its summary: the time in it is local too.
     const alert = staleFeedAlert('TZ1', T0, state, PARIS.site.timeZone);
     const d = pagesForAlert(alert, [], [], NOW, PARIS.paging).deliveries[0]!;
-    const sms = (JSON.parse(publishInput('arn:topic', { page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://crs.example/ack/v1.t' }, undefined, 'H4', NOW).Message!) as { sms: string }).sms;
+    const sms = (
+      JSON.parse(
+        publishInput(
+          'arn:topic',
+          { page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://crs.example/ack/v1.t' },
+          undefined,
+          'H4',
+          NOW,
+        ).Message!,
+      ) as { sms: string }
+    ).sms;
     expect(sms).toContain('since 2026-01-10 09:00 CET');
   });
 
   it('shows local time in the SpO2 warning and on the acknowledge page', () => {
     let state: PatientState | undefined;
     const alerts: AlertChange[] = [];
-    for (const m of [enrol('TZ2', -60), msg('TZ2', 0, { vitals: { spo2: 88 } }), msg('TZ2', 1, { vitals: { spo2: 87 } })]) {
+    for (const m of [
+      enrol('TZ2', -60),
+      msg('TZ2', 0, { vitals: { spo2: 88 } }),
+      msg('TZ2', 1, { vitals: { spo2: 87 } }),
+    ]) {
       const step = reduce(state, m, PARIS, arrivalOf(m));
       state = step.state;
       if (step.kind === 'applied') alerts.push(...step.alerts);
@@ -180,11 +221,20 @@ describe('a page rendered for a site in Europe/Paris', () => {
       close = () => server.close();
       const { notification: n } = gradeOne(PARIS);
       const sink = new WebhookSink(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, undefined, () => n);
-      const item = (kind: OutboxItem['kind'], id: string, body: unknown): OutboxItem => ({ seq: 1, kind, id, patientId: 'TZ1', body: JSON.stringify(body) });
+      const item = (kind: OutboxItem['kind'], id: string, body: unknown): OutboxItem => ({
+        seq: 1,
+        kind,
+        id,
+        patientId: 'TZ1',
+        body: JSON.stringify(body),
+      });
       await sink.deliver(item('notification', n.notificationId, n));
       const page = pageEvent(pageMessage(n), NOW);
       await sink.deliver(item('page', page.sendId, page));
-      const [grade, paged] = bodies as [{ summary: string; reasons: string[] }, { summary: string; sentAt: string; notification: { summary: string } }];
+      const [grade, paged] = bodies as [
+        { summary: string; reasons: string[] },
+        { summary: string; sentAt: string; notification: { summary: string } },
+      ];
       expect(grade.summary).toContain('fever 38.9 °C at 2026-01-10 09:00 CET');
       expect(grade.reasons).toEqual(['fever 38.9 °C at 2026-01-10T08:00:00Z']);
       expect(paged.summary).toContain('at 2026-01-10 09:00 CET');

@@ -50,14 +50,30 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
       buffer = parts.pop()!;
       lines.push(...parts);
     });
-    server = await startEmbeddedServer({ dataDir: dir, config: r.config, port: 0, localToken: TOKEN, pageStream: stream, pageLines: true, now: () => clock, log: () => undefined, maxPatients: 5000 });
+    server = await startEmbeddedServer({
+      dataDir: dir,
+      config: r.config,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: stream,
+      pageLines: true,
+      now: () => clock,
+      log: () => undefined,
+      maxPatients: 5000,
+    });
     const s = server;
     const wardOf = (i: number) => (i < 1990 ? 'H4' : i < 1999 ? 'H5' : 'H6');
     const ids = Array.from({ length: 2000 }, (_, i) => `P${i}`);
     // The issue's reproduction: one token, 20 batch requests of 100 enrolments.
     for (let b = 0; b < 20; b++) {
-      const batch = ids.slice(b * 100, b * 100 + 100).map((p, j) => enrol(p, 0, { ward: wardOf(b * 100 + j), bed: `B${b * 100 + j}` }));
-      const res = await fetch(`${s.url}/v1/messages/batch`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(batch) });
+      const batch = ids
+        .slice(b * 100, b * 100 + 100)
+        .map((p, j) => enrol(p, 0, { ward: wardOf(b * 100 + j), bed: `B${b * 100 + j}` }));
+      const res = await fetch(`${s.url}/v1/messages/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(batch),
+      });
       expect(res.status).toBe(202);
     }
     const count = s.db.prepare('SELECT count(*) FROM patients').pluck();
@@ -73,24 +89,41 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
       ['ward H5', 'bedside', 'alert'],
       ['P1999', 'bedside', 'alert'],
     ]);
-    expect(pages()[0]!.summary).toMatch(/^NO DATA, ward H4: 1990 patients' monitors quiet since 2026-01-10 08:00 UTC \(P0, bed B0; P1, bed B1; .*; and 1970 more\); their grades cannot be trusted$/);
+    expect(pages()[0]!.summary).toMatch(
+      /^NO DATA, ward H4: 1990 patients' monitors quiet since 2026-01-10 08:00 UTC \(P0, bed B0; P1, bed B1; .*; and 1970 more\); their grades cannot be trusted$/,
+    );
     expect(pages()[1]!.summary).toContain('9 patients');
     // The ladders: one per ward, not one per patient.
     expect(s.db.prepare("SELECT count(*) FROM pages WHERE status = 'open'").pluck().get()).toBe(3);
 
     // One patient of H5 has data again: the ward's alert stands; the rest of them: the all-clear, once.
     const post = (m: DeviceMessage[]) =>
-      fetch(`${s.url}/v1/messages/batch`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(m) });
+      fetch(`${s.url}/v1/messages/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(m),
+      });
     expect((await post([msg('P1990', 16, { vitals: { heartRate: 80 } })])).status).toBe(202);
-    await until(async () => s.db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1990'").pluck().get() === T0 + 16 * MIN);
+    await until(
+      async () =>
+        s.db.prepare("SELECT feed_since FROM patients WHERE patient_id = 'P1990'").pluck().get() === T0 + 16 * MIN,
+    );
     await s.paging.sweep();
     expect(pages()).toHaveLength(3);
     expect((await post(ids.slice(1991, 1999).map((p) => msg(p, 16, { vitals: { heartRate: 80 } })))).status).toBe(202);
-    await until(async () => (s.db.prepare("SELECT count(*) FROM patients WHERE feed_since = ?").pluck().get(T0 + 16 * MIN) as number) === 9);
+    await until(
+      async () =>
+        (s.db
+          .prepare('SELECT count(*) FROM patients WHERE feed_since = ?')
+          .pluck()
+          .get(T0 + 16 * MIN) as number) === 9,
+    );
     await s.paging.sweep();
     await until(() => s.dispatcher.backlog('stdout') === 0 && pages().length === 4);
     expect(pages()[3]).toMatchObject({ patientId: 'ward H5', kind: 'alert-cleared', status: 'info' });
-    expect(pages()[3]!.summary).toBe("Data resumed, ward H5: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again");
+    expect(pages()[3]!.summary).toBe(
+      'Data resumed, ward H5: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
+    );
     const h5 = s.db.prepare("SELECT status FROM pages WHERE patient_id = 'ward H5' AND kind = 'alert'").pluck().all();
     expect(h5).toEqual(['resolved']);
     // The H4 alert is untouched by H5's all-clear.
@@ -98,7 +131,17 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
 
     // A restart forgets who belonged to H4's alert: the next sweep finds them again, and pages nobody.
     await s.close();
-    server = await startEmbeddedServer({ dataDir: dir, config: r.config, port: 0, localToken: TOKEN, pageStream: stream, pageLines: true, now: () => clock, log: () => undefined, maxPatients: 5000 });
+    server = await startEmbeddedServer({
+      dataDir: dir,
+      config: r.config,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: stream,
+      pageLines: true,
+      now: () => clock,
+      log: () => undefined,
+      maxPatients: 5000,
+    });
     await server.paging.sweep();
     expect(server.db.prepare("SELECT count(*) FROM pages WHERE subject = 'stale-feed'").pluck().get()).toBe(4); // the three alerts and H5's all-clear
   }, 120_000);
@@ -120,7 +163,11 @@ describe('the ward rule on the AWS sweep', () => {
   /** A patient of `ward` enrolled at T0 whose monitor last spoke at minute `lastAt` (none: never). */
   const patient = (id: string, ward: string, lastAt?: number) => {
     let state: PatientState | undefined;
-    for (const m of [enrol(id, 0, { ward }), ...(lastAt === undefined ? [] : [msg(id, lastAt, { vitals: { heartRate: 80 } })])]) state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    for (const m of [
+      enrol(id, 0, { ward }),
+      ...(lastAt === undefined ? [] : [msg(id, lastAt, { vitals: { heartRate: 80 } })]),
+    ])
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
     states.set(id, state!);
   };
   const said = () => alerts.map((a) => `${a.patientId}${a.cleared ? ' cleared' : ''}`);

@@ -19,20 +19,25 @@ describe('the compact patient state', () => {
   it('is the same state as version 2 after any course in any arrival order (millisecond times, folded history), and grades the same', () => {
     const small = config({ bpHistory: 3, vasopressorHistory: 2 });
     fc.assert(
-      fc.property(course('C', 20), fc.array(fc.integer(), { minLength: 100, maxLength: 100 }), fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 1 }), (ordered, keys, jitter) => {
-        let live: PatientState | undefined;
-        let stored: PatientState | undefined;
-        for (const i of permutation(ordered.length, keys)) {
-          const m = structuredClone(ordered[i]!);
-          m.observedAt = new Date(Date.parse(m.observedAt) + jitter[i % jitter.length]!).toISOString();
-          const a = reduce(live, m, small, arrivalOf(m));
-          const b = reduce(stored, m, small, arrivalOf(m));
-          expect({ ...b, state: v2(b.state) }).toEqual({ ...a, state: v2(a.state) });
-          live = a.state;
-          stored = throughJson(b.state);
-          expect(v2(stored)).toEqual(v2(b.state));
-        }
-      }),
+      fc.property(
+        course('C', 20),
+        fc.array(fc.integer(), { minLength: 100, maxLength: 100 }),
+        fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 1 }),
+        (ordered, keys, jitter) => {
+          let live: PatientState | undefined;
+          let stored: PatientState | undefined;
+          for (const i of permutation(ordered.length, keys)) {
+            const m = structuredClone(ordered[i]!);
+            m.observedAt = new Date(Date.parse(m.observedAt) + jitter[i % jitter.length]!).toISOString();
+            const a = reduce(live, m, small, arrivalOf(m));
+            const b = reduce(stored, m, small, arrivalOf(m));
+            expect({ ...b, state: v2(b.state) }).toEqual({ ...a, state: v2(a.state) });
+            live = a.state;
+            stored = throughJson(b.state);
+            expect(v2(stored)).toEqual(v2(b.state));
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -66,23 +66,28 @@ describe('the patient state', () => {
   it('round-trips any course with millisecond times and a folded history, and grades the same afterwards', () => {
     const small = config({ bpHistory: 3, vasopressorHistory: 2 });
     fc.assert(
-      fc.property(course('R', 20), fc.array(fc.integer(), { minLength: 100, maxLength: 100 }), fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 1 }), (ordered, keys, jitter) => {
-        let live: PatientState | undefined;
-        let stored: string | undefined;
-        const arrived = permutation(ordered.length, keys).map((i, n) => {
-          const m = structuredClone(ordered[i]!);
-          m.observedAt = new Date(Date.parse(m.observedAt) + jitter[n % jitter.length]!).toISOString();
-          return m;
-        });
-        for (const m of arrived) {
-          const a = reduce(live, m, small, arrivalOf(m));
-          const b = reduce(stored === undefined ? undefined : deserializeState(stored), m, small, arrivalOf(m));
-          expect(view(b)).toEqual(view(a));
-          live = a.state;
-          stored = serializeState(b.state);
-          expect(serializeState(deserializeState(stored))).toBe(stored);
-        }
-      }),
+      fc.property(
+        course('R', 20),
+        fc.array(fc.integer(), { minLength: 100, maxLength: 100 }),
+        fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 1 }),
+        (ordered, keys, jitter) => {
+          let live: PatientState | undefined;
+          let stored: string | undefined;
+          const arrived = permutation(ordered.length, keys).map((i, n) => {
+            const m = structuredClone(ordered[i]!);
+            m.observedAt = new Date(Date.parse(m.observedAt) + jitter[n % jitter.length]!).toISOString();
+            return m;
+          });
+          for (const m of arrived) {
+            const a = reduce(live, m, small, arrivalOf(m));
+            const b = reduce(stored === undefined ? undefined : deserializeState(stored), m, small, arrivalOf(m));
+            expect(view(b)).toEqual(view(a));
+            live = a.state;
+            stored = serializeState(b.state);
+            expect(serializeState(deserializeState(stored))).toBe(stored);
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -105,15 +110,26 @@ describe('the patient state', () => {
 });
 
 describe('a version-1 state (rules 1.0, as SQLite and DynamoDB hold it today)', () => {
-  const v1 = JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<string, { v: number }>;
+  const v1 = JSON.parse(readFileSync(new URL('../fixtures/patient-states-v1.json', import.meta.url), 'utf8')) as Record<
+    string,
+    { v: number }
+  >;
   const stored = JSON.stringify(v1['P-V1']);
 
   it('is read as version 2 with what version 1 kept', () => {
     const s = deserializeState(stored);
     expect(s.v).toBe(2);
     expect(s.seq).toBe(0);
-    expect(s.neuro).toEqual({ iceScore: { v: 8, t: Date.parse('2026-01-10T08:25:00Z') }, consciousness: { v: 'alert', t: Date.parse('2026-01-10T08:25:00Z') } });
-    expect(s.bp.map(([t, sys]) => [new Date(t).toISOString().slice(11, 16), sys])).toEqual([['08:00', 84], ['08:05', 82], ['08:30', 102], ['08:40', 104]]);
+    expect(s.neuro).toEqual({
+      iceScore: { v: 8, t: Date.parse('2026-01-10T08:25:00Z') },
+      consciousness: { v: 'alert', t: Date.parse('2026-01-10T08:25:00Z') },
+    });
+    expect(s.bp.map(([t, sys]) => [new Date(t).toISOString().slice(11, 16), sys])).toEqual([
+      ['08:00', 84],
+      ['08:05', 82],
+      ['08:30', 102],
+      ['08:40', 104],
+    ]);
     expect(s.pressors).toEqual([[Date.parse('2026-01-10T08:10:00Z'), true]]);
     expect(s.feverOnset).toBe(Date.parse('2026-01-10T08:00:00Z')); // the first CRS >= 1
     expect(s.notified.crs).toEqual({ grade: 3, teams: ['hematology', 'icu'] });
@@ -126,7 +142,11 @@ describe('a version-1 state (rules 1.0, as SQLite and DynamoDB hold it today)', 
     expect([gradeCrs(s, DEFAULT_CONFIG).grade, gradeIcans(s).grade]).toEqual([3, 1]);
     // The normal readings of 08:30 and 08:40 were taken on norepinephrine: after the stop, hypotension stays.
     const stop = msg('P-V1', 50, { vasopressors: [] });
-    const r = run([stop, msg('P-V1', 55, { vitals: { systolicBP: 110 } }), msg('P-V1', 60, { vitals: { systolicBP: 112 } })], config({ holdMinutes: 0 }), s);
+    const r = run(
+      [stop, msg('P-V1', 55, { vitals: { systolicBP: 110 } }), msg('P-V1', 60, { vitals: { systolicBP: 112 } })],
+      config({ holdMinutes: 0 }),
+      s,
+    );
     const hypotensive = r.assessments.map((a) => a.reasons.some((x) => x.criterion === 'hypotension'));
     expect(hypotensive).toEqual([true, true, false]); // cleared by the two normal readings after the stop
     expect(r.assessments.map((a) => a.crsGrade)).toEqual([2, 2, 2]); // the nasal cannula keeps CRS 2
@@ -140,10 +160,25 @@ describe('the blood-pressure history bound', () => {
     const small = config({ bpHistory: 3, vasopressorHistory: 2 });
     const bp = (m: number, systolicBP: number) => msg('B1', m, { vitals: { systolicBP } });
     // Low at 1 and 2 (a pair); then normal, low, normal, low...: no other pair, so hypotension stays on.
-    const r = run([enrol('B1'), msg('B1', 0, { vitals: { temperatureC: 39 } }), bp(1, 80), bp(2, 81), bp(3, 120), bp(4, 82), bp(5, 121), bp(6, 83)], small);
+    const r = run(
+      [
+        enrol('B1'),
+        msg('B1', 0, { vitals: { temperatureC: 39 } }),
+        bp(1, 80),
+        bp(2, 81),
+        bp(3, 120),
+        bp(4, 82),
+        bp(5, 121),
+        bp(6, 83),
+      ],
+      small,
+    );
     expect(r.state!.bp).toHaveLength(4); // 3, and one more before the next fold
     expect(r.last.crsGrade).toBe(2);
-    expect(r.last.reasons.filter((x) => x.criterion === 'hypotension').map((x) => x.value)).toEqual(['systolic 80 mmHg', 'systolic 81 mmHg']);
+    expect(r.last.reasons.filter((x) => x.criterion === 'hypotension').map((x) => x.value)).toEqual([
+      'systolic 80 mmHg',
+      'systolic 81 mmHg',
+    ]);
     const stored = serializeState(r.state!);
     expect(deserializeState(stored)).toMatchObject({ bpFold: r.state!.bpFold });
   });
@@ -151,7 +186,15 @@ describe('the blood-pressure history bound', () => {
   it('a reading older than the newest folded instant is not kept; one newer than it is placed in order', () => {
     const small = config({ bpHistory: 3, vasopressorHistory: 2 });
     const bp = (m: number, systolicBP: number) => msg('B2', m, { vitals: { systolicBP } });
-    const base = [enrol('B2'), msg('B2', 0, { vitals: { temperatureC: 39 } }), bp(10, 120), bp(20, 121), bp(30, 80), bp(40, 122), bp(50, 81)];
+    const base = [
+      enrol('B2'),
+      msg('B2', 0, { vitals: { temperatureC: 39 } }),
+      bp(10, 120),
+      bp(20, 121),
+      bp(30, 80),
+      bp(40, 122),
+      bp(50, 81),
+    ];
     expect(run(base, small).state!.bpFold.at).toBe(Date.parse('2026-01-10T08:20:00Z'));
     // 35 is after the fold (20): in order it makes 80, 79 a pair.
     expect(run([...base, bp(35, 79)], small).last.crsGrade).toBe(2);

@@ -17,7 +17,9 @@ interface Vignette {
   };
 }
 
-const vignettes = JSON.parse(readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8')) as Vignette[];
+const vignettes = JSON.parse(
+  readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8'),
+) as Vignette[];
 describe('public vignettes through crs replay', () => {
   it.each(vignettes.map((v) => [`${v.id} ${v.title} (${v.scheme})`, v] as const))('%s', (_name, v) => {
     const ndjson = v.messages.map((m) => JSON.stringify(m)).join('\n') + '\n';

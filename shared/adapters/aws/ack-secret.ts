@@ -9,7 +9,13 @@ const MIN_ACK_SECRET_BYTES = 32;
 /** Reads the acknowledge-link signing key (once per cold start: the caller keeps it). */
 export async function readAckSecret(client: SecretsManagerClient, secretId: string): Promise<Buffer> {
   const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-  const key = out.SecretString !== undefined ? Buffer.from(out.SecretString, 'utf8') : out.SecretBinary ? Buffer.from(out.SecretBinary) : undefined;
-  if (!key || key.length < MIN_ACK_SECRET_BYTES) throw new Error(`the acknowledge-link secret must be at least ${MIN_ACK_SECRET_BYTES} bytes`);
+  const key =
+    out.SecretString !== undefined
+      ? Buffer.from(out.SecretString, 'utf8')
+      : out.SecretBinary
+        ? Buffer.from(out.SecretBinary)
+        : undefined;
+  if (!key || key.length < MIN_ACK_SECRET_BYTES)
+    throw new Error(`the acknowledge-link secret must be at least ${MIN_ACK_SECRET_BYTES} bytes`);
   return key;
 }

@@ -2,7 +2,13 @@
 // its stable key (auditKey), written with a condition so that a retried write stores it once and nothing is
 // ever overwritten. The functions' roles may only PutItem and Query this table: no update, no delete.
 import { createHash } from 'node:crypto';
-import { ConditionalCheckFailedException, PutItemCommand, paginateQuery, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  PutItemCommand,
+  paginateQuery,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { auditKey, type AuditEvent, type AuditLog } from '#ports';
 import { AUDIT_TABLE as T } from './table-layout.ts';
 
@@ -35,7 +41,10 @@ export function auditItem(e: AuditEvent, nowMs: number): Record<string, Attribut
 }
 
 /** The condition that keeps the table append-only: an entry is written once and never replaced. */
-export const APPEND_ONLY = { ConditionExpression: 'attribute_not_exists(#sk)', ExpressionAttributeNames: { '#sk': T.sortKey } };
+export const APPEND_ONLY = {
+  ConditionExpression: 'attribute_not_exists(#sk)',
+  ExpressionAttributeNames: { '#sk': T.sortKey },
+};
 
 const isConditionFailure = (err: unknown) =>
   err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException';
@@ -51,7 +60,9 @@ export class DynamoAuditLog implements AuditLog {
     // One at a time, in order: the `written` stamps keep the order of entries of the same instant.
     for (const e of events) {
       try {
-        await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: auditItem(e, this.now()), ...APPEND_ONLY }));
+        await this.client.send(
+          new PutItemCommand({ TableName: this.tableName, Item: auditItem(e, this.now()), ...APPEND_ONLY }),
+        );
       } catch (err) {
         if (!isConditionFailure(err)) throw err; // stored before (a retry): once is enough
       }

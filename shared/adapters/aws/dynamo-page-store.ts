@@ -37,7 +37,10 @@ function patientOf(pageId: string): string {
   return patientId;
 }
 
-const pageKey = (pageId: string): Item => ({ [T.partitionKey]: { S: patientOf(pageId) }, [T.sortKey]: { S: `${T.pageSortKeyPrefix}${pageId}` } });
+const pageKey = (pageId: string): Item => ({
+  [T.partitionKey]: { S: patientOf(pageId) },
+  [T.sortKey]: { S: `${T.pageSortKeyPrefix}${pageId}` },
+});
 
 /** When a page next needs the tick: its due time, 0 while held or unsent (always), or never. */
 function dueAt(p: Page): number | undefined {
@@ -64,7 +67,9 @@ export class DynamoPageStore implements PageStore {
 
   async get(pageId: string): Promise<Page | undefined> {
     if (!patientOfPageId(pageId)) return undefined;
-    const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: pageKey(pageId), ConsistentRead: true }));
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: pageKey(pageId), ConsistentRead: true }),
+    );
     return out.Item ? fromItem(out.Item) : undefined;
   }
 
@@ -119,7 +124,8 @@ export class DynamoPageStore implements PageStore {
       },
     );
     for await (const out of query) {
-      for (const item of out.Items ?? []) keys.push({ [T.partitionKey]: item[T.partitionKey]!, [T.sortKey]: item[T.sortKey]! });
+      for (const item of out.Items ?? [])
+        keys.push({ [T.partitionKey]: item[T.partitionKey]!, [T.sortKey]: item[T.sortKey]! });
     }
     // The index is eventually consistent: read the nominated pages back, and keep those still pending.
     const pages: Page[] = [];
@@ -129,7 +135,9 @@ export class DynamoPageStore implements PageStore {
     for (let i = 0; i < keys.length; i += 100) {
       let request: Item[] = keys.slice(i, i + 100);
       for (let attempt = 0; request.length > 0; attempt++) {
-        const out = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } } }));
+        const out = await this.client.send(
+          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } } }),
+        );
         for (const item of out.Responses?.[this.tableName] ?? []) {
           const p = fromItem(item);
           const due = dueAt(p);
@@ -171,7 +179,11 @@ export class DynamoPageStore implements PageStore {
         Item: item,
         ...(p.rev === 0
           ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': T.partitionKey } }
-          : { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: { ':rev': { N: String(p.rev) } } }),
+          : {
+              ConditionExpression: '#rev = :rev',
+              ExpressionAttributeNames: { '#rev': 'rev' },
+              ExpressionAttributeValues: { ':rev': { N: String(p.rev) } },
+            }),
       };
     });
     try {
@@ -251,7 +263,8 @@ export class DynamoPageStore implements PageStore {
       },
     );
     for await (const out of query) {
-      for (const item of out.Items ?? []) alerts.set(item[T.sortKey]!.S!, { alertId: item.alertId!.S!, since: Number(item.since!.N) });
+      for (const item of out.Items ?? [])
+        alerts.set(item[T.sortKey]!.S!, { alertId: item.alertId!.S!, since: Number(item.since!.N) });
     }
     return alerts;
   }
@@ -260,20 +273,33 @@ export class DynamoPageStore implements PageStore {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
-        Item: { [T.partitionKey]: { S: T.staleFeedsPartition }, [T.sortKey]: { S: patientId }, alertId: { S: alertId }, since: { N: String(since) } },
+        Item: {
+          [T.partitionKey]: { S: T.staleFeedsPartition },
+          [T.sortKey]: { S: patientId },
+          alertId: { S: alertId },
+          since: { N: String(since) },
+        },
       }),
     );
   }
 
   async clearStaleFeedAlert(patientId: string): Promise<void> {
     await this.client.send(
-      new DeleteItemCommand({ TableName: this.tableName, Key: { [T.partitionKey]: { S: T.staleFeedsPartition }, [T.sortKey]: { S: patientId } } }),
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: { [T.partitionKey]: { S: T.staleFeedsPartition }, [T.sortKey]: { S: patientId } },
+      }),
     );
   }
 }
 
 /** The JSON `attribute` of every item of one of the pages table's own partitions that has it (read consistently). */
-async function partitionRecords<R>(client: DynamoDBClient, table: string, partition: string, attribute: string): Promise<R[]> {
+async function partitionRecords<R>(
+  client: DynamoDBClient,
+  table: string,
+  partition: string,
+  attribute: string,
+): Promise<R[]> {
   const out: R[] = [];
   const pages = paginateQuery(
     { client },
@@ -285,7 +311,8 @@ async function partitionRecords<R>(client: DynamoDBClient, table: string, partit
       ConsistentRead: true,
     },
   );
-  for await (const page of pages) for (const item of page.Items ?? []) if (item[attribute]?.S) out.push(JSON.parse(item[attribute].S) as R);
+  for await (const page of pages)
+    for (const item of page.Items ?? []) if (item[attribute]?.S) out.push(JSON.parse(item[attribute].S) as R);
   return out;
 }
 
@@ -302,7 +329,10 @@ export class DynamoParkedSends implements ParkedSends {
 
   async park(send: ParkedSend): Promise<void> {
     await this.client.send(
-      new PutItemCommand({ TableName: this.table, Item: { ...this.key(send.pageId, send.level, send.round), send: { S: JSON.stringify(send) } } }),
+      new PutItemCommand({
+        TableName: this.table,
+        Item: { ...this.key(send.pageId, send.level, send.round), send: { S: JSON.stringify(send) } },
+      }),
     );
   }
 
@@ -345,7 +375,11 @@ export class DynamoParkedRecords {
   }
 
   async park(r: ParkedRecord): Promise<void> {
-    const item: Item = { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: this.sortKey(r.key) }, record: { S: JSON.stringify(r) } };
+    const item: Item = {
+      [T.partitionKey]: { S: T.parkedPartition },
+      [T.sortKey]: { S: this.sortKey(r.key) },
+      record: { S: JSON.stringify(r) },
+    };
     await this.client.send(new PutItemCommand({ TableName: this.table, Item: item }));
   }
 
@@ -355,6 +389,11 @@ export class DynamoParkedRecords {
   }
 
   async remove(key: string): Promise<void> {
-    await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: this.sortKey(key) } } }));
+    await this.client.send(
+      new DeleteItemCommand({
+        TableName: this.table,
+        Key: { [T.partitionKey]: { S: T.parkedPartition }, [T.sortKey]: { S: this.sortKey(key) } },
+      }),
+    );
   }
 }

@@ -3,7 +3,12 @@
 // tokens (one BatchGetItem per request, up to 100 patients, eventually consistent: a ward set a moment ago may not
 // be seen yet, and the request is then refused, never wrongly accepted). No ceiling on new patients here: the
 // embedded server has one (crs serve --max-patients); on AWS, scopes and the API's throttling bound growth.
-import { BatchGetItemCommand, type AttributeValue, type BatchGetItemCommandOutput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  type AttributeValue,
+  type BatchGetItemCommandOutput,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import type { PatientDirectory, PatientFacts } from '../../app/scope.ts';
 import { deserializeState } from '../../domain/state.ts';
 import { STATE_TABLE as T } from './table-layout.ts';
@@ -27,7 +32,13 @@ export class DynamoPatientDirectory implements PatientDirectory {
       for (let round = 0; keys && keys.length > 0 && round < 5; round++) {
         const res: BatchGetItemCommandOutput = await this.client.send(
           new BatchGetItemCommand({
-            RequestItems: { [this.tableName]: { Keys: keys, ProjectionExpression: '#pk, #state', ExpressionAttributeNames: { '#pk': T.partitionKey, '#state': 'state' } } },
+            RequestItems: {
+              [this.tableName]: {
+                Keys: keys,
+                ProjectionExpression: '#pk, #state',
+                ExpressionAttributeNames: { '#pk': T.partitionKey, '#state': 'state' },
+              },
+            },
           }),
         );
         for (const item of res.Responses?.[this.tableName] ?? []) {

@@ -16,8 +16,15 @@ import { DEFAULT_PAGING, feedStatus } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
 import { lastSeen } from '#domain/seen.ts';
-import { deserializeState, type PatientState, serializeState } from '#domain/state.ts';
-import { SeenBefore, VersionConflict, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '#ports';
+import { deserializeState, type PatientState } from '#domain/state.ts';
+import {
+  SeenBefore,
+  VersionConflict,
+  type SaveExtras,
+  type SeenMessage,
+  type StateStore,
+  type StoredState,
+} from '#ports';
 import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
 
@@ -29,7 +36,9 @@ import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-lay
 const MAX_TRANSACTION_ITEMS = 100;
 
 /** An outbox record: a grade change or a technical alert, for the pager. */
-export type OutboxRecord = { record: 'notification'; notification: Notification } | { record: 'alert'; alert: AlertChange };
+export type OutboxRecord =
+  | { record: 'notification'; notification: Notification }
+  | { record: 'alert'; alert: AlertChange };
 
 /** When an enrolled patient's monitor feed last sent something (or the enrolment), for the stale-feed index. */
 function feedSince(state: PatientState | undefined): number | undefined {
@@ -48,7 +57,10 @@ export const FEED_INDEX_STEP_MS = 5 * 60_000;
 export const FEED_INDEX_GAP_MS = 2 * 60_000;
 
 /** The value to index: the feed time, or the one indexed before while the feed has not moved on far enough. */
-export function feedIndexValue(since: number | undefined, before: { indexed: number | undefined; since: number | undefined }): number | undefined {
+export function feedIndexValue(
+  since: number | undefined,
+  before: { indexed: number | undefined; since: number | undefined },
+): number | undefined {
   if (since === undefined) return undefined;
   const { indexed, since: previous } = before;
   if (indexed === undefined || previous === undefined || since < indexed) return since;
@@ -84,7 +96,8 @@ function oneItemPerId(seen: SeenMessage[]): SeenGroup[] {
   const byId = new Map<string, SeenGroup>();
   for (const m of seen) {
     const g = byId.get(m.messageId);
-    if (!g) byId.set(m.messageId, { messageId: m.messageId, digests: [m.digest], ...(m.prior ? { prior: m.prior } : {}) });
+    if (!g)
+      byId.set(m.messageId, { messageId: m.messageId, digests: [m.digest], ...(m.prior ? { prior: m.prior } : {}) });
     else if (!g.digests.includes(m.digest)) g.digests.push(m.digest);
   }
   return [...byId.values()];
@@ -113,7 +126,12 @@ export class DynamoStateStore implements StateStore {
         // A stale read would only cost a version conflict and a retry, but a consistent one avoids it.
         ConsistentRead: true,
         ProjectionExpression: '#s, #state, #version, #feedSince',
-        ExpressionAttributeNames: { '#s': T.stateAttribute, '#state': T.legacyStateAttribute, '#version': 'version', '#feedSince': T.feedSinceAttribute },
+        ExpressionAttributeNames: {
+          '#s': T.stateAttribute,
+          '#state': T.legacyStateAttribute,
+          '#version': 'version',
+          '#feedSince': T.feedSinceAttribute,
+        },
       }),
     );
     const item = out.Item;
@@ -122,21 +140,33 @@ export class DynamoStateStore implements StateStore {
     const compact = item[T.stateAttribute]?.B;
     // Items written before the compact form hold the state as JSON (version 1 or 2): read, and written compact.
     const json = item[T.legacyStateAttribute]?.S;
-    if ((compact === undefined && json === undefined) || !Number.isInteger(version)) throw new Error(`patient ${patientId}: stored state item is malformed`);
+    if ((compact === undefined && json === undefined) || !Number.isInteger(version))
+      throw new Error(`patient ${patientId}: stored state item is malformed`);
     const state = compact !== undefined ? decodeStateItem(compact) : deserializeState(json!);
     const indexed = item[T.feedSinceAttribute]?.N;
-    this.loaded.set(patientId, { indexed: indexed === undefined ? undefined : Number(indexed), since: feedSince(state) });
+    this.loaded.set(patientId, {
+      indexed: indexed === undefined ? undefined : Number(indexed),
+      since: feedSince(state),
+    });
     return { state, version };
   }
 
-  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
+  async save(
+    patientId: string,
+    state: PatientState,
+    expectedVersion: number,
+    outbox: Notification[],
+    extras?: SaveExtras,
+  ): Promise<void> {
     const alerts = extras?.alerts ?? [];
     const audit = extras?.audit ?? [];
     const seen = oneItemPerId(extras?.seen ?? []);
     const count = 1 + outbox.length + alerts.length + audit.length + seen.length;
     if (count > MAX_TRANSACTION_ITEMS) throw new Error(`patient ${patientId}: ${count} items exceed one transaction`);
-    if (audit.length > 0 && !this.auditTableName) throw new Error('the state store was given audit entries but no audit table');
-    if (seen.length > 0 && !this.seenTableName) throw new Error('the state store was given seen messages but no seen-messages table');
+    if (audit.length > 0 && !this.auditTableName)
+      throw new Error('the state store was given audit entries but no audit table');
+    if (seen.length > 0 && !this.seenTableName)
+      throw new Error('the state store was given seen messages but no seen-messages table');
     const nowMs = this.now();
     const stamp = new Date(nowMs).toISOString();
     const expiresAt = String(Math.floor(nowMs / 1000) + OUTBOX_RETENTION_DAYS * 86_400);
@@ -147,7 +177,10 @@ export class DynamoStateStore implements StateStore {
       version: { N: String(expectedVersion + 1) },
       [T.stateAttribute]: { B: encodeStateItem(state) },
     };
-    const indexed = feedIndexValue(feedSince(state), (expectedVersion > 0 ? this.loaded.get(patientId) : undefined) ?? { indexed: undefined, since: undefined });
+    const indexed = feedIndexValue(
+      feedSince(state),
+      (expectedVersion > 0 ? this.loaded.get(patientId) : undefined) ?? { indexed: undefined, since: undefined },
+    );
     if (indexed !== undefined) {
       stateItem[T.feedShardAttribute] = { S: T.feedShard };
       stateItem[T.feedSinceAttribute] = { N: String(indexed) };
@@ -184,12 +217,26 @@ export class DynamoStateStore implements StateStore {
         },
       },
       ...outbox.map((n) =>
-        outboxItem(n.notificationId, { [T.recordAttribute]: { S: 'notification' }, notificationId: { S: n.notificationId }, notification: { S: JSON.stringify(n) } }),
+        outboxItem(n.notificationId, {
+          [T.recordAttribute]: { S: 'notification' },
+          notificationId: { S: n.notificationId },
+          notification: { S: JSON.stringify(n) },
+        }),
       ),
-      ...alerts.map((a) => outboxItem(a.alertId, { [T.recordAttribute]: { S: 'alert' }, alertId: { S: a.alertId }, alert: { S: JSON.stringify(a) } })),
+      ...alerts.map((a) =>
+        outboxItem(a.alertId, {
+          [T.recordAttribute]: { S: 'alert' },
+          alertId: { S: a.alertId },
+          alert: { S: JSON.stringify(a) },
+        }),
+      ),
       // Audit entries are keyed by their content: these messages were never applied before (a redelivery is a
       // duplicate and audits nothing), so the append-only condition cannot fail for a good reason.
-      ...audit.map((e): TransactWriteItem => ({ Put: { TableName: this.auditTableName!, Item: auditItem(e, nowMs), ...APPEND_ONLY } })),
+      ...audit.map(
+        (e): TransactWriteItem => ({
+          Put: { TableName: this.auditTableName!, Item: auditItem(e, nowMs), ...APPEND_ONLY },
+        }),
+      ),
     ];
     const firstSeen = items.length;
     items.push(...seen.map((m) => this.seenItem(patientId, m)));
@@ -207,9 +254,15 @@ export class DynamoStateStore implements StateStore {
         if (before.size > 0) throw new SeenBefore(patientId, before);
         // The version moved on (another delivery won), or another transaction held the item: reload and retry.
         const codes = reasons.map((r) => r.Code);
-        if (codes[0] === 'ConditionalCheckFailed' || codes.includes('TransactionConflict')) throw new VersionConflict(patientId);
-        const taken = codes.findIndex((c, i) => i > 0 && i < 1 + outbox.length + alerts.length && c === 'ConditionalCheckFailed');
-        if (taken > 0) throw new Error(`patient ${patientId}: outbox record ${(items[taken]!.Put!.Item![T.sortKey]!.S ?? '').slice(T.outboxSortKeyPrefix.length)} exists already; its grade change is not overwritten`);
+        if (codes[0] === 'ConditionalCheckFailed' || codes.includes('TransactionConflict'))
+          throw new VersionConflict(patientId);
+        const taken = codes.findIndex(
+          (c, i) => i > 0 && i < 1 + outbox.length + alerts.length && c === 'ConditionalCheckFailed',
+        );
+        if (taken > 0)
+          throw new Error(
+            `patient ${patientId}: outbox record ${(items[taken]!.Put!.Item![T.sortKey]!.S ?? '').slice(T.outboxSortKeyPrefix.length)} exists already; its grade change is not overwritten`,
+          );
       }
       throw err;
     }
@@ -290,18 +343,22 @@ export function outboxRecord(image: Record<string, { S?: string } | undefined> |
     const json = image.alert?.S;
     if (json === undefined) throw new Error('outbox record has no alert');
     const a = JSON.parse(json) as AlertChange;
-    if (typeof a.alertId !== 'string' || typeof a.patientId !== 'string') throw new Error('outbox record is not an alert');
+    if (typeof a.alertId !== 'string' || typeof a.patientId !== 'string')
+      throw new Error('outbox record is not an alert');
     return { record: 'alert', alert: a };
   }
   const json = image.notification?.S;
   if (json === undefined) throw new Error('outbox record has no notification');
   const n = JSON.parse(json) as Notification;
-  if (typeof n.notificationId !== 'string' || !Array.isArray(n.teams)) throw new Error('outbox record is not a notification');
+  if (typeof n.notificationId !== 'string' || !Array.isArray(n.teams))
+    throw new Error('outbox record is not a notification');
   return { record: 'notification', notification: n };
 }
 
 /** The grade change in an outbox record (undefined for an alert or any other item). */
-export function outboxNotification(image: Record<string, { S?: string } | undefined> | undefined): Notification | undefined {
+export function outboxNotification(
+  image: Record<string, { S?: string } | undefined> | undefined,
+): Notification | undefined {
   const r = outboxRecord(image);
   return r?.record === 'notification' ? r.notification : undefined;
 }

@@ -91,7 +91,10 @@ export class DynamoTokenStore implements TokenStore {
 
   /** True when this call revoked the token; false for an unknown or already revoked one (its time is kept). */
   async revoke(tokenId: string, at: string): Promise<boolean> {
-    return this.updateActive(tokenId, { UpdateExpression: 'SET revokedAt = :at', ExpressionAttributeValues: { ':at': { S: at } } });
+    return this.updateActive(tokenId, {
+      UpdateExpression: 'SET revokedAt = :at',
+      ExpressionAttributeValues: { ':at': { S: at } },
+    });
   }
 
   /** Replaces an active token's scope; false for an unknown or revoked one. */
@@ -100,7 +103,10 @@ export class DynamoTokenStore implements TokenStore {
     const names = ['kind', 'wards', 'patients'];
     const set = names.filter((n) => attrs[n]);
     const remove = names.filter((n) => !attrs[n]);
-    const update = [set.length ? `SET ${set.map((n) => `#${n} = :${n}`).join(', ')}` : '', remove.length ? `REMOVE ${remove.map((n) => `#${n}`).join(', ')}` : '']
+    const update = [
+      set.length ? `SET ${set.map((n) => `#${n} = :${n}`).join(', ')}` : '',
+      remove.length ? `REMOVE ${remove.map((n) => `#${n}`).join(', ')}` : '',
+    ]
       .filter(Boolean)
       .join(' ');
     return this.updateActive(tokenId, {
@@ -113,7 +119,11 @@ export class DynamoTokenStore implements TokenStore {
   /** Applies `update` to each item of the token that is still active; true when any was. */
   private async updateActive(
     tokenId: string,
-    update: { UpdateExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, AttributeValue> },
+    update: {
+      UpdateExpression: string;
+      ExpressionAttributeNames?: Record<string, string>;
+      ExpressionAttributeValues?: Record<string, AttributeValue>;
+    },
   ): Promise<boolean> {
     let changed = false;
     for (const item of await this.itemsOf(tokenId)) {

@@ -4,8 +4,17 @@
 // aws` reads those records from the stream again (DynamoDB keeps a stream's records 24 hours) and hands each to the
 // notifier's own delivery (outbox-delivery.ts), which pages it once however often it comes; a message is deleted
 // once all its records are done.
-import { GetRecordsCommand, GetShardIteratorCommand, type DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type DynamoDBStreamsClient,
+} from '@aws-sdk/client-dynamodb-streams';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { OutboxDelivery, OutboxImage, Outcome } from './outbox-delivery.ts';
 
 /** One NotifyFailures message: a range of one shard's records the stream gave up on. */
@@ -64,13 +73,27 @@ const HOLD_SECONDS = 120;
  * Every message on the queue, hidden for a while from other readers (release() shows them again). Messages that
  * are not stream failures are left alone and reported.
  */
-export async function receiveNotifyFailures(sqs: SQSClient, queueUrl: string): Promise<{ failures: NotifyFailure[]; unreadable: number }> {
+export async function receiveNotifyFailures(
+  sqs: SQSClient,
+  queueUrl: string,
+): Promise<{ failures: NotifyFailure[]; unreadable: number }> {
   const failures: NotifyFailure[] = [];
   let unreadable = 0;
   for (;;) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: HOLD_SECONDS, WaitTimeSeconds: 0 }));
+    const out = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: HOLD_SECONDS,
+        WaitTimeSeconds: 0,
+      }),
+    );
     const messages = out.Messages ?? [];
-    if (messages.length === 0) return { failures: failures.sort((a, b) => compareSequence(a.startSequenceNumber, b.startSequenceNumber)), unreadable };
+    if (messages.length === 0)
+      return {
+        failures: failures.sort((a, b) => compareSequence(a.startSequenceNumber, b.startSequenceNumber)),
+        unreadable,
+      };
     for (const m of messages) {
       const f = parseNotifyFailure(m.Body ?? '', m.ReceiptHandle!);
       if (f) failures.push(f);
@@ -81,7 +104,9 @@ export async function receiveNotifyFailures(sqs: SQSClient, queueUrl: string): P
 
 /** Shows a message to other readers again (left on the queue). */
 export async function release(sqs: SQSClient, queueUrl: string, f: NotifyFailure): Promise<void> {
-  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: f.receiptHandle, VisibilityTimeout: 0 }));
+  await sqs.send(
+    new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: f.receiptHandle, VisibilityTimeout: 0 }),
+  );
 }
 
 export async function remove(sqs: SQSClient, queueUrl: string, f: NotifyFailure): Promise<void> {
@@ -97,22 +122,31 @@ const EMPTY_READS = 5;
  * Reads the message's records from the stream again and delivers each outbox insert, in order. Throws when the
  * records can no longer be read (older than the stream keeps them) or one meets an outage (the message stays).
  */
-export async function redrive(f: NotifyFailure, streams: DynamoDBStreamsClient, delivery: OutboxDelivery): Promise<Record<Outcome, number>> {
+export async function redrive(
+  f: NotifyFailure,
+  streams: DynamoDBStreamsClient,
+  delivery: OutboxDelivery,
+): Promise<Record<Outcome, number>> {
   const counts: Record<Outcome, number> = { paged: 0, deferred: 0, parked: 0, ignored: 0 };
   const end = BigInt(f.endSequenceNumber);
   let iterator = (
     await streams.send(
-      new GetShardIteratorCommand({ StreamArn: f.streamArn, ShardId: f.shardId, ShardIteratorType: 'AT_SEQUENCE_NUMBER', SequenceNumber: f.startSequenceNumber }),
+      new GetShardIteratorCommand({
+        StreamArn: f.streamArn,
+        ShardId: f.shardId,
+        ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+        SequenceNumber: f.startSequenceNumber,
+      }),
     )
   ).ShardIterator;
   let read = 0;
-  read: for (let empty = 0; iterator && empty < EMPTY_READS; ) {
+  reading: for (let empty = 0; iterator && empty < EMPTY_READS; ) {
     const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 100 }));
     const records = out.Records ?? [];
     iterator = out.NextShardIterator;
     empty = records.length === 0 ? empty + 1 : 0;
     for (const r of records) {
-      if (BigInt(r.dynamodb?.SequenceNumber ?? '0') > end) break read;
+      if (BigInt(r.dynamodb?.SequenceNumber ?? '0') > end) break reading;
       read++;
       if (r.eventName !== 'INSERT') continue; // the mapping's filter: outbox inserts only (the delivery ignores the rest)
       counts[await delivery.deliver(r.dynamodb?.NewImage as OutboxImage | undefined)]++;

@@ -72,7 +72,10 @@ export class OutboxDelivery {
   async deliver(image: OutboxImage | undefined): Promise<Outcome> {
     if (this.held) throw new Error('an earlier record of this batch failed: retried in stream order');
     const { log } = this.deps;
-    let ids: Record<string, unknown> = { patientId: image?.[STATE_TABLE.partitionKey]?.S, outbox: image?.[STATE_TABLE.sortKey]?.S };
+    let ids: Record<string, unknown> = {
+      patientId: image?.[STATE_TABLE.partitionKey]?.S,
+      outbox: image?.[STATE_TABLE.sortKey]?.S,
+    };
     let paging: NotifyPaging;
     try {
       paging = await this.deps.paging(); // a cold start that cannot read the secret is an outage, never the record's
@@ -84,8 +87,18 @@ export class OutboxDelivery {
       if (!r) return 'ignored'; // not an outbox insert: the stream filter should have dropped it
       ids =
         r.record === 'notification'
-          ? { notificationId: r.notification.notificationId, patientId: r.notification.patientId, condition: r.notification.condition, toGrade: r.notification.toGrade }
-          : { alertId: r.alert.alertId, patientId: r.alert.patientId, subject: r.alert.subject, cleared: r.alert.cleared };
+          ? {
+              notificationId: r.notification.notificationId,
+              patientId: r.notification.patientId,
+              condition: r.notification.condition,
+              toGrade: r.notification.toGrade,
+            }
+          : {
+              alertId: r.alert.alertId,
+              patientId: r.alert.patientId,
+              subject: r.alert.subject,
+              cleared: r.alert.cleared,
+            };
       if (r.record === 'notification') {
         paging.remember?.(r.notification);
         await paging.pager.onNotification(r.notification, this.deps.now());
@@ -97,7 +110,10 @@ export class OutboxDelivery {
       return this.done('paged');
     } catch (err) {
       if (err instanceof SendDeferred) {
-        log('warn', 'pages stored, SNS down: the escalate tick sends them', { ...ids, error: errorName((err as Error).cause) });
+        log('warn', 'pages stored, SNS down: the escalate tick sends them', {
+          ...ids,
+          error: errorName((err as Error).cause),
+        });
         return this.done('deferred');
       }
       if (isOutage(err)) return this.fail(err, ids);
@@ -117,7 +133,12 @@ export class OutboxDelivery {
     throw err;
   }
 
-  private async park(paging: NotifyPaging, image: OutboxImage | undefined, ids: Record<string, unknown>, err: unknown): Promise<void> {
+  private async park(
+    paging: NotifyPaging,
+    image: OutboxImage | undefined,
+    ids: Record<string, unknown>,
+    err: unknown,
+  ): Promise<void> {
     const patientId = image?.[STATE_TABLE.partitionKey]?.S ?? '';
     const record: ParkedRecord = {
       key: `${patientId}#${image?.[STATE_TABLE.sortKey]?.S ?? ''}`,
@@ -132,10 +153,14 @@ export class OutboxDelivery {
     } catch (parkErr) {
       this.fail(parkErr, ids); // could not even park it: retried like an outage
     }
-    this.deps.log('error', 'outbox record PARKED: it cannot be paged; the records behind it go on (crs outbox list|retry --backend aws)', {
-      ...ids,
-      key: record.key,
-      reason: record.reason,
-    });
+    this.deps.log(
+      'error',
+      'outbox record PARKED: it cannot be paged; the records behind it go on (crs outbox list|retry --backend aws)',
+      {
+        ...ids,
+        key: record.key,
+        reason: record.reason,
+      },
+    );
   }
 }

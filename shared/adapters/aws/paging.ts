@@ -67,7 +67,12 @@ const refusingSender: PageSender = {
 };
 
 /** `now`: the clock every store, the sender and the timers stamp with (the host's test clock on an emulator). */
-export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks: AwsPagingHooks = {}, now: () => number = Date.now): AwsPaging {
+export function awsPaging(
+  s: AwsPagingSettings,
+  clients: AwsPagingClients,
+  hooks: AwsPagingHooks = {},
+  now: () => number = Date.now,
+): AwsPaging {
   const pages = new DynamoPageStore(clients.dynamodb, s.pagesTable, now);
   const states = s.stateTable ? new DynamoStateStore(clients.dynamodb, s.stateTable, now) : undefined;
   const dynamoAudit = new DynamoAuditLog(clients.dynamodb, s.auditTable, now);
@@ -83,10 +88,15 @@ export function awsPaging(s: AwsPagingSettings, clients: AwsPagingClients, hooks
   let sender: SnsPageSender | undefined;
   if (s.topicArn) {
     if (!clients.sns || !states) throw new Error('a pager that sends needs SNS and the state table');
-    sender = new SnsPageSender(clients.sns, s.topicArn, {
-      notification: (patientId, id) => states.notification(patientId, id),
-      ward: async (patientId) => (await states.load(patientId))?.state.enrolment.ward?.v ?? null,
-    }, now);
+    sender = new SnsPageSender(
+      clients.sns,
+      s.topicArn,
+      {
+        notification: (patientId, id) => states.notification(patientId, id),
+        ward: async (patientId) => (await states.load(patientId))?.state.enrolment.ward?.v ?? null,
+      },
+      now,
+    );
   }
   const send: PageSender = sender
     ? {

@@ -6,7 +6,12 @@
 // it plus a `page` object (the page event every backend emits: team, role, level, the acknowledge link, a sendId
 // to drop a repeat by); for a technical alert, the alert and its `page`. Pages carry the patient id and bed, never
 // a name.
-import { PublishCommand, type MessageAttributeValue, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
+import {
+  PublishCommand,
+  type MessageAttributeValue,
+  type PublishCommandInput,
+  type SNSClient,
+} from '@aws-sdk/client-sns';
 import { notificationEvent } from '#domain/events.ts';
 import { wireId } from '#domain/ids.ts';
 import type { Notification } from '#domain/page.ts';
@@ -25,7 +30,15 @@ export const SMS_MAX_SEGMENTS = 2;
 /** The JSON body of a page: the grade change as `crs replay` prints it, or the alert, with its `page`. */
 export type PageBody =
   | (ReturnType<typeof notificationEvent> & { page: PageEvent })
-  | { type: 'alert'; alertId: string; patientId: string; subject: Page['subject']; kind: Page['kind']; summary: string; page: PageEvent };
+  | {
+      type: 'alert';
+      alertId: string;
+      patientId: string;
+      subject: Page['subject'];
+      kind: Page['kind'];
+      summary: string;
+      page: PageEvent;
+    };
 
 /** Where a page's full content and ward come from: the grade change (outbox) and the patient's ward. */
 export interface PageContent {
@@ -37,7 +50,15 @@ function pageBody(m: PageMessage, n: Notification | undefined, sentAt: number): 
   const page = pageEvent(m, sentAt);
   if (n) return { ...notificationEvent(n), page };
   const p = m.page;
-  return { type: 'alert', alertId: p.notificationId, patientId: p.patientId, subject: p.subject, kind: p.kind, summary: p.summary, page };
+  return {
+    type: 'alert',
+    alertId: p.notificationId,
+    patientId: p.patientId,
+    subject: p.subject,
+    kind: p.kind,
+    summary: p.summary,
+    page,
+  };
 }
 
 /** Ten at most: SNS drops a message with more for some subscribers (SQS with raw message delivery). */
@@ -78,7 +99,12 @@ function pageSubject(m: PageMessage, n: Notification | undefined): string {
 function pageText(m: PageMessage, n: Notification | undefined): string {
   const p = m.page;
   const lines = [p.summary, ''];
-  if (n) lines.push('Next steps (decision support; confirm against the local protocol):', ...n.actions.map((a) => `- ${a}`), '');
+  if (n)
+    lines.push(
+      'Next steps (decision support; confirm against the local protocol):',
+      ...n.actions.map((a) => `- ${a}`),
+      '',
+    );
   if (p.level > 0 || p.round > 0) lines.push(`Escalated to you (${m.role}): nobody acknowledged in time.`, '');
   if (m.ackUrl) lines.push(`Acknowledge: ${m.ackUrl}`, '');
   lines.push(`Paged: ${m.role} (${p.team}). Page ${p.pageId}.`);
@@ -153,11 +179,21 @@ export function pageSms(m: PageMessage, n?: Notification): string {
 }
 
 /** The Publish of one page (n: its grade change, for a grade page; ward: the patient's, if known). */
-export function publishInput(topicArn: string, m: PageMessage, n: Notification | undefined, ward: string | null, sentAt: number): PublishCommandInput {
+export function publishInput(
+  topicArn: string,
+  m: PageMessage,
+  n: Notification | undefined,
+  ward: string | null,
+  sentAt: number,
+): PublishCommandInput {
   return {
     TopicArn: topicArn,
     MessageStructure: 'json',
-    Message: JSON.stringify({ default: JSON.stringify(pageBody(m, n, sentAt)), email: pageText(m, n), sms: pageSms(m, n) }),
+    Message: JSON.stringify({
+      default: JSON.stringify(pageBody(m, n, sentAt)),
+      email: pageText(m, n),
+      sms: pageSms(m, n),
+    }),
     Subject: pageSubject(m, n),
     MessageAttributes: pageAttributes(m, ward),
   };
@@ -177,9 +213,21 @@ export interface TestPageBody {
  * reaches exactly the team's endpoints (wards: every ward the team's ward-limited endpoints take, so that each of
  * those gets it once too).
  */
-export function testPagePublishInput(topicArn: string, team: PageTeam, wards: string[], testId: string, sentAt: number): PublishCommandInput {
+export function testPagePublishInput(
+  topicArn: string,
+  team: PageTeam,
+  wards: string[],
+  testId: string,
+  sentAt: number,
+): PublishCommandInput {
   const at = new Date(sentAt).toISOString();
-  const body: TestPageBody = { type: 'test-page', testId, team, sentAt: at, note: 'A test page from crs doctor: no patient, nothing to do.' };
+  const body: TestPageBody = {
+    type: 'test-page',
+    testId,
+    team,
+    sentAt: at,
+    note: 'A test page from crs doctor: no patient, nothing to do.',
+  };
   const s = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
   return {
     TopicArn: topicArn,
@@ -202,7 +250,12 @@ export function testPagePublishInput(topicArn: string, team: PageTeam, wards: st
 }
 
 /** SNS Publish errors about the message, not about SNS's health. */
-const SNS_REFUSALS = new Set(['InvalidParameterException', 'InvalidParameterValueException', 'ValidationException', 'InvalidMessageContentsException']);
+const SNS_REFUSALS = new Set([
+  'InvalidParameterException',
+  'InvalidParameterValueException',
+  'ValidationException',
+  'InvalidMessageContentsException',
+]);
 
 export class SnsPageSender implements PageSender {
   private readonly known = new Map<string, Notification>();
@@ -236,7 +289,8 @@ export class SnsPageSender implements PageSender {
     } catch (err) {
       // SNS refused this message itself (a parameter, an attribute, the size): sent again it is refused again.
       // Throttling, KMS, 5xx and network errors mean SNS is down for now: retried in order.
-      if (SNS_REFUSALS.has((err as Error).name)) throw new RecordRefused(`SNS refused the page (${(err as Error).name})`);
+      if (SNS_REFUSALS.has((err as Error).name))
+        throw new RecordRefused(`SNS refused the page (${(err as Error).name})`);
       throw err;
     }
   }

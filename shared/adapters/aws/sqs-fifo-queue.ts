@@ -68,7 +68,9 @@ export class SqsFifoQueue implements MessageQueue {
       const senderFault = failed.find((f) => f.SenderFault);
       if (senderFault) throw new Error(`SQS refused a message: ${senderFault.Code ?? 'sender fault'}`);
       if (attempt >= this.retry.attempts) {
-        throw new Error(`SQS failed ${failed.length} of ${chunk.length} messages after ${attempt} attempts (${failed[0]!.Code ?? 'unknown'})`);
+        throw new Error(
+          `SQS failed ${failed.length} of ${chunk.length} messages after ${attempt} attempts (${failed[0]!.Code ?? 'unknown'})`,
+        );
       }
       const failedIds = new Set(failed.map((f) => f.Id));
       pending = pending.filter((e) => failedIds.has(e.Id));

@@ -38,7 +38,13 @@ export class SqsTimer {
   /** Arranges for the escalate function to run at `at` (or, if that is more than 15 minutes off, to hop on). */
   async wake(at: number): Promise<void> {
     const body: TimerMessage = { wakeAt: at };
-    await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(body), DelaySeconds: delaySeconds(at, this.now()) }));
+    await this.client.send(
+      new SendMessageCommand({
+        QueueUrl: this.queueUrl,
+        MessageBody: JSON.stringify(body),
+        DelaySeconds: delaySeconds(at, this.now()),
+      }),
+    );
   }
 }
 
@@ -46,7 +52,11 @@ export class SqsTimer {
  * The page store with timers: every page stored with a due time, and every silence with an end, sets a timer for
  * that time. A timer that fails to be set is logged and left to the schedule's minute tick: the page is stored.
  */
-export function withTimers(store: PageStore, timer: Pick<SqsTimer, 'wake'>, onError: (err: unknown) => void): PageStore {
+export function withTimers(
+  store: PageStore,
+  timer: Pick<SqsTimer, 'wake'>,
+  onError: (err: unknown) => void,
+): PageStore {
   const wakeAll = async (times: number[]) => {
     for (const at of new Set(times)) {
       try {
@@ -67,7 +77,11 @@ export function withTimers(store: PageStore, timer: Pick<SqsTimer, 'wake'>, onEr
     async save(pages: Page[]) {
       await store.save(pages);
       // A due time is new when a level is stored before its send (marking it delivered keeps the same time).
-      await wakeAll(pages.flatMap((p) => (p.status === 'open' && !p.delivered && p.heldBy === undefined && p.dueAt !== null ? [p.dueAt] : [])));
+      await wakeAll(
+        pages.flatMap((p) =>
+          p.status === 'open' && !p.delivered && p.heldBy === undefined && p.dueAt !== null ? [p.dueAt] : [],
+        ),
+      );
     },
     async saveSilence(s: Silence) {
       await store.saveSilence(s);

@@ -6,7 +6,7 @@
 // quiet at once page once per ward (planStaleFeeds, the rule the embedded sweep follows too); the ward's alert is
 // kept there as well, under its id, with each of its patients pointing at it.
 import type { Pager } from '#app/pager.ts';
-import { planStaleFeeds, type FeedCheck, staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
+import { planStaleFeeds, type FeedCheck } from '#app/stale-feed.ts';
 import { feedStatus, type PagingConfig } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
 import type { DynamoPageStore } from './dynamo-page-store.ts';

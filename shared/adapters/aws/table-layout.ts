@@ -77,7 +77,11 @@ export const AUDIT_TABLE = { partitionKey: 'patientId', sortKey: 'sk' } as const
 
 export const SEEN_TABLE = { partitionKey: 'patientId', sortKey: 'messageId', digestsAttribute: 'digests' } as const;
 
-export const TOKENS_TABLE = { partitionKey: 'tokenHash', tokenIdIndex: 'byTokenId', tokenIdAttribute: 'tokenId' } as const;
+export const TOKENS_TABLE = {
+  partitionKey: 'tokenHash',
+  tokenIdIndex: 'byTokenId',
+  tokenIdAttribute: 'tokenId',
+} as const;
 
 /** Outbox records are kept this long, then DynamoDB's TTL drops them (the audit table keeps the history). */
 export const OUTBOX_RETENTION_DAYS = 30;

@@ -69,7 +69,9 @@ export function errorName(err: unknown): string {
  */
 export function withoutRecordErrors(err: unknown): unknown {
   if ((err as Error)?.name !== 'FullBatchFailureError') return err;
-  const bare = new Error(`all ${(err as { recordErrors?: unknown[] }).recordErrors?.length ?? ''} records in the batch failed; see the log entries by id`);
+  const bare = new Error(
+    `all ${(err as { recordErrors?: unknown[] }).recordErrors?.length ?? ''} records in the batch failed; see the log entries by id`,
+  );
   bare.name = 'WholeBatchFailed';
   return bare;
 }
@@ -79,15 +81,18 @@ export function pagingMetrics({ logger, metrics }: Telemetry) {
   return {
     onSent: () => metrics.addMetric(METRIC.pagesSent, MetricUnit.Count, 1),
     onAudit: (e: { type: string; details: Record<string, unknown> }) => {
-      if (e.type === 'escalation' && e.details.status === 'exhausted') metrics.addMetric(METRIC.laddersExhausted, MetricUnit.Count, 1);
+      if (e.type === 'escalation' && e.details.status === 'exhausted')
+        metrics.addMetric(METRIC.laddersExhausted, MetricUnit.Count, 1);
       else if (e.type === 'escalation' && !e.details.held) metrics.addMetric(METRIC.escalations, MetricUnit.Count, 1);
       else if (e.type === 'acknowledgement') metrics.addMetric(METRIC.acknowledgements, MetricUnit.Count, 1);
-      else if (e.type === 'acknowledgement-refused') metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
+      else if (e.type === 'acknowledgement-refused')
+        metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
     },
     /** A forged or malformed link (never in a trail): the function's log is its security log; counted with the refusals. */
     onSecurity: (e: SecurityEvent) => {
       logger.warn('security', { ...e });
-      if (e.event === 'acknowledge-link-refused') metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
+      if (e.event === 'acknowledge-link-refused')
+        metrics.addMetric(METRIC.acknowledgementsRefused, MetricUnit.Count, 1);
     },
     onTimerError: (err: unknown) => {
       metrics.addMetric(METRIC.timerErrors, MetricUnit.Count, 1);
@@ -95,13 +100,16 @@ export function pagingMetrics({ logger, metrics }: Telemetry) {
     },
     onParked: (send: { pageId: string; patientId: string; level: number; round: number; reason: string }) => {
       metrics.addMetric(METRIC.sendsParked, MetricUnit.Count, 1);
-      logger.error('page send PARKED: SNS refused it; the pages behind it go on (crs outbox list|retry --backend aws)', {
-        pageId: send.pageId,
-        patientId: send.patientId,
-        level: send.level,
-        round: send.round,
-        reason: send.reason,
-      });
+      logger.error(
+        'page send PARKED: SNS refused it; the pages behind it go on (crs outbox list|retry --backend aws)',
+        {
+          pageId: send.pageId,
+          patientId: send.patientId,
+          level: send.level,
+          round: send.round,
+          reason: send.reason,
+        },
+      );
     },
   };
 }

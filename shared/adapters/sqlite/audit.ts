@@ -25,7 +25,13 @@ export function migratedNotificationAudit(n: Notification): AuditEvent {
     patientId: n.patientId,
     type: 'notification',
     text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}`,
-    details: { notificationId: n.notificationId, messageId: n.causedBy, condition: n.condition, fromGrade: n.fromGrade, toGrade: n.toGrade },
+    details: {
+      notificationId: n.notificationId,
+      messageId: n.causedBy,
+      condition: n.condition,
+      fromGrade: n.fromGrade,
+      toGrade: n.toGrade,
+    },
   };
 }
 

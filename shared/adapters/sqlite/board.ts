@@ -50,7 +50,9 @@ export class BoardQueries {
       sends: db.prepare("SELECT body FROM outbox WHERE item_id > ? AND item_id < ? AND kind = 'page' ORDER BY seq"),
       notification: db.prepare("SELECT body FROM outbox WHERE item_id = ? AND kind = 'notification'"),
       // Ward alerts page as "ward W" (shared/app/stale-feed.ts): a range of the patient index.
-      wards: db.prepare("SELECT DISTINCT patient_id FROM pages WHERE patient_id >= 'ward ' AND patient_id < 'ward!'").pluck(),
+      wards: db
+        .prepare("SELECT DISTINCT patient_id FROM pages WHERE patient_id >= 'ward ' AND patient_id < 'ward!'")
+        .pluck(),
       counts: db.prepare(
         `SELECT (SELECT count(*) FROM inbox) AS inbox, (SELECT count(*) FROM dead_letter) AS deadLetters,
                 (SELECT count(*) FROM patients) AS patients, (SELECT count(*) FROM pages WHERE status = 'open') AS openPages`,
@@ -83,7 +85,9 @@ export class BoardQueries {
 
   /** Every time the page was sent (to which role, at which level, when), oldest first. */
   sends(pageId: string): PageEvent[] {
-    return (this.s.sends.all(`${pageId}#`, `${pageId}$`) as { body: string }[]).map((r) => JSON.parse(r.body) as PageEvent);
+    return (this.s.sends.all(`${pageId}#`, `${pageId}$`) as { body: string }[]).map(
+      (r) => JSON.parse(r.body) as PageEvent,
+    );
   }
 
   notification(notificationId: string): Notification | undefined {

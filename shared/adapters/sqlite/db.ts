@@ -210,12 +210,16 @@ function migrateV1(db: Db): void {
   `);
   db.exec(SCHEMA_V2_PAGING);
   const now = new Date().toISOString();
-  db.prepare("INSERT OR IGNORE INTO deliveries (item_id, sink, sent_at) SELECT item_id, 'pager', ? FROM outbox").run(now);
+  db.prepare("INSERT OR IGNORE INTO deliveries (item_id, sink, sent_at) SELECT item_id, 'pager', ? FROM outbox").run(
+    now,
+  );
 
   const insert = db.prepare(AUDIT_INSERT);
-  const old = db.prepare(
-    `SELECT o.body, p.triggered_at, p.acknowledged_at, p.acknowledged_by FROM pages_v1 p JOIN outbox o ON o.item_id = p.notification_id ORDER BY o.seq`,
-  ).all() as { body: string; triggered_at: string; acknowledged_at: string | null; acknowledged_by: string | null }[];
+  const old = db
+    .prepare(
+      `SELECT o.body, p.triggered_at, p.acknowledged_at, p.acknowledged_by FROM pages_v1 p JOIN outbox o ON o.item_id = p.notification_id ORDER BY o.seq`,
+    )
+    .all() as { body: string; triggered_at: string; acknowledged_at: string | null; acknowledged_by: string | null }[];
   for (const row of old) {
     const n = JSON.parse(row.body) as Notification;
     insert.run(...auditRow(migratedNotificationAudit(n)));
@@ -234,7 +238,10 @@ function migrateV1(db: Db): void {
   db.exec('DROP TABLE pages_v1');
 
   const feed = db.prepare('UPDATE patients SET feed_since = ? WHERE patient_id = ?');
-  for (const r of db.prepare('SELECT patient_id, state FROM patients').all() as { patient_id: string; state: string }[]) {
+  for (const r of db.prepare('SELECT patient_id, state FROM patients').all() as {
+    patient_id: string;
+    state: string;
+  }[]) {
     feed.run(feedSince(deserializeState(r.state)), r.patient_id);
   }
 }
@@ -243,7 +250,9 @@ function migrate(db: Db): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version === SCHEMA_VERSION) return;
   if (version > SCHEMA_VERSION) {
-    throw new Error(`database schema version ${version} is newer than this crs (${SCHEMA_VERSION}): upgrade crs, or use another --data directory`);
+    throw new Error(
+      `database schema version ${version} is newer than this crs (${SCHEMA_VERSION}): upgrade crs, or use another --data directory`,
+    );
   }
   db.transaction(() => {
     if (version === 0) db.exec(SCHEMA_V3);
@@ -303,7 +312,9 @@ export function lockDataDir(dir: string): { release(): void } {
   const lock = new Database(join(dir, 'serve.lock'), { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE');
-    lock.exec(`CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM holder; INSERT INTO holder VALUES (${process.pid}); COMMIT;`);
+    lock.exec(
+      `CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM holder; INSERT INTO holder VALUES (${process.pid}); COMMIT;`,
+    );
   } catch (err) {
     lock.close();
     if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) {

@@ -22,7 +22,9 @@ export function secureDataDir(dir: string, ours: RegExp = OURS): string[] {
   if (!st.isDirectory()) throw new Error(`the data directory ${dir} is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw new Error(`the data directory ${dir} belongs to another user (uid ${st.uid}): patient data must be readable by the server's user only; choose a directory of your own with --data`);
+    throw new Error(
+      `the data directory ${dir} belongs to another user (uid ${st.uid}): patient data must be readable by the server's user only; choose a directory of your own with --data`,
+    );
   }
   const changed: string[] = [];
   if ((st.mode & 0o077) !== 0) {

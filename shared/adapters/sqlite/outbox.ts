@@ -153,8 +153,12 @@ export class OutboxDispatcher {
     );
     this.ledgerDb = new Database(db.name, { timeout: 5000 });
     this.ledgerDb.pragma('synchronous = NORMAL');
-    this.park = this.ledgerDb.prepare('INSERT OR IGNORE INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)');
-    this.unpark = this.ledgerDb.prepare('DELETE FROM parked WHERE sink = ? AND (? IS NULL OR item_id = ?) RETURNING seq');
+    this.park = this.ledgerDb.prepare(
+      'INSERT OR IGNORE INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.unpark = this.ledgerDb.prepare(
+      'DELETE FROM parked WHERE sink = ? AND (? IS NULL OR item_id = ?) RETURNING seq',
+    );
     this.lanes = sinks.map((sink) => ({
       sink,
       kinds: JSON.stringify(sink.kinds),
@@ -243,7 +247,9 @@ export class OutboxDispatcher {
     lane.lastError = err.message;
     if (count < REFUSED_ATTEMPTS) {
       const delay = REFUSED_DELAY_MS * 2 ** (count - 1);
-      this.log(`${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_ATTEMPTS} in ${delay} ms`);
+      this.log(
+        `${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_ATTEMPTS} in ${delay} ms`,
+      );
       lane.timer = setTimeout(() => {
         lane.timer = undefined;
         this.start(lane);
@@ -317,7 +323,9 @@ export class OutboxDispatcher {
     const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** lane.failures);
     lane.failures++;
     lane.lastError = err.message;
-    this.log(`${lane.sink.name}: ${item.kind} ${wireId(item.id)} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`);
+    this.log(
+      `${lane.sink.name}: ${item.kind} ${wireId(item.id)} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`,
+    );
     lane.timer = setTimeout(() => {
       lane.timer = undefined;
       this.start(lane);

@@ -30,7 +30,9 @@ export class SqlitePageStore implements PageStore {
   ) {
     this.s = {
       get: db.prepare('SELECT rev, body FROM pages WHERE page_id = ?'),
-      open: db.prepare("SELECT rev, body FROM pages INDEXED BY pages_open WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id"),
+      open: db.prepare(
+        "SELECT rev, body FROM pages INDEXED BY pages_open WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id",
+      ),
       // Due or held (open pages), and sends not made yet (open or informational): one seek in each partial index
       // (INDEXED BY: a plan that scanned every page would slow every tick as pages accumulate).
       pending: db.prepare(
@@ -43,7 +45,9 @@ export class SqlitePageStore implements PageStore {
       unsent: db.prepare(
         "SELECT rev, body FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info') AND held_by IS NULL AND patient_id = ? ORDER BY triggered_at, rowid",
       ),
-      ofPatient: db.prepare('SELECT rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?'),
+      ofPatient: db.prepare(
+        'SELECT rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?',
+      ),
       insert: db.prepare(
         `INSERT OR IGNORE INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, held_by, due_at, triggered_at, rev, body)
          VALUES (@pageId, @notificationId, @patientId, @team, @subject, @kind, @status, @delivered, @heldBy, @dueAt, @triggeredAt, @rev, @body)`,
@@ -58,7 +62,9 @@ export class SqlitePageStore implements PageStore {
            UNION ALL SELECT min(coalesce(s.ended_at, s.until)) FROM pages p JOIN silences s ON s.silence_id = p.held_by
              WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
-      silences: db.prepare('SELECT body FROM silences WHERE ended_at IS NULL AND until > ? ORDER BY from_at, silence_id'),
+      silences: db.prepare(
+        'SELECT body FROM silences WHERE ended_at IS NULL AND until > ? ORDER BY from_at, silence_id',
+      ),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
       putSilence: db.prepare(
         `INSERT INTO silences (silence_id, patient_id, team, from_at, until, ended_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -70,10 +76,12 @@ export class SqlitePageStore implements PageStore {
          WHERE rowid IN (SELECT max(rowid) FROM pages WHERE subject = 'stale-feed' GROUP BY patient_id)`,
       ),
       // A ward's alerts (several may be in force): those whose all-clear (pages "<alertId>|cleared|<team>") is not stored.
-      wardStale: db.prepare(
-        `SELECT DISTINCT notification_id FROM pages p WHERE subject = 'stale-feed' AND kind = 'alert' AND patient_id LIKE 'ward %'
+      wardStale: db
+        .prepare(
+          `SELECT DISTINCT notification_id FROM pages p WHERE subject = 'stale-feed' AND kind = 'alert' AND patient_id LIKE 'ward %'
            AND NOT EXISTS (SELECT 1 FROM pages c WHERE c.page_id > p.notification_id || '|cleared|' AND c.page_id < p.notification_id || '|cleared}')`,
-      ).pluck(),
+        )
+        .pluck(),
     };
   }
 
@@ -156,7 +164,9 @@ export class SqlitePageStore implements PageStore {
   async saveSilence(s: Silence): Promise<void> {
     const patientId = 'patientId' in s.scope ? s.scope.patientId : null;
     const team = 'team' in s.scope ? s.scope.team : null;
-    this.write(() => this.s.putSilence.run(s.silenceId, patientId, team, s.from, s.until, s.endedAt ?? null, JSON.stringify(s)));
+    this.write(() =>
+      this.s.putSilence.run(s.silenceId, patientId, team, s.from, s.until, s.endedAt ?? null, JSON.stringify(s)),
+    );
   }
 
   /** The earliest time a ladder has something to do: a due escalation, or the end of a silence holding a page. */
@@ -172,7 +182,8 @@ export class SqlitePageStore implements PageStore {
     const out = new Map<string, InForce>();
     const sinceOf = (alertId: string) => Number(alertId.slice(alertId.lastIndexOf('|') + 1));
     for (const r of this.s.latestStale.all() as { patient_id: string; notification_id: string; kind: string }[]) {
-      if (r.kind === 'alert' && !isWardAlert(r.notification_id)) out.set(r.patient_id, { alertId: r.notification_id, since: sinceOf(r.notification_id) });
+      if (r.kind === 'alert' && !isWardAlert(r.notification_id))
+        out.set(r.patient_id, { alertId: r.notification_id, since: sinceOf(r.notification_id) });
     }
     // Who belonged to a ward's alert is not kept: the next full sweep finds them quiet and joins them to it again.
     for (const id of this.s.wardStale.all() as string[]) out.set(id, { alertId: id, since: sinceOf(id) });
@@ -184,7 +195,6 @@ export class SqlitePageStore implements PageStore {
     this.db.transaction(fn)();
   }
 }
-
 
 /**
  * The pager's PageSender: each page goes into the outbox (one insert), and the sinks' lanes take it from there,
@@ -199,7 +209,9 @@ export class SqlitePageSender implements PageSender {
     db: Db,
     private readonly o: { now: () => number; onSent: () => void },
   ) {
-    this.insert = db.prepare("INSERT OR IGNORE INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, ?, ?, ?)");
+    this.insert = db.prepare(
+      "INSERT OR IGNORE INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, ?, ?, ?)",
+    );
     this.notification = db.prepare("SELECT body FROM outbox WHERE item_id = ? AND kind = 'notification'");
   }
 

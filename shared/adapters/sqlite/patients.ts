@@ -41,7 +41,8 @@ export class SqlitePatientDirectory implements PatientDirectory {
   async lookup(patientIds: readonly string[]): Promise<Map<string, PatientFacts>> {
     const ids = JSON.stringify(patientIds);
     const out = new Map<string, PatientFacts>();
-    for (const r of this.s.waiting.all(ids) as { id: string; ward: string | null }[]) out.set(r.id, { known: true, ...(r.ward !== null ? { ward: r.ward } : {}) });
+    for (const r of this.s.waiting.all(ids) as { id: string; ward: string | null }[])
+      out.set(r.id, { known: true, ...(r.ward !== null ? { ward: r.ward } : {}) });
     for (const r of this.s.graded.all(ids) as { id: string; ward: string | null }[]) {
       const ward = out.get(r.id)?.ward ?? r.ward ?? undefined; // a waiting message is newer than the graded state
       out.set(r.id, { known: true, ...(ward !== undefined ? { ward } : {}) });
@@ -50,7 +51,10 @@ export class SqlitePatientDirectory implements PatientDirectory {
   }
 
   /** Synchronous: no other request runs between the count and the reservation. */
-  admitNew(patientIds: readonly string[], ceiling: number): { ok: true; release(): void } | { ok: false; active: number } {
+  admitNew(
+    patientIds: readonly string[],
+    ceiling: number,
+  ): { ok: true; release(): void } | { ok: false; active: number } {
     const active = (this.s.active.get(iso(this.now() - ACTIVE_DAYS * DAY)) as number) + this.reserved;
     if (active + patientIds.length > ceiling) return { ok: false, active };
     const n = patientIds.length;

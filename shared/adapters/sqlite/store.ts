@@ -12,7 +12,14 @@ import type { Notification } from '#domain/page.ts';
 import type { AlertChange, Assessment } from '#domain/reducer.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
 import { DAY } from '#domain/time.ts';
-import { VersionConflict, type AuditEvent, type SaveExtras, type SeenMessage, type StateStore, type StoredState } from '#ports';
+import {
+  VersionConflict,
+  type AuditEvent,
+  type SaveExtras,
+  type SeenMessage,
+  type StateStore,
+  type StoredState,
+} from '#ports';
 import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { relaxedTransaction, type Db } from './db.ts';
 
@@ -46,7 +53,15 @@ export interface Failure {
 }
 
 interface PatientWork {
-  state?: { state: PatientState; baseVersion: number; version: number; outbox: Notification[]; alerts: AlertChange[]; audit: AuditEvent[]; seen: SeenMessage[] };
+  state?: {
+    state: PatientState;
+    baseVersion: number;
+    version: number;
+    outbox: Notification[];
+    alerts: AlertChange[];
+    audit: AuditEvent[];
+    seen: SeenMessage[];
+  };
   assessment?: Assessment;
   timeline: TimelinePoint[];
   consumed: number[];
@@ -68,7 +83,9 @@ function statements(db: Db) {
     outbox: db.prepare('INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)'),
     audit: db.prepare(AUDIT_INSERT),
     seen: db.prepare('INSERT OR IGNORE INTO seen_messages (patient_id, message_id, digest) VALUES (?, ?, ?)'),
-    priorDigests: db.prepare('SELECT message_id AS messageId, digest FROM seen_messages WHERE patient_id = ? AND message_id IN (SELECT value FROM json_each(?))'),
+    priorDigests: db.prepare(
+      'SELECT message_id AS messageId, digest FROM seen_messages WHERE patient_id = ? AND message_id IN (SELECT value FROM json_each(?))',
+    ),
     timeline: db.prepare(
       'INSERT OR IGNORE INTO timeline (patient_id, message_id, observed_at, clock, crs, icans, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -86,7 +103,10 @@ type Statements = ReturnType<typeof statements>;
 function priorDigests(stmts: Statements, patientId: string, messageIds: readonly string[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   if (messageIds.length === 0) return out;
-  for (const r of stmts.priorDigests.all(patientId, JSON.stringify(messageIds)) as { messageId: string; digest: string }[]) {
+  for (const r of stmts.priorDigests.all(patientId, JSON.stringify(messageIds)) as {
+    messageId: string;
+    digest: string;
+  }[]) {
     const list = out.get(r.messageId);
     if (list) list.push(r.digest);
     else out.set(r.messageId, [r.digest]);
@@ -161,7 +181,13 @@ export class GradingBatch implements StateStore {
     return stored;
   }
 
-  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
+  async save(
+    patientId: string,
+    state: PatientState,
+    expectedVersion: number,
+    outbox: Notification[],
+    extras?: SaveExtras,
+  ): Promise<void> {
     const w = this.of(patientId);
     const current = w.state ? w.state.version : ((this.stmts.version.get(patientId) as number | undefined) ?? 0);
     if (current !== expectedVersion) throw new VersionConflict(patientId);
@@ -199,7 +225,10 @@ export class GradingBatch implements StateStore {
 
   /** How many records (grade changes and alerts) these patients' saves put in the outbox. */
   pageCount(patientIds: string[]): number {
-    return patientIds.reduce((n, p) => n + (this.work.get(p)?.state?.outbox.length ?? 0) + (this.work.get(p)?.state?.alerts.length ?? 0), 0);
+    return patientIds.reduce(
+      (n, p) => n + (this.work.get(p)?.state?.outbox.length ?? 0) + (this.work.get(p)?.state?.alerts.length ?? 0),
+      0,
+    );
   }
 
   /** Everything in one transaction. Throws (and writes nothing) if any patient's write fails. */
@@ -243,14 +272,23 @@ export class GradingBatch implements StateStore {
           ? s.insertState.run(patientId, w.state.version, text, assessment, nowIso, since)
           : s.updateState.run(w.state.version, text, assessment, nowIso, since, patientId, w.state.baseVersion);
       if (done.changes !== 1) throw new VersionConflict(patientId);
-      for (const n of w.state.outbox) s.outbox.run('notification', n.notificationId, patientId, JSON.stringify(n), nowIso);
+      for (const n of w.state.outbox)
+        s.outbox.run('notification', n.notificationId, patientId, JSON.stringify(n), nowIso);
       for (const a of w.state.alerts) s.outbox.run('alert', a.alertId, patientId, JSON.stringify(a), nowIso);
       for (const e of w.state.audit) s.audit.run(...auditRow(e));
       for (const m of w.state.seen) s.seen.run(patientId, m.messageId, m.digest);
     }
     let latestClock = Number.NEGATIVE_INFINITY;
     for (const p of w.timeline) {
-      s.timeline.run(patientId, p.messageId, p.observedAt, p.clock, p.crs, p.icans, JSON.stringify(p.sender !== undefined ? { ...p.data, sender: p.sender } : p.data));
+      s.timeline.run(
+        patientId,
+        p.messageId,
+        p.observedAt,
+        p.clock,
+        p.crs,
+        p.icans,
+        JSON.stringify(p.sender !== undefined ? { ...p.data, sender: p.sender } : p.data),
+      );
       latestClock = Math.max(latestClock, p.clock);
     }
     if (w.timeline.length > 0) s.prune.run(patientId, latestClock - TIMELINE_KEEP_MS);
@@ -284,7 +322,13 @@ export class SqliteStateStore implements StateStore {
     return priorDigests(this.stmts, patientId, messageIds);
   }
 
-  async save(patientId: string, state: PatientState, expectedVersion: number, outbox: Notification[], extras?: SaveExtras): Promise<void> {
+  async save(
+    patientId: string,
+    state: PatientState,
+    expectedVersion: number,
+    outbox: Notification[],
+    extras?: SaveExtras,
+  ): Promise<void> {
     const batch = this.batch();
     await batch.save(patientId, state, expectedVersion, outbox, extras);
     batch.commit(new Date().toISOString());

@@ -50,17 +50,23 @@ export class SqliteTokenStore implements TokenStore {
 
   async put(token: DeviceToken): Promise<void> {
     this.db
-      .prepare('INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at, scope) VALUES (?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO device_tokens (token_id, device_id, hash, created_at, revoked_at, scope) VALUES (?, ?, ?, ?, ?, ?)',
+      )
       .run(token.tokenId, token.deviceId, token.hash, token.createdAt, token.revokedAt ?? null, scopeJson(token));
   }
 
   async revoke(tokenId: string, at: string): Promise<boolean> {
-    const r = this.db.prepare('UPDATE device_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL').run(at, tokenId);
+    const r = this.db
+      .prepare('UPDATE device_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL')
+      .run(at, tokenId);
     return r.changes === 1;
   }
 
   async setScope(tokenId: string, scope: TokenScope): Promise<boolean> {
-    const r = this.db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ? AND revoked_at IS NULL').run(scopeJson(scope), tokenId);
+    const r = this.db
+      .prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ? AND revoked_at IS NULL')
+      .run(scopeJson(scope), tokenId);
     return r.changes === 1;
   }
 
@@ -70,7 +76,11 @@ export class SqliteTokenStore implements TokenStore {
 
   /** The active token of a device (the MLLP listener's --mllp-device); the newest when it has several. */
   async activeForDevice(deviceId: string): Promise<DeviceToken | undefined> {
-    const row = this.db.prepare('SELECT * FROM device_tokens WHERE device_id = ? AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1').get(deviceId) as Row | undefined;
+    const row = this.db
+      .prepare(
+        'SELECT * FROM device_tokens WHERE device_id = ? AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1',
+      )
+      .get(deviceId) as Row | undefined;
     return row ? toToken(row) : undefined;
   }
 }

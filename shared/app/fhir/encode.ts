@@ -1,9 +1,25 @@
 // Contract messages written as FHIR R4 resources, as an EHR or a flowsheet would chart them: the inverse of
 // translate.ts, for the tests, the vignettes and examples. Stateful per patient only to write "all vasopressors
 // stopped" ([]) as the stopped administrations of the drugs that were infusing.
-import type { Bundle, BundleEntry, Encounter, MedicationAdministration, Observation, Procedure, Resource } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  BundleEntry,
+  Encounter,
+  MedicationAdministration,
+  Observation,
+  Procedure,
+  Resource,
+} from '@medplum/fhirtypes';
 import type { DeviceMessage, VasopressorDrug } from '#domain/contract.ts';
-import { CRS_CODES, CRS_OBSERVATIONS, LOINC_SYSTEM, RXNORM, RXNORM_MEDICATIONS, RXNORM_VASOPRESSORS, UCUM } from '#app/interfaces/terminology.ts';
+import {
+  CRS_CODES,
+  CRS_OBSERVATIONS,
+  LOINC_SYSTEM,
+  RXNORM,
+  RXNORM_MEDICATIONS,
+  RXNORM_VASOPRESSORS,
+  UCUM,
+} from '#app/interfaces/terminology.ts';
 import { LOINC_WEIGHT } from './translate.ts';
 
 const rxnormOf = (table: Record<string, string>, drug: string) => Object.entries(table).find(([, d]) => d === drug)![0];
@@ -28,7 +44,9 @@ export class FhirEncoder {
     return {
       resourceType: 'Bundle',
       type: 'transaction',
-      entry: resources.map((resource): BundleEntry => ({ resource, request: { method: 'POST', url: resource.resourceType } })),
+      entry: resources.map(
+        (resource): BundleEntry => ({ resource, request: { method: 'POST', url: resource.resourceType } }),
+      ),
     };
   }
 
@@ -39,7 +57,11 @@ export class FhirEncoder {
     const device = { reference: `Device/${m.source.deviceId}` };
     const when = m.observedAt;
     const out: Resource[] = [];
-    const obs = (code: { system: string; code: string }, extra: Partial<Observation>, withDevice = false): Observation => ({
+    const obs = (
+      code: { system: string; code: string },
+      extra: Partial<Observation>,
+      withDevice = false,
+    ): Observation => ({
       resourceType: 'Observation',
       identifier: identifier(),
       status: 'final',
@@ -57,19 +79,29 @@ export class FhirEncoder {
           resourceType: 'Procedure',
           identifier: identifier(),
           status: 'completed',
-          code: { coding: [{ system: CRS_CODES, code: e.therapy === 'car-t' ? 'car-t-infusion' : 'bispecific-infusion' }] },
+          code: {
+            coding: [{ system: CRS_CODES, code: e.therapy === 'car-t' ? 'car-t-infusion' : 'bispecific-infusion' }],
+          },
           subject,
           performedDateTime: e.infusedAt,
           ...(e.product ? { usedCode: [{ text: e.product }] } : {}),
         };
         out.push(p);
       }
-      if (e.weightKg !== undefined) out.push(obs({ system: LOINC_SYSTEM, code: LOINC_WEIGHT }, { valueQuantity: { value: e.weightKg, unit: 'kg', system: UCUM, code: 'kg' } }));
+      if (e.weightKg !== undefined)
+        out.push(
+          obs(
+            { system: LOINC_SYSTEM, code: LOINC_WEIGHT },
+            { valueQuantity: { value: e.weightKg, unit: 'kg', system: UCUM, code: 'kg' } },
+          ),
+        );
       if (e.bed || e.ward) {
         const loc = (type: string, display: string) => ({
           location: { display },
           status: 'active' as const,
-          physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: type }] },
+          physicalType: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: type }],
+          },
           period: { start: when },
         });
         const enc: Encounter = {
@@ -87,19 +119,40 @@ export class FhirEncoder {
       const withDevice = m.source.kind === 'monitor';
       for (const [field, value] of Object.entries(m.vitals)) {
         const [code, unit] = VITAL_LOINC[field]!;
-        out.push(obs({ system: LOINC_SYSTEM, code }, { category: [vitalSigns], valueQuantity: { value, unit, system: UCUM, code: unit } }, withDevice));
+        out.push(
+          obs(
+            { system: LOINC_SYSTEM, code },
+            { category: [vitalSigns], valueQuantity: { value, unit, system: UCUM, code: unit } },
+            withDevice,
+          ),
+        );
       }
     }
     if (m.oxygen) {
       const x = m.oxygen;
       const component: Observation['component'] = [];
-      if (x.fio2 !== undefined) component.push({ code: { coding: [{ system: LOINC_SYSTEM, code: '3150-0' }] }, valueQuantity: { value: Math.round(x.fio2 * 10000) / 100, unit: '%', system: UCUM, code: '%' } });
-      if (x.flowLpm !== undefined) component.push({ code: { coding: [{ system: LOINC_SYSTEM, code: '3151-8' }] }, valueQuantity: { value: x.flowLpm, unit: 'L/min', system: UCUM, code: 'L/min' } });
-      if (x.forComfort !== undefined) component.push({ code: { coding: [{ system: CRS_CODES, code: CRS_OBSERVATIONS.oxygenForComfort }] }, valueBoolean: x.forComfort });
+      if (x.fio2 !== undefined)
+        component.push({
+          code: { coding: [{ system: LOINC_SYSTEM, code: '3150-0' }] },
+          valueQuantity: { value: Math.round(x.fio2 * 10000) / 100, unit: '%', system: UCUM, code: '%' },
+        });
+      if (x.flowLpm !== undefined)
+        component.push({
+          code: { coding: [{ system: LOINC_SYSTEM, code: '3151-8' }] },
+          valueQuantity: { value: x.flowLpm, unit: 'L/min', system: UCUM, code: 'L/min' },
+        });
+      if (x.forComfort !== undefined)
+        component.push({
+          code: { coding: [{ system: CRS_CODES, code: CRS_OBSERVATIONS.oxygenForComfort }] },
+          valueBoolean: x.forComfort,
+        });
       out.push(
         obs(
           { system: CRS_CODES, code: CRS_OBSERVATIONS.oxygenDevice },
-          { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: x.device }] }, ...(component.length ? { component } : {}) },
+          {
+            valueCodeableConcept: { coding: [{ system: CRS_CODES, code: x.device }] },
+            ...(component.length ? { component } : {}),
+          },
           m.source.kind === 'ventilator',
         ),
       );
@@ -146,26 +199,36 @@ export class FhirEncoder {
         medicationCodeableConcept: { coding: [{ system: RXNORM, code: rxnormOf(RXNORM_MEDICATIONS, med.drug) }] },
         subject,
         effectiveDateTime: when,
-        ...(med.doseMg !== undefined ? { dosage: { dose: { value: med.doseMg, unit: 'mg', system: UCUM, code: 'mg' } } } : {}),
+        ...(med.doseMg !== undefined
+          ? { dosage: { dose: { value: med.doseMg, unit: 'mg', system: UCUM, code: 'mg' } } }
+          : {}),
       };
       out.push(ma);
     }
     if (m.neuro) {
       const n = m.neuro;
-      if (n.iceScore !== undefined) out.push(obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.iceScore }, { valueInteger: n.iceScore }));
-      const coded = (code: string, value: string) => obs({ system: CRS_CODES, code }, { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: value }] } });
+      if (n.iceScore !== undefined)
+        out.push(obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.iceScore }, { valueInteger: n.iceScore }));
+      const coded = (code: string, value: string) =>
+        obs({ system: CRS_CODES, code }, { valueCodeableConcept: { coding: [{ system: CRS_CODES, code: value }] } });
       if (n.consciousness) out.push(coded(CRS_OBSERVATIONS.consciousness, n.consciousness));
       if (n.seizure) out.push(coded(CRS_OBSERVATIONS.seizure, n.seizure));
       if (n.cerebralEdema) out.push(coded(CRS_OBSERVATIONS.cerebralEdema, n.cerebralEdema));
-      if (n.motorWeakness !== undefined) out.push(obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.motorWeakness }, { valueBoolean: n.motorWeakness }));
+      if (n.motorWeakness !== undefined)
+        out.push(obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.motorWeakness }, { valueBoolean: n.motorWeakness }));
     }
     if (m.organToxicity) {
       const t = m.organToxicity;
-      if (t.maxCtcaeGrade !== undefined) out.push(obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.organToxicity }, { valueInteger: t.maxCtcaeGrade }));
-      if (t.transaminitisGrade !== undefined) out.push(obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.transaminitis }, { valueInteger: t.transaminitisGrade }));
+      if (t.maxCtcaeGrade !== undefined)
+        out.push(obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.organToxicity }, { valueInteger: t.maxCtcaeGrade }));
+      if (t.transaminitisGrade !== undefined)
+        out.push(
+          obs({ system: CRS_CODES, code: CRS_OBSERVATIONS.transaminitis }, { valueInteger: t.transaminitisGrade }),
+        );
     }
     if (m.labs) {
-      const lab = (code: string, value: number, unit: string) => obs({ system: LOINC_SYSTEM, code }, { valueQuantity: { value, unit, system: UCUM, code: unit } });
+      const lab = (code: string, value: number, unit: string) =>
+        obs({ system: LOINC_SYSTEM, code }, { valueQuantity: { value, unit, system: UCUM, code: unit } });
       if (m.labs.crpMgL !== undefined) out.push(lab('1988-5', m.labs.crpMgL, 'mg/L'));
       if (m.labs.ferritinNgMl !== undefined) out.push(lab('2276-4', m.labs.ferritinNgMl, 'ng/mL'));
       if (m.labs.il6PgMl !== undefined) out.push(lab('26881-3', m.labs.il6PgMl, 'pg/mL'));
@@ -174,4 +237,6 @@ export class FhirEncoder {
   }
 }
 
-const vitalSigns = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] };
+const vitalSigns = {
+  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }],
+};

@@ -4,7 +4,16 @@
 // A transaction, a collection or a single resource is all or nothing (422 with an OperationOutcome naming each
 // problem's expression); a batch takes each entry on its own and answers a batch-response Bundle.
 import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
-import { INGEST_LIMITS, admit, authenticateRequest, enqueueAll, header, scopedCheck, type HttpRequest, type IngestDeps, check } from '#app/ingest.ts';
+import {
+  INGEST_LIMITS,
+  admit,
+  authenticateRequest,
+  enqueueAll,
+  header,
+  scopedCheck,
+  type HttpRequest,
+  type IngestDeps,
+} from '#app/ingest.ts';
 import type { AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
@@ -32,7 +41,12 @@ export function outcome(issues: OutcomeIssue[]): OperationOutcome {
   };
 }
 
-const fhir = (status: number, body: unknown, messageIds: string[] = [], extra: Record<string, string> = {}): DeviceAnswer => ({
+const fhir = (
+  status: number,
+  body: unknown,
+  messageIds: string[] = [],
+  extra: Record<string, string> = {},
+): DeviceAnswer => ({
   status,
   headers: { 'content-type': `${FHIR_CONTENT_TYPE}; charset=utf-8`, ...extra },
   body: JSON.stringify(body),
@@ -44,17 +58,35 @@ const problem = (status: number, code: string, text: string, expression = '', ex
 
 const inside = (expression: string, at: string) => expression === at || expression.startsWith(`${at}.`);
 
-export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps, authenticated?: AuthResult): Promise<DeviceAnswer> {
+export async function handleFhirHttp(
+  req: HttpRequest,
+  deps: IngestDeps,
+  authenticated?: AuthResult,
+): Promise<DeviceAnswer> {
   const rest = req.path.slice(FHIR_BASE.length).replace(/^\/+/, '');
   const allowed = ['', 'Bundle', ...FHIR_RESOURCES];
-  if (!allowed.includes(rest)) return problem(404, 'not-supported', `no route ${req.path}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>`);
+  if (!allowed.includes(rest))
+    return problem(
+      404,
+      'not-supported',
+      `no route ${req.path}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>`,
+    );
   if (req.method.toUpperCase() !== 'POST') return problem(405, 'not-supported', 'use POST', '', { allow: 'POST' });
   const auth = authenticated ?? (await authenticateRequest(req, deps));
-  if (!auth.ok) return problem(auth.status, auth.status === 401 ? 'login' : 'security', auth.error, '', auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {});
+  if (!auth.ok)
+    return problem(
+      auth.status,
+      auth.status === 401 ? 'login' : 'security',
+      auth.error,
+      '',
+      auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {},
+    );
   const type = header(req, 'content-type') ?? '';
-  if (!/json/i.test(type)) return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
+  if (!/json/i.test(type))
+    return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
   const size = Buffer.byteLength(req.body, 'utf8');
-  if (size > INGEST_LIMITS.batchBytes) return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
+  if (size > INGEST_LIMITS.batchBytes)
+    return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
   let body: unknown;
   try {
     body = JSON.parse(req.body);
@@ -65,7 +97,8 @@ export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps, authent
   if (!entries.ok) return fhir(400, outcome([entries.issue]));
   const expected = rest === '' ? 'Bundle' : rest;
   const sent = (body as { resourceType: string }).resourceType;
-  if (sent !== expected) return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`, 'resourceType');
+  if (sent !== expected)
+    return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`, 'resourceType');
 
   const batch = entries.type === 'batch';
   const now = deps.now();
@@ -76,12 +109,18 @@ export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps, authent
   const scoped = scopedCheck(auth.principal, now);
   for (const one of t.translated) {
     const s = screen(one, scoped.check);
-    for (const p of s.problems) issues.push({ expression: p.at, code: scoped.refusals.has(p.text) ? 'forbidden' : 'value', text: p.text });
+    for (const p of s.problems)
+      issues.push({ expression: p.at, code: scoped.refusals.has(p.text) ? 'forbidden' : 'value', text: p.text });
     if (s.message) screened.push({ message: s.message, whole: one.whole });
   }
-  const admission = await admit(auth.principal, screened.map((s) => s.message), deps);
+  const admission = await admit(
+    auth.principal,
+    screened.map((s) => s.message),
+    deps,
+  );
   const out = new Set(admission.refusals.map((x) => x.index));
-  for (const x of admission.refusals) issues.push({ expression: screened[x.index]!.whole, code: 'forbidden', text: x.error });
+  for (const x of admission.refusals)
+    issues.push({ expression: screened[x.index]!.whole, code: 'forbidden', text: x.error });
   const messages = screened.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   const errors = issues.filter((i) => i.severity !== 'warning');
   const forbidden = errors.length > 0 && errors.every((i) => i.code === 'forbidden');
@@ -89,14 +128,23 @@ export async function handleFhirHttp(req: HttpRequest, deps: IngestDeps, authent
     if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(issues));
     if (batch && messages.length === 0 && forbidden) return fhir(403, outcome(issues));
     if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
-      return problem(503, 'transient', 'the queue is unavailable; nothing was accepted, send again later', '', { 'retry-after': '5' });
+      return problem(503, 'transient', 'the queue is unavailable; nothing was accepted, send again later', '', {
+        'retry-after': '5',
+      });
     }
   } finally {
     admission.release();
   }
   const messageIds = messages.map((m) => m.messageId);
   if (!batch) {
-    const info: OutcomeIssue[] = [{ expression: '', code: 'informational', severity: 'information', text: `accepted ${messages.length} message(s): ${messageIds.join(' ')}` }];
+    const info: OutcomeIssue[] = [
+      {
+        expression: '',
+        code: 'informational',
+        severity: 'information',
+        text: `accepted ${messages.length} message(s): ${messageIds.join(' ')}`,
+      },
+    ];
     return fhir(202, outcome([...info, ...issues]), messageIds);
   }
   const response: Bundle = {

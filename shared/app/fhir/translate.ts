@@ -15,7 +15,7 @@ import type {
   Reference,
 } from '@medplum/fhirtypes';
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
-import { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
+import type { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
@@ -67,7 +67,10 @@ const RATE_UNITS: Record<string, (typeof VASOPRESSOR_UNITS)[number]> = {
 };
 
 /** Therapy codes (CRS_CODES) of the infusion Procedure. */
-const THERAPY_CODES: Record<string, (typeof THERAPIES)[number]> = { 'car-t-infusion': 'car-t', 'bispecific-infusion': 'bispecific' };
+const THERAPY_CODES: Record<string, (typeof THERAPIES)[number]> = {
+  'car-t-infusion': 'car-t',
+  'bispecific-infusion': 'bispecific',
+};
 
 interface Fragment {
   patientId: string;
@@ -104,7 +107,11 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : '');
  * `independent` (a batch), a resource with an error is left out and the others go on; otherwise the caller refuses
  * the whole request when there is any error.
  */
-export function translateResources(items: { resource: unknown; at: string; fullUrl?: string }[], o: FhirOptions, independent = false): FhirTranslation {
+export function translateResources(
+  items: { resource: unknown; at: string; fullUrl?: string }[],
+  o: FhirOptions,
+  independent = false,
+): FhirTranslation {
   const issues: FhirIssue[] = [];
   const fragments: Fragment[] = [];
   for (const item of items) {
@@ -117,17 +124,45 @@ export function translateResources(items: { resource: unknown; at: string; fullU
 }
 
 /** The resources of a Bundle (batch, transaction or collection) or of one resource, with their expressions. */
-export function entriesOf(body: unknown): { ok: true; type: string; items: { resource: unknown; at: string; fullUrl?: string }[] } | { ok: false; issue: FhirIssue } {
+export function entriesOf(
+  body: unknown,
+):
+  | { ok: true; type: string; items: { resource: unknown; at: string; fullUrl?: string }[] }
+  | { ok: false; issue: FhirIssue } {
   if (!isObject(body) || typeof body.resourceType !== 'string') {
-    return { ok: false, issue: { expression: 'resourceType', code: 'structure', text: 'the body is not a FHIR resource (no resourceType)' } };
+    return {
+      ok: false,
+      issue: {
+        expression: 'resourceType',
+        code: 'structure',
+        text: 'the body is not a FHIR resource (no resourceType)',
+      },
+    };
   }
-  if (body.resourceType !== 'Bundle') return { ok: true, type: 'single', items: [{ resource: body, at: body.resourceType }] };
+  if (body.resourceType !== 'Bundle')
+    return { ok: true, type: 'single', items: [{ resource: body, at: body.resourceType }] };
   const bundle = body as unknown as Bundle;
   if (!['batch', 'transaction', 'collection'].includes(bundle.type as string)) {
-    return { ok: false, issue: { expression: 'Bundle.type', code: 'not-supported', text: `Bundle.type ${JSON.stringify(bundle.type)} is not taken: send batch, transaction or collection` } };
+    return {
+      ok: false,
+      issue: {
+        expression: 'Bundle.type',
+        code: 'not-supported',
+        text: `Bundle.type ${JSON.stringify(bundle.type)} is not taken: send batch, transaction or collection`,
+      },
+    };
   }
-  if (!Array.isArray(bundle.entry) || bundle.entry.length === 0) return { ok: false, issue: { expression: 'Bundle.entry', code: 'required', text: 'the Bundle has no entry' } };
-  if (bundle.entry.length > 1000) return { ok: false, issue: { expression: 'Bundle.entry', code: 'value', text: `the Bundle has ${bundle.entry.length} entries; at most 1000` } };
+  if (!Array.isArray(bundle.entry) || bundle.entry.length === 0)
+    return { ok: false, issue: { expression: 'Bundle.entry', code: 'required', text: 'the Bundle has no entry' } };
+  if (bundle.entry.length > 1000)
+    return {
+      ok: false,
+      issue: {
+        expression: 'Bundle.entry',
+        code: 'value',
+        text: `the Bundle has ${bundle.entry.length} entries; at most 1000`,
+      },
+    };
   return {
     ok: true,
     type: bundle.type as string,
@@ -139,20 +174,35 @@ export function entriesOf(body: unknown): { ok: true; type: string; items: { res
   };
 }
 
-function resourceFragments(resource: unknown, at: string, fullUrl: string | undefined, o: FhirOptions, issues: FhirIssue[]): Fragment[] {
+function resourceFragments(
+  resource: unknown,
+  at: string,
+  fullUrl: string | undefined,
+  o: FhirOptions,
+  issues: FhirIssue[],
+): Fragment[] {
   if (!isObject(resource) || typeof resource.resourceType !== 'string') {
     issues.push({ expression: at, code: 'structure', text: 'is not a FHIR resource (no resourceType)' });
     return [];
   }
   const type = resource.resourceType;
   if (!(FHIR_RESOURCES as readonly string[]).includes(type)) {
-    issues.push({ expression: at, code: 'not-supported', severity: 'warning', text: `${type} is ignored; this system takes ${FHIR_RESOURCES.join(', ')}` });
+    issues.push({
+      expression: at,
+      code: 'not-supported',
+      severity: 'warning',
+      text: `${type} is ignored; this system takes ${FHIR_RESOURCES.join(', ')}`,
+    });
     return [];
   }
   const r = new Reader(resource, at, issues);
   const id = identityOf(resource, fullUrl);
   if (!id) {
-    r.issue('id', 'required', `${type} needs an id, an identifier or a Bundle entry fullUrl, so that a resend is recognised`);
+    r.issue(
+      'id',
+      'required',
+      `${type} needs an id, an identifier or a Bundle entry fullUrl, so that a resend is recognised`,
+    );
     return [];
   }
   const patientId = r.patient();
@@ -172,8 +222,11 @@ function resourceFragments(resource: unknown, at: string, fullUrl: string | unde
 
 function identityOf(resource: Record<string, unknown>, fullUrl: string | undefined): string | undefined {
   const meta = isObject(resource.meta) ? resource.meta : {};
-  if (typeof resource.id === 'string' && resource.id) return typeof meta.versionId === 'string' ? `${resource.id}/_history/${meta.versionId}` : resource.id;
-  const identifier = Array.isArray(resource.identifier) ? resource.identifier.find((i) => isObject(i) && typeof i.value === 'string' && i.value) : undefined;
+  if (typeof resource.id === 'string' && resource.id)
+    return typeof meta.versionId === 'string' ? `${resource.id}/_history/${meta.versionId}` : resource.id;
+  const identifier = Array.isArray(resource.identifier)
+    ? resource.identifier.find((i) => isObject(i) && typeof i.value === 'string' && i.value)
+    : undefined;
   if (isObject(identifier)) return identifier.value as string;
   return fullUrl || undefined;
 }
@@ -187,14 +240,20 @@ class Reader {
   ) {}
 
   issue(path: string, code: IssueCode, text: string, severity?: 'warning'): undefined {
-    this.issues.push({ expression: path ? `${this.at}.${path}` : this.at, code, text, ...(severity ? { severity } : {}) });
+    this.issues.push({
+      expression: path ? `${this.at}.${path}` : this.at,
+      code,
+      text,
+      ...(severity ? { severity } : {}),
+    });
     return undefined;
   }
 
   /** subject.reference "Patient/<id>" (or a URL ending so), else subject.identifier.value. */
   patient(): string | undefined {
     const subject = this.resource.subject as Reference | undefined;
-    if (!present(subject)) return this.issue('subject', 'required', 'subject is required: Patient/<id> or an identifier');
+    if (!present(subject))
+      return this.issue('subject', 'required', 'subject is required: Patient/<id> or an identifier');
     let id: string | undefined;
     let path = 'subject.reference';
     if (typeof subject.reference === 'string') {
@@ -205,9 +264,11 @@ class Reader {
       id = subject.identifier.value;
       path = 'subject.identifier.value';
     }
-    if (id === undefined) return this.issue('subject', 'required', 'subject needs a reference (Patient/<id>) or identifier.value');
+    if (id === undefined)
+      return this.issue('subject', 'required', 'subject needs a reference (Patient/<id>) or identifier.value');
     // Not echoed: what stands in a patient field could be a name.
-    if (!CONTRACT_ID.test(id)) return this.issue(path, 'value', 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -');
+    if (!CONTRACT_ID.test(id))
+      return this.issue(path, 'value', 'the patient id is not 1-64 characters of A-Z a-z 0-9 . _ : -');
     return id;
   }
 
@@ -215,7 +276,11 @@ class Reader {
   time(path: string, value: unknown): number | undefined {
     if (typeof value !== 'string') return this.issue(path, 'required', 'a time is required');
     if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
-      return this.issue(path, 'value', `${JSON.stringify(value.slice(0, 40))} is not a dateTime with a time and a zone offset (e.g. 2026-11-26T10:00:00Z)`);
+      return this.issue(
+        path,
+        'value',
+        `${JSON.stringify(value.slice(0, 40))} is not a dateTime with a time and a zone offset (e.g. 2026-11-26T10:00:00Z)`,
+      );
     }
     const ms = Date.parse(value);
     if (Number.isNaN(ms)) return this.issue(path, 'value', `${JSON.stringify(value)} is not a real date and time`);
@@ -226,13 +291,19 @@ class Reader {
   device(path: string, ref: unknown, fallback: string): { id: string; named: boolean } | undefined {
     if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
     const m = ref.reference.match(/(?:^|\/)Device\/([^/]+)$/);
-    if (!m || !CONTRACT_ID.test(m[1]!)) return this.issue(`${path}.reference`, 'value', 'must be Device/<id> with an id of 1-64 characters of A-Z a-z 0-9 . _ : -');
+    if (!m || !CONTRACT_ID.test(m[1]!))
+      return this.issue(
+        `${path}.reference`,
+        'value',
+        'must be Device/<id> with an id of 1-64 characters of A-Z a-z 0-9 . _ : -',
+      );
     return { id: m[1]!, named: true };
   }
 
   /** The number of a valueQuantity converted to the contract's unit for a coded field. */
   quantity(path: string, q: Quantity | undefined, field: Parameters<typeof toContractUnit>[0]): number | undefined {
-    if (!present(q) || typeof q.value !== 'number' || !Number.isFinite(q.value)) return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
+    if (!present(q) || typeof q.value !== 'number' || !Number.isFinite(q.value))
+      return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
     const unit = q.system === UCUM && q.code ? q.code : (q.code ?? q.unit);
     const c = toContractUnit(field, q.value, unit ? { ucum: unit } : {});
     if (!c.ok) return this.issue(`${path}.code`, 'value', c.problem);
@@ -242,8 +313,11 @@ class Reader {
 
 /** The codings of a concept, with system and code as strings ('' when absent or not text). */
 const codingsOf = (c: CodeableConcept | undefined): { system: string; code: string }[] =>
-  present(c) && Array.isArray(c.coding) ? c.coding.filter((x) => present(x)).map((x) => ({ system: str(x.system), code: str(x.code) })) : [];
-const hasCode = (c: CodeableConcept | undefined, system: string, code: string) => codingsOf(c).some((x) => x.system === system && x.code === code);
+  present(c) && Array.isArray(c.coding)
+    ? c.coding.filter((x) => present(x)).map((x) => ({ system: str(x.system), code: str(x.code) }))
+    : [];
+const hasCode = (c: CodeableConcept | undefined, system: string, code: string) =>
+  codingsOf(c).some((x) => x.system === system && x.code === code);
 
 type Base = { patientId: string; resource: string; id: string };
 
@@ -252,28 +326,45 @@ const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
   if (OBSERVATION_SKIP.has(obs.status)) return [];
-  const ms = r.time(obs.effectiveDateTime !== undefined ? 'effectiveDateTime' : obs.effectiveInstant !== undefined ? 'effectiveInstant' : 'effectivePeriod.start', obs.effectiveDateTime ?? obs.effectiveInstant ?? obs.effectivePeriod?.start);
+  const ms = r.time(
+    obs.effectiveDateTime !== undefined
+      ? 'effectiveDateTime'
+      : obs.effectiveInstant !== undefined
+        ? 'effectiveInstant'
+        : 'effectivePeriod.start',
+    obs.effectiveDateTime ?? obs.effectiveInstant ?? obs.effectivePeriod?.start,
+  );
   if (ms === undefined) return [];
   const device = r.device('device', obs.device, o.deviceId);
   if (!device) return [];
   const out: Fragment[] = [];
-  const push = (key: string, value: unknown, at: string, kind: Kind) => out.push({ ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` });
+  const push = (key: string, value: unknown, at: string, kind: Kind) =>
+    out.push({ ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` });
   const measured: Kind = device.named ? 'monitor' : 'manual';
 
   const codings = codingsOf(obs.code);
   const loinc = codings.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code);
   const own = codings.filter((c) => c.system === CRS_CODES).map((c) => c.code);
-  const vital = loinc.map((c) => (Object.hasOwn(LOINC, c) ? LOINC[c] : undefined)).find(Boolean) as CodedField | undefined;
+  const vital = loinc.map((c) => (Object.hasOwn(LOINC, c) ? LOINC[c] : undefined)).find(Boolean) as
+    | CodedField
+    | undefined;
 
   if (loinc.includes(LOINC_BP_PANEL)) {
     (obs.component ?? []).forEach((comp: ObservationComponent, i) => {
-      const code = codingsOf(comp.code).find((c) => c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code))?.code as string | undefined;
+      const code = codingsOf(comp.code).find((c) => c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code))?.code as
+        | string
+        | undefined;
       const field = code ? LOINC[code] : undefined;
-      if (!field || !field.startsWith('vitals.')) return;
+      if (!field?.startsWith('vitals.')) return;
       const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
       if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, measured);
     });
-    if (out.length === 0) r.issue('component', 'required', 'a blood pressure panel needs systolic (8480-6) or diastolic (8462-4) components with values');
+    if (out.length === 0)
+      r.issue(
+        'component',
+        'required',
+        'a blood pressure panel needs systolic (8480-6) or diastolic (8462-4) components with values',
+      );
     return out;
   }
   if (vital) {
@@ -292,8 +383,16 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   if (lab) {
     const q = obs.valueQuantity;
     const unit = q?.code ?? q?.unit ?? '';
-    if (typeof q?.value !== 'number') return r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`) ?? [];
-    if (!Object.hasOwn(lab.units, unit)) return r.issue('valueQuantity.code', 'value', `unit ${JSON.stringify(unit)} is not taken for labs.${lab.field} (use ${Object.keys(lab.units).join(' or ')})`) ?? [];
+    if (typeof q?.value !== 'number')
+      return r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`) ?? [];
+    if (!Object.hasOwn(lab.units, unit))
+      return (
+        r.issue(
+          'valueQuantity.code',
+          'value',
+          `unit ${JSON.stringify(unit)} is not taken for labs.${lab.field} (use ${Object.keys(lab.units).join(' or ')})`,
+        ) ?? []
+      );
     push(`labs.${lab.field}`, q.value * lab.units[unit]!, 'valueQuantity', 'ehr');
     return out;
   }
@@ -301,16 +400,28 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   switch (code) {
     case CRS_OBSERVATIONS.oxygenDevice: {
       const kind: Kind = device.named ? 'ventilator' : 'manual';
-      const dev = codingsOf(obs.valueCodeableConcept).map((c) => oxygenDeviceOf(c.system, c.code)).find(Boolean);
-      if (!dev) return r.issue('valueCodeableConcept', 'code-invalid', 'the oxygen device must be a SNOMED CT device code or a contract device name (see docs/interfaces.md)') ?? [];
+      const dev = codingsOf(obs.valueCodeableConcept)
+        .map((c) => oxygenDeviceOf(c.system, c.code))
+        .find(Boolean);
+      if (!dev)
+        return (
+          r.issue(
+            'valueCodeableConcept',
+            'code-invalid',
+            'the oxygen device must be a SNOMED CT device code or a contract device name (see docs/interfaces.md)',
+          ) ?? []
+        );
       push('oxygen.device', dev, 'valueCodeableConcept', kind);
       (obs.component ?? []).forEach((comp, i) => {
-        const field = codingsOf(comp.code).map((c) => (c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code) ? LOINC[c.code] : undefined)).find(Boolean);
+        const field = codingsOf(comp.code)
+          .map((c) => (c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code) ? LOINC[c.code] : undefined))
+          .find(Boolean);
         if (field === 'oxygen.fio2' || field === 'oxygen.flowLpm') {
           const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
           if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, kind);
         } else if (hasCode(comp.code, CRS_CODES, CRS_OBSERVATIONS.oxygenForComfort)) {
-          if (typeof comp.valueBoolean !== 'boolean') r.issue(`component[${i}].valueBoolean`, 'required', 'oxygen-for-comfort needs valueBoolean');
+          if (typeof comp.valueBoolean !== 'boolean')
+            r.issue(`component[${i}].valueBoolean`, 'required', 'oxygen-for-comfort needs valueBoolean');
           else push('oxygen.forComfort', comp.valueBoolean, `component[${i}].valueBoolean`, kind);
         }
       });
@@ -318,33 +429,60 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     }
     case CRS_OBSERVATIONS.iceScore: {
       const v = obs.valueInteger ?? obs.valueQuantity?.value;
-      if (typeof v !== 'number') return r.issue('valueInteger', 'required', 'the ICE score needs valueInteger (0-10)') ?? [];
+      if (typeof v !== 'number')
+        return r.issue('valueInteger', 'required', 'the ICE score needs valueInteger (0-10)') ?? [];
       push('neuro.iceScore', v, obs.valueInteger !== undefined ? 'valueInteger' : 'valueQuantity.value', 'manual');
       return out;
     }
     case CRS_OBSERVATIONS.consciousness:
     case CRS_OBSERVATIONS.seizure:
     case CRS_OBSERVATIONS.cerebralEdema: {
-      const domain = code === CRS_OBSERVATIONS.consciousness ? 'consciousness' : code === CRS_OBSERVATIONS.seizure ? 'seizure' : 'cerebralEdema';
-      const v = codingsOf(obs.valueCodeableConcept).map((c) => enumOf(domain, c.system, c.code)).find(Boolean);
-      if (!v) return r.issue('valueCodeableConcept', 'code-invalid', `${code} needs a ${CRS_CODES} code: one of the contract's ${domain} values`) ?? [];
+      const domain =
+        code === CRS_OBSERVATIONS.consciousness
+          ? 'consciousness'
+          : code === CRS_OBSERVATIONS.seizure
+            ? 'seizure'
+            : 'cerebralEdema';
+      const v = codingsOf(obs.valueCodeableConcept)
+        .map((c) => enumOf(domain, c.system, c.code))
+        .find(Boolean);
+      if (!v)
+        return (
+          r.issue(
+            'valueCodeableConcept',
+            'code-invalid',
+            `${code} needs a ${CRS_CODES} code: one of the contract's ${domain} values`,
+          ) ?? []
+        );
       push(`neuro.${domain}`, v, 'valueCodeableConcept', 'manual');
       return out;
     }
     case CRS_OBSERVATIONS.motorWeakness:
-      if (typeof obs.valueBoolean !== 'boolean') return r.issue('valueBoolean', 'required', 'motor weakness needs valueBoolean') ?? [];
+      if (typeof obs.valueBoolean !== 'boolean')
+        return r.issue('valueBoolean', 'required', 'motor weakness needs valueBoolean') ?? [];
       push('neuro.motorWeakness', obs.valueBoolean, 'valueBoolean', 'manual');
       return out;
     case CRS_OBSERVATIONS.organToxicity:
     case CRS_OBSERVATIONS.transaminitis: {
       const v = obs.valueInteger;
-      if (typeof v !== 'number') return r.issue('valueInteger', 'required', `${code} needs valueInteger (CTCAE grade 0-4)`) ?? [];
-      push(code === CRS_OBSERVATIONS.organToxicity ? 'organToxicity.maxCtcaeGrade' : 'organToxicity.transaminitisGrade', v, 'valueInteger', 'ehr');
+      if (typeof v !== 'number')
+        return r.issue('valueInteger', 'required', `${code} needs valueInteger (CTCAE grade 0-4)`) ?? [];
+      push(
+        code === CRS_OBSERVATIONS.organToxicity ? 'organToxicity.maxCtcaeGrade' : 'organToxicity.transaminitisGrade',
+        v,
+        'valueInteger',
+        'ehr',
+      );
       return out;
     }
   }
   // A code this system does not grade: not an error for a batch from a flowsheet, but named so the sender knows.
-  r.issue('code', 'not-supported', `ignored: no code this system grades (LOINC vital signs, ${LOINC_WEIGHT}, labs, or ${CRS_CODES}); see docs/interfaces.md`, 'warning');
+  r.issue(
+    'code',
+    'not-supported',
+    `ignored: no code this system grades (LOINC vital signs, ${LOINC_WEIGHT}, labs, or ${CRS_CODES}); see docs/interfaces.md`,
+    'warning',
+  );
   return out;
 }
 
@@ -352,27 +490,74 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
   if (status === 'entered-in-error' || status === 'not-done' || status === 'unknown') return [];
-  if (!ma.medicationCodeableConcept) return r.issue('medicationCodeableConcept', 'required', 'medicationCodeableConcept (RxNorm) is required; medicationReference is not taken') ?? [];
+  if (!ma.medicationCodeableConcept)
+    return (
+      r.issue(
+        'medicationCodeableConcept',
+        'required',
+        'medicationCodeableConcept (RxNorm) is required; medicationReference is not taken',
+      ) ?? []
+    );
   const codings = codingsOf(ma.medicationCodeableConcept);
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
   const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
-  if (!pressor && !drug) return r.issue('medicationCodeableConcept', 'code-invalid', 'not a drug this system grades: RxNorm codes in docs/interfaces.md') ?? [];
+  if (!pressor && !drug)
+    return (
+      r.issue(
+        'medicationCodeableConcept',
+        'code-invalid',
+        'not a drug this system grades: RxNorm codes in docs/interfaces.md',
+      ) ?? []
+    );
   const ended = status === 'stopped' || status === 'completed';
-  const timePath = ma.effectiveDateTime !== undefined ? 'effectiveDateTime' : pressor && ended && ma.effectivePeriod?.end ? 'effectivePeriod.end' : 'effectivePeriod.start';
-  const ms = r.time(timePath, ma.effectiveDateTime ?? (pressor && ended ? (ma.effectivePeriod?.end ?? ma.effectivePeriod?.start) : ma.effectivePeriod?.start));
+  const timePath =
+    ma.effectiveDateTime !== undefined
+      ? 'effectiveDateTime'
+      : pressor && ended && ma.effectivePeriod?.end
+        ? 'effectivePeriod.end'
+        : 'effectivePeriod.start';
+  const ms = r.time(
+    timePath,
+    ma.effectiveDateTime ??
+      (pressor && ended ? (ma.effectivePeriod?.end ?? ma.effectivePeriod?.start) : ma.effectivePeriod?.start),
+  );
   if (ms === undefined) return [];
   const device = r.device('device[0]', ma.device?.[0], o.deviceId);
   if (!device) return [];
-  const frag = (key: string, value: unknown, at: string, kind: Kind): Fragment[] => [{ ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` }];
+  const frag = (key: string, value: unknown, at: string, kind: Kind): Fragment[] => [
+    { ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` },
+  ];
   if (pressor) {
     const kind: Kind = device.named ? 'pump' : 'ehr';
     if (ended) return frag('vasopressors', null, 'status', kind); // counted in the set, as not infusing
-    if (status === 'on-hold') return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
-    if (status !== 'in-progress') return r.issue('status', 'value', `a vasopressor administration must be in-progress, on-hold, stopped or completed (got ${status})`) ?? [];
+    if (status === 'on-hold')
+      return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
+    if (status !== 'in-progress')
+      return (
+        r.issue(
+          'status',
+          'value',
+          `a vasopressor administration must be in-progress, on-hold, stopped or completed (got ${status})`,
+        ) ?? []
+      );
     const rate = ma.dosage?.rateQuantity;
-    if (!present(rate) || typeof rate.value !== 'number') return r.issue('dosage.rateQuantity', 'required', 'an infusing vasopressor needs dosage.rateQuantity (value and unit)') ?? [];
+    if (!present(rate) || typeof rate.value !== 'number')
+      return (
+        r.issue(
+          'dosage.rateQuantity',
+          'required',
+          'an infusing vasopressor needs dosage.rateQuantity (value and unit)',
+        ) ?? []
+      );
     const unit = rateUnitOf(ma);
-    if (!unit) return r.issue('dosage.rateQuantity.code', 'value', `rate unit ${JSON.stringify(rate.code ?? rate.unit ?? '')} is not one of ug/kg/min, ug/min, U/min`) ?? [];
+    if (!unit)
+      return (
+        r.issue(
+          'dosage.rateQuantity.code',
+          'value',
+          `rate unit ${JSON.stringify(rate.code ?? rate.unit ?? '')} is not one of ug/kg/min, ug/min, U/min`,
+        ) ?? []
+      );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
   }
   if (status !== 'completed' && status !== 'in-progress') return [];
@@ -380,7 +565,10 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
   const unit = dose.code ?? dose.unit;
   const factor = unit === 'mg' ? 1 : unit === 'g' ? 1000 : undefined;
-  if (typeof dose.value !== 'number' || factor === undefined) return r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${JSON.stringify(unit ?? null)})`) ?? [];
+  if (typeof dose.value !== 'number' || factor === undefined)
+    return (
+      r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${JSON.stringify(unit ?? null)})`) ?? []
+    );
   return frag('medications', { drug, doseMg: dose.value * factor }, 'dosage.dose', 'ehr');
 }
 
@@ -408,20 +596,46 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
     const path = loc.period?.start !== undefined ? `location[${i}].period.start` : 'period.start';
     const ms = r.time(path, loc.period?.start ?? enc.period?.start);
     if (ms === undefined) return;
-    out.push({ ...base, ms, kind: 'ehr', deviceId: o.deviceId, key, value: name, at: `${r.at}.location[${i}].location.display` });
+    out.push({
+      ...base,
+      ms,
+      kind: 'ehr',
+      deviceId: o.deviceId,
+      key,
+      value: name,
+      at: `${r.at}.location[${i}].location.display`,
+    });
   });
-  if (out.length === 0 && !(enc.location ?? []).length) r.issue('location', 'required', 'an Encounter is taken for its bed and ward: location with physicalType bd or wa');
+  if (out.length === 0 && !(enc.location ?? []).length)
+    r.issue('location', 'required', 'an Encounter is taken for its bed and ward: location with physicalType bd or wa');
   return out;
 }
 
 function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (proc.status !== 'completed' && proc.status !== 'in-progress') return [];
-  const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as string | undefined;
-  if (!code) return r.issue('code', 'code-invalid', `the infusion Procedure needs a ${CRS_CODES} code: ${Object.keys(THERAPY_CODES).join(' or ')}`) ?? [];
+  const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as
+    | string
+    | undefined;
+  if (!code)
+    return (
+      r.issue(
+        'code',
+        'code-invalid',
+        `the infusion Procedure needs a ${CRS_CODES} code: ${Object.keys(THERAPY_CODES).join(' or ')}`,
+      ) ?? []
+    );
   const path = proc.performedDateTime !== undefined ? 'performedDateTime' : 'performedPeriod.start';
   const ms = r.time(path, proc.performedDateTime ?? proc.performedPeriod?.start);
   if (ms === undefined) return [];
-  const frag = (key: string, value: unknown, at: string): Fragment => ({ ...base, ms, kind: 'ehr', deviceId: o.deviceId, key, value, at: `${r.at}.${at}` });
+  const frag = (key: string, value: unknown, at: string): Fragment => ({
+    ...base,
+    ms,
+    kind: 'ehr',
+    deviceId: o.deviceId,
+    key,
+    value,
+    at: `${r.at}.${at}`,
+  });
   const out = [frag('enrolment.therapy', THERAPY_CODES[code], 'code'), frag('enrolment.infusedAt', iso(ms), path)];
   const product = proc.usedCode?.[0];
   const name = product?.text ?? codingsOf(product).find((c) => c.code)?.code;
@@ -457,7 +671,11 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
       } else {
         const obj = (message[section] as Record<string, unknown> | undefined) ?? {};
         if (field! in obj && obj[field!] !== f.value) {
-          issues.push({ expression: f.at, code: 'value', text: `${f.key} has two different values at ${iso(ms)} in this request` });
+          issues.push({
+            expression: f.at,
+            code: 'value',
+            text: `${f.key} has two different values at ${iso(ms)} in this request`,
+          });
         }
         obj[field!] = f.value;
         message[section] = obj;
@@ -466,7 +684,13 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
     }
     const oxygen = message.oxygen as Record<string, unknown> | undefined;
     if (oxygen && oxygen.device === undefined) {
-      for (const f of list) if (f.key.startsWith('oxygen.')) issues.push({ expression: f.at, code: 'required', text: `${f.key} needs the oxygen device at the same time (an Observation coded ${CRS_CODES}|${CRS_OBSERVATIONS.oxygenDevice}); it is never guessed` });
+      for (const f of list)
+        if (f.key.startsWith('oxygen.'))
+          issues.push({
+            expression: f.at,
+            code: 'required',
+            text: `${f.key} needs the oxygen device at the same time (an Observation coded ${CRS_CODES}|${CRS_OBSERVATIONS.oxygenDevice}); it is never guessed`,
+          });
       delete message.oxygen;
       delete origins.oxygen;
     }

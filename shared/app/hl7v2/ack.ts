@@ -5,8 +5,6 @@ import { Hl7Message, Hl7Segment } from '@medplum/core';
 import { escapeHl7, hl7Time } from './er7.ts';
 import { ERROR_CODES, type Hl7Header, type Hl7Problem } from './pcd01.ts';
 
-;
-
 export type AckCode = 'AA' | 'AE' | 'AR';
 
 export const HL7_CONTENT_TYPE = 'x-application/hl7-v2+er7';
@@ -48,7 +46,15 @@ export function buildAck(a: AckInput): string {
       segment([
         'ERR',
         '',
-        [p.at.segment, String(p.at.sequence), p.at.field ? String(p.at.field) : '', p.at.field ? '1' : '', p.at.component ? String(p.at.component) : ''].join('^').replace(/\^+$/, ''),
+        [
+          p.at.segment,
+          String(p.at.sequence),
+          p.at.field ? String(p.at.field) : '',
+          p.at.field ? '1' : '',
+          p.at.component ? String(p.at.component) : '',
+        ]
+          .join('^')
+          .replace(/\^+$/, ''),
         `${p.code}^${ERROR_CODES[p.code]}^HL70357`,
         'E',
         '',

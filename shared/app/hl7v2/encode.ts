@@ -29,17 +29,29 @@ export function toPcd01(m: DeviceMessage, o: EncodeOptions = {}): string | undef
   const obx: string[] = [];
   let n = 0;
   const row = (type: string, code: string, value: string, unit: string) =>
-    obx.push(`OBX|${++n}|${type}|${code}|1.1.1.${n}|${value}|${unit}|||||F|||${when}||||${escapeHl7(m.source.deviceId)}^EUI-64`);
+    obx.push(
+      `OBX|${++n}|${type}|${code}|1.1.1.${n}|${value}|${unit}|||||F|||${when}||||${escapeHl7(m.source.deviceId)}^EUI-64`,
+    );
   for (const [field, value] of Object.entries(m.vitals ?? {})) {
     const [code, refId, unit] = VITALS[field]!;
     row('NM', `${code}^${refId}^MDC`, String(value), unit);
   }
   if (m.oxygen) {
-    row('CWE', `${OXYGEN_DEVICE_CODE}^Oxygen delivery device^${LOCAL_SYSTEM}`, `${m.oxygen.device}^^${LOCAL_SYSTEM}`, '');
-    if (m.oxygen.fio2 !== undefined) row('NM', '3150-0^Inhaled oxygen concentration^LN', String(m.oxygen.fio2), '1^^UCUM');
-    if (m.oxygen.flowLpm !== undefined) row('NM', '3151-8^Inhaled oxygen flow rate^LN', String(m.oxygen.flowLpm), 'L/min^^UCUM');
+    row(
+      'CWE',
+      `${OXYGEN_DEVICE_CODE}^Oxygen delivery device^${LOCAL_SYSTEM}`,
+      `${m.oxygen.device}^^${LOCAL_SYSTEM}`,
+      '',
+    );
+    if (m.oxygen.fio2 !== undefined)
+      row('NM', '3150-0^Inhaled oxygen concentration^LN', String(m.oxygen.fio2), '1^^UCUM');
+    if (m.oxygen.flowLpm !== undefined)
+      row('NM', '3151-8^Inhaled oxygen flow rate^LN', String(m.oxygen.flowLpm), 'L/min^^UCUM');
   }
-  const place = m.enrolment?.bed || m.enrolment?.ward ? [`PV1||I|${escapeHl7(m.enrolment?.ward ?? '')}^^${escapeHl7(m.enrolment?.bed ?? '')}`] : [];
+  const place =
+    m.enrolment?.bed || m.enrolment?.ward
+      ? [`PV1||I|${escapeHl7(m.enrolment?.ward ?? '')}^^${escapeHl7(m.enrolment?.bed ?? '')}`]
+      : [];
   return [
     `MSH|^~\\&|${escapeHl7(o.application ?? 'CRS-SIM')}|${escapeHl7(o.facility ?? 'SIM')}|CRS|HOSP|${when}||ORU^R01^ORU_R01|${escapeHl7(o.controlId ?? m.messageId)}|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO`,
     `PID|||${m.patientId}^^^HOSP^MR`,

@@ -2,7 +2,7 @@
 // message through the ingest's own check (the contract's validation and the device-clock rule), queue what passed
 // through the same durable queue as JSON, and only then answer AA. An observation refused is named in an ERR
 // segment (AE) while the message's good observations are kept; AR when nothing could be read or queued.
-import { admit, enqueueAll, scopedCheck, type IngestDeps, check } from '#app/ingest.ts';
+import { admit, enqueueAll, scopedCheck, type IngestDeps } from '#app/ingest.ts';
 import type { Principal } from '#app/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
@@ -39,7 +39,13 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   const now = deps.now();
   const r = translatePcd01(text, deps.hl7Zone ? { zone: deps.hl7Zone } : {});
   if (!r.ok) {
-    return { code: 'AR', status: 400, ack: buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now }), messageIds: [], problems: r.problems };
+    return {
+      code: 'AR',
+      status: 400,
+      ack: buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now }),
+      messageIds: [],
+      problems: r.problems,
+    };
   }
   const problems = [...r.problems];
   const screened: { message: DeviceMessage; whole: Hl7Problem['at'] }[] = [];
@@ -54,21 +60,43 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     }
     if (s.message) screened.push({ message: s.message, whole: t.whole });
   }
-  const admission = await admit(principal, screened.map((s) => s.message), deps);
+  const admission = await admit(
+    principal,
+    screened.map((s) => s.message),
+    deps,
+  );
   const out = new Set(admission.refusals.map((x) => x.index));
   for (const x of admission.refusals) problems.push({ at: screened[x.index]!.whole, code: 207, text: x.error });
   forbidden ||= out.size > 0;
   const messages = screened.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   try {
     if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps))) {
-      const down: Hl7Problem[] = [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the queue is unavailable; nothing was accepted, send again later' }];
-      return { code: 'AR', status: 503, ack: buildAck({ code: 'AR', header: r.header, problems: down, text: 'not accepted: send again later', now }), messageIds: [], problems: down };
+      const down: Hl7Problem[] = [
+        {
+          at: { segment: 'MSH', sequence: 1 },
+          code: 207,
+          text: 'the queue is unavailable; nothing was accepted, send again later',
+        },
+      ];
+      return {
+        code: 'AR',
+        status: 503,
+        ack: buildAck({ code: 'AR', header: r.header, problems: down, text: 'not accepted: send again later', now }),
+        messageIds: [],
+        problems: down,
+      };
     }
   } finally {
     admission.release();
   }
   if (messages.length === 0 && forbidden) {
-    return { code: 'AR', status: 403, ack: buildAck({ code: 'AR', header: r.header, problems, text: 'not accepted: not allowed for this device', now }), messageIds: [], problems };
+    return {
+      code: 'AR',
+      status: 403,
+      ack: buildAck({ code: 'AR', header: r.header, problems, text: 'not accepted: not allowed for this device', now }),
+      messageIds: [],
+      problems,
+    };
   }
   const messageIds = messages.map((m) => m.messageId);
   const code: AckCode = problems.length === 0 ? 'AA' : 'AE';

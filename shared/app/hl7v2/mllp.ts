@@ -59,7 +59,10 @@ export class MllpDecoder {
         start = i + 1;
       } else if (b === VT) {
         // A new start before the end: the sender gave up on the previous frame.
-        out.push({ type: 'error', problem: 'a frame started before the previous one ended; the previous one is dropped' });
+        out.push({
+          type: 'error',
+          problem: 'a frame started before the previous one ended; the previous one is dropped',
+        });
         this.reset();
         this.inFrame = true;
         start = i + 1;

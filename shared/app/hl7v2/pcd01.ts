@@ -64,17 +64,27 @@ export type Pcd01Result =
   | { ok: true; header: Hl7Header; translated: Translated<Hl7Location>[]; problems: Hl7Problem[] };
 
 const MSH: Hl7Location = { segment: 'MSH', sequence: 1 };
-const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({ ok: false, problems, ...(header ? { header } : {}) });
+const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({
+  ok: false,
+  problems,
+  ...(header ? { header } : {}),
+});
 
 /** OBX-11 result statuses that carry no value to grade: no result, deleted, wrong, not asked, pending. */
 const SKIPPED_STATUS = new Set(['X', 'D', 'W', 'N', 'I', 'O']);
 
 export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01Result {
-  const text = input.replace(/^\uFEFF/, '').replace(/^[\s\x0b]+/, '').replace(/[\s\x1c]+$/, '');
-  if (!text.startsWith('MSH')) return reject([{ at: MSH, code: 100, text: 'the message does not start with an MSH segment' }]);
+  const text = input
+    .replace(/^\uFEFF/, '')
+    .replace(/^[\s\x0b]+/, '')
+    .replace(/[\s\x1c]+$/, '');
+  if (!text.startsWith('MSH'))
+    return reject([{ at: MSH, code: 100, text: 'the message does not start with an MSH segment' }]);
   const separators = text.slice(3, 8);
   if (separators.length < 5 || new Set(separators).size !== 5 || /[A-Za-z0-9\s]/.test(separators)) {
-    return reject([{ at: { ...MSH, field: 2 }, code: 102, text: 'MSH-1/MSH-2 must give five distinct delimiters (e.g. |^~\\&)' }]);
+    return reject([
+      { at: { ...MSH, field: 2 }, code: 102, text: 'MSH-1/MSH-2 must give five distinct delimiters (e.g. |^~\\&)' },
+    ]);
   }
   let msg: Hl7Message;
   try {
@@ -82,8 +92,9 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   } catch (err) {
     return reject([{ at: MSH, code: 100, text: `not an HL7 v2 message (${(err as Error).message})` }]);
   }
-  const unescape = unescaper(separators);
-  const get = (seg: Hl7Segment, field: number, component = 1, repetition = 0) => unescape(seg.getComponent(field, component, undefined, repetition) ?? '').trim();
+  const unescapeText = unescaper(separators);
+  const get = (seg: Hl7Segment, field: number, component = 1, repetition = 0) =>
+    unescapeText(seg.getComponent(field, component, undefined, repetition) ?? '').trim();
   const raw = (seg: Hl7Segment, field: number) => seg.getField(field)?.toString() ?? '';
   const msh = msg.header;
   const header: Hl7Header = {
@@ -97,14 +108,68 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   };
 
   const type = get(msh, 9, 1);
-  if (type !== 'ORU') return reject([{ at: { ...MSH, field: 9, component: 1 }, code: 200, text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01)` }], header);
-  if (header.trigger !== 'R01') return reject([{ at: { ...MSH, field: 9, component: 2 }, code: 201, text: `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01` }], header);
+  if (type !== 'ORU')
+    return reject(
+      [
+        {
+          at: { ...MSH, field: 9, component: 1 },
+          code: 200,
+          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01)`,
+        },
+      ],
+      header,
+    );
+  if (header.trigger !== 'R01')
+    return reject(
+      [
+        {
+          at: { ...MSH, field: 9, component: 2 },
+          code: 201,
+          text: `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01`,
+        },
+      ],
+      header,
+    );
   const processing = get(msh, 11);
-  if (processing && processing !== 'P') return reject([{ at: { ...MSH, field: 11 }, code: 202, text: `processing id ${JSON.stringify(processing)}: only production (P) messages are graded` }], header);
-  if (!/^2\.\d/.test(header.version)) return reject([{ at: { ...MSH, field: 12 }, code: 203, text: `version ${JSON.stringify(header.version)} is not HL7 v2` }], header);
-  if (!header.controlId) return reject([{ at: { ...MSH, field: 10 }, code: 101, text: 'MSH-10 (message control id) is required: it identifies the message for acknowledgement and de-duplication' }], header);
+  if (processing && processing !== 'P')
+    return reject(
+      [
+        {
+          at: { ...MSH, field: 11 },
+          code: 202,
+          text: `processing id ${JSON.stringify(processing)}: only production (P) messages are graded`,
+        },
+      ],
+      header,
+    );
+  if (!/^2\.\d/.test(header.version))
+    return reject(
+      [{ at: { ...MSH, field: 12 }, code: 203, text: `version ${JSON.stringify(header.version)} is not HL7 v2` }],
+      header,
+    );
+  if (!header.controlId)
+    return reject(
+      [
+        {
+          at: { ...MSH, field: 10 },
+          code: 101,
+          text: 'MSH-10 (message control id) is required: it identifies the message for acknowledgement and de-duplication',
+        },
+      ],
+      header,
+    );
   const facility = get(msh, 4, 1) || get(msh, 4, 2) || get(msh, 3, 1);
-  if (!facility) return reject([{ at: { ...MSH, field: 4 }, code: 101, text: 'MSH-4 (sending facility) or MSH-3 is required: it scopes MSH-10' }], header);
+  if (!facility)
+    return reject(
+      [
+        {
+          at: { ...MSH, field: 4 },
+          code: 101,
+          text: 'MSH-4 (sending facility) or MSH-3 is required: it scopes MSH-10',
+        },
+      ],
+      header,
+    );
   const gateway = deviceIdOf(get(msh, 3, 1) || get(msh, 3, 2)) ?? 'hl7v2-gateway';
 
   const problems: Hl7Problem[] = [];
@@ -118,11 +183,19 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
     if (seg.name === '' && index === msg.segments.length - 1) continue;
     if (!/^[A-Z][A-Z0-9]{2}$/.test(seg.name)) {
       // Not echoed: a line that is not a segment could be anything, a name included.
-      return reject([{ at: { segment: 'UNK', sequence: index + 1 }, code: 100, text: `line ${index + 1} is not an HL7 segment` }], header);
+      return reject(
+        [{ at: { segment: 'UNK', sequence: index + 1 }, code: 100, text: `line ${index + 1} is not an HL7 segment` }],
+        header,
+      );
     }
     const sequence = (counts.get(seg.name) ?? 0) + 1;
     counts.set(seg.name, sequence);
-    const at = (field?: number, component?: number): Hl7Location => ({ segment: seg.name, sequence, ...(field ? { field } : {}), ...(component ? { component } : {}) });
+    const at = (field?: number, component?: number): Hl7Location => ({
+      segment: seg.name,
+      sequence,
+      ...(field ? { field } : {}),
+      ...(component ? { component } : {}),
+    });
     if (seg.name === 'MSH') {
       if (index > 0) return reject([{ at: at(), code: 100, text: 'a second MSH: send one message per frame' }], header);
     } else if (seg.name === 'PID') {
@@ -168,7 +241,11 @@ function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]):
   const id = get(seg, 3, 1, chosen);
   // The value is not echoed: a name typed into the wrong field must not travel back in an ACK.
   if (!CONTRACT_ID.test(id)) {
-    problems.push({ at: at(3, 1), code: 102, text: 'PID-3 patient identifier is not 1-64 characters of A-Z a-z 0-9 . _ : -' });
+    problems.push({
+      at: at(3, 1),
+      code: 102,
+      text: 'PID-3 patient identifier is not 1-64 characters of A-Z a-z 0-9 . _ : -',
+    });
     return {};
   }
   return { id };
@@ -195,7 +272,13 @@ interface Context {
 }
 
 /** One OBX as a fragment of a contract message, or nothing (skipped, or refused with a problem). */
-function observation(seg: Hl7Segment, get: Get, at: At, ctx: Context, problems: Hl7Problem[]): Omit<Fragment, 'place'> | undefined {
+function observation(
+  seg: Hl7Segment,
+  get: Get,
+  at: At,
+  ctx: Context,
+  problems: Hl7Problem[],
+): Omit<Fragment, 'place'> | undefined {
   if (SKIPPED_STATUS.has(get(seg, 11).toUpperCase())) return undefined;
   const coded = codeOf(seg, get);
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
@@ -204,7 +287,11 @@ function observation(seg: Hl7Segment, get: Get, at: At, ctx: Context, problems: 
     return undefined;
   }
   if (!ctx.patient.id) {
-    problems.push({ at: at(3), code: 101, text: `refused: the patient (PID ${ctx.patient.at.sequence}) has no valid PID-3` });
+    problems.push({
+      at: at(3),
+      code: 101,
+      text: `refused: the patient (PID ${ctx.patient.at.sequence}) has no valid PID-3`,
+    });
     return undefined;
   }
   let ms: number;
@@ -218,7 +305,11 @@ function observation(seg: Hl7Segment, get: Get, at: At, ctx: Context, problems: 
     ms = t.ms;
   } else if (ctx.obrTime?.ms !== undefined) ms = ctx.obrTime.ms;
   else {
-    problems.push({ at: at(14), code: 101, text: `no observation time: OBX-14 is empty and ${ctx.obrTime ? 'OBR-7 is unusable' : 'there is no OBR-7'}` });
+    problems.push({
+      at: at(14),
+      code: 101,
+      text: `no observation time: OBX-14 is empty and ${ctx.obrTime ? 'OBR-7 is unusable' : 'there is no OBR-7'}`,
+    });
     return undefined;
   }
   const deviceId = deviceIdOf(get(seg, 18, 1)) ?? ctx.gateway;
@@ -229,19 +320,33 @@ function observation(seg: Hl7Segment, get: Get, at: At, ctx: Context, problems: 
     const system = HL7_SYSTEMS[get(seg, 5, 3)] ?? '';
     const device = oxygenDeviceOf(system, code);
     if (!device) {
-      problems.push({ at: at(5), code: 103, text: `oxygen device ${JSON.stringify(`${code}^^${get(seg, 5, 3)}`)} is not a known device (SNOMED CT as SCT, or a contract device name as 99CRS)` });
+      problems.push({
+        at: at(5),
+        code: 103,
+        text: `oxygen device ${JSON.stringify(`${code}^^${get(seg, 5, 3)}`)} is not a known device (SNOMED CT as SCT, or a contract device name as 99CRS)`,
+      });
       return undefined;
     }
     return { ...base, field: 'oxygen.device', value: device, rank: 0 };
   }
   const type = get(seg, 2);
   if (type && type !== 'NM') {
-    problems.push({ at: at(2), code: 102, text: `OBX-2 value type ${JSON.stringify(type)}: a ${coded.field} measurement must be NM` });
+    problems.push({
+      at: at(2),
+      code: 102,
+      text: `OBX-2 value type ${JSON.stringify(type)}: a ${coded.field} measurement must be NM`,
+    });
     return undefined;
   }
   const text = get(seg, 5);
   if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)) {
-    problems.push({ at: at(5), code: text ? 102 : 101, text: text ? `OBX-5 ${JSON.stringify(text.slice(0, 40))} is not a number` : `OBX-5 is empty: no value for ${coded.field}` });
+    problems.push({
+      at: at(5),
+      code: text ? 102 : 101,
+      text: text
+        ? `OBX-5 ${JSON.stringify(text.slice(0, 40))} is not a number`
+        : `OBX-5 is empty: no value for ${coded.field}`,
+    });
     return undefined;
   }
   const converted = toContractUnit(coded.field, Number(text), unitOf(seg, get));
@@ -276,7 +381,10 @@ function unitOf(seg: Hl7Segment, get: Get): SentUnit {
   const system = get(seg, 6, 3).toUpperCase();
   if (!code && !text) return {};
   if (system === 'MDC' || (system === '' && /^\d+$/.test(code))) {
-    return { ...(/^\d+$/.test(code) ? { mdc: Number(code) } : {}), ...(text.startsWith('MDC_') ? { mdcRefId: text } : code.startsWith('MDC_') ? { mdcRefId: code } : {}) };
+    return {
+      ...(/^\d+$/.test(code) ? { mdc: Number(code) } : {}),
+      ...(text.startsWith('MDC_') ? { mdcRefId: text } : code.startsWith('MDC_') ? { mdcRefId: code } : {}),
+    };
   }
   if (code.startsWith('MDC_')) return { mdcRefId: code };
   return { ucum: code || text };
@@ -288,7 +396,12 @@ function deviceIdOf(text: string): string | undefined {
 }
 
 /** Groups fragments into contract messages: one per patient, device and time. */
-function assemble(fragments: Fragment[], facility: string, controlId: string, problems: Hl7Problem[]): Translated<Hl7Location>[] {
+function assemble(
+  fragments: Fragment[],
+  facility: string,
+  controlId: string,
+  problems: Hl7Problem[],
+): Translated<Hl7Location>[] {
   const groups = new Map<string, Fragment[]>();
   for (const f of fragments) {
     const key = `${f.patientId}\n${f.deviceId}\n${f.ms}`;
@@ -327,7 +440,12 @@ function assemble(fragments: Fragment[], facility: string, controlId: string, pr
       const device = list.find((f) => f.field === 'oxygen.device');
       if (oxygen.device === undefined) {
         for (const f of list) {
-          if (f.field.startsWith('oxygen.')) problems.push({ at: f.at, code: 101, text: `${f.field} needs the oxygen device at the same time (OBX-3 ${OXYGEN_DEVICE_CODE}^^${LOCAL_SYSTEM}); it is never guessed` });
+          if (f.field.startsWith('oxygen.'))
+            problems.push({
+              at: f.at,
+              code: 101,
+              text: `${f.field} needs the oxygen device at the same time (OBX-3 ${OXYGEN_DEVICE_CODE}^^${LOCAL_SYSTEM}); it is never guessed`,
+            });
         }
       } else {
         message.oxygen = oxygen;
@@ -355,7 +473,12 @@ function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment>
     const top = candidates.filter((c) => c.rank === best);
     if (new Set(top.map((c) => c.value)).size > 1) {
       const where = top.map((c) => `OBX ${c.at.sequence}`).join(', ');
-      for (const c of top) problems.push({ at: c.at, code: 102, text: `${field} has different values at the same time (${where}); neither is used` });
+      for (const c of top)
+        problems.push({
+          at: c.at,
+          code: 102,
+          text: `${field} has different values at the same time (${where}); neither is used`,
+        });
       continue;
     }
     out.set(field, top[0]!);
@@ -370,13 +493,31 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
   const m = text.match(/^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?([+-]\d{4})?$/);
   if (!m) {
     return /^\d{4,10}([+-]\d{4})?$/.test(text)
-      ? { ok: false, problem: `${JSON.stringify(text)} is not precise enough: an observation time needs at least minutes (YYYYMMDDHHMM)` }
+      ? {
+          ok: false,
+          problem: `${JSON.stringify(text)} is not precise enough: an observation time needs at least minutes (YYYYMMDDHHMM)`,
+        }
       : { ok: false, problem: `${JSON.stringify(text.slice(0, 40))} is not an HL7 time (YYYYMMDDHHMM[SS][+ZZZZ])` };
   }
   const [, y, mo, d, h, mi, s, frac, offset] = m;
-  const wall = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s ?? 0), Math.round(Number(`0.${frac ?? 0}`) * 1000));
+  const wall = Date.UTC(
+    Number(y),
+    Number(mo) - 1,
+    Number(d),
+    Number(h),
+    Number(mi),
+    Number(s ?? 0),
+    Math.round(Number(`0.${frac ?? 0}`) * 1000),
+  );
   const back = new Date(wall);
-  if (back.getUTCFullYear() !== Number(y) || back.getUTCMonth() !== Number(mo) - 1 || back.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) {
+  if (
+    back.getUTCFullYear() !== Number(y) ||
+    back.getUTCMonth() !== Number(mo) - 1 ||
+    back.getUTCDate() !== Number(d) ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(s ?? 0) > 59
+  ) {
     return { ok: false, problem: `${JSON.stringify(text)} is not a real date and time` };
   }
   if (offset) {
@@ -385,18 +526,22 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
     if (oh > 14 || om > 59) return { ok: false, problem: `${JSON.stringify(text)} has an impossible UTC offset` };
     return { ok: true, ms: wall - (offset[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000 };
   }
-  if (!zone) return { ok: false, problem: `${JSON.stringify(text)} has no UTC offset (e.g. ${text}+0100), and no site zone is configured` };
+  if (!zone)
+    return {
+      ok: false,
+      problem: `${JSON.stringify(text)} has no UTC offset (e.g. ${text}+0100), and no site zone is configured`,
+    };
   return { ok: true, ms: fromWallClock(wall, zone) };
 }
 
 /** HL7 escape sequences (\F\ \S\ \T\ \R\ \E\, \Xhh\) back to text; formatting escapes are dropped. */
 function unescaper(separators: string): (text: string) => string {
-  const [field, component, repetition, escape, subcomponent] = separators;
-  if (!escape) return (t) => t;
-  const map: Record<string, string> = { F: field!, S: component!, T: subcomponent!, R: repetition!, E: escape };
-  const pattern = new RegExp(`\\${escape}([^\\${escape}]*)\\${escape}`, 'g');
+  const [field, component, repetition, escapeChar, subcomponent] = separators;
+  if (!escapeChar) return (t) => t;
+  const map: Record<string, string> = { F: field!, S: component!, T: subcomponent!, R: repetition!, E: escapeChar };
+  const pattern = new RegExp(`\\${escapeChar}([^\\${escapeChar}]*)\\${escapeChar}`, 'g');
   return (text) =>
-    text.includes(escape)
+    text.includes(escapeChar)
       ? text.replace(pattern, (_all, code: string) => {
           if (code in map) return map[code]!;
           if (/^X([0-9A-Fa-f]{2})+$/.test(code)) return Buffer.from(code.slice(1), 'hex').toString('latin1');

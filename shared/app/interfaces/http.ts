@@ -17,9 +17,14 @@ export function isDevicePath(path: string): boolean {
 }
 
 /** `authenticated`: the token, when the host checked it before reading the body (the embedded server does). */
-export async function handleDeviceRequest(req: HttpRequest, deps: DeviceDeps, authenticated?: AuthResult): Promise<DeviceAnswer> {
+export async function handleDeviceRequest(
+  req: HttpRequest,
+  deps: DeviceDeps,
+  authenticated?: AuthResult,
+): Promise<DeviceAnswer> {
   if (req.path === HL7_ROUTE) return (await import('../hl7v2/http.ts')).handleHl7Http(req, deps, authenticated);
-  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`)) return (await import('../fhir/http.ts')).handleFhirHttp(req, deps, authenticated);
+  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`))
+    return (await import('../fhir/http.ts')).handleFhirHttp(req, deps, authenticated);
   const res = await handleIngest(req, deps, authenticated);
   let messageIds: string[] = [];
   if (res.status === 202) messageIds = (JSON.parse(res.body) as { messageIds: string[] }).messageIds;

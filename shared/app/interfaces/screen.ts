@@ -29,7 +29,11 @@ const pathOf = (error: string) => error.slice(0, Math.max(0, error.indexOf(': ')
 function originFor<L>(t: Translated<L>, path: string): string | undefined {
   let best: string | undefined;
   for (const key of Object.keys(t.origins)) {
-    if ((path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) && (!best || key.length > best.length)) best = key;
+    if (
+      (path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) &&
+      (!best || key.length > best.length)
+    )
+      best = key;
   }
   return best;
 }
@@ -70,7 +74,8 @@ export function screen<L>(t: Translated<L>, check: Check): { message?: DeviceMes
       return { problems };
     }
     for (const key of removable) message = without(message, key);
-    if (!Object.keys(message).some((k) => !['messageId', 'patientId', 'observedAt', 'source'].includes(k))) return { problems };
+    if (!Object.keys(message).some((k) => !['messageId', 'patientId', 'observedAt', 'source'].includes(k)))
+      return { problems };
   }
 }
 

@@ -62,22 +62,45 @@ export const CRS_OBSERVATIONS = {
   therapyInfusion: 'cell-therapy-infusion',
 } as const;
 
-const own = <T>(table: Record<string, T>, code: string): T | undefined => (Object.hasOwn(table, code) ? table[code] : undefined);
-const member = <T extends string>(values: readonly T[], code: string): T | undefined => (values as readonly string[]).includes(code) ? (code as T) : undefined;
+const own = <T>(table: Record<string, T>, code: string): T | undefined =>
+  Object.hasOwn(table, code) ? table[code] : undefined;
+const member = <T extends string>(values: readonly T[], code: string): T | undefined =>
+  (values as readonly string[]).includes(code) ? (code as T) : undefined;
 
 export const oxygenDeviceOf = (system: string, code: string): OxygenDevice | undefined =>
-  system === SNOMED ? own(SNOMED_OXYGEN_DEVICES, code) : system === CRS_CODES ? member(OXYGEN_DEVICES, code) : undefined;
+  system === SNOMED
+    ? own(SNOMED_OXYGEN_DEVICES, code)
+    : system === CRS_CODES
+      ? member(OXYGEN_DEVICES, code)
+      : undefined;
 export const vasopressorOf = (system: string, code: string): VasopressorDrug | undefined =>
-  system === RXNORM ? own(RXNORM_VASOPRESSORS, code) : system === CRS_CODES ? member(VASOPRESSOR_DRUGS, code) : undefined;
+  system === RXNORM
+    ? own(RXNORM_VASOPRESSORS, code)
+    : system === CRS_CODES
+      ? member(VASOPRESSOR_DRUGS, code)
+      : undefined;
 export const medicationOf = (system: string, code: string): MedicationDrug | undefined =>
   system === RXNORM ? own(RXNORM_MEDICATIONS, code) : system === CRS_CODES ? member(MEDICATION_DRUGS, code) : undefined;
 
 export const ENUMS = { consciousness: CONSCIOUSNESS, seizure: SEIZURE, cerebralEdema: CEREBRAL_EDEMA } as const;
 
 /** The coded value of an enumerated neuro domain (CRS_CODES, the contract's own names). */
-export function enumOf<K extends keyof typeof ENUMS>(domain: K, system: string, code: string): (typeof ENUMS)[K][number] | undefined {
-  return system === CRS_CODES ? member(ENUMS[domain] as readonly string[], code) as (typeof ENUMS)[K][number] | undefined : undefined;
+export function enumOf<K extends keyof typeof ENUMS>(
+  domain: K,
+  system: string,
+  code: string,
+): (typeof ENUMS)[K][number] | undefined {
+  return system === CRS_CODES
+    ? (member(ENUMS[domain] as readonly string[], code) as (typeof ENUMS)[K][number] | undefined)
+    : undefined;
 }
 
 /** HL7 v2 coding-system names (OBX-3.3, CWE .3) for the systems above. */
-export const HL7_SYSTEMS: Record<string, string> = { SCT: SNOMED, SNM: SNOMED, RXNORM, LN: LOINC_SYSTEM, '99CRS': CRS_CODES, UCUM };
+export const HL7_SYSTEMS: Record<string, string> = {
+  SCT: SNOMED,
+  SNM: SNOMED,
+  RXNORM,
+  LN: LOINC_SYSTEM,
+  '99CRS': CRS_CODES,
+  UCUM,
+};

@@ -98,8 +98,10 @@ const describe = (u: SentUnit) =>
 export function toContractUnit(field: keyof typeof UNIT_RULES, value: number, unit: SentUnit): Converted {
   const rule = UNIT_RULES[field];
   const shown = describe(unit);
-  if (!shown) return { ok: false, problem: `no unit: a ${field} value needs one (${rule.expected}); it is never guessed` };
+  if (!shown)
+    return { ok: false, problem: `no unit: a ${field} value needs one (${rule.expected}); it is never guessed` };
   const convert = own(rule.mdc, unit.mdc) ?? own(rule.mdcRefId, unit.mdcRefId) ?? own(rule.ucum, unit.ucum);
-  if (!convert) return { ok: false, problem: `unit ${JSON.stringify(shown)} is not a unit for ${field} (use ${rule.expected})` };
+  if (!convert)
+    return { ok: false, problem: `unit ${JSON.stringify(shown)} is not a unit for ${field} (use ${rule.expected})` };
   return { ok: true, value: convert(value) };
 }

@@ -102,7 +102,11 @@ const LOOPBACK = /^(localhost|127(?:\.\d+){3}|\[::1\])$/;
  * The handlers build their SDK clients from the environment, as in Lambda: point it at the endpoint. A local
  * emulator needs some credentials; dummy ones are set when none are.
  */
-function configureAwsEnvironment(endpoint: string | undefined, region: string, env: NodeJS.ProcessEnv = process.env): void {
+function configureAwsEnvironment(
+  endpoint: string | undefined,
+  region: string,
+  env: NodeJS.ProcessEnv = process.env,
+): void {
   env.AWS_REGION = region;
   if (endpoint) {
     env.AWS_ENDPOINT_URL = endpoint;
@@ -143,17 +147,29 @@ function limiter(limit: number) {
   };
 }
 
-async function acceptLocalToken(clients: AwsClients, tokensTable: string, token: string, log: (line: string) => void): Promise<void> {
+async function acceptLocalToken(
+  clients: AwsClients,
+  tokensTable: string,
+  token: string,
+  log: (line: string) => void,
+): Promise<void> {
   const store = new DynamoTokenStore(clients.dynamodb, tokensTable);
   const hash = hashToken(token);
   const existing = await store.findByHash(hash);
-  if (existing?.revokedAt) log('crs serve: CRS_INGEST_TOKEN was revoked in this run\'s tokens table; requests with it are refused (403)');
+  if (existing?.revokedAt)
+    log("crs serve: CRS_INGEST_TOKEN was revoked in this run's tokens table; requests with it are refused (403)");
   // The operator's own token: an EHR's scope (every section, every kind, every patient), as on the embedded server.
   if (existing) {
     if (!existing.revokedAt && existing.kind !== 'ehr') await store.setScope(existing.tokenId, { kind: 'ehr' });
     return;
   }
-  await store.put({ tokenId: `local-${hash.slice(0, 12)}`, deviceId: 'local', hash, createdAt: new Date().toISOString(), kind: 'ehr' });
+  await store.put({
+    tokenId: `local-${hash.slice(0, 12)}`,
+    deviceId: 'local',
+    hash,
+    createdAt: new Date().toISOString(),
+    kind: 'ehr',
+  });
 }
 
 /** Real time, plus what a test moved it forward by (never back: the stores' conditional writes assume it). */
@@ -169,14 +185,23 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   configureAwsEnvironment(o.endpoint, o.region);
   const clock = new HostClock();
   const clients = clientsFor(o.endpoint, o.region);
-  const synth = await o.synthesize({ paging: o.paging ?? LOCAL_PAGING, ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}) });
+  const synth = await o.synthesize({
+    paging: o.paging ?? LOCAL_PAGING,
+    ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}),
+  });
 
   // The front listens first: its URL is the acknowledge links' base, which the functions read at cold start.
   let ready!: (h: Handlers) => void;
   const loaded = new Promise<Handlers>((resolve) => (ready = resolve));
   const targets: Record<string, RouteTarget> = {};
   let local: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
-  const front: HttpFront = await startHttpFront({ port: o.port, host: o.host, routes: targets, local: (req, res) => local(req, res), log: o.log });
+  const front: HttpFront = await startHttpFront({
+    port: o.port,
+    host: o.host,
+    routes: targets,
+    local: (req, res) => local(req, res),
+    log: o.log,
+  });
   let p: Provisioned;
   let handlers: Handlers;
   try {
@@ -185,7 +210,8 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       ...(o.visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds: o.visibilityTimeoutSeconds } : {}),
       hostVariables: { [ENV.ackBaseUrl]: `${front.url}/ack/` },
     });
-    if (o.localToken) await acceptLocalToken(clients, p.functions.ingest.environment[ENV.tokensTable]!, o.localToken, o.log);
+    if (o.localToken)
+      await acceptLocalToken(clients, p.functions.ingest.environment[ENV.tokensTable]!, o.localToken, o.log);
     handlers = await loadHandlers(p.functions, clock.now);
   } catch (err) {
     await front.close();
@@ -208,7 +234,8 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     );
   };
   for (const [key, role] of Object.entries(p.routeTargets)) {
-    if (role !== 'ingest' && role !== 'ack') throw new Error(`route ${key} reaches ${role}, which the local front does not serve`);
+    if (role !== 'ingest' && role !== 'ack')
+      throw new Error(`route ${key} reaches ${role}, which the local front does not serve`);
     targets[key] = {
       name: role,
       maxConcurrency: p.functions[role].reservedConcurrency,
@@ -218,7 +245,8 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   front.open(); // every route has its function: requests are served from now on (503 before)
   // The escalate function's timers and its schedule share its reserved concurrency.
   const escalateSlot = limiter(p.functions.escalate.reservedConcurrency);
-  const callEscalate = (event: Parameters<Handlers['escalate']>[0]) => escalateSlot(() => call('escalate', handlers.escalate, event));
+  const callEscalate = (event: Parameters<Handlers['escalate']>[0]) =>
+    escalateSlot(() => call('escalate', handlers.escalate, event));
 
   const grade = new SqsEventSource({
     sqs: clients.sqs,
@@ -235,8 +263,15 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     region: o.region,
     functionArn: `arn:aws:lambda:${o.region}:000000000000:function:${name('notify')}`,
     invoke: (event) => {
-      if (o.failNotifyPatient && event.Records.some((r) => r.dynamodb?.NewImage?.[STATE_TABLE.partitionKey]?.S === o.failNotifyPatient)) {
-        return Promise.reject(Object.assign(new Error(`CRS_TEST_FAIL_NOTIFY_PATIENT: a record of ${o.failNotifyPatient}`), { name: 'TestRecordFails' }));
+      if (
+        o.failNotifyPatient &&
+        event.Records.some((r) => r.dynamodb?.NewImage?.[STATE_TABLE.partitionKey]?.S === o.failNotifyPatient)
+      ) {
+        return Promise.reject(
+          Object.assign(new Error(`CRS_TEST_FAIL_NOTIFY_PATIENT: a record of ${o.failNotifyPatient}`), {
+            name: 'TestRecordFails',
+          }),
+        );
       }
       return call('notify', handlers.notify, event);
     },
@@ -245,7 +280,9 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     ...(o.crashBeforePublish
       ? {
           beforeInvoke: () => {
-            o.log('crs serve: CRS_TEST_CRASH_BEFORE_PUBLISH: a page is committed and not yet published; killing this process');
+            o.log(
+              'crs serve: CRS_TEST_CRASH_BEFORE_PUBLISH: a page is committed and not yet published; killing this process',
+            );
             process.kill(process.pid, 'SIGKILL');
           },
         }
@@ -288,18 +325,43 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     scheduled = run.finally(() => scheduleStats.scheduleRunning--);
     return run;
   };
-  const printer = new PagePrinter({ sqs: clients.sqs, teamQueues: p.teamQueues, out: o.out, log: o.log, pageLines: o.pageLines ?? false });
+  const printer = new PagePrinter({
+    sqs: clients.sqs,
+    teamQueues: p.teamQueues,
+    out: o.out,
+    log: o.log,
+    pageLines: o.pageLines ?? false,
+  });
 
   const depth = async (url: string) => {
-    const a = (await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes ?? {};
-    return { visible: Number(a.ApproximateNumberOfMessages ?? 0), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) };
+    const a =
+      (
+        await clients.sqs.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: url,
+            AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+          }),
+        )
+      ).Attributes ?? {};
+    return {
+      visible: Number(a.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
   };
   const dlqArn = JSON.parse(
-    ((await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.gradeSource.queue.url, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy) ?? '{}',
+    (
+      await clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: p.gradeSource.queue.url, AttributeNames: ['RedrivePolicy'] }),
+      )
+    ).Attributes?.RedrivePolicy ?? '{}',
   ) as { deadLetterTargetArn?: string };
   const dlq = p.queues.find((q) => q.arn === dlqArn.deadLetterTargetArn);
   const escalationDlqArn = JSON.parse(
-    ((await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.escalateSource.queue.url, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy) ?? '{}',
+    (
+      await clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: p.escalateSource.queue.url, AttributeNames: ['RedrivePolicy'] }),
+      )
+    ).Attributes?.RedrivePolicy ?? '{}',
   ) as { deadLetterTargetArn?: string };
   const escalationDlq = p.queues.find((q) => q.arn === escalationDlqArn.deadLetterTargetArn);
   const health = async (): Promise<AwsHostHealth> => {
@@ -329,7 +391,13 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
       },
       pages: { ...printer.stats, deliveries: { ...printer.stats.deliveries } },
       teamQueues,
-      idle: empty(queue) && notifyStats.pending === 0 && notifyStats.caughtUp && empty(timers) && running === 0 && empty(teamQueues),
+      idle:
+        empty(queue) &&
+        notifyStats.pending === 0 &&
+        notifyStats.caughtUp &&
+        empty(timers) &&
+        running === 0 &&
+        empty(teamQueues),
       now: clock.now(),
     };
   };
@@ -349,7 +417,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   // the test clock, moving the clock and firing the schedule.
   local = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://local');
-    if (req.method === 'GET' && url.pathname === '/local/health') return answer(res, health()), true;
+    if (req.method === 'GET' && url.pathname === '/local/health') return (answer(res, health()), true);
     if (!o.testClock || req.method !== 'POST') return false;
     if (url.pathname === '/local/clock') {
       const ms = Number(url.searchParams.get('advanceMs'));
@@ -359,10 +427,18 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
         return true;
       }
       clock.advance(ms);
-      return answer(res, Promise.resolve({ now: clock.now() })), true;
+      return (answer(res, Promise.resolve({ now: clock.now() })), true);
     }
     if (url.pathname === '/local/schedule') {
-      return answer(res, fire().then((ok) => (ok ? { now: clock.now() } : Promise.reject(new Error('the scheduled invocation failed'))))), true;
+      return (
+        answer(
+          res,
+          fire().then((ok) =>
+            ok ? { now: clock.now() } : Promise.reject(new Error('the scheduled invocation failed')),
+          ),
+        ),
+        true
+      );
     }
     return false;
   };
@@ -401,13 +477,18 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
 }
 
 /** Deletes a run's resources (the same synthesis names them). */
-export async function teardownAwsHost(o: Pick<AwsHostOptions, 'endpoint' | 'region' | 'prefix' | 'paging' | 'gradingOverrides' | 'synthesize'>): Promise<Provisioned> {
+export async function teardownAwsHost(
+  o: Pick<AwsHostOptions, 'endpoint' | 'region' | 'prefix' | 'paging' | 'gradingOverrides' | 'synthesize'>,
+): Promise<Provisioned> {
   configureAwsEnvironment(o.endpoint, o.region);
   const clients = clientsFor(o.endpoint, o.region);
   try {
     const synth = await o.synthesize({ paging: o.paging ?? LOCAL_PAGING });
     // Provisioning again finds what exists (and creates what a partial run left out), so all of it is named.
-    const p = await provision(synth, clients, { prefix: o.prefix, hostVariables: { [ENV.ackBaseUrl]: 'http://127.0.0.1/ack/' } });
+    const p = await provision(synth, clients, {
+      prefix: o.prefix,
+      hostVariables: { [ENV.ackBaseUrl]: 'http://127.0.0.1/ack/' },
+    });
     await deprovision(p, clients);
     return p;
   } finally {

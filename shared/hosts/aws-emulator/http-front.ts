@@ -85,7 +85,11 @@ function compileRoute(key: string, target: RouteTarget): CompiledRoute {
 }
 
 /** The route a request takes, and its path parameters; undefined when none matches (API Gateway's 404). */
-function matchRoute(routes: CompiledRoute[], method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | undefined {
+function matchRoute(
+  routes: CompiledRoute[],
+  method: string,
+  path: string,
+): { route: CompiledRoute; params: Record<string, string> } | undefined {
   for (const route of routes) {
     if (route.method !== method) continue;
     const m = path.match(route.pattern);
@@ -99,7 +103,12 @@ function matchRoute(routes: CompiledRoute[], method: string, path: string): { ro
   return undefined;
 }
 
-function toHttpApiEvent(req: IncomingMessage, body: Buffer, routeKey: string, pathParameters: Record<string, string> = {}): APIGatewayProxyEventV2 {
+function toHttpApiEvent(
+  req: IncomingMessage,
+  body: Buffer,
+  routeKey: string,
+  pathParameters: Record<string, string> = {},
+): APIGatewayProxyEventV2 {
   const url = new URL(req.url ?? '/', 'http://local');
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
@@ -153,7 +162,8 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
   // Compiled again when routes are added (the host adds them once the functions are loaded).
   let routes: CompiledRoute[] = [];
   const current = () => {
-    if (routes.length !== Object.keys(o.routes).length) routes = Object.entries(o.routes).map(([key, target]) => compileRoute(key, target));
+    if (routes.length !== Object.keys(o.routes).length)
+      routes = Object.entries(o.routes).map(([key, target]) => compileRoute(key, target));
     return routes;
   };
   // One limit per function, shared by its routes.
@@ -206,7 +216,8 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
       const headers: Record<string, string | string[]> = { 'apigw-requestid': randomUUID() };
       for (const [k, v] of Object.entries(result.headers ?? {})) headers[k.toLowerCase()] = String(v);
       if (result.cookies?.length) headers['set-cookie'] = result.cookies;
-      const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+      const payload =
+        result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
       res.writeHead(result.statusCode ?? 200, headers);
       res.end(payload);
     })().catch((err: Error) => {

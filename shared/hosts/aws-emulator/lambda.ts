@@ -50,7 +50,8 @@ export async function loadHandlers(
   const set = new Map<string, string>();
   for (const spec of Object.values(functions)) {
     for (const [k, v] of Object.entries(spec.environment)) {
-      if (set.has(k) && set.get(k) !== v) throw new Error(`functions disagree on ${k}; they cannot share one local process`);
+      if (set.has(k) && set.get(k) !== v)
+        throw new Error(`functions disagree on ${k}; they cannot share one local process`);
       set.set(k, v);
     }
   }
@@ -81,7 +82,13 @@ class InvocationTimeout extends Error {
 }
 
 /** One invocation: a fresh request id, the remaining time, and failure when it overruns the function's timeout. */
-export async function invoke<E, R>(spec: FunctionSpec, functionName: string, region: string, handler: Handler<E, R>, event: E): Promise<R> {
+export async function invoke<E, R>(
+  spec: FunctionSpec,
+  functionName: string,
+  region: string,
+  handler: Handler<E, R>,
+  event: E,
+): Promise<R> {
   const start = Date.now();
   const timeoutMs = spec.timeoutSeconds * 1000;
   const context: Context = {
@@ -104,7 +111,13 @@ export async function invoke<E, R>(spec: FunctionSpec, functionName: string, reg
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   try {
-    const first = await Promise.race([running.then(() => 'done' as const, () => 'done' as const), timedOut]);
+    const first = await Promise.race([
+      running.then(
+        () => 'done' as const,
+        () => 'done' as const,
+      ),
+      timedOut,
+    ]);
     if (first === 'timeout') {
       // Lambda would stop the invocation here. It cannot be stopped in this process, so the failure is reported
       // once it has ended: a retry never runs alongside the invocation it retries.

@@ -83,7 +83,9 @@ export class PagePrinter {
     while (!this.stopping) {
       let messages: Message[];
       try {
-        const out = await this.o.sqs.send(new ReceiveMessageCommand({ QueueUrl: t.queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+        const out = await this.o.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: t.queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        );
         messages = out.Messages ?? [];
       } catch (err) {
         this.o.log(`pages: receiving from the ${t.team} queue failed (${(err as Error).name}); retrying`);
@@ -94,10 +96,15 @@ export class PagePrinter {
       for (const m of messages) this.handle(t.team, m);
       try {
         await this.o.sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: t.queue.url, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+          new DeleteMessageBatchCommand({
+            QueueUrl: t.queue.url,
+            Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+          }),
         );
       } catch (err) {
-        this.o.log(`pages: deleting from the ${t.team} queue failed (${(err as Error).name}); those deliveries will come again and be dropped`);
+        this.o.log(
+          `pages: deleting from the ${t.team} queue failed (${(err as Error).name}); those deliveries will come again and be dropped`,
+        );
       }
     }
   }
@@ -110,10 +117,13 @@ export class PagePrinter {
       body = JSON.parse(envelope.Message ?? '') as PageBody | TestPageBody;
       if (body.type === 'test-page') {
         if (typeof body.testId !== 'string') throw new Error('not a test page');
-      } else if ((body.type !== 'notification' && body.type !== 'alert') || typeof body.page?.pageId !== 'string') throw new Error('not a page');
+      } else if ((body.type !== 'notification' && body.type !== 'alert') || typeof body.page?.pageId !== 'string')
+        throw new Error('not a page');
     } catch {
       this.stats.unreadable++;
-      this.o.log(`pages: the ${team} queue received a message that is not a page (SQS message ${m.MessageId}); dropped`);
+      this.o.log(
+        `pages: the ${team} queue received a message that is not a page (SQS message ${m.MessageId}); dropped`,
+      );
       return;
     }
     const attributes = envelope.MessageAttributes ?? {};
@@ -127,7 +137,9 @@ export class PagePrinter {
     this.stats.deliveries[team] = (this.stats.deliveries[team] ?? 0) + 1;
     if (!this.o.teamQueues.some((q) => q.team === team && matchesFilterPolicy(q.filterPolicy, attributes))) {
       this.stats.misdelivered++;
-      this.o.log(`pages: page ${body.page.pageId} reached the ${team} queue although its filter policy does not match it`);
+      this.o.log(
+        `pages: page ${body.page.pageId} reached the ${team} queue although its filter policy does not match it`,
+      );
     }
     if (!remember(this.seenDeliveries, `${team}|${envelope.MessageId ?? m.MessageId}`)) return;
 
@@ -137,7 +149,9 @@ export class PagePrinter {
     if (body.type !== 'notification') return;
     // The notification's home queue: the first of its teams whose filter policy matches the whole notification.
     const whole = { ...attributes, teams: { Type: 'String.Array', Value: JSON.stringify(body.teams) } };
-    const home = this.o.teamQueues.find((q) => body.teams.includes(q.team as never) && matchesFilterPolicy(q.filterPolicy, whole))?.team ?? team;
+    const home =
+      this.o.teamQueues.find((q) => body.teams.includes(q.team as never) && matchesFilterPolicy(q.filterPolicy, whole))
+        ?.team ?? team;
     if (team !== home || !remember(this.printedNotifications, body.notificationId)) return;
     const { page: _page, ...notification } = body;
     this.stats.printed++;

@@ -21,7 +21,13 @@ function matchesLeaf(rule: Leaf, value: unknown, present: boolean): boolean {
       if (!present || typeof value !== 'number' || !Array.isArray(arg)) return false;
       for (let i = 0; i + 1 < arg.length; i += 2) {
         const bound = Number(arg[i + 1]);
-        const ok = { '=': value === bound, '<': value < bound, '<=': value <= bound, '>': value > bound, '>=': value >= bound }[String(arg[i])];
+        const ok = {
+          '=': value === bound,
+          '<': value < bound,
+          '<=': value <= bound,
+          '>': value > bound,
+          '>=': value >= bound,
+        }[String(arg[i])];
         if (!ok) return false;
       }
       return true;
@@ -41,7 +47,7 @@ function matchesList(rules: Leaf[], value: unknown, present: boolean): boolean {
 export function matchesEventPattern(pattern: Record<string, unknown>, event: unknown): boolean {
   const obj = (event ?? {}) as Record<string, unknown>;
   for (const [key, rule] of Object.entries(pattern)) {
-    const present = Object.prototype.hasOwnProperty.call(obj, key) && obj[key] !== undefined;
+    const present = Object.hasOwn(obj, key) && obj[key] !== undefined;
     if (Array.isArray(rule)) {
       if (!matchesList(rule as Leaf[], obj[key], present)) return false;
     } else if (rule && typeof rule === 'object') {
@@ -72,11 +78,15 @@ function attributeValue(a: EnvelopeAttribute): unknown {
 }
 
 /** SNS filter policy (scope MessageAttributes): every key must match; an absent attribute matches nothing. */
-export function matchesFilterPolicy(policy: Record<string, unknown>, attributes: Record<string, EnvelopeAttribute>): boolean {
+export function matchesFilterPolicy(
+  policy: Record<string, unknown>,
+  attributes: Record<string, EnvelopeAttribute>,
+): boolean {
   for (const [name, rule] of Object.entries(policy)) {
     if (!Array.isArray(rule)) throw new Error(`filter policy key ${name} must be a list`);
     const attribute = attributes[name];
-    if (!matchesList(rule as Leaf[], attribute ? attributeValue(attribute) : undefined, attribute !== undefined)) return false;
+    if (!matchesList(rule as Leaf[], attribute ? attributeValue(attribute) : undefined, attribute !== undefined))
+      return false;
   }
   return true;
 }

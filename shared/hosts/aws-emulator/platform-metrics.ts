@@ -52,7 +52,9 @@ export class PlatformMetrics {
       try {
         await this.cloudwatch.send(new PutMetricDataCommand({ Namespace: LAMBDA_NAMESPACE, MetricData: data }));
       } catch (err) {
-        this.log(`crs serve: the functions' invocation metrics could not be put (${(err as Error).name}); later ones will be`);
+        this.log(
+          `crs serve: the functions' invocation metrics could not be put (${(err as Error).name}); later ones will be`,
+        );
       }
     });
     return this.flushing;

@@ -22,14 +22,25 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { randomInt } from 'node:crypto';
-import { DeleteAlarmsCommand, PutMetricAlarmCommand, type CloudWatchClient, type PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
+import {
+  DeleteAlarmsCommand,
+  PutMetricAlarmCommand,
+  type CloudWatchClient,
+  type PutMetricAlarmCommandInput,
+} from '@aws-sdk/client-cloudwatch';
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand, UnsubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
+import {
+  CreateTopicCommand,
+  DeleteTopicCommand,
+  SubscribeCommand,
+  UnsubscribeCommand,
+  type SNSClient,
+} from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
@@ -163,9 +174,14 @@ export const PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
 
 type Created = { ref: string; attrs: Record<string, string> };
 
-export async function provision(synth: Synthesized, clients: AwsClients, options: ProvisionOptions): Promise<Provisioned> {
+export async function provision(
+  synth: Synthesized,
+  clients: AwsClients,
+  options: ProvisionOptions,
+): Promise<Provisioned> {
   const { prefix } = options;
-  if (!PREFIX_PATTERN.test(prefix)) throw new Error(`the prefix must be 1-40 characters of A-Z a-z 0-9 _ - (got "${prefix}")`);
+  if (!PREFIX_PATTERN.test(prefix))
+    throw new Error(`the prefix must be 1-40 characters of A-Z a-z 0-9 _ - (got "${prefix}")`);
   const resources = synth.template.Resources;
   const created = new Map<string, Promise<Created>>();
   const queues: QueueInfo[] = [];
@@ -185,15 +201,23 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   };
 
   // The grade function's queue, whose visibility timeout may be overridden.
-  const gradeMapping = ofType('AWS::Lambda::EventSourceMapping').find(([, r]) => functionRole(r.Properties?.FunctionName) === 'grade');
-  const gradeQueueId = (gradeMapping?.[1].Properties?.EventSourceArn as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt']?.[0];
+  const gradeMapping = ofType('AWS::Lambda::EventSourceMapping').find(
+    ([, r]) => functionRole(r.Properties?.FunctionName) === 'grade',
+  );
+  const gradeQueueId = (gradeMapping?.[1].Properties?.EventSourceArn as { 'Fn::GetAtt'?: [string, string] })?.[
+    'Fn::GetAtt'
+  ]?.[0];
 
   async function resolve(value: unknown): Promise<unknown> {
     if (Array.isArray(value)) return Promise.all(value.map(resolve));
     if (!value || typeof value !== 'object') return value;
     const obj = value as Record<string, unknown>;
     if (typeof obj.Ref === 'string') {
-      const pseudo: Record<string, string | undefined> = { 'AWS::Partition': 'aws', 'AWS::URLSuffix': 'amazonaws.com', 'AWS::NoValue': undefined };
+      const pseudo: Record<string, string | undefined> = {
+        'AWS::Partition': 'aws',
+        'AWS::URLSuffix': 'amazonaws.com',
+        'AWS::NoValue': undefined,
+      };
       if (obj.Ref in pseudo) return pseudo[obj.Ref];
       return (await ensure(obj.Ref)).ref;
     }
@@ -237,7 +261,9 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
       const { FifoQueue: _fifo, ...mutable } = attributes;
       await clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: mutable }));
     }
-    const attrs = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+    const attrs = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
     return { logicalId, name, url, arn: attrs.Attributes!.QueueArn!, fifo: name.endsWith('.fifo') };
   }
 
@@ -251,7 +277,8 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
       attributes[key] = typeof value === 'object' ? JSON.stringify(value) : String(value);
     }
     if (props.KmsMasterKeyId !== undefined) attributes.SqsManagedSseEnabled = 'true';
-    if (id === gradeQueueId && options.visibilityTimeoutSeconds !== undefined) attributes.VisibilityTimeout = String(options.visibilityTimeoutSeconds);
+    if (id === gradeQueueId && options.visibilityTimeoutSeconds !== undefined)
+      attributes.VisibilityTimeout = String(options.visibilityTimeoutSeconds);
     const q = await ensureQueue(name, attributes, id);
     queues.push(q);
     return { ref: q.url, attrs: { Arn: q.arn, QueueUrl: q.url, QueueName: q.name } };
@@ -260,7 +287,13 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   async function createTable(id: string, props: Record<string, unknown>): Promise<Created> {
     const name = `${prefix}-${id}`;
     // Encryption with the stack's key, recovery, deletion protection and tags are left out (see the top).
-    const { SSESpecification: _sse, PointInTimeRecoverySpecification: _pitr, DeletionProtectionEnabled: _dp, Tags: _tags, ...data } = props;
+    const {
+      SSESpecification: _sse,
+      PointInTimeRecoverySpecification: _pitr,
+      DeletionProtectionEnabled: _dp,
+      Tags: _tags,
+      ...data
+    } = props;
     const p = (await resolve(data)) as Record<string, any>;
     const input: CreateTableCommandInput = {
       TableName: name,
@@ -270,18 +303,26 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
       ...(p.ProvisionedThroughput ? { ProvisionedThroughput: p.ProvisionedThroughput } : {}),
       ...(p.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: p.GlobalSecondaryIndexes } : {}),
       ...(p.LocalSecondaryIndexes ? { LocalSecondaryIndexes: p.LocalSecondaryIndexes } : {}),
-      ...(p.StreamSpecification ? { StreamSpecification: { StreamEnabled: true, StreamViewType: p.StreamSpecification.StreamViewType } } : {}),
+      ...(p.StreamSpecification
+        ? { StreamSpecification: { StreamEnabled: true, StreamViewType: p.StreamSpecification.StreamViewType } }
+        : {}),
     };
     try {
       await clients.dynamodb.send(new CreateTableCommand(input));
     } catch (err) {
       if ((err as Error).name !== 'ResourceInUseException') throw err;
     }
-    await waitUntilTableExists({ client: clients.dynamodb, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: name });
+    await waitUntilTableExists(
+      { client: clients.dynamodb, maxWaitTime: 120, minDelay: 1, maxDelay: 5 },
+      { TableName: name },
+    );
     if (p.TimeToLiveSpecification?.Enabled) {
       try {
         await clients.dynamodb.send(
-          new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: p.TimeToLiveSpecification.AttributeName, Enabled: true } }),
+          new UpdateTimeToLiveCommand({
+            TableName: name,
+            TimeToLiveSpecification: { AttributeName: p.TimeToLiveSpecification.AttributeName, Enabled: true },
+          }),
         );
       } catch (err) {
         // Already enabled by an earlier run.
@@ -289,8 +330,14 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
       }
     }
     const table = (await clients.dynamodb.send(new DescribeTableCommand({ TableName: name }))).Table!;
-    if (p.StreamSpecification && !table.LatestStreamArn) throw new Error(`table ${name} exists without the stream the stack gives it`);
-    const info: TableInfo = { logicalId: id, name, arn: table.TableArn!, ...(table.LatestStreamArn ? { streamArn: table.LatestStreamArn } : {}) };
+    if (p.StreamSpecification && !table.LatestStreamArn)
+      throw new Error(`table ${name} exists without the stream the stack gives it`);
+    const info: TableInfo = {
+      logicalId: id,
+      name,
+      arn: table.TableArn!,
+      ...(table.LatestStreamArn ? { streamArn: table.LatestStreamArn } : {}),
+    };
     tables.push(info);
     return { ref: name, attrs: { Arn: info.arn, ...(info.streamArn ? { StreamArn: info.streamArn } : {}) } };
   }
@@ -310,12 +357,17 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   async function createSecret(id: string, props: Record<string, unknown>): Promise<Created> {
     const name = `${prefix}-${id}`;
     const g = (props.GenerateSecretString ?? {}) as { PasswordLength?: number; ExcludePunctuation?: boolean };
-    if (props.SecretString !== undefined || props.GenerateSecretString === undefined) throw new Error(`secret ${id}: only generated secrets are provisioned locally`);
+    if (props.SecretString !== undefined || props.GenerateSecretString === undefined)
+      throw new Error(`secret ${id}: only generated secrets are provisioned locally`);
     const alphabet = `ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789${g.ExcludePunctuation ? '' : '!#$%&()*+,-.:;<=>?@[]^_{|}~'}`;
     const value = Array.from({ length: g.PasswordLength ?? 32 }, () => alphabet[randomInt(alphabet.length)]).join('');
     let arn: string;
     try {
-      arn = (await clients.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value, Description: String(props.Description ?? '') }))).ARN!;
+      arn = (
+        await clients.secrets.send(
+          new CreateSecretCommand({ Name: name, SecretString: value, Description: String(props.Description ?? '') }),
+        )
+      ).ARN!;
     } catch (err) {
       // An earlier run made it: keep its value, so that the links it signed stay valid across a restart.
       if ((err as Error).name !== 'ResourceExistsException') throw err;
@@ -330,7 +382,10 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   for (const role of Object.keys(synth.functions) as FunctionRole[]) {
     const logicalId = synth.functions[role];
     const props = resource(logicalId).Properties ?? {};
-    const variables = ((props.Environment as { Variables?: Record<string, unknown> })?.Variables ?? {}) as Record<string, unknown>;
+    const variables = ((props.Environment as { Variables?: Record<string, unknown> })?.Variables ?? {}) as Record<
+      string,
+      unknown
+    >;
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(variables)) {
       if (!k.startsWith('CRS_')) continue;
@@ -355,14 +410,24 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     const source = (p.EventSourceArn as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt'];
     if (!role || !source) throw new Error(`event source mapping ${id} is not understood by the local host`);
     const reportBatchItemFailures = ((p.FunctionResponseTypes as string[]) ?? []).includes('ReportBatchItemFailures');
-    const filters = (((p.FilterCriteria as { Filters?: { Pattern: string }[] })?.Filters ?? []).map((f) => JSON.parse(f.Pattern)) as Record<string, unknown>[]);
+    const filters = ((p.FilterCriteria as { Filters?: { Pattern: string }[] })?.Filters ?? []).map((f) =>
+      JSON.parse(f.Pattern),
+    ) as Record<string, unknown>[];
     const created = await ensure(source[0]);
     if (resource(source[0]).Type === 'AWS::SQS::Queue') {
-      if (filters.length > 0) throw new Error(`event source mapping ${id}: SQS filters are not supported by the local host`);
+      if (filters.length > 0)
+        throw new Error(`event source mapping ${id}: SQS filters are not supported by the local host`);
       const queue = queues.find((q) => q.logicalId === source[0])!;
-      if (sqsSources[role]) throw new Error(`event source mapping ${id}: a second SQS source for ${role} is not expected`);
+      if (sqsSources[role])
+        throw new Error(`event source mapping ${id}: a second SQS source for ${role} is not expected`);
       const scaling = (p.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency;
-      sqsSources[role] = { role, queue, batchSize: Number(p.BatchSize ?? 10), reportBatchItemFailures, ...(scaling ? { maxConcurrency: Number(scaling) } : {}) };
+      sqsSources[role] = {
+        role,
+        queue,
+        batchSize: Number(p.BatchSize ?? 10),
+        reportBatchItemFailures,
+        ...(scaling ? { maxConcurrency: Number(scaling) } : {}),
+      };
     } else {
       const table = tables.find((t) => t.logicalId === source[0])!;
       const destination = (p.DestinationConfig as { OnFailure?: { Destination?: unknown } })?.OnFailure?.Destination;
@@ -385,18 +450,25 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   }
   const gradeSource = sqsSources.grade;
   const escalateSource = sqsSources.escalate;
-  if (!gradeSource || !escalateSource || !notifySource) throw new Error('the template lacks the grade, escalate or notify event source mapping');
+  if (!gradeSource || !escalateSource || !notifySource)
+    throw new Error('the template lacks the grade, escalate or notify event source mapping');
 
   // ---- Every other queue, table and topic of the stack (dead-letter queues, the tokens table, the alarm topic).
   for (const [id, r] of Object.entries(resources)) {
-    if (r.Type === 'AWS::SQS::Queue' || r.Type === 'AWS::DynamoDB::Table' || r.Type === 'AWS::SNS::Topic') await ensure(id);
+    if (r.Type === 'AWS::SQS::Queue' || r.Type === 'AWS::DynamoDB::Table' || r.Type === 'AWS::SNS::Topic')
+      await ensure(id);
   }
 
   // ---- The alarms, on the metrics of what runs here. A reference to what is not provisioned (a function, the
   // API, the rule) resolves to its local name.
   const alarms: AlarmInfo[] = [];
   let alarmTopicArn: string | undefined;
-  const dataPlane = new Set(['AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::SNS::Topic', 'AWS::SecretsManager::Secret']);
+  const dataPlane = new Set([
+    'AWS::SQS::Queue',
+    'AWS::DynamoDB::Table',
+    'AWS::SNS::Topic',
+    'AWS::SecretsManager::Secret',
+  ]);
   const localName = (id: string) => {
     const role = functionRole({ Ref: id });
     return role ? localFunctionName(prefix, role) : `${prefix}-${id}`;
@@ -405,7 +477,12 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     if (Array.isArray(value)) return value.map(forAlarm);
     if (!value || typeof value !== 'object') return value;
     const obj = value as Record<string, unknown>;
-    const target = typeof obj.Ref === 'string' ? obj.Ref : Array.isArray(obj['Fn::GetAtt']) ? (obj['Fn::GetAtt'] as string[])[0]! : undefined;
+    const target =
+      typeof obj.Ref === 'string'
+        ? obj.Ref
+        : Array.isArray(obj['Fn::GetAtt'])
+          ? (obj['Fn::GetAtt'] as string[])[0]!
+          : undefined;
     if (target && resources[target] && !dataPlane.has(resources[target].Type)) return localName(target);
     if (target || obj['Fn::Join']) return value;
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, forAlarm(v)]));
@@ -414,7 +491,9 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     const { AlarmName: given, ...props } = (await resolve(forAlarm(r.Properties ?? {}))) as Record<string, any>;
     // "<stack>-<alarm>" becomes "<prefix>-<alarm>".
     const name = `${prefix}-${typeof given === 'string' && given.includes('-') ? given.slice(given.indexOf('-') + 1) : id}`;
-    await clients.cloudwatch.send(new PutMetricAlarmCommand({ ...props, AlarmName: name } as PutMetricAlarmCommandInput));
+    await clients.cloudwatch.send(
+      new PutMetricAlarmCommand({ ...props, AlarmName: name } as PutMetricAlarmCommandInput),
+    );
     alarmTopicArn ??= (props.AlarmActions as string[] | undefined)?.[0];
     alarms.push({ logicalId: id, name });
   }
@@ -441,10 +520,13 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   for (const [, r] of ofType('AWS::SNS::Subscription')) {
     const p = r.Properties ?? {};
     if ((p.TopicArn as { Ref?: string })?.Ref !== pagesTopicId) continue;
-    const policy = (typeof p.FilterPolicy === 'string' ? JSON.parse(p.FilterPolicy) : p.FilterPolicy) as Record<string, unknown> | undefined;
+    const policy = (typeof p.FilterPolicy === 'string' ? JSON.parse(p.FilterPolicy) : p.FilterPolicy) as
+      | Record<string, unknown>
+      | undefined;
     const teams = policy?.teams;
     const team = Array.isArray(teams) && teams.length === 1 ? (teams[0] as Team) : undefined;
-    if (!team || !PAGE_TEAMS.includes(team)) throw new Error('a pages subscription without a single-team filter policy is not understood by the local host');
+    if (!team || !PAGE_TEAMS.includes(team))
+      throw new Error('a pages subscription without a single-team filter policy is not understood by the local host');
     if (!policies.has(team)) policies.set(team, { policy: policy!, props: p });
   }
   const teamQueues: TeamQueue[] = [];
@@ -454,14 +536,31 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
     const name = `${prefix}-team-${team}`;
     const policyDoc = JSON.stringify({
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Principal: { Service: 'sns.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: '*', Condition: { ArnEquals: { 'aws:SourceArn': pagesTopicArn } } }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'sns.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: '*',
+          Condition: { ArnEquals: { 'aws:SourceArn': pagesTopicArn } },
+        },
+      ],
     });
     const queue = await ensureQueue(name, { Policy: policyDoc }, `team-${team}`);
-    const attributes: Record<string, string> = { FilterPolicy: JSON.stringify(found.policy), RawMessageDelivery: 'false' };
+    const attributes: Record<string, string> = {
+      FilterPolicy: JSON.stringify(found.policy),
+      RawMessageDelivery: 'false',
+    };
     if (typeof found.props.FilterPolicyScope === 'string') attributes.FilterPolicyScope = found.props.FilterPolicyScope;
     if (found.props.RedrivePolicy) attributes.RedrivePolicy = JSON.stringify(await resolve(found.props.RedrivePolicy));
     const sub = await clients.sns.send(
-      new SubscribeCommand({ TopicArn: pagesTopicArn, Protocol: 'sqs', Endpoint: queue.arn, Attributes: attributes, ReturnSubscriptionArn: true }),
+      new SubscribeCommand({
+        TopicArn: pagesTopicArn,
+        Protocol: 'sqs',
+        Endpoint: queue.arn,
+        Attributes: attributes,
+        ReturnSubscriptionArn: true,
+      }),
     );
     teamQueues.push({ team, queue, filterPolicy: found.policy, subscriptionArn: sub.SubscriptionArn! });
   }
@@ -472,14 +571,37 @@ export async function provision(synth: Synthesized, clients: AwsClients, options
   for (const [id, r] of ofType('AWS::ApiGatewayV2::Route')) {
     const key = String(r.Properties?.RouteKey);
     const target = (r.Properties?.Target as { 'Fn::Join'?: [string, unknown[]] })?.['Fn::Join']?.[1] ?? [];
-    const integrationId = (target.find((x) => typeof x === 'object' && x !== null && 'Ref' in x) as { Ref?: string } | undefined)?.Ref;
-    const uri = integrationId ? (resource(integrationId).Properties?.IntegrationUri as { 'Fn::GetAtt'?: [string, string] }) : undefined;
-    const role = (Object.keys(synth.functions) as FunctionRole[]).find((x) => synth.functions[x] === uri?.['Fn::GetAtt']?.[0]);
-    if (!role) throw new Error(`route ${id} (${key}) does not reach one of the functions in a way the local host understands`);
+    const integrationId = (
+      target.find((x) => typeof x === 'object' && x !== null && 'Ref' in x) as { Ref?: string } | undefined
+    )?.Ref;
+    const uri = integrationId
+      ? (resource(integrationId).Properties?.IntegrationUri as { 'Fn::GetAtt'?: [string, string] })
+      : undefined;
+    const role = (Object.keys(synth.functions) as FunctionRole[]).find(
+      (x) => synth.functions[x] === uri?.['Fn::GetAtt']?.[0],
+    );
+    if (!role)
+      throw new Error(`route ${id} (${key}) does not reach one of the functions in a way the local host understands`);
     routes.push(key);
     routeTargets[key] = role;
   }
-  return { prefix, queues, tables, topics, secrets, alarms, ...(alarmTopicArn ? { alarmTopicArn } : {}), teamQueues, functions, gradeSource, escalateSource, notifySource, routes, routeTargets, schedules };
+  return {
+    prefix,
+    queues,
+    tables,
+    topics,
+    secrets,
+    alarms,
+    ...(alarmTopicArn ? { alarmTopicArn } : {}),
+    teamQueues,
+    functions,
+    gradeSource,
+    escalateSource,
+    notifySource,
+    routes,
+    routeTargets,
+    schedules,
+  };
 }
 
 /** Deletes what provision() created (or found) for this prefix. */
@@ -491,10 +613,16 @@ export async function deprovision(p: Provisioned, clients: AwsClients): Promise<
       if (!/NotFound|NonExistent|ResourceNotFound/i.test((err as Error).name)) throw err;
     }
   };
-  if (p.alarms.length > 0) await quietly(() => clients.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: p.alarms.map((a) => a.name) })));
-  for (const t of p.teamQueues) await quietly(() => clients.sns.send(new UnsubscribeCommand({ SubscriptionArn: t.subscriptionArn })));
+  if (p.alarms.length > 0)
+    await quietly(() => clients.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: p.alarms.map((a) => a.name) })));
+  for (const t of p.teamQueues)
+    await quietly(() => clients.sns.send(new UnsubscribeCommand({ SubscriptionArn: t.subscriptionArn })));
   for (const t of p.topics) await quietly(() => clients.sns.send(new DeleteTopicCommand({ TopicArn: t.arn })));
-  for (const q of [...p.queues, ...p.teamQueues.map((t) => t.queue)]) await quietly(() => clients.sqs.send(new DeleteQueueCommand({ QueueUrl: q.url })));
+  for (const q of [...p.queues, ...p.teamQueues.map((t) => t.queue)])
+    await quietly(() => clients.sqs.send(new DeleteQueueCommand({ QueueUrl: q.url })));
   for (const t of p.tables) await quietly(() => clients.dynamodb.send(new DeleteTableCommand({ TableName: t.name })));
-  for (const x of p.secrets) await quietly(() => clients.secrets.send(new DeleteSecretCommand({ SecretId: x.arn, ForceDeleteWithoutRecovery: true })));
+  for (const x of p.secrets)
+    await quietly(() =>
+      clients.secrets.send(new DeleteSecretCommand({ SecretId: x.arn, ForceDeleteWithoutRecovery: true })),
+    );
 }

@@ -33,7 +33,10 @@ function toSqsRecord(m: Message, spec: SqsSourceSpec, region: string): SQSRecord
   if (a.MessageDeduplicationId) attributes.MessageDeduplicationId = a.MessageDeduplicationId;
   const messageAttributes: SQSRecord['messageAttributes'] = {};
   for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) {
-    messageAttributes[k] = { dataType: v.DataType ?? 'String', ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}) };
+    messageAttributes[k] = {
+      dataType: v.DataType ?? 'String',
+      ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}),
+    };
   }
   return {
     messageId: m.MessageId!,
@@ -115,7 +118,9 @@ export class SqsEventSource {
       failed = ids.every((id) => known.has(id)) ? new Set(ids) : known;
     } catch (err) {
       this.stats.failedInvocations++;
-      this.o.log(`grade source: invocation failed (${(err as Error).name}); ${records.length} records left for the visibility timeout`);
+      this.o.log(
+        `grade source: invocation failed (${(err as Error).name}); ${records.length} records left for the visibility timeout`,
+      );
       failed = new Set(records.map((r) => r.messageId));
     }
     this.stats.failedRecords += failed.size;
@@ -125,11 +130,19 @@ export class SqsEventSource {
       const chunk = done.slice(i, i + 10);
       try {
         const out = await sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: spec.queue.url, Entries: chunk.map((r, j) => ({ Id: String(j), ReceiptHandle: r.receiptHandle })) }),
+          new DeleteMessageBatchCommand({
+            QueueUrl: spec.queue.url,
+            Entries: chunk.map((r, j) => ({ Id: String(j), ReceiptHandle: r.receiptHandle })),
+          }),
         );
-        if (out.Failed?.length) this.o.log(`grade source: ${out.Failed.length} processed records not deleted; they will be redelivered (harmless: duplicates)`);
+        if (out.Failed?.length)
+          this.o.log(
+            `grade source: ${out.Failed.length} processed records not deleted; they will be redelivered (harmless: duplicates)`,
+          );
       } catch (err) {
-        this.o.log(`grade source: delete failed (${(err as Error).name}); processed records will be redelivered (harmless: duplicates)`);
+        this.o.log(
+          `grade source: delete failed (${(err as Error).name}); processed records will be redelivered (harmless: duplicates)`,
+        );
       }
     }
   }

@@ -72,7 +72,15 @@ export class StreamEventSource {
   private wake!: () => void;
   private readonly stopped = new Promise<void>((resolve) => (this.wake = resolve));
   /** `emptyReads`: reads that found nothing new; one after the queue drained tells the stream has no record left. */
-  readonly stats = { delivered: 0, filteredOut: 0, retries: 0, sentToOnFailure: 0, pending: 0, caughtUp: false, emptyReads: 0 };
+  readonly stats = {
+    delivered: 0,
+    filteredOut: 0,
+    retries: 0,
+    sentToOnFailure: 0,
+    pending: 0,
+    caughtUp: false,
+    emptyReads: 0,
+  };
 
   constructor(private readonly o: StreamSourceOptions) {}
 
@@ -91,7 +99,9 @@ export class StreamEventSource {
     const shards: Shard[] = [];
     let start: string | undefined;
     do {
-      const out = await this.o.streams.send(new DescribeStreamCommand({ StreamArn: this.o.spec.streamArn, ExclusiveStartShardId: start }));
+      const out = await this.o.streams.send(
+        new DescribeStreamCommand({ StreamArn: this.o.spec.streamArn, ExclusiveStartShardId: start }),
+      );
       shards.push(...(out.StreamDescription?.Shards ?? []));
       start = out.StreamDescription?.LastEvaluatedShardId;
     } while (start);
@@ -140,7 +150,9 @@ export class StreamEventSource {
           new GetShardIteratorCommand({
             StreamArn: spec.streamArn,
             ShardId: shardId,
-            ...(last ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: last } : { ShardIteratorType: spec.startingPosition }),
+            ...(last
+              ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: last }
+              : { ShardIteratorType: spec.startingPosition }),
           }),
         )
       ).ShardIterator;
@@ -169,7 +181,8 @@ export class StreamEventSource {
         }
         for (const r of records) {
           const record = toLambdaRecord(r, spec, this.o.region);
-          if (spec.filters.length === 0 || spec.filters.some((f) => matchesEventPattern(f, record))) buffer.push(record);
+          if (spec.filters.length === 0 || spec.filters.some((f) => matchesEventPattern(f, record)))
+            buffer.push(record);
           else this.stats.filteredOut++;
         }
         this.stats.pending = buffer.length;
@@ -223,8 +236,10 @@ export class StreamEventSource {
         limit = spec.batchSize;
         continue;
       }
-      const why = outcome.kind === 'threw' ? (outcome.error as Error)?.name ?? 'error' : 'batch item failures';
-      this.o.log(`notify source: batch of ${batch.length} failed (${why}); retry ${attempts} in ${retryDelayMs(attempts)} ms`);
+      const why = outcome.kind === 'threw' ? ((outcome.error as Error)?.name ?? 'error') : 'batch item failures';
+      this.o.log(
+        `notify source: batch of ${batch.length} failed (${why}); retry ${attempts} in ${retryDelayMs(attempts)} ms`,
+      );
       await Promise.race([sleep(retryDelayMs(attempts)), this.stopped]);
     }
   }
@@ -237,20 +252,32 @@ export class StreamEventSource {
       if (failures.length === 0) return { kind: 'ok' };
       const index = batch.findIndex((r) => failures.some((f) => f.itemIdentifier === r.dynamodb?.SequenceNumber));
       // An identifier that is not in the batch fails the whole batch, as in Lambda.
-      return index < 0 ? { kind: 'threw', error: new Error('unknown batch item failure') } : { kind: 'partial', firstFailed: index };
+      return index < 0
+        ? { kind: 'threw', error: new Error('unknown batch item failure') }
+        : { kind: 'partial', firstFailed: index };
     } catch (error) {
       return { kind: 'threw', error };
     }
   }
 
   /** What Lambda sends to a stream mapping's on-failure destination: where the skipped records are, not them. */
-  private async sendToOnFailure(shardId: string, records: DynamoDBRecord[], condition: string, attempts: number): Promise<void> {
+  private async sendToOnFailure(
+    shardId: string,
+    records: DynamoDBRecord[],
+    condition: string,
+    attempts: number,
+  ): Promise<void> {
     const { spec } = this.o;
     this.stats.sentToOnFailure += records.length;
     const first = records[0]!.dynamodb!;
     const last = records[records.length - 1]!.dynamodb!;
     const body = {
-      requestContext: { requestId: crypto.randomUUID(), functionArn: this.o.functionArn, condition, approximateInvokeCount: attempts },
+      requestContext: {
+        requestId: crypto.randomUUID(),
+        functionArn: this.o.functionArn,
+        condition,
+        approximateInvokeCount: attempts,
+      },
       responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
       version: '1.0',
       timestamp: new Date().toISOString(),
@@ -268,7 +295,9 @@ export class StreamEventSource {
     if (!spec.onFailure) return;
     for (;;) {
       try {
-        await this.o.sqs.send(new SendMessageCommand({ QueueUrl: spec.onFailure.url, MessageBody: JSON.stringify(body) }));
+        await this.o.sqs.send(
+          new SendMessageCommand({ QueueUrl: spec.onFailure.url, MessageBody: JSON.stringify(body) }),
+        );
         return;
       } catch (err) {
         this.o.log(`notify source: the on-failure queue refused (${(err as Error).name}); retrying`);

@@ -14,7 +14,9 @@ export function loadOrCreateAckSecret(dataDir: string): Buffer {
     try {
       const key = readFileSync(file);
       if (key.length !== KEY_BYTES) {
-        throw new Error(`${file} is not a ${KEY_BYTES}-byte key; delete it to make a new one (acknowledge links already sent stop working)`);
+        throw new Error(
+          `${file} is not a ${KEY_BYTES}-byte key; delete it to make a new one (acknowledge links already sent stop working)`,
+        );
       }
       if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
       return key;

@@ -8,7 +8,16 @@ import type { TimelinePoint } from '#adapters/sqlite/store.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { gradeCrs, gradeIcans, hypotensionThresholds, reasonText } from '#domain/grading.ts';
 import { dayPostInfusion } from '#domain/page.ts';
-import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type Page, type PageStatus, type PagingConfig, type Silence, ladderStep } from '#domain/paging.ts';
+import {
+  PAGE_TEAMS,
+  awaitsAcknowledgement,
+  roleOf,
+  type Page,
+  type PageStatus,
+  type PagingConfig,
+  type Silence,
+  ladderStep,
+} from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
 import { HOUR, iso } from '#domain/time.ts';
 
@@ -109,7 +118,14 @@ interface PatientView {
 }
 
 export function silenceView(s: Silence): SilenceView {
-  return { silenceId: s.silenceId, scope: s.scope, from: iso(s.from), until: iso(s.until), createdBy: s.createdBy, reason: s.reason };
+  return {
+    silenceId: s.silenceId,
+    scope: s.scope,
+    from: iso(s.from),
+    until: iso(s.until),
+    createdBy: s.createdBy,
+    reason: s.reason,
+  };
 }
 
 const TECHNICAL = new Set<Page['subject']>(['stale-feed', 'spo2']);
@@ -118,10 +134,17 @@ const TECHNICAL = new Set<Page['subject']>(['stale-feed', 'spo2']);
 function nextStep(p: Page, paging: PagingConfig): Pick<TeamPageView, 'next' | 'exhaustsAt'> {
   if (p.status !== 'open' || p.heldBy !== undefined || p.dueAt === null) return { next: null, exhaustsAt: null };
   const step = ladderStep(p, paging);
-  return step ? { next: { role: step.role, at: iso(p.dueAt) }, exhaustsAt: null } : { next: null, exhaustsAt: iso(p.dueAt) };
+  return step
+    ? { next: { role: step.role, at: iso(p.dueAt) }, exhaustsAt: null }
+    : { next: null, exhaustsAt: iso(p.dueAt) };
 }
 
-function teamPageView(p: Page, queries: BoardQueries, paging: PagingConfig, silences: Map<string, Silence>): TeamPageView {
+function teamPageView(
+  p: Page,
+  queries: BoardQueries,
+  paging: PagingConfig,
+  silences: Map<string, Silence>,
+): TeamPageView {
   const policy = paging.policies[p.team];
   const held = p.heldBy !== undefined ? silences.get(p.heldBy) : undefined;
   return {
@@ -134,7 +157,9 @@ function teamPageView(p: Page, queries: BoardQueries, paging: PagingConfig, sile
     levels: policy.levels.length,
     round: p.round,
     loops: policy.loops,
-    sent: queries.sends(p.pageId).map((e) => ({ role: e.role, level: e.level, round: e.round, reason: e.reason, at: e.sentAt })),
+    sent: queries
+      .sends(p.pageId)
+      .map((e) => ({ role: e.role, level: e.level, round: e.round, reason: e.reason, at: e.sentAt })),
     ...nextStep(p, paging),
     heldBy: held ? silenceView(held) : null,
     ack: p.ack ? { by: p.ack.by, at: iso(p.ack.at), via: p.ack.via } : null,
@@ -208,7 +233,6 @@ export interface GroupHead {
 /** Needs attention: a current grade change with a page waiting, held or unanswered; a technical alert in force. */
 const needsAttention = (g: GroupHead): boolean => g.current && (g.kind === 'alert' || g.unresolved);
 
-
 const NEURO_TEXT: Record<string, string> = {
   alert: 'alert',
   awakens_spontaneously: 'awakens spontaneously',
@@ -224,7 +248,12 @@ function neuroAt(n: PatientState['neuro']): number | undefined {
   return at;
 }
 
-function patientView(rec: PatientRecord, groups: PageGroupView[], silences: Silence[], config: GradingConfig): PatientView {
+function patientView(
+  rec: PatientRecord,
+  groups: PageGroupView[],
+  silences: Silence[],
+  config: GradingConfig,
+): PatientView {
   const s = rec.state;
   const crs = gradeCrs(s, config);
   const icans = gradeIcans(s);
@@ -260,14 +289,17 @@ function patientView(rec: PatientRecord, groups: PageGroupView[], silences: Sile
           forComfort: s.oxygen.v.forComfort ?? false,
         }
       : null,
-    vasopressors: s.vasopressors ? { value: s.vasopressors.v.filter((v) => v.dose > 0), at: iso(s.vasopressors.t) } : null,
-    neuro: neuroAt(n) === undefined
-      ? null
-      : {
-          value: n.consciousness ? NEURO_TEXT[n.consciousness.v]! : 'not assessed',
-          at: iso(neuroAt(n)!),
-          iceScore: n.iceScore?.v ?? null,
-        },
+    vasopressors: s.vasopressors
+      ? { value: s.vasopressors.v.filter((v) => v.dose > 0), at: iso(s.vasopressors.t) }
+      : null,
+    neuro:
+      neuroAt(n) === undefined
+        ? null
+        : {
+            value: n.consciousness ? NEURO_TEXT[n.consciousness.v]! : 'not assessed',
+            at: iso(neuroAt(n)!),
+            iceScore: n.iceScore?.v ?? null,
+          },
     limits: { feverC: config.feverThresholdC, ...hypotensionThresholds(s, config) },
     paging: groups.filter((g) => g.attention),
     waiting: groups.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
@@ -333,10 +365,23 @@ export class BoardApi {
   patients(page: { offset: number; limit: number } = { offset: 0, limit: LIST_PAGE_DEFAULT }) {
     const silences = this.queries.silences(this.now());
     // The list shows what needs attention: only those groups are built.
-    const all = sortPatients(this.queries.patients().map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config)));
+    const all = sortPatients(
+      this.queries
+        .patients()
+        .map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config)),
+    );
     const wards = this.queries.wardSubjects().flatMap((subject) => {
       const paging = this.groups(subject, silences, needsAttention);
-      return paging.length > 0 ? [{ subject, ward: subject.slice('ward '.length), paging, waiting: paging.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0) }] : [];
+      return paging.length > 0
+        ? [
+            {
+              subject,
+              ward: subject.slice('ward '.length),
+              paging,
+              waiting: paging.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
+            },
+          ]
+        : [];
     });
     return {
       serverTime: iso(this.now()),

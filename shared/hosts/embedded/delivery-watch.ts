@@ -61,11 +61,18 @@ export class DeliveryWatch {
         );
       }
       if (lane.parked > 0) {
-        found.set(`parked:${lane.sink}`, `lane ${lane.sink} parked ${lane.parked} record(s) its receiver refused: crs outbox list shows them, crs outbox retry sends them again`);
+        found.set(
+          `parked:${lane.sink}`,
+          `lane ${lane.sink} parked ${lane.parked} record(s) its receiver refused: crs outbox list shows them, crs outbox retry sends them again`,
+        );
       }
     }
     const tickAge = now - this.o.lastTickAt();
-    if (tickAge > limit) found.set('pager', `the pager has not run for ${Math.round(tickAge / 1000)} s: escalations and silences are not being processed`);
+    if (tickAge > limit)
+      found.set(
+        'pager',
+        `the pager has not run for ${Math.round(tickAge / 1000)} s: escalations and silences are not being processed`,
+      );
 
     let changed = false;
     for (const [key, text] of found) {

@@ -95,12 +95,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     const problem = localTokenProblem(o.localToken);
     if (problem) throw new Error(problem);
     if (!isLoopbackHost(host) && !o.localTokenAnyHost) {
-      throw new Error(`CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is ${host}): issue device tokens (crs token issue), or pass --ingest-token-any-host`);
+      throw new Error(
+        `CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is ${host}): issue device tokens (crs token issue), or pass --ingest-token-any-host`,
+      );
     }
   }
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.httpLimits };
   // Patient data and keys: owner-only, fixed (and said) when an existing directory let others read it.
-  for (const change of secureDataDir(dataDir)) log(`crs serve: made private (others could read patient data): ${change}`);
+  for (const change of secureDataDir(dataDir))
+    log(`crs serve: made private (others could read patient data): ${change}`);
   const trustProxy = (o.trustProxy ?? []).map(normalise);
   const lock = lockDataDir(dataDir);
   let db: Db;
@@ -139,8 +142,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     security,
   });
   const queries = new BoardQueries(db, paging.store);
-  const sinks: Sink[] = [new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false), paging.sink(), new BoardSink(sse)];
-  if (o.webhook) sinks.push(new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry));
+  const sinks: Sink[] = [
+    new StdoutSink(o.pageStream ?? process.stdout, o.pageLines ?? false),
+    paging.sink(),
+    new BoardSink(sse),
+  ];
+  if (o.webhook)
+    sinks.push(
+      new WebhookSink(o.webhook.url, o.webhook.secret, (id) => paging.sender.notificationOf(id), o.webhook.retry),
+    );
   dispatcher = new OutboxDispatcher(db, sinks, { now, log, onParked: () => watch.check() });
   const watch: DeliveryWatch = new DeliveryWatch({
     lanes: () => dispatcher!.health(),
@@ -169,7 +179,15 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const zone = o.hl7Zone ? { hl7Zone: o.hl7Zone } : {};
 
   const handler = createRequestHandler({
-    ingest: { queue, tokens, now, patients, maxPatients, ...(o.localToken ? { localToken: o.localToken } : {}), ...zone },
+    ingest: {
+      queue,
+      tokens,
+      now,
+      patients,
+      maxPatients,
+      ...(o.localToken ? { localToken: o.localToken } : {}),
+      ...zone,
+    },
     board: new BoardApi(queries, o.config, now),
     queries,
     paging,
@@ -210,7 +228,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   server.keepAliveTimeout = 65_000;
   let capped = 0;
   guardConnections(server, limits, trustProxy, () => {
-    if (capped++ % 100 === 0) log(`http: connections over the per-address cap (${limits.maxConnectionsPerAddress}) refused (${capped} so far)`);
+    if (capped++ % 100 === 0)
+      log(`http: connections over the per-address cap (${limits.maxConnectionsPerAddress}) refused (${capped} so far)`);
   });
   let mllp: MllpListener | undefined;
   try {
@@ -294,9 +313,14 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
  * The MLLP listener's principal with --mllp-device: the scope of the device's active token, read for each message
  * (a revocation or a new scope applies at once). The device must have one when the server starts.
  */
-async function mllpPrincipal(tokens: SqliteTokenStore, deviceId: string): Promise<(peer: string) => Promise<Principal | undefined>> {
+async function mllpPrincipal(
+  tokens: SqliteTokenStore,
+  deviceId: string,
+): Promise<(peer: string) => Promise<Principal | undefined>> {
   if (!(await tokens.activeForDevice(deviceId))) {
-    throw new Error(`--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`);
+    throw new Error(
+      `--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`,
+    );
   }
   return async () => {
     const t = await tokens.activeForDevice(deviceId);

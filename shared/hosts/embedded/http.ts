@@ -13,18 +13,25 @@ import type { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { BoardQueries } from '#adapters/sqlite/board.ts';
 import type { LaneHealth, ParkedRecord } from '#adapters/sqlite/outbox.ts';
 import type { DeliveryAlert } from './delivery-watch.ts';
-import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName } from '#app/ack.ts';
+import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { INGEST_LIMITS, authenticateRequest } from '#app/ingest.ts';
 import { wireId } from '#domain/ids.ts';
 import type { SecurityLog } from '#ports';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
-import { PAGE_TEAMS, awaitsAcknowledgement, roleOf, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
+import { PAGE_TEAMS, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
 import type { AckResult } from '#domain/paging.ts';
-import { MINUTE, formatSiteTime, iso } from '#domain/time.ts';
-import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from '#app/ack-page.ts';
-import { acknowledgeByApi, refusalStatus, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
+import { MINUTE, iso } from '#domain/time.ts';
+import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
+import {
+  acknowledgeByApi,
+  refusalStatus,
+  showLink,
+  submitLink,
+  type AckAnswer,
+  type AckFlowDeps,
+} from '#app/ack-flow.ts';
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
 import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX, silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
@@ -77,7 +84,6 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
 };
-
 
 /**
  * Reads the body up to `limit` + 1 bytes (enough for the handler to answer 413). A body that says or turns out to
@@ -143,13 +149,17 @@ function flatHeaders(req: IncomingMessage): Record<string, string | undefined> {
 const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 
 /** Checks a silence request: exactly one scope, a duration, a reason and a name. */
-export function checkSilence(body: Record<string, unknown>, now: number): { ok: true; silence: Silence } | { ok: false; errors: string[] } {
+export function checkSilence(
+  body: Record<string, unknown>,
+  now: number,
+): { ok: true; silence: Silence } | { ok: false; errors: string[] } {
   const errors: string[] = [];
   const { patientId, team, minutes, reason } = body;
   let scope: Silence['scope'] | undefined;
   if ((patientId === undefined) === (team === undefined)) errors.push('scope: give either patientId or team, not both');
   else if (patientId !== undefined) {
-    if (typeof patientId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(patientId)) errors.push('patientId: must be a patient id');
+    if (typeof patientId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(patientId))
+      errors.push('patientId: must be a patient id');
     else scope = { patientId };
   } else if (typeof team !== 'string' || !(PAGE_TEAMS as readonly string[]).includes(team)) {
     errors.push(`team: must be one of ${PAGE_TEAMS.join(', ')}`);
@@ -159,7 +169,8 @@ export function checkSilence(body: Record<string, unknown>, now: number): { ok: 
   }
   const why = typeof reason === 'string' ? reason.trim().replace(/\s+/g, ' ') : '';
   if (why.length === 0) errors.push('reason: is required (e.g. transport to MRI)');
-  else if (why.length > SILENCE_LIMITS.reasonMax || /[\p{Cc}\p{Cf}]/u.test(why)) errors.push(`reason: at most ${SILENCE_LIMITS.reasonMax} printable characters`);
+  else if (why.length > SILENCE_LIMITS.reasonMax || /[\p{Cc}\p{Cf}]/u.test(why))
+    errors.push(`reason: at most ${SILENCE_LIMITS.reasonMax} printable characters`);
   const name = checkAckName(body.by);
   if (!name.ok) errors.push(name.error);
   if (errors.length > 0 || !scope || !name.ok) return { ok: false, errors };
@@ -203,16 +214,27 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!origin) return false;
     try {
       const o = new URL(origin);
-      return o.origin === publicOrigin || (o.host === req.headers.host && (o.protocol === 'http:' || o.protocol === 'https:'));
+      return (
+        o.origin === publicOrigin ||
+        (o.host === req.headers.host && (o.protocol === 'http:' || o.protocol === 'https:'))
+      );
     } catch {
       return false;
     }
   };
   const crossOrigin = (res: ServerResponse) =>
-    sendJson(res, 403, { error: 'cross-origin request refused: the board\'s own page sends these (Origin required), or a script with the key as a bearer token' });
+    sendJson(res, 403, {
+      error:
+        "cross-origin request refused: the board's own page sends these (Origin required), or a script with the key as a bearer token",
+    });
 
   /** A JSON body of at most `limit` bytes, or the answer already sent (415, 413, 400). */
-  async function jsonBody(req: IncomingMessage, res: ServerResponse, example: string, limit = ACK_BODY_LIMIT): Promise<Record<string, unknown> | undefined> {
+  async function jsonBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    example: string,
+    limit = ACK_BODY_LIMIT,
+  ): Promise<Record<string, unknown> | undefined> {
     if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
       sendJson(res, 415, { error: `send JSON (content-type: application/json): ${example}` });
       return undefined;
@@ -239,7 +261,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** The answer to an acknowledgement: 200 (also when it was acknowledged before), 403, 404 or 409 with the reason. */
   function ackAnswer(res: ServerResponse, result: AckResult, how: string): void {
     if (!result.ok) {
-      return sendJson(res, refusalStatus(result), { errors: [result.reason] });
+      sendJson(res, refusalStatus(result), { errors: [result.reason] });
+      return;
     }
     const p = result.page;
     if (result.changed) {
@@ -270,7 +293,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     // An address past its budget of refused acknowledgements gets 429, writing nothing; a link that verifies still
     // goes through (a phone behind the same hospital NAT is never locked out).
     refusals: {
-      admit: (token, from) => (!ackRefusals.exhausted(from) || deps.paging.verifyLink(token).ok ? undefined : ackRefusals.retryAfter(from)),
+      admit: (token, from) =>
+        !ackRefusals.exhausted(from) || deps.paging.verifyLink(token).ok ? undefined : ackRefusals.retryAfter(from),
       refused: (from) => ackRefusals.take(from),
     },
   };
@@ -287,24 +311,43 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** POST /v1/acks {"token", "by"}: the acknowledge link's token, for apps and integration engines. */
   async function apiAck(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, ACK_BODY_LIMIT);
-    sendAck(res, await acknowledgeByApi({ contentType: req.headers['content-type'], body, client: client(req) }, ackFlow), 'api');
+    sendAck(
+      res,
+      await acknowledgeByApi({ contentType: req.headers['content-type'], body, client: client(req) }, ackFlow),
+      'api',
+    );
   }
 
   /** GET /ack/<token> shows the page and a form; POST acknowledges. Refused links answer 403. */
   async function linkPage(req: IncomingMessage, res: ServerResponse, method: string, token: string): Promise<void> {
     if (method === 'GET' || method === 'HEAD') return sendAck(res, await showLink(token, ackFlow), 'link');
-    if (method === 'POST') return sendAck(res, await submitLink(token, { body: await readBody(req, ACK_BODY_LIMIT), client: client(req) }, ackFlow), 'link');
-    send(res, 405, { ...ACK_PAGE_HEADERS, allow: 'GET, POST' }, ackErrorPage('Not allowed', 'Use the link as it was sent.'));
+    if (method === 'POST')
+      return sendAck(
+        res,
+        await submitLink(token, { body: await readBody(req, ACK_BODY_LIMIT), client: client(req) }, ackFlow),
+        'link',
+      );
+    send(
+      res,
+      405,
+      { ...ACK_PAGE_HEADERS, allow: 'GET, POST' },
+      ackErrorPage('Not allowed', 'Use the link as it was sent.'),
+    );
   }
 
   /** POST /api/silences {"patientId" | "team", "minutes", "reason", "by"}. */
   async function createSilence(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!sameOrigin(req)) return crossOrigin(res);
-    const body = await jsonBody(req, res, '{"patientId": "P" or "team": "icu", "minutes": 30, "reason": "transport", "by": "your name"}');
+    const body = await jsonBody(
+      req,
+      res,
+      '{"patientId": "P" or "team": "icu", "minutes": 30, "reason": "transport", "by": "your name"}',
+    );
     if (!body) return;
     const s = checkSilence(body, deps.now());
     if (!s.ok) return sendJson(res, 400, { errors: s.errors });
-    if ('patientId' in s.silence.scope && !deps.queries.patient(s.silence.scope.patientId)) return sendJson(res, 404, { error: 'no such patient' });
+    if ('patientId' in s.silence.scope && !deps.queries.patient(s.silence.scope.patientId))
+      return sendJson(res, 404, { error: 'no such patient' });
     const created = await deps.paging.silence(s.silence);
     deps.log(`paging: silence ${wireId(created.silenceId)} created`);
     deps.sse.broadcast('silences', { silenceId: created.silenceId });
@@ -322,12 +365,19 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!ended) return sendJson(res, 404, { error: 'no such silence' });
     deps.log(`paging: silence ${wireId(silenceId)} ended`);
     deps.sse.broadcast('silences', { silenceId });
-    sendJson(res, 200, { silence: { ...silenceView(ended), endedAt: ended.endedAt !== undefined ? iso(ended.endedAt) : null, endedBy: ended.endedBy ?? null } });
+    sendJson(res, 200, {
+      silence: {
+        ...silenceView(ended),
+        endedAt: ended.endedAt !== undefined ? iso(ended.endedAt) : null,
+        endedBy: ended.endedBy ?? null,
+      },
+    });
   }
 
   /** GET /api/patients/<id>/audit?format=ndjson|csv: the patient's audit trail, oldest first, as a download. */
   async function auditExport(res: ServerResponse, patientId: string, format: string): Promise<void> {
-    if (format !== 'ndjson' && format !== 'csv') return sendJson(res, 400, { errors: ['format: must be ndjson or csv'] });
+    if (format !== 'ndjson' && format !== 'csv')
+      return sendJson(res, 400, { errors: ['format: must be ndjson or csv'] });
     const safe = patientId.replace(/[^A-Za-z0-9._-]/g, '_');
     res.writeHead(200, {
       'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
@@ -336,7 +386,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       'x-content-type-options': 'nosniff',
     });
     if (format === 'csv') res.write(auditCsvHeader());
-    for await (const e of deps.audit.forPatient(patientId)) res.write(format === 'csv' ? auditCsvRow(e) : auditNdjsonRow(e));
+    for await (const e of deps.audit.forPatient(patientId))
+      res.write(format === 'csv' ? auditCsvRow(e) : auditNdjsonRow(e));
     res.end();
   }
 
@@ -359,7 +410,13 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       if (auth && !auth.ok) {
         refuseRest.add(req);
         if (auth.status === 403 && tokenRefusals.take(client(req))) {
-          await deps.security.record({ at: iso(deps.now()), event: 'device-token-refused', reason: auth.error, client: client(req), claimed: { route: path } });
+          await deps.security.record({
+            at: iso(deps.now()),
+            event: 'device-token-refused',
+            reason: auth.error,
+            client: client(req),
+            claimed: { route: path },
+          });
         }
       }
       // The body is read only up to the batch limit: the handlers answer 413 for anything larger.
@@ -376,24 +433,39 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         // The printed link: keep the key in an HttpOnly cookie and take it out of the address bar.
         const key = url.searchParams.get('key') ?? '';
         if (!keyMatches(deps.boardKey, key)) {
-          return send(res, 403, { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS }, 'This board link has a wrong access key: open the link that crs serve printed.\n');
+          return send(
+            res,
+            403,
+            { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS },
+            'This board link has a wrong access key: open the link that crs serve printed.\n',
+          );
         }
         // Secure behind TLS (an https --public-url, or a trusted proxy that says the request came over https).
         const secure = publicOrigin?.startsWith('https:') || forwardedHttps(req, deps.trustProxy) ? '; Secure' : '';
-        return send(res, 303, { location: '/', 'set-cookie': `${BOARD_COOKIE}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` }, '');
+        return send(
+          res,
+          303,
+          { location: '/', 'set-cookie': `${BOARD_COOKIE}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` },
+          '',
+        );
       }
       return send(res, 200, { 'content-type': file.type, ...SECURITY_HEADERS }, files.get(path)!);
     }
 
     if (path.startsWith('/api/')) {
       if (!authorised(req)) {
-        return sendJson(res, 401, { error: 'board access key required: open the board with the link crs serve printed' });
+        return sendJson(res, 401, {
+          error: 'board access key required: open the board with the link crs serve printed',
+        });
       }
       if (method === 'GET' && path === '/api/patients') {
         const page = listPage(url.searchParams);
-        return 'error' in page ? sendJson(res, 400, { errors: [page.error] }) : sendJson(res, 200, deps.board.patients(page));
+        return 'error' in page
+          ? sendJson(res, 400, { errors: [page.error] })
+          : sendJson(res, 200, deps.board.patients(page));
       }
-      if (method === 'GET' && path === '/api/health') return sendJson(res, 200, { serverTime: iso(deps.now()), ...deps.health() });
+      if (method === 'GET' && path === '/api/health')
+        return sendJson(res, 200, { serverTime: iso(deps.now()), ...deps.health() });
       if (method === 'GET' && path === '/api/events') {
         if (!deps.sse.attach(res)) sendJson(res, 503, { error: 'too many board connections' }, { 'retry-after': '10' });
         return;
@@ -401,7 +473,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       const patient = path.match(/^\/api\/patients\/([^/]+)$/);
       if (method === 'GET' && patient) {
         const hours = Number(url.searchParams.get('hours') ?? 72);
-        const view = deps.board.patient(decodeURIComponent(patient[1]!), Number.isFinite(hours) && hours > 0 ? Math.min(hours, 24 * 14) : 72);
+        const view = deps.board.patient(
+          decodeURIComponent(patient[1]!),
+          Number.isFinite(hours) && hours > 0 ? Math.min(hours, 24 * 14) : 72,
+        );
         return view ? sendJson(res, 200, view) : sendJson(res, 404, { error: 'no such patient' });
       }
       const page = path.match(/^\/api\/pages\/([^/]+)\/ack$/);
@@ -410,21 +485,37 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         return boardAck(req, res, decodeURIComponent(page[1]!));
       }
       const audit = path.match(/^\/api\/patients\/([^/]+)\/audit$/);
-      if (audit && method === 'GET') return auditExport(res, decodeURIComponent(audit[1]!), url.searchParams.get('format') ?? 'ndjson');
+      if (audit && method === 'GET')
+        return auditExport(res, decodeURIComponent(audit[1]!), url.searchParams.get('format') ?? 'ndjson');
       if (path === '/api/silences') {
-        if (method === 'GET') return sendJson(res, 200, { serverTime: iso(deps.now()), silences: deps.queries.silences(deps.now()).map(silenceView) });
+        if (method === 'GET')
+          return sendJson(res, 200, {
+            serverTime: iso(deps.now()),
+            silences: deps.queries.silences(deps.now()).map(silenceView),
+          });
         if (method === 'POST') return createSilence(req, res);
         return sendJson(res, 405, { error: 'use GET or POST' }, { allow: 'GET, POST' });
       }
       if (path === '/api/outbox') {
         if (method !== 'GET') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
-        const lanes = deps.outbox.lanes().map((l) => ({ ...l, oldestAt: l.oldestAt === null ? null : iso(l.oldestAt) }));
-        return sendJson(res, 200, { serverTime: iso(deps.now()), alerts: deps.outbox.alerts(), lanes, parked: deps.outbox.parked() });
+        const lanes = deps.outbox
+          .lanes()
+          .map((l) => ({ ...l, oldestAt: l.oldestAt === null ? null : iso(l.oldestAt) }));
+        return sendJson(res, 200, {
+          serverTime: iso(deps.now()),
+          alerts: deps.outbox.alerts(),
+          lanes,
+          parked: deps.outbox.parked(),
+        });
       }
       if (path === '/api/outbox/retry') {
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
-        const body = await jsonBody(req, res, '{"sink": "webhook", "itemId": "..."} (both optional: every parked record)');
+        const body = await jsonBody(
+          req,
+          res,
+          '{"sink": "webhook", "itemId": "..."} (both optional: every parked record)',
+        );
         if (!body) return;
         const { sink, itemId } = body;
         if ((sink !== undefined && typeof sink !== 'string') || (itemId !== undefined && typeof itemId !== 'string')) {
@@ -444,7 +535,9 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof URIError) return sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
-      deps.log(`http: ${req.method} ${wireId(new URL(req.url ?? '/', 'http://localhost').pathname)} failed (${(err as Error).name})`);
+      deps.log(
+        `http: ${req.method} ${wireId(new URL(req.url ?? '/', 'http://localhost').pathname)} failed (${(err as Error).name})`,
+      );
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });

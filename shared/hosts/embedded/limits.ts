@@ -33,7 +33,12 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 };
 
 /** Applies the connection caps and timeouts to a Node HTTP server. */
-export function guardConnections(server: Server, limits: HttpLimits, trustProxy: readonly string[], onRefused: (address: string) => void): void {
+export function guardConnections(
+  server: Server,
+  limits: HttpLimits,
+  trustProxy: readonly string[],
+  onRefused: (address: string) => void,
+): void {
   server.maxConnections = limits.maxConnections;
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
@@ -79,7 +84,11 @@ export function clientAddress(req: IncomingMessage, trustProxy: readonly string[
 /** Whether the request reached a TLS terminator first: a trusted proxy says so in X-Forwarded-Proto. */
 export function forwardedHttps(req: IncomingMessage, trustProxy: readonly string[]): boolean {
   if (!trustProxy.includes(normalise(req.socket.remoteAddress ?? ''))) return false;
-  const proto = String(req.headers['x-forwarded-proto'] ?? '').split(',').at(-1)?.trim().toLowerCase();
+  const proto = String(req.headers['x-forwarded-proto'] ?? '')
+    .split(',')
+    .at(-1)
+    ?.trim()
+    .toLowerCase();
   return proto === 'https';
 }
 

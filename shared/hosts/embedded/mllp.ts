@@ -49,7 +49,11 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
       for (const event of decoder.push(chunk)) {
         if (event.type === 'error') {
           o.log(`mllp: ${peer}: ${event.problem}`);
-          const ack = buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: event.problem }], now: o.deps.now() });
+          const ack = buildAck({
+            code: 'AR',
+            problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: event.problem }],
+            now: o.deps.now(),
+          });
           chain = chain.then(() => void socket.write(frame(ack)));
           continue;
         }
@@ -61,16 +65,43 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
             const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
             if (!principal) {
               o.log(`mllp: ${peer}: refused (the listener's device token is revoked)`);
-              if (!socket.destroyed) socket.write(frame(buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: "this listener's device token is revoked" }], now: o.deps.now() })));
+              if (!socket.destroyed)
+                socket.write(
+                  frame(
+                    buildAck({
+                      code: 'AR',
+                      problems: [
+                        {
+                          at: { segment: 'MSH', sequence: 1 },
+                          code: 207,
+                          text: "this listener's device token is revoked",
+                        },
+                      ],
+                      now: o.deps.now(),
+                    }),
+                  ),
+                );
               return;
             }
             const answer = await ingestHl7(event.text, principal, o.deps);
             if (!socket.destroyed) socket.write(frame(answer.ack));
-            if (answer.code !== 'AA') o.log(`mllp: ${peer}: ${answer.code} (${answer.problems.length} problem(s), ${answer.messageIds.length} message(s) accepted)`);
+            if (answer.code !== 'AA')
+              o.log(
+                `mllp: ${peer}: ${answer.code} (${answer.problems.length} problem(s), ${answer.messageIds.length} message(s) accepted)`,
+              );
           } catch (err) {
             // ingestHl7 does not throw on input; this is a bug or a closed database: no AA, the sender resends.
             o.log(`mllp: ${peer}: failed (${(err as Error).name})`);
-            if (!socket.destroyed) socket.write(frame(buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'internal error; send again' }], now: o.deps.now() })));
+            if (!socket.destroyed)
+              socket.write(
+                frame(
+                  buildAck({
+                    code: 'AR',
+                    problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'internal error; send again' }],
+                    now: o.deps.now(),
+                  }),
+                ),
+              );
           } finally {
             if (--backlog < MAX_BACKLOG / 4 && socket.isPaused()) socket.resume();
           }

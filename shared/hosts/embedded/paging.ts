@@ -6,8 +6,8 @@
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import { verifyAck, type AckVerification } from '#app/ack.ts';
-import { Pager, type PagerDeps, type AlertInput } from '#app/pager.ts';
-import { planStaleFeeds, type FeedCheck, type InForce, staleFeedAlert, staleFeedCleared } from '#app/stale-feed.ts';
+import { Pager, type PagerDeps } from '#app/pager.ts';
+import { planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { Db } from '#adapters/sqlite/db.ts';
@@ -89,9 +89,15 @@ export class EmbeddedPaging {
     });
     this.pager = new Pager(deps(this.store, this.audit, this.sender));
     this.personal = new Pager(
-      deps(new SqlitePageStore(o.db, { onSaved }), new SqliteAuditLog(o.db), new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent })),
+      deps(
+        new SqlitePageStore(o.db, { onSaved }),
+        new SqliteAuditLog(o.db),
+        new SqlitePageSender(o.db, { now: o.now, onSent: o.onSent }),
+      ),
     );
-    this.staleCandidates = o.db.prepare('SELECT patient_id FROM patients WHERE feed_since IS NOT NULL AND feed_since <= ?').pluck();
+    this.staleCandidates = o.db
+      .prepare('SELECT patient_id FROM patients WHERE feed_since IS NOT NULL AND feed_since <= ?')
+      .pluck();
     // A quarter of the stale-feed time, between 250 ms and 15 s: an alert is at most that late.
     this.sweepMs = Math.min(15_000, Math.max(250, (o.config.paging.staleFeedMinutes * MINUTE) / 4));
     this.lastTickAt = o.now();
@@ -111,10 +117,20 @@ export class EmbeddedPaging {
       kinds: ['notification', 'alert'],
       deliver: async (item: OutboxItem) => {
         await this.serial(async () => {
-          if (item.kind === 'notification') await this.pager.onNotification(recordBody<Notification>(item), this.o.now());
+          if (item.kind === 'notification')
+            await this.pager.onNotification(recordBody<Notification>(item), this.o.now());
           else {
             const a = recordBody<AlertChange>(item);
-            await this.pager.onAlert({ alertId: a.alertId, patientId: a.patientId, subject: a.subject, cleared: a.cleared, summary: a.summary }, this.o.now());
+            await this.pager.onAlert(
+              {
+                alertId: a.alertId,
+                patientId: a.patientId,
+                subject: a.subject,
+                cleared: a.cleared,
+                summary: a.summary,
+              },
+              this.o.now(),
+            );
           }
         });
         this.wake();
@@ -199,7 +215,10 @@ export class EmbeddedPaging {
   private async sweepNow(only?: string[]): Promise<void> {
     const paging = this.o.config.paging;
     const candidates = only ?? [
-      ...new Set([...(this.staleCandidates.all(this.o.now() - paging.staleFeedMinutes * MINUTE) as string[]), ...this.staleAlerts.keys()]),
+      ...new Set([
+        ...(this.staleCandidates.all(this.o.now() - paging.staleFeedMinutes * MINUTE) as string[]),
+        ...this.staleAlerts.keys(),
+      ]),
     ];
     const checks: FeedCheck[] = [];
     for (const [i, patientId] of candidates.entries()) {
@@ -208,7 +227,11 @@ export class EmbeddedPaging {
       if (i > 0 && i % 50 === 0) await new Promise((r) => setImmediate(r));
       if (this.stopped) return;
       const stored = await this.o.loadState(patientId);
-      checks.push({ patientId, state: stored?.state, feed: stored ? feedStatus(stored.state, this.o.now(), paging) : undefined });
+      checks.push({
+        patientId,
+        state: stored?.state,
+        feed: stored ? feedStatus(stored.state, this.o.now(), paging) : undefined,
+      });
     }
     const now = this.o.now();
     const plan = planStaleFeeds(this.staleAlerts, checks, paging, now, only === undefined, this.o.config.site.timeZone);
@@ -226,7 +249,8 @@ export class EmbeddedPaging {
   committed(patientIds: string[]): void {
     if (this.stopped) return;
     const quiet = patientIds.filter((p) => this.staleAlerts.has(p));
-    if (quiet.length > 0) this.sweep(quiet).catch((err: Error) => this.o.log(`paging: stale-feed check failed (${err.name})`));
+    if (quiet.length > 0)
+      this.sweep(quiet).catch((err: Error) => this.o.log(`paging: stale-feed check failed (${err.name})`));
   }
 
   acknowledge(pageId: string, by: string) {

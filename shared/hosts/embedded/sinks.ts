@@ -65,8 +65,13 @@ export class StdoutSink implements Sink {
   }
 
   async deliver(item: OutboxItem): Promise<void> {
-    if (this.broken) throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
-    const line = prepared(() => (item.kind === 'notification' ? JSON.stringify(notificationEvent(recordBody<Notification>(item))) : (recordBody(item), item.body)));
+    if (this.broken)
+      throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
+    const line = prepared(() =>
+      item.kind === 'notification'
+        ? JSON.stringify(notificationEvent(recordBody<Notification>(item)))
+        : (recordBody(item), item.body),
+    );
     this.out.write(`${line}\n`);
   }
 }
@@ -124,18 +129,24 @@ export class WebhookSink implements Sink {
       const cause = e.cause?.code;
       // fetch refuses a request it cannot build (a header value it will not carry) before connecting: a TypeError
       // with no network cause. That record would be refused every time.
-      if (e.name === 'TypeError' && !cause && !e.cause) throw new RecordRefused(`the request cannot be sent (${e.message.slice(0, 80)})`);
+      if (e.name === 'TypeError' && !cause && !e.cause)
+        throw new RecordRefused(`the request cannot be sent (${e.message.slice(0, 80)})`);
       throw new Error(`webhook unreachable${cause ? ` (${cause})` : ` (${e.name})`}`);
     }
     await res.arrayBuffer().catch(() => undefined); // free the connection
     if (res.status >= 200 && res.status <= 299) return;
-    if (res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status)) throw new RecordRefused(`webhook answered HTTP ${res.status}`);
+    if (res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status))
+      throw new RecordRefused(`webhook answered HTTP ${res.status}`);
     throw new Error(`webhook answered HTTP ${res.status}`);
   }
 
   private request(item: OutboxItem): { body: string; headers: Record<string, string> } {
     let body: string;
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-crs-event': item.kind, 'x-crs-event-id': wireId(item.id) };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-crs-event': item.kind,
+      'x-crs-event-id': wireId(item.id),
+    };
     if (item.kind === 'notification') {
       const n = recordBody<Notification>(item);
       body = JSON.stringify(notificationEvent(n));
@@ -145,7 +156,8 @@ export class WebhookSink implements Sink {
       const n = page.technical ? undefined : this.notificationOf(page.notificationId);
       body = JSON.stringify(n ? { ...page, notification: notificationEvent(n) } : page);
     }
-    if (this.secret) headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
+    if (this.secret)
+      headers['x-crs-signature'] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
     return { body, headers };
   }
 }

@@ -65,7 +65,9 @@ export class GradingWorker {
        WHERE patient_id NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`,
     );
     // Patients still waiting for a retry when the process stopped keep waiting after a restart.
-    const waiting = o.db.prepare('SELECT patient_id, max(retry_at) AS at FROM inbox WHERE retry_at > ? GROUP BY patient_id').all(this.now());
+    const waiting = o.db
+      .prepare('SELECT patient_id, max(retry_at) AS at FROM inbox WHERE retry_at > ? GROUP BY patient_id')
+      .all(this.now());
     for (const r of waiting as { patient_id: string; at: number }[]) this.blocked.set(r.patient_id, r.at);
   }
 
@@ -183,7 +185,9 @@ export class GradingWorker {
     for (const r of reusedIds(result)) {
       // Recorded (an audit entry, written with the state; a count in /api/health) and said, by id only.
       this.stats.reusedIds++;
-      this.log(`grading: messageId ${wireId(r.messageId)} of patient ${wireId(r.patientId)} reused with other content; graded as a new observation`);
+      this.log(
+        `grading: messageId ${wireId(r.messageId)} of patient ${wireId(r.patientId)} reused with other content; graded as a new observation`,
+      );
     }
     const points: TimelinePoint[] = [];
     let assessment: Assessment | undefined;

@@ -86,7 +86,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       else {
         // The monitor was told AA from the spool, and the server refuses it: kept for an operator, said loudly.
         spool.refused(m, outcome.status, outcome.ack, new Date(now()).toISOString());
-        o.log(`mllp-bridge: message ${m.seq} (already ACKed from the spool) was refused by the server (${outcome.status} ${readAck(outcome.ack)?.code}); kept in ${o.spoolDir}/spool.db, table refused`);
+        o.log(
+          `mllp-bridge: message ${m.seq} (already ACKed from the spool) was refused by the server (${outcome.status} ${readAck(outcome.ack)?.code}); kept in ${o.spoolDir}/spool.db, table refused`,
+        );
       }
       waiter?.(outcome);
     }
@@ -99,14 +101,25 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   async function take(socket: Socket, text: string): Promise<void> {
     const read = translatePcd01(text);
     // What the server could never read is refused here at once (and not spooled).
-    if (!read.ok && !read.header?.controlId) return answer(socket, buildAck({ code: 'AR', problems: read.problems, now: now() }));
+    if (!read.ok && !read.header?.controlId)
+      return answer(socket, buildAck({ code: 'AR', problems: read.problems, now: now() }));
     const header = read.header!;
     let seq: number;
     try {
       seq = spool.add(text, new Date(now()).toISOString());
     } catch (err) {
       o.log(`mllp-bridge: cannot write the spool (${(err as Error).message}); AR`);
-      return answer(socket, buildAck({ code: 'AR', header, problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the bridge cannot store the message; send again' }], now: now() }));
+      return answer(
+        socket,
+        buildAck({
+          code: 'AR',
+          header,
+          problems: [
+            { at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the bridge cannot store the message; send again' },
+          ],
+          now: now(),
+        }),
+      );
     }
     wake?.();
     const outcome = await new Promise<Outcome | undefined>((resolve) => {
@@ -121,7 +134,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       });
     });
     if (outcome) return answer(socket, outcome.ack);
-    answer(socket, buildAck({ code: 'AA', header, text: 'held by the bridge: delivered when the link is back', now: now() }));
+    answer(
+      socket,
+      buildAck({ code: 'AA', header, text: 'held by the bridge: delivered when the link is back', now: now() }),
+    );
   }
 
   const server: Server = createServer((socket) => {
@@ -135,7 +151,18 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
           if (--backlog < 16 && socket.isPaused()) socket.resume();
         };
         if (e.type === 'error') {
-          chain = chain.then(() => answer(socket, buildAck({ code: 'AR', problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: e.problem }], now: now() }))).finally(done);
+          chain = chain
+            .then(() =>
+              answer(
+                socket,
+                buildAck({
+                  code: 'AR',
+                  problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: e.problem }],
+                  now: now(),
+                }),
+              ),
+            )
+            .finally(done);
         } else chain = chain.then(() => take(socket, e.text)).finally(done);
       }
     });

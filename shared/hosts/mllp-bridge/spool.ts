@@ -34,7 +34,9 @@ export class Spool {
     this.insert = this.db.prepare('INSERT INTO spool (text, received_at) VALUES (?, ?)');
     this.first = this.db.prepare('SELECT seq, text, received_at AS receivedAt FROM spool ORDER BY seq LIMIT 1');
     this.remove = this.db.prepare('DELETE FROM spool WHERE seq = ?');
-    this.refuse = this.db.prepare('INSERT OR REPLACE INTO refused (seq, text, received_at, status, ack, at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.refuse = this.db.prepare(
+      'INSERT OR REPLACE INTO refused (seq, text, received_at, status, ack, at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
   }
 
   /** Durably adds a message; returns its sequence number once it is on disk. */
