@@ -168,20 +168,23 @@ function stepAudit(step: Step, sender?: string): AuditEvent[] {
       details: { messageId: a.messageId, digest: step.digest },
     });
   }
-  for (const n of step.notifications) {
-    entries.push({
-      at: n.at,
-      patientId: n.patientId,
-      type: 'notification',
-      text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}`,
-      details: {
-        notificationId: n.notificationId,
-        messageId: n.causedBy,
-        condition: n.condition,
-        fromGrade: n.fromGrade,
-        toGrade: n.toGrade,
-      },
-    });
-  }
+  for (const n of step.notifications) entries.push(notificationAudit(n));
   return entries;
+}
+
+/** The audit entry of a grade change (also written for one recorded before the audit trail existed). */
+export function notificationAudit(n: Notification): AuditEvent {
+  return {
+    at: n.at,
+    patientId: n.patientId,
+    type: 'notification',
+    text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}`,
+    details: {
+      notificationId: n.notificationId,
+      messageId: n.causedBy,
+      condition: n.condition,
+      fromGrade: n.fromGrade,
+      toGrade: n.toGrade,
+    },
+  };
 }

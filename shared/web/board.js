@@ -7,25 +7,25 @@
   var statusEl = document.getElementById('status');
   var announcer = document.getElementById('announcer');
   var deliveryEl = document.getElementById('delivery-alerts');
-  var dialog = document.getElementById('ack-dialog');
-  var ackForm = document.getElementById('ack-form');
-  var ackName = document.getElementById('ack-name');
+  var dialog = /** @type {HTMLDialogElement} */ (document.getElementById('ack-dialog'));
+  var ackForm = /** @type {HTMLFormElement} */ (document.getElementById('ack-form'));
+  var ackName = /** @type {HTMLInputElement} */ (document.getElementById('ack-name'));
   var ackError = document.getElementById('ack-error');
   var ackSummary = document.getElementById('ack-summary');
-  var ackConfirm = document.getElementById('ack-confirm');
+  var ackConfirm = /** @type {HTMLButtonElement} */ (document.getElementById('ack-confirm'));
   var ackTitle = document.getElementById('ack-title');
   var ackLabel = document.querySelector('label[for="ack-name"]');
-  var silenceDialog = document.getElementById('silence-dialog');
-  var silenceForm = document.getElementById('silence-form');
+  var silenceDialog = /** @type {HTMLDialogElement} */ (document.getElementById('silence-dialog'));
+  var silenceForm = /** @type {HTMLFormElement} */ (document.getElementById('silence-form'));
   var silenceScope = document.getElementById('silence-scope');
   var silenceTeamRow = document.getElementById('silence-team-row');
-  var silenceTeam = document.getElementById('silence-team');
-  var silenceMinutes = document.getElementById('silence-minutes');
-  var silenceReason = document.getElementById('silence-reason');
-  var silenceName = document.getElementById('silence-name');
+  var silenceTeam = /** @type {HTMLSelectElement} */ (document.getElementById('silence-team'));
+  var silenceMinutes = /** @type {HTMLSelectElement} */ (document.getElementById('silence-minutes'));
+  var silenceReason = /** @type {HTMLInputElement} */ (document.getElementById('silence-reason'));
+  var silenceName = /** @type {HTMLInputElement} */ (document.getElementById('silence-name'));
   var silenceRule = document.getElementById('silence-rule');
   var silenceError = document.getElementById('silence-error');
-  var silenceConfirm = document.getElementById('silence-confirm');
+  var silenceConfirm = /** @type {HTMLButtonElement} */ (document.getElementById('silence-confirm'));
 
   var STALE_MS = 30 * 60 * 1000;
   var NAME_KEY = 'crs-board-name';
@@ -578,7 +578,7 @@
     render();
     if (key) {
       var again = main.querySelector('[data-key="' + CSS.escape(key) + '"]');
-      if (again && again !== document.activeElement) again.focus({ preventScroll: true });
+      if (again instanceof HTMLElement && again !== document.activeElement) again.focus({ preventScroll: true });
     }
   }
 
@@ -745,6 +745,7 @@
     );
   }
 
+  /** @type {[number, string][]} */
   var RANGES = [
     [6, '6 h'],
     [24, '24 h'],
@@ -1005,8 +1006,9 @@
   }
   function restoreFocus(key) {
     if (!key) return;
-    var target =
-      main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2[tabindex], h3 a') || main;
+    var target = /** @type {HTMLElement} */ (
+      main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2[tabindex], h3 a') || main
+    );
     target.focus();
   }
   dialog.addEventListener('close', function () {

@@ -10,7 +10,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '#infra/build.ts';
-import { REPO_ROOT } from '#infra/bundling.ts';
+import { LAMBDA_BUNDLE, REPO_ROOT } from '#infra/bundling.ts';
 import {
   API_THROTTLED_METRIC,
   MAX_RECEIVE_COUNT,
@@ -559,8 +559,14 @@ describe('functions', () => {
       const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
       expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
       expect(bundle).toMatch(/^import\{|\bimport\{/); // ES module syntax
-      // The SDK the tests ran against is bundled in: nothing is imported from the runtime's copy.
+      // The SDK the tests ran against is bundled in: nothing is imported from the runtime's copy, but for the
+      // credential providers the default chain loads only without credentials in the environment (never in Lambda).
       expect(bundle).not.toMatch(/from\s*"@aws-sdk\//);
+      const elsewhere = [...bundle.matchAll(/import\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
+      expect(
+        elsewhere.every((name) => LAMBDA_BUNDLE.external.includes(name!)),
+        elsewhere.join(', '),
+      ).toBe(true);
       expect(bundle).toMatch(/DynamoDB_20120810/); // the DynamoDB client's own protocol target
       expect(bundle.length).toBeLessThanOrEqual(600 * 1024);
       expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(1000); // minified: long lines

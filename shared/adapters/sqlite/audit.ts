@@ -2,7 +2,6 @@
 // are written with INSERT OR IGNORE on the SHA-256 of auditKey(entry), so a retried write stores an entry once.
 import { createHash } from 'node:crypto';
 import { DEFAULT_PAGING, feedStatus } from '#domain/paging.ts';
-import type { Notification } from '#domain/page.ts';
 import type { PatientState } from '#domain/state.ts';
 import { auditKey, type AuditEvent, type AuditLog } from '#ports';
 import type { Db } from './db.ts';
@@ -16,23 +15,6 @@ export function auditRow(e: AuditEvent): [Buffer, string, string, string, string
 /** When the monitor feed last had data (feedStatus's `since`, which no setting changes); null when not enrolled. */
 export function feedSince(state: PatientState): number | null {
   return feedStatus(state, 0, DEFAULT_PAGING)?.since ?? null;
-}
-
-/** The audit entry of a notification recorded before the audit trail existed (schema version 1). */
-export function migratedNotificationAudit(n: Notification): AuditEvent {
-  return {
-    at: n.at,
-    patientId: n.patientId,
-    type: 'notification',
-    text: `${n.kind} ${n.condition.toUpperCase()} ${n.fromGrade} -> ${n.toGrade} to ${n.teams.join(', ')}`,
-    details: {
-      notificationId: n.notificationId,
-      messageId: n.causedBy,
-      condition: n.condition,
-      fromGrade: n.fromGrade,
-      toGrade: n.toGrade,
-    },
-  };
 }
 
 const PAGE_SIZE = 500;

@@ -16,7 +16,8 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Notification } from '#domain/page.ts';
 import { deserializeState } from '#domain/state.ts';
-import { AUDIT_INSERT, auditRow, feedSince, migratedNotificationAudit } from './audit.ts';
+import { notificationAudit } from '#app/grade.ts';
+import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { createPrivate } from './files.ts';
 import { ensureTokenScopes } from './tokens.ts';
 
@@ -222,7 +223,7 @@ function migrateV1(db: Db): void {
     .all() as { body: string; triggered_at: string; acknowledged_at: string | null; acknowledged_by: string | null }[];
   for (const row of old) {
     const n = JSON.parse(row.body) as Notification;
-    insert.run(...auditRow(migratedNotificationAudit(n)));
+    insert.run(...auditRow(notificationAudit(n)));
     if (row.acknowledged_at && row.acknowledged_by) {
       insert.run(
         ...auditRow({
