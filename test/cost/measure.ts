@@ -248,13 +248,15 @@ export async function measure(options: HarnessOptions): Promise<Measurement> {
       return result;
     };
 
-    // A device token, as `crs token create` stores it.
-    const { token, record } = issueToken('gw-ward-h4', new Date(Date.parse('2026-11-01T00:00:00Z')));
+    // A device token, as `crs token issue --kind ehr` stores it: the ward's integration engine, which sends every
+    // section (the enrolment's therapy and infusion included) for its patients.
+    const { token, record } = issueToken('gw-ward-h4', new Date(Date.parse('2026-11-01T00:00:00Z')), { kind: 'ehr' });
     fake.table('tokens').set(`${record.hash}\u0000`, {
       [TOKENS_TABLE.partitionKey]: { S: record.hash },
       tokenId: { S: record.tokenId },
       deviceId: { S: record.deviceId },
       createdAt: { S: record.createdAt },
+      kind: { S: 'ehr' },
     });
 
     const feed = wardFeed(options.patients, options.hours, options.intervalSeconds);
