@@ -17,8 +17,10 @@ const BATCHED = 50_000;
 const LATENCY_SAMPLES = 400;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-// A lean keep-alive client (node:http), so that the devices' side costs this shared 2-core machine little.
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+// A lean keep-alive client (node:http), so that the devices' side costs this shared 2-core machine little. Every
+// simulated device posts from 127.0.0.1, and `crs serve` refuses more than 64 connections from one address (issue
+// 16): the devices share 48 sockets, as a gateway would.
+const agent = new Agent({ keepAlive: true, maxSockets: 48 });
 
 const post = (url: string, body: DeviceMessage | DeviceMessage[]) => postMessages(url, agent, INGEST_TOKEN, body);
 
@@ -104,13 +106,14 @@ async function latency(s: ServeProcess, label: string, tag: string): Promise<voi
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const patientId = `${tag}-${i}`;
     const source = { deviceId: 'bench', kind: 'monitor' as const };
-    await post(s.url, {
+    const enrolled = await post(s.url, {
       messageId: `${patientId}-e`,
       patientId,
       observedAt: new Date(start).toISOString(),
       source,
       enrolment: { bed: `L-${i}` },
     });
+    if (enrolled !== 202) throw new Error(`enrolment: HTTP ${enrolled}`);
     const id = `${patientId}-f`;
     const seen = new Promise<bigint>((resolve) => waiting.set(id, resolve));
     const t0 = process.hrtime.bigint();
@@ -139,7 +142,8 @@ export async function run(): Promise<void> {
     `\n== crs serve (embedded SQLite; the inbox commit before each 202 is synchronous=FULL): HTTP ingest to grade and page, ${PATIENTS} patients ==`,
   );
   const dir = mkdtempSync(join(tmpdir(), 'crs-http-bench-'));
-  const server = await spawnServe(dir);
+  // 1,400 patients in all: above the default enrolment ceiling of 500 (issue 16).
+  const server = await spawnServe(dir, ['--max-patients', '5000']);
   try {
     await throughput(server, 'warm-up', 2_000, singles, 'warm');
     await throughput(server, 'single-message POSTs', SINGLE, singles, 'single');

@@ -19,6 +19,8 @@ const fmt = (xs: number[]) => {
 };
 
 const source = { deviceId: 'bench', kind: 'monitor' as const };
+// Enrolment comes from the EHR: device scopes refuse it from a monitor (issue 16).
+const ehr = { deviceId: 'bench-ehr', kind: 'ehr' as const };
 /** Enrolled now, then a fever: CRS 1, one page to the hematology fellow. */
 function feverPatient(patientId: string): [DeviceMessage, DeviceMessage] {
   const now = Date.now();
@@ -27,7 +29,7 @@ function feverPatient(patientId: string): [DeviceMessage, DeviceMessage] {
       messageId: `${patientId}-e`,
       patientId,
       observedAt: new Date(now - 1000).toISOString(),
-      source,
+      source: ehr,
       enrolment: { bed: patientId, therapy: 'car-t', infusedAt: new Date(now - 86_400_000).toISOString() },
     },
     {
@@ -52,7 +54,8 @@ export async function run(): Promise<void> {
   const config = join(dir, 'config.json');
   // A level every 3 s below grade 3, so that timers fire during the run.
   writeFileSync(config, JSON.stringify({ paging: { timeoutMinutes: { severe: 0.05, other: 0.05 } } }));
-  const server = await spawnServe(join(dir, 'data'), ['--config', config, '--page-lines']);
+  // More patients than the default enrolment ceiling of 500 (issue 16).
+  const server = await spawnServe(join(dir, 'data'), ['--config', config, '--page-lines', '--max-patients', '5000']);
   try {
     // 1. Idle: one patient at a time.
     const seen = new Map<string, (at: bigint) => void>();
@@ -65,7 +68,7 @@ export async function run(): Promise<void> {
     for (let i = 0; i < SAMPLES; i++) {
       const patientId = `idle-${i}`;
       const [enrol, fever] = feverPatient(patientId);
-      await post(server.url, enrol);
+      if ((await post(server.url, enrol)).status !== 202) throw new Error('enrolment not accepted');
       const paged = new Promise<bigint>((resolve) => seen.set(patientId, resolve));
       const t0 = process.hrtime.bigint();
       if ((await post(server.url, fever)).status !== 202) throw new Error('not accepted');
@@ -92,7 +95,8 @@ export async function run(): Promise<void> {
     const t0 = performance.now();
     const messages = Array.from({ length: BURST }, (_, i) => feverPatient(`burst-${i}`)).flat();
     for (let i = 0; i < messages.length; i += 100) {
-      if ((await post(server.url, messages.slice(i, i + 100))).status !== 202) throw new Error('not accepted');
+      const status = (await post(server.url, messages.slice(i, i + 100))).status;
+      if (status !== 202) throw new Error(`HTTP ${status}`);
     }
     const accepted = performance.now() - t0;
     while (pagesOf(server).filter((p) => p.reason === 'triggered').length < before + BURST)
