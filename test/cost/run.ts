@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { measure, type Measurement, type Phase } from './measure.ts';
 import type { Usage } from './meter.ts';
-import { ASSUMPTIONS, drivers, price, type Capacity, type Priced, type Scenario } from './model.ts';
+import { ASSUMPTIONS, drivers, floor, price, type Capacity, type Priced, type Scenario } from './model.ts';
 import { PRICES_AS_OF, REGION } from './prices.ts';
 import { stackFacts } from './stack.ts';
 
@@ -188,9 +188,14 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     ).map(([label, p]) => {
       const month1Met = p.perKPatientDays1 <= s.target;
       const growthMet = p.month12 <= 2 * p.month1;
+      const f = floor(p);
       console.log(
         `   target (${label}, ${mode}): month 1 ${usd(p.perKPatientDays1)} <= ${usd(s.target)} per 1,000 patient-days: ${month1Met ? 'met' : 'NOT MET'}; ` +
           `month 12 ${(p.month12 / p.month1).toFixed(2)} x month 1 <= 2: ${growthMet ? 'met' : 'NOT MET'}`,
+      );
+      console.log(
+        `     floor with no DynamoDB, Lambda or logs at all (pages ${usd(f.pagesPerKPatientDays1)}, alarms, metrics, keys, secret, API and SQS requests): ` +
+          `${usd(f.perKPatientDays1)} per 1,000 patient-days${f.perKPatientDays1 > s.target ? ': the target is below it, out of reach of the write path' : `: ${usd(s.target - f.perKPatientDays1)} left for DynamoDB, Lambda and logs`}`,
       );
       return month1Met && growthMet;
     });
@@ -200,6 +205,7 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
       capacity: mode,
       priced,
       pricedBatched,
+      floor: { perMessage: floor(recommended), batched: floor(pricedBatched[mode]) },
       measured: { messages: m.messages, stateItem: m.stateItem, pages: m.pages, notifications: m.notifications },
     };
   }

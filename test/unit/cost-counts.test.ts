@@ -5,6 +5,7 @@
 // expectation, and the figures in docs/cost.md, on purpose.
 import { describe, expect, it } from 'vitest';
 import { measure } from '../cost/measure.ts';
+import { floor, type Priced } from '../cost/model.ts';
 
 describe('the cost model counts what the handlers do', () => {
   it('a message that changes no grade: one consistent read and one transaction of the state, audit entry and seen message, 1 KB each', async () => {
@@ -40,4 +41,26 @@ describe('the cost model counts what the handlers do', () => {
     expect(m.grade.invocations).toBe(n);
     expect(m.grade.logLines).toBe(n);
   }, 120_000);
+});
+
+describe('the floor of the architecture', () => {
+  it('adds the pages, the fixed costs and the API and SQS requests, and nothing the write path spends', () => {
+    const line = (driver: string, month1: number) => ({ driver, item: driver, quantity: '', month1, month12: month1 });
+    const p = {
+      patientDaysPerMonth: 2000,
+      lines: [
+        line('SNS pages', 8),
+        line('CloudWatch metrics and alarms', 4),
+        line('KMS', 3),
+        line('Secrets Manager', 0.4),
+        line('API Gateway requests', 2),
+        line('SQS requests', 1.6),
+        line('DynamoDB capacity', 50),
+        line('Lambda grade', 7),
+        line('CloudWatch Logs', 2),
+        line('DynamoDB storage (audit)', 1),
+      ],
+    } as unknown as Priced;
+    expect(floor(p)).toEqual({ month1: 19, perKPatientDays1: 9.5, pagesPerKPatientDays1: 4 });
+  });
 });
