@@ -37,7 +37,8 @@ export interface Graded {
   reasons: Reason[];
 }
 
-const DEVICE_NAMES: Record<OxygenDevice, string> = {
+/** What reasons, pages and the board call each oxygen device. */
+export const OXYGEN_DEVICE_NAMES: Record<OxygenDevice, string> = {
   room_air: 'room air',
   blow_by: 'blow-by oxygen',
   nasal_cannula: 'nasal cannula',
@@ -221,7 +222,7 @@ function supplementalOxygen(state: PatientState) {
 }
 
 function oxygenText(device: OxygenDevice, flowLpm?: number, fio2?: number): string {
-  let s = DEVICE_NAMES[device];
+  let s = OXYGEN_DEVICE_NAMES[device];
   if (flowLpm !== undefined) s += ` ${flowLpm} L/min`;
   if (fio2 !== undefined) s += ` FiO2 ${fio2}`;
   return s;

@@ -1180,6 +1180,7 @@
         state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
         state.lastData = r.body;
         setZone(r.body.timeZone);
+        window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
         if (r.body.paging) state.paging = r.body.paging;
         if (r.status === 404) {
           main.textContent = '';

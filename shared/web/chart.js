@@ -16,18 +16,11 @@
     bipap: 'BiPAP',
     mechanical_ventilation: 'ventilated',
   };
-  var O2_NAME = {
-    room_air: 'room air',
-    blow_by: 'blow-by oxygen',
-    nasal_cannula: 'nasal cannula',
-    high_flow_nasal_cannula: 'high-flow nasal cannula',
-    simple_mask: 'simple mask',
-    non_rebreather: 'non-rebreather mask',
-    venturi: 'Venturi mask',
-    cpap: 'CPAP',
-    bipap: 'BiPAP',
-    mechanical_ventilation: 'mechanical ventilation',
-  };
+  // The domain's names for the devices (reasons and pages say them so), sent by the server with every response.
+  var O2_NAME = {};
+  function setDeviceNames(names) {
+    if (names) O2_NAME = names;
+  }
   var MED_LETTER = {
     tocilizumab: 'T',
     dexamethasone: 'D',
@@ -428,5 +421,11 @@
     }
   }
 
-  window.CrsChart = { render: render, o2Text: o2Text, pressorText: pressorText, COLORS: COLORS };
+  window.CrsChart = {
+    render: render,
+    o2Text: o2Text,
+    setDeviceNames: setDeviceNames,
+    pressorText: pressorText,
+    COLORS: COLORS,
+  };
 })();

@@ -3,6 +3,7 @@ interface Window {
   CrsChart: {
     render: (...args: any[]) => any;
     o2Text: (...args: any[]) => string;
+    setDeviceNames: (names: Record<string, string> | undefined) => void;
     pressorText: (...args: any[]) => string;
     COLORS: Record<string, string>;
   };

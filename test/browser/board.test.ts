@@ -128,6 +128,9 @@ describe('the on-call board', () => {
     expect(titles.some((t) => /^systolic \d+ at/.test(t))).toBe(true);
     expect(titles.some((t) => /^temperature 3[89]/.test(t))).toBe(true);
     expect(titles.some((t) => t.startsWith('tocilizumab'))).toBe(true);
+    // The oxygen device in the domain's words (sent by the server, as reasons and pages say it), never its code.
+    expect(titles.some((t) => new RegExp(`^room air from ${SITE_TIME}$`).test(t))).toBe(true);
+    expect(titles.join(' ')).not.toContain('room_air');
 
     // Acknowledge both teams' pages with the keyboard only; each stops its ladder.
     for (const team of ['ICU', 'hematology']) {

@@ -414,7 +414,7 @@ export function drivers(p: Priced, month: 1 | 12 = 1): { driver: string; cost: n
  * DynamoDB, Lambda or logs at all. A target below it cannot be met by the grading code, only by the scenario
  * (cheaper page delivery, larger batches) or another front door and queue.
  */
-export const FLOOR_DRIVERS = [
+const FLOOR_DRIVERS = [
   'SNS pages',
   'CloudWatch metrics and alarms',
   'KMS',

@@ -6,7 +6,7 @@
 import type { BoardQueries, PatientRecord } from '#adapters/sqlite/board.ts';
 import type { TimelinePoint } from '#adapters/sqlite/store.ts';
 import type { GradingConfig } from '#domain/config.ts';
-import { gradeCrs, gradeIcans, hypotensionThresholds, reasonText } from '#domain/grading.ts';
+import { OXYGEN_DEVICE_NAMES, gradeCrs, gradeIcans, hypotensionThresholds, reasonText } from '#domain/grading.ts';
 import { dayPostInfusion } from '#domain/page.ts';
 import {
   PAGE_TEAMS,
@@ -345,6 +345,18 @@ export class BoardApi {
     };
   }
 
+  /** What every board response carries besides its data: the site's zone, paging, and the domain's names. */
+  private context() {
+    return {
+      serverTime: iso(this.now()),
+      // The site's zone: the board writes every time in it.
+      timeZone: this.config.site.timeZone,
+      paging: this.pagingInfo(),
+      // The board says an oxygen device as the reasons and pages do (the domain's names, not a copy in the page).
+      oxygenDeviceNames: OXYGEN_DEVICE_NAMES,
+    };
+  }
+
   private groups(patientId: string, silences: Silence[], keep?: (g: GroupHead) => boolean): PageGroupView[] {
     const byId = new Map(silences.map((s) => [s.silenceId, s]));
     const pages = this.queries.pages(patientId, PAGES_PER_PATIENT);
@@ -384,11 +396,8 @@ export class BoardApi {
         : [];
     });
     return {
-      serverTime: iso(this.now()),
-      // The site's zone: the board writes every time in it.
-      timeZone: this.config.site.timeZone,
+      ...this.context(),
       scheme: this.config.scheme,
-      paging: this.pagingInfo(),
       silences: silences.map(silenceView),
       total: all.length,
       offset: page.offset,
@@ -416,10 +425,7 @@ export class BoardApi {
       ...p.data,
     }));
     return {
-      serverTime: iso(this.now()),
-      // The site's zone: the board writes every time in it.
-      timeZone: this.config.site.timeZone,
-      paging: this.pagingInfo(),
+      ...this.context(),
       patient: patientView(rec, groups, silences, this.config),
       pages: groups,
       timeline: {
