@@ -100,7 +100,8 @@ export interface AuditRetentionProps extends AuditOptions {
   tables: dynamodb.ITable[];
   /** Tables that only grow (of `tables`): backed up as `historyBackups` says. */
   historyTables: dynamodb.ITable[];
-  auditTable: dynamodb.ITable;
+  /** The tables that hold audit entries: the Audit table, and the SeenMessages table (first-time assessments). */
+  auditTables: dynamodb.ITable[];
   logRetention: logs.RetentionDays;
 }
 
@@ -294,14 +295,15 @@ export class AuditRetention extends Construct {
       includeGlobalServiceEvents: false,
       cloudWatchLogsLogGroupArn: this.trailLogs.logGroupArn,
       cloudWatchLogsRoleArn: role.roleArn,
-      // Data events on the Audit table only (reads and writes); management events stay with the account's trail.
+      // Data events on the tables of audit entries only (reads and writes); management events stay with the
+      // account's trail.
       advancedEventSelectors: [
         {
-          name: 'Audit table data events',
+          name: 'Audit entry tables data events',
           fieldSelectors: [
             { field: 'eventCategory', equalTo: ['Data'] },
             { field: 'resources.type', equalTo: ['AWS::DynamoDB::Table'] },
-            { field: 'resources.ARN', equalTo: [props.auditTable.tableArn] },
+            { field: 'resources.ARN', equalTo: props.auditTables.map((t) => t.tableArn) },
           ],
         },
       ],
@@ -310,6 +312,10 @@ export class AuditRetention extends Construct {
   }
 }
 
-/** Calls that change or delete audit entries (never made by the functions), or any call refused. */
-export const AUDIT_TAMPERING_PATTERN =
-  '{ ($.eventName = "DeleteItem") || ($.eventName = "UpdateItem") || ($.eventName = "BatchWriteItem") || ($.errorCode = "AccessDenied*") }';
+/**
+ * Calls that change or delete audit entries (never made by the functions), or any call refused. The one update a
+ * function makes, the grade role's digest added to a seen message (its policy allows no other attribute), is not.
+ */
+export function auditTamperingPattern(gradeRoleArn: string): string {
+  return `{ ($.eventName = "DeleteItem") || ($.eventName = "BatchWriteItem") || ($.errorCode = "AccessDenied*") || (($.eventName = "UpdateItem") && ($.userIdentity.sessionContext.sessionIssuer.arn != "${gradeRoleArn}")) }`;
+}

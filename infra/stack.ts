@@ -33,7 +33,7 @@ import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { PAGE_TEAMS } from '#domain/paging.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
-import { AUDIT_TAMPERING_PATTERN, AuditRetention, DEFAULT_AUDIT, type AuditOptions } from './audit.ts';
+import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
 import {
   autoScale,
@@ -307,7 +307,7 @@ export class CrsAlertingStack extends Stack {
       ...props.audit,
       tables: [this.stateTable, this.pagesTable, this.auditTable, this.tokensTable, this.seenTable],
       historyTables: [this.auditTable, this.seenTable],
-      auditTable: this.auditTable,
+      auditTables: [this.auditTable, this.seenTable],
       logRetention,
     });
 
@@ -457,11 +457,24 @@ export class CrsAlertingStack extends Stack {
       resourceArns: [this.stateTable.tableArn],
     });
     // Seen messages: a conditional put that returns the old item when it fails (hence GetItem), or a digest added.
+    // The put carries the message's assessment (an audit entry): an update may touch the digests only, so that
+    // what was put stays as it was written, as in the audit table.
     iam.Grant.addToPrincipal({
       grantee: this.grade.role,
-      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
       resourceArns: [this.seenTable.tableArn],
     });
+    this.grade.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.seenTable.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:Attributes': [SEEN_TABLE.partitionKey, SEEN_TABLE.sortKey, SEEN_TABLE.digestsAttribute],
+          },
+        },
+      }),
+    );
     this.grantAppendAudit(this.grade.role);
     this.key.grantEncryptDecrypt(this.grade.role);
     this.grade.fn.addEventSource(
@@ -631,6 +644,10 @@ export class CrsAlertingStack extends Stack {
     new CfnOutput(this, 'AuditTableName', {
       value: this.auditTable.tableName,
       description: `for crs audit export and crs silence (${ENV.auditTable})`,
+    });
+    new CfnOutput(this, 'SeenTableName', {
+      value: this.seenTable.tableName,
+      description: `for crs audit export: it carries the assessments of first-time messages (${ENV.seenTable})`,
     });
     new CfnOutput(this, 'EscalationQueueUrl', {
       value: this.escalationQueue.queueUrl,
@@ -923,14 +940,14 @@ export class CrsAlertingStack extends Stack {
     if (this.audit.trailLogs) {
       new logs.MetricFilter(this, 'AuditTableTamperingFilter', {
         logGroup: this.audit.trailLogs,
-        filterPattern: logs.FilterPattern.literal(AUDIT_TAMPERING_PATTERN),
+        filterPattern: logs.FilterPattern.literal(auditTamperingPattern(this.grade.role.roleArn)),
         metricNamespace: METRICS_NAMESPACE,
         metricName: AUDIT_TAMPERING_METRIC,
         metricValue: '1',
       });
       alarm('AuditTableTampering', {
         description:
-          'CloudTrail recorded a call that changes or deletes audit entries, or a refused call, on the Audit table: nothing of this stack makes one. Find who in the trail (userIdentity) now. See docs/runbook.md.',
+          'CloudTrail recorded a call that changes or deletes audit entries, or a refused call, on the Audit or SeenMessages table: nothing of this stack makes one. Find who in the trail (userIdentity) now. See docs/runbook.md.',
         metric: new cloudwatch.Metric({
           namespace: METRICS_NAMESPACE,
           metricName: AUDIT_TAMPERING_METRIC,

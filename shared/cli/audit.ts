@@ -14,9 +14,10 @@ import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const AUDIT_USAGE = `  crs audit export --patient P [--format ndjson|csv] [--data DIR] [--backend embedded]
       one patient's audit trail, oldest first, on stdout ("--patient '*'": team-wide entries, e.g. team silences)
-  crs audit export --patient P [--format ndjson|csv] --backend aws [--table NAME | --outputs FILE]
-      the same from a deployment's DynamoDB audit table (NAME, $CRS_AUDIT_TABLE, or AuditTableName in the stack's
-      outputs file); AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI
+  crs audit export --patient P [--format ndjson|csv] --backend aws [--table NAME --seen-table NAME | --outputs FILE]
+      the same from a deployment's DynamoDB audit table and seen-messages table (which carries the assessments of
+      first-time messages): NAME, $CRS_AUDIT_TABLE and $CRS_SEEN_TABLE, or AuditTableName and SeenTableName in the
+      stack's outputs file; AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI
 `;
 
 class AuditUsageError extends Error {}
@@ -79,6 +80,7 @@ export async function auditCommand(args: string[]): Promise<number> {
         data: { type: 'string' },
         backend: { type: 'string', default: 'embedded' },
         table: { type: 'string' },
+        'seen-table': { type: 'string' },
         outputs: { type: 'string' },
       },
     }).values;

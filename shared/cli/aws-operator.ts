@@ -27,6 +27,7 @@ export const OUTPUTS = {
   StateTableName: ENV.stateTable,
   PagesTableName: ENV.pagesTable,
   AuditTableName: ENV.auditTable,
+  SeenTableName: ENV.seenTable,
   PagesTopicArn: ENV.topicArn,
   EscalationQueueUrl: ENV.escalationQueueUrl,
   AckSecretArn: ENV.ackSecretArn,
@@ -115,11 +116,14 @@ export async function operatorPaging(vars: Record<string, string>, config: Gradi
   }
 }
 
-/** `crs audit export --backend aws`: the audit table, read with Query only. */
+/** `crs audit export --backend aws`: the audit table and the seen-messages table, read with Query only. */
 export function auditSource(o: Record<string, string | boolean | undefined>): { log: DynamoAuditLog; close(): void } {
   const vars = operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env, {
     [ENV.auditTable]: typeof o.table === 'string' ? o.table : undefined,
+    [ENV.seenTable]: typeof o['seen-table'] === 'string' ? o['seen-table'] : undefined,
   });
+  const audit = need(vars, ENV.auditTable, 'table');
+  const seen = need(vars, ENV.seenTable, 'seen-table');
   const client = new DynamoDBClient({});
-  return { log: new DynamoAuditLog(client, need(vars, ENV.auditTable, 'table')), close: () => client.destroy() };
+  return { log: new DynamoAuditLog(client, audit, Date.now, seen), close: () => client.destroy() };
 }

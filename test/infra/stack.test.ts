@@ -638,8 +638,15 @@ describe('least privilege', () => {
     expect(resourcesFor('grade', 'dynamodb:GetItem').sort(byJson)).toEqual(
       [getAtt(synth.stack.stateTable), getAtt(synth.stack.seenTable)].sort(byJson),
     );
-    // A digest is added to a reused id's item; nothing else of the grade function's is ever updated.
+    // A digest is added to a reused id's item; nothing else of the grade function's is ever updated, and of that
+    // item only the digests: the assessment its put carried stays as written (an audit entry).
     expect(resourcesFor('grade', 'dynamodb:UpdateItem')).toEqual([getAtt(synth.stack.seenTable)]);
+    const update = statements('grade').filter((s) => [s.Action].flat().includes('dynamodb:UpdateItem'));
+    expect(update).toHaveLength(1);
+    expect([update[0]!.Action].flat()).toEqual(['dynamodb:UpdateItem']);
+    expect((update[0] as { Condition?: unknown }).Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['patientId', 'messageId', 'digests'] },
+    });
     expect(actions('grade')).not.toContain('sns:Publish');
     expect(actions('grade')).not.toContain('sqs:SendMessage');
   });
@@ -1036,11 +1043,17 @@ describe('audit retention', () => {
       CloudWatchLogsLogGroupArn: { 'Fn::GetAtt': [id(prod.stack.audit.trailLogs!), 'Arn'] },
       AdvancedEventSelectors: [
         {
-          Name: 'Audit table data events',
+          Name: 'Audit entry tables data events',
           FieldSelectors: [
             { Field: 'eventCategory', Equals: ['Data'] },
             { Field: 'resources.type', Equals: ['AWS::DynamoDB::Table'] },
-            { Field: 'resources.ARN', Equals: [{ 'Fn::GetAtt': [id(prod.stack.auditTable), 'Arn'] }] },
+            {
+              Field: 'resources.ARN',
+              Equals: [
+                { 'Fn::GetAtt': [id(prod.stack.auditTable), 'Arn'] },
+                { 'Fn::GetAtt': [id(prod.stack.seenTable), 'Arn'] },
+              ],
+            },
           ],
         },
       ],
@@ -1081,11 +1094,14 @@ describe('audit retention', () => {
       ],
       [['Monthly', { DeleteAfterDays: 365 }]],
     ]);
-    // Anything but PutItem, Query and GetItem on the table, or a refused call, fires AuditTableTampering.
+    // Anything but PutItem, Query and GetItem on the tables, or a refused call, fires AuditTableTampering; but the
+    // grade role's update of a seen message (its digests, all its policy allows) does not.
     const [filter] = Object.values(r).filter(
       (x) => x.Type === 'AWS::Logs::MetricFilter' && x.Properties.LogGroupName.Ref === id(prod.stack.audit.trailLogs!),
     );
-    expect(filter!.Properties.FilterPattern).toMatch(/DeleteItem.*UpdateItem.*BatchWriteItem.*AccessDenied/);
+    const pattern = JSON.stringify(filter!.Properties.FilterPattern);
+    expect(pattern).toMatch(/DeleteItem.*BatchWriteItem.*AccessDenied.*UpdateItem.*sessionIssuer\.arn !=/);
+    expect(pattern).toContain(JSON.stringify({ 'Fn::GetAtt': [id(prod.stack.grade.role), 'Arn'] }));
     const alarm = Object.values(r).find(
       (x) => x.Type === 'AWS::CloudWatch::Alarm' && x.Properties.MetricName === 'AuditTableTampering',
     )!;

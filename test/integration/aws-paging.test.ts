@@ -206,6 +206,11 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     ]);
     expect(icu.every((p) => Date.parse(p.sentAt) < ackedAt)).toBe(true);
     const trail = await auditOf('L-1');
+    // The three messages' assessments (carried by their seen-messages items) in the export, in time order, each
+    // grade change after the assessment that caused it.
+    expect(
+      trail.filter((e) => e.type === 'assessment' || e.type === 'notification').map((e) => e.text.slice(0, 14)),
+    ).toEqual(['CRS 0, ICANS 0', 'CRS 1, ICANS 0', 'escalation CRS', 'CRS 3, ICANS 0', 'escalation CRS']);
     expect(trail.filter((e) => e.type === 'acknowledgement')).toEqual([
       expect.objectContaining({
         details: expect.objectContaining({

@@ -66,6 +66,10 @@ describe('crs audit export --backend aws', () => {
     const r = crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('no CRS_AUDIT_TABLE: pass --table NAME, set CRS_AUDIT_TABLE');
+    // The seen-messages table carries most assessments: a trail read without it would be silently short.
+    const seen = crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', '--table', 'audit-1');
+    expect(seen.status).toBe(2);
+    expect(seen.stderr).toContain('no CRS_SEEN_TABLE: pass --seen-table NAME, set CRS_SEEN_TABLE');
   });
 });
 
@@ -78,6 +82,7 @@ describe("the stack's outputs", () => {
         CrsAlerting: {
           PagesTableName: 'pages-1',
           AuditTableName: 'audit-1',
+          SeenTableName: 'seen-1',
           AckSecretArn: 'arn:secret',
           IngestUrl: 'https://x',
         },
@@ -86,6 +91,7 @@ describe("the stack's outputs", () => {
     expect(readOutputs(file)).toEqual({
       CRS_PAGES_TABLE: 'pages-1',
       CRS_AUDIT_TABLE: 'audit-1',
+      CRS_SEEN_TABLE: 'seen-1',
       CRS_ACK_SECRET_ARN: 'arn:secret',
     });
     expect(operatorVariables(file, { CRS_PAGES_TABLE: 'pages-env' }, { CRS_AUDIT_TABLE: 'audit-flag' })).toMatchObject({

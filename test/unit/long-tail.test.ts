@@ -13,7 +13,8 @@ import { resolveConfig } from '#domain/config.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { PassThrough } from 'node:stream';
 import type { DeviceMessage } from '#domain/contract.ts';
-import type { StateStore } from '#ports';
+import type { AuditEvent, StateStore } from '#ports';
+import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
@@ -150,6 +151,41 @@ describe('the long tail through gradePatient, DynamoDB', () => {
     const result = await reproduce(store(), lateCopy());
     expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
     expect(result.notifications).toEqual([]);
+  });
+
+  it("keeps a first-time message's assessment in its seen item, and reads the trail from both tables in order", async () => {
+    const now = Date.parse('2026-01-10T09:00:00Z');
+    await reproduce(stateStoreOn(ddb, now), msg('P-1', 150, { vitals: { heartRate: 81 } }, 'v-last'));
+    await gradePatient(stateStoreOn(ddb, now), CONFIG, 'P-1', [reused()]);
+    const assessments = (items: Record<string, { S?: string }>[]) =>
+      items.filter((i) => JSON.parse(i.entry?.S ?? '{}').type === 'assessment');
+    // One item a message besides the state: the 104 first-time messages' assessments ride in their seen items;
+    // the reuse's (an update of its seen item may only add the digest) is in the audit table.
+    expect(ddb.items('seen').filter((i) => i.entries?.L?.length === 1)).toHaveLength(104);
+    expect(assessments(ddb.items('audit') as never).map((i) => JSON.parse(i.entry!.S!).details.messageId)).toEqual([
+      'dup',
+    ]);
+    const trail: AuditEvent[] = [];
+    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => now, 'seen').forPatient('P-1'))
+      trail.push(e);
+    const ids = trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId);
+    expect(ids).toHaveLength(105); // the enrolment first
+    expect(ids.slice(1)).toEqual([
+      'dup',
+      'ice-ok',
+      ...Array.from({ length: 100 }, (_, i) => `v${i}`),
+      'v-last',
+      'dup',
+    ]);
+    // Oldest first, and each grade change right after the assessment that caused it (same instant, written after).
+    expect(trail.map((e) => e.at)).toEqual(trail.map((e) => e.at).sort());
+    const reuse = trail.findIndex((e) => e.type === 'message-reused');
+    expect(trail[reuse - 1]).toMatchObject({ type: 'assessment', details: { messageId: 'dup' } });
+    expect(trail.slice(reuse + 1).map((e) => e.type)).toEqual(['notification']); // ICANS 0 -> 2
+    // Reading it without the seen-messages table would miss most assessments: refused.
+    await expect(async () => {
+      for await (const _ of new DynamoAuditLog(ddb.client(), 'audit').forPatient('P-1'));
+    }).rejects.toThrow(/needs the seen-messages table/);
   });
 
   it('costs one read and one write per patient batch when no id is old (the common path)', async () => {

@@ -1,6 +1,7 @@
 // StateStore on DynamoDB: one item per patient, written with a condition on `version`, and what the change caused
 // in the same TransactWriteItems: the grade changes and SpO2 alerts as outbox records (which the stream hands to
-// the pager) and the audit entries of the assessments, so that all of it exists if and only if the state does.
+// the pager), the messages in the seen-messages table and the audit entries, so that all of it exists if and only
+// if the state does. A first-time message's assessment rides in its seen-messages item (one item, not two).
 import {
   GetItemCommand,
   paginateQuery,
@@ -20,12 +21,13 @@ import { deserializeState, type PatientState } from '#domain/state.ts';
 import {
   SeenBefore,
   VersionConflict,
+  type AuditEvent,
   type SaveExtras,
   type SeenMessage,
   type StateStore,
   type StoredState,
 } from '#ports';
-import { APPEND_ONLY, auditItem } from './dynamo-audit-log.ts';
+import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
 
 /**
@@ -159,15 +161,26 @@ export class DynamoStateStore implements StateStore {
     extras?: SaveExtras,
   ): Promise<void> {
     const alerts = extras?.alerts ?? [];
-    const audit = extras?.audit ?? [];
     const seen = oneItemPerId(extras?.seen ?? []);
+    const nowMs = this.now();
+    // Stamped in the order given (it orders entries of the same instant), then split: the assessment of a message
+    // seen for the first time goes into its seen-messages item, every other entry into the audit table.
+    const firstTime = new Set(seen.filter((m) => !m.prior).map((m) => m.messageId));
+    const carried = new Map<string, { event: AuditEvent; written: string }[]>();
+    const audit: { event: AuditEvent; written: string }[] = [];
+    for (const event of extras?.audit ?? []) {
+      const entry = { event, written: writtenStamp(nowMs) };
+      const id = event.details.messageId;
+      if (event.type === 'assessment' && typeof id === 'string' && firstTime.has(id))
+        carried.set(id, [...(carried.get(id) ?? []), entry]);
+      else audit.push(entry);
+    }
     const count = 1 + outbox.length + alerts.length + audit.length + seen.length;
     if (count > MAX_TRANSACTION_ITEMS) throw new Error(`patient ${patientId}: ${count} items exceed one transaction`);
     if (audit.length > 0 && !this.auditTableName)
       throw new Error('the state store was given audit entries but no audit table');
     if (seen.length > 0 && !this.seenTableName)
       throw new Error('the state store was given seen messages but no seen-messages table');
-    const nowMs = this.now();
     const stamp = new Date(nowMs).toISOString();
     const expiresAt = String(Math.floor(nowMs / 1000) + OUTBOX_RETENTION_DAYS * 86_400);
     const stateItem: Record<string, AttributeValue> = {
@@ -234,12 +247,12 @@ export class DynamoStateStore implements StateStore {
       // duplicate and audits nothing), so the append-only condition cannot fail for a good reason.
       ...audit.map(
         (e): TransactWriteItem => ({
-          Put: { TableName: this.auditTableName!, Item: auditItem(e, nowMs), ...APPEND_ONLY },
+          Put: { TableName: this.auditTableName!, Item: auditItem(e.event, e.written), ...APPEND_ONLY },
         }),
       ),
     ];
     const firstSeen = items.length;
-    items.push(...seen.map((m) => this.seenItem(patientId, m)));
+    items.push(...seen.map((m) => this.seenItem(patientId, m, carried.get(m.messageId) ?? [])));
     try {
       await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
     } catch (err) {
@@ -270,9 +283,14 @@ export class DynamoStateStore implements StateStore {
 
   /**
    * A message for the long tail. An id not known before is put only if absent (returning the old item when not:
-   * SeenBefore); an id known before (a reuse, graded as a new observation) gets its new digest added.
+   * SeenBefore), with its assessment's audit entry; an id known before (a reuse, graded as a new observation) gets
+   * its new digest added, and its assessment goes to the audit table.
    */
-  private seenItem(patientId: string, m: SeenGroup): TransactWriteItem {
+  private seenItem(
+    patientId: string,
+    m: SeenGroup,
+    entries: { event: AuditEvent; written: string }[],
+  ): TransactWriteItem {
     const S = SEEN_TABLE;
     const key = { [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: m.messageId } };
     if (m.prior) {
@@ -289,7 +307,11 @@ export class DynamoStateStore implements StateStore {
     return {
       Put: {
         TableName: this.seenTableName!,
-        Item: { ...key, [S.digestsAttribute]: { SS: m.digests } },
+        Item: {
+          ...key,
+          [S.digestsAttribute]: { SS: m.digests },
+          ...(entries.length > 0 ? { [S.entriesAttribute]: carriedEntries(entries) } : {}),
+        },
         ConditionExpression: 'attribute_not_exists(#pk)',
         ExpressionAttributeNames: { '#pk': S.partitionKey },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

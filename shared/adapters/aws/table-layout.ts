@@ -27,7 +27,9 @@
 // contain "|", so the partition of a page is known from its id.
 //
 // Audit table, partition key `patientId` + sort key `sk` = "<at>|<hash of auditKey>": append-only (conditional
-// puts; the functions may only PutItem and Query it). `written` orders entries of the same instant.
+// puts; the functions may only PutItem and Query it). `written` orders entries of the same instant. The assessment
+// of a message applied for the first time is not here but in its seen-messages item (below): the audit trail is
+// both tables together (DynamoAuditLog.forPatient).
 //
 // Tokens table, partition key `tokenHash`, index `byTokenId` on `tokenId`.
 //
@@ -36,7 +38,10 @@
 // duplicate is a duplicate however late). Written in the grading transaction, put with attribute_not_exists and
 // ReturnValuesOnConditionCheckFailure=ALL_OLD, so that an id seen before costs no read: the failed put returns its
 // digests, and the patient is graded again knowing them. A table of its own: no stream (the state table's stream
-// carries what the notifier needs, not one record per message), and small items.
+// carries what the notifier needs, not one record per message), and small items. The put also carries `entries`
+// (a list of {entry (JSON), written}): the message's assessment audit entry, so that a message costs one item
+// besides the state, not two (docs/cost.md); a later update only ADDs a digest (a reused id, whose assessment goes
+// to the audit table), and the functions' roles may update nothing else.
 export const STATE_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
@@ -75,7 +80,12 @@ export const PAGES_TABLE = {
 
 export const AUDIT_TABLE = { partitionKey: 'patientId', sortKey: 'sk' } as const;
 
-export const SEEN_TABLE = { partitionKey: 'patientId', sortKey: 'messageId', digestsAttribute: 'digests' } as const;
+export const SEEN_TABLE = {
+  partitionKey: 'patientId',
+  sortKey: 'messageId',
+  digestsAttribute: 'digests',
+  entriesAttribute: 'entries',
+} as const;
 
 export const TOKENS_TABLE = {
   partitionKey: 'tokenHash',
