@@ -166,17 +166,10 @@ describe('the long tail through gradePatient, DynamoDB', () => {
       'dup',
     ]);
     const trail: AuditEvent[] = [];
-    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => now, 'seen').forPatient('P-1'))
-      trail.push(e);
+    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => now, 'seen').forPatient('P-1')) trail.push(e);
     const ids = trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId);
     expect(ids).toHaveLength(105); // the enrolment first
-    expect(ids.slice(1)).toEqual([
-      'dup',
-      'ice-ok',
-      ...Array.from({ length: 100 }, (_, i) => `v${i}`),
-      'v-last',
-      'dup',
-    ]);
+    expect(ids.slice(1)).toEqual(['dup', 'ice-ok', ...Array.from({ length: 100 }, (_, i) => `v${i}`), 'v-last', 'dup']);
     // Oldest first, and each grade change right after the assessment that caused it (same instant, written after).
     expect(trail.map((e) => e.at)).toEqual(trail.map((e) => e.at).sort());
     const reuse = trail.findIndex((e) => e.type === 'message-reused');
