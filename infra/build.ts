@@ -1,6 +1,7 @@
 // Builds the CDK app: the stack from context, checked by cdk-nag (AwsSolutions and HIPAA Security) at synth.
 // infra/app.ts runs it for `cdk synth/deploy`; the infra tests build the very same app.
 import { App, Validations, type AppProps } from 'aws-cdk-lib';
+import { TableClass } from 'aws-cdk-lib/aws-dynamodb';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
 import { PRODUCTION_AUDIT, type AuditOptions } from './audit.ts';
 import type { CapacityLimits, CapacityMode } from './capacity.ts';
@@ -36,6 +37,17 @@ function daysContext(app: App, key: string): number | undefined {
 }
 
 /** The audit options from context; `production` turns CloudTrail data events and monthly backups on by default. */
+/** `-c historyTableClass=standard|infrequent-access`: anything else stops the synth, naming the choices. */
+function historyTableClassFromContext(value: string): TableClass {
+  const classes: Record<string, TableClass> = {
+    standard: TableClass.STANDARD,
+    'infrequent-access': TableClass.STANDARD_INFREQUENT_ACCESS,
+  };
+  const c = classes[value];
+  if (!c) throw new Error(`historyTableClass: "${value}" is not one of ${Object.keys(classes).join(', ')}`);
+  return c;
+}
+
 function auditFromContext(app: App): Partial<AuditOptions> {
   const given: Partial<AuditOptions> = {};
   const set = <K extends keyof AuditOptions>(k: K, v: AuditOptions[K] | undefined) => {
@@ -73,6 +85,9 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
       : {}),
     ...(app.node.tryGetContext('capacityLimits')
       ? { capacityLimits: jsonContext(app, 'capacityLimits') as Partial<CapacityLimits> }
+      : {}),
+    ...(app.node.tryGetContext('historyTableClass')
+      ? { historyTableClass: historyTableClassFromContext(String(app.node.tryGetContext('historyTableClass'))) }
       : {}),
     routeThrottles: jsonContext(app, 'routeThrottles') as CrsAlertingStackProps['routeThrottles'],
     audit: auditFromContext(app),

@@ -76,6 +76,11 @@ export interface CrsAlertingStackProps extends StackProps {
   /** Capacity of the tables written on every message: on demand (default) or provisioned (infra/capacity.ts). */
   capacity?: CapacityMode;
   capacityLimits?: Partial<CapacityLimits>;
+  /**
+   * Table class of the tables that only grow (audit, seen messages): Standard (default) or Standard-IA, whose
+   * storage costs 60 % less and reads and writes 25 % more (docs/cost.md: it pays from month 2 at 1,000 patients).
+   */
+  historyTableClass?: dynamodb.TableClass;
 }
 
 /** Requests the HTTP API refused with 429, by route (from the access log). */
@@ -272,9 +277,11 @@ export class CrsAlertingStack extends Stack {
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
     // Append-only: every writer's role may only PutItem (always conditional: never replacing an entry) and Query.
+    // Written per page and acknowledgement, not per message (the assessments ride in the seen messages): on demand.
+    const historyTableClass = props.historyTableClass ?? dynamodb.TableClass.STANDARD;
     this.auditTable = new dynamodb.Table(this, 'AuditTable', {
       ...tableDefaults,
-      ...perMessageBilling(capacity, capacityLimits),
+      tableClass: historyTableClass,
       partitionKey: { name: AUDIT_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: AUDIT_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
     });
@@ -286,6 +293,7 @@ export class CrsAlertingStack extends Stack {
     this.seenTable = new dynamodb.Table(this, 'SeenMessagesTable', {
       ...tableDefaults,
       ...perMessageBilling(capacity, capacityLimits),
+      tableClass: historyTableClass,
       partitionKey: { name: SEEN_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: SEEN_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
     });
@@ -297,7 +305,6 @@ export class CrsAlertingStack extends Stack {
 
     if (capacity === 'provisioned') {
       autoScale(this.stateTable, [STATE_TABLE.feedIndex], capacityLimits);
-      autoScale(this.auditTable, [], capacityLimits);
       autoScale(this.seenTable, [], capacityLimits);
     }
 

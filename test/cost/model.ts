@@ -21,7 +21,16 @@ export interface Scenario {
   target: number;
 }
 
-export type Capacity = 'on-demand' | 'provisioned';
+type Capacity = 'on-demand' | 'provisioned';
+
+/** How a deployment is configured for a scenario: capacity mode, and the table class of the tables that only grow. */
+export interface Setup {
+  capacity: Capacity;
+  /** The audit and seen-messages tables (`-c historyTableClass=...`); CloudFormation's names. */
+  historyTableClass: 'STANDARD' | 'STANDARD_INFREQUENT_ACCESS';
+}
+
+const HISTORY_TABLES = new Set(['audit', 'seen']);
 
 /** Figures the model cannot measure here, each with its reason; printed with every run. */
 export const ASSUMPTIONS = {
@@ -130,7 +139,15 @@ function backupGbMonths(
   return { warm: warm / days, cold: cold / days };
 }
 
-export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: Capacity): Priced {
+export function price(s: Scenario, m: Measurement, stack: StackFacts, setup: Setup): Priced {
+  const { capacity } = setup;
+  const infrequent = (t: string) =>
+    HISTORY_TABLES.has(t)
+      ? setup.historyTableClass === 'STANDARD_INFREQUENT_ACCESS'
+      : stack.tables[t as TableName]?.tableClass === 'STANDARD_INFREQUENT_ACCESS';
+  const throughputFactor = (t: string) => (infrequent(t) ? PRICES.dynamodb.infrequentAccess.throughputFactor : 1);
+  const storagePerGb = (t: string) =>
+    infrequent(t) ? PRICES.dynamodb.infrequentAccess.storagePerGbMonth : PRICES.dynamodb.storagePerGbMonth;
   const lines: Line[] = [];
   const add = (driver: string, item: string, quantity: string, month1: number, month12 = month1) =>
     lines.push({ driver, item, quantity, month1, month12 });
@@ -212,7 +229,8 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
       byTable.set(t, o);
     }
   }
-  const provisionedTables = new Set<string>(capacity === 'provisioned' ? ['state', 'audit', 'seen'] : []);
+  // The tables written on every message; the audit table (pages, acknowledgements) stays on demand.
+  const provisionedTables = new Set<string>(capacity === 'provisioned' ? ['state', 'seen'] : []);
   for (const [t, o] of byTable) {
     if (provisionedTables.has(t)) {
       const units = (perMonth: number) =>
@@ -222,16 +240,19 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
       const indexWcu = o.index > 0 ? units(o.index) : 0;
       add(
         'DynamoDB capacity',
-        `${t}: provisioned ${rcu} RCU, ${wcu} WCU${indexWcu ? ` + ${indexWcu} index WCU` : ''}`,
+        `${t}: provisioned ${rcu} RCU, ${wcu} WCU${indexWcu ? ` + ${indexWcu} index WCU` : ''}${infrequent(t) ? ' (Standard-IA)' : ''}`,
         `${fmt(o.read)} RU, ${fmt(o.write + o.index)} WU`,
-        (rcu * PRICES.dynamodb.perRcuHour + (wcu + indexWcu) * PRICES.dynamodb.perWcuHour) * HOURS_PER_MONTH,
+        (rcu * PRICES.dynamodb.perRcuHour + (wcu + indexWcu) * PRICES.dynamodb.perWcuHour) *
+          HOURS_PER_MONTH *
+          throughputFactor(t),
       );
     } else {
       add(
         'DynamoDB capacity',
-        `${t}: on-demand reads and writes${o.index ? ' (with its index)' : ''}`,
+        `${t}: on-demand reads and writes${o.index ? ' (with its index)' : ''}${infrequent(t) ? ' (Standard-IA)' : ''}`,
         `${fmt(o.read)} RRU, ${fmt(o.write + o.index)} WRU`,
-        o.read * PRICES.dynamodb.perReadRequestUnit + (o.write + o.index) * PRICES.dynamodb.perWriteRequestUnit,
+        (o.read * PRICES.dynamodb.perReadRequestUnit + (o.write + o.index) * PRICES.dynamodb.perWriteRequestUnit) *
+          throughputFactor(t),
       );
     }
   }
@@ -251,10 +272,10 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, capacity: 
     if (gb12 < 1e-4) continue;
     add(
       `DynamoDB storage (${t})`,
-      `${t}: storage${facts.pitr ? ' and point-in-time recovery' : ''}`,
+      `${t}: storage${infrequent(t) ? ' (Standard-IA)' : ''}${facts.pitr ? ' and point-in-time recovery' : ''}`,
       `${gb1.toFixed(2)} -> ${gb12.toFixed(2)} GB`,
-      gb1 * (PRICES.dynamodb.storagePerGbMonth + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)),
-      gb12 * (PRICES.dynamodb.storagePerGbMonth + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)),
+      gb1 * (storagePerGb(t) + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)),
+      gb12 * (storagePerGb(t) + (facts.pitr ? PRICES.dynamodb.pitrPerGbMonth : 0)),
     );
     for (const rule of stack.backups.filter((r) => r.tables.includes(t))) {
       const b1 = backupGbMonths(g, 1, rule);

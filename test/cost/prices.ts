@@ -31,6 +31,11 @@ export const PRICES = {
     pitrPerGbMonth: 0.2,
     /** Reads of a table's stream by a Lambda trigger are free ("GetRecords calls by AWS Lambda ... are free"). */
     streamReadsByLambda: 0,
+    /**
+     * The Standard-IA table class (same pages): storage at $0.10 a GB-month, reads and writes (on demand and
+     * provisioned) 25 % dearer; point-in-time recovery and backups priced as Standard.
+     */
+    infrequentAccess: { storagePerGbMonth: 0.1, throughputFactor: 1.25 },
   },
   backup: {
     source:

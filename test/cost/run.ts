@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { measure, type Measurement, type Phase } from './measure.ts';
 import type { Usage } from './meter.ts';
-import { ASSUMPTIONS, drivers, floor, price, type Capacity, type Priced, type Scenario } from './model.ts';
+import { ASSUMPTIONS, drivers, floor, price, type Priced, type Scenario, type Setup } from './model.ts';
 import { PRICES_AS_OF, REGION } from './prices.ts';
 import { stackFacts } from './stack.ts';
 
@@ -39,8 +39,14 @@ export const SCENARIOS: Scenario[] = [
  */
 export const BATCHED = { messagesPerRequest: 10, recordsPerInvocation: 10 } as const;
 
-/** The capacity mode docs/cost.md recommends for a scenario: provisioned once the load is steady and large. */
-export const RECOMMENDED: Record<string, Capacity> = { a: 'on-demand', b: 'provisioned' };
+/**
+ * The set-up docs/cost.md recommends for a scenario: provisioned capacity once the load is steady and large, and
+ * there the Standard-IA table class for the tables that only grow (their storage soon outweighs their writes).
+ */
+export const RECOMMENDED: Record<string, Setup> = {
+  a: { capacity: 'on-demand', historyTableClass: 'STANDARD' },
+  b: { capacity: 'provisioned', historyTableClass: 'STANDARD_INFREQUENT_ACCESS' },
+};
 
 /** How much of the ward the handlers are run over: a day of six patients at a message a minute, of three at one every 15 s. */
 const HARNESS: Record<string, { patients: number; hours: number }> = {
@@ -143,12 +149,17 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     const batched: Scenario = { ...s, ...BATCHED };
     const m: Measurement = await run(s);
     const mb: Measurement = await measureBatched(m, (patients, hours) => run(batched, patients, hours));
-    const priced = { 'on-demand': price(s, m, stack, 'on-demand'), provisioned: price(s, m, stack, 'provisioned') };
-    const pricedBatched = {
-      'on-demand': price(batched, mb, stack, 'on-demand'),
-      provisioned: price(batched, mb, stack, 'provisioned'),
+    const setup = RECOMMENDED[s.key]!;
+    const mode = setup.capacity;
+    const as = (capacity: Setup['capacity']) => ({ ...setup, capacity });
+    const priced = {
+      'on-demand': price(s, m, stack, as('on-demand')),
+      provisioned: price(s, m, stack, as('provisioned')),
     };
-    const mode = RECOMMENDED[s.key]!;
+    const pricedBatched = {
+      'on-demand': price(batched, mb, stack, as('on-demand')),
+      provisioned: price(batched, mb, stack, as('provisioned')),
+    };
     const recommended = priced[mode];
     console.log(
       `\n-- (${s.key}) ${s.title}: ${Math.round(recommended.messagesPerMonth).toLocaleString('en-US')} messages and ${Math.round(recommended.patientDaysPerMonth).toLocaleString('en-US')} patient-days a month`,
@@ -162,7 +173,10 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
           .join(', ')}, ${Math.round(recommended.perMessage.logBytes)} log bytes; ` +
         `state item ${Math.round(m.stateItem.mean)} B (largest ${m.stateItem.max} B); ${m.notifications} grade changes paged ${m.pages} pages`,
     );
-    console.log(`   capacity: ${mode} (docs/cost.md's recommendation at this load)`);
+    const ia = setup.historyTableClass === 'STANDARD_INFREQUENT_ACCESS';
+    console.log(
+      `   capacity: ${mode}; audit and seen-messages tables ${ia ? 'Standard-IA' : 'Standard'} (docs/cost.md's recommendation at this load)`,
+    );
     printLines(recommended);
     const top = drivers(recommended).slice(0, 3);
     console.log(
@@ -175,6 +189,14 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     );
     console.log(
       `     gateway batching (${BATCHED.messagesPerRequest} a request)  ${pad(perK(pricedBatched['on-demand']), 22)} ${pad(perK(pricedBatched.provisioned), 22)}`,
+    );
+    // The other table class for the tables that only grow, in the recommended capacity mode: what it would change.
+    const other: Setup = { ...setup, historyTableClass: ia ? 'STANDARD' : 'STANDARD_INFREQUENT_ACCESS' };
+    const alt = price(s, m, stack, other);
+    const delta = (a: number, b: number) => `${a - b >= 0 ? '+' : '-'}${usd(Math.abs(a - b))}`;
+    console.log(
+      `   the tables that only grow in ${ia ? 'Standard' : 'Standard-IA'} instead: month 1 ${delta(alt.perKPatientDays1, recommended.perKPatientDays1)}, ` +
+        `month 12 ${delta(alt.perKPatientDays12, recommended.perKPatientDays12)} per 1,000 patient-days`,
     );
     const saving = recommended.perKPatientDays1 - pricedBatched[mode].perKPatientDays1;
     console.log(
@@ -202,7 +224,7 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     met &&= verdicts[0]!;
     (out.scenarios as Record<string, unknown>)[s.key] = {
       scenario: s,
-      capacity: mode,
+      setup,
       priced,
       pricedBatched,
       floor: { perMessage: floor(recommended), batched: floor(pricedBatched[mode]) },

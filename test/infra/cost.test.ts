@@ -51,10 +51,10 @@ describe('capacity', () => {
       expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
   });
 
-  it('provisioned: the state, audit and seen-messages tables (and the stale-feed index) follow the load at 70 %, the pages and tokens tables stay on demand', () => {
+  it('provisioned: the state and seen-messages tables (and the stale-feed index) follow the load at 70 %, the pages, audit and tokens tables stay on demand', () => {
     const { stack, resources, errors, id } = synth({ capacity: 'provisioned', capacityLimits: { min: 10, max: 2000 } });
     expect(errors).toEqual([]); // cdk-nag: a provisioned table has auto scaling
-    for (const t of [stack.stateTable, stack.auditTable, stack.seenTable]) {
+    for (const t of [stack.stateTable, stack.seenTable]) {
       expect(resources[id(t)]!.Properties).toMatchObject({
         ProvisionedThroughput: { ReadCapacityUnits: 10, WriteCapacityUnits: 10 },
       });
@@ -64,7 +64,7 @@ describe('capacity', () => {
       IndexName: 'byFeed',
       ProvisionedThroughput: { ReadCapacityUnits: 10, WriteCapacityUnits: 10 },
     });
-    for (const t of [stack.pagesTable, stack.tokensTable])
+    for (const t of [stack.pagesTable, stack.tokensTable, stack.auditTable])
       expect(resources[id(t)]!.Properties.BillingMode).toBe('PAY_PER_REQUEST');
     const targets = Object.values(resources)
       .filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget')
@@ -74,8 +74,6 @@ describe('capacity', () => {
       'dynamodb:index:WriteCapacityUnits',
       'dynamodb:table:ReadCapacityUnits',
       'dynamodb:table:ReadCapacityUnits',
-      'dynamodb:table:ReadCapacityUnits',
-      'dynamodb:table:WriteCapacityUnits',
       'dynamodb:table:WriteCapacityUnits',
       'dynamodb:table:WriteCapacityUnits',
     ]);
@@ -88,6 +86,23 @@ describe('capacity', () => {
       /1 <= min <= max/,
     );
   }, 60_000);
+});
+
+describe('table class', () => {
+  it('is Standard by default; -c historyTableClass=infrequent-access puts the tables that only grow in Standard-IA', () => {
+    const standard = synth();
+    for (const table of Object.values(standard.template.findResources('AWS::DynamoDB::Table')))
+      expect(table.Properties.TableClass ?? 'STANDARD').toBe('STANDARD');
+    const { stack, resources, errors, id } = synth({ historyTableClass: 'infrequent-access' });
+    expect(errors).toEqual([]);
+    for (const t of [stack.auditTable, stack.seenTable])
+      expect(resources[id(t)]!.Properties.TableClass).toBe('STANDARD_INFREQUENT_ACCESS');
+    for (const t of [stack.stateTable, stack.pagesTable, stack.tokensTable])
+      expect(resources[id(t)]!.Properties.TableClass).toBeUndefined();
+    expect(() => buildApp({ context: { historyTableClass: 'glacier' } })).toThrow(
+      /historyTableClass: "glacier" is not one of standard, infrequent-access/,
+    );
+  }, 120_000);
 });
 
 describe('backups', () => {
