@@ -1,8 +1,11 @@
 // An AWS emulator for the AWS integration tests and the end-to-end bench: the endpoint in AWS_ENDPOINT_URL when
 // set (CI starts moto itself; `npm run test:localstack` points at LocalStack), otherwise a moto_server of this
-// test file's own on a free loopback port, stopped afterwards.
+// test file's own on a free loopback port, stopped afterwards. moto (started here or found at AWS_ENDPOINT_URL) is
+// reached through a guard that runs its DynamoDB transactions in isolation (moto-guard.ts: moto 5.2.1 loses other
+// requests' writes when it rolls a cancelled transaction back); LocalStack and AWS are reached directly.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { startMotoGuard } from './moto-guard.ts';
 
 export interface Emulator {
   endpoint: string;
@@ -36,11 +39,29 @@ async function waitForEndpoint(endpoint: string, timeoutMs = 30_000): Promise<vo
   }
 }
 
+/** Whether the endpoint is moto: it serves its dashboard at /moto-api/. */
+async function isMoto(endpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(new URL('/moto-api/', endpoint), { signal: AbortSignal.timeout(5000) });
+    return res.ok && (await res.text()).includes('<title>Moto</title>');
+  } catch {
+    return false;
+  }
+}
+
+/** The endpoint the tests use: moto's behind the guard, any other as it is. */
+async function guarded(endpoint: string): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  if (!(await isMoto(endpoint))) return { endpoint, close: async () => undefined };
+  const guard = await startMotoGuard(endpoint);
+  return { endpoint: guard.url, close: guard.close };
+}
+
 export async function startEmulator(): Promise<Emulator> {
   const given = process.env.AWS_ENDPOINT_URL;
   if (given) {
     await waitForEndpoint(given);
-    return { endpoint: given, owned: false, stop: async () => undefined };
+    const { endpoint, close } = await guarded(given);
+    return { endpoint, owned: false, stop: close };
   }
   const port = await freePort();
   const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
@@ -58,10 +79,12 @@ export async function startEmulator(): Promise<Emulator> {
   const endpoint = `http://127.0.0.1:${port}`;
   await Promise.race([waitForEndpoint(endpoint), failed]);
   failed.catch(() => undefined);
+  const guard = await startMotoGuard(endpoint);
   return {
-    endpoint,
+    endpoint: guard.url,
     owned: true,
     stop: async () => {
+      await guard.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       // A moto busy with a large table can ignore SIGTERM for long: then it is killed.
       const force = setTimeout(() => child.kill('SIGKILL'), 5000);
