@@ -2,9 +2,11 @@
 // set (CI starts moto itself; `npm run test:localstack` points at LocalStack), otherwise a moto_server of this
 // test file's own on a free loopback port, stopped afterwards. moto (started here or found at AWS_ENDPOINT_URL) is
 // reached through a guard that runs its DynamoDB transactions in isolation (moto-guard.ts: moto 5.2.1 loses other
-// requests' writes when it rolls a cancelled transaction back); LocalStack and AWS are reached directly.
+// requests' writes when it rolls a cancelled transaction back); LocalStack and AWS are reached directly. The moto
+// started here (and by .ci/run) is moto-server.py: moto_server with its FIFO redelivery order put right.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { startMotoGuard } from './moto-guard.ts';
 
 export interface Emulator {
@@ -64,7 +66,8 @@ export async function startEmulator(): Promise<Emulator> {
     return { endpoint, owned: false, stop: close };
   }
   const port = await freePort();
-  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const server = fileURLToPath(new URL('./moto-server.py', import.meta.url));
+  const child: ChildProcess = spawn('python3', [server, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -72,7 +75,7 @@ export async function startEmulator(): Promise<Emulator> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
-      reject(new Error(`cannot start moto_server (${err.message}); install moto or set AWS_ENDPOINT_URL`)),
+      reject(new Error(`cannot start python3 ${server} (${err.message}); install moto or set AWS_ENDPOINT_URL`)),
     );
     void exited.then(() => reject(new Error(`moto_server exited:\n${stderr}`)));
   });

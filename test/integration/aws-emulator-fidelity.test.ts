@@ -1,8 +1,18 @@
-// A cancelled transaction cancels nothing else (AWS's isolation), on the emulator the AWS tests use: puts to a table
-// acknowledged while transactions on the same table are being cancelled (a condition that fails, as the pipeline's
-// seen-messages put and version checks fail now and then) are all there afterwards. moto 5.2.1 on its own loses
-// some of them (it puts back copies of the tables a cancelled transaction touched; docs/emulator.md): its tests
-// reach it through test/support/moto-guard.ts, and this test is what fails without that guard.
+// Two AWS guarantees the pipeline relies on, checked on the emulator the AWS tests use, where moto 5.2.1 on its own
+// breaks them (docs/emulator.md):
+// - a cancelled transaction cancels nothing else: puts to a table acknowledged while transactions on the same table
+//   are being cancelled (a condition that fails, as the pipeline's seen-messages put and version checks fail now and
+//   then) are all there afterwards. moto loses some (it puts back copies of the tables a cancelled transaction
+//   touched): the tests reach it through test/support/moto-guard.ts;
+// - a FIFO batch whose visibility timeout passes in flight comes back whole and in order. moto delivers its last
+//   message first: the tests start moto as test/support/moto-server.py.
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import {
   CreateTableCommand,
   DeleteTableCommand,
@@ -18,15 +28,20 @@ import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 let emulator: Emulator;
 let client: DynamoDBClient;
+let sqs: SQSClient;
 const table = `crs-tx-${randomUUID().slice(0, 8)}`;
+const queueName = `crs-fifo-${randomUUID().slice(0, 8)}.fifo`;
+let queueUrl: string | undefined;
 
 beforeAll(async () => {
   emulator = await startEmulator();
-  client = new DynamoDBClient({
+  const options = {
     endpoint: emulator.endpoint,
     region: process.env.AWS_REGION ?? 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  };
+  client = new DynamoDBClient(options);
+  sqs = new SQSClient(options);
   await client.send(
     new CreateTableCommand({
       TableName: table,
@@ -40,10 +55,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
   client?.destroy();
+  if (queueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => undefined);
+  sqs?.destroy();
   await emulator?.stop();
 });
 
-describe('DynamoDB transactions on the test emulator', () => {
+describe('the test emulator keeps what AWS guarantees', () => {
   it('a cancelled transaction loses no write another request made meanwhile', { timeout: 120_000 }, async () => {
     // Some bulk, so that copying the table (moto) takes long enough for other requests to land meanwhile.
     const bulk = 'x'.repeat(200);
@@ -97,5 +114,30 @@ describe('DynamoDB transactions on the test emulator', () => {
       if (!out.Item) missing.push(`put-${i}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('a FIFO batch that times out in flight comes back whole and in order', { timeout: 30_000 }, async () => {
+    queueUrl = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: queueName,
+          Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'true' },
+        }),
+      )
+    ).QueueUrl!;
+    for (let i = 0; i < 5; i++)
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: `m${i}`, MessageGroupId: 'P-1' }));
+    const receive = async (visibility: number) =>
+      (
+        (
+          await sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: visibility }),
+          )
+        ).Messages ?? []
+      ).map((m) => m.Body);
+    expect(await receive(1)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    // The consumer overran the visibility timeout (killed, or slower than it).
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await receive(30)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
   });
 });
