@@ -3,9 +3,10 @@
 // - a cancelled transaction cancels nothing else: puts to a table acknowledged while transactions on the same table
 //   are being cancelled (a condition that fails, as the pipeline's seen-messages put and version checks fail now and
 //   then) are all there afterwards. moto loses some (it puts back copies of the tables a cancelled transaction
-//   touched): the tests reach it through test/support/moto-guard.ts;
+//   touched);
 // - a FIFO batch whose visibility timeout passes in flight comes back whole and in order. moto delivers its last
-//   message first: the tests start moto as test/support/moto-server.py.
+//   message first.
+// The tests start moto as test/support/moto-server.py, which puts both right; both tests fail on bare moto_server.
 import {
   CreateQueueCommand,
   DeleteQueueCommand,

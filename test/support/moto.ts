@@ -1,13 +1,11 @@
 // An AWS emulator for the AWS integration tests and the end-to-end bench: the endpoint in AWS_ENDPOINT_URL when
-// set (CI starts moto itself; `npm run test:localstack` points at LocalStack), otherwise a moto_server of this
-// test file's own on a free loopback port, stopped afterwards. moto (started here or found at AWS_ENDPOINT_URL) is
-// reached through a guard that runs its DynamoDB transactions in isolation (moto-guard.ts: moto 5.2.1 loses other
-// requests' writes when it rolls a cancelled transaction back); LocalStack and AWS are reached directly. The moto
-// started here (and by .ci/run) is moto-server.py: moto_server with its FIFO redelivery order put right.
+// set (CI starts moto itself; `npm run test:localstack` points at LocalStack), otherwise a moto of this
+// test file's own on a free loopback port, stopped afterwards: moto-server.py, moto_server with two of its departures
+// from AWS put right (a cancelled transaction losing other writes, a timed-out FIFO batch coming back out of order;
+// docs/emulator.md). .ci/run starts the same.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { startMotoGuard } from './moto-guard.ts';
 
 export interface Emulator {
   endpoint: string;
@@ -41,29 +39,11 @@ async function waitForEndpoint(endpoint: string, timeoutMs = 30_000): Promise<vo
   }
 }
 
-/** Whether the endpoint is moto: it serves its dashboard at /moto-api/. */
-async function isMoto(endpoint: string): Promise<boolean> {
-  try {
-    const res = await fetch(new URL('/moto-api/', endpoint), { signal: AbortSignal.timeout(5000) });
-    return res.ok && (await res.text()).includes('<title>Moto</title>');
-  } catch {
-    return false;
-  }
-}
-
-/** The endpoint the tests use: moto's behind the guard, any other as it is. */
-async function guarded(endpoint: string): Promise<{ endpoint: string; close: () => Promise<void> }> {
-  if (!(await isMoto(endpoint))) return { endpoint, close: async () => undefined };
-  const guard = await startMotoGuard(endpoint);
-  return { endpoint: guard.url, close: guard.close };
-}
-
 export async function startEmulator(): Promise<Emulator> {
   const given = process.env.AWS_ENDPOINT_URL;
   if (given) {
     await waitForEndpoint(given);
-    const { endpoint, close } = await guarded(given);
-    return { endpoint, owned: false, stop: close };
+    return { endpoint: given, owned: false, stop: async () => undefined };
   }
   const port = await freePort();
   const server = fileURLToPath(new URL('./moto-server.py', import.meta.url));
@@ -82,12 +62,10 @@ export async function startEmulator(): Promise<Emulator> {
   const endpoint = `http://127.0.0.1:${port}`;
   await Promise.race([waitForEndpoint(endpoint), failed]);
   failed.catch(() => undefined);
-  const guard = await startMotoGuard(endpoint);
   return {
-    endpoint: guard.url,
+    endpoint,
     owned: true,
     stop: async () => {
-      await guard.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       // A moto busy with a large table can ignore SIGTERM for long: then it is killed.
       const force = setTimeout(() => child.kill('SIGKILL'), 5000);
