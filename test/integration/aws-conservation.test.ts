@@ -86,9 +86,10 @@ const received = (lines: string[]): Received[] =>
 
 describe('page conservation, crs serve --backend aws', () => {
   // Not retried. Its failures now and then (pages missing and not parked, grade changes under other sequence
-  // numbers) were moto's: a cancelled transaction's rollback lost other transactions' commits (the tests now reach
-  // moto through test/support/moto-guard.ts), and the stream shard that rollback swaps made the host look idle
-  // while records waited (the stream source reads again on a fresh iterator). docs/emulator.md has the evidence.
+  // numbers) were moto's: a cancelled transaction's rollback lost other transactions' commits, the stream shard that
+  // rollback swaps made the host look idle while records waited, and a FIFO batch that timed out in flight came back
+  // last message first. The tests start moto as test/support/moto-server.py, which puts the first and the last
+  // right, and the stream source reads again on a fresh iterator. docs/emulator.md has the evidence.
   it('pages every grade change replay computes to each of its teams exactly once, through a killed host, hostile ids and SNS refusing and down', {
     timeout: 300_000,
   }, async () => {
