@@ -1,8 +1,11 @@
 // An AWS emulator for the AWS integration tests and the end-to-end bench: the endpoint in AWS_ENDPOINT_URL when
-// set (CI starts moto itself; `npm run test:localstack` points at LocalStack), otherwise a moto_server of this
-// test file's own on a free loopback port, stopped afterwards.
+// set (CI starts moto itself; `npm run test:localstack` points at LocalStack), otherwise a moto of this
+// test file's own on a free loopback port, stopped afterwards: moto-server.py, moto_server with two of its departures
+// from AWS put right (a cancelled transaction losing other writes, a timed-out FIFO batch coming back out of order;
+// docs/emulator.md). .ci/run starts the same.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 export interface Emulator {
   endpoint: string;
@@ -43,7 +46,8 @@ export async function startEmulator(): Promise<Emulator> {
     return { endpoint: given, owned: false, stop: async () => undefined };
   }
   const port = await freePort();
-  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const server = fileURLToPath(new URL('./moto-server.py', import.meta.url));
+  const child: ChildProcess = spawn('python3', [server, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -51,7 +55,7 @@ export async function startEmulator(): Promise<Emulator> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
-      reject(new Error(`cannot start moto_server (${err.message}); install moto or set AWS_ENDPOINT_URL`)),
+      reject(new Error(`cannot start python3 ${server} (${err.message}); install moto or set AWS_ENDPOINT_URL`)),
     );
     void exited.then(() => reject(new Error(`moto_server exited:\n${stderr}`)));
   });

@@ -7,10 +7,14 @@
 // Unlike Lambda, the host keeps no checkpoint across restarts: it reads each shard from its start again
 // (TRIM_HORIZON), and the notifier's delivery ledger answers "already sent" for what was published before.
 //
-// An idle shard's iterator is taken again every REFRESH_EMPTY_READS empty reads, after the last record read: moto
-// 5.2.1 rolls a cancelled TransactWriteItems back by putting a copy of the table in its place, stream shard
-// included, and an iterator it handed out before keeps reading the old shard, which gets no record again (pages
-// would stop for good after the first cancelled grade transaction). Taking an iterator again is harmless on AWS.
+// A read that finds nothing on an iterator handed on by the read before is not taken as the end of the shard: the
+// shard is read again at once with an iterator taken anew (after the last record read), and only an empty read on
+// such a fresh iterator counts as caught up. moto 5.2.1 rolls a cancelled TransactWriteItems back by putting a
+// copy of the table in its place, stream shard included, and an iterator it handed out before keeps reading the
+// old shard, which gets no record again: chained on, the source would stop for good after the first cancelled grade
+// transaction, and even when iterators were taken again after a few empty reads it reported itself caught up
+// (`crs serve` idle) while records waited, so a test that settled then missed pages (docs/emulator.md). On AWS an
+// idle shard costs one more GetShardIterator per read; the source runs only here, never in a deployment.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
   DescribeStreamCommand,
@@ -23,9 +27,6 @@ import {
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { matchesEventPattern } from './patterns.ts';
 import type { StreamSourceSpec } from './provision.ts';
-
-/** Empty reads of a shard after which its iterator is taken again (about half a second at the default poll). */
-const REFRESH_EMPTY_READS = 10;
 
 export interface StreamSourceOptions {
   streams: DynamoDBStreamsClient;
@@ -71,7 +72,11 @@ export class StreamEventSource {
   private loop?: Promise<void>;
   private wake!: () => void;
   private readonly stopped = new Promise<void>((resolve) => (this.wake = resolve));
-  /** `emptyReads`: reads that found nothing new; one after the queue drained tells the stream has no record left. */
+  /**
+   * `emptyReads`: reads on a fresh iterator that found nothing new; one after the queue drained tells the stream has
+   * no record left. `staleReads`: reads on a handed-on iterator that found nothing where a fresh one found records
+   * (moto after a cancelled transaction).
+   */
   readonly stats = {
     delivered: 0,
     filteredOut: 0,
@@ -80,6 +85,7 @@ export class StreamEventSource {
     pending: 0,
     caughtUp: false,
     emptyReads: 0,
+    staleReads: 0,
   };
 
   constructor(private readonly o: StreamSourceOptions) {}
@@ -156,24 +162,34 @@ export class StreamEventSource {
           }),
         )
       ).ShardIterator;
+    // LATEST before any record was read cannot be taken again without skipping what came in between.
+    const retakable = () => last !== undefined || spec.startingPosition === 'TRIM_HORIZON';
     let iterator: string | undefined = await take();
-    let empty = 0;
+    /** The iterator was just taken: it reads the shard as the table has it now. */
+    let fresh = true;
+    /** The last read found nothing: the next one takes an iterator anew. */
+    let retake = false;
+    /** ... and it was on a handed-on iterator, so it proved nothing. */
+    let unconfirmed = false;
     const buffer: DynamoDBRecord[] = [];
     while (!this.stopping) {
       if (buffer.length === 0) {
-        if (!iterator) return; // the shard is closed and fully read
         let records: StreamRecord[];
         try {
-          if (empty >= REFRESH_EMPTY_READS) {
-            empty = 0;
+          if (retake) {
             iterator = await take();
-            if (!iterator) return;
+            fresh = true;
           }
+          if (!iterator) return; // the shard is closed and fully read
           const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
           records = out.Records ?? [];
           iterator = out.NextShardIterator;
           if (records.length > 0) last = records[records.length - 1]!.dynamodb?.SequenceNumber ?? last;
-          empty = records.length === 0 ? empty + 1 : 0;
+          if (unconfirmed && records.length > 0) this.stats.staleReads++;
+          unconfirmed = records.length === 0 && !fresh;
+          fresh = false;
+          retake = records.length === 0 && iterator !== undefined && retakable();
+          if (retake && unconfirmed) continue; // read again at once, on a fresh iterator
         } catch (err) {
           this.o.log(`notify source: reading shard ${shardId} failed (${(err as Error).name}); retrying`);
           await sleep(1000);

@@ -1,0 +1,144 @@
+// Two AWS guarantees the pipeline relies on, checked on the emulator the AWS tests use, where moto 5.2.1 on its own
+// breaks them (docs/emulator.md):
+// - a cancelled transaction cancels nothing else: puts to a table acknowledged while transactions on the same table
+//   are being cancelled (a condition that fails, as the pipeline's seen-messages put and version checks fail now and
+//   then) are all there afterwards. moto loses some (it puts back copies of the tables a cancelled transaction
+//   touched);
+// - a FIFO batch whose visibility timeout passes in flight comes back whole and in order. moto delivers its last
+//   message first.
+// The tests start moto as test/support/moto-server.py, which puts both right; both tests fail on bare moto_server.
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  TransactWriteItemsCommand,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
+
+let emulator: Emulator;
+let client: DynamoDBClient;
+let sqs: SQSClient;
+const table = `crs-tx-${randomUUID().slice(0, 8)}`;
+const queueName = `crs-fifo-${randomUUID().slice(0, 8)}.fifo`;
+let queueUrl: string | undefined;
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  const options = {
+    endpoint: emulator.endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
+  client = new DynamoDBClient(options);
+  sqs = new SQSClient(options);
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    }),
+  );
+}, 60_000);
+afterAll(async () => {
+  await client?.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
+  client?.destroy();
+  if (queueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => undefined);
+  sqs?.destroy();
+  await emulator?.stop();
+});
+
+describe('the test emulator keeps what AWS guarantees', () => {
+  it('a cancelled transaction loses no write another request made meanwhile', { timeout: 120_000 }, async () => {
+    // Some bulk, so that copying the table (moto) takes long enough for other requests to land meanwhile.
+    const bulk = 'x'.repeat(200);
+    for (let i = 0; i < 100; i += 20)
+      await Promise.all(
+        Array.from({ length: 20 }, (_, j) =>
+          client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `bulk-${i + j}` }, v: { S: bulk } } })),
+        ),
+      );
+    await client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: 'taken' } } }));
+
+    const puts = 100;
+    let acknowledged = 0;
+    let cancelled = 0;
+    const writer = async () => {
+      for (let i = 0; i < puts; i++) {
+        await client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `put-${i}` } } }));
+        acknowledged++;
+      }
+    };
+    const canceller = async () => {
+      while (acknowledged < puts) {
+        try {
+          await client.send(
+            new TransactWriteItemsCommand({
+              TransactItems: [
+                {
+                  Put: {
+                    TableName: table,
+                    Item: { pk: { S: 'taken' } },
+                    ConditionExpression: 'attribute_not_exists(pk)',
+                  },
+                },
+              ],
+            }),
+          );
+        } catch (err) {
+          if (!(err instanceof TransactionCanceledException)) throw err;
+          cancelled++;
+        }
+      }
+    };
+    await Promise.all([writer(), canceller(), canceller()]);
+    expect(cancelled).toBeGreaterThan(10);
+
+    const missing: string[] = [];
+    for (let i = 0; i < puts; i++) {
+      const out = await client.send(
+        new GetItemCommand({ TableName: table, Key: { pk: { S: `put-${i}` } }, ConsistentRead: true }),
+      );
+      if (!out.Item) missing.push(`put-${i}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('a FIFO batch that times out in flight comes back whole and in order', { timeout: 30_000 }, async () => {
+    queueUrl = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: queueName,
+          Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'true' },
+        }),
+      )
+    ).QueueUrl!;
+    for (let i = 0; i < 5; i++)
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: `m${i}`, MessageGroupId: 'P-1' }));
+    const receive = async (visibility: number) =>
+      (
+        (
+          await sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: visibility }),
+          )
+        ).Messages ?? []
+      ).map((m) => m.Body);
+    expect(await receive(1)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    // The consumer overran the visibility timeout (killed, or slower than it).
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await receive(30)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+});

@@ -1,0 +1,115 @@
+# moto_server for the tests (test/support/moto.ts, .ci/run), with two of moto 5.2.1's departures from AWS put right
+# (docs/emulator.md). Same arguments as moto_server; it refuses to start on another moto version.
+#
+# 1. A cancelled DynamoDB transaction loses other requests' writes. moto runs each request on a thread of its own;
+#    TransactWriteItems deep-copies the tables it touches, applies item after item, and when a condition fails puts
+#    the copies back in place of the tables: whatever another request wrote to them meanwhile is gone (stream
+#    records too, and stream iterators handed out before read the discarded shard). The pipeline has its
+#    transactions cancelled as a matter of course (a seen-message put finding the id, a version taken by another
+#    writer). Here a transaction checks all its conditions first, as AWS does, and one that fails is cancelled
+#    without touching anything; transactions and single writes take one lock, so that nothing is written between
+#    the check and the apply (reads go on meanwhile). The items of one transaction are distinct (moto checks it), so
+#    checking every condition first decides exactly what checking each before its write would.
+# 2. A FIFO batch that times out in flight comes back last message first. moto holds a group back while any message
+#    it delivered is in its pending set, and takes a message out of that set only when its receive loop reaches it:
+#    the batch's first messages are skipped and its last one delivered (m4, then m0-m3, where SQS redelivers m0-m4
+#    in order), and the grade would apply a patient's messages out of order. Here a message whose visibility timeout
+#    has passed holds nothing: such messages leave the pending set before a receive looks at the queue, and one that
+#    times out during a long poll does not hold its group meanwhile.
+import sys
+import threading
+
+import moto
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import TransactionCanceledException
+from moto.dynamodb.models import DynamoDBBackend
+from moto.server import main
+from moto.sqs.models import Queue, SQSBackend
+
+if moto.__version__ != "5.2.1":
+    sys.exit(f"test/support/moto-server.py patches moto 5.2.1, found {moto.__version__}: check the patches still apply")
+
+# 1. DynamoDB transactions
+writes = threading.RLock()
+
+
+def locked(method):
+    def run(self, *args, **kwargs):
+        with writes:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
+for name in ("put_item", "update_item", "delete_item"):
+    setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+
+moto_transact = DynamoDBBackend.transact_write_items
+
+
+def failed_conditions(backend, transact_items):
+    """Each item's condition against the items as they are: (code, message, old item) or (None, None, None)."""
+    reasons = []
+    for entry in transact_items:
+        op_type, op = next(iter(entry.items()))
+        condition = op.get("ConditionExpression")
+        if condition is None:
+            reasons.append((None, None, None))
+            continue
+        table = backend.get_table(op["TableName"])
+        if op_type == "Put":
+            attrs = op["Item"]
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+        else:
+            key = op["Key"]
+        current = backend.get_item(op["TableName"], key)
+        check = get_filter_expression(
+            condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        )
+        if check.expr(current):
+            reasons.append((None, None, None))
+        else:
+            old = None
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                old = current.to_json()["Attributes"]
+            reasons.append(("ConditionalCheckFailed", "The conditional request failed", old))
+    return reasons
+
+
+def transact_write_items(self, transact_items):
+    with writes:
+        try:
+            reasons = failed_conditions(self, transact_items)
+        except Exception:
+            reasons = None  # a malformed request: moto's own handling answers it
+        if reasons and any(code is not None for code, _, _ in reasons):
+            raise TransactionCanceledException(reasons)
+        return moto_transact(self, transact_items)
+
+
+DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# 2. FIFO redelivery
+def pending_message_groups(self):
+    return {m.group_id for m in self._pending_messages if m.group_id is not None and not m.visible}
+
+
+Queue.pending_message_groups = property(pending_message_groups)
+
+moto_receive = SQSBackend.receive_message
+
+
+def receive_message(self, queue_name, *args, **kwargs):
+    queue = self.get_queue(queue_name)
+    for m in [m for m in queue._pending_messages if m.visible]:
+        queue._pending_messages.discard(m)
+    return moto_receive(self, queue_name, *args, **kwargs)
+
+
+SQSBackend.receive_message = receive_message
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
