@@ -3,6 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { Replay } from '#app/replay.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AwsHostHealth } from '#hosts/aws-emulator/host.ts';
 
@@ -202,6 +204,14 @@ export function post(url: string, m: DeviceMessage | DeviceMessage[], token = IN
   });
 }
 
+/** Posts messages in batches of 20; each batch must be accepted (202). */
+export async function postAll(url: string, messages: DeviceMessage[]): Promise<void> {
+  for (let i = 0; i < messages.length; i += 20) {
+    const res = await post(url, messages.slice(i, i + 20));
+    if (res.status !== 202) throw new Error(`a batch of messages answered ${res.status}: ${await res.text()}`);
+  }
+}
+
 export type { PageLine as PrintedPage } from '#hosts/aws-emulator/page-printer.ts';
 import type { PageLine as PrintedPage } from '#hosts/aws-emulator/page-printer.ts';
 
@@ -227,6 +237,14 @@ export const teamPages = (lines: string[]) =>
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { type: string } & PrintedPage)
     .filter((e) => e.type === 'page');
+
+/** The grade changes `crs replay` computes for these messages with the default configuration. */
+export const replayPages = (messages: DeviceMessage[]) => {
+  const replay = new Replay(DEFAULT_CONFIG);
+  return messages
+    .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
+    .filter((e) => e.type === 'notification') as unknown as PageLine[];
+};
 
 /** Each patient's pages in order. */
 export function byPatient<T extends { patientId: string }>(events: T[]): Record<string, T[]> {
