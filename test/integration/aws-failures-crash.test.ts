@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import {
   byPatient,
+  freshFeedConfig,
   pageLines,
   post,
   replayPages,
@@ -18,6 +19,7 @@ import {
 } from '#test/support/aws-serve.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
+const config = freshFeedConfig();
 let emulator: Emulator;
 let dynamodb: DynamoDBClient;
 beforeAll(async () => {
@@ -31,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   dynamodb?.destroy();
   await emulator?.stop();
+  config.remove();
 });
 
 describe('failures of the deployed shape on an emulator', () => {
@@ -55,9 +58,14 @@ describe('failures of the deployed shape on an emulator', () => {
       }
     };
 
-    const doomed = await spawnAwsServe(emulator.endpoint, prefix, ['--visibility-timeout', '2'], {
-      CRS_TEST_CRASH_BEFORE_PUBLISH: '1',
-    });
+    const doomed = await spawnAwsServe(
+      emulator.endpoint,
+      prefix,
+      ['--visibility-timeout', '2', '--config', config.file],
+      {
+        CRS_TEST_CRASH_BEFORE_PUBLISH: '1',
+      },
+    );
     await postUntilDown(doomed.url);
     await doomed.exited;
     expect(doomed.child.signalCode).toBe('SIGKILL');
@@ -74,7 +82,12 @@ describe('failures of the deployed shape on an emulator', () => {
     );
     expect(outbox.Items?.length ?? 0).toBeGreaterThan(0);
 
-    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--visibility-timeout', '2']);
+    const server = await spawnAwsServe(emulator.endpoint, prefix, [
+      '--visibility-timeout',
+      '2',
+      '--config',
+      config.file,
+    ]);
     try {
       await postUntilDown(server.url);
       expect(accepted.size).toBe(messages.length);

@@ -5,6 +5,7 @@ import { ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/c
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   byPatient,
+  freshFeedConfig,
   health,
   pageLines,
   postAll,
@@ -18,6 +19,7 @@ import {
 import { recentFeed } from '#test/support/feed.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
+const config = freshFeedConfig();
 let emulator: Emulator;
 let sqs: SQSClient;
 beforeAll(async () => {
@@ -31,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   sqs?.destroy();
   await emulator?.stop();
+  config.remove();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,7 +43,12 @@ describe('failures of the deployed shape on an emulator', () => {
     const feed = recentFeed(200, 20);
     const expected = replayPages(feed);
     const prefix = runPrefix('poison');
-    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--visibility-timeout', '1']);
+    const server = await spawnAwsServe(emulator.endpoint, prefix, [
+      '--visibility-timeout',
+      '1',
+      '--config',
+      config.file,
+    ]);
     try {
       // Something on the queue that no grade can apply (it bypassed the ingest's validation).
       await sqs.send(

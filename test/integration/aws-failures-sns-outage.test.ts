@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   byPatient,
+  freshFeedConfig,
   health,
   pageLines,
   postAll,
@@ -18,12 +19,14 @@ import { startFaultProxy } from '#test/support/fault-proxy.ts';
 import { recentFeed } from '#test/support/feed.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
+const config = freshFeedConfig();
 let emulator: Emulator;
 beforeAll(async () => {
   emulator = await startEmulator();
 });
 afterAll(async () => {
   await emulator?.stop();
+  config.remove();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,7 +38,7 @@ describe('failures of the deployed shape on an emulator', () => {
     const proxy = await startFaultProxy(emulator.endpoint);
     const prefix = runPrefix('outage');
     // The escalate tick every 5 s: pages stored while SNS was down go out with it.
-    const server = await spawnAwsServe(proxy.url, prefix, ['--schedule-interval', '5']);
+    const server = await spawnAwsServe(proxy.url, prefix, ['--schedule-interval', '5', '--config', config.file]);
     try {
       const half = feed.length / 2;
       await postAll(server.url, feed.slice(0, half));

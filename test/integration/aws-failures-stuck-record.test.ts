@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   byPatient,
+  freshFeedConfig,
   pageLines,
   postAll,
   replayPages,
@@ -23,23 +24,25 @@ import { crsAsync } from '#test/support/cli.ts';
 import { recentFeed } from '#test/support/feed.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
+const config = freshFeedConfig();
 let emulator: Emulator;
 let sqs: SQSClient;
 let dynamodb: DynamoDBClient;
 beforeAll(async () => {
   emulator = await startEmulator();
-  const config = {
+  const clientConfig = {
     endpoint: emulator.endpoint,
     region: process.env.AWS_REGION ?? 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   };
-  sqs = new SQSClient(config);
-  dynamodb = new DynamoDBClient(config);
+  sqs = new SQSClient(clientConfig);
+  dynamodb = new DynamoDBClient(clientConfig);
 });
 afterAll(async () => {
   sqs?.destroy();
   dynamodb?.destroy();
   await emulator?.stop();
+  config.remove();
 });
 
 describe('failures of the deployed shape on an emulator', () => {
@@ -55,7 +58,7 @@ describe('failures of the deployed shape on an emulator', () => {
     const outputs = join(dir, 'outputs.json');
     // The test hook fails the notify function's invocations with the poison patient's records (as a crash would),
     // in the local host, before the handler: only `crs outbox`, outside it, can page them.
-    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--outputs', outputs], {
+    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--outputs', outputs, '--config', config.file], {
       CRS_TEST_FAIL_NOTIFY_PATIENT: poison,
     });
     const others = expected.filter((p) => p.patientId !== poison);

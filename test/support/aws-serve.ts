@@ -2,6 +2,9 @@
 // to it over HTTP: the AWS integration tests and the end-to-end bench use it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -33,6 +36,19 @@ export interface AwsServe {
   onLine?: (line: string, at: bigint) => void;
   stderr: () => string;
   exited: Promise<number | null>;
+}
+
+/**
+ * A `--config` file for a run whose feed ended hours ago (recentFeed, the vignettes) and that is not about the
+ * stale-feed alert (aws-paging.test.ts is): the alert after a day instead of 15 minutes. With the default, the
+ * schedule's first tick after a minute finds every monitor quiet and pages an alert per patient: work beside what
+ * the test checks, which on a loaded machine feeds on itself (a slower run meets more ticks).
+ */
+export function freshFeedConfig(): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'crs-fresh-feed-'));
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ paging: { staleFeedMinutes: 24 * 60 } }));
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** A prefix of its own for each run, so that runs share an emulator without meeting. */
