@@ -1,13 +1,12 @@
 // A failure of the deployed shape on an emulator, through the real `crs serve --backend aws`: a process killed
 // after a page's state transaction and before its publish sends the page after a restart, once. (One file per
 // failure, aws-failures-*.test.ts, so that they run side by side, each on its own moto.)
-import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import {
   byPatient,
-  freshFeedConfig,
   pageLines,
   post,
   replayPages,
@@ -17,24 +16,9 @@ import {
   stop,
   teardown,
 } from '#test/support/aws-serve.ts';
-import { startEmulator, type Emulator } from '#test/support/moto.ts';
+import { failureRun } from '#test/support/aws-failures.ts';
 
-const config = freshFeedConfig();
-let emulator: Emulator;
-let dynamodb: DynamoDBClient;
-beforeAll(async () => {
-  emulator = await startEmulator();
-  dynamodb = new DynamoDBClient({
-    endpoint: emulator.endpoint,
-    region: process.env.AWS_REGION ?? 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
-});
-afterAll(async () => {
-  dynamodb?.destroy();
-  await emulator?.stop();
-  config.remove();
-});
+const run = failureRun();
 
 describe('failures of the deployed shape on an emulator', () => {
   it('sends a page committed before a crash after the restart, exactly once', async () => {
@@ -59,9 +43,9 @@ describe('failures of the deployed shape on an emulator', () => {
     };
 
     const doomed = await spawnAwsServe(
-      emulator.endpoint,
+      run.emulator.endpoint,
       prefix,
-      ['--visibility-timeout', '2', '--config', config.file],
+      ['--visibility-timeout', '2', '--config', run.config],
       {
         CRS_TEST_CRASH_BEFORE_PUBLISH: '1',
       },
@@ -72,7 +56,7 @@ describe('failures of the deployed shape on an emulator', () => {
     expect(doomed.lines.filter((l) => l.trim() !== '')).toEqual([]);
     // The state and its page are in the table: killed between the transaction and the publish.
     const firstPage = expected.find((p) => accepted.has(messages.find((m) => m.patientId === p.patientId)!))!;
-    const outbox = await dynamodb.send(
+    const outbox = await run.dynamodb.send(
       new QueryCommand({
         TableName:
           doomed.resources.tables[Object.keys(doomed.resources.tables).find((k) => k.startsWith('StateTable'))!]!,
@@ -82,11 +66,11 @@ describe('failures of the deployed shape on an emulator', () => {
     );
     expect(outbox.Items?.length ?? 0).toBeGreaterThan(0);
 
-    const server = await spawnAwsServe(emulator.endpoint, prefix, [
+    const server = await spawnAwsServe(run.emulator.endpoint, prefix, [
       '--visibility-timeout',
       '2',
       '--config',
-      config.file,
+      run.config,
     ]);
     try {
       await postUntilDown(server.url);
@@ -95,7 +79,7 @@ describe('failures of the deployed shape on an emulator', () => {
       expect(h.pages.printed).toBe(expected.length);
     } finally {
       expect(await stop(server)).toBe(0);
-      await teardown(emulator.endpoint, prefix);
+      await teardown(run.emulator.endpoint, prefix);
     }
     const served = pageLines(server.lines);
     expect(new Set(served.map((p) => p.notificationId)).size).toBe(served.length);

@@ -1,11 +1,10 @@
 // A failure of the deployed shape on an emulator, through the real `crs serve --backend aws`: a poison message is
 // retried up to the queue's receive limit and dead-lettered while other patients go on. (The other failures are in
 // the aws-failures-*.test.ts beside this one: one file each, so that they run side by side, each on its own moto.)
-import { ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { describe, expect, it } from 'vitest';
 import {
   byPatient,
-  freshFeedConfig,
   health,
   pageLines,
   postAll,
@@ -17,24 +16,9 @@ import {
   teardown,
 } from '#test/support/aws-serve.ts';
 import { recentFeed } from '#test/support/feed.ts';
-import { startEmulator, type Emulator } from '#test/support/moto.ts';
+import { failureRun } from '#test/support/aws-failures.ts';
 
-const config = freshFeedConfig();
-let emulator: Emulator;
-let sqs: SQSClient;
-beforeAll(async () => {
-  emulator = await startEmulator();
-  sqs = new SQSClient({
-    endpoint: emulator.endpoint,
-    region: process.env.AWS_REGION ?? 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
-});
-afterAll(async () => {
-  sqs?.destroy();
-  await emulator?.stop();
-  config.remove();
-});
+const run = failureRun();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,15 +27,15 @@ describe('failures of the deployed shape on an emulator', () => {
     const feed = recentFeed(200, 20);
     const expected = replayPages(feed);
     const prefix = runPrefix('poison');
-    const server = await spawnAwsServe(emulator.endpoint, prefix, [
+    const server = await spawnAwsServe(run.emulator.endpoint, prefix, [
       '--visibility-timeout',
       '1',
       '--config',
-      config.file,
+      run.config,
     ]);
     try {
       // Something on the queue that no grade can apply (it bypassed the ingest's validation).
-      await sqs.send(
+      await run.sqs.send(
         new SendMessageCommand({
           QueueUrl: server.resources.queue,
           MessageBody: '{"message":{"patientId":"P-POISON"}',
@@ -68,7 +52,7 @@ describe('failures of the deployed shape on an emulator', () => {
       }
       const dlqUrl =
         server.resources.queues[Object.keys(server.resources.queues).find((k) => k.startsWith('MessagesDlq'))!]!;
-      const dead = await sqs.send(
+      const dead = await run.sqs.send(
         new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['All'] }),
       );
       // Received by the grade source 3 times (the queue's maxReceiveCount), and once more by this look.
@@ -80,7 +64,7 @@ describe('failures of the deployed shape on an emulator', () => {
       expect(after.queue).toEqual({ visible: 0, inFlight: 0 });
     } finally {
       expect(await stop(server)).toBe(0);
-      await teardown(emulator.endpoint, prefix);
+      await teardown(run.emulator.endpoint, prefix);
     }
     expect(byPatient(pageLines(server.lines))).toEqual(byPatient(expected));
   }, 180_000);

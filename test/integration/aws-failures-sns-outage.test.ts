@@ -1,10 +1,9 @@
 // A failure of the deployed shape on an emulator, through the real `crs serve --backend aws`: an SNS outage delays
 // pages but loses and repeats none, and sends nothing to the on-failure queue. (One file per failure,
 // aws-failures-*.test.ts, so that they run side by side, each on its own moto.)
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   byPatient,
-  freshFeedConfig,
   health,
   pageLines,
   postAll,
@@ -17,17 +16,9 @@ import {
 } from '#test/support/aws-serve.ts';
 import { startFaultProxy } from '#test/support/fault-proxy.ts';
 import { recentFeed } from '#test/support/feed.ts';
-import { startEmulator, type Emulator } from '#test/support/moto.ts';
+import { failureRun } from '#test/support/aws-failures.ts';
 
-const config = freshFeedConfig();
-let emulator: Emulator;
-beforeAll(async () => {
-  emulator = await startEmulator();
-});
-afterAll(async () => {
-  await emulator?.stop();
-  config.remove();
-});
+const run = failureRun();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -35,10 +26,10 @@ describe('failures of the deployed shape on an emulator', () => {
   it('delays pages through an SNS outage, losing and repeating none', async () => {
     const feed = recentFeed(400, 40);
     const expected = replayPages(feed);
-    const proxy = await startFaultProxy(emulator.endpoint);
+    const proxy = await startFaultProxy(run.emulator.endpoint);
     const prefix = runPrefix('outage');
     // The escalate tick every 5 s: pages stored while SNS was down go out with it.
-    const server = await spawnAwsServe(proxy.url, prefix, ['--schedule-interval', '5', '--config', config.file]);
+    const server = await spawnAwsServe(proxy.url, prefix, ['--schedule-interval', '5', '--config', run.config]);
     try {
       const half = feed.length / 2;
       await postAll(server.url, feed.slice(0, half));
@@ -67,7 +58,7 @@ describe('failures of the deployed shape on an emulator', () => {
     } finally {
       expect(await stop(server)).toBe(0);
       await proxy.close();
-      await teardown(emulator.endpoint, prefix);
+      await teardown(run.emulator.endpoint, prefix);
     }
     const served = pageLines(server.lines);
     expect(new Set(served.map((p) => p.notificationId)).size).toBe(served.length);

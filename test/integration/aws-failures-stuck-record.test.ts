@@ -2,15 +2,14 @@
 // whose invocations always fail is given up alone, after a handful of bisected retries, while the later records are
 // paged, and `crs outbox retry --backend aws` pages it from the stream afterwards. (One file per failure,
 // aws-failures-*.test.ts, so that they run side by side, each on its own moto.)
-import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { ChangeMessageVisibilityCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   byPatient,
-  freshFeedConfig,
   pageLines,
   postAll,
   replayPages,
@@ -22,28 +21,9 @@ import {
 } from '#test/support/aws-serve.ts';
 import { crsAsync } from '#test/support/cli.ts';
 import { recentFeed } from '#test/support/feed.ts';
-import { startEmulator, type Emulator } from '#test/support/moto.ts';
+import { failureRun } from '#test/support/aws-failures.ts';
 
-const config = freshFeedConfig();
-let emulator: Emulator;
-let sqs: SQSClient;
-let dynamodb: DynamoDBClient;
-beforeAll(async () => {
-  emulator = await startEmulator();
-  const clientConfig = {
-    endpoint: emulator.endpoint,
-    region: process.env.AWS_REGION ?? 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  };
-  sqs = new SQSClient(clientConfig);
-  dynamodb = new DynamoDBClient(clientConfig);
-});
-afterAll(async () => {
-  sqs?.destroy();
-  dynamodb?.destroy();
-  await emulator?.stop();
-  config.remove();
-});
+const run = failureRun();
 
 describe('failures of the deployed shape on an emulator', () => {
   it('gives up on an outbox record that always fails, alone, pages every later record of the shard meanwhile, and pages it from the stream on crs outbox retry', async () => {
@@ -58,7 +38,7 @@ describe('failures of the deployed shape on an emulator', () => {
     const outputs = join(dir, 'outputs.json');
     // The test hook fails the notify function's invocations with the poison patient's records (as a crash would),
     // in the local host, before the handler: only `crs outbox`, outside it, can page them.
-    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--outputs', outputs, '--config', config.file], {
+    const server = await spawnAwsServe(run.emulator.endpoint, prefix, ['--outputs', outputs, '--config', run.config], {
       CRS_TEST_FAIL_NOTIFY_PATIENT: poison,
     });
     const others = expected.filter((p) => p.patientId !== poison);
@@ -70,7 +50,7 @@ describe('failures of the deployed shape on an emulator', () => {
       // Everything but the failing record was paged, long before its record age (5 minutes) would have expired.
       expect(h.pages.printed).toBe(others.length);
       expect(seconds).toBeLessThan(120);
-      const outbox = await dynamodb.send(
+      const outbox = await run.dynamodb.send(
         new QueryCommand({
           TableName:
             server.resources.tables[Object.keys(server.resources.tables).find((k) => k.startsWith('StateTable'))!]!,
@@ -85,7 +65,7 @@ describe('failures of the deployed shape on an emulator', () => {
       expect(h.notify.sentToOnFailure).toBe(failing);
       const onFailure =
         server.resources.queues[Object.keys(server.resources.queues).find((k) => k.startsWith('NotifyFailures'))!]!;
-      const described = await sqs.send(new ReceiveMessageCommand({ QueueUrl: onFailure, MaxNumberOfMessages: 10 }));
+      const described = await run.sqs.send(new ReceiveMessageCommand({ QueueUrl: onFailure, MaxNumberOfMessages: 10 }));
       const infos = (described.Messages ?? []).map(
         (m) =>
           JSON.parse(m.Body!) as {
@@ -99,7 +79,7 @@ describe('failures of the deployed shape on an emulator', () => {
       for (const i of infos)
         expect(i.DDBStreamBatchInfo.startSequenceNumber).toBe(i.DDBStreamBatchInfo.endSequenceNumber);
       for (const m of described.Messages ?? []) {
-        await sqs.send(
+        await run.sqs.send(
           new ChangeMessageVisibilityCommand({
             QueueUrl: onFailure,
             ReceiptHandle: m.ReceiptHandle!,
@@ -112,7 +92,7 @@ describe('failures of the deployed shape on an emulator', () => {
 
       // The operator sees where the records are, and has them read from the stream again and paged.
       const env = {
-        AWS_ENDPOINT_URL: emulator.endpoint,
+        AWS_ENDPOINT_URL: run.emulator.endpoint,
         AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
@@ -130,7 +110,7 @@ describe('failures of the deployed shape on an emulator', () => {
       expect(after.notifyFailures).toBe(0);
     } finally {
       expect(await stop(server)).toBe(0);
-      await teardown(emulator.endpoint, prefix);
+      await teardown(run.emulator.endpoint, prefix);
       rmSync(dir, { recursive: true, force: true });
     }
     expect(byPatient(pageLines(server.lines))).toEqual(byPatient(expected));
