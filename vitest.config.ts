@@ -1,16 +1,35 @@
+import { availableParallelism } from 'node:os';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
 
 // Test tiers live in folders: test/unit (domain, app, adapters with fakes, handlers), test/infra (CDK template),
 // test/integration (a real AWS emulator, real `crs serve` processes), test/browser (real Chromium).
 // docs/testing.md says what each tier needs and how long it takes.
+
+/**
+ * The AWS integration files first (they take most of the run, waiting on moto), then the rest, each group in
+ * vitest's own order (longest first once a run has recorded durations): the short files fill the other worker
+ * meanwhile instead of one long AWS file starting last and running alone.
+ */
+class AwsFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const aws = (f: TestSpecification) => /[\\/]test[\\/]integration[\\/]aws-[^\\/]*$/.test(f.moduleId);
+    return [...sorted.filter(aws), ...sorted.filter((f) => !aws(f))];
+  }
+}
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // One file at a time on two cores (vitest's default, cores - 1). Two or three AWS files at once share one moto
-    // so much on the loaded 2-core machine that ingest and grade invocations time out (docs/testing.md);
-    // `npm run test:unit` (no moto) runs two at once.
+    // Two files at once on two cores (vitest's default would be one): each AWS file starts a moto_server of its
+    // own (test/support/moto.ts), so the AWS files run beside each other and beside the other tiers. One moto
+    // cannot serve two files at once (its TransactWriteItems copies the table without a lock: 500s), so with an
+    // emulator given in AWS_ENDPOINT_URL (LocalStack, a moto of one's own) every file shares it, one at a time.
+    maxWorkers: process.env.AWS_ENDPOINT_URL ? 1 : Math.max(2, availableParallelism() - 1),
+    sequence: { sequencer: AwsFirst },
   },
 });

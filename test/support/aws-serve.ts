@@ -2,7 +2,12 @@
 // to it over HTTP: the AWS integration tests and the end-to-end bench use it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Replay } from '#app/replay.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AwsHostHealth } from '#hosts/aws-emulator/host.ts';
 
@@ -31,6 +36,19 @@ export interface AwsServe {
   onLine?: (line: string, at: bigint) => void;
   stderr: () => string;
   exited: Promise<number | null>;
+}
+
+/**
+ * A `--config` file for a run whose feed ended hours ago (recentFeed, the vignettes) and that is not about the
+ * stale-feed alert (aws-paging.test.ts is): the alert after a day instead of 15 minutes. With the default, the
+ * schedule's first tick after a minute finds every monitor quiet and pages an alert per patient: work beside what
+ * the test checks, which on a loaded machine feeds on itself (a slower run meets more ticks).
+ */
+export function freshFeedConfig(): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'crs-fresh-feed-'));
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ paging: { staleFeedMinutes: 24 * 60 } }));
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** A prefix of its own for each run, so that runs share an emulator without meeting. */
@@ -202,6 +220,14 @@ export function post(url: string, m: DeviceMessage | DeviceMessage[], token = IN
   });
 }
 
+/** Posts messages in batches of 20; each batch must be accepted (202). */
+export async function postAll(url: string, messages: DeviceMessage[]): Promise<void> {
+  for (let i = 0; i < messages.length; i += 20) {
+    const res = await post(url, messages.slice(i, i + 20));
+    if (res.status !== 202) throw new Error(`a batch of messages answered ${res.status}: ${await res.text()}`);
+  }
+}
+
 export type { PageLine as PrintedPage } from '#hosts/aws-emulator/page-printer.ts';
 import type { PageLine as PrintedPage } from '#hosts/aws-emulator/page-printer.ts';
 
@@ -227,6 +253,14 @@ export const teamPages = (lines: string[]) =>
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { type: string } & PrintedPage)
     .filter((e) => e.type === 'page');
+
+/** The grade changes `crs replay` computes for these messages with the default configuration. */
+export const replayPages = (messages: DeviceMessage[]) => {
+  const replay = new Replay(DEFAULT_CONFIG);
+  return messages
+    .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
+    .filter((e) => e.type === 'notification') as unknown as PageLine[];
+};
 
 /** Each patient's pages in order. */
 export function byPatient<T extends { patientId: string }>(events: T[]): Record<string, T[]> {
