@@ -94,15 +94,15 @@ export class DynamoAuditLog implements AuditLog {
   async *forPatient(patientId: string): AsyncIterable<AuditEvent> {
     if (!this.seenTableName) throw new Error('reading an audit trail needs the seen-messages table as well');
     const all: { time: string; written: string; event: AuditEvent }[] = [];
-    const byPatient = (TableName: string, partitionKey: string, ProjectionExpression?: string) =>
+    const byPatient = (TableName: string, partitionKey: string, onlyAttribute?: string) =>
       paginateQuery(
         { client: this.client },
         {
           TableName,
           KeyConditionExpression: '#pk = :p',
-          ExpressionAttributeNames: { '#pk': partitionKey, ...(ProjectionExpression ? { '#e': 'entries' } : {}) },
+          ExpressionAttributeNames: { '#pk': partitionKey, ...(onlyAttribute ? { '#a': onlyAttribute } : {}) },
           ExpressionAttributeValues: { ':p': { S: patientId } },
-          ...(ProjectionExpression ? { ProjectionExpression } : {}),
+          ...(onlyAttribute ? { ProjectionExpression: '#a' } : {}),
           ConsistentRead: true,
         },
       );
@@ -117,7 +117,7 @@ export class DynamoAuditLog implements AuditLog {
         all.push({ time: sk.split('|')[0]!, written: item.written?.S ?? '', event: parse(item.entry?.S, sk) });
       }
     }
-    for await (const page of byPatient(this.seenTableName, SEEN_TABLE.partitionKey, '#e')) {
+    for await (const page of byPatient(this.seenTableName, SEEN_TABLE.partitionKey, SEEN_TABLE.entriesAttribute)) {
       for (const item of page.Items ?? []) {
         for (const x of item[SEEN_TABLE.entriesAttribute]?.L ?? []) {
           const event = parse(x.M?.entry?.S, 'carried by a seen message');
