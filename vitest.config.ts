@@ -25,10 +25,10 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Two files at once on two cores (vitest's default would be one): each AWS file starts a moto_server of its
-    // own (test/support/moto.ts), so the AWS files run beside each other and beside the other tiers. One moto
-    // cannot serve two files at once (its TransactWriteItems copies the table without a lock: 500s), so with an
-    // emulator given in AWS_ENDPOINT_URL (LocalStack, a moto of one's own) every file shares it, one at a time.
+    // Two files at once on two cores (vitest's default would be one): each AWS file starts a moto of its own
+    // (test/support/moto.ts: moto-server.py), so the AWS files run beside each other and beside the other tiers.
+    // Two files on one moto got 500s and time-outs, so with an emulator given in AWS_ENDPOINT_URL (LocalStack, a
+    // moto of one's own) every file shares it, one at a time.
     maxWorkers: process.env.AWS_ENDPOINT_URL ? 1 : Math.max(2, availableParallelism() - 1),
     sequence: { sequencer: AwsFirst },
   },

@@ -151,14 +151,14 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     const mb: Measurement = await measureBatched(m, (patients, hours) => run(batched, patients, hours));
     const setup = RECOMMENDED[s.key]!;
     const mode = setup.capacity;
-    const as = (capacity: Setup['capacity']) => ({ ...setup, capacity });
+    const withCapacity = (capacity: Setup['capacity']) => ({ ...setup, capacity });
     const priced = {
-      'on-demand': price(s, m, stack, as('on-demand')),
-      provisioned: price(s, m, stack, as('provisioned')),
+      'on-demand': price(s, m, stack, withCapacity('on-demand')),
+      provisioned: price(s, m, stack, withCapacity('provisioned')),
     };
     const pricedBatched = {
-      'on-demand': price(batched, mb, stack, as('on-demand')),
-      provisioned: price(batched, mb, stack, as('provisioned')),
+      'on-demand': price(batched, mb, stack, withCapacity('on-demand')),
+      provisioned: price(batched, mb, stack, withCapacity('provisioned')),
     };
     const recommended = priced[mode];
     console.log(
