@@ -135,7 +135,9 @@ export async function settle(
   const pause = () => new Promise((r) => setTimeout(r, 50));
   const late = (h: AwsHostHealth) => {
     if (Date.now() > end)
-      throw new Error(`not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}`);
+      throw new Error(
+        `not settled after ${timeoutMs} ms (want ${pages} pages): ${JSON.stringify(h)}\nstderr:\n${s.stderr().slice(-3000)}`,
+      );
   };
   let h = await health(s);
   for (;;) {
