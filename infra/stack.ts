@@ -463,12 +463,12 @@ export class CrsAlertingStack extends Stack {
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
       resourceArns: [this.stateTable.tableArn],
     });
-    // Seen messages: a conditional put that returns the old item when it fails (hence GetItem), or a digest added.
-    // The put carries the message's assessment (an audit entry): an update may touch the digests only, so that
-    // what was put stays as it was written, as in the audit table.
+    // Seen messages: read before grading (BatchGetItem), a conditional put that returns the old item when it fails
+    // (hence GetItem), or a digest added. The put carries the message's assessment (an audit entry): an update may
+    // touch the digests only, so that what was put stays as it was written, as in the audit table.
     iam.Grant.addToPrincipal({
       grantee: this.grade.role,
-      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
       resourceArns: [this.seenTable.tableArn],
     });
     this.grade.role.addToPrincipalPolicy(

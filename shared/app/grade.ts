@@ -58,9 +58,9 @@ export function provenanceOf(body: string): Provenance {
  * the group there: the ones before it are committed, it and the ones after it are reported as not committed.
  *
  * Identity is (messageId, content digest), however late a message comes: the state remembers the recent ids, and
- * the store the long tail beyond them, written in the same save (`seen`). A store that reads it cheaply gives it
- * up front (priorDigests); one that learns it on write (DynamoDB's conditional put) throws SeenBefore, and the
- * batch is graded again knowing those ids (a rare path: the recent window catches almost every duplicate).
+ * the store the long tail beyond them (`seen`, written with the state or, on DynamoDB, by the next save). A store
+ * that reads the long tail gives it after each load (priorDigests); a conditional write that finds an id anyway
+ * throws SeenBefore, and the batch is graded again knowing those ids.
  */
 export async function gradePatient(
   store: StateStore,
@@ -71,11 +71,15 @@ export async function gradePatient(
   provenance: readonly (Provenance | undefined)[] = [],
 ): Promise<GroupResult> {
   const ids = messages.flatMap((m) => (m instanceof Error || m.patientId !== patientId ? [] : [m.messageId]));
-  const known = new Map<string, string[]>(
-    store.priorDigests && ids.length > 0 ? await store.priorDigests(patientId, ids) : [],
-  );
+  const known = new Map<string, string[]>();
+  const learn = (digests: Iterable<[string, readonly string[]]>) => {
+    for (const [id, d] of digests) known.set(id, [...new Set([...(known.get(id) ?? []), ...d])]);
+  };
   for (let attempt = 0; ; attempt++) {
     const stored = await store.load(patientId);
+    // Read after the state, on every attempt: what the loaded version has applied is in the long tail by now, or
+    // in the state's own window (a store that moves messages from one to the other writes the long tail first).
+    if (store.priorDigests && ids.length > 0) learn(await store.priorDigests(patientId, ids));
     let state = stored?.state;
     const steps: Step[] = [];
     const seen: SeenMessage[] = [];
@@ -114,7 +118,7 @@ export async function gradePatient(
         await store.save(patientId, state, stored?.version ?? 0, notifications, { alerts, audit, seen });
     } catch (err) {
       if (err instanceof SeenBefore && attempt < MAX_CONFLICT_RETRIES) {
-        for (const [id, digests] of err.digests) known.set(id, [...new Set([...(known.get(id) ?? []), ...digests])]);
+        learn(err.digests);
         continue;
       }
       if (err instanceof VersionConflict && attempt < MAX_CONFLICT_RETRIES) continue;

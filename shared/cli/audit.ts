@@ -14,10 +14,12 @@ import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const AUDIT_USAGE = `  crs audit export --patient P [--format ndjson|csv] [--data DIR] [--backend embedded]
       one patient's audit trail, oldest first, on stdout ("--patient '*'": team-wide entries, e.g. team silences)
-  crs audit export --patient P [--format ndjson|csv] --backend aws [--table NAME --seen-table NAME | --outputs FILE]
-      the same from a deployment's DynamoDB audit table and seen-messages table (which carries the assessments of
-      first-time messages): NAME, $CRS_AUDIT_TABLE and $CRS_SEEN_TABLE, or AuditTableName and SeenTableName in the
-      stack's outputs file; AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI
+  crs audit export --patient P [--format ndjson|csv] --backend aws
+                   [--table NAME --seen-table NAME --state-table NAME | --outputs FILE]
+      the same from a deployment's DynamoDB audit table, seen-messages table (which carries the assessments of
+      first-time messages) and state table (those of the patient's last messages): NAME, $CRS_AUDIT_TABLE,
+      $CRS_SEEN_TABLE and $CRS_STATE_TABLE, or AuditTableName, SeenTableName and StateTableName in the stack's
+      outputs file; AWS_REGION, credentials and AWS_ENDPOINT_URL as for the AWS CLI
 `;
 
 class AuditUsageError extends Error {}
@@ -81,6 +83,7 @@ export async function auditCommand(args: string[]): Promise<number> {
         backend: { type: 'string', default: 'embedded' },
         table: { type: 'string' },
         'seen-table': { type: 'string' },
+        'state-table': { type: 'string' },
         outputs: { type: 'string' },
       },
     }).values;

@@ -116,14 +116,23 @@ export async function operatorPaging(vars: Record<string, string>, config: Gradi
   }
 }
 
-/** `crs audit export --backend aws`: the audit table and the seen-messages table, read with Query only. */
+/**
+ * `crs audit export --backend aws`: the audit table and the seen-messages table, read with Query only, and the
+ * patient's state item (its pending messages' assessments), read with GetItem.
+ */
 export function auditSource(o: Record<string, string | boolean | undefined>): { log: DynamoAuditLog; close(): void } {
-  const vars = operatorVariables(typeof o.outputs === 'string' ? o.outputs : undefined, process.env, {
-    [ENV.auditTable]: typeof o.table === 'string' ? o.table : undefined,
-    [ENV.seenTable]: typeof o['seen-table'] === 'string' ? o['seen-table'] : undefined,
+  const flag = (name: string) => (typeof o[name] === 'string' ? (o[name] as string) : undefined);
+  const vars = operatorVariables(flag('outputs'), process.env, {
+    [ENV.auditTable]: flag('table'),
+    [ENV.seenTable]: flag('seen-table'),
+    [ENV.stateTable]: flag('state-table'),
   });
   const audit = need(vars, ENV.auditTable, 'table');
-  const seen = need(vars, ENV.seenTable, 'seen-table');
+  const seenTable = need(vars, ENV.seenTable, 'seen-table');
+  const stateTable = need(vars, ENV.stateTable, 'state-table');
   const client = new DynamoDBClient({});
-  return { log: new DynamoAuditLog(client, audit, Date.now, seen), close: () => client.destroy() };
+  return {
+    log: new DynamoAuditLog(client, audit, Date.now, { seenTable, stateTable }),
+    close: () => client.destroy(),
+  };
 }

@@ -22,7 +22,7 @@ import {
   DynamoParkedSends,
   UNSENT_GRACE_MS,
 } from '#adapters/aws/dynamo-page-store.ts';
-import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, patientOfPageId } from '#adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, patientOfPageId } from '#adapters/aws/table-layout.ts';
 import { FakeDynamo } from '#test/support/fake-dynamo.ts';
 
 const ddb = new FakeDynamo({
@@ -35,6 +35,7 @@ const ddb = new FakeDynamo({
   },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
   seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
+  state: { partitionKey: STATE_TABLE.partitionKey, sortKey: STATE_TABLE.sortKey },
 });
 afterAll(() => ddb.restore());
 
@@ -48,7 +49,7 @@ beforeEach(() => {
 });
 
 const store = () => new DynamoPageStore(ddb.client(), 'pages', () => now);
-const auditLog = () => new DynamoAuditLog(ddb.client(), 'audit', () => now, 'seen');
+const auditLog = () => new DynamoAuditLog(ddb.client(), 'audit', () => now, { seenTable: 'seen', stateTable: 'state' });
 
 const grade = (
   toGrade: number,

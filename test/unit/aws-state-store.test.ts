@@ -1,70 +1,43 @@
-// DynamoStateStore against a mocked DynamoDB client that keeps items and checks conditions the way DynamoDB does,
-// and the grade handler's request budget with it: one GetItem and one TransactWriteItems per patient per batch.
+// DynamoStateStore against a fake DynamoDB that keeps items and checks conditions the way DynamoDB does, and the
+// grade handler's request budget with it: per patient per batch, one read of the state, one of the seen messages,
+// and one write (a transaction when a grade changes, else a put of the state item).
 import {
-  DynamoDBClient,
+  BatchGetItemCommand,
   GetItemCommand,
+  PutItemCommand,
   TransactWriteItemsCommand,
   TransactionCanceledException,
-  type AttributeValue,
-  type TransactWriteItemsCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { readFileSync } from 'node:fs';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { gradePatient } from '#app/grade.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import { hasSeen } from '#domain/seen.ts';
 import { emptyState, serializeState } from '#domain/state.ts';
-import { VersionConflict } from '#ports';
-import { DynamoStateStore, decodeStateItem, outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
+import { VersionConflict, type StateStore } from '#ports';
+import { outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
+import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
-const ddb = mockClient(DynamoDBClient);
 const NOW = Date.parse('2026-01-10T09:00:00Z');
+const ddb = new FakeDynamo(STATE_STORE_TABLES);
+const table = {
+  get: (key: string) => {
+    const at = key.indexOf('|');
+    return ddb.itemAt('state', { pk: { S: key.slice(0, at) }, sk: { S: key.slice(at + 1) } });
+  },
+  keys: () => ddb.items('state').map((i) => `${i.pk!.S}|${i.sk!.S}`),
+};
 
-type Item = Record<string, AttributeValue>;
-/** The table behind the mock: items by pk|sk, with DynamoDB's all-or-nothing transactions and conditions. */
-let table: Map<string, Item>;
-/** State and outbox items are keyed pk|sk; audit entries (in the same transactions) patientId|sk. */
-const keyOf = (item: Item) => `${(item.pk ?? item.patientId)!.S}|${(item.sk ?? item.messageId)!.S}`;
+beforeEach(() => ddb.reset());
+afterAll(() => ddb.restore());
 
-function cancelled(codes: string[]): TransactionCanceledException {
-  return new TransactionCanceledException({
-    message: 'Transaction cancelled',
-    $metadata: {},
-    CancellationReasons: codes.map((Code) => ({ Code })),
-  });
-}
-
-function transact(input: TransactWriteItemsCommandInput) {
-  const puts = (input.TransactItems ?? []).map((t) => t.Put!);
-  const codes = puts.map((put) => {
-    const current = table.get(keyOf(put.Item!));
-    if (put.ConditionExpression === 'attribute_not_exists(#pk)') return current ? 'ConditionalCheckFailed' : 'None';
-    if (put.ConditionExpression === '#version = :expected') {
-      return current?.version?.N === put.ExpressionAttributeValues![':expected']!.N ? 'None' : 'ConditionalCheckFailed';
-    }
-    return 'None';
-  });
-  if (codes.some((c) => c !== 'None')) throw cancelled(codes);
-  for (const put of puts) table.set(keyOf(put.Item!), put.Item!);
-  return {};
-}
-
-beforeEach(() => {
-  table = new Map();
-  ddb.reset();
-  ddb.on(GetItemCommand).callsFake((input) => ({ Item: table.get(`${input.Key.pk.S}|${input.Key.sk.S}`) }));
-  ddb.on(TransactWriteItemsCommand).callsFake(transact);
-});
-afterEach(() => ddb.reset());
-
-const store = () =>
-  new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', () => NOW, 'audit', 'seen');
+const store = () => stateStoreOn(ddb, NOW);
 
 function stepThrough(patientId: string) {
   let state;
@@ -80,7 +53,7 @@ function stepThrough(patientId: string) {
 describe('DynamoStateStore', () => {
   it('reads a patient with one consistent GetItem, and finds nothing for a new patient', async () => {
     expect(await store().load('P-1')).toBeUndefined();
-    const call = ddb.commandCalls(GetItemCommand)[0]!.args[0].input;
+    const call = ddb.mock.commandCalls(GetItemCommand)[0]!.args[0].input;
     expect(call).toMatchObject({
       TableName: 'state',
       Key: { pk: { S: 'P-1' }, sk: { S: 'state' } },
@@ -93,7 +66,7 @@ describe('DynamoStateStore', () => {
     expect(notifications.length).toBeGreaterThan(0);
     await store().save('P-1', state, 0, notifications);
 
-    const tx = ddb.commandCalls(TransactWriteItemsCommand);
+    const tx = ddb.mock.commandCalls(TransactWriteItemsCommand);
     expect(tx).toHaveLength(1);
     const items = tx[0]!.args[0].input.TransactItems!;
     expect(items).toHaveLength(1 + notifications.length);
@@ -112,7 +85,8 @@ describe('DynamoStateStore', () => {
     }
     const loaded = (await store().load('P-1'))!;
     expect(loaded.version).toBe(1);
-    expect(serializeState(loaded.state)).toBe(serializeState(state));
+    // The item keeps no window of recent ids: the seen-messages table has them (written in the same transaction).
+    expect(serializeState(loaded.state)).toBe(serializeState({ ...state, seen: [] }));
   });
 
   it('reads a version-1 state item (rules 1.0) and grades on from it, writing the compact form', async () => {
@@ -122,7 +96,7 @@ describe('DynamoStateStore', () => {
         unknown
       >
     )['P-V1'];
-    table.set('P-V1|state', {
+    ddb.table('state').set('P-V1\u0000state', {
       pk: { S: 'P-V1' },
       sk: { S: 'state' },
       kind: { S: 'state' },
@@ -137,7 +111,7 @@ describe('DynamoStateStore', () => {
     const item = table.get('P-V1|state')!;
     expect(item.version!.N).toBe('8');
     expect(item.state).toBeUndefined(); // rewritten in the compact form
-    expect(decodeStateItem(item.s!.B!)).toMatchObject({
+    expect(decodeStateItem(item.s!.B!).state).toMatchObject({
       v: 2,
       seq: 1,
       notified: { crs: { grade: 3 }, icans: { grade: 1 } },
@@ -150,15 +124,20 @@ describe('DynamoStateStore', () => {
   });
 
   it('writes the next version only if the stored version is still the one read', async () => {
-    const { state } = stepThrough('P-1');
+    const { state, notifications } = stepThrough('P-1');
     await store().save('P-1', state, 0, []);
-    await store().save('P-1', state, 1, []);
-    const put = ddb.commandCalls(TransactWriteItemsCommand)[1]!.args[0].input.TransactItems![0]!.Put!;
-    expect(put).toMatchObject({
+    await store().save('P-1', state, 1, []); // no grade change: a put of the state item
+    await store().save('P-1', state, 2, notifications); // a grade change: the same condition, in a transaction
+    expect(ddb.mock.commandCalls(PutItemCommand)[1]!.args[0].input).toMatchObject({
       ConditionExpression: '#version = :expected',
       ExpressionAttributeValues: { ':expected': { N: '1' } },
     });
-    expect((await store().load('P-1'))!.version).toBe(2);
+    const put = ddb.mock.commandCalls(TransactWriteItemsCommand)[0]!.args[0].input.TransactItems![0]!.Put!;
+    expect(put).toMatchObject({
+      ConditionExpression: '#version = :expected',
+      ExpressionAttributeValues: { ':expected': { N: '2' } },
+    });
+    expect((await store().load('P-1'))!.version).toBe(3);
   });
 
   it('throws VersionConflict, writing nothing, when another delivery moved the version on', async () => {
@@ -167,15 +146,24 @@ describe('DynamoStateStore', () => {
     await expect(store().save('P-1', state, 0, notifications)).rejects.toBeInstanceOf(VersionConflict);
     await store().save('P-1', state, 1, []);
     await expect(store().save('P-1', state, 1, notifications)).rejects.toBeInstanceOf(VersionConflict);
-    expect([...table.keys()].filter((k) => k.includes('outbox#'))).toEqual([]);
+    await expect(store().save('P-1', state, 1, [])).rejects.toBeInstanceOf(VersionConflict);
+    expect(table.keys().filter((k) => k.includes('outbox#'))).toEqual([]);
+    expect((await store().load('P-1'))!.version).toBe(2);
   });
 
   it('treats a transaction conflict as a version conflict (reload and retry), and rethrows anything else', async () => {
-    const { state } = stepThrough('P-1');
-    ddb.on(TransactWriteItemsCommand).rejectsOnce(cancelled(['None', 'TransactionConflict']));
-    await expect(store().save('P-1', state, 0, [])).rejects.toBeInstanceOf(VersionConflict);
+    const { state, notifications } = stepThrough('P-1');
+    const cancelled = new TransactionCanceledException({
+      message: 'Transaction cancelled',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+    });
+    ddb.mock.on(TransactWriteItemsCommand).rejectsOnce(cancelled);
+    await expect(store().save('P-1', state, 0, notifications)).rejects.toBeInstanceOf(VersionConflict);
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
-    ddb.on(TransactWriteItemsCommand).rejects(throttled);
+    ddb.mock.on(TransactWriteItemsCommand).rejects(throttled);
+    await expect(store().save('P-1', state, 0, notifications)).rejects.toBe(throttled);
+    ddb.mock.on(PutItemCommand).rejects(throttled);
     await expect(store().save('P-1', state, 0, [])).rejects.toBe(throttled);
   });
 
@@ -189,29 +177,37 @@ describe('DynamoStateStore', () => {
   });
 
   it('lets gradePatient recover from a conflict by reloading: no update is lost', async () => {
-    const s = store();
     const first = enrol('P-3');
-    await gradePatient(s, DEFAULT_CONFIG, 'P-3', [first]);
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [first]);
     // Another grader commits a message between this one's read and write.
     const theirs = msg('P-3', 1, { vitals: { temperatureC: 38.5 } });
     const mine = msg('P-3', 2, { vitals: { heartRate: 118 } });
+    const inner = store();
     let raced = false;
-    ddb.on(TransactWriteItemsCommand).callsFake(async (input: TransactWriteItemsCommandInput) => {
-      if (!raced) {
-        raced = true;
-        await gradePatient(s, DEFAULT_CONFIG, 'P-3', [theirs]);
-      }
-      return transact(input);
-    });
-    const result = await gradePatient(s, DEFAULT_CONFIG, 'P-3', [mine]);
+    const racing: StateStore = {
+      load: (p) => inner.load(p),
+      priorDigests: (p, ids) => inner.priorDigests(p, ids),
+      save: async (...args) => {
+        if (!raced) {
+          raced = true;
+          await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [theirs]);
+        }
+        return inner.save(...args);
+      },
+    };
+    const result = await gradePatient(racing, DEFAULT_CONFIG, 'P-3', [mine]);
+    expect(raced).toBe(true);
     expect(result.committed).toBe(1);
-    const { seen } = (await s.load('P-3'))!.state;
-    for (const m of [first, theirs, mine]) expect(hasSeen(seen, m.messageId)).toBe(true);
+    // Each message once: in the seen-messages table, or pending in the state item (the last save's).
+    const { seen } = (await store().load('P-3'))!.state;
+    const tail = await store().priorDigests('P-3', [first, theirs, mine].map((m) => m.messageId));
+    for (const m of [first, theirs, mine]) expect(hasSeen(seen, m.messageId) || tail.has(m.messageId)).toBe(true);
+    expect(hasSeen(seen, mine.messageId)).toBe(true);
   });
 });
 
 describe('grade batch DynamoDB budget', () => {
-  it('makes at most 2 DynamoDB requests per distinct patient (one read, one transactional write)', async () => {
+  it('makes at most 3 DynamoDB requests per distinct patient (two reads, one write)', async () => {
     process.env.CRS_STATE_TABLE = 'state';
     process.env.CRS_AUDIT_TABLE = 'audit';
     process.env.CRS_SEEN_TABLE = 'seen';
@@ -228,14 +224,24 @@ describe('grade batch DynamoDB budget', () => {
     ]);
     const res = await handler(sqsEvent(records.map((m) => sqsRecord(m))));
     expect(res.batchItemFailures).toEqual([]);
-    expect(ddb.commandCalls(GetItemCommand)).toHaveLength(patients.length);
-    expect(ddb.commandCalls(TransactWriteItemsCommand)).toHaveLength(patients.length);
-    expect(ddb.calls().length / patients.length).toBeLessThanOrEqual(2);
+    expect(ddb.mock.commandCalls(GetItemCommand)).toHaveLength(patients.length);
+    expect(ddb.mock.commandCalls(BatchGetItemCommand)).toHaveLength(patients.length);
+    expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(patients.length); // a grade changed
+    expect(ddb.mock.calls().length / patients.length).toBeLessThanOrEqual(3);
 
-    // A redelivered batch (all duplicates) reads each patient once and writes nothing.
-    ddb.resetHistory();
+    // A redelivered batch (all duplicates) reads each patient's state and seen messages once, and writes nothing.
+    ddb.mock.resetHistory();
     await handler(sqsEvent(records.map((m) => sqsRecord(m))));
-    expect(ddb.commandCalls(GetItemCommand)).toHaveLength(patients.length);
-    expect(ddb.commandCalls(TransactWriteItemsCommand)).toHaveLength(0);
+    expect(ddb.mock.commandCalls(GetItemCommand)).toHaveLength(patients.length);
+    expect(ddb.mock.commandCalls(BatchGetItemCommand)).toHaveLength(patients.length);
+    expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(0);
+    expect(ddb.mock.commandCalls(PutItemCommand)).toHaveLength(0);
+
+    // The next messages change no grade: a put of each state item, no transaction.
+    ddb.mock.resetHistory();
+    await handler(sqsEvent(patients.map((p) => sqsRecord(msg(p, 10, { vitals: { heartRate: 100 } })))));
+    expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(0);
+    expect(ddb.mock.commandCalls(PutItemCommand)).toHaveLength(patients.length);
+    expect(ddb.mock.calls().length / patients.length).toBeLessThanOrEqual(3);
   });
 });

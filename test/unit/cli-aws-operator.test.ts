@@ -70,6 +70,10 @@ describe('crs audit export --backend aws', () => {
     const seen = crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', '--table', 'audit-1');
     expect(seen.status).toBe(2);
     expect(seen.stderr).toContain('no CRS_SEEN_TABLE: pass --seen-table NAME, set CRS_SEEN_TABLE');
+    // The state item carries the assessments of a patient's last messages (until the next save moves them).
+    const state = crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', '--table', 'a', '--seen-table', 's');
+    expect(state.status).toBe(2);
+    expect(state.stderr).toContain('no CRS_STATE_TABLE: pass --state-table NAME, set CRS_STATE_TABLE');
   });
 });
 

@@ -1,7 +1,13 @@
 // A duplicate is a duplicate however late, and a reused messageId with other content is graded, paged and
-// recorded (issue 10's first reproduction, crs-rules 1.1 item 8), through gradePatient on both stores: SQLite reads
-// the long tail before grading; DynamoDB learns it from a failed conditional put (no read per message).
-import { GetItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+// recorded (issue 10's first reproduction, crs-rules 1.1 item 8), through gradePatient on both stores: each reads
+// the long tail after the state. On DynamoDB a message that changes no grade waits in the state item until the
+// patient's next save puts it in the seen-messages table: it is known in one place or the other at every moment.
+import {
+  BatchGetItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +21,8 @@ import { PassThrough } from 'node:stream';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AuditEvent, StateStore } from '#ports';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
@@ -130,18 +138,29 @@ describe('the long tail through gradePatient, DynamoDB', () => {
   beforeEach(() => ddb.reset());
   const store = () => stateStoreOn(ddb, Date.parse('2026-01-10T09:00:00Z'));
   const requests = () => ({
-    reads: ddb.mock.commandCalls(GetItemCommand).length,
-    writes: ddb.mock.commandCalls(TransactWriteItemsCommand).length,
+    stateReads: ddb.mock.commandCalls(GetItemCommand).length,
+    seenReads: ddb.mock.commandCalls(BatchGetItemCommand).length,
+    transactions: ddb.mock.commandCalls(TransactWriteItemsCommand).length,
+    puts: ddb.mock.commandCalls(PutItemCommand).length,
   });
+  const pendingIds = () => {
+    const item = ddb.itemAt('state', { pk: { S: 'P-1' }, sk: { S: 'state' } })!;
+    return decodeStateItem(item.s!.B!).pending.map((p) => p.messageId);
+  };
 
-  it('grades and pages a reused id past the window, learning the old digest from the failed put (one retry, no read per message)', async () => {
+  it('grades and pages a reused id past the window, learning the old digest from the seen-messages table', async () => {
     const s = store();
     await reproduce(s, msg('P-1', 150, { vitals: { heartRate: 81 } }, 'v-last'));
     const before = requests();
     const result = await gradePatient(s, CONFIG, 'P-1', [reused()]);
     expectReuseGraded(result);
-    // The put of `dup` failed with its old digest (SeenBefore): graded again knowing it, then written.
-    expect(requests()).toEqual({ reads: before.reads + 2, writes: before.writes + 2 });
+    // One read of each table, `v-last` (pending) put in the seen-messages table, then the grade change's transaction.
+    expect(requests()).toEqual({
+      stateReads: before.stateReads + 1,
+      seenReads: before.seenReads + 1,
+      transactions: before.transactions + 1,
+      puts: before.puts + 1,
+    });
     const item = ddb.items('seen').find((i) => i.messageId?.S === 'dup')!;
     expect(item.digests!.SS).toHaveLength(2);
     expect(ddb.items('audit').filter((i) => JSON.parse(i.entry?.S ?? '{}').type === 'message-reused')).toHaveLength(1);
@@ -166,7 +185,7 @@ describe('the long tail through gradePatient, DynamoDB', () => {
       'dup',
     ]);
     const trail: AuditEvent[] = [];
-    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => now, 'seen').forPatient('P-1')) trail.push(e);
+    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => now, { seenTable: 'seen', stateTable: 'state' }).forPatient('P-1')) trail.push(e);
     const ids = trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId);
     expect(ids).toHaveLength(105); // the enrolment first
     expect(ids.slice(1)).toEqual(['dup', 'ice-ok', ...Array.from({ length: 100 }, (_, i) => `v${i}`), 'v-last', 'dup']);
@@ -175,14 +194,72 @@ describe('the long tail through gradePatient, DynamoDB', () => {
     const reuse = trail.findIndex((e) => e.type === 'message-reused');
     expect(trail[reuse - 1]).toMatchObject({ type: 'assessment', details: { messageId: 'dup' } });
     expect(trail.slice(reuse + 1).map((e) => e.type)).toEqual(['notification']); // ICANS 0 -> 2
-    // Reading it without the seen-messages table would miss most assessments: refused.
+    // Reading it without the seen-messages and state tables would miss most assessments: refused.
     await expect(async () => {
       for await (const _ of new DynamoAuditLog(ddb.client(), 'audit').forPatient('P-1'));
-    }).rejects.toThrow(/needs the seen-messages table/);
+    }).rejects.toThrow(/needs the seen-messages and state tables/);
   });
 
-  it('costs one read and one write per patient batch when no id is old (the common path)', async () => {
+  it('costs a read of each table and one write per patient batch: a transaction for a grade change, else a put', async () => {
     await gradePatient(store(), CONFIG, 'P-2', [enrol('P-2', -60), msg('P-2', 1, { vitals: { temperatureC: 38.9 } })]);
-    expect(requests()).toEqual({ reads: 1, writes: 1 });
+    expect(requests()).toEqual({ stateReads: 1, seenReads: 1, transactions: 1, puts: 0 }); // CRS 1 paged
+    ddb.mock.resetHistory();
+    await gradePatient(store(), CONFIG, 'P-2', [msg('P-2', 2, { vitals: { temperatureC: 38.7 } })]);
+    expect(requests()).toEqual({ stateReads: 1, seenReads: 1, transactions: 0, puts: 1 }); // no grade change
+    ddb.mock.resetHistory();
+    await gradePatient(store(), CONFIG, 'P-2', [msg('P-2', 3, { vitals: { temperatureC: 38.6 } })]);
+    // The message before goes to the seen-messages table, then the state with this one pending.
+    expect(requests()).toEqual({ stateReads: 1, seenReads: 1, transactions: 0, puts: 2 });
+  });
+
+  it('keeps a message that changed no grade pending in the state item until the next save puts it in the seen-messages table', async () => {
+    await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
+    const quiet = (n: number, id = `q${n}`) => msg('P-1', n, { vitals: { heartRate: 80 + n } }, id);
+    await gradePatient(store(), CONFIG, 'P-1', [quiet(1)]);
+    expect(pendingIds()).toEqual(['q1']);
+    expect(ddb.items('seen').map((i) => i.messageId!.S)).not.toContain('q1');
+    // Sent again now, or redriven from the dead-letter queue after 30 later messages: a duplicate both times.
+    expect((await gradePatient(store(), CONFIG, 'P-1', [quiet(1)])).steps.map((s) => s.kind)).toEqual(['duplicate']);
+    for (let n = 2; n <= 31; n++) await gradePatient(store(), CONFIG, 'P-1', [quiet(n)]);
+    expect(pendingIds()).toEqual(['q31']);
+    const q1 = ddb.items('seen').find((i) => i.messageId!.S === 'q1')!;
+    expect(q1.entries!.L).toHaveLength(1); // its assessment, carried from the state item
+    expect((await gradePatient(store(), CONFIG, 'P-1', [quiet(1)])).steps.map((s) => s.kind)).toEqual(['duplicate']);
+  });
+
+  it('loses and doubles nothing when a save fails between putting the pending messages and writing the state', async () => {
+    const enrolment = enrol('P-1', -60);
+    await gradePatient(store(), CONFIG, 'P-1', [enrolment]);
+    const quiet = (n: number) => msg('P-1', n, { vitals: { heartRate: 80 + n } }, `q${n}`);
+    await gradePatient(store(), CONFIG, 'P-1', [quiet(1)]);
+    // The state put fails once (a crash or a throttle after `q1` went to the seen-messages table).
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+    const client = ddb.client();
+    const send = client.send.bind(client) as (c: unknown) => Promise<unknown>;
+    let failed = false;
+    client.send = ((command: unknown) => {
+      if (!failed && command instanceof PutItemCommand && command.input.TableName === 'state') {
+        failed = true;
+        return Promise.reject(throttled);
+      }
+      return send(command);
+    }) as typeof client.send;
+    const failing = new DynamoStateStore(client, 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
+    await expect(gradePatient(failing, CONFIG, 'P-1', [quiet(2)])).rejects.toBe(throttled);
+    expect(ddb.items('seen').map((i) => i.messageId!.S)).toContain('q1');
+    expect(pendingIds()).toEqual(['q1']); // in both places for now
+    // The delivery again (SQS redelivers it), and once more (a duplicate): q2 applied once, q1 once.
+    expect((await gradePatient(store(), CONFIG, 'P-1', [quiet(2)])).steps.map((s) => s.kind)).toEqual(['applied']);
+    expect((await gradePatient(store(), CONFIG, 'P-1', [quiet(2)])).steps.map((s) => s.kind)).toEqual(['duplicate']);
+    expect(pendingIds()).toEqual(['q2']);
+    expect(ddb.items('seen').filter((i) => i.messageId!.S === 'q1')).toHaveLength(1);
+    const trail: AuditEvent[] = [];
+    const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+    for await (const e of log.forPatient('P-1')) trail.push(e);
+    expect(trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId)).toEqual([
+      enrolment.messageId,
+      'q1',
+      'q2',
+    ]);
   });
 });

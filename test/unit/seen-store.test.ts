@@ -1,10 +1,11 @@
-// The long tail of a patient's messages (issue 10 item 1, crs-rules 1.1 item 8), written in the grading
-// transaction on both backends: each messageId with the digest of every content it was accepted with.
+// The long tail of a patient's messages (issue 10 item 1, crs-rules 1.1 item 8) on both backends: each messageId
+// with the digest of every content it was accepted with.
 // - SQLite: read before grading (priorDigests, a primary-key read), written with the state.
-// - DynamoDB (a table of its own): no read per message; an id's item is put only if absent, and a put that finds one fails the
-//   transaction with the old item (ReturnValuesOnConditionCheckFailure=ALL_OLD): SeenBefore carries its digests;
-//   a reuse adds its digest to the item.
-import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+// - DynamoDB (a table of its own): read after the state (priorDigests, one consistent batch read); an id's item is
+//   put only if absent, in the transaction of a grade change (a put that finds one fails it with the old item:
+//   SeenBefore carries its digests) or, for a save that changed no grade, by the patient's next save (until then
+//   the id is pending in the state item); a reuse adds its digest to the item.
+import { BatchGetItemCommand, PutItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { emptyState } from '#domain/state.ts';
-import { SeenBefore } from '#ports';
+import { SeenBefore, type AuditEvent } from '#ports';
+import { hasSeen } from '#domain/seen.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 
 const state = emptyState('P-1');
@@ -68,26 +70,67 @@ describe('the long tail on DynamoDB', () => {
   const store = () => stateStoreOn(ddb, Date.parse('2026-01-10T09:00:00Z'));
   const seenItems = () => Object.fromEntries(ddb.items('seen').map((i) => [`seen#${i.messageId!.S}`, i.digests!.SS]));
 
-  it('puts an id never seen with a condition (no read), in the state transaction, with no expiry', async () => {
-    await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
+  // An entry for the audit table: a save with one is a grade change's (a transaction), not a quiet message's.
+  const gradeChange = (): AuditEvent => ({
+    at: '2026-01-10T09:00:00Z',
+    patientId: 'P-1',
+    type: 'notification',
+    text: 'CRS 0 -> 1',
+    details: {},
+  });
+
+  it('reads the digests of ids seen before, consistently, in one batch read', async () => {
+    await store().save('P-1', state, 0, [], {
+      alerts: [],
+      audit: [gradeChange()],
+      seen: [{ messageId: 'm1', digest: 'd1' }],
+    });
+    ddb.mock.resetHistory();
+    expect(await store().priorDigests('P-1', ['m1', 'm2', 'm1'])).toEqual(new Map([['m1', ['d1']]]));
+    const [read] = ddb.mock.commandCalls(BatchGetItemCommand);
+    expect(read!.args[0].input.RequestItems!.seen).toMatchObject({ ConsistentRead: true, Keys: [{}, {}] });
+  });
+
+  it('puts an id never seen with a condition, in the transaction of a grade change, with no expiry', async () => {
+    await store().save('P-1', state, 0, [], {
+      alerts: [],
+      audit: [gradeChange()],
+      seen: [{ messageId: 'm1', digest: 'd1' }],
+    });
     const [tx] = ddb.mock.commandCalls(TransactWriteItemsCommand);
-    const put = tx!.args[0].input.TransactItems![1]!.Put!;
+    const put = tx!.args[0].input.TransactItems!.find((t) => t.Put?.TableName === 'seen')!.Put!;
     expect(put).toMatchObject({
       ConditionExpression: 'attribute_not_exists(#pk)',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    expect(put.TableName).toBe('seen');
     expect(put.Item).not.toHaveProperty(STATE_TABLE.ttlAttribute);
     expect(seenItems()).toEqual({ 'seen#m1': ['d1'] });
-    expect('priorDigests' in store()).toBe(false); // learnt on write, never read ahead
+  });
+
+  it('keeps the ids of a save without a grade change in the state item, and puts them, only if absent, at the next save', async () => {
+    await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
+    expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(0);
+    expect(seenItems()).toEqual({});
+    expect(hasSeen((await store().load('P-1'))!.state.seen, 'm1')).toBe(true);
+    await store().save('P-1', state, 1, [], { alerts: [], audit: [], seen: [{ messageId: 'm2', digest: 'd2' }] });
+    expect(seenItems()).toEqual({ 'seen#m1': ['d1'] });
+    const flush = ddb.mock.commandCalls(PutItemCommand).find((c) => c.args[0].input.TableName === 'seen')!;
+    expect(flush.args[0].input).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)' });
+    expect(flush.args[0].input.Item).not.toHaveProperty(STATE_TABLE.ttlAttribute);
+    const { seen } = (await store().load('P-1'))!.state;
+    expect([hasSeen(seen, 'm1'), hasSeen(seen, 'm2')]).toEqual([false, true]);
   });
 
   it('answers an id seen before with SeenBefore and its digests (from the failed put), writing nothing', async () => {
-    await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
+    await store().save('P-1', state, 0, [], {
+      alerts: [],
+      audit: [gradeChange()],
+      seen: [{ messageId: 'm1', digest: 'd1' }],
+    });
     const err = await store()
       .save('P-1', state, 1, [], {
         alerts: [],
-        audit: [],
+        audit: [gradeChange()],
         seen: [
           { messageId: 'm2', digest: 'd2' },
           { messageId: 'm1', digest: 'd1' },
@@ -115,6 +158,7 @@ describe('the long tail on DynamoDB', () => {
         { messageId: 'm5', digest: 'b' },
       ],
     });
+    await store().save('P-1', state, 3, [], { alerts: [], audit: [], seen: [] }); // puts what the save before left pending
     expect(seenItems()['seen#m5']).toEqual(['a', 'b']);
   });
 });

@@ -2,17 +2,20 @@
 // its stable key (auditKey), written with a condition so that a retried write stores it once and nothing is
 // ever overwritten. The functions' roles may only PutItem and Query this table: no update, no delete. The
 // assessment of a message applied for the first time rides in the message's seen-messages item instead (one
-// item a message, docs/cost.md): the trail of a patient is read from both tables, in time order.
+// item a message, docs/cost.md), or, until the patient's next save puts it there, in the state item's pending
+// messages: the trail of a patient is read from the three, in time order.
 import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
+  GetItemCommand,
   PutItemCommand,
   paginateQuery,
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { auditKey, type AuditEvent, type AuditLog } from '#ports';
-import { AUDIT_TABLE as T, SEEN_TABLE } from './table-layout.ts';
+import { decodeStateItem, type CarriedEntry } from './state-item.ts';
+import { AUDIT_TABLE as T, SEEN_TABLE, STATE_TABLE } from './table-layout.ts';
 
 let counter = 0;
 
@@ -47,7 +50,7 @@ export function auditItem(e: AuditEvent, written: string): Record<string, Attrib
 }
 
 /** Audit entries as a seen-messages item carries them (the `entries` attribute). */
-export function carriedEntries(entries: { event: AuditEvent; written: string }[]): AttributeValue {
+export function carriedEntries(entries: CarriedEntry[]): AttributeValue {
   return { L: entries.map((x) => ({ M: { entry: { S: JSON.stringify(x.event) }, written: { S: x.written } } })) };
 }
 
@@ -65,8 +68,11 @@ export class DynamoAuditLog implements AuditLog {
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly now: () => number = Date.now,
-    /** The seen-messages table, whose items carry the assessments of first-time messages (read by forPatient). */
-    private readonly seenTableName?: string,
+    /**
+     * Where the rest of the trail is (read by forPatient): the seen-messages table, whose items carry the
+     * assessments of first-time messages, and the state table, whose items carry those not yet put there.
+     */
+    private readonly trail?: { seenTable: string; stateTable: string },
   ) {}
 
   async append(events: AuditEvent[]): Promise<void> {
@@ -87,22 +93,23 @@ export class DynamoAuditLog implements AuditLog {
   }
 
   /**
-   * Every entry about a patient, oldest first (by time, then by the order they were written): the audit table's
-   * and the assessments the seen-messages items carry. Without the seen-messages table the trail would miss most
-   * assessments, so reading it needs one.
+   * Every entry about a patient, oldest first (by time, then by the order they were written): the audit table's,
+   * and the assessments the seen-messages items and the state item's pending messages carry. Without those tables
+   * the trail would miss most assessments, so reading it needs them.
    */
   async *forPatient(patientId: string): AsyncIterable<AuditEvent> {
-    if (!this.seenTableName) throw new Error('reading an audit trail needs the seen-messages table as well');
+    if (!this.trail) throw new Error('reading an audit trail needs the seen-messages and state tables as well');
+    const { seenTable, stateTable } = this.trail;
     const all: { time: string; written: string; event: AuditEvent }[] = [];
-    const byPatient = (TableName: string, partitionKey: string, onlyAttribute?: string) =>
+    const byPatient = (TableName: string, partitionKey: string, only?: readonly string[]) =>
       paginateQuery(
         { client: this.client },
         {
           TableName,
           KeyConditionExpression: '#pk = :p',
-          ExpressionAttributeNames: { '#pk': partitionKey, ...(onlyAttribute ? { '#a': onlyAttribute } : {}) },
+          ExpressionAttributeNames: { '#pk': partitionKey, ...Object.fromEntries((only ?? []).map((a, i) => [`#a${i}`, a])) },
           ExpressionAttributeValues: { ':p': { S: patientId } },
-          ...(onlyAttribute ? { ProjectionExpression: '#a' } : {}),
+          ...(only ? { ProjectionExpression: only.map((_, i) => `#a${i}`).join(', ') } : {}),
           ConsistentRead: true,
         },
       );
@@ -117,14 +124,32 @@ export class DynamoAuditLog implements AuditLog {
         all.push({ time: sk.split('|')[0]!, written: item.written?.S ?? '', event: parse(item.entry?.S, sk) });
       }
     }
-    for await (const page of byPatient(this.seenTableName, SEEN_TABLE.partitionKey, SEEN_TABLE.entriesAttribute)) {
+    // The state item first: a save puts its pending messages in the seen-messages table before it replaces them,
+    // so an entry that moves meanwhile is read twice at worst (the same entry: kept once below), never missed.
+    const stateItem = await this.client.send(
+      new GetItemCommand({
+        TableName: stateTable,
+        Key: { [STATE_TABLE.partitionKey]: { S: patientId }, [STATE_TABLE.sortKey]: { S: STATE_TABLE.stateSortKey } },
+        ConsistentRead: true,
+        ProjectionExpression: '#s',
+        ExpressionAttributeNames: { '#s': STATE_TABLE.stateAttribute },
+      }),
+    );
+    const bytes = stateItem.Item?.[STATE_TABLE.stateAttribute]?.B;
+    const carried = new Map<string, { time: string; written: string; event: AuditEvent }>();
+    for (const p of bytes ? decodeStateItem(bytes).pending : [])
+      for (const x of p.entries)
+        carried.set(`${p.messageId}|${x.written}`, { time: sortableTime(x.event), written: x.written, event: x.event });
+    for await (const page of byPatient(seenTable, SEEN_TABLE.partitionKey, [SEEN_TABLE.sortKey, SEEN_TABLE.entriesAttribute])) {
       for (const item of page.Items ?? []) {
         for (const x of item[SEEN_TABLE.entriesAttribute]?.L ?? []) {
           const event = parse(x.M?.entry?.S, 'carried by a seen message');
-          all.push({ time: sortableTime(event), written: x.M?.written?.S ?? '', event });
+          const written = x.M?.written?.S ?? '';
+          carried.set(`${item[SEEN_TABLE.sortKey]?.S ?? ''}|${written}`, { time: sortableTime(event), written, event });
         }
       }
     }
+    all.push(...carried.values());
     all.sort((a, b) => (a.time === b.time ? a.written.localeCompare(b.written) : a.time < b.time ? -1 : 1));
     for (const x of all) yield x.event;
   }

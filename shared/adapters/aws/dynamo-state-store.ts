@@ -1,22 +1,31 @@
-// StateStore on DynamoDB: one item per patient, written with a condition on `version`, and what the change caused
-// in the same TransactWriteItems: the grade changes and SpO2 alerts as outbox records (which the stream hands to
-// the pager), the messages in the seen-messages table and the audit entries, so that all of it exists if and only
-// if the state does. A first-time message's assessment rides in its seen-messages item (one item, not two).
+// StateStore on DynamoDB: one item per patient, written with a condition on `version`.
+// - A save that changes a grade (or raises an alert, or records a reused id) writes what it caused in the same
+//   TransactWriteItems: the grade changes and SpO2 alerts as outbox records (which the stream hands to the pager),
+//   the messages in the seen-messages table and the audit entries, so that all of it exists if and only if the
+//   state does. A first-time message's assessment rides in its seen-messages item (one item, not two).
+// - A save that changes no grade, nearly every one, pays for no transaction (docs/cost.md): it writes the state
+//   item alone, carrying its messages (ids, digests, assessments) as `pending`; the patient's next save first puts
+//   those in the seen-messages table, then writes its state. Every applied message is in the seen-messages table
+//   or pending in the state item, never in neither: a crash between the two writes leaves it in both, and a message
+//   redriven from the dead-letter queue however late is still known. Duplicates are recognised by reading the
+//   seen-messages table after the state (priorDigests), the pending ones by the state's window.
 import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
   GetItemCommand,
   paginateQuery,
+  PutItemCommand,
   TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
+  type BatchGetItemCommandOutput,
   type DynamoDBClient,
+  type Put,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Notification } from '#domain/page.ts';
 import { DEFAULT_PAGING, feedStatus } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import { compactState, expandState } from '#domain/state-compact.ts';
-import { lastSeen } from '#domain/seen.ts';
 import { deserializeState, type PatientState } from '#domain/state.ts';
 import {
   SeenBefore,
@@ -28,6 +37,7 @@ import {
   type StoredState,
 } from '#ports';
 import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
+import { decodeStateItem, encodeStateItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
 
 /**
@@ -69,28 +79,6 @@ export function feedIndexValue(
   return since - indexed < FEED_INDEX_STEP_MS && since - previous < FEED_INDEX_GAP_MS ? indexed : since;
 }
 
-/**
- * Recent message identities kept in the state item. The seen-messages table holds every message applied, written
- * in the same save, and its conditional put finds an older duplicate (SeenBefore): the item only needs the last
- * few, which catch a redelivered batch or a gateway's retry without a failed write. The whole window (the config's
- * dedupeWindow, 500) would be ~11 KB of ids and digests that do not compress: 12 write units on every message.
- */
-const ITEM_SEEN_WINDOW = 16;
-
-/**
- * The state item's content: the compact state (state-compact.ts) with the last ITEM_SEEN_WINDOW identities,
- * deflated. An item stores the bytes it holds and every started KB of it is a write unit, so the state is kept at
- * or under 1 KB for a patient sending vitals (npm run cost measures it).
- */
-function encodeStateItem(state: PatientState): Uint8Array {
-  return deflateRawSync(JSON.stringify([compactState({ ...state, seen: lastSeen(state.seen, ITEM_SEEN_WINDOW) })]));
-}
-
-export function decodeStateItem(bytes: Uint8Array): PatientState {
-  const [compact] = JSON.parse(inflateRawSync(bytes).toString('utf8')) as [unknown[]];
-  return expandState(compact);
-}
-
 type SeenGroup = { messageId: string; digests: string[]; prior?: readonly string[] };
 
 /** One transaction may touch an item once: a messageId applied twice in a batch (reused at once) is one item. */
@@ -117,8 +105,11 @@ export class DynamoStateStore implements StateStore {
     private readonly seenTableName?: string,
   ) {}
 
-  /** What each patient's state item held when it was last loaded: the index value and the feed time it had. */
-  private readonly loaded = new Map<string, { indexed: number | undefined; since: number | undefined }>();
+  /** What each patient's state item held when it was last loaded: its version, index value, feed time and pending messages. */
+  private readonly loaded = new Map<
+    string,
+    { version: number; indexed: number | undefined; since: number | undefined; pending: PendingSeen[] }
+  >();
 
   async load(patientId: string): Promise<StoredState | undefined> {
     const out = await this.client.send(
@@ -144,13 +135,84 @@ export class DynamoStateStore implements StateStore {
     const json = item[T.legacyStateAttribute]?.S;
     if ((compact === undefined && json === undefined) || !Number.isInteger(version))
       throw new Error(`patient ${patientId}: stored state item is malformed`);
-    const state = compact !== undefined ? decodeStateItem(compact) : deserializeState(json!);
+    const { state, pending } =
+      compact !== undefined ? decodeStateItem(compact) : { state: deserializeState(json!), pending: [] };
     const indexed = item[T.feedSinceAttribute]?.N;
     this.loaded.set(patientId, {
+      version,
       indexed: indexed === undefined ? undefined : Number(indexed),
       since: feedSince(state),
+      pending,
     });
     return { state, version };
+  }
+
+  /**
+   * The digests each of these messageIds was applied with before, from the seen-messages table: consistent reads
+   * (read after the state: whatever the state's version has applied is there or pending in the state item).
+   */
+  async priorDigests(patientId: string, messageIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (!this.seenTableName) return out;
+    const S = SEEN_TABLE;
+    const ids = [...new Set(messageIds)];
+    for (let i = 0; i < ids.length; i += 100) {
+      let keys: Record<string, AttributeValue>[] | undefined = ids
+        .slice(i, i + 100)
+        .map((id) => ({ [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: id } }));
+      for (let round = 0; keys && keys.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
+        const res: BatchGetItemCommandOutput = await this.client.send(
+          new BatchGetItemCommand({
+            RequestItems: {
+              [this.seenTableName]: {
+                Keys: keys,
+                ConsistentRead: true,
+                ProjectionExpression: '#id, #digests',
+                ExpressionAttributeNames: { '#id': S.sortKey, '#digests': S.digestsAttribute },
+              },
+            },
+          }),
+        );
+        for (const item of res.Responses?.[this.seenTableName] ?? []) {
+          const id = item[S.sortKey]?.S;
+          if (id !== undefined) out.set(id, item[S.digestsAttribute]?.SS ?? []);
+        }
+        keys = res.UnprocessedKeys?.[this.seenTableName]?.Keys;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Puts the messages a save left pending into the seen-messages table, each only if absent: a put again after a
+   * crash finds its own item, and a digest added since (a reuse) is never undone.
+   */
+  private async flush(patientId: string, pending: readonly PendingSeen[]): Promise<void> {
+    for (const p of pending) {
+      try {
+        await this.client.send(
+          new PutItemCommand({
+            TableName: this.seenTableName!,
+            Item: this.seenPut(patientId, p.messageId, p.digests, p.entries),
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': SEEN_TABLE.partitionKey },
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException'))
+          throw err;
+      }
+    }
+  }
+
+  /** The messages the item at this version left pending (a store that did not load it reads it again). */
+  private async pendingAt(patientId: string, version: number): Promise<PendingSeen[]> {
+    if (version === 0) return [];
+    if (this.loaded.get(patientId)?.version !== version) await this.load(patientId);
+    const loaded = this.loaded.get(patientId);
+    if (loaded?.version !== version) throw new VersionConflict(patientId);
+    return loaded.pending;
   }
 
   async save(
@@ -166,8 +228,8 @@ export class DynamoStateStore implements StateStore {
     // Stamped in the order given (it orders entries of the same instant), then split: the assessment of a message
     // seen for the first time goes into its seen-messages item, every other entry into the audit table.
     const firstTime = new Set(seen.filter((m) => !m.prior).map((m) => m.messageId));
-    const carried = new Map<string, { event: AuditEvent; written: string }[]>();
-    const audit: { event: AuditEvent; written: string }[] = [];
+    const carried = new Map<string, CarriedEntry[]>();
+    const audit: CarriedEntry[] = [];
     for (const event of extras?.audit ?? []) {
       const entry = { event, written: writtenStamp(nowMs) };
       const id = event.details.messageId;
@@ -181,6 +243,13 @@ export class DynamoStateStore implements StateStore {
       throw new Error('the state store was given audit entries but no audit table');
     if (seen.length > 0 && !this.seenTableName)
       throw new Error('the state store was given seen messages but no seen-messages table');
+    // What the last save left pending goes to the seen-messages table first (see the top of the file).
+    await this.flush(patientId, await this.pendingAt(patientId, expectedVersion));
+    // No grade change, alert or reused id: nothing but the state and its messages, which can wait in the state item.
+    const light = outbox.length === 0 && alerts.length === 0 && audit.length === 0 && seen.every((m) => !m.prior);
+    const pending: PendingSeen[] = light
+      ? seen.map((m) => ({ messageId: m.messageId, digests: m.digests, entries: carried.get(m.messageId) ?? [] }))
+      : [];
     const stamp = new Date(nowMs).toISOString();
     const expiresAt = String(Math.floor(nowMs / 1000) + OUTBOX_RETENTION_DAYS * 86_400);
     const stateItem: Record<string, AttributeValue> = {
@@ -188,7 +257,7 @@ export class DynamoStateStore implements StateStore {
       [T.sortKey]: { S: T.stateSortKey },
       [T.kindAttribute]: { S: T.stateKind },
       version: { N: String(expectedVersion + 1) },
-      [T.stateAttribute]: { B: encodeStateItem(state) },
+      [T.stateAttribute]: { B: encodeStateItem(state, pending) },
     };
     const indexed = feedIndexValue(
       feedSince(state),
@@ -215,20 +284,29 @@ export class DynamoStateStore implements StateStore {
         ExpressionAttributeNames: { '#pk': T.partitionKey },
       },
     });
+    const statePut: Put = {
+      TableName: this.tableName,
+      Item: stateItem,
+      ...(expectedVersion === 0
+        ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': T.partitionKey } }
+        : {
+            ConditionExpression: '#version = :expected',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':expected': { N: String(expectedVersion) } },
+          }),
+    };
+    if (light) {
+      try {
+        await this.client.send(new PutItemCommand(statePut));
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException')
+          throw new VersionConflict(patientId);
+        throw err;
+      }
+      return;
+    }
     const items: TransactWriteItem[] = [
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: stateItem,
-          ...(expectedVersion === 0
-            ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': T.partitionKey } }
-            : {
-                ConditionExpression: '#version = :expected',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': { N: String(expectedVersion) } },
-              }),
-        },
-      },
+      { Put: statePut },
       ...outbox.map((n) =>
         outboxItem(n.notificationId, {
           [T.recordAttribute]: { S: 'notification' },
@@ -289,7 +367,7 @@ export class DynamoStateStore implements StateStore {
   private seenItem(
     patientId: string,
     m: SeenGroup,
-    entries: { event: AuditEvent; written: string }[],
+    entries: CarriedEntry[],
   ): TransactWriteItem {
     const S = SEEN_TABLE;
     const key = { [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: m.messageId } };
@@ -307,15 +385,27 @@ export class DynamoStateStore implements StateStore {
     return {
       Put: {
         TableName: this.seenTableName!,
-        Item: {
-          ...key,
-          [S.digestsAttribute]: { SS: m.digests },
-          ...(entries.length > 0 ? { [S.entriesAttribute]: carriedEntries(entries) } : {}),
-        },
+        Item: this.seenPut(patientId, m.messageId, m.digests, entries),
         ConditionExpression: 'attribute_not_exists(#pk)',
         ExpressionAttributeNames: { '#pk': S.partitionKey },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       },
+    };
+  }
+
+  /** A message's seen-messages item as first put: its digests, and the audit entries it carries. */
+  private seenPut(
+    patientId: string,
+    messageId: string,
+    digests: readonly string[],
+    entries: CarriedEntry[],
+  ): Record<string, AttributeValue> {
+    const S = SEEN_TABLE;
+    return {
+      [S.partitionKey]: { S: patientId },
+      [S.sortKey]: { S: messageId },
+      [S.digestsAttribute]: { SS: [...digests] },
+      ...(entries.length > 0 ? { [S.entriesAttribute]: carriedEntries(entries) } : {}),
     };
   }
 
