@@ -93,18 +93,6 @@ export function addSeen(seen: SeenIds, messageId: string, digest: string, window
   return out;
 }
 
-/**
- * The last `n` identities of a window (at most one chunk's worth), as a window of its own: what a store keeps when
- * a long-term record of its own answers for the older ones (the DynamoDB seen-messages table).
- */
-export function lastSeen(seen: SeenIds, n: number): SeenIds {
-  if (n > CHUNK) throw new Error(`lastSeen keeps at most ${CHUNK} identities (asked ${n})`);
-  const flat: string[] = [];
-  for (let i = seen.length - 1; i >= 0 && flat.length < 2 * n; i--) flat.unshift(...seen[i]!);
-  const kept = flat.slice(Math.max(0, flat.length - 2 * n));
-  return kept.length > 0 ? [kept] : [];
-}
-
 export function seenCount(seen: SeenIds): number {
   return seen.reduce((n, chunk) => n + chunk.length / 2, 0);
 }

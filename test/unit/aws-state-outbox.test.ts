@@ -49,7 +49,10 @@ describe('the grade transaction', () => {
     }); // raised by the third message applied
 
     const trail = [];
-    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => NOW, { seenTable: 'seen', stateTable: 'state' }).forPatient('P-1'))
+    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => NOW, {
+      seenTable: 'seen',
+      stateTable: 'state',
+    }).forPatient('P-1'))
       trail.push(e.type);
     expect(trail).toEqual(['assessment', 'assessment', 'notification', 'assessment']);
   });

@@ -200,7 +200,10 @@ describe('DynamoStateStore', () => {
     expect(result.committed).toBe(1);
     // Each message once: in the seen-messages table, or pending in the state item (the last save's).
     const { seen } = (await store().load('P-3'))!.state;
-    const tail = await store().priorDigests('P-3', [first, theirs, mine].map((m) => m.messageId));
+    const tail = await store().priorDigests(
+      'P-3',
+      [first, theirs, mine].map((m) => m.messageId),
+    );
     for (const m of [first, theirs, mine]) expect(hasSeen(seen, m.messageId) || tail.has(m.messageId)).toBe(true);
     expect(hasSeen(seen, mine.messageId)).toBe(true);
   });

@@ -185,7 +185,11 @@ describe('the long tail through gradePatient, DynamoDB', () => {
       'dup',
     ]);
     const trail: AuditEvent[] = [];
-    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => now, { seenTable: 'seen', stateTable: 'state' }).forPatient('P-1')) trail.push(e);
+    for await (const e of new DynamoAuditLog(ddb.client(), 'audit', () => now, {
+      seenTable: 'seen',
+      stateTable: 'state',
+    }).forPatient('P-1'))
+      trail.push(e);
     const ids = trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId);
     expect(ids).toHaveLength(105); // the enrolment first
     expect(ids.slice(1)).toEqual(['dup', 'ice-ok', ...Array.from({ length: 100 }, (_, i) => `v${i}`), 'v-last', 'dup']);

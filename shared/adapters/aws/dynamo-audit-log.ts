@@ -107,7 +107,10 @@ export class DynamoAuditLog implements AuditLog {
         {
           TableName,
           KeyConditionExpression: '#pk = :p',
-          ExpressionAttributeNames: { '#pk': partitionKey, ...Object.fromEntries((only ?? []).map((a, i) => [`#a${i}`, a])) },
+          ExpressionAttributeNames: {
+            '#pk': partitionKey,
+            ...Object.fromEntries((only ?? []).map((a, i) => [`#a${i}`, a])),
+          },
           ExpressionAttributeValues: { ':p': { S: patientId } },
           ...(only ? { ProjectionExpression: only.map((_, i) => `#a${i}`).join(', ') } : {}),
           ConsistentRead: true,
@@ -140,7 +143,10 @@ export class DynamoAuditLog implements AuditLog {
     for (const p of bytes ? decodeStateItem(bytes).pending : [])
       for (const x of p.entries)
         carried.set(`${p.messageId}|${x.written}`, { time: sortableTime(x.event), written: x.written, event: x.event });
-    for await (const page of byPatient(seenTable, SEEN_TABLE.partitionKey, [SEEN_TABLE.sortKey, SEEN_TABLE.entriesAttribute])) {
+    for await (const page of byPatient(seenTable, SEEN_TABLE.partitionKey, [
+      SEEN_TABLE.sortKey,
+      SEEN_TABLE.entriesAttribute,
+    ])) {
       for (const item of page.Items ?? []) {
         for (const x of item[SEEN_TABLE.entriesAttribute]?.L ?? []) {
           const event = parse(x.M?.entry?.S, 'carried by a seen message');

@@ -200,7 +200,9 @@ export class DynamoStateStore implements StateStore {
           }),
         );
       } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException'))
+        if (
+          !(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException')
+        )
           throw err;
       }
     }
@@ -364,11 +366,7 @@ export class DynamoStateStore implements StateStore {
    * SeenBefore), with its assessment's audit entry; an id known before (a reuse, graded as a new observation) gets
    * its new digest added, and its assessment goes to the audit table.
    */
-  private seenItem(
-    patientId: string,
-    m: SeenGroup,
-    entries: CarriedEntry[],
-  ): TransactWriteItem {
+  private seenItem(patientId: string, m: SeenGroup, entries: CarriedEntry[]): TransactWriteItem {
     const S = SEEN_TABLE;
     const key = { [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: m.messageId } };
     if (m.prior) {
