@@ -43,5 +43,8 @@ export const LAMBDA_BUNDLE = {
   mainFields: ['module', 'main'],
 } as const;
 
-/** Budgets that `npm run bench` prints against. */
-export const BUDGETS = { bundleBytes: 600 * 1024, coldImportMs: 100, dynamoRequestsPerPatient: 2 } as const;
+/**
+ * Budgets that `npm run bench` prints against. DynamoDB requests per patient in a grade batch: a read of the state,
+ * one of the batch's seen messages, and one write (a transaction, or a put of the state item).
+ */
+export const BUDGETS = { bundleBytes: 600 * 1024, coldImportMs: 100, dynamoRequestsPerPatient: 3 } as const;

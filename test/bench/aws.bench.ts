@@ -1,27 +1,20 @@
 // AWS budgets: each Lambda bundle's minified size with the AWS SDK in it (<= 600 KB), the median cold import of each
 // bundle over fresh node processes with the network blocked (<= 100 ms), interleaved with a bare file importing the
 // same SDK clients (what our own code adds, as a ratio), and DynamoDB requests per distinct patient in a grade batch
-// (<= 2). The bundles are built with the stack's own esbuild options (infra/bundling.ts).
+// (<= 3). The bundles are built with the stack's own esbuild options (infra/bundling.ts).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import {
-  DynamoDBClient,
-  GetItemCommand,
-  TransactWriteItemsCommand,
-  type AttributeValue,
-} from '@aws-sdk/client-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
 import type { SQSRecord } from 'aws-lambda';
 import { BUDGETS, FUNCTION_ENTRIES, LAMBDA_BUNDLE, REPO_ROOT, type FunctionName } from '#infra/bundling.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 
 const COLD_RUNS = 9;
 /** Inside the repository, so that the bundles find @aws-sdk/* in node_modules as they find it in the Lambda runtime. */
@@ -174,26 +167,19 @@ async function dynamoRequestsPerPatient(): Promise<{ patients: number; firstDeli
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const { createGradeHandler } = await import('#functions/grade/handler.ts');
   const { telemetry } = await import('#adapters/aws/telemetry.ts');
-  const ddb = mockClient(DynamoDBClient);
+  const ddb = new FakeDynamo(STATE_STORE_TABLES);
   const results = [];
   for (const patients of [1, 4, 10]) {
-    const items = new Map<string, Record<string, AttributeValue>>();
     ddb.reset();
-    ddb.on(GetItemCommand).callsFake((input) => ({ Item: items.get(input.Key.pk.S) }));
-    ddb.on(TransactWriteItemsCommand).callsFake((input) => {
-      const state = input.TransactItems[0].Put.Item;
-      items.set(state.pk.S, state);
-      return {};
-    });
-    const store = new DynamoStateStore(new DynamoDBClient({ region: 'eu-west-1' }), 'state', Date.now, 'audit', 'seen');
+    const store = stateStoreOn(ddb, Date.now());
     const handler = createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...telemetry('grade') });
     const batch = gradeBatch(patients);
     const res = await handler({ Records: batch });
     if (res.batchItemFailures.length > 0) throw new Error('bench grade batch failed');
-    const firstDelivery = ddb.calls().length / patients;
-    ddb.resetHistory();
+    const firstDelivery = ddb.mock.calls().length / patients;
+    ddb.mock.resetHistory();
     await handler({ Records: batch });
-    results.push({ patients, firstDelivery, redelivery: ddb.calls().length / patients });
+    results.push({ patients, firstDelivery, redelivery: ddb.mock.calls().length / patients });
   }
   ddb.restore();
   return results;

@@ -30,7 +30,6 @@ import { deserializeState, type PatientState } from '#domain/state.ts';
 import {
   SeenBefore,
   VersionConflict,
-  type AuditEvent,
   type SaveExtras,
   type SeenMessage,
   type StateStore,

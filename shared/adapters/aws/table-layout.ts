@@ -3,13 +3,15 @@
 //
 // State table (one per deployment), partition key `pk` + sort key `sk`:
 //   patient state  pk = patientId, sk = "state"                  kind = "state"   version, s (binary: the
-//                  compact state, deflated; items written before it hold `state`, JSON, read and rewritten),
+//                  compact state and the messages its save applied without a transaction, pending for the
+//                  seen-messages table (state-item.ts), deflated; items written before it hold `state`, JSON),
 //                  and, for an enrolled patient, feedShard = "feed", feedSince (ms): the last monitor reading
 //                  (or the enrolment) to within 5 minutes, indexed by `byFeed` for the stale-feed sweep
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
 //                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
 // Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
-// audit entries of the same messages, in the audit table, and the messages in the seen-messages table).
+// audit entries of the same messages, in the audit table, and the messages in the seen-messages table). A save
+// with nothing but the state and its messages is a plain conditional put of the state item (dynamo-state-store.ts).
 //
 // Pages table, partition key `pk` + sort key `sk`:
 //   page           pk = patientId, sk = "page#<pageId>"          page (JSON), rev, status, triggeredAt; while the
@@ -28,16 +30,17 @@
 //
 // Audit table, partition key `patientId` + sort key `sk` = "<at>|<hash of auditKey>": append-only (conditional
 // puts; the functions may only PutItem and Query it). `written` orders entries of the same instant. The assessment
-// of a message applied for the first time is not here but in its seen-messages item (below): the audit trail is
-// both tables together (DynamoAuditLog.forPatient).
+// of a message applied for the first time is not here but in its seen-messages item (below), or pending in the
+// patient's state item until that is put: the audit trail is the three together (DynamoAuditLog.forPatient).
 //
 // Tokens table, partition key `tokenHash`, index `byTokenId` on `tokenId`.
 //
-// Seen-messages table (the long tail beyond the state's recent window), partition key `patientId` + sort key
-// `messageId`, attribute `digests` (string set): every content digest the id was accepted with; no expiry (a
-// duplicate is a duplicate however late). Written in the grading transaction, put with attribute_not_exists and
-// ReturnValuesOnConditionCheckFailure=ALL_OLD, so that an id seen before costs no read: the failed put returns its
-// digests, and the patient is graded again knowing them. A table of its own: no stream (the state table's stream
+// Seen-messages table (every message applied, but those pending in their state item), partition key `patientId` +
+// sort key `messageId`, attribute `digests` (string set): every content digest the id was accepted with; no expiry
+// (a duplicate is a duplicate however late). Read before grading (BatchGetItem, consistent). Put only if absent:
+// by the patient's next save for a message that changed no grade, or in the transaction of a grade change (with
+// ReturnValuesOnConditionCheckFailure=ALL_OLD: an id found after all fails it with its digests, and the patient is
+// graded again knowing them). A table of its own: no stream (the state table's stream
 // carries what the notifier needs, not one record per message), and small items. The put also carries `entries`
 // (a list of {entry (JSON), written}): the message's assessment audit entry, so that a message costs one item
 // besides the state, not two (docs/cost.md); a later update only ADDs a digest (a reused id, whose assessment goes
