@@ -402,7 +402,7 @@ export class DynamoStateStore implements StateStore {
       [S.partitionKey]: { S: patientId },
       [S.sortKey]: { S: messageId },
       [S.digestsAttribute]: { SS: [...digests] },
-      ...(entries.length > 0 ? { [S.entriesAttribute]: carriedEntries(entries) } : {}),
+      ...(entries.length > 0 ? { [S.entriesAttribute]: carriedEntries(patientId, messageId, entries) } : {}),
     };
   }
 
