@@ -36,7 +36,6 @@ function daysContext(app: App, key: string): number | undefined {
   return v === undefined ? undefined : Number(v);
 }
 
-/** The audit options from context; `production` turns CloudTrail data events and monthly backups on by default. */
 /** `-c historyTableClass=standard|infrequent-access`: anything else stops the synth, naming the choices. */
 function historyTableClassFromContext(value: string): TableClass {
   const classes: Record<string, TableClass> = {
@@ -48,6 +47,7 @@ function historyTableClassFromContext(value: string): TableClass {
   return c;
 }
 
+/** The audit options from context; `production` turns CloudTrail data events and monthly backups on by default. */
 function auditFromContext(app: App): Partial<AuditOptions> {
   const given: Partial<AuditOptions> = {};
   const set = <K extends keyof AuditOptions>(k: K, v: AuditOptions[K] | undefined) => {

@@ -1,32 +1,26 @@
 // 200 patients' devices posting at once to the real `crs serve --backend aws` on an emulator: every patient's
 // pages come out in that patient's order, each once, the same as `crs replay` gives for the patient; and a
 // gateway resending a whole batch (duplicates) pages nobody again.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Replay } from '#app/replay.ts';
-import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import {
   byPatient,
+  freshFeedConfig,
   pageLines,
   post,
+  replayPages,
   runPrefix,
   settle,
   spawnAwsServe,
   stop,
   teardown,
-  type PageLine,
 } from '#test/support/aws-serve.ts';
 import { recentFeed } from '#test/support/feed.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 // The feed ends two hours ago: with the default 15 minutes every one of the 200 monitors would be "quiet" and
 // raise a stale-feed alert, which is not what this test is about (aws-paging.test.ts is).
-const dir = mkdtempSync(join(tmpdir(), 'crs-aws-order-'));
-const config = join(dir, 'config.json');
-writeFileSync(config, JSON.stringify({ paging: { staleFeedMinutes: 24 * 60 } }));
+const config = freshFeedConfig();
 
 let emulator: Emulator;
 beforeAll(async () => {
@@ -34,16 +28,13 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await emulator?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  config.remove();
 });
 
 describe('many patients at once through the deployed shape on an emulator', () => {
   it("keeps every patient's pages in order, once each, and duplicates page nobody", async () => {
     const feed = recentFeed(800, 200);
-    const replay = new Replay(DEFAULT_CONFIG);
-    const expected = feed
-      .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
-      .filter((e) => e.type === 'notification') as unknown as PageLine[];
+    const expected = replayPages(feed);
     expect(expected.length).toBeGreaterThan(100);
 
     const devices = new Map<string, DeviceMessage[]>();
@@ -51,7 +42,7 @@ describe('many patients at once through the deployed shape on an emulator', () =
     expect(devices.size).toBe(200);
 
     const prefix = runPrefix('ord');
-    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--config', config]);
+    const server = await spawnAwsServe(emulator.endpoint, prefix, ['--config', config.file]);
     try {
       // Round after round, every patient's next message, 20 requests at a time: the patients interleave on the
       // queue while each patient's messages keep their order (as one device per patient sends them).
