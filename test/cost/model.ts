@@ -30,8 +30,6 @@ export interface Setup {
   historyTableClass: 'STANDARD' | 'STANDARD_INFREQUENT_ACCESS';
 }
 
-const HISTORY_TABLES = new Set(['audit', 'seen']);
-
 /** Figures the model cannot measure here, each with its reason; printed with every run. */
 export const ASSUMPTIONS = {
   /** Round-trip times of AWS requests from a function in the same region (ms), added to the measured compute. */
@@ -142,7 +140,7 @@ function backupGbMonths(
 export function price(s: Scenario, m: Measurement, stack: StackFacts, setup: Setup): Priced {
   const { capacity } = setup;
   const infrequent = (t: string) =>
-    HISTORY_TABLES.has(t)
+    stack.historyTables.includes(t as TableName)
       ? setup.historyTableClass === 'STANDARD_INFREQUENT_ACCESS'
       : stack.tables[t as TableName]?.tableClass === 'STANDARD_INFREQUENT_ACCESS';
   const throughputFactor = (t: string) => (infrequent(t) ? PRICES.dynamodb.infrequentAccess.throughputFactor : 1);
@@ -229,8 +227,8 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, setup: Set
       byTable.set(t, o);
     }
   }
-  // The tables written on every message; the audit table (pages, acknowledgements) stays on demand.
-  const provisionedTables = new Set<string>(capacity === 'provisioned' ? ['state', 'seen'] : []);
+  // The tables written on every message (the stack decides which); the others stay on demand.
+  const provisionedTables = new Set<string>(capacity === 'provisioned' ? stack.perMessageTables : []);
   for (const [t, o] of byTable) {
     if (provisionedTables.has(t)) {
       const units = (perMonth: number) =>

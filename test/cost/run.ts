@@ -175,7 +175,8 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     );
     const ia = setup.historyTableClass === 'STANDARD_INFREQUENT_ACCESS';
     console.log(
-      `   capacity: ${mode}; audit and seen-messages tables ${ia ? 'Standard-IA' : 'Standard'} (docs/cost.md's recommendation at this load)`,
+      `   capacity: ${mode}${mode === 'provisioned' ? ` (tables ${stack.perMessageTables.join(', ')})` : ''}; ` +
+        `tables that only grow (${stack.historyTables.join(', ')}) ${ia ? 'Standard-IA' : 'Standard'} (docs/cost.md's recommendation at this load)`,
     );
     printLines(recommended);
     const top = drivers(recommended).slice(0, 3);

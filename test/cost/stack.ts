@@ -33,6 +33,10 @@ export interface StackFacts {
   functions: Record<FunctionName, { memoryMb: number; systemLogLevel: string; powertoolsLogLevel: string }>;
   logRetentionDays: number;
   tables: Partial<Record<TableName, TableFacts>>;
+  /** The tables `-c capacity=provisioned` provisions: those written on every message. */
+  perMessageTables: TableName[];
+  /** The tables `-c historyTableClass=infrequent-access` puts in Standard-IA: those that only grow. */
+  historyTables: TableName[];
   backups: BackupRule[];
   accessLogFormat: string;
   /** CloudTrail data events on the audit table (the production context). */
@@ -49,15 +53,35 @@ const TABLE_IDS: [string, TableName][] = [
   ['SeenMessagesTable', 'seen'],
 ];
 
+const tableOf = (logicalId: string) =>
+  TABLE_IDS.find(
+    ([prefix]) => logicalId.startsWith(prefix) && /^[A-Z0-9]{8}$/.test(logicalId.slice(prefix.length)),
+  )?.[1];
+
+type Resources = [string, { Type: string; Properties?: any }][];
+
+function tablesOf(resources: Resources): Partial<Record<TableName, TableFacts>> {
+  const tables: Partial<Record<TableName, TableFacts>> = {};
+  for (const [id, r] of resources.filter(([, r]) => r.Type === 'AWS::DynamoDB::Table')) {
+    const name = tableOf(id);
+    if (!name) throw new Error(`the cost model does not know table ${id}`);
+    tables[name] = {
+      billing: r.Properties.BillingMode ?? 'PROVISIONED',
+      pitr: r.Properties.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled === true,
+      tableClass: r.Properties.TableClass ?? 'STANDARD',
+    };
+  }
+  return tables;
+}
+
+/** The template's resources, synthesized with this context (no asset bundling: the resources are what is billed). */
+function resourcesOf(context: Record<string, unknown>): Resources {
+  return Object.entries(synthesize({ paging: PAGING, 'aws:cdk:bundling-stacks': [], ...context }).template.Resources);
+}
+
 export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
-  // No asset bundling: the template's resources are what is billed, not the code.
-  const { template } = synthesize({ paging: PAGING, 'aws:cdk:bundling-stacks': [], ...context });
-  const resources = Object.entries(template.Resources);
+  const resources = resourcesOf(context);
   const ofType = (t: string) => resources.filter(([, r]) => r.Type === t);
-  const tableOf = (logicalId: string) =>
-    TABLE_IDS.find(
-      ([prefix]) => logicalId.startsWith(prefix) && /^[A-Z0-9]{8}$/.test(logicalId.slice(prefix.length)),
-    )?.[1];
 
   const functions = {} as StackFacts['functions'];
   for (const [id, r] of ofType('AWS::Lambda::Function')) {
@@ -71,16 +95,13 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
     };
   }
 
-  const tables: StackFacts['tables'] = {};
-  for (const [id, r] of ofType('AWS::DynamoDB::Table')) {
-    const name = tableOf(id);
-    if (!name) throw new Error(`the cost model does not know table ${id}`);
-    tables[name] = {
-      billing: r.Properties.BillingMode ?? 'PROVISIONED',
-      pitr: r.Properties.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled === true,
-      tableClass: r.Properties.TableClass ?? 'STANDARD',
-    };
-  }
+  const tables = tablesOf(resources);
+  // Which tables each scenario's set-up changes, as the stack decides it: the same stack provisioned, in Standard-IA.
+  const variant = Object.entries(
+    tablesOf(resourcesOf({ ...context, capacity: 'provisioned', historyTableClass: 'infrequent-access' })),
+  ) as [TableName, TableFacts][];
+  const perMessageTables = variant.filter(([, t]) => t.billing === 'PROVISIONED').map(([name]) => name);
+  const historyTables = variant.filter(([, t]) => t.tableClass === 'STANDARD_INFREQUENT_ACCESS').map(([name]) => name);
 
   // Backup rules and the tables each plan's selection covers.
   const selections = new Map<string, TableName[]>();
@@ -137,6 +158,8 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
     functions,
     logRetentionDays: Math.max(...logGroups.map(([, r]) => r.Properties.RetentionInDays ?? 3653)),
     tables,
+    perMessageTables,
+    historyTables,
     backups,
     accessLogFormat: stage?.Properties.AccessLogSettings?.Format ?? '',
     auditDataEvents: ofType('AWS::CloudTrail::Trail').length > 0,
