@@ -159,13 +159,16 @@ export interface PageStore {
   patientPages(patientId: string, limit: number): Promise<Page[]>;
   /**
    * Stores pages, each as rev + 1 if the store still holds `rev` (a new page has rev 0 and must not exist yet),
-   * all or nothing. Throws VersionConflict naming the page when another writer got there first.
+   * with the audit entries that say what changed, all or nothing: a crash can never leave a page changed and its
+   * entry unwritten (a retry finds the page changed and would not write it). Throws VersionConflict naming the
+   * page when another writer got there first.
    */
-  save(pages: Page[]): Promise<void>;
+  save(pages: Page[], audit?: AuditEvent[]): Promise<void>;
   /** Silences that have not ended and whose `until` is after `now`. */
   silences(now: number): Promise<Silence[]>;
   getSilence(silenceId: string): Promise<Silence | undefined>;
-  saveSilence(silence: Silence): Promise<void>;
+  /** Stores a silence (new, or ended) with the audit entry that says so, all or nothing. */
+  saveSilence(silence: Silence, audit?: AuditEvent[]): Promise<void>;
 }
 
 export interface PageSender {

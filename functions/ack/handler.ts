@@ -116,18 +116,13 @@ async function ackPaging(
 ): Promise<AckPaging> {
   const config = gradingConfigFromEnv();
   const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
-  const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable), now);
-  const dynamoAudit = new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable), now);
+  // An acknowledgement is saved with its audit entry, in one write.
+  const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable), now, requireEnv(ENV.auditTable));
   const { onAudit, onSecurity } = pagingMetrics(t);
   const pager = new Pager({
     pages,
-    audit: {
-      append: async (events) => {
-        await dynamoAudit.append(events);
-        events.forEach(onAudit);
-      },
-      forPatient: (patientId) => dynamoAudit.forPatient(patientId),
-    },
+    audit: new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable), now),
+    onAudited: onAudit,
     sender: {
       send: async () => {
         throw new Error('the ack function sends no page');

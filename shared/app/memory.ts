@@ -13,6 +13,15 @@ export class MemoryPageStore implements PageStore {
   private readonly pages = new Map<string, Page>();
   private readonly silenceById = new Map<string, Silence>();
 
+  /** `audit`: where the entries saved with pages and silences go (a store without one refuses them). */
+  constructor(private readonly audit?: AuditLog) {}
+
+  private async append(events: AuditEvent[] | undefined) {
+    if (!events?.length) return;
+    if (!this.audit) throw new Error('this page store keeps no audit trail');
+    await this.audit.append(events);
+  }
+
   async get(pageId: string) {
     return this.pages.get(pageId);
   }
@@ -42,12 +51,14 @@ export class MemoryPageStore implements PageStore {
       .slice(0, limit);
   }
 
-  async save(pages: Page[]) {
+  async save(pages: Page[], audit?: AuditEvent[]) {
     for (const p of pages) {
       const stored = this.pages.get(p.pageId);
       if ((stored?.rev ?? 0) !== p.rev || (p.rev === 0 && stored)) throw new VersionConflict(p.pageId);
     }
+    if (audit?.length && !this.audit) throw new Error('this page store keeps no audit trail');
     for (const p of pages) this.pages.set(p.pageId, { ...p, rev: p.rev + 1 });
+    await this.append(audit);
   }
 
   async silences(now: number) {
@@ -58,8 +69,10 @@ export class MemoryPageStore implements PageStore {
     return this.silenceById.get(silenceId);
   }
 
-  async saveSilence(silence: Silence) {
+  async saveSilence(silence: Silence, audit?: AuditEvent[]) {
+    if (audit?.length && !this.audit) throw new Error('this page store keeps no audit trail');
     this.silenceById.set(silence.silenceId, silence);
+    await this.append(audit);
   }
 }
 

@@ -47,6 +47,8 @@ export interface PagerDeps {
   parked?: ParkedSends;
   /** Told of each parked send (the backend's operator alert: a metric, a log line by id). */
   onParked?: (send: ParkedSend) => void;
+  /** Told of every audit entry written, with its pages or alone (a backend's metrics: escalations, acknowledgements). */
+  onAudited?: (event: AuditEvent) => void;
   /** Pause between the tries of a refused send, ms (tests make it 0). */
   refusedDelayMs?: number;
 }
@@ -125,11 +127,13 @@ export class Pager {
     const { pages } = this.deps;
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
     if (existing.length === 0) {
-      const saved = await this.retry(async () => {
+      await this.retry(async () => {
         const t = plan(await pages.openPages(patientId), await pages.silences(now));
-        return this.persist(t.pages);
+        return this.persist(
+          t.pages,
+          t.pages.map((p) => pageAudit(p, now)),
+        );
       });
-      await this.audit(saved.map((p) => pageAudit(p, now)));
     }
     await this.sendPending(byTrigger(await pages.unsentPages(patientId)), now);
   }
@@ -148,9 +152,10 @@ export class Pager {
       if (at === null) return;
       const t = tick(pending, silences, at, this.deps.config);
       if (t.pages.length === 0) return;
-      const saved = await this.persistOrSkip(t.pages);
       const released = new Set(t.deliveries.filter((d) => d.reason === 'released').map((d) => d.page.pageId));
-      await this.audit(saved.map((p) => tickAudit(p, at, released.has(p.pageId), this.deps.config)));
+      const saved = await this.persistOrSkip(t.pages, (p) =>
+        tickAudit(p, at, released.has(p.pageId), this.deps.config),
+      );
       await this.sendPending(saved, at);
     }
   }
@@ -216,37 +221,36 @@ export class Pager {
       if (!page) return { ok: false, code: 'no-such-page', reason: 'no such page' };
       const r = acknowledge(page, ack);
       if (!r.ok || !r.changed) return r;
-      const [stored] = await this.persist([r.page]);
+      const p = r.page;
+      const [stored] = await this.persist(
+        [p],
+        [
+          {
+            at: iso(ack.at),
+            patientId: p.patientId,
+            type: 'acknowledgement',
+            text: `${p.team} page acknowledged by ${ack.by} via ${ack.via}`,
+            details: {
+              pageId: p.pageId,
+              notificationId: p.notificationId,
+              team: p.team,
+              by: ack.by,
+              via: ack.via,
+              level: p.level,
+            },
+          },
+        ],
+      );
       return { ok: true, changed: true, page: stored! };
     });
-    if (result.ok && result.changed) {
-      const p = result.page;
-      await this.audit([
-        {
-          at: iso(ack.at),
-          patientId: p.patientId,
-          type: 'acknowledgement',
-          text: `${p.team} page acknowledged by ${ack.by} via ${ack.via}`,
-          details: {
-            pageId: p.pageId,
-            notificationId: p.notificationId,
-            team: p.team,
-            by: ack.by,
-            via: ack.via,
-            level: p.level,
-          },
-        },
-      ]);
-    }
     return result;
   }
 
   /** Starts a silence for a patient or a team; it holds pages below the unsilenceable grade until it ends. */
   async silence(s: Silence, now: number): Promise<Silence> {
     if (!(s.until > s.from)) throw new Error('a silence must end after it starts');
-    await this.deps.pages.saveSilence(s);
     const scope = 'patientId' in s.scope ? `patient ${s.scope.patientId}` : `team ${s.scope.team}`;
-    await this.audit([
+    await this.saveSilence(s, [
       {
         at: iso(now),
         patientId: 'patientId' in s.scope ? s.scope.patientId : '*',
@@ -268,8 +272,7 @@ export class Pager {
     const s = await this.deps.pages.getSilence(silenceId);
     if (!s || s.endedAt !== undefined) return s;
     const ended = { ...s, endedAt: now, endedBy: by };
-    await this.deps.pages.saveSilence(ended);
-    await this.audit([
+    await this.saveSilence(ended, [
       {
         at: iso(now),
         patientId: 'patientId' in s.scope ? s.scope.patientId : '*',
@@ -290,44 +293,32 @@ export class Pager {
       const ackUrl = page.status === 'open' ? this.ackUrl(page, role, now) : undefined;
       const reason = page.level === 0 && page.round === 0 ? 'triggered' : 'escalated';
       const parked = await this.sendOrPark({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) }, now);
-      const marked = await this.markDelivered(page);
-      if (parked) {
-        await this.audit([
-          {
-            at: iso(now),
-            patientId: page.patientId,
-            type: 'delivery',
-            text: `${page.kind} page to ${role} (${page.team}) PARKED: ${parked.reason}; the pages behind it go on (crs outbox retry sends it again)`,
-            details: {
-              pageId: page.pageId,
-              notificationId: page.notificationId,
-              team: page.team,
-              role,
-              level: page.level,
-              round: page.round,
-              parked: true,
-            },
-          },
-        ]);
-        continue;
-      }
-      await this.audit([
-        {
-          at: iso(now),
-          patientId: page.patientId,
-          type: 'delivery',
-          text: `${page.kind} page to ${role} (${page.team})`,
-          details: {
-            pageId: page.pageId,
-            notificationId: page.notificationId,
-            team: page.team,
-            role,
-            level: page.level,
-            round: page.round,
-            marked,
-          },
-        },
-      ]);
+      const details = {
+        pageId: page.pageId,
+        notificationId: page.notificationId,
+        team: page.team,
+        role,
+        level: page.level,
+        round: page.round,
+      };
+      // Written with the mark (all or nothing), or alone when the page changed meanwhile and nothing is marked.
+      const entry = (marked: boolean): AuditEvent =>
+        parked
+          ? {
+              at: iso(now),
+              patientId: page.patientId,
+              type: 'delivery',
+              text: `${page.kind} page to ${role} (${page.team}) PARKED: ${parked.reason}; the pages behind it go on (crs outbox retry sends it again)`,
+              details: { ...details, parked: true },
+            }
+          : {
+              at: iso(now),
+              patientId: page.patientId,
+              type: 'delivery',
+              text: `${page.kind} page to ${role} (${page.team})`,
+              details: { ...details, marked },
+            };
+      if (!(await this.markDelivered(page, entry(true)))) await this.audit([entry(false)]);
     }
   }
 
@@ -419,13 +410,14 @@ export class Pager {
     return true;
   }
 
-  private async markDelivered(sent: Page): Promise<boolean> {
+  /** Marks the page sent, with the delivery's audit entry; false when it changed meanwhile (nothing written). */
+  private async markDelivered(sent: Page, entry: AuditEvent): Promise<boolean> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const current = await this.deps.pages.get(sent.pageId);
       // Changed meanwhile (acknowledged, moved on): nothing to mark; the next level is another send.
       if (!current || current.delivered || current.level !== sent.level || current.round !== sent.round) return false;
       try {
-        await this.persist([{ ...current, delivered: true }]);
+        await this.persist([{ ...current, delivered: true }], [entry]);
         return true;
       } catch (err) {
         if (!(err instanceof VersionConflict)) throw err;
@@ -443,19 +435,25 @@ export class Pager {
     return `${this.deps.ackBaseUrl}${token}`;
   }
 
-  /** Saves and returns the pages as stored (rev + 1). */
-  private async persist(pages: Page[]): Promise<Page[]> {
+  /** Saves the pages with the audit entries that say what changed (all or nothing); returns them as stored (rev + 1). */
+  private async persist(pages: Page[], audit: AuditEvent[] = []): Promise<Page[]> {
     if (pages.length === 0) return [];
-    await this.deps.pages.save(pages);
+    await this.deps.pages.save(pages, audit);
+    for (const e of audit) this.deps.onAudited?.(e);
     return pages.map((p) => ({ ...p, rev: p.rev + 1 }));
   }
 
-  /** Saves the tick's changes one page at a time: a page changed meanwhile (acknowledged) is left as it is. */
-  private async persistOrSkip(pages: Page[]): Promise<Page[]> {
+  private async saveSilence(s: Silence, audit: AuditEvent[]): Promise<void> {
+    await this.deps.pages.saveSilence(s, audit);
+    for (const e of audit) this.deps.onAudited?.(e);
+  }
+
+  /** Saves the tick's changes one page at a time, each with its entry: a page changed meanwhile is left as it is. */
+  private async persistOrSkip(pages: Page[], entry: (p: Page) => AuditEvent): Promise<Page[]> {
     const saved: Page[] = [];
     for (const p of pages) {
       try {
-        saved.push(...(await this.persist([p])));
+        saved.push(...(await this.persist([p], [entry(p)])));
       } catch (err) {
         if (!(err instanceof VersionConflict)) throw err;
       }
@@ -473,8 +471,11 @@ export class Pager {
     }
   }
 
+  /** Entries with no page change to go with (a refused link, a resend from the parked sends, a page changed meanwhile). */
   private async audit(events: AuditEvent[]): Promise<void> {
-    if (events.length > 0) await this.deps.audit.append(events);
+    if (events.length === 0) return;
+    await this.deps.audit.append(events);
+    for (const e of events) this.deps.onAudited?.(e);
   }
 }
 

@@ -60,10 +60,11 @@ export class EscalatingReplay {
 
   constructor(private readonly config: GradingConfig) {
     this.replay = new Replay(config);
+    const audit = new MemoryAuditLog((e) => this.audited.push(e));
     this.pager = new Pager({
-      pages: new MemoryPageStore(),
+      pages: new MemoryPageStore(audit),
       sender: { send: async () => undefined }, // every send is in the audit trail
-      audit: new MemoryAuditLog((e) => this.audited.push(e)),
+      audit,
       config: config.paging,
       ackSecret: REPLAY_ACK_SECRET,
       ackBaseUrl: 'replay:',

@@ -48,7 +48,7 @@ beforeEach(() => {
   now = T;
 });
 
-const store = () => new DynamoPageStore(ddb.client(), 'pages', () => now);
+const store = () => new DynamoPageStore(ddb.client(), 'pages', () => now, 'audit');
 const auditLog = () => new DynamoAuditLog(ddb.client(), 'audit', () => now, { seenTable: 'seen', stateTable: 'state' });
 
 const grade = (
@@ -340,7 +340,7 @@ async function story(pages: PageStore, audit: AuditLog & { all(): Promise<AuditE
 describe('the pager over DynamoDB', () => {
   it('sends, escalates, supersedes, acknowledges, holds and audits exactly as over the in-memory reference', async () => {
     const memoryAudit = Object.assign(new MemoryAuditLog(), { all: async () => memoryAudit.events });
-    const reference = await story(new MemoryPageStore(), memoryAudit);
+    const reference = await story(new MemoryPageStore(memoryAudit), memoryAudit);
     const dynamoAudit = Object.assign(auditLog(), {
       all: async () => {
         const out: AuditEvent[] = [];

@@ -169,6 +169,48 @@ describe.each([
   });
 });
 
+// A page changed and the entry that says so are written together or not at all: a retry finds the page changed
+// and would not write the entry again.
+describe.each([
+  [
+    'MemoryPageStore',
+    () => {
+      const audit = new MemoryAuditLog();
+      return { store: new MemoryPageStore(audit) as PageStore, audit: audit as AuditLog };
+    },
+  ],
+  [
+    'SqlitePageStore',
+    () => ({ store: new SqlitePageStore(db) as PageStore, audit: new SqliteAuditLog(db) as AuditLog }),
+  ],
+])('%s with its audit entries', (_name, make) => {
+  const opened: AuditEvent = {
+    at: iso(min(0)),
+    patientId: 'P1',
+    type: 'page',
+    text: 'escalation page opened for icu',
+    details: { pageId: 'crs|P1|m1|icu' },
+  };
+  const trail = async (audit: AuditLog) => {
+    const out: AuditEvent[] = [];
+    for await (const e of audit.forPatient('P1')) out.push(e);
+    return out;
+  };
+
+  it('saves pages and silences with the entries, and neither when the save is refused', async () => {
+    const { store, audit } = make();
+    await store.save([page()], [opened]);
+    expect(await trail(audit)).toEqual([opened]);
+    const again = { ...opened, text: 'a second open that must not be written' };
+    await expect(store.save([page()], [again])).rejects.toThrow(VersionConflict);
+    expect(await trail(audit)).toEqual([opened]);
+    const silenced: AuditEvent = { ...opened, type: 'silence', text: 'silence of patient P1', details: {} };
+    await store.saveSilence(silence(), [silenced]);
+    expect(await trail(audit)).toEqual([opened, silenced]);
+    expect(await store.getSilence('s1')).toMatchObject({ silenceId: 's1' });
+  });
+});
+
 describe('SqlitePageStore', () => {
   it('knows the next time a ladder has something to do: a due escalation or the end of a silence holding a page', async () => {
     const store = new SqlitePageStore(db);

@@ -33,8 +33,8 @@ let pager: Pager;
 
 beforeEach(async () => {
   now = T;
-  pages = new MemoryPageStore();
   audit = new MemoryAuditLog();
+  pages = new MemoryPageStore(audit);
   sent = [];
   security = [];
   pager = new Pager({

@@ -294,11 +294,12 @@ describe('stale-feed sweep', () => {
 describe('the schedule and the timers with the real pager', () => {
   it('climb the ladder at the due times and stop at the first acknowledgement', async () => {
     const phone: string[] = [];
-    const pages = new MemoryPageStore();
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
     const pager = new Pager({
       pages: withTimers(pages, timer(), () => undefined),
       sender: { send: async (m: PageMessage) => void phone.push(`${m.role}`) },
-      audit: new MemoryAuditLog(),
+      audit,
       config: DEFAULT_PAGING,
       ackSecret: randomBytes(32),
       ackBaseUrl: 'https://x/ack/',

@@ -13,7 +13,7 @@ import type { Notification } from '#domain/page.ts';
 import { reduce, type AlertChange } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
-import { VersionConflict, type PageMessage } from '#ports';
+import { VersionConflict, type AuditEvent, type PageMessage } from '#ports';
 import type { Page } from '#domain/paging.ts';
 import type { ParkedRecord } from '#adapters/aws/dynamo-page-store.ts';
 import { isOutage } from '#adapters/aws/outbox-delivery.ts';
@@ -76,13 +76,13 @@ let parked: ParkedRecord[];
 let throttled: boolean;
 
 class ThrottledPageStore extends MemoryPageStore {
-  override async save(pages: Page[]) {
+  override async save(pages: Page[], audit?: AuditEvent[]) {
     if (throttled)
       throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
         name: 'ThrottlingException',
         $fault: 'client',
       });
-    return super.save(pages);
+    return super.save(pages, audit);
   }
 }
 
@@ -94,10 +94,11 @@ beforeEach(() => {
       phone.sent.push(m);
     },
   };
+  const audit = new MemoryAuditLog();
   pager = new Pager({
-    pages: new ThrottledPageStore(),
+    pages: new ThrottledPageStore(audit),
     sender,
-    audit: new MemoryAuditLog(),
+    audit,
     config: DEFAULT_CONFIG.paging,
     ackSecret: randomBytes(32),
     ackBaseUrl: 'https://api.example/ack/',

@@ -37,8 +37,8 @@ class Phone implements PageSender {
 }
 
 function setup() {
-  const pages = new MemoryPageStore();
   const audit = new MemoryAuditLog();
+  const pages = new MemoryPageStore(audit);
   const phone = new Phone();
   const security: SecurityEvent[] = [];
   const pager = new Pager({
@@ -235,8 +235,8 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
   }
 
   function picky() {
-    const pages = new MemoryPageStore();
     const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
     const parked = new MemoryParkedSends();
     const phone = new PickyPhone();
     const told: ParkedSend[] = [];

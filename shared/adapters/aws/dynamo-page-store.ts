@@ -1,6 +1,6 @@
 // PageStore on DynamoDB (layout in table-layout.ts): a page is an item in its patient's partition, written with a
-// condition on its revision, several pages in one transaction (all or nothing); silences and the stale-feed
-// alerts in force sit in partitions of their own. Every read the pager decides on is strongly consistent: the
+// condition on its revision, several pages, or pages and the audit entries that say what changed, in one
+// transaction (all or nothing); silences and the stale-feed alerts in force sit in partitions of their own. Every read the pager decides on is strongly consistent: the
 // `byDue` index only nominates pages, which are then read back from the table.
 import {
   BatchGetItemCommand,
@@ -16,7 +16,8 @@ import {
   type Put,
 } from '@aws-sdk/client-dynamodb';
 import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
-import { VersionConflict, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
+import { VersionConflict, auditKey, type AuditEvent, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
+import { APPEND_ONLY, auditItem, writtenStamp } from './dynamo-audit-log.ts';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
@@ -63,6 +64,10 @@ export class DynamoPageStore implements PageStore {
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly now: () => number = Date.now,
+    /** Where the audit entries saved with pages and silences go (the audit table); without it they are refused. */
+    private readonly auditTableName?: string,
+    /** How long an unsent page is left to whoever stored it (UNSENT_GRACE_MS). */
+    private readonly unsentGraceMs = UNSENT_GRACE_MS,
   ) {}
 
   async get(pageId: string): Promise<Page | undefined> {
@@ -143,7 +148,7 @@ export class DynamoPageStore implements PageStore {
           const due = dueAt(p);
           if (due === undefined || due > now) continue;
           const beingSent = !p.delivered && p.heldBy === undefined;
-          if (beingSent && now - Number(item.changedAt?.N ?? 0) < UNSENT_GRACE_MS) {
+          if (beingSent && now - Number(item.changedAt?.N ?? 0) < this.unsentGraceMs) {
             sending.set(p.patientId, Math.min(p.triggeredAt, sending.get(p.patientId) ?? Infinity));
             continue;
           }
@@ -156,9 +161,8 @@ export class DynamoPageStore implements PageStore {
     return pages.filter((p) => !(firstSendPending(p) && p.triggeredAt > (sending.get(p.patientId) ?? Infinity)));
   }
 
-  async save(pages: Page[]): Promise<void> {
-    if (pages.length === 0) return;
-    if (pages.length > 100) throw new Error(`${pages.length} pages exceed one transaction`);
+  async save(pages: Page[], audit: AuditEvent[] = []): Promise<void> {
+    if (pages.length === 0 && audit.length === 0) return;
     const nowMs = this.now();
     const puts = pages.map((p): Put => {
       const item: Item = {
@@ -187,16 +191,50 @@ export class DynamoPageStore implements PageStore {
       };
     });
     try {
-      if (puts.length === 1) await this.client.send(new PutItemCommand(puts[0]!));
-      else await this.client.send(new TransactWriteItemsCommand({ TransactItems: puts.map((Put) => ({ Put })) }));
+      await this.write(puts, audit, nowMs);
     } catch (err) {
       if (isConditionFailure(err)) throw new VersionConflict(pages[0]!.pageId);
       if (err instanceof TransactionCanceledException || (err as Error).name === 'TransactionCanceledException') {
         const codes = ((err as TransactionCanceledException).CancellationReasons ?? []).map((r) => r.Code);
         const i = codes.findIndex((c) => c === 'ConditionalCheckFailed' || c === 'TransactionConflict');
-        if (i >= 0) throw new VersionConflict(pages[i]!.pageId);
+        if (i >= 0 && i < pages.length) throw new VersionConflict(pages[i]!.pageId);
       }
       throw err;
+    }
+  }
+
+  /**
+   * Puts these items with the audit entries, all or nothing: one PutItem when it is one item alone, else one
+   * transaction. An audit entry stored already (the same entry: its key is its content) is left out and the rest
+   * written again, so that the append-only condition never fails a write for a good reason.
+   */
+  private async write(puts: Put[], audit: AuditEvent[], nowMs: number): Promise<void> {
+    if (audit.length > 0 && !this.auditTableName)
+      throw new Error('the page store was given audit entries but no audit table');
+    // One entry once: a transaction may not touch an item twice.
+    let entries = [...new Map(audit.map((e) => [auditKey(e), e])).values()].map(
+      (e): Put => ({ TableName: this.auditTableName!, Item: auditItem(e, writtenStamp(nowMs)), ...APPEND_ONLY }),
+    );
+    if (puts.length + entries.length > 100)
+      throw new Error(`${puts.length + entries.length} items exceed one transaction`);
+    for (;;) {
+      const all = [...puts, ...entries];
+      if (all.length === 1 && puts.length === 1) {
+        await this.client.send(new PutItemCommand(puts[0]!));
+        return;
+      }
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: all.map((Put) => ({ Put })) }));
+        return;
+      } catch (err) {
+        const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
+        const stored = new Set(
+          reasons.flatMap((r, i) => (i >= puts.length && r.Code === 'ConditionalCheckFailed' ? [i - puts.length] : [])),
+        );
+        const pagesFine = reasons.slice(0, puts.length).every((r) => r.Code === 'None' || r.Code === undefined);
+        if ((err as Error).name !== 'TransactionCanceledException' || stored.size === 0 || !pagesFine) throw err;
+        entries = entries.filter((_, i) => !stored.has(i));
+      }
     }
   }
 
@@ -236,7 +274,7 @@ export class DynamoPageStore implements PageStore {
     return out.Item ? (JSON.parse(out.Item.silence!.S!) as Silence) : undefined;
   }
 
-  async saveSilence(s: Silence): Promise<void> {
+  async saveSilence(s: Silence, audit: AuditEvent[] = []): Promise<void> {
     const end = s.endedAt ?? s.until;
     const item: Item = {
       [T.partitionKey]: { S: T.silencesPartition },
@@ -246,7 +284,7 @@ export class DynamoPageStore implements PageStore {
       [T.ttlAttribute]: { N: String(Math.floor(end / 1000) + SILENCE_RETENTION_DAYS * 86_400) },
     };
     if (s.endedAt !== undefined) item.endedAt = { N: String(s.endedAt) };
-    await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: item }));
+    await this.write([{ TableName: this.tableName, Item: item }], audit, this.now());
   }
 
   /** The stale-feed alerts in force: patientId -> the alert's id and the time the feed went quiet. */

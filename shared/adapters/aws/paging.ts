@@ -73,18 +73,10 @@ export function awsPaging(
   hooks: AwsPagingHooks = {},
   now: () => number = Date.now,
 ): AwsPaging {
-  const pages = new DynamoPageStore(clients.dynamodb, s.pagesTable, now);
+  // Pages are saved with the audit entries that say what changed, in one write (the audit table, append-only).
+  const pages = new DynamoPageStore(clients.dynamodb, s.pagesTable, now, s.auditTable);
   const states = s.stateTable ? new DynamoStateStore(clients.dynamodb, s.stateTable, now) : undefined;
-  const dynamoAudit = new DynamoAuditLog(clients.dynamodb, s.auditTable, now);
-  const audit: AuditLog = hooks.onAudit
-    ? {
-        append: async (events) => {
-          await dynamoAudit.append(events);
-          for (const e of events) hooks.onAudit!(e);
-        },
-        forPatient: (patientId) => dynamoAudit.forPatient(patientId),
-      }
-    : dynamoAudit;
+  const audit: AuditLog = new DynamoAuditLog(clients.dynamodb, s.auditTable, now);
   let sender: SnsPageSender | undefined;
   if (s.topicArn) {
     if (!clients.sns || !states) throw new Error('a pager that sends needs SNS and the state table');
@@ -120,6 +112,7 @@ export function awsPaging(
     ackBaseUrl: s.ackBaseUrl,
     parked,
     ...(hooks.onParked ? { onParked: hooks.onParked } : {}),
+    ...(hooks.onAudit ? { onAudited: hooks.onAudit } : {}),
   });
   const parkedRecords = new DynamoParkedRecords(clients.dynamodb, s.pagesTable);
   return { pager, pages, parked, parkedRecords, audit, ...(states ? { states } : {}), ...(sender ? { sender } : {}) };

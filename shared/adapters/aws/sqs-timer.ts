@@ -4,7 +4,7 @@
 // puts the message back with the remaining delay. A lost timer costs at most a minute: the schedule also ticks.
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Page, Silence } from '#domain/paging.ts';
-import type { PageStore } from '#ports';
+import type { AuditEvent, PageStore } from '#ports';
 
 /** The longest delay SQS allows. */
 const MAX_DELAY_SECONDS = 900;
@@ -74,8 +74,8 @@ export function withTimers(
     patientPages: (patientId, limit) => store.patientPages(patientId, limit),
     silences: (now) => store.silences(now),
     getSilence: (id) => store.getSilence(id),
-    async save(pages: Page[]) {
-      await store.save(pages);
+    async save(pages: Page[], audit?: AuditEvent[]) {
+      await store.save(pages, audit);
       // A due time is new when a level is stored before its send (marking it delivered keeps the same time).
       await wakeAll(
         pages.flatMap((p) =>
@@ -83,8 +83,8 @@ export function withTimers(
         ),
       );
     },
-    async saveSilence(s: Silence) {
-      await store.saveSilence(s);
+    async saveSilence(s: Silence, audit?: AuditEvent[]) {
+      await store.saveSilence(s, audit);
       if (s.endedAt === undefined) await wakeAll([s.until]);
     },
   };

@@ -5,8 +5,9 @@ import { isWardAlert, type InForce } from '#app/stale-feed.ts';
 import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
 import { iso } from '#domain/time.ts';
-import { VersionConflict, type PageMessage, type PageSender, type PageStore } from '#ports';
+import { VersionConflict, type AuditEvent, type PageMessage, type PageSender, type PageStore } from '#ports';
 import { pageEvent } from '#domain/page-event.ts';
+import { AUDIT_INSERT, auditRow } from './audit.ts';
 import type { Db } from './db.ts';
 
 interface PageRow {
@@ -66,6 +67,8 @@ export class SqlitePageStore implements PageStore {
         'SELECT body FROM silences WHERE ended_at IS NULL AND until > ? ORDER BY from_at, silence_id',
       ),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
+      // The audit entries a save writes with its pages (the audit table of the same database, append-only).
+      audit: db.prepare(AUDIT_INSERT),
       putSilence: db.prepare(
         `INSERT INTO silences (silence_id, patient_id, team, from_at, until, ended_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (silence_id) DO UPDATE SET until = excluded.until, ended_at = excluded.ended_at, body = excluded.body`,
@@ -110,9 +113,10 @@ export class SqlitePageStore implements PageStore {
     return (this.s.ofPatient.all(patientId, limit) as PageRow[]).map(toPage);
   }
 
-  async save(pages: Page[]): Promise<void> {
-    if (pages.length === 0) return;
+  async save(pages: Page[], audit: AuditEvent[] = []): Promise<void> {
+    if (pages.length === 0 && audit.length === 0) return;
     this.write(() => {
+      for (const e of audit) this.s.audit.run(...auditRow(e));
       for (const p of pages) {
         const stored = { ...p, rev: p.rev + 1 };
         const row = {
@@ -135,7 +139,7 @@ export class SqlitePageStore implements PageStore {
         if (done.changes !== 1) throw new VersionConflict(p.pageId);
       }
     });
-    this.o.onSaved?.(pages.map((p) => ({ ...p, rev: p.rev + 1 })));
+    if (pages.length > 0) this.o.onSaved?.(pages.map((p) => ({ ...p, rev: p.rev + 1 })));
   }
 
   async silences(now: number): Promise<Silence[]> {
@@ -161,12 +165,13 @@ export class SqlitePageStore implements PageStore {
     return row ? toPage(row) : undefined;
   }
 
-  async saveSilence(s: Silence): Promise<void> {
+  async saveSilence(s: Silence, audit: AuditEvent[] = []): Promise<void> {
     const patientId = 'patientId' in s.scope ? s.scope.patientId : null;
     const team = 'team' in s.scope ? s.scope.team : null;
-    this.write(() =>
-      this.s.putSilence.run(s.silenceId, patientId, team, s.from, s.until, s.endedAt ?? null, JSON.stringify(s)),
-    );
+    this.write(() => {
+      this.s.putSilence.run(s.silenceId, patientId, team, s.from, s.until, s.endedAt ?? null, JSON.stringify(s));
+      for (const e of audit) this.s.audit.run(...auditRow(e));
+    });
   }
 
   /** The earliest time a ladder has something to do: a due escalation, or the end of a silence holding a page. */
