@@ -3,7 +3,7 @@
 // the index and read back; silences; the stale-feed alerts in force; an append-only audit trail exported in order.
 // And the pager over them behaves exactly as over the in-memory stores (the reference semantics).
 import { randomBytes } from 'node:crypto';
-import { BatchGetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, QueryCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
@@ -24,6 +24,7 @@ import {
 } from '#adapters/aws/dynamo-page-store.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, patientOfPageId } from '#adapters/aws/table-layout.ts';
 import { FakeDynamo } from '#test/support/fake-dynamo.ts';
+import { iso } from '#domain/time.ts';
 
 const ddb = new FakeDynamo({
   pages: {
@@ -96,6 +97,33 @@ describe('DynamoPageStore', () => {
     expect(err).toBeInstanceOf(VersionConflict);
     expect((err as VersionConflict).patientId).toBe(pages[1]!.pageId);
     expect(await s.get(pages[0]!.pageId)).toBeUndefined();
+  });
+
+  it('writes a page and its audit entries in one transaction: neither when the page conflicts, an entry stored already left out', async () => {
+    const s = store();
+    const [heme] = opened(grade(3, 'm1'));
+    const entry = (text: string): AuditEvent => ({
+      at: iso(T),
+      patientId: 'P-1',
+      type: 'page',
+      text,
+      details: { pageId: heme!.pageId },
+    });
+    const trail = () => ddb.items('audit').map((i) => JSON.parse(i.entry!.S!).text);
+    await s.save([heme!], [entry('opened')]);
+    expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(1);
+    expect(trail()).toEqual(['opened']);
+    // A save refused by the page's revision writes no entry.
+    await expect(s.save([heme!], [entry('opened again')])).rejects.toBeInstanceOf(VersionConflict);
+    expect(trail()).toEqual(['opened']);
+    // An entry stored before (the same entry, by content) never fails the page's write, and is kept once.
+    await s.save([{ ...heme!, rev: 1, delivered: true }], [entry('opened'), entry('sent')]);
+    expect((await s.get(heme!.pageId))!).toMatchObject({ rev: 2, delivered: true });
+    expect(trail().sort()).toEqual(['opened', 'sent']);
+    // A store without the audit table refuses entries rather than drop them.
+    await expect(
+      new DynamoPageStore(ddb.client(), 'pages', () => now).save([{ ...heme!, rev: 2 }], [entry('x')]),
+    ).rejects.toThrow(/no audit table/);
   });
 
   it("reads a patient's open pages and its pages newest first, consistently, across result pages", async () => {
