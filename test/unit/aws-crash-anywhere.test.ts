@@ -136,7 +136,7 @@ describe('grading on DynamoDB when any request fails', () => {
   const ddb = new FakeDynamo(STATE_STORE_TABLES);
   afterAll(() => ddb.restore());
 
-  it('leaves the same state, outbox and audit trail as a run where nothing fails', async () => {
+  it('leaves the same state, outbox and audit trail as a run where nothing fails', { timeout: 60_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(deliveries, async ({ messages, quiet, reuses, cuts, redeliveries, faults, warm }) => {
         const batches = batchesOf(messages, quiet, reuses, cuts);

@@ -1,5 +1,5 @@
 // Pages are neither lost nor doubled, and the trail says what happened, wherever the pager on AWS stops. Grade
-// changes, minute ticks and acknowledgements go to the pager over the DynamoDB page store and audit log twice:
+// changes, technical alerts, silences, minute ticks and acknowledgements go to the pager over the DynamoDB page store and audit log twice:
 // once with nothing failing, once with any DynamoDB request or page send failing before it is carried out or
 // after (the send made, its answer lost), each failed call made again at the same time (the stream's or the
 // schedule's retry), with a new pager or the same. Both runs must end with the same pages and the same audit trail,
@@ -24,6 +24,9 @@ const SECRET = Buffer.alloc(32, 7);
 type Fault = 'none' | 'before' | 'after';
 type Op =
   | { op: 'grade'; patient: number; toGrade: number; teams: Team[] }
+  | { op: 'alert'; patient: number; subject: 'spo2' | 'stale-feed'; cleared: boolean }
+  | { op: 'silence'; patient: number; team: Team | null; minutes: number }
+  | { op: 'end-silence'; which: number }
   | { op: 'tick'; minutes: number }
   | { op: 'ack'; which: number };
 
@@ -35,10 +38,23 @@ const ops = fc.array(
       toGrade: fc.integer({ min: 0, max: 4 }),
       teams: fc.subarray([...TEAMS], { minLength: 1 }),
     }),
+    fc.record({
+      op: fc.constant('alert' as const),
+      patient: fc.integer({ min: 1, max: 2 }),
+      subject: fc.constantFrom('spo2' as const, 'stale-feed' as const),
+      cleared: fc.boolean(),
+    }),
+    fc.record({
+      op: fc.constant('silence' as const),
+      patient: fc.integer({ min: 1, max: 2 }),
+      team: fc.option(fc.constantFrom(...TEAMS)),
+      minutes: fc.integer({ min: 5, max: 60 }),
+    }),
+    fc.record({ op: fc.constant('end-silence' as const), which: fc.nat() }),
     fc.record({ op: fc.constant('tick' as const), minutes: fc.integer({ min: 1, max: 20 }) }),
     fc.record({ op: fc.constant('ack' as const), which: fc.nat() }),
   ),
-  { minLength: 1, maxLength: 14 },
+  { minLength: 1, maxLength: 16 },
 );
 
 /** A client whose requests fail as the plan says, one entry a request, then all succeed. */
@@ -109,9 +125,33 @@ async function play(ddb: FakeDynamo, script: Op[], plan: Fault[], fresh: boolean
     }
   };
   const grades = new Map<number, number>();
+  const silences: string[] = [];
   let n = 0;
   for (const step of script) {
-    if (step.op === 'tick') {
+    if (step.op === 'alert') {
+      const alert = {
+        alertId: `${step.subject}|P-${step.patient}|#${++n}`,
+        patientId: `P-${step.patient}`,
+        subject: step.subject,
+        cleared: step.cleared,
+        summary: `${step.subject} ${step.cleared ? 'cleared' : 'raised'}`,
+      };
+      await untilDone((p) => p.onAlert(alert, now));
+    } else if (step.op === 'silence') {
+      const silence = {
+        silenceId: `s${silences.length + 1}`,
+        scope: step.team ? { team: step.team } : { patientId: `P-${step.patient}` },
+        from: now,
+        until: now + step.minutes * MINUTE,
+        createdBy: 'Nurse B',
+        reason: 'transfer',
+      };
+      silences.push(silence.silenceId);
+      await untilDone((p) => p.silence(silence, now));
+    } else if (step.op === 'end-silence') {
+      const id = silences[step.which % Math.max(1, silences.length)];
+      if (id) await untilDone((p) => p.endSilence(id, 'Nurse B', now));
+    } else if (step.op === 'tick') {
       now += step.minutes * MINUTE;
       await untilDone((p) => p.onTick(now));
     } else if (step.op === 'grade') {
@@ -156,7 +196,7 @@ describe('the pager on DynamoDB when any request or send fails', () => {
   });
   afterAll(() => ddb.restore());
 
-  it('ends with the pages, trail and sends of a run where nothing fails', async () => {
+  it('ends with the pages, trail and sends of a run where nothing fails', { timeout: 60_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(
         ops,
