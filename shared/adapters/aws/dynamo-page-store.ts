@@ -1,7 +1,8 @@
 // PageStore on DynamoDB (layout in table-layout.ts): a page is an item in its patient's partition, written with a
 // condition on its revision, several pages, or pages and the audit entries that say what changed, in one
-// transaction (all or nothing); silences and the stale-feed alerts in force sit in partitions of their own. Every read the pager decides on is strongly consistent: the
-// `byDue` index only nominates pages, which are then read back from the table.
+// transaction (all or nothing); silences and the stale-feed alerts in force sit in partitions of their own. Every
+// read the pager decides on is strongly consistent: the `byDue` index only nominates pages, which are then read
+// back from the table.
 import {
   BatchGetItemCommand,
   ConditionalCheckFailedException,
@@ -219,6 +220,7 @@ export class DynamoPageStore implements PageStore {
       throw new Error(`${puts.length + entries.length} items exceed one transaction`);
     for (;;) {
       const all = [...puts, ...entries];
+      if (all.length === 0) return;
       if (all.length === 1 && puts.length === 1) {
         await this.client.send(new PutItemCommand(puts[0]!));
         return;
