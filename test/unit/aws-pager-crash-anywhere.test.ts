@@ -1,9 +1,10 @@
 // Pages are neither lost nor doubled, and the trail says what happened, wherever the pager on AWS stops. Grade
-// changes, technical alerts, silences, minute ticks and acknowledgements go to the pager over the DynamoDB page store and audit log twice:
-// once with nothing failing, once with any DynamoDB request or page send failing before it is carried out or
-// after (the send made, its answer lost), each failed call made again at the same time (the stream's or the
-// schedule's retry), with a new pager or the same. Both runs must end with the same pages and the same audit trail,
-// and make the same sends (a repeat of a send cut short keeps its sendId, which receivers drop repeats by).
+// changes, technical alerts, silences, minute ticks and acknowledgements go to the pager over the DynamoDB page
+// store and audit log twice: once with nothing failing, once with any DynamoDB request or page send failing before
+// it is carried out or after (the send made, its answer lost), each failed call made again at the same time (the
+// stream's or the schedule's retry), with a new pager or the same; in both runs one team's endpoint may refuse its
+// pages (parked after a few tries). Both runs must end with the same pages and the same audit trail, and make the
+// same sends (a repeat of a send cut short keeps its sendId, which receivers drop repeats by).
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,8 +14,8 @@ import { DynamoPageStore, DynamoParkedSends } from '#adapters/aws/dynamo-page-st
 import { AUDIT_TABLE, PAGES_TABLE } from '#adapters/aws/table-layout.ts';
 import { TEAMS, type Team } from '#domain/config.ts';
 import { pageEvent } from '#domain/page-event.ts';
-import { DEFAULT_PAGING, type PageableNotification } from '#domain/paging.ts';
-import type { PageMessage } from '#ports';
+import { DEFAULT_PAGING, PAGE_TEAMS, type PageTeam, type PageableNotification } from '#domain/paging.ts';
+import { RecordRefused, type PageMessage } from '#ports';
 import { FakeDynamo } from '#test/support/fake-dynamo.ts';
 
 const T0 = Date.parse('2026-11-26T10:00:00Z');
@@ -78,7 +79,14 @@ interface Run {
   trail: string[];
 }
 
-async function play(ddb: FakeDynamo, script: Op[], plan: Fault[], fresh: boolean[]): Promise<Run> {
+/** `refusing`: the teams whose endpoint refuses every page (parked after a few tries), in both runs alike. */
+async function play(
+  ddb: FakeDynamo,
+  script: Op[],
+  plan: Fault[],
+  fresh: boolean[],
+  refusing: PageTeam[],
+): Promise<Run> {
   ddb.reset();
   let now = T0;
   const sends: string[] = [];
@@ -94,6 +102,7 @@ async function play(ddb: FakeDynamo, script: Op[], plan: Fault[], fresh: boolean
         pages,
         sender: {
           send: async (m: PageMessage) => {
+            if (refusing.includes(m.page.team)) throw new RecordRefused('the endpoint refuses this page');
             const fault = plan.shift() ?? 'none';
             if (fault === 'before') throw new Error('injected: SNS down');
             sends.push(pageEvent(m, now).sendId);
@@ -202,9 +211,10 @@ describe('the pager on DynamoDB when any request or send fails', () => {
         ops,
         fc.array(fc.constantFrom<Fault>('none', 'none', 'none', 'none', 'before', 'after'), { maxLength: 300 }),
         fc.array(fc.boolean(), { minLength: 1, maxLength: 10 }),
-        async (script, faults, fresh) => {
-          const expected = await play(ddb, script, [], [false]);
-          const got = await play(ddb, script, [...faults], fresh);
+        fc.subarray([...PAGE_TEAMS], { maxLength: 1 }),
+        async (script, faults, fresh, refusing) => {
+          const expected = await play(ddb, script, [], [false], refusing);
+          const got = await play(ddb, script, [...faults], fresh, refusing);
           expect(new Set(expected.sends).size).toBe(expected.sends.length);
           expect([...new Set(got.sends)].sort()).toEqual([...expected.sends].sort());
           expect(got.pages).toEqual(expected.pages);
