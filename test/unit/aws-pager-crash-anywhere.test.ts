@@ -1,5 +1,6 @@
 // Pages are neither lost nor doubled, and the trail says what happened, wherever the pager on AWS stops. Grade
-// changes, technical alerts, silences, minute ticks and acknowledgements go to the pager over the DynamoDB page
+// changes, technical alerts, silences, minute ticks, acknowledgements and the stale-feed sweep (four enrolled
+// patients whose monitors send now and then) go to the pager over the DynamoDB page
 // store and audit log twice: once with nothing failing, once with any DynamoDB request or page send failing before
 // it is carried out or after (the send made, its answer lost), each failed call made again at the same time (the
 // stream's or the schedule's retry), with a new pager or the same; in both runs one team's endpoint may refuse its
@@ -12,13 +13,17 @@ import { Pager, SendDeferred } from '#app/pager.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoPageStore, DynamoParkedSends } from '#adapters/aws/dynamo-page-store.ts';
 import { AUDIT_TABLE, PAGES_TABLE } from '#adapters/aws/table-layout.ts';
-import { TEAMS, type Team } from '#domain/config.ts';
+import { DEFAULT_CONFIG, TEAMS, type Team } from '#domain/config.ts';
 import { pageEvent } from '#domain/page-event.ts';
 import { DEFAULT_PAGING, PAGE_TEAMS, type PageTeam, type PageableNotification } from '#domain/paging.ts';
 import { RecordRefused, type PageMessage } from '#ports';
-import { FakeDynamo } from '#test/support/fake-dynamo.ts';
+import { gradePatient } from '#app/grade.ts';
+import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
+import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 
-const T0 = Date.parse('2026-11-26T10:00:00Z');
+// Monitor data at T0 + minutes (msg, enrol).
 const MINUTE = 60_000;
 const SECRET = Buffer.alloc(32, 7);
 
@@ -29,7 +34,9 @@ type Op =
   | { op: 'silence'; patient: number; team: Team | null; minutes: number }
   | { op: 'end-silence'; which: number }
   | { op: 'tick'; minutes: number }
-  | { op: 'ack'; which: number };
+  | { op: 'ack'; which: number }
+  | { op: 'data'; patient: number }
+  | { op: 'sweep'; minutes: number };
 
 const ops = fc.array(
   fc.oneof(
@@ -54,6 +61,8 @@ const ops = fc.array(
     fc.record({ op: fc.constant('end-silence' as const), which: fc.nat() }),
     fc.record({ op: fc.constant('tick' as const), minutes: fc.integer({ min: 1, max: 20 }) }),
     fc.record({ op: fc.constant('ack' as const), which: fc.nat() }),
+    fc.record({ op: fc.constant('data' as const), patient: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ op: fc.constant('sweep' as const), minutes: fc.integer({ min: 1, max: 20 }) }),
   ),
   { minLength: 1, maxLength: 16 },
 );
@@ -91,6 +100,9 @@ async function play(
   let now = T0;
   const sends: string[] = [];
   let f = 0;
+  // Monitor data is graded with nothing failing (grading's failures are aws-crash-anywhere.test.ts's).
+  const grading = new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
+  for (let k = 1; k <= 4; k++) await gradePatient(grading, DEFAULT_CONFIG, `P-${k}`, [enrol(`P-${k}`, 0)]);
   const pagerOf = () => {
     const client = faultyClient(ddb, plan);
     // No grace for unsent pages: the call made again at the same time sends what the failed one left unsent (on
@@ -98,6 +110,7 @@ async function play(
     const pages = new DynamoPageStore(client, 'pages', () => now, 'audit', 0);
     return {
       pages,
+      states: new DynamoStateStore(client, 'state', () => now),
       pager: new Pager({
         pages,
         sender: {
@@ -120,11 +133,11 @@ async function play(
   };
   let current = pagerOf();
   /** Until it is carried out whole: a stored page whose send failed is the next tick's, at the same time. */
-  const untilDone = async (call: (p: Pager) => Promise<unknown>) => {
+  const untilDone = async (call: (p: Pager, c: typeof current) => Promise<unknown>) => {
     for (let attempt = 0; ; attempt++) {
       expect(attempt, 'a call never carried out').toBeLessThan(200);
       try {
-        await call(current.pager);
+        await call(current.pager, current);
         return;
       } catch (err) {
         if (!(err instanceof Error) || !/injected/.test(err.message)) throw err;
@@ -137,7 +150,20 @@ async function play(
   const silences: string[] = [];
   let n = 0;
   for (const step of script) {
-    if (step.op === 'alert') {
+    if (step.op === 'data') {
+      const m = msg(`P-${step.patient}`, (now - T0) / MINUTE, { vitals: { heartRate: 80 } }, `d${++n}`);
+      await gradePatient(grading, DEFAULT_CONFIG, m.patientId, [m]);
+    } else if (step.op === 'sweep') {
+      // The escalate function's minute: the stale-feed sweep, then the ladders.
+      now += step.minutes * MINUTE;
+      await untilDone(async (p, c) => {
+        await sweepStaleFeeds(
+          { states: c.states, pages: c.pages, pager: p, config: DEFAULT_PAGING, timeZone: 'UTC' },
+          now,
+        );
+        await p.onTick(now);
+      });
+    } else if (step.op === 'alert') {
       const alert = {
         alertId: `${step.subject}|P-${step.patient}|#${++n}`,
         patientId: `P-${step.patient}`,
@@ -192,8 +218,9 @@ async function play(
   return { sends, pages: items('pages'), trail: items('audit') };
 }
 
-describe('the pager on DynamoDB when any request or send fails', () => {
+describe('the pager and the stale-feed sweep on DynamoDB when any request or send fails', () => {
   const ddb = new FakeDynamo({
+    ...STATE_STORE_TABLES,
     pages: {
       partitionKey: 'pk',
       sortKey: 'sk',
