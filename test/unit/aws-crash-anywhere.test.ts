@@ -4,7 +4,8 @@
 // failing before it is carried out or after (a crash or a time-out with the write made), the batch then delivered
 // again (SQS) to the same warm store or a fresh one, and earlier batches delivered again later (at-least-once,
 // a dead-letter redrive). Both runs must leave the same state, the same grade changes in the outbox, each once,
-// and the same audit trail, each message's assessment once.
+// and the same audit trail, each message's assessment once. And the same batches on SQLite give what they give on
+// DynamoDB (one behaviour on both backends).
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,14 @@ import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import type { AuditEvent } from '#ports';
+import type { AuditEvent, AuditLog, StateStore } from '#ports';
+import { serializeState } from '#domain/state.ts';
+import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
+import { openDataDir } from '#adapters/sqlite/db.ts';
+import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { course } from '#test/support/arbitraries.ts';
 import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
 
@@ -188,6 +196,55 @@ describe('grading on DynamoDB when any request fails', () => {
         expect(got.trail).toEqual(expected.trail);
       }),
       { numRuns: 150 },
+    );
+  });
+});
+
+// One behaviour on both backends: the same batches graded on SQLite (crs serve) give the same steps, grade
+// changes, state and audit trail as on DynamoDB.
+describe('grading on DynamoDB and on SQLite', () => {
+  const ddb = new FakeDynamo(STATE_STORE_TABLES);
+  afterAll(() => ddb.restore());
+
+  it('gives the same steps, grade changes, state and audit trail', { timeout: 60_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(deliveries, async ({ messages, quiet, reuses, cuts }) => {
+        const batches = batchesOf(messages, quiet, reuses, cuts);
+        const dir = mkdtempSync(join(tmpdir(), 'crs-agree-'));
+        const db = openDataDir(dir);
+        try {
+          ddb.reset();
+          const onDynamo = storeOn(ddb.client());
+          const onSqlite = new SqliteStateStore(db);
+          for (const batch of batches) {
+            const a = await gradePatient(onDynamo, CONFIG, PATIENT, batch);
+            const b = await gradePatient(onSqlite, CONFIG, PATIENT, batch);
+            expect(b.steps.map((s) => s.kind)).toEqual(a.steps.map((s) => s.kind));
+            expect(b.notifications).toEqual(a.notifications);
+          }
+          // As stored, but for the identity window: DynamoDB's state item keeps only the pending messages' ids
+          // (its seen-messages table answers for the rest), SQLite's state the recent ones.
+          const stored = async (store: StateStore) => {
+            const state = (await store.load(PATIENT))?.state;
+            return state && { ...JSON.parse(serializeState(state)), seen: undefined };
+          };
+          expect(await stored(onSqlite)).toEqual(await stored(onDynamo));
+          const trail = async (log: AuditLog) => {
+            const out: string[] = [];
+            for await (const e of log.forPatient(PATIENT)) out.push(JSON.stringify(e));
+            return out.sort();
+          };
+          const dynamoLog = new DynamoAuditLog(ddb.client(), 'audit', () => NOW, {
+            seenTable: 'seen',
+            stateTable: 'state',
+          });
+          expect(await trail(new SqliteAuditLog(db))).toEqual(await trail(dynamoLog));
+        } finally {
+          db.close();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 100 },
     );
   });
 });
