@@ -82,8 +82,12 @@ export class SendDeferred extends Error {
   }
 }
 
-/** Oldest first (stable: pages triggered together keep their order). */
-const byTrigger = (pages: Page[]) => [...pages].sort((a, b) => a.triggeredAt - b.triggeredAt);
+/**
+ * Oldest first, pages triggered together by id (a grade change's teams in the order of their names): the same
+ * order on every backend, whatever order its store reads them in (a DynamoDB batch read has none).
+ */
+const byTrigger = (pages: Page[]) =>
+  [...pages].sort((a, b) => a.triggeredAt - b.triggeredAt || (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0));
 
 export class Pager {
   constructor(private readonly deps: PagerDeps) {}
@@ -145,7 +149,7 @@ export class Pager {
    */
   async onTick(now: number): Promise<void> {
     for (let guard = 0; guard < 10_000; guard++) {
-      const pending = await this.deps.pages.pendingPages(now);
+      const pending = byTrigger(await this.deps.pages.pendingPages(now));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
       const at = earliestDue(pending, silences, now);

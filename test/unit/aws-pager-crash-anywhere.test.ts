@@ -16,12 +16,20 @@ import { AUDIT_TABLE, PAGES_TABLE } from '#adapters/aws/table-layout.ts';
 import { DEFAULT_CONFIG, TEAMS, type Team } from '#domain/config.ts';
 import { pageEvent } from '#domain/page-event.ts';
 import { DEFAULT_PAGING, PAGE_TEAMS, type PageTeam, type PageableNotification } from '#domain/paging.ts';
-import { RecordRefused, type PageMessage } from '#ports';
+import { RecordRefused, type AuditLog, type PageMessage, type PageStore, type ParkedSends } from '#ports';
+import type { DeviceMessage } from '#domain/contract.ts';
 import { gradePatient } from '#app/grade.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
 import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
+import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
+import { openDataDir } from '#adapters/sqlite/db.ts';
+import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
+import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // Monitor data at T0 + minutes (msg, enrol).
 const MINUTE = 60_000;
@@ -44,7 +52,7 @@ const ops = fc.array(
       op: fc.constant('grade' as const),
       patient: fc.integer({ min: 1, max: 2 }),
       toGrade: fc.integer({ min: 0, max: 4 }),
-      teams: fc.subarray([...TEAMS], { minLength: 1 }),
+      teams: fc.shuffledSubarray([...TEAMS], { minLength: 1 }),
     }),
     fc.record({
       op: fc.constant('alert' as const),
@@ -81,55 +89,79 @@ function faultyClient(ddb: FakeDynamo, plan: Fault[]): DynamoDBClient {
   return client;
 }
 
-interface Run {
-  /** Every send made, by sendId, in order (repeats included). */
-  sends: string[];
-  pages: string[];
-  trail: string[];
+/** The stores a pager runs over (new ones after a crash), and the backend's stale-feed sweep. */
+interface Stores {
+  pages: PageStore;
+  audit: AuditLog;
+  parked?: ParkedSends;
+  sweep?: (pager: Pager, now: number) => Promise<unknown>;
 }
 
-/** `refusing`: the teams whose endpoint refuses every page (parked after a few tries), in both runs alike. */
+interface Backend {
+  stores(clock: { now: number }): Stores;
+  /** Monitor data, graded with nothing failing (grading's failures are the other file's). */
+  grade(message: DeviceMessage, clock: { now: number }): Promise<void>;
+}
+
+/** The pager over DynamoDB, every request failing as the plan says; monitor data graded on the same tables. */
+function onDynamo(ddb: FakeDynamo, plan: Fault[]): Backend {
+  return {
+    stores: (clock) => {
+      const client = faultyClient(ddb, plan);
+      // No grace for unsent pages: the call made again at the same time sends what the failed one left unsent (on
+      // AWS the next tick does, after UNSENT_GRACE_MS, so that overlapping ticks never send a page twice).
+      const pages = new DynamoPageStore(client, 'pages', () => clock.now, 'audit', 0);
+      const states = new DynamoStateStore(client, 'state', () => clock.now);
+      return {
+        pages,
+        audit: new DynamoAuditLog(client, 'audit', () => clock.now),
+        parked: new DynamoParkedSends(client, 'pages'),
+        sweep: (pager, now) => sweepStaleFeeds({ states, pages, pager, config: DEFAULT_PAGING, timeZone: 'UTC' }, now),
+      };
+    },
+    grade: async (m, clock) => {
+      const store = new DynamoStateStore(ddb.client(), 'state', () => clock.now, 'audit', 'seen');
+      await gradePatient(store, DEFAULT_CONFIG, m.patientId, [m]);
+    },
+  };
+}
+
+/**
+ * Plays the script to the pager over the backend; returns every send made, by sendId, in order (repeats included).
+ * `refusing`: the teams whose endpoint refuses every page (parked after a few tries).
+ */
 async function play(
-  ddb: FakeDynamo,
+  backend: Backend,
   script: Op[],
   plan: Fault[],
   fresh: boolean[],
   refusing: PageTeam[],
-): Promise<Run> {
-  ddb.reset();
-  let now = T0;
+): Promise<string[]> {
+  const clock = { now: T0 };
   const sends: string[] = [];
   let f = 0;
-  // Monitor data is graded with nothing failing (grading's failures are aws-crash-anywhere.test.ts's).
-  const grading = new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
-  for (let k = 1; k <= 4; k++) await gradePatient(grading, DEFAULT_CONFIG, `P-${k}`, [enrol(`P-${k}`, 0)]);
+  for (let k = 1; k <= 4; k++) await backend.grade({ ...enrol(`P-${k}`, 0), messageId: `enrol-${k}` }, clock);
   const pagerOf = () => {
-    const client = faultyClient(ddb, plan);
-    // No grace for unsent pages: the call made again at the same time sends what the failed one left unsent (on
-    // AWS the next tick does, after UNSENT_GRACE_MS, so that overlapping ticks never send a page twice).
-    const pages = new DynamoPageStore(client, 'pages', () => now, 'audit', 0);
-    return {
-      pages,
-      states: new DynamoStateStore(client, 'state', () => now),
-      pager: new Pager({
-        pages,
-        sender: {
-          send: async (m: PageMessage) => {
-            if (refusing.includes(m.page.team)) throw new RecordRefused('the endpoint refuses this page');
-            const fault = plan.shift() ?? 'none';
-            if (fault === 'before') throw new Error('injected: SNS down');
-            sends.push(pageEvent(m, now).sendId);
-            if (fault === 'after') throw new Error('injected: publish answer lost');
-          },
+    const stores = backend.stores(clock);
+    const pager = new Pager({
+      pages: stores.pages,
+      sender: {
+        send: async (m: PageMessage) => {
+          if (refusing.includes(m.page.team)) throw new RecordRefused('the endpoint refuses this page');
+          const fault = plan.shift() ?? 'none';
+          if (fault === 'before') throw new Error('injected: SNS down');
+          sends.push(pageEvent(m, clock.now).sendId);
+          if (fault === 'after') throw new Error('injected: publish answer lost');
         },
-        audit: new DynamoAuditLog(client, 'audit', () => now),
-        config: DEFAULT_PAGING,
-        ackSecret: SECRET,
-        ackBaseUrl: 'https://crs.example.org/ack/',
-        parked: new DynamoParkedSends(client, 'pages'),
-        refusedDelayMs: 0,
-      }),
-    };
+      },
+      audit: stores.audit,
+      config: DEFAULT_PAGING,
+      ackSecret: SECRET,
+      ackBaseUrl: 'https://crs.example.org/ack/',
+      ...(stores.parked ? { parked: stores.parked } : {}),
+      refusedDelayMs: 0,
+    });
+    return { ...stores, pager };
   };
   let current = pagerOf();
   /** Until it is carried out whole: a stored page whose send failed is the next tick's, at the same time. */
@@ -142,7 +174,7 @@ async function play(
       } catch (err) {
         if (!(err instanceof Error) || !/injected/.test(err.message)) throw err;
         if (fresh[f++ % fresh.length]) current = pagerOf();
-        if (err instanceof SendDeferred) call = (p) => p.onTick(now);
+        if (err instanceof SendDeferred) call = (p) => p.onTick(clock.now);
       }
     }
   };
@@ -150,18 +182,18 @@ async function play(
   const silences: string[] = [];
   let n = 0;
   for (const step of script) {
+    const now = clock.now;
     if (step.op === 'data') {
-      const m = msg(`P-${step.patient}`, (now - T0) / MINUTE, { vitals: { heartRate: 80 } }, `d${++n}`);
-      await gradePatient(grading, DEFAULT_CONFIG, m.patientId, [m]);
+      await backend.grade(
+        msg(`P-${step.patient}`, (now - T0) / MINUTE, { vitals: { heartRate: 80 } }, `d${++n}`),
+        clock,
+      );
     } else if (step.op === 'sweep') {
       // The escalate function's minute: the stale-feed sweep, then the ladders.
-      now += step.minutes * MINUTE;
+      clock.now += step.minutes * MINUTE;
       await untilDone(async (p, c) => {
-        await sweepStaleFeeds(
-          { states: c.states, pages: c.pages, pager: p, config: DEFAULT_PAGING, timeZone: 'UTC' },
-          now,
-        );
-        await p.onTick(now);
+        await c.sweep?.(p, clock.now);
+        await p.onTick(clock.now);
       });
     } else if (step.op === 'alert') {
       const alert = {
@@ -187,8 +219,8 @@ async function play(
       const id = silences[step.which % Math.max(1, silences.length)];
       if (id) await untilDone((p) => p.endSilence(id, 'Nurse B', now));
     } else if (step.op === 'tick') {
-      now += step.minutes * MINUTE;
-      await untilDone((p) => p.onTick(now));
+      clock.now += step.minutes * MINUTE;
+      await untilDone((p) => p.onTick(clock.now));
     } else if (step.op === 'grade') {
       const from = grades.get(step.patient) ?? 0;
       if (step.toGrade === from) continue;
@@ -204,19 +236,26 @@ async function play(
       };
       await untilDone((p) => p.onNotification(notification, now));
     } else {
-      const open = await new DynamoPageStore(ddb.client(), 'pages', () => now).pendingPages(now + 24 * 60 * MINUTE);
-      const page = [...open].sort((a, b) => a.pageId.localeCompare(b.pageId))[step.which % Math.max(1, open.length)];
-      if (page) await untilDone((p) => p.acknowledge(page.pageId, 'dr-a', 'api', now));
+      // An acknowledgement of one of the pages with something still to do.
+      await untilDone(async (p, c) => {
+        const open = await c.pages.pendingPages(now + 24 * 60 * MINUTE);
+        const page = [...open].sort((a, b) => a.pageId.localeCompare(b.pageId))[step.which % Math.max(1, open.length)];
+        if (page) await p.acknowledge(page.pageId, 'dr-a', 'api', now);
+      });
     }
   }
-  // Audit entries without their `written` stamp (a process-wide sequence that orders entries of one instant).
+  return sends;
+}
+
+/** The tables as left, audit entries without their `written` stamp (a process-wide sequence for one instant). */
+const tables = (ddb: FakeDynamo) => {
   const items = (table: string) =>
     ddb
       .items(table)
       .map(({ written, ...i }) => JSON.stringify(i))
       .sort();
-  return { sends, pages: items('pages'), trail: items('audit') };
-}
+  return { pages: items('pages'), trail: items('audit') };
+};
 
 describe('the pager and the stale-feed sweep on DynamoDB when any request or send fails', () => {
   const ddb = new FakeDynamo({
@@ -240,15 +279,77 @@ describe('the pager and the stale-feed sweep on DynamoDB when any request or sen
         fc.array(fc.boolean(), { minLength: 1, maxLength: 10 }),
         fc.subarray([...PAGE_TEAMS], { maxLength: 1 }),
         async (script, faults, fresh, refusing) => {
-          const expected = await play(ddb, script, [], [false], refusing);
-          const got = await play(ddb, script, [...faults], fresh, refusing);
-          expect(new Set(expected.sends).size).toBe(expected.sends.length);
-          expect([...new Set(got.sends)].sort()).toEqual([...expected.sends].sort());
-          expect(got.pages).toEqual(expected.pages);
-          expect(got.trail).toEqual(expected.trail);
+          ddb.reset();
+          const sent = await play(onDynamo(ddb, []), script, [], [false], refusing);
+          const expected = tables(ddb);
+          ddb.reset();
+          const plan = [...faults];
+          const sentWithFailures = await play(onDynamo(ddb, plan), script, plan, fresh, refusing);
+          expect(new Set(sent).size).toBe(sent.length);
+          expect([...new Set(sentWithFailures)].sort()).toEqual([...sent].sort());
+          expect(tables(ddb)).toEqual(expected);
         },
       ),
       { numRuns: 150 },
+    );
+  });
+});
+
+// One behaviour on both backends: the same script (the stale-feed sweeps aside: each backend has its own, and the
+// embedded one parks refused sends in its lanes, not in the pager) gives the same pages, trail and sends on SQLite.
+describe('the pager on DynamoDB and on SQLite', () => {
+  const ddb = new FakeDynamo({
+    ...STATE_STORE_TABLES,
+    pages: {
+      partitionKey: 'pk',
+      sortKey: 'sk',
+      indexes: {
+        [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
+      },
+    },
+  });
+  afterAll(() => ddb.restore());
+
+  const view = async (pages: PageStore, audit: AuditLog) => {
+    const out = { pages: [] as string[], trail: [] as string[] };
+    for (const patientId of ['P-1', 'P-2']) {
+      for (const p of await pages.patientPages(patientId, 1000)) out.pages.push(JSON.stringify(p));
+    }
+    for (const patientId of ['P-1', 'P-2', '*']) {
+      for await (const e of audit.forPatient(patientId)) out.trail.push(JSON.stringify(e));
+    }
+    return { pages: out.pages.sort(), trail: out.trail.sort() };
+  };
+
+  it('gives the same pages, trail and sends', { timeout: 60_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        ops.map((script) => script.filter((s) => s.op !== 'sweep' && s.op !== 'data')),
+        async (script) => {
+          ddb.reset();
+          const dynamo = onDynamo(ddb, []);
+          const sentOnDynamo = await play(dynamo, script, [], [false], []);
+          const dynamoView = await view(
+            new DynamoPageStore(ddb.client(), 'pages'),
+            new DynamoAuditLog(ddb.client(), 'audit', Date.now, { seenTable: 'seen', stateTable: 'state' }),
+          );
+          const dir = mkdtempSync(join(tmpdir(), 'crs-pager-agree-'));
+          const db = openDataDir(dir);
+          try {
+            const sqlite: Backend = {
+              stores: () => ({ pages: new SqlitePageStore(db), audit: new SqliteAuditLog(db) }),
+              grade: async (m) => void (await gradePatient(new SqliteStateStore(db), DEFAULT_CONFIG, m.patientId, [m])),
+            };
+            const sentOnSqlite = await play(sqlite, script, [], [false], []);
+            expect(sentOnSqlite).toEqual(sentOnDynamo);
+            expect(await view(new SqlitePageStore(db), new SqliteAuditLog(db))).toEqual(dynamoView);
+          } finally {
+            db.close();
+            rmSync(dir, { recursive: true, force: true });
+          }
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 });
