@@ -5,7 +5,7 @@
 // again (SQS) to the same warm store or a fresh one, and earlier batches delivered again later (at-least-once,
 // a dead-letter redrive). Both runs must leave the same state, the same grade changes in the outbox, each once,
 // and the same audit trail, each message's assessment once. And the same batches on SQLite give what they give on
-// DynamoDB (one behaviour on both backends).
+// DynamoDB, and `crs replay` prints the same grade changes (one behaviour everywhere).
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ import { resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AuditEvent, AuditLog, StateStore } from '#ports';
 import { serializeState } from '#domain/state.ts';
+import { notificationEvent } from '#domain/events.ts';
+import { Replay } from '#app/replay.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
@@ -206,7 +208,9 @@ describe('grading on DynamoDB and on SQLite', () => {
   const ddb = new FakeDynamo(STATE_STORE_TABLES);
   afterAll(() => ddb.restore());
 
-  it('gives the same steps, grade changes, state and audit trail', { timeout: 60_000 }, async () => {
+  it('gives the same steps, grade changes, state and audit trail, and crs replay the same grade changes', {
+    timeout: 60_000,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(deliveries, async ({ messages, quiet, reuses, cuts }) => {
         const batches = batchesOf(messages, quiet, reuses, cuts);
@@ -216,12 +220,21 @@ describe('grading on DynamoDB and on SQLite', () => {
           ddb.reset();
           const onDynamo = storeOn(ddb.client());
           const onSqlite = new SqliteStateStore(db);
+          const paged: unknown[] = [];
           for (const batch of batches) {
             const a = await gradePatient(onDynamo, CONFIG, PATIENT, batch);
             const b = await gradePatient(onSqlite, CONFIG, PATIENT, batch);
             expect(b.steps.map((s) => s.kind)).toEqual(a.steps.map((s) => s.kind));
             expect(b.notifications).toEqual(a.notifications);
+            paged.push(...a.notifications.map(notificationEvent));
           }
+          // And `crs replay` of the same messages, one line each, prints the same grade changes.
+          const replay = new Replay(CONFIG);
+          const printed = batches
+            .flat()
+            .flatMap((m, i) => replay.line(JSON.stringify(m), i + 1))
+            .filter((e) => e.type === 'notification');
+          expect(printed).toEqual(paged);
           // As stored, but for the identity window: DynamoDB's state item keeps only the pending messages' ids
           // (its seen-messages table answers for the rest), SQLite's state the recent ones.
           const stored = async (store: StateStore) => {
