@@ -271,3 +271,20 @@ export const STATE_STORE_TABLES: Record<string, TableSpec> = {
 /** A state store on those tables of a FakeDynamo, its clock fixed at `now`. */
 export const stateStoreOn = (ddb: FakeDynamo, now: number) =>
   new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
+
+/** How a request fails: not at all, before it is carried out, or after (carried out, its answer lost). */
+export type Fault = 'none' | 'before' | 'after';
+
+/** A client of the fake whose requests fail as the plan says, one entry a request (shifted), then all succeed. */
+export function faultyClient(ddb: FakeDynamo, plan: Fault[]): DynamoDBClient {
+  const client = ddb.client();
+  const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+  client.send = (async (command: unknown) => {
+    const fault = plan.shift() ?? 'none';
+    if (fault === 'before') throw Object.assign(new Error('injected: failed before'), { name: 'InternalServerError' });
+    const out = await send(command);
+    if (fault === 'after') throw Object.assign(new Error('injected: response lost'), { name: 'TimeoutError' });
+    return out;
+  }) as typeof client.send;
+  return client;
+}

@@ -6,28 +6,28 @@
 // a dead-letter redrive). Both runs must leave the same state, the same grade changes in the outbox, each once,
 // and the same audit trail, each message's assessment once. And the same batches on SQLite give what they give on
 // DynamoDB, and `crs replay` prints the same grade changes (one behaviour everywhere).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gradePatient } from '#app/grade.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
-import { resolveConfig } from '#domain/config.ts';
-import type { DeviceMessage } from '#domain/contract.ts';
-import type { AuditEvent, AuditLog, StateStore } from '#ports';
-import { serializeState } from '#domain/state.ts';
-import { notificationEvent } from '#domain/events.ts';
-import { Replay } from '#app/replay.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { gradePatient } from '#app/grade.ts';
+import { Replay } from '#app/replay.ts';
+import { resolveConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { notificationEvent } from '#domain/events.ts';
+import { serializeState } from '#domain/state.ts';
+import type { AuditEvent, AuditLog, StateStore } from '#ports';
 import { course } from '#test/support/arbitraries.ts';
-import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
+import { FakeDynamo, STATE_STORE_TABLES, faultyClient, type Fault } from '#test/support/fake-dynamo.ts';
 
 // The shortest identity window, so that duplicates and reuses are also answered from the seen-messages table.
 const resolved = resolveConfig({ dedupeWindow: 16 });
@@ -35,22 +35,6 @@ if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 const CONFIG = resolved.config;
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const PATIENT = 'P-1';
-
-type Fault = 'none' | 'before' | 'after';
-
-/** A client whose requests fail as the plan says, one entry a request, then all succeed. */
-function faultyClient(ddb: FakeDynamo, plan: Fault[]): DynamoDBClient {
-  const client = ddb.client();
-  const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
-  client.send = (async (command: unknown) => {
-    const fault = plan.shift() ?? 'none';
-    if (fault === 'before') throw Object.assign(new Error('injected: failed before'), { name: 'InternalServerError' });
-    const out = await send(command);
-    if (fault === 'after') throw Object.assign(new Error('injected: response lost'), { name: 'TimeoutError' });
-    return out;
-  }) as typeof client.send;
-  return client;
-}
 
 const storeOn = (client: DynamoDBClient) => new DynamoStateStore(client, 'state', () => NOW, 'audit', 'seen');
 

@@ -6,36 +6,34 @@
 // stream's or the schedule's retry), with a new pager or the same; in both runs one team's endpoint may refuse its
 // pages (parked after a few tries). Both runs must end with the same pages and the same audit trail, and make the
 // same sends (a repeat of a send cut short keeps its sendId, which receivers drop repeats by).
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Pager, SendDeferred } from '#app/pager.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoPageStore, DynamoParkedSends } from '#adapters/aws/dynamo-page-store.ts';
-import { AUDIT_TABLE, PAGES_TABLE } from '#adapters/aws/table-layout.ts';
-import { DEFAULT_CONFIG, TEAMS, type Team } from '#domain/config.ts';
-import { pageEvent } from '#domain/page-event.ts';
-import { DEFAULT_PAGING, PAGE_TEAMS, type PageTeam, type PageableNotification } from '#domain/paging.ts';
-import { RecordRefused, type AuditLog, type PageMessage, type PageStore, type ParkedSends } from '#ports';
-import type { DeviceMessage } from '#domain/contract.ts';
-import { gradePatient } from '#app/grade.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
-import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
-import { T0, enrol, msg } from '#test/support/messages.ts';
+import { AUDIT_TABLE, PAGES_TABLE } from '#adapters/aws/table-layout.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { gradePatient } from '#app/grade.ts';
+import { Pager, SendDeferred } from '#app/pager.ts';
+import { DEFAULT_CONFIG, TEAMS, type Team } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { pageEvent } from '#domain/page-event.ts';
+import { DEFAULT_PAGING, PAGE_TEAMS, type PageTeam, type PageableNotification } from '#domain/paging.ts';
+import { RecordRefused, type AuditLog, type PageMessage, type PageStore, type ParkedSends } from '#ports';
+import { FakeDynamo, STATE_STORE_TABLES, faultyClient, type Fault } from '#test/support/fake-dynamo.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 
 // Monitor data at T0 + minutes (msg, enrol).
 const MINUTE = 60_000;
 const SECRET = Buffer.alloc(32, 7);
 
-type Fault = 'none' | 'before' | 'after';
 type Op =
   | { op: 'grade'; patient: number; toGrade: number; teams: Team[] }
   | { op: 'alert'; patient: number; subject: 'spo2' | 'stale-feed'; cleared: boolean }
@@ -74,20 +72,6 @@ const ops = fc.array(
   ),
   { minLength: 1, maxLength: 16 },
 );
-
-/** A client whose requests fail as the plan says, one entry a request, then all succeed. */
-function faultyClient(ddb: FakeDynamo, plan: Fault[]): DynamoDBClient {
-  const client = ddb.client();
-  const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
-  client.send = (async (command: unknown) => {
-    const fault = plan.shift() ?? 'none';
-    if (fault === 'before') throw Object.assign(new Error('injected: failed before'), { name: 'InternalServerError' });
-    const out = await send(command);
-    if (fault === 'after') throw Object.assign(new Error('injected: response lost'), { name: 'TimeoutError' });
-    return out;
-  }) as typeof client.send;
-  return client;
-}
 
 /** The stores a pager runs over (new ones after a crash), and the backend's stale-feed sweep. */
 interface Stores {
