@@ -124,11 +124,13 @@ export function planStaleFeeds(
   /** The site's zone (config.site.timeZone), for the times in the summaries. */
   timeZone: string,
 ): StaleFeedPlan {
-  const next = new Map(inForce);
+  // In the order of the ids, whatever order a backend found them in: the same alerts, summaries and pages on both.
+  const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const next = new Map([...inForce].sort(([a], [b]) => byId(a, b)));
   const alerts: AlertInput[] = [];
   const newlyQuiet: FeedCheck[] = [];
   const leftWard = new Set<string>();
-  for (const c of checks) {
+  for (const c of [...checks].sort((a, b) => byId(a.patientId, b.patientId))) {
     const e = next.get(c.patientId);
     const f = c.feed;
     if (!e) {
@@ -172,7 +174,7 @@ export function planStaleFeeds(
                 wardOfAlert(e.alertId) === ward &&
                 earliest - e.since <= windowMs,
             )
-            .sort((a, b) => b.since - a.since)[0];
+            .sort((a, b) => b.since - a.since || byId(a.alertId, b.alertId))[0];
     if (joined) {
       for (const c of quiet) next.set(c.patientId, { alertId: joined.alertId, since: c.feed!.since });
     } else if (ward !== undefined && quiet.length >= config.staleFeedGroup.fromPatients) {
