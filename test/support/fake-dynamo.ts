@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
-import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
 type Names = Record<string, string> | undefined;
@@ -266,6 +266,18 @@ export const STATE_STORE_TABLES: Record<string, TableSpec> = {
   },
   audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
   seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
+};
+
+/** All the tables the grade, notify and escalate functions use: STATE_STORE_TABLES and pages (with `byDue`). */
+export const PAGING_TABLES: Record<string, TableSpec> = {
+  ...STATE_STORE_TABLES,
+  pages: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    indexes: {
+      [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
+    },
+  },
 };
 
 /** A state store on those tables of a FakeDynamo, its clock fixed at `now`. */

@@ -12,32 +12,12 @@ import {
   feedIndexValue,
 } from '../../shared/adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '../../shared/adapters/aws/stale-feed-sweep.ts';
-import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
+import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
 import type { AlertInput } from '../../shared/app/pager.ts';
-import { FakeDynamo } from '../support/fake-dynamo.ts';
+import { FakeDynamo, PAGING_TABLES } from '../support/fake-dynamo.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
 
-const ddb = new FakeDynamo({
-  state: {
-    partitionKey: 'pk',
-    sortKey: 'sk',
-    indexes: {
-      [STATE_TABLE.feedIndex]: {
-        partitionKey: STATE_TABLE.feedShardAttribute,
-        sortKey: STATE_TABLE.feedSinceAttribute,
-      },
-    },
-  },
-  audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
-  seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
-  pages: {
-    partitionKey: 'pk',
-    sortKey: 'sk',
-    indexes: {
-      [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
-    },
-  },
-});
+const ddb = new FakeDynamo(PAGING_TABLES);
 afterAll(() => ddb.restore());
 beforeEach(() => ddb.reset());
 

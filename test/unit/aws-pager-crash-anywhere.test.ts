@@ -15,7 +15,6 @@ import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoPageStore, DynamoParkedSends } from '#adapters/aws/dynamo-page-store.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
-import { AUDIT_TABLE, PAGES_TABLE } from '#adapters/aws/table-layout.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
@@ -27,7 +26,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { pageEvent } from '#domain/page-event.ts';
 import { DEFAULT_PAGING, PAGE_TEAMS, type PageTeam, type PageableNotification } from '#domain/paging.ts';
 import { RecordRefused, type AuditLog, type PageMessage, type PageStore, type ParkedSends } from '#ports';
-import { FakeDynamo, STATE_STORE_TABLES, faultyClient, type Fault } from '#test/support/fake-dynamo.ts';
+import { FakeDynamo, PAGING_TABLES, faultyClient, type Fault } from '#test/support/fake-dynamo.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 
 // Monitor data at T0 + minutes (msg, enrol).
@@ -242,17 +241,7 @@ const tables = (ddb: FakeDynamo) => {
 };
 
 describe('the pager and the stale-feed sweep on DynamoDB when any request or send fails', () => {
-  const ddb = new FakeDynamo({
-    ...STATE_STORE_TABLES,
-    pages: {
-      partitionKey: 'pk',
-      sortKey: 'sk',
-      indexes: {
-        [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
-      },
-    },
-    audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
-  });
+  const ddb = new FakeDynamo(PAGING_TABLES);
   afterAll(() => ddb.restore());
 
   it('ends with the pages, trail and sends of a run where nothing fails', { timeout: 60_000 }, async () => {
@@ -282,16 +271,7 @@ describe('the pager and the stale-feed sweep on DynamoDB when any request or sen
 // One behaviour on both backends: the same script (the stale-feed sweeps aside: each backend has its own, and the
 // embedded one parks refused sends in its lanes, not in the pager) gives the same pages, trail and sends on SQLite.
 describe('the pager on DynamoDB and on SQLite', () => {
-  const ddb = new FakeDynamo({
-    ...STATE_STORE_TABLES,
-    pages: {
-      partitionKey: 'pk',
-      sortKey: 'sk',
-      indexes: {
-        [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
-      },
-    },
-  });
+  const ddb = new FakeDynamo(PAGING_TABLES);
   afterAll(() => ddb.restore());
 
   const view = async (pages: PageStore, audit: AuditLog) => {

@@ -22,22 +22,11 @@ import {
   DynamoParkedSends,
   UNSENT_GRACE_MS,
 } from '#adapters/aws/dynamo-page-store.ts';
-import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, patientOfPageId } from '#adapters/aws/table-layout.ts';
-import { FakeDynamo } from '#test/support/fake-dynamo.ts';
+import { patientOfPageId } from '#adapters/aws/table-layout.ts';
+import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { iso } from '#domain/time.ts';
 
-const ddb = new FakeDynamo({
-  pages: {
-    partitionKey: 'pk',
-    sortKey: 'sk',
-    indexes: {
-      [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
-    },
-  },
-  audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
-  seen: { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
-  state: { partitionKey: STATE_TABLE.partitionKey, sortKey: STATE_TABLE.sortKey },
-});
+const ddb = new FakeDynamo(PAGING_TABLES);
 afterAll(() => ddb.restore());
 
 const T = Date.parse('2026-11-26T10:00:00Z');

@@ -10,7 +10,7 @@ import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoPageStore } from '#adapters/aws/dynamo-page-store.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
-import { AUDIT_TABLE, PAGES_TABLE } from '#adapters/aws/table-layout.ts';
+import { PAGES_TABLE } from '#adapters/aws/table-layout.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { gradePatient } from '#app/grade.ts';
@@ -19,7 +19,7 @@ import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Page } from '#domain/paging.ts';
 import { EmbeddedPaging } from '#hosts/embedded/paging.ts';
-import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
+import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 
 const MINUTE = 60_000;
@@ -46,34 +46,48 @@ const enrolment = (k: number): DeviceMessage => ({ ...enrol(`P-${k}`, 0), messag
 const data = (k: number, now: number, n: number) =>
   msg(`P-${k}`, (now - T0) / MINUTE, { vitals: { heartRate: 80 } }, `d${n}`);
 
+/** The same script to either backend: monitor data graded, and the clock moved on to each sweep (then a tick). */
+async function drive(
+  clock: { now: number },
+  backend: { grade(m: DeviceMessage): Promise<unknown>; sweep(): Promise<unknown> },
+  script: Op[],
+): Promise<void> {
+  for (let k = 1; k <= PATIENTS; k++) await backend.grade(enrolment(k));
+  let n = 0;
+  for (const step of script) {
+    if (step.op === 'data') await backend.grade(data(step.patient, clock.now, ++n));
+    else {
+      clock.now += step.minutes * MINUTE;
+      await backend.sweep();
+    }
+  }
+}
+
 async function onDynamo(ddb: FakeDynamo, script: Op[]): Promise<Left> {
   ddb.reset();
-  let now = T0;
-  const states = new DynamoStateStore(ddb.client(), 'state', () => now, 'audit', 'seen');
-  const pages = new DynamoPageStore(ddb.client(), 'pages', () => now, 'audit');
+  const clock = { now: T0 };
+  const states = new DynamoStateStore(ddb.client(), 'state', () => clock.now, 'audit', 'seen');
+  const pages = new DynamoPageStore(ddb.client(), 'pages', () => clock.now, 'audit');
   const pager = new Pager({
     pages,
     sender: { send: async () => undefined },
-    audit: new DynamoAuditLog(ddb.client(), 'audit', () => now),
+    audit: new DynamoAuditLog(ddb.client(), 'audit', () => clock.now),
     config: DEFAULT_CONFIG.paging,
     ackSecret: SECRET,
     ackBaseUrl: 'https://crs.example.org/ack/',
   });
-  for (let k = 1; k <= PATIENTS; k++) await gradePatient(states, DEFAULT_CONFIG, `P-${k}`, [enrolment(k)]);
-  let n = 0;
-  for (const step of script) {
-    if (step.op === 'data') {
-      const m = data(step.patient, now, ++n);
-      await gradePatient(states, DEFAULT_CONFIG, m.patientId, [m]);
-    } else {
-      now += step.minutes * MINUTE;
-      await sweepStaleFeeds(
-        { states, pages, pager, config: DEFAULT_CONFIG.paging, timeZone: DEFAULT_CONFIG.site.timeZone },
-        now,
-      );
-      await pager.onTick(now);
-    }
-  }
+  const { paging, site } = DEFAULT_CONFIG;
+  await drive(
+    clock,
+    {
+      grade: (m) => gradePatient(states, DEFAULT_CONFIG, m.patientId, [m]),
+      sweep: async () => {
+        await sweepStaleFeeds({ states, pages, pager, config: paging, timeZone: site.timeZone }, clock.now);
+        await pager.onTick(clock.now);
+      },
+    },
+    script,
+  );
   const stored = ddb
     .items('pages')
     .filter((i) => i.sk?.S?.startsWith(PAGES_TABLE.pageSortKeyPrefix))
@@ -85,32 +99,31 @@ async function onDynamo(ddb: FakeDynamo, script: Op[]): Promise<Left> {
 async function onSqlite(script: Op[]): Promise<Left> {
   const dir = mkdtempSync(join(tmpdir(), 'crs-stale-agree-'));
   const db = openDataDir(dir);
-  let now = T0;
+  const clock = { now: T0 };
   const states = new SqliteStateStore(db);
   const paging = new EmbeddedPaging({
     db,
     config: DEFAULT_CONFIG,
     ackSecret: SECRET,
     ackBaseUrl: () => 'https://crs.example.org/ack/',
-    now: () => now,
+    now: () => clock.now,
     log: () => undefined,
     loadState: (patientId) => states.load(patientId),
     onSent: () => undefined,
     onChanged: () => undefined,
   });
   try {
-    for (let k = 1; k <= PATIENTS; k++) await gradePatient(states, DEFAULT_CONFIG, `P-${k}`, [enrolment(k)]);
-    let n = 0;
-    for (const step of script) {
-      if (step.op === 'data') {
-        const m = data(step.patient, now, ++n);
-        await gradePatient(states, DEFAULT_CONFIG, m.patientId, [m]);
-      } else {
-        now += step.minutes * MINUTE;
-        await paging.sweep();
-        await paging.tick();
-      }
-    }
+    await drive(
+      clock,
+      {
+        grade: (m) => gradePatient(states, DEFAULT_CONFIG, m.patientId, [m]),
+        sweep: async () => {
+          await paging.sweep();
+          await paging.tick();
+        },
+      },
+      script,
+    );
     const stored = (db.prepare('SELECT rev, body FROM pages').all() as { rev: number; body: string }[]).map((r) =>
       JSON.stringify({ ...(JSON.parse(r.body) as Page), rev: r.rev }),
     );
@@ -124,17 +137,7 @@ async function onSqlite(script: Op[]): Promise<Left> {
 }
 
 describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
-  const ddb = new FakeDynamo({
-    ...STATE_STORE_TABLES,
-    pages: {
-      partitionKey: 'pk',
-      sortKey: 'sk',
-      indexes: {
-        [PAGES_TABLE.dueIndex]: { partitionKey: PAGES_TABLE.dueShardAttribute, sortKey: PAGES_TABLE.dueAtAttribute },
-      },
-    },
-    audit: { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
-  });
+  const ddb = new FakeDynamo(PAGING_TABLES);
   afterAll(() => ddb.restore());
 
   it('raises and clears the same alerts, with the same pages and audit entries', { timeout: 60_000 }, async () => {
