@@ -1,7 +1,8 @@
 // Any body whatever gets a 4xx, never a 5xx (issue 10): the validator never throws, and both HTTP fronts (the
 // embedded server and the AWS ingest function behind the emulator's HTTP front) answer arbitrary and deeply nested
-// JSON, and text that is not JSON, with 400/413/415. Ready before traffic: the AWS front answers 503 with
-// Retry-After, never 404, until its routes are in place.
+// JSON, and text that is not JSON, with 400/413/415, both alike to the byte (a device is answered the same way by
+// either backend). Ready before traffic: the AWS front answers 503 with Retry-After, never 404, until its routes
+// are in place.
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,6 +60,59 @@ const bodies = fc.oneof(
     '[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]',
   ),
 );
+
+/** A valid message (or a batch of copies) with one to three fields set to something else, or added. */
+const FIELDS = [
+  'messageId',
+  'patientId',
+  'observedAt',
+  'source',
+  'vitals',
+  'enrolment',
+  'oxygen',
+  'vasopressors',
+  'medications',
+  'neuro',
+  'labs',
+  'organToxicity',
+  'extra',
+];
+const nearValid = fc
+  .array(
+    fc.record({
+      field: fc.constantFrom(...FIELDS),
+      sub: fc.option(
+        fc.constantFrom(
+          'temperatureC',
+          'heartRate',
+          'systolicBP',
+          'spo2',
+          'deviceId',
+          'kind',
+          'iceScore',
+          'device',
+          'fio2',
+        ),
+      ),
+      value: fc.oneof(fc.jsonValue(), fc.constantFrom(37.5, -1, 1e9, 'x', null, '2026-13-40T00:00:00Z')),
+    }),
+    { minLength: 1, maxLength: 3 },
+  )
+  .chain((edits) =>
+    fc.integer({ min: 1, max: 3 }).map((copies) => {
+      const m = JSON.parse(JSON.stringify(msg('P1', 0, { vitals: { heartRate: 80, temperatureC: 37 } }))) as Record<
+        string,
+        unknown
+      >;
+      for (const e of edits) {
+        const section = m[e.field];
+        if (e.sub && section !== null && typeof section === 'object')
+          (section as Record<string, unknown>)[e.sub] = e.value;
+        else m[e.field] = e.value;
+      }
+      return copies === 1 ? JSON.stringify(m) : JSON.stringify(Array.from({ length: copies }, () => m));
+    }),
+  );
 
 describe('the validator', () => {
   it('never throws on any JSON value, however deep (30k levels overflowed the stack in its error formatter)', () => {
@@ -149,6 +203,31 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
         expect(path.endsWith('batch') ? big === 400 : big === 413, `${base}${path}: ${big}`).toBe(true);
       }
     }
+  });
+
+  it('the same status and answer from both, for any body and for messages with fields gone wrong', async () => {
+    const answer = async (base: string, path: string, body: string) => {
+      const r = await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body,
+      });
+      return { status: r.status, body: await r.text() };
+    };
+    const statuses = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(bodies, nearValid),
+        fc.constantFrom('/v1/messages', '/v1/messages/batch'),
+        async (body, path) => {
+          const embeddedAnswer = await answer(embedded.url, path, body);
+          expect(await answer(front.url, path, body)).toEqual(embeddedAnswer);
+          statuses.add(embeddedAnswer.status);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect([...statuses].sort()).toEqual(expect.arrayContaining([202, 400]));
   });
 
   it('arbitrary bodies: a 4xx (or 202 for a valid message), never a 5xx, on both', async () => {
