@@ -181,7 +181,7 @@ describe('grading on DynamoDB when any request fails', () => {
         expect(got.seen).toEqual(expected.seen);
         expect(got.trail).toEqual(expected.trail);
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 });

@@ -146,7 +146,7 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
         expect(await onSqlite(script)).toEqual(await onDynamo(ddb, script));
       }),
       {
-        numRuns: 300,
+        numRuns: 200,
         // Found by this property: patient P-1 sends once, then the ward goes quiet (SQLite listed the ward alert's
         // patients by quiet time, DynamoDB by id).
         examples: [
