@@ -215,6 +215,7 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       return { status: r.status, body: await r.text() };
     };
     const statuses = new Set<number>();
+    const valid = JSON.stringify(msg('P1', 0, { vitals: { heartRate: 80, temperatureC: 37 } }, 'same-answer-1'));
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(bodies, nearValid),
@@ -225,7 +226,14 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
           statuses.add(embeddedAnswer.status);
         },
       ),
-      { numRuns: 300 },
+      {
+        numRuns: 300,
+        // A message as sent, alone and in a batch: accepted by both, with the same answer.
+        examples: [
+          [valid, '/v1/messages'],
+          [`[${valid},${valid}]`, '/v1/messages/batch'],
+        ],
+      },
     );
     expect([...statuses].sort()).toEqual(expect.arrayContaining([202, 400]));
   });
