@@ -7,51 +7,17 @@ import { defineConfig } from 'vitest/config';
 // docs/testing.md says what each tier needs and how long it takes.
 
 /**
- * The AWS integration files first (they take most of the run, waiting on moto), then the rest, each group slowest
- * first (SLOWEST, then vitest's own order): the short files fill the other worker at the end instead of one long
- * file starting last and running alone.
+ * The AWS integration files first (they take most of the run, waiting on moto), then the rest, each group in
+ * vitest's own order (longest first once a run has recorded durations): the short files fill the other worker
+ * meanwhile instead of one long AWS file starting last and running alone.
  */
 class AwsFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
     const aws = (f: TestSpecification) => /[\\/]test[\\/]integration[\\/]aws-[^\\/]*$/.test(f.moduleId);
-    // Within each group the slowest first, so that the two workers end together; a fresh clone (CI) has no recorded
-    // durations for vitest to go by.
-    const rank = (f: TestSpecification) => {
-      const path = f.moduleId.replaceAll('\\', '/');
-      const i = SLOWEST.findIndex((name) => path.includes(`/test/${name}`));
-      return i < 0 ? SLOWEST.length : i;
-    };
-    const bySlowness = (a: TestSpecification, b: TestSpecification) => rank(a) - rank(b);
-    return [...sorted.filter(aws).sort(bySlowness), ...sorted.filter((f) => !aws(f)).sort(bySlowness)];
+    return [...sorted.filter(aws), ...sorted.filter((f) => !aws(f))];
   }
 }
-
-/** The slowest test files, slowest first, as measured in fresh-clone CI runs on this machine (2026-12-02). */
-const SLOWEST = [
-  'integration/aws-order',
-  'integration/aws-failures-sns-outage',
-  'integration/aws-failures-stuck-record',
-  'integration/aws-conservation',
-  'integration/aws-vignettes',
-  'integration/aws-paging.test',
-  'integration/aws-doctor',
-  'integration/aws-paging-realtime',
-  'integration/aws-failures-poison',
-  'integration/aws-failures-crash',
-  'integration/aws-interfaces',
-  'infra/stack',
-  'integration/hostile-serve',
-  'infra/compliance',
-  'integration/embedded-paging',
-  'browser/board',
-  'integration/mllp-bridge',
-  'integration/embedded-conservation',
-  'infra/cost',
-  'unit/aws-pager-crash-anywhere',
-  'unit/aws-crash-anywhere',
-  'unit/properties',
-];
 
 export default defineConfig({
   test: {
