@@ -16,10 +16,11 @@ export class MemoryPageStore implements PageStore {
   /** `audit`: where the entries saved with pages and silences go (a store without one refuses them). */
   constructor(private readonly audit?: AuditLog) {}
 
-  private async append(events: AuditEvent[] | undefined) {
-    if (!events?.length) return;
+  /** Where these entries go, asked before anything changes: a store without an audit log refuses them. */
+  private logFor(events: AuditEvent[] | undefined): AuditLog | undefined {
+    if (!events?.length) return undefined;
     if (!this.audit) throw new Error('this page store keeps no audit trail');
-    await this.audit.append(events);
+    return this.audit;
   }
 
   async get(pageId: string) {
@@ -56,9 +57,9 @@ export class MemoryPageStore implements PageStore {
       const stored = this.pages.get(p.pageId);
       if ((stored?.rev ?? 0) !== p.rev || (p.rev === 0 && stored)) throw new VersionConflict(p.pageId);
     }
-    if (audit?.length && !this.audit) throw new Error('this page store keeps no audit trail');
+    const log = this.logFor(audit);
     for (const p of pages) this.pages.set(p.pageId, { ...p, rev: p.rev + 1 });
-    await this.append(audit);
+    await log?.append(audit!);
   }
 
   async silences(now: number) {
@@ -70,9 +71,9 @@ export class MemoryPageStore implements PageStore {
   }
 
   async saveSilence(silence: Silence, audit?: AuditEvent[]) {
-    if (audit?.length && !this.audit) throw new Error('this page store keeps no audit trail');
+    const log = this.logFor(audit);
     this.silenceById.set(silence.silenceId, silence);
-    await this.append(audit);
+    await log?.append(audit!);
   }
 }
 
