@@ -3,6 +3,7 @@
 import { hypotension, type BpReading, type Thresholds } from './bp.ts';
 import type { GradingConfig, Scheme } from './config.ts';
 import type { OxygenDevice, VasopressorDrug, VasopressorEntry } from './contract.ts';
+import { withoutFloatNoise } from './numbers.ts';
 import type { NeuroFields, PatientState, Timed, TimedFields } from './state.ts';
 import { MINUTE, formatSiteTime, iso, parseTime } from './time.ts';
 
@@ -310,7 +311,7 @@ function leeFio2(
           : { estimated: true, note: 'flow not documented: graded as low-flow (FiO2 below 40 %)' };
       }
       return {
-        fio2: Math.min(est.nasalCannulaMax, Math.round((0.21 + est.nasalCannulaPerLpm * flowLpm) * 1000) / 1000),
+        fio2: Math.min(est.nasalCannulaMax, withoutFloatNoise(0.21 + est.nasalCannulaPerLpm * flowLpm)),
         estimated: true,
       };
     case 'cpap':

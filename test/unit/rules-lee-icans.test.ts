@@ -120,6 +120,9 @@ describe('section 3: FiO2 estimated from the device when none is given', () => {
     ['blow_by', undefined, 2, 0.25],
     ['nasal_cannula', 4, 2, 0.37],
     ['nasal_cannula', 5, 3, 0.41],
+    // At the threshold: 0.21 + 0.04 x 4.74 is 0.3996, below 0.40 (it was rounded to 0.400: grade 3); 4.75 is 0.40.
+    ['nasal_cannula', 4.74, 2, 0.3996],
+    ['nasal_cannula', 4.75, 3, 0.4],
     ['nasal_cannula', 10, 3, 0.45], // capped
     ['simple_mask', undefined, 3, 0.4],
     ['non_rebreather', undefined, 3, 0.6],

@@ -2,6 +2,7 @@
 // when its unit says so (a Fahrenheit temperature in [degF] or MDC_DIM_FAHR); a missing or unknown unit is
 // refused, never guessed. Shared by both translators so that a unit means the same whichever way it came.
 import type { CodedField } from '#domain/codes.ts';
+import { withoutFloatNoise } from '#domain/numbers.ts';
 
 /** A unit as sent: a UCUM code, an IEEE 11073 MDC unit code (numeric) or its reference id (MDC_DIM_...). */
 export interface SentUnit {
@@ -12,7 +13,6 @@ export interface SentUnit {
 
 type Convert = (v: number) => number;
 const same: Convert = (v) => v;
-const round = (v: number, places: number) => Math.round(v * 10 ** places) / 10 ** places;
 
 interface UnitRule {
   /** UCUM codes (case-sensitive, as UCUM is). */
@@ -24,9 +24,9 @@ interface UnitRule {
   expected: string;
 }
 
-const PERCENT_TO_FRACTION: Convert = (v) => round(v / 100, 4);
-const FAHRENHEIT: Convert = (v) => round(((v - 32) * 5) / 9, 2);
-const KPA_TO_MMHG: Convert = (v) => round(v * 7.50062, 1);
+const PERCENT_TO_FRACTION: Convert = (v) => withoutFloatNoise(v / 100);
+const FAHRENHEIT: Convert = (v) => withoutFloatNoise(((v - 32) * 5) / 9);
+const KPA_TO_MMHG: Convert = (v) => withoutFloatNoise(v * 7.50062);
 
 export const UNIT_RULES: Record<CodedField | 'enrolment.weightKg', UnitRule> = {
   'vitals.temperatureC': {
@@ -69,7 +69,7 @@ export const UNIT_RULES: Record<CodedField | 'enrolment.weightKg', UnitRule> = {
     expected: 'L/min',
   },
   'enrolment.weightKg': {
-    ucum: { kg: same, g: (v) => round(v / 1000, 3), '[lb_av]': (v) => round(v * 0.45359237, 2) },
+    ucum: { kg: same, g: (v) => withoutFloatNoise(v / 1000), '[lb_av]': (v) => withoutFloatNoise(v * 0.45359237) },
     mdc: {},
     mdcRefId: {},
     expected: 'kg, g or [lb_av]',
