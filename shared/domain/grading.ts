@@ -394,19 +394,15 @@ function leeHypotension(state: PatientState, config: GradingConfig): Graded | un
       ],
     };
   }
-  const rounded = Math.round(dose * 100) / 100;
+  // The sum as the pumps say it: 0.1 + 8.2 + 1.7 mcg/min is 10 (high-dose), not 9.999999999999998.
+  dose = withoutFloatNoise(dose);
   const summed = a.pumps.length > 1 ? ` (${a.pumps.length} pumps summed)` : '';
   if (dose >= limit.dose) {
     return {
       grade: 3,
       reasons: [
         ...reasons,
-        reason(
-          'vasopressor',
-          'high-dose',
-          t,
-          `${a.drug} high-dose: ${rounded} ${limit.unit}${summed} >= ${limit.dose}`,
-        ),
+        reason('vasopressor', 'high-dose', t, `${a.drug} high-dose: ${dose} ${limit.unit}${summed} >= ${limit.dose}`),
       ],
     };
   }
@@ -414,7 +410,7 @@ function leeHypotension(state: PatientState, config: GradingConfig): Graded | un
     grade: 2,
     reasons: [
       ...reasons,
-      reason('vasopressor', 'low-dose', t, `${a.drug} low-dose: ${rounded} ${limit.unit}${summed} < ${limit.dose}`),
+      reason('vasopressor', 'low-dose', t, `${a.drug} low-dose: ${dose} ${limit.unit}${summed} < ${limit.dose}`),
     ],
   };
 }

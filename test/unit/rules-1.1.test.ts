@@ -261,6 +261,13 @@ describe('1.1 item 5: vasopressors', () => {
       3,
     ],
     [
+      // Summed in floating point, 0.1 + 8.2 + 1.7 was 9.999999999999998: low-dose, grade 2.
+      'Lee: three pumps of epinephrine summing to exactly 10 mcg/min are high-dose',
+      lee,
+      [0.1, 8.2, 1.7].map((dose) => ({ drug: 'epinephrine', dose, unit: 'mcg/min' }) as const),
+      3,
+    ],
+    [
       'Lee: a paused second drug is not "multiple" (vignette P-16)',
       lee,
       [norepi(0.05), norepi(0.05), { drug: 'epinephrine', dose: 0, unit: 'mcg/min' }],
