@@ -35,17 +35,23 @@ export type InterfaceItem =
 /** One vignette's messages, in order, as HL7 v2 (vitals) and FHIR (the rest). */
 export function asInterfaces(v: Vignette): InterfaceItem[] {
   const fhir = new FhirEncoder();
+  return v.messages.flatMap((m) => interfaceItems(m, fhir));
+}
+
+/**
+ * One message as HL7 v2 (its vitals) and FHIR (the rest). `fhir` is the patient's encoder, called in charting
+ * order: it remembers which vasopressors infuse, to write "all stopped" ([]).
+ */
+export function interfaceItems(m: DeviceMessage, fhir: FhirEncoder): InterfaceItem[] {
   const out: InterfaceItem[] = [];
-  for (const m of v.messages) {
-    const text = toPcd01({
-      ...m,
-      ...(m.oxygen ? { oxygen: undefined } : {}),
-      ...(m.enrolment ? { enrolment: undefined } : {}),
-    } as DeviceMessage);
-    if (text) out.push({ format: 'hl7v2', text, from: m.messageId });
-    const bundle = fhir.bundle(m, { skipVitals: true });
-    if (bundle) out.push({ format: 'fhir', bundle, from: m.messageId });
-  }
+  const text = toPcd01({
+    ...m,
+    ...(m.oxygen ? { oxygen: undefined } : {}),
+    ...(m.enrolment ? { enrolment: undefined } : {}),
+  } as DeviceMessage);
+  if (text) out.push({ format: 'hl7v2', text, from: m.messageId });
+  const bundle = fhir.bundle(m, { skipVitals: true });
+  if (bundle) out.push({ format: 'fhir', bundle, from: m.messageId });
   return out;
 }
 
