@@ -1,7 +1,8 @@
 // Any body whatever gets a 4xx, never a 5xx (issue 10): the validator never throws, and both HTTP fronts (the
 // embedded server and the AWS ingest function behind the emulator's HTTP front) answer arbitrary and deeply nested
 // JSON, and text that is not JSON, with 400/413/415, both alike to the byte (a device is answered the same way by
-// either backend). Ready before traffic: the AWS front answers 503 with Retry-After, never 404, until its routes
+// either backend); HL7 v2 and FHIR R4, valid and broken, with the same status and the same ACK or OperationOutcome
+// (or batch-response Bundle), byte for byte. Ready before traffic: the AWS front answers 503 with Retry-After, never 404, until its routes
 // are in place.
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,17 +10,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { telemetry } from '#adapters/aws/telemetry.ts';
+import { hashToken, issueToken } from '#app/auth.ts';
+import { FhirEncoder } from '#app/fhir/encode.ts';
+import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { INGEST_LIMITS, jsonDepth } from '#app/ingest.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from '#hosts/aws-emulator/http-front.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { validateMessage } from '#domain/contract.ts';
+import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
+import { MINUTE } from '#domain/time.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { timeline } from '#test/support/arbitraries.ts';
 import { quiet } from '#test/support/lambda-events.ts';
 import { msg } from '#test/support/messages.ts';
 import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const TOKEN = 'hostile-test-token-of-at-least-32-chars';
+/** Device tokens by kind: an EHR may send everything, a monitor only vitals, oxygen and where the patient is. */
+const DEVICES = {
+  ehr: 'crs_hostile-ehr-token-0123456789abcdefghijklmn',
+  monitor: 'crs_hostile-monitor-token-0123456789abcdefghij',
+} as const;
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 
 /** A value nested `depth` deep, as text: arrays, objects, or both. */
@@ -114,6 +128,328 @@ const nearValid = fc
     }),
   );
 
+// ------------------------------------------------------------------------------------------------------------
+// HL7 v2 and FHIR bodies: valid ones from the encoders (a random message, its times before the servers' clock),
+// and the same with parts dropped, doubled or turned to junk, a wrong unit or code, another message type.
+
+/** A short course's messages, observed in the 150 minutes up to NOW (never after it: valid means accepted). */
+const message = (patientId: string, maxLength = 1) =>
+  timeline(patientId, maxLength).map((ms) =>
+    ms.map((m) => ({ ...m, observedAt: new Date(Date.parse(m.observedAt) - 60 * MINUTE).toISOString() })),
+  );
+
+const JUNK = fc.oneof(
+  fc.string({ unit: fc.constantFrom(...'|^~\\&\r\nA1.-+ x'), maxLength: 12 }),
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.constantFrom('', 'abc', '-1', '1e400', 'NaN', '\\E\\', '20261340', '999999^MDC_NOTHING^MDC', 'ADT^A01'),
+);
+const HL7_UNITS = [
+  '268192^MDC_DIM_DEGC^MDC',
+  '266560^MDC_DIM_FAHR^MDC',
+  '264864^MDC_DIM_BEAT_PER_MIN^MDC',
+  '262688^MDC_DIM_PERCENT^MDC',
+  '266016^MDC_DIM_MMHG^MDC',
+  '266048^MDC_DIM_KILO_PASCAL^MDC',
+  '[degF]^^UCUM',
+  'Cel^^UCUM',
+  '%^^UCUM',
+  '1^^UCUM',
+  'L/min^^UCUM',
+  'mm[Hg]^^UCUM',
+  'kPa^^UCUM',
+  'mg^^UCUM',
+  '^MDC_DIM_FAHR^MDC',
+  '',
+  'junk',
+];
+const HL7_CODES = [
+  '150344^MDC_TEMP^MDC',
+  '147842^MDC_ECG_HEART_RATE^MDC',
+  '150456^MDC_PULS_OXIM_SAT_O2^MDC',
+  '150021^MDC_PRESS_BLD_NONINV_SYS^MDC',
+  '150023^MDC_PRESS_BLD_NONINV_MEAN^MDC',
+  '8310-5^Body temperature^LN',
+  '8867-4^Heart rate^LN',
+  '3150-0^Inhaled oxygen concentration^LN',
+  '999999^MDC_NOTHING^MDC',
+  '^MDC_TEMP^MDC',
+  '150344^^MDC',
+  'X',
+];
+
+/** One change to an ER7 text; indexes are taken modulo what the message has. */
+const hl7Edit = fc.oneof(
+  fc.record({ op: fc.constantFrom('drop-segment' as const, 'duplicate-segment' as const), at: fc.nat() }),
+  fc.record({ op: fc.constant('junk-segment' as const), at: fc.nat(), junk: JUNK }),
+  fc.record({
+    op: fc.constantFrom('drop-field' as const, 'duplicate-field' as const),
+    at: fc.nat(),
+    field: fc.nat(),
+  }),
+  fc.record({ op: fc.constant('junk-field' as const), at: fc.nat(), field: fc.nat(), junk: JUNK }),
+  fc.record({ op: fc.constant('unit' as const), at: fc.nat(), to: fc.constantFrom(...HL7_UNITS) }),
+  fc.record({ op: fc.constant('code' as const), at: fc.nat(), to: fc.constantFrom(...HL7_CODES) }),
+  fc.record({
+    op: fc.constant('msh-9' as const),
+    to: fc.constantFrom(
+      'ADT^A01^ADT_A01',
+      'ORU^R30^ORU_R30',
+      'ORM^O01',
+      'ACK^R01^ACK',
+      'ORU',
+      'oru^r01',
+      '',
+      'QRY^Q01',
+    ),
+  }),
+  fc.record({ op: fc.constant('drop-pid' as const) }),
+  fc.record({ op: fc.constant('line-ends' as const), to: fc.constantFrom('\n', '\r\n', '\n\r', '') }),
+);
+type Hl7Edit = typeof hl7Edit extends fc.Arbitrary<infer E> ? E : never;
+
+function editHl7(text: string, edits: Hl7Edit[]): string {
+  let segments = text.split('\r');
+  let sep = '\r';
+  const pick = (n: number) => n % segments.length;
+  const obx = (n: number) => {
+    const at = segments.flatMap((s, i) => (s.startsWith('OBX|') ? [i] : []));
+    return at.length > 0 ? at[n % at.length]! : undefined;
+  };
+  const setField = (i: number, field: number, value: string) => {
+    const fields = segments[i]!.split('|');
+    while (fields.length <= field) fields.push('');
+    fields[field] = value;
+    segments[i] = fields.join('|');
+  };
+  for (const e of edits) {
+    if (segments.length === 0) segments = [''];
+    switch (e.op) {
+      case 'drop-segment':
+        segments.splice(pick(e.at), 1);
+        break;
+      case 'duplicate-segment':
+        segments.splice(pick(e.at), 0, segments[pick(e.at)]!);
+        break;
+      case 'junk-segment':
+        segments[pick(e.at)] = e.junk;
+        break;
+      case 'drop-field':
+      case 'duplicate-field':
+      case 'junk-field': {
+        const i = pick(e.at);
+        const fields = segments[i]!.split('|');
+        const f = 1 + (e.field % Math.max(1, fields.length - 1)); // never the segment's name
+        if (e.op === 'drop-field') fields.splice(f, 1);
+        else if (e.op === 'duplicate-field') fields.splice(f, 0, fields[f] ?? '');
+        else if (e.op === 'junk-field') fields[f] = e.junk;
+        segments[i] = fields.join('|');
+        break;
+      }
+      case 'unit':
+      case 'code': {
+        const i = obx(e.at);
+        if (i !== undefined) setField(i, e.op === 'unit' ? 6 : 3, e.to);
+        break;
+      }
+      case 'msh-9': {
+        const i = segments.findIndex((s) => s.startsWith('MSH|'));
+        if (i >= 0) setField(i, 8, e.to); // MSH-1 is the separator itself: MSH-9 is the 8th after the name
+        break;
+      }
+      case 'drop-pid':
+        segments = segments.filter((s) => !s.startsWith('PID|'));
+        break;
+      case 'line-ends':
+        sep = e.to;
+        break;
+    }
+  }
+  return segments.join(sep);
+}
+
+/** A message with vitals or oxygen, as a monitor gateway writes it (PCD-01). */
+const hl7Message = fc
+  .constantFrom('P1', 'P2', 'HL7-3')
+  .chain((patientId) => message(patientId))
+  .map(([m]) => m!)
+  .filter((m) => m.vitals !== undefined || m.oxygen !== undefined);
+
+/** The last message of a course as FHIR (one encoder over the course: "all vasopressors stopped" can be written). */
+function fhirBundle(ms: DeviceMessage[]): Bundle | undefined {
+  const encoder = new FhirEncoder();
+  let last: Bundle | undefined;
+  try {
+    for (const m of ms) last = encoder.bundle(m);
+  } catch {
+    return undefined; // "no vasopressor" with none infusing before: not writable as FHIR
+  }
+  return last;
+}
+const fhirCourse = fc
+  .constantFrom('P1', 'P2', 'FHIR-3')
+  .chain((patientId) => message(patientId, 2))
+  .filter((ms) => fhirBundle(ms) !== undefined);
+
+/** Paths to every value inside a JSON value (the root excluded). */
+function jsonPaths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
+  if (v === null || typeof v !== 'object') return [];
+  const keys: (string | number)[] = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
+  return keys.flatMap((k) => [[...at, k], ...jsonPaths((v as Record<string | number, unknown>)[k], [...at, k])]);
+}
+const parentOf = (root: unknown, path: (string | number)[]) =>
+  path.slice(0, -1).reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], root) as Record<
+    string | number,
+    unknown
+  >;
+
+/** One change to a FHIR body; indexes are taken modulo what the body has. */
+const fhirEdit = fc.oneof(
+  fc.record({ op: fc.constant('remove' as const), at: fc.nat() }),
+  fc.record({
+    op: fc.constant('retype' as const),
+    at: fc.nat(),
+    to: fc.oneof(
+      fc.constantFrom<unknown>(
+        null,
+        0,
+        -1,
+        1e9,
+        '',
+        'x',
+        true,
+        [],
+        {},
+        ['x'],
+        { value: 'x' },
+        'constructor',
+        '__proto__',
+      ),
+      // Names that plain objects inherit, as JSON gives them: own properties, not functions.
+      fc
+        .constantFrom('{"toString":"x","valueOf":"x"}', '{"__proto__":{"code":"x"}}', '{"constructor":1}')
+        .map((t) => JSON.parse(t)),
+      fc.jsonValue({ maxDepth: 2 }),
+    ),
+  }),
+  fc.record({
+    op: fc.constant('resource-type' as const),
+    at: fc.nat(),
+    to: fc.constantFrom<unknown>('Patient', 'Basic', 'Observationx', 'Bundle', 'observation', '', 7, null),
+  }),
+  fc.record({
+    op: fc.constant('unit' as const),
+    at: fc.nat(),
+    to: fc.constantFrom('[degF]', 'Cel', 'kPa', 'mm[Hg]', '%', '1', '/min', 'mg', 'g', '[lb_av]', 'ug/min', 'x', ''),
+  }),
+  fc.record({
+    op: fc.constant('code' as const),
+    at: fc.nat(),
+    to: fc.constantFrom(
+      '8310-5',
+      '8867-4',
+      '85354-9',
+      '59408-5',
+      '29463-7',
+      '1988-5',
+      '7512',
+      'icans-seizure',
+      'x',
+      '',
+    ),
+  }),
+  fc.record({
+    op: fc.constant('empty' as const),
+    how: fc.constantFrom('no-entry', 'entry-[]', 'entry-{}', 'entry-[{}]'),
+  }),
+  fc.record({
+    op: fc.constant('bundle-type' as const),
+    to: fc.constantFrom<unknown>('batch', 'collection', 'transaction', 'document', 'searchset', 'x', null),
+  }),
+);
+type FhirEdit = typeof fhirEdit extends fc.Arbitrary<infer E> ? E : never;
+
+function editFhir(body: unknown, edits: FhirEdit[]): unknown {
+  const root = structuredClone(body) as Record<string, unknown>;
+  const nth = (paths: (string | number)[][], n: number) => (paths.length > 0 ? paths[n % paths.length] : undefined);
+  const where = (key: string) => jsonPaths(root).filter((p) => p[p.length - 1] === key);
+  for (const e of edits) {
+    switch (e.op) {
+      case 'remove':
+      case 'retype': {
+        const path = nth(jsonPaths(root), e.at);
+        if (!path) break;
+        const parent = parentOf(root, path);
+        const key = path[path.length - 1]!;
+        if (e.op === 'retype') parent[key] = structuredClone(e.to);
+        else if (Array.isArray(parent)) parent.splice(key as number, 1);
+        else delete parent[key];
+        break;
+      }
+      case 'resource-type':
+      case 'unit':
+      case 'code': {
+        const key = e.op === 'resource-type' ? 'resourceType' : e.op;
+        const path = nth(where(key), e.at);
+        if (path) parentOf(root, path)[key] = e.to;
+        else if (e.op === 'resource-type') root.resourceType = e.to;
+        break;
+      }
+      case 'empty':
+        if (e.how === 'no-entry') delete root.entry;
+        else root.entry = e.how === 'entry-[]' ? [] : e.how === 'entry-{}' ? {} : [{}];
+        break;
+      case 'bundle-type':
+        root.type = e.to;
+        break;
+    }
+  }
+  return root;
+}
+
+/** How the body goes out: as JSON, or text that is not (cut short, with junk after, or instead). */
+const fhirText = fc.oneof(
+  { weight: 12, arbitrary: fc.constant({ as: 'json' as const }) },
+  { weight: 1, arbitrary: fc.record({ as: fc.constant('cut' as const), at: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ as: fc.constant('trailing' as const), junk: JUNK }) },
+  { weight: 1, arbitrary: fc.record({ as: fc.constant('instead' as const), junk: JUNK }) },
+);
+type FhirText = typeof fhirText extends fc.Arbitrary<infer T> ? T : never;
+const writeFhir = (v: unknown, t: FhirText) => {
+  const text = JSON.stringify(v);
+  return t.as === 'json'
+    ? text
+    : t.as === 'cut'
+      ? text.slice(0, t.at % text.length)
+      : t.as === 'trailing'
+        ? `${text}${t.junk}`
+        : t.junk;
+};
+
+/** What a body is sent as: mostly right, sometimes not (none at all included). */
+const contentType = (right: string) =>
+  fc.oneof(
+    { weight: 8, arbitrary: fc.constant(right) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom<string | undefined>(
+        undefined,
+        '',
+        'application/json',
+        'application/fhir+json',
+        'application/fhir+json; charset=utf-8',
+        'APPLICATION/FHIR+JSON',
+        'application/fhir+xml',
+        HL7_CONTENT_TYPE,
+        `${HL7_CONTENT_TYPE}; charset=utf-8`,
+        'application/hl7-v2',
+        'text/plain',
+        'text/json',
+        'application/octet-stream',
+        'multipart/form-data; boundary=x',
+      ),
+    },
+  );
+
 describe('the validator', () => {
   it('never throws on any JSON value, however deep (30k levels overflowed the stack in its error formatter)', () => {
     for (const kind of ['array', 'object', 'mixed'] as const) {
@@ -164,9 +500,13 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     process.env.AWS_REGION ??= 'eu-west-1';
     const { createIngestHandler } = await import('#functions/ingest/handler.ts');
     const tokens = new MemoryTokenStore();
-    const { issueToken, hashToken } = await import('#app/auth.ts');
     const issued = issueToken('gw', new Date(NOW));
     await tokens.put({ ...issued.record, hash: hashToken(TOKEN) });
+    // The HL7 and FHIR properties send as these devices, known to both backends alike.
+    for (const [kind, t] of Object.entries(DEVICES)) {
+      const { record } = issueToken(`${kind}-1`, new Date(NOW), { kind: kind as keyof typeof DEVICES });
+      for (const store of [tokens, embedded.tokens]) await store.put({ ...record, hash: hashToken(t) });
+    }
     const ingest = quiet(
       createIngestHandler({ queue: new MemoryQueue(), tokens, now: () => NOW, ...telemetry('ingest') }),
     );
@@ -174,7 +514,11 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     front = await startHttpFront({
       port: 0,
       host: '127.0.0.1',
-      routes: { 'POST /v1/messages': target, 'POST /v1/messages/batch': target },
+      routes: {
+        'POST /v1/messages': target,
+        'POST /v1/messages/batch': target,
+        ...Object.fromEntries(INTERFACE_ROUTES.map((path) => [`POST ${path}`, target])),
+      },
       log: () => undefined,
     });
     front.open();
@@ -236,6 +580,208 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       },
     );
     expect([...statuses].sort()).toEqual(expect.arrayContaining([202, 400]));
+  });
+
+  /** Who sends: a device of either kind mostly, sometimes no token or one neither backend knows. */
+  const sender = fc.oneof(
+    { weight: 6, arbitrary: fc.constant('ehr' as const) },
+    { weight: 3, arbitrary: fc.constant('monitor' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('none' as const, 'unknown' as const) },
+  );
+  type Sender = typeof sender extends fc.Arbitrary<infer S> ? S : never;
+
+  /**
+   * Everything a device reads in an answer. Both servers' clocks are pinned to NOW, so the ACK's MSH-7 and MSH-10
+   * (made from the server's clock) compare as they are: nothing is normalised.
+   */
+  const deviceAnswer = async (base: string, path: string, type: string | undefined, who: Sender, body: string) => {
+    const headers: Record<string, string> = {};
+    if (who !== 'none')
+      headers.authorization = `Bearer ${who === 'unknown' ? TOKEN.replace('hostile', 'unknown') : DEVICES[who]}`;
+    if (type !== undefined) headers['content-type'] = type;
+    // As bytes: fetch adds no content-type of its own.
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers, body: Buffer.from(body, 'utf8') });
+    return {
+      status: r.status,
+      type: r.headers.get('content-type'),
+      authenticate: r.headers.get('www-authenticate'),
+      body: await r.text(),
+    };
+  };
+  const sameFromBoth = async (path: string, type: string | undefined, who: Sender, body: string) => {
+    const fromEmbedded = await deviceAnswer(embedded.url, path, type, who, body);
+    console.log(
+      path,
+      type,
+      who,
+      JSON.stringify(body).slice(0, 300),
+      '\n=>',
+      fromEmbedded.status,
+      fromEmbedded.body.slice(0, 400),
+    );
+    expect(await deviceAnswer(front.url, path, type, who, body), `${path} as ${type}`).toEqual(fromEmbedded);
+    return fromEmbedded.status;
+  };
+
+  it('HL7 v2: the same status and ACK from both, for valid ORU^R01 and for broken ones', async () => {
+    const statuses = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(
+        hl7Message,
+        fc.array(hl7Edit, { maxLength: 3 }),
+        contentType(HL7_CONTENT_TYPE),
+        sender,
+        async (m, edits, type, who) => {
+          const body = editHl7(toPcd01(m)!, edits);
+          statuses.add(await sameFromBoth('/v1/hl7v2', type, who, body));
+        },
+      ),
+      {
+        numRuns: 200,
+        // Valid messages as sent, from each kind of device: accepted by both, with the same ACK.
+        examples: [
+          [msg('P1', 0, { vitals: { heartRate: 80, temperatureC: 37 } }, 'hl7-same-1'), [], HL7_CONTENT_TYPE, 'ehr'],
+          [
+            msg('P2', 0, { vitals: { spo2: 91 }, oxygen: { device: 'nasal_cannula', flowLpm: 4 } }, 'hl7-same-2'),
+            [],
+            HL7_CONTENT_TYPE,
+            'monitor',
+          ],
+        ],
+      },
+    );
+    expect(
+      [...statuses].some((s) => s === 202),
+      [...statuses].join(),
+    ).toBe(true);
+    expect(
+      [...statuses].some((s) => s >= 400 && s < 500),
+      [...statuses].join(),
+    ).toBe(true);
+  });
+
+  it('FHIR R4: the same status and OperationOutcome or Bundle from both, for valid charting and broken', async () => {
+    const statuses = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(
+        fhirCourse,
+        fc.constantFrom('transaction', 'batch', 'collection', 'single'),
+        fc.nat(),
+        fc.array(fhirEdit, { maxLength: 3 }),
+        fhirText,
+        contentType('application/fhir+json'),
+        sender,
+        // Now and then a route other than the body's own (Patient: a resource type not taken).
+        fc.oneof(
+          { weight: 9, arbitrary: fc.constant(null) },
+          {
+            weight: 1,
+            arbitrary: fc.constantFrom('/fhir/r4', '/fhir/r4/Bundle', '/fhir/r4/Observation', '/fhir/r4/Patient'),
+          },
+        ),
+        async (course, shape, pick, edits, text, type, who, otherPath) => {
+          const bundle = fhirBundle(course)!;
+          const entries = bundle.entry!;
+          const single = shape === 'single' ? (entries[pick % entries.length]!.resource as Resource) : undefined;
+          const sent = single ?? { ...bundle, type: shape };
+          const path = otherPath ?? (single ? `/fhir/r4/${single.resourceType}` : '/fhir/r4/Bundle');
+          statuses.add(await sameFromBoth(path, type, who, writeFhir(editFhir(sent, edits), text)));
+        },
+      ),
+      {
+        numRuns: 200,
+        // Valid charting as sent, as a transaction and as a batch: accepted by both, with the same answer.
+        examples: [
+          [
+            [msg('P1', 0, { neuro: { iceScore: 7 } }, 'fhir-same-1')],
+            'transaction',
+            0,
+            [],
+            { as: 'json' },
+            'application/fhir+json',
+            'ehr',
+            null,
+          ],
+          [
+            [
+              msg(
+                'P2',
+                0,
+                { vitals: { heartRate: 120 }, medications: [{ drug: 'tocilizumab', doseMg: 400 }] },
+                'fhir-same-2',
+              ),
+            ],
+            'batch',
+            0,
+            [],
+            { as: 'json' },
+            'application/fhir+json',
+            'ehr',
+            null,
+          ],
+          [
+            [msg('P1', 0, { vitals: { spo2: 93 } }, 'fhir-same-3')],
+            'single',
+            0,
+            [],
+            { as: 'json' },
+            'application/fhir+json',
+            'monitor',
+            null,
+          ],
+        ],
+      },
+    );
+    expect(
+      [...statuses].some((s) => s === 202),
+      [...statuses].join(),
+    ).toBe(true);
+    expect(
+      [...statuses].some((s) => s >= 400 && s < 500),
+      [...statuses].join(),
+    ).toBe(true);
+  });
+
+  it('FHIR parts of the wrong shape: the same 422 naming the part from both, never a 500 (found by the property)', async () => {
+    // These crashed the translator: each host then answered its own 500 ({"error":"internal error"} from the
+    // embedded server, API Gateway's {"message":"Internal Server Error"}), a device being told different things.
+    const [procedure, _weight, encounter, heartRate, oxygen, pump] = new FhirEncoder().resources(
+      msg(
+        'P1',
+        0,
+        {
+          enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', weightKg: 70, bed: 'B-1' },
+          vitals: { heartRate: 90 },
+          oxygen: { device: 'nasal_cannula', flowLpm: 4 },
+          vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+        },
+        'shape-1',
+      ),
+    ) as Record<string, any>[];
+    expect(procedure!.resourceType).toBe('Procedure');
+    const hostileUnit = JSON.parse('{"toString":"x","valueOf":"x"}');
+    const cases: [Record<string, any>, (r: Record<string, any>) => void, string][] = [
+      [encounter!, (r) => void (r.location = [null]), 'Encounter.location[0]'],
+      [encounter!, (r) => void (r.location = {}), 'Encounter.location'],
+      [oxygen!, (r) => void (r.component = [null]), 'Observation.component[0]'],
+      [oxygen!, (r) => void (r.component = 'x'), 'Observation.component'],
+      [heartRate!, (r) => void (r.valueQuantity.code = hostileUnit), 'Observation.valueQuantity.code'],
+      [pump!, (r) => void (r.dosage.rateQuantity.code = hostileUnit), 'MedicationAdministration.dosage.rateQuantity'],
+    ];
+    for (const [resource, edit, expression] of cases) {
+      const sent = structuredClone(resource);
+      edit(sent);
+      const body = JSON.stringify(sent);
+      expect(await sameFromBoth(`/fhir/r4/${sent.resourceType}`, 'application/fhir+json', 'ehr', body), body).toBe(422);
+      const answer = await deviceAnswer(
+        embedded.url,
+        `/fhir/r4/${sent.resourceType}`,
+        'application/fhir+json',
+        'ehr',
+        body,
+      );
+      expect(answer.body, body).toContain(`"expression":["${expression}`);
+    }
   });
 
   it('arbitrary bodies: a 4xx (or 202 for a valid message), never a 5xx, on both', async () => {

@@ -300,11 +300,21 @@ class Reader {
     return { id: m[1]!, named: true };
   }
 
+  /** The objects of a list (component, location) with their indexes; anything else there is named as a problem. */
+  objects<T>(path: string, list: T[] | undefined): [T, number][] {
+    if (list === undefined || list === null) return [];
+    if (!Array.isArray(list)) return this.issue(path, 'structure', 'must be a list') ?? [];
+    return list.flatMap((x, i): [T, number][] =>
+      present(x) ? [[x, i]] : (this.issue(`${path}[${i}]`, 'structure', 'must be an object') ?? []),
+    );
+  }
+
   /** The number of a valueQuantity converted to the contract's unit for a coded field. */
   quantity(path: string, q: Quantity | undefined, field: Parameters<typeof toContractUnit>[0]): number | undefined {
     if (!present(q) || typeof q.value !== 'number' || !Number.isFinite(q.value))
       return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
-    const unit = q.system === UCUM && q.code ? q.code : (q.code ?? q.unit);
+    // Text only: an object there (with its own toString, say) is no unit, and must not be turned into one.
+    const unit = str(q.system === UCUM && q.code ? q.code : (q.code ?? q.unit));
     const c = toContractUnit(field, q.value, unit ? { ucum: unit } : {});
     if (!c.ok) return this.issue(`${path}.code`, 'value', c.problem);
     return c.value;
@@ -350,7 +360,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     | undefined;
 
   if (loinc.includes(LOINC_BP_PANEL)) {
-    (obs.component ?? []).forEach((comp: ObservationComponent, i) => {
+    r.objects<ObservationComponent>('component', obs.component).forEach(([comp, i]) => {
       const code = codingsOf(comp.code).find((c) => c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code))?.code as
         | string
         | undefined;
@@ -382,7 +392,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   const lab = loinc.map((c) => (Object.hasOwn(LOINC_LABS, c) ? LOINC_LABS[c] : undefined)).find(Boolean);
   if (lab) {
     const q = obs.valueQuantity;
-    const unit = q?.code ?? q?.unit ?? '';
+    const unit = str(q?.code ?? q?.unit);
     if (typeof q?.value !== 'number')
       return r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`) ?? [];
     if (!Object.hasOwn(lab.units, unit))
@@ -412,7 +422,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
           ) ?? []
         );
       push('oxygen.device', dev, 'valueCodeableConcept', kind);
-      (obs.component ?? []).forEach((comp, i) => {
+      r.objects('component', obs.component).forEach(([comp, i]) => {
         const field = codingsOf(comp.code)
           .map((c) => (c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code) ? LOINC[c.code] : undefined))
           .find(Boolean);
@@ -574,7 +584,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
 
 function rateUnitOf(ma: MedicationAdministration): (typeof VASOPRESSOR_UNITS)[number] | undefined {
   const rate = ma.dosage?.rateQuantity;
-  const unit = rate?.code ?? rate?.unit;
+  const unit = str(rate?.code ?? rate?.unit);
   return unit && Object.hasOwn(RATE_UNITS, unit) ? RATE_UNITS[unit] : undefined;
 }
 
@@ -583,7 +593,8 @@ const PHYSICAL_TYPE = 'http://terminology.hl7.org/CodeSystem/location-physical-t
 function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (enc.status === 'entered-in-error' || enc.status === 'cancelled') return [];
   const out: Fragment[] = [];
-  (enc.location ?? []).forEach((loc, i) => {
+  const locations = enc.location ?? [];
+  r.objects('location', locations).forEach(([loc, i]) => {
     if (loc.status && loc.status !== 'active') return;
     const name = loc.location?.display ?? loc.location?.identifier?.value;
     const type = codingsOf(loc.physicalType).find((c) => c.system === PHYSICAL_TYPE)?.code;
@@ -606,7 +617,7 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
       at: `${r.at}.location[${i}].location.display`,
     });
   });
-  if (out.length === 0 && !(enc.location ?? []).length)
+  if (out.length === 0 && Array.isArray(locations) && locations.length === 0)
     r.issue('location', 'required', 'an Encounter is taken for its bed and ward: location with physicalType bd or wa');
   return out;
 }
