@@ -42,7 +42,7 @@ export function asInterfaces(v: Vignette): InterfaceItem[] {
  * One message as HL7 v2 (its vitals) and FHIR (the rest). `fhir` is the patient's encoder, called in charting
  * order: it remembers which vasopressors infuse, to write "all stopped" ([]).
  */
-export function interfaceItems(m: DeviceMessage, fhir: FhirEncoder): InterfaceItem[] {
+function interfaceItems(m: DeviceMessage, fhir: FhirEncoder): InterfaceItem[] {
   const out: InterfaceItem[] = [];
   const text = toPcd01({
     ...m,

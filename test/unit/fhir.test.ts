@@ -255,6 +255,30 @@ describe('FHIR ingest', () => {
     ]);
   });
 
+  it('converts a lab unit without floating-point noise: CRP 10.02 mg/dL is 100.2 mg/L, as the same lab in JSON', async () => {
+    // Found by test/unit/interfaces-agree.test.ts: the state kept 100.19999999999999 where the JSON path kept 100.2.
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs({ system: LOINC_SYSTEM, code: '1988-5' }, { valueQuantity: qty(10.02, 'mg/dL') }),
+    );
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message.labs)).toEqual([{ crpMgL: 100.2 }]);
+  });
+
+  it('converts a dose in g without floating-point noise: 1.001 g of methylprednisolone is 1001 mg', async () => {
+    const res = await post('/fhir/r4/MedicationAdministration', {
+      resourceType: 'MedicationAdministration',
+      id: 'ma-g',
+      status: 'completed',
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '6902' }] },
+      subject,
+      effectiveDateTime: T,
+      dosage: { dose: qty(1.001, 'g') },
+    });
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message.medications)).toEqual([[{ drug: 'methylprednisolone', doseMg: 1001 }]]);
+  });
+
   it('answers the HTTP errors with an OperationOutcome', async () => {
     const cases: [Promise<{ status: number; body: string }>, number, RegExp][] = [
       [post('/fhir/r4/Observation', '{not json'), 400, /not JSON/],

@@ -1,16 +1,21 @@
-// A random course sent through the hospital interfaces (vitals as HL7 v2 PCD-01 ORU^R01, everything else as FHIR
-// R4 Bundles) grades exactly as the same course sent as contract JSON, in both schemes. One JSON message becomes
-// several interface messages (an HL7 message, one FHIR message per source kind, the infusion Procedure at its own
-// time), so pages may differ in timing (rules 1.1 item 1); the grades may not: compared after the last message of
-// each instant, and at the end.
+// A random course sent through the hospital interfaces (vitals as HL7 v2 PCD-01 ORU^R01 or FHIR Observations,
+// everything else as FHIR R4 Bundles) grades exactly as the same course sent as contract JSON, in both schemes.
+// Each message is written in a drawn variation (test/support/interface-variants.ts): other units (°F, kPa, FiO2 as
+// a fraction, g and [lb_av], mg/dL, ug/L, ng/L), times in any zone offset, the arterial line's or the oximeter's
+// codes, decoy rows of worse sources or deleted results. One JSON message becomes several interface messages (an
+// HL7 message, one FHIR message per source kind, the infusion Procedure at its own time), so pages may differ in
+// timing (rules 1.1 item 1); the grades may not: compared after the last message of each instant, and at the end,
+// with the values the state keeps (a conversion must give the contract value back, not one near it).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG, configFor, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import type { PatientState } from '#domain/state.ts';
 import { course, permutation } from '#test/support/arbitraries.ts';
-import { interfaceItems, translateItem, type InterfaceItem } from '#test/support/interfaces.ts';
+import { type Draw, kpaReading, variedItems } from '#test/support/interface-variants.ts';
+import { translateItem, type InterfaceItem } from '#test/support/interfaces.ts';
 
 const NOW = Date.parse('2027-01-01T00:00:00Z');
 const SCHEMES = [DEFAULT_CONFIG, configFor('lee2014')];
@@ -20,7 +25,7 @@ const SECTIONS = ['enrolment', 'vitals', 'oxygen', 'vasopressors', 'medications'
  * The course reduced to what both interfaces carry, the same for both sides:
  * - no `enrolment.hypotension`: per-patient thresholds have no HL7 or FHIR form (docs/interfaces.md maps only the
  *   infusion Procedure, the weight and the Encounter's bed and ward to `enrolment`);
- * - FiO2 to 2 decimals: the FHIR encoder writes it as a percent with 2 decimals;
+ * - FiO2 to 4 decimals: the FHIR encoder writes it as a percent with 2 decimals (39.96 % is 0.3996);
  * - no `vasopressors: []` while no drug is known to infuse: FHIR says "none" only as stopped administrations of
  *   the drugs that were infusing, and with none there is nothing to write (FhirEncoder throws).
  * Decided once per messageId, in charting order, so that a duplicate stays an exact copy of its original.
@@ -33,7 +38,7 @@ function carried(ordered: DeviceMessage[]): DeviceMessage[] {
     if (!decided.has(m.messageId)) {
       const c = structuredClone(m);
       if (c.enrolment) delete c.enrolment.hypotension;
-      if (c.oxygen?.fio2 !== undefined) c.oxygen.fio2 = Math.round(c.oxygen.fio2 * 100) / 100;
+      if (c.oxygen?.fio2 !== undefined) c.oxygen.fio2 = Math.round(c.oxygen.fio2 * 10_000) / 10_000;
       if (c.vasopressors?.length === 0 && !infusing) delete c.vasopressors;
       if (c.vasopressors) infusing = c.vasopressors.length > 0;
       decided.set(m.messageId, SECTIONS.some((s) => s in c) ? c : null);
@@ -51,14 +56,16 @@ interface Arrival {
 }
 
 /**
- * Each message as HL7 v2 and FHIR items, charted in order by one encoder; a duplicate is resent as the very items
- * of its original (a resend is the same bytes, not a new charting). Each item translated as the servers do.
+ * Each message as HL7 v2 and FHIR items in a drawn variation, charted in order by one encoder; a duplicate is
+ * resent as the very items of its original (a resend is the same bytes, not a new charting).
  */
-function asItems(messages: DeviceMessage[]): { instant: string; item: InterfaceItem }[] {
+function asItems(messages: DeviceMessage[], draw: Draw): { instant: string; item: InterfaceItem }[] {
   const fhir = new FhirEncoder();
   const sent = new Map<string, InterfaceItem[]>();
+  const e = messages.find((m) => m.enrolment)?.enrolment;
+  const place = e && JSON.parse(JSON.stringify({ bed: e.bed, ward: e.ward }));
   return messages.flatMap((m) => {
-    const items = sent.get(m.messageId) ?? interfaceItems(m, fhir);
+    const items = sent.get(m.messageId) ?? variedItems(m, fhir, draw, place);
     sent.set(m.messageId, items);
     return items.map((item) => ({ instant: m.observedAt, item }));
   });
@@ -72,8 +79,26 @@ function translated(items: { instant: string; item: InterfaceItem }[]): Arrival[
   });
 }
 
-/** The (CRS, ICANS) grades after the last arrival of each instant, in order of first arrival, and at the end. */
-function grades(arrivals: Arrival[], cfg: GradingConfig): { byInstant: string[]; last: string } {
+/**
+ * What the state keeps of the data: the values with their times, the enrolment's values only (the infusion
+ * Procedure is charted at infusedAt, the JSON enrolment at its message's time).
+ */
+const valuesOf = (s: PatientState | undefined) =>
+  s && {
+    enrolment: Object.fromEntries(Object.entries(s.enrolment).map(([k, x]) => [k, x?.v])),
+    vitals: s.vitals,
+    oxygen: s.oxygen,
+    vasopressors: s.vasopressors,
+    neuro: s.neuro,
+    organ: s.organ,
+    labs: s.labs,
+  };
+
+/**
+ * The (CRS, ICANS) grades after the last arrival of each instant, in order of first arrival, and at the end; the
+ * patient's values at the end.
+ */
+function grades(arrivals: Arrival[], cfg: GradingConfig) {
   const replay = new Replay(cfg);
   const after = new Map<string, string>();
   let current = '';
@@ -84,59 +109,122 @@ function grades(arrivals: Arrival[], cfg: GradingConfig): { byInstant: string[];
     }
     after.set(instant, current);
   });
-  return { byInstant: [...after].map(([instant, g]) => `${instant} ${g}`), last: current };
+  return {
+    byInstant: [...after].map(([instant, g]) => `${instant} ${g}`),
+    last: current,
+    values: valuesOf(replay.state(arrivals[0]!.message.patientId)),
+  };
 }
 
+const drawFrom = (g: fc.GeneratorValue): Draw => ({
+  one: (options) => options[g(fc.nat, options.length - 1)]!,
+  int: (min, max) => g(fc.integer, { min, max }),
+});
+
 /**
- * course() with epinephrine in dopamine's place in some courses: course()'s pumps never name epinephrine, whose
- * RxNorm code and Lee high-dose threshold are its own.
+ * The course with what course() leaves out, drawn per message (a duplicate stays an exact copy): respiratory rate
+ * and diastolic pressure, ferritin and IL-6, the ward and the product, weights and CRP with a decimal, times with
+ * seconds and milliseconds (each instant moved by under a minute: the order stays), FiO2 next to Lee's 0.40,
+ * epinephrine in dopamine's place (its own RxNorm code and Lee high-dose threshold), and pressures that came from
+ * a kPa monitor (8.66 kPa is 64.9553692 mmHg: values between the integers, next to the thresholds). A field is
+ * added at most once per instant: a field given twice at one instant is the one case where arrival order decides
+ * (rules section 1). Every value is one the other units write exactly enough to give it back (see
+ * interface-variants.ts): temperatures keep one decimal (0.1 °C is 0.18 °F), weights and CRP one.
  */
-const courses = (patientId: string) =>
-  fc.tuple(course(patientId, 20), fc.boolean()).map(([ordered, epinephrine]) =>
-    epinephrine
-      ? ordered.map((m) =>
-          m.vasopressors
-            ? {
-                ...m,
-                vasopressors: m.vasopressors.map((v) =>
-                  v.drug === 'dopamine' ? { ...v, drug: 'epinephrine' as const } : v,
-                ),
-              }
-            : m,
-        )
-      : ordered,
-  );
+function widened(ordered: DeviceMessage[], draw: Draw): DeviceMessage[] {
+  const decided = new Map<string, DeviceMessage>();
+  const given = new Set<string>();
+  const once = (m: DeviceMessage, field: string) => {
+    const key = `${m.observedAt} ${field}`;
+    if (given.has(key)) return false;
+    given.add(key);
+    return true;
+  };
+  const shifted = new Map<string, string>();
+  return ordered.map((m) => {
+    let w = decided.get(m.messageId);
+    if (!w) {
+      w = structuredClone(m);
+      let at = shifted.get(m.observedAt);
+      if (at === undefined) {
+        const ms = draw.one([false, true]) ? draw.int(1, 59_999) : 0;
+        at = new Date(Date.parse(m.observedAt) + ms).toISOString();
+        shifted.set(m.observedAt, at);
+      }
+      w.observedAt = at;
+      if (w.oxygen?.fio2 !== undefined && draw.one([false, true])) w.oxygen.fio2 = (4000 + draw.int(-5, 5)) / 10_000;
+      if (w.vitals) {
+        if (draw.one([false, true]) && once(w, 'respiratoryRate')) w.vitals.respiratoryRate = draw.int(6, 45);
+        if (draw.one([false, true]) && once(w, 'diastolicBP')) w.vitals.diastolicBP = draw.int(30, 110);
+        for (const k of ['systolicBP', 'meanArterialPressure'] as const) {
+          const v = w.vitals[k];
+          if (v !== undefined && draw.one([false, true]))
+            w.vitals[k] = kpaReading(Math.round((v / 7.50062) * 100) + draw.int(-3, 3));
+        }
+      }
+      if (w.labs) {
+        // CRP with a decimal: 12.3 mg/L is 1.23 mg/dL exactly, and must come back as 12.3.
+        if (w.labs.crpMgL !== undefined) w.labs.crpMgL = (w.labs.crpMgL * 10 + draw.int(0, 9)) / 10;
+        if (draw.one([false, true]) && once(w, 'ferritinNgMl')) w.labs.ferritinNgMl = draw.int(5, 100_000);
+        if (draw.one([false, true]) && once(w, 'il6PgMl')) w.labs.il6PgMl = draw.int(0, 50_000) / 10;
+      }
+      if (w.enrolment) {
+        const ward = draw.one([undefined, 'ICU 3', 'Hématologie B', 'W|7^&~\\']);
+        const product = draw.one([undefined, 'axi-cel', 'Tecvayli (teclistamab)']);
+        if (ward) w.enrolment.ward = ward;
+        if (product) w.enrolment.product = product;
+        if (w.enrolment.weightKg !== undefined)
+          w.enrolment.weightKg = (w.enrolment.weightKg * 10 + draw.int(0, 9)) / 10;
+      }
+      for (const v of w.vasopressors ?? [])
+        if (v.drug === 'dopamine') v.drug = draw.one(['dopamine', 'epinephrine'] as const);
+      decided.set(m.messageId, w);
+    }
+    return structuredClone(w);
+  });
+}
 
 const asJson = (messages: DeviceMessage[]): Arrival[] =>
   messages.map((message) => ({ instant: message.observedAt, message }));
 
 describe('a course through HL7 v2 and FHIR grades as its JSON does', () => {
-  it('in observedAt order: the same grades after every instant, in both schemes', () => {
+  it('in observedAt order: the same grades after every instant and the same values, in both schemes', () => {
     fc.assert(
-      fc.property(courses('IA'), (ordered) => {
-        const messages = carried(ordered);
-        const viaInterfaces = translated(asItems(messages));
+      fc.property(course('IA', 20), fc.gen(), (ordered, g) => {
+        const draw = drawFrom(g);
+        const messages = carried(widened(ordered, draw));
+        const viaInterfaces = translated(asItems(messages, draw));
         for (const cfg of SCHEMES) {
           const a = grades(viaInterfaces, cfg);
           const b = grades(asJson(messages), cfg);
           expect(a.byInstant, cfg.scheme).toEqual(b.byInstant);
           expect(a.last, cfg.scheme).toBe(b.last);
+          expect(a.values, cfg.scheme).toEqual(b.values);
         }
       }),
       { numRuns: 200 },
     );
   });
 
-  it('in any arrival order of the interface messages: the same final grades as the JSON in observedAt order', () => {
+  it('in any arrival order of the interface messages: the same final grades and values as the JSON in observedAt order', () => {
     fc.assert(
-      fc.property(courses('IB'), fc.array(fc.integer(), { minLength: 100, maxLength: 100 }), (ordered, keys) => {
-        const messages = carried(ordered);
-        const items = asItems(messages);
-        const shuffled = translated(permutation(items.length, keys).map((i) => items[i]!));
-        for (const cfg of SCHEMES) {
-          expect(grades(shuffled, cfg).last, cfg.scheme).toBe(grades(asJson(messages), cfg).last);
-        }
-      }),
+      fc.property(
+        course('IB', 20),
+        fc.gen(),
+        fc.array(fc.integer(), { minLength: 100, maxLength: 100 }),
+        (ordered, g, keys) => {
+          const draw = drawFrom(g);
+          const messages = carried(widened(ordered, draw));
+          const items = asItems(messages, draw);
+          const shuffled = translated(permutation(items.length, keys).map((i) => items[i]!));
+          for (const cfg of SCHEMES) {
+            const a = grades(shuffled, cfg);
+            const b = grades(asJson(messages), cfg);
+            expect(a.last, cfg.scheme).toBe(b.last);
+            expect(a.values, cfg.scheme).toEqual(b.values);
+          }
+        },
+      ),
       { numRuns: 100 },
     );
   });

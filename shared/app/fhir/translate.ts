@@ -16,6 +16,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
 import type { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
+import { withoutFloatNoise } from '#domain/numbers.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
@@ -403,7 +404,8 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
           `unit ${JSON.stringify(unit)} is not taken for labs.${lab.field} (use ${Object.keys(lab.units).join(' or ')})`,
         ) ?? []
       );
-    push(`labs.${lab.field}`, q.value * lab.units[unit]!, 'valueQuantity', 'ehr');
+    // Without floating-point noise, as every unit conversion (units.ts): 10.02 mg/dL of CRP is 100.2 mg/L.
+    push(`labs.${lab.field}`, withoutFloatNoise(q.value * lab.units[unit]!), 'valueQuantity', 'ehr');
     return out;
   }
   const code = own[0];
@@ -579,7 +581,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
     return (
       r.issue('dosage.dose', 'value', `the dose needs a value in mg or g (got ${JSON.stringify(unit ?? null)})`) ?? []
     );
-  return frag('medications', { drug, doseMg: dose.value * factor }, 'dosage.dose', 'ehr');
+  return frag('medications', { drug, doseMg: withoutFloatNoise(dose.value * factor) }, 'dosage.dose', 'ehr');
 }
 
 function rateUnitOf(ma: MedicationAdministration): (typeof VASOPRESSOR_UNITS)[number] | undefined {
