@@ -13,11 +13,10 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { verifyAck, type AckVerification } from '#app/ack.ts';
 import { acknowledgeByApi, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
-import { Pager } from '#app/pager.ts';
+import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
 import { readAckSecret } from '#adapters/aws/ack-secret.ts';
-import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
-import { DynamoPageStore } from '#adapters/aws/dynamo-page-store.ts';
+import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
 import { errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
@@ -116,24 +115,21 @@ async function ackPaging(
 ): Promise<AckPaging> {
   const config = gradingConfigFromEnv();
   const ackSecret = await readAckSecret(secrets, requireEnv(ENV.ackSecretArn));
-  // An acknowledgement is saved with its audit entry, in one write.
-  const pages = new DynamoPageStore(dynamodb, requireEnv(ENV.pagesTable), now, requireEnv(ENV.auditTable));
   const { onAudit, onSecurity } = pagingMetrics(t);
-  const pager = new Pager({
-    pages,
-    audit: new DynamoAuditLog(dynamodb, requireEnv(ENV.auditTable), now),
-    onAudited: onAudit,
-    sender: {
-      send: async () => {
-        throw new Error('the ack function sends no page');
-      },
+  // The pager every function runs, without SNS or SQS: acknowledging sends nothing and sets no timer.
+  const { pager, pages } = dynamoPager(
+    {
+      config,
+      ackSecret,
+      ackBaseUrl: requireEnv(ENV.ackBaseUrl),
+      pagesTable: requireEnv(ENV.pagesTable),
+      auditTable: requireEnv(ENV.auditTable),
     },
-    config: config.paging,
-    ackSecret,
-    ackBaseUrl: requireEnv(ENV.ackBaseUrl),
-    // The Lambda's log is its security log: a forged link's claims, as JSON, for whoever investigates.
-    security: { record: async (e) => onSecurity(e) },
-  });
+    dynamodb,
+    {},
+    { onAudit, onSecurity },
+    now,
+  );
   // The GET of a link verifies it with the same key, without acknowledging.
   return {
     pager,

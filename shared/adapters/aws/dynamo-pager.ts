@@ -1,0 +1,69 @@
+// The pager over the DynamoDB tables, as every function and the operator's CLI run it: pages saved with their
+// audit entries in one write, the append-only audit log, parked sends, the metric hooks. How pages go out (SNS)
+// and how timers are set (SQS) are the caller's to give (paging.ts), so that a function that sends nothing (ack)
+// loads neither client.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Pager } from '#app/pager.ts';
+import type { GradingConfig } from '#domain/config.ts';
+import type { AuditEvent, AuditLog, PageSender, PageStore, ParkedSend, SecurityEvent } from '#ports';
+import { DynamoAuditLog } from './dynamo-audit-log.ts';
+import { DynamoPageStore, DynamoParkedSends } from './dynamo-page-store.ts';
+
+export interface DynamoPagerSettings {
+  config: GradingConfig;
+  ackSecret: Buffer;
+  ackBaseUrl: string;
+  pagesTable: string;
+  auditTable: string;
+}
+
+export interface DynamoPagerHooks {
+  /** Every audit entry written (metrics: escalations, exhausted ladders, acknowledgements, refused links). */
+  onAudit?: (e: AuditEvent) => void;
+  /** A send SNS refused a few times, parked (a metric and an alarm, a log line by id). */
+  onParked?: (send: ParkedSend) => void;
+  /** A forged or malformed acknowledge link (never in a patient's trail): the function's log is its security log. */
+  onSecurity?: (e: SecurityEvent) => void;
+}
+
+export interface DynamoPager {
+  pager: Pager;
+  pages: DynamoPageStore;
+  parked: DynamoParkedSends;
+  audit: AuditLog;
+}
+
+const refusingSender: PageSender = {
+  send: async () => {
+    throw new Error('this pager is not configured to send pages');
+  },
+};
+
+/**
+ * `sender`: absent for a pager that never sends (acknowledging sends nothing). `withTimers`: wraps the page store
+ * so that saving a page sets its escalation timer (absent: the schedule's minute tick runs the ladders alone).
+ */
+export function dynamoPager(
+  s: DynamoPagerSettings,
+  dynamodb: DynamoDBClient,
+  delivery: { sender?: PageSender; withTimers?: (pages: PageStore) => PageStore },
+  hooks: DynamoPagerHooks = {},
+  now: () => number = Date.now,
+): DynamoPager {
+  const pages = new DynamoPageStore(dynamodb, s.pagesTable, now, s.auditTable);
+  const audit = new DynamoAuditLog(dynamodb, s.auditTable, now);
+  const parked = new DynamoParkedSends(dynamodb, s.pagesTable);
+  const pager = new Pager({
+    pages: delivery.withTimers ? delivery.withTimers(pages) : pages,
+    sender: delivery.sender ?? refusingSender,
+    audit,
+    config: s.config.paging,
+    ackSecret: s.ackSecret,
+    ackBaseUrl: s.ackBaseUrl,
+    parked,
+    ...(hooks.onParked ? { onParked: hooks.onParked } : {}),
+    ...(hooks.onAudit ? { onAudited: hooks.onAudit } : {}),
+    ...(hooks.onSecurity ? { security: { record: async (e: SecurityEvent) => hooks.onSecurity!(e) } } : {}),
+  });
+  return { pager, pages, parked, audit };
+}
