@@ -44,7 +44,10 @@ export function pageEvent(m: PageMessage, sentAt: number): PageEvent {
   const p = m.page;
   return {
     type: 'page',
-    sendId: `${p.pageId}#${p.rev}`,
+    // The storage revision identifies a send and its repeats after a crash. A parked send resent after the page
+    // moved on is of an earlier level and round than the page now holds: named by them, or two such resends (and
+    // the page's own next send) would share one id, and a receiver dropping repeats would drop all but one.
+    sendId: m.reason === 'resent' ? `${p.pageId}#${p.level}.${p.round}` : `${p.pageId}#${p.rev}`,
     pageId: p.pageId,
     notificationId: p.notificationId,
     patientId: p.patientId,

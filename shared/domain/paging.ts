@@ -330,7 +330,14 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
   for (const p of pages) {
     if (!isOpen(p)) continue;
     if (p.heldBy !== undefined) {
-      if (silenceFor(p, silences, now, config)) continue;
+      const own = silences.find((s) => s.silenceId === p.heldBy);
+      if (own && silenceFor(p, [own], now, config)) continue;
+      // Its silence ended, but another in force holds it too: held by that one, released when it ends.
+      const other = silenceFor(p, silences, now, config);
+      if (other) {
+        changed.push({ ...p, heldBy: other.silenceId });
+        continue;
+      }
       const released: Page = { ...p, heldBy: undefined, delivered: false, dueAt: now + timeoutMs(p.grade, config) };
       changed.push(released);
       deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: 'released' });
