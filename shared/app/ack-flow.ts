@@ -48,8 +48,6 @@ export interface AckFlowDeps {
     admit(token: string, client: string): number | undefined;
     refused(client: string): void;
   };
-  /** What the JSON API tells about the page acknowledged. */
-  summary?: (page: Page) => unknown;
 }
 
 const JSON_HEADERS = {
@@ -93,7 +91,10 @@ async function acknowledgeWithin(
   return r;
 }
 
-/** What the JSON API tells about a page after an acknowledgement (ids, team, level, who and when). */
+/**
+ * What the JSON API tells about a page after an acknowledgement (ids, team, level, who and when): the same on both
+ * hosts (the embedded server once answered its board's view of the page here, which the ack function cannot build).
+ */
 const pageSummary = (p: Page) => ({
   pageId: p.pageId,
   patientId: p.patientId,
@@ -136,11 +137,10 @@ export async function acknowledgeByApi(
       headers: { ...JSON_HEADERS, 'retry-after': String(r.wait) },
     };
   if (!r.ok) return json(refusalStatus(r), refusalOutcome(r), { errors: [r.reason] });
-  const summary = deps.summary ?? pageSummary;
   return json(
     200,
     r.changed ? 'acknowledged' : 'already-acknowledged',
-    { acknowledged: true, changed: r.changed, page: summary(r.page) },
+    { acknowledged: true, changed: r.changed, page: pageSummary(r.page) },
     r.page,
   );
 }

@@ -301,7 +301,7 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({
       changed: true,
-      page: { state: 'acknowledged', ack: { by: 'Dr Ada (hematology fellow)', via: 'link' } },
+      page: { status: 'acknowledged', ack: { by: 'Dr Ada (hematology fellow)', via: 'link' } },
     });
     expect(await (await ack({ token, by: 'Dr Ada' })).json()).toMatchObject({ changed: false });
 

@@ -187,6 +187,18 @@ export function checkSilence(
   };
 }
 
+/**
+ * A path segment as API Gateway hands it to the ack function: percent-decoded, so that a link whose characters a
+ * mail or chat app escaped (%76 for v) is the same link on both backends; a broken escape stays as sent (refused).
+ */
+function pathParameter(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const files = new Map<string, Buffer>();
   for (const [path, f] of Object.entries(STATIC)) files.set(path, readFileSync(new URL(f.file, BOARD_DIR)));
@@ -288,7 +300,6 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     verify: (token) => deps.paging.verifyLink(token),
     page: (id) => deps.queries.page(id),
     config: deps.pagingConfig,
-    summary: (p) => deps.board.teamPage(p),
     timeZone: deps.timeZone,
     // An address past its budget of refused acknowledgements gets 429, writing nothing; a link that verifies still
     // goes through (a phone behind the same hospital NAT is never locked out).
@@ -401,7 +412,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       return apiAck(req, res);
     }
     const link = path.match(/^\/ack\/([^/]+)$/);
-    if (link) return linkPage(req, res, method, link[1]!);
+    if (link) return linkPage(req, res, method, pathParameter(link[1]!));
 
     if (isDevicePath(path)) {
       // The token first: a refused request is answered without reading its body (and its connection closed).
