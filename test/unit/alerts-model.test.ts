@@ -198,8 +198,7 @@ class Model {
       for (const p of mine) {
         // "a patient of that ward quiet within windowMinutes joins it"
         const join = this.alerts.find(
-          (a) =>
-            a.ward === ward && a.clearedAt === undefined && this.feedSince.get(p)! - a.since <= WINDOW * MIN,
+          (a) => a.ward === ward && a.clearedAt === undefined && this.feedSince.get(p)! - a.since <= WINDOW * MIN,
         );
         if (join) {
           join.members!.add(p);
@@ -239,8 +238,7 @@ class Model {
     if ('patient' in s.target) this.patientSilences = true;
     // A page held by one silence that a later one covers too: whether it waits for the later one is not said.
     for (const a of this.alerts)
-      for (const [team, f] of a.first)
-        if (f === 'held' && this.covered(a, team, s.from)) a.first.set(team, 'unsure');
+      for (const [team, f] of a.first) if (f === 'held' && this.covered(a, team, s.from)) a.first.set(team, 'unsure');
     for (const a of this.alerts) if (this.unsure(a)) for (const t of a.first.keys()) a.first.set(t, 'unsure');
   }
 }
@@ -381,7 +379,9 @@ async function check(script: Script) {
   const before = (t: number) => t < model.cutoff;
 
   // The same alerts raised and cleared, at the same sweep: once each, never earlier, and again after data.
-  const real = raised.filter((a) => before(a.at)).map((a) => `${a.at - T0}|${a.subject}|${who(a)}|${a.cleared ? 'clear' : 'raise'}`);
+  const real = raised
+    .filter((a) => before(a.at))
+    .map((a) => `${a.at - T0}|${a.subject}|${who(a)}|${a.cleared ? 'clear' : 'raise'}`);
   const expected = model.alerts.flatMap((a) => [
     ...(before(a.raisedAt) ? [`${a.raisedAt - T0}|${a.subject}|${a.who}|raise`] : []),
     ...(a.clearedAt !== undefined && before(a.clearedAt) ? [`${a.clearedAt - T0}|${a.subject}|${a.who}|clear`] : []),
@@ -418,12 +418,17 @@ async function check(script: Script) {
       for (const s of mine) expect(s.m.role).toBe(CONFIG.paging.policies[team].levels[0]);
     }
     if (a.clearedAt === undefined || !before(a.clearedAt)) continue;
-    const cleared = raised.find((r) => r.cleared && r.at === a.clearedAt && r.subject === a.subject && who(r) === a.who)!;
+    const cleared = raised.find(
+      (r) => r.cleared && r.at === a.clearedAt && r.subject === a.subject && who(r) === a.who,
+    )!;
     for (const [team, c] of a.clear) {
       if (c === 'unsure') continue;
       const mine = sent.filter((s) => s.m.page.notificationId === cleared.alertId && s.m.page.team === team);
       // An all-clear is informational: sent once, nothing to acknowledge; never if made during a silence.
-      expect(mine.map((s) => s.at - T0), `${a.subject} ${a.who} all-clear ${team}`).toEqual(c === 'never' ? [] : [c - T0]);
+      expect(
+        mine.map((s) => s.at - T0),
+        `${a.subject} ${a.who} all-clear ${team}`,
+      ).toEqual(c === 'never' ? [] : [c - T0]);
       for (const s of mine) expect(s.m.page.status).toBe('info');
     }
   }

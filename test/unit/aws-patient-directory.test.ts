@@ -7,25 +7,30 @@ import { DynamoPatientDirectory } from '../../shared/adapters/aws/dynamo-patient
 import { reduce } from '../../shared/domain/reducer.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { serializeState } from '../../shared/domain/state.ts';
+import { encodeStateItem } from '../../shared/adapters/aws/state-item.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const ddb = mockClient(DynamoDBClient);
-const stateOf = (patientId: string, ward?: string) => {
+const reduced = (patientId: string, ward?: string) => {
   const m = ward ? enrol(patientId, 0, { ward }) : msg(patientId, 0, { vitals: { heartRate: 80 } });
-  return serializeState(reduce(undefined, m, DEFAULT_CONFIG, arrivalOf(m)).state);
+  return reduce(undefined, m, DEFAULT_CONFIG, arrivalOf(m)).state;
 };
+/** Items written before the compact form: the state as JSON (`state`). */
+const stateOf = (patientId: string, ward?: string) => serializeState(reduced(patientId, ward));
 
 beforeEach(() => ddb.reset());
 
 describe('DynamoPatientDirectory', () => {
   it('knows the patients the state table has, with their wards, and asks again for unprocessed keys', async () => {
     const items: Record<string, string> = { A: stateOf('A', 'H4'), B: stateOf('B') };
+    // What the state store writes now: the compact state (`s`). Read as JSON only, it was a patient in no ward.
+    const compact: Record<string, Uint8Array> = { D: encodeStateItem(reduced('D', 'ICU'), []) };
     let calls = 0;
     ddb.on(BatchGetItemCommand).callsFake((input) => {
       calls++;
       const req = input.RequestItems.state;
-      expect(req.ProjectionExpression).toBe('#pk, #state');
+      expect(req.ProjectionExpression).toBe('#pk, #s, #state');
       const keys = req.Keys as { pk: { S: string }; sk: { S: string } }[];
       expect(keys.every((k) => k.sk.S === 'state')).toBe(true);
       // The first call leaves B unprocessed (throttled).
@@ -33,14 +38,21 @@ describe('DynamoPatientDirectory', () => {
       const unprocessed = calls === 1 ? keys.filter((k) => k.pk.S === 'B') : [];
       return {
         Responses: {
-          state: answered.filter((k) => items[k.pk.S]).map((k) => ({ pk: k.pk, state: { S: items[k.pk.S]! } })),
+          state: [
+            ...answered.filter((k) => items[k.pk.S]).map((k) => ({ pk: k.pk, state: { S: items[k.pk.S]! } })),
+            ...answered.filter((k) => compact[k.pk.S]).map((k) => ({ pk: k.pk, s: { B: compact[k.pk.S]! } })),
+          ],
         },
         ...(unprocessed.length ? { UnprocessedKeys: { state: { Keys: unprocessed } } } : {}),
       };
     });
     const d = new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state');
-    const facts = await d.lookup(['A', 'B', 'C']);
-    expect(Object.fromEntries(facts)).toEqual({ A: { known: true, ward: 'H4' }, B: { known: true } });
+    const facts = await d.lookup(['A', 'B', 'C', 'D']);
+    expect(Object.fromEntries(facts)).toEqual({
+      A: { known: true, ward: 'H4' },
+      B: { known: true },
+      D: { known: true, ward: 'ICU' },
+    });
     expect(calls).toBe(2);
   });
 

@@ -15,7 +15,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { auditKey, type AuditEvent, type AuditLog } from '#ports';
-import { decodeStateItem, type CarriedEntry } from './state-item.ts';
+import { stateOfItem, type CarriedEntry } from './state-item.ts';
 import { AUDIT_TABLE as T, SEEN_TABLE, STATE_TABLE } from './table-layout.ts';
 
 let counter = 0;
@@ -180,9 +180,9 @@ export class DynamoAuditLog implements AuditLog {
         ExpressionAttributeNames: { '#s': STATE_TABLE.stateAttribute },
       }),
     );
-    const bytes = stateItem.Item?.[STATE_TABLE.stateAttribute]?.B;
     const carried = new Map<string, { time: string; written: string; event: AuditEvent }>();
-    for (const p of bytes ? decodeStateItem(bytes).pending : [])
+    // Only the compact form carries pending messages (read alone: items written before it have none).
+    for (const p of stateItem.Item ? (stateOfItem(stateItem.Item)?.pending ?? []) : [])
       for (const x of p.entries)
         carried.set(`${p.messageId}|${x.written}`, { time: sortableTime(x.event), written: x.written, event: x.event });
     for await (const page of byPatient(seenTable, SEEN_TABLE.partitionKey, [

@@ -10,7 +10,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import type { PatientDirectory, PatientFacts } from '../../app/scope.ts';
-import { deserializeState } from '../../domain/state.ts';
+import { stateOfItem } from './state-item.ts';
 import { STATE_TABLE as T } from './table-layout.ts';
 
 /** BatchGetItem takes at most 100 keys. */
@@ -35,8 +35,13 @@ export class DynamoPatientDirectory implements PatientDirectory {
             RequestItems: {
               [this.tableName]: {
                 Keys: keys,
-                ProjectionExpression: '#pk, #state',
-                ExpressionAttributeNames: { '#pk': T.partitionKey, '#state': 'state' },
+                // The compact state (what the state store writes), or the JSON of items written before it.
+                ProjectionExpression: '#pk, #s, #state',
+                ExpressionAttributeNames: {
+                  '#pk': T.partitionKey,
+                  '#s': T.stateAttribute,
+                  '#state': T.legacyStateAttribute,
+                },
               },
             },
           }),
@@ -44,7 +49,7 @@ export class DynamoPatientDirectory implements PatientDirectory {
         for (const item of res.Responses?.[this.tableName] ?? []) {
           const id = item[T.partitionKey]?.S;
           if (!id) continue;
-          const ward = item.state?.S ? deserializeState(item.state.S).enrolment.ward?.v : undefined;
+          const ward = stateOfItem(item)?.state.enrolment.ward?.v;
           out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
         }
         keys = res.UnprocessedKeys?.[this.tableName]?.Keys;

@@ -26,7 +26,7 @@ import {
 import type { Notification } from '#domain/page.ts';
 import { DEFAULT_PAGING, feedStatus } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import { deserializeState, type PatientState } from '#domain/state.ts';
+import type { PatientState } from '#domain/state.ts';
 import {
   SeenBefore,
   VersionConflict,
@@ -36,7 +36,7 @@ import {
   type StoredState,
 } from '#ports';
 import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
-import { decodeStateItem, encodeStateItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
+import { encodeStateItem, stateOfItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
 
 /**
@@ -129,13 +129,10 @@ export class DynamoStateStore implements StateStore {
     const item = out.Item;
     if (!item) return undefined;
     const version = Number(item.version?.N);
-    const compact = item[T.stateAttribute]?.B;
     // Items written before the compact form hold the state as JSON (version 1 or 2): read, and written compact.
-    const json = item[T.legacyStateAttribute]?.S;
-    if ((compact === undefined && json === undefined) || !Number.isInteger(version))
-      throw new Error(`patient ${patientId}: stored state item is malformed`);
-    const { state, pending } =
-      compact !== undefined ? decodeStateItem(compact) : { state: deserializeState(json!), pending: [] };
+    const held = stateOfItem(item);
+    if (!held || !Number.isInteger(version)) throw new Error(`patient ${patientId}: stored state item is malformed`);
+    const { state, pending } = held;
     const indexed = item[T.feedSinceAttribute]?.N;
     this.loaded.set(patientId, {
       version,

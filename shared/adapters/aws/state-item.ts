@@ -6,8 +6,10 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { addSeen } from '#domain/seen.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
-import type { PatientState } from '#domain/state.ts';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { deserializeState, type PatientState } from '#domain/state.ts';
 import type { AuditEvent } from '#ports';
+import { STATE_TABLE } from './table-layout.ts';
 
 /** An audit entry as a seen-messages item carries it: the entry, and when this process wrote it. */
 export interface CarriedEntry {
@@ -54,4 +56,18 @@ export function decodeStateItem(bytes: Uint8Array): { state: PatientState; pendi
   let seen = state.seen;
   for (const p of pending) for (const d of p.digests) seen = addSeen(seen, p.messageId, d, 64);
   return { state: { ...state, seen }, pending };
+}
+
+/**
+ * What an item of the state table holds: the compact state (`s`, what the state store writes), or the JSON of an
+ * item written before it (`state`), with no pending messages; undefined when it has neither. Every reader of the
+ * table goes through it (reading `state` alone once made the patient directory see every graded patient in no ward).
+ */
+export function stateOfItem(
+  item: Record<string, AttributeValue>,
+): { state: PatientState; pending: PendingSeen[] } | undefined {
+  const compact = item[STATE_TABLE.stateAttribute]?.B;
+  if (compact !== undefined) return decodeStateItem(compact);
+  const json = item[STATE_TABLE.legacyStateAttribute]?.S;
+  return json === undefined ? undefined : { state: deserializeState(json), pending: [] };
 }

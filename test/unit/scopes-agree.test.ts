@@ -1,0 +1,418 @@
+// Device scopes decided alike by both hosts, and as docs/security.md says: the embedded server (`crs serve`, its
+// SQLite tokens and patient knowledge) and the AWS ingest function (behind the emulator's HTTP front, with its
+// patient directory on the state table) get the same tokens (random kinds, wards, patients, and old tokens without
+// a kind), learn the same patients the way the product does (an EHR's enrolment sent through each host and graded:
+// the embedded worker grades it; on AWS the grade function runs on what the ingest queued and writes the state table
+// that DynamoPatientDirectory reads), then answer the same random messages with the same status and body, byte for
+// byte. Each decision is also checked against a small model written from docs/security.md, not from the code.
+import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
+import { telemetry } from '#adapters/aws/telemetry.ts';
+import { hashToken, issueToken } from '#app/auth.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
+import type { TokenScope } from '#domain/scope.ts';
+import { startHttpFront, type HttpFront } from '#hosts/aws-emulator/http-front.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
+import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+const WARDS = ['H4', 'ICU', 'W7'] as const;
+/** P1-P4 may be enrolled before the requests; P5 never is (unknown unless a request brings it). */
+const PATIENTS = ['P1', 'P2', 'P3', 'P4', 'P5'] as const;
+const KINDS = SOURCE_KINDS;
+type Kind = (typeof KINDS)[number];
+type Role = Kind | 'legacy';
+type Section = (typeof SECTIONS)[number];
+const ENROLMENT_FIELDS = ['therapy', 'product', 'infusedAt', 'weightKg', 'bed', 'ward', 'hypotension'] as const;
+type EnrolmentField = (typeof ENROLMENT_FIELDS)[number];
+
+// ------------------------------------------------------------------------------------------------------------
+// The model, from docs/security.md ("What each device kind may send", ward and patient scopes, old tokens).
+
+const EVERYTHING: readonly Section[] = SECTIONS;
+const DOC_TABLE: Record<Role, { sections: readonly Section[]; enrolment: readonly string[]; claims: readonly Kind[] }> =
+  {
+    monitor: { sections: ['vitals', 'oxygen', 'enrolment'], enrolment: ['bed', 'ward'], claims: ['monitor'] },
+    ventilator: { sections: ['oxygen', 'vitals'], enrolment: [], claims: ['ventilator'] },
+    pump: { sections: ['vasopressors', 'medications'], enrolment: [], claims: ['pump'] },
+    manual: { sections: EVERYTHING, enrolment: ENROLMENT_FIELDS, claims: ['manual'] },
+    ehr: { sections: EVERYTHING, enrolment: ENROLMENT_FIELDS, claims: KINDS },
+    // "Tokens issued before scopes": every section and source.kind and every patient; of enrolment only bed and ward.
+    legacy: { sections: EVERYTHING, enrolment: ['bed', 'ward'], claims: KINDS },
+  };
+
+interface ModelToken {
+  role: Role;
+  wards: string[];
+  patients: string[];
+}
+
+/**
+ * What the model refuses: what the token's kind may not send (`section`, `enrolment.field`, `source.kind`), and, when
+ * that passes, what is outside its reach (`enrolment.ward` moving a patient out of its wards, `patient P`).
+ */
+function modelRefusals(
+  t: ModelToken,
+  messages: DeviceMessage[],
+  known: Map<string, string | undefined>,
+): { kind: string[]; reach: string[] } {
+  const rights = DOC_TABLE[t.role];
+  const named: string[] = [];
+  for (const m of messages) {
+    if (!rights.claims.includes(m.source.kind)) named.push('source.kind');
+    for (const s of SECTIONS) {
+      if (m[s] === undefined) continue;
+      if (!rights.sections.includes(s)) named.push(s);
+      else if (s === 'enrolment')
+        for (const f of Object.keys(m.enrolment!)) if (!rights.enrolment.includes(f)) named.push(`enrolment.${f}`);
+    }
+  }
+  // A refusal of what a device may send comes first ("403 naming the section"); the patients only when that passes.
+  if (named.length > 0) return { kind: named, reach: [] };
+  const reach: string[] = [];
+  if (t.wards.length === 0 && t.patients.length === 0) return { kind: [], reach };
+  const placed = new Map<string, string>();
+  for (const m of messages) {
+    const ward = m.enrolment?.ward;
+    const own = t.patients.includes(m.patientId);
+    // Interpretation: a ward token may not move a patient out of its wards ("reach patients outside its wards").
+    if (ward !== undefined && t.wards.length > 0 && !own && !t.wards.includes(ward)) reach.push('enrolment.ward');
+    if (ward !== undefined) placed.set(m.patientId, ward);
+    if (own) continue;
+    // "a patient whose enrolment.ward is one of them, or who is placed there by the same request" (by this message or
+    // an earlier one: interpretation); a patient the server already has in another ward stays outside.
+    const where = known.get(m.patientId) ?? placed.get(m.patientId);
+    if (t.wards.length === 0 || where === undefined || !t.wards.includes(where)) reach.push(`patient ${m.patientId}`);
+  }
+  return { kind: [], reach };
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Generators: tokens, the patients known beforehand, and requests.
+
+const none = fc.constant<string[]>([]);
+const tokenArb: fc.Arbitrary<ModelToken> = fc.oneof(
+  { weight: 1, arbitrary: fc.constant<ModelToken>({ role: 'legacy', wards: [], patients: [] }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      role: fc.constantFrom<Role>(...KINDS),
+      wards: fc.oneof(none, fc.subarray<string>([...WARDS], { minLength: 1, maxLength: 2 })),
+      patients: fc.oneof(none, none, fc.subarray<string>([...PATIENTS], { minLength: 1, maxLength: 2 })),
+    }),
+  },
+);
+
+const VALUES: Record<Exclude<Section, 'enrolment'>, unknown> = {
+  vitals: { heartRate: 92, temperatureC: 37.4 },
+  oxygen: { device: 'nasal_cannula', flowLpm: 2 },
+  vasopressors: [{ drug: 'norepinephrine', dose: 2, unit: 'mcg/min' }],
+  medications: [{ drug: 'tocilizumab', doseMg: 400 }],
+  neuro: { iceScore: 9 },
+  organToxicity: { maxCtcaeGrade: 1 },
+  labs: { crpMgL: 12 },
+};
+const enrolmentValue = (fields: EnrolmentField[], ward: string) =>
+  Object.fromEntries(
+    fields.map((f) => [
+      f,
+      {
+        therapy: 'car-t',
+        product: 'axi-cel',
+        infusedAt: '2026-01-08T08:00:00Z',
+        weightKg: 70,
+        bed: 'B1',
+        ward,
+        hypotension: { systolicBelow: 85, mapBelow: 60 },
+      }[f],
+    ]),
+  );
+
+/** One message as drawn: built into a DeviceMessage once the run's ids and times are known. */
+interface Draft {
+  patient: (typeof PATIENTS)[number];
+  /** null: the token's own kind (legacy: monitor). */
+  claim: Kind | null;
+  /** null: sections the token's kind may send. */
+  sections: Section[] | null;
+  anySections: Section[];
+  fields: EnrolmentField[];
+  ward: string;
+}
+const draftArb: fc.Arbitrary<Draft> = fc.record({
+  patient: fc.constantFrom(...PATIENTS),
+  claim: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom(...KINDS) }),
+  sections: fc.oneof(
+    { weight: 3, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.subarray([...SECTIONS], { minLength: 1, maxLength: 2 }) },
+  ),
+  anySections: fc.subarray([...SECTIONS], { minLength: 1, maxLength: 2 }),
+  fields: fc.oneof(
+    { weight: 3, arbitrary: fc.subarray(['bed', 'ward'] as EnrolmentField[], { minLength: 1 }) },
+    { weight: 1, arbitrary: fc.subarray([...ENROLMENT_FIELDS], { minLength: 1, maxLength: 3 }) },
+  ),
+  ward: fc.constantFrom(...WARDS),
+});
+
+const stepArb = fc.record({
+  token: fc.nat(),
+  messages: fc.array(draftArb, { minLength: 1, maxLength: 3 }),
+  batch: fc.boolean(),
+});
+
+/** A monitor's message for P1 placing it in H4 (the fixed examples). */
+const FIXED: Draft = {
+  patient: 'P1',
+  claim: null,
+  sections: null,
+  anySections: ['vitals'],
+  fields: ['ward'],
+  ward: 'H4',
+};
+
+/** Enrolments sent by the EHR before the requests: a ward, or none (enrolled without a ward). */
+const setupArb = fc.record({
+  P1: fc.option(fc.option(fc.constantFrom(...WARDS), { nil: undefined }), { nil: null }),
+  P2: fc.option(fc.option(fc.constantFrom(...WARDS), { nil: undefined }), { nil: null }),
+  P3: fc.option(fc.option(fc.constantFrom(...WARDS), { nil: undefined }), { nil: null }),
+  P4: fc.option(fc.option(fc.constantFrom(...WARDS), { nil: undefined }), { nil: null }),
+});
+
+// ------------------------------------------------------------------------------------------------------------
+
+describe('device scopes: both hosts decide alike, and as docs/security.md says', () => {
+  let dir: string;
+  let embedded: EmbeddedServer;
+  let front: HttpFront;
+  let awsTokens: MemoryTokenStore;
+  let awsQueue: MemoryQueue;
+  let ddb: FakeDynamo;
+  let gradeAws: (records: ReturnType<typeof sqsRecord>[]) => Promise<{ batchItemFailures: unknown[] }>;
+  let graded = 0;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'crs-scopes-agree-'));
+    // No ceiling to reach: the AWS function has none (docs/security.md), and the property makes many patients.
+    embedded = await startEmbeddedServer({
+      dataDir: dir,
+      config: DEFAULT_CONFIG,
+      port: 0,
+      pageStream: new PassThrough(),
+      log: () => undefined,
+      now: () => NOW,
+      maxPatients: 1_000_000,
+    });
+    process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
+    process.env.CRS_TOKENS_TABLE = 'tokens';
+    process.env.CRS_STATE_TABLE = 'state';
+    process.env.CRS_AUDIT_TABLE = 'audit';
+    process.env.CRS_SEEN_TABLE = 'seen';
+    process.env.AWS_REGION ??= 'eu-west-1';
+    const { createIngestHandler } = await import('#functions/ingest/handler.ts');
+    const { createGradeHandler } = await import('#functions/grade/handler.ts');
+    ddb = new FakeDynamo(STATE_STORE_TABLES);
+    awsTokens = new MemoryTokenStore();
+    awsQueue = new MemoryQueue();
+    const ingest = quiet(
+      createIngestHandler({
+        queue: awsQueue,
+        tokens: awsTokens,
+        now: () => NOW,
+        patients: new DynamoPatientDirectory(ddb.client(), 'state'),
+        ...telemetry('ingest'),
+      }),
+    );
+    const grade = quiet(
+      createGradeHandler({
+        store: stateStoreOn(ddb, NOW),
+        config: DEFAULT_CONFIG,
+        now: () => NOW,
+        ...telemetry('grade'),
+      }),
+    );
+    gradeAws = async (records) => (await grade(sqsEvent(records))) as { batchItemFailures: unknown[] };
+    const target = { name: 'ingest', maxConcurrency: 4, invoke: (e: Parameters<typeof ingest>[0]) => ingest(e) };
+    front = await startHttpFront({
+      port: 0,
+      host: '127.0.0.1',
+      routes: { 'POST /v1/messages': target, 'POST /v1/messages/batch': target },
+      log: () => undefined,
+    });
+    front.open();
+  });
+  afterAll(async () => {
+    await embedded?.close();
+    await front?.close();
+    ddb?.restore();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** One token, the same secret and scope in both stores. */
+  async function tokenFor(deviceId: string, scope: TokenScope): Promise<string> {
+    const { token, record } = issueToken(deviceId, new Date(NOW), scope);
+    await embedded.tokens.put(record);
+    await awsTokens.put({ ...record, hash: hashToken(token) });
+    return token;
+  }
+
+  const answer = async (base: string, token: string, body: DeviceMessage[], batch: boolean) => {
+    const r = await fetch(`${base}${batch ? '/v1/messages/batch' : '/v1/messages'}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(batch ? body : body[0]),
+    });
+    return { status: r.status, body: await r.text() };
+  };
+
+  /** Both hosts grade what they accepted, so that each knows the patients' wards (the way the product learns them). */
+  async function gradeBoth(): Promise<void> {
+    const fresh = awsQueue.messages.slice(graded);
+    graded = awsQueue.messages.length;
+    if (fresh.length > 0) {
+      const res = await gradeAws(fresh.map((q) => sqsRecord(JSON.stringify(q), { groupId: q.message.patientId })));
+      expect(res.batchItemFailures).toEqual([]);
+    }
+    const waiting = embedded.db.prepare('SELECT count(*) FROM inbox').pluck();
+    for (let i = 0; (waiting.get() as number) > 0; i++) {
+      if (i > 500) throw new Error('the embedded server did not grade its inbox');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  it('the same status and body from both, for random tokens, patients and messages; each decision as the docs say', async () => {
+    const statuses = new Set<number>();
+    const wardDecisions = { accepted: 0, refused: 0 };
+    let run = 0;
+    let minute = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(tokenArb, { minLength: 1, maxLength: 3 }),
+        setupArb,
+        fc.array(stepArb, { minLength: 1, maxLength: 4 }),
+        async (tokenSpecs, setup, steps) => {
+          run++;
+          const id = (p: string) => `r${run}-${p}`;
+          const at = () => new Date(NOW - 600 * 60_000 + ++minute * 1000).toISOString();
+          let n = 0;
+          const known = new Map<string, string | undefined>();
+          // The patients known beforehand: enrolled by the EHR through both hosts, and graded.
+          const ehr = await tokenFor(`ehr-${run}`, { kind: 'ehr' });
+          const enrolments: DeviceMessage[] = Object.entries(setup).flatMap(([p, ward]) =>
+            ward === null
+              ? []
+              : [
+                  {
+                    messageId: `${id(p)}-enrol`,
+                    patientId: id(p),
+                    observedAt: at(),
+                    source: { deviceId: `ehr-${run}`, kind: 'ehr' },
+                    enrolment: {
+                      therapy: 'car-t',
+                      infusedAt: '2026-01-08T08:00:00Z',
+                      weightKg: 70,
+                      ...(ward ? { ward } : {}),
+                    },
+                  } satisfies DeviceMessage,
+                ],
+          );
+          if (enrolments.length > 0) {
+            for (const base of [embedded.url, front.url])
+              expect((await answer(base, ehr, enrolments, true)).status).toBe(202);
+            for (const m of enrolments) known.set(m.patientId, m.enrolment?.ward);
+            await gradeBoth();
+          }
+
+          const tokens = await Promise.all(
+            tokenSpecs.map(async (t, i) => ({
+              model: { ...t, patients: t.patients.map(id) },
+              secret: await tokenFor(`dev-${run}-${i}`, {
+                ...(t.role === 'legacy' ? {} : { kind: t.role }),
+                ...(t.wards.length ? { wards: t.wards } : {}),
+                ...(t.patients.length ? { patients: t.patients.map(id) } : {}),
+              }),
+            })),
+          );
+
+          for (const step of steps) {
+            const t = tokens[step.token % tokens.length]!;
+            const role = t.model.role;
+            const own = role === 'legacy' ? 'monitor' : role;
+            const messages = step.messages.map((d): DeviceMessage => {
+              const allowed = DOC_TABLE[role].sections;
+              const sections =
+                d.sections ?? d.anySections.map((s, i) => allowed[(SECTIONS.indexOf(s) + i) % allowed.length]!);
+              const m: Record<string, unknown> = {
+                messageId: `${id(d.patient)}-${++n}`,
+                patientId: id(d.patient),
+                observedAt: at(),
+                source: { deviceId: `dev-${run}`, kind: d.claim ?? own },
+              };
+              for (const s of new Set(sections))
+                m[s] = s === 'enrolment' ? enrolmentValue(d.fields, d.ward) : structuredClone(VALUES[s]);
+              return m as unknown as DeviceMessage;
+            });
+            const batch = step.batch || messages.length > 1;
+            const sent = batch ? messages : messages.slice(0, 1);
+            const fromEmbedded = await answer(embedded.url, t.secret, sent, batch);
+            const fromAws = await answer(front.url, t.secret, sent, batch);
+            const model = modelRefusals(t.model, sent, known);
+            const context = JSON.stringify({ token: t.model, known: Object.fromEntries(known), sent });
+            expect(fromAws, `AWS and embedded differ: ${context}`).toEqual(fromEmbedded);
+            statuses.add(fromEmbedded.status);
+            if (t.model.wards.length > 0 && model.kind.length === 0 && sent.some((m) => known.get(m.patientId)))
+              wardDecisions[fromEmbedded.status === 202 ? 'accepted' : 'refused']++;
+
+            const refused = [...model.kind, ...model.reach];
+            expect(
+              fromEmbedded.status,
+              `docs say ${refused.join('; ') || 'accept'}: ${context}\n${fromEmbedded.body}`,
+            ).toBe(refused.length > 0 ? 403 : 202);
+            if (fromEmbedded.status === 403) {
+              // "403 naming the section": every part the kind may not send is named; else a patient or ward it may not reach.
+              const errors = JSON.stringify((JSON.parse(fromEmbedded.body) as { errors: unknown }).errors);
+              const names = (r: string) => errors.includes(r.startsWith('patient ') ? `${r} ` : `${r}:`);
+              if (model.kind.length > 0) for (const r of model.kind) expect(names(r), `${r} in ${errors}`).toBe(true);
+              else expect(model.reach.some(names), `one of ${model.reach.join(', ')} in ${errors}`).toBe(true);
+            } else {
+              for (const m of sent)
+                if (!known.has(m.patientId) || m.enrolment?.ward)
+                  known.set(m.patientId, m.enrolment?.ward ?? known.get(m.patientId));
+              await gradeBoth();
+            }
+          }
+        },
+      ),
+      {
+        numRuns: 150,
+        examples: [
+          // Found by this property (shrunk): the AWS patient directory read the state item's old JSON attribute, but
+          // the state store writes the compact one (`s`), so every graded patient was "in no ward". A monitor for
+          // ward H4 was refused a patient enrolled in H4 (docs: allowed)...
+          [
+            [{ role: 'monitor', wards: ['H4'], patients: [] }],
+            { P1: 'H4', P2: null, P3: null, P4: null },
+            [{ token: 0, messages: [{ ...FIXED, sections: ['vitals'] }], batch: false }],
+          ],
+          // ...and reached a patient enrolled in ICU by placing it in H4 itself (docs: outside its wards, refused).
+          [
+            [{ role: 'monitor', wards: ['H4'], patients: [] }],
+            { P1: 'ICU', P2: null, P3: null, P4: null },
+            [{ token: 0, messages: [{ ...FIXED, sections: ['vitals', 'enrolment'] }], batch: false }],
+          ],
+        ],
+      },
+    );
+    expect([...statuses].sort()).toEqual([202, 403]);
+    // Ward scopes were decided on patients each host had learnt, both ways.
+    expect(wardDecisions.accepted, JSON.stringify(wardDecisions)).toBeGreaterThan(0);
+    expect(wardDecisions.refused, JSON.stringify(wardDecisions)).toBeGreaterThan(0);
+  }, 60_000);
+});
