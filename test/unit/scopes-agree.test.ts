@@ -14,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { hashToken, issueToken } from '#app/auth.ts';
+import { FhirEncoder } from '#app/fhir/encode.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
 import type { TokenScope } from '#domain/scope.ts';
@@ -93,6 +96,71 @@ function modelRefusals(
     if (t.wards.length === 0 || where === undefined || !t.wards.includes(where)) reach.push(`patient ${m.patientId}`);
   }
   return { kind: [], reach };
+}
+
+/**
+ * HL7 v2 (docs/interfaces.md): a PCD-01 message is always `source.kind` monitor; a refused part is named in an ERR
+ * and the rest kept (AE), so a ward outside the token's wards takes PV1-3 out (the patient is then judged where the
+ * server has it); nothing left for the device is AR with 403.
+ */
+function hl7Model(t: ModelToken, m: DeviceMessage, known: Map<string, string | undefined>) {
+  const first = modelRefusals(t, [m], known);
+  if (first.kind.length > 0) return { status: 403, code: 'AR', named: first.kind, kept: undefined };
+  const moved = first.reach.includes('enrolment.ward');
+  const { enrolment: _, ...unplaced } = m;
+  const kept = moved ? (unplaced as DeviceMessage) : m;
+  const reach = moved ? modelRefusals(t, [kept], known).reach : first.reach;
+  if (reach.length > 0) return { status: 403, code: 'AR', named: reach, kept: undefined };
+  return { status: 202, code: moved ? 'AE' : 'AA', named: moved ? ['enrolment.ward'] : [], kept };
+}
+
+/**
+ * The contract messages a FHIR server makes of a message written as FHIR (docs/interfaces.md, "FHIR R4" and the
+ * `source.kind` table): resources of one patient, kind and time make one message, in the order they come; the
+ * infusion Procedure is dated by its performedDateTime; vitals are `monitor` with a Device (else `manual`), oxygen
+ * `ventilator` with one (else `manual`), vasopressors `pump` with one (else `ehr`), the ICE score `manual`, the rest
+ * `ehr`. The encoder names the Device when the message's kind is that device's.
+ */
+function fhirParts(messages: DeviceMessage[]): DeviceMessage[] {
+  const parts = new Map<string, Record<string, unknown>>();
+  const add = (
+    m: DeviceMessage,
+    kind: Kind,
+    time: string,
+    section: string,
+    value: Record<string, unknown> | unknown,
+  ) => {
+    const key = `${m.patientId}|${kind}|${Date.parse(time)}`;
+    const part = parts.get(key) ?? { patientId: m.patientId, observedAt: time, source: { kind } };
+    parts.set(key, part);
+    if (section === 'enrolment') part.enrolment = { ...(part.enrolment as object), ...(value as object) };
+    else part[section] = value;
+  };
+  for (const m of messages) {
+    const e = m.enrolment;
+    if (e?.therapy && e.infusedAt)
+      add(m, 'ehr', e.infusedAt, 'enrolment', {
+        therapy: e.therapy,
+        infusedAt: e.infusedAt,
+        ...(e.product ? { product: e.product } : {}),
+      });
+    const placed = Object.fromEntries(
+      (['weightKg', 'bed', 'ward'] as const).flatMap((f) => (e?.[f] === undefined ? [] : [[f, e[f]]])),
+    );
+    if (Object.keys(placed).length > 0) add(m, 'ehr', m.observedAt, 'enrolment', placed);
+    const kindOf: Record<Exclude<Section, 'enrolment'>, Kind> = {
+      vitals: m.source.kind === 'monitor' ? 'monitor' : 'manual',
+      oxygen: m.source.kind === 'ventilator' ? 'ventilator' : 'manual',
+      vasopressors: m.source.kind === 'pump' ? 'pump' : 'ehr',
+      medications: 'ehr',
+      neuro: 'manual',
+      organToxicity: 'ehr',
+      labs: 'ehr',
+    };
+    for (const s of ['vitals', 'oxygen', 'vasopressors', 'medications', 'neuro', 'organToxicity', 'labs'] as const)
+      if (m[s] !== undefined) add(m, kindOf[s], m.observedAt, s, m[s]);
+  }
+  return [...parts.values()] as unknown as DeviceMessage[];
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -243,7 +311,11 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
     front = await startHttpFront({
       port: 0,
       host: '127.0.0.1',
-      routes: { 'POST /v1/messages': target, 'POST /v1/messages/batch': target },
+      routes: {
+        'POST /v1/messages': target,
+        'POST /v1/messages/batch': target,
+        ...Object.fromEntries(INTERFACE_ROUTES.map((path) => [`POST ${path}`, target])),
+      },
       log: () => undefined,
     });
     front.open();
@@ -272,6 +344,15 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
     return { status: r.status, body: await r.text() };
   };
 
+  const post = async (base: string, path: string, token: string, type: string, body: string) => {
+    const r = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': type },
+      body,
+    });
+    return { status: r.status, body: await r.text() };
+  };
+
   /** Both hosts grade what they accepted, so that each knows the patients' wards (the way the product learns them). */
   async function gradeBoth(): Promise<void> {
     const fresh = awsQueue.messages.slice(graded);
@@ -287,78 +368,91 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
     }
   }
 
+  let run = 0;
+  let minute = 0;
+  /**
+   * One run's world: the patients known beforehand (enrolled by the EHR through both hosts, and graded), its tokens
+   * in both stores, and how a drawn message is built (ids and times of this run).
+   */
+  async function prepare(tokenSpecs: ModelToken[], setup: Record<string, string | undefined | null>) {
+    run++;
+    const id = (p: string) => `r${run}-${p}`;
+    const at = () => new Date(NOW - 600 * 60_000 + ++minute * 1000).toISOString();
+    let n = 0;
+    const known = new Map<string, string | undefined>();
+    const ehr = await tokenFor(`ehr-${run}`, { kind: 'ehr' });
+    const enrolments: DeviceMessage[] = Object.entries(setup).flatMap(([p, ward]) =>
+      ward === null
+        ? []
+        : [
+            {
+              messageId: `${id(p)}-enrol`,
+              patientId: id(p),
+              observedAt: at(),
+              source: { deviceId: `ehr-${run}`, kind: 'ehr' },
+              enrolment: {
+                therapy: 'car-t',
+                infusedAt: '2026-01-08T08:00:00Z',
+                weightKg: 70,
+                ...(ward ? { ward } : {}),
+              },
+            } satisfies DeviceMessage,
+          ],
+    );
+    if (enrolments.length > 0) {
+      for (const base of [embedded.url, front.url])
+        expect((await answer(base, ehr, enrolments, true)).status).toBe(202);
+      for (const m of enrolments) known.set(m.patientId, m.enrolment?.ward);
+      await gradeBoth();
+    }
+    const tokens = await Promise.all(
+      tokenSpecs.map(async (t, i) => ({
+        model: { ...t, patients: t.patients.map(id) },
+        secret: await tokenFor(`dev-${run}-${i}`, {
+          ...(t.role === 'legacy' ? {} : { kind: t.role }),
+          ...(t.wards.length ? { wards: t.wards } : {}),
+          ...(t.patients.length ? { patients: t.patients.map(id) } : {}),
+        }),
+      })),
+    );
+    /** A drawn message as a token of this role would send it (null claim: its own kind; legacy: monitor). */
+    const message = (d: Draft, role: Role): DeviceMessage => {
+      const allowed = DOC_TABLE[role].sections;
+      const sections = d.sections ?? d.anySections.map((s, i) => allowed[(SECTIONS.indexOf(s) + i) % allowed.length]!);
+      const m: Record<string, unknown> = {
+        messageId: `${id(d.patient)}-${++n}`,
+        patientId: id(d.patient),
+        observedAt: at(),
+        source: { deviceId: `dev-${run}`, kind: d.claim ?? (role === 'legacy' ? 'monitor' : role) },
+      };
+      for (const s of new Set(sections))
+        m[s] = s === 'enrolment' ? enrolmentValue(d.fields, d.ward) : structuredClone(VALUES[s]);
+      return m as unknown as DeviceMessage;
+    };
+    return { id, at, known, tokens, message };
+  }
+
+  /** After an accepted request: its patients are known, in the ward it gave them (graded by both hosts next). */
+  function learn(known: Map<string, string | undefined>, accepted: DeviceMessage[]): void {
+    for (const m of accepted)
+      if (!known.has(m.patientId) || m.enrolment?.ward)
+        known.set(m.patientId, m.enrolment?.ward ?? known.get(m.patientId));
+  }
+
   it('the same status and body from both, for random tokens, patients and messages; each decision as the docs say', async () => {
     const statuses = new Set<number>();
     const wardDecisions = { accepted: 0, refused: 0 };
-    let run = 0;
-    let minute = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.array(tokenArb, { minLength: 1, maxLength: 3 }),
         setupArb,
         fc.array(stepArb, { minLength: 1, maxLength: 4 }),
         async (tokenSpecs, setup, steps) => {
-          run++;
-          const id = (p: string) => `r${run}-${p}`;
-          const at = () => new Date(NOW - 600 * 60_000 + ++minute * 1000).toISOString();
-          let n = 0;
-          const known = new Map<string, string | undefined>();
-          // The patients known beforehand: enrolled by the EHR through both hosts, and graded.
-          const ehr = await tokenFor(`ehr-${run}`, { kind: 'ehr' });
-          const enrolments: DeviceMessage[] = Object.entries(setup).flatMap(([p, ward]) =>
-            ward === null
-              ? []
-              : [
-                  {
-                    messageId: `${id(p)}-enrol`,
-                    patientId: id(p),
-                    observedAt: at(),
-                    source: { deviceId: `ehr-${run}`, kind: 'ehr' },
-                    enrolment: {
-                      therapy: 'car-t',
-                      infusedAt: '2026-01-08T08:00:00Z',
-                      weightKg: 70,
-                      ...(ward ? { ward } : {}),
-                    },
-                  } satisfies DeviceMessage,
-                ],
-          );
-          if (enrolments.length > 0) {
-            for (const base of [embedded.url, front.url])
-              expect((await answer(base, ehr, enrolments, true)).status).toBe(202);
-            for (const m of enrolments) known.set(m.patientId, m.enrolment?.ward);
-            await gradeBoth();
-          }
-
-          const tokens = await Promise.all(
-            tokenSpecs.map(async (t, i) => ({
-              model: { ...t, patients: t.patients.map(id) },
-              secret: await tokenFor(`dev-${run}-${i}`, {
-                ...(t.role === 'legacy' ? {} : { kind: t.role }),
-                ...(t.wards.length ? { wards: t.wards } : {}),
-                ...(t.patients.length ? { patients: t.patients.map(id) } : {}),
-              }),
-            })),
-          );
+          const { known, tokens, message } = await prepare(tokenSpecs, setup);
 
           for (const step of steps) {
             const t = tokens[step.token % tokens.length]!;
-            const role = t.model.role;
-            const own = role === 'legacy' ? 'monitor' : role;
-            const messages = step.messages.map((d): DeviceMessage => {
-              const allowed = DOC_TABLE[role].sections;
-              const sections =
-                d.sections ?? d.anySections.map((s, i) => allowed[(SECTIONS.indexOf(s) + i) % allowed.length]!);
-              const m: Record<string, unknown> = {
-                messageId: `${id(d.patient)}-${++n}`,
-                patientId: id(d.patient),
-                observedAt: at(),
-                source: { deviceId: `dev-${run}`, kind: d.claim ?? own },
-              };
-              for (const s of new Set(sections))
-                m[s] = s === 'enrolment' ? enrolmentValue(d.fields, d.ward) : structuredClone(VALUES[s]);
-              return m as unknown as DeviceMessage;
-            });
+            const messages = step.messages.map((d) => message(d, t.model.role));
             const batch = step.batch || messages.length > 1;
             const sent = batch ? messages : messages.slice(0, 1);
             const fromEmbedded = await answer(embedded.url, t.secret, sent, batch);
@@ -382,9 +476,7 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
               if (model.kind.length > 0) for (const r of model.kind) expect(names(r), `${r} in ${errors}`).toBe(true);
               else expect(model.reach.some(names), `one of ${model.reach.join(', ')} in ${errors}`).toBe(true);
             } else {
-              for (const m of sent)
-                if (!known.has(m.patientId) || m.enrolment?.ward)
-                  known.set(m.patientId, m.enrolment?.ward ?? known.get(m.patientId));
+              learn(known, sent);
               await gradeBoth();
             }
           }
@@ -414,5 +506,110 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
     // Ward scopes were decided on patients each host had learnt, both ways.
     expect(wardDecisions.accepted, JSON.stringify(wardDecisions)).toBeGreaterThan(0);
     expect(wardDecisions.refused, JSON.stringify(wardDecisions)).toBeGreaterThan(0);
+  }, 60_000);
+  it('HL7 v2 and FHIR too: the same status and body from both, each decision (ACK, OperationOutcome) as the docs say', async () => {
+    const seen = { hl7v2: new Set<string>(), fhir: new Set<number>() };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(tokenArb, { minLength: 1, maxLength: 3 }),
+        setupArb,
+        fc.array(
+          fc.record({
+            token: fc.nat(),
+            messages: fc.array(draftArb, { minLength: 1, maxLength: 3 }),
+            format: fc.constantFrom('hl7v2' as const, 'fhir' as const),
+          }),
+          { minLength: 1, maxLength: 4 },
+        ),
+        async (tokenSpecs, setup, steps) => {
+          const { known, tokens, message } = await prepare(tokenSpecs, setup);
+          for (const step of steps) {
+            const t = tokens[step.token % tokens.length]!;
+            const messages = step.messages.map((d) => message(d, t.model.role));
+            const context = (sent: unknown) =>
+              JSON.stringify({ format: step.format, token: t.model, known: Object.fromEntries(known), sent });
+            if (step.format === 'hl7v2') {
+              // One ORU^R01: what a monitor measures (vitals, oxygen) and where the patient is (PV1-3), as `monitor`.
+              const d = step.messages[0]!;
+              const drawn = messages[0]!;
+              const place = d.fields.filter((f) => f === 'bed' || f === 'ward');
+              const m = {
+                messageId: drawn.messageId,
+                patientId: drawn.patientId,
+                observedAt: drawn.observedAt,
+                source: { deviceId: drawn.source.deviceId, kind: 'monitor' },
+                ...(drawn.oxygen ? { oxygen: drawn.oxygen } : {}),
+                ...(drawn.vitals || !drawn.oxygen ? { vitals: structuredClone(VALUES.vitals) } : {}),
+                ...(place.length ? { enrolment: enrolmentValue(place, d.ward) } : {}),
+              } as DeviceMessage;
+              const body = toPcd01(m)!;
+              const fromEmbedded = await post(embedded.url, '/v1/hl7v2', t.secret, 'x-application/hl7-v2+er7', body);
+              const fromAws = await post(front.url, '/v1/hl7v2', t.secret, 'x-application/hl7-v2+er7', body);
+              expect(fromAws, `AWS and embedded differ: ${context(m)}`).toEqual(fromEmbedded);
+              const expected = hl7Model(t.model, m, known);
+              const code = /\rMSA\|(A[AER])\|/.exec(fromEmbedded.body)?.[1];
+              const why = `docs say ${expected.code} ${expected.named.join('; ')}: ${context(m)}\n${fromEmbedded.body}`;
+              expect({ status: fromEmbedded.status, code }, why).toEqual({
+                status: expected.status,
+                code: expected.code,
+              });
+              seen.hl7v2.add(`${fromEmbedded.status} ${code}`);
+              // ERR names what was refused: a part the device may not send, else a ward or patient beyond its reach.
+              if (expected.named.length > 0)
+                expect(
+                  expected.named.some((r) => fromEmbedded.body.includes(r.startsWith('patient ') ? `${r} ` : `${r}:`)),
+                  why,
+                ).toBe(true);
+              if (expected.kept) {
+                learn(known, [expected.kept]);
+                await gradeBoth();
+              }
+            } else {
+              const encoder = new FhirEncoder();
+              const entry = messages.flatMap((m) =>
+                encoder
+                  .resources(m)
+                  .map((resource) => ({ resource, request: { method: 'POST', url: resource.resourceType } })),
+              );
+              if (entry.length === 0) continue; // nothing FHIR writes (only hypotension thresholds, say)
+              const body = JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry });
+              const fromEmbedded = await post(embedded.url, '/fhir/r4/Bundle', t.secret, 'application/fhir+json', body);
+              const fromAws = await post(front.url, '/fhir/r4/Bundle', t.secret, 'application/fhir+json', body);
+              expect(fromAws, `AWS and embedded differ: ${context(messages)}`).toEqual(fromEmbedded);
+              const parts = fhirParts(messages);
+              const model = modelRefusals(t.model, parts, known);
+              const refused = [...model.kind, ...model.reach];
+              const why = `docs say ${refused.join('; ') || 'accept'}: ${context(parts)}\n${fromEmbedded.body}`;
+              // A transaction is all or nothing: refused (403) when anything in it is not this device's to send.
+              expect(fromEmbedded.status, why).toBe(refused.length > 0 ? 403 : 202);
+              seen.fhir.add(fromEmbedded.status);
+              const issues = JSON.parse(fromEmbedded.body) as {
+                resourceType: string;
+                issue: { code: string; diagnostics: string }[];
+              };
+              expect(issues.resourceType, why).toBe('OperationOutcome');
+              const said = issues.issue.map((i) => i.diagnostics).join('\n');
+              if (fromEmbedded.status === 403) {
+                expect(
+                  issues.issue.every((i) => i.code === 'forbidden'),
+                  why,
+                ).toBe(true);
+                const names = (r: string) => said.includes(r.startsWith('patient ') ? `${r} ` : `${r}:`);
+                if (model.kind.length > 0) for (const r of model.kind) expect(names(r), `${r}: ${why}`).toBe(true);
+                else expect(model.reach.some(names), why).toBe(true);
+              } else {
+                expect(said, why).toContain(`accepted ${parts.length} message(s)`);
+                learn(known, parts);
+                await gradeBoth();
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+    // Both accepted and refused, in each format.
+    expect([...seen.fhir].sort(), 'FHIR statuses').toEqual([202, 403]);
+    expect([...seen.hl7v2].sort(), 'HL7 v2 answers').toEqual(expect.arrayContaining(['202 AA', '403 AR']));
   }, 60_000);
 });
