@@ -163,11 +163,12 @@ export async function admitPatients(
   const ids = [...new Set(messages.map((m) => m.patientId))];
   const facts = needLookup ? await o.directory!.lookup(ids) : new Map<string, PatientFacts>();
   const refusals: { index: number; error: string }[] = [];
-  // A ward given by an earlier message of the same request places the patient for the later ones.
+  // The request places a patient in the last ward it gives them, for its messages that give none, whatever their
+  // order: a FHIR transaction's infusion Procedure (dated earlier) comes before the Encounter that names the ward.
   const placed = new Map<string, string>();
+  for (const m of messages) if (m.enrolment?.ward !== undefined) placed.set(m.patientId, m.enrolment.ward);
   messages.forEach((m, index) => {
     const ward = m.enrolment?.ward ?? placed.get(m.patientId);
-    if (m.enrolment?.ward !== undefined) placed.set(m.patientId, m.enrolment.ward);
     const refusal = scopeRefusal(p, m.patientId, facts.get(m.patientId), ward);
     if (refusal) refusals.push({ index, error: refusal });
   });

@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '../../shared/app/auth.ts';
 import type { TokenScope } from '../../shared/app/scope.ts';
+import { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { frame, MllpDecoder } from '#app/hl7v2/mllp.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
@@ -211,8 +212,37 @@ describe('ward and patient scopes', () => {
         ])
       ).status,
     ).toBe(202);
+    // Whatever the order of the request's messages: the vitals first, the placement after.
+    expect(
+      (
+        await send(h4, [
+          from(msg('P-new2', 5, { vitals: { heartRate: 88 } }), 'gw-h4', 'monitor'),
+          from(msg('P-new2', 6, { enrolment: { ward: 'H4', bed: '3' } }), 'gw-h4', 'monitor'),
+        ])
+      ).status,
+    ).toBe(202);
     // Moving a patient out of its wards is not a ward token's to do.
     expect((await send(h4, from(msg('P-H4', 6, { enrolment: { ward: 'ICU' } }), 'gw-h4', 'monitor'))).status).toBe(403);
+  });
+
+  it('FHIR: a ward EHR token enrols a new patient with one transaction (the infusion, dated earlier, and the ward)', async () => {
+    // Was refused: the infusion Procedure becomes a message dated at its performedDateTime, before the Encounter
+    // that places the patient, and only an earlier message placed one (found by test/unit/scopes-agree.test.ts).
+    const ehrH4 = await token('ehr-h4', { kind: 'ehr', wards: ['H4'] });
+    const enrolment = from(
+      msg('P-fhir', 5, {
+        enrolment: { therapy: 'car-t', infusedAt: new Date(T0 - 24 * 60 * MIN).toISOString(), ward: 'H4', bed: '7' },
+      }),
+      'ehr-h4',
+      'ehr',
+    );
+    const bundle = new FhirEncoder().bundle(enrolment)!;
+    const res = await fetch(`${server.url}/fhir/r4`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ehrH4}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(bundle),
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
   });
 
   it('HL7 v2: a pump token is refused (403, AR naming source.kind); a ward gateway keeps the vitals it may send', async () => {

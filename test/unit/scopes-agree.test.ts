@@ -82,17 +82,17 @@ function modelRefusals(
   if (named.length > 0) return { kind: named, reach: [] };
   const reach: string[] = [];
   if (t.wards.length === 0 && t.patients.length === 0) return { kind: [], reach };
+  // "placed there by the same request": the last ward the request gives the patient, for its messages without one.
   const placed = new Map<string, string>();
+  for (const m of messages) if (m.enrolment?.ward !== undefined) placed.set(m.patientId, m.enrolment.ward);
   for (const m of messages) {
     const ward = m.enrolment?.ward;
     const own = t.patients.includes(m.patientId);
     // Interpretation: a ward token may not move a patient out of its wards ("reach patients outside its wards").
     if (ward !== undefined && t.wards.length > 0 && !own && !t.wards.includes(ward)) reach.push('enrolment.ward');
-    if (ward !== undefined) placed.set(m.patientId, ward);
     if (own) continue;
-    // "a patient whose enrolment.ward is one of them, or who is placed there by the same request" (by this message or
-    // an earlier one: interpretation); a patient the server already has in another ward stays outside.
-    const where = known.get(m.patientId) ?? placed.get(m.patientId);
+    // A patient the server already has in another ward stays outside.
+    const where = known.get(m.patientId) ?? ward ?? placed.get(m.patientId);
     if (t.wards.length === 0 || where === undefined || !t.wards.includes(where)) reach.push(`patient ${m.patientId}`);
   }
   return { kind: [], reach };
