@@ -18,7 +18,8 @@ import { signAck, verifyAck } from '#app/ack.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { roleOf, type Page } from '#domain/paging.ts';
-import { startHttpFront, type HttpFront, type RouteTarget } from '#hosts/aws-emulator/http-front.ts';
+import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
+import { ACK_ROUTES, frontFor } from '#test/support/front.ts';
 import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import type { AuditEvent, AuditLog, PageStore } from '#ports';
@@ -433,14 +434,7 @@ describe('the embedded server and the ack function answer acknowledgements alike
         ...telemetry('ack'),
       }),
     );
-    const target: RouteTarget = { name: 'ack', maxConcurrency: 4, invoke: (e) => ack(e) };
-    front = await startHttpFront({
-      port: 0,
-      host: '127.0.0.1',
-      routes: { 'GET /ack/{token}': target, 'POST /ack/{token}': target, 'POST /v1/acks': target },
-      log: () => undefined,
-    });
-    front.open();
+    front = await frontFor('ack', ack, ACK_ROUTES);
   });
   afterAll(async () => {
     await front?.close();

@@ -16,9 +16,9 @@ import { hashToken, issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
-import { INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { INGEST_LIMITS, jsonDepth } from '#app/ingest.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from '#hosts/aws-emulator/http-front.ts';
+import { DEVICE_ROUTES, frontFor } from '#test/support/front.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import { MINUTE } from '#domain/time.ts';
@@ -523,18 +523,7 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     const ingest = quiet(
       createIngestHandler({ queue: new MemoryQueue(), tokens, now: () => NOW, ...telemetry('ingest') }),
     );
-    const target: RouteTarget = { name: 'ingest', maxConcurrency: 4, invoke: (e) => ingest(e) };
-    front = await startHttpFront({
-      port: 0,
-      host: '127.0.0.1',
-      routes: {
-        'POST /v1/messages': target,
-        'POST /v1/messages/batch': target,
-        ...Object.fromEntries(INTERFACE_ROUTES.map((path) => [`POST ${path}`, target])),
-      },
-      log: () => undefined,
-    });
-    front.open();
+    front = await frontFor('ingest', ingest, DEVICE_ROUTES);
   });
   afterAll(async () => {
     await embedded.close();

@@ -16,11 +16,11 @@ import { telemetry } from '#adapters/aws/telemetry.ts';
 import { hashToken, issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
-import { INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
 import type { TokenScope } from '#domain/scope.ts';
-import { startHttpFront, type HttpFront } from '#hosts/aws-emulator/http-front.ts';
+import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
+import { DEVICE_ROUTES, frontFor } from '#test/support/front.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
@@ -307,18 +307,7 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
       }),
     );
     gradeAws = async (records) => (await grade(sqsEvent(records))) as { batchItemFailures: unknown[] };
-    const target = { name: 'ingest', maxConcurrency: 4, invoke: (e: Parameters<typeof ingest>[0]) => ingest(e) };
-    front = await startHttpFront({
-      port: 0,
-      host: '127.0.0.1',
-      routes: {
-        'POST /v1/messages': target,
-        'POST /v1/messages/batch': target,
-        ...Object.fromEntries(INTERFACE_ROUTES.map((path) => [`POST ${path}`, target])),
-      },
-      log: () => undefined,
-    });
-    front.open();
+    front = await frontFor('ingest', ingest, DEVICE_ROUTES);
   });
   afterAll(async () => {
     await embedded?.close();

@@ -1,0 +1,27 @@
+// A Lambda handler behind the emulator's HTTP front (what API Gateway does on AWS), on a free port, open: the
+// differential tests put it beside `crs serve` and compare the answers.
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
+import { startHttpFront, type HttpFront } from '#hosts/aws-emulator/http-front.ts';
+
+type Handler = (e: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** The device routes (JSON, batch, HL7 v2, FHIR) or the acknowledgement routes, all to `handler`. */
+export const DEVICE_ROUTES = [
+  'POST /v1/messages',
+  'POST /v1/messages/batch',
+  ...INTERFACE_ROUTES.map((path) => `POST ${path}`),
+];
+export const ACK_ROUTES = ['GET /ack/{token}', 'POST /ack/{token}', 'POST /v1/acks'];
+
+export async function frontFor(name: string, handler: Handler, routeKeys: readonly string[]): Promise<HttpFront> {
+  const target = { name, maxConcurrency: 4, invoke: (e: APIGatewayProxyEventV2) => handler(e) };
+  const front = await startHttpFront({
+    port: 0,
+    host: '127.0.0.1',
+    routes: Object.fromEntries(routeKeys.map((k) => [k, target])),
+    log: () => undefined,
+  });
+  front.open();
+  return front;
+}
