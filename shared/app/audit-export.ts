@@ -1,5 +1,16 @@
-// Exporting a patient's audit trail: NDJSON (one entry a line, as stored) or CSV (for a spreadsheet).
+// Exporting a patient's audit trail: NDJSON (one entry a line, as stored) or CSV (for a spreadsheet), oldest first
+// on every backend: by the entry's time, then the order it was written.
 import type { AuditEvent } from '#ports';
+
+/**
+ * An entry's time in UTC at a fixed width (entries say 10:00:00Z, 10:00:00.500Z or 12:00:00+02:00), so that times
+ * sort as text. A catch-up after downtime writes entries dated at past due times after later ones: the trail is
+ * still read in time order.
+ */
+export function sortableTime(at: string): string {
+  const t = Date.parse(at);
+  return Number.isFinite(t) ? new Date(t).toISOString() : at;
+}
 
 const AUDIT_CSV_COLUMNS = ['at', 'patientId', 'type', 'text', 'details'] as const;
 

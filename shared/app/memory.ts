@@ -1,4 +1,5 @@
 // In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
+import { sortableTime } from './audit-export.ts';
 import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
 import {
   VersionConflict,
@@ -89,8 +90,13 @@ export class MemoryAuditLog implements AuditLog {
     }
   }
 
+  /** Oldest first, as every backend reads a trail: by time, then the order written (the sort is stable). */
   async *forPatient(patientId: string) {
-    for (const e of this.events) if (e.patientId === patientId) yield e;
+    const trail = this.events.filter((e) => e.patientId === patientId);
+    yield* trail
+      .map((e) => ({ e, time: sortableTime(e.at) }))
+      .sort((a, b) => (a.time === b.time ? 0 : a.time < b.time ? -1 : 1))
+      .map((x) => x.e);
   }
 }
 

@@ -1,6 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
+import { openDataDir } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
+import { MemoryAuditLog } from '#app/memory.ts';
 import type { AuditEvent } from '#ports';
+import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 
 const event: AuditEvent = {
   at: '2026-11-26T10:05:00Z',
@@ -25,5 +33,70 @@ describe('audit export', () => {
   it('neutralises cells a spreadsheet would run as a formula', () => {
     expect(auditCsvRow({ ...event, text: '=HYPERLINK("x")', details: {} })).toContain(`"'=HYPERLINK(""x"")"`);
     expect(auditCsvRow({ ...event, text: '-1', details: {} })).toContain(",'-1,");
+  });
+});
+
+describe('a trail is read oldest first on every backend', () => {
+  const ddb = new FakeDynamo(PAGING_TABLES);
+  const dir = mkdtempSync(join(tmpdir(), 'crs-audit-order-'));
+  afterAll(() => {
+    ddb.restore();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const at = (at: string, text: string, patientId = 'P-1'): AuditEvent => ({
+    at,
+    patientId,
+    type: 'escalation',
+    text,
+    details: { text },
+  });
+
+  it('by time (whatever its offset), then the order written: also after a catch-up wrote older entries last', async () => {
+    const db = openDataDir(dir);
+    const backends = {
+      memory: new MemoryAuditLog(),
+      sqlite: new SqliteAuditLog(db),
+      aws: new DynamoAuditLog(ddb.client(), 'audit', () => Date.parse('2026-11-26T12:00:00Z'), {
+        seenTable: 'seen',
+        stateTable: 'state',
+      }),
+    };
+    const written = [
+      [at('2026-11-26T11:00:00Z', 'the server is back'), at('2026-11-26T09:00:00Z', 'other patient', 'P-2')],
+      // The catch-up tick after downtime: entries dated at the due times that passed meanwhile.
+      [at('2026-11-26T10:05:00Z', 'due at 10:05'), at('2026-11-26T10:20:00Z', 'due at 10:20')],
+      [at('2026-11-26T12:10:00+02:00', 'written with an offset (10:10 UTC)')],
+      [at('2026-11-26T10:05:00.000Z', 'the same instant, written later')],
+    ];
+    const trails: Record<string, string[]> = {};
+    for (const [name, log] of Object.entries(backends)) {
+      for (const batch of written) await log.append(batch);
+      trails[name] = [];
+      for await (const e of log.forPatient('P-1')) trails[name].push(e.text);
+    }
+    db.close();
+    const oldestFirst = [
+      'due at 10:05',
+      'the same instant, written later',
+      'written with an offset (10:10 UTC)',
+      'due at 10:20',
+      'the server is back',
+    ];
+    expect(trails).toEqual({ memory: oldestFirst, sqlite: oldestFirst, aws: oldestFirst });
+  });
+
+  it('reads a long SQLite trail in pages, in order', async () => {
+    const db = openDataDir(join(dir, 'long'));
+    const log = new SqliteAuditLog(db);
+    const start = Date.parse('2026-11-26T00:00:00Z');
+    // 1,201 entries written newest first: every page boundary is crossed against the order written.
+    await log.append(
+      Array.from({ length: 1201 }, (_, i) => at(new Date(start + (1200 - i) * 1000).toISOString(), `s${1200 - i}`)),
+    );
+    const out: string[] = [];
+    for await (const e of log.forPatient('P-1')) out.push(e.text);
+    db.close();
+    expect(out).toEqual(Array.from({ length: 1201 }, (_, i) => `s${i}`));
   });
 });

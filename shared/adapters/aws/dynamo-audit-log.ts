@@ -14,6 +14,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { sortableTime } from '#app/audit-export.ts';
 import { auditKey, type AuditEvent, type AuditLog } from '#ports';
 import { stateOfItem, type CarriedEntry } from './state-item.ts';
 import { AUDIT_TABLE as T, SEEN_TABLE, STATE_TABLE } from './table-layout.ts';
@@ -29,15 +30,9 @@ export function writtenStamp(nowMs: number): string {
   return `${String(nowMs).padStart(15, '0')}.${String(counter).padStart(6, '0')}`;
 }
 
-/** An entry's time at a fixed width (entries say 10:00:00Z or 10:00:00.500Z), so that times sort as text. */
-function sortableTime(e: AuditEvent): string {
-  const t = Date.parse(e.at);
-  return Number.isFinite(t) ? new Date(t).toISOString() : e.at;
-}
-
 /** Sorted by time, then the hash of the key. */
 function auditSortKey(e: AuditEvent): string {
-  return `${sortableTime(e)}|${createHash('sha256').update(auditKey(e)).digest('base64url').slice(0, 22)}`;
+  return `${sortableTime(e.at)}|${createHash('sha256').update(auditKey(e)).digest('base64url').slice(0, 22)}`;
 }
 
 /** The item of one audit entry (also written by the state store, in the grading transaction). */
@@ -184,7 +179,11 @@ export class DynamoAuditLog implements AuditLog {
     // Only the compact form carries pending messages (read alone: items written before it have none).
     for (const p of stateItem.Item ? (stateOfItem(stateItem.Item)?.pending ?? []) : [])
       for (const x of p.entries)
-        carried.set(`${p.messageId}|${x.written}`, { time: sortableTime(x.event), written: x.written, event: x.event });
+        carried.set(`${p.messageId}|${x.written}`, {
+          time: sortableTime(x.event.at),
+          written: x.written,
+          event: x.event,
+        });
     for await (const page of byPatient(seenTable, SEEN_TABLE.partitionKey, [
       SEEN_TABLE.sortKey,
       SEEN_TABLE.entriesAttribute,
@@ -192,7 +191,7 @@ export class DynamoAuditLog implements AuditLog {
       for (const item of page.Items ?? []) {
         const messageId = item[SEEN_TABLE.sortKey]?.S ?? '';
         for (const { event, written } of entriesCarried(patientId, messageId, item[SEEN_TABLE.entriesAttribute]))
-          carried.set(`${messageId}|${written}`, { time: sortableTime(event), written, event });
+          carried.set(`${messageId}|${written}`, { time: sortableTime(event.at), written, event });
       }
     }
     all.push(...carried.values());
