@@ -33,7 +33,7 @@ import { silenceCommand } from '#cli/silence.ts';
 import { resolveConfig, type GradingConfig, type Team } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import type { PageEvent } from '#domain/page-event.ts';
-import type { Page, PageTeam } from '#domain/paging.ts';
+import type { Page, PageTeam, Silence } from '#domain/paging.ts';
 import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
@@ -229,15 +229,8 @@ function modelCreate(r: CreateReq, known: readonly string[]): Outcome {
   return { ok: true };
 }
 
-interface MSilence {
-  scope: { patientId: string } | { team: string };
-  from: number;
-  until: number;
-  createdBy: string;
-  reason: string;
-  endedAt?: number;
-  endedBy?: string;
-}
+/** A silence as the model keeps it (numbered, not named). */
+type MSilence = Omit<Silence, 'silenceId'>;
 
 /** A silence as both list it (its id numbered in the order made). */
 interface Listed {
@@ -636,7 +629,7 @@ async function play(run: Run, script: Op[]) {
         made.aws.push(a.silenceId!);
         const minutes = Number(step.minutes);
         made.model.push({
-          scope: step.patient !== undefined ? { patientId: step.patient } : { team: step.team! },
+          scope: step.patient !== undefined ? { patientId: step.patient } : { team: step.team as PageTeam },
           from: now,
           until: now + minutes * MIN,
           createdBy: step.by!.trim().replace(/\s+/g, ' '),
@@ -803,124 +796,114 @@ describe('silences on crs serve and on AWS', () => {
     return { embedded: await EmbeddedSide.start(), aws };
   }
 
+  /** One script on a fresh pair of backends. */
+  async function agree(script: Op[]) {
+    const run = await fresh();
+    try {
+      await play(run, script);
+    } finally {
+      await run.embedded.close();
+    }
+  }
+
   it('take and refuse the same requests, list the same silences and audit them alike', {
     timeout: 120_000,
   }, async () => {
-    await fc.assert(
-      fc.asyncProperty(requestScripts, async (script) => {
-        const run = await fresh();
-        try {
-          await play(run, script);
-        } finally {
-          await run.embedded.close();
-        }
-      }),
-      {
-        numRuns: RUNS ?? 60,
-        examples: [
-          // Found by this property. 1.5 minutes was taken (90 s) on both: whole minutes now, as the board offers.
+    await fc.assert(fc.asyncProperty(requestScripts, agree), {
+      numRuns: RUNS ?? 60,
+      examples: [
+        // Found by this property. 1.5 minutes was taken (90 s) on both: whole minutes now, as the board offers.
+        [
           [
-            [
-              {
-                op: 'create',
-                channel: 'cli',
-                extra: false,
-                patient: 'P-1',
-                minutes: '1.5',
-                reason: 'transport',
-                by: 'Nurse Bea',
-              },
-            ],
-          ],
-          // A patient nobody graded: crs serve refused it (404), `crs silence --backend aws` made a silence that
-          // holds nothing, the mistyped id passing for a silence.
-          [
-            [
-              {
-                op: 'create',
-                channel: 'http',
-                extra: false,
-                patient: 'P-9',
-                minutes: '1',
-                reason: 'transport to MRI',
-                by: 'Nurse Bea',
-              },
-            ],
-          ],
-          // Ended twice by the same person: the second `crs silence end` said "ended ... paged now" again (and the
-          // API could not tell); now "had already ended", and nothing more is audited.
-          [
-            [
-              { op: 'create', channel: 'cli', extra: false, team: 'icu', minutes: '5', reason: 'drill', by: 'Dr Lee' },
-              { op: 'end', channel: 'cli', target: 0, by: 'Dr Lee' },
-              { op: 'advance', minutes: 1 },
-              { op: 'end', channel: 'http', target: 0, by: 'Dr Lee' },
-            ],
-          ],
-          // A silence over by time, then ended: audited as "ended by" after it was over (its end moved later).
-          [
-            [
-              {
-                op: 'create',
-                channel: 'http',
-                extra: false,
-                patient: 'P-2',
-                minutes: '2',
-                reason: 'MRI',
-                by: 'Nurse Bea',
-              },
-              { op: 'advance', minutes: 3 },
-              { op: 'end', channel: 'cli', target: 0, by: 'Dr Lee' },
-              { op: 'list', channel: 'cli' },
-            ],
+            {
+              op: 'create',
+              channel: 'cli',
+              extra: false,
+              patient: 'P-1',
+              minutes: '1.5',
+              reason: 'transport',
+              by: 'Nurse Bea',
+            },
           ],
         ],
-      },
-    );
+        // A patient nobody graded: crs serve refused it (404), `crs silence --backend aws` made a silence that
+        // holds nothing, the mistyped id passing for a silence.
+        [
+          [
+            {
+              op: 'create',
+              channel: 'http',
+              extra: false,
+              patient: 'P-9',
+              minutes: '1',
+              reason: 'transport to MRI',
+              by: 'Nurse Bea',
+            },
+          ],
+        ],
+        // Ended twice by the same person: the second `crs silence end` said "ended ... paged now" again (and the
+        // API could not tell); now "had already ended", and nothing more is audited.
+        [
+          [
+            { op: 'create', channel: 'cli', extra: false, team: 'icu', minutes: '5', reason: 'drill', by: 'Dr Lee' },
+            { op: 'end', channel: 'cli', target: 0, by: 'Dr Lee' },
+            { op: 'advance', minutes: 1 },
+            { op: 'end', channel: 'http', target: 0, by: 'Dr Lee' },
+          ],
+        ],
+        // A silence over by time, then ended: audited as "ended by" after it was over (its end moved later).
+        [
+          [
+            {
+              op: 'create',
+              channel: 'http',
+              extra: false,
+              patient: 'P-2',
+              minutes: '2',
+              reason: 'MRI',
+              by: 'Nurse Bea',
+            },
+            { op: 'advance', minutes: 3 },
+            { op: 'end', channel: 'cli', target: 0, by: 'Dr Lee' },
+            { op: 'list', channel: 'cli' },
+          ],
+        ],
+      ],
+    });
   });
 
   it('hold, release and send the same pages at the same times', { timeout: 120_000 }, async () => {
-    await fc.assert(
-      fc.asyncProperty(pagingScripts, async (script) => {
-        const run = await fresh();
-        try {
-          await play(run, script);
-        } finally {
-          await run.embedded.close();
-        }
-      }),
-      {
-        numRuns: RUNS ?? 60,
-        examples: [
-          // Found by this property: a page covered by a team's silence and its patient's, made at one instant. Each
-          // backend named the first its store listed (SQLite by time made and id, DynamoDB by id): the board and the
-          // trail said "held by" different silences. Now the one that ends last, whose end releases the page.
+    await fc.assert(fc.asyncProperty(pagingScripts, agree), {
+      numRuns: RUNS ?? 60,
+      examples: [
+        // Found by this property: a page covered by a team's silence and its patient's, made at one instant. Each
+        // backend named the first its store listed (SQLite by time made and id, DynamoDB by id): the board and the
+        // trail said "held by" different silences. Now the one that ends last, whose end releases the page.
+        [
           [
-            [
-              {
-                op: 'create',
-                channel: 'http',
-                extra: false,
-                team: 'hematology',
-                minutes: '5',
-                reason: 'transport to MRI',
-                by: 'Nurse Bea',
-              },
-              {
-                op: 'create',
-                channel: 'http',
-                extra: false,
-                patient: 'P-1',
-                minutes: '6',
-                reason: 'transport to MRI',
-                by: 'Nurse Bea',
-              },
-              { op: 'notify', patient: 0, condition: 'crs', grade: 1 },
-              { op: 'advance', minutes: 1 },
-            ],
+            {
+              op: 'create',
+              channel: 'http',
+              extra: false,
+              team: 'hematology',
+              minutes: '5',
+              reason: 'transport to MRI',
+              by: 'Nurse Bea',
+            },
+            {
+              op: 'create',
+              channel: 'http',
+              extra: false,
+              patient: 'P-1',
+              minutes: '6',
+              reason: 'transport to MRI',
+              by: 'Nurse Bea',
+            },
+            { op: 'notify', patient: 0, condition: 'crs', grade: 1 },
+            { op: 'advance', minutes: 1 },
           ],
         ],
-      },
-    );
+      ],
+    });
   });
 });
