@@ -272,9 +272,22 @@ export class Pager {
     return s;
   }
 
-  async endSilence(silenceId: string, by: string, now: number): Promise<Silence | undefined> {
+  /**
+   * Ends a silence now and pages what it held. `changed` is false for one that had ended already (ended by
+   * someone, or its time ran out): nothing is recorded then, but held pages are still released (a call made
+   * again after a crash between the two finishes the release).
+   */
+  async endSilence(
+    silenceId: string,
+    by: string,
+    now: number,
+  ): Promise<{ silence: Silence; changed: boolean } | undefined> {
     const s = await this.deps.pages.getSilence(silenceId);
-    if (!s || s.endedAt !== undefined) return s;
+    if (!s) return undefined;
+    if (s.endedAt !== undefined || s.until <= now) {
+      await this.onTick(now);
+      return { silence: s, changed: false };
+    }
     const ended = { ...s, endedAt: now, endedBy: by };
     await this.saveSilence(ended, [
       {
@@ -286,7 +299,7 @@ export class Pager {
       },
     ]);
     await this.onTick(now); // release what it held
-    return ended;
+    return { silence: ended, changed: true };
   }
 
   /** Sends every page in `candidates` whose current level is not sent yet, then marks it delivered. */

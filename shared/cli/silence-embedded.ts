@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Silence } from '#domain/paging.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { serveClient } from './serve-client.ts';
-import { SilenceUsageError, type SilenceBackend } from './silence.ts';
+import { SilenceUsageError, unknownPatient, type SilenceBackend } from './silence.ts';
 
 interface SilenceJson {
   silenceId: string;
@@ -55,6 +55,7 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
         reason: s.reason,
         by: s.createdBy,
       });
+      if (r.status === 404) throw unknownPatient(s);
       if (r.status !== 201) throw refused(r);
       return fromJson(r.json.silence as SilenceJson);
     },
@@ -62,7 +63,7 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
       const r = await call('POST', `/api/silences/${encodeURIComponent(silenceId)}/end`, { by });
       if (r.status === 404) return undefined;
       if (r.status !== 200) throw refused(r);
-      return fromJson(r.json.silence as SilenceJson);
+      return { silence: fromJson(r.json.silence as SilenceJson), changed: r.json.changed === true };
     },
     async list(all) {
       if (all)

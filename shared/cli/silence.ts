@@ -9,7 +9,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
-import { checkSilence } from '#hosts/embedded/http.ts';
+import { NO_SUCH_PATIENT, checkSilence, startSilence } from '#app/silence.ts';
 
 export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
       the same on the crs serve running on DIR (default ./.crs), as its board does
@@ -24,10 +24,19 @@ export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
 `;
 
 export class SilenceUsageError extends Error {}
+/** The backend refused what was asked (a patient it does not know): said as it is, exit status 1. */
+export class SilenceRefused extends Error {}
+
+/** A patient's silence refused by a backend that does not know the patient. */
+export const unknownPatient = (s: Silence) =>
+  new SilenceRefused(
+    `${NO_SUCH_PATIENT} ${'patientId' in s.scope ? s.scope.patientId : ''}: nothing graded for it (is the id right?)`,
+  );
 
 export interface SilenceBackend {
   create(s: Silence): Promise<Silence>;
-  end(silenceId: string, by: string): Promise<Silence | undefined>;
+  /** changed: false when it had ended already (ended by someone, or its time ran out). */
+  end(silenceId: string, by: string): Promise<{ silence: Silence; changed: boolean } | undefined>;
   list(all: boolean): Promise<Silence[]>;
   close(): void;
 }
@@ -47,7 +56,15 @@ export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig
         config,
       );
       return {
-        create: (s) => paging.pager.silence(s, Date.now()),
+        create: async (s) => {
+          const r = await startSilence(
+            s,
+            async (patientId) => (await paging.states!.load(patientId)) !== undefined,
+            (x) => paging.pager.silence(x, Date.now()),
+          );
+          if (!r.ok) throw unknownPatient(s);
+          return r.silence;
+        },
         end: (id, by) => paging.pager.endSilence(id, by, Date.now()),
         list: async (all) => (all ? paging.pages.allSilences() : paging.pages.silences(Date.now())),
         close: paging.close,
@@ -167,13 +184,13 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
       return 0;
     }
     if (ending) {
-      const s = await backend.end(ending.id, ending.by);
-      if (!s) {
+      const r = await backend.end(ending.id, ending.by);
+      if (!r) {
         process.stderr.write(`crs silence: no silence ${ending.id}\n`);
         return 1;
       }
-      if (s.endedBy !== ending.by || s.endedAt === undefined)
-        process.stderr.write(`crs silence: ${ending.id} had already ended\n`);
+      const s = r.silence;
+      if (!r.changed) process.stderr.write(`crs silence: ${ending.id} had already ended\n`);
       else
         process.stderr.write(
           `crs silence: ${ending.id} (${scopeText(s)}) ended by ${ending.by}; what it held is paged now if still open\n`,
@@ -196,7 +213,8 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     }
     return 0;
   } catch (err) {
-    process.stderr.write(`crs silence: ${(err as Error).name}: ${(err as Error).message}\n`);
+    if (err instanceof SilenceRefused) process.stderr.write(`crs silence: ${err.message}\n`);
+    else process.stderr.write(`crs silence: ${(err as Error).name}: ${(err as Error).message}\n`);
     return 1;
   } finally {
     backend.close();

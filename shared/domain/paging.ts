@@ -161,7 +161,11 @@ export const firstSendPending = (p: Page) =>
   p.round === 0 &&
   (p.status === 'open' || p.status === 'info');
 
-/** The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. */
+/**
+ * The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. Of several
+ * (the patient's and the team's), the one that ends last, which is the one whose end releases the page (ties: the
+ * earlier made, then the id): the same on every backend, whatever order its store lists silences in.
+ */
 function silenceFor(
   page: Pick<Page, 'patientId' | 'team' | 'grade'>,
   silences: Silence[],
@@ -169,13 +173,22 @@ function silenceFor(
   config: PagingConfig,
 ) {
   if (page.grade >= config.unsilenceableFromGrade) return undefined;
-  return silences.find(
-    (s) =>
+  let held: Silence | undefined;
+  for (const s of silences) {
+    const covers =
       s.endedAt === undefined &&
       s.from <= now &&
       now < s.until &&
-      ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team),
-  );
+      ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team);
+    if (!covers) continue;
+    if (
+      !held ||
+      s.until > held.until ||
+      (s.until === held.until && (s.from < held.from || (s.from === held.from && s.silenceId < held.silenceId)))
+    )
+      held = s;
+  }
+  return held;
 }
 
 function close(p: Page, status: PageStatus, now: number): Page {

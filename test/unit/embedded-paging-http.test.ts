@@ -382,7 +382,7 @@ describe('silences', () => {
     ).json()) as { errors: string[] };
     expect(bad.errors).toEqual([
       'scope: give either patientId or team, not both',
-      'minutes: how long, 1 to 1440',
+      'minutes: how long, 1 to 1440 (whole minutes)',
       'reason: is required (e.g. transport to MRI)',
       'by: is empty; type your name',
     ]);

@@ -313,6 +313,20 @@ describe('silences', () => {
     expect(s.sent.at(-1)).toBe('released icu ICU registrar');
   });
 
+  it('of a patient and of a team both over a page: the one that ends last holds it, whatever order they come in', () => {
+    // Found by test/unit/silences-agree.test.ts: the first the store listed held it (SQLite and DynamoDB list them
+    // in different orders), so the two backends named different silences on the board and in the trail.
+    const team: Silence = { ...transport, silenceId: 's0', scope: { team: 'hematology' }, until: min(5) };
+    const patient: Silence = { ...transport, silenceId: 's9', until: min(6) };
+    for (const silences of [
+      [team, patient],
+      [patient, team],
+    ]) {
+      const t = pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], silences, min(1), cfg);
+      expect(t.pages[0]).toMatchObject({ heldBy: 's9' });
+    }
+  });
+
   it('do not start before their time', () => {
     const later: Silence = { ...transport, from: min(10) };
     const s = new Store();

@@ -1,12 +1,3 @@
-// The HTTP host of `crs serve` (node:http): device ingest through handleIngest (the same code, statuses and auth
-// as the Lambda), acknowledge links (GET shows, POST acknowledges) and the acknowledgement API, the board's static
-// files, its JSON API (acknowledgements, silences, audit export) and its live event stream.
-// Cheap refusals first (issue 16): a device's token is checked before its body is read (a refused request is
-// answered and its connection closed, the body never read); a body past its limit is not read further; refused
-// acknowledgements are counted per client address (429 past a budget) and recorded in the security log, not a
-// patient's trail; a state-changing board request authenticated by the cookie must come from the board itself
-// (Origin, and exactly application/json). Connection caps and timeouts: limits.ts.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
@@ -20,10 +11,11 @@ import { wireId } from '#domain/ids.ts';
 import type { SecurityLog } from '#ports';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
-import { PAGE_TEAMS, type PageTeam, type PagingConfig, type Silence } from '#domain/paging.ts';
+import type { PagingConfig } from '#domain/paging.ts';
 import type { AckResult } from '#domain/paging.ts';
-import { MINUTE, iso } from '#domain/time.ts';
+import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
+import { checkSilence, startSilence } from '#app/silence.ts';
 import {
   acknowledgeByApi,
   refusalStatus,
@@ -144,47 +136,6 @@ function flatHeaders(req: IncomingMessage): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(req.headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
-}
-
-const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
-
-/** Checks a silence request: exactly one scope, a duration, a reason and a name. */
-export function checkSilence(
-  body: Record<string, unknown>,
-  now: number,
-): { ok: true; silence: Silence } | { ok: false; errors: string[] } {
-  const errors: string[] = [];
-  const { patientId, team, minutes, reason } = body;
-  let scope: Silence['scope'] | undefined;
-  if ((patientId === undefined) === (team === undefined)) errors.push('scope: give either patientId or team, not both');
-  else if (patientId !== undefined) {
-    if (typeof patientId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(patientId))
-      errors.push('patientId: must be a patient id');
-    else scope = { patientId };
-  } else if (typeof team !== 'string' || !(PAGE_TEAMS as readonly string[]).includes(team)) {
-    errors.push(`team: must be one of ${PAGE_TEAMS.join(', ')}`);
-  } else scope = { team: team as PageTeam };
-  if (typeof minutes !== 'number' || !Number.isFinite(minutes) || minutes < 1 || minutes > SILENCE_LIMITS.maxMinutes) {
-    errors.push(`minutes: how long, 1 to ${SILENCE_LIMITS.maxMinutes}`);
-  }
-  const why = typeof reason === 'string' ? reason.trim().replace(/\s+/g, ' ') : '';
-  if (why.length === 0) errors.push('reason: is required (e.g. transport to MRI)');
-  else if (why.length > SILENCE_LIMITS.reasonMax || /[\p{Cc}\p{Cf}]/u.test(why))
-    errors.push(`reason: at most ${SILENCE_LIMITS.reasonMax} printable characters`);
-  const name = checkAckName(body.by);
-  if (!name.ok) errors.push(name.error);
-  if (errors.length > 0 || !scope || !name.ok) return { ok: false, errors };
-  return {
-    ok: true,
-    silence: {
-      silenceId: `sil_${randomBytes(9).toString('base64url')}`,
-      scope,
-      from: now,
-      until: now + Math.round((minutes as number) * MINUTE),
-      createdBy: name.name,
-      reason: why,
-    },
-  };
 }
 
 /**
@@ -357,9 +308,13 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!body) return;
     const s = checkSilence(body, deps.now());
     if (!s.ok) return sendJson(res, 400, { errors: s.errors });
-    if ('patientId' in s.silence.scope && !deps.queries.patient(s.silence.scope.patientId))
-      return sendJson(res, 404, { error: 'no such patient' });
-    const created = await deps.paging.silence(s.silence);
+    const r = await startSilence(
+      s.silence,
+      (patientId) => deps.queries.patient(patientId) !== undefined,
+      (x) => deps.paging.silence(x),
+    );
+    if (!r.ok) return sendJson(res, 404, { error: r.error });
+    const created = r.silence;
     deps.log(`paging: silence ${wireId(created.silenceId)} created`);
     deps.sse.broadcast('silences', { silenceId: created.silenceId });
     sendJson(res, 201, { silence: silenceView(created) });
@@ -372,11 +327,16 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!body) return;
     const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
-    const ended = await deps.paging.endSilence(silenceId, name.name);
-    if (!ended) return sendJson(res, 404, { error: 'no such silence' });
-    deps.log(`paging: silence ${wireId(silenceId)} ended`);
-    deps.sse.broadcast('silences', { silenceId });
+    const r = await deps.paging.endSilence(silenceId, name.name);
+    if (!r) return sendJson(res, 404, { error: 'no such silence' });
+    const ended = r.silence;
+    if (r.changed) {
+      deps.log(`paging: silence ${wireId(silenceId)} ended`);
+      deps.sse.broadcast('silences', { silenceId });
+    }
     sendJson(res, 200, {
+      // changed: false when it had ended already (ended by someone, or over): nothing was recorded.
+      changed: r.changed,
       silence: {
         ...silenceView(ended),
         endedAt: ended.endedAt !== undefined ? iso(ended.endedAt) : null,

@@ -1,0 +1,65 @@
+// Silences as both backends take them: the request checked (exactly one scope, whole minutes, a reason and a
+// name), and a patient's silence refused for a patient the backend has never graded (it would hold nothing, and a
+// mistyped id must not pass for a silence). `crs serve`'s API and `crs silence` (both backends) call these.
+import { randomBytes } from 'node:crypto';
+import { checkAckName } from '#app/ack.ts';
+import { PAGE_TEAMS, type PageTeam, type Silence } from '#domain/paging.ts';
+import { MINUTE } from '#domain/time.ts';
+
+export const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
+
+/** Checks a silence request: exactly one scope, a duration, a reason and a name. */
+export function checkSilence(
+  body: Record<string, unknown>,
+  now: number,
+): { ok: true; silence: Silence } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  const { patientId, team, minutes, reason } = body;
+  let scope: Silence['scope'] | undefined;
+  if ((patientId === undefined) === (team === undefined)) errors.push('scope: give either patientId or team, not both');
+  else if (patientId !== undefined) {
+    if (typeof patientId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(patientId))
+      errors.push('patientId: must be a patient id');
+    else scope = { patientId };
+  } else if (typeof team !== 'string' || !(PAGE_TEAMS as readonly string[]).includes(team)) {
+    errors.push(`team: must be one of ${PAGE_TEAMS.join(', ')}`);
+  } else scope = { team: team as PageTeam };
+  // Whole minutes, as the board offers them: 1.5 is more likely a slip for 15 than a wish for 90 seconds.
+  if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > SILENCE_LIMITS.maxMinutes) {
+    errors.push(`minutes: how long, 1 to ${SILENCE_LIMITS.maxMinutes} (whole minutes)`);
+  }
+  const why = typeof reason === 'string' ? reason.trim().replace(/\s+/g, ' ') : '';
+  if (why.length === 0) errors.push('reason: is required (e.g. transport to MRI)');
+  else if (why.length > SILENCE_LIMITS.reasonMax || /[\p{Cc}\p{Cf}]/u.test(why))
+    errors.push(`reason: at most ${SILENCE_LIMITS.reasonMax} printable characters`);
+  const name = checkAckName(body.by);
+  if (!name.ok) errors.push(name.error);
+  if (errors.length > 0 || !scope || !name.ok) return { ok: false, errors };
+  return {
+    ok: true,
+    silence: {
+      silenceId: `sil_${randomBytes(9).toString('base64url')}`,
+      scope,
+      from: now,
+      until: now + Math.round((minutes as number) * MINUTE),
+      createdBy: name.name,
+      reason: why,
+    },
+  };
+}
+
+/** What a backend answers when a patient's silence names a patient it does not know. */
+export const NO_SUCH_PATIENT = 'no such patient';
+
+/**
+ * Starts a checked silence through `start` (the backend's pager), unless it is a patient's and `known` says the
+ * backend has never graded that patient.
+ */
+export async function startSilence(
+  s: Silence,
+  known: (patientId: string) => Promise<boolean> | boolean,
+  start: (s: Silence) => Promise<Silence>,
+): Promise<{ ok: true; silence: Silence } | { ok: false; error: typeof NO_SUCH_PATIENT }> {
+  if ('patientId' in s.scope && !(await known(s.scope.patientId))) return { ok: false, error: NO_SUCH_PATIENT };
+  return { ok: true, silence: await start(s) };
+}
