@@ -137,7 +137,9 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
   let ending: { id: string; by: string } | undefined;
   if (sub === 'create') {
     if (positionals.length > 0) return usage('create takes no positional arguments');
-    const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+    // Decimal digits only: Number() would read 0x10 as 16 and 1e3 as 1000; anything else is refused as not a number.
+    const minutes =
+      values.minutes === undefined ? undefined : /^\d+$/.test(values.minutes) ? Number(values.minutes) : values.minutes;
     const body = { patientId: values.patient, team: values.team, minutes, reason: values.reason, by: values.by };
     const c = checkSilence(body, Date.now());
     if (!c.ok)

@@ -97,7 +97,7 @@ const REASONS = fc.oneof(
 );
 const MINUTES = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 1, max: 90 }).map(String) },
-  { weight: 2, arbitrary: fc.constantFrom('0', '1', '1440', '1441', '1.5', '-5', 'abc', '', '30.25') },
+  { weight: 2, arbitrary: fc.constantFrom('0', '1', '1440', '1441', '1.5', '-5', 'abc', '', '30.25', '0x10', '1e3') },
 );
 const create = (weights: { scope: number }) =>
   fc
@@ -215,9 +215,8 @@ function modelCreate(r: CreateReq, known: readonly string[]): Outcome {
   if ((r.patient === undefined) === (r.team === undefined)) refused.push('scope');
   else if (r.patient !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(r.patient)) refused.push('patientId');
   else if (r.team !== undefined && !(TEAMS as readonly string[]).includes(r.team)) refused.push('team');
-  // "minutes (1 to 1440)": whole minutes, as the board offers them.
-  const m = r.minutes === undefined ? Number.NaN : Number(r.minutes);
-  if (r.minutes === undefined || r.minutes.trim() === '' || !Number.isInteger(m) || m < 1 || m > 1440)
+  // "minutes (1 to 1440)": whole minutes, as the board offers them, in decimal digits (0x10 and 1e3 are not).
+  if (r.minutes === undefined || !/^\d+$/.test(r.minutes) || Number(r.minutes) < 1 || Number(r.minutes) > 1440)
     refused.push('minutes');
   const reason = (r.reason ?? '').trim().replace(/\s+/g, ' ');
   if (reason.length === 0 || reason.length > 200 || /[\p{Cc}\p{Cf}]/u.test(reason)) refused.push('reason');
@@ -368,8 +367,8 @@ class EmbeddedSide implements Side {
     const minutes =
       r.minutes === undefined
         ? undefined
-        : r.minutes.trim() !== '' && !Number.isNaN(Number(r.minutes))
-          ? Number(r.minutes)
+        : /^-?\d+(\.\d+)?$/.test(r.minutes)
+          ? Number(r.minutes) // a number in the JSON body; anything else is sent as the string it is
           : r.minutes;
     const body = {
       ...(r.patient !== undefined ? { patientId: r.patient } : {}),
