@@ -161,7 +161,11 @@ export const firstSendPending = (p: Page) =>
   p.round === 0 &&
   (p.status === 'open' || p.status === 'info');
 
-/** The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. */
+/**
+ * The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. When
+ * several do, the one that holds it longest (the latest end), then a patient's before a team's, the earlier
+ * started, the smaller id: the same on every backend, whatever order its store lists silences in.
+ */
 function silenceFor(
   page: Pick<Page, 'patientId' | 'team' | 'grade'>,
   silences: Silence[],
@@ -169,13 +173,21 @@ function silenceFor(
   config: PagingConfig,
 ) {
   if (page.grade >= config.unsilenceableFromGrade) return undefined;
-  return silences.find(
+  const holding = silences.filter(
     (s) =>
       s.endedAt === undefined &&
       s.from <= now &&
       now < s.until &&
       ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team),
   );
+  const team = (s: Silence) => ('team' in s.scope ? 1 : 0);
+  return holding.sort(
+    (a, b) =>
+      b.until - a.until ||
+      team(a) - team(b) ||
+      a.from - b.from ||
+      (a.silenceId < b.silenceId ? -1 : a.silenceId > b.silenceId ? 1 : 0),
+  )[0];
 }
 
 function close(p: Page, status: PageStatus, now: number): Page {

@@ -313,6 +313,21 @@ describe('silences', () => {
     expect(s.sent.at(-1)).toBe('released icu ICU registrar');
   });
 
+  // Found by test/unit/replay-vs-serve-paging.test.ts: a patient's silence and its team's silence, both of one
+  // minute; the page named whichever its store listed first (SQLite orders by the server's random ids), so replay
+  // and crs serve wrote different trails.
+  it('when several hold a page, it is held by the one that holds it longest, then a patient silence, whatever their order', () => {
+    const team: Silence = { ...transport, silenceId: 'a-team', scope: { team: 'hematology' } };
+    const longer: Silence = { ...transport, silenceId: 'z-longer', until: min(45) };
+    const held = (silences: Silence[]) =>
+      pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], silences, min(1), cfg).pages[0]!
+        .heldBy;
+    expect(held([team, transport])).toBe('s1');
+    expect(held([transport, team])).toBe('s1');
+    expect(held([transport, longer, team])).toBe('z-longer');
+    expect(held([longer, team, transport])).toBe('z-longer');
+  });
+
   it('do not start before their time', () => {
     const later: Silence = { ...transport, from: min(10) };
     const s = new Store();

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { EscalatingReplay, type EscalationEvent } from '#app/replay-escalations.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -119,11 +119,16 @@ interface Entry {
   details: Record<string, unknown>;
 }
 
-/** Up to the documented differences: silence ids, and who acknowledged through which route. */
+/**
+ * Up to the documented differences: silence ids (each named by what it is: two silences of the same scope and
+ * times are the same to a reader), and who acknowledged through which route.
+ */
 function canonical(e: Entry, silenceIds: Map<string, string>): Entry {
   let text = e.text;
   const details = { ...e.details };
-  for (const [server, script] of silenceIds) text = text.split(server).join(script);
+  const ids = [...silenceIds.keys()].sort((a, b) => b.length - a.length).map((k) => k.replace(/[^\w]/g, '\\$&'));
+  if (ids.length > 0)
+    text = text.replace(new RegExp(`(?<![\\w-])(${ids.join('|')})(?![\\w-])`, 'g'), (id) => silenceIds.get(id)!);
   if (typeof details.silenceId === 'string') details.silenceId = silenceIds.get(details.silenceId) ?? details.silenceId;
   if (e.type === 'acknowledgement') {
     const by = String(details.by).replace(/ \(.*\)$/, '');
@@ -242,6 +247,24 @@ function stepsOf(script: Script): Step[] {
   return steps;
 }
 
+/** The script's silence ids -> what they are: "[patient P-1 01-10T08:00 to 01-10T08:30]". */
+function silenceLabels(steps: Step[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of steps) {
+    if (s.op.op !== 'silence') continue;
+    const c = JSON.parse(s.line) as {
+      silenceId: string;
+      patientId?: string;
+      team?: string;
+      from: string;
+      until: string;
+    };
+    const scope = c.team ? `team ${c.team}` : `patient ${c.patientId}`;
+    out.set(c.silenceId, `[${scope} ${c.from.slice(5, 16)} to ${c.until.slice(5, 16)}]`);
+  }
+  return out;
+}
+
 /** The page ids opened so far, in the order of the trail: what an ack step picks from. */
 const pageIdsOf = (entries: Entry[]) => [
   ...new Set(entries.filter((e) => e.type === 'page' || e.type === 'alert').map((e) => String(e.details.pageId))),
@@ -286,7 +309,7 @@ async function runReplay(steps: Step[]): Promise<Outcome & { pageChoices: Map<nu
     if (refused && s.op.op !== 'ack') throw new Error(`replay refused line ${i + 1}: ${JSON.stringify(refused)}`);
   }
   const audit = entries().filter((e) => PAGING_TYPES.has(e.type));
-  return { trail: trail(audit, new Map()), answers, pageChoices };
+  return { trail: trail(audit, silenceLabels(steps)), answers, pageChoices };
 }
 
 async function runServer(steps: Step[], pageChoices: Map<number, string>): Promise<Outcome> {
@@ -360,7 +383,8 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
     await settle();
   };
 
-  const silenceIds = new Map<string, string>(); // server id -> script id
+  const labels = silenceLabels(steps);
+  const silenceIds = new Map<string, string>(); // server id -> label
   const scriptSilences: string[] = [];
   const answers: string[] = [];
   try {
@@ -404,7 +428,7 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
           });
           expect(res.status, `silence at step ${i}`).toBe(201);
           const made = ((await res.json()) as { silence: { silenceId: string } }).silence.silenceId;
-          silenceIds.set(made, c.silenceId);
+          silenceIds.set(made, labels.get(c.silenceId)!);
           scriptSilences.push(made);
           break;
         }
@@ -441,9 +465,23 @@ async function compare(script: Script): Promise<void> {
   expect(served.answers).toEqual(replay.answers);
 }
 
+/** Scripts that found a defect (each also a fixed example where the behaviour lives). */
+const FOUND: Script[] = [
+  // A page held by a patient's and its team's silence at once named either (test/unit/paging.test.ts, silences).
+  {
+    patients: 2,
+    ops: [
+      { op: 'silence', patient: 2, team: null, minutes: 1 },
+      { op: 'silence', patient: 0, team: 'hematology', minutes: 1 },
+      { op: 'icans', patient: 1, grade: 1, late: 21 },
+      { op: 'wait', minutes: 2 },
+    ],
+    tail: 0,
+  },
+];
+
 describe('crs replay --escalations and crs serve page alike', () => {
-  afterAll(() => undefined);
   it('the same pages, sends, escalations, acknowledgements, silences and alerts over random scripts', async () => {
-    await fc.assert(fc.asyncProperty(scriptArb, compare), { numRuns: RUNS });
+    await fc.assert(fc.asyncProperty(scriptArb, compare), { numRuns: RUNS, examples: FOUND.map((s) => [s]) });
   }, 600_000);
 });
