@@ -19,7 +19,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
@@ -31,6 +30,7 @@ import { feedStatus, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import type { AuditEvent } from '#ports';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { lineStream } from '#test/support/lines.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 
 const RUNS = Number(process.env.REPLAY_SERVE_RUNS ?? 40);
@@ -325,21 +325,12 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
   const dir = mkdtempSync(join(tmpdir(), 'crs-replay-serve-'));
   let clock = T0;
   const lines: string[] = [];
-  const stream = new PassThrough();
-  stream.setEncoding('utf8');
-  let buffer = '';
-  stream.on('data', (chunk: string) => {
-    buffer += chunk;
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  });
   const server: EmbeddedServer = await startEmbeddedServer({
     dataDir: dir,
     config: CONFIG,
     port: 0,
     localToken: TOKEN,
-    pageStream: stream,
+    pageStream: lineStream(lines),
     pageLines: true,
     now: () => clock,
     log: () => undefined,
@@ -354,11 +345,12 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
 
   /** Everything accepted is graded, handed to the pager, its pages written out, the sweeps after it done. */
   const settle = async () => {
+    const deadline = Date.now() + 30_000; // a loaded machine is slow, not wrong
     for (let round = 0; round < 2; round++) {
-      for (let i = 0; ; i++) {
+      for (;;) {
         const lanes = server.dispatcher.health();
         if (server.queue.pending() === 0 && lanes.every((l) => l.backlog === 0)) break;
-        if (i > 2000) throw new Error('the server did not settle');
+        if (Date.now() > deadline) throw new Error('the server did not settle in 30 s');
         await new Promise((r) => setTimeout(r, 2));
       }
       await server.paging.sweep([]); // after the checks a commit started
