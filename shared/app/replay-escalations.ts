@@ -129,6 +129,8 @@ export class EscalatingReplay {
       case 'silence': {
         const scope = c.patientId ? { patientId: c.patientId } : c.team ? { team: c.team } : undefined;
         if (!scope) return [{ type: 'control-refused', line: lineNo, error: 'a silence needs a patientId or a team' }];
+        if (!(parseTime(c.until) > parseTime(c.from)))
+          return [{ type: 'control-refused', line: lineNo, error: 'until: must be after from' }];
         await this.advance(parseTime(c.from), events);
         await this.pager.silence(
           {
@@ -145,7 +147,9 @@ export class EscalatingReplay {
       }
       case 'end-silence':
         await this.advance(parseTime(c.at), events);
-        await this.pager.endSilence(c.silenceId, c.by, this.now);
+        // As `crs serve` answers 404: a mistyped id must not pass for a silence ended.
+        if (!(await this.pager.endSilence(c.silenceId, c.by, this.now)))
+          events.push({ type: 'control-refused', line: lineNo, error: 'no such silence' });
         break;
     }
     return [...events, ...this.drain()];

@@ -139,7 +139,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     if (positionals.length > 0) return usage('create takes no positional arguments');
     // Decimal digits only: Number() would read 0x10 as 16 and 1e3 as 1000; anything else is refused as not a number.
     const minutes =
-      values.minutes === undefined ? undefined : /^\d+$/.test(values.minutes) ? Number(values.minutes) : values.minutes;
+      typeof values.minutes === 'string' && /^\d+$/.test(values.minutes) ? Number(values.minutes) : values.minutes;
     const body = { patientId: values.patient, team: values.team, minutes, reason: values.reason, by: values.by };
     const c = checkSilence(body, Date.now());
     if (!c.ok)

@@ -162,9 +162,9 @@ export const firstSendPending = (p: Page) =>
   (p.status === 'open' || p.status === 'info');
 
 /**
- * The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. Of several
- * (the patient's and the team's), the one that ends last, which is the one whose end releases the page (ties: the
- * earlier made, then the id): the same on every backend, whatever order its store lists silences in.
+ * The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. When
+ * several do, the one that holds it longest (the latest end), then a patient's before a team's, the earlier
+ * started, the smaller id: the same on every backend, whatever order its store lists silences in.
  */
 function silenceFor(
   page: Pick<Page, 'patientId' | 'team' | 'grade'>,
@@ -173,22 +173,21 @@ function silenceFor(
   config: PagingConfig,
 ) {
   if (page.grade >= config.unsilenceableFromGrade) return undefined;
-  let held: Silence | undefined;
-  for (const s of silences) {
-    const covers =
+  const holding = silences.filter(
+    (s) =>
       s.endedAt === undefined &&
       s.from <= now &&
       now < s.until &&
-      ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team);
-    if (!covers) continue;
-    if (
-      !held ||
-      s.until > held.until ||
-      (s.until === held.until && (s.from < held.from || (s.from === held.from && s.silenceId < held.silenceId)))
-    )
-      held = s;
-  }
-  return held;
+      ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team),
+  );
+  const team = (s: Silence) => ('team' in s.scope ? 1 : 0);
+  return holding.sort(
+    (a, b) =>
+      b.until - a.until ||
+      team(a) - team(b) ||
+      a.from - b.from ||
+      (a.silenceId < b.silenceId ? -1 : a.silenceId > b.silenceId ? 1 : 0),
+  )[0];
 }
 
 function close(p: Page, status: PageStatus, now: number): Page {

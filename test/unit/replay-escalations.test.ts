@@ -164,6 +164,36 @@ describe('replay --escalations', () => {
     expect(cli.status).toBe(1);
   });
 
+  // Found beside test/unit/replay-vs-serve-paging.test.ts: a silence ending before it starts stopped the whole
+  // replay ("cannot read FILE", exit 2, the lines after it lost), and ending a silence that does not exist passed
+  // silently where `crs serve` answers 404.
+  it('refuses a silence that ends before it starts, and the end of no such silence, and goes on', async () => {
+    const events = await run([
+      enrol(),
+      JSON.stringify({
+        type: 'silence',
+        silenceId: 's1',
+        patientId: 'E-1',
+        from: at('10:30'),
+        until: at('10:00'),
+        by: 'Nurse B',
+        reason: 'transport',
+      }),
+      JSON.stringify({ type: 'end-silence', silenceId: 'nope', by: 'Nurse B', at: at('10:01') }),
+      m('10:05', { vitals: { temperatureC: 39 } }),
+    ]);
+    expect(events.filter((e) => e.type === 'control-refused')).toEqual([
+      { type: 'control-refused', line: 2, error: 'until: must be after from' },
+      { type: 'control-refused', line: 3, error: 'no such silence' },
+    ]);
+    expect(story(events, 'hematology')).toEqual(['10:05 page open', '10:05 delivery hematology fellow']);
+    const cli = replayCli(
+      ['-', '--escalations'],
+      [enrol(), JSON.stringify({ type: 'end-silence', silenceId: 'nope', by: 'N', at: at('10:01') })].join('\n'),
+    );
+    expect(cli.status).toBe(1);
+  });
+
   it('without --escalations, the output is the plain contract', () => {
     const cli = replayCli(['-'], [enrol(), m('10:00', { vitals: { temperatureC: 39 } })].join('\n'));
     expect(cli.events.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification']);
