@@ -7,7 +7,7 @@
 // the token is revoked.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { buildAck } from '#app/hl7v2/ack.ts';
+import { buildAck, refusalAck } from '#app/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import type { Principal } from '#app/scope.ts';
@@ -48,12 +48,8 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     socket.on('data', (chunk: Buffer) => {
       for (const event of decoder.push(chunk)) {
         if (event.type === 'error') {
-          o.log(`mllp: ${peer}: ${event.problem}`);
-          const ack = buildAck({
-            code: 'AR',
-            problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: event.problem }],
-            now: o.deps.now(),
-          });
+          o.log(`mllp: ${peer}: ${event.problem.text}`);
+          const ack = refusalAck(event.problem, o.deps.now());
           chain = chain.then(() => void socket.write(frame(ack)));
           continue;
         }

@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HL7_CONTENT_TYPE, buildAck, readAck } from '#app/hl7v2/ack.ts';
+import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck } from '#app/hl7v2/ack.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { Spool, type Spooled } from './spool.ts';
@@ -151,18 +151,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
           if (--backlog < 16 && socket.isPaused()) socket.resume();
         };
         if (e.type === 'error') {
-          chain = chain
-            .then(() =>
-              answer(
-                socket,
-                buildAck({
-                  code: 'AR',
-                  problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: e.problem }],
-                  now: now(),
-                }),
-              ),
-            )
-            .finally(done);
+          chain = chain.then(() => answer(socket, refusalAck(e.problem, now()))).finally(done);
         } else chain = chain.then(() => take(socket, e.text)).finally(done);
       }
     });

@@ -1,0 +1,434 @@
+// HL7 v2 over MLLP and over HTTP, compared: the same random ORU^R01 messages (valid ones and broken ones: another
+// message type, a bad MSH, bad or custom delimiters, no MSH-10, a line that is no segment, a vital with no unit, a
+// patient id that is not one, a time in the future, huge, non-ASCII, \n or \r\n line ends) sent to `crs serve`'s
+// MLLP listener and to its POST /v1/hl7v2 route get the same ACK, byte for byte, and the same effect (the
+// observations stored and graded once the worker has drained). Each answer is also checked against a model written
+// from docs/interfaces.md ("Acknowledgements", "MLLP"), not from the code. Then the framing: the same messages cut
+// into any TCP chunks, several frames in one chunk, noise between frames, a frame cut off by the next start block,
+// an oversized frame, a connection closed mid-frame: one ACK per frame, in order, and the listener keeps working.
+// Last, `crs mllp-bridge` in front of the AWS ingest function (behind the emulator's HTTP front) answers a monitor
+// with the ACKs the embedded listener gives, scoped device tokens included.
+// Runs: MLLP_FRONTS_RUNS (default 40 per property).
+import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telemetry } from '#adapters/aws/telemetry.ts';
+import { hashToken, issueToken } from '#app/auth.ts';
+import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
+import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { TokenScope } from '#domain/scope.ts';
+import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { startBridge, type Bridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
+import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
+import { DEVICE_ROUTES, frontFor } from '#test/support/front.ts';
+import { quiet } from '#test/support/lambda-events.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+
+const RUNS = Number(process.env.MLLP_FRONTS_RUNS ?? 40);
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+const MIB = 1024 * 1024;
+
+// ------------------------------------------------------------------------------------------------------------
+// Messages: an ORU^R01 built here (not by the product's encoder), and what docs/interfaces.md says it gets.
+
+/** The vitals drawn: OBX-3, OBX-6 and the value range the contract takes (docs/interfaces.md, codes and units). */
+const VITALS = {
+  temperatureC: { code: '150344^MDC_TEMP^MDC', unit: '268192^MDC_DIM_DEGC^MDC', min: 355, max: 415, scale: 10 },
+  heartRate: { code: '147842^MDC_ECG_HEART_RATE^MDC', unit: '264864^MDC_DIM_BEAT_PER_MIN^MDC', min: 40, max: 180 },
+  respiratoryRate: { code: '151562^MDC_RESP_RATE^MDC', unit: '264928^MDC_DIM_RESP_PER_MIN^MDC', min: 8, max: 40 },
+  spo2: { code: '150456^MDC_PULS_OXIM_SAT_O2^MDC', unit: '262688^MDC_DIM_PERCENT^MDC', min: 80, max: 100 },
+} as const;
+type Vital = keyof typeof VITALS;
+
+/** What is done to a valid message, and what the docs say it then gets. */
+const MUTATIONS = [
+  'none',
+  'lf', // segments ended by \n
+  'crlf', // segments ended by \r\n
+  'custom-delimiters', // MSH|  written with other delimiters, as HL7 allows (MSH-1, MSH-2)
+  'z-segment', // a Z-segment and an NTE with non-ASCII text: ignored
+  'non-ascii-name', // PID-5 with non-ASCII: never read
+  'huge', // ~300 KB of NTE
+  'adt', // MSH-9 ADT^A01
+  'r30', // MSH-9 ORU^R30
+  'training', // MSH-11 T
+  'v3', // MSH-12 3.0
+  'no-control-id', // MSH-10 empty
+  'not-msh', // the first segment is not MSH
+  'bad-delimiters', // MSH-2 with a delimiter twice
+  'second-msh',
+  'junk-line', // a line that is not a segment
+  'no-unit', // one OBX without OBX-6
+  'bad-patient-id', // PID-3 outside the id set
+  'future', // one OBX 10 minutes ahead of the server's clock
+  'oversize', // over 1 MiB
+] as const;
+type Mutation = (typeof MUTATIONS)[number];
+
+interface Drawn {
+  vitals: { field: Vital; value: number; minutesAgo: number }[];
+  mutation: Mutation;
+  /** Which OBX the mutation touches (modulo their number). */
+  pick: number;
+}
+
+const drawn: fc.Arbitrary<Drawn> = fc.record({
+  vitals: fc.uniqueArray(
+    fc.constantFrom(...(Object.keys(VITALS) as Vital[])).chain((field) =>
+      fc.record({
+        field: fc.constant(field),
+        value: fc
+          .integer({ min: VITALS[field].min, max: VITALS[field].max })
+          .map((v) => v / ('scale' in VITALS[field] ? 10 : 1)),
+        minutesAgo: fc.constantFrom(5, 30),
+      }),
+    ),
+    { minLength: 1, maxLength: 4, selector: (v) => v.field },
+  ),
+  mutation: fc.constantFrom(...MUTATIONS.filter((m) => !(process.env.SKIP_MUT ?? '').split(',').includes(m))),
+  pick: fc.nat(),
+});
+
+const dtm = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14) + '+0000';
+
+interface Built {
+  text: string;
+  controlId: string;
+  patientId: string;
+  /** What the docs say: the ACK code, MSA-2, the ERR-3 codes (undefined: any), the observations taken. */
+  expect: {
+    code: 'AA' | 'AE' | 'AR';
+    echo: string;
+    errs?: number[];
+    taken: { field: Vital; value: number; at: number }[];
+  };
+}
+
+/** The message of one run: ids of this run, so that runs share nothing (no de-duplication across runs). */
+function build(d: Drawn, run: string): Built {
+  const controlId = `C${run}`;
+  const patientId = `P${run}`;
+  const obx = d.vitals.map((v, i) => ({ ...v, at: NOW - v.minutesAgo * 60_000, n: i + 1 }));
+  const touched = d.pick % obx.length;
+  if (d.mutation === 'future') obx[touched]!.at = NOW + 10 * 60_000;
+  const fields = (name: string, ...f: string[]) => [name, ...f].join('|');
+  const msh = [
+    'MSH|^~\\&|MON-GW|ICU-FAC|CRS|HOSP',
+    dtm(NOW - 60_000),
+    '',
+    d.mutation === 'adt' ? 'ADT^A01^ADT_A01' : d.mutation === 'r30' ? 'ORU^R30^ORU_R30' : 'ORU^R01^ORU_R01',
+    d.mutation === 'no-control-id' ? '' : controlId,
+    d.mutation === 'training' ? 'T' : 'P',
+    d.mutation === 'v3' ? '3.0' : '2.6',
+    '',
+    '',
+    'NE',
+    'AL',
+    '',
+    'UNICODE UTF-8',
+  ].join('|');
+  const segments = [
+    d.mutation === 'not-msh'
+      ? msh.replace(/^MSH/, 'MSX')
+      : d.mutation === 'bad-delimiters'
+        ? msh.replace('^~\\&', '^^\\&')
+        : msh,
+    fields(
+      'PID',
+      '',
+      '',
+      `${d.mutation === 'bad-patient-id' ? `${patientId} x` : patientId}^^^HOSP^MR`,
+      '',
+      d.mutation === 'non-ascii-name' ? 'Müller-Łódź^Zoë^李' : 'DOE^JANE',
+    ),
+    fields('OBR', '1', `${controlId}^GW`, '', '182777000^monitoring of patient^SCT', '', '', dtm(NOW - 60_000)),
+    ...obx.map((o) =>
+      fields(
+        'OBX',
+        String(o.n),
+        'NM',
+        VITALS[o.field].code,
+        `1.1.1.${o.n}`,
+        String(o.value),
+        d.mutation === 'no-unit' && o.n === touched + 1 ? '' : VITALS[o.field].unit,
+        '',
+        '',
+        '',
+        '',
+        'F',
+        '',
+        '',
+        dtm(o.at),
+      ),
+    ),
+  ];
+  if (d.mutation === 'z-segment') segments.push('ZCR|1|réanimation ✓ 漢字', 'NTE|1||Patientin ruhig – überwacht');
+  if (d.mutation === 'second-msh') segments.push(msh);
+  if (d.mutation === 'junk-line') segments.splice(2, 0, 'the monitor was moved to bed 4');
+  if (d.mutation === 'huge' || d.mutation === 'oversize') {
+    const line = `NTE|1||${'trend data '.repeat(90)}`;
+    const target = d.mutation === 'huge' ? 300_000 : MIB + 10_000;
+    for (let size = 0; size < target; size += line.length + 1) segments.push(line);
+  }
+  let text = segments.join(d.mutation === 'lf' ? '\n' : d.mutation === 'crlf' ? '\r\n' : '\r');
+  if (d.mutation === 'custom-delimiters') text = withDelimiters(text, '#', '*', '~', '\\', '&');
+
+  // The model (docs/interfaces.md "Acknowledgements"): AR when nothing can be taken, AE with an ERR per refused
+  // observation (the rest taken), AA when everything was. MSA-2 echoes MSH-10 whenever the MSH could be read.
+  const all = obx.map((o) => ({ field: o.field, value: o.value, at: o.at }));
+  const ar = (echo: string, errs?: number[]) => ({ code: 'AR' as const, echo, ...(errs ? { errs } : {}), taken: [] });
+  const byMutation: Record<Mutation, Built['expect']> = {
+    none: { code: 'AA', echo: controlId, errs: [], taken: all },
+    lf: { code: 'AA', echo: controlId, errs: [], taken: all },
+    crlf: { code: 'AA', echo: controlId, errs: [], taken: all },
+    'custom-delimiters': { code: 'AA', echo: controlId, errs: [], taken: all },
+    'z-segment': { code: 'AA', echo: controlId, errs: [], taken: all },
+    'non-ascii-name': { code: 'AA', echo: controlId, errs: [], taken: all },
+    huge: { code: 'AA', echo: controlId, errs: [], taken: all },
+    adt: ar(controlId, [200]),
+    r30: ar(controlId, [201]),
+    training: ar(controlId, [202]),
+    v3: ar(controlId, [203]),
+    'no-control-id': ar('', [101]),
+    'not-msh': ar('', [100]),
+    'bad-delimiters': ar(''),
+    'second-msh': ar(controlId, [100]),
+    'junk-line': ar(controlId, [100]),
+    'no-unit': { code: 'AE', echo: controlId, taken: all.filter((_, i) => i !== touched) },
+    'bad-patient-id': { code: 'AE', echo: controlId, taken: [] },
+    future: { code: 'AE', echo: controlId, taken: all.filter((_, i) => i !== touched) },
+    oversize: ar(''),
+  };
+  return { text, controlId, patientId, expect: byMutation[d.mutation] };
+}
+
+/** The same message written with other delimiters (the text holds none of them, nor escapes). */
+function withDelimiters(
+  text: string,
+  field: string,
+  component: string,
+  repetition: string,
+  escaping: string,
+  sub: string,
+) {
+  const map: Record<string, string> = { '|': field, '^': component, '~': repetition, '\\': escaping, '&': sub };
+  const body = text.slice(8).replace(/[|^~\\&]/g, (c) => map[c]!);
+  return `MSH${field}${component}${repetition}${escaping}${sub}${body}`;
+}
+
+/** What a sender reads in an ACK: MSA-1, MSA-2, and each ERR's location, code and text. */
+function readAnswer(ack: string) {
+  const segments = ack.split('\r');
+  const msa = segments.find((s) => s.startsWith('MSA|'))?.split('|') ?? [];
+  const errs = segments.filter((s) => s.startsWith('ERR|')).map((s) => s.split('|'));
+  return {
+    code: msa[1],
+    controlId: msa[2] ?? '',
+    errs: errs.map((e) => ({ at: e[2], code: Number(e[3]?.split('^')[0]), text: e[8] })),
+  };
+}
+
+function expectModel(ack: string, b: Built, label: string) {
+  const a = readAnswer(ack);
+  expect(a.code, `${label}: MSA-1\n${ack}`).toBe(b.expect.code);
+  expect(a.controlId, `${label}: MSA-2\n${ack}`).toBe(b.expect.echo);
+  if (b.expect.code !== 'AA') expect(a.errs.length, `${label}: an ERR names the problem\n${ack}`).toBeGreaterThan(0);
+  if (b.expect.errs)
+    expect(
+      a.errs.map((e) => e.code),
+      `${label}: ERR-3\n${ack}`,
+    ).toEqual(b.expect.errs);
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Hosts and senders.
+
+const dirs: string[] = [];
+const tmp = (name: string) => {
+  const d = mkdtempSync(join(tmpdir(), `crs-${name}-`));
+  dirs.push(d);
+  return d;
+};
+
+async function embedded(options: { mllpDevice?: string; dataDir?: string } = {}): Promise<EmbeddedServer> {
+  return startEmbeddedServer({
+    dataDir: options.dataDir ?? tmp('mllp-fronts'),
+    config: DEFAULT_CONFIG,
+    port: 0,
+    mllpPort: 0,
+    ...(options.mllpDevice ? { mllpDevice: options.mllpDevice } : {}),
+    pageStream: new PassThrough(),
+    log: () => undefined,
+    now: () => NOW,
+  });
+}
+
+const postHl7 = async (url: string, token: string, text: string) => {
+  const r = await fetch(`${url}/v1/hl7v2`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': HL7_CONTENT_TYPE },
+    body: Buffer.from(text, 'utf8'),
+  });
+  return { status: r.status, ack: await r.text() };
+};
+
+/** Resolves once the worker has graded everything committed (the inbox is empty). */
+async function drained(s: EmbeddedServer): Promise<void> {
+  const waiting = s.db.prepare('SELECT count(*) FROM inbox').pluck();
+  for (let i = 0; (waiting.get() as number) > 0; i++) {
+    if (i > 2000) throw new Error('the embedded server did not grade its inbox');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** What the server stored and graded for a patient: each observation as graded, and the latest assessment. */
+function effect(s: EmbeddedServer, patientId: string, sender: string) {
+  const timeline = s.db
+    .prepare('SELECT message_id, observed_at, crs, icans, data FROM timeline WHERE patient_id = ? ORDER BY id')
+    .all(patientId) as { message_id: string; observed_at: number; crs: number; icans: number; data: string }[];
+  const patient = s.db.prepare('SELECT assessment FROM patients WHERE patient_id = ?').pluck().get(patientId) as
+    | string
+    | undefined;
+  return {
+    timeline: timeline.map((r) => {
+      const { sender: from, ...data } = JSON.parse(r.data) as Record<string, unknown>;
+      expect(from).toBe(sender);
+      return { ...r, data };
+    }),
+    assessment: patient === undefined ? undefined : (JSON.parse(patient) as unknown),
+  };
+}
+
+/** A raw MLLP connection: writes chunks as given, collects every frame that comes back. */
+class RawConnection {
+  readonly acks: string[] = [];
+  private readonly decoder = new MllpDecoder();
+  private waiter: (() => void) | undefined;
+  closed = false;
+  private constructor(readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      for (const e of this.decoder.push(chunk)) if (e.type === 'frame') this.acks.push(e.text);
+      this.waiter?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiter?.();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => resolve(new RawConnection(s)));
+      s.once('error', reject);
+    });
+  }
+
+  async write(chunks: Buffer[]): Promise<void> {
+    for (const c of chunks) await new Promise<void>((r, j) => this.socket.write(c, (err) => (err ? j(err) : r())));
+  }
+
+  /** Resolves when `n` ACKs have come (or rejects when the connection closes first). */
+  async until(n: number): Promise<string[]> {
+    while (this.acks.length < n) {
+      if (this.closed) throw new Error(`the connection closed after ${this.acks.length} of ${n} ACKs`);
+      await new Promise<void>((r) => (this.waiter = r));
+    }
+    return this.acks.slice(0, n);
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+}
+
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+// ------------------------------------------------------------------------------------------------------------
+
+describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
+  let overMllp: EmbeddedServer;
+  let overHttp: EmbeddedServer;
+  let monitorToken: string;
+  let client: MllpClient;
+
+  beforeAll(async () => {
+    overMllp = await embedded();
+    overHttp = await embedded();
+    // The MLLP listener sends as a monitor for every patient (docs/security.md): the HTTP sender is one too.
+    const issued = issueToken('monitor-1', new Date(NOW), { kind: 'monitor' });
+    await overHttp.tokens.put(issued.record);
+    monitorToken = issued.token;
+    client = new MllpClient('127.0.0.1', overMllp.mllpPort!);
+  });
+  afterAll(async () => {
+    client.close();
+    await overMllp.close();
+    await overHttp.close();
+  });
+
+  let run = 0;
+  it('the same ACK and the same observations graded, as docs/interfaces.md says', async () => {
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(drawn, async (d) => {
+        const b = build(d, `f${++run}`);
+        const viaMllp = await client.send(b.text);
+        const viaHttp = await postHl7(overHttp.url, monitorToken, b.text);
+        expectModel(viaMllp, b, `MLLP ${d.mutation}`);
+        expect(viaHttp.ack, `HTTP ${d.mutation} (${viaHttp.status})`).toBe(viaMllp);
+        await Promise.all([drained(overMllp), drained(overHttp)]);
+        // The one difference by design: who sent it (docs/interfaces.md, `source.kind` and device tokens).
+        const stored = effect(overMllp, b.patientId, 'mllp:127.0.0.1');
+        expect(effect(overHttp, b.patientId, 'monitor-1'), `effect of ${d.mutation}`).toEqual(stored);
+        // The observations taken, and no others, each graded at its own time.
+        const taken = stored.timeline.flatMap((r) =>
+          Object.entries((r.data.vitals ?? {}) as Record<string, number>).map(([field, value]) => ({
+            field,
+            value,
+            at: r.observed_at,
+          })),
+        );
+        const byField = (x: { field: string }, y: { field: string }) => x.field.localeCompare(y.field);
+        expect(taken.sort(byField), `stored for ${d.mutation}`).toEqual([...b.expect.taken].sort(byField));
+        seen.add(b.expect.code);
+      }),
+      { numRuns: RUNS },
+    );
+    expect([...seen].sort()).toEqual(['AA', 'AE', 'AR']);
+  }, 120_000);
+
+  it('a message over 1 MiB: the same AR over both, naming the limit (found by the property)', async () => {
+    // MLLP answered ERR-3 100 "a frame is longer than 1048576 bytes", HTTP ERR-3 207 "body is 1048577 bytes; the
+    // limit is 1048576" (the size as far as it read): a sender was told two different things for one message.
+    const b = build(
+      { vitals: [{ field: 'heartRate', value: 80, minutesAgo: 5 }], mutation: 'oversize', pick: 0 },
+      'big1',
+    );
+    const viaMllp = await client.send(b.text);
+    const viaHttp = await postHl7(overHttp.url, monitorToken, b.text);
+    expect(viaHttp.status).toBe(413);
+    expect(viaHttp.ack).toBe(viaMllp);
+    expect(readAnswer(viaMllp)).toEqual({
+      code: 'AR',
+      controlId: '',
+      errs: [{ at: 'MSH^1', code: 207, text: 'the message is longer than 1048576 bytes, the most taken' }],
+    });
+    // The listener read past the rest of the frame: the next message on the connection is answered as usual.
+    const next = build(
+      { vitals: [{ field: 'heartRate', value: 81, minutesAgo: 5 }], mutation: 'none', pick: 0 },
+      'big2',
+    );
+    expectModel(await client.send(next.text), next, 'after the oversized frame');
+  });
+});
