@@ -262,6 +262,7 @@ async function embedded(options: { mllpDevice?: string; dataDir?: string } = {})
     config: DEFAULT_CONFIG,
     port: 0,
     mllpPort: 0,
+    maxPatients: 1_000_000, // each run has patients of its own
     ...(options.mllpDevice ? { mllpDevice: options.mllpDevice } : {}),
     pageStream: new PassThrough(),
     log: () => undefined,
@@ -406,6 +407,149 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
       { numRuns: RUNS },
     );
     expect([...seen].sort()).toEqual(['AA', 'AE', 'AR']);
+  }, 120_000);
+
+  // ----------------------------------------------------------------------------------------------------------
+  // Framing (docs/interfaces.md "MLLP"): <VT> message <FS><CR>, one message per frame, answered in order on the same
+  // connection; bytes outside frames are ignored; a frame cut off by the next start block is answered AR (100) in
+  // its place; a frame over 1 MiB is answered AR (207) and the rest of it skipped; a frame never ended is never
+  // answered, and a connection closed mid-frame takes nothing else down.
+
+  /** Bytes a line or a gateway may put between frames: anything but a start block. */
+  const noise = fc.oneof(
+    fc.constantFrom('\r\n', '\n', '\x1c\r', 'PING', ' '),
+    fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a.filter((b) => b !== 0x0b)).toString('latin1')),
+  );
+  const piece = fc.oneof(
+    {
+      weight: 12,
+      arbitrary: fc.record({
+        kind: fc.constant('frame' as const),
+        d: drawn.filter((d) => d.mutation !== 'oversize'),
+        noise: fc.option(noise, { nil: undefined }),
+        /** A frame started before this one and never ended: its first bytes (a share of the message's). */
+        abandoned: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined, freq: 4 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.constant({ kind: 'oversized' as const }) },
+  );
+  const ending = fc.constantFrom('probe' as const, 'close-mid-frame' as const, 'close-at-once' as const);
+  const chunking = fc.oneof(
+    fc.constant([] as number[]), // all in one write
+    fc.array(fc.integer({ min: 1, max: 4000 }), { minLength: 1, maxLength: 6 }),
+  );
+
+  const raw = (text: string) => Buffer.from(text, 'latin1');
+  const oversized = () => frame(`MSH|^~\\&|GW|F|||||ORU^R01|BIG|P|2.6\r${'NTE|1||x\r'.repeat(MIB / 9 + 10)}`);
+  const cut = (wire: Buffer, sizes: number[]) => {
+    if (sizes.length === 0) return [wire];
+    const out: Buffer[] = [];
+    for (let at = 0, i = 0; at < wire.length; i++) {
+      const n = sizes[i % sizes.length]!;
+      out.push(wire.subarray(at, at + n));
+      at += n;
+    }
+    return out;
+  };
+  const abandonedAnswer = { code: 'AR', controlId: '', errs: [100] };
+  const tooLongAnswer = { code: 'AR', controlId: '', errs: [207] };
+
+  let framingRun = 0;
+  it('one ACK per frame, in order, however TCP cuts or joins them; the listener keeps answering', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .array(piece, { minLength: 1, maxLength: 5 })
+          .filter((ps) => ps.filter((p) => p.kind === 'oversized').length <= 1),
+        chunking,
+        ending,
+        async (pieces, sizes, end) => {
+          const run = ++framingRun;
+          const parts: Buffer[] = [];
+          /** Each answer expected, in order: a message's model, or a refusal of the framing. */
+          const expected: (Built | typeof abandonedAnswer)[] = [];
+          const built: Built[] = [];
+          pieces.forEach((p, i) => {
+            if (p.kind === 'oversized') {
+              parts.push(oversized());
+              expected.push(tooLongAnswer);
+              return;
+            }
+            const b = build(p.d, `g${run}-${i}`);
+            built.push(b);
+            if (p.noise !== undefined) parts.push(raw(p.noise));
+            if (p.abandoned !== undefined) {
+              const bytes = Buffer.from(b.text, 'utf8');
+              parts.push(Buffer.from([0x0b]), bytes.subarray(0, Math.floor(p.abandoned * bytes.length)));
+              expected.push(abandonedAnswer);
+            }
+            parts.push(frame(b.text));
+            expected.push(b);
+          });
+          const conn = await RawConnection.open(overMllp.mllpPort!);
+          const partial = frame(built[0]?.text ?? 'MSH|^~\\&|X').subarray(0, -2);
+          if (end === 'close-at-once') {
+            // Everything, a frame that never ends, and the connection closed, without reading an ACK.
+            await conn.write(cut(Buffer.concat([...parts, partial]), sizes));
+            conn.end();
+          } else {
+            await conn.write(cut(Buffer.concat(parts), sizes));
+            const acks = await conn.until(expected.length);
+            acks.forEach((ack, i) => {
+              const e = expected[i]!;
+              if ('expect' in e) expectModel(ack, e, `frame ${i}`);
+              else {
+                const a = readAnswer(ack);
+                expect(
+                  { code: a.code, controlId: a.controlId, errs: a.errs.map((x) => x.code) },
+                  `answer ${i}`,
+                ).toEqual(e);
+              }
+            });
+            if (end === 'probe') {
+              // One more message on the same connection gets the next ACK: no answer more, none fewer.
+              const probe = build(
+                { vitals: [{ field: 'spo2', value: 97, minutesAgo: 5 }], mutation: 'none', pick: 0 },
+                `g${run}-probe`,
+              );
+              await conn.write([frame(probe.text)]);
+              const [last] = (await conn.until(expected.length + 1)).slice(-1);
+              expectModel(last!, probe, 'probe');
+              conn.end();
+            } else {
+              await conn.write([partial]);
+              conn.end();
+            }
+          }
+          // The listener still answers a new connection.
+          const probe = build(
+            { vitals: [{ field: 'spo2', value: 96, minutesAgo: 5 }], mutation: 'none', pick: 0 },
+            `g${run}-next`,
+          );
+          const next = await RawConnection.open(overMllp.mllpPort!);
+          await next.write([frame(probe.text)]);
+          expectModel((await next.until(1))[0]!, probe, 'a new connection');
+          next.end();
+          // Every complete frame was taken as its model says, its ACK read or not (the new connection's message is
+          // committed after them only if the first connection's were: wait for the stored ones, then compare).
+          for (const b of built) {
+            if (b.expect.taken.length === 0) continue;
+            for (let i = 0; effect(overMllp, b.patientId, 'mllp:127.0.0.1').timeline.length === 0; i++) {
+              if (i > 2000) throw new Error(`${b.controlId} was never stored`);
+              await new Promise((r) => setTimeout(r, 2));
+            }
+          }
+          await drained(overMllp);
+          for (const b of built) {
+            const stored = effect(overMllp, b.patientId, 'mllp:127.0.0.1').timeline.flatMap((r) =>
+              Object.keys((r.data.vitals ?? {}) as object),
+            );
+            expect(stored.sort(), b.controlId).toEqual(b.expect.taken.map((t) => t.field).sort());
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
   }, 120_000);
 
   it('a message over 1 MiB: the same AR over both, naming the limit (found by the property)', async () => {
