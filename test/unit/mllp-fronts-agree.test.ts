@@ -111,9 +111,9 @@ interface Built {
 }
 
 /** The message of one run: ids of this run, so that runs share nothing (no de-duplication across runs). */
-function build(d: Drawn, run: string): Built {
+function build(d: Drawn, run: string, patient?: string): Built {
   const controlId = `C${run}`;
-  const patientId = `P${run}`;
+  const patientId = patient ?? `P${run}`;
   const obx = d.vitals.map((v, i) => ({ ...v, at: NOW - v.minutesAgo * 60_000, n: i + 1 }));
   const touched = d.pick % obx.length;
   if (d.mutation === 'future') obx[touched]!.at = NOW + 10 * 60_000;
@@ -575,4 +575,135 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
     );
     expectModel(await client.send(next.text), next, 'after the oversized frame');
   });
+});
+
+// ------------------------------------------------------------------------------------------------------------
+// `crs mllp-bridge` in front of the AWS ingest function (behind the emulator's HTTP front): while the link is up the
+// monitor gets the server's own ACK (docs/interfaces.md), so the same ACK as from `crs serve`'s listener acting as
+// the same device: a monitor for every patient, and a monitor limited to some patients (docs/security.md).
+
+describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () => {
+  const SCOPED_PATIENTS = ['B1', 'B2'];
+  const scope: TokenScope = { kind: 'monitor', patients: SCOPED_PATIENTS };
+  let front: HttpFront;
+  let queue: MemoryQueue;
+  const hosts: {
+    name: string;
+    embedded: EmbeddedServer;
+    bridge: Bridge;
+    viaEmbedded: MllpClient;
+    viaBridge: MllpClient;
+  }[] = [];
+
+  beforeAll(async () => {
+    process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
+    process.env.CRS_TOKENS_TABLE = 'tokens';
+    process.env.CRS_STATE_TABLE = 'state';
+    process.env.AWS_REGION ??= 'eu-west-1';
+    const { createIngestHandler } = await import('#functions/ingest/handler.ts');
+    const tokens = new MemoryTokenStore();
+    queue = new MemoryQueue();
+    front = await frontFor(
+      'ingest',
+      quiet(createIngestHandler({ queue, tokens, now: () => NOW, ...telemetry('ingest') })),
+      DEVICE_ROUTES,
+    );
+    const plain = issueToken('bridge-plain', new Date(NOW), { kind: 'monitor' });
+    const scoped = issueToken('bridge-scoped', new Date(NOW), scope);
+    await tokens.put(plain.record);
+    await tokens.put(scoped.record);
+    // The embedded listener acting as the scoped device: its token must be there before the server starts.
+    const scopedDir = tmp('mllp-scoped');
+    const first = await embedded({ dataDir: scopedDir });
+    await first.tokens.put({ ...scoped.record });
+    await first.close();
+    for (const [name, token, server] of [
+      ['plain', plain.token, await embedded()],
+      ['scoped', scoped.token, await embedded({ dataDir: scopedDir, mllpDevice: 'bridge-scoped' })],
+    ] as const) {
+      const bridge = await startBridge({
+        listenPort: 0,
+        listenHost: '127.0.0.1',
+        url: `${front.url}/v1/hl7v2`,
+        token,
+        spoolDir: tmp(`bridge-${name}`),
+        ackWaitMs: 5000,
+        log: () => undefined,
+        now: () => NOW,
+      });
+      hosts.push({
+        name,
+        embedded: server,
+        bridge,
+        viaEmbedded: new MllpClient('127.0.0.1', server.mllpPort!),
+        viaBridge: new MllpClient('127.0.0.1', bridge.port),
+      });
+    }
+  });
+  afterAll(async () => {
+    for (const h of hosts) {
+      h.viaBridge.close();
+      h.viaEmbedded.close();
+      await h.bridge.close();
+      await h.embedded.close();
+    }
+    await front.close();
+  });
+
+  const heartRate = (value: number) => ({
+    vitals: [{ field: 'heartRate' as const, value, minutesAgo: 5 }],
+    mutation: 'none' as const,
+    pick: 0,
+  });
+
+  it('a message the server refuses for the bridge’s device is answered AR, and the next one goes through (found by the property)', async () => {
+    // A 403 was "try again": the monitor got AA "held by the bridge" for a patient outside the token's scope, and
+    // the forwarder retried it for ever, oldest first, so every later message of every monitor was held too.
+    const h = hosts.find((x) => x.name === 'scoped')!;
+    for (const [patient, code] of [
+      ['BX', 'AR'],
+      ['B2', 'AA'],
+    ] as const) {
+      const b = build(heartRate(90), `scope-${patient}`, patient);
+      const fromBridge = await h.viaBridge.send(b.text);
+      expect(fromBridge).toBe(await h.viaEmbedded.send(b.text));
+      expect(readAnswer(fromBridge)).toMatchObject({ code, controlId: b.controlId });
+    }
+    expect(h.bridge.spool.counts().waiting).toBe(0);
+    expect(queue.messages.some((q) => q.message.messageId === 'hl7v2:ICU-FAC/Cscope-B2')).toBe(true);
+  });
+
+  it('a message without MSH-10, refused by the bridge itself, is answered as the server answers it (found by the property)', async () => {
+    // The bridge's own AR was addressed to no one (MSH-5/6 empty, MSH-9 and MSH-12 defaulted).
+    const h = hosts.find((x) => x.name === 'plain')!;
+    const b = build({ ...heartRate(91), mutation: 'no-control-id' }, 'no-msh10');
+    const fromBridge = await h.viaBridge.send(b.text);
+    expect(fromBridge).toBe(await h.viaEmbedded.send(b.text));
+    expect(fromBridge.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|MON-GW\|ICU-FAC\|/);
+    expect(readAnswer(fromBridge)).toMatchObject({ code: 'AR', controlId: '', errs: [{ code: 101 }] });
+  });
+
+  let run = 0;
+  it('the same ACK through the bridge as from the embedded listener, for the same messages', async () => {
+    const codes = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(
+        drawn,
+        fc.constantFrom('plain', 'scoped'),
+        fc.constantFrom('B1', 'B2', 'BX'),
+        async (d, name, patient) => {
+          const h = hosts.find((x) => x.name === name)!;
+          const b = build(d, `b${++run}`, name === 'scoped' ? patient : undefined);
+          const fromEmbedded = await h.viaEmbedded.send(b.text);
+          const fromBridge = await h.viaBridge.send(b.text);
+          expect(fromBridge, `${name} ${d.mutation} ${patient}`).toBe(fromEmbedded);
+          codes.add(readAnswer(fromEmbedded).code!);
+          // Nothing waits in the bridge's spool: each message had the server's last word.
+          expect(h.bridge.spool.counts().waiting).toBe(0);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    expect([...codes].sort()).toEqual(['AA', 'AE', 'AR']);
+  }, 120_000);
 });

@@ -19,6 +19,14 @@ export const tooLong = (limit = HL7_MAX_BYTES): Hl7Problem => ({
   text: `the message is longer than ${limit} bytes, the most taken`,
 });
 
+/**
+ * The AR of a message that cannot be taken at all (translatePcd01 refused it), addressed back to its sender when
+ * its MSH could be read: the same wherever it is refused (the ingest, the MLLP bridge before spooling).
+ */
+export function unreadableAck(r: { header?: Hl7Header; problems: Hl7Problem[] }, now: number): string {
+  return buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now });
+}
+
 /** The AR of a refusal made before any header could be read (a transport's): the problem is also MSA-3. */
 export function refusalAck(problem: Hl7Problem, now: number): string {
   return buildAck({ code: 'AR', problems: [problem], text: problem.text, now });
