@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { telemetry } from '#adapters/aws/telemetry.ts';
-import { hashToken, issueToken } from '#app/auth.ts';
+import { issueToken } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -68,6 +68,7 @@ const MUTATIONS = [
   'bad-patient-id', // PID-3 outside the id set
   'future', // one OBX 10 minutes ahead of the server's clock
   'oversize', // over 1 MiB
+  'escaped-control-id', // MSH-10 with HL7 escape sequences (a | ^ & ~ \ in the id), non-ASCII, 150 characters
 ] as const;
 type Mutation = (typeof MUTATIONS)[number];
 
@@ -91,7 +92,7 @@ const drawn: fc.Arbitrary<Drawn> = fc.record({
     ),
     { minLength: 1, maxLength: 4, selector: (v) => v.field },
   ),
-  mutation: fc.constantFrom(...MUTATIONS.filter((m) => !(process.env.SKIP_MUT ?? '').split(',').includes(m))),
+  mutation: fc.constantFrom(...MUTATIONS),
   pick: fc.nat(),
 });
 
@@ -111,8 +112,11 @@ interface Built {
 }
 
 /** The message of one run: ids of this run, so that runs share nothing (no de-duplication across runs). */
+/** MSH-10 as written for 'escaped-control-id' (escaped as ST requires), by `pick`. */
+const ODD_IDS = ['\\F\\x', '\\S\\y\\T\\z', '\\R\\\\E\\', 'é✓', `-${'9'.repeat(150)}`];
+
 function build(d: Drawn, run: string, patient?: string): Built {
-  const controlId = `C${run}`;
+  const controlId = d.mutation === 'escaped-control-id' ? `C${run}${ODD_IDS[d.pick % ODD_IDS.length]}` : `C${run}`;
   const patientId = patient ?? `P${run}`;
   const obx = d.vitals.map((v, i) => ({ ...v, at: NOW - v.minutesAgo * 60_000, n: i + 1 }));
   const touched = d.pick % obx.length;
@@ -204,6 +208,7 @@ function build(d: Drawn, run: string, patient?: string): Built {
     'bad-patient-id': { code: 'AE', echo: controlId, taken: [] },
     future: { code: 'AE', echo: controlId, taken: all.filter((_, i) => i !== touched) },
     oversize: ar(''),
+    'escaped-control-id': { code: 'AA', echo: controlId, errs: [], taken: all },
   };
   return { text, controlId, patientId, expect: byMutation[d.mutation] };
 }
@@ -351,6 +356,131 @@ class RawConnection {
   }
 }
 
+// ----------------------------------------------------------------------------------------------------------
+// Framing (docs/interfaces.md "MLLP"): <VT> message <FS><CR>, one message per frame, answered in order on the same
+// connection; bytes outside frames are ignored; a frame cut off by the next start block is answered AR (100) in
+// its place; a frame over 1 MiB is answered AR (207) and the rest of it skipped; a frame never ended is never
+// answered, and a connection closed mid-frame takes nothing else down.
+
+/** Bytes a line or a gateway may put between frames: anything but a start block. */
+const noise = fc.oneof(
+  fc.constantFrom('\r\n', '\n', '\x1c\r', 'PING', ' '),
+  fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a.filter((b) => b !== 0x0b)).toString('latin1')),
+);
+const piece = fc.oneof(
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      kind: fc.constant('frame' as const),
+      d: drawn.filter((d) => d.mutation !== 'oversize'),
+      noise: fc.option(noise, { nil: undefined }),
+      /** A frame started before this one and never ended: its first bytes (a share of the message's). */
+      abandoned: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined, freq: 4 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'oversized' as const }) },
+);
+/** What one connection carries: at most one oversized frame (1 MiB each). */
+const pieces = fc
+  .array(piece, { minLength: 1, maxLength: 5 })
+  .filter((ps) => ps.filter((p) => p.kind === 'oversized').length <= 1);
+const ending = fc.constantFrom('probe' as const, 'close-mid-frame' as const, 'close-at-once' as const);
+const chunking = fc.oneof(
+  fc.constant([] as number[]), // all in one write
+  fc.array(fc.integer({ min: 1, max: 4000 }), { minLength: 1, maxLength: 6 }),
+);
+
+const raw = (text: string) => Buffer.from(text, 'latin1');
+const oversized = () => frame(`MSH|^~\\&|GW|F|||||ORU^R01|BIG|P|2.6\r${'NTE|1||x\r'.repeat(MIB / 9 + 10)}`);
+const cut = (wire: Buffer, sizes: number[]) => {
+  if (sizes.length === 0) return [wire];
+  const out: Buffer[] = [];
+  for (let at = 0, i = 0; at < wire.length; i++) {
+    const n = sizes[i % sizes.length]!;
+    out.push(wire.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+};
+const abandonedAnswer = { code: 'AR', controlId: '', errs: [100] };
+const tooLongAnswer = { code: 'AR', controlId: '', errs: [207] };
+
+/**
+ * Sends `pieces` to an MLLP listener on `port` cut into `sizes`, ended as `end`, and checks each ACK against the
+ * model, then that a new connection is answered. Returns the messages sent whole (`run` makes their ids).
+ */
+async function framing(
+  port: number,
+  run: string,
+  pieces: (typeof piece extends fc.Arbitrary<infer P> ? P : never)[],
+  sizes: number[],
+  end: 'probe' | 'close-mid-frame' | 'close-at-once',
+): Promise<Built[]> {
+  const parts: Buffer[] = [];
+  /** Each answer expected, in order: a message's model, or a refusal of the framing. */
+  const expected: (Built | typeof abandonedAnswer)[] = [];
+  const built: Built[] = [];
+  pieces.forEach((p, i) => {
+    if (p.kind === 'oversized') {
+      parts.push(oversized());
+      expected.push(tooLongAnswer);
+      return;
+    }
+    const b = build(p.d, `${run}-${i}`);
+    built.push(b);
+    if (p.noise !== undefined) parts.push(raw(p.noise));
+    if (p.abandoned !== undefined) {
+      const bytes = Buffer.from(b.text, 'utf8');
+      parts.push(Buffer.from([0x0b]), bytes.subarray(0, Math.floor(p.abandoned * bytes.length)));
+      expected.push(abandonedAnswer);
+    }
+    parts.push(frame(b.text));
+    expected.push(b);
+  });
+  const conn = await RawConnection.open(port);
+  const partial = frame(built[0]?.text ?? 'MSH|^~\\&|X').subarray(0, -2);
+  if (end === 'close-at-once') {
+    // Everything, a frame that never ends, and the connection closed, without reading an ACK.
+    await conn.write(cut(Buffer.concat([...parts, partial]), sizes));
+    conn.end();
+  } else {
+    await conn.write(cut(Buffer.concat(parts), sizes));
+    const acks = await conn.until(expected.length);
+    acks.forEach((ack, i) => {
+      const e = expected[i]!;
+      if ('expect' in e) expectModel(ack, e, `frame ${i}`);
+      else {
+        const a = readAnswer(ack);
+        expect({ code: a.code, controlId: a.controlId, errs: a.errs.map((x) => x.code) }, `answer ${i}`).toEqual(e);
+      }
+    });
+    if (end === 'probe') {
+      // One more message on the same connection gets the next ACK: no answer more, none fewer.
+      const probe = build(
+        { vitals: [{ field: 'spo2', value: 97, minutesAgo: 5 }], mutation: 'none', pick: 0 },
+        `${run}-probe`,
+      );
+      await conn.write([frame(probe.text)]);
+      const [last] = (await conn.until(expected.length + 1)).slice(-1);
+      expectModel(last!, probe, 'probe');
+      conn.end();
+    } else {
+      await conn.write([partial]);
+      conn.end();
+    }
+  }
+  // The listener still answers a new connection.
+  const probe = build(
+    { vitals: [{ field: 'spo2', value: 96, minutesAgo: 5 }], mutation: 'none', pick: 0 },
+    `${run}-next`,
+  );
+  const next = await RawConnection.open(port);
+  await next.write([frame(probe.text)]);
+  expectModel((await next.until(1))[0]!, probe, 'a new connection');
+  next.end();
+  return built;
+}
+
 afterAll(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -382,12 +512,17 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
   it('the same ACK and the same observations graded, as docs/interfaces.md says', async () => {
     const seen = new Set<string>();
     await fc.assert(
-      fc.asyncProperty(drawn, async (d) => {
+      fc.asyncProperty(drawn, fc.boolean(), async (d, resend) => {
         const b = build(d, `f${++run}`);
         const viaMllp = await client.send(b.text);
         const viaHttp = await postHl7(overHttp.url, monitorToken, b.text);
         expectModel(viaMllp, b, `MLLP ${d.mutation}`);
         expect(viaHttp.ack, `HTTP ${d.mutation} (${viaHttp.status})`).toBe(viaMllp);
+        if (resend) {
+          // A monitor that missed its ACK sends again: the same answer, and nothing taken twice (rules section 5).
+          expect(await client.send(b.text), `MLLP resend of ${d.mutation}`).toBe(viaMllp);
+          expect((await postHl7(overHttp.url, monitorToken, b.text)).ack, `HTTP resend of ${d.mutation}`).toBe(viaMllp);
+        }
         await Promise.all([drained(overMllp), drained(overHttp)]);
         // The one difference by design: who sent it (docs/interfaces.md, `source.kind` and device tokens).
         const stored = effect(overMllp, b.patientId, 'mllp:127.0.0.1');
@@ -409,145 +544,29 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
     expect([...seen].sort()).toEqual(['AA', 'AE', 'AR']);
   }, 120_000);
 
-  // ----------------------------------------------------------------------------------------------------------
-  // Framing (docs/interfaces.md "MLLP"): <VT> message <FS><CR>, one message per frame, answered in order on the same
-  // connection; bytes outside frames are ignored; a frame cut off by the next start block is answered AR (100) in
-  // its place; a frame over 1 MiB is answered AR (207) and the rest of it skipped; a frame never ended is never
-  // answered, and a connection closed mid-frame takes nothing else down.
-
-  /** Bytes a line or a gateway may put between frames: anything but a start block. */
-  const noise = fc.oneof(
-    fc.constantFrom('\r\n', '\n', '\x1c\r', 'PING', ' '),
-    fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a.filter((b) => b !== 0x0b)).toString('latin1')),
-  );
-  const piece = fc.oneof(
-    {
-      weight: 12,
-      arbitrary: fc.record({
-        kind: fc.constant('frame' as const),
-        d: drawn.filter((d) => d.mutation !== 'oversize'),
-        noise: fc.option(noise, { nil: undefined }),
-        /** A frame started before this one and never ended: its first bytes (a share of the message's). */
-        abandoned: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined, freq: 4 }),
-      }),
-    },
-    { weight: 1, arbitrary: fc.constant({ kind: 'oversized' as const }) },
-  );
-  const ending = fc.constantFrom('probe' as const, 'close-mid-frame' as const, 'close-at-once' as const);
-  const chunking = fc.oneof(
-    fc.constant([] as number[]), // all in one write
-    fc.array(fc.integer({ min: 1, max: 4000 }), { minLength: 1, maxLength: 6 }),
-  );
-
-  const raw = (text: string) => Buffer.from(text, 'latin1');
-  const oversized = () => frame(`MSH|^~\\&|GW|F|||||ORU^R01|BIG|P|2.6\r${'NTE|1||x\r'.repeat(MIB / 9 + 10)}`);
-  const cut = (wire: Buffer, sizes: number[]) => {
-    if (sizes.length === 0) return [wire];
-    const out: Buffer[] = [];
-    for (let at = 0, i = 0; at < wire.length; i++) {
-      const n = sizes[i % sizes.length]!;
-      out.push(wire.subarray(at, at + n));
-      at += n;
-    }
-    return out;
-  };
-  const abandonedAnswer = { code: 'AR', controlId: '', errs: [100] };
-  const tooLongAnswer = { code: 'AR', controlId: '', errs: [207] };
-
   let framingRun = 0;
   it('one ACK per frame, in order, however TCP cuts or joins them; the listener keeps answering', async () => {
     await fc.assert(
-      fc.asyncProperty(
-        fc
-          .array(piece, { minLength: 1, maxLength: 5 })
-          .filter((ps) => ps.filter((p) => p.kind === 'oversized').length <= 1),
-        chunking,
-        ending,
-        async (pieces, sizes, end) => {
-          const run = ++framingRun;
-          const parts: Buffer[] = [];
-          /** Each answer expected, in order: a message's model, or a refusal of the framing. */
-          const expected: (Built | typeof abandonedAnswer)[] = [];
-          const built: Built[] = [];
-          pieces.forEach((p, i) => {
-            if (p.kind === 'oversized') {
-              parts.push(oversized());
-              expected.push(tooLongAnswer);
-              return;
-            }
-            const b = build(p.d, `g${run}-${i}`);
-            built.push(b);
-            if (p.noise !== undefined) parts.push(raw(p.noise));
-            if (p.abandoned !== undefined) {
-              const bytes = Buffer.from(b.text, 'utf8');
-              parts.push(Buffer.from([0x0b]), bytes.subarray(0, Math.floor(p.abandoned * bytes.length)));
-              expected.push(abandonedAnswer);
-            }
-            parts.push(frame(b.text));
-            expected.push(b);
-          });
-          const conn = await RawConnection.open(overMllp.mllpPort!);
-          const partial = frame(built[0]?.text ?? 'MSH|^~\\&|X').subarray(0, -2);
-          if (end === 'close-at-once') {
-            // Everything, a frame that never ends, and the connection closed, without reading an ACK.
-            await conn.write(cut(Buffer.concat([...parts, partial]), sizes));
-            conn.end();
-          } else {
-            await conn.write(cut(Buffer.concat(parts), sizes));
-            const acks = await conn.until(expected.length);
-            acks.forEach((ack, i) => {
-              const e = expected[i]!;
-              if ('expect' in e) expectModel(ack, e, `frame ${i}`);
-              else {
-                const a = readAnswer(ack);
-                expect(
-                  { code: a.code, controlId: a.controlId, errs: a.errs.map((x) => x.code) },
-                  `answer ${i}`,
-                ).toEqual(e);
-              }
-            });
-            if (end === 'probe') {
-              // One more message on the same connection gets the next ACK: no answer more, none fewer.
-              const probe = build(
-                { vitals: [{ field: 'spo2', value: 97, minutesAgo: 5 }], mutation: 'none', pick: 0 },
-                `g${run}-probe`,
-              );
-              await conn.write([frame(probe.text)]);
-              const [last] = (await conn.until(expected.length + 1)).slice(-1);
-              expectModel(last!, probe, 'probe');
-              conn.end();
-            } else {
-              await conn.write([partial]);
-              conn.end();
-            }
+      fc.asyncProperty(pieces, chunking, ending, async (sent, sizes, end) => {
+        const run = ++framingRun;
+        const built = await framing(overMllp.mllpPort!, `g${run}`, sent, sizes, end);
+        // Every complete frame was taken as its model says, its ACK read or not (the new connection's message is
+        // committed after them only if the first connection's were: wait for the stored ones, then compare).
+        for (const b of built) {
+          if (b.expect.taken.length === 0) continue;
+          for (let i = 0; effect(overMllp, b.patientId, 'mllp:127.0.0.1').timeline.length === 0; i++) {
+            if (i > 2000) throw new Error(`${b.controlId} was never stored`);
+            await new Promise((r) => setTimeout(r, 2));
           }
-          // The listener still answers a new connection.
-          const probe = build(
-            { vitals: [{ field: 'spo2', value: 96, minutesAgo: 5 }], mutation: 'none', pick: 0 },
-            `g${run}-next`,
+        }
+        await drained(overMllp);
+        for (const b of built) {
+          const stored = effect(overMllp, b.patientId, 'mllp:127.0.0.1').timeline.flatMap((r) =>
+            Object.keys((r.data.vitals ?? {}) as object),
           );
-          const next = await RawConnection.open(overMllp.mllpPort!);
-          await next.write([frame(probe.text)]);
-          expectModel((await next.until(1))[0]!, probe, 'a new connection');
-          next.end();
-          // Every complete frame was taken as its model says, its ACK read or not (the new connection's message is
-          // committed after them only if the first connection's were: wait for the stored ones, then compare).
-          for (const b of built) {
-            if (b.expect.taken.length === 0) continue;
-            for (let i = 0; effect(overMllp, b.patientId, 'mllp:127.0.0.1').timeline.length === 0; i++) {
-              if (i > 2000) throw new Error(`${b.controlId} was never stored`);
-              await new Promise((r) => setTimeout(r, 2));
-            }
-          }
-          await drained(overMllp);
-          for (const b of built) {
-            const stored = effect(overMllp, b.patientId, 'mllp:127.0.0.1').timeline.flatMap((r) =>
-              Object.keys((r.data.vitals ?? {}) as object),
-            );
-            expect(stored.sort(), b.controlId).toEqual(b.expect.taken.map((t) => t.field).sort());
-          }
-        },
-      ),
+          expect(stored.sort(), b.controlId).toEqual(b.expect.taken.map((t) => t.field).sort());
+        }
+      }),
       { numRuns: RUNS },
     );
   }, 120_000);
@@ -649,6 +668,32 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
     }
     await front.close();
   });
+
+  let framingRun = 0;
+  it('the bridge frames as the listener does: one ACK per frame, in order, however TCP cuts or joins them', async () => {
+    const h = hosts.find((x) => x.name === 'plain')!;
+    await fc.assert(
+      fc.asyncProperty(pieces, chunking, ending, async (sent, sizes, end) => {
+        const built = await framing(h.bridge.port, `h${++framingRun}`, sent, sizes, end);
+        // Whatever the monitor read, each whole frame reaches the server as its model says, and nothing stays behind
+        // (a closed connection's frames are still taken one by one after the probe's: wait for them first).
+        const queued = (b: Built) =>
+          queue.messages
+            .filter((q) => q.message.patientId === b.patientId)
+            .flatMap((q) => Object.keys(q.message.vitals ?? {}));
+        for (const b of built) {
+          for (let i = 0; b.expect.taken.length > 0 && queued(b).length === 0; i++) {
+            if (i > 2000) throw new Error(`${b.controlId} never reached the server`);
+            await new Promise((r) => setTimeout(r, 2));
+          }
+        }
+        await h.bridge.drained();
+        for (const b of built) expect(queued(b).sort(), b.controlId).toEqual(b.expect.taken.map((t) => t.field).sort());
+        expect(h.bridge.spool.counts().waiting).toBe(0);
+      }),
+      { numRuns: RUNS },
+    );
+  }, 120_000);
 
   const heartRate = (value: number) => ({
     vitals: [{ field: 'heartRate' as const, value, minutesAgo: 5 }],
