@@ -69,6 +69,10 @@ const MUTATIONS = [
   'future', // one OBX 10 minutes ahead of the server's clock
   'oversize', // over 1 MiB
   'escaped-control-id', // MSH-10 with HL7 escape sequences (a | ^ & ~ \ in the id), non-ASCII, 150 characters
+  'no-offset', // one OBX-14 without a zone offset (no site zone configured)
+  'obr-time', // one OBX-14 empty: OBR-7 is its time
+  'skipped-status', // one OBX-11 X (no result): skipped silently
+  'unknown-code', // one OBX-3 not a code this system grades: skipped silently
 ] as const;
 type Mutation = (typeof MUTATIONS)[number];
 
@@ -168,10 +172,20 @@ function build(d: Drawn, run: string, patient?: string): Built {
         'F',
         '',
         '',
-        dtm(o.at),
+        o.n !== touched + 1
+          ? dtm(o.at)
+          : d.mutation === 'no-offset'
+            ? dtm(o.at).slice(0, 14)
+            : d.mutation === 'obr-time'
+              ? ''
+              : dtm(o.at),
       ),
     ),
   ];
+  const row = segments.findIndex((x) => x.startsWith(`OBX|${touched + 1}|`));
+  if (d.mutation === 'skipped-status') segments[row] = segments[row]!.replace('||F||', '||X||');
+  if (d.mutation === 'unknown-code')
+    segments[row] = segments[row]!.replace(VITALS[obx[touched]!.field].code, '999999^MDC_NOTHING^MDC');
   if (d.mutation === 'z-segment') segments.push('ZCR|1|réanimation ✓ 漢字', 'NTE|1||Patientin ruhig – überwacht');
   if (d.mutation === 'second-msh') segments.push(msh);
   if (d.mutation === 'junk-line') segments.splice(2, 0, 'the monitor was moved to bed 4');
@@ -186,6 +200,7 @@ function build(d: Drawn, run: string, patient?: string): Built {
   // The model (docs/interfaces.md "Acknowledgements"): AR when nothing can be taken, AE with an ERR per refused
   // observation (the rest taken), AA when everything was. MSA-2 echoes MSH-10 whenever the MSH could be read.
   const all = obx.map((o) => ({ field: o.field, value: o.value, at: o.at }));
+  const others = all.filter((_, i) => i !== touched);
   const ar = (echo: string, errs?: number[]) => ({ code: 'AR' as const, echo, ...(errs ? { errs } : {}), taken: [] });
   const byMutation: Record<Mutation, Built['expect']> = {
     none: { code: 'AA', echo: controlId, errs: [], taken: all },
@@ -209,6 +224,15 @@ function build(d: Drawn, run: string, patient?: string): Built {
     future: { code: 'AE', echo: controlId, taken: all.filter((_, i) => i !== touched) },
     oversize: ar(''),
     'escaped-control-id': { code: 'AA', echo: controlId, errs: [], taken: all },
+    'no-offset': { code: 'AE', echo: controlId, errs: [102], taken: others },
+    'obr-time': {
+      code: 'AA',
+      echo: controlId,
+      errs: [],
+      taken: all.map((o, i) => (i === touched ? { ...o, at: NOW - 60_000 } : o)),
+    },
+    'skipped-status': { code: 'AA', echo: controlId, errs: [], taken: others },
+    'unknown-code': { code: 'AA', echo: controlId, errs: [], taken: others },
   };
   return { text, controlId, patientId, expect: byMutation[d.mutation] };
 }
