@@ -22,7 +22,7 @@ import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { TokenScope } from '#domain/scope.ts';
-import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
+import { startHttpFront, type HttpFront } from '#hosts/aws-emulator/http-front.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { startBridge, type Bridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
@@ -250,6 +250,13 @@ function withDelimiters(
   const body = text.slice(8).replace(/[|^~\\&]/g, (c) => map[c]!);
   return `MSH${field}${component}${repetition}${escaping}${sub}${body}`;
 }
+
+/** A valid message of one heart rate (drawn: to be built with `build`). */
+const heartRate = (value: number): Drawn => ({
+  vitals: [{ field: 'heartRate', value, minutesAgo: 5 }],
+  mutation: 'none',
+  pick: 0,
+});
 
 /** What a sender reads in an ACK: MSA-1, MSA-2, and each ERR's location, code and text. */
 function readAnswer(ack: string) {
@@ -630,6 +637,11 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
   const scope: TokenScope = { kind: 'monitor', patients: SCOPED_PATIENTS };
   let front: HttpFront;
   let queue: MemoryQueue;
+  /** The AWS API while its link is down (503 until opened), with a bridge of its own and a short ACK wait. */
+  let downFront: HttpFront;
+  let downQueue: MemoryQueue;
+  let downBridge: Bridge;
+  let plain: ReturnType<typeof issueToken>;
   const hosts: {
     name: string;
     embedded: EmbeddedServer;
@@ -651,7 +663,7 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
       quiet(createIngestHandler({ queue, tokens, now: () => NOW, ...telemetry('ingest') })),
       DEVICE_ROUTES,
     );
-    const plain = issueToken('bridge-plain', new Date(NOW), { kind: 'monitor' });
+    plain = issueToken('bridge-plain', new Date(NOW), { kind: 'monitor' });
     const scoped = issueToken('bridge-scoped', new Date(NOW), scope);
     await tokens.put(plain.record);
     await tokens.put(scoped.record);
@@ -691,6 +703,8 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
       await h.embedded.close();
     }
     await front.close();
+    await downBridge?.close();
+    await downFront?.close();
   });
 
   let framingRun = 0;
@@ -719,11 +733,92 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
     );
   }, 120_000);
 
-  const heartRate = (value: number) => ({
-    vitals: [{ field: 'heartRate' as const, value, minutesAgo: 5 }],
-    mutation: 'none' as const,
-    pick: 0,
-  });
+  /** The mutations docs/interfaces.md lists under AR "nothing could be taken", the oversized frame included. */
+  const UNTAKEABLE: readonly Mutation[] = [
+    'adt',
+    'r30',
+    'training',
+    'v3',
+    'no-control-id',
+    'not-msh',
+    'bad-delimiters',
+    'second-msh',
+    'junk-line',
+    'oversize',
+  ];
+
+  it('link down: AA from the spool for what can be taken, the AR at once for what never can; all delivered when the link is back', async () => {
+    const { createIngestHandler } = await import('#functions/ingest/handler.ts');
+    const tokens = new MemoryTokenStore();
+    await tokens.put(plain.record); // the plain bridge's token, known to this API too
+    downQueue = new MemoryQueue();
+    const ingest = quiet(createIngestHandler({ queue: downQueue, tokens, now: () => NOW, ...telemetry('ingest') }));
+    const target = { name: 'ingest', maxConcurrency: 4, invoke: ingest };
+    downFront = await startHttpFront({
+      port: 0,
+      host: '127.0.0.1',
+      routes: Object.fromEntries(DEVICE_ROUTES.map((k) => [k, target])),
+      log: () => undefined,
+    });
+    downBridge = await startBridge({
+      listenPort: 0,
+      listenHost: '127.0.0.1',
+      url: `${downFront.url}/v1/hl7v2`,
+      token: plain.token,
+      spoolDir: tmp('bridge-down'),
+      ackWaitMs: 30,
+      log: () => undefined,
+      now: () => NOW,
+    });
+    const h = hosts.find((x) => x.name === 'plain')!;
+    const monitor = new MllpClient('127.0.0.1', downBridge.port);
+    const held: { b: Built; fromEmbedded: string }[] = [];
+    let n = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(drawn, async (d) => {
+          const b = build(d, `down${++n}`);
+          const fromEmbedded = await h.viaEmbedded.send(b.text);
+          const fromBridge = await monitor.send(b.text);
+          if (UNTAKEABLE.includes(d.mutation)) {
+            // Never takeable, whatever the server: told so now, not AA for a message that will be refused.
+            expect(fromBridge, d.mutation).toBe(fromEmbedded);
+            return;
+          }
+          expect(readAnswer(fromBridge), d.mutation).toEqual({ code: 'AA', controlId: b.controlId, errs: [] });
+          expect(fromBridge).toContain('held by the bridge: delivered when the link is back');
+          held.push({ b, fromEmbedded });
+        }),
+        {
+          numRuns: RUNS,
+          // Found by the property: with the link down, these got AA "held by the bridge" (only a message without
+          // MSH-10 was refused at once), and were refused by the server once the link was back.
+          examples: [
+            [{ ...heartRate(88), mutation: 'v3' }],
+            [{ ...heartRate(89), mutation: 'adt' }],
+            [{ ...heartRate(87), mutation: 'none' }],
+          ],
+        },
+      );
+    } finally {
+      monitor.close();
+    }
+    // The link is back: everything held reaches the server, which takes what crs serve took and refuses the rest,
+    // kept aside in the spool (the monitor had its AA).
+    downFront.open();
+    await downBridge.drained();
+    const counts = downBridge.spool.counts();
+    expect(counts.waiting).toBe(0);
+    // Refused (kept aside): an AE that took nothing (HTTP 422); an AA that had nothing to take (a skipped row) is not.
+    const refused = held.filter((x) => x.b.expect.code !== 'AA' && x.b.expect.taken.length === 0);
+    expect(counts.refused, refused.map((x) => x.b.controlId).join()).toBe(refused.length);
+    for (const { b } of held) {
+      const queued = downQueue.messages
+        .filter((q) => q.message.patientId === b.patientId)
+        .flatMap((q) => Object.keys(q.message.vitals ?? {}));
+      expect(queued.sort(), b.controlId).toEqual(b.expect.taken.map((t) => t.field).sort());
+    }
+  }, 120_000);
 
   it('a message the server refuses for the bridge’s device is answered AR, and the next one goes through (found by the property)', async () => {
     // A 403 was "try again": the monitor got AA "held by the bridge" for a patient outside the token's scope, and
