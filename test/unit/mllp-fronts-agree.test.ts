@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telemetry } from '#adapters/aws/telemetry.ts';
 import { issueToken } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
@@ -26,8 +25,7 @@ import { startHttpFront, type HttpFront } from '#hosts/aws-emulator/http-front.t
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { startBridge, type Bridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
-import { DEVICE_ROUTES, frontFor } from '#test/support/front.ts';
-import { quiet } from '#test/support/lambda-events.ts';
+import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
 import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const RUNS = Number(process.env.MLLP_FRONTS_RUNS ?? 40);
@@ -651,18 +649,9 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
   }[] = [];
 
   beforeAll(async () => {
-    process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
-    process.env.CRS_TOKENS_TABLE = 'tokens';
-    process.env.CRS_STATE_TABLE = 'state';
-    process.env.AWS_REGION ??= 'eu-west-1';
-    const { createIngestHandler } = await import('#functions/ingest/handler.ts');
     const tokens = new MemoryTokenStore();
     queue = new MemoryQueue();
-    front = await frontFor(
-      'ingest',
-      quiet(createIngestHandler({ queue, tokens, now: () => NOW, ...telemetry('ingest') })),
-      DEVICE_ROUTES,
-    );
+    front = await frontFor('ingest', await ingestFunction({ queue, tokens, now: () => NOW }), DEVICE_ROUTES);
     plain = issueToken('bridge-plain', new Date(NOW), { kind: 'monitor' });
     const scoped = issueToken('bridge-scoped', new Date(NOW), scope);
     await tokens.put(plain.record);
@@ -748,11 +737,10 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
   ];
 
   it('link down: AA from the spool for what can be taken, the AR at once for what never can; all delivered when the link is back', async () => {
-    const { createIngestHandler } = await import('#functions/ingest/handler.ts');
     const tokens = new MemoryTokenStore();
     await tokens.put(plain.record); // the plain bridge's token, known to this API too
     downQueue = new MemoryQueue();
-    const ingest = quiet(createIngestHandler({ queue: downQueue, tokens, now: () => NOW, ...telemetry('ingest') }));
+    const ingest = await ingestFunction({ queue: downQueue, tokens, now: () => NOW });
     const target = { name: 'ingest', maxConcurrency: 4, invoke: ingest };
     downFront = await startHttpFront({
       port: 0,
