@@ -117,7 +117,8 @@ interface Built {
 /** MSH-10 as written for 'escaped-control-id' (escaped as ST requires), by `pick`. */
 const ODD_IDS = ['\\F\\x', '\\S\\y\\T\\z', '\\R\\\\E\\', 'é✓', `-${'9'.repeat(150)}`];
 
-function build(d: Drawn, run: string, patient?: string): Built {
+/** `patient`: instead of one of the run's own; `ward`: a PV1-3 placing the patient there. */
+function build(d: Drawn, run: string, patient?: string, ward?: string): Built {
   const controlId = d.mutation === 'escaped-control-id' ? `C${run}${ODD_IDS[d.pick % ODD_IDS.length]}` : `C${run}`;
   const patientId = patient ?? `P${run}`;
   const obx = d.vitals.map((v, i) => ({ ...v, at: NOW - v.minutesAgo * 60_000, n: i + 1 }));
@@ -153,6 +154,7 @@ function build(d: Drawn, run: string, patient?: string): Built {
       '',
       d.mutation === 'non-ascii-name' ? 'Müller-Łódź^Zoë^李' : 'DOE^JANE',
     ),
+    ...(ward === undefined ? [] : [fields('PV1', '', 'I', `${ward}^^${ward}-bed-1`)]),
     fields('OBR', '1', `${controlId}^GW`, '', '182777000^monitoring of patient^SCT', '', '', dtm(NOW - 60_000)),
     ...obx.map((o) =>
       fields(
@@ -329,6 +331,7 @@ function drained(s: EmbeddedServer): Promise<void> {
 }
 
 /** What the server stored and graded for a patient: each observation as graded, and the latest assessment. */
+/** `sender`: who sent the patient's observations (and the EHR's enrolment, where there is one). */
 function effect(s: EmbeddedServer, patientId: string, sender: string) {
   const timeline = s.db
     .prepare('SELECT message_id, observed_at, crs, icans, data FROM timeline WHERE patient_id = ? ORDER BY id')
@@ -339,7 +342,7 @@ function effect(s: EmbeddedServer, patientId: string, sender: string) {
   return {
     timeline: timeline.map((r) => {
       const { sender: from, ...data } = JSON.parse(r.data) as Record<string, unknown>;
-      expect(from).toBe(sender);
+      expect([sender, 'ehr-1']).toContain(from);
       return { ...r, data };
     }),
     assessment: patient === undefined ? undefined : (JSON.parse(patient) as unknown),
@@ -577,6 +580,101 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
       { numRuns: RUNS },
     );
     expect([...seen].sort()).toEqual(['AA', 'AE', 'AR']);
+  }, 120_000);
+
+  it('a ward-scoped monitor: the listener acting as the device (--mllp-device) decides as its token does over HTTP', async () => {
+    // docs/security.md: a ward token reaches a patient the server has in one of its wards, or one in no ward that
+    // the message places there (PV1-3); a patient known in another ward is out of reach (AR, 403); a PV1-3 outside
+    // its wards is refused (its ERR; AE) and the patient judged where the server has it.
+    const WARDS = ['ICU', 'ICU2'];
+    const scope: TokenScope = { kind: 'monitor', wards: WARDS };
+    const mon = issueToken('ward-mon', new Date(NOW), scope);
+    const ehr = issueToken('ehr-1', new Date(NOW), { kind: 'ehr' });
+    const dir = tmp('mllp-ward');
+    const first = await embedded({ dataDir: dir });
+    await first.tokens.put(mon.record);
+    await first.close();
+    const viaListener = await embedded({ dataDir: dir, mllpDevice: 'ward-mon' });
+    const viaHttp = await embedded();
+    const listener = new MllpClient('127.0.0.1', viaListener.mllpPort!);
+    try {
+      await viaHttp.tokens.put(mon.record);
+      // Known beforehand, on both, as an EHR places them: WK7 in ward W7, WKI in ICU.
+      const known = new Map<string, string>([
+        ['WK7', 'W7'],
+        ['WKI', 'ICU'],
+      ]);
+      for (const s of [viaListener, viaHttp]) {
+        await s.tokens.put(ehr.record);
+        for (const [patientId, ward] of known) {
+          const m = {
+            messageId: `enrol-${patientId}`,
+            patientId,
+            observedAt: new Date(NOW - 120 * 60_000).toISOString(),
+            source: { deviceId: 'ehr-1', kind: 'ehr' },
+            enrolment: { ward, bed: `${ward}-1` },
+          };
+          const r = await fetch(`${s.url}/v1/messages`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${ehr.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify(m),
+          });
+          expect(r.status).toBe(202);
+        }
+        await drained(s);
+      }
+      let n = 0;
+      const seen = new Set<string>();
+      await fc.assert(
+        fc.asyncProperty(
+          drawn.map((d) => ({ ...d, mutation: 'none' as const })),
+          fc.constantFrom('WA', 'WB', 'WK7', 'WKI'),
+          fc.constantFrom(undefined, 'ICU', 'ICU2', 'W7'),
+          async (d, patient, ward) => {
+            const b = build(d, `w${++n}`, patient, ward);
+            const fromListener = await listener.send(b.text);
+            const fromHttp = await postHl7(viaHttp.url, mon.token, b.text);
+            expect(fromHttp.ack, `${patient} ${ward}`).toBe(fromListener);
+            // The model.
+            const placeRefused = ward !== undefined && !WARDS.includes(ward);
+            const placed = placeRefused ? undefined : ward;
+            const where = known.get(patient) ?? placed;
+            const reached = where !== undefined && WARDS.includes(where);
+            const a = readAnswer(fromListener);
+            const expected = !reached ? 'AR' : placeRefused ? 'AE' : 'AA';
+            expect(a.code, `${patient} (known in ${known.get(patient)}) placed in ${ward}\n${fromListener}`).toBe(
+              expected,
+            );
+            expect(a.controlId).toBe(b.controlId);
+            if (!reached || placeRefused) expect(a.errs.map((e) => e.code)).toContain(207);
+            if (reached && placed !== undefined) known.set(patient, placed);
+            seen.add(expected);
+            await Promise.all([drained(viaListener), drained(viaHttp)]);
+            expect(effect(viaHttp, patient, 'ward-mon')).toEqual(effect(viaListener, patient, 'ward-mon'));
+          },
+        ),
+        { numRuns: RUNS },
+      );
+      expect([...seen].sort()).toEqual(['AA', 'AE', 'AR']);
+      // The token revoked: the listener stops taking its messages at once, with the AR its token gets over HTTP
+      // (the listener said "this listener's device token is revoked", its MSA-3 the default text: found here).
+      for (const s of [viaListener, viaHttp])
+        expect(await s.tokens.revoke(mon.record.tokenId, new Date(NOW).toISOString())).toBe(true);
+      const b = build(heartRate(77), 'w-revoked', 'WKI');
+      const fromListener = await listener.send(b.text);
+      const fromHttp = await postHl7(viaHttp.url, mon.token, b.text);
+      expect(fromHttp.status).toBe(403);
+      expect(fromHttp.ack).toBe(fromListener);
+      expect(readAnswer(fromListener)).toEqual({
+        code: 'AR',
+        controlId: '',
+        errs: [{ at: 'MSH^1', code: 207, text: 'device token revoked' }],
+      });
+    } finally {
+      listener.close();
+      await viaListener.close();
+      await viaHttp.close();
+    }
   }, 120_000);
 
   let framingRun = 0;
