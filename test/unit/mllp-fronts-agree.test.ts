@@ -8,7 +8,7 @@
 // an oversized frame, a connection closed mid-frame: one ACK per frame, in order, and the listener keeps working.
 // Last, `crs mllp-bridge` in front of the AWS ingest function (behind the emulator's HTTP front) answers a monitor
 // with the ACKs the embedded listener gives, scoped device tokens included.
-// Runs: MLLP_FRONTS_RUNS (default 40 per property).
+// Runs: MLLP_FRONTS_RUNS (default 60 per property).
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -28,7 +28,7 @@ import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
 import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
-const RUNS = Number(process.env.MLLP_FRONTS_RUNS ?? 40);
+const RUNS = Number(process.env.MLLP_FRONTS_RUNS ?? 60);
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const MIB = 1024 * 1024;
 
