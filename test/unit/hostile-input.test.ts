@@ -606,15 +606,6 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
   };
   const sameFromBoth = async (path: string, type: string | undefined, who: Sender, body: string) => {
     const fromEmbedded = await deviceAnswer(embedded.url, path, type, who, body);
-    console.log(
-      path,
-      type,
-      who,
-      JSON.stringify(body).slice(0, 300),
-      '\n=>',
-      fromEmbedded.status,
-      fromEmbedded.body.slice(0, 400),
-    );
     expect(await deviceAnswer(front.url, path, type, who, body), `${path} as ${type}`).toEqual(fromEmbedded);
     return fromEmbedded.status;
   };
