@@ -18,6 +18,9 @@ export function issueToken(
   return { token, record: { tokenId, deviceId, hash: hashToken(token), createdAt: now.toISOString(), ...scope } };
 }
 
+/** What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device). */
+export const TOKEN_REVOKED = 'device token revoked';
+
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
 const LOCAL_TOKEN_MIN_LENGTH = 32;
 
@@ -54,6 +57,6 @@ export async function authenticate(
     return { ok: true, principal: LOCAL_PRINCIPAL, deviceId: LOCAL_PRINCIPAL.deviceId };
   const record = await tokens.findByHash(hashToken(token));
   if (!record) return { ok: false, status: 403, error: 'unknown device token' };
-  if (record.revokedAt) return { ok: false, status: 403, error: 'device token revoked' };
+  if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
   return { ok: true, principal: principalOf(record.deviceId, record), deviceId: record.deviceId };
 }

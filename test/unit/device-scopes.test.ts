@@ -341,7 +341,7 @@ describe('MLLP', () => {
     expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toMatch(/MSA\|AA/);
     expect(await mllp(server.mllpPort!, text('P3', 'ICU'))).toMatch(/MSA\|AR[\s\S]*outside this token's wards \(H4\)/);
     await server.tokens.revoke(record.tokenId, new Date(clock).toISOString());
-    expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toMatch(/MSA\|AR[\s\S]*device token is revoked/);
+    expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toMatch(/MSA\|AR[\s\S]*device token revoked/);
     await graded();
     const audit = await (
       await fetch(`${server.url}/api/patients/P2/audit?format=ndjson`, {

@@ -11,20 +11,18 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
-import { telemetry } from '#adapters/aws/telemetry.ts';
 import { hashToken, issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { INGEST_LIMITS, jsonDepth } from '#app/ingest.ts';
 import { startHttpFront, type HttpFront, type RouteTarget } from '#hosts/aws-emulator/http-front.ts';
-import { DEVICE_ROUTES, frontFor } from '#test/support/front.ts';
+import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import { MINUTE } from '#domain/time.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { timeline } from '#test/support/arbitraries.ts';
-import { quiet } from '#test/support/lambda-events.ts';
 import { msg } from '#test/support/messages.ts';
 import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
@@ -507,11 +505,6 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       log: () => undefined,
       now: () => NOW,
     });
-    process.env.CRS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo';
-    process.env.CRS_TOKENS_TABLE = 'tokens';
-    process.env.CRS_STATE_TABLE = 'state';
-    process.env.AWS_REGION ??= 'eu-west-1';
-    const { createIngestHandler } = await import('#functions/ingest/handler.ts');
     const tokens = new MemoryTokenStore();
     const issued = issueToken('gw', new Date(NOW));
     await tokens.put({ ...issued.record, hash: hashToken(TOKEN) });
@@ -520,10 +513,11 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       const { record } = issueToken(`${kind}-1`, new Date(NOW), { kind: kind as keyof typeof DEVICES });
       for (const store of [tokens, embedded.tokens]) await store.put({ ...record, hash: hashToken(t) });
     }
-    const ingest = quiet(
-      createIngestHandler({ queue: new MemoryQueue(), tokens, now: () => NOW, ...telemetry('ingest') }),
+    front = await frontFor(
+      'ingest',
+      await ingestFunction({ queue: new MemoryQueue(), tokens, now: () => NOW }),
+      DEVICE_ROUTES,
     );
-    front = await frontFor('ingest', ingest, DEVICE_ROUTES);
   });
   afterAll(async () => {
     await embedded.close();
@@ -612,15 +606,6 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
   };
   const sameFromBoth = async (path: string, type: string | undefined, who: Sender, body: string) => {
     const fromEmbedded = await deviceAnswer(embedded.url, path, type, who, body);
-    console.log(
-      path,
-      type,
-      who,
-      JSON.stringify(body).slice(0, 300),
-      '\n=>',
-      fromEmbedded.status,
-      fromEmbedded.body.slice(0, 400),
-    );
     expect(await deviceAnswer(front.url, path, type, who, body), `${path} as ${type}`).toEqual(fromEmbedded);
     return fromEmbedded.status;
   };

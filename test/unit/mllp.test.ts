@@ -27,7 +27,14 @@ describe('MLLP decoder', () => {
     const d = new MllpDecoder(10);
     const events = d.push(Buffer.concat([frame('MSH|0123456789'), frame('MSH|ok')]));
     expect(events).toEqual([
-      { type: 'error', problem: 'a frame is longer than 10 bytes' },
+      {
+        type: 'error',
+        problem: {
+          at: { segment: 'MSH', sequence: 1 },
+          code: 207,
+          text: 'the message is longer than 10 bytes, the most taken',
+        },
+      },
       { type: 'frame', text: 'MSH|ok' },
     ]);
   });

@@ -9,6 +9,29 @@ export type AckCode = 'AA' | 'AE' | 'AR';
 
 export const HL7_CONTENT_TYPE = 'x-application/hl7-v2+er7';
 
+/** The longest HL7 v2 message taken, whatever carries it (an MLLP frame, an HTTP body); a PCD-01 message is a few KB. */
+export const HL7_MAX_BYTES = 1024 * 1024;
+
+/** A message over the limit: the same problem over MLLP and over HTTP (the sender reads one ERR, not two). */
+export const tooLong = (limit = HL7_MAX_BYTES): Hl7Problem => ({
+  at: { segment: 'MSH', sequence: 1 },
+  code: 207,
+  text: `the message is longer than ${limit} bytes, the most taken`,
+});
+
+/**
+ * The AR of a message that cannot be taken at all (translatePcd01 refused it), addressed back to its sender when
+ * its MSH could be read: the same wherever it is refused (the ingest, the MLLP bridge before spooling).
+ */
+export function unreadableAck(r: { header?: Hl7Header; problems: Hl7Problem[] }, now: number): string {
+  return buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now });
+}
+
+/** The AR of a refusal made before any header could be read (a transport's): the problem is also MSA-3. */
+export function refusalAck(problem: Hl7Problem, now: number): string {
+  return buildAck({ code: 'AR', problems: [problem], text: problem.text, now });
+}
+
 // A field as sent (already escaped) is only passed on when it holds no delimiter that would break the ACK.
 const safeRaw = (field: string) => (/^[^|\r\n]*$/.test(field) ? field : escapeHl7(field));
 

@@ -2,16 +2,9 @@
 // the same device tokens as JSON ingest. 202 accepted (AA, or AE when some observations were refused), 400 AR
 // (unreadable), 422 AE (nothing acceptable), 401/403/405/413/415 AR (403 also: nothing this device may send, for
 // its patients: shared/app/scope.ts), 503 AR (queue down: send again).
-import {
-  INGEST_LIMITS,
-  authenticateRequest,
-  header,
-  type HttpRequest,
-  type HttpResponse,
-  type IngestDeps,
-} from '#app/ingest.ts';
+import { authenticateRequest, header, type HttpRequest, type HttpResponse, type IngestDeps } from '#app/ingest.ts';
 import type { AuthResult } from '#app/auth.ts';
-import { HL7_CONTENT_TYPE, buildAck } from './ack.ts';
+import { HL7_CONTENT_TYPE, HL7_MAX_BYTES, refusalAck, tooLong } from './ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from './ingest.ts';
 
 export { HL7_ROUTE } from '#app/interfaces/routes.ts';
@@ -35,16 +28,7 @@ export async function handleHl7Http(
     messageIds,
   });
   const refuse = (status: number, text: string, extra: Record<string, string> = {}) =>
-    answer(
-      status,
-      buildAck({
-        code: 'AR',
-        problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text }],
-        text,
-        now: deps.now(),
-      }),
-      extra,
-    );
+    answer(status, refusalAck({ at: { segment: 'MSH', sequence: 1 }, code: 207, text }, deps.now()), extra);
 
   if (req.method.toUpperCase() !== 'POST') return refuse(405, 'use POST', { allow: 'POST' });
   const auth = authenticated ?? (await authenticateRequest(req, deps));
@@ -56,9 +40,8 @@ export async function handleHl7Http(
     );
   const type = header(req, 'content-type') ?? '';
   if (!/hl7-v2|er7/i.test(type)) return refuse(415, `content-type ${type || '(none)'} is not ${HL7_CONTENT_TYPE}`);
-  const size = Buffer.byteLength(req.body, 'utf8');
-  if (size > INGEST_LIMITS.batchBytes)
-    return refuse(413, `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
+  // The body as read stops just past the limit (the embedded server reads no further): its size is not told.
+  if (Buffer.byteLength(req.body, 'utf8') > HL7_MAX_BYTES) return answer(413, refusalAck(tooLong(), deps.now()));
   const a = await ingestHl7(req.body, auth.principal, deps);
   return answer(a.status, a.ack, a.status === 503 ? { 'retry-after': '5' } : {}, a.messageIds);
 }

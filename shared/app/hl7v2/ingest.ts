@@ -8,7 +8,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
 import { screen } from '#app/interfaces/screen.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
-import { buildAck, type AckCode } from './ack.ts';
+import { buildAck, unreadableAck, type AckCode } from './ack.ts';
 import { translatePcd01, type Hl7Problem } from './pcd01.ts';
 
 export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatients'> {
@@ -42,7 +42,7 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     return {
       code: 'AR',
       status: 400,
-      ack: buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now }),
+      ack: unreadableAck(r, now),
       messageIds: [],
       problems: r.problems,
     };

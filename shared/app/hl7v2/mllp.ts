@@ -3,12 +3,12 @@
 // parsed as one message (the second message's segments join the first's, another patient's PID included), a
 // frame split after FS loses its end, and nothing bounds the buffer; its server also listens on every interface
 // with no way to choose (measured on 4.5.2; docs/interfaces.md). Tested in test/unit/mllp.test.ts.
+import { HL7_MAX_BYTES, tooLong } from './ack.ts';
+import type { Hl7Problem } from './pcd01.ts';
+
 export const VT = 0x0b;
 export const FS = 0x1c;
 const CR = 0x0d;
-
-/** The largest frame accepted (a PCD-01 message is a few KB); beyond it the connection is closed. */
-const MLLP_MAX_FRAME = 1024 * 1024;
 
 export function frame(text: string): Buffer {
   const body = Buffer.from(text, 'utf8');
@@ -20,7 +20,8 @@ export function frame(text: string): Buffer {
   return out;
 }
 
-export type FrameEvent = { type: 'frame'; text: string } | { type: 'error'; problem: string };
+/** A frame, or what went wrong in place of one (answered AR with this problem: ack.ts refusalAck). */
+export type FrameEvent = { type: 'frame'; text: string } | { type: 'error'; problem: Hl7Problem };
 
 /** Splits a byte stream into frames; bytes outside a frame (line noise, keep-alives) are ignored. */
 export class MllpDecoder {
@@ -30,7 +31,8 @@ export class MllpDecoder {
   /** The FS was the last byte of the previous chunk: a CR must follow. */
   private sawFs = false;
 
-  constructor(private readonly maxFrame = MLLP_MAX_FRAME) {}
+  /** A longer frame is refused (one error) and the rest of it skipped, up to the next start block. */
+  constructor(private readonly maxFrame = HL7_MAX_BYTES) {}
 
   push(chunk: Buffer): FrameEvent[] {
     const out: FrameEvent[] = [];
@@ -61,7 +63,11 @@ export class MllpDecoder {
         // A new start before the end: the sender gave up on the previous frame.
         out.push({
           type: 'error',
-          problem: 'a frame started before the previous one ended; the previous one is dropped',
+          problem: {
+            at: { segment: 'MSH', sequence: 1 },
+            code: 100,
+            text: 'a frame started before the previous one ended; the previous one is dropped',
+          },
         });
         this.reset();
         this.inFrame = true;
@@ -76,7 +82,7 @@ export class MllpDecoder {
     if (!this.inFrame || part.length === 0) return;
     this.size += part.length;
     if (this.size > this.maxFrame) {
-      out.push({ type: 'error', problem: `a frame is longer than ${this.maxFrame} bytes` });
+      out.push({ type: 'error', problem: tooLong(this.maxFrame) });
       this.reset();
       return;
     }

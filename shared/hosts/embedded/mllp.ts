@@ -7,7 +7,8 @@
 // the token is revoked.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { buildAck } from '#app/hl7v2/ack.ts';
+import { TOKEN_REVOKED } from '#app/auth.ts';
+import { buildAck, refusalAck } from '#app/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import type { Principal } from '#app/scope.ts';
@@ -48,12 +49,8 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     socket.on('data', (chunk: Buffer) => {
       for (const event of decoder.push(chunk)) {
         if (event.type === 'error') {
-          o.log(`mllp: ${peer}: ${event.problem}`);
-          const ack = buildAck({
-            code: 'AR',
-            problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: event.problem }],
-            now: o.deps.now(),
-          });
+          o.log(`mllp: ${peer}: ${event.problem.text}`);
+          const ack = refusalAck(event.problem, o.deps.now());
           chain = chain.then(() => void socket.write(frame(ack)));
           continue;
         }
@@ -65,22 +62,9 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
             const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
             if (!principal) {
               o.log(`mllp: ${peer}: refused (the listener's device token is revoked)`);
-              if (!socket.destroyed)
-                socket.write(
-                  frame(
-                    buildAck({
-                      code: 'AR',
-                      problems: [
-                        {
-                          at: { segment: 'MSH', sequence: 1 },
-                          code: 207,
-                          text: "this listener's device token is revoked",
-                        },
-                      ],
-                      now: o.deps.now(),
-                    }),
-                  ),
-                );
+              // The AR the device's token gets over HTTP, to the byte.
+              const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text: TOKEN_REVOKED } as const;
+              if (!socket.destroyed) socket.write(frame(refusalAck(problem, o.deps.now())));
               return;
             }
             const answer = await ingestHl7(event.text, principal, o.deps);

@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HL7_CONTENT_TYPE, buildAck, readAck } from '#app/hl7v2/ack.ts';
+import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { Spool, type Spooled } from './spool.ts';
@@ -38,6 +38,19 @@ type Outcome = { status: number; ack: string };
 /** Statuses that are the server's last word on a message; anything else is tried again. */
 const DEFINITIVE = new Set([202, 400, 413, 415, 422]);
 
+/**
+ * The server's last word on a message, or undefined (try again). A 403 is two things: the token refused (an AR
+ * that names no message: the body was not read; an operator fixes the token, then it goes through) or this message
+ * refused for the bridge's device (an AR echoing its control id: a patient outside the token's scope, the patient
+ * ceiling), which no retry changes; retried, it held every later message behind it for ever.
+ */
+function lastWord(status: number, ack: string): Outcome | undefined {
+  const read = readAck(ack);
+  if (!read) return undefined;
+  if (DEFINITIVE.has(status) || (status === 403 && read.controlId !== '')) return { status, ack };
+  return undefined;
+}
+
 export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   const now = o.now ?? Date.now;
   const spool = new Spool(o.spoolDir);
@@ -54,8 +67,8 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         body: m.text,
         signal: AbortSignal.timeout(o.requestTimeoutMs ?? 15_000),
       });
-      const ack = await res.text();
-      if (DEFINITIVE.has(res.status) && readAck(ack)) return { status: res.status, ack };
+      const outcome = lastWord(res.status, await res.text());
+      if (outcome) return outcome;
       o.log(`mllp-bridge: the server answered ${res.status}; message ${m.seq} stays in the spool`);
       return undefined;
     } catch (err) {
@@ -100,10 +113,11 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
 
   async function take(socket: Socket, text: string): Promise<void> {
     const read = translatePcd01(text);
-    // What the server could never read is refused here at once (and not spooled).
-    if (!read.ok && !read.header?.controlId)
-      return answer(socket, buildAck({ code: 'AR', problems: read.problems, now: now() }));
-    const header = read.header!;
+    // What no server could ever take (not HL7, not ORU^R01, not production, not v2, no MSH-10...: the header alone
+    // decides, no setting of the server's changes it) is refused here at once with the server's own AR, link up or
+    // down, and not spooled: an AA "held" would tell the monitor it was taken, and the server would refuse it later.
+    if (!read.ok) return answer(socket, unreadableAck(read, now()));
+    const header = read.header;
     let seq: number;
     try {
       seq = spool.add(text, new Date(now()).toISOString());
@@ -151,18 +165,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
           if (--backlog < 16 && socket.isPaused()) socket.resume();
         };
         if (e.type === 'error') {
-          chain = chain
-            .then(() =>
-              answer(
-                socket,
-                buildAck({
-                  code: 'AR',
-                  problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: e.problem }],
-                  now: now(),
-                }),
-              ),
-            )
-            .finally(done);
+          chain = chain.then(() => answer(socket, refusalAck(e.problem, now()))).finally(done);
         } else chain = chain.then(() => take(socket, e.text)).finally(done);
       }
     });
