@@ -6,7 +6,7 @@ import { checkAckName } from '#app/ack.ts';
 import { PAGE_TEAMS, type PageTeam, type Silence } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
 
-export const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
+const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 
 /** Checks a silence request: exactly one scope, a duration, a reason and a name. */
 export function checkSilence(
