@@ -88,12 +88,25 @@ export class SendDeferred extends Error {
   }
 }
 
+/** The patient's sequence number a grade change's (or alert's) id ends with ("crs|P-1|#7"), or Infinity. */
+const seqOf = (id: string) => {
+  const m = /\|#(\d+)$/.exec(id);
+  return m ? Number(m[1]) : Number.POSITIVE_INFINITY;
+};
+
 /**
- * Oldest first, pages triggered together by id (a grade change's teams in the order of their names): the same
- * order on every backend, whatever order its store reads them in (a DynamoDB batch read has none).
+ * Oldest first; pages of one patient triggered in the same millisecond in the order of the patient's grade changes
+ * (a crs change after an icans one must not overtake it because "crs" sorts first); then by id (a grade change's
+ * teams in the order of their names): the same order on every backend, whatever order its store reads them in (a
+ * DynamoDB batch read has none).
  */
 const byTrigger = (pages: Page[]) =>
-  [...pages].sort((a, b) => a.triggeredAt - b.triggeredAt || (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0));
+  [...pages].sort(
+    (a, b) =>
+      a.triggeredAt - b.triggeredAt ||
+      (a.patientId === b.patientId ? seqOf(a.notificationId) - seqOf(b.notificationId) || 0 : 0) ||
+      (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0),
+  );
 
 export class Pager {
   constructor(private readonly deps: PagerDeps) {}
