@@ -44,7 +44,7 @@ import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 
 const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 12);
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
@@ -98,13 +98,6 @@ const scriptArb = fc.array(opArb, { minLength: 1, maxLength: 10 });
 /** How many times the receiver refuses a page before it takes it (by page id: the same on both backends). */
 const budgetArb = fc.func(fc.constantFrom(0, 0, 0, 0, 0, 1, 2, 3, 3, 4));
 
-const CRS_MESSAGE: Record<number, Pick<DeviceMessage, 'vitals' | 'oxygen'>> = {
-  0: { vitals: { temperatureC: 37 }, oxygen: { device: 'room_air' } },
-  1: { vitals: { temperatureC: 39 }, oxygen: { device: 'room_air' } },
-  2: { vitals: { temperatureC: 39 }, oxygen: { device: 'nasal_cannula', flowLpm: 2 } },
-  3: { vitals: { temperatureC: 39 }, oxygen: { device: 'non_rebreather' } },
-  4: { vitals: { temperatureC: 39 }, oxygen: { device: 'bipap' } },
-};
 const PATIENTS = ['P-1', 'P-2', 'P-3'];
 
 /** The messages of a script, built once so that both backends get the same ids. */
