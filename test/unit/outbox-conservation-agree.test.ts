@@ -16,7 +16,7 @@
 // Settling: after each step the embedded server is waited on until its lanes are idle (everything delivered or
 // parked, or the receiver down and the lane backing off); on AWS the notify path is synchronous here, and the
 // escalate function's tick runs when the receiver comes back (the clock then moves past the 30 s an unsent page is
-// left to whoever stored it). OUTBOX_AGREE_RUNS raises the number of cases (default 12).
+// left to whoever stored it). OUTBOX_AGREE_RUNS raises the number of cases (default 20).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,7 +46,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedd
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 
-const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 12);
+const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 20);
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 const CONFIG = resolved.config;
@@ -271,7 +271,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 const listed = (out: string) =>
   (JSON.parse(out) as { parked: { id: string; lane: string; attempts: number; reason: string }[] }).parked;
 
-async function until(probe: () => boolean, what: () => string, ms = 10_000): Promise<void> {
+async function until(probe: () => boolean, what: () => string, ms = 30_000): Promise<void> {
   for (const end = Date.now() + ms; ; ) {
     if (probe()) return;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
@@ -652,7 +652,9 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
   // Found by the property: while SNS was down, P-2's ICANS change and then its CRS change left their pages unsent;
   // the tick sent them by trigger time and then by page id, so the CRS page ("crs|..." sorts first) overtook the
   // ICANS pages of the earlier grade change whenever both were triggered in the same millisecond.
-  it("found: a patient's deferred pages go out in the order of the grade changes, not of their ids", async () => {
+  it("found: a patient's deferred pages go out in the order of the grade changes, not of their ids", {
+    timeout: 60_000,
+  }, async () => {
     await property(
       [
         { op: 'down', how: 'throttled' },
@@ -666,7 +668,9 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
   // A documented difference (docs/conservation.md): SNS down between the tries of a refused send. The embedded lane
   // counts the refusals across the outage (parked after 3); the AWS pager's tries of a send start again at the tick
   // after the outage (the receiver is asked at most 2 more times). Nothing is lost either way.
-  it('a receiver that goes down between the tries of a refused page: parked on embedded, tried again on AWS', async () => {
+  it('a receiver that goes down between the tries of a refused page: parked on embedded, tried again on AWS', {
+    timeout: 60_000,
+  }, async () => {
     await property(
       [{ op: 'dies-on-refusal' }, { op: 'grade', patient: 1, condition: 'icans', grade: 1 }, { op: 'up' }],
       (id) => (id.endsWith('|neurology') ? 3 : 0),
