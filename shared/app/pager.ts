@@ -94,18 +94,21 @@ const seqOf = (id: string) => {
   return m ? Number(m[1]) : Number.POSITIVE_INFINITY;
 };
 
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
- * Oldest first; pages of one patient triggered in the same millisecond in the order of the patient's grade changes
- * (a crs change after an icans one must not overtake it because "crs" sorts first); then by id (a grade change's
- * teams in the order of their names): the same order on every backend, whatever order its store reads them in (a
- * DynamoDB batch read has none).
+ * Oldest first; pages triggered in the same millisecond by patient, then in the order of the patient's grade
+ * changes (a crs change after an icans one must not overtake it because "crs" sorts first), then by id (a grade
+ * change's teams in the order of their names): the same order on every backend, whatever order its store reads them
+ * in (a DynamoDB batch read has none).
  */
 const byTrigger = (pages: Page[]) =>
   [...pages].sort(
     (a, b) =>
       a.triggeredAt - b.triggeredAt ||
-      (a.patientId === b.patientId ? seqOf(a.notificationId) - seqOf(b.notificationId) || 0 : 0) ||
-      (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0),
+      byText(a.patientId, b.patientId) ||
+      seqOf(a.notificationId) - seqOf(b.notificationId) ||
+      byText(a.pageId, b.pageId),
   );
 
 export class Pager {
