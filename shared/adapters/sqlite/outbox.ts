@@ -93,8 +93,11 @@ interface Lane {
   running: boolean;
   again: boolean;
   failures: number;
-  /** Refusals of the record at the head of the lane (it is parked at REFUSED_ATTEMPTS). */
-  refusals: { id: string; count: number };
+  /**
+   * Refusals of the records being tried (each is parked at REFUSED_ATTEMPTS): by record, since an operator's retry
+   * can put an earlier record in front of one waiting for its next try.
+   */
+  refusals: Map<string, number>;
   lastError: string | null;
   /** Outbox seq up to which this lane has delivered everything (pages leave in order, so it only moves on). */
   cursor: number;
@@ -166,7 +169,7 @@ export class OutboxDispatcher {
       running: false,
       again: false,
       failures: 0,
-      refusals: { id: '', count: 0 },
+      refusals: new Map(),
       lastError: null,
       cursor: 0,
       idle: Promise.resolve(),
@@ -224,6 +227,7 @@ export class OutboxDispatcher {
           }
           lane.failures = 0;
           lane.lastError = null;
+          lane.refusals.delete(item.id);
           lane.cursor = item.seq;
         } catch (err) {
           if (!(err instanceof RecordRefused)) {
@@ -242,8 +246,8 @@ export class OutboxDispatcher {
 
   /** A refusal of `item`: true when it is to be tried again shortly, false once it is parked. */
   private refused(lane: Lane, item: OutboxItem, err: RecordRefused): boolean {
-    const count = lane.refusals.id === item.id ? lane.refusals.count + 1 : 1;
-    lane.refusals = { id: item.id, count };
+    const count = (lane.refusals.get(item.id) ?? 0) + 1;
+    lane.refusals.set(item.id, count);
     lane.lastError = err.message;
     if (count < REFUSED_ATTEMPTS) {
       const delay = REFUSED_DELAY_MS * 2 ** (count - 1);
@@ -267,7 +271,7 @@ export class OutboxDispatcher {
       parkedAt: iso(this.now()),
     };
     this.park.run(record.itemId, record.sink, record.seq, record.reason, record.attempts, record.parkedAt);
-    lane.refusals = { id: '', count: 0 };
+    lane.refusals.delete(item.id);
     this.log(
       `${lane.sink.name}: ALERT ${item.kind} ${wireId(item.id)} of patient ${wireId(item.patientId)} parked after ${count} refusals (${err.message}); ` +
         'the lane goes on; crs outbox list shows it, crs outbox retry sends it again',
