@@ -337,6 +337,35 @@ describe('OutboxDispatcher', () => {
     ]);
   });
 
+  it('sends a record the operator puts back while the lane is busy delivering a later one', async () => {
+    for (const id of ['a', 'b', 'c'])
+      db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', '{}', 'x')",
+      ).run(id);
+    const sent: string[] = [];
+    let refuseA = true;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      deliver: async (item) => {
+        if (item.id === 'a' && refuseA) throw new RecordRefused('webhook answered HTTP 422');
+        if (item.id === 'b') await held; // the receiver is slow with b
+        sent.push(item.id);
+      },
+    };
+    const d = new OutboxDispatcher(db, [sink]);
+    d.kick();
+    await until(() => d.parked().length === 1); // a parked; b in flight
+    refuseA = false;
+    expect(d.retryParked('webhook', 'a')).toBe(1);
+    release();
+    await until(() => sent.length === 3);
+    await d.stop();
+    expect(sent.sort()).toEqual(['a', 'b', 'c']);
+  });
+
   it('gives each sink only the kinds it takes', async () => {
     await committedPages();
     db.prepare(

@@ -101,6 +101,11 @@ interface Lane {
   lastError: string | null;
   /** Outbox seq up to which this lane has delivered everything (pages leave in order, so it only moves on). */
   cursor: number;
+  /**
+   * Where an operator's retry wants the lane to read from again (parked records put back): applied by the drain
+   * between two records, so that a delivery in flight cannot move the cursor past them afterwards.
+   */
+  rewind: number | undefined;
   timer?: NodeJS.Timeout;
   idle: Promise<void>;
 }
@@ -172,6 +177,7 @@ export class OutboxDispatcher {
       refusals: new Map(),
       lastError: null,
       cursor: 0,
+      rewind: undefined,
       idle: Promise.resolve(),
     }));
   }
@@ -210,6 +216,10 @@ export class OutboxDispatcher {
     let since = performance.now();
     for (;;) {
       lane.again = false;
+      if (lane.rewind !== undefined) {
+        lane.cursor = Math.min(lane.cursor, lane.rewind);
+        lane.rewind = undefined;
+      }
       const top = this.last.get() as number | null;
       const rows = this.unsent.all({ kinds: lane.kinds, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
       for (const item of rows) {
@@ -237,9 +247,10 @@ export class OutboxDispatcher {
           if (this.refused(lane, item, err)) return; // tried again shortly
           lane.cursor = item.seq; // parked: the lane moves on
         }
+        if (lane.rewind !== undefined) break; // records put back behind this one: read again from there
       }
       // Everything of this lane up to `top` is delivered: records of other kinds need not be read again.
-      if (rows.length < BATCH && top !== null) lane.cursor = Math.max(lane.cursor, top);
+      if (lane.rewind === undefined && rows.length < BATCH && top !== null) lane.cursor = Math.max(lane.cursor, top);
       if (rows.length === 0 && !lane.again) return;
     }
   }
@@ -296,7 +307,7 @@ export class OutboxDispatcher {
       const seqs = this.unpark.pluck().all(lane.sink.name, itemId ?? null, itemId ?? null) as number[];
       if (seqs.length === 0) continue;
       n += seqs.length;
-      lane.cursor = Math.min(lane.cursor, Math.min(...seqs) - 1);
+      lane.rewind = Math.min(lane.rewind ?? Number.POSITIVE_INFINITY, Math.min(...seqs) - 1);
       clearTimeout(lane.timer);
       lane.timer = undefined;
       lane.failures = 0;
