@@ -56,6 +56,12 @@ export interface PagerDeps {
 /** A send the transport refuses is tried this many times in all, then parked. */
 export const REFUSED_SENDS = 3;
 
+/**
+ * How `retryParked` ended: sent; taken back by its page's ladder while the transport is down (the next tick sends
+ * it); still parked because the transport is down; refused again and parked again; or its page is gone.
+ */
+export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone';
+
 export interface AlertInput {
   alertId: string;
   patientId: string;
@@ -82,12 +88,28 @@ export class SendDeferred extends Error {
   }
 }
 
+/** The patient's sequence number a grade change's (or alert's) id ends with ("crs|P-1|#7"), or Infinity. */
+const seqOf = (id: string) => {
+  const m = /\|#(\d+)$/.exec(id);
+  return m ? Number(m[1]) : Number.POSITIVE_INFINITY;
+};
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
- * Oldest first, pages triggered together by id (a grade change's teams in the order of their names): the same
- * order on every backend, whatever order its store reads them in (a DynamoDB batch read has none).
+ * Oldest first; pages triggered in the same millisecond by patient, then in the order of the patient's grade
+ * changes (a crs change after an icans one must not overtake it because "crs" sorts first), then by id (a grade
+ * change's teams in the order of their names): the same order on every backend, whatever order its store reads them
+ * in (a DynamoDB batch read has none).
  */
 const byTrigger = (pages: Page[]) =>
-  [...pages].sort((a, b) => a.triggeredAt - b.triggeredAt || (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0));
+  [...pages].sort(
+    (a, b) =>
+      a.triggeredAt - b.triggeredAt ||
+      byText(a.patientId, b.patientId) ||
+      seqOf(a.notificationId) - seqOf(b.notificationId) ||
+      byText(a.pageId, b.pageId),
+  );
 
 export class Pager {
   constructor(private readonly deps: PagerDeps) {}
@@ -302,14 +324,16 @@ export class Pager {
     return { silence: ended, changed: true };
   }
 
-  /** Sends every page in `candidates` whose current level is not sent yet, then marks it delivered. */
-  private async sendPending(candidates: Page[], now: number): Promise<void> {
+  /** Sends every page in `candidates` whose current level is not sent yet, then marks it delivered; returns the sends parked. */
+  private async sendPending(candidates: Page[], now: number): Promise<ParkedSend[]> {
+    const parkedSends: ParkedSend[] = [];
     for (const page of candidates) {
       if (page.delivered || page.heldBy !== undefined || (page.status !== 'open' && page.status !== 'info')) continue;
       const role = roleOf(page, this.deps.config);
       const ackUrl = page.status === 'open' ? this.ackUrl(page, role, now) : undefined;
       const reason = page.level === 0 && page.round === 0 ? 'triggered' : 'escalated';
       const parked = await this.sendOrPark({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) }, now);
+      if (parked) parkedSends.push(parked);
       const details = {
         pageId: page.pageId,
         notificationId: page.notificationId,
@@ -337,6 +361,7 @@ export class Pager {
             };
       if (!(await this.markDelivered(page, entry(true)))) await this.audit([entry(false)]);
     }
+    return parkedSends;
   }
 
   /**
@@ -380,14 +405,15 @@ export class Pager {
 
   /**
    * `crs outbox retry`: sends a parked send again. While its page is still at that level and round and wants
-   * sending, as the ladder's own send (with a fresh acknowledge link); once the page has moved on (escalated,
-   * acknowledged, superseded, resolved), as it stands now to the role it was meant for, marked `resent` and without a
-   * link, so that the team still hears of that grade change once. The record is removed first (a send refused again
-   * is parked again). False when the page no longer exists.
+   * sending, as the ladder's own send (with a fresh acknowledge link): the page is stored unsent again, so that if
+   * the transport is down now the next tick sends it once it is back ('deferred'), like any page an outage held.
+   * Once the page has moved on (escalated, acknowledged, superseded, resolved), as it stands now to the role it was
+   * meant for, marked `resent` and without a link, so that the team still hears of that grade change once; only the
+   * ladder's pages are stored, so while the transport is down such a send stays parked ('down'), to be retried once
+   * it is back. A send refused again is parked again ('parked'); 'gone' when the page no longer exists.
    */
-  async retryParked(send: ParkedSend, now: number): Promise<boolean> {
+  async retryParked(send: ParkedSend, now: number): Promise<RetryOutcome> {
     const { parked } = this.deps;
-    await parked?.remove(send.pageId, send.level, send.round);
     const wanted = (p: Page | undefined): p is Page =>
       p !== undefined &&
       p.level === send.level &&
@@ -399,14 +425,31 @@ export class Pager {
       return wanted(page) ? this.persist([{ ...page, delivered: false }]) : [];
     });
     if (stored.length > 0) {
-      await this.sendPending(stored, now);
-      return true;
+      // The page is the ladder's to send now: a refusal parks it again under the same key, after this removal.
+      await parked?.remove(send.pageId, send.level, send.round);
+      try {
+        return (await this.sendPending(stored, now)).length > 0 ? 'parked' : 'sent';
+      } catch (err) {
+        if (err instanceof SendDeferred) return 'deferred';
+        throw err;
+      }
     }
     const page = await this.deps.pages.get(send.pageId);
-    if (!page) return false;
+    if (!page) {
+      await parked?.remove(send.pageId, send.level, send.round);
+      return 'gone';
+    }
     const then = { ...page, level: send.level, round: send.round };
     const role = roleOf(then, this.deps.config);
-    if (await this.sendOrPark({ page: then, role, reason: 'resent' }, now)) return false; // refused again: parked again
+    let again: ParkedSend | undefined;
+    try {
+      again = await this.sendOrPark({ page: then, role, reason: 'resent' }, now);
+    } catch (err) {
+      // Down: nothing else would send it, so it stays parked (removed only once sent or parked again).
+      if (err instanceof SendDeferred) return 'down';
+      throw err;
+    }
+    if (again) return 'parked'; // refused again: parked again, under the same key
     await this.audit([
       {
         at: iso(now),
@@ -424,7 +467,8 @@ export class Pager {
         },
       },
     ]);
-    return true;
+    await parked?.remove(send.pageId, send.level, send.round);
+    return 'sent';
   }
 
   /** Marks the page sent, with the delivery's audit entry; false when it changed meanwhile (nothing written). */

@@ -278,10 +278,20 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
 
     let resent = 0;
     for (const p of sends.filter((p) => chosen(key(p), p.pageId))) {
-      if (await paging.pager.retryParked(p, Date.now())) resent++;
-      else out(`${key(p)}: not sent (its page no longer exists, or SNS refused it again: then it is parked again)`);
+      const outcome = await paging.pager.retryParked(p, Date.now());
+      if (outcome === 'sent') resent++;
+      else if (outcome === 'deferred') {
+        resent++;
+        out(
+          `${key(p)}: SNS is down: its page is stored unsent again, and the escalate function sends it once SNS is back`,
+        );
+      } else if (outcome === 'down') {
+        failed++;
+        out(`${key(p)}: not sent (SNS is down); it stays parked: retry it once SNS is back`);
+      } else if (outcome === 'parked') out(`${key(p)}: SNS refused it again: parked again`);
+      else out(`${key(p)}: not sent (its page no longer exists)`);
     }
-    if (sns) out(`${resent} parked send(s) sent again at ${iso(Date.now())}`);
+    if (sns) out(`${resent} parked send(s) sent again (or taken back by their page) at ${iso(Date.now())}`);
 
     // The notifier's own delivery, with the operator's credentials: a record pages once however often it comes.
     const delivery = () =>

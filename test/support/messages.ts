@@ -33,3 +33,12 @@ export const enrol = (patientId: string, minutes = -60, extra: Partial<NonNullab
       ...extra,
     },
   });
+
+/** Sections that grade CRS 0-4 (fever and oxygen support), as the paging tests script grade changes. */
+export const CRS_MESSAGE: Record<number, Pick<DeviceMessage, 'vitals' | 'oxygen'>> = {
+  0: { vitals: { temperatureC: 37 }, oxygen: { device: 'room_air' } },
+  1: { vitals: { temperatureC: 39 }, oxygen: { device: 'room_air' } },
+  2: { vitals: { temperatureC: 39 }, oxygen: { device: 'nasal_cannula', flowLpm: 2 } },
+  3: { vitals: { temperatureC: 39 }, oxygen: { device: 'non_rebreather' } },
+  4: { vitals: { temperatureC: 39 }, oxygen: { device: 'bipap' } },
+};

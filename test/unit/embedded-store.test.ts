@@ -19,7 +19,7 @@ import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import { emptyState } from '#domain/state.ts';
-import { VersionConflict, type AuditEvent, type QueuedMessage } from '#ports';
+import { RecordRefused, VersionConflict, type AuditEvent, type QueuedMessage } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
 import { messageDigest } from '#app/digest.ts';
 
@@ -307,6 +307,63 @@ describe('OutboxDispatcher', () => {
     expect(
       db.prepare('SELECT sink FROM deliveries WHERE item_id = ? ORDER BY sink').pluck().all(pages[0]!.notificationId),
     ).toEqual(['stdout', 'webhook']);
+  });
+
+  it('counts each refused record its own tries, whatever the operator retries meanwhile (3, then parked)', async () => {
+    for (const id of ['a', 'b'])
+      db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', '{}', 'x')",
+      ).run(id);
+    const tries: string[] = [];
+    const refusing: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      deliver: async (item) => {
+        tries.push(item.id);
+        throw new RecordRefused('webhook answered HTTP 422');
+      },
+    };
+    const d = new OutboxDispatcher(db, [refusing]);
+    d.kick();
+    await until(() => tries.filter((t) => t === 'b').length === 1); // a parked, b refused once and waiting
+    expect(d.retryParked('webhook', 'a')).toBe(1); // the operator puts a back meanwhile
+    await until(() => d.parked().length === 2);
+    await d.stop();
+    expect(tries.filter((t) => t === 'a')).toHaveLength(6); // 3, parked; put back: 3 more, parked again
+    expect(tries.filter((t) => t === 'b')).toHaveLength(3); // not 1 + 3: a's tries did not start b's count again
+    expect(d.parked().map((p) => [p.itemId, p.attempts])).toEqual([
+      ['a', 3],
+      ['b', 3],
+    ]);
+  });
+
+  it('sends a record the operator puts back while the lane is busy delivering a later one', async () => {
+    for (const id of ['a', 'b', 'c'])
+      db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', '{}', 'x')",
+      ).run(id);
+    const sent: string[] = [];
+    let refuseA = true;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      deliver: async (item) => {
+        if (item.id === 'a' && refuseA) throw new RecordRefused('webhook answered HTTP 422');
+        if (item.id === 'b') await held; // the receiver is slow with b
+        sent.push(item.id);
+      },
+    };
+    const d = new OutboxDispatcher(db, [sink]);
+    d.kick();
+    await until(() => d.parked().length === 1); // a parked; b in flight
+    refuseA = false;
+    expect(d.retryParked('webhook', 'a')).toBe(1);
+    release();
+    await until(() => sent.length === 3);
+    await d.stop();
+    expect(sent.sort()).toEqual(['a', 'b', 'c']);
   });
 
   it('gives each sink only the kinds it takes', async () => {

@@ -282,17 +282,17 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     await pager.onNotification(grade3, T);
     const [send] = await parked.list();
     phone.refuse = () => false;
-    expect(await pager.retryParked(send!, min(1))).toBe(true);
+    expect(await pager.retryParked(send!, min(1))).toBe('sent');
     expect(phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology fellow']);
     expect(await parked.list()).toEqual([]);
-    expect(await pager.retryParked(send!, min(2))).toBe(true); // the same send once more (an operator's second retry)
+    expect(await pager.retryParked(send!, min(2))).toBe('sent'); // the same send once more (an operator's second retry)
 
     const other = picky();
     await other.pager.onNotification(grade3, T);
     other.phone.refuse = () => false;
     await other.pager.onTick(min(6)); // hematology moved on to the attending
     const [old] = await other.parked.list();
-    expect(await other.pager.retryParked(old!, min(7))).toBe(true);
+    expect(await other.pager.retryParked(old!, min(7))).toBe('sent');
     const late = other.phone.sent.at(-1)!;
     expect([late.page.team, late.role, late.reason, late.ackUrl]).toEqual([
       'hematology',
@@ -303,8 +303,36 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     expect(await other.parked.list()).toEqual([]);
     other.phone.refuse = () => true;
     await other.parked.park(old!);
-    expect(await other.pager.retryParked(old!, min(8))).toBe(false); // refused again: parked again
+    expect(await other.pager.retryParked(old!, min(8))).toBe('parked'); // refused again: parked again
     expect(await other.parked.list()).toEqual([expect.objectContaining({ pageId: old!.pageId })]);
+  });
+
+  it('retried while the transport is down: a send whose page moved on stays parked, one still wanted is left to the tick', async () => {
+    const down = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    const moved = picky();
+    await moved.pager.onNotification(grade3, T);
+    await moved.pager.onTick(min(6)); // hematology moved on to the attending (refused and parked too)
+    const [old] = (await moved.parked.list()).filter((p) => p.level === 0);
+    moved.phone.refuse = () => false;
+    moved.phone.send = async () => {
+      throw down;
+    };
+    expect(await moved.pager.retryParked(old!, min(7))).toBe('down');
+    expect(await moved.parked.list()).toContainEqual(old); // not lost: nothing else would send it
+
+    const wanted = picky();
+    await wanted.pager.onNotification(grade3, T);
+    const [send] = await wanted.parked.list();
+    const up = wanted.phone.send.bind(wanted.phone);
+    wanted.phone.refuse = () => false;
+    wanted.phone.send = async () => {
+      throw down;
+    };
+    expect(await wanted.pager.retryParked(send!, min(1))).toBe('deferred');
+    expect(await wanted.parked.list()).toEqual([]);
+    wanted.phone.send = up;
+    await wanted.pager.onTick(min(2)); // the transport is back: the tick sends the page it holds again
+    expect(wanted.phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology fellow']);
   });
 
   it('a transport that is down is not a refusal: the call fails and is retried in order, nothing is parked', async () => {

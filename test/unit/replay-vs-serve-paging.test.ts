@@ -31,7 +31,7 @@ import { iso } from '#domain/time.ts';
 import type { AuditEvent } from '#ports';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { lineStream } from '#test/support/lines.ts';
-import { T0, enrol, msg } from '#test/support/messages.ts';
+import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
 
 const RUNS = Number(process.env.REPLAY_SERVE_RUNS ?? 40);
 const TOKEN = 'local-test-token-of-at-least-32-chars';
@@ -52,15 +52,6 @@ type Op =
   | { op: 'again'; which: number }
   | { op: 'silence'; patient: number; team: PageTeam | null; minutes: number }
   | { op: 'end-silence'; which: number };
-
-/** The grading messages of paging-model.test.ts: CRS by oxygen, ICANS by consciousness. */
-const CRS_MESSAGE: Record<number, Pick<DeviceMessage, 'vitals' | 'oxygen'>> = {
-  0: { vitals: { temperatureC: 37 }, oxygen: { device: 'room_air' } },
-  1: { vitals: { temperatureC: 39 }, oxygen: { device: 'room_air' } },
-  2: { vitals: { temperatureC: 39 }, oxygen: { device: 'nasal_cannula', flowLpm: 2 } },
-  3: { vitals: { temperatureC: 39 }, oxygen: { device: 'non_rebreather' } },
-  4: { vitals: { temperatureC: 39 }, oxygen: { device: 'bipap' } },
-};
 
 const patient = fc.constantFrom(0, 0, 0, 1, 2);
 /** Mostly on time; sometimes minutes late (behind messages already sent), once in a while over an hour. */

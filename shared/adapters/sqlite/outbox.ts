@@ -93,11 +93,19 @@ interface Lane {
   running: boolean;
   again: boolean;
   failures: number;
-  /** Refusals of the record at the head of the lane (it is parked at REFUSED_ATTEMPTS). */
-  refusals: { id: string; count: number };
+  /**
+   * Refusals of the records being tried (each is parked at REFUSED_ATTEMPTS): by record, since an operator's retry
+   * can put an earlier record in front of one waiting for its next try.
+   */
+  refusals: Map<string, number>;
   lastError: string | null;
   /** Outbox seq up to which this lane has delivered everything (pages leave in order, so it only moves on). */
   cursor: number;
+  /**
+   * Where an operator's retry wants the lane to read from again (parked records put back): applied by the drain
+   * between two records, so that a delivery in flight cannot move the cursor past them afterwards.
+   */
+  rewind: number | undefined;
   timer?: NodeJS.Timeout;
   idle: Promise<void>;
 }
@@ -166,9 +174,10 @@ export class OutboxDispatcher {
       running: false,
       again: false,
       failures: 0,
-      refusals: { id: '', count: 0 },
+      refusals: new Map(),
       lastError: null,
       cursor: 0,
+      rewind: undefined,
       idle: Promise.resolve(),
     }));
   }
@@ -207,6 +216,10 @@ export class OutboxDispatcher {
     let since = performance.now();
     for (;;) {
       lane.again = false;
+      if (lane.rewind !== undefined) {
+        lane.cursor = Math.min(lane.cursor, lane.rewind);
+        lane.rewind = undefined;
+      }
       const top = this.last.get() as number | null;
       const rows = this.unsent.all({ kinds: lane.kinds, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
       for (const item of rows) {
@@ -224,6 +237,7 @@ export class OutboxDispatcher {
           }
           lane.failures = 0;
           lane.lastError = null;
+          lane.refusals.delete(item.id);
           lane.cursor = item.seq;
         } catch (err) {
           if (!(err instanceof RecordRefused)) {
@@ -233,17 +247,18 @@ export class OutboxDispatcher {
           if (this.refused(lane, item, err)) return; // tried again shortly
           lane.cursor = item.seq; // parked: the lane moves on
         }
+        if (lane.rewind !== undefined) break; // records put back behind this one: read again from there
       }
       // Everything of this lane up to `top` is delivered: records of other kinds need not be read again.
-      if (rows.length < BATCH && top !== null) lane.cursor = Math.max(lane.cursor, top);
+      if (lane.rewind === undefined && rows.length < BATCH && top !== null) lane.cursor = Math.max(lane.cursor, top);
       if (rows.length === 0 && !lane.again) return;
     }
   }
 
   /** A refusal of `item`: true when it is to be tried again shortly, false once it is parked. */
   private refused(lane: Lane, item: OutboxItem, err: RecordRefused): boolean {
-    const count = lane.refusals.id === item.id ? lane.refusals.count + 1 : 1;
-    lane.refusals = { id: item.id, count };
+    const count = (lane.refusals.get(item.id) ?? 0) + 1;
+    lane.refusals.set(item.id, count);
     lane.lastError = err.message;
     if (count < REFUSED_ATTEMPTS) {
       const delay = REFUSED_DELAY_MS * 2 ** (count - 1);
@@ -267,7 +282,7 @@ export class OutboxDispatcher {
       parkedAt: iso(this.now()),
     };
     this.park.run(record.itemId, record.sink, record.seq, record.reason, record.attempts, record.parkedAt);
-    lane.refusals = { id: '', count: 0 };
+    lane.refusals.delete(item.id);
     this.log(
       `${lane.sink.name}: ALERT ${item.kind} ${wireId(item.id)} of patient ${wireId(item.patientId)} parked after ${count} refusals (${err.message}); ` +
         'the lane goes on; crs outbox list shows it, crs outbox retry sends it again',
@@ -292,7 +307,7 @@ export class OutboxDispatcher {
       const seqs = this.unpark.pluck().all(lane.sink.name, itemId ?? null, itemId ?? null) as number[];
       if (seqs.length === 0) continue;
       n += seqs.length;
-      lane.cursor = Math.min(lane.cursor, Math.min(...seqs) - 1);
+      lane.rewind = Math.min(lane.rewind ?? Number.POSITIVE_INFINITY, Math.min(...seqs) - 1);
       clearTimeout(lane.timer);
       lane.timer = undefined;
       lane.failures = 0;
