@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { lineStream } from '#test/support/lines.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -24,15 +24,7 @@ let lines: string[];
 async function start(paging: Record<string, unknown> = { staleFeedMinutes: 1e9 }): Promise<EmbeddedServer> {
   const r = resolveConfig({ paging });
   if (!r.ok) throw new Error(r.errors.join('; '));
-  const stream = new PassThrough();
-  stream.setEncoding('utf8');
-  let buffer = '';
-  stream.on('data', (chunk: string) => {
-    buffer += chunk;
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  });
+  const stream = lineStream(lines);
   return startEmbeddedServer({
     dataDir: dir,
     config: r.config,
