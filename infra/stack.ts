@@ -1003,6 +1003,21 @@ export class CrsAlertingStack extends Stack {
       threshold: 1,
       whenMissing: 'ok',
     });
+    alarm('PagesDeferred', {
+      description:
+        'SNS refused page publishes (an outage or throttling): the pages are stored and go out, in order, once SNS takes them again (the escalate tick tries every minute); until then nobody is being paged. Check SNS in the AWS Health Dashboard and the notify and escalate logs; call the teams of the patients on the board meanwhile.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(notify, 0) + FILL(escalate, 0)',
+        usingMetrics: {
+          notify: ours(METRIC.sendsDeferred, 'notify'),
+          escalate: ours(METRIC.sendsDeferred, 'escalate'),
+        },
+        period: MINUTE,
+        label: 'page publishes deferred (SNS down)',
+      }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
     alarm('NoEscalateRun', {
       description:
         'The escalate function has not run for 3 minutes (its schedule fires every minute): escalation ladders, silences ending, stale-feed alerts and pages stored while SNS was down are not being processed. Check the schedule rule, EscalateErrors and the escalate log.',

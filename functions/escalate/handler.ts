@@ -6,13 +6,15 @@
 // - every minute by the schedule: the same tick (the safety net for a lost timer), then the stale-feed sweep.
 // Ticks may overlap (a timer and the schedule): every step of a ladder is a conditional write, so only one of
 // them pages it.
+// SNS down (SendDeferred: the page is stored unsent) is a state, not a failure of the run: the sends wait for the
+// next tick, the sweep still runs, the run is counted, and SendsDeferred (alarmed) tells the operators.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { Pager } from '#app/pager.ts';
+import { SendDeferred, type Pager } from '#app/pager.ts';
 import type { PagingConfig } from '#domain/paging.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
@@ -48,16 +50,30 @@ const isScheduled = (e: unknown): e is ScheduledEvent => (e as ScheduledEvent)?.
 export function createEscalateHandler(deps: EscalateHandlerDeps) {
   const { logger, metrics } = deps;
 
+  /** Runs `step`; SNS down only defers its sends (stored, sent by a later tick): counted and said, not thrown. */
+  const unlessSnsDown = async <T>(what: string, step: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await step();
+    } catch (err) {
+      if (!(err instanceof SendDeferred)) throw err;
+      metrics.addMetric(METRIC.sendsDeferred, MetricUnit.Count, 1);
+      logger.warn(`${what}: SNS down, pages stored; a later tick sends them`, { error: errorName(err.cause) });
+      return undefined;
+    }
+  };
+
   const tick = async (why: string) => {
     const { pager } = await deps.paging();
     const now = deps.now();
-    await pager.onTick(now);
+    await unlessSnsDown('tick', () => pager.onTick(now));
     logger.debug('ticked', { why, at: new Date(now).toISOString() });
   };
 
   const sweep = async () => {
     const { pager, sweep, config } = await deps.paging();
-    const r = await sweepStaleFeeds({ ...sweep, pager, config }, deps.now());
+    // A sweep cut short by SNS stores nothing of what it planned: the next one plans it again (same alert ids).
+    const r = await unlessSnsDown('stale-feed sweep', () => sweepStaleFeeds({ ...sweep, pager, config }, deps.now()));
+    if (!r) return;
     // Every minute, also when it is 0: with GradesComputed it tells "no ingest while patients are enrolled".
     metrics.addMetric(METRIC.enrolledPatients, MetricUnit.Count, r.patients);
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);

@@ -8,7 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SQSRecord } from 'aws-lambda';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
-import { Pager, type AlertInput } from '#app/pager.ts';
+import { Pager, SendDeferred, type AlertInput } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { DEFAULT_PAGING, pagesForNotification, type Silence } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
@@ -142,6 +142,7 @@ describe('escalate handler', () => {
   let ticks: number[];
   let swept: number;
   let failTick: boolean;
+  let snsDown: boolean;
   const handler = () =>
     quiet(
       mod.createEscalateHandler({
@@ -150,6 +151,7 @@ describe('escalate handler', () => {
             onTick: async (t: number) => {
               if (failTick) throw new Error('DynamoDB throttled');
               ticks.push(t);
+              if (snsDown) throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
             },
             onAlert: async () => undefined,
           },
@@ -179,6 +181,7 @@ describe('escalate handler', () => {
     ticks = [];
     swept = 0;
     failTick = false;
+    snsDown = false;
   });
 
   it('ticks the pager once for a batch of due timers', async () => {
@@ -201,6 +204,22 @@ describe('escalate handler', () => {
   it('fails the batch when the tick fails, so that the timers come back (and are dead-lettered after 3)', async () => {
     failTick = true;
     await expect(handler()(sqsEvent([timerRecord(min(0))]))).rejects.toThrow('DynamoDB throttled');
+  });
+
+  it('with SNS down, defers the sends (stored: a later tick sends them) and still sweeps and counts the run', async () => {
+    // A failed run would be retried, dead-lettered, and raise NoEscalateRun and EscalationDlqDepth, which say
+    // something else; PagesDeferred (SendsDeferred) says this.
+    snsDown = true;
+    const scheduled = await captureOutput(() =>
+      handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' }),
+    );
+    expect(swept).toBe(1);
+    expect(metricSum(scheduled.out, 'EscalateRuns')).toBe(1);
+    expect(metricSum(scheduled.out, 'SendsDeferred')).toBe(1);
+    expect(scheduled.out).toMatch(/SNS down, pages stored/);
+    const timers = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0), 'due')])));
+    expect(metricSum(timers.out, 'SendsDeferred')).toBe(1);
+    await expect(handler()(sqsEvent([timerRecord(min(0), 'due')]))).resolves.toEqual({ batchItemFailures: [] });
   });
 
   it('reports a timer that could not be put back, alone', async () => {
