@@ -236,7 +236,9 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
   /** The clock runs to `to`: timers delivered at their times, the schedule at every whole minute before `to`. */
   const advance = async (to: number) => {
     if (to <= clock) return;
-    for (;;) {
+    for (let wakes = 0, last = clock; ; wakes = clock === last ? wakes + 1 : 0, last = clock) {
+      // A timer set for the instant it is delivered at would wake the function again and again.
+      if (wakes > 50) throw new Error(`the escalate function keeps waking itself at ${iso(clock)}`);
       const nextMinute = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
       const nextTimer = Math.min(...timers.map((t) => t.at));
       const at = Math.min(nextMinute, nextTimer);
@@ -370,6 +372,17 @@ const FOUND: Script[] = [
       { op: 'wait', minutes: 4 },
     ],
     tail: 2,
+  },
+  // A reading 19 minutes late, itself stale on arrival: replay answered the no-data alert and raised it anew (two
+  // pages to the bedside nurse); the AWS sweep, its feed index not moved by a minute, paged nothing
+  // (test/unit/handlers-escalate.test.ts, "keeps the alert in force").
+  {
+    patients: 2,
+    ops: [
+      { op: 'wait', minutes: 20 },
+      { op: 'crs', patient: 0, grade: 0, late: 19 },
+    ],
+    tail: 0,
   },
 ];
 
