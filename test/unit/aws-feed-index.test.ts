@@ -83,4 +83,39 @@ describe('the stale-feed index', () => {
     expect((await sweep(minute(40) + 30_000)).cleared).toEqual(['P-2']);
     expect(alerts.at(-1)).toMatchObject({ alertId: `stale-feed|P-2|${minute(13)}|cleared`, cleared: true });
   });
+
+  it('clears the alert when a late reading makes the feed fresh, though the index did not move', async () => {
+    // Found by test/unit/replay-vs-aws-paging.test.ts: enrolled at minute 0, quiet at 15; at 15 a reading observed at
+    // minute 1 arrives (14 minutes late: fresh for one more minute). The index stays at minute 0 (the feed moved
+    // by less than the 2-minute gap), and the sweep took the alert in force for unchanged: no all-clear, where
+    // replay (and the rule: data within staleFeedMinutes) clears it.
+    now = minute(0);
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [enrol('P-3', 0)]);
+    const alerts: AlertInput[] = [];
+    const sweep = (at: number) => {
+      now = at;
+      return sweepStaleFeeds(
+        {
+          states: store(),
+          pages: new DynamoPageStore(ddb.client(), 'pages', () => now),
+          pager: { onAlert: async (a) => void alerts.push(a) },
+          config: DEFAULT_CONFIG.paging,
+          timeZone: DEFAULT_CONFIG.site.timeZone,
+        },
+        at,
+      );
+    };
+    expect((await sweep(minute(15))).raised).toEqual(['P-3']);
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [msg('P-3', 1, { vitals: { heartRate: 80 } })]);
+    expect(indexed('P-3')).toBe(minute(0));
+    expect((await sweep(minute(15))).cleared).toEqual(['P-3']);
+    // Quiet again a minute later (15 minutes after that reading): raised anew, once.
+    expect((await sweep(minute(16))).raised).toEqual(['P-3']);
+    expect((await sweep(minute(17))).raised).toEqual([]);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([
+      `stale-feed|P-3|${minute(0)} false`,
+      `stale-feed|P-3|${minute(0)}|cleared true`,
+      `stale-feed|P-3|${minute(1)} false`,
+    ]);
+  });
 });

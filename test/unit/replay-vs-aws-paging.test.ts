@@ -384,6 +384,16 @@ const FOUND: Script[] = [
     ],
     tail: 0,
   },
+  // A reading 14 minutes late, as the feed went stale: fresh for one more minute. Replay cleared the alert; the AWS
+  // sweep, its feed index not moved, took the alert for unchanged (test/unit/aws-feed-index.test.ts, "late reading").
+  {
+    patients: 2,
+    ops: [
+      { op: 'wait', minutes: 15 },
+      { op: 'crs', patient: 0, grade: 0, late: 14 },
+    ],
+    tail: 0,
+  },
 ];
 
 describe('crs replay --escalations and the AWS functions page alike', () => {
