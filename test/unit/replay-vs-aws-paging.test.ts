@@ -23,6 +23,8 @@
 //   went to, `via link` or `via api`; replay's line names the page. An ack step picks among the pages sent with a
 //   link still valid; replay acknowledges the same page. `by` and `via` are compared up to that.
 // - Silence ids: made by the pager on AWS, named by replay's file. Mapped.
+// Since the schedule also ticks every minute, a ladder would climb without its timers: every step taken between the
+// script's steps is checked to fall at a time a timer was set for.
 // REPLAY_AWS_RUNS raises the number of random scripts (default 15).
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -344,6 +346,16 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
     .items('audit')
     .map((i) => JSON.parse(i.entry!.S!) as Entry)
     .filter((e) => PAGING_TYPES.has(e.type));
+  // The ladders ran on their timers, not on the schedule's safety net: every step taken between the script's steps
+  // (escalated, held, released, exhausted) fell at a time a timer was set for.
+  const wakeAts = new Set(
+    sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => (JSON.parse(c.args[0].input.MessageBody!) as { wakeAt: number }).wakeAt),
+  );
+  const stepTimes = new Set(steps.map((x) => x.now));
+  for (const e of entries.filter((x) => x.type === 'escalation' && !stepTimes.has(Date.parse(x.at))))
+    expect(wakeAts.has(Date.parse(e.at)), `a timer for ${e.at}: ${e.text}`).toBe(true);
   return { outcome: { trail: trail(entries, silenceIds), answers }, pageChoices };
 }
 
