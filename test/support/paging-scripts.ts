@@ -4,6 +4,7 @@
 // acknowledgements, silences), its replay run, the paging audit trail as compared, the marks of what a run
 // reached, and the fixed scripts that reach every mark whatever the random draws.
 import fc from 'fast-check';
+import { expect } from 'vitest';
 import { EscalatingReplay, type EscalationEvent } from '#app/replay-escalations.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { CONSCIOUSNESS, type DeviceMessage } from '#domain/contract.ts';
@@ -357,3 +358,23 @@ export const COVERS: Script[] = [
     tail: 10,
   },
 ];
+
+/**
+ * The property over the fixed scripts (`found`, then COVERS) and `runs` random ones: `compare` runs a script both
+ * ways, checks they agree and returns replay's trail; in the end every mark must have been reached.
+ */
+export async function everyScriptAgrees(
+  compare: (script: Script) => Promise<Record<string, string[]>>,
+  runs: number,
+  found: Script[],
+): Promise<void> {
+  const reached = new Set<string>();
+  await fc.assert(
+    fc.asyncProperty(scriptArb, async (script) => {
+      const all = Object.values(await compare(script)).flat();
+      for (const [mark, re] of Object.entries(MARKS)) if (all.some((l) => re.test(l))) reached.add(mark);
+    }),
+    { numRuns: runs, examples: [...found, ...COVERS].map((s) => [s]) },
+  );
+  expect(Object.keys(MARKS).filter((m) => !reached.has(m))).toEqual([]);
+}
