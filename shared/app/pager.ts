@@ -176,7 +176,9 @@ export class Pager {
       const silences = await this.silencesFor(pending, now);
       const at = earliestDue(pending, silences, now);
       if (at === null) return;
-      const t = tick(pending, silences, at, this.deps.config);
+      // A step that fell due before now (a late tick: after downtime, or replay's catch-up) is decided by the
+      // silences in force when it fell due: a silence that ended since still held it then.
+      const t = tick(pending, at < now ? await this.silencesFor(pending, at) : silences, at, this.deps.config);
       if (t.pages.length === 0) return;
       const released = new Set(t.deliveries.filter((d) => d.reason === 'released').map((d) => d.page.pageId));
       const saved = await this.persistOrSkip(t.pages, (p) =>
@@ -186,7 +188,7 @@ export class Pager {
     }
   }
 
-  /** The silences in force now, and those holding any of these pages (ended or not). */
+  /** The silences in force at `now`, and those holding any of these pages (ended or not). */
   private async silencesFor(pages: Page[], now: number): Promise<Silence[]> {
     const active = await this.deps.pages.silences(now);
     const ids = new Set(

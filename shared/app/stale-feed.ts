@@ -143,14 +143,10 @@ export function planStaleFeeds(
       if (inWard) leftWard.add(e.alertId);
       else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state, timeZone));
     } else if (f.since !== e.since) {
-      // Data came and went between two sweeps: a patient's own alert is answered and raised anew; a ward's member
-      // stays in its ward's alert.
-      if (inWard) next.set(c.patientId, { alertId: e.alertId, since: f.since });
-      else {
-        next.delete(c.patientId);
-        alerts.push(staleFeedCleared(e.alertId, c.patientId, f.since, c.state, timeZone));
-        newlyQuiet.push(c);
-      }
+      // Data moved on but the feed is stale still: a reading that arrived late, itself older than staleFeedMinutes
+      // (or data that came and went while no sweep ran). Nobody was told the data had resumed, and it has not now:
+      // the alert stays in force, paging nothing (an all-clear and a new "no data" page at once would be noise).
+      next.set(c.patientId, { alertId: e.alertId, since: f.since });
     }
   }
 

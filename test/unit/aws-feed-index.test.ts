@@ -38,6 +38,21 @@ async function vitals(patientId: string, from: number, to: number): Promise<numb
   return values;
 }
 
+/** The escalate function's sweep at a time, over the fake's tables, its alerts collected. */
+const sweeper = (alerts: AlertInput[]) => (at: number) => {
+  now = at;
+  return sweepStaleFeeds(
+    {
+      states: store(),
+      pages: new DynamoPageStore(ddb.client(), 'pages', () => now),
+      pager: { onAlert: async (a) => void alerts.push(a) },
+      config: DEFAULT_CONFIG.paging,
+      timeZone: DEFAULT_CONFIG.site.timeZone,
+    },
+    at,
+  );
+};
+
 describe('the stale-feed index', () => {
   it('lags the feed by less than 5 minutes, is exact after a gap of 2 minutes, and never runs ahead', () => {
     const before = { indexed: minute(0), since: minute(3) };
@@ -62,19 +77,7 @@ describe('the stale-feed index', () => {
     await gradePatient(store(), DEFAULT_CONFIG, 'P-2', [enrol('P-2', -1)]);
     await vitals('P-2', 0, 13); // the index says minute 10; the last reading is at minute 13
     const alerts: AlertInput[] = [];
-    const sweep = async (at: number) => {
-      now = at;
-      return sweepStaleFeeds(
-        {
-          states: store(),
-          pages: new DynamoPageStore(ddb.client(), 'pages', () => now),
-          pager: { onAlert: async (a) => void alerts.push(a) },
-          config: DEFAULT_CONFIG.paging,
-          timeZone: DEFAULT_CONFIG.site.timeZone,
-        },
-        at,
-      );
-    };
+    const sweep = sweeper(alerts);
     expect((await sweep(minute(13 + 15) - 1000)).raised).toEqual([]);
     expect((await sweep(minute(13 + 15))).raised).toEqual(['P-2']); // quiet 15 minutes since its last reading
     expect(alerts.at(-1)).toMatchObject({ alertId: `stale-feed|P-2|${minute(13)}`, cleared: false });
@@ -82,5 +85,28 @@ describe('the stale-feed index', () => {
     await vitals('P-2', 40, 40);
     expect((await sweep(minute(40) + 30_000)).cleared).toEqual(['P-2']);
     expect(alerts.at(-1)).toMatchObject({ alertId: `stale-feed|P-2|${minute(13)}|cleared`, cleared: true });
+  });
+
+  it('clears the alert when a late reading makes the feed fresh, though the index did not move', async () => {
+    // Found by test/unit/replay-vs-aws-paging.test.ts: enrolled at minute 0, quiet at 15; at 15 a reading observed at
+    // minute 1 arrives (14 minutes late: fresh for one more minute). The index stays at minute 0 (the feed moved
+    // by less than the 2-minute gap), and the sweep took the alert in force for unchanged: no all-clear, where
+    // replay (and the rule: data within staleFeedMinutes) clears it.
+    now = minute(0);
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [enrol('P-3', 0)]);
+    const alerts: AlertInput[] = [];
+    const sweep = sweeper(alerts);
+    expect((await sweep(minute(15))).raised).toEqual(['P-3']);
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [msg('P-3', 1, { vitals: { heartRate: 80 } })]);
+    expect(indexed('P-3')).toBe(minute(0));
+    expect((await sweep(minute(15))).cleared).toEqual(['P-3']);
+    // Quiet again a minute later (15 minutes after that reading): raised anew, once.
+    expect((await sweep(minute(16))).raised).toEqual(['P-3']);
+    expect((await sweep(minute(17))).raised).toEqual([]);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([
+      `stale-feed|P-3|${minute(0)} false`,
+      `stale-feed|P-3|${minute(0)}|cleared true`,
+      `stale-feed|P-3|${minute(1)} false`,
+    ]);
   });
 });

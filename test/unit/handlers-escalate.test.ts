@@ -295,17 +295,25 @@ describe('stale-feed sweep', () => {
     expect(inForce.size).toBe(0);
   });
 
-  it('clears the old alert and raises a new one when the feed resumed and went quiet again between two sweeps', async () => {
+  it('keeps the alert in force, paging nothing, when the feed moved on but is stale still (a late reading)', async () => {
+    // docs/paging.md (Stale feeds): a reading that arrives already older than staleFeedMinutes does not resume the
+    // feed; an all-clear and a new "no data" page at once would tell the nurse the monitor was back when it is not.
+    // (Found by test/unit/replay-vs-aws-paging.test.ts: replay cleared and raised anew, the AWS sweep did not.)
     states.set('P-1', stateWith([0]));
     const first = states.get('P-1')!.lastMonitorAt!;
     await sweepStaleFeeds(deps(), first + 15 * 60_000);
     states.set('P-1', stateWith([0, 20]));
     const second = states.get('P-1')!.lastMonitorAt!;
     await sweepStaleFeeds(deps(), second + 15 * 60_000);
+    await sweepStaleFeeds(deps(), second + 16 * 60_000);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${first} false`]);
+    expect(inForce.get('P-1')).toEqual({ alertId: `stale-feed|P-1|${first}`, since: second });
+    // Data that resumes for real clears that alert.
+    states.set('P-1', stateWith([0, 20, 40]));
+    await sweepStaleFeeds(deps(), first + 41 * 60_000);
     expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([
       `stale-feed|P-1|${first} false`,
       `stale-feed|P-1|${first}|cleared true`,
-      `stale-feed|P-1|${second} false`,
     ]);
   });
 });

@@ -196,6 +196,31 @@ describe('the pager', () => {
     expect(phone.log).toEqual(['hematology:hematology fellow']);
   });
 
+  it('a late tick decides a step by the silences in force when it fell due, not by those of its own time', async () => {
+    // Found by test/unit/replay-vs-aws-paging.test.ts: the escalate function ticks at 10:05 (its timer) and holds
+    // the step; replay (and a tick after downtime) ticked first at 10:06, when the silence had ended, and
+    // escalated at 10:05 through the silence.
+    const { phone, pager, audit } = setup();
+    await pager.onNotification(grade3, T); // sent at once: the silence starts after it
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(6), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onTick(min(6));
+    expect(audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.text}`)).toEqual([
+      '10:05 hematology page held by silence s1',
+      '10:05 icu page held by silence s1',
+      '10:06 hematology page released: its silence ended; paging hematology fellow',
+      '10:06 icu page released: its silence ended; paging ICU registrar',
+    ]);
+    expect(phone.log).toEqual([
+      'hematology:hematology fellow',
+      'icu:ICU registrar',
+      'hematology:hematology fellow',
+      'icu:ICU registrar',
+    ]);
+  });
+
   it('a silence never hides grade 4', async () => {
     const { phone, pager } = setup();
     await pager.silence(

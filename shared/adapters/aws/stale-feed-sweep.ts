@@ -10,7 +10,7 @@ import { planStaleFeeds, type FeedCheck } from '#app/stale-feed.ts';
 import { feedStatus, type PagingConfig } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
 import type { DynamoPageStore } from './dynamo-page-store.ts';
-import type { DynamoStateStore } from './dynamo-state-store.ts';
+import { FEED_INDEX_STEP_MS, type DynamoStateStore } from './dynamo-state-store.ts';
 
 export interface SweepDeps {
   states: Pick<DynamoStateStore, 'feeds' | 'load'>;
@@ -37,7 +37,10 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
     patients++;
     const inForce = active.get(patientId);
     const looksStale = now - since >= staleMs;
-    if (looksStale ? inForce?.since === since : inForce === undefined) continue; // nothing changed
+    // The index lags the feed by less than a step, and a late reading moves the feed by less than the index's gap:
+    // an alert whose index value has not moved is known to hold only once the feed is stale even a step later.
+    const surelyStale = now - since >= staleMs + FEED_INDEX_STEP_MS;
+    if (looksStale ? inForce?.since === since && surelyStale : inForce === undefined) continue; // nothing changed
     const state = (await d.states.load(patientId))?.state;
     checks.push({ patientId, state, feed: state ? feedStatus(state, now, d.config) : undefined });
   }
