@@ -19,7 +19,7 @@ export const PATIENTS = ['P-1', 'P-2', 'P-3'];
 // ---------------------------------------------------------------------------------------------------------------
 // The script.
 
-export type Op =
+type Op =
   | { op: 'crs'; patient: number; grade: number; late: number }
   | { op: 'icans'; patient: number; grade: number; late: number }
   | { op: 'reading'; patient: number; late: number }
@@ -38,7 +38,7 @@ const late = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 21, max: 90 }) },
 );
 const which = fc.nat({ max: 1000 });
-export const opArb: fc.Arbitrary<Op> = fc.oneof(
+const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.record({ op: fc.constant('crs' as const), patient, grade: fc.integer({ min: 0, max: 4 }), late }),
@@ -71,7 +71,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('end-silence' as const), which }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('again' as const), which }) },
 );
-export const scriptArb = fc.record({
+const scriptArb = fc.record({
   patients: fc.integer({ min: 2, max: 3 }),
   ops: fc.array(opArb, { minLength: 1, maxLength: 40, size: 'medium' }),
   /** How long time runs on after the last line (--until). */
@@ -94,7 +94,7 @@ export interface Entry {
  * Up to the documented differences: silence ids (each named by what it is: two silences of the same scope and
  * times are the same to a reader), and who acknowledged through which route.
  */
-export function canonical(e: Entry, silenceIds: Map<string, string>): Entry {
+function canonical(e: Entry, silenceIds: Map<string, string>): Entry {
   let text = e.text;
   const details = { ...e.details };
   const ids = [...silenceIds.keys()].sort((a, b) => b.length - a.length).map((k) => k.replace(/[^\w]/g, '\\$&'));
@@ -124,7 +124,7 @@ export function trail(entries: Entry[], silenceIds: Map<string, string>): Record
   return out;
 }
 
-export const sortKeys = (o: Record<string, unknown>) =>
+const sortKeys = (o: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 
 export const PAGING_TYPES = new Set([
@@ -243,10 +243,10 @@ export function silenceLabels(steps: Step[]): Map<string, string> {
 }
 
 /** The page ids opened so far, in the order of the trail: what an ack step picks from. */
-export const pageIdsOf = (entries: Entry[]) => [
+const pageIdsOf = (entries: Entry[]) => [
   ...new Set(entries.filter((e) => e.type === 'page' || e.type === 'alert').map((e) => String(e.details.pageId))),
 ];
-export const silenceCount = (steps: Step[], upTo: number) =>
+const silenceCount = (steps: Step[], upTo: number) =>
   steps.slice(0, upTo).filter((s) => s.op.op === 'silence').length;
 
 /**
@@ -300,7 +300,7 @@ export async function runReplay(
 }
 
 /** What the scripts reached (in replay's trail), so that a generator that stops reaching one fails. */
-export const MARKS: Record<string, RegExp> = {
+const MARKS: Record<string, RegExp> = {
   escalated: / escalated to /,
   exhausted: / page exhausted: /,
   held: /\(held by silence /,
@@ -319,7 +319,7 @@ export const MARKS: Record<string, RegExp> = {
  * A script that reaches the rarer marks whatever the random draws (two low SpO2 readings in a row, a ward's feeds
  * all going quiet, a ladder walked to its end), so that the coverage check below does not depend on luck.
  */
-export const COVERS: Script[] = [
+const COVERS: Script[] = [
   {
     patients: 3,
     ops: [
