@@ -246,8 +246,7 @@ export function silenceLabels(steps: Step[]): Map<string, string> {
 const pageIdsOf = (entries: Entry[]) => [
   ...new Set(entries.filter((e) => e.type === 'page' || e.type === 'alert').map((e) => String(e.details.pageId))),
 ];
-const silenceCount = (steps: Step[], upTo: number) =>
-  steps.slice(0, upTo).filter((s) => s.op.op === 'silence').length;
+const silenceCount = (steps: Step[], upTo: number) => steps.slice(0, upTo).filter((s) => s.op.op === 'silence').length;
 
 /**
  * The script run through `crs replay --escalations`. An ack step acknowledges the page `choose` names (given the
