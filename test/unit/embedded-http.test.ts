@@ -8,7 +8,8 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
+import { lineStream } from '#test/support/lines.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '#app/auth.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
@@ -31,15 +32,7 @@ let pageLines: string[];
 let logs: string[];
 
 async function start(extra: Partial<Parameters<typeof startEmbeddedServer>[0]> = {}): Promise<EmbeddedServer> {
-  const stream = new PassThrough();
-  stream.setEncoding('utf8');
-  let buffer = '';
-  stream.on('data', (chunk: string) => {
-    buffer += chunk;
-    const lines = buffer.split('\n');
-    buffer = lines.pop()!;
-    pageLines.push(...lines);
-  });
+  const stream = lineStream(pageLines);
   return startEmbeddedServer({
     dataDir: dir,
     config: CONFIG,

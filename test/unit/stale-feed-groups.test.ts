@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { lineStream } from '#test/support/lines.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sweepStaleFeeds, type SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
 import type { PageEvent } from '#domain/page-event.ts';
@@ -41,15 +41,7 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
   it('pages once per ward and team (a patient alone in its ward still gets its own page), and clears a ward when its last patient has data again', async () => {
     const r = resolveConfig({ paging: { staleFeedMinutes: 15 } });
     if (!r.ok) throw new Error(r.errors.join('; '));
-    const stream = new PassThrough();
-    stream.setEncoding('utf8');
-    let buffer = '';
-    stream.on('data', (c: string) => {
-      buffer += c;
-      const parts = buffer.split('\n');
-      buffer = parts.pop()!;
-      lines.push(...parts);
-    });
+    const stream = lineStream(lines);
     server = await startEmbeddedServer({
       dataDir: dir,
       config: r.config,
