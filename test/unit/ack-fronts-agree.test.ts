@@ -520,6 +520,23 @@ describe('the embedded server and the ack function answer acknowledgements alike
             },
           ],
         ],
+        // Each refusal once for sure, so the coverage check below does not depend on the random draw.
+        [
+          [
+            {
+              route: 'api',
+              token: genuine('open'),
+              body: `{"by":"${'a'.repeat(5000)}"}`,
+              contentType: 'application/json',
+            },
+          ],
+        ],
+        [[{ route: 'form', token: genuine('open'), body: `by=${'z'.repeat(5000)}`, contentType: 'text/plain' }]],
+        [[{ route: 'api', token: genuine('open'), body: { by: 'Dr G' }, contentType: 'text/plain' }]],
+        [[{ route: 'api', token: genuine('open'), body: {}, contentType: 'application/json' }]],
+        [[{ route: 'show', token: { kind: 'forged', slot: 'open' } }]],
+        [[{ route: 'show', token: { kind: 'malformed', text: 'x' } }]],
+        [[{ route: 'show', token: genuine('unknown') }]],
       ],
     });
     // Both kinds of answer occurred: pages shown and acknowledged (200), and each refusal the flow gives.
