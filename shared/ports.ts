@@ -164,7 +164,10 @@ export interface PageStore {
    * page when another writer got there first.
    */
   save(pages: Page[], audit?: AuditEvent[]): Promise<void>;
-  /** Silences that have not ended and whose `until` is after `now`. */
+  /**
+   * Silences in force at `now`: `until` after it, and not ended by hand or ended after it (a late tick decides a
+   * step that fell due at `now` by what was in force then, though a silence was ended since).
+   */
   silences(now: number): Promise<Silence[]>;
   getSilence(silenceId: string): Promise<Silence | undefined>;
   /** Stores a silence (new, or ended) with the audit entry that says so, all or nothing. */

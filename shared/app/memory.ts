@@ -64,7 +64,7 @@ export class MemoryPageStore implements PageStore {
   }
 
   async silences(now: number) {
-    return [...this.silenceById.values()].filter((s) => s.endedAt === undefined && s.until > now);
+    return [...this.silenceById.values()].filter((s) => s.until > now && (s.endedAt === undefined || s.endedAt > now));
   }
 
   async getSilence(silenceId: string) {

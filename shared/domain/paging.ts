@@ -175,9 +175,9 @@ function silenceFor(
   if (page.grade >= config.unsilenceableFromGrade) return undefined;
   const holding = silences.filter(
     (s) =>
-      s.endedAt === undefined &&
       s.from <= now &&
       now < s.until &&
+      (s.endedAt === undefined || now < s.endedAt) &&
       ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team),
   );
   const team = (s: Silence) => ('team' in s.scope ? 1 : 0);

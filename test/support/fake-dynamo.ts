@@ -32,7 +32,6 @@ export interface TableSpec {
 const scalar = (v: AttributeValue | undefined): string | number | undefined =>
   v?.S !== undefined ? v.S : v?.N !== undefined ? Number(v.N) : undefined;
 
-/** Evaluates "a AND b AND ..." where each clause is one of the forms the adapters write. */
 /** The update expressions the adapters use: `ADD #set :values` (string sets) and `SET #a = :v`, in any order. */
 function update(item: Item, expression: string, names: NonNullable<Names>, values: NonNullable<Values>): Item {
   const out = structuredClone(item);
@@ -49,11 +48,18 @@ function update(item: Item, expression: string, names: NonNullable<Names>, value
   return out;
 }
 
+/**
+ * Evaluates "a AND b AND ..." where each clause is one of the forms the adapters write, or "(a OR b ...)" of such
+ * forms.
+ */
 function evaluate(expression: string | undefined, item: Item | undefined, names: Names, values: Values): boolean {
   if (!expression) return true;
   const name = (n: string) => (n.startsWith('#') ? (names?.[n] ?? n) : n);
   const value = (v: string) => values?.[v.trim()];
+  const anyOf = /^\((.+)\)$/;
   return expression.split(/\s+AND\s+/).every((clause) => {
+    const or = clause.match(anyOf);
+    if (or) return or[1]!.split(/\s+OR\s+/).some((c) => evaluate(c, item, names, values));
     let m = clause.match(/^attribute_(not_)?exists\((\S+)\)$/);
     if (m) return (item?.[name(m[2]!)] === undefined) === (m[1] !== undefined);
     m = clause.match(/^begins_with\((\S+),\s*(\S+)\)$/);

@@ -255,6 +255,8 @@ describe('DynamoPageStore', () => {
     expect((await s.silences(min(15))).map((x) => x.silenceId)).toEqual(['s-a']);
     await s.saveSilence({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
     expect(await s.silences(min(13))).toEqual([]);
+    // Asked about a time before it was ended (a late tick deciding a past step): in force then.
+    expect((await s.silences(min(11))).map((x) => x.silenceId)).toEqual(['s-a']);
     expect(await s.getSilence('s-a')).toEqual({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
     expect((await s.allSilences()).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
     const item = ddb.items('pages').find((i) => i.sk?.S === 's-a')!;

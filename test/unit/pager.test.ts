@@ -221,6 +221,30 @@ describe('the pager', () => {
     ]);
   });
 
+  it('a silence ended by hand after a step fell due still held that step (the late tick is the ending one)', async () => {
+    // The step fell due at 10:05 inside the silence; no tick ran before someone ended the silence at 10:06 (the
+    // ticker was down). Decided as a timely tick would have: held at 10:05, released at 10:06, not escalated.
+    const { phone, pager, audit } = setup();
+    await pager.onNotification(grade3, T);
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.endSilence('s1', 'Nurse B', min(6));
+    expect(audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.text}`)).toEqual([
+      '10:05 hematology page held by silence s1',
+      '10:05 icu page held by silence s1',
+      '10:06 hematology page released: its silence ended; paging hematology fellow',
+      '10:06 icu page released: its silence ended; paging ICU registrar',
+    ]);
+    expect(phone.log).toEqual([
+      'hematology:hematology fellow',
+      'icu:ICU registrar',
+      'hematology:hematology fellow',
+      'icu:ICU registrar',
+    ]);
+  });
+
   it('a silence never hides grade 4', async () => {
     const { phone, pager } = setup();
     await pager.silence(

@@ -247,7 +247,7 @@ export class DynamoPageStore implements PageStore {
       {
         TableName: this.tableName,
         KeyConditionExpression: '#pk = :p',
-        FilterExpression: '#until > :now AND attribute_not_exists(endedAt)',
+        FilterExpression: '#until > :now AND (attribute_not_exists(endedAt) OR endedAt > :now)',
         ExpressionAttributeNames: { '#pk': T.partitionKey, '#until': 'until' },
         ExpressionAttributeValues: { ':p': { S: T.silencesPartition }, ':now': { N: String(now) } },
         ConsistentRead: true,

@@ -64,7 +64,7 @@ export class SqlitePageStore implements PageStore {
              WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
       silences: db.prepare(
-        'SELECT body FROM silences WHERE ended_at IS NULL AND until > ? ORDER BY from_at, silence_id',
+        'SELECT body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
       ),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
       // The audit entries a save writes with its pages (the audit table of the same database, append-only).
@@ -148,7 +148,7 @@ export class SqlitePageStore implements PageStore {
 
   /** Silences in force at `now` (not ended, not past their end), for the board. */
   activeSilences(now: number): Silence[] {
-    return (this.s.silences.all(now) as { body: string }[]).map((r) => JSON.parse(r.body) as Silence);
+    return (this.s.silences.all({ now }) as { body: string }[]).map((r) => JSON.parse(r.body) as Silence);
   }
 
   async getSilence(silenceId: string): Promise<Silence | undefined> {
