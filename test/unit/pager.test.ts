@@ -196,41 +196,22 @@ describe('the pager', () => {
     expect(phone.log).toEqual(['hematology:hematology fellow']);
   });
 
-  it('a late tick decides a step by the silences in force when it fell due, not by those of its own time', async () => {
+  // The step falls due at 10:05 inside the silence; the first tick after it comes at 10:06, when the silence has
+  // ended: decided as a timely tick would have, held at 10:05 and released at 10:06, never escalated through it.
+  it.each([
     // Found by test/unit/replay-vs-aws-paging.test.ts: the escalate function ticks at 10:05 (its timer) and holds
-    // the step; replay (and a tick after downtime) ticked first at 10:06, when the silence had ended, and
-    // escalated at 10:05 through the silence.
+    // the step; replay (and a tick after downtime) ticked first at 10:06 and escalated at 10:05 through the silence.
+    ['its time ran out', min(6), async (pager: Pager) => pager.onTick(min(6))],
+    // No tick ran before someone ended the silence (the ticker was down): the ending's own tick is the late one.
+    ['it was ended by hand', min(30), async (pager: Pager) => void (await pager.endSilence('s1', 'Nurse B', min(6)))],
+  ])('a late tick decides a step by the silences in force when it fell due (%s since)', async (_, until, lateTick) => {
     const { phone, pager, audit } = setup();
     await pager.onNotification(grade3, T); // sent at once: the silence starts after it
     await pager.silence(
-      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(6), createdBy: 'Nurse B', reason: 'MRI' },
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until, createdBy: 'Nurse B', reason: 'MRI' },
       T,
     );
-    await pager.onTick(min(6));
-    expect(audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.text}`)).toEqual([
-      '10:05 hematology page held by silence s1',
-      '10:05 icu page held by silence s1',
-      '10:06 hematology page released: its silence ended; paging hematology fellow',
-      '10:06 icu page released: its silence ended; paging ICU registrar',
-    ]);
-    expect(phone.log).toEqual([
-      'hematology:hematology fellow',
-      'icu:ICU registrar',
-      'hematology:hematology fellow',
-      'icu:ICU registrar',
-    ]);
-  });
-
-  it('a silence ended by hand after a step fell due still held that step (the late tick is the ending one)', async () => {
-    // The step fell due at 10:05 inside the silence; no tick ran before someone ended the silence at 10:06 (the
-    // ticker was down). Decided as a timely tick would have: held at 10:05, released at 10:06, not escalated.
-    const { phone, pager, audit } = setup();
-    await pager.onNotification(grade3, T);
-    await pager.silence(
-      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
-      T,
-    );
-    await pager.endSilence('s1', 'Nurse B', min(6));
+    await lateTick(pager);
     expect(audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.text}`)).toEqual([
       '10:05 hematology page held by silence s1',
       '10:05 icu page held by silence s1',
