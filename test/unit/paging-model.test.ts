@@ -725,18 +725,20 @@ async function play(script: Op[]): Promise<void> {
  * does not depend on luck (they run first, as fixed examples of the property).
  */
 const COVERS: Op[][] = [
-  // A severe grade's ladders walked to their ends (both rounds), then the grade down and held for an hour.
+  // A severe grade's ladders walked to their ends (both rounds); then CRS down and ICANS back to 0, held for an hour.
   [
     { op: 'crs', patient: 1, grade: 3 },
     { op: 'wait', minutes: 30 },
     { op: 'wait', minutes: 10 },
     { op: 'crs', patient: 1, grade: 1 },
+    { op: 'icans', patient: 1, grade: 1 },
+    { op: 'icans', patient: 1, grade: 0 },
     { op: 'wait', minutes: 30 },
     { op: 'wait', minutes: 30 },
     { op: 'wait', minutes: 2 },
     { op: 'reading', patient: 1 },
   ],
-  // A page superseded and acknowledged (twice), a forged link, an ICANS grade gone back to 0.
+  // A page superseded and acknowledged (twice), a forged link.
   [
     { op: 'crs', patient: 1, grade: 1 },
     { op: 'crs', patient: 1, grade: 2 },
@@ -744,12 +746,6 @@ const COVERS: Op[][] = [
     { op: 'ack', which: 1, via: 'board' },
     { op: 'ack', which: 1, via: 'api' },
     { op: 'ack-forged', which: 0, how: 'other-secret' },
-    { op: 'icans', patient: 2, grade: 1 },
-    { op: 'icans', patient: 2, grade: 0 },
-    { op: 'wait', minutes: 30 },
-    { op: 'wait', minutes: 30 },
-    { op: 'wait', minutes: 2 },
-    { op: 'reading', patient: 2 },
   ],
   // A page's next step held by a silence and released when it ends; a refused send parked, then retried.
   [
