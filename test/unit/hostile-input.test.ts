@@ -572,6 +572,10 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
         examples: [
           [valid, '/v1/messages'],
           [`[${valid},${valid}]`, '/v1/messages/batch'],
+          // A body that is not JSON, and a message with no fields: refused (400) for sure, so the coverage check
+          // below does not depend on the random draw.
+          ['{"patientId":', '/v1/messages'],
+          ['{}', '/v1/messages'],
         ],
       },
     );
@@ -634,6 +638,8 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
             HL7_CONTENT_TYPE,
             'monitor',
           ],
+          // Sent with no token: refused (401) for sure, so the coverage check below does not depend on the random draw.
+          [msg('P3', 0, { vitals: { heartRate: 81 } }, 'hl7-same-3'), [], HL7_CONTENT_TYPE, 'none'],
         ],
       },
     );
@@ -707,6 +713,17 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
             { as: 'json' },
             'application/fhir+json',
             'monitor',
+            null,
+          ],
+          // Sent with no token: refused (401) for sure, so the coverage check below does not depend on the random draw.
+          [
+            [msg('P3', 0, { vitals: { heartRate: 81 } }, 'fhir-same-4')],
+            'transaction',
+            0,
+            [],
+            { as: 'json' },
+            'application/fhir+json',
+            'none',
             null,
           ],
         ],

@@ -595,7 +595,36 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
           }
         },
       ),
-      { numRuns: 100 },
+      {
+        numRuns: 100,
+        // Accepted and refused in each format for sure, so the coverage check below does not depend on the random
+        // draw: a monitor's ORU^R01 (202 AA) and a pump's (403 AR, it may not send as a monitor); an EHR's labs as
+        // FHIR (202) and a pump's (403, labs are not a pump's to send).
+        examples: [
+          [
+            [
+              { role: 'monitor', wards: [], patients: [] },
+              { role: 'pump', wards: [], patients: [] },
+            ],
+            { P1: null, P2: null, P3: null, P4: null },
+            [
+              { token: 0, messages: [FIXED], format: 'hl7v2' },
+              { token: 1, messages: [FIXED], format: 'hl7v2' },
+            ],
+          ],
+          [
+            [
+              { role: 'ehr', wards: [], patients: [] },
+              { role: 'pump', wards: [], patients: [] },
+            ],
+            { P1: null, P2: null, P3: null, P4: null },
+            [
+              { token: 0, messages: [{ ...FIXED, sections: ['labs'] }], format: 'fhir' },
+              { token: 1, messages: [{ ...FIXED, sections: ['labs'] }], format: 'fhir' },
+            ],
+          ],
+        ],
+      },
     );
     // Both accepted and refused, in each format.
     expect([...seen.fhir].sort(), 'FHIR statuses').toEqual([202, 403]);
