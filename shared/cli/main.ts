@@ -71,6 +71,11 @@ export interface EntryHooks {
 
 export async function main(argv: string[], hooks: EntryHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
+  // The commands without usage of their own answer --help with the summary, as the others do with theirs.
+  if ((command === 'replay' || command === 'schema') && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
   try {
     switch (command) {
       case 'replay': {
