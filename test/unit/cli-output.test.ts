@@ -1,0 +1,63 @@
+// The CLI as a user reads it: `--help` on every command (usage on stdout, exit 0, what it needs), and the tables it prints.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { silenceTable } from '#cli/silence.ts';
+import { CLI } from '#test/support/cli.ts';
+
+const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+describe('crs --help', () => {
+  it.each([['replay'], ['schema'], ['serve'], ['token'], ['silence'], ['outbox'], ['audit'], ['doctor']])(
+    'crs %s --help prints its usage and exits 0',
+    (command) => {
+      const r = crs(command, '--help');
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/usage:/);
+      expect(r.stdout).toContain(`crs ${command}`);
+    },
+  );
+
+  it('crs serve --help names the token kind (required) and where the AWS backend options are', () => {
+    const out = crs('serve', '--help').stdout;
+    expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
+    expect(out).toContain('crs serve --backend aws --help');
+    expect(crs('serve', '--backend', 'aws', '--help').stdout).toContain('--endpoint URL');
+  });
+});
+
+describe('crs silence list, as people read it', () => {
+  it('keeps every column apart, full RFC 3339 times and long patient ids included', () => {
+    const at = Date.parse('2026-12-02T09:31:41.338Z');
+    const text = silenceTable([
+      {
+        silenceId: 'sil_hjNDzRxBbwrw',
+        scope: { patientId: 'P-0042' },
+        from: at,
+        until: at + 45 * 60_000,
+        createdBy: 'Nurse Bea',
+        reason: 'transport to MRI',
+      },
+      {
+        silenceId: 'sil_2',
+        scope: { patientId: 'a-patient-id-of-the-longest-length-allowed-64-characters-xxxxxx' },
+        from: at,
+        until: at + 60_000,
+        createdBy: 'Dr Lee',
+        reason: 'drill',
+      },
+    ]);
+    const [head, first, second] = text.split('\n');
+    expect(head).toMatch(/^SILENCE ID +SCOPE +FROM +UNTIL +BY \/ REASON$/);
+    expect(first).toMatch(
+      /^sil_hjNDzRxBbwrw +patient P-0042 +2026-12-02T09:31:41\.338Z +2026-12-02T10:16:41\.338Z +Nurse Bea: transport to MRI$/,
+    );
+    // Each value starts where its header does.
+    expect(first!.indexOf('2026-12-02T09:31')).toBe(head!.indexOf('FROM'));
+    expect(first!.indexOf('2026-12-02T10:16')).toBe(head!.indexOf('UNTIL'));
+    expect(first!.indexOf('Nurse Bea')).toBe(head!.indexOf('BY / REASON'));
+    expect(second).toMatch(
+      /^sil_2 +patient a-patient-id\S+ +2026-12-02T09:31:41\.338Z +2026-12-02T09:32:41\.338Z +Dr Lee: drill$/,
+    );
+  });
+});
