@@ -1,5 +1,8 @@
 // The CLI as a user reads it: `--help` on every command (usage on stdout, exit 0, what it needs), and the tables it prints.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silenceTable } from '#cli/silence.ts';
 import { CLI } from '#test/support/cli.ts';
@@ -59,5 +62,31 @@ describe('crs silence list, as people read it', () => {
     expect(second).toMatch(
       /^sil_2 +patient a-patient-id\S+ +2026-12-02T09:31:41\.338Z +2026-12-02T09:32:41\.338Z +Dr Lee: drill$/,
     );
+  });
+});
+
+describe('a reader that stops early (crs replay FILE | head)', () => {
+  it('ends crs replay quietly, without an unhandled EPIPE', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-epipe-'));
+    const file = join(dir, 'many.ndjson');
+    const t0 = Date.parse('2026-01-10T08:00:00Z');
+    const lines = Array.from({ length: 5000 }, (_, i) =>
+      JSON.stringify({
+        messageId: `m-${i}`,
+        patientId: `P-${i % 50}`,
+        observedAt: new Date(t0 + i * 60_000).toISOString(),
+        source: { deviceId: 'mon-1', kind: 'monitor' },
+        vitals: { temperatureC: 37 + (i % 3) * 0.8, heartRate: 90 },
+      }),
+    );
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const child = spawn(process.execPath, [CLI, 'replay', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    rmSync(dir, { recursive: true, force: true });
+    expect(stderr).not.toContain('EPIPE');
+    expect(status).toBe(0);
   });
 });
