@@ -90,3 +90,11 @@ describe('a reader that stops early (crs replay FILE | head)', () => {
     expect(status).toBe(0);
   });
 });
+
+describe('crs outbox retry --sink', () => {
+  it('refuses a lane crs serve does not have, naming the lanes, instead of retrying nothing', () => {
+    const r = crs('outbox', 'retry', '--all', '--sink', 'webhok', '--data', tmpdir());
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--sink must be one of stdout, pager, board, webhook (got "webhok")');
+  });
+});
