@@ -98,3 +98,12 @@ describe('crs outbox retry --sink', () => {
     expect(r.stderr).toContain('--sink must be one of stdout, pager, board, webhook (got "webhok")');
   });
 });
+
+describe('crs silence without --by', () => {
+  it('asks for the name of whoever silences, not of someone acknowledging', () => {
+    const r = crs('silence', 'create', '--patient', 'P-1', '--minutes', '5', '--reason', 'x', '--data', tmpdir());
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--by: is required (your name: the audit trail records who did it)');
+    expect(r.stderr).not.toContain('acknowledging');
+  });
+});
