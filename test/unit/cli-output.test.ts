@@ -107,3 +107,21 @@ describe('crs silence without --by', () => {
     expect(r.stderr).not.toContain('acknowledging');
   });
 });
+
+describe('crs replay --escalations --until', () => {
+  it('refuses a time without a zone offset (it would be read in the machine zone) and a date alone', () => {
+    for (const until of ['2026-11-26T12:00:00', '2026-11-26']) {
+      const r = crs('replay', 'test/fixtures/sample-timeline.ndjson', '--escalations', '--until', until);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('--until takes an RFC 3339 time with a zone offset');
+    }
+    const ok = crs(
+      'replay',
+      'test/fixtures/sample-timeline.ndjson',
+      '--escalations',
+      '--until',
+      '2026-11-26T18:00:00Z',
+    );
+    expect(ok.status).toBe(0);
+  });
+});
