@@ -125,3 +125,17 @@ describe('crs replay --escalations --until', () => {
     expect(ok.status).toBe(0);
   });
 });
+
+describe('crs simulate --start', () => {
+  it('refuses a time without a zone offset, so the same --seed and --start give the same messages anywhere', () => {
+    const r = crs('simulate', '--ndjson', '--start', '2026-11-26T06:00:00');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--start must be an RFC 3339 time with a zone offset');
+    const a = spawnSync(process.execPath, [CLI, 'simulate', '--ndjson', '--start', '2026-11-26T06:00:00Z'], {
+      encoding: 'utf8',
+      env: { ...process.env, TZ: 'America/New_York' },
+    });
+    expect(a.status).toBe(0);
+    expect(a.stdout).toContain('"observedAt":"2026-11-26T06:00:00Z"');
+  });
+});
