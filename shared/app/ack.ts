@@ -65,7 +65,8 @@ export const ACK_BODY_LIMIT = 4096;
 
 /** The name of the person acknowledging (or silencing), as typed: printable, trimmed, 1-80 characters. */
 export function checkAckName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
-  if (typeof value !== 'string') return { ok: false, error: 'by: is required (the name of the person acknowledging)' };
+  if (typeof value !== 'string')
+    return { ok: false, error: 'by: is required (your name: the audit trail records who did it)' };
   const name = value.trim().replace(/\s+/g, ' ');
   if (name.length === 0) return { ok: false, error: 'by: is empty; type your name' };
   if (name.length > ACK_NAME_MAX) return { ok: false, error: `by: is longer than ${ACK_NAME_MAX} characters` };

@@ -1,6 +1,7 @@
 // The `crs` command line: one entry, one sub-command per job.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import * as z from 'zod';
 import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
 import { deviceMessageJsonSchema } from '#domain/contract.ts';
 import { EXIT, replayCommand } from './replay.ts';
@@ -71,6 +72,19 @@ export interface EntryHooks {
 
 export async function main(argv: string[], hooks: EntryHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
+  // `crs replay FILE | head`: a reader that stops early ends a command that only prints, quietly, as it ends `cat`.
+  // (The servers are left alone: their stdout is a page lane, which retries and logs instead.)
+  if (command !== 'serve' && command !== 'start') {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(process.exitCode ?? EXIT.ok);
+    });
+  }
+  // The commands without usage of their own answer --help with the summary, as the others do with theirs.
+  if ((command === 'replay' || command === 'schema') && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
   try {
     switch (command) {
       case 'replay': {
@@ -106,9 +120,17 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
             zone,
           );
         }
-        const until = values.until === undefined ? undefined : Date.parse(values.until);
+        // As the control lines' times: with a zone offset, never the machine's local time (Date.parse alone would).
+        const until =
+          values.until === undefined
+            ? undefined
+            : z.iso.datetime({ offset: true }).safeParse(values.until).success
+              ? Date.parse(values.until)
+              : Number.NaN;
         if (until !== undefined && (!values.escalations || Number.isNaN(until))) {
-          throw new UsageError('--until takes an RFC 3339 time, and only with --escalations');
+          throw new UsageError(
+            '--until takes an RFC 3339 time with a zone offset (e.g. 2026-11-26T12:00:00Z), and only with --escalations',
+          );
         }
         return await replayCommand(positionals[0]!, loadConfig(values.config, values.scheme), {
           escalations: values.escalations ?? false,

@@ -16,7 +16,7 @@ import { serveClient, type ServeClient } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
   crs outbox list [--json] [--data DIR]                      records the lanes parked (a receiver refused them), each lane's backlog
-  crs outbox retry (--all | ID...) [--sink NAME] [--data DIR]  put parked records back in their lanes (in outbox order)
+  crs outbox retry (--all | ID...) [--sink stdout|pager|board|webhook] [--data DIR]  put parked records back in their lanes (in outbox order)
   crs outbox list|retry ... --backend aws [--outputs FILE] [--config FILE] [--sink sns|notify]
       sns: the page sends SNS refused (pages table, partition #parked); retry sends them again
       notify: the outbox records the notifier parked (record#...), and the stream ranges it gave up on (stream#...,
@@ -104,7 +104,12 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
 
 type Values = { data?: string; outputs?: string; config?: string; sink?: string; all?: boolean; json?: boolean };
 
+/** The lanes of crs serve (shared/hosts/embedded: sinks.ts and the pager): a misspelt --sink would retry nothing. */
+const EMBEDDED_LANES = ['stdout', 'pager', 'board', 'webhook'];
+
 async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values): Promise<number> {
+  if (v.sink !== undefined && !EMBEDDED_LANES.includes(v.sink))
+    throw new OutboxUsageError(`--sink must be one of ${EMBEDDED_LANES.join(', ')} (got "${v.sink}")`);
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
   const { DB_FILE } = await import('#adapters/sqlite/db.ts');
   if (!existsSync(join(dir, DB_FILE)))

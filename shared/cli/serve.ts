@@ -28,7 +28,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       --hl7-zone: the site's zone (Europe/Paris, +01:00) for HL7 times sent without an offset (else refused);
       --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
-      device tokens: crs token issue --device DEVICE_ID [--data DIR] (crs token --help)
+      device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
+      the deployed shape on an emulator or AWS: crs serve --backend aws --help
   crs start [--port N] [--data DIR] [--seed N] [--speed X] [--scheme S] [--config FILE]
       serve plus the simulator demo (npm start); the demo's data directory is reset on each start
 `;

@@ -82,6 +82,21 @@ function usage(message: string): number {
 
 const scopeText = (s: Silence) => ('patientId' in s.scope ? `patient ${s.scope.patientId}` : `team ${s.scope.team}`);
 
+/** `crs silence list` for people: one silence a line, each column wide enough for its longest value (a full
+ * RFC 3339 time is 24 characters), so that no two columns run together. */
+export function silenceTable(list: readonly Silence[]): string {
+  const head = `${'SILENCE ID'.padEnd(26)}${'SCOPE'.padEnd(30)}${'FROM'.padEnd(26)}${'UNTIL'.padEnd(26)}BY / REASON\n`;
+  return (
+    head +
+    list
+      .map((s) => {
+        const ended = s.endedAt !== undefined ? ` (ended ${iso(s.endedAt)} by ${s.endedBy ?? '?'})` : '';
+        return `${`${s.silenceId} `.padEnd(26)}${`${scopeText(s)} `.padEnd(30)}${iso(s.from).padEnd(26)}${iso(s.until).padEnd(26)}${s.createdBy}: ${s.reason}${ended}\n`;
+      })
+      .join('')
+  );
+}
+
 function view(s: Silence) {
   return {
     silenceId: s.silenceId,
@@ -202,17 +217,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     }
     const list = await backend.list(values.all === true);
     if (values.json) process.stdout.write(`${JSON.stringify(list.map(view))}\n`);
-    else {
-      process.stdout.write(
-        'SILENCE ID                SCOPE                         FROM                  UNTIL                 BY / REASON\n',
-      );
-      for (const s of list) {
-        const ended = s.endedAt !== undefined ? ` (ended ${iso(s.endedAt)} by ${s.endedBy ?? '?'})` : '';
-        process.stdout.write(
-          `${s.silenceId.padEnd(26)}${scopeText(s).padEnd(30)}${iso(s.from).padEnd(22)}${iso(s.until).padEnd(22)}${s.createdBy}: ${s.reason}${ended}\n`,
-        );
-      }
-    }
+    else process.stdout.write(silenceTable(list));
     return 0;
   } catch (err) {
     if (err instanceof SilenceRefused) process.stderr.write(`crs silence: ${err.message}\n`);

@@ -1,6 +1,7 @@
 // `crs simulate`: plays realistic courses to a running `crs serve` over HTTP, at accelerated speed, deterministic
 // for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
 import { parseArgs } from 'node:util';
+import * as z from 'zod';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
@@ -69,9 +70,12 @@ export function parseSimulateArgs(args: string[]) {
     if (!COURSES[c]) throw new SimulateUsageError(`unknown course "${c}" (courses: ${COURSE_NAMES.join(', ')})`);
   let start: number | undefined;
   if (values.start !== undefined) {
-    start = parseTime(values.start);
+    // With a zone offset: a local time would make the same --seed and --start give other messages on another machine.
+    start = z.iso.datetime({ offset: true }).safeParse(values.start).success ? parseTime(values.start) : Number.NaN;
     if (!Number.isFinite(start))
-      throw new SimulateUsageError(`--start must be an RFC 3339 time (got "${values.start}")`);
+      throw new SimulateUsageError(
+        `--start must be an RFC 3339 time with a zone offset, e.g. 2026-11-26T06:00:00Z (got "${values.start}")`,
+      );
   }
   const settings: SimulateSettings = {
     seed: number('seed', values.seed, SIMULATE_DEFAULTS.seed, 0, 2 ** 32 - 1, true),

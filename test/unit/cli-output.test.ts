@@ -1,0 +1,141 @@
+// The CLI as a user reads it: `--help` on every command (usage on stdout, exit 0, what it needs), and the tables it prints.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { silenceTable } from '#cli/silence.ts';
+import { CLI } from '#test/support/cli.ts';
+
+const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+describe('crs --help', () => {
+  it.each([['replay'], ['schema'], ['serve'], ['token'], ['silence'], ['outbox'], ['audit'], ['doctor']])(
+    'crs %s --help prints its usage and exits 0',
+    (command) => {
+      const r = crs(command, '--help');
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/usage:/);
+      expect(r.stdout).toContain(`crs ${command}`);
+    },
+  );
+
+  it('crs serve --help names the token kind (required) and where the AWS backend options are', () => {
+    const out = crs('serve', '--help').stdout;
+    expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
+    expect(out).toContain('crs serve --backend aws --help');
+    expect(crs('serve', '--backend', 'aws', '--help').stdout).toContain('--endpoint URL');
+  });
+});
+
+describe('crs silence list, as people read it', () => {
+  it('keeps every column apart, full RFC 3339 times and long patient ids included', () => {
+    const at = Date.parse('2026-12-02T09:31:41.338Z');
+    const text = silenceTable([
+      {
+        silenceId: 'sil_hjNDzRxBbwrw',
+        scope: { patientId: 'P-0042' },
+        from: at,
+        until: at + 45 * 60_000,
+        createdBy: 'Nurse Bea',
+        reason: 'transport to MRI',
+      },
+      {
+        silenceId: 'sil_2',
+        scope: { patientId: 'a-patient-id-of-the-longest-length-allowed-64-characters-xxxxxx' },
+        from: at,
+        until: at + 60_000,
+        createdBy: 'Dr Lee',
+        reason: 'drill',
+      },
+    ]);
+    const [head, first, second] = text.split('\n');
+    expect(head).toMatch(/^SILENCE ID +SCOPE +FROM +UNTIL +BY \/ REASON$/);
+    expect(first).toMatch(
+      /^sil_hjNDzRxBbwrw +patient P-0042 +2026-12-02T09:31:41\.338Z +2026-12-02T10:16:41\.338Z +Nurse Bea: transport to MRI$/,
+    );
+    // Each value starts where its header does.
+    expect(first!.indexOf('2026-12-02T09:31')).toBe(head!.indexOf('FROM'));
+    expect(first!.indexOf('2026-12-02T10:16')).toBe(head!.indexOf('UNTIL'));
+    expect(first!.indexOf('Nurse Bea')).toBe(head!.indexOf('BY / REASON'));
+    expect(second).toMatch(
+      /^sil_2 +patient a-patient-id\S+ +2026-12-02T09:31:41\.338Z +2026-12-02T09:32:41\.338Z +Dr Lee: drill$/,
+    );
+  });
+});
+
+describe('a reader that stops early (crs replay FILE | head)', () => {
+  it('ends crs replay quietly, without an unhandled EPIPE', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-epipe-'));
+    const file = join(dir, 'many.ndjson');
+    const t0 = Date.parse('2026-01-10T08:00:00Z');
+    const lines = Array.from({ length: 5000 }, (_, i) =>
+      JSON.stringify({
+        messageId: `m-${i}`,
+        patientId: `P-${i % 50}`,
+        observedAt: new Date(t0 + i * 60_000).toISOString(),
+        source: { deviceId: 'mon-1', kind: 'monitor' },
+        vitals: { temperatureC: 37 + (i % 3) * 0.8, heartRate: 90 },
+      }),
+    );
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const child = spawn(process.execPath, [CLI, 'replay', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    rmSync(dir, { recursive: true, force: true });
+    expect(stderr).not.toContain('EPIPE');
+    expect(status).toBe(0);
+  });
+});
+
+describe('crs outbox retry --sink', () => {
+  it('refuses a lane crs serve does not have, naming the lanes, instead of retrying nothing', () => {
+    const r = crs('outbox', 'retry', '--all', '--sink', 'webhok', '--data', tmpdir());
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--sink must be one of stdout, pager, board, webhook (got "webhok")');
+  });
+});
+
+describe('crs silence without --by', () => {
+  it('asks for the name of whoever silences, not of someone acknowledging', () => {
+    const r = crs('silence', 'create', '--patient', 'P-1', '--minutes', '5', '--reason', 'x', '--data', tmpdir());
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--by: is required (your name: the audit trail records who did it)');
+    expect(r.stderr).not.toContain('acknowledging');
+  });
+});
+
+describe('crs replay --escalations --until', () => {
+  it('refuses a time without a zone offset (it would be read in the machine zone) and a date alone', () => {
+    for (const until of ['2026-11-26T12:00:00', '2026-11-26']) {
+      const r = crs('replay', 'test/fixtures/sample-timeline.ndjson', '--escalations', '--until', until);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('--until takes an RFC 3339 time with a zone offset');
+    }
+    const ok = crs(
+      'replay',
+      'test/fixtures/sample-timeline.ndjson',
+      '--escalations',
+      '--until',
+      '2026-11-26T18:00:00Z',
+    );
+    expect(ok.status).toBe(0);
+  });
+});
+
+describe('crs simulate --start', () => {
+  it('refuses a time without a zone offset, so the same --seed and --start give the same messages anywhere', () => {
+    const r = crs('simulate', '--ndjson', '--start', '2026-11-26T06:00:00');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--start must be an RFC 3339 time with a zone offset');
+    const a = spawnSync(process.execPath, [CLI, 'simulate', '--ndjson', '--start', '2026-11-26T06:00:00Z'], {
+      encoding: 'utf8',
+      env: { ...process.env, TZ: 'America/New_York' },
+    });
+    expect(a.status).toBe(0);
+    expect(a.stdout).toContain('"observedAt":"2026-11-26T06:00:00Z"');
+  });
+});
