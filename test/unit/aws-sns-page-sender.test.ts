@@ -223,7 +223,7 @@ describe('SMS pages', () => {
     expect(smsSegments('ł'.repeat(70 - prefix + 1))).toBe(2);
   });
 
-  it('keeps the grade, the bed and the whole link in two segments, dropping details first, for any realistic ids, teams and levels', () => {
+  it('keeps the grade, the bed, the word provisional and the whole link in two segments, dropping details first, for any realistic ids, teams and levels', () => {
     const [crs] = notifications('P-SMS');
     fc.assert(
       fc.property(
@@ -256,6 +256,7 @@ describe('SMS pages', () => {
           expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
           expect(sms.endsWith(ackUrl)).toBe(true);
           expect(sms).toContain(`${condition.toUpperCase()} grade ${to}`);
+          expect(sms).toContain('- provisional'); // every page says so, however short
           if (bed && /^[A-Za-z0-9 -]+$/.test(bed)) expect(sms).toContain(`bed ${bed}`);
           if (page.page.level > 0) expect(sms).toMatch(/^ESCALATED /);
         },

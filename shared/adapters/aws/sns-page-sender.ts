@@ -137,7 +137,8 @@ const gsmText = (text: string) => text.replace(/[^A-Za-z0-9 !"#%&'()*+,\-./:;<=>
 /**
  * The SMS of a page: what it is, for which bed (and patient), and the acknowledge link, where everything else
  * is. Parts are left out, least needed first, until it fits in SMS_MAX_SEGMENTS; the link is never cut (an
- * unusually long one, from ids far longer than usual, can take a third segment).
+ * unusually long one, from ids far longer than usual, can take a third segment), and a grade page always says
+ * the grade is provisional (crs-rules: every page says so).
  */
 export function pageSms(m: PageMessage, n?: Notification): string {
   const p = m.page;
@@ -152,11 +153,12 @@ export function pageSms(m: PageMessage, n?: Notification): string {
     const was = `(was ${n.fromGrade})`;
     const bed = n.bed ? `bed ${gsmText(n.bed)}` : null;
     const patient = gsmText(n.patientId);
+    const provisional = '- provisional.';
     const candidates = [
       [grade, was, bed, patient, '- provisional, details at the link.'],
-      [grade, was, bed, patient],
-      [grade, was, bed ?? patient],
-      [grade, bed ?? patient],
+      [grade, was, bed, patient, provisional],
+      [grade, was, bed ?? patient, provisional],
+      [grade, bed ?? patient, provisional],
     ];
     for (const c of candidates) {
       const text = fits(c);
@@ -164,10 +166,10 @@ export function pageSms(m: PageMessage, n?: Notification): string {
     }
     // Even the shortest does not fit: the bed shortened if that is enough; otherwise a third segment, bed kept.
     for (let keep = (bed ?? '').length - 1; keep > 4; keep--) {
-      const text = fits([grade, `${bed!.slice(0, keep)}..`]);
+      const text = fits([grade, `${bed!.slice(0, keep)}..`, provisional]);
       if (text !== undefined) return text;
     }
-    return [grade, bed ?? patient, link].filter(Boolean).join(' ');
+    return [grade, bed ?? patient, provisional, link].filter(Boolean).join(' ');
   }
   // A technical alert (a stale feed, a low SpO2): its summary, shortened to fit.
   const summary = `${escalated}${gsmText(p.summary)}`;
