@@ -1,9 +1,9 @@
 // The `crs` command line: one entry, one sub-command per job.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import * as z from 'zod';
 import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
 import { deviceMessageJsonSchema } from '#domain/contract.ts';
+import { parseTimeWithOffset } from '#domain/time.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
@@ -121,12 +121,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
           );
         }
         // As the control lines' times: with a zone offset, never the machine's local time (Date.parse alone would).
-        const until =
-          values.until === undefined
-            ? undefined
-            : z.iso.datetime({ offset: true }).safeParse(values.until).success
-              ? Date.parse(values.until)
-              : Number.NaN;
+        const until = values.until === undefined ? undefined : parseTimeWithOffset(values.until);
         if (until !== undefined && (!values.escalations || Number.isNaN(until))) {
           throw new UsageError(
             '--until takes an RFC 3339 time with a zone offset (e.g. 2026-11-26T12:00:00Z), and only with --escalations',

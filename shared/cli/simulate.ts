@@ -1,12 +1,11 @@
 // `crs simulate`: plays realistic courses to a running `crs serve` over HTTP, at accelerated speed, deterministic
 // for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
 import { parseArgs } from 'node:util';
-import * as z from 'zod';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { iso, parseTime } from '#domain/time.ts';
+import { iso, parseTimeWithOffset } from '#domain/time.ts';
 import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '#sim/courses.ts';
 import { anchorStart, follow, play, postMessage, type PlayStats } from '#sim/player.ts';
 import { NdjsonWriter } from './io.ts';
@@ -71,7 +70,7 @@ export function parseSimulateArgs(args: string[]) {
   let start: number | undefined;
   if (values.start !== undefined) {
     // With a zone offset: a local time would make the same --seed and --start give other messages on another machine.
-    start = z.iso.datetime({ offset: true }).safeParse(values.start).success ? parseTime(values.start) : Number.NaN;
+    start = parseTimeWithOffset(values.start);
     if (!Number.isFinite(start))
       throw new SimulateUsageError(
         `--start must be an RFC 3339 time with a zone offset, e.g. 2026-11-26T06:00:00Z (got "${values.start}")`,

@@ -1,4 +1,5 @@
 // Time arithmetic on epoch milliseconds. The domain never reads a clock: every time comes in with the data.
+import * as z from 'zod';
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
@@ -53,6 +54,16 @@ function format(ms: number): string {
 /** Parses a contract timestamp (already validated as RFC 3339 with an offset). */
 export function parseTime(value: string): number {
   return Date.parse(value);
+}
+
+const WITH_OFFSET = z.iso.datetime({ offset: true });
+
+/**
+ * A time a person types (a command's option): RFC 3339 with a zone offset, else NaN. Date.parse alone would read
+ * a time without an offset in the machine's own zone, so the same command would mean another time elsewhere.
+ */
+export function parseTimeWithOffset(value: string): number {
+  return WITH_OFFSET.safeParse(value).success ? Date.parse(value) : Number.NaN;
 }
 
 // ---------------------------------------------------------------------------------------- times people read
