@@ -311,7 +311,7 @@ export function clinicalCourse(
         weightKg: opt(fc.integer({ min: 10, max: 120 })),
         minute: fc.integer({ min: -120, max: 30 }),
       }),
-      items: fc.array(fc.tuple(step, clinicalSections), {
+      items: fc.array(fc.tuple(step, clinicalSections, fc.nat(2), fc.nat(19)), {
         minLength: minMessages,
         maxLength: maxMessages,
         size: 'max',
@@ -319,7 +319,13 @@ export function clinicalCourse(
     })
     .map(({ first, items }) => {
       const { minute: enrolledAt, ...fields } = first;
-      const at = (minute: number) => new Date(T0 + minute * 60_000).toISOString();
+      /** One instant, spelt three ways (UTC with milliseconds, UTC without, +02:00): still one instant. */
+      const at = (minute: number, spelling = 0) => {
+        const ms = T0 + minute * 60_000;
+        if (spelling === 0) return new Date(ms).toISOString();
+        if (spelling === 1) return new Date(ms).toISOString().replace('.000Z', 'Z');
+        return new Date(ms + 2 * 3_600_000).toISOString().replace('.000Z', '+02:00');
+      };
       const out: DeviceMessage[] = [
         {
           messageId: `${patientId}-e`,
@@ -330,17 +336,20 @@ export function clinicalCourse(
         },
       ];
       let minute = 0;
-      items.forEach(([s, sections], i) => {
+      items.forEach(([s, sections, spelling, extra], i) => {
         minute += s;
         // Without re-infusion, an enrolment section repeats the first infusion time (a re-sent enrolment).
         if (!reinfusion && sections.enrolment?.infusedAt) sections = { enrolment: { infusedAt: first.infusedAt } };
-        out.push({
-          messageId: `${patientId}-${i}`,
+        const message: DeviceMessage = {
+          // Now and then a device reuses an earlier messageId for new content (a new observation).
+          messageId: extra === 0 && i > 0 ? `${patientId}-${i - 1}` : `${patientId}-${i}`,
           patientId,
-          observedAt: at(minute),
+          observedAt: at(minute, spelling),
           source: { deviceId: `dev-${patientId}`, kind: 'monitor' },
           ...sections,
-        });
+        };
+        out.push(message);
+        if (extra === 1) out.push(structuredClone(message)); // an exact duplicate (redelivery)
       });
       return out.sort((a, b) => Date.parse(a.observedAt) - Date.parse(b.observedAt));
     });

@@ -48,13 +48,14 @@ function withinGuarantees(messages: DeviceMessage[], cfg: GradingConfig): boolea
       .some((m) => (m.vitals?.temperatureC ?? 0) >= cfg.feverThresholdC && Date.parse(m.observedAt) < start);
     if (earlyFever) return false;
   }
-  const temps = new Map<string, Set<number>>();
+  const temps = new Map<number, Set<number>>();
   for (const m of messages) {
     const t = m.vitals?.temperatureC;
     if (t === undefined) continue;
-    const at = temps.get(m.observedAt) ?? new Set<number>();
+    const instant = Date.parse(m.observedAt);
+    const at = temps.get(instant) ?? new Set<number>();
     at.add(t);
-    temps.set(m.observedAt, at);
+    temps.set(instant, at);
   }
   for (const values of temps.values())
     if (values.size > 1 && [...values].some((t) => t >= cfg.feverThresholdC)) return false;
