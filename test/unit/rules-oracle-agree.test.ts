@@ -83,18 +83,28 @@ function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolea
   return true;
 }
 
+type Order = (n: number, keys: number[]) => number[];
+const anyOrder: Order = permutation;
+const aFewLate: Order = (n, k) => nearlyOrdered(n, k, 4);
+
+/** Engine and oracle agree after every arrival of `courses` in `order`, inside the guarantees. */
+function agreeOn(courses: fc.Arbitrary<DeviceMessage[]>, order: Order, cfg: GradingConfig, numRuns: number) {
+  fc.assert(
+    fc.property(courses, keys, (ordered, k) => {
+      const arrivals = order(ordered.length, k).map((i) => ordered[i]!);
+      fc.pre(withinGuarantees(arrivals, cfg));
+      expect(disagreement(arrivals, cfg)).toBeUndefined();
+    }),
+    { numRuns },
+  );
+}
+
 describe('the engine agrees with the naive rules oracle', () => {
   for (const cfg of schemes) {
     it(
       `${cfg.scheme}: random courses in a random arrival order, after every message`,
       () => {
-        fc.assert(
-          fc.property(course('R'), fc.array(fc.integer(), { minLength: 100, maxLength: 100 }), (ordered, keys) => {
-            const arrivals = permutation(ordered.length, keys).map((i) => ordered[i]!);
-            expect(disagreement(arrivals, cfg)).toBeUndefined();
-          }),
-          { numRuns: RUNS },
-        );
+        agreeOn(course('R'), anyOrder, cfg, RUNS);
       },
       TIMEOUT,
     );
@@ -102,14 +112,7 @@ describe('the engine agrees with the naive rules oracle', () => {
     it(
       `${cfg.scheme}: clinical courses near the thresholds in a random arrival order, after every message`,
       () => {
-        fc.assert(
-          fc.property(clinicalCourse('C', { reinfusion: true }), keys, (ordered, k) => {
-            const arrivals = permutation(ordered.length, k).map((i) => ordered[i]!);
-            fc.pre(withinGuarantees(arrivals, cfg));
-            expect(disagreement(arrivals, cfg)).toBeUndefined();
-          }),
-          { numRuns: RUNS },
-        );
+        agreeOn(clinicalCourse('C', { reinfusion: true }), anyOrder, cfg, RUNS);
       },
       TIMEOUT,
     );
@@ -117,34 +120,16 @@ describe('the engine agrees with the naive rules oracle', () => {
     it(
       `${cfg.scheme}: clinical courses under a site configuration that moves every threshold`,
       () => {
-        const siteCfg = site(cfg);
-        fc.assert(
-          fc.property(clinicalCourse('S'), keys, (ordered, k) => {
-            const arrivals = permutation(ordered.length, k).map((i) => ordered[i]!);
-            fc.pre(withinGuarantees(arrivals, siteCfg));
-            expect(disagreement(arrivals, siteCfg)).toBeUndefined();
-          }),
-          { numRuns: RUNS },
-        );
+        agreeOn(clinicalCourse('S'), anyOrder, site(cfg), RUNS);
       },
       TIMEOUT,
     );
 
     it(
-      `${cfg.scheme}: long courses past the kept-history bounds, messages a few places late`,
+      `${cfg.scheme}: long courses past small kept-history bounds, messages a few places late`,
       () => {
-        fc.assert(
-          fc.property(
-            clinicalCourse('L', { maxMessages: 150, minMessages: 80, reinfusion: true }),
-            keys,
-            (ordered, k) => {
-              const arrivals = nearlyOrdered(ordered.length, k, 4).map((i) => ordered[i]!);
-              fc.pre(withinGuarantees(arrivals, cfg));
-              expect(disagreement(arrivals, small(cfg))).toBeUndefined();
-            },
-          ),
-          { numRuns: Math.max(1, Math.round(RUNS / 5)) },
-        );
+        const long = clinicalCourse('L', { maxMessages: 150, minMessages: 80, reinfusion: true });
+        agreeOn(long, aFewLate, small(cfg), Math.max(1, Math.round(RUNS / 5)));
       },
       TIMEOUT,
     );
