@@ -228,3 +228,138 @@ export function permutation(n: number, keys: number[]): number[] {
     (a, b) => (keys[a % keys.length] ?? 0) - (keys[b % keys.length] ?? 0) || a - b,
   );
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// Clinical courses for the rules oracle (test/unit/rules-oracle-agree.test.ts): values near every threshold,
+// long runs of blood-pressure readings and pump sections (beyond the engine's kept-history bounds), paused pumps,
+// fever-masking medications before and after fever, corrections at one instant, re-enrolment with a later
+// infusion, an enrolment with no weight, days-long gaps across the fever window.
+
+const nearBp = fc
+  .record({
+    systolicBP: opt(fc.integer({ min: 84, max: 96 })),
+    meanArterialPressure: opt(fc.integer({ min: 60, max: 70 })),
+  })
+  .map(clean)
+  .filter((v) => Object.keys(v).length > 0);
+
+const nearDose = fc.oneof(
+  fc.constant(0),
+  fc.constantFrom(0.1, 1.7, 5, 8.2, 9.9, 10, 19.9, 20, 199, 200),
+  fc.integer({ min: 1, max: 300 }).map((x) => x / 10),
+);
+
+const clinicalPumps = fc.array(
+  fc.record({
+    drug: fc.constantFrom(...VASOPRESSOR_DRUGS),
+    dose: nearDose,
+    unit: fc.constantFrom('mcg/min' as const, 'mcg/min' as const, 'mcg/kg/min' as const, 'units/min' as const),
+  }),
+  { maxLength: 3 },
+);
+
+const clinicalOxygen = fc
+  .record({
+    device: fc.constantFrom(...OXYGEN_DEVICES),
+    flowLpm: opt(fc.constantFrom(0, 1, 4, 4.74, 4.75, 5, 6, 6.5, 7, 15)),
+    fio2: opt(fc.constantFrom(0.21, 0.3, 0.39, 0.4, 0.41, 0.6)),
+    forComfort: opt(fc.boolean()),
+  })
+  .map(clean);
+
+/** Minutes after T0 that an enrolment may name as its infusion: before, inside and after the course. */
+const infusion = fc.integer({ min: -48, max: 72 }).map((h) => new Date(T0 + h * 3_600_000).toISOString());
+
+const clinicalSections: fc.Arbitrary<Sections> = fc.oneof(
+  { weight: 6, arbitrary: nearBp.map((vitals) => ({ vitals })) },
+  {
+    weight: 3,
+    arbitrary: fc.integer({ min: 374, max: 386 }).map((x) => ({ vitals: { temperatureC: x / 10 } })),
+  },
+  { weight: 3, arbitrary: clinicalPumps.map((vasopressors) => ({ vasopressors })) },
+  { weight: 2, arbitrary: fc.constantFrom(...MEDICATION_DRUGS).map((drug) => ({ medications: [{ drug }] })) },
+  { weight: 2, arbitrary: clinicalOxygen.map((oxygen) => ({ oxygen })) },
+  { weight: 1, arbitrary: neuro.filter((n) => Object.keys(n).length > 0).map((n) => ({ neuro: n })) },
+  { weight: 1, arbitrary: organToxicity.map((organToxicity) => ({ organToxicity })) },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(
+      infusion.map((infusedAt) => ({ enrolment: { infusedAt } })),
+      fc.integer({ min: 10, max: 120 }).map((weightKg) => ({ enrolment: { weightKg } })),
+      thresholds.map((hypotension) => ({ enrolment: { hypotension } })),
+    ),
+  },
+);
+
+/**
+ * One patient's clinical course in observedAt order. Steps are mostly minutes, sometimes 0 (the same instant as
+ * the message before: a split panel or a correction) and sometimes hours.
+ */
+export function clinicalCourse(
+  patientId: string,
+  { maxMessages = 60, minMessages = 1, reinfusion = false } = {},
+): fc.Arbitrary<DeviceMessage[]> {
+  const step = fc.oneof(
+    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 8, arbitrary: fc.integer({ min: 1, max: 15 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 60, max: 1500 }) },
+  );
+  return fc
+    .record({
+      first: fc.record({
+        infusedAt: infusion,
+        weightKg: opt(fc.integer({ min: 10, max: 120 })),
+        minute: fc.integer({ min: -120, max: 30 }),
+      }),
+      items: fc.array(fc.tuple(step, clinicalSections, fc.nat(2), fc.nat(19)), {
+        minLength: minMessages,
+        maxLength: maxMessages,
+        size: 'max',
+      }),
+    })
+    .map(({ first, items }) => {
+      const { minute: enrolledAt, ...fields } = first;
+      /** One instant, spelt three ways (UTC with milliseconds, UTC without, +02:00): still one instant. */
+      const at = (minute: number, spelling = 0) => {
+        const ms = T0 + minute * 60_000;
+        if (spelling === 0) return new Date(ms).toISOString();
+        if (spelling === 1) return new Date(ms).toISOString().replace('.000Z', 'Z');
+        return new Date(ms + 2 * 3_600_000).toISOString().replace('.000Z', '+02:00');
+      };
+      const out: DeviceMessage[] = [
+        {
+          messageId: `${patientId}-e`,
+          patientId,
+          observedAt: at(enrolledAt),
+          source: { deviceId: `dev-${patientId}`, kind: 'ehr' },
+          enrolment: clean({ therapy: 'car-t' as const, bed: 'B-1', ...fields }),
+        },
+      ];
+      let minute = 0;
+      items.forEach(([s, sections, spelling, extra], i) => {
+        minute += s;
+        // Without re-infusion, an enrolment section repeats the first infusion time (a re-sent enrolment).
+        if (!reinfusion && sections.enrolment?.infusedAt) sections = { enrolment: { infusedAt: first.infusedAt } };
+        const message: DeviceMessage = {
+          // Now and then a device reuses an earlier messageId for new content (a new observation).
+          messageId: extra === 0 && i > 0 ? `${patientId}-${i - 1}` : `${patientId}-${i}`,
+          patientId,
+          observedAt: at(minute, spelling),
+          source: { deviceId: `dev-${patientId}`, kind: 'monitor' },
+          ...sections,
+        };
+        out.push(message);
+        if (extra === 1) out.push(structuredClone(message)); // an exact duplicate (redelivery)
+      });
+      return out.sort((a, b) => Date.parse(a.observedAt) - Date.parse(b.observedAt));
+    });
+}
+
+/** Arrival order close to observedAt order: each message moves at most `reach` places later (a late message). */
+export function nearlyOrdered(n: number, delays: number[], reach: number): number[] {
+  return Array.from({ length: n }, (_, i) => i).sort(
+    (a, b) =>
+      a + ((delays[a % delays.length] ?? 0) % (reach + 1)) - (b + ((delays[b % delays.length] ?? 0) % (reach + 1))) ||
+      a - b,
+  );
+}

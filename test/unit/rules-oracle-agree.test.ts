@@ -1,0 +1,137 @@
+// Differential test: the engine (reduce, one message at a time, bounded state) against a naive oracle written
+// from the rules text alone (test/support/rules-oracle.ts), which recomputes every grade from the whole set of
+// accepted messages. After every arrival, both must give the same CRS (ASTCT 2019 and Lee 2014) and ICANS grades.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { arrivalOf } from '#app/digest.ts';
+import { configFor, type GradingConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { reduce } from '#domain/reducer.ts';
+import type { PatientState } from '#domain/state.ts';
+import { clinicalCourse, course, nearlyOrdered, permutation } from '#test/support/arbitraries.ts';
+import { oracleGrades } from '#test/support/rules-oracle.ts';
+
+const RUNS = Number(process.env.RULES_ORACLE_RUNS ?? 150);
+/** Large run counts (RULES_ORACLE_RUNS=2000) need more than vitest's default 30 s per test. */
+const TIMEOUT = Math.max(30_000, RUNS * 60);
+const schemes: GradingConfig[] = [configFor('astct2019'), configFor('lee2014')];
+/** Every configurable threshold the oracle reads, moved off its default. */
+const site = (cfg: GradingConfig) =>
+  configFor(cfg.scheme, {
+    feverThresholdC: 38.3,
+    feverWindowMinutes: 90,
+    hypotension: { systolicBelow: 92, mapBelow: 66 },
+    lowFlowMaxLpm: 4,
+    nasalCannulaUnknownFlow: 'high',
+    feverMaskingDrugs: ['tocilizumab', 'dexamethasone'],
+    lee: { fio2Grade3: 0.35, highDose: { norepinephrine: { dose: 0.2, unit: 'mcg/kg/min' } } },
+  });
+/** Small kept-history bounds, so that long courses fold often (the bound must not change a result). */
+const small = (cfg: GradingConfig) => configFor(cfg.scheme, { bpHistory: 6, vasopressorHistory: 6 });
+const keys = fc.array(fc.integer(), { minLength: 300, maxLength: 300 });
+
+/** The first arrival at which engine and oracle disagree, or undefined. */
+function disagreement(arrivals: DeviceMessage[], cfg: GradingConfig) {
+  let state: PatientState | undefined;
+  let engine = { crs: 0, icans: 0 };
+  for (let k = 0; k < arrivals.length; k++) {
+    const step = reduce(state, arrivals[k]!, cfg, arrivalOf(arrivals[k]!));
+    state = step.state;
+    if (step.kind === 'applied') engine = { crs: step.assessment.crsGrade, icans: step.assessment.icansGrade };
+    const oracle = oracleGrades(arrivals.slice(0, k + 1), cfg);
+    if (engine.crs !== oracle.crs || engine.icans !== oracle.icans)
+      return { after: k + 1, scheme: cfg.scheme, engine, oracle };
+  }
+  return undefined;
+}
+
+/**
+ * Arrivals inside the engine's documented guarantees (docs/grading-rules.md sections 2 and 4), where these
+ * differ from the rules' "no bound may change a result": no febrile temperature corrected at its instant (the
+ * readings it covered are not kept), and the episode start never moves past a febrile reading already arrived
+ * (a late enrolment after fevers observed before its infusion, a re-infusion or an infusion time corrected across
+ * a fever: the onset is then recomputed from the kept febrile readings of the window only).
+ */
+function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
+  const temps = new Map<number, Set<number>>();
+  for (const m of arrivals) {
+    const t = m.vitals?.temperatureC;
+    if (t === undefined) continue;
+    const instant = Date.parse(m.observedAt);
+    const at = temps.get(instant) ?? new Set<number>();
+    at.add(t);
+    temps.set(instant, at);
+  }
+  for (const values of temps.values())
+    if (values.size > 1 && [...values].some((t) => t >= cfg.feverThresholdC)) return false;
+  // The episode start after each arrival: the latest infusedAt by observedAt (the later arrival at one instant).
+  let start = Number.NEGATIVE_INFINITY;
+  let startSeenAt = Number.NEGATIVE_INFINITY;
+  const fevers: number[] = [];
+  for (const m of arrivals) {
+    const at = Date.parse(m.observedAt);
+    const infusedAt = m.enrolment?.infusedAt;
+    if (infusedAt !== undefined && at >= startSeenAt) {
+      const next = Date.parse(infusedAt);
+      const [lo, hi] = [Math.min(start, next), Math.max(start, next)];
+      if (next !== start && fevers.some((f) => f >= lo && f < hi)) return false;
+      start = next;
+      startSeenAt = at;
+    }
+    if ((m.vitals?.temperatureC ?? 0) >= cfg.feverThresholdC) fevers.push(at);
+  }
+  return true;
+}
+
+type Order = (n: number, keys: number[]) => number[];
+const anyOrder: Order = permutation;
+const aFewLate: Order = (n, k) => nearlyOrdered(n, k, 4);
+
+/** Engine and oracle agree after every arrival of `courses` in `order`, inside the guarantees. */
+function agreeOn(courses: fc.Arbitrary<DeviceMessage[]>, order: Order, cfg: GradingConfig, numRuns: number) {
+  fc.assert(
+    fc.property(courses, keys, (ordered, k) => {
+      const arrivals = order(ordered.length, k).map((i) => ordered[i]!);
+      fc.pre(withinGuarantees(arrivals, cfg));
+      expect(disagreement(arrivals, cfg)).toBeUndefined();
+    }),
+    { numRuns },
+  );
+}
+
+describe('the engine agrees with the naive rules oracle', () => {
+  for (const cfg of schemes) {
+    it(
+      `${cfg.scheme}: random courses in a random arrival order, after every message`,
+      () => {
+        agreeOn(course('R'), anyOrder, cfg, RUNS);
+      },
+      TIMEOUT,
+    );
+
+    it(
+      `${cfg.scheme}: clinical courses near the thresholds in a random arrival order, after every message`,
+      () => {
+        agreeOn(clinicalCourse('C', { reinfusion: true }), anyOrder, cfg, RUNS);
+      },
+      TIMEOUT,
+    );
+
+    it(
+      `${cfg.scheme}: clinical courses under a site configuration that moves every threshold`,
+      () => {
+        agreeOn(clinicalCourse('S'), anyOrder, site(cfg), RUNS);
+      },
+      TIMEOUT,
+    );
+
+    it(
+      `${cfg.scheme}: long courses past small kept-history bounds, messages a few places late`,
+      () => {
+        const long = clinicalCourse('L', { maxMessages: 150, minMessages: 80, reinfusion: true });
+        agreeOn(long, aFewLate, small(cfg), Math.max(1, Math.round(RUNS / 5)));
+      },
+      TIMEOUT,
+    );
+  }
+});
