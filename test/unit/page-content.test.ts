@@ -239,6 +239,7 @@ function checkGradeChange(n: Notification, cfg: GradingConfig): void {
       expect(sms).toContain('provisional');
       expect(sms).toContain(`${n.condition.toUpperCase()} grade ${n.toGrade}`);
       if (m.ackUrl) expect(sms).toContain(`Ack: ${m.ackUrl}`);
+      else expect(sms, 'an SMS without a link sends nobody to one').not.toMatch(/link|Ack:/);
       if (n.patientId.length <= 20) expect(smsSegments(sms)).toBeLessThanOrEqual(2);
       for (const channel of [structure.default, structure.email, sms, input.Subject!])
         expect(channel).not.toContain(NAME);
@@ -304,6 +305,28 @@ describe('found by the property above (fixed examples)', () => {
     expect(text).toContain('Next steps (decision support; confirm against the local protocol):');
     expect(text).toContain('Tocilizumab 560 mg IV (8 mg/kg x 70 kg); 1 dose given (1 in 24 h)');
     for (const a of n.actions) expect(text).toContain(a);
+  });
+
+  it('an SMS with no acknowledge link (a fall in grade: informational) does not say "details at the link"', () => {
+    const s: Scenario = {
+      patientId: 'P-001',
+      scheme: 'astct2019',
+      timeZone: 'UTC',
+      therapy: 'car-t',
+      bed: 'H4-12',
+      infusedDaysBefore: 2,
+      steps: [
+        { kind: 'crs', grade: 2, gap: 1 },
+        { kind: 'crs', grade: 0, gap: 1 },
+        { kind: 'crs', grade: 0, gap: 90 },
+      ],
+    };
+    const n = grade(s).notifications.find((x) => x.kind === 'de-escalation')!;
+    const [page] = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages;
+    expect(page!.status).toBe('info');
+    expect(pageSms({ page: page!, role: 'hematology fellow', reason: 'triggered' }, n)).toBe(
+      `CRS grade ${n.toGrade} (was 2) bed H4-12 P-001 - provisional.`,
+    );
   });
 
   it('a grade change before the infusion is on day -1, not "day +-1"', () => {

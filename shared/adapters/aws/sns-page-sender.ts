@@ -155,7 +155,8 @@ export function pageSms(m: PageMessage, n?: Notification): string {
     const patient = gsmText(n.patientId);
     const provisional = '- provisional.';
     const candidates = [
-      [grade, was, bed, patient, '- provisional, details at the link.'],
+      // An informational page (a fall in grade) has no link: its SMS cannot send the reader to one.
+      [grade, was, bed, patient, link ? '- provisional, details at the link.' : provisional],
       [grade, was, bed, patient, provisional],
       [grade, was, bed ?? patient, provisional],
       [grade, bed ?? patient, provisional],
