@@ -52,6 +52,8 @@ interface Scenario {
   weightKg?: number;
   infusedDaysBefore: number;
   steps: Step[];
+  /** The role an escalated page goes to (paging config: any non-empty name). */
+  escalatedRole?: string;
 }
 
 const idChars = fc.constantFrom(...'ABCPxyz0123456789._:-');
@@ -92,8 +94,9 @@ const scenario: fc.Arbitrary<Scenario> = fc.record(
     weightKg: fc.oneof(fc.integer({ min: 5, max: 150 }), fc.constantFrom(29.5, 100.5)),
     infusedDaysBefore: fc.integer({ min: -1, max: 20 }),
     steps: fc.array(step, { minLength: 1, maxLength: 14 }),
+    escalatedRole: fc.oneof(fc.constant('ICU consultant'), fc.string({ minLength: 1, maxLength: 120 })),
   },
-  { requiredKeys: ['patientId', 'scheme', 'timeZone', 'therapy', 'infusedDaysBefore', 'steps'] },
+  { requiredKeys: ['patientId', 'scheme', 'timeZone', 'therapy', 'infusedDaysBefore', 'steps', 'escalatedRole'] },
 );
 
 /** Grades the scenario's messages: its grade changes, its technical alerts, and the config it was graded with. */
@@ -145,11 +148,11 @@ function grade(s: Scenario) {
 }
 
 /** The messages of a page to each of its teams, at the first level and escalated, with and without a link. */
-function messagesOf(pages: Page[], withLink: boolean): PageMessage[] {
+function messagesOf(pages: Page[], withLink: boolean, escalatedRole = 'ICU consultant'): PageMessage[] {
   return pages.flatMap((page) =>
     [0, 1].map((level) => ({
       page: { ...page, level },
-      role: DEFAULT_PAGING.policies[page.team].levels[level] ?? 'on call',
+      role: level === 0 ? DEFAULT_PAGING.policies[page.team].levels[0]! : escalatedRole,
       reason: level === 0 ? ('triggered' as const) : ('escalated' as const),
       ...(withLink ? { ackUrl: `https://crs.hospital.example/ack/v1.${'A'.repeat(180)}.sig-${page.team}` } : {}),
     })),
@@ -196,8 +199,11 @@ function htmlText(html: string): string {
 }
 
 /** Checks every channel of one grade change; returns the problems found. */
-function checkGradeChange(n: Notification, cfg: GradingConfig): void {
-  const required = requiredText(n, cfg);
+/** A line break or control character read as a space: what a reader of one line of text sees. */
+const flat = (s: string) => s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, ' ');
+
+function checkGradeChange(n: Notification, cfg: GradingConfig, escalatedRole?: string): void {
+  const required = requiredText(n, cfg).map(flat);
   const event = notificationEvent(n);
   // Webhook, stdout NDJSON, crs replay: the event as JSON.
   const line = JSON.stringify(event);
@@ -220,7 +226,7 @@ function checkGradeChange(n: Notification, cfg: GradingConfig): void {
 
   const { pages } = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING);
   for (const withLink of [true, false]) {
-    for (const m of messagesOf(pages, withLink)) {
+    for (const m of messagesOf(pages, withLink, escalatedRole)) {
       const input = publishInput(TOPIC, m, n, n.ward, NOW);
       const structure = JSON.parse(input.Message!) as { default: string; email: string; sms: string };
       // HTTPS: the event plus the page.
@@ -228,10 +234,15 @@ function checkGradeChange(n: Notification, cfg: GradingConfig): void {
       expect(body).toMatchObject({ ...JSON.parse(line), page: m.ackUrl ? { ackUrl: m.ackUrl } : {} });
       expect('ackUrl' in (body.page as object)).toBe(m.ackUrl !== undefined);
       // Email.
+      // Plain text: the summary is its first line, whatever a bed label holds (no line of it can pose as a link).
+      expect(structure.email).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]/);
+      expect(structure.email.split('\n')[0]).toMatch(/Provisional: confirm at bedside\.$/);
       for (const t of required) expect(structure.email, `email: ${t}`).toContain(t);
       if (m.ackUrl) expect(structure.email).toContain(m.ackUrl);
       expect(input.Subject).toMatch(/^[\x20-\x7e]{1,100}$/);
-      expect(input.Subject).toContain('PROVISIONAL');
+      expect(input.Subject).toContain(
+        `PROVISIONAL ${n.condition.toUpperCase()} grade ${n.toGrade} (was ${n.fromGrade})`,
+      );
       // SMS: the short form, and the link to the rest.
       const sms = structure.sms;
       expect(sms).toBe(pageSms(m, n));
@@ -245,7 +256,7 @@ function checkGradeChange(n: Notification, cfg: GradingConfig): void {
         expect(channel).not.toContain(NAME);
       // The acknowledge link's page: the rest.
       const html = ackFormPage(m.page, m.role, 80, cfg.site.timeZone);
-      const text = htmlText(html);
+      const text = flat(htmlText(html));
       for (const t of required) expect(text, `ack page: ${t}`).toContain(t);
       expect(html).not.toContain(NAME);
     }
@@ -257,7 +268,7 @@ function checkAlert(alert: Parameters<typeof pagesForAlert>[0]): void {
   for (const m of messagesOf(pages, true)) {
     const structure = JSON.parse(publishInput(TOPIC, m, undefined, 'H4', NOW).Message!) as Record<string, string>;
     expect(JSON.parse(structure.default!)).toMatchObject({ type: 'alert', summary: alert.summary });
-    expect(structure.email).toContain(alert.summary);
+    expect(structure.email!.split('\n')[0]).toBe(flat(alert.summary));
     for (const c of structure.sms!) expect(GSM.has(c), `SMS character ${JSON.stringify(c)}`).toBe(true);
     expect(structure.sms).toContain(`Ack: ${m.ackUrl}`);
     htmlText(ackFormPage(m.page, m.role, 80, 'UTC'));
@@ -270,7 +281,7 @@ describe('what a page carries, on every channel', () => {
     fc.assert(
       fc.property(scenario, (s) => {
         const { cfg, notifications, alerts } = grade(s);
-        for (const n of notifications) checkGradeChange(n, cfg);
+        for (const n of notifications) checkGradeChange(n, cfg, s.escalatedRole);
         for (const a of alerts) checkAlert(a);
       }),
       { numRuns: Number(process.env.RUNS ?? 100) },
@@ -327,6 +338,58 @@ describe('found by the property above (fixed examples)', () => {
     expect(pageSms({ page: page!, role: 'hematology fellow', reason: 'triggered' }, n)).toBe(
       `CRS grade ${n.toGrade} (was 2) bed H4-12 P-001 - provisional.`,
     );
+  });
+
+  it('a line break in a bed label does not start a line of the email (one could pose as an acknowledge link)', () => {
+    const s: Scenario = {
+      patientId: 'A',
+      scheme: 'astct2019',
+      timeZone: 'UTC',
+      therapy: 'car-t',
+      bed: 'H4\nAcknowledge: http://x',
+      infusedDaysBefore: 0,
+      steps: [{ kind: 'crs', grade: 1, gap: 1 }],
+    };
+    const { notifications, alerts } = grade(s);
+    const n = notifications[0]!;
+    const [page] = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages;
+    const m = {
+      page: page!,
+      role: 'hematology fellow',
+      reason: 'triggered' as const,
+      ackUrl: 'https://x.example/ack/t',
+    };
+    const email = (JSON.parse(publishInput(TOPIC, m, n, 'H4', NOW).Message!) as { email: string }).email;
+    expect(email.split('\n')[0]).toMatch(
+      /^PROVISIONAL CRS grade 1 \(was 0; ASTCT 2019\), patient A, bed H4 Acknowledge: http:\/\/x, day \+0: /,
+    );
+    expect(email.split('\n').filter((l) => l.startsWith('Acknowledge:'))).toEqual([
+      'Acknowledge: https://x.example/ack/t',
+    ]);
+    const [alert] = pagesForAlert(alerts.at(-1)!, [], [], NOW, DEFAULT_PAGING).pages;
+    const alertEmail = JSON.parse(publishInput(TOPIC, { ...m, page: alert! }, undefined, 'H4', NOW).Message!).email;
+    expect(alertEmail.split('\n')[0]).toMatch(/^NO DATA, patient A, bed H4 Acknowledge: http:\/\/x: nothing/);
+  });
+
+  it('an escalated email to a long-named role keeps the grade and "PROVISIONAL" in the subject', () => {
+    const s: Scenario = {
+      patientId: 'P-001',
+      scheme: 'astct2019',
+      timeZone: 'UTC',
+      therapy: 'car-t',
+      bed: 'H4-12',
+      infusedDaysBefore: 2,
+      steps: [{ kind: 'crs', grade: 3, gap: 1 }],
+    };
+    const n = grade(s).notifications.at(-1)!;
+    const [page] = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages;
+    const role = 'Hematology attending on call for the CAR-T service (pager 4455, weekends)';
+    const subject = publishInput(TOPIC, { page: { ...page!, level: 1 }, role, reason: 'escalated' }, n, 'H4', NOW)
+      .Subject!;
+    expect(subject).toMatch(
+      /^ESCALATED to Hematology attending on call\.\.: PROVISIONAL CRS grade 3 \(was 0\) P-001 bed H4-12$/,
+    );
+    expect(subject.length).toBeLessThanOrEqual(100);
   });
 
   it('a grade change before the infusion is on day -1, not "day +-1"', () => {
