@@ -17,6 +17,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pageSms, publishInput, smsSegments } from '#adapters/aws/sns-page-sender.ts';
+import { readFileSync } from 'node:fs';
+import { signAck } from '#app/ack.ts';
 import { ackFormPage } from '#app/ack-page.ts';
 import { arrivalOf } from '#app/digest.ts';
 import { staleFeedAlert } from '#app/stale-feed.ts';
@@ -287,6 +289,33 @@ describe('what a page carries, on every channel', () => {
       { numRuns: Number(process.env.RUNS ?? 100) },
     );
   }, 600_000);
+});
+
+describe("the docs' examples are what the code sends", () => {
+  it("runbook.md's SMS example is a CRS 3 page's SMS with a real acknowledge link", () => {
+    const s: Scenario = {
+      patientId: 'P-001',
+      scheme: 'astct2019',
+      timeZone: 'UTC',
+      therapy: 'car-t',
+      bed: 'H4-12',
+      weightKg: 70,
+      infusedDaysBefore: 2,
+      steps: [
+        { kind: 'crs', grade: 1, gap: 1 },
+        { kind: 'crs', grade: 3, gap: 5 },
+      ],
+    };
+    const n = grade(s).notifications.at(-1)!;
+    expect([n.fromGrade, n.toGrade]).toEqual([1, 3]);
+    const [page] = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages;
+    const role = DEFAULT_PAGING.policies[page!.team].levels[0]!;
+    const token = signAck(Buffer.alloc(32, 7), { pageId: page!.pageId, role, expiresAt: NOW + 720 * 60_000 });
+    const link = `https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/ack/${token}`;
+    const runbook = readFileSync(new URL('../../docs/runbook.md', import.meta.url), 'utf8').replace(/\n/g, ' ');
+    const example = /An SMS page is short \([^)]*\): `([^`]+)`/.exec(runbook)![1]!;
+    expect(pageSms({ page: page!, role, reason: 'triggered', ackUrl: link }, n)).toBe(example.replace('<link>', link));
+  });
 });
 
 describe('found by the property above (fixed examples)', () => {
