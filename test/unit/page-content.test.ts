@@ -106,6 +106,7 @@ function grade(s: Scenario) {
   const cfg: GradingConfig = config({ scheme: s.scheme, site: { timeZone: s.timeZone } });
   let i = 0;
   let minute = 0;
+  const doses: number[] = [];
   const message = (sections: Omit<DeviceMessage, 'messageId' | 'patientId' | 'observedAt' | 'source'>) =>
     ({
       messageId: `${s.patientId}-${i++}`,
@@ -132,8 +133,10 @@ function grade(s: Scenario) {
     if (st.kind === 'crs') messages.push(message(CRS_MESSAGE[st.grade]!));
     else if (st.kind === 'icans')
       messages.push(message({ neuro: { iceScore: st.iceScore, consciousness: st.consciousness } }));
-    else if (st.kind === 'tocilizumab') messages.push(message({ medications: [{ drug: 'tocilizumab', doseMg: 560 }] }));
-    else messages.push(message({ vitals: { spo2: st.spo2 } }));
+    else if (st.kind === 'tocilizumab') {
+      messages.push(message({ medications: [{ drug: 'tocilizumab', doseMg: 560 }] }));
+      doses.push(T0 + minute * 60_000);
+    } else messages.push(message({ vitals: { spo2: st.spo2 } }));
   }
   let state: PatientState | undefined;
   const notifications: Notification[] = [];
@@ -146,6 +149,19 @@ function grade(s: Scenario) {
     alerts.push(...r.alerts);
   }
   alerts.push(staleFeedAlert(s.patientId, T0, state, s.timeZone));
+  // Each grade change's tocilizumab advice, worked out here independently (crs-rules section 6).
+  for (const n of notifications) {
+    const at = Date.parse(n.at);
+    const w = s.weightKg;
+    const total = doses.filter((t) => t <= at).length;
+    const in24h = doses.filter((t) => t <= at && t > at - 24 * 3600_000).length;
+    expect(n.tocilizumab).toMatchObject({
+      doseMg: w === undefined ? null : Math.min(Math.round(w * (w < 30 ? 12 : 8)), 800),
+      givenTotal: total,
+      given24h: in24h,
+      anotherAllowed: in24h < 3 && total < 4,
+    });
+  }
   return { cfg, notifications, alerts };
 }
 
