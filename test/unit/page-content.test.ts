@@ -15,7 +15,10 @@
 //   with ids of up to 20 characters (runbook); the rest is behind the link:
 // - the acknowledge link's page: everything the email body carries, HTML-escaped.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { StdoutSink, WebhookSink } from '#hosts/embedded/sinks.ts';
+import { pageEvent } from '#domain/page-event.ts';
 import { pageSms, publishInput, smsSegments } from '#adapters/aws/sns-page-sender.ts';
 import { readFileSync } from 'node:fs';
 import { signAck } from '#app/ack.ts';
@@ -305,6 +308,57 @@ describe('what a page carries, on every channel', () => {
       { numRuns: Number(process.env.RUNS ?? 100) },
     );
   }, 600_000);
+});
+
+describe('the embedded lanes: webhook (signed JSON) and standard output (NDJSON)', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('carry the grade change as crs replay prints it, and each page with the grade change it is about', async () => {
+    const posted: { body: string; headers: Record<string, string> }[] = [];
+    vi.stubGlobal('fetch', async (_url: string, init: { body: string; headers: Record<string, string> }) => {
+      posted.push({ body: init.body, headers: init.headers });
+      return new Response(null, { status: 204 });
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async (s) => {
+        const { notifications } = grade(s);
+        const byId = new Map(notifications.map((n) => [n.notificationId, n]));
+        const webhook = new WebhookSink('http://127.0.0.1:9/hook', 'secret', (id) => byId.get(id));
+        let out = '';
+        const stdout = new StdoutSink(
+          new Writable({
+            write(chunk, _enc, done) {
+              out += String(chunk);
+              done();
+            },
+          }),
+          true,
+        );
+        for (const n of notifications) {
+          posted.length = 0;
+          out = '';
+          const record = { seq: 1, kind: 'notification' as const, id: n.notificationId, patientId: n.patientId };
+          const item = { ...record, body: JSON.stringify(n) };
+          await webhook.deliver(item);
+          await stdout.deliver(item);
+          const line = JSON.stringify(notificationEvent(n));
+          expect(posted[0]!.body).toBe(line);
+          expect(out).toBe(`${line}\n`);
+          for (const m of messagesOf(pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages, true)) {
+            const event = pageEvent(m, NOW);
+            const pageItem = { seq: 2, kind: 'page' as const, id: event.sendId, patientId: n.patientId };
+            await webhook.deliver({ ...pageItem, body: JSON.stringify(event) });
+            const sent = JSON.parse(posted.at(-1)!.body) as Record<string, unknown>;
+            expect(sent).toEqual({ ...event, notification: JSON.parse(line) });
+            expect(sent.summary).toContain('Provisional: confirm at bedside');
+            for (const v of Object.values(posted.at(-1)!.headers)) expect(v).toMatch(/^[\x20-\x7e]*$/);
+          }
+          expect(out + posted.map((p) => p.body).join('')).not.toContain(NAME);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  }, 120_000);
 });
 
 describe("the docs' examples are what the code sends", () => {
