@@ -5,15 +5,21 @@
 // grade is provisional, never carries a name, and holds only characters its medium can carry.
 //
 // Per channel (a grade change):
-// - HTTPS (SNS `default`), the webhook, stdout NDJSON and `crs replay`: the notification event (notificationEvent),
-//   valid JSON, with every section-6 item as a field (patientId, bed, condition, fromGrade, toGrade, scheme,
-//   criteria with value and at, dayPostInfusion, provisional, actions, tocilizumab dose / doses given / allowed).
-// - Email body: the summary (id, bed, condition, grades, scheme, criteria with values and times, day, "Provisional:
-//   confirm at bedside") and every action (the tocilizumab dose, doses given, whether another is allowed), and
-//   the acknowledge link. Subject: one line of printable ASCII, at most 100 characters, saying PROVISIONAL.
+// - HTTPS (SNS `default`: the event plus `page`), the webhook (the event; a page with it under `notification`),
+//   stdout NDJSON and `crs replay`: the notification event (notificationEvent), valid JSON, with every section-6
+//   item as a field (patientId, bed, condition, fromGrade, toGrade, scheme, criteria with value and at,
+//   dayPostInfusion, provisional, actions, tocilizumab dose / doses given / allowed); the dose and the counts are
+//   also worked out here independently from the weight and the doses sent.
+// - Email body: the summary as its first line (id, bed, condition, grades, scheme, criteria with values and times,
+//   day, "Provisional: confirm at bedside"), every action (the tocilizumab dose, doses given, whether another is
+//   allowed), and the acknowledge link. Subject: one line of printable ASCII, at most 100 characters, with
+//   "PROVISIONAL <condition> grade N (was M)", also escalated to a long-named role.
 // - SMS: the short form (grade, bed or id, "provisional", the link whole), GSM alphabet, at most two segments
 //   with ids of up to 20 characters (runbook); the rest is behind the link:
 // - the acknowledge link's page: everything the email body carries, HTML-escaped.
+// - no channel carries the enrolment's product, free text a name could be typed into.
+// Technical alerts (stale feed, low SpO2; not grades): the summary on every channel, GSM SMS, escaped HTML.
+// The board (shared/web/board.js) is checked by the browser tests, not here.
 import fc from 'fast-check';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
