@@ -316,6 +316,17 @@ describe('what a page carries, on every channel', () => {
   }, 600_000);
 });
 
+/** The fixed examples' patient (each example sets its steps, and what it changes). */
+const EXAMPLE = {
+  patientId: 'P-001',
+  scheme: 'astct2019',
+  timeZone: 'UTC',
+  therapy: 'car-t',
+  bed: 'H4-12',
+  weightKg: 70,
+  infusedDaysBefore: 2,
+} as const;
+
 describe('the embedded lanes: webhook (signed JSON) and standard output (NDJSON)', () => {
   afterEach(() => vi.unstubAllGlobals());
 
@@ -370,13 +381,7 @@ describe('the embedded lanes: webhook (signed JSON) and standard output (NDJSON)
 describe("the docs' examples are what the code sends", () => {
   it("runbook.md's SMS example is a CRS 3 page's SMS with a real acknowledge link", () => {
     const s: Scenario = {
-      patientId: 'P-001',
-      scheme: 'astct2019',
-      timeZone: 'UTC',
-      therapy: 'car-t',
-      bed: 'H4-12',
-      weightKg: 70,
-      infusedDaysBefore: 2,
+      ...EXAMPLE,
       steps: [
         { kind: 'crs', grade: 1, gap: 1 },
         { kind: 'crs', grade: 3, gap: 5 },
@@ -397,13 +402,7 @@ describe("the docs' examples are what the code sends", () => {
 describe('found by the property above (fixed examples)', () => {
   it("the acknowledge link's page shows the next steps and the tocilizumab dose: the SMS leaves them to the link", () => {
     const s: Scenario = {
-      patientId: 'P-001',
-      scheme: 'astct2019',
-      timeZone: 'UTC',
-      therapy: 'car-t',
-      bed: 'H4-12',
-      weightKg: 70,
-      infusedDaysBefore: 2,
+      ...EXAMPLE,
       steps: [
         { kind: 'tocilizumab', gap: 1 },
         { kind: 'crs', grade: 2, gap: 1 },
@@ -425,12 +424,7 @@ describe('found by the property above (fixed examples)', () => {
 
   it('an SMS with no acknowledge link (a fall in grade: informational) does not say "details at the link"', () => {
     const s: Scenario = {
-      patientId: 'P-001',
-      scheme: 'astct2019',
-      timeZone: 'UTC',
-      therapy: 'car-t',
-      bed: 'H4-12',
-      infusedDaysBefore: 2,
+      ...EXAMPLE,
       steps: [
         { kind: 'crs', grade: 2, gap: 1 },
         { kind: 'crs', grade: 0, gap: 1 },
@@ -447,10 +441,8 @@ describe('found by the property above (fixed examples)', () => {
 
   it('a line break in a bed label does not start a line of the email (one could pose as an acknowledge link)', () => {
     const s: Scenario = {
+      ...EXAMPLE,
       patientId: 'A',
-      scheme: 'astct2019',
-      timeZone: 'UTC',
-      therapy: 'car-t',
       bed: 'H4\nAcknowledge: http://x',
       infusedDaysBefore: 0,
       steps: [{ kind: 'crs', grade: 1, gap: 1 }],
@@ -478,12 +470,7 @@ describe('found by the property above (fixed examples)', () => {
 
   it('an escalated email to a long-named role keeps the grade and "PROVISIONAL" in the subject', () => {
     const s: Scenario = {
-      patientId: 'P-001',
-      scheme: 'astct2019',
-      timeZone: 'UTC',
-      therapy: 'car-t',
-      bed: 'H4-12',
-      infusedDaysBefore: 2,
+      ...EXAMPLE,
       steps: [{ kind: 'crs', grade: 3, gap: 1 }],
     };
     const n = grade(s).notifications.at(-1)!;
@@ -499,16 +486,13 @@ describe('found by the property above (fixed examples)', () => {
 
   it('a grade change before the infusion is on day -1, not "day +-1"', () => {
     const s: Scenario = {
-      patientId: 'P-001',
-      scheme: 'astct2019',
-      timeZone: 'UTC',
-      therapy: 'car-t',
+      ...EXAMPLE,
       infusedDaysBefore: -1,
       steps: [{ kind: 'crs', grade: 1, gap: 1 }],
     };
     const [n] = grade(s).notifications;
     expect(n!.dayPostInfusion).toBe(-1);
-    expect(n!.summary).toContain('patient P-001, day -1: fever');
+    expect(n!.summary).toContain('patient P-001, bed H4-12, day -1: fever');
     expect(n!.summary).not.toContain('+-');
   });
 });
