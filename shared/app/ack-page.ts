@@ -49,7 +49,11 @@ function about(page: Page, role: string, timeZone: string): string {
     page.subject === 'stale-feed' || page.subject === 'spo2'
       ? 'Technical alert (not a grade)'
       : `${page.subject.toUpperCase()} grade ${page.grade}`;
-  return `<p class="summary">${escapeHtml(page.summary)}</p>
+  // The SMS says "details at the link": the next steps are here (decision support, like the email's).
+  const steps = page.actions?.length
+    ? `<p>Next steps (decision support; confirm against the local protocol):</p><ul>${page.actions.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`
+    : '';
+  return `<p class="summary">${escapeHtml(page.summary)}</p>${steps}
 <p class="meta">${escapeHtml(what)} · paged to ${escapeHtml(role)} (${escapeHtml(page.team)}) · since ${escapeHtml(formatSiteTime(page.triggeredAt, timeZone))}</p>`;
 }
 

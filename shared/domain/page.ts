@@ -140,9 +140,9 @@ export function buildPage(p: PageInput): Notification {
   const bed = state.enrolment.bed?.v ?? null;
   const day = dayPostInfusion(state);
   const scheme = config.scheme;
-  const where = [`patient ${state.patientId}`, bed ? `bed ${bed}` : null, day === null ? null : `day +${day}`]
-    .filter(Boolean)
-    .join(', ');
+  // Day -1 before the infusion (a fever during lymphodepletion), never "day +-1".
+  const dayText = day === null ? null : `day ${day < 0 ? day : `+${day}`}`;
+  const where = [`patient ${state.patientId}`, bed ? `bed ${bed}` : null, dayText].filter(Boolean).join(', ');
   const grading = condition === 'icans' ? 'ASTCT 2019 ICANS' : SCHEME_NAMES[scheme];
   // What people read: every time in the site's zone (the reasons' text field keeps the stable UTC form).
   const why = p.reasons.map((r) => reasonText(r, config.site.timeZone)).join('; ');

@@ -93,6 +93,11 @@ export interface Page {
   grade: number;
   /** What the page says (the notification's summary, or the alert text): ids and bed only, never a name. */
   summary: string;
+  /**
+   * A grade change's next steps (the notification's actions, the tocilizumab dose among them): the acknowledge
+   * link's page shows them, since the SMS leaves them to the link. Absent for alerts and pages stored before.
+   */
+  actions?: string[];
   status: PageStatus;
   /** Whether the current level has been sent (false: a send is pending, e.g. after a crash or a timeout). */
   delivered: boolean;
@@ -209,7 +214,8 @@ function replace(p: Page, status: 'superseded' | 'resolved', now: number): Page 
 export type PageableNotification = Pick<
   Notification,
   'notificationId' | 'patientId' | 'condition' | 'kind' | 'toGrade' | 'teams' | 'summary'
->;
+> &
+  Partial<Pick<Notification, 'actions'>>;
 
 /** Opens one page per team for a grade-change notification, and closes the pages it replaces. */
 export function pagesForNotification(
@@ -235,6 +241,7 @@ export function pagesForNotification(
         kind: n.kind,
         grade: n.toGrade,
         summary: n.summary,
+        ...(n.actions ? { actions: n.actions } : {}),
       },
       now,
       silences,
@@ -291,7 +298,10 @@ export function pagesForAlert(
   return { pages: [...resolved, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 
-type PageSeed = Pick<Page, 'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'summary'>;
+type PageSeed = Pick<
+  Page,
+  'notificationId' | 'patientId' | 'team' | 'subject' | 'kind' | 'grade' | 'summary' | 'actions'
+>;
 
 function newPage(
   seed: PageSeed,

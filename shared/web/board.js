@@ -532,7 +532,9 @@
     var meta = [
       p.ward ? 'ward ' + p.ward : null,
       p.therapy ? therapyName(p.therapy) + (p.product ? ' ' + p.product : '') : null,
-      p.dayPostInfusion !== null ? 'day +' + p.dayPostInfusion + ' since infusion' : 'not enrolled',
+      p.dayPostInfusion !== null
+        ? 'day ' + (p.dayPostInfusion < 0 ? '' : '+') + p.dayPostInfusion + ' since infusion'
+        : 'not enrolled',
     ]
       .filter(Boolean)
       .join(' · ');

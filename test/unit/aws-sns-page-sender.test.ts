@@ -7,7 +7,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { notificationEvent } from '#domain/events.ts';
-import type { Notification } from '#domain/page.ts';
+import { changeId, type Notification } from '#domain/page.ts';
 import { DEFAULT_PAGING, pagesForAlert, pagesForNotification } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
@@ -231,11 +231,12 @@ describe('SMS pages', () => {
         fc.integer({ min: 0, max: 4 }),
         fc.integer({ min: 0, max: 4 }),
         fc.stringMatching(/^[A-Za-z0-9._:-]{1,20}$/),
-        fc.uuid(),
+        // The patient's count of applied messages (changeId): a year of one a minute is 6 digits.
+        fc.integer({ min: 1, max: 999_999 }),
         fc.option(fc.string({ minLength: 1, maxLength: 12 }), { nil: null }),
         fc.constantFrom(...crs!.teams),
         fc.integer({ min: 0, max: 2 }),
-        (condition, from, to, patientId, messageId, bed, team, level) => {
+        (condition, from, to, patientId, seq, bed, team, level) => {
           const n = {
             ...crs!,
             condition,
@@ -243,7 +244,8 @@ describe('SMS pages', () => {
             toGrade: to,
             patientId,
             bed,
-            notificationId: `${condition}|${patientId}|${messageId}`,
+            // Ids as the code makes them (page.ts changeId); ids once made from UUID messageIds were 30 longer.
+            notificationId: changeId(condition, { patientId, seq }),
           };
           const page = pageOf(n, team, Math.min(level, DEFAULT_PAGING.policies[team].levels.length - 1));
           const token = signAck(Buffer.alloc(32, 7), {

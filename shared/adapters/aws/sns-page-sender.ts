@@ -20,6 +20,8 @@ import { RecordRefused, type PageMessage, type PageSender } from '#ports';
 import { pageEvent, type PageEvent } from '#domain/page-event.ts';
 
 const SUBJECT_MAX = 100;
+/** The role's share of an escalated subject, so that "PROVISIONAL CRS grade 3 (was 1)" always fits after it. */
+const ROLE_MAX = 30;
 
 /** The pages topic's display name: SNS puts it, upper-cased and followed by "> ", before every SMS of the topic. */
 export const PAGES_TOPIC_DISPLAY_NAME = 'CRS pages';
@@ -89,16 +91,21 @@ function pageAttributes(m: PageMessage, ward: string | null): Record<string, Mes
 /** Email subject: one line of ASCII, at most 100 characters. */
 function pageSubject(m: PageMessage, n: Notification | undefined): string {
   const p = m.page;
-  const escalated = p.level > 0 || p.round > 0 ? `ESCALATED to ${m.role}: ` : '';
+  // A role is any name the paging config gives: a long one must not push the grade out of the subject.
+  const role = m.role.length > ROLE_MAX ? `${m.role.slice(0, ROLE_MAX - 2)}..` : m.role;
+  const escalated = p.level > 0 || p.round > 0 ? `ESCALATED to ${role}: ` : '';
   const what = n
     ? `PROVISIONAL ${n.condition.toUpperCase()} grade ${n.toGrade} (was ${n.fromGrade}) ${[n.patientId, n.bed ? `bed ${n.bed}` : null].filter(Boolean).join(' ')}`
     : p.summary;
   return `${escalated}${what}`.replace(/[^\x20-\x7e]/g, '?').slice(0, SUBJECT_MAX);
 }
 
+/** One line of text: a line break or control character in a bed label (free text) would start a line of its own. */
+const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, ' ');
+
 function pageText(m: PageMessage, n: Notification | undefined): string {
   const p = m.page;
-  const lines = [p.summary, ''];
+  const lines = [oneLine(p.summary), ''];
   if (n)
     lines.push(
       'Next steps (decision support; confirm against the local protocol):',
@@ -155,7 +162,8 @@ export function pageSms(m: PageMessage, n?: Notification): string {
     const patient = gsmText(n.patientId);
     const provisional = '- provisional.';
     const candidates = [
-      [grade, was, bed, patient, '- provisional, details at the link.'],
+      // An informational page (a fall in grade) has no link: its SMS cannot send the reader to one.
+      [grade, was, bed, patient, link ? '- provisional, details at the link.' : provisional],
       [grade, was, bed, patient, provisional],
       [grade, was, bed ?? patient, provisional],
       [grade, bed ?? patient, provisional],
