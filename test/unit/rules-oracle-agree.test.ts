@@ -52,8 +52,8 @@ function disagreement(arrivals: DeviceMessage[], cfg: GradingConfig) {
  * - a febrile temperature corrected at its instant (another temperature at the same observedAt): the readings it
  *   covered are not kept;
  * - a late masking medication: one observed later than every masking medication arrived before it, arriving
- *   after a fever observed later than it, when the latest fever observed at or before it is no longer kept (it
- *   left the fever window, or a later, at-least-as-high reading covered it).
+ *   after a fever observed later than it, when the latest fever observed at or before it is later than those
+ *   medications and no longer kept (it left the fever window, or a later, at-least-as-high reading covered it).
  * The episode start may move anywhere (a late enrolment, a re-infusion, an infusion time corrected either way).
  */
 function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
@@ -78,7 +78,8 @@ function lateMaskingLosesFever(arrived: DeviceMessage[], cfg: GradingConfig): bo
   if (!masking(last)) return false;
   const m = Date.parse(last.observedAt);
   const before = arrived.slice(0, -1);
-  if (before.some((x) => masking(x) && Date.parse(x.observedAt) >= m)) return false;
+  const earlier = Math.max(...before.filter(masking).map((x) => Date.parse(x.observedAt)));
+  if (earlier >= m) return false;
   // Fevers arrived so far (the message's own temperature is applied before its medications).
   const fevers = arrived
     .filter((x) => (x.vitals?.temperatureC ?? 0) >= cfg.feverThresholdC)
@@ -87,6 +88,7 @@ function lateMaskingLosesFever(arrived: DeviceMessage[], cfg: GradingConfig): bo
   const atOrBefore = fevers.filter((f) => f.t <= m);
   if (atOrBefore.length === 0) return false;
   const f = atOrBefore.reduce((a, b) => (b.t > a.t ? b : a));
+  if (f.t <= earlier) return false; // the state has it already, from the earlier medication
   const clock = Math.max(...before.map((x) => Date.parse(x.observedAt)));
   const inWindow = f.t >= clock - cfg.feverWindowMinutes * 60_000;
   const covered = fevers.some((g) => g.t > f.t && g.c >= f.c);
