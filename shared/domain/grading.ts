@@ -192,7 +192,7 @@ function waiver(state: PatientState): Reason | undefined {
   const masked = state.lastMaskingAt;
   if (fever === undefined || masked === undefined || fever < episodeStart(state)) return undefined;
   return reason('fever-waiver', true, masked, [
-    'fever not required: fever-masking medication given after a fever of the episode (',
+    'fever not required: fever-masking medication given on or after a fever of the episode (',
     { at: iso(fever) },
     ')',
   ]);

@@ -14,8 +14,9 @@
 // - oxygen, vasopressors: [section, t] or null; febrile, spo2: [t, value, t, value, ...]; tocilizumab: [t, ...];
 //   lastGiven: [drug, t, drug, t, ...]; notified: [[grade, teams, belowSince], [...]] for crs and icans;
 // - bp, pressors, bpFold: as in version 2; seen: the window's chunks as they are;
-// - feverOnset: written as null. States stored before latestFever and maskedFever were appended (they end at seen)
-//   kept the episode's earliest febrile time here instead; on load, the two are derived from it (withKnownFevers).
+// - feverOnset: what the code before latestFever and maskedFever reads as the episode's onset (onsetForOlderReaders),
+//   unused when they are present. States stored before they were appended (ending at seen) kept the episode's
+//   earliest febrile time here; on load, the two are derived from it (withKnownFevers).
 import type { Condition } from './config.ts';
 import { MEDICATION_DRUGS, type MedicationDrug } from './contract.ts';
 import {
@@ -32,6 +33,7 @@ import {
   type Timed,
   type TimedFields,
   type VitalFields,
+  onsetForOlderReaders,
   withKnownFevers,
 } from './state.ts';
 
@@ -109,7 +111,7 @@ export function compactState(s: PatientState): unknown[] {
     organ: timed(s.organ, ORGAN),
     labs: timed(s.labs, LABS),
     febrile: pairs(s.febrile),
-    feverOnset: null,
+    feverOnset: t(onsetForOlderReaders(s)),
     bp: bp.bp,
     pressors: bp.pressors,
     bpFold: bp.bpFold,

@@ -3,6 +3,7 @@
 import { NOTHING_FOLDED, type BpFold, type BpMemo, type BpReading, type Last, type PressorPoint } from './bp.ts';
 import type { Condition, Team } from './config.ts';
 import type { MedicationDrug, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
+import { episodeStart } from './grading.ts';
 import type { SeenIds } from './seen.ts';
 
 /** A value with the observedAt (epoch ms) it was measured at; a later observation replaces an earlier one. */
@@ -294,7 +295,12 @@ export function decodeBp(s: StoredBp, clock: number): Pick<PatientState, 'bp' | 
 export function serializeState(state: PatientState): string {
   const { clock } = state;
   const { bpMemo: _cache, ...rest } = state;
-  const stored: Stored = { ...rest, clock: clock === Number.NEGATIVE_INFINITY ? null : clock, ...encodeBp(state) };
+  const stored: Stored & { feverOnset?: number } = {
+    ...rest,
+    clock: clock === Number.NEGATIVE_INFINITY ? null : clock,
+    ...encodeBp(state),
+    feverOnset: onsetForOlderReaders(state),
+  };
   return JSON.stringify(stored);
 }
 
@@ -305,6 +311,20 @@ export function deserializeState(json: string): PatientState {
   const s = stored as Stored & { feverOnset?: number };
   const clock = s.clock === null ? Number.NEGATIVE_INFINITY : s.clock;
   return withKnownFevers(copyState({ ...emptyState(s.patientId), ...s, clock, ...decodeBp(s, clock) }), s.feverOnset);
+}
+
+/**
+ * What the code before latestFever and maskedFever reads as the episode's onset (`feverOnset`), written beside
+ * them so that it grades a state written now as this code does (a rollback, or both versions running during a
+ * deployment): that code waives fever when the latest masking medication is at or after the onset, and ends an
+ * episode at CRS 0 only when it has one. A fever of the episode the waiver follows when it holds, else the latest
+ * fever of the episode (after every masking medication), else none. Unused by this code when it reads the state.
+ */
+export function onsetForOlderReaders(s: PatientState): number | undefined {
+  const start = episodeStart(s);
+  if (s.maskedFever !== undefined && s.maskedFever >= start) return s.maskedFever;
+  if (s.latestFever !== undefined && s.latestFever >= start) return s.latestFever;
+  return undefined;
 }
 
 /**

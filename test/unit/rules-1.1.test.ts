@@ -227,7 +227,7 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
   it('the reason names the medication and the fever of the episode it follows', () => {
     const r = run([enrol(P), temp(0, 38.9), give(30, 'tocilizumab'), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)]);
     expect(r.last.reasons[0]).toMatchObject({ criterion: 'fever-waiver', at: '2026-01-10T08:30:00Z' });
-    expect(r.last.reasons[0]!.text).toContain('after a fever of the episode (2026-01-10T08:00:00Z)');
+    expect(r.last.reasons[0]!.text).toContain('on or after a fever of the episode (2026-01-10T08:00:00Z)');
   });
 });
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { arrivalOf } from '#app/digest.ts';
 import { configFor } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { gradeCrs, gradeIcans } from '#domain/grading.ts';
+import { episodeStart, gradeCrs, gradeIcans } from '#domain/grading.ts';
 import { reduce } from '#domain/reducer.ts';
 import { compactState, expandState } from '#domain/state-compact.ts';
 import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
@@ -27,6 +27,12 @@ const cfgOf = (c: Course) =>
   configFor(c.scheme, c.endAfter === null ? {} : { episodeEndsAfterHoursAtGrade0: c.endAfter });
 /** The courses the old code graded below the rules (test/support/waiver-cases.ts): it grades them right now. */
 const fixed = (c: Course) => /^[B-E]: /.test(c.name);
+/** The onset in the compact form, where the code before reads it (position 12, seconds before the clock). */
+function compactOnset(s: PatientState): number | undefined {
+  const a = compactState(s);
+  const t = a[12] as number | null;
+  return t === null ? undefined : s.clock - Math.round(t * 1000);
+}
 
 describe('a state stored with feverOnset (before latestFever and maskedFever)', () => {
   it.each(courses.map((c) => [c.name, c] as const))('%s: loads in both forms and grades as it did', (_n, c) => {
@@ -57,6 +63,26 @@ describe('a state stored with feverOnset (before latestFever and maskedFever)', 
           const then = c.steps.find((s) => s.after === k + 1);
           if (then) expect(grades, `from ${from.after}, after ${k + 1}`).toEqual([then.crs, then.icans]);
         }
+      }
+    },
+  );
+
+  it.each(courses.map((c) => [c.name, c] as const))(
+    '%s: a state written now, read as the code before reads it, waives fever and ends episodes as this code does',
+    (_n, c) => {
+      const cfg = cfgOf(c);
+      let state: PatientState | undefined;
+      for (const m of c.messages) {
+        state = reduce(state, m, cfg, arrivalOf(m)).state;
+        const onset = (JSON.parse(serializeState(state)) as { feverOnset?: number }).feverOnset;
+        expect(compactOnset(state)).toBe(onset);
+        const start = episodeStart(state);
+        const waived = state.maskedFever !== undefined && state.maskedFever >= start;
+        const hadFever = state.latestFever !== undefined && state.latestFever >= start;
+        // The code before: the waiver when the latest masking medication is at or after the onset; an episode
+        // ends at CRS 0 only when it has an onset.
+        expect(onset !== undefined && state.lastMaskingAt !== undefined && state.lastMaskingAt >= onset).toBe(waived);
+        expect(onset !== undefined).toBe(hadFever);
       }
     },
   );
