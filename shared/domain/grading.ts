@@ -182,14 +182,18 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
   return out;
 }
 
-/** ASTCT fever waiver: a fever-masking medication at or after the episode's first fever. */
+/**
+ * ASTCT fever waiver: a fever-masking medication at or after a fever of the episode (then at or after its first
+ * fever too). maskedFever is the latest fever at or before the latest masking medication: such a pair is in the
+ * episode exactly when that fever is, wherever the episode start moves.
+ */
 function waiver(state: PatientState): Reason | undefined {
-  const onset = state.feverOnset;
+  const fever = state.maskedFever;
   const masked = state.lastMaskingAt;
-  if (onset === undefined || masked === undefined || masked < onset) return undefined;
+  if (fever === undefined || masked === undefined || fever < episodeStart(state)) return undefined;
   return reason('fever-waiver', true, masked, [
-    'fever not required: fever-masking medication given on or after the first fever of the episode (',
-    { at: iso(onset) },
+    'fever not required: fever-masking medication given on or after a fever of the episode (',
+    { at: iso(fever) },
     ')',
   ]);
 }

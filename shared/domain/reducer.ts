@@ -159,7 +159,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   s.clock = Math.max(prev.clock, t);
 
   if (msg.enrolment) {
-    const before = episodeStart(s);
+    // The episode start may move either way: the waiver reads it afresh (grading.ts), nothing here depends on it.
     const infusedBefore = s.enrolment.infusedAt?.v;
     s.enrolment = mergeFields(s.enrolment, msg.enrolment, t);
     const infusedAfter = s.enrolment.infusedAt?.v;
@@ -168,8 +168,6 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
-    const start = episodeStart(s);
-    if (start !== before) s.feverOnset = onsetAfter(s, start);
   }
 
   if (msg.vitals) {
@@ -178,10 +176,15 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     if (v.temperatureC !== undefined) {
       const febrile = v.temperatureC >= config.feverThresholdC;
       s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile);
-      if (febrile && (s.feverOnset === undefined || t < s.feverOnset) && t >= episodeStart(s)) s.feverOnset = t;
-      // A correction below the threshold at the onset's instant: the next febrile reading known is the onset.
-      if (!febrile && t === s.feverOnset)
-        s.feverOnset = onsetAfter({ feverOnset: undefined, febrile: s.febrile }, episodeStart(s));
+      if (febrile) {
+        s.latestFever = Math.max(s.latestFever ?? t, t);
+        if (s.lastMaskingAt !== undefined && t <= s.lastMaskingAt) s.maskedFever = Math.max(s.maskedFever ?? t, t);
+      } else {
+        // A correction below the threshold at a fever's instant: the latest kept febrile reading before it stands
+        // in (one the corrected reading covered, or that left the window, is not known: docs/grading-rules.md).
+        if (t === s.latestFever) s.latestFever = keptFeverBefore(s.febrile, t);
+        if (t === s.maskedFever) s.maskedFever = keptFeverBefore(s.febrile, t);
+      }
     }
   }
   const reading: BpReading | undefined =
@@ -206,7 +209,8 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     for (const m of msg.medications) {
       s.lastGiven[m.drug] = Math.max(s.lastGiven[m.drug] ?? t, t);
       if (m.drug === 'tocilizumab') s.tocilizumab = addTime(s.tocilizumab, t, TOCILIZUMAB_HISTORY);
-      if (config.feverMaskingDrugs.includes(m.drug)) s.lastMaskingAt = Math.max(s.lastMaskingAt ?? t, t);
+      if (config.feverMaskingDrugs.includes(m.drug) && (s.lastMaskingAt === undefined || t > s.lastMaskingAt))
+        maskAt(s, t);
     }
   }
 
@@ -215,21 +219,28 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   return s;
 }
 
-/**
- * The earliest febrile time at or after `start` that the state knows, when the episode start moves or a
- * correction removes the onset's reading: the onset if it is in the episode, or the earliest in the fever
- * window's queue. Exact when the start moves later past no fever (the onset was the earliest of a larger set);
- * otherwise febrile readings older than the fever window are not known any more (docs/grading-rules.md).
- */
-function onsetAfter(s: Pick<PatientState, 'feverOnset' | 'febrile'>, start: number): number | undefined {
-  let onset = s.feverOnset !== undefined && s.feverOnset >= start ? s.feverOnset : undefined;
-  for (const [t] of s.febrile) {
-    if (t >= start) {
-      if (onset === undefined || t < onset) onset = t;
-      break;
-    }
+/** The latest kept febrile reading (the fever window's queue) observed before `t`, or at it when `inclusive`. */
+function keptFeverBefore(queue: PatientState['febrile'], t: number, inclusive = false): number | undefined {
+  for (let i = queue.length - 1; i >= 0; i--) {
+    const ft = queue[i]![0];
+    if (ft < t || (inclusive && ft === t)) return ft;
   }
-  return onset;
+  return undefined;
+}
+
+/**
+ * A fever-masking medication at `m`, later than any before: the latest fever at or before it is the latest fever
+ * ever when that is not after it (exact); otherwise the latest kept one before it, if later than the one known.
+ * Only there is it lossy: a fever before `m` that a later, higher one covered or that left the window is not kept.
+ */
+function maskAt(s: PatientState, m: number): void {
+  s.lastMaskingAt = m;
+  if (s.latestFever !== undefined && s.latestFever <= m) {
+    s.maskedFever = s.latestFever;
+    return;
+  }
+  const kept = keptFeverBefore(s.febrile, m, true);
+  if (kept !== undefined && (s.maskedFever === undefined || kept > s.maskedFever)) s.maskedFever = kept;
 }
 
 /**
@@ -243,10 +254,9 @@ function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig):
   }
   s.crsZeroSince ??= s.clock;
   const endAfter = config.episodeEndsAfterHoursAtGrade0;
-  if (endAfter !== null && s.feverOnset !== undefined && s.clock - s.crsZeroSince >= endAfter * HOUR) {
-    s.episodeEndedAt = s.clock;
-    s.feverOnset = undefined;
-  }
+  // Only an episode that has had a fever ends (and then fevers before the end are not its own: episodeStart).
+  const hadFever = s.latestFever !== undefined && s.latestFever >= episodeStart(s);
+  if (endAfter !== null && hadFever && s.clock - s.crsZeroSince >= endAfter * HOUR) s.episodeEndedAt = s.clock;
 }
 
 interface Decision {

@@ -5,7 +5,7 @@
 //
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
-//    lastMonitorAt, spo2, spo2Alert, seen]
+//    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -13,7 +13,10 @@
 //   section's keys below, null, null for a field without a value, trailing nulls dropped;
 // - oxygen, vasopressors: [section, t] or null; febrile, spo2: [t, value, t, value, ...]; tocilizumab: [t, ...];
 //   lastGiven: [drug, t, drug, t, ...]; notified: [[grade, teams, belowSince], [...]] for crs and icans;
-// - bp, pressors, bpFold: as in version 2; seen: the window's chunks as they are.
+// - bp, pressors, bpFold: as in version 2; seen: the window's chunks as they are;
+// - feverOnset: what the code before latestFever and maskedFever reads as the episode's onset (onsetForOlderReaders),
+//   unused when they are present. States stored before they were appended (ending at seen) kept the episode's
+//   earliest febrile time here; on load, the two are derived from it (withKnownFevers).
 import type { Condition } from './config.ts';
 import { MEDICATION_DRUGS, type MedicationDrug } from './contract.ts';
 import {
@@ -30,6 +33,8 @@ import {
   type Timed,
   type TimedFields,
   type VitalFields,
+  onsetForOlderReaders,
+  withKnownFevers,
 } from './state.ts';
 
 const COMPACT_STATE_VERSION = 3;
@@ -94,7 +99,7 @@ export function compactState(s: PatientState): unknown[] {
     );
   const pairs = (list: [number, number][]) => list.flatMap(([at, v]) => [t(at), v]);
   const bp: StoredBp = encodeBp(s);
-  const out: Record<keyof Omit<PatientState, 'bpMemo' | 'v'>, unknown> = {
+  const out: Record<keyof Omit<PatientState, 'bpMemo' | 'v'> | 'feverOnset', unknown> = {
     patientId: s.patientId,
     clock: s.clock === Number.NEGATIVE_INFINITY ? null : s.clock,
     seq: s.seq,
@@ -106,7 +111,7 @@ export function compactState(s: PatientState): unknown[] {
     organ: timed(s.organ, ORGAN),
     labs: timed(s.labs, LABS),
     febrile: pairs(s.febrile),
-    feverOnset: t(s.feverOnset),
+    feverOnset: t(onsetForOlderReaders(s)),
     bp: bp.bp,
     pressors: bp.pressors,
     bpFold: bp.bpFold,
@@ -120,8 +125,11 @@ export function compactState(s: PatientState): unknown[] {
     spo2: pairs(s.spo2),
     spo2Alert: s.spo2Alert ? 1 : 0,
     seen: s.seen,
+    latestFever: t(s.latestFever),
+    maskedFever: t(s.maskedFever),
   };
-  return [
+  // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the two were appended.
+  return trimNulls([
     COMPACT_STATE_VERSION,
     out.patientId,
     out.clock,
@@ -148,7 +156,9 @@ export function compactState(s: PatientState): unknown[] {
     out.spo2,
     out.spo2Alert,
     out.seen,
-  ];
+    out.latestFever,
+    out.maskedFever,
+  ]);
 }
 
 /** A state from its compact form. */
@@ -181,6 +191,8 @@ export function expandState(a: unknown[]): PatientState {
     spo2,
     spo2Alert,
     seen,
+    latestFever,
+    maskedFever,
   ] = a as [
     number,
     string,
@@ -208,6 +220,8 @@ export function expandState(a: unknown[]): PatientState {
     T[],
     number,
     string[][],
+    T?,
+    T?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -228,7 +242,7 @@ export function expandState(a: unknown[]): PatientState {
   for (let i = 0; i < lastGiven.length; i += 2) given[lastGiven[i] as MedicationDrug] = ms(lastGiven[i + 1] as T)!;
   const note = ([grade, teams, below]: [number, string[], T?]) =>
     below === undefined || below === null ? { grade, teams } : { grade, teams, belowSince: ms(below)! };
-  return copyState({
+  const state = copyState({
     ...emptyState(patientId),
     clock,
     seq,
@@ -240,7 +254,8 @@ export function expandState(a: unknown[]): PatientState {
     organ: timed<OrganFields>(organ, ORGAN),
     labs: timed<LabFields>(labs, LABS),
     febrile: pairs(febrile),
-    feverOnset: ms(feverOnset),
+    latestFever: ms(latestFever),
+    maskedFever: ms(maskedFever),
     ...decodeBp({ bp, pressors, bpFold }, clock),
     tocilizumab: tocilizumab.map((x) => ms(x)!),
     lastGiven: given,
@@ -256,4 +271,5 @@ export function expandState(a: unknown[]): PatientState {
     spo2Alert: spo2Alert === 1,
     seen,
   });
+  return withKnownFevers(state, ms(feverOnset));
 }

@@ -3,6 +3,7 @@
 import { NOTHING_FOLDED, type BpFold, type BpMemo, type BpReading, type Last, type PressorPoint } from './bp.ts';
 import type { Condition, Team } from './config.ts';
 import type { MedicationDrug, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
+import { episodeStart } from './grading.ts';
 import type { SeenIds } from './seen.ts';
 
 /** A value with the observedAt (epoch ms) it was measured at; a later observation replaces an earlier one. */
@@ -72,8 +73,13 @@ export interface PatientState {
   labs: TimedFields<LabFields>;
   /** Febrile temperatures in the fever window as [t, °C], a monotonic queue: times rise and temperatures fall. */
   febrile: [t: number, temperatureC: number][];
-  /** Earliest observedAt of a febrile temperature in the current episode (the fever waiver's onset). */
-  feverOnset: number | undefined;
+  /** Latest observedAt of a febrile temperature ever seen (the episode has had a fever when it is in the episode). */
+  latestFever: number | undefined;
+  /**
+   * Latest observedAt of a febrile temperature at or before the latest fever-masking medication (lastMaskingAt):
+   * the fever waiver holds when it is in the episode (a fever, then a masking medication, both in the episode).
+   */
+  maskedFever: number | undefined;
   /** Blood-pressure readings by observedAt (the newest config.bpHistory), see bp.ts. */
   bp: BpReading[];
   /** Vasopressor sections by observedAt, as [t, infusing] (the newest config.vasopressorHistory). */
@@ -123,7 +129,8 @@ export function emptyState(patientId: string): PatientState {
     organ: {},
     labs: {},
     febrile: [],
-    feverOnset: undefined,
+    latestFever: undefined,
+    maskedFever: undefined,
     bp: [],
     pressors: [],
     bpFold: NOTHING_FOLDED,
@@ -160,7 +167,8 @@ export function copyState(s: PatientState): PatientState {
     organ: s.organ,
     labs: s.labs,
     febrile: s.febrile,
-    feverOnset: s.feverOnset,
+    latestFever: s.latestFever,
+    maskedFever: s.maskedFever,
     bp: s.bp,
     pressors: s.pressors,
     bpFold: s.bpFold,
@@ -287,7 +295,12 @@ export function decodeBp(s: StoredBp, clock: number): Pick<PatientState, 'bp' | 
 export function serializeState(state: PatientState): string {
   const { clock } = state;
   const { bpMemo: _cache, ...rest } = state;
-  const stored: Stored = { ...rest, clock: clock === Number.NEGATIVE_INFINITY ? null : clock, ...encodeBp(state) };
+  const stored: Stored & { feverOnset?: number } = {
+    ...rest,
+    clock: clock === Number.NEGATIVE_INFINITY ? null : clock,
+    ...encodeBp(state),
+    feverOnset: onsetForOlderReaders(state),
+  };
   return JSON.stringify(stored);
 }
 
@@ -295,9 +308,41 @@ export function deserializeState(json: string): PatientState {
   const stored = JSON.parse(json) as { v?: unknown };
   if (stored.v === 1) return fromVersion1(stored as StateV1);
   if (stored.v !== STATE_VERSION) throw new Error(`unsupported patient state version ${String(stored.v)}`);
-  const s = stored as Stored;
+  const s = stored as Stored & { feverOnset?: number };
   const clock = s.clock === null ? Number.NEGATIVE_INFINITY : s.clock;
-  return copyState({ ...emptyState(s.patientId), ...s, clock, ...decodeBp(s, clock) });
+  return withKnownFevers(copyState({ ...emptyState(s.patientId), ...s, clock, ...decodeBp(s, clock) }), s.feverOnset);
+}
+
+/**
+ * What the code before latestFever and maskedFever reads as the episode's onset (`feverOnset`), written beside
+ * them so that it grades a state written now as this code does (a rollback, or both versions running during a
+ * deployment): that code waives fever when the latest masking medication is at or after the onset, and ends an
+ * episode at CRS 0 only when it has one. A fever of the episode the waiver follows when it holds, else the latest
+ * fever of the episode (after every masking medication), else none. Unused by this code when it reads the state.
+ */
+export function onsetForOlderReaders(s: PatientState): number | undefined {
+  const start = episodeStart(s);
+  if (s.maskedFever !== undefined && s.maskedFever >= start) return s.maskedFever;
+  if (s.latestFever !== undefined && s.latestFever >= start) return s.latestFever;
+  return undefined;
+}
+
+/**
+ * A state stored before it kept latestFever and maskedFever (it kept `feverOnset`, the earliest febrile time of
+ * the episode, instead): both derived from the fevers it knows, the onset and the kept febrile readings. It then
+ * grades as it did (the waiver held when a masking medication came at or after the onset, which is in the episode).
+ * A state that has either field, or knows no fever, is returned as it is.
+ */
+export function withKnownFevers(s: PatientState, feverOnset: number | undefined): PatientState {
+  if (s.latestFever !== undefined || s.maskedFever !== undefined) return s;
+  const known = s.febrile.map(([t]) => t);
+  if (feverOnset !== undefined) known.push(feverOnset);
+  if (known.length === 0) return s;
+  s.latestFever = Math.max(...known);
+  const masked = s.lastMaskingAt;
+  const before = masked === undefined ? [] : known.filter((t) => t <= masked);
+  s.maskedFever = before.length > 0 ? Math.max(...before) : undefined;
+  return s;
 }
 
 // ------------------------------------------------------------------------------------- version 1 (rules 1.0)
@@ -322,7 +367,8 @@ interface StateV1 {
  * reading of what it kept:
  * - neuro: the one assessment's fields, each with its time;
  * - the waiver's onset: the earliest of the first CRS >= 1 time, the waiver's time and the kept febrile readings
- *   (the true earliest fever is at or before the first CRS >= 1 time: the waiver holds where version 1 held it);
+ *   (the true earliest fever is at or before the first CRS >= 1 time: the waiver holds where version 1 held it),
+ *   read as a known fever (withKnownFevers);
  * - blood pressure: the kept readings, the latest vasopressors section as the one known point, and the rule's
  *   state over the dropped readings as the starting state;
  * - the messageId window is not carried over: version 1 kept no content digests. A message redelivered just
@@ -338,7 +384,7 @@ function fromVersion1(old: StateV1): PatientState {
       if (v !== undefined) (s.neuro as Record<string, Timed<unknown>>)[k] = { v, t: neuro.t };
   }
   const onsets = [crsSince, waiverSince, old.febrile?.[0]?.[0]].filter((t): t is number => t !== undefined);
-  s.feverOnset = onsets.length > 0 ? Math.min(...onsets) : undefined;
+  withKnownFevers(s, onsets.length > 0 ? Math.min(...onsets) : undefined);
   s.bp = bp ?? [];
   s.pressors = old.vasopressors ? [[old.vasopressors.t, old.vasopressors.v.some((p) => p.dose > 0)]] : [];
   const lastLow = bpDropped?.lastLow ?? null;

@@ -8,6 +8,7 @@ import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { config, pages, run } from '#test/support/run.ts';
+import { episodeStartMoves } from '#test/support/waiver-cases.ts';
 
 const P = 'V11';
 const lee = config({ scheme: 'lee2014' });
@@ -223,10 +224,27 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     expect(grades([infusedNow, ...before, temp(10, 38.4), give(20, 'dexamethasone'), ...nextDay])).toEqual([2, 0]);
   });
 
-  it('the reason says which fever started the episode', () => {
+  it('the reason names the medication and the fever of the episode it follows', () => {
     const r = run([enrol(P), temp(0, 38.9), give(30, 'tocilizumab'), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)]);
     expect(r.last.reasons[0]).toMatchObject({ criterion: 'fever-waiver', at: '2026-01-10T08:30:00Z' });
-    expect(r.last.reasons[0]!.text).toContain('(2026-01-10T08:00:00Z)');
+    expect(r.last.reasons[0]!.text).toContain('on or after a fever of the episode (2026-01-10T08:00:00Z)');
+  });
+});
+
+describe('1.1 section 1 and item 4: no bound on kept history changes the waiver when the episode start moves', () => {
+  // Each fever the waiver rests on has left the fever window, or a later, higher one covered it, before the
+  // episode start moved to where the rules look for it (test/support/waiver-cases.ts).
+  it.each(episodeStartMoves.map((c) => [c.name, c.messages] as const))('%s: ASTCT CRS 2', (_name, messages) => {
+    const r = run(messages);
+    expect([r.last.crsGrade, r.last.icansGrade]).toEqual([2, 0]);
+    expect(r.last.reasons[0]).toMatchObject({ criterion: 'fever-waiver' });
+  });
+
+  it('E: while the infusion time says 09:00, the fever of 08:30 is not in the episode (CRS 0); back at 08:00 it is', () => {
+    const e = episodeStartMoves.find((c) => c.name.startsWith('E:'))!.messages;
+    const r = run(e);
+    const grades = r.assessments.map((a) => a.crsGrade);
+    expect(grades.slice(-4)).toEqual([0, 0, 2, 2]); // two low MAP at 09:00, then the start back at 08:00
   });
 });
 

@@ -131,7 +131,9 @@ describe('a version-1 state (rules 1.0, as SQLite and DynamoDB hold it today)', 
       ['08:40', 104],
     ]);
     expect(s.pressors).toEqual([[Date.parse('2026-01-10T08:10:00Z'), true]]);
-    expect(s.feverOnset).toBe(Date.parse('2026-01-10T08:00:00Z')); // the first CRS >= 1
+    // Known fevers: the first CRS >= 1 (08:00) and the kept readings (08:05, 08:30); masking medication at 08:20.
+    expect(s.latestFever).toBe(Date.parse('2026-01-10T08:30:00Z'));
+    expect(s.maskedFever).toBe(Date.parse('2026-01-10T08:05:00Z'));
     expect(s.notified.crs).toEqual({ grade: 3, teams: ['hematology', 'icu'] });
     expect(s.seen).toEqual([]); // no digests in version 1: the window starts afresh
     expect(deserializeState(serializeState(s))).toEqual(s);

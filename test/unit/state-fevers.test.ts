@@ -1,0 +1,100 @@
+// States stored before the state kept latestFever and maskedFever (it kept the episode's earliest febrile time,
+// feverOnset): SQLite and DynamoDB hold them today. Written by that code (commit c54a7af) after the messages of
+// each course, in both stored forms (JSON version 2, compact version 3), with the grades that code gave.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { arrivalOf } from '#app/digest.ts';
+import { configFor } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { episodeStart, gradeCrs, gradeIcans } from '#domain/grading.ts';
+import { reduce } from '#domain/reducer.ts';
+import { compactState, expandState } from '#domain/state-compact.ts';
+import { deserializeState, serializeState, type PatientState } from '#domain/state.ts';
+
+interface Course {
+  name: string;
+  scheme: 'astct2019' | 'lee2014';
+  endAfter: number | null;
+  messages: DeviceMessage[];
+  /** The state after the first `after` messages, as stored, and the grades after that message. */
+  steps: { after: number; json: string; compact: unknown[]; crs: number; icans: number }[];
+}
+
+const { courses } = JSON.parse(
+  readFileSync(new URL('../fixtures/patient-states-v2-onset.json', import.meta.url), 'utf8'),
+) as { courses: Course[] };
+const cfgOf = (c: Course) =>
+  configFor(c.scheme, c.endAfter === null ? {} : { episodeEndsAfterHoursAtGrade0: c.endAfter });
+/** The courses the old code graded below the rules (test/support/waiver-cases.ts): it grades them right now. */
+const fixed = (c: Course) => /^[B-E]: /.test(c.name);
+/** The onset in the compact form, where the code before reads it (position 12, seconds before the clock). */
+function compactOnset(s: PatientState): number | undefined {
+  const a = compactState(s);
+  const t = a[12] as number | null;
+  return t === null ? undefined : s.clock - Math.round(t * 1000);
+}
+
+describe('a state stored with feverOnset (before latestFever and maskedFever)', () => {
+  it.each(courses.map((c) => [c.name, c] as const))('%s: loads in both forms and grades as it did', (_n, c) => {
+    const cfg = cfgOf(c);
+    for (const step of c.steps) {
+      const fromJson = deserializeState(step.json);
+      const fromCompact = expandState(step.compact);
+      expect(fromCompact).toEqual(fromJson);
+      for (const s of [fromJson, fromCompact])
+        expect([gradeCrs(s, cfg).grade, gradeIcans(s).grade], `after ${step.after}`).toEqual([step.crs, step.icans]);
+      // Written back in today's forms, it reads as the same state.
+      expect(deserializeState(serializeState(fromJson))).toEqual(fromJson);
+      expect(expandState(JSON.parse(JSON.stringify(compactState(fromJson))))).toEqual(fromJson);
+    }
+  });
+
+  it.each(courses.filter((c) => !fixed(c)).map((c) => [c.name, c] as const))(
+    '%s: the course goes on from any stored state with the grades it had',
+    (_n, c) => {
+      const cfg = cfgOf(c);
+      for (const from of c.steps) {
+        let state: PatientState = deserializeState(from.json);
+        let grades = [from.crs, from.icans];
+        for (let k = from.after; k < c.messages.length; k++) {
+          const step = reduce(state, c.messages[k]!, cfg, arrivalOf(c.messages[k]!));
+          state = step.state;
+          if (step.kind === 'applied') grades = [step.assessment.crsGrade, step.assessment.icansGrade];
+          const then = c.steps.find((s) => s.after === k + 1);
+          if (then) expect(grades, `from ${from.after}, after ${k + 1}`).toEqual([then.crs, then.icans]);
+        }
+      }
+    },
+  );
+
+  it.each(courses.map((c) => [c.name, c] as const))(
+    '%s: a state written now, read as the code before reads it, waives fever and ends episodes as this code does',
+    (_n, c) => {
+      const cfg = cfgOf(c);
+      let state: PatientState | undefined;
+      for (const m of c.messages) {
+        state = reduce(state, m, cfg, arrivalOf(m)).state;
+        const onset = (JSON.parse(serializeState(state)) as { feverOnset?: number }).feverOnset;
+        expect(compactOnset(state)).toBe(onset);
+        const start = episodeStart(state);
+        const waived = state.maskedFever !== undefined && state.maskedFever >= start;
+        const hadFever = state.latestFever !== undefined && state.latestFever >= start;
+        // The code before: the waiver when the latest masking medication is at or after the onset; an episode
+        // ends at CRS 0 only when it has an onset.
+        expect(onset !== undefined && state.lastMaskingAt !== undefined && state.lastMaskingAt >= onset).toBe(waived);
+        expect(onset !== undefined).toBe(hadFever);
+      }
+    },
+  );
+
+  it('derives the latest fever, and the latest fever at or before the latest masking medication', () => {
+    const p15 = courses.find((c) => c.name === 'P-15')!;
+    const stored = p15.steps.at(-1)!;
+    expect(JSON.parse(stored.json)).toHaveProperty('feverOnset');
+    const s = deserializeState(stored.json);
+    const onset = (JSON.parse(stored.json) as { feverOnset: number }).feverOnset;
+    expect(s.maskedFever).toBeGreaterThanOrEqual(onset);
+    expect(s.maskedFever).toBeLessThanOrEqual(s.lastMaskingAt!);
+    expect(s.latestFever).toBeGreaterThanOrEqual(s.maskedFever!);
+  });
+});
