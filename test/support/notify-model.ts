@@ -55,19 +55,26 @@ interface ConditionState {
 
 const CONDITIONS: Condition[] = ['crs', 'icans'];
 
+type NotifyConfig = Pick<GradingConfig, 'holdMinutes' | 'routing'>;
+
+/**
+ * `cfg` may change from one message to the next (a site edits its routing or hold while patients are paged): each
+ * decision uses the configuration in force at its message; a de-escalation still goes to the teams actually paged.
+ */
 export function expectedNotifications(
   steps: readonly AssessedStep[],
-  cfg: Pick<GradingConfig, 'holdMinutes' | 'routing'>,
+  cfg: NotifyConfig | ((step: number) => NotifyConfig),
   { deEscalationTeams = 'last-page' }: NotifyModelOptions = {},
 ): ExpectedNotification[] {
-  const holdMs = cfg.holdMinutes * 60_000;
-  const route = (condition: Condition, grade: number): Team[] => [...cfg.routing[condition][grade - 1]!];
+  const at = typeof cfg === 'function' ? cfg : () => cfg;
   const states: Record<Condition, ConditionState> = {
     crs: { notified: 0, pagedTeams: [], belowSince: undefined },
     icans: { notified: 0, pagedTeams: [], belowSince: undefined },
   };
   const out: ExpectedNotification[] = [];
   steps.forEach((s, step) => {
+    const holdMs = at(step).holdMinutes * 60_000;
+    const route = (condition: Condition, grade: number): Team[] => [...at(step).routing[condition][grade - 1]!];
     const clock = Date.parse(s.at);
     for (const condition of CONDITIONS) {
       const st = states[condition];

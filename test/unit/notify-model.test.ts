@@ -264,6 +264,34 @@ describe('who is paged and when: engine against the section 5 model', () => {
     TIMEOUT,
   );
 
+  it('a site that changes its routing and hold mid-course: each decision by the configuration in force', () => {
+    const site = configs[2]![1];
+    fc.assert(
+      fc.property(courses, orders, keys, fc.nat(), (ordered, order, k, switchAt) => {
+        const arrivals = arrange(ordered, order, k);
+        const at = switchAt % (arrivals.length + 1);
+        const cfgAt = (i: number) => (i < at ? configs[0]![1] : site);
+        let state: PatientState | undefined;
+        const ran: Ran = { assessments: [], sent: [], duplicates: 0 };
+        /** The arrival index of each applied message (duplicates are not assessed). */
+        const appliedIndex: number[] = [];
+        arrivals.forEach((m, i) => {
+          const step = reduce(state, m, cfgAt(i), arrivalOf(m));
+          state = step.state;
+          if (step.kind === 'duplicate') return void ran.duplicates++;
+          appliedIndex.push(i);
+          ran.assessments.push(step.assessment);
+          ran.sent.push(step.notifications);
+        });
+        const model = ran.assessments.map((): string[] => []);
+        for (const n of expectedNotifications(ran.assessments, (s) => cfgAt(appliedIndex[s]!)))
+          model[n.step]!.push(line(n));
+        expect(engineLines(ran)).toEqual(model.map((l) => l.sort()));
+      }),
+      { numRuns: RUNS, examples: [[icansCourse, 'observed', inOrder, 7]] },
+    );
+  });
+
   it('notification ids stay unique when every message of a course reuses one messageId', () => {
     fc.assert(
       fc.property(clinicalCourse(P), orders, keys, storages, (ordered, order, k, storage) => {
