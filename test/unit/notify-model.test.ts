@@ -292,6 +292,15 @@ describe('who is paged and when: engine against the section 5 model', () => {
     );
   });
 
+  it('named: CRS 3 -> 2 stands down hematology and ICU, and so does a later 2 -> 1 (the teams paged at 2)', () => {
+    const ran = runArrivals([enrol(P), crs(0, 3), crs(10, 2), crs(70, 2), crs(80, 1), crs(140, 1)], configs[0]![1]);
+    expect(ran.sent.flat().map(line)).toEqual([
+      'escalation crs 0->3 hematology+icu',
+      'de-escalation crs 3->2 hematology+icu',
+      'de-escalation crs 2->1 hematology+icu',
+    ]);
+  });
+
   it('notification ids stay unique when every message of a course reuses one messageId', () => {
     fc.assert(
       fc.property(clinicalCourse(P), orders, keys, storages, (ordered, order, k, storage) => {
