@@ -15,7 +15,7 @@ import { clinicalCourse, course, nearlyOrdered, permutation } from '#test/suppor
 import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 import { expectedNotifications, type ExpectedNotification } from '#test/support/notify-model.ts';
 
-const RUNS = Number(process.env.NOTIFY_MODEL_RUNS ?? 150);
+const RUNS = Number(process.env.NOTIFY_MODEL_RUNS ?? 100);
 const TIMEOUT = Math.max(30_000, RUNS * 100);
 
 const P = 'P';

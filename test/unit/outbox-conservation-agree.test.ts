@@ -16,7 +16,7 @@
 // Settling: after each step the embedded server is waited on until its lanes are idle (everything delivered or
 // parked, or the receiver down and the lane backing off); on AWS the notify path is synchronous here, and the
 // escalate function's tick runs when the receiver comes back (the clock then moves past the 30 s an unsent page is
-// left to whoever stored it). OUTBOX_AGREE_RUNS raises the number of cases (default 20).
+// left to whoever stored it). OUTBOX_AGREE_RUNS raises the number of cases (default 15).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,7 +47,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedd
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 
-const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 20);
+const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 15);
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 const CONFIG = resolved.config;

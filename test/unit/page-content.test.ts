@@ -311,7 +311,7 @@ describe('what a page carries, on every channel', () => {
         for (const n of notifications) checkGradeChange(n, cfg, s.escalatedRole);
         for (const a of alerts) checkAlert(a);
       }),
-      { numRuns: Number(process.env.RUNS ?? 100) },
+      { numRuns: Number(process.env.PAGE_CONTENT_RUNS ?? 60) },
     );
   }, 600_000);
 });

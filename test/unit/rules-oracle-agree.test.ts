@@ -12,7 +12,7 @@ import { clinicalCourse, course, nearlyOrdered, permutation } from '#test/suppor
 import { oracleGrades } from '#test/support/rules-oracle.ts';
 import { episodeStartMoves } from '#test/support/waiver-cases.ts';
 
-const RUNS = Number(process.env.RULES_ORACLE_RUNS ?? 150);
+const RUNS = Number(process.env.RULES_ORACLE_RUNS ?? 100);
 /** Large run counts (RULES_ORACLE_RUNS=2000) need more than vitest's default 30 s per test. */
 const TIMEOUT = Math.max(30_000, RUNS * 60);
 const schemes: GradingConfig[] = [configFor('astct2019'), configFor('lee2014')];
