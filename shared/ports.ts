@@ -165,8 +165,8 @@ export interface PageStore {
    */
   save(pages: Page[], audit?: AuditEvent[]): Promise<void>;
   /**
-   * Silences in force at `now`: `until` after it, and not ended by hand or ended after it (a late tick decides a
-   * step that fell due at `now` by what was in force then, though a silence was ended since).
+   * Silences in force at `now` (domain/paging.ts holdsUntilAfter): `until` after it, and not ended by hand or
+   * ended after it (a late tick decides a step that fell due at `now` by what was in force then).
    */
   silences(now: number): Promise<Silence[]>;
   getSilence(silenceId: string): Promise<Silence | undefined>;

@@ -1,6 +1,6 @@
 // In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
 import { sortableTime } from './audit-export.ts';
-import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
+import { firstSendPending, holdsUntilAfter, type Page, type Silence } from '#domain/paging.ts';
 import {
   VersionConflict,
   type AuditEvent,
@@ -64,7 +64,7 @@ export class MemoryPageStore implements PageStore {
   }
 
   async silences(now: number) {
-    return [...this.silenceById.values()].filter((s) => s.until > now && (s.endedAt === undefined || s.endedAt > now));
+    return [...this.silenceById.values()].filter((s) => holdsUntilAfter(s, now));
   }
 
   async getSilence(silenceId: string) {

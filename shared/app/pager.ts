@@ -18,6 +18,7 @@ import {
   type Silence,
   type Transition,
 } from '../domain/paging.ts';
+import { byId } from '#domain/ids.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 import {
   RecordRefused,
@@ -94,8 +95,6 @@ const seqOf = (id: string) => {
   return m ? Number(m[1]) : Number.POSITIVE_INFINITY;
 };
 
-const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 /**
  * Oldest first; pages triggered in the same millisecond by patient, then in the order of the patient's grade
  * changes (a crs change after an icans one must not overtake it because "crs" sorts first), then by id (a grade
@@ -106,9 +105,9 @@ const byTrigger = (pages: Page[]) =>
   [...pages].sort(
     (a, b) =>
       a.triggeredAt - b.triggeredAt ||
-      byText(a.patientId, b.patientId) ||
+      byId(a.patientId, b.patientId) ||
       seqOf(a.notificationId) - seqOf(b.notificationId) ||
-      byText(a.pageId, b.pageId),
+      byId(a.pageId, b.pageId),
   );
 
 export class Pager {

@@ -4,6 +4,7 @@
 //
 // Many feeds quiet at once (a ward's network or gateway down) page once per ward (issue 16 item 3): planStaleFeeds
 // is the one rule both backends' sweeps follow; each backend only finds the feeds and stores what is in force.
+import { byId } from '#domain/ids.ts';
 import type { PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { MINUTE, formatSiteTime } from '#domain/time.ts';
@@ -125,7 +126,6 @@ export function planStaleFeeds(
   timeZone: string,
 ): StaleFeedPlan {
   // In the order of the ids, whatever order a backend found them in: the same alerts, summaries and pages on both.
-  const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const next = new Map([...inForce].sort(([a], [b]) => byId(a, b)));
   const alerts: AlertInput[] = [];
   const newlyQuiet: FeedCheck[] = [];

@@ -17,3 +17,9 @@ export function wireId(id: string): string {
     return encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   });
 }
+
+/**
+ * Ids in the order of their UTF-16 code units (not the locale's): the same order on every backend and machine,
+ * whatever order a store reads them in.
+ */
+export const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

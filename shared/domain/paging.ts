@@ -5,6 +5,7 @@ import * as z from 'zod';
 import type { Condition } from './config.ts';
 import type { Notification } from './page.ts';
 import type { PatientState } from './state.ts';
+import { byId } from './ids.ts';
 import { MINUTE } from './time.ts';
 
 export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'] as const;
@@ -167,6 +168,14 @@ export const firstSendPending = (p: Page) =>
   (p.status === 'open' || p.status === 'info');
 
 /**
+ * A silence still holds at `t` (its start aside): `until` after `t`, and not ended by hand by then. A silence ended
+ * since still held at an earlier `t` (a late tick decides a past step by what was in force then). The stores list
+ * silences by this rule (PageStore.silences).
+ */
+export const holdsUntilAfter = (s: Pick<Silence, 'until' | 'endedAt'>, t: number): boolean =>
+  t < s.until && (s.endedAt === undefined || t < s.endedAt);
+
+/**
  * The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. When
  * several do, the one that holds it longest (the latest end), then a patient's before a team's, the earlier
  * started, the smaller id: the same on every backend, whatever order its store lists silences in.
@@ -181,17 +190,12 @@ function silenceFor(
   const holding = silences.filter(
     (s) =>
       s.from <= now &&
-      now < s.until &&
-      (s.endedAt === undefined || now < s.endedAt) &&
+      holdsUntilAfter(s, now) &&
       ('patientId' in s.scope ? s.scope.patientId === page.patientId : s.scope.team === page.team),
   );
   const team = (s: Silence) => ('team' in s.scope ? 1 : 0);
   return holding.sort(
-    (a, b) =>
-      b.until - a.until ||
-      team(a) - team(b) ||
-      a.from - b.from ||
-      (a.silenceId < b.silenceId ? -1 : a.silenceId > b.silenceId ? 1 : 0),
+    (a, b) => b.until - a.until || team(a) - team(b) || a.from - b.from || byId(a.silenceId, b.silenceId),
   )[0];
 }
 
