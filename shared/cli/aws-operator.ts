@@ -11,6 +11,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { awsPaging, readAckSecret, type AwsPaging } from '#adapters/aws/paging.ts';
+import type { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 
 /** What only the operator commands use (crs doctor), named like the functions' variables. */
 export const OPERATOR_ENV = {
@@ -83,6 +84,8 @@ export function need(vars: Record<string, string>, name: string, flag?: string):
 }
 
 export interface OperatorPaging extends AwsPaging {
+  /** The state table, always given here: a patient's silence is refused for a patient never graded. */
+  states: DynamoStateStore;
   close(): void;
 }
 
@@ -109,7 +112,9 @@ export async function operatorPaging(vars: Record<string, string>, config: Gradi
       },
       clients,
     );
-    return { ...paging, close: () => Object.values(clients).forEach((c) => c.destroy()) };
+    const { states } = paging;
+    if (!states) throw new Error('the operator pager is built with the state table');
+    return { ...paging, states, close: () => Object.values(clients).forEach((c) => c.destroy()) };
   } catch (err) {
     Object.values(clients).forEach((c) => c.destroy());
     throw err;

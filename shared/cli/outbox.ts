@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import type { GradingConfig } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { EMBEDDED_LANES, isLaneName } from '#hosts/embedded/lanes.ts';
 import { serveClient, type ServeClient } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
@@ -104,11 +105,8 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
 
 type Values = { data?: string; outputs?: string; config?: string; sink?: string; all?: boolean; json?: boolean };
 
-/** The lanes of crs serve (shared/hosts/embedded: sinks.ts and the pager): a misspelt --sink would retry nothing. */
-const EMBEDDED_LANES = ['stdout', 'pager', 'board', 'webhook'];
-
 async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values): Promise<number> {
-  if (v.sink !== undefined && !EMBEDDED_LANES.includes(v.sink))
+  if (v.sink !== undefined && !isLaneName(v.sink))
     throw new OutboxUsageError(`--sink must be one of ${EMBEDDED_LANES.join(', ')} (got "${v.sink}")`);
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
   const { DB_FILE } = await import('#adapters/sqlite/db.ts');

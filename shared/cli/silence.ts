@@ -59,7 +59,7 @@ export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig
         create: async (s) => {
           const r = await startSilence(
             s,
-            async (patientId) => (await paging.states!.load(patientId)) !== undefined,
+            async (patientId) => (await paging.states.load(patientId)) !== undefined,
             (x) => paging.pager.silence(x, Date.now()),
           );
           if (!r.ok) throw unknownPatient(s);

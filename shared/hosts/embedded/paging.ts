@@ -19,6 +19,7 @@ import { feedStatus, type Page, type Silence } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
 import { MINUTE } from '#domain/time.ts';
 import { recordBody } from './sinks.ts';
+import type { LaneName } from './lanes.ts';
 import type { AuditLog, PageSender, PageStore, SecurityLog, StoredState } from '#ports';
 
 export interface EmbeddedPagingOptions {
@@ -113,7 +114,7 @@ export class EmbeddedPaging {
   /** The outbox lane that hands the pager every committed grade change and alert, once each. */
   sink(): Sink {
     return {
-      name: 'pager',
+      name: 'pager' satisfies LaneName,
       kinds: ['notification', 'alert'],
       deliver: async (item: OutboxItem) => {
         await this.serial(async () => {

@@ -14,6 +14,7 @@ import { wireId } from '#domain/ids.ts';
 import type { Notification } from '#domain/page.ts';
 import { RecordRefused } from '#ports';
 import type { SseHub } from './sse.ts';
+import type { LaneName } from './lanes.ts';
 
 /** A record's JSON body; one that does not parse is refused (sent again, it would fail again). */
 export function recordBody<T>(item: OutboxItem): T {
@@ -48,7 +49,7 @@ const RECEIVER_NOT_READY = new Set([401, 403, 404, 405, 407, 408, 421, 425, 429]
  * for the write callback would stretch it to a whole turn of the event loop.
  */
 export class StdoutSink implements Sink {
-  readonly name = 'stdout';
+  readonly name = 'stdout' satisfies LaneName;
   readonly kinds: readonly OutboxKind[];
   private broken: Error | undefined;
 
@@ -78,7 +79,7 @@ export class StdoutSink implements Sink {
 
 /** The board learns of each page at once; what it shows comes from the database. */
 export class BoardSink implements Sink {
-  readonly name = 'board';
+  readonly name = 'board' satisfies LaneName;
   readonly kinds = ['page'] as const;
 
   constructor(private readonly hub: SseHub) {}
@@ -108,7 +109,7 @@ const WEBHOOK_TIMEOUT_MS = 10_000;
  * repeat, x-crs-notification-id on grade changes, and x-crs-signature (HMAC-SHA256 of the body) with a secret.
  */
 export class WebhookSink implements Sink {
-  readonly name = 'webhook';
+  readonly name = 'webhook' satisfies LaneName;
   readonly kinds = ['notification', 'page'] as const;
 
   constructor(
