@@ -230,7 +230,10 @@ export function auditKey(e: AuditEvent): string {
   const id = e.details.pageId ?? e.details.notificationId ?? e.details.messageId ?? e.details.silenceId ?? '';
   // A digest tells apart two messages under one id (a reused id) whose entries would otherwise read the same.
   const digest = e.details.digest === undefined ? '' : `|${String(e.details.digest)}`;
-  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}`;
+  // A page's level and walk of its ladder tell apart two sends of it to one role at one instant (a tick catching
+  // up after downtime sends each step it finds due), whose entries would otherwise read the same.
+  const step = e.details.level === undefined ? '' : `|${String(e.details.level)}.${String(e.details.round)}`;
+  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}${step}`;
 }
 
 /**

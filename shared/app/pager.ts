@@ -183,8 +183,20 @@ export class Pager {
       const saved = await this.persistOrSkip(t.pages, (p) =>
         tickAudit(p, at, released.has(p.pageId), this.deps.config),
       );
-      await this.sendPending(saved, at);
+      // Decided as of when it fell due, sent now: the delivery's record and the link's expiry say when it went out.
+      await this.sendPending(saved, now);
     }
+  }
+
+  /**
+   * The earliest ladder step or release of a held page at or before `until` (null: none). A simulated clock
+   * (`crs replay --escalations`) ticks at each, as a timely ticker would: a tick sends what it finds due when it
+   * runs, so a tick that catches up after downtime sends (and records) the steps it decides then, not when they
+   * fell due.
+   */
+  async nextDue(until: number): Promise<number | null> {
+    const pending = await this.deps.pages.pendingPages(until);
+    return earliestDue(pending, await this.silencesFor(pending, until), until);
   }
 
   /** The silences in force at `now`, and those holding any of these pages (ended or not). */

@@ -161,12 +161,20 @@ export class EscalatingReplay {
    */
   private async advance(to: number, events: EscalationEvent[]): Promise<void> {
     if (to <= this.now) return;
+    // The clock stops at every ladder step and stale feed on the way, as a timely ticker would: each step is sent
+    // when it falls due (a tick that catches up would send them all when it runs, as after downtime).
     for (;;) {
-      const next = this.nextStaleAt();
-      if (next === undefined || next > to) break;
-      await this.pager.onTick(next);
-      this.now = Math.max(this.now, next);
-      await this.checkFeeds([...this.patients], next, true);
+      const stale = this.nextStaleAt();
+      const due = await this.pager.nextDue(to);
+      const step = due !== null && due > this.now ? due : undefined; // what fell due by now was ticked
+      if (stale !== undefined && stale <= to && (step === undefined || stale <= step)) {
+        await this.pager.onTick(stale);
+        this.now = Math.max(this.now, stale);
+        await this.checkFeeds([...this.patients], stale, true);
+      } else if (step !== undefined) {
+        await this.pager.onTick(step);
+        this.now = step;
+      } else break;
     }
     await this.pager.onTick(to);
     this.now = to;

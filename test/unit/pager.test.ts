@@ -1,10 +1,11 @@
 // The pager service over in-memory ports: crash safety, idempotency, acknowledge links, silences, audit.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signAck } from '#app/ack.ts';
+import { signAck, verifyAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
 import { Pager, REFUSED_SENDS, SendDeferred } from '#app/pager.ts';
 import { DEFAULT_PAGING, type PageableNotification } from '#domain/paging.ts';
+import { iso } from '#domain/time.ts';
 import { RecordRefused, type PageMessage, type PageSender, type ParkedSend, type SecurityEvent } from '#ports';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
@@ -224,6 +225,28 @@ describe('the pager', () => {
       'hematology:hematology fellow',
       'icu:ICU registrar',
     ]);
+  });
+
+  // Found by strengthening test/unit/aws-pager-crash-anywhere.test.ts: the steps a late tick catches up on were
+  // recorded as delivered when they fell due, hours before they went out, with links expiring that much sooner;
+  // and two sends of one page to one role at one instant (two walks of the ladder) read as one retried entry.
+  it('a tick after downtime records each send it makes when it makes it, and links from then', async () => {
+    const { phone, pager, audit } = setup();
+    await pager.onNotification({ ...grade3, teams: ['icu'] }, T);
+    const late = min(120);
+    await pager.onTick(late);
+    const steps = audit.events.filter((e) => e.type === 'escalation' && e.details.status === 'open');
+    const deliveries = audit.events.filter((e) => e.type === 'delivery');
+    expect(steps.length).toBeGreaterThan(2); // several levels and walks fell due while nothing ticked
+    expect(steps.every((e) => Date.parse(e.at) < late)).toBe(true); // each decided when it fell due
+    expect(deliveries.map((e) => e.at)).toEqual([iso(T), ...steps.map(() => iso(late))]);
+    expect(deliveries.slice(1).map((e) => `${e.details.level}.${e.details.round}`)).toEqual(
+      steps.map((e) => `${e.details.level}.${e.details.round}`),
+    );
+    expect(phone.sent).toHaveLength(1 + steps.length);
+    const link = phone.sent.at(-1)!.ackUrl!;
+    const v = verifyAck(secret, link.slice('https://crs.example/ack/'.length), late);
+    expect(v.ok && v.claims.expiresAt).toBe(late + DEFAULT_PAGING.ackLinkMinutes * 60_000);
   });
 
   it('a silence never hides grade 4', async () => {

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { feedStatus } from '#domain/paging.ts';
 import type { AuditEvent } from '#ports';
@@ -93,14 +94,20 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
     }
     return next;
   };
-  /** The clock runs to `to`: the timer loop ticks, and the sweep runs when a feed becomes stale. */
+  /**
+   * The clock runs to `to`: the timer loop ticks when the next step falls due (it wakes then: the store's
+   * nextDueAt), and the sweep runs when a feed becomes stale.
+   */
   const advance = async (to: number) => {
     for (;;) {
-      const at = await nextStale(to);
-      if (at === undefined) break;
-      clock = at;
+      const stale = await nextStale(to);
+      const due = new SqlitePageStore(server.db).nextDueAt();
+      const step = due !== null && due > clock && due <= to ? due : undefined;
+      if (stale === undefined && step === undefined) break;
+      const stops = stale !== undefined && (step === undefined || stale <= step);
+      clock = stops ? stale : step!;
       await server.paging.tick();
-      await server.paging.sweep();
+      if (stops) await server.paging.sweep();
       await settle();
     }
     if (to > clock) clock = to;
