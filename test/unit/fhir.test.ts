@@ -348,17 +348,25 @@ describe('FHIR ingest', () => {
         entry: fc.array(fc.oneof(fc.record({ resource }), fc.anything()), { maxLength: 6 }),
       }),
     );
+    const refused = new Set<number>();
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
         const res = await post('/fhir/r4', JSON.stringify(b) ?? 'null');
         const out = JSON.parse(res.body) as OperationOutcome | Bundle;
         expect(['OperationOutcome', 'Bundle']).toContain(out.resourceType);
         if (out.resourceType === 'OperationOutcome' && res.status >= 400) {
+          refused.add(res.status);
           expect(out.issue.length).toBeGreaterThan(0);
-          for (const i of out.issue) expect(i.diagnostics).toBeTruthy();
+          for (const i of out.issue) {
+            expect(i.diagnostics).toBeTruthy();
+            // The body is JSON, so every refusal is about something in it, and names where.
+            expect(i.expression, i.diagnostics).toEqual([expect.stringMatching(/^[A-Za-z]/)]);
+          }
         }
       }),
       { numRuns: 300 },
     );
+    // The generator reaches both kinds of refusal: a body that is no FHIR (400) and a Bundle with problems (422).
+    expect([...refused]).toEqual(expect.arrayContaining([400, 422]));
   });
 });

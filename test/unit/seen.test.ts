@@ -15,9 +15,15 @@ function plainIdentify(plain: (readonly [string, string])[], id: string, digest:
 
 describe('the message identity window', () => {
   it('answers exactly like a plain list of the identities it holds, for every state along the way', () => {
+    let evicting = 0;
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 120 }), fc.integer({ min: 0, max: 2 })), { maxLength: 400 }),
+        // size 'max': fast-check's default size draws at most 10 entries, and a window of 16 to 100 forgets
+        // nothing before 65 to 161 (it drops whole chunks of 32).
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 120 }), fc.integer({ min: 0, max: 2 })), {
+          maxLength: 400,
+          size: 'max',
+        }),
         fc.integer({ min: 16, max: 100 }),
         (ids, window) => {
           const history: SeenIds[] = [[]];
@@ -26,23 +32,36 @@ describe('the message identity window', () => {
             if (identify(cur, `id ${n}`, `d${d}`) !== 'duplicate')
               history.push(addSeen(cur, `id ${n}`, `d${d}`, window));
           }
+          if (seenCount(history.at(-1)!) < history.length - 1) evicting++;
           // Ask old states too (their indexes were handed on) and copies as if read back from storage.
           for (const w of [...history].reverse()) {
             const plain = plainOf(w);
             const stored = JSON.parse(JSON.stringify(w)) as SeenIds;
+            // One comparison per state (an expect per lookup made the longer runs slow), each answer labelled.
+            const got: string[] = [];
+            const want: string[] = [];
             for (let n = 0; n <= 120; n += 7) {
               for (const d of ['d0', 'd1', 'd2']) {
-                expect(identify(w, `id ${n}`, d)).toBe(plainIdentify(plain, `id ${n}`, d));
-                expect(identify(stored, `id ${n}`, d)).toBe(plainIdentify(plain, `id ${n}`, d));
-                expect(identify(w, `id ${n}`, d, ['d1'])).toBe(plainIdentify(plain, `id ${n}`, d, ['d1']));
+                got.push(`id ${n} ${d}: ${identify(w, `id ${n}`, d)}`);
+                want.push(`id ${n} ${d}: ${plainIdentify(plain, `id ${n}`, d)}`);
+                got.push(`id ${n} ${d} stored: ${identify(stored, `id ${n}`, d)}`);
+                want.push(`id ${n} ${d} stored: ${plainIdentify(plain, `id ${n}`, d)}`);
+                got.push(`id ${n} ${d} prior d1: ${identify(w, `id ${n}`, d, ['d1'])}`);
+                want.push(`id ${n} ${d} prior d1: ${plainIdentify(plain, `id ${n}`, d, ['d1'])}`);
               }
-              expect(hasSeen(w, `id ${n}`)).toBe(plain.some(([i]) => i === `id ${n}`));
+              got.push(`id ${n} seen: ${hasSeen(w, `id ${n}`)}`);
+              want.push(`id ${n} seen: ${plain.some(([i]) => i === `id ${n}`)}`);
             }
+            expect(got).toEqual(want);
           }
         },
       ),
-      { numRuns: 200 },
+      // A failure's shrinking re-runs long histories: cut it short rather than hang the worker (fc.assert is
+      // synchronous), reporting the failure found; the runs themselves take a few seconds.
+      { numRuns: 100, plugins: [fc.interruptAfterTimeLimit(20_000, { failOnInterrupt: true })] },
     );
+    // About half the runs go past the window (the index then forgets what the window drops, reused ids among it).
+    expect(evicting).toBeGreaterThan(25);
   });
 
   it('remembers at least the last `window` identities, and fewer than window + 64', () => {
