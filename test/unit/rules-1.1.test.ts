@@ -141,6 +141,19 @@ describe('1.1 item 2: same-instant merge', () => {
       ]),
     ).toEqual([3, 0]);
   });
+
+  it('a vasopressors section corrected to [] at the same instant was never an infusion: no hypotension from it', () => {
+    // Section 1, same instant: "`oxygen` and `vasopressors` are whole sections (the later arrival at one instant
+    // replaces them)"; hypotension is "any vasopressor currently infusing" or two consecutive low readings.
+    const corrected = [enrol(P), temp(0, 39), pressors(5, norepi(0.1)), pressors(5)];
+    expect(grades(corrected)).toEqual([1, 0]);
+    // Nor does it hold hypotension on afterwards: normal readings are normal readings.
+    expect(grades([...corrected, bp(10, 110), bp(15, 112)])).toEqual([1, 0]);
+    // The other way round: [] corrected to an infusion is an infusion, and hypotension stays after its stop.
+    const started = [enrol(P), temp(0, 39), pressors(5), pressors(5, norepi(0.1))];
+    expect(grades(started)).toEqual([3, 0]);
+    expect(grades([...started, pressors(20), bp(25, 110)])).toEqual([2, 0]);
+  });
 });
 
 describe('1.1 item 3: hypotension clears only off vasopressors', () => {
@@ -208,9 +221,27 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     for (const order of permutations(late)) expect(grades([enrol(P), ...order, ...nextDay])).toEqual([2, 0]);
   });
 
+  it('a medication at the instant of the fever, charted after that fever left the window, waives fever', () => {
+    // Section 1, fever waiver: medication "with an `observedAt` at or after" the first fever; order independence
+    // (item 1): charted late it waives as charted on time.
+    const onTime = [enrol(P), temp(0, 38.9), give(0, 'acetaminophen'), temp(25 * HOUR, 37)];
+    const late = [enrol(P), temp(0, 38.9), temp(25 * HOUR, 37), give(0, 'acetaminophen')];
+    const nextDay = [bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)];
+    expect(grades([...onTime, ...nextDay])).toEqual([2, 0]);
+    expect(grades([...late, ...nextDay])).toEqual([2, 0]);
+  });
+
   it('medication before the first fever (premedication) does not waive it', () => {
     expect(
       grades([enrol(P), give(-30, 'acetaminophen'), temp(0, 38.9), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)]),
+    ).toEqual([0, 0]);
+  });
+
+  it('premedication charted after the fever arrived still does not waive it (order independence)', () => {
+    // Section 1: "Medication given *before* that time (premedication) does not waive fever", whatever the order
+    // the messages arrive in (item 1).
+    expect(
+      grades([enrol(P), temp(0, 38.9), give(-30, 'acetaminophen'), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)]),
     ).toEqual([0, 0]);
   });
 
@@ -222,6 +253,14 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     expect(grades([infusedNow, ...before, ...nextDay])).toEqual([0, 0]);
     // With a fever after the infusion and a masking medication after that, the waiver holds.
     expect(grades([infusedNow, ...before, temp(10, 38.4), give(20, 'dexamethasone'), ...nextDay])).toEqual([2, 0]);
+  });
+
+  it('a fever observed at the very instant of the infusion is a fever of the episode (it starts at infusedAt)', () => {
+    // Section 1, fever waiver: "An episode starts at an enrolment's `infusedAt`": a fever at that instant is in it,
+    // so a masking medication after it waives fever the next day.
+    const infusedNow = enrol(P, -2 * HOUR, { infusedAt: '2026-01-10T08:00:00Z' });
+    const nextDay = [bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)];
+    expect(grades([infusedNow, temp(0, 38.6), give(30, 'acetaminophen'), ...nextDay])).toEqual([2, 0]);
   });
 
   it('the reason names the medication and the fever of the episode it follows', () => {

@@ -7,6 +7,7 @@ const P = 'P1';
 const febrile = (m = 0, c = 38.5) => msg(P, m, { vitals: { temperatureC: c } });
 const bp = (m: number, systolicBP: number, meanArterialPressure?: number) =>
   msg(P, m, { vitals: meanArterialPressure === undefined ? { systolicBP } : { systolicBP, meanArterialPressure } });
+const mapOnly = (m: number, meanArterialPressure: number) => msg(P, m, { vitals: { meanArterialPressure } });
 
 describe('section 1: the patient clock and late messages', () => {
   it('grades as of the latest observedAt seen for the patient', () => {
@@ -60,6 +61,12 @@ describe('section 1: fever', () => {
     expect(within.last.crsGrade).toBe(1);
     const after = run([enrol(P), febrile(0), msg(P, 24 * 60 + 1, { vitals: { temperatureC: 37 } })]);
     expect(after.last.crsGrade).toBe(0);
+  });
+
+  it('a fever exactly 24 h old still counts when an older, higher one has just left the window', () => {
+    // Section 1: "any temperature >= 38.0 °C observed within the fever window (default 24 h)", inclusive as above.
+    const r = run([enrol(P), febrile(-10, 39.5), febrile(0, 38.5), msg(P, 24 * 60, { vitals: { temperatureC: 37 } })]);
+    expect(r.last.crsGrade).toBe(1);
   });
 
   it('the fever window and threshold are configuration', () => {
@@ -171,11 +178,41 @@ describe('section 1: the fever waiver', () => {
   });
 });
 
+describe('section 1: the optional end of an episode (episodeEndsAfterHoursAtGrade0)', () => {
+  const cfg = config({ episodeEndsAfterHoursAtGrade0: 12 });
+  const masked = [enrol(P), febrile(0), msg(P, 30, { medications: [{ drug: 'tocilizumab' }] })];
+  const afebrile = (m: number) => msg(P, m, { vitals: { temperatureC: 37 } });
+
+  it('ends exactly the configured time after CRS 0 (at or after), and the waiver goes with it', () => {
+    // CRS 0 from 25 h (the fever of 0 h left the window); 37 h is exactly 12 h later: the episode has ended, so
+    // the low pair of 36 h and 37 h 5 min is without fever or waiver.
+    const r = run([...masked, afebrile(25 * 60), bp(36 * 60, 84), afebrile(37 * 60), bp(37 * 60 + 5, 82)], cfg);
+    expect(r.last.crsGrade).toBe(0);
+  });
+
+  it('time at CRS 1 is not time at CRS 0: a febrile patient is still in the episode', () => {
+    // Section 1: the waiver holds "for the rest of the episode"; fevers at 0 h and 12 h, CRS 0 only from 36 h.
+    const r = run([...masked, febrile(12 * 60), afebrile(36 * 60 + 30), ...[bp(37 * 60, 84), bp(37 * 60 + 5, 82)]], cfg);
+    expect(r.last.crsGrade).toBe(2);
+  });
+
+  it('an enrolment sent again with the same infusedAt does not start a new episode', () => {
+    // Section 1: "a new enrolment with a later `infusedAt` starts a new one": the same infusedAt is the same episode,
+    // which has ended (12 h at CRS 0 from 25 h): no waiver afterwards.
+    const again = enrol(P, 38 * 60, { weightKg: 72 });
+    const r = run([...masked, afebrile(25 * 60), afebrile(38 * 60), again, bp(40 * 60, 84), bp(40 * 60 + 5, 82)], cfg);
+    expect(r.last.crsGrade).toBe(0);
+  });
+});
+
 describe('section 1: hypotension', () => {
   it.each([
     ['systolic < 90 twice', [bp(10, 89), bp(15, 88)], 2],
     ['MAP < 65 twice', [bp(10, 100, 64), bp(15, 100, 60)], 2],
     ['systolic 90 is not low', [bp(10, 90), bp(15, 90)], 1],
+    ['MAP 65 is not low', [bp(10, 100, 65), bp(15, 100, 65)], 1],
+    ['a MAP-only reading is judged on its MAP (no systolic is not a low systolic)', [mapOnly(10, 70), mapOnly(15, 72)], 1],
+    ['MAP-only readings below 65 twice', [mapOnly(10, 64), mapOnly(15, 60)], 2],
     ['one low reading alone is an artefact candidate', [bp(10, 70)], 1],
     ['low, normal, low never establishes it', [bp(10, 85), bp(15, 110), bp(20, 85)], 1],
     ['low, low, normal: one normal does not clear it', [bp(10, 85), bp(15, 84), bp(20, 110)], 2],

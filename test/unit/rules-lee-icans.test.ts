@@ -139,6 +139,23 @@ describe('section 3: FiO2 estimated from the device when none is given', () => {
   });
 });
 
+describe('section 3: a nasal cannula with no flow documented (the configurable interpretation)', () => {
+  // Section 3: "nasal cannula 0.21 + 0.04 x flow (L/min), at most 0.45"; with no flow the project's
+  // nasalCannulaUnknownFlow interpretation decides, as in section 2.
+  const noFlow = { oxygen: { device: 'nasal_cannula' as const } };
+  it('is low-flow by default: an oxygen requirement with FiO2 below 0.40, grade 2, and says so', () => {
+    const a = grade(noFlow);
+    expect(a.crsGrade).toBe(2);
+    expect(a.reasons.map((r) => r.text).join(' ')).toContain('flow not documented: graded as low-flow');
+  });
+  it('configured high-flow: FiO2 estimated at the 0.45 cap, grade 3', () => {
+    const high = config({ scheme: 'lee2014', nasalCannulaUnknownFlow: 'high' });
+    const a = run([enrol(P), febrile(0), msg(P, 20, noFlow)], high).last;
+    expect(a.crsGrade).toBe(3);
+    expect(a.reasons.find((r) => r.criterion === 'fio2')?.value).toBe(0.45);
+  });
+});
+
 describe('section 4: ASTCT 2019 ICANS', () => {
   const icans = (neuro: Parameters<typeof msg>[2]['neuro']) => run([enrol(P), msg(P, 0, { neuro })]).last.icansGrade;
   it.each([

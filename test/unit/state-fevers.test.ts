@@ -87,6 +87,17 @@ describe('a state stored with feverOnset (before latestFever and maskedFever)', 
     },
   );
 
+  it('a masking medication at the very instant of the stored onset still waives fever (at or after it)', () => {
+    // Section 1, fever waiver: a masking medication "with an `observedAt` at or after the time grade >= 1 was
+    // first reached" waives fever; the code before held the waiver when lastMaskingAt >= feverOnset.
+    const p15 = courses.find((c) => c.name === 'P-15')!;
+    const stored = p15.steps.at(-1)!;
+    const old = JSON.parse(stored.json) as { feverOnset: number; lastMaskingAt: number };
+    const s = deserializeState(JSON.stringify({ ...old, lastMaskingAt: old.feverOnset }));
+    expect(s.maskedFever).toBe(old.feverOnset);
+    expect(gradeCrs(s, cfgOf(p15)).grade).toBe(2); // afebrile, hypotensive: the waiver holds
+  });
+
   it('derives the latest fever, and the latest fever at or before the latest masking medication', () => {
     const p15 = courses.find((c) => c.name === 'P-15')!;
     const stored = p15.steps.at(-1)!;
