@@ -192,7 +192,10 @@ describe('section 1: the optional end of an episode (episodeEndsAfterHoursAtGrad
 
   it('time at CRS 1 is not time at CRS 0: a febrile patient is still in the episode', () => {
     // Section 1: the waiver holds "for the rest of the episode"; fevers at 0 h and 12 h, CRS 0 only from 36 h.
-    const r = run([...masked, febrile(12 * 60), afebrile(36 * 60 + 30), ...[bp(37 * 60, 84), bp(37 * 60 + 5, 82)]], cfg);
+    const r = run(
+      [...masked, febrile(12 * 60), afebrile(36 * 60 + 30), ...[bp(37 * 60, 84), bp(37 * 60 + 5, 82)]],
+      cfg,
+    );
     expect(r.last.crsGrade).toBe(2);
   });
 
@@ -211,7 +214,11 @@ describe('section 1: hypotension', () => {
     ['MAP < 65 twice', [bp(10, 100, 64), bp(15, 100, 60)], 2],
     ['systolic 90 is not low', [bp(10, 90), bp(15, 90)], 1],
     ['MAP 65 is not low', [bp(10, 100, 65), bp(15, 100, 65)], 1],
-    ['a MAP-only reading is judged on its MAP (no systolic is not a low systolic)', [mapOnly(10, 70), mapOnly(15, 72)], 1],
+    [
+      'a MAP-only reading is judged on its MAP (no systolic is not a low systolic)',
+      [mapOnly(10, 70), mapOnly(15, 72)],
+      1,
+    ],
     ['MAP-only readings below 65 twice', [mapOnly(10, 64), mapOnly(15, 60)], 2],
     ['one low reading alone is an artefact candidate', [bp(10, 70)], 1],
     ['low, normal, low never establishes it', [bp(10, 85), bp(15, 110), bp(20, 85)], 1],

@@ -143,15 +143,15 @@ describe('a version-1 state (rules 1.0, as SQLite and DynamoDB hold it today)', 
     // Section 1: hypotension is a low reading "on two consecutive blood-pressure readings" and clears "after two
     // consecutive normal readings"; version 1 kept the class of the last dropped reading (bpDropped.lastLow).
     const old = JSON.parse(stored) as Record<string, unknown>;
-    const after = (bpDropped: { on: boolean; lastLow: boolean }, systolicBP: number) => {
+    const hypotensiveAfter = (bpDropped: { on: boolean; lastLow: boolean }, systolicBP: number) => {
       const s = deserializeState(JSON.stringify({ ...old, bp: [], vasopressors: undefined, bpDropped }));
       const r = run([msg('P-V1', 50, { vitals: { systolicBP } })], config(), s);
       return r.last.reasons.some((x) => x.criterion === 'hypotension');
     };
-    expect(after({ on: false, lastLow: true }, 85)).toBe(true); // dropped low + low: established
-    expect(after({ on: false, lastLow: false }, 85)).toBe(false); // dropped normal + low: one low alone
-    expect(after({ on: true, lastLow: false }, 110)).toBe(false); // dropped normal + normal: cleared
-    expect(after({ on: true, lastLow: true }, 110)).toBe(true); // dropped low + normal: not yet
+    expect(hypotensiveAfter({ on: false, lastLow: true }, 85)).toBe(true); // dropped low + low: established
+    expect(hypotensiveAfter({ on: false, lastLow: false }, 85)).toBe(false); // dropped normal + low: one low alone
+    expect(hypotensiveAfter({ on: true, lastLow: false }, 110)).toBe(false); // dropped normal + normal: cleared
+    expect(hypotensiveAfter({ on: true, lastLow: true }, 110)).toBe(true); // dropped low + normal: not yet
   });
 
   it('grades as version 1 did where rules 1.0 and 1.1 agree, and by rules 1.1 from then on', () => {
