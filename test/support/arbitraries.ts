@@ -96,19 +96,21 @@ const sections = fc
 
 /** A timeline for one patient: unique messageIds, times mostly rising, some late. */
 export function timeline(patientId: string, maxLength = 40): fc.Arbitrary<DeviceMessage[]> {
-  return fc.array(fc.tuple(sections, fc.integer({ min: -30, max: 120 })), { minLength: 1, maxLength }).map((items) => {
-    let minute = 0;
-    return items.map(([s, step], i) => {
-      minute += step; // a negative step is a late message
-      return {
-        messageId: `${patientId}-${i}`,
-        patientId,
-        observedAt: new Date(T0 + minute * 60_000).toISOString(),
-        source: { deviceId: `dev-${patientId}`, kind: 'monitor' as const },
-        ...s,
-      } as DeviceMessage;
+  return fc
+    .array(fc.tuple(sections, fc.integer({ min: -30, max: 120 })), { minLength: 1, maxLength, size: 'max' })
+    .map((items) => {
+      let minute = 0;
+      return items.map(([s, step], i) => {
+        minute += step; // a negative step is a late message
+        return {
+          messageId: `${patientId}-${i}`,
+          patientId,
+          observedAt: new Date(T0 + minute * 60_000).toISOString(),
+          source: { deviceId: `dev-${patientId}`, kind: 'monitor' as const },
+          ...s,
+        } as DeviceMessage;
+      });
     });
-  });
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -193,6 +195,7 @@ export function course(patientId: string, maxInstants = 30): fc.Arbitrary<Device
         {
           minLength: 1,
           maxLength: maxInstants,
+          size: 'max',
         },
       ),
       duplicates: fc.array(fc.nat(), { maxLength: 4 }),
