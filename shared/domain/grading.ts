@@ -185,7 +185,8 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
 /**
  * ASTCT fever waiver: a fever-masking medication at or after a fever of the episode (then at or after its first
  * fever too). maskedFever is the latest fever at or before the latest masking medication: such a pair is in the
- * episode exactly when that fever is, wherever the episode start moves.
+ * episode exactly when that fever is, wherever the episode start moves (for a medication charted after later
+ * fevers, a fever of the episode before it: reducer.ts maskAt, and the limit in docs/grading-rules.md section 4).
  */
 function waiver(state: PatientState): Reason | undefined {
   const fever = state.maskedFever;

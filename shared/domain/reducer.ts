@@ -15,7 +15,15 @@ import {
 } from './grading.ts';
 import { buildPage, changeId, type Notification } from './page.ts';
 import { addSeen, identify } from './seen.ts';
-import { copyState, emptyState, type NotifiedGrade, type PatientState, type Timed, type TimedFields } from './state.ts';
+import {
+  copyState,
+  emptyState,
+  knownUnmaskedFever,
+  type NotifiedGrade,
+  type PatientState,
+  type Timed,
+  type TimedFields,
+} from './state.ts';
 import { HOUR, MINUTE, iso, parseTime } from './time.ts';
 
 /** A warning that is not a grade (crs-rules are silent on it; the paging layer decides whom to tell). */
@@ -159,7 +167,9 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   s.clock = Math.max(prev.clock, t);
 
   if (msg.enrolment) {
-    // The episode start may move either way: the waiver reads it afresh (grading.ts), nothing here depends on it.
+    // The episode start may move either way: the waiver reads it afresh (grading.ts); only unmaskedFever, a fever
+    // of the episode, is recomputed.
+    const startBefore = episodeStart(s);
     const infusedBefore = s.enrolment.infusedAt?.v;
     s.enrolment = mergeFields(s.enrolment, msg.enrolment, t);
     const infusedAfter = s.enrolment.infusedAt?.v;
@@ -168,6 +178,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
+    if (episodeStart(s) !== startBefore) s.unmaskedFever = knownUnmaskedFever(s);
   }
 
   if (msg.vitals) {
@@ -179,11 +190,16 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       if (febrile) {
         s.latestFever = Math.max(s.latestFever ?? t, t);
         if (s.lastMaskingAt !== undefined && t <= s.lastMaskingAt) s.maskedFever = Math.max(s.maskedFever ?? t, t);
+        else if ((s.unmaskedFever === undefined || t < s.unmaskedFever) && t >= episodeStart(s)) s.unmaskedFever = t;
       } else {
         // A correction below the threshold at a fever's instant: the latest kept febrile reading before it stands
         // in (one the corrected reading covered, or that left the window, is not known: docs/grading-rules.md).
         if (t === s.latestFever) s.latestFever = keptFeverBefore(s.febrile, t);
         if (t === s.maskedFever) s.maskedFever = keptFeverBefore(s.febrile, t);
+        if (t === s.unmaskedFever) {
+          s.unmaskedFever = undefined;
+          s.unmaskedFever = knownUnmaskedFever(s);
+        }
       }
     }
   }
@@ -229,18 +245,29 @@ function keptFeverBefore(queue: PatientState['febrile'], t: number, inclusive = 
 }
 
 /**
- * A fever-masking medication at `m`, later than any before: the latest fever at or before it is the latest fever
- * ever when that is not after it (exact); otherwise the latest kept one before it, if later than the one known.
- * Only there is it lossy: a fever before `m` that a later, higher one covered or that left the window is not kept.
+ * A fever-masking medication at `m`, later than any before: maskedFever becomes a fever at or before it. The latest
+ * fever ever when that is not after it (exact). Otherwise the later of the latest kept one at or before it and
+ * unmaskedFever when that is at or before it: unmaskedFever is the earliest fever of the episode after the masking
+ * medications before, so the episode has a fever in between exactly when it is at or before `m` (a kept one before
+ * `m` may be an earlier one, which only helps when it is in the episode). Then unmaskedFever, now masked, moves to
+ * the earliest known fever of the episode after `m`: maybe later than the earliest (that one may not be kept), which
+ * changes no waiver while the episode start stays where it is, because the waiver already holds on maskedFever.
  */
 function maskAt(s: PatientState, m: number): void {
   s.lastMaskingAt = m;
   if (s.latestFever !== undefined && s.latestFever <= m) {
     s.maskedFever = s.latestFever;
+    s.unmaskedFever = undefined; // no fever after m is known
     return;
   }
   const kept = keptFeverBefore(s.febrile, m, true);
-  if (kept !== undefined && (s.maskedFever === undefined || kept > s.maskedFever)) s.maskedFever = kept;
+  const unmasked = s.unmaskedFever !== undefined && s.unmaskedFever <= m ? s.unmaskedFever : undefined;
+  const fever = kept === undefined ? unmasked : unmasked === undefined ? kept : Math.max(kept, unmasked);
+  if (fever !== undefined && (s.maskedFever === undefined || fever > s.maskedFever)) s.maskedFever = fever;
+  if (unmasked !== undefined) {
+    s.unmaskedFever = undefined;
+    s.unmaskedFever = knownUnmaskedFever(s);
+  }
 }
 
 /**
@@ -256,7 +283,10 @@ function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig):
   const endAfter = config.episodeEndsAfterHoursAtGrade0;
   // Only an episode that has had a fever ends (and then fevers before the end are not its own: episodeStart).
   const hadFever = s.latestFever !== undefined && s.latestFever >= episodeStart(s);
-  if (endAfter !== null && hadFever && s.clock - s.crsZeroSince >= endAfter * HOUR) s.episodeEndedAt = s.clock;
+  if (endAfter !== null && hadFever && s.clock - s.crsZeroSince >= endAfter * HOUR) {
+    s.episodeEndedAt = s.clock;
+    s.unmaskedFever = knownUnmaskedFever(s); // the fevers before the end are not the new episode's
+  }
 }
 
 interface Decision {

@@ -5,7 +5,7 @@
 //
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
-//    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever]
+//    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -16,7 +16,9 @@
 // - bp, pressors, bpFold: as in version 2; seen: the window's chunks as they are;
 // - feverOnset: what the code before latestFever and maskedFever reads as the episode's onset (onsetForOlderReaders),
 //   unused when they are present. States stored before they were appended (ending at seen) kept the episode's
-//   earliest febrile time here; on load, the two are derived from it (withKnownFevers).
+//   earliest febrile time here; on load, the two are derived from it (withKnownFevers);
+// - unmaskedFever: appended after maskedFever (code before it ignores it); a state stored before it (or with none)
+//   takes it from the fevers it knows on load (withKnownFevers).
 import type { Condition } from './config.ts';
 import { MEDICATION_DRUGS, type MedicationDrug } from './contract.ts';
 import {
@@ -127,8 +129,9 @@ export function compactState(s: PatientState): unknown[] {
     seen: s.seen,
     latestFever: t(s.latestFever),
     maskedFever: t(s.maskedFever),
+    unmaskedFever: t(s.unmaskedFever),
   };
-  // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the two were appended.
+  // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
     COMPACT_STATE_VERSION,
     out.patientId,
@@ -158,6 +161,7 @@ export function compactState(s: PatientState): unknown[] {
     out.seen,
     out.latestFever,
     out.maskedFever,
+    out.unmaskedFever,
   ]);
 }
 
@@ -193,6 +197,7 @@ export function expandState(a: unknown[]): PatientState {
     seen,
     latestFever,
     maskedFever,
+    unmaskedFever,
   ] = a as [
     number,
     string,
@@ -220,6 +225,7 @@ export function expandState(a: unknown[]): PatientState {
     T[],
     number,
     string[][],
+    T?,
     T?,
     T?,
   ];
@@ -256,6 +262,7 @@ export function expandState(a: unknown[]): PatientState {
     febrile: pairs(febrile),
     latestFever: ms(latestFever),
     maskedFever: ms(maskedFever),
+    unmaskedFever: ms(unmaskedFever),
     ...decodeBp({ bp, pressors, bpFold }, clock),
     tocilizumab: tocilizumab.map((x) => ms(x)!),
     lastGiven: given,

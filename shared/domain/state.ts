@@ -77,9 +77,18 @@ export interface PatientState {
   latestFever: number | undefined;
   /**
    * Latest observedAt of a febrile temperature at or before the latest fever-masking medication (lastMaskingAt):
-   * the fever waiver holds when it is in the episode (a fever, then a masking medication, both in the episode).
+   * the fever waiver holds when it is in the episode (a fever, then a masking medication, both in the episode). For
+   * a medication charted after later fevers, a fever of the episode before it, maybe not the latest (reducer.ts).
    */
   maskedFever: number | undefined;
+  /**
+   * The earliest observedAt of a febrile temperature in the episode (at or after its start) later than every
+   * fever-masking medication (any, before the first): the fever the next masking medication follows when it is
+   * charted after later fevers (those that the fever window's queue keeps may not include it). It is exact while
+   * no fever of the episode is masked; once one is, it is a fever of the episode after the medication, maybe later
+   * than the earliest (docs/grading-rules.md section 4).
+   */
+  unmaskedFever: number | undefined;
   /** Blood-pressure readings by observedAt (the newest config.bpHistory), see bp.ts. */
   bp: BpReading[];
   /** Vasopressor sections by observedAt, as [t, infusing] (the newest config.vasopressorHistory). */
@@ -131,6 +140,7 @@ export function emptyState(patientId: string): PatientState {
     febrile: [],
     latestFever: undefined,
     maskedFever: undefined,
+    unmaskedFever: undefined,
     bp: [],
     pressors: [],
     bpFold: NOTHING_FOLDED,
@@ -169,6 +179,7 @@ export function copyState(s: PatientState): PatientState {
     febrile: s.febrile,
     latestFever: s.latestFever,
     maskedFever: s.maskedFever,
+    unmaskedFever: s.unmaskedFever,
     bp: s.bp,
     pressors: s.pressors,
     bpFold: s.bpFold,
@@ -328,20 +339,42 @@ export function onsetForOlderReaders(s: PatientState): number | undefined {
 }
 
 /**
+ * The earliest fever the state knows (the kept febrile readings, latestFever, unmaskedFever and `also`) that is in
+ * the episode and later than the latest masking medication: what unmaskedFever is recomputed from when the fever
+ * it was is masked, corrected away or leaves the episode, or the episode start moves.
+ */
+export function knownUnmaskedFever(s: PatientState, also: readonly number[] = []): number | undefined {
+  const start = episodeStart(s);
+  const masked = s.lastMaskingAt ?? Number.NEGATIVE_INFINITY;
+  let out: number | undefined;
+  const consider = (t: number | undefined) => {
+    if (t !== undefined && t >= start && t > masked && (out === undefined || t < out)) out = t;
+  };
+  for (const [t] of s.febrile) consider(t);
+  consider(s.latestFever);
+  consider(s.unmaskedFever);
+  for (const t of also) consider(t);
+  return out;
+}
+
+/**
  * A state stored before it kept latestFever and maskedFever (it kept `feverOnset`, the earliest febrile time of
  * the episode, instead): both derived from the fevers it knows, the onset and the kept febrile readings. It then
  * grades as it did (the waiver held when a masking medication came at or after the onset, which is in the episode).
- * A state that has either field, or knows no fever, is returned as it is.
+ * A state without unmaskedFever (stored before it, or with no fever after its latest masking medication) takes the
+ * earliest of those fevers in the episode after that medication (none, for a state stored with the field).
  */
 export function withKnownFevers(s: PatientState, feverOnset: number | undefined): PatientState {
-  if (s.latestFever !== undefined || s.maskedFever !== undefined) return s;
   const known = s.febrile.map(([t]) => t);
   if (feverOnset !== undefined) known.push(feverOnset);
-  if (known.length === 0) return s;
-  s.latestFever = Math.max(...known);
-  const masked = s.lastMaskingAt;
-  const before = masked === undefined ? [] : known.filter((t) => t <= masked);
-  s.maskedFever = before.length > 0 ? Math.max(...before) : undefined;
+  if (s.latestFever === undefined && s.maskedFever === undefined && known.length > 0) {
+    s.latestFever = Math.max(...known);
+    const masked = s.lastMaskingAt;
+    const before = masked === undefined ? [] : known.filter((t) => t <= masked);
+    s.maskedFever = before.length > 0 ? Math.max(...before) : undefined;
+  }
+  if (s.unmaskedFever === undefined)
+    s.unmaskedFever = knownUnmaskedFever(s, feverOnset === undefined ? [] : [feverOnset]);
   return s;
 }
 

@@ -57,6 +57,46 @@ const notifications = (events: OutputEvent[]) =>
   events.filter((e): e is NotificationEvent => e.type === 'notification');
 
 describe('1.1 item 1: order independence', () => {
+  describe('a fever-masking medication charted late, after a later fever (item 4: the fever it follows is kept)', () => {
+    // Section 1: the grades are a function of the set of accepted messages. Paracetamol at 08:30 after a fever at
+    // 08:00 waives fever for the episode (item 4); the next day, afebrile (the fevers out of the 24 h window), two
+    // low blood pressures are CRS 2. Charted after a later fever arrived, the 08:00 fever is no longer among the
+    // kept febrile readings (covered by a later, at-least-as-high one, or out of the window): it must still count.
+    const nextDay = [bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)];
+
+    it.each([38.5, 39.2])('the 08:00 fever covered by one of %s at 09:00: CRS 2 in both arrival orders', (later) => {
+      const onTime = [enrol(P), temp(0, 38.5), give(30, 'acetaminophen'), temp(HOUR, later)];
+      const chartedLate = [enrol(P), temp(0, 38.5), temp(HOUR, later), give(30, 'acetaminophen')];
+      expect(grades([...onTime, ...nextDay]), 'on time').toEqual([2, 0]);
+      expect(grades([...chartedLate, ...nextDay]), 'charted late').toEqual([2, 0]);
+    });
+
+    it('the 08:00 fever out of the fever window when the medication arrives: CRS 2 in both arrival orders', () => {
+      // A lower fever at 09:00 covers nothing; the clock then passes both out of the 24 h window.
+      const fevers = [enrol(P), temp(0, 38.5), temp(HOUR, 38.1)];
+      const onTime = [...fevers, give(30, 'acetaminophen'), ...nextDay];
+      const chartedLate = [...fevers, ...nextDay, give(30, 'acetaminophen')];
+      expect(grades(onTime), 'on time').toEqual([2, 0]);
+      expect(grades(chartedLate), 'charted late').toEqual([2, 0]);
+    });
+
+    it('two masking medications charted late, the first before every fever: the second still follows one', () => {
+      // 38.5 at 08:00 and 38.6 at 10:00 arrive, then dexamethasone at 07:00 (before every fever: no waiver yet),
+      // then paracetamol at 09:00, after the 08:00 fever that the 10:00 one covered.
+      const fevers = [enrol(P), temp(0, 38.5), temp(2 * HOUR, 38.6)];
+      const meds = [give(-HOUR, 'dexamethasone'), give(HOUR, 'acetaminophen')];
+      for (const order of permutations([...fevers.slice(1), ...meds]))
+        expect(grades([fevers[0]!, ...order, ...nextDay]), order.map((m) => m.observedAt).join(' ')).toEqual([2, 0]);
+    });
+
+    it('premedication only (every medication before every fever) still waives nothing: CRS 0', () => {
+      const course = [enrol(P), temp(0, 38.5), temp(HOUR, 38.6)];
+      const premedication = give(-30, 'acetaminophen');
+      expect(grades([...course, premedication, ...nextDay])).toEqual([0, 0]);
+      expect(grades([premedication, ...course, ...nextDay])).toEqual([0, 0]);
+    });
+  });
+
   it.each([
     [
       'the waiver case of issue 11',

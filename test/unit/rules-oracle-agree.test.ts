@@ -10,6 +10,7 @@ import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { clinicalCourse, course, nearlyOrdered, permutation } from '#test/support/arbitraries.ts';
 import { oracleGrades } from '#test/support/rules-oracle.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 import { episodeStartMoves } from '#test/support/waiver-cases.ts';
 
 const RUNS = Number(process.env.RULES_ORACLE_RUNS ?? 100);
@@ -51,10 +52,13 @@ function disagreement(arrivals: DeviceMessage[], cfg: GradingConfig) {
  * differ from the rules' "no bound may change a result". Two arrivals are left out, by name:
  * - a febrile temperature corrected at its instant (another temperature at the same observedAt): the readings it
  *   covered are not kept;
- * - a late masking medication: one observed later than every masking medication arrived before it, arriving
+ * - a late masking medication (one observed later than every masking medication arrived before it, arriving
  *   after a fever observed later than it, when the latest fever observed at or before it is later than those
- *   medications and no longer kept (it left the fever window, or a later, at-least-as-high reading covered it).
- * The episode start may move anywhere (a late enrolment, a re-infusion, an infusion time corrected either way).
+ *   medications and no longer kept: it left the fever window, or a later, at-least-as-high reading covered it)
+ *   in a course whose episode start moves after a fever has arrived (an enrolment after fevers, a re-infusion, an
+ *   infusion time corrected): the fever the medication follows is then a fever of the episode, maybe not the
+ *   latest one before it, which can leave the episode when its start moves.
+ * Otherwise the episode start may move anywhere, and masking medications may come in any order.
  */
 function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
   const temps = new Map<number, Set<number>>();
@@ -68,7 +72,24 @@ function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolea
   }
   for (const values of temps.values())
     if (values.size > 1 && [...values].some((t) => t >= cfg.feverThresholdC)) return false;
+  if (!startMovesAfterFever(arrivals, cfg)) return true;
   return !arrivals.some((_, k) => lateMaskingLosesFever(arrivals.slice(0, k + 1), cfg));
+}
+
+/** The infusion time in effect (the latest observedAt's, a tie to the later arrival) changes after a fever arrived. */
+function startMovesAfterFever(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
+  let infused: { t: number; at: string } | undefined;
+  let feverArrived = false;
+  for (const m of arrivals) {
+    const at = m.enrolment?.infusedAt;
+    const t = Date.parse(m.observedAt);
+    if (at !== undefined && (infused === undefined || t >= infused.t)) {
+      if (feverArrived && Date.parse(at) !== (infused ? Date.parse(infused.at) : undefined)) return true;
+      infused = { t, at };
+    }
+    if ((m.vitals?.temperatureC ?? 0) >= cfg.feverThresholdC) feverArrived = true;
+  }
+  return false;
 }
 
 /** The last arrival is the late masking medication that withinGuarantees names (the engine's queue, replayed). */
@@ -126,6 +147,33 @@ describe('the courses that moved the episode start past fevers', () => {
       }
     },
   );
+});
+
+describe('what the guarantees leave out is lossy (docs/grading-rules.md section 4, its example)', () => {
+  it('a late masking medication, then the episode start moved between fevers: left out, and graded below the rules', () => {
+    const P = 'LIMIT';
+    const temp = (m: number, temperatureC: number) => msg(P, m, { vitals: { temperatureC } });
+    const lowMap = (m: number) => msg(P, m, { vitals: { meanArterialPressure: 60 } });
+    // Infused 08:00; 38.4 at 09:00, 38.5 at 09:45 (covers it), 38.9 at 11:00 (covers both); tocilizumab charted
+    // late as given at 10:00; the infusion time corrected to 09:30; the next day two low MAP readings.
+    const arrivals = [
+      enrol(P, -60, { infusedAt: '2026-01-10T08:00:00Z' }),
+      temp(60, 38.4),
+      temp(105, 38.5),
+      temp(180, 38.9),
+      msg(P, 120, { medications: [{ drug: 'tocilizumab' }] }),
+      enrol(P, 200, { infusedAt: '2026-01-10T09:30:00Z' }),
+      lowMap(30 * 60),
+      lowMap(30 * 60 + 5),
+    ];
+    const cfg = schemes[0]!;
+    expect(withinGuarantees(arrivals, cfg)).toBe(false);
+    expect(disagreement(arrivals, cfg)).toMatchObject({ engine: { crs: 0 }, oracle: { crs: 2 } });
+    // Without the start moving (no correction), it is inside the guarantees and exact.
+    const fixedStart = arrivals.filter((_, i) => i !== 5);
+    expect(withinGuarantees(fixedStart, cfg)).toBe(true);
+    expect(disagreement(fixedStart, cfg)).toBeUndefined();
+  });
 });
 
 describe('the engine agrees with the naive rules oracle', () => {

@@ -109,3 +109,59 @@ describe('a state stored with feverOnset (before latestFever and maskedFever)', 
     expect(s.latestFever).toBeGreaterThanOrEqual(s.maskedFever!);
   });
 });
+
+describe('unmaskedFever in the stored forms (the fever a masking medication charted late follows)', () => {
+  const cfg = configFor('astct2019');
+  const P = 'UF';
+  const T0 = Date.parse('2026-01-10T08:00:00Z');
+  const at = (min: number) => new Date(T0 + min * 60_000).toISOString();
+  const m = (id: string, min: number, sections: Partial<DeviceMessage>): DeviceMessage => ({
+    messageId: `${P}-${id}`,
+    patientId: P,
+    observedAt: at(min),
+    source: { deviceId: 'd', kind: 'monitor' },
+    ...sections,
+  });
+  const enrolled = m('e', -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-10T07:00:00Z' } });
+  // 38.5 °C at 08:00, then 38.5 °C at 09:00, which covers it in the fever window's queue.
+  const fevers = [m('f1', 0, { vitals: { temperatureC: 38.5 } }), m('f2', 60, { vitals: { temperatureC: 38.5 } })];
+  // Paracetamol charted late as given at 08:30; the next day, afebrile, two low MAP readings.
+  const rest = [
+    m('p', 30, { medications: [{ drug: 'acetaminophen' }] }),
+    m('b1', 26 * 60, { vitals: { temperatureC: 37, meanArterialPressure: 60 } }),
+    m('b2', 26 * 60 + 5, { vitals: { temperatureC: 37, meanArterialPressure: 60 } }),
+  ];
+  const apply = (s: PatientState | undefined, msgs: DeviceMessage[]) =>
+    msgs.reduce<PatientState | undefined>((st, x) => reduce(st, x, cfg, arrivalOf(x)).state, s)!;
+  const stored = apply(undefined, [enrolled, ...fevers]);
+
+  it('is kept by both forms, and the course goes on to CRS 2 from either', () => {
+    expect(stored.unmaskedFever).toBe(T0);
+    expect(stored.febrile.map(([t]) => t)).toEqual([T0 + 60 * 60_000]); // the 08:00 fever is not kept
+    const compact = compactState(stored);
+    expect(compact).toHaveLength(29); // appended after maskedFever
+    for (const loaded of [deserializeState(serializeState(stored)), expandState(JSON.parse(JSON.stringify(compact)))]) {
+      expect(loaded.unmaskedFever).toBe(T0);
+      expect(gradeCrs(apply(loaded, rest), cfg).grade).toBe(2);
+    }
+  });
+
+  it('stored before it (no key, the compact form ending at maskedFever): taken from the fevers the state knows', () => {
+    const json = JSON.parse(serializeState(stored)) as Record<string, unknown>;
+    delete json.unmaskedFever;
+    const compact = (JSON.parse(JSON.stringify(compactState(stored))) as unknown[]).slice(0, 28);
+    const fromJson = deserializeState(JSON.stringify(json));
+    expect(expandState(compact)).toEqual(fromJson);
+    // The earliest kept fever after every masking medication: the 08:00 one was not kept by the code before.
+    expect(fromJson.unmaskedFever).toBe(T0 + 60 * 60_000);
+    expect(gradeCrs(fromJson, cfg).grade).toBe(gradeCrs(stored, cfg).grade);
+  });
+
+  it('none after the latest masking medication: written as nothing, and read back as none', () => {
+    const masked = apply(stored, [m('t', 90, { medications: [{ drug: 'tocilizumab' }] })]);
+    expect(masked.unmaskedFever).toBeUndefined();
+    expect(compactState(masked)).toHaveLength(28);
+    expect(deserializeState(serializeState(masked)).unmaskedFever).toBeUndefined();
+    expect(expandState(compactState(masked)).unmaskedFever).toBeUndefined();
+  });
+});
