@@ -56,12 +56,12 @@ describe('the message identity window', () => {
           }
         },
       ),
-      // A failure's shrinking re-runs long histories: cut it short rather than hang the worker (fc.assert is
-      // synchronous), reporting the failure found; the runs themselves take a few seconds.
-      { numRuns: 100, plugins: [fc.interruptAfterTimeLimit(20_000, { failOnInterrupt: true })] },
+      // A failure is reported as found, unshrunk: shrinking re-runs long histories for minutes (and fc.assert is
+      // synchronous: nothing could stop it). No time limit: a loaded machine is slow, not wrong.
+      { numRuns: 60, endOnFailure: true },
     );
     // About half the runs go past the window (the index then forgets what the window drops, reused ids among it).
-    expect(evicting).toBeGreaterThan(25);
+    expect(evicting).toBeGreaterThan(15);
   });
 
   it('remembers at least the last `window` identities, and fewer than window + 64', () => {
