@@ -178,7 +178,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
       s.episodeEndedAt = undefined;
       s.crsZeroSince = undefined;
     }
-    if (episodeStart(s) !== startBefore) s.unmaskedFever = knownUnmaskedFever(s);
+    if (episodeStart(s) !== startBefore) s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]);
   }
 
   if (msg.vitals) {
@@ -196,10 +196,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
         // in (one the corrected reading covered, or that left the window, is not known: docs/grading-rules.md).
         if (t === s.latestFever) s.latestFever = keptFeverBefore(s.febrile, t);
         if (t === s.maskedFever) s.maskedFever = keptFeverBefore(s.febrile, t);
-        if (t === s.unmaskedFever) {
-          s.unmaskedFever = undefined;
-          s.unmaskedFever = knownUnmaskedFever(s);
-        }
+        if (t === s.unmaskedFever) s.unmaskedFever = knownUnmaskedFever(s);
       }
     }
   }
@@ -265,7 +262,6 @@ function maskAt(s: PatientState, m: number): void {
   const fever = kept === undefined ? unmasked : unmasked === undefined ? kept : Math.max(kept, unmasked);
   if (fever !== undefined && (s.maskedFever === undefined || fever > s.maskedFever)) s.maskedFever = fever;
   if (unmasked !== undefined) {
-    s.unmaskedFever = undefined;
     s.unmaskedFever = knownUnmaskedFever(s);
   }
 }
@@ -285,7 +281,7 @@ function trackEpisode(s: PatientState, crsGrade: number, config: GradingConfig):
   const hadFever = s.latestFever !== undefined && s.latestFever >= episodeStart(s);
   if (endAfter !== null && hadFever && s.clock - s.crsZeroSince >= endAfter * HOUR) {
     s.episodeEndedAt = s.clock;
-    s.unmaskedFever = knownUnmaskedFever(s); // the fevers before the end are not the new episode's
+    s.unmaskedFever = knownUnmaskedFever(s, [s.unmaskedFever]); // the fevers before the end are not the new episode's
   }
 }
 

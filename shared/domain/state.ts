@@ -339,11 +339,12 @@ export function onsetForOlderReaders(s: PatientState): number | undefined {
 }
 
 /**
- * The earliest fever the state knows (the kept febrile readings, latestFever, unmaskedFever and `also`) that is in
- * the episode and later than the latest masking medication: what unmaskedFever is recomputed from when the fever
- * it was is masked, corrected away or leaves the episode, or the episode start moves.
+ * The earliest fever the state knows (the kept febrile readings, latestFever and `also`) that is in the episode and
+ * later than the latest masking medication: what unmaskedFever is recomputed from when the fever it was is masked,
+ * corrected away or leaves the episode (`also`: the fevers still known besides, such as the one it was when it may
+ * still count), or the episode start moves.
  */
-export function knownUnmaskedFever(s: PatientState, also: readonly number[] = []): number | undefined {
+export function knownUnmaskedFever(s: PatientState, also: readonly (number | undefined)[] = []): number | undefined {
   const start = episodeStart(s);
   const masked = s.lastMaskingAt ?? Number.NEGATIVE_INFINITY;
   let out: number | undefined;
@@ -352,7 +353,6 @@ export function knownUnmaskedFever(s: PatientState, also: readonly number[] = []
   };
   for (const [t] of s.febrile) consider(t);
   consider(s.latestFever);
-  consider(s.unmaskedFever);
   for (const t of also) consider(t);
   return out;
 }
@@ -373,8 +373,7 @@ export function withKnownFevers(s: PatientState, feverOnset: number | undefined)
     const before = masked === undefined ? [] : known.filter((t) => t <= masked);
     s.maskedFever = before.length > 0 ? Math.max(...before) : undefined;
   }
-  if (s.unmaskedFever === undefined)
-    s.unmaskedFever = knownUnmaskedFever(s, feverOnset === undefined ? [] : [feverOnset]);
+  if (s.unmaskedFever === undefined) s.unmaskedFever = knownUnmaskedFever(s, [feverOnset]);
   return s;
 }
 
