@@ -2,7 +2,9 @@
 // pages but loses and repeats none, and sends nothing to the on-failure queue. (One file per failure,
 // aws-failures-*.test.ts, so that they run side by side, each on its own moto.)
 import { describe, expect, it } from 'vitest';
+import { UNSENT_GRACE_MS } from '#adapters/aws/dynamo-page-store.ts';
 import {
+  advanceClock,
   byPatient,
   health,
   pageLines,
@@ -28,8 +30,11 @@ describe('failures of the deployed shape on an emulator', () => {
     const expected = replayPages(feed);
     const proxy = await startFaultProxy(run.emulator.endpoint);
     const prefix = runPrefix('outage');
-    // The escalate tick every 5 s: pages stored while SNS was down go out with it.
-    const server = await spawnAwsServe(proxy.url, prefix, ['--schedule-interval', '5', '--config', run.config]);
+    // The escalate tick every 5 s: pages stored while SNS was down go out with it. On a test clock, so that the wait
+    // for a deferred send's grace (below) is a move of the clock, not 30 s of the test's time.
+    const server = await spawnAwsServe(proxy.url, prefix, ['--schedule-interval', '5', '--config', run.config], {
+      CRS_TEST_CLOCK: '1',
+    });
     try {
       const half = feed.length / 2;
       await postAll(server.url, feed.slice(0, half));
@@ -51,6 +56,9 @@ describe('failures of the deployed shape on an emulator', () => {
       }
       expect(during.pages.printed).toBe(before.pages.printed); // nothing got through SNS
       proxy.down.delete('sns');
+      // A page whose send SNS refused is left to the pager that stored it for UNSENT_GRACE_MS (so that no tick sends
+      // it twice meanwhile), then any tick sends it: the clock moves past that grace, and the ticks go on every 5 s.
+      await advanceClock(server, UNSENT_GRACE_MS);
 
       const after = await settle(server, expected.length);
       expect(after.pages.printed).toBe(expected.length);
