@@ -20,7 +20,9 @@ import {
   sendStreams,
   type Received,
 } from '#test/support/conservation.ts';
+import { UNSENT_GRACE_MS } from '#adapters/aws/dynamo-page-store.ts';
 import {
+  advanceClock,
   INGEST_TOKEN,
   post,
   runPrefix,
@@ -158,10 +160,14 @@ describe('page conservation, crs serve --backend aws', () => {
     expect(doomed.child.signalCode).toBe('SIGKILL');
     lines.push(...doomed.lines);
 
-    const server = await spawnAwsServe(proxy.url, prefix, args);
+    // On a test clock: the sends the killed host had begun are left to it for UNSENT_GRACE_MS (so that no tick sends
+    // a page twice meanwhile), then the next tick makes them; the clock moves past that grace instead of the test
+    // waiting for it.
+    const server = await spawnAwsServe(proxy.url, prefix, args, { CRS_TEST_CLOCK: '1' });
     try {
       await sendStreams(post, server.url, devices, () => undefined);
       expect(devices.every((d) => d.next === d.sends.length)).toBe(true);
+      await advanceClock(server, UNSENT_GRACE_MS);
       await settle(server, 0, 180_000, { afterTick: true });
 
       // Nothing waits behind a refused page: everything missing is parked.
