@@ -5,6 +5,7 @@
 // its pages once. A patient's first sends leave in the order their pages were triggered.
 import {
   acknowledge,
+  nextDue,
   pageId,
   pagesForAlert,
   pagesForNotification,
@@ -173,8 +174,8 @@ export class Pager {
       const pending = byTrigger(await this.deps.pages.pendingPages(now));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
-      const at = earliestDue(pending, silences, now);
-      if (at === null) return;
+      const at = nextDue(pending, silences, now);
+      if (at === null || at > now) return;
       // A step that fell due before now (a late tick: after downtime, or replay's catch-up) is decided by the
       // silences in force when it fell due: a silence that ended since still held it then.
       const t = tick(pending, at < now ? await this.silencesFor(pending, at) : silences, at, this.deps.config);
@@ -196,7 +197,8 @@ export class Pager {
    */
   async nextDue(until: number): Promise<number | null> {
     const pending = await this.deps.pages.pendingPages(until);
-    return earliestDue(pending, await this.silencesFor(pending, until), until);
+    const at = nextDue(pending, await this.silencesFor(pending, until), until);
+    return at !== null && at <= until ? at : null;
   }
 
   /** The silences in force at `now`, and those holding any of these pages (ended or not). */
@@ -551,20 +553,6 @@ export class Pager {
     await this.deps.audit.append(events);
     for (const e of events) this.deps.onAudited?.(e);
   }
-}
-
-function earliestDue(pending: Page[], silences: Silence[], now: number): number | null {
-  let at: number | null = null;
-  for (const p of pending) {
-    if (p.status !== 'open') continue;
-    let t: number | null = null;
-    if (p.heldBy !== undefined) {
-      const s = silences.find((x) => x.silenceId === p.heldBy);
-      t = s ? Math.min(s.endedAt ?? s.until, s.until) : now;
-    } else if (p.dueAt !== null) t = p.dueAt;
-    if (t !== null && t <= now && (at === null || t < at)) at = t;
-  }
-  return at;
 }
 
 /** What a token says (unverified), each part clipped, where a part reads as text: for the security log. */

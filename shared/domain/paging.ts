@@ -167,13 +167,15 @@ export const firstSendPending = (p: Page) =>
   p.round === 0 &&
   (p.status === 'open' || p.status === 'info');
 
+/** When a silence stops holding pages: its end, or when someone ended it, if earlier. */
+const heldUntil = (s: Pick<Silence, 'until' | 'endedAt'>): number => Math.min(s.until, s.endedAt ?? s.until);
+
 /**
  * A silence still holds at `t` (its start aside): `until` after `t`, and not ended by hand by then. A silence ended
  * since still held at an earlier `t` (a late tick decides a past step by what was in force then). The stores list
  * silences by this rule (PageStore.silences).
  */
-export const holdsUntilAfter = (s: Pick<Silence, 'until' | 'endedAt'>, t: number): boolean =>
-  t < s.until && (s.endedAt === undefined || t < s.endedAt);
+export const holdsUntilAfter = (s: Pick<Silence, 'until' | 'endedAt'>, t: number): boolean => t < heldUntil(s);
 
 /**
  * The silence that holds this page now, if any; pages at or above unsilenceableFromGrade are never held. When
@@ -423,15 +425,18 @@ export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
 export const roleOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
   config.policies[p.team].levels[p.level]!;
 
-/** The next time `tick` has something to do, for a timer to wait on (null: nothing pending). */
-export function nextDue(pages: Page[], silences: Silence[]): number | null {
+/**
+ * The next time `tick` has something to do (null: nothing pending): a ladder step falling due, or the end of the
+ * silence holding a page. A held page whose silence is not among `silences` is released by the next tick: `now`.
+ */
+export function nextDue(pages: Page[], silences: Silence[], now: number): number | null {
   let next: number | null = null;
   const earlier = (t: number) => (next = next === null || t < next ? t : next);
   for (const p of pages) {
     if (!isOpen(p)) continue;
     if (p.heldBy !== undefined) {
       const s = silences.find((x) => x.silenceId === p.heldBy);
-      if (s) earlier(s.endedAt ?? s.until);
+      earlier(s ? heldUntil(s) : now);
     } else if (p.dueAt !== null) earlier(p.dueAt);
   }
   return next;

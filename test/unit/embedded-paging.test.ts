@@ -223,6 +223,9 @@ describe('SqlitePageStore', () => {
     expect(store.nextDueAt()).toBe(min(12));
     await store.saveSilence({ ...silence({ until: min(12) }), endedAt: min(3) });
     expect(store.nextDueAt()).toBe(min(3));
+    // As the domain's nextDue: a silence ended after it ran out held until its end.
+    await store.saveSilence({ ...silence({ until: min(12) }), endedAt: min(20) });
+    expect(store.nextDueAt()).toBe(min(12));
   });
 });
 

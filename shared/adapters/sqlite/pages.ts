@@ -60,7 +60,7 @@ export class SqlitePageStore implements PageStore {
       nextDue: db.prepare(
         `SELECT min(t) AS t FROM (
            SELECT min(due_at) AS t FROM pages WHERE status = 'open'
-           UNION ALL SELECT min(coalesce(s.ended_at, s.until)) FROM pages p JOIN silences s ON s.silence_id = p.held_by
+           UNION ALL SELECT min(min(s.until, coalesce(s.ended_at, s.until))) FROM pages p JOIN silences s ON s.silence_id = p.held_by
              WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
       silences: db.prepare(
@@ -174,7 +174,10 @@ export class SqlitePageStore implements PageStore {
     });
   }
 
-  /** The earliest time a ladder has something to do: a due escalation, or the end of a silence holding a page. */
+  /**
+   * The earliest time a ladder has something to do: a due escalation, or the end of a silence holding a page (the
+   * domain's `nextDue`, as one indexed query over the whole table, for `crs serve`'s timer to sleep until).
+   */
   nextDueAt(): number | null {
     return (this.s.nextDue.get() as { t: number | null }).t;
   }
