@@ -219,5 +219,10 @@ describe('the blood-pressure history bound', () => {
     const late = run([...base, bp(15, 79)], small);
     expect(late.state!.bp.map(([t]) => t)).not.toContain(Date.parse('2026-01-10T08:15:00Z'));
     expect(late.last.crsGrade).toBe(1);
+    // 20 is the fold itself: a correction there cannot be merged with the reading folded at that instant, so it is
+    // not kept either (docs/grading-rules.md section 9: three readings later than it had been accepted).
+    const atFold = run([...base, bp(20, 79)], small);
+    expect(atFold.state!.bp.map(([t]) => t)).not.toContain(Date.parse('2026-01-10T08:20:00Z'));
+    expect(atFold.last.crsGrade).toBe(1);
   });
 });
