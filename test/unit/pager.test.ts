@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { signAck, verifyAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
 import { Pager, REFUSED_SENDS, SendDeferred } from '#app/pager.ts';
-import { DEFAULT_PAGING, type PageableNotification } from '#domain/paging.ts';
+import { DEFAULT_PAGING, type Page, type PageableNotification, type PagingConfig } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { RecordRefused, type PageMessage, type PageSender, type ParkedSend, type SecurityEvent } from '#ports';
 
@@ -394,5 +394,159 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     phone.failNext = 1;
     await expect(pager.onNotification(grade3, T)).rejects.toThrow('sender down');
     expect(await parked.list()).toEqual([]);
+  });
+});
+
+// Behaviour a mutation run of the paging core (shared/app/pager.ts) found no test pinning down.
+describe('the pager, pinned by a mutation run', () => {
+  const icuOnly = { ...grade3, teams: ['icu' as const] };
+
+  it('a later walk of the ladder is sent as an escalation, its first level too', async () => {
+    const { phone, pager } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5)); // ICU consultant
+    await pager.onTick(min(10)); // round the ladder again: ICU registrar
+    expect(phone.sent.map((m) => `${m.role} ${m.page.round} ${m.reason}`)).toEqual([
+      'ICU registrar 0 triggered',
+      'ICU consultant 0 escalated',
+      'ICU registrar 1 escalated',
+    ]);
+  });
+
+  /** A sender that, during the first send, lets another host's tick move the page on (`moved` of the stored page). */
+  function racing(config = DEFAULT_PAGING, moved: (p: Page) => Page = (p) => p) {
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const phone = new Phone();
+    const send = phone.send.bind(phone);
+    phone.send = async (m: PageMessage) => {
+      await send(m);
+      if (phone.sent.length === 1) {
+        const p = (await pages.get(m.page.pageId))!;
+        await pages.save([{ ...moved(p), delivered: false }]);
+      }
+    };
+    const pager = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    return { pages, audit, phone, pager };
+  }
+
+  it('a send whose page moved on while it went out is still in the trail, marked as not marking the page', async () => {
+    const { audit, pager } = racing(DEFAULT_PAGING, (p) => ({ ...p, level: 1, dueAt: min(10) }));
+    await pager.onNotification(icuOnly, T);
+    expect(audit.events.filter((e) => e.type === 'delivery').map((e) => e.details)).toEqual([
+      expect.objectContaining({ role: 'ICU registrar', level: 0, round: 0, marked: false }),
+    ]);
+  });
+
+  it("a send that ends after another host's tick started the next walk at the same level leaves that walk's send owed", async () => {
+    // One role, two walks: the next walk's page is to the same role at the same level, but it is another send.
+    const config: PagingConfig = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, icu: { levels: ['ICU registrar'], loops: 2 } },
+    };
+    const { phone, pager, pages } = racing(config, (p) => ({ ...p, round: 1, dueAt: min(10) }));
+    await pager.onNotification(icuOnly, T);
+    expect((await pages.get('crs|P-1|m3|icu'))!.delivered).toBe(false);
+    await pager.onTick(min(6));
+    expect(phone.sent.map((m) => `${m.role} ${m.page.round}`)).toEqual(['ICU registrar 0', 'ICU registrar 1']);
+  });
+
+  it('an acknowledgement records the level of the ladder it answered', async () => {
+    const { pager, audit } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5)); // ICU consultant (level 1)
+    await pager.acknowledge('crs|P-1|m3|icu', 'Dr D', 'board', min(6));
+    expect(audit.events.find((e) => e.type === 'acknowledgement')?.details).toMatchObject({ level: 1, by: 'Dr D' });
+  });
+
+  it('ending a silence at the moment it runs out changes nothing and records nothing', async () => {
+    const { pager, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    expect(await pager.endSilence('s1', 'Nurse B', min(30))).toMatchObject({ changed: false });
+    expect(audit.events.filter((e) => e.type === 'silence')).toHaveLength(1); // its start only
+  });
+
+  it('refuses a silence that ends when it starts', async () => {
+    const { pager } = setup();
+    await expect(
+      pager.silence(
+        { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: T, createdBy: 'Nurse B', reason: 'MRI' },
+        T,
+      ),
+    ).rejects.toThrow('a silence must end after it starts');
+  });
+
+  it("an alert's all-clear is audited as an alert, like the alert", async () => {
+    const { pager, audit } = setup();
+    const alert = { alertId: 'stale-feed|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, summary: 'NO DATA' };
+    await pager.onAlert({ ...alert, cleared: false }, T);
+    await pager.onAlert(
+      { ...alert, alertId: `${alert.alertId}|cleared`, cleared: true, summary: 'Data resumed' },
+      min(3),
+    );
+    const opened = audit.events.filter((e) => e.details.pageId !== undefined && e.details.status !== undefined);
+    expect(opened.map((e) => `${e.type} ${e.details.pageId} ${e.details.status}`)).toEqual([
+      'alert stale-feed|P-1|1|bedside open',
+      'alert stale-feed|P-1|1|bedside resolved',
+      'alert stale-feed|P-1|1|cleared|bedside info',
+    ]);
+  });
+
+  it('an audit entry that cannot be written fails the call (it is retried), never passes in silence', async () => {
+    const failing = new Pager({
+      pages: new MemoryPageStore(new MemoryAuditLog()),
+      sender: new Phone(),
+      audit: {
+        append: async () => Promise.reject(new Error('audit table unavailable')),
+        forPatient: async function* () {},
+      },
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    const expired = signAck(secret, { pageId: 'crs|P-1|m3|hematology', role: 'x', expiresAt: min(5) });
+    await failing.onNotification(grade3, T);
+    await expect(failing.acknowledgeLink(expired, 'Dr A', min(6))).rejects.toThrow('audit table unavailable');
+  });
+
+  it('a page whose store write fails is never sent (a page is stored before it is sent)', async () => {
+    const audit = new MemoryAuditLog();
+    const store = new MemoryPageStore(audit);
+    const phone = new Phone();
+    const pages = Object.assign(Object.create(store) as MemoryPageStore, {
+      save: async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        throw new Error('disk full');
+      },
+    });
+    const pager = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'x',
+    });
+    await expect(pager.onNotification(grade3, T)).rejects.toThrow('disk full');
+    expect(phone.sent).toEqual([]);
+  });
+
+  it('without a place to park it, a send the transport refuses fails the call and its page stays owed', async () => {
+    const { pager, pages, phone } = setup();
+    phone.send = async () => {
+      throw new RecordRefused('bad address');
+    };
+    await expect(pager.onNotification(icuOnly, T)).rejects.toThrow('bad address');
+    expect((await pages.get('crs|P-1|m3|icu'))!.delivered).toBe(false);
   });
 });
