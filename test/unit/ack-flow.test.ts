@@ -106,4 +106,37 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(a.body).toContain('Your name: ');
     expect(calls).toEqual([]);
   });
+
+  // Pinned by a mutation run of shared/app/ack-flow.ts.
+  it("spends an address's budget of refused links only on refused links, not on a page closed or unknown", async () => {
+    const spent: string[] = [];
+    const budget = (result: AckResult): AckFlowDeps => ({
+      ...flow(result),
+      refusals: { admit: () => undefined, refused: (client) => void spent.push(client) },
+    });
+    await api({ token: 'good', by: 'Dr A' }, budget(refused('not-open')));
+    await api({ token: 'good', by: 'Dr A' }, budget(refused('no-such-page')));
+    expect(spent).toEqual([]);
+    await api({ token: 'good', by: 'Dr A' }, budget(refused('link-forged')));
+    expect(spent).toEqual(['10.0.0.9']);
+  });
+
+  it('answers an acknowledgement with the role its link was sent to, not the role the page has escalated to since', async () => {
+    const escalated = { ...page, level: 1 } as Page; // the ICU consultant is paged now; the fellow answers
+    const result: AckResult = {
+      ok: true,
+      changed: true,
+      page: { ...escalated, status: 'acknowledged', ack: { by: 'Dr A (icu fellow)', at: 0, via: 'link' } },
+    };
+    const a = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, flow(result));
+    expect(a.status).toBe(200);
+    expect(a.body).toContain('icu fellow');
+    expect(a.body).not.toContain('ICU consultant');
+  });
+
+  it('reads a body of exactly the size limit (only a larger one is refused)', async () => {
+    const body = JSON.stringify({ token: 'good', by: 'Dr A' });
+    const a = await api(body + ' '.repeat(ACK_BODY_LIMIT - Buffer.byteLength(body)), flow(acknowledged));
+    expect(a.status).toBe(200);
+  });
 });
