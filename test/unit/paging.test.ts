@@ -326,6 +326,19 @@ describe('silences', () => {
     expect(held([transport, team])).toBe('s1');
     expect(held([transport, longer, team])).toBe('z-longer');
     expect(held([longer, team, transport])).toBe('z-longer');
+    // Pinned by a mutation run: of two that end together, the earlier started, then the smaller id.
+    const earlier: Silence = { ...transport, silenceId: 'z-earlier', from: min(-10) };
+    expect(held([transport, earlier])).toBe('z-earlier');
+    expect(held([{ ...transport, silenceId: 's2' }, transport])).toBe('s1');
+  });
+
+  // Pinned by a mutation run: a held informational page was left unsent, so every store kept it in its set of
+  // pages to send (every tick read it back, forever), though it is never to be sent.
+  it('keep a fall in grade made during a silence as settled: recorded, never sent, not owed', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 1, 'de-escalation', ['hematology']), [], [transport], min(1), cfg));
+    expect(s.sent).toEqual([]);
+    expect(s.all[0]).toMatchObject({ status: 'info', heldBy: 's1', delivered: true, dueAt: null });
   });
 
   it('do not start before their time', () => {
@@ -365,5 +378,44 @@ describe('alerts', () => {
       ),
     );
     expect(s.all.map((p) => `${p.kind}:${p.status}`)).toEqual(['alert:resolved', 'alert-cleared:info']);
+  });
+
+  // Pinned by a mutation run: an all-clear that names the alert it answers (a ward's) closes that alert's pages
+  // only; another alert of the same ward, still without data, keeps paging.
+  it("an all-clear that names its alert resolves that alert's pages only", () => {
+    const s = new Store();
+    const raise = (alertId: string, at: number) =>
+      s.apply(
+        pagesForAlert(
+          { alertId, patientId: 'ward A', subject: 'stale-feed', cleared: false, summary: 'no data' },
+          s.all,
+          [],
+          at,
+          cfg,
+        ),
+      );
+    raise('stale-feed|ward A|1', T);
+    raise('stale-feed|ward A|2', min(20));
+    s.apply(
+      pagesForAlert(
+        {
+          alertId: 'stale-feed|ward A|1|cleared',
+          patientId: 'ward A',
+          subject: 'stale-feed',
+          cleared: true,
+          summary: 'data resumed',
+          resolves: 'stale-feed|ward A|1',
+        },
+        s.all,
+        [],
+        min(30),
+        cfg,
+      ),
+    );
+    expect(s.status('bedside')).toEqual([
+      'stale-feed|ward A|1:resolved',
+      'stale-feed|ward A|2:open',
+      'stale-feed|ward A|1|cleared:info',
+    ]);
   });
 });
