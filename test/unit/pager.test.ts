@@ -549,4 +549,34 @@ describe('the pager, pinned by a mutation run', () => {
     await expect(pager.onNotification(icuOnly, T)).rejects.toThrow('bad address');
     expect((await pages.get('crs|P-1|m3|icu'))!.delivered).toBe(false);
   });
+
+  it('a tick long after a silence ran out releases its page when it ended, and catches the ladder up from then', async () => {
+    const { phone, pager, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(20), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onNotification({ ...grade3, toGrade: 2, teams: ['hematology'] }, min(1)); // held
+    await pager.onTick(min(60)); // the first tick since (the ticker was down)
+    expect(audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.text}`)).toEqual([
+      '10:20 hematology page released: its silence ended; paging hematology fellow',
+      '10:35 hematology page not acknowledged in time: escalated to hematology attending',
+      '10:50 hematology page not acknowledged in time: escalated to hematology consultant',
+    ]);
+    expect(phone.log).toEqual([
+      'hematology:hematology fellow',
+      'hematology:hematology attending',
+      'hematology:hematology consultant',
+    ]);
+  });
+
+  it('a page held by a silence its store no longer has is released by the next tick, never held for ever', async () => {
+    const { phone, pager, pages } = setup();
+    await pager.onNotification({ ...grade3, toGrade: 2, teams: ['hematology'] }, T);
+    const sent = (await pages.get('crs|P-1|m3|hematology'))!;
+    await pages.save([{ ...sent, heldBy: 'gone', dueAt: null }]); // its silence's record expired
+    await pager.onTick(min(1));
+    expect(phone.log).toEqual(['hematology:hematology fellow', 'hematology:hematology fellow']);
+    expect((await pages.get('crs|P-1|m3|hematology'))!).toMatchObject({ heldBy: undefined, dueAt: min(16) });
+  });
 });
