@@ -6,7 +6,14 @@ import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.
 import { Pager, REFUSED_SENDS, SendDeferred } from '#app/pager.ts';
 import { DEFAULT_PAGING, type Page, type PageableNotification, type PagingConfig } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
-import { RecordRefused, type PageMessage, type PageSender, type ParkedSend, type SecurityEvent } from '#ports';
+import {
+  RecordRefused,
+  VersionConflict,
+  type PageMessage,
+  type PageSender,
+  type ParkedSend,
+  type SecurityEvent,
+} from '#ports';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -423,7 +430,7 @@ describe('the pager, pinned by a mutation run', () => {
       await send(m);
       if (phone.sent.length === 1) {
         const p = (await pages.get(m.page.pageId))!;
-        await pages.save([{ ...moved(p), delivered: false }]);
+        await pages.save([moved({ ...p, delivered: false })]);
       }
     };
     const pager = new Pager({
@@ -578,5 +585,88 @@ describe('the pager, pinned by a mutation run', () => {
     await pager.onTick(min(1));
     expect(phone.log).toEqual(['hematology:hematology fellow', 'hematology:hematology fellow']);
     expect((await pages.get('crs|P-1|m3|hematology'))!).toMatchObject({ heldBy: undefined, dueAt: min(16) });
+  });
+
+  it('a send another host marked sent first is in the trail as not marking the page again', async () => {
+    const { audit, pager } = racing(DEFAULT_PAGING, (p) => ({ ...p, delivered: true }));
+    await pager.onNotification(icuOnly, T);
+    expect(audit.events.filter((e) => e.type === 'delivery').map((e) => e.details.marked)).toEqual([false]);
+  });
+
+  it("a patient's first sends held up by an outage go out in the order of the grade changes, not of their names", async () => {
+    const { phone, pager } = setup();
+    const icans = {
+      ...grade3,
+      notificationId: 'icans|P-1|#1',
+      condition: 'icans' as const,
+      teams: ['neurology' as const],
+    };
+    const crs = { ...grade3, notificationId: 'crs|P-1|#2', teams: ['hematology' as const] };
+    phone.failNext = 2;
+    await pager.onNotification(icans, T).catch(() => undefined);
+    await pager.onNotification(crs, T).catch(() => undefined);
+    await pager.onTick(min(1));
+    expect(phone.sent.map((m) => m.page.notificationId)).toEqual(['icans|P-1|#1', 'crs|P-1|#2']);
+  });
+
+  /** A store that refuses the next `n` writes as conflicting (another host wrote the page between read and write). */
+  function conflicting() {
+    const s = setup();
+    const save = s.pages.save.bind(s.pages);
+    const arm = { n: 0 };
+    s.pages.save = async (pages, audit) => {
+      if (arm.n > 0) {
+        arm.n--;
+        throw new VersionConflict(pages[0]!.patientId);
+      }
+      return save(pages, audit);
+    };
+    return { ...s, arm };
+  }
+
+  it('an acknowledgement that meets a conflicting write is made again, not refused', async () => {
+    const { pager, arm } = conflicting();
+    await pager.onNotification(icuOnly, T);
+    arm.n = 1;
+    expect(await pager.acknowledge('crs|P-1|m3|icu', 'Dr D', 'board', min(1))).toMatchObject({
+      ok: true,
+      changed: true,
+    });
+  });
+
+  it('marking a send that meets a conflicting write is tried again, so the page is not sent twice', async () => {
+    const { phone, pager, pages, arm } = conflicting();
+    const send = phone.send.bind(phone);
+    phone.send = async (m) => {
+      await send(m);
+      arm.n = 1; // the mark's first write conflicts
+    };
+    await pager.onNotification(icuOnly, T);
+    expect((await pages.get('crs|P-1|m3|icu'))!.delivered).toBe(true);
+    await pager.onTick(min(1));
+    expect(phone.log).toEqual(['icu:ICU registrar']);
+  });
+
+  it("a tick skips a page another host changed meanwhile and goes on with the others' ladders", async () => {
+    const { phone, pager, pages } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onNotification({ ...icuOnly, notificationId: 'crs|P-2|m1', patientId: 'P-2' }, T);
+    const pending = pages.pendingPages.bind(pages);
+    let raced = false;
+    pages.pendingPages = async (now) => {
+      const found = await pending(now);
+      if (!raced && found.length > 0) {
+        raced = true; // acknowledged on another host after this tick read it
+        const p = (await pages.get('crs|P-1|m3|icu'))!;
+        await pages.save([
+          { ...p, status: 'acknowledged', dueAt: null, ack: { by: 'Dr D', at: min(5), via: 'board' } },
+        ]);
+      }
+      return found;
+    };
+    await pager.onTick(min(5));
+    expect(phone.log).toEqual(['icu:ICU registrar', 'icu:ICU registrar', 'icu:ICU consultant']);
+    expect(phone.sent.at(-1)!.page.patientId).toBe('P-2');
+    expect((await pages.get('crs|P-1|m3|icu'))!.status).toBe('acknowledged');
   });
 });
