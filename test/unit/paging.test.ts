@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_PAGING,
   acknowledge,
+  feedStatus,
   nextDue,
   pagesForAlert,
   pagesForNotification,
@@ -11,6 +12,7 @@ import {
   type Silence,
   type Transition,
 } from '#domain/paging.ts';
+import type { PatientState } from '#domain/state.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -417,5 +419,25 @@ describe('alerts', () => {
       'stale-feed|ward A|2:open',
       'stale-feed|ward A|1|cleared:info',
     ]);
+  });
+});
+
+// Pinned by a mutation run: when a monitor feed counts as quiet (the "no data" alert's clock).
+describe('feed status', () => {
+  /** Enrolled at minute 0 (its ward), its bed set at minute 2; the monitor last spoke at `monitorAt` (none: never). */
+  const state = (monitorAt?: number) =>
+    ({
+      enrolment: { ward: { v: 'A', t: min(0) }, bed: { v: '3', t: min(2) } },
+      ...(monitorAt === undefined ? {} : { lastMonitorAt: min(monitorAt) }),
+    }) as unknown as PatientState;
+
+  it('is quiet from staleFeedMinutes after the last monitor data, to the millisecond', () => {
+    expect(feedStatus(state(5), min(20) - 1, cfg)).toEqual({ stale: false, since: min(5) });
+    expect(feedStatus(state(5), min(20), cfg)).toEqual({ stale: true, since: min(5) });
+  });
+
+  it('counts from enrolment (its first field) when no monitor has spoken, and is undefined for a patient not enrolled', () => {
+    expect(feedStatus(state(), min(15), cfg)).toEqual({ stale: true, since: min(0) });
+    expect(feedStatus({ enrolment: {} } as unknown as PatientState, min(15), cfg)).toBeUndefined();
   });
 });
