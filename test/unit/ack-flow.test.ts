@@ -139,4 +139,33 @@ describe('the acknowledgement flow of both hosts', () => {
     const a = await api(body + ' '.repeat(ACK_BODY_LIMIT - Buffer.byteLength(body)), flow(acknowledged));
     expect(a.status).toBe(200);
   });
+
+  it('answers a page acknowledged before with changed false, and who acknowledged it', async () => {
+    const before: AckResult = { ...acknowledged, changed: false };
+    const a = await api({ token: 'good', by: 'Dr B' }, flow(before));
+    expect([a.status, a.outcome]).toEqual([200, 'already-acknowledged']);
+    expect(JSON.parse(a.body)).toMatchObject({ changed: false, page: { ack: { by: 'Dr A (icu fellow)' } } });
+  });
+
+  it('refuses a forged link sent without a name as a refused link (403), not a form to fill in', async () => {
+    const calls: string[] = [];
+    const a = await submitLink('forged', { body: 'by=', client: 'x' }, flow(refused('link-forged'), calls));
+    expect([a.status, a.outcome]).toEqual([403, 'link-refused']);
+    expect(calls).toEqual(['forged (no name) x']);
+  });
+
+  it('tells a client over its budget of refused links when to try again (Retry-After)', async () => {
+    const deps: AckFlowDeps = { ...flow(acknowledged), refusals: { admit: () => 30, refused: () => undefined } };
+    const a = await api({ token: 'good', by: 'Dr A' }, deps);
+    expect([a.status, a.headers['retry-after']]).toEqual([429, '30']);
+    const f = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, deps);
+    expect([f.status, f.headers['retry-after']]).toEqual([429, '30']);
+  });
+
+  it('shows a link to a page acknowledged already with who acknowledged it, when and how', async () => {
+    const done = { ...page, status: 'acknowledged', ack: { by: 'Dr A (icu fellow)', at: 0, via: 'link' } } as Page;
+    const shown = await showLink('good', { ...flow(acknowledged), page: async () => done });
+    expect(shown.body).toContain('Already acknowledged');
+    expect(shown.body).toContain('Dr A (icu fellow)');
+  });
 });

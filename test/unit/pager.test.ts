@@ -669,4 +669,66 @@ describe('the pager, pinned by a mutation run', () => {
     expect(phone.sent.at(-1)!.page.patientId).toBe('P-2');
     expect((await pages.get('crs|P-1|m3|icu'))!.status).toBe('acknowledged');
   });
+
+  it('ending a silence that has run out still pages what it held, at once', async () => {
+    const { phone, pager } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onNotification({ ...grade3, toGrade: 2, teams: ['hematology'] }, min(1)); // held
+    expect(await pager.endSilence('s1', 'Nurse B', min(31))).toMatchObject({ changed: false });
+    expect(phone.log).toEqual(['hematology:hematology fellow']);
+  });
+
+  it("a team's silence is audited under patient *", async () => {
+    const { pager, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { team: 'icu' }, from: T, until: min(30), createdBy: 'Dr C', reason: 'drill' },
+      T,
+    );
+    expect(audit.events.map((e) => `${e.type} ${e.patientId}`)).toEqual(['silence *']);
+  });
+
+  it('a security log that cannot be written fails the refusal of a forged link, never passes in silence', async () => {
+    const pager = new Pager({
+      pages: new MemoryPageStore(new MemoryAuditLog()),
+      sender: new Phone(),
+      audit: new MemoryAuditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+      security: { record: async () => Promise.reject(new Error('security log unavailable')) },
+    });
+    const forged = signAck(randomBytes(32), { pageId: 'crs|P-1|m3|icu', role: 'x', expiresAt: min(60) });
+    await expect(pager.acknowledgeLink(forged, 'Mallory', min(1))).rejects.toThrow('security log unavailable');
+  });
+
+  it('a parked send whose page no longer exists is answered gone and leaves the parked sends', async () => {
+    const parked = new MemoryParkedSends();
+    const audit = new MemoryAuditLog();
+    const pager = new Pager({
+      pages: new MemoryPageStore(audit),
+      sender: new Phone(),
+      audit,
+      parked,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    const send: ParkedSend = {
+      pageId: 'crs|P-9|m1|icu',
+      patientId: 'P-9',
+      notificationId: 'crs|P-9|m1',
+      team: 'icu',
+      level: 0,
+      round: 0,
+      reason: 'bad address',
+      attempts: REFUSED_SENDS,
+      parkedAt: iso(T),
+    };
+    await parked.park(send);
+    expect(await pager.retryParked(send, min(1))).toBe('gone');
+    expect(await parked.list()).toEqual([]);
+  });
 });

@@ -441,3 +441,34 @@ describe('feed status', () => {
     expect(feedStatus({ enrolment: {} } as unknown as PatientState, min(15), cfg)).toBeUndefined();
   });
 });
+
+// Pinned by a mutation run: what a closed page keeps.
+describe('closed pages', () => {
+  it('a held page that a newer grade replaces is no longer held', () => {
+    const transport: Silence = {
+      silenceId: 's1',
+      scope: { patientId: 'P-1' },
+      from: T,
+      until: min(30),
+      createdBy: 'Nurse B',
+      reason: 'MRI',
+    };
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
+    const t = pagesForNotification(
+      notification('n2', 4, 'escalation', ['hematology']),
+      s.all,
+      [transport],
+      min(2),
+      cfg,
+    );
+    expect(t.pages[0]).toMatchObject({ pageId: 'n1|hematology', status: 'superseded', heldBy: undefined });
+  });
+
+  it('an acknowledged page is closed when it was acknowledged', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 3, 'escalation', ['icu']), [], [], T, cfg));
+    const r = acknowledge(s.all[0]!, { by: 'Dr D', at: min(3), via: 'board' });
+    expect(r.ok && r.page).toMatchObject({ status: 'acknowledged', closedAt: min(3), dueAt: null });
+  });
+});

@@ -72,4 +72,28 @@ describe('the stale-feed plan', () => {
     expect(p.set.get('P1')).toEqual({ alertId: `stale-feed|P1|${at(0)}`, since: at(2) });
     expect(p.remove).toEqual([]);
   });
+
+  it('an all-clear says since when the monitor has data again (its first reading back), not when the sweep ran', () => {
+    const p = plan([['P1', { alertId: `stale-feed|P1|${at(0)}`, since: at(0) }]], [check('P1', 'A', false, 22)], 30);
+    expect(p.alerts).toEqual([
+      expect.objectContaining({
+        cleared: true,
+        summary: expect.stringContaining('monitor data since 2026-12-01 08:22 UTC'),
+      }),
+    ]);
+  });
+
+  it("a ward's page names up to 20 patients, and says how many more only when there are more", () => {
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `P${String(i).padStart(2, '0')}`);
+    const summary = (n: number) =>
+      plan(
+        [],
+        ids(n).map((id) => check(id, 'A', true, 1)),
+        20,
+      ).alerts[0]!.summary;
+    expect(summary(20)).not.toContain('more');
+    expect(summary(20)).toContain('P19');
+    expect(summary(21)).toContain('; and 1 more');
+    expect(summary(21)).not.toContain('P20');
+  });
 });
