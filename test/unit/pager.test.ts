@@ -731,4 +731,95 @@ describe('the pager, pinned by a mutation run', () => {
     expect(await pager.retryParked(send, min(1))).toBe('gone');
     expect(await parked.list()).toEqual([]);
   });
+
+  it("an acknowledgement through a later level's link names that level's role", async () => {
+    const { phone, pager } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5)); // ICU consultant
+    const token = phone.sent[1]!.ackUrl!.split('/').at(-1)!;
+    expect(await pager.acknowledgeLink(token, 'Dr B', min(6))).toMatchObject({
+      ok: true,
+      page: { ack: { by: 'Dr B (ICU consultant)', via: 'link' } },
+    });
+  });
+
+  it('an alert delivered twice opens its pages once, whatever teams the site routes alerts to', async () => {
+    const config: PagingConfig = { ...DEFAULT_PAGING, alertTeams: { staleFeed: ['icu'], spo2: ['bedside'] } };
+    const audit = new MemoryAuditLog();
+    const phone = new Phone();
+    const pager = new Pager({
+      pages: new MemoryPageStore(audit),
+      sender: phone,
+      audit,
+      config,
+      ackSecret: secret,
+      ackBaseUrl: 'x',
+    });
+    const alert = {
+      alertId: 'stale-feed|P-1|1',
+      patientId: 'P-1',
+      subject: 'stale-feed' as const,
+      cleared: false,
+      summary: 'NO DATA',
+    };
+    await pager.onAlert(alert, T);
+    await pager.onAlert(alert, min(1)); // the record delivered again
+    expect(phone.log).toEqual(['icu:ICU registrar']);
+  });
+
+  it("a tick after downtime decides every patient's steps in the order they fell due", async () => {
+    const { pager, audit } = setup();
+    await pager.onNotification(icuOnly, T); // steps at 10:05, 10:10
+    await pager.onNotification({ ...icuOnly, notificationId: 'crs|P-2|m1', patientId: 'P-2' }, min(7)); // 10:12
+    await pager.onTick(min(13));
+    expect(
+      audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.patientId}`),
+    ).toEqual(['10:05 P-1', '10:10 P-1', '10:12 P-2']);
+  });
+
+  it('a silence whose store write fails is refused, never reported as made', async () => {
+    const { pager, pages } = setup();
+    pages.saveSilence = async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      throw new Error('disk full');
+    };
+    await expect(
+      pager.silence(
+        { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
+        T,
+      ),
+    ).rejects.toThrow('disk full');
+  });
+
+  it("tells the backend's metrics of every audit entry it writes (onAudited)", async () => {
+    const audit = new MemoryAuditLog();
+    const heard: string[] = [];
+    const pager = new Pager({
+      pages: new MemoryPageStore(audit),
+      sender: new Phone(),
+      audit,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'x',
+      onAudited: (e) => void heard.push(`${e.type} ${e.text}`),
+    });
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5));
+    await pager.acknowledge('crs|P-1|m3|icu', 'Dr D', 'board', min(6));
+    await pager.silence(
+      { silenceId: 's1', scope: { team: 'icu' }, from: min(7), until: min(30), createdBy: 'Dr C', reason: 'drill' },
+      min(7),
+    );
+    await pager.endSilence('s1', 'Dr C', min(8));
+    expect(heard).toEqual(audit.events.map((e) => `${e.type} ${e.text}`));
+    expect(heard.map((h) => h.split(' ')[0])).toEqual([
+      'page',
+      'delivery',
+      'escalation',
+      'delivery',
+      'acknowledgement',
+      'silence',
+      'silence',
+    ]);
+  });
 });

@@ -472,3 +472,61 @@ describe('closed pages', () => {
     expect(r.ok && r.page).toMatchObject({ status: 'acknowledged', closedAt: min(3), dueAt: null });
   });
 });
+
+// Pinned by a mutation run.
+describe('held steps and all-clears', () => {
+  it('a step held by a silence that began after the page has no due time until the silence ends', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
+    const mri: Silence = {
+      silenceId: 's1',
+      scope: { patientId: 'P-1' },
+      from: min(5),
+      until: min(60),
+      createdBy: 'Nurse B',
+      reason: 'MRI',
+    };
+    s.apply(tick(s.all, [mri], min(15), cfg));
+    expect(s.all[0]).toMatchObject({ status: 'open', level: 0, heldBy: 's1', dueAt: null });
+  });
+
+  it("a patient's all-clear leaves another patient's open alert alone", () => {
+    const s = new Store();
+    for (const patientId of ['P-1', 'P-2'])
+      s.apply(
+        pagesForAlert(
+          {
+            alertId: `stale-feed|${patientId}|1`,
+            patientId,
+            subject: 'stale-feed',
+            cleared: false,
+            summary: 'no data',
+          },
+          s.all,
+          [],
+          T,
+          cfg,
+        ),
+      );
+    s.apply(
+      pagesForAlert(
+        {
+          alertId: 'stale-feed|P-1|1|cleared',
+          patientId: 'P-1',
+          subject: 'stale-feed',
+          cleared: true,
+          summary: 'data resumed',
+        },
+        s.all,
+        [],
+        min(3),
+        cfg,
+      ),
+    );
+    expect(s.status('bedside')).toEqual([
+      'stale-feed|P-1|1:resolved',
+      'stale-feed|P-2|1:open',
+      'stale-feed|P-1|1|cleared:info',
+    ]);
+  });
+});
