@@ -106,4 +106,66 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(a.body).toContain('Your name: ');
     expect(calls).toEqual([]);
   });
+
+  // Pinned by a mutation run of shared/app/ack-flow.ts.
+  it("spends an address's budget of refused links only on refused links, not on a page closed or unknown", async () => {
+    const spent: string[] = [];
+    const budget = (result: AckResult): AckFlowDeps => ({
+      ...flow(result),
+      refusals: { admit: () => undefined, refused: (client) => void spent.push(client) },
+    });
+    await api({ token: 'good', by: 'Dr A' }, budget(refused('not-open')));
+    await api({ token: 'good', by: 'Dr A' }, budget(refused('no-such-page')));
+    expect(spent).toEqual([]);
+    await api({ token: 'good', by: 'Dr A' }, budget(refused('link-forged')));
+    expect(spent).toEqual(['10.0.0.9']);
+  });
+
+  it('answers an acknowledgement with the role its link was sent to, not the role the page has escalated to since', async () => {
+    const escalated = { ...page, level: 1 } as Page; // the ICU consultant is paged now; the fellow answers
+    const result: AckResult = {
+      ok: true,
+      changed: true,
+      page: { ...escalated, status: 'acknowledged', ack: { by: 'Dr A (icu fellow)', at: 0, via: 'link' } },
+    };
+    const a = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, flow(result));
+    expect(a.status).toBe(200);
+    expect(a.body).toContain('icu fellow');
+    expect(a.body).not.toContain('ICU consultant');
+  });
+
+  it('reads a body of exactly the size limit (only a larger one is refused)', async () => {
+    const body = JSON.stringify({ token: 'good', by: 'Dr A' });
+    const a = await api(body + ' '.repeat(ACK_BODY_LIMIT - Buffer.byteLength(body)), flow(acknowledged));
+    expect(a.status).toBe(200);
+  });
+
+  it('answers a page acknowledged before with changed false, and who acknowledged it', async () => {
+    const before: AckResult = { ...acknowledged, changed: false };
+    const a = await api({ token: 'good', by: 'Dr B' }, flow(before));
+    expect([a.status, a.outcome]).toEqual([200, 'already-acknowledged']);
+    expect(JSON.parse(a.body)).toMatchObject({ changed: false, page: { ack: { by: 'Dr A (icu fellow)' } } });
+  });
+
+  it('refuses a forged link sent without a name as a refused link (403), not a form to fill in', async () => {
+    const calls: string[] = [];
+    const a = await submitLink('forged', { body: 'by=', client: 'x' }, flow(refused('link-forged'), calls));
+    expect([a.status, a.outcome]).toEqual([403, 'link-refused']);
+    expect(calls).toEqual(['forged (no name) x']);
+  });
+
+  it('tells a client over its budget of refused links when to try again (Retry-After)', async () => {
+    const deps: AckFlowDeps = { ...flow(acknowledged), refusals: { admit: () => 30, refused: () => undefined } };
+    const a = await api({ token: 'good', by: 'Dr A' }, deps);
+    expect([a.status, a.headers['retry-after']]).toEqual([429, '30']);
+    const f = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, deps);
+    expect([f.status, f.headers['retry-after']]).toEqual([429, '30']);
+  });
+
+  it('shows a link to a page acknowledged already with who acknowledged it, when and how', async () => {
+    const done = { ...page, status: 'acknowledged', ack: { by: 'Dr A (icu fellow)', at: 0, via: 'link' } } as Page;
+    const shown = await showLink('good', { ...flow(acknowledged), page: async () => done });
+    expect(shown.body).toContain('Already acknowledged');
+    expect(shown.body).toContain('Dr A (icu fellow)');
+  });
 });

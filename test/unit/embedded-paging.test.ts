@@ -124,7 +124,7 @@ describe.each([
     expect(ids(await store.pendingPages(min(60)))).toEqual(['due', 'held', 'info-unsent', 'later', 'other', 'unsent']);
   });
 
-  it("gives a patient's first sends still to be made, oldest first: not a later level, not a held or closed page", async () => {
+  it("gives a patient's first sends still to be made, oldest first: not a later level or walk, not a held or closed page", async () => {
     const store = make();
     await store.save([
       page({ pageId: 'b', delivered: false, triggeredAt: min(2) }),
@@ -139,6 +139,9 @@ describe.each([
       }),
       page({ pageId: 'sent', triggeredAt: min(0) }),
       page({ pageId: 'level-1', level: 1, delivered: false, triggeredAt: min(0) }),
+      // The first level of the ladder's next walk is the tick's to send (on AWS an outbox delivery sending it too
+      // would page that role twice).
+      page({ pageId: 'walk-2', level: 0, round: 1, delivered: false, triggeredAt: min(0) }),
       page({ pageId: 'held', heldBy: 's1', dueAt: null, delivered: false, triggeredAt: min(0) }),
       page({ pageId: 'superseded', status: 'superseded', dueAt: null, delivered: false, triggeredAt: min(0) }),
       page({ pageId: 'other', patientId: 'P2', delivered: false, triggeredAt: min(0) }),

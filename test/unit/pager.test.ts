@@ -4,9 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { signAck, verifyAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
 import { Pager, REFUSED_SENDS, SendDeferred } from '#app/pager.ts';
-import { DEFAULT_PAGING, type PageableNotification } from '#domain/paging.ts';
+import { DEFAULT_PAGING, type Page, type PageableNotification, type PagingConfig } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
-import { RecordRefused, type PageMessage, type PageSender, type ParkedSend, type SecurityEvent } from '#ports';
+import {
+  RecordRefused,
+  VersionConflict,
+  type PageMessage,
+  type PageSender,
+  type ParkedSend,
+  type SecurityEvent,
+} from '#ports';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -394,5 +401,425 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     phone.failNext = 1;
     await expect(pager.onNotification(grade3, T)).rejects.toThrow('sender down');
     expect(await parked.list()).toEqual([]);
+  });
+});
+
+// Behaviour a mutation run of the paging core (shared/app/pager.ts) found no test pinning down.
+describe('the pager, pinned by a mutation run', () => {
+  const icuOnly = { ...grade3, teams: ['icu' as const] };
+
+  it('a later walk of the ladder is sent as an escalation, its first level too', async () => {
+    const { phone, pager } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5)); // ICU consultant
+    await pager.onTick(min(10)); // round the ladder again: ICU registrar
+    expect(phone.sent.map((m) => `${m.role} ${m.page.round} ${m.reason}`)).toEqual([
+      'ICU registrar 0 triggered',
+      'ICU consultant 0 escalated',
+      'ICU registrar 1 escalated',
+    ]);
+  });
+
+  /** A sender that, during the first send, lets another host's tick move the page on (`moved` of the stored page). */
+  function racing(config = DEFAULT_PAGING, moved: (p: Page) => Page = (p) => p) {
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const phone = new Phone();
+    const send = phone.send.bind(phone);
+    phone.send = async (m: PageMessage) => {
+      await send(m);
+      if (phone.sent.length === 1) {
+        const p = (await pages.get(m.page.pageId))!;
+        await pages.save([moved({ ...p, delivered: false })]);
+      }
+    };
+    const pager = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    return { pages, audit, phone, pager };
+  }
+
+  it('a send whose page moved on while it went out is still in the trail, marked as not marking the page', async () => {
+    const { audit, pager } = racing(DEFAULT_PAGING, (p) => ({ ...p, level: 1, dueAt: min(10) }));
+    await pager.onNotification(icuOnly, T);
+    expect(audit.events.filter((e) => e.type === 'delivery').map((e) => e.details)).toEqual([
+      expect.objectContaining({ role: 'ICU registrar', level: 0, round: 0, marked: false }),
+    ]);
+  });
+
+  it("a send that ends after another host's tick started the next walk at the same level leaves that walk's send owed", async () => {
+    // One role, two walks: the next walk's page is to the same role at the same level, but it is another send.
+    const config: PagingConfig = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, icu: { levels: ['ICU registrar'], loops: 2 } },
+    };
+    const { phone, pager, pages } = racing(config, (p) => ({ ...p, round: 1, dueAt: min(10) }));
+    await pager.onNotification(icuOnly, T);
+    expect((await pages.get('crs|P-1|m3|icu'))!.delivered).toBe(false);
+    await pager.onTick(min(6));
+    expect(phone.sent.map((m) => `${m.role} ${m.page.round}`)).toEqual(['ICU registrar 0', 'ICU registrar 1']);
+  });
+
+  it('an acknowledgement records the level of the ladder it answered', async () => {
+    const { pager, audit } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5)); // ICU consultant (level 1)
+    await pager.acknowledge('crs|P-1|m3|icu', 'Dr D', 'board', min(6));
+    expect(audit.events.find((e) => e.type === 'acknowledgement')?.details).toMatchObject({ level: 1, by: 'Dr D' });
+  });
+
+  it('ending a silence at the moment it runs out changes nothing and records nothing', async () => {
+    const { pager, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    expect(await pager.endSilence('s1', 'Nurse B', min(30))).toMatchObject({ changed: false });
+    expect(audit.events.filter((e) => e.type === 'silence')).toHaveLength(1); // its start only
+  });
+
+  it('refuses a silence that ends when it starts', async () => {
+    const { pager } = setup();
+    await expect(
+      pager.silence(
+        { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: T, createdBy: 'Nurse B', reason: 'MRI' },
+        T,
+      ),
+    ).rejects.toThrow('a silence must end after it starts');
+  });
+
+  it("an alert's all-clear is audited as an alert, like the alert", async () => {
+    const { pager, audit } = setup();
+    const alert = { alertId: 'stale-feed|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, summary: 'NO DATA' };
+    await pager.onAlert({ ...alert, cleared: false }, T);
+    await pager.onAlert(
+      { ...alert, alertId: `${alert.alertId}|cleared`, cleared: true, summary: 'Data resumed' },
+      min(3),
+    );
+    const opened = audit.events.filter((e) => e.details.pageId !== undefined && e.details.status !== undefined);
+    expect(opened.map((e) => `${e.type} ${e.details.pageId} ${e.details.status}`)).toEqual([
+      'alert stale-feed|P-1|1|bedside open',
+      'alert stale-feed|P-1|1|bedside resolved',
+      'alert stale-feed|P-1|1|cleared|bedside info',
+    ]);
+  });
+
+  it('an audit entry that cannot be written fails the call (it is retried), never passes in silence', async () => {
+    const failing = new Pager({
+      pages: new MemoryPageStore(new MemoryAuditLog()),
+      sender: new Phone(),
+      audit: {
+        append: async () => Promise.reject(new Error('audit table unavailable')),
+        forPatient: async function* () {},
+      },
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    const expired = signAck(secret, { pageId: 'crs|P-1|m3|hematology', role: 'x', expiresAt: min(5) });
+    await failing.onNotification(grade3, T);
+    await expect(failing.acknowledgeLink(expired, 'Dr A', min(6))).rejects.toThrow('audit table unavailable');
+  });
+
+  it('a page whose store write fails is never sent (a page is stored before it is sent)', async () => {
+    const audit = new MemoryAuditLog();
+    const store = new MemoryPageStore(audit);
+    const phone = new Phone();
+    const pages = Object.assign(Object.create(store) as MemoryPageStore, {
+      save: async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        throw new Error('disk full');
+      },
+    });
+    const pager = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'x',
+    });
+    await expect(pager.onNotification(grade3, T)).rejects.toThrow('disk full');
+    expect(phone.sent).toEqual([]);
+  });
+
+  it('without a place to park it, a send the transport refuses fails the call and its page stays owed', async () => {
+    const { pager, pages, phone } = setup();
+    phone.send = async () => {
+      throw new RecordRefused('bad address');
+    };
+    await expect(pager.onNotification(icuOnly, T)).rejects.toThrow('bad address');
+    expect((await pages.get('crs|P-1|m3|icu'))!.delivered).toBe(false);
+  });
+
+  it('a tick long after a silence ran out releases its page when it ended, and catches the ladder up from then', async () => {
+    const { phone, pager, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(20), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onNotification({ ...grade3, toGrade: 2, teams: ['hematology'] }, min(1)); // held
+    await pager.onTick(min(60)); // the first tick since (the ticker was down)
+    expect(audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.text}`)).toEqual([
+      '10:20 hematology page released: its silence ended; paging hematology fellow',
+      '10:35 hematology page not acknowledged in time: escalated to hematology attending',
+      '10:50 hematology page not acknowledged in time: escalated to hematology consultant',
+    ]);
+    expect(phone.log).toEqual([
+      'hematology:hematology fellow',
+      'hematology:hematology attending',
+      'hematology:hematology consultant',
+    ]);
+  });
+
+  it('a page held by a silence its store no longer has is released by the next tick, never held for ever', async () => {
+    const { phone, pager, pages } = setup();
+    await pager.onNotification({ ...grade3, toGrade: 2, teams: ['hematology'] }, T);
+    const sent = (await pages.get('crs|P-1|m3|hematology'))!;
+    await pages.save([{ ...sent, heldBy: 'gone', dueAt: null }]); // its silence's record expired
+    await pager.onTick(min(1));
+    expect(phone.log).toEqual(['hematology:hematology fellow', 'hematology:hematology fellow']);
+    expect((await pages.get('crs|P-1|m3|hematology'))!).toMatchObject({ heldBy: undefined, dueAt: min(16) });
+  });
+
+  it('a send another host marked sent first is in the trail as not marking the page again', async () => {
+    const { audit, pager } = racing(DEFAULT_PAGING, (p) => ({ ...p, delivered: true }));
+    await pager.onNotification(icuOnly, T);
+    expect(audit.events.filter((e) => e.type === 'delivery').map((e) => e.details.marked)).toEqual([false]);
+  });
+
+  it("a patient's first sends held up by an outage go out in the order of the grade changes, not of their names", async () => {
+    const { phone, pager } = setup();
+    const icans = {
+      ...grade3,
+      notificationId: 'icans|P-1|#1',
+      condition: 'icans' as const,
+      teams: ['neurology' as const],
+    };
+    const crs = { ...grade3, notificationId: 'crs|P-1|#2', teams: ['hematology' as const] };
+    phone.failNext = 2;
+    await pager.onNotification(icans, T).catch(() => undefined);
+    await pager.onNotification(crs, T).catch(() => undefined);
+    await pager.onTick(min(1));
+    expect(phone.sent.map((m) => m.page.notificationId)).toEqual(['icans|P-1|#1', 'crs|P-1|#2']);
+  });
+
+  /** A store that refuses the next `n` writes as conflicting (another host wrote the page between read and write). */
+  function conflicting() {
+    const s = setup();
+    const save = s.pages.save.bind(s.pages);
+    const arm = { n: 0 };
+    s.pages.save = async (pages, audit) => {
+      if (arm.n > 0) {
+        arm.n--;
+        throw new VersionConflict(pages[0]!.patientId);
+      }
+      return save(pages, audit);
+    };
+    return { ...s, arm };
+  }
+
+  it('an acknowledgement that meets a conflicting write is made again, not refused', async () => {
+    const { pager, arm } = conflicting();
+    await pager.onNotification(icuOnly, T);
+    arm.n = 1;
+    expect(await pager.acknowledge('crs|P-1|m3|icu', 'Dr D', 'board', min(1))).toMatchObject({
+      ok: true,
+      changed: true,
+    });
+  });
+
+  it('marking a send that meets a conflicting write is tried again, so the page is not sent twice', async () => {
+    const { phone, pager, pages, arm } = conflicting();
+    const send = phone.send.bind(phone);
+    phone.send = async (m) => {
+      await send(m);
+      arm.n = 1; // the mark's first write conflicts
+    };
+    await pager.onNotification(icuOnly, T);
+    expect((await pages.get('crs|P-1|m3|icu'))!.delivered).toBe(true);
+    await pager.onTick(min(1));
+    expect(phone.log).toEqual(['icu:ICU registrar']);
+  });
+
+  it("a tick skips a page another host changed meanwhile and goes on with the others' ladders", async () => {
+    const { phone, pager, pages } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onNotification({ ...icuOnly, notificationId: 'crs|P-2|m1', patientId: 'P-2' }, T);
+    const pending = pages.pendingPages.bind(pages);
+    let raced = false;
+    pages.pendingPages = async (now) => {
+      const found = await pending(now);
+      if (!raced && found.length > 0) {
+        raced = true; // acknowledged on another host after this tick read it
+        const p = (await pages.get('crs|P-1|m3|icu'))!;
+        await pages.save([
+          { ...p, status: 'acknowledged', dueAt: null, ack: { by: 'Dr D', at: min(5), via: 'board' } },
+        ]);
+      }
+      return found;
+    };
+    await pager.onTick(min(5));
+    expect(phone.log).toEqual(['icu:ICU registrar', 'icu:ICU registrar', 'icu:ICU consultant']);
+    expect(phone.sent.at(-1)!.page.patientId).toBe('P-2');
+    expect((await pages.get('crs|P-1|m3|icu'))!.status).toBe('acknowledged');
+  });
+
+  it('ending a silence that has run out still pages what it held, at once', async () => {
+    const { phone, pager } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onNotification({ ...grade3, toGrade: 2, teams: ['hematology'] }, min(1)); // held
+    expect(await pager.endSilence('s1', 'Nurse B', min(31))).toMatchObject({ changed: false });
+    expect(phone.log).toEqual(['hematology:hematology fellow']);
+  });
+
+  it("a team's silence is audited under patient *", async () => {
+    const { pager, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { team: 'icu' }, from: T, until: min(30), createdBy: 'Dr C', reason: 'drill' },
+      T,
+    );
+    expect(audit.events.map((e) => `${e.type} ${e.patientId}`)).toEqual(['silence *']);
+  });
+
+  it('a security log that cannot be written fails the refusal of a forged link, never passes in silence', async () => {
+    const pager = new Pager({
+      pages: new MemoryPageStore(new MemoryAuditLog()),
+      sender: new Phone(),
+      audit: new MemoryAuditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+      security: { record: async () => Promise.reject(new Error('security log unavailable')) },
+    });
+    const forged = signAck(randomBytes(32), { pageId: 'crs|P-1|m3|icu', role: 'x', expiresAt: min(60) });
+    await expect(pager.acknowledgeLink(forged, 'Mallory', min(1))).rejects.toThrow('security log unavailable');
+  });
+
+  it('a parked send whose page no longer exists is answered gone and leaves the parked sends', async () => {
+    const parked = new MemoryParkedSends();
+    const audit = new MemoryAuditLog();
+    const pager = new Pager({
+      pages: new MemoryPageStore(audit),
+      sender: new Phone(),
+      audit,
+      parked,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    const send: ParkedSend = {
+      pageId: 'crs|P-9|m1|icu',
+      patientId: 'P-9',
+      notificationId: 'crs|P-9|m1',
+      team: 'icu',
+      level: 0,
+      round: 0,
+      reason: 'bad address',
+      attempts: REFUSED_SENDS,
+      parkedAt: iso(T),
+    };
+    await parked.park(send);
+    expect(await pager.retryParked(send, min(1))).toBe('gone');
+    expect(await parked.list()).toEqual([]);
+  });
+
+  it("an acknowledgement through a later level's link names that level's role", async () => {
+    const { phone, pager } = setup();
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5)); // ICU consultant
+    const token = phone.sent[1]!.ackUrl!.split('/').at(-1)!;
+    expect(await pager.acknowledgeLink(token, 'Dr B', min(6))).toMatchObject({
+      ok: true,
+      page: { ack: { by: 'Dr B (ICU consultant)', via: 'link' } },
+    });
+  });
+
+  it('an alert delivered twice opens its pages once, whatever teams the site routes alerts to', async () => {
+    const config: PagingConfig = { ...DEFAULT_PAGING, alertTeams: { staleFeed: ['icu'], spo2: ['bedside'] } };
+    const audit = new MemoryAuditLog();
+    const phone = new Phone();
+    const pager = new Pager({
+      pages: new MemoryPageStore(audit),
+      sender: phone,
+      audit,
+      config,
+      ackSecret: secret,
+      ackBaseUrl: 'x',
+    });
+    const alert = {
+      alertId: 'stale-feed|P-1|1',
+      patientId: 'P-1',
+      subject: 'stale-feed' as const,
+      cleared: false,
+      summary: 'NO DATA',
+    };
+    await pager.onAlert(alert, T);
+    await pager.onAlert(alert, min(1)); // the record delivered again
+    expect(phone.log).toEqual(['icu:ICU registrar']);
+  });
+
+  it("a tick after downtime decides every patient's steps in the order they fell due", async () => {
+    const { pager, audit } = setup();
+    await pager.onNotification(icuOnly, T); // steps at 10:05, 10:10
+    await pager.onNotification({ ...icuOnly, notificationId: 'crs|P-2|m1', patientId: 'P-2' }, min(7)); // 10:12
+    await pager.onTick(min(13));
+    expect(
+      audit.events.filter((e) => e.type === 'escalation').map((e) => `${e.at.slice(11, 16)} ${e.patientId}`),
+    ).toEqual(['10:05 P-1', '10:10 P-1', '10:12 P-2']);
+  });
+
+  it('a silence whose store write fails is refused, never reported as made', async () => {
+    const { pager, pages } = setup();
+    pages.saveSilence = async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      throw new Error('disk full');
+    };
+    await expect(
+      pager.silence(
+        { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(30), createdBy: 'Nurse B', reason: 'MRI' },
+        T,
+      ),
+    ).rejects.toThrow('disk full');
+  });
+
+  it("tells the backend's metrics of every audit entry it writes (onAudited)", async () => {
+    const audit = new MemoryAuditLog();
+    const heard: string[] = [];
+    const pager = new Pager({
+      pages: new MemoryPageStore(audit),
+      sender: new Phone(),
+      audit,
+      config: DEFAULT_PAGING,
+      ackSecret: secret,
+      ackBaseUrl: 'x',
+      onAudited: (e) => void heard.push(`${e.type} ${e.text}`),
+    });
+    await pager.onNotification(icuOnly, T);
+    await pager.onTick(min(5));
+    await pager.acknowledge('crs|P-1|m3|icu', 'Dr D', 'board', min(6));
+    await pager.silence(
+      { silenceId: 's1', scope: { team: 'icu' }, from: min(7), until: min(30), createdBy: 'Dr C', reason: 'drill' },
+      min(7),
+    );
+    await pager.endSilence('s1', 'Dr C', min(8));
+    expect(heard).toEqual(audit.events.map((e) => `${e.type} ${e.text}`));
+    expect(heard.map((h) => h.split(' ')[0])).toEqual([
+      'page',
+      'delivery',
+      'escalation',
+      'delivery',
+      'acknowledgement',
+      'silence',
+      'silence',
+    ]);
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_PAGING,
   acknowledge,
+  feedStatus,
   nextDue,
   pagesForAlert,
   pagesForNotification,
@@ -11,6 +12,7 @@ import {
   type Silence,
   type Transition,
 } from '#domain/paging.ts';
+import type { PatientState } from '#domain/state.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
@@ -336,6 +338,19 @@ describe('silences', () => {
     expect(held([transport, team])).toBe('s1');
     expect(held([transport, longer, team])).toBe('z-longer');
     expect(held([longer, team, transport])).toBe('z-longer');
+    // Pinned by a mutation run: of two that end together, the earlier started, then the smaller id.
+    const earlier: Silence = { ...transport, silenceId: 'z-earlier', from: min(-10) };
+    expect(held([transport, earlier])).toBe('z-earlier');
+    expect(held([{ ...transport, silenceId: 's2' }, transport])).toBe('s1');
+  });
+
+  // Pinned by a mutation run: a held informational page was left unsent, so every store kept it in its set of
+  // pages to send (every tick read it back, forever), though it is never to be sent.
+  it('keep a fall in grade made during a silence as settled: recorded, never sent, not owed', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 1, 'de-escalation', ['hematology']), [], [transport], min(1), cfg));
+    expect(s.sent).toEqual([]);
+    expect(s.all[0]).toMatchObject({ status: 'info', heldBy: 's1', delivered: true, dueAt: null });
   });
 
   it('do not start before their time', () => {
@@ -375,5 +390,153 @@ describe('alerts', () => {
       ),
     );
     expect(s.all.map((p) => `${p.kind}:${p.status}`)).toEqual(['alert:resolved', 'alert-cleared:info']);
+  });
+
+  // Pinned by a mutation run: an all-clear that names the alert it answers (a ward's) closes that alert's pages
+  // only; another alert of the same ward, still without data, keeps paging.
+  it("an all-clear that names its alert resolves that alert's pages only", () => {
+    const s = new Store();
+    const raise = (alertId: string, at: number) =>
+      s.apply(
+        pagesForAlert(
+          { alertId, patientId: 'ward A', subject: 'stale-feed', cleared: false, summary: 'no data' },
+          s.all,
+          [],
+          at,
+          cfg,
+        ),
+      );
+    raise('stale-feed|ward A|1', T);
+    raise('stale-feed|ward A|2', min(20));
+    s.apply(
+      pagesForAlert(
+        {
+          alertId: 'stale-feed|ward A|1|cleared',
+          patientId: 'ward A',
+          subject: 'stale-feed',
+          cleared: true,
+          summary: 'data resumed',
+          resolves: 'stale-feed|ward A|1',
+        },
+        s.all,
+        [],
+        min(30),
+        cfg,
+      ),
+    );
+    expect(s.status('bedside')).toEqual([
+      'stale-feed|ward A|1:resolved',
+      'stale-feed|ward A|2:open',
+      'stale-feed|ward A|1|cleared:info',
+    ]);
+  });
+});
+
+// Pinned by a mutation run: when a monitor feed counts as quiet (the "no data" alert's clock).
+describe('feed status', () => {
+  /** Enrolled at minute 0 (its ward), its bed set at minute 2; the monitor last spoke at `monitorAt` (none: never). */
+  const state = (monitorAt?: number) =>
+    ({
+      enrolment: { ward: { v: 'A', t: min(0) }, bed: { v: '3', t: min(2) } },
+      ...(monitorAt === undefined ? {} : { lastMonitorAt: min(monitorAt) }),
+    }) as unknown as PatientState;
+
+  it('is quiet from staleFeedMinutes after the last monitor data, to the millisecond', () => {
+    expect(feedStatus(state(5), min(20) - 1, cfg)).toEqual({ stale: false, since: min(5) });
+    expect(feedStatus(state(5), min(20), cfg)).toEqual({ stale: true, since: min(5) });
+  });
+
+  it('counts from enrolment (its first field) when no monitor has spoken, and is undefined for a patient not enrolled', () => {
+    expect(feedStatus(state(), min(15), cfg)).toEqual({ stale: true, since: min(0) });
+    expect(feedStatus({ enrolment: {} } as unknown as PatientState, min(15), cfg)).toBeUndefined();
+  });
+});
+
+// Pinned by a mutation run: what a closed page keeps.
+describe('closed pages', () => {
+  it('a held page that a newer grade replaces is no longer held', () => {
+    const transport: Silence = {
+      silenceId: 's1',
+      scope: { patientId: 'P-1' },
+      from: T,
+      until: min(30),
+      createdBy: 'Nurse B',
+      reason: 'MRI',
+    };
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
+    const t = pagesForNotification(
+      notification('n2', 4, 'escalation', ['hematology']),
+      s.all,
+      [transport],
+      min(2),
+      cfg,
+    );
+    expect(t.pages[0]).toMatchObject({ pageId: 'n1|hematology', status: 'superseded', heldBy: undefined });
+  });
+
+  it('an acknowledged page is closed when it was acknowledged', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 3, 'escalation', ['icu']), [], [], T, cfg));
+    const r = acknowledge(s.all[0]!, { by: 'Dr D', at: min(3), via: 'board' });
+    expect(r.ok && r.page).toMatchObject({ status: 'acknowledged', closedAt: min(3), dueAt: null });
+  });
+});
+
+// Pinned by a mutation run.
+describe('held steps and all-clears', () => {
+  it('a step held by a silence that began after the page has no due time until the silence ends', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
+    const mri: Silence = {
+      silenceId: 's1',
+      scope: { patientId: 'P-1' },
+      from: min(5),
+      until: min(60),
+      createdBy: 'Nurse B',
+      reason: 'MRI',
+    };
+    s.apply(tick(s.all, [mri], min(15), cfg));
+    expect(s.all[0]).toMatchObject({ status: 'open', level: 0, heldBy: 's1', dueAt: null });
+  });
+
+  it("a patient's all-clear leaves another patient's open alert alone", () => {
+    const s = new Store();
+    for (const patientId of ['P-1', 'P-2'])
+      s.apply(
+        pagesForAlert(
+          {
+            alertId: `stale-feed|${patientId}|1`,
+            patientId,
+            subject: 'stale-feed',
+            cleared: false,
+            summary: 'no data',
+          },
+          s.all,
+          [],
+          T,
+          cfg,
+        ),
+      );
+    s.apply(
+      pagesForAlert(
+        {
+          alertId: 'stale-feed|P-1|1|cleared',
+          patientId: 'P-1',
+          subject: 'stale-feed',
+          cleared: true,
+          summary: 'data resumed',
+        },
+        s.all,
+        [],
+        min(3),
+        cfg,
+      ),
+    );
+    expect(s.status('bedside')).toEqual([
+      'stale-feed|P-1|1:resolved',
+      'stale-feed|P-2|1:open',
+      'stale-feed|P-1|1|cleared:info',
+    ]);
   });
 });
