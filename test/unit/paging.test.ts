@@ -16,6 +16,16 @@ import type { PatientState } from '#domain/state.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => T + m * 60_000;
+/** Nurse B's silence s1 of patient P-1 from T for 30 minutes (transport to MRI), with these fields changed. */
+const silenceOf = (o: Partial<Silence> = {}): Silence => ({
+  silenceId: 's1',
+  scope: { patientId: 'P-1' },
+  from: T,
+  until: min(30),
+  createdBy: 'Nurse B',
+  reason: 'transport to MRI',
+  ...o,
+});
 const cfg = DEFAULT_PAGING;
 
 const notification = (
@@ -223,14 +233,7 @@ describe('a page replaced before it was ever sent (conservation)', () => {
       pagesForNotification(notification('n2', 3, 'escalation', ['hematology']), [sent], [], min(1), cfg).pages[0]!
         .status,
     ).toBe('superseded');
-    const silence: Silence = {
-      silenceId: 's1',
-      scope: { patientId: 'P-1' },
-      from: T,
-      until: min(30),
-      createdBy: 'Nurse B',
-      reason: 'transport to MRI',
-    };
+    const silence = silenceOf();
     const held = unsent(
       pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [silence], T, cfg),
     )[0]!;
@@ -270,14 +273,7 @@ describe('a page replaced before it was ever sent (conservation)', () => {
 });
 
 describe('silences', () => {
-  const transport: Silence = {
-    silenceId: 's1',
-    scope: { patientId: 'P-1' },
-    from: T,
-    until: min(30),
-    createdBy: 'Nurse B',
-    reason: 'transport to MRI',
-  };
+  const transport = silenceOf();
 
   it('hold low grades for the silence, then release them if still open', () => {
     const s = new Store();
@@ -455,14 +451,7 @@ describe('feed status', () => {
 // Pinned by a mutation run: what a closed page keeps.
 describe('closed pages', () => {
   it('a held page that a newer grade replaces is no longer held', () => {
-    const transport: Silence = {
-      silenceId: 's1',
-      scope: { patientId: 'P-1' },
-      from: T,
-      until: min(30),
-      createdBy: 'Nurse B',
-      reason: 'MRI',
-    };
+    const transport = silenceOf({ reason: 'MRI' });
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
     const t = pagesForNotification(
@@ -488,14 +477,7 @@ describe('held steps and all-clears', () => {
   it('a step held by a silence that began after the page has no due time until the silence ends', () => {
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [], T, cfg));
-    const mri: Silence = {
-      silenceId: 's1',
-      scope: { patientId: 'P-1' },
-      from: min(5),
-      until: min(60),
-      createdBy: 'Nurse B',
-      reason: 'MRI',
-    };
+    const mri = silenceOf({ from: min(5), until: min(60), reason: 'MRI' });
     s.apply(tick(s.all, [mri], min(15), cfg));
     expect(s.all[0]).toMatchObject({ status: 'open', level: 0, heldBy: 's1', dueAt: null });
   });
