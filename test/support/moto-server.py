@@ -22,10 +22,12 @@
 #    has passed holds nothing: such messages leave the pending set before a receive looks at the queue, and one that
 #    times out during a long poll does not hold its group meanwhile.
 import copy
+import logging
 import sys
 import threading
 
 import moto
+import moto.backends as moto_backends
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import TransactionCanceledException
 import moto.dynamodb.models as dynamodb_models
@@ -171,19 +173,16 @@ def receive_message(self, queue_name, *args, **kwargs):
 SQSBackend.receive_message = receive_message
 
 # 3. Per-request overheads: moto_server lists its own package directory (a stat of each of its ~200 entries) to find
-#    each request's backend, under the lock every request takes, and werkzeug logs every request to stderr. A list
-#    made once, and request lines off (errors are still logged), halve moto's CPU time a request.
-import logging
-
-import moto.backends as moto_backends
-
+#    each request's backend, under the lock every request takes, and werkzeug logs every request to stderr (a pipe
+#    the tests read). A list made once, and request lines off (errors are still logged): aws-order.test.ts alone 69
+#    to 59 s.
 moto_modules = tuple(moto_backends.list_of_moto_modules())
 moto_backends.list_of_moto_modules = lambda: moto_modules
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 # 4. moto computes a queue's attributes whole (counting its messages three times over) each time one is read: a send
 #    reads ContentBasedDeduplication four times (11 ms a send with a few hundred messages queued), GetQueueAttributes
-#    reads each name asked for three times. Here one request computes them once.
+#    reads each name asked for three times. Here one request computes them once: aws-order.test.ts 59 to 46 s.
 in_request = threading.local()
 moto_attributes = Queue.attributes.fget
 
