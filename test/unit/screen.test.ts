@@ -66,6 +66,20 @@ describe('the screen keeps good observations', () => {
   });
 });
 
+describe('an error no removable part explains', () => {
+  it('is reported at the whole message, even when its path has an origin whose part is absent, and the screen ends', () => {
+    // oxygen.device has an origin but is missing: removing it cannot help, so the message is refused, saying why.
+    const r = run(
+      { oxygen: { flowLpm: 2 }, vitals: { heartRate: 80 } },
+      { 'oxygen.device': 'OBX-9', 'oxygen.flowLpm': 'OBX-8', 'vitals.heartRate': 'OBX-1' },
+    );
+    expect(r.message).toBeUndefined();
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]!.at).toBe('PID');
+    expect(r.problems[0]!.text).toMatch(/^oxygen\.device: is required/);
+  });
+});
+
 describe('units and routes of the interfaces', () => {
   it('refuses a unit named like an inherited property ("constructor", "toString"), naming it', () => {
     for (const ucum of ['constructor', 'toString', '__proto__']) {
