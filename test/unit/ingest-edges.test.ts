@@ -152,6 +152,29 @@ describe('ingest edges', () => {
   });
 });
 
+describe('headers as hosts pass them', () => {
+  it("reads Authorization and Content-Type in any case (API Gateway REST keeps the sender's case)", async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
+    const req = (type: string) => ({
+      method: 'POST',
+      path: '/v1/messages',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': type },
+      body: JSON.stringify(m),
+    });
+    expect((await handleIngest(req('text/plain'), deps())).status).toBe(415);
+    expect((await handleIngest(req('application/json'), deps())).status).toBe(202);
+  });
+
+  it('takes a message sent without a content-type as JSON', async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
+    const res = await handleIngest(
+      { method: 'POST', path: '/v1/messages', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(m) },
+      deps(),
+    );
+    expect(res.status).toBe(202);
+  });
+});
+
 describe('CRS_INGEST_TOKEN', () => {
   it('is refused with a space in it (it travels as a bearer token, which cannot hold one), and named', () => {
     expect(localTokenProblem(`${'a'.repeat(20)} ${'b'.repeat(20)}`)).toBe(

@@ -198,6 +198,16 @@ describe('a ward token and a new patient placed elsewhere', () => {
   });
 });
 
+describe('wards in a scope', () => {
+  it('refuses a ward holding an invisible or control character, naming it', () => {
+    expect(checkScope({ kind: 'monitor', wards: ['H4\u200b'] })).toEqual({
+      ok: false,
+      error: 'ward must be 1-32 printable characters, as enrolment.ward (got "H4\u200b")',
+    });
+    expect(checkScope({ kind: 'monitor', wards: ['H\u00074'] })).toMatchObject({ ok: false });
+  });
+});
+
 describe('patient ids in a scope', () => {
   it('takes a patient id of 64 characters and refuses 65, as the contract does', () => {
     expect(checkScope({ kind: 'pump', patients: ['p'.repeat(64)] })).toEqual({
