@@ -221,6 +221,70 @@ describe('refused, naming the field and the problem', () => {
     );
   });
 
+  it('per-patient hypotension thresholds are range-checked, naming the nested field', () => {
+    expect(errors({ ...base, enrolment: { hypotension: { systolicBelow: 200, mapBelow: 150 } } })).toEqual([]);
+    expect(errors({ ...base, enrolment: { hypotension: { systolicBelow: 201 } } })).toEqual([
+      'enrolment.hypotension.systolicBelow: 201 is outside 20-200',
+    ]);
+    expect(errors({ ...base, enrolment: { hypotension: { mapBelow: 9 } } })).toEqual([
+      'enrolment.hypotension.mapBelow: 9 is outside 10-150',
+    ]);
+  });
+
+  it('the Fahrenheit hint covers 90 to 115 inclusive, and no further', () => {
+    expect(errors({ ...base, vitals: { temperatureC: 90 } })).toEqual([
+      'vitals.temperatureC: 90 is outside 25-45 (Fahrenheit?)',
+    ]);
+    expect(errors({ ...base, vitals: { temperatureC: 115 } })).toEqual([
+      'vitals.temperatureC: 115 is outside 25-45 (Fahrenheit?)',
+    ]);
+    expect(errors({ ...base, vitals: { temperatureC: 89.9 } })).toEqual(['vitals.temperatureC: 89.9 is outside 25-45']);
+    expect(errors({ ...base, vitals: { temperatureC: 115.1 } })).toEqual([
+      'vitals.temperatureC: 115.1 is outside 25-45',
+    ]);
+  });
+
+  it('a long refused value is previewed, not echoed whole, in the error', () => {
+    const e = errors({ ...base, enrolment: { product: 'p'.repeat(200) } });
+    expect(e).toEqual([`enrolment.product: "${'p'.repeat(56)}... is longer than 64 characters`]);
+  });
+
+  it('a vasopressor entry without its dose is refused naming the entry and the field', () => {
+    expect(errors({ ...base, vasopressors: [{ drug: 'norepinephrine', unit: 'mcg/min' }] })).toEqual([
+      'vasopressors[0].dose: is required',
+    ]);
+  });
+
+  it('lists are bounded: 10 vasopressors and 20 medications pass, one more is refused naming the list', () => {
+    const pressor = { drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' };
+    const med = { drug: 'acetaminophen', doseMg: 1000 };
+    expect(errors({ ...base, vasopressors: Array(10).fill(pressor), medications: Array(20).fill(med) })).toEqual([]);
+    expect(errors({ ...base, vasopressors: Array(11).fill(pressor) })).toEqual([
+      'vasopressors: has more than 10 entries',
+    ]);
+    expect(errors({ ...base, medications: Array(21).fill(med) })).toEqual(['medications: has more than 20 entries']);
+  });
+
+  it('a ward or bed of up to 32 characters passes; 33 is refused naming the field', () => {
+    expect(errors({ ...base, enrolment: { ward: 'w'.repeat(32), bed: 'b'.repeat(32) } })).toEqual([]);
+    expect(errors({ ...base, enrolment: { ward: 'w'.repeat(33) } })).toEqual([
+      `enrolment.ward: "${'w'.repeat(33)}" is longer than 32 characters`,
+    ]);
+    expect(errors({ ...base, enrolment: { bed: '' } })).toEqual(['enrolment.bed: "" is shorter than 1 characters']);
+  });
+
+  it('a short misspelt field (two letters swapped) still gets a suggestion', () => {
+    expect(errors({ ...base, enrolment: { wrad: 'H4' } })[0]).toMatch(
+      /^enrolment: unknown field "wrad" \(did you mean "ward"\?\)/,
+    );
+  });
+
+  it('a section holding only a misspelt field gets the unknown-field error alone, not a misleading "is empty"', () => {
+    expect(errors({ ...base, vitals: { temprature: 38.2 } })).toEqual([
+      'vitals: unknown field "temprature" (did you mean "temperatureC"?); allowed: temperatureC, heartRate, respiratoryRate, systolicBP, diastolicBP, meanArterialPressure, spo2',
+    ]);
+  });
+
   it('reports every problem at once', () => {
     expect(errors({ ...base, patientId: 'a b', vitals: { temperatureC: 100, spo2: 120 } })).toHaveLength(3);
   });

@@ -172,6 +172,55 @@ describe('whose patients a token reaches', () => {
   });
 });
 
+describe('refusals from both rules, in request order', () => {
+  it('a ceiling refusal and a scope refusal come back ordered by message index, so the first named is the first bad', async () => {
+    const full = directory({ a: null }, 1);
+    const vitals = (p: string) => msg(p, 0, { vitals: { heartRate: 90 } });
+    const mine = as('ehr', { patients: ['new1'] });
+    const r = await admitPatients(mine, [vitals('new1'), vitals('other')], { directory: full, maxPatients: 1 });
+    expect(r.refusals.map((x) => x.index)).toEqual([0, 1]);
+    expect(r.refusals[0]!.error).toMatch(/^patientId: patient new1 would be new/);
+    expect(r.refusals[1]!.error).toBe("patientId: patient other is not one of this token's patients");
+  });
+});
+
+describe('a ward token and a new patient placed elsewhere', () => {
+  it('is refused by the patient rule on its own, not only by the enrolment.ward rule that routes run first', async () => {
+    const h4 = as('monitor', { wards: ['H4'] });
+    const placed = msg('P-new', 0, { enrolment: { ward: 'ICU' } });
+    expect((await admitPatients(h4, [placed], {})).refusals).toEqual([
+      {
+        index: 0,
+        error:
+          'patientId: patient P-new is in no ward this server knows; a token for wards H4 reaches a patient that a message places there (enrolment.ward)',
+      },
+    ]);
+  });
+});
+
+describe('wards in a scope', () => {
+  it('refuses a ward holding an invisible or control character, naming it', () => {
+    expect(checkScope({ kind: 'monitor', wards: ['H4\u200b'] })).toEqual({
+      ok: false,
+      error: 'ward must be 1-32 printable characters, as enrolment.ward (got "H4\u200b")',
+    });
+    expect(checkScope({ kind: 'monitor', wards: ['H\u00074'] })).toMatchObject({ ok: false });
+  });
+});
+
+describe('patient ids in a scope', () => {
+  it('takes a patient id of 64 characters and refuses 65, as the contract does', () => {
+    expect(checkScope({ kind: 'pump', patients: ['p'.repeat(64)] })).toEqual({
+      ok: true,
+      scope: { kind: 'pump', patients: ['p'.repeat(64)] },
+    });
+    expect(checkScope({ kind: 'pump', patients: ['p'.repeat(65)] })).toEqual({
+      ok: false,
+      error: `patient must be a patient id (1-64 of A-Z a-z 0-9 . _ : -) (got "${'p'.repeat(65)}")`,
+    });
+  });
+});
+
 describe('scopes as operators type them', () => {
   it('checks kinds, wards and patient ids, and describes a scope', () => {
     expect(checkScope({ kind: 'pump', wards: [' H4 ', 'H4'], patients: [] })).toEqual({

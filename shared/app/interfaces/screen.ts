@@ -61,16 +61,18 @@ export function screen<L>(t: Translated<L>, check: Check): { message?: DeviceMes
     const v = check(message);
     if (v.ok) return { message: v.message, problems };
     const removable = new Set<string>();
-    let whole = false;
+    // Errors that no part present in the message explains (the patient id, the time, a required field that is
+    // absent even where it has an origin): they refuse the whole message and are reported there, never dropped.
+    const unexplained: string[] = [];
     for (const error of v.errors) {
       const key = originFor(t, pathOf(error));
       if (key && key in flatKeys(message)) {
         removable.add(key);
         problems.push({ at: t.origins[key]!, text: error });
-      } else whole = true;
+      } else unexplained.push(error);
     }
-    if (whole || removable.size === 0) {
-      for (const error of v.errors) if (!originFor(t, pathOf(error))) problems.push({ at: t.whole, text: error });
+    if (unexplained.length > 0 || removable.size === 0) {
+      for (const error of unexplained) problems.push({ at: t.whole, text: error });
       return { problems };
     }
     for (const key of removable) message = without(message, key);

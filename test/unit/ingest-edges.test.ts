@@ -1,0 +1,185 @@
+// The ingest core (shared/app/ingest.ts) at its edges: the exact limits and statuses a device gateway sees.
+// Found by a mutation run of the input side: each test pins a boundary or a status no other test held.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { issueToken, localTokenProblem } from '#app/auth.ts';
+import { handleIngest, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
+import type { PatientDirectory } from '#app/scope.ts';
+import { msg } from '#test/support/messages.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+
+const NOW = Date.parse('2026-01-10T09:00:00Z');
+let queue: MemoryQueue;
+let tokens: MemoryTokenStore;
+let token: string;
+
+beforeEach(async () => {
+  queue = new MemoryQueue();
+  tokens = new MemoryTokenStore();
+  const issued = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
+  token = issued.token;
+  await tokens.put(issued.record);
+});
+
+const deps = (extra: Partial<IngestDeps> = {}): IngestDeps => ({ queue, tokens, now: () => NOW, ...extra });
+const post = (body: unknown, path = '/v1/messages', headers: Record<string, string> = {}): HttpRequest => ({
+  method: 'POST',
+  path,
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
+const observedAt = (ms: number) => ({
+  ...msg('P-1', 0, { vitals: { heartRate: 80 } }),
+  observedAt: new Date(ms).toISOString(),
+});
+
+describe('ingest edges', () => {
+  it('accepts a device clock exactly 5 minutes ahead, and refuses one a second more naming observedAt', async () => {
+    const ok = await handleIngest(post(observedAt(NOW + 5 * 60_000)), deps());
+    expect(ok.status).toBe(202);
+    const late = await handleIngest(post(observedAt(NOW + 5 * 60_000 + 1000)), deps());
+    expect(late.status).toBe(400);
+    expect(JSON.parse(late.body).errors[0]).toMatch(
+      /^observedAt: .* is in the future \(server time 2026-01-10T09:00:00Z\); check the device clock$/,
+    );
+    expect(queue.messages).toHaveLength(1);
+  });
+
+  it('takes a batch of 100 messages and refuses 101 or none with 400, queueing nothing', async () => {
+    const batch = (n: number) => Array.from({ length: n }, (_, i) => msg(`P-${i}`, 0, { vitals: { heartRate: 80 } }));
+    const over = await handleIngest(post(batch(101), '/v1/messages/batch'), deps());
+    expect(over.status).toBe(400);
+    expect(JSON.parse(over.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 101)'] });
+    const none = await handleIngest(post([], '/v1/messages/batch'), deps());
+    expect(none.status).toBe(400);
+    expect(JSON.parse(none.body)).toEqual({ errors: ['a batch holds 1-100 messages (got 0)'] });
+    expect(queue.messages).toHaveLength(0);
+    const full = await handleIngest(post(batch(100), '/v1/messages/batch'), deps());
+    expect(full.status).toBe(202);
+    expect(queue.messages).toHaveLength(100);
+  });
+
+  it('takes a message body of exactly 64 KiB and answers 413 naming the size one byte over', async () => {
+    const padded = (bytes: number) => {
+      const text = JSON.stringify(msg('P-1', 0, { vitals: { heartRate: 80 } }));
+      return text + ' '.repeat(bytes - Buffer.byteLength(text));
+    };
+    expect((await handleIngest(post(padded(64 * 1024)), deps())).status).toBe(202);
+    const over = await handleIngest(post(padded(64 * 1024 + 1)), deps());
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body)).toEqual({ error: 'body is 65537 bytes; the limit is 65536' });
+    expect(queue.messages).toHaveLength(1);
+  });
+
+  it('answers 415 naming a content-type that is not JSON, and takes application/json with a charset', async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
+    const form = await handleIngest(post(m, '/v1/messages', { 'content-type': 'text/plain' }), deps());
+    expect(form.status).toBe(415);
+    expect(JSON.parse(form.body)).toEqual({ error: 'content-type text/plain is not JSON' });
+    expect(queue.messages).toHaveLength(0);
+    const ok = await handleIngest(
+      post(m, '/v1/messages', { 'content-type': 'application/json; charset=utf-8' }),
+      deps(),
+    );
+    expect(ok.status).toBe(202);
+  });
+
+  it('refuses a body nested 17 deep before parsing it, saying so', async () => {
+    const deep = `${'['.repeat(17)}${']'.repeat(17)}`;
+    const res = await handleIngest(post(deep), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      errors: ['body nests arrays and objects more than 16 deep; a message needs 4'],
+    });
+  });
+
+  it('does not count brackets inside strings, escaped quotes included: such a valid message is accepted', async () => {
+    const m = msg('P-1', 0, { enrolment: { bed: `x"${'['.repeat(20)}` } });
+    const res = await handleIngest(post(m), deps());
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message)).toEqual([m]);
+  });
+
+  it('a batch refused for one patient outside the token gives back the room it reserved for the others', async () => {
+    const scoped = issueToken('gw-p1', new Date(NOW), { kind: 'ehr', patients: ['P-1'] });
+    await tokens.put(scoped.record);
+    let reserved = 0;
+    const patients: PatientDirectory = {
+      lookup: async () => new Map(),
+      admitNew: (ids, ceiling) => {
+        if (reserved + ids.length > ceiling) return { ok: false, active: reserved };
+        reserved += ids.length;
+        return { ok: true, release: () => (reserved -= ids.length) };
+      },
+    };
+    const as = { authorization: `Bearer ${scoped.token}` };
+    const vitals = (p: string) => msg(p, 0, { vitals: { heartRate: 80 } });
+    const refused = await handleIngest(
+      post([vitals('P-1'), vitals('P-9')], '/v1/messages/batch', as),
+      deps({ patients, maxPatients: 1 }),
+    );
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body).error).toBe(
+      "not allowed for this device token: message [1] patientId: patient P-9 is not one of this token's patients",
+    );
+    const later = await handleIngest(post(vitals('P-1'), '/v1/messages', as), deps({ patients, maxPatients: 1 }));
+    expect(later.status).toBe(202);
+  });
+
+  it('answers 405 with Allow: POST to any other method, queueing nothing', async () => {
+    const res = await handleIngest({ ...post(msg('P-1', 0, { vitals: { heartRate: 80 } })), method: 'PUT' }, deps());
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('POST');
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it('answers 400 when the batch route gets one message instead of a list', async () => {
+    const res = await handleIngest(post(msg('P-1', 0, { vitals: { heartRate: 80 } }), '/v1/messages/batch'), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({ errors: ['body must be a JSON array of messages'] });
+  });
+
+  it('takes the Bearer scheme in any case (RFC 7235), and only a header that is exactly "Bearer <token>"', async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
+    expect((await handleIngest(post(m, '/v1/messages', { authorization: `bearer ${token}` }), deps())).status).toBe(
+      202,
+    );
+    for (const authorization of [`Basic Bearer ${token}`, `Bearer ${token} extra`, `Bearer${token}`]) {
+      const res = await handleIngest(post(m, '/v1/messages', { authorization }), deps());
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="crs-ingest"');
+    }
+    expect(queue.messages).toHaveLength(1);
+  });
+});
+
+describe('headers as hosts pass them', () => {
+  it("reads Authorization and Content-Type in any case (API Gateway REST keeps the sender's case)", async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
+    const req = (type: string) => ({
+      method: 'POST',
+      path: '/v1/messages',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': type },
+      body: JSON.stringify(m),
+    });
+    expect((await handleIngest(req('text/plain'), deps())).status).toBe(415);
+    expect((await handleIngest(req('application/json'), deps())).status).toBe(202);
+  });
+
+  it('takes a message sent without a content-type as JSON', async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
+    const res = await handleIngest(
+      { method: 'POST', path: '/v1/messages', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(m) },
+      deps(),
+    );
+    expect(res.status).toBe(202);
+  });
+});
+
+describe('CRS_INGEST_TOKEN', () => {
+  it('is refused with a space in it (it travels as a bearer token, which cannot hold one), and named', () => {
+    expect(localTokenProblem(`${'a'.repeat(20)} ${'b'.repeat(20)}`)).toBe(
+      'CRS_INGEST_TOKEN must be printable ASCII without spaces (it is sent as a bearer token)',
+    );
+    expect(localTokenProblem('a'.repeat(32))).toBeUndefined();
+  });
+});
