@@ -2,7 +2,7 @@
 // for whom (its wards and patients), which `source.kind` it may claim, and whether it may bring a new patient onto
 // a server that is full. One rule for every device route (JSON, HL7 v2, FHIR, MLLP) on both backends: each backend
 // only stores a token's scope and says what it knows of a patient (PatientDirectory). docs/security.md has the table.
-import { SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
+import { ID_PATTERNS, SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
 import { DEVICE_KINDS, type DeviceKind, type TokenScope } from '#domain/scope.ts';
 
 export { DEVICE_KINDS, type DeviceKind, type TokenScope };
@@ -230,11 +230,11 @@ export function checkScope(scope: {
       ok: false,
       error: `ward must be 1-32 printable characters, as enrolment.ward (got ${JSON.stringify(badWard)})`,
     };
-  const badPatient = patients.find((id) => !/^[A-Za-z0-9._:-]{1,64}$/.test(id));
+  const badPatient = patients.find((id) => !ID_PATTERNS.patientId.pattern.test(id));
   if (badPatient !== undefined)
     return {
       ok: false,
-      error: `patient must be a patient id (1-64 of A-Z a-z 0-9 . _ : -) (got ${JSON.stringify(badPatient)})`,
+      error: `patient must be a patient id (${ID_PATTERNS.patientId.text}) (got ${JSON.stringify(badPatient)})`,
     };
   return {
     ok: true,

@@ -216,7 +216,7 @@ describe('patient ids in a scope', () => {
     });
     expect(checkScope({ kind: 'pump', patients: ['p'.repeat(65)] })).toEqual({
       ok: false,
-      error: `patient must be a patient id (1-64 of A-Z a-z 0-9 . _ : -) (got "${'p'.repeat(65)}")`,
+      error: `patient must be a patient id (1-64 characters of A-Z a-z 0-9 . _ : -) (got "${'p'.repeat(65)}")`,
     });
   });
 });
