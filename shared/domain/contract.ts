@@ -90,7 +90,7 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 function text(min: number, max: number) {
   return z
     .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
-    .min(min, { error: (iss) => `${show(iss.input)} is shorter than ${min} characters` })
+    .min(min, { error: (iss) => (min === 1 ? 'is empty' : `${show(iss.input)} is shorter than ${min} characters`) })
     .max(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` });
 }
 

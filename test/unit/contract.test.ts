@@ -270,7 +270,7 @@ describe('refused, naming the field and the problem', () => {
     expect(errors({ ...base, enrolment: { ward: 'w'.repeat(33) } })).toEqual([
       `enrolment.ward: "${'w'.repeat(33)}" is longer than 32 characters`,
     ]);
-    expect(errors({ ...base, enrolment: { bed: '' } })).toEqual(['enrolment.bed: "" is shorter than 1 characters']);
+    expect(errors({ ...base, enrolment: { bed: '' } })).toEqual(['enrolment.bed: is empty']);
   });
 
   it('a short misspelt field (two letters swapped) still gets a suggestion', () => {
