@@ -1,6 +1,7 @@
 // In-memory fakes of the ports, with the semantics the real adapters promise: the queue drops a messageId its
 // patient already queued (SQS FIFO deduplication), the state store checks the version, the ledger marks once.
 // Each counts its calls, and each can be told to fail, so handler tests can exercise failures and retries.
+import { issueToken } from '#app/auth.ts';
 import type { TokenScope } from '#app/scope.ts';
 import type { Notification } from '#domain/page.ts';
 import type { PatientState } from '#domain/state.ts';
@@ -15,6 +16,15 @@ import {
   type StoredState,
   type TokenStore,
 } from '#ports';
+
+/** What the ingest tests start from: an empty queue, and a token store holding an EHR gateway's token issued at `now`. */
+export async function ingestFakes(now: number, deviceId = 'gw-icu4') {
+  const queue = new MemoryQueue();
+  const tokens = new MemoryTokenStore();
+  const issued = issueToken(deviceId, new Date(now), { kind: 'ehr' });
+  await tokens.put(issued.record);
+  return { queue, tokens, token: issued.token };
+}
 
 export class MemoryQueue implements MessageQueue {
   readonly messages: QueuedMessage[] = [];

@@ -3,10 +3,9 @@
 import fc from 'fast-check';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { issueToken } from '#app/auth.ts';
 import { handleFhirHttp } from '#app/fhir/http.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
-import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const T = '2026-01-10T08:00:00+01:00';
@@ -15,11 +14,7 @@ let tokens: MemoryTokenStore;
 let token: string;
 
 beforeEach(async () => {
-  queue = new MemoryQueue();
-  tokens = new MemoryTokenStore();
-  const issued = issueToken('ehr-epic', new Date(NOW), { kind: 'ehr' });
-  token = issued.token;
-  await tokens.put(issued.record);
+  ({ queue, tokens, token } = await ingestFakes(NOW, 'ehr-epic'));
 });
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>

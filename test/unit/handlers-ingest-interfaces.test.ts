@@ -1,7 +1,6 @@
 // The ingest Lambda on its HL7 v2 and FHIR routes, with in-memory ports: the body as API Gateway gives it (base64
 // for the HL7 content type), the ACK or OperationOutcome back, the metrics, and logs with no patient data.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken } from '#app/auth.ts';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
@@ -9,7 +8,7 @@ import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { captureOutput, httpEvent, metricSum } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
-import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 
 type HandlerModule = typeof import('#functions/ingest/handler.ts');
 let mod: HandlerModule;
@@ -28,11 +27,7 @@ let queue: MemoryQueue;
 let tokens: MemoryTokenStore;
 let token: string;
 beforeEach(async () => {
-  queue = new MemoryQueue();
-  tokens = new MemoryTokenStore();
-  const issued = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
-  token = issued.token;
-  await tokens.put(issued.record);
+  ({ queue, tokens, token } = await ingestFakes(NOW));
 });
 
 const hl7 = (text: string) =>

@@ -4,7 +4,7 @@ import { issueToken } from '#app/auth.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
-import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 import { messageDigest } from '#app/digest.ts';
 
 type HandlerModule = typeof import('#functions/ingest/handler.ts');
@@ -28,11 +28,7 @@ let token: string;
 let revokedToken: string;
 
 beforeEach(async () => {
-  queue = new MemoryQueue();
-  tokens = new MemoryTokenStore();
-  const issued = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
-  token = issued.token;
-  await tokens.put(issued.record);
+  ({ queue, tokens, token } = await ingestFakes(NOW));
   const old = issueToken('gw-old', new Date(NOW));
   revokedToken = old.token;
   await tokens.put(old.record);

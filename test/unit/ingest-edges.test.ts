@@ -5,7 +5,7 @@ import { issueToken, localTokenProblem } from '#app/auth.ts';
 import { handleIngest, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
 import type { PatientDirectory } from '#app/scope.ts';
 import { msg } from '#test/support/messages.ts';
-import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 let queue: MemoryQueue;
@@ -13,11 +13,7 @@ let tokens: MemoryTokenStore;
 let token: string;
 
 beforeEach(async () => {
-  queue = new MemoryQueue();
-  tokens = new MemoryTokenStore();
-  const issued = issueToken('gw-icu4', new Date(NOW), { kind: 'ehr' });
-  token = issued.token;
-  await tokens.put(issued.record);
+  ({ queue, tokens, token } = await ingestFakes(NOW));
 });
 
 const deps = (extra: Partial<IngestDeps> = {}): IngestDeps => ({ queue, tokens, now: () => NOW, ...extra });
