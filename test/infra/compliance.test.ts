@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '#infra/build.ts';
-import { PAGING, synthesize } from './synth.ts';
+import { PAGING, synthesize, templateApp } from './synth.ts';
 
 interface Report {
   pluginReports: {
@@ -75,9 +74,9 @@ describe('cdk-nag at synth', () => {
   });
 
   it('fails the synth on a finding nobody acknowledged (the gate is real)', () => {
-    const { app, stack } = buildApp({
+    const { app, stack } = templateApp({
       outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-bad-')),
-      context: { paging: PAGING, 'aws:cdk:bundling-stacks': [] },
+      context: { paging: PAGING },
     });
     new sqs.Queue(stack, 'Unencrypted', { encryption: sqs.QueueEncryption.UNENCRYPTED });
     expect(() => app.synth()).toThrow(/CrsAlerting\/Unencrypted\/Resource[\s\S]*AwsSolutions-SQS/);

@@ -4,13 +4,12 @@
 // default stack; here they run on the others).
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/build.ts';
-import { PAGING } from './synth.ts';
+import { PAGING, templateApp } from './synth.ts';
 
 type Resource = { Type: string; Properties?: any };
 
 function synth(context: Record<string, unknown> = {}) {
-  const { app, stack } = buildApp({ context: { paging: PAGING, 'aws:cdk:bundling-stacks': [], ...context } });
+  const { app, stack } = templateApp({ context: { paging: PAGING, ...context } });
   const assembly = app.synth();
   const messages = assembly.getStackArtifact(stack.artifactId).messages.filter((m) => m.level === 'error');
   const template = Template.fromStack(stack);
@@ -38,7 +37,7 @@ describe('logs', () => {
         });
       }
     }
-    expect(() => buildApp({ context: { logLevel: 'LOUD' } })).toThrow(
+    expect(() => templateApp({ context: { logLevel: 'LOUD' } })).toThrow(
       /logLevel must be one of DEBUG, INFO, WARN, ERROR/,
     );
   }, 120_000);
@@ -81,8 +80,8 @@ describe('capacity', () => {
     for (const p of Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalingPolicy')) {
       expect(p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue).toBe(70);
     }
-    expect(() => buildApp({ context: { capacity: 'reserved' } })).toThrow(/capacity must be on-demand or provisioned/);
-    expect(() => buildApp({ context: { capacity: 'provisioned', capacityLimits: { min: 10, max: 5 } } })).toThrow(
+    expect(() => templateApp({ context: { capacity: 'reserved' } })).toThrow(/capacity must be on-demand or provisioned/);
+    expect(() => templateApp({ context: { capacity: 'provisioned', capacityLimits: { min: 10, max: 5 } } })).toThrow(
       /1 <= min <= max/,
     );
   }, 60_000);
@@ -99,7 +98,7 @@ describe('table class', () => {
       expect(resources[id(t)]!.Properties.TableClass).toBe('STANDARD_INFREQUENT_ACCESS');
     for (const t of [stack.stateTable, stack.pagesTable, stack.tokensTable])
       expect(resources[id(t)]!.Properties.TableClass).toBeUndefined();
-    expect(() => buildApp({ context: { historyTableClass: 'glacier' } })).toThrow(
+    expect(() => templateApp({ context: { historyTableClass: 'glacier' } })).toThrow(
       /historyTableClass: "glacier" is not one of standard, infrequent-access/,
     );
   }, 120_000);
@@ -122,10 +121,10 @@ describe('backups', () => {
       ['Daily', { DeleteAfterDays: 35 }], // kept less than 30 + 90 days: stays warm
       ['Monthly', { DeleteAfterDays: 365, MoveToColdStorageAfterDays: 30 }],
     ]);
-    expect(() => buildApp({ context: { backupColdStorageAfterDays: 30 } })).toThrow(
+    expect(() => templateApp({ context: { backupColdStorageAfterDays: 30 } })).toThrow(
       /needs monthly backups kept at least 120 days/,
     );
-    expect(() => buildApp({ context: { auditBackups: 'hourly' } })).toThrow(
+    expect(() => templateApp({ context: { auditBackups: 'hourly' } })).toThrow(
       /auditBackups must be daily, weekly, monthly/,
     );
     // Weekly on demand: the audit and seen-messages tables every Sunday, kept as long as the daily ones.

@@ -9,7 +9,6 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '#infra/build.ts';
 import { LAMBDA_BUNDLE, REPO_ROOT } from '#infra/bundling.ts';
 import {
   API_THROTTLED_METRIC,
@@ -21,7 +20,7 @@ import {
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '#infra/throttles.ts';
 import { TEAMS } from '#domain/config.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
-import { PAGING, synthesize } from './synth.ts';
+import { PAGING, synthesize, templateApp } from './synth.ts';
 
 let synth: ReturnType<typeof synthesize>;
 let template: Template;
@@ -135,7 +134,7 @@ describe('ingest endpoint', () => {
   });
 
   it('takes a rate limit override per route, and refuses one for a route the API does not have, or a route without a limit', () => {
-    const { stack } = buildApp({
+    const { stack } = templateApp({
       context: { paging: PAGING, routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } } },
     });
     const [stage] = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Stage')) as Resource[];
@@ -147,16 +146,16 @@ describe('ingest endpoint', () => {
       ThrottlingRateLimit: 10,
       ThrottlingBurstLimit: 20,
     });
-    expect(() => buildApp({ context: { routeThrottles: { 'POST /v2/fhir': { rateLimit: 5 } } } })).toThrow(
+    expect(() => templateApp({ context: { routeThrottles: { 'POST /v2/fhir': { rateLimit: 5 } } } })).toThrow(
       /no route "POST \/v2\/fhir"/,
     );
-    expect(() => buildApp({ context: { routeThrottles: { 'POST /v1/acks': { rateLimit: 0 } } } })).toThrow(
+    expect(() => templateApp({ context: { routeThrottles: { 'POST /v1/acks': { rateLimit: 0 } } } })).toThrow(
       /rateLimit must be a whole number of at least 1/,
     );
     // A route added without a line in ROUTE_THROTTLES stops the synth.
-    const { app, stack: withRoute } = buildApp({
+    const { app, stack: withRoute } = templateApp({
       outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-route-')),
-      context: { paging: PAGING, 'aws:cdk:bundling-stacks': [] },
+      context: { paging: PAGING },
     });
     withRoute.api.addRoutes({
       path: '/v1/fhir',
@@ -233,14 +232,14 @@ describe('queue', () => {
   });
 
   it('follows a concurrency override with the grade mapping, and refuses one the mapping cannot have', () => {
-    const { stack } = buildApp({ context: { paging: PAGING, concurrency: { grade: 40 } } });
+    const { stack } = templateApp({ context: { paging: PAGING, concurrency: { grade: 40 } } });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 40, Timeout: 15 });
     t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: stack.getLogicalId(stack.grade.fn.node.defaultChild as never) },
       ScalingConfig: { MaximumConcurrency: 40 },
     });
-    expect(() => buildApp({ context: { paging: PAGING, concurrency: { grade: 1 } } })).toThrow(
+    expect(() => templateApp({ context: { paging: PAGING, concurrency: { grade: 1 } } })).toThrow(
       /concurrency\.grade must be a whole number 2-1000/,
     );
   }, 120_000);
@@ -368,7 +367,7 @@ describe('paging', () => {
 
   it('refuses a paging endpoint that is not TLS, naming it', () => {
     const bad = { paging: { teams: { icu: { https: ['http://pager.example/icu'] } } } };
-    expect(() => buildApp({ context: bad })).toThrow(
+    expect(() => templateApp({ context: bad })).toThrow(
       /teams\.icu\.https\.0: "http:\/\/pager\.example\/icu" is not an https:\/\/ URL/,
     );
   });
@@ -488,7 +487,7 @@ describe('pages that get answered', () => {
   });
 
   it("subscribes the bedside team's endpoints like any other team", () => {
-    const { stack } = buildApp({
+    const { stack } = templateApp({
       context: { paging: { teams: { bedside: { sms: ['+15550100009'], wards: ['H4'] } } } },
     });
     const subs = Template.fromStack(stack).findResources('AWS::SNS::Subscription');
@@ -589,16 +588,16 @@ describe('functions', () => {
       paging: { timeoutMinutes: { severe: 3, other: 10 } },
       site: { timeZone: 'Europe/Paris' },
     };
-    const { stack } = buildApp({ context: { paging: PAGING, gradingConfig: override } });
+    const { stack } = templateApp({ context: { paging: PAGING, gradingConfig: override } });
     const t = Template.fromStack(stack);
     for (const f of [stack.grade, stack.notify, stack.escalate, stack.ack]) {
       const fn = t.toJSON().Resources[stack.getLogicalId(f.fn.node.defaultChild as never)];
       expect(fn.Properties.Environment.Variables.CRS_CONFIG, f.node.id).toBe(JSON.stringify(override));
     }
-    expect(() => buildApp({ context: { gradingConfig: { feverThresholdC: 50 } } })).toThrow(
+    expect(() => templateApp({ context: { gradingConfig: { feverThresholdC: 50 } } })).toThrow(
       /invalid grading config: feverThresholdC/,
     );
-    expect(() => buildApp({ context: { gradingConfig: { site: { timeZone: 'Paris' } } } })).toThrow(
+    expect(() => templateApp({ context: { gradingConfig: { site: { timeZone: 'Paris' } } } })).toThrow(
       /invalid grading config: site\.timeZone: "Paris" is not an IANA time zone/,
     );
   }, 120_000);
@@ -1112,14 +1111,13 @@ describe('audit retention', () => {
   }, 120_000);
 
   it('locks the vault in compliance mode, copies every backup to another vault, and takes the retentions from context', () => {
-    const { stack } = buildApp({
+    const { stack } = templateApp({
       context: {
         paging: PAGING,
         backupVaultLock: true,
         backupRetentionDays: 90,
         backupMonthlyRetentionDays: 2190,
         backupCopyVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:crs-copies',
-        'aws:cdk:bundling-stacks': [],
       },
     });
     const t = Template.fromStack(stack);
@@ -1151,10 +1149,10 @@ describe('audit retention', () => {
       }),
     ]);
     expect(Object.keys(t.findResources('AWS::CloudTrail::Trail'))).toEqual([]); // data events only when asked (or production)
-    expect(() => buildApp({ context: { backupRetentionDays: 0 } })).toThrow(
+    expect(() => templateApp({ context: { backupRetentionDays: 0 } })).toThrow(
       /backupRetentionDays must be a whole number of days 1-36500/,
     );
-    expect(() => buildApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
-    expect(() => buildApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
+    expect(() => templateApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
+    expect(() => templateApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
   }, 120_000);
 });

@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AppProps } from 'aws-cdk-lib';
 import { buildApp, STACK_NAME } from '#infra/build.ts';
 
 export const PAGING = {
@@ -25,4 +26,12 @@ export function synthesize(context: Record<string, unknown> = { paging: PAGING }
     Outputs?: Record<string, unknown>;
   };
   return { app, stack, assembly, outdir, templatePath, template };
+}
+
+/**
+ * The app without the functions bundled, for a test that reads the template only: bundling runs esbuild over the five
+ * functions, seconds of CPU a synth (stack.test.ts's main synth checks the bundles).
+ */
+export function templateApp(props: AppProps = {}): ReturnType<typeof buildApp> {
+  return buildApp({ ...props, context: { 'aws:cdk:bundling-stacks': [], ...props.context } });
 }
