@@ -80,7 +80,9 @@ describe('capacity', () => {
     for (const p of Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalingPolicy')) {
       expect(p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue).toBe(70);
     }
-    expect(() => templateApp({ context: { capacity: 'reserved' } })).toThrow(/capacity must be on-demand or provisioned/);
+    expect(() => templateApp({ context: { capacity: 'reserved' } })).toThrow(
+      /capacity must be on-demand or provisioned/,
+    );
     expect(() => templateApp({ context: { capacity: 'provisioned', capacityLimits: { min: 10, max: 5 } } })).toThrow(
       /1 <= min <= max/,
     );
