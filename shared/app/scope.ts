@@ -2,7 +2,7 @@
 // for whom (its wards and patients), which `source.kind` it may claim, and whether it may bring a new patient onto
 // a server that is full. One rule for every device route (JSON, HL7 v2, FHIR, MLLP) on both backends: each backend
 // only stores a token's scope and says what it knows of a patient (PatientDirectory). docs/security.md has the table.
-import { ID_PATTERNS, SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
+import { ID_PATTERNS, SECTIONS, SOURCE_KINDS, WARD, type DeviceMessage } from '#domain/contract.ts';
 import { DEVICE_KINDS, type DeviceKind, type TokenScope } from '#domain/scope.ts';
 
 export { DEVICE_KINDS, type DeviceKind, type TokenScope };
@@ -224,7 +224,7 @@ export function checkScope(scope: {
     return { ok: false, error: `kind must be one of ${DEVICE_KINDS.join(', ')} (got "${scope.kind}")` };
   const wards = [...new Set((scope.wards ?? []).map((w) => w.trim()))];
   const patients = [...new Set((scope.patients ?? []).map((w) => w.trim()))];
-  const badWard = wards.find((w) => w.length < 1 || w.length > 32 || /[\p{Cc}\p{Cf}]/u.test(w));
+  const badWard = wards.find((w) => !WARD.safeParse(w).success);
   if (badWard !== undefined)
     return {
       ok: false,

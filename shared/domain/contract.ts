@@ -87,12 +87,20 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   });
 }
 
+/**
+ * A label (bed, ward, product): printable text. A control or format character (a line break, a bidirectional
+ * override) would start a line of its own or reorder the text of a page, the board and the audit trail.
+ */
 function text(min: number, max: number) {
   return z
     .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
     .min(min, { error: (iss) => (min === 1 ? 'is empty' : `${show(iss.input)} is shorter than ${min} characters`) })
-    .max(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` });
+    .max(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` })
+    .regex(/^[^\p{Cc}\p{Cf}]*$/u, { error: (iss) => `${show(iss.input)} contains a control character` });
 }
+
+/** `enrolment.ward`: a token's wards are checked by the same rule. */
+export const WARD = text(1, 32);
 
 const timestamp = () =>
   z.iso.datetime({
@@ -160,7 +168,7 @@ const Enrolment = nonEmpty(
     infusedAt: timestamp().optional(),
     weightKg: num(0.5, 400).optional(),
     bed: text(1, 32).optional(),
-    ward: text(1, 32).optional(),
+    ward: WARD.optional(),
     // Per-patient hypotension thresholds (e.g. paediatric); the deployment defaults apply otherwise.
     hypotension: strict({
       systolicBelow: num(20, 200).optional(),

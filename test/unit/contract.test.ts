@@ -273,6 +273,21 @@ describe('refused, naming the field and the problem', () => {
     expect(errors({ ...base, enrolment: { bed: '' } })).toEqual(['enrolment.bed: is empty']);
   });
 
+  it('a ward, bed or product with a control or format character is refused naming the field (a page shows them as one line)', () => {
+    expect(
+      errors({ ...base, enrolment: { ward: 'H4 Haematology', bed: '12-B', product: 'Kymriah (tisagenlecleucel)' } }),
+    ).toEqual([]);
+    expect(errors({ ...base, enrolment: { ward: 'H4\nICU' } })).toEqual([
+      'enrolment.ward: "H4\\nICU" contains a control character',
+    ]);
+    expect(errors({ ...base, enrolment: { bed: '12\u202eB' } })).toEqual([
+      'enrolment.bed: "12\u202eB" contains a control character',
+    ]);
+    expect(errors({ ...base, enrolment: { product: 'axi-cel\t' } })).toEqual([
+      'enrolment.product: "axi-cel\\t" contains a control character',
+    ]);
+  });
+
   it('a short misspelt field (two letters swapped) still gets a suggestion', () => {
     expect(errors({ ...base, enrolment: { wrad: 'H4' } })[0]).toMatch(
       /^enrolment: unknown field "wrad" \(did you mean "ward"\?\)/,
