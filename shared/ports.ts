@@ -42,7 +42,7 @@ export class VersionConflict extends Error {
 
 /**
  * A receiver refused this record itself (an HTTP 4xx that is about the request, a value the transport will not
- * carry): sent again as it is, it will be refused again. A lane retries it a few times, then parks it and moves on;
+ * carry): sent again as it is, it will be refused again. A lane retries it (REFUSED_TRIES), then parks it and moves on;
  * any other error means the receiver is down, and the lane keeps its order and retries with backoff.
  */
 export class RecordRefused extends Error {
@@ -51,6 +51,10 @@ export class RecordRefused extends Error {
     this.name = 'RecordRefused';
   }
 }
+
+/** A refused record or send is tried this many times in all, REFUSED_DELAY_MS apart (doubling), then parked. */
+export const REFUSED_TRIES = 3;
+export const REFUSED_DELAY_MS = 100;
 
 /** A message as the long tail of a patient's messages keeps it: its id and the digest of its content. */
 export interface SeenMessage {

@@ -23,6 +23,8 @@ import { byId } from '#domain/ids.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 import {
   RecordRefused,
+  REFUSED_DELAY_MS,
+  REFUSED_TRIES,
   VersionConflict,
   type AuditEvent,
   type AuditLog,
@@ -54,9 +56,6 @@ export interface PagerDeps {
   /** Pause between the tries of a refused send, ms (tests make it 0). */
   refusedDelayMs?: number;
 }
-
-/** A send the transport refuses is tried this many times in all, then parked. */
-export const REFUSED_SENDS = 3;
 
 /**
  * How `retryParked` ended: sent; taken back by its page's ladder while the transport is down (the next tick sends
@@ -380,7 +379,7 @@ export class Pager {
   }
 
   /**
-   * Sends; a send the transport refuses (RecordRefused) is tried REFUSED_SENDS times, then parked, and the page is
+   * Sends; a send the transport refuses (RecordRefused) is tried REFUSED_TRIES times, then parked, and the page is
    * marked delivered like a sent one so that neither the ladder nor the pages behind it wait for it. Returns the
    * parked send, or undefined when it was sent. Any other error means the transport is down: SendDeferred is thrown
    * (the page stays unsent, and the next tick sends it, in order).
@@ -394,8 +393,8 @@ export class Pager {
       } catch (err) {
         if (!(err instanceof RecordRefused)) throw new SendDeferred(err);
         if (!parked) throw err;
-        if (attempt < REFUSED_SENDS) {
-          const delay = (this.deps.refusedDelayMs ?? 100) * 2 ** (attempt - 1);
+        if (attempt < REFUSED_TRIES) {
+          const delay = (this.deps.refusedDelayMs ?? REFUSED_DELAY_MS) * 2 ** (attempt - 1);
           if (delay > 0) await new Promise((r) => setTimeout(r, delay));
           continue;
         }

@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REFUSED_ATTEMPTS } from '#adapters/sqlite/outbox.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { REFUSED_TRIES } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
 
 const TOKEN = 'lanes-test-token-of-at-least-32-chars';
@@ -138,7 +138,7 @@ describe('the webhook lane', () => {
     for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);
     await until(() => delivered('notification').includes('P2') || undefined, 'P2 behind the refused P1');
     const refusals = received.filter((r) => r.status === 422);
-    expect(refusals).toHaveLength(REFUSED_ATTEMPTS);
+    expect(refusals).toHaveLength(REFUSED_TRIES);
     expect(new Set(refusals.map((r) => r.id)).size).toBe(1);
     // The page of P1 went out (a page is its own record), and P2's grade change and page.
     await until(() => delivered('page').length === 2 || undefined, 'both pages');

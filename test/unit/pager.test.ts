@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signAck, verifyAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
-import { Pager, REFUSED_SENDS, SendDeferred } from '#app/pager.ts';
+import { Pager, SendDeferred } from '#app/pager.ts';
+import { REFUSED_TRIES } from '#ports';
 import { DEFAULT_PAGING, type Page, type PageableNotification, type PagingConfig } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import {
@@ -317,7 +318,7 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
   it('is tried 3 times, then parked with its reason and audited; the pages behind it go out, and its ladder goes on', async () => {
     const { audit, parked, phone, pager, told } = picky();
     await pager.onNotification(grade3, T);
-    expect(phone.refusals).toBe(REFUSED_SENDS);
+    expect(phone.refusals).toBe(REFUSED_TRIES);
     expect(phone.log).toEqual(['icu:ICU registrar']);
     const [send] = await parked.list();
     expect(send).toMatchObject({
@@ -724,7 +725,7 @@ describe('the pager, pinned by a mutation run', () => {
       level: 0,
       round: 0,
       reason: 'bad address',
-      attempts: REFUSED_SENDS,
+      attempts: REFUSED_TRIES,
       parkedAt: iso(T),
     };
     await parked.park(send);

@@ -13,7 +13,7 @@
 // retries the same record with exponential backoff. Parked records are listed and retried with `crs outbox`.
 import { wireId } from '#domain/ids.ts';
 import { iso } from '#domain/time.ts';
-import { RecordRefused, type OutboxLedger } from '#ports';
+import { RecordRefused, REFUSED_DELAY_MS, REFUSED_TRIES, type OutboxLedger } from '#ports';
 import Database from 'better-sqlite3';
 import type { Db } from './db.ts';
 
@@ -60,7 +60,7 @@ export interface Sink {
   retry?: { initialMs: number; maxMs: number };
 }
 
-/** A record a lane parked: the receiver refused it REFUSED_ATTEMPTS times. */
+/** A record a lane parked: the receiver refused it REFUSED_TRIES times. */
 export interface ParkedRecord {
   itemId: string;
   sink: string;
@@ -94,7 +94,7 @@ interface Lane {
   again: boolean;
   failures: number;
   /**
-   * Refusals of the records being tried (each is parked at REFUSED_ATTEMPTS): by record, since an operator's retry
+   * Refusals of the records being tried (each is parked at REFUSED_TRIES): by record, since an operator's retry
    * can put an earlier record in front of one waiting for its next try.
    */
   refusals: Map<string, number>;
@@ -111,9 +111,6 @@ interface Lane {
 }
 
 const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
-/** A refused record is tried this many times in all, REFUSED_DELAY_MS apart (doubling), then parked. */
-export const REFUSED_ATTEMPTS = 3;
-const REFUSED_DELAY_MS = 100;
 const YIELD_AFTER_MS = 5;
 const BATCH = 100;
 
@@ -260,10 +257,10 @@ export class OutboxDispatcher {
     const count = (lane.refusals.get(item.id) ?? 0) + 1;
     lane.refusals.set(item.id, count);
     lane.lastError = err.message;
-    if (count < REFUSED_ATTEMPTS) {
+    if (count < REFUSED_TRIES) {
       const delay = REFUSED_DELAY_MS * 2 ** (count - 1);
       this.log(
-        `${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_ATTEMPTS} in ${delay} ms`,
+        `${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_TRIES} in ${delay} ms`,
       );
       lane.timer = setTimeout(() => {
         lane.timer = undefined;
