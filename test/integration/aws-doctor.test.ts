@@ -5,7 +5,15 @@
 // account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly one team's
 // endpoints (ward-limited ones included), marked as a test and never graded.
 import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
-import { SNSClient, SetSMSAttributesCommand, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ListTopicsCommand,
+  SNSClient,
+  SetSMSAttributesCommand,
+  SubscribeCommand,
+  UnsubscribeCommand,
+} from '@aws-sdk/client-sns';
+import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -287,4 +295,34 @@ describe('crs doctor on the deployed shape', () => {
       ]),
     );
   });
+
+  // Last: it stops the server and deletes the run.
+  it('crs serve --backend aws --teardown deletes the run: no table, queue or topic of its prefix is left', async () => {
+    const config = {
+      endpoint: emulator.endpoint,
+      region,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    };
+    const dynamodb = new DynamoDBClient(config);
+    const sqs = new SQSClient(config);
+    const ofRun = async () => ({
+      tables: ((await dynamodb.send(new ListTablesCommand({}))).TableNames ?? []).filter((n) => n.startsWith(prefix)),
+      queues: (await sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? [],
+      topics: ((await sns.send(new ListTopicsCommand({}))).Topics ?? []).filter((t) =>
+        t.TopicArn!.split(':').at(-1)!.startsWith(prefix),
+      ),
+    });
+    try {
+      const before = await ofRun();
+      expect(before.tables.length).toBeGreaterThan(0);
+      expect(before.queues.length).toBeGreaterThan(0);
+      expect(before.topics.length).toBeGreaterThan(0);
+      expect(await stop(server)).toBe(0);
+      await teardown(emulator.endpoint, prefix, { always: true });
+      expect(await ofRun()).toEqual({ tables: [], queues: [], topics: [] });
+    } finally {
+      dynamodb.destroy();
+      sqs.destroy();
+    }
+  }, 60_000);
 });

@@ -10,6 +10,7 @@ import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AwsHostHealth } from '#hosts/aws-emulator/host.ts';
+import { isOwnEmulator } from './moto.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CRS_BIN = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
@@ -271,8 +272,14 @@ export function byPatient<T extends { patientId: string }>(events: T[]): Record<
   return out;
 }
 
-/** Deletes a run's resources from the emulator (the same command an operator uses). */
-export async function teardown(endpoint: string, prefix: string): Promise<void> {
+/**
+ * Deletes a run's resources from the emulator (the same command an operator uses). Not on a moto of the test file's
+ * own, which ends with the file and everything in it: a teardown is a process start, a provisioning pass and the
+ * deletes, seconds of CPU that only an emulator shared between runs (AWS_ENDPOINT_URL) needs. `always` runs it
+ * anyway (aws-doctor.test.ts checks what it deletes).
+ */
+export async function teardown(endpoint: string, prefix: string, o: { always?: boolean } = {}): Promise<void> {
+  if (isOwnEmulator(endpoint) && !o.always) return;
   const child = spawn(
     process.execPath,
     [CRS_BIN, 'serve', '--backend', 'aws', '--teardown', '--endpoint', endpoint, '--prefix', prefix],

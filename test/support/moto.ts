@@ -14,6 +14,14 @@ export interface Emulator {
   stop(): Promise<void>;
 }
 
+/** The endpoints of the motos this process started and has not stopped. */
+const started = new Set<string>();
+
+/** Whether `endpoint` is a moto of this test file's own, which ends with the file (with all it holds). */
+export function isOwnEmulator(endpoint: string): boolean {
+  return started.has(endpoint);
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -62,10 +70,12 @@ export async function startEmulator(): Promise<Emulator> {
   const endpoint = `http://127.0.0.1:${port}`;
   await Promise.race([waitForEndpoint(endpoint), failed]);
   failed.catch(() => undefined);
+  started.add(endpoint);
   return {
     endpoint,
     owned: true,
     stop: async () => {
+      started.delete(endpoint);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       // A moto busy with a large table can ignore SIGTERM for long: then it is killed.
       const force = setTimeout(() => child.kill('SIGKILL'), 5000);
