@@ -36,6 +36,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
 from moto.sqs.models import Queue, SQSBackend
+from werkzeug.serving import WSGIRequestHandler
 
 if moto.__version__ != "5.2.1":
     sys.exit(f"test/support/moto-server.py patches moto 5.2.1, found {moto.__version__}: check the patches still apply")
@@ -212,6 +213,11 @@ def attributes_once(method):
 Queue.attributes = property(attributes)
 for name in ("send_message", "send_message_batch", "get_queue_attributes"):
     setattr(SQSBackend, name, attributes_once(getattr(SQSBackend, name)))
+
+# 5. werkzeug answers in HTTP/1.0 and closes the connection after each response, so every request of the SDK's
+#    clients was a new TCP connection and a new thread here. HTTP/1.1 keeps them open (moto's responses carry a
+#    Content-Length).
+WSGIRequestHandler.protocol_version = "HTTP/1.1"
 
 if __name__ == "__main__":
     main(sys.argv[1:])
