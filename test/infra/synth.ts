@@ -29,9 +29,14 @@ export function synthesize(context: Record<string, unknown> = { paging: PAGING }
 }
 
 /**
- * The app without the functions bundled, for a test that reads the template only: bundling runs esbuild over the five
- * functions, seconds of CPU a synth (stack.test.ts's main synth checks the bundles).
+ * The app for a test that reads the template only: without the functions bundled (esbuild over five functions,
+ * seconds of CPU a synth) or the CDK's own CloudFormation validation (its WebAssembly engine, about 5 s of CPU to
+ * start in each test file). `synthesize` keeps both, as `npm run synth` does, for the tests of bundles and templates.
  */
 export function templateApp(props: AppProps = {}): ReturnType<typeof buildApp> {
-  return buildApp({ ...props, context: { 'aws:cdk:bundling-stacks': [], ...props.context } });
+  return buildApp({
+    builtinCloudFormationValidation: false,
+    ...props,
+    context: { 'aws:cdk:bundling-stacks': [], ...props.context },
+  });
 }
