@@ -91,6 +91,31 @@ describe('the long tail on DynamoDB', () => {
     expect(read!.args[0].input.RequestItems!.seen).toMatchObject({ ConsistentRead: true, Keys: [{}, {}] });
   });
 
+  it('reads every id of a long batch: 100 keys a request, and again the keys an answer left unprocessed', async () => {
+    // An id missed is a duplicate graded (and paged) again.
+    const ids = Array.from({ length: 150 }, (_, i) => `m${i}`);
+    for (const id of ids)
+      await ddb.client().send(
+        new PutItemCommand({
+          TableName: 'seen',
+          Item: { patientId: { S: 'P-1' }, messageId: { S: id }, digests: { SS: [`d-${id}`] } },
+        }),
+      );
+    const pageSize = ddb.pageSize;
+    ddb.pageSize = 40; // DynamoDB may answer part of a batch (its 16 MB limit, or throttling)
+    try {
+      const prior = await store().priorDigests('P-1', ids);
+      expect([...prior.keys()].sort()).toEqual([...ids].sort());
+      expect(prior.get('m99')).toEqual(['d-m99']);
+    } finally {
+      ddb.pageSize = pageSize;
+    }
+    const keys = ddb.mock
+      .commandCalls(BatchGetItemCommand)
+      .map((c) => c.args[0].input.RequestItems!.seen!.Keys!.length);
+    expect(keys).toEqual([100, 60, 20, 50, 10]);
+  });
+
   it('puts an id never seen with a condition, in the transaction of a grade change, with no expiry', async () => {
     await store().save('P-1', state, 0, [], {
       alerts: [],
@@ -140,6 +165,27 @@ describe('the long tail on DynamoDB', () => {
     expect(err).toBeInstanceOf(SeenBefore);
     expect((err as SeenBefore).digests).toEqual(new Map([['m1', ['d1']]]));
     expect(seenItems()).toEqual({ 'seen#m1': ['d1'] }); // m2 not written either: all or nothing
+  });
+
+  it('answers SeenBefore when the id seen before is the first message of the save as well', async () => {
+    // Else the raw cancellation fails the batch at every redelivery, and its new message is never graded.
+    await store().save('P-1', state, 0, [], {
+      alerts: [],
+      audit: [gradeChange()],
+      seen: [{ messageId: 'm1', digest: 'd1' }],
+    });
+    const err = await store()
+      .save('P-1', state, 1, [], {
+        alerts: [],
+        audit: [gradeChange()],
+        seen: [
+          { messageId: 'm1', digest: 'd1' },
+          { messageId: 'm2', digest: 'd2' },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SeenBefore);
+    expect((err as SeenBefore).digests).toEqual(new Map([['m1', ['d1']]]));
   });
 
   it('adds the digest of a reused id (known before) to its item; an id reused within one batch is one item', async () => {
