@@ -15,7 +15,7 @@ import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { emptyState } from '#domain/state.ts';
 import { SeenBefore, type AuditEvent } from '#ports';
-import { hasSeen } from '#domain/seen.ts';
+import { hasSeen, identify } from '#domain/seen.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 
 const state = emptyState('P-1');
@@ -204,6 +204,9 @@ describe('the long tail on DynamoDB', () => {
         { messageId: 'm5', digest: 'b' },
       ],
     });
+    // Pending, each content of the id is known: either again is a duplicate, not a reuse graded anew.
+    const pending = (await store().load('P-1'))!.state.seen;
+    expect([identify(pending, 'm5', 'a'), identify(pending, 'm5', 'b')]).toEqual(['duplicate', 'duplicate']);
     await store().save('P-1', state, 3, [], { alerts: [], audit: [], seen: [] }); // puts what the save before left pending
     expect(seenItems()['seen#m5']).toEqual(['a', 'b']);
   });
