@@ -73,6 +73,13 @@ function evaluate(expression: string | undefined, item: Item | undefined, names:
   });
 }
 
+/** The attributes a projection asks for, as DynamoDB returns them (top-level names: what the adapters ask for). */
+function project(item: Item, expression: string | undefined, names: Record<string, string> | undefined): Item {
+  if (!expression) return item;
+  const keep = new Set(expression.split(',').map((p) => names?.[p.trim()] ?? p.trim()));
+  return Object.fromEntries(Object.entries(item).filter(([k]) => keep.has(k)));
+}
+
 export class FakeDynamo {
   readonly mock = mockClient(DynamoDBClient);
   readonly tables = new Map<string, Map<string, Item>>();
@@ -117,7 +124,11 @@ export class FakeDynamo {
     this.mock.reset();
     this.mock.on(GetItemCommand).callsFake((input) => {
       const item = this.table(input.TableName).get(this.keyOf(input.TableName, input.Key));
-      return { Item: item ? structuredClone(item) : undefined };
+      return {
+        Item: item
+          ? project(structuredClone(item), input.ProjectionExpression, input.ExpressionAttributeNames)
+          : undefined,
+      };
     });
     this.mock.on(PutItemCommand).callsFake((input) => {
       const key = this.keyOf(input.TableName, input.Item);

@@ -57,6 +57,43 @@ describe('the grade transaction', () => {
     expect(trail).toEqual(['assessment', 'assessment', 'notification', 'assessment']);
   });
 
+  it('writes an SpO2 alert to the outbox in a transaction even when the save has no grade change or audit entry', async () => {
+    // Left out of the outbox, the alert would never reach the pager.
+    const alert = {
+      alertId: 'spo2|P-1|#1',
+      patientId: 'P-1',
+      subject: 'spo2' as const,
+      cleared: false,
+      summary: 'SpO2 88%',
+      at: '2026-01-10T09:00:00Z',
+    };
+    await store().save('P-1', emptyState('P-1'), 0, [], { alerts: [alert], audit: [] });
+    expect(ddb.mock.commandCalls(TransactWriteItemsCommand)).toHaveLength(1);
+    const outbox = ddb
+      .items('state')
+      .filter((i) => i.kind?.S === 'outbox')
+      .map((i) => outboxRecord(i as never)!);
+    expect(outbox).toEqual([{ record: 'alert', alert }]);
+  });
+
+  it('refuses, naming it, an outbox record that exists already: never overwritten', async () => {
+    // An overwrite is a MODIFY, which the stream filter drops: a page nobody would get.
+    const alert = (summary: string) => ({
+      alertId: 'spo2|P-1|#1',
+      patientId: 'P-1',
+      subject: 'spo2' as const,
+      cleared: false,
+      summary,
+      at: '2026-01-10T09:00:00Z',
+    });
+    await store().save('P-1', emptyState('P-1'), 0, [], { alerts: [alert('SpO2 88%')], audit: [] });
+    await expect(
+      store().save('P-1', emptyState('P-1'), 1, [], { alerts: [alert('SpO2 87%')], audit: [] }),
+    ).rejects.toThrow('patient P-1: outbox record spo2|P-1|#1 exists already');
+    const outbox = ddb.items('state').filter((i) => i.kind?.S === 'outbox');
+    expect(outbox.map((i) => outboxRecord(i as never))).toEqual([{ record: 'alert', alert: alert('SpO2 88%') }]);
+  });
+
   it('writes nothing at all when the version moved on (the audit entries neither)', async () => {
     await store().save('P-1', emptyState('P-1'), 0, []);
     const err = await store()

@@ -15,7 +15,7 @@ import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { emptyState } from '#domain/state.ts';
 import { SeenBefore, type AuditEvent } from '#ports';
-import { hasSeen } from '#domain/seen.ts';
+import { hasSeen, identify } from '#domain/seen.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 
 const state = emptyState('P-1');
@@ -91,6 +91,31 @@ describe('the long tail on DynamoDB', () => {
     expect(read!.args[0].input.RequestItems!.seen).toMatchObject({ ConsistentRead: true, Keys: [{}, {}] });
   });
 
+  it('reads every id of a long batch: 100 keys a request, and again the keys an answer left unprocessed', async () => {
+    // An id missed is a duplicate graded (and paged) again.
+    const ids = Array.from({ length: 150 }, (_, i) => `m${i}`);
+    for (const id of ids)
+      await ddb.client().send(
+        new PutItemCommand({
+          TableName: 'seen',
+          Item: { patientId: { S: 'P-1' }, messageId: { S: id }, digests: { SS: [`d-${id}`] } },
+        }),
+      );
+    const pageSize = ddb.pageSize;
+    ddb.pageSize = 40; // DynamoDB may answer part of a batch (its 16 MB limit, or throttling)
+    try {
+      const prior = await store().priorDigests('P-1', ids);
+      expect([...prior.keys()].sort()).toEqual([...ids].sort());
+      expect(prior.get('m99')).toEqual(['d-m99']);
+    } finally {
+      ddb.pageSize = pageSize;
+    }
+    const keys = ddb.mock
+      .commandCalls(BatchGetItemCommand)
+      .map((c) => c.args[0].input.RequestItems!.seen!.Keys!.length);
+    expect(keys).toEqual([100, 60, 20, 50, 10]);
+  });
+
   it('puts an id never seen with a condition, in the transaction of a grade change, with no expiry', async () => {
     await store().save('P-1', state, 0, [], {
       alerts: [],
@@ -121,6 +146,14 @@ describe('the long tail on DynamoDB', () => {
     expect([hasSeen(seen, 'm1'), hasSeen(seen, 'm2')]).toEqual([false, true]);
   });
 
+  it('knows every id of a save of many quiet messages as a duplicate until the next save puts them', async () => {
+    // Pending ids are in no seen-messages item yet: one the state's window dropped would be graded again.
+    const seen = Array.from({ length: 99 }, (_, i) => ({ messageId: `m${i}`, digest: `d${i}` }));
+    await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen });
+    const window = (await store().load('P-1'))!.state.seen;
+    expect(seen.filter((m) => identify(window, m.messageId, m.digest) !== 'duplicate')).toEqual([]);
+  });
+
   it('answers an id seen before with SeenBefore and its digests (from the failed put), writing nothing', async () => {
     await store().save('P-1', state, 0, [], {
       alerts: [],
@@ -142,6 +175,27 @@ describe('the long tail on DynamoDB', () => {
     expect(seenItems()).toEqual({ 'seen#m1': ['d1'] }); // m2 not written either: all or nothing
   });
 
+  it('answers SeenBefore when the id seen before is the first message of the save as well', async () => {
+    // Else the raw cancellation fails the batch at every redelivery, and its new message is never graded.
+    await store().save('P-1', state, 0, [], {
+      alerts: [],
+      audit: [gradeChange()],
+      seen: [{ messageId: 'm1', digest: 'd1' }],
+    });
+    const err = await store()
+      .save('P-1', state, 1, [], {
+        alerts: [],
+        audit: [gradeChange()],
+        seen: [
+          { messageId: 'm1', digest: 'd1' },
+          { messageId: 'm2', digest: 'd2' },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SeenBefore);
+    expect((err as SeenBefore).digests).toEqual(new Map([['m1', ['d1']]]));
+  });
+
   it('adds the digest of a reused id (known before) to its item; an id reused within one batch is one item', async () => {
     await store().save('P-1', state, 0, [], { alerts: [], audit: [], seen: [{ messageId: 'm1', digest: 'd1' }] });
     await store().save('P-1', state, 1, [], {
@@ -158,6 +212,9 @@ describe('the long tail on DynamoDB', () => {
         { messageId: 'm5', digest: 'b' },
       ],
     });
+    // Pending, each content of the id is known: either again is a duplicate, not a reuse graded anew.
+    const pending = (await store().load('P-1'))!.state.seen;
+    expect([identify(pending, 'm5', 'a'), identify(pending, 'm5', 'b')]).toEqual(['duplicate', 'duplicate']);
     await store().save('P-1', state, 3, [], { alerts: [], audit: [], seen: [] }); // puts what the save before left pending
     expect(seenItems()['seen#m5']).toEqual(['a', 'b']);
   });

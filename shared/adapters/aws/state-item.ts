@@ -53,8 +53,11 @@ export function decodeStateItem(bytes: Uint8Array): { state: PatientState; pendi
     digests,
     entries: entries.map(([event, written]) => ({ event, written })),
   }));
+  // A window wide enough for every pending digest: a pending id the window dropped would be in neither place a
+  // duplicate is looked for (a save of more than 64 quiet messages once graded the first ones again on redelivery).
+  const window = 64 + pending.reduce((n, p) => n + p.digests.length, 0);
   let seen = state.seen;
-  for (const p of pending) for (const d of p.digests) seen = addSeen(seen, p.messageId, d, 64);
+  for (const p of pending) for (const d of p.digests) seen = addSeen(seen, p.messageId, d, window);
   return { state: { ...state, seen }, pending };
 }
 
