@@ -283,7 +283,9 @@ describe('PCD-01 translation', () => {
         'OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110080000+0000||||0012345678ABCDEF^EUI-64',
       ),
     );
-    const oximeter = r.translated.find((t) => t.message.source.deviceId === '0012345678ABCDEF')!.message;
+    const oximeter = r.translated.find(
+      (t) => (t.message.source as { deviceId: string }).deviceId === '0012345678ABCDEF',
+    )!.message;
     expect(oximeter).toMatchObject({
       messageId: expect.stringContaining('/d=0012345678ABCDEF/'),
       vitals: { spo2: 93 },
