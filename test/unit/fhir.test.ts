@@ -274,6 +274,233 @@ describe('FHIR ingest', () => {
     expect(queue.messages.map((q) => q.message.medications)).toEqual([[{ drug: 'methylprednisolone', doseMg: 1001 }]]);
   });
 
+  it('refuses a lab or dose unit it does not convert: IL-6 in ng/mL is not pg/mL, a dose in mL is not mg', async () => {
+    // 0.05 ng/mL of IL-6 is 50 pg/mL: taken as 0.05 pg/mL it would hide the cytokine storm.
+    const il6 = await post(
+      '/fhir/r4/Observation',
+      obs({ system: LOINC_SYSTEM, code: '26881-3' }, { valueQuantity: qty(0.05, 'ng/mL') }),
+    );
+    expect(il6.status).toBe(422);
+    expect((JSON.parse(il6.body) as OperationOutcome).issue[0]).toMatchObject({
+      code: 'value',
+      expression: ['Observation.valueQuantity.code'],
+      diagnostics: 'unit "ng/mL" is not taken for labs.il6PgMl (use pg/mL or ng/L)',
+    });
+    const ml = await post('/fhir/r4/MedicationAdministration', {
+      resourceType: 'MedicationAdministration',
+      id: 'ma-ml',
+      status: 'completed',
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '3264' }] },
+      subject,
+      effectiveDateTime: T,
+      dosage: { dose: qty(2, 'mL') },
+    });
+    expect(ml.status).toBe(422);
+    expect((JSON.parse(ml.body) as OperationOutcome).issue[0]).toMatchObject({
+      expression: ['MedicationAdministration.dosage.dose'],
+      diagnostics: 'the dose needs a value in mg or g (got "mL")',
+    });
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('reads a vasopressor by its status: on-hold is a paused pump (dose 0, whatever the rate), completed is not infusing', async () => {
+    const pressor = (id: string, status: string, effectiveDateTime: string) => ({
+      resourceType: 'MedicationAdministration',
+      id,
+      status,
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '7512' }] },
+      subject,
+      effectiveDateTime,
+      device: [{ reference: 'Device/pump-7' }],
+      dosage: { rateQuantity: qty(0.2, 'ug/kg/min') },
+    });
+    expect((await post('/fhir/r4/MedicationAdministration', pressor('ma-h', 'on-hold', T))).status).toBe(202);
+    expect(
+      (await post('/fhir/r4/MedicationAdministration', pressor('ma-c', 'completed', '2026-01-10T08:30:00+01:00')))
+        .status,
+    ).toBe(202);
+    expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0, unit: 'mcg/kg/min' }],
+      [],
+    ]);
+    // A stopped infusion is timed by its end: a bad end is named there, not at the start the sender got right.
+    const { effectiveDateTime: _, ...stopped } = pressor('ma-s', 'stopped', T);
+    const bad = await post('/fhir/r4/MedicationAdministration', {
+      ...stopped,
+      effectivePeriod: { start: '2026-01-10T06:00:00+01:00', end: '2026-01-10T08:00:00' },
+    });
+    expect(bad.status).toBe(422);
+    expect((JSON.parse(bad.body) as OperationOutcome).issue[0]!.expression).toEqual([
+      'MedicationAdministration.effectivePeriod.end',
+    ]);
+    // Charted in the EHR, with no pump named: an ehr entry, not the pump's own reading.
+    const { device: __, ...charted } = pressor('ma-e', 'in-progress', '2026-01-10T08:45:00+01:00');
+    expect((await post('/fhir/r4/MedicationAdministration', charted)).status).toBe(202);
+    expect(queue.messages.at(-1)!.message.source).toEqual({ deviceId: 'ehr-epic', kind: 'ehr' });
+    // Not given at all: nothing to count, and nothing wrong with the message either.
+    const notDone = await post('/fhir/r4/MedicationAdministration', pressor('ma-n', 'not-done', T));
+    expect([notDone.status, queue.messages.length]).toEqual([202, 3]);
+  });
+
+  it('names a ventilator the source of an oxygen device Observation that names its Device', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: CRS_CODES, code: 'oxygen-device' },
+        {
+          device: { reference: 'Device/vent-3' },
+          valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'mechanical_ventilation' }] },
+          component: [{ code: { coding: [{ system: LOINC_SYSTEM, code: '3150-0' }] }, valueQuantity: qty(0.6, '1') }],
+        },
+      ),
+    );
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.source, q.message.oxygen])).toEqual([
+      [
+        { deviceId: 'vent-3', kind: 'ventilator' },
+        { device: 'mechanical_ventilation', fio2: 0.6 },
+      ],
+    ]);
+  });
+
+  it('takes an FiO2 Observation from the ventilator with its oxygen device, and nothing entered in error', async () => {
+    const vent = { device: { reference: 'Device/vent-3' } };
+    const res = await post('/fhir/r4/Bundle', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        obs(
+          { system: CRS_CODES, code: 'oxygen-device' },
+          { ...vent, valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'mechanical_ventilation' }] } },
+        ),
+        obs({ system: LOINC_SYSTEM, code: '3150-0' }, { ...vent, valueQuantity: qty(60, '%') }),
+        // Retracted by the nurse: a value entered in error is never graded.
+        obs({ system: LOINC_SYSTEM, code: '59408-5' }, { status: 'entered-in-error', valueQuantity: qty(70, '%') }),
+        // A blood pressure panel is read for its pressures only: an FiO2 in it is no oxygen section.
+        obs(
+          { system: LOINC_SYSTEM, code: '85354-9' },
+          {
+            component: [
+              { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(90, 'mm[Hg]') },
+              { code: { coding: [{ system: LOINC_SYSTEM, code: '3150-0' }] }, valueQuantity: qty(0.21, '1') },
+            ],
+          },
+        ),
+      ].map((resource) => ({ resource })),
+    });
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.source.kind, q.message.oxygen, q.message.vitals])).toEqual([
+      ['ventilator', { device: 'mechanical_ventilation', fio2: 0.6 }, undefined],
+      ['manual', undefined, { systolicBP: 90 }],
+    ]);
+  });
+
+  it('moves an Encounter to its active bed, at the time the bed was taken, by the standard physical type only', async () => {
+    const physical = (system: string, code: string) => ({ coding: [{ system, code }] });
+    const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+    const res = await post('/fhir/r4/Encounter', {
+      resourceType: 'Encounter',
+      id: 'enc-2',
+      status: 'in-progress',
+      subject,
+      period: { start: '2026-01-09T10:00:00Z' },
+      location: [
+        // The bed the patient left: not where a page should send anyone.
+        { location: { display: 'H4-07' }, physicalType: physical(PT, 'bd'), status: 'completed' },
+        { location: { display: 'H4-12' }, physicalType: physical(PT, 'bd'), period: { start: T } },
+        // A local code that happens to read "wa" is no ward.
+        { location: { display: 'Wing A' }, physicalType: physical('urn:local', 'wa'), period: { start: T } },
+      ],
+    });
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.observedAt, q.message.enrolment])).toEqual([
+      ['2026-01-10T07:00:00Z', { bed: 'H4-12' }],
+    ]);
+  });
+
+  it('refuses what it must not guess: two SpO2 at one time, an FiO2 without its device; takes no infusion not done', async () => {
+    const twice = await post('/fhir/r4/Bundle', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        obs({ system: LOINC_SYSTEM, code: '59408-5' }, { valueQuantity: qty(93, '%') }),
+        obs({ system: LOINC_SYSTEM, code: '59408-5' }, { valueQuantity: qty(85, '%') }),
+      ].map((resource) => ({ resource })),
+    });
+    expect(twice.status).toBe(422);
+    expect((JSON.parse(twice.body) as OperationOutcome).issue[0]).toMatchObject({
+      expression: ['Bundle.entry[1].resource.valueQuantity'],
+      diagnostics: 'vitals.spo2 has two different values at 2026-01-10T07:00:00Z in this request',
+    });
+    const fio2 = await post(
+      '/fhir/r4/Observation',
+      obs({ system: LOINC_SYSTEM, code: '3150-0' }, { valueQuantity: qty(40, '%') }),
+    );
+    expect(fio2.status).toBe(422);
+    expect((JSON.parse(fio2.body) as OperationOutcome).issue[0]!.diagnostics).toMatch(
+      /^oxygen.fio2 needs the oxygen device at the same time/,
+    );
+    // An infusion that did not happen sets no infusion time (the day-0 clock of the grading).
+    await post('/fhir/r4/Procedure', {
+      resourceType: 'Procedure',
+      id: 'inf-x',
+      status: 'not-done',
+      code: { coding: [{ system: CRS_CODES, code: 'car-t-infusion' }] },
+      subject,
+      performedDateTime: '2026-01-08T09:00:00Z',
+    });
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('reads the UCUM code of a quantity, not its display unit', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: LOINC_SYSTEM, code: '8310-5' },
+        { valueQuantity: { value: 101.3, unit: '°F', system: UCUM, code: '[degF]' } },
+      ),
+    );
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ temperatureC: 38.5 }]);
+  });
+
+  it('reads references by their type: a Group is no patient, a Location no device; a dose on hold is not given', async () => {
+    const group = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: LOINC_SYSTEM, code: '59408-5' },
+        { subject: { reference: 'Group/ward-4' }, valueQuantity: qty(93, '%') },
+      ),
+    );
+    expect(group.status).toBe(422);
+    expect((JSON.parse(group.body) as OperationOutcome).issue[0]).toMatchObject({
+      expression: ['Observation.subject.reference'],
+      diagnostics: 'subject.reference must be Patient/<id>',
+    });
+    const location = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: LOINC_SYSTEM, code: '59408-5' },
+        { device: { reference: 'Location/bed-12' }, valueQuantity: qty(93, '%') },
+      ),
+    );
+    expect(location.status).toBe(422);
+    expect((JSON.parse(location.body) as OperationOutcome).issue[0]!.expression).toEqual([
+      'Observation.device.reference',
+    ]);
+    // Tocilizumab on hold was not given: counting it would stop the advice to give it.
+    await post('/fhir/r4/MedicationAdministration', {
+      resourceType: 'MedicationAdministration',
+      id: 'ma-t',
+      status: 'on-hold',
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '612865' }] },
+      subject,
+      effectiveDateTime: T,
+      dosage: { dose: qty(560, 'mg') },
+    });
+    expect(queue.messages).toEqual([]);
+  });
+
   it('answers the HTTP errors with an OperationOutcome', async () => {
     const cases: [Promise<{ status: number; body: string }>, number, RegExp][] = [
       [post('/fhir/r4/Observation', '{not json'), 400, /not JSON/],

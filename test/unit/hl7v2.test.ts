@@ -170,6 +170,8 @@ describe('PCD-01 translation', () => {
       ['2026011008+0000', /not precise enough/],
       ['yesterday', /not an HL7 time/],
       ['20260110080000+2500', /impossible UTC offset/],
+      ['20260110080000+0160', /impossible UTC offset/], // minutes of an offset, too
+      ['20260110080060+0000', /not a real date/], // second 60 would be read as 08:01:00
     ] as const) {
       const r = ok(
         withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||${bad}`),
@@ -195,6 +197,104 @@ describe('PCD-01 translation', () => {
       ),
     );
     expect(deleted.translated).toHaveLength(1);
+    // A gateway that writes the status in lower case still means "wrong": the value is not graded.
+    const lower = ok(
+      withLine(
+        16,
+        'OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||w|||20260110080100+0000',
+      ),
+    );
+    expect(lower.translated).toHaveLength(1);
+  });
+
+  it('reads OBX-3 by its coding system: the alternate identifier, and no MDC or 99CRS code under another system', () => {
+    const at = '|||||R|||20260110080000+0000';
+    // A vendor code first, the MDC code as the alternate identifier (OBX-3.4-6): still SpO2.
+    const alternate = ok(
+      withLine(5, `OBX|2|NM|0002-4822^Vendor SpO2^99VND^150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|88|%^^UCUM${at}`),
+    );
+    expect((alternate.translated[0]!.message.vitals as Record<string, number>).spo2).toBe(88);
+    // A vendor's own 150344 is not MDC_TEMP, an oxygen-device code of another system is not ours, and a LOINC
+    // "code" named like a property of every object is no code at all: each skipped silently, as any unknown code.
+    const foreign = ok(
+      [
+        PCD01,
+        `OBX|14|NM|150344^Vendor counter^99VND|1.9.1.1|3|Cel^^UCUM${at}`,
+        `OBX|15|CWE|oxygen-device^^LN|1.9.1.2|336623009^Oxygen nasal cannula^SCT${at}`,
+        `OBX|16|NM|constructor^^LN|1.9.1.3|20|/min^^UCUM${at}`,
+      ].join('\r'),
+    );
+    expect(foreign.problems).toEqual([]);
+    expect(foreign.translated.map((t) => t.message)).toEqual(ok(PCD01).translated.map((t) => t.message));
+  });
+
+  it('refuses a value that is not a plain HL7 NM: another value type, an exponent', () => {
+    const at = '|||||R|||20260110080000+0000';
+    const st = ok(withLine(5, `OBX|2|ST|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|%^^UCUM${at}`));
+    expect(st.problems).toEqual([
+      {
+        at: { segment: 'OBX', sequence: 2, field: 2 },
+        code: 102,
+        text: 'OBX-2 value type "ST": a vitals.spo2 measurement must be NM',
+      },
+    ]);
+    // 9.3e1 is no NM: it is refused, not read as 93.
+    const exp = ok(withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|9.3e1|%^^UCUM${at}`));
+    expect(exp.problems).toEqual([
+      { at: { segment: 'OBX', sequence: 2, field: 5 }, code: 102, text: 'OBX-5 "9.3e1" is not a number' },
+    ]);
+    expect(exp.translated[0]!.message.vitals).not.toHaveProperty('spo2');
+  });
+
+  it('reads OBX-6 as sent: a bare MDC unit code, a UCUM code with its text', () => {
+    const at = '|||||R|||20260110080000+0000';
+    // 266016 with no coding system is MDC_DIM_MMHG (a number is no UCUM code); "Cel^deg C^UCUM" is Cel, not its text.
+    const r = ok(
+      withLine(8, `OBX|5|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC|1.3.1.1|86|266016${at}`).replace(
+        '|38.6|268192^MDC_DIM_DEGC^MDC|',
+        '|38.6|Cel^deg C^UCUM|',
+      ),
+    );
+    expect(r.problems).toEqual([]);
+    expect(r.translated[0]!.message.vitals).toMatchObject({ systolicBP: 86, temperatureC: 38.6 });
+  });
+
+  it('gives a second PID in one message no bed or OBR-7 time of the patient before it', () => {
+    // The bed on a page must be the patient's own: another patient's PV1 or OBR-7 is never carried over.
+    const r = ok(
+      [
+        PCD01,
+        'PID|||P-0043^^^HOSP^MR',
+        'OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||R',
+        'OBX|2|NM|151562^MDC_RESP_RATE^MDC|1.6.1.1|18|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20260110080000+0000',
+      ].join('\r'),
+    );
+    expect(r.problems.map((p) => [p.at.segment, p.at.sequence, p.at.field, p.code])).toEqual([['OBX', 14, 14, 101]]);
+    expect(r.problems[0]!.text).toBe('no observation time: OBX-14 is empty and there is no OBR-7');
+    const second = r.translated.filter((t) => t.message.patientId === 'P-0043').map((t) => t.message);
+    expect(second).toEqual([expect.objectContaining({ vitals: { respiratoryRate: 18 } })]);
+    expect(second[0]).not.toHaveProperty('enrolment');
+  });
+
+  it('names the device of OBX-18 as the source, apart from the gateway', () => {
+    const r = ok(
+      withLine(
+        5,
+        'OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110080000+0000||||0012345678ABCDEF^EUI-64',
+      ),
+    );
+    const oximeter = r.translated.find(
+      (t) => (t.message.source as { deviceId: string }).deviceId === '0012345678ABCDEF',
+    )!.message;
+    expect(oximeter).toMatchObject({
+      messageId: expect.stringContaining('/d=0012345678ABCDEF/'),
+      vitals: { spo2: 93 },
+    });
+  });
+
+  it('takes the PID-3 repetition typed MR, wherever it stands', () => {
+    const r = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', '998877^^^HOSP^PI~P-0042^^^HOSP^MR'));
+    expect(r.translated.map((t) => t.message.patientId)).toEqual(['P-0042', 'P-0042']);
   });
 
   it('refuses two different values for one measurement at one time from equally good sources, naming both OBX', () => {
