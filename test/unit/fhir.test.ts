@@ -41,6 +41,17 @@ const obs = (code: { system: string; code: string }, extra: Record<string, unkno
     ...extra,
   }) as Resource;
 const qty = (value: number, code: string) => ({ value, unit: code, system: UCUM, code });
+/** A dose of an RxNorm drug given at T (or charted with another status). */
+const doseGiven = (id: string, rxnorm: string, dose: ReturnType<typeof qty>, status = 'completed'): Resource =>
+  ({
+    resourceType: 'MedicationAdministration',
+    id,
+    status,
+    medicationCodeableConcept: { coding: [{ system: RXNORM, code: rxnorm }] },
+    subject,
+    effectiveDateTime: T,
+    dosage: { dose },
+  }) as Resource;
 
 function flowsheet(): Bundle {
   return {
@@ -81,15 +92,7 @@ function flowsheet(): Bundle {
         device: [{ reference: 'Device/pump-7' }],
         dosage: { rateQuantity: qty(0.08, 'ug/kg/min') },
       } as Resource,
-      {
-        resourceType: 'MedicationAdministration',
-        id: 'ma-2',
-        status: 'completed',
-        medicationCodeableConcept: { coding: [{ system: RXNORM, code: '612865' }] },
-        subject,
-        effectiveDateTime: T,
-        dosage: { dose: qty(560, 'mg') },
-      } as Resource,
+      doseGiven('ma-2', '612865', qty(560, 'mg')),
     ].map((resource) => ({ resource })),
   };
 }
@@ -261,15 +264,7 @@ describe('FHIR ingest', () => {
   });
 
   it('converts a dose in g without floating-point noise: 1.001 g of methylprednisolone is 1001 mg', async () => {
-    const res = await post('/fhir/r4/MedicationAdministration', {
-      resourceType: 'MedicationAdministration',
-      id: 'ma-g',
-      status: 'completed',
-      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '6902' }] },
-      subject,
-      effectiveDateTime: T,
-      dosage: { dose: qty(1.001, 'g') },
-    });
+    const res = await post('/fhir/r4/MedicationAdministration', doseGiven('ma-g', '6902', qty(1.001, 'g')));
     expect(res.status).toBe(202);
     expect(queue.messages.map((q) => q.message.medications)).toEqual([[{ drug: 'methylprednisolone', doseMg: 1001 }]]);
   });
@@ -286,15 +281,7 @@ describe('FHIR ingest', () => {
       expression: ['Observation.valueQuantity.code'],
       diagnostics: 'unit "ng/mL" is not taken for labs.il6PgMl (use pg/mL or ng/L)',
     });
-    const ml = await post('/fhir/r4/MedicationAdministration', {
-      resourceType: 'MedicationAdministration',
-      id: 'ma-ml',
-      status: 'completed',
-      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '3264' }] },
-      subject,
-      effectiveDateTime: T,
-      dosage: { dose: qty(2, 'mL') },
-    });
+    const ml = await post('/fhir/r4/MedicationAdministration', doseGiven('ma-ml', '3264', qty(2, 'mL')));
     expect(ml.status).toBe(422);
     expect((JSON.parse(ml.body) as OperationOutcome).issue[0]).toMatchObject({
       expression: ['MedicationAdministration.dosage.dose'],
@@ -489,15 +476,7 @@ describe('FHIR ingest', () => {
       'Observation.device.reference',
     ]);
     // Tocilizumab on hold was not given: counting it would stop the advice to give it.
-    await post('/fhir/r4/MedicationAdministration', {
-      resourceType: 'MedicationAdministration',
-      id: 'ma-t',
-      status: 'on-hold',
-      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '612865' }] },
-      subject,
-      effectiveDateTime: T,
-      dosage: { dose: qty(560, 'mg') },
-    });
+    await post('/fhir/r4/MedicationAdministration', doseGiven('ma-t', '612865', qty(560, 'mg'), 'on-hold'));
     expect(queue.messages).toEqual([]);
   });
 
