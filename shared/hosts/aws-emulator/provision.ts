@@ -172,6 +172,9 @@ export interface ProvisionOptions {
 
 export const PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
 
+/** The team queues' visibility timeout (seconds): they are the local host's own, standing in for the teams' phones. */
+const TEAM_QUEUE_VISIBILITY_SECONDS = 5;
+
 type Created = { ref: string; attrs: Record<string, string> };
 
 export async function provision(
@@ -546,7 +549,14 @@ export async function provision(
         },
       ],
     });
-    const queue = await ensureQueue(name, { Policy: policyDoc }, `team-${team}`);
+    // A receive whose answer never arrives (a host killed during it, a connection reset) leaves its page invisible
+    // for the visibility timeout: 30 s by default. The printer prints each SNS delivery once (a repeat is dropped),
+    // so a short timeout only brings such a page sooner.
+    const queue = await ensureQueue(
+      name,
+      { Policy: policyDoc, VisibilityTimeout: String(TEAM_QUEUE_VISIBILITY_SECONDS) },
+      `team-${team}`,
+    );
     const attributes: Record<string, string> = {
       FilterPolicy: JSON.stringify(found.policy),
       RawMessageDelivery: 'false',
