@@ -260,3 +260,37 @@ describe('section 7: device codes', () => {
     expect(MDC_UNITS).toEqual({ 266016: 'mmHg', 264864: 'beats/min' });
   });
 });
+
+describe('clauses pinned by the rules audit', () => {
+  const page = (msgs: Parameters<typeof run>[0]) => run(msgs).notifications.at(-1)!;
+
+  it.each([
+    // Section 6: "Tocilizumab 8 mg/kg IV (12 mg/kg if weight < 30 kg), at most 800 mg per dose".
+    [29.9, 12, 359, false],
+    [30, 8, 240, false],
+    [100, 8, 800, false],
+    [100.1, 8, 800, true],
+  ])('tocilizumab for %s kg: %i mg/kg, %i mg (capped: %s)', (weightKg, mgPerKg, doseMg, capped) => {
+    const n = page([enrol(P, -60, { weightKg }), temp(0, 39)]);
+    expect(n.tocilizumab).toMatchObject({ weightKg, mgPerKg, doseMg, capped });
+  });
+
+  it('ICANS 2 actions: imaging, EEG and dexamethasone from grade 2, ICU not before grade 3', () => {
+    // Section 6: "MRI/CT and EEG at grade >= 2; dexamethasone at grade >= 2; ICU at grade >= 3".
+    expect(page([enrol(P), temp(0, 39), neuro(5, 6)]).actions).toEqual([
+      'Neurology consult.',
+      'MRI/CT and EEG.',
+      'Dexamethasone.',
+    ]);
+  });
+
+  it('ICANS 4 actions include the ICU, and caution without CRS', () => {
+    expect(page([enrol(P), msg(P, 0, { neuro: { consciousness: 'unarousable' } })]).actions).toEqual([
+      'Neurology consult.',
+      'MRI/CT and EEG.',
+      'Dexamethasone.',
+      'Transfer to ICU.',
+      'Caution with repeated tocilizumab: ICANS is present without CRS.',
+    ]);
+  });
+});
