@@ -294,3 +294,27 @@ describe('clauses pinned by the rules audit', () => {
     ]);
   });
 });
+
+describe('clauses pinned by the rules audit: the tocilizumab 24 h cap', () => {
+  // Section 6: "at most 3 doses in 24 h"; docs/grading-rules.md section 14: the 24 h before the patient clock, the
+  // dose exactly 24 h before no longer in it (8-hourly dosing: 0, 8, 16 h, then 24 h).
+  const dose = (m: number) => msg(P, m, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] });
+  const at = (m: number) =>
+    run([
+      enrol(P),
+      temp(0, 39),
+      dose(0),
+      dose(8 * 60),
+      dose(16 * 60),
+      temp(m - 1, 39),
+      oxygen(m, 'non_rebreather'),
+    ]).notifications.at(-1)!.tocilizumab;
+
+  it('a minute before 24 h after the first dose: 3 in 24 h, no further dose', () => {
+    expect(at(24 * 60 - 1)).toMatchObject({ givenTotal: 3, given24h: 3, anotherAllowed: false });
+  });
+
+  it('exactly 24 h after the first dose: it has left the 24 h, another is allowed now', () => {
+    expect(at(24 * 60)).toMatchObject({ givenTotal: 3, given24h: 2, anotherAllowed: true, notBefore: null });
+  });
+});
