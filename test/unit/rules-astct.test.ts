@@ -395,3 +395,27 @@ describe('section 2: ASTCT 2019 hypoxia grades', () => {
     expect(pages(r)).toEqual(['escalation crs 0->1 hematology', 'escalation crs 1->4 hematology+icu']);
   });
 });
+
+describe('clauses pinned by the rules audit', () => {
+  it.each([
+    // Section 2: "`nasal_cannula` with flow <= 6 L/min" is grade 2, "`nasal_cannula` > 6 L/min" grade 3: just outside.
+    [{}, 6, 2],
+    [{}, 6.01, 3],
+    // The limit is configuration (lowFlowMaxLpm), inclusive at its value.
+    [{ lowFlowMaxLpm: 4 }, 4, 2],
+    [{ lowFlowMaxLpm: 4 }, 4.01, 3],
+  ] as const)('nasal cannula under %o at %s L/min -> grade %i', (overrides, flowLpm, grade) => {
+    const oxygen = { device: 'nasal_cannula' as const, flowLpm };
+    expect(run([enrol(P), febrile(0), msg(P, 5, { oxygen })], config(overrides)).last.crsGrade).toBe(grade);
+  });
+
+  it.each(['bipap', 'non_rebreather', 'high_flow_nasal_cannula'] as const)(
+    'oxygen for comfort never counts as hypoxia, whatever the device (%s)',
+    (device) => {
+      // Section 1: "`forComfort: true` means oxygen given for comfort, which never counts as hypoxia".
+      const r = run([enrol(P), febrile(0), msg(P, 5, { oxygen: { device, forComfort: true } })]);
+      expect(r.last.crsGrade).toBe(1);
+      expect(r.last.reasons.map((x) => x.criterion)).not.toContain('oxygen');
+    },
+  );
+});

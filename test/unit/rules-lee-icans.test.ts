@@ -196,3 +196,70 @@ describe('section 4: ASTCT 2019 ICANS', () => {
     expect([a.crsGrade, a.icansGrade]).toEqual([1, 2]);
   });
 });
+
+describe('clauses pinned by the rules audit', () => {
+  const pressor = (v: VasopressorEntry, enrolment = enrol(P)) =>
+    run([enrolment, febrile(0), ...lowPair, msg(P, 20, { vasopressors: [v] })], lee);
+  const noWeight = msg(P, -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'B1' } });
+
+  it.each([
+    // Section 3, high-dose thresholds (>=): just below each is low-dose, grade 2.
+    [{ drug: 'norepinephrine', dose: 19.99, unit: 'mcg/min' }, 2],
+    [{ drug: 'dopamine', dose: 9.99, unit: 'mcg/kg/min' }, 2],
+    [{ drug: 'phenylephrine', dose: 199.9, unit: 'mcg/min' }, 2],
+    [{ drug: 'epinephrine', dose: 9.99, unit: 'mcg/min' }, 2],
+    // Converted with the enrolment weight (70 kg) across 10 mcg/min: 9.996 is low-dose, 10.003 high-dose.
+    [{ drug: 'epinephrine', dose: 0.1428, unit: 'mcg/kg/min' }, 2],
+    [{ drug: 'epinephrine', dose: 0.1429, unit: 'mcg/kg/min' }, 3],
+    // Dopamine sent in mcg/min, converted the other way: 693 mcg/min is 9.9 mcg/kg/min, 703 is 10.04.
+    [{ drug: 'dopamine', dose: 693, unit: 'mcg/min' }, 2],
+    [{ drug: 'dopamine', dose: 703, unit: 'mcg/min' }, 3],
+  ] as const)('hypotension with %o -> grade %i', (v, g) => {
+    expect(pressor(v).last.crsGrade).toBe(g);
+  });
+
+  it('a dose already in the threshold unit needs no weight: graded on its value, not as unconvertible', () => {
+    // Section 3: fail safe only for "a dose in a unit that cannot be converted (no weight known)".
+    expect(pressor({ drug: 'norepinephrine', dose: 15, unit: 'mcg/min' }, noWeight).last.crsGrade).toBe(2);
+    expect(pressor({ drug: 'dopamine', dose: 9.99, unit: 'mcg/kg/min' }, noWeight).last.crsGrade).toBe(2);
+    expect(pressor({ drug: 'norepinephrine', dose: 20, unit: 'mcg/min' }, noWeight).last.crsGrade).toBe(3);
+  });
+
+  it.each([
+    [
+      'units/min',
+      { drug: 'epinephrine', dose: 2, unit: 'units/min' },
+      enrol(P),
+      'epinephrine graded as high-dose: units/min cannot be compared with 10 mcg/min (fail safe)',
+    ],
+    [
+      'no weight',
+      { drug: 'norepinephrine', dose: 0.05, unit: 'mcg/kg/min' },
+      noWeight,
+      'norepinephrine graded as high-dose: no enrolment weight to convert to mcg/min (fail safe)',
+    ],
+  ] as const)('an unconvertible dose (%s) is high-dose, and the page says why', (_name, v, enrolment, why) => {
+    // Section 3: "graded as high-dose and the page says why (fail safe, never silent)".
+    const r = pressor(v, enrolment);
+    expect(r.last.crsGrade).toBe(3);
+    const page = r.notifications.at(-1)!;
+    expect([page.fromGrade, page.toGrade, page.teams]).toEqual([2, 3, ['hematology', 'icu']]);
+    expect(page.summary).toContain(why);
+  });
+
+  it('the given FiO2 is used, also where it grades above the device estimate', () => {
+    // Section 3: "FiO2: use the given `fio2`". Nasal cannula 2 L/min is estimated 0.29 (grade 2); given 0.40: 3.
+    const a = grade({ oxygen: { device: 'nasal_cannula', flowLpm: 2, fio2: 0.4 } });
+    expect(a.crsGrade).toBe(3);
+    expect(a.reasons.find((r) => r.criterion === 'fio2')).toMatchObject({ value: 0.4 });
+    expect(a.reasons.find((r) => r.criterion === 'fio2')!.text).not.toContain('estimated');
+  });
+
+  it.each(['bipap', 'non_rebreather'] as const)(
+    'oxygen for comfort is no oxygen requirement in Lee 2014 (%s)',
+    (device) => {
+      // Section 1 (both schemes): "`forComfort: true` ... never counts as hypoxia".
+      expect(grade({ oxygen: { device, forComfort: true } }).crsGrade).toBe(1);
+    },
+  );
+});

@@ -212,3 +212,22 @@ describe('the engine agrees with the naive rules oracle', () => {
     );
   }
 });
+
+describe('clauses pinned by the rules audit', () => {
+  it('known limit: a febrile reading corrected at its instant loses the lower fevers it covered (graded below the rules)', () => {
+    // crs-rules.md section 1: the later arrival at one instant wins (a correction), and "any bound on kept history
+    // must not change a result". 39.0 at 08:00 and 39.5 at 08:10 (which covers it in the fever queue), then 08:10
+    // corrected to 37.0: the 08:00 fever is still in the window, so the rules give CRS 1; the engine no longer
+    // knows it (docs/grading-rules.md sections 2 and 4). Left out of the guarantees by name: this pins that, so a
+    // fix (every febrile reading of the window kept) turns this test red on purpose.
+    const P = 'LIMIT2';
+    const temp = (m: number, temperatureC: number) => msg(P, m, { vitals: { temperatureC } });
+    const arrivals = [enrol(P), temp(0, 39), temp(10, 39.5), temp(10, 37)];
+    const cfg = schemes[0]!;
+    expect(withinGuarantees(arrivals, cfg)).toBe(false);
+    expect(disagreement(arrivals, cfg)).toMatchObject({ engine: { crs: 0 }, oracle: { crs: 1 } });
+    // Not covered (a lower reading later), the same correction is exact.
+    const uncovered = [enrol(P), temp(0, 39.5), temp(10, 39), temp(10, 37)];
+    expect(disagreement(uncovered, cfg)).toBeUndefined();
+  });
+});

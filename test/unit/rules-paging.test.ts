@@ -260,3 +260,61 @@ describe('section 7: device codes', () => {
     expect(MDC_UNITS).toEqual({ 266016: 'mmHg', 264864: 'beats/min' });
   });
 });
+
+describe('clauses pinned by the rules audit', () => {
+  const page = (msgs: Parameters<typeof run>[0]) => run(msgs).notifications.at(-1)!;
+
+  it.each([
+    // Section 6: "Tocilizumab 8 mg/kg IV (12 mg/kg if weight < 30 kg), at most 800 mg per dose".
+    [29.9, 12, 359, false],
+    [30, 8, 240, false],
+    [100, 8, 800, false],
+    [100.1, 8, 800, true],
+  ])('tocilizumab for %s kg: %i mg/kg, %i mg (capped: %s)', (weightKg, mgPerKg, doseMg, capped) => {
+    const n = page([enrol(P, -60, { weightKg }), temp(0, 39)]);
+    expect(n.tocilizumab).toMatchObject({ weightKg, mgPerKg, doseMg, capped });
+  });
+
+  it('ICANS 2 actions: imaging, EEG and dexamethasone from grade 2, ICU not before grade 3', () => {
+    // Section 6: "MRI/CT and EEG at grade >= 2; dexamethasone at grade >= 2; ICU at grade >= 3".
+    expect(page([enrol(P), temp(0, 39), neuro(5, 6)]).actions).toEqual([
+      'Neurology consult.',
+      'MRI/CT and EEG.',
+      'Dexamethasone.',
+    ]);
+  });
+
+  it('ICANS 4 actions include the ICU, and caution without CRS', () => {
+    expect(page([enrol(P), msg(P, 0, { neuro: { consciousness: 'unarousable' } })]).actions).toEqual([
+      'Neurology consult.',
+      'MRI/CT and EEG.',
+      'Dexamethasone.',
+      'Transfer to ICU.',
+      'Caution with repeated tocilizumab: ICANS is present without CRS.',
+    ]);
+  });
+});
+
+describe('clauses pinned by the rules audit: the tocilizumab 24 h cap', () => {
+  // Section 6: "at most 3 doses in 24 h"; docs/grading-rules.md section 14: the 24 h before the patient clock, the
+  // dose exactly 24 h before no longer in it (8-hourly dosing: 0, 8, 16 h, then 24 h).
+  const dose = (m: number) => msg(P, m, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] });
+  const at = (m: number) =>
+    run([
+      enrol(P),
+      temp(0, 39),
+      dose(0),
+      dose(8 * 60),
+      dose(16 * 60),
+      temp(m - 1, 39),
+      oxygen(m, 'non_rebreather'),
+    ]).notifications.at(-1)!.tocilizumab;
+
+  it('a minute before 24 h after the first dose: 3 in 24 h, no further dose', () => {
+    expect(at(24 * 60 - 1)).toMatchObject({ givenTotal: 3, given24h: 3, anotherAllowed: false });
+  });
+
+  it('exactly 24 h after the first dose: it has left the 24 h, another is allowed now', () => {
+    expect(at(24 * 60)).toMatchObject({ givenTotal: 3, given24h: 2, anotherAllowed: true, notBefore: null });
+  });
+});
