@@ -85,11 +85,11 @@ function fever(state: PatientState, config: GradingConfig): Fever | undefined {
 }
 
 export function hypotensionThresholds(state: PatientState, config: GradingConfig): Thresholds {
-  const own = state.enrolment.hypotension?.v;
-  if (!own) return config.hypotension;
+  const { hypotensionSystolicBelow: systolic, hypotensionMapBelow: map } = state.enrolment;
+  if (!systolic && !map) return config.hypotension;
   return {
-    systolicBelow: own?.systolicBelow ?? config.hypotension.systolicBelow,
-    mapBelow: own?.mapBelow ?? config.hypotension.mapBelow,
+    systolicBelow: systolic?.v ?? config.hypotension.systolicBelow,
+    mapBelow: map?.v ?? config.hypotension.mapBelow,
   };
 }
 

@@ -171,7 +171,13 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     // of the episode, is recomputed.
     const startBefore = episodeStart(s);
     const infusedBefore = s.enrolment.infusedAt?.v;
-    s.enrolment = mergeFields(s.enrolment, msg.enrolment, t);
+    // Each threshold is a parameter of its own: one sent alone leaves the other as it was.
+    const { hypotension, ...fields } = msg.enrolment;
+    s.enrolment = mergeFields(
+      s.enrolment,
+      { ...fields, hypotensionSystolicBelow: hypotension?.systolicBelow, hypotensionMapBelow: hypotension?.mapBelow },
+      t,
+    );
     const infusedAfter = s.enrolment.infusedAt?.v;
     // A new infusion starts a new episode (the optional end at CRS 0 belongs to the old one).
     if (infusedBefore && infusedAfter && parseTime(infusedAfter) > parseTime(infusedBefore)) {

@@ -26,7 +26,9 @@ import {
   emptyState,
   encodeBp,
   copyState,
-  type EnrolmentFields,
+  enrolmentForOlderReaders,
+  enrolmentFromStored,
+  type StoredEnrolmentFields,
   type LabFields,
   type NeuroFields,
   type OrganFields,
@@ -49,7 +51,8 @@ const keys =
   <const K extends readonly (keyof T)[]>(k: AllKeys<T, K>) =>
     k as K;
 
-const ENROLMENT = keys<EnrolmentFields>()([
+// The thresholds' old field keeps its place (the code before the split reads it); the split ones come after it.
+const ENROLMENT = keys<StoredEnrolmentFields>()([
   'therapy',
   'product',
   'infusedAt',
@@ -57,6 +60,8 @@ const ENROLMENT = keys<EnrolmentFields>()([
   'bed',
   'ward',
   'hypotension',
+  'hypotensionSystolicBelow',
+  'hypotensionMapBelow',
 ]);
 const VITALS = keys<VitalFields>()([
   'temperatureC',
@@ -105,7 +110,7 @@ export function compactState(s: PatientState): unknown[] {
     patientId: s.patientId,
     clock: s.clock === Number.NEGATIVE_INFINITY ? null : s.clock,
     seq: s.seq,
-    enrolment: timed(s.enrolment, ENROLMENT),
+    enrolment: timed(enrolmentForOlderReaders(s.enrolment), ENROLMENT),
     vitals: timed(s.vitals, VITALS),
     oxygen: s.oxygen ? [s.oxygen.v, t(s.oxygen.t)] : null,
     vasopressors: s.vasopressors ? [s.vasopressors.v, t(s.vasopressors.t)] : null,
@@ -252,7 +257,7 @@ export function expandState(a: unknown[]): PatientState {
     ...emptyState(patientId),
     clock,
     seq,
-    enrolment: timed<EnrolmentFields>(enrolment, ENROLMENT),
+    enrolment: enrolmentFromStored(timed<StoredEnrolmentFields>(enrolment, ENROLMENT)),
     vitals: timed<VitalFields>(vitals, VITALS),
     oxygen: oxygen ? { v: oxygen[0] as never, t: ms(oxygen[1])! } : undefined,
     vasopressors: vasopressors ? { v: vasopressors[0] as never, t: ms(vasopressors[1])! } : undefined,

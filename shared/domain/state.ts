@@ -21,8 +21,20 @@ export interface EnrolmentFields {
   weightKg: number;
   bed: string;
   ward: string;
-  hypotension: { systolicBelow?: number; mapBelow?: number };
+  /**
+   * A patient's own hypotension thresholds (`enrolment.hypotension`), each with its own observedAt: a message that
+   * sends one leaves the other as it was (rules 1.1 section 1: each parameter keeps its latest value).
+   */
+  hypotensionSystolicBelow: number;
+  hypotensionMapBelow: number;
 }
+
+/** The thresholds as the code before them kept them: one field, both thresholds with one time. */
+type LegacyThresholds = Timed<{ systolicBelow?: number; mapBelow?: number }>;
+
+/** The enrolment's fields as stored: with the thresholds also in their old form, for the code before (a rollback). */
+export type StoredEnrolmentFields = EnrolmentFields & { hypotension: LegacyThresholds['v'] };
+export type StoredEnrolment = TimedFields<StoredEnrolmentFields>;
 
 export interface VitalFields {
   temperatureC: number;
@@ -303,11 +315,42 @@ export function decodeBp(s: StoredBp, clock: number): Pick<PatientState, 'bp' | 
   };
 }
 
+/**
+ * The enrolment with the thresholds also in the one field the code before them read (`hypotension`, at the later of
+ * their times): a rollback, or both versions running during a deployment, grades a state written now with both.
+ */
+export function enrolmentForOlderReaders(e: TimedFields<EnrolmentFields>): StoredEnrolment {
+  const sys = e.hypotensionSystolicBelow;
+  const map = e.hypotensionMapBelow;
+  if (!sys && !map) return e;
+  const v: LegacyThresholds['v'] = {};
+  if (sys) v.systolicBelow = sys.v;
+  if (map) v.mapBelow = map.v;
+  return {
+    ...e,
+    hypotension: { v, t: Math.max(sys?.t ?? Number.NEGATIVE_INFINITY, map?.t ?? Number.NEGATIVE_INFINITY) },
+  };
+}
+
+/**
+ * The enrolment of a stored state: a state written before the thresholds were split has them in one field, read as
+ * each threshold at that field's time; one written since has them split (the old field beside them is ignored).
+ */
+export function enrolmentFromStored(stored: StoredEnrolment): TimedFields<EnrolmentFields> {
+  const { hypotension: legacy, ...e } = stored;
+  if (!legacy || e.hypotensionSystolicBelow || e.hypotensionMapBelow) return e;
+  const out: TimedFields<EnrolmentFields> = { ...e };
+  if (legacy.v.systolicBelow !== undefined) out.hypotensionSystolicBelow = { v: legacy.v.systolicBelow, t: legacy.t };
+  if (legacy.v.mapBelow !== undefined) out.hypotensionMapBelow = { v: legacy.v.mapBelow, t: legacy.t };
+  return out;
+}
+
 export function serializeState(state: PatientState): string {
   const { clock } = state;
   const { bpMemo: _cache, ...rest } = state;
-  const stored: Stored & { feverOnset?: number } = {
+  const stored: Omit<Stored, 'enrolment'> & { enrolment: StoredEnrolment; feverOnset?: number } = {
     ...rest,
+    enrolment: enrolmentForOlderReaders(state.enrolment),
     clock: clock === Number.NEGATIVE_INFINITY ? null : clock,
     ...encodeBp(state),
     feverOnset: onsetForOlderReaders(state),
@@ -319,9 +362,13 @@ export function deserializeState(json: string): PatientState {
   const stored = JSON.parse(json) as { v?: unknown };
   if (stored.v === 1) return fromVersion1(stored as StateV1);
   if (stored.v !== STATE_VERSION) throw new Error(`unsupported patient state version ${String(stored.v)}`);
-  const s = stored as Stored & { feverOnset?: number };
+  const s = stored as Omit<Stored, 'enrolment'> & { enrolment: StoredEnrolment; feverOnset?: number };
   const clock = s.clock === null ? Number.NEGATIVE_INFINITY : s.clock;
-  return withKnownFevers(copyState({ ...emptyState(s.patientId), ...s, clock, ...decodeBp(s, clock) }), s.feverOnset);
+  const enrolment = enrolmentFromStored(s.enrolment);
+  return withKnownFevers(
+    copyState({ ...emptyState(s.patientId), ...s, enrolment, clock, ...decodeBp(s, clock) }),
+    s.feverOnset,
+  );
 }
 
 /**
@@ -410,6 +457,7 @@ function fromVersion1(old: StateV1): PatientState {
   const { v: _v, neuro, bp, bpDropped, crsSince, waiverSince, seen: _seen, ...same } = old;
   const clock = old.clock === null ? Number.NEGATIVE_INFINITY : old.clock;
   const s = copyState({ ...emptyState(old.patientId), ...(same as Partial<PatientState>), clock });
+  s.enrolment = enrolmentFromStored((old.enrolment ?? {}) as StoredEnrolment);
   s.neuro = {};
   if (neuro) {
     for (const [k, v] of Object.entries(neuro.v))

@@ -168,10 +168,13 @@ function split(o: Sections, picks: number[], parts: number): Sections[] {
   return (out as Sections[]).filter((s) => Object.keys(s).length > 0);
 }
 
-const thresholds = fc.record({
-  systolicBelow: fc.integer({ min: 80, max: 100 }),
-  mapBelow: fc.integer({ min: 55, max: 70 }),
-});
+// A patient's own thresholds: both, or one alone (each keeps its latest value, the other stays as it was).
+const thresholds = fc
+  .record(
+    { systolicBelow: fc.integer({ min: 80, max: 100 }), mapBelow: fc.integer({ min: 55, max: 70 }) },
+    { requiredKeys: [] },
+  )
+  .filter((t) => Object.keys(t).length > 0);
 
 /**
  * One patient's course in observedAt order (times rise; several messages may share an instant), with a few

@@ -236,6 +236,24 @@ describe('1.1 item 3: hypotension clears only off vasopressors', () => {
     expect(grades([enrol(P), ...readings, { ...child, observedAt: msg(P, 20, {}).observedAt }])).toEqual([1, 0]);
   });
 
+  it("each of the patient's own thresholds keeps its latest value: one sent alone leaves the other, in every order", () => {
+    // A stricter systolic threshold (100), then a MAP threshold charted alone: systolic 95 twice is still low.
+    const thresholds = (m: number, hypotension: { systolicBelow?: number; mapBelow?: number }) =>
+      msg(P, m, { enrolment: { hypotension } });
+    const course = [
+      thresholds(-30, { systolicBelow: 100 }),
+      thresholds(-20, { mapBelow: 70 }),
+      temp(0, 39),
+      bp(10, 95, 80),
+      bp(15, 94, 80),
+    ];
+    for (const order of permutations(course)) expect(grades([enrol(P), ...order])).toEqual([2, 0]);
+    // A threshold sent again replaces only itself: systolic back to 90 keeps MAP at 70 (MAP 68 is low).
+    const relaxed = [...course.slice(0, 3), thresholds(5, { systolicBelow: 90 }), bp(10, 95, 68), bp(15, 94, 68)];
+    for (const order of permutations(relaxed)) expect(grades([enrol(P), ...order])).toEqual([2, 0]);
+    expect(grades([enrol(P), ...relaxed.slice(0, 4), bp(10, 95, 80), bp(15, 94, 80)])).toEqual([1, 0]);
+  });
+
   it('the reasons name the pair of low readings, and say why hypotension persists after a stop', () => {
     const r = run([enrol(P), temp(0, 39), bp(0, 84), bp(5, 82), pressors(10, norepi(0.1)), pressors(40)]);
     const texts = r.last.reasons.map((x) => x.text);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { arrivalOf } from '#app/digest.ts';
 import { configFor, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { hypotensionThresholds } from '#domain/grading.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { clinicalCourse, course, nearlyOrdered, permutation } from '#test/support/arbitraries.ts';
@@ -72,8 +73,25 @@ function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolea
   }
   for (const values of temps.values())
     if (values.size > 1 && [...values].some((t) => t >= cfg.feverThresholdC)) return false;
+  if (thresholdsChangeAfterFold(arrivals, cfg)) return false;
   if (!startMovesAfterFever(arrivals, cfg)) return true;
   return !arrivals.some((_, k) => lateMaskingLosesFever(arrivals.slice(0, k + 1), cfg));
+}
+
+/**
+ * The patient's own hypotension thresholds change after blood-pressure readings were folded (docs/grading-rules.md
+ * section 9): the folded readings keep the class they were folded with (the engine's state, replayed).
+ */
+function thresholdsChangeAfterFold(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
+  let state: PatientState | undefined;
+  for (const m of arrivals) {
+    const before = state && hypotensionThresholds(state, cfg);
+    const folded = state !== undefined && state.bpFold.at !== Number.NEGATIVE_INFINITY;
+    state = reduce(state, m, cfg, arrivalOf(m)).state;
+    const after = hypotensionThresholds(state, cfg);
+    if (folded && (before!.systolicBelow !== after.systolicBelow || before!.mapBelow !== after.mapBelow)) return true;
+  }
+  return false;
 }
 
 /** The infusion time in effect (the latest observedAt's, a tie to the later arrival) changes after a fever arrived. */
@@ -173,6 +191,38 @@ describe('what the guarantees leave out is lossy (docs/grading-rules.md section 
     const fixedStart = arrivals.filter((_, i) => i !== 5);
     expect(withinGuarantees(fixedStart, cfg)).toBe(true);
     expect(disagreement(fixedStart, cfg)).toBeUndefined();
+  });
+});
+
+describe('what the history bound leaves out (docs/grading-rules.md section 9)', () => {
+  it("the patient's own thresholds changed after readings were folded: the folded ones keep their old class", () => {
+    const P = 'FOLD';
+    const bp = (m: number, vitals: { systolicBP?: number; meanArterialPressure?: number }) => msg(P, m, { vitals });
+    // Kept: 2 readings. Three MAP 60 (low at the default 65) fold hypotension on; then systolic 84 and MAP 60, and
+    // the thresholds set to systolic < 85, MAP < 55: by them the readings are N N N L N (never two L in a row),
+    // but the fold keeps "on" and the two kept readings (L, N) do not clear it.
+    const arrivals = [
+      enrol(P),
+      bp(0, { meanArterialPressure: 60 }),
+      bp(5, { meanArterialPressure: 60 }),
+      bp(10, { meanArterialPressure: 60 }),
+      bp(15, { systolicBP: 84 }),
+      bp(20, { meanArterialPressure: 60 }),
+      msg(P, 25, { enrolment: { hypotension: { systolicBelow: 85, mapBelow: 55 } } }),
+      msg(P, 30, { vitals: { temperatureC: 38.5 } }),
+    ];
+    const cfg = configFor('astct2019', { bpHistory: 2 });
+    expect(withinGuarantees(arrivals, cfg)).toBe(false);
+    expect(disagreement(arrivals, cfg)).toMatchObject({ engine: { crs: 2 }, oracle: { crs: 1 } });
+    // Set before the readings, the same thresholds classify every one of them: exact.
+    const first = [
+      arrivals[0]!,
+      { ...arrivals[6]!, observedAt: arrivals[1]!.observedAt },
+      ...arrivals.slice(1, 6),
+      arrivals[7]!,
+    ];
+    expect(withinGuarantees(first, cfg)).toBe(true);
+    expect(disagreement(first, cfg)).toBeUndefined();
   });
 });
 

@@ -6,8 +6,10 @@ import { arrivalOf } from '../../shared/app/digest.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import { compactState, expandState } from '../../shared/domain/state-compact.ts';
-import { emptyState, serializeState, type PatientState } from '../../shared/domain/state.ts';
+import { hypotensionThresholds } from '../../shared/domain/grading.ts';
+import { deserializeState, emptyState, serializeState, type PatientState } from '../../shared/domain/state.ts';
 import { course, permutation } from '../support/arbitraries.ts';
+import { msg, T0 } from '../support/messages.ts';
 import { config } from '../support/run.ts';
 import { week } from '../support/week.ts';
 
@@ -55,5 +57,53 @@ describe('the compact patient state', () => {
 
   it('refuses a form it does not know', () => {
     expect(() => expandState([4, 'X'])).toThrow(/unsupported compact patient state version 4/);
+  });
+});
+
+describe("a patient's own hypotension thresholds in the stored forms", () => {
+  // Stored before each threshold kept its own time: one field, `hypotension`, with both and one time.
+  const withThresholds = () => {
+    let s: PatientState | undefined;
+    for (const [minutes, hypotension] of [
+      [0, { systolicBelow: 100 }],
+      [10, { mapBelow: 70 }],
+    ] as const) {
+      const m = msg('H', minutes, { enrolment: { hypotension } });
+      s = reduce(s, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    }
+    return s!;
+  };
+
+  it('a state stored before the split reads each threshold at the old field’s time, in both forms', () => {
+    const now = withThresholds();
+    const { hypotensionSystolicBelow: _s, hypotensionMapBelow: _m, ...rest } = now.enrolment;
+    const legacy = { v: { systolicBelow: 100, mapBelow: 70 }, t: T0 + 10 * 60_000 };
+    const before = JSON.parse(serializeState(now)) as { enrolment: Record<string, unknown> };
+    before.enrolment = { ...rest, hypotension: legacy };
+    const read = deserializeState(JSON.stringify(before));
+    expect(read.enrolment.hypotensionSystolicBelow).toEqual({ v: 100, t: legacy.t });
+    expect(read.enrolment.hypotensionMapBelow).toEqual({ v: 70, t: legacy.t });
+    expect(hypotensionThresholds(read, DEFAULT_CONFIG)).toEqual({ systolicBelow: 100, mapBelow: 70 });
+
+    const compact = compactState(now);
+    const enrolmentSlots = compact[4] as unknown[];
+    expect(enrolmentSlots.length).toBe(18); // the old field's slot (12, 13), then the two thresholds
+    const compactBefore = [...compact];
+    compactBefore[4] = [...enrolmentSlots.slice(0, 12), legacy.v, (now.clock - legacy.t) / 1000];
+    expect(expandState(compactBefore).enrolment).toEqual(read.enrolment);
+  });
+
+  it('a state written now also carries both thresholds in the old field, for the code before (a rollback)', () => {
+    const now = withThresholds();
+    const legacy = { v: { systolicBelow: 100, mapBelow: 70 }, t: T0 + 10 * 60_000 };
+    expect((JSON.parse(serializeState(now)) as { enrolment: unknown }).enrolment).toMatchObject({
+      hypotension: legacy,
+    });
+    const slots = compactState(now)[4] as unknown[];
+    expect(slots.slice(12, 14)).toEqual([legacy.v, (now.clock - legacy.t) / 1000]);
+    // And it reads back split, each threshold with its own time.
+    expect(deserializeState(serializeState(now)).enrolment).toEqual(now.enrolment);
+    expect(expandState(compactState(now)).enrolment).toEqual(now.enrolment);
+    expect(now.enrolment.hypotensionSystolicBelow).toEqual({ v: 100, t: T0 });
   });
 });
