@@ -84,6 +84,11 @@ const GradingConfigSchema = z.strictObject({
    */
   bpHistory: z.number().int().min(2).max(1000),
   vasopressorHistory: z.number().int().min(2).max(1000),
+  /**
+   * How many febrile readings of the fever window each patient keeps at least (the latest), besides every one no
+   * later reading covers; a correction lowering a kept one finds the readings it covered (docs/grading-rules.md).
+   */
+  feverHistory: z.number().int().min(2).max(1000),
   /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */
   paging: PagingConfigSchema,
   site: z.strictObject({
@@ -185,6 +190,7 @@ export const DEFAULT_CONFIG: GradingConfig = {
   dedupeWindow: 500,
   bpHistory: 64,
   vasopressorHistory: 32,
+  feverHistory: 64,
   paging: DEFAULT_PAGING,
   site: { timeZone: DEFAULT_TIME_ZONE },
 };

@@ -80,8 +80,10 @@ function fever(state: PatientState, config: GradingConfig): Fever | undefined {
   const q = state.febrile;
   const first = q.findIndex(([t]) => t >= since);
   if (first < 0) return undefined;
-  // The queue is monotonic: the first entry in the window is the peak, the last is the latest.
-  return { peak: q[first]!, latest: q[q.length - 1]! };
+  // In time order: the last is the latest; the peak is the highest, the latest of equal ones.
+  let peak = q[first]!;
+  for (let i = first + 1; i < q.length; i++) if (q[i]![1] >= peak[1]) peak = q[i]!;
+  return { peak, latest: q[q.length - 1]! };
 }
 
 export function hypotensionThresholds(state: PatientState, config: GradingConfig): Thresholds {

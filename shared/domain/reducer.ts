@@ -102,35 +102,35 @@ function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<
 }
 
 /**
- * A temperature into the monotonic queue of febrile ones (times rising, temperatures falling): the set of febrile
- * readings not covered by a later, at-least-as-high one, whatever the arrival order. A temperature at the
- * instant of a queued one is a correction and replaces it (a correction below the threshold removes it).
+ * A temperature into the febrile readings of the fever window (in time order, one per instant). A temperature at
+ * the instant of a kept one is a correction and replaces it (one below the threshold removes it). Kept: the latest
+ * `keep`, and every earlier one that no later reading covers (is at least as high as): the peak and the latest
+ * are always known, and a correction lowering a kept reading finds the ones it covered while fewer than `keep`
+ * came after them. Without corrections the kept set does not depend on the arrival order: a reading is left out
+ * only when it is covered and `keep` later ones are kept, which stays true as more arrive.
  */
 function addTemperature(
-  queue: PatientState['febrile'],
+  readings: PatientState['febrile'],
   t: number,
   c: number,
   febrile: boolean,
+  keep: number,
 ): PatientState['febrile'] {
-  let same = false;
-  let covered = false; // by a later, at-least-as-high reading
-  for (const [t2, c2] of queue) {
-    if (t2 === t) same = true;
-    else if (t2 > t && c2 >= c) covered = true;
+  const out = readings.filter(([t2]) => t2 !== t);
+  if (febrile) {
+    let i = out.length;
+    while (i > 0 && out[i - 1]![0] > t) i--;
+    out.splice(i, 0, [t, c]);
   }
-  if (!febrile || covered) return same ? queue.filter(([t2]) => t2 !== t) : queue;
-  const out: PatientState['febrile'] = [];
-  let placed = false;
-  for (const e of queue) {
-    if (e[0] === t || (e[0] < t && e[1] <= c)) continue; // replaced, or covered by this one
-    if (!placed && e[0] > t) {
-      out.push([t, c]);
-      placed = true;
-    }
-    out.push(e);
+  if (out.length <= keep) return out;
+  const kept: PatientState['febrile'] = [];
+  let laterPeak = Number.NEGATIVE_INFINITY;
+  for (let i = out.length - 1; i >= 0; i--) {
+    const e = out[i]!;
+    if (out.length - i <= keep || e[1] > laterPeak) kept.push(e);
+    laterPeak = Math.max(laterPeak, e[1]);
   }
-  if (!placed) out.push([t, c]);
-  return out;
+  return kept.reverse();
 }
 
 /** The two latest readings by observedAt; a reading at the same instant replaces the earlier one. */
@@ -192,7 +192,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     s.vitals = mergeFields(s.vitals, v, t);
     if (v.temperatureC !== undefined) {
       const febrile = v.temperatureC >= config.feverThresholdC;
-      s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile);
+      s.febrile = addTemperature(s.febrile, t, v.temperatureC, febrile, config.feverHistory);
       if (febrile) {
         s.latestFever = Math.max(s.latestFever ?? t, t);
         if (s.lastMaskingAt !== undefined && t <= s.lastMaskingAt) s.maskedFever = Math.max(s.maskedFever ?? t, t);

@@ -11,6 +11,7 @@ import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { clinicalCourse, course, nearlyOrdered, permutation } from '#test/support/arbitraries.ts';
 import { oracleGrades } from '#test/support/rules-oracle.ts';
+import { run } from '#test/support/run.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { episodeStartMoves } from '#test/support/waiver-cases.ts';
 
@@ -30,7 +31,7 @@ const site = (cfg: GradingConfig) =>
     lee: { fio2Grade3: 0.35, highDose: { norepinephrine: { dose: 0.2, unit: 'mcg/kg/min' } } },
   });
 /** Small kept-history bounds, so that long courses fold often (the bound must not change a result). */
-const small = (cfg: GradingConfig) => configFor(cfg.scheme, { bpHistory: 6, vasopressorHistory: 6 });
+const small = (cfg: GradingConfig) => configFor(cfg.scheme, { bpHistory: 6, vasopressorHistory: 6, feverHistory: 3 });
 const keys = fc.array(fc.integer(), { minLength: 300, maxLength: 300 });
 
 /** The first arrival at which engine and oracle disagree, or undefined. */
@@ -49,49 +50,52 @@ function disagreement(arrivals: DeviceMessage[], cfg: GradingConfig) {
 }
 
 /**
- * Arrivals inside the engine's documented guarantees (docs/grading-rules.md sections 2 and 4), where these
- * differ from the rules' "no bound may change a result". Two arrivals are left out, by name:
- * - a febrile temperature corrected at its instant (another temperature at the same observedAt): the readings it
- *   covered are not kept;
+ * Arrivals inside the engine's documented guarantees (docs/grading-rules.md sections 2, 4 and 9), where these
+ * differ from the rules' "no bound may change a result". Left out, by name (each judged on the engine's own state,
+ * replayed):
+ * - a febrile temperature corrected at its instant (another temperature at the same observedAt) when a febrile
+ *   reading arrived before is not kept (it left the fever window, or `feverHistory` later ones and a covering one
+ *   pushed it out): the correction may have needed it;
  * - a late masking medication (one observed later than every masking medication arrived before it, arriving
  *   after a fever observed later than it, when the latest fever observed at or before it is later than those
- *   medications and no longer kept: it left the fever window, or a later, at-least-as-high reading covered it)
- *   in a course whose episode start moves after a fever has arrived (an enrolment after fevers, a re-infusion, an
- *   infusion time corrected): the fever the medication follows is then a fever of the episode, maybe not the
- *   latest one before it, which can leave the episode when its start moves.
+ *   medications and no longer kept: it left the fever window, or `feverHistory` later readings and a covering
+ *   one pushed it out) in a course whose episode start moves after a fever has arrived (an enrolment after fevers,
+ *   a re-infusion, an infusion time corrected): the fever the medication follows is then a fever of the episode,
+ *   maybe not the latest one before it, which can leave the episode when its start moves;
+ * - the patient's own hypotension thresholds changed after blood-pressure readings were folded: the folded ones
+ *   keep the class they were folded with.
  * Otherwise the episode start may move anywhere, and masking medications may come in any order.
  */
 function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
-  const temps = new Map<number, Set<number>>();
+  const fevers = new Map<number, number>(); // the febrile reading in effect at each instant (the later arrival)
+  const temperatureAt = new Set<number>();
+  let state: PatientState | undefined;
   for (const m of arrivals) {
-    const t = m.vitals?.temperatureC;
-    if (t === undefined) continue;
-    const instant = Date.parse(m.observedAt);
-    const at = temps.get(instant) ?? new Set<number>();
-    at.add(t);
-    temps.set(instant, at);
+    const t = Date.parse(m.observedAt);
+    const c = m.vitals?.temperatureC;
+    if (c !== undefined && temperatureAt.has(t) && state && !keepsEveryFever(state, fevers)) return false;
+    const before = state && hypotensionThresholds(state, cfg);
+    const folded = state !== undefined && state.bpFold.at !== Number.NEGATIVE_INFINITY;
+    state = reduce(state, m, cfg, arrivalOf(m)).state;
+    const after = hypotensionThresholds(state, cfg);
+    if (folded && (before!.systolicBelow !== after.systolicBelow || before!.mapBelow !== after.mapBelow)) return false;
+    if (c !== undefined) {
+      temperatureAt.add(t);
+      if (c >= cfg.feverThresholdC) fevers.set(t, c);
+      else fevers.delete(t);
+    }
   }
-  for (const values of temps.values())
-    if (values.size > 1 && [...values].some((t) => t >= cfg.feverThresholdC)) return false;
-  if (thresholdsChangeAfterFold(arrivals, cfg)) return false;
   if (!startMovesAfterFever(arrivals, cfg)) return true;
   return !arrivals.some((_, k) => lateMaskingLosesFever(arrivals.slice(0, k + 1), cfg));
 }
 
 /**
- * The patient's own hypotension thresholds change after blood-pressure readings were folded (docs/grading-rules.md
- * section 9): the folded readings keep the class they were folded with (the engine's state, replayed).
+ * The engine keeps every febrile reading that has arrived: none left the fever window (the waiver may rest on one
+ * that did) and none was pushed out by `feverHistory` later ones.
  */
-function thresholdsChangeAfterFold(arrivals: DeviceMessage[], cfg: GradingConfig): boolean {
-  let state: PatientState | undefined;
-  for (const m of arrivals) {
-    const before = state && hypotensionThresholds(state, cfg);
-    const folded = state !== undefined && state.bpFold.at !== Number.NEGATIVE_INFINITY;
-    state = reduce(state, m, cfg, arrivalOf(m)).state;
-    const after = hypotensionThresholds(state, cfg);
-    if (folded && (before!.systolicBelow !== after.systolicBelow || before!.mapBelow !== after.mapBelow)) return true;
-  }
-  return false;
+function keepsEveryFever(state: PatientState, fevers: Map<number, number>): boolean {
+  const kept = new Set(state.febrile.map(([t]) => t));
+  return [...fevers.keys()].every((t) => kept.has(t));
 }
 
 /** The infusion time in effect (the latest observedAt's, a tie to the later arrival) changes after a fever arrived. */
@@ -110,7 +114,7 @@ function startMovesAfterFever(arrivals: DeviceMessage[], cfg: GradingConfig): bo
   return false;
 }
 
-/** The last arrival is the late masking medication that withinGuarantees names (the engine's queue, replayed). */
+/** The last arrival is the late masking medication that withinGuarantees names (the engine's state, replayed). */
 function lateMaskingLosesFever(arrived: DeviceMessage[], cfg: GradingConfig): boolean {
   const last = arrived.at(-1)!;
   const masking = (m: DeviceMessage) => m.medications?.some((d) => cfg.feverMaskingDrugs.includes(d.drug)) ?? false;
@@ -128,10 +132,8 @@ function lateMaskingLosesFever(arrived: DeviceMessage[], cfg: GradingConfig): bo
   if (atOrBefore.length === 0) return false;
   const f = atOrBefore.reduce((a, b) => (b.t > a.t ? b : a));
   if (f.t <= earlier) return false; // the state has it already, from the earlier medication
-  const clock = Math.max(...before.map((x) => Date.parse(x.observedAt)));
-  const inWindow = f.t >= clock - cfg.feverWindowMinutes * 60_000;
-  const covered = fevers.some((g) => g.t > f.t && g.c >= f.c);
-  return !inWindow || covered;
+  const state = before.reduce<PatientState | undefined>((s, x) => reduce(s, x, cfg, arrivalOf(x)).state, undefined);
+  return !state?.febrile.some(([t]) => t === f.t);
 }
 
 type Order = (n: number, keys: number[]) => number[];
@@ -168,27 +170,35 @@ describe('the courses that moved the episode start past fevers', () => {
 });
 
 describe('what the guarantees leave out is lossy (docs/grading-rules.md section 4, its example)', () => {
-  it('a late masking medication, then the episode start moved between fevers: left out, and graded below the rules', () => {
-    const P = 'LIMIT';
-    const temp = (m: number, temperatureC: number) => msg(P, m, { vitals: { temperatureC } });
-    const lowMap = (m: number) => msg(P, m, { vitals: { meanArterialPressure: 60 } });
-    // Infused 08:00; 38.4 at 09:00, 38.5 at 09:45 (covers it), 38.9 at 11:00 (covers both); tocilizumab charted
-    // late as given at 10:00; the infusion time corrected to 09:30; the next day two low MAP readings.
-    const arrivals = [
-      enrol(P, -60, { infusedAt: '2026-01-10T08:00:00Z' }),
-      temp(60, 38.4),
-      temp(105, 38.5),
-      temp(180, 38.9),
-      msg(P, 120, { medications: [{ drug: 'tocilizumab' }] }),
-      enrol(P, 200, { infusedAt: '2026-01-10T09:30:00Z' }),
-      lowMap(30 * 60),
-      lowMap(30 * 60 + 5),
-    ];
-    const cfg = schemes[0]!;
+  const P = 'LIMIT';
+  const temp = (m: number, temperatureC: number) => msg(P, m, { vitals: { temperatureC } });
+  const lowMap = (m: number) => msg(P, m, { vitals: { meanArterialPressure: 60 } });
+  // Infused 08:00; 38.4 at 09:00, 38.5 at 09:45 (covers it), 38.9 at 11:00 and 39.0 at 11:30 (cover both);
+  // tocilizumab charted late as given at 10:00; the infusion time corrected to 09:30; the next day two low MAPs.
+  const arrivals = [
+    enrol(P, -60, { infusedAt: '2026-01-10T08:00:00Z' }),
+    temp(60, 38.4),
+    temp(105, 38.5),
+    temp(180, 38.9),
+    temp(210, 39),
+    msg(P, 120, { medications: [{ drug: 'tocilizumab' }] }),
+    enrol(P, 220, { infusedAt: '2026-01-10T09:30:00Z' }),
+    lowMap(30 * 60),
+    lowMap(30 * 60 + 5),
+  ];
+
+  it('a late masking medication, then the episode start moved between fevers: exact while the fever it follows is kept', () => {
+    const cfg = schemes[0]!; // feverHistory 64: every one of the four fevers is kept
+    expect(withinGuarantees(arrivals, cfg)).toBe(true);
+    expect(disagreement(arrivals, cfg)).toBeUndefined();
+  });
+
+  it('left out, and graded below the rules, once feverHistory later readings pushed that fever out', () => {
+    const cfg = configFor('astct2019', { feverHistory: 2 }); // 09:45 is covered, and two came after it
     expect(withinGuarantees(arrivals, cfg)).toBe(false);
     expect(disagreement(arrivals, cfg)).toMatchObject({ engine: { crs: 0 }, oracle: { crs: 2 } });
     // Without the start moving (no correction), it is inside the guarantees and exact.
-    const fixedStart = arrivals.filter((_, i) => i !== 5);
+    const fixedStart = arrivals.filter((_, i) => i !== 6);
     expect(withinGuarantees(fixedStart, cfg)).toBe(true);
     expect(disagreement(fixedStart, cfg)).toBeUndefined();
   });
@@ -264,20 +274,28 @@ describe('the engine agrees with the naive rules oracle', () => {
 });
 
 describe('clauses pinned by the rules audit', () => {
-  it('known limit: a febrile reading corrected at its instant loses the lower fevers it covered (graded below the rules)', () => {
-    // crs-rules.md section 1: the later arrival at one instant wins (a correction), and "any bound on kept history
-    // must not change a result". 39.0 at 08:00 and 39.5 at 08:10 (which covers it in the fever queue), then 08:10
-    // corrected to 37.0: the 08:00 fever is still in the window, so the rules give CRS 1; the engine no longer
-    // knows it (docs/grading-rules.md sections 2 and 4). Left out of the guarantees by name: this pins that, so a
-    // fix (every febrile reading of the window kept) turns this test red on purpose.
-    const P = 'LIMIT2';
-    const temp = (m: number, temperatureC: number) => msg(P, m, { vitals: { temperatureC } });
+  // crs-rules.md section 1: the later arrival at one instant wins (a correction), and "any bound on kept history
+  // must not change a result". 39.0 at 08:00, 39.5 at 08:10 (which covers it), then 08:10 corrected to 37.0: the
+  // 08:00 fever is still in the window, so the rules give CRS 1.
+  const P = 'LIMIT2';
+  const temp = (m: number, temperatureC: number) => msg(P, m, { vitals: { temperatureC } });
+
+  it('a febrile reading corrected at its instant finds the lower fevers it covered (feverHistory kept)', () => {
     const arrivals = [enrol(P), temp(0, 39), temp(10, 39.5), temp(10, 37)];
     const cfg = schemes[0]!;
-    expect(withinGuarantees(arrivals, cfg)).toBe(false);
-    expect(disagreement(arrivals, cfg)).toMatchObject({ engine: { crs: 0 }, oracle: { crs: 1 } });
-    // Not covered (a lower reading later), the same correction is exact.
-    const uncovered = [enrol(P), temp(0, 39.5), temp(10, 39), temp(10, 37)];
-    expect(disagreement(uncovered, cfg)).toBeUndefined();
+    expect(withinGuarantees(arrivals, cfg)).toBe(true);
+    expect(disagreement(arrivals, cfg)).toBeUndefined();
+    expect(run(arrivals, cfg).last.crsGrade).toBe(1);
+  });
+
+  it('known limit: once feverHistory later readings pushed a covered fever out, a correction cannot find it', () => {
+    // 39.0 at 08:00 covered by 39.5 at 08:10, then 38.1 and 38.2 after it: with feverHistory 2 the 08:00 one is not
+    // kept. 08:10 corrected to 37.0 leaves 38.1 and 38.2 (still febrile): CRS 1 both; then those corrected too.
+    const cfg = configFor('astct2019', { feverHistory: 2 });
+    const arrivals = [enrol(P), temp(0, 39), temp(10, 39.5), temp(20, 38.1), temp(30, 38.2)];
+    const corrections = [temp(10, 37), temp(20, 37), temp(30, 37)];
+    expect(withinGuarantees([...arrivals, ...corrections], cfg)).toBe(false);
+    expect(disagreement([...arrivals, ...corrections], cfg)).toMatchObject({ engine: { crs: 0 }, oracle: { crs: 1 } });
+    expect(disagreement([...arrivals, ...corrections], schemes[0]!)).toBeUndefined(); // at the default, exact
   });
 });

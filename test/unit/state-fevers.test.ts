@@ -123,7 +123,7 @@ describe('unmaskedFever in the stored forms (the fever a masking medication char
     ...sections,
   });
   const enrolled = m('e', -60, { enrolment: { therapy: 'car-t', infusedAt: '2026-01-10T07:00:00Z' } });
-  // 38.5 °C at 08:00, then 38.5 °C at 09:00, which covers it in the fever window's queue.
+  // 38.5 °C at 08:00, then 38.5 °C at 09:00, which covers it (the code before feverHistory kept only the latter).
   const fevers = [m('f1', 0, { vitals: { temperatureC: 38.5 } }), m('f2', 60, { vitals: { temperatureC: 38.5 } })];
   // Paracetamol charted late as given at 08:30; the next day, afebrile, two low MAP readings.
   const rest = [
@@ -137,7 +137,7 @@ describe('unmaskedFever in the stored forms (the fever a masking medication char
 
   it('is kept by both forms, and the course goes on to CRS 2 from either', () => {
     expect(stored.unmaskedFever).toBe(T0);
-    expect(stored.febrile.map(([t]) => t)).toEqual([T0 + 60 * 60_000]); // the 08:00 fever is not kept
+    expect(stored.febrile.map(([t]) => t)).toEqual([T0, T0 + 60 * 60_000]); // both kept (feverHistory)
     const compact = compactState(stored);
     expect(compact).toHaveLength(29); // appended after maskedFever
     for (const loaded of [deserializeState(serializeState(stored)), expandState(JSON.parse(JSON.stringify(compact)))]) {
@@ -147,9 +147,11 @@ describe('unmaskedFever in the stored forms (the fever a masking medication char
   });
 
   it('stored before it (no key, the compact form ending at maskedFever): taken from the fevers the state knows', () => {
-    const json = JSON.parse(serializeState(stored)) as Record<string, unknown>;
+    // As the code before stored it: without the key, and without the 08:00 fever (covered, so not kept then).
+    const before = { ...stored, febrile: stored.febrile.filter(([t]) => t !== T0) };
+    const json = JSON.parse(serializeState(before)) as Record<string, unknown>;
     delete json.unmaskedFever;
-    const compact = (JSON.parse(JSON.stringify(compactState(stored))) as unknown[]).slice(0, 28);
+    const compact = (JSON.parse(JSON.stringify(compactState(before))) as unknown[]).slice(0, 28);
     const fromJson = deserializeState(JSON.stringify(json));
     expect(expandState(compact)).toEqual(fromJson);
     // The earliest kept fever after every masking medication: the 08:00 one was not kept by the code before.
