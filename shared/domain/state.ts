@@ -333,15 +333,28 @@ export function enrolmentForOlderReaders(e: TimedFields<EnrolmentFields>): Store
 }
 
 /**
- * The enrolment of a stored state: a state written before the thresholds were split has them in one field, read as
- * each threshold at that field's time; one written since has them split (the old field beside them is ignored).
+ * The enrolment of a stored state. The thresholds' old field, unless it is what this code wrote beside the split
+ * ones, is read as each threshold it holds at its time where that is later than the split one: a state written
+ * before the split has only the old field; one that the code before updated after a rollback has it later than the
+ * split ones it carried along unread.
  */
 export function enrolmentFromStored(stored: StoredEnrolment): TimedFields<EnrolmentFields> {
   const { hypotension: legacy, ...e } = stored;
-  if (!legacy || e.hypotensionSystolicBelow || e.hypotensionMapBelow) return e;
+  const written = enrolmentForOlderReaders(e).hypotension;
+  if (
+    !legacy ||
+    (written &&
+      written.t === legacy.t &&
+      written.v.systolicBelow === legacy.v.systolicBelow &&
+      written.v.mapBelow === legacy.v.mapBelow)
+  )
+    return e;
   const out: TimedFields<EnrolmentFields> = { ...e };
-  if (legacy.v.systolicBelow !== undefined) out.hypotensionSystolicBelow = { v: legacy.v.systolicBelow, t: legacy.t };
-  if (legacy.v.mapBelow !== undefined) out.hypotensionMapBelow = { v: legacy.v.mapBelow, t: legacy.t };
+  const { systolicBelow, mapBelow } = legacy.v;
+  if (systolicBelow !== undefined && !(e.hypotensionSystolicBelow && e.hypotensionSystolicBelow.t >= legacy.t))
+    out.hypotensionSystolicBelow = { v: systolicBelow, t: legacy.t };
+  if (mapBelow !== undefined && !(e.hypotensionMapBelow && e.hypotensionMapBelow.t >= legacy.t))
+    out.hypotensionMapBelow = { v: mapBelow, t: legacy.t };
   return out;
 }
 

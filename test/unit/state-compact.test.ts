@@ -106,4 +106,14 @@ describe("a patient's own hypotension thresholds in the stored forms", () => {
     expect(expandState(compactState(now)).enrolment).toEqual(now.enrolment);
     expect(now.enrolment.hypotensionSystolicBelow).toEqual({ v: 100, t: T0 });
   });
+
+  it('a state the code before updated after a rollback: its later change to the old field wins', () => {
+    // The code before kept the split fields it did not know as they were, and replaced the old field whole.
+    const now = withThresholds();
+    const json = JSON.parse(serializeState(now)) as { enrolment: Record<string, unknown> };
+    json.enrolment.hypotension = { v: { systolicBelow: 95 }, t: T0 + 20 * 60_000 };
+    const read = deserializeState(JSON.stringify(json)).enrolment;
+    expect(read.hypotensionSystolicBelow).toEqual({ v: 95, t: T0 + 20 * 60_000 });
+    expect(read.hypotensionMapBelow).toEqual({ v: 70, t: T0 + 10 * 60_000 });
+  });
 });
