@@ -3,6 +3,7 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf, messageDigest } from '#app/digest.ts';
 import { gradePatient } from '#app/grade.ts';
@@ -227,6 +228,16 @@ describe('pinned by a mutation run', () => {
     expect(result.error?.message).toMatch(/is for another patient/);
     expect(store.saves).toBe(0);
     expect(store.state('A')).toBeUndefined();
+  });
+
+  it('places each message of a batch by its own arrival, not the first one', async () => {
+    // Both arrived a second after they were observed: each is placed at its observedAt.
+    const first = fever('A', 0);
+    const second = fever('A', 30, 38.9);
+    const arrival = (m: DeviceMessage) => ({ receivedAt: Date.parse(m.observedAt) + 1000 });
+    const result = await gradePatient(store, DEFAULT_CONFIG, 'A', [first, second], [arrival(first), arrival(second)]);
+    const at = result.steps.map((s) => (s.kind === 'applied' ? Date.parse(s.assessment.at) : undefined));
+    expect(at).toEqual([Date.parse(first.observedAt), Date.parse(second.observedAt)]);
   });
 
   it.each([
