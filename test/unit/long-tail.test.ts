@@ -17,6 +17,7 @@ import { gradePatient, reusedIds, type GroupResult } from '#app/grade.ts';
 import { openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { resolveConfig } from '#domain/config.ts';
+import { hasSeen } from '#domain/seen.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { PassThrough } from 'node:stream';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -90,6 +91,24 @@ describe('the long tail through gradePatient, SQLite', () => {
   });
 
   describe('pinned by a mutation run', () => {
+    it('keeps a late copy of either content of a reused id a duplicate, past the window', async () => {
+      const store = new SqliteStateStore(db);
+      expectReuseGraded(await reproduce(store, reused()));
+      // 80 more messages: both contents of `dup` are now only in the long tail (a window of 16 keeps fewer than 80).
+      await gradePatient(
+        store,
+        CONFIG,
+        'P-1',
+        Array.from({ length: 80 }, (_, i) => msg('P-1', 201 + i, { vitals: { heartRate: 80 } }, `w${i}`)),
+      );
+      expect(hasSeen((await store.load('P-1'))!.state.seen, 'dup')).toBe(false);
+      for (const copy of [lateCopy(), reused()]) {
+        const result = await gradePatient(store, CONFIG, 'P-1', [copy]);
+        expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
+        expect(result.notifications).toEqual([]);
+      }
+    });
+
     it('keeps both assessments of a reused id in the trail when they read the same (the digest tells them apart)', async () => {
       // Same id, same instant, other content that grades the same: two entries alike but for the message's digest.
       const a = msg('P-1', 1, { vitals: { heartRate: 80 } }, 'same');
