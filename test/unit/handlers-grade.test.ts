@@ -3,10 +3,12 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 import { reduce } from '#domain/reducer.ts';
-import { arrivalOf } from '#app/digest.ts';
+import { arrivalOf, messageDigest } from '#app/digest.ts';
+import { gradePatient } from '#app/grade.ts';
 import { hasSeen, seenCount } from '#domain/seen.ts';
-import { VersionConflict } from '#ports';
+import { SeenBefore, VersionConflict, type StateStore } from '#ports';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -215,5 +217,58 @@ describe('grade handler cold start', () => {
     } finally {
       delete process.env.CRS_CONFIG;
     }
+  });
+});
+
+describe('pinned by a mutation run', () => {
+  // gradePatient itself on the in-memory store: what a user sees of one patient's batch.
+  it('refuses a message for another patient and writes nothing under this one', async () => {
+    const result = await gradePatient(store, DEFAULT_CONFIG, 'A', [enrol('B')]);
+    expect(result.committed).toBe(0);
+    expect(result.error?.message).toMatch(/is for another patient/);
+    expect(store.saves).toBe(0);
+    expect(store.state('A')).toBeUndefined();
+  });
+
+  it('places each message of a batch by its own arrival, not the first one', async () => {
+    // Both arrived a second after they were observed: each is placed at its observedAt.
+    const first = fever('A', 0);
+    const second = fever('A', 30, 38.9);
+    const arrival = (m: DeviceMessage) => ({ receivedAt: Date.parse(m.observedAt) + 1000 });
+    const result = await gradePatient(store, DEFAULT_CONFIG, 'A', [first, second], [arrival(first), arrival(second)]);
+    const at = result.steps.map((s) => (s.kind === 'applied' ? Date.parse(s.assessment.at) : undefined));
+    expect(at).toEqual([Date.parse(first.observedAt), Date.parse(second.observedAt)]);
+  });
+
+  it.each([
+    ['VersionConflict', VersionConflict, (id: string) => new VersionConflict(id)],
+    ['SeenBefore', SeenBefore, (id: string) => new SeenBefore(id, new Map())],
+  ])('retries a save refused with %s five times, then gives up', async (_name, kind, refusal) => {
+    vi.spyOn(store, 'save').mockImplementation(async (patientId) => {
+      store.saves++;
+      throw refusal(patientId);
+    });
+    await expect(gradePatient(store, DEFAULT_CONFIG, 'A', [enrol('A')])).rejects.toBeInstanceOf(kind);
+    expect([store.loads, store.saves]).toEqual([6, 6]);
+  });
+
+  it('learns the digests a SeenBefore carries (a store without priorDigests): a late duplicate is not graded again', async () => {
+    // A long tail the store does not read before grading: a first-time write of an id it holds is refused.
+    const late = fever('A', 0, 39.2);
+    const tail = new Map([[late.messageId, [messageDigest(late)]]]);
+    const tailed: StateStore = {
+      load: (patientId) => store.load(patientId),
+      save: async (patientId, state, version, outbox, extras) => {
+        const known = (extras?.seen ?? []).filter((m) => !m.prior && tail.has(m.messageId));
+        if (known.length > 0)
+          throw new SeenBefore(patientId, new Map(known.map((m) => [m.messageId, tail.get(m.messageId)!])));
+        return store.save(patientId, state, version, outbox);
+      },
+    };
+    await gradePatient(tailed, DEFAULT_CONFIG, 'A', [enrol('A')]);
+    const result = await gradePatient(tailed, DEFAULT_CONFIG, 'A', [late]);
+    expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
+    expect(result.notifications).toEqual([]);
+    expect(applied('A')).toBe(1);
   });
 });

@@ -17,9 +17,11 @@ import { gradePatient, reusedIds, type GroupResult } from '#app/grade.ts';
 import { openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { resolveConfig } from '#domain/config.ts';
+import { hasSeen } from '#domain/seen.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { PassThrough } from 'node:stream';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { messageDigest } from '#app/digest.ts';
 import type { AuditEvent, StateStore } from '#ports';
 import { DynamoAuditLog, entriesCarried } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
@@ -86,6 +88,43 @@ describe('the long tail through gradePatient, SQLite', () => {
     const result = await reproduce(new SqliteStateStore(db), lateCopy());
     expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
     expect(result.notifications).toEqual([]);
+  });
+
+  describe('pinned by a mutation run', () => {
+    it('keeps a late copy of either content of a reused id a duplicate, past the window', async () => {
+      const store = new SqliteStateStore(db);
+      expectReuseGraded(await reproduce(store, reused()));
+      // 80 more messages: both contents of `dup` are now only in the long tail (a window of 16 keeps fewer than 80).
+      await gradePatient(
+        store,
+        CONFIG,
+        'P-1',
+        Array.from({ length: 80 }, (_, i) => msg('P-1', 201 + i, { vitals: { heartRate: 80 } }, `w${i}`)),
+      );
+      expect(hasSeen((await store.load('P-1'))!.state.seen, 'dup')).toBe(false);
+      for (const copy of [lateCopy(), reused()]) {
+        const result = await gradePatient(store, CONFIG, 'P-1', [copy]);
+        expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
+        expect(result.notifications).toEqual([]);
+      }
+    });
+
+    it('keeps both assessments of a reused id in the trail when they read the same (the digest tells them apart)', async () => {
+      // Same id, same instant, other content that grades the same: two entries alike but for the message's digest.
+      const a = msg('P-1', 1, { vitals: { heartRate: 80 } }, 'same');
+      const b = msg('P-1', 1, { vitals: { heartRate: 81 } }, 'same');
+      const result = await gradePatient(new SqliteStateStore(db), CONFIG, 'P-1', [enrol('P-1', -60), a, b]);
+      expect(reusedIds(result)).toEqual([{ messageId: 'same', patientId: 'P-1' }]);
+      const entries = (db.prepare('SELECT entry FROM audit').pluck().all() as string[]).map(
+        (e) => JSON.parse(e) as AuditEvent,
+      );
+      const assessments = entries.filter((e) => e.type === 'assessment' && e.details.messageId === 'same');
+      expect(assessments.map((e) => e.details.digest)).toEqual([messageDigest(a), messageDigest(b)]);
+      // The reuse is recorded with the content it came with, as data, not only in its text.
+      expect(entries.filter((e) => e.type === 'message-reused').map((e) => e.details)).toEqual([
+        { messageId: 'same', digest: messageDigest(b) },
+      ]);
+    });
   });
 });
 
@@ -267,5 +306,43 @@ describe('the long tail through gradePatient, DynamoDB', () => {
       'q1',
       'q2',
     ]);
+  });
+
+  describe('pinned by a mutation run', () => {
+    it('adds the digest of a reused id still pending in the state item at once: one transaction, no refused put', async () => {
+      await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
+      await gradePatient(store(), CONFIG, 'P-1', [msg('P-1', 1, { neuro: { iceScore: 10 } }, 'dup')]);
+      expect(pendingIds()).toEqual(['dup']);
+      ddb.mock.resetHistory();
+      expectReuseGraded(await gradePatient(store(), CONFIG, 'P-1', [reused()]));
+      // `dup` (pending) put in the seen-messages table, then its new digest added in the grade change's transaction.
+      expect(requests()).toEqual({ stateReads: 1, seenReads: 1, transactions: 1, puts: 1 });
+      expect(ddb.items('seen').find((i) => i.messageId?.S === 'dup')!.digests!.SS).toHaveLength(2);
+    });
+
+    it('reads the long tail again after a version conflict: a message another delivery applied meanwhile stays a duplicate', async () => {
+      await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
+      const quiet = (n: number) => msg('P-1', n, { vitals: { heartRate: 80 + n } }, `q${n}`);
+      const mine = store();
+      let raced = false;
+      const racing: StateStore = {
+        load: (patientId) => mine.load(patientId),
+        priorDigests: (patientId, ids) => mine.priorDigests(patientId, ids),
+        save: async (...args) => {
+          if (!raced) {
+            raced = true;
+            // Between this delivery's read and write, another delivery of q1 commits it, and the patient's next
+            // message moves it from the state item to the seen-messages table.
+            await gradePatient(store(), CONFIG, 'P-1', [quiet(1)]);
+            await gradePatient(store(), CONFIG, 'P-1', [quiet(2)]);
+          }
+          return mine.save(...args);
+        },
+      };
+      // q1 is then in neither the reloaded state item nor what the first read of the long tail found.
+      const result = await gradePatient(racing, CONFIG, 'P-1', [quiet(1)]);
+      expect(result.steps.map((s) => s.kind)).toEqual(['duplicate']);
+      expect(pendingIds()).toEqual(['q2']);
+    });
   });
 });

@@ -98,3 +98,11 @@ describe('the message identity window', () => {
     expect(identify(w, 'a', 'x')).toBe('new');
   });
 });
+
+describe('pinned by a mutation run', () => {
+  it('takes an empty long-tail record of an id as none: a new message, not a reused id', () => {
+    // A backend that found nothing for the id may hand an empty list; a reuse recorded then would be false.
+    expect(identify([], 'a', 'x', [])).toBe('new');
+    expect(identify(addSeen([], 'b', 'y', 16), 'a', 'x', [])).toBe('new');
+  });
+});
