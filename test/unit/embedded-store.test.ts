@@ -10,7 +10,7 @@ import { DB_FILE, lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.
 import { OutboxDispatcher, SqliteOutboxLedger, type OutboxItem, type Sink } from '#adapters/sqlite/outbox.ts';
 import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
-import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { GradingWorker, WORKER_LIMITS } from '#hosts/embedded/worker.ts';
 import { Replay } from '#app/replay.ts';
@@ -114,6 +114,20 @@ describe('SqliteQueue', () => {
     const queue = new SqliteQueue(db);
     db.close();
     await expect(queue.enqueue([queued(escalating('P1')[0]!)])).rejects.toThrow();
+  });
+});
+
+// Behaviour a mutation run of the embedded inbox (shared/adapters/sqlite/queue.ts) found no test pinning down.
+describe('SqliteQueue, pinned by a mutation run', () => {
+  it('answers every request that shared a failed commit, none left hanging', async () => {
+    const queue = new SqliteQueue(db);
+    db.close();
+    // Two devices' requests in the same turn of the event loop: one transaction, and both told it failed.
+    const results = await Promise.allSettled([
+      queue.enqueue([queued(escalating('P1')[0]!)]),
+      queue.enqueue([queued(escalating('P2')[0]!)]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 });
 
@@ -251,6 +265,76 @@ describe('GradingBatch', () => {
     const store = new SqliteStateStore(db);
     await store.save('A', emptyState('A'), 0, []);
     await expect(store.save('A', emptyState('A'), 0, [])).rejects.toThrow(VersionConflict);
+  });
+});
+
+// Behaviour a mutation run of the embedded store (shared/adapters/sqlite/store.ts) found no test pinning down.
+describe('the grading store, pinned by a mutation run', () => {
+  const change = (notificationId: string) => ({ notificationId }) as Notification;
+  const outboxIds = () => db.prepare('SELECT item_id FROM outbox ORDER BY seq').pluck().all();
+
+  it('keeps a patient held back by a poison message waiting for its retry time after a restart', async () => {
+    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+      'BAD',
+      'BAD-poison',
+      '{"message":{"messageId":"BAD-poison","patientId":"BAD"}}',
+      '2026-01-10T09:00:00Z',
+    );
+    const at = Date.parse('2026-01-10T10:00:00Z');
+    expect(await worker(() => at).pass()).toBe(1); // fails: retried after a backoff
+    expect(await worker(() => at).pass()).toBe(0); // a restarted worker waits out that backoff too
+    expect(count('SELECT attempts AS n FROM inbox')).toBe(1);
+  });
+
+  it("keeps a patient's timeline for 14 days back from its latest point, that day included", async () => {
+    const point = (messageId: string, at: number) => ({
+      messageId,
+      observedAt: at,
+      clock: at,
+      crs: 0,
+      icans: 0,
+      data: {} as TimelinePoint['data'],
+    });
+    const latest = Date.parse('2026-01-24T10:00:00Z');
+    const batch = new SqliteStateStore(db).batch();
+    batch.applied(
+      'P1',
+      [],
+      [point('old', latest - 14 * 86_400_000 - 1), point('edge', latest - 14 * 86_400_000)],
+      undefined,
+    );
+    batch.applied('P1', [], [point('latest', latest)], undefined);
+    batch.commit('2026-01-24T10:00:00Z');
+    expect(db.prepare('SELECT message_id FROM timeline ORDER BY observed_at').pluck().all()).toEqual([
+      'edge',
+      'latest',
+    ]);
+  });
+
+  it('writes nothing of a pass when its last patient fails: the earlier patients are not half committed', async () => {
+    const store = new SqliteStateStore(db);
+    await store.save('B', emptyState('B'), 0, []);
+    const batch = store.batch();
+    await batch.save('A', emptyState('A'), 0, [change('crs|A|#1')]);
+    await batch.save('B', emptyState('B'), 1, [change('crs|B|#1')]);
+    db.prepare("UPDATE patients SET version = 7 WHERE patient_id = 'B'").run(); // B's write will fail
+    expect(() => batch.commit('2026-01-10T10:00:00Z')).toThrow(VersionConflict);
+    expect(await new SqliteStateStore(db).load('A')).toBeUndefined();
+    expect(outboxIds()).toEqual([]);
+    batch.commitPatient('A', '2026-01-10T10:00:00Z'); // the worker then isolates B: A's grade change goes out once
+    expect(outboxIds()).toEqual(['crs|A|#1']);
+  });
+
+  it('fails a grade change whose id the outbox holds already loudly, and leaves its patient as it was (retried)', async () => {
+    const store = new SqliteStateStore(db);
+    await store.save('A', emptyState('A'), 0, [change('crs|A|#1')]);
+    const batch = store.batch();
+    await batch.save('A', emptyState('A'), 1, [change('crs|A|#1')]);
+    // Not dropped (it would never be paged): the commit fails, the worker retries it, then dead-letters and logs it.
+    expect(() => batch.commitPatient('A', '2026-01-10T10:00:00Z')).toThrow(/UNIQUE/);
+    // Nothing half written: the state did not move on without its grade change.
+    expect((await new SqliteStateStore(db).load('A'))!.version).toBe(1);
+    expect(outboxIds()).toEqual(['crs|A|#1']);
   });
 });
 
