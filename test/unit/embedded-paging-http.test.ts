@@ -465,3 +465,41 @@ describe('the audit export', () => {
     expect(DEFAULT_CONFIG.paging.ackLinkMinutes).toBe(720);
   });
 });
+
+// Behaviour a mutation run of the SQLite page store (shared/adapters/sqlite/pages.ts) found no test pinning down.
+describe('technical alerts, pinned by a mutation run', () => {
+  it('does not page the all-clear of a stale-feed alert again after a restart', async () => {
+    server = await start({ staleFeedMinutes: 15 });
+    clock = T0 + 5 * MIN;
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
+    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await advance(12); // 16 minutes without data: the alert
+    await post(msg('P1', 18, { vitals: { heartRate: 82 } }));
+    await until(() => pages().length === 2 || undefined, 'the all-clear');
+    expect(pages().map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
+
+    await server.close();
+    server = await start({ staleFeedMinutes: 15 });
+    await advance(1); // a sweep: the feed is fresh, and nothing is in force
+    expect(pages().map((p) => p.kind)).toEqual(['alert', 'alert-cleared']);
+  });
+
+  it("clears a patient's second stale-feed alert when data resumes after a restart (not only the first)", async () => {
+    server = await start({ staleFeedMinutes: 15 });
+    clock = T0 + 5 * MIN;
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
+    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await advance(12); // the first alert
+    await post(msg('P1', 18, { vitals: { heartRate: 82 } }));
+    await until(() => pages().length === 2 || undefined, 'the first all-clear');
+    await advance(17); // quiet again: the second alert
+    expect(pages().map((p) => p.kind)).toEqual(['alert', 'alert-cleared', 'alert']);
+
+    await server.close();
+    server = await start({ staleFeedMinutes: 15 });
+    await post(msg('P1', 35, { vitals: { heartRate: 84 } }));
+    await until(() => pages().length === 4 || undefined, 'the second all-clear');
+    expect(pages().map((p) => p.kind)).toEqual(['alert', 'alert-cleared', 'alert', 'alert-cleared']);
+    expect((await server.paging.store.get(pages()[2]!.pageId))!.status).toBe('resolved');
+  });
+});

@@ -232,6 +232,41 @@ describe('SqlitePageStore', () => {
   });
 });
 
+// Behaviour a mutation run of the SQLite page store (shared/adapters/sqlite/pages.ts) found no test pinning down.
+describe('SqlitePageStore, pinned by a mutation run', () => {
+  it("knows after a restart which wards' no-data alerts are in force: not one whose all-clear is stored", async () => {
+    const store = new SqlitePageStore(db);
+    const ward = (id: string, over: Partial<Page> = {}) =>
+      page({
+        pageId: `${id}|bedside`,
+        notificationId: id,
+        patientId: 'ward H4',
+        team: 'bedside',
+        subject: 'stale-feed',
+        kind: 'alert',
+        dueAt: null,
+        ...over,
+      });
+    await store.save([
+      ward('stale-feed|ward H4|1000'),
+      ward('stale-feed|ward H4|1000|cleared', { kind: 'alert-cleared', status: 'info' }),
+      ward('stale-feed|ward H4|5000'),
+    ]);
+    expect([...store.staleFeedAlerts()]).toEqual([
+      ['stale-feed|ward H4|5000', { alertId: 'stale-feed|ward H4|5000', since: 5000 }],
+    ]);
+  });
+
+  it('saves a silence with its audit entry or not at all: no silence holds pages without saying who set it', async () => {
+    const store = new SqlitePageStore(db);
+    db.exec("CREATE TEMP TRIGGER audit_fails BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    const entry: AuditEvent = { at: iso(min(0)), patientId: 'P1', type: 'silence', text: 'silence of P1', details: {} };
+    await expect(store.saveSilence(silence(), [entry])).rejects.toThrow('disk I/O error');
+    expect(await store.getSilence('s1')).toBeUndefined();
+    expect(await store.silences(min(1))).toEqual([]);
+  });
+});
+
 const entry = (i: number, patientId = 'P1'): AuditEvent => ({
   at: new Date(min(i)).toISOString(),
   patientId,

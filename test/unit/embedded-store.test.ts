@@ -10,7 +10,7 @@ import { DB_FILE, lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.
 import { OutboxDispatcher, SqliteOutboxLedger, type OutboxItem, type Sink } from '#adapters/sqlite/outbox.ts';
 import { SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
-import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { GradingWorker, WORKER_LIMITS } from '#hosts/embedded/worker.ts';
 import { Replay } from '#app/replay.ts';
@@ -114,6 +114,20 @@ describe('SqliteQueue', () => {
     const queue = new SqliteQueue(db);
     db.close();
     await expect(queue.enqueue([queued(escalating('P1')[0]!)])).rejects.toThrow();
+  });
+});
+
+// Behaviour a mutation run of the embedded inbox (shared/adapters/sqlite/queue.ts) found no test pinning down.
+describe('SqliteQueue, pinned by a mutation run', () => {
+  it('answers every request that shared a failed commit, none left hanging', async () => {
+    const queue = new SqliteQueue(db);
+    db.close();
+    // Two devices' requests in the same turn of the event loop: one transaction, and both told it failed.
+    const results = await Promise.allSettled([
+      queue.enqueue([queued(escalating('P1')[0]!)]),
+      queue.enqueue([queued(escalating('P2')[0]!)]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 });
 
@@ -251,6 +265,76 @@ describe('GradingBatch', () => {
     const store = new SqliteStateStore(db);
     await store.save('A', emptyState('A'), 0, []);
     await expect(store.save('A', emptyState('A'), 0, [])).rejects.toThrow(VersionConflict);
+  });
+});
+
+// Behaviour a mutation run of the embedded store (shared/adapters/sqlite/store.ts) found no test pinning down.
+describe('the grading store, pinned by a mutation run', () => {
+  const change = (notificationId: string) => ({ notificationId }) as Notification;
+  const outboxIds = () => db.prepare('SELECT item_id FROM outbox ORDER BY seq').pluck().all();
+
+  it('keeps a patient held back by a poison message waiting for its retry time after a restart', async () => {
+    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+      'BAD',
+      'BAD-poison',
+      '{"message":{"messageId":"BAD-poison","patientId":"BAD"}}',
+      '2026-01-10T09:00:00Z',
+    );
+    const at = Date.parse('2026-01-10T10:00:00Z');
+    expect(await worker(() => at).pass()).toBe(1); // fails: retried after a backoff
+    expect(await worker(() => at).pass()).toBe(0); // a restarted worker waits out that backoff too
+    expect(count('SELECT attempts AS n FROM inbox')).toBe(1);
+  });
+
+  it("keeps a patient's timeline for 14 days back from its latest point, that day included", async () => {
+    const point = (messageId: string, at: number) => ({
+      messageId,
+      observedAt: at,
+      clock: at,
+      crs: 0,
+      icans: 0,
+      data: {} as TimelinePoint['data'],
+    });
+    const latest = Date.parse('2026-01-24T10:00:00Z');
+    const batch = new SqliteStateStore(db).batch();
+    batch.applied(
+      'P1',
+      [],
+      [point('old', latest - 14 * 86_400_000 - 1), point('edge', latest - 14 * 86_400_000)],
+      undefined,
+    );
+    batch.applied('P1', [], [point('latest', latest)], undefined);
+    batch.commit('2026-01-24T10:00:00Z');
+    expect(db.prepare('SELECT message_id FROM timeline ORDER BY observed_at').pluck().all()).toEqual([
+      'edge',
+      'latest',
+    ]);
+  });
+
+  it('writes nothing of a pass when its last patient fails: the earlier patients are not half committed', async () => {
+    const store = new SqliteStateStore(db);
+    await store.save('B', emptyState('B'), 0, []);
+    const batch = store.batch();
+    await batch.save('A', emptyState('A'), 0, [change('crs|A|#1')]);
+    await batch.save('B', emptyState('B'), 1, [change('crs|B|#1')]);
+    db.prepare("UPDATE patients SET version = 7 WHERE patient_id = 'B'").run(); // B's write will fail
+    expect(() => batch.commit('2026-01-10T10:00:00Z')).toThrow(VersionConflict);
+    expect(await new SqliteStateStore(db).load('A')).toBeUndefined();
+    expect(outboxIds()).toEqual([]);
+    batch.commitPatient('A', '2026-01-10T10:00:00Z'); // the worker then isolates B: A's grade change goes out once
+    expect(outboxIds()).toEqual(['crs|A|#1']);
+  });
+
+  it('fails a grade change whose id the outbox holds already loudly, and leaves its patient as it was (retried)', async () => {
+    const store = new SqliteStateStore(db);
+    await store.save('A', emptyState('A'), 0, [change('crs|A|#1')]);
+    const batch = store.batch();
+    await batch.save('A', emptyState('A'), 1, [change('crs|A|#1')]);
+    // Not dropped (it would never be paged): the commit fails, the worker retries it, then dead-letters and logs it.
+    expect(() => batch.commitPatient('A', '2026-01-10T10:00:00Z')).toThrow(/UNIQUE/);
+    // Nothing half written: the state did not move on without its grade change.
+    expect((await new SqliteStateStore(db).load('A'))!.version).toBe(1);
+    expect(outboxIds()).toEqual(['crs|A|#1']);
   });
 });
 
@@ -409,6 +493,312 @@ describe('OutboxDispatcher', () => {
     await until(() => second.sent.length === pages.length - 1);
     await d2.stop();
     expect([...first.sent, ...second.sent]).toEqual(pages.map((p) => p.notificationId));
+  });
+});
+
+// Behaviour a mutation run of the embedded outbox (shared/adapters/sqlite/outbox.ts) found no test pinning down.
+describe('OutboxDispatcher, pinned by a mutation run', () => {
+  const put = (...ids: string[]) => {
+    for (const id of ids)
+      db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', '{}', 'x')",
+      ).run(id);
+  };
+  const until = async (ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  const seqOf = (id: string) => db.prepare('SELECT seq FROM outbox WHERE item_id = ?').pluck().get(id) as number;
+
+  /** A webhook-like sink: refuses the ids in `refuse`, holds the one in `hold` until released, else records it. */
+  function webhook() {
+    const sent: string[] = [];
+    const refuse = new Set<string>();
+    let down = false;
+    let attempts = 0;
+    let hold: string | undefined;
+    let release: () => void = () => undefined;
+    let inFlight: () => void = () => undefined;
+    const holding = { started: new Promise<void>((r) => (inFlight = r)) };
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      retry: { initialMs: 60_000, maxMs: 60_000 }, // a receiver that is down is not asked again during a test
+      deliver: async (item) => {
+        attempts++;
+        if (refuse.has(item.id)) throw new RecordRefused('webhook answered HTTP 422');
+        if (down) throw new Error('webhook answered HTTP 503');
+        if (item.id === hold) {
+          inFlight();
+          await new Promise<void>((r) => (release = r));
+        }
+        sent.push(item.id);
+      },
+    };
+    return {
+      sink,
+      sent,
+      refuse,
+      holding,
+      attempts: () => attempts,
+      setDown: (v: boolean) => void (down = v),
+      hold: (id: string) => void (hold = id),
+      release: () => release(),
+    };
+  }
+
+  it('delivers a backlog longer than one read (after an outage, a restart) from one kick, each record once, in order', async () => {
+    const ids = Array.from({ length: 250 }, (_, i) => `r${i}`);
+    put(...ids);
+    const w = webhook();
+    const d = new OutboxDispatcher(db, [w.sink]);
+    d.kick();
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(ids);
+  });
+
+  it('delivers a record committed while the lane is delivering an earlier one', async () => {
+    put('a');
+    const w = webhook();
+    w.hold('a');
+    const d = new OutboxDispatcher(db, [w.sink]);
+    d.kick();
+    await w.holding.started;
+    put('b'); // the grading worker commits a grade change and kicks the lanes meanwhile
+    d.kick();
+    w.release();
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(['a', 'b']);
+  });
+
+  it('sends both records when the operator puts back an earlier one, then a later one, while the lane is busy', async () => {
+    put('a', 'b', 'c', 'd');
+    const w = webhook();
+    w.refuse.add('a');
+    w.refuse.add('c');
+    w.hold('d');
+    const d = new OutboxDispatcher(db, [w.sink]);
+    d.kick();
+    await w.holding.started; // a and c parked, d in flight
+    expect(d.parked().map((p) => p.itemId)).toEqual(['a', 'c']);
+    w.refuse.clear();
+    expect(d.retryParked('webhook', 'a')).toBe(1);
+    expect(d.retryParked('webhook', 'c')).toBe(1);
+    w.release();
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(['b', 'd', 'a', 'c']);
+    expect(d.parked()).toEqual([]);
+  });
+
+  it('sends a record the operator puts back next, before the rest of the backlog: outbox order', async () => {
+    put('a', 'b', 'c', 'd');
+    const w = webhook();
+    w.refuse.add('a');
+    w.hold('b');
+    const d = new OutboxDispatcher(db, [w.sink]);
+    d.kick();
+    await w.holding.started; // a parked, b in flight, c and d waiting
+    w.refuse.clear();
+    expect(d.retryParked('webhook', 'a')).toBe(1);
+    w.release();
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(['b', 'a', 'c', 'd']);
+  });
+
+  it("after the operator's retry ends a backoff, the lane still wakes for the next record", async () => {
+    put('a', 'b');
+    const w = webhook();
+    w.refuse.add('a');
+    const d = new OutboxDispatcher(db, [w.sink]);
+    w.setDown(true); // after refusing a, the receiver goes down for b: the lane backs off (60 s)
+    d.kick();
+    await until(() => d.parked().length === 1 && w.attempts() === 4);
+    await d.settled();
+    w.setDown(false);
+    w.refuse.clear();
+    expect(d.retryParked('webhook')).toBe(1); // the receiver is back: the operator sends a again
+    await d.settled();
+    expect(w.sent).toEqual(['a', 'b']);
+    put('c'); // the next grade change
+    d.kick();
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(['a', 'b', 'c']);
+  });
+
+  it("after the operator's retry, a receiver still down is asked again after the first delay, not a longer one", async () => {
+    put('a', 'b');
+    const log: string[] = [];
+    let refuseA = true;
+    let tries = 0;
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      retry: { initialMs: 10_000, maxMs: 60_000 },
+      deliver: async (item) => {
+        tries++;
+        if (item.id === 'a' && refuseA) throw new RecordRefused('webhook answered HTTP 422');
+        throw new Error('webhook answered HTTP 503');
+      },
+    };
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    await until(() => tries === 4); // a refused 3 times and parked; b: the receiver is down
+    await d.settled();
+    refuseA = false;
+    expect(d.retryParked('webhook')).toBe(1);
+    await d.settled();
+    await d.stop();
+    expect(log.filter((l) => l.includes('not delivered'))).toEqual([
+      'webhook: page b not delivered (webhook answered HTTP 503); retry 1 in 10000 ms',
+      'webhook: page a not delivered (webhook answered HTTP 503); retry 1 in 10000 ms',
+    ]);
+  });
+
+  it('does not ask a receiver that is down again before its backoff ends, however many records are committed', async () => {
+    put('a');
+    const w = webhook();
+    w.setDown(true);
+    const d = new OutboxDispatcher(db, [w.sink]);
+    d.kick();
+    await d.settled();
+    expect(w.attempts()).toBe(1);
+    put('b');
+    d.kick();
+    await d.settled();
+    await d.stop();
+    expect(w.attempts()).toBe(1);
+    expect(d.backlog('webhook')).toBe(2);
+  });
+
+  it('after the receiver recovers, the lane shows no error and the next outage backs off from the first delay again', async () => {
+    put('a');
+    const log: string[] = [];
+    let down = true;
+    let attempts = 0;
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      retry: { initialMs: 10, maxMs: 60_000 },
+      deliver: async () => {
+        attempts++;
+        if (down) throw new Error('webhook answered HTTP 503');
+      },
+    };
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    await until(() => attempts >= 3); // down: retried in 10, then 20 ms, ...
+    down = false;
+    await until(() => d.backlog('webhook') === 0); // the retry after 40 ms delivers a
+    await d.settled();
+    expect(d.health()[0]).toMatchObject({ backlog: 0, retrying: false, lastError: null });
+    down = true;
+    put('b');
+    d.kick();
+    await until(() => log.some((l) => l.startsWith('webhook: page b ')));
+    await d.stop();
+    expect(log.find((l) => l.startsWith('webhook: page b '))).toBe(
+      'webhook: page b not delivered (webhook answered HTTP 503); retry 1 in 10 ms',
+    );
+  });
+
+  it('backs off from a receiver that is down by doubling delays, capped (a long outage does not delay the pages after it)', async () => {
+    put('a');
+    const log: string[] = [];
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      retry: { initialMs: 5, maxMs: 20 },
+      deliver: async () => {
+        throw new Error('webhook answered HTTP 503');
+      },
+    };
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    await until(() => log.length >= 5);
+    await d.stop();
+    expect(log.slice(0, 5).map((l) => /retry \d+ in (\d+) ms$/.exec(l)?.[1])).toEqual(['5', '10', '20', '20', '20']);
+  });
+
+  it('tries a refused record again after 100, then 200 ms, and says which attempt comes; waiting for it is not "retrying"', async () => {
+    put('a');
+    const log: string[] = [];
+    let tries = 0;
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      deliver: async () => {
+        tries++;
+        throw new RecordRefused('webhook answered HTTP 422');
+      },
+    };
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    await until(() => tries === 1);
+    expect(d.health()[0]).toMatchObject({ retrying: false, lastError: 'webhook answered HTTP 422' }); // the receiver is up
+    await until(() => d.parked().length === 1);
+    await d.stop();
+    expect(log.slice(0, 2)).toEqual([
+      'webhook: page a refused (webhook answered HTTP 422); attempt 2 of 3 in 100 ms',
+      'webhook: page a refused (webhook answered HTTP 422); attempt 3 of 3 in 200 ms',
+    ]);
+  });
+
+  it('stops after the record in flight when the server stops: the rest waits for the next start', async () => {
+    put('a', 'b', 'c');
+    const w = webhook();
+    w.hold('a');
+    const d = new OutboxDispatcher(db, [w.sink]);
+    d.kick();
+    await w.holding.started;
+    const stopped = d.stop();
+    w.release();
+    await stopped;
+    expect(w.sent).toEqual(['a']);
+    const again = webhook();
+    const d2 = new OutboxDispatcher(db, [again.sink]);
+    d2.kick();
+    await d2.settled();
+    await d2.stop();
+    expect(again.sent).toEqual(['b', 'c']);
+  });
+
+  it('puts back only the record and the lane the operator names: the others stay parked, listed', async () => {
+    put('a', 'b');
+    const refusing = (name: string): Sink => ({
+      name,
+      kinds: ['page'],
+      deliver: async () => {
+        throw new RecordRefused(`${name} cannot carry it`);
+      },
+    });
+    const d = new OutboxDispatcher(db, [refusing('webhook'), refusing('board')]);
+    d.kick();
+    await until(() => d.parked().length === 4);
+    expect(d.retryParked('webhook', 'a')).toBe(1); // crs outbox retry ID --sink webhook
+    expect(d.parked().map((p) => `${p.itemId} ${p.sink}`)).toEqual(['a board', 'b board', 'b webhook']);
+    await d.stop();
+  });
+
+  it('after a restart, an operator retry while the lane delivers its backlog skips nothing of that backlog', async () => {
+    put('a', 'b', 'c');
+    // c was parked before the restart (the parked table is durable); a and b were never delivered.
+    db.prepare(
+      "INSERT INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES ('c', 'webhook', ?, 'x', 3, 'x')",
+    ).run(seqOf('c'));
+    const w = webhook();
+    w.hold('a');
+    const d = new OutboxDispatcher(db, [w.sink]);
+    d.kick();
+    await w.holding.started;
+    expect(d.retryParked('webhook')).toBe(1); // crs outbox retry --all
+    w.release();
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(['a', 'b', 'c']);
   });
 });
 
