@@ -462,7 +462,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },

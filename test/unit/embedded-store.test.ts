@@ -152,6 +152,47 @@ describe('GradingWorker', () => {
     expect(w.stats.applied).toBe(6);
   });
 
+  it("shows a messageId reused with other content on the board's timeline: it is another observation", async () => {
+    const queue = new SqliteQueue(db);
+    const [a, b] = escalating('P1');
+    // The device's counter restarted: b's content under a's id, graded (CRS 1) and now a point of its own.
+    await queue.enqueue([queued(a!), queued({ ...b!, messageId: a!.messageId })]);
+    await drain(worker());
+    const board = new BoardQueries(db, new SqlitePageStore(db));
+    const points = board.timeline('P1', 0);
+    expect(points.map((p) => [p.messageId, p.crs])).toEqual([
+      [a!.messageId, 0],
+      [a!.messageId, 1],
+    ]);
+  });
+
+  it('opens a version-3 data directory as version 4, its timeline points kept', async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue(escalating('P1').map(queued));
+    await drain(worker());
+    // As version 3 had it: the timeline unique on (patient, messageId).
+    db.exec(`
+      CREATE TABLE timeline_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, patient_id TEXT NOT NULL, message_id TEXT NOT NULL,
+        observed_at INTEGER NOT NULL, clock INTEGER NOT NULL, crs INTEGER NOT NULL, icans INTEGER NOT NULL,
+        data TEXT NOT NULL, UNIQUE (patient_id, message_id));
+      INSERT INTO timeline_v3 SELECT * FROM timeline;
+      DROP TABLE timeline;
+      ALTER TABLE timeline_v3 RENAME TO timeline;
+      CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
+    `);
+    db.pragma('user_version = 3');
+    const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
+    const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
+    await new SqliteQueue(db).enqueue([queued(reused)]);
+    await drain(worker());
+    expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(4);
+  });
+
   it('writes the audit entries of each assessment and grade change, and SpO2 alerts for the pager, in the same commit', async () => {
     const queue = new SqliteQueue(db);
     const p1 = [...escalating('P1'), msg('P1', 30, { vitals: { spo2: 88 } }), msg('P1', 31, { vitals: { spo2: 87 } })];

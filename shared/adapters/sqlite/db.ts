@@ -23,7 +23,7 @@ import { ensureTokenScopes } from './tokens.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /** Tables every version has, unchanged since version 1. */
 const SCHEMA_COMMON = `
@@ -192,6 +192,29 @@ ${SCHEMA_V2_PAGING}`;
 const SCHEMA_V3 = `${SCHEMA_V2}${SCHEMA_V3_CONSERVATION}`;
 
 /**
+ * Version 4: the timeline without its unique (patient, messageId): a reused messageId with other content is another
+ * observation, graded and paged, and it is now a point of the board's timeline too (it was dropped). Points are
+ * written only in the grading commit of an applied message, so nothing else needs the constraint.
+ */
+const SCHEMA_V4_TIMELINE = `
+CREATE TABLE timeline_v4 (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  patient_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  observed_at INTEGER NOT NULL,               -- epoch ms
+  clock INTEGER NOT NULL,                     -- the patient clock after the message (grades are as of it)
+  crs INTEGER NOT NULL,
+  icans INTEGER NOT NULL,
+  data TEXT NOT NULL                          -- the message's clinical sections (vitals, oxygen, vasopressors, ...)
+);
+INSERT INTO timeline_v4 (id, patient_id, message_id, observed_at, clock, crs, icans, data)
+  SELECT id, patient_id, message_id, observed_at, clock, crs, icans, data FROM timeline;
+DROP TABLE timeline;
+ALTER TABLE timeline_v4 RENAME TO timeline;
+CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
+`;
+
+/**
  * Version 1 (issue 5) to 2, in place: the outbox and its ledger take kinds and item ids, patients get feed_since,
  * and the old pages table (one row per notification, with its acknowledgement) gives way to the Page model.
  * Nothing accepted, graded or issued is touched (inbox, states, timeline, tokens, dead letters). The old pages are
@@ -260,7 +283,9 @@ function migrate(db: Db): void {
     else if (version === 1 || version === 2) {
       if (version === 1) migrateV1(db);
       db.exec(SCHEMA_V3_CONSERVATION);
-    } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    } else if (version !== 3)
+      throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    db.exec(SCHEMA_V4_TIMELINE);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
 }

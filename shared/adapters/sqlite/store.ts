@@ -87,7 +87,7 @@ function statements(db: Db) {
       'SELECT message_id AS messageId, digest FROM seen_messages WHERE patient_id = ? AND message_id IN (SELECT value FROM json_each(?))',
     ),
     timeline: db.prepare(
-      'INSERT OR IGNORE INTO timeline (patient_id, message_id, observed_at, clock, crs, icans, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO timeline (patient_id, message_id, observed_at, clock, crs, icans, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     prune: db.prepare('DELETE FROM timeline WHERE patient_id = ? AND observed_at < ?'),
     consume: db.prepare('DELETE FROM inbox WHERE seq = ?'),
