@@ -25,7 +25,7 @@ export type Db = Database.Database;
 
 const SCHEMA_VERSION = 4;
 
-/** Tables every version has, unchanged since version 1. */
+/** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
 CREATE TABLE inbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- arrival order; the worker takes each patient's rows in this order
@@ -47,18 +47,6 @@ CREATE TABLE dead_letter (
   error TEXT NOT NULL,
   failed_at TEXT NOT NULL
 );
-CREATE TABLE timeline (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  patient_id TEXT NOT NULL,
-  message_id TEXT NOT NULL,
-  observed_at INTEGER NOT NULL,               -- epoch ms
-  clock INTEGER NOT NULL,                     -- the patient clock after the message (grades are as of it)
-  crs INTEGER NOT NULL,
-  icans INTEGER NOT NULL,
-  data TEXT NOT NULL,                         -- the message's clinical sections (vitals, oxygen, vasopressors, ...)
-  UNIQUE (patient_id, message_id)
-);
-CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
 CREATE TABLE device_tokens (
   token_id TEXT PRIMARY KEY,
   device_id TEXT NOT NULL,
@@ -192,12 +180,12 @@ ${SCHEMA_V2_PAGING}`;
 const SCHEMA_V3 = `${SCHEMA_V2}${SCHEMA_V3_CONSERVATION}`;
 
 /**
- * Version 4: the timeline without its unique (patient, messageId): a reused messageId with other content is another
- * observation, graded and paged, and it is now a point of the board's timeline too (it was dropped). Points are
- * written only in the grading commit of an applied message, so nothing else needs the constraint.
+ * The timeline (version 4). Versions 1 to 3 had it unique on (patient, messageId), which left a reused messageId's
+ * second observation (graded and paged) off the board; points are written only in the grading commit of an applied
+ * message, so nothing needs the constraint.
  */
-const SCHEMA_V4_TIMELINE = `
-CREATE TABLE timeline_v4 (
+const SCHEMA_TIMELINE = `
+CREATE TABLE timeline (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   patient_id TEXT NOT NULL,
   message_id TEXT NOT NULL,
@@ -207,11 +195,17 @@ CREATE TABLE timeline_v4 (
   icans INTEGER NOT NULL,
   data TEXT NOT NULL                          -- the message's clinical sections (vitals, oxygen, vasopressors, ...)
 );
-INSERT INTO timeline_v4 (id, patient_id, message_id, observed_at, clock, crs, icans, data)
-  SELECT id, patient_id, message_id, observed_at, clock, crs, icans, data FROM timeline;
-DROP TABLE timeline;
-ALTER TABLE timeline_v4 RENAME TO timeline;
 CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
+`;
+
+/** Versions 1 to 3 to 4, in place: the timeline rebuilt without its unique, every point kept. */
+const MIGRATE_TIMELINE = `
+DROP INDEX timeline_by_time;
+ALTER TABLE timeline RENAME TO timeline_v3;
+${SCHEMA_TIMELINE}
+INSERT INTO timeline (id, patient_id, message_id, observed_at, clock, crs, icans, data)
+  SELECT id, patient_id, message_id, observed_at, clock, crs, icans, data FROM timeline_v3;
+DROP TABLE timeline_v3;
 `;
 
 /**
@@ -279,13 +273,12 @@ function migrate(db: Db): void {
     );
   }
   db.transaction(() => {
-    if (version === 0) db.exec(SCHEMA_V3);
-    else if (version === 1 || version === 2) {
+    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}`);
+    else if (version >= 1 && version <= 3) {
       if (version === 1) migrateV1(db);
-      db.exec(SCHEMA_V3_CONSERVATION);
-    } else if (version !== 3)
-      throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
-    db.exec(SCHEMA_V4_TIMELINE);
+      if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
+      db.exec(MIGRATE_TIMELINE);
+    } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
 }
