@@ -486,6 +486,25 @@ describe('the on-failure queue, read again by `crs outbox retry --backend aws`: 
     }
   });
 
+  it('reads to the end of the queue, never stopping at a false empty answer of short polling (a few messages on it)', async () => {
+    const sqs = mockClient(SQSClient);
+    try {
+      // SQS short polling (WaitTimeSeconds 0) samples some of its servers: with few messages on the queue it may
+      // answer none while there are some. Long polling (1 s or more) asks them all.
+      let left = [{ Body: failure('900', '902'), ReceiptHandle: 'r1' }];
+      sqs.on(ReceiveMessageCommand).callsFake((input: { WaitTimeSeconds?: number }) => {
+        if (!input.WaitTimeSeconds) return { Messages: [] };
+        const Messages = left;
+        left = [];
+        return { Messages };
+      });
+      const read = await receiveNotifyFailures(new SQSClient({ region: 'eu-west-1' }), QUEUE);
+      expect(read.failures.map((f) => f.id)).toEqual(['stream#900..902']);
+    } finally {
+      sqs.restore();
+    }
+  });
+
   /** A shard: its records by sequence number, read through iterators; `pages` says how each read is cut. */
   function shard(seqs: number[], pages: number[]) {
     const reads: number[] = [...pages];
