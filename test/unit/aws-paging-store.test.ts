@@ -375,3 +375,34 @@ describe('the pager over DynamoDB', () => {
     expect(reference.sent.length).toBeGreaterThan(4);
   });
 });
+
+describe('DynamoPageStore: pinned by a mutation run', () => {
+  it("nominates a held page at once, even stored just now (nobody is sending it), and it holds back none of the patient's unsent pages", async () => {
+    const s = store();
+    now = min(0);
+    const [unsent] = opened(grade(2, 'u', ['hematology']), min(0) + 1);
+    await s.save([unsent!]); // its send cut short long ago
+    now = min(2) - 1000;
+    const held: Page = { ...opened(grade(2, 'h', ['icu']), min(0))[0]!, heldBy: 's1', dueAt: null };
+    expect(held.delivered).toBe(false);
+    await s.save([held]); // held by a silence just now
+    expect((await s.pendingPages(min(2))).map((p) => p.pageId).sort()).toEqual([held.pageId, unsent!.pageId].sort());
+  });
+
+  it('holds back an unsent page triggered after the earliest of the patient sends being made now, not only after the latest', async () => {
+    const s = store();
+    now = min(0);
+    const [b] = opened(grade(2, 'b', ['hematology']), min(0) + 1);
+    await s.save([b!]); // its send cut short long ago
+    now = min(2) - 1000; // a and c stored just now: their pagers are sending them
+    const [a] = opened(grade(2, 'a', ['icu']), min(0));
+    const [c] = opened(grade(2, 'c', ['icu']), min(0) + 2);
+    await s.save([a!]);
+    await s.save([c!]);
+    // b would overtake a, which another pager is sending: it waits with it.
+    expect((await s.pendingPages(min(2))).map((p) => p.pageId)).not.toContain(b!.pageId);
+    expect((await s.pendingPages(min(2) - 1000 + UNSENT_GRACE_MS)).map((p) => p.pageId).sort()).toEqual(
+      [a!.pageId, b!.pageId, c!.pageId].sort(),
+    );
+  });
+});
