@@ -3,7 +3,12 @@
 // the index and read back; silences; the stale-feed alerts in force; an append-only audit trail exported in order.
 // And the pager over them behaves exactly as over the in-memory stores (the reference semantics).
 import { randomBytes } from 'node:crypto';
-import { BatchGetItemCommand, QueryCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
@@ -404,5 +409,26 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     expect((await s.pendingPages(min(2) - 1000 + UNSENT_GRACE_MS)).map((p) => p.pageId).sort()).toEqual(
       [a!.pageId, b!.pageId, c!.pageId].sort(),
     );
+  });
+
+  it('leaves a write cancelled for another reason than an entry stored already to its caller (retried with backoff), never tries it again at once', async () => {
+    const real = ddb.client();
+    let transactions = 0;
+    const client = {
+      send: async (command: unknown) => {
+        if (command instanceof TransactWriteItemsCommand && transactions++ === 0)
+          throw Object.assign(new Error('Transaction cancelled'), {
+            name: 'TransactionCanceledException',
+            CancellationReasons: [{ Code: 'None' }, { Code: 'ThrottlingError' }],
+          });
+        return real.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
+    const s = new DynamoPageStore(client, 'pages', () => now, 'audit');
+    const [page] = opened(grade(3, 'm1'));
+    const entry: AuditEvent = { at: iso(T), patientId: 'P-1', type: 'page', text: 'opened', details: {} };
+    await expect(s.save([page!], [entry])).rejects.toThrow(/cancelled/);
+    expect(transactions).toBe(1);
+    expect(await s.get(page!.pageId)).toBeUndefined();
   });
 });
