@@ -431,4 +431,36 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     expect(transactions).toBe(1);
     expect(await s.get(page!.pageId)).toBeUndefined();
   });
+
+  it('keeps a send parked at each round of the ladder apart, and lists parked sends oldest first', async () => {
+    const sends = new DynamoParkedSends(ddb.client(), 'pages');
+    const send = {
+      pageId: 'crs|P-1|#3|icu',
+      patientId: 'P-1',
+      notificationId: 'crs|P-1|#3',
+      team: 'icu',
+      level: 0,
+      round: 1,
+      reason: 'SNS refused the page (InvalidParameterException)',
+      attempts: 3,
+      parkedAt: '2026-11-26T11:00:00Z',
+    };
+    await sends.park(send);
+    await sends.park({ ...send, round: 0, parkedAt: '2026-11-26T10:00:00Z' }); // the same level, the round before
+    await sends.park({ ...send, pageId: 'crs|P-1|#2|icu', parkedAt: '2026-11-26T12:00:00Z' });
+    expect((await sends.list()).map((p) => `${p.pageId} ${p.round}`)).toEqual([
+      'crs|P-1|#3|icu 0',
+      'crs|P-1|#3|icu 1',
+      'crs|P-1|#2|icu 1',
+    ]);
+  });
+
+  it('writes an audit entry given twice in one save once (a transaction may not touch an item twice)', async () => {
+    const s = store();
+    const [page] = opened(grade(3, 'm1'));
+    const entry: AuditEvent = { at: iso(T), patientId: 'P-1', type: 'page', text: 'opened', details: {} };
+    await s.save([page!], [entry, { ...entry }]);
+    const items = ddb.mock.commandCalls(TransactWriteItemsCommand)[0]!.args[0].input.TransactItems!;
+    expect(items).toHaveLength(2);
+  });
 });
