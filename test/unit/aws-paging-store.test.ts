@@ -463,4 +463,13 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     const items = ddb.mock.commandCalls(TransactWriteItemsCommand)[0]!.args[0].input.TransactItems!;
     expect(items).toHaveLength(2);
   });
+
+  it('leaves an unsent page to the pager that stored it for 30 s (docs/paging.md), then a tick takes it', async () => {
+    const s = store();
+    now = min(0);
+    const [page] = opened(grade(2, 'a', ['icu']), min(0));
+    await s.save([page!]); // its pager is sending it (or crashed doing so)
+    expect((await s.pendingPages(min(0) + 29_999)).map((p) => p.pageId)).toEqual([]);
+    expect((await s.pendingPages(min(0) + 30_000)).map((p) => p.pageId)).toEqual([page!.pageId]);
+  });
 });
