@@ -318,3 +318,31 @@ describe('SnsPageSender and what SNS refuses (issue 10)', () => {
     await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'KMSThrottlingException' });
   });
 });
+
+describe('SnsPageSender: pinned by a mutation run', () => {
+  it('pages a grade change handed over without reading it back (the outbox keeps it 30 days; a parked record is paged from its copy)', async () => {
+    const [crs] = notifications('P-8');
+    outbox.clear(); // dropped by the outbox's TTL since
+    const s = sender();
+    s.remember(crs!);
+    await s.send(pageOf(crs!, 'hematology'));
+    expect(published()).toHaveLength(1);
+  });
+
+  it('sends an ICANS page as a grade change, like a CRS one: the event crs replay prints, and the grade in the SMS', async () => {
+    const [, icans] = notifications('P-9');
+    expect(icans!.condition).toBe('icans');
+    await sender().send(pageOf(icans!, 'neurology'));
+    const message = JSON.parse(published()[0]!.Message!);
+    const { page: _, ...event } = JSON.parse(message.default);
+    expect(event).toEqual(JSON.parse(JSON.stringify(notificationEvent(icans!))));
+    expect(message.sms).toMatch(new RegExp(`^ICANS grade ${icans!.toGrade} `));
+  });
+
+  it('says ESCALATED in the SMS of a page at the first level of a later round of its ladder', () => {
+    const [crs] = notifications('P-10');
+    const m = pageOf(crs!, 'hematology');
+    expect(pageSms({ ...m, page: { ...m.page, level: 0, round: 1 } }, crs!)).toMatch(/^ESCALATED CRS grade /);
+    expect(pageSms(m, crs!)).toMatch(/^CRS grade /);
+  });
+});
