@@ -472,4 +472,18 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     expect((await s.pendingPages(min(0) + 29_999)).map((p) => p.pageId)).toEqual([]);
     expect((await s.pendingPages(min(0) + 30_000)).map((p) => p.pageId)).toEqual([page!.pageId]);
   });
+
+  it('reads pending pages back in batches of 100 keys at most (DynamoDB refuses more in one BatchGetItem)', async () => {
+    const s = store();
+    const pages = Array.from({ length: 150 }, (_, i) => ({
+      ...opened(grade(3, `m${i}`, ['icu']))[0]!,
+      delivered: true,
+    }));
+    for (let i = 0; i < pages.length; i += 25) await s.save(pages.slice(i, i + 25));
+    expect(await s.pendingPages(min(10))).toHaveLength(150);
+    const sizes = ddb.mock
+      .commandCalls(BatchGetItemCommand)
+      .map((c) => c.args[0].input.RequestItems!.pages!.Keys!.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+  });
 });
