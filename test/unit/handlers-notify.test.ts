@@ -392,6 +392,24 @@ describe('notify handler: pinned by a mutation run', () => {
     expect(await delivery.deliver(outboxInsert(gradeChanges('A')[0]!).dynamodb!.NewImage as OutboxImage)).toBe('paged');
     expect(counted).toEqual(['paged']);
   });
+  it('hands the grade change to the sender before the pager sends its pages (so none is read back from the outbox, which may have dropped it)', async () => {
+    const [change] = gradeChanges('A');
+    const knownAtSend: boolean[] = [];
+    const delivery = new OutboxDelivery({
+      paging: async () => ({
+        pager: {
+          onNotification: async (n: Notification) => void knownAtSend.push(remembered.includes(n.notificationId)),
+          onAlert: async () => {},
+        } as unknown as Pager,
+        remember: (n) => remembered.push(n.notificationId),
+        parkedRecords: { park: async (r) => void parked.push(r) },
+      }),
+      now: () => NOW,
+      log: () => {},
+    });
+    expect(await delivery.deliver(outboxInsert(change!).dynamodb!.NewImage as OutboxImage)).toBe('paged');
+    expect(knownAtSend).toEqual([true]);
+  });
 });
 
 describe('what a failure is about (isOutage)', () => {
