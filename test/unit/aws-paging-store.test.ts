@@ -3,7 +3,12 @@
 // the index and read back; silences; the stale-feed alerts in force; an append-only audit trail exported in order.
 // And the pager over them behaves exactly as over the in-memory stores (the reference semantics).
 import { randomBytes } from 'node:crypto';
-import { BatchGetItemCommand, QueryCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
@@ -373,5 +378,112 @@ describe('the pager over DynamoDB', () => {
     expect(dynamo.pages).toEqual(reference.pages);
     expect(dynamo.trail.sort()).toEqual(reference.trail.sort());
     expect(reference.sent.length).toBeGreaterThan(4);
+  });
+});
+
+describe('DynamoPageStore: pinned by a mutation run', () => {
+  it("nominates a held page at once, even stored just now (nobody is sending it), and it holds back none of the patient's unsent pages", async () => {
+    const s = store();
+    now = min(0);
+    const [unsent] = opened(grade(2, 'u', ['hematology']), min(0) + 1);
+    await s.save([unsent!]); // its send cut short long ago
+    now = min(2) - 1000;
+    const held: Page = { ...opened(grade(2, 'h', ['icu']), min(0))[0]!, heldBy: 's1', dueAt: null };
+    expect(held.delivered).toBe(false);
+    await s.save([held]); // held by a silence just now
+    expect((await s.pendingPages(min(2))).map((p) => p.pageId).sort()).toEqual([held.pageId, unsent!.pageId].sort());
+  });
+
+  it('holds back an unsent page triggered after the earliest of the patient sends being made now, not only after the latest', async () => {
+    const s = store();
+    now = min(0);
+    const [b] = opened(grade(2, 'b', ['hematology']), min(0) + 1);
+    await s.save([b!]); // its send cut short long ago
+    now = min(2) - 1000; // a and c stored just now: their pagers are sending them
+    const [a] = opened(grade(2, 'a', ['icu']), min(0));
+    const [c] = opened(grade(2, 'c', ['icu']), min(0) + 2);
+    await s.save([a!]);
+    await s.save([c!]);
+    // b would overtake a, which another pager is sending: it waits with it.
+    expect((await s.pendingPages(min(2))).map((p) => p.pageId)).not.toContain(b!.pageId);
+    expect((await s.pendingPages(min(2) - 1000 + UNSENT_GRACE_MS)).map((p) => p.pageId).sort()).toEqual(
+      [a!.pageId, b!.pageId, c!.pageId].sort(),
+    );
+  });
+
+  it('leaves a write cancelled for another reason than an entry stored already to its caller (retried with backoff), never tries it again at once', async () => {
+    const real = ddb.client();
+    let transactions = 0;
+    const client = {
+      send: async (command: unknown) => {
+        if (command instanceof TransactWriteItemsCommand && transactions++ === 0)
+          throw Object.assign(new Error('Transaction cancelled'), {
+            name: 'TransactionCanceledException',
+            CancellationReasons: [{ Code: 'None' }, { Code: 'ThrottlingError' }],
+          });
+        return real.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
+    const s = new DynamoPageStore(client, 'pages', () => now, 'audit');
+    const [page] = opened(grade(3, 'm1'));
+    const entry: AuditEvent = { at: iso(T), patientId: 'P-1', type: 'page', text: 'opened', details: {} };
+    await expect(s.save([page!], [entry])).rejects.toThrow(/cancelled/);
+    expect(transactions).toBe(1);
+    expect(await s.get(page!.pageId)).toBeUndefined();
+  });
+
+  it('keeps a send parked at each round of the ladder apart, and lists parked sends oldest first', async () => {
+    const sends = new DynamoParkedSends(ddb.client(), 'pages');
+    const send = {
+      pageId: 'crs|P-1|#3|icu',
+      patientId: 'P-1',
+      notificationId: 'crs|P-1|#3',
+      team: 'icu',
+      level: 0,
+      round: 1,
+      reason: 'SNS refused the page (InvalidParameterException)',
+      attempts: 3,
+      parkedAt: '2026-11-26T11:00:00Z',
+    };
+    await sends.park(send);
+    await sends.park({ ...send, round: 0, parkedAt: '2026-11-26T10:00:00Z' }); // the same level, the round before
+    await sends.park({ ...send, pageId: 'crs|P-1|#2|icu', parkedAt: '2026-11-26T12:00:00Z' });
+    expect((await sends.list()).map((p) => `${p.pageId} ${p.round}`)).toEqual([
+      'crs|P-1|#3|icu 0',
+      'crs|P-1|#3|icu 1',
+      'crs|P-1|#2|icu 1',
+    ]);
+  });
+
+  it('writes an audit entry given twice in one save once (a transaction may not touch an item twice)', async () => {
+    const s = store();
+    const [page] = opened(grade(3, 'm1'));
+    const entry: AuditEvent = { at: iso(T), patientId: 'P-1', type: 'page', text: 'opened', details: {} };
+    await s.save([page!], [entry, { ...entry }]);
+    const items = ddb.mock.commandCalls(TransactWriteItemsCommand)[0]!.args[0].input.TransactItems!;
+    expect(items).toHaveLength(2);
+  });
+
+  it('leaves an unsent page to the pager that stored it for 30 s (docs/paging.md), then a tick takes it', async () => {
+    const s = store();
+    now = min(0);
+    const [page] = opened(grade(2, 'a', ['icu']), min(0));
+    await s.save([page!]); // its pager is sending it (or crashed doing so)
+    expect((await s.pendingPages(min(0) + 29_999)).map((p) => p.pageId)).toEqual([]);
+    expect((await s.pendingPages(min(0) + 30_000)).map((p) => p.pageId)).toEqual([page!.pageId]);
+  });
+
+  it('reads pending pages back in batches of 100 keys at most (DynamoDB refuses more in one BatchGetItem)', async () => {
+    const s = store();
+    const pages = Array.from({ length: 150 }, (_, i) => ({
+      ...opened(grade(3, `m${i}`, ['icu']))[0]!,
+      delivered: true,
+    }));
+    for (let i = 0; i < pages.length; i += 25) await s.save(pages.slice(i, i + 25));
+    expect(await s.pendingPages(min(10))).toHaveLength(150);
+    const sizes = ddb.mock
+      .commandCalls(BatchGetItemCommand)
+      .map((c) => c.args[0].input.RequestItems!.pages!.Keys!.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
   });
 });

@@ -19,6 +19,7 @@ import {
   SnsPageSender,
   pageSms,
   smsSegments,
+  testPagePublishInput,
 } from '#adapters/aws/sns-page-sender.ts';
 import { signAck } from '#app/ack.ts';
 import fc from 'fast-check';
@@ -316,5 +317,65 @@ describe('SnsPageSender and what SNS refuses (issue 10)', () => {
     await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'ThrottledException' });
     sns.on(PublishCommand).rejects(Object.assign(new Error('KMS'), { name: 'KMSThrottlingException' }));
     await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({ name: 'KMSThrottlingException' });
+  });
+});
+
+describe('SnsPageSender: pinned by a mutation run', () => {
+  it('pages a grade change handed over without reading it back (the outbox keeps it 30 days; a parked record is paged from its copy)', async () => {
+    const [crs] = notifications('P-8');
+    outbox.clear(); // dropped by the outbox's TTL since
+    const s = sender();
+    s.remember(crs!);
+    await s.send(pageOf(crs!, 'hematology'));
+    expect(published()).toHaveLength(1);
+  });
+
+  it('sends an ICANS page as a grade change, like a CRS one: the event crs replay prints, and the grade in the SMS', async () => {
+    const [, icans] = notifications('P-9');
+    expect(icans!.condition).toBe('icans');
+    await sender().send(pageOf(icans!, 'neurology'));
+    const message = JSON.parse(published()[0]!.Message!);
+    const { page: _, ...event } = JSON.parse(message.default);
+    expect(event).toEqual(JSON.parse(JSON.stringify(notificationEvent(icans!))));
+    expect(message.sms).toMatch(new RegExp(`^ICANS grade ${icans!.toGrade} `));
+  });
+
+  it('says ESCALATED in the SMS of a page at the first level of a later round of its ladder', () => {
+    const [crs] = notifications('P-10');
+    const m = pageOf(crs!, 'hematology');
+    expect(pageSms({ ...m, page: { ...m.page, level: 0, round: 1 } }, crs!)).toMatch(/^ESCALATED CRS grade /);
+    expect(pageSms(m, crs!)).toMatch(/^CRS grade /);
+  });
+
+  it('says ESCALATED, and to whom, in the subject of a page at the first level of a later round', async () => {
+    const [crs] = notifications('P-11');
+    const m = pageOf(crs!, 'hematology');
+    await sender().send({ ...m, page: { ...m.page, level: 0, round: 1 } });
+    expect(published()[0]!.Subject).toMatch(/^ESCALATED to hematology fellow: PROVISIONAL CRS grade /);
+  });
+
+  it('keeps the email subject within the 100 characters SNS takes, however long the role, the patient id and the bed', async () => {
+    const [crs] = notifications('P-LONG-PATIENT-ID-1', { bed: 'B'.repeat(32) });
+    const m = pageOf(crs!, 'hematology', 1);
+    await sender().send({ ...m, role: 'r'.repeat(40) });
+    const subject = published()[0]!.Subject!;
+    expect(subject.length).toBeLessThanOrEqual(100);
+    expect(subject).toMatch(/^ESCALATED to r{28}\.\.: PROVISIONAL CRS grade /);
+  });
+
+  it('never leaves the link out of an SMS, even one that cannot fit in two segments (an unusually long link)', () => {
+    const [crs] = notifications('P-12', { bed: 'Bed 12' });
+    const ackUrl = `https://api.example/ack/${'t'.repeat(400)}`;
+    const sms = pageSms({ ...pageOf(crs!, 'hematology'), ackUrl }, crs!);
+    expect(smsSegments(sms)).toBeGreaterThan(SMS_MAX_SEGMENTS);
+    expect(sms.startsWith('CRS grade ')).toBe(true);
+    expect(sms.endsWith(ackUrl)).toBe(true);
+  });
+
+  it("gives a test page every ward the team's ward-limited endpoints take, so that each of them gets it", () => {
+    const input = testPagePublishInput(TOPIC, 'hematology', ['H4', 'ICU-2'], 't1', NOW);
+    expect(input.MessageAttributes!.ward).toEqual({ DataType: 'String.Array', StringValue: '["H4","ICU-2"]' });
+    expect(input.MessageAttributes!.team).toEqual({ DataType: 'String', StringValue: 'hematology' });
+    expect(testPagePublishInput(TOPIC, 'hematology', [], 't2', NOW).MessageAttributes!.ward).toBeUndefined();
   });
 });

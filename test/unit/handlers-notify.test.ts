@@ -5,6 +5,13 @@
 // log carries ids only.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
+import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
@@ -16,8 +23,9 @@ import type { PatientState } from '#domain/state.ts';
 import { VersionConflict, type AuditEvent, type PageMessage } from '#ports';
 import type { Page } from '#domain/paging.ts';
 import type { ParkedRecord } from '#adapters/aws/dynamo-page-store.ts';
-import { isOutage } from '#adapters/aws/outbox-delivery.ts';
+import { OutboxDelivery, isOutage, type OutboxImage } from '#adapters/aws/outbox-delivery.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { receiveNotifyFailures, redrive, release, type NotifyFailure } from '#adapters/aws/notify-failures.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, outboxInsert, quiet, streamEvent } from '#test/support/lambda-events.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -74,14 +82,20 @@ let coldStartFails: number;
 let parked: ParkedRecord[];
 /** DynamoDB throttling the page store's writes (an outage before any page is stored). */
 let throttled: boolean;
+/** The page store's next writes throttled, this many of them (an outage that passes at once). */
+let throttledWrites: number;
+/** The parked-records table failing its writes (an outage of the parking itself). */
+let parkingDown: boolean;
 
 class ThrottledPageStore extends MemoryPageStore {
   override async save(pages: Page[], audit?: AuditEvent[]) {
-    if (throttled)
+    if (throttled || throttledWrites > 0) {
+      throttledWrites = Math.max(0, throttledWrites - 1);
       throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
         name: 'ThrottlingException',
         $fault: 'client',
       });
+    }
     return super.save(pages, audit);
   }
 }
@@ -107,6 +121,8 @@ beforeEach(() => {
   coldStartFails = 0;
   parked = [];
   throttled = false;
+  throttledWrites = 0;
+  parkingDown = false;
 });
 
 const notify = () =>
@@ -120,7 +136,13 @@ const notify = () =>
         return {
           pager,
           remember: (n) => remembered.push(n.notificationId),
-          parkedRecords: { park: async (r) => void parked.push(r) },
+          parkedRecords: {
+            park: async (r) => {
+              if (parkingDown)
+                throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $fault: 'client' });
+              parked.push(r);
+            },
+          },
         };
       },
       now: () => NOW,
@@ -294,6 +316,102 @@ describe('notify handler', () => {
   });
 });
 
+describe('notify handler: pinned by a mutation run', () => {
+  it('holds every record after a failed one, even when the outage is over by the time they come: none overtakes it', async () => {
+    const changes = gradeChanges('A');
+    expect(changes.length).toBeGreaterThanOrEqual(2);
+    const b = outboxInsert(gradeChanges('B')[0]!);
+    await notify()(streamEvent([b])); // paged already: delivered again, it writes nothing
+    const sentBefore = phone.sent.length;
+    const records = changes.map(outboxInsert);
+    throttledWrites = 1; // A's first write throttled; the table answers again at once
+    const res = await notify()(streamEvent([b, ...records]));
+    expect(res.batchItemFailures).toEqual(records.map((r) => ({ itemIdentifier: r.dynamodb!.SequenceNumber })));
+    expect(phone.sent).toHaveLength(sentBefore); // A's later grade changes did not go out before its first
+    const retry = await notify()(streamEvent(records));
+    expect(retry.batchItemFailures).toEqual([]);
+    const ofA = phone.sent.filter((m) => m.page.patientId === 'A').map((m) => m.page.notificationId);
+    expect(ofA.filter((id, i, all) => all.indexOf(id) === i)).toEqual(changes.map((c) => c.notificationId));
+  });
+
+  it('fails a record it could not even park (the parking table down), and the records after it: retried, never lost', async () => {
+    const changes = gradeChanges('A');
+    const bad = outboxInsert(changes[0]!);
+    bad.dynamodb!.NewImage!.notification = { S: '{"notificationId": 7' };
+    const records = [bad, ...changes.slice(1).map(outboxInsert)];
+    parkingDown = true;
+    await expect(notify()(streamEvent(records))).rejects.toThrow(/all 2 records in the batch failed/);
+    expect(phone.sent).toEqual([]);
+    parkingDown = false;
+    const retry = await notify()(streamEvent(records));
+    expect(retry.batchItemFailures).toEqual([]);
+    expect(parked.map((r) => r.key)).toEqual([`A#outbox#${changes[0]!.notificationId}`]);
+    expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(
+      new Set(changes.slice(1).map((n) => n.notificationId)),
+    );
+  });
+  it('holds the records after one whose pager could not start, even when it starts for the next one', async () => {
+    const changes = gradeChanges('A');
+    expect(changes.length).toBeGreaterThanOrEqual(2);
+    coldStartFails = 1; // the secret unreadable once, readable again at once
+    await expect(notify()(streamEvent(changes.map(outboxInsert)))).rejects.toThrow(/records in the batch failed/);
+    expect(phone.sent).toEqual([]);
+  });
+
+  it('parks a readable record that paging fails on under its grade change or alert id, for `crs outbox list`', async () => {
+    const [change] = gradeChanges('A');
+    const alert: AlertChange = {
+      alertId: 'spo2|A|m9',
+      patientId: 'A',
+      subject: 'spo2',
+      cleared: false,
+      summary: 'WARNING (not a grade), patient A: SpO2 88 %',
+      at: '2026-01-10T09:00:00Z',
+    };
+    const broken = async () => {
+      throw new TypeError('x is undefined');
+    };
+    pager = { onNotification: broken, onAlert: broken } as unknown as Pager;
+    const res = await notify()(streamEvent([outboxInsert(change!), alertInsert(alert, 99)]));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(parked.map((r) => [r.key, r.id, r.reason])).toEqual([
+      [`A#outbox#${change!.notificationId}`, change!.notificationId, 'paging it failed (TypeError)'],
+      ['A#outbox#spo2|A|m9', 'spo2|A|m9', 'paging it failed (TypeError)'],
+    ]);
+  });
+  it('says a record that is not an outbox insert was ignored, not paged (what `crs outbox retry` counts)', async () => {
+    const counted: string[] = [];
+    const delivery = new OutboxDelivery({
+      paging: async () => ({ pager, parkedRecords: { park: async (r) => void parked.push(r) } }),
+      now: () => NOW,
+      log: () => {},
+      count: (o) => counted.push(o),
+    });
+    const state: OutboxImage = { pk: { S: 'A' }, sk: { S: 'state' }, kind: { S: 'state' }, state: { S: '{}' } };
+    expect(await delivery.deliver(state)).toBe('ignored');
+    expect(await delivery.deliver(outboxInsert(gradeChanges('A')[0]!).dynamodb!.NewImage as OutboxImage)).toBe('paged');
+    expect(counted).toEqual(['paged']);
+  });
+  it('hands the grade change to the sender before the pager sends its pages (so none is read back from the outbox, which may have dropped it)', async () => {
+    const [change] = gradeChanges('A');
+    const knownAtSend: boolean[] = [];
+    const delivery = new OutboxDelivery({
+      paging: async () => ({
+        pager: {
+          onNotification: async (n: Notification) => void knownAtSend.push(remembered.includes(n.notificationId)),
+          onAlert: async () => {},
+        } as unknown as Pager,
+        remember: (n) => remembered.push(n.notificationId),
+        parkedRecords: { park: async (r) => void parked.push(r) },
+      }),
+      now: () => NOW,
+      log: () => {},
+    });
+    expect(await delivery.deliver(outboxInsert(change!).dynamodb!.NewImage as OutboxImage)).toBe('paged');
+    expect(knownAtSend).toEqual([true]);
+  });
+});
+
 describe('what a failure is about (isOutage)', () => {
   const aws = (name: string, fault: 'client' | 'server') =>
     Object.assign(new Error(name), {
@@ -327,5 +445,176 @@ describe('what a failure is about (isOutage)', () => {
     ]) {
       expect(isOutage(e), String(e)).toBe(false);
     }
+  });
+});
+
+describe('the on-failure queue, read again by `crs outbox retry --backend aws`: pinned by a mutation run', () => {
+  const QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/NotifyFailures';
+  const ARN = 'arn:aws:dynamodb:eu-west-1:123456789012:table/state/stream/2026';
+  const failure = (first: string, last: string) =>
+    JSON.stringify({
+      requestContext: { condition: 'RetryAttemptsExhausted' },
+      DDBStreamBatchInfo: {
+        shardId: 'shard-1',
+        startSequenceNumber: first,
+        endSequenceNumber: last,
+        approximateArrivalOfFirstRecord: '2026-01-10T09:00:00Z',
+        batchSize: 3,
+        streamArn: ARN,
+      },
+    });
+
+  it('reads every message, oldest range first by sequence number (not as text), and counts those that are not stream failures', async () => {
+    const sqs = mockClient(SQSClient);
+    try {
+      sqs
+        .on(ReceiveMessageCommand)
+        .resolvesOnce({
+          Messages: [
+            { Body: failure('10000', '10002'), ReceiptHandle: 'r1' },
+            { Body: '{"not":"a stream failure"}', ReceiptHandle: 'r2' },
+          ],
+        })
+        .resolvesOnce({
+          Messages: [
+            { Body: failure('900', '902'), ReceiptHandle: 'r3' },
+            {
+              Body: JSON.stringify({ DDBStreamBatchInfo: { shardId: 's', startSequenceNumber: '1', streamArn: ARN } }),
+              ReceiptHandle: 'r4',
+            },
+          ],
+        })
+        .resolves({ Messages: [] });
+      const read = await receiveNotifyFailures(new SQSClient({ region: 'eu-west-1' }), QUEUE);
+      expect(read.failures.map((f) => [f.id, f.receiptHandle])).toEqual([
+        ['stream#900..902', 'r3'],
+        ['stream#10000..10002', 'r1'],
+      ]);
+      expect(read.unreadable).toBe(2);
+      // Hidden from another operator's command meanwhile; shown again at once when released.
+      expect(sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input.VisibilityTimeout).toBeGreaterThan(0);
+      await release(new SQSClient({ region: 'eu-west-1' }), QUEUE, read.failures[0]!);
+      expect(sqs.commandCalls(ChangeMessageVisibilityCommand)[0]!.args[0].input).toEqual({
+        QueueUrl: QUEUE,
+        ReceiptHandle: 'r3',
+        VisibilityTimeout: 0,
+      });
+    } finally {
+      sqs.restore();
+    }
+  });
+
+  it('reads to the end of the queue, never stopping at a false empty answer of short polling (a few messages on it)', async () => {
+    const sqs = mockClient(SQSClient);
+    try {
+      // SQS short polling (WaitTimeSeconds 0) samples some of its servers: with few messages on the queue it may
+      // answer none while there are some. Long polling (1 s or more) asks them all.
+      let left = [{ Body: failure('900', '902'), ReceiptHandle: 'r1' }];
+      sqs.on(ReceiveMessageCommand).callsFake((input: { WaitTimeSeconds?: number }) => {
+        if (!input.WaitTimeSeconds) return { Messages: [] };
+        const Messages = left;
+        left = [];
+        return { Messages };
+      });
+      const read = await receiveNotifyFailures(new SQSClient({ region: 'eu-west-1' }), QUEUE);
+      expect(read.failures.map((f) => f.id)).toEqual(['stream#900..902']);
+    } finally {
+      sqs.restore();
+    }
+  });
+
+  /** A shard: its records by sequence number, read through iterators; `pages` says how each read is cut. */
+  function shard(seqs: number[], pages: number[]) {
+    const reads: number[] = [...pages];
+    let ids = 0;
+    const iterators = new Map<string, number>();
+    const iterator = (at: number) => {
+      const id = `it-${ids++}`;
+      iterators.set(id, at);
+      return id;
+    };
+    const record = (seq: number) => ({
+      eventName: seq % 10 === 9 ? 'REMOVE' : 'INSERT',
+      dynamodb: { SequenceNumber: String(seq), NewImage: { seq: { N: String(seq) } } },
+    });
+    const client = {
+      reads: 0,
+      send: async (command: unknown) => {
+        if (command instanceof GetShardIteratorCommand) {
+          const from = Number(command.input.SequenceNumber);
+          const i = seqs.findIndex((s) =>
+            command.input.ShardIteratorType === 'AFTER_SEQUENCE_NUMBER' ? s > from : s >= from,
+          );
+          return { ShardIterator: iterator(i < 0 ? seqs.length : i) };
+        }
+        if (command instanceof GetRecordsCommand) {
+          const at = iterators.get(command.input.ShardIterator!)!;
+          client.reads++;
+          const n = reads.length > 0 ? reads.shift()! : 100; // an open shard: empty reads at its end
+          const records = seqs.slice(at, at + n).map(record);
+          return { Records: records, NextShardIterator: iterator(at + records.length) };
+        }
+        throw new Error('unexpected command');
+      },
+    };
+    return client as typeof client & DynamoDBStreamsClient;
+  }
+  const range = (first: number, last: number): NotifyFailure => ({
+    id: `stream#${first}..${last}`,
+    receiptHandle: 'r',
+    condition: 'RetryAttemptsExhausted',
+    shardId: 'shard-1',
+    streamArn: ARN,
+    startSequenceNumber: String(first),
+    endSequenceNumber: String(last),
+    batchSize: 0,
+    firstArrival: '',
+  });
+  const delivering = () => {
+    const seen: string[] = [];
+    const delivery = {
+      deliver: async (image: OutboxImage | undefined) => {
+        seen.push(image?.seq?.N ?? 'none');
+        return 'paged' as const;
+      },
+    } as unknown as OutboxDelivery;
+    return { seen, delivery };
+  };
+
+  it('delivers the inserts of the range, first and last included, in order, and nothing past it', async () => {
+    const { seen, delivery } = delivering();
+    const counts = await redrive(range(101, 104), shard([100, 101, 102, 103, 104, 105, 106], []), delivery);
+    expect(seen).toEqual(['101', '102', '103', '104']);
+    expect(counts).toEqual({ paged: 4, deferred: 0, parked: 0, ignored: 0 });
+  });
+
+  it('leaves out the records that are not inserts (what the stream filter drops)', async () => {
+    const { seen, delivery } = delivering();
+    await redrive(range(101, 111), shard([101, 109, 110, 111], []), delivery);
+    expect(seen).toEqual(['101', '110', '111']);
+  });
+
+  it('reads on through the empty reads an open shard answers between records: none of the range is left behind', async () => {
+    const { seen, delivery } = delivering();
+    // Reads of the shard: empty three times, one record, empty once, then the rest.
+    await redrive(range(101, 104), shard([101, 102, 103, 104], [0, 0, 0, 1, 0, 100]), delivery);
+    expect(seen).toEqual(['101', '102', '103', '104']);
+  });
+
+  it('stops reading at the first record past the range, on a shard that keeps being written', async () => {
+    const { seen, delivery } = delivering();
+    const busy = shard(
+      Array.from({ length: 200 }, (_, i) => 101 + i),
+      Array.from({ length: 200 }, () => 1),
+    );
+    await redrive(range(101, 104), busy, delivery);
+    expect(seen).toEqual(['101', '102', '103', '104']);
+    expect(busy.reads).toBe(5);
+  });
+
+  it('throws when none of the range can be read any more, so that its message stays on the queue', async () => {
+    const { seen, delivery } = delivering();
+    await expect(redrive(range(101, 104), shard([200, 201], []), delivery)).rejects.toThrow(/could be read/);
+    expect(seen).toEqual([]);
   });
 });

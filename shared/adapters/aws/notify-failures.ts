@@ -85,7 +85,9 @@ export async function receiveNotifyFailures(
         QueueUrl: queueUrl,
         MaxNumberOfMessages: 10,
         VisibilityTimeout: HOLD_SECONDS,
-        WaitTimeSeconds: 0,
+        // Long polling, however short: a short poll (0) asks only some of SQS's servers and, with the few
+        // messages this queue holds, may answer none while there are some, which would end the read early.
+        WaitTimeSeconds: 1,
       }),
     );
     const messages = out.Messages ?? [];
