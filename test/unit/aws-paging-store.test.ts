@@ -63,6 +63,19 @@ const grade = (
 
 const opened = (n: PageableNotification, at = T) => pagesForNotification(n, [], [], at, DEFAULT_PAGING).pages;
 
+/** A send SNS refused 3 times, as parked. */
+const PARKED_SEND = {
+  pageId: 'crs|P-1|#3|icu',
+  patientId: 'P-1',
+  notificationId: 'crs|P-1|#3',
+  team: 'icu',
+  level: 0,
+  round: 0,
+  reason: 'SNS refused the page (InvalidParameterException)',
+  attempts: 3,
+  parkedAt: '2026-11-26T10:01:00Z',
+};
+
 describe('DynamoPageStore', () => {
   it("keeps each page in its patient's partition, and writes a new revision only over the one read", async () => {
     const s = store();
@@ -197,17 +210,7 @@ describe('DynamoPageStore', () => {
   it('keeps parked sends and parked outbox records side by side in the #parked partition, each listed and removed on its own', async () => {
     const sends = new DynamoParkedSends(ddb.client(), 'pages');
     const records = new DynamoParkedRecords(ddb.client(), 'pages');
-    const send = {
-      pageId: 'crs|P-1|#3|icu',
-      patientId: 'P-1',
-      notificationId: 'crs|P-1|#3',
-      team: 'icu',
-      level: 0,
-      round: 0,
-      reason: 'SNS refused the page (InvalidParameterException)',
-      attempts: 3,
-      parkedAt: '2026-11-26T10:01:00Z',
-    };
+    const send = PARKED_SEND;
     const record = {
       key: 'P-1#outbox#crs|P-1|#4',
       patientId: 'P-1',
@@ -434,17 +437,7 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
 
   it('keeps a send parked at each round of the ladder apart, and lists parked sends oldest first', async () => {
     const sends = new DynamoParkedSends(ddb.client(), 'pages');
-    const send = {
-      pageId: 'crs|P-1|#3|icu',
-      patientId: 'P-1',
-      notificationId: 'crs|P-1|#3',
-      team: 'icu',
-      level: 0,
-      round: 1,
-      reason: 'SNS refused the page (InvalidParameterException)',
-      attempts: 3,
-      parkedAt: '2026-11-26T11:00:00Z',
-    };
+    const send = { ...PARKED_SEND, round: 1, parkedAt: '2026-11-26T11:00:00Z' };
     await sends.park(send);
     await sends.park({ ...send, round: 0, parkedAt: '2026-11-26T10:00:00Z' }); // the same level, the round before
     await sends.park({ ...send, pageId: 'crs|P-1|#2|icu', parkedAt: '2026-11-26T12:00:00Z' });

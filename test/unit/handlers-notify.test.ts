@@ -152,6 +152,15 @@ const notify = () =>
 
 const sentLog = () => phone.sent.map((m) => `${m.page.pageId} ${m.role}`);
 
+/** A low-SpO2 alert of patient A. */
+const SPO2_ALERT: AlertChange = {
+  alertId: 'spo2|A|m9',
+  patientId: 'A',
+  subject: 'spo2',
+  cleared: false,
+  summary: 'WARNING (not a grade), patient A: SpO2 88 %',
+  at: '2026-01-10T09:00:00Z',
+};
 describe('notify handler', () => {
   it('pages every team of every grade change, in stream order, each with an acknowledge link', async () => {
     const changes = [...gradeChanges('A'), ...gradeChanges('B')];
@@ -195,14 +204,7 @@ describe('notify handler', () => {
   });
 
   it('hands a low-SpO2 alert to the pager, which pages the alert teams', async () => {
-    const alert: AlertChange = {
-      alertId: 'spo2|A|m9',
-      patientId: 'A',
-      subject: 'spo2',
-      cleared: false,
-      summary: 'WARNING (not a grade), patient A: SpO2 88 %',
-      at: '2026-01-10T09:00:00Z',
-    };
+    const alert = SPO2_ALERT;
     await notify()(streamEvent([alertInsert(alert, 1)]));
     expect(sentLog()).toEqual(['spo2|A|m9|bedside bedside nurse', 'spo2|A|m9|hematology hematology fellow']);
   });
@@ -360,14 +362,7 @@ describe('notify handler: pinned by a mutation run', () => {
 
   it('parks a readable record that paging fails on under its grade change or alert id, for `crs outbox list`', async () => {
     const [change] = gradeChanges('A');
-    const alert: AlertChange = {
-      alertId: 'spo2|A|m9',
-      patientId: 'A',
-      subject: 'spo2',
-      cleared: false,
-      summary: 'WARNING (not a grade), patient A: SpO2 88 %',
-      at: '2026-01-10T09:00:00Z',
-    };
+    const alert = SPO2_ALERT;
     const broken = async () => {
       throw new TypeError('x is undefined');
     };
