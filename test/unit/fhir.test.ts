@@ -452,25 +452,19 @@ describe('FHIR ingest', () => {
   });
 
   it('reads references by their type: a Group is no patient, a Location no device; a dose on hold is not given', async () => {
-    const group = await post(
-      '/fhir/r4/Observation',
-      obs(
-        { system: LOINC_SYSTEM, code: '59408-5' },
-        { subject: { reference: 'Group/ward-4' }, valueQuantity: qty(93, '%') },
-      ),
-    );
+    // An SpO2 of 93 % with one reference set otherwise.
+    const spo2With = (reference: Record<string, unknown>) =>
+      post(
+        '/fhir/r4/Observation',
+        obs({ system: LOINC_SYSTEM, code: '59408-5' }, { ...reference, valueQuantity: qty(93, '%') }),
+      );
+    const group = await spo2With({ subject: { reference: 'Group/ward-4' } });
     expect(group.status).toBe(422);
     expect((JSON.parse(group.body) as OperationOutcome).issue[0]).toMatchObject({
       expression: ['Observation.subject.reference'],
       diagnostics: 'subject.reference must be Patient/<id>',
     });
-    const location = await post(
-      '/fhir/r4/Observation',
-      obs(
-        { system: LOINC_SYSTEM, code: '59408-5' },
-        { device: { reference: 'Location/bed-12' }, valueQuantity: qty(93, '%') },
-      ),
-    );
+    const location = await spo2With({ device: { reference: 'Location/bed-12' } });
     expect(location.status).toBe(422);
     expect((JSON.parse(location.body) as OperationOutcome).issue[0]!.expression).toEqual([
       'Observation.device.reference',
