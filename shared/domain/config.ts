@@ -22,6 +22,11 @@ const GradingConfigSchema = z.strictObject({
   scheme: z.enum(SCHEMES),
   feverThresholdC: z.number().min(37).max(41),
   feverWindowMinutes: z.number().int().positive(),
+  /**
+   * Interpretation: a temperature observed exactly `feverWindowMinutes` before the patient clock is in the window
+   * ('inclusive'). Set 'exclusive' to leave it out.
+   */
+  feverWindowEdge: z.enum(['inclusive', 'exclusive']),
   hypotension: z.strictObject({ systolicBelow: z.number().positive(), mapBelow: z.number().positive() }),
   /** De-escalation waits until the grade has stayed below the notified grade this long (patient clock). */
   holdMinutes: z.number().min(0),
@@ -37,6 +42,12 @@ const GradingConfigSchema = z.strictObject({
    * enrolment with a later infusion time starts. Set a number of hours to also end it after that long at CRS 0.
    */
   episodeEndsAfterHoursAtGrade0: z.number().positive().nullable(),
+  /**
+   * Interpretation: before any enrolment gives an infusion time, every fever is of the episode, so a masking
+   * medication after one waives fever (false). Set true to allow no waiver until an infusion time is known (a
+   * fever still grades CRS 1 either way).
+   */
+  waiverNeedsInfusionTime: z.boolean(),
   feverMaskingDrugs: z.array(z.string()),
   lee: z.strictObject({
     fio2Grade3: z.number().min(0.21).max(1),
@@ -108,11 +119,13 @@ export const DEFAULT_CONFIG: GradingConfig = {
   scheme: 'astct2019',
   feverThresholdC: 38.0,
   feverWindowMinutes: 24 * 60,
+  feverWindowEdge: 'inclusive',
   hypotension: { systolicBelow: 90, mapBelow: 65 },
   holdMinutes: 60,
   lowFlowMaxLpm: 6,
   nasalCannulaUnknownFlow: 'low',
   episodeEndsAfterHoursAtGrade0: null,
+  waiverNeedsInfusionTime: false,
   feverMaskingDrugs: [
     'acetaminophen',
     'ibuprofen',

@@ -78,7 +78,8 @@ interface Fever {
 function fever(state: PatientState, config: GradingConfig): Fever | undefined {
   const since = state.clock - config.feverWindowMinutes * MINUTE;
   const q = state.febrile;
-  const first = q.findIndex(([t]) => t >= since);
+  const inWindow = config.feverWindowEdge === 'inclusive' ? (t: number) => t >= since : (t: number) => t > since;
+  const first = q.findIndex(([t]) => inWindow(t));
   if (first < 0) return undefined;
   // In time order: the last is the latest; the peak is the highest, the latest of equal ones.
   let peak = q[first]!;
@@ -190,10 +191,11 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
  * episode exactly when that fever is, wherever the episode start moves (for a medication charted after later
  * fevers, a fever of the episode before it: reducer.ts maskAt, and the limit in docs/grading-rules.md section 4).
  */
-function waiver(state: PatientState): Reason | undefined {
+function waiver(state: PatientState, config: GradingConfig): Reason | undefined {
   const fever = state.maskedFever;
   const masked = state.lastMaskingAt;
   if (fever === undefined || masked === undefined || fever < episodeStart(state)) return undefined;
+  if (config.waiverNeedsInfusionTime && state.enrolment.infusedAt === undefined) return undefined;
   return reason('fever-waiver', true, masked, [
     'fever not required: fever-masking medication given on or after a fever of the episode (',
     { at: iso(fever) },
@@ -218,7 +220,7 @@ function entryCriterion(
 ): { febrile: boolean; reasons: Reason[] } | undefined {
   const febrile = feverReasons(state, config);
   if (febrile) return { febrile: true, reasons: febrile };
-  const waived = waiver(state);
+  const waived = waiver(state, config);
   return waived ? { febrile: false, reasons: [waived] } : undefined;
 }
 

@@ -228,7 +228,9 @@ export function oracleGrades(arrivals: readonly DeviceMessage[], cfg: GradingCon
   };
 
   const febrile = (i: Instant) => i.temperatureC !== undefined && i.temperatureC >= cfg.feverThresholdC;
-  const fever = all.some((i) => febrile(i) && clock - i.t <= cfg.feverWindowMinutes * 60_000);
+  const window = cfg.feverWindowMinutes * 60_000;
+  const inWindow = (i: Instant) => (cfg.feverWindowEdge === 'inclusive' ? clock - i.t <= window : clock - i.t < window);
+  const fever = all.some((i) => febrile(i) && inWindow(i));
 
   const oxygen = latest(sorted, (m) => m.oxygen);
   const section = latest(sorted, (m) => m.vasopressors);
@@ -242,7 +244,10 @@ export function oracleGrades(arrivals: readonly DeviceMessage[], cfg: GradingCon
   if (cfg.scheme === 'astct2019') {
     const onset = all.find((i) => i.t >= episodeStart && febrile(i))?.t;
     const masking = new Set(cfg.feverMaskingDrugs);
-    const waiver = onset !== undefined && all.some((i) => i.t >= onset && i.medications.some((d) => masking.has(d)));
+    const waiver =
+      onset !== undefined &&
+      (infusedAt !== undefined || !cfg.waiverNeedsInfusionTime) &&
+      all.some((i) => i.t >= onset && i.medications.some((d) => masking.has(d)));
     const nonVasopressin = [...agents.keys()].filter((d) => d !== 'vasopressin').length;
     const hypoGrade = !hypo ? 0 : agents.size === 0 ? 2 : nonVasopressin >= 2 ? 4 : 3;
     const organ = Math.max(hypoGrade, astctOxygen(oxygen, cfg));

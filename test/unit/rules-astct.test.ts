@@ -75,6 +75,17 @@ describe('section 1: fever', () => {
     expect(run([enrol(P), febrile(0, 38.4), msg(P, 61, { vitals: { heartRate: 80 } })], cfg).last.crsGrade).toBe(0);
     expect(run([enrol(P), febrile(0, 38.4), msg(P, 60, { vitals: { heartRate: 80 } })], cfg).last.crsGrade).toBe(1);
   });
+
+  it('the window edge is an interpretation: inclusive by default, exclusive by configuration', () => {
+    const atEdge = [enrol(P), febrile(0), msg(P, 24 * 60, { vitals: { temperatureC: 37 } })];
+    expect(run(atEdge).last.crsGrade).toBe(1);
+    const exclusive = config({ feverWindowEdge: 'exclusive' });
+    expect(run(atEdge, exclusive).last.crsGrade).toBe(0);
+    expect(run(atEdge, exclusive).last.reasons[0]!.criterion).toBe('no-fever');
+    // A minute inside the window counts either way.
+    const inside = [enrol(P), febrile(0), msg(P, 24 * 60 - 1, { vitals: { temperatureC: 37 } })];
+    expect(run(inside, exclusive).last.crsGrade).toBe(1);
+  });
 });
 
 describe('section 1: the CRS entry criterion', () => {
@@ -159,6 +170,27 @@ describe('section 1: the fever waiver', () => {
       ...hypotensiveDayLater(3 * 24 * 60 + 10),
     ]);
     expect(r.last.crsGrade).toBe(0);
+  });
+
+  it('before any infusion time is known every fever is of the episode, unless configured otherwise', () => {
+    const noEnrolment = [
+      febrile(0),
+      msg(P, 30, { medications: [{ drug: 'acetaminophen' }] }),
+      ...hypotensiveDayLater(26 * 60),
+    ];
+    expect(run(noEnrolment).last.crsGrade).toBe(2);
+    const strict = config({ waiverNeedsInfusionTime: true });
+    const r = run(noEnrolment, strict);
+    expect(r.last.crsGrade).toBe(0);
+    expect(r.last.reasons.map((x) => x.criterion)).not.toContain('fever-waiver');
+    // The enrolment arriving later, with an infusion before the fever, brings the waiver back (any arrival order).
+    const later = run(
+      [...noEnrolment, msg(P, 26 * 60 + 10, { enrolment: { infusedAt: '2026-01-10T07:00:00Z' } })],
+      strict,
+    );
+    expect(later.last.crsGrade).toBe(2);
+    // A fever still grades CRS 1 without an infusion time.
+    expect(run([febrile(0)], strict).last.crsGrade).toBe(1);
   });
 
   it('optionally, the episode ends after a configured time at CRS 0', () => {

@@ -19,11 +19,13 @@ const RUNS = Number(process.env.RULES_ORACLE_RUNS ?? 100);
 /** Large run counts (RULES_ORACLE_RUNS=2000) need more than vitest's default 30 s per test. */
 const TIMEOUT = Math.max(30_000, RUNS * 60);
 const schemes: GradingConfig[] = [configFor('astct2019'), configFor('lee2014')];
-/** Every configurable threshold the oracle reads, moved off its default. */
+/** Every configurable threshold and interpretation the oracle reads, moved off its default. */
 const site = (cfg: GradingConfig) =>
   configFor(cfg.scheme, {
     feverThresholdC: 38.3,
     feverWindowMinutes: 90,
+    feverWindowEdge: 'exclusive',
+    waiverNeedsInfusionTime: true,
     hypotension: { systolicBelow: 92, mapBelow: 66 },
     lowFlowMaxLpm: 4,
     nasalCannulaUnknownFlow: 'high',
