@@ -269,3 +269,26 @@ describe("the ack function's security log", () => {
     expect(metricSum(out, 'AcknowledgementsRefused')).toBe(2);
   });
 });
+
+describe('pinned by a mutation run: the acknowledge-link key on AWS', () => {
+  type SecretsClient = import('@aws-sdk/client-secrets-manager').SecretsManagerClient;
+  const holding = (out: { SecretString?: string; SecretBinary?: Uint8Array }) =>
+    ({ send: async () => out }) as unknown as SecretsClient;
+  const read = async (out: { SecretString?: string; SecretBinary?: Uint8Array }) =>
+    (await import('#adapters/aws/ack-secret.ts')).readAckSecret(holding(out), 'arn:secret');
+
+  it('takes a key of 32 bytes or more, as the bytes of its text or as binary', async () => {
+    const text = 'é'.repeat(16); // 16 characters, 32 bytes of UTF-8
+    expect(await read({ SecretString: text })).toEqual(Buffer.from(text, 'utf8'));
+    const binary = randomBytes(32);
+    expect(await read({ SecretBinary: new Uint8Array(binary) })).toEqual(binary);
+  });
+
+  it('refuses a shorter key (acknowledge links would be guessable), or none', async () => {
+    await expect(read({ SecretString: 'x'.repeat(31) })).rejects.toThrow(
+      'the acknowledge-link secret must be at least 32 bytes',
+    );
+    await expect(read({ SecretBinary: new Uint8Array(16) })).rejects.toThrow(/at least 32 bytes/);
+    await expect(read({})).rejects.toThrow(/at least 32 bytes/);
+  });
+});
