@@ -239,6 +239,19 @@ describe('pinned by a mutation run', () => {
     await expect(store.revoke('t-1', '2026-01-10T09:00:00Z')).rejects.toThrow('Rate exceeded');
   });
 
+  it('gives each token its own id, two for one device too (revoking one leaves the other)', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const at = new Date('2026-01-10T08:00:00Z');
+    const [a, b] = [issueToken('gw-1', at), issueToken('gw-1', at)];
+    expect(a.record.tokenId).not.toBe(b.record.tokenId);
+    await store.put(a.record);
+    await store.put(b.record);
+    expect(await store.revoke(a.record.tokenId, '2026-01-10T09:00:00Z')).toBe(true);
+    expect(await authenticate(`Bearer ${b.token}`, store)).toMatchObject({ ok: true });
+    // The token id is found through the byTokenId index (the table's key is the hash).
+    expect(ddb.commandCalls(QueryCommand)[0]!.args[0].input.IndexName).toBe('byTokenId');
+  });
+
   it('lists every token over every page of the scan, oldest first', async () => {
     const store = new DynamoTokenStore(client(), 'tokens');
     for (const [id, at] of [
