@@ -169,3 +169,23 @@ describe('the acknowledgement flow of both hosts', () => {
     expect(shown.body).toContain('Dr A (icu fellow)');
   });
 });
+
+describe('pinned by a mutation run', () => {
+  it('refuses a link token longer than 2048 characters as damaged, before verifying it or reaching the pager', async () => {
+    const calls: string[] = [];
+    const verified: string[] = [];
+    const deps: AckFlowDeps = {
+      ...flow(acknowledged, calls),
+      verify: (token) => (verified.push(token), { ok: false, reason: 'malformed' }),
+    };
+    const long = 'a'.repeat(2049);
+    for (const a of [await showLink(long, deps), await submitLink(long, { body: 'by=Dr+A', client: 'x' }, deps)]) {
+      expect([a.status, a.outcome]).toEqual([403, 'link-refused']);
+      expect(a.body).toContain('incomplete or damaged');
+    }
+    expect([calls, verified]).toEqual([[], []]);
+    // 2048 is still a token to check.
+    await showLink('a'.repeat(2048), deps);
+    expect(verified).toHaveLength(1);
+  });
+});

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signAck, verifyAck } from '#app/ack.ts';
+import { ACK_NAME_MAX, checkAckName, signAck, verifyAck } from '#app/ack.ts';
 
 const secret = randomBytes(32);
 const claims = {
@@ -76,5 +76,75 @@ describe('acknowledge links', () => {
       reason: 'malformed',
     });
     expect(verifyAck(secret, token, before)).toMatchObject({ ok: true });
+  });
+});
+
+describe('pinned by a mutation run', () => {
+  const parts = () => signAck(secret, claims).split('.') as [string, string, string, string, string];
+
+  it('refuses a genuine link under another version, or with a part appended, as malformed', () => {
+    const [, p, r, e, sig] = parts();
+    expect(verifyAck(secret, ['v2', p, r, e, sig].join('.'), before)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyAck(secret, [...parts(), sig].join('.'), before)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it("takes one spelling of the role: a sibling of its encoding's last character is malformed", () => {
+    // "ab" is "YWI": the last character carries 2 spare bits, so "YWJ" decodes to "ab" as well.
+    const token = signAck(secret, { ...claims, role: 'ab' }).split('.') as [string, string, string, string, string];
+    const sibling = `${token[2].slice(0, -1)}J`;
+    expect(token[2]).toBe('YWI');
+    expect(Buffer.from(sibling, 'base64url').toString('utf8')).toBe('ab');
+    expect(verifyAck(secret, [token[0], token[1], sibling, token[3], token[4]].join('.'), before)).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+    expect(verifyAck(secret, token.join('.'), before)).toMatchObject({ ok: true });
+  });
+
+  it('calls a cut signature malformed (not forged): the security log says what was wrong', () => {
+    const [v, p, r, e, sig] = parts();
+    // 40 characters: a canonical spelling of 30 bytes, two short of a MAC.
+    expect(verifyAck(secret, [v, p, r, e, sig.slice(0, 40)].join('.'), before)).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+  });
+
+  it('signs where the page id ends and the role begins: moving a character across is forged', () => {
+    const token = signAck(secret, { ...claims, pageId: 'P-1', role: 'ab' }).split('.');
+    const b = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+    expect(verifyAck(secret, [token[0], b('P-1a'), b('b'), token[3], token[4]].join('.'), before)).toEqual({
+      ok: false,
+      reason: 'forged',
+    });
+  });
+
+  it('calls a forged link forged even past its expiry (only a genuine one goes to the patient trail as expired)', () => {
+    const forged = signAck(randomBytes(32), claims);
+    expect(verifyAck(secret, forged, claims.expiresAt + 1)).toEqual({ ok: false, reason: 'forged' });
+  });
+
+  it('refuses an expiry of more than 12 base-36 digits as malformed', () => {
+    const far = { ...claims, expiresAt: 36 ** 12 };
+    expect(verifyAck(secret, signAck(secret, far), before)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('pinned by a mutation run: the name typed', () => {
+  it(`takes ${ACK_NAME_MAX} characters and refuses one more`, () => {
+    expect(checkAckName('a'.repeat(80))).toEqual({ ok: true, name: 'a'.repeat(80) });
+    expect(checkAckName('a'.repeat(81))).toEqual({ ok: false, error: 'by: is longer than 80 characters' });
+  });
+
+  it('refuses control and format characters (a bidi override would disguise the name in the audit trail)', () => {
+    for (const name of ['Dr \u0007Ada', 'Dr \u202eAda', 'Dr\u200bAda'])
+      expect(checkAckName(name), JSON.stringify(name)).toEqual({ ok: false, error: 'by: contains control characters' });
+  });
+
+  it('answers a name that is not text (a number in the API body) with the field, not a crash', () => {
+    expect(checkAckName(42)).toEqual({
+      ok: false,
+      error: 'by: is required (your name: the audit trail records who did it)',
+    });
   });
 });

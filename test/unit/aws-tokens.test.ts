@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { authenticate, hashToken } from '#app/auth.ts';
+import { authenticate, hashToken, issueToken } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 
@@ -45,7 +45,14 @@ beforeEach(() => {
   }));
   ddb.on(UpdateItemCommand).callsFake((input) => {
     const item = tableOf(input.TableName).get(input.Key.tokenHash.S);
-    if (!item || item.revokedAt) throw conditionFailed();
+    // The condition as the adapter writes it, evaluated (not assumed): the item exists, and is not revoked.
+    const condition = input.ConditionExpression ?? '';
+    if (
+      (condition.includes('attribute_exists(#hash)') && !item) ||
+      (condition.includes('attribute_not_exists(revokedAt)') && item?.revokedAt)
+    )
+      throw conditionFailed();
+    if (!item) throw new Error('the mock updates existing items only');
     // The two updates the adapter makes: SET revokedAt = :at, or SET #kind = :kind, ... REMOVE #wards, ...
     const names = (input.ExpressionAttributeNames ?? {}) as Record<string, string>;
     const [, set = '', remove = ''] = /^(?:SET (.*?))?\s*(?:REMOVE (.*))?$/.exec(input.UpdateExpression ?? '')!;
@@ -197,5 +204,62 @@ describe('crs token --backend aws', () => {
     const r = await run(['list']);
     expect(r.code).toBe(1);
     expect(r.err).toBe('crs token: ResourceNotFoundException: Requested resource not found\n');
+  });
+});
+
+describe('pinned by a mutation run', () => {
+  it('refuses a token altered in its last character (the whole token is hashed)', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const { token, record } = issueToken('gw-1', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
+    await store.put(record);
+    expect(await authenticate(`Bearer ${token}`, store)).toMatchObject({ ok: true });
+    const altered = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+    expect(await authenticate(`Bearer ${altered}`, store)).toEqual({
+      ok: false,
+      status: 403,
+      error: 'unknown device token',
+    });
+  });
+
+  it('keeps a token stored as revoked revoked, and re-scopes no revoked token', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const record = { tokenId: 't-r', deviceId: 'gw-1', hash: 'hr', createdAt: '2026-01-10T08:00:00Z' };
+    await store.put({ ...record, revokedAt: '2026-01-10T08:30:00Z' });
+    expect((await store.findByHash('hr'))!.revokedAt).toBe('2026-01-10T08:30:00Z');
+    expect(await store.setScope('t-r', { kind: 'ehr' })).toBe(false);
+    expect((await store.findByHash('hr'))!.kind).toBeUndefined();
+  });
+
+  it('passes on a failure other than the condition (a revocation that did not happen is not "already revoked")', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    await store.put({ tokenId: 't-1', deviceId: 'gw-1', hash: 'h1', createdAt: '2026-01-10T08:00:00Z' });
+    ddb
+      .on(UpdateItemCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }));
+    await expect(store.revoke('t-1', '2026-01-10T09:00:00Z')).rejects.toThrow('Rate exceeded');
+  });
+
+  it('gives each token its own id, two for one device too (revoking one leaves the other)', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const at = new Date('2026-01-10T08:00:00Z');
+    const [a, b] = [issueToken('gw-1', at), issueToken('gw-1', at)];
+    expect(a.record.tokenId).not.toBe(b.record.tokenId);
+    await store.put(a.record);
+    await store.put(b.record);
+    expect(await store.revoke(a.record.tokenId, '2026-01-10T09:00:00Z')).toBe(true);
+    expect(await authenticate(`Bearer ${b.token}`, store)).toMatchObject({ ok: true });
+    // The token id is found through the byTokenId index (the table's key is the hash).
+    expect(ddb.commandCalls(QueryCommand)[0]!.args[0].input.IndexName).toBe('byTokenId');
+  });
+
+  it('lists every token over every page of the scan, oldest first', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    for (const [id, at] of [
+      ['t-b', '2026-01-12T08:00:00Z'],
+      ['t-c', '2026-01-13T08:00:00Z'],
+      ['t-a', '2026-01-11T08:00:00Z'],
+    ] as const)
+      await store.put({ tokenId: id, deviceId: `gw-${id}`, hash: `h-${id}`, createdAt: at });
+    expect((await store.list()).map((t) => t.tokenId)).toEqual(['t-a', 't-b', 't-c']);
   });
 });

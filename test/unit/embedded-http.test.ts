@@ -443,3 +443,12 @@ describe('the server process', () => {
       expect((await fetch(`${server.url}${asset}`)).status).toBe(200);
   });
 });
+
+describe('pinned by a mutation run', () => {
+  it('refuses a wrong board key in the Authorization header, whatever cookie comes with it', async () => {
+    const link = await fetch(server.boardUrl, { redirect: 'manual' });
+    const cookie = link.headers.get('set-cookie')!.split(';')[0]!;
+    const both = await fetch(`${server.url}/api/patients`, { headers: { cookie, authorization: 'Bearer nope' } });
+    expect(both.status).toBe(401);
+  });
+});

@@ -2,7 +2,7 @@
 // run against the in-memory reference), the append-only audit trail, the acknowledge-link key, the pager's ladders
 // across a restart and a send cut short, and the migration of an issue-5 database.
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -328,6 +328,25 @@ describe('the acknowledge-link key', () => {
   it('refuses a damaged key file rather than quietly voiding every link sent', () => {
     writeFileSync(join(dir, ACK_KEY_FILE), 'short', { mode: 0o600 });
     expect(() => loadOrCreateAckSecret(dir)).toThrow(/not a 32-byte key/);
+  });
+});
+
+describe('pinned by a mutation run: the acknowledge-link key file', () => {
+  it('is created owner-only whatever the umask, and an existing one others can read is made owner-only', () => {
+    const prev = process.umask(0o022);
+    try {
+      loadOrCreateAckSecret(dir);
+      expect(statSync(join(dir, ACK_KEY_FILE)).mode & 0o777).toBe(0o600);
+      const other = mkdtempSync(join(tmpdir(), 'crs-key-'));
+      const key = Buffer.alloc(32, 7);
+      writeFileSync(join(other, ACK_KEY_FILE), key);
+      chmodSync(join(other, ACK_KEY_FILE), 0o644);
+      expect(loadOrCreateAckSecret(other).equals(key)).toBe(true);
+      expect(statSync(join(other, ACK_KEY_FILE)).mode & 0o777).toBe(0o600);
+      rmSync(other, { recursive: true, force: true });
+    } finally {
+      process.umask(prev);
+    }
   });
 });
 

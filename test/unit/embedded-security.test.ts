@@ -15,6 +15,7 @@ import { resolveConfig } from '../../shared/domain/config.ts';
 import { clientAddress, isLoopbackHost } from '#hosts/embedded/limits.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { BOARD_KEY_FILE, keyMatches, loadOrCreateBoardKey } from '#hosts/embedded/board-key.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const TOKEN = 'embedded-security-test-token-0123456789';
@@ -427,5 +428,39 @@ describe('the MLLP bridge spool', () => {
 describe('tokens of issue', () => {
   it('an issued token is 47 characters (above the 32 the local token needs)', () => {
     expect(issueToken('d', new Date()).token).toHaveLength(47);
+  });
+});
+
+describe('pinned by a mutation run: the board key', () => {
+  it('is made once (at least 32 characters of 24 random bytes), owner-only whatever the umask, and kept across restarts', () => {
+    const prev = process.umask(0o022);
+    try {
+      const key = loadOrCreateBoardKey(dir);
+      expect(key).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(statSync(join(dir, BOARD_KEY_FILE)).mode & 0o777).toBe(0o600);
+      // The board link printed at the last start keeps working.
+      expect(loadOrCreateBoardKey(dir)).toBe(key);
+      const other = mkdtempSync(join(tmpdir(), 'crs-board-'));
+      expect(loadOrCreateBoardKey(other)).not.toBe(key);
+      rmSync(other, { recursive: true, force: true });
+    } finally {
+      process.umask(prev);
+    }
+  });
+
+  it('replaces a key file too short to be a secret (empty, or cut) with a new key', () => {
+    for (const short of ['', '\n', 'k'.repeat(31)]) {
+      writeFileSync(join(dir, BOARD_KEY_FILE), short, { mode: 0o600 });
+      const key = loadOrCreateBoardKey(dir);
+      expect(key.length, JSON.stringify(short)).toBeGreaterThanOrEqual(32);
+      expect(readFileSync(join(dir, BOARD_KEY_FILE), 'utf8')).toBe(`${key}\n`);
+    }
+  });
+
+  it('matches the whole key only: not a prefix of it, not an empty or missing one', () => {
+    const key = 'k'.repeat(16) + 'K'.repeat(16);
+    expect(keyMatches(key, key)).toBe(true);
+    for (const given of ['', 'k', key.slice(0, 31), `${key}x`, undefined])
+      expect(keyMatches(key, given), JSON.stringify(given)).toBe(false);
   });
 });

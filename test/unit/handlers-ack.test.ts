@@ -269,3 +269,88 @@ describe("the ack function's security log", () => {
     expect(metricSum(out, 'AcknowledgementsRefused')).toBe(2);
   });
 });
+
+describe('pinned by a mutation run: the acknowledge-link key on AWS', () => {
+  type SecretsClient = import('@aws-sdk/client-secrets-manager').SecretsManagerClient;
+  const holding = (out: { SecretString?: string; SecretBinary?: Uint8Array }) =>
+    ({ send: async () => out }) as unknown as SecretsClient;
+  const read = async (out: { SecretString?: string; SecretBinary?: Uint8Array }) =>
+    (await import('#adapters/aws/ack-secret.ts')).readAckSecret(holding(out), 'arn:secret');
+
+  it('takes a key of 32 bytes or more, as the bytes of its text or as binary', async () => {
+    const text = 'é'.repeat(16); // 16 characters, 32 bytes of UTF-8
+    expect(await read({ SecretString: text })).toEqual(Buffer.from(text, 'utf8'));
+    const binary = randomBytes(32);
+    expect(await read({ SecretBinary: new Uint8Array(binary) })).toEqual(binary);
+  });
+
+  it('refuses a shorter key (acknowledge links would be guessable), or none', async () => {
+    await expect(read({ SecretString: 'x'.repeat(31) })).rejects.toThrow(
+      'the acknowledge-link secret must be at least 32 bytes',
+    );
+    await expect(read({ SecretBinary: new Uint8Array(16) })).rejects.toThrow(/at least 32 bytes/);
+    await expect(read({})).rejects.toThrow(/at least 32 bytes/);
+  });
+});
+
+describe('pinned by a mutation run: the ack function', () => {
+  const raw = (deps: Partial<Parameters<HandlerModule['createAckHandler']>[0]> = {}) =>
+    mod.createAckHandler({
+      paging: async () => ({
+        pager,
+        page: (id) => pages.get(id),
+        verify: (t, at) => verifyAck(secret, t, at),
+        config: DEFAULT_PAGING,
+        timeZone: 'Europe/Paris',
+      }),
+      now: () => now,
+      ...live,
+      ...deps,
+    });
+
+  it('answers 404 to a route it does not serve: GET /v1/acks, a token on another path', async () => {
+    const noRoute = { statusCode: 404, body: JSON.stringify({ errors: ['no such route'] }) };
+    expect(await handler()(httpEvent({ method: 'GET', path: '/v1/acks' }))).toMatchObject(noRoute);
+    const elsewhere = { ...httpEvent({ method: 'GET', path: '/board/x' }), pathParameters: { token: token() } };
+    expect(await handler()(elsewhere)).toMatchObject(noRoute);
+    expect(await status()).toBe('open');
+  });
+
+  it('fails (so that API Gateway answers 500) when the pages cannot be read, logging the error by name only', async () => {
+    const failing = raw({
+      paging: async () => {
+        throw Object.assign(new Error('secret arn:aws:... denied'), { name: 'AccessDeniedException' });
+      },
+    });
+    const { result, out } = await captureOutput(() =>
+      failing(httpEvent({ method: 'GET', path: `/ack/${token()}` })).then(
+        () => 'answered',
+        (e: Error) => e.name,
+      ),
+    );
+    expect(result).toBe('AccessDeniedException');
+    expect(out).toMatch(/"message":"acknowledgement failed".*"error":"AccessDeniedException"/);
+  });
+
+  it('flushes its metrics after every request, answered or failed', async () => {
+    let flushed = 0;
+    const metrics: typeof live.metrics = Object.assign(Object.create(live.metrics), {
+      publishStoredMetrics: () => void flushed++,
+    });
+    await quiet(raw({ metrics }))(httpEvent({ method: 'GET', path: '/nowhere' }));
+    expect(flushed).toBe(1);
+    const failing = raw({ metrics, paging: () => Promise.reject(new Error('down')) });
+    await expect(quiet(failing)(httpEvent({ method: 'GET', path: `/ack/${token()}` }))).rejects.toThrow('down');
+    expect(flushed).toBe(2);
+  });
+
+  it("logs a refused link (warn, with the outcome) and never the page's summary or bed", async () => {
+    const forged = `${token().slice(0, -2)}AA`;
+    const { out } = await captureOutput(() => raw()(httpEvent({ method: 'GET', path: `/ack/${forged}` })));
+    expect(out).toMatch(/"level":"WARN".*"message":"acknowledgement refused"/);
+    const acked = await captureOutput(() => api({ token: token(), by: 'Dr Ada' }));
+    expect(acked.out).toContain('"message":"acknowledged"');
+    expect(acked.out).not.toContain('H4-1');
+    expect(acked.out).not.toContain('PROVISIONAL');
+  });
+});

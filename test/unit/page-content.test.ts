@@ -28,7 +28,7 @@ import { pageEvent } from '#domain/page-event.ts';
 import { pageSms, publishInput, smsSegments } from '#adapters/aws/sns-page-sender.ts';
 import { readFileSync } from 'node:fs';
 import { signAck } from '#app/ack.ts';
-import { ackFormPage } from '#app/ack-page.ts';
+import { ACK_PAGE_HEADERS, ackErrorPage, ackFormPage, ackStatusPage } from '#app/ack-page.ts';
 import { arrivalOf } from '#app/digest.ts';
 import { staleFeedAlert } from '#app/stale-feed.ts';
 import type { GradingConfig } from '#domain/config.ts';
@@ -494,5 +494,61 @@ describe('found by the property above (fixed examples)', () => {
     expect(n!.dayPostInfusion).toBe(-1);
     expect(n!.summary).toContain('patient P-001, bed H4-12, day -1: fever');
     expect(n!.summary).not.toContain('+-');
+  });
+});
+
+describe('pinned by a mutation run: the acknowledge page', () => {
+  const page: Page = {
+    pageId: 'crs|P-1|n-1|hematology',
+    notificationId: 'n-1',
+    patientId: 'P-1',
+    team: 'hematology',
+    subject: 'spo2',
+    kind: 'alert',
+    grade: 0,
+    summary: 'SpO2 88% on P-1 (bed 4)',
+    status: 'open',
+    delivered: true,
+    rev: 1,
+    level: 0,
+    round: 0,
+    triggeredAt: Date.parse('2026-11-26T10:00:00Z'),
+    dueAt: null,
+  };
+
+  it('is sent with headers that keep it out of frames, caches, referrers and content sniffing', () => {
+    expect(ACK_PAGE_HEADERS).toMatchObject({
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+      'cache-control': 'no-store',
+    });
+    expect(ACK_PAGE_HEADERS['content-security-policy']).toMatch(/(^|; )frame-ancestors 'none'(;|$)/);
+    expect(ackFormPage(page, 'hematology fellow', 80, 'UTC')).toContain('<meta name="referrer" content="no-referrer">');
+  });
+
+  it("allows its own inline style and nothing else: the CSP's hash is the style's", async () => {
+    const { createHash } = await import('node:crypto');
+    const style = /<style>([\s\S]*?)<\/style>/.exec(ackFormPage(page, 'hematology fellow', 80, 'UTC'))![1]!;
+    const hash = createHash('sha256').update(style).digest('base64');
+    expect(ACK_PAGE_HEADERS['content-security-policy']).toContain(`style-src 'sha256-${hash}'`);
+  });
+
+  it('calls a low-SpO2 page a technical alert, not a grade', () => {
+    const html = ackFormPage(page, 'hematology fellow', 80, 'UTC');
+    expect(html).toContain('Technical alert (not a grade)');
+    expect(html).not.toMatch(/SPO2 grade/);
+  });
+
+  it('asks for the name as a required field, and escapes the error and the detail it shows', () => {
+    const form = ackFormPage(page, 'hematology fellow', 80, 'UTC', 'by: <b>bad</b>');
+    expect(form).toMatch(/<input id="by" name="by"[^>]* required /);
+    expect(form).toContain('by: &lt;b&gt;bad&lt;/b&gt;');
+    expect(ackErrorPage('Refused', '<img src=x>')).toContain('<p>&lt;img src=x&gt;</p>');
+  });
+
+  it('marks a done acknowledgement green and a refusal grey', () => {
+    expect(ackStatusPage(page, 'r', 'Acknowledged', 'done', true, 'UTC')).toContain('<div class="card ok">');
+    expect(ackStatusPage(page, 'r', 'Not acknowledged', 'closed', false, 'UTC')).toContain('<div class="card bad">');
   });
 });

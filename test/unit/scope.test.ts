@@ -242,3 +242,50 @@ describe('scopes as operators type them', () => {
     });
   });
 });
+
+describe('pinned by a mutation run', () => {
+  const vitals = (p: string) => msg(p, 0, { vitals: { heartRate: 90 } });
+
+  it("does not refuse an enrolment field a mapper left undefined (a monitor's HL7 PV1 gives the ward only)", () => {
+    const m = msg('P', 0, { enrolment: { ward: 'H4', bed: '3', therapy: undefined } as never });
+    expect(sectionRefusals(as('monitor'), m)).toEqual([]);
+  });
+
+  it('lets a token move one of its own patients out of its wards (the patient list reaches them anywhere)', () => {
+    const both = as('monitor', { wards: ['H4'], patients: ['P-mine'] });
+    expect(sectionRefusals(both, msg('P-mine', 0, { enrolment: { ward: 'ICU' } }))).toEqual([]);
+    expect(sectionRefusals(both, msg('P-other', 0, { enrolment: { ward: 'ICU' } }))).toEqual([
+      'enrolment.ward: "ICU" is outside this token\'s wards (H4)',
+    ]);
+  });
+
+  it("places a new patient by each message's own ward; the last ward counts only for messages giving none", async () => {
+    const h4 = as('monitor', { wards: ['H4'] });
+    const request = [
+      msg('P-new', 0, { enrolment: { ward: 'H4' } }),
+      msg('P-new', 0, { enrolment: { ward: 'ICU' } }),
+      vitals('P-new'),
+    ];
+    // HL7 v2 and FHIR keep what is allowed: the message placing the patient in H4 goes through.
+    expect((await admitPatients(h4, request, { directory: directory({}) })).refusals.map((r) => r.index)).toEqual([
+      1, 2,
+    ]);
+  });
+
+  it('names each refused message once, even when the ceiling would refuse its patient too', async () => {
+    const h4 = as('monitor', { wards: ['H4'] });
+    const full = directory({ a: null }, 1);
+    const request = [msg('P-new', 0, { enrolment: { ward: 'ICU' } }), msg('P-new', 0, { enrolment: { ward: 'H4' } })];
+    const r = await admitPatients(h4, request, { directory: full, maxPatients: 1 });
+    expect(r.refusals.map((x) => x.index)).toEqual([0, 1]);
+    expect(r.refusals[0]!.error).toMatch(/^patientId: patient P-new is in no ward this server knows/);
+    expect(r.refusals[1]!.error).toMatch(/^patientId: patient P-new would be new/);
+  });
+
+  it('keeps each patient of a scope once', () => {
+    expect(checkScope({ kind: 'pump', patients: ['P1', ' P1 ', 'P2'] })).toEqual({
+      ok: true,
+      scope: { kind: 'pump', patients: ['P1', 'P2'] },
+    });
+  });
+});
