@@ -179,3 +179,44 @@ describe('CRS_INGEST_TOKEN', () => {
     expect(localTokenProblem('a'.repeat(32))).toBeUndefined();
   });
 });
+
+describe('pinned by a mutation run', () => {
+  const vitals = (p: string) => msg(p, 0, { vitals: { heartRate: 80 } });
+  const paddedTo = (text: string, bytes: number) => text + ' '.repeat(bytes - Buffer.byteLength(text));
+
+  it('takes a batch body of exactly 1 MiB and answers 413 naming the size one byte over, queueing nothing', async () => {
+    const text = JSON.stringify(Array.from({ length: 100 }, (_, i) => vitals(`P-${i}`)));
+    const over = await handleIngest(post(paddedTo(text, 1024 * 1024 + 1), '/v1/messages/batch'), deps());
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body)).toEqual({ error: 'body is 1048577 bytes; the limit is 1048576' });
+    expect(queue.messages).toHaveLength(0);
+    const full = await handleIngest(post(paddedTo(text, 1024 * 1024), '/v1/messages/batch'), deps());
+    expect(full.status).toBe(202);
+    expect(queue.messages).toHaveLength(100);
+  });
+
+  it('measures the body limit in UTF-8 bytes: 40,000 two-byte characters are 413, not a field error', async () => {
+    const body = JSON.stringify({ ...vitals('P-1'), enrolment: { product: 'é'.repeat(40_000) } });
+    expect(body.length).toBeLessThan(64 * 1024);
+    const res = await handleIngest(post(body), deps());
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body).error).toBe(`body is ${Buffer.byteLength(body)} bytes; the limit is 65536`);
+  });
+
+  it('parses a body nested exactly 16 deep (the refusal is for 17): it is then refused for what it holds', async () => {
+    const res = await handleIngest(post(`${'['.repeat(16)}${']'.repeat(16)}`), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).errors).toEqual(['message: a list of 1 is not an object']);
+  });
+
+  it('names the position of each bad message in a batch and says none was accepted', async () => {
+    const bad = { ...vitals('P-2'), vitals: { heartRate: 400 } };
+    const res = await handleIngest(post([vitals('P-1'), bad, vitals('P-3')], '/v1/messages/batch'), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      errors: [{ index: 1, errors: ['vitals.heartRate: 400 is outside 0-350'] }],
+      accepted: 0,
+    });
+    expect(queue.messages).toHaveLength(0);
+  });
+});
