@@ -194,3 +194,32 @@ describe('ingest handler', () => {
     expect(metricSum(out, 'Rejects')).toBe(1);
   });
 });
+
+describe('pinned by a mutation run', () => {
+  const run = (event: ReturnType<typeof httpEvent>) =>
+    captureOutput(() => mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live })(event));
+  const levelOf = (out: string, message: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.includes(`"message":"${message}"`))
+      .map((l) => (JSON.parse(l) as { level: string }).level);
+
+  it('counts a queue outage as QueueUnavailable, not as a reject, and logs it as an error', async () => {
+    queue.failWith = new Error('SQS down');
+    const body = JSON.stringify(msg('P-11', 0, { vitals: { heartRate: 90 } }));
+    const { result, out } = await run(httpEvent({ headers: auth(), body }));
+    expect(result.statusCode).toBe(503);
+    expect(metricSum(out, 'QueueUnavailable')).toBe(1);
+    expect(metricSum(out, 'Rejects')).toBe(0);
+    expect(levelOf(out, 'refused')).toEqual(['ERROR']);
+  });
+
+  it('counts every message of an accepted batch in MessagesAccepted', async () => {
+    const batch = [1, 2, 3].map((i) => msg('P-12', i, { vitals: { heartRate: 80 + i } }));
+    const { result, out } = await run(
+      httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(batch) }),
+    );
+    expect(result.statusCode).toBe(202);
+    expect(metricSum(out, 'MessagesAccepted')).toBe(3);
+  });
+});
