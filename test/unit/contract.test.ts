@@ -333,3 +333,26 @@ describe('the published JSON Schema', () => {
     expect(schema.properties.vitals!.additionalProperties).toBe(false);
   });
 });
+
+describe('pinned by a mutation run', () => {
+  it('a forComfort that is not a boolean is refused naming the field, never read as true', () => {
+    for (const forComfort of ['yes', 'false', 1]) {
+      expect(errors({ ...base, oxygen: { device: 'nasal_cannula', forComfort } })).toEqual([
+        `oxygen.forComfort: ${JSON.stringify(forComfort)} is not true or false`,
+      ]);
+    }
+  });
+
+  it('answers, never throws, when reading the value itself throws', () => {
+    const hostile = {
+      ...base,
+      get vitals(): unknown {
+        throw new RangeError('boom');
+      },
+    };
+    expect(validateMessage(hostile)).toEqual({
+      ok: false,
+      errors: ['message: cannot be checked (RangeError); send one JSON object as the contract describes'],
+    });
+  });
+});
