@@ -219,4 +219,20 @@ describe('pinned by a mutation run', () => {
     });
     expect(queue.messages).toHaveLength(0);
   });
+
+  it('answers 404 to a path that only starts like a route, queueing nothing', async () => {
+    for (const path of ['/v1/messages/', '/v1/messages/single', '/v1/messagesx']) {
+      const res = await handleIngest(post(vitals('P-1'), path), deps());
+      expect(res.status, path).toBe(404);
+    }
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it("judges a batch's device clocks by the server's time, as it does a single message", async () => {
+    const ahead = { ...vitals('P-1'), observedAt: new Date(NOW + 5 * 60_000 + 1000).toISOString() };
+    const res = await handleIngest(post([vitals('P-2'), ahead], '/v1/messages/batch'), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).errors[0].index).toBe(1);
+    expect(queue.messages).toHaveLength(0);
+  });
 });
