@@ -355,4 +355,10 @@ describe('pinned by a mutation run', () => {
       errors: ['message: cannot be checked (RangeError); send one JSON object as the contract describes'],
     });
   });
+
+  it('a motorWeakness that is not a boolean is refused naming the field, never read as true', () => {
+    expect(errors({ ...base, neuro: { motorWeakness: 'no' } })).toEqual([
+      'neuro.motorWeakness: "no" is not true or false',
+    ]);
+  });
 });
