@@ -222,4 +222,12 @@ describe('pinned by a mutation run', () => {
     expect(result.statusCode).toBe(202);
     expect(metricSum(out, 'MessagesAccepted')).toBe(3);
   });
+
+  it('answers 405 to a GET on the message route, queueing nothing', async () => {
+    const body = JSON.stringify(msg('P-13', 0, { vitals: { heartRate: 90 } }));
+    const { result } = await run(httpEvent({ method: 'GET', headers: auth(), body }));
+    expect(result.statusCode).toBe(405);
+    expect(result.headers?.allow).toBe('POST');
+    expect(queue.calls).toBe(0);
+  });
 });
