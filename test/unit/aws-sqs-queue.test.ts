@@ -195,4 +195,16 @@ describe('pinned by a mutation run', () => {
       ['10', '11'],
     ]);
   });
+
+  it("rejects at once when any failed entry is the sender's fault, even alongside a transient failure", async () => {
+    sqs.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [
+        { Id: '0', Code: 'ServiceUnavailable', SenderFault: false },
+        { Id: '1', Code: 'InvalidParameterValue', SenderFault: true },
+      ],
+    });
+    await expect(queue().enqueue(queued('P-11', 2))).rejects.toThrow('SQS refused a message: InvalidParameterValue');
+    expect(sent()).toHaveLength(1);
+  });
 });
