@@ -519,4 +519,13 @@ describe('pinned by a mutation run', () => {
     limiter.take('c'); // a third address: 'a' is forgotten, and starts again with a full budget
     expect(limiter.exhausted('a')).toBe(false);
   });
+
+  it('refills a refusal budget up to its burst, never beyond, however long the address was quiet', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, 1000, () => now);
+    limiter.take('a');
+    limiter.take('a');
+    now = 60_000;
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, false]);
+  });
 });
