@@ -235,4 +235,15 @@ describe('pinned by a mutation run', () => {
     expect(JSON.parse(res.body).errors[0].index).toBe(1);
     expect(queue.messages).toHaveLength(0);
   });
+
+  it('queues a message resent with its keys in another order as the same content (one digest: deduplicated)', async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80, spo2: 97 } });
+    const reordered = Object.fromEntries(Object.entries({ ...m, vitals: { spo2: 97, heartRate: 80 } }).reverse());
+    expect(JSON.stringify(reordered)).not.toBe(JSON.stringify(m));
+    const digests: string[] = [];
+    const recording: IngestDeps['queue'] = { enqueue: async (qs) => void digests.push(...qs.map((q) => q.digest)) };
+    expect((await handleIngest(post(m), deps({ queue: recording }))).status).toBe(202);
+    expect((await handleIngest(post(reordered), deps({ queue: recording }))).status).toBe(202);
+    expect(digests).toEqual([digests[0], digests[0]]);
+  });
 });
