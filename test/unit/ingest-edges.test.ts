@@ -246,4 +246,14 @@ describe('pinned by a mutation run', () => {
     expect((await handleIngest(post(reordered), deps({ queue: recording }))).status).toBe(202);
     expect(digests).toEqual([digests[0], digests[0]]);
   });
+
+  it('queues both messages of a batch that reuses a messageId with other content (a correction), in order', async () => {
+    const first = msg('P-1', 0, { vitals: { heartRate: 80 } }, 'M-7');
+    const correction = msg('P-1', 0, { vitals: { heartRate: 90 } }, 'M-7');
+    const queued: unknown[] = [];
+    const recording: IngestDeps['queue'] = { enqueue: async (qs) => void queued.push(...qs.map((q) => q.message)) };
+    const res = await handleIngest(post([first, correction], '/v1/messages/batch'), deps({ queue: recording }));
+    expect(res.status).toBe(202);
+    expect(queued).toEqual([first, correction]);
+  });
 });
