@@ -361,4 +361,10 @@ describe('pinned by a mutation run', () => {
       'neuro.motorWeakness: "no" is not true or false',
     ]);
   });
+
+  it('suggests no field for an unknown one that is far from every field name', () => {
+    expect(errors({ ...base, vitals: { heartRhythm: 80 } })).toEqual([
+      'vitals: unknown field "heartRhythm"; allowed: temperatureC, heartRate, respiratoryRate, systolicBP, diastolicBP, meanArterialPressure, spo2',
+    ]);
+  });
 });
