@@ -230,4 +230,19 @@ describe('pinned by a mutation run', () => {
     expect(result.headers?.allow).toBe('POST');
     expect(queue.calls).toBe(0);
   });
+
+  it('decodes a base64 body as UTF-8: a bed label with an accent is queued as sent', async () => {
+    const m = msg('P-14', 0, { enrolment: { bed: 'Lit é-3' } });
+    const { result } = await run(httpEvent({ headers: auth(), body: JSON.stringify(m), base64: true }));
+    expect(result.statusCode).toBe(202);
+    expect(queue.messages[0]!.message.enrolment?.bed).toBe('Lit é-3');
+  });
+
+  it('answers 400 saying the body is not JSON when API Gateway passes no body at all', async () => {
+    const event = httpEvent({ headers: auth() });
+    delete event.body;
+    const { result } = await run(event);
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(result.body as string).errors).toEqual([expect.stringMatching(/^body is not valid JSON: /)]);
+  });
 });
