@@ -207,4 +207,12 @@ describe('pinned by a mutation run', () => {
     await expect(queue().enqueue(queued('P-11', 2))).rejects.toThrow('SQS refused a message: InvalidParameterValue');
     expect(sent()).toHaveLength(1);
   });
+
+  it('gives two messages that differ only in messageId two deduplication ids: SQS keeps both', async () => {
+    const [a] = queued('P-12', 1);
+    const b = { ...a!.message, messageId: `${a!.message.messageId}-b` };
+    await queue().enqueue([a!, { ...a!, message: b, digest: messageDigest(b) }]);
+    const ids = sent().flatMap((s) => s.Entries!.map((e) => e.MessageDeduplicationId));
+    expect(new Set(ids).size).toBe(2);
+  });
 });
