@@ -124,3 +124,95 @@ describe('SqsFifoQueue', () => {
     expect(up.status).toBe(202);
   });
 });
+
+describe('pinned by a mutation run', () => {
+  /** A queued message whose SQS body is exactly `bytes` long (the sender padded). */
+  const sized = (q: QueuedMessage, bytes: number): QueuedMessage => {
+    const base = Buffer.byteLength(JSON.stringify({ ...q, sender: '' }));
+    return { ...q, sender: 'x'.repeat(bytes - base) };
+  };
+
+  it('fills a batch to exactly 256 KiB of bodies, and starts another one byte over', async () => {
+    const [a, b] = queued('P-7', 2);
+    await queue().enqueue([sized(a!, 128 * 1024), sized(b!, 128 * 1024)]);
+    expect(sent().map((s) => s.Entries!.length)).toEqual([2]);
+    sqs.resetHistory();
+    await queue().enqueue([sized(a!, 128 * 1024), sized(b!, 128 * 1024 + 1)]);
+    expect(sent().map((s) => s.Entries!.length)).toEqual([1, 1]);
+  });
+
+  it('refuses a message over 256 KiB on its own, naming its size, and sends nothing (one of exactly 256 KiB goes)', async () => {
+    const [a] = queued('P-8', 1);
+    await queue().enqueue([sized(a!, SQS_BATCH.bytes)]);
+    expect(sent()).toHaveLength(1);
+    sqs.resetHistory();
+    await expect(queue().enqueue([sized(a!, SQS_BATCH.bytes + 1)])).rejects.toThrow(
+      `a queued message of ${SQS_BATCH.bytes + 1} bytes exceeds the SQS limit`,
+    );
+    expect(sent()).toHaveLength(0);
+  });
+
+  it('waits the base delay, then twice it, before each resend', async () => {
+    const events: string[] = [];
+    let call = 0;
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      events.push('send');
+      const fail = ++call < 3;
+      return {
+        Successful: fail ? [] : input.Entries!.map((e) => ({ Id: e.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+        Failed: fail ? input.Entries!.map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })) : [],
+      };
+    });
+    const sleep = (ms: number) =>
+      new Promise<void>((r) =>
+        setTimeout(() => {
+          events.push(`slept ${ms}`);
+          r();
+        }, 0),
+      );
+    const q = new SqsFifoQueue(new SQSClient({ region: 'eu-west-1' }), URL, { attempts: 3, baseDelayMs: 50 }, sleep);
+    await q.enqueue(queued('P-9', 1));
+    expect(events).toEqual(['send', 'slept 50', 'send', 'slept 100', 'send']);
+  });
+
+  it("resends a failed entry before the next batch goes: a patient's messages reach its group in order", async () => {
+    let call = 0;
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      const fail = ++call === 1 ? new Set(['3']) : new Set<string>();
+      return {
+        Successful: input
+          .Entries!.filter((e) => !fail.has(e.Id!))
+          .map((e) => ({ Id: e.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+        Failed: input
+          .Entries!.filter((e) => fail.has(e.Id!))
+          .map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })),
+      };
+    });
+    await queue().enqueue(queued('P-10', 12));
+    expect(sent().map((b) => b.Entries!.map((e) => e.Id))).toEqual([
+      ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+      ['3'],
+      ['10', '11'],
+    ]);
+  });
+
+  it("rejects at once when any failed entry is the sender's fault, even alongside a transient failure", async () => {
+    sqs.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [
+        { Id: '0', Code: 'ServiceUnavailable', SenderFault: false },
+        { Id: '1', Code: 'InvalidParameterValue', SenderFault: true },
+      ],
+    });
+    await expect(queue().enqueue(queued('P-11', 2))).rejects.toThrow('SQS refused a message: InvalidParameterValue');
+    expect(sent()).toHaveLength(1);
+  });
+
+  it('gives two messages that differ only in messageId two deduplication ids: SQS keeps both', async () => {
+    const [a] = queued('P-12', 1);
+    const b = { ...a!.message, messageId: `${a!.message.messageId}-b` };
+    await queue().enqueue([a!, { ...a!, message: b, digest: messageDigest(b) }]);
+    const ids = sent().flatMap((s) => s.Entries!.map((e) => e.MessageDeduplicationId));
+    expect(new Set(ids).size).toBe(2);
+  });
+});

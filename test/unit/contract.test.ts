@@ -333,3 +333,38 @@ describe('the published JSON Schema', () => {
     expect(schema.properties.vitals!.additionalProperties).toBe(false);
   });
 });
+
+describe('pinned by a mutation run', () => {
+  it('a forComfort that is not a boolean is refused naming the field, never read as true', () => {
+    for (const forComfort of ['yes', 'false', 1]) {
+      expect(errors({ ...base, oxygen: { device: 'nasal_cannula', forComfort } })).toEqual([
+        `oxygen.forComfort: ${JSON.stringify(forComfort)} is not true or false`,
+      ]);
+    }
+  });
+
+  it('answers, never throws, when reading the value itself throws', () => {
+    const hostile = {
+      ...base,
+      get vitals(): unknown {
+        throw new RangeError('boom');
+      },
+    };
+    expect(validateMessage(hostile)).toEqual({
+      ok: false,
+      errors: ['message: cannot be checked (RangeError); send one JSON object as the contract describes'],
+    });
+  });
+
+  it('a motorWeakness that is not a boolean is refused naming the field, never read as true', () => {
+    expect(errors({ ...base, neuro: { motorWeakness: 'no' } })).toEqual([
+      'neuro.motorWeakness: "no" is not true or false',
+    ]);
+  });
+
+  it('suggests no field for an unknown one that is far from every field name', () => {
+    expect(errors({ ...base, vitals: { heartRhythm: 80 } })).toEqual([
+      'vitals: unknown field "heartRhythm"; allowed: temperatureC, heartRate, respiratoryRate, systolicBP, diastolicBP, meanArterialPressure, spo2',
+    ]);
+  });
+});

@@ -3,6 +3,7 @@
 // per address and kept out of patients' trails, the device token checked before any body is read, connection caps
 // and header timeouts, ids with CR/LF never reaching the log raw, and the data directory's files owner-only.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { issueToken, secretMatches } from '../../shared/app/auth.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { Spool } from '#hosts/mllp-bridge/spool.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
-import { clientAddress, isLoopbackHost } from '#hosts/embedded/limits.ts';
+import { RateLimiter, clientAddress, isLoopbackHost } from '#hosts/embedded/limits.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { BOARD_KEY_FILE, keyMatches, loadOrCreateBoardKey } from '#hosts/embedded/board-key.ts';
@@ -462,5 +463,104 @@ describe('pinned by a mutation run: the board key', () => {
     expect(keyMatches(key, key)).toBe(true);
     for (const given of ['', 'k', key.slice(0, 31), `${key}x`, undefined])
       expect(keyMatches(key, given), JSON.stringify(given)).toBe(false);
+  });
+});
+
+describe("pinned by a mutation run: the device routes' limits", () => {
+  /** POSTs `body` to the batch route on a kept-alive connection: with its Content-Length, or chunked without one. */
+  const postBatch = (port: number, body: string, chunked: boolean) =>
+    new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const agent = new Agent({ keepAlive: true });
+      const length = chunked ? {} : { 'content-length': String(Buffer.byteLength(body)) };
+      const req = httpRequest(
+        {
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/v1/messages/batch',
+          agent,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            agent.destroy();
+            resolve({ status: res.statusCode!, connection: res.headers.connection });
+          });
+        },
+      );
+      req.on('error', reject);
+      if (chunked) req.write(body.slice(0, 1000));
+      req.end(chunked ? body.slice(1000) : body);
+    });
+
+  it('takes a batch body of exactly 1 MiB, said up front or chunked, and keeps the connection', async () => {
+    server = await start();
+    const text = JSON.stringify(Array.from({ length: 100 }, (_, i) => msg('P1', i, { vitals: { heartRate: 80 } })));
+    const body = text + ' '.repeat(1024 * 1024 - Buffer.byteLength(text));
+    expect(await postBatch(server.port, body, false)).toEqual({ status: 202, connection: 'keep-alive' });
+    expect(await postBatch(server.port, body, true)).toEqual({ status: 202, connection: 'keep-alive' });
+  });
+
+  it('writes unknown device tokens to the security log only up to the refusal budget per address', async () => {
+    server = await start({ httpLimits: { refusalBurst: 2, refusalRefillMs: 60_000 } });
+    for (let i = 0; i < 4; i++) expect((await post(server, enrol('P1', 0), 'crs_nope')).status).toBe(403);
+    const log = readFileSync(join(dir, 'security.log'), 'utf8');
+    expect(log.match(/"event":"device-token-refused"/g)).toHaveLength(2);
+  });
+
+  it('serves as many connections from one address as the cap, gives them back when they close, and never caps a trusted proxy', async () => {
+    server = await start({ httpLimits: { maxConnectionsPerAddress: 2 } });
+    const s = server;
+    const health = 'GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n';
+    const hold = () =>
+      new Promise<Socket>((r) => {
+        const c = connect(s.port, '127.0.0.1', () => r(c));
+        c.on('error', () => undefined);
+      });
+    const held = await hold();
+    expect((await raw(s.port, health, { waitMs: 3000 })).data).toMatch(/^HTTP\/1\.1 200 /); // the second of two
+    held.destroy();
+    // Closed connections are given back: a run of requests one after another is never refused for good.
+    let served = 0;
+    for (let i = 0; i < 20 && served < 3; i++) if ((await raw(s.port, health, { waitMs: 3000 })).data) served++;
+    expect(served).toBe(3);
+    await server.close();
+    server = await start({ trustProxy: ['127.0.0.1'], httpLimits: { maxConnectionsPerAddress: 1 } });
+    const proxy = server;
+    const open = await Promise.all(
+      [1, 2].map(
+        () =>
+          new Promise<Socket>((r) => {
+            const c = connect(proxy.port, '127.0.0.1', () => r(c));
+            c.on('error', () => undefined);
+          }),
+      ),
+    );
+    expect((await raw(proxy.port, health, { waitMs: 3000 })).data).toMatch(/^HTTP\/1\.1 200 /);
+    for (const c of open) c.destroy();
+  });
+
+  it('believes the nearest untrusted hop in X-Forwarded-For, not the leftmost one the client wrote', () => {
+    const req = { socket: { remoteAddress: '127.0.0.1' }, headers: { 'x-forwarded-for': '203.0.113.5, 198.51.100.2' } };
+    expect(clientAddress(req as never, ['127.0.0.1'])).toBe('198.51.100.2');
+  });
+
+  it('a refusal budget of 2 allows exactly 2, and forgets the oldest address past its key limit', () => {
+    const limiter = new RateLimiter(2, 60_000, () => 0, 2);
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, false]);
+    expect(limiter.exhausted('a')).toBe(true);
+    limiter.take('b');
+    limiter.take('c'); // a third address: 'a' is forgotten, and starts again with a full budget
+    expect(limiter.exhausted('a')).toBe(false);
+  });
+
+  it('refills a refusal budget up to its burst, never beyond, however long the address was quiet', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, 1000, () => now);
+    limiter.take('a');
+    limiter.take('a');
+    now = 60_000;
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, false]);
   });
 });

@@ -194,3 +194,55 @@ describe('ingest handler', () => {
     expect(metricSum(out, 'Rejects')).toBe(1);
   });
 });
+
+describe('pinned by a mutation run', () => {
+  const run = (event: ReturnType<typeof httpEvent>) =>
+    captureOutput(() => mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live })(event));
+  const levelOf = (out: string, message: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.includes(`"message":"${message}"`))
+      .map((l) => (JSON.parse(l) as { level: string }).level);
+
+  it('counts a queue outage as QueueUnavailable, not as a reject, and logs it as an error', async () => {
+    queue.failWith = new Error('SQS down');
+    const body = JSON.stringify(msg('P-11', 0, { vitals: { heartRate: 90 } }));
+    const { result, out } = await run(httpEvent({ headers: auth(), body }));
+    expect(result.statusCode).toBe(503);
+    expect(metricSum(out, 'QueueUnavailable')).toBe(1);
+    expect(metricSum(out, 'Rejects')).toBe(0);
+    expect(levelOf(out, 'refused')).toEqual(['ERROR']);
+  });
+
+  it('counts every message of an accepted batch in MessagesAccepted', async () => {
+    const batch = [1, 2, 3].map((i) => msg('P-12', i, { vitals: { heartRate: 80 + i } }));
+    const { result, out } = await run(
+      httpEvent({ path: '/v1/messages/batch', headers: auth(), body: JSON.stringify(batch) }),
+    );
+    expect(result.statusCode).toBe(202);
+    expect(metricSum(out, 'MessagesAccepted')).toBe(3);
+  });
+
+  it('answers 405 to a GET on the message route, queueing nothing', async () => {
+    const body = JSON.stringify(msg('P-13', 0, { vitals: { heartRate: 90 } }));
+    const { result } = await run(httpEvent({ method: 'GET', headers: auth(), body }));
+    expect(result.statusCode).toBe(405);
+    expect(result.headers?.allow).toBe('POST');
+    expect(queue.calls).toBe(0);
+  });
+
+  it('decodes a base64 body as UTF-8: a bed label with an accent is queued as sent', async () => {
+    const m = msg('P-14', 0, { enrolment: { bed: 'Lit é-3' } });
+    const { result } = await run(httpEvent({ headers: auth(), body: JSON.stringify(m), base64: true }));
+    expect(result.statusCode).toBe(202);
+    expect(queue.messages[0]!.message.enrolment?.bed).toBe('Lit é-3');
+  });
+
+  it('answers 400 saying the body is not JSON when API Gateway passes no body at all', async () => {
+    const event = httpEvent({ headers: auth() });
+    delete event.body;
+    const { result } = await run(event);
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(result.body as string).errors).toEqual([expect.stringMatching(/^body is not valid JSON: /)]);
+  });
+});

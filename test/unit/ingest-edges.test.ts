@@ -179,3 +179,81 @@ describe('CRS_INGEST_TOKEN', () => {
     expect(localTokenProblem('a'.repeat(32))).toBeUndefined();
   });
 });
+
+describe('pinned by a mutation run', () => {
+  const vitals = (p: string) => msg(p, 0, { vitals: { heartRate: 80 } });
+  const paddedTo = (text: string, bytes: number) => text + ' '.repeat(bytes - Buffer.byteLength(text));
+
+  it('takes a batch body of exactly 1 MiB and answers 413 naming the size one byte over, queueing nothing', async () => {
+    const text = JSON.stringify(Array.from({ length: 100 }, (_, i) => vitals(`P-${i}`)));
+    const over = await handleIngest(post(paddedTo(text, 1024 * 1024 + 1), '/v1/messages/batch'), deps());
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body)).toEqual({ error: 'body is 1048577 bytes; the limit is 1048576' });
+    expect(queue.messages).toHaveLength(0);
+    const full = await handleIngest(post(paddedTo(text, 1024 * 1024), '/v1/messages/batch'), deps());
+    expect(full.status).toBe(202);
+    expect(queue.messages).toHaveLength(100);
+  });
+
+  it('measures the body limit in UTF-8 bytes: 40,000 two-byte characters are 413, not a field error', async () => {
+    const body = JSON.stringify({ ...vitals('P-1'), enrolment: { product: 'é'.repeat(40_000) } });
+    expect(body.length).toBeLessThan(64 * 1024);
+    const res = await handleIngest(post(body), deps());
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body).error).toBe(`body is ${Buffer.byteLength(body)} bytes; the limit is 65536`);
+  });
+
+  it('parses a body nested exactly 16 deep (the refusal is for 17): it is then refused for what it holds', async () => {
+    const res = await handleIngest(post(`${'['.repeat(16)}${']'.repeat(16)}`), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).errors).toEqual(['message: a list of 1 is not an object']);
+  });
+
+  it('names the position of each bad message in a batch and says none was accepted', async () => {
+    const bad = { ...vitals('P-2'), vitals: { heartRate: 400 } };
+    const res = await handleIngest(post([vitals('P-1'), bad, vitals('P-3')], '/v1/messages/batch'), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      errors: [{ index: 1, errors: ['vitals.heartRate: 400 is outside 0-350'] }],
+      accepted: 0,
+    });
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it('answers 404 to a path that only starts like a route, queueing nothing', async () => {
+    for (const path of ['/v1/messages/', '/v1/messages/single', '/v1/messagesx']) {
+      const res = await handleIngest(post(vitals('P-1'), path), deps());
+      expect(res.status, path).toBe(404);
+    }
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it("judges a batch's device clocks by the server's time, as it does a single message", async () => {
+    const ahead = { ...vitals('P-1'), observedAt: new Date(NOW + 5 * 60_000 + 1000).toISOString() };
+    const res = await handleIngest(post([vitals('P-2'), ahead], '/v1/messages/batch'), deps());
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).errors[0].index).toBe(1);
+    expect(queue.messages).toHaveLength(0);
+  });
+
+  it('queues a message resent with its keys in another order as the same content (one digest: deduplicated)', async () => {
+    const m = msg('P-1', 0, { vitals: { heartRate: 80, spo2: 97 } });
+    const reordered = Object.fromEntries(Object.entries({ ...m, vitals: { spo2: 97, heartRate: 80 } }).reverse());
+    expect(JSON.stringify(reordered)).not.toBe(JSON.stringify(m));
+    const digests: string[] = [];
+    const recording: IngestDeps['queue'] = { enqueue: async (qs) => void digests.push(...qs.map((q) => q.digest)) };
+    expect((await handleIngest(post(m), deps({ queue: recording }))).status).toBe(202);
+    expect((await handleIngest(post(reordered), deps({ queue: recording }))).status).toBe(202);
+    expect(digests).toEqual([digests[0], digests[0]]);
+  });
+
+  it('queues both messages of a batch that reuses a messageId with other content (a correction), in order', async () => {
+    const first = msg('P-1', 0, { vitals: { heartRate: 80 } }, 'M-7');
+    const correction = msg('P-1', 0, { vitals: { heartRate: 90 } }, 'M-7');
+    const queued: unknown[] = [];
+    const recording: IngestDeps['queue'] = { enqueue: async (qs) => void queued.push(...qs.map((q) => q.message)) };
+    const res = await handleIngest(post([first, correction], '/v1/messages/batch'), deps({ queue: recording }));
+    expect(res.status).toBe(202);
+    expect(queued).toEqual([first, correction]);
+  });
+});
