@@ -966,7 +966,8 @@ export class CrsAlertingStack extends Stack {
       });
     }
     alarm('IngestQueueUnavailable', {
-      description: 'Ingest answered 503: SQS refused messages, devices are being told to retry.',
+      description:
+        'Ingest answered 503: SQS refused messages, or the device tokens or the patients could not be read; devices are being told to retry.',
       metric: new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName: METRIC.queueUnavailable,

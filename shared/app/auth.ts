@@ -1,7 +1,7 @@
 // Device bearer tokens: issued once, stored only as a SHA-256 hash with the device's scope, checked on every request.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { DeviceToken, TokenStore } from '#ports';
-import { LOCAL_PRINCIPAL, principalOf, type Principal, type TokenScope } from './scope.ts';
+import { isDeviceKind, LOCAL_PRINCIPAL, principalOf, type Principal, type TokenScope } from './scope.ts';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -20,6 +20,10 @@ export function issueToken(
 
 /** What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device). */
 export const TOKEN_REVOKED = 'device token revoked';
+
+/** What a device whose token has a kind this version does not know is told. */
+export const UNKNOWN_KIND = (kind: string) =>
+  `device token of an unknown kind ${JSON.stringify(kind)}: give it a known kind with crs token scope TOKEN_ID --kind K`;
 
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
 const LOCAL_TOKEN_MIN_LENGTH = 32;
@@ -41,9 +45,23 @@ export function secretMatches(expected: string, given: string): boolean {
 
 export type AuthResult =
   | { ok: true; principal: Principal; deviceId: string }
-  | { ok: false; status: 401 | 403; error: string };
+  | { ok: false; status: 401 | 403 | 503; error: string };
 
-/** Checks an Authorization header: 401 without a bearer token, 403 for an unknown or revoked one. */
+/** What a sender is told when a store the request needs cannot be read: nothing was taken, send it again. */
+export const UNAVAILABLE = 'a store this request needs is unavailable; nothing was accepted, send again later';
+/** How long a sender told 503 waits before sending again. */
+export const RETRY_LATER: Record<string, string> = { 'retry-after': '5' };
+
+/** The headers of a refused authentication: how to authenticate (401), when to send again (503). */
+export function refusalHeaders(auth: { status: number }): Record<string, string> {
+  if (auth.status === 401) return { 'www-authenticate': 'Bearer realm="crs-ingest"' };
+  return auth.status === 503 ? RETRY_LATER : {};
+}
+
+/**
+ * Checks an Authorization header: 401 without a bearer token, 403 for an unknown or revoked one, 503 when the token
+ * store cannot be read (a throttle, an outage: the sender sends again, where a 403 would tell it to stop).
+ */
 export async function authenticate(
   header: string | undefined,
   tokens: TokenStore,
@@ -55,8 +73,17 @@ export async function authenticate(
   const token = match[1]!;
   if (localToken && secretMatches(localToken, token))
     return { ok: true, principal: LOCAL_PRINCIPAL, deviceId: LOCAL_PRINCIPAL.deviceId };
-  const record = await tokens.findByHash(hashToken(token));
+  let record: DeviceToken | undefined;
+  try {
+    record = await tokens.findByHash(hashToken(token));
+  } catch {
+    return { ok: false, status: 503, error: UNAVAILABLE };
+  }
   if (!record) return { ok: false, status: 403, error: 'unknown device token' };
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
+  // A kind this code does not know (a newer version's, after a rollback; a hand-edited item) has no rights here:
+  // refused, never read as a token issued before scopes, which may send every section.
+  if (record.kind !== undefined && !isDeviceKind(record.kind))
+    return { ok: false, status: 403, error: UNKNOWN_KIND(record.kind) };
   return { ok: true, principal: principalOf(record.deviceId, record), deviceId: record.deviceId };
 }

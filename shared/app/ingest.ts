@@ -4,7 +4,7 @@ import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import { MINUTE, iso, parseTime } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
-import { authenticate, type AuthResult } from './auth.ts';
+import { authenticate, refusalHeaders, RETRY_LATER, type AuthResult } from './auth.ts';
 import { admitPatients, sectionRefusals, type Admission, type PatientDirectory, type Principal } from './scope.ts';
 
 export interface HttpRequest {
@@ -134,6 +134,9 @@ export function admit(
 
 const FORBIDDEN = 'not allowed for this device token';
 
+/** 503: nothing was accepted, send again after a while. */
+export const unavailable = (error: string): HttpResponse => json(503, { error }, RETRY_LATER);
+
 export async function handleIngest(
   req: HttpRequest,
   deps: IngestDeps,
@@ -144,13 +147,7 @@ export async function handleIngest(
   if (req.method.toUpperCase() !== 'POST') return json(405, { error: 'use POST' }, { allow: 'POST' });
 
   const auth = authenticated ?? (await authenticateRequest(req, deps));
-  if (!auth.ok) {
-    return json(
-      auth.status,
-      { error: auth.error },
-      auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {},
-    );
-  }
+  if (!auth.ok) return json(auth.status, { error: auth.error }, refusalHeaders(auth));
 
   const type = header(req, 'content-type');
   if (type && !/json/i.test(type)) return json(415, { error: `content-type ${type} is not JSON` });
@@ -205,11 +202,7 @@ export async function handleIngest(
 
   try {
     if (!(await enqueueAll(messages, auth.deviceId, now, deps))) {
-      return json(
-        503,
-        { error: 'the queue is unavailable; nothing was accepted, retry later' },
-        { 'retry-after': '5' },
-      );
+      return unavailable('the queue is unavailable; nothing was accepted, retry later');
     }
   } finally {
     admission.release();

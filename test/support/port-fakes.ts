@@ -88,8 +88,11 @@ export class MemoryStateStore implements StateStore {
 
 export class MemoryTokenStore implements TokenStore {
   readonly tokens: DeviceToken[] = [];
+  /** Thrown by every read of a token while set (a throttled or unreachable table). */
+  failWith: Error | undefined;
 
   async findByHash(hash: string): Promise<DeviceToken | undefined> {
+    if (this.failWith) throw this.failWith;
     return this.tokens.find((t) => t.hash === hash);
   }
 

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { authenticate, hashToken, issueToken } from '#app/auth.ts';
+import { authenticate, hashToken, issueToken, UNKNOWN_KIND } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 
@@ -92,6 +92,31 @@ describe('DynamoTokenStore', () => {
     expect(await store.revoke('t-1', '2026-01-10T09:30:00Z')).toBe(false);
     expect(await store.revoke('t-unknown', '2026-01-10T09:30:00Z')).toBe(false);
     expect((await store.findByHash('h1'))!.revokedAt).toBe('2026-01-10T09:00:00Z');
+  });
+
+  it('reads a kind it does not know as stored, and the token is refused (never the rights of a token without a kind)', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const known = issueToken('mon-1', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
+    const newer = issueToken('cam-1', new Date('2026-01-10T08:00:00Z'));
+    await store.put(known.record);
+    // As a newer version (rolled back since) or a hand edit would leave it.
+    tableOf('tokens').set(newer.record.hash, {
+      tokenHash: { S: newer.record.hash },
+      tokenId: { S: newer.record.tokenId },
+      deviceId: { S: 'cam-1' },
+      createdAt: { S: newer.record.createdAt },
+      kind: { S: 'camera' },
+    });
+    expect((await store.findByHash(newer.record.hash))?.kind).toBe('camera');
+    expect(await authenticate(`Bearer ${newer.token}`, store)).toEqual({
+      ok: false,
+      status: 403,
+      error: UNKNOWN_KIND('camera'),
+    });
+    expect(await authenticate(`Bearer ${known.token}`, store)).toMatchObject({
+      ok: true,
+      principal: { role: 'monitor' },
+    });
   });
 });
 

@@ -14,7 +14,7 @@ import { SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts'
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { GradingWorker, WORKER_LIMITS } from '#hosts/embedded/worker.ts';
 import { Replay } from '#app/replay.ts';
-import { hashToken, issueToken } from '#app/auth.ts';
+import { authenticate, hashToken, issueToken, UNKNOWN_KIND } from '#app/auth.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
@@ -853,6 +853,18 @@ describe('SqliteTokenStore and the data directory', () => {
     expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(true);
     expect(await tokens.revoke(record.tokenId, '2026-01-10T11:00:00Z')).toBe(false);
     expect((await tokens.list())[0]!.revokedAt).toBe('2026-01-10T10:00:00Z');
+  });
+
+  it("refuses a token whose kind this version does not know (a newer version's, after a rollback)", async () => {
+    const tokens = new SqliteTokenStore(db);
+    const { token, record } = issueToken('cam-1', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+    await tokens.put(record);
+    db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?').run('{"kind":"camera"}', record.tokenId);
+    expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({
+      ok: false,
+      status: 403,
+      error: UNKNOWN_KIND('camera'),
+    });
   });
 
   it('lets one server at a time use a data directory, and frees it when that server goes', () => {

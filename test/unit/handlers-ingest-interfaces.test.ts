@@ -7,6 +7,7 @@ import { parseZone } from '#app/interfaces/zone.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { captureOutput, httpEvent, metricSum } from '#test/support/lambda-events.ts';
+import { issueToken } from '#app/auth.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 
@@ -106,5 +107,64 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', product: 'axi-cel' }, // at the infusion's time
       { weightKg: 70, bed: 'H4-P-2', ward: 'H4' }, // the weight and the Encounter: one source, one time
     ]);
+  });
+
+  describe("a store ingest reads that throws (a throttle, an outage): 503 in the route's format, nothing queued", () => {
+    const m = msg('P-4', 0, { vitals: { heartRate: 90 } }, 'M-4');
+    /** The same message on each route: its status, Retry-After, and what the body says in its format. */
+    const onEveryRoute = async (deps: Parameters<typeof mod.createIngestHandler>[0]) => {
+      const handler = mod.createIngestHandler(deps);
+      const headers = (type: string) => ({ authorization: `Bearer ${token}`, 'content-type': type });
+      const answers = [
+        await handler(httpEvent({ headers: headers('application/json'), body: JSON.stringify(m) })),
+        await handler(hl7(toPcd01(m)!)),
+        await handler(
+          httpEvent({
+            path: '/fhir/r4/Bundle',
+            headers: headers('application/fhir+json'),
+            body: JSON.stringify(new FhirEncoder().bundle(m)),
+          }),
+        ),
+      ];
+      return answers.map((a) => {
+        const body = a.body as string;
+        const said = body.startsWith('MSH')
+          ? readAck(body)?.code
+          : ((JSON.parse(body) as { issue?: { code: string }[] }).issue?.[0]?.code ?? 'json');
+        return [a.statusCode, a.headers?.['retry-after'], said];
+      });
+    };
+    const unavailable = [
+      [503, '5', 'json'],
+      [503, '5', 'AR'],
+      [503, '5', 'transient'],
+    ];
+
+    it('the device tokens (read on every request): not a 500, nor a 403, which would tell the device to stop', async () => {
+      tokens.failWith = new Error('ProvisionedThroughputExceededException');
+      const { result: answers, out } = await captureOutput(() =>
+        onEveryRoute({ queue, tokens, now: () => NOW, ...live }),
+      );
+      expect(answers).toEqual(unavailable);
+      expect(queue.calls).toBe(0);
+      expect(metricSum(out, 'AuthFailures')).toBe(0);
+      tokens.failWith = undefined;
+      const { result: after } = await captureOutput(() => onEveryRoute({ queue, tokens, now: () => NOW, ...live }));
+      expect(after.map(([status]) => status)).toEqual([202, 202, 202]);
+    });
+
+    it('the patient directory (read for a token scoped to wards): not a 500', async () => {
+      const scoped = issueToken('mon-h4', new Date(NOW), { kind: 'ehr', wards: ['H4'] });
+      await tokens.put(scoped.record);
+      token = scoped.token;
+      const patients = {
+        lookup: () => Promise.reject(new Error('ProvisionedThroughputExceededException')),
+      };
+      const { result: answers } = await captureOutput(() =>
+        onEveryRoute({ queue, tokens, patients, now: () => NOW, ...live }),
+      );
+      expect(answers).toEqual(unavailable);
+      expect(queue.calls).toBe(0);
+    });
   });
 });

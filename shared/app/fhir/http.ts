@@ -14,7 +14,7 @@ import {
   type HttpRequest,
   type IngestDeps,
 } from '#app/ingest.ts';
-import type { AuthResult } from '#app/auth.ts';
+import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { screen } from '#app/interfaces/screen.ts';
@@ -56,6 +56,9 @@ const fhir = (
 const problem = (status: number, code: string, text: string, expression = '', extra: Record<string, string> = {}) =>
   fhir(status, outcome([{ code, text, expression }]), [], extra);
 
+/** 503 'transient': nothing was accepted, send again after a while. */
+export const fhirUnavailable = (text: string): DeviceAnswer => problem(503, 'transient', text, '', RETRY_LATER);
+
 const inside = (expression: string, at: string) => expression === at || expression.startsWith(`${at}.`);
 
 export async function handleFhirHttp(
@@ -73,14 +76,10 @@ export async function handleFhirHttp(
     );
   if (req.method.toUpperCase() !== 'POST') return problem(405, 'not-supported', 'use POST', '', { allow: 'POST' });
   const auth = authenticated ?? (await authenticateRequest(req, deps));
-  if (!auth.ok)
-    return problem(
-      auth.status,
-      auth.status === 401 ? 'login' : 'security',
-      auth.error,
-      '',
-      auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {},
-    );
+  if (!auth.ok) {
+    const code = auth.status === 401 ? 'login' : auth.status === 503 ? 'transient' : 'security';
+    return problem(auth.status, code, auth.error, '', refusalHeaders(auth));
+  }
   const type = header(req, 'content-type') ?? '';
   if (!/json/i.test(type))
     return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
@@ -128,9 +127,7 @@ export async function handleFhirHttp(
     if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(issues));
     if (batch && messages.length === 0 && forbidden) return fhir(403, outcome(issues));
     if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
-      return problem(503, 'transient', 'the queue is unavailable; nothing was accepted, send again later', '', {
-        'retry-after': '5',
-      });
+      return fhirUnavailable('the queue is unavailable; nothing was accepted, send again later');
     }
   } finally {
     admission.release();

@@ -3,7 +3,7 @@
 // (unreadable), 422 AE (nothing acceptable), 401/403/405/413/415 AR (403 also: nothing this device may send, for
 // its patients: shared/app/scope.ts), 503 AR (queue down: send again).
 import { authenticateRequest, header, type HttpRequest, type HttpResponse, type IngestDeps } from '#app/ingest.ts';
-import type { AuthResult } from '#app/auth.ts';
+import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE, HL7_MAX_BYTES, refusalAck, tooLong } from './ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from './ingest.ts';
 
@@ -32,16 +32,21 @@ export async function handleHl7Http(
 
   if (req.method.toUpperCase() !== 'POST') return refuse(405, 'use POST', { allow: 'POST' });
   const auth = authenticated ?? (await authenticateRequest(req, deps));
-  if (!auth.ok)
-    return refuse(
-      auth.status,
-      auth.error,
-      auth.status === 401 ? { 'www-authenticate': 'Bearer realm="crs-ingest"' } : {},
-    );
+  if (!auth.ok) return refuse(auth.status, auth.error, refusalHeaders(auth));
   const type = header(req, 'content-type') ?? '';
   if (!/hl7-v2|er7/i.test(type)) return refuse(415, `content-type ${type || '(none)'} is not ${HL7_CONTENT_TYPE}`);
   // The body as read stops just past the limit (the embedded server reads no further): its size is not told.
   if (Buffer.byteLength(req.body, 'utf8') > HL7_MAX_BYTES) return answer(413, refusalAck(tooLong(), deps.now()));
   const a = await ingestHl7(req.body, auth.principal, deps);
-  return answer(a.status, a.ack, a.status === 503 ? { 'retry-after': '5' } : {}, a.messageIds);
+  return answer(a.status, a.ack, a.status === 503 ? RETRY_LATER : {}, a.messageIds);
+}
+
+/** 503 AR: nothing was accepted, send again after a while. */
+export function hl7Unavailable(text: string, now: number): DeviceAnswer {
+  return {
+    status: 503,
+    headers: { 'content-type': `${HL7_CONTENT_TYPE}; charset=utf-8`, ...RETRY_LATER },
+    body: refusalAck({ at: { segment: 'MSH', sequence: 1 }, code: 207, text }, now),
+    messageIds: [],
+  };
 }

@@ -2,8 +2,8 @@
 // (/fhir/r4/...). Both hosts (the embedded server, the ingest Lambda) call this one function.
 // The HL7 v2 and FHIR code (and its FHIR library) loads on the first request of its route: a host that only sees
 // JSON never loads it, and the ingest Lambda's cold start does not pay for it (npm run bench).
-import type { AuthResult } from '#app/auth.ts';
-import { handleIngest, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
+import { UNAVAILABLE, type AuthResult } from '#app/auth.ts';
+import { handleIngest, unavailable, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { FHIR_BASE, HL7_ROUTE } from './routes.ts';
 import type { Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
@@ -16,17 +16,28 @@ export function isDevicePath(path: string): boolean {
   return path.startsWith('/v1/') || path === FHIR_BASE || path.startsWith(`${FHIR_BASE}/`);
 }
 
-/** `authenticated`: the token, when the host checked it before reading the body (the embedded server does). */
+/**
+ * `authenticated`: the token, when the host checked it before reading the body (the embedded server does).
+ * A store the request needs that throws (the patient directory throttled, a database closed) is answered 503 in the
+ * route's own format: nothing was accepted, and the sender sends again (a 500 would not say so).
+ */
 export async function handleDeviceRequest(
   req: HttpRequest,
   deps: DeviceDeps,
   authenticated?: AuthResult,
 ): Promise<DeviceAnswer> {
-  if (req.path === HL7_ROUTE) return (await import('../hl7v2/http.ts')).handleHl7Http(req, deps, authenticated);
-  if (req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`))
-    return (await import('../fhir/http.ts')).handleFhirHttp(req, deps, authenticated);
-  const res = await handleIngest(req, deps, authenticated);
-  let messageIds: string[] = [];
-  if (res.status === 202) messageIds = (JSON.parse(res.body) as { messageIds: string[] }).messageIds;
-  return { ...res, messageIds };
+  const hl7 = req.path === HL7_ROUTE;
+  const fhir = req.path === FHIR_BASE || req.path.startsWith(`${FHIR_BASE}/`);
+  try {
+    if (hl7) return await (await import('../hl7v2/http.ts')).handleHl7Http(req, deps, authenticated);
+    if (fhir) return await (await import('../fhir/http.ts')).handleFhirHttp(req, deps, authenticated);
+    const res = await handleIngest(req, deps, authenticated);
+    let messageIds: string[] = [];
+    if (res.status === 202) messageIds = (JSON.parse(res.body) as { messageIds: string[] }).messageIds;
+    return { ...res, messageIds };
+  } catch {
+    if (hl7) return (await import('../hl7v2/http.ts')).hl7Unavailable(UNAVAILABLE, deps.now());
+    if (fhir) return (await import('../fhir/http.ts')).fhirUnavailable(UNAVAILABLE);
+    return { ...unavailable(UNAVAILABLE), messageIds: [] };
+  }
 }
