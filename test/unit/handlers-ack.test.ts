@@ -60,20 +60,21 @@ beforeEach(async () => {
   );
 });
 
-const handler = () =>
-  quiet(
-    mod.createAckHandler({
-      paging: async () => ({
-        pager,
-        page: (id) => pages.get(id),
-        verify: (t, at) => verifyAck(secret, t, at),
-        config: DEFAULT_PAGING,
-        timeZone: 'Europe/Paris',
-      }),
-      now: () => now,
-      ...live,
+/** The ack function over this file's pager and pages, with `deps` overriding what a test changes. */
+const ackHandler = (deps: Partial<Parameters<HandlerModule['createAckHandler']>[0]> = {}) =>
+  mod.createAckHandler({
+    paging: async () => ({
+      pager,
+      page: (id) => pages.get(id),
+      verify: (t, at) => verifyAck(secret, t, at),
+      config: DEFAULT_PAGING,
+      timeZone: 'Europe/Paris',
     }),
-  );
+    now: () => now,
+    ...live,
+    ...deps,
+  });
+const handler = () => quiet(ackHandler());
 
 const token = () => sent[0]!.ackUrl!.split('/').at(-1)!;
 const link = (method: 'GET' | 'POST', t: string, body?: string) =>
@@ -294,19 +295,7 @@ describe('pinned by a mutation run: the acknowledge-link key on AWS', () => {
 });
 
 describe('pinned by a mutation run: the ack function', () => {
-  const raw = (deps: Partial<Parameters<HandlerModule['createAckHandler']>[0]> = {}) =>
-    mod.createAckHandler({
-      paging: async () => ({
-        pager,
-        page: (id) => pages.get(id),
-        verify: (t, at) => verifyAck(secret, t, at),
-        config: DEFAULT_PAGING,
-        timeZone: 'Europe/Paris',
-      }),
-      now: () => now,
-      ...live,
-      ...deps,
-    });
+  const raw = ackHandler;
 
   it('answers 404 to a route it does not serve: GET /v1/acks, a token on another path', async () => {
     const noRoute = { statusCode: 404, body: JSON.stringify({ errors: ['no such route'] }) };
