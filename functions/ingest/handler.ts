@@ -13,7 +13,7 @@ import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import type { PatientDirectory } from '#app/scope.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { SqsFifoQueue } from '#adapters/aws/sqs-fifo-queue.ts';
-import { METRIC, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { METRIC, errorName, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import type { MessageQueue, TokenStore } from '#ports';
 
 export interface IngestHandlerDeps extends Telemetry {
@@ -46,6 +46,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         now: deps.now,
         ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}),
         ...(deps.patients ? { patients: deps.patients } : {}),
+        onUnavailable: (err) => logger.error('a store ingest reads failed', { error: errorName(err) }),
       });
       const route = event.rawPath;
       const { messageIds } = res;

@@ -160,11 +160,14 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       const patients = {
         lookup: () => Promise.reject(new Error('ProvisionedThroughputExceededException')),
       };
-      const { result: answers } = await captureOutput(() =>
+      const { result: answers, out } = await captureOutput(() =>
         onEveryRoute({ queue, tokens, patients, now: () => NOW, ...live }),
       );
       expect(answers).toEqual(unavailable);
       expect(queue.calls).toBe(0);
+      // The operator sees why, by the error's name only (its message may echo data).
+      expect(out).toContain('"message":"a store ingest reads failed"');
+      expect(out).toContain('"error":"Error"');
     });
   });
 });

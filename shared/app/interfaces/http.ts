@@ -9,7 +9,11 @@ import { FHIR_BASE, HL7_ROUTE } from './routes.ts';
 import type { Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 
 export type { DeviceAnswer };
-export type DeviceDeps = IngestDeps & Pick<Hl7IngestDeps, 'hl7Zone'>;
+export type DeviceDeps = IngestDeps &
+  Pick<Hl7IngestDeps, 'hl7Zone'> & {
+    /** Told the error (for its name in the host's log) when a request is answered 503 because something threw. */
+    onUnavailable?: (err: unknown) => void;
+  };
 
 /** True for a path this function answers (the hosts route these here). */
 export function isDevicePath(path: string): boolean {
@@ -35,7 +39,8 @@ export async function handleDeviceRequest(
     let messageIds: string[] = [];
     if (res.status === 202) messageIds = (JSON.parse(res.body) as { messageIds: string[] }).messageIds;
     return { ...res, messageIds };
-  } catch {
+  } catch (err) {
+    deps.onUnavailable?.(err);
     if (hl7) return (await import('../hl7v2/http.ts')).hl7Unavailable(UNAVAILABLE, deps.now());
     if (fhir) return (await import('../fhir/http.ts')).fhirUnavailable(UNAVAILABLE);
     return { ...unavailable(UNAVAILABLE), messageIds: [] };

@@ -187,6 +187,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       maxPatients,
       ...(o.localToken ? { localToken: o.localToken } : {}),
       ...zone,
+      onUnavailable: (err) => log(`ingest: answered 503, a store failed (${(err as Error).name})`),
     },
     board: new BoardApi(queries, o.config, now),
     queries,
