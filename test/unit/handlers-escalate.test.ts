@@ -19,7 +19,7 @@ import { SqsTimer, delaySeconds, withTimers } from '#adapters/aws/sqs-timer.ts';
 import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, quiet, sqsEvent } from '#test/support/lambda-events.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 import { sweepFakes } from '#test/support/sweep.ts';
 
 const sqs = mockClient(SQSClient);
@@ -375,5 +375,125 @@ describe('the schedule and the timers with the real pager', () => {
     const { out } = await captureOutput(() => h({ source: 'aws.events', 'detail-type': 'Scheduled Event' }));
     expect(phone).toHaveLength(3);
     expect(metricSum(out, 'Escalations')).toBe(0);
+  });
+});
+
+describe('the timers with the real pager: pinned by a mutation run', () => {
+  it("pages the next level when its timer comes a moment early by this function's clock (clocks differ)", async () => {
+    const phone: string[] = [];
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const pager = new Pager({
+      pages: withTimers(pages, timer(), () => undefined),
+      sender: { send: async (m: PageMessage) => void phone.push(`${m.role}`) },
+      audit,
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    await pager.onNotification(
+      {
+        notificationId: 'crs|P-1|m1',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 3,
+        teams: ['icu'],
+        summary: 's',
+      },
+      T,
+    );
+    const h = quiet(
+      mod.createEscalateHandler({
+        paging: async () => ({
+          pager,
+          sweep: {
+            pages: {
+              staleFeedAlerts: async () => new Map(),
+              setStaleFeedAlert: async () => undefined,
+              clearStaleFeedAlert: async () => undefined,
+            },
+            states: { feeds: async function* () {}, load: async () => undefined },
+            timeZone: 'UTC',
+          },
+          config: DEFAULT_PAGING,
+        }),
+        timer: timer(),
+        now: () => now,
+        ...live,
+      }),
+    );
+    const [next] = sentTimers().slice(-1);
+    now = next!.body.wakeAt - 200;
+    const res = await h(sqsEvent([timerRecord(next!.body.wakeAt)]));
+    expect(res).toEqual({ batchItemFailures: [] });
+    expect(phone).toEqual(['ICU registrar', 'ICU consultant']);
+  });
+});
+
+describe('escalate handler: pinned by a mutation run', () => {
+  let ticks: number[];
+  let fakes: ReturnType<typeof sweepFakes>;
+  let feedsDown: boolean;
+  let alertSnsDown: boolean;
+  const handler = () =>
+    quiet(
+      mod.createEscalateHandler({
+        paging: async () => {
+          const d = fakes.deps();
+          return {
+            pager: {
+              onTick: async (t: number) => void ticks.push(t),
+              onAlert: async (a, t) => {
+                if (alertSnsDown)
+                  throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+                return d.pager.onAlert(a, t);
+              },
+            },
+            sweep: {
+              pages: d.pages,
+              states: {
+                feeds: async function* () {
+                  if (feedsDown)
+                    throw Object.assign(new Error('Throughput exceeds the limit'), { name: 'ThrottlingException' });
+                  yield* d.states.feeds();
+                },
+                load: d.states.load,
+              },
+              timeZone: 'UTC',
+            },
+            config: DEFAULT_PAGING,
+          };
+        },
+        timer: timer(),
+        now: () => now,
+        ...live,
+      }),
+    );
+  const schedule = () => handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
+  /** Patient P-1 enrolled, its monitor heard last at T0: quiet 16 minutes at `now`. */
+  const quietPatient = () => {
+    let state: PatientState | undefined;
+    for (const m of [enrol('P-1', -60), msg('P-1', 0, { vitals: { heartRate: 80 } })])
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    fakes.states.set('P-1', state!);
+    now = T0 + 16 * 60_000;
+  };
+  beforeEach(() => {
+    ticks = [];
+    fakes = sweepFakes();
+    feedsDown = false;
+    alertSnsDown = false;
+  });
+
+  it('runs a timer a second or less from its time as if at its time, and puts back one further off', async () => {
+    now = min(5) - 1000;
+    expect(await handler()(sqsEvent([timerRecord(min(5))]))).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([min(5)]);
+    expect(sentTimers()).toEqual([]);
+    now = min(5) - 30_000;
+    expect(await handler()(sqsEvent([timerRecord(min(5))]))).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([min(5)]);
+    expect(sentTimers()).toEqual([{ delay: 30, body: { wakeAt: min(5) } }]);
   });
 });
