@@ -436,10 +436,13 @@ describe('escalate handler: pinned by a mutation run', () => {
   let fakes: ReturnType<typeof sweepFakes>;
   let feedsDown: boolean;
   let alertSnsDown: boolean;
+  /** How long the pager takes to start (a cold start): the clock moves on meanwhile. */
+  let startMs: number;
   const handler = () =>
     quiet(
       mod.createEscalateHandler({
         paging: async () => {
+          now += startMs;
           const d = fakes.deps();
           return {
             pager: {
@@ -484,6 +487,35 @@ describe('escalate handler: pinned by a mutation run', () => {
     fakes = sweepFakes();
     feedsDown = false;
     alertSnsDown = false;
+    startMs = 0;
+  });
+
+  it('ticks at the time the tick runs, after a slow start, not when the timer came', async () => {
+    now = min(5);
+    startMs = 2000;
+    await handler()(sqsEvent([timerRecord(min(5))]));
+    expect(ticks).toEqual([min(5) + 2000]);
+  });
+
+  it('clears the alert of a patient the index still names but whose state is gone', async () => {
+    const alertId = `stale-feed|P-1|${T0}`;
+    fakes.inForce.set('P-1', { alertId, since: T0 });
+    const d = fakes.deps();
+    now = T0 + 5 * 60_000;
+    await sweepStaleFeeds(
+      {
+        ...d,
+        states: {
+          feeds: async function* () {
+            yield { patientId: 'P-1', since: T0 + 4 * 60_000 };
+          },
+          load: async () => undefined,
+        },
+      },
+      now,
+    );
+    expect(fakes.alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`${alertId}|cleared true`]);
+    expect(fakes.inForce.size).toBe(0);
   });
 
   it('runs a timer a second or less from its time as if at its time, and puts back one further off', async () => {

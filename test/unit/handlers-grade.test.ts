@@ -310,3 +310,26 @@ describe('grade handler: pinned by a mutation run', () => {
     expect(metricSum(out, 'StateWriteFailures')).toBe(1);
   });
 });
+
+describe('grade handler logs: pinned by a mutation run', () => {
+  it("carries the invocation's request id on its log lines, to find a batch's lines", async () => {
+    const context = {
+      awsRequestId: 'req-7f3a',
+      functionName: 'grade',
+      functionVersion: '$LATEST',
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:grade',
+      memoryLimitInMB: '256',
+      logGroupName: '/aws/lambda/grade',
+      logStreamName: 's',
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis: () => 30_000,
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    };
+    const handler = mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live });
+    const { out } = await captureOutput(() => handler(sqsEvent([sqsRecord(enrol('A'))]), context));
+    const line = out.split('\n').find((l) => l.includes('"graded"'))!;
+    expect(line).toContain('req-7f3a');
+  });
+});
