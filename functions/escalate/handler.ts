@@ -62,9 +62,10 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     }
   };
 
-  const tick = async (why: string) => {
+  /** `notBefore`: the time a timer stands for, when it came a moment early by this function's clock. */
+  const tick = async (why: string, notBefore = 0) => {
     const { pager } = await deps.paging();
-    const now = deps.now();
+    const now = Math.max(deps.now(), notBefore);
     await unlessSnsDown('tick', () => pager.onTick(now));
     logger.debug('ticked', { why, at: new Date(now).toISOString() });
   };
@@ -84,7 +85,9 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
   const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const now = deps.now();
     const failures: { itemIdentifier: string }[] = [];
-    let due = false;
+    // The latest time the due timers stand for: one a moment early ticks as at its time, or it would find its
+    // level not yet due and leave it to the schedule's minute.
+    let due: number | undefined;
     for (const record of event.Records) {
       const timer = parseTimerMessage(record.body);
       if (timer && timer.wakeAt > now + EARLY_MS) {
@@ -95,11 +98,11 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
           failures.push({ itemIdentifier: record.messageId });
         }
       } else {
-        due = true; // due, or unreadable: a tick is always safe
+        due = Math.max(due ?? now, timer?.wakeAt ?? now); // due, or unreadable: a tick is always safe
       }
     }
     // A failed tick fails the whole batch: the timers come back (and after 3 tries go to the escalation DLQ).
-    if (due) await tick('timer');
+    if (due !== undefined) await tick('timer', due);
     return { batchItemFailures: failures };
   };
 

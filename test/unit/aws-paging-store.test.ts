@@ -19,7 +19,18 @@ import {
   type PageableNotification,
   type Silence,
 } from '#domain/paging.ts';
-import { VersionConflict, type AuditEvent, type AuditLog, type PageMessage, type PageStore } from '#ports';
+import {
+  RecordRefused,
+  VersionConflict,
+  type AuditEvent,
+  type AuditLog,
+  type PageMessage,
+  type PageStore,
+  type ParkedSend,
+  type SecurityEvent,
+} from '#ports';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import {
   DynamoPageStore,
@@ -478,5 +489,40 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
       .commandCalls(BatchGetItemCommand)
       .map((c) => c.args[0].input.RequestItems!.pages!.Keys!.length);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('dynamoPager: pinned by a mutation run', () => {
+  const settings = {
+    config: DEFAULT_CONFIG,
+    ackSecret: randomBytes(32),
+    ackBaseUrl: 'https://x/ack/',
+    pagesTable: 'pages',
+    auditTable: 'audit',
+  };
+
+  it('tells its hooks of every audit entry, every parked send and every forged link, and parks in the pages table', async () => {
+    const parked: ParkedSend[] = [];
+    const audited: AuditEvent[] = [];
+    const security: SecurityEvent[] = [];
+    const { pager, parked: table } = dynamoPager(
+      settings,
+      ddb.client(),
+      {
+        sender: {
+          send: async () => {
+            throw new RecordRefused('InvalidParameter: phone number');
+          },
+        },
+      },
+      { onParked: (s) => parked.push(s), onAudit: (e) => audited.push(e), onSecurity: (e) => security.push(e) },
+      () => T,
+    );
+    await pager.onNotification(grade(2, 'm1', ['hematology']), T);
+    expect(parked.map((s) => s.pageId)).toEqual(['crs|P-1|m1|hematology']);
+    expect((await table.list()).map((s) => s.pageId)).toEqual(['crs|P-1|m1|hematology']);
+    expect(audited.some((e) => /PARKED/.test(e.text))).toBe(true);
+    await pager.acknowledgeLink('forged.token', 'Dr X', T);
+    expect(security.map((e) => e.event)).toEqual(['acknowledge-link-refused']);
   });
 });

@@ -68,3 +68,16 @@ describe('DynamoPatientDirectory', () => {
     expect(sizes).toEqual([100, 50]);
   });
 });
+
+describe('DynamoPatientDirectory: pinned by a mutation run', () => {
+  it('fails the lookup when the table keeps a patient unanswered (throttled): never answers "unknown" for it', async () => {
+    let calls = 0;
+    ddb.on(BatchGetItemCommand).callsFake((input) => {
+      calls++;
+      return { Responses: { state: [] }, UnprocessedKeys: { state: { Keys: input.RequestItems.state.Keys } } };
+    });
+    const d = new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state');
+    await expect(d.lookup(['A'])).rejects.toThrow(/did not answer for every patient/);
+    expect(calls).toBe(5);
+  });
+});

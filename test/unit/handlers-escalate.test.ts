@@ -10,7 +10,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager, SendDeferred, type AlertInput } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { DEFAULT_PAGING, pagesForNotification, type Silence } from '#domain/paging.ts';
+import { DEFAULT_PAGING, pagesForNotification, type PageableNotification, type Silence } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
@@ -19,7 +19,7 @@ import { SqsTimer, delaySeconds, withTimers } from '#adapters/aws/sqs-timer.ts';
 import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, quiet, sqsEvent } from '#test/support/lambda-events.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 import { sweepFakes } from '#test/support/sweep.ts';
 
 const sqs = mockClient(SQSClient);
@@ -375,5 +375,270 @@ describe('the schedule and the timers with the real pager', () => {
     const { out } = await captureOutput(() => h({ source: 'aws.events', 'detail-type': 'Scheduled Event' }));
     expect(phone).toHaveLength(3);
     expect(metricSum(out, 'Escalations')).toBe(0);
+  });
+});
+
+describe('the timers with the real pager: pinned by a mutation run', () => {
+  it("pages the next level when its timer comes a moment early by this function's clock (clocks differ)", async () => {
+    const phone: string[] = [];
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const pager = new Pager({
+      pages: withTimers(pages, timer(), () => undefined),
+      sender: { send: async (m: PageMessage) => void phone.push(`${m.role}`) },
+      audit,
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    await pager.onNotification(
+      {
+        notificationId: 'crs|P-1|m1',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 3,
+        teams: ['icu'],
+        summary: 's',
+      },
+      T,
+    );
+    const h = quiet(
+      mod.createEscalateHandler({
+        paging: async () => ({
+          pager,
+          sweep: {
+            pages: {
+              staleFeedAlerts: async () => new Map(),
+              setStaleFeedAlert: async () => undefined,
+              clearStaleFeedAlert: async () => undefined,
+            },
+            states: { feeds: async function* () {}, load: async () => undefined },
+            timeZone: 'UTC',
+          },
+          config: DEFAULT_PAGING,
+        }),
+        timer: timer(),
+        now: () => now,
+        ...live,
+      }),
+    );
+    const [next] = sentTimers().slice(-1);
+    now = next!.body.wakeAt - 200;
+    const res = await h(sqsEvent([timerRecord(next!.body.wakeAt)]));
+    expect(res).toEqual({ batchItemFailures: [] });
+    expect(phone).toEqual(['ICU registrar', 'ICU consultant']);
+  });
+});
+
+describe('escalate handler: pinned by a mutation run', () => {
+  let ticks: number[];
+  let fakes: ReturnType<typeof sweepFakes>;
+  let feedsDown: boolean;
+  let alertSnsDown: boolean;
+  /** How long the pager takes to start (a cold start): the clock moves on meanwhile. */
+  let startMs: number;
+  const handler = () =>
+    quiet(
+      mod.createEscalateHandler({
+        paging: async () => {
+          now += startMs;
+          const d = fakes.deps();
+          return {
+            pager: {
+              onTick: async (t: number) => void ticks.push(t),
+              onAlert: async (a, t) => {
+                if (alertSnsDown)
+                  throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+                return d.pager.onAlert(a, t);
+              },
+            },
+            sweep: {
+              pages: d.pages,
+              states: {
+                feeds: async function* () {
+                  if (feedsDown)
+                    throw Object.assign(new Error('Throughput exceeds the limit'), { name: 'ThrottlingException' });
+                  yield* d.states.feeds();
+                },
+                load: d.states.load,
+              },
+              timeZone: 'UTC',
+            },
+            config: DEFAULT_PAGING,
+          };
+        },
+        timer: timer(),
+        now: () => now,
+        ...live,
+      }),
+    );
+  const schedule = () => handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
+  /** Patient P-1 enrolled, its monitor heard last at T0: quiet 16 minutes at `now`. */
+  const quietPatient = () => {
+    let state: PatientState | undefined;
+    for (const m of [enrol('P-1', -60), msg('P-1', 0, { vitals: { heartRate: 80 } })])
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    fakes.states.set('P-1', state!);
+    now = T0 + 16 * 60_000;
+  };
+  beforeEach(() => {
+    ticks = [];
+    fakes = sweepFakes();
+    feedsDown = false;
+    alertSnsDown = false;
+    startMs = 0;
+  });
+
+  it('ticks at the time the tick runs, after a slow start, not when the timer came', async () => {
+    now = min(5);
+    startMs = 2000;
+    await handler()(sqsEvent([timerRecord(min(5))]));
+    expect(ticks).toEqual([min(5) + 2000]);
+  });
+
+  it('clears the alert of a patient the index still names but whose state is gone', async () => {
+    const alertId = `stale-feed|P-1|${T0}`;
+    fakes.inForce.set('P-1', { alertId, since: T0 });
+    const d = fakes.deps();
+    now = T0 + 5 * 60_000;
+    await sweepStaleFeeds(
+      {
+        ...d,
+        states: {
+          feeds: async function* () {
+            yield { patientId: 'P-1', since: T0 + 4 * 60_000 };
+          },
+          load: async () => undefined,
+        },
+      },
+      now,
+    );
+    expect(fakes.alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`${alertId}|cleared true`]);
+    expect(fakes.inForce.size).toBe(0);
+  });
+
+  it('runs a timer a second or less from its time as if at its time, and puts back one further off', async () => {
+    now = min(5) - 1000;
+    expect(await handler()(sqsEvent([timerRecord(min(5))]))).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([min(5)]);
+    expect(sentTimers()).toEqual([]);
+    now = min(5) - 30_000;
+    expect(await handler()(sqsEvent([timerRecord(min(5))]))).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([min(5)]);
+    expect(sentTimers()).toEqual([{ delay: 30, body: { wakeAt: min(5) } }]);
+  });
+
+  it('ticks for a timer it cannot read (a tick is always safe)', async () => {
+    expect(await handler()(sqsEvent([timerRecord('garbage')]))).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([T]);
+  });
+
+  it('reports the timer that could not be put back by its own id, wherever it is in the batch', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('SQS down'));
+    const res = await handler()(sqsEvent([timerRecord(min(0), 'due'), timerRecord(min(40), 'late')]));
+    expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'late' }] });
+  });
+
+  it('on the schedule, ticks the ladders before the sweep, so that a failing sweep does not hold them', async () => {
+    feedsDown = true;
+    await expect(schedule()).rejects.toThrow(/Throughput/);
+    expect(ticks).toEqual([T]);
+  });
+
+  it('counts a raised stale-feed alert (StaleFeedAlerts) and the patients swept', async () => {
+    quietPatient();
+    const { out } = await captureOutput(() => schedule());
+    expect(fakes.alerts.map((a) => a.cleared)).toEqual([false]);
+    expect(metricSum(out, 'StaleFeedAlerts')).toBe(1);
+    expect(metricSum(out, 'EnrolledPatients')).toBe(1);
+  });
+
+  it('says nothing of the enrolled patients when SNS cut the sweep short (0 would say nobody is enrolled)', async () => {
+    quietPatient();
+    alertSnsDown = true;
+    const { out } = await captureOutput(() => schedule());
+    expect(out).toMatch(/stale-feed sweep: SNS down/);
+    expect(out).not.toMatch(/"EnrolledPatients"/);
+    expect(metricSum(out, 'EscalateRuns')).toBe(1);
+  });
+
+  it('logs the alerts cleared, by patient id, when data resumes', async () => {
+    quietPatient();
+    await schedule();
+    let state: PatientState | undefined = fakes.states.get('P-1');
+    const back = msg('P-1', 17, { vitals: { heartRate: 82 } });
+    state = reduce(state, back, DEFAULT_CONFIG, arrivalOf(back)).state;
+    fakes.states.set('P-1', state);
+    now = T0 + 18 * 60_000;
+    const { out } = await captureOutput(() => schedule());
+    expect(fakes.alerts.map((a) => a.cleared)).toEqual([false, true]);
+    const line = out.split('\n').find((l) => l.includes('"stale feeds"'))!;
+    expect(line).toContain('"cleared":["P-1"]');
+  });
+  it('treats a timer whose time is not a finite number as unreadable: a tick now, nothing put back', async () => {
+    expect(await handler()(sqsEvent([timerRecord('{"wakeAt":1e999}')]))).toEqual({ batchItemFailures: [] });
+    expect(ticks).toEqual([T]);
+    expect(sentTimers()).toEqual([]);
+  });
+
+  it('clears a ward alert in force that no quiet patient belongs to any more (its members forgotten)', async () => {
+    const ward = `stale-feed|ward H4|${T0}`;
+    fakes.inForce.set(ward, { alertId: ward, since: T0 });
+    now = T0 + 30 * 60_000;
+    await schedule();
+    expect(fakes.alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`${ward}|cleared true`]);
+    expect(fakes.inForce.size).toBe(0);
+  });
+
+  it('keeps the alert in force and moves its feed time when a late reading came while no sweep ran', async () => {
+    quietPatient();
+    await schedule();
+    const first = fakes.inForce.get('P-1')!;
+    let state: PatientState | undefined = fakes.states.get('P-1');
+    const late = msg('P-1', 20, { vitals: { heartRate: 81 } });
+    state = reduce(state, late, DEFAULT_CONFIG, arrivalOf(late)).state;
+    fakes.states.set('P-1', state);
+    now = state.lastMonitorAt! + 30 * 60_000; // the escalate function was down: the feed is long stale again
+    await schedule();
+    expect(fakes.alerts.map((a) => a.cleared)).toEqual([false]);
+    expect(fakes.inForce.get('P-1')).toEqual({ alertId: first.alertId, since: state.lastMonitorAt });
+  });
+});
+
+describe('escalation timers: pinned by a mutation run', () => {
+  const notification = (id: string): PageableNotification => ({
+    notificationId: id,
+    patientId: 'P-1',
+    condition: 'crs',
+    kind: 'escalation',
+    toGrade: 2,
+    teams: ['hematology'],
+    summary: 's',
+  });
+
+  it('sets the other timers of a save when one cannot be set', async () => {
+    const woken: number[] = [];
+    const errors: unknown[] = [];
+    const flaky = {
+      wake: async (at: number) => {
+        woken.push(at);
+        if (woken.length === 1) throw new Error('SQS down');
+      },
+    };
+    const store = withTimers(new MemoryPageStore(), flaky, (e) => errors.push(e));
+    const a = pagesForNotification(notification('crs|P-1|m1'), [], [], T, DEFAULT_PAGING).pages;
+    const b = pagesForNotification(notification('crs|P-1|m2'), [], [], min(1), DEFAULT_PAGING).pages;
+    await store.save([...a, ...b]);
+    expect(errors).toHaveLength(1);
+    expect(woken).toEqual([a[0]!.dueAt, b[0]!.dueAt]);
+  });
+
+  it('sets no timer for a page that is no longer open, or that a silence holds (its end has its own timer)', async () => {
+    const store = () => withTimers(new MemoryPageStore(), timer(), () => undefined);
+    const [page] = pagesForNotification(notification('crs|P-1|m1'), [], [], T, DEFAULT_PAGING).pages;
+    await store().save([{ ...page!, status: 'resolved' }]);
+    await store().save([{ ...page!, heldBy: 's1' }]);
+    expect(sentTimers()).toEqual([]);
   });
 });

@@ -272,3 +272,64 @@ describe('pinned by a mutation run', () => {
     expect(applied('A')).toBe(1);
   });
 });
+
+describe('grade handler: pinned by a mutation run', () => {
+  const at = Date.parse('2026-01-10T08:00:00Z');
+  const gradeAt = () => quiet(mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: () => at, ...live }));
+
+  it('counts only the redelivered messages of a mixed batch as DuplicatesIgnored', async () => {
+    const e = sqsRecord(enrol('A'));
+    await gradeAt()(sqsEvent([e]));
+    const { out } = await captureOutput(() => gradeAt()(sqsEvent([e, sqsRecord(fever('A', 0))])));
+    expect(metricSum(out, 'DuplicatesIgnored')).toBe(1);
+    expect(metricSum(out, 'GradesComputed')).toBe(1);
+  });
+
+  it('measures ProcessingLatency (queue to committed grade) for committed messages only, never below 0', async () => {
+    const committed = sqsRecord(enrol('A'), { sentAt: at - 1000 });
+    const poison = sqsRecord('{"message": {"messageId": "x"}', { groupId: 'A', sentAt: at - 600_000 });
+    const behind = sqsRecord(fever('A', 0), { sentAt: at - 600_000 });
+    const { out } = await captureOutput(() => gradeAt()(sqsEvent([committed, poison, behind])));
+    expect(metricSum(out, 'ProcessingLatency')).toBe(1000);
+    // A sender's clock ahead of this one: 0, not a negative latency that would pull the average down.
+    const ahead = await captureOutput(() => gradeAt()(sqsEvent([sqsRecord(enrol('B'), { sentAt: at + 60_000 })])));
+    expect(ahead.out).toMatch(/"ProcessingLatency":0\b/);
+  });
+
+  it('names the poison message by its own SQS id in the error log', async () => {
+    const a1 = sqsRecord(enrol('A'));
+    const poison = sqsRecord('{"message": {"messageId": "x"}', { groupId: 'A' });
+    const { out } = await captureOutput(() => gradeAt()(sqsEvent([a1, poison])));
+    const line = out.split('\n').find((l) => l.includes('message cannot be applied'))!;
+    expect(line).toContain(`"sqsMessageId":"${poison.messageId}"`);
+  });
+
+  it('counts StateWriteFailures when a patient state cannot be written', async () => {
+    store.failNextSave.set('A', new Error('ProvisionedThroughputExceeded'));
+    const { out } = await captureOutput(() => gradeAt()(sqsEvent([sqsRecord(enrol('A')), sqsRecord(enrol('B'))])));
+    expect(metricSum(out, 'StateWriteFailures')).toBe(1);
+  });
+});
+
+describe('grade handler logs: pinned by a mutation run', () => {
+  it("carries the invocation's request id on its log lines, to find a batch's lines", async () => {
+    const context = {
+      awsRequestId: 'req-7f3a',
+      functionName: 'grade',
+      functionVersion: '$LATEST',
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:grade',
+      memoryLimitInMB: '256',
+      logGroupName: '/aws/lambda/grade',
+      logStreamName: 's',
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis: () => 30_000,
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    };
+    const handler = mod.createGradeHandler({ store, config: DEFAULT_CONFIG, now: Date.now, ...live });
+    const { out } = await captureOutput(() => handler(sqsEvent([sqsRecord(enrol('A'))]), context));
+    const line = out.split('\n').find((l) => l.includes('"graded"'))!;
+    expect(line).toContain('req-7f3a');
+  });
+});

@@ -613,3 +613,19 @@ describe('the on-failure queue, read again by `crs outbox retry --backend aws`: 
     expect(seen).toEqual([]);
   });
 });
+
+describe('notify handler, one instance over many invocations (as in Lambda): pinned by a mutation run', () => {
+  it('holds records only within the invocation that failed: the retry by the same function instance pages them', async () => {
+    const handler = notify(); // created once per container in Lambda, used by every invocation
+    const changes = gradeChanges('A');
+    const records = changes.map(outboxInsert);
+    throttled = true;
+    await expect(handler(streamEvent(records))).rejects.toThrow(/records in the batch failed/);
+    throttled = false;
+    const retry = await handler(streamEvent(records));
+    expect(retry.batchItemFailures).toEqual([]);
+    expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(
+      new Set(changes.map((c) => c.notificationId)),
+    );
+  });
+});
