@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { MemoryAuditLog } from '#app/memory.ts';
+import { auditCommand } from '#cli/audit.ts';
 import type { AuditEvent } from '#ports';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 
@@ -98,5 +99,80 @@ describe('a trail is read oldest first on every backend', () => {
     for await (const e of log.forPatient('P-1')) out.push(e.text);
     db.close();
     expect(out).toEqual(Array.from({ length: 1201 }, (_, i) => `s${i}`));
+  });
+});
+
+describe('pinned by a mutation run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'crs-audit-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** `crs audit export ARGS` in process: its exit status, standard output and standard error. */
+  async function exportCli(...args: string[]) {
+    let stdout = '';
+    let stderr = '';
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
+      stdout += String(c);
+      return true;
+    });
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
+      stderr += String(c);
+      return true;
+    });
+    try {
+      const status = await auditCommand(['export', ...args]);
+      return { status, stdout, stderr };
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+  }
+
+  const entry = (at: string, text: string, patientId = 'P-1'): AuditEvent => ({
+    at,
+    patientId,
+    type: 'silence',
+    text,
+    details: { silenceId: text },
+  });
+
+  it('crs audit export prints every entry of the patient once, oldest first, and counts them', async () => {
+    const data = join(dir, 'serve');
+    const db = openDataDir(data);
+    await new SqliteAuditLog(db).append([
+      entry('2026-11-26T10:02:00Z', 'second'),
+      entry('2026-11-26T10:01:00Z', 'other patient', 'P-2'),
+      entry('2026-11-26T10:01:00Z', 'first'),
+    ]);
+    db.close();
+    const ndjson = await exportCli('--patient', 'P-1', '--data', data);
+    expect(ndjson.status).toBe(0);
+    expect(
+      ndjson.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).text),
+    ).toEqual(['first', 'second']);
+    expect(ndjson.stderr).toBe('crs audit: 2 entries for patient P-1\n');
+    const csv = await exportCli('--patient', 'P-1', '--data', data, '--format', 'csv');
+    expect(csv.status).toBe(0);
+    expect(csv.stdout.split('\r\n')).toEqual([
+      'at,patientId,type,text,details',
+      '2026-11-26T10:01:00Z,P-1,silence,first,"{""silenceId"":""first""}"',
+      '2026-11-26T10:02:00Z,P-1,silence,second,"{""silenceId"":""second""}"',
+      '',
+    ]);
+    const one = await exportCli('--patient', 'P-2', '--data', data);
+    expect(one.stderr).toBe('crs audit: 1 entry for patient P-2\n');
+  });
+
+  it('crs audit export refuses a missing or empty patient, an unknown format or a data directory with no database', async () => {
+    for (const args of [[], ['--patient', ''], ['--patient', 'P-1', '--format', 'xml', '--data', dir]]) {
+      const r = await exportCli(...args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+    }
+    const none = await exportCli('--patient', 'P-1', '--data', join(dir, 'nothing-here'));
+    expect(none.status).toBe(2);
+    expect(none.stderr).toContain('no crs database in');
   });
 });
