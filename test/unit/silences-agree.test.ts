@@ -29,6 +29,7 @@ import { PAGES_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { gradePatient } from '#app/grade.ts';
+import { checkSilence } from '#app/silence.ts';
 import { silenceCommand } from '#cli/silence.ts';
 import { resolveConfig, type GradingConfig, type Team } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
@@ -904,5 +905,29 @@ describe('silences on crs serve and on AWS', () => {
         ],
       ],
     });
+  });
+});
+
+describe('pinned by a mutation run', () => {
+  const ask = (minutes: unknown, reason: unknown = 'transport to MRI') =>
+    checkSilence({ patientId: 'P-1', minutes, reason, by: 'Nurse Bea' }, START);
+
+  it('takes a silence of 1 to 1440 whole minutes, from now until that many minutes later, and not one minute more', () => {
+    for (const minutes of [1, 1440]) {
+      const r = ask(minutes);
+      expect(r.ok && { from: r.silence.from, until: r.silence.until }).toEqual({
+        from: START,
+        until: START + minutes * MIN,
+      });
+    }
+    for (const minutes of [0, 1441, 10_000])
+      expect(ask(minutes)).toMatchObject({ ok: false, errors: [expect.stringMatching(/^minutes:/)] });
+  });
+
+  it('keeps the reason as the board shows it: trimmed, each run of spaces one space, at most 200 characters', () => {
+    const r = ask(5, '  family \t  meeting ');
+    expect(r.ok && r.silence.reason).toBe('family meeting');
+    expect(ask(5, 'r'.repeat(200)).ok).toBe(true);
+    expect(ask(5, 'r'.repeat(201))).toMatchObject({ ok: false, errors: [expect.stringMatching(/^reason:/)] });
   });
 });
