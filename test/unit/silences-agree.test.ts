@@ -924,6 +924,27 @@ describe('pinned by a mutation run', () => {
       expect(ask(minutes)).toMatchObject({ ok: false, errors: [expect.stringMatching(/^minutes:/)] });
   });
 
+  it('crs silence refuses a stray argument or a missing name before it opens any backend', async () => {
+    const nowhere = ['--data', join(tmpdir(), 'crs-no-such-serve')];
+    const cases: [string[], string][] = [
+      [
+        ['create', 'P-1', '--patient', 'P-1', '--minutes', '5', '--reason', 'MRI', '--by', 'Nurse Bea'],
+        'create takes no positional arguments',
+      ],
+      [['end', 'sil_a', 'sil_b', '--by', 'Nurse Bea'], 'end takes exactly one SILENCE_ID'],
+      [['end', 'sil_a'], '--by: is required'],
+      [['list', 'now'], 'list takes no positional arguments'],
+    ];
+    for (const [args, said] of cases) {
+      const r = await crs([...args, ...nowhere]);
+      expect({ code: r.code, out: r.out, said: r.err.split('\n')[0] }, args.join(' ')).toEqual({
+        code: 2,
+        out: '',
+        said: expect.stringContaining(said),
+      });
+    }
+  });
+
   it('keeps the reason as the board shows it: trimmed, each run of spaces one space, at most 200 characters', () => {
     const r = ask(5, '  family \t  meeting ');
     expect(r.ok && r.silence.reason).toBe('family meeting');
