@@ -36,6 +36,7 @@ import { iso } from '#domain/time.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import type { Page, PageTeam, Silence } from '#domain/paging.ts';
 import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
+import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { enrol } from '#test/support/messages.ts';
@@ -942,6 +943,45 @@ describe('pinned by a mutation run', () => {
         out: '',
         said: expect.stringContaining(said),
       });
+    }
+  });
+
+  it('crs silence on a crs serve: an unknown patient refused as such, an ended silence shown ended, a refusal named', async () => {
+    const side = await EmbeddedSide.start();
+    try {
+      const data = ['--data', side.dir];
+      const make = (patient: string) =>
+        crs([
+          'create',
+          '--patient',
+          patient,
+          '--minutes',
+          '5',
+          '--reason',
+          'MRI',
+          '--by',
+          'Nurse Bea',
+          '--json',
+          ...data,
+        ]);
+      expect(await make('P-9')).toEqual({
+        code: 1,
+        out: '',
+        err: 'crs silence: no such patient P-9: nothing graded for it (is the id right?)\n',
+      });
+      const made = await make('P-1');
+      const id = JSON.parse(made.out).silenceId as string;
+      const ended = await crs(['end', id, '--by', 'Dr Lee', '--json', ...data]);
+      expect(ended.code).toBe(0);
+      expect(JSON.parse(ended.out)).toMatchObject({ silenceId: id, patientId: 'P-1', endedBy: 'Dr Lee' });
+      expect(Date.parse(JSON.parse(ended.out).endedAt)).toBeGreaterThan(0);
+      // A server that refuses the call (here: the board key was changed under it) is named, not a crash.
+      writeFileSync(join(side.dir, BOARD_KEY_FILE), 'not-the-key\n');
+      const refused = await make('P-2');
+      expect(refused.code).toBe(1);
+      expect(refused.err).toMatch(/^crs silence: Error: the server answered 401/);
+    } finally {
+      await side.close();
     }
   });
 
