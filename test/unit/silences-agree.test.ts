@@ -975,6 +975,10 @@ describe('pinned by a mutation run', () => {
       expect(ended.code).toBe(0);
       expect(JSON.parse(ended.out)).toMatchObject({ silenceId: id, patientId: 'P-1', endedBy: 'Dr Lee' });
       expect(Date.parse(JSON.parse(ended.out).endedAt)).toBeGreaterThan(0);
+      // Those ended are not kept by crs serve: --all is refused, not answered with those in force.
+      const all = await crs(['list', '--all', ...data]);
+      expect(all.code).toBe(2);
+      expect(all.err).toContain('--all is for --backend aws');
       // A server that refuses the call (here: the board key was changed under it) is named, not a crash.
       writeFileSync(join(side.dir, BOARD_KEY_FILE), 'not-the-key\n');
       const refused = await make('P-2');
