@@ -135,6 +135,23 @@ describe('pinned by a mutation run', () => {
     details: { silenceId: text },
   });
 
+  it('neutralises every cell a spreadsheet would run (=, +, -, @, tab, CR first) and quotes commas, quotes and line breaks', () => {
+    const prefix = `${event.at},P-1,acknowledgement,`;
+    const text = (t: string) => auditCsvRow({ ...event, text: t, details: {} }).slice(prefix.length, -',{}\r\n'.length);
+    expect(['=1+1', '+1', '-1', '@SUM(A1)', '\t=1', 'a,b', 'say "hi"', 'a\nb', 'a\rb', 'plain -1'].map(text)).toEqual([
+      "'=1+1",
+      "'+1",
+      "'-1",
+      "'@SUM(A1)",
+      "'\t=1",
+      '"a,b"',
+      '"say ""hi"""',
+      '"a\nb"',
+      '"a\rb"',
+      'plain -1',
+    ]);
+  });
+
   it('crs audit export prints every entry of the patient once, oldest first, and counts them', async () => {
     const data = join(dir, 'serve');
     const db = openDataDir(data);
