@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoAuditLog, writtenStamp } from '#adapters/aws/dynamo-audit-log.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
@@ -150,6 +151,48 @@ describe('pinned by a mutation run', () => {
       '"a\rb"',
       'plain -1',
     ]);
+  });
+
+  it('a retried write stores an entry once and leaves it where it was: on SQLite and on DynamoDB', async () => {
+    const ddb = new FakeDynamo(PAGING_TABLES);
+    const db = openDataDir(join(dir, 'retry'));
+    try {
+      const logs = {
+        sqlite: new SqliteAuditLog(db),
+        aws: new DynamoAuditLog(ddb.client(), 'audit', () => Date.parse('2026-11-26T12:00:00Z'), {
+          seenTable: 'seen',
+          stateTable: 'state',
+        }),
+      };
+      const trails: Record<string, string[]> = {};
+      for (const [name, log] of Object.entries(logs)) {
+        const first = entry('2026-11-26T10:00:00Z', 'made');
+        const second = entry('2026-11-26T10:00:00Z', 'ended');
+        await log.append([first, second]);
+        await log.append([first]); // the same write again (a retry after a timeout)
+        // Written again with details its auditKey does not name (docs/paging.md: the same key is the same entry).
+        await log.append([{ ...first, details: { ...first.details, retried: true } }]);
+        trails[name] = [];
+        for await (const e of log.forPatient('P-1')) trails[name].push(e.text);
+      }
+      expect(trails).toEqual({ sqlite: ['made', 'ended'], aws: ['made', 'ended'] });
+    } finally {
+      db.close();
+      ddb.restore();
+    }
+  });
+
+  it('a DynamoDB write that fails for any other reason than being stored already is not taken for done', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+    const client = { send: () => Promise.reject(throttled) } as unknown as DynamoDBClient;
+    await expect(new DynamoAuditLog(client, 'audit').append([entry('2026-11-26T10:00:00Z', 'made')])).rejects.toBe(
+      throttled,
+    );
+  });
+
+  it('entries written in one millisecond keep the order written, past every power of ten of the counter', () => {
+    const stamps = Array.from({ length: 20_000 }, () => writtenStamp(Date.parse('2026-11-26T10:00:00Z')));
+    expect([...stamps].sort()).toEqual(stamps);
   });
 
   it('crs audit export prints every entry of the patient once, oldest first, and counts them', async () => {
