@@ -309,6 +309,33 @@ describe('the long tail through gradePatient, DynamoDB', () => {
   });
 
   describe('pinned by a mutation run', () => {
+    it('exports an assessment once while it is both pending in the state item and in the seen-messages table', async () => {
+      const enrolment = enrol('P-1', -60);
+      await gradePatient(store(), CONFIG, 'P-1', [enrolment]);
+      const quiet = (n: number) => msg('P-1', n, { vitals: { heartRate: 80 + n } }, `q${n}`);
+      await gradePatient(store(), CONFIG, 'P-1', [quiet(1)]);
+      // The save after it puts q1 in the seen-messages table, then fails to replace the state item: q1 in both.
+      const client = ddb.client();
+      const send = client.send.bind(client) as (c: unknown) => Promise<unknown>;
+      client.send = ((command: unknown) =>
+        command instanceof PutItemCommand && command.input.TableName === 'state'
+          ? Promise.reject(
+              Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }),
+            )
+          : send(command)) as typeof client.send;
+      const failing = new DynamoStateStore(client, 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
+      await expect(gradePatient(failing, CONFIG, 'P-1', [quiet(2)])).rejects.toThrow('Rate exceeded');
+      expect(pendingIds()).toEqual(['q1']);
+      expect(ddb.items('seen').map((i) => i.messageId!.S)).toContain('q1');
+      const trail: AuditEvent[] = [];
+      const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+      for await (const e of log.forPatient('P-1')) trail.push(e);
+      expect(trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId)).toEqual([
+        enrolment.messageId,
+        'q1',
+      ]);
+    });
+
     it('adds the digest of a reused id still pending in the state item at once: one transaction, no refused put', async () => {
       await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
       await gradePatient(store(), CONFIG, 'P-1', [msg('P-1', 1, { neuro: { iceScore: 10 } }, 'dup')]);
