@@ -182,6 +182,24 @@ describe('pinned by a mutation run', () => {
     }
   });
 
+  it('reads a DynamoDB trail with strongly consistent reads: an entry written a moment ago is in the export', async () => {
+    const ddb = new FakeDynamo(PAGING_TABLES);
+    try {
+      const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+      await log.append([entry('2026-11-26T10:00:00Z', 'made')]);
+      ddb.mock.resetHistory();
+      for await (const _ of log.forPatient('P-1'));
+      const reads = ddb.mock.calls().map((c) => c.args[0].input as { TableName?: string; ConsistentRead?: boolean });
+      expect(reads.map((r) => [r.TableName, r.ConsistentRead])).toEqual([
+        ['audit', true],
+        ['state', true],
+        ['seen', true],
+      ]);
+    } finally {
+      ddb.restore();
+    }
+  });
+
   it('a DynamoDB write that fails for any other reason than being stored already is not taken for done', async () => {
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
     const client = { send: () => Promise.reject(throttled) } as unknown as DynamoDBClient;
