@@ -1,11 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoAuditLog, writtenStamp } from '#adapters/aws/dynamo-audit-log.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
-import { openDataDir } from '#adapters/sqlite/db.ts';
+import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { MemoryAuditLog } from '#app/memory.ts';
 import { auditCommand } from '#cli/audit.ts';
@@ -252,5 +253,17 @@ describe('pinned by a mutation run', () => {
     const none = await exportCli('--patient', 'P-1', '--data', join(dir, 'nothing-here'));
     expect(none.status).toBe(2);
     expect(none.stderr).toContain('no crs database in');
+    // A database of a crs from before the audit trail: refused, and left as it was (the export never migrates).
+    const old = join(dir, 'old');
+    mkdirSync(old);
+    const db = new Database(join(old, DB_FILE));
+    db.pragma('user_version = 1');
+    db.close();
+    const before = await exportCli('--patient', 'P-1', '--data', old);
+    expect(before.status).toBe(2);
+    expect(before.stderr).toContain('is from an older crs (schema 1)');
+    const after = new Database(join(old, DB_FILE), { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(1);
+    after.close();
   });
 });
