@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoAuditLog, writtenStamp } from '#adapters/aws/dynamo-audit-log.ts';
+import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoAuditLog, carriedEntries, writtenStamp } from '#adapters/aws/dynamo-audit-log.ts';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
@@ -196,6 +196,42 @@ describe('pinned by a mutation run', () => {
         ['state', true],
         ['seen', true],
       ]);
+    } finally {
+      ddb.restore();
+    }
+  });
+
+  it('reads a DynamoDB trail longer than a Query page, from the audit and the seen-messages tables, whole and in order', async () => {
+    const ddb = new FakeDynamo(PAGING_TABLES);
+    ddb.pageSize = 10;
+    try {
+      const client = ddb.client();
+      const log = new DynamoAuditLog(client, 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+      const start = Date.parse('2026-11-26T00:00:00Z');
+      const time = (i: number) => new Date(start + i * 1000).toISOString();
+      // Even seconds in the audit table, odd ones carried by seen-messages items (one a message): 25 of each.
+      await log.append(Array.from({ length: 25 }, (_, i) => entry(time(2 * i), `s${2 * i}`)));
+      for (let i = 0; i < 25; i++) {
+        const n = 2 * i + 1;
+        const assessment: AuditEvent = {
+          ...entry(time(n), `s${n}`),
+          type: 'assessment',
+          details: { messageId: `m${n}` },
+        };
+        await client.send(
+          new PutItemCommand({
+            TableName: 'seen',
+            Item: {
+              patientId: { S: 'P-1' },
+              messageId: { S: `m${n}` },
+              entries: carriedEntries('P-1', `m${n}`, [{ event: assessment, written: writtenStamp(0) }]),
+            },
+          }),
+        );
+      }
+      const out: string[] = [];
+      for await (const e of log.forPatient('P-1')) out.push(e.text);
+      expect(out).toEqual(Array.from({ length: 50 }, (_, i) => `s${i}`));
     } finally {
       ddb.restore();
     }
