@@ -336,6 +336,32 @@ describe('the long tail through gradePatient, DynamoDB', () => {
       ]);
     });
 
+    it('exports the assessment of a first-time message before the grade change it caused, and a pending one before what was written after it at its instant', async () => {
+      const trail = async () => {
+        const out: AuditEvent[] = [];
+        const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+        for await (const e of log.forPatient('P-1')) out.push(e);
+        return out;
+      };
+      // CRS 1: the assessment rides in the message's seen item, the notification is in the audit table.
+      await gradePatient(store(), CONFIG, 'P-1', [
+        enrol('P-1', -60),
+        msg('P-1', 1, { vitals: { temperatureC: 38.9 } }, 'fever'),
+      ]);
+      const first = await trail();
+      const notification = first.findIndex((e) => e.type === 'notification');
+      expect(first[notification - 1]).toMatchObject({ type: 'assessment', details: { messageId: 'fever' } });
+      expect(first[notification]!.at).toBe(first[notification - 1]!.at);
+      // A message that changed no grade, pending in the state item; then an entry of its very instant, written after.
+      await gradePatient(store(), CONFIG, 'P-1', [msg('P-1', 2, { vitals: { temperatureC: 38.7 } }, 'quiet')]);
+      expect(pendingIds()).toEqual(['quiet']);
+      const at = (await trail()).find((e) => e.details.messageId === 'quiet')!.at;
+      await new DynamoAuditLog(ddb.client(), 'audit').append([
+        { at, patientId: 'P-1', type: 'silence', text: 'written after', details: { silenceId: 'sil_1' } },
+      ]);
+      expect((await trail()).slice(-2).map((e) => e.type)).toEqual(['assessment', 'silence']);
+    });
+
     it('adds the digest of a reused id still pending in the state item at once: one transaction, no refused put', async () => {
       await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
       await gradePatient(store(), CONFIG, 'P-1', [msg('P-1', 1, { neuro: { iceScore: 10 } }, 'dup')]);
