@@ -281,10 +281,20 @@ describe('pinned by a mutation run', () => {
   });
 
   it('crs audit export refuses a missing or empty patient, an unknown format or a data directory with no database', async () => {
-    for (const args of [[], ['--patient', ''], ['--patient', 'P-1', '--format', 'xml', '--data', dir]]) {
-      const r = await exportCli(...args);
-      expect(r.status, args.join(' ')).toBe(2);
-      expect(r.stdout).toBe('');
+    const data = join(dir, 'empty');
+    openDataDir(data).close();
+    const cases: [string[], string][] = [
+      [[], '--patient P is required'],
+      [['--patient', ''], '--patient P is required'],
+      [['--patient', 'P-1', '--format', 'xml'], '--format must be ndjson or csv'],
+    ];
+    for (const [args, said] of cases) {
+      const r = await exportCli(...args, '--data', data);
+      expect({ status: r.status, stdout: r.stdout, said: r.stderr.split('\n')[0] }, args.join(' ')).toEqual({
+        status: 2,
+        stdout: '',
+        said: expect.stringContaining(said),
+      });
     }
     const none = await exportCli('--patient', 'P-1', '--data', join(dir, 'nothing-here'));
     expect(none.status).toBe(2);
