@@ -9,7 +9,7 @@ import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { MemoryAuditLog } from '#app/memory.ts';
-import { auditCommand } from '#cli/audit.ts';
+import { AUDIT_SOURCES, auditCommand } from '#cli/audit.ts';
 import type { AuditEvent } from '#ports';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 
@@ -278,6 +278,31 @@ describe('pinned by a mutation run', () => {
     ]);
     const one = await exportCli('--patient', 'P-2', '--data', data);
     expect(one.stderr).toBe('crs audit: 1 entry for patient P-2\n');
+  });
+
+  it('crs audit export lets go of its source when done, and when reading it fails', async () => {
+    let closed = 0;
+    const broken = new Error('throttled');
+    AUDIT_SOURCES.test = async (o) => ({
+      log: {
+        append: async () => undefined,
+        async *forPatient() {
+          yield entry('2026-11-26T10:00:00Z', 'one');
+          if (o.format === 'csv') throw broken;
+        },
+      },
+      close: () => {
+        closed++;
+      },
+    });
+    try {
+      expect((await exportCli('--patient', 'P-1', '--backend', 'test')).status).toBe(0);
+      expect(closed).toBe(1);
+      await expect(exportCli('--patient', 'P-1', '--backend', 'test', '--format', 'csv')).rejects.toBe(broken);
+      expect(closed).toBe(2);
+    } finally {
+      delete AUDIT_SOURCES.test;
+    }
   });
 
   it('crs audit export refuses a missing or empty patient, an unknown format or a data directory with no database', async () => {
