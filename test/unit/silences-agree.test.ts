@@ -984,6 +984,13 @@ describe('pinned by a mutation run', () => {
       const refused = await make('P-2');
       expect(refused.code).toBe(1);
       expect(refused.err).toMatch(/^crs silence: Error: the server answered 401/);
+      const listed = await crs(['list', ...data]);
+      expect(listed.code).toBe(1);
+      expect(listed.err).toMatch(/^crs silence: Error: the server answered 401/);
+      // And a data directory where no crs serve runs: said so, as a usage error.
+      const none = await crs(['list', '--data', join(side.dir, 'empty')]);
+      expect(none.code).toBe(2);
+      expect(none.err).toContain('no crs serve is running on');
     } finally {
       await side.close();
     }
