@@ -139,3 +139,22 @@ describe('crs simulate --start', () => {
     expect(a.stdout).toContain('"observedAt":"2026-11-26T06:00:00Z"');
   });
 });
+
+describe('pinned by a mutation run', () => {
+  it('crs silence list --all says when a silence was ended, and by whom', () => {
+    const at = Date.parse('2026-12-02T09:00:00Z');
+    const line = silenceTable([
+      {
+        silenceId: 'sil_1',
+        scope: { team: 'icu' },
+        from: at,
+        until: at + 60 * 60_000,
+        createdBy: 'Dr Lee',
+        reason: 'drill',
+        endedAt: at + 10 * 60_000,
+        endedBy: 'Nurse Bea',
+      },
+    ]).split('\n')[1];
+    expect(line).toMatch(/team icu .* Dr Lee: drill \(ended 2026-12-02T09:10:00Z by Nurse Bea\)$/);
+  });
+});

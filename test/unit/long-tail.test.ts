@@ -309,6 +309,59 @@ describe('the long tail through gradePatient, DynamoDB', () => {
   });
 
   describe('pinned by a mutation run', () => {
+    it('exports an assessment once while it is both pending in the state item and in the seen-messages table', async () => {
+      const enrolment = enrol('P-1', -60);
+      await gradePatient(store(), CONFIG, 'P-1', [enrolment]);
+      const quiet = (n: number) => msg('P-1', n, { vitals: { heartRate: 80 + n } }, `q${n}`);
+      await gradePatient(store(), CONFIG, 'P-1', [quiet(1)]);
+      // The save after it puts q1 in the seen-messages table, then fails to replace the state item: q1 in both.
+      const client = ddb.client();
+      const send = client.send.bind(client) as (c: unknown) => Promise<unknown>;
+      client.send = ((command: unknown) =>
+        command instanceof PutItemCommand && command.input.TableName === 'state'
+          ? Promise.reject(
+              Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }),
+            )
+          : send(command)) as typeof client.send;
+      const failing = new DynamoStateStore(client, 'state', () => Date.parse('2026-01-10T09:00:00Z'), 'audit', 'seen');
+      await expect(gradePatient(failing, CONFIG, 'P-1', [quiet(2)])).rejects.toThrow('Rate exceeded');
+      expect(pendingIds()).toEqual(['q1']);
+      expect(ddb.items('seen').map((i) => i.messageId!.S)).toContain('q1');
+      const trail: AuditEvent[] = [];
+      const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+      for await (const e of log.forPatient('P-1')) trail.push(e);
+      expect(trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId)).toEqual([
+        enrolment.messageId,
+        'q1',
+      ]);
+    });
+
+    it('exports the assessment of a first-time message before the grade change it caused, and a pending one before what was written after it at its instant', async () => {
+      const trail = async () => {
+        const out: AuditEvent[] = [];
+        const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+        for await (const e of log.forPatient('P-1')) out.push(e);
+        return out;
+      };
+      // CRS 1: the assessment rides in the message's seen item, the notification is in the audit table.
+      await gradePatient(store(), CONFIG, 'P-1', [
+        enrol('P-1', -60),
+        msg('P-1', 1, { vitals: { temperatureC: 38.9 } }, 'fever'),
+      ]);
+      const first = await trail();
+      const notification = first.findIndex((e) => e.type === 'notification');
+      expect(first[notification - 1]).toMatchObject({ type: 'assessment', details: { messageId: 'fever' } });
+      expect(first[notification]!.at).toBe(first[notification - 1]!.at);
+      // A message that changed no grade, pending in the state item; then an entry of its very instant, written after.
+      await gradePatient(store(), CONFIG, 'P-1', [msg('P-1', 2, { vitals: { temperatureC: 38.7 } }, 'quiet')]);
+      expect(pendingIds()).toEqual(['quiet']);
+      const at = (await trail()).find((e) => e.details.messageId === 'quiet')!.at;
+      await new DynamoAuditLog(ddb.client(), 'audit').append([
+        { at, patientId: 'P-1', type: 'silence', text: 'written after', details: { silenceId: 'sil_1' } },
+      ]);
+      expect((await trail()).slice(-2).map((e) => e.type)).toEqual(['assessment', 'silence']);
+    });
+
     it('adds the digest of a reused id still pending in the state item at once: one transaction, no refused put', async () => {
       await gradePatient(store(), CONFIG, 'P-1', [enrol('P-1', -60)]);
       await gradePatient(store(), CONFIG, 'P-1', [msg('P-1', 1, { neuro: { iceScore: 10 } }, 'dup')]);

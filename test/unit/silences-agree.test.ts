@@ -29,12 +29,14 @@ import { PAGES_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { gradePatient } from '#app/grade.ts';
-import { silenceCommand } from '#cli/silence.ts';
+import { checkSilence } from '#app/silence.ts';
+import { SILENCE_BACKENDS, silenceCommand } from '#cli/silence.ts';
 import { resolveConfig, type GradingConfig, type Team } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import type { Page, PageTeam, Silence } from '#domain/paging.ts';
 import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
+import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { enrol } from '#test/support/messages.ts';
@@ -904,5 +906,133 @@ describe('silences on crs serve and on AWS', () => {
         ],
       ],
     });
+  });
+});
+
+describe('pinned by a mutation run', () => {
+  const ask = (minutes: unknown, reason: unknown = 'transport to MRI') =>
+    checkSilence({ patientId: 'P-1', minutes, reason, by: 'Nurse Bea' }, START);
+
+  it('takes a silence of 1 to 1440 whole minutes, from now until that many minutes later, and not one minute more', () => {
+    for (const minutes of [1, 1440]) {
+      const r = ask(minutes);
+      expect(r.ok && { from: r.silence.from, until: r.silence.until }).toEqual({
+        from: START,
+        until: START + minutes * MIN,
+      });
+    }
+    for (const minutes of [0, 1441, 10_000])
+      expect(ask(minutes)).toMatchObject({ ok: false, errors: [expect.stringMatching(/^minutes:/)] });
+  });
+
+  it('crs silence refuses a stray argument or a missing name before it opens any backend', async () => {
+    const nowhere = ['--data', join(tmpdir(), 'crs-no-such-serve')];
+    const cases: [string[], string][] = [
+      [
+        ['create', 'P-1', '--patient', 'P-1', '--minutes', '5', '--reason', 'MRI', '--by', 'Nurse Bea'],
+        'create takes no positional arguments',
+      ],
+      [['end', 'sil_a', 'sil_b', '--by', 'Nurse Bea'], 'end takes exactly one SILENCE_ID'],
+      [['end', 'sil_a'], '--by: is required'],
+      [['list', 'now'], 'list takes no positional arguments'],
+    ];
+    for (const [args, said] of cases) {
+      const r = await crs([...args, ...nowhere]);
+      expect({ code: r.code, out: r.out, said: r.err.split('\n')[0] }, args.join(' ')).toEqual({
+        code: 2,
+        out: '',
+        said: expect.stringContaining(said),
+      });
+    }
+  });
+
+  it('crs silence on a crs serve: an unknown patient refused as such, an ended silence shown ended, a refusal named', async () => {
+    const side = await EmbeddedSide.start();
+    try {
+      const data = ['--data', side.dir];
+      const make = (patient: string) =>
+        crs([
+          'create',
+          '--patient',
+          patient,
+          '--minutes',
+          '5',
+          '--reason',
+          'MRI',
+          '--by',
+          'Nurse Bea',
+          '--json',
+          ...data,
+        ]);
+      expect(await make('P-9')).toEqual({
+        code: 1,
+        out: '',
+        err: 'crs silence: no such patient P-9: nothing graded for it (is the id right?)\n',
+      });
+      const made = await make('P-1');
+      const id = JSON.parse(made.out).silenceId as string;
+      const ended = await crs(['end', id, '--by', 'Dr Lee', '--json', ...data]);
+      expect(ended.code).toBe(0);
+      expect(JSON.parse(ended.out)).toMatchObject({ silenceId: id, patientId: 'P-1', endedBy: 'Dr Lee' });
+      expect(Date.parse(JSON.parse(ended.out).endedAt)).toBeGreaterThan(0);
+      // Those ended are not kept by crs serve: --all is refused, not answered with those in force.
+      const all = await crs(['list', '--all', ...data]);
+      expect(all.code).not.toBe(0);
+      expect(all.err).toContain('--all is for --backend aws');
+      // A server that refuses the call (here: the board key was changed under it) is named, not a crash.
+      writeFileSync(join(side.dir, BOARD_KEY_FILE), 'not-the-key\n');
+      const refused = await make('P-2');
+      expect(refused.code).toBe(1);
+      expect(refused.err).toMatch(/^crs silence: Error: the server answered 401/);
+      const listed = await crs(['list', ...data]);
+      expect(listed.code).toBe(1);
+      expect(listed.err).toMatch(/^crs silence: Error: the server answered 401/);
+      // And a data directory where no crs serve runs: said so, as a usage error.
+      const none = await crs(['list', '--data', join(side.dir, 'empty')]);
+      expect(none.code).toBe(2);
+      expect(none.err).toContain('no crs serve is running on');
+    } finally {
+      await side.close();
+    }
+  });
+
+  it('crs silence lets go of its backend when done, and when the backend fails', async () => {
+    let closed = 0;
+    SILENCE_BACKENDS.test = async () => ({
+      create: async () => Promise.reject(new Error('throttled')),
+      end: async () => undefined,
+      list: async () => [],
+      close: () => {
+        closed++;
+      },
+    });
+    try {
+      expect((await crs(['list', '--backend', 'test'])).code).toBe(0);
+      expect(closed).toBe(1);
+      const failed = await crs([
+        'create',
+        '--team',
+        'icu',
+        '--minutes',
+        '5',
+        '--reason',
+        'drill',
+        '--by',
+        'Dr Lee',
+        '--backend',
+        'test',
+      ]);
+      expect(failed).toMatchObject({ code: 1, err: 'crs silence: Error: throttled\n' });
+      expect(closed).toBe(2);
+    } finally {
+      delete SILENCE_BACKENDS.test;
+    }
+  });
+
+  it('keeps the reason as the board shows it: trimmed, each run of spaces one space, at most 200 characters', () => {
+    const r = ask(5, '  family \t  meeting ');
+    expect(r.ok && r.silence.reason).toBe('family meeting');
+    expect(ask(5, 'r'.repeat(200)).ok).toBe(true);
+    expect(ask(5, 'r'.repeat(201))).toMatchObject({ ok: false, errors: [expect.stringMatching(/^reason:/)] });
   });
 });
