@@ -3,6 +3,7 @@ import { sortableTime } from './audit-export.ts';
 import { firstSendPending, holdsUntilAfter, type Page, type Silence } from '#domain/paging.ts';
 import {
   VersionConflict,
+  auditKey,
   type AuditEvent,
   type AuditLog,
   type PageStore,
@@ -80,11 +81,16 @@ export class MemoryPageStore implements PageStore {
 
 export class MemoryAuditLog implements AuditLog {
   readonly events: AuditEvent[] = [];
+  private readonly keys = new Set<string>();
 
   constructor(private readonly onAppend?: (event: AuditEvent) => void) {}
 
+  /** An entry written again (a retry) is stored once, where it was first written, as on SQLite and DynamoDB. */
   async append(events: AuditEvent[]) {
     for (const e of events) {
+      const key = auditKey(e);
+      if (this.keys.has(key)) continue;
+      this.keys.add(key);
       this.events.push(e);
       this.onAppend?.(e);
     }

@@ -154,7 +154,7 @@ describe('pinned by a mutation run', () => {
     ]);
   });
 
-  it('a retried write stores an entry once and leaves it where it was: on SQLite and on DynamoDB', async () => {
+  it('a retried write stores an entry once and leaves it where it was: on SQLite, on DynamoDB and in memory (replay)', async () => {
     const ddb = new FakeDynamo(PAGING_TABLES);
     const db = openDataDir(join(dir, 'retry'));
     try {
@@ -164,6 +164,7 @@ describe('pinned by a mutation run', () => {
           seenTable: 'seen',
           stateTable: 'state',
         }),
+        memory: new MemoryAuditLog(),
       };
       const trails: Record<string, string[]> = {};
       for (const [name, log] of Object.entries(logs)) {
@@ -176,7 +177,7 @@ describe('pinned by a mutation run', () => {
         trails[name] = [];
         for await (const e of log.forPatient('P-1')) trails[name].push(e.text);
       }
-      expect(trails).toEqual({ sqlite: ['made', 'ended'], aws: ['made', 'ended'] });
+      expect(trails).toEqual({ sqlite: ['made', 'ended'], aws: ['made', 'ended'], memory: ['made', 'ended'] });
     } finally {
       db.close();
       ddb.restore();
