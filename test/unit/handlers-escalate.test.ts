@@ -318,51 +318,57 @@ describe('stale-feed sweep', () => {
   });
 });
 
+/** An ICU escalation paged by the real pager (level 1 sent, its timer set), and the escalate function over it. */
+async function icuLadder() {
+  const phone: string[] = [];
+  const audit = new MemoryAuditLog();
+  const pages = new MemoryPageStore(audit);
+  const pager = new Pager({
+    pages: withTimers(pages, timer(), () => undefined),
+    sender: { send: async (m: PageMessage) => void phone.push(`${m.role}`) },
+    audit,
+    config: DEFAULT_PAGING,
+    ackSecret: randomBytes(32),
+    ackBaseUrl: 'https://x/ack/',
+  });
+  await pager.onNotification(
+    {
+      notificationId: 'crs|P-1|m1',
+      patientId: 'P-1',
+      condition: 'crs',
+      kind: 'escalation',
+      toGrade: 3,
+      teams: ['icu'],
+      summary: 's',
+    },
+    T,
+  );
+  const h = quiet(
+    mod.createEscalateHandler({
+      paging: async () => ({
+        pager,
+        sweep: {
+          pages: {
+            staleFeedAlerts: async () => new Map(),
+            setStaleFeedAlert: async () => undefined,
+            clearStaleFeedAlert: async () => undefined,
+          },
+          states: { feeds: async function* () {}, load: async () => undefined },
+          timeZone: 'UTC',
+        },
+        config: DEFAULT_PAGING,
+      }),
+      timer: timer(),
+      now: () => now,
+      ...live,
+    }),
+  );
+  return { phone, pager, h };
+}
+
 describe('the schedule and the timers with the real pager', () => {
   it('climb the ladder at the due times and stop at the first acknowledgement', async () => {
-    const phone: string[] = [];
-    const audit = new MemoryAuditLog();
-    const pages = new MemoryPageStore(audit);
-    const pager = new Pager({
-      pages: withTimers(pages, timer(), () => undefined),
-      sender: { send: async (m: PageMessage) => void phone.push(`${m.role}`) },
-      audit,
-      config: DEFAULT_PAGING,
-      ackSecret: randomBytes(32),
-      ackBaseUrl: 'https://x/ack/',
-    });
-    await pager.onNotification(
-      {
-        notificationId: 'crs|P-1|m1',
-        patientId: 'P-1',
-        condition: 'crs',
-        kind: 'escalation',
-        toGrade: 3,
-        teams: ['icu'],
-        summary: 's',
-      },
-      T,
-    );
-    const h = quiet(
-      mod.createEscalateHandler({
-        paging: async () => ({
-          pager,
-          sweep: {
-            pages: {
-              staleFeedAlerts: async () => new Map(),
-              setStaleFeedAlert: async () => undefined,
-              clearStaleFeedAlert: async () => undefined,
-            },
-            states: { feeds: async function* () {}, load: async () => undefined },
-            timeZone: 'UTC',
-          },
-          config: DEFAULT_PAGING,
-        }),
-        timer: timer(),
-        now: () => now,
-        ...live,
-      }),
-    );
+    const { phone, pager, h } = await icuLadder();
     // Each timer fires at its time: the next level is paged, and its own timer set.
     for (let i = 0; i < 2; i++) {
       const [next] = sentTimers().slice(-1);
@@ -380,49 +386,7 @@ describe('the schedule and the timers with the real pager', () => {
 
 describe('the timers with the real pager: pinned by a mutation run', () => {
   it("pages the next level when its timer comes a moment early by this function's clock (clocks differ)", async () => {
-    const phone: string[] = [];
-    const audit = new MemoryAuditLog();
-    const pages = new MemoryPageStore(audit);
-    const pager = new Pager({
-      pages: withTimers(pages, timer(), () => undefined),
-      sender: { send: async (m: PageMessage) => void phone.push(`${m.role}`) },
-      audit,
-      config: DEFAULT_PAGING,
-      ackSecret: randomBytes(32),
-      ackBaseUrl: 'https://x/ack/',
-    });
-    await pager.onNotification(
-      {
-        notificationId: 'crs|P-1|m1',
-        patientId: 'P-1',
-        condition: 'crs',
-        kind: 'escalation',
-        toGrade: 3,
-        teams: ['icu'],
-        summary: 's',
-      },
-      T,
-    );
-    const h = quiet(
-      mod.createEscalateHandler({
-        paging: async () => ({
-          pager,
-          sweep: {
-            pages: {
-              staleFeedAlerts: async () => new Map(),
-              setStaleFeedAlert: async () => undefined,
-              clearStaleFeedAlert: async () => undefined,
-            },
-            states: { feeds: async function* () {}, load: async () => undefined },
-            timeZone: 'UTC',
-          },
-          config: DEFAULT_PAGING,
-        }),
-        timer: timer(),
-        now: () => now,
-        ...live,
-      }),
-    );
+    const { phone, h } = await icuLadder();
     const [next] = sentTimers().slice(-1);
     now = next!.body.wakeAt - 200;
     const res = await h(sqsEvent([timerRecord(next!.body.wakeAt)]));
