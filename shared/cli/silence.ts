@@ -220,6 +220,8 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     else process.stdout.write(silenceTable(list));
     return 0;
   } catch (err) {
+    // The same usage error as when the backend is opened (--all on crs serve, a server that stopped answering).
+    if (err instanceof SilenceUsageError) return usage(err.message);
     if (err instanceof SilenceRefused) process.stderr.write(`crs silence: ${err.message}\n`);
     else process.stderr.write(`crs silence: ${(err as Error).name}: ${(err as Error).message}\n`);
     return 1;
