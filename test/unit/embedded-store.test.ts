@@ -338,6 +338,43 @@ describe('GradingWorker, pinned by a mutation run', () => {
     await w.stop();
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(1);
   });
+
+  it('takes no more after stop: a later kick grades nothing', async () => {
+    await new SqliteQueue(db).enqueue([queued(enrol('P1', 0))]);
+    const w = worker();
+    await w.stop();
+    w.kick();
+    await w.stop();
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(1);
+  });
+
+  it("counts a failed commit of one patient against its first message, and still reports the others' commit", async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue([...escalating('A'), ...escalating('B')].map(queued));
+    // B's first grade change is in the outbox already: B's write fails (UNIQUE), A's goes through.
+    db.prepare('INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      'notification',
+      replayPages(escalating('B'))[0]!,
+      'B',
+      '{}',
+      '2026-01-10T09:00:00Z',
+    );
+    const committed: string[][] = [];
+    const at = Date.parse('2026-01-10T10:00:00Z');
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => at,
+      onCommitted: (r) => committed.push(r.patients),
+    });
+    expect(await w.pass()).toBe(6);
+    expect(committed).toEqual([['A']]);
+    expect(db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'B' ORDER BY seq").pluck().all()).toEqual([
+      1, 0, 0,
+    ]);
+    expect(await w.pass()).toBe(0); // B waits out its backoff
+  });
 });
 
 describe('GradingBatch', () => {
