@@ -451,4 +451,19 @@ describe('pinned by a mutation run', () => {
     const both = await fetch(`${server.url}/api/patients`, { headers: { cookie, authorization: 'Bearer nope' } });
     expect(both.status).toBe(401);
   });
+
+  it('lists the sickest first, then by bed in numeric order, and pages the list with offset and limit', async () => {
+    const ids = ['B2', 'B10', 'B1', 'B7'];
+    for (const id of ids) expect((await post('/v1/messages', enrol(id, 0))).status).toBe(202);
+    expect((await post('/v1/messages', msg('B7', 10, { vitals: { temperatureC: 39.1 } }))).status).toBe(202);
+    type List = { total: number; offset: number; limit: number; patients: { patientId: string }[] };
+    const full = await until(async () => {
+      const l = (await (await api('/api/patients')).json()) as List & { patients: { crs: { grade: number } }[] };
+      return l.total === 4 && l.patients[0]!.crs.grade === 1 ? l : undefined;
+    }, 'four patients, one with a fever');
+    expect(full.patients.map((p) => p.patientId)).toEqual(['B7', 'B1', 'B2', 'B10']);
+    const page = (await (await api('/api/patients?offset=1&limit=2')).json()) as List;
+    expect(page).toMatchObject({ total: 4, offset: 1, limit: 2 });
+    expect(page.patients.map((p) => p.patientId)).toEqual(['B1', 'B2']);
+  });
 });
