@@ -339,6 +339,17 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(1);
   });
 
+  it('counts a messageId reused with other content for /api/health, and logs it by id only', async () => {
+    const queue = new SqliteQueue(db);
+    const [a, b] = escalating('P1');
+    await queue.enqueue([queued(a!), queued({ ...b!, messageId: a!.messageId })]);
+    const log: string[] = [];
+    const w = worker(() => Date.now(), log);
+    await drain(w);
+    expect(w.stats).toMatchObject({ applied: 2, duplicates: 0, reusedIds: 1 });
+    expect(log.join('\n')).toContain('reused with other content');
+  });
+
   it('takes no more after stop: a later kick grades nothing', async () => {
     await new SqliteQueue(db).enqueue([queued(enrol('P1', 0))]);
     const w = worker();
