@@ -466,4 +466,28 @@ describe('pinned by a mutation run', () => {
     expect(page).toMatchObject({ total: 4, offset: 1, limit: 2 });
     expect(page.patients.map((p) => p.patientId)).toEqual(['B1', 'B2']);
   });
+
+  it('ranks by the worse of CRS and ICANS, then those with a page waiting before those acknowledged', async () => {
+    for (const id of ['A1', 'A2', 'A3']) expect((await post('/v1/messages', enrol(id, 0))).status).toBe(202);
+    await post('/v1/messages', msg('A1', 10, { neuro: { iceScore: 5 } })); // ICANS 2
+    await post('/v1/messages', msg('A2', 10, { vitals: { temperatureC: 39.1 } })); // CRS 1
+    await post('/v1/messages', msg('A3', 10, { vitals: { temperatureC: 39.1 } })); // CRS 1
+    await until(() => pageLines.length === 3, 'three pages');
+    const a2 = pageLines.map((l) => JSON.parse(l)).find((p) => p.patientId === 'A2')!;
+    const pageId = `${a2.notificationId}|hematology`;
+    await until(async () => (await server.paging.store.get(pageId)) !== undefined, "A2's page");
+    const ack = await api(`/api/pages/${encodeURIComponent(pageId)}/ack`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'Dr Ada' }),
+    });
+    expect(ack.status).toBe(200);
+    type List = { patients: { patientId: string; waiting: number }[] };
+    const list = await until(async () => {
+      const l = (await (await api('/api/patients')).json()) as List;
+      const w = Object.fromEntries(l.patients.map((p) => [p.patientId, p.waiting]));
+      return w.A2 === 0 && (w.A3 ?? 0) > 0 ? l : undefined;
+    }, "A2's page acknowledged, A3's waiting");
+    expect(list.patients.map((p) => p.patientId)).toEqual(['A1', 'A3', 'A2']);
+  });
 });
