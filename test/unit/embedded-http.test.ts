@@ -490,4 +490,27 @@ describe('pinned by a mutation run', () => {
     }, "A2's page acknowledged, A3's waiting");
     expect(list.patients.map((p) => p.patientId)).toEqual(['A1', 'A3', 'A2']);
   });
+
+  it("says which grade each change came from, and shows only the asked hours of the patient's timeline", async () => {
+    for (const m of [
+      enrol('P1', 0),
+      msg('P1', 60, { vitals: { temperatureC: 39.1, systolicBP: 118 } }),
+      msg('P1', 180, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
+    ]) {
+      expect((await post('/v1/messages', m)).status).toBe(202);
+    }
+    await until(() => pageLines.length === 2, 'pages');
+    type Detail = { pages: { grade: number; fromGrade: number | null }[]; timeline: { points: { crs: number }[] } };
+    const detail = await until(async () => {
+      const d = (await (await api('/api/patients/P1')).json()) as Detail;
+      return d.pages.length === 2 ? d : undefined;
+    }, 'two grade changes');
+    expect(detail.pages.map((g) => [g.grade, g.fromGrade])).toEqual([
+      [3, 1],
+      [1, 0],
+    ]);
+    expect(detail.timeline.points.map((p) => p.crs)).toEqual([0, 1, 3]);
+    const lastTwoHours = (await (await api('/api/patients/P1?hours=2')).json()) as Detail;
+    expect(lastTwoHours.timeline.points.map((p) => p.crs)).toEqual([1, 3]);
+  });
 });
