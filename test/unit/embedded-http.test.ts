@@ -495,12 +495,21 @@ describe('pinned by a mutation run', () => {
     for (const m of [
       enrol('P1', 0),
       msg('P1', 60, { vitals: { temperatureC: 39.1, systolicBP: 118 } }),
-      msg('P1', 180, { vasopressors: [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }] }),
+      msg('P1', 180, {
+        vasopressors: [
+          { drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' },
+          { drug: 'vasopressin', dose: 0, unit: 'units/min' },
+        ],
+      }),
     ]) {
       expect((await post('/v1/messages', m)).status).toBe(202);
     }
     await until(() => pageLines.length === 2, 'pages');
-    type Detail = { pages: { grade: number; fromGrade: number | null }[]; timeline: { points: { crs: number }[] } };
+    type Detail = {
+      patient: { paging: { grade: number }[]; vasopressors: { value: { drug: string }[] } };
+      pages: { grade: number; fromGrade: number | null }[];
+      timeline: { points: { crs: number }[] };
+    };
     const detail = await until(async () => {
       const d = (await (await api('/api/patients/P1')).json()) as Detail;
       return d.pages.length === 2 ? d : undefined;
@@ -509,6 +518,9 @@ describe('pinned by a mutation run', () => {
       [3, 1],
       [1, 0],
     ]);
+    // The card: only the current change needs attention; a drug stopped (dose 0) is not running.
+    expect(detail.patient.paging.map((g) => g.grade)).toEqual([3]);
+    expect(detail.patient.vasopressors.value.map((v) => v.drug)).toEqual(['norepinephrine']);
     expect(detail.timeline.points.map((p) => p.crs)).toEqual([0, 1, 3]);
     const lastTwoHours = (await (await api('/api/patients/P1?hours=2')).json()) as Detail;
     expect(lastTwoHours.timeline.points.map((p) => p.crs)).toEqual([1, 3]);
