@@ -1,7 +1,8 @@
 // `crs serve` in process, over real HTTP: ingest statuses and auth, the page stream, the board's API (key, cookie,
 // pages per team, acknowledgements), live events, the webhook with retries, and the board's assets (no network,
 // strict CSP). Acknowledge links, silences, alerts and the audit export: embedded-paging-http.test.ts.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -19,6 +20,7 @@ import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
+import { SseHub } from '#hosts/embedded/sse.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
@@ -445,6 +447,25 @@ describe('the server process', () => {
 });
 
 describe('pinned by a mutation run', () => {
+  it('takes at most 100 live-event clients, and frees the place of one that disconnects', () => {
+    const hub = new SseHub();
+    const client = () => {
+      const res = new EventEmitter() as EventEmitter & { writeHead(): void; write(): boolean; end(): void };
+      res.writeHead = () => undefined;
+      res.write = () => true;
+      res.end = () => undefined;
+      return res as unknown as ServerResponse;
+    };
+    const clients = Array.from({ length: 100 }, client);
+    for (const c of clients) expect(hub.attach(c)).toBe(true);
+    expect(hub.attach(client())).toBe(false);
+    expect(hub.size).toBe(100);
+    clients[0]!.emit('close');
+    expect(hub.size).toBe(99);
+    expect(hub.attach(client())).toBe(true);
+    hub.close();
+  });
+
   it('refuses a wrong board key in the Authorization header, whatever cookie comes with it', async () => {
     const link = await fetch(server.boardUrl, { redirect: 'manual' });
     const cookie = link.headers.get('set-cookie')!.split(';')[0]!;
