@@ -1,7 +1,8 @@
 // `crs serve` in process, over real HTTP: ingest statuses and auth, the page stream, the board's API (key, cookie,
 // pages per team, acknowledgements), live events, the webhook with retries, and the board's assets (no network,
 // strict CSP). Acknowledge links, silences, alerts and the audit export: embedded-paging-http.test.ts.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -19,6 +20,7 @@ import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
+import { SseHub } from '#hosts/embedded/sse.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
@@ -445,10 +447,103 @@ describe('the server process', () => {
 });
 
 describe('pinned by a mutation run', () => {
+  it('takes at most 100 live-event clients, and frees the place of one that disconnects', () => {
+    const hub = new SseHub();
+    const client = () => {
+      const res = new EventEmitter() as EventEmitter & { writeHead(): void; write(): boolean; end(): void };
+      res.writeHead = () => undefined;
+      res.write = () => true;
+      res.end = () => undefined;
+      return res as unknown as ServerResponse;
+    };
+    const clients = Array.from({ length: 100 }, client);
+    for (const c of clients) expect(hub.attach(c)).toBe(true);
+    expect(hub.attach(client())).toBe(false);
+    expect(hub.size).toBe(100);
+    clients[0]!.emit('close');
+    expect(hub.size).toBe(99);
+    expect(hub.attach(client())).toBe(true);
+    hub.close();
+  });
+
   it('refuses a wrong board key in the Authorization header, whatever cookie comes with it', async () => {
     const link = await fetch(server.boardUrl, { redirect: 'manual' });
     const cookie = link.headers.get('set-cookie')!.split(';')[0]!;
     const both = await fetch(`${server.url}/api/patients`, { headers: { cookie, authorization: 'Bearer nope' } });
     expect(both.status).toBe(401);
+  });
+
+  it('lists the sickest first, then by bed in numeric order, and pages the list with offset and limit', async () => {
+    const ids = ['B2', 'B10', 'B1', 'B7'];
+    for (const id of ids) expect((await post('/v1/messages', enrol(id, 0))).status).toBe(202);
+    expect((await post('/v1/messages', msg('B7', 10, { vitals: { temperatureC: 39.1 } }))).status).toBe(202);
+    type List = { total: number; offset: number; limit: number; patients: { patientId: string }[] };
+    const full = await until(async () => {
+      const l = (await (await api('/api/patients')).json()) as List & { patients: { crs: { grade: number } }[] };
+      return l.total === 4 && l.patients[0]!.crs.grade === 1 ? l : undefined;
+    }, 'four patients, one with a fever');
+    expect(full.patients.map((p) => p.patientId)).toEqual(['B7', 'B1', 'B2', 'B10']);
+    const page = (await (await api('/api/patients?offset=1&limit=2')).json()) as List;
+    expect(page).toMatchObject({ total: 4, offset: 1, limit: 2 });
+    expect(page.patients.map((p) => p.patientId)).toEqual(['B1', 'B2']);
+  });
+
+  it('ranks by the worse of CRS and ICANS, then those with a page waiting before those acknowledged', async () => {
+    for (const id of ['A1', 'A2', 'A3']) expect((await post('/v1/messages', enrol(id, 0))).status).toBe(202);
+    await post('/v1/messages', msg('A1', 10, { neuro: { iceScore: 5 } })); // ICANS 2
+    await post('/v1/messages', msg('A2', 10, { vitals: { temperatureC: 39.1 } })); // CRS 1
+    await post('/v1/messages', msg('A3', 10, { vitals: { temperatureC: 39.1 } })); // CRS 1
+    await until(() => pageLines.length === 3, 'three pages');
+    const a2 = pageLines.map((l) => JSON.parse(l)).find((p) => p.patientId === 'A2')!;
+    const pageId = `${a2.notificationId}|hematology`;
+    await until(async () => (await server.paging.store.get(pageId)) !== undefined, "A2's page");
+    const ack = await api(`/api/pages/${encodeURIComponent(pageId)}/ack`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'Dr Ada' }),
+    });
+    expect(ack.status).toBe(200);
+    type List = { patients: { patientId: string; waiting: number }[] };
+    const list = await until(async () => {
+      const l = (await (await api('/api/patients')).json()) as List;
+      const w = Object.fromEntries(l.patients.map((p) => [p.patientId, p.waiting]));
+      return w.A2 === 0 && (w.A3 ?? 0) > 0 ? l : undefined;
+    }, "A2's page acknowledged, A3's waiting");
+    expect(list.patients.map((p) => p.patientId)).toEqual(['A1', 'A3', 'A2']);
+  });
+
+  it("says which grade each change came from, and shows only the asked hours of the patient's timeline", async () => {
+    for (const m of [
+      enrol('P1', 0),
+      msg('P1', 60, { vitals: { temperatureC: 39.1, systolicBP: 118 } }),
+      msg('P1', 180, {
+        vasopressors: [
+          { drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' },
+          { drug: 'vasopressin', dose: 0, unit: 'units/min' },
+        ],
+      }),
+    ]) {
+      expect((await post('/v1/messages', m)).status).toBe(202);
+    }
+    await until(() => pageLines.length === 2, 'pages');
+    type Detail = {
+      patient: { paging: { grade: number }[]; vasopressors: { value: { drug: string }[] } };
+      pages: { grade: number; fromGrade: number | null }[];
+      timeline: { points: { crs: number }[] };
+    };
+    const detail = await until(async () => {
+      const d = (await (await api('/api/patients/P1')).json()) as Detail;
+      return d.pages.length === 2 ? d : undefined;
+    }, 'two grade changes');
+    expect(detail.pages.map((g) => [g.grade, g.fromGrade])).toEqual([
+      [3, 1],
+      [1, 0],
+    ]);
+    // The card: only the current change needs attention; a drug stopped (dose 0) is not running.
+    expect(detail.patient.paging.map((g) => g.grade)).toEqual([3]);
+    expect(detail.patient.vasopressors.value.map((v) => v.drug)).toEqual(['norepinephrine']);
+    expect(detail.timeline.points.map((p) => p.crs)).toEqual([0, 1, 3]);
+    const lastTwoHours = (await (await api('/api/patients/P1?hours=2')).json()) as Detail;
+    expect(lastTwoHours.timeline.points.map((p) => p.crs)).toEqual([1, 3]);
   });
 });

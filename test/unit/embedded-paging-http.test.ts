@@ -468,6 +468,22 @@ describe('the audit export', () => {
 
 // Behaviour a mutation run of the SQLite page store (shared/adapters/sqlite/pages.ts) found no test pinning down.
 describe('technical alerts, pinned by a mutation run', () => {
+  it('keeps an acknowledged SpO2 alert on the patient card while it is in force', async () => {
+    server = await start();
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { spo2: 88 } }), msg('P1', 2, { vitals: { spo2: 87 } }));
+    await until(() => pages().length === 2 || undefined, 'the warning pages');
+    for (const p of pages()) {
+      expect((await apiPost(`/api/pages/${encodeURIComponent(p.pageId)}/ack`, { by: 'Dr Ada' })).status).toBe(200);
+    }
+    const list = (await (await api('/api/patients')).json()) as {
+      patients: { waiting: number; paging: { subject: string; pages: { state: string }[] }[] }[];
+    };
+    expect(list.patients[0]!.waiting).toBe(0);
+    expect(list.patients[0]!.paging.map((g) => [g.subject, g.pages.map((x) => x.state)])).toEqual([
+      ['spo2', ['acknowledged', 'acknowledged']],
+    ]);
+  });
+
   it('does not page the all-clear of a stale-feed alert again after a restart', async () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;

@@ -288,6 +288,106 @@ describe('GradingWorker', () => {
   });
 });
 
+// Behaviour a mutation run of the grading worker (shared/hosts/embedded/worker.ts) found no test pinning down.
+describe('GradingWorker, pinned by a mutation run', () => {
+  const poison = () =>
+    db
+      .prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)')
+      .run('BAD', 'BAD-poison', '{"message":{"messageId":"BAD-poison","patientId":"BAD"}}', '2026-01-10T09:00:00Z');
+
+  it('retries a poison message exactly when its backoff ends: after 1 s, then 2 s', async () => {
+    poison();
+    const t0 = Date.parse('2026-01-10T10:00:00Z');
+    let clock = t0;
+    const w = worker(() => clock);
+    expect(await w.pass()).toBe(1); // attempt 1 fails: retried at t0 + 1 s
+    clock = t0 + WORKER_LIMITS.retryBaseMs - 1;
+    expect(await w.pass()).toBe(0);
+    clock = t0 + WORKER_LIMITS.retryBaseMs;
+    expect(await w.pass()).toBe(1); // attempt 2 fails: retried 2 s later
+    const t1 = clock;
+    clock = t1 + 2 * WORKER_LIMITS.retryBaseMs - 1;
+    expect(await w.pass()).toBe(0);
+    clock = t1 + 2 * WORKER_LIMITS.retryBaseMs;
+    expect(await w.pass()).toBe(1);
+  });
+
+  /** Enrolment and 100 observations of one patient: one more than a pass grades of a patient. */
+  async function busyPatient(): Promise<void> {
+    const queue = new SqliteQueue(db);
+    const messages = [enrol('P1', 0)];
+    for (let i = 1; i <= WORKER_LIMITS.rowsPerPatient; i++) messages.push(msg('P1', i, { vitals: { heartRate: 80 } }));
+    await queue.enqueue(messages.map(queued));
+  }
+
+  it('grades at most rowsPerPatient messages of one patient per pass, the rest in the next, in order', async () => {
+    await busyPatient();
+    const w = worker();
+    await w.pass();
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(1);
+    expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(WORKER_LIMITS.rowsPerPatient);
+    await w.pass();
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(WORKER_LIMITS.rowsPerPatient + 1);
+  });
+
+  it('stops after the pass in progress: the rest waits in the inbox for the next start', async () => {
+    await busyPatient();
+    const w = worker();
+    w.kick();
+    await w.stop();
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(1);
+  });
+
+  it('counts a messageId reused with other content for /api/health, and logs it by id only', async () => {
+    const queue = new SqliteQueue(db);
+    const [a, b] = escalating('P1');
+    await queue.enqueue([queued(a!), queued({ ...b!, messageId: a!.messageId })]);
+    const log: string[] = [];
+    const w = worker(() => Date.now(), log);
+    await drain(w);
+    expect(w.stats).toMatchObject({ applied: 2, duplicates: 0, reusedIds: 1 });
+    expect(log.join('\n')).toContain('reused with other content');
+  });
+
+  it('takes no more after stop: a later kick grades nothing', async () => {
+    await new SqliteQueue(db).enqueue([queued(enrol('P1', 0))]);
+    const w = worker();
+    await w.stop();
+    w.kick();
+    await w.stop();
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(1);
+  });
+
+  it("counts a failed commit of one patient against its first message, and still reports the others' commit", async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue([...escalating('A'), ...escalating('B')].map(queued));
+    // B's first grade change is in the outbox already: B's write fails (UNIQUE), A's goes through.
+    db.prepare('INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      'notification',
+      replayPages(escalating('B'))[0]!,
+      'B',
+      '{}',
+      '2026-01-10T09:00:00Z',
+    );
+    const committed: string[][] = [];
+    const at = Date.parse('2026-01-10T10:00:00Z');
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => at,
+      onCommitted: (r) => committed.push(r.patients),
+    });
+    expect(await w.pass()).toBe(6);
+    expect(committed).toEqual([['A']]);
+    expect(db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'B' ORDER BY seq").pluck().all()).toEqual([
+      1, 0, 0,
+    ]);
+    expect(await w.pass()).toBe(0); // B waits out its backoff
+  });
+});
+
 describe('GradingBatch', () => {
   it('commits all or nothing, and one patient whose version moved can be isolated from the others', async () => {
     const store = new SqliteStateStore(db);
