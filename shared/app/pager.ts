@@ -13,6 +13,7 @@ import {
   tick,
   type Acknowledgement,
   type AckResult,
+  type AlertInput,
   type Page,
   type PageableNotification,
   type PagingConfig,
@@ -62,16 +63,6 @@ export interface PagerDeps {
  * it); still parked because the transport is down; refused again and parked again; or its page is gone.
  */
 export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone';
-
-export interface AlertInput {
-  alertId: string;
-  patientId: string;
-  subject: 'stale-feed' | 'spo2';
-  cleared: boolean;
-  summary: string;
-  /** An all-clear that answers only this alert's pages (a ward's); without it, every open one of the subject's. */
-  resolves?: string;
-}
 
 const ATTEMPTS = 5;
 

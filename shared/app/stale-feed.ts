@@ -5,10 +5,9 @@
 // Many feeds quiet at once (a ward's network or gateway down) page once per ward (issue 16 item 3): planStaleFeeds
 // is the one rule both backends' sweeps follow; each backend only finds the feeds and stores what is in force.
 import { byId } from '#domain/ids.ts';
-import type { PagingConfig } from '#domain/paging.ts';
+import type { AlertInput, PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { MINUTE, formatSiteTime } from '#domain/time.ts';
-import type { AlertInput } from './pager.ts';
 
 const bedOf = (state: PatientState | undefined) => (state?.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '');
 

@@ -257,16 +257,20 @@ export function pagesForNotification(
   return { pages: [...replaced, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 
+/** An alert that is not a grade change (a feed gone quiet, a low SpO2), raised or cleared. */
+export interface AlertInput {
+  alertId: string;
+  patientId: string;
+  subject: 'stale-feed' | 'spo2';
+  cleared: boolean;
+  summary: string;
+  /** An all-clear that answers only this alert's pages (a ward's); without it, every open one of the subject's. */
+  resolves?: string;
+}
+
 /** Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. */
 export function pagesForAlert(
-  alert: {
-    alertId: string;
-    patientId: string;
-    subject: 'stale-feed' | 'spo2';
-    cleared: boolean;
-    summary: string;
-    resolves?: string;
-  },
+  alert: AlertInput,
   open: Page[],
   silences: Silence[],
   now: number,

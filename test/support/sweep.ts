@@ -1,7 +1,7 @@
 // The AWS stale-feed sweep's stores in memory: patients' states (what `feeds` yields and `load` reads), the alerts
 // in force (the pages table's #stale-feeds partition) and the alerts the pager was handed.
 import type { SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
-import type { AlertInput } from '../../shared/app/pager.ts';
+import type { AlertInput } from '../../shared/domain/paging.ts';
 import { DEFAULT_PAGING } from '../../shared/domain/paging.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
 

@@ -13,7 +13,7 @@ import {
 } from '../../shared/adapters/aws/dynamo-state-store.ts';
 import { sweepStaleFeeds } from '../../shared/adapters/aws/stale-feed-sweep.ts';
 import { STATE_TABLE } from '../../shared/adapters/aws/table-layout.ts';
-import type { AlertInput } from '../../shared/app/pager.ts';
+import type { AlertInput } from '../../shared/domain/paging.ts';
 import { FakeDynamo, PAGING_TABLES } from '../support/fake-dynamo.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
 

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sweepStaleFeeds, type SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
-import type { AlertInput } from '../../shared/app/pager.ts';
+import type { AlertInput } from '../../shared/domain/paging.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
