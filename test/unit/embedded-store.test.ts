@@ -359,6 +359,31 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(count('SELECT count(*) AS n FROM inbox')).toBe(1);
   });
 
+  it('a kick landing as a pass that found nothing returns runs one more pass: the message is graded', async () => {
+    const w = worker();
+    w.kick(); // its loop starts at the next microtask: the pass reads an empty inbox and returns 0
+    // One microtask later, before the loop decides to stop, a message commits and kicks the worker again (as the
+    // queue does after its commit). The kick finds a pass running: it must not be lost.
+    await new Promise<void>((resolve) =>
+      queueMicrotask(() => {
+        const q = queued(enrol('P1', 0));
+        const body = JSON.stringify({ message: q.message, receivedAt: q.receivedAt, sender: q.sender });
+        db.prepare('INSERT INTO inbox (patient_id, message_id, digest, body, received_at) VALUES (?, ?, ?, ?, ?)').run(
+          'P1',
+          q.message.messageId,
+          q.digest,
+          body,
+          q.receivedAt,
+        );
+        w.kick();
+        resolve();
+      }),
+    );
+    await w.stop(); // finishes the pass in progress (the one the kick asked for), then takes no more
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    expect(w.stats.applied).toBe(1);
+  });
+
   it("counts a failed commit of one patient against its first message, and still reports the others' commit", async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue([...escalating('A'), ...escalating('B')].map(queued));
