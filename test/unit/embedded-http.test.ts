@@ -466,6 +466,25 @@ describe('pinned by a mutation run', () => {
     hub.close();
   });
 
+  it('frames each live event as the EventSource standard reads it, and ends every stream when it closes', () => {
+    const hub = new SseHub();
+    const written: string[] = [];
+    let ended = 0;
+    const res = new EventEmitter() as EventEmitter & { writeHead(): void; write(c: string): boolean; end(): void };
+    res.writeHead = () => undefined;
+    res.write = (c: string) => written.push(c) > 0;
+    res.end = () => void ended++;
+    expect(hub.attach(res as unknown as ServerResponse)).toBe(true);
+    hub.broadcast('page', { patientId: 'P1' });
+    hub.broadcast('patients', {});
+    // A blank line ends an event: without it a browser would hold the first event until the next one came.
+    const events = written.join('').split('\n\n');
+    expect(events).toEqual(['retry: 2000', 'event: page\ndata: {"patientId":"P1"}', 'event: patients\ndata: {}', '']);
+    hub.close();
+    expect(ended).toBe(1);
+    expect(hub.size).toBe(0);
+  });
+
   it('refuses a wrong board key in the Authorization header, whatever cookie comes with it', async () => {
     const link = await fetch(server.boardUrl, { redirect: 'manual' });
     const cookie = link.headers.get('set-cookie')!.split(';')[0]!;

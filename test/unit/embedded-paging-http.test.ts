@@ -519,3 +519,88 @@ describe('technical alerts, pinned by a mutation run', () => {
     expect((await server.paging.store.get(pages()[2]!.pageId))!.status).toBe('resolved');
   });
 });
+
+describe('the board, pinned by a mutation run', () => {
+  type Card = {
+    patientId: string;
+    lastVitalsAt: string | null;
+    neuro: { at: string } | null;
+    silences: { silenceId: string }[];
+    paging: { pages: { team: string; next: { role: string; at: string } | null; exhaustsAt: string | null }[] }[];
+  };
+  const list = async () =>
+    (await (await api('/api/patients')).json()) as {
+      waiting: number;
+      patients: Card[];
+      wards: { ward: string; waiting: number; paging: unknown[] }[];
+    };
+  const card = async (id: string) => (await list()).patients.find((p) => p.patientId === id)!;
+
+  it("shows a patient's own silences only, never another patient's", async () => {
+    server = await start();
+    await post(enrol('P1', 0), enrol('P2', 0));
+    expect(
+      (await apiPost('/api/silences', { patientId: 'P1', minutes: 30, reason: 'transport to MRI', by: 'Nurse Bea' }))
+        .status,
+    ).toBe(201);
+    await until(async () => ((await list()).patients.length === 2 ? true : undefined), 'both patients');
+    expect((await card('P1')).silences).toHaveLength(1);
+    expect((await card('P2')).silences).toEqual([]);
+  });
+
+  it('says when vitals and the neuro assessment were last observed: the latest of their fields, in any order', async () => {
+    server = await start();
+    // Two patients: the later field is the first the state holds for one and the second for the other.
+    for (const [id, later] of [
+      ['P1', { vitals: { temperatureC: 37.2 }, neuro: { consciousness: 'alert' } }],
+      ['P2', { vitals: { heartRate: 82 }, neuro: { iceScore: 10 } }],
+    ] as const) {
+      await post(
+        enrol(id, 0),
+        msg(id, 10, { vitals: { temperatureC: 37, heartRate: 80 }, neuro: { consciousness: 'alert', iceScore: 10 } }),
+        msg(id, 20, later),
+      );
+      const p = await until(async () => {
+        const c = await card(id);
+        return c?.lastVitalsAt === '2026-01-10T08:20:00Z' ? c : undefined;
+      }, `${id}'s card`);
+      expect(p.neuro!.at).toBe('2026-01-10T08:20:00Z');
+    }
+  });
+
+  it('names the next level and when while the ladder climbs, and when it gives up at its last', async () => {
+    server = await start();
+    await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 3: the ICU, 2 levels, 2 rounds, 5 minutes
+    await until(() => sent('icu').length === 1 || undefined, 'the ICU paged');
+    const icu = async () => (await card('P1')).paging[0]!.pages.find((x) => x.team === 'icu')!;
+    const start0 = clock;
+    expect(await icu()).toMatchObject({
+      next: { role: 'ICU consultant', at: new Date(start0 + 5 * MIN).toISOString().replace('.000', '') },
+      exhaustsAt: null,
+    });
+    for (let i = 0; i < 3; i++) await advance(5);
+    expect(sent('icu')).toEqual(['ICU registrar g3', 'ICU consultant g3', 'ICU registrar g3', 'ICU consultant g3']);
+    expect(await icu()).toMatchObject({
+      next: null,
+      exhaustsAt: new Date(start0 + 20 * MIN).toISOString().replace('.000', ''),
+    });
+  });
+
+  it("lists a ward's no-data alert above the patients and counts its waiting page", async () => {
+    server = await start({ staleFeedMinutes: 15 });
+    clock = T0 + 5 * MIN;
+    const ids = ['W1', 'W2', 'W3'];
+    await post(...ids.flatMap((id) => [enrol(id, 0), msg(id, 1, { vitals: { heartRate: 80 } })]));
+    await until(async () => ((await list()).patients.length === 3 ? true : undefined), 'three patients');
+    await advance(12); // 16 minutes without data from any of them: one ward alert
+    const l = await until(async () => {
+      const x = await list();
+      return x.wards.length > 0 ? x : undefined;
+    }, 'the ward alert');
+    expect(l.wards).toMatchObject([{ ward: 'H4', paging: [expect.anything()] }]);
+    expect(l.wards[0]!.waiting).toBeGreaterThan(0);
+    expect(l.waiting).toBe(
+      l.wards[0]!.waiting + l.patients.reduce((n, p) => n + (p as unknown as { waiting: number }).waiting, 0),
+    );
+  });
+});
