@@ -523,6 +523,8 @@ describe('technical alerts, pinned by a mutation run', () => {
 describe('the board, pinned by a mutation run', () => {
   type Card = {
     patientId: string;
+    clock: string;
+    updatedAt: string;
     lastVitalsAt: string | null;
     neuro: { at: string } | null;
     silences: { silenceId: string }[];
@@ -565,7 +567,25 @@ describe('the board, pinned by a mutation run', () => {
         return c?.lastVitalsAt === '2026-01-10T08:20:00Z' ? c : undefined;
       }, `${id}'s card`);
       expect(p.neuro!.at).toBe('2026-01-10T08:20:00Z');
+      // The grades are as of the patient clock (the latest observation), not when the server stored them.
+      expect(p).toMatchObject({ clock: '2026-01-10T08:20:00Z', updatedAt: '2026-01-10T08:30:00Z' });
     }
+  });
+
+  it('still names the silence holding a page after the silence ended, until the next tick releases the page', async () => {
+    server = await start();
+    await post(enrol('P1', 0));
+    expect(
+      (await apiPost('/api/silences', { patientId: 'P1', minutes: 30, reason: 'transport to MRI', by: 'Nurse Bea' }))
+        .status,
+    ).toBe(201);
+    await post(fever('P1', 10)); // CRS 1: held
+    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined, 'held page');
+    clock += 31 * MIN; // the silence has ended; no tick yet
+    const held = (await card('P1')).paging[0]!.pages[0] as unknown as { state: string; heldBy: { createdBy: string } };
+    expect(held).toMatchObject({ state: 'held', heldBy: { createdBy: 'Nurse Bea' } });
+    await advance(0); // the tick releases it
+    expect(sent()).toEqual(['hematology fellow g1']);
   });
 
   it('names the next level and when while the ladder climbs, and when it gives up at its last', async () => {

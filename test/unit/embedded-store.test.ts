@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoardQueries } from '#adapters/sqlite/board.ts';
 import { DB_FILE, lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { OutboxDispatcher, SqliteOutboxLedger, type OutboxItem, type Sink } from '#adapters/sqlite/outbox.ts';
@@ -310,6 +310,16 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(await w.pass()).toBe(0);
     clock = t1 + 2 * WORKER_LIMITS.retryBaseMs;
     expect(await w.pass()).toBe(1);
+  });
+
+  it('tries a failed message again by itself when its backoff ends, with no other message to wake it', async () => {
+    poison();
+    const w = worker();
+    const attempts = () => db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'BAD'").pluck().get() as number;
+    w.kick();
+    await vi.waitFor(() => expect(attempts()).toBe(1), { interval: 10 });
+    await vi.waitFor(() => expect(attempts()).toBe(2), { timeout: 3000, interval: 10 }); // about 1 s later
+    await w.stop();
   });
 
   /** Enrolment and 100 observations of one patient: one more than a pass grades of a patient. */
