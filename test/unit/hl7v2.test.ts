@@ -3,10 +3,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
-import { MemoryQueue } from '#test/support/port-fakes.ts';
+import { MemoryQueue, ingestFakes } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const NAME = 'Zebedee^Quigglesworth';
@@ -388,5 +390,86 @@ describe('PCD-01 translation', () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('the ACK a sender reads, pinned by a mutation run', () => {
+  const monitor = { deviceId: 'gw', role: 'monitor' } as const;
+  const ingest = (text: string, now = NOW) => ingestHl7(text, monitor, { queue: new MemoryQueue(), now: () => now });
+  const fields = (ack: string, segment: string) =>
+    ack
+      .split('\r')
+      .find((s) => s.startsWith(`${segment}|`))!
+      .split('|');
+
+  it('a transport refusal (405, 415) says why in MSA-3, not only in ERR-8', async () => {
+    const { queue, tokens, token } = await ingestFakes(NOW);
+    const send = (method: string, type: string) =>
+      handleHl7Http(
+        { method, path: '/v1/hl7v2', headers: { authorization: `Bearer ${token}`, 'content-type': type }, body: PCD01 },
+        { queue, tokens, now: () => NOW },
+      );
+    const get = await send('GET', 'x-application/hl7-v2+er7');
+    expect([get.status, readAck(get.body)]).toEqual([405, { code: 'AR', controlId: '', text: 'use POST' }]);
+    const json = await send('POST', 'application/json');
+    expect(json.status).toBe(415);
+    expect(readAck(json.body)?.text).toBe('content-type application/json is not x-application/hl7-v2+er7');
+    expect(queue.messages).toEqual([]);
+  });
+
+  it("addresses the ACK with a sender field holding the ACK's own field separator escaped, not splitting the MSH", async () => {
+    // Custom delimiters: '#' separates fields, so '|' is plain text in MSH-3 ("GW|A").
+    const custom = PCD01.replaceAll('|', '#').replace('#GW-ICU4^0012345678ABCDEF^EUI-64#', '#GW|A#');
+    const a = await ingest(custom);
+    expect(a.code).toBe('AA');
+    const msh = fields(a.ack, 'MSH');
+    expect(msh.slice(2, 6)).toEqual(['CRS', 'HOSP', 'GW\\F\\A', 'ICU4']);
+    expect(msh[8]).toBe('ACK^R01^ACK');
+    expect(readAck(a.ack)).toMatchObject({ code: 'AA', controlId: 'MSG000123' });
+  });
+
+  it('echoes the trigger event (MSH-9.2) and the version (MSH-12) of the message acknowledged', async () => {
+    const adt = await ingest(PCD01.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01').replace('|P|2.6|', '|P|2.5|'));
+    expect(adt.code).toBe('AR');
+    const msh = fields(adt.ack, 'MSH');
+    expect([msh[8], msh[11]]).toEqual(['ACK^A01^ACK', '2.5']);
+    const v231 = await ingest(PCD01.replace('|P|2.6|', '|P|2.3.1|'));
+    expect(v231.code).toBe('AA');
+    expect(fields(v231.ack, 'MSH')[11]).toBe('2.3.1');
+  });
+
+  it('keeps a problem text holding a delimiter in ERR-8, escaped (a unit sent as x\\F\\y)', async () => {
+    const a = await ingest(withLine(12, PCD01.split('\r')[12]!.replace('268192^MDC_DIM_DEGC^MDC', 'x\\F\\y')));
+    expect(a.code).toBe('AE');
+    const err = fields(a.ack, 'ERR');
+    expect(err).toHaveLength(9);
+    expect(err.slice(2, 4)).toEqual(['OBX^9^6^1', '103^Table value not found^HL70357']);
+    expect(err[8]).toContain('unit "x\\F\\y" is not a unit for vitals.temperatureC');
+  });
+
+  it('reads an ACK sent with a start block or a line break before its MSH (the simulator, the bridge)', async () => {
+    const { ack } = await ingest(PCD01);
+    for (const sent of [`\x0b${ack}`, `\r\n${ack}`, ` ${ack}`])
+      expect(readAck(sent)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
+  });
+
+  it('gives each ACK a control id of its own (MSH-10), from its time', async () => {
+    const one = fields((await ingest(PCD01, NOW)).ack, 'MSH')[9];
+    const two = fields((await ingest(PCD01, NOW + 1)).ack, 'MSH')[9];
+    expect(one).toMatch(/^ACK[0-9a-z]+$/);
+    expect(two).not.toBe(one);
+  });
+
+  it("the simulator's message keeps the milliseconds of its time (OBX-14, OBR-7): read back, the same instant", () => {
+    for (const observedAt of ['2026-01-10T08:00:00.050Z', '2026-01-10T08:00:00.500Z', '2026-01-10T08:00:00.007Z']) {
+      const text = toPcd01({
+        messageId: 'm-ms',
+        patientId: 'P-0042',
+        observedAt,
+        source: { deviceId: 'mon-1', kind: 'monitor' },
+        vitals: { heartRate: 90 },
+      })!;
+      expect(ok(text).translated.map((t) => t.message.observedAt)).toEqual([observedAt]);
+    }
   });
 });
