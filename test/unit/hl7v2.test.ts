@@ -460,6 +460,19 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(two).not.toBe(one);
   });
 
+  it('never puts a start block (VT) or end block (FS) byte in an ACK, whatever MSH-3, MSH-4 or MSH-10 held', async () => {
+    const a = await ingest(
+      PCD01.replace('|GW-ICU4^0012345678ABCDEF^EUI-64|ICU4|', '|GW\x1cA\x0b|IC\x1cU|').replace(
+        'MSG000123',
+        'M\x1c1\x0b',
+      ),
+    );
+    expect(a.code).toBe('AA');
+    expect(a.ack).not.toMatch(/[\x0b\x1c]/);
+    expect(fields(a.ack, 'MSH').slice(4, 6)).toEqual(['GW A ', 'IC U']);
+    expect(fields(a.ack, 'MSA')[2]).toBe('M 1');
+  });
+
   it("the simulator's message keeps the milliseconds of its time (OBX-14, OBR-7): read back, the same instant", () => {
     for (const observedAt of ['2026-01-10T08:00:00.050Z', '2026-01-10T08:00:00.500Z', '2026-01-10T08:00:00.007Z']) {
       const text = toPcd01({
