@@ -7,7 +7,9 @@ import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
-import { parseZone } from '#app/interfaces/zone.ts';
+import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import { fromWallClock, parseZone } from '#app/interfaces/zone.ts';
+import type { PatientDirectory } from '#app/scope.ts';
 import { MemoryQueue, ingestFakes } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
@@ -484,5 +486,101 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       })!;
       expect(ok(text).translated.map((t) => t.message.observedAt)).toEqual([observedAt]);
     }
+  });
+
+  it('a queue that is down: the AR still echoes MSH-10 (the sender knows which message to send again)', async () => {
+    const queue = new MemoryQueue();
+    queue.failWith = new Error('disk full');
+    const down = await ingestHl7(PCD01, monitor, { queue, now: () => NOW });
+    expect([down.status, readAck(down.ack)]).toEqual([
+      503,
+      { code: 'AR', controlId: 'MSG000123', text: 'not accepted: send again later' },
+    ]);
+    expect(fields(down.ack, 'MSH').slice(4, 6)).toEqual(['GW-ICU4^0012345678ABCDEF^EUI-64', 'ICU4']);
+  });
+
+  it('gives back the room it reserved for new patients, whether the queue took the messages or not', async () => {
+    let reserved = 0;
+    const patients: PatientDirectory = {
+      lookup: async () => new Map(),
+      admitNew: (ids, ceiling) => {
+        if (reserved + ids.length > ceiling) return { ok: false, active: reserved };
+        reserved += ids.length;
+        return { ok: true, release: () => (reserved -= ids.length) };
+      },
+    };
+    const queue = new MemoryQueue();
+    const deps = { queue, patients, maxPatients: 1, now: () => NOW };
+    expect((await ingestHl7(PCD01, monitor, deps)).code).toBe('AA');
+    expect(reserved).toBe(0);
+    queue.failWith = new Error('disk full');
+    expect((await ingestHl7(PCD01.replace('MSG000123', 'MSG2'), monitor, deps)).status).toBe(503);
+    expect(reserved).toBe(0);
+  });
+
+  describe('over HTTP', () => {
+    const send = async (body: string, queue = new MemoryQueue()) => {
+      const { tokens, token } = await ingestFakes(NOW);
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' };
+      return handleHl7Http({ method: 'POST', path: '/v1/hl7v2', headers, body }, { queue, tokens, now: () => NOW });
+    };
+    /** PCD01 with an NTE (ignored) making it `bytes` long in UTF-8, written with `ch` (1 or 2 bytes). */
+    const sized = (bytes: number, ch = 'x') => {
+      const head = `${PCD01}\rNTE|1||`;
+      const room = bytes - Buffer.byteLength(head);
+      const wide = Buffer.byteLength(ch);
+      return head + ch.repeat(Math.floor(room / wide)) + 'x'.repeat(room % wide);
+    };
+
+    it('takes a message of exactly 1 MiB, and refuses one byte more with 413, counting bytes not characters', async () => {
+      const exact = await send(sized(1024 * 1024));
+      expect([exact.status, readAck(exact.body)?.code]).toEqual([202, 'AA']);
+      const over = await send(sized(1024 * 1024 + 1));
+      expect([over.status, readAck(over.body)?.text]).toEqual([
+        413,
+        'the message is longer than 1048576 bytes, the most taken',
+      ]);
+      const wide = sized(1024 * 1024 + 2, 'é');
+      expect(wide.length).toBeLessThan(1024 * 1024);
+      expect((await send(wide)).status).toBe(413);
+    });
+
+    it('a queue that is down: 503 with Retry-After, so the sender sends again', async () => {
+      const queue = new MemoryQueue();
+      queue.failWith = new Error('disk full');
+      const res = await send(PCD01, queue);
+      expect([res.status, res.headers['retry-after'], readAck(res.body)?.code]).toEqual([503, '5', 'AR']);
+    });
+  });
+
+  it('gives MSH-10s that differ only as "/" and "~2F" different messageIds (a message is never taken for another\'s resend)', () => {
+    const ids = ['A/B', 'A\\R\\2FB', 'A\\R\\B'].map(
+      (id) => ok(PCD01.replace('MSG000123', id)).translated[0]!.message.messageId as string,
+    );
+    expect(new Set(ids).size).toBe(3);
+    expect(idPart('a~/')).toBe('a~7E~2F');
+  });
+
+  it('keeps a messageId of exactly 128 characters as it is, and hashes one of 129', () => {
+    const at = (n: number) => messageIdOf('hl7', ['x'.repeat(n - 'hl7:'.length)]);
+    expect(at(128)).toBe(`hl7:${'x'.repeat(124)}`);
+    expect(at(129)).toMatch(/^hl7:sha256=[0-9a-f]{64}$/);
+  });
+
+  it('reads a local time in the hour before a daylight-saving change at its own offset (Europe/Paris, 29 March)', () => {
+    const paris = parseZone('Europe/Paris')!;
+    expect(new Date(fromWallClock(Date.parse('2026-03-29T01:30:00Z'), paris)).toISOString()).toBe(
+      '2026-03-29T00:30:00.000Z',
+    );
+    expect(new Date(fromWallClock(Date.parse('2026-03-29T03:30:00Z'), paris)).toISOString()).toBe(
+      '2026-03-29T01:30:00.000Z',
+    );
+  });
+
+  it('takes site zones up to +14:00 (Line Islands) and refuses +15:00', () => {
+    expect(parseZone('+14:00')?.offsetAt(0)).toBe(14 * 60);
+    expect(parseZone('-1200')?.offsetAt(0)).toBe(-12 * 60);
+    expect(parseZone('+15:00')).toBeUndefined();
+    expect(parseZone('+01:60')).toBeUndefined();
   });
 });
