@@ -545,6 +545,16 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       expect((await send(wide)).status).toBe(413);
     });
 
+    it('takes a POST whatever the case of its method, as the JSON routes do', async () => {
+      const { queue, tokens, token } = await ingestFakes(NOW);
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' };
+      const res = await handleHl7Http(
+        { method: 'post', path: '/v1/hl7v2', headers, body: PCD01 },
+        { queue, tokens, now: () => NOW },
+      );
+      expect([res.status, readAck(res.body)?.code]).toEqual([202, 'AA']);
+    });
+
     it('a queue that is down: 503 with Retry-After, so the sender sends again', async () => {
       const queue = new MemoryQueue();
       queue.failWith = new Error('disk full');
