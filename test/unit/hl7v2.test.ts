@@ -555,6 +555,18 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       expect([res.status, readAck(res.body)?.code]).toEqual([202, 'AA']);
     });
 
+    it('takes the HL7 v2 content types in use, named by hl7-v2 or by er7, in any case', async () => {
+      for (const type of ['application/hl7-v2', 'application/ER7', 'X-Application/HL7-V2+ER7; charset=utf-8']) {
+        const { queue, tokens, token } = await ingestFakes(NOW);
+        const headers = { authorization: `Bearer ${token}`, 'content-type': type };
+        const res = await handleHl7Http(
+          { method: 'POST', path: '/v1/hl7v2', headers, body: PCD01 },
+          { queue, tokens, now: () => NOW },
+        );
+        expect([type, res.status]).toEqual([type, 202]);
+      }
+    });
+
     it('a queue that is down: 503 with Retry-After, so the sender sends again', async () => {
       const queue = new MemoryQueue();
       queue.failWith = new Error('disk full');
