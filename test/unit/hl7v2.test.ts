@@ -605,4 +605,22 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(parseZone('+15:00')).toBeUndefined();
     expect(parseZone('+01:60')).toBeUndefined();
   });
+
+  it('the simulator numbers its OBX segments 1, 2, 3 (OBX-1), so an ERR-2 names the right one', () => {
+    const text = toPcd01({
+      messageId: 'm-set',
+      patientId: 'P-0042',
+      observedAt: '2026-01-10T08:00:00Z',
+      source: { deviceId: 'mon-1', kind: 'monitor' },
+      vitals: { heartRate: 90, spo2: 93 },
+      oxygen: { device: 'nasal_cannula', flowLpm: 2 },
+    })!;
+    const obx = text.split('\r').filter((l) => l.startsWith('OBX|'));
+    expect(obx.map((l) => l.split('|').slice(1, 2).concat(l.split('|')[4]!))).toEqual([
+      ['1', '1.1.1.1'],
+      ['2', '1.1.1.2'],
+      ['3', '1.1.1.3'],
+      ['4', '1.1.1.4'],
+    ]);
+  });
 });
