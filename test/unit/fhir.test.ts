@@ -580,6 +580,22 @@ describe('FHIR answers, pinned by a mutation run', () => {
     expect((JSON.parse(wrong.body) as OperationOutcome).issue[0]).toMatchObject({ code: 'security' });
   });
 
+  it('any method but POST: 405 with Allow: POST, even with a valid body and token, nothing queued', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const res = await handleFhirHttp(
+        {
+          method,
+          path: '/fhir/r4/Bundle',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+          body: JSON.stringify(flowsheet()),
+        },
+        { queue, tokens, now: () => NOW },
+      );
+      expect([res.status, res.headers.allow]).toEqual([405, 'POST']);
+    }
+    expect(queue.messages).toEqual([]);
+  });
+
   it('takes a body of exactly the limit (1 MiB), and refuses one byte more with 413 "too-costly"', async () => {
     const json = JSON.stringify(flowsheet());
     const padded = (bytes: number) => json + ' '.repeat(bytes - Buffer.byteLength(json));
