@@ -581,6 +581,7 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     );
     expect(new Set(ids).size).toBe(3);
     expect(idPart('a~/')).toBe('a~7E~2F');
+    expect(idPart('\tA')).toBe('~09A');
   });
 
   it('keeps a messageId of exactly 128 characters as it is, and hashes one of 129', () => {
