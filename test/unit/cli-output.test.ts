@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silenceTable } from '#cli/silence.ts';
 import { CLI } from '#test/support/cli.ts';
 
@@ -156,5 +156,90 @@ describe('pinned by a mutation run', () => {
       },
     ]).split('\n')[1];
     expect(line).toMatch(/team icu .* Dr Lee: drill \(ended 2026-12-02T09:10:00Z by Nurse Bea\)$/);
+  });
+});
+
+describe('crs mllp-bridge options, pinned by a mutation run', () => {
+  type Started = import('#hosts/mllp-bridge/mllp-bridge.ts').BridgeOptions;
+
+  /** Runs the command in-process with startBridge replaced: what the bridge was started with, or the exit code. */
+  async function bridgeWith(args: string[], tokenText = 'tok-123\n') {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-cli-'));
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, tokenText);
+    const started: Started[] = [];
+    vi.resetModules();
+    vi.doMock('#hosts/mllp-bridge/mllp-bridge.ts', () => ({
+      startBridge: async (o: Started) => {
+        started.push(o);
+        return { port: 4321, spool: { madePrivate: [], counts: () => ({ waiting: 0 }) }, close: async () => {} };
+      },
+    }));
+    const stderr: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    const before = { int: process.listeners('SIGINT'), term: process.listeners('SIGTERM') };
+    try {
+      const { mllpBridgeCommand } = await import('#cli/mllp-bridge.ts');
+      const run = mllpBridgeCommand(args.map((a) => (a === 'TOKEN' ? tokenFile : a)));
+      const code = await Promise.race([run, new Promise<'running'>((r) => setTimeout(() => r('running'), 0))]);
+      if (code !== 'running') return { code, started, stderr: stderr.join('') };
+      // Running: stop it as SIGTERM would, without sending a signal to the test's own process.
+      await vi.waitFor(() => expect(started).toHaveLength(1));
+      const term = process.listeners('SIGTERM').find((l) => !before.term.includes(l))!;
+      for (const l of process.listeners('SIGINT')) if (!before.int.includes(l)) process.removeListener('SIGINT', l);
+      process.removeListener('SIGTERM', term);
+      (term as (s: string) => void)('SIGTERM');
+      return { code: await run, started, stderr: stderr.join('') };
+    } finally {
+      write.mockRestore();
+      vi.doUnmock('#hosts/mllp-bridge/mllp-bridge.ts');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('starts on 127.0.0.1 by default, posting to URL/v1/hl7v2 with the token as written less its line end', async () => {
+    const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN']);
+    expect(r.code).toBe(0);
+    expect(r.started).toEqual([
+      expect.objectContaining({
+        listenPort: 0,
+        listenHost: '127.0.0.1',
+        url: 'https://crs.example/v1/hl7v2',
+        token: 'tok-123',
+        spoolDir: '.crs/bridge',
+        ackWaitMs: 10_000,
+      }),
+    ]);
+  });
+
+  it.each([
+    [['--listen', '65536', '--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
+    [['--listen=-1', '--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
+    [['--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
+    [['--listen', '0', '--to', 'ftp://crs.example', '--token-file', 'TOKEN'], '--to must be an http or https URL'],
+    [['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN', '--ack-wait=-5'], '--ack-wait'],
+  ])('refuses %j with its usage (exit 2), starting nothing', async (args, text) => {
+    const r = await bridgeWith(args);
+    expect([r.code, r.started]).toEqual([2, []]);
+    expect(r.stderr).toContain(text);
+  });
+
+  it('refuses a token file holding only blanks, starting nothing', async () => {
+    const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN'], ' \n');
+    expect([r.code, r.started]).toEqual([2, []]);
+    expect(r.stderr).toContain('the token file is empty');
+  });
+
+  it('warns of plain http to another host only, not to this machine', async () => {
+    const warning = 'patient data would cross the network unencrypted';
+    const args = (to: string) => ['--listen', '0', '--to', to, '--token-file', 'TOKEN'];
+    expect((await bridgeWith(args('http://crs.example:8080'))).stderr).toContain(warning);
+    for (const to of ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'https://crs.example']) {
+      const r = await bridgeWith(args(to));
+      expect([r.code, r.stderr.includes(warning)]).toEqual([0, false]);
+    }
   });
 });

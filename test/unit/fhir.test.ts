@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { issueToken } from '#app/auth.ts';
 import { handleFhirHttp } from '#app/fhir/http.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
@@ -563,5 +564,90 @@ describe('FHIR ingest', () => {
     );
     // The generator reaches both kinds of refusal: a body that is no FHIR (400) and a Bundle with problems (422).
     expect([...refused]).toEqual(expect.arrayContaining([400, 422]));
+  });
+});
+
+describe('FHIR answers, pinned by a mutation run', () => {
+  it('no token: 401 "login" with WWW-Authenticate; a wrong one: 403 "security"', async () => {
+    const none = await handleFhirHttp(
+      { method: 'POST', path: '/fhir/r4/Bundle', headers: { 'content-type': 'application/fhir+json' }, body: '{}' },
+      { queue, tokens, now: () => NOW },
+    );
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer /);
+    expect((JSON.parse(none.body) as OperationOutcome).issue[0]).toMatchObject({ severity: 'error', code: 'login' });
+    const wrong = await post('/fhir/r4/Bundle', flowsheet(), { authorization: 'Bearer nope' });
+    expect((JSON.parse(wrong.body) as OperationOutcome).issue[0]).toMatchObject({ code: 'security' });
+  });
+
+  it('any method but POST: 405 with Allow: POST, even with a valid body and token, nothing queued', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const res = await handleFhirHttp(
+        {
+          method,
+          path: '/fhir/r4/Bundle',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+          body: JSON.stringify(flowsheet()),
+        },
+        { queue, tokens, now: () => NOW },
+      );
+      expect([res.status, res.headers.allow]).toEqual([405, 'POST']);
+    }
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('takes a body of exactly the limit (1 MiB), and refuses one byte more with 413 "too-costly"', async () => {
+    const json = JSON.stringify(flowsheet());
+    const padded = (bytes: number) => json + ' '.repeat(bytes - Buffer.byteLength(json));
+    const exact = await post('/fhir/r4/Bundle', padded(1024 * 1024));
+    expect(exact.status).toBe(202);
+    const over = await post('/fhir/r4/Bundle', padded(1024 * 1024 + 1));
+    expect(over.status).toBe(413);
+    expect((JSON.parse(over.body) as OperationOutcome).issue[0]).toMatchObject({ code: 'too-costly' });
+  });
+
+  describe('a token scoped to patient P-0042', () => {
+    let scopedToken: string;
+    beforeEach(async () => {
+      const scoped = issueToken('ehr-ward', new Date(NOW), { kind: 'ehr', patients: ['P-0042'] });
+      await tokens.put(scoped.record);
+      scopedToken = scoped.token;
+    });
+    const hr = (patient: string, value: number) =>
+      ({
+        ...obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(value, '/min') }),
+        subject: { reference: `Patient/${patient}` },
+      }) as Resource;
+    const bundle = (type: 'batch' | 'transaction', resources: Resource[]) =>
+      post(
+        '/fhir/r4',
+        { resourceType: 'Bundle', type, entry: resources.map((resource) => ({ resource })) },
+        {
+          authorization: `Bearer ${scopedToken}`,
+        },
+      );
+    const codes = (body: string) => (JSON.parse(body) as OperationOutcome).issue.map((i) => i.code);
+
+    it("a batch: the other patient's entry refused (422 there) and not queued, the own patient's taken", async () => {
+      const res = await bundle('batch', [hr('P-0042', 80), hr('P-0099', 81)]);
+      expect(res.status).toBe(200);
+      const out = JSON.parse(res.body) as Bundle;
+      expect(out.entry!.map((e) => e.response!.status)).toEqual(['202 Accepted', '422 Unprocessable Entity']);
+      expect(out.entry![1]!.response!.outcome!.issue.map((i) => i.code)).toEqual(['forbidden']);
+      expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-0042']);
+    });
+
+    it('a batch with only other patients: 403, nothing queued', async () => {
+      const res = await bundle('batch', [hr('P-0099', 80), hr('P-0098', 81)]);
+      expect([res.status, codes(res.body)]).toEqual([403, ['forbidden', 'forbidden']]);
+      expect(queue.messages).toEqual([]);
+    });
+
+    it('a transaction with a forbidden entry and an invalid value: 422 (the data to fix), not 403, nothing queued', async () => {
+      const res = await bundle('transaction', [hr('P-0099', 80), hr('P-0042', 900)]);
+      expect(res.status).toBe(422);
+      expect(codes(res.body).sort()).toEqual(['forbidden', 'value']);
+      expect(queue.messages).toEqual([]);
+    });
   });
 });

@@ -3,10 +3,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
+import { toPcd01 } from '#app/hl7v2/encode.ts';
+import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
-import { parseZone } from '#app/interfaces/zone.ts';
-import { MemoryQueue } from '#test/support/port-fakes.ts';
+import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import { fromWallClock, parseZone } from '#app/interfaces/zone.ts';
+import type { PatientDirectory } from '#app/scope.ts';
+import { MemoryQueue, ingestFakes } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const NAME = 'Zebedee^Quigglesworth';
@@ -388,5 +392,236 @@ describe('PCD-01 translation', () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('the ACK a sender reads, pinned by a mutation run', () => {
+  const monitor = { deviceId: 'gw', role: 'monitor' } as const;
+  const ingest = (text: string, now = NOW) => ingestHl7(text, monitor, { queue: new MemoryQueue(), now: () => now });
+  const fields = (ack: string, segment: string) =>
+    ack
+      .split('\r')
+      .find((s) => s.startsWith(`${segment}|`))!
+      .split('|');
+
+  it('a transport refusal (405, 415) says why in MSA-3, not only in ERR-8', async () => {
+    const { queue, tokens, token } = await ingestFakes(NOW);
+    const send = (method: string, type: string) =>
+      handleHl7Http(
+        { method, path: '/v1/hl7v2', headers: { authorization: `Bearer ${token}`, 'content-type': type }, body: PCD01 },
+        { queue, tokens, now: () => NOW },
+      );
+    const get = await send('GET', 'x-application/hl7-v2+er7');
+    expect([get.status, readAck(get.body)]).toEqual([405, { code: 'AR', controlId: '', text: 'use POST' }]);
+    const json = await send('POST', 'application/json');
+    expect(json.status).toBe(415);
+    expect(readAck(json.body)?.text).toBe('content-type application/json is not x-application/hl7-v2+er7');
+    expect(queue.messages).toEqual([]);
+  });
+
+  it("addresses the ACK with a sender field holding the ACK's own field separator escaped, not splitting the MSH", async () => {
+    // Custom delimiters: '#' separates fields, so '|' is plain text in MSH-3 ("GW|A").
+    const custom = PCD01.replaceAll('|', '#').replace('#GW-ICU4^0012345678ABCDEF^EUI-64#', '#GW|A#');
+    const a = await ingest(custom);
+    expect(a.code).toBe('AA');
+    const msh = fields(a.ack, 'MSH');
+    expect(msh.slice(2, 6)).toEqual(['CRS', 'HOSP', 'GW\\F\\A', 'ICU4']);
+    expect(msh[8]).toBe('ACK^R01^ACK');
+    expect(readAck(a.ack)).toMatchObject({ code: 'AA', controlId: 'MSG000123' });
+  });
+
+  it('echoes the trigger event (MSH-9.2) and the version (MSH-12) of the message acknowledged', async () => {
+    const adt = await ingest(PCD01.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01').replace('|P|2.6|', '|P|2.5|'));
+    expect(adt.code).toBe('AR');
+    const msh = fields(adt.ack, 'MSH');
+    expect([msh[8], msh[11]]).toEqual(['ACK^A01^ACK', '2.5']);
+    const v231 = await ingest(PCD01.replace('|P|2.6|', '|P|2.3.1|'));
+    expect(v231.code).toBe('AA');
+    expect(fields(v231.ack, 'MSH')[11]).toBe('2.3.1');
+  });
+
+  it('keeps a problem text holding a delimiter in ERR-8, escaped (a unit sent as x\\F\\y)', async () => {
+    const a = await ingest(withLine(12, PCD01.split('\r')[12]!.replace('268192^MDC_DIM_DEGC^MDC', 'x\\F\\y')));
+    expect(a.code).toBe('AE');
+    const err = fields(a.ack, 'ERR');
+    expect(err).toHaveLength(9);
+    expect(err.slice(2, 4)).toEqual(['OBX^9^6^1', '103^Table value not found^HL70357']);
+    expect(err[8]).toContain('unit "x\\F\\y" is not a unit for vitals.temperatureC');
+  });
+
+  it('reads an ACK sent with a start block or a line break before its MSH (the simulator, the bridge)', async () => {
+    const { ack } = await ingest(PCD01);
+    for (const sent of [`\x0b${ack}`, `\r\n${ack}`, ` ${ack}`])
+      expect(readAck(sent)).toEqual({ code: 'AA', controlId: 'MSG000123', text: 'accepted 2 message(s)' });
+  });
+
+  it('gives each ACK a control id of its own (MSH-10), from its time', async () => {
+    const one = fields((await ingest(PCD01, NOW)).ack, 'MSH')[9];
+    const two = fields((await ingest(PCD01, NOW + 1)).ack, 'MSH')[9];
+    expect(one).toMatch(/^ACK[0-9a-z]+$/);
+    expect(two).not.toBe(one);
+  });
+
+  it('never puts a start block (VT) or end block (FS) byte in an ACK, whatever MSH-3, MSH-4 or MSH-10 held', async () => {
+    const a = await ingest(
+      PCD01.replace('|GW-ICU4^0012345678ABCDEF^EUI-64|ICU4|', '|GW\x1cA\x0b|IC\x1cU|').replace(
+        'MSG000123',
+        'M\x1c1\x0b',
+      ),
+    );
+    expect(a.code).toBe('AA');
+    expect(a.ack).not.toMatch(/[\x0b\x1c]/);
+    expect(fields(a.ack, 'MSH').slice(4, 6)).toEqual(['GW A ', 'IC U']);
+    expect(fields(a.ack, 'MSA')[2]).toBe('M 1');
+  });
+
+  it("the simulator's message keeps the milliseconds of its time (OBX-14, OBR-7): read back, the same instant", () => {
+    for (const observedAt of ['2026-01-10T08:00:00.050Z', '2026-01-10T08:00:00.500Z', '2026-01-10T08:00:00.007Z']) {
+      const text = toPcd01({
+        messageId: 'm-ms',
+        patientId: 'P-0042',
+        observedAt,
+        source: { deviceId: 'mon-1', kind: 'monitor' },
+        vitals: { heartRate: 90 },
+      })!;
+      expect(ok(text).translated.map((t) => t.message.observedAt)).toEqual([observedAt]);
+    }
+  });
+
+  it('a queue that is down: the AR still echoes MSH-10 (the sender knows which message to send again)', async () => {
+    const queue = new MemoryQueue();
+    queue.failWith = new Error('disk full');
+    const down = await ingestHl7(PCD01, monitor, { queue, now: () => NOW });
+    expect([down.status, readAck(down.ack)]).toEqual([
+      503,
+      { code: 'AR', controlId: 'MSG000123', text: 'not accepted: send again later' },
+    ]);
+    expect(fields(down.ack, 'MSH').slice(4, 6)).toEqual(['GW-ICU4^0012345678ABCDEF^EUI-64', 'ICU4']);
+  });
+
+  it('gives back the room it reserved for new patients, whether the queue took the messages or not', async () => {
+    let reserved = 0;
+    const patients: PatientDirectory = {
+      lookup: async () => new Map(),
+      admitNew: (ids, ceiling) => {
+        if (reserved + ids.length > ceiling) return { ok: false, active: reserved };
+        reserved += ids.length;
+        return { ok: true, release: () => (reserved -= ids.length) };
+      },
+    };
+    const queue = new MemoryQueue();
+    const deps = { queue, patients, maxPatients: 1, now: () => NOW };
+    expect((await ingestHl7(PCD01, monitor, deps)).code).toBe('AA');
+    expect(reserved).toBe(0);
+    queue.failWith = new Error('disk full');
+    expect((await ingestHl7(PCD01.replace('MSG000123', 'MSG2'), monitor, deps)).status).toBe(503);
+    expect(reserved).toBe(0);
+  });
+
+  describe('over HTTP', () => {
+    const send = async (body: string, queue = new MemoryQueue()) => {
+      const { tokens, token } = await ingestFakes(NOW);
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' };
+      return handleHl7Http({ method: 'POST', path: '/v1/hl7v2', headers, body }, { queue, tokens, now: () => NOW });
+    };
+    /** PCD01 with an NTE (ignored) making it `bytes` long in UTF-8, written with `ch` (1 or 2 bytes). */
+    const sized = (bytes: number, ch = 'x') => {
+      const head = `${PCD01}\rNTE|1||`;
+      const room = bytes - Buffer.byteLength(head);
+      const wide = Buffer.byteLength(ch);
+      return head + ch.repeat(Math.floor(room / wide)) + 'x'.repeat(room % wide);
+    };
+
+    it('takes a message of exactly 1 MiB, and refuses one byte more with 413, counting bytes not characters', async () => {
+      const exact = await send(sized(1024 * 1024));
+      expect([exact.status, readAck(exact.body)?.code]).toEqual([202, 'AA']);
+      const over = await send(sized(1024 * 1024 + 1));
+      expect([over.status, readAck(over.body)?.text]).toEqual([
+        413,
+        'the message is longer than 1048576 bytes, the most taken',
+      ]);
+      const wide = sized(1024 * 1024 + 2, 'é');
+      expect(wide.length).toBeLessThan(1024 * 1024);
+      expect((await send(wide)).status).toBe(413);
+    });
+
+    it('takes a POST whatever the case of its method, as the JSON routes do', async () => {
+      const { queue, tokens, token } = await ingestFakes(NOW);
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'x-application/hl7-v2+er7' };
+      const res = await handleHl7Http(
+        { method: 'post', path: '/v1/hl7v2', headers, body: PCD01 },
+        { queue, tokens, now: () => NOW },
+      );
+      expect([res.status, readAck(res.body)?.code]).toEqual([202, 'AA']);
+    });
+
+    it('takes the HL7 v2 content types in use, named by hl7-v2 or by er7, in any case', async () => {
+      for (const type of ['application/hl7-v2', 'application/ER7', 'X-Application/HL7-V2+ER7; charset=utf-8']) {
+        const { queue, tokens, token } = await ingestFakes(NOW);
+        const headers = { authorization: `Bearer ${token}`, 'content-type': type };
+        const res = await handleHl7Http(
+          { method: 'POST', path: '/v1/hl7v2', headers, body: PCD01 },
+          { queue, tokens, now: () => NOW },
+        );
+        expect([type, res.status]).toEqual([type, 202]);
+      }
+    });
+
+    it('a queue that is down: 503 with Retry-After, so the sender sends again', async () => {
+      const queue = new MemoryQueue();
+      queue.failWith = new Error('disk full');
+      const res = await send(PCD01, queue);
+      expect([res.status, res.headers['retry-after'], readAck(res.body)?.code]).toEqual([503, '5', 'AR']);
+    });
+  });
+
+  it('gives MSH-10s that differ only as "/" and "~2F" different messageIds (a message is never taken for another\'s resend)', () => {
+    const ids = ['A/B', 'A\\R\\2FB', 'A\\R\\B'].map(
+      (id) => ok(PCD01.replace('MSG000123', id)).translated[0]!.message.messageId as string,
+    );
+    expect(new Set(ids).size).toBe(3);
+    expect(idPart('a~/')).toBe('a~7E~2F');
+    expect(idPart('\tA')).toBe('~09A');
+  });
+
+  it('keeps a messageId of exactly 128 characters as it is, and hashes one of 129', () => {
+    const at = (n: number) => messageIdOf('hl7', ['x'.repeat(n - 'hl7:'.length)]);
+    expect(at(128)).toBe(`hl7:${'x'.repeat(124)}`);
+    expect(at(129)).toMatch(/^hl7:sha256=[0-9a-f]{64}$/);
+  });
+
+  it('reads a local time in the hour before a daylight-saving change at its own offset (Europe/Paris, 29 March)', () => {
+    const paris = parseZone('Europe/Paris')!;
+    expect(new Date(fromWallClock(Date.parse('2026-03-29T01:30:00Z'), paris)).toISOString()).toBe(
+      '2026-03-29T00:30:00.000Z',
+    );
+    expect(new Date(fromWallClock(Date.parse('2026-03-29T03:30:00Z'), paris)).toISOString()).toBe(
+      '2026-03-29T01:30:00.000Z',
+    );
+  });
+
+  it('takes site zones up to +14:00 (Line Islands) and refuses +15:00', () => {
+    expect(parseZone('+14:00')?.offsetAt(0)).toBe(14 * 60);
+    expect(parseZone('-1200')?.offsetAt(0)).toBe(-12 * 60);
+    expect(parseZone('+15:00')).toBeUndefined();
+    expect(parseZone('+01:60')).toBeUndefined();
+  });
+
+  it('the simulator numbers its OBX segments 1, 2, 3 (OBX-1), so an ERR-2 names the right one', () => {
+    const text = toPcd01({
+      messageId: 'm-set',
+      patientId: 'P-0042',
+      observedAt: '2026-01-10T08:00:00Z',
+      source: { deviceId: 'mon-1', kind: 'monitor' },
+      vitals: { heartRate: 90, spo2: 93 },
+      oxygen: { device: 'nasal_cannula', flowLpm: 2 },
+    })!;
+    const obx = text.split('\r').filter((l) => l.startsWith('OBX|'));
+    expect(obx.map((l) => l.split('|').slice(1, 2).concat(l.split('|')[4]!))).toEqual([
+      ['1', '1.1.1.1'],
+      ['2', '1.1.1.2'],
+      ['3', '1.1.1.3'],
+      ['4', '1.1.1.4'],
+    ]);
   });
 });

@@ -62,3 +62,48 @@ describe('MLLP decoder', () => {
     expect([VT, FS]).toEqual([0x0b, 0x1c]);
   });
 });
+
+describe('MLLP decoder, pinned by a mutation run', () => {
+  it('a frame cut off by the next start block in a later chunk: an error, then the new frame alone (never merged)', () => {
+    const d = new MllpDecoder();
+    const first = d.push(Buffer.from('\x0bMSH|1\rPID|||PATIENT-A\rOBX|1'));
+    expect(first).toEqual([]);
+    expect(d.pending).toBe(true);
+    const events = d.push(Buffer.concat([Buffer.from('|more of A'), frame('MSH|2\rPID|||PATIENT-B')]));
+    expect(events).toEqual([
+      {
+        type: 'error',
+        problem: {
+          at: { segment: 'MSH', sequence: 1 },
+          code: 100,
+          text: 'a frame started before the previous one ended; the previous one is dropped',
+        },
+      },
+      { type: 'frame', text: 'MSH|2\rPID|||PATIENT-B' },
+    ]);
+    expect(d.pending).toBe(false);
+  });
+
+  it('keeps an FS inside a message (not followed by CR) once, as data, when the frame comes in one chunk', () => {
+    const d = new MllpDecoder();
+    expect(texts(d.push(Buffer.concat([frame('MSH|a\x1cb\x1c\x1cc'), frame('MSH|next')])))).toEqual([
+      'MSH|a\x1cb\x1c\x1cc',
+      'MSH|next',
+    ]);
+  });
+
+  it('takes a frame of exactly the limit, and refuses one byte more (the limit counts bytes, not characters)', () => {
+    const d = new MllpDecoder(10);
+    expect(texts(d.push(frame('MSH|012345')))).toEqual(['MSH|012345']);
+    expect(texts(d.push(frame('MSH|01234é')))).toEqual([]);
+    expect(texts(d.push(frame('MSH|0123é')))).toEqual(['MSH|0123é']);
+  });
+
+  it('keeps no reference to a chunk once pushed: a reader that reuses its buffer loses nothing', () => {
+    const d = new MllpDecoder();
+    const buffer = Buffer.from('\x0bMSH|first half|');
+    expect(d.push(buffer)).toEqual([]);
+    buffer.fill('X');
+    expect(texts(d.push(Buffer.from('second half\x1c\r')))).toEqual(['MSH|first half|second half']);
+  });
+});

@@ -6,6 +6,17 @@ import { check } from '#app/ingest.ts';
 import { isDevicePath } from '#app/interfaces/http.ts';
 import { FHIR_BASE } from '#app/interfaces/routes.ts';
 import { screen, type Translated } from '#app/interfaces/screen.ts';
+import {
+  CRS_CODES,
+  ENUMS,
+  LOINC_SYSTEM,
+  RXNORM,
+  SNOMED,
+  enumOf,
+  medicationOf,
+  oxygenDeviceOf,
+  vasopressorOf,
+} from '#app/interfaces/terminology.ts';
 import { toContractUnit } from '#app/interfaces/units.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
@@ -94,5 +105,39 @@ describe('units and routes of the interfaces', () => {
     expect(isDevicePath(FHIR_BASE)).toBe(true);
     expect(isDevicePath(`${FHIR_BASE}/Observation`)).toBe(true);
     expect(isDevicePath('/fhir/r4x')).toBe(false);
+  });
+});
+
+describe('codes and units of the interfaces, pinned by a mutation run', () => {
+  it('maps no code named like an inherited property ("constructor", "toString", "__proto__") to a device or a drug', () => {
+    for (const code of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect(oxygenDeviceOf(SNOMED, code)).toBeUndefined();
+      expect(vasopressorOf(RXNORM, code)).toBeUndefined();
+      expect(medicationOf(RXNORM, code)).toBeUndefined();
+    }
+  });
+
+  it('reads a unit sent both as an MDC code and as UCUM by its MDC code (the primary identifier of OBX-6)', () => {
+    expect(toContractUnit('vitals.temperatureC', 101.3, { mdc: 266560, ucum: 'Cel' })).toEqual({
+      ok: true,
+      value: 38.5,
+    });
+    expect(toContractUnit('vitals.temperatureC', 38.5, { mdcRefId: 'MDC_DIM_DEGC', ucum: '[degF]' })).toEqual({
+      ok: true,
+      value: 38.5,
+    });
+  });
+
+  it("reads the ICANS domains only in the project's own CodeSystem: the same name under another system is no code", () => {
+    expect(enumOf('consciousness', CRS_CODES, 'awakens_to_voice')).toBe('awakens_to_voice');
+    expect(enumOf('consciousness', SNOMED, 'awakens_to_voice')).toBeUndefined();
+    expect(enumOf('seizure', LOINC_SYSTEM, ENUMS.seizure[0])).toBeUndefined();
+  });
+
+  it('refuses an SpO2 sent as a fraction (unit "1"): only % is an SpO2 unit', () => {
+    expect(toContractUnit('vitals.spo2', 0.93, { ucum: '1' })).toEqual({
+      ok: false,
+      problem: 'unit "1" is not a unit for vitals.spo2 (use % (MDC_DIM_PERCENT 262688))',
+    });
   });
 });

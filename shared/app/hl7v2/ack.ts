@@ -32,8 +32,9 @@ export function refusalAck(problem: Hl7Problem, now: number): string {
   return buildAck({ code: 'AR', problems: [problem], text: problem.text, now });
 }
 
-// A field as sent (already escaped) is only passed on when it holds no delimiter that would break the ACK.
-const safeRaw = (field: string) => (/^[^|\r\n]*$/.test(field) ? field : escapeHl7(field));
+// A field as sent (already escaped) is only passed on when it holds no delimiter that would break the ACK, nor an
+// MLLP start or end block byte (VT, FS) that would break its frame.
+const safeRaw = (field: string) => (/^[^|\r\n\x0b\x1c]*$/.test(field) ? field : escapeHl7(field));
 
 export interface AckInput {
   code: AckCode;
