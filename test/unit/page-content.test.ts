@@ -40,8 +40,8 @@ import type { PageMessage } from '#domain/page-event.ts';
 import { DEFAULT_PAGING, type Page, pagesForAlert, pagesForNotification } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
-import { CRS_MESSAGE, T0 } from '#test/support/messages.ts';
-import { config } from '#test/support/run.ts';
+import { CRS_MESSAGE, enrol, msg, T0 } from '#test/support/messages.ts';
+import { config, run } from '#test/support/run.ts';
 
 const NAME = 'Jane Doe';
 const NOW = T0 + 3 * 24 * 3600_000;
@@ -550,5 +550,62 @@ describe('pinned by a mutation run: the acknowledge page', () => {
   it('marks a done acknowledgement green and a refusal grey', () => {
     expect(ackStatusPage(page, 'r', 'Acknowledged', 'done', true, 'UTC')).toContain('<div class="card ok">');
     expect(ackStatusPage(page, 'r', 'Not acknowledged', 'closed', false, 'UTC')).toContain('<div class="card bad">');
+  });
+});
+
+describe('pinned by a mutation run: what a grade change page carries', () => {
+  const fever = CRS_MESSAGE[1]!;
+
+  it('counts whole days since the infusion: 2 days and 18 hours after it is still day +2', () => {
+    // Infused 2026-01-08T08:00Z (enrol's default); T0 is 2026-01-10T08:00Z, so T0 + 18 h is day 2.75.
+    const r = run([enrol('D-1'), msg('D-1', 18 * 60, fever)]);
+    const [n] = r.notifications;
+    expect(n!.dayPostInfusion).toBe(2);
+    expect(n!.summary).toContain('patient D-1, bed H4-D-1, day +2: ');
+  });
+
+  it('with no infusion time known, a page gives no day since infusion (not day +0)', () => {
+    const r = run([msg('D-2', 0, fever)]);
+    const [n] = r.notifications;
+    expect(n!.dayPostInfusion).toBeNull();
+    expect(n!.summary).toMatch(/^PROVISIONAL CRS grade 1 \(was 0; ASTCT 2019\), patient D-2: fever/);
+    expect(n!.summary).not.toContain('day');
+  });
+
+  const toci = (patientId: string, minutes: number) =>
+    msg(patientId, minutes, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] });
+
+  it('with the caps reached, the advice names no time for another dose, and the last dose is the latest', () => {
+    // Three doses in 24 h (the cap), the last 1 h before the page: no "not before" time, as no dose is allowed.
+    const r = run([enrol('D-3'), toci('D-3', 0), toci('D-3', 60), toci('D-3', 120), msg('D-3', 180, fever)]);
+    const t = r.notifications.at(-1)!.tocilizumab;
+    expect(t).toMatchObject({ givenTotal: 3, given24h: 3, anotherAllowed: false, notBefore: null });
+    expect(t.lastGivenAt).toBe('2026-01-10T10:00:00Z');
+    expect(t.text).toContain('no further dose allowed: 3 in 24 h reached');
+  });
+
+  it('says when the dose was capped at the maximum', () => {
+    const r = run([enrol('D-4', -60, { weightKg: 120 }), msg('D-4', 0, fever)]);
+    const t = r.notifications[0]!.tocilizumab;
+    expect(t).toMatchObject({ doseMg: 800, capped: true });
+    expect(t.text).toMatch(/^Tocilizumab 800 mg IV \(8 mg\/kg x 120 kg, capped at 800 mg\); 0 doses given/);
+    expect(r.notifications[0]!.actions).toContain(t.text);
+  });
+
+  it("a fall in grade leads with the stand-down line, then the new grade's steps", () => {
+    const r = run([
+      enrol('D-5'),
+      msg('D-5', 0, CRS_MESSAGE[2]!),
+      msg('D-5', 10, { oxygen: { device: 'room_air' } }),
+      msg('D-5', 80, { oxygen: { device: 'room_air' } }),
+    ]);
+    const down = r.notifications.at(-1)!;
+    expect(down).toMatchObject({ kind: 'de-escalation', fromGrade: 2, toGrade: 1 });
+    expect(down.actions).toEqual([
+      'Grade has fallen; review and continue the protocol for the current grade.',
+      'Supportive care; infection work-up.',
+      'Consider tocilizumab if fever persists or comorbidities.',
+      down.tocilizumab.text,
+    ]);
   });
 });
