@@ -608,4 +608,13 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
       down.tocilizumab.text,
     ]);
   });
+
+  it('names the therapy and the ward, and a bispecific one is told to interrupt from grade 2', () => {
+    const r = run([enrol('D-6', -60, { therapy: 'bispecific' }), msg('D-6', 0, CRS_MESSAGE[2]!)]);
+    const [n] = r.notifications;
+    expect(n).toMatchObject({ therapy: 'bispecific', ward: 'H4', bed: 'H4-D-6', toGrade: 2 });
+    expect(n!.actions.at(-1)).toBe(
+      'Bispecific therapy: interrupt the infusion (short half-life, about 2 h for blinatumomab).',
+    );
+  });
 });
