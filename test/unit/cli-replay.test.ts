@@ -90,3 +90,55 @@ describe('crs replay', () => {
     expect(bad.stderr).toMatch(/invalid config/);
   });
 });
+
+describe('crs replay output, pinned by a mutation run', () => {
+  it('prints each event with the fields the contract names: warnings only when there are any', () => {
+    const low = (id: string, minutes: number, vitals: object) => good(id, minutes, { vitals });
+    const input = [
+      low('a', 0, { spo2: 85 }),
+      low('b', 5, { spo2: 86, temperatureC: 38.4 }),
+      low('b', 5, { spo2: 86, temperatureC: 38.4 }),
+    ].join('\n');
+    const { status, events } = replayCli(['-'], input);
+    expect(status).toBe(0);
+    expect(events.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification', 'duplicate']);
+    const [first, second, page, duplicate] = events;
+    expect(first).toEqual({
+      type: 'assessment',
+      messageId: 'a',
+      patientId: 'C-1',
+      at: '2026-01-10T08:00:00Z',
+      scheme: 'astct2019',
+      crsGrade: 0,
+      icansGrade: 0,
+      reasons: ['CRS entry criterion not met: no temperature >= 38 °C in the last 24 h at 2026-01-10T08:00:00Z'],
+      criteria: [{ criterion: 'no-fever', value: false, at: '2026-01-10T08:00:00Z' }],
+    });
+    expect(second).toEqual({
+      type: 'assessment',
+      messageId: 'b',
+      patientId: 'C-1',
+      at: '2026-01-10T08:05:00Z',
+      scheme: 'astct2019',
+      crsGrade: 1,
+      icansGrade: 0,
+      reasons: ['fever 38.4 °C at 2026-01-10T08:05:00Z'],
+      criteria: [{ criterion: 'fever', value: 38.4, at: '2026-01-10T08:05:00Z' }],
+      warnings: ['SpO2 85 % then 86 % (below 90 %) with no oxygen support documented at 2026-01-10T08:05:00Z'],
+    });
+    expect(page).toMatchObject({
+      notificationId: 'crs|C-1|#2',
+      patientId: 'C-1',
+      kind: 'escalation',
+      condition: 'crs',
+      fromGrade: 0,
+      toGrade: 1,
+      teams: ['hematology'],
+      provisional: true,
+      causedBy: 'b',
+      reasons: ['fever 38.4 °C at 2026-01-10T08:05:00Z'],
+      criteria: [{ criterion: 'fever', value: 38.4, at: '2026-01-10T08:05:00Z' }],
+    });
+    expect(duplicate).toEqual({ type: 'duplicate', messageId: 'b', patientId: 'C-1' });
+  });
+});

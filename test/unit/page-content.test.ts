@@ -617,4 +617,9 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
       'Bispecific therapy: interrupt the infusion (short half-life, about 2 h for blinatumomab).',
     );
   });
+
+  it('shows the mg/kg the dose was worked out with: 12 mg/kg under 30 kg', () => {
+    const r = run([enrol('D-7', -60, { weightKg: 25 }), msg('D-7', 0, fever)]);
+    expect(r.notifications[0]!.tocilizumab.text).toMatch(/^Tocilizumab 300 mg IV \(12 mg\/kg x 25 kg\); 0 doses given/);
+  });
 });
