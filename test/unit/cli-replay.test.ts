@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import { replayCli } from '#test/support/cli.ts';
 
 const good = (id: string, minutes: number, sections: object) =>
@@ -140,5 +141,47 @@ describe('crs replay output, pinned by a mutation run', () => {
       criteria: [{ criterion: 'fever', value: 38.4, at: '2026-01-10T08:05:00Z' }],
     });
     expect(duplicate).toEqual({ type: 'duplicate', messageId: 'b', patientId: 'C-1' });
+  });
+});
+
+describe('the configuration file, pinned by a mutation run: a bad one is refused, naming the key', () => {
+  const errors = (overrides: unknown) => {
+    const r = resolveConfig(overrides);
+    return r.ok ? [] : r.errors;
+  };
+
+  it.each([
+    ['a misspelt hypotension key', { hypotension: { systolicBellow: 100 } }, /^hypotension: .*systolicBellow/],
+    ['a misspelt tocilizumab key', { tocilizumab: { maxDose: 600 } }, /^tocilizumab: .*maxDose/],
+    ['a misspelt actions key', { actions: { deescalation: 'x' } }, /^actions: .*deescalation/],
+    ['a misspelt routing key', { routing: { ICANS: DEFAULT_CONFIG.routing.icans } }, /^routing: .*ICANS/],
+    [
+      'a routing table of three grades',
+      { routing: { crs: [['hematology'], ['hematology'], ['icu']] } },
+      /^routing\.crs/,
+    ],
+    [
+      'an unknown team',
+      { routing: { crs: [['hematology'], ['hematology'], ['hematology', 'ICU'], ['icu']] } },
+      /^routing\.crs\.2\.1: /,
+    ],
+    ['a fever threshold below 37 °C', { feverThresholdC: 36.9 }, /^feverThresholdC: /],
+    [
+      'a bispecific interruption from grade 0',
+      { actions: { bispecificInterruptFromGrade: 0 } },
+      /^actions\.bispecificInterruptFromGrade: /,
+    ],
+    ['a de-duplication window under 16', { dedupeWindow: 15 }, /^dedupeWindow: /],
+    ['a null scheme (not the default)', { scheme: null }, /^scheme: /],
+    ['a null hold time (not the default)', { holdMinutes: null }, /^holdMinutes: /],
+  ])('refuses %s', (_, overrides, message) => {
+    const e = errors(overrides);
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatch(message);
+  });
+
+  it('replaces a list whole: a shorter list of masking drugs keeps none of the defaults', () => {
+    const r = resolveConfig({ feverMaskingDrugs: ['acetaminophen'] });
+    expect(r.ok && r.config.feverMaskingDrugs).toEqual(['acetaminophen']);
   });
 });
