@@ -223,3 +223,23 @@ describe('replay --escalations', () => {
     ]);
   });
 });
+
+describe('replay --escalations control lines, pinned by a mutation run', () => {
+  const silence = (extra: object) =>
+    JSON.stringify({ type: 'silence', silenceId: 's1', from: at('10:30'), by: 'Nurse B', reason: 'MRI', ...extra });
+
+  it('refuses a silence of no length and a silence of nobody, and the CLI exits 1', async () => {
+    const events = await run([
+      enrol(),
+      silence({ patientId: 'E-1', until: at('10:30') }),
+      silence({ until: at('11:00') }),
+    ]);
+    expect(events.filter((e) => e.type === 'control-refused')).toEqual([
+      { type: 'control-refused', line: 2, error: 'until: must be after from' },
+      { type: 'control-refused', line: 3, error: 'a silence needs a patientId or a team' },
+    ]);
+    expect(events.some((e) => e.type === 'audit' && e.event === 'silence')).toBe(false);
+    const cli = replayCli(['-', '--escalations'], [enrol(), silence({ until: at('11:00') })].join('\n'));
+    expect(cli.status).toBe(1);
+  });
+});
