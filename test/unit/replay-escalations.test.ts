@@ -242,4 +242,14 @@ describe('replay --escalations control lines, pinned by a mutation run', () => {
     const cli = replayCli(['-', '--escalations'], [enrol(), silence({ until: at('11:00') })].join('\n'));
     expect(cli.status).toBe(1);
   });
+
+  it('the CLI lets time run on to --until and prints what happened meanwhile', () => {
+    const quiet = replayCli(['-', '--escalations'], enrol());
+    expect(quiet.events.filter((e) => e.type === 'audit')).toEqual([]);
+    const cli = replayCli(['-', '--escalations', '--until', at('10:20')], enrol());
+    expect(cli.status).toBe(0);
+    expect(
+      cli.events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at} ${e.patientId}`] : [])),
+    ).toEqual(['2026-11-26T10:15:00Z E-1']);
+  });
 });
