@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import { replayCli } from '#test/support/cli.ts';
 
@@ -183,5 +184,21 @@ describe('the configuration file, pinned by a mutation run: a bad one is refused
   it('replaces a list whole: a shorter list of masking drugs keeps none of the defaults', () => {
     const r = resolveConfig({ feverMaskingDrugs: ['acetaminophen'] });
     expect(r.ok && r.config.feverMaskingDrugs).toEqual(['acetaminophen']);
+  });
+});
+
+describe('replay remembers every identity, pinned by a mutation run', () => {
+  it('a reused messageId does not make the first content new again, however late it comes back', () => {
+    const r = resolveConfig({ dedupeWindow: 16 });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    const replay = new Replay(r.config);
+    const lines = [
+      good('m', 0, { vitals: { temperatureC: 38.5 } }),
+      good('m', 1, { vitals: { temperatureC: 37.0 } }), // the same id, other content: a new observation
+      ...Array.from({ length: 120 }, (_, i) => good(`x${i}`, 2 + i, { vitals: { heartRate: 80 } })),
+      good('m', 0, { vitals: { temperatureC: 38.5 } }), // far past the window: still a duplicate
+    ];
+    const last = lines.flatMap((l, i) => replay.line(l, i + 1)).at(-1);
+    expect(last).toEqual({ type: 'duplicate', messageId: 'm', patientId: 'C-1' });
   });
 });
