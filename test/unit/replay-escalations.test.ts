@@ -252,4 +252,27 @@ describe('replay --escalations control lines, pinned by a mutation run', () => {
       cli.events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at} ${e.patientId}`] : [])),
     ).toEqual(['2026-11-26T10:15:00Z E-1']);
   });
+
+  it('records an ack line via api, with the name as written', async () => {
+    const events = await run([
+      m('10:00', { vitals: { temperatureC: 39 } }),
+      JSON.stringify({ type: 'ack', pageId: `crs|E-1|#1|hematology`, by: 'Dr A', at: at('10:02') }),
+    ]);
+    const acks = events.filter((e) => e.type === 'audit' && e.event === 'acknowledgement');
+    expect(acks).toHaveLength(1);
+    expect(acks[0]).toMatchObject({
+      at: '2026-11-26T10:02:00Z',
+      text: 'hematology page acknowledged by Dr A via api',
+      details: { by: 'Dr A', via: 'api', team: 'hematology' },
+    });
+  });
+
+  // A defect found by the run: replay silenced the patient where both servers refuse a silence of two scopes.
+  it('refuses a silence naming both a patient and a team, as the servers do', async () => {
+    const events = await run([enrol(), silence({ patientId: 'E-1', team: 'icu', until: at('11:00') })]);
+    expect(events.filter((e) => e.type === 'control-refused')).toEqual([
+      { type: 'control-refused', line: 2, error: 'scope: give either patientId or team, not both' },
+    ]);
+    expect(events.some((e) => e.type === 'audit' && e.event === 'silence')).toBe(false);
+  });
 });
