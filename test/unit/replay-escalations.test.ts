@@ -275,4 +275,17 @@ describe('replay --escalations control lines, pinned by a mutation run', () => {
     ]);
     expect(events.some((e) => e.type === 'audit' && e.event === 'silence')).toBe(false);
   });
+
+  it('prints what a line set off right after that line, before a late message that does not move the clock', async () => {
+    const events = await run([m('10:00', { vitals: { temperatureC: 39 } }), m('09:50', { vitals: { heartRate: 80 } })]);
+    const kinds = events.map((e) => (e.type === 'audit' ? 'audit' : e.type));
+    expect(kinds.indexOf('audit')).toBe(2);
+    expect(kinds.lastIndexOf('assessment')).toBe(kinds.length - 1);
+  });
+
+  it('a silence from a later time starts then: its entry is at its start', async () => {
+    const events = await run([enrol(), silence({ patientId: 'E-1', until: at('11:00') })]);
+    const entries = events.filter((e) => e.type === 'audit' && e.event === 'silence');
+    expect(entries.map((e) => (e as { at: string }).at)).toEqual(['2026-11-26T10:30:00Z']);
+  });
 });
