@@ -138,4 +138,24 @@ describe('crs replay --format, pinned by a mutation run', () => {
     expect(r.status).toBe(0);
     expect(r.events[0]).toMatchObject({ type: 'assessment', at: '2026-01-10T08:00:00Z', crsGrade: 1 });
   });
+
+  it('reads back-to-back MLLP frames as one message each', () => {
+    const framed = [hl7(1, '20260110080000+0000', '37.0'), hl7(2, '20260110090000+0000', '38.6')]
+      .map((t) => frame(t.replace(/\n/g, '\r')))
+      .map((b) => b.toString('utf8'))
+      .join('');
+    const r = replayCli(['-', '--format', 'hl7v2'], framed);
+    expect(r.status).toBe(0);
+    expect(r.events.map((e) => `${e.type}:${e.messageId ?? e.toGrade}`)).toEqual([
+      'assessment:hl7v2:SIM/H-001',
+      'assessment:hl7v2:SIM/H-002',
+      'notification:1',
+    ]);
+  });
+
+  it('an unreadable file is a usage error, exit 2, naming the file', () => {
+    const r = replayCli(['nofile.hl7', '--format', 'hl7v2'], '');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cannot read nofile\.hl7/);
+  });
 });

@@ -623,3 +623,61 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
     expect(r.notifications[0]!.tocilizumab.text).toMatch(/^Tocilizumab 300 mg IV \(12 mg\/kg x 25 kg\); 0 doses given/);
   });
 });
+
+describe('pinned by a mutation run: the page event every sink carries', () => {
+  const page: Page = {
+    pageId: 'crs|P-1|#4|icu',
+    notificationId: 'crs|P-1|#4',
+    patientId: 'P-1',
+    team: 'icu',
+    subject: 'crs',
+    kind: 'escalation',
+    grade: 3,
+    summary: 'PROVISIONAL CRS grade 3 (was 1; ASTCT 2019), patient P-1',
+    status: 'open',
+    delivered: true,
+    rev: 5,
+    level: 1,
+    round: 2,
+    triggeredAt: Date.parse('2026-11-26T10:00:00Z'),
+    dueAt: Date.parse('2026-11-26T10:10:00Z'),
+  };
+  const sentAt = Date.parse('2026-11-26T10:05:00Z');
+
+  it('carries the reason, the role, the grade, when it was sent and when it escalates', () => {
+    const e = pageEvent(
+      { page, role: 'ICU consultant', reason: 'escalated', ackUrl: 'https://x.example/ack/t' },
+      sentAt,
+    );
+    expect(e).toEqual({
+      type: 'page',
+      sendId: 'crs|P-1|#4|icu#5',
+      pageId: 'crs|P-1|#4|icu',
+      notificationId: 'crs|P-1|#4',
+      patientId: 'P-1',
+      team: 'icu',
+      role: 'ICU consultant',
+      level: 1,
+      round: 2,
+      reason: 'escalated',
+      subject: 'crs',
+      kind: 'escalation',
+      technical: false,
+      grade: 3,
+      status: 'open',
+      summary: 'PROVISIONAL CRS grade 3 (was 1; ASTCT 2019), patient P-1',
+      ackUrl: 'https://x.example/ack/t',
+      escalatesAt: '2026-11-26T10:10:00Z',
+      sentAt: '2026-11-26T10:05:00Z',
+    });
+    for (const reason of ['triggered', 'released', 'resent'] as const)
+      expect(pageEvent({ page, role: 'r', reason }, sentAt).reason).toBe(reason);
+  });
+
+  it('an informational page has no acknowledge link and does not escalate', () => {
+    const info = { ...page, kind: 'de-escalation' as const, status: 'info' as const, dueAt: null };
+    const e = pageEvent({ page: info, role: 'ICU registrar', reason: 'triggered' }, sentAt);
+    expect('ackUrl' in e).toBe(false);
+    expect(e.escalatesAt).toBeNull();
+  });
+});
