@@ -127,6 +127,9 @@ export class EscalatingReplay {
         break;
       }
       case 'silence': {
+        // As both servers refuse it (shared/app/silence.ts): one scope, never both.
+        if (c.patientId !== undefined && c.team !== undefined)
+          return [{ type: 'control-refused', line: lineNo, error: 'scope: give either patientId or team, not both' }];
         const scope = c.patientId ? { patientId: c.patientId } : c.team ? { team: c.team } : undefined;
         if (!scope) return [{ type: 'control-refused', line: lineNo, error: 'a silence needs a patientId or a team' }];
         if (!(parseTime(c.until) > parseTime(c.from)))

@@ -2,7 +2,7 @@
 // rely on (FIFO per patient, the outbox stream, encryption, TLS, least privilege, DLQs, alarms, log retention),
 // and the paging: pages and audit tables (the audit append-only by its grants), escalation timers and schedule,
 // the acknowledge routes and the link secret.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -20,6 +20,7 @@ import {
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '#infra/throttles.ts';
 import { TEAMS } from '#domain/config.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
+import { pagingConfigFromContext } from '#infra/paging-config.ts';
 import { PAGING, synthesize, templateApp } from './synth.ts';
 
 let synth: ReturnType<typeof synthesize>;
@@ -1155,4 +1156,64 @@ describe('audit retention', () => {
     expect(() => templateApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
     expect(() => templateApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
   }, 120_000);
+});
+
+describe('paging endpoints, pinned by a mutation run: a bad one is refused, naming it', () => {
+  const parse = (paging: unknown) => pagingConfigFromContext((key) => (key === 'paging' ? paging : undefined));
+  const refused = (teams: unknown, message: RegExp) => expect(() => parse({ teams })).toThrow(message);
+
+  it('takes good endpoints of every kind, and a team limited to wards', () => {
+    expect(
+      parse({
+        teams: {
+          icu: { email: ['icu@hospital.example'], sms: ['+15551234567'], https: ['https://pager.example/icu'] },
+          bedside: { sms: ['+441234567'], wards: ['H4'] },
+        },
+      }).teams,
+    ).toEqual({
+      icu: { email: ['icu@hospital.example'], sms: ['+15551234567'], https: ['https://pager.example/icu'] },
+      bedside: { email: [], sms: ['+441234567'], https: [], wards: ['H4'] },
+    });
+  });
+
+  it.each([
+    [
+      'an email with no domain dot',
+      { icu: { email: ['icu@hospital'] } },
+      /teams\.icu\.email\.0: "icu@hospital" is not an email/,
+    ],
+    [
+      'an SMS number without +',
+      { icu: { sms: ['15551234567'] } },
+      /teams\.icu\.sms\.0: "15551234567" is not an E\.164/,
+    ],
+    ['an SMS number starting +0', { icu: { sms: ['+05551234567'] } }, /teams\.icu\.sms\.0: .* is not an E\.164/],
+    ['an SMS number of 16 digits', { icu: { sms: ['+1555123456789012'] } }, /teams\.icu\.sms\.0: .* is not an E\.164/],
+    ['an SMS number of 6 digits', { icu: { sms: ['+155512'] } }, /teams\.icu\.sms\.0: .* is not an E\.164/],
+    [
+      'an https URL with a space',
+      { icu: { https: ['https://pager.example/a b'] } },
+      /teams\.icu\.https\.0: .* is not an https/,
+    ],
+    ['an unknown kind of endpoint', { icu: { phone: ['+15551234567'] } }, /teams\.icu: .*phone/],
+    ['an unknown team', { cardiology: { sms: ['+15551234567'] } }, /teams: Unrecognized key: "cardiology"/],
+    [
+      'an empty list of wards (would page nobody)',
+      { bedside: { sms: ['+15551234567'], wards: [] } },
+      /teams\.bedside\.wards/,
+    ],
+    ['an empty ward name', { bedside: { sms: ['+15551234567'], wards: [''] } }, /teams\.bedside\.wards\.0/],
+  ])('refuses %s', (_, teams, message) => refused(teams, message));
+
+  it('refuses an unknown key at the top, and says where the config came from', () => {
+    expect(() => parse({ alarm: { email: ['ops@hospital.example'] } })).toThrow(
+      /^invalid paging config \(context paging\): config: .*alarm/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'paging-'));
+    const file = join(dir, 'paging.json');
+    writeFileSync(file, JSON.stringify({ teams: { icu: { sms: ['555'] } } }));
+    expect(() => pagingConfigFromContext((key) => (key === 'pagingConfig' ? file : undefined))).toThrow(
+      `invalid paging config (${file}): teams.icu.sms.0: "555" is not an E.164 phone number (+15551234567)`,
+    );
+  });
 });

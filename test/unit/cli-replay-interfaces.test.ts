@@ -61,3 +61,101 @@ describe('crs replay --format', () => {
     expect(nd.events.at(-1)).toMatchObject({ type: 'rejected', line: fhir.length + 1 });
   });
 });
+
+describe('crs replay --format, pinned by a mutation run', () => {
+  const obs = (id: string, unit = 'Cel') => ({
+    resource: {
+      resourceType: 'Observation',
+      identifier: [{ system: 'urn:crs:message-id', value: id }],
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+      subject: { reference: 'Patient/F-1' },
+      effectiveDateTime: '2026-01-10T08:00:00Z',
+      valueQuantity: { value: 38.6, unit, system: 'http://unitsofmeasure.org', code: unit },
+    },
+    request: { method: 'POST', url: 'Observation' },
+  });
+  const bundle = (type: string, entry: object[]) => ({ resourceType: 'Bundle', type, entry });
+  const fhir = (input: string) => replayCli(['-', '--format', 'fhir'], input);
+  const types = (r: ReturnType<typeof replayCli>) => r.events.map((e) => e.type);
+  const badUnit = [
+    'Bundle.entry[1].resource.valueQuantity.code: unit "mmHg" is not a unit for vitals.temperatureC (use Cel or [degF] (MDC_DIM_DEGC 268192, MDC_DIM_FAHR 266560))',
+  ];
+
+  it('reads a pretty-printed FHIR file as one value', () => {
+    const r = fhir(JSON.stringify(bundle('transaction', [obs('f1')]), null, 2));
+    expect(r.status).toBe(0);
+    expect(types(r)).toEqual(['assessment', 'notification']);
+  });
+
+  it('refuses a whole transaction with a bad entry, grades a batch but its bad entry, and ignores an unknown resource', () => {
+    const tx = fhir(JSON.stringify(bundle('transaction', [obs('f1'), obs('f2', 'mmHg')])));
+    expect(tx.status).toBe(1);
+    expect(tx.events).toEqual([{ type: 'rejected', line: 1, errors: badUnit }]);
+
+    const batch = fhir(JSON.stringify(bundle('batch', [obs('f1'), obs('f2', 'mmHg')])));
+    expect(batch.status).toBe(1);
+    expect(types(batch)).toEqual(['rejected', 'assessment', 'notification']);
+    expect(batch.events[0]).toEqual({ type: 'rejected', line: 1, errors: badUnit });
+
+    const other = { resource: { resourceType: 'Practitioner' }, request: { method: 'POST', url: 'Practitioner' } };
+    const warned = fhir(JSON.stringify(bundle('transaction', [obs('f1'), other])));
+    expect(warned.status).toBe(0);
+    expect(types(warned)).toEqual(['assessment', 'notification']);
+  });
+
+  it('says which NDJSON line is not JSON', () => {
+    const r = fhir(`${JSON.stringify(bundle('transaction', [obs('f1')]))}\n{oops\n`);
+    expect(r.status).toBe(1);
+    expect(r.events.at(-1)).toEqual({
+      type: 'rejected',
+      line: 2,
+      errors: [expect.stringMatching(/^not JSON: /)],
+    });
+  });
+
+  const hl7 = (n: number, time: string, celsius: string) =>
+    [
+      `MSH|^~\\&|CRS-SIM|SIM|CRS|HOSP|20260110080000+0000||ORU^R01^ORU_R01|H-00${n}|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO`,
+      'PID|||H1^^^HOSP^MR',
+      `OBR|1|H-00${n}^CRS-SIM|H-00${n}^CRS-SIM|182777000^monitoring of patient^SCT|||${time}`,
+      `OBX|1|NM|150344^MDC_TEMP^MDC|1.1.1.1|${celsius}|268192^MDC_DIM_DEGC^MDC|||||F|||${time}||||monitor-H1^EUI-64`,
+    ].join('\n');
+
+  it('splits HL7 blocks at a line of only spaces and tabs', () => {
+    const input = `${hl7(1, '20260110080000+0000', '37.0')}\n \t\n${hl7(2, '20260110090000+0000', '38.6')}\n`;
+    const r = replayCli(['-', '--format', 'hl7v2'], input);
+    expect(r.status).toBe(0);
+    expect(r.events.map((e) => `${e.type}:${e.messageId ?? e.toGrade}`)).toEqual([
+      'assessment:hl7v2:SIM/H-001',
+      'assessment:hl7v2:SIM/H-002',
+      'notification:1',
+    ]);
+  });
+
+  it('reads HL7 times without an offset in --hl7-zone', () => {
+    const r = replayCli(['-', '--format', 'hl7v2', '--hl7-zone', 'Europe/Paris'], hl7(3, '20260110090000', '38.6'));
+    expect(r.status).toBe(0);
+    expect(r.events[0]).toMatchObject({ type: 'assessment', at: '2026-01-10T08:00:00Z', crsGrade: 1 });
+  });
+
+  it('reads back-to-back MLLP frames as one message each', () => {
+    const framed = [hl7(1, '20260110080000+0000', '37.0'), hl7(2, '20260110090000+0000', '38.6')]
+      .map((t) => frame(t.replace(/\n/g, '\r')))
+      .map((b) => b.toString('utf8'))
+      .join('');
+    const r = replayCli(['-', '--format', 'hl7v2'], framed);
+    expect(r.status).toBe(0);
+    expect(r.events.map((e) => `${e.type}:${e.messageId ?? e.toGrade}`)).toEqual([
+      'assessment:hl7v2:SIM/H-001',
+      'assessment:hl7v2:SIM/H-002',
+      'notification:1',
+    ]);
+  });
+
+  it('an unreadable file is a usage error, exit 2, naming the file', () => {
+    const r = replayCli(['nofile.hl7', '--format', 'hl7v2'], '');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cannot read nofile\.hl7/);
+  });
+});

@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Replay } from '#app/replay.ts';
+import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import { replayCli } from '#test/support/cli.ts';
 
 const good = (id: string, minutes: number, sections: object) =>
@@ -88,5 +90,115 @@ describe('crs replay', () => {
     const bad = replayCli(['-', '--config', cfg], '');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/invalid config/);
+  });
+});
+
+describe('crs replay output, pinned by a mutation run', () => {
+  it('prints each event with the fields the contract names: warnings only when there are any', () => {
+    const low = (id: string, minutes: number, vitals: object) => good(id, minutes, { vitals });
+    const input = [
+      low('a', 0, { spo2: 85 }),
+      low('b', 5, { spo2: 86, temperatureC: 38.4 }),
+      low('b', 5, { spo2: 86, temperatureC: 38.4 }),
+    ].join('\n');
+    const { status, events } = replayCli(['-'], input);
+    expect(status).toBe(0);
+    expect(events.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification', 'duplicate']);
+    const [first, second, page, duplicate] = events;
+    expect(first).toEqual({
+      type: 'assessment',
+      messageId: 'a',
+      patientId: 'C-1',
+      at: '2026-01-10T08:00:00Z',
+      scheme: 'astct2019',
+      crsGrade: 0,
+      icansGrade: 0,
+      reasons: ['CRS entry criterion not met: no temperature >= 38 °C in the last 24 h at 2026-01-10T08:00:00Z'],
+      criteria: [{ criterion: 'no-fever', value: false, at: '2026-01-10T08:00:00Z' }],
+    });
+    expect(second).toEqual({
+      type: 'assessment',
+      messageId: 'b',
+      patientId: 'C-1',
+      at: '2026-01-10T08:05:00Z',
+      scheme: 'astct2019',
+      crsGrade: 1,
+      icansGrade: 0,
+      reasons: ['fever 38.4 °C at 2026-01-10T08:05:00Z'],
+      criteria: [{ criterion: 'fever', value: 38.4, at: '2026-01-10T08:05:00Z' }],
+      warnings: ['SpO2 85 % then 86 % (below 90 %) with no oxygen support documented at 2026-01-10T08:05:00Z'],
+    });
+    expect(page).toMatchObject({
+      notificationId: 'crs|C-1|#2',
+      patientId: 'C-1',
+      kind: 'escalation',
+      condition: 'crs',
+      fromGrade: 0,
+      toGrade: 1,
+      teams: ['hematology'],
+      provisional: true,
+      causedBy: 'b',
+      reasons: ['fever 38.4 °C at 2026-01-10T08:05:00Z'],
+      criteria: [{ criterion: 'fever', value: 38.4, at: '2026-01-10T08:05:00Z' }],
+    });
+    expect(duplicate).toEqual({ type: 'duplicate', messageId: 'b', patientId: 'C-1' });
+  });
+});
+
+describe('the configuration file, pinned by a mutation run: a bad one is refused, naming the key', () => {
+  const errors = (overrides: unknown) => {
+    const r = resolveConfig(overrides);
+    return r.ok ? [] : r.errors;
+  };
+
+  it.each([
+    ['a misspelt hypotension key', { hypotension: { systolicBellow: 100 } }, /^hypotension: .*systolicBellow/],
+    ['a misspelt tocilizumab key', { tocilizumab: { maxDose: 600 } }, /^tocilizumab: .*maxDose/],
+    ['a misspelt actions key', { actions: { deescalation: 'x' } }, /^actions: .*deescalation/],
+    ['a misspelt routing key', { routing: { ICANS: DEFAULT_CONFIG.routing.icans } }, /^routing: .*ICANS/],
+    [
+      'a routing table of three grades',
+      { routing: { crs: [['hematology'], ['hematology'], ['icu']] } },
+      /^routing\.crs/,
+    ],
+    [
+      'an unknown team',
+      { routing: { crs: [['hematology'], ['hematology'], ['hematology', 'ICU'], ['icu']] } },
+      /^routing\.crs\.2\.1: /,
+    ],
+    ['a fever threshold below 37 °C', { feverThresholdC: 36.9 }, /^feverThresholdC: /],
+    [
+      'a bispecific interruption from grade 0',
+      { actions: { bispecificInterruptFromGrade: 0 } },
+      /^actions\.bispecificInterruptFromGrade: /,
+    ],
+    ['a de-duplication window under 16', { dedupeWindow: 15 }, /^dedupeWindow: /],
+    ['a null scheme (not the default)', { scheme: null }, /^scheme: /],
+    ['a null hold time (not the default)', { holdMinutes: null }, /^holdMinutes: /],
+  ])('refuses %s', (_, overrides, message) => {
+    const e = errors(overrides);
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatch(message);
+  });
+
+  it('replaces a list whole: a shorter list of masking drugs keeps none of the defaults', () => {
+    const r = resolveConfig({ feverMaskingDrugs: ['acetaminophen'] });
+    expect(r.ok && r.config.feverMaskingDrugs).toEqual(['acetaminophen']);
+  });
+});
+
+describe('replay remembers every identity, pinned by a mutation run', () => {
+  it('a reused messageId does not make the first content new again, however late it comes back', () => {
+    const r = resolveConfig({ dedupeWindow: 16 });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    const replay = new Replay(r.config);
+    const lines = [
+      good('m', 0, { vitals: { temperatureC: 38.5 } }),
+      good('m', 1, { vitals: { temperatureC: 37.0 } }), // the same id, other content: a new observation
+      ...Array.from({ length: 120 }, (_, i) => good(`x${i}`, 2 + i, { vitals: { heartRate: 80 } })),
+      good('m', 0, { vitals: { temperatureC: 38.5 } }), // far past the window: still a duplicate
+    ];
+    const last = lines.flatMap((l, i) => replay.line(l, i + 1)).at(-1);
+    expect(last).toEqual({ type: 'duplicate', messageId: 'm', patientId: 'C-1' });
   });
 });

@@ -40,8 +40,8 @@ import type { PageMessage } from '#domain/page-event.ts';
 import { DEFAULT_PAGING, type Page, pagesForAlert, pagesForNotification } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
-import { CRS_MESSAGE, T0 } from '#test/support/messages.ts';
-import { config } from '#test/support/run.ts';
+import { CRS_MESSAGE, enrol, msg, T0 } from '#test/support/messages.ts';
+import { config, run } from '#test/support/run.ts';
 
 const NAME = 'Jane Doe';
 const NOW = T0 + 3 * 24 * 3600_000;
@@ -550,5 +550,134 @@ describe('pinned by a mutation run: the acknowledge page', () => {
   it('marks a done acknowledgement green and a refusal grey', () => {
     expect(ackStatusPage(page, 'r', 'Acknowledged', 'done', true, 'UTC')).toContain('<div class="card ok">');
     expect(ackStatusPage(page, 'r', 'Not acknowledged', 'closed', false, 'UTC')).toContain('<div class="card bad">');
+  });
+});
+
+describe('pinned by a mutation run: what a grade change page carries', () => {
+  const fever = CRS_MESSAGE[1]!;
+
+  it('counts whole days since the infusion: 2 days and 18 hours after it is still day +2', () => {
+    // Infused 2026-01-08T08:00Z (enrol's default); T0 is 2026-01-10T08:00Z, so T0 + 18 h is day 2.75.
+    const r = run([enrol('D-1'), msg('D-1', 18 * 60, fever)]);
+    const [n] = r.notifications;
+    expect(n!.dayPostInfusion).toBe(2);
+    expect(n!.summary).toContain('patient D-1, bed H4-D-1, day +2: ');
+  });
+
+  it('with no infusion time known, a page gives no day since infusion (not day +0)', () => {
+    const r = run([msg('D-2', 0, fever)]);
+    const [n] = r.notifications;
+    expect(n!.dayPostInfusion).toBeNull();
+    expect(n!.summary).toMatch(/^PROVISIONAL CRS grade 1 \(was 0; ASTCT 2019\), patient D-2: fever/);
+    expect(n!.summary).not.toContain('day');
+  });
+
+  const toci = (patientId: string, minutes: number) =>
+    msg(patientId, minutes, { medications: [{ drug: 'tocilizumab', doseMg: 560 }] });
+
+  it('with the caps reached, the advice names no time for another dose, and the last dose is the latest', () => {
+    // Three doses in 24 h (the cap), the last 1 h before the page: no "not before" time, as no dose is allowed.
+    const r = run([enrol('D-3'), toci('D-3', 0), toci('D-3', 60), toci('D-3', 120), msg('D-3', 180, fever)]);
+    const t = r.notifications.at(-1)!.tocilizumab;
+    expect(t).toMatchObject({ givenTotal: 3, given24h: 3, anotherAllowed: false, notBefore: null });
+    expect(t.lastGivenAt).toBe('2026-01-10T10:00:00Z');
+    expect(t.text).toContain('no further dose allowed: 3 in 24 h reached');
+  });
+
+  it('says when the dose was capped at the maximum', () => {
+    const r = run([enrol('D-4', -60, { weightKg: 120 }), msg('D-4', 0, fever)]);
+    const t = r.notifications[0]!.tocilizumab;
+    expect(t).toMatchObject({ doseMg: 800, capped: true });
+    expect(t.text).toMatch(/^Tocilizumab 800 mg IV \(8 mg\/kg x 120 kg, capped at 800 mg\); 0 doses given/);
+    expect(r.notifications[0]!.actions).toContain(t.text);
+  });
+
+  it("a fall in grade leads with the stand-down line, then the new grade's steps", () => {
+    const r = run([
+      enrol('D-5'),
+      msg('D-5', 0, CRS_MESSAGE[2]!),
+      msg('D-5', 10, { oxygen: { device: 'room_air' } }),
+      msg('D-5', 80, { oxygen: { device: 'room_air' } }),
+    ]);
+    const down = r.notifications.at(-1)!;
+    expect(down).toMatchObject({ kind: 'de-escalation', fromGrade: 2, toGrade: 1 });
+    expect(down.actions).toEqual([
+      'Grade has fallen; review and continue the protocol for the current grade.',
+      'Supportive care; infection work-up.',
+      'Consider tocilizumab if fever persists or comorbidities.',
+      down.tocilizumab.text,
+    ]);
+  });
+
+  it('names the therapy and the ward, and a bispecific one is told to interrupt from grade 2', () => {
+    const r = run([enrol('D-6', -60, { therapy: 'bispecific' }), msg('D-6', 0, CRS_MESSAGE[2]!)]);
+    const [n] = r.notifications;
+    expect(n).toMatchObject({ therapy: 'bispecific', ward: 'H4', bed: 'H4-D-6', toGrade: 2 });
+    expect(n!.actions.at(-1)).toBe(
+      'Bispecific therapy: interrupt the infusion (short half-life, about 2 h for blinatumomab).',
+    );
+  });
+
+  it('shows the mg/kg the dose was worked out with: 12 mg/kg under 30 kg', () => {
+    const r = run([enrol('D-7', -60, { weightKg: 25 }), msg('D-7', 0, fever)]);
+    expect(r.notifications[0]!.tocilizumab.text).toMatch(/^Tocilizumab 300 mg IV \(12 mg\/kg x 25 kg\); 0 doses given/);
+  });
+});
+
+describe('pinned by a mutation run: the page event every sink carries', () => {
+  const page: Page = {
+    pageId: 'crs|P-1|#4|icu',
+    notificationId: 'crs|P-1|#4',
+    patientId: 'P-1',
+    team: 'icu',
+    subject: 'crs',
+    kind: 'escalation',
+    grade: 3,
+    summary: 'PROVISIONAL CRS grade 3 (was 1; ASTCT 2019), patient P-1',
+    status: 'open',
+    delivered: true,
+    rev: 5,
+    level: 1,
+    round: 2,
+    triggeredAt: Date.parse('2026-11-26T10:00:00Z'),
+    dueAt: Date.parse('2026-11-26T10:10:00Z'),
+  };
+  const sentAt = Date.parse('2026-11-26T10:05:00Z');
+
+  it('carries the reason, the role, the grade, when it was sent and when it escalates', () => {
+    const e = pageEvent(
+      { page, role: 'ICU consultant', reason: 'escalated', ackUrl: 'https://x.example/ack/t' },
+      sentAt,
+    );
+    expect(e).toEqual({
+      type: 'page',
+      sendId: 'crs|P-1|#4|icu#5',
+      pageId: 'crs|P-1|#4|icu',
+      notificationId: 'crs|P-1|#4',
+      patientId: 'P-1',
+      team: 'icu',
+      role: 'ICU consultant',
+      level: 1,
+      round: 2,
+      reason: 'escalated',
+      subject: 'crs',
+      kind: 'escalation',
+      technical: false,
+      grade: 3,
+      status: 'open',
+      summary: 'PROVISIONAL CRS grade 3 (was 1; ASTCT 2019), patient P-1',
+      ackUrl: 'https://x.example/ack/t',
+      escalatesAt: '2026-11-26T10:10:00Z',
+      sentAt: '2026-11-26T10:05:00Z',
+    });
+    for (const reason of ['triggered', 'released', 'resent'] as const)
+      expect(pageEvent({ page, role: 'r', reason }, sentAt).reason).toBe(reason);
+  });
+
+  it('an informational page has no acknowledge link and does not escalate', () => {
+    const info = { ...page, kind: 'de-escalation' as const, status: 'info' as const, dueAt: null };
+    const e = pageEvent({ page: info, role: 'ICU registrar', reason: 'triggered' }, sentAt);
+    expect('ackUrl' in e).toBe(false);
+    expect(e.escalatesAt).toBeNull();
   });
 });

@@ -223,3 +223,69 @@ describe('replay --escalations', () => {
     ]);
   });
 });
+
+describe('replay --escalations control lines, pinned by a mutation run', () => {
+  const silence = (extra: object) =>
+    JSON.stringify({ type: 'silence', silenceId: 's1', from: at('10:30'), by: 'Nurse B', reason: 'MRI', ...extra });
+
+  it('refuses a silence of no length and a silence of nobody, and the CLI exits 1', async () => {
+    const events = await run([
+      enrol(),
+      silence({ patientId: 'E-1', until: at('10:30') }),
+      silence({ until: at('11:00') }),
+    ]);
+    expect(events.filter((e) => e.type === 'control-refused')).toEqual([
+      { type: 'control-refused', line: 2, error: 'until: must be after from' },
+      { type: 'control-refused', line: 3, error: 'a silence needs a patientId or a team' },
+    ]);
+    expect(events.some((e) => e.type === 'audit' && e.event === 'silence')).toBe(false);
+    const cli = replayCli(['-', '--escalations'], [enrol(), silence({ until: at('11:00') })].join('\n'));
+    expect(cli.status).toBe(1);
+  });
+
+  it('the CLI lets time run on to --until and prints what happened meanwhile', () => {
+    const quiet = replayCli(['-', '--escalations'], enrol());
+    expect(quiet.events.filter((e) => e.type === 'audit')).toEqual([]);
+    const cli = replayCli(['-', '--escalations', '--until', at('10:20')], enrol());
+    expect(cli.status).toBe(0);
+    expect(
+      cli.events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at} ${e.patientId}`] : [])),
+    ).toEqual(['2026-11-26T10:15:00Z E-1']);
+  });
+
+  it('records an ack line via api, with the name as written', async () => {
+    const events = await run([
+      m('10:00', { vitals: { temperatureC: 39 } }),
+      JSON.stringify({ type: 'ack', pageId: `crs|E-1|#1|hematology`, by: 'Dr A', at: at('10:02') }),
+    ]);
+    const acks = events.filter((e) => e.type === 'audit' && e.event === 'acknowledgement');
+    expect(acks).toHaveLength(1);
+    expect(acks[0]).toMatchObject({
+      at: '2026-11-26T10:02:00Z',
+      text: 'hematology page acknowledged by Dr A via api',
+      details: { by: 'Dr A', via: 'api', team: 'hematology' },
+    });
+  });
+
+  // A defect found by the run: replay silenced the patient where both servers refuse a silence of two scopes.
+  it('refuses a silence naming both a patient and a team, as the servers do', async () => {
+    const events = await run([enrol(), silence({ patientId: 'E-1', team: 'icu', until: at('11:00') })]);
+    expect(events.filter((e) => e.type === 'control-refused')).toEqual([
+      { type: 'control-refused', line: 2, error: 'scope: give either patientId or team, not both' },
+    ]);
+    expect(events.some((e) => e.type === 'audit' && e.event === 'silence')).toBe(false);
+  });
+
+  it('prints what a line set off right after that line, before a late message that does not move the clock', async () => {
+    const events = await run([m('10:00', { vitals: { temperatureC: 39 } }), m('09:50', { vitals: { heartRate: 80 } })]);
+    const kinds = events.map((e) => (e.type === 'audit' ? 'audit' : e.type));
+    expect(kinds.indexOf('audit')).toBe(2);
+    expect(kinds.lastIndexOf('assessment')).toBe(kinds.length - 1);
+  });
+
+  it('a silence from a later time starts then: its entry is at its start', async () => {
+    const events = await run([enrol(), silence({ patientId: 'E-1', until: at('11:00') })]);
+    const entries = events.filter((e) => e.type === 'audit' && e.event === 'silence');
+    expect(entries.map((e) => (e as { at: string }).at)).toEqual(['2026-11-26T10:30:00Z']);
+  });
+});
