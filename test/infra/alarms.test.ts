@@ -1,7 +1,7 @@
 // The alarm helper on a stack of its own: an alarm is a few lines, says what no data means, and tells the
 // operators through a topic whose key and policy let CloudWatch publish; HTTPS endpoints get the retrying policy.
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { describe, expect, it } from 'vitest';
 import { MINUTE, OperatorAlarms } from '#infra/alarms.ts';
@@ -106,5 +106,46 @@ describe('OperatorAlarms', () => {
     });
     expect(httpsRetryUpperBoundSeconds()).toBeLessThanOrEqual(3600);
     expect(httpsRetryUpperBoundSeconds()).toBeGreaterThanOrEqual(600); // long enough to ride out a gateway restart
+  });
+});
+
+describe('OperatorAlarms, pinned by a mutation run', () => {
+  it('fires an alarm declared without periods or comparison on the first period at or above its threshold', () => {
+    const { template } = build();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: 'Something failed at least once in a minute.',
+      AlarmName: 'AlarmsOnly-Noisy',
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('warns when the operators have no endpoint at all, and not when they have SMS only', () => {
+    const warnings = (endpoints: { email: string[]; sms: string[]; https: string[] }) => {
+      const stack = new Stack(new App(), 'AlarmsOnly');
+      new OperatorAlarms(stack, endpoints);
+      return Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('no alarm endpoints'));
+    };
+    expect(warnings({ email: [], sms: [], https: [] })).toHaveLength(1);
+    expect(warnings({ email: [], sms: ['+15550100000'], https: [] })).toEqual([]);
+  });
+
+  it('retries an HTTPS endpoint 3 times a second apart, then backing off to a minute apart, 20 times in all', () => {
+    const { template } = build();
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      DeliveryPolicy: {
+        healthyRetryPolicy: {
+          numRetries: 20,
+          numNoDelayRetries: 0,
+          numMinDelayRetries: 3,
+          minDelayTarget: 1,
+          numMaxDelayRetries: 8,
+          maxDelayTarget: 60,
+          backoffFunction: 'EXPONENTIAL',
+        },
+      },
+    });
   });
 });

@@ -136,3 +136,52 @@ describe('backups', () => {
     expect(history.map((r) => [r.RuleName, r.ScheduleExpression])).toEqual([['Weekly', 'cron(0 5 ? * SUN *)']]);
   }, 60_000);
 });
+
+describe('capacity and logs, pinned by a mutation run', () => {
+  it('provisioned without limits: 5 units to start and at least, 4,000 at most, 70 % target (docs/aws.md)', () => {
+    const { stack, resources, id } = synth({ capacity: 'provisioned' });
+    for (const t of [stack.stateTable, stack.seenTable])
+      expect(resources[id(t)]!.Properties.ProvisionedThroughput).toEqual({
+        ReadCapacityUnits: 5,
+        WriteCapacityUnits: 5,
+      });
+    expect(resources[id(stack.stateTable)]!.Properties.GlobalSecondaryIndexes[0].ProvisionedThroughput).toEqual({
+      ReadCapacityUnits: 5,
+      WriteCapacityUnits: 5,
+    });
+    const targets = Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget');
+    expect(targets).toHaveLength(6);
+    for (const t of targets) expect(t.Properties).toMatchObject({ MinCapacity: 5, MaxCapacity: 4000 });
+    for (const p of Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalingPolicy'))
+      expect(p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue).toBe(70);
+  }, 60_000);
+
+  it('takes limits at their edges (min = max, min 1, a target of 20 or 90 %) and refuses them just past', () => {
+    const ok = (capacityLimits: Record<string, number>) =>
+      expect(() => templateApp({ context: { capacity: 'provisioned', capacityLimits } })).not.toThrow();
+    const refused = (capacityLimits: Record<string, number>, why: RegExp) =>
+      expect(() => templateApp({ context: { capacity: 'provisioned', capacityLimits } })).toThrow(why);
+    ok({ min: 7, max: 7 });
+    ok({ min: 1, max: 10 });
+    ok({ targetUtilization: 20 });
+    ok({ targetUtilization: 90 });
+    refused({ min: 0, max: 10 }, /1 <= min <= max/);
+    refused({ min: 2.5, max: 10 }, /whole numbers, 1 <= min <= max/);
+    refused({ min: 5, max: 4000.5 }, /whole numbers, 1 <= min <= max/);
+    refused({ targetUtilization: 19 }, /targetUtilization must be a whole percentage 20-90/);
+    refused({ targetUtilization: 91 }, /targetUtilization must be a whole percentage 20-90/);
+  }, 60_000);
+
+  it('DEBUG brings Lambda platform events at DEBUG, ERROR keeps them at WARN', () => {
+    for (const [level, system] of [
+      ['debug', 'DEBUG'],
+      ['error', 'WARN'],
+    ] as const) {
+      const fns = Object.values(synth({ logLevel: level }).resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+      for (const fn of fns) {
+        expect(fn.Properties.LoggingConfig.SystemLogLevel, level).toBe(system);
+        expect(fn.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL, level).toBe(level.toUpperCase());
+      }
+    }
+  }, 60_000);
+});

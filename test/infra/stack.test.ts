@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_BUNDLE, REPO_ROOT } from '#infra/bundling.ts';
 import {
@@ -17,10 +17,10 @@ import {
   NOTIFY_RETRY_ATTEMPTS,
   SCHEDULE_CONCURRENCY,
 } from '#infra/stack.ts';
-import { DEFAULT_THROTTLE, ROUTE_THROTTLES } from '#infra/throttles.ts';
+import { pagingConfigFromContext } from '#infra/paging-config.ts';
+import { DEFAULT_THROTTLE, ROUTE_THROTTLES, routeThrottles } from '#infra/throttles.ts';
 import { TEAMS } from '#domain/config.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
-import { pagingConfigFromContext } from '#infra/paging-config.ts';
 import { PAGING, synthesize, templateApp } from './synth.ts';
 
 let synth: ReturnType<typeof synthesize>;
@@ -1216,4 +1216,460 @@ describe('paging endpoints, pinned by a mutation run: a bad one is refused, nami
       `invalid paging config (${file}): teams.icu.sms.0: "555" is not an E.164 phone number (+15551234567)`,
     );
   });
+});
+
+describe('the stack as docs/runbook.md, docs/aws.md and docs/cost.md state it: pinned by a mutation run', () => {
+  const runbook = () => readFileSync(join(REPO_ROOT, 'docs', 'runbook.md'), 'utf8').split('\n');
+  const alarmProps = () =>
+    Object.fromEntries(
+      ofType('AWS::CloudWatch::Alarm').map(([, a]) => [
+        (a.Properties.AlarmName as string).replace(/^CrsAlerting-/, ''),
+        a.Properties as Record<string, any>,
+      ]),
+    );
+
+  it("has every alarm docs/runbook.md's table lists (the trail's own with CloudTrail data events)", () => {
+    const lines = runbook();
+    const from = lines.indexOf('## Alarms');
+    const to = lines.findIndex((l, i) => i > from && l.startsWith('## '));
+    const table = lines.slice(from, to).filter((l) => l.startsWith('| `'));
+    const listed = table.flatMap((row) => [...row.split('|')[1]!.matchAll(/`([A-Za-z0-9]+)`/g)].map((m) => m[1]!));
+    expect(listed.length).toBeGreaterThan(30);
+    const deployed = Object.keys(alarmProps());
+    expect(listed.filter((name) => name !== 'AuditTableTampering' && !deployed.includes(name))).toEqual([]);
+  });
+
+  it('fires each alarm when docs/runbook.md says: on the first event, or past the age, count or silence it names', () => {
+    const named: Record<string, [number, string, number, number]> = {
+      // threshold, comparison, evaluation periods, period (s)
+      MessagesOldestAge: [120, 'GreaterThanOrEqualToThreshold', 2, 60], // over 2 minutes
+      NotifyIteratorAge: [60_000, 'GreaterThanOrEqualToThreshold', 2, 60], // more than a minute behind
+      AckLinksRefused: [5, 'GreaterThanOrEqualToThreshold', 1, 300], // 5 or more in 5 minutes
+      NoEscalateRun: [1, 'LessThanThreshold', 3, 60], // no run for 3 minutes
+      NoIngestWhileEnrolled: [1, 'GreaterThanOrEqualToThreshold', 2, 300], // nothing graded for 10 minutes
+    };
+    const periodOf = (a: Record<string, any>) =>
+      a.Metrics ? [...new Set(a.Metrics.flatMap((m: any) => (m.MetricStat ? [m.MetricStat.Period] : [])))] : [a.Period];
+    for (const [name, a] of Object.entries(alarmProps())) {
+      const [threshold, comparison, periods, period] = named[name] ?? [1, 'GreaterThanOrEqualToThreshold', 1, 0];
+      expect([a.Threshold, a.ComparisonOperator, a.EvaluationPeriods], name).toEqual([threshold, comparison, periods]);
+      // Everything else fires on the first event (a message dead-lettered, an error, a throttle), within 5 minutes.
+      if (period) expect(periodOf(a), name).toEqual([period]);
+      else for (const p of periodOf(a)) expect(p, name).toBeLessThanOrEqual(300);
+    }
+  });
+
+  it('counts every metric a math alarm reads (reads and writes, the notifier and the escalate tick alike)', () => {
+    for (const [name, a] of Object.entries(alarmProps())) {
+      if (!a.Metrics) continue;
+      const expression = (a.Metrics as { Expression?: string }[]).find((m) => m.Expression)!.Expression!;
+      const ids = (a.Metrics as { Id: string; MetricStat?: unknown }[]).filter((m) => m.MetricStat).map((m) => m.Id);
+      expect(ids.length, name).toBeGreaterThan(1);
+      for (const id of ids) expect(expression, `${name} counts ${id}`).toMatch(new RegExp(`\\b${id}\\b`));
+    }
+    const services = (name: string) =>
+      (alarmProps()[name]!.Metrics as { MetricStat?: { Metric: { Dimensions: { Value: string }[] } } }[]).flatMap(
+        (m) => (m.MetricStat ? m.MetricStat.Metric.Dimensions.map((d) => d.Value) : []),
+      );
+    expect(services('PagesDeferred').sort()).toEqual(['escalate', 'notify']);
+    expect(services('SendsParked').sort()).toEqual(['escalate', 'notify', 'notify']);
+    expect(alarmProps().IngestQueueUnavailable).toMatchObject({
+      Namespace: 'CrsAlerting',
+      MetricName: 'QueueUnavailable',
+      Dimensions: [{ Name: 'service', Value: 'ingest' }],
+    });
+  });
+
+  it("gives each route the rate limit docs/runbook.md's table says, and any other path its own", () => {
+    const rows = runbook().filter((l) => /^\| (`(GET|POST) |any other path)/.test(l));
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    const expected: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
+    let other: unknown;
+    for (const row of rows) {
+      const [, what, rate, burst] = row.split('|').map((c) => c.trim());
+      const limits = {
+        ThrottlingRateLimit: Number.parseInt(rate!, 10),
+        ThrottlingBurstLimit: Number.parseInt(burst!, 10),
+      };
+      if (what!.startsWith('any other path')) other = limits;
+      else for (const [, key] of what!.matchAll(/`((?:GET|POST) [^`]+)`/g)) expected[key!] = limits;
+    }
+    expect(Object.keys(expected)).toHaveLength(8);
+    expect(stage.Properties.RouteSettings).toEqual(expected);
+    expect(stage.Properties.DefaultRouteSettings).toEqual(other);
+  });
+
+  it('dead-letters a queued message after 3 receives, and gives up on a stream record after 6 retries of batches of 25 (docs/runbook.md)', () => {
+    for (const q of [synth.stack.queue, synth.stack.escalationQueue])
+      expect(resources[idOf(q)]!.Properties.RedrivePolicy.maxReceiveCount, q.node.id).toBe(3);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: getAtt(synth.stack.stateTable, 'StreamArn'),
+      BatchSize: 25,
+      MaximumRetryAttempts: 6,
+    });
+  });
+
+  it("retries a failed schedule invocation twice within 2 minutes, no later (the escalate function's arithmetic counts one retry beside a tick)", () => {
+    const [[, rule]] = ofType('AWS::Events::Rule') as [[string, Resource]];
+    expect(rule.Properties.Targets[0].RetryPolicy).toEqual({ MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 120 });
+  });
+
+  it('reuses a queue data key for 5 minutes, as the cost model counts its KMS requests', () => {
+    for (const [id, q] of ofType('AWS::SQS::Queue')) expect(q.Properties.KmsDataKeyReusePeriodSeconds, id).toBe(300);
+  });
+
+  it('lets SNS and EventBridge only generate and decrypt data keys with the data key, nothing else', () => {
+    const statements = resources[idOf(synth.stack.key)]!.Properties.KeyPolicy.Statement as {
+      Sid?: string;
+      Action: unknown;
+    }[];
+    for (const sid of ['SnsOfThisAccount', 'EventBridgeRulesOfThisAccount'])
+      expect(statements.find((st) => st.Sid === sid)!.Action, sid).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+  });
+
+  it("keeps the escalate function's 5 whatever the other functions' concurrency (its timers 2 and schedule 2 need 4)", () => {
+    const { stack } = templateApp({
+      context: { paging: PAGING, concurrency: { ingest: 7, grade: 4, notify: 2, ack: 3 } },
+    });
+    const r = Template.fromStack(stack).toJSON().Resources;
+    const reserved = (f: { fn: { node: { defaultChild?: unknown } } }) =>
+      r[stack.getLogicalId(f.fn.node.defaultChild as never)].Properties.ReservedConcurrentExecutions;
+    expect([stack.ingest, stack.grade, stack.notify, stack.escalate, stack.ack].map(reserved)).toEqual([7, 4, 2, 5, 3]);
+  }, 120_000);
+});
+
+describe('least privilege, call by call: pinned by a mutation run', () => {
+  /** Each role's calls as "action resource", the resource named by the stack's field (its CloudFormation id otherwise). */
+  function calls(fn: Fn): string[] {
+    const s = synth.stack;
+    const names = new Map<string, string>();
+    for (const k of [
+      'key',
+      'stateTable',
+      'pagesTable',
+      'auditTable',
+      'tokensTable',
+      'seenTable',
+      'ackSecret',
+      'queue',
+      'queueDlq',
+      'notifyDlq',
+      'pagesDlq',
+      'escalationQueue',
+      'escalationDlq',
+      'pagesTopic',
+      'alarmTopic',
+    ] as const)
+      names.set(idOf(s[k]), k);
+    names.set(idOf(s.audit.key), 'auditKey');
+    names.set(idOf(s.operatorAlarms.key), 'alarmKey');
+    for (const f of FUNCTIONS) names.set(idOf(s[f].logGroup), `${f}Logs`);
+    const label = (r: any): string => {
+      if (typeof r === 'string') return r;
+      if (r.Ref) return names.get(r.Ref) ?? r.Ref;
+      if (r['Fn::GetAtt']) {
+        const [target, attr] = r['Fn::GetAtt'] as [string, string];
+        return (names.get(target) ?? target) + (attr === 'Arn' ? '' : `.${attr}`);
+      }
+      if (r['Fn::Join']) return (r['Fn::Join'][1] as unknown[]).map(label).join('');
+      return JSON.stringify(r);
+    };
+    return [
+      ...new Set(
+        statements(fn).flatMap((st) =>
+          [st.Action].flat().flatMap((a) => [st.Resource].flat().map((r) => `${a} ${label(r)}`)),
+        ),
+      ),
+    ].sort();
+  }
+  const logs = (fn: Fn) => [`logs:CreateLogStream ${fn}Logs`, `logs:PutLogEvents ${fn}Logs`];
+  const dataKey = ['kms:Decrypt key', 'kms:Encrypt key', 'kms:GenerateDataKey* key', 'kms:ReEncrypt* key'];
+  const linkKey = ['secretsmanager:DescribeSecret ackSecret', 'secretsmanager:GetSecretValue ackSecret'];
+  const sendTo = (q: string) => [`sqs:GetQueueAttributes ${q}`, `sqs:GetQueueUrl ${q}`, `sqs:SendMessage ${q}`];
+  const consume = (q: string) => [
+    `sqs:ChangeMessageVisibility ${q}`,
+    `sqs:DeleteMessage ${q}`,
+    `sqs:GetQueueAttributes ${q}`,
+    `sqs:GetQueueUrl ${q}`,
+    `sqs:ReceiveMessage ${q}`,
+  ];
+  const sorted = (xs: string[]) => [...new Set(xs)].sort();
+
+  it('ingest: a token read, the wards of patients, sending to the queue', () => {
+    expect(calls('ingest')).toEqual(
+      sorted([
+        ...logs('ingest'),
+        'dynamodb:GetItem tokensTable',
+        'dynamodb:BatchGetItem stateTable',
+        ...sendTo('queue'),
+        ...dataKey,
+      ]),
+    );
+  });
+
+  it('grade: its state and seen messages, the audit append, consuming the queue, and the data key its tables are encrypted with', () => {
+    expect(calls('grade')).toEqual(
+      sorted([
+        ...logs('grade'),
+        'dynamodb:GetItem stateTable',
+        'dynamodb:PutItem stateTable',
+        'dynamodb:BatchGetItem seenTable',
+        'dynamodb:GetItem seenTable',
+        'dynamodb:PutItem seenTable',
+        'dynamodb:UpdateItem seenTable', // the digests only (its condition is pinned above)
+        'dynamodb:PutItem auditTable',
+        ...consume('queue'),
+        ...dataKey,
+      ]),
+    );
+  });
+
+  const pager = [
+    'dynamodb:GetItem stateTable',
+    'dynamodb:GetItem pagesTable',
+    'dynamodb:PutItem pagesTable',
+    'dynamodb:Query pagesTable',
+    'dynamodb:PutItem auditTable',
+    'sns:Publish pagesTopic',
+    ...sendTo('escalationQueue'),
+    ...linkKey,
+    ...dataKey,
+  ];
+
+  it("notify: the outbox stream, the pager's tables, publishing pages, the timers and its on-failure queue; no write to patient state", () => {
+    expect(calls('notify')).toEqual(
+      sorted([
+        ...logs('notify'),
+        ...pager,
+        'dynamodb:DescribeStream stateTable.StreamArn',
+        'dynamodb:GetRecords stateTable.StreamArn',
+        'dynamodb:GetShardIterator stateTable.StreamArn',
+        'dynamodb:ListStreams *', // an account-level call: DynamoDB Streams takes no resource for it
+        'kms:DescribeKey key',
+        ...sendTo('notifyDlq'),
+      ]),
+    );
+  });
+
+  it("escalate: the pager's tables, the due and feed indexes, pages read in batches and deleted, its timers; no write to patient state", () => {
+    expect(calls('escalate')).toEqual(
+      sorted([
+        ...logs('escalate'),
+        ...pager,
+        'dynamodb:Query pagesTable/index/byDue',
+        'dynamodb:Query stateTable/index/byFeed',
+        'dynamodb:BatchGetItem pagesTable',
+        'dynamodb:DeleteItem pagesTable',
+        ...consume('escalationQueue'),
+      ]),
+    );
+  });
+
+  it('ack: a page read and written, the audit append, the link key; nothing that sends', () => {
+    expect(calls('ack')).toEqual(
+      sorted([
+        ...logs('ack'),
+        'dynamodb:GetItem pagesTable',
+        'dynamodb:PutItem pagesTable',
+        'dynamodb:PutItem auditTable',
+        ...linkKey,
+        ...dataKey,
+      ]),
+    );
+  });
+});
+
+describe('the keys CloudWatch Logs may use: pinned by a mutation run', () => {
+  it("lets CloudWatch Logs use the data key for this account's and region's log groups only, for what encrypting logs takes", () => {
+    const statements = resources[idOf(synth.stack.key)]!.Properties.KeyPolicy.Statement as {
+      Sid?: string;
+      Action: unknown;
+      Principal: unknown;
+      Condition: unknown;
+    }[];
+    const logs = statements.find((st) => st.Sid === 'CloudWatchLogsOfThisAccount')!;
+    expect(logs.Action).toEqual([
+      'kms:Encrypt*',
+      'kms:Decrypt*',
+      'kms:ReEncrypt*',
+      'kms:GenerateDataKey*',
+      'kms:Describe*',
+    ]);
+    expect(logs.Condition).toEqual({
+      ArnLike: {
+        'kms:EncryptionContext:aws:logs:arn': {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':logs:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              ':log-group:*',
+            ],
+          ],
+        },
+      },
+    });
+  });
+});
+
+describe('the paging config from context: pinned by a mutation run', () => {
+  const config = { teams: { icu: { sms: ['+15550100002'] } }, alarms: { email: ['ops@hospital.example'] } };
+  const only = (key: string, value: unknown) => (k: string) => (k === key ? value : undefined);
+
+  it('reads `-c paging` given as JSON text (as the CDK CLI gives it) or as an object', () => {
+    for (const value of [JSON.stringify(config), config]) {
+      const p = pagingConfigFromContext(only('paging', value));
+      expect(p.teams.icu?.sms).toEqual(['+15550100002']);
+      expect(p.alarms.email).toEqual(['ops@hospital.example']);
+    }
+  });
+
+  it('reads `-c pagingConfig=FILE` from the directory it is run in, and names a file it cannot read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-paging-'));
+    writeFileSync(join(dir, 'paging.json'), JSON.stringify(config));
+    const p = pagingConfigFromContext(only('pagingConfig', 'paging.json'), dir);
+    expect(p.teams.icu?.sms).toEqual(['+15550100002']);
+    expect(p.alarms.email).toEqual(['ops@hospital.example']);
+    expect(() => pagingConfigFromContext(only('pagingConfig', 'missing.json'), dir)).toThrow(
+      `cannot read paging config ${join(dir, 'missing.json')}`,
+    );
+    // No config: no endpoints (the stack warns).
+    expect(pagingConfigFromContext(() => undefined)).toMatchObject({
+      teams: {},
+      alarms: { email: [], sms: [], https: [] },
+    });
+  });
+
+  it('warns at synth when nobody receives pages or alarms, and not when SMS alone does', () => {
+    const warnings = (paging: unknown) =>
+      Annotations.fromStack(templateApp({ context: { paging } }).stack)
+        .findWarning('*', Match.anyValue())
+        .map((w) => JSON.stringify(w.entry.data));
+    expect(warnings({}).join()).toMatch(
+      /no team endpoints configured[\s\S]*no alarm endpoints configured|no alarm endpoints configured[\s\S]*no team endpoints configured/,
+    );
+    const smsOnly = warnings({ teams: { icu: { sms: ['+15550100002'] } }, alarms: { sms: ['+15550100000'] } });
+    expect(smsOnly.filter((w) => /no (team|alarm) endpoints/.test(w))).toEqual([]);
+  });
+});
+
+describe('route throttles overridden: pinned by a mutation run', () => {
+  it('refuses an override that is not a whole number of at least 1, the burst as the rate', () => {
+    for (const [o, why] of [
+      [{ rateLimit: 1.5 }, /"POST \/v1\/acks"\.rateLimit must be a whole number of at least 1 \(got 1\.5\)/],
+      [{ burstLimit: 0 }, /"POST \/v1\/acks"\.burstLimit must be a whole number of at least 1 \(got 0\)/],
+      [{ burstLimit: 2.5 }, /burstLimit must be a whole number/],
+    ] as const)
+      expect(() => routeThrottles({ 'POST /v1/acks': o })).toThrow(why);
+    expect(routeThrottles({ 'POST /v1/acks': { rateLimit: 1, burstLimit: 1 } })['POST /v1/acks']).toEqual({
+      name: 'AckApi',
+      rateLimit: 1,
+      burstLimit: 1,
+    });
+  });
+});
+
+describe('route throttles checked at synth: pinned by a mutation run', () => {
+  it('stops the synth on a rate limit for a route the API no longer has', () => {
+    const { app, stack } = templateApp({
+      outdir: mkdtempSync(join(tmpdir(), 'crs-cdk-route-')),
+      context: { paging: PAGING },
+    });
+    const route = stack.api.node.children.find((c) =>
+      c.node.findAll().some((x) => x instanceof apigwv2.CfnRoute && x.routeKey === 'POST /v1/acks'),
+    )!;
+    expect(stack.api.node.tryRemoveChild(route.node.id)).toBe(true);
+    expect(() => app.synth()).toThrow(/rate limit for POST \/v1\/acks, a route the API does not have/);
+  }, 120_000);
+});
+
+describe('the grade concurrency: pinned by a mutation run', () => {
+  it('takes 2 to 1000 whole, the most an SQS mapping runs at once, and refuses more or a fraction', () => {
+    expect(() => templateApp({ context: { paging: PAGING, concurrency: { grade: 1000 } } })).not.toThrow();
+    for (const grade of [1001, 2.5])
+      expect(() => templateApp({ context: { paging: PAGING, concurrency: { grade } } }), String(grade)).toThrow(
+        `concurrency.grade must be a whole number 2-1000: it is also the queue mapping's maximum concurrency (got ${grade})`,
+      );
+  }, 60_000);
+});
+
+describe('audit retention: pinned by a mutation run', () => {
+  const build = (context: Record<string, unknown>) => {
+    const { stack } = templateApp({ context: { paging: PAGING, ...context } });
+    const r = Template.fromStack(stack).toJSON().Resources as Record<string, Resource>;
+    const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+    return { stack, r, id };
+  };
+  const rulesOf = (plan: Resource) =>
+    plan.Properties.BackupPlan.BackupPlanRule.map((x: { RuleName: string; Lifecycle: unknown }) => [
+      x.RuleName,
+      x.Lifecycle,
+    ]);
+
+  it('moves monthly backups kept exactly cold storage + 90 days to cold storage, and accepts that retention', () => {
+    const { stack, r, id } = build({
+      production: 'true',
+      backupMonthlyRetentionDays: 120,
+      backupColdStorageAfterDays: 30,
+    });
+    expect(rulesOf(r[id(stack.audit.plan)]!)).toEqual([
+      ['Daily', { DeleteAfterDays: 35 }],
+      ['Monthly', { DeleteAfterDays: 120, MoveToColdStorageAfterDays: 30 }],
+    ]);
+    expect(() => build({ backupMonthlyRetentionDays: 119, backupColdStorageAfterDays: 30 })).toThrow(
+      /needs monthly backups kept at least 120 days/,
+    );
+  }, 60_000);
+
+  it('backs the tables that only grow up weekly and monthly when both are asked', () => {
+    const { stack, r, id } = build({ production: 'true', auditBackups: 'weekly' });
+    expect(rulesOf(r[id(stack.audit.historyPlan!)]!)).toEqual([
+      ['Weekly', { DeleteAfterDays: 35 }],
+      ['Monthly', { DeleteAfterDays: 365 }],
+    ]);
+  }, 60_000);
+
+  it('accepts retentions up to 36,500 days and no more', () => {
+    expect(() => build({ backupRetentionDays: 36_500 })).not.toThrow();
+    expect(() => build({ backupRetentionDays: 36_501 })).toThrow(
+      /backupRetentionDays must be a whole number of days 1-36500/,
+    );
+    expect(() => build({ auditTrailRetentionDays: 0 })).toThrow(
+      /trailRetentionDays must be a whole number of days 1-36500/,
+    );
+  }, 60_000);
+
+  it("locks the trail's log files in compliance mode, lets only this trail write them, and CloudTrail and Logs use the audit key for their part only", () => {
+    const { stack, r, id } = build({ production: 'true', backupVaultLock: 'true' });
+    const bucket = r[id(stack.audit.trailBucket!)]!.Properties;
+    expect(bucket.ObjectLockConfiguration).toEqual({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 365 } },
+    });
+    const bucketStatements = r[id(stack.audit.trailBucket!.policy!)]!.Properties.PolicyDocument.Statement as {
+      Effect: string;
+      Principal?: { Service?: string };
+      Condition?: { StringEquals?: Record<string, unknown> };
+    }[];
+    const byCloudTrail = bucketStatements.filter((st) => st.Principal?.Service === 'cloudtrail.amazonaws.com');
+    expect(byCloudTrail).toHaveLength(2);
+    for (const st of byCloudTrail)
+      expect(JSON.stringify(st.Condition?.StringEquals?.['aws:SourceArn'])).toMatch(/:trail\/CrsAlerting-audit-table/);
+    const keyStatements = r[id(stack.audit.key)]!.Properties.KeyPolicy.Statement as {
+      Sid?: string;
+      Action: unknown;
+      Principal?: { Service?: unknown };
+    }[];
+    const bySid = Object.fromEntries(keyStatements.filter((st) => st.Sid).map((st) => [st.Sid, st.Action]));
+    expect(bySid).toMatchObject({
+      CloudTrailOfThisTrail: 'kms:GenerateDataKey*',
+      CloudTrailDescribeKey: 'kms:DescribeKey',
+      // The trail's log group is encrypted with the audit key: CloudWatch Logs may use it for this account's groups.
+      CloudWatchLogsOfThisAccount: expect.arrayContaining(['kms:Encrypt*', 'kms:Decrypt*', 'kms:GenerateDataKey*']),
+    });
+  }, 60_000);
 });
