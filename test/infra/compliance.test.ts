@@ -123,5 +123,5 @@ describe('cfn-lint', () => {
     expect(errors.map((e) => `${e.Rule.Id}: ${e.Message}`)).toEqual([]);
     // cfn-lint's exit status has bit 2 set for errors (4 is warnings, 8 informational).
     expect((run.status ?? 0) & 2).toBe(0);
-  });
+  }, 120_000); // cfn-lint takes 10-20 s idle, over 30 s on a loaded machine
 });
