@@ -2,7 +2,7 @@
 // patient already queued (SQS FIFO deduplication), the state store checks the version, the ledger marks once.
 // Each counts its calls, and each can be told to fail, so handler tests can exercise failures and retries.
 import { issueToken } from '#app/auth.ts';
-import type { TokenScope } from '#app/scope.ts';
+import type { PatientDirectory, TokenScope } from '#app/scope.ts';
 import type { Notification } from '#domain/page.ts';
 import type { PatientState } from '#domain/state.ts';
 import {
@@ -144,4 +144,18 @@ class MemoryLedger implements OutboxLedger {
   async markSent(notificationId: string, at: string): Promise<void> {
     if (!this.sent.has(notificationId)) this.sent.set(notificationId, at);
   }
+}
+
+/** A patient directory that knows no patient and counts the room reserved for new ones (`reserved()`). */
+export function reservingDirectory(): { patients: PatientDirectory; reserved: () => number } {
+  let reserved = 0;
+  const patients: PatientDirectory = {
+    lookup: async () => new Map(),
+    admitNew: (ids, ceiling) => {
+      if (reserved + ids.length > ceiling) return { ok: false, active: reserved };
+      reserved += ids.length;
+      return { ok: true, release: () => (reserved -= ids.length) };
+    },
+  };
+  return { patients, reserved: () => reserved };
 }

@@ -9,8 +9,7 @@ import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import { fromWallClock, parseZone } from '#app/interfaces/zone.ts';
-import type { PatientDirectory } from '#app/scope.ts';
-import { MemoryQueue, ingestFakes } from '#test/support/port-fakes.ts';
+import { MemoryQueue, ingestFakes, reservingDirectory } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const NAME = 'Zebedee^Quigglesworth';
@@ -500,22 +499,14 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
   });
 
   it('gives back the room it reserved for new patients, whether the queue took the messages or not', async () => {
-    let reserved = 0;
-    const patients: PatientDirectory = {
-      lookup: async () => new Map(),
-      admitNew: (ids, ceiling) => {
-        if (reserved + ids.length > ceiling) return { ok: false, active: reserved };
-        reserved += ids.length;
-        return { ok: true, release: () => (reserved -= ids.length) };
-      },
-    };
+    const { patients, reserved } = reservingDirectory();
     const queue = new MemoryQueue();
     const deps = { queue, patients, maxPatients: 1, now: () => NOW };
     expect((await ingestHl7(PCD01, monitor, deps)).code).toBe('AA');
-    expect(reserved).toBe(0);
+    expect(reserved()).toBe(0);
     queue.failWith = new Error('disk full');
     expect((await ingestHl7(PCD01.replace('MSG000123', 'MSG2'), monitor, deps)).status).toBe(503);
-    expect(reserved).toBe(0);
+    expect(reserved()).toBe(0);
   });
 
   describe('over HTTP', () => {

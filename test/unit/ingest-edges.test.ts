@@ -3,9 +3,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { issueToken, localTokenProblem } from '#app/auth.ts';
 import { handleIngest, type HttpRequest, type IngestDeps } from '#app/ingest.ts';
-import type { PatientDirectory } from '#app/scope.ts';
 import { msg } from '#test/support/messages.ts';
-import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
+import { type MemoryQueue, type MemoryTokenStore, ingestFakes, reservingDirectory } from '#test/support/port-fakes.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 let queue: MemoryQueue;
@@ -98,15 +97,7 @@ describe('ingest edges', () => {
   it('a batch refused for one patient outside the token gives back the room it reserved for the others', async () => {
     const scoped = issueToken('gw-p1', new Date(NOW), { kind: 'ehr', patients: ['P-1'] });
     await tokens.put(scoped.record);
-    let reserved = 0;
-    const patients: PatientDirectory = {
-      lookup: async () => new Map(),
-      admitNew: (ids, ceiling) => {
-        if (reserved + ids.length > ceiling) return { ok: false, active: reserved };
-        reserved += ids.length;
-        return { ok: true, release: () => (reserved -= ids.length) };
-      },
-    };
+    const { patients, reserved } = reservingDirectory();
     const as = { authorization: `Bearer ${scoped.token}` };
     const vitals = (p: string) => msg(p, 0, { vitals: { heartRate: 80 } });
     const refused = await handleIngest(
