@@ -15,6 +15,7 @@ import { parseTime } from '#domain/time.ts';
 import type { AuditEvent } from '#ports';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
+import { ONE_SCOPE } from './silence.ts';
 import { Replay } from './replay.ts';
 import { planStaleFeeds, type FeedCheck, type InForce } from './stale-feed.ts';
 
@@ -127,9 +128,9 @@ export class EscalatingReplay {
         break;
       }
       case 'silence': {
-        // As both servers refuse it (shared/app/silence.ts): one scope, never both.
+        // As both servers refuse it (checkSilence): one scope, never both.
         if (c.patientId !== undefined && c.team !== undefined)
-          return [{ type: 'control-refused', line: lineNo, error: 'scope: give either patientId or team, not both' }];
+          return [{ type: 'control-refused', line: lineNo, error: ONE_SCOPE }];
         const scope = c.patientId ? { patientId: c.patientId } : c.team ? { team: c.team } : undefined;
         if (!scope) return [{ type: 'control-refused', line: lineNo, error: 'a silence needs a patientId or a team' }];
         if (!(parseTime(c.until) > parseTime(c.from)))

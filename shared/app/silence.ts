@@ -8,6 +8,9 @@ import { MINUTE } from '#domain/time.ts';
 
 const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 
+/** A silence holds a patient's pages or a team's, never both at once. */
+export const ONE_SCOPE = 'scope: give either patientId or team, not both';
+
 /** Checks a silence request: exactly one scope, a duration, a reason and a name. */
 export function checkSilence(
   body: Record<string, unknown>,
@@ -16,7 +19,7 @@ export function checkSilence(
   const errors: string[] = [];
   const { patientId, team, minutes, reason } = body;
   let scope: Silence['scope'] | undefined;
-  if ((patientId === undefined) === (team === undefined)) errors.push('scope: give either patientId or team, not both');
+  if ((patientId === undefined) === (team === undefined)) errors.push(ONE_SCOPE);
   else if (patientId !== undefined) {
     if (typeof patientId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(patientId))
       errors.push('patientId: must be a patient id');
