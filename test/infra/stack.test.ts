@@ -517,6 +517,11 @@ describe('functions', () => {
       expect(fn.Properties.ReservedConcurrentExecutions, id).toBeGreaterThan(0);
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
+    // As docs/aws.md states them (the cost model prices what the template says).
+    const memory = Object.fromEntries(
+      FUNCTIONS.map((f) => [f, resources[idOf(synth.stack[f].fn)]!.Properties.MemorySize]),
+    );
+    expect(memory).toEqual({ ingest: 512, grade: 512, notify: 256, escalate: 256, ack: 256 });
     expect(resources[idOf(synth.stack.grade.fn)]!.Properties.Environment.Variables).toMatchObject({
       CRS_STATE_TABLE: { Ref: idOf(synth.stack.stateTable) },
       CRS_AUDIT_TABLE: { Ref: idOf(synth.stack.auditTable) },
