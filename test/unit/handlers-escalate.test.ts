@@ -51,6 +51,17 @@ const sentTimers = () =>
     body: JSON.parse(c.args[0].input.MessageBody!) as { wakeAt: number },
   }));
 
+/** A CRS 2 grade change of P-1 paged to hematology. */
+const notification = (id: string): PageableNotification => ({
+  notificationId: id,
+  patientId: 'P-1',
+  condition: 'crs',
+  kind: 'escalation',
+  toGrade: 2,
+  teams: ['hematology'],
+  summary: 's',
+});
+
 describe('escalation timers', () => {
   it('wait until the due time, rounded up, at most the 15 minutes SQS allows', () => {
     expect(delaySeconds(T + 4_001, T)).toBe(5);
@@ -99,21 +110,7 @@ describe('escalation timers', () => {
     const errors: unknown[] = [];
     const pages = new MemoryPageStore();
     const store = withTimers(pages, timer(), (e) => errors.push(e));
-    const t = pagesForNotification(
-      {
-        notificationId: 'crs|P-1|m1',
-        patientId: 'P-1',
-        condition: 'crs',
-        kind: 'escalation',
-        toGrade: 2,
-        teams: ['hematology'],
-        summary: 's',
-      },
-      [],
-      [],
-      T,
-      DEFAULT_PAGING,
-    );
+    const t = pagesForNotification(notification('crs|P-1|m1'), [], [], T, DEFAULT_PAGING);
     await store.save(t.pages);
     expect(errors).toHaveLength(1);
     expect(await pages.get('crs|P-1|m1|hematology')).toBeDefined();
@@ -572,16 +569,6 @@ describe('escalate handler: pinned by a mutation run', () => {
 });
 
 describe('escalation timers: pinned by a mutation run', () => {
-  const notification = (id: string): PageableNotification => ({
-    notificationId: id,
-    patientId: 'P-1',
-    condition: 'crs',
-    kind: 'escalation',
-    toGrade: 2,
-    teams: ['hematology'],
-    summary: 's',
-  });
-
   it('sets the other timers of a save when one cannot be set', async () => {
     const woken: number[] = [];
     const errors: unknown[] = [];

@@ -187,6 +187,13 @@ describe('the long tail through gradePatient, DynamoDB', () => {
     const item = ddb.itemAt('state', { pk: { S: 'P-1' }, sk: { S: 'state' } })!;
     return decodeStateItem(item.s!.B!).pending.map((p) => p.messageId);
   };
+  /** P-1's trail as `crs audit export` reads it (the audit table, seen messages and pending entries). */
+  const trailOf = async () => {
+    const out: AuditEvent[] = [];
+    const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
+    for await (const e of log.forPatient('P-1')) out.push(e);
+    return out;
+  };
 
   it('grades and pages a reused id past the window, learning the old digest from the seen-messages table', async () => {
     const s = store();
@@ -298,9 +305,7 @@ describe('the long tail through gradePatient, DynamoDB', () => {
     expect((await gradePatient(store(), CONFIG, 'P-1', [quiet(2)])).steps.map((s) => s.kind)).toEqual(['duplicate']);
     expect(pendingIds()).toEqual(['q2']);
     expect(ddb.items('seen').filter((i) => i.messageId!.S === 'q1')).toHaveLength(1);
-    const trail: AuditEvent[] = [];
-    const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
-    for await (const e of log.forPatient('P-1')) trail.push(e);
+    const trail = await trailOf();
     expect(trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId)).toEqual([
       enrolment.messageId,
       'q1',
@@ -327,9 +332,7 @@ describe('the long tail through gradePatient, DynamoDB', () => {
       await expect(gradePatient(failing, CONFIG, 'P-1', [quiet(2)])).rejects.toThrow('Rate exceeded');
       expect(pendingIds()).toEqual(['q1']);
       expect(ddb.items('seen').map((i) => i.messageId!.S)).toContain('q1');
-      const trail: AuditEvent[] = [];
-      const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
-      for await (const e of log.forPatient('P-1')) trail.push(e);
+      const trail = await trailOf();
       expect(trail.filter((e) => e.type === 'assessment').map((e) => e.details.messageId)).toEqual([
         enrolment.messageId,
         'q1',
@@ -337,12 +340,7 @@ describe('the long tail through gradePatient, DynamoDB', () => {
     });
 
     it('exports the assessment of a first-time message before the grade change it caused, and a pending one before what was written after it at its instant', async () => {
-      const trail = async () => {
-        const out: AuditEvent[] = [];
-        const log = new DynamoAuditLog(ddb.client(), 'audit', () => 0, { seenTable: 'seen', stateTable: 'state' });
-        for await (const e of log.forPatient('P-1')) out.push(e);
-        return out;
-      };
+      const trail = trailOf;
       // CRS 1: the assessment rides in the message's seen item, the notification is in the audit table.
       await gradePatient(store(), CONFIG, 'P-1', [
         enrol('P-1', -60),
