@@ -10,6 +10,7 @@ import {
   pagesForAlert,
   pagesForNotification,
   roleOf,
+  sendReason,
   tick,
   type Acknowledgement,
   type AckResult,
@@ -336,8 +337,10 @@ export class Pager {
       if (page.delivered || page.heldBy !== undefined || (page.status !== 'open' && page.status !== 'info')) continue;
       const role = roleOf(page, this.deps.config);
       const ackUrl = page.status === 'open' ? this.ackUrl(page, role, now) : undefined;
-      const reason = page.level === 0 && page.round === 0 ? 'triggered' : 'escalated';
-      const parked = await this.sendOrPark({ page, role, reason, ...(ackUrl ? { ackUrl } : {}) }, now);
+      const parked = await this.sendOrPark(
+        { page, role, reason: sendReason(page), ...(ackUrl ? { ackUrl } : {}) },
+        now,
+      );
       if (parked) parkedSends.push(parked);
       const details = {
         pageId: page.pageId,

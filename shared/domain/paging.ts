@@ -113,6 +113,11 @@ export interface Page {
   dueAt: number | null;
   /** Set while a silence holds the page: it is delivered when the silence ends, if still open. */
   heldBy?: string;
+  /**
+   * When a silence that held the page ended and released it: its send at this level says so (the change it is
+   * about may be older than the send). Cleared when the ladder moves on.
+   */
+  releasedAt?: number;
   ack?: Acknowledgement;
   closedAt?: number;
 }
@@ -141,6 +146,10 @@ interface Delivery {
   /** Why: the first page, the next level after a timeout, or a held page released when its silence ended. */
   reason: 'triggered' | 'escalated' | 'released';
 }
+
+/** Why a page's current level is sent: released by the end of a silence, its first send, or a later step. */
+export const sendReason = (p: Pick<Page, 'level' | 'round' | 'releasedAt'>): Delivery['reason'] =>
+  p.releasedAt !== undefined ? 'released' : p.level === 0 && p.round === 0 ? 'triggered' : 'escalated';
 
 export interface Transition {
   /** Pages created or changed, in the order to store them. */
@@ -370,7 +379,13 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
         changed.push({ ...p, heldBy: other.silenceId });
         continue;
       }
-      const released: Page = { ...p, heldBy: undefined, delivered: false, dueAt: now + timeoutMs(p.grade, config) };
+      const released: Page = {
+        ...p,
+        heldBy: undefined,
+        releasedAt: now,
+        delivered: false,
+        dueAt: now + timeoutMs(p.grade, config),
+      };
       changed.push(released);
       deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: 'released' });
       continue;
@@ -391,6 +406,7 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
       ...p,
       level: step.level,
       round: step.round,
+      releasedAt: undefined,
       delivered: false,
       dueAt: p.dueAt + timeoutMs(p.grade, config),
     };

@@ -458,7 +458,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
       () => pagesOf(server, 'Q-1', 'hematology').find((p) => p.grade === 1),
       20_000,
     );
-    expect(released).toMatchObject({ role: 'hematology fellow', level: 0 });
+    expect(released).toMatchObject({ role: 'hematology fellow', level: 0, reason: 'released' });
     const trail = (await auditOf('Q-1')).filter((e) => e.type === 'silence').map((e) => e.text);
     expect(trail).toEqual([
       expect.stringMatching(/^silence of patient Q-1 by Nurse B from .* transport to MRI$/),

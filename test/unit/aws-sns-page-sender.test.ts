@@ -147,6 +147,29 @@ describe('SnsPageSender', () => {
     );
   });
 
+  it('says a page a silence held was held, sent now that the silence ended: in the subject, the email and the SMS', async () => {
+    const [crs] = notifications('P-3');
+    for (const level of [0, 1]) {
+      sns.reset();
+      sns.on(PublishCommand).resolves({ MessageId: 'sns-1' });
+      await sender().send({ ...pageOf(crs!, 'hematology', level), reason: 'released' });
+      const [input] = published();
+      expect(input!.Subject).toMatch(/^AFTER SILENCE: PROVISIONAL CRS grade 1/);
+      const message = JSON.parse(input!.Message!);
+      expect(message.email).toContain(
+        'Held by a silence, sent now that it has ended: the change above may be older than this page.',
+      );
+      expect(message.sms).toMatch(/^AFTER SILENCE CRS grade 1 /);
+      expect(JSON.parse(message.default).page.reason).toBe('released');
+    }
+    // A page never held says nothing of the kind.
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: 'sns-1' });
+    await sender().send(pageOf(crs!, 'hematology', 0));
+    expect(published()[0]!.Subject).toMatch(/^PROVISIONAL CRS grade 1/);
+    expect(JSON.parse(published()[0]!.Message!).email).not.toContain('Held by a silence');
+  });
+
   it('reads the grade change back from the outbox when it was not handed over, and refuses a page without one', async () => {
     const [crs] = notifications('P-4');
     const s = sender();
@@ -237,7 +260,8 @@ describe('SMS pages', () => {
         fc.option(fc.string({ minLength: 1, maxLength: 12 }), { nil: null }),
         fc.constantFrom(...crs!.teams),
         fc.integer({ min: 0, max: 2 }),
-        (condition, from, to, patientId, seq, bed, team, level) => {
+        fc.boolean(),
+        (condition, from, to, patientId, seq, bed, team, level, released) => {
           const n = {
             ...crs!,
             condition,
@@ -255,13 +279,14 @@ describe('SMS pages', () => {
             expiresAt: NOW + 12 * 3_600_000,
           });
           const ackUrl = `https://a1b2c3d4e5.execute-api.ap-southeast-2.amazonaws.com/ack/${token}`;
-          const sms = pageSms({ ...page, ackUrl }, n);
+          const sms = pageSms({ ...page, ackUrl, ...(released ? { reason: 'released' as const } : {}) }, n);
           expect(smsSegments(sms)).toBeLessThanOrEqual(SMS_MAX_SEGMENTS);
           expect(sms.endsWith(ackUrl)).toBe(true);
           expect(sms).toContain(`${condition.toUpperCase()} grade ${to}`);
           expect(sms).toContain('- provisional'); // every page says so, however short
           if (bed && /^[A-Za-z0-9 -]+$/.test(bed)) expect(sms).toContain(`bed ${bed}`);
-          if (page.page.level > 0) expect(sms).toMatch(/^ESCALATED /);
+          if (released) expect(sms).toMatch(/^AFTER SILENCE /);
+          else if (page.page.level > 0) expect(sms).toMatch(/^ESCALATED /);
         },
       ),
       { numRuns: 300 },

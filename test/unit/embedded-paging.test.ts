@@ -413,13 +413,13 @@ describe('the pager on SQLite', () => {
     expect((await pages.get('crs|P1|m3|icu'))!.delivered).toBe(true);
   });
 
-  it('a page released by the end of a silence is a new send to the same role', async () => {
+  it('a page released by the end of a silence is a new send to the same role, saying it was released', async () => {
     const { pager } = sqlitePager();
     await pager.onNotification({ ...grade3, toGrade: 2 }, min(0));
     await pager.silence(silence({ from: min(1), until: min(60) }), min(1));
     await pager.onTick(min(15)); // due while silenced: held
     await pager.endSilence('s1', 'Nurse B', min(20));
-    expect(sends().map((s) => `${s.role} ${s.reason}`)).toEqual(['ICU registrar triggered', 'ICU registrar triggered']);
+    expect(sends().map((s) => `${s.role} ${s.reason}`)).toEqual(['ICU registrar triggered', 'ICU registrar released']);
     expect(new Set(sends().map((s) => s.sendId)).size).toBe(2);
   });
 });

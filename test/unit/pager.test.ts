@@ -205,6 +205,24 @@ describe('the pager', () => {
     expect(phone.log).toEqual(['hematology:hematology fellow']);
   });
 
+  it('a page released by a silence is sent as released, also by the tick after an outage cut its send short; its next level as escalated', async () => {
+    const { phone, pager } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(60), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onNotification({ ...grade3, notificationId: 'crs|P-1|m2', toGrade: 2, teams: ['hematology'] }, min(1));
+    phone.failNext = 1; // the transport is down as the silence ends: the released send is owed
+    await expect(pager.endSilence('s1', 'Nurse B', min(12))).rejects.toThrow('sender down');
+    expect(phone.sent).toEqual([]);
+    await pager.onTick(min(13));
+    await pager.onTick(min(13 + 15)); // nobody acknowledged: the next level
+    expect(phone.sent.map((m) => `${m.role} ${m.reason}`)).toEqual([
+      'hematology fellow released',
+      'hematology attending escalated',
+    ]);
+  });
+
   // The step falls due at 10:05 inside the silence; the first tick after it comes at 10:06, when the silence has
   // ended: decided as a timely tick would have, held at 10:05 and released at 10:06, never escalated through it.
   it.each([

@@ -7,6 +7,7 @@ import {
   nextDue,
   pagesForAlert,
   pagesForNotification,
+  sendReason,
   tick,
   type Page,
   type Silence,
@@ -285,7 +286,21 @@ describe('silences', () => {
     expect(s.sent).toEqual([]);
     s.apply(tick(s.all, [transport], min(30), cfg));
     expect(s.sent).toEqual(['released hematology hematology fellow']);
-    expect(s.all[0]).toMatchObject({ heldBy: undefined, dueAt: min(45) });
+    expect(s.all[0]).toMatchObject({ heldBy: undefined, dueAt: min(45), releasedAt: min(30) });
+    expect(sendReason(s.all[0]!)).toBe('released');
+  });
+
+  it('a released page says so until its ladder moves on: the next level is an escalation again', () => {
+    const s = new Store();
+    s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
+    expect(sendReason(s.all[0]!)).toBe('triggered'); // held before its first send
+    s.apply(tick(s.all, [transport], min(30), cfg));
+    expect(sendReason(s.all[0]!)).toBe('released');
+    s.apply(tick(s.all, [transport], min(45), cfg)); // nobody acknowledged: the next level
+    expect(s.sent.at(-1)).toBe('escalated hematology hematology attending');
+    expect(s.all[0]).toMatchObject({ level: 1 });
+    expect(s.all[0]!.releasedAt).toBeUndefined();
+    expect(sendReason(s.all[0]!)).toBe('escalated');
   });
 
   it('release a held page when its silence stops holding: at its end, or when someone ended it, whichever is first', () => {

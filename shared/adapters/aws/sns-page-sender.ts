@@ -88,12 +88,20 @@ function pageAttributes(m: PageMessage, ward: string | null): Record<string, Mes
   return attributes;
 }
 
+/**
+ * A page a silence held, sent when the silence ended: the change it is about may be older than the page, and may
+ * have been paged before it (a reminder at the level it was held at).
+ */
+const AFTER_SILENCE = 'AFTER SILENCE';
+const HELD_LINE = 'Held by a silence, sent now that it has ended: the change above may be older than this page.';
+
 /** Email subject: one line of ASCII, at most 100 characters. */
 function pageSubject(m: PageMessage, n: Notification | undefined): string {
   const p = m.page;
   // A role is any name the paging config gives: a long one must not push the grade out of the subject.
   const role = m.role.length > ROLE_MAX ? `${m.role.slice(0, ROLE_MAX - 2)}..` : m.role;
-  const escalated = p.level > 0 || p.round > 0 ? `ESCALATED to ${role}: ` : '';
+  const escalated =
+    m.reason === 'released' ? `${AFTER_SILENCE}: ` : p.level > 0 || p.round > 0 ? `ESCALATED to ${role}: ` : '';
   const what = n
     ? `PROVISIONAL ${n.condition.toUpperCase()} grade ${n.toGrade} (was ${n.fromGrade}) ${[n.patientId, n.bed ? `bed ${n.bed}` : null].filter(Boolean).join(' ')}`
     : p.summary;
@@ -112,6 +120,7 @@ function pageText(m: PageMessage, n: Notification | undefined): string {
       ...n.actions.map((a) => `- ${a}`),
       '',
     );
+  if (m.reason === 'released') lines.push(HELD_LINE, '');
   if (p.level > 0 || p.round > 0) lines.push(`Escalated to you (${m.role}): nobody acknowledged in time.`, '');
   if (m.ackUrl) lines.push(`Acknowledge: ${m.ackUrl}`, '');
   lines.push(`Paged: ${m.role} (${p.team}). Page ${p.pageId}.`);
@@ -149,7 +158,7 @@ const gsmText = (text: string) => text.replace(/[^A-Za-z0-9 !"#%&'()*+,\-./:;<=>
  */
 export function pageSms(m: PageMessage, n?: Notification): string {
   const p = m.page;
-  const escalated = p.level > 0 || p.round > 0 ? 'ESCALATED ' : '';
+  const escalated = m.reason === 'released' ? `${AFTER_SILENCE} ` : p.level > 0 || p.round > 0 ? 'ESCALATED ' : '';
   const link = m.ackUrl ? `Ack: ${m.ackUrl}` : '';
   const fits = (parts: (string | false | null | undefined)[]) => {
     const text = [...parts.filter(Boolean), link].filter(Boolean).join(' ');
