@@ -421,6 +421,30 @@ describe('GradingWorker, pinned by a mutation run', () => {
     ]);
     expect(await w.pass()).toBe(0); // B waits out its backoff
   });
+
+  // Pinned by a mutation run (the board run's last survivor): the store cannot even record the failure.
+  it('a patient whose last attempt cannot be written, nor its failure recorded, waits a second instead of being taken again at once', async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue([...escalating('A'), ...escalating('B')].map(queued));
+    db.prepare("UPDATE inbox SET attempts = ? WHERE patient_id = 'B'").run(WORKER_LIMITS.maxAttempts - 1);
+    // B's rows can be neither taken out of the inbox nor updated (a disk failing under that page of the file).
+    db.exec(`CREATE TRIGGER b_stuck_update BEFORE UPDATE ON inbox WHEN OLD.patient_id = 'B' BEGIN SELECT RAISE(ABORT, 'disk'); END;
+             CREATE TRIGGER b_stuck_delete BEFORE DELETE ON inbox WHEN OLD.patient_id = 'B' BEGIN SELECT RAISE(ABORT, 'disk'); END;`);
+    let at = Date.parse('2026-01-10T10:00:00Z');
+    const committed: string[][] = [];
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => at,
+      onCommitted: (r) => committed.push(r.patients),
+    });
+    expect(await w.pass()).toBe(6);
+    expect(committed).toEqual([['A']]);
+    expect(await w.pass()).toBe(0); // not taken again at once (the worker would spin on it)
+    at += WORKER_LIMITS.retryBaseMs;
+    expect(await w.pass()).toBe(3); // a second later: tried again
+  });
 });
 
 describe('GradingBatch', () => {
