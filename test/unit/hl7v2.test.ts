@@ -262,6 +262,23 @@ describe('PCD-01 translation', () => {
     expect(r.translated[0]!.message.vitals).toMatchObject({ systolicBP: 86, temperatureC: 38.6 });
   });
 
+  it('refuses a unit whose MDC code and reference id name different units, naming OBX-6: never guessed', () => {
+    const at = '|||||R|||20260110080000+0000';
+    // 11.2 read as mmHg would be a systolic of 11 (hypotension); read as kPa it is 84. Which one was meant is unknown.
+    const r = ok(
+      withLine(8, `OBX|5|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC|1.3.1.1|11.2|266016^MDC_DIM_KILO_PASCAL^MDC${at}`),
+    );
+    const unit = r.problems.filter((p) => p.at.segment === 'OBX' && p.at.field === 6);
+    expect(unit.map((p) => p.text)).toEqual([
+      expect.stringContaining('unit "266016 / MDC_DIM_KILO_PASCAL" names two different units for vitals.systolicBP'),
+    ]);
+    // The message's other systolic (the cuff's 94) is taken; neither reading of this one is.
+    const systolic = r.translated
+      .map((t) => (t.message.vitals as Record<string, number> | undefined)?.systolicBP)
+      .filter((v) => v !== undefined);
+    expect(systolic).toEqual([94]);
+  });
+
   it('gives a second PID in one message no bed or OBR-7 time of the patient before it', () => {
     // The bed on a page must be the patient's own: another patient's PV1 or OBR-7 is never carried over.
     const r = ok(

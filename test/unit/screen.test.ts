@@ -117,15 +117,26 @@ describe('codes and units of the interfaces, pinned by a mutation run', () => {
     }
   });
 
-  it('reads a unit sent both as an MDC code and as UCUM by its MDC code (the primary identifier of OBX-6)', () => {
+  it('reads a unit sent as two codes that agree by either, and refuses two codes that name different units', () => {
+    expect(toContractUnit('vitals.temperatureC', 101.3, { mdc: 266560, mdcRefId: 'MDC_DIM_FAHR' })).toEqual({
+      ok: true,
+      value: 38.5,
+    });
+    expect(toContractUnit('oxygen.fio2', 40, { mdc: 262688, ucum: '%' })).toEqual({ ok: true, value: 0.4 });
+    // A code the table does not know beside one it does: read by the one it knows.
+    expect(toContractUnit('vitals.systolicBP', 84, { mdc: 266016, mdcRefId: 'MDC_DIM_MM_HG' })).toEqual({
+      ok: true,
+      value: 84,
+    });
     expect(toContractUnit('vitals.temperatureC', 101.3, { mdc: 266560, ucum: 'Cel' })).toEqual({
-      ok: true,
-      value: 38.5,
+      ok: false,
+      problem: 'unit "266560 / Cel" names two different units for vitals.temperatureC',
     });
-    expect(toContractUnit('vitals.temperatureC', 38.5, { mdcRefId: 'MDC_DIM_DEGC', ucum: '[degF]' })).toEqual({
-      ok: true,
-      value: 38.5,
+    expect(toContractUnit('vitals.systolicBP', 11.2, { mdc: 266016, mdcRefId: 'MDC_DIM_KILO_PASCAL' })).toEqual({
+      ok: false,
+      problem: 'unit "266016 / MDC_DIM_KILO_PASCAL" names two different units for vitals.systolicBP',
     });
+    expect(toContractUnit('oxygen.fio2', 0.4, { mdcRefId: 'MDC_DIM_PERCENT', ucum: '1' })).toMatchObject({ ok: false });
   });
 
   it("reads the ICANS domains only in the project's own CodeSystem: the same name under another system is no code", () => {

@@ -100,8 +100,15 @@ export function toContractUnit(field: keyof typeof UNIT_RULES, value: number, un
   const shown = describe(unit);
   if (!shown)
     return { ok: false, problem: `no unit: a ${field} value needs one (${rule.expected}); it is never guessed` };
-  const convert = own(rule.mdc, unit.mdc) ?? own(rule.mdcRefId, unit.mdcRefId) ?? own(rule.ucum, unit.ucum);
+  const known = [own(rule.mdc, unit.mdc), own(rule.mdcRefId, unit.mdcRefId), own(rule.ucum, unit.ucum)].filter(
+    (c) => c !== undefined,
+  );
+  const convert = known[0];
   if (!convert)
     return { ok: false, problem: `unit ${JSON.stringify(shown)} is not a unit for ${field} (use ${rule.expected})` };
+  // Two codes of one unit that mean different units (MDC_DIM_MMHG's number beside MDC_DIM_KILO_PASCAL): which one
+  // the device meant is a guess, and a guess can move a value over a grading threshold.
+  if (known.some((c) => c !== convert))
+    return { ok: false, problem: `unit ${JSON.stringify(shown)} names two different units for ${field}` };
   return { ok: true, value: convert(value) };
 }
