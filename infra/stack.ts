@@ -23,7 +23,7 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ROUTES } from '#app/ingest.ts';
-import { INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
+import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { ACK_ROUTES } from '#adapters/aws/env.ts';
 import { ENV } from '#adapters/aws/env.ts';
@@ -613,6 +613,8 @@ export class CrsAlertingStack extends Stack {
     for (const path of [ROUTES.single, ROUTES.batch, ...INTERFACE_ROUTES]) {
       this.api.addRoutes({ path, methods: [apigwv2.HttpMethod.POST], integration });
     }
+    // The FHIR CapabilityStatement, which FHIR clients read before they send (public: it names no patient).
+    this.api.addRoutes({ path: FHIR_METADATA_ROUTE, methods: [apigwv2.HttpMethod.GET], integration });
     const ackIntegration = new HttpLambdaIntegration('AckIntegration', this.ack.fn, {
       payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
     });

@@ -5,10 +5,11 @@
 // The limits sit under the functions' reserved concurrency, so that API Gateway's 429, not a Lambda throttle (a
 // 5xx), is what a caller meets first. At a few hundred milliseconds a request (p99 as measured on Lambda):
 //   ingest 50 reserved >= (200 + 50 + 50)/s x 0.1 s (one message, one HL7 message, one FHIR resource)
-//                         + (20 + 10)/s x 0.5 s (a batch of up to 100, a FHIR bundle)              = 45
+//                         + (20 + 10)/s x 0.5 s (a batch of up to 100, a FHIR bundle)
+//                         + 5/s x 0.1 s (the FHIR CapabilityStatement)                                = 46
 //   ack    10 reserved >= (10 + 10 + 10)/s x 0.2 s                                           = 6
 import { ACK_ROUTES } from '#adapters/aws/env.ts';
-import { FHIR_BASE, HL7_ROUTE } from '#app/interfaces/routes.ts';
+import { FHIR_BASE, FHIR_METADATA_ROUTE, HL7_ROUTE } from '#app/interfaces/routes.ts';
 import { ROUTES } from '#app/ingest.ts';
 
 export interface RouteThrottle {
@@ -26,6 +27,7 @@ export const ROUTE_THROTTLES: Record<string, RouteThrottle> = {
   [`POST ${HL7_ROUTE}`]: { name: 'Hl7Messages', rateLimit: 50, burstLimit: 100 },
   [`POST ${FHIR_BASE}`]: { name: 'FhirBundles', rateLimit: 10, burstLimit: 20 },
   [`POST ${FHIR_BASE}/{resource}`]: { name: 'FhirResources', rateLimit: 50, burstLimit: 100 },
+  [`GET ${FHIR_METADATA_ROUTE}`]: { name: 'FhirMetadata', rateLimit: 5, burstLimit: 10 },
   [`GET ${ACK_ROUTES.link}`]: { name: 'AckLinkOpened', rateLimit: 10, burstLimit: 20 },
   [`POST ${ACK_ROUTES.link}`]: { name: 'AckLinkAnswered', rateLimit: 10, burstLimit: 20 },
   [`POST ${ACK_ROUTES.api}`]: { name: 'AckApi', rateLimit: 10, burstLimit: 20 },

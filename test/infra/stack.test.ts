@@ -59,13 +59,14 @@ const resourcesFor = (fn: Fn, action: string) =>
 const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 
 describe('ingest endpoint', () => {
-  it('is an HTTP API whose only routes are the ingest POSTs (JSON, HL7 v2, FHIR) and the three acknowledgement routes', () => {
+  it('is an HTTP API whose only routes are the ingest POSTs (JSON, HL7 v2, FHIR), the FHIR CapabilityStatement and the three acknowledgement routes', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = ofType('AWS::ApiGatewayV2::Route')
       .map(([, r]) => r.Properties.RouteKey)
       .sort();
     expect(routes).toEqual([
       'GET /ack/{token}',
+      'GET /fhir/r4/metadata',
       'POST /ack/{token}',
       'POST /fhir/r4',
       'POST /fhir/r4/{resource}',
@@ -78,7 +79,7 @@ describe('ingest endpoint', () => {
     const integrations = Object.fromEntries(
       ofType('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, JSON.stringify(r.Properties.Target)]),
     );
-    for (const key of ['POST /fhir/r4', 'POST /fhir/r4/{resource}', 'POST /v1/hl7v2'])
+    for (const key of ['POST /fhir/r4', 'POST /fhir/r4/{resource}', 'POST /v1/hl7v2', 'GET /fhir/r4/metadata'])
       expect(integrations[key]).toBe(integrations['POST /v1/messages']);
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
@@ -1299,7 +1300,7 @@ describe('the stack as docs/runbook.md, docs/aws.md and docs/cost.md state it: p
       if (what!.startsWith('any other path')) other = limits;
       else for (const [, key] of what!.matchAll(/`((?:GET|POST) [^`]+)`/g)) expected[key!] = limits;
     }
-    expect(Object.keys(expected)).toHaveLength(8);
+    expect(Object.keys(expected)).toHaveLength(9);
     expect(stage.Properties.RouteSettings).toEqual(expected);
     expect(stage.Properties.DefaultRouteSettings).toEqual(other);
   });

@@ -75,6 +75,10 @@ describe('HL7 v2 and FHIR through the deployed shape on an emulator', () => {
       if (hl7) expect(readAck(body)?.code).toBe('AA');
     };
     try {
+      // The route the stack gives FHIR clients to read what the endpoint takes, before they send.
+      const metadata = await fetch(`${server.url}/fhir/r4/metadata`);
+      expect(metadata.status).toBe(200);
+      expect(await metadata.json()).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1' });
       for (const item of items) await send(item);
       const first = await settle(server, replayed.length);
       expect(first.pages.printed).toBe(replayed.length);

@@ -123,6 +123,13 @@ describe('ingest over HTTP', () => {
     expect(huge.status).toBe(413);
   });
 
+  it("gives a FHIR client the server's CapabilityStatement without a token (GET /fhir/r4/metadata)", async () => {
+    const res = await fetch(`${server.url}/fhir/r4/metadata?_format=json`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
+    expect(await res.json()).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1' });
+  });
+
   it('accepts a batch, and a device token from the token table until it is revoked', async () => {
     // A token issued before scopes (no kind) may not set therapy, infusion, weight or thresholds: 403, nothing taken.
     const { token, record } = issueToken('monitor-12', new Date());

@@ -1,10 +1,11 @@
 // FHIR R4 in: a nursing flowsheet's Bundle, single resources, batch semantics, and an OperationOutcome naming the
 // expression of every problem; whatever the body, nothing crashes.
 import fc from 'fast-check';
-import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Bundle, CapabilityStatement, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '#app/auth.ts';
 import { handleFhirHttp } from '#app/fhir/http.ts';
+import { FHIR_RESOURCES } from '#app/fhir/translate.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 
@@ -564,6 +565,44 @@ describe('FHIR ingest', () => {
     );
     // The generator reaches both kinds of refusal: a body that is no FHIR (400) and a Bundle with problems (422).
     expect([...refused]).toEqual(expect.arrayContaining([400, 422]));
+  });
+});
+
+describe('the CapabilityStatement (GET /fhir/r4/metadata)', () => {
+  const get = (method = 'GET', headers: Record<string, string> = {}) =>
+    handleFhirHttp({ method, path: '/fhir/r4/metadata', headers, body: '' }, { queue, tokens, now: () => NOW });
+
+  it('tells a FHIR client what the endpoint takes, with no token needed, and reads no token store', async () => {
+    tokens.failWith = new Error('the token table is down'); // read, it would answer 503
+    const res = await get();
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/fhir+json; charset=utf-8');
+    const cs = JSON.parse(res.body) as CapabilityStatement;
+    expect(cs).toMatchObject({ resourceType: 'CapabilityStatement', status: 'active', kind: 'instance' });
+    expect(cs.fhirVersion).toBe('4.0.1');
+    expect(cs.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(cs.format).toContain('application/fhir+json');
+    const [rest] = cs.rest!;
+    expect(rest!.mode).toBe('server');
+    // Exactly the routes POST takes: each resource by its type, Bundles to the base.
+    expect(rest!.resource!.map((r) => [r.type, r.interaction!.map((i) => i.code)])).toEqual(
+      [...FHIR_RESOURCES, 'Bundle'].map((type) => [type, ['create']]),
+    );
+    expect(rest!.interaction!.map((i) => i.code)).toEqual(['batch', 'transaction']);
+    expect(queue.messages).toEqual([]);
+    // A wrong token does not matter either: the statement names no patient.
+    expect((await get('GET', { authorization: 'Bearer nope' })).status).toBe(200);
+  });
+
+  it('takes GET only (405 with Allow: GET), and the routes that take POST still refuse GET', async () => {
+    const posted = await get('POST', { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' });
+    expect([posted.status, posted.headers.allow]).toEqual([405, 'GET']);
+    expect((JSON.parse(posted.body) as OperationOutcome).issue[0]).toMatchObject({ code: 'not-supported' });
+    const bundle = await handleFhirHttp(
+      { method: 'GET', path: '/fhir/r4/Observation', headers: {}, body: '' },
+      { queue, tokens, now: () => NOW },
+    );
+    expect([bundle.status, bundle.headers.allow]).toEqual([405, 'POST']);
   });
 });
 

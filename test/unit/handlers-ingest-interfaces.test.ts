@@ -109,6 +109,15 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     ]);
   });
 
+  it('answers GET /fhir/r4/metadata with the CapabilityStatement, reading no token and queuing nothing', async () => {
+    tokens.failWith = new Error('the token table is down'); // read, it would answer 503
+    const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
+    const result = await handler(httpEvent({ method: 'GET', path: '/fhir/r4/metadata', headers: {} }));
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body as string)).toMatchObject({ resourceType: 'CapabilityStatement' });
+    expect(queue.messages).toEqual([]);
+  });
+
   describe("a store ingest reads that throws (a throttle, an outage): 503 in the route's format, nothing queued", () => {
     const m = msg('P-4', 0, { vitals: { heartRate: 90 } }, 'M-4');
     /** The same message on each route: its status, Retry-After, and what the body says in its format. */

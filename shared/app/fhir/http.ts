@@ -18,6 +18,7 @@ import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { screen } from '#app/interfaces/screen.ts';
+import { capabilityStatement } from './capability.ts';
 import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
 
 import { FHIR_BASE } from '#app/interfaces/routes.ts';
@@ -67,12 +68,17 @@ export async function handleFhirHttp(
   authenticated?: AuthResult,
 ): Promise<DeviceAnswer> {
   const rest = req.path.slice(FHIR_BASE.length).replace(/^\/+/, '');
+  if (rest === 'metadata') {
+    // Public, as FHIR clients expect: it says what the endpoint takes, nothing of any patient.
+    if (req.method.toUpperCase() !== 'GET') return problem(405, 'not-supported', 'use GET', '', { allow: 'GET' });
+    return fhir(200, capabilityStatement());
+  }
   const allowed = ['', 'Bundle', ...FHIR_RESOURCES];
   if (!allowed.includes(rest))
     return problem(
       404,
       'not-supported',
-      `no route ${req.path}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>`,
+      `no route ${req.path}; POST ${FHIR_BASE}/Bundle or ${FHIR_BASE}/<${FHIR_RESOURCES.join('|')}>, GET ${FHIR_BASE}/metadata`,
     );
   if (req.method.toUpperCase() !== 'POST') return problem(405, 'not-supported', 'use POST', '', { allow: 'POST' });
   const auth = authenticated ?? (await authenticateRequest(req, deps));

@@ -2,5 +2,7 @@
 // them without loading the translators.
 export const HL7_ROUTE = '/v1/hl7v2';
 export const FHIR_BASE = '/fhir/r4';
+/** The FHIR CapabilityStatement: GET, public, to the ingest function. */
+export const FHIR_METADATA_ROUTE = `${FHIR_BASE}/metadata`;
 /** API Gateway route paths, all POST, all to the ingest function. */
 export const INTERFACE_ROUTES = [HL7_ROUTE, FHIR_BASE, `${FHIR_BASE}/{resource}`] as const;
