@@ -394,6 +394,19 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(w.stats.applied).toBe(1);
   });
 
+  /** A worker over the test's database on a clock the test moves, and the patients of each pass it committed. */
+  const workerOn = (clock: { at: number }) => {
+    const committed: string[][] = [];
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => clock.at,
+      onCommitted: (r) => committed.push(r.patients),
+    });
+    return { w, committed };
+  };
+
   it("counts a failed commit of one patient against its first message, and still reports the others' commit", async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue([...escalating('A'), ...escalating('B')].map(queued));
@@ -405,15 +418,7 @@ describe('GradingWorker, pinned by a mutation run', () => {
       '{}',
       '2026-01-10T09:00:00Z',
     );
-    const committed: string[][] = [];
-    const at = Date.parse('2026-01-10T10:00:00Z');
-    const w = new GradingWorker({
-      db,
-      store: new SqliteStateStore(db),
-      config: DEFAULT_CONFIG,
-      now: () => at,
-      onCommitted: (r) => committed.push(r.patients),
-    });
+    const { w, committed } = workerOn({ at: Date.parse('2026-01-10T10:00:00Z') });
     expect(await w.pass()).toBe(6);
     expect(committed).toEqual([['A']]);
     expect(db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'B' ORDER BY seq").pluck().all()).toEqual([
@@ -430,19 +435,12 @@ describe('GradingWorker, pinned by a mutation run', () => {
     // B's rows can be neither taken out of the inbox nor updated (a disk failing under that page of the file).
     db.exec(`CREATE TRIGGER b_stuck_update BEFORE UPDATE ON inbox WHEN OLD.patient_id = 'B' BEGIN SELECT RAISE(ABORT, 'disk'); END;
              CREATE TRIGGER b_stuck_delete BEFORE DELETE ON inbox WHEN OLD.patient_id = 'B' BEGIN SELECT RAISE(ABORT, 'disk'); END;`);
-    let at = Date.parse('2026-01-10T10:00:00Z');
-    const committed: string[][] = [];
-    const w = new GradingWorker({
-      db,
-      store: new SqliteStateStore(db),
-      config: DEFAULT_CONFIG,
-      now: () => at,
-      onCommitted: (r) => committed.push(r.patients),
-    });
+    const clock = { at: Date.parse('2026-01-10T10:00:00Z') };
+    const { w, committed } = workerOn(clock);
     expect(await w.pass()).toBe(6);
     expect(committed).toEqual([['A']]);
     expect(await w.pass()).toBe(0); // not taken again at once (the worker would spin on it)
-    at += WORKER_LIMITS.retryBaseMs;
+    clock.at += WORKER_LIMITS.retryBaseMs;
     expect(await w.pass()).toBe(3); // a second later: tried again
   });
 });
