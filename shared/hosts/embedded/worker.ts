@@ -55,7 +55,7 @@ export class GradingWorker {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   /** Counts for /api/health: applied, duplicates, dead letters, and messageIds reused with other content. */
-  readonly stats = { applied: 0, duplicates: 0, deadLettered: 0, reusedIds: 0 };
+  readonly stats = { applied: 0, duplicates: 0, reusedIds: 0 };
 
   constructor(private readonly o: WorkerOptions) {
     this.now = o.now ?? Date.now;
@@ -228,8 +228,7 @@ export class GradingWorker {
         ? `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed ${attempts} times (${err.name}); moved to the dead letters`
         : `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed (${err.name}, attempt ${attempts} of ${WORKER_LIMITS.maxAttempts}); patient retried in ${Math.round((retryAt - now) / 1000)} s`,
     );
-    if (deadLetter) this.stats.deadLettered++;
-    else this.blocked.set(row.patient_id, retryAt);
+    if (!deadLetter) this.blocked.set(row.patient_id, retryAt);
     return { seq: row.seq, attempts, retryAt, deadLetter, error: `${err.name}: ${err.message}` };
   }
 
