@@ -10,6 +10,9 @@ import {
   UpdateItemCommand,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { authenticate, hashToken, issueToken, UNKNOWN_KIND } from '#app/auth.ts';
@@ -286,5 +289,138 @@ describe('pinned by a mutation run', () => {
     ] as const)
       await store.put({ tokenId: id, deviceId: `gw-${id}`, hash: `h-${id}`, createdAt: at });
     expect((await store.list()).map((t) => t.tokenId)).toEqual(['t-a', 't-b', 't-c']);
+  });
+});
+
+describe('crs token, pinned by a mutation run', () => {
+  const run = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
+    let out = '';
+    let err = '';
+    const code = await tokenCommand(['--backend', 'aws', ...argv], {
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+      now: () => new Date('2026-01-10T08:00:00Z'),
+      aws: async (table) => ({ tokens: new DynamoTokenStore(client(), table), close: () => {} }),
+      embedded: () => Promise.reject(new Error('the embedded store must not be opened with --backend aws')),
+      env,
+    });
+    return { code, out, err };
+  };
+  const issue = async (...scope: string[]) => {
+    const r = await run(['issue', '--device', 'gw-1', ...scope, '--json']);
+    expect(r.code, r.err).toBe(0);
+    return JSON.parse(r.out) as { token: string; tokenId: string };
+  };
+
+  it('lists a revoked token as revoked, when it was, in JSON and in the table, and counts no revoked one as legacy', async () => {
+    const { tokenId } = await issue('--kind', 'monitor');
+    const store = new DynamoTokenStore(client(), 'tokens');
+    await store.put({ tokenId: 't-legacy', deviceId: 'old-gw', hash: 'h-legacy', createdAt: '2025-01-10T08:00:00Z' });
+    await store.put({
+      tokenId: 't-legacy-revoked',
+      deviceId: 'old-gw-2',
+      hash: 'h-legacy-2',
+      createdAt: '2025-01-11T08:00:00Z',
+      revokedAt: '2025-06-01T08:00:00Z',
+    });
+    expect((await run(['revoke', tokenId])).out).toBe(`revoked ${tokenId}\n`);
+    const rows = JSON.parse((await run(['list', '--json'])).out) as Record<string, unknown>[];
+    expect(rows.find((r) => r.tokenId === tokenId)).toMatchObject({ revokedAt: '2026-01-10T08:00:00.000Z' });
+    expect(rows.find((r) => r.tokenId === 't-legacy')).toEqual({
+      tokenId: 't-legacy',
+      deviceId: 'old-gw',
+      kind: null,
+      wards: [],
+      patients: [],
+      createdAt: '2025-01-10T08:00:00Z',
+      revokedAt: null,
+    });
+    const table = (await run(['list'])).out;
+    expect(table).toMatch(
+      new RegExp(`^${tokenId} +gw-1 +2026-01-10T08:00:00.000Z +revoked 2026-01-10T08:00:00.000Z`, 'm'),
+    );
+    expect(table).toMatch(/^t-legacy +old-gw +2025-01-10T08:00:00Z +active +no kind \(legacy\); every patient$/m);
+    expect(table).toContain('\n1 active token(s) have no kind (issued before scopes)');
+  });
+
+  it('re-scopes no revoked or unknown token, exit 1 and saying so', async () => {
+    const { tokenId } = await issue('--kind', 'monitor', '--ward', 'ICU4');
+    await run(['revoke', tokenId]);
+    for (const id of [tokenId, 'no-such-token']) {
+      const r = await run(['scope', id, '--kind', 'ehr']);
+      expect(r.code).toBe(1);
+      expect(r.out).toBe('');
+      expect(r.err).toBe(`crs token: no active token ${id} (unknown, or revoked)\n`);
+    }
+  });
+
+  it('gives a token exactly the scope asked: the patients as well as the wards', async () => {
+    const { tokenId } = await issue('--kind', 'ehr', '--ward', 'ICU4', '--patient', 'P-1', '--patient', 'P-2');
+    const [row] = JSON.parse((await run(['list', '--json'])).out) as Record<string, unknown>[];
+    expect(row).toMatchObject({ tokenId, kind: 'ehr', wards: ['ICU4'], patients: ['P-1', 'P-2'] });
+  });
+
+  it.each([
+    [['issue', 'gw-2', '--device', 'gw-1', '--kind', 'pump'], 'issue takes no positional arguments'],
+    [['issue', '--device', 'x'.repeat(129), '--kind', 'pump'], '--device must be 1-128 printable characters'],
+    [['scope', 'a', 'b', '--kind', 'pump'], 'scope takes exactly one TOKEN_ID'],
+    [['scope', 'a', '--kind', 'pump', '--device', 'gw-9'], 'scope takes no --device'],
+    [['revoke', 'a', 'b'], 'revoke takes exactly one TOKEN_ID'],
+    [['list', 'all'], 'list takes no arguments'],
+  ])('refuses %o with exit 2, touching no token', async (argv, message) => {
+    const r = await run(argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`crs token: ${message}`);
+    expect(tableOf('tokens').size).toBe(0);
+  });
+
+  it('takes a device id of 128 characters', async () => {
+    const r = await run(['issue', '--device', 'x'.repeat(128), '--kind', 'pump', '--json']);
+    expect(r.code).toBe(0);
+  });
+
+  it('uses --table over CRS_TOKENS_TABLE', async () => {
+    const r = await run(['issue', '--device', 'gw-1', '--kind', 'pump', '--table', 'other'], {
+      CRS_TOKENS_TABLE: 'tokens',
+    });
+    expect(r.out).toContain('hash in:  DynamoDB table other');
+    expect(tableOf('other').size).toBe(1);
+    expect(tableOf('tokens').size).toBe(0);
+  });
+
+  it('prints its usage on standard output for --help, exit 0', async () => {
+    const r = await run(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^usage:\n {2}crs token issue/);
+    expect(r.err).toBe('');
+  });
+  it('prints no token whose hash could not be stored, exit 1', async () => {
+    ddb.on(PutItemCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const r = await run(['issue', '--device', 'gw-1', '--kind', 'pump']);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toBe('crs token: ThrottlingException: Rate exceeded\n');
+  });
+
+  it('lets go of the store it opened, after a success and after a failure', async () => {
+    let closed = 0;
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const io = {
+      out: () => {},
+      err: () => {},
+      embedded: async () => ({ tokens: store, close: () => void closed++ }),
+      env: {},
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'crs-tokens-close-'));
+    try {
+      writeFileSync(join(dir, 'crs.db'), '');
+      expect(await tokenCommand(['list', '--data', dir], io)).toBe(0);
+      expect(closed).toBe(1);
+      ddb.on(ScanCommand).rejects(new Error('down'));
+      expect(await tokenCommand(['list', '--data', dir], io)).toBe(1);
+      expect(closed).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

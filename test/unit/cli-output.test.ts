@@ -1,9 +1,13 @@
 // The CLI as a user reads it: `--help` on every command (usage on stdout, exit 0, what it needs), and the tables it prints.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
+import { outboxCommand } from '#cli/outbox.ts';
 import { silenceTable } from '#cli/silence.ts';
 import { CLI } from '#test/support/cli.ts';
 
@@ -240,6 +244,391 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     for (const to of ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'https://crs.example']) {
       const r = await bridgeWith(args(to));
       expect([r.code, r.stderr.includes(warning)]).toEqual([0, false]);
+    }
+  });
+});
+
+describe('crs usage errors and exit codes, pinned by a mutation run', () => {
+  /** `crs ARGS` in a scratch directory, stopped after 10 s should a mutant start a server instead of refusing. */
+  const crsIn = (...args: string[]) => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-usage-'));
+    try {
+      return spawnSync(process.execPath, [CLI, ...args.map((a) => a.replace('DIR', dir))], {
+        encoding: 'utf8',
+        cwd: dir,
+        timeout: 10_000,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it.each([
+    [['serve', '--data', 'DIR', '--port', '0', '--backend'], '--backend must be aws or embedded (got "")'],
+    [['serve', '--data', 'DIR', '--port', '0', '--backend', 'gcp'], '--backend must be aws or embedded (got "gcp")'],
+    [['serve', '--data', 'DIR', '--port', '0', '--backend=local'], '--backend must be aws or embedded (got "local")'],
+    [['frobnicate'], 'unknown command "frobnicate"'],
+    [['replay', 'test/fixtures/sample-timeline.ndjson', '--until', '2026-11-26T18:00:00Z'], 'only with --escalations'],
+    [['replay', '-', '--format', 'hl7v2', '--hl7-zone', 'Mars/Base'], '--hl7-zone must be an IANA zone'],
+    [['replay', '-', '--format', 'hl7v2', '--escalations'], '--escalations takes JSON'],
+  ])('crs %o exits 2 (usage), naming the mistake', (args, message) => {
+    const r = crsIn(...args.map((a) => (a.startsWith('test/') ? join(process.cwd(), a) : a)));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^crs: /);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain('usage:');
+  });
+
+  it('crs alone prints the usage and exits 2; crs help exits 0', () => {
+    const bare = crsIn();
+    expect(bare.status).toBe(2);
+    expect(bare.stdout).toMatch(/^usage:/);
+    expect(crsIn('help').status).toBe(0);
+  });
+
+  it('crs serve --backend embedded is the embedded server, its options as without it', () => {
+    const r = crsIn('serve', '--backend', 'embedded', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('crs serve [--port N]');
+  });
+
+  it('crs replay -h and crs schema -h print the summary and exit 0', () => {
+    for (const command of ['replay', 'schema']) {
+      const r = crsIn(command, '-h');
+      expect(r.status, command).toBe(0);
+      expect(r.stdout).toMatch(/^usage:/);
+    }
+  });
+});
+
+describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
+  /** The command in this process, its output captured (a server it talks to may run in this process too). */
+  async function outbox(...args: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
+      out.push(String(c));
+      return true;
+    });
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
+      err.push(String(c));
+      return true;
+    });
+    try {
+      const code = await outboxCommand(args, () => {
+        throw new Error('no configuration is read on the embedded backend');
+      });
+      return { code, out: out.join(''), err: err.join('') };
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+  }
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'crs-outbox-cli-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A data directory with a database holding two parked records: one of the webhook lane, one of the pager's. */
+  function parkedDatabase() {
+    const db = openDataDir(dir);
+    const at = '2026-12-02T09:00:00Z';
+    for (const [seq, item, patient] of [
+      [1, 'crs|P-1|n1', 'P-1'],
+      [2, 'crs|P-2|#2|icu#1#1', 'P-2'],
+    ] as const) {
+      db.prepare('INSERT INTO outbox (seq, kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+        seq,
+        seq === 1 ? 'notification' : 'page',
+        item,
+        patient,
+        '{}',
+        at,
+      );
+    }
+    db.prepare('INSERT INTO parked VALUES (?, ?, ?, ?, ?, ?)').run(
+      'crs|P-1|n1',
+      'webhook',
+      1,
+      'webhook answered HTTP 422',
+      3,
+      at,
+    );
+    db.prepare('INSERT INTO parked VALUES (?, ?, ?, ?, ?, ?)').run('crs|P-2|#2|icu#1#1', 'pager', 2, 'refused', 3, at);
+    const parked = () => db.prepare('SELECT item_id AS id, sink FROM parked ORDER BY seq').all();
+    return { parked, close: () => db.close() };
+  }
+
+  it.each([
+    [['list', 'crs|P-1|n1'], 'list takes no ids'],
+    [['list', '--all'], 'list takes no ids'],
+    [['retry'], 'retry takes either --all or the ids to retry'],
+    [['retry', '--all', 'crs|P-1|n1'], 'retry takes either --all or the ids to retry'],
+    [['list', '--backend', 'gcp'], '--backend must be aws or embedded'],
+    [['retry', '--all', '--backend', 'aws', '--sink', 'webhook'], 'on AWS the lanes that park are sns'],
+  ])('refuses %o with exit 2 and its usage, changing nothing', async (args, message) => {
+    const db = parkedDatabase();
+    try {
+      const r = await outbox(...args, '--data', dir);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`crs outbox: ${message}`);
+      expect(r.err).toContain('usage:');
+      expect(db.parked()).toHaveLength(2);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('with no server running, lists from the database and puts back only the lane and records asked for', async () => {
+    const db = parkedDatabase();
+    try {
+      const listed = await outbox('list', '--json', '--data', dir);
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.out).parked).toEqual([
+        {
+          id: 'crs|P-1|n1',
+          lane: 'webhook',
+          patientId: 'P-1',
+          kind: 'notification',
+          reason: 'webhook answered HTTP 422',
+          attempts: 3,
+          parkedAt: '2026-12-02T09:00:00Z',
+        },
+        expect.objectContaining({ id: 'crs|P-2|#2|icu#1#1', lane: 'pager', kind: 'page' }),
+      ]);
+      const unknown = await outbox('retry', 'crs|P-9|n9', '--data', dir);
+      expect(unknown.code).toBe(1);
+      expect(unknown.out).toMatch(/^0 parked record\(s\) put back/);
+      const webhook = await outbox('retry', '--all', '--sink', 'webhook', '--data', dir);
+      expect(webhook.code).toBe(0);
+      expect(webhook.out).toMatch(/^1 parked record\(s\) put back in their lanes; no crs serve is running/);
+      expect(db.parked()).toEqual([{ id: 'crs|P-2|#2|icu#1#1', sink: 'pager' }]);
+      const none = await outbox('retry', '--all', '--sink', 'webhook', '--data', dir);
+      expect(none.code).toBe(0);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('reads the database when the server that left serve.json is gone, and refuses while one holds the directory without answering', async () => {
+    const db = parkedDatabase();
+    const gone = createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
+    await new Promise((r) => gone.close(r));
+    writeFileSync(join(dir, 'serve.json'), JSON.stringify({ url }));
+    writeFileSync(join(dir, 'board.key'), 'k'.repeat(43));
+    try {
+      const r = await outbox('list', '--json', '--data', dir);
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(r.out).parked).toHaveLength(2);
+      const lock = lockDataDir(dir);
+      try {
+        const held = await outbox('retry', '--all', '--data', dir);
+        expect(held.code).toBe(1);
+        expect(held.err).toContain('does not answer; try again, or stop it first');
+        expect(db.parked()).toHaveLength(2);
+      } finally {
+        lock.release();
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it("through the running server: its parked records and alerts, a retry's lane and records, and the exit status", async () => {
+    const calls: { method: string; path: string; body: string }[] = [];
+    let retried = 1;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        calls.push({ method: req.method!, path: req.url!, body });
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/api/outbox/retry') return void res.end(JSON.stringify({ retried }));
+        res.end(
+          JSON.stringify({
+            parked: [
+              {
+                itemId: 'crs|P-1|n1',
+                sink: 'webhook',
+                patientId: 'P-1',
+                kind: 'notification',
+                reason: 'webhook answered HTTP 422',
+                attempts: 3,
+                parkedAt: '2026-12-02T09:00:00Z',
+              },
+            ],
+            lanes: [],
+            alerts: [{ text: 'lane webhook parked 1 record' }],
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    writeFileSync(join(dir, 'crs.db'), '');
+    writeFileSync(
+      join(dir, 'serve.json'),
+      JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    );
+    writeFileSync(join(dir, 'board.key'), 'k'.repeat(43));
+    try {
+      const listed = await outbox('list', '--data', dir);
+      expect(listed.code).toBe(0);
+      expect(listed.out).toBe(
+        '2026-12-02T09:00:00Z  webhook  notification crs|P-1|n1  patient P-1  (3 refusals: webhook answered HTTP 422)\n' +
+          'ALERT lane webhook parked 1 record\n',
+      );
+      calls.length = 0;
+      expect((await outbox('retry', 'crs|P-1|n1', '--sink', 'webhook', '--data', dir)).code).toBe(0);
+      expect(calls.filter((c) => c.method === 'POST').map((c) => JSON.parse(c.body))).toEqual([
+        { sink: 'webhook', itemId: 'crs|P-1|n1' },
+      ]);
+      retried = 0;
+      const none = await outbox('retry', 'crs|P-9|n9', '--data', dir);
+      expect(none.code).toBe(1);
+      expect(none.out).toBe('0 parked record(s) put back in their lanes\n');
+      expect((await outbox('retry', '--all', '--data', dir)).code).toBe(0);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('crs serve and crs start options, pinned by a mutation run', () => {
+  type Started = import('#hosts/embedded/embedded.ts').EmbeddedOptions;
+
+  /**
+   * Runs the command in-process with startEmbeddedServer replaced (`busy`: the first starts fail as a port in use
+   * would): what the server was started with, and the exit code (a running command stopped as SIGTERM would).
+   */
+  async function serveWith(command: 'serve' | 'start', args: string[], busy = 0) {
+    const started: Started[] = [];
+    vi.resetModules();
+    vi.doMock('#hosts/embedded/embedded.ts', async (original) => ({
+      ...(await original<typeof import('#hosts/embedded/embedded.ts')>()),
+      startEmbeddedServer: async (o: Started) => {
+        started.push(o);
+        if (started.length <= busy) throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
+        return {
+          url: 'http://127.0.0.1:1',
+          boardUrl: 'http://127.0.0.1:1/',
+          port: 1,
+          dataDir: o.dataDir,
+          close: async () => {},
+        };
+      },
+    }));
+    vi.doMock('#cli/simulate.ts', async (original) => ({
+      ...(await original<typeof import('#cli/simulate.ts')>()),
+      runSimulation: async () => {},
+    }));
+    vi.stubEnv('CRS_INGEST_TOKEN', '');
+    const stderr: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    const before = { int: process.listeners('SIGINT'), term: process.listeners('SIGTERM') };
+    try {
+      const { serveCommand, startCommand } = await import('#cli/serve.ts');
+      const { loadConfig } = await import('#cli/main.ts');
+      const run = (command === 'serve' ? serveCommand : startCommand)(args, loadConfig);
+      // Until it ends (refused, or failed to start) or runs: a server started and its signal handlers in place.
+      let code: number | undefined;
+      void run.then((c) => {
+        code = c;
+      });
+      const handler = () => process.listeners('SIGTERM').find((l) => !before.term.includes(l));
+      await vi.waitFor(
+        () => {
+          if (code === undefined && !handler()) throw new Error('neither ended nor running yet');
+        },
+        { timeout: 10_000, interval: 5 },
+      );
+      if (code !== undefined) return { code, started, stderr: stderr.join('') };
+      const term = handler()!;
+      for (const l of process.listeners('SIGINT')) if (!before.int.includes(l)) process.removeListener('SIGINT', l);
+      process.removeListener('SIGTERM', term);
+      (term as (s: string) => void)('SIGTERM');
+      return { code: await run, started, stderr: stderr.join('') };
+    } finally {
+      write.mockRestore();
+      vi.unstubAllEnvs();
+      vi.doUnmock('#hosts/embedded/embedded.ts');
+      vi.doUnmock('#cli/simulate.ts');
+    }
+  }
+
+  it('starts the server with the options as given', async () => {
+    const r = await serveWith('serve', [
+      '--port',
+      '65535',
+      '--data',
+      '/tmp/crs-nowhere',
+      '--max-patients',
+      '50',
+      '--hl7-zone',
+      'Europe/Paris',
+      '--public-url',
+      'https://crs.example/',
+      '--trust-proxy',
+      '10.0.0.2',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.started).toHaveLength(1);
+    expect(r.started[0]).toMatchObject({
+      port: 65535,
+      dataDir: '/tmp/crs-nowhere',
+      maxPatients: 50,
+      publicUrl: 'https://crs.example',
+      trustProxy: ['10.0.0.2'],
+    });
+    expect(r.started[0]!.hl7Zone).toBeDefined();
+    // No CRS_INGEST_TOKEN: devices need tokens of their own.
+    expect(r.started[0]).not.toHaveProperty('localToken');
+  });
+
+  it.each([
+    [['--port', '65536'], '--port must be 0-65535 (got "65536")'],
+    [['--max-patients', '0'], '--max-patients must be a whole number, 1 or more'],
+    [['--trust-proxy', 'proxy.example'], '--trust-proxy must be an IP address'],
+    [['--mllp-device', 'gw-1'], '--mllp-device is the MLLP listener'],
+    [['--public-url', 'https://crs.example/?x=1'], '--public-url takes no query or fragment'],
+    [['--webhook', 'ftp://hooks.example'], '--webhook must be an http or https URL'],
+  ])('refuses %j with its usage (exit 2), starting nothing', async (args, text) => {
+    const r = await serveWith('serve', ['--data', '/tmp/crs-nowhere', ...args]);
+    expect([r.code, r.started]).toEqual([2, []]);
+    expect(r.stderr).toContain(text);
+  });
+
+  it('names a port in use, exit 2; crs start takes a free port only when none was asked for', async () => {
+    const serve = await serveWith('serve', ['--data', '/tmp/crs-nowhere', '--port', '8080'], 1);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('crs serve: the port is already in use; choose another with --port N');
+    const dir = mkdtempSync(join(tmpdir(), 'crs-start-'));
+    try {
+      const asked = await serveWith('start', ['--data', dir, '--port', '8080'], 1);
+      expect([asked.code, asked.started.length]).toEqual([2, 1]);
+      const any = await serveWith('start', ['--data', dir], 1);
+      expect(any.code).toBe(0);
+      expect(any.started.map((o) => o.port)).toEqual([8080, 0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('crs start resets no directory the demo did not make', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-start-real-'));
+    try {
+      writeFileSync(join(dir, 'crs.db'), 'real data');
+      const r = await serveWith('start', ['--data', dir]);
+      expect([r.code, r.started]).toEqual([2, []]);
+      expect(r.stderr).toContain('is not a demo data directory (no CRS-DEMO file); refusing to reset it');
+      expect(readFileSync(join(dir, 'crs.db'), 'utf8')).toBe('real data');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -10,11 +10,12 @@ import {
   GetSMSSandboxAccountStatusCommand,
   GetSubscriptionAttributesCommand,
   ListSubscriptionsByTopicCommand,
+  PublishCommand,
   SNSClient,
 } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { examine, formatReport } from '#cli/doctor.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { doctorCommand, examine, formatReport } from '#cli/doctor.ts';
 
 const sns = mockClient(SNSClient);
 const cloudwatch = mockClient(CloudWatchClient);
@@ -134,5 +135,234 @@ describe('crs doctor', () => {
       "no function names (IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack's outputs): last runs not checked",
       "could not read the account's SMS settings (AuthorizationErrorException: denied)",
     ]);
+  });
+});
+
+describe('crs doctor, pinned by a mutation run', () => {
+  const runs = (escalate: number[], grade: number[] = []) =>
+    cloudwatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 'ingest', Timestamps: [], Values: [] },
+        { Id: 'grade', Timestamps: grade.map((m) => new Date(NOW - m * 60_000 - 30_000)), Values: grade.map(() => 2) },
+        {
+          Id: 'escalate',
+          Timestamps: escalate.map((m) => new Date(NOW - m * 60_000 - 30_000)),
+          Values: escalate.map(() => 1),
+        },
+      ],
+    });
+  const escalateProblems = (r: { problems: string[] }) => r.problems.filter((p) => p.includes('escalate function'));
+
+  it('counts a phone that answered STOP as nobody, and names it', async () => {
+    sns.on(CheckIfPhoneNumberIsOptedOutCommand, { phoneNumber: '+15550100003' }).resolves({ isOptedOut: true });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.teams.neurology).toEqual([{ protocol: 'sms', endpoint: '+15550100003', state: 'opted-out' }]);
+    expect(r.problems).toContain(
+      'neurology: +15550100003 answered STOP: SNS sends it no SMS (opt it back in: aws sns opt-in-phone-number --phone-number +15550100003)',
+    );
+    expect(r.problems).toContain("neurology: nobody receives this team's pages (no confirmed endpoint)");
+  });
+
+  it('warns of an endpoint subscribed without a team filter (it gets every page)', async () => {
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:1` }).resolves({
+      Attributes: { PendingConfirmation: 'false' },
+    });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.warnings).toContain(
+      'email heme@hospital.example is subscribed to the pages topic without a team filter: it gets every page of every team',
+    );
+    expect(r.problems).toContain("hematology: nobody receives this team's pages (no confirmed endpoint)");
+  });
+
+  it("reports every alarm of the stack's topic in ALARM, composite ones too, and only those", async () => {
+    cloudwatch.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: [
+        {
+          AlarmName: 'CrsAlerting-NotifyErrors',
+          StateValue: 'ALARM',
+          AlarmActions: [ALARMS],
+          StateUpdatedTimestamp: new Date('2026-03-01T11:50:00Z'),
+          StateReason: 'Threshold crossed',
+        },
+        { AlarmName: 'CrsAlerting-Api5xx', StateValue: 'INSUFFICIENT_DATA', AlarmActions: [ALARMS] },
+        // Same prefix, another topic (ActionPrefix matches by prefix): not this stack's.
+        { AlarmName: 'Other-Errors', StateValue: 'ALARM', AlarmActions: [`${ALARMS}-Old`] },
+      ],
+      CompositeAlarms: [{ AlarmName: 'CrsAlerting-PagesDown', StateValue: 'ALARM', AlarmActions: [ALARMS] }],
+    });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.alarms).toEqual({
+      watched: 3,
+      inAlarm: [
+        { name: 'CrsAlerting-NotifyErrors', since: '2026-03-01T11:50:00.000Z', reason: 'Threshold crossed' },
+        { name: 'CrsAlerting-PagesDown', since: '?', reason: '' },
+      ],
+    });
+    expect(r.problems.filter((p) => p.startsWith('alarm '))).toEqual([
+      'alarm CrsAlerting-NotifyErrors is in ALARM since 2026-03-01T11:50:00.000Z: see its row in docs/runbook.md',
+      'alarm CrsAlerting-PagesDown is in ALARM since ?: see its row in docs/runbook.md',
+    ]);
+  });
+
+  it('reports a stack whose alarm topic no alarm notifies', async () => {
+    cloudwatch.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [] });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.problems).toContain(`no alarm notifies ${ALARMS}: nothing tells the operators when something fails`);
+  });
+
+  it('takes the latest run, and reports an escalate schedule 5 minutes quiet, or never seen', async () => {
+    runs([25, 3]);
+    const recent = await examine(clients(), vars, { now: NOW });
+    expect(recent.lastRuns!.escalate).toBe(3 * 60 + 30);
+    expect(escalateProblems(recent)).toEqual([]);
+    expect(formatReport(recent)).toContain('escalate in the last 4 minutes');
+    runs([6]);
+    expect(escalateProblems(await examine(clients(), vars, { now: NOW }))).toEqual([
+      'the escalate function has not run for 7 minutes: its minute schedule is not firing, so unacknowledged pages do not escalate',
+    ]);
+    runs([]);
+    const never = await examine(clients(), vars, { now: NOW });
+    expect(never.lastRuns!.escalate).toBeNull();
+    expect(escalateProblems(never)).toEqual([
+      'the escalate function has not run for over 3 hours: its minute schedule is not firing, so unacknowledged pages do not escalate',
+    ]);
+  });
+
+  it('counts patients over every page of the feed index, with the newest reading', async () => {
+    dynamodb
+      .on(QueryCommand)
+      .resolvesOnce({
+        Items: [{ pk: { S: 'P-1' }, feedSince: { N: String(NOW - 3_600_000) } }],
+        LastEvaluatedKey: { pk: { S: 'P-1' } },
+      })
+      .resolvesOnce({
+        Items: [
+          { pk: { S: 'P-2' }, feedSince: { N: String(NOW - 90_000) } },
+          { pk: { S: 'P-3' }, feedSince: { N: String(NOW - 600_000) } },
+        ],
+      });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.patients).toEqual({ enrolled: 3, newestReadingSecondsAgo: 90 });
+    expect(dynamodb.commandCalls(QueryCommand)[1]!.args[0].input.ExclusiveStartKey).toEqual({ pk: { S: 'P-1' } });
+  });
+
+  it('warns when patients are enrolled and nothing was graded for over 15 minutes, and not without patients', async () => {
+    runs([0], [20]);
+    expect((await examine(clients(), vars, { now: NOW })).warnings).toEqual([
+      '1 patients are enrolled and nothing was graded for 21 minutes: are the device gateways sending?',
+    ]);
+    runs([0], [10]);
+    expect((await examine(clients(), vars, { now: NOW })).warnings).toEqual([]);
+    runs([0]);
+    dynamodb.on(QueryCommand).resolves({ Items: [] });
+    expect((await examine(clients(), vars, { now: NOW })).warnings).toEqual([]);
+  });
+
+  it('reports SMS sent as Promotional, a spend limit of 1 USD or none, even when the only SMS endpoint is unconfirmed', async () => {
+    const smsProblems = (r: { problems: string[] }) => r.problems.filter((p) => /SMS pages go|spend limit/.test(p));
+    sns.on(GetSMSAttributesCommand).resolves({ attributes: { DefaultSMSType: 'Promotional', MonthlySpendLimit: '1' } });
+    expect(smsProblems(await examine(clients(), vars, { now: NOW }))).toEqual([
+      'SMS pages go as Promotional, not Transactional: carriers may delay or drop them (docs/runbook.md, SMS)',
+      "the account's SMS spend limit is 1 USD: SNS stops sending SMS pages once it is spent (docs/runbook.md, SMS)",
+    ]);
+    sns.on(ListSubscriptionsByTopicCommand).resolves({
+      Subscriptions: [{ Protocol: 'sms', Endpoint: '+15550100009', SubscriptionArn: 'PendingConfirmation' }],
+    });
+    sns.on(GetSMSAttributesCommand).resolves({ attributes: {} });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(smsProblems(r)).toEqual([
+      'SMS pages go as Promotional (the default), not Transactional: carriers may delay or drop them (docs/runbook.md, SMS)',
+      "the account's SMS spend limit is not set (new accounts: 1 USD): SNS stops sending SMS pages once it is spent (docs/runbook.md, SMS)",
+    ]);
+    expect(r.warnings).toContain(
+      'no default sender ID: where carriers allow one, SMS pages come from a shared number (docs/runbook.md, SMS)',
+    );
+  });
+
+  it("reports the paging config's endpoints SNS does not have, and no unconfirmed one as gone", async () => {
+    const r = await examine(clients(), vars, {
+      now: NOW,
+      expected: {
+        hematology: {
+          email: ['heme@hospital.example', 'new-fellow@hospital.example', 'gone@hospital.example'],
+          sms: [],
+          https: [],
+        },
+      },
+    });
+    expect(r.missing).toEqual([{ team: 'hematology', protocol: 'email', endpoint: 'gone@hospital.example' }]);
+    expect(r.problems).toContain(
+      'hematology: email gone@hospital.example is in the paging config but not subscribed (unsubscribed, or deleted): see docs/runbook.md, "A subscription is gone"',
+    );
+  });
+
+  it("sends the test page to the team's wards, counting its confirmed endpoints only", async () => {
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:4` }).resolves({
+      Attributes: {
+        FilterPolicy: JSON.stringify({ teams: ['bedside'], ward: ['H4', 'H2'] }),
+        PendingConfirmation: 'false',
+      },
+    });
+    sns.on(PublishCommand).resolves({ MessageId: 'msg-1' });
+    const bedside = await examine(clients(), vars, { now: NOW, testPage: 'bedside' });
+    expect(bedside.testPage).toMatchObject({ team: 'bedside', messageId: 'msg-1', endpoints: 1 });
+    expect(sns.commandCalls(PublishCommand)[0]!.args[0].input.MessageAttributes!.ward).toEqual({
+      DataType: 'String.Array',
+      StringValue: '["H2","H4"]',
+    });
+    const icu = await examine(clients(), vars, { now: NOW, testPage: 'icu' });
+    expect(icu.testPage).toMatchObject({ team: 'icu', endpoints: 0 });
+  });
+
+  it('says "Problems (1)" for a single problem, and "No problems found." only for none', async () => {
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(formatReport({ ...r, problems: ['one'] })).toContain('Problems (1):\n  - one\n');
+    expect(formatReport({ ...r, problems: ['one'] })).not.toContain('No problems found.');
+    expect(formatReport({ ...r, problems: [] })).toContain('No problems found.');
+  });
+
+  describe('doctorCommand: exit 0 nothing wrong, 1 something is, 2 usage', () => {
+    let stdout: string;
+    let stderr: string;
+    beforeEach(() => {
+      stdout = '';
+      stderr = '';
+      vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
+        stdout += String(c);
+        return true;
+      });
+      vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
+        stderr += String(c);
+        return true;
+      });
+      for (const [k, v] of Object.entries(vars)) vi.stubEnv(k, v);
+    });
+    afterEach(() => {
+      vi.restoreAllMocks();
+      vi.unstubAllEnvs();
+    });
+
+    it('exits 1 when it finds a problem, listing it', async () => {
+      expect(await doctorCommand(['--backend', 'aws'])).toBe(1);
+      expect(stdout).toContain('Problems (6):');
+    });
+
+    it('exits 1 naming an AWS failure', async () => {
+      sns.on(ListSubscriptionsByTopicCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+      expect(await doctorCommand(['--backend', 'aws'])).toBe(1);
+      expect(stderr).toBe('crs doctor: AccessDenied: denied\n');
+    });
+
+    it.each([
+      [[], 'give --backend aws'],
+      [['--backend', 'embedded'], 'give --backend aws'],
+      [['--backend', 'aws', '--test-page', 'cardiology'], '--test-page must be one of'],
+      [['--backend', 'aws', '--bogus'], "Unknown option '--bogus'"],
+    ])('exits 2 for %o, with the usage, asking AWS nothing', async (args, message) => {
+      expect(await doctorCommand(args)).toBe(2);
+      expect(stderr).toContain(message);
+      expect(stderr).toContain('usage:');
+      expect(sns.calls()).toHaveLength(0);
+    });
   });
 });

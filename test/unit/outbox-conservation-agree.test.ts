@@ -25,11 +25,19 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetRecordsCommand, GetShardIteratorCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENV } from '#adapters/aws/env.ts';
+import { DynamoParkedRecords } from '#adapters/aws/dynamo-page-store.ts';
 import { DynamoStateStore, outboxRecord } from '#adapters/aws/dynamo-state-store.ts';
 import { OutboxDelivery } from '#adapters/aws/outbox-delivery.ts';
 import { awsPaging } from '#adapters/aws/paging.ts';
@@ -726,5 +734,153 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
 
   it(`holds for random scripts (${RUNS} runs)`, { timeout: 600_000 }, async () => {
     await fc.assert(fc.asyncProperty(scriptArb, budgetArb, property), { numRuns: RUNS });
+  });
+
+  describe('crs outbox --backend aws, pinned by a mutation run', () => {
+    const streams = mockClient(DynamoDBStreamsClient);
+    const QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/NotifyFailures';
+    const rearm = () => {
+      sqs.reset();
+      sqs.on(ReceiveMessageCommand).resolves({});
+      sqs.on(SendMessageCommand).resolves({ MessageId: 'timer' });
+    };
+    afterEach(() => {
+      streams.reset();
+      rearm();
+    });
+    afterAll(() => streams.restore());
+    const parkedOf = async () => listed((await cli(['list', '--json', '--backend', 'aws'])).out).map((p) => p.id);
+
+    it('retries a send named by its page id, leaves it to --sink notify, and exits 1 for an id nothing parked has', async () => {
+      const receiver = new Receiver((id) => (id.includes('|P-1|') ? 3 : 0));
+      const b = await awsBackend(receiver, { now: Date.now() });
+      try {
+        await b.grade(msg('P-1', 1, CRS_MESSAGE[1]!, 'P-1-pinned'));
+        const parked = await b.list();
+        expect(parked.length).toBeGreaterThan(0);
+        for (const p of parked)
+          expect(p).toMatchObject({ attempts: REFUSED_TRIES, reason: expect.stringMatching(/InvalidParameter/) });
+        const notify = await cli(['retry', '--all', '--sink', 'notify', '--backend', 'aws']);
+        expect(notify.code, notify.err).toBe(0);
+        expect(notify.out).not.toMatch(/parked send\(s\)/);
+        expect(await b.list(), '--sink notify leaves the parked sends').toEqual(parked);
+        const unknown = await cli(['retry', 'crs|P-9|nothing', '--backend', 'aws']);
+        expect(unknown.code).toBe(1);
+        expect(unknown.err).toContain('crs outbox: nothing parked as crs|P-9|nothing');
+        receiver.healthy = true;
+        const one = await cli(['retry', parked[0]!.pageId, '--backend', 'aws']);
+        expect(one.code, one.err).toBe(0);
+        expect(one.out).toMatch(/^1 parked send\(s\) sent again \(or taken back by their page\) at \d{4}-/m);
+        expect(receiver.accepted.map((a) => a.pageId)).toEqual([parked[0]!.pageId]);
+      } finally {
+        await b.close();
+      }
+    });
+
+    it('exits 1 when a send stays parked because SNS is down, saying so', async () => {
+      const receiver = new Receiver(() => 3);
+      const b = await awsBackend(receiver, { now: Date.now() });
+      try {
+        await b.grade(msg('P-1', 1, CRS_MESSAGE[1]!, 'P-1-down-1'));
+        await b.grade(msg('P-1', 2, CRS_MESSAGE[2]!, 'P-1-down-2'));
+        await b.down('throttled');
+        const r = await cli(['retry', '--all', '--backend', 'aws']);
+        expect(r.out).toMatch(/: not sent \(SNS is down\); it stays parked: retry it once SNS is back$/m);
+        expect(r.code).toBe(1);
+      } finally {
+        await b.close();
+      }
+    });
+
+    it('pages a parked outbox record again and removes it; one parked again stays parked', async () => {
+      const b = await awsBackend(new Receiver(() => 0), { now: Date.now() });
+      try {
+        await b.grade(msg('P-1', 1, CRS_MESSAGE[1]!, 'P-1-record'));
+        const item = ddb.items('state').find((i) => outboxRecord(i as never) !== undefined)!;
+        const records = new DynamoParkedRecords(ddb.client(), 'pages');
+        const good = `${item.pk!.S}#${item.sk!.S}`;
+        const bad = 'P-2#outbox#damaged';
+        const damaged = {
+          pk: { S: 'P-2' },
+          sk: { S: 'outbox#damaged' },
+          kind: { S: 'outbox' },
+          notification: { S: '{"half":' },
+        };
+        await records.park({
+          key: good,
+          patientId: 'P-1',
+          id: 'n',
+          reason: 'r',
+          parkedAt: '2026-01-10T08:00:00Z',
+          image: JSON.stringify(item),
+        });
+        await records.park({
+          key: bad,
+          patientId: 'P-2',
+          id: '',
+          reason: 'r',
+          parkedAt: '2026-01-10T08:00:01Z',
+          image: JSON.stringify(damaged),
+        });
+        expect(await parkedOf()).toEqual([`record#${good}`, `record#${bad}`]);
+        const r = await cli(['retry', '--all', '--sink', 'notify', '--backend', 'aws']);
+        expect(r.out).toContain(`record#${bad}: parked again`);
+        expect(r.out).toMatch(/^1 parked record\(s\) and 0 stream range\(s\) paged again at /m);
+        expect(await parkedOf()).toEqual([`record#${bad}`]);
+      } finally {
+        await b.close();
+      }
+    });
+
+    it('reads a stream range the notifier gave up on again, deletes it once paged, shows the ones it leaves again, and leaves it to --sink sns', async () => {
+      const b = await awsBackend(new Receiver(() => 0), { now: Date.now() });
+      const failure = {
+        requestContext: { condition: 'RetryAttemptsExhausted' },
+        DDBStreamBatchInfo: {
+          shardId: 'shard-1',
+          startSequenceNumber: '100',
+          endSequenceNumber: '100',
+          approximateArrivalOfFirstRecord: '2026-01-10T09:00:00Z',
+          batchSize: 1,
+          streamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/state/stream/2026',
+        },
+      };
+      const onQueue = () => {
+        rearm();
+        sqs
+          .on(ReceiveMessageCommand)
+          .resolvesOnce({ Messages: [{ Body: JSON.stringify(failure), ReceiptHandle: 'r1' }] })
+          .resolves({});
+      };
+      streams.on(GetShardIteratorCommand).resolves({ ShardIterator: 'it-1' });
+      streams.on(GetRecordsCommand).resolves({
+        Records: [
+          { eventName: 'MODIFY', dynamodb: { SequenceNumber: '100' } },
+          { eventName: 'INSERT', dynamodb: { SequenceNumber: '101' } },
+        ],
+        NextShardIterator: 'it-2',
+      });
+      try {
+        onQueue();
+        const list = await cli(['list', '--backend', 'aws']);
+        expect(list.out).toContain('stream range stream#100..100');
+        expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input)).toEqual([
+          { QueueUrl: QUEUE, ReceiptHandle: 'r1', VisibilityTimeout: 0 },
+        ]);
+        onQueue();
+        expect((await cli(['retry', '--all', '--sink', 'sns', '--backend', 'aws'])).code).toBe(0);
+        expect(sqs.commandCalls(ReceiveMessageCommand)).toHaveLength(0);
+        expect(streams.commandCalls(GetShardIteratorCommand)).toHaveLength(0);
+        onQueue();
+        const retry = await cli(['retry', 'stream#100..100', '--backend', 'aws']);
+        expect(retry.code, retry.err).toBe(0);
+        expect(retry.out).toContain('stream#100..100: read from the stream again: 0 paged, 0 parked');
+        expect(sqs.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input)).toEqual([
+          { QueueUrl: QUEUE, ReceiptHandle: 'r1' },
+        ]);
+      } finally {
+        await b.close();
+      }
+    });
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { iso } from '#domain/time.ts';
+import { formatSiteTime, iso, parseTimeWithOffset } from '#domain/time.ts';
 
 const reference = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
@@ -30,5 +30,41 @@ describe('iso', () => {
         for (const ms of times) expect(iso(ms)).toBe(reference(ms));
       }),
     );
+  });
+});
+
+describe('times, pinned by a mutation run', () => {
+  it('reads a typed time with any zone offset as that instant, and one without an offset as no time at all', () => {
+    const instant = Date.parse('2026-11-26T11:00:00Z');
+    expect(parseTimeWithOffset('2026-11-26T11:00:00Z')).toBe(instant);
+    expect(parseTimeWithOffset('2026-11-26T12:00:00+01:00')).toBe(instant);
+    expect(parseTimeWithOffset('2026-11-26T06:00:00-05:00')).toBe(instant);
+    expect(parseTimeWithOffset('2026-11-26T11:00:00.250Z')).toBe(instant + 250);
+    for (const typed of ['2026-11-26T11:00:00', '2026-11-26', '11:00:00Z', 'tomorrow', ''])
+      expect(parseTimeWithOffset(typed), typed).toBeNaN();
+  });
+
+  it('writes a time past year 9999 as Date#toISOString does (never as a four-digit year)', () => {
+    const ms = Date.parse('+010000-01-01T00:00:00Z');
+    expect(iso(ms)).toBe('+010000-01-01T00:00:00Z');
+    expect(iso(Date.parse('9999-12-31T23:59:59Z'))).toBe('9999-12-31T23:59:59Z');
+  });
+
+  it('writes midnight as 00:00 of the new day in the site zone, never 24:00 of the day before', () => {
+    expect(formatSiteTime('2026-12-01T23:00:00Z', 'Europe/Paris')).toBe('2026-12-02 00:00 CET');
+    expect(formatSiteTime('2026-12-02T00:00:00Z', 'UTC')).toBe('2026-12-02 00:00 UTC');
+  });
+
+  it('shows a stored time it cannot read as it was stored, instead of failing the page', () => {
+    expect(formatSiteTime('not a time', 'Europe/Paris')).toBe('not a time');
+    expect(formatSiteTime(Number.NaN, 'UTC')).toBe('NaN');
+  });
+
+  it('keeps each zone its own format, whatever zone was used first', () => {
+    const at = '2026-07-01T08:20:00Z';
+    expect(formatSiteTime(at, 'America/New_York')).toBe('2026-07-01 04:20 GMT-4');
+    expect(formatSiteTime(at, 'Europe/Paris')).toBe('2026-07-01 10:20 CEST');
+    expect(formatSiteTime(at, 'UTC')).toBe('2026-07-01 08:20 UTC');
+    expect(formatSiteTime(at, 'America/New_York')).toBe('2026-07-01 04:20 GMT-4');
   });
 });
