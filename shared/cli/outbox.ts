@@ -142,17 +142,16 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
       if (!v.json) for (const a of body.alerts) out(`ALERT ${a.text}`);
       return 0;
     }
-    let retried = 0;
-    for (const itemId of v.all ? [undefined] : ids) {
+    const retried = await retryEach(v, ids, async (itemId) => {
       const r = await server.call('POST', '/api/outbox/retry', {
         ...(v.sink ? { sink: v.sink } : {}),
         ...(itemId ? { itemId } : {}),
       });
       if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
-      retried += r.json.retried as number;
-    }
-    out(`${retried} parked record(s) put back in their lanes`);
-    return retried > 0 || v.all ? 0 : 1;
+      return r.json.retried as number;
+    });
+    out(`${retried.count} parked record(s) put back in their lanes`);
+    return retried.missing > 0 ? 1 : 0;
   }
   // No server: the database itself. A retry is a deleted parked row; the lanes deliver it when the server starts.
   // Holding the data directory's lock meanwhile proves no server is running (one that does not answer is refused).
@@ -177,17 +176,41 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
       return 0;
     }
     const del = db.prepare('DELETE FROM parked WHERE (? IS NULL OR sink = ?) AND (? IS NULL OR item_id = ?)');
-    let retried = 0;
-    for (const itemId of v.all ? [null] : ids)
-      retried += del.run(v.sink ?? null, v.sink ?? null, itemId, itemId).changes;
-    out(
-      `${retried} parked record(s) put back in their lanes; no crs serve is running on ${dir}: they are delivered when it starts`,
+    const retried = await retryEach(
+      v,
+      ids,
+      async (itemId) => del.run(v.sink ?? null, v.sink ?? null, itemId ?? null, itemId ?? null).changes,
     );
-    return retried > 0 || v.all ? 0 : 1;
+    out(
+      `${retried.count} parked record(s) put back in their lanes; no crs serve is running on ${dir}: they are delivered when it starts`,
+    );
+    return retried.missing > 0 ? 1 : 0;
   } finally {
     db.close();
     lock.release();
   }
+}
+
+/**
+ * Retries --all (one call with no id) or each id in turn; an id nothing parked (in the --sink lane) is said, as on
+ * AWS, and makes the command exit 1: a script retrying several ids learns which did nothing.
+ */
+async function retryEach(
+  v: Values,
+  ids: string[],
+  retry: (itemId: string | undefined) => Promise<number>,
+): Promise<{ count: number; missing: number }> {
+  let count = 0;
+  let missing = 0;
+  for (const itemId of v.all ? [undefined] : ids) {
+    const n = await retry(itemId);
+    if (n === 0 && itemId !== undefined) {
+      err(`crs outbox: nothing parked as ${itemId}${v.sink ? ` in lane ${v.sink}` : ''}`);
+      missing++;
+    }
+    count += n;
+  }
+  return { count, missing };
 }
 
 /** The crs serve running on the data directory, if one answers (serve.json may be left behind by a killed one). */

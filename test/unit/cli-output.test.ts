@@ -400,9 +400,13 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
       const unknown = await outbox('retry', 'crs|P-9|n9', '--data', dir);
       expect(unknown.code).toBe(1);
       expect(unknown.out).toMatch(/^0 parked record\(s\) put back/);
-      const webhook = await outbox('retry', '--all', '--sink', 'webhook', '--data', dir);
-      expect(webhook.code).toBe(0);
-      expect(webhook.out).toMatch(/^1 parked record\(s\) put back in their lanes; no crs serve is running/);
+      expect(unknown.err).toContain('crs outbox: nothing parked as crs|P-9|n9');
+      // One id parked and one not: the first is put back, the second said, and the exit status says so (as on AWS).
+      const mixed = await outbox('retry', 'crs|P-1|n1', 'crs|P-9|n9', '--sink', 'webhook', '--data', dir);
+      expect(mixed.code).toBe(1);
+      expect(mixed.out).toMatch(/^1 parked record\(s\) put back in their lanes; no crs serve is running/);
+      expect(mixed.err).toContain('crs outbox: nothing parked as crs|P-9|n9 in lane webhook');
+      expect(mixed.err).not.toContain('crs|P-1|n1');
       expect(db.parked()).toEqual([{ id: 'crs|P-2|#2|icu#1#1', sink: 'pager' }]);
       const none = await outbox('retry', '--all', '--sink', 'webhook', '--data', dir);
       expect(none.code).toBe(0);
@@ -489,6 +493,7 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
       const none = await outbox('retry', 'crs|P-9|n9', '--data', dir);
       expect(none.code).toBe(1);
       expect(none.out).toBe('0 parked record(s) put back in their lanes\n');
+      expect(none.err).toContain('crs outbox: nothing parked as crs|P-9|n9');
       expect((await outbox('retry', '--all', '--data', dir)).code).toBe(0);
     } finally {
       await new Promise((r) => server.close(r));
