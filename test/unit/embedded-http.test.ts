@@ -20,6 +20,8 @@ import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { createRequestHandler } from '#hosts/embedded/http.ts';
+import { DEFAULT_HTTP_LIMITS } from '#hosts/embedded/limits.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
 import { SseHub } from '#hosts/embedded/sse.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -808,5 +810,63 @@ describe('live events, pinned by a mutation run', () => {
       { silenceId },
     ]);
     live.close();
+  });
+});
+
+describe('the audit download, pinned by a mutation run', () => {
+  it('cuts the connection when the trail fails to read halfway, so that a partial file is never taken for the whole', async () => {
+    // The board's handler alone, over an audit log whose read fails after the first entry.
+    const real = server.paging.audit;
+    const failing = {
+      async *forPatient(patientId: string) {
+        for await (const e of real.forPatient(patientId)) {
+          yield e;
+          throw new Error('disk I/O error');
+        }
+      },
+    };
+    for (const m of escalation('P1').slice(0, 2)) await post('/v1/messages', m);
+    await until(() => pageLines.length === 1 || undefined, 'a grade change');
+    const handler = createRequestHandler({
+      ingest: {} as never,
+      board: {} as never,
+      queries: {} as never,
+      paging: server.paging,
+      outbox: {} as never,
+      pagingConfig: CONFIG.paging,
+      timeZone: CONFIG.site.timeZone,
+      audit: failing as never,
+      sse: new SseHub(),
+      boardKey: boardKey(),
+      now: Date.now,
+      health: () => ({}),
+      log: (l) => logs.push(l),
+      security: { record: async () => undefined },
+      trustProxy: [],
+      limits: DEFAULT_HTTP_LIMITS,
+    });
+    const http = createServer(handler);
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const req = request(
+          `http://127.0.0.1:${(http.address() as AddressInfo).port}/api/patients/P1/audit?format=ndjson`,
+          { headers: { authorization: `Bearer ${boardKey()}` } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve('complete'));
+            res.on('aborted', () => resolve('cut off'));
+            res.on('error', () => resolve('cut off'));
+          },
+        );
+        req.on('error', () => resolve('cut off'));
+        req.end();
+      });
+      expect(outcome).toBe('cut off');
+      expect(logs.some((l) => /^http: GET \/api\/patients\/P1\/audit failed \(Error\)$/.test(l))).toBe(true);
+    } finally {
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    }
   });
 });
