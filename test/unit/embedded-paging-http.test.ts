@@ -714,3 +714,19 @@ describe('stale-feed alerts across a restart, pinned by a mutation run', () => {
     ).toEqual(before.map(() => 'alert-cleared'));
   });
 });
+
+describe('the stale-feed sweep period, pinned by a mutation run', () => {
+  it('sweeps every quarter of staleFeedMinutes, between 0.25 and 15 s (docs/paging.md)', async () => {
+    for (const [minutes, ms] of [
+      [15, 15_000],
+      [1, 15_000],
+      [0.1, 1_500],
+      [0.01, 250],
+    ] as const) {
+      server = await start({ staleFeedMinutes: minutes });
+      expect([minutes, server.paging.sweepMs]).toEqual([minutes, ms]);
+      await server.close();
+    }
+    server = await start();
+  });
+});

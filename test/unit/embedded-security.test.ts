@@ -596,6 +596,8 @@ describe('pinned by a mutation run: starting and stopping', () => {
     await Promise.all([s.close(), s.close()]);
     await s.close();
     expect(() => statSync(join(dir, 'serve.json'))).toThrow(/ENOENT/);
+    // Every connection closed (the pager's own too): the last one takes the WAL and its index with it.
+    for (const f of ['crs.db-wal', 'crs.db-shm']) expect(() => statSync(join(dir, f)), f).toThrow(/ENOENT/);
     server = await start(); // the directory is free again
     expect((await post(server, enrol('P1', 0))).status).toBe(202);
     // The old server asked to stop once more (a second signal): the new one's serve.json stays.
