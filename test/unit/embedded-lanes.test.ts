@@ -288,6 +288,48 @@ describe('the webhook lane, pinned by a mutation run', () => {
     expect(delivered('notification')).toEqual(['P1']);
   });
 
+  it('never takes a redirect for a delivery: the page would go on as a GET without its body; the lane holds and says why', async () => {
+    const seen: string[] = [];
+    const moved = createServer((req, res) => {
+      req.resume();
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url === '/hook') res.writeHead(302, { location: '/moved' }).end();
+      else res.writeHead(200).end(); // what a web server answers a GET of its home page
+    });
+    await new Promise<void>((r) => moved.listen(0, '127.0.0.1', r));
+    try {
+      await server.close();
+      server = await startEmbeddedServer({
+        dataDir: dir,
+        config: CONFIG,
+        port: 0,
+        localToken: TOKEN,
+        pageStream: new PassThrough(),
+        log: (l) => logs.push(l),
+        webhook: {
+          url: `http://127.0.0.1:${(moved.address() as AddressInfo).port}/hook`,
+          retry: { initialMs: 20, maxMs: 100 },
+        },
+      });
+      for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+      await until(() => seen.length >= 3 || undefined, 'tries');
+      expect(new Set(seen)).toEqual(new Set(['POST /hook']));
+      expect(server.dispatcher.backlog('webhook')).toBe(2);
+      expect((await outbox()).parked).toEqual([]);
+      expect(logs.some((l) => /webhook: \S+ .* not delivered \(webhook answered HTTP 302\)/.test(l))).toBe(true);
+    } finally {
+      await server.close();
+      server = await startEmbeddedServer({
+        dataDir: dir,
+        config: CONFIG,
+        port: 0,
+        pageStream: new PassThrough(),
+        log: () => undefined,
+      });
+      await new Promise((r) => moved.close(r));
+    }
+  });
+
   it('parks a record answered 400 after its tries, and takes any 2xx, 299 too, as delivered once', async () => {
     answer = (_event, _id, body) => (JSON.parse(body).patientId === 'P1' ? 400 : 299);
     for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);
