@@ -599,6 +599,23 @@ describe('pinned by a mutation run', () => {
   });
 });
 
+describe('the stdout sink, pinned by a mutation run', () => {
+  it('never prints a page record it cannot read (one broken line would break the NDJSON stream): it parks it', async () => {
+    await server.close();
+    server = await start({ pageLines: true });
+    server.db
+      .prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', 'crs|P0|broken|icu', 'P0', '{\"half\":', ?)",
+      )
+      .run(new Date().toISOString());
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => pageLines.length === 5 || undefined, "P1's grade changes and pages, behind the broken one");
+    for (const l of pageLines) expect(() => JSON.parse(l), l).not.toThrow();
+    const outbox = (await (await api('/api/outbox')).json()) as { parked: { itemId: string; sink: string }[] };
+    expect(outbox.parked.filter((p) => p.sink === 'stdout').map((p) => p.itemId)).toEqual(['crs|P0|broken|icu']);
+  });
+});
+
 describe('the board API, pinned by a mutation run', () => {
   const apiPost = (path: string, body: unknown) =>
     api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -632,7 +649,11 @@ describe('the board API, pinned by a mutation run', () => {
     expect(end.status).toBe(404);
     const silence = await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'drill', by: 'Ops' });
     const { silenceId } = ((await silence.json()) as { silence: { silenceId: string } }).silence;
-    expect((await apiPost(`/api/silences/${silenceId}/end`, { by: 'Ops' })).status).toBe(200);
+    const ended = await apiPost(`/api/silences/${silenceId}/end`, { by: 'Ops' });
+    expect(ended.status).toBe(200);
+    const { silence: view } = (await ended.json()) as { silence: { endedAt: string | null; endedBy: string | null } };
+    expect(view.endedBy).toBe('Ops');
+    expect(Date.parse(view.endedAt!)).toBeGreaterThan(Date.now() - 60_000);
     expect(((await (await api('/api/silences')).json()) as { silences: unknown[] }).silences).toEqual([]);
   });
 
@@ -644,7 +665,17 @@ describe('the board API, pinned by a mutation run', () => {
     expect((await api('/api/patients?limit=500')).status).toBe(200);
     expect((await apiPost('/api/outbox/retry', { sink: 5 })).status).toBe(400);
     expect((await apiPost('/api/outbox/retry', { itemId: ['x'] })).status).toBe(400);
+    expect((await apiPost('/api/outbox/retry', [])).status).toBe(400); // not "every parked record"
+    expect((await fetch(`${server.url}/api/health`)).status).toBe(401);
     expect((await fetch(`${server.url}/ack/v1.abc/more`)).status).toBe(404); // a link is one path segment
+    expect((await fetch(`${server.url}/ack/v1.abc`, { method: 'HEAD' })).status).toBe(403); // as GET, no body
+    // An acknowledgement body over its limit is not read further: 413, and the connection closes.
+    const big = await fetch(`${server.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: 'x'.repeat(ACK_BODY_LIMIT), by: 'A' }),
+    });
+    expect([big.status, big.headers.get('connection')]).toEqual([413, 'close']);
     const broken = await api('/api/patients/%E0%A4%A');
     expect(broken.status).toBe(400);
     expect(await broken.json()).toEqual({ error: 'malformed percent-encoding in the path' });
@@ -657,6 +688,25 @@ describe('the board API, pinned by a mutation run', () => {
       api('/api/silences', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect((await send(padded(ACK_BODY_LIMIT + 1))).status).toBe(413);
     expect((await send(padded(ACK_BODY_LIMIT))).status).toBe(201);
+  });
+
+  it("shows at most 14 days of a patient's timeline, however many hours are asked", async () => {
+    const day = 24 * 60;
+    for (const m of [
+      enrol('P1', 0),
+      msg('P1', 10, { vitals: { temperatureC: 39.1 } }),
+      msg('P1', 20 * day, { vitals: { temperatureC: 37 } }),
+    ])
+      expect((await post('/v1/messages', m)).status).toBe(202);
+    type Detail = { timeline: { from: string; to: string; points: { crs: number }[] } };
+    const all = await until(async () => {
+      const d = (await (await api('/api/patients/P1?hours=336')).json()) as Detail;
+      return d.timeline?.points.length ? d : undefined;
+    }, 'the timeline');
+    const asked = (await (await api('/api/patients/P1?hours=10000')).json()) as Detail;
+    // The chart's axis: 14 days back from the patient's clock (older points are not kept either).
+    expect(asked.timeline).toEqual(all.timeline);
+    expect(Date.parse(all.timeline.to) - Date.parse(all.timeline.from)).toBe(14 * 24 * 3_600_000);
   });
 
   it('sends its JSON with the security headers, and names an audit download by a safe file name', async () => {
@@ -736,6 +786,19 @@ describe('live events, pinned by a mutation run', () => {
     });
     expect(ack.status).toBe(200);
     await until(() => live.events.some((e) => e.event === 'ack') || undefined, 'the acknowledgement');
+    const again = await api(`/api/pages/${encodeURIComponent(pageId)}/ack`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'Dr Bo' }),
+    });
+    expect(await again.json()).toMatchObject({ changed: false });
+    // An event after it on the same stream: whatever the repeat pushed has arrived by then.
+    await api('/api/silences', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ team: 'icu', minutes: 5, reason: 'drill', by: 'Ops' }),
+    });
+    await until(() => live.events.some((e) => e.event === 'silences') || undefined, 'a later event');
     expect(live.events.filter((e) => e.event === 'ack').map((e) => e.data)).toEqual([{ patientId: 'P1', pageId }]);
     live.close();
   });
@@ -767,6 +830,25 @@ describe('live events, pinned by a mutation run', () => {
       { patientId: 'P1', pageId: icu!.pageId },
     ]);
     live.close();
+  });
+
+  it('answers the 101st board 503 with Retry-After, for its page to try again later', async () => {
+    await server.close();
+    server = await start({ httpLimits: { maxConnectionsPerAddress: 200 } });
+    const streams = await Promise.all(
+      Array.from({ length: 101 }, async () => {
+        const req = request(`${server.url}/api/events`, { headers: { authorization: `Bearer ${boardKey()}` } });
+        const res = await new Promise<IncomingMessage>((resolve) => {
+          req.on('response', resolve);
+          req.end();
+        });
+        res.resume();
+        return { req, res };
+      }),
+    );
+    const refused = streams.filter((x) => x.res.statusCode === 503);
+    expect(refused.map((x) => x.res.headers['retry-after'])).toEqual(['10']);
+    for (const x of streams) x.req.destroy();
   });
 
   it('ends every live stream cleanly when the server stops, without waiting for the forced close', async () => {

@@ -644,6 +644,7 @@ describe("pinned by a mutation run: the board's CSRF guard on every write", () =
         body: JSON.stringify({ by: 'Dr A' }),
       });
     expect((await ack('https://crs.example.org.evil.example')).status).toBe(403);
+    expect((await ack(`ftp://${new URL(s.url).host}`)).status).toBe(403); // this host, but no web page's origin
     expect((await ack('https://crs.example.org')).status).toBe(200);
   });
 });
