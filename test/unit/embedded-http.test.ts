@@ -657,7 +657,7 @@ describe('the board API, pinned by a mutation run', () => {
     expect(((await (await api('/api/silences')).json()) as { silences: unknown[] }).silences).toEqual([]);
   });
 
-  it('refuses a list page out of range, an outbox retry naming a lane by a number, and a broken escape, with 400', async () => {
+  it('refuses with the status that says why: 400 for a bad list page, outbox retry or escape; 404 for a two-part link; 413 for a big acknowledgement', async () => {
     for (const q of ['limit=0', 'limit=501', 'offset=-1', 'offset=x']) {
       const res = await api(`/api/patients?${q}`);
       expect([q, res.status]).toEqual([q, 400]);
