@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { lineStream } from '#test/support/lines.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ACK_BODY_LIMIT } from '#app/ack.ts';
 import { issueToken } from '#app/auth.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -19,6 +20,8 @@ import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { createRequestHandler } from '#hosts/embedded/http.ts';
+import { DEFAULT_HTTP_LIMITS } from '#hosts/embedded/limits.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
 import { SseHub } from '#hosts/embedded/sse.ts';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -317,7 +320,14 @@ describe('the board API', () => {
 
 describe('the webhook', () => {
   let hook: Server;
-  let received: { event: string; id: string; signature: string; body: string }[];
+  let received: {
+    event: string;
+    id: string;
+    signature: string;
+    body: string;
+    notificationId?: string;
+    contentType?: string;
+  }[];
   let failuresLeft: number;
 
   beforeEach(async () => {
@@ -336,6 +346,10 @@ describe('the webhook', () => {
           id: String(req.headers['x-crs-event-id']),
           signature: String(req.headers['x-crs-signature']),
           body,
+          ...(req.headers['x-crs-notification-id']
+            ? { notificationId: String(req.headers['x-crs-notification-id']) }
+            : {}),
+          ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
         });
         res.writeHead(204).end();
       });
@@ -376,6 +390,24 @@ describe('the webhook', () => {
     expect(received.filter((r) => r.event === 'page').map((r) => r.id)).toEqual(pages.map((p) => p.sendId));
     expect(new Set(received.map((r) => r.id)).size).toBe(5);
     expect(logs.some((l) => /webhook: \S+ .* not delivered \(webhook answered HTTP 503\)/.test(l))).toBe(true);
+  });
+
+  describe('pinned by a mutation run', () => {
+    it('names the grade change of a notification in x-crs-notification-id, and signs each page as sent, JSON', async () => {
+      for (const m of escalation('P1')) await post('/v1/messages', m);
+      await until(() => received.length === 5 || undefined, 'webhook posts');
+      const ids = pageLines.map((l) => JSON.parse(l).notificationId as string);
+      expect(received.filter((r) => r.event === 'notification').map((r) => r.notificationId)).toEqual(ids);
+      expect(received.filter((r) => r.event === 'page').map((r) => r.notificationId)).toEqual([
+        undefined,
+        undefined,
+        undefined,
+      ]);
+      for (const r of received) {
+        expect(r.contentType).toBe('application/json');
+        expect(r.signature).toBe(`sha256=${createHmac('sha256', 's3cret').update(r.body).digest('hex')}`);
+      }
+    });
   });
 });
 
@@ -571,5 +603,359 @@ describe('pinned by a mutation run', () => {
     expect(detail.timeline.points.map((p) => p.crs)).toEqual([0, 1, 3]);
     const lastTwoHours = (await (await api('/api/patients/P1?hours=2')).json()) as Detail;
     expect(lastTwoHours.timeline.points.map((p) => p.crs)).toEqual([1, 3]);
+  });
+});
+
+describe('the stdout sink, pinned by a mutation run', () => {
+  it('never prints a page record it cannot read (one broken line would break the NDJSON stream): it parks it', async () => {
+    await server.close();
+    server = await start({ pageLines: true });
+    server.db
+      .prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', 'crs|P0|broken|icu', 'P0', '{\"half\":', ?)",
+      )
+      .run(new Date().toISOString());
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => pageLines.length === 5 || undefined, "P1's grade changes and pages, behind the broken one");
+    for (const l of pageLines) expect(() => JSON.parse(l), l).not.toThrow();
+    const outbox = (await (await api('/api/outbox')).json()) as { parked: { itemId: string; sink: string }[] };
+    expect(outbox.parked.filter((p) => p.sink === 'stdout').map((p) => p.itemId)).toEqual(['crs|P0|broken|icu']);
+  });
+});
+
+describe('the board API, pinned by a mutation run', () => {
+  const apiPost = (path: string, body: unknown) =>
+    api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('answers a route used with the wrong method 405 naming the right one, doing nothing', async () => {
+    for (const m of escalation('P1').slice(0, 2)) await post('/v1/messages', m);
+    await until(() => pageLines.length === 1 || undefined, 'a grade change');
+    const pageId = `${JSON.parse(pageLines[0]!).notificationId}|hematology`;
+    await until(async () => (await server.paging.store.get(pageId)) !== undefined, 'the page');
+    const silence = await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'drill', by: 'Ops' });
+    const { silenceId } = ((await silence.json()) as { silence: { silenceId: string } }).silence;
+    for (const [method, path, allow] of [
+      ['GET', `/api/pages/${encodeURIComponent(pageId)}/ack`, 'POST'],
+      ['GET', `/api/silences/${silenceId}/end`, 'POST'],
+      ['PUT', '/api/silences', 'GET, POST'],
+      ['POST', '/api/outbox', 'GET'],
+      ['GET', '/api/outbox/retry', 'POST'],
+      ['GET', '/v1/acks', 'POST'],
+      ['PUT', '/ack/v1.x', 'GET, POST'],
+    ] as const) {
+      const res = await api(path, { method });
+      expect([method, path, res.status, res.headers.get('allow')]).toEqual([method, path, 405, allow]);
+    }
+    expect((await server.paging.store.get(pageId))!.status).toBe('open');
+    const listed = (await (await api('/api/silences')).json()) as { silences: { silenceId: string }[] };
+    expect(listed.silences.map((x) => x.silenceId)).toEqual([silenceId]);
+  });
+
+  it('answers 404 for a silence that does not exist, and lists only the silences in force', async () => {
+    const end = await apiPost('/api/silences/no-such-silence/end', { by: 'Ops' });
+    expect(end.status).toBe(404);
+    const silence = await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'drill', by: 'Ops' });
+    const { silenceId } = ((await silence.json()) as { silence: { silenceId: string } }).silence;
+    const ended = await apiPost(`/api/silences/${silenceId}/end`, { by: 'Ops' });
+    expect(ended.status).toBe(200);
+    const { silence: view } = (await ended.json()) as { silence: { endedAt: string | null; endedBy: string | null } };
+    expect(view.endedBy).toBe('Ops');
+    expect(Date.parse(view.endedAt!)).toBeGreaterThan(Date.now() - 60_000);
+    expect(((await (await api('/api/silences')).json()) as { silences: unknown[] }).silences).toEqual([]);
+  });
+
+  it('refuses with the status that says why: 400 for a bad list page, outbox retry or escape; 404 for a two-part link; 413 for a big acknowledgement', async () => {
+    for (const q of ['limit=0', 'limit=501', 'offset=-1', 'offset=x']) {
+      const res = await api(`/api/patients?${q}`);
+      expect([q, res.status]).toEqual([q, 400]);
+    }
+    expect((await api('/api/patients?limit=500')).status).toBe(200);
+    expect((await apiPost('/api/outbox/retry', { sink: 5 })).status).toBe(400);
+    expect((await apiPost('/api/outbox/retry', { itemId: ['x'] })).status).toBe(400);
+    expect((await apiPost('/api/outbox/retry', [])).status).toBe(400); // not "every parked record"
+    expect((await fetch(`${server.url}/api/health`)).status).toBe(401);
+    expect((await fetch(`${server.url}/ack/v1.abc/more`)).status).toBe(404); // a link is one path segment
+    expect((await fetch(`${server.url}/ack/v1.abc`, { method: 'HEAD' })).status).toBe(403); // as GET, no body
+    // An acknowledgement body over its limit is not read further: 413, and the connection closes.
+    const big = await fetch(`${server.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: 'x'.repeat(ACK_BODY_LIMIT), by: 'A' }),
+    });
+    expect([big.status, big.headers.get('connection')]).toEqual([413, 'close']);
+    const broken = await api('/api/patients/%E0%A4%A');
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toEqual({ error: 'malformed percent-encoding in the path' });
+  });
+
+  it('takes a board request body of exactly the acknowledgement limit, and refuses one byte more with 413', async () => {
+    const json = JSON.stringify({ team: 'icu', minutes: 30, reason: 'drill', by: 'Ops' });
+    const padded = (n: number) => json.slice(0, -1) + ' '.repeat(n - json.length) + '}';
+    const send = (body: string) =>
+      api('/api/silences', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect((await send(padded(ACK_BODY_LIMIT + 1))).status).toBe(413);
+    expect((await send(padded(ACK_BODY_LIMIT))).status).toBe(201);
+  });
+
+  it("shows at most 14 days of a patient's timeline, however many hours are asked", async () => {
+    const day = 24 * 60;
+    for (const m of [
+      enrol('P1', 0),
+      msg('P1', 10, { vitals: { temperatureC: 39.1 } }),
+      msg('P1', 20 * day, { vitals: { temperatureC: 37 } }),
+    ])
+      expect((await post('/v1/messages', m)).status).toBe(202);
+    type Detail = { timeline: { from: string; to: string; points: { crs: number }[] } };
+    const all = await until(async () => {
+      const d = (await (await api('/api/patients/P1?hours=336')).json()) as Detail;
+      return d.timeline?.points.length ? d : undefined;
+    }, 'the timeline');
+    const asked = (await (await api('/api/patients/P1?hours=10000')).json()) as Detail;
+    // The chart's axis: 14 days back from the patient's clock (older points are not kept either).
+    expect(asked.timeline).toEqual(all.timeline);
+    expect(Date.parse(all.timeline.to) - Date.parse(all.timeline.from)).toBe(14 * 24 * 3_600_000);
+  });
+
+  it('sends its JSON with the security headers, and names an audit download by a safe file name', async () => {
+    const res = await api('/api/patients');
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const audit = await api(`/api/patients/${encodeURIComponent('P"1/\\x')}/audit?format=csv`);
+    expect(audit.status).toBe(200);
+    expect(audit.headers.get('content-disposition')).toBe('attachment; filename="audit-P_1__x.csv"');
+  });
+});
+
+describe('acknowledge links, pinned by a mutation run', () => {
+  it('are made at --public-url, given with or without its trailing slash, not at the listening address', async () => {
+    for (const [patient, publicUrl] of [
+      ['P1', 'https://crs.example.org/'],
+      ['P2', 'https://crs.example.org'],
+    ] as const) {
+      await server.close();
+      pageLines = [];
+      server = await start({ pageLines: true, publicUrl });
+      for (const m of escalation(patient).slice(0, 2)) await post('/v1/messages', m);
+      await until(() => pageLines.length === 2 || undefined, 'the grade change and its page');
+      const page = pageLines.map((l) => JSON.parse(l)).find((e) => e.type === 'page');
+      expect(page.ackUrl).toMatch(/^https:\/\/crs\.example\.org\/ack\/v1\.[^/]+$/);
+    }
+  });
+});
+
+describe('live events, pinned by a mutation run', () => {
+  /** The board's live stream, each event as its name and data. */
+  async function liveEvents(): Promise<{ events: { event: string; data: any }[]; close: () => void }> {
+    const events: { event: string; data: any }[] = [];
+    const req = request(`${server.url}/api/events`, { headers: { authorization: `Bearer ${boardKey()}` } });
+    const res = await new Promise<IncomingMessage>((resolve) => {
+      req.on('response', resolve);
+      req.end();
+    });
+    res.setEncoding('utf8');
+    let buffered = '';
+    res.on('data', (chunk: string) => {
+      buffered += chunk;
+      const blocks = buffered.split('\n\n');
+      buffered = blocks.pop()!;
+      for (const b of blocks) {
+        const event = b.match(/^event: (.*)$/m)?.[1];
+        const data = b.match(/^data: (.*)$/m)?.[1];
+        if (event) events.push({ event, data: data === undefined ? undefined : JSON.parse(data) });
+      }
+    });
+    return { events, close: () => req.destroy() };
+  }
+
+  it("names the patient whose pages changed, and each page's patient, team and role (the board announces them)", async () => {
+    const live = await liveEvents();
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => live.events.filter((e) => e.event === 'page').length === 3 || undefined, 'three pages');
+    expect(
+      live.events.filter((e) => e.event === 'page').map((e) => [e.data.patientId, e.data.team, e.data.role]),
+    ).toEqual([
+      ['P1', 'hematology', 'hematology fellow'],
+      ['P1', 'hematology', 'hematology fellow'],
+      ['P1', 'icu', 'ICU registrar'],
+    ]);
+    const changed = live.events.filter((e) => e.event === 'pages');
+    expect(changed.length).toBeGreaterThan(0);
+    for (const e of changed) expect(e.data).toEqual({ patientIds: ['P1'] });
+    const pageId = `${JSON.parse(pageLines[1]!).notificationId}|icu`;
+    const ack = await api(`/api/pages/${encodeURIComponent(pageId)}/ack`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'Dr Ada' }),
+    });
+    expect(ack.status).toBe(200);
+    await until(() => live.events.some((e) => e.event === 'ack') || undefined, 'the acknowledgement');
+    const again = await api(`/api/pages/${encodeURIComponent(pageId)}/ack`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'Dr Bo' }),
+    });
+    expect(await again.json()).toMatchObject({ changed: false });
+    // An event after it on the same stream: whatever the repeat pushed has arrived by then.
+    await api('/api/silences', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ team: 'icu', minutes: 5, reason: 'drill', by: 'Ops' }),
+    });
+    await until(() => live.events.some((e) => e.event === 'silences') || undefined, 'a later event');
+    expect(live.events.filter((e) => e.event === 'ack').map((e) => e.data)).toEqual([{ patientId: 'P1', pageId }]);
+    live.close();
+  });
+
+  it('pushes an acknowledgement made with the link or through the API to the boards', async () => {
+    await server.close();
+    server = await start({ pageLines: true });
+    for (const m of escalation('P1')) await post('/v1/messages', m);
+    await until(() => pageLines.length === 5 || undefined, 'the grade changes and their pages');
+    const paged = pageLines.map((l) => JSON.parse(l)).filter((e) => e.type === 'page' && e.grade === 3);
+    const live = await liveEvents();
+    const [hematology, icu] = paged as { pageId: string; ackUrl: string }[];
+    const token = (url: string) => url.slice(url.lastIndexOf('/') + 1);
+    const viaLink = await fetch(hematology!.ackUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Dr+Ada',
+    });
+    expect(viaLink.status).toBe(200);
+    const viaApi = await fetch(`${server.url}/v1/acks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: token(icu!.ackUrl), by: 'Dr Osei' }),
+    });
+    expect(viaApi.status).toBe(200);
+    await until(() => live.events.filter((e) => e.event === 'ack').length === 2 || undefined, 'both acknowledgements');
+    expect(live.events.filter((e) => e.event === 'ack').map((e) => e.data)).toEqual([
+      { patientId: 'P1', pageId: hematology!.pageId },
+      { patientId: 'P1', pageId: icu!.pageId },
+    ]);
+    live.close();
+  });
+
+  it('answers the 101st board 503 with Retry-After, for its page to try again later', async () => {
+    await server.close();
+    server = await start({ httpLimits: { maxConnectionsPerAddress: 200 } });
+    const streams = await Promise.all(
+      Array.from({ length: 101 }, async () => {
+        const req = request(`${server.url}/api/events`, { headers: { authorization: `Bearer ${boardKey()}` } });
+        const res = await new Promise<IncomingMessage>((resolve) => {
+          req.on('response', resolve);
+          req.end();
+        });
+        res.resume();
+        return { req, res };
+      }),
+    );
+    const refused = streams.filter((x) => x.res.statusCode === 503);
+    expect(refused.map((x) => x.res.headers['retry-after'])).toEqual(['10']);
+    for (const x of streams) x.req.destroy();
+  });
+
+  it('ends every live stream cleanly when the server stops, without waiting for the forced close', async () => {
+    const req = request(`${server.url}/api/events`, { headers: { authorization: `Bearer ${boardKey()}` } });
+    const res = await new Promise<IncomingMessage>((resolve) => {
+      req.on('response', resolve);
+      req.end();
+    });
+    res.resume();
+    const how = new Promise<string>((resolve) => {
+      res.on('end', () => resolve('ended'));
+      res.on('aborted', () => resolve('cut off'));
+      req.on('error', () => resolve('cut off'));
+    });
+    await server.close();
+    expect(await how).toBe('ended');
+    server = await start(); // for afterEach
+  });
+
+  it('tells the boards when a silence starts and when it is ended, holding nothing', async () => {
+    for (const m of escalation('P1').slice(0, 1)) await post('/v1/messages', m);
+    await until(async () => (server.worker.stats.applied === 1 ? true : undefined), 'P1 enrolled');
+    const live = await liveEvents();
+    const created = await api('/api/silences', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ patientId: 'P1', minutes: 30, reason: 'transport to MRI', by: 'Nurse Bea' }),
+    });
+    expect(created.status).toBe(201);
+    const { silenceId } = ((await created.json()) as { silence: { silenceId: string } }).silence;
+    await until(() => live.events.some((e) => e.event === 'silences') || undefined, 'the silence started');
+    const ended = await api(`/api/silences/${silenceId}/end`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'Nurse Bea' }),
+    });
+    expect(ended.status).toBe(200);
+    await until(() => live.events.filter((e) => e.event === 'silences').length === 2 || undefined, 'the silence ended');
+    expect(live.events.filter((e) => e.event === 'silences').map((e) => e.data)).toEqual([
+      { silenceId },
+      { silenceId },
+    ]);
+    live.close();
+  });
+});
+
+describe('the audit download, pinned by a mutation run', () => {
+  it('cuts the connection when the trail fails to read halfway, so that a partial file is never taken for the whole', async () => {
+    // The board's handler alone, over an audit log whose read fails after the first entry.
+    const real = server.paging.audit;
+    const failing = {
+      async *forPatient(patientId: string) {
+        for await (const e of real.forPatient(patientId)) {
+          yield e;
+          throw new Error('disk I/O error');
+        }
+      },
+    };
+    for (const m of escalation('P1').slice(0, 2)) await post('/v1/messages', m);
+    await until(() => pageLines.length === 1 || undefined, 'a grade change');
+    const handler = createRequestHandler({
+      ingest: {} as never,
+      board: {} as never,
+      queries: {} as never,
+      paging: server.paging,
+      outbox: {} as never,
+      pagingConfig: CONFIG.paging,
+      timeZone: CONFIG.site.timeZone,
+      audit: failing as never,
+      sse: new SseHub(),
+      boardKey: boardKey(),
+      now: Date.now,
+      health: () => ({}),
+      log: (l) => logs.push(l),
+      security: { record: async () => undefined },
+      trustProxy: [],
+      limits: DEFAULT_HTTP_LIMITS,
+    });
+    const http = createServer(handler);
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const req = request(
+          `http://127.0.0.1:${(http.address() as AddressInfo).port}/api/patients/P1/audit?format=ndjson`,
+          { headers: { authorization: `Bearer ${boardKey()}` } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve('complete'));
+            res.on('aborted', () => resolve('cut off'));
+            res.on('error', () => resolve('cut off'));
+          },
+        );
+        req.on('error', () => resolve('cut off'));
+        req.end();
+      });
+      expect(outcome).toBe('cut off');
+      expect(logs.some((l) => /^http: GET \/api\/patients\/P1\/audit failed \(Error\)$/.test(l))).toBe(true);
+    } finally {
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    }
   });
 });

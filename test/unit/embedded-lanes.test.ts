@@ -27,7 +27,7 @@ let dir: string;
 let server: EmbeddedServer;
 let logs: string[];
 let hook: Server;
-/** What the receiver does with a request: its status, by the notification or page it carries. */
+/** What the receiver does with a request: its status (0: it drops the connection), by the notification or page it carries. */
 let answer: (event: string, id: string, body: string) => number;
 let received: { event: string; id: string; body: string; status: number }[];
 
@@ -53,7 +53,9 @@ beforeEach(async () => {
       const id = String(req.headers['x-crs-event-id']);
       const status = answer(event, id, body);
       received.push({ event, id, body, status });
-      res.writeHead(status).end();
+      if (status === 0)
+        req.socket.destroy(); // no answer: the connection drops
+      else res.writeHead(status).end();
     });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
@@ -207,5 +209,143 @@ describe('the webhook lane', () => {
       'the alert cleared',
     );
     expect((await outbox()).alerts).toEqual([]);
+  });
+});
+
+describe('the webhook lane, pinned by a mutation run', () => {
+  /** The receiver answers `status` to the first `times` requests about a patient, then 204. */
+  const failing = (status: number, times: number) => {
+    const seen = new Map<string, number>();
+    return (_event: string, id: string) => {
+      const n = (seen.get(id) ?? 0) + 1;
+      seen.set(id, n);
+      return n <= times ? status : 204;
+    };
+  };
+
+  it('holds the lane and tries again, never parking, while the receiver is not ready: misconfigured, slow, or not there', async () => {
+    for (const [i, status] of [401, 403, 404, 405, 407, 408, 421, 425, 429, 0].entries()) {
+      answer = failing(status, REFUSED_TRIES + 1);
+      const patient = `R${i}`;
+      for (const m of fever(patient)) expect((await post(m)).status).toBe(202);
+      await until(() => delivered('page').includes(patient) || undefined, `${patient} delivered after ${status}s`);
+      const tries = received.filter((r) => r.status === status && JSON.parse(r.body).patientId === patient);
+      expect(tries.length, `${status}`).toBeGreaterThan(REFUSED_TRIES);
+      expect((await outbox()).parked, `${status}`).toEqual([]);
+    }
+  });
+
+  it('clears the parked alert as soon as `crs outbox retry` puts the record back, not at the next periodic check', async () => {
+    // The watch looks every 15 s here: only the retry itself can clear the alert at once.
+    await server.close();
+    const slow = resolveConfig({ paging: { staleFeedMinutes: 1e9, deliveryAlertMinutes: 60 } });
+    if (!slow.ok) throw new Error(slow.errors.join('; '));
+    server = await startEmbeddedServer({
+      dataDir: dir,
+      config: slow.config,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: new PassThrough(),
+      log: (l) => logs.push(l),
+      webhook: {
+        url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
+        retry: { initialMs: 20, maxMs: 100 },
+      },
+    });
+    answer = (event) => (event === 'notification' ? 422 : 204);
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => logs.some((l) => l.startsWith('delivery watch: ALERT lane webhook parked')), 'the parked alert');
+    expect((await outbox()).alerts.map((a: { key: string }) => a.key)).toEqual(['parked:webhook']);
+    answer = () => 204;
+    const retry = await fetch(`${server.url}/api/outbox/retry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${boardKey()}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(await retry.json()).toEqual({ retried: 1 });
+    expect((await outbox()).alerts).toEqual([]);
+  });
+
+  it('delivers at the start what a lane still held when the server stopped, without waiting for new data', async () => {
+    answer = () => 503;
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => received.length > 0 || undefined, 'a first try');
+    await server.close();
+    answer = () => 204;
+    server = await startEmbeddedServer({
+      dataDir: dir,
+      config: CONFIG,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: new PassThrough(),
+      log: (l) => logs.push(l),
+      webhook: {
+        url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
+        retry: { initialMs: 20, maxMs: 100 },
+      },
+    });
+    await until(() => delivered('page').includes('P1') || undefined, "P1's grade change and page, after the restart");
+    expect(delivered('notification')).toEqual(['P1']);
+  });
+
+  it('never takes a redirect for a delivery: the page would go on as a GET without its body; the lane holds and says why', async () => {
+    const seen: string[] = [];
+    const moved = createServer((req, res) => {
+      req.resume();
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url === '/hook') res.writeHead(302, { location: '/moved' }).end();
+      else res.writeHead(200).end(); // what a web server answers a GET of its home page
+    });
+    await new Promise<void>((r) => moved.listen(0, '127.0.0.1', r));
+    try {
+      await server.close();
+      server = await startEmbeddedServer({
+        dataDir: dir,
+        config: CONFIG,
+        port: 0,
+        localToken: TOKEN,
+        pageStream: new PassThrough(),
+        log: (l) => logs.push(l),
+        webhook: {
+          url: `http://127.0.0.1:${(moved.address() as AddressInfo).port}/hook`,
+          retry: { initialMs: 20, maxMs: 100 },
+        },
+      });
+      for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+      await until(() => seen.length >= 3 || undefined, 'tries');
+      expect(new Set(seen)).toEqual(new Set(['POST /hook']));
+      expect(server.dispatcher.backlog('webhook')).toBe(2);
+      expect((await outbox()).parked).toEqual([]);
+      expect(logs.some((l) => /webhook: \S+ .* not delivered \(webhook answered HTTP 302\)/.test(l))).toBe(true);
+    } finally {
+      await server.close();
+      server = await startEmbeddedServer({
+        dataDir: dir,
+        config: CONFIG,
+        port: 0,
+        pageStream: new PassThrough(),
+        log: () => undefined,
+      });
+      await new Promise((r) => moved.close(r));
+    }
+  });
+
+  it('parks a record answered 400 after its tries, and takes any 2xx, 299 too, as delivered once', async () => {
+    answer = (_event, _id, body) => (JSON.parse(body).patientId === 'P1' ? 400 : 299);
+    for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);
+    await until(() => received.filter((r) => r.status === 299).length === 2 || undefined, "P2's grade change and page");
+    await until(
+      () => logs.filter((l) => /^webhook: ALERT \S+ \S+ of patient P1 parked after/.test(l)).length === 2,
+      "P1's grade change and page parked",
+    );
+    const parked = (await outbox()).parked as { patientId: string; reason: string; attempts: number }[];
+    expect(parked.map((p) => [p.patientId, p.reason, p.attempts])).toEqual([
+      ['P1', 'webhook answered HTTP 400', REFUSED_TRIES],
+      ['P1', 'webhook answered HTTP 400', REFUSED_TRIES],
+    ]);
+    expect(received.filter((r) => r.status === 299).map((r) => [r.event, JSON.parse(r.body).patientId])).toEqual([
+      ['notification', 'P2'],
+      ['page', 'P2'],
+    ]);
   });
 });

@@ -624,3 +624,109 @@ describe('the board, pinned by a mutation run', () => {
     );
   });
 });
+
+describe('the embedded paging host, pinned by a mutation run', () => {
+  it('raises the stale-feed alert when the monitor has been quiet exactly staleFeedMinutes', async () => {
+    server = await start({ staleFeedMinutes: 15 });
+    clock = T0 + 5 * MIN;
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
+    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await advance(11); // 15 minutes to the millisecond since the last data
+    expect(pages().map((p) => [p.team, p.subject, p.kind])).toEqual([['bedside', 'stale-feed', 'alert']]);
+  });
+
+  it('sweeps for quiet monitors on its own timer, again and again, not only when it starts', async () => {
+    // 0.01 minutes: the sweep runs every 250 ms (its shortest period); nothing here calls sweep().
+    server = await start({ staleFeedMinutes: 0.01 });
+    clock = T0 + 2 * MIN;
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } })); // quiet for a minute already
+    await until(() => pages().length === 1 || undefined, 'the first alert, from a sweep after the start');
+    await post(msg('P1', 2, { vitals: { heartRate: 82 } })); // data: cleared at once
+    await until(() => pages().length === 2 || undefined, 'the all-clear');
+    clock += MIN; // quiet again
+    await until(() => pages().length === 3 || undefined, 'the second alert, from a later sweep');
+    expect(pages().map((p) => p.kind)).toEqual(['alert', 'alert-cleared', 'alert']);
+  });
+
+  it('sends the all-clear of an SpO2 warning to the teams it paged when SpO2 recovers, and resolves their pages', async () => {
+    server = await start();
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { spo2: 88 } }), msg('P1', 2, { vitals: { spo2: 87 } }));
+    await until(() => pages().length === 2 || undefined, 'the warning pages');
+    await post(msg('P1', 3, { vitals: { spo2: 97 } }));
+    await until(() => pages().length === 4 || undefined, 'the all-clears');
+    expect(pages().map((p) => [p.team, p.subject, p.kind])).toEqual([
+      ['bedside', 'spo2', 'alert'],
+      ['hematology', 'spo2', 'alert'],
+      ['bedside', 'spo2', 'alert-cleared'],
+      ['hematology', 'spo2', 'alert-cleared'],
+    ]);
+    for (const p of pages().slice(0, 2)) expect((await server.paging.store.get(p.pageId))!.status).toBe('resolved');
+  });
+});
+
+describe('stale-feed alerts across a restart, pinned by a mutation run', () => {
+  it("clears at the first sweep after a restart an alert whose patient's data was committed just before it stopped", async () => {
+    server = await start({ staleFeedMinutes: 15 });
+    clock = T0 + 5 * MIN;
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
+    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await advance(12); // the alert
+    expect(pages().map((p) => p.kind)).toEqual(['alert']);
+    // The pager stops (a crash, as far as it knows) just as data from the monitor is committed.
+    await server.paging.stop();
+    await post(msg('P1', 17, { vitals: { heartRate: 82 } }));
+    await until(() => server.worker.stats.applied === 3 || undefined, 'the data graded');
+    await server.close();
+    expect(pages().map((p) => p.kind)).toEqual(['alert']);
+
+    server = await start({ staleFeedMinutes: 15 });
+    await advance(0);
+    await until(() => pages().length === 2 || undefined, 'the all-clear');
+    expect(pages()[1]).toMatchObject({ kind: 'alert-cleared', team: 'bedside', patientId: 'P1' });
+    expect((await server.paging.store.get(pages()[0]!.pageId))!.status).toBe('resolved');
+  });
+
+  it("pages nobody again after a restart for a ward's outage still in force when one of its patients came back", async () => {
+    server = await start({ staleFeedMinutes: 15 });
+    clock = T0 + 5 * MIN;
+    const ids = ['W1', 'W2', 'W3'];
+    await post(...ids.flatMap((id) => [enrol(id, 0), msg(id, 1, { vitals: { heartRate: 80 } })]));
+    await until(async () => server.worker.stats.applied === 6 || undefined, 'graded');
+    await advance(12); // one ward alert
+    const before = pages().map((p) => `${p.patientId} ${p.kind}`);
+    expect(before.length).toBeGreaterThan(0);
+    await post(msg('W1', 17, { vitals: { heartRate: 82 } })); // W1 back; W2 and W3 quiet still
+    await until(() => server.worker.stats.applied === 7 || undefined, 'W1 graded');
+    await advance(0);
+    expect(pages().map((p) => `${p.patientId} ${p.kind}`)).toEqual(before);
+
+    await server.close();
+    server = await start({ staleFeedMinutes: 15 });
+    await advance(1);
+    expect(pages().map((p) => `${p.patientId} ${p.kind}`)).toEqual(before); // no patient alert for W2 or W3
+    // The last two come back: the ward's all-clear.
+    await post(msg('W2', 19, { vitals: { heartRate: 82 } }), msg('W3', 19, { vitals: { heartRate: 82 } }));
+    await until(() => pages().length > before.length || undefined, "the ward's all-clear");
+    expect(
+      pages()
+        .slice(before.length)
+        .map((p) => p.kind),
+    ).toEqual(before.map(() => 'alert-cleared'));
+  });
+});
+
+describe('the stale-feed sweep period, pinned by a mutation run', () => {
+  it('sweeps every quarter of staleFeedMinutes, between 0.25 and 15 s (docs/paging.md)', async () => {
+    for (const [minutes, ms] of [
+      [15, 15_000],
+      [1, 15_000],
+      [0.1, 1_500],
+      [0.01, 250],
+    ] as const) {
+      server = await start({ staleFeedMinutes: minutes });
+      expect([minutes, server.paging.sweepMs]).toEqual([minutes, ms]);
+      await server.close();
+    }
+    server = await start();
+  });
+});

@@ -4,7 +4,7 @@
 // and header timeouts, ids with CR/LF never reaching the log raw, and the data directory's files owner-only.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -562,5 +562,89 @@ describe("pinned by a mutation run: the device routes' limits", () => {
     limiter.take('a');
     now = 60_000;
     expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, false]);
+  });
+});
+
+describe('pinned by a mutation run: starting and stopping', () => {
+  const freePort = async () => {
+    const probe = createNetServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    return port;
+  };
+
+  it('gives back the data directory and the HTTP port when the start fails after listening (the MLLP port taken)', async () => {
+    const taken = createNetServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = await freePort();
+    try {
+      await expect(start({ port, mllpPort: (taken.address() as AddressInfo).port })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+    // Started again at once, as a supervisor would: same directory, same port.
+    server = await start({ port });
+    expect(server.port).toBe(port);
+    expect((await post(server, enrol('P1', 0))).status).toBe(202);
+  });
+
+  it('says where it answers in serve.json while it runs, removes it when it stops, and stops once however often asked', async () => {
+    server = await start();
+    expect(JSON.parse(readFileSync(join(dir, 'serve.json'), 'utf8'))).toEqual({ url: server.url, pid: process.pid });
+    const s = server;
+    await Promise.all([s.close(), s.close()]);
+    await s.close();
+    expect(() => statSync(join(dir, 'serve.json'))).toThrow(/ENOENT/);
+    // Every connection closed (the pager's own too): the last one takes the WAL and its index with it.
+    for (const f of ['crs.db-wal', 'crs.db-shm']) expect(() => statSync(join(dir, f)), f).toThrow(/ENOENT/);
+    server = await start(); // the directory is free again
+    expect((await post(server, enrol('P1', 0))).status).toBe(202);
+    // The old server asked to stop once more (a second signal): the new one's serve.json stays.
+    await s.close();
+    expect(JSON.parse(readFileSync(join(dir, 'serve.json'), 'utf8'))).toEqual({ url: server.url, pid: process.pid });
+  });
+});
+
+describe("pinned by a mutation run: the board's CSRF guard on every write", () => {
+  it('refuses a cookie-carried silence, silence end or outbox retry from another site, doing nothing', async () => {
+    server = await start();
+    const s = server;
+    const silence = await fetch(`${s.url}/api/silences`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keyOf(s)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ team: 'icu', minutes: 30, reason: 'drill', by: 'Ops' }),
+    });
+    const { silenceId } = ((await silence.json()) as { silence: { silenceId: string } }).silence;
+    const write = (path: string, body: unknown) =>
+      fetch(`${s.url}${path}`, {
+        method: 'POST',
+        headers: { cookie: `crs_board=${keyOf(s)}`, 'content-type': 'application/json', origin: 'http://evil.example' },
+        body: JSON.stringify(body),
+      });
+    expect((await write('/api/silences', { team: 'hematology', minutes: 30, reason: 'x', by: 'Mallory' })).status).toBe(
+      403,
+    );
+    expect((await write(`/api/silences/${silenceId}/end`, { by: 'Mallory' })).status).toBe(403);
+    expect((await write('/api/outbox/retry', {})).status).toBe(403);
+    const listed = (await (
+      await fetch(`${s.url}/api/silences`, { headers: { authorization: `Bearer ${keyOf(s)}` } })
+    ).json()) as { silences: { silenceId: string; scope: { team?: string } }[] };
+    expect(listed.silences.map((x) => [x.silenceId, x.scope.team])).toEqual([[silenceId, 'icu']]);
+  });
+
+  it('takes a cookie-carried write whose Origin is the --public-url the board is reached at (behind a proxy)', async () => {
+    server = await start({ publicUrl: 'https://crs.example.org/' });
+    const s = server;
+    const pageId = await stalePage(s);
+    const ack = (origin: string) =>
+      fetch(`${s.url}/api/pages/${encodeURIComponent(pageId)}/ack`, {
+        method: 'POST',
+        headers: { cookie: `crs_board=${keyOf(s)}`, 'content-type': 'application/json', origin },
+        body: JSON.stringify({ by: 'Dr A' }),
+      });
+    expect((await ack('https://crs.example.org.evil.example')).status).toBe(403);
+    expect((await ack(`ftp://${new URL(s.url).host}`)).status).toBe(403); // this host, but no web page's origin
+    expect((await ack('https://crs.example.org')).status).toBe(200);
   });
 });

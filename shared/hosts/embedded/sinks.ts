@@ -107,6 +107,7 @@ const WEBHOOK_TIMEOUT_MS = 10_000;
  * the grade change it is about under `notification`), and succeeds only on a 2xx answer. Headers: x-crs-event
  * (notification or page), x-crs-event-id (notificationId, or the page's sendId) for the receiver to drop a rare
  * repeat, x-crs-notification-id on grade changes, and x-crs-signature (HMAC-SHA256 of the body) with a secret.
+ * A redirect (3xx) is not followed: the lane keeps its order and retries, as for 5xx.
  */
 export class WebhookSink implements Sink {
   readonly name = 'webhook' satisfies LaneName;
@@ -124,7 +125,15 @@ export class WebhookSink implements Sink {
     const { body, headers } = prepared(() => this.request(item));
     let res: Response;
     try {
-      res = await fetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
+      // A redirect is never followed: fetch would send a 301, 302 or 303 on as a GET without the body, and count
+      // the page delivered when that GET answered 2xx. Like a 404, it says the URL is wrong: the lane holds.
+      res = await fetch(this.url, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      });
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
       const cause = e.cause?.code;
