@@ -65,6 +65,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         method: 'POST',
         headers: { authorization: `Bearer ${o.token}`, 'content-type': HL7_CONTENT_TYPE },
         body: m.text,
+        // Never followed: fetch would send a 301, 302 or 303 on as a GET without the message, and an ACK answered
+        // there would take it out of the spool undelivered. A redirect is not the server's word: it stays spooled.
+        redirect: 'manual',
         signal: AbortSignal.timeout(o.requestTimeoutMs ?? 15_000),
       });
       const outcome = lastWord(res.status, await res.text());
