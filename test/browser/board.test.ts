@@ -492,6 +492,20 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  it('marks vitals older than 30 minutes stale as soon as the card is drawn', async () => {
+    const old = patientFixture('OLD', { lastVitalsAt: at(45) });
+    const recent = patientFixture('NEW', { lastVitalsAt: at(20) });
+    const page = await boardWith(fake({ list: (off) => listOf([old, recent], off) }));
+    const stale = page.locator('article.card', { hasText: 'patient OLD' }).locator('.age', { hasText: 'Last vitals' });
+    await stale.waitFor();
+    expect(await stale.textContent()).toBe(`Last vitals ${site(at(45))} (45 min ago, stale)`);
+    expect(await stale.getAttribute('class')).toBe('age stale');
+    const fresh = page.locator('article.card', { hasText: 'patient NEW' }).locator('.age', { hasText: 'Last vitals' });
+    expect(await fresh.textContent()).toBe(`Last vitals ${site(at(20))} (20 min ago)`);
+    expect(await fresh.getAttribute('class')).toBe('age');
+    await page.close();
+  }, 30_000);
+
   it('puts a bed label and reason text in as text, never as markup', async () => {
     const p = patientFixture('X', {
       bed: '<img id="inj1" src="x">',
