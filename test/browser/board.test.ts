@@ -414,6 +414,8 @@ interface Fake {
   detail?: (id: string, hours: number) => Json | undefined;
   outbox?: () => Json;
   answer?: (path: string, body: Json) => { status: number; body: Json };
+  /** Holds a GET's answer until the promise settles (an answer that comes late). */
+  hold?: (path: string) => Promise<void> | undefined;
   gets: string[];
   posts: { path: string; body: Json }[];
 }
@@ -436,6 +438,7 @@ async function boardWith(fx: Fake, viewport = { width: 1280, height: 900 }): Pro
       return json(a.status, a.body);
     }
     fx.gets.push(url.pathname + url.search);
+    await fx.hold?.(url.pathname);
     if (url.pathname === '/api/outbox') return json(200, fx.outbox?.() ?? { alerts: [] });
     if (url.pathname === '/api/patients') return json(200, fx.list(Number(url.searchParams.get('offset') ?? 0)));
     const m = /^\/api\/patients\/([^/]+)$/.exec(url.pathname);
@@ -503,6 +506,58 @@ describe('the board display, pinned by a mutation run', () => {
     const fresh = page.locator('article.card', { hasText: 'patient NEW' }).locator('.age', { hasText: 'Last vitals' });
     expect(await fresh.textContent()).toBe(`Last vitals ${site(at(20))} (20 min ago)`);
     expect(await fresh.getAttribute('class')).toBe('age');
+    await page.close();
+  }, 30_000);
+
+  it("counts ages on the server's clock, not the browser's", async () => {
+    const serverNow = NOW + 3 * 60 * MIN; // the browser's clock is 3 h behind the server's
+    const vitals = new Date(serverNow - 20 * MIN).toISOString();
+    const p = patientFixture('A', { lastVitalsAt: vitals });
+    const page = await boardWith(
+      fake({ list: (off) => listOf([p], off, { serverTime: new Date(serverNow).toISOString() }) }),
+    );
+    const age = page.locator('article.card .age', { hasText: 'Last vitals' });
+    await age.waitFor();
+    expect(await age.textContent()).toBe(`Last vitals ${site(vitals)} (20 min ago)`);
+    await page.close();
+  }, 30_000);
+
+  it("never shows a late answer for a patient left under another patient's address", async () => {
+    let release = () => {};
+    const late = new Promise<void>((r) => {
+      release = r;
+    });
+    const detail = (id: string): Json =>
+      context({
+        patient: patientFixture(id),
+        pages: [],
+        timeline: {
+          from: at(600),
+          to: at(5),
+          feverThresholdC: 38,
+          hypotension: { systolicBelow: 90, mapBelow: 65 },
+          points: [],
+        },
+      });
+    const fx = fake({
+      list: (off) => listOf([patientFixture('A'), patientFixture('B')], off),
+      detail,
+      hold: (path) => (path === '/api/patients/A' ? late : undefined),
+    });
+    const page = await boardWith(fx);
+    await page.getByRole('link', { name: 'Bed B-A · patient A' }).click();
+    await page.waitForFunction("location.hash === '#/patient/A'");
+    await page.evaluate(`
+      window.__wrong = false;
+      new MutationObserver(() => {
+        const c = document.querySelector('#d-card');
+        if (location.hash === '#/patient/B' && c && c.textContent.includes('patient A')) window.__wrong = true;
+      }).observe(document.getElementById('main'), { childList: true, subtree: true });
+      location.hash = '#/patient/B';
+    `);
+    release();
+    await page.locator('#d-card', { hasText: 'patient B' }).waitFor(QUICK);
+    expect(await page.evaluate('window.__wrong')).toBe(false);
     await page.close();
   }, 30_000);
 
@@ -730,6 +785,7 @@ describe('the board display, pinned by a mutation run', () => {
         icans: 2,
         oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: true },
         vasopressors: [{ drug: '<tspan id="inj3">x</tspan>vasopressin', dose: 0, unit: 'U/min' }],
+        medications: [{ drug: '<tspan id="inj4">x</tspan>' }],
       }),
       ...Array.from({ length: 60 }, (_, i) => point(170 - i, { crs: 4, icans: 2, vitals: { heartRate: 100 + i } })),
     ];
@@ -752,6 +808,7 @@ describe('the board display, pinned by a mutation run', () => {
     await page.getByRole('link', { name: `Bed B-${id} · patient ${id}` }).click();
     await page.locator('#chart svg').waitFor();
     expect(fx.gets).toContain(`/api/patients/${encodeURIComponent(id)}?hours=72`);
+    expect(await page.title()).toBe(`Bed B-${id} · CRS 4 · ICANS 2 · on-call board`);
     // From the first point, not the range's start.
     expect(await page.locator('#chart svg').getAttribute('aria-label')).toMatch(
       new RegExp(`^Timeline from ${site(at(3000))} to `),
@@ -775,7 +832,7 @@ describe('the board display, pinned by a mutation run', () => {
     expect((await rect(`ICE score 3/10 at ${site(at(190))}`))!.fill).toBe('#ffd6a5'); // grade 2
     expect((await rect(`nasal cannula 2 L/min (for comfort) from ${site(at(180))}`))!.fill).toBe('#f4f4f4');
     expect(titles.some((t) => t.includes('vasopressin'))).toBe(false); // dose 0: not infusing
-    expect(await page.locator('#inj3').count()).toBe(0);
+    expect(await page.locator('#inj3, #inj4').count()).toBe(0);
     expect(
       await page.evaluate(
         "[...document.querySelectorAll('#chart title')].find((e) => e.textContent.startsWith('tocilizumab 560 mg')).parentElement.querySelector('path').getAttribute('fill')",
