@@ -655,6 +655,11 @@ describe('the board display, pinned by a mutation run', () => {
     // The held page (the group's second): the POST names its page; the server says it was already acknowledged.
     await ackHeld.click();
     await page.locator('#ack-dialog[open]').waitFor();
+    // No name (spaces are none): nothing is sent.
+    await page.locator('#ack-name').fill('   ');
+    await page.locator('#ack-confirm').click();
+    await page.locator('#ack-error', { hasText: 'Type your name: it is recorded.' }).waitFor();
+    expect(fx.posts).toEqual([]);
     await page.locator('#ack-name').fill('Dr Late');
     await page.locator('#ack-confirm').click();
     await page.locator('#ack-error', { hasText: `Already acknowledged by Dr Early at ${site(at(2))}.` }).waitFor();
@@ -759,6 +764,7 @@ describe('the board display, pinned by a mutation run', () => {
     await page
       .getByRole('button', { name: 'Acknowledge the bedside page: No data from the monitor, ward H4' })
       .waitFor();
+    expect(await page.locator('li.ward-alert .tag').textContent()).toBe('Technical alert · not a grade');
     await page.close();
   }, 30_000);
 
@@ -797,7 +803,7 @@ describe('the board display, pinned by a mutation run', () => {
             timeline: {
               from: at(hours * 60),
               to: at(111),
-              feverThresholdC: 38,
+              feverThresholdC: 38.5,
               hypotension: { systolicBelow: 90, mapBelow: 65 },
               points: points.filter((p) => Date.parse(p.t as string) >= NOW - hours * 60 * MIN),
             },
@@ -819,6 +825,12 @@ describe('the board display, pinned by a mutation run', () => {
         const e = [...document.querySelectorAll('#chart title')].find((x) => x.textContent === ${JSON.stringify(title)})?.parentElement;
         return e ? { fill: e.getAttribute('fill'), width: Number(e.getAttribute('width')) } : null;
       })()`)) as { fill: string; width: number } | null;
+    // The limits as the server gives them (the site's fever threshold).
+    expect(await page.locator('#chart .thr-lbl').allTextContents()).toEqual([
+      'fever 38.5 °C',
+      'systolic < 90',
+      'MAP < 65',
+    ]);
     const titles = await page.locator('#chart svg title').allTextContents();
     expect(titles.filter((t) => t.startsWith('CRS grade'))).toEqual([
       `CRS grade 0 from ${site(at(3000))}`,
