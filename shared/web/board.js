@@ -190,19 +190,20 @@
     var soon = document.querySelectorAll('[data-in]');
     for (var j = 0; j < soon.length; j++) soon[j].textContent = '(' + inMinutes(soon[j].getAttribute('data-in')) + ')';
     var list = document.querySelectorAll('[data-age]');
-    for (var i = 0; i < list.length; i++) {
-      var e = list[i];
-      var iso = e.getAttribute('data-age');
-      var stale = now() - Date.parse(iso) > STALE_MS;
-      e.textContent =
-        e.getAttribute('data-prefix') +
-        when(iso) +
-        ' (' +
-        ago(iso) +
-        (stale && e.hasAttribute('data-stale') ? ', stale' : '') +
-        ')';
-      e.classList.toggle('stale', stale && e.hasAttribute('data-stale'));
-    }
+    for (var i = 0; i < list.length; i++) showAge(list[i]);
+  }
+  // An age, and for the last vitals whether they are stale (older than 30 min): when drawn, and at every tick.
+  function showAge(e) {
+    var iso = e.getAttribute('data-age');
+    var stale = now() - Date.parse(iso) > STALE_MS;
+    e.textContent =
+      e.getAttribute('data-prefix') +
+      when(iso) +
+      ' (' +
+      ago(iso) +
+      (stale && e.hasAttribute('data-stale') ? ', stale' : '') +
+      ')';
+    e.classList.toggle('stale', stale && e.hasAttribute('data-stale'));
   }
 
   function announce(text) {
@@ -544,7 +545,10 @@
     var lastVitals = p.lastVitalsAt
       ? ageEl(p.lastVitalsAt, 'Last vitals ')
       : h('span', { class: 'age', text: 'No vitals yet' });
-    if (p.lastVitalsAt) lastVitals.setAttribute('data-stale', '');
+    if (p.lastVitalsAt) {
+      lastVitals.setAttribute('data-stale', '');
+      showAge(lastVitals); // stale at once, not from the next tick (up to 15 s later, and again after each redraw)
+    }
     var article = h(
       'article',
       { class: 'card sev-' + sev + (state.flash[p.patientId] ? ' flash' : ''), 'aria-label': name },

@@ -294,3 +294,588 @@ describe('the paging path on the board (issue 10)', () => {
     }
   }, 60_000);
 });
+
+// The board's own display against fixed API answers (the page intercepts /api/*; the server only serves the page), so
+// that each rule of what a clinician reads is checked exactly: the grade's colour, the flags on a vital, the state of
+// a page and who it goes to, what a silence sends, the order of the list and its live updates, the timeline's bands
+// and hours. The event stream is a stand-in the test drives (window.__es), so an update comes only when sent.
+type Json = Record<string, unknown>;
+const FAKE_EVENTS = `
+  class FakeEventSource extends EventTarget {
+    constructor(url) {
+      super();
+      this.url = url;
+      this.readyState = 0;
+      window.__es = this;
+      setTimeout(() => { this.readyState = 1; if (this.onopen) this.onopen({}); }, 0);
+    }
+    close() { this.readyState = 2; }
+    emit(type, data) { this.dispatchEvent(new MessageEvent(type, { data: data || '{}' })); }
+  }
+  FakeEventSource.CONNECTING = 0; FakeEventSource.OPEN = 1; FakeEventSource.CLOSED = 2;
+  window.EventSource = FakeEventSource;
+`;
+const MIN = 60_000;
+const NOW = Math.floor(Date.now() / MIN) * MIN;
+const at = (minutesAgo: number) => new Date(NOW - minutesAgo * MIN).toISOString();
+const site = (iso: string) => formatSiteTime(iso, SITE_ZONE);
+const PAGING_INFO = { teams: ['hematology', 'icu', 'neurology', 'radiology', 'bedside'], unsilenceableFromGrade: 4 };
+
+function patientFixture(id: string, o: Json = {}): Json {
+  return {
+    patientId: id,
+    bed: `B-${id}`,
+    ward: 'H4',
+    therapy: 'car-t',
+    product: 'axi-cel',
+    infusedAt: at(3 * 24 * 60),
+    dayPostInfusion: 3,
+    clock: at(5),
+    updatedAt: at(5),
+    scheme: 'ASTCT 2019',
+    crs: { grade: 0, reasons: [] },
+    icans: { grade: 0, reasons: [] },
+    vitals: { heartRate: { value: 80, at: at(5) } },
+    lastVitalsAt: at(5),
+    oxygen: null,
+    vasopressors: null,
+    neuro: null,
+    limits: { feverC: 38, systolicBelow: 90, mapBelow: 65 },
+    paging: [],
+    waiting: 0,
+    silences: [],
+    ...o,
+  };
+}
+function teamPage(team: string, state: string, o: Json = {}): Json {
+  return {
+    pageId: `pg-${team}-${state}`,
+    team,
+    status: state === 'held' ? 'waiting' : state,
+    state,
+    role: `${team} fellow`,
+    level: 1,
+    levels: 2,
+    round: 1,
+    loops: 1,
+    sent: [{ role: `${team} fellow`, level: 1, round: 1, reason: 'initial', at: at(20) }],
+    next: null,
+    exhaustsAt: null,
+    heldBy: null,
+    ack: null,
+    closedAt: null,
+    ...o,
+  };
+}
+function group(o: Json): Json {
+  return {
+    notificationId: 'n-1',
+    subject: 'crs',
+    kind: 'escalation',
+    technical: false,
+    grade: 1,
+    fromGrade: 0,
+    summary: '',
+    reasons: ['fever 38.4 °C'],
+    actions: [],
+    at: at(25),
+    triggeredAt: at(20),
+    current: true,
+    attention: true,
+    pages: [],
+    ...o,
+  };
+}
+function context(o: Json = {}): Json {
+  return {
+    serverTime: new Date(NOW).toISOString(),
+    timeZone: SITE_ZONE,
+    paging: PAGING_INFO,
+    oxygenDeviceNames: { room_air: 'room air', nasal_cannula: 'nasal cannula' },
+    ...o,
+  };
+}
+function listOf(all: Json[], offset = 0, o: Json = {}): Json {
+  return context({
+    scheme: 'ASTCT 2019',
+    silences: [],
+    total: all.length,
+    offset,
+    limit: 50,
+    waiting: all.reduce((n, p) => n + (p.waiting as number), 0),
+    wards: [],
+    patients: all.slice(offset, offset + 50),
+    ...o,
+  });
+}
+
+interface Fake {
+  list: (offset: number) => Json;
+  detail?: (id: string, hours: number) => Json | undefined;
+  outbox?: () => Json;
+  answer?: (path: string, body: Json) => { status: number; body: Json };
+  /** Holds a GET's answer until the promise settles (an answer that comes late). */
+  hold?: (path: string) => Promise<void> | undefined;
+  gets: string[];
+  posts: { path: string; body: Json }[];
+}
+function fake(o: Partial<Fake> & Pick<Fake, 'list'>): Fake {
+  return { gets: [], posts: [], ...o };
+}
+
+async function boardWith(fx: Fake, viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const page = await browser.newPage({ viewport });
+  await page.addInitScript(FAKE_EVENTS);
+  await page.route(/\/api\//, async (route) => {
+    const req = route.request();
+    const url = new URL(req.url());
+    const json = (status: number, body: unknown) =>
+      route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    if (req.method() === 'POST') {
+      const body = JSON.parse(req.postData() ?? '{}') as Json;
+      fx.posts.push({ path: url.pathname, body });
+      const a = fx.answer?.(url.pathname, body) ?? { status: 200, body: {} };
+      return json(a.status, a.body);
+    }
+    fx.gets.push(url.pathname + url.search);
+    await fx.hold?.(url.pathname);
+    if (url.pathname === '/api/outbox') return json(200, fx.outbox?.() ?? { alerts: [] });
+    if (url.pathname === '/api/patients') return json(200, fx.list(Number(url.searchParams.get('offset') ?? 0)));
+    const m = /^\/api\/patients\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      const d = fx.detail?.(decodeURIComponent(m[1]!), Number(url.searchParams.get('hours')));
+      return d ? json(200, d) : json(404, context({ error: 'no such patient' }));
+    }
+    return json(404, { error: 'not in the fixture' });
+  });
+  await page.goto(server.boardUrl);
+  await page.locator('#status', { hasText: 'Live' }).waitFor();
+  return page;
+}
+const emit = (page: Page, type: string, data = '{}') =>
+  page.evaluate(`window.__es.emit(${JSON.stringify(type)}, ${JSON.stringify(data)})`);
+const QUICK = { timeout: 5_000 };
+
+describe('the board display, pinned by a mutation run', () => {
+  it('shows each grade in its own colour, the worst on the card, and flags a vital at its limit as the rules do', async () => {
+    const a = patientFixture('A', {
+      crs: { grade: 1, reasons: ['fever 38 °C'] },
+      icans: { grade: 4, reasons: ['ICE 0'] },
+      vitals: {
+        temperatureC: { value: 38, at: at(5) },
+        systolicBP: { value: 90, at: at(5) },
+        diastolicBP: { value: 50, at: at(5) },
+        meanArterialPressure: { value: 65, at: at(5) },
+      },
+      neuro: { value: 'unarousable', at: at(5), iceScore: 0 },
+      vasopressors: { value: [], at: at(5) },
+    });
+    const b = patientFixture('B', {
+      crs: { grade: 2, reasons: ['hypotension'] },
+      icans: { grade: 1, reasons: ['ICE 8'] },
+      vitals: { systolicBP: { value: 120, at: at(5) }, meanArterialPressure: { value: 64, at: at(5) } },
+    });
+    const page = await boardWith(fake({ list: (off) => listOf([a, b], off) }));
+    const cardA = page.locator('article.card', { hasText: 'patient A' });
+    const cardB = page.locator('article.card', { hasText: 'patient B' });
+    await cardB.waitFor();
+    expect(await cardA.getAttribute('class')).toContain('sev-4'); // ICANS 4 with CRS 1: the worst
+    expect(await cardA.locator('.grade', { hasText: 'ICANS 4' }).getAttribute('class')).toBe('grade g4');
+    expect(await cardA.locator('.grade', { hasText: 'CRS 1' }).getAttribute('class')).toBe('grade g1');
+    // 38.0 °C is a fever (>= 38); a systolic of 90 and a MAP of 65 are not hypotension (< 90, < 65).
+    expect(await cardA.locator('ul.vitals li', { hasText: '38 °C' }).getAttribute('class')).toBe('high');
+    expect(await cardA.locator('ul.vitals li', { hasText: 'mmHg' }).getAttribute('class')).toBeNull();
+    expect(await cardB.locator('ul.vitals li', { hasText: 'mmHg' }).getAttribute('class')).toBe('low'); // MAP 64
+    // An ICE score of 0 is shown (the worst, not "none"); an empty pressor list is no pressor.
+    expect(await cardA.locator('ul.vitals').textContent()).toContain('ICE 0/10, unarousable');
+    expect(await cardA.locator('ul.vitals').textContent()).not.toContain('Pressors');
+    // Both conditions' reasons, grade 1 included.
+    expect(await cardA.locator('p.reasons').textContent()).toBe('CRS: fever 38 °C — ICANS: ICE 0');
+    expect(await cardB.locator('p.reasons').textContent()).toBe('CRS: hypotension — ICANS: ICE 8');
+    await page.close();
+  }, 30_000);
+
+  it('marks vitals older than 30 minutes stale as soon as the card is drawn', async () => {
+    const old = patientFixture('OLD', { lastVitalsAt: at(45) });
+    const recent = patientFixture('NEW', { lastVitalsAt: at(20) });
+    const page = await boardWith(fake({ list: (off) => listOf([old, recent], off) }));
+    const stale = page.locator('article.card', { hasText: 'patient OLD' }).locator('.age', { hasText: 'Last vitals' });
+    await stale.waitFor();
+    expect(await stale.textContent()).toBe(`Last vitals ${site(at(45))} (45 min ago, stale)`);
+    expect(await stale.getAttribute('class')).toBe('age stale');
+    const fresh = page.locator('article.card', { hasText: 'patient NEW' }).locator('.age', { hasText: 'Last vitals' });
+    expect(await fresh.textContent()).toBe(`Last vitals ${site(at(20))} (20 min ago)`);
+    expect(await fresh.getAttribute('class')).toBe('age');
+    await page.close();
+  }, 30_000);
+
+  it("counts ages on the server's clock, not the browser's", async () => {
+    const serverNow = NOW + 3 * 60 * MIN; // the browser's clock is 3 h behind the server's
+    const vitals = new Date(serverNow - 20 * MIN).toISOString();
+    const p = patientFixture('A', { lastVitalsAt: vitals });
+    const page = await boardWith(
+      fake({ list: (off) => listOf([p], off, { serverTime: new Date(serverNow).toISOString() }) }),
+    );
+    const age = page.locator('article.card .age', { hasText: 'Last vitals' });
+    await age.waitFor();
+    expect(await age.textContent()).toBe(`Last vitals ${site(vitals)} (20 min ago)`);
+    await page.close();
+  }, 30_000);
+
+  it("never shows a late answer for a patient left under another patient's address", async () => {
+    let release = () => {};
+    const late = new Promise<void>((r) => {
+      release = r;
+    });
+    const detail = (id: string): Json =>
+      context({
+        patient: patientFixture(id),
+        pages: [],
+        timeline: {
+          from: at(600),
+          to: at(5),
+          feverThresholdC: 38,
+          hypotension: { systolicBelow: 90, mapBelow: 65 },
+          points: [],
+        },
+      });
+    const fx = fake({
+      list: (off) => listOf([patientFixture('A'), patientFixture('B')], off),
+      detail,
+      hold: (path) => (path === '/api/patients/A' ? late : undefined),
+    });
+    const page = await boardWith(fx);
+    await page.getByRole('link', { name: 'Bed B-A · patient A' }).click();
+    await page.waitForFunction("location.hash === '#/patient/A'");
+    await page.evaluate(`
+      window.__wrong = false;
+      new MutationObserver(() => {
+        const c = document.querySelector('#d-card');
+        if (location.hash === '#/patient/B' && c && c.textContent.includes('patient A')) window.__wrong = true;
+      }).observe(document.getElementById('main'), { childList: true, subtree: true });
+      location.hash = '#/patient/B';
+    `);
+    release();
+    await page.locator('#d-card', { hasText: 'patient B' }).waitFor(QUICK);
+    expect(await page.evaluate('window.__wrong')).toBe(false);
+    await page.close();
+  }, 30_000);
+
+  it('puts a bed label and reason text in as text, never as markup', async () => {
+    const p = patientFixture('X', {
+      bed: '<img id="inj1" src="x">',
+      crs: { grade: 1, reasons: ['<b id="inj2">fever</b>'] },
+    });
+    const page = await boardWith(fake({ list: (off) => listOf([p], off) }));
+    const c = page.locator('article.card', { hasText: 'patient X' });
+    await c.waitFor();
+    expect(await c.locator('h3').textContent()).toBe('Bed <img id="inj1" src="x"> · patient X');
+    expect(await page.locator('#inj1, #inj2').count()).toBe(0);
+    await page.close();
+  }, 30_000);
+
+  it('applies live updates: a changed card, a new order, a patient gone; and keeps the list paged after it shrinks', async () => {
+    let all = [patientFixture('A'), patientFixture('B', { crs: { grade: 1, reasons: ['fever'] } })];
+    const page = await boardWith(fake({ list: (off) => listOf(all, off) }));
+    const ids = () => page.locator('#patients > li').evaluateAll((li) => li.map((e) => e.getAttribute('data-patient')));
+    await page.locator('article.card', { hasText: 'patient B' }).waitFor();
+    expect(await ids()).toEqual(['A', 'B']);
+    // B worsens: the server sorts it first; only the "patients" event tells the board.
+    all = [patientFixture('B', { crs: { grade: 3, reasons: ['pressor'] } }), patientFixture('A')];
+    await emit(page, 'patients');
+    await page.locator('article.card', { hasText: 'patient B' }).locator('.grade.g3').waitFor(QUICK);
+    await page.waitForFunction(
+      "[...document.querySelectorAll('#patients > li')].map((e) => e.getAttribute('data-patient')).join() === 'B,A'",
+      undefined,
+      QUICK,
+    );
+    // A is discharged.
+    all = [all[0]!];
+    await emit(page, 'patients');
+    await page.locator('article.card', { hasText: 'patient A' }).waitFor({ state: 'detached', ...QUICK });
+    expect(await ids()).toEqual(['B']);
+
+    // 200 patients: to the last page (151–200), where Next is disabled; the list shrinks to 120 under it.
+    all = Array.from({ length: 200 }, (_, i) => patientFixture(`P${i}`));
+    await emit(page, 'patients');
+    await page.locator('#counts', { hasText: '200 patients · 0 pages waiting' }).waitFor(QUICK);
+    for (const range of ['51–100', '101–150', '151–200']) {
+      await page.getByRole('button', { name: 'Next →' }).click();
+      await page.locator('#list-pager', { hasText: `Patients ${range} of 200` }).waitFor(QUICK);
+    }
+    expect(await page.getByRole('button', { name: 'Next →' }).isDisabled()).toBe(true);
+    all = all.slice(0, 120);
+    await emit(page, 'patients');
+    await page.locator('#list-pager', { hasText: 'Patients 101–120 of 120' }).waitFor(QUICK);
+    await page.close();
+  }, 60_000);
+
+  it('shows each state of a page truthfully and acknowledges exactly the page whose button was pressed', async () => {
+    const silence = {
+      silenceId: 's-1',
+      scope: { patientId: 'A' },
+      from: at(30),
+      until: at(-30),
+      createdBy: 'Nurse Bea',
+      reason: 'transport',
+    };
+    const g = group({
+      pages: [
+        teamPage('icu', 'exhausted', { loops: 1 }),
+        teamPage('hematology', 'held', { heldBy: silence }),
+        teamPage('neurology', 'acknowledged', { ack: { by: 'Dr N', at: at(10), via: 'link' } }),
+      ],
+    });
+    const a = patientFixture('A', { crs: { grade: 1, reasons: ['fever'] }, paging: [g], waiting: 0 });
+    const fx = fake({
+      list: (off) => listOf([a], off),
+      answer: (path) =>
+        path.endsWith('/ack') && fx.posts.length === 1
+          ? { status: 200, body: { changed: false, page: { ack: { by: 'Dr Early', at: at(2) } } } }
+          : { status: 409, body: { error: 'that page is closed' } },
+    });
+    const page = await boardWith(fx);
+    const pg = page.locator('article.card', { hasText: 'patient A' }).locator('li.page');
+    await pg.waitFor();
+    expect(await pg.locator('.title').textContent()).toBe('CRS grade 1 (escalation from 0)');
+    const icu = pg.locator('li.team-page', { hasText: 'ICU:' });
+    expect(await icu.textContent()).toContain('⚠ Nobody acknowledged');
+    expect(await icu.textContent()).toContain('Every level was paged 1 time.');
+    const held = pg.locator('li.team-page', { hasText: 'Hematology:' });
+    expect(await held.textContent()).toContain(
+      `Silence by Nurse Bea until ${site(silence.until)} (transport); hematology fellow is paged when it ends`,
+    );
+    const acked = pg.locator('li.team-page', { hasText: 'Neurology:' });
+    expect(await acked.textContent()).toContain(`By Dr N at ${site(at(10))} via the page link.`);
+    expect(await acked.getByRole('button').count()).toBe(0);
+    const title = 'CRS grade 1 (escalation from 0), bed b-a, patient A';
+    expect(await icu.getByRole('button', { name: `Acknowledge the ICU page: ${title}` }).count()).toBe(1);
+    const ackHeld = held.getByRole('button', { name: `Acknowledge the hematology page: ${title}` });
+
+    // The held page (the group's second): the POST names its page; the server says it was already acknowledged.
+    await ackHeld.click();
+    await page.locator('#ack-dialog[open]').waitFor();
+    // No name (spaces are none): nothing is sent.
+    await page.locator('#ack-name').fill('   ');
+    await page.locator('#ack-confirm').click();
+    await page.locator('#ack-error', { hasText: 'Type your name: it is recorded.' }).waitFor();
+    expect(fx.posts).toEqual([]);
+    await page.locator('#ack-name').fill('Dr Late');
+    await page.locator('#ack-confirm').click();
+    await page.locator('#ack-error', { hasText: `Already acknowledged by Dr Early at ${site(at(2))}.` }).waitFor();
+    expect(fx.posts[0]).toEqual({ path: '/api/pages/pg-hematology-held/ack', body: { by: 'Dr Late' } });
+    // Refused (409): said in the dialog, which stays open.
+    await page.locator('#ack-confirm').click();
+    await page.locator('#ack-error', { hasText: 'that page is closed' }).waitFor();
+    expect(await page.locator('#ack-dialog').getAttribute('open')).toBe('');
+    await page.close();
+  }, 30_000);
+
+  it('states the grade a silence never holds as the server says, and sends a team silence for that team only', async () => {
+    const patientSilence = {
+      silenceId: 's-p',
+      scope: { patientId: 'A' },
+      from: at(5),
+      until: at(-25),
+      createdBy: 'Nurse Bea',
+      reason: 'MRI',
+    };
+    const teamSilence = { ...patientSilence, silenceId: 's-t', scope: { team: 'radiology' }, reason: 'drill' };
+    const fx = fake({
+      list: (off) =>
+        listOf([patientFixture('A', { silences: [patientSilence] })], off, {
+          paging: { ...PAGING_INFO, unsilenceableFromGrade: 3 },
+          silences: [patientSilence, teamSilence],
+        }),
+      answer: (_path, body) => ({
+        status: 201,
+        body: { silence: { ...teamSilence, silenceId: 's-new', scope: { team: body.team }, reason: body.reason } },
+      }),
+    });
+    const page = await boardWith(fx);
+    await page.locator('article.card').waitFor();
+    // The banner lists the team silence, not the patient's (that one is on its card).
+    expect(await page.locator('#team-silences li.silence').allTextContents()).toEqual([
+      expect.stringContaining('Team radiology silenced until'),
+    ]);
+    await page.getByRole('button', { name: 'Silence a team…' }).click();
+    await page.locator('#silence-dialog[open]').waitFor();
+    expect(await page.locator('#silence-rule').textContent()).toContain(
+      'A silence holds pages below grade 3 (and technical alerts) until it ends; they are sent then if still unanswered. Pages of grade 3 and above are never held: they always go out.',
+    );
+    await page.locator('#silence-team').selectOption({ label: 'ICU' });
+    await page.locator('#silence-minutes').selectOption('120');
+    await page.locator('#silence-reason').fill('handover');
+    await page.locator('#silence-name').fill('Dr T');
+    await page.locator('#silence-confirm').click();
+    await page.locator('#silence-dialog[open]').waitFor({ state: 'detached' });
+    expect(fx.posts).toEqual([
+      { path: '/api/silences', body: { minutes: 120, reason: 'handover', by: 'Dr T', team: 'icu' } },
+    ]);
+    await page.close();
+  }, 30_000);
+
+  it('takes a silence, an acknowledgement and a paging-path alert from another board live, each by its own event', async () => {
+    let silences: Json[] = [];
+    let alerts: Json[] = [];
+    let ack: Json | null = null;
+    const fx = fake({
+      list: (off) => {
+        const pages = [teamPage('icu', ack ? 'acknowledged' : 'waiting', { ack })];
+        return listOf([patientFixture('A', { paging: [group({ pages })], waiting: ack ? 0 : 1 })], off, {
+          silences,
+        });
+      },
+      outbox: () => ({ alerts }),
+    });
+    const page = await boardWith(fx);
+    await page.locator('article.card li.team-page', { hasText: 'Waiting' }).waitFor();
+    silences = [
+      { silenceId: 's-t', scope: { team: 'icu' }, from: at(1), until: at(-30), createdBy: 'Dr T', reason: 'drill' },
+    ];
+    await emit(page, 'silences');
+    await page.locator('#team-silences li.silence', { hasText: 'Team ICU silenced until' }).waitFor(QUICK);
+    ack = { by: 'Dr Other', at: at(0), via: 'link' };
+    await emit(page, 'ack');
+    await page.locator('article.card li.team-page', { hasText: 'By Dr Other' }).waitFor(QUICK);
+    alerts = [{ text: 'lane webhook is stuck', since: at(3) }];
+    await emit(page, 'lanes');
+    await page.locator('#delivery-alerts', { hasText: 'lane webhook is stuck' }).waitFor(QUICK);
+    await page.close();
+  }, 30_000);
+
+  it('describes a ward alert as the ward, not a patient', async () => {
+    const ward = group({
+      notificationId: 'n-w',
+      subject: 'stale-feed',
+      kind: 'alert',
+      technical: true,
+      summary: 'monitors quiet',
+      pages: [teamPage('bedside', 'waiting')],
+    });
+    const page = await boardWith(
+      fake({
+        list: (off) =>
+          listOf([patientFixture('A')], off, {
+            wards: [{ subject: 'ward H4', ward: 'H4', paging: [ward], waiting: 1 }],
+          }),
+      }),
+    );
+    await page
+      .getByRole('button', { name: 'Acknowledge the bedside page: No data from the monitor, ward H4' })
+      .waitFor();
+    expect(await page.locator('li.ward-alert .tag').textContent()).toBe('Technical alert · not a grade');
+    await page.close();
+  }, 30_000);
+
+  it("draws the patient's timeline: grade bands by patient clock in their colours, ICE in its grade's colour, the site's hours", async () => {
+    const id = 'P/1 x';
+    const point = (minutesAgo: number, o: Json = {}): Json => ({
+      t: at(minutesAgo),
+      clock: at(minutesAgo),
+      messageId: `m-${minutesAgo}`,
+      crs: 0,
+      icans: 0,
+      ...o,
+    });
+    const points = [
+      point(3000, { vitals: { heartRate: 70 } }),
+      point(360, { crs: 1, vitals: { heartRate: 90, spo2: 97, temperatureC: 38.2 } }),
+      point(350, { crs: 1, vitals: { heartRate: 91 } }),
+      // Charted late: observed 5 h ago, graded at the patient's clock of 4 h ago.
+      point(300, { clock: at(240), crs: 2, medications: [{ drug: 'tocilizumab', doseMg: 560 }] }),
+      point(200, { crs: 4, icans: 1, neuro: { iceScore: 7 } }),
+      point(190, { icans: 2, crs: 4, neuro: { iceScore: 3 } }),
+      point(180, {
+        crs: 4,
+        icans: 2,
+        oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: true },
+        vasopressors: [{ drug: '<tspan id="inj3">x</tspan>vasopressin', dose: 0, unit: 'U/min' }],
+        medications: [{ drug: '<tspan id="inj4">x</tspan>' }],
+      }),
+      ...Array.from({ length: 60 }, (_, i) => point(170 - i, { crs: 4, icans: 2, vitals: { heartRate: 100 + i } })),
+    ];
+    const detail = (pid: string, hours: number): Json | undefined =>
+      pid === id
+        ? context({
+            patient: patientFixture(id, { crs: { grade: 4, reasons: ['x'] }, icans: { grade: 2, reasons: ['y'] } }),
+            pages: [],
+            timeline: {
+              from: at(hours * 60),
+              to: at(111),
+              feverThresholdC: 38.5,
+              hypotension: { systolicBelow: 90, mapBelow: 65 },
+              points: points.filter((p) => Date.parse(p.t as string) >= NOW - hours * 60 * MIN),
+            },
+          })
+        : undefined;
+    const fx = fake({ list: (off) => listOf([patientFixture(id)], off), detail });
+    const page = await boardWith(fx);
+    await page.getByRole('link', { name: `Bed B-${id} · patient ${id}` }).click();
+    await page.locator('#chart svg').waitFor();
+    expect(fx.gets).toContain(`/api/patients/${encodeURIComponent(id)}?hours=72`);
+    expect(await page.title()).toBe(`Bed B-${id} · CRS 4 · ICANS 2 · on-call board`);
+    // From the first point, not the range's start.
+    expect(await page.locator('#chart svg').getAttribute('aria-label')).toMatch(
+      new RegExp(`^Timeline from ${site(at(3000))} to `),
+    );
+    // The shape a title belongs to: its fill and width.
+    const rect = async (title: string) =>
+      (await page.evaluate(`(() => {
+        const e = [...document.querySelectorAll('#chart title')].find((x) => x.textContent === ${JSON.stringify(title)})?.parentElement;
+        return e ? { fill: e.getAttribute('fill'), width: Number(e.getAttribute('width')) } : null;
+      })()`)) as { fill: string; width: number } | null;
+    // The limits as the server gives them (the site's fever threshold).
+    expect(await page.locator('#chart .thr-lbl').allTextContents()).toEqual([
+      'fever 38.5 °C',
+      'systolic < 90',
+      'MAP < 65',
+    ]);
+    const titles = await page.locator('#chart svg title').allTextContents();
+    expect(titles.filter((t) => t.startsWith('CRS grade'))).toEqual([
+      `CRS grade 0 from ${site(at(3000))}`,
+      `CRS grade 1 from ${site(at(360))}`,
+      `CRS grade 2 from ${site(at(240))}`,
+      `CRS grade 4 from ${site(at(200))}`,
+    ]);
+    expect((await rect(`CRS grade 1 from ${site(at(360))}`))!.width).toBeGreaterThan(20);
+    expect((await rect(`CRS grade 4 from ${site(at(200))}`))!.fill).toBe('#5b1a7a');
+    expect((await rect(`ICE score 7/10 at ${site(at(200))}`))!.fill).toBe('#fff4b8'); // grade 1
+    expect((await rect(`ICE score 3/10 at ${site(at(190))}`))!.fill).toBe('#ffd6a5'); // grade 2
+    expect((await rect(`nasal cannula 2 L/min (for comfort) from ${site(at(180))}`))!.fill).toBe('#f4f4f4');
+    expect(titles.some((t) => t.includes('vasopressin'))).toBe(false); // dose 0: not infusing
+    expect(await page.locator('#inj3, #inj4').count()).toBe(0);
+    expect(
+      await page.evaluate(
+        "[...document.querySelectorAll('#chart title')].find((e) => e.textContent.startsWith('tocilizumab 560 mg')).parentElement.querySelector('path').getAttribute('fill')",
+      ),
+    ).toBe('#0b57d0');
+    // The hour ticks on the site's wall clock (Paris, an hour off UTC): 00:00, 06:00, … whatever the step.
+    const ticks = await page.locator('#chart g.axis text').allTextContents();
+    const hours = ticks.filter((t) => /^\d\d:\d\d$/.test(t)).map((t) => t.split(':').map(Number));
+    expect(hours.length).toBeGreaterThan(2);
+    expect(hours.every(([hh, mm]) => mm === 0 && hh! % 3 === 0)).toBe(true);
+    // The table: every row, newest first, each value in its column.
+    const rows = page.locator('#d-table tbody tr');
+    expect(await rows.count()).toBe(67);
+    expect(await rows.first().locator('td').nth(0).textContent()).toBe(site(at(111)));
+    expect(await rows.nth(65).locator('td').allTextContents()).toEqual([
+      site(at(360)),
+      '38.2',
+      '',
+      '90',
+      '97',
+      '',
+      '',
+      '',
+      '',
+      '1',
+      '0',
+    ]);
+    // Another range fetches those hours.
+    await page.getByRole('button', { name: '6 h' }).click();
+    await page.locator('#tl-title', { hasText: 'Timeline: last 6 h of patient time' }).waitFor();
+    expect(fx.gets).toContain(`/api/patients/${encodeURIComponent(id)}?hours=6`);
+    await page.close();
+  }, 60_000);
+});
