@@ -538,4 +538,37 @@ describe('the partition of a page, from its id (patientOfPageId): pinned by a mu
     expect(await store().get('crs|P-1')).toBeUndefined();
     expect(ddb.mock.commandCalls(GetItemCommand).length).toBe(reads);
   });
+
+  it('keeps silences, parked sends and parked records under the keys items written before carry', async () => {
+    const s = store();
+    await s.saveSilence({
+      silenceId: 'S-9',
+      scope: { team: 'icu' },
+      from: now,
+      until: now + 60_000,
+      createdBy: 'N',
+      reason: 'x',
+    });
+    await new DynamoParkedSends(ddb.client(), 'pages').park(PARKED_SEND);
+    await new DynamoParkedRecords(ddb.client(), 'pages').park({
+      key: 'P-1#outbox#crs|P-1|#4',
+      patientId: 'P-1',
+      id: 'crs|P-1|#4',
+      reason: 'paging it failed (TypeError)',
+      parkedAt: '2026-11-26T10:00:00Z',
+      image: '{"pk":{"S":"P-1"}}',
+    });
+    expect(
+      ddb
+        .items('pages')
+        .map((i) => `${i.pk!.S} ${i.sk!.S}`)
+        .sort(),
+    ).toEqual(
+      [
+        '#silences S-9',
+        `#parked ${PARKED_SEND.pageId}#${PARKED_SEND.level}#${PARKED_SEND.round}`,
+        '#parked record#P-1#outbox#crs|P-1|#4',
+      ].sort(),
+    );
+  });
 });
