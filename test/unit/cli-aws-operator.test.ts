@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { auditSource, need, operatorVariables, readOutputs } from '#cli/aws-operator.ts';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { auditSource, need, operatorPaging, operatorVariables, readOutputs } from '#cli/aws-operator.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
@@ -210,6 +212,35 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
       expect(read).toEqual(expected);
     } finally {
       ddb.restore();
+    }
+  });
+});
+
+describe("the operator's pager (crs silence --backend aws): pinned by a mutation run", () => {
+  it('is built only with every name the functions run it with: a silence ended must page as they do', async () => {
+    const secrets = mockClient(SecretsManagerClient);
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: 'operator-ack-secret-of-at-least-32-bytes' });
+    try {
+      const vars = {
+        CRS_ACK_SECRET_ARN: 'arn:secret',
+        CRS_ACK_BASE_URL: 'https://api/ack/',
+        CRS_PAGES_TABLE: 'pages',
+        CRS_AUDIT_TABLE: 'audit',
+        CRS_STATE_TABLE: 'state',
+        CRS_PAGES_TOPIC_ARN: 'arn:topic',
+        CRS_ESCALATION_QUEUE_URL: 'https://sqs/timers',
+      };
+      const built = await operatorPaging(vars, DEFAULT_CONFIG);
+      expect(built.sender).toBeDefined();
+      built.close();
+      for (const name of Object.keys(vars)) {
+        const without: Record<string, string> = { ...vars };
+        delete without[name];
+        await expect(operatorPaging(without, DEFAULT_CONFIG), name).rejects.toThrow(`no ${name}:`);
+      }
+      expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toContain('arn:secret');
+    } finally {
+      secrets.restore();
     }
   });
 });
