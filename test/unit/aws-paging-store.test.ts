@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   BatchGetItemCommand,
+  GetItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
   type DynamoDBClient,
@@ -524,5 +525,50 @@ describe('dynamoPager: pinned by a mutation run', () => {
     expect(audited.some((e) => /PARKED/.test(e.text))).toBe(true);
     await pager.acknowledgeLink('forged.token', 'Dr X', T);
     expect(security.map((e) => e.event)).toEqual(['acknowledge-link-refused']);
+  });
+});
+
+describe('the partition of a page, from its id (patientOfPageId): pinned by a mutation run', () => {
+  it('is the patient the id names; an id naming none is an unknown page, read from no partition', async () => {
+    expect(patientOfPageId('crs|P-1|n1|icu')).toBe('P-1');
+    expect(patientOfPageId('stale-feed|P-2|2026-01-10T08:00:00Z')).toBe('P-2');
+    for (const id of ['crs|P-1', 'crs||n1|icu', 'P-1', '']) expect(patientOfPageId(id), id).toBeUndefined();
+    const reads = ddb.mock.commandCalls(GetItemCommand).length;
+    expect(await store().get('crs||n1|icu')).toBeUndefined();
+    expect(await store().get('crs|P-1')).toBeUndefined();
+    expect(ddb.mock.commandCalls(GetItemCommand).length).toBe(reads);
+  });
+
+  it('keeps silences, parked sends and parked records under the keys items written before carry', async () => {
+    const s = store();
+    await s.saveSilence({
+      silenceId: 'S-9',
+      scope: { team: 'icu' },
+      from: now,
+      until: now + 60_000,
+      createdBy: 'N',
+      reason: 'x',
+    });
+    await new DynamoParkedSends(ddb.client(), 'pages').park(PARKED_SEND);
+    await new DynamoParkedRecords(ddb.client(), 'pages').park({
+      key: 'P-1#outbox#crs|P-1|#4',
+      patientId: 'P-1',
+      id: 'crs|P-1|#4',
+      reason: 'paging it failed (TypeError)',
+      parkedAt: '2026-11-26T10:00:00Z',
+      image: '{"pk":{"S":"P-1"}}',
+    });
+    expect(
+      ddb
+        .items('pages')
+        .map((i) => `${i.pk!.S} ${i.sk!.S}`)
+        .sort(),
+    ).toEqual(
+      [
+        '#silences S-9',
+        `#parked ${PARKED_SEND.pageId}#${PARKED_SEND.level}#${PARKED_SEND.round}`,
+        '#parked record#P-1#outbox#crs|P-1|#4',
+      ].sort(),
+    );
   });
 });

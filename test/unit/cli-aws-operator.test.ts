@@ -7,8 +7,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { operatorVariables, readOutputs } from '#cli/aws-operator.ts';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { auditSource, need, operatorPaging, operatorVariables, readOutputs } from '#cli/aws-operator.ts';
+import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { gradePatient } from '#app/grade.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import type { AuditEvent } from '#ports';
 import { CLI } from '#test/support/cli.ts';
+import { FakeDynamo } from '#test/support/fake-dynamo.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-operator-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -105,5 +115,132 @@ describe("the stack's outputs", () => {
     });
     writeFileSync(file, '[]');
     expect(() => readOutputs(file)).toThrow(/is not a CDK outputs file/);
+  });
+});
+
+describe("the operator's names and tables: pinned by a mutation run", () => {
+  it('reads every name the stack outputs, from the first stack, under its own variable', () => {
+    const file = join(dir, 'all-outputs.json');
+    const names = {
+      StateTableName: 'state-1',
+      PagesTableName: 'pages-1',
+      AuditTableName: 'audit-1',
+      SeenTableName: 'seen-1',
+      PagesTopicArn: 'arn:topic',
+      EscalationQueueUrl: 'https://sqs/timers',
+      AckSecretArn: 'arn:secret',
+      AckBaseUrl: 'https://api/ack/',
+      TokensTableName: 'tokens-1',
+      AlarmTopicArn: 'arn:alarms',
+      IngestFunctionName: 'ingest-fn',
+      GradeFunctionName: 'grade-fn',
+      EscalateFunctionName: 'escalate-fn',
+      NotifyFailuresQueueUrl: 'https://sqs/notify-failures',
+    };
+    writeFileSync(
+      file,
+      JSON.stringify({
+        CrsAlerting: { ...names, IngestUrl: 'https://x', Count: 3 },
+        Other: { PagesTableName: 'pages-2' },
+      }),
+    );
+    expect(readOutputs(file)).toEqual({
+      CRS_STATE_TABLE: 'state-1',
+      CRS_PAGES_TABLE: 'pages-1',
+      CRS_AUDIT_TABLE: 'audit-1',
+      CRS_SEEN_TABLE: 'seen-1',
+      CRS_PAGES_TOPIC_ARN: 'arn:topic',
+      CRS_ESCALATION_QUEUE_URL: 'https://sqs/timers',
+      CRS_ACK_SECRET_ARN: 'arn:secret',
+      CRS_ACK_BASE_URL: 'https://api/ack/',
+      CRS_TOKENS_TABLE: 'tokens-1',
+      CRS_ALARM_TOPIC_ARN: 'arn:alarms',
+      CRS_INGEST_FUNCTION: 'ingest-fn',
+      CRS_GRADE_FUNCTION: 'grade-fn',
+      CRS_ESCALATE_FUNCTION: 'escalate-fn',
+      CRS_NOTIFY_FAILURES_QUEUE: 'https://sqs/notify-failures',
+    });
+    // A file whose first stack is not an object of outputs is refused as such (not read as naming nothing).
+    writeFileSync(file, JSON.stringify({ CrsAlerting: 'pages-1' }));
+    expect(() => readOutputs(file)).toThrow(/is not a CDK outputs file/);
+  });
+
+  it('takes a flag over the variable over the file; an empty variable or an unset flag hides nothing', () => {
+    const file = join(dir, 'precedence.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ CrsAlerting: { PagesTableName: 'pages-file', AuditTableName: 'audit-file' } }),
+    );
+    const vars = operatorVariables(
+      file,
+      { CRS_PAGES_TABLE: 'pages-env', CRS_AUDIT_TABLE: '' },
+      { CRS_PAGES_TABLE: 'pages-flag', CRS_AUDIT_TABLE: undefined },
+    );
+    expect(vars).toEqual({ CRS_PAGES_TABLE: 'pages-flag', CRS_AUDIT_TABLE: 'audit-file' });
+    expect(need(vars, 'CRS_AUDIT_TABLE', 'table')).toBe('audit-file');
+    // A name left empty in the file is missing, said so (never a call to a table named "").
+    writeFileSync(file, JSON.stringify({ CrsAlerting: { AuditTableName: '' } }));
+    expect(() => need(operatorVariables(file, {}), 'CRS_AUDIT_TABLE', 'table')).toThrow(
+      'no CRS_AUDIT_TABLE: pass --table NAME, set CRS_AUDIT_TABLE',
+    );
+  });
+
+  it('`crs audit export --backend aws` reads the audit, seen-messages and state tables it was given, each as itself', async () => {
+    const ddb = new FakeDynamo({
+      'audit-x': { partitionKey: AUDIT_TABLE.partitionKey, sortKey: AUDIT_TABLE.sortKey },
+      'seen-x': { partitionKey: SEEN_TABLE.partitionKey, sortKey: SEEN_TABLE.sortKey },
+      'state-x': { partitionKey: STATE_TABLE.partitionKey, sortKey: STATE_TABLE.sortKey },
+    });
+    try {
+      const states = new DynamoStateStore(ddb.client(), 'state-x', () => T0, 'audit-x', 'seen-x');
+      await gradePatient(states, DEFAULT_CONFIG, 'P-9', [
+        enrol('P-9', -60),
+        msg('P-9', 0, { vitals: { temperatureC: 38.7 } }),
+      ]);
+      await gradePatient(states, DEFAULT_CONFIG, 'P-9', [msg('P-9', 10, { vitals: { temperatureC: 37.1 } })]);
+      const expected: AuditEvent[] = [];
+      for await (const e of new DynamoAuditLog(ddb.client(), 'audit-x', () => T0, {
+        seenTable: 'seen-x',
+        stateTable: 'state-x',
+      }).forPatient('P-9'))
+        expected.push(e);
+      expect(expected.filter((e) => e.type === 'assessment')).toHaveLength(3);
+      const source = auditSource({ table: 'audit-x', 'seen-table': 'seen-x', 'state-table': 'state-x' });
+      const read: AuditEvent[] = [];
+      for await (const e of source.log.forPatient('P-9')) read.push(e);
+      source.close();
+      expect(read).toEqual(expected);
+    } finally {
+      ddb.restore();
+    }
+  });
+});
+
+describe("the operator's pager (crs silence --backend aws): pinned by a mutation run", () => {
+  it('is built only with every name the functions run it with: a silence ended must page as they do', async () => {
+    const secrets = mockClient(SecretsManagerClient);
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: 'operator-ack-secret-of-at-least-32-bytes' });
+    try {
+      const vars = {
+        CRS_ACK_SECRET_ARN: 'arn:secret',
+        CRS_ACK_BASE_URL: 'https://api/ack/',
+        CRS_PAGES_TABLE: 'pages',
+        CRS_AUDIT_TABLE: 'audit',
+        CRS_STATE_TABLE: 'state',
+        CRS_PAGES_TOPIC_ARN: 'arn:topic',
+        CRS_ESCALATION_QUEUE_URL: 'https://sqs/timers',
+      };
+      const built = await operatorPaging(vars, DEFAULT_CONFIG);
+      expect(built.sender).toBeDefined();
+      built.close();
+      for (const name of Object.keys(vars)) {
+        const without: Record<string, string> = { ...vars };
+        delete without[name];
+        await expect(operatorPaging(without, DEFAULT_CONFIG), name).rejects.toThrow(`no ${name}:`);
+      }
+      expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toContain('arn:secret');
+    } finally {
+      secrets.restore();
+    }
   });
 });

@@ -637,3 +637,24 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
     }
   });
 });
+
+describe('crs serve --backend aws options, pinned by a mutation run', () => {
+  /** Refused before anything is provisioned (an endpoint nobody listens on, should a mutant get that far). */
+  const serveAws = (...args: string[]) =>
+    spawnSync(process.execPath, [CLI, 'serve', '--backend', 'aws', ...args], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_REGION: 'eu-west-1', CRS_INGEST_TOKEN: '' },
+    });
+
+  it.each([
+    [['--endpoint', 'ftp://moto:5000'], '--endpoint must be an http(s) URL (got "ftp://moto:5000")'],
+    [['--port', '0', '--schedule-interval', '0'], '--schedule-interval must be a whole number 1-86400 (got "0")'],
+    [['--port', '65536'], '--port must be a whole number 0-65535 (got "65536")'],
+  ])('crs serve --backend aws %o exits 2 (usage), naming the mistake', (args, message) => {
+    const r = serveAws(...args);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain('usage:');
+    expect(r.status).toBe(2);
+  });
+});

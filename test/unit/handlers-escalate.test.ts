@@ -18,7 +18,7 @@ import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#ports';
 import { SqsTimer, delaySeconds, withTimers } from '#adapters/aws/sqs-timer.ts';
 import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
-import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { errorName, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, quiet, sqsEvent } from '#test/support/lambda-events.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { sweepFakes } from '#test/support/sweep.ts';
@@ -592,5 +592,64 @@ describe('escalation timers: pinned by a mutation run', () => {
     await store().save([{ ...page!, status: 'resolved' }]);
     await store().save([{ ...page!, heldBy: 's1' }]);
     expect(sentTimers()).toEqual([]);
+  });
+});
+
+describe("the pager's metrics and security log (pagingMetrics): pinned by a mutation run", () => {
+  it('counts each audit entry under the metric its alarm watches, in the CrsAlerting namespace by service', async () => {
+    const t = telemetry('escalate');
+    const m = pagingMetrics(t);
+    const at = '2026-01-10T08:00:00Z';
+    const { out } = await captureOutput(async () => {
+      m.onAudit({ type: 'escalation', details: { status: 'exhausted' } });
+      m.onAudit({ type: 'escalation', details: { level: 1, round: 0 } });
+      m.onAudit({ type: 'escalation', details: { level: 1, held: true } });
+      m.onAudit({ type: 'acknowledgement', details: {} });
+      m.onAudit({ type: 'acknowledgement-refused', details: {} });
+      m.onAudit({ type: 'page', details: {} });
+      m.onSecurity({ at, event: 'acknowledge-link-refused', reason: 'forged', claimed: { pageId: 'crs|P-1|n1|icu' } });
+      m.onSecurity({ at, event: 'device-token-refused', reason: 'unknown token', claimed: { route: '/v1/messages' } });
+      m.onSecurity({ at, event: 'suppressed', reason: 'too many', claimed: {} });
+      t.metrics.publishStoredMetrics();
+    });
+    expect(metricSum(out, 'LaddersExhausted')).toBe(1);
+    expect(metricSum(out, 'Escalations')).toBe(1); // a held level is no escalation
+    expect(metricSum(out, 'Acknowledgements')).toBe(1);
+    expect(metricSum(out, 'AcknowledgementsRefused')).toBe(2); // the trail's refusal and the forged link only
+    const emf = out
+      .split('\n')
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } });
+    expect(emf.length).toBeGreaterThan(0);
+    for (const doc of emf) {
+      expect(doc).toMatchObject({ service: 'escalate' });
+      expect(doc._aws.CloudWatchMetrics).toEqual([
+        expect.objectContaining({ Namespace: 'CrsAlerting', Dimensions: [['service']] }),
+      ]);
+    }
+    // Both security events in the function's log (its security log), at WARN, by service.
+    const security = out
+      .split('\n')
+      .filter((l) => l.includes('"message":"security"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(security.map((l) => [l.level, l.service, l.event])).toEqual([
+      ['WARN', 'escalate', 'acknowledge-link-refused'],
+      ['WARN', 'escalate', 'device-token-refused'],
+      ['WARN', 'escalate', 'suppressed'],
+    ]);
+  });
+
+  it('turns a whole failed batch into an error naming no record error, and leaves any other error as it is', () => {
+    const whole = Object.assign(new Error('all records failed'), {
+      name: 'FullBatchFailureError',
+      recordErrors: [new Error('temperatureC 38.7 out of range'), new Error('systolicBP 80 refused')],
+    });
+    const bare = withoutRecordErrors(whole) as Error;
+    expect(bare.name).toBe('WholeBatchFailed');
+    expect(bare.message).toBe('all 2 records in the batch failed; see the log entries by id');
+    const other = new Error('temperatureC 38.7');
+    expect(withoutRecordErrors(other)).toBe(other);
+    expect(errorName(new RangeError('temperatureC 38.7 out of range'))).toBe('RangeError');
+    expect(errorName('38.7')).toBe('string');
   });
 });

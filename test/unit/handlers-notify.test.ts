@@ -4,18 +4,27 @@
 // it go on, a record that meets an outage is reported so that it and the ones after it are retried in order; the
 // log carries ids only.
 import { randomBytes } from 'node:crypto';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
-import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
+import {
+  ChangeMessageVisibilityCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SendMessageCommandInput,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { iso } from '#domain/time.ts';
 import type { Notification } from '#domain/page.ts';
 import { reduce, type AlertChange } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
@@ -24,11 +33,14 @@ import { VersionConflict, type AuditEvent, type PageMessage } from '#ports';
 import type { Page } from '#domain/paging.ts';
 import type { ParkedRecord } from '#adapters/aws/dynamo-page-store.ts';
 import { OutboxDelivery, isOutage, type OutboxImage } from '#adapters/aws/outbox-delivery.ts';
-import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { PAGES_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
+import { gradePatient } from '#app/grade.ts';
+import { FakeDynamo, PAGING_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { receiveNotifyFailures, redrive, release, type NotifyFailure } from '#adapters/aws/notify-failures.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { captureOutput, metricSum, outboxInsert, quiet, streamEvent } from '#test/support/lambda-events.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 
 type HandlerModule = typeof import('#functions/notify/handler.ts');
 let mod: HandlerModule;
@@ -626,6 +638,199 @@ describe('notify handler, one instance over many invocations (as in Lambda): pin
     expect(retry.batchItemFailures).toEqual([]);
     expect(new Set(phone.sent.map((m) => m.page.notificationId))).toEqual(
       new Set(changes.map((c) => c.notificationId)),
+    );
+  });
+});
+
+describe("the notify function's pager from the stack's variables (liveDeps, awsPagingFromEnv): pinned by a mutation run", () => {
+  const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:Pages';
+  const TIMERS = 'https://sqs.eu-west-1.amazonaws.com/123456789012/EscalationTimers';
+  const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AckSigningSecret';
+  const ACK_BASE = 'https://api.example/ack/';
+  /** What the stack sets on the notify function, with a grading configuration whose timeout is not the default. */
+  const STACK_ENV: Record<string, string> = {
+    CRS_PAGES_TABLE: 'pages',
+    CRS_AUDIT_TABLE: 'audit',
+    CRS_STATE_TABLE: 'state',
+    CRS_PAGES_TOPIC_ARN: TOPIC,
+    CRS_ESCALATION_QUEUE_URL: TIMERS,
+    CRS_ACK_SECRET_ARN: SECRET_ARN,
+    CRS_ACK_BASE_URL: ACK_BASE,
+    CRS_CONFIG: JSON.stringify({ paging: { timeoutMinutes: { severe: 5, other: 7 } } }),
+  };
+  let ddb: FakeDynamo;
+  let sns: ReturnType<typeof mockClient>;
+  let sqs: ReturnType<typeof mockClient>;
+  let secrets: ReturnType<typeof mockClient>;
+  let published: PublishCommandInput[];
+  let timers: SendMessageCommandInput[];
+  const saved: Record<string, string | undefined> = {};
+
+  beforeEach(() => {
+    ddb = new FakeDynamo(PAGING_TABLES);
+    sns = mockClient(SNSClient);
+    sqs = mockClient(SQSClient);
+    secrets = mockClient(SecretsManagerClient);
+    published = [];
+    timers = [];
+    sns.on(PublishCommand).callsFake((input: PublishCommandInput) => {
+      published.push(input);
+      return { MessageId: `m${published.length}` };
+    });
+    sqs.on(SendMessageCommand).callsFake((input: SendMessageCommandInput) => {
+      timers.push(input);
+      return { MessageId: `t${timers.length}` };
+    });
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: 'live-deps-ack-secret-of-at-least-32-bytes' });
+    for (const [name, value] of Object.entries(STACK_ENV)) {
+      saved[name] = process.env[name];
+      process.env[name] = value;
+    }
+  });
+  afterEach(() => {
+    for (const [name, value] of Object.entries(saved))
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    ddb.restore();
+    sns.restore();
+    sqs.restore();
+    secrets.restore();
+  });
+
+  /** A patient of ward W7 graded febrile (CRS 1) by the grade function: the stream's INSERT of that grade change. */
+  async function gradeChange(patientId: string, at: number): Promise<DynamoDBRecord> {
+    await gradePatient(stateStoreOn(ddb, at), DEFAULT_CONFIG, patientId, [
+      enrol(patientId, -60, { ward: 'W7' }),
+      msg(patientId, 0, { vitals: { temperatureC: 38.7 } }),
+    ]);
+    const item = ddb
+      .items('state')
+      .find((i) => i.pk?.S === patientId && i.sk?.S?.startsWith(STATE_TABLE.outboxSortKeyPrefix) && i.notification);
+    if (!item) throw new Error('no grade change in the outbox');
+    return outboxInsert(JSON.parse(item.notification!.S!) as Notification);
+  }
+
+  it("pages through the stack's topic, with the patient's ward, the stack's link and configuration, and sets the timer on the stack's queue", async () => {
+    const notify = mod.createNotifyHandler(mod.liveDeps(() => T0));
+    const change = await gradeChange('P-live', T0);
+    const first = await captureOutput(() => notify(streamEvent([change])));
+    expect(first.result.batchItemFailures).toEqual([]);
+    // The grade 1 page to hematology, on the stack's topic, with the ward ward-limited subscriptions filter on.
+    expect(published.length).toBeGreaterThan(0);
+    for (const p of published) {
+      expect(p.TopicArn).toBe(TOPIC);
+      expect(p.MessageAttributes?.ward?.StringValue).toBe('W7');
+      expect(p.Message).toContain(ACK_BASE);
+    }
+    // Counted as sent, once a page (the PagesSent metric).
+    expect(metricSum(first.out, 'PagesSent')).toBe(published.length);
+    // Its escalation timer on the stack's queue, after CRS_CONFIG's 7 minutes (not the default 15).
+    expect(timers.length).toBeGreaterThan(0);
+    for (const t of timers) {
+      expect(t.QueueUrl).toBe(TIMERS);
+      expect(t.DelaySeconds).toBe(7 * 60);
+    }
+    // The pages in the pages table (and its audit entries in the audit table).
+    expect(ddb.items('pages').some((i) => i.sk?.S?.startsWith(PAGES_TABLE.pageSortKeyPrefix))).toBe(true);
+
+    // Stamped by the function's clock (the host's test clock on an emulator).
+    for (const p of published) expect(JSON.parse(JSON.parse(p.Message!).default).page.sentAt).toBe(iso(T0));
+
+    // The next invocation of the same container reads the secret no more: once per container (docs/paging.md). An
+    // alert carries no ward of its own: its pages carry the patient's, read from the state table.
+    const before = published.length;
+    const spo2: AlertChange = {
+      alertId: 'spo2|P-live|m9',
+      patientId: 'P-live',
+      subject: 'spo2',
+      cleared: false,
+      summary: 'WARNING (not a grade), patient P-live: SpO2 88 %',
+      at: iso(T0),
+    };
+    const second = await captureOutput(() => notify(streamEvent([alertInsert(spo2, 2)])));
+    expect(second.result.batchItemFailures).toEqual([]);
+    expect(published.length).toBeGreaterThan(before);
+    for (const p of published.slice(before)) expect(p.MessageAttributes?.ward?.StringValue).toBe('W7');
+    expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([SECRET_ARN]);
+  });
+
+  it('counts as sent only the pages SNS took (PagesSent), not those it refused', async () => {
+    sns
+      .on(PublishCommand)
+      .rejects(Object.assign(new Error('SNS is down'), { name: 'InternalErrorException', $fault: 'server' }));
+    const notify = mod.createNotifyHandler(mod.liveDeps(() => T0));
+    const change = await gradeChange('P-down', T0);
+    const { result, out } = await captureOutput(() => notify(streamEvent([change])));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(metricSum(out, 'SendsDeferred')).toBeGreaterThan(0);
+    expect(metricSum(out, 'PagesSent')).toBe(0);
+  });
+
+  it('parks a page SNS refuses (SendsParked, logged as an error by id) and a record bad in itself, both in the pages table', async () => {
+    sns
+      .on(PublishCommand)
+      .rejects(
+        Object.assign(new Error('Invalid parameter: W7'), { name: 'InvalidParameterException', $fault: 'client' }),
+      );
+    const notify = mod.createNotifyHandler(mod.liveDeps(() => T0));
+    const change = await gradeChange('P-refused', T0);
+    const bad = await gradeChange('P-bad', T0);
+    bad.dynamodb!.NewImage!.notification = { S: '{"notificationId": 7' };
+    const { result, out } = await captureOutput(() => notify(streamEvent([change, bad])));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(metricSum(out, 'SendsParked')).toBeGreaterThan(0);
+    expect(metricSum(out, 'RecordsParked')).toBe(1);
+    const parkedLine = out.split('\n').find((l) => l.includes('page send PARKED'));
+    expect(JSON.parse(parkedLine!)).toMatchObject({ level: 'ERROR', patientId: 'P-refused' });
+    const parked = ddb.items('pages').filter((i) => i.pk?.S === PAGES_TABLE.parkedPartition);
+    expect(parked.some((i) => i.sk?.S?.startsWith(`${PAGES_TABLE.parkedRecordPrefix}P-bad#`))).toBe(true);
+    expect(parked.some((i) => i.sk?.S?.startsWith('crs|P-refused|'))).toBe(true);
+  });
+
+  it('counts an escalation timer SQS refused (TimerErrors), by its error name only', async () => {
+    sqs.on(SendMessageCommand).rejects(Object.assign(new Error('queue https://x gone'), { name: 'QueueDoesNotExist' }));
+    const notify = mod.createNotifyHandler(mod.liveDeps(() => T0));
+    const change = await gradeChange('P-timer', T0);
+    const { result, out } = await captureOutput(() => notify(streamEvent([change])));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(published.length).toBeGreaterThan(0);
+    expect(metricSum(out, 'TimerErrors')).toBeGreaterThan(0);
+    expect(out).toContain('"error":"QueueDoesNotExist"');
+    expect(out).not.toContain('queue https://x gone');
+  });
+
+  it("fails the cold start naming a variable the stack did not set, and hands the functions CRS_CONFIG's configuration", async () => {
+    const clients = {
+      dynamodb: ddb.client(),
+      sns: new SNSClient({}),
+      sqs: new SQSClient({}),
+      secrets: new SecretsManagerClient({}),
+    };
+    const built = await awsPagingFromEnv({ ...STACK_ENV }, clients);
+    expect(built.config.paging.timeoutMinutes.other).toBe(7);
+    expect(built.states).toBeDefined();
+    expect(built.sender).toBeDefined();
+    for (const name of Object.keys(STACK_ENV).filter((n) => n !== 'CRS_CONFIG')) {
+      const env: NodeJS.ProcessEnv = { ...STACK_ENV };
+      delete env[name];
+      await expect(awsPagingFromEnv(env, clients), name).rejects.toThrow(`environment variable ${name} is not set`);
+    }
+    await expect(awsPagingFromEnv({ ...STACK_ENV, CRS_PAGES_TABLE: '' }, clients)).rejects.toThrow(
+      'environment variable CRS_PAGES_TABLE is not set',
+    );
+    // A blank CRS_CONFIG is the default configuration; one that is not JSON, or not a valid configuration, fails
+    // the cold start.
+    await expect(
+      awsPagingFromEnv(
+        { ...STACK_ENV, CRS_CONFIG: JSON.stringify({ paging: { timeoutMinutes: { other: -1 } } }) },
+        clients,
+      ),
+    ).rejects.toThrow('CRS_CONFIG is not a valid grading configuration');
+    expect(
+      (await awsPagingFromEnv({ ...STACK_ENV, CRS_CONFIG: '  ' }, clients)).config.paging.timeoutMinutes.other,
+    ).toBe(15);
+    await expect(awsPagingFromEnv({ ...STACK_ENV, CRS_CONFIG: '{"paging": ' }, clients)).rejects.toThrow(
+      'CRS_CONFIG is not valid JSON',
     );
   });
 });

@@ -10,6 +10,7 @@ import { iso } from '#domain/time.ts';
 import {
   RecordRefused,
   VersionConflict,
+  type AuditEvent,
   type PageMessage,
   type PageSender,
   type ParkedSend,
@@ -840,5 +841,137 @@ describe('the pager, pinned by a mutation run', () => {
       'silence',
       'silence',
     ]);
+  });
+});
+
+describe("the in-memory stores (replay's escalations), as SQLite and DynamoDB keep pages: pinned by a mutation run", () => {
+  const T = Date.parse('2026-01-10T08:00:00Z');
+  const page = (over: Partial<Page> & Pick<Page, 'pageId'>): Page => ({
+    notificationId: 'crs|P-1|n1',
+    patientId: 'P-1',
+    team: 'hematology',
+    subject: 'crs',
+    kind: 'escalation',
+    grade: 2,
+    summary: 'CRS grade 2',
+    status: 'open',
+    delivered: true,
+    rev: 0,
+    level: 0,
+    round: 0,
+    triggeredAt: T,
+    dueAt: T + 15 * 60_000,
+    ...over,
+  });
+  const entry = (patientId: string, at: string, text: string): AuditEvent => ({
+    at,
+    patientId,
+    type: 'page',
+    text,
+    details: { pageId: `crs|${patientId}|${text}` },
+  });
+
+  it('saves a page only over the revision it was read at, each save one revision on', async () => {
+    const store = new MemoryPageStore(new MemoryAuditLog());
+    await store.save([page({ pageId: 'a' })]);
+    expect((await store.get('a'))!.rev).toBe(1);
+    await expect(store.save([page({ pageId: 'a' })])).rejects.toBeInstanceOf(VersionConflict); // created twice
+    await expect(store.save([page({ pageId: 'a', rev: 2 })])).rejects.toBeInstanceOf(VersionConflict);
+    await store.save([page({ pageId: 'a', rev: 1, status: 'acknowledged' })]);
+    expect(await store.get('a')).toMatchObject({ rev: 2, status: 'acknowledged' });
+    // Several pages at once: all or nothing (a new one first does not let a stale one through).
+    await expect(store.save([page({ pageId: 'b' }), page({ pageId: 'a', rev: 1 })])).rejects.toBeInstanceOf(
+      VersionConflict,
+    );
+    expect(await store.get('b')).toBeUndefined();
+    expect((await store.get('a'))!.rev).toBe(2);
+  });
+
+  it('refuses audit entries it has no trail for before changing anything', async () => {
+    const store = new MemoryPageStore();
+    const e = entry('P-1', '2026-01-10T08:00:00Z', 'x');
+    await expect(store.save([page({ pageId: 'a' })], [e])).rejects.toThrow('keeps no audit trail');
+    expect(await store.get('a')).toBeUndefined();
+    const silence = {
+      silenceId: 'S1',
+      scope: { patientId: 'P-1' },
+      from: T,
+      until: T + 60_000,
+      createdBy: 'N',
+      reason: 'x',
+    };
+    await expect(store.saveSilence(silence, [e])).rejects.toThrow('keeps no audit trail');
+    expect(await store.getSilence('S1')).toBeUndefined();
+    await store.save([page({ pageId: 'a' })], []); // no entries: nothing to keep
+    expect(await store.get('a')).toBeDefined();
+  });
+
+  it('lists the pages with something to do, the open ones, the unsent ones and the latest, as the other stores do', async () => {
+    const store = new MemoryPageStore(new MemoryAuditLog());
+    await store.save([
+      page({ pageId: 'due', dueAt: T }),
+      page({ pageId: 'later', dueAt: T + 1 }),
+      page({ pageId: 'held', dueAt: null, heldBy: 'S1' }),
+      page({ pageId: 'unsent', delivered: false, triggeredAt: T + 2 }),
+      page({ pageId: 'unsent-first', delivered: false, triggeredAt: T + 1 }),
+      page({ pageId: 'info', status: 'info', delivered: false, dueAt: null, triggeredAt: T + 3 }),
+      page({ pageId: 'info-sent', status: 'info', dueAt: null }),
+      page({ pageId: 'acked', status: 'acknowledged', dueAt: null }),
+      page({ pageId: 'no-timer', dueAt: null }),
+      page({ pageId: 'other', patientId: 'P-2', delivered: false, triggeredAt: T - 1 }),
+    ]);
+    const ids = (pages: Page[]) => pages.map((p) => p.pageId);
+    expect(ids(await store.pendingPages(T)).sort()).toEqual(['due', 'held', 'info', 'other', 'unsent', 'unsent-first']);
+    expect(ids(await store.openPages('P-1')).sort()).toEqual(
+      ['due', 'held', 'later', 'no-timer', 'unsent', 'unsent-first'].sort(),
+    );
+    expect(ids(await store.unsentPages('P-1'))).toEqual(['unsent-first', 'unsent', 'info']);
+    expect(ids(await store.patientPages('P-1', 2))).toEqual(['info', 'unsent']);
+  });
+
+  it('holds a silence until its end, not after', async () => {
+    const store = new MemoryPageStore(new MemoryAuditLog());
+    await store.saveSilence({
+      silenceId: 'S1',
+      scope: { team: 'icu' },
+      from: T,
+      until: T + 60_000,
+      createdBy: 'N',
+      reason: 'x',
+    });
+    expect((await store.silences(T + 59_999)).map((s) => s.silenceId)).toEqual(['S1']);
+    expect(await store.silences(T + 60_000)).toEqual([]);
+  });
+
+  it("keeps an entry written twice once, and reads a patient's trail oldest first whatever the offset", async () => {
+    const told: AuditEvent[] = [];
+    const log = new MemoryAuditLog((e) => told.push(e));
+    const first = entry('P-1', '2026-01-10T09:30:00+02:00', 'first'); // 07:30Z
+    const second = entry('P-1', '2026-01-10T08:00:00Z', 'second');
+    const same = entry('P-1', '2026-01-10T08:00:00Z', 'same instant, written after');
+    await log.append([second, entry('P-2', '2026-01-10T07:00:00Z', 'other')]);
+    await log.append([first, second, same]);
+    expect(told).toHaveLength(4);
+    const trail: string[] = [];
+    for await (const e of log.forPatient('P-1')) trail.push(e.text);
+    expect(trail).toEqual(['first', 'second', 'same instant, written after']);
+  });
+
+  it('parks a send by its page, level and round, and removes only that one', async () => {
+    const parked = new MemoryParkedSends();
+    const send = {
+      pageId: 'p',
+      patientId: 'P-1',
+      notificationId: 'n',
+      team: 'icu',
+      reason: 'refused',
+      attempts: 3,
+      parkedAt: iso(T),
+    };
+    await parked.park({ ...send, level: 0, round: 0 });
+    await parked.park({ ...send, level: 0, round: 1 });
+    await parked.park({ ...send, level: 1, round: 0 });
+    await parked.remove('p', 0, 1);
+    expect((await parked.list()).map((s) => `${s.level}.${s.round}`).sort()).toEqual(['0.0', '1.0']);
   });
 });

@@ -144,3 +144,12 @@ describe('a blood pressure sent in kPa grades as the rules say', () => {
     expect(grade('8.67')).toBe(1);
   });
 });
+
+describe('floating-point noise (withoutFloatNoise): pinned by a mutation run', () => {
+  it('is removed where it sits in the 16th significant digit too', () => {
+    // (91.22 - 32) x 5/9 is 32.900000000000006 and 10 x 0.45359237 is 4.535923700000001: 16 digits keep the noise.
+    expect(converted('vitals.temperatureC', 91.22, '[degF]')).toBe(32.9);
+    expect(converted('vitals.temperatureC', 89.78, '[degF]')).toBe(32.1);
+    expect(converted('enrolment.weightKg', 10, '[lb_av]')).toBe(4.5359237);
+  });
+});
