@@ -123,20 +123,23 @@ describe('DynamoTokenStore', () => {
   });
 });
 
+/** `crs token ... --backend aws` in process, over the DynamoDB fake: its exit code and what it printed. */
+const runAws = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
+  let out = '';
+  let err = '';
+  const code = await tokenCommand(['--backend', 'aws', ...argv], {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+    now: () => new Date('2026-01-10T08:00:00Z'),
+    aws: async (table) => ({ tokens: new DynamoTokenStore(client(), table), close: () => {} }),
+    embedded: () => Promise.reject(new Error('the embedded store must not be opened with --backend aws')),
+    env,
+  });
+  return { code, out, err };
+};
+
 describe('crs token --backend aws', () => {
-  const run = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
-    let out = '';
-    let err = '';
-    const code = await tokenCommand(['--backend', 'aws', ...argv], {
-      out: (t) => (out += t),
-      err: (t) => (err += t),
-      now: () => new Date('2026-01-10T08:00:00Z'),
-      aws: async (table) => ({ tokens: new DynamoTokenStore(client(), table), close: () => {} }),
-      embedded: () => Promise.reject(new Error('the embedded store must not be opened with --backend aws')),
-      env,
-    });
-    return { code, out, err };
-  };
+  const run = runAws;
 
   it('issues a token shown once and stored only as its hash; the ingest then authenticates it until it is revoked', async () => {
     const issued = await run(['issue', '--device', 'gw-icu4', '--kind', 'monitor', '--ward', 'ICU4', '--json']);
@@ -293,19 +296,7 @@ describe('pinned by a mutation run', () => {
 });
 
 describe('crs token, pinned by a mutation run', () => {
-  const run = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
-    let out = '';
-    let err = '';
-    const code = await tokenCommand(['--backend', 'aws', ...argv], {
-      out: (t) => (out += t),
-      err: (t) => (err += t),
-      now: () => new Date('2026-01-10T08:00:00Z'),
-      aws: async (table) => ({ tokens: new DynamoTokenStore(client(), table), close: () => {} }),
-      embedded: () => Promise.reject(new Error('the embedded store must not be opened with --backend aws')),
-      env,
-    });
-    return { code, out, err };
-  };
+  const run = runAws;
   const issue = async (...scope: string[]) => {
     const r = await run(['issue', '--device', 'gw-1', ...scope, '--json']);
     expect(r.code, r.err).toBe(0);

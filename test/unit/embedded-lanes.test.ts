@@ -59,18 +59,7 @@ beforeEach(async () => {
     });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-  server = await startEmbeddedServer({
-    dataDir: dir,
-    config: CONFIG,
-    port: 0,
-    localToken: TOKEN,
-    pageStream: new PassThrough(),
-    log: (l) => logs.push(l),
-    webhook: {
-      url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
-      retry: { initialMs: 20, maxMs: 100 },
-    },
-  });
+  server = await startWithWebhook();
 });
 afterEach(async () => {
   await server.close();
@@ -78,6 +67,20 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The server on the test's data directory, posting each record to `receiver`'s /hook, with quick retries. */
+const startWithWebhook = (config = CONFIG, receiver: Server = hook) =>
+  startEmbeddedServer({
+    dataDir: dir,
+    config,
+    port: 0,
+    localToken: TOKEN,
+    pageStream: new PassThrough(),
+    log: (l) => logs.push(l),
+    webhook: {
+      url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+      retry: { initialMs: 20, maxMs: 100 },
+    },
+  });
 const post = (m: unknown) =>
   fetch(`${server.url}/v1/messages`, {
     method: 'POST',
@@ -240,18 +243,7 @@ describe('the webhook lane, pinned by a mutation run', () => {
     await server.close();
     const slow = resolveConfig({ paging: { staleFeedMinutes: 1e9, deliveryAlertMinutes: 60 } });
     if (!slow.ok) throw new Error(slow.errors.join('; '));
-    server = await startEmbeddedServer({
-      dataDir: dir,
-      config: slow.config,
-      port: 0,
-      localToken: TOKEN,
-      pageStream: new PassThrough(),
-      log: (l) => logs.push(l),
-      webhook: {
-        url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
-        retry: { initialMs: 20, maxMs: 100 },
-      },
-    });
+    server = await startWithWebhook(slow.config);
     answer = (event) => (event === 'notification' ? 422 : 204);
     for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
     await until(() => logs.some((l) => l.startsWith('delivery watch: ALERT lane webhook parked')), 'the parked alert');
@@ -272,18 +264,7 @@ describe('the webhook lane, pinned by a mutation run', () => {
     await until(() => received.length > 0 || undefined, 'a first try');
     await server.close();
     answer = () => 204;
-    server = await startEmbeddedServer({
-      dataDir: dir,
-      config: CONFIG,
-      port: 0,
-      localToken: TOKEN,
-      pageStream: new PassThrough(),
-      log: (l) => logs.push(l),
-      webhook: {
-        url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
-        retry: { initialMs: 20, maxMs: 100 },
-      },
-    });
+    server = await startWithWebhook();
     await until(() => delivered('page').includes('P1') || undefined, "P1's grade change and page, after the restart");
     expect(delivered('notification')).toEqual(['P1']);
   });
@@ -299,18 +280,7 @@ describe('the webhook lane, pinned by a mutation run', () => {
     await new Promise<void>((r) => moved.listen(0, '127.0.0.1', r));
     try {
       await server.close();
-      server = await startEmbeddedServer({
-        dataDir: dir,
-        config: CONFIG,
-        port: 0,
-        localToken: TOKEN,
-        pageStream: new PassThrough(),
-        log: (l) => logs.push(l),
-        webhook: {
-          url: `http://127.0.0.1:${(moved.address() as AddressInfo).port}/hook`,
-          retry: { initialMs: 20, maxMs: 100 },
-        },
-      });
+      server = await startWithWebhook(CONFIG, moved);
       for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
       await until(() => seen.length >= 3 || undefined, 'tries');
       expect(new Set(seen)).toEqual(new Set(['POST /hook']));
