@@ -191,6 +191,10 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   }
 }
 
+/** What both backends say of an id that matched nothing parked (and exit 1). */
+const nothingParked = (id: string, lane?: string) =>
+  `crs outbox: nothing parked as ${id}${lane ? ` in lane ${lane}` : ''}`;
+
 /**
  * Retries --all (one call with no id) or each id in turn; an id nothing parked (in the --sink lane) is said, as on
  * AWS, and makes the command exit 1: a script retrying several ids learns which did nothing.
@@ -205,7 +209,7 @@ async function retryEach(
   for (const itemId of v.all ? [undefined] : ids) {
     const n = await retry(itemId);
     if (n === 0 && itemId !== undefined) {
-      err(`crs outbox: nothing parked as ${itemId}${v.sink ? ` in lane ${v.sink}` : ''}`);
+      err(nothingParked(itemId, v.sink));
       missing++;
     }
     count += n;
@@ -299,7 +303,7 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
       ...failures.map((f) => f.id),
     ];
     const missing = v.all ? [] : ids.filter((id) => !known.includes(id));
-    for (const id of missing) err(`crs outbox: nothing parked as ${id}`);
+    for (const id of missing) err(nothingParked(id));
     let failed = 0;
 
     let resent = 0;

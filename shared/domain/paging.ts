@@ -387,7 +387,7 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
         dueAt: now + timeoutMs(p.grade, config),
       };
       changed.push(released);
-      deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: 'released' });
+      deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: sendReason(released) });
       continue;
     }
     if (p.dueAt === null || p.dueAt > now) continue;
@@ -411,7 +411,7 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
       dueAt: p.dueAt + timeoutMs(p.grade, config),
     };
     changed.push(next);
-    deliveries.push({ page: next, role: step.role, reason: 'escalated' });
+    deliveries.push({ page: next, role: step.role, reason: sendReason(next) });
   }
   return { pages: changed, deliveries };
 }

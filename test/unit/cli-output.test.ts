@@ -163,6 +163,31 @@ describe('pinned by a mutation run', () => {
   });
 });
 
+/**
+ * For a command run in process: what it writes to standard error, the SIGTERM handler it adds, and a stop as
+ * SIGTERM would do it, without sending a signal to the test's own process.
+ */
+function inProcess() {
+  const written: string[] = [];
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    written.push(String(chunk));
+    return true;
+  });
+  const before = { int: process.listeners('SIGINT'), term: process.listeners('SIGTERM') };
+  const termHandler = () => process.listeners('SIGTERM').find((l) => !before.term.includes(l));
+  return {
+    stderr: () => written.join(''),
+    termHandler,
+    stop() {
+      const term = termHandler()!;
+      for (const l of process.listeners('SIGINT')) if (!before.int.includes(l)) process.removeListener('SIGINT', l);
+      process.removeListener('SIGTERM', term);
+      (term as (s: string) => void)('SIGTERM');
+    },
+    restore: () => write.mockRestore(),
+  };
+}
+
 describe('crs mllp-bridge options, pinned by a mutation run', () => {
   type Started = import('#hosts/mllp-bridge/mllp-bridge.ts').BridgeOptions;
 
@@ -179,26 +204,17 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
         return { port: 4321, spool: { madePrivate: [], counts: () => ({ waiting: 0 }) }, close: async () => {} };
       },
     }));
-    const stderr: string[] = [];
-    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-      stderr.push(String(chunk));
-      return true;
-    });
-    const before = { int: process.listeners('SIGINT'), term: process.listeners('SIGTERM') };
+    const cmd = inProcess();
     try {
       const { mllpBridgeCommand } = await import('#cli/mllp-bridge.ts');
       const run = mllpBridgeCommand(args.map((a) => (a === 'TOKEN' ? tokenFile : a)));
       const code = await Promise.race([run, new Promise<'running'>((r) => setTimeout(() => r('running'), 0))]);
-      if (code !== 'running') return { code, started, stderr: stderr.join('') };
-      // Running: stop it as SIGTERM would, without sending a signal to the test's own process.
+      if (code !== 'running') return { code, started, stderr: cmd.stderr() };
       await vi.waitFor(() => expect(started).toHaveLength(1));
-      const term = process.listeners('SIGTERM').find((l) => !before.term.includes(l))!;
-      for (const l of process.listeners('SIGINT')) if (!before.int.includes(l)) process.removeListener('SIGINT', l);
-      process.removeListener('SIGTERM', term);
-      (term as (s: string) => void)('SIGTERM');
-      return { code: await run, started, stderr: stderr.join('') };
+      cmd.stop();
+      return { code: await run, started, stderr: cmd.stderr() };
     } finally {
-      write.mockRestore();
+      cmd.restore();
       vi.doUnmock('#hosts/mllp-bridge/mllp-bridge.ts');
       rmSync(dir, { recursive: true, force: true });
     }
@@ -530,12 +546,7 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       runSimulation: async () => {},
     }));
     vi.stubEnv('CRS_INGEST_TOKEN', '');
-    const stderr: string[] = [];
-    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-      stderr.push(String(chunk));
-      return true;
-    });
-    const before = { int: process.listeners('SIGINT'), term: process.listeners('SIGTERM') };
+    const cmd = inProcess();
     try {
       const { serveCommand, startCommand } = await import('#cli/serve.ts');
       const { loadConfig } = await import('#cli/main.ts');
@@ -545,21 +556,17 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       void run.then((c) => {
         code = c;
       });
-      const handler = () => process.listeners('SIGTERM').find((l) => !before.term.includes(l));
       await vi.waitFor(
         () => {
-          if (code === undefined && !handler()) throw new Error('neither ended nor running yet');
+          if (code === undefined && !cmd.termHandler()) throw new Error('neither ended nor running yet');
         },
         { timeout: 10_000, interval: 5 },
       );
-      if (code !== undefined) return { code, started, stderr: stderr.join('') };
-      const term = handler()!;
-      for (const l of process.listeners('SIGINT')) if (!before.int.includes(l)) process.removeListener('SIGINT', l);
-      process.removeListener('SIGTERM', term);
-      (term as (s: string) => void)('SIGTERM');
-      return { code: await run, started, stderr: stderr.join('') };
+      if (code !== undefined) return { code, started, stderr: cmd.stderr() };
+      cmd.stop();
+      return { code: await run, started, stderr: cmd.stderr() };
     } finally {
-      write.mockRestore();
+      cmd.restore();
       vi.unstubAllEnvs();
       vi.doUnmock('#hosts/embedded/embedded.ts');
       vi.doUnmock('#cli/simulate.ts');
