@@ -88,6 +88,16 @@ const PARKED_SEND = {
   parkedAt: '2026-11-26T10:01:00Z',
 };
 
+/** An outbox record the notifier parked (its image as the stream gave it). */
+const PARKED_RECORD = {
+  key: 'P-1#outbox#crs|P-1|#4',
+  patientId: 'P-1',
+  id: 'crs|P-1|#4',
+  reason: 'paging it failed (TypeError)',
+  parkedAt: '2026-11-26T10:00:00Z',
+  image: '{"pk":{"S":"P-1"}}',
+};
+
 describe('DynamoPageStore', () => {
   it("keeps each page in its patient's partition, and writes a new revision only over the one read", async () => {
     const s = store();
@@ -223,14 +233,7 @@ describe('DynamoPageStore', () => {
     const sends = new DynamoParkedSends(ddb.client(), 'pages');
     const records = new DynamoParkedRecords(ddb.client(), 'pages');
     const send = PARKED_SEND;
-    const record = {
-      key: 'P-1#outbox#crs|P-1|#4',
-      patientId: 'P-1',
-      id: 'crs|P-1|#4',
-      reason: 'paging it failed (TypeError)',
-      parkedAt: '2026-11-26T10:00:00Z',
-      image: '{"pk":{"S":"P-1"}}',
-    };
+    const record = PARKED_RECORD;
     await sends.park(send);
     await records.park(record);
     await records.park({ ...record, key: 'P-2#outbox#crs|P-2|#1', patientId: 'P-2', parkedAt: '2026-11-26T09:00:00Z' });
@@ -550,14 +553,7 @@ describe('the partition of a page, from its id (patientOfPageId): pinned by a mu
       reason: 'x',
     });
     await new DynamoParkedSends(ddb.client(), 'pages').park(PARKED_SEND);
-    await new DynamoParkedRecords(ddb.client(), 'pages').park({
-      key: 'P-1#outbox#crs|P-1|#4',
-      patientId: 'P-1',
-      id: 'crs|P-1|#4',
-      reason: 'paging it failed (TypeError)',
-      parkedAt: '2026-11-26T10:00:00Z',
-      image: '{"pk":{"S":"P-1"}}',
-    });
+    await new DynamoParkedRecords(ddb.client(), 'pages').park(PARKED_RECORD);
     expect(
       ddb
         .items('pages')
