@@ -5,6 +5,7 @@
 import type { AckResult, Page, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
+import { isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification } from './ack.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 
@@ -112,7 +113,7 @@ export async function acknowledgeByApi(
   const example = '{"token": "<from the acknowledge link>", "by": "your name"}';
   if (Buffer.byteLength(req.body) > ACK_BODY_LIMIT)
     return json(413, 'too-large', { errors: [`body: more than ${ACK_BODY_LIMIT} bytes`] });
-  if (!/^application\/json\s*(;|$)/i.test(req.contentType ?? ''))
+  if (!isJsonType(req.contentType))
     return json(415, 'unsupported-media-type', { errors: [`content-type: send application/json, e.g. ${example}`] });
   let body: Record<string, unknown>;
   try {

@@ -4,6 +4,7 @@ import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import { MINUTE, iso, parseTime } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
+import { isJsonType } from './media-type.ts';
 import { authenticate, refusalHeaders, RETRY_LATER, type AuthResult } from './auth.ts';
 import { admitPatients, sectionRefusals, type Admission, type PatientDirectory, type Principal } from './scope.ts';
 
@@ -150,7 +151,7 @@ export async function handleIngest(
   if (!auth.ok) return json(auth.status, { error: auth.error }, refusalHeaders(auth));
 
   const type = header(req, 'content-type');
-  if (type && !/json/i.test(type)) return json(415, { error: `content-type ${type} is not JSON` });
+  if (type && !isJsonType(type)) return json(415, { error: `content-type ${type} is not JSON` });
   const limit = route === 'single' ? INGEST_LIMITS.messageBytes : INGEST_LIMITS.batchBytes;
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > limit) return json(413, { error: `body is ${size} bytes; the limit is ${limit}` });

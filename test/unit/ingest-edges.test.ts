@@ -78,6 +78,35 @@ describe('ingest edges', () => {
     expect(ok.status).toBe(202);
   });
 
+  it('takes JSON media types only: +json types and a UTF-8 charset, never a look-alike, text or another charset', async () => {
+    const taken = [
+      'application/json',
+      'Application/JSON ; Charset="UTF-8"',
+      'application/fhir+json',
+      'application/json; v=1',
+    ];
+    const refused = [
+      'application/x-ndjson',
+      'application/json-seq',
+      'text/json',
+      'text/plain; charset=json',
+      'application/json; charset=utf-16',
+      'application/x-www-form-urlencoded',
+    ];
+    const m = msg('P-1', 0, { vitals: { heartRate: 80 } });
+    for (const type of taken)
+      expect((await handleIngest(post(m, '/v1/messages', { 'content-type': type }), deps())).status, type).toBe(202);
+    const queued = queue.messages.length;
+    for (const type of refused) {
+      const r = await handleIngest(post(m, '/v1/messages', { 'content-type': type }), deps());
+      expect({ status: r.status, body: JSON.parse(r.body) }, type).toEqual({
+        status: 415,
+        body: { error: `content-type ${type} is not JSON` },
+      });
+    }
+    expect(queue.messages).toHaveLength(queued);
+  });
+
   it('refuses a body nested 17 deep before parsing it, saying so', async () => {
     const deep = `${'['.repeat(17)}${']'.repeat(17)}`;
     const res = await handleIngest(post(deep), deps());

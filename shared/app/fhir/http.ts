@@ -22,6 +22,7 @@ import { capabilityStatement } from './capability.ts';
 import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
 
 import { FHIR_BASE } from '#app/interfaces/routes.ts';
+import { isJsonType } from '#app/media-type.ts';
 
 export { FHIR_BASE };
 export const FHIR_CONTENT_TYPE = 'application/fhir+json';
@@ -87,7 +88,7 @@ export async function handleFhirHttp(
     return problem(auth.status, code, auth.error, '', refusalHeaders(auth));
   }
   const type = header(req, 'content-type') ?? '';
-  if (!/json/i.test(type))
+  if (!isJsonType(type))
     return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > INGEST_LIMITS.batchBytes)

@@ -15,6 +15,7 @@ import type { DeliveryAlert } from './delivery-watch.ts';
 import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { INGEST_LIMITS, authenticateRequest } from '#app/ingest.ts';
+import { isJsonType } from '#app/media-type.ts';
 import { wireId } from '#domain/ids.ts';
 import type { SecurityLog } from '#ports';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
@@ -126,9 +127,6 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
   res.end(body);
 }
 
-/** JSON, exactly: `application/json`, optionally with a UTF-8 charset (a form or text/plain is never taken as JSON). */
-const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
-
 const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) =>
   send(res, status, { 'content-type': 'application/json', ...SECURITY_HEADERS, ...headers }, JSON.stringify(body));
 
@@ -206,7 +204,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     example: string,
     limit = ACK_BODY_LIMIT,
   ): Promise<Record<string, unknown> | undefined> {
-    if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+    if (!isJsonType(req.headers['content-type'])) {
       sendJson(res, 415, { error: `send JSON (content-type: application/json): ${example}` });
       return undefined;
     }

@@ -1,0 +1,15 @@
+// Which content types are JSON, once for every JSON route (device messages, FHIR, acknowledgements, the board API).
+
+/**
+ * `application/json` or a structured `+json` type (`application/fhir+json`), with parameters; a charset, when named,
+ * UTF-8 (JSON is UTF-8: a body declared otherwise would be read wrong). Never text/plain or a form, so a browser's
+ * cross-site form post is never taken as JSON; never look-alikes such as `application/json-seq` or `x-ndjson`.
+ */
+export function isJsonType(type: string | undefined): boolean {
+  const [essence = '', ...params] = (type ?? '').split(';').map((p) => p.trim().toLowerCase());
+  if (essence !== 'application/json' && !/^application\/[a-z0-9!#$&^_.-]+\+json$/.test(essence)) return false;
+  return params.every((p) => {
+    const [name, value = ''] = p.split('=').map((s) => s.trim());
+    return name !== 'charset' || /^"?utf-?8"?$/.test(value);
+  });
+}
