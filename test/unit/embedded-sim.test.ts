@@ -8,8 +8,10 @@ import { scenarioFor } from '#cli/simulate.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { validateMessage } from '#domain/contract.ts';
 import type { NotificationEvent } from '#domain/events.ts';
-import { buildScenario, COURSE_NAMES } from '#sim/courses.ts';
+import { iso } from '#domain/time.ts';
+import { buildScenario, COURSE_NAMES, COURSES, settledReading } from '#sim/courses.ts';
 import { anchorStart } from '#sim/player.ts';
+import { int, mulberry32, round, uniform } from '#sim/prng.ts';
 
 const START = Date.parse('2026-03-01T06:00:00Z');
 
@@ -106,5 +108,175 @@ describe('simulated courses', () => {
     const bad = spawnSync(process.execPath, [bin, 'simulate', '--speed', 'fast'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--speed must be a number');
+  });
+});
+
+describe('the simulated courses, pinned by a mutation run', () => {
+  const patientsOf = (sc: ReturnType<typeof buildScenario>, course: string) => {
+    const p = sc.patients.find((x) => x.course === course)!;
+    return { patient: p, messages: sc.messages.filter((m) => m.patientId === p.patientId) };
+  };
+
+  it('draw from the published mulberry32 (the same seed gives the same courses in every version)', () => {
+    const rng = mulberry32(1);
+    expect([rng(), rng(), rng()]).toEqual([0.6270739405881613, 0.002735721180215478, 0.5274470399599522]);
+    expect(mulberry32(2 ** 32 - 1)()).toBe(0.8964226141106337);
+  });
+
+  it('draw whole numbers over the whole range, values in [lo, hi), and round to the digits asked', () => {
+    const rng = mulberry32(9);
+    const ints = new Set(Array.from({ length: 400 }, () => int(rng, 1, 6)));
+    expect([...ints].sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const values = Array.from({ length: 400 }, () => uniform(rng, 10, 12));
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(10);
+    expect(Math.max(...values)).toBeLessThan(12);
+    expect(Math.max(...values)).toBeGreaterThan(11.9);
+    expect([round(1.23456, 2), round(38.86, 1), round(2.5)]).toEqual([1.23, 38.9, 3]);
+  });
+
+  it('put each course in the bed the README names: H4-01 crs ... H4-05 bispecific, each device its bed', () => {
+    const sc = buildScenario({ seed: 1, start: START });
+    expect(sc.patients.map((p) => `${p.bed} ${p.course}`)).toEqual([
+      'H4-01 crs',
+      'H4-02 icans',
+      'H4-03 quiet',
+      'H4-04 artefact',
+      'H4-05 bispecific',
+    ]);
+    for (const m of sc.messages) {
+      const bed = sc.patients.find((p) => p.patientId === m.patientId)!.bed;
+      expect(m.source.deviceId).toBe(m.source.kind === 'ehr' ? 'ehr-H4' : `${m.source.kind}-${bed}`);
+    }
+  });
+
+  it('keep the noise bounded for every seed: hypotension below 90 mmHg systolic, every other reading well above', () => {
+    for (let seed = 0; seed < 200; seed++) {
+      const sc = buildScenario({ seed, start: START, courses: ['crs'] });
+      for (const m of sc.messages) {
+        if (m.source.kind !== 'monitor') continue;
+        const minute = (Date.parse(m.observedAt) - START) / 60_000;
+        if (minute >= 38 && minute < 80) expect(m.vitals!.systolicBP).toBeLessThan(90);
+        else expect(m.vitals!.systolicBP).toBeGreaterThanOrEqual(95);
+      }
+    }
+  });
+
+  it('give each reading the mean arterial pressure of its own systolic and diastolic, and read to the end', () => {
+    const sc = buildScenario({ seed: 1, start: START });
+    for (const p of sc.patients) {
+      const readings = sc.messages.filter((m) => m.patientId === p.patientId && m.source.kind === 'monitor');
+      for (const { vitals: v } of readings)
+        expect(v!.meanArterialPressure).toBe(Math.round((v!.systolicBP! + 2 * v!.diastolicBP!) / 3));
+      const last = (Date.parse(readings.at(-1)!.observedAt) - START) / 60_000;
+      expect(last).toBeGreaterThanOrEqual(COURSES[p.course]!.span);
+    }
+  });
+
+  it('give the artefact course exactly one low blood pressure, between normal ones', () => {
+    for (const seed of [1, 2, 3]) {
+      const { messages } = patientsOf(buildScenario({ seed, start: START, courses: ['artefact'] }), 'artefact');
+      const sys = messages.flatMap((m) => (m.vitals?.systolicBP !== undefined ? [m.vitals.systolicBP] : []));
+      expect(sys.filter((s) => s < 90)).toHaveLength(1);
+      expect(sys.filter((s) => s >= 100).length).toBe(sys.length - 1);
+    }
+  });
+
+  it('recover as described: ICANS back to 0 after dexamethasone, the bispecific down from CRS 2 after tocilizumab', () => {
+    for (const seed of [1, 2]) {
+      const icans = pagesOf('icans', seed);
+      expect(summary(icans).slice(3)).toEqual(['icans de-escalation 3->1', 'icans de-escalation 1->0']);
+      const bisp = pagesOf('bispecific', seed);
+      expect(summary(bisp).slice(2)).toEqual(['crs de-escalation 2->1']);
+      const sc = buildScenario({ seed, start: START, courses: ['icans', 'bispecific'] });
+      const { messages: im } = patientsOf(sc, 'icans');
+      const ice2 = im.findIndex((m) => m.neuro?.iceScore === 2);
+      const dexa = im.findIndex((m) => m.medications?.some((d) => d.drug === 'dexamethasone'));
+      expect(dexa).toBeGreaterThan(ice2);
+      const { messages: bm } = patientsOf(sc, 'bispecific');
+      const o2 = bm.findIndex((m) => m.oxygen?.device === 'nasal_cannula');
+      expect(bm.findIndex((m) => m.medications?.some((d) => d.drug === 'tocilizumab'))).toBeGreaterThan(o2);
+      expect(bm.filter((m) => m.oxygen?.device === 'room_air')).toHaveLength(2);
+    }
+  });
+
+  it('dose tocilizumab at 8 mg/kg of the enrolment weight, never above 800 mg', () => {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const sc = buildScenario({ seed, start: START, courses: ['crs', 'bispecific'] });
+      for (const p of sc.patients) {
+        const ms = sc.messages.filter((m) => m.patientId === p.patientId);
+        const weight = ms.find((m) => m.enrolment)!.enrolment!.weightKg!;
+        const toci = ms.flatMap((m) => m.medications ?? []).find((d) => d.drug === 'tocilizumab')!;
+        expect(toci.doseMg).toBe(Math.min(800, weight * 8));
+      }
+    }
+  });
+
+  it('enrol each patient on the day its course names, a few hours after that day began', () => {
+    const sc = buildScenario({ seed: 4, start: START });
+    const days = { crs: 1, icans: 5, quiet: 3, artefact: 2, bispecific: 2 } as Record<string, number>;
+    for (const p of sc.patients) {
+      const e = sc.messages.find((m) => m.patientId === p.patientId && m.enrolment)!.enrolment!;
+      const hours = (START - Date.parse(e.infusedAt!)) / 3_600_000;
+      expect(hours).toBeGreaterThanOrEqual(days[p.course]! * 24 + 1);
+      expect(hours).toBeLessThanOrEqual(days[p.course]! * 24 + 6);
+    }
+  });
+
+  it('give every patient its own id and noise, even with 200 copies of each course', () => {
+    const sc = buildScenario({ seed: 5, start: START, copies: 200 });
+    expect(new Set(sc.patients.map((p) => p.patientId)).size).toBe(1000);
+    const first = (n: number) => sc.messages.find((m) => m.patientId === sc.patients[n]!.patientId && m.vitals)!.vitals;
+    expect(first(5)).not.toEqual(first(10)); // two copies of the crs course
+  });
+
+  it("number a patient's messages in the order they are sent, each at a whole second", () => {
+    const sc = buildScenario({ seed: 2, start: START + 123, copies: 2 });
+    for (const p of sc.patients) {
+      const ids = sc.messages.filter((m) => m.patientId === p.patientId).map((m) => m.messageId);
+      expect(ids).toEqual([...ids].sort());
+    }
+    for (const m of sc.messages) expect(Date.parse(m.observedAt) % 1000).toBe(0);
+  });
+
+  it('take their message ids from the start minute, so a second run is not read as resends of the first', () => {
+    const a = buildScenario({ seed: 1, start: START });
+    const b = buildScenario({ seed: 1, start: START + 60_000 });
+    const ids = new Set(a.messages.map((m) => m.messageId));
+    expect(b.messages.some((m) => ids.has(m.messageId))).toBe(false);
+  });
+
+  it('cover every message in their span, the longest course of any copy', () => {
+    const sc = buildScenario({ seed: 6, start: START, copies: 4 });
+    const last = Math.max(...sc.messages.map((m) => Date.parse(m.observedAt)));
+    expect(sc.start + sc.spanMs).toBeGreaterThanOrEqual(last);
+    const longest = Math.max(...sc.patients.map((p) => p.offset + COURSES[p.course]!.span));
+    expect(sc.spanMs).toBe((longest + 1) * 60_000);
+  });
+
+  it('never stamp a message after the moment it is sent: the anchored start is rounded down, to a whole second', () => {
+    for (const now of [Date.parse('2026-11-26T12:00:00.999Z'), Date.parse('2026-11-26T12:00:00.001Z')]) {
+      const span = 421 * 60_000;
+      const start = anchorStart(now, span, 120);
+      expect(start % 1000).toBe(0);
+      expect(start).toBeLessThanOrEqual(now - span + span / 120);
+      expect(start).toBeGreaterThan(now - span + span / 120 - 1000);
+    }
+  });
+
+  it('refuse an unknown course by name', () => {
+    expect(() => buildScenario({ seed: 1, start: START, courses: ['crs', 'nope'] })).toThrow(
+      'unknown course "nope" (courses: crs, icans, quiet, artefact, bispecific)',
+    );
+  });
+
+  it("keep sending, after the course, the patient's settled vitals stamped with the present", () => {
+    const sc = buildScenario({ seed: 1, start: START });
+    const p = { ...sc.patients[0]!, settled: { temp: 36.1, hr: 50, rr: 30, sys: 150, dia: 95, spo2: 90 } };
+    const m = settledReading(mulberry32(3), p, START, 1);
+    expect(m.observedAt).toBe(iso(START));
+    expect(m.source).toEqual({ deviceId: `monitor-${p.bed}`, kind: 'monitor' });
+    expect(Math.abs(m.vitals!.spo2! - 90)).toBeLessThanOrEqual(1);
+    expect(Math.abs(m.vitals!.heartRate! - 50)).toBeLessThanOrEqual(5);
+    expect(settledReading(mulberry32(3), p, START + 60_000, 1).messageId).not.toBe(m.messageId);
   });
 });
