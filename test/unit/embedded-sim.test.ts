@@ -1,17 +1,27 @@
 // The simulator: deterministic for a seed, valid messages only, and each course grades as it says for any seed
-// (checked through the same replay code the pipeline uses).
+// (checked through the same replay code the pipeline uses); the player and `crs simulate` against a stand-in server.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Replay } from '#app/replay.ts';
-import { scenarioFor } from '#cli/simulate.ts';
+import { mllpDelivery, parseSimulateArgs, scenarioFor, SimulateUsageError, simulateCommand } from '#cli/simulate.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { validateMessage } from '#domain/contract.ts';
+import { type DeviceMessage, validateMessage } from '#domain/contract.ts';
 import type { NotificationEvent } from '#domain/events.ts';
 import { iso } from '#domain/time.ts';
+import type { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { buildScenario, COURSE_NAMES, COURSES, settledReading } from '#sim/courses.ts';
-import { anchorStart } from '#sim/player.ts';
+import { anchorStart, follow, play, postMessage } from '#sim/player.ts';
 import { int, mulberry32, round, uniform } from '#sim/prng.ts';
+
+// The player's waits, replaceable per test (see ownClock); everything else in this file sleeps for real.
+vi.mock('node:timers/promises', async (original) => {
+  const actual = await original<typeof import('node:timers/promises')>();
+  return { ...actual, setTimeout: vi.fn(actual.setTimeout) };
+});
 
 const START = Date.parse('2026-03-01T06:00:00Z');
 
@@ -279,4 +289,389 @@ describe('the simulated courses, pinned by a mutation run', () => {
     expect(Math.abs(m.vitals!.heartRate! - 50)).toBeLessThanOrEqual(5);
     expect(settledReading(mulberry32(3), p, START + 60_000, 1).messageId).not.toBe(m.messageId);
   });
+});
+
+// The player against a stand-in server (node:http) and the real fetch; its waits (the course's clock and the
+// backoff) go through `node:timers/promises`, which these tests replace with a clock of their own when they need to.
+interface Seen {
+  path: string;
+  auth: string | undefined;
+  message: DeviceMessage;
+}
+
+async function standIn(answer: (m: DeviceMessage, n: number) => number) {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        return;
+      }
+      const message = JSON.parse(body) as DeviceMessage;
+      seen.push({ path: req.url ?? '', auth: req.headers.authorization, message });
+      res.writeHead(answer(message, seen.length), { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<string> {
+  const s = await standIn(() => 202);
+  await s.close();
+  return s.url;
+}
+
+afterEach(() => {
+  vi.mocked(sleep).mockReset();
+  vi.useRealTimers();
+});
+
+/** Sleeps answered at once, each moving Date on by its length; `hang`: only an abort ends them. */
+function ownClock(mode: 'instant' | 'hang' = 'instant') {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.parse('2026-12-03T12:00:00Z'));
+  const slept: number[] = [];
+  vi.mocked(sleep).mockImplementation(((ms: number, value?: unknown, o?: { signal?: AbortSignal }) => {
+    slept.push(ms);
+    if (o?.signal?.aborted) return Promise.reject(o.signal.reason);
+    if (mode === 'hang')
+      return new Promise((_, reject) => o?.signal?.addEventListener('abort', () => reject(o.signal!.reason)));
+    // On the next turn of the event loop, once what was due before it has run.
+    return new Promise<unknown>((resolve) =>
+      setImmediate(() => {
+        vi.setSystemTime(Date.now() + ms);
+        resolve(value);
+      }),
+    );
+  }) as typeof sleep);
+  return slept;
+}
+
+describe('the player, pinned by a mutation run', () => {
+  const quiet = () => buildScenario({ seed: 1, start: START, courses: ['quiet'] });
+  const BACKOFF = [250, 500, 1000, 2000, 4000, 8000, 8000, 8000, 8000];
+
+  it('retries a 503 with a doubling backoff up to 8 s, and reports it after the tenth attempt', async () => {
+    const slept = ownClock();
+    const s = await standIn(() => 503);
+    try {
+      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(503);
+      expect(s.seen).toHaveLength(10);
+      expect(slept).toEqual(BACKOFF);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('retries a 429 and a 500 and sends the message again, but never a 400', async () => {
+    ownClock();
+    for (const first of [429, 500]) {
+      const s = await standIn((_, n) => (n === 1 ? first : 202));
+      try {
+        expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(202);
+        expect(s.seen).toHaveLength(2);
+      } finally {
+        await s.close();
+      }
+    }
+    const s = await standIn(() => 400);
+    try {
+      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(400);
+      expect(s.seen).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('retries a refused connection (a server restarting) and fails after the tenth attempt', async () => {
+    const slept = ownClock();
+    const url = await closedPort();
+    await expect(postMessage(url, 'tok', quiet().messages[0]!)).rejects.toThrow(/fetch failed/);
+    expect(slept).toEqual(BACKOFF);
+  });
+
+  it('stops at once when stopped during a backoff', async () => {
+    ownClock('hang');
+    const s = await standIn(() => 503);
+    const abort = new AbortController();
+    try {
+      const sent = postMessage(s.url, 'tok', quiet().messages[0]!, abort.signal);
+      await vi.waitFor(() => expect(s.seen).toHaveLength(1));
+      abort.abort();
+      await expect(sent).rejects.toThrow();
+    } finally {
+      await s.close();
+    }
+  }, 5_000);
+
+  for (const status of [401, 403]) {
+    it(`stops the course on a refused token (HTTP ${status}): nothing more sent, no waiting for the rest, failed`, async () => {
+      const s = await standIn(() => status);
+      try {
+        // Real time: at 60x the next message is due within a second, the course's end in 7 minutes.
+        const sc = buildScenario({ seed: 1, start: START, courses: ['crs'] });
+        await expect(play(sc, { url: s.url, token: 'bad', speed: 60 })).rejects.toThrow(
+          `the server refused the ingest token (HTTP ${status})`,
+        );
+        expect(s.seen).toHaveLength(1);
+      } finally {
+        await s.close();
+      }
+    }, 5_000);
+  }
+
+  it('sends each message at its time on the accelerated clock, never before', async () => {
+    ownClock();
+    const sc = quiet();
+    const speed = 1000; // a monitor reading every 15 patient minutes: 0.9 s apart
+    const realStart = Date.now();
+    const late: number[] = [];
+    const stats = await play(sc, {
+      url: 'unused',
+      token: 'tok',
+      speed,
+      deliver: async (m) => {
+        const due = realStart + (Date.parse(m.observedAt) - sc.start) / speed;
+        late.push(Date.now() - due);
+        return 202;
+      },
+    });
+    expect(stats).toEqual({ sent: sc.messages.length, accepted: sc.messages.length, refused: 0 });
+    expect(Math.min(...late)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...late)).toBeLessThanOrEqual(1);
+  });
+
+  it("sends a patient's next message only once the last is answered, and answers them all before it ends", async () => {
+    ownClock();
+    const sc = buildScenario({ seed: 2, start: START, courses: ['crs', 'icans'] });
+    const inFlight = new Set<string>();
+    const order: string[] = [];
+    let overlapped = 0;
+    const stats = await play(sc, {
+      url: 'unused',
+      token: 'tok',
+      speed: 1_000_000,
+      deliver: async (m) => {
+        if (inFlight.has(m.patientId)) overlapped++;
+        inFlight.add(m.patientId);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight.delete(m.patientId);
+        order.push(m.messageId);
+        return 202;
+      },
+    });
+    expect(overlapped).toBe(0);
+    expect(stats.accepted).toBe(sc.messages.length);
+    for (const p of sc.patients) {
+      const mine = (ids: string[]) => ids.filter((id) => id.includes(p.patientId));
+      expect(mine(order)).toEqual(mine(sc.messages.map((m) => m.messageId)));
+    }
+  });
+
+  it('counts only a 202 as accepted (a 200 from something else at that address is not the ingest)', async () => {
+    ownClock();
+    const sc = quiet();
+    const lines: string[] = [];
+    const stats = await play(sc, {
+      url: 'unused',
+      token: 'tok',
+      speed: 1000,
+      deliver: async () => 200,
+      log: (l) => lines.push(l),
+    });
+    expect(stats).toEqual({ sent: sc.messages.length, accepted: 0, refused: sc.messages.length });
+    expect(lines[0]).toBe(
+      `simulate: message ${sc.messages[0]!.messageId} of patient ${sc.messages[0]!.patientId} refused (HTTP 200)`,
+    );
+  });
+
+  it('sends nothing more once a delivery failed', async () => {
+    ownClock();
+    let calls = 0;
+    await expect(
+      play(quiet(), {
+        url: 'unused',
+        token: 'tok',
+        speed: 1000,
+        deliver: async () => {
+          calls++;
+          throw new Error('gone');
+        },
+      }),
+    ).rejects.toThrow('gone');
+    expect(calls).toBe(1);
+  });
+
+  it('after the courses, sends each patient a reading of the present every minute, through failed ones', async () => {
+    const slept = ownClock();
+    const sc = buildScenario({ seed: 1, start: START, courses: ['crs', 'quiet'] });
+    const abort = new AbortController();
+    const sent: { patientId: string; late: number }[] = [];
+    await follow(sc, {
+      url: 'unused',
+      token: 'tok',
+      speed: 120,
+      signal: abort.signal,
+      deliver: async (m) => {
+        sent.push({ patientId: m.patientId, late: Date.now() - Date.parse(m.observedAt) });
+        if (sent.length === 1) throw new Error('a server restarting');
+        if (sent.length === 6) abort.abort();
+        return 202;
+      },
+    });
+    expect(sent.map((x) => x.patientId)).toEqual(
+      Array(3)
+        .fill(sc.patients.map((p) => p.patientId))
+        .flat(),
+    );
+    for (const x of sent) expect(x.late).toBeGreaterThanOrEqual(0);
+    for (const x of sent) expect(x.late).toBeLessThan(1000);
+    expect(slept.slice(0, 2)).toEqual([60_000, 60_000]);
+  });
+});
+
+describe('crs simulate, pinned by a mutation run', () => {
+  const usage = (args: string[]) => {
+    try {
+      parseSimulateArgs(args);
+      return 'accepted';
+    } catch (err) {
+      expect(err).toBeInstanceOf(SimulateUsageError);
+      return (err as Error).message;
+    }
+  };
+
+  it('refuses a fractional seed, a speed below real time and no copies; takes a list with a trailing comma', () => {
+    expect(usage(['--seed', '1.5'])).toBe('--seed must be a whole number from 0 to 4294967295 (got "1.5")');
+    expect(usage(['--seed', '4294967295'])).toBe('accepted');
+    expect(usage(['--speed', '0.5'])).toBe('--speed must be a number from 1 to 100000 (got "0.5")');
+    expect(usage(['--copies', '0'])).toBe('--copies must be a whole number from 1 to 200 (got "0")');
+    expect(parseSimulateArgs(['--courses', 'crs, quiet,']).settings.courses).toEqual(['crs', 'quiet']);
+    expect(usage(['--courses', 'crs,nope'])).toBe(
+      'unknown course "nope" (courses: crs, icans, quiet, artefact, bispecific)',
+    );
+  });
+
+  it('takes --mllp only with --format hl7v2, an IPv6 host in brackets, and --url without its trailing slash', () => {
+    expect(usage(['--mllp', '127.0.0.1:2575'])).toBe('--format hl7v2 and --mllp HOST:PORT go together');
+    expect(usage(['--format', 'hl7v2'])).toBe('--format hl7v2 and --mllp HOST:PORT go together');
+    const p = parseSimulateArgs(['--format', 'hl7v2', '--mllp', '[::1]:2575', '--url', 'http://h:1//']);
+    expect(p.mllp).toEqual({ host: '::1', port: 2575 });
+    expect(p.url).toBe('http://h:1');
+  });
+
+  it('counts an ACK as the server meant it: AA accepted, AE and AR and an unreadable answer refused', async () => {
+    const reading = buildScenario({ seed: 1, start: START, courses: ['quiet'] }).messages.find((m) => m.vitals)!;
+    const ack = (code: string) => `MSH|^~\\&|CRS||CRS-SIM|SIM|20260301060000||ACK|1|P|2.6\rMSA|${code}|1\r`;
+    const statusFor = async (answer: string) => {
+      const sent: string[] = [];
+      const client = {
+        send: async (text: string) => {
+          sent.push(text);
+          return answer;
+        },
+      } as unknown as MllpClient;
+      const status = await mllpDelivery(client, 'http://127.0.0.1:1', 'tok')(reading);
+      expect(sent[0]).toMatch(/^MSH\|/);
+      return status;
+    };
+    expect(await statusFor(ack('AA'))).toBe(202);
+    expect(await statusFor(ack('AE'))).toBe(422);
+    expect(await statusFor(ack('AR'))).toBe(400);
+    expect(await statusFor('not an ACK')).toBe(400);
+  });
+
+  /** Runs `crs simulate` in this process against `url`; its exit code and what it wrote to standard error. */
+  async function simulate(args: string[]) {
+    const written: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const code = await simulateCommand([
+        ...args,
+        '--courses',
+        'quiet',
+        '--speed',
+        '100000',
+        '--start',
+        '2026-03-01T06:00:00Z',
+      ]);
+      return { code, stderr: written.join('') };
+    } finally {
+      write.mockRestore();
+    }
+  }
+  const QUIET = buildScenario({ seed: 1, start: START, courses: ['quiet'] }).messages.length;
+
+  it('plays the courses with the token of CRS_INGEST_TOKEN and ends (exit 0) without --follow', async () => {
+    const s = await standIn(() => 202);
+    vi.stubEnv('CRS_INGEST_TOKEN', 'env-token');
+    try {
+      const r = await simulate(['--url', `${s.url}/`]);
+      expect(r.stderr).toContain(`simulate: courses done: ${QUIET} of ${QUIET} messages accepted\n`);
+      expect(r.code).toBe(0);
+      expect(new Set(s.seen.map((x) => `${x.path} ${x.auth}`))).toEqual(new Set(['/v1/messages Bearer env-token']));
+    } finally {
+      vi.unstubAllEnvs();
+      await s.close();
+    }
+  }, 10_000);
+
+  it('stops on Ctrl-C, saying how far it got', async () => {
+    const s = await standIn(() => 202);
+    const before = process.listeners('SIGINT');
+    const written: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      // At real time the quiet course takes six hours.
+      const run = simulateCommand(['--url', s.url, '--token', 't', '--courses', 'quiet', '--speed', '1']);
+      await vi.waitFor(() => expect(s.seen.length).toBeGreaterThanOrEqual(3));
+      const ctrlC = process.listeners('SIGINT').find((l) => !before.includes(l)) as () => void;
+      ctrlC();
+      expect(await run).toBe(0);
+      expect(written.join('')).toMatch(/simulate: stopped: \d+ of \d+ messages accepted \(of 29\)\n/);
+      expect(process.listeners('SIGINT')).toEqual(before);
+    } finally {
+      write.mockRestore();
+      await s.close();
+    }
+  }, 10_000);
+
+  it('exits 1, saying how many, when the server refused a message', async () => {
+    const s = await standIn((_, n) => (n === 3 ? 400 : 202));
+    try {
+      const r = await simulate(['--url', s.url, '--token', 't']);
+      expect(r.stderr).toContain(`simulate: courses done: ${QUIET - 1} of ${QUIET} messages accepted, 1 refused\n`);
+      expect(r.code).toBe(1);
+    } finally {
+      await s.close();
+    }
+  }, 10_000);
+
+  it('exits 1 when the token is refused, and when no server answers', async () => {
+    const s = await standIn(() => 401);
+    try {
+      const r = await simulate(['--url', s.url, '--token', 't']);
+      expect(r.stderr).toContain('crs simulate: the server refused the ingest token (HTTP 401)');
+      expect(r.code).toBe(1);
+    } finally {
+      await s.close();
+    }
+    const url = await closedPort();
+    const r = await simulate(['--url', url, '--token', 't']);
+    expect(r.stderr).toContain(`crs simulate: no server answers at ${url}`);
+    expect(r.code).toBe(1);
+  }, 10_000);
 });
