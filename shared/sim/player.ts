@@ -35,7 +35,10 @@ export function anchorStart(nowMs: number, spanMs: number, speed: number): numbe
   return Math.floor((nowMs - spanMs + spanMs / speed) / 1000) * 1000;
 }
 
-const MAX_ATTEMPTS = 10;
+export const MAX_ATTEMPTS = 10;
+
+/** The wait before another attempt after `attempt` failed ones: 250 ms doubling, 8 s at most. */
+export const retryDelay = (attempt: number) => Math.min(8000, 250 * 2 ** (attempt - 1));
 
 export async function postMessage(url: string, token: string, m: DeviceMessage, signal?: AbortSignal): Promise<number> {
   for (let attempt = 1; ; attempt++) {
@@ -57,7 +60,7 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
       throw new TokenRefused(`the server refused the ingest token (HTTP ${status})`);
     if (status !== 0 && status !== 429 && status < 500) return status;
     if (attempt >= MAX_ATTEMPTS) return status;
-    await sleep(Math.min(8000, 250 * 2 ** (attempt - 1)), undefined, signal ? { signal } : {});
+    await sleep(retryDelay(attempt), undefined, signal ? { signal } : {});
   }
 }
 

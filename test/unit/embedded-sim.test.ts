@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Replay } from '#app/replay.ts';
+import { buildAck } from '#app/hl7v2/ack.ts';
 import { mllpDelivery, parseSimulateArgs, scenarioFor, SimulateUsageError, simulateCommand } from '#cli/simulate.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { type DeviceMessage, validateMessage } from '#domain/contract.ts';
@@ -299,7 +300,7 @@ interface Seen {
   message: DeviceMessage;
 }
 
-async function standIn(answer: (m: DeviceMessage, n: number) => number) {
+async function standIn(answer: (m: DeviceMessage, n: number) => number | [number, Record<string, string>]) {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -313,7 +314,8 @@ async function standIn(answer: (m: DeviceMessage, n: number) => number) {
       }
       const message = JSON.parse(body) as DeviceMessage;
       seen.push({ path: req.url ?? '', auth: req.headers.authorization, message });
-      res.writeHead(answer(message, seen.length), { 'content-type': 'application/json' }).end('{}');
+      const [status, headers] = [answer(message, seen.length)].flat() as [number, Record<string, string>?];
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end('{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -674,4 +676,47 @@ describe('crs simulate, pinned by a mutation run', () => {
     expect(r.stderr).toContain(`crs simulate: no server answers at ${url}`);
     expect(r.code).toBe(1);
   }, 10_000);
+});
+
+describe('crs simulate --format hl7v2, sending again what the server asks for: pinned by a mutation run', () => {
+  it('over MLLP, sends a reading again when the server says "send again" or the connection drops, as over HTTP', async () => {
+    const slept = ownClock();
+    const reading = buildScenario({ seed: 1, start: START, courses: ['quiet'] }).messages.find((m) => m.vitals)!;
+    const problem = (text: string) => [{ at: { segment: 'MSH', sequence: 1 }, code: 207 as const, text }];
+    const now = Date.parse('2026-03-01T06:00:00Z');
+    // What crs serve --mllp-port answers with its queue down, and on an internal error (docs/interfaces.md: AR, send again).
+    const queueDown = buildAck({
+      code: 'AR',
+      problems: problem('the queue is unavailable; nothing was accepted, send again later'),
+      text: 'not accepted: send again later',
+      now,
+    });
+    const internal = buildAck({ code: 'AR', problems: problem('internal error; send again'), now });
+    const notHl7 = buildAck({
+      code: 'AR',
+      problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 100, text: 'not HL7' }],
+      now,
+    });
+    const accepted = buildAck({ code: 'AA', now });
+    const run = async (answers: (string | Error)[]) => {
+      let sends = 0;
+      const client = {
+        send: async () => {
+          const a = answers[Math.min(sends++, answers.length - 1)]!;
+          if (a instanceof Error) throw a;
+          return a;
+        },
+      } as unknown as MllpClient;
+      const status = await mllpDelivery(client, 'http://127.0.0.1:1', 'tok')(reading);
+      return { status, sends };
+    };
+    expect(await run([queueDown, internal, new Error('the MLLP connection closed before the ACK'), accepted])).toEqual({
+      status: 202,
+      sends: 4,
+    });
+    expect(slept).toEqual([250, 500, 1000]);
+    expect(await run([notHl7, accepted])).toEqual({ status: 400, sends: 1 }); // never one it refused
+    expect(await run([queueDown])).toEqual({ status: 503, sends: 10 }); // reported, not tried for ever
+    await expect(run([new Error('connect ECONNREFUSED')])).rejects.toThrow('ECONNREFUSED');
+  });
 });
