@@ -720,3 +720,20 @@ describe('crs simulate --format hl7v2, sending again what the server asks for: p
     await expect(run([new Error('connect ECONNREFUSED')])).rejects.toThrow('ECONNREFUSED');
   });
 });
+
+describe("the player waits out a 503's Retry-After: pinned by a mutation run", () => {
+  const quiet = () => buildScenario({ seed: 1, start: START, courses: ['quiet'] });
+
+  it("waits as long as a 503's Retry-After asks before sending again (up to a minute)", async () => {
+    const slept = ownClock();
+    const s = await standIn((_, n) =>
+      n === 1 ? [503, { 'retry-after': '5' }] : n === 2 ? [503, { 'retry-after': '3600' }] : 202,
+    );
+    try {
+      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(202);
+      expect(slept).toEqual([5000, 60_000]);
+    } finally {
+      await s.close();
+    }
+  });
+});
