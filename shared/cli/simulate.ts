@@ -1,5 +1,6 @@
 // `crs simulate`: plays realistic courses to a running `crs serve` over HTTP, at accelerated speed, deterministic
 // for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
@@ -7,7 +8,7 @@ import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { iso, parseTimeWithOffset } from '#domain/time.ts';
 import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '#sim/courses.ts';
-import { anchorStart, follow, play, postMessage, type PlayStats } from '#sim/player.ts';
+import { MAX_ATTEMPTS, anchorStart, follow, play, postMessage, retryDelay, type PlayStats } from '#sim/player.ts';
 import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
@@ -122,7 +123,8 @@ export function describeScenario(sc: Scenario, speed: number): string {
 
 /**
  * Delivery over MLLP for what a monitor measures (vitals, oxygen), as IHE PCD-01; everything else over HTTP. The
- * ACK code stands for an HTTP status in the statistics: AA 202, AE 422, AR 400.
+ * ACK code stands for an HTTP status in the statistics: AA 202, AE 422, AR 400. An AR that says "send again" (the
+ * server's queue was down: its 503) and a lost connection (a restart) are tried again as over HTTP.
  */
 export function mllpDelivery(
   client: MllpClient,
@@ -136,8 +138,19 @@ export function mllpDelivery(
         : undefined;
     if (!text || m.enrolment || m.vasopressors || m.medications || m.neuro || m.organToxicity || m.labs)
       return postMessage(url, token, m, signal);
-    const code = readAck(await client.send(text))?.code;
-    return code === 'AA' ? 202 : code === 'AE' ? 422 : 400;
+    for (let attempt = 1; ; attempt++) {
+      let ack: string | undefined;
+      try {
+        ack = await client.send(text);
+      } catch (err) {
+        if (signal?.aborted || attempt >= MAX_ATTEMPTS) throw err;
+      }
+      const code = ack === undefined ? undefined : readAck(ack)?.code;
+      if (ack !== undefined && !(code === 'AR' && /send again/i.test(ack)))
+        return code === 'AA' ? 202 : code === 'AE' ? 422 : 400;
+      if (attempt >= MAX_ATTEMPTS) return 503;
+      await sleep(retryDelay(attempt), undefined, signal ? { signal } : {});
+    }
   };
 }
 

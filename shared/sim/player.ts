@@ -1,6 +1,7 @@
 // Plays a scenario to a running server over HTTP, like device gateways would: each message is POSTed when its
 // time comes (accelerated by `speed`), a patient's messages one after the other in order, retried on 5xx, 429
-// and connection errors (the server may be restarting), never on a 4xx it would refuse again.
+// and connection errors (the server may be restarting; no sooner than a Retry-After asks), never on a 4xx it would
+// refuse again.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { MINUTE } from '#domain/time.ts';
@@ -35,11 +36,15 @@ export function anchorStart(nowMs: number, spanMs: number, speed: number): numbe
   return Math.floor((nowMs - spanMs + spanMs / speed) / 1000) * 1000;
 }
 
-const MAX_ATTEMPTS = 10;
+export const MAX_ATTEMPTS = 10;
+
+/** The wait before another attempt after `attempt` failed ones: 250 ms doubling, 8 s at most. */
+export const retryDelay = (attempt: number) => Math.min(8000, 250 * 2 ** (attempt - 1));
 
 export async function postMessage(url: string, token: string, m: DeviceMessage, signal?: AbortSignal): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     let status: number;
+    let asked = 0; // the server's Retry-After, ms (a minute at most)
     try {
       const res = await fetch(`${url}/v1/messages`, {
         method: 'POST',
@@ -49,6 +54,7 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
       });
       await res.arrayBuffer();
       status = res.status;
+      asked = Math.min(60, Number(res.headers.get('retry-after')) || 0) * 1000;
     } catch (err) {
       if (signal?.aborted || attempt >= MAX_ATTEMPTS) throw err;
       status = 0;
@@ -57,7 +63,7 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
       throw new TokenRefused(`the server refused the ingest token (HTTP ${status})`);
     if (status !== 0 && status !== 429 && status < 500) return status;
     if (attempt >= MAX_ATTEMPTS) return status;
-    await sleep(Math.min(8000, 250 * 2 ** (attempt - 1)), undefined, signal ? { signal } : {});
+    await sleep(Math.max(retryDelay(attempt), asked), undefined, signal ? { signal } : {});
   }
 }
 
