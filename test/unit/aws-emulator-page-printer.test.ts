@@ -160,9 +160,10 @@ describe('the page printer, pinned by a mutation run', () => {
       teams: { Type: 'String.Array', Value: '["hematology"]' },
     });
     queues.deliver('icu', notification('n1', ['icu'], 'icu'));
+    queues.deliver('icu', notification('n2', ['hematology', 'icu'], 'icu'));
     const { printer: p } = printerOn(queues, ['icu']);
     p.start();
-    await until('taken', () => queues.deleted.length === 2);
+    await until('taken', () => queues.deleted.length === 3);
     expect(p.stats.misdelivered).toBe(1);
   });
 });
