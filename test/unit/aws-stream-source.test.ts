@@ -374,8 +374,10 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
     const created = minutesAgo(10);
     const seqA = stream.write('s1', 'a', created);
     const seqB = stream.write('s1', 'b', created);
-    stream.write('s1', 'c', created);
-    stream.write('s1', 'd', created);
+    // Records written since: within the age limit (Lambda skips a record past it even untried; this source only
+    // looks at the age of a failed batch, so these stay clear of that difference).
+    stream.write('s1', 'c');
+    stream.write('s1', 'd');
     const dlq = onFailureQueue();
     const { source, batches } = sourceOver(
       stream,
@@ -387,7 +389,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
     );
     source.start();
     await until('c and d delivered', () => source.stats.delivered === 2);
-    // The failed batch halves; its first half is past the age limit and is given up; the second half goes on.
+    // The failed batch halves; its first half is past the age limit and is given up; the rest goes on.
     expect(batches).toEqual([
       ['a', 'b', 'c', 'd'],
       ['c', 'd'],
