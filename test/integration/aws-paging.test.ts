@@ -166,6 +166,18 @@ async function auditOf(patientId: string): Promise<{ type: string; text: string;
     .map((l) => JSON.parse(l));
 }
 
+// First in the file: it reads the schedule's count before any test asks for a tick.
+describe('the local schedule and test clock, pinned by a mutation run', () => {
+  it('fires the schedule once at start (catching up with what fell due while nothing ran), and never moves the clock back', async () => {
+    // --schedule-interval 3600: only the start can have fired it.
+    expect((await health(server)).escalate.scheduled).toBe(1);
+    const before = (await health(server)).now;
+    const back = await fetch(`${server.url}/local/clock?advanceMs=-60000`, { method: 'POST' });
+    expect(back.status).toBe(400);
+    expect((await health(server)).now).toBeGreaterThanOrEqual(before);
+  });
+});
+
 describe('pages that get answered, on the deployed shape on an emulator', () => {
   it('climbs the ladder when nobody answers and stops at the first acknowledgement (a link opened on a phone)', async () => {
     await send(
