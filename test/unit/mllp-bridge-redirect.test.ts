@@ -306,6 +306,34 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     }
   }, 30_000);
 
+  it('closes a connection left idle in the middle of a frame, never answering the frame (as the listener does)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-idle-'));
+    const bridge = await startBridge({
+      listenPort: 0,
+      listenHost: '127.0.0.1',
+      url: 'http://127.0.0.1:9/v1/hl7v2',
+      token: 'tok',
+      spoolDir: dir,
+      ackWaitMs: 1,
+      idleMs: 100,
+      log: () => undefined,
+    });
+    try {
+      const socket = connect({ host: '127.0.0.1', port: bridge.port });
+      const received: Buffer[] = [];
+      socket.on('data', (c: Buffer) => received.push(c));
+      const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
+      socket.write(frame(hl7('M-1')).subarray(0, 40)); // never ended
+      await ended;
+      socket.destroy();
+      expect(Buffer.concat(received).length).toBe(0);
+      expect(bridge.spool.counts().waiting).toBe(0);
+    } finally {
+      await bridge.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('listens on the host it is given only', async () => {
     await withBridge('http://127.0.0.1:9/v1/hl7v2', { ackWaitMs: 1 }, async (bridge) => {
       const refused = await new Promise<string>((resolve) => {
