@@ -305,6 +305,46 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     expect(r.stderr).not.toContain('tok-123');
   });
 
+  it('stops cleanly on SIGINT (Ctrl-C) as on SIGTERM: exit 0, saying so', async () => {
+    vi.resetModules();
+    const closed: string[] = [];
+    vi.doMock('#hosts/mllp-bridge/mllp-bridge.ts', () => ({
+      startBridge: async () => ({
+        port: 4321,
+        spool: { madePrivate: [], counts: () => ({ waiting: 0 }) },
+        close: async () => void closed.push('closed'),
+      }),
+    }));
+    const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-cli-'));
+    writeFileSync(join(dir, 'token'), 'tok\n');
+    const cmd = inProcess();
+    const before = process.listeners('SIGINT');
+    try {
+      const { mllpBridgeCommand } = await import('#cli/mllp-bridge.ts');
+      const run = mllpBridgeCommand([
+        '--listen',
+        '0',
+        '--to',
+        'https://crs.example',
+        '--token-file',
+        join(dir, 'token'),
+      ]);
+      await vi.waitFor(() => expect(cmd.termHandler()).toBeDefined());
+      const int = process.listeners('SIGINT').find((l) => !before.includes(l));
+      expect(int).toBeDefined();
+      process.removeListener('SIGINT', int!);
+      process.removeListener('SIGTERM', cmd.termHandler()!);
+      (int as (s: string) => void)('SIGINT');
+      expect(await run).toBe(0);
+      expect(closed).toEqual(['closed']);
+      expect(cmd.stderr()).toContain('crs mllp-bridge: SIGINT: stopping (the spool keeps what is not delivered)');
+    } finally {
+      cmd.restore();
+      vi.doUnmock('#hosts/mllp-bridge/mllp-bridge.ts');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 1 when the bridge fails to close on SIGTERM', async () => {
     const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN'], 'tok\n', {
       close: async () => {

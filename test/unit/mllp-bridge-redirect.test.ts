@@ -414,6 +414,43 @@ describe('MllpClient (the monitor side), pinned by a mutation run', () => {
     }
   });
 
+  it('a broken frame from the peer (cut off by the next <VT>) is no ACK: the send takes the whole frame after it', async () => {
+    const l = await listener((id, socket) =>
+      socket.write(Buffer.concat([Buffer.from('\x0bMSH|^~\\&|cut off'), frame(ackFor(id))])),
+    );
+    const client = new MllpClient('127.0.0.1', l.port);
+    try {
+      expect(readAck(await client.send(hl7m('M-1')))?.controlId).toBe('M-1');
+    } finally {
+      client.close();
+      await l.close();
+    }
+  });
+
+  it('waits 30 s for an ACK by default (longer than the bridge holds a message before its AA: 10 s)', async () => {
+    let arrived: () => void = () => undefined;
+    const frameIn = new Promise<void>((r) => (arrived = r));
+    const l = await listener(() => arrived());
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const client = new MllpClient('127.0.0.1', l.port);
+    try {
+      const sent = client.send(hl7m('M-1'));
+      const outcome = sent.then(
+        () => 'answered',
+        (err: Error) => err.message,
+      );
+      await frameIn; // the timer is set before the frame is written
+      vi.advanceTimersByTime(29_999);
+      expect(await Promise.race([outcome, Promise.resolve('waiting')])).toBe('waiting');
+      vi.advanceTimersByTime(1);
+      expect(await outcome).toBe('no ACK within 30000 ms');
+    } finally {
+      vi.useRealTimers();
+      client.close();
+      await l.close();
+    }
+  });
+
   it('a connection closed before the ACK fails the send at once, and the next send reconnects', async () => {
     const l = await listener((id, socket) => (id === 'M-1' ? socket.destroy() : socket.write(frame(ackFor(id)))));
     const client = new MllpClient('127.0.0.1', l.port); // 30 s timeout: the close, not the timer, ends it
