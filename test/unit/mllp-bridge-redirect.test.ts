@@ -14,6 +14,20 @@ import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { type Bridge, startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { msg } from '#test/support/messages.ts';
 
+// The forwarder's backoff sleeps go through here: real, unless a test records them instead (and does not wait).
+const backoff = vi.hoisted(() => ({ record: undefined as number[] | undefined }));
+vi.mock('node:timers/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:timers/promises')>();
+  return {
+    ...real,
+    setTimeout: (ms: number, value?: unknown, options?: object) => {
+      if (!backoff.record) return real.setTimeout(ms, value, options);
+      backoff.record.push(ms);
+      return Promise.resolve(value);
+    },
+  };
+});
+
 const hl7m = (controlId: string) => toPcd01(msg('P-1', 0, { vitals: { heartRate: 90 } }, controlId))!;
 
 it('keeps a message in the spool when the server answers with a redirect, and never follows it', async () => {
@@ -331,6 +345,28 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     } finally {
       await bridge.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('backs off 250 ms, doubling to 5 s at most, and from 250 ms again after the server answered', async () => {
+    // 9 answers that hold the first message, then it is taken; the second message: held once, then taken.
+    const server = await fakeServer((n) =>
+      n < 9 || n === 10 ? { status: 503, body: ack('AR', '') } : { status: 202, body: ack('AA', 'x') },
+    );
+    backoff.record = [];
+    try {
+      await withBridge(server.url, { ackWaitMs: 1 }, async (bridge, monitor) => {
+        await monitor.send(hl7('M-1'));
+        await bridge.drained();
+        expect(backoff.record).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
+        await monitor.send(hl7('M-2'));
+        await bridge.drained();
+        expect(backoff.record.slice(9)).toEqual([250]);
+        expect(server.got.map((g) => g.controlId)).toEqual([...Array(10).fill('M-1'), 'M-2', 'M-2']);
+      });
+    } finally {
+      backoff.record = undefined;
+      await server.close();
     }
   });
 
