@@ -177,6 +177,31 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     }
   });
 
+  it.each([400, 413, 415, 422])(
+    'a %i with an ACK is the server’s last word: the monitor gets that ACK, and the next message goes on',
+    async (status) => {
+      const server = await fakeServer((n, body) =>
+        n === 0
+          ? { status, body: ack('AR', 'M-1', `refused ${status}`) }
+          : { status: 202, body: ack('AA', body.split('\r')[0]!.split('|')[9]!) },
+      );
+      try {
+        await withBridge(server.url, { ackWaitMs: 20_000 }, async (bridge, monitor) => {
+          expect(readAck(await monitor.send(hl7('M-1')))).toEqual({
+            code: 'AR',
+            controlId: 'M-1',
+            text: `refused ${status}`,
+          });
+          expect(readAck(await monitor.send(hl7('M-2')))).toMatchObject({ code: 'AA', controlId: 'M-2' });
+          expect(server.got.map((g) => g.controlId)).toEqual(['M-1', 'M-2']);
+          expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 0 });
+        });
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
   it('a refusal the monitor received is not kept as refused: the monitor has it, nothing waits', async () => {
     const server = await fakeServer(() => ({ status: 422, body: ack('AE', 'M-1', 'nothing taken') }));
     try {
