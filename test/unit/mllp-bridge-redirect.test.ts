@@ -378,15 +378,16 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     const server = await fakeServer((n) =>
       n < 9 || n === 10 ? { status: 503, body: ack('AR', '') } : { status: 202, body: ack('AA', 'x') },
     );
-    backoff.record = [];
+    const slept: number[] = [];
+    backoff.record = slept;
     try {
       await withBridge(server.url, { ackWaitMs: 1 }, async (bridge, monitor) => {
         await monitor.send(hl7('M-1'));
         await bridge.drained();
-        expect(backoff.record).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
+        expect(slept).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
         await monitor.send(hl7('M-2'));
         await bridge.drained();
-        expect(backoff.record.slice(9)).toEqual([250]);
+        expect(slept.slice(9)).toEqual([250]);
         expect(server.got.map((g) => g.controlId)).toEqual([...Array(10).fill('M-1'), 'M-2', 'M-2']);
       });
     } finally {
