@@ -192,7 +192,11 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
   type Started = import('#hosts/mllp-bridge/mllp-bridge.ts').BridgeOptions;
 
   /** Runs the command in-process with startBridge replaced: what the bridge was started with, or the exit code. */
-  async function bridgeWith(args: string[], tokenText = 'tok-123\n') {
+  async function bridgeWith(
+    args: string[],
+    tokenText = 'tok-123\n',
+    bridge: { madePrivate?: string[]; waiting?: number; close?: () => Promise<void> } = {},
+  ) {
     const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-cli-'));
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, tokenText);
@@ -201,7 +205,11 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     vi.doMock('#hosts/mllp-bridge/mllp-bridge.ts', () => ({
       startBridge: async (o: Started) => {
         started.push(o);
-        return { port: 4321, spool: { madePrivate: [], counts: () => ({ waiting: 0 }) }, close: async () => {} };
+        return {
+          port: 4321,
+          spool: { madePrivate: bridge.madePrivate ?? [], counts: () => ({ waiting: bridge.waiting ?? 0 }) },
+          close: bridge.close ?? (async () => {}),
+        };
       },
     }));
     const cmd = inProcess();
@@ -251,6 +259,100 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN'], ' \n');
     expect([r.code, r.started]).toEqual([2, []]);
     expect(r.stderr).toContain('the token file is empty');
+  });
+
+  it('takes the edges: port 65535, --ack-wait 0 (AA from the spool at once)', async () => {
+    const r = await bridgeWith([
+      '--listen',
+      '65535',
+      '--to',
+      'https://crs.example',
+      '--token-file',
+      'TOKEN',
+      '--ack-wait',
+      '0',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.started).toEqual([expect.objectContaining({ listenPort: 65535, ackWaitMs: 0 })]);
+  });
+
+  it('refuses an --ack-wait that is no number, starting nothing', async () => {
+    const r = await bridgeWith([
+      '--listen',
+      '0',
+      '--to',
+      'https://crs.example',
+      '--token-file',
+      'TOKEN',
+      '--ack-wait',
+      'soon',
+    ]);
+    expect([r.code, r.started]).toEqual([2, []]);
+    expect(r.stderr).toContain('--ack-wait must be milliseconds');
+  });
+
+  it('says where it forwards without the query (a key there stays out of the log), what it made private and what waits', async () => {
+    const r = await bridgeWith(
+      ['--listen', '0', '--to', 'https://crs.example/v1/hl7v2?code=KEY-SECRET', '--token-file', 'TOKEN'],
+      'tok-123\n',
+      { madePrivate: ['spool was 0755, now 0700'], waiting: 3 },
+    );
+    expect(r.code).toBe(0);
+    expect(r.started[0]!.url).toBe('https://crs.example/v1/hl7v2?code=KEY-SECRET');
+    expect(r.stderr).toContain('made private (others could read patient data): spool was 0755, now 0700');
+    expect(r.stderr).toContain('forwarding to https://crs.example/v1/hl7v2; spool .crs/bridge (3 waiting)');
+    expect(r.stderr).not.toContain('KEY-SECRET');
+    expect(r.stderr).not.toContain('tok-123');
+  });
+
+  it('stops cleanly on SIGINT (Ctrl-C) as on SIGTERM: exit 0, saying so', async () => {
+    vi.resetModules();
+    const closed: string[] = [];
+    vi.doMock('#hosts/mllp-bridge/mllp-bridge.ts', () => ({
+      startBridge: async () => ({
+        port: 4321,
+        spool: { madePrivate: [], counts: () => ({ waiting: 0 }) },
+        close: async () => void closed.push('closed'),
+      }),
+    }));
+    const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-cli-'));
+    writeFileSync(join(dir, 'token'), 'tok\n');
+    const cmd = inProcess();
+    const before = process.listeners('SIGINT');
+    try {
+      const { mllpBridgeCommand } = await import('#cli/mllp-bridge.ts');
+      const run = mllpBridgeCommand([
+        '--listen',
+        '0',
+        '--to',
+        'https://crs.example',
+        '--token-file',
+        join(dir, 'token'),
+      ]);
+      await vi.waitFor(() => expect(cmd.termHandler()).toBeDefined());
+      const int = process.listeners('SIGINT').find((l) => !before.includes(l));
+      expect(int).toBeDefined();
+      process.removeListener('SIGINT', int!);
+      process.removeListener('SIGTERM', cmd.termHandler()!);
+      (int as (s: string) => void)('SIGINT');
+      expect(await run).toBe(0);
+      expect(closed).toEqual(['closed']);
+      expect(cmd.stderr()).toContain('crs mllp-bridge: SIGINT: stopping (the spool keeps what is not delivered)');
+    } finally {
+      cmd.restore();
+      vi.doUnmock('#hosts/mllp-bridge/mllp-bridge.ts');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 1 when the bridge fails to close on SIGTERM', async () => {
+    const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN'], 'tok\n', {
+      close: async () => {
+        throw new Error('spool locked');
+      },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('SIGTERM: stopping (the spool keeps what is not delivered)');
   });
 
   it('warns of plain http to another host only, not to this machine', async () => {

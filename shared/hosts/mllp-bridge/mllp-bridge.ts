@@ -24,6 +24,8 @@ export interface BridgeOptions {
   requestTimeoutMs?: number;
   log: (line: string) => void;
   now?: () => number;
+  /** A monitor's connection idle this long is closed, as the embedded listener does (docs/interfaces.md, MLLP). */
+  idleMs?: number;
 }
 
 export interface Bridge {
@@ -161,6 +163,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     const decoder = new MllpDecoder();
     let chain = Promise.resolve();
     let backlog = 0; // read ahead of the ACKs; reading pauses past 64 (bounded memory)
+    // A frame never ended is never answered, and its connection (a gateway gone without closing it) is not kept for
+    // ever: closed after 10 minutes idle.
+    socket.setTimeout(o.idleMs ?? 10 * 60_000, () => socket.end());
     socket.on('data', (chunk: Buffer) => {
       for (const e of decoder.push(chunk)) {
         if (++backlog >= 64) socket.pause();

@@ -5,6 +5,8 @@ import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 
 export class MllpClient {
   private socket: Socket | undefined;
+  /** The connection opened last (connecting or connected). */
+  private current: Socket | undefined;
   private readonly decoder = new MllpDecoder();
   private waiting: { resolve: (ack: string) => void; reject: (err: Error) => void } | undefined;
   private queue = Promise.resolve() as Promise<unknown>;
@@ -24,11 +26,16 @@ export class MllpClient {
         this.socket = s;
         resolve(s);
       });
+      // A connection given up on (a timeout) closes later, when the next send may be waiting on a new one: only the
+      // current connection's end fails the send waiting.
+      this.current = s;
       s.on('error', (err) => {
         reject(err);
-        this.fail(err);
+        if (this.current === s) this.fail(err);
       });
-      s.on('close', () => this.fail(new Error('the MLLP connection closed before the ACK')));
+      s.on('close', () => {
+        if (this.current === s) this.fail(new Error('the MLLP connection closed before the ACK'));
+      });
       s.on('data', (chunk: Buffer) => {
         for (const e of this.decoder.push(chunk)) {
           if (e.type !== 'frame') continue;
