@@ -613,6 +613,10 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(parseZone('-1200')?.offsetAt(0)).toBe(-12 * 60);
     expect(parseZone('+15:00')).toBeUndefined();
     expect(parseZone('+01:60')).toBeUndefined();
+    // Up to 14 hours, as docs/interfaces.md says: +14:30 and -14:01 are wider than any zone (a typo), never taken.
+    expect(parseZone('+14:30')).toBeUndefined();
+    expect(parseZone('-1401')).toBeUndefined();
+    expect(parseZone('+13:45')?.offsetAt(0)).toBe(13 * 60 + 45);
   });
 
   it('the simulator numbers its OBX segments 1, 2, 3 (OBX-1), so an ERR-2 names the right one', () => {
