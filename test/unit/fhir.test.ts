@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import type { Bundle, CapabilityStatement, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '#app/auth.ts';
+import { FhirEncoder } from '#app/fhir/encode.ts';
 import { handleFhirHttp } from '#app/fhir/http.ts';
 import { FHIR_RESOURCES } from '#app/fhir/translate.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
@@ -688,5 +689,49 @@ describe('FHIR answers, pinned by a mutation run', () => {
       expect(codes(res.body).sort()).toEqual(['forbidden', 'value']);
       expect(queue.messages).toEqual([]);
     });
+  });
+});
+
+describe('the wire codes of docs/interfaces.md, pinned by a mutation run of shared/app/interfaces', () => {
+  it('reads the CRS codes, LOINC and UCUM as an EHR writes them, literally: oxygen for comfort, organ toxicity, °F', async () => {
+    // Literal systems and codes, not the constants: a constant changed would change the encoder with it.
+    const crs = 'https://crs-alerting.example/fhir/CodeSystem/crs';
+    const ucum = (value: number, code: string) => ({ value, unit: code, system: 'http://unitsofmeasure.org', code });
+    const at = (resource: Record<string, unknown>) =>
+      ({ resourceType: 'Observation', status: 'final', subject, effectiveDateTime: T, ...resource }) as Resource;
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        at({
+          id: 'o2',
+          code: { coding: [{ system: crs, code: 'oxygen-device' }] },
+          valueCodeableConcept: { coding: [{ system: crs, code: 'nasal_cannula' }] },
+          component: [
+            { code: { coding: [{ system: 'http://loinc.org', code: '3151-8' }] }, valueQuantity: ucum(2, 'L/min') },
+            { code: { coding: [{ system: crs, code: 'oxygen-for-comfort' }] }, valueBoolean: true },
+          ],
+        }),
+        at({ id: 'tox', code: { coding: [{ system: crs, code: 'organ-toxicity-max-ctcae-grade' }] }, valueInteger: 3 }),
+        at({ id: 'alt', code: { coding: [{ system: crs, code: 'transaminitis-ctcae-grade' }] }, valueInteger: 2 }),
+        at({
+          id: 'temp',
+          code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+          valueQuantity: ucum(101.3, '[degF]'),
+        }),
+      ].map((resource) => ({ resource })),
+    };
+    const res = await post('/fhir/r4/Bundle', bundle);
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message)).toEqual([
+      expect.objectContaining({
+        vitals: { temperatureC: 38.5 },
+        oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: true },
+      }),
+      expect.objectContaining({ organToxicity: { maxCtcaeGrade: 3, transaminitisGrade: 2 } }),
+    ]);
+    // And writes UCUM as that system (crs simulate --format fhir sends what an EHR would).
+    const written = new FhirEncoder().bundle(queue.messages[0]!.message)!;
+    expect(JSON.stringify(written)).toContain('"system":"http://unitsofmeasure.org","code":"Cel"');
   });
 });

@@ -174,6 +174,8 @@ describe('PCD-01 translation', () => {
       ['yesterday', /not an HL7 time/],
       ['20260110080000+2500', /impossible UTC offset/],
       ['20260110080000+0160', /impossible UTC offset/], // minutes of an offset, too
+      ['20260110080000+1430', /impossible UTC offset/], // past +14:00, the widest zone
+      ['20260110080000-1401', /impossible UTC offset/],
       ['20260110080060+0000', /not a real date/], // second 60 would be read as 08:01:00
     ] as const) {
       const r = ok(
@@ -613,6 +615,10 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(parseZone('-1200')?.offsetAt(0)).toBe(-12 * 60);
     expect(parseZone('+15:00')).toBeUndefined();
     expect(parseZone('+01:60')).toBeUndefined();
+    // Up to 14 hours, as docs/interfaces.md says: +14:30 and -14:01 are wider than any zone (a typo), never taken.
+    expect(parseZone('+14:30')).toBeUndefined();
+    expect(parseZone('-1401')).toBeUndefined();
+    expect(parseZone('+13:45')?.offsetAt(0)).toBe(13 * 60 + 45);
   });
 
   it('the simulator numbers its OBX segments 1, 2, 3 (OBX-1), so an ERR-2 names the right one', () => {
@@ -630,6 +636,66 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       ['2', '1.1.1.2'],
       ['3', '1.1.1.3'],
       ['4', '1.1.1.4'],
+    ]);
+  });
+});
+
+describe('site zones and ids of HL7 messages, pinned by a mutation run of shared/app/interfaces', () => {
+  const at = (wall: string, zone: string) => new Date(fromWallClock(Date.parse(wall), parseZone(zone)!)).toISOString();
+
+  it('reads Z and UTC as UTC, and a fixed offset of either sign, with or without its colon', () => {
+    expect(at('2026-01-10T08:00:00Z', 'Z')).toBe('2026-01-10T08:00:00.000Z');
+    expect(at('2026-01-10T08:00:00Z', 'UTC')).toBe('2026-01-10T08:00:00.000Z');
+    expect(at('2026-01-10T08:00:00Z', '-05:00')).toBe('2026-01-10T13:00:00.000Z');
+    expect(at('2026-01-10T08:00:00Z', '-0330')).toBe('2026-01-10T11:30:00.000Z');
+    expect(at('2026-01-10T08:00:00Z', '+05:45')).toBe('2026-01-10T02:15:00.000Z');
+  });
+
+  it('reads a local time just after midnight, in the afternoon and on New Year’s Eve at that hour of the zone', () => {
+    expect(at('2026-01-10T00:30:00Z', 'Europe/Paris')).toBe('2026-01-09T23:30:00.000Z');
+    expect(at('2026-07-10T14:30:00Z', 'Europe/Paris')).toBe('2026-07-10T12:30:00.000Z');
+    expect(at('2026-01-10T23:59:30Z', 'America/New_York')).toBe('2026-01-11T04:59:30.000Z');
+    expect(at('2026-12-31T23:30:00Z', 'Europe/Paris')).toBe('2026-12-31T22:30:00.000Z');
+  });
+
+  const oru = (pid: string, obx18: string) =>
+    [
+      'MSH|^~\\&|GW-ICU4|ICU4|CRS|HOSP|20260110080500+0000||ORU^R01^ORU_R01|MSG-ID|P|2.6',
+      `PID|||${pid}^^^HOSP^MR`,
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110080000+0000',
+      `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110080000+0000||||${obx18}^EUI-64`,
+    ].join('\r');
+  const sources = (pid: string, obx18: string) => {
+    const r = translatePcd01(oru(pid, obx18));
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    return {
+      ids: r.translated.map((t) => [t.message.patientId, (t.message.source as { deviceId: string }).deviceId]),
+      problems: r.problems.map((p) => `${p.at.segment}-${p.at.field}`),
+    };
+  };
+
+  it('takes an OBX-18 device of 64 characters of the id set (with _) as the source, one of 65 as no device id; the same for PID-3', () => {
+    const d64 = `dev_${'x'.repeat(60)}`;
+    expect(sources('P-0042', d64).ids).toEqual([['P-0042', d64]]);
+    expect(sources('P-0042', `${d64}y`).ids).toEqual([['P-0042', 'GW-ICU4']]);
+    const p64 = `P_${'1'.repeat(62)}`;
+    expect(sources(p64, 'dev-1').ids).toEqual([[p64, 'dev-1']]);
+    const refused = sources(`${p64}1`, 'dev-1');
+    expect(refused.ids).toEqual([]);
+    expect(refused.problems).toContain('PID-3');
+  });
+
+  it('names each time of a message that holds several in its messageId, milliseconds included', () => {
+    const text = [
+      'MSH|^~\\&|GW-ICU4|ICU4|CRS|HOSP|20260110080500+0000||ORU^R01^ORU_R01|MSG-MS|P|2.6',
+      'PID|||P-0042^^^HOSP^MR',
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110080000+0000',
+      'OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|93|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110080000.25+0000',
+      'OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|92|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110080100+0000',
+    ].join('\r');
+    expect(ok(text).translated.map((t) => t.message.messageId)).toEqual([
+      'hl7v2:ICU4/MSG-MS/t=20260110T080000d250Z',
+      'hl7v2:ICU4/MSG-MS/t=20260110T080100Z',
     ]);
   });
 });

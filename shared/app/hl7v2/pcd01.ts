@@ -523,7 +523,9 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
   if (offset) {
     const oh = Number(offset.slice(1, 3));
     const om = Number(offset.slice(3, 5));
-    if (oh > 14 || om > 59) return { ok: false, problem: `${JSON.stringify(text)} has an impossible UTC offset` };
+    // 14 hours at most (+14:00 is the widest any zone has), as for the site's zone (shared/app/interfaces/zone.ts).
+    if (oh * 60 + om > 14 * 60 || om > 59)
+      return { ok: false, problem: `${JSON.stringify(text)} has an impossible UTC offset` };
     return { ok: true, ms: wall - (offset[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000 };
   }
   if (!zone)

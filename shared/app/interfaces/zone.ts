@@ -6,7 +6,8 @@ export function parseZone(text: string): SiteZone | undefined {
   const fixed = text.match(/^([+-])(\d{2}):?(\d{2})$/);
   if (fixed) {
     const minutes = (Number(fixed[2]) * 60 + Number(fixed[3])) * (fixed[1] === '-' ? -1 : 1);
-    return Number(fixed[2]) <= 14 && Number(fixed[3]) < 60 ? { name: text, offsetAt: () => minutes } : undefined;
+    // Up to 14 hours (+14:00, Kiribati, the widest any zone has): +14:30 is a typo, never a zone.
+    return Math.abs(minutes) <= 14 * 60 && Number(fixed[3]) < 60 ? { name: text, offsetAt: () => minutes } : undefined;
   }
   if (text === 'Z' || text === 'UTC') return { name: text, offsetAt: () => 0 };
   let format: Intl.DateTimeFormat;
