@@ -49,7 +49,8 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     return usage('--to URL is required: the server (https://...) or its /v1/hl7v2');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return usage('--to must be an http or https URL');
-  if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/hl7v2';
+  // The server's base, with any path before the API's own (a stage, a proxy's prefix), or its /v1/hl7v2 itself.
+  if (!url.pathname.endsWith('/v1/hl7v2')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/hl7v2`;
   if (url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))
     log(
       'crs mllp-bridge: warning: --to is plain http to another host; patient data would cross the network unencrypted',

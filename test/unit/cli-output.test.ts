@@ -243,6 +243,21 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     ]);
   });
 
+  it('posts to URL/v1/hl7v2 under the path the URL has (a stage, a proxy prefix), or to the /v1/hl7v2 it names', async () => {
+    for (const [to, url] of [
+      ['https://crs.example/prod', 'https://crs.example/prod/v1/hl7v2'],
+      ['https://crs.example/crs/', 'https://crs.example/crs/v1/hl7v2'],
+      ['https://crs.example/prod/v1/hl7v2', 'https://crs.example/prod/v1/hl7v2'],
+      ['https://crs.example/', 'https://crs.example/v1/hl7v2'],
+    ]) {
+      const r = await bridgeWith(['--listen', '0', '--to', to!, '--token-file', 'TOKEN']);
+      expect(
+        r.started.map((s) => s.url),
+        to,
+      ).toEqual([url]);
+    }
+  });
+
   it.each([
     [['--listen', '65536', '--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
     [['--listen=-1', '--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
