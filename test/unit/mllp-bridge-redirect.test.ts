@@ -202,6 +202,45 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     },
   );
 
+  it('a refusal with no ACK in it (a proxy: 413 over its body limit, 400) is final: the monitor gets our AR naming the status, the next message goes on', async () => {
+    const server = await fakeServer((n, body) =>
+      n === 0
+        ? { status: 413, body: '<html>413 Request Entity Too Large</html>' }
+        : { status: 202, body: ack('AA', body.split('\r')[0]!.split('|')[9]!, 'accepted 1 message(s)') },
+    );
+    try {
+      await withBridge(server.url, { ackWaitMs: 20_000 }, async (bridge, monitor) => {
+        const refused = readAck(await monitor.send(hl7('M-1')));
+        expect(refused).toEqual({
+          code: 'AR',
+          controlId: 'M-1',
+          text: 'refused on the way to the server: HTTP 413, no ACK (a proxy?)',
+        });
+        expect(readAck(await monitor.send(hl7('M-2')))?.code).toBe('AA');
+        expect(server.got.map((g) => g.controlId)).toEqual(['M-1', 'M-2']);
+        expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 0 });
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a refusal with no ACK after the monitor had AA from the spool is kept aside, and the spool goes on', async () => {
+    const server = await fakeServer((n) =>
+      n === 0 ? { status: 503, body: ack('AR', '') } : { status: 400, body: 'Bad Request' },
+    );
+    try {
+      await withBridge(server.url, { ackWaitMs: 1 }, async (bridge, monitor, logged) => {
+        expect(await monitor.send(hl7('M-1'))).toContain('held by the bridge');
+        await bridge.drained();
+        expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 1 });
+        expect(logged.join('\n')).toMatch(/was refused by the server \(400 AR\)/);
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a refusal the monitor received is not kept as refused: the monitor has it, nothing waits', async () => {
     const server = await fakeServer(() => ({ status: 422, body: ack('AE', 'M-1', 'nothing taken') }));
     try {

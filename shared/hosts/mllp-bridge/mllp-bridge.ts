@@ -53,6 +53,26 @@ function lastWord(status: number, ack: string): Outcome | undefined {
   return undefined;
 }
 
+/**
+ * A refusal with no ACK in it (a proxy on the way: nginx's 413 over its body limit, a 400): the same bytes would be
+ * refused again, and retried they would hold every later message behind them for ever. Final, as an AR of ours.
+ */
+function refusedOnTheWay(status: number, m: Spooled, nowMs: number): Outcome | undefined {
+  if (status === 202 || !DEFINITIVE.has(status)) return undefined;
+  const read = translatePcd01(m.text);
+  const problem = `refused on the way to the server: HTTP ${status}, no ACK (a proxy?)`;
+  return {
+    status,
+    ack: buildAck({
+      code: 'AR',
+      ...(read.header ? { header: read.header } : {}),
+      problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: problem }],
+      text: problem,
+      now: nowMs,
+    }),
+  };
+}
+
 export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   const now = o.now ?? Date.now;
   const spool = new Spool(o.spoolDir);
@@ -72,7 +92,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         redirect: 'manual',
         signal: AbortSignal.timeout(o.requestTimeoutMs ?? 15_000),
       });
-      const outcome = lastWord(res.status, await res.text());
+      const outcome = lastWord(res.status, await res.text()) ?? refusedOnTheWay(res.status, m, now());
       if (outcome) return outcome;
       o.log(`mllp-bridge: the server answered ${res.status}; message ${m.seq} stays in the spool`);
       return undefined;
