@@ -11,6 +11,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { CRS_BIN, REPO, idle, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
 import type { PageEvent } from '#domain/page-event.ts';
+import { until } from '#test/support/until.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'crs-paging-it-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -23,16 +24,6 @@ function config(name: string, paging: object): string {
 
 const pageLines = (s: ServeProcess) =>
   s.lines.filter((l) => l.includes('"type":"page"')).map((l) => JSON.parse(l) as PageEvent);
-
-async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** RFC 4180 rows (quoted fields may hold commas, quotes and line breaks). */
 function parseCsv(text: string): string[][] {

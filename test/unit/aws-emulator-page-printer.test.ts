@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PagePrinter } from '#hosts/aws-emulator/page-printer.ts';
 import type { TeamQueue } from '#hosts/aws-emulator/provision.ts';
 import type { PageTeam } from '#domain/paging.ts';
+import { until } from '#test/support/until.ts';
 
 /** Team queues; a queue answers its receives only once `open` (all open unless told). */
 class TeamQueues {
@@ -64,14 +65,6 @@ afterEach(async () => {
   printer = undefined;
 });
 
-async function until(what: string, ok: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 function printerOn(queues: TeamQueues, teams: PageTeam[], pageLines = false) {
   const lines: Record<string, any>[] = [];
   printer = new PagePrinter({
@@ -94,9 +87,9 @@ describe('the page printer, pinned by a mutation run', () => {
     queues.closed.add('hematology');
     const { printer: p, lines } = printerOn(queues, ['hematology', 'icu']);
     p.start();
-    await until('icu read', () => p.stats.deliveries.icu === 1);
+    await until(() => p.stats.deliveries.icu === 1, 'icu read');
     queues.closed.delete('hematology');
-    await until('both printed', () => p.stats.printed === 2);
+    await until(() => p.stats.printed === 2, 'both printed');
     expect(lines.map((l) => l.notificationId)).toEqual(['n0', 'n1']);
     expect(lines.every((l) => l.page === undefined)).toBe(true);
   });
@@ -109,7 +102,7 @@ describe('the page printer, pinned by a mutation run', () => {
     queues.deliver('hematology', notification('n0', ['hematology'], 'hematology'), 'sns-b');
     const { printer: p, lines } = printerOn(queues, ['hematology'], true);
     p.start();
-    await until('all taken', () => queues.deleted.length === 3);
+    await until(() => queues.deleted.length === 3, 'all taken');
     // Two pages (one per SNS message, the repeat dropped) and the grade change once.
     expect(lines.filter((l) => l.type === 'page')).toHaveLength(2);
     expect(lines.filter((l) => l.type === 'notification')).toHaveLength(1);
@@ -121,7 +114,7 @@ describe('the page printer, pinned by a mutation run', () => {
     queues.deliver('hematology', notification('n0', ['hematology'], 'hematology'));
     const { printer: p, lines } = printerOn(queues, ['hematology']);
     p.start();
-    await until('printed', () => p.stats.printed === 1);
+    await until(() => p.stats.printed === 1, 'printed');
     expect(lines.map((l) => l.type)).toEqual(['notification']);
   });
 
@@ -138,7 +131,7 @@ describe('the page printer, pinned by a mutation run', () => {
     });
     const { printer: p, lines } = printerOn(queues, ['bedside'], true);
     p.start();
-    await until('taken', () => queues.deleted.length === 1);
+    await until(() => queues.deleted.length === 1, 'taken');
     expect(lines.map((l) => l.type)).toEqual(['page']);
     expect(p.stats.printed).toBe(0);
   });
@@ -150,7 +143,7 @@ describe('the page printer, pinned by a mutation run', () => {
     queues.deliver('icu', test, 'sns-t');
     const { printer: p, lines } = printerOn(queues, ['icu']);
     p.start();
-    await until('taken', () => queues.deleted.length === 2);
+    await until(() => queues.deleted.length === 2, 'taken');
     expect(lines).toEqual([{ type: 'test-page', team: 'icu', testId: 't1', sentAt: '2026-01-01T00:00:00Z' }]);
   });
 
@@ -163,7 +156,7 @@ describe('the page printer, pinned by a mutation run', () => {
     queues.deliver('icu', notification('n2', ['hematology', 'icu'], 'icu'));
     const { printer: p } = printerOn(queues, ['icu']);
     p.start();
-    await until('taken', () => queues.deleted.length === 3);
+    await until(() => queues.deleted.length === 3, 'taken');
     expect(p.stats.misdelivered).toBe(1);
   });
 });

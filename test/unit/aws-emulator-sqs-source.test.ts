@@ -13,6 +13,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SqsSourceSpec } from '#hosts/aws-emulator/provision.ts';
 import { SqsEventSource } from '#hosts/aws-emulator/sqs-source.ts';
+import { until } from '#test/support/until.ts';
 
 /** A FIFO queue: receives hand out visible messages (a group at a time is not modelled), deletes remove them. */
 class FakeQueue {
@@ -86,14 +87,6 @@ afterEach(async () => {
   source = undefined;
 });
 
-async function until(what: string, ok: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 function sourceOn(
   queue: FakeQueue,
   invoke: (event: SQSEvent) => Promise<SQSBatchResponse | void>,
@@ -117,7 +110,7 @@ describe('the SQS event source, pinned by a mutation run', () => {
     const ids = ['a', 'b', 'c'].map((b) => queue.send(b));
     const s = sourceOn(queue, async () => ({ batchItemFailures: [{ itemIdentifier: ids[1]! }] }));
     s.start();
-    await until('a batch handled', () => s.stats.invocations === 1 && queue.deleted.length === 2);
+    await until(() => s.stats.invocations === 1 && queue.deleted.length === 2, 'a batch handled');
     await s.stop();
     expect(queue.deleted).toEqual([ids[0], ids[2]]);
     expect(s.stats).toMatchObject({ succeeded: 2, failedRecords: 1 });
@@ -129,7 +122,7 @@ describe('the SQS event source, pinned by a mutation run', () => {
     queue.send('b');
     const s = sourceOn(queue, async () => ({ batchItemFailures: [{ itemIdentifier: 'not-in-the-batch' }] }));
     s.start();
-    await until('a batch handled', () => s.stats.failedRecords === 2);
+    await until(() => s.stats.failedRecords === 2, 'a batch handled');
     await s.stop();
     expect(queue.deleted).toEqual([]);
   });
@@ -142,7 +135,7 @@ describe('the SQS event source, pinned by a mutation run', () => {
       throw Object.assign(new Error('Task timed out'), { name: 'InvocationTimeout' });
     });
     s.start();
-    await until('a batch handled', () => s.stats.failedInvocations === 1);
+    await until(() => s.stats.failedInvocations === 1, 'a batch handled');
     await s.stop();
     expect(queue.deleted).toEqual([]);
     expect(s.stats.failedRecords).toBe(2);
@@ -155,7 +148,7 @@ describe('the SQS event source, pinned by a mutation run', () => {
       reportBatchItemFailures: false,
     });
     s.start();
-    await until('deleted', () => queue.deleted.length === 2);
+    await until(() => queue.deleted.length === 2, 'deleted');
     expect(queue.deleted).toEqual(ids);
   });
 
@@ -167,7 +160,7 @@ describe('the SQS event source, pinned by a mutation run', () => {
       events.push(e);
     });
     s.start();
-    await until('invoked', () => events.length === 1);
+    await until(() => events.length === 1, 'invoked');
     const [record] = events[0]!.Records;
     expect(record).toMatchObject({
       messageId: id,
@@ -198,7 +191,7 @@ describe('the SQS event source, pinned by a mutation run', () => {
       { batchSize: 3 },
     );
     s.start();
-    await until('all handled', () => s.stats.succeeded === 5);
+    await until(() => s.stats.succeeded === 5, 'all handled');
     expect(sizes).toEqual([3, 2]);
   });
 
@@ -220,7 +213,7 @@ describe('the SQS event source, pinned by a mutation run', () => {
       2,
     );
     s.start();
-    await until('two batches running', () => running === 2);
+    await until(() => running === 2, 'two batches running');
     // Give the receive loop every chance to start a third.
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(most).toBe(2);

@@ -14,6 +14,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StreamSourceSpec } from '#hosts/aws-emulator/provision.ts';
 import { StreamEventSource } from '#hosts/aws-emulator/stream-source.ts';
+import { until } from '#test/support/until.ts';
 
 const START = 1000;
 
@@ -85,14 +86,6 @@ afterEach(async () => {
   source = undefined;
 });
 
-async function until(what: string, ok: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 describe('stream event source on a stream whose shard is replaced (moto)', () => {
   it('delivers what comes after a replacement, and is never caught up while it waits', async () => {
     const stream = new MotoLikeStream();
@@ -120,7 +113,7 @@ describe('stream event source on a stream whose shard is replaced (moto)', () =>
     stream.write('a');
     source.start();
     // What the host's idle signal and the tests' settle() go by: caught up, across two more empty reads.
-    await until('two more empty reads', () => delivered.length > 0 && source!.stats.emptyReads >= emptyReads + 2);
+    await until(() => delivered.length > 0 && source!.stats.emptyReads >= emptyReads + 2, 'two more empty reads');
     expect(source.stats.caughtUp).toBe(true);
     expect(delivered).toEqual(['a', 'b']);
     expect(source.stats.staleReads).toBe(1);
@@ -128,7 +121,7 @@ describe('stream event source on a stream whose shard is replaced (moto)', () =>
     // The same while idle.
     stream.cancelTransaction();
     stream.write('c');
-    await until('c delivered', () => delivered.includes('c'));
+    await until(() => delivered.includes('c'), 'c delivered');
     expect(delivered).toEqual(['a', 'b', 'c']);
   });
 });
@@ -274,7 +267,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       return { batchItemFailures: [{ itemIdentifier: seqs[2]! }, { itemIdentifier: seqs[3]! }] };
     });
     source.start();
-    await until('every record delivered', () => source.stats.delivered === 4);
+    await until(() => source.stats.delivered === 4, 'every record delivered');
     expect(batches).toEqual([
       ['a', 'b', 'c', 'd'],
       ['c', 'd'],
@@ -294,7 +287,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       return { batchItemFailures: [{ itemIdentifier: 'not-in-the-batch' }] };
     });
     source.start();
-    await until('the batch delivered', () => source.stats.delivered === 2);
+    await until(() => source.stats.delivered === 2, 'the batch delivered');
     expect(batches).toEqual([
       ['a', 'b'],
       ['a', 'b'],
@@ -309,8 +302,8 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       reportBatchItemFailures: false,
     });
     source.start();
-    await until('the record delivered', () => source.stats.delivered === 1);
-    await until('caught up', () => source.stats.emptyReads >= 2);
+    await until(() => source.stats.delivered === 1, 'the record delivered');
+    await until(() => source.stats.emptyReads >= 2, 'caught up');
     expect(batches).toEqual([['a']]);
   });
 
@@ -329,7 +322,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       dlq.client,
     );
     source.start();
-    await until('b delivered', () => source.stats.delivered === 1);
+    await until(() => source.stats.delivered === 1, 'b delivered');
     // Two retries after the first failure: the halved batch, then the record alone again; then b.
     expect(batches).toEqual([['a', 'b'], ['a'], ['a'], ['b']]);
     expect(dlq.bodies).toHaveLength(1);
@@ -363,7 +356,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       dlq.client,
     );
     source.start();
-    await until('both delivered', () => source.stats.delivered === 2);
+    await until(() => source.stats.delivered === 2, 'both delivered');
     expect(batches).toEqual([['a'], ['a'], ['b'], ['b']]);
     expect(dlq.bodies).toEqual([]);
   });
@@ -388,7 +381,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       dlq.client,
     );
     source.start();
-    await until('c and d delivered', () => source.stats.delivered === 2);
+    await until(() => source.stats.delivered === 2, 'c and d delivered');
     // The failed batch halves; its first half is past the age limit and is given up; the rest goes on.
     expect(batches).toEqual([
       ['a', 'b', 'c', 'd'],
@@ -419,7 +412,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       dlq.client,
     );
     source.start();
-    await until('a delivered', () => source.stats.delivered === 1);
+    await until(() => source.stats.delivered === 1, 'a delivered');
     expect(batches).toEqual([['a'], ['a'], ['a']]);
     expect(dlq.bodies).toEqual([]);
   });
@@ -439,7 +432,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       dlq.client,
     );
     source.start();
-    await until('b delivered', () => source.stats.delivered === 1);
+    await until(() => source.stats.delivered === 1, 'b delivered');
     expect(dlq.bodies).toHaveLength(1);
     expect(dlq.bodies[0]!.DDBStreamBatchInfo.batchSize).toBe(1);
   });
@@ -453,9 +446,9 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
     stream.write('parent', 'p2');
     const { source, batches } = sourceOver(stream, () => undefined);
     source.start();
-    await until('the parent read', () => source.stats.delivered === 2);
+    await until(() => source.stats.delivered === 2, 'the parent read');
     stream.shards.get('parent')!.closed = true;
-    await until('the child read', () => source.stats.delivered === 3);
+    await until(() => source.stats.delivered === 3, 'the child read');
     expect(batches).toEqual([['p1', 'p2'], ['c1']]);
   });
 
@@ -469,7 +462,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
     };
     const { source, batches } = sourceOver(stream, () => undefined, { startingPosition: 'LATEST' });
     source.start();
-    await until('after delivered', () => source.stats.delivered === 1);
+    await until(() => source.stats.delivered === 1, 'after delivered');
     expect(batches).toEqual([['after']]);
   });
 
@@ -503,7 +496,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
     });
     stream.write('a');
     source.start();
-    await until('b delivered', () => delivered.length === 2);
+    await until(() => delivered.length === 2, 'b delivered');
     expect(caughtUpWhileWaiting).toBe(0);
   });
 
@@ -516,7 +509,7 @@ describe('the stream event source, as the mapping runs it, pinned by a mutation 
       seen.push(source.stats.caughtUp);
     });
     source.start();
-    await until('a delivered', () => source.stats.delivered === 1);
+    await until(() => source.stats.delivered === 1, 'a delivered');
     expect(seen).toEqual([false]);
   });
 });

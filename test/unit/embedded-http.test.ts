@@ -25,6 +25,7 @@ import { DEFAULT_HTTP_LIMITS } from '#hosts/embedded/limits.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
 import { SseHub } from '#hosts/embedded/sse.ts';
 import { enrol, msg } from '#test/support/messages.ts';
+import { until } from '#test/support/until.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 // The messages are from January 2026: no stale-feed alert here (they are tested in embedded-paging-http.test.ts).
@@ -75,15 +76,6 @@ const api = (path: string, init: RequestInit = {}) =>
     ...init,
     headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) },
   });
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function escalation(patientId: string): DeviceMessage[] {
   return [

@@ -17,6 +17,7 @@ import { resolveConfig } from '#domain/config.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { REFUSED_TRIES } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
+import { until } from '#test/support/until.ts';
 
 const TOKEN = 'lanes-test-token-of-at-least-32-chars';
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9, deliveryAlertMinutes: 0.05 } });
@@ -30,15 +31,6 @@ let hook: Server;
 /** What the receiver does with a request: its status (0: it drops the connection), by the notification or page it carries. */
 let answer: (event: string, id: string, body: string) => number;
 let received: { event: string; id: string; body: string; status: number }[];
-
-async function until<T>(probe: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'crs-lanes-'));

@@ -13,6 +13,7 @@ import type { AuditEvent, SecurityEvent } from '#ports';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import type { PageEvent } from '#domain/page-event.ts';
+import { until } from '#test/support/until.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 const MIN = 60_000;
@@ -65,15 +66,6 @@ async function post(...messages: DeviceMessage[]): Promise<void> {
     });
     expect(res.status).toBe(202);
   }
-}
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const pages = () =>

@@ -27,6 +27,7 @@ import { startBridge, type Bridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
 import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { until } from '#test/support/until.ts';
 
 const RUNS = Number(process.env.MLLP_FRONTS_RUNS ?? 60);
 const NOW = Date.parse('2026-01-10T09:00:00Z');
@@ -315,19 +316,10 @@ const postHl7 = async (url: string, token: string, text: string) => {
   return { status: r.status, ack: await r.text() };
 };
 
-/** Resolves as soon as `done()` holds (checked every few ms); fails past 20 s, saying what was awaited. */
-async function until(done: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`still waiting after 20 s: ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 /** Resolves once the worker has graded everything committed (the inbox is empty). */
-function drained(s: EmbeddedServer): Promise<void> {
+async function drained(s: EmbeddedServer): Promise<void> {
   const waiting = s.db.prepare('SELECT count(*) FROM inbox').pluck();
-  return until(() => waiting.get() === 0, 'the embedded server to grade its inbox');
+  await until(() => waiting.get() === 0, 'the embedded server to grade its inbox');
 }
 
 /** What the server stored and graded for a patient: each observation as graded, and the latest assessment. */

@@ -54,6 +54,7 @@ import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
 import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
+import { until } from '#test/support/until.ts';
 
 const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 15);
 const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
@@ -279,14 +280,6 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 const listed = (out: string) =>
   (JSON.parse(out) as { parked: { id: string; lane: string; attempts: number; reason: string }[] }).parked;
-
-async function until(probe: () => boolean, what: () => string, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; ; ) {
-    if (probe()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function embeddedBackend(receiver: Receiver, clock: { now: number }): Promise<Backend> {
   const dir = mkdtempSync(join(tmpdir(), 'crs-outbox-agree-'));

@@ -19,6 +19,7 @@ import type { PatientState } from '../../shared/domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
 import { sweepFakes } from '../support/sweep.ts';
+import { until } from '#test/support/until.ts';
 
 const MIN = 60_000;
 const TOKEN = 'stale-feed-groups-test-token-0123456789';
@@ -138,14 +139,6 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
     expect(server.db.prepare("SELECT count(*) FROM pages WHERE subject = 'stale-feed'").pluck().get()).toBe(4); // the three alerts and H5's all-clear
   }, 120_000);
 });
-
-async function until(probe: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('timed out');
-}
 
 describe('the ward rule on the AWS sweep', () => {
   let states: Map<string, PatientState>;
