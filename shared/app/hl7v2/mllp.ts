@@ -8,6 +8,8 @@ import type { Hl7Problem } from './pcd01.ts';
 
 export const VT = 0x0b;
 export const FS = 0x1c;
+/** A sender's connection idle this long is closed (the listener and the bridge alike): a frame never ended with it. */
+export const MLLP_IDLE_MS = 10 * 60_000;
 const CR = 0x0d;
 
 export function frame(text: string): Buffer {

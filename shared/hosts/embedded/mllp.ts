@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { TOKEN_REVOKED } from '#app/auth.ts';
 import { buildAck, refusalAck } from '#app/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
-import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { MLLP_IDLE_MS, MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import type { Principal } from '#app/scope.ts';
 
 /** Messages read ahead of their ACKs on one connection before reading pauses. */
@@ -45,7 +45,7 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     let chain = Promise.resolve();
     let backlog = 0;
     sockets.set(socket, chain);
-    socket.setTimeout(o.idleMs ?? 10 * 60_000, () => socket.end());
+    socket.setTimeout(o.idleMs ?? MLLP_IDLE_MS, () => socket.end());
     socket.on('data', (chunk: Buffer) => {
       for (const event of decoder.push(chunk)) {
         if (event.type === 'error') {

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
-import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { MLLP_IDLE_MS, MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { Spool, type Spooled } from './spool.ts';
 
@@ -185,7 +185,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     let backlog = 0; // read ahead of the ACKs; reading pauses past 64 (bounded memory)
     // A frame never ended is never answered, and its connection (a gateway gone without closing it) is not kept for
     // ever: closed after 10 minutes idle.
-    socket.setTimeout(o.idleMs ?? 10 * 60_000, () => socket.end());
+    socket.setTimeout(o.idleMs ?? MLLP_IDLE_MS, () => socket.end());
     socket.on('data', (chunk: Buffer) => {
       for (const e of decoder.push(chunk)) {
         if (++backlog >= 64) socket.pause();
