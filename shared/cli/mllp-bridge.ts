@@ -49,6 +49,8 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     return usage('--to URL is required: the server (https://...) or its /v1/hl7v2');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return usage('--to must be an http or https URL');
+  // fetch refuses such a URL on every attempt: said once here, not as a link down for ever.
+  if (url.username || url.password) return usage('--to must carry no user or password: the device token authenticates');
   // The server's base, with any path before the API's own (a stage, a proxy's prefix), or its /v1/hl7v2 itself.
   if (!url.pathname.endsWith('/v1/hl7v2')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/hl7v2`;
   if (url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))

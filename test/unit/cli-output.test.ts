@@ -263,6 +263,7 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     [['--listen=-1', '--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
     [['--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
     [['--listen', '0', '--to', 'ftp://crs.example', '--token-file', 'TOKEN'], '--to must be an http or https URL'],
+    [['--listen', '0', '--to', 'https://gw:secret@crs.example', '--token-file', 'TOKEN'], '--to must carry no user'],
     [['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN', '--ack-wait=-5'], '--ack-wait'],
   ])('refuses %j with its usage (exit 2), starting nothing', async (args, text) => {
     const r = await bridgeWith(args);
