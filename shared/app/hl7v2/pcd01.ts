@@ -10,7 +10,7 @@ import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/i
 import type { Translated } from '#app/interfaces/screen.ts';
 import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
-import { fromWallClock, type SiteZone } from '#app/interfaces/zone.ts';
+import { MAX_OFFSET_MINUTES, fromWallClock, type SiteZone } from '#app/interfaces/zone.ts';
 import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, SOURCE_RANK, fieldOfLoinc, fieldOfMdc } from './codes.ts';
 
 /** HL7 table 0357 (message error condition codes) as used in ERR-3. */
@@ -523,8 +523,7 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
   if (offset) {
     const oh = Number(offset.slice(1, 3));
     const om = Number(offset.slice(3, 5));
-    // 14 hours at most (+14:00 is the widest any zone has), as for the site's zone (shared/app/interfaces/zone.ts).
-    if (oh * 60 + om > 14 * 60 || om > 59)
+    if (oh * 60 + om > MAX_OFFSET_MINUTES || om > 59)
       return { ok: false, problem: `${JSON.stringify(text)} has an impossible UTC offset` };
     return { ok: true, ms: wall - (offset[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000 };
   }

@@ -1,13 +1,17 @@
 // Local wall-clock times to instants, for senders whose timestamps carry no offset: only when the site configured
 // its zone (a fixed offset like +01:00, or an IANA name like Europe/Paris, daylight saving included).
 
+/** The widest UTC offset any zone has (+14:00, Kiribati): +14:30 is a typo, never a zone or a time's offset. */
+export const MAX_OFFSET_MINUTES = 14 * 60;
+
 /** A configured site zone: `+01:00`, `-0500`, `Z` or an IANA zone name. Undefined when the text is neither. */
 export function parseZone(text: string): SiteZone | undefined {
   const fixed = text.match(/^([+-])(\d{2}):?(\d{2})$/);
   if (fixed) {
     const minutes = (Number(fixed[2]) * 60 + Number(fixed[3])) * (fixed[1] === '-' ? -1 : 1);
-    // Up to 14 hours (+14:00, Kiribati, the widest any zone has): +14:30 is a typo, never a zone.
-    return Math.abs(minutes) <= 14 * 60 && Number(fixed[3]) < 60 ? { name: text, offsetAt: () => minutes } : undefined;
+    return Math.abs(minutes) <= MAX_OFFSET_MINUTES && Number(fixed[3]) < 60
+      ? { name: text, offsetAt: () => minutes }
+      : undefined;
   }
   if (text === 'Z' || text === 'UTC') return { name: text, offsetAt: () => 0 };
   let format: Intl.DateTimeFormat;
