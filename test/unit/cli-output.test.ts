@@ -25,6 +25,19 @@ describe('crs --help', () => {
     },
   );
 
+  // README: every command takes --help, the sub-commands it lists too (they answered "Unknown option", exit 2).
+  it.each([
+    ['audit', 'export'],
+    ['silence', 'create'],
+    ['silence', 'end'],
+    ['silence', 'list'],
+  ])('crs %s %s --help prints its usage and exits 0', (command, sub) => {
+    const r = crs(command, sub, '--help');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`crs ${command} ${sub}`);
+  });
+
   it('crs serve --help names the token kind (required) and where the AWS backend options are', () => {
     const out = crs('serve', '--help').stdout;
     expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
