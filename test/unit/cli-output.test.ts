@@ -201,6 +201,35 @@ function inProcess() {
   };
 }
 
+describe('crs mllp-bridge on a port already taken', () => {
+  it('says so and exits 2, as crs serve does (it crashed with a stack trace)', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-busy-'));
+    try {
+      writeFileSync(join(dir, 'token'), 'tok-123\n');
+      const port = (busy.address() as AddressInfo).port;
+      const r = crs(
+        'mllp-bridge',
+        '--listen',
+        String(port),
+        '--to',
+        'http://127.0.0.1:9',
+        '--token-file',
+        join(dir, 'token'),
+        '--spool',
+        join(dir, 'spool'),
+      );
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`crs mllp-bridge: port ${port} is already in use`);
+      expect(r.stderr).not.toContain('node:net');
+    } finally {
+      busy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('crs mllp-bridge options, pinned by a mutation run', () => {
   type Started = import('#hosts/mllp-bridge/mllp-bridge.ts').BridgeOptions;
 
