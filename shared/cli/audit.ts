@@ -85,10 +85,15 @@ export async function auditCommand(args: string[]): Promise<number> {
         'seen-table': { type: 'string' },
         'state-table': { type: 'string' },
         outputs: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (err) {
     return usage((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`usage:\n${AUDIT_USAGE}`);
+    return 0;
   }
   const patientId = values.patient;
   if (typeof patientId !== 'string' || patientId === '') return usage('--patient P is required');

@@ -68,15 +68,21 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
   const ackWaitMs = v['ack-wait'] === undefined ? 10_000 : Number(v['ack-wait']);
   if (!Number.isFinite(ackWaitMs) || ackWaitMs < 0) return usage('--ack-wait must be milliseconds');
 
-  const bridge = await startBridge({
-    listenPort: port,
-    listenHost: v.host ?? '127.0.0.1',
-    url: url.toString(),
-    token,
-    spoolDir: v.spool ?? '.crs/bridge',
-    ackWaitMs,
-    log,
-  });
+  let bridge: Awaited<ReturnType<typeof startBridge>>;
+  try {
+    bridge = await startBridge({
+      listenPort: port,
+      listenHost: v.host ?? '127.0.0.1',
+      url: url.toString(),
+      token,
+      spoolDir: v.spool ?? '.crs/bridge',
+      ackWaitMs,
+      log,
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    return usage(`port ${port} is already in use; choose another with --listen PORT`);
+  }
   for (const change of bridge.spool.madePrivate)
     log(`crs mllp-bridge: made private (others could read patient data): ${change}`);
   log(

@@ -136,10 +136,15 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
         config: { type: 'string' },
         scheme: { type: 'string' },
         data: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
     return usage((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`usage:\n${SILENCE_USAGE}`);
+    return 0;
   }
   const open = SILENCE_BACKENDS[String(values.backend)];
   if (!open)

@@ -201,10 +201,12 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           out(
             'TOKEN ID                              DEVICE                CREATED                   STATUS      SCOPE\n',
           );
+          // A cell wider than its column (a revoked token's status, a long device id) still ends with two spaces.
+          const cell = (text: string, width: number) => (text.length < width - 1 ? text.padEnd(width) : `${text}  `);
           for (const r of rows) {
             const status = r.revokedAt ? `revoked ${r.revokedAt}` : 'active';
             out(
-              `${r.tokenId.padEnd(38)}${r.deviceId.padEnd(22)}${r.createdAt.padEnd(26)}${status.padEnd(12)}${describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients })}\n`,
+              `${cell(r.tokenId, 38)}${cell(r.deviceId, 22)}${cell(r.createdAt, 26)}${cell(status, 12)}${describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients })}\n`,
             );
           }
           const legacy = rows.filter((r) => !r.kind && !r.revokedAt).length;

@@ -25,6 +25,19 @@ describe('crs --help', () => {
     },
   );
 
+  // README: every command takes --help, the sub-commands it lists too (they answered "Unknown option", exit 2).
+  it.each([
+    ['audit', 'export'],
+    ['silence', 'create'],
+    ['silence', 'end'],
+    ['silence', 'list'],
+  ])('crs %s %s --help prints its usage and exits 0', (command, sub) => {
+    const r = crs(command, sub, '--help');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`crs ${command} ${sub}`);
+  });
+
   it('crs serve --help names the token kind (required) and where the AWS backend options are', () => {
     const out = crs('serve', '--help').stdout;
     expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
@@ -187,6 +200,35 @@ function inProcess() {
     restore: () => write.mockRestore(),
   };
 }
+
+describe('crs mllp-bridge on a port already taken', () => {
+  it('says so and exits 2, as crs serve does (it crashed with a stack trace)', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-busy-'));
+    try {
+      writeFileSync(join(dir, 'token'), 'tok-123\n');
+      const port = (busy.address() as AddressInfo).port;
+      const r = crs(
+        'mllp-bridge',
+        '--listen',
+        String(port),
+        '--to',
+        'http://127.0.0.1:9',
+        '--token-file',
+        join(dir, 'token'),
+        '--spool',
+        join(dir, 'spool'),
+      );
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`crs mllp-bridge: port ${port} is already in use`);
+      expect(r.stderr).not.toContain('node:net');
+    } finally {
+      busy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('crs mllp-bridge options, pinned by a mutation run', () => {
   type Started = import('#hosts/mllp-bridge/mllp-bridge.ts').BridgeOptions;

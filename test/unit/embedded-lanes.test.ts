@@ -130,6 +130,16 @@ describe('the webhook lane', () => {
     expect(parked.map((p) => p.sink).sort()).toEqual(['pager', 'stdout', 'webhook']);
   });
 
+  it("keeps the parked alert's count current as more records are parked (it kept the first count)", async () => {
+    answer = (event) => (event === 'notification' ? 422 : 204);
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    const text = async () => ((await outbox()).alerts as { text: string }[]).map((a) => a.text).join();
+    await until(async () => (await text()).includes('parked 1 record(s)') || undefined, 'the alert for one');
+    for (const m of fever('P2')) expect((await post(m)).status).toBe(202);
+    await until(async () => (await outbox()).parked.length === 2 || undefined, 'the second parked');
+    await until(async () => (await text()).includes('parked 2 record(s)') || undefined, 'the alert saying two', 5000);
+  });
+
   it('parks a record the receiver refuses after 3 tries, goes on with the rest, alerts, and sends it again on crs outbox retry', async () => {
     answer = (event, _id, body) => (event === 'notification' && JSON.parse(body).patientId === 'P1' ? 422 : 204);
     for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);

@@ -259,6 +259,17 @@ describe('device requests', () => {
     );
     expect(over.data).toMatch(/^HTTP\/1\.1 413 /);
     expect(over.closedAfterMs).toBeLessThan(2000);
+    // One message said to be over its own 64 KiB (under a batch's 1 MiB): 413 at once too (it waited for the body).
+    const overOne = await raw(
+      server.port,
+      head(`authorization: Bearer ${TOKEN}\r\n`)
+        .replace('/v1/messages/batch', '/v1/messages')
+        .replace('1000000', String(100 * 1024)),
+      { waitMs: 5000 },
+    );
+    expect(overOne.data).toMatch(/^HTTP\/1\.1 413 /);
+    expect(overOne.data).toContain(`body is ${100 * 1024} bytes; the limit is ${64 * 1024}`); // the size it said
+    expect(overOne.closedAfterMs).toBeLessThan(2000);
     // Unknown tokens are logged for the operator (rate-limited per address), without the token.
     const log = readFileSync(join(dir, 'security.log'), 'utf8');
     expect(log).toContain('"event":"device-token-refused"');

@@ -77,7 +77,10 @@ export class DeliveryWatch {
     let changed = false;
     for (const [key, text] of found) {
       const had = this.alerts.get(key);
-      if (had && had.text.replace(/\d+/g, '') === text.replace(/\d+/g, '')) continue; // the same alert, older
+      if (had && had.text.replace(/\d+/g, '') === text.replace(/\d+/g, '')) {
+        had.text = text; // the same alert, older: its numbers (age, count) kept current, nothing announced again
+        continue;
+      }
       if (!had) this.o.log(`delivery watch: ALERT ${text}`);
       this.alerts.set(key, { key, since: had?.since ?? iso(now), text });
       changed = true;

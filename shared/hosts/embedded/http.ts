@@ -14,7 +14,7 @@ import type { LaneHealth, ParkedRecord } from '#adapters/sqlite/outbox.ts';
 import type { DeliveryAlert } from './delivery-watch.ts';
 import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
-import { INGEST_LIMITS, authenticateRequest } from '#app/ingest.ts';
+import { INGEST_LIMITS, ROUTES, authenticateRequest } from '#app/ingest.ts';
 import { isJsonType } from '#app/media-type.ts';
 import { wireId } from '#domain/ids.ts';
 import type { SecurityLog } from '#ports';
@@ -396,8 +396,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
           });
         }
       }
-      // The body is read only up to the batch limit: the handlers answer 413 for anything larger.
-      const body = method === 'POST' && auth?.ok ? await readBody(req, INGEST_LIMITS.batchBytes) : '';
+      // The body is read only up to the route's limit (one message's 64 KiB, else a batch's): the handlers answer
+      // 413 for anything larger, at once when content-length says so.
+      const limit = path === ROUTES.single ? INGEST_LIMITS.messageBytes : INGEST_LIMITS.batchBytes;
+      const body = method === 'POST' && auth?.ok ? await readBody(req, limit) : '';
       const out = await handleDeviceRequest({ method, path, headers, body }, deps.ingest, auth);
       return send(res, out.status, out.headers, out.body);
     }
