@@ -435,6 +435,22 @@ describe('the MLLP bridge spool', () => {
       process.umask(prev);
     }
   });
+
+  it('keeps no delivered message in its files: its patient data is overwritten, not left in free pages', () => {
+    const spoolDir = join(dir, 'spool-erased');
+    const name = (n: number) => `PID|||MRN-${n}||ERASEME^PATIENT${n}`;
+    let spool = new Spool(spoolDir);
+    const seqs = [1, 2, 3].map((n) => spool.add(`MSH|^~\\&|x\r${name(n)}`, new Date().toISOString()));
+    spool.delivered(seqs[0]!);
+    spool.delivered(seqs[1]!);
+    spool.close(); // a checkpoint: the WAL's pages are written into spool.db
+    spool = new Spool(spoolDir);
+    spool.close();
+    const bytes = readFileSync(join(spoolDir, 'spool.db')).toString('latin1');
+    expect(bytes).not.toContain('PATIENT1');
+    expect(bytes).not.toContain('PATIENT2');
+    expect(bytes).toContain('PATIENT3'); // still waiting: it must stay
+  });
 });
 
 describe('tokens of issue', () => {
