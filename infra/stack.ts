@@ -609,7 +609,7 @@ export class CrsAlertingStack extends Stack {
     const integration = new HttpLambdaIntegration('IngestIntegration', this.ingest.fn, {
       payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
     });
-    // JSON, HL7 v2 (/v1/hl7v2) and FHIR R4 (/fhir/r4, /fhir/r4/{resource}): one function, one set of device tokens.
+    // JSON, HL7 v2 (/v1/hl7v2) and FHIR R4 (/fhir/r4, /fhir/r4/Bundle, /fhir/r4/{resource}): one function, one set of device tokens.
     for (const path of [ROUTES.single, ROUTES.batch, ...INTERFACE_ROUTES]) {
       this.api.addRoutes({ path, methods: [apigwv2.HttpMethod.POST], integration });
     }

@@ -5,8 +5,9 @@
 // The limits sit under the functions' reserved concurrency, so that API Gateway's 429, not a Lambda throttle (a
 // 5xx), is what a caller meets first. At a few hundred milliseconds a request (p99 as measured on Lambda):
 //   ingest 50 reserved >= (200 + 50 + 50)/s x 0.1 s (one message, one HL7 message, one FHIR resource)
-//                         + (20 + 10)/s x 0.5 s (a batch of up to 100, a FHIR bundle)
-//                         + 5/s x 0.1 s (the FHIR CapabilityStatement)                                = 46
+//                         + (20 + 10 + 5)/s x 0.5 s (a batch of up to 100, a FHIR bundle at the base or as
+//                           a resource)
+//                         + 5/s x 0.1 s (the FHIR CapabilityStatement)                                = 48.5
 //   ack    10 reserved >= (10 + 10 + 10)/s x 0.2 s                                           = 6
 import { ACK_ROUTES } from '#adapters/aws/env.ts';
 import { FHIR_BASE, FHIR_METADATA_ROUTE, HL7_ROUTE } from '#app/interfaces/routes.ts';
@@ -26,6 +27,8 @@ export const ROUTE_THROTTLES: Record<string, RouteThrottle> = {
   [`POST ${ROUTES.batch}`]: { name: 'DeviceBatches', rateLimit: 20, burstLimit: 40 },
   [`POST ${HL7_ROUTE}`]: { name: 'Hl7Messages', rateLimit: 50, burstLimit: 100 },
   [`POST ${FHIR_BASE}`]: { name: 'FhirBundles', rateLimit: 10, burstLimit: 20 },
+  // The base is where FHIR sends a batch or transaction; a Bundle posted as a resource is taken too, at less.
+  [`POST ${FHIR_BASE}/Bundle`]: { name: 'FhirBundlesAsResource', rateLimit: 5, burstLimit: 10 },
   [`POST ${FHIR_BASE}/{resource}`]: { name: 'FhirResources', rateLimit: 50, burstLimit: 100 },
   [`GET ${FHIR_METADATA_ROUTE}`]: { name: 'FhirMetadata', rateLimit: 5, burstLimit: 10 },
   [`GET ${ACK_ROUTES.link}`]: { name: 'AckLinkOpened', rateLimit: 10, burstLimit: 20 },

@@ -69,6 +69,7 @@ describe('ingest endpoint', () => {
       'GET /fhir/r4/metadata',
       'POST /ack/{token}',
       'POST /fhir/r4',
+      'POST /fhir/r4/Bundle',
       'POST /fhir/r4/{resource}',
       'POST /v1/acks',
       'POST /v1/hl7v2',
@@ -79,7 +80,13 @@ describe('ingest endpoint', () => {
     const integrations = Object.fromEntries(
       ofType('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, JSON.stringify(r.Properties.Target)]),
     );
-    for (const key of ['POST /fhir/r4', 'POST /fhir/r4/{resource}', 'POST /v1/hl7v2', 'GET /fhir/r4/metadata'])
+    for (const key of [
+      'POST /fhir/r4',
+      'POST /fhir/r4/Bundle',
+      'POST /fhir/r4/{resource}',
+      'POST /v1/hl7v2',
+      'GET /fhir/r4/metadata',
+    ])
       expect(integrations[key]).toBe(integrations['POST /v1/messages']);
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
@@ -1300,7 +1307,7 @@ describe('the stack as docs/runbook.md, docs/aws.md and docs/cost.md state it: p
       if (what!.startsWith('any other path')) other = limits;
       else for (const [, key] of what!.matchAll(/`((?:GET|POST) [^`]+)`/g)) expected[key!] = limits;
     }
-    expect(Object.keys(expected)).toHaveLength(9);
+    expect(Object.keys(expected)).toHaveLength(10);
     expect(stage.Properties.RouteSettings).toEqual(expected);
     expect(stage.Properties.DefaultRouteSettings).toEqual(other);
   });

@@ -69,6 +69,14 @@ describe('the local API front, pinned by a mutation run', () => {
     expect((await raw(url, 'POST', '/v1/messages')).status).toBe(200);
   });
 
+  it('takes the most specific route, as API Gateway does: a literal path before a variable, whatever their order', async () => {
+    const { url, events } = await frontWith({ 'POST /fhir/r4/{resource}': ok, 'POST /fhir/r4/Bundle': ok });
+    await raw(url, 'POST', '/fhir/r4/Bundle');
+    await raw(url, 'POST', '/fhir/r4/Observation');
+    expect(events.map((e) => e.routeKey)).toEqual(['POST /fhir/r4/Bundle', 'POST /fhir/r4/{resource}']);
+    expect(events[0]!.pathParameters).toBeUndefined();
+  });
+
   it('gives a path parameter decoded, and headers, cookies and repeated query parameters as API Gateway does', async () => {
     const { url, events } = await frontWith({ 'GET /ack/{token}': ok });
     await raw(url, 'GET', '/ack/a%20b%2Bc?x=1&x=2&y=3', { cookie: 'a=1; b=2', 'x-thing': 'v' });

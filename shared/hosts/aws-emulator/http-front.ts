@@ -163,7 +163,10 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
   let routes: CompiledRoute[] = [];
   const current = () => {
     if (routes.length !== Object.keys(o.routes).length)
-      routes = Object.entries(o.routes).map(([key, target]) => compileRoute(key, target));
+      // API Gateway takes the most specific route: a literal path before one with a variable in it.
+      routes = Object.entries(o.routes)
+        .map(([key, target]) => compileRoute(key, target))
+        .sort((a, b) => a.names.length - b.names.length);
     return routes;
   };
   // One limit per function, shared by its routes.
