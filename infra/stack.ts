@@ -88,7 +88,7 @@ export const API_THROTTLED_METRIC = 'ApiThrottled';
 /** Calls that change or delete audit entries, or are refused, on the Audit table (from its CloudTrail data events). */
 const AUDIT_TAMPERING_METRIC = 'AuditTableTampering';
 
-export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 50, grade: 20, notify: 5, ack: 10 };
+export const DEFAULT_CONCURRENCY: Concurrency = { ingest: 55, grade: 20, notify: 5, ack: 10 };
 
 /*
  * SQS triggers that throttling cannot dead-letter. A poller that takes a batch raises each message's receive count

@@ -142,6 +142,23 @@ describe('ingest endpoint', () => {
     }
   });
 
+  it("holds each function's routes under its reserved concurrency at their p99 durations, so a caller meets a 429 before a Lambda throttle", () => {
+    const integrationFn = Object.fromEntries(
+      ofType('AWS::ApiGatewayV2::Integration').map(([id, i]) => [id, i.Properties.IntegrationUri['Fn::GetAtt'][0]]),
+    );
+    const held: Record<string, number> = {};
+    for (const [, r] of ofType('AWS::ApiGatewayV2::Route')) {
+      const fn = integrationFn[r.Properties.Target['Fn::Join'][1][1].Ref]!;
+      const t = ROUTE_THROTTLES[r.Properties.RouteKey]!;
+      held[fn] = (held[fn] ?? 0) + t.rateLimit * t.p99Seconds;
+    }
+    const [ingest, ack] = [synth.stack.ingest.fn, synth.stack.ack.fn].map(idOf);
+    expect(Object.keys(held).sort()).toEqual([ingest, ack].sort());
+    for (const [fn, concurrency] of Object.entries(held))
+      expect(concurrency, fn).toBeLessThanOrEqual(resources[fn]!.Properties.ReservedConcurrentExecutions);
+    expect(held[ingest!]).toBeCloseTo(50.5); // what infra/throttles.ts says
+  });
+
   it('takes a rate limit override per route, and refuses one for a route the API does not have, or a route without a limit', () => {
     const { stack } = templateApp({
       context: { paging: PAGING, routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } } },
@@ -1582,6 +1599,7 @@ describe('route throttles overridden: pinned by a mutation run', () => {
       name: 'AckApi',
       rateLimit: 1,
       burstLimit: 1,
+      p99Seconds: 0.2,
     });
   });
 });
