@@ -27,9 +27,13 @@ export function unreadableAck(r: { header?: Hl7Header; problems: Hl7Problem[] },
   return buildAck({ code: 'AR', ...(r.header ? { header: r.header } : {}), problems: r.problems, now });
 }
 
-/** The AR of a refusal made before any header could be read (a transport's): the problem is also MSA-3. */
-export function refusalAck(problem: Hl7Problem, now: number): string {
-  return buildAck({ code: 'AR', problems: [problem], text: problem.text, now });
+/**
+ * The AR of a refusal made before the message was read (a transport's: a frame cut off, a token refused): the problem
+ * is also MSA-3. Addressed back to the message's sender when its MSH was read all the same (the MLLP listener has the
+ * frame), as every ACK is.
+ */
+export function refusalAck(problem: Hl7Problem, now: number, header?: Hl7Header): string {
+  return buildAck({ code: 'AR', ...(header ? { header } : {}), problems: [problem], text: problem.text, now });
 }
 
 // A field as sent (already escaped) is only passed on when it holds no delimiter that would break the ACK, nor an

@@ -8,9 +8,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { TOKEN_REVOKED } from '#app/auth.ts';
-import { buildAck, refusalAck } from '#app/hl7v2/ack.ts';
+import { refusalAck } from '#app/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 import { MLLP_IDLE_MS, MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import type { Principal } from '#app/scope.ts';
 
 /** Messages read ahead of their ACKs on one connection before reading pauses. */
@@ -62,9 +63,10 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
             const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
             if (!principal) {
               o.log(`mllp: ${peer}: refused (the listener's device token is revoked)`);
-              // The AR the device's token gets over HTTP, to the byte.
+              // The AR the device's token gets over HTTP, addressed to the message (HTTP refuses before reading it).
               const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text: TOKEN_REVOKED } as const;
-              if (!socket.destroyed) socket.write(frame(refusalAck(problem, o.deps.now())));
+              const header = translatePcd01(event.text).header;
+              if (!socket.destroyed) socket.write(frame(refusalAck(problem, o.deps.now(), header)));
               return;
             }
             const answer = await ingestHl7(event.text, principal, o.deps);
@@ -76,16 +78,13 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
           } catch (err) {
             // ingestHl7 does not throw on input; this is a bug or a closed database: no AA, the sender resends.
             o.log(`mllp: ${peer}: failed (${(err as Error).name})`);
-            if (!socket.destroyed)
-              socket.write(
-                frame(
-                  buildAck({
-                    code: 'AR',
-                    problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'internal error; send again' }],
-                    now: o.deps.now(),
-                  }),
-                ),
-              );
+            const problem = {
+              at: { segment: 'MSH', sequence: 1 },
+              code: 207,
+              text: 'internal error; send again',
+            } as const;
+            const header = translatePcd01(event.text).header;
+            if (!socket.destroyed) socket.write(frame(refusalAck(problem, o.deps.now(), header)));
           } finally {
             if (--backlog < MAX_BACKLOG / 4 && socket.isPaused()) socket.resume();
           }
