@@ -806,7 +806,7 @@ describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned
     }
   });
 
-  it("writes a pump's vasopressors as infusing, on hold at dose 0, and all stopped ([]), and another patient's as their own", () => {
+  it("writes a pump's vasopressors as infusing, on hold at dose 0, and all stopped ([]), another patient's as their own, and a charted one without a device", () => {
     const enc = new FhirEncoder();
     const pump = (vasopressors: object[], patientId = 'P-9') => ({ ...sent('pump', { vasopressors }), patientId });
     const on = pump([
@@ -822,6 +822,11 @@ describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned
     const none = pump([]);
     expect(read(enc.bundle(none))).toEqual([back(none)]);
     expect(() => enc.bundle(none)).toThrow(/"no vasopressor" with none known to stop/);
+    const charted = {
+      ...sent('ehr', { vasopressors: [{ drug: 'dopamine', dose: 5, unit: 'mcg/kg/min' }] }, 'ehr-1'),
+      patientId: 'P-11',
+    };
+    expect(read(enc.bundle(charted))).toEqual([back(charted)]);
   });
 
   it('writes each resource under its own identifier, a paused pump on hold, no stop of a drug still infusing, a bed alone, and no vitals when asked to skip them', () => {
