@@ -221,8 +221,8 @@ describe('crs replay --format, file layouts, pinned by a mutation run', () => {
     expect(r.status).toBe(0);
   });
 
-  it('skips a run of blank lines between HL7 messages', () => {
-    const input = `${hl7(1, '20260110080000+0000', '37.0').join('\n')}\n\n\n\n${hl7(2, '20260110090000+0000', '38.6').join('\n')}\n`;
+  it('skips blank lines before and between HL7 messages', () => {
+    const input = `\n${hl7(1, '20260110080000+0000', '37.0').join('\n')}\n\n\n\n${hl7(2, '20260110090000+0000', '38.6').join('\n')}\n`;
     const r = replayCli(['-', '--format', 'hl7v2'], input);
     expect(seen(r)).toEqual(['assessment:hl7v2:SIM/E-001', 'assessment:hl7v2:SIM/E-002', 'notification:1']);
   });

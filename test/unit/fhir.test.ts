@@ -839,9 +839,13 @@ describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned
     });
     enc.bundle(two);
     const held = sent('pump', { vasopressors: [{ drug: 'norepinephrine', dose: 0, unit: 'mcg/kg/min' }] });
-    const entries = enc
-      .bundle(held)!
-      .entry!.map((e) => e.resource as { status: string; identifier: { value: string }[] });
+    const bundle = enc.bundle(held)!;
+    expect(bundle.type).toBe('transaction');
+    expect(bundle.entry!.map((e) => e.request)).toEqual([
+      { method: 'POST', url: 'MedicationAdministration' },
+      { method: 'POST', url: 'MedicationAdministration' },
+    ]);
+    const entries = bundle.entry!.map((e) => e.resource as { status: string; identifier: { value: string }[] });
     expect(entries.map((r) => [r.status, r.identifier[0]!.value])).toEqual([
       ['on-hold', 'm-pump#1'],
       ['stopped', 'm-pump#2'],
@@ -850,6 +854,7 @@ describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned
     expect(read(enc.bundle(bed))).toEqual([back(bed)]);
     const both = sent('monitor', { vitals: { heartRate: 90 }, neuro: { iceScore: 7 } });
     expect(enc.resources(both, { skipVitals: true }).map((r) => r.resourceType)).toEqual(['Observation']);
+    expect(enc.resources(both).map((r) => (r as { status: string }).status)).toEqual(['final', 'final']);
     expect(read(enc.bundle(both, { skipVitals: true }))).toEqual(
       [{ ...back(both), source: { deviceId: 'ehr-1', kind: 'manual' }, vitals: undefined }].map(
         ({ vitals: _v, ...rest }) => rest,
