@@ -255,4 +255,19 @@ describe('crs replay --format, file layouts, pinned by a mutation run', () => {
     ]);
     expect(r.status).toBe(1);
   });
+
+  it('reports a reading the contract refuses, and a JSON value that is no FHIR resource or Bundle, as rejected', () => {
+    const hot = replayCli(['-', '--format', 'hl7v2'], hl7(1, '20260110080000+0000', '99.0').join('\n'));
+    expect(hot.events).toEqual([
+      { type: 'rejected', line: 1, errors: ['OBX-1.5: vitals.temperatureC: 99 is outside 25-45 (Fahrenheit?)'] },
+    ]);
+    expect(hot.status).toBe(1);
+    const notFhir = replayCli(['-', '--format', 'fhir'], `${JSON.stringify(fever)}\n[1, 2]\n`);
+    expect(notFhir.events.map((e) => `${e.type}:${e.line ?? e.messageId ?? e.toGrade}`)).toEqual([
+      'assessment:fhir:Observation/E-f1',
+      'notification:1',
+      'rejected:2',
+    ]);
+    expect(notFhir.status).toBe(1);
+  });
 });
