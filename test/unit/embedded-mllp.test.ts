@@ -226,7 +226,7 @@ describe('the MLLP listener, pinned by a mutation run', () => {
   });
 
   it('closes a connection idle for idleMs (monitors reconnect)', async () => {
-    const l = await listen({ idleMs: 50 });
+    const l = await listen({ idleMs: 250 });
     const d = device(l.listener.port);
     d.socket.write(frame(reading(1)));
     expect(code(await d.ack(1))).toBe('AA');
