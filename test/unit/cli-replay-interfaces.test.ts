@@ -159,3 +159,115 @@ describe('crs replay --format, pinned by a mutation run', () => {
     expect(r.stderr).toMatch(/cannot read nofile\.hl7/);
   });
 });
+
+describe('crs replay --format, file layouts, pinned by a mutation run', () => {
+  const hl7 = (n: number, time: string, celsius: string) => [
+    `MSH|^~\\&|CRS-SIM|SIM|CRS|HOSP|20260110080000+0000||ORU^R01^ORU_R01|E-00${n}|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO`,
+    'PID|||E1^^^HOSP^MR',
+    `OBR|1|E-00${n}^CRS-SIM|E-00${n}^CRS-SIM|182777000^monitoring of patient^SCT|||${time}`,
+    `OBX|1|NM|150344^MDC_TEMP^MDC|1.1.1.1|${celsius}|268192^MDC_DIM_DEGC^MDC|||||F|||${time}||||monitor-E1^EUI-64`,
+  ];
+  const fever = {
+    resourceType: 'Observation',
+    identifier: [{ system: 'urn:crs:message-id', value: 'E-f1' }],
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+    subject: { reference: 'Patient/E2' },
+    effectiveDateTime: '2026-01-10T08:00:00Z',
+    valueQuantity: { value: 38.6, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
+  };
+  const seen = (r: ReturnType<typeof replayCli>) =>
+    r.events.map((e) => `${e.type}:${e.messageId ?? e.toGrade ?? JSON.stringify(e.errors)}`);
+
+  it('splits HL7 written with CR line ends at an empty line (CR CR)', () => {
+    const input = `${hl7(1, '20260110080000+0000', '37.0').join('\r')}\r\r${hl7(2, '20260110090000+0000', '38.6').join('\r')}\r`;
+    const r = replayCli(['-', '--format', 'hl7v2'], input);
+    expect(seen(r)).toEqual(['assessment:hl7v2:SIM/E-001', 'assessment:hl7v2:SIM/E-002', 'notification:1']);
+    expect(r.status).toBe(0);
+  });
+
+  it('skips blank lines of an NDJSON file', () => {
+    const later = {
+      ...fever,
+      identifier: [{ system: 'urn:crs:message-id', value: 'E-f2' }],
+      effectiveDateTime: '2026-01-10T09:00:00Z',
+    };
+    const r = replayCli(['-', '--format', 'fhir'], `${JSON.stringify(fever)}\n\n   \n${JSON.stringify(later)}\n`);
+    expect(seen(r)).toEqual(['assessment:fhir:Observation/E-f1', 'notification:1', 'assessment:fhir:Observation/E-f2']);
+    expect(r.status).toBe(0);
+  });
+
+  it('reads a mixed capture written with CRLF, a JSON block indented, blank lines before and after', () => {
+    const input = [
+      '',
+      hl7(1, '20260110070000+0000', '37.0').join('\r\n'),
+      `  ${JSON.stringify(fever)}`,
+      hl7(2, '20260110090000+0000', '37.2').join('\r\n'),
+      '',
+    ].join('\r\n\r\n');
+    const r = replayCli(['-', '--format', 'mixed'], input);
+    expect(seen(r)).toEqual([
+      'assessment:hl7v2:SIM/E-001',
+      'assessment:fhir:Observation/E-f1',
+      'notification:1',
+      'assessment:hl7v2:SIM/E-002',
+    ]);
+    expect(r.status).toBe(0);
+  });
+
+  it('replays a capture dated after today: replay has no clock', () => {
+    const r = replayCli(['-', '--format', 'hl7v2'], hl7(1, '20990110080000+0000', '38.6').join('\n'));
+    expect(seen(r)).toEqual(['assessment:hl7v2:SIM/E-001', 'notification:1']);
+    expect(r.status).toBe(0);
+  });
+
+  it('skips blank lines before and between HL7 messages', () => {
+    const input = `\n${hl7(1, '20260110080000+0000', '37.0').join('\n')}\n\n\n\n${hl7(2, '20260110090000+0000', '38.6').join('\n')}\n`;
+    const r = replayCli(['-', '--format', 'hl7v2'], input);
+    expect(seen(r)).toEqual(['assessment:hl7v2:SIM/E-001', 'assessment:hl7v2:SIM/E-002', 'notification:1']);
+  });
+
+  it('leaves out the whole of a batch entry with an error, never its good parts', () => {
+    const crs = 'https://crs-alerting.example/fhir/CodeSystem/crs';
+    const oxygen = {
+      ...fever,
+      identifier: [{ system: 'urn:crs:message-id', value: 'E-o1' }],
+      effectiveDateTime: '2026-01-10T09:00:00Z',
+      code: { coding: [{ system: crs, code: 'oxygen-device' }] },
+      valueQuantity: undefined,
+      valueCodeableConcept: { coding: [{ system: crs, code: 'nasal_cannula' }] },
+      component: [
+        {
+          code: { coding: [{ system: 'http://loinc.org', code: '3151-8' }] },
+          valueQuantity: { value: 2, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mmHg' },
+        },
+      ],
+    };
+    const entry = (resource: object) => ({ resource, request: { method: 'POST', url: 'Observation' } });
+    const r = replayCli(
+      ['-', '--format', 'fhir'],
+      JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry: [entry(fever), entry(oxygen)] }),
+    );
+    expect(r.events.map((e) => `${e.type}:${e.messageId ?? e.toGrade ?? e.line}`)).toEqual([
+      'rejected:1',
+      'assessment:fhir:Observation/E-f1',
+      'notification:1',
+    ]);
+    expect(r.status).toBe(1);
+  });
+
+  it('reports a reading the contract refuses, and a JSON value that is no FHIR resource or Bundle, as rejected', () => {
+    const hot = replayCli(['-', '--format', 'hl7v2'], hl7(1, '20260110080000+0000', '99.0').join('\n'));
+    expect(hot.events).toEqual([
+      { type: 'rejected', line: 1, errors: ['OBX-1.5: vitals.temperatureC: 99 is outside 25-45 (Fahrenheit?)'] },
+    ]);
+    expect(hot.status).toBe(1);
+    const notFhir = replayCli(['-', '--format', 'fhir'], `${JSON.stringify(fever)}\n[1, 2]\n`);
+    expect(notFhir.events.map((e) => `${e.type}:${e.line ?? e.messageId ?? e.toGrade}`)).toEqual([
+      'assessment:fhir:Observation/E-f1',
+      'notification:1',
+      'rejected:2',
+    ]);
+    expect(notFhir.status).toBe(1);
+  });
+});

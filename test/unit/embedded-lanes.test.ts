@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { resolveConfig } from '#domain/config.ts';
+import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { REFUSED_TRIES } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
@@ -318,6 +320,140 @@ describe('the webhook lane, pinned by a mutation run', () => {
     expect(received.filter((r) => r.status === 299).map((r) => [r.event, JSON.parse(r.body).patientId])).toEqual([
       ['notification', 'P2'],
       ['page', 'P2'],
+    ]);
+  });
+});
+
+describe('the delivery watch, pinned by a mutation run', () => {
+  const T = Date.parse('2026-01-10T08:00:00Z');
+  /** A watch of `minutes` on lanes and a pager tick the test sets, at a time the test sets. */
+  function watch(minutes = 1) {
+    const s = {
+      now: T,
+      tick: T,
+      lanes: [] as LaneHealth[],
+      logs: [] as string[],
+      changes: 0,
+    };
+    const w = new DeliveryWatch({
+      lanes: () => s.lanes,
+      lastTickAt: () => s.tick,
+      deliveryAlertMinutes: minutes,
+      now: () => s.now,
+      log: (l) => s.logs.push(l),
+      onChange: () => s.changes++,
+    });
+    return { w, s };
+  }
+  const lane = (sink: string, o: Partial<LaneHealth> = {}): LaneHealth => ({
+    sink,
+    backlog: 0,
+    oldestAt: null,
+    parked: 0,
+    retrying: false,
+    lastError: null,
+    ...o,
+  });
+
+  it('looks every quarter of the alert age, at least every 15 s and at most every 250 ms', () => {
+    expect([0.001, 0.1, 1, 10].map((m) => watch(m).w.everyMs)).toEqual([250, 1500, 15_000, 15_000]);
+  });
+
+  it('calls a lane stuck only once its oldest record is older than deliveryAlertMinutes, and says its age in seconds', () => {
+    const { w, s } = watch(1);
+    s.now = T + 60_000;
+    s.lanes = [lane('webhook', { backlog: 3, oldestAt: T })];
+    w.check();
+    expect(w.current()).toEqual([]);
+    s.now = T + 60_001;
+    s.tick = s.now;
+    w.check();
+    expect(w.current()).toEqual([
+      {
+        key: 'lane:webhook',
+        since: '2026-01-10T08:01:00.001Z',
+        text: 'lane webhook is stuck: its oldest undelivered record is 60 s old (3 waiting)',
+      },
+    ]);
+    expect(s.logs).toEqual([
+      'delivery watch: ALERT lane webhook is stuck: its oldest undelivered record is 60 s old (3 waiting)',
+    ]);
+  });
+
+  it('alerts when the pager has not completed a tick for longer than deliveryAlertMinutes, and clears once it ticks', () => {
+    const { w, s } = watch(1);
+    s.now = T + 60_000;
+    w.check();
+    expect(w.current()).toEqual([]);
+    expect(s.changes).toBe(0);
+    s.now = T + 90_000;
+    w.check();
+    expect(w.current()).toEqual([
+      {
+        key: 'pager',
+        since: '2026-01-10T08:01:30Z',
+        text: 'the pager has not run for 90 s: escalations and silences are not being processed',
+      },
+    ]);
+    expect(s.changes).toBe(1);
+    s.tick = s.now;
+    w.check();
+    expect(w.current()).toEqual([]);
+    expect(s.changes).toBe(2);
+    expect(s.logs).toEqual([
+      'delivery watch: ALERT the pager has not run for 90 s: escalations and silences are not being processed',
+      'delivery watch: cleared: the pager has not run for 90 s',
+    ]);
+  });
+
+  it('keeps the numbers of an alert that only grew older current, announced once (no new line, no banner refresh); a new reason refreshes it, keeping its start', () => {
+    const { w, s } = watch(1);
+    s.tick = T + 10 * 60_000;
+    s.now = T + 2 * 60_000;
+    s.lanes = [lane('webhook', { backlog: 2, oldestAt: T, lastError: 'webhook answered HTTP 503' })];
+    w.check();
+    const first = structuredClone(w.current());
+    expect(s.changes).toBe(1);
+    s.now = T + 3 * 60_000;
+    s.lanes = [lane('webhook', { backlog: 5, oldestAt: T, lastError: 'webhook answered HTTP 503' })];
+    w.check();
+    expect(w.current()).toEqual([
+      {
+        ...first[0],
+        text: 'lane webhook is stuck: its oldest undelivered record is 180 s old (5 waiting; last error: webhook answered HTTP 503)',
+      },
+    ]);
+    expect(s.changes).toBe(1);
+    s.now = T + 4 * 60_000;
+    s.lanes = [lane('webhook', { backlog: 5, oldestAt: T, lastError: 'connection refused' })];
+    w.check();
+    expect(s.changes).toBe(2);
+    expect(w.current()).toEqual([
+      {
+        key: 'lane:webhook',
+        since: first[0]!.since,
+        text: 'lane webhook is stuck: its oldest undelivered record is 240 s old (5 waiting; last error: connection refused)',
+      },
+    ]);
+    expect(s.logs).toEqual([
+      'delivery watch: ALERT lane webhook is stuck: its oldest undelivered record is 120 s old (2 waiting; last error: webhook answered HTTP 503)',
+    ]);
+  });
+
+  it('holds one alert per lane and per condition, and clears each on its own, saying which', () => {
+    const { w, s } = watch(1);
+    s.tick = T + 10 * 60_000;
+    s.now = T + 2 * 60_000;
+    s.lanes = [lane('webhook', { backlog: 1, oldestAt: T, parked: 2 }), lane('stdout', { backlog: 1, oldestAt: T })];
+    w.check();
+    expect(w.current().map((a) => a.key)).toEqual(['lane:webhook', 'parked:webhook', 'lane:stdout']);
+    s.lanes = [lane('webhook', { parked: 2 }), lane('stdout')];
+    w.check();
+    expect(w.current().map((a) => a.key)).toEqual(['parked:webhook']);
+    expect(s.changes).toBe(2);
+    expect(s.logs.slice(3)).toEqual([
+      'delivery watch: cleared: lane webhook is stuck',
+      'delivery watch: cleared: lane stdout is stuck',
     ]);
   });
 });

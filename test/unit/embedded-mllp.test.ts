@@ -1,17 +1,22 @@
 // The MLLP listener of the embedded server: frames sent together are answered one by one, in order, each after the
 // commit; refusals get AE/AR; a taken port fails the start cleanly (the data directory can be opened again).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { msg } from '#test/support/messages.ts';
+import { msg, T0 } from '#test/support/messages.ts';
+import { TOKEN_REVOKED } from '#app/auth.ts';
+import type { Principal } from '#app/scope.ts';
+import { startMllpListener, type MllpListener, type MllpListenerOptions } from '#hosts/embedded/mllp.ts';
+import type { QueuedMessage } from '#ports';
+import { until } from '#test/support/until.ts';
 
 const dirs: string[] = [];
 const servers: EmbeddedServer[] = [];
@@ -108,5 +113,178 @@ describe('crs serve --mllp-port', () => {
     const again = await startEmbeddedServer(options);
     servers.push(again);
     expect(again.mllpPort).toBeUndefined();
+  });
+});
+
+describe('the MLLP listener, pinned by a mutation run', () => {
+  const listeners: MllpListener[] = [];
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    for (const l of listeners.splice(0)) await l.close();
+  });
+
+  /** The listener alone, on a queue the test holds shut (`hold`) or open, logging into `logs`. */
+  async function listen(o: Partial<MllpListenerOptions> = {}) {
+    const queued: QueuedMessage[] = [];
+    const logs: string[] = [];
+    let entered = 0;
+    let open = () => {};
+    let gate: Promise<void> = Promise.resolve();
+    const listener = await startMllpListener({
+      port: 0,
+      host: '127.0.0.1',
+      log: (l) => logs.push(l),
+      deps: {
+        queue: {
+          enqueue: async (m) => {
+            entered++;
+            await gate;
+            queued.push(...m);
+          },
+        },
+        now: () => T0 + 60 * 60_000,
+      },
+      ...o,
+    });
+    listeners.push(listener);
+    const hold = () => {
+      gate = new Promise((r) => (open = r));
+    };
+    return { listener, queued, logs, hold, release: () => open(), entered: () => entered };
+  }
+
+  /** A device's connection: the ACKs it read, in order, and its end. */
+  function device(port: number, host = '127.0.0.1') {
+    const socket = connect(port, host);
+    const decoder = new MllpDecoder();
+    const acks: string[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      for (const e of decoder.push(chunk)) if (e.type === 'frame') acks.push(e.text);
+    });
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((r) => socket.on('close', () => r()));
+    const ack = (n: number) => until(() => acks[n - 1], `ACK ${n}`);
+    return { socket, acks, ack, closed };
+  }
+
+  const reading = (n: number, patientId = 'L-1') =>
+    toPcd01(msg(patientId, n, { vitals: { heartRate: 70 + n } }, `L-${patientId}-${n}`))!;
+  const code = (ack: string) => readAck(ack)?.code;
+
+  it('answers a failure of its own (its device token cannot be read) AR 207 "send again", logs the error by its name only, and answers the next message', async () => {
+    let fail = true;
+    const principal = async (): Promise<Principal> => {
+      if (fail) throw new Error('database is locked while reading patient L-1');
+      return { deviceId: 'gw-1', role: 'monitor' };
+    };
+    const l = await listen({ principal });
+    const d = device(l.listener.port);
+    d.socket.write(frame(reading(1)));
+    const first = await d.ack(1);
+    expect(code(first)).toBe('AR');
+    expect(first).toMatch(/\rERR\|\|MSH\^1\|207\^[^|]*\|E\|{4}internal error; send again(\r|$)/);
+    // Addressed to the message, its MSA-3 the words `crs simulate` resends on.
+    expect(readAck(first)).toMatchObject({ controlId: 'L-L-1-1', text: 'internal error; send again' });
+    expect(l.logs).toEqual(['mllp: mllp:127.0.0.1: failed (Error)']);
+    expect(l.queued).toEqual([]);
+    fail = false;
+    d.socket.write(frame(reading(2)));
+    expect(code(await d.ack(2))).toBe('AA');
+    expect(l.queued.map((q) => [q.message.messageId, q.sender])).toEqual([['hl7v2:SIM/L-L-1-2', 'gw-1']]);
+    d.socket.end();
+  });
+
+  it('answers each message of a revoked device token with one AR, the one HTTP gives addressed to that message, and queues none', async () => {
+    const l = await listen({ principal: async () => undefined });
+    const d = device(l.listener.port);
+    d.socket.write(Buffer.concat([frame(reading(1)), frame(reading(2)), frame(reading(3))]));
+    await d.ack(3);
+    await new Promise<void>((r) => {
+      d.socket.end(r);
+    });
+    await d.closed;
+    expect(d.acks).toHaveLength(3);
+    expect(d.acks.map((a) => readAck(a)?.controlId)).toEqual(['L-L-1-1', 'L-L-1-2', 'L-L-1-3']);
+    for (const a of d.acks) {
+      expect(code(a)).toBe('AR');
+      expect(a).toContain(`|207^`);
+      expect(a).toContain(TOKEN_REVOKED);
+    }
+    expect(l.queued).toEqual([]);
+  });
+
+  it('records what a connection sends as sent by mllp:<its address>, and logs each refusal and unreadable frame, not an AA', async () => {
+    const l = await listen();
+    const d = device(l.listener.port);
+    const cut = Buffer.concat([Buffer.from('\x0bMSH|^~\\&|cut off'), frame(reading(1))]);
+    d.socket.write(Buffer.concat([cut, frame('garbage'), frame(reading(2))]));
+    await d.ack(4);
+    expect(d.acks.map(code)).toEqual(['AR', 'AA', 'AR', 'AA']);
+    expect(l.queued.map((q) => q.sender)).toEqual(['mllp:127.0.0.1', 'mllp:127.0.0.1']);
+    expect(l.logs).toEqual([
+      expect.stringMatching(/^mllp: mllp:127\.0\.0\.1: \S/),
+      'mllp: mllp:127.0.0.1: AR (1 problem(s), 0 message(s) accepted)',
+    ]);
+    d.socket.end();
+  });
+
+  it('closes a connection idle for idleMs (monitors reconnect)', async () => {
+    const l = await listen({ idleMs: 250 });
+    const d = device(l.listener.port);
+    d.socket.write(frame(reading(1)));
+    expect(code(await d.ack(1))).toBe('AA');
+    await d.closed;
+    expect(d.socket.readableEnded).toBe(true);
+  });
+
+  it('on close, answers the messages in flight before it ends their connections', async () => {
+    const l = await listen();
+    const d = device(l.listener.port);
+    l.hold();
+    d.socket.write(frame(reading(1)));
+    await until(() => l.entered() === 1, 'the message in flight');
+    const closing = l.listener.close();
+    listeners.splice(0);
+    l.release();
+    await d.closed;
+    await closing;
+    expect(d.acks.map(code)).toEqual(['AA']);
+    expect(l.queued).toHaveLength(1);
+  });
+
+  it('listens on its host only: another loopback address is refused', async () => {
+    const l = await listen();
+    const other = connect(l.listener.port, '127.0.0.2');
+    const error = await new Promise<NodeJS.ErrnoException>((r) => other.on('error', r));
+    expect(error.code).toBe('ECONNREFUSED');
+  });
+
+  it('outlives a device that resets its connection, and answers the next one', async () => {
+    const l = await listen();
+    const d = device(l.listener.port);
+    d.socket.write(frame(reading(1)));
+    expect(code(await d.ack(1))).toBe('AA');
+    d.socket.resetAndDestroy();
+    await d.closed;
+    const next = device(l.listener.port);
+    next.socket.write(frame(reading(2)));
+    expect(code(await next.ack(1))).toBe('AA');
+    next.socket.end();
+  });
+
+  it('reads no further from a sender 64 messages ahead of its ACKs, and again once they are answered', async () => {
+    const pause = vi.spyOn(Socket.prototype, 'pause');
+    const resume = vi.spyOn(Socket.prototype, 'resume');
+    const l = await listen();
+    l.hold();
+    const d = device(l.listener.port);
+    d.socket.write(Buffer.concat(Array.from({ length: 64 }, (_, i) => frame(reading(i + 1, 'L-2')))));
+    await until(() => pause.mock.calls.length > 0, 'reading paused');
+    resume.mockClear();
+    l.release();
+    await d.ack(64);
+    expect(resume).toHaveBeenCalled();
+    expect(d.acks.every((a) => code(a) === 'AA')).toBe(true);
+    d.socket.end();
   });
 });

@@ -6,9 +6,10 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { handleFhirHttp } from '#app/fhir/http.ts';
-import { FHIR_RESOURCES } from '#app/fhir/translate.ts';
+import { entriesOf, FHIR_RESOURCES, translateResources } from '#app/fhir/translate.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const T = '2026-01-10T08:00:00+01:00';
@@ -733,5 +734,131 @@ describe('the wire codes of docs/interfaces.md, pinned by a mutation run of shar
     // And writes UCUM as that system (crs simulate --format fhir sends what an EHR would).
     const written = new FhirEncoder().bundle(queue.messages[0]!.message)!;
     expect(JSON.stringify(written)).toContain('"system":"http://unitsofmeasure.org","code":"Cel"');
+  });
+});
+
+describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned by a mutation run', () => {
+  /** What the servers make of the encoder's Bundle: the contract messages, without their ids. */
+  const read = (bundle: unknown) => {
+    const e = entriesOf(bundle);
+    if (!e.ok) throw new Error(e.issue.text);
+    const t = translateResources(e.items, { deviceId: 'ehr-1' });
+    expect(t.issues.filter((i) => i.severity !== 'warning')).toEqual([]);
+    return t.translated.map(({ message: { messageId: _id, ...rest } }) => rest);
+  };
+  const at = '2026-01-10T08:00:00Z';
+  const sent = (kind: string, sections: object, deviceId = 'dev-1') =>
+    ({
+      messageId: `m-${kind}`,
+      patientId: 'P-9',
+      observedAt: at,
+      source: { deviceId, kind },
+      ...sections,
+    }) as DeviceMessage;
+  const back = ({ messageId: _id, ...m }: DeviceMessage) => m;
+
+  it('reads back each section as sent, with the source kind its resources say', () => {
+    const enc = new FhirEncoder();
+    const vitals = {
+      vitals: {
+        temperatureC: 38.45,
+        heartRate: 101,
+        respiratoryRate: 22,
+        spo2: 93,
+        systolicBP: 88,
+        diastolicBP: 51,
+        meanArterialPressure: 63,
+      },
+    };
+    for (const m of [
+      sent('monitor', vitals),
+      sent('manual', vitals, 'ehr-1'),
+      sent('ventilator', {
+        oxygen: { device: 'high_flow_nasal_cannula', fio2: 0.455, flowLpm: 40, forComfort: false },
+      }),
+      sent('manual', { oxygen: { device: 'nasal_cannula', flowLpm: 2, forComfort: true } }, 'ehr-1'),
+      sent(
+        'manual',
+        {
+          neuro: {
+            iceScore: 0,
+            consciousness: 'awakens_to_voice',
+            seizure: 'self_limited',
+            cerebralEdema: 'focal',
+            motorWeakness: false,
+          },
+        },
+        'ehr-1',
+      ),
+      sent('ehr', { organToxicity: { maxCtcaeGrade: 0, transaminitisGrade: 3 } }, 'ehr-1'),
+      sent('ehr', { labs: { crpMgL: 150, ferritinNgMl: 2500, il6PgMl: 80 } }, 'ehr-1'),
+      sent('ehr', { medications: [{ drug: 'tocilizumab', doseMg: 560 }, { drug: 'acetaminophen' }] }, 'ehr-1'),
+      sent('ehr', { enrolment: { ward: 'H4', bed: 'H4-12', weightKg: 70 } }, 'ehr-1'),
+    ])
+      expect(read(enc.bundle(m)), JSON.stringify(m)).toEqual([back(m)]);
+  });
+
+  it('writes an infusion as a Procedure at its own time, with its therapy and product', () => {
+    const enc = new FhirEncoder();
+    for (const therapy of ['car-t', 'bispecific'] as const) {
+      const m = sent('ehr', { enrolment: { infusedAt: '2026-01-08T09:30:00Z', therapy, product: 'axi-cel' } }, 'ehr-1');
+      expect(read(enc.bundle(m))).toEqual([{ ...back(m), observedAt: '2026-01-08T09:30:00Z' }]);
+    }
+  });
+
+  it("writes a pump's vasopressors as infusing, on hold at dose 0, and all stopped ([]), another patient's as their own, and a charted one without a device", () => {
+    const enc = new FhirEncoder();
+    const pump = (vasopressors: object[], patientId = 'P-9') => ({ ...sent('pump', { vasopressors }), patientId });
+    const on = pump([
+      { drug: 'norepinephrine', dose: 0.08, unit: 'mcg/kg/min' },
+      { drug: 'vasopressin', dose: 0.03, unit: 'units/min' },
+      { drug: 'phenylephrine', dose: 50, unit: 'mcg/min' },
+    ]);
+    expect(read(enc.bundle(on))).toEqual([back(on)]);
+    const held = pump([{ drug: 'norepinephrine', dose: 0, unit: 'mcg/kg/min' }]);
+    expect(read(enc.bundle(held))).toEqual([back(held)]);
+    const other = pump([{ drug: 'epinephrine', dose: 0.02, unit: 'mcg/kg/min' }], 'P-10');
+    expect(read(enc.bundle(other))).toEqual([back(other)]);
+    const none = pump([]);
+    expect(read(enc.bundle(none))).toEqual([back(none)]);
+    expect(() => enc.bundle(none)).toThrow(/"no vasopressor" with none known to stop/);
+    const charted = {
+      ...sent('ehr', { vasopressors: [{ drug: 'dopamine', dose: 5, unit: 'mcg/kg/min' }] }, 'ehr-1'),
+      patientId: 'P-11',
+    };
+    expect(read(enc.bundle(charted))).toEqual([back(charted)]);
+  });
+
+  it('writes each resource under its own identifier, a paused pump on hold, no stop of a drug still infusing, a bed alone, and no vitals when asked to skip them', () => {
+    const enc = new FhirEncoder();
+    const two = sent('pump', {
+      vasopressors: [
+        { drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' },
+        { drug: 'vasopressin', dose: 0.04, unit: 'units/min' },
+      ],
+    });
+    enc.bundle(two);
+    const held = sent('pump', { vasopressors: [{ drug: 'norepinephrine', dose: 0, unit: 'mcg/kg/min' }] });
+    const bundle = enc.bundle(held)!;
+    expect(bundle.type).toBe('transaction');
+    expect(bundle.entry!.map((e) => e.request)).toEqual([
+      { method: 'POST', url: 'MedicationAdministration' },
+      { method: 'POST', url: 'MedicationAdministration' },
+    ]);
+    const entries = bundle.entry!.map((e) => e.resource as { status: string; identifier: { value: string }[] });
+    expect(entries.map((r) => [r.status, r.identifier[0]!.value])).toEqual([
+      ['on-hold', 'm-pump#1'],
+      ['stopped', 'm-pump#2'],
+    ]);
+    const bed = sent('ehr', { enrolment: { bed: 'H4-14' } }, 'ehr-1');
+    expect(read(enc.bundle(bed))).toEqual([back(bed)]);
+    const both = sent('monitor', { vitals: { heartRate: 90 }, neuro: { iceScore: 7 } });
+    expect(enc.resources(both, { skipVitals: true }).map((r) => r.resourceType)).toEqual(['Observation']);
+    expect(enc.resources(both).map((r) => (r as { status: string }).status)).toEqual(['final', 'final']);
+    expect(read(enc.bundle(both, { skipVitals: true }))).toEqual(
+      [{ ...back(both), source: { deviceId: 'ehr-1', kind: 'manual' }, vitals: undefined }].map(
+        ({ vitals: _v, ...rest }) => rest,
+      ),
+    );
   });
 });

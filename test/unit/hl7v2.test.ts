@@ -10,6 +10,7 @@ import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import { fromWallClock, parseZone } from '#app/interfaces/zone.ts';
 import { MemoryQueue, ingestFakes, reservingDirectory } from '#test/support/port-fakes.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const NAME = 'Zebedee^Quigglesworth';
@@ -697,5 +698,78 @@ describe('site zones and ids of HL7 messages, pinned by a mutation run of shared
       'hl7v2:ICU4/MSG-MS/t=20260110T080000d250Z',
       'hl7v2:ICU4/MSG-MS/t=20260110T080100Z',
     ]);
+  });
+});
+
+describe('toPcd01 (crs simulate --format hl7v2, the fixtures), pinned by a mutation run', () => {
+  const ok = (text: string) => {
+    const r = translatePcd01(text);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.problems).toEqual([]);
+    return r.translated.map((t) => t.message);
+  };
+  const base = {
+    patientId: 'P-9',
+    observedAt: '2026-01-10T08:00:00Z',
+    source: { deviceId: 'MON-7', kind: 'monitor' },
+  } as const;
+
+  it('writes every vital, the oxygen and the place as a monitor sends them, and they read back as sent', () => {
+    const m = {
+      ...base,
+      messageId: 'enc-1',
+      vitals: {
+        temperatureC: 38.45,
+        heartRate: 101,
+        respiratoryRate: 22,
+        spo2: 93,
+        systolicBP: 88,
+        diastolicBP: 51,
+        meanArterialPressure: 63,
+      },
+      oxygen: { device: 'high_flow_nasal_cannula', fio2: 0.4, flowLpm: 40 },
+      enrolment: { ward: 'Onc^H&O', bed: '4|A~1\\' },
+    } as DeviceMessage;
+    const text = toPcd01(m)!;
+    expect(ok(text)).toEqual([{ ...m, messageId: 'hl7v2:SIM/enc-1' }]);
+    const obx = text.split('\r').filter((l) => l.startsWith('OBX|'));
+    expect(obx.map((l) => l.split('|').slice(1, 5).join('|'))).toEqual([
+      '1|NM|150344^MDC_TEMP^MDC|1.1.1.1',
+      '2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.2',
+      '3|NM|151562^MDC_RESP_RATE^MDC|1.1.1.3',
+      '4|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.4',
+      '5|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.1.1.5',
+      '6|NM|150022^MDC_PRESS_BLD_NONINV_DIA^MDC|1.1.1.6',
+      '7|NM|150023^MDC_PRESS_BLD_NONINV_MEAN^MDC|1.1.1.7',
+      '8|CWE|oxygen-device^Oxygen delivery device^99CRS|1.1.1.8',
+      '9|NM|3150-0^Inhaled oxygen concentration^LN|1.1.1.9',
+      '10|NM|3151-8^Inhaled oxygen flow rate^LN|1.1.1.10',
+    ]);
+    expect(obx.map((l) => l.split('|')[18])).toEqual(Array(10).fill('MON-7^EUI-64'));
+  });
+
+  it('writes an oxygen reading alone, FiO2 0.21 and no flow, and a bed or a ward alone', () => {
+    const oxygen = { ...base, messageId: 'enc-2', oxygen: { device: 'room_air', fio2: 0.21 } } as DeviceMessage;
+    expect(ok(toPcd01(oxygen)!)).toEqual([{ ...oxygen, messageId: 'hl7v2:SIM/enc-2' }]);
+    for (const enrolment of [{ bed: 'H4-14' }, { ward: 'H4' }]) {
+      const moved = { ...base, messageId: 'enc-3', vitals: { heartRate: 80 }, enrolment } as DeviceMessage;
+      expect(ok(toPcd01(moved)!)).toEqual([{ ...moved, messageId: 'hl7v2:SIM/enc-3' }]);
+    }
+  });
+
+  it('names its sender and control id as asked, escaped', () => {
+    const m = { ...base, messageId: 'enc-4', vitals: { heartRate: 80 } } as DeviceMessage;
+    const text = toPcd01(m, { application: 'GW|1', facility: 'ICU&4', controlId: 'C^1' })!;
+    expect(text.split('\r')[0]!.split('|').slice(2, 10)).toEqual([
+      'GW\\F\\1',
+      'ICU\\T\\4',
+      'CRS',
+      'HOSP',
+      '20260110080000+0000',
+      '',
+      'ORU^R01^ORU_R01',
+      'C\\S\\1',
+    ]);
+    expect(ok(text).map((x) => x.messageId)).toEqual([expect.stringMatching(/^hl7v2:ICU.*4\/C.*1$/)]);
   });
 });
