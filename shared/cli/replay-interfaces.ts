@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { check } from '#app/ingest.ts';
 import { Replay } from '#app/replay.ts';
 import { entriesOf, translateResources } from '#app/fhir/translate.ts';
+import { HL7_MAX_BYTES, tooLong } from '#app/hl7v2/ack.ts';
 import { MllpDecoder } from '#app/hl7v2/mllp.ts';
 import { translatePcd01, type Hl7Location } from '#app/hl7v2/pcd01.ts';
 import { screen, type Translated } from '#app/interfaces/screen.ts';
@@ -20,12 +21,15 @@ import { EXIT } from './replay.ts';
 export const REPLAY_FORMATS = ['json', 'hl7v2', 'fhir', 'mixed'] as const;
 type ReplayFormat = (typeof REPLAY_FORMATS)[number];
 
-/** The HL7 messages of a file: MLLP frames when it has any, else blocks separated by blank lines. */
-function hl7Messages(text: string): string[] {
+/**
+ * The HL7 messages of a file: MLLP frames when it has any, else blocks separated by blank lines. What the servers
+ * would refuse before reading it (a frame over 1 MiB, one cut off by the next start block) is an item refused too.
+ */
+function hl7Items(text: string): { value?: string; error?: string }[] {
   if (text.includes('\x0b')) {
-    return new MllpDecoder(Number.MAX_SAFE_INTEGER)
+    return new MllpDecoder()
       .push(Buffer.from(text, 'utf8'))
-      .flatMap((e) => (e.type === 'frame' ? [e.text] : []));
+      .map((e) => (e.type === 'frame' ? { value: e.text } : { error: `${where(e.problem.at)}: ${e.problem.text}` }));
   }
   return text
     .split(/\r?\n[ \t]*\r?\n|\r\r/)
@@ -35,7 +39,12 @@ function hl7Messages(text: string): string[] {
         .split(/\r\n|\r|\n/)
         .join('\r'),
     )
-    .filter((block) => block !== '');
+    .filter((block) => block !== '')
+    .map((block) => {
+      if (Buffer.byteLength(block, 'utf8') <= HL7_MAX_BYTES) return { value: block };
+      const problem = tooLong();
+      return { error: `${where(problem.at)}: ${problem.text}` };
+    });
 }
 
 /** The FHIR items of a file: one JSON value, or one per line (NDJSON). */
@@ -105,7 +114,7 @@ export async function replayInterfacesCommand(
   const out = new NdjsonWriter(process.stdout);
   const items: { format: 'hl7v2' | 'fhir'; value?: unknown; error?: string }[] =
     format === 'hl7v2'
-      ? hl7Messages(text).map((value) => ({ format, value }))
+      ? hl7Items(text).map((i) => ({ format, ...i }))
       : format === 'fhir'
         ? fhirItems(text).map((i) => ({ format, ...i }))
         : text
@@ -114,7 +123,7 @@ export async function replayInterfacesCommand(
             .map((block) =>
               block.trimStart().startsWith('{')
                 ? { format: 'fhir' as const, ...fhirItems(block)[0]! }
-                : { format: 'hl7v2' as const, value: hl7Messages(block)[0] ?? '' },
+                : { format: 'hl7v2' as const, ...(hl7Items(block)[0] ?? { value: '' }) },
             );
   let refused = 0;
   let n = 0;

@@ -60,6 +60,30 @@ describe('crs replay --format', () => {
     expect(nd.status).toBe(1);
     expect(nd.events.at(-1)).toMatchObject({ type: 'rejected', line: fhir.length + 1 });
   });
+
+  it('refuses what the servers refuse before reading it: a frame over 1 MiB, one cut off by the next start block', () => {
+    const hl7 = vignettes.flatMap(asInterfaces).flatMap((i) => (i.format === 'hl7v2' ? [i.text] : []));
+    const huge = `${hl7[0]!}\rNTE|1||${'x'.repeat(1024 * 1024)}`;
+    const cutOff = Buffer.from(`\x0b${hl7[0]!}`);
+    const r = replayCli(
+      ['-', '--format', 'hl7v2'],
+      Buffer.concat([frame(huge), cutOff, frame(hl7[1]!), frame(hl7[2]!)]).toString('utf8'),
+    );
+    expect(r.status).toBe(1);
+    expect(r.events.filter((e) => e.type === 'rejected')).toEqual([
+      { type: 'rejected', line: 1, errors: ['MSH-1: the message is longer than 1048576 bytes, the most taken'] },
+      {
+        type: 'rejected',
+        line: 2,
+        errors: ['MSH-1: a frame started before the previous one ended; the previous one is dropped'],
+      },
+    ]);
+    expect(r.events.filter((e) => e.type === 'assessment')).toHaveLength(2); // the two whole frames after them
+    const blocks = replayCli(['-', '--format', 'hl7v2'], `${huge}\n\n${hl7[1]!}`);
+    expect(blocks.events.filter((e) => e.type === 'rejected')).toEqual([
+      { type: 'rejected', line: 1, errors: ['MSH-1: the message is longer than 1048576 bytes, the most taken'] },
+    ]);
+  });
 });
 
 describe('crs replay --format, pinned by a mutation run', () => {
