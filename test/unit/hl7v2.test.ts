@@ -748,6 +748,14 @@ describe('toPcd01 (crs simulate --format hl7v2, the fixtures), pinned by a mutat
     expect(obx.map((l) => l.split('|')[18])).toEqual(Array(10).fill('MON-7^EUI-64'));
   });
 
+  it('leaves out oxygen for comfort (no HL7 code), never writing it as oxygen that counts toward hypoxia', () => {
+    const comfort = { device: 'nasal_cannula', flowLpm: 2, forComfort: true } as const;
+    const both = { ...base, messageId: 'enc-4', vitals: { spo2: 91 }, oxygen: comfort } as DeviceMessage;
+    const { oxygen: _o, ...vitalsOnly } = both;
+    expect(ok(toPcd01(both)!)).toEqual([{ ...vitalsOnly, messageId: 'hl7v2:SIM/enc-4' }]);
+    expect(toPcd01({ ...base, messageId: 'enc-5', oxygen: comfort } as DeviceMessage)).toBeUndefined();
+  });
+
   it('writes an oxygen reading alone, FiO2 0.21 and no flow, and a bed or a ward alone', () => {
     const oxygen = { ...base, messageId: 'enc-2', oxygen: { device: 'room_air', fio2: 0.21 } } as DeviceMessage;
     expect(ok(toPcd01(oxygen)!)).toEqual([{ ...oxygen, messageId: 'hl7v2:SIM/enc-2' }]);

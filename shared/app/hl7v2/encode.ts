@@ -22,8 +22,15 @@ export interface EncodeOptions {
   controlId?: string;
 }
 
-/** An ORU^R01 for the message's vitals and oxygen, or undefined when it has neither. */
+/**
+ * An ORU^R01 for the message's vitals and oxygen, or undefined when it has neither. Oxygen for comfort has no HL7 code
+ * (docs/interfaces.md): it is left out, never written as oxygen the server would count toward hypoxia.
+ */
 export function toPcd01(m: DeviceMessage, o: EncodeOptions = {}): string | undefined {
+  if (m.oxygen?.forComfort) {
+    const { oxygen: _comfort, ...rest } = m;
+    return toPcd01(rest, o);
+  }
   if (!m.vitals && !m.oxygen) return undefined;
   const when = hl7Time(parseTime(m.observedAt));
   const obx: string[] = [];
