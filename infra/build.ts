@@ -31,9 +31,28 @@ function flagContext(app: App, key: string): boolean | undefined {
   throw new Error(`context ${key} must be true or false (got ${JSON.stringify(v)})`);
 }
 
+/** `-c concurrency='{"ingest":55,...}'`: the defaults with the functions given; a function it does not set is refused. */
+function concurrencyContext(app: App): Concurrency {
+  const given = jsonContext(app, 'concurrency');
+  if (given === undefined) return DEFAULT_CONCURRENCY;
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new Error(
+      `concurrency must be a JSON object such as ${JSON.stringify(DEFAULT_CONCURRENCY)} (got ${JSON.stringify(given)})`,
+    );
+  const known = Object.keys(DEFAULT_CONCURRENCY);
+  for (const k of Object.keys(given))
+    if (!known.includes(k))
+      throw new Error(`concurrency: no function "${k}" (${known.join(', ')}; escalate always has 5)`);
+  return { ...DEFAULT_CONCURRENCY, ...(given as Partial<Concurrency>) };
+}
+
 function daysContext(app: App, key: string): number | undefined {
   const v = app.node.tryGetContext(key);
-  return v === undefined ? undefined : Number(v);
+  if (v === undefined) return undefined;
+  // Text that is no number at all is refused here, by its context key and as given (the range is checked later).
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+  if (Number.isNaN(n)) throw new Error(`${key} must be a whole number of days (got ${JSON.stringify(v)})`);
+  return n;
 }
 
 /** `-c historyTableClass=standard|infrequent-access`: anything else stops the synth, naming the choices. */
@@ -68,7 +87,7 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
   const app = new App(props);
   const account = app.node.tryGetContext('account') ?? process.env.CDK_DEFAULT_ACCOUNT;
   const region = app.node.tryGetContext('region') ?? process.env.CDK_DEFAULT_REGION;
-  const concurrency = { ...DEFAULT_CONCURRENCY, ...((jsonContext(app, 'concurrency') as Partial<Concurrency>) ?? {}) };
+  const concurrency = concurrencyContext(app);
   const stack = new CrsAlertingStack(app, STACK_NAME, {
     // Without an account and region the stack is environment-agnostic, so it synthesizes offline.
     ...(account && region ? { env: { account: String(account), region: String(region) } } : {}),

@@ -23,6 +23,17 @@ export interface CapacityLimits {
 
 export const DEFAULT_CAPACITY_LIMITS: CapacityLimits = { min: 5, max: 4000, targetUtilization: 70 };
 
+/** The limits given (context `capacityLimits`) over the defaults; a limit it does not know is refused, naming it. */
+export function capacityLimitsOf(given: unknown): CapacityLimits {
+  if (given === undefined) return DEFAULT_CAPACITY_LIMITS;
+  const known = Object.keys(DEFAULT_CAPACITY_LIMITS);
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new Error(`capacityLimits must be a JSON object of ${known.join(', ')} (got ${JSON.stringify(given)})`);
+  for (const k of Object.keys(given))
+    if (!known.includes(k)) throw new Error(`capacityLimits: no limit "${k}" (${known.join(', ')})`);
+  return { ...DEFAULT_CAPACITY_LIMITS, ...(given as Partial<CapacityLimits>) };
+}
+
 export function checkCapacity(mode: string, limits: CapacityLimits): CapacityMode {
   if (!(CAPACITY_MODES as readonly string[]).includes(mode))
     throw new Error(`capacity must be ${CAPACITY_MODES.join(' or ')} (got ${JSON.stringify(mode)})`);

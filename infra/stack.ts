@@ -38,7 +38,7 @@ import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
 import {
   autoScale,
   checkCapacity,
-  DEFAULT_CAPACITY_LIMITS,
+  capacityLimitsOf,
   perMessageBilling,
   perMessageIndexCapacity,
   type CapacityLimits,
@@ -189,12 +189,17 @@ export class CrsAlertingStack extends Stack {
         `concurrency.grade must be a whole number ${MIN_MAPPING_CONCURRENCY}-1000: it is also the queue mapping's maximum concurrency (got ${concurrency.grade})`,
       );
     }
+    for (const fn of ['ingest', 'notify', 'ack'] as const) {
+      const v = concurrency[fn];
+      if (!Number.isInteger(v) || v < 1)
+        throw new Error(`concurrency.${fn} must be a whole number of at least 1 (got ${JSON.stringify(v)})`);
+    }
     if (ESCALATE_TIMER_CONCURRENCY + SCHEDULE_CONCURRENCY > ESCALATE_CONCURRENCY)
       throw new Error("the escalate function's invokers exceed its reserved concurrency");
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
     if (props.logLevel !== undefined && !LOG_LEVELS.includes(props.logLevel))
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
-    const capacityLimits = { ...DEFAULT_CAPACITY_LIMITS, ...props.capacityLimits };
+    const capacityLimits = capacityLimitsOf(props.capacityLimits);
     const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
 
     // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.

@@ -170,6 +170,11 @@ describe('capacity and logs, pinned by a mutation run', () => {
     refused({ min: 5, max: 4000.5 }, /whole numbers, 1 <= min <= max/);
     refused({ targetUtilization: 19 }, /targetUtilization must be a whole percentage 20-90/);
     refused({ targetUtilization: 91 }, /targetUtilization must be a whole percentage 20-90/);
+    // A limit misspelt is refused, not left at its default without a word.
+    refused({ minimum: 10 }, /capacityLimits: no limit "minimum" \(min, max, targetUtilization\)/);
+    expect(() => templateApp({ context: { capacity: 'provisioned', capacityLimits: '10' } })).toThrow(
+      'capacityLimits must be a JSON object of min, max, targetUtilization (got 10)',
+    );
   }, 60_000);
 
   it('DEBUG brings Lambda platform events at DEBUG, ERROR keeps them at WARN', () => {

@@ -1183,6 +1183,10 @@ describe('audit retention', () => {
     expect(() => templateApp({ context: { backupRetentionDays: 0 } })).toThrow(
       /backupRetentionDays must be a whole number of days 1-36500/,
     );
+    // Text that is no number names the context key and the text, not `null` (what JSON makes of NaN).
+    expect(() => templateApp({ context: { backupMonthlyRetentionDays: 'a year' } })).toThrow(
+      'backupMonthlyRetentionDays must be a whole number of days (got "a year")',
+    );
     expect(() => templateApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
     expect(() => templateApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
   }, 120_000);
@@ -1625,6 +1629,25 @@ describe('the grade concurrency: pinned by a mutation run', () => {
       expect(() => templateApp({ context: { paging: PAGING, concurrency: { grade } } }), String(grade)).toThrow(
         `concurrency.grade must be a whole number 2-1000: it is also the queue mapping's maximum concurrency (got ${grade})`,
       );
+  }, 60_000);
+
+  it("refuses, naming the key, another function's concurrency that is not a whole number of at least 1, or a function it does not set", () => {
+    // docs/aws.md: `-c concurrency='{"ingest":55,"grade":20,"notify":5,"ack":10}'` (escalate always has 5).
+    for (const [fn, v] of [
+      ['notify', -3],
+      ['ingest', 'lots'],
+      ['ack', 0],
+      ['ingest', 2.5],
+    ] as const)
+      expect(() => templateApp({ context: { paging: PAGING, concurrency: JSON.stringify({ [fn]: v }) } }), fn).toThrow(
+        `concurrency.${fn} must be a whole number of at least 1 (got ${JSON.stringify(v)})`,
+      );
+    expect(() => templateApp({ context: { paging: PAGING, concurrency: '{"escalate":9}' } })).toThrow(
+      'concurrency: no function "escalate" (ingest, grade, notify, ack; escalate always has 5)',
+    );
+    expect(() => templateApp({ context: { paging: PAGING, concurrency: '[55]' } })).toThrow(
+      'concurrency must be a JSON object such as {"ingest":55,"grade":20,"notify":5,"ack":10} (got [55])',
+    );
   }, 60_000);
 });
 
