@@ -181,6 +181,14 @@ describe('what the local host provisions, pinned by a mutation run', () => {
       expect(f.reservedConcurrency, role).toBe(props(id).ReservedConcurrentExecutions);
     }
     expect(p.functions.notify.environment.CRS_ACK_BASE_URL).toBe(ACK_BASE);
+    // What every function is given alike reaches the one process (the stack's log level: no line per message);
+    // what differs between them (the Powertools service name) cannot, and does not.
+    for (const [role, id] of Object.entries(synth.functions)) {
+      const env = p.functions[role as keyof typeof synth.functions].environment;
+      expect(env.POWERTOOLS_LOG_LEVEL, role).toBe(props(id).Environment.Variables.POWERTOOLS_LOG_LEVEL);
+      expect(env.POWERTOOLS_LOG_LEVEL, role).toBe('WARN');
+      expect(env.POWERTOOLS_SERVICE_NAME, role).toBeUndefined();
+    }
 
     // The schedule, at the stack's rate (a minute).
     expect(p.schedules).toEqual([{ role: 'escalate', everySeconds: 60 }]);

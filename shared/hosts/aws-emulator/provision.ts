@@ -95,7 +95,7 @@ export interface TeamQueue {
 export interface FunctionSpec {
   role: FunctionRole;
   logicalId: string;
-  /** The variables the stack gives the function, resolved to the provisioned names (CRS_* only). */
+  /** The variables the stack gives the function, resolved to the provisioned names: its CRS_* ones and those every function shares. */
   environment: Record<string, string>;
   timeoutSeconds: number;
   memoryMb: number;
@@ -382,18 +382,21 @@ export async function provision(
 
   // ---- The functions' environments (which creates the queues, tables, topic and secret they name).
   const functions = {} as Record<FunctionRole, FunctionSpec>;
+  const variablesOf = (logicalId: string) =>
+    ((resource(logicalId).Properties?.Environment as { Variables?: Record<string, unknown> })?.Variables ??
+      {}) as Record<string, unknown>;
+  // The functions share one process here: besides their own CRS_ variables, it takes what every function is given
+  // alike (the log level), never what differs between them (the Powertools service name).
+  const all = Object.values(synth.functions).map(variablesOf);
+  const shared = Object.entries(all[0] ?? {}).filter(
+    ([k, v]) => !k.startsWith('CRS_') && all.every((vars) => JSON.stringify(vars[k]) === JSON.stringify(v)),
+  );
   for (const role of Object.keys(synth.functions) as FunctionRole[]) {
     const logicalId = synth.functions[role];
     const props = resource(logicalId).Properties ?? {};
-    const variables = ((props.Environment as { Variables?: Record<string, unknown> })?.Variables ?? {}) as Record<
-      string,
-      unknown
-    >;
     const environment: Record<string, string> = {};
-    for (const [k, v] of Object.entries(variables)) {
-      if (!k.startsWith('CRS_')) continue;
+    for (const [k, v] of [...Object.entries(variablesOf(logicalId)).filter(([k]) => k.startsWith('CRS_')), ...shared])
       environment[k] = options.hostVariables?.[k] ?? String(await resolve(v));
-    }
     functions[role] = {
       role,
       logicalId,
