@@ -21,7 +21,7 @@ export interface CapacityLimits {
   targetUtilization: number;
 }
 
-export const DEFAULT_CAPACITY_LIMITS: CapacityLimits = { min: 5, max: 4000, targetUtilization: 70 };
+const DEFAULT_CAPACITY_LIMITS: CapacityLimits = { min: 5, max: 4000, targetUtilization: 70 };
 
 /** The limits given (context `capacityLimits`) over the defaults; a limit it does not know is refused, naming it. */
 export function capacityLimitsOf(given: unknown): CapacityLimits {
