@@ -121,6 +121,12 @@ export async function auditCommand(args: string[]): Promise<number> {
       await write(values.format === 'csv' ? auditCsvRow(e) : auditNdjsonRow(e));
       count++;
     }
+  } catch (err) {
+    // Said in one line, as the other operator commands do, and never taken for a whole trail (exit 1).
+    process.stderr.write(
+      `crs audit: reading the trail failed after ${count} entr${count === 1 ? 'y' : 'ies'}: the export is incomplete (${(err as Error).name}: ${(err as Error).message})\n`,
+    );
+    return 1;
   } finally {
     source.close();
   }
