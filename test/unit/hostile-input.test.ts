@@ -270,7 +270,8 @@ const hl7Message = fc
   .constantFrom('P1', 'P2', 'HL7-3')
   .chain((patientId) => message(patientId))
   .map(([m]) => m!)
-  .filter((m) => m.vitals !== undefined || m.oxygen !== undefined);
+  // What HL7 v2 can say: vitals or oxygen (oxygen for comfort has no HL7 code, and alone writes no message).
+  .filter((m) => toPcd01(m) !== undefined);
 
 /** The last message of a course as FHIR (one encoder over the course: "all vasopressors stopped" can be written). */
 function fhirBundle(ms: DeviceMessage[]): Bundle | undefined {

@@ -522,13 +522,15 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
               const d = step.messages[0]!;
               const drawn = messages[0]!;
               const place = d.fields.filter((f) => f === 'bed' || f === 'ward');
+              const hl7Oxygen = drawn.oxygen?.forComfort ? undefined : drawn.oxygen;
               const m = {
                 messageId: drawn.messageId,
                 patientId: drawn.patientId,
                 observedAt: drawn.observedAt,
                 source: { deviceId: drawn.source.deviceId, kind: 'monitor' },
-                ...(drawn.oxygen ? { oxygen: drawn.oxygen } : {}),
-                ...(drawn.vitals || !drawn.oxygen ? { vitals: structuredClone(VALUES.vitals) } : {}),
+                // Oxygen for comfort has no HL7 code (toPcd01 leaves it out): only the oxygen HL7 can say.
+                ...(hl7Oxygen ? { oxygen: hl7Oxygen } : {}),
+                ...(drawn.vitals || !hl7Oxygen ? { vitals: structuredClone(VALUES.vitals) } : {}),
                 ...(place.length ? { enrolment: enrolmentValue(place, d.ward) } : {}),
               } as DeviceMessage;
               const body = toPcd01(m)!;
