@@ -6,6 +6,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { smsSegments } from '../../shared/adapters/aws/sns-page-sender.ts';
 import type { FakeDynamo } from '../support/fake-dynamo.ts';
 import {
   indexEntry,
@@ -25,9 +26,11 @@ export interface Usage {
   chunks: Record<string, number>;
   /** DynamoDB read units, write units (standard and transactional: already doubled) and index write units, by table. */
   dynamo: Record<string, { read: number; write: number; transactionalWrite: number; indexWrite: number }>;
+  /** The parts (segments) of the SMS text of the SNS messages published: SNS bills an SMS subscriber each part. */
+  smsParts: number;
 }
 
-export const emptyUsage = (): Usage => ({ requests: {}, chunks: {}, dynamo: {} });
+export const emptyUsage = (): Usage => ({ requests: {}, chunks: {}, dynamo: {}, smsParts: 0 });
 
 export function addUsage(into: Usage, u: Usage): Usage {
   for (const [k, v] of Object.entries(u.requests)) into.requests[k] = (into.requests[k] ?? 0) + v;
@@ -39,6 +42,7 @@ export function addUsage(into: Usage, u: Usage): Usage {
     o.transactionalWrite += d.transactionalWrite;
     o.indexWrite += d.indexWrite;
   }
+  into.smsParts += u.smsParts;
   return into;
 }
 
@@ -131,6 +135,9 @@ export class Meter {
       const bytes =
         Buffer.byteLength(input.Message ?? '') + Buffer.byteLength(JSON.stringify(input.MessageAttributes ?? {}));
       this.usage.chunks['sns:Publish'] = (this.usage.chunks['sns:Publish'] ?? 0) + chunks(bytes);
+      // What an SMS subscriber receives: the `sms` text of a per-protocol message, else its `default`.
+      const bodies = input.MessageStructure === 'json' ? (JSON.parse(input.Message) as Record<string, string>) : {};
+      this.usage.smsParts += smsSegments(bodies.sms ?? bodies.default ?? input.Message);
       this.published.push(input.Message);
       return { MessageId: `p-${this.published.length}` };
     });

@@ -137,6 +137,18 @@ function backupGbMonths(
   return { warm: warm / days, cold: cold / days };
 }
 
+/**
+ * What SNS bills for pages: the publishes, and a delivery to each subscription of the team paged; an SMS
+ * subscription is billed each part of the text (GSM 03.38: 160 characters in one part, 153 a part beyond).
+ */
+export function pageDeliveryCost(publishes: number, smsParts: number, subs: Record<string, number>): number {
+  return (
+    publishes *
+      (PRICES.sns.perPublish + (subs.email ?? 0) * PRICES.sns.perEmail + (subs.https ?? 0) * PRICES.sns.perHttps) +
+    smsParts * (subs.sms ?? 0) * PRICES.sns.perSmsUs
+  );
+}
+
 export function price(s: Scenario, m: Measurement, stack: StackFacts, setup: Setup): Priced {
   const { capacity } = setup;
   const infrequent = (t: string) =>
@@ -358,22 +370,20 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, setup: Set
     `${stack.secrets}`,
     stack.secrets * PRICES.secretsManager.perSecretMonth,
   );
-  const publishes = (m.notify.usage.requests['sns:Publish'] ?? 0) * perPatientDay;
+  // The pages are published by the notifier, and by the escalate function when a level or round is due.
+  const paging = [m.notify, m.timers, m.tick];
+  const publishes = paging.reduce((n, p) => n + (p.usage.requests['sns:Publish'] ?? 0), 0) * perPatientDay;
+  const smsParts = paging.reduce((n, p) => n + p.usage.smsParts, 0) * perPatientDay;
   const pages = m.pages * perPatientDay;
   // Deliveries: each page reaches its team's subscriptions (the synthesized paging config gives the hematology team, which CRS 1 pages, one email and one SMS).
   const subs = stack.subscriptions.hematology ?? {};
-  const deliveries =
-    publishes *
-    ((subs.email ?? 0) * PRICES.sns.perEmail +
-      (subs.https ?? 0) * PRICES.sns.perHttps +
-      (subs.sms ?? 0) * PRICES.sns.perSmsUs);
   add(
     'SNS pages',
     `${fmt(pages)} pages: publishes and deliveries (${Object.entries(subs)
       .map(([p, n]) => `${n} ${p}`)
-      .join(', ')} each)`,
+      .join(', ')} each${subs.sms && publishes > 0 ? `; an SMS in ${fmt(smsParts / publishes)} parts` : ''})`,
     fmt(publishes),
-    publishes * PRICES.sns.perPublish + deliveries,
+    pageDeliveryCost(publishes, smsParts, subs),
   );
   if (stack.auditDataEvents) {
     const auditRequests = phases.reduce(

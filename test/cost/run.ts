@@ -96,6 +96,7 @@ function scaleUsage(u: Usage, r: number): Usage {
     requests: times(u.requests),
     chunks: times(u.chunks),
     dynamo: Object.fromEntries(Object.entries(u.dynamo).map(([t, d]) => [t, times(d) as typeof d])),
+    smsParts: u.smsParts * r,
   };
 }
 

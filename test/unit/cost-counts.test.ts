@@ -5,7 +5,8 @@
 // expectation, and the figures in docs/cost.md, on purpose.
 import { describe, expect, it } from 'vitest';
 import { measure } from '../cost/measure.ts';
-import { floor, type Priced } from '../cost/model.ts';
+import { floor, pageDeliveryCost, type Priced } from '../cost/model.ts';
+import { PRICES } from '../cost/prices.ts';
 
 describe('the cost model counts what the handlers do', () => {
   it('a message that changes no grade: a consistent read of the state and of its seen item, a put of the state (carrying the message and its audit entry) and, at the next message, a put of its seen item, 1 KB each', async () => {
@@ -43,6 +44,29 @@ describe('the cost model counts what the handlers do', () => {
     expect(m.ingest.usage.requests['sqs:SendMessageBatch']).toBe(n);
     expect(m.grade.invocations).toBe(n);
     expect(m.grade.logLines).toBe(n);
+  }, 120_000);
+});
+
+describe('the pages the cost model prices', () => {
+  it('counts each SMS by its parts, as SNS bills it: a page with its acknowledge link takes two', async () => {
+    // A day of the feed's first patient: a fever, so a CRS grade 1 page to hematology (one publish).
+    const m = await measure({
+      patients: 1,
+      hours: 24,
+      intervalSeconds: 300,
+      messagesPerRequest: 1,
+      recordsPerInvocation: 1,
+      logLevel: 'WARN',
+      tickPatients: 1,
+    });
+    const publishes = m.notify.usage.requests['sns:Publish'];
+    expect(publishes).toBe(1);
+    // The SMS says the grade, the bed and the patient, and the link (on the API's own address, about 200
+    // characters): more than the 160 of one part.
+    expect(m.notify.usage.smsParts).toBe(2);
+    const cost = pageDeliveryCost(1, 2, { email: 1, sms: 1 });
+    expect(cost).toBeCloseTo(PRICES.sns.perPublish + PRICES.sns.perEmail + 2 * PRICES.sns.perSmsUs, 12);
+    expect(pageDeliveryCost(3, 0, { email: 1 })).toBeCloseTo(3 * (PRICES.sns.perPublish + PRICES.sns.perEmail), 12);
   }, 120_000);
 });
 
