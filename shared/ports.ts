@@ -176,7 +176,23 @@ export interface PageStore {
   getSilence(silenceId: string): Promise<Silence | undefined>;
   /** Stores a silence (new, or ended) with the audit entry that says so, all or nothing. */
   saveSilence(silence: Silence, audit?: AuditEvent[]): Promise<void>;
+  /**
+   * Stores what a short acknowledge link stands for under its key (app/ack.ts ackLinkKey), before the page carrying
+   * it is sent; storing the same again changes nothing. Kept for AckLink's retention past its expiry at least.
+   */
+  saveAckLink(key: string, link: AckLink): Promise<void>;
+  ackLink(key: string): Promise<AckLink | undefined>;
 }
+
+/** What a short acknowledge link stands for: the page, the role it was sent to, and when the link expires. */
+export interface AckLink {
+  pageId: string;
+  role: string;
+  expiresAt: number;
+}
+
+/** How long a link's claims are kept after it expired: a late answer is still told "expired" and audited. */
+export const ACK_LINK_RETENTION_DAYS = 30;
 
 export interface PageSender {
   /** Throws RecordRefused when the transport refuses this page itself; anything else means it is down. */

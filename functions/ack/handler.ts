@@ -11,7 +11,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { verifyAck, type AckVerification } from '#app/ack.ts';
 import { acknowledgeByApi, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
 import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
@@ -22,9 +21,8 @@ import { errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/a
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
 export interface AckPaging {
-  pager: Pick<Pager, 'acknowledgeLink'>;
+  pager: Pick<Pager, 'acknowledgeLink' | 'verifyLink'>;
   page(pageId: string): Promise<Page | undefined>;
-  verify(token: string, now: number): AckVerification;
   config: PagingConfig;
   /** The site's zone (config.site.timeZone): the acknowledge page's times. */
   timeZone: string;
@@ -50,7 +48,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
     const paging = await deps.paging();
     return {
       acknowledgeLink: (token, by, client) => paging.pager.acknowledgeLink(token, by, deps.now(), client),
-      verify: (token) => paging.verify(token, deps.now()),
+      verify: (token) => paging.pager.verifyLink(token, deps.now()),
       page: (id) => paging.page(id),
       config: paging.config,
       timeZone: paging.timeZone,
@@ -130,11 +128,9 @@ async function ackPaging(
     { onAudit, onSecurity },
     now,
   );
-  // The GET of a link verifies it with the same key, without acknowledging.
   return {
     pager,
     page: (id) => pages.get(id),
-    verify: (token, now) => verifyAck(ackSecret, token, now),
     config: config.paging,
     timeZone: config.site.timeZone,
   };

@@ -38,7 +38,7 @@ export interface AckFlowDeps {
   /** Verifies the token and acknowledges its page (the pager audits a refusal). */
   acknowledgeLink(token: string, by: string, client: string): Promise<AckResult>;
   /** Verifies a token without acknowledging (the GET of a link). */
-  verify(token: string): AckVerification;
+  verify(token: string): Promise<AckVerification>;
   page(pageId: string): Promise<Page | undefined> | Page | undefined;
   config: PagingConfig;
   /** The site's time zone: times people read are written in it (formatSiteTime). */
@@ -46,7 +46,7 @@ export interface AckFlowDeps {
   /** A host's per-address budget of refused links (the Lambda leaves it to API Gateway's throttles). */
   refusals?: {
     /** Seconds this client must wait before its next try, or undefined to go on. */
-    admit(token: string, client: string): number | undefined;
+    admit(token: string, client: string): Promise<number | undefined>;
     refused(client: string): void;
   };
 }
@@ -85,7 +85,7 @@ async function acknowledgeWithin(
   by: string,
   client: string,
 ): Promise<AckResult | { wait: number }> {
-  const wait = deps.refusals?.admit(token, client);
+  const wait = await deps.refusals?.admit(token, client);
   if (wait !== undefined) return { wait };
   const r = await deps.acknowledgeLink(token, by, client);
   if (!r.ok && r.code.startsWith('link-')) deps.refusals?.refused(client);
@@ -150,7 +150,7 @@ export async function acknowledgeByApi(
 export async function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
   if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
-  const v = deps.verify(token);
+  const v = await deps.verify(token);
   if (!v.ok) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS[v.reason] ?? v.reason));
   const page = await deps.page(v.claims.pageId);
   if (!page) return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
@@ -182,7 +182,7 @@ export async function submitLink(
     );
   }
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
-  const v = deps.verify(token);
+  const v = await deps.verify(token);
   const name = checkAckName(new URLSearchParams(req.body).get('by') ?? undefined);
   if (!name.ok && v.ok) {
     const page = await deps.page(v.claims.pageId);

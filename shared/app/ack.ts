@@ -1,6 +1,11 @@
 // Signed, expiring acknowledge links: a page can be acknowledged from a phone without a login, and nobody can
 // acknowledge a page they were not sent. HMAC-SHA256 over the page, the role it was sent to and the expiry.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+//
+// Pages carry short links: 22 characters, so that an SMS with its link is one part (SNS bills each part, and a
+// phone may show two parts apart, the link cut in two). A short token names nothing: its claims are stored under
+// linkKey(token) when the page is sent, and it is genuine only if it is the MAC of what is stored. Links signed
+// before (v1: the claims in the token itself) are still taken until they expire.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 export interface AckClaims {
   pageId: string;
@@ -11,7 +16,8 @@ export interface AckClaims {
 
 export type AckVerification =
   | { ok: true; claims: AckClaims }
-  | { ok: false; reason: 'malformed' | 'forged' | 'expired' };
+  /** `claims`: an expired link's, which are genuine (it was issued here): its refusal goes in the patient's trail. */
+  | { ok: false; reason: 'malformed' | 'forged' | 'expired'; claims?: AckClaims };
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
 /** Whether a base64url text is the one encoding of what it decodes to (no stray bits in its last character). */
@@ -55,8 +61,44 @@ export function verifyAck(secret: Buffer, token: string, now: number): AckVerifi
   const given = Buffer.from(sig, 'base64url');
   const expected = mac(secret, pageId, role, expiresAt);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'forged' };
-  if (now >= expiresAt) return { ok: false, reason: 'expired' };
+  if (now >= expiresAt) return { ok: false, reason: 'expired', claims: { pageId, role, expiresAt } };
   return { ok: true, claims: { pageId, role, expiresAt } };
+}
+
+/** A short link's token: 16 bytes of MAC, base64url. */
+const SHORT_TOKEN = /^[A-Za-z0-9_-]{22}$/;
+
+export const isShortAckToken = (token: string): boolean => SHORT_TOKEN.test(token);
+
+/** The token of a short link: the first 128 bits of an HMAC-SHA256 over its claims (another text than v1's). */
+export function shortAckToken(secret: Buffer, claims: AckClaims): string {
+  const { pageId, role, expiresAt } = claims;
+  return createHmac('sha256', secret)
+    .update(`short\n${pageId}\n${role}\n${expiresAt}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
+}
+
+/** Where a short link's claims are stored: the SHA-256 of its token, so that the store never holds a live link. */
+export function ackLinkKey(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** Checks a short token against the claims stored under its key (undefined: none, so it was never issued here). */
+export function verifyShortAck(
+  secret: Buffer,
+  token: string,
+  stored: AckClaims | undefined,
+  now: number,
+): AckVerification {
+  if (!isShortAckToken(token) || !canonical(token)) return { ok: false, reason: 'malformed' };
+  if (!stored) return { ok: false, reason: 'forged' };
+  const given = Buffer.from(token, 'base64url');
+  const expected = Buffer.from(shortAckToken(secret, stored), 'base64url');
+  if (!timingSafeEqual(given, expected)) return { ok: false, reason: 'forged' };
+  if (now >= stored.expiresAt) return { ok: false, reason: 'expired', claims: stored };
+  return { ok: true, claims: stored };
 }
 
 export const ACK_NAME_MAX = 80;

@@ -4,6 +4,7 @@ import { firstSendPending, holdsUntilAfter, type Page, type Silence } from '#dom
 import {
   VersionConflict,
   auditKey,
+  type AckLink,
   type AuditEvent,
   type AuditLog,
   type PageStore,
@@ -14,6 +15,7 @@ import {
 export class MemoryPageStore implements PageStore {
   private readonly pages = new Map<string, Page>();
   private readonly silenceById = new Map<string, Silence>();
+  private readonly links = new Map<string, AckLink>();
 
   /** `audit`: where the entries saved with pages and silences go (a store without one refuses them). */
   constructor(private readonly audit?: AuditLog) {}
@@ -27,6 +29,15 @@ export class MemoryPageStore implements PageStore {
 
   async get(pageId: string) {
     return this.pages.get(pageId);
+  }
+
+  async saveAckLink(key: string, link: AckLink) {
+    if (!this.links.has(key)) this.links.set(key, { ...link });
+  }
+
+  async ackLink(key: string) {
+    const link = this.links.get(key);
+    return link && { ...link };
   }
 
   async openPages(patientId: string) {

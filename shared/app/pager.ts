@@ -37,7 +37,7 @@ import {
   type ParkedSends,
   type SecurityLog,
 } from '#ports';
-import { signAck, verifyAck } from './ack.ts';
+import { ackLinkKey, isShortAckToken, shortAckToken, verifyAck, verifyShortAck, type AckVerification } from './ack.ts';
 
 export interface PagerDeps {
   pages: PageStore;
@@ -213,10 +213,10 @@ export class Pager {
    * for nothing, so what it claims goes to the security log with the client's address, never into a trail.
    */
   async acknowledgeLink(token: string, by: string, now: number, client?: string): Promise<AckResult> {
-    const v = verifyAck(this.deps.ackSecret, token, now);
+    const v = await this.verifyLink(token, now);
     if (!v.ok) {
       const claimed = claimsOf(token);
-      const page = v.reason === 'expired' && claimed.pageId ? await this.deps.pages.get(claimed.pageId) : undefined;
+      const page = v.reason === 'expired' && v.claims ? await this.deps.pages.get(v.claims.pageId) : undefined;
       if (page) {
         await this.audit([
           {
@@ -245,6 +245,15 @@ export class Pager {
       return { ok: false, code: `link-${v.reason}`, reason: `acknowledge link ${v.reason}` };
     }
     return this.ack(v.claims.pageId, { by: `${by} (${v.claims.role})`, at: now, via: 'link' });
+  }
+
+  /**
+   * Verifies an acknowledge link's token without acknowledging: a short one by the claims stored when its page was
+   * sent, one signed before short links (v1) by itself.
+   */
+  async verifyLink(token: string, now: number): Promise<AckVerification> {
+    if (!isShortAckToken(token)) return verifyAck(this.deps.ackSecret, token, now);
+    return verifyShortAck(this.deps.ackSecret, token, await this.deps.pages.ackLink(ackLinkKey(token)), now);
   }
 
   private async ack(id: string, ack: Acknowledgement): Promise<AckResult> {
@@ -336,7 +345,7 @@ export class Pager {
     for (const page of candidates) {
       if (page.delivered || page.heldBy !== undefined || (page.status !== 'open' && page.status !== 'info')) continue;
       const role = roleOf(page, this.deps.config);
-      const ackUrl = page.status === 'open' ? this.ackUrl(page, role, now) : undefined;
+      const ackUrl = page.status === 'open' ? await this.ackUrl(page, role, now) : undefined;
       const parked = await this.sendOrPark(
         { page, role, reason: sendReason(page), ...(ackUrl ? { ackUrl } : {}) },
         now,
@@ -495,12 +504,11 @@ export class Pager {
     return false;
   }
 
-  private ackUrl(page: Page, role: string, now: number): string {
-    const token = signAck(this.deps.ackSecret, {
-      pageId: page.pageId,
-      role,
-      expiresAt: now + this.deps.config.ackLinkMinutes * MINUTE,
-    });
+  /** A short link for this send, stored before the page carrying it goes out (a retry stores the same again). */
+  private async ackUrl(page: Page, role: string, now: number): Promise<string> {
+    const link = { pageId: page.pageId, role, expiresAt: now + this.deps.config.ackLinkMinutes * MINUTE };
+    const token = shortAckToken(this.deps.ackSecret, link);
+    await this.deps.pages.saveAckLink(ackLinkKey(token), link);
     return `${this.deps.ackBaseUrl}${token}`;
   }
 

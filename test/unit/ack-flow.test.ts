@@ -22,7 +22,7 @@ function flow(result: AckResult, calls: string[] = []): AckFlowDeps {
       calls.push(`${token} ${by} ${client}`);
       return result;
     },
-    verify: (token) =>
+    verify: async (token) =>
       token === 'good'
         ? { ok: true, claims: { pageId: page.pageId, role: 'icu fellow', expiresAt: 1 } }
         : { ok: false, reason: 'forged' },
@@ -112,7 +112,7 @@ describe('the acknowledgement flow of both hosts', () => {
     const spent: string[] = [];
     const budget = (result: AckResult): AckFlowDeps => ({
       ...flow(result),
-      refusals: { admit: () => undefined, refused: (client) => void spent.push(client) },
+      refusals: { admit: async () => undefined, refused: (client) => void spent.push(client) },
     });
     await api({ token: 'good', by: 'Dr A' }, budget(refused('not-open')));
     await api({ token: 'good', by: 'Dr A' }, budget(refused('no-such-page')));
@@ -155,7 +155,7 @@ describe('the acknowledgement flow of both hosts', () => {
   });
 
   it('tells a client over its budget of refused links when to try again (Retry-After)', async () => {
-    const deps: AckFlowDeps = { ...flow(acknowledged), refusals: { admit: () => 30, refused: () => undefined } };
+    const deps: AckFlowDeps = { ...flow(acknowledged), refusals: { admit: async () => 30, refused: () => undefined } };
     const a = await api({ token: 'good', by: 'Dr A' }, deps);
     expect([a.status, a.headers['retry-after']]).toEqual([429, '30']);
     const f = await submitLink('good', { body: 'by=Dr+A', client: 'x' }, deps);
@@ -176,7 +176,7 @@ describe('pinned by a mutation run', () => {
     const verified: string[] = [];
     const deps: AckFlowDeps = {
       ...flow(acknowledged, calls),
-      verify: (token) => (verified.push(token), { ok: false, reason: 'malformed' }),
+      verify: async (token) => (verified.push(token), { ok: false, reason: 'malformed' }),
     };
     const long = 'a'.repeat(2049);
     for (const a of [await showLink(long, deps), await submitLink(long, { body: 'by=Dr+A', client: 'x' }, deps)]) {

@@ -426,7 +426,6 @@ describe('the embedded server and the ack function answer acknowledgements alike
         paging: async () => ({
           pager,
           page: (id) => pages.get(id),
-          verify: (t, at) => verifyAck(SECRET, t, at),
           config: PAGING,
           timeZone: DEFAULT_CONFIG.site.timeZone,
         }),

@@ -15,7 +15,7 @@ describe('acknowledge links', () => {
     const token = signAck(secret, claims);
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[a-z0-9]+\.[A-Za-z0-9_-]{43}$/);
     expect(verifyAck(secret, token, before)).toEqual({ ok: true, claims });
-    expect(verifyAck(secret, token, claims.expiresAt)).toEqual({ ok: false, reason: 'expired' });
+    expect(verifyAck(secret, token, claims.expiresAt)).toEqual({ ok: false, reason: 'expired', claims });
   });
 
   it('refuses a token signed with another secret', () => {

@@ -286,6 +286,19 @@ describe('DynamoPageStore', () => {
     expect(Number(item.expiresAt!.N)).toBe(min(12) / 1000 + 30 * 86_400);
   });
 
+  it("keeps a short acknowledge link's claims in the #ack-links partition, read consistently, until 30 days after it expires", async () => {
+    const s = store();
+    const link = { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: min(720) };
+    await s.saveAckLink('k1', link);
+    await s.saveAckLink('k1', link); // a retried send stores the same again
+    expect(await s.ackLink('k1')).toEqual(link);
+    expect(await s.ackLink('k2')).toBeUndefined();
+    const items = ddb.items('pages').filter((i) => i.pk?.S === '#ack-links');
+    expect(items.map((i) => i.sk?.S)).toEqual(['k1']);
+    expect(Number(items[0]!.expiresAt!.N)).toBe(min(720) / 1000 + 30 * 86_400);
+    expect(ddb.mock.commandCalls(GetItemCommand).at(-1)!.args[0].input.ConsistentRead).toBe(true);
+  });
+
   it('keeps the stale-feed alerts in force', async () => {
     const s = store();
     await s.setStaleFeedAlert('P-1', 'stale-feed|P-1|5', 5);

@@ -21,7 +21,7 @@ import {
   smsSegments,
   testPagePublishInput,
 } from '#adapters/aws/sns-page-sender.ts';
-import { signAck } from '#app/ack.ts';
+import { shortAckToken, signAck } from '#app/ack.ts';
 import fc from 'fast-check';
 import { enrol, msg } from '#test/support/messages.ts';
 
@@ -291,6 +291,27 @@ describe('SMS pages', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('sends a page with its short link in one part, leaving out only the words "details at the link"; in two when the ids need them, with everything', () => {
+    const [crs] = notifications('P-2');
+    const page = pageOf(crs!, 'hematology');
+    const token = shortAckToken(Buffer.alloc(32, 7), {
+      pageId: page.page.pageId,
+      role: page.role,
+      expiresAt: NOW + 12 * 3_600_000,
+    });
+    const ackUrl = `https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/ack/${token}`;
+    const sms = pageSms({ ...page, ackUrl }, crs);
+    expect(sms).toBe(`CRS grade 1 (was 0) bed H4-P-2 P-2 - provisional. Ack: ${ackUrl}`);
+    expect(smsSegments(sms)).toBe(1);
+    // Ids long enough that even that is over one part: two parts, nothing left out.
+    const long = { ...crs!, patientId: 'MRN-0000123456789012', bed: 'ICU-WEST-12B' };
+    const two = pageSms({ ...page, ackUrl }, long);
+    expect(two).toBe(
+      `CRS grade 1 (was 0) bed ICU-WEST-12B MRN-0000123456789012 - provisional, details at the link. Ack: ${ackUrl}`,
+    );
+    expect(smsSegments(two)).toBe(2);
   });
 
   it("shortens an alert's summary to fit, and never sends text outside the GSM alphabet", () => {

@@ -48,7 +48,7 @@ describe('the cost model counts what the handlers do', () => {
 });
 
 describe('the pages the cost model prices', () => {
-  it('counts each SMS by its parts, as SNS bills it: a page with its acknowledge link takes two', async () => {
+  it('counts each SMS by its parts, as SNS bills it: a page with its short acknowledge link takes one', async () => {
     // A day of the feed's first patient: a fever, so a CRS grade 1 page to hematology (one publish).
     const m = await measure({
       patients: 1,
@@ -61,9 +61,9 @@ describe('the pages the cost model prices', () => {
     });
     const publishes = m.notify.usage.requests['sns:Publish'];
     expect(publishes).toBe(1);
-    // The SMS says the grade, the bed and the patient, and the link (on the API's own address, about 200
-    // characters): more than the 160 of one part.
-    expect(m.notify.usage.smsParts).toBe(2);
+    // The SMS says the grade, the bed, the patient and the link (on the API's own address, 81 characters): one
+    // part of 160. A link that carried its claims (about 200 characters) made it two.
+    expect(m.notify.usage.smsParts).toBe(1);
     const cost = pageDeliveryCost(1, 2, { email: 1, sms: 1 });
     expect(cost).toBeCloseTo(PRICES.sns.perPublish + PRICES.sns.perEmail + 2 * PRICES.sns.perSmsUs, 12);
     expect(pageDeliveryCost(3, 0, { email: 1 })).toBeCloseTo(3 * (PRICES.sns.perPublish + PRICES.sns.perEmail), 12);

@@ -166,10 +166,30 @@ describe('GradingWorker', () => {
     ]);
   });
 
-  it('opens a version-3 data directory as version 4, its timeline points kept', async () => {
+  it('opens a version-4 data directory as version 5, with a place for short acknowledge links', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
+    db.exec('DROP TABLE ack_links');
+    db.pragma('user_version = 4');
+    const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
+    const pages = new SqlitePageStore(db);
+    const link = { pageId: 'crs|P1|#1|icu', role: 'ICU registrar', expiresAt: Date.parse('2026-01-10T10:00:00Z') };
+    await pages.saveAckLink('key-1', link);
+    await pages.saveAckLink('key-1', { ...link, role: 'someone else' }); // stored once: the first stays
+    expect(await pages.ackLink('key-1')).toEqual(link);
+    expect(await pages.ackLink('key-2')).toBeUndefined();
+  });
+
+  it('opens a version-3 data directory as version 5, its timeline points kept', async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue(escalating('P1').map(queued));
+    await drain(worker());
+    db.exec('DROP TABLE ack_links'); // version 5's
     // As version 3 had it: the timeline unique on (patient, messageId).
     db.exec(`
       CREATE TABLE timeline_v3 (
@@ -185,7 +205,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
     await new SqliteQueue(db).enqueue([queued(reused)]);

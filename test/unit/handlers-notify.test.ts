@@ -184,7 +184,7 @@ describe('notify handler', () => {
         n.teams.map((t) => `${n.notificationId}|${t} ${DEFAULT_CONFIG.paging.policies[t].levels[0]}`),
       ),
     );
-    expect(phone.sent.every((m) => m.ackUrl?.startsWith('https://api.example/ack/v1.'))).toBe(true);
+    expect(phone.sent.every((m) => /^https:\/\/api\.example\/ack\/[A-Za-z0-9_-]{22}$/.test(m.ackUrl ?? ''))).toBe(true);
     expect(remembered).toEqual(changes.map((n) => n.notificationId));
   });
 

@@ -1,7 +1,7 @@
 // The pager service over in-memory ports: crash safety, idempotency, acknowledge links, silences, audit.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signAck, verifyAck } from '#app/ack.ts';
+import { ackLinkKey, signAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
 import { Pager, SendDeferred } from '#app/pager.ts';
 import { REFUSED_TRIES } from '#ports';
@@ -64,11 +64,49 @@ function setup() {
 }
 
 describe('the pager', () => {
-  it('pages each team with a signed acknowledge link', async () => {
-    const { phone, pager } = setup();
+  it('pages each team with a short acknowledge link (22 characters), whose claims it stored before the send', async () => {
+    const { phone, pager, pages } = setup();
     await pager.onNotification(grade3, T);
     expect(phone.log).toEqual(['hematology:hematology fellow', 'icu:ICU registrar']);
-    expect(phone.sent[0]!.ackUrl).toMatch(/^https:\/\/crs\.example\/ack\/v1\./);
+    const tokens = phone.sent.map((m) => m.ackUrl!.slice('https://crs.example/ack/'.length));
+    for (const t of tokens) expect(t).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(await pages.ackLink(ackLinkKey(tokens[0]!))).toEqual({
+      pageId: 'crs|P-1|m3|hematology',
+      role: 'hematology fellow',
+      expiresAt: T + DEFAULT_PAGING.ackLinkMinutes * 60_000,
+    });
+    expect((await pager.verifyLink(tokens[1]!, T)).ok && (await pager.verifyLink(tokens[1]!, T))).toMatchObject({
+      claims: { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar' },
+    });
+  });
+
+  it('a short link: refused as forged when nothing is stored for it or what is stored is not what it signs, expired with its claims', async () => {
+    const { phone, pager, pages } = setup();
+    await pager.onNotification(grade3, T);
+    const token = phone.sent[0]!.ackUrl!.slice('https://crs.example/ack/'.length);
+    const expires = T + DEFAULT_PAGING.ackLinkMinutes * 60_000;
+    expect(await pager.verifyLink(token, expires - 1)).toMatchObject({ ok: true });
+    expect(await pager.verifyLink(token, expires)).toEqual({
+      ok: false,
+      reason: 'expired',
+      claims: { pageId: 'crs|P-1|m3|hematology', role: 'hematology fellow', expiresAt: expires },
+    });
+    // Another 22 characters: nothing stored under its key.
+    const other = `${token.slice(0, 10)}${token[10] === 'A' ? 'B' : 'A'}${token.slice(11)}`;
+    expect(await pager.verifyLink(other, T)).toEqual({ ok: false, reason: 'forged' });
+    // Claims stored under a token's key that it is not the MAC of (a row written by hand): forged.
+    await pages.saveAckLink(ackLinkKey(other), { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: expires });
+    expect(await pager.verifyLink(other, T)).toEqual({ ok: false, reason: 'forged' });
+    // A second spelling of the same 16 bytes (the last character's unused bits set): malformed.
+    const last = token.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const respelt = `${token.slice(0, -1)}${alphabet[alphabet.indexOf(last) | 1]}`;
+    expect(respelt).not.toBe(token);
+    expect(await pager.verifyLink(respelt, T)).toEqual({ ok: false, reason: 'malformed' });
+    // A link signed before short links (v1) is still taken until it expires.
+    const v1 = signAck(secret, { pageId: 'crs|P-1|m3|icu', role: 'ICU registrar', expiresAt: expires });
+    expect(await pager.verifyLink(v1, T)).toMatchObject({ ok: true, claims: { pageId: 'crs|P-1|m3|icu' } });
+    expect(await pager.acknowledgeLink(token, 'Dr A', T)).toMatchObject({ ok: true, changed: true });
   });
 
   it('opens the pages of a notification once, however often it is delivered', async () => {
@@ -272,7 +310,7 @@ describe('the pager', () => {
     );
     expect(phone.sent).toHaveLength(1 + steps.length);
     const link = phone.sent.at(-1)!.ackUrl!;
-    const v = verifyAck(secret, link.slice('https://crs.example/ack/'.length), late);
+    const v = await pager.verifyLink(link.slice('https://crs.example/ack/'.length), late);
     expect(v.ok && v.claims.expiresAt).toBe(late + DEFAULT_PAGING.ackLinkMinutes * 60_000);
   });
 

@@ -187,7 +187,6 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
       paging: async () => ({
         pager: ackPaging.pager,
         page: (id) => ackPaging.pages.get(id),
-        verify: (token, at) => verifyAck(ackSecret, token, at),
         config: CONFIG.paging,
         timeZone: CONFIG.site.timeZone,
       }),
@@ -267,7 +266,7 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
         const links = new Map<string, string[]>();
         for (const p of published) {
           const token = p.ackUrl?.slice(ACK_BASE.length);
-          if (token === undefined || !verifyAck(ackSecret, token, clock).ok) continue;
+          if (token === undefined || !(await ackPaging.pager.verifyLink(token, clock)).ok) continue;
           links.set(p.pageId, [...(links.get(p.pageId) ?? []), token]);
         }
         const ids = [...links.keys()];

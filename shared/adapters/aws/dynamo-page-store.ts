@@ -17,7 +17,16 @@ import {
   type Put,
 } from '@aws-sdk/client-dynamodb';
 import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
-import { VersionConflict, auditKey, type AuditEvent, type PageStore, type ParkedSend, type ParkedSends } from '#ports';
+import {
+  ACK_LINK_RETENTION_DAYS,
+  VersionConflict,
+  auditKey,
+  type AckLink,
+  type AuditEvent,
+  type PageStore,
+  type ParkedSend,
+  type ParkedSends,
+} from '#ports';
 import { APPEND_ONLY, auditItem, writtenStamp } from './dynamo-audit-log.ts';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
 
@@ -93,6 +102,35 @@ export class DynamoPageStore implements PageStore {
     for await (const page of query) {
       yield* page.Items ?? [];
     }
+  }
+
+  async saveAckLink(key: string, link: AckLink): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: {
+          [T.partitionKey]: { S: T.ackLinksPartition },
+          [T.sortKey]: { S: key },
+          pageId: { S: link.pageId },
+          role: { S: link.role },
+          linkExpiresAt: { N: String(link.expiresAt) },
+          [T.ttlAttribute]: { N: String(Math.floor(link.expiresAt / 1000) + ACK_LINK_RETENTION_DAYS * 86_400) },
+        },
+      }),
+    );
+  }
+
+  async ackLink(key: string): Promise<AckLink | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [T.partitionKey]: { S: T.ackLinksPartition }, [T.sortKey]: { S: key } },
+        ConsistentRead: true,
+      }),
+    );
+    const item = out.Item;
+    if (!item?.pageId?.S || item.role?.S === undefined || !item.linkExpiresAt?.N) return undefined;
+    return { pageId: item.pageId.S, role: item.role.S, expiresAt: Number(item.linkExpiresAt.N) };
   }
 
   async openPages(patientId: string): Promise<Page[]> {

@@ -152,7 +152,8 @@ const gsmText = (text: string) => text.replace(/[^A-Za-z0-9 !"#%&'()*+,\-./:;<=>
 
 /**
  * The SMS of a page: what it is, for which bed (and patient), and the acknowledge link, where everything else
- * is. Parts are left out, least needed first, until it fits in SMS_MAX_SEGMENTS; the link is never cut (an
+ * is: in one part when only the words "details at the link" need to go for it, else parts are left out, least
+ * needed first, until it fits in SMS_MAX_SEGMENTS; the link is never cut (an
  * unusually long one, from ids far longer than usual, can take a third segment), and a grade page always says
  * the grade is provisional (crs-rules: every page says so).
  */
@@ -160,9 +161,9 @@ export function pageSms(m: PageMessage, n?: Notification): string {
   const p = m.page;
   const escalated = m.reason === 'released' ? `${AFTER_SILENCE} ` : p.level > 0 || p.round > 0 ? 'ESCALATED ' : '';
   const link = m.ackUrl ? `Ack: ${m.ackUrl}` : '';
-  const fits = (parts: (string | false | null | undefined)[]) => {
+  const fits = (parts: (string | false | null | undefined)[], segments = SMS_MAX_SEGMENTS) => {
     const text = [...parts.filter(Boolean), link].filter(Boolean).join(' ');
-    return smsSegments(text) <= SMS_MAX_SEGMENTS ? text : undefined;
+    return smsSegments(text) <= segments ? text : undefined;
   };
   if (n) {
     const grade = `${escalated}${n.condition.toUpperCase()} grade ${n.toGrade}`;
@@ -177,6 +178,12 @@ export function pageSms(m: PageMessage, n?: Notification): string {
       [grade, was, bed ?? patient, provisional],
       [grade, bed ?? patient, provisional],
     ];
+    // One part if everything but the words "details at the link" fits in it (one charge, and a phone never shows
+    // the link cut in two); else two, leaving out what is least needed.
+    for (const c of candidates.slice(0, 2)) {
+      const text = fits(c, 1);
+      if (text !== undefined) return text;
+    }
     for (const c of candidates) {
       const text = fits(c);
       if (text !== undefined) return text;

@@ -74,6 +74,8 @@ export function withTimers(
     patientPages: (patientId, limit) => store.patientPages(patientId, limit),
     silences: (now) => store.silences(now),
     getSilence: (id) => store.getSilence(id),
+    saveAckLink: (key, link) => store.saveAckLink(key, link),
+    ackLink: (key) => store.ackLink(key),
     async save(pages: Page[], audit?: AuditEvent[]) {
       await store.save(pages, audit);
       // A due time is new when a level is stored before its send (marking it delivered keeps the same time).

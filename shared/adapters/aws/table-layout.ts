@@ -74,6 +74,8 @@ export const PAGES_TABLE = {
   silencesPartition: '#silences',
   staleFeedsPartition: '#stale-feeds',
   parkedPartition: '#parked',
+  /** Short acknowledge links (shared/app/ack.ts): sort key the SHA-256 of the token. */
+  ackLinksPartition: '#ack-links',
   parkedRecordPrefix: 'record#',
   dueIndex: 'byDue',
   dueShardAttribute: 'dueShard',

@@ -23,7 +23,7 @@ import { ensureTokenScopes } from './tokens.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -198,6 +198,16 @@ CREATE TABLE timeline (
 CREATE INDEX timeline_by_time ON timeline (patient_id, observed_at);
 `;
 
+/** Version 5: what each short acknowledge link stands for (shared/app/ack.ts), by the SHA-256 of its token. */
+const SCHEMA_ACK_LINKS = `
+CREATE TABLE ack_links (
+  link_key TEXT PRIMARY KEY,
+  page_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  expires_at INTEGER NOT NULL                 -- epoch ms
+);
+`;
+
 /** Versions 1 to 3 to 4, in place: the timeline rebuilt without its unique, every point kept. */
 const MIGRATE_TIMELINE = `
 DROP INDEX timeline_by_time;
@@ -273,11 +283,12 @@ function migrate(db: Db): void {
     );
   }
   db.transaction(() => {
-    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}`);
-    else if (version >= 1 && version <= 3) {
+    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}`);
+    else if (version >= 1 && version <= 4) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
-      db.exec(MIGRATE_TIMELINE);
+      if (version <= 3) db.exec(MIGRATE_TIMELINE);
+      db.exec(SCHEMA_ACK_LINKS);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

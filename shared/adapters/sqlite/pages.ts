@@ -5,7 +5,14 @@ import { isWardAlert, type InForce } from '#app/stale-feed.ts';
 import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
 import { iso } from '#domain/time.ts';
-import { VersionConflict, type AuditEvent, type PageMessage, type PageSender, type PageStore } from '#ports';
+import {
+  VersionConflict,
+  type AckLink,
+  type AuditEvent,
+  type PageMessage,
+  type PageSender,
+  type PageStore,
+} from '#ports';
 import { pageEvent } from '#domain/page-event.ts';
 import { AUDIT_INSERT, auditRow } from './audit.ts';
 import type { Db } from './db.ts';
@@ -67,6 +74,10 @@ export class SqlitePageStore implements PageStore {
         'SELECT body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
       ),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
+      putLink: db.prepare(
+        'INSERT OR IGNORE INTO ack_links (link_key, page_id, role, expires_at) VALUES (@key, @pageId, @role, @expiresAt)',
+      ),
+      link: db.prepare('SELECT page_id AS pageId, role, expires_at AS expiresAt FROM ack_links WHERE link_key = ?'),
       // The audit entries a save writes with its pages (the audit table of the same database, append-only).
       audit: db.prepare(AUDIT_INSERT),
       putSilence: db.prepare(
@@ -90,6 +101,14 @@ export class SqlitePageStore implements PageStore {
 
   async get(pageId: string): Promise<Page | undefined> {
     return this.pageNow(pageId);
+  }
+
+  async saveAckLink(key: string, link: AckLink): Promise<void> {
+    this.s.putLink.run({ key, pageId: link.pageId, role: link.role, expiresAt: link.expiresAt });
+  }
+
+  async ackLink(key: string): Promise<AckLink | undefined> {
+    return this.s.link.get(key) as AckLink | undefined;
   }
 
   async openPages(patientId: string): Promise<Page[]> {

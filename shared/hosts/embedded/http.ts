@@ -261,8 +261,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     // An address past its budget of refused acknowledgements gets 429, writing nothing; a link that verifies still
     // goes through (a phone behind the same hospital NAT is never locked out).
     refusals: {
-      admit: (token, from) =>
-        !ackRefusals.exhausted(from) || deps.paging.verifyLink(token).ok ? undefined : ackRefusals.retryAfter(from),
+      admit: async (token, from) =>
+        !ackRefusals.exhausted(from) || (await deps.paging.verifyLink(token)).ok
+          ? undefined
+          : ackRefusals.retryAfter(from),
       refused: (from) => ackRefusals.take(from),
     },
   };

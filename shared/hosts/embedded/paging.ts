@@ -5,7 +5,7 @@
 // - A stale-feed sweep raises "no data" alerts for enrolled patients whose monitor went quiet, and clears them when
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
-import { verifyAck, type AckVerification } from '#app/ack.ts';
+import type { AckVerification } from '#app/ack.ts';
 import { Pager, type PagerDeps } from '#app/pager.ts';
 import { planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import Database from 'better-sqlite3';
@@ -264,8 +264,8 @@ export class EmbeddedPaging {
   }
 
   /** Checks a link without acknowledging (the GET of the link page; nothing is recorded). */
-  verifyLink(token: string): AckVerification {
-    return verifyAck(this.o.ackSecret, token, this.o.now());
+  verifyLink(token: string): Promise<AckVerification> {
+    return this.personal.verifyLink(token, this.o.now());
   }
 
   silence(s: Silence) {
