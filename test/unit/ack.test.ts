@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ACK_NAME_MAX, checkAckName, signAck, verifyAck } from '#app/ack.ts';
+import { ACK_NAME_MAX, ackLinkKey, checkAckName, shortAckToken, signAck, verifyAck, verifyShortAck } from '#app/ack.ts';
 
 const secret = randomBytes(32);
 const claims = {
@@ -9,6 +9,38 @@ const claims = {
   expiresAt: Date.parse('2026-11-26T12:00:00Z'),
 };
 const before = claims.expiresAt - 1;
+
+describe('short acknowledge links', () => {
+  it('are 22 characters, the same for the same claims and key, another for any other', () => {
+    const token = shortAckToken(secret, claims);
+    expect(token).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(shortAckToken(secret, { ...claims })).toBe(token);
+    for (const other of [
+      shortAckToken(randomBytes(32), claims),
+      shortAckToken(secret, { ...claims, pageId: 'crs|P-1|msg-7|icu' }),
+      shortAckToken(secret, { ...claims, role: 'hematology consultant' }),
+      shortAckToken(secret, { ...claims, expiresAt: claims.expiresAt + 1 }),
+    ])
+      expect(other).not.toBe(token);
+  });
+
+  it('are stored under the SHA-256 of the token, never the token itself', () => {
+    const token = shortAckToken(secret, claims);
+    expect(ackLinkKey(token)).toBe(createHash('sha256').update(token).digest('base64url'));
+    expect(ackLinkKey(token)).not.toContain(token);
+  });
+
+  it('verify against what is stored: until the expiry, then expired with the claims; another key or claims are forged', () => {
+    const token = shortAckToken(secret, claims);
+    expect(verifyShortAck(secret, token, claims, before)).toEqual({ ok: true, claims });
+    expect(verifyShortAck(secret, token, claims, claims.expiresAt)).toEqual({ ok: false, reason: 'expired', claims });
+    expect(verifyShortAck(secret, token, undefined, before)).toEqual({ ok: false, reason: 'forged' });
+    expect(verifyShortAck(randomBytes(32), token, claims, before)).toEqual({ ok: false, reason: 'forged' });
+    expect(verifyShortAck(secret, token, { ...claims, role: 'x' }, before)).toEqual({ ok: false, reason: 'forged' });
+    expect(verifyShortAck(secret, `${token}A`, claims, before)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyShortAck(secret, token.slice(1), claims, before)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
 
 describe('acknowledge links', () => {
   it('a signed token verifies until it expires', () => {

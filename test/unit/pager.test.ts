@@ -80,6 +80,21 @@ describe('the pager', () => {
     });
   });
 
+  it('stores a link before its page goes out: a store that cannot keep it holds the send, and the next tick sends it with a link that works', async () => {
+    const { phone, pager, pages } = setup();
+    const save = pages.saveAckLink.bind(pages);
+    pages.saveAckLink = async () => {
+      throw new Error('store down');
+    };
+    await expect(pager.onNotification(grade3, T)).rejects.toThrow('store down');
+    expect(phone.log).toEqual([]);
+    pages.saveAckLink = save;
+    await pager.onTick(min(1));
+    expect(phone.log).toEqual(['hematology:hematology fellow', 'icu:ICU registrar']);
+    const token = phone.sent[0]!.ackUrl!.slice('https://crs.example/ack/'.length);
+    expect(await pager.acknowledgeLink(token, 'Dr A', min(2))).toMatchObject({ ok: true, changed: true });
+  });
+
   it('a short link: refused as forged when nothing is stored for it or what is stored is not what it signs, expired with its claims', async () => {
     const { phone, pager, pages } = setup();
     await pager.onNotification(grade3, T);
