@@ -45,6 +45,8 @@ export const LAMBDA_BUNDLE = {
 
 /**
  * Budgets that `npm run bench` prints against. DynamoDB requests per patient in a grade batch: a read of the state,
- * one of the batch's seen messages, and one write (a transaction, or a put of the state item).
+ * one of the batch's seen messages, and one write (a transaction, or a put of the state item); plus, before it, a
+ * put of each message the patient's last save left pending in its state item (docs/cost.md: the price of a message
+ * that changes no grade paying for no transaction).
  */
 export const BUDGETS = { bundleBytes: 600 * 1024, coldImportMs: 100, dynamoRequestsPerPatient: 3 } as const;

@@ -185,22 +185,25 @@ export class DynamoStateStore implements StateStore {
    * crash finds its own item, and a digest added since (a reuse) is never undone.
    */
   private async flush(patientId: string, pending: readonly PendingSeen[]): Promise<void> {
-    for (const p of pending) {
-      try {
-        await this.client.send(
-          new PutItemCommand({
-            TableName: this.seenTableName!,
-            Item: this.seenPut(patientId, p.messageId, p.digests, p.entries),
-            ConditionExpression: 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: { '#pk': SEEN_TABLE.partitionKey },
-          }),
-        );
-      } catch (err) {
-        if (
-          !(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException')
-        )
-          throw err;
-      }
+    // Side by side: each put stands alone (the state is written only once all are in).
+    await Promise.all(pending.map((p) => this.putSeen(patientId, p)));
+  }
+
+  private async putSeen(patientId: string, p: PendingSeen): Promise<void> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.seenTableName!,
+          Item: this.seenPut(patientId, p.messageId, p.digests, p.entries),
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': SEEN_TABLE.partitionKey },
+        }),
+      );
+    } catch (err) {
+      if (
+        !(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException')
+      )
+        throw err;
     }
   }
 
