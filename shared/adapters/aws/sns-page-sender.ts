@@ -153,8 +153,8 @@ const gsmText = (text: string) => text.replace(/[^A-Za-z0-9 !"#%&'()*+,\-./:;<=>
 /**
  * The SMS of a page: what it is, for which bed (and patient), and the acknowledge link, where everything else
  * is: in one part when only the words "details at the link" need to go for it, else parts are left out, least
- * needed first, until it fits in SMS_MAX_SEGMENTS; the link is never cut (an
- * unusually long one, from ids far longer than usual, can take a third segment), and a grade page always says
+ * needed first, until it fits in SMS_MAX_SEGMENTS; the link is never cut (a base address far longer than the
+ * API's own could take a third segment), and a grade page always says
  * the grade is provisional (crs-rules: every page says so).
  */
 export function pageSms(m: PageMessage, n?: Notification): string {
