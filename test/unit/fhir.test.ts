@@ -862,3 +862,56 @@ describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned
     );
   });
 });
+
+describe('real public samples', () => {
+  // The HL7 FHIR R4 specification's own example Observation "satO2" (observation-example-satO2.json, narrative,
+  // interpretation and reference range left out): its device is a DeviceMetric, which R4 allows for
+  // Observation.device (Reference(Device | DeviceMetric)), and it used to refuse the whole resource.
+  const satO2 = {
+    resourceType: 'Observation',
+    id: 'satO2',
+    meta: { profile: ['http://hl7.org/fhir/StructureDefinition/vitalsigns'] },
+    identifier: [{ system: 'http://goodcare.org/observation/id', value: 'o1223435-10' }],
+    partOf: [{ reference: 'Procedure/ob' }],
+    status: 'final',
+    category: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }],
+      },
+    ],
+    code: {
+      coding: [
+        { system: LOINC_SYSTEM, code: '2708-6', display: 'Oxygen saturation in Arterial blood' },
+        { system: LOINC_SYSTEM, code: '59408-5', display: 'Oxygen saturation in Arterial blood by Pulse oximetry' },
+        { system: 'urn:iso:std:iso:11073:10101', code: '150456', display: 'MDC_PULS_OXIM_SAT_O2' },
+      ],
+    },
+    subject: { reference: 'Patient/example' },
+    effectiveDateTime: '2014-12-05T09:30:10+01:00',
+    valueQuantity: { value: 95, unit: '%', system: UCUM, code: '%' },
+    device: { reference: 'DeviceMetric/example' },
+  };
+
+  it('takes the R4 example satO2, whose device is a DeviceMetric: the SpO2 as measured by that device', () => {
+    const t = translateResources([{ resource: satO2, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => x.message)).toEqual([
+      {
+        messageId: 'fhir:Observation/satO2',
+        patientId: 'example',
+        observedAt: '2014-12-05T08:30:10Z',
+        source: { deviceId: 'example', kind: 'monitor' },
+        vitals: { spo2: 95 },
+      },
+    ]);
+  });
+
+  it('still refuses a device reference of another type, or a DeviceMetric id outside the id set', () => {
+    for (const reference of ['Location/bed-4', 'DeviceMetric/a b']) {
+      const t = translateResources([{ resource: { ...satO2, device: { reference } }, at: 'Observation' }], {
+        deviceId: 'gw-1',
+      });
+      expect(t.issues.map((i) => i.expression)).toEqual(['Observation.device.reference']);
+    }
+  });
+});

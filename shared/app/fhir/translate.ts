@@ -288,15 +288,18 @@ class Reader {
     return ms;
   }
 
-  /** The device that made the observation or ran the infusion (Device/<id>), else the sender's. */
-  device(path: string, ref: unknown, fallback: string): { id: string; named: boolean } | undefined {
+  /**
+   * The device that made the observation or ran the infusion (Device/<id>; for an Observation also DeviceMetric/<id>,
+   * which R4 allows there and its own satO2 example uses), else the sender's.
+   */
+  device(path: string, ref: unknown, fallback: string, metric = false): { id: string; named: boolean } | undefined {
     if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
-    const m = ref.reference.match(/(?:^|\/)Device\/([^/]+)$/);
+    const m = ref.reference.match(metric ? /(?:^|\/)Device(?:Metric)?\/([^/]+)$/ : /(?:^|\/)Device\/([^/]+)$/);
     if (!m || !CONTRACT_ID.test(m[1]!))
       return this.issue(
         `${path}.reference`,
         'value',
-        'must be Device/<id> with an id of 1-64 characters of A-Z a-z 0-9 . _ : -',
+        `must be Device/<id>${metric ? ' or DeviceMetric/<id>' : ''} with an id of 1-64 characters of A-Z a-z 0-9 . _ : -`,
       );
     return { id: m[1]!, named: true };
   }
@@ -346,7 +349,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     obs.effectiveDateTime ?? obs.effectiveInstant ?? obs.effectivePeriod?.start,
   );
   if (ms === undefined) return [];
-  const device = r.device('device', obs.device, o.deviceId);
+  const device = r.device('device', obs.device, o.deviceId, true);
   if (!device) return [];
   const out: Fragment[] = [];
   const push = (key: string, value: unknown, at: string, kind: Kind) =>
