@@ -906,6 +906,69 @@ describe('real public samples', () => {
     ]);
   });
 
+  // An Epic-shaped blood pressure of a public demo-data script (icanbwell "create observations"; flowsheet codings
+  // kept, names, interpretations and ranges left out): each component's valueQuantity has comparator ">=". A bound is
+  // not a measurement: ">= 112" was read as exactly 112. Likewise "<5" mg/L of a CRP assay, ">40000" ng/mL ferritin.
+  const epicBp = {
+    resourceType: 'Observation',
+    id: 'obs-1',
+    status: 'final',
+    code: {
+      coding: [
+        {
+          system: 'http://open.epic.com/FHIR/StructureDefinition/observation-flowsheet-id',
+          code: 't32zf3s-yIvcg869SDOmpgA0',
+        },
+        { system: 'urn:oid:1.2.246.537.6.96', code: '8480-6' },
+        { system: LOINC_SYSTEM, code: '55284-4' },
+        { system: LOINC_SYSTEM, code: '85354-9' },
+        { system: LOINC_SYSTEM, code: '8716-3' },
+      ],
+    },
+    subject: { reference: 'Patient/P-1' },
+    effectiveDateTime: '2023-06-23T16:48:00.000Z',
+    component: [
+      {
+        code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] },
+        valueQuantity: { value: 112, unit: 'mm[Hg]', comparator: '>=', system: UCUM, code: 'mm[Hg]' },
+      },
+      {
+        code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] },
+        valueQuantity: { value: 60, unit: 'mm[Hg]', comparator: '>=', system: UCUM, code: 'mm[Hg]' },
+      },
+    ],
+  };
+
+  it('refuses a quantity with a comparator (a bound, not a measurement), never reading ">= 112" as 112', () => {
+    const t = translateResources([{ resource: epicBp, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues.map((i) => [i.expression, i.code])).toEqual([
+      ['Observation.component[0].valueQuantity.comparator', 'value'],
+      ['Observation.component[1].valueQuantity.comparator', 'value'],
+      ['Observation.component', 'required'], // the panel, left with no value
+    ]);
+    expect(t.translated).toEqual([]);
+    const exact = structuredClone(epicBp);
+    for (const c of exact.component) delete (c.valueQuantity as { comparator?: string }).comparator;
+    const read = translateResources([{ resource: exact, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(read.issues).toEqual([]);
+    expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 112, diastolicBP: 60 }]);
+  });
+
+  it('refuses a laboratory value with a comparator too ("<5" mg/L CRP is not 5)', () => {
+    const crp = {
+      resourceType: 'Observation',
+      id: 'crp-1',
+      status: 'final',
+      code: { coding: [{ system: LOINC_SYSTEM, code: '1988-5' }] },
+      subject: { reference: 'Patient/P-1' },
+      effectiveDateTime: '2023-06-23T16:48:00Z',
+      valueQuantity: { value: 5, comparator: '<', system: UCUM, code: 'mg/L' },
+    };
+    const t = translateResources([{ resource: crp, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues.map((i) => i.expression)).toEqual(['Observation.valueQuantity.comparator']);
+    expect(t.translated).toEqual([]);
+  });
+
   it('still refuses a device reference of another type, or a DeviceMetric id outside the id set', () => {
     for (const reference of ['Location/bed-4', 'DeviceMetric/a b']) {
       const t = translateResources([{ resource: { ...satO2, device: { reference } }, at: 'Observation' }], {

@@ -313,10 +313,25 @@ class Reader {
     );
   }
 
+  /**
+   * Whether a quantity is a measurement rather than a bound: a comparator (`<`, `<=`, `>=`, `>`, as an assay's range
+   * or a device's limit) says the value is not the value, and it is never graded as one (">= 112" is not 112).
+   */
+  exact(path: string, q: Quantity): boolean {
+    if (q.comparator === undefined || q.comparator === null) return true;
+    this.issue(
+      `${path}.comparator`,
+      'value',
+      `a value with a comparator (${JSON.stringify(String(q.comparator).slice(0, 8))}) is a bound, not a measurement; it is never read as the value`,
+    );
+    return false;
+  }
+
   /** The number of a valueQuantity converted to the contract's unit for a coded field. */
   quantity(path: string, q: Quantity | undefined, field: Parameters<typeof toContractUnit>[0]): number | undefined {
     if (!present(q) || typeof q.value !== 'number' || !Number.isFinite(q.value))
       return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
+    if (!this.exact(path, q)) return undefined;
     // Text only: an object there (with its own toString, say) is no unit, and must not be turned into one.
     const unit = str(q.system === UCUM && q.code ? q.code : (q.code ?? q.unit));
     const c = toContractUnit(field, q.value, unit ? { ucum: unit } : {});
@@ -399,6 +414,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     const unit = str(q?.code ?? q?.unit);
     if (typeof q?.value !== 'number')
       return r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`) ?? [];
+    if (!r.exact('valueQuantity', q)) return [];
     if (!Object.hasOwn(lab.units, unit))
       return (
         r.issue(
