@@ -862,3 +862,119 @@ describe('FhirEncoder (the fixtures and vignettes as an EHR charts them), pinned
     );
   });
 });
+
+describe('real public samples', () => {
+  // The HL7 FHIR R4 specification's own example Observation "satO2" (observation-example-satO2.json, narrative,
+  // interpretation and reference range left out): its device is a DeviceMetric, which R4 allows for
+  // Observation.device (Reference(Device | DeviceMetric)), and it used to refuse the whole resource.
+  const satO2 = {
+    resourceType: 'Observation',
+    id: 'satO2',
+    meta: { profile: ['http://hl7.org/fhir/StructureDefinition/vitalsigns'] },
+    identifier: [{ system: 'http://goodcare.org/observation/id', value: 'o1223435-10' }],
+    partOf: [{ reference: 'Procedure/ob' }],
+    status: 'final',
+    category: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }],
+      },
+    ],
+    code: {
+      coding: [
+        { system: LOINC_SYSTEM, code: '2708-6', display: 'Oxygen saturation in Arterial blood' },
+        { system: LOINC_SYSTEM, code: '59408-5', display: 'Oxygen saturation in Arterial blood by Pulse oximetry' },
+        { system: 'urn:iso:std:iso:11073:10101', code: '150456', display: 'MDC_PULS_OXIM_SAT_O2' },
+      ],
+    },
+    subject: { reference: 'Patient/example' },
+    effectiveDateTime: '2014-12-05T09:30:10+01:00',
+    valueQuantity: { value: 95, unit: '%', system: UCUM, code: '%' },
+    device: { reference: 'DeviceMetric/example' },
+  };
+
+  it('takes the R4 example satO2, whose device is a DeviceMetric: the SpO2 as measured by that device', () => {
+    const t = translateResources([{ resource: satO2, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => x.message)).toEqual([
+      {
+        messageId: 'fhir:Observation/satO2',
+        patientId: 'example',
+        observedAt: '2014-12-05T08:30:10Z',
+        source: { deviceId: 'example', kind: 'monitor' },
+        vitals: { spo2: 95 },
+      },
+    ]);
+  });
+
+  // An Epic-shaped blood pressure of a public demo-data script (icanbwell "create observations"; flowsheet codings
+  // kept, names, interpretations and ranges left out): each component's valueQuantity has comparator ">=". A bound is
+  // not a measurement: ">= 112" was read as exactly 112. Likewise "<5" mg/L of a CRP assay, ">40000" ng/mL ferritin.
+  const epicBp = {
+    resourceType: 'Observation',
+    id: 'obs-1',
+    status: 'final',
+    code: {
+      coding: [
+        {
+          system: 'http://open.epic.com/FHIR/StructureDefinition/observation-flowsheet-id',
+          code: 't32zf3s-yIvcg869SDOmpgA0',
+        },
+        { system: 'urn:oid:1.2.246.537.6.96', code: '8480-6' },
+        { system: LOINC_SYSTEM, code: '55284-4' },
+        { system: LOINC_SYSTEM, code: '85354-9' },
+        { system: LOINC_SYSTEM, code: '8716-3' },
+      ],
+    },
+    subject: { reference: 'Patient/P-1' },
+    effectiveDateTime: '2023-06-23T16:48:00.000Z',
+    component: [
+      {
+        code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] },
+        valueQuantity: { value: 112, unit: 'mm[Hg]', comparator: '>=', system: UCUM, code: 'mm[Hg]' },
+      },
+      {
+        code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] },
+        valueQuantity: { value: 60, unit: 'mm[Hg]', comparator: '>=', system: UCUM, code: 'mm[Hg]' },
+      },
+    ],
+  };
+
+  it('refuses a quantity with a comparator (a bound, not a measurement), never reading ">= 112" as 112', () => {
+    const t = translateResources([{ resource: epicBp, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues.map((i) => [i.expression, i.code])).toEqual([
+      ['Observation.component[0].valueQuantity.comparator', 'value'],
+      ['Observation.component[1].valueQuantity.comparator', 'value'],
+      ['Observation.component', 'required'], // the panel, left with no value
+    ]);
+    expect(t.translated).toEqual([]);
+    const exact = structuredClone(epicBp);
+    for (const c of exact.component) delete (c.valueQuantity as { comparator?: string }).comparator;
+    const read = translateResources([{ resource: exact, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(read.issues).toEqual([]);
+    expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 112, diastolicBP: 60 }]);
+  });
+
+  it('refuses a laboratory value with a comparator too ("<5" mg/L CRP is not 5)', () => {
+    const crp = {
+      resourceType: 'Observation',
+      id: 'crp-1',
+      status: 'final',
+      code: { coding: [{ system: LOINC_SYSTEM, code: '1988-5' }] },
+      subject: { reference: 'Patient/P-1' },
+      effectiveDateTime: '2023-06-23T16:48:00Z',
+      valueQuantity: { value: 5, comparator: '<', system: UCUM, code: 'mg/L' },
+    };
+    const t = translateResources([{ resource: crp, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues.map((i) => i.expression)).toEqual(['Observation.valueQuantity.comparator']);
+    expect(t.translated).toEqual([]);
+  });
+
+  it('still refuses a device reference of another type, or a DeviceMetric id outside the id set', () => {
+    for (const reference of ['Location/bed-4', 'DeviceMetric/a b']) {
+      const t = translateResources([{ resource: { ...satO2, device: { reference } }, at: 'Observation' }], {
+        deviceId: 'gw-1',
+      });
+      expect(t.issues.map((i) => i.expression)).toEqual(['Observation.device.reference']);
+    }
+  });
+});

@@ -781,3 +781,80 @@ describe('toPcd01 (crs simulate --format hl7v2, the fixtures), pinned by a mutat
     expect(ok(text).map((x) => x.messageId)).toEqual([expect.stringMatching(/^hl7v2:ICU.*4\/C.*1$/)]);
   });
 });
+
+describe('real public samples', () => {
+  // Mindray VS-900 spot monitor, as quoted with HAPI's ExampleParseMessages (a public write-up of a Mindray
+  // integration); PID-3 was empty in the sample and is a test id here. The cuff pressure is MDC_PRESS_CUFF_*
+  // (150301-150303), which Mindray and Comen monitors send for the non-invasive blood pressure.
+  const MINDRAY_VS900 = [
+    'MSH|^~\\&|MINDRAY_VS900^00A0370098007A80^EUI-64||||20191206113452||ORU^R01^ORU_R01|1914|P|2.6|||AL|NE||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO',
+    'PID|||PAT1^^^Hospital^PI||^^^^^^L',
+    'PV1||I||||||||||||||||||||||||||||||||||||||||||20191201',
+    'OBR|1|1914^MINDRAY_VS900^00A0370098007A80^EUI-64|1914^MINDRAY_VS900^00A0370098007A80^EUI-64|182777000^monitoring of patient^SCT|||20191206113452',
+    'OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|99|262688^MDC_DIM_PERCENT^MDC|||||R|||20191206113452||||00A0370098007A80^^00A0370098007A80^EUI-64',
+    'OBX|2|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.3.1.149530|94|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20191206113452',
+    'OBX|3|NM|150488^MDC_BLD_PERF_INDEX^MDC|1.3.1.150488|0.94|262688^MDC_DIM_PERCENT^MDC|||||R|||20191206113452',
+    'OBX|4|NM|150301^MDC_PRESS_CUFF_SYS^MDC|1.1.9.150301|147|266016^MDC_DIM_MMHG^MDC|||||R|||20191206111016|||^APERIODIC',
+    'OBX|5|NM|150303^MDC_PRESS_CUFF_MEAN^MDC|1.1.9.150303|109|266016^MDC_DIM_MMHG^MDC|||||R|||20191206111016|||^APERIODIC',
+    'OBX|6|NM|150302^MDC_PRESS_CUFF_DIA^MDC|1.1.9.150302|90|266016^MDC_DIM_MMHG^MDC|||||R|||20191206111016|||^APERIODIC',
+  ].join('\r');
+
+  it('reads the cuff pressure a Mindray VS-900 sends as MDC_PRESS_CUFF_SYS/DIA/MEAN (150301-150303)', () => {
+    const r = ok(MINDRAY_VS900, 'UTC');
+    expect(r.problems).toEqual([]);
+    const bp = r.translated.map((t) => t.message).find((m) => m.observedAt === '2019-12-06T11:10:16Z');
+    expect(bp).toMatchObject({
+      patientId: 'PAT1',
+      vitals: { systolicBP: 147, diastolicBP: 90, meanArterialPressure: 109 },
+    });
+  });
+
+  it('ranks the cuff codes with the other non-invasive pressure: the arterial line wins, a different cuff value under another code is refused', () => {
+    const at = '20191206111016';
+    const base = MINDRAY_VS900.split('\r').slice(0, 4);
+    const art = ok(
+      [
+        ...base,
+        `OBX|1|NM|150301^MDC_PRESS_CUFF_SYS^MDC|1|147|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+        `OBX|2|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC|2|88|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+      ].join('\r'),
+      'UTC',
+    );
+    expect(art.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 88 }]);
+    const two = ok(
+      [
+        ...base,
+        `OBX|1|NM|150301^MDC_PRESS_CUFF_SYS^MDC|1|147|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+        `OBX|2|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|2|120|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+      ].join('\r'),
+      'UTC',
+    );
+    expect(two.translated).toEqual([]);
+    expect(two.problems.map((p) => p.at.sequence)).toEqual([1, 2]);
+  });
+
+  // Mindray eGateway sample message of a public Next.js HL7 ingest page (DUMMY_ORU); PID-3 was empty there and
+  // is a test id here. The respiratory rate comes from the ECG leads' impedance: MDC_TTHOR_RESP_RATE (151578).
+  it('reads the impedance respiratory rate (MDC_TTHOR_RESP_RATE 151578) of a Mindray eGateway message', () => {
+    const t = '20260912120000.0000+0530';
+    const r = ok(
+      [
+        `MSH|^~\\&|MINDRAY_EGATEWAY^00A03700273EDE18^EUI-64|MINDRAY|||${t}||ORU^R01^ORU_R01|23545|P|2.6|||AL|NE||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO`,
+        'PID|||PAT5^^^Hospital^PI||||||unknownrace',
+        'PV1||I|ICU^^5^XYZ HOSPITAL^^^^^00-0F-14-50-72-99',
+        `OBR|1|23545^MINDRAY_EGATEWAY^00A03700273EDE18^EUI-64|23545^MINDRAY_EGATEWAY^00A03700273EDE18^EUI-64|182777000^monitoring of patient^SCT|||${t}`,
+        `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|98|262688^MDC_DIM_PERCENT^MDC|||||R|||${t}`,
+        `OBX|5|NM|151578^MDC_TTHOR_RESP_RATE^MDC|1.7.1.151578|17|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||${t}`,
+        `OBX|13|NM|147842^MDC_ECG_HEART_RATE^MDC|1.7.4.147842|66|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||${t}`,
+      ].join('\r'),
+    );
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((x) => x.message)).toEqual([
+      expect.objectContaining({
+        patientId: 'PAT5',
+        observedAt: '2026-09-12T06:30:00Z',
+        vitals: { spo2: 98, respiratoryRate: 17, heartRate: 66 },
+      }),
+    ]);
+  });
+});

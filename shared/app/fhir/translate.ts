@@ -288,15 +288,18 @@ class Reader {
     return ms;
   }
 
-  /** The device that made the observation or ran the infusion (Device/<id>), else the sender's. */
-  device(path: string, ref: unknown, fallback: string): { id: string; named: boolean } | undefined {
+  /**
+   * The device that made the observation or ran the infusion (Device/<id>; for an Observation also DeviceMetric/<id>,
+   * which R4 allows there and its own satO2 example uses), else the sender's.
+   */
+  device(path: string, ref: unknown, fallback: string, metric = false): { id: string; named: boolean } | undefined {
     if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
-    const m = ref.reference.match(/(?:^|\/)Device\/([^/]+)$/);
+    const m = ref.reference.match(metric ? /(?:^|\/)Device(?:Metric)?\/([^/]+)$/ : /(?:^|\/)Device\/([^/]+)$/);
     if (!m || !CONTRACT_ID.test(m[1]!))
       return this.issue(
         `${path}.reference`,
         'value',
-        'must be Device/<id> with an id of 1-64 characters of A-Z a-z 0-9 . _ : -',
+        `must be Device/<id>${metric ? ' or DeviceMetric/<id>' : ''} with an id of 1-64 characters of A-Z a-z 0-9 . _ : -`,
       );
     return { id: m[1]!, named: true };
   }
@@ -310,10 +313,25 @@ class Reader {
     );
   }
 
+  /**
+   * Whether a quantity is a measurement rather than a bound: a comparator (`<`, `<=`, `>=`, `>`, as an assay's range
+   * or a device's limit) says the value is not the value, and it is never graded as one (">= 112" is not 112).
+   */
+  exact(path: string, q: Quantity): boolean {
+    if (q.comparator === undefined || q.comparator === null) return true;
+    this.issue(
+      `${path}.comparator`,
+      'value',
+      `a value with a comparator (${JSON.stringify(String(q.comparator).slice(0, 8))}) is a bound, not a measurement; it is never read as the value`,
+    );
+    return false;
+  }
+
   /** The number of a valueQuantity converted to the contract's unit for a coded field. */
   quantity(path: string, q: Quantity | undefined, field: Parameters<typeof toContractUnit>[0]): number | undefined {
     if (!present(q) || typeof q.value !== 'number' || !Number.isFinite(q.value))
       return this.issue(`${path}.value`, 'required', `a number is required for ${field}`);
+    if (!this.exact(path, q)) return undefined;
     // Text only: an object there (with its own toString, say) is no unit, and must not be turned into one.
     const unit = str(q.system === UCUM && q.code ? q.code : (q.code ?? q.unit));
     const c = toContractUnit(field, q.value, unit ? { ucum: unit } : {});
@@ -346,7 +364,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     obs.effectiveDateTime ?? obs.effectiveInstant ?? obs.effectivePeriod?.start,
   );
   if (ms === undefined) return [];
-  const device = r.device('device', obs.device, o.deviceId);
+  const device = r.device('device', obs.device, o.deviceId, true);
   if (!device) return [];
   const out: Fragment[] = [];
   const push = (key: string, value: unknown, at: string, kind: Kind) =>
@@ -396,6 +414,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     const unit = str(q?.code ?? q?.unit);
     if (typeof q?.value !== 'number')
       return r.issue('valueQuantity.value', 'required', `a number is required for labs.${lab.field}`) ?? [];
+    if (!r.exact('valueQuantity', q)) return [];
     if (!Object.hasOwn(lab.units, unit))
       return (
         r.issue(

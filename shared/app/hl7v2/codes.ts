@@ -1,12 +1,17 @@
 // OBX-3 observation codes an IHE PCD-01 result may carry, onto contract fields: the domain's MDC and LOINC tables
 // (shared/domain/codes.ts, crs-rules.md section 7) plus the invasive arterial pressures, the ECG and pulse-oximeter
-// heart rates and the inspired oxygen concentration that monitors and ventilators send.
+// heart rates, the cuff pressures and impedance respiratory rate of Mindray and Comen monitors, and the inspired oxygen
+// concentration that monitors and ventilators send.
 import { LOINC, MDC, type CodedField } from '#domain/codes.ts';
 
 const MDC_EXTRA: Record<number, CodedField> = {
   150033: 'vitals.systolicBP', // MDC_PRESS_BLD_ART_SYS (arterial line)
   150034: 'vitals.diastolicBP', // MDC_PRESS_BLD_ART_DIA
   150035: 'vitals.meanArterialPressure', // MDC_PRESS_BLD_ART_MEAN
+  150301: 'vitals.systolicBP', // MDC_PRESS_CUFF_SYS (non-invasive, as Mindray and Comen send it)
+  150302: 'vitals.diastolicBP', // MDC_PRESS_CUFF_DIA
+  150303: 'vitals.meanArterialPressure', // MDC_PRESS_CUFF_MEAN
+  151578: 'vitals.respiratoryRate', // MDC_TTHOR_RESP_RATE (transthoracic impedance, from the ECG leads)
   147842: 'vitals.heartRate', // MDC_ECG_HEART_RATE
   149530: 'vitals.heartRate', // MDC_PULS_OXIM_PULS_RATE
   152196: 'oxygen.fio2', // MDC_CONC_AWAY_O2_INSP
@@ -24,6 +29,9 @@ export const SOURCE_RANK: Record<number, number> = {
   150021: 1,
   150022: 1,
   150023: 1,
+  150301: 1,
+  150302: 1,
+  150303: 1,
   147842: 0,
   149530: 1,
   149546: 2,
