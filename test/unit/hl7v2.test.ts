@@ -833,6 +833,49 @@ describe('real public samples', () => {
     expect(two.problems.map((p) => p.at.sequence)).toEqual([1, 2]);
   });
 
+  it('refuses a value OBX-8 flags as no measurement of the patient: a Mindray in demo mode (DEMO), off the scale (< or >)', () => {
+    // The same VS-900 in demo mode, as a public HL7 library's test script quotes it: every OBX flagged DEMO.
+    const demo = MINDRAY_VS900.split('\r')
+      .map((l) =>
+        l.startsWith('OBX|')
+          ? l
+              .split('|')
+              .map((f, i) => (i === 8 ? 'DEMO' : f))
+              .join('|')
+          : l,
+      )
+      .join('\r');
+    const r = ok(demo, 'UTC');
+    expect(r.translated).toEqual([]);
+    expect(r.problems.map((p) => [p.at.sequence, p.at.field, p.code])).toEqual([
+      [1, 8, 102],
+      [2, 8, 102],
+      [4, 8, 102],
+      [5, 8, 102],
+      [6, 8, 102],
+    ]);
+    expect(r.problems[0]!.text).toContain('demo mode');
+    // Off the scale: the bound is not the value (an SpO2 "<" 50 is not 50); the other OBX are taken.
+    const base = MINDRAY_VS900.split('\r').slice(0, 4);
+    const at = '20191206113452';
+    const off = ok(
+      [
+        ...base,
+        `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1|50|262688^MDC_DIM_PERCENT^MDC||<|||R|||${at}`,
+        `OBX|2|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|2|250|264864^MDC_DIM_BEAT_PER_MIN^MDC||N~>|||R|||${at}`,
+        `OBX|3|NM|150344^MDC_TEMP^MDC|3|38.4|268192^MDC_DIM_DEGC^MDC||H|||R|||${at}`,
+      ].join('\r'),
+      'UTC',
+    );
+    expect(off.problems.map((p) => [p.at.sequence, p.at.field])).toEqual([
+      [1, 8],
+      [2, 8],
+    ]);
+    expect(off.problems[0]!.text).toContain('a bound, not a measurement');
+    // A flag that only says abnormal (H, L, A...) is a measurement like any other.
+    expect(off.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.4 }]);
+  });
+
   // Mindray eGateway sample message of a public Next.js HL7 ingest page (DUMMY_ORU); PID-3 was empty there and
   // is a test id here. The respiratory rate comes from the ECG leads' impedance: MDC_TTHOR_RESP_RATE (151578).
   it('reads the impedance respiratory rate (MDC_TTHOR_RESP_RATE 151578) of a Mindray eGateway message', () => {

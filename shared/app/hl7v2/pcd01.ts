@@ -70,6 +70,17 @@ const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({
   ...(header ? { header } : {}),
 });
 
+/**
+ * OBX-8 flags that say the value is no measurement of the patient, refused (never read as the value): off the
+ * instrument's scale (HL7 table 0078 `<` and `>`: a bound, as a FHIR quantity's comparator) or, as Mindray monitors
+ * flag every value, a monitor in demo mode (`DEMO`: invented values).
+ */
+const NOT_A_MEASUREMENT: Record<string, string> = {
+  '<': "below the instrument's scale: a bound, not a measurement",
+  '>': "above the instrument's scale: a bound, not a measurement",
+  DEMO: 'the monitor is in demo mode: not a measurement of the patient',
+};
+
 /** OBX-11 result statuses that carry no value to grade: no result, deleted, wrong, not asked, pending. */
 const SKIPPED_STATUS = new Set(['X', 'D', 'W', 'N', 'I', 'O']);
 
@@ -282,6 +293,15 @@ function observation(
   if (SKIPPED_STATUS.has(get(seg, 11).toUpperCase())) return undefined;
   const coded = codeOf(seg, get);
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
+  const flags = seg.getField(8)?.components.length ?? 0;
+  for (let r = 0; r < flags; r++) {
+    const flag = get(seg, 8, 1, r).toUpperCase();
+    const why = Object.hasOwn(NOT_A_MEASUREMENT, flag) ? NOT_A_MEASUREMENT[flag] : undefined;
+    if (why) {
+      problems.push({ at: at(8), code: 102, text: `OBX-8 ${JSON.stringify(flag)}: ${why}` });
+      return undefined;
+    }
+  }
   if (!ctx.patient) {
     problems.push({ at: at(3), code: 100, text: 'an OBX before any PID: whose observation is it?' });
     return undefined;
