@@ -900,4 +900,23 @@ describe('real public samples', () => {
       }),
     ]);
   });
+
+  it("takes the monitor's respiratory rate (MDC_RESP_RATE) over the impedance channel's when both come, whatever their order", () => {
+    const t = '20260912120000+0000';
+    const head = [
+      `MSH|^~\\&|MINDRAY_EGATEWAY^00A03700273EDE18^EUI-64|MINDRAY|||${t}||ORU^R01^ORU_R01|23546|P|2.6`,
+      'PID|||PAT5^^^Hospital^PI',
+      `OBR|1|23546||182777000^monitoring of patient^SCT|||${t}`,
+    ];
+    const impedance = `OBX|1|NM|151578^MDC_TTHOR_RESP_RATE^MDC|1|31|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||${t}`;
+    const monitor = `OBX|2|NM|151562^MDC_RESP_RATE^MDC|2|17|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||${t}`;
+    for (const obx of [
+      [impedance, monitor],
+      [monitor, impedance],
+    ]) {
+      const r = ok([...head, ...obx].join('\r'));
+      expect(r.problems).toEqual([]);
+      expect(r.translated.map((x) => x.message.vitals)).toEqual([{ respiratoryRate: 17 }]);
+    }
+  });
 });

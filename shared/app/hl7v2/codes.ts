@@ -19,7 +19,8 @@ const MDC_EXTRA: Record<number, CodedField> = {
 
 /**
  * When one message carries the same measurement from two sources at the same time, the more direct one is used:
- * the arterial line over the cuff, the ECG over the oximeter's pulse over the cuff's pulse. Lower ranks first;
+ * the arterial line over the cuff, the ECG over the oximeter's pulse over the cuff's pulse, the monitor's respiratory
+ * rate over the impedance channel's. Lower ranks first;
  * codes not listed rank last.
  */
 export const SOURCE_RANK: Record<number, number> = {
@@ -35,6 +36,9 @@ export const SOURCE_RANK: Record<number, number> = {
   147842: 0,
   149530: 1,
   149546: 2,
+  // The monitor's respiratory rate (whatever it derives it from) over the ECG leads' impedance channel alone.
+  151562: 0,
+  151578: 1,
 };
 
 /** The project's local coding system (HL7 "99zzz" convention) for what has no MDC or LOINC code. */
