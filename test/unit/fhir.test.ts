@@ -977,4 +977,53 @@ describe('real public samples', () => {
       expect(t.issues.map((i) => i.expression)).toEqual(['Observation.device.reference']);
     }
   });
+
+  // R4 obs-6: an Observation (or a component) may carry dataAbsentReason instead of a value: the R4 example
+  // body-temperature with its value replaced so (the example itself has a date without a time, refused as documented).
+  it('skips an Observation or a blood pressure component that says why it has no value (dataAbsentReason), as HL7 skips OBX-11 X', () => {
+    const declined = {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'asked-declined' }],
+    };
+    const temp = obs({ system: LOINC_SYSTEM, code: '8310-5' }, { dataAbsentReason: declined });
+    const hr = obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(96, '/min') });
+    const t = translateResources(
+      [
+        { resource: temp, at: 'entry[0]' },
+        { resource: hr, at: 'entry[1]' },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => x.message.vitals)).toEqual([{ heartRate: 96 }]);
+    const panel = (diastolic: Record<string, unknown>) =>
+      obs(
+        { system: LOINC_SYSTEM, code: '85354-9' },
+        {
+          component: [
+            { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(88, 'mm[Hg]') },
+            { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, ...diastolic },
+          ],
+        },
+      );
+    const one = translateResources([{ resource: panel({ dataAbsentReason: declined }), at: 'x' }], {
+      deviceId: 'gw-1',
+    });
+    expect(one.issues).toEqual([]);
+    expect(one.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 88 }]);
+    // Neither has a value, each saying why: nothing to grade, nothing wrong.
+    const none = obs(
+      { system: LOINC_SYSTEM, code: '85354-9' },
+      {
+        component: ['8480-6', '8462-4'].map((code) => ({
+          code: { coding: [{ system: LOINC_SYSTEM, code }] },
+          dataAbsentReason: declined,
+        })),
+      },
+    );
+    const nothing = translateResources([{ resource: none, at: 'x' }], { deviceId: 'gw-1' });
+    expect([nothing.issues, nothing.translated]).toEqual([[], []]);
+    // No value and no reason is still refused: a value is required.
+    const bare = translateResources([{ resource: panel({}), at: 'x' }], { deviceId: 'gw-1' });
+    expect(bare.issues.map((i) => i.expression)).toEqual([expect.stringContaining('component[1].valueQuantity')]);
+  });
 });

@@ -352,9 +352,15 @@ type Base = { patientId: string; resource: string; id: string };
 
 const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']);
 
+/** An Observation or component that says why it has no value (R4 obs-6): nothing to grade, as HL7's OBX-11 X. */
+const absent = (x: { dataAbsentReason?: unknown; component?: unknown }): boolean =>
+  isObject(x.dataAbsentReason) &&
+  !Object.keys(x).some((k) => k.startsWith('value')) &&
+  !(Array.isArray(x.component) && x.component.length > 0);
+
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
-  if (OBSERVATION_SKIP.has(obs.status)) return [];
+  if (OBSERVATION_SKIP.has(obs.status) || absent(obs)) return [];
   const ms = r.time(
     obs.effectiveDateTime !== undefined
       ? 'effectiveDateTime'
@@ -379,16 +385,21 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     | undefined;
 
   if (loinc.includes(LOINC_BP_PANEL)) {
+    let unmeasured = 0;
     r.objects<ObservationComponent>('component', obs.component).forEach(([comp, i]) => {
       const code = codingsOf(comp.code).find((c) => c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code))?.code as
         | string
         | undefined;
       const field = code ? LOINC[code] : undefined;
       if (!field?.startsWith('vitals.')) return;
+      if (absent(comp)) {
+        unmeasured++;
+        return;
+      }
       const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
       if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, measured);
     });
-    if (out.length === 0)
+    if (out.length === 0 && unmeasured === 0)
       r.issue(
         'component',
         'required',
