@@ -27,7 +27,7 @@ import { StdoutSink, WebhookSink } from '#hosts/embedded/sinks.ts';
 import { pageEvent } from '#domain/page-event.ts';
 import { pageSms, publishInput, smsSegments } from '#adapters/aws/sns-page-sender.ts';
 import { readFileSync } from 'node:fs';
-import { signAck } from '#app/ack.ts';
+import { shortAckToken } from '#app/ack.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage, ackFormPage, ackStatusPage } from '#app/ack-page.ts';
 import { arrivalOf } from '#app/digest.ts';
 import { staleFeedAlert } from '#app/stale-feed.ts';
@@ -391,7 +391,7 @@ describe("the docs' examples are what the code sends", () => {
     expect([n.fromGrade, n.toGrade]).toEqual([1, 3]);
     const [page] = pagesForNotification(n, [], [], NOW, DEFAULT_PAGING).pages;
     const role = DEFAULT_PAGING.policies[page!.team].levels[0]!;
-    const token = signAck(Buffer.alloc(32, 7), { pageId: page!.pageId, role, expiresAt: NOW + 720 * 60_000 });
+    const token = shortAckToken(Buffer.alloc(32, 7), { pageId: page!.pageId, role, expiresAt: NOW + 720 * 60_000 });
     const link = `https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/ack/${token}`;
     const runbook = readFileSync(new URL('../../docs/runbook.md', import.meta.url), 'utf8').replace(/\n/g, ' ');
     const example = /An SMS page is short \([^)]*\): `([^`]+)`/.exec(runbook)![1]!;
