@@ -1026,4 +1026,55 @@ describe('real public samples', () => {
     const bare = translateResources([{ resource: panel({}), at: 'x' }], { deviceId: 'gw-1' });
     expect(bare.issues.map((i) => i.expression)).toEqual([expect.stringContaining('component[1].valueQuantity')]);
   });
+
+  // The HL7 FHIR-to-OMOP IG's guidance on modifier extensions, "Unreliable Measurement Component": a blood pressure
+  // whose diastolic component carries a modifierExtension flagging it unreliable. R4 (extensibility): a modifier
+  // extension changes the meaning of what it is on and must not be ignored; the 88 was graded as a measurement. The
+  // published example has no id, subject or time and is coded 55284-4 only: here with those added and 85354-9, the
+  // panel code R4's vital signs profile requires.
+  const unreliable = {
+    resourceType: 'Observation',
+    id: 'bp-unreliable',
+    status: 'final',
+    code: {
+      coding: [
+        { system: LOINC_SYSTEM, code: '85354-9' },
+        { system: LOINC_SYSTEM, code: '55284-4', display: 'Blood pressure systolic and diastolic' },
+      ],
+    },
+    subject: { reference: 'Patient/omop-1' },
+    effectiveDateTime: '2024-03-01T10:00:00Z',
+    component: [
+      {
+        code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6', display: 'Systolic blood pressure' }] },
+        valueQuantity: { value: 142, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' },
+      },
+      {
+        modifierExtension: [
+          { url: 'http://example.org/fhir/StructureDefinition/unreliable-measurement', valueBoolean: true },
+        ],
+        code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4', display: 'Diastolic blood pressure' }] },
+        valueQuantity: { value: 88, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' },
+      },
+    ],
+  };
+
+  it('refuses a resource with a modifier extension (a component flagged unreliable), never reading it as if the extension were absent', () => {
+    const t = translateResources([{ resource: unreliable, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues.map((i) => [i.expression, i.code, i.severity])).toEqual([
+      ['Observation.component[1].modifierExtension', 'not-supported', undefined],
+    ]);
+    expect(t.issues[0]!.text).toContain('unreliable-measurement');
+    expect(t.translated).toEqual([]);
+    // On the resource itself (or any backbone element: a dosage, a location), the same.
+    const { modifierExtension, ...plain } = unreliable.component[1]!;
+    const rooted = { ...unreliable, modifierExtension, component: [unreliable.component[0], plain] };
+    const r = translateResources([{ resource: rooted, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(r.issues.map((i) => i.expression)).toEqual(['Observation.modifierExtension']);
+    // An empty list modifies nothing; without the extension, both values are read.
+    const none = { ...unreliable, modifierExtension: [], component: [unreliable.component[0], plain] };
+    const read = translateResources([{ resource: none, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(read.issues).toEqual([]);
+    expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 142, diastolicBP: 88 }]);
+  });
 });

@@ -197,6 +197,18 @@ function resourceFragments(
     return [];
   }
   const r = new Reader(resource, at, issues);
+  const modifier = modifierExtensionOf(resource);
+  if (modifier) {
+    // R4 (extensibility): a modifier extension changes the meaning of the element it is on (a component flagged
+    // unreliable, an act that did not happen); one that is not understood must not be read as if it were absent.
+    // This system understands none, so the resource is refused, never graded.
+    r.issue(
+      modifier.path,
+      'not-supported',
+      `a modifier extension${modifier.url ? ` (${JSON.stringify(modifier.url.slice(0, 100))})` : ''} changes the meaning of what it is on and is not understood here: the ${type} is refused, never read as if it were absent`,
+    );
+    return [];
+  }
   const id = identityOf(resource, fullUrl);
   if (!id) {
     r.issue(
@@ -219,6 +231,34 @@ function resourceFragments(
     default:
       return procedure(resource as unknown as Procedure, r, base, o);
   }
+}
+
+/**
+ * The first modifierExtension anywhere in a resource (its root or a backbone element: a component, the dosage, a
+ * location...), with its path and url. Iterative, so that no nesting depth of a hostile body can overflow the stack.
+ */
+function modifierExtensionOf(resource: Record<string, unknown>): { path: string; url?: string } | undefined {
+  const stack: [unknown, string][] = [[resource, '']];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+      continue;
+    }
+    if (!isObject(value)) continue;
+    const modifier = value.modifierExtension;
+    if (modifier !== undefined && modifier !== null && !(Array.isArray(modifier) && modifier.length === 0)) {
+      const first = Array.isArray(modifier) ? modifier[0] : modifier;
+      const url = isObject(first) && typeof first.url === 'string' ? first.url : undefined;
+      return { path: path ? `${path}.modifierExtension` : 'modifierExtension', ...(url ? { url } : {}) };
+    }
+    const keys = Object.keys(value);
+    for (let k = keys.length - 1; k >= 0; k--) {
+      const key = keys[k]!;
+      stack.push([value[key], path ? `${path}.${key}` : key]);
+    }
+  }
+  return undefined;
 }
 
 function identityOf(resource: Record<string, unknown>, fullUrl: string | undefined): string | undefined {
