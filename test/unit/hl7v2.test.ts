@@ -901,6 +901,27 @@ describe('real public samples', () => {
     ]);
   });
 
+  // The arterial line as Philips IntelliVue, Mindray and OpenICE label it (MDC_PRESS_BLD_ART_ABP_*, 150037-150039;
+  // public code tables of their integrations): the pressure of a patient on vasopressors, read as the arterial line.
+  it('reads the arterial line sent as MDC_PRESS_BLD_ART_ABP_SYS/DIA/MEAN (150037-150039), over the cuff', () => {
+    const base = MINDRAY_VS900.split('\r').slice(0, 4);
+    const at = '20191206111016';
+    const r = ok(
+      [
+        ...base,
+        `OBX|1|NM|150301^MDC_PRESS_CUFF_SYS^MDC|1|112|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+        `OBX|2|NM|150037^MDC_PRESS_BLD_ART_ABP_SYS^MDC|2|84|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+        `OBX|3|NM|150038^MDC_PRESS_BLD_ART_ABP_DIA^MDC|3|45|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+        `OBX|4|NM|150039^MDC_PRESS_BLD_ART_ABP_MEAN^MDC|4|58|266016^MDC_DIM_MMHG^MDC|||||R|||${at}`,
+      ].join('\r'),
+      'UTC',
+    );
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message.vitals)).toEqual([
+      { systolicBP: 84, diastolicBP: 45, meanArterialPressure: 58 },
+    ]);
+  });
+
   it("takes the monitor's respiratory rate (MDC_RESP_RATE) over the impedance channel's when both come, whatever their order", () => {
     const t = '20260912120000+0000';
     const head = [

@@ -8,6 +8,9 @@ const MDC_EXTRA: Record<number, CodedField> = {
   150033: 'vitals.systolicBP', // MDC_PRESS_BLD_ART_SYS (arterial line)
   150034: 'vitals.diastolicBP', // MDC_PRESS_BLD_ART_DIA
   150035: 'vitals.meanArterialPressure', // MDC_PRESS_BLD_ART_MEAN
+  150037: 'vitals.systolicBP', // MDC_PRESS_BLD_ART_ABP_SYS (the arterial line as Philips, Mindray and OpenICE label it)
+  150038: 'vitals.diastolicBP', // MDC_PRESS_BLD_ART_ABP_DIA
+  150039: 'vitals.meanArterialPressure', // MDC_PRESS_BLD_ART_ABP_MEAN
   150301: 'vitals.systolicBP', // MDC_PRESS_CUFF_SYS (non-invasive, as Mindray and Comen send it)
   150302: 'vitals.diastolicBP', // MDC_PRESS_CUFF_DIA
   150303: 'vitals.meanArterialPressure', // MDC_PRESS_CUFF_MEAN
@@ -27,6 +30,9 @@ export const SOURCE_RANK: Record<number, number> = {
   150033: 0,
   150034: 0,
   150035: 0,
+  150037: 0,
+  150038: 0,
+  150039: 0,
   150021: 1,
   150022: 1,
   150023: 1,
