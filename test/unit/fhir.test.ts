@@ -1077,4 +1077,21 @@ describe('real public samples', () => {
     expect(read.issues).toEqual([]);
     expect(read.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 142, diastolicBP: 88 }]);
   });
+
+  // The SMART Health IT R4 sandbox's blood pressure (Synthea-made), as app templates copy it: the panel coded
+  // 55284-4 (systolic and diastolic) alone, with the profile's 8480-6 and 8462-4 components.
+  it('reads a blood pressure panel coded 55284-4 by its components, as 85354-9 (a hypotension was never graded)', () => {
+    const panel = obs(
+      { system: LOINC_SYSTEM, code: '55284-4' },
+      {
+        component: [
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(84, 'mm[Hg]') },
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, valueQuantity: qty(50, 'mm[Hg]') },
+        ],
+      },
+    );
+    const t = translateResources([{ resource: panel, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 84, diastolicBP: 50 }]);
+  });
 });

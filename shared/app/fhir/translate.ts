@@ -391,6 +391,11 @@ const hasCode = (c: CodeableConcept | undefined, system: string, code: string) =
 type Base = { patientId: string; resource: string; id: string };
 
 const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']);
+/**
+ * Blood pressure panels read by their systolic and diastolic components: the vital-signs profile's 85354-9, and
+ * 55284-4 (systolic and diastolic), which the SMART sandbox, older Synthea data and IHE examples use.
+ */
+const BP_PANELS = new Set([LOINC_BP_PANEL, '55284-4']);
 
 /** An Observation or component that says why it has no value (R4 obs-6): nothing to grade, as HL7's OBX-11 X. */
 const absent = (x: { dataAbsentReason?: unknown; component?: unknown }): boolean =>
@@ -424,7 +429,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     | CodedField
     | undefined;
 
-  if (loinc.includes(LOINC_BP_PANEL)) {
+  if (loinc.some((c) => BP_PANELS.has(c))) {
     let unmeasured = 0;
     r.objects<ObservationComponent>('component', obs.component).forEach(([comp, i]) => {
       const code = codingsOf(comp.code).find((c) => c.system === LOINC_SYSTEM && Object.hasOwn(LOINC, c.code))?.code as
