@@ -1094,4 +1094,32 @@ describe('real public samples', () => {
     expect(t.issues).toEqual([]);
     expect(t.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 84, diastolicBP: 50 }]);
   });
+
+  // Oracle Health's documentation examples chart antibiotics beside the drips; docs/interfaces.md says what is not
+  // graded is ignored with a warning, so that a flowsheet's whole Bundle can be sent.
+  it("ignores with a warning a drug this system does not grade, and takes the transaction's vasopressor with it", async () => {
+    const drip = {
+      resourceType: 'MedicationAdministration',
+      id: 'ma-drip',
+      status: 'in-progress',
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '7512', display: 'norepinephrine' }] },
+      subject,
+      effectiveDateTime: T,
+      dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+    } as Resource;
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [drip, doseGiven('ma-vanco', '11124', qty(1000, 'mg'))].map((resource) => ({ resource })),
+    };
+    const res = await post('/fhir/r4/Bundle', bundle);
+    expect(res.status).toBe(202);
+    const oo = JSON.parse(res.body) as OperationOutcome;
+    expect(oo.issue.slice(1).map((i) => [i.severity, i.expression])).toEqual([
+      ['warning', ['Bundle.entry[1].resource.medicationCodeableConcept']],
+    ]);
+    expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+  });
 });

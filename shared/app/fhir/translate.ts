@@ -588,12 +588,15 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   const codings = codingsOf(ma.medicationCodeableConcept);
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
   const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
+  // A drug this system does not grade (an antibiotic on the flowsheet): ignored, named so the sender knows, as an
+  // Observation's code is; an error would refuse the vasopressors of the same transaction with it.
   if (!pressor && !drug)
     return (
       r.issue(
         'medicationCodeableConcept',
-        'code-invalid',
-        'not a drug this system grades: RxNorm codes in docs/interfaces.md',
+        'not-supported',
+        'ignored: not a drug this system grades (RxNorm codes in docs/interfaces.md)',
+        'warning',
       ) ?? []
     );
   const ended = status === 'stopped' || status === 'completed';
