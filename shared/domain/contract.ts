@@ -178,25 +178,39 @@ const Enrolment = nonEmpty(
   'enrolment field',
 );
 
-const Vitals = nonEmpty(
-  strict({
-    temperatureC: num(25, 45, { hint: fahrenheitHint }).optional(),
-    heartRate: num(0, 350).optional(),
-    respiratoryRate: num(0, 120).optional(),
-    systolicBP: num(0, 300).optional(),
-    diastolicBP: num(0, 250).optional(),
-    meanArterialPressure: num(0, 300).optional(),
-    spo2: num(0, 100).optional(),
-  }),
-  'measurement',
-);
+const VITALS = {
+  temperatureC: num(25, 45, { hint: fahrenheitHint }).optional(),
+  heartRate: num(0, 350).optional(),
+  respiratoryRate: num(0, 120).optional(),
+  systolicBP: num(0, 300).optional(),
+  diastolicBP: num(0, 250).optional(),
+  meanArterialPressure: num(0, 300).optional(),
+  spo2: num(0, 100).optional(),
+};
+const Vitals = nonEmpty(strict(VITALS), 'measurement');
 
-const Oxygen = strict({
+const OXYGEN = {
   device: oneOf(OXYGEN_DEVICES),
   flowLpm: num(0, 80).optional(),
   fio2: num(0.21, 1.0).optional(),
   forComfort: z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` }).optional(),
-});
+};
+const Oxygen = strict(OXYGEN);
+
+/**
+ * What the contract says of one measurement (`vitals.temperatureC`, `oxygen.fio2`...), or undefined when it takes
+ * it: for a translator choosing among a device's sources of one quantity, so that a value the contract refuses
+ * anyway is never weighed against a good one.
+ */
+export function measurementProblem(field: string, value: unknown): string | undefined {
+  const [section, key] = field.split('.');
+  const shape: Record<string, z.ZodType> | undefined =
+    section === 'vitals' ? VITALS : section === 'oxygen' ? OXYGEN : undefined;
+  const schema = key !== undefined && shape && Object.hasOwn(shape, key) ? shape[key] : undefined;
+  if (!schema || value === undefined) return undefined;
+  const r = schema.safeParse(value);
+  return r.success ? undefined : r.error.issues[0]?.message;
+}
 
 const Vasopressor = strict({
   drug: oneOf(VASOPRESSOR_DRUGS),

@@ -922,6 +922,23 @@ describe('real public samples', () => {
     ]);
   });
 
+  // A spot monitor's public sample sent its temperature twice at one time, once garbled (384.5): the tie refused
+  // both, and the real fever with them. A value the contract refuses anyway no longer weighs against a good one.
+  it('refuses an out-of-range reading on its own, keeping the good one of the same quantity and time; two good ones that differ are still both refused', () => {
+    const base = MINDRAY_VS900.split('\r').slice(0, 4);
+    const at = '20191206113452';
+    const temp = (n: number, v: string) =>
+      `OBX|${n}|NM|150344^MDC_TEMP^MDC|${n}|${v}|268192^MDC_DIM_DEGC^MDC|||||R|||${at}`;
+    const garbled = ok([...base, temp(1, '384.5'), temp(2, '38.5')].join('\r'), 'UTC');
+    expect(garbled.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.5 }]);
+    expect(garbled.problems.map((p) => [p.at.sequence, p.text])).toEqual([
+      [1, expect.stringMatching(/^vitals\.temperatureC: 384\.5 is outside 25-45/)],
+    ]);
+    const two = ok([...base, temp(1, '36.8'), temp(2, '36.9')].join('\r'), 'UTC');
+    expect(two.translated).toEqual([]);
+    expect(two.problems.map((p) => p.at.sequence)).toEqual([1, 2]);
+  });
+
   it("takes the monitor's respiratory rate (MDC_RESP_RATE) over the impedance channel's when both come, whatever their order", () => {
     const t = '20260912120000+0000';
     const head = [

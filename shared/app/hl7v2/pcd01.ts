@@ -4,7 +4,7 @@
 // One HL7 message becomes one contract message per patient, device and observation time. Pure: no clock, no I/O.
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import type { CodedField } from '#domain/codes.ts';
-import type { OxygenDevice } from '#domain/contract.ts';
+import { measurementProblem, type OxygenDevice } from '#domain/contract.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
@@ -483,14 +483,27 @@ function assemble(
   return out;
 }
 
-/** One value per field: the best-ranked source; two different values from equally good sources refuse both. */
+/**
+ * One value per field: the best-ranked source; two different values from equally good sources refuse both, but a
+ * value the contract refuses anyway (out of its range: a garbled 384.5 °C) is refused on its own first, so that it
+ * never takes a good one down with it.
+ */
 function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment> {
   const byField = new Map<string, Fragment[]>();
   for (const f of list) byField.set(f.field, [...(byField.get(f.field) ?? []), f]);
   const out = new Map<string, Fragment>();
   for (const [field, candidates] of byField) {
     const best = Math.min(...candidates.map((c) => c.rank));
-    const top = candidates.filter((c) => c.rank === best);
+    let top = candidates.filter((c) => c.rank === best);
+    if (new Set(top.map((c) => c.value)).size > 1) {
+      // Before two values are called a conflict, one the contract refuses anyway is refused on its own.
+      top = top.filter((c) => {
+        const problem = measurementProblem(field, c.value);
+        if (problem) problems.push({ at: c.at, code: 102, text: `${field}: ${problem}` });
+        return problem === undefined;
+      });
+      if (top.length === 0) continue;
+    }
     if (new Set(top.map((c) => c.value)).size > 1) {
       const where = top.map((c) => `OBX ${c.at.sequence}`).join(', ');
       for (const c of top)
