@@ -1122,4 +1122,53 @@ describe('real public samples', () => {
       [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
     ]);
   });
+
+  // Oracle Health (Cerner) sends a drip as a medicationReference to a Medication contained in the administration,
+  // whose ingredients carry the RxNorm codes (its documentation's potassium acetate in dextrose, reshaped here as a
+  // norepinephrine drip; the German MII's Noradrenalin-Perfusor names a Medication elsewhere, which is not read).
+  it('reads the drug of a medicationReference to a contained Medication: its code, else its one graded ingredient', () => {
+    const drip = (medication: Record<string, unknown>, reference = '#med-1') =>
+      ({
+        resourceType: 'MedicationAdministration',
+        id: `ma-${++n}`,
+        status: 'in-progress',
+        contained: [{ resourceType: 'Medication', id: 'med-1', ...medication }],
+        medicationReference: { reference, display: 'norepinephrine 4 mg in dextrose 5% 250 mL' },
+        subject,
+        effectiveDateTime: T,
+        dosage: { rateQuantity: qty(0.12, 'ug/kg/min') },
+      }) as Resource;
+    const ingredient = (code: string, display: string) => ({
+      itemCodeableConcept: { coding: [{ system: RXNORM, code, display }] },
+    });
+    const read = (resource: Resource) =>
+      translateResources([{ resource, at: 'MedicationAdministration' }], { deviceId: 'gw-1' });
+    const cerner = read(
+      drip({
+        code: { text: 'norepinephrine 4 mg in dextrose 5% 250 mL' },
+        ingredient: [ingredient('4850', 'glucose'), ingredient('7512', 'norepinephrine')],
+      }),
+    );
+    expect(cerner.issues).toEqual([]);
+    expect(cerner.translated.map((x) => x.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.12, unit: 'mcg/kg/min' }],
+    ]);
+    const coded = read(drip({ code: { coding: [{ system: RXNORM, code: '7512' }] } }));
+    expect(coded.translated.map((x) => x.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.12, unit: 'mcg/kg/min' }],
+    ]);
+    // Two graded drugs in one bag: which the rate is of would be a guess.
+    const two = read(drip({ ingredient: [ingredient('7512', 'norepinephrine'), ingredient('3992', 'epinephrine')] }));
+    expect([two.translated, two.issues.map((i) => [i.code, i.expression])]).toEqual([
+      [],
+      [['value', 'MedicationAdministration.contained.ingredient']],
+    ]);
+    // A Medication elsewhere (the MII's) is not read; a contained one of no graded drug is ignored with a warning.
+    const elsewhere = read(drip({}, 'Medication/mii-noradrenalin'));
+    expect(elsewhere.issues.map((i) => [i.code, i.expression, i.severity])).toEqual([
+      ['required', 'MedicationAdministration.medicationReference', undefined],
+    ]);
+    const potassium = read(drip({ ingredient: [ingredient('237381', 'potassium acetate')] }));
+    expect(potassium.issues.map((i) => i.severity)).toEqual(['warning']);
+  });
 });

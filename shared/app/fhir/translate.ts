@@ -7,6 +7,7 @@ import type {
   Bundle,
   CodeableConcept,
   Encounter,
+  Medication,
   MedicationAdministration,
   Observation,
   ObservationComponent,
@@ -573,19 +574,52 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   return out;
 }
 
+type Coded = { system: string; code: string };
+const graded = (c: Coded) => Boolean(vasopressorOf(c.system, c.code) ?? medicationOf(c.system, c.code));
+
+/**
+ * The codings that name an administration's drug: its medicationCodeableConcept, or those of the Medication its
+ * medicationReference names among its own contained resources (`#id`, as Oracle Health sends a drip): the
+ * Medication's code, else the one ingredient this system grades (a drip is a drug in a carrier). A reference to a
+ * Medication elsewhere is not taken (this system reads no other resource to find it).
+ */
+function drugCodings(
+  ma: MedicationAdministration,
+): { codings: Coded[] } | { path: string; code: IssueCode; problem: string } {
+  if (ma.medicationCodeableConcept) return { codings: codingsOf(ma.medicationCodeableConcept) };
+  const ref = ma.medicationReference?.reference;
+  const contained = typeof ref === 'string' && ref.startsWith('#') ? ref.slice(1) : undefined;
+  const medication = (Array.isArray(ma.contained) ? ma.contained : []).find(
+    (c) => isObject(c) && c.resourceType === 'Medication' && c.id === contained,
+  ) as Medication | undefined;
+  if (!contained || !medication)
+    return {
+      path: ma.medicationReference ? 'medicationReference' : 'medicationCodeableConcept',
+      code: 'required',
+      problem:
+        'the drug is required: medicationCodeableConcept (RxNorm), or medicationReference to a contained Medication (#id); a Medication elsewhere is not read',
+    };
+  const own = codingsOf(medication.code);
+  if (own.some(graded)) return { codings: own };
+  const ingredients = (Array.isArray(medication.ingredient) ? medication.ingredient : [])
+    .map((i) => (isObject(i) ? codingsOf(i.itemCodeableConcept as CodeableConcept | undefined) : []))
+    .filter((codings) => codings.some(graded));
+  if (ingredients.length > 1)
+    return {
+      path: 'contained.ingredient',
+      code: 'value',
+      problem: `the contained Medication #${contained} has ${ingredients.length} ingredients this system grades: which one the rate is of would be a guess`,
+    };
+  return { codings: ingredients[0] ?? own };
+}
+
 function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
   if (status === 'entered-in-error' || status === 'not-done' || status === 'unknown') return [];
-  if (!ma.medicationCodeableConcept)
-    return (
-      r.issue(
-        'medicationCodeableConcept',
-        'required',
-        'medicationCodeableConcept (RxNorm) is required; medicationReference is not taken',
-      ) ?? []
-    );
-  const codings = codingsOf(ma.medicationCodeableConcept);
+  const named = drugCodings(ma);
+  if ('problem' in named) return r.issue(named.path, named.code, named.problem) ?? [];
+  const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
   const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
   // A drug this system does not grade (an antibiotic on the flowsheet): ignored, named so the sender knows, as an
