@@ -1171,4 +1171,47 @@ describe('real public samples', () => {
     const potassium = read(drip({ ingredient: [ingredient('237381', 'potassium acetate')] }));
     expect(potassium.issues.map((i) => i.severity)).toEqual(['warning']);
   });
+
+  // A Synthea R4 transaction (as public data sets carry them; the Patient reduced to its identifiers): the Patient is
+  // an entry of the Bundle and the Observations name it by its fullUrl, urn:uuid:...
+  it("takes a patient named by a Bundle entry's fullUrl (urn:uuid) by its MR identifier, as PID-3's MR", async () => {
+    const uuid = 'urn:uuid:0a56854c-d96f-e6b8-40fb-d55b3e438d27';
+    const patient = (identifier: unknown[]) => ({ resourceType: 'Patient', id: '0a56854c', identifier });
+    const mr = {
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] },
+      system: 'http://hospital.smarthealthit.org',
+      value: 'MRN-77',
+    };
+    const hr = {
+      ...obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(112, '/min') }),
+      subject: { reference: uuid },
+    };
+    const bundle = (identifier: unknown[]): Bundle => ({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: uuid, resource: patient(identifier) as Resource },
+        { fullUrl: 'urn:uuid:29bba017-5c4c-a652-fb9f-da99f3fe0a2f', resource: hr as Resource },
+      ],
+    });
+    const res = await post(
+      '/fhir/r4/Bundle',
+      bundle([{ system: 'https://github.com/synthetichealth/synthea', value: 'x' }, mr]),
+    );
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.patientId, q.message.vitals])).toEqual([
+      ['MRN-77', { heartRate: 112 }],
+    ]);
+    // No MR among its identifiers (a Synthea id, a social security number): which is the hospital's would be a guess.
+    const none = await post(
+      '/fhir/r4/Bundle',
+      bundle([{ system: 'http://hl7.org/fhir/sid/us-ssn', value: '999-12-3456' }]),
+    );
+    expect(none.status).toBe(422);
+    const oo = JSON.parse(none.body) as OperationOutcome;
+    expect(oo.issue.map((i) => i.expression?.[0]).filter((e) => e?.endsWith('subject.reference'))).toEqual([
+      'Bundle.entry[1].resource.subject.reference',
+    ]);
+    expect(none.body).not.toContain('999-12-3456');
+  });
 });

@@ -116,13 +116,35 @@ export function translateResources(
 ): FhirTranslation {
   const issues: FhirIssue[] = [];
   const fragments: Fragment[] = [];
+  const patients = bundledPatients(items);
   for (const item of items) {
     const own: FhirIssue[] = [];
-    const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own);
+    const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own, patients);
     issues.push(...own);
     if (!independent || !own.some((i) => i.severity !== 'warning')) fragments.push(...f);
   }
   return { translated: assemble(fragments, issues), issues };
+}
+
+const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+
+/**
+ * The Patients a Bundle carries (a transaction creating them, as Synthea's: the others name them by `urn:uuid`), by
+ * their entry's fullUrl: the medical record number (the identifier typed MR, as PID-3's), or undefined for none.
+ */
+function bundledPatients(items: { resource: unknown; fullUrl?: string }[]): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  for (const { resource, fullUrl } of items) {
+    if (!isObject(resource) || resource.resourceType !== 'Patient' || !fullUrl) continue;
+    const identifiers = Array.isArray(resource.identifier) ? resource.identifier : [];
+    const mr = identifiers.find(
+      (i) =>
+        isObject(i) &&
+        codingsOf(i.type as CodeableConcept | undefined).some((c) => c.code === 'MR' && c.system === MR_TYPE),
+    ) as { value?: unknown } | undefined;
+    out.set(fullUrl, typeof mr?.value === 'string' ? mr.value : undefined);
+  }
+  return out;
 }
 
 /** The resources of a Bundle (batch, transaction or collection) or of one resource, with their expressions. */
@@ -182,6 +204,7 @@ function resourceFragments(
   fullUrl: string | undefined,
   o: FhirOptions,
   issues: FhirIssue[],
+  patients: Map<string, string | undefined> = new Map(),
 ): Fragment[] {
   if (!isObject(resource) || typeof resource.resourceType !== 'string') {
     issues.push({ expression: at, code: 'structure', text: 'is not a FHIR resource (no resourceType)' });
@@ -197,7 +220,7 @@ function resourceFragments(
     });
     return [];
   }
-  const r = new Reader(resource, at, issues);
+  const r = new Reader(resource, at, issues, patients);
   const modifier = modifierExtensionOf(resource);
   if (modifier) {
     // R4 (extensibility): a modifier extension changes the meaning of the element it is on (a component flagged
@@ -279,6 +302,8 @@ class Reader {
     readonly resource: Record<string, unknown>,
     readonly at: string,
     private readonly issues: FhirIssue[],
+    /** The Patients of the same Bundle, by fullUrl (bundledPatients). */
+    private readonly patients: Map<string, string | undefined> = new Map(),
   ) {}
 
   issue(path: string, code: IssueCode, text: string, severity?: 'warning'): undefined {
@@ -291,14 +316,25 @@ class Reader {
     return undefined;
   }
 
-  /** subject.reference "Patient/<id>" (or a URL ending so), else subject.identifier.value. */
+  /**
+   * subject.reference "Patient/<id>" (or a URL ending so), or the fullUrl of a Patient in the same Bundle (its MR
+   * identifier), else subject.identifier.value.
+   */
   patient(): string | undefined {
     const subject = this.resource.subject as Reference | undefined;
     if (!present(subject))
       return this.issue('subject', 'required', 'subject is required: Patient/<id> or an identifier');
     let id: string | undefined;
     let path = 'subject.reference';
-    if (typeof subject.reference === 'string') {
+    if (typeof subject.reference === 'string' && this.patients.has(subject.reference)) {
+      id = this.patients.get(subject.reference);
+      if (id === undefined)
+        return this.issue(
+          path,
+          'value',
+          'the Patient this names in the Bundle has no medical record number (an identifier of type MR, v2-0203)',
+        );
+    } else if (typeof subject.reference === 'string') {
       const m = subject.reference.match(/(?:^|\/)Patient\/([^/]+)$/);
       if (!m) return this.issue(path, 'value', 'subject.reference must be Patient/<id>');
       id = m[1];
