@@ -1214,4 +1214,33 @@ describe('real public samples', () => {
     ]);
     expect(none.body).not.toContain('999-12-3456');
   });
+
+  // US Core's pulse oximetry example (and Oracle Health's SpO2) carries the inhaled oxygen as components; a Finnish
+  // Encounter names its bed by a Location reference alone. Neither is read, and each is said, not dropped unsaid.
+  it('says what it does not read: oxygen components of an SpO2, an Encounter with no named bed or ward', () => {
+    const spo2 = obs(
+      { system: LOINC_SYSTEM, code: '59408-5' },
+      {
+        valueQuantity: qty(95, '%'),
+        component: [
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '3151-8' }] }, valueQuantity: qty(6, 'L/min') },
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '3150-0' }] }, valueQuantity: qty(40, '%') },
+        ],
+      },
+    );
+    const t = translateResources([{ resource: spo2, at: 'Observation' }], { deviceId: 'gw-1' });
+    expect(t.translated.map((x) => x.message.vitals)).toEqual([{ spo2: 95 }]);
+    expect(t.issues.map((i) => [i.severity, i.expression])).toEqual([['warning', 'Observation.component']]);
+    const encounter = {
+      resourceType: 'Encounter',
+      id: 'enc-fi',
+      status: 'in-progress',
+      subject,
+      period: { start: T },
+      location: [{ location: { reference: 'Location/osasto-4-vuode-12' } }],
+    } as Resource;
+    const e = translateResources([{ resource: encounter, at: 'Encounter' }], { deviceId: 'gw-1' });
+    expect(e.translated).toEqual([]);
+    expect(e.issues.map((i) => [i.severity, i.expression])).toEqual([['warning', 'Encounter.location']]);
+  });
 });

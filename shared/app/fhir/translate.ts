@@ -433,6 +433,8 @@ const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']
  * 55284-4 (systolic and diastolic), which the SMART sandbox, older Synthea data and IHE examples use.
  */
 const BP_PANELS = new Set([LOINC_BP_PANEL, '55284-4']);
+/** Inhaled oxygen flow and concentration (the codes of oxygen.flowLpm and oxygen.fio2). */
+const LOINC_OXYGEN_COMPONENTS = ['3151-8', '3150-0'];
 
 /** An Observation or component that says why it has no value (R4 obs-6): nothing to grade, as HL7's OBX-11 X. */
 const absent = (x: { dataAbsentReason?: unknown; component?: unknown }): boolean =>
@@ -494,6 +496,21 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     if (v === undefined) return [];
     if (vital.startsWith('oxygen.')) push(vital, v, 'valueQuantity', device.named ? 'ventilator' : 'manual');
     else push(vital, v, 'valueQuantity', measured);
+    // US Core's pulse oximetry carries the inhaled oxygen as components, without the device the contract's oxygen
+    // needs: not read, and said, so that the sender sends them as the oxygen device's Observations.
+    const components = Array.isArray(obs.component) ? obs.component : [];
+    if (
+      components.some(
+        (c) =>
+          isObject(c) && LOINC_OXYGEN_COMPONENTS.some((code) => hasCode(c.code as CodeableConcept, LOINC_SYSTEM, code)),
+      )
+    )
+      r.issue(
+        'component',
+        'not-supported',
+        'ignored: inhaled oxygen flow (3151-8) and concentration (3150-0) as components are not read; send them with the oxygen device (CRS oxygen-device Observation), docs/interfaces.md',
+        'warning',
+      );
     return out;
   }
   if (loinc.includes(LOINC_WEIGHT)) {
@@ -769,6 +786,13 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
   });
   if (out.length === 0 && Array.isArray(locations) && locations.length === 0)
     r.issue('location', 'required', 'an Encounter is taken for its bed and ward: location with physicalType bd or wa');
+  else if (out.length === 0)
+    r.issue(
+      'location',
+      'not-supported',
+      'ignored: no location with physicalType bd (bed) or wa (ward) and a name (location.display): no bed or ward was stored',
+      'warning',
+    );
   return out;
 }
 
