@@ -28,7 +28,7 @@ import {
   type ParkedSends,
 } from '#ports';
 import { APPEND_ONLY, auditItem, writtenStamp } from './dynamo-audit-log.ts';
-import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId } from './table-layout.ts';
+import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId, ttlAfter } from './table-layout.ts';
 
 type Item = Record<string, AttributeValue>;
 
@@ -114,7 +114,7 @@ export class DynamoPageStore implements PageStore {
           pageId: { S: link.pageId },
           role: { S: link.role },
           linkExpiresAt: { N: String(link.expiresAt) },
-          [T.ttlAttribute]: { N: String(Math.floor(link.expiresAt / 1000) + ACK_LINK_RETENTION_DAYS * 86_400) },
+          [T.ttlAttribute]: { N: ttlAfter(link.expiresAt, ACK_LINK_RETENTION_DAYS) },
         },
       }),
     );
@@ -321,7 +321,7 @@ export class DynamoPageStore implements PageStore {
       [T.sortKey]: { S: s.silenceId },
       silence: { S: JSON.stringify(s) },
       until: { N: String(s.until) },
-      [T.ttlAttribute]: { N: String(Math.floor(end / 1000) + SILENCE_RETENTION_DAYS * 86_400) },
+      [T.ttlAttribute]: { N: ttlAfter(end, SILENCE_RETENTION_DAYS) },
     };
     if (s.endedAt !== undefined) item.endedAt = { N: String(s.endedAt) };
     await this.write([{ TableName: this.tableName, Item: item }], audit, this.now());

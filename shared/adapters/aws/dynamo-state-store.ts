@@ -37,7 +37,7 @@ import {
 } from '#ports';
 import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
 import { encodeStateItem, stateOfItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
-import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T } from './table-layout.ts';
+import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T, ttlAfter } from './table-layout.ts';
 
 /**
  * DynamoDB allows 100 items in one transaction. A grade batch of 10 messages for one patient writes at most 1 state
@@ -252,7 +252,7 @@ export class DynamoStateStore implements StateStore {
       ? seen.map((m) => ({ messageId: m.messageId, digests: m.digests, entries: carried.get(m.messageId) ?? [] }))
       : [];
     const stamp = new Date(nowMs).toISOString();
-    const expiresAt = String(Math.floor(nowMs / 1000) + OUTBOX_RETENTION_DAYS * 86_400);
+    const expiresAt = ttlAfter(nowMs, OUTBOX_RETENTION_DAYS);
     const stateItem: Record<string, AttributeValue> = {
       [T.partitionKey]: { S: patientId },
       [T.sortKey]: { S: T.stateSortKey },

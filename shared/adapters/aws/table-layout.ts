@@ -105,6 +105,9 @@ export const OUTBOX_RETENTION_DAYS = 30;
 /** Silences are kept this long after they end (the audit table keeps their history). */
 export const SILENCE_RETENTION_DAYS = 30;
 
+/** A DynamoDB TTL value (epoch seconds, as text): `days` after the time `ms`. */
+export const ttlAfter = (ms: number, days: number): string => String(Math.floor(ms / 1000) + days * 86_400);
+
 /** The patient a page belongs to, from its id ("<subject>|<patientId>|..."). */
 export function patientOfPageId(pageId: string): string | undefined {
   const parts = pageId.split('|');
