@@ -60,8 +60,9 @@ export const RIGHTS: Record<Principal['role'], Rights> = {
   manual: { sections: SECTIONS, enrolment: ENROLMENT_FIELDS, claims: ['manual'] },
   ehr: { sections: SECTIONS, enrolment: ENROLMENT_FIELDS, claims: SOURCE_KINDS },
   // Issued before scopes: keeps sending what it sent (any section, any kind), but not the settings that change how
-  // a patient is graded; `crs token scope TOKEN_ID --kind K` gives it a kind without a new secret.
-  legacy: { sections: SECTIONS, enrolment: LOCATION, claims: SOURCE_KINDS },
+  // a patient is graded, nor the end of monitoring (added after it: it stops the stale-feed watch); `crs token
+  // scope TOKEN_ID --kind K` gives it a kind without a new secret.
+  legacy: { sections: SECTIONS.filter((s) => s !== 'monitoringEnd'), enrolment: LOCATION, claims: SOURCE_KINDS },
   local: { sections: SECTIONS, enrolment: ENROLMENT_FIELDS, claims: SOURCE_KINDS },
 };
 
@@ -89,7 +90,7 @@ export function sectionRefusals(p: Principal, m: DeviceMessage): string[] {
   for (const section of SECTIONS) {
     if (m[section] === undefined) continue;
     if (!rights.sections.includes(section)) {
-      out.push(`${section}: ${who(p)} may not send ${section} (it sends ${rights.sections.join(', ')})`);
+      out.push(`${section}: ${who(p)} may not send ${section} (it sends ${rights.sections.join(', ')})${fix(p)}`);
       continue;
     }
     if (section === 'enrolment') {

@@ -5,7 +5,7 @@
 // Many feeds quiet at once (a ward's network or gateway down) page once per ward (issue 16 item 3): planStaleFeeds
 // is the one rule both backends' sweeps follow; each backend only finds the feeds and stores what is in force.
 import { byId } from '#domain/ids.ts';
-import type { AlertInput, PagingConfig } from '#domain/paging.ts';
+import { monitoringEnded, type AlertInput, type PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { MINUTE, formatSiteTime } from '#domain/time.ts';
 
@@ -39,7 +39,10 @@ export function staleFeedAlert(
   };
 }
 
-/** The all-clear of the alert `alertId`, now that the monitor has sent data again (last at `since`). */
+/**
+ * The all-clear of the alert `alertId`, now that the monitor has sent data again (last at `since`), or that the
+ * patient's monitoring has ended (a discharge: nobody is to go and look at the monitor).
+ */
 function staleFeedCleared(
   alertId: string,
   patientId: string,
@@ -47,12 +50,15 @@ function staleFeedCleared(
   state: PatientState | undefined,
   timeZone: string,
 ): AlertInput {
+  const end = state && monitoringEnded(state);
   return {
     alertId: `${alertId}|cleared`,
     patientId,
     subject: 'stale-feed',
     cleared: true,
-    summary: `Data resumed, patient ${patientId}${bedOf(state)}: monitor data since ${formatSiteTime(since, timeZone)}`,
+    summary: end
+      ? `Monitoring ended, patient ${patientId}${bedOf(state)}: ${end.v} at ${formatSiteTime(end.t, timeZone)}; the no-data alert is closed`
+      : `Data resumed, patient ${patientId}${bedOf(state)}: monitor data since ${formatSiteTime(since, timeZone)}`,
   };
 }
 

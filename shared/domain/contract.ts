@@ -37,6 +37,8 @@ export const SEIZURE = ['none', 'self_limited', 'prolonged'] as const;
 export const CEREBRAL_EDEMA = ['none', 'focal', 'diffuse'] as const;
 export const SOURCE_KINDS = ['monitor', 'pump', 'ventilator', 'ehr', 'manual'] as const;
 export const THERAPIES = ['car-t', 'bispecific'] as const;
+/** Why a patient's monitoring ended (`monitoringEnd.reason`): said on the board and in the pages it closes. */
+const MONITORING_END_REASONS = ['discharged', 'transferred', 'other'] as const;
 
 /** The data sections of a message, in the order the contract lists them. */
 export const SECTIONS = [
@@ -48,6 +50,7 @@ export const SECTIONS = [
   'neuro',
   'organToxicity',
   'labs',
+  'monitoringEnd',
 ] as const;
 
 /** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
@@ -248,6 +251,12 @@ const Labs = nonEmpty(
   'lab value',
 );
 
+/**
+ * The end of a patient's monitoring (a discharge, a transfer out of the program's care) at `observedAt`: the
+ * stale-feed watch stops, until monitor data or an enrolment observed after it (docs/contract.md). Grading goes on.
+ */
+const MonitoringEnd = strict({ reason: oneOf(MONITORING_END_REASONS) });
+
 const list = <T extends z.ZodType>(item: T, max: number) =>
   z
     .array(item, { error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a list`) })
@@ -287,6 +296,7 @@ export const DeviceMessage = strict(
     neuro: Neuro.optional(),
     organToxicity: OrganToxicity.optional(),
     labs: Labs.optional(),
+    monitoringEnd: MonitoringEnd.optional(),
   },
   'section or field',
 ).refine((m) => SECTIONS.some((s) => m[s] !== undefined), {
@@ -304,6 +314,7 @@ export type NeuroSection = z.infer<typeof Neuro>;
 export type OxygenDevice = (typeof OXYGEN_DEVICES)[number];
 export type VasopressorDrug = (typeof VASOPRESSOR_DRUGS)[number];
 export type MedicationDrug = (typeof MEDICATION_DRUGS)[number];
+export type MonitoringEndReason = (typeof MONITORING_END_REASONS)[number];
 
 export type Validation = { ok: true; message: DeviceMessage } | { ok: false; errors: string[] };
 

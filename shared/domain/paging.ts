@@ -462,9 +462,33 @@ export function nextDue(pages: Page[], silences: Silence[], now: number): number
   return next;
 }
 
+/** The enrolment fields a bedside monitor sends with its readings (HL7 PV1-3): they re-enrol no one. */
+const LOCATION_FIELDS: ReadonlySet<string> = new Set(['bed', 'ward']);
+
+/** The latest re-enrolment after the end of monitoring (any enrolment field but bed and ward), or undefined. */
+function reEnrolledAt(state: PatientState, end: number): number | undefined {
+  let at: number | undefined;
+  for (const [field, f] of Object.entries(state.enrolment))
+    if (!LOCATION_FIELDS.has(field) && f.t > end && (at === undefined || f.t > at)) at = f.t;
+  return at;
+}
+
+/**
+ * The end of the patient's monitoring in force (`monitoringEnd`, a discharge), or undefined. It stays in force
+ * until an enrolment observed after it (a re-admission: any enrolment field but bed and ward, which monitors send
+ * with every reading); monitor data after it is graded but does not restart the watch, so that a monitor unplugged
+ * after the discharge was charted raises no alert. Order-independent: only the latest times count.
+ */
+export function monitoringEnded(state: PatientState): PatientState['monitoringEnd'] {
+  const end = state.monitoringEnd;
+  return end && reEnrolledAt(state, end.t) === undefined ? end : undefined;
+}
+
 /**
  * Whether an enrolled patient's monitor feed has gone quiet: nothing from a monitor for staleFeedMinutes of
- * server time (`now`). Undefined for a patient who is not enrolled.
+ * server time (`now`), counted from the enrolment when no monitor has sent yet (from a re-enrolment after an end of
+ * monitoring, when no monitor has sent since). Undefined for a patient who is not enrolled, or whose monitoring has
+ * ended.
  */
 export function feedStatus(
   state: PatientState,
@@ -473,6 +497,9 @@ export function feedStatus(
 ): { stale: boolean; since: number } | undefined {
   const enrolledAt = Math.min(...Object.values(state.enrolment).map((f) => f.t));
   if (!Number.isFinite(enrolledAt)) return undefined;
-  const since = state.lastMonitorAt ?? enrolledAt;
+  const end = state.monitoringEnd;
+  const reEnrolled = end ? reEnrolledAt(state, end.t) : undefined;
+  if (end && reEnrolled === undefined) return undefined;
+  const since = Math.max(state.lastMonitorAt ?? enrolledAt, reEnrolled ?? Number.NEGATIVE_INFINITY);
   return { stale: now - since >= config.staleFeedMinutes * MINUTE, since };
 }

@@ -216,6 +216,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   else s.bpMemo = memoFor(s, th); // the one it has, unless the state was just read or the thresholds changed
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
+  if (msg.monitoringEnd) s.monitoringEnd = latest(s.monitoringEnd, msg.monitoringEnd.reason, t);
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);
   if (msg.vasopressors) s.vasopressors = latest(s.vasopressors, msg.vasopressors, t);

@@ -5,7 +5,7 @@
 //
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
-//    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever]
+//    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -18,9 +18,11 @@
 //   unused when they are present. States stored before they were appended (ending at seen) kept the episode's
 //   earliest febrile time here; on load, the two are derived from it (withKnownFevers);
 // - unmaskedFever: appended after maskedFever (code before it ignores it); a state stored before it (or with none)
-//   takes it from the fevers it knows on load (withKnownFevers).
+//   takes it from the fevers it knows on load (withKnownFevers);
+// - monitoringEnd: [reason, t] or null, appended after unmaskedFever (code before it ignores it, and keeps
+//   watching the feed of a patient whose monitoring ended, as it did).
 import type { Condition } from './config.ts';
-import { MEDICATION_DRUGS, type MedicationDrug } from './contract.ts';
+import { MEDICATION_DRUGS, type MedicationDrug, type MonitoringEndReason } from './contract.ts';
 import {
   decodeBp,
   emptyState,
@@ -135,6 +137,7 @@ export function compactState(s: PatientState): unknown[] {
     latestFever: t(s.latestFever),
     maskedFever: t(s.maskedFever),
     unmaskedFever: t(s.unmaskedFever),
+    monitoringEnd: s.monitoringEnd ? [s.monitoringEnd.v, t(s.monitoringEnd.t)] : null,
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -167,6 +170,7 @@ export function compactState(s: PatientState): unknown[] {
     out.latestFever,
     out.maskedFever,
     out.unmaskedFever,
+    out.monitoringEnd,
   ]);
 }
 
@@ -203,6 +207,7 @@ export function expandState(a: unknown[]): PatientState {
     latestFever,
     maskedFever,
     unmaskedFever,
+    monitoringEnd,
   ] = a as [
     number,
     string,
@@ -233,6 +238,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     T?,
     T?,
+    ([MonitoringEndReason, T] | null)?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -282,6 +288,7 @@ export function expandState(a: unknown[]): PatientState {
     spo2: pairs(spo2),
     spo2Alert: spo2Alert === 1,
     seen,
+    monitoringEnd: monitoringEnd ? { v: monitoringEnd[0], t: ms(monitoringEnd[1])! } : undefined,
   });
   return withKnownFevers(state, ms(feverOnset));
 }

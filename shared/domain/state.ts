@@ -2,7 +2,7 @@
 // It keeps the latest value of each parameter and only the history the rules need, each part bounded.
 import { NOTHING_FOLDED, type BpFold, type BpMemo, type BpReading, type Last, type PressorPoint } from './bp.ts';
 import type { Condition, Team } from './config.ts';
-import type { MedicationDrug, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
+import type { MedicationDrug, MonitoringEndReason, NeuroSection, OxygenSection, VasopressorEntry } from './contract.ts';
 import { episodeStart } from './grading.ts';
 import type { SeenIds } from './seen.ts';
 
@@ -122,6 +122,11 @@ export interface PatientState {
   notified: Record<Condition, NotifiedGrade>;
   /** Latest observedAt of a message from a bedside monitor (source.kind "monitor"), for the stale-feed alert. */
   lastMonitorAt: number | undefined;
+  /**
+   * The latest end of monitoring (`monitoringEnd`, a discharge) by observedAt: the stale-feed watch stops until
+   * monitor data or an enrolment observed after it (feedStatus).
+   */
+  monitoringEnd: Timed<MonitoringEndReason> | undefined;
   /** The last two SpO2 readings by observedAt, [t, %], for the low-SpO2 warning. */
   spo2: [t: number, spo2: number][];
   /** Whether the low-SpO2 warning is raised (it is raised and cleared once each). */
@@ -164,6 +169,7 @@ export function emptyState(patientId: string): PatientState {
     crsZeroSince: undefined,
     notified: { crs: { grade: 0, teams: [] }, icans: { grade: 0, teams: [] } },
     lastMonitorAt: undefined,
+    monitoringEnd: undefined,
     spo2: [],
     spo2Alert: false,
     seen: [],
@@ -203,6 +209,7 @@ export function copyState(s: PatientState): PatientState {
     crsZeroSince: s.crsZeroSince,
     notified: s.notified,
     lastMonitorAt: s.lastMonitorAt,
+    monitoringEnd: s.monitoringEnd,
     spo2: s.spo2,
     spo2Alert: s.spo2Alert,
     seen: s.seen,

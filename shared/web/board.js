@@ -536,6 +536,8 @@
       p.dayPostInfusion !== null
         ? 'day ' + (p.dayPostInfusion < 0 ? '' : '+') + p.dayPostInfusion + ' since infusion'
         : 'not enrolled',
+      // No stale-feed watch: a quiet monitor is expected (docs/paging.md).
+      p.monitoringEnded ? 'monitoring ended (' + p.monitoringEnded.reason + ') ' + when(p.monitoringEnded.at) : null,
     ]
       .filter(Boolean)
       .join(' · ');
@@ -551,7 +553,10 @@
     }
     var article = h(
       'article',
-      { class: 'card sev-' + sev + (state.flash[p.patientId] ? ' flash' : ''), 'aria-label': name },
+      {
+        class: 'card sev-' + sev + (p.monitoringEnded ? ' ended' : '') + (state.flash[p.patientId] ? ' flash' : ''),
+        'aria-label': name,
+      },
       [
         h(detail ? 'h2' : 'h3', detail ? { tabindex: '-1', 'data-key': 'heading' } : {}, [
           detail

@@ -189,8 +189,21 @@ describe('refused, naming the field and the problem', () => {
 
   it('a message with no section', () => {
     expect(errors(base)).toEqual([
-      'message: has no data section: give at least one of enrolment, vitals, oxygen, vasopressors, medications, neuro, organToxicity, labs',
+      'message: has no data section: give at least one of enrolment, vitals, oxygen, vasopressors, medications, neuro, organToxicity, labs, monitoringEnd',
     ]);
+  });
+
+  it('the end of monitoring without a reason, or with one the contract does not know', () => {
+    expect(errors({ ...base, monitoringEnd: {} })).toEqual([
+      'monitoringEnd.reason: is required (one of discharged, transferred, other)',
+    ]);
+    expect(errors({ ...base, monitoringEnd: { reason: 'home' } })).toEqual([
+      'monitoringEnd.reason: "home" is not one of discharged, transferred, other',
+    ]);
+    expect(errors({ ...base, monitoringEnd: { reason: 'discharged', at: 'now' } })[0]).toMatch(
+      /^monitoringEnd: unknown field "at"/,
+    );
+    expect(validateMessage({ ...base, monitoringEnd: { reason: 'transferred' } }).ok).toBe(true);
   });
 
   it('an empty section', () => {

@@ -538,6 +538,25 @@ describe('pinned by a mutation run', () => {
     expect(page.patients.map((p) => p.patientId)).toEqual(['B1', 'B2']);
   });
 
+  it('lists a patient whose monitoring ended after those monitored, saying why and when, still graded', async () => {
+    for (const id of ['D1', 'D2']) expect((await post('/v1/messages', enrol(id, 0))).status).toBe(202);
+    expect((await post('/v1/messages', msg('D1', 10, { vitals: { temperatureC: 39.1 } }))).status).toBe(202);
+    const end = {
+      ...msg('D1', 20, { monitoringEnd: { reason: 'discharged' } }),
+      source: { deviceId: 'adt', kind: 'ehr' },
+    };
+    expect((await post('/v1/messages', end)).status).toBe(202);
+    type List = { patients: { patientId: string; crs: { grade: number }; monitoringEnded: unknown }[] };
+    const list = await until(async () => {
+      const l = (await (await api('/api/patients')).json()) as List;
+      return l.patients.some((p) => p.monitoringEnded) ? l : undefined;
+    }, 'the discharge graded');
+    expect(list.patients.map((p) => [p.patientId, p.crs.grade, p.monitoringEnded])).toEqual([
+      ['D2', 0, null],
+      ['D1', 1, { reason: 'discharged', at: '2026-01-10T08:20:00Z' }],
+    ]);
+  });
+
   it('ranks by the worse of CRS and ICANS, then those with a page waiting before those acknowledged', async () => {
     for (const id of ['A1', 'A2', 'A3']) expect((await post('/v1/messages', enrol(id, 0))).status).toBe(202);
     await post('/v1/messages', msg('A1', 10, { neuro: { iceScore: 5 } })); // ICANS 2

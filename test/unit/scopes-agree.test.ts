@@ -17,7 +17,7 @@ import { hashToken, issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
+import { SECTIONS as ALL_SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
 import type { TokenScope } from '#domain/scope.ts';
 import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
 import { DEVICE_ROUTES, frontFor } from '#test/support/front.ts';
@@ -33,7 +33,9 @@ const PATIENTS = ['P1', 'P2', 'P3', 'P4', 'P5'] as const;
 const KINDS = SOURCE_KINDS;
 type Kind = (typeof KINDS)[number];
 type Role = Kind | 'legacy';
-type Section = (typeof SECTIONS)[number];
+/** The sections every route carries (the end of monitoring has no PCD-01 form: test/unit/monitoring-end.test.ts). */
+type Section = Exclude<(typeof ALL_SECTIONS)[number], 'monitoringEnd'>;
+const SECTIONS = ALL_SECTIONS.filter((s): s is Section => s !== 'monitoringEnd');
 const ENROLMENT_FIELDS = ['therapy', 'product', 'infusedAt', 'weightKg', 'bed', 'ward', 'hypotension'] as const;
 type EnrolmentField = (typeof ENROLMENT_FIELDS)[number];
 

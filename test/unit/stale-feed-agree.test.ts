@@ -26,12 +26,19 @@ const MINUTE = 60_000;
 const SECRET = Buffer.alloc(32, 7);
 const PATIENTS = 4;
 
-type Op = { op: 'data'; patient: number } | { op: 'sweep'; minutes: number };
+/** Monitor data, a discharge (the end of monitoring), a re-enrolment, or the clock moved on to a sweep. */
+type Op = { op: 'data' | 'end' | 're-enrol'; patient: number } | { op: 'sweep'; minutes: number };
 
+const patientArb = fc.integer({ min: 1, max: PATIENTS });
 const ops = fc.array(
   fc.oneof(
-    fc.record({ op: fc.constant('data' as const), patient: fc.integer({ min: 1, max: PATIENTS }) }),
-    fc.record({ op: fc.constant('sweep' as const), minutes: fc.integer({ min: 1, max: 20 }) }),
+    { weight: 4, arbitrary: fc.record({ op: fc.constant('data' as const), patient: patientArb }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('end' as const), patient: patientArb }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('re-enrol' as const), patient: patientArb }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({ op: fc.constant('sweep' as const), minutes: fc.integer({ min: 1, max: 20 }) }),
+    },
   ),
   { minLength: 1, maxLength: 20 },
 );
@@ -45,6 +52,12 @@ interface Left {
 const enrolment = (k: number): DeviceMessage => ({ ...enrol(`P-${k}`, 0), messageId: `enrol-${k}` });
 const data = (k: number, now: number, n: number) =>
   msg(`P-${k}`, (now - T0) / MINUTE, { vitals: { heartRate: 80 } }, `d${n}`);
+const ehr = (m: DeviceMessage): DeviceMessage => ({ ...m, source: { deviceId: 'adt', kind: 'ehr' } });
+const end = (k: number, now: number, n: number) =>
+  ehr(msg(`P-${k}`, (now - T0) / MINUTE, { monitoringEnd: { reason: 'discharged' } }, `e${n}`));
+const reEnrol = (k: number, now: number, n: number) =>
+  ehr(msg(`P-${k}`, (now - T0) / MINUTE, { enrolment: { weightKg: 70 + n } }, `r${n}`));
+const MESSAGE = { data, end, 're-enrol': reEnrol };
 
 /** The same script to either backend: monitor data graded, and the clock moved on to each sweep (then a tick). */
 async function drive(
@@ -55,7 +68,7 @@ async function drive(
   for (let k = 1; k <= PATIENTS; k++) await backend.grade(enrolment(k));
   let n = 0;
   for (const step of script) {
-    if (step.op === 'data') await backend.grade(data(step.patient, clock.now, ++n));
+    if (step.op !== 'sweep') await backend.grade(MESSAGE[step.op](step.patient, clock.now, ++n));
     else {
       clock.now += step.minutes * MINUTE;
       await backend.sweep();
@@ -136,9 +149,35 @@ async function onSqlite(script: Op[]): Promise<Left> {
   }
 }
 
+/** P-1's monitor quiet while the others send: P-1's own "no data" alert at minute 20. */
+const QUIET_P1: Op[] = [
+  { op: 'sweep', minutes: 10 },
+  { op: 'data', patient: 2 },
+  { op: 'data', patient: 3 },
+  { op: 'data', patient: 4 },
+  { op: 'sweep', minutes: 10 },
+];
+
 describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
   const ddb = new FakeDynamo(PAGING_TABLES);
   afterAll(() => ddb.restore());
+
+  it("closes a discharged patient's alert with a page that says so, and raises none after", async () => {
+    const later: Op[] = [
+      { op: 'data', patient: 2 },
+      { op: 'data', patient: 3 },
+      { op: 'data', patient: 4 },
+    ];
+    const script: Op[] = [...QUIET_P1, { op: 'end', patient: 1 }, { op: 'sweep', minutes: 1 }, ...later];
+    for (let i = 0; i < 4; i++) script.push({ op: 'sweep', minutes: 10 }, ...later);
+    for (const left of [await onSqlite(script), await onDynamo(ddb, script)]) {
+      const summaries = left.pages.map((p) => (JSON.parse(p) as Page).summary).filter((x) => x.includes('P-1'));
+      expect(summaries).toEqual([
+        'NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since 2026-01-10 08:00 UTC; the grade cannot be trusted',
+        'Monitoring ended, patient P-1, bed H4-P-1: discharged at 2026-01-10 08:20 UTC; the no-data alert is closed',
+      ]);
+    }
+  });
 
   it('raises and clears the same alerts, with the same pages and audit entries', { timeout: 60_000 }, async () => {
     await fc.assert(
@@ -150,6 +189,15 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
         // Found by this property: patient P-1 sends once, then the ward goes quiet (SQLite listed the ward alert's
         // patients by quiet time, DynamoDB by id).
         examples: [
+          // A discharge while the patient's alert is in force, then the ward's (P-2 discharged from it).
+          [[...QUIET_P1, { op: 'end', patient: 1 }, { op: 'sweep', minutes: 1 }]],
+          [
+            [
+              { op: 'sweep', minutes: 20 },
+              { op: 'end', patient: 2 },
+              { op: 'sweep', minutes: 1 },
+            ],
+          ],
           [
             [
               { op: 'sweep', minutes: 1 },

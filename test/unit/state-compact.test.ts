@@ -174,6 +174,7 @@ describe('pinned by a mutation run', () => {
         icans: { grade: 1, teams: ['neurology'] },
       },
       lastMonitorAt: at(904),
+      monitoringEnd: { v: 'discharged', t: at(1301) },
       spo2: [
         [at(1002), 91],
         [at(1001), 93],
@@ -253,6 +254,7 @@ describe('pinned by a mutation run', () => {
     701,
     703,
     702,
+    ['discharged', 1301],
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
@@ -260,5 +262,10 @@ describe('pinned by a mutation run', () => {
     // would then be read with its values in the wrong fields (a CTCAE grade read as a transaminitis grade).
     expect(JSON.parse(JSON.stringify(compactState(everyField())))).toEqual(STORED);
     expect(expandState(structuredClone(STORED))).toEqual(everyField());
+  });
+
+  it('reads an item written before the end of monitoring was appended as a patient still monitored', () => {
+    expect(expandState(STORED.slice(0, -1)).monitoringEnd).toBeUndefined();
+    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), monitoringEnd: undefined });
   });
 });

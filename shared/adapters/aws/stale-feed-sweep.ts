@@ -1,5 +1,6 @@
 // The stale-feed sweep on AWS, run by the escalate function every minute: every enrolled patient whose monitor
-// has sent nothing for staleFeedMinutes gets the "no data" alert, and loses it when data resumes. The state
+// has sent nothing for staleFeedMinutes gets the "no data" alert, and loses it when data resumes or the patient's
+// monitoring ends (a patient whose monitoring ended leaves the index: feedStatus is undefined). The state
 // table's `byFeed` index nominates (it is eventually consistent); a consistent read of the patient decides. The
 // alerts in force are kept in the pages table, so that each is raised once and cleared once; the alert ids come
 // from the patient and the time the feed went quiet, so a sweep repeated after a crash pages nobody twice. Many
@@ -33,8 +34,10 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   const active = await d.pages.staleFeedAlerts();
   const checks: FeedCheck[] = [];
   let patients = 0;
+  const indexed = new Set<string>();
   for await (const { patientId, since } of d.states.feeds()) {
     patients++;
+    indexed.add(patientId);
     const inForce = active.get(patientId);
     const looksStale = now - since >= staleMs;
     // The index lags the feed by less than a step, and a late reading moves the feed by less than the index's gap:
@@ -43,6 +46,12 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
     if (looksStale ? inForce?.since === since && surelyStale : inForce === undefined) continue; // nothing changed
     const state = (await d.states.load(patientId))?.state;
     checks.push({ patientId, state, feed: state ? feedStatus(state, now, d.config) : undefined });
+  }
+  // A patient with an alert in force who has left the index: the monitoring ended (a discharge) or the state went.
+  for (const [key, e] of active) {
+    if (key === e.alertId || indexed.has(key)) continue; // a ward's alert, or looked at above
+    const state = (await d.states.load(key))?.state;
+    checks.push({ patientId: key, state, feed: state ? feedStatus(state, now, d.config) : undefined });
   }
   // Every feed was looked at (or known unchanged): a ward alert left with nobody quiet is answered.
   const plan = planStaleFeeds(active, checks, d.config, now, true, d.timeZone);

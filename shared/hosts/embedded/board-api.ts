@@ -17,6 +17,7 @@ import {
   type PagingConfig,
   type Silence,
   ladderStep,
+  monitoringEnded,
 } from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
 import { HOUR, iso } from '#domain/time.ts';
@@ -115,6 +116,8 @@ interface PatientView {
   waiting: number;
   /** Silences of this patient in force. */
   silences: SilenceView[];
+  /** The end of monitoring in force (a discharge): no stale-feed watch; listed after the patients monitored. */
+  monitoringEnded: { reason: string; at: string } | null;
 }
 
 export function silenceView(s: Silence): SilenceView {
@@ -265,6 +268,7 @@ function patientView(
   }
   const e = s.enrolment;
   const n = s.neuro;
+  const ended = monitoringEnded(s);
   return {
     patientId: rec.patientId,
     bed: e.bed?.v ?? null,
@@ -304,15 +308,17 @@ function patientView(
     paging: groups.filter((g) => g.attention),
     waiting: groups.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
     silences: silences.filter((x) => 'patientId' in x.scope && x.scope.patientId === rec.patientId).map(silenceView),
+    monitoringEnded: ended ? { reason: ended.v, at: iso(ended.t) } : null,
   };
 }
 
 const severity = (p: PatientView) => Math.max(p.crs.grade, p.icans.grade);
 
-/** Sickest first; then those with pages waiting; then by bed. */
+/** The patients monitored first, sickest first; then those with pages waiting; then by bed. */
 function sortPatients(list: PatientView[]): PatientView[] {
   return list.sort(
     (a, b) =>
+      Number(a.monitoringEnded !== null) - Number(b.monitoringEnded !== null) ||
       severity(b) - severity(a) ||
       b.waiting - a.waiting ||
       (a.bed ?? a.patientId).localeCompare(b.bed ?? b.patientId, 'en', { numeric: true }),

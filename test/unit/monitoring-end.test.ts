@@ -1,0 +1,105 @@
+// The end of a patient's monitoring (`monitoringEnd`, a discharge): the stale-feed watch stops, in whatever order
+// the discharge and the data around it arrive, and starts again at a re-enrolment; grading goes on throughout.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { planStaleFeeds } from '#app/stale-feed.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
+import { permutation } from '#test/support/arbitraries.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
+import { run } from '#test/support/run.ts';
+
+const MIN = 60_000;
+const at = (m: number) => T0 + m * MIN;
+const ehr = (m: DeviceMessage): DeviceMessage => ({ ...m, source: { deviceId: 'adt', kind: 'ehr' } });
+const discharge = (minutes: number, reason: 'discharged' | 'transferred' | 'other' = 'discharged') =>
+  ehr(msg('P', minutes, { monitoringEnd: { reason } }));
+const vitals = (minutes: number, extra: DeviceMessage['vitals'] = {}) =>
+  msg('P', minutes, { vitals: { heartRate: 80, ...extra } });
+const feed = (messages: DeviceMessage[], now: number) => feedStatus(run(messages).state!, at(now), DEFAULT_PAGING);
+
+describe('the end of monitoring', () => {
+  it('stops the stale-feed watch of an enrolled patient, and says when and why', () => {
+    const before = [ehr(enrol('P', 0)), vitals(1)];
+    expect(feed(before, 60)).toEqual({ stale: true, since: at(1) });
+    const after = [...before, discharge(30, 'transferred')];
+    expect(feed(after, 60)).toBeUndefined();
+    expect(monitoringEnded(run(after).state!)).toEqual({ v: 'transferred', t: at(30) });
+  });
+
+  it('is not undone by the monitor still sending after it, nor by the bed and ward it sends with its readings', () => {
+    const m = [ehr(enrol('P', 0)), discharge(30), vitals(35), msg('P', 36, { enrolment: { bed: 'H4-1', ward: 'H4' } })];
+    expect(feed(m, 120)).toBeUndefined();
+    // Grading goes on: a fever after the discharge is still graded.
+    expect(run([...m, vitals(40, { temperatureC: 39.2 })]).last.crsGrade).toBe(1);
+  });
+
+  it('is undone by a re-enrolment observed after it, watched from the re-enrolment, not from the last stay', () => {
+    const m = [ehr(enrol('P', 0)), vitals(5), discharge(30), ehr(msg('P', 600, { enrolment: { weightKg: 71 } }))];
+    expect(monitoringEnded(run(m).state!)).toBeUndefined();
+    expect(feed(m, 605)).toEqual({ stale: false, since: at(600) });
+    expect(feed(m, 615)).toEqual({ stale: true, since: at(600) });
+    expect(feed([...m, vitals(606)], 620)).toEqual({ stale: false, since: at(606) });
+    // A re-enrolment observed before the end (an old chart entry arriving late) undoes nothing.
+    expect(feed([ehr(enrol('P', 0)), discharge(30), ehr(msg('P', 20, { enrolment: { weightKg: 71 } }))], 60)).toBe(
+      undefined,
+    );
+  });
+
+  it('leaves the same watch whatever order the discharge, the re-enrolment and the data arrive in', () => {
+    const parts = fc.record({
+      end: fc.integer({ min: 1, max: 100 }),
+      reEnrol: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }),
+      readings: fc.array(fc.integer({ min: 1, max: 100 }), { maxLength: 4 }),
+      reasons: fc.constantFrom('discharged', 'transferred', 'other'),
+    });
+    fc.assert(
+      fc.property(parts, fc.array(fc.integer(), { minLength: 8, maxLength: 8 }), (p, keys) => {
+        const messages = [
+          ehr(enrol('P', 0)),
+          discharge(p.end, p.reasons),
+          ...(p.reEnrol === undefined ? [] : [ehr(msg('P', p.reEnrol, { enrolment: { weightKg: 71 } }))]),
+          ...p.readings.map((r) => vitals(r)),
+        ];
+        const shuffled = permutation(messages.length, keys).map((i) => messages[i]!);
+        const a = run(messages).state!;
+        const b = run(shuffled).state!;
+        expect(feedStatus(b, at(200), DEFAULT_PAGING)).toEqual(feedStatus(a, at(200), DEFAULT_PAGING));
+        expect(monitoringEnded(b)).toEqual(monitoringEnded(a));
+        const watched = p.reEnrol !== undefined && p.reEnrol > p.end;
+        expect(feedStatus(a, at(200), DEFAULT_PAGING) !== undefined).toBe(watched);
+      }),
+    );
+  });
+
+  it('closes a "no data" alert in force with a page that says the monitoring ended, not that data resumed', () => {
+    const state = run([ehr(enrol('P', 0)), discharge(30)]).state!;
+    const alertId = `stale-feed|P|${at(0)}`;
+    const plan = planStaleFeeds(
+      new Map([['P', { alertId, since: at(0) }]]),
+      [{ patientId: 'P', state, feed: feedStatus(state, at(40), DEFAULT_PAGING) }],
+      DEFAULT_PAGING,
+      at(40),
+      true,
+      'UTC',
+    );
+    expect(plan.alerts).toEqual([
+      {
+        alertId: `${alertId}|cleared`,
+        patientId: 'P',
+        subject: 'stale-feed',
+        cleared: true,
+        summary:
+          'Monitoring ended, patient P, bed H4-P: discharged at 2026-01-10 08:30 UTC; the no-data alert is closed',
+      },
+    ]);
+    expect(plan.remove).toEqual(['P']);
+  });
+
+  it('is graded like any message: an assessment, and no grade change of its own', () => {
+    const r = run([ehr(enrol('P', 0)), vitals(1, { temperatureC: 39 }), discharge(30)]);
+    expect(r.assessments).toHaveLength(3);
+    expect(r.last.crsGrade).toBe(1);
+    expect(r.notifications.map((n) => n.toGrade)).toEqual([1]);
+  });
+});
