@@ -344,6 +344,7 @@ function patientFixture(id: string, o: Json = {}): Json {
     paging: [],
     waiting: 0,
     silences: [],
+    monitoringEnded: null,
     ...o,
   };
 }
@@ -506,6 +507,20 @@ describe('the board display, pinned by a mutation run', () => {
     const fresh = page.locator('article.card', { hasText: 'patient NEW' }).locator('.age', { hasText: 'Last vitals' });
     expect(await fresh.textContent()).toBe(`Last vitals ${site(at(20))} (20 min ago)`);
     expect(await fresh.getAttribute('class')).toBe('age');
+    await page.close();
+  }, 30_000);
+
+  it('marks a patient whose monitoring ended, with the reason and the time, and no other', async () => {
+    const gone = patientFixture('GONE', { monitoringEnded: { reason: 'transferred', at: at(40) } });
+    const here = patientFixture('HERE');
+    const page = await boardWith(fake({ list: (off) => listOf([here, gone], off) }));
+    const cardGone = page.locator('article.card', { hasText: 'patient GONE' });
+    const cardHere = page.locator('article.card', { hasText: 'patient HERE' });
+    await cardGone.waitFor();
+    expect(await cardGone.locator('p.meta').textContent()).toContain(`monitoring ended (transferred) ${site(at(40))}`);
+    expect(await cardGone.getAttribute('class')).toContain('ended');
+    expect(await cardHere.locator('p.meta').textContent()).not.toContain('monitoring ended');
+    expect(await cardHere.getAttribute('class')).not.toContain('ended');
     await page.close();
   }, 30_000);
 
