@@ -3,8 +3,8 @@
 // operator commands. With short ladders (30 s a level from grade 3, 60 s below) the tests watch what each team's
 // queue receives: a ladder that climbs when nobody answers and stops at the first acknowledgement; a higher grade
 // re-paging at once; a de-escalation cancelling the pending escalation; forged, altered and expired tokens refused
-// over HTTP and audited; a stale-feed alert that fires and clears; a silence that holds a low grade and never
-// grade 4.
+// over HTTP and audited; a stale-feed alert that fires and clears (and one closed by a discharge); a silence that
+// holds a low grade and never grade 4.
 //
 // The host runs on a test clock (CRS_TEST_CLOCK=1): a test moves the functions' clock past a level's time and fires
 // the schedule (the escalate tick and the stale-feed sweep) instead of waiting, then waits for the host to be idle
@@ -389,6 +389,26 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     await at(Date.parse(resumed.observedAt) + (STALE_S - MARGIN_S) * 1000); // further sweeps, data still fresh: nothing raised again
     expect(
       pagesOf(server, 'S-1', 'bedside')
+        .filter((p) => p.level === 0)
+        .map((p) => p.kind),
+    ).toEqual(['alert', 'alert-cleared']);
+  }, 120_000);
+
+  it("closes a discharged patient's stale-feed alert saying so, and raises none after it", async () => {
+    const last = message('S-2', 1, { vitals: { heartRate: 80 } });
+    await send(enrol('S-2', 60), last);
+    await at(Date.parse(last.observedAt) + STALE_S * 1000 + 1000);
+    expect(pagesOf(server, 'S-2', 'bedside').map((p) => p.kind)).toEqual(['alert']);
+    const discharged = message('S-2', 0, { monitoringEnd: { reason: 'discharged' } }, 'ehr');
+    await send(discharged);
+    await later(1);
+    const cleared = pagesOf(server, 'S-2', 'bedside').find((p) => p.kind === 'alert-cleared');
+    expect(cleared?.summary).toMatch(
+      /^Monitoring ended, patient S-2, bed B-S-2: discharged at .*; the no-data alert is closed$/,
+    );
+    await at(Date.parse(discharged.observedAt) + 3 * STALE_S * 1000); // sweeps long past the stale time: nothing raised
+    expect(
+      pagesOf(server, 'S-2', 'bedside')
         .filter((p) => p.level === 0)
         .map((p) => p.kind),
     ).toEqual(['alert', 'alert-cleared']);
