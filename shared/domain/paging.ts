@@ -462,33 +462,41 @@ export function nextDue(pages: Page[], silences: Silence[], now: number): number
   return next;
 }
 
-/** The enrolment fields a bedside monitor sends with its readings (HL7 PV1-3): they re-enrol no one. */
-const LOCATION_FIELDS: ReadonlySet<string> = new Set(['bed', 'ward']);
+/**
+ * Monitor data this long after the end of monitoring restarts the watch: a monitor still sending an hour after the
+ * discharge was charted is on a patient (still there, or back). Sooner, it is a monitor not yet unplugged. Fixed,
+ * not a setting: the AWS stale-feed index is written from it where the deployment's paging settings are not read.
+ */
+export const MONITOR_RESTARTS_AFTER_MINUTES = 60;
 
-/** The latest re-enrolment after the end of monitoring (any enrolment field but bed and ward), or undefined. */
-function reEnrolledAt(state: PatientState, end: number): number | undefined {
-  let at: number | undefined;
-  for (const [field, f] of Object.entries(state.enrolment))
-    if (!LOCATION_FIELDS.has(field) && f.t > end && (at === undefined || f.t > at)) at = f.t;
-  return at;
+/** When the watch restarted after the end of monitoring at `end` (a re-admission), or undefined. */
+function restartedAt(state: PatientState, end: number): number | undefined {
+  const enrolled =
+    state.lastEnrolmentAt !== undefined && state.lastEnrolmentAt > end ? state.lastEnrolmentAt : undefined;
+  const monitored =
+    state.lastMonitorAt !== undefined && state.lastMonitorAt >= end + MONITOR_RESTARTS_AFTER_MINUTES * MINUTE
+      ? state.lastMonitorAt
+      : undefined;
+  return enrolled === undefined ? monitored : monitored === undefined ? enrolled : Math.max(enrolled, monitored);
 }
 
 /**
  * The end of the patient's monitoring in force (`monitoringEnd`, a discharge), or undefined. It stays in force
- * until an enrolment observed after it (a re-admission: any enrolment field but bed and ward, which monitors send
- * with every reading); monitor data after it is graded but does not restart the watch, so that a monitor unplugged
- * after the discharge was charted raises no alert. Order-independent: only the latest times count.
+ * until a re-admission: an enrolment observed after it from a source other than a monitor (the EHR's new stay, a
+ * nurse charting the bed), or monitor data observed MONITOR_RESTARTS_AFTER_MINUTES or more after it. Monitor data
+ * sooner, and the bed and ward a monitor sends with its readings, do not restart the watch, so that a monitor
+ * unplugged after the discharge was charted raises no alert. Order-independent: only the latest times count.
  */
 export function monitoringEnded(state: PatientState): PatientState['monitoringEnd'] {
   const end = state.monitoringEnd;
-  return end && reEnrolledAt(state, end.t) === undefined ? end : undefined;
+  return end && restartedAt(state, end.t) === undefined ? end : undefined;
 }
 
 /**
  * Whether an enrolled patient's monitor feed has gone quiet: nothing from a monitor for staleFeedMinutes of
- * server time (`now`), counted from the enrolment when no monitor has sent yet (from a re-enrolment after an end of
- * monitoring, when no monitor has sent since). Undefined for a patient who is not enrolled, or whose monitoring has
- * ended.
+ * server time (`now`), counted from the enrolment when no monitor has sent yet (from the re-admission after an end
+ * of monitoring, when no monitor has sent since). Undefined for a patient who is not enrolled, or whose monitoring
+ * has ended.
  */
 export function feedStatus(
   state: PatientState,
@@ -498,8 +506,8 @@ export function feedStatus(
   const enrolledAt = Math.min(...Object.values(state.enrolment).map((f) => f.t));
   if (!Number.isFinite(enrolledAt)) return undefined;
   const end = state.monitoringEnd;
-  const reEnrolled = end ? reEnrolledAt(state, end.t) : undefined;
-  if (end && reEnrolled === undefined) return undefined;
-  const since = Math.max(state.lastMonitorAt ?? enrolledAt, reEnrolled ?? Number.NEGATIVE_INFINITY);
+  const restarted = end ? restartedAt(state, end.t) : undefined;
+  if (end && restarted === undefined) return undefined;
+  const since = Math.max(state.lastMonitorAt ?? enrolledAt, restarted ?? Number.NEGATIVE_INFINITY);
   return { stale: now - since >= config.staleFeedMinutes * MINUTE, since };
 }

@@ -217,6 +217,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
   if (msg.monitoringEnd) s.monitoringEnd = latest(s.monitoringEnd, msg.monitoringEnd.reason, t);
+  if (msg.enrolment && msg.source.kind !== 'monitor') s.lastEnrolmentAt = Math.max(s.lastEnrolmentAt ?? t, t);
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);
   if (msg.vasopressors) s.vasopressors = latest(s.vasopressors, msg.vasopressors, t);

@@ -5,7 +5,8 @@
 //
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
-//    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd]
+//    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
+//    lastEnrolmentAt]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -19,8 +20,8 @@
 //   earliest febrile time here; on load, the two are derived from it (withKnownFevers);
 // - unmaskedFever: appended after maskedFever (code before it ignores it); a state stored before it (or with none)
 //   takes it from the fevers it knows on load (withKnownFevers);
-// - monitoringEnd: [reason, t] or null, appended after unmaskedFever (code before it ignores it, and keeps
-//   watching the feed of a patient whose monitoring ended, as it did).
+// - monitoringEnd: [reason, t] or null, and lastEnrolmentAt, appended after unmaskedFever (code before them ignores
+//   them, and keeps watching the feed of a patient whose monitoring ended, as it did).
 import type { Condition } from './config.ts';
 import { MEDICATION_DRUGS, type MedicationDrug, type MonitoringEndReason } from './contract.ts';
 import {
@@ -138,6 +139,7 @@ export function compactState(s: PatientState): unknown[] {
     maskedFever: t(s.maskedFever),
     unmaskedFever: t(s.unmaskedFever),
     monitoringEnd: s.monitoringEnd ? [s.monitoringEnd.v, t(s.monitoringEnd.t)] : null,
+    lastEnrolmentAt: t(s.lastEnrolmentAt),
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -171,6 +173,7 @@ export function compactState(s: PatientState): unknown[] {
     out.maskedFever,
     out.unmaskedFever,
     out.monitoringEnd,
+    out.lastEnrolmentAt,
   ]);
 }
 
@@ -208,6 +211,7 @@ export function expandState(a: unknown[]): PatientState {
     maskedFever,
     unmaskedFever,
     monitoringEnd,
+    lastEnrolmentAt,
   ] = a as [
     number,
     string,
@@ -239,6 +243,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     T?,
     ([MonitoringEndReason, T] | null)?,
+    T?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -289,6 +294,7 @@ export function expandState(a: unknown[]): PatientState {
     spo2Alert: spo2Alert === 1,
     seen,
     monitoringEnd: monitoringEnd ? { v: monitoringEnd[0], t: ms(monitoringEnd[1])! } : undefined,
+    lastEnrolmentAt: ms(lastEnrolmentAt),
   });
   return withKnownFevers(state, ms(feverOnset));
 }

@@ -123,10 +123,15 @@ export interface PatientState {
   /** Latest observedAt of a message from a bedside monitor (source.kind "monitor"), for the stale-feed alert. */
   lastMonitorAt: number | undefined;
   /**
-   * The latest end of monitoring (`monitoringEnd`, a discharge) by observedAt: the stale-feed watch stops until
-   * monitor data or an enrolment observed after it (feedStatus).
+   * The latest end of monitoring (`monitoringEnd`, a discharge) by observedAt: the stale-feed watch stops until a
+   * re-admission (paging.ts monitoringEnded).
    */
   monitoringEnd: Timed<MonitoringEndReason> | undefined;
+  /**
+   * Latest observedAt of an enrolment from a source other than a bedside monitor (the EHR, charting): after an end of
+   * monitoring, a re-admission (a monitor's enrolment is the bed and ward it sends with every reading).
+   */
+  lastEnrolmentAt: number | undefined;
   /** The last two SpO2 readings by observedAt, [t, %], for the low-SpO2 warning. */
   spo2: [t: number, spo2: number][];
   /** Whether the low-SpO2 warning is raised (it is raised and cleared once each). */
@@ -170,6 +175,7 @@ export function emptyState(patientId: string): PatientState {
     notified: { crs: { grade: 0, teams: [] }, icans: { grade: 0, teams: [] } },
     lastMonitorAt: undefined,
     monitoringEnd: undefined,
+    lastEnrolmentAt: undefined,
     spo2: [],
     spo2Alert: false,
     seen: [],
@@ -210,6 +216,7 @@ export function copyState(s: PatientState): PatientState {
     notified: s.notified,
     lastMonitorAt: s.lastMonitorAt,
     monitoringEnd: s.monitoringEnd,
+    lastEnrolmentAt: s.lastEnrolmentAt,
     spo2: s.spo2,
     spo2Alert: s.spo2Alert,
     seen: s.seen,

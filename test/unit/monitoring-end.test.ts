@@ -1,10 +1,10 @@
 // The end of a patient's monitoring (`monitoringEnd`, a discharge): the stale-feed watch stops, in whatever order
-// the discharge and the data around it arrive, and starts again at a re-enrolment; grading goes on throughout.
+// the discharge and the data around it arrive, and starts again at a re-admission; grading goes on throughout.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planStaleFeeds } from '#app/stale-feed.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
-import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
+import { DEFAULT_PAGING, MONITOR_RESTARTS_AFTER_MINUTES, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { permutation } from '#test/support/arbitraries.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { run } from '#test/support/run.ts';
@@ -27,30 +27,33 @@ describe('the end of monitoring', () => {
     expect(monitoringEnded(run(after).state!)).toEqual({ v: 'transferred', t: at(30) });
   });
 
-  it('is not undone by the monitor still sending after it, nor by the bed and ward it sends with its readings', () => {
-    const m = [ehr(enrol('P', 0)), discharge(30), vitals(35), msg('P', 36, { enrolment: { bed: 'H4-1', ward: 'H4' } })];
-    expect(feed(m, 120)).toBeUndefined();
+  it('is not undone by the monitor still sending within the hour after it, nor by the bed and ward it sends', () => {
+    const m = [ehr(enrol('P', 0)), discharge(30), vitals(35), vitals(88), msg('P', 89, { enrolment: { bed: 'H4-1' } })];
+    expect(feed(m, 200)).toBeUndefined();
     // Grading goes on: a fever after the discharge is still graded.
     expect(run([...m, vitals(40, { temperatureC: 39.2 })]).last.crsGrade).toBe(1);
   });
 
-  it('is undone by a re-enrolment observed after it, watched from the re-enrolment, not from the last stay', () => {
-    const m = [ehr(enrol('P', 0)), vitals(5), discharge(30), ehr(msg('P', 600, { enrolment: { weightKg: 71 } }))];
-    expect(monitoringEnded(run(m).state!)).toBeUndefined();
-    expect(feed(m, 605)).toEqual({ stale: false, since: at(600) });
-    expect(feed(m, 615)).toEqual({ stale: true, since: at(600) });
-    expect(feed([...m, vitals(606)], 620)).toEqual({ stale: false, since: at(606) });
+  it('is undone by a re-admission: an enrolment from the EHR or charting after it, or monitor data an hour after', () => {
+    const ended = [ehr(enrol('P', 0)), vitals(5), discharge(30)];
+    // The EHR's new stay names the bed and ward only: the watch restarts, timed from it, not from the last stay.
+    const byEhr = [...ended, ehr(msg('P', 600, { enrolment: { bed: 'H4-7', ward: 'H4' } }))];
+    expect(monitoringEnded(run(byEhr).state!)).toBeUndefined();
+    expect(feed(byEhr, 605)).toEqual({ stale: false, since: at(600) });
+    expect(feed(byEhr, 615)).toEqual({ stale: true, since: at(600) });
+    expect(feed([...byEhr, vitals(606)], 620)).toEqual({ stale: false, since: at(606) });
+    // A monitor sending an hour after the discharge: the patient is monitored (still, or again).
+    expect(feed([...ended, vitals(90)], 100)).toEqual({ stale: false, since: at(90) });
+    expect(feed([...ended, vitals(89)], 100)).toBeUndefined();
     // A re-enrolment observed before the end (an old chart entry arriving late) undoes nothing.
-    expect(feed([ehr(enrol('P', 0)), discharge(30), ehr(msg('P', 20, { enrolment: { weightKg: 71 } }))], 60)).toBe(
-      undefined,
-    );
+    expect(feed([...ended, ehr(msg('P', 20, { enrolment: { weightKg: 71 } }))], 60)).toBeUndefined();
   });
 
   it('leaves the same watch whatever order the discharge, the re-enrolment and the data arrive in', () => {
     const parts = fc.record({
-      end: fc.integer({ min: 1, max: 100 }),
-      reEnrol: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }),
-      readings: fc.array(fc.integer({ min: 1, max: 100 }), { maxLength: 4 }),
+      end: fc.integer({ min: 1, max: 200 }),
+      reEnrol: fc.option(fc.integer({ min: 1, max: 200 }), { nil: undefined }),
+      readings: fc.array(fc.integer({ min: 1, max: 200 }), { maxLength: 4 }),
       reasons: fc.constantFrom('discharged', 'transferred', 'other'),
     });
     fc.assert(
@@ -58,16 +61,18 @@ describe('the end of monitoring', () => {
         const messages = [
           ehr(enrol('P', 0)),
           discharge(p.end, p.reasons),
-          ...(p.reEnrol === undefined ? [] : [ehr(msg('P', p.reEnrol, { enrolment: { weightKg: 71 } }))]),
+          ...(p.reEnrol === undefined ? [] : [ehr(msg('P', p.reEnrol, { enrolment: { bed: 'H4-9' } }))]),
           ...p.readings.map((r) => vitals(r)),
         ];
         const shuffled = permutation(messages.length, keys).map((i) => messages[i]!);
         const a = run(messages).state!;
         const b = run(shuffled).state!;
-        expect(feedStatus(b, at(200), DEFAULT_PAGING)).toEqual(feedStatus(a, at(200), DEFAULT_PAGING));
+        expect(feedStatus(b, at(300), DEFAULT_PAGING)).toEqual(feedStatus(a, at(300), DEFAULT_PAGING));
         expect(monitoringEnded(b)).toEqual(monitoringEnded(a));
-        const watched = p.reEnrol !== undefined && p.reEnrol > p.end;
-        expect(feedStatus(a, at(200), DEFAULT_PAGING) !== undefined).toBe(watched);
+        const watched =
+          (p.reEnrol !== undefined && p.reEnrol > p.end) ||
+          p.readings.some((r) => r >= p.end + MONITOR_RESTARTS_AFTER_MINUTES);
+        expect(feedStatus(a, at(300), DEFAULT_PAGING) !== undefined).toBe(watched);
       }),
     );
   });

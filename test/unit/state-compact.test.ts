@@ -175,6 +175,7 @@ describe('pinned by a mutation run', () => {
       },
       lastMonitorAt: at(904),
       monitoringEnd: { v: 'discharged', t: at(1301) },
+      lastEnrolmentAt: at(1302),
       spo2: [
         [at(1002), 91],
         [at(1001), 93],
@@ -255,6 +256,7 @@ describe('pinned by a mutation run', () => {
     703,
     702,
     ['discharged', 1301],
+    1302,
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
@@ -265,7 +267,10 @@ describe('pinned by a mutation run', () => {
   });
 
   it('reads an item written before the end of monitoring was appended as a patient still monitored', () => {
-    expect(expandState(STORED.slice(0, -1)).monitoringEnd).toBeUndefined();
-    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), monitoringEnd: undefined });
+    expect(expandState(STORED.slice(0, -2))).toEqual({
+      ...everyField(),
+      monitoringEnd: undefined,
+      lastEnrolmentAt: undefined,
+    });
   });
 });
