@@ -32,6 +32,7 @@ import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from 
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { PAGE_TEAMS } from '#domain/paging.ts';
+import { smsKindFilter } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
@@ -763,12 +764,16 @@ export class CrsAlertingStack extends Stack {
       for (const address of endpoints.email)
         this.pagesTopic.addSubscription(new subs.EmailSubscription(address, { ...options, json: false }));
       // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
+      const smsKinds = smsKindFilter(endpoints);
       for (const phone of endpoints.sms) {
         new sns.Subscription(this, `Pages${team}Sms${phone}`, {
           topic: this.pagesTopic,
           protocol: sns.SubscriptionProtocol.SMS,
           endpoint: phone,
           ...options,
+          ...(smsKinds
+            ? { filterPolicy: { ...filterPolicy, kind: sns.SubscriptionFilter.stringFilter({ allowlist: smsKinds }) } }
+            : {}),
         });
       }
       for (const url of endpoints.https) {

@@ -54,6 +54,8 @@ export interface SubscriptionStatus {
   state: SubscriptionState;
   /** Ward-limited endpoints: the wards whose pages they get. */
   wards?: string[];
+  /** Kind-limited endpoints (an SMS number with `smsKinds`): the kinds of page they get. */
+  kinds?: string[];
 }
 
 export interface DoctorReport {
@@ -122,7 +124,10 @@ async function subscriptions(
         const out = await sns.send(new CheckIfPhoneNumberIsOptedOutCommand({ phoneNumber: base.endpoint }));
         if (out.isOptedOut) state = 'opted-out';
       }
-      const status: SubscriptionStatus = { ...base, state, ...(wards ? { wards } : {}) };
+      const kinds = Array.isArray(policy.kind)
+        ? policy.kind.filter((k): k is string => typeof k === 'string' && k !== 'test')
+        : undefined;
+      const status: SubscriptionStatus = { ...base, state, ...(wards ? { wards } : {}), ...(kinds ? { kinds } : {}) };
       if (teams.length === 0)
         report.warnings.push(
           `${base.protocol} ${base.endpoint} is subscribed to the pages topic without a team filter: it gets every page of every team`,
@@ -406,7 +411,7 @@ export function formatReport(r: DoctorReport): string {
     );
     for (const s of subs)
       lines.push(
-        `    ${s.state.padEnd(20)} ${s.protocol.padEnd(6)} ${s.endpoint}${s.wards ? ` (wards ${s.wards.join(', ')})` : ''}`,
+        `    ${s.state.padEnd(20)} ${s.protocol.padEnd(6)} ${s.endpoint}${s.wards ? ` (wards ${s.wards.join(', ')})` : ''}${s.kinds ? ` (only ${s.kinds.join(', ')})` : ''}`,
       );
   }
   for (const s of r.unassigned) lines.push(`  (team unknown until confirmed) ${s.state} ${s.protocol} ${s.endpoint}`);

@@ -1,7 +1,10 @@
 // Who gets paged on AWS: each team's endpoints (email, SMS, HTTPS), and the operators' endpoints for alarms. The
 // stack subscribes them (infra/paging-config.ts reads it from CDK context); `crs doctor` checks a deployment against it.
 import * as z from 'zod';
-import { PAGE_TEAMS } from './paging.ts';
+import { PAGE_TEAMS, type Page } from './paging.ts';
+
+/** The kinds of page: two that wait for an answer and climb the ladder, and their informational ends. */
+const PAGE_KINDS = ['escalation', 'alert', 'de-escalation', 'alert-cleared'] as const satisfies readonly Page['kind'][];
 
 const email = z
   .string()
@@ -22,6 +25,12 @@ const Endpoints = z.strictObject({
 const TeamEndpoints = Endpoints.extend({
   /** Only pages for patients on these wards (all wards when absent). */
   wards: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * The kinds of page this team's SMS numbers get (every kind when absent): e.g. only those that wait for an answer
+   * (escalation, alert), the informational ones (de-escalation, alert-cleared) going by email and HTTPS only. SNS
+   * bills each SMS part; an email or HTTPS delivery costs next to nothing.
+   */
+  smsKinds: z.array(z.enum(PAGE_KINDS)).min(1).optional(),
 });
 
 const PagingConfigSchema = z.strictObject({
@@ -39,4 +48,12 @@ export function parsePagingConfig(value: unknown, where: string): PagingConfig {
     throw new Error(`invalid paging config (${where}): ${errors.join('; ')}`);
   }
   return r.data;
+}
+
+/**
+ * The `kind` allowlist of a team's SMS subscriptions, or undefined when they get every kind. A test page (`crs doctor
+ * --test-page`, kind `test`) always gets through: it is how an operator checks the numbers.
+ */
+export function smsKindFilter(endpoints: Pick<TeamEndpointsConfig, 'smsKinds'>): string[] | undefined {
+  return endpoints.smsKinds ? [...endpoints.smsKinds, 'test'] : undefined;
 }

@@ -512,6 +512,29 @@ describe('pages that get answered', () => {
     );
   });
 
+  it("sends a team's SMS numbers only the kinds of page smsKinds names (and test pages); its email every kind", () => {
+    const { stack } = templateApp({
+      context: {
+        paging: {
+          teams: {
+            hematology: { email: ['heme@hospital.example'], sms: ['+15550100001'], smsKinds: ['escalation', 'alert'] },
+          },
+        },
+      },
+    });
+    const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription')).map(
+      (x) => (x as Resource).Properties,
+    );
+    expect(subs.find((x) => x.Protocol === 'sms')!.FilterPolicy).toEqual({
+      teams: ['hematology'],
+      kind: ['escalation', 'alert', 'test'],
+    });
+    expect(subs.find((x) => x.Protocol === 'email')!.FilterPolicy).toEqual({ teams: ['hematology'] });
+    expect(() =>
+      templateApp({ context: { paging: { teams: { icu: { sms: ['+15550100002'], smsKinds: ['info'] } } } } }),
+    ).toThrow(/teams\.icu\.smsKinds\.0: .*escalation/);
+  }, 120_000);
+
   it("subscribes the bedside team's endpoints like any other team", () => {
     const { stack } = templateApp({
       context: { paging: { teams: { bedside: { sms: ['+15550100009'], wards: ['H4'] } } } },

@@ -314,6 +314,20 @@ describe('crs doctor, pinned by a mutation run', () => {
     expect(icu.testPage).toMatchObject({ team: 'icu', endpoints: 0 });
   });
 
+  it('says which kinds of page an SMS number limited by smsKinds gets (the test page aside)', async () => {
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:3` }).resolves({
+      Attributes: {
+        FilterPolicy: JSON.stringify({ teams: ['neurology'], kind: ['escalation', 'alert', 'test'] }),
+        PendingConfirmation: 'false',
+      },
+    });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.teams.neurology).toEqual([
+      { protocol: 'sms', endpoint: '+15550100003', state: 'confirmed', kinds: ['escalation', 'alert'] },
+    ]);
+    expect(formatReport(r)).toMatch(/confirmed +sms +\+15550100003 \(only escalation, alert\)\n/);
+  });
+
   it('says "Problems (1)" for a single problem, and "No problems found." only for none', async () => {
     const r = await examine(clients(), vars, { now: NOW });
     expect(formatReport({ ...r, problems: ['one'] })).toContain('Problems (1):\n  - one\n');
