@@ -26,11 +26,14 @@ export interface Usage {
   chunks: Record<string, number>;
   /** DynamoDB read units, write units (standard and transactional: already doubled) and index write units, by table. */
   dynamo: Record<string, { read: number; write: number; transactionalWrite: number; indexWrite: number }>;
-  /** The parts (segments) of the SMS text of the SNS messages published: SNS bills an SMS subscriber each part. */
-  smsParts: number;
+  /**
+   * The parts (segments) of the SMS text of the SNS messages published, by the page's `kind` attribute (escalation,
+   * de-escalation, alert, alert-cleared): SNS bills an SMS subscriber each part of the kinds its filter lets through.
+   */
+  smsParts: Record<string, number>;
 }
 
-export const emptyUsage = (): Usage => ({ requests: {}, chunks: {}, dynamo: {}, smsParts: 0 });
+export const emptyUsage = (): Usage => ({ requests: {}, chunks: {}, dynamo: {}, smsParts: {} });
 
 export function addUsage(into: Usage, u: Usage): Usage {
   for (const [k, v] of Object.entries(u.requests)) into.requests[k] = (into.requests[k] ?? 0) + v;
@@ -42,7 +45,7 @@ export function addUsage(into: Usage, u: Usage): Usage {
     o.transactionalWrite += d.transactionalWrite;
     o.indexWrite += d.indexWrite;
   }
-  into.smsParts += u.smsParts;
+  for (const [k, v] of Object.entries(u.smsParts)) into.smsParts[k] = (into.smsParts[k] ?? 0) + v;
   return into;
 }
 
@@ -137,7 +140,9 @@ export class Meter {
       this.usage.chunks['sns:Publish'] = (this.usage.chunks['sns:Publish'] ?? 0) + chunks(bytes);
       // What an SMS subscriber receives: the `sms` text of a per-protocol message, else its `default`.
       const bodies = input.MessageStructure === 'json' ? (JSON.parse(input.Message) as Record<string, string>) : {};
-      this.usage.smsParts += smsSegments(bodies.sms ?? bodies.default ?? input.Message);
+      const kind = input.MessageAttributes?.kind?.StringValue ?? 'none';
+      this.usage.smsParts[kind] =
+        (this.usage.smsParts[kind] ?? 0) + smsSegments(bodies.sms ?? bodies.default ?? input.Message);
       this.published.push(input.Message);
       return { MessageId: `p-${this.published.length}` };
     });

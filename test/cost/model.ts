@@ -373,15 +373,27 @@ export function price(s: Scenario, m: Measurement, stack: StackFacts, setup: Set
   // The pages are published by the notifier, and by the escalate function when a level or round is due.
   const paging = [m.notify, m.timers, m.tick];
   const publishes = paging.reduce((n, p) => n + (p.usage.requests['sns:Publish'] ?? 0), 0) * perPatientDay;
-  const smsParts = paging.reduce((n, p) => n + p.usage.smsParts, 0) * perPatientDay;
-  const pages = m.pages * perPatientDay;
+  // An SMS subscriber is billed the parts of the kinds of page its filter lets through (smsKinds), every kind without.
+  const smsKinds = stack.smsKinds.hematology;
+  const smsParts =
+    paging.reduce(
+      (n, p) =>
+        n +
+        Object.entries(p.usage.smsParts).reduce(
+          (k, [kind, parts]) => k + (!smsKinds || smsKinds.includes(kind) ? parts : 0),
+          0,
+        ),
+      0,
+    ) * perPatientDay;
   // Deliveries: each page reaches its team's subscriptions (the synthesized paging config gives the hematology team, which CRS 1 pages, one email and one SMS).
   const subs = stack.subscriptions.hematology ?? {};
   add(
     'SNS pages',
-    `${fmt(pages)} pages: publishes and deliveries (${Object.entries(subs)
+    `${fmt(publishes)} pages sent: publishes and deliveries (${Object.entries(subs)
       .map(([p, n]) => `${n} ${p}`)
-      .join(', ')} each${subs.sms && publishes > 0 ? `; an SMS in ${fmt(smsParts / publishes)} parts` : ''})`,
+      .join(
+        ', ',
+      )} each${subs.sms && publishes > 0 ? `; ${fmt(smsParts / publishes)} SMS parts a page${smsKinds ? ` (SMS only for ${smsKinds.filter((k) => k !== 'test').join(', ')})` : ''}` : ''})`,
     fmt(publishes),
     pageDeliveryCost(publishes, smsParts, subs),
   );

@@ -48,10 +48,14 @@ export const RECOMMENDED: Record<string, Setup> = {
   b: { capacity: 'provisioned', historyTableClass: 'STANDARD_INFREQUENT_ACCESS' },
 };
 
-/** How much of the ward the handlers are run over: a day of six patients at a message a minute, of three at one every 15 s. */
+/**
+ * How much of the ward the handlers are run over: two days of six patients at a message a minute, of three at one
+ * every 15 s. Two days, so that a fever's course is whole: its CRS 1 page, and the de-escalation page an hour after
+ * the grade falls, 24 hours after the last fever (a one-day run saw only the first half of the pages).
+ */
 const HARNESS: Record<string, { patients: number; hours: number }> = {
-  a: { patients: 6, hours: 24 },
-  b: { patients: 3, hours: 24 },
+  a: { patients: 6, hours: 48 },
+  b: { patients: 3, hours: 48 },
 };
 
 /**
@@ -96,7 +100,7 @@ function scaleUsage(u: Usage, r: number): Usage {
     requests: times(u.requests),
     chunks: times(u.chunks),
     dynamo: Object.fromEntries(Object.entries(u.dynamo).map(([t, d]) => [t, times(d) as typeof d])),
-    smsParts: u.smsParts * r,
+    smsParts: times(u.smsParts),
   };
 }
 
@@ -172,7 +176,7 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
         `${Object.entries(recommended.perMessage.requests)
           .map(([k, v]) => `${v.toFixed(2)} ${k}`)
           .join(', ')}, ${Math.round(recommended.perMessage.logBytes)} log bytes; ` +
-        `state item ${Math.round(m.stateItem.mean)} B (largest ${m.stateItem.max} B); ${m.notifications} grade changes paged ${m.pages} pages`,
+        `state items at the end ${Math.round(m.stateItem.mean)} B (largest ${m.stateItem.max} B); ${m.notifications} grade changes and alerts paged, ${m.pages} pages to answer`,
     );
     const ia = setup.historyTableClass === 'STANDARD_INFREQUENT_ACCESS';
     console.log(
@@ -200,6 +204,15 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
       `   the tables that only grow in ${ia ? 'Standard' : 'Standard-IA'} instead: month 1 ${delta(alt.perKPatientDays1, recommended.perKPatientDays1)}, ` +
         `month 12 ${delta(alt.perKPatientDays12, recommended.perKPatientDays12)} per 1,000 patient-days`,
     );
+    // A lever of the paging config, priced on the same measurement: informational pages (a grade fallen after its
+    // hold, an alert cleared: nothing to acknowledge) by email only, the SMS kept for what waits for an answer.
+    const answerOnly = { ...stack, smsKinds: { ...stack.smsKinds, hematology: ['escalation', 'alert', 'test'] } };
+    if (!stack.smsKinds.hematology)
+      console.log(
+        `   SMS only for the pages that wait for an answer (smsKinds ["escalation", "alert"]; docs/aws.md): month 1 ` +
+          `${usd(price(s, m, answerOnly, setup).perKPatientDays1)}, batched ${usd(price(batched, mb, answerOnly, setup).perKPatientDays1)} per 1,000 patient-days in ${mode}` +
+          ` (batched on-demand ${usd(price(batched, mb, answerOnly, withCapacity('on-demand')).perKPatientDays1)}, provisioned ${usd(price(batched, mb, answerOnly, withCapacity('provisioned')).perKPatientDays1)})`,
+      );
     const saving = recommended.perKPatientDays1 - pricedBatched[mode].perKPatientDays1;
     console.log(
       `   gateway batching saves ${usd(saving)} per 1,000 patient-days (${Math.round((saving / recommended.perKPatientDays1) * 100)} %) in ${mode}`,

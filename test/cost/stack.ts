@@ -43,6 +43,8 @@ export interface StackFacts {
   auditDataEvents: boolean;
   /** Subscriptions per team, by protocol. */
   subscriptions: Record<string, Record<string, number>>;
+  /** The kinds of page a team's SMS subscriptions let through (`smsKinds`); a team absent here gets every kind. */
+  smsKinds: Record<string, string[]>;
 }
 
 const TABLE_IDS: [string, TableName][] = [
@@ -140,11 +142,14 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
   }
 
   const subscriptions: StackFacts['subscriptions'] = {};
+  const smsKinds: StackFacts['smsKinds'] = {};
   for (const [, r] of ofType('AWS::SNS::Subscription')) {
     const teams = (r.Properties.FilterPolicy?.teams as string[] | undefined) ?? [];
+    const kinds = r.Properties.FilterPolicy?.kind as string[] | undefined;
     for (const team of teams) {
       const byProtocol = (subscriptions[team] ??= {});
       byProtocol[r.Properties.Protocol] = (byProtocol[r.Properties.Protocol] ?? 0) + 1;
+      if (r.Properties.Protocol === 'sms' && kinds) smsKinds[team] = kinds;
     }
   }
 
@@ -164,5 +169,6 @@ export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
     accessLogFormat: stage?.Properties.AccessLogSettings?.Format ?? '',
     auditDataEvents: ofType('AWS::CloudTrail::Trail').length > 0,
     subscriptions,
+    smsKinds,
   };
 }

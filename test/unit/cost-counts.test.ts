@@ -5,7 +5,8 @@
 // expectation, and the figures in docs/cost.md, on purpose.
 import { describe, expect, it } from 'vitest';
 import { measure } from '../cost/measure.ts';
-import { floor, pageDeliveryCost, type Priced } from '../cost/model.ts';
+import { floor, pageDeliveryCost, price, type Priced, type Scenario, type Setup } from '../cost/model.ts';
+import { stackFacts } from '../cost/stack.ts';
 import { PRICES } from '../cost/prices.ts';
 
 describe('the cost model counts what the handlers do', () => {
@@ -63,10 +64,47 @@ describe('the pages the cost model prices', () => {
     expect(publishes).toBe(1);
     // The SMS says the grade, the bed, the patient and the link (on the API's own address, 81 characters): one
     // part of 160. A link that carried its claims (about 200 characters) made it two.
-    expect(m.notify.usage.smsParts).toBe(1);
+    expect(m.notify.usage.smsParts).toEqual({ escalation: 1 });
     const cost = pageDeliveryCost(1, 2, { email: 1, sms: 1 });
     expect(cost).toBeCloseTo(PRICES.sns.perPublish + PRICES.sns.perEmail + 2 * PRICES.sns.perSmsUs, 12);
     expect(pageDeliveryCost(3, 0, { email: 1 })).toBeCloseTo(3 * (PRICES.sns.perPublish + PRICES.sns.perEmail), 12);
+  }, 120_000);
+});
+
+describe('the pages of a whole course', () => {
+  it('are the CRS 1 page and, an hour after the grade falls, its de-escalation: each priced as the SMS filter lets it through', async () => {
+    // Two days of the feed's first patient: the fever's page, then 24 hours after the last fever and the hour's
+    // hold, the de-escalation (what a one-day run never reached).
+    const m = await measure({
+      patients: 1,
+      hours: 48,
+      intervalSeconds: 300,
+      messagesPerRequest: 1,
+      recordsPerInvocation: 1,
+      logLevel: 'WARN',
+      tickPatients: 1,
+    });
+    expect(m.notify.usage.smsParts).toEqual({ escalation: 1, 'de-escalation': 1 });
+    const scenario: Scenario = {
+      key: 'a',
+      title: 'one patient',
+      patients: 1,
+      intervalSeconds: 300,
+      messagesPerRequest: 1,
+      recordsPerInvocation: 1,
+      target: 10,
+    };
+    const setup: Setup = { capacity: 'on-demand', historyTableClass: 'STANDARD' };
+    const stack = stackFacts();
+    const pages = (smsKinds: string[] | undefined) =>
+      price(scenario, m, { ...stack, smsKinds: smsKinds ? { hematology: smsKinds } : {} }, setup).lines.find(
+        (l) => l.driver === 'SNS pages',
+      )!.month1;
+    const noSms = pages(['no such kind']);
+    // The same publishes and emails; of the SMS, the escalation's part and not the de-escalation's.
+    expect(pages(['escalation', 'alert', 'test'])).toBeLessThan(pages(undefined));
+    expect(pages(undefined) - noSms).toBeCloseTo(2 * (pages(['escalation', 'alert', 'test']) - noSms), 12);
+    expect(pages(['de-escalation']) - noSms).toBeCloseTo(pages(['escalation']) - noSms, 12);
   }, 120_000);
 });
 
