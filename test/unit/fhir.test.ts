@@ -409,6 +409,30 @@ describe('FHIR ingest', () => {
     ]);
   });
 
+  it('gives an Encounter whose bed and ward were taken at different times two messages, each naming its time', async () => {
+    const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+    const res = await post('/fhir/r4/Encounter', {
+      resourceType: 'Encounter',
+      id: 'enc-3',
+      status: 'in-progress',
+      subject,
+      location: [
+        { location: { display: 'H4' }, physicalType: { coding: [{ system: PT, code: 'wa' }] }, period: { start: T } },
+        {
+          location: { display: 'H4-12' },
+          physicalType: { coding: [{ system: PT, code: 'bd' }] },
+          period: { start: '2026-01-10T08:30:00+01:00' },
+        },
+      ],
+    });
+    expect(res.status).toBe(202);
+    // They had one id: the second was taken for a resend of the first (or recorded as a reused id).
+    expect(queue.messages.map((q) => [q.message.messageId, q.message.enrolment])).toEqual([
+      ['fhir:Encounter/enc-3/t=20260110T070000Z', { ward: 'H4' }],
+      ['fhir:Encounter/enc-3/t=20260110T073000Z', { bed: 'H4-12' }],
+    ]);
+  });
+
   it('refuses what it must not guess: two SpO2 at one time, an FiO2 without its device; takes no infusion not done', async () => {
     const twice = await post('/fhir/r4/Bundle', {
       resourceType: 'Bundle',

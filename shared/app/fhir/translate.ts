@@ -19,7 +19,7 @@ import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
 import type { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { iso } from '#domain/time.ts';
-import { CONTRACT_ID, idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
 import {
   CRS_CODES,
@@ -836,11 +836,17 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
     groups.set(key, [...(groups.get(key) ?? []), f]);
   }
   const out: Translated<string>[] = [];
+  const idsOf = (list: Fragment[]) => [...new Set(list.map((f) => f.id))].sort().join('+');
+  // One resource at two times (an Encounter's bed and ward taken at different times) makes two messages: each then
+  // names its time, as HL7's /t= does, so that neither is taken for the other resent (or its id reused). A resource
+  // at one time keeps the id it always had.
+  const uses = new Map<string, number>();
+  for (const list of groups.values()) uses.set(idsOf(list), (uses.get(idsOf(list)) ?? 0) + 1);
   for (const list of groups.values()) {
     const { patientId, kind, deviceId, ms } = list[0]!;
-    const ids = [...new Set(list.map((f) => f.id))].sort();
+    const ids = idsOf(list);
     const message: Record<string, unknown> = {
-      messageId: messageIdOf('fhir', [ids.join('+')]),
+      messageId: messageIdOf('fhir', uses.get(ids)! > 1 ? [ids, `t=${compactTime(ms)}`] : [ids]),
       patientId,
       observedAt: iso(ms),
       source: { deviceId, kind },
