@@ -409,6 +409,30 @@ describe('FHIR ingest', () => {
     ]);
   });
 
+  it('gives an Encounter whose bed and ward were taken at different times two messages, each naming its time', async () => {
+    const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+    const res = await post('/fhir/r4/Encounter', {
+      resourceType: 'Encounter',
+      id: 'enc-3',
+      status: 'in-progress',
+      subject,
+      location: [
+        { location: { display: 'H4' }, physicalType: { coding: [{ system: PT, code: 'wa' }] }, period: { start: T } },
+        {
+          location: { display: 'H4-12' },
+          physicalType: { coding: [{ system: PT, code: 'bd' }] },
+          period: { start: '2026-01-10T08:30:00+01:00' },
+        },
+      ],
+    });
+    expect(res.status).toBe(202);
+    // They had one id: the second was taken for a resend of the first (or recorded as a reused id).
+    expect(queue.messages.map((q) => [q.message.messageId, q.message.enrolment])).toEqual([
+      ['fhir:Encounter/enc-3/t=20260110T070000Z', { ward: 'H4' }],
+      ['fhir:Encounter/enc-3/t=20260110T073000Z', { bed: 'H4-12' }],
+    ]);
+  });
+
   it('refuses what it must not guess: two SpO2 at one time, an FiO2 without its device; takes no infusion not done', async () => {
     const twice = await post('/fhir/r4/Bundle', {
       resourceType: 'Bundle',
@@ -1242,5 +1266,172 @@ describe('real public samples', () => {
     const e = translateResources([{ resource: encounter, at: 'Encounter' }], { deviceId: 'gw-1' });
     expect(e.translated).toEqual([]);
     expect(e.issues.map((i) => [i.severity, i.expression])).toEqual([['warning', 'Encounter.location']]);
+  });
+});
+
+describe('a finished Encounter: the end of the stay is the end of monitoring', () => {
+  const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+  const DISPOSITION = 'http://terminology.hl7.org/CodeSystem/discharge-disposition';
+  const END = '2026-01-10T09:55:00+01:00';
+  const bed = (display: string, start = '2026-01-09T10:00:00Z') => ({
+    location: { display },
+    physicalType: { coding: [{ system: PT, code: 'bd' }] },
+    period: { start },
+  });
+  /** A discharge as Epic and Synthea chart it: finished, the stay's period, no bed any more. */
+  const finished = (extra: Record<string, unknown> = {}): Resource =>
+    ({
+      resourceType: 'Encounter',
+      id: 'enc-stay',
+      status: 'finished',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+      subject,
+      period: { start: '2026-01-02T10:00:00Z', end: END },
+      ...extra,
+    }) as Resource;
+  const issues = (body: string) =>
+    (JSON.parse(body) as OperationOutcome).issue.map((i) => [i.severity, i.code, i.expression?.[0], i.diagnostics]);
+
+  it('POST /fhir/r4/Encounter: the end of monitoring (discharged) at period.end, from the EHR, with no bed needed', async () => {
+    // Not finished, an Encounter is still taken for its bed and ward only: without one it is refused, as before.
+    const { period: _p, ...open } = finished({ status: 'in-progress' }) as unknown as Record<string, unknown>;
+    const refused = await post('/fhir/r4/Encounter', open);
+    expect([refused.status, issues(refused.body).map((i) => i.slice(0, 3))]).toEqual([
+      422,
+      [['error', 'required', 'Encounter.location']],
+    ]);
+    expect(issues(refused.body)[0]![3]).toMatch(/or, finished, for the end of the stay \(period.end\)/);
+    // Cancelled or entered in error: ignored, as before.
+    for (const status of ['cancelled', 'entered-in-error']) {
+      const t = translateResources([{ resource: finished({ status }), at: 'Encounter' }], { deviceId: 'ehr-1' });
+      expect([t.translated, t.issues]).toEqual([[], []]);
+    }
+    const res = await post('/fhir/r4/Encounter', finished());
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message)).toEqual([
+      {
+        messageId: 'fhir:Encounter/enc-stay',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T08:55:00Z',
+        source: { deviceId: 'ehr-epic', kind: 'ehr' },
+        monitoringEnd: { reason: 'discharged' },
+      },
+    ]);
+  });
+
+  it('keeps its bed and ward as before, each at its own time, besides the end', async () => {
+    const res = await post('/fhir/r4/Encounter', finished({ location: [bed('H4-12')] }));
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.observedAt, q.message.enrolment, q.message.monitoringEnd])).toEqual([
+      ['2026-01-09T10:00:00Z', { bed: 'H4-12' }, undefined],
+      ['2026-01-10T08:55:00Z', undefined, { reason: 'discharged' }],
+    ]);
+    // One resource at two times: each message names its time, so neither is taken for a resend of the other.
+    expect(queue.messages.map((q) => q.message.messageId)).toEqual([
+      'fhir:Encounter/enc-stay/t=20260109T100000Z',
+      'fhir:Encounter/enc-stay/t=20260110T085500Z',
+    ]);
+  });
+
+  it('in a transaction Bundle with the day’s observations: all taken, the end among them', async () => {
+    const bundle = flowsheet();
+    bundle.entry!.push({ resource: finished() });
+    const res = await post('/fhir/r4/Bundle', bundle);
+    expect(res.status).toBe(202);
+    expect(queue.messages.filter((q) => q.message.monitoringEnd).map((q) => q.message.messageId)).toEqual([
+      'fhir:Encounter/enc-stay',
+    ]);
+    expect(queue.messages.length).toBeGreaterThan(1);
+  });
+
+  it('says why by the discharge disposition: home is discharged, another facility transferred, a death other', async () => {
+    const disposition = (system: string, code: string) => ({
+      hospitalization: { dischargeDisposition: { coding: [{ system, code }] } },
+    });
+    const reasons: [Record<string, unknown>, string][] = [
+      [disposition(DISPOSITION, 'home'), 'discharged'],
+      [disposition(DISPOSITION, 'aadvice'), 'discharged'],
+      [disposition(DISPOSITION, 'other-hcf'), 'transferred'],
+      [disposition(DISPOSITION, 'snf'), 'transferred'],
+      [disposition(DISPOSITION, 'hosp'), 'transferred'],
+      [disposition(DISPOSITION, 'exp'), 'other'],
+      [disposition(DISPOSITION, 'oth'), 'other'],
+      // A code of another system (a site's own, NUBC) is not guessed at: a finished stay is a discharge.
+      [disposition('https://www.nubc.org/CodeSystem/PatDischargeStatus', '20'), 'discharged'],
+      [{ hospitalization: 'home' }, 'discharged'],
+    ];
+    for (const [extra, reason] of reasons) {
+      const t = translateResources([{ resource: finished(extra), at: 'Encounter' }], { deviceId: 'ehr-1' });
+      expect(t.issues, JSON.stringify(extra)).toEqual([]);
+      expect(
+        t.translated.map((x) => x.message.monitoringEnd),
+        JSON.stringify(extra),
+      ).toEqual([{ reason }]);
+    }
+  });
+
+  it('refuses a finished Encounter without period.end (an error, as any resource without its time), naming the field', async () => {
+    const noEnd = finished({ period: { start: '2026-01-02T10:00:00Z' } });
+    const res = await post('/fhir/r4/Encounter', noEnd);
+    expect(res.status).toBe(422);
+    expect(issues(res.body)).toEqual([
+      [
+        'error',
+        'required',
+        'Encounter.period.end',
+        "a finished Encounter needs period.end (when the stay ended): it ends the patient's monitoring then",
+      ],
+    ]);
+    const dateOnly = await post('/fhir/r4/Encounter', finished({ period: { end: '2026-01-10' } }));
+    expect(dateOnly.status).toBe(422);
+    expect(issues(dateOnly.body)[0]!.slice(0, 3)).toEqual(['error', 'value', 'Encounter.period.end']);
+    // In a batch: that entry refused, the others taken.
+    const batch = await post('/fhir/r4/Bundle', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ resource: noEnd }, { resource: { ...(finished() as object), id: 'enc-2' } }],
+    });
+    const out = JSON.parse(batch.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['422 Unprocessable Entity', '202 Accepted']);
+    expect(out.entry![0]!.response!.outcome!.issue[0]!.expression).toEqual(['Bundle.entry[0].resource.period.end']);
+    expect(queue.messages.map((q) => q.message.messageId)).toEqual(['fhir:Encounter/enc-2']);
+  });
+
+  it("is refused from a monitor's token (403 forbidden, naming monitoringEnd at Encounter.status), nothing queued", async () => {
+    const monitor = issueToken('mon-1', new Date(NOW), { kind: 'monitor' });
+    await tokens.put(monitor.record);
+    const res = await post('/fhir/r4/Encounter', finished(), { authorization: `Bearer ${monitor.token}` });
+    expect(res.status).toBe(403);
+    expect(issues(res.body)).toContainEqual([
+      'error',
+      'forbidden',
+      'Encounter.status',
+      'monitoringEnd: a monitor token may not send monitoringEnd (it sends vitals, oxygen, enrolment)',
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('is what FhirEncoder writes for a message with monitoringEnd: each reason, with or without a bed, reads back as sent', () => {
+    const enc = new FhirEncoder();
+    const at = '2026-01-10T08:55:00Z';
+    for (const reason of ['discharged', 'transferred', 'other'] as const)
+      for (const enrolment of [undefined, { bed: 'H4-12', ward: 'H4' }]) {
+        const m = {
+          messageId: `m-${reason}`,
+          patientId: 'P-9',
+          observedAt: at,
+          source: { deviceId: 'ehr-1', kind: 'ehr' },
+          ...(enrolment ? { enrolment } : {}),
+          monitoringEnd: { reason },
+        } as DeviceMessage;
+        const bundle = enc.bundle(m)!;
+        expect(bundle.entry!.map((e) => (e.resource as { status: string }).status)).toEqual(['finished']);
+        const e = entriesOf(bundle);
+        if (!e.ok) throw new Error(e.issue.text);
+        const t = translateResources(e.items, { deviceId: 'ehr-1' });
+        expect(t.issues).toEqual([]);
+        const { messageId: _id, ...expected } = m;
+        expect(t.translated.map(({ message: { messageId: _m, ...rest } }) => rest)).toEqual([expected]);
+      }
   });
 });

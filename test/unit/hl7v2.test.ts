@@ -351,7 +351,15 @@ describe('PCD-01 translation', () => {
         'not hl7 at all',
         'ERR||MSH^1|100^Segment sequence error^HL70357|E||||the message does not start with an MSH segment',
       ],
-      [PCD01.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01'), 'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357'],
+      [
+        PCD01.replace('ORU^R01^ORU_R01', 'SIU^S12^SIU_S12'),
+        'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357|E||||message type "SIU" is not taken; send ORU\\S\\R01 (IHE PCD-01) or ADT\\S\\A03 (a discharge)',
+      ],
+      // Of ADT only the discharge (A03) is taken: an admission, a transfer, a cancelled discharge are not.
+      ...['A01', 'A02', 'A08', 'A13'].map((event): [string, string] => [
+        PCD01.replace('ORU^R01^ORU_R01', `ADT^${event}^ADT_${event}`),
+        `ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357|E||||event "${event}" is not taken: of ADT, only A03 (discharge/end visit) is taken`,
+      ]),
       [PCD01.replace('ORU^R01^ORU_R01', 'ORU^R30'), 'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357'],
       [PCD01.replace('|MSG000123|P|', '||P|'), 'ERR||MSH^1^10^1|101^Required field missing^HL70357'],
       [PCD01.replace('|MSG000123|P|', '|MSG000123|T|'), 'ERR||MSH^1^11^1|202^Unsupported processing id^HL70357'],

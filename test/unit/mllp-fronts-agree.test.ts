@@ -54,7 +54,7 @@ const MUTATIONS = [
   'z-segment', // a Z-segment and an NTE with non-ASCII text: ignored
   'non-ascii-name', // PID-5 with non-ASCII: never read
   'huge', // ~300 KB of NTE
-  'adt', // MSH-9 ADT^A01
+  'adt', // MSH-9 ADT^A01 (of ADT, only A03 is taken)
   'r30', // MSH-9 ORU^R30
   'training', // MSH-11 T
   'v3', // MSH-12 3.0
@@ -211,7 +211,7 @@ function build(d: Drawn, run: string, patient?: string, ward?: string): Built {
     'z-segment': { code: 'AA', echo: controlId, errs: [], taken: all },
     'non-ascii-name': { code: 'AA', echo: controlId, errs: [], taken: all },
     huge: { code: 'AA', echo: controlId, errs: [], taken: all },
-    adt: ar(controlId, [200]),
+    adt: ar(controlId, [201]),
     r30: ar(controlId, [201]),
     training: ar(controlId, [202]),
     v3: ar(controlId, [203]),
@@ -942,6 +942,20 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
     expect(fromBridge).toBe(await h.viaEmbedded.send(b.text));
     expect(fromBridge.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|MON-GW\|ICU-FAC\|/);
     expect(readAnswer(fromBridge)).toMatchObject({ code: 'AR', controlId: '', errs: [{ code: 101 }] });
+  });
+
+  it('an ADT^A03 (a discharge) is forwarded, no longer refused by the bridge itself: the server refuses it to a monitor, naming monitoringEnd', async () => {
+    const h = hosts.find((x) => x.name === 'plain')!;
+    const a03 = [
+      'MSH|^~\\&|ADT-ENGINE|HOSP|CRS|HOSP|20260110085900+0000||ADT^A03^ADT_A03|A03-bridge|P|2.6',
+      'EVN|A03|20260110085900+0000||||20260110085500+0000',
+      'PID|||P-A03^^^HOSP^MR',
+    ].join('\r');
+    const fromBridge = await h.viaBridge.send(a03);
+    expect(fromBridge).toBe(await h.viaEmbedded.send(a03));
+    expect(readAnswer(fromBridge)).toMatchObject({ code: 'AR', controlId: 'A03-bridge' });
+    expect(fromBridge).toContain('monitoringEnd: a monitor token may not send monitoringEnd');
+    expect(h.bridge.spool.counts().waiting).toBe(0);
   });
 
   let run = 0;

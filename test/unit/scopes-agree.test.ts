@@ -17,7 +17,7 @@ import { hashToken, issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { SECTIONS as ALL_SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
+import { SECTIONS, SOURCE_KINDS, type DeviceMessage } from '#domain/contract.ts';
 import type { TokenScope } from '#domain/scope.ts';
 import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
 import { DEVICE_ROUTES, frontFor } from '#test/support/front.ts';
@@ -33,9 +33,11 @@ const PATIENTS = ['P1', 'P2', 'P3', 'P4', 'P5'] as const;
 const KINDS = SOURCE_KINDS;
 type Kind = (typeof KINDS)[number];
 type Role = Kind | 'legacy';
-/** The sections every route carries (the end of monitoring has no PCD-01 form: test/unit/monitoring-end.test.ts). */
-type Section = Exclude<(typeof ALL_SECTIONS)[number], 'monitoringEnd'>;
-const SECTIONS = ALL_SECTIONS.filter((s): s is Section => s !== 'monitoringEnd');
+/**
+ * The contract's sections: JSON and FHIR carry each (the end of monitoring as a finished Encounter); the HL7 v2 steps
+ * send what a monitor's ORU^R01 carries (ADT^A03 is test/unit/hl7-adt.test.ts).
+ */
+type Section = (typeof SECTIONS)[number];
 const ENROLMENT_FIELDS = ['therapy', 'product', 'infusedAt', 'weightKg', 'bed', 'ward', 'hypotension'] as const;
 type EnrolmentField = (typeof ENROLMENT_FIELDS)[number];
 
@@ -50,8 +52,9 @@ const DOC_TABLE: Record<Role, { sections: readonly Section[]; enrolment: readonl
     pump: { sections: ['vasopressors', 'medications'], enrolment: [], claims: ['pump'] },
     manual: { sections: EVERYTHING, enrolment: ENROLMENT_FIELDS, claims: ['manual'] },
     ehr: { sections: EVERYTHING, enrolment: ENROLMENT_FIELDS, claims: KINDS },
-    // "Tokens issued before scopes": every section and source.kind and every patient; of enrolment only bed and ward.
-    legacy: { sections: EVERYTHING, enrolment: ['bed', 'ward'], claims: KINDS },
+    // "Tokens issued before scopes": every section and source.kind and every patient; of enrolment only bed and ward,
+    // and not monitoringEnd.
+    legacy: { sections: EVERYTHING.filter((s) => s !== 'monitoringEnd'), enrolment: ['bed', 'ward'], claims: KINDS },
   };
 
 interface ModelToken {
@@ -158,9 +161,9 @@ function fhirParts(messages: DeviceMessage[]): DeviceMessage[] {
       neuro: 'manual',
       organToxicity: 'ehr',
       labs: 'ehr',
+      monitoringEnd: 'ehr', // a finished Encounter, ending at the message's time
     };
-    for (const s of ['vitals', 'oxygen', 'vasopressors', 'medications', 'neuro', 'organToxicity', 'labs'] as const)
-      if (m[s] !== undefined) add(m, kindOf[s], m.observedAt, s, m[s]);
+    for (const s of SECTIONS) if (s !== 'enrolment' && m[s] !== undefined) add(m, kindOf[s], m.observedAt, s, m[s]);
   }
   return [...parts.values()] as unknown as DeviceMessage[];
 }
@@ -189,6 +192,7 @@ const VALUES: Record<Exclude<Section, 'enrolment'>, unknown> = {
   neuro: { iceScore: 9 },
   organToxicity: { maxCtcaeGrade: 1 },
   labs: { crpMgL: 12 },
+  monitoringEnd: { reason: 'discharged' },
 };
 const enrolmentValue = (fields: EnrolmentField[], ward: string) =>
   Object.fromEntries(
@@ -499,7 +503,7 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
     expect(wardDecisions.refused, JSON.stringify(wardDecisions)).toBeGreaterThan(0);
   }, 60_000);
   it('HL7 v2 and FHIR too: the same status and body from both, each decision (ACK, OperationOutcome) as the docs say', async () => {
-    const seen = { hl7v2: new Set<string>(), fhir: new Set<number>() };
+    const seen = { hl7v2: new Set<string>(), fhir: new Set<number>(), fhirEnd: new Set<number>() };
     await fc.assert(
       fc.asyncProperty(
         fc.array(tokenArb, { minLength: 1, maxLength: 3 }),
@@ -576,6 +580,7 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
               // A transaction is all or nothing: refused (403) when anything in it is not this device's to send.
               expect(fromEmbedded.status, why).toBe(refused.length > 0 ? 403 : 202);
               seen.fhir.add(fromEmbedded.status);
+              if (messages.some((m) => m.monitoringEnd)) seen.fhirEnd.add(fromEmbedded.status);
               const issues = JSON.parse(fromEmbedded.body) as {
                 resourceType: string;
                 issue: { code: string; diagnostics: string }[];
@@ -603,7 +608,8 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
         numRuns: 100,
         // Accepted and refused in each format for sure, so the coverage check below does not depend on the random
         // draw: a monitor's ORU^R01 (202 AA) and a pump's (403 AR, it may not send as a monitor); an EHR's labs as
-        // FHIR (202) and a pump's (403, labs are not a pump's to send).
+        // FHIR (202) and a pump's (403, labs are not a pump's to send); a discharge (a finished Encounter) from an EHR
+        // (202) and from a monitor (403: it may not end a patient's monitoring).
         examples: [
           [
             [
@@ -627,11 +633,23 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
               { token: 1, messages: [{ ...FIXED, sections: ['labs'] }], format: 'fhir' },
             ],
           ],
+          [
+            [
+              { role: 'ehr', wards: [], patients: [] },
+              { role: 'monitor', wards: [], patients: [] },
+            ],
+            { P1: 'H4', P2: null, P3: null, P4: null },
+            [
+              { token: 0, messages: [{ ...FIXED, sections: ['monitoringEnd'] }], format: 'fhir' },
+              { token: 1, messages: [{ ...FIXED, sections: ['monitoringEnd'] }], format: 'fhir' },
+            ],
+          ],
         ],
       },
     );
     // Both accepted and refused, in each format.
     expect([...seen.fhir].sort(), 'FHIR statuses').toEqual([202, 403]);
+    expect([...seen.fhirEnd].sort(), 'FHIR statuses of a discharge').toEqual([202, 403]);
     expect([...seen.hl7v2].sort(), 'HL7 v2 answers').toEqual(expect.arrayContaining(['202 AA', '403 AR']));
   }, 60_000);
 });

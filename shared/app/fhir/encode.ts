@@ -14,6 +14,8 @@ import type { DeviceMessage, VasopressorDrug } from '#domain/contract.ts';
 import {
   CRS_CODES,
   CRS_OBSERVATIONS,
+  DISCHARGE_DISPOSITION,
+  DISPOSITION_OF,
   LOINC_SYSTEM,
   RXNORM,
   RXNORM_MEDICATIONS,
@@ -72,8 +74,8 @@ export class FhirEncoder {
       ...extra,
     });
 
-    if (m.enrolment) {
-      const e = m.enrolment;
+    const e = m.enrolment;
+    if (e) {
       if (e.infusedAt && e.therapy) {
         const p: Procedure = {
           resourceType: 'Procedure',
@@ -95,25 +97,37 @@ export class FhirEncoder {
             { valueQuantity: { value: e.weightKg, unit: 'kg', system: UCUM, code: 'kg' } },
           ),
         );
-      if (e.bed || e.ward) {
-        const loc = (type: string, display: string) => ({
-          location: { display },
-          status: 'active' as const,
-          physicalType: {
-            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: type }],
-          },
-          period: { start: when },
-        });
-        const enc: Encounter = {
-          resourceType: 'Encounter',
-          identifier: identifier(),
-          status: 'in-progress',
-          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-          subject,
-          location: [...(e.bed ? [loc('bd', e.bed)] : []), ...(e.ward ? [loc('wa', e.ward)] : [])],
-        };
-        out.push(enc);
-      }
+    }
+    // Where the patient is, and the end of the stay (a finished Encounter at period.end): one Encounter.
+    if (e?.bed || e?.ward || m.monitoringEnd) {
+      const loc = (type: string, display: string) => ({
+        location: { display },
+        status: 'active' as const,
+        physicalType: {
+          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: type }],
+        },
+        period: { start: when },
+      });
+      const end = m.monitoringEnd;
+      const enc: Encounter = {
+        resourceType: 'Encounter',
+        identifier: identifier(),
+        status: end ? 'finished' : 'in-progress',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+        subject,
+        ...(end
+          ? {
+              period: { end: when },
+              hospitalization: {
+                dischargeDisposition: {
+                  coding: [{ system: DISCHARGE_DISPOSITION, code: DISPOSITION_OF[end.reason] }],
+                },
+              },
+            }
+          : {}),
+        location: [...(e?.bed ? [loc('bd', e.bed)] : []), ...(e?.ward ? [loc('wa', e.ward)] : [])],
+      };
+      out.push(enc);
     }
     if (m.vitals && !o.skipVitals) {
       const withDevice = m.source.kind === 'monitor';

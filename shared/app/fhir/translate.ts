@@ -1,8 +1,9 @@
 // FHIR R4 resources to contract messages: Observations (vital-signs LOINC codes, the oxygen device, the ICE score
 // and ICANS domains, weight, labs), MedicationAdministrations (vasopressor infusions, CRS medications), Encounters
-// (bed and ward) and Procedures (the cell-therapy infusion). Each resource gives fragments; fragments of one
-// patient, source and time become one contract message (an oxygen device and its FiO2 sent as two Observations
-// are one oxygen section). Every problem names its FHIRPath expression. Pure: no clock, no I/O.
+// (bed and ward; a finished one, the end of monitoring) and Procedures (the cell-therapy infusion). Each resource
+// gives fragments; fragments of one patient, source and time become one contract message (an oxygen device and its
+// FiO2 sent as two Observations are one oxygen section). Every problem names its FHIRPath expression. Pure: no
+// clock, no I/O.
 import type {
   Bundle,
   CodeableConcept,
@@ -19,13 +20,14 @@ import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
 import type { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { iso } from '#domain/time.ts';
-import { CONTRACT_ID, idPart, messageIdOf } from '#app/interfaces/ids.ts';
+import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import type { Translated } from '#app/interfaces/screen.ts';
 import {
   CRS_CODES,
   CRS_OBSERVATIONS,
   LOINC_SYSTEM,
   UCUM,
+  endReasonOf,
   enumOf,
   medicationOf,
   oxygenDeviceOf,
@@ -784,8 +786,14 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
       at: `${r.at}.location[${i}].location.display`,
     });
   });
+  // A finished stay is the end of the patient's monitoring (a discharge): taken for that, with or without a bed.
+  if (enc.status === 'finished') return [...out, ...stayEnd(enc, r, base, o)];
   if (out.length === 0 && Array.isArray(locations) && locations.length === 0)
-    r.issue('location', 'required', 'an Encounter is taken for its bed and ward: location with physicalType bd or wa');
+    r.issue(
+      'location',
+      'required',
+      'an Encounter is taken for its bed and ward (location with physicalType bd or wa), or, finished, for the end of the stay (period.end)',
+    );
   else if (out.length === 0)
     r.issue(
       'location',
@@ -794,6 +802,39 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
       'warning',
     );
   return out;
+}
+
+/**
+ * The end of monitoring a finished Encounter says, at period.end (required: when the stay ended, as every other
+ * resource's time is), its reason from hospitalization.dischargeDisposition (terminology.ts), else `discharged`.
+ */
+function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  const end = enc.period?.end;
+  if (end === undefined || end === null)
+    return (
+      r.issue(
+        'period.end',
+        'required',
+        "a finished Encounter needs period.end (when the stay ended): it ends the patient's monitoring then",
+      ) ?? []
+    );
+  const ms = r.time('period.end', end);
+  if (ms === undefined) return [];
+  const disposition = present(enc.hospitalization) ? enc.hospitalization.dischargeDisposition : undefined;
+  const reason = codingsOf(disposition)
+    .map((c) => endReasonOf(c.system, c.code))
+    .find(Boolean);
+  return [
+    {
+      ...base,
+      ms,
+      kind: 'ehr',
+      deviceId: o.deviceId,
+      key: 'monitoringEnd.reason',
+      value: reason ?? 'discharged',
+      at: `${r.at}.status`, // what makes it an end: where a device that may not send one is told so
+    },
+  ];
 }
 
 function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
@@ -836,11 +877,17 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
     groups.set(key, [...(groups.get(key) ?? []), f]);
   }
   const out: Translated<string>[] = [];
+  const idsOf = (list: Fragment[]) => [...new Set(list.map((f) => f.id))].sort().join('+');
+  // One resource at two times (an Encounter's bed and ward taken at different times; a finished Encounter's bed and
+  // its end) makes two messages: each then names its time, as HL7's /t= does, so that neither is taken for the other
+  // resent (or its id reused). A resource at one time keeps the id it always had.
+  const uses = new Map<string, number>();
+  for (const list of groups.values()) uses.set(idsOf(list), (uses.get(idsOf(list)) ?? 0) + 1);
   for (const list of groups.values()) {
     const { patientId, kind, deviceId, ms } = list[0]!;
-    const ids = [...new Set(list.map((f) => f.id))].sort();
+    const ids = idsOf(list);
     const message: Record<string, unknown> = {
-      messageId: messageIdOf('fhir', [ids.join('+')]),
+      messageId: messageIdOf('fhir', uses.get(ids)! > 1 ? [ids, `t=${compactTime(ms)}`] : [ids]),
       patientId,
       observedAt: iso(ms),
       source: { deviceId, kind },
@@ -864,7 +911,8 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
         }
         obj[field!] = f.value;
         message[section] = obj;
-        origins[section === 'oxygen' ? 'oxygen' : f.key] ??= f.at;
+        // The oxygen section and the end of monitoring are each one part: refused (a device's scope) as a whole.
+        origins[section === 'oxygen' || section === 'monitoringEnd' ? section : f.key] ??= f.at;
       }
     }
     const oxygen = message.oxygen as Record<string, unknown> | undefined;

@@ -1,7 +1,8 @@
 // IHE PCD-01 (HL7 v2 ORU^R01) to contract messages. @medplum/core's Hl7Message splits the message; this module
 // reads it: the patient from PID-3 (PID-5, the name, is never read), bed and ward from PV1-3, each OBX by its MDC
 // or LOINC code with its unit (OBX-6) and time (OBX-14, else OBR-7), skipping OBX-11 X/D/W and unknown codes.
-// One HL7 message becomes one contract message per patient, device and observation time. Pure: no clock, no I/O.
+// One HL7 message becomes one contract message per patient, device and observation time. An ADT^A03 (a discharge)
+// becomes the patient's end of monitoring (`discharge`, below). Pure: no clock, no I/O.
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import type { CodedField } from '#domain/codes.ts';
 import { measurementProblem, type OxygenDevice } from '#domain/contract.ts';
@@ -58,7 +59,7 @@ export interface Pcd01Options {
 }
 
 export type Pcd01Result =
-  /** Cannot be taken at all (AR): not HL7, not ORU^R01, no control id. */
+  /** Cannot be taken at all (AR): not HL7, neither ORU^R01 nor ADT^A03, no control id. */
   | { ok: false; header?: Hl7Header; problems: Hl7Problem[] }
   /** Read; `problems` are the observations refused (AE when any), the rest is in `translated`. */
   | { ok: true; header: Hl7Header; translated: Translated<Hl7Location>[]; problems: Hl7Problem[] };
@@ -119,24 +120,30 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   };
 
   const type = get(msh, 9, 1);
-  if (type !== 'ORU')
+  if (type !== 'ORU' && type !== 'ADT')
     return reject(
       [
         {
           at: { ...MSH, field: 9, component: 1 },
           code: 200,
-          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01)`,
+          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01) or ADT^A03 (a discharge)`,
         },
       ],
       header,
     );
-  if (header.trigger !== 'R01')
+  // Of ADT, only the discharge is read (the end of monitoring); a cancelled discharge (A13) is undone by sending the
+  // enrolment again (docs/contract.md), not by an ADT message.
+  const event = get(msh, 9, 2);
+  if (type === 'ADT' ? event !== 'A03' : header.trigger !== 'R01')
     return reject(
       [
         {
           at: { ...MSH, field: 9, component: 2 },
           code: 201,
-          text: `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01`,
+          text:
+            type === 'ADT'
+              ? `event ${JSON.stringify(event)} is not taken: of ADT, only A03 (discharge/end visit) is taken`
+              : `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01`,
         },
       ],
       header,
@@ -182,34 +189,18 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       header,
     );
   const gateway = deviceIdOf(get(msh, 3, 1) || get(msh, 3, 2)) ?? 'hl7v2-gateway';
+  const segments = segmentsOf(msg);
+  if ('problem' in segments) return reject([segments.problem], header);
+  if (type === 'ADT') return discharge(segments.list, get, header, facility, gateway, options.zone);
 
   const problems: Hl7Problem[] = [];
-  const counts = new Map<string, number>();
   const fragments: Fragment[] = [];
   let patient: { id?: string; at: Hl7Location } | undefined;
   let place: { bed?: string; ward?: string; at: Hl7Location } | undefined;
   let obrTime: { ms?: number; at: Hl7Location } | undefined;
 
-  for (const [index, seg] of msg.segments.entries()) {
-    if (seg.name === '' && index === msg.segments.length - 1) continue;
-    if (!/^[A-Z][A-Z0-9]{2}$/.test(seg.name)) {
-      // Not echoed: a line that is not a segment could be anything, a name included.
-      return reject(
-        [{ at: { segment: 'UNK', sequence: index + 1 }, code: 100, text: `line ${index + 1} is not an HL7 segment` }],
-        header,
-      );
-    }
-    const sequence = (counts.get(seg.name) ?? 0) + 1;
-    counts.set(seg.name, sequence);
-    const at = (field?: number, component?: number): Hl7Location => ({
-      segment: seg.name,
-      sequence,
-      ...(field ? { field } : {}),
-      ...(component ? { component } : {}),
-    });
-    if (seg.name === 'MSH') {
-      if (index > 0) return reject([{ at: at(), code: 100, text: 'a second MSH: send one message per frame' }], header);
-    } else if (seg.name === 'PID') {
+  for (const { seg, at } of segments.list) {
+    if (seg.name === 'PID') {
       patient = { at: at(3), ...patientIdOf(seg, get, at, problems) };
       place = undefined;
       obrTime = undefined;
@@ -236,6 +227,103 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
 
 type Get = (seg: Hl7Segment, field: number, component?: number, repetition?: number) => string;
 type At = (field?: number, component?: number) => Hl7Location;
+type Located = { seg: Hl7Segment; at: At };
+
+/** The segments, each with where it is (its occurrence), or the AR problem of a line that is no segment or a second MSH. */
+function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Problem } {
+  const counts = new Map<string, number>();
+  const list: Located[] = [];
+  for (const [index, seg] of msg.segments.entries()) {
+    if (seg.name === '' && index === msg.segments.length - 1) continue;
+    if (!/^[A-Z][A-Z0-9]{2}$/.test(seg.name)) {
+      // Not echoed: a line that is not a segment could be anything, a name included.
+      return {
+        problem: {
+          at: { segment: 'UNK', sequence: index + 1 },
+          code: 100,
+          text: `line ${index + 1} is not an HL7 segment`,
+        },
+      };
+    }
+    const sequence = (counts.get(seg.name) ?? 0) + 1;
+    counts.set(seg.name, sequence);
+    const at = (field?: number, component?: number): Hl7Location => ({
+      segment: seg.name,
+      sequence,
+      ...(field ? { field } : {}),
+      ...(component ? { component } : {}),
+    });
+    if (seg.name === 'MSH' && index > 0)
+      return { problem: { at: at(), code: 100, text: 'a second MSH: send one message per frame' } };
+    list.push({ seg, at });
+  }
+  return { list };
+}
+
+/**
+ * An ADT^A03 (discharge/end visit) as the end of the patient's monitoring (`monitoringEnd`, reason `discharged`),
+ * from the EHR (`source.kind` ehr: a monitor's token may not send it). The patient is PID-3, read as the ORU's;
+ * the time is when the discharge happened: EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2
+ * (when it was recorded, which the standard requires). PV1-3 is not read: it is the bed the patient left.
+ */
+function discharge(
+  segments: Located[],
+  get: Get,
+  header: Hl7Header,
+  facility: string,
+  gateway: string,
+  zone: SiteZone | undefined,
+): Pcd01Result {
+  const problems: Hl7Problem[] = [];
+  const pids = segments.filter((s) => s.seg.name === 'PID');
+  if (pids.length > 1)
+    return reject(
+      [{ at: pids[1]!.at(), code: 100, text: 'a second PID: an ADT^A03 is the discharge of one patient' }],
+      header,
+    );
+  const evn = segments.find((s) => s.seg.name === 'EVN');
+  const pv1 = segments.find((s) => s.seg.name === 'PV1');
+  const pid = pids[0];
+  if (!pid)
+    problems.push({
+      at: { segment: 'PID', sequence: 1, field: 3 },
+      code: 101,
+      text: 'an ADT^A03 needs a PID segment: PID-3 (patient identifier) is required',
+    });
+  const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems) : {};
+  // The first of the three times that is given decides; one given but unreadable refuses the message (never a
+  // fall-back to a later one, as an OBX-14 is never replaced by OBR-7).
+  const times: [Located | undefined, number, string][] = [
+    [evn, 6, 'EVN-6'],
+    [pv1, 45, 'PV1-45'],
+    [evn, 2, 'EVN-2'],
+  ];
+  let ms: number | undefined;
+  const given = times.find(([s, field]) => s && get(s.seg, field));
+  if (!given)
+    problems.push({
+      at: evn ? evn.at(6) : { segment: 'EVN', sequence: 1, field: 6 },
+      code: 101,
+      text: 'no discharge time: EVN-6 (event occurred), PV1-45 (discharge date/time) and EVN-2 (recorded) are all empty',
+    });
+  else {
+    const [s, field, name] = given;
+    const t = parseDtm(get(s!.seg, field), zone);
+    if (t.ok) ms = t.ms;
+    else problems.push({ at: s!.at(field), code: 102, text: `${name} ${t.problem}` });
+  }
+  if (patient.id === undefined || ms === undefined) return { ok: true, header, translated: [], problems };
+  const message: Record<string, unknown> = {
+    messageId: messageIdOf('hl7v2', [idPart(facility), idPart(header.controlId)]),
+    patientId: patient.id,
+    observedAt: iso(ms),
+    source: { deviceId: gateway, kind: 'ehr' },
+    monitoringEnd: { reason: 'discharged' },
+  };
+  // A refusal of the end (a monitor's token) is told at MSH-9: the message type is what makes it one.
+  const origins = { monitoringEnd: { ...MSH, field: 9 } };
+  return { ok: true, header, translated: [{ message, origins, whole: pid!.at(3) }], problems };
+}
 
 function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]): { id?: string } {
   const repetitions = seg.getField(3)?.components.length ?? 0;

@@ -9,6 +9,7 @@ import {
   SEIZURE,
   VASOPRESSOR_DRUGS,
   type MedicationDrug,
+  type MonitoringEndReason,
   type OxygenDevice,
   type VasopressorDrug,
 } from '#domain/contract.ts';
@@ -48,6 +49,33 @@ export const RXNORM_MEDICATIONS: Record<string, MedicationDrug> = {
   '5640': 'ibuprofen',
 };
 
+/** FHIR R4's discharge dispositions (Encounter.hospitalization.dischargeDisposition, an example binding). */
+export const DISCHARGE_DISPOSITION = 'http://terminology.hl7.org/CodeSystem/discharge-disposition';
+/**
+ * Why the monitoring ended, by discharge disposition: home (or against advice) is a discharge; another facility,
+ * hospice, long-term or skilled nursing care, psychiatry, rehabilitation a transfer out of the program's care; a
+ * death and "other" are other. Any other code, or none, is a discharge (what a finished stay is).
+ */
+const DISPOSITION_REASONS: Record<string, MonitoringEndReason> = {
+  home: 'discharged',
+  'alt-home': 'discharged',
+  aadvice: 'discharged',
+  'other-hcf': 'transferred',
+  hosp: 'transferred',
+  long: 'transferred',
+  psy: 'transferred',
+  rehab: 'transferred',
+  snf: 'transferred',
+  exp: 'other',
+  oth: 'other',
+};
+/** The disposition the FHIR encoder writes for each reason (read back as that reason). */
+export const DISPOSITION_OF: Record<MonitoringEndReason, string> = {
+  discharged: 'home',
+  transferred: 'other-hcf',
+  other: 'oth',
+};
+
 /** CRS_CODES codes of observations (FHIR Observation.code, HL7 OBX-3 in the 99CRS system). */
 export const CRS_OBSERVATIONS = {
   oxygenDevice: 'oxygen-device',
@@ -81,6 +109,9 @@ export const vasopressorOf = (system: string, code: string): VasopressorDrug | u
       : undefined;
 export const medicationOf = (system: string, code: string): MedicationDrug | undefined =>
   system === RXNORM ? own(RXNORM_MEDICATIONS, code) : system === CRS_CODES ? member(MEDICATION_DRUGS, code) : undefined;
+
+export const endReasonOf = (system: string, code: string): MonitoringEndReason | undefined =>
+  system === DISCHARGE_DISPOSITION ? own(DISPOSITION_REASONS, code) : undefined;
 
 export const ENUMS = { consciousness: CONSCIOUSNESS, seizure: SEIZURE, cerebralEdema: CEREBRAL_EDEMA } as const;
 

@@ -1,0 +1,247 @@
+// HL7 v2 ADT^A03 (discharge/end visit) in, as an EHR's integration engine sends it: the end of the patient's monitoring
+// (`monitoringEnd`, reason discharged) at the time the discharge happened, from the EHR (source.kind ehr), over
+// every transport (the translation, the HTTP route, the MLLP listener). A monitor's token may not send it.
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { issueToken } from '#app/auth.ts';
+import { readAck } from '#app/hl7v2/ack.ts';
+import { handleHl7Http } from '#app/hl7v2/http.ts';
+import { ingestHl7 } from '#app/hl7v2/ingest.ts';
+import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
+import { parseZone } from '#app/interfaces/zone.ts';
+import type { Principal } from '#app/scope.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
+import { startMllpListener, type MllpListener } from '#hosts/embedded/mllp.ts';
+import type { QueuedMessage } from '#ports';
+import { enrol, msg } from '#test/support/messages.ts';
+import { MemoryQueue, ingestFakes } from '#test/support/port-fakes.ts';
+import { run } from '#test/support/run.ts';
+import { until } from '#test/support/until.ts';
+
+const NOW = Date.parse('2026-01-10T09:30:00Z');
+const NAME = 'Zebedee^Quigglesworth';
+const PV1_45 = (time: string) => `PV1||I|H4^^12${'|'.repeat(42)}${time}`;
+/** An Epic-style A03: EVN-2 recorded, EVN-6 occurred, PV1-45 the discharge time, the bed left in PV1-3. */
+const A03 = [
+  'MSH|^~\\&|EPIC|HOSP|CRS|HOSP|20260110100500+0100||ADT^A03^ADT_A03|ADT000777|P|2.6',
+  'EVN|A03|20260110100400+0100||||20260110095500+0100',
+  `PID|||998877^^^HOSP^PI~P-0042^^^HOSP^MR||${NAME}||19700101|F`,
+  PV1_45('20260110095000+0100'),
+  'DG1|1||D89.83^Cytokine release syndrome^I10',
+].join('\r');
+const lines = (text: string, n: number, line: string) =>
+  text
+    .split('\r')
+    .map((l, i) => (i === n ? line : l))
+    .join('\r');
+const ehr: Principal = { deviceId: 'adt-feed', role: 'ehr' };
+const monitor: Principal = { deviceId: 'gw', role: 'monitor' };
+
+const translated = (text: string, zone?: string) => {
+  const r = translatePcd01(text, zone ? { zone: parseZone(zone)! } : {});
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r;
+};
+
+describe('ADT^A03: the end of monitoring from the EHR', () => {
+  it('is the end of monitoring (discharged) at EVN-6, from the EHR, the patient by PID-3 typed MR; PV1-3 (the bed left) and PID-5 are not read', () => {
+    const r = translated(A03);
+    expect(r.problems).toEqual([]);
+    expect(r.header.trigger).toBe('A03');
+    expect(r.translated.map((t) => t.message)).toEqual([
+      {
+        messageId: 'hl7v2:HOSP/ADT000777',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T08:55:00Z',
+        source: { deviceId: 'EPIC', kind: 'ehr' },
+        monitoringEnd: { reason: 'discharged' },
+      },
+    ]);
+    expect(JSON.stringify(r)).not.toMatch(/Zebedee/);
+  });
+
+  it('takes EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2 (recorded)', () => {
+    const at = (text: string) => translated(text).translated.map((t) => t.message.observedAt);
+    expect(at(A03)).toEqual(['2026-01-10T08:55:00Z']);
+    const noEvn6 = lines(A03, 1, 'EVN|A03|20260110100400+0100');
+    expect(at(noEvn6)).toEqual(['2026-01-10T08:50:00Z']);
+    expect(at(lines(noEvn6, 3, 'PV1||I|H4^^12'))).toEqual(['2026-01-10T09:04:00Z']);
+    // No PV1 at all, EVN-6 given.
+    expect(at(A03.split('\r').slice(0, 3).join('\r'))).toEqual(['2026-01-10T08:55:00Z']);
+  });
+
+  it('reads a time without an offset in the site zone, as OBX-14 is; refused without one, naming the field', () => {
+    const local = lines(A03, 1, 'EVN|A03|20260110100400||||20260110095500');
+    expect(translated(local, 'Europe/Paris').translated[0]!.message.observedAt).toBe('2026-01-10T08:55:00Z');
+    const r = translated(local);
+    expect(r.translated).toEqual([]);
+    expect(r.problems).toEqual([
+      {
+        at: { segment: 'EVN', sequence: 1, field: 6 },
+        code: 102,
+        text: 'EVN-6 "20260110095500" has no UTC offset (e.g. 20260110095500+0100), and no site zone is configured',
+      },
+    ]);
+  });
+
+  it('refuses a discharge with no usable time or patient, naming the field: never a time guessed or a later field put in place of a bad one', () => {
+    const problem = (text: string) => {
+      const r = translated(text);
+      expect(r.translated).toEqual([]);
+      return r.problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code, p.text]);
+    };
+    // An EVN-6 that cannot be read is not replaced by PV1-45 (as OBX-14 is never replaced by OBR-7).
+    expect(problem(lines(A03, 1, 'EVN|A03|20260110100400+0100||||202601'))).toEqual([
+      ['EVN-6', 102, 'EVN-6 "202601" is not precise enough: an observation time needs at least minutes (YYYYMMDDHHMM)'],
+    ]);
+    expect(problem(lines(lines(A03, 1, 'EVN|A03'), 3, 'PV1||I|H4^^12'))).toEqual([
+      [
+        'EVN-6',
+        101,
+        'no discharge time: EVN-6 (event occurred), PV1-45 (discharge date/time) and EVN-2 (recorded) are all empty',
+      ],
+    ]);
+    expect(problem(lines(A03, 2, 'PID|||||Zebedee^Quigglesworth'))).toEqual([
+      ['PID-3', 101, 'PID-3 (patient identifier) is required'],
+    ]);
+    expect(
+      problem(
+        A03.split('\r')
+          .filter((l) => !l.startsWith('PID'))
+          .join('\r'),
+      ),
+    ).toEqual([['PID-3', 101, 'an ADT^A03 needs a PID segment: PID-3 (patient identifier) is required']]);
+    // Two patients in one discharge: which one left would be a guess.
+    const two = translatePcd01(`${A03}\rPID|||P-0043^^^HOSP^MR`);
+    expect(two.ok).toBe(false);
+    expect(two.problems).toEqual([
+      {
+        at: { segment: 'PID', sequence: 2 },
+        code: 100,
+        text: 'a second PID: an ADT^A03 is the discharge of one patient',
+      },
+    ]);
+  });
+
+  it('stops the stale-feed watch of the patient it names once graded (the message is the contract one)', () => {
+    const end = translated(A03).translated[0]!.message as unknown as DeviceMessage;
+    const before = [{ ...enrol('P-0042', -120), source: { deviceId: 'ehr', kind: 'ehr' as const } }];
+    const after = run([...before, end]).state!;
+    expect(monitoringEnded(after)).toEqual({ v: 'discharged', t: Date.parse('2026-01-10T08:55:00Z') });
+    expect(feedStatus(after, NOW + 3_600_000, DEFAULT_PAGING)).toBeUndefined();
+    // Monitor data after it (the monitor unplugged a few minutes late) does not restart the watch.
+    const late = msg('P-0042', 80, { vitals: { heartRate: 80 } });
+    expect(feedStatus(run([...before, end, late]).state!, NOW + 3_600_000, DEFAULT_PAGING)).toBeUndefined();
+  });
+
+  it('is acknowledged as an ORU^R01 is: AA once queued, MSA-2 = MSH-10, the ACK for A03 addressed to the sender', async () => {
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(A03, ehr, { queue, now: () => NOW });
+    expect([a.code, a.status, a.messageIds]).toEqual(['AA', 202, ['hl7v2:HOSP/ADT000777']]);
+    expect(a.ack.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|EPIC\|HOSP\|\d+\+0000\|\|ACK\^A03\^ACK\|/);
+    expect(readAck(a.ack)).toEqual({ code: 'AA', controlId: 'ADT000777', text: 'accepted 1 message(s)' });
+    expect(queue.messages.map((q) => [q.message.monitoringEnd, q.sender])).toEqual([
+      [{ reason: 'discharged' }, 'adt-feed'],
+    ]);
+    // Sent again: the same id, a duplicate.
+    await ingestHl7(A03, ehr, { queue, now: () => NOW });
+    expect(queue.messages).toHaveLength(1);
+  });
+
+  it("is refused from a monitor's token (AR, 403) naming monitoringEnd at MSH-9, and from a token issued before scopes", async () => {
+    for (const [principal, why] of [
+      [monitor, 'monitoringEnd: a monitor token may not send monitoringEnd (it sends vitals, oxygen, enrolment)'],
+      [
+        { deviceId: 'old', role: 'legacy' },
+        'monitoringEnd: a token without a device kind (issued before scopes) may not send monitoringEnd',
+      ],
+    ] as const) {
+      const queue = new MemoryQueue();
+      const a = await ingestHl7(A03, principal, { queue, now: () => NOW });
+      expect([a.code, a.status]).toEqual(['AR', 403]);
+      expect(a.problems[0]).toMatchObject({ at: { segment: 'MSH', sequence: 1, field: 9 }, code: 207 });
+      expect(a.problems[0]!.text).toContain(why);
+      expect(a.ack).toContain(`ERR||MSH^1^9^1|207^Application internal error^HL70357|E||||${why}`);
+      expect(readAck(a.ack)?.controlId).toBe('ADT000777');
+      expect(queue.messages).toEqual([]);
+    }
+  });
+
+  describe('over HTTP (POST /v1/hl7v2)', () => {
+    const send = async (kind: 'ehr' | 'monitor') => {
+      const { queue, tokens } = await ingestFakes(NOW);
+      const issued = issueToken(`${kind}-1`, new Date(NOW), { kind });
+      await tokens.put(issued.record);
+      const headers = { authorization: `Bearer ${issued.token}`, 'content-type': 'x-application/hl7-v2+er7' };
+      const res = await handleHl7Http(
+        { method: 'POST', path: '/v1/hl7v2', headers, body: A03 },
+        { queue, tokens, now: () => NOW },
+      );
+      return { res, queue };
+    };
+
+    it("takes it from an EHR's token: 202 AA, queued as sent by that device", async () => {
+      const { res, queue } = await send('ehr');
+      expect([res.status, readAck(res.body)]).toEqual([
+        202,
+        { code: 'AA', controlId: 'ADT000777', text: 'accepted 1 message(s)' },
+      ]);
+      expect(res.messageIds).toEqual(['hl7v2:HOSP/ADT000777']);
+      expect(queue.messages.map((q) => [q.message.patientId, q.message.monitoringEnd, q.sender])).toEqual([
+        ['P-0042', { reason: 'discharged' }, 'ehr-1'],
+      ]);
+    });
+
+    it("refuses it from a monitor's token: 403 AR naming monitoringEnd, nothing queued", async () => {
+      const { res, queue } = await send('monitor');
+      expect(res.status).toBe(403);
+      expect(readAck(res.body)).toMatchObject({ code: 'AR', controlId: 'ADT000777' });
+      expect(res.body).toContain('monitoringEnd: a monitor token may not send monitoringEnd');
+      expect(queue.messages).toEqual([]);
+    });
+  });
+
+  describe('over MLLP (crs serve --mllp-port)', () => {
+    const listeners: MllpListener[] = [];
+    afterEach(async () => {
+      for (const l of listeners.splice(0)) await l.close();
+    });
+
+    async function sendOverMllp(principal?: Principal): Promise<{ ack: string; queued: QueuedMessage[] }> {
+      const queued: QueuedMessage[] = [];
+      const listener = await startMllpListener({
+        port: 0,
+        host: '127.0.0.1',
+        log: () => undefined,
+        deps: { queue: { enqueue: async (m) => void queued.push(...m) }, now: () => NOW },
+        ...(principal ? { principal: async () => principal } : {}),
+      });
+      listeners.push(listener);
+      const socket = connect(listener.port, '127.0.0.1');
+      const decoder = new MllpDecoder();
+      const acks: string[] = [];
+      socket.on('data', (chunk: Buffer) => {
+        for (const e of decoder.push(chunk)) if (e.type === 'frame') acks.push(e.text);
+      });
+      socket.write(frame(A03));
+      const ack = await until(() => acks[0], 'the ACK');
+      socket.end();
+      return { ack, queued };
+    }
+
+    it('takes it with --mllp-device naming an EHR token: AA, queued as sent by that device', async () => {
+      const { ack, queued } = await sendOverMllp(ehr);
+      expect(readAck(ack)).toEqual({ code: 'AA', controlId: 'ADT000777', text: 'accepted 1 message(s)' });
+      expect(queued.map((q) => [q.message.monitoringEnd, q.sender])).toEqual([[{ reason: 'discharged' }, 'adt-feed']]);
+    });
+
+    it("refuses it on the default listener, which has a monitor's scope: AR naming monitoringEnd", async () => {
+      const { ack, queued } = await sendOverMllp();
+      expect(readAck(ack)).toMatchObject({ code: 'AR', controlId: 'ADT000777' });
+      expect(ack).toContain('monitoringEnd: a monitor token may not send monitoringEnd');
+      expect(queued).toEqual([]);
+    });
+  });
+});
