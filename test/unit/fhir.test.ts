@@ -1319,6 +1319,40 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
     ]);
   });
 
+  it('ends monitoring only at the end of an inpatient stay: a finished clinic or emergency visit is a warning, nothing ended', async () => {
+    const ACT = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+    for (const code of ['ACUTE', 'NONAC']) {
+      const t = translateResources([{ resource: finished({ class: { system: ACT, code } }), at: 'Encounter' }], {
+        deviceId: 'ehr-1',
+      });
+      expect(
+        t.translated.map((x) => x.message.monitoringEnd),
+        code,
+      ).toEqual([{ reason: 'discharged' }]);
+    }
+    // An outpatient CAR-T patient's day at the clinic, an emergency visit, a class of another system: not a discharge.
+    for (const cls of [
+      { system: ACT, code: 'AMB' },
+      { system: ACT, code: 'EMER' },
+      { system: 'urn:site', code: 'IMP' },
+    ]) {
+      const res = await post('/fhir/r4/Encounter', finished({ class: cls, location: [bed('H4-12')] }));
+      expect(res.status, cls.code).toBe(202);
+      expect(issues(res.body), cls.code).toEqual([
+        ['information', 'informational', undefined, 'accepted 1 message(s): fhir:Encounter/enc-stay'],
+        [
+          'warning',
+          'not-supported',
+          'Encounter.class',
+          `not taken as the end of monitoring: a finished Encounter of class "${cls.code}" is not the end of an inpatient stay (IMP, ACUTE or NONAC); the patient stays watched`,
+        ],
+      ]);
+    }
+    expect(queue.messages.filter((q) => q.message.monitoringEnd)).toEqual([]);
+    // The bed is still taken (the same resource each time: one message).
+    expect(queue.messages.map((q) => q.message.enrolment)).toEqual([{ bed: 'H4-12' }]);
+  });
+
   it('keeps its bed and ward as before, each at its own time, besides the end', async () => {
     const res = await post('/fhir/r4/Encounter', finished({ location: [bed('H4-12')] }));
     expect(res.status).toBe(202);

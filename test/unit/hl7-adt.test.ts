@@ -68,8 +68,18 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
     const noEvn6 = lines(A03, 1, 'EVN|A03|20260110100400+0100');
     expect(at(noEvn6)).toEqual(['2026-01-10T08:50:00Z']);
     expect(at(lines(noEvn6, 3, 'PV1||I|H4^^12'))).toEqual(['2026-01-10T09:04:00Z']);
-    // No PV1 at all, EVN-6 given.
-    expect(at(A03.split('\r').slice(0, 3).join('\r'))).toEqual(['2026-01-10T08:55:00Z']);
+  });
+
+  it("ends monitoring only at an inpatient's discharge (PV1-2 I): another visit's end is nothing to do (AA), no class an error", () => {
+    // An outpatient CAR-T patient's day at the clinic, an emergency visit: the patient stays watched.
+    for (const cls of ['O', 'E', 'P']) {
+      const r = translated(lines(A03, 3, PV1_45('20260110095000+0100').replace('PV1||I|', `PV1||${cls}|`)));
+      expect([r.translated, r.problems], cls).toEqual([[], []]);
+    }
+    const problem = (text: string) => translated(text).problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code]);
+    expect(problem(lines(A03, 3, 'PV1|||H4^^12'))).toEqual([['PV1-2', 101]]);
+    expect(problem(A03.split('\r').slice(0, 3).join('\r'))).toEqual([['PV1-2', 101]]);
+    expect(translated(lines(A03, 3, 'PV1||I|H4^^12')).translated).toHaveLength(1);
   });
 
   it('reads a time without an offset in the site zone, as OBX-14 is; refused without one, naming the field', () => {

@@ -758,6 +758,9 @@ function rateUnitOf(ma: MedicationAdministration): (typeof VASOPRESSOR_UNITS)[nu
 }
 
 const PHYSICAL_TYPE = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+/** Encounter.class codes of an inpatient stay (v3 ActEncounterCode: inpatient, and its acute and non-acute kinds). */
+const INPATIENT = new Set(['IMP', 'ACUTE', 'NONAC']);
 
 function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (enc.status === 'entered-in-error' || enc.status === 'cancelled') return [];
@@ -786,8 +789,21 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
       at: `${r.at}.location[${i}].location.display`,
     });
   });
-  // A finished stay is the end of the patient's monitoring (a discharge): taken for that, with or without a bed.
-  if (enc.status === 'finished') return [...out, ...stayEnd(enc, r, base, o)];
+  // A finished inpatient stay is the end of the patient's monitoring (a discharge): taken for that, with or without
+  // a bed. Any other visit that ends (a clinic or emergency visit, a day of outpatient CAR-T care) is not: the
+  // patient may be monitored all the same, and ending the watch on it would lose a no-data alert.
+  if (enc.status === 'finished') {
+    const cls = present(enc.class) ? enc.class : undefined;
+    if (cls && (cls.system === undefined || cls.system === ACT_CODE) && INPATIENT.has(String(cls.code)))
+      return [...out, ...stayEnd(enc, r, base, o)];
+    r.issue(
+      'class',
+      'not-supported',
+      `not taken as the end of monitoring: a finished Encounter of class ${JSON.stringify(cls?.code ?? null)} is not the end of an inpatient stay (IMP, ACUTE or NONAC); the patient stays watched`,
+      'warning',
+    );
+    return out;
+  }
   if (out.length === 0 && Array.isArray(locations) && locations.length === 0)
     r.issue(
       'location',

@@ -261,8 +261,8 @@ function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Proble
 }
 
 /**
- * An ADT^A03 (discharge/end visit) as the end of the patient's monitoring (`monitoringEnd`, reason `discharged`),
- * from the EHR (`source.kind` ehr: a monitor's token may not send it). The patient is PID-3, read as the ORU's;
+ * An ADT^A03 (discharge/end visit) of an inpatient (PV1-2 I) as the end of the patient's monitoring (`monitoringEnd`,
+ * reason `discharged`), from the EHR (`source.kind` ehr: a monitor's token may not send it). The patient is PID-3, read as the ORU's;
  * the time is when the discharge happened: EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2
  * (when it was recorded, which the standard requires). PV1-3 is not read: it is the bed the patient left.
  */
@@ -291,6 +291,16 @@ function discharge(
       text: 'an ADT^A03 needs a PID segment: PID-3 (patient identifier) is required',
     });
   const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems) : {};
+  // Only the end of an inpatient stay ends monitoring: an outpatient or emergency visit that ends (a day of
+  // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message).
+  const patientClass = pv1 ? get(pv1.seg, 2) : '';
+  if (!patientClass)
+    problems.push({
+      at: pv1 ? pv1.at(2) : { segment: 'PV1', sequence: 1, field: 2 },
+      code: 101,
+      text: 'PV1-2 (patient class) is required: only the discharge of an inpatient (I) ends monitoring',
+    });
+  else if (patientClass !== 'I') return { ok: true, header, translated: [], problems };
   // The first of the three times that is given decides; one given but unreadable refuses the message (never a
   // fall-back to a later one, as an OBX-14 is never replaced by OBR-7).
   const times: [Located | undefined, number, string][] = [
