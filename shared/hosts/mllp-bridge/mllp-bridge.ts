@@ -138,9 +138,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
 
   async function take(socket: Socket, text: string): Promise<void> {
     const read = translatePcd01(text);
-    // What no server could ever take (not HL7, not ORU^R01, not production, not v2, no MSH-10...: the header alone
-    // decides, no setting of the server's changes it) is refused here at once with the server's own AR, link up or
-    // down, and not spooled: an AA "held" would tell the monitor it was taken, and the server would refuse it later.
+    // What no server could ever take (not HL7, neither ORU^R01 nor ADT^A03, not production, not v2, no MSH-10...:
+    // the header alone decides, no setting of the server's changes it) is refused here at once with the server's own
+    // AR, link up or down, and not spooled: an AA "held" would tell the monitor it was taken, and the server would
+    // refuse it later.
     if (!read.ok) return answer(socket, unreadableAck(read, now()));
     const header = read.header;
     let seq: number;
