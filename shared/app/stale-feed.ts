@@ -80,14 +80,18 @@ function wardAlert(ward: string, since: number, quiet: FeedCheck[], timeZone: st
   };
 }
 
-function wardCleared(alertId: string, timeZone: string): AlertInput {
+/** `ended`: some of its patients left it because their monitoring ended (a discharge), not because data resumed. */
+function wardCleared(alertId: string, timeZone: string, ended: boolean): AlertInput {
   const ward = wardOfAlert(alertId);
+  const of = `the no-data alert of ${formatSiteTime(sinceOfAlert(alertId), timeZone)}`;
   return {
     alertId: `${alertId}|cleared`,
     patientId: wardSubject(ward),
     subject: 'stale-feed',
     cleared: true,
-    summary: `Data resumed, ward ${ward}: every patient of the no-data alert of ${formatSiteTime(sinceOfAlert(alertId), timeZone)} has monitor data again`,
+    summary: ended
+      ? `No-data alert closed, ward ${ward}: every patient of ${of} has monitor data again or has left monitoring`
+      : `Data resumed, ward ${ward}: every patient of ${of} has monitor data again`,
     resolves: alertId,
   };
 }
@@ -135,6 +139,7 @@ export function planStaleFeeds(
   const alerts: AlertInput[] = [];
   const newlyQuiet: FeedCheck[] = [];
   const leftWard = new Set<string>();
+  const endedInWard = new Set<string>();
   for (const c of [...checks].sort((a, b) => byId(a.patientId, b.patientId))) {
     const e = next.get(c.patientId);
     const f = c.feed;
@@ -145,8 +150,10 @@ export function planStaleFeeds(
     const inWard = isWardAlert(e.alertId);
     if (!f?.stale) {
       next.delete(c.patientId);
-      if (inWard) leftWard.add(e.alertId);
-      else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state, timeZone));
+      if (inWard) {
+        leftWard.add(e.alertId);
+        if (c.state && monitoringEnded(c.state)) endedInWard.add(e.alertId);
+      } else alerts.push(staleFeedCleared(e.alertId, c.patientId, f?.since ?? now, c.state, timeZone));
     } else if (f.since !== e.since) {
       // Data moved on but the feed is stale still: a reading that arrived late, itself older than staleFeedMinutes
       // (or data that came and went while no sweep ran). Nobody was told the data had resumed, and it has not now:
@@ -196,7 +203,7 @@ export function planStaleFeeds(
   const members = new Set([...next].filter(([key, e]) => key !== e.alertId).map(([, e]) => e.alertId));
   for (const [key, e] of [...next]) {
     if (key === e.alertId && isWardAlert(key) && !members.has(key) && (full || leftWard.has(key))) {
-      alerts.push(wardCleared(key, timeZone));
+      alerts.push(wardCleared(key, timeZone, endedInWard.has(key)));
       next.delete(key);
     }
   }

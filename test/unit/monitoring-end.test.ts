@@ -101,6 +101,33 @@ describe('the end of monitoring', () => {
     expect(plan.remove).toEqual(['P']);
   });
 
+  it("closes a ward's no-data alert whose patients resumed or were discharged, saying so", () => {
+    const wardAlert = `stale-feed|ward H4|${at(0)}`;
+    const inForce = new Map([
+      [wardAlert, { alertId: wardAlert, since: at(0) }],
+      ...['A', 'B', 'C'].map((p): [string, { alertId: string; since: number }] => [
+        p,
+        { alertId: wardAlert, since: at(0) },
+      ]),
+    ]);
+    const state = (p: string, ...more: DeviceMessage[]) =>
+      run([ehr({ ...enrol(p, 0), patientId: p }), ...more.map((m) => ({ ...m, patientId: p }))]).state!;
+    const check = (p: string, s: ReturnType<typeof state>) => ({
+      patientId: p,
+      state: s,
+      feed: feedStatus(s, at(40), DEFAULT_PAGING),
+    });
+    const resumed = ['A', 'B', 'C'].map((p) => check(p, state(p, vitals(39))));
+    const summary = (checks: typeof resumed) =>
+      planStaleFeeds(inForce, checks, DEFAULT_PAGING, at(40), true, 'UTC').alerts.map((a) => a.summary);
+    expect(summary(resumed)).toEqual([
+      'Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
+    ]);
+    expect(summary([check('A', state('A', discharge(30))), ...resumed.slice(1)])).toEqual([
+      'No-data alert closed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again or has left monitoring',
+    ]);
+  });
+
   it('is graded like any message: an assessment, and no grade change of its own', () => {
     const r = run([ehr(enrol('P', 0)), vitals(1, { temperatureC: 39 }), discharge(30)]);
     expect(r.assessments).toHaveLength(3);
