@@ -78,7 +78,7 @@ describe('the pages of a whole course', () => {
     const m = await measure({
       patients: 1,
       hours: 48,
-      intervalSeconds: 300,
+      intervalSeconds: 900,
       messagesPerRequest: 1,
       recordsPerInvocation: 1,
       logLevel: 'WARN',
@@ -89,7 +89,7 @@ describe('the pages of a whole course', () => {
       key: 'a',
       title: 'one patient',
       patients: 1,
-      intervalSeconds: 300,
+      intervalSeconds: 900,
       messagesPerRequest: 1,
       recordsPerInvocation: 1,
       target: 10,
