@@ -826,14 +826,14 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
  */
 function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const end = enc.period?.end;
-  if (end === undefined || end === null)
-    return (
-      r.issue(
-        'period.end',
-        'required',
-        "a finished Encounter needs period.end (when the stay ended): it ends the patient's monitoring then",
-      ) ?? []
+  if (end === undefined || end === null) {
+    r.issue(
+      'period.end',
+      'required',
+      "a finished Encounter needs period.end (when the stay ended): it ends the patient's monitoring then",
     );
+    return [];
+  }
   const ms = r.time('period.end', end);
   if (ms === undefined) return [];
   const disposition = present(enc.hospitalization) ? enc.hospitalization.dischargeDisposition : undefined;
