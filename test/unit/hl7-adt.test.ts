@@ -76,7 +76,11 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
       const r = translated(lines(A03, 3, PV1_45('20260110095000+0100').replace('PV1||I|', `PV1||${cls}|`)));
       expect([r.translated, r.problems], cls).toEqual([[], []]);
     }
-    const problem = (text: string) => translated(text).problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code]);
+    const problem = (text: string) => {
+      const r = translated(text);
+      expect(r.translated).toEqual([]); // nothing ended by guess
+      return r.problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code]);
+    };
     expect(problem(lines(A03, 3, 'PV1|||H4^^12'))).toEqual([['PV1-2', 101]]);
     expect(problem(A03.split('\r').slice(0, 3).join('\r'))).toEqual([['PV1-2', 101]]);
     expect(translated(lines(A03, 3, 'PV1||I|H4^^12')).translated).toHaveLength(1);

@@ -322,7 +322,9 @@ function discharge(
     if (t.ok) ms = t.ms;
     else problems.push({ at: s!.at(field), code: 102, text: `${name} ${t.problem}` });
   }
-  if (patient.id === undefined || ms === undefined) return { ok: true, header, translated: [], problems };
+  // Without a patient, a time or the class, nothing is ended (never a stay ended by guess).
+  if (patient.id === undefined || ms === undefined || !patientClass)
+    return { ok: true, header, translated: [], problems };
   const message: Record<string, unknown> = {
     messageId: messageIdOf('hl7v2', [idPart(facility), idPart(header.controlId)]),
     patientId: patient.id,
