@@ -950,6 +950,7 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
       'MSH|^~\\&|ADT-ENGINE|HOSP|CRS|HOSP|20260110085900+0000||ADT^A03^ADT_A03|A03-bridge|P|2.6',
       'EVN|A03|20260110085900+0000||||20260110085500+0000',
       'PID|||P-A03^^^HOSP^MR',
+      'PV1||I|H4^^12',
     ].join('\r');
     const fromBridge = await h.viaBridge.send(a03);
     expect(fromBridge).toBe(await h.viaEmbedded.send(a03));
