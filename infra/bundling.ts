@@ -20,7 +20,11 @@ export const LAMBDA_BUNDLE = {
   platform: 'node',
   minify: true,
   sourcemap: true,
-  /** Stack traces map back to the TypeScript without shipping the sources. */
+  /**
+   * The map ships beside the bundle (without the sources), read only when an error's stack reaches the runtime's log
+   * (shared/adapters/aws/source-positions.ts): the functions run without --enable-source-maps, which would decode
+   * it at every cold start.
+   */
   sourcesContent: false,
   /**
    * The AWS SDK is bundled in, so each function runs the SDK version the tests ran against (the lockfile's) rather

@@ -95,7 +95,6 @@ export class CrsFunction extends Construct {
             : lambda.SystemLogLevel.WARN,
       environmentEncryption: props.key,
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.name,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? DEFAULT_LOG_LEVEL,

@@ -17,7 +17,7 @@ import type { Page, PagingConfig } from '#domain/paging.ts';
 import { readAckSecret } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
-import { errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { errorName, pagingMetrics, telemetry, thrownToRuntime, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
 export interface AckPaging {
@@ -94,7 +94,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       };
     } catch (err) {
       logger.error('acknowledgement failed', { error: errorName(err) });
-      throw err;
+      throw thrownToRuntime(err);
     } finally {
       deps.metrics.publishStoredMetrics();
     }

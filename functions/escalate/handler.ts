@@ -20,7 +20,14 @@ import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
 import { SqsTimer, parseTimerMessage } from '#adapters/aws/sqs-timer.ts';
 import { sweepStaleFeeds, type SweepDeps } from '#adapters/aws/stale-feed-sweep.ts';
-import { METRIC, errorName, pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import {
+  METRIC,
+  errorName,
+  pagingMetrics,
+  telemetry,
+  thrownToRuntime,
+  type Telemetry,
+} from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
 /** EventBridge's scheduled event (only what is used). */
@@ -120,7 +127,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       return r;
     } catch (err) {
       logger.error('escalation tick failed', { error: errorName(err) });
-      throw err;
+      throw thrownToRuntime(err);
     } finally {
       metrics.publishStoredMetrics();
     }

@@ -12,7 +12,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
-import { METRIC, errorName, telemetry, withoutRecordErrors, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { METRIC, errorName, telemetry, thrownToRuntime, type Telemetry } from '#adapters/aws/telemetry.ts';
 import type { StateStore } from '#ports';
 
 export interface GradeHandlerDeps extends Telemetry {
@@ -111,7 +111,7 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
         ...(context ? { context } : {}),
       });
     } catch (err) {
-      throw withoutRecordErrors(err);
+      throw thrownToRuntime(err);
     } finally {
       metrics.publishStoredMetrics();
     }

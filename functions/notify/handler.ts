@@ -20,7 +20,7 @@ import {
   type OutboxImage,
 } from '#adapters/aws/outbox-delivery.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
-import { METRIC, pagingMetrics, telemetry, withoutRecordErrors, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { METRIC, pagingMetrics, telemetry, thrownToRuntime, type Telemetry } from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
 export type { NotifyPaging } from '#adapters/aws/outbox-delivery.ts';
@@ -62,7 +62,7 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
         ...(context ? { context } : {}),
       });
     } catch (err) {
-      throw withoutRecordErrors(err);
+      throw thrownToRuntime(err);
     } finally {
       metrics.publishStoredMetrics();
     }

@@ -220,10 +220,16 @@ function merge(base: unknown, over: unknown): unknown {
   return out;
 }
 
+const isEmptyObject = (v: unknown) =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+
 export type ConfigResult = { ok: true; config: GradingConfig } | { ok: false; errors: string[] };
 
 /** Defaults overlaid with a deployment's overrides, validated: an unknown key or a bad value is an error. */
 export function resolveConfig(overrides: unknown = {}): ConfigResult {
+  // No overrides (most deployments): the defaults themselves, which a test holds to the schema. Parsing them would
+  // cost every function's cold start zod's first parse and the first Intl formatter (about 25 ms on a slow machine).
+  if (isEmptyObject(overrides)) return { ok: true, config: structuredClone(DEFAULT_CONFIG) };
   const result = GradingConfigSchema.safeParse(merge(DEFAULT_CONFIG, overrides));
   if (result.success) return { ok: true, config: result.data };
   return { ok: false, errors: result.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`) };

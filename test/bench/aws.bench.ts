@@ -104,18 +104,11 @@ const BENCH_ENV = {
   POWERTOOLS_SERVICE_NAME: 'bench',
 };
 
-/** Imports `specifiers` in a fresh node (with the flags the functions run with), in the bundle's directory. */
+/** Imports `specifiers` in a fresh node (the functions run with no NODE_OPTIONS), in the bundle's directory. */
 function coldImportMs(specifiers: string[], cwd: string): number {
   const run = spawnSync(
     process.execPath,
-    [
-      '--enable-source-maps',
-      '--no-warnings',
-      '--input-type=module',
-      '-e',
-      COLD_IMPORT_SCRIPT,
-      JSON.stringify(specifiers),
-    ],
+    ['--no-warnings', '--input-type=module', '-e', COLD_IMPORT_SCRIPT, JSON.stringify(specifiers)],
     { encoding: 'utf8', cwd, env: BENCH_ENV },
   );
   if (run.status !== 0) throw new Error(`cold import of ${specifiers.join(', ')} failed: ${run.stderr}`);

@@ -563,7 +563,8 @@ describe('functions', () => {
         LoggingConfig: { LogFormat: 'JSON', LogGroup: expect.anything() },
       });
       expect(fn.Properties.ReservedConcurrentExecutions, id).toBeGreaterThan(0);
-      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      // Source maps are read only when an error reaches the runtime (source-positions.ts), not at every cold start.
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS, id).toBeUndefined();
     }
     // As docs/aws.md states them (the cost model prices what the template says).
     const memory = Object.fromEntries(

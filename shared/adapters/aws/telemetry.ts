@@ -3,6 +3,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { SecurityEvent } from '../../ports.ts';
+import { withSourcePositions } from './source-positions.ts';
 
 export const METRICS_NAMESPACE = 'CrsAlerting';
 
@@ -74,6 +75,14 @@ export function withoutRecordErrors(err: unknown): unknown {
   );
   bare.name = 'WholeBatchFailed';
   return bare;
+}
+
+/**
+ * What a function throws to the Lambda runtime, which logs it: without the records' errors, and with the bundle's
+ * positions in its stack mapped to the sources (the functions run without --enable-source-maps: source-positions.ts).
+ */
+export function thrownToRuntime(err: unknown): unknown {
+  return withSourcePositions(withoutRecordErrors(err));
 }
 
 /** The pager's metrics: pages sent, escalations, exhausted ladders, acknowledgements and refused links. */
