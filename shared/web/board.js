@@ -1,6 +1,7 @@
 // The on-call board: every patient with current grades, last vitals and what is paged (per team: who was paged,
 // who acknowledged, what is pending), technical alerts and silences; a patient view with the timeline, every page
-// and the audit trail; acknowledgements and silences. Plain JavaScript served by crs serve; data from its JSON API,
+// and the audit trail; acknowledgements and silences; the end of a patient's monitoring (a discharge) and its
+// resumption (a re-admission). Plain JavaScript served by crs serve; data from its JSON API,
 // live over SSE. Every value is put in the page as text (textContent), never as HTML.
 (function () {
   var main = document.getElementById('main');
@@ -26,6 +27,15 @@
   var silenceRule = document.getElementById('silence-rule');
   var silenceError = document.getElementById('silence-error');
   var silenceConfirm = /** @type {HTMLButtonElement} */ (document.getElementById('silence-confirm'));
+  var monitoringDialog = /** @type {HTMLDialogElement} */ (document.getElementById('monitoring-dialog'));
+  var monitoringForm = /** @type {HTMLFormElement} */ (document.getElementById('monitoring-form'));
+  var monitoringTitle = document.getElementById('monitoring-title');
+  var monitoringSummary = document.getElementById('monitoring-summary');
+  var monitoringReasonRow = document.getElementById('monitoring-reason-row');
+  var monitoringReason = /** @type {HTMLSelectElement} */ (document.getElementById('monitoring-reason'));
+  var monitoringRule = document.getElementById('monitoring-rule');
+  var monitoringError = document.getElementById('monitoring-error');
+  var monitoringConfirm = /** @type {HTMLButtonElement} */ (document.getElementById('monitoring-confirm'));
 
   var STALE_MS = 30 * 60 * 1000;
   var NAME_KEY = 'crs-board-name';
@@ -40,6 +50,7 @@
     listOffset: 0, // the list is shown a page at a time (LIST_PAGE patients): 2,000 stay usable
     nameAction: null, // what the name dialog does: {submit: function (by) -> promise}
     silenceFor: null, // {patientId} or {team: true}
+    monitoringFor: null, // {patientId, action: 'end' | 'resume'}: what the monitoring dialog confirms
     returnFocus: null,
     paging: null, // the ladders and the grade a silence never holds, from the server
   };
@@ -524,7 +535,27 @@
         ['Silence…'],
       ),
     );
+    box.appendChild(document.createTextNode(' '));
+    box.appendChild(monitoringButton(p));
     return box;
+  }
+
+  // Ending a patient's monitoring (a discharge: the no-data watch stops) or resuming it (a re-admission).
+  function monitoringButton(p) {
+    var ended = !!p.monitoringEnded;
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: 'small',
+        'data-key': (ended ? 'resume:' : 'end-monitoring:') + p.patientId,
+        'aria-label': (ended ? 'Resume monitoring of ' : 'End monitoring of ') + about(p),
+        onclick: function (e) {
+          openMonitoring(p, ended ? 'resume' : 'end', e.currentTarget);
+        },
+      },
+      [ended ? 'Resume monitoring…' : 'End monitoring…'],
+    );
   }
 
   function card(p, detail) {
@@ -1137,6 +1168,76 @@
       .catch(function () {
         silenceConfirm.disabled = false;
         if (!state.authFailed) silenceError.textContent = 'The server did not answer; nothing was recorded. Try again.';
+      });
+  });
+
+  function openMonitoring(p, action, button) {
+    state.monitoringFor = { patientId: p.patientId, action: action };
+    state.returnFocus = button ? button.getAttribute('data-key') : null;
+    var end = action === 'end';
+    monitoringTitle.textContent = end ? 'End monitoring' : 'Resume monitoring';
+    monitoringSummary.textContent = end
+      ? 'End the monitoring of ' + about(p) + ': a discharge, or a transfer out of the program\u2019s care.'
+      : 'Re-admit ' +
+        about(p) +
+        ' (monitoring ended (' +
+        p.monitoringEnded.reason +
+        ') ' +
+        when(p.monitoringEnded.at) +
+        ').';
+    monitoringRule.textContent = end
+      ? 'The no-data watch of this patient stops and a no-data alert in force is closed; grading and pages of grade ' +
+        'changes go on. Resume monitoring at a re-admission.'
+      : 'The no-data watch starts again from now: if the monitor sends nothing, the bedside team is paged.';
+    monitoringReasonRow.hidden = !end;
+    monitoringReason.value = 'discharged';
+    monitoringConfirm.textContent = end ? 'End monitoring' : 'Resume monitoring';
+    monitoringError.textContent = '';
+    monitoringConfirm.disabled = false;
+    monitoringDialog.showModal();
+    (end ? monitoringReason : monitoringConfirm).focus();
+  }
+  monitoringDialog.addEventListener('close', function () {
+    state.monitoringFor = null;
+    restoreFocus(state.returnFocus);
+  });
+  document.getElementById('monitoring-cancel').addEventListener('click', function () {
+    monitoringDialog.close();
+  });
+  monitoringForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var m = state.monitoringFor;
+    if (!m) return monitoringDialog.close();
+    var end = m.action === 'end';
+    monitoringConfirm.disabled = true;
+    api('/api/patients/' + encodeURIComponent(m.patientId) + '/monitoring/' + m.action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(end ? { reason: monitoringReason.value } : {}),
+    })
+      .then(function (r) {
+        monitoringConfirm.disabled = false;
+        if (r.status !== 202) {
+          monitoringError.textContent =
+            r.body.errors?.join('; ') ||
+            r.body.error ||
+            (end ? 'Not ended' : 'Not resumed') + ' (HTTP ' + r.status + ').';
+          return;
+        }
+        announce(
+          end
+            ? 'Monitoring of patient ' + m.patientId + ' ended (' + monitoringReason.value + ').'
+            : 'Monitoring of patient ' + m.patientId + ' resumed.',
+        );
+        // The button changes once the message is graded: focus goes back to the patient.
+        state.returnFocus = route().kind === 'patient' ? 'heading' : 'open:' + m.patientId;
+        monitoringDialog.close();
+        refresh();
+      })
+      .catch(function () {
+        monitoringConfirm.disabled = false;
+        if (!state.authFailed)
+          monitoringError.textContent = 'The server did not answer; nothing was recorded. Try again.';
       });
   });
 

@@ -25,6 +25,7 @@ import type { AckResult } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { checkSilence, startSilence } from '#app/silence.ts';
+import { changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
   acknowledgeByApi,
   refusalStatus,
@@ -353,6 +354,30 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     });
   }
 
+  /**
+   * POST /api/patients/<id>/monitoring/end {"reason"} and .../monitoring/resume {}: the end of a patient's monitoring
+   * (a discharge) or a re-admission, sent as the board's own message through the device ingest (shared/app/monitoring.ts).
+   */
+  async function patientMonitoring(
+    req: IncomingMessage,
+    res: ServerResponse,
+    patientId: string,
+    action: MonitoringAction,
+  ): Promise<void> {
+    if (!sameOrigin(req)) return crossOrigin(res);
+    const body = await jsonBody(req, res, action === 'end' ? '{"reason": "discharged"}' : '{}');
+    if (!body) return;
+    const a = await changeMonitoring(action, patientId, body, {
+      ingest: deps.ingest,
+      state: (id) => deps.queries.patient(id)?.state,
+    });
+    if (a.status === 202) {
+      const [id] = (a.body as { messageIds: string[] }).messageIds;
+      deps.log(`board: monitoring ${action === 'end' ? 'end' : 'resumption'} queued as message ${wireId(id ?? '')}`);
+    }
+    sendJson(res, a.status, a.body, a.headers);
+  }
+
   /** GET /api/patients/<id>/audit?format=ndjson|csv: the patient's audit trail, oldest first, as a download. */
   async function auditExport(res: ServerResponse, patientId: string, format: string): Promise<void> {
     if (format !== 'ndjson' && format !== 'csv')
@@ -464,6 +489,11 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       if (page) {
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         return boardAck(req, res, decodeURIComponent(page[1]!));
+      }
+      const monitoring = path.match(/^\/api\/patients\/([^/]+)\/monitoring\/(end|resume)$/);
+      if (monitoring) {
+        if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
+        return patientMonitoring(req, res, decodeURIComponent(monitoring[1]!), monitoring[2] as MonitoringAction);
       }
       const audit = path.match(/^\/api\/patients\/([^/]+)\/audit$/);
       if (audit && method === 'GET')

@@ -1,0 +1,273 @@
+// A ward without an ADT feed discharges a patient from the board: `crs serve`'s board API ends a patient's
+// monitoring (the board lists them ended, and the no-data alert in force is closed at the next sweep, saying so) and
+// resumes it (a re-admission: the stale-feed watch starts again), each as the board's own message through the device
+// ingest. Board-key auth, the board's origin rule, and refusals that name the field. In process, with the server's
+// clock under the test's control.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import type { PageEvent } from '#domain/page-event.ts';
+import { iso } from '#domain/time.ts';
+import type { AuditEvent } from '#ports';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { lineStream } from '#test/support/lines.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
+import { until } from '#test/support/until.ts';
+
+const TOKEN = 'local-test-token-of-at-least-32-chars';
+const MIN = 60_000;
+let dir: string;
+let server: EmbeddedServer;
+let clock: number;
+let lines: string[];
+
+async function start(): Promise<EmbeddedServer> {
+  const r = resolveConfig({ paging: { staleFeedMinutes: 15 } });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return startEmbeddedServer({
+    dataDir: dir,
+    config: r.config,
+    port: 0,
+    localToken: TOKEN,
+    pageStream: lineStream(lines),
+    pageLines: true,
+    now: () => clock,
+    log: () => undefined,
+  });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-board-monitoring-'));
+  lines = [];
+  clock = T0 + 5 * MIN;
+});
+afterEach(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) },
+  });
+const monitoring = (patientId: string, action: 'end' | 'resume', body: unknown = {}, headers = {}) =>
+  api(`/api/patients/${encodeURIComponent(patientId)}/monitoring/${action}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+
+async function post(...messages: DeviceMessage[]): Promise<void> {
+  for (const m of messages) {
+    const res = await fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(m),
+    });
+    expect(res.status).toBe(202);
+  }
+}
+
+interface ListedPatient {
+  patientId: string;
+  monitoringEnded: { reason: string; at: string } | null;
+  paging: { subject: string; kind: string }[];
+}
+const listed = async () => ((await (await api('/api/patients')).json()) as { patients: ListedPatient[] }).patients;
+const patientOf = async (id: string) => (await listed()).find((p) => p.patientId === id)!;
+
+/** The no-data pages about a patient (the bedside team's), in order. */
+const pages = (patientId: string) =>
+  lines
+    .map((l) => JSON.parse(l) as PageEvent | { type: 'notification' })
+    .filter((e): e is PageEvent => e.type === 'page' && e.patientId === patientId && e.subject === 'stale-feed');
+
+/** Lets the server's clock run on; the ladders step and the stale feeds are swept as the timer loop would. */
+async function advance(minutes: number): Promise<void> {
+  clock += minutes * MIN;
+  await server.paging.tick();
+  await server.paging.sweep();
+  await until(() => server.dispatcher.backlog('stdout') === 0 || undefined, 'the stream to catch up');
+}
+
+async function auditOf(patientId: string): Promise<AuditEvent[]> {
+  const text = await (await api(`/api/patients/${patientId}/audit?format=ndjson`)).text();
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEvent);
+}
+
+/** Two enrolled patients in ward H4, well: P1 listed first while both are monitored (by bed). */
+async function twoPatients(): Promise<void> {
+  server = await start();
+  await post(
+    enrol('P1', 0),
+    msg('P1', 1, { vitals: { heartRate: 80 } }),
+    enrol('P2', 0),
+    msg('P2', 1, { vitals: { heartRate: 80 } }),
+  );
+  await until(async () => (await listed()).length === 2 || undefined, 'both graded');
+  expect((await listed()).map((p) => p.patientId)).toEqual(['P1', 'P2']);
+}
+
+describe("ending a patient's monitoring from the board", () => {
+  it('lists the patient as ended, last, and closes the no-data alert in force at the next sweep, saying so', async () => {
+    await twoPatients();
+    await advance(16); // the monitors quiet for 19 minutes: a no-data alert for each
+    expect(pages('P1').map((p) => [p.subject, p.kind])).toEqual([['stale-feed', 'alert']]);
+    expect((await patientOf('P1')).paging).toMatchObject([{ subject: 'stale-feed', kind: 'alert' }]);
+
+    const res = await monitoring('P1', 'end', { reason: 'discharged' });
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { accepted: number; messageIds: string[]; message: DeviceMessage };
+    expect(body.accepted).toBe(1);
+    // The board's own message: charting (manual) from the board, observed at the server's now, a fresh id.
+    expect(body.message).toEqual({
+      messageId: body.messageIds[0],
+      patientId: 'P1',
+      observedAt: iso(clock),
+      source: { deviceId: 'board', kind: 'manual' },
+      monitoringEnd: { reason: 'discharged' },
+    });
+
+    const ended = await until(async () => (await patientOf('P1')).monitoringEnded ?? undefined, 'P1 listed ended');
+    expect(ended).toEqual({ reason: 'discharged', at: iso(clock) });
+    expect((await listed()).map((p) => p.patientId)).toEqual(['P2', 'P1']); // ended: after those monitored
+    // Graded and audited like any message, as sent by the board.
+    const assessment = (await auditOf('P1')).find((e) => e.details.messageId === body.messageIds[0]);
+    expect(assessment).toMatchObject({ type: 'assessment', details: { sender: 'board', crsGrade: 0 } });
+
+    await advance(1);
+    expect(pages('P1').map((p) => [p.kind, p.summary])).toEqual([
+      ['alert', expect.stringMatching(/^NO DATA, patient P1/)],
+      [
+        'alert-cleared',
+        'Monitoring ended, patient P1, bed H4-P1: discharged at 2026-01-10 08:21 UTC; the no-data alert is closed',
+      ],
+    ]);
+    expect((await patientOf('P1')).paging).toEqual([]);
+    // P2's alert stays in force: only the patient ended.
+    expect((await patientOf('P2')).paging).toMatchObject([{ subject: 'stale-feed', kind: 'alert' }]);
+    await advance(60);
+    expect(pages('P1')).toHaveLength(2); // no new no-data alert for the discharged patient
+  });
+
+  it('resumes it (a re-admission to the bed the patient has): monitored again, the watch timed from then', async () => {
+    await twoPatients();
+    expect((await monitoring('P1', 'end', { reason: 'transferred' })).status).toBe(202);
+    await until(async () => (await patientOf('P1')).monitoringEnded ?? undefined, 'P1 ended');
+    await advance(30);
+    expect(pages('P1')).toEqual([]);
+
+    const res = await monitoring('P1', 'resume');
+    expect(res.status).toBe(202);
+    const { message } = (await res.json()) as { message: DeviceMessage };
+    expect(message).toMatchObject({
+      patientId: 'P1',
+      observedAt: iso(clock),
+      source: { deviceId: 'board', kind: 'manual' },
+      enrolment: { bed: 'H4-P1' },
+    });
+    expect(message.monitoringEnd).toBeUndefined();
+    await until(async () => (await patientOf('P1')).monitoringEnded === null || undefined, 'P1 monitored again');
+
+    // The watch restarted at the re-admission: no data for staleFeedMinutes from then is a no-data alert.
+    expect(iso(clock)).toBe('2026-01-10T08:35:00Z');
+    await advance(14);
+    expect(pages('P1')).toEqual([]);
+    await advance(1);
+    expect(pages('P1').map((p) => [p.kind, p.summary])).toEqual([
+      [
+        'alert',
+        'NO DATA, patient P1, bed H4-P1: nothing from the monitor since 2026-01-10 08:35 UTC; the grade cannot be trusted',
+      ],
+    ]);
+  });
+});
+
+describe('the board API refuses', () => {
+  it('a request without the board key, and a cookie-carried one from another origin', async () => {
+    await twoPatients();
+    const bare = await fetch(`${server.url}/api/patients/P1/monitoring/end`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'discharged' }),
+    });
+    expect(bare.status).toBe(401);
+    expect(((await bare.json()) as { error: string }).error).toMatch(/^board access key required/);
+    const forged = await fetch(`${server.url}/api/patients/P1/monitoring/end`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        cookie: `crs_board=${boardKey()}`,
+        origin: 'https://evil.example',
+      },
+      body: JSON.stringify({ reason: 'discharged' }),
+    });
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { error: string }).error).toMatch(/^cross-origin request refused/);
+    const form = await monitoring('P1', 'end', { reason: 'discharged' }, { 'content-type': 'text/plain' });
+    expect(form.status).toBe(415);
+    expect((await api('/api/patients/P1/monitoring/end')).status).toBe(405);
+    expect((await patientOf('P1')).monitoringEnded).toBeNull();
+  });
+
+  it('a bad or missing reason, or an unknown field, naming the field; an unknown patient', async () => {
+    await twoPatients();
+    const bad = await monitoring('P1', 'end', { reason: 'gone home' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({
+      errors: ['reason: "gone home" is not one of discharged, transferred, other'],
+    });
+    const missing = await monitoring('P1', 'end', {});
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { errors: string[] }).errors).toEqual([
+      'reason: is required (one of discharged, transferred, other)',
+    ]);
+    const extra = await monitoring('P1', 'resume', { bed: 'H4-9' });
+    expect(extra.status).toBe(400);
+    expect(((await extra.json()) as { errors: string[] }).errors).toEqual([
+      'bed: unknown field (this request takes no fields)',
+    ]);
+    const nobody = await monitoring('P9', 'end', { reason: 'discharged' });
+    expect(nobody.status).toBe(404);
+    expect(await nobody.json()).toEqual({ error: 'no such patient' });
+    expect((await patientOf('P1')).monitoringEnded).toBeNull();
+  });
+
+  it("an end of a patient's monitoring that has ended, a resumption of one that has not, and one without a bed", async () => {
+    await twoPatients();
+    const monitored = await monitoring('P1', 'resume');
+    expect(monitored.status).toBe(409);
+    expect(((await monitored.json()) as { errors: string[] }).errors).toEqual([
+      "monitoring: patient P1's monitoring has not ended: there is nothing to resume",
+    ]);
+    expect((await monitoring('P1', 'end', { reason: 'other' })).status).toBe(202);
+    await until(async () => (await patientOf('P1')).monitoringEnded ?? undefined, 'P1 ended');
+    const again = await monitoring('P1', 'end', { reason: 'discharged' });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { errors: string[] }).errors[0]).toMatch(
+      /^monitoringEnd: patient P1's monitoring has already ended \(other at 2026-01-10T08:05:00Z\)/,
+    );
+
+    // A patient charted without a bed: there is no bed to re-admit to, and none is invented.
+    await post({ ...msg('P3', 2, { vitals: { heartRate: 90 } }), source: { deviceId: 'ehr-1', kind: 'ehr' } });
+    await until(async () => (await listed()).some((p) => p.patientId === 'P3') || undefined, 'P3 graded');
+    clock += MIN;
+    expect((await monitoring('P3', 'end', { reason: 'discharged' })).status).toBe(202);
+    await until(async () => (await patientOf('P3')).monitoringEnded ?? undefined, 'P3 ended');
+    clock += MIN;
+    const bedless = await monitoring('P3', 'resume');
+    expect(bedless.status).toBe(409);
+    expect(((await bedless.json()) as { errors: string[] }).errors[0]).toMatch(
+      /^enrolment\.bed: patient P3 has no bed on record/,
+    );
+    expect((await patientOf('P3')).monitoringEnded).toMatchObject({ reason: 'discharged' });
+  });
+});
