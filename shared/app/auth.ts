@@ -7,6 +7,12 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
+/**
+ * The device the board's End and Resume monitoring are sent as (shared/app/monitoring.ts): the trail says the board
+ * sent them, so no token may be issued with this id.
+ */
+export const BOARD_DEVICE_ID = 'board';
+
 /** A new token for a device: the secret is returned once and only its hash (and the scope) is kept. */
 export function issueToken(
   deviceId: string,

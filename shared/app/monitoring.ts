@@ -9,12 +9,9 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { monitoringEnded } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { iso } from '#domain/time.ts';
-import { RETRY_LATER, UNAVAILABLE, type AuthResult } from './auth.ts';
+import { BOARD_DEVICE_ID, RETRY_LATER, UNAVAILABLE, type AuthResult } from './auth.ts';
 import { ROUTES, check, handleIngest, type HttpResponse, type IngestDeps } from './ingest.ts';
 import { NO_SUCH_PATIENT } from './silence.ts';
-
-/** The device a board action is sent as: the trail and the timeline say the board sent it. */
-const BOARD_DEVICE_ID = 'board';
 
 /** The board as a sender: a nurse's charting (`manual`), every patient, no token of its own (the board key is it). */
 const BOARD: AuthResult = {

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { issueToken } from '#app/auth.ts';
+import { BOARD_DEVICE_ID, issueToken } from '#app/auth.ts';
 import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/scope.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
@@ -142,6 +142,10 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         if (!DEVICE_ID.test(device))
           throw new UsageError(
             `--device must be 1-128 printable characters without spaces (got ${JSON.stringify(device)})`,
+          );
+        if (device === BOARD_DEVICE_ID)
+          throw new UsageError(
+            `--device ${BOARD_DEVICE_ID} is the board's own sender (its End and Resume monitoring): choose another id`,
           );
         const { token, record } = issueToken(device, now(), scope());
         await (await tokens()).put(record);

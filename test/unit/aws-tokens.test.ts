@@ -358,6 +358,8 @@ describe('crs token, pinned by a mutation run', () => {
   it.each([
     [['issue', 'gw-2', '--device', 'gw-1', '--kind', 'pump'], 'issue takes no positional arguments'],
     [['issue', '--device', 'x'.repeat(129), '--kind', 'pump'], '--device must be 1-128 printable characters'],
+    // The board's End/Resume monitoring are sent as device `board`: no token may speak as the board in the trail.
+    [['issue', '--device', 'board', '--kind', 'manual'], '--device board is the board'],
     [['scope', 'a', 'b', '--kind', 'pump'], 'scope takes exactly one TOKEN_ID'],
     [['scope', 'a', '--kind', 'pump', '--device', 'gw-9'], 'scope takes no --device'],
     [['revoke', 'a', 'b'], 'revoke takes exactly one TOKEN_ID'],
