@@ -5,13 +5,13 @@
 //   {"type":"silence","silenceId":"s1","patientId":"P-1"|"team":"icu","from":"...","until":"...","by":"...","reason":"..."}
 //   {"type":"end-silence","silenceId":"s1","by":"...","at":"..."}
 //   {"type":"advance","to":"..."}          (let time pass with no message)
-import * as z from 'zod';
 import type { GradingConfig } from '#domain/config.ts';
 import { validateMessage } from '#domain/contract.ts';
 import type { OutputEvent } from '#domain/events.ts';
 import { feedStatus, PAGE_TEAMS } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { parseTime } from '#domain/time.ts';
+import * as z from '#domain/zod.ts';
 import type { AuditEvent } from '#ports';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
@@ -21,21 +21,26 @@ import { planStaleFeeds, type FeedCheck, type InForce } from './stale-feed.ts';
 
 const time = z.iso.datetime({ offset: true });
 const Control = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('ack'), pageId: z.string().min(1), by: z.string().min(1).max(100), at: time }),
+  z.strictObject({
+    type: z.literal('ack'),
+    pageId: z.string().check(z.minLength(1)),
+    by: z.string().check(z.minLength(1), z.maxLength(100)),
+    at: time,
+  }),
   z.strictObject({
     type: z.literal('silence'),
-    silenceId: z.string().min(1).max(100),
-    patientId: z.string().optional(),
-    team: z.enum(PAGE_TEAMS).optional(),
+    silenceId: z.string().check(z.minLength(1), z.maxLength(100)),
+    patientId: z.optional(z.string()),
+    team: z.optional(z.enum(PAGE_TEAMS)),
     from: time,
     until: time,
-    by: z.string().min(1).max(100),
-    reason: z.string().max(500),
+    by: z.string().check(z.minLength(1), z.maxLength(100)),
+    reason: z.string().check(z.maxLength(500)),
   }),
   z.strictObject({
     type: z.literal('end-silence'),
-    silenceId: z.string().min(1),
-    by: z.string().min(1).max(100),
+    silenceId: z.string().check(z.minLength(1)),
+    by: z.string().check(z.minLength(1), z.maxLength(100)),
     at: time,
   }),
   z.strictObject({ type: z.literal('advance'), to: time }),

@@ -1,9 +1,8 @@
 // Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
-import * as z from 'zod'; // a namespace import lets esbuild drop the unused parts (locales) from the Lambda bundles
-
 import { DEFAULT_PAGING, PagingConfigSchema } from './paging.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
+import * as z from './zod.ts';
 
 export const SCHEMES = ['astct2019', 'lee2014'] as const;
 export type Scheme = (typeof SCHEMES)[number];
@@ -16,22 +15,25 @@ const teams = z.array(z.enum(TEAMS));
 const routeTable = z.tuple([teams, teams, teams, teams]);
 /** Action lines per grade 1..4. */
 const actionTable = z.tuple([z.array(z.string()), z.array(z.string()), z.array(z.string()), z.array(z.string())]);
-const highDose = z.object({ dose: z.number().positive(), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
+const highDose = z.object({ dose: z.number().check(z.positive()), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
 
 const GradingConfigSchema = z.strictObject({
   scheme: z.enum(SCHEMES),
-  feverThresholdC: z.number().min(37).max(41),
-  feverWindowMinutes: z.number().int().positive(),
+  feverThresholdC: z.number().check(z.gte(37), z.lte(41)),
+  feverWindowMinutes: z.number().check(z.int(), z.positive()),
   /**
    * Interpretation: a temperature observed exactly `feverWindowMinutes` before the patient clock is in the window
    * ('inclusive'). Set 'exclusive' to leave it out.
    */
   feverWindowEdge: z.enum(['inclusive', 'exclusive']),
-  hypotension: z.strictObject({ systolicBelow: z.number().positive(), mapBelow: z.number().positive() }),
+  hypotension: z.strictObject({
+    systolicBelow: z.number().check(z.positive()),
+    mapBelow: z.number().check(z.positive()),
+  }),
   /** De-escalation waits until the grade has stayed below the notified grade this long (patient clock). */
-  holdMinutes: z.number().min(0),
+  holdMinutes: z.number().check(z.gte(0)),
   /** ASTCT: nasal cannula at or below this flow is low-flow (grade 2); above it grade 3. */
-  lowFlowMaxLpm: z.number().positive(),
+  lowFlowMaxLpm: z.number().check(z.positive()),
   /**
    * Interpretation: a nasal cannula with no flow documented is graded as low-flow (ASTCT grade 2, Lee: oxygen
    * requirement below 40 %) and the reasons say the flow was missing. Set to 'high' to grade it as high-flow.
@@ -41,7 +43,7 @@ const GradingConfigSchema = z.strictObject({
    * Interpretation: the fever waiver lasts for the rest of the episode, and an episode ends only when a new
    * enrolment with a later infusion time starts. Set a number of hours to also end it after that long at CRS 0.
    */
-  episodeEndsAfterHoursAtGrade0: z.number().positive().nullable(),
+  episodeEndsAfterHoursAtGrade0: z.nullable(z.number().check(z.positive())),
   /**
    * Interpretation: before any enrolment gives an infusion time, every fever is of the episode, so a masking
    * medication after one waives fever (false). Set true to allow no waiver until an infusion time is known (a
@@ -50,7 +52,7 @@ const GradingConfigSchema = z.strictObject({
   waiverNeedsInfusionTime: z.boolean(),
   feverMaskingDrugs: z.array(z.string()),
   lee: z.strictObject({
-    fio2Grade3: z.number().min(0.21).max(1),
+    fio2Grade3: z.number().check(z.gte(0.21), z.lte(1)),
     highDose: z.strictObject({
       norepinephrine: highDose,
       dopamine: highDose,
@@ -71,35 +73,35 @@ const GradingConfigSchema = z.strictObject({
   }),
   routing: z.strictObject({ crs: routeTable, icans: routeTable }),
   tocilizumab: z.strictObject({
-    mgPerKg: z.number().positive(),
-    mgPerKgLowWeight: z.number().positive(),
-    lowWeightBelowKg: z.number().positive(),
-    maxDoseMg: z.number().positive(),
-    repeatAfterHours: z.number().positive(),
-    max24h: z.number().int().positive(),
-    maxTotal: z.number().int().positive(),
+    mgPerKg: z.number().check(z.positive()),
+    mgPerKgLowWeight: z.number().check(z.positive()),
+    lowWeightBelowKg: z.number().check(z.positive()),
+    maxDoseMg: z.number().check(z.positive()),
+    repeatAfterHours: z.number().check(z.positive()),
+    max24h: z.number().check(z.int(), z.positive()),
+    maxTotal: z.number().check(z.int(), z.positive()),
   }),
   actions: z.strictObject({
     crs: actionTable,
     icans: actionTable,
     icansWithoutCrs: z.array(z.string()),
-    bispecificInterruptFromGrade: z.number().int().min(1).max(4),
+    bispecificInterruptFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
     bispecificInterrupt: z.string(),
     deEscalation: z.string(),
   }),
   /** How many recent messageIds each patient remembers for de-duplication. */
-  dedupeWindow: z.number().int().min(16).max(5000),
+  dedupeWindow: z.number().check(z.int(), z.gte(16), z.lte(5000)),
   /**
    * How many blood-pressure readings, and vasopressor sections, each patient keeps in observedAt order for the
    * hypotension rule; older ones are folded into the rule's state (docs/grading-rules.md, "the history bound").
    */
-  bpHistory: z.number().int().min(2).max(1000),
-  vasopressorHistory: z.number().int().min(2).max(1000),
+  bpHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
+  vasopressorHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
   /**
    * How many febrile readings of the fever window each patient keeps at least (the latest), besides every one no
    * later reading covers; a correction lowering a kept one finds the readings it covered (docs/grading-rules.md).
    */
-  feverHistory: z.number().int().min(2).max(1000),
+  feverHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
   /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */
   paging: PagingConfigSchema,
   site: z.strictObject({
@@ -107,10 +109,12 @@ const GradingConfigSchema = z.strictObject({
      * The IANA zone (Europe/Paris) every time people read is shown in: pages, the acknowledge page, the board.
      * Machine-readable times (replay output, the webhook's JSON fields, the API) stay RFC 3339 UTC.
      */
-    timeZone: z.string().refine(isTimeZone, {
-      error: (iss) =>
-        `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
-    }),
+    timeZone: z.string().check(
+      z.refine(isTimeZone, {
+        error: (iss) =>
+          `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
+      }),
+    ),
   }),
 });
 export type GradingConfig = z.infer<typeof GradingConfigSchema>;

@@ -1,6 +1,6 @@
 // Device message contract v1: the single source of truth for what a device may send.
 // The JSON Schema in shared/contract/ is generated from this file (`npm run schema`).
-import * as z from 'zod'; // a namespace import lets esbuild drop the unused parts (locales) from the Lambda bundles
+import * as z from './zod.ts';
 
 export const OXYGEN_DEVICES = [
   'room_air',
@@ -75,9 +75,10 @@ function num(lo: number, hi: number, opts: { int?: boolean; hint?: (v: number) =
   let schema = z.number({
     error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a number (allowed ${range})`),
   });
-  if (opts.int) schema = schema.int({ error: (iss) => `${show(iss.input)} is not a whole number (allowed ${range})` });
-  schema = schema.min(lo, { error: outside });
-  if (hi !== Infinity) schema = schema.max(hi, { error: outside });
+  if (opts.int)
+    schema = schema.check(z.int({ error: (iss) => `${show(iss.input)} is not a whole number (allowed ${range})` }));
+  schema = schema.check(z.gte(lo, { error: outside }));
+  if (hi !== Infinity) schema = schema.check(z.lte(hi, { error: outside }));
   return schema;
 }
 
@@ -97,9 +98,13 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 function text(min: number, max: number) {
   return z
     .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
-    .min(min, { error: (iss) => (min === 1 ? 'is empty' : `${show(iss.input)} is shorter than ${min} characters`) })
-    .max(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` })
-    .regex(/^[^\p{Cc}\p{Cf}]*$/u, { error: (iss) => `${show(iss.input)} contains a control character` });
+    .check(
+      z.minLength(min, {
+        error: (iss) => (min === 1 ? 'is empty' : `${show(iss.input)} is shorter than ${min} characters`),
+      }),
+      z.maxLength(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` }),
+      z.regex(/^[^\p{Cc}\p{Cf}]*$/u, { error: (iss) => `${show(iss.input)} contains a control character` }),
+    );
 }
 
 /** `enrolment.ward`: a token's wards are checked by the same rule. */
@@ -155,48 +160,52 @@ function strict<S extends z.core.$ZodLooseShape>(shape: S, what = 'field') {
 // "Empty" is only worth saying when the section has no other problem (a misspelt key leaves it empty too).
 const noIssuesYet = (payload: { issues: unknown[] }) => payload.issues.length === 0;
 
-function nonEmpty<T extends z.ZodObject>(schema: T, what: string) {
-  return schema.refine((o) => Object.values(o).some((v) => v !== undefined), {
-    error: `is empty: give at least one ${what}`,
-    when: noIssuesYet,
-  });
+function nonEmpty<T extends z.ZodMiniObject>(schema: T, what: string) {
+  return schema.check(
+    z.refine((o) => Object.values(o).some((v) => v !== undefined), {
+      error: `is empty: give at least one ${what}`,
+      when: noIssuesYet,
+    }),
+  );
 }
 
 const fahrenheitHint = (v: number) => (v >= 90 && v <= 115 ? 'Fahrenheit?' : undefined);
 
 const Enrolment = nonEmpty(
   strict({
-    therapy: oneOf(THERAPIES).optional(),
-    product: text(1, 64).optional(),
-    infusedAt: timestamp().optional(),
-    weightKg: num(0.5, 400).optional(),
-    bed: text(1, 32).optional(),
-    ward: WARD.optional(),
+    therapy: z.optional(oneOf(THERAPIES)),
+    product: z.optional(text(1, 64)),
+    infusedAt: z.optional(timestamp()),
+    weightKg: z.optional(num(0.5, 400)),
+    bed: z.optional(text(1, 32)),
+    ward: z.optional(WARD),
     // Per-patient hypotension thresholds (e.g. paediatric); the deployment defaults apply otherwise.
-    hypotension: strict({
-      systolicBelow: num(20, 200).optional(),
-      mapBelow: num(10, 150).optional(),
-    }).optional(),
+    hypotension: z.optional(
+      strict({
+        systolicBelow: z.optional(num(20, 200)),
+        mapBelow: z.optional(num(10, 150)),
+      }),
+    ),
   }),
   'enrolment field',
 );
 
 const VITALS = {
-  temperatureC: num(25, 45, { hint: fahrenheitHint }).optional(),
-  heartRate: num(0, 350).optional(),
-  respiratoryRate: num(0, 120).optional(),
-  systolicBP: num(0, 300).optional(),
-  diastolicBP: num(0, 250).optional(),
-  meanArterialPressure: num(0, 300).optional(),
-  spo2: num(0, 100).optional(),
+  temperatureC: z.optional(num(25, 45, { hint: fahrenheitHint })),
+  heartRate: z.optional(num(0, 350)),
+  respiratoryRate: z.optional(num(0, 120)),
+  systolicBP: z.optional(num(0, 300)),
+  diastolicBP: z.optional(num(0, 250)),
+  meanArterialPressure: z.optional(num(0, 300)),
+  spo2: z.optional(num(0, 100)),
 };
 const Vitals = nonEmpty(strict(VITALS), 'measurement');
 
 const OXYGEN = {
   device: oneOf(OXYGEN_DEVICES),
-  flowLpm: num(0, 80).optional(),
-  fio2: num(0.21, 1.0).optional(),
-  forComfort: z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` }).optional(),
+  flowLpm: z.optional(num(0, 80)),
+  fio2: z.optional(num(0.21, 1.0)),
+  forComfort: z.optional(z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` })),
 };
 const Oxygen = strict(OXYGEN);
 
@@ -207,7 +216,7 @@ const Oxygen = strict(OXYGEN);
  */
 export function measurementProblem(field: string, value: unknown): string | undefined {
   const [section, key] = field.split('.');
-  const shape: Record<string, z.ZodType> | undefined =
+  const shape: Record<string, z.ZodMiniType> | undefined =
     section === 'vitals' ? VITALS : section === 'oxygen' ? OXYGEN : undefined;
   const schema = key !== undefined && shape && Object.hasOwn(shape, key) ? shape[key] : undefined;
   if (!schema || value === undefined) return undefined;
@@ -223,30 +232,30 @@ const Vasopressor = strict({
 
 const Medication = strict({
   drug: oneOf(MEDICATION_DRUGS),
-  doseMg: num(0, Infinity).optional(),
+  doseMg: z.optional(num(0, Infinity)),
 });
 
 const Neuro = strict({
-  iceScore: num(0, 10, { int: true }).optional(),
-  consciousness: oneOf(CONSCIOUSNESS).optional(),
-  seizure: oneOf(SEIZURE).optional(),
-  motorWeakness: z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` }).optional(),
-  cerebralEdema: oneOf(CEREBRAL_EDEMA).optional(),
+  iceScore: z.optional(num(0, 10, { int: true })),
+  consciousness: z.optional(oneOf(CONSCIOUSNESS)),
+  seizure: z.optional(oneOf(SEIZURE)),
+  motorWeakness: z.optional(z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` })),
+  cerebralEdema: z.optional(oneOf(CEREBRAL_EDEMA)),
 });
 
 const OrganToxicity = nonEmpty(
   strict({
-    maxCtcaeGrade: num(0, 4, { int: true }).optional(),
-    transaminitisGrade: num(0, 4, { int: true }).optional(),
+    maxCtcaeGrade: z.optional(num(0, 4, { int: true })),
+    transaminitisGrade: z.optional(num(0, 4, { int: true })),
   }),
   'grade',
 );
 
 const Labs = nonEmpty(
   strict({
-    crpMgL: num(0, Infinity).optional(),
-    ferritinNgMl: num(0, Infinity).optional(),
-    il6PgMl: num(0, Infinity).optional(),
+    crpMgL: z.optional(num(0, Infinity)),
+    ferritinNgMl: z.optional(num(0, Infinity)),
+    il6PgMl: z.optional(num(0, Infinity)),
   }),
   'lab value',
 );
@@ -257,10 +266,10 @@ const Labs = nonEmpty(
  */
 const MonitoringEnd = strict({ reason: oneOf(MONITORING_END_REASONS) });
 
-const list = <T extends z.ZodType>(item: T, max: number) =>
+const list = <T extends z.ZodMiniType>(item: T, max: number) =>
   z
     .array(item, { error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a list`) })
-    .max(max, { error: `has more than ${max} entries` });
+    .check(z.maxLength(max, { error: `has more than ${max} entries` }));
 
 /**
  * Ids travel: into HTTP headers, SNS message attributes, file names and log lines. The contract keeps them to
@@ -276,7 +285,7 @@ function id(kind: keyof typeof ID_PATTERNS) {
   const { pattern, text: allowed } = ID_PATTERNS[kind];
   return z
     .string({ error: (iss) => (isMissing(iss.input) ? 'is required' : `${show(iss.input)} is not a string`) })
-    .regex(pattern, { error: (iss) => `${show(iss.input)} is not ${allowed}` });
+    .check(z.regex(pattern, { error: (iss) => `${show(iss.input)} is not ${allowed}` }));
 }
 
 export const DeviceMessage = strict(
@@ -288,21 +297,23 @@ export const DeviceMessage = strict(
       deviceId: id('deviceId'),
       kind: oneOf(SOURCE_KINDS),
     }),
-    enrolment: Enrolment.optional(),
-    vitals: Vitals.optional(),
-    oxygen: Oxygen.optional(),
-    vasopressors: list(Vasopressor, 10).optional(),
-    medications: list(Medication, 20).optional(),
-    neuro: Neuro.optional(),
-    organToxicity: OrganToxicity.optional(),
-    labs: Labs.optional(),
-    monitoringEnd: MonitoringEnd.optional(),
+    enrolment: z.optional(Enrolment),
+    vitals: z.optional(Vitals),
+    oxygen: z.optional(Oxygen),
+    vasopressors: z.optional(list(Vasopressor, 10)),
+    medications: z.optional(list(Medication, 20)),
+    neuro: z.optional(Neuro),
+    organToxicity: z.optional(OrganToxicity),
+    labs: z.optional(Labs),
+    monitoringEnd: z.optional(MonitoringEnd),
   },
   'section or field',
-).refine((m) => SECTIONS.some((s) => m[s] !== undefined), {
-  error: `has no data section: give at least one of ${SECTIONS.join(', ')}`,
-  when: noIssuesYet,
-});
+).check(
+  z.refine((m) => SECTIONS.some((s) => m[s] !== undefined), {
+    error: `has no data section: give at least one of ${SECTIONS.join(', ')}`,
+    when: noIssuesYet,
+  }),
+);
 
 export type DeviceMessage = z.infer<typeof DeviceMessage>;
 type EnrolmentSection = z.infer<typeof Enrolment>;

@@ -1,5 +1,5 @@
 // Time arithmetic on epoch milliseconds. The domain never reads a clock: every time comes in with the data.
-import * as z from 'zod';
+import * as z from './zod.ts';
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
