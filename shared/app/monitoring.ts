@@ -9,6 +9,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { monitoringEnded } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { iso } from '#domain/time.ts';
+import { checkAckName } from './ack.ts';
 import { BOARD_DEVICE_ID, RETRY_LATER, UNAVAILABLE, type AuthResult } from './auth.ts';
 import { ROUTES, check, handleIngest, type HttpResponse, type IngestDeps } from './ingest.ts';
 import { NO_SUCH_PATIENT } from './silence.ts';
@@ -23,7 +24,7 @@ const BOARD: AuthResult = {
 export type MonitoringAction = 'end' | 'resume';
 
 /** The fields each action's request body takes. */
-const FIELDS: Record<MonitoringAction, readonly string[]> = { end: ['reason'], resume: [] };
+const FIELDS: Record<MonitoringAction, readonly string[]> = { end: ['reason', 'by'], resume: ['by'] };
 
 export interface MonitoringDeps {
   /** The backend's device ingest (its queue, patient directory and clock). */
@@ -47,10 +48,13 @@ const answer = (status: number, body: unknown, headers: Record<string, string> =
 /** The contract's errors in the board request's words: `monitoringEnd.reason: ...` is the body's `reason`. */
 const asRequest = (errors: string[]) => errors.map((e) => e.replace(/^monitoringEnd\.reason:/, 'reason:'));
 
+/** The sender the trail records (the assessment's `sender`): the board, and the name the board user typed. */
+export const boardSender = (name: string) => `${BOARD_DEVICE_ID} (by ${name})`;
+
 const messageId = (action: MonitoringAction) => `board-${action}-${randomBytes(12).toString('base64url')}`;
 
 /**
- * Ends a patient's monitoring (`{"reason": "discharged" | "transferred" | "other"}`) or resumes it (`{}`: an
+ * Ends a patient's monitoring (`{"reason": "discharged" | "transferred" | "other", "by": name}`) or resumes it (`{"by"}`: an
  * enrolment with the bed the patient has, which restarts the stale-feed watch). 202 once the message is durable
  * (`messageIds`, and the message itself); 400 naming the field; 404 for a patient never graded; 409 when the
  * patient's monitoring has ended already (end), has not ended (resume), or there is no bed to re-admit to.
@@ -66,6 +70,8 @@ export async function changeMonitoring(
     const takes = FIELDS[action].length > 0 ? `only ${FIELDS[action].map((f) => `"${f}"`).join(', ')}` : 'no fields';
     return answer(400, { errors: unknown.map((k) => `${k}: unknown field (this request takes ${takes})`) });
   }
+  // Who did it, as for a silence or an acknowledgement: the trail records the message as sent by the board, by them.
+  const by = checkAckName(body.by);
   const now = deps.ingest.now();
   const base = { messageId: messageId(action), patientId, observedAt: iso(now) };
   const source = { deviceId: BOARD_DEVICE_ID, kind: 'manual' } as const;
@@ -77,7 +83,8 @@ export async function changeMonitoring(
       : { ...base, source, enrolment: { bed: 'bed' } },
     now,
   );
-  if (!shape.ok) return answer(400, { errors: asRequest(shape.errors) });
+  if (!shape.ok || !by.ok)
+    return answer(400, { errors: [...(shape.ok ? [] : asRequest(shape.errors)), ...(by.ok ? [] : [by.error])] });
 
   const state = await deps.state(patientId);
   if (!state) return answer(404, { error: NO_SUCH_PATIENT });
@@ -131,7 +138,7 @@ export async function changeMonitoring(
         body: JSON.stringify(message),
       },
       deps.ingest,
-      BOARD,
+      { ...BOARD, deviceId: boardSender(by.name) },
     );
   } catch {
     // A store the ingest reads (the patient directory) failed: nothing was accepted, as a device is told.

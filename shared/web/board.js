@@ -33,6 +33,7 @@
   var monitoringSummary = document.getElementById('monitoring-summary');
   var monitoringReasonRow = document.getElementById('monitoring-reason-row');
   var monitoringReason = /** @type {HTMLSelectElement} */ (document.getElementById('monitoring-reason'));
+  var monitoringName = /** @type {HTMLInputElement} */ (document.getElementById('monitoring-name'));
   var monitoringRule = document.getElementById('monitoring-rule');
   var monitoringError = document.getElementById('monitoring-error');
   var monitoringConfirm = /** @type {HTMLButtonElement} */ (document.getElementById('monitoring-confirm'));
@@ -1191,11 +1192,12 @@
       : 'The no-data watch starts again from now: if the monitor sends nothing, the bedside team is paged.';
     monitoringReasonRow.hidden = !end;
     monitoringReason.value = 'discharged';
+    monitoringName.value = localStorage.getItem(NAME_KEY) || '';
     monitoringConfirm.textContent = end ? 'End monitoring' : 'Resume monitoring';
     monitoringError.textContent = '';
     monitoringConfirm.disabled = false;
     monitoringDialog.showModal();
-    (end ? monitoringReason : monitoringConfirm).focus();
+    (end ? monitoringReason : monitoringName.value ? monitoringConfirm : monitoringName).focus();
   }
   monitoringDialog.addEventListener('close', function () {
     state.monitoringFor = null;
@@ -1209,11 +1211,12 @@
     var m = state.monitoringFor;
     if (!m) return monitoringDialog.close();
     var end = m.action === 'end';
+    var by = monitoringName.value.trim();
     monitoringConfirm.disabled = true;
     api('/api/patients/' + encodeURIComponent(m.patientId) + '/monitoring/' + m.action, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(end ? { reason: monitoringReason.value } : {}),
+      body: JSON.stringify(end ? { reason: monitoringReason.value, by: by } : { by: by }),
     })
       .then(function (r) {
         monitoringConfirm.disabled = false;
@@ -1224,6 +1227,7 @@
             (end ? 'Not ended' : 'Not resumed') + ' (HTTP ' + r.status + ').';
           return;
         }
+        localStorage.setItem(NAME_KEY, by);
         announce(
           end
             ? 'Monitoring of patient ' + m.patientId + ' ended (' + monitoringReason.value + ').'

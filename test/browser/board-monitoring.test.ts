@@ -73,6 +73,7 @@ describe("the end of a patient's monitoring on the board", () => {
     expect(await page.locator('#monitoring-summary').textContent()).toContain('bed h4-07, patient W-1');
     expect(await page.locator('#monitoring-rule').textContent()).toContain('no-data watch of this patient stops');
     await page.locator('#monitoring-reason').selectOption('transferred');
+    await page.locator('#monitoring-name').fill('R. Nurse'); // who did it: the trail records it
     await page.locator('#monitoring-confirm').click();
     await page.locator('#monitoring-dialog').waitFor({ state: 'hidden' });
     await card.locator('p.meta', { hasText: 'monitoring ended (transferred)' }).waitFor();
@@ -86,6 +87,7 @@ describe("the end of a patient's monitoring on the board", () => {
     await card.getByRole('button', { name: 'Resume monitoring of bed h4-07, patient W-1' }).click();
     await page.locator('#monitoring-dialog[open]').waitFor();
     expect(await page.locator('#monitoring-reason-row').isHidden()).toBe(true);
+    expect(await page.locator('#monitoring-name').inputValue()).toBe('R. Nurse'); // remembered, as for a silence
     await page.locator('#monitoring-confirm').click();
     await card.getByRole('button', { name: 'End monitoring of bed h4-07, patient W-1' }).waitFor();
     expect(await card.locator('p.meta').textContent()).not.toContain('monitoring ended');

@@ -55,11 +55,13 @@ const api = (path: string, init: RequestInit = {}) =>
     ...init,
     headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) },
   });
-const monitoring = (patientId: string, action: 'end' | 'resume', body: unknown = {}, headers = {}) =>
+/** The name a board user types (the trail records it); `by: undefined` sends none. */
+const BY = 'R. Nurse';
+const monitoring = (patientId: string, action: 'end' | 'resume', body: object = {}, headers = {}) =>
   api(`/api/patients/${encodeURIComponent(patientId)}/monitoring/${action}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
+    body: JSON.stringify({ by: BY, ...body }),
   });
 
 async function post(...messages: DeviceMessage[]): Promise<void> {
@@ -139,9 +141,9 @@ describe("ending a patient's monitoring from the board", () => {
     const ended = await until(async () => (await patientOf('P1')).monitoringEnded ?? undefined, 'P1 listed ended');
     expect(ended).toEqual({ reason: 'discharged', at: iso(clock) });
     expect((await listed()).map((p) => p.patientId)).toEqual(['P2', 'P1']); // ended: after those monitored
-    // Graded and audited like any message, as sent by the board.
+    // Graded and audited like any message, as sent by the board, by the name the user typed.
     const assessment = (await auditOf('P1')).find((e) => e.details.messageId === body.messageIds[0]);
-    expect(assessment).toMatchObject({ type: 'assessment', details: { sender: 'board', crsGrade: 0 } });
+    expect(assessment).toMatchObject({ type: 'assessment', details: { sender: `board (by ${BY})`, crsGrade: 0 } });
 
     await advance(1);
     expect(pages('P1').map((p) => [p.kind, p.summary])).toEqual([
@@ -233,8 +235,16 @@ describe('the board API refuses', () => {
     const extra = await monitoring('P1', 'resume', { bed: 'H4-9' });
     expect(extra.status).toBe(400);
     expect(((await extra.json()) as { errors: string[] }).errors).toEqual([
-      'bed: unknown field (this request takes no fields)',
+      'bed: unknown field (this request takes only "by")',
     ]);
+    // Who did it, as for a silence: required, and named.
+    for (const by of [undefined, '  ', 'x'.repeat(81)]) {
+      const anonymous = await monitoring('P1', 'end', { reason: 'discharged', by });
+      expect(anonymous.status, String(by)).toBe(400);
+      expect(((await anonymous.json()) as { errors: string[] }).errors).toEqual([
+        expect.stringMatching(by === undefined ? /^by: is required/ : /^by: is (empty|longer)/),
+      ]);
+    }
     const nobody = await monitoring('P9', 'end', { reason: 'discharged' });
     expect(nobody.status).toBe(404);
     expect(await nobody.json()).toEqual({ error: 'no such patient' });
