@@ -15,7 +15,7 @@ import { ROUTES, check, handleIngest, type HttpResponse, type IngestDeps } from 
 import { NO_SUCH_PATIENT } from './silence.ts';
 
 /** The board as a sender: a nurse's charting (`manual`), every patient, no token of its own (the board key is it). */
-const BOARD: AuthResult = {
+const BOARD: Extract<AuthResult, { ok: true }> = {
   ok: true,
   principal: { deviceId: BOARD_DEVICE_ID, role: 'manual' },
   deviceId: BOARD_DEVICE_ID,
