@@ -49,7 +49,7 @@ const answer = (status: number, body: unknown, headers: Record<string, string> =
 const asRequest = (errors: string[]) => errors.map((e) => e.replace(/^monitoringEnd\.reason:/, 'reason:'));
 
 /** The sender the trail records (the assessment's `sender`): the board, and the name the board user typed. */
-export const boardSender = (name: string) => `${BOARD_DEVICE_ID} (by ${name})`;
+const boardSender = (name: string) => `${BOARD_DEVICE_ID} (by ${name})`;
 
 const messageId = (action: MonitoringAction) => `board-${action}-${randomBytes(12).toString('base64url')}`;
 
