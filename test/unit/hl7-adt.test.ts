@@ -259,3 +259,74 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
     });
   });
 });
+
+/** The discharge of A03 cancelled: EVN-6 when the cancellation happened, PV1-45 still the discharge it cancels. */
+const A13 = [
+  'MSH|^~\\&|EPIC|HOSP|CRS|HOSP|20260110103500+0100||ADT^A13^ADT_A01|ADT000778|P|2.6',
+  'EVN|A13|20260110103400+0100||||20260110103000+0100',
+  `PID|||998877^^^HOSP^PI~P-0042^^^HOSP^MR||${NAME}||19700101|F`,
+  PV1_45('20260110095000+0100'),
+].join('\r');
+
+describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the bed of PV1-3', () => {
+  it('is an enrolment from the EHR with the bed and ward of PV1-3, at EVN-6, else EVN-2, never PV1-45 (the discharge cancelled)', () => {
+    const r = translated(A13);
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message)).toEqual([
+      {
+        messageId: 'hl7v2:HOSP/ADT000778',
+        patientId: 'P-0042',
+        observedAt: '2026-01-10T09:30:00Z',
+        source: { deviceId: 'EPIC', kind: 'ehr' },
+        enrolment: { bed: '12', ward: 'H4' },
+      },
+    ]);
+    expect(JSON.stringify(r)).not.toMatch(/Zebedee/);
+    const noEvn6 = translated(lines(A13, 1, 'EVN|A13|20260110103400+0100'));
+    expect(noEvn6.translated.map((t) => t.message.observedAt)).toEqual(['2026-01-10T09:34:00Z']);
+    const neither = translated(lines(A13, 1, 'EVN|A13'));
+    expect(neither.translated).toEqual([]);
+    expect(neither.problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code])).toEqual([['EVN-6', 101]]);
+  });
+
+  it('resumes nothing without a bed (AE at PV1-3.3), or for an outpatient (AA, nothing)', () => {
+    const noBed = translated(lines(A13, 3, 'PV1||I|H4'));
+    expect(noBed.translated).toEqual([]);
+    expect(noBed.problems).toEqual([
+      {
+        at: { segment: 'PV1', sequence: 1, field: 3, component: 3 },
+        code: 101,
+        text: 'PV1-3.3 (bed) is required: a cancelled discharge puts the patient back in a bed',
+      },
+    ]);
+    const outpatient = translated(lines(A13, 3, 'PV1||O|H4^^12'));
+    expect([outpatient.translated, outpatient.problems]).toEqual([[], []]);
+  });
+
+  it('restarts the stale-feed watch the discharge stopped, whichever of the two arrives first', () => {
+    const end = translated(A03).translated[0]!.message as unknown as DeviceMessage;
+    const undo = translated(A13).translated[0]!.message as unknown as DeviceMessage;
+    const before = [{ ...enrol('P-0042', -120), source: { deviceId: 'ehr', kind: 'ehr' as const } }];
+    expect(feedStatus(run([...before, end]).state!, NOW + 3_600_000, DEFAULT_PAGING)).toBeUndefined();
+    for (const order of [
+      [end, undo],
+      [undo, end],
+    ]) {
+      const state = run([...before, ...order]).state!;
+      expect(monitoringEnded(state)).toBeUndefined();
+      expect(state.enrolment.bed?.v).toBe('12');
+      expect(feedStatus(state, NOW + 3_600_000, DEFAULT_PAGING)).toBeDefined();
+    }
+  });
+
+  it("is taken from an EHR's token (AA) and refused from a monitor's (AR, 403, at MSH-9): a monitor does not speak for the EHR", async () => {
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(A13, ehr, { queue, now: () => NOW });
+    expect([a.code, a.status, a.messageIds]).toEqual(['AA', 202, ['hl7v2:HOSP/ADT000778']]);
+    expect(queue.messages.map((q) => [q.message.enrolment, q.sender])).toEqual([
+      [{ bed: '12', ward: 'H4' }, 'adt-feed'],
+    ]);
+    const refused = await ingestHl7(A13, monitor, { queue: new MemoryQueue(), now: () => NOW });
+    expect([refused.code, refused.status]).toEqual(['AR', 403]);
+  });
+});

@@ -353,12 +353,12 @@ describe('PCD-01 translation', () => {
       ],
       [
         PCD01.replace('ORU^R01^ORU_R01', 'SIU^S12^SIU_S12'),
-        'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357|E||||message type "SIU" is not taken; send ORU\\S\\R01 (IHE PCD-01) or ADT\\S\\A03 (a discharge)',
+        'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357|E||||message type "SIU" is not taken; send ORU\\S\\R01 (IHE PCD-01), ADT\\S\\A03 (a discharge) or ADT\\S\\A13 (a cancelled discharge)',
       ],
-      // Of ADT only the discharge (A03) is taken: an admission, a transfer, a cancelled discharge are not.
-      ...['A01', 'A02', 'A08', 'A13'].map((event): [string, string] => [
+      // Of ADT only the discharge (A03) and its cancellation (A13) are taken: an admission, a transfer are not.
+      ...['A01', 'A02', 'A08', 'A11'].map((event): [string, string] => [
         PCD01.replace('ORU^R01^ORU_R01', `ADT^${event}^ADT_${event}`),
-        `ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357|E||||event "${event}" is not taken: of ADT, only A03 (discharge/end visit) is taken`,
+        `ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357|E||||event "${event}" is not taken: of ADT, only A03 (discharge/end visit) and A13 (cancel discharge) are taken`,
       ]),
       [PCD01.replace('ORU^R01^ORU_R01', 'ORU^R30'), 'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357'],
       [PCD01.replace('|MSG000123|P|', '||P|'), 'ERR||MSH^1^10^1|101^Required field missing^HL70357'],

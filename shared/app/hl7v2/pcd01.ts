@@ -126,15 +126,14 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         {
           at: { ...MSH, field: 9, component: 1 },
           code: 200,
-          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01) or ADT^A03 (a discharge)`,
+          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01), ADT^A03 (a discharge) or ADT^A13 (a cancelled discharge)`,
         },
       ],
       header,
     );
-  // Of ADT, only the discharge is read (the end of monitoring); a cancelled discharge (A13) is undone by sending the
-  // enrolment again (docs/contract.md), not by an ADT message.
+  // Of ADT, only the discharge (the end of monitoring) and its cancellation (a re-admission to the bed) are read.
   const event = get(msh, 9, 2);
-  if (type === 'ADT' ? event !== 'A03' : header.trigger !== 'R01')
+  if (type === 'ADT' ? event !== 'A03' && event !== 'A13' : header.trigger !== 'R01')
     return reject(
       [
         {
@@ -142,7 +141,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
           code: 201,
           text:
             type === 'ADT'
-              ? `event ${JSON.stringify(event)} is not taken: of ADT, only A03 (discharge/end visit) is taken`
+              ? `event ${JSON.stringify(event)} is not taken: of ADT, only A03 (discharge/end visit) and A13 (cancel discharge) are taken`
               : `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01`,
         },
       ],
@@ -191,7 +190,8 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   const gateway = deviceIdOf(get(msh, 3, 1) || get(msh, 3, 2)) ?? 'hl7v2-gateway';
   const segments = segmentsOf(msg);
   if ('problem' in segments) return reject([segments.problem], header);
-  if (type === 'ADT') return discharge(segments.list, get, header, facility, gateway, options.zone);
+  if (type === 'ADT')
+    return admission(event === 'A13' ? 'A13' : 'A03', segments.list, get, header, facility, gateway, options.zone);
 
   const problems: Hl7Problem[] = [];
   const fragments: Fragment[] = [];
@@ -261,12 +261,16 @@ function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Proble
 }
 
 /**
- * An ADT^A03 (discharge/end visit) of an inpatient (PV1-2 I) as the end of the patient's monitoring (`monitoringEnd`,
- * reason `discharged`), from the EHR (`source.kind` ehr: a monitor's token may not send it). The patient is PID-3, read as the ORU's;
- * the time is when the discharge happened: EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2
- * (when it was recorded, which the standard requires). PV1-3 is not read: it is the bed the patient left.
+ * An inpatient's (PV1-2 I) ADT^A03 (discharge/end visit) or ADT^A13 (cancel discharge), from the EHR (`source.kind`
+ * ehr: a monitor's token may not send them). The patient is PID-3, read as the ORU's.
+ * - A03 is the end of the patient's monitoring (`monitoringEnd`, reason `discharged`) when the discharge happened:
+ *   EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2 (recorded, which the standard requires).
+ *   PV1-3 is not read: it is the bed the patient left.
+ * - A13 undoes it: the patient is in the bed of PV1-3 again, an enrolment from the EHR (which restarts the stale-feed
+ *   watch, docs/contract.md) when the cancellation happened: EVN-6, else EVN-2 (PV1-45 is the discharge cancelled).
  */
-function discharge(
+function admission(
+  event: 'A03' | 'A13',
   segments: Located[],
   get: Get,
   header: Hl7Header,
@@ -274,11 +278,12 @@ function discharge(
   gateway: string,
   zone: SiteZone | undefined,
 ): Pcd01Result {
+  const what = event === 'A03' ? 'the discharge' : 'the cancelled discharge';
   const problems: Hl7Problem[] = [];
   const pids = segments.filter((s) => s.seg.name === 'PID');
   if (pids.length > 1)
     return reject(
-      [{ at: pids[1]!.at(), code: 100, text: 'a second PID: an ADT^A03 is the discharge of one patient' }],
+      [{ at: pids[1]!.at(), code: 100, text: `a second PID: an ADT^${event} is ${what} of one patient` }],
       header,
     );
   const evn = segments.find((s) => s.seg.name === 'EVN');
@@ -288,11 +293,12 @@ function discharge(
     problems.push({
       at: { segment: 'PID', sequence: 1, field: 3 },
       code: 101,
-      text: 'an ADT^A03 needs a PID segment: PID-3 (patient identifier) is required',
+      text: `an ADT^${event} needs a PID segment: PID-3 (patient identifier) is required`,
     });
   const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems) : {};
-  // Only the end of an inpatient stay ends monitoring: an outpatient or emergency visit that ends (a day of
-  // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message).
+  // Only an inpatient stay's discharge ends monitoring: an outpatient or emergency visit that ends (a day of
+  // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message); so is the
+  // cancellation of one.
   const patientClass = pv1 ? get(pv1.seg, 2) : '';
   if (!patientClass)
     problems.push({
@@ -301,20 +307,38 @@ function discharge(
       text: 'PV1-2 (patient class) is required: only the discharge of an inpatient (I) ends monitoring',
     });
   else if (patientClass !== 'I') return { ok: true, header, translated: [], problems };
-  // The first of the three times that is given decides; one given but unreadable refuses the message (never a
-  // fall-back to a later one, as an OBX-14 is never replaced by OBR-7).
-  const times: [Located | undefined, number, string][] = [
-    [evn, 6, 'EVN-6'],
-    [pv1, 45, 'PV1-45'],
-    [evn, 2, 'EVN-2'],
-  ];
+  // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
+  const bed = event === 'A13' && pv1 ? get(pv1.seg, 3, 3) : '';
+  const ward = event === 'A13' && pv1 ? get(pv1.seg, 3, 1) : '';
+  if (event === 'A13' && !bed)
+    problems.push({
+      at: pv1 ? pv1.at(3, 3) : { segment: 'PV1', sequence: 1, field: 3 },
+      code: 101,
+      text: 'PV1-3.3 (bed) is required: a cancelled discharge puts the patient back in a bed',
+    });
+  // The first of the times that is given decides; one given but unreadable refuses the message (never a fall-back
+  // to a later one, as an OBX-14 is never replaced by OBR-7).
+  const times: [Located | undefined, number, string][] =
+    event === 'A03'
+      ? [
+          [evn, 6, 'EVN-6'],
+          [pv1, 45, 'PV1-45'],
+          [evn, 2, 'EVN-2'],
+        ]
+      : [
+          [evn, 6, 'EVN-6'],
+          [evn, 2, 'EVN-2'],
+        ];
   let ms: number | undefined;
   const given = times.find(([s, field]) => s && get(s.seg, field));
   if (!given)
     problems.push({
       at: evn ? evn.at(6) : { segment: 'EVN', sequence: 1, field: 6 },
       code: 101,
-      text: 'no discharge time: EVN-6 (event occurred), PV1-45 (discharge date/time) and EVN-2 (recorded) are all empty',
+      text:
+        event === 'A03'
+          ? 'no discharge time: EVN-6 (event occurred), PV1-45 (discharge date/time) and EVN-2 (recorded) are all empty'
+          : 'no time for the cancellation: EVN-6 (event occurred) and EVN-2 (recorded) are both empty',
     });
   else {
     const [s, field, name] = given;
@@ -322,18 +346,22 @@ function discharge(
     if (t.ok) ms = t.ms;
     else problems.push({ at: s!.at(field), code: 102, text: `${name} ${t.problem}` });
   }
-  // Without a patient, a time or the class, nothing is ended (never a stay ended by guess).
-  if (patient.id === undefined || ms === undefined || !patientClass)
+  // Without a patient, a time, the class or (A13) the bed, nothing is done (never a stay ended or resumed by guess).
+  if (patient.id === undefined || ms === undefined || !patientClass || (event === 'A13' && !bed))
     return { ok: true, header, translated: [], problems };
   const message: Record<string, unknown> = {
     messageId: messageIdOf('hl7v2', [idPart(facility), idPart(header.controlId)]),
     patientId: patient.id,
     observedAt: iso(ms),
     source: { deviceId: gateway, kind: 'ehr' },
-    monitoringEnd: { reason: 'discharged' },
+    ...(event === 'A03'
+      ? { monitoringEnd: { reason: 'discharged' } }
+      : { enrolment: { bed, ...(ward ? { ward } : {}) } }),
   };
-  // A refusal of the end (a monitor's token) is told at MSH-9: the message type is what makes it one.
-  const origins = { monitoringEnd: { ...MSH, field: 9 } };
+  // A refusal (a monitor's token) is told at MSH-9: the message type is what makes it one.
+  const origins: Record<string, Hl7Location> = {
+    [event === 'A03' ? 'monitoringEnd' : 'enrolment']: { ...MSH, field: 9 },
+  };
   return { ok: true, header, translated: [{ message, origins, whole: pid!.at(3) }], problems };
 }
 
