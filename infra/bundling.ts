@@ -47,6 +47,20 @@ export const LAMBDA_BUNDLE = {
   mainFields: ['module', 'main'],
 } as const;
 
+/** LAMBDA_BUNDLE as esbuild's own build options: what the bench and the tests build with (CDK maps it itself). */
+export const ESBUILD_LAMBDA_OPTIONS = {
+  bundle: true,
+  format: LAMBDA_BUNDLE.format,
+  platform: LAMBDA_BUNDLE.platform,
+  target: LAMBDA_BUNDLE.target,
+  minify: LAMBDA_BUNDLE.minify,
+  sourcemap: LAMBDA_BUNDLE.sourcemap,
+  sourcesContent: LAMBDA_BUNDLE.sourcesContent,
+  external: [...LAMBDA_BUNDLE.external],
+  mainFields: [...LAMBDA_BUNDLE.mainFields],
+  banner: { js: LAMBDA_BUNDLE.banner },
+};
+
 /**
  * Budgets that `npm run bench` prints against. DynamoDB requests per patient in a grade batch: a read of the state,
  * one of the batch's seen messages, and one write (a transaction, or a put of the state item); plus, before it, a

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import type { SQSRecord } from 'aws-lambda';
-import { BUDGETS, FUNCTION_ENTRIES, LAMBDA_BUNDLE, REPO_ROOT, type FunctionName } from '#infra/bundling.ts';
+import { BUDGETS, ESBUILD_LAMBDA_OPTIONS, FUNCTION_ENTRIES, REPO_ROOT, type FunctionName } from '#infra/bundling.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { ENV } from '#adapters/aws/env.ts';
@@ -37,18 +37,9 @@ async function bundle(
       ? { entryPoints: [entry.file] }
       : { stdin: { contents: entry.contents, resolveDir: REPO_ROOT, loader: 'ts' as const } }),
     outfile: file,
-    bundle: true,
     metafile: true,
     logLevel: 'error',
-    format: LAMBDA_BUNDLE.format,
-    platform: LAMBDA_BUNDLE.platform,
-    target: LAMBDA_BUNDLE.target,
-    minify: LAMBDA_BUNDLE.minify,
-    sourcemap: LAMBDA_BUNDLE.sourcemap,
-    sourcesContent: LAMBDA_BUNDLE.sourcesContent,
-    external: [...LAMBDA_BUNDLE.external],
-    mainFields: [...LAMBDA_BUNDLE.mainFields],
-    banner: { js: LAMBDA_BUNDLE.banner },
+    ...ESBUILD_LAMBDA_OPTIONS,
   });
   const sdkClients = new Set<string>();
   for (const input of Object.keys(result.metafile.inputs)) {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAMBDA_BUNDLE, REPO_ROOT } from '../../infra/bundling.ts';
+import { ESBUILD_LAMBDA_OPTIONS, REPO_ROOT } from '#infra/bundling.ts';
 
 // requireEnv throws from shared/adapters/aws/env.ts; the entry prints the stack before and after thrownToRuntime.
 const ENTRY = `
@@ -31,17 +31,8 @@ beforeAll(async () => {
   await build({
     stdin: { contents: ENTRY, resolveDir: REPO_ROOT, loader: 'ts' },
     outfile: bundle,
-    bundle: true,
     logLevel: 'error',
-    format: LAMBDA_BUNDLE.format,
-    platform: LAMBDA_BUNDLE.platform,
-    target: LAMBDA_BUNDLE.target,
-    minify: LAMBDA_BUNDLE.minify,
-    sourcemap: LAMBDA_BUNDLE.sourcemap,
-    sourcesContent: LAMBDA_BUNDLE.sourcesContent,
-    external: [...LAMBDA_BUNDLE.external],
-    mainFields: [...LAMBDA_BUNDLE.mainFields],
-    banner: { js: LAMBDA_BUNDLE.banner },
+    ...ESBUILD_LAMBDA_OPTIONS,
   });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
