@@ -118,7 +118,9 @@ export async function changeMonitoring(
           `enrolment.bed: patient ${patientId} has no bed on record, and a re-admission names one: send it from the EHR, or an enrolment with the bed from a manual token`,
         ],
       });
-    message = { ...base, source, enrolment: { bed } };
+    // The ward on record too: a ward's quiet feeds page as one (the stale-feed grouping) and tokens are scoped by it.
+    const ward = state.enrolment.ward?.v;
+    message = { ...base, source, enrolment: { bed, ...(ward !== undefined ? { ward } : {}) } };
     if (monitoringEnded({ ...state, lastEnrolmentAt: Math.max(state.lastEnrolmentAt ?? now, now) }) !== undefined)
       return answer(409, {
         errors: [

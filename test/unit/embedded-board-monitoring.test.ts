@@ -160,7 +160,7 @@ describe("ending a patient's monitoring from the board", () => {
     expect(pages('P1')).toHaveLength(2); // no new no-data alert for the discharged patient
   });
 
-  it('resumes it (a re-admission to the bed the patient has): monitored again, the watch timed from then', async () => {
+  it('resumes it (a re-admission to the bed and ward the patient has): monitored again, the watch timed from then', async () => {
     await twoPatients();
     expect((await monitoring('P1', 'end', { reason: 'transferred' })).status).toBe(202);
     await until(async () => (await patientOf('P1')).monitoringEnded ?? undefined, 'P1 ended');
@@ -174,7 +174,7 @@ describe("ending a patient's monitoring from the board", () => {
       patientId: 'P1',
       observedAt: iso(clock),
       source: { deviceId: 'board', kind: 'manual' },
-      enrolment: { bed: 'H4-P1' },
+      enrolment: { bed: 'H4-P1', ward: 'H4' },
     });
     expect(message.monitoringEnd).toBeUndefined();
     await until(async () => (await patientOf('P1')).monitoringEnded === null || undefined, 'P1 monitored again');
