@@ -98,8 +98,8 @@ export async function changeMonitoring(
         ],
       });
     message = shape.message;
-    // The domain's rule: an enrolment observed after an end restarts the watch (one dated ahead of the server's clock
-    // would undo this end at once).
+    // The domain's rule: an enrolment observed after an end restarts the watch, so one placed after the server's time
+    // (a message is placed no later than it arrived: the server's clock was stepped back since) would undo it at once.
     if (monitoringEnded({ ...state, monitoringEnd: { v: message.monitoringEnd!.reason, t: now } }) === undefined)
       return answer(409, {
         errors: [

@@ -280,4 +280,44 @@ describe('the board API refuses', () => {
     );
     expect((await patientOf('P3')).monitoringEnded).toMatchObject({ reason: 'discharged' });
   });
+
+  it("an end or a resumption that a message ahead of the server's clock would undo at once (the clock stepped back)", async () => {
+    await twoPatients();
+    // The EHR re-admits P1 at 08:08 by the server's clock (a message is never placed later than it arrived), then the
+    // server's clock is stepped back to 08:05 (a time sync): an end at 08:05 would come before the re-admission.
+    clock = T0 + 8 * MIN;
+    const readmission = { ...enrol('P1', 8), source: { deviceId: 'ehr-1', kind: 'ehr' as const } };
+    await post(readmission);
+    const applied = async () => (await auditOf('P1')).some((e) => e.details.messageId === readmission.messageId);
+    await until(async () => (await applied()) || undefined, 'the re-admission applied');
+    clock = T0 + 5 * MIN;
+    const end = await monitoring('P1', 'end', { reason: 'discharged' });
+    expect(end.status).toBe(409);
+    expect(((await end.json()) as { errors: string[] }).errors).toEqual([
+      "monitoringEnd: patient P1 has an enrolment observed after the server's time (2026-01-10T08:08:00Z): an end now would not hold",
+    ]);
+    expect((await patientOf('P1')).monitoringEnded).toBeNull();
+
+    // The EHR discharges P2 at 08:09, the clock is stepped back: a re-admission at 08:05 would not follow the discharge.
+    clock = T0 + 9 * MIN;
+    await post({
+      ...msg('P2', 9, { monitoringEnd: { reason: 'discharged' } }),
+      source: { deviceId: 'ehr-1', kind: 'ehr' },
+    });
+    await until(async () => (await patientOf('P2')).monitoringEnded ?? undefined, 'P2 ended');
+    clock = T0 + 5 * MIN;
+    const resume = await monitoring('P2', 'resume');
+    expect(resume.status).toBe(409);
+    expect(((await resume.json()) as { errors: string[] }).errors).toEqual([
+      "monitoring: patient P2's end of monitoring is observed at 2026-01-10T08:09:00Z, not before the server's time: a re-admission now would not follow it",
+    ]);
+    expect((await patientOf('P2')).monitoringEnded).toMatchObject({ reason: 'discharged' });
+
+    // Once the clock has passed both, each goes through.
+    clock = T0 + 10 * MIN;
+    expect((await monitoring('P1', 'end', { reason: 'discharged' })).status).toBe(202);
+    expect((await monitoring('P2', 'resume')).status).toBe(202);
+    await until(async () => ((await patientOf('P1')).monitoringEnded ? true : undefined), 'P1 ended');
+    await until(async () => ((await patientOf('P2')).monitoringEnded === null ? true : undefined), 'P2 resumed');
+  });
 });
