@@ -1,19 +1,17 @@
 // Runs the real `crs serve --backend aws` as a child process against an emulator, as an operator would, and talks
 // to it over HTTP: the AWS integration tests and the end-to-end bench use it.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AwsHostHealth } from '#hosts/aws-emulator/host.ts';
+import { CLI, REPO, crsAsync, spawnCrs, type CrsProcess } from './cli.ts';
 import { isOwnEmulator } from './moto.ts';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const CRS_BIN = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
+export { REPO, CLI as CRS_BIN };
 export const INGEST_TOKEN = 'aws-integration-token-of-32-characters';
 
 interface Resources {
@@ -28,15 +26,9 @@ interface Resources {
   teamQueues: Record<string, string>;
 }
 
-export interface AwsServe {
-  child: ChildProcess;
+export interface AwsServe extends CrsProcess {
   url: string;
   resources: Resources;
-  /** Every complete stdout line (the page stream), in order. */
-  lines: string[];
-  onLine?: (line: string, at: bigint) => void;
-  stderr: () => string;
-  exited: Promise<number | null>;
 }
 
 /**
@@ -61,51 +53,17 @@ export async function spawnAwsServe(
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<AwsServe> {
-  const child = spawn(
-    process.execPath,
-    [CRS_BIN, 'serve', '--backend', 'aws', '--endpoint', endpoint, '--prefix', prefix, '--port', '0', ...args],
-    {
-      cwd: REPO,
-      env: { ...process.env, CRS_INGEST_TOKEN: INGEST_TOKEN, POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const started = (err: string) => {
+    const url = err.match(/listening on (http:\/\/\S+)/);
+    const resources = err.match(/crs serve: resources (\{.*\})\n/);
+    return url && resources ? { url: url[1]!, resources: JSON.parse(resources[1]!) as Resources } : undefined;
+  };
+  return spawnCrs(
+    ['serve', '--backend', 'aws', '--endpoint', endpoint, '--prefix', prefix, '--port', '0', ...args],
+    { CRS_INGEST_TOKEN: INGEST_TOKEN, POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
+    started,
+    90_000,
   );
-  let err = '';
-  let out = '';
-  const proc: Partial<AwsServe> & { lines: string[] } = { child, lines: [], stderr: () => err };
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    const at = process.hrtime.bigint();
-    out += chunk;
-    const parts = out.split('\n');
-    out = parts.pop()!;
-    for (const line of parts) {
-      proc.lines.push(line);
-      proc.onLine?.(line, at);
-    }
-  });
-  child.stderr!.setEncoding('utf8');
-  proc.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  const started = await new Promise<{ url: string; resources: Resources }>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`crs serve --backend aws did not start:\n${err.slice(-4000)}`)),
-      90_000,
-    );
-    child.stderr!.on('data', (chunk: string) => {
-      err += chunk;
-      const url = err.match(/listening on (http:\/\/\S+)/);
-      const resources = err.match(/crs serve: resources (\{.*\})\n/);
-      if (url && resources) {
-        clearTimeout(timer);
-        resolve({ url: url[1]!, resources: JSON.parse(resources[1]!) as Resources });
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`crs serve --backend aws exited with ${code}:\n${err.slice(-4000)}`));
-    });
-  });
-  return Object.assign(proc, started) as AwsServe;
 }
 
 export async function health(s: { url: string }): Promise<AwsHostHealth> {
@@ -280,16 +238,9 @@ export function byPatient<T extends { patientId: string }>(events: T[]): Record<
  */
 export async function teardown(endpoint: string, prefix: string, o: { always?: boolean } = {}): Promise<void> {
   if (isOwnEmulator(endpoint) && !o.always) return;
-  const child = spawn(
-    process.execPath,
-    [CRS_BIN, 'serve', '--backend', 'aws', '--teardown', '--endpoint', endpoint, '--prefix', prefix],
-    {
-      cwd: REPO,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
+  const { status: code, stderr: err } = await crsAsync(
+    ['serve', '--backend', 'aws', '--teardown', '--endpoint', endpoint, '--prefix', prefix],
+    {},
   );
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   if (code !== 0) throw new Error(`teardown of ${prefix} failed:\n${err.slice(-2000)}`);
 }

@@ -1,7 +1,10 @@
-// Runs the real `crs` command (bin/crs.js) as a user would, and parses its NDJSON output.
-import { spawn, spawnSync } from 'node:child_process';
+// Runs the real `crs` command (bin/crs.js) as a user would: one-off commands (their NDJSON output parsed), and
+// `crs serve` as a long-running child (spawnCrs: the embedded and the AWS integration tests start it so).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-export const CLI = new URL('../../bin/crs.js', import.meta.url).pathname;
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
 
 export function replayCli(args: string[], input: string) {
   const r = spawnSync(process.execPath, [CLI, 'replay', ...args], { input, encoding: 'utf8' });
@@ -19,6 +22,7 @@ export function crsAsync(
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -26,6 +30,74 @@ export function crsAsync(
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+    // 'close', not 'exit': the output is all read by then.
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/** A long-running `crs` child (`crs serve`): its standard output line by line, its standard error, and its end. */
+export interface CrsProcess {
+  child: ChildProcess;
+  /** Every complete line written to standard output (the page stream), in order. */
+  lines: string[];
+  /** Called with each new stdout line (for latency measurements). */
+  onLine?: (line: string, at: bigint) => void;
+  stderr: () => string;
+  /** Its exit code, once every line it wrote has been read. */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `crs ARGS` and waits until `started` finds what it needs in its standard error (where it listens); refused
+ * when the process exits first or has not started within `timeoutMs`.
+ */
+export async function spawnCrs<T extends object>(
+  args: string[],
+  env: Record<string, string>,
+  started: (stderr: string) => T | undefined,
+  timeoutMs: number,
+): Promise<CrsProcess & T> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let out = '';
+  const proc: CrsProcess = {
+    child,
+    lines: [],
+    stderr: () => err,
+    // 'close', not 'exit': every line the process wrote has been read by then.
+    exited: new Promise((resolve) => child.on('close', (code) => resolve(code))),
+  };
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    const at = process.hrtime.bigint();
+    out += chunk;
+    const parts = out.split('\n');
+    out = parts.pop()!;
+    for (const line of parts) {
+      proc.lines.push(line);
+      proc.onLine?.(line, at);
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  const name = `crs ${args.slice(0, args[1] === '--backend' ? 3 : 1).join(' ')}`;
+  const found = await new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${err.slice(-4000)}`)), timeoutMs);
+    child.stderr!.on('data', (chunk: string) => {
+      err += chunk;
+      const t = started(err);
+      if (t) {
+        clearTimeout(timer);
+        resolve(t);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}:\n${err.slice(-4000)}`));
+    });
+  });
+  return Object.assign(proc, found);
 }
