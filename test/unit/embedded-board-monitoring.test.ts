@@ -7,15 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { iso } from '#domain/time.ts';
 import type { AuditEvent } from '#ports';
-import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { lineStream } from '#test/support/lines.ts';
+import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
+import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 const MIN = 60_000;
@@ -24,20 +23,8 @@ let server: EmbeddedServer;
 let clock: number;
 let lines: string[];
 
-async function start(): Promise<EmbeddedServer> {
-  const r = resolveConfig({ paging: { staleFeedMinutes: 15 } });
-  if (!r.ok) throw new Error(r.errors.join('; '));
-  return startEmbeddedServer({
-    dataDir: dir,
-    config: r.config,
-    port: 0,
-    localToken: TOKEN,
-    pageStream: lineStream(lines),
-    pageLines: true,
-    now: () => clock,
-    log: () => undefined,
-  });
-}
+const start = () =>
+  startPagingServer({ dataDir: dir, paging: { staleFeedMinutes: 15 }, lines, now: () => clock, localToken: TOKEN });
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'crs-board-monitoring-'));
@@ -50,11 +37,7 @@ afterEach(async () => {
 });
 
 const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
-const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${server.url}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) },
-  });
+const api = (path: string, init: RequestInit = {}) => boardApi(server)(path, init);
 /** The name a board user types (the trail records it); `by: undefined` sends none. */
 const BY = 'R. Nurse';
 const monitoring = (patientId: string, action: 'end' | 'resume', body: object = {}, headers = {}) =>
@@ -64,16 +47,7 @@ const monitoring = (patientId: string, action: 'end' | 'resume', body: object = 
     body: JSON.stringify({ by: BY, ...body }),
   });
 
-async function post(...messages: DeviceMessage[]): Promise<void> {
-  for (const m of messages) {
-    const res = await fetch(`${server.url}/v1/messages`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(m),
-    });
-    expect(res.status).toBe(202);
-  }
-}
+const post = (...messages: DeviceMessage[]) => postMessages(server, TOKEN, messages);
 
 interface ListedPatient {
   patientId: string;

@@ -6,16 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lineStream } from '#test/support/lines.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signAck } from '#app/ack.ts';
-import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AuditEvent, SecurityEvent } from '#ports';
-import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { until } from '#test/support/until.ts';
+import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 const MIN = 60_000;
@@ -24,21 +24,8 @@ let server: EmbeddedServer;
 let clock: number;
 let lines: string[];
 
-async function start(paging: Record<string, unknown> = { staleFeedMinutes: 1e9 }): Promise<EmbeddedServer> {
-  const r = resolveConfig({ paging });
-  if (!r.ok) throw new Error(r.errors.join('; '));
-  const stream = lineStream(lines);
-  return startEmbeddedServer({
-    dataDir: dir,
-    config: r.config,
-    port: 0,
-    localToken: TOKEN,
-    pageStream: stream,
-    pageLines: true,
-    now: () => clock,
-    log: () => undefined,
-  });
-}
+const start = (paging: Record<string, unknown> = { staleFeedMinutes: 1e9 }) =>
+  startPagingServer({ dataDir: dir, paging, lines, now: () => clock, localToken: TOKEN });
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'crs-paging-http-'));
@@ -50,25 +37,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const boardKey = () => new URL(server.boardUrl).searchParams.get('key')!;
-const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${server.url}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${boardKey()}`, ...(init.headers ?? {}) },
-  });
+const api = (path: string, init: RequestInit = {}) => boardApi(server)(path, init);
 const apiPost = (path: string, body: unknown) =>
   api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-async function post(...messages: DeviceMessage[]): Promise<void> {
-  for (const m of messages) {
-    const res = await fetch(`${server.url}/v1/messages`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(m),
-    });
-    expect(res.status).toBe(202);
-  }
-}
+const post = (...messages: DeviceMessage[]) => postMessages(server, TOKEN, messages);
 
 const pages = () =>
   lines

@@ -6,20 +6,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lineStream } from '#test/support/lines.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sweepStaleFeeds, type SweepDeps } from '../../shared/adapters/aws/stale-feed-sweep.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
 import type { AlertInput } from '../../shared/domain/paging.ts';
-import { DEFAULT_CONFIG, resolveConfig } from '../../shared/domain/config.ts';
+import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import type { PatientState } from '../../shared/domain/state.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '../support/messages.ts';
 import { sweepFakes } from '../support/sweep.ts';
 import { until } from '#test/support/until.ts';
+import { startPagingServer } from '#test/support/in-process-serve.ts';
 
 const MIN = 60_000;
 const TOKEN = 'stale-feed-groups-test-token-0123456789';
@@ -40,20 +40,16 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
   });
 
   it('pages once per ward and team (a patient alone in its ward still gets its own page), and clears a ward when its last patient has data again', async () => {
-    const r = resolveConfig({ paging: { staleFeedMinutes: 15 } });
-    if (!r.ok) throw new Error(r.errors.join('; '));
-    const stream = lineStream(lines);
-    server = await startEmbeddedServer({
-      dataDir: dir,
-      config: r.config,
-      port: 0,
-      localToken: TOKEN,
-      pageStream: stream,
-      pageLines: true,
-      now: () => clock,
-      log: () => undefined,
-      maxPatients: 5000,
-    });
+    const boot = () =>
+      startPagingServer({
+        dataDir: dir,
+        paging: { staleFeedMinutes: 15 },
+        lines,
+        now: () => clock,
+        localToken: TOKEN,
+        maxPatients: 5000,
+      });
+    server = await boot();
     const s = server;
     const wardOf = (i: number) => (i < 1990 ? 'H4' : i < 1999 ? 'H5' : 'H6');
     const ids = Array.from({ length: 2000 }, (_, i) => `P${i}`);
@@ -124,17 +120,7 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
 
     // A restart forgets who belonged to H4's alert: the next sweep finds them again, and pages nobody.
     await s.close();
-    server = await startEmbeddedServer({
-      dataDir: dir,
-      config: r.config,
-      port: 0,
-      localToken: TOKEN,
-      pageStream: stream,
-      pageLines: true,
-      now: () => clock,
-      log: () => undefined,
-      maxPatients: 5000,
-    });
+    server = await boot();
     await server.paging.sweep();
     expect(server.db.prepare("SELECT count(*) FROM pages WHERE subject = 'stale-feed'").pluck().get()).toBe(4); // the three alerts and H5's all-clear
   }, 120_000);

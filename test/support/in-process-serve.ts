@@ -1,0 +1,61 @@
+// `crs serve` in the test's own process, as the paging tests drive it: the server's clock is the test's (so that
+// 5- and 15-minute ladders take no time), its pages go as JSON lines into an array, and it logs nothing. With the
+// board API (the board key) and the device API (the local token) as a test calls them.
+import { expect } from 'vitest';
+import { resolveConfig } from '#domain/config.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { lineStream } from './lines.ts';
+
+export function startPagingServer(o: {
+  dataDir: string;
+  /** The paging settings (crs-config `paging`) over the defaults. */
+  paging: Record<string, unknown>;
+  /** Where the page lines go. */
+  lines: string[];
+  now: () => number;
+  localToken: string;
+  maxPatients?: number;
+}): Promise<EmbeddedServer> {
+  const r = resolveConfig({ paging: o.paging });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return startEmbeddedServer({
+    dataDir: o.dataDir,
+    config: r.config,
+    port: 0,
+    localToken: o.localToken,
+    pageStream: lineStream(o.lines),
+    pageLines: true,
+    now: o.now,
+    log: () => undefined,
+    ...(o.maxPatients !== undefined ? { maxPatients: o.maxPatients } : {}),
+  });
+}
+
+/** A request to the server's board API, with the board key. */
+export const boardApi =
+  (server: Pick<EmbeddedServer, 'url' | 'boardUrl'>) =>
+  (path: string, init: RequestInit = {}): Promise<Response> =>
+    fetch(`${server.url}${path}`, {
+      ...init,
+      headers: {
+        authorization: `Bearer ${new URL(server.boardUrl).searchParams.get('key')!}`,
+        ...(init.headers ?? {}),
+      },
+    });
+
+/** Posts each message to the device API with `token`, one request each, and expects each accepted. */
+export async function postMessages(
+  server: Pick<EmbeddedServer, 'url'>,
+  token: string,
+  messages: DeviceMessage[],
+): Promise<void> {
+  for (const m of messages) {
+    const res = await fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(m),
+    });
+    expect(res.status).toBe(202);
+  }
+}
