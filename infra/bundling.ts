@@ -1,6 +1,8 @@
-// The one set of esbuild options for the Lambda bundles: NodejsFunction uses it (local esbuild, no Docker) and so
-// does the bundle-size and cold-import benchmark, so the figures are those of what is deployed.
+// How the Lambda functions are bundled: their entries, the one set of esbuild options (the stack, the benchmark and
+// the tests build with it), the budgets `npm run bench` prints against.
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSync, type BuildOptions, type Metafile } from 'esbuild';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -14,16 +16,31 @@ export const FUNCTION_ENTRIES = {
 } as const;
 export type FunctionName = keyof typeof FUNCTION_ENTRIES;
 
-export const LAMBDA_BUNDLE = {
+/**
+ * The one set of esbuild options for every Lambda bundle: the stack builds with it (infra/function-defaults.ts), and
+ * so do the benchmark and the tests, so the figures are those of what is deployed.
+ */
+export const ESBUILD_LAMBDA_OPTIONS = {
+  bundle: true,
   format: 'esm',
-  target: 'node22',
   platform: 'node',
+  target: 'node22',
   minify: true,
+  /**
+   * Code splitting: what is loaded only by a dynamic import (the HL7 v2 and FHIR routes and their FHIR library, the
+   * SDK's browser user-agent parser and event streams) goes to files of its own, which Node reads and compiles when
+   * the import runs. In one file V8 parsed all of it at every cold start: about 10 ms of each function's cold import
+   * on the machine of 2026-12-04 (docs/cost.md "Cold start").
+   */
+  splitting: true,
+  entryNames: '[name]',
+  chunkNames: '[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
   sourcemap: true,
   /**
-   * The map ships beside the bundle (without the sources), read only when an error's stack reaches the runtime's log
-   * (shared/adapters/aws/source-positions.ts): the functions run without --enable-source-maps, which would decode
-   * it at every cold start.
+   * The maps ship beside the files (without the sources), read only when an error's stack reaches the runtime's
+   * log (shared/adapters/aws/source-positions.ts): the functions run without --enable-source-maps, which would
+   * decode them at every cold start.
    */
   sourcesContent: false,
   /**
@@ -40,26 +57,28 @@ export const LAMBDA_BUNDLE = {
     '@aws-sdk/credential-provider-process',
     '@aws-sdk/credential-provider-web-identity',
     '@aws-sdk/credential-provider-login',
-  ] as string[],
-  /** The SDK's CommonJS dependencies call require(), which an ES module must be given. */
-  banner: "import { createRequire as __crsRequire } from 'node:module'; const require = __crsRequire(import.meta.url);",
+  ],
   /** Prefer dependencies' ESM builds (tree-shaken better than their CommonJS ones). */
   mainFields: ['module', 'main'],
-} as const;
+  /** The SDK's CommonJS dependencies call require(), which an ES module must be given. */
+  banner: {
+    js: "import { createRequire as __crsRequire } from 'node:module'; const require = __crsRequire(import.meta.url);",
+  },
+  logLevel: 'error',
+} satisfies BuildOptions;
 
-/** LAMBDA_BUNDLE as esbuild's own build options: what the bench and the tests build with (CDK maps it itself). */
-export const ESBUILD_LAMBDA_OPTIONS = {
-  bundle: true,
-  format: LAMBDA_BUNDLE.format,
-  platform: LAMBDA_BUNDLE.platform,
-  target: LAMBDA_BUNDLE.target,
-  minify: LAMBDA_BUNDLE.minify,
-  sourcemap: LAMBDA_BUNDLE.sourcemap,
-  sourcesContent: LAMBDA_BUNDLE.sourcesContent,
-  external: [...LAMBDA_BUNDLE.external],
-  mainFields: [...LAMBDA_BUNDLE.mainFields],
-  banner: { js: LAMBDA_BUNDLE.banner },
-};
+/**
+ * Builds function `name` into `outdir`: `index.mjs` (the handler's module, `index.handler`), the files it imports
+ * (statically, or on a route that needs them), and their source maps.
+ */
+export function bundleFunction(name: FunctionName, outdir: string): Metafile {
+  return buildSync({
+    ...ESBUILD_LAMBDA_OPTIONS,
+    entryPoints: { index: join(REPO_ROOT, FUNCTION_ENTRIES[name]) },
+    outdir,
+    metafile: true,
+  }).metafile;
+}
 
 /**
  * Budgets that `npm run bench` prints against. DynamoDB requests per patient in a grade batch: a read of the state,

@@ -2,14 +2,16 @@
 // rely on (FIFO per patient, the outbox stream, encryption, TLS, least privilege, DLQs, alarms, log retention),
 // and the paging: pages and audit tables (the audit append-only by its grants), escalation timers and schedule,
 // the acknowledge routes and the link secret.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LAMBDA_BUNDLE, REPO_ROOT } from '#infra/bundling.ts';
+import { ESBUILD_LAMBDA_OPTIONS, REPO_ROOT } from '#infra/bundling.ts';
+import { ENV } from '#adapters/aws/env.ts';
 import {
   API_THROTTLED_METRIC,
   MAX_RECEIVE_COUNT,
@@ -600,32 +602,89 @@ describe('functions', () => {
     expect(ackEnv.CRS_PAGES_TOPIC_ARN).toBeUndefined(); // acknowledging sends nothing
   });
 
+  const assetDir = (f: { fn: { node: { defaultChild?: unknown } } }) =>
+    join(synth.outdir, `asset.${resources[idOf(f.fn)]!.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+
   it('ship minified ESM bundles with source maps and the AWS SDK in them, built by the local esbuild', () => {
-    for (const f of [
-      synth.stack.ingest,
-      synth.stack.grade,
-      synth.stack.notify,
-      synth.stack.escalate,
-      synth.stack.ack,
-    ]) {
-      const code = resources[idOf(f.fn)]!.Properties.Code;
-      const dir = join(synth.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
-      const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
-      expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
-      expect(bundle).toMatch(/^import\{|\bimport\{/); // ES module syntax
+    const functions = {
+      ingest: synth.stack.ingest,
+      grade: synth.stack.grade,
+      notify: synth.stack.notify,
+      escalate: synth.stack.escalate,
+      ack: synth.stack.ack,
+    };
+    expect(new Set(Object.values(functions).map(assetDir)).size).toBe(5); // each its own
+    for (const [name, f] of Object.entries(functions)) {
+      expect(resources[idOf(f.fn)]!.Properties.Handler).toBe('index.handler');
+      const dir = assetDir(f);
+      const map = JSON.parse(readFileSync(join(dir, 'index.mjs.map'), 'utf8')) as { sources: string[] };
+      expect(
+        map.sources.some((s) => s.endsWith(`functions/${name}/handler.ts`)),
+        name,
+      ).toBe(true);
+      // index.mjs and the files split from it (what only a dynamic import loads), each with its map.
+      const files = readdirSync(dir).filter((n) => n.endsWith('.mjs'));
+      expect(files).toContain('index.mjs');
+      const code = new Map(files.map((n) => [n, readFileSync(join(dir, n), 'utf8')]));
+      for (const [name, text] of code) {
+        expect(existsSync(join(dir, `${name}.map`)), name).toBe(true);
+        expect(text, name).toMatch(new RegExp(`//# sourceMappingURL=${name.replace('.', '\\.')}\\.map\\s*$`));
+        // Every file it imports (statically or on a route that needs it) is in the asset.
+        for (const [, imported] of text.matchAll(/(?:\bfrom|\bimport\(?)\s*"\.\/([^"]+)"/g))
+          expect(code.has(imported!), `${name} imports ./${imported}`).toBe(true);
+      }
+      const index = code.get('index.mjs')!;
+      expect(index).toMatch(/\bas handler\b/); // index.handler
+      expect(index).toMatch(/^import\{|\bimport\{/); // ES module syntax
+      const all = [...code.values()].join('\n');
       // The SDK the tests ran against is bundled in: nothing is imported from the runtime's copy, but for the
       // credential providers the default chain loads only without credentials in the environment (never in Lambda).
-      expect(bundle).not.toMatch(/from\s*"@aws-sdk\//);
-      const elsewhere = [...bundle.matchAll(/import\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
+      expect(all).not.toMatch(/from\s*"@aws-sdk\//);
+      const elsewhere = [...all.matchAll(/import\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
       expect(
-        elsewhere.every((name) => LAMBDA_BUNDLE.external.includes(name!)),
+        elsewhere.every((name) => ESBUILD_LAMBDA_OPTIONS.external.includes(name!)),
         elsewhere.join(', '),
       ).toBe(true);
-      expect(bundle).toMatch(/DynamoDB_20120810/); // the DynamoDB client's own protocol target
-      expect(bundle.length).toBeLessThanOrEqual(600 * 1024);
-      expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(1000); // minified: long lines
-      expect(bundle).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
+      expect(all).toMatch(/DynamoDB_20120810/); // the DynamoDB client's own protocol target
+      expect(all.length).toBeLessThanOrEqual(600 * 1024);
+      expect(index.length / index.split('\n').length).toBeGreaterThan(1000); // minified: long lines
     }
+  });
+
+  it("ship the ingest function's HL7 v2 and FHIR routes in the files they load when first asked", () => {
+    // The deployed bundle itself, in a plain node with no AWS: a request without a token is refused on each route
+    // in its own format, which it can only be once the route's split file has loaded.
+    const script = `
+      const { handler } = await import('./index.mjs');
+      const event = (rawPath, contentType, body) => ({
+        rawPath, body, isBase64Encoded: false, headers: { 'content-type': contentType },
+        requestContext: { http: { method: 'POST' } },
+      });
+      const hl7 = await handler(event('/v1/hl7v2', 'application/hl7-v2', 'MSH|^~\\\\&|GW|H|CRS|H|20260110080000||ORU^R01^ORU_R01|1|P|2.6\\r'));
+      const fhir = await handler(event('/fhir/r4', 'application/fhir+json', '{"resourceType":"Bundle"}'));
+      process.stdout.write(JSON.stringify({ hl7, fhir }));`;
+    const run = spawnSync(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], {
+      cwd: assetDir(synth.stack.ingest),
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'none',
+        AWS_SECRET_ACCESS_KEY: 'none',
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        [ENV.queueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/Messages.fifo',
+        [ENV.tokensTable]: 'tokens',
+        [ENV.stateTable]: 'state',
+      },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const { hl7, fhir } = JSON.parse(run.stdout);
+    expect(hl7.statusCode).toBe(401);
+    expect(hl7.body).toMatch(/^MSH\|/);
+    expect(hl7.body).toMatch(/\rMSA\|AR\|[^|]*\|missing bearer token/);
+    expect(fhir.statusCode).toBe(401);
+    expect(JSON.parse(fhir.body)).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'login' }] });
   });
 
   it('log to their own log groups; every log group has a retention and is encrypted', () => {
