@@ -501,7 +501,16 @@ export function gradeIcans(state: PatientState): Graded {
   return graded;
 }
 
-function icansOf(n: TimedFields<NeuroFields>): Graded {
+/**
+ * The neuro values an ICANS grade of 0 rests on: every domain known (each normal then), with its value and time.
+ * What a page standing ICANS down to 0 names (crs-rules.md section 6: the criteria that drove the grade); the
+ * assessments and the board list ICANS reasons only above 0, as before.
+ */
+export function icansNormalReasons(state: PatientState): Reason[] {
+  return icansDomains(state.neuro).map(([, r]) => r);
+}
+
+function icansDomains(n: TimedFields<NeuroFields>): [number, Reason][] {
   const { iceScore, consciousness, seizure, motorWeakness, cerebralEdema } = n;
   const domains: [number, Reason][] = [];
   if (iceScore)
@@ -518,13 +527,29 @@ function icansOf(n: TimedFields<NeuroFields>): Graded {
       SEIZURE_GRADE[seizure.v],
       reason('seizure', seizure.v, seizure.t, `seizure: ${seizure.v.replaceAll('_', ' ')}`),
     ]);
-  if (motorWeakness?.v) domains.push([4, reason('motor-weakness', true, motorWeakness.t, 'deep focal motor weakness')]);
+  if (motorWeakness) {
+    const weak = motorWeakness.v;
+    domains.push([
+      weak ? 4 : 0,
+      reason(
+        'motor-weakness',
+        weak,
+        motorWeakness.t,
+        weak ? 'deep focal motor weakness' : 'no deep focal motor weakness',
+      ),
+    ]);
+  }
   if (cerebralEdema) {
     domains.push([
       EDEMA_GRADE[cerebralEdema.v],
       reason('cerebral-edema', cerebralEdema.v, cerebralEdema.t, `cerebral oedema: ${cerebralEdema.v}`),
     ]);
   }
+  return domains;
+}
+
+function icansOf(n: TimedFields<NeuroFields>): Graded {
+  const domains = icansDomains(n);
   let grade = 0;
   for (const [g] of domains) grade = Math.max(grade, g);
   if (grade === 0) return NO_ICANS;

@@ -125,3 +125,38 @@ describe('section 6: the tocilizumab dose at its edges', () => {
     expect(toci(70, 1)).toMatchObject({ givenTotal: 1, anotherAllowed: true, notBefore: '2026-01-10T16:01:00Z' });
   });
 });
+
+describe('section 6: a page carries the criteria that drove the grade, with their values and times', () => {
+  it('ICANS stood down to 0: the page names the neuro values it rests on (it named none)', () => {
+    const r = run([
+      enrol(P),
+      msg(P, 0, { neuro: { iceScore: 5, consciousness: 'awakens_to_voice' } }),
+      msg(P, 10, { neuro: { iceScore: 10 } }),
+      msg(P, 20, { neuro: { consciousness: 'alert', seizure: 'none' } }),
+      msg(P, 80, { vitals: { heartRate: 80 } }),
+    ]);
+    const down = r.notifications.find((n) => n.kind === 'de-escalation')!;
+    expect(down).toMatchObject({ condition: 'icans', fromGrade: 2, toGrade: 0 });
+    expect(down.reasons.map(({ criterion, value, at }) => ({ criterion, value, at }))).toEqual([
+      { criterion: 'ice-score', value: 10, at: '2026-01-10T08:10:00Z' },
+      { criterion: 'consciousness', value: 'alert', at: '2026-01-10T08:20:00Z' },
+      { criterion: 'seizure', value: 'none', at: '2026-01-10T08:20:00Z' },
+    ]);
+    expect(down.summary).toContain('ICE score 10/10 at 2026-01-10 08:10 UTC');
+    expect(down.summary).toContain('consciousness: alert at 2026-01-10 08:20 UTC');
+    // The assessments are as they were: ICANS reasons only while ICANS is above 0.
+    expect(r.last.reasons.some((x) => x.text.startsWith('ICANS'))).toBe(false);
+  });
+
+  it('a CRS page to 0 already did: the criterion not met, at the clock', () => {
+    const r = run([
+      enrol(P),
+      msg(P, 0, { vitals: { temperatureC: 39 } }),
+      msg(P, 25 * 60, { vitals: { heartRate: 80 } }),
+      msg(P, 26 * 60, { vitals: { heartRate: 80 } }),
+    ]);
+    const down = r.notifications.find((n) => n.kind === 'de-escalation')!;
+    expect(down).toMatchObject({ condition: 'crs', fromGrade: 1, toGrade: 0 });
+    expect(down.reasons.map((x) => x.criterion)).toEqual(['no-fever']);
+  });
+});
