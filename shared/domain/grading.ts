@@ -287,7 +287,12 @@ function gradeAstct(state: PatientState, config: GradingConfig): Graded {
   const agents = infusingAgents(state);
   const hypo = hypotensionReasons(state, config, agents);
   const oxygen = astctOxygen(state, config);
-  if (!entry.febrile && !hypo && !oxygen) return { grade: 0, reasons: entry.reasons };
+  if (!entry.febrile && !hypo && !oxygen) {
+    // The waiver lets CRS grade without fever; what makes it 0 is that nothing grades it (crs-rules section 1).
+    const why = `no temperature >= ${config.feverThresholdC} °C in the last ${config.feverWindowMinutes / 60} h, no hypotension and no hypoxia`;
+    entry.reasons.push(reason('no-fever', false, state.clock, `CRS 0 with the fever waiver: ${why}`));
+    return { grade: 0, reasons: entry.reasons };
+  }
   let grade = entry.febrile ? 1 : 0;
   const reasons = entry.reasons; // built afresh for this grading
   if (hypo) {

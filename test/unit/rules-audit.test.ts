@@ -148,6 +148,25 @@ describe('section 6: a page carries the criteria that drove the grade, with thei
     expect(r.last.reasons.some((x) => x.text.startsWith('ICANS'))).toBe(false);
   });
 
+  it('CRS stood down to 0 under the fever waiver: the page says what 0 rests on, not the waiver alone', () => {
+    // Fever, paracetamol after it (the waiver), a nasal cannula: CRS 2. The next day afebrile on room air: CRS 0,
+    // because there is neither fever nor hypotension nor hypoxia; the page named only "fever not required".
+    const r = run([
+      enrol(P),
+      msg(P, 0, { vitals: { temperatureC: 39 } }),
+      msg(P, 10, { medications: [{ drug: 'acetaminophen' }], oxygen: { device: 'nasal_cannula', flowLpm: 2 } }),
+      msg(P, 25 * 60, { oxygen: { device: 'room_air' } }),
+      msg(P, 26 * 60, { vitals: { heartRate: 80 } }),
+    ]);
+    const down = r.notifications.find((n) => n.kind === 'de-escalation')!;
+    expect(down).toMatchObject({ condition: 'crs', fromGrade: 2, toGrade: 0 });
+    expect(down.reasons.map(({ criterion, value, at }) => ({ criterion, value, at }))).toEqual([
+      { criterion: 'fever-waiver', value: true, at: '2026-01-10T08:10:00Z' },
+      { criterion: 'no-fever', value: false, at: '2026-01-11T10:00:00Z' },
+    ]);
+    expect(down.summary).toContain('no temperature >= 38 °C in the last 24 h, no hypotension and no hypoxia');
+  });
+
   it('a CRS page to 0 already did: the criterion not met, at the clock', () => {
     const r = run([
       enrol(P),
