@@ -287,7 +287,12 @@ function gradeAstct(state: PatientState, config: GradingConfig): Graded {
   const agents = infusingAgents(state);
   const hypo = hypotensionReasons(state, config, agents);
   const oxygen = astctOxygen(state, config);
-  if (!entry.febrile && !hypo && !oxygen) return { grade: 0, reasons: entry.reasons };
+  if (!entry.febrile && !hypo && !oxygen) {
+    // The waiver lets CRS grade without fever; what makes it 0 is that nothing grades it (crs-rules section 1).
+    const why = `no temperature >= ${config.feverThresholdC} °C in the last ${config.feverWindowMinutes / 60} h, no hypotension and no hypoxia`;
+    entry.reasons.push(reason('no-fever', false, state.clock, `CRS 0 with the fever waiver: ${why}`));
+    return { grade: 0, reasons: entry.reasons };
+  }
   let grade = entry.febrile ? 1 : 0;
   const reasons = entry.reasons; // built afresh for this grading
   if (hypo) {
@@ -501,7 +506,16 @@ export function gradeIcans(state: PatientState): Graded {
   return graded;
 }
 
-function icansOf(n: TimedFields<NeuroFields>): Graded {
+/**
+ * The neuro values an ICANS grade of 0 rests on: every domain known (each normal then), with its value and time.
+ * What a page standing ICANS down to 0 names (crs-rules.md section 6: the criteria that drove the grade); the
+ * assessments and the board list ICANS reasons only above 0, as before.
+ */
+export function icansNormalReasons(state: PatientState): Reason[] {
+  return icansDomains(state.neuro).map(([, r]) => r);
+}
+
+function icansDomains(n: TimedFields<NeuroFields>): [number, Reason][] {
   const { iceScore, consciousness, seizure, motorWeakness, cerebralEdema } = n;
   const domains: [number, Reason][] = [];
   if (iceScore)
@@ -518,13 +532,29 @@ function icansOf(n: TimedFields<NeuroFields>): Graded {
       SEIZURE_GRADE[seizure.v],
       reason('seizure', seizure.v, seizure.t, `seizure: ${seizure.v.replaceAll('_', ' ')}`),
     ]);
-  if (motorWeakness?.v) domains.push([4, reason('motor-weakness', true, motorWeakness.t, 'deep focal motor weakness')]);
+  if (motorWeakness) {
+    const weak = motorWeakness.v;
+    domains.push([
+      weak ? 4 : 0,
+      reason(
+        'motor-weakness',
+        weak,
+        motorWeakness.t,
+        weak ? 'deep focal motor weakness' : 'no deep focal motor weakness',
+      ),
+    ]);
+  }
   if (cerebralEdema) {
     domains.push([
       EDEMA_GRADE[cerebralEdema.v],
       reason('cerebral-edema', cerebralEdema.v, cerebralEdema.t, `cerebral oedema: ${cerebralEdema.v}`),
     ]);
   }
+  return domains;
+}
+
+function icansOf(n: TimedFields<NeuroFields>): Graded {
+  const domains = icansDomains(n);
   let grade = 0;
   for (const [g] of domains) grade = Math.max(grade, g);
   if (grade === 0) return NO_ICANS;

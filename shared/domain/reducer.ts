@@ -8,6 +8,7 @@ import {
   gradeCrs,
   gradeIcans,
   hypotensionThresholds,
+  icansNormalReasons,
   reasonText,
   type Graded,
   type Reason,
@@ -371,7 +372,8 @@ export function reduce(
           config,
           condition,
           ...d.page,
-          reasons: graded.reasons,
+          // ICANS at 0 has no domain above normal: the page names the normal values it rests on (section 6).
+          reasons: condition === 'icans' && graded.grade === 0 ? icansNormalReasons(s) : graded.reasons,
           crsGrade: crs.grade,
           causedBy: msg.messageId,
         }),
