@@ -235,13 +235,17 @@ const Medication = strict({
   doseMg: z.optional(num(0, Infinity)),
 });
 
-const Neuro = strict({
-  iceScore: z.optional(num(0, 10, { int: true })),
-  consciousness: z.optional(oneOf(CONSCIOUSNESS)),
-  seizure: z.optional(oneOf(SEIZURE)),
-  motorWeakness: z.optional(z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` })),
-  cerebralEdema: z.optional(oneOf(CEREBRAL_EDEMA)),
-});
+// Empty, it would say nothing: since rules 1.1 a field left out keeps its latest value (it no longer meant "normal").
+const Neuro = nonEmpty(
+  strict({
+    iceScore: z.optional(num(0, 10, { int: true })),
+    consciousness: z.optional(oneOf(CONSCIOUSNESS)),
+    seizure: z.optional(oneOf(SEIZURE)),
+    motorWeakness: z.optional(z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` })),
+    cerebralEdema: z.optional(oneOf(CEREBRAL_EDEMA)),
+  }),
+  'neuro field',
+);
 
 const OrganToxicity = nonEmpty(
   strict({

@@ -63,7 +63,8 @@ const neuro = fc
     motorWeakness: opt(fc.boolean()),
     cerebralEdema: opt(fc.constantFrom(...CEREBRAL_EDEMA)),
   })
-  .map(clean);
+  .map(clean)
+  .filter((n) => Object.keys(n).length > 0); // the contract refuses an empty section
 
 const organToxicity = fc
   .record({
@@ -144,7 +145,7 @@ const observation = fc
     oxygen: opt(oxygen),
     vasopressors: opt(pumps),
     medications: opt(medications),
-    neuro: opt(neuro.filter((n) => Object.keys(n).length > 0)),
+    neuro: opt(neuro),
     organToxicity: opt(organToxicity),
     labs: opt(fc.record({ crpMgL: fc.integer({ min: 1, max: 300 }) })),
   })
@@ -285,7 +286,7 @@ const clinicalSections: fc.Arbitrary<Sections> = fc.oneof(
   { weight: 3, arbitrary: clinicalPumps.map((vasopressors) => ({ vasopressors })) },
   { weight: 2, arbitrary: fc.constantFrom(...MEDICATION_DRUGS).map((drug) => ({ medications: [{ drug }] })) },
   { weight: 2, arbitrary: clinicalOxygen.map((oxygen) => ({ oxygen })) },
-  { weight: 1, arbitrary: neuro.filter((n) => Object.keys(n).length > 0).map((n) => ({ neuro: n })) },
+  { weight: 1, arbitrary: neuro.map((n) => ({ neuro: n })) },
   { weight: 1, arbitrary: organToxicity.map((organToxicity) => ({ organToxicity })) },
   {
     weight: 1,

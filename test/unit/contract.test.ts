@@ -208,6 +208,9 @@ describe('refused, naming the field and the problem', () => {
 
   it('an empty section', () => {
     expect(errors({ ...base, vitals: {} })).toEqual(['vitals: is empty: give at least one measurement']);
+    // Every section alike: an empty neuro section was accepted, a message that said nothing.
+    expect(errors({ ...base, neuro: {} })).toEqual(['neuro: is empty: give at least one neuro field']);
+    expect(errors({ ...base, neuro: { seizure: 'none' } })).toEqual([]);
   });
 
   it('missing required fields', () => {
