@@ -31,6 +31,7 @@ export interface Notification {
   fromGrade: number;
   toGrade: number;
   teams: Team[];
+  /** The scheme the grade was given in: the deployment's for CRS, ASTCT 2019 for ICANS (both schemes). */
   scheme: Scheme;
   bed: string | null;
   ward: string | null;
@@ -139,7 +140,8 @@ export function buildPage(p: PageInput): Notification {
   const toci = tocilizumabAdvice(state, config);
   const bed = state.enrolment.bed?.v ?? null;
   const day = dayPostInfusion(state);
-  const scheme = config.scheme;
+  // ICANS is graded by ASTCT 2019 in both schemes: the scheme a page names is the one its grade was given in.
+  const scheme: Scheme = condition === 'icans' ? 'astct2019' : config.scheme;
   // Day -1 before the infusion (a fever during lymphodepletion), never "day +-1".
   const dayText = day === null ? null : `day ${day < 0 ? day : `+${day}`}`;
   const where = [`patient ${state.patientId}`, bed ? `bed ${bed}` : null, dayText].filter(Boolean).join(', ');

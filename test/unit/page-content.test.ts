@@ -242,7 +242,7 @@ function checkGradeChange(n: Notification, cfg: GradingConfig, escalatedRole?: s
     condition: n.condition,
     fromGrade: n.fromGrade,
     toGrade: n.toGrade,
-    scheme: cfg.scheme,
+    scheme: n.condition === 'icans' ? 'astct2019' : cfg.scheme, // the scheme of the grade
     dayPostInfusion: n.dayPostInfusion,
     provisional: true,
     actions: n.actions,

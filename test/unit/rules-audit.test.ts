@@ -179,3 +179,22 @@ describe('section 6: a page carries the criteria that drove the grade, with thei
     expect(down.reasons.map((x) => x.criterion)).toEqual(['no-fever']);
   });
 });
+
+describe('section 6: the scheme a page names is the one its grade was given in', () => {
+  it('under Lee 2014 a CRS page says lee2014 and an ICANS page astct2019 (ICANS is graded by ASTCT in both schemes)', () => {
+    const r = run(
+      [
+        enrol(P),
+        msg(P, 0, { vitals: { temperatureC: 39 } }),
+        msg(P, 10, { neuro: { iceScore: 5, consciousness: 'awakens_to_voice' } }),
+      ],
+      lee,
+    );
+    const crs = r.notifications.find((n) => n.condition === 'crs')!;
+    const icans = r.notifications.find((n) => n.condition === 'icans')!;
+    expect(crs).toMatchObject({ scheme: 'lee2014', toGrade: 1 });
+    expect(crs.summary).toContain('Lee 2014');
+    expect(icans).toMatchObject({ scheme: 'astct2019', toGrade: 2 });
+    expect(icans.summary).toContain('ASTCT 2019 ICANS');
+  });
+});
