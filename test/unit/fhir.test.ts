@@ -1269,6 +1269,45 @@ describe('real public samples', () => {
   });
 });
 
+describe('an Encounter whose bed or ward is coded without the standard system', () => {
+  // R4's own examples code physicalType with the system; an EHR that leaves it out sent "bd" all the same. The bed
+  // is not read (a code of no system may be a local one: no guess), and the answer says why, where, and what to send:
+  // "no location with physicalType bd" alone told the sender it had sent no bd.
+  it('names the location, the code and the system it needs, and stores no bed', () => {
+    const encounter = {
+      resourceType: 'Encounter',
+      id: 'enc-nosys',
+      status: 'in-progress',
+      subject,
+      period: { start: T },
+      location: [
+        { location: { display: 'H4-12' }, physicalType: { coding: [{ code: 'bd' }] } },
+        { location: { display: 'Wing A' }, physicalType: { coding: [{ system: 'urn:local', code: 'wa' }] } },
+      ],
+    } as Resource;
+    const e = translateResources([{ resource: encounter, at: 'Encounter' }], { deviceId: 'gw-1' });
+    expect(e.translated).toEqual([]);
+    const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+    expect(e.issues.map((i) => [i.severity, i.expression, i.text])).toEqual([
+      [
+        'warning',
+        'Encounter.location[0].physicalType',
+        `"bd" is read only in the system ${PT} (this coding has no system): no bed or ward was taken from this location`,
+      ],
+      [
+        'warning',
+        'Encounter.location[1].physicalType',
+        `"wa" is read only in the system ${PT} (this coding's is urn:local): no bed or ward was taken from this location`,
+      ],
+      [
+        'warning',
+        'Encounter.location',
+        'ignored: no location with physicalType bd (bed) or wa (ward) and a name (location.display): no bed or ward was stored',
+      ],
+    ]);
+  });
+});
+
 describe('a finished Encounter: the end of the stay is the end of monitoring', () => {
   const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
   const DISPOSITION = 'http://terminology.hl7.org/CodeSystem/discharge-disposition';
