@@ -505,6 +505,12 @@ describe('FHIR ingest', () => {
   it('answers the HTTP errors with an OperationOutcome', async () => {
     const cases: [Promise<{ status: number; body: string }>, number, RegExp][] = [
       [post('/fhir/r4/Observation', '{not json'), 400, /not JSON/],
+      // The parser's words showed an invisible character ("Unexpected token '\uFEFF'"): named instead.
+      [
+        post('/fhir/r4/Observation', '\uFEFF{"resourceType": "Observation"}'),
+        400,
+        /^the body starts with a byte order mark \(U\+FEFF\): send the JSON without it$/,
+      ],
       [post('/fhir/r4/Observation', flowsheet()), 400, /takes a Observation, not a Bundle/],
       [post('/fhir/r4/Patient', {}), 404, /no route/],
       [post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'text/plain' }), 415, /not application\/fhir\+json/],

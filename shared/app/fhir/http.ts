@@ -93,6 +93,9 @@ export async function handleFhirHttp(
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > INGEST_LIMITS.batchBytes)
     return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
+  // The parser's own words for a byte order mark show an invisible character ("Unexpected token '\uFEFF'").
+  if (req.body.startsWith('\uFEFF'))
+    return problem(400, 'structure', 'the body starts with a byte order mark (U+FEFF): send the JSON without it');
   let body: unknown;
   try {
     body = JSON.parse(req.body);
