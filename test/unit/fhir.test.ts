@@ -677,6 +677,20 @@ describe('FHIR answers, pinned by a mutation run', () => {
     expect((JSON.parse(over.body) as OperationOutcome).issue[0]).toMatchObject({ code: 'too-costly' });
   });
 
+  it("sends what names no device as fhir-client when the token's device id is not a contract id, as HL7 falls back", async () => {
+    // crs token issue takes 1-128 printable characters; source.deviceId is 1-64 of A-Z a-z 0-9 . _ : -. An
+    // Observation with no device was refused 422 "source.deviceId: "gw/icu#4" is not ...": an id the sender never
+    // sent, and could change only by a new token.
+    const gw = issueToken('gw/icu#4', new Date(NOW), { kind: 'ehr' });
+    await tokens.put(gw.record);
+    const hr = obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(80, '/min') });
+    const r = await post('/fhir/r4/Observation', hr, { authorization: `Bearer ${gw.token}` });
+    expect(r.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.source, q.sender])).toEqual([
+      [{ deviceId: 'fhir-client', kind: 'manual' }, 'gw/icu#4'],
+    ]);
+  });
+
   describe('a token scoped to patient P-0042', () => {
     let scopedToken: string;
     beforeEach(async () => {
