@@ -166,6 +166,9 @@ export async function handleIngest(
       errors: [`body nests arrays and objects more than ${INGEST_LIMITS.depth} deep; a message needs 4`],
     });
   }
+  // The parser's own words for a byte order mark show an invisible character ("Unexpected token '\uFEFF'").
+  if (req.body.startsWith('\uFEFF'))
+    return json(400, { errors: ['body starts with a byte order mark (U+FEFF): send the JSON without it'] });
   let parsed: unknown;
   try {
     parsed = JSON.parse(req.body);

@@ -38,5 +38,10 @@ export async function* readLines(file: string): AsyncGenerator<string> {
     });
   }
   const rl = createInterface({ input, crlfDelay: Infinity });
-  yield* rl;
+  // A UTF-8 byte order mark (Notepad, PowerShell 5) opens the file: it is not part of the first line's JSON.
+  let first = true;
+  for await (const line of rl) {
+    yield first && line.startsWith('\uFEFF') ? line.slice(1) : line;
+    first = false;
+  }
 }

@@ -105,7 +105,8 @@ export async function replayInterfacesCommand(
 ): Promise<number> {
   let text: string;
   try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    // A UTF-8 byte order mark (Notepad, PowerShell 5) opens the file: it is not part of its first item.
+    text = readFileSync(file === '-' ? 0 : file, 'utf8').replace(/^\uFEFF/, '');
   } catch (err) {
     process.stderr.write(`crs replay: cannot read ${file}: ${(err as Error).message}\n`);
     return EXIT.usage;

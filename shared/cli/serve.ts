@@ -102,13 +102,18 @@ function untilSignal(server: EmbeddedServer, also?: () => void): Promise<number>
   });
 }
 
+/** A --host that listens on every address: the URL printed for links says 127.0.0.1, which the listener is not. */
+const wildcard = (host: string | undefined) => host === '0.0.0.0' || host === '::' || host === '[::]';
+
 function announce(
   server: EmbeddedServer,
   config: GradingConfig,
   localToken: string | undefined,
   webhook?: string,
+  host?: string,
 ): void {
-  log(`crs serve: listening on ${server.url} (data ${server.dataDir}, scheme ${config.scheme})`);
+  const where = wildcard(host) ? `every address (--host ${host}), port ${server.port}; here ${server.url}` : server.url;
+  log(`crs serve: listening on ${where} (data ${server.dataDir}, scheme ${config.scheme})`);
   log(`crs serve: on-call board: ${server.boardUrl}`);
   log(
     `crs serve: devices POST ${server.url}/v1/messages with "Authorization: Bearer <token>" ` +
@@ -195,8 +200,10 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     });
     // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
     if (server.mllpPort !== undefined)
-      log(`crs serve: HL7 v2 over MLLP on ${new URL(server.url).hostname}:${server.mllpPort} (ACK after the commit)`);
-    announce(server, config, localToken, webhook);
+      log(
+        `crs serve: HL7 v2 over MLLP on ${wildcard(v.host) ? `every address (--host ${v.host}), port ` : `${new URL(server.url).hostname}:`}${server.mllpPort} (ACK after the commit)`,
+      );
+    announce(server, config, localToken, webhook, v.host);
     return await untilSignal(server);
   } catch (err) {
     return failed('serve', err);

@@ -36,6 +36,16 @@ export function anchorStart(nowMs: number, spanMs: number, speed: number): numbe
   return Math.floor((nowMs - spanMs + spanMs / speed) / 1000) * 1000;
 }
 
+/** The `error` a JSON answer carries (the ingest says what it refused, and why), if any. */
+function errorOf(body: string): string | undefined {
+  try {
+    const error = (JSON.parse(body) as { error?: unknown } | null)?.error;
+    return typeof error === 'string' && error !== '' ? error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const MAX_ATTEMPTS = 10;
 
 /** The wait before another attempt after `attempt` failed ones: 250 ms doubling, 8 s at most. */
@@ -45,6 +55,7 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
   for (let attempt = 1; ; attempt++) {
     let status: number;
     let asked = 0; // the server's Retry-After, ms (a minute at most)
+    let said: string | undefined; // the server's own `error`: what it refused (a token, a scope, the patient ceiling)
     try {
       const res = await fetch(`${url}/v1/messages`, {
         method: 'POST',
@@ -52,7 +63,7 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
         body: JSON.stringify(m),
         ...(signal ? { signal } : {}),
       });
-      await res.arrayBuffer();
+      said = errorOf(await res.text());
       status = res.status;
       asked = Math.min(60, Number(res.headers.get('retry-after')) || 0) * 1000;
     } catch (err) {
@@ -60,7 +71,11 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
       status = 0;
     }
     if (status === 401 || status === 403)
-      throw new TokenRefused(`the server refused the ingest token (HTTP ${status})`);
+      throw new TokenRefused(
+        said === undefined
+          ? `the server refused the ingest token (HTTP ${status})`
+          : `the server refused the message (HTTP ${status}): ${said}`,
+      );
     if (status !== 0 && status !== 429 && status < 500) return status;
     if (attempt >= MAX_ATTEMPTS) return status;
     await sleep(Math.max(retryDelay(attempt), asked), undefined, signal ? { signal } : {});

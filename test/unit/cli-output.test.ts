@@ -733,6 +733,19 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
     }
   }
 
+  it('says it listens on every address when --host is a wildcard, not the loopback URL it prints for links', async () => {
+    // The stand-in answers as the real server does for --host 0.0.0.0: its URL (for links and crs silence) is
+    // http://127.0.0.1:PORT, which the listening line repeated; an operator read "127.0.0.1" and believed the
+    // server, and its MLLP listener (no credentials), unreachable from other machines.
+    const r = await serveWith('serve', ['--host', '0.0.0.0', '--data', '/tmp/crs-nowhere']);
+    expect(r.code).toBe(0);
+    expect(r.started[0]).toMatchObject({ host: '0.0.0.0' });
+    expect(r.stderr).toContain(
+      'crs serve: listening on every address (--host 0.0.0.0), port 1; here http://127.0.0.1:1',
+    );
+    expect(r.stderr).not.toContain('crs serve: listening on http://127.0.0.1:1');
+  });
+
   it('starts the server with the options as given', async () => {
     const r = await serveWith('serve', [
       '--port',

@@ -112,6 +112,12 @@ describe('crs replay --format, pinned by a mutation run', () => {
     expect(types(r)).toEqual(['assessment', 'notification']);
   });
 
+  it('reads a FHIR file that opens with a UTF-8 byte order mark (a Windows tool wrote it), as the same file without', () => {
+    const r = fhir(`\uFEFF${JSON.stringify(bundle('transaction', [obs('f1')]), null, 2)}`);
+    expect(r.events.map((e) => e.type)).toEqual(['assessment', 'notification']);
+    expect(r.status).toBe(0);
+  });
+
   it('refuses a whole transaction with a bad entry, grades a batch but its bad entry, and ignores an unknown resource', () => {
     const tx = fhir(JSON.stringify(bundle('transaction', [obs('f1'), obs('f2', 'mmHg')])));
     expect(tx.status).toBe(1);

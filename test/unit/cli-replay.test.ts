@@ -79,6 +79,26 @@ describe('crs replay', () => {
     expect(stderr).toMatch(message);
   });
 
+  it('reads a file saved by a Windows tool: a UTF-8 byte order mark and CRLF line ends, from a file or standard input', () => {
+    // Notepad and PowerShell 5 write UTF-8 with a BOM: the first message was refused as "Unexpected token '\uFEFF'",
+    // an invisible character, and the replay exited 1.
+    const text = `\uFEFF${[good('a', 0, { vitals: { temperatureC: 38.5 } }), good('b', 5, { vitals: { heartRate: 90 } })].join('\r\n')}\r\n`;
+    const dir = mkdtempSync(join(tmpdir(), 'crs-replay-'));
+    const file = join(dir, 'windows.ndjson');
+    writeFileSync(file, text);
+    for (const [args, input] of [
+      [[file], ''],
+      [['-'], text],
+    ] as const) {
+      const { status, events } = replayCli([...args], input);
+      expect(events.filter((e) => e.type !== 'notification')).toMatchObject([
+        { type: 'assessment', messageId: 'a' },
+        { type: 'assessment', messageId: 'b' },
+      ]);
+      expect(status).toBe(0);
+    }
+  });
+
   it('takes a configuration file, and refuses a bad one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
     const cfg = join(dir, 'site.json');

@@ -300,7 +300,12 @@ interface Seen {
   message: DeviceMessage;
 }
 
-async function standIn(answer: (m: DeviceMessage, n: number) => number | [number, Record<string, string>]) {
+async function standIn(
+  answer: (
+    m: DeviceMessage,
+    n: number,
+  ) => number | [number, Record<string, string>] | [number, Record<string, string>, string],
+) {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -314,8 +319,12 @@ async function standIn(answer: (m: DeviceMessage, n: number) => number | [number
       }
       const message = JSON.parse(body) as DeviceMessage;
       seen.push({ path: req.url ?? '', auth: req.headers.authorization, message });
-      const [status, headers] = [answer(message, seen.length)].flat() as [number, Record<string, string>?];
-      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end('{}');
+      const [status, headers, answerBody = '{}'] = [answer(message, seen.length)].flat() as [
+        number,
+        Record<string, string>?,
+        string?,
+      ];
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(answerBody);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -428,6 +437,20 @@ describe('the player, pinned by a mutation run', () => {
       }
     }, 5_000);
   }
+
+  it("says what the server refused, in the server's words, when a 403 is not about the token", async () => {
+    // crs serve --max-patients 2 with two patients held: the token is good, the third patient is over the ceiling.
+    const error =
+      'not allowed for this device token: patientId: patient P-1024 would be new, and this server already holds 2 patients with recent data (the ceiling: crs serve --max-patients 2); ask the operator';
+    const s = await standIn(() => [403, {}, JSON.stringify({ error, errors: [error.slice(36)] })]);
+    try {
+      await expect(postMessage(s.url, 'tok', quiet().messages[0]!)).rejects.toThrow(
+        `the server refused the message (HTTP 403): ${error}`,
+      );
+    } finally {
+      await s.close();
+    }
+  });
 
   it('sends each message at its time on the accelerated clock, never before', async () => {
     ownClock();

@@ -505,6 +505,12 @@ describe('FHIR ingest', () => {
   it('answers the HTTP errors with an OperationOutcome', async () => {
     const cases: [Promise<{ status: number; body: string }>, number, RegExp][] = [
       [post('/fhir/r4/Observation', '{not json'), 400, /not JSON/],
+      // The parser's words showed an invisible character ("Unexpected token '\uFEFF'"): named instead.
+      [
+        post('/fhir/r4/Observation', '\uFEFF{"resourceType": "Observation"}'),
+        400,
+        /^the body starts with a byte order mark \(U\+FEFF\): send the JSON without it$/,
+      ],
       [post('/fhir/r4/Observation', flowsheet()), 400, /takes a Observation, not a Bundle/],
       [post('/fhir/r4/Patient', {}), 404, /no route/],
       [post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'text/plain' }), 415, /not application\/fhir\+json/],
@@ -669,6 +675,20 @@ describe('FHIR answers, pinned by a mutation run', () => {
     const over = await post('/fhir/r4/Bundle', padded(1024 * 1024 + 1));
     expect(over.status).toBe(413);
     expect((JSON.parse(over.body) as OperationOutcome).issue[0]).toMatchObject({ code: 'too-costly' });
+  });
+
+  it("sends what names no device as fhir-client when the token's device id is not a contract id, as HL7 falls back", async () => {
+    // crs token issue takes 1-128 printable characters; source.deviceId is 1-64 of A-Z a-z 0-9 . _ : -. An
+    // Observation with no device was refused 422 "source.deviceId: "gw/icu#4" is not ...": an id the sender never
+    // sent, and could change only by a new token.
+    const gw = issueToken('gw/icu#4', new Date(NOW), { kind: 'ehr' });
+    await tokens.put(gw.record);
+    const hr = obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(80, '/min') });
+    const r = await post('/fhir/r4/Observation', hr, { authorization: `Bearer ${gw.token}` });
+    expect(r.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.source, q.sender])).toEqual([
+      [{ deviceId: 'fhir-client', kind: 'manual' }, 'gw/icu#4'],
+    ]);
   });
 
   describe('a token scoped to patient P-0042', () => {
@@ -1266,6 +1286,45 @@ describe('real public samples', () => {
     const e = translateResources([{ resource: encounter, at: 'Encounter' }], { deviceId: 'gw-1' });
     expect(e.translated).toEqual([]);
     expect(e.issues.map((i) => [i.severity, i.expression])).toEqual([['warning', 'Encounter.location']]);
+  });
+});
+
+describe('an Encounter whose bed or ward is coded without the standard system', () => {
+  // R4's own examples code physicalType with the system; an EHR that leaves it out sent "bd" all the same. The bed
+  // is not read (a code of no system may be a local one: no guess), and the answer says why, where, and what to send:
+  // "no location with physicalType bd" alone told the sender it had sent no bd.
+  it('names the location, the code and the system it needs, and stores no bed', () => {
+    const encounter = {
+      resourceType: 'Encounter',
+      id: 'enc-nosys',
+      status: 'in-progress',
+      subject,
+      period: { start: T },
+      location: [
+        { location: { display: 'H4-12' }, physicalType: { coding: [{ code: 'bd' }] } },
+        { location: { display: 'Wing A' }, physicalType: { coding: [{ system: 'urn:local', code: 'wa' }] } },
+      ],
+    } as Resource;
+    const e = translateResources([{ resource: encounter, at: 'Encounter' }], { deviceId: 'gw-1' });
+    expect(e.translated).toEqual([]);
+    const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+    expect(e.issues.map((i) => [i.severity, i.expression, i.text])).toEqual([
+      [
+        'warning',
+        'Encounter.location[0].physicalType',
+        `"bd" is read only in the system ${PT} (this coding has no system): no bed or ward was taken from this location`,
+      ],
+      [
+        'warning',
+        'Encounter.location[1].physicalType',
+        `"wa" is read only in the system ${PT} (this coding's is urn:local): no bed or ward was taken from this location`,
+      ],
+      [
+        'warning',
+        'Encounter.location',
+        'ignored: no location with physicalType bd (bed) or wa (ward) and a name (location.display): no bed or ward was stored',
+      ],
+    ]);
   });
 });
 

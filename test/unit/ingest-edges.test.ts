@@ -39,6 +39,18 @@ describe('ingest edges', () => {
     expect(queue.messages).toHaveLength(1);
   });
 
+  it('names a byte order mark before the JSON: the parser said "Unexpected token" and showed an invisible one', async () => {
+    const body = `\uFEFF${JSON.stringify(msg('P-1', 0, { vitals: { heartRate: 80 } }))}`;
+    for (const path of ['/v1/messages', '/v1/messages/batch']) {
+      const r = await handleIngest(post(path.endsWith('batch') ? `\uFEFF[${body.slice(1)}]` : body, path), deps());
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.body)).toEqual({
+        errors: ['body starts with a byte order mark (U+FEFF): send the JSON without it'],
+      });
+    }
+    expect(queue.messages).toHaveLength(0);
+  });
+
   it('takes a batch of 100 messages and refuses 101 or none with 400, queueing nothing', async () => {
     const batch = (n: number) => Array.from({ length: n }, (_, i) => msg(`P-${i}`, 0, { vitals: { heartRate: 80 } }));
     const over = await handleIngest(post(batch(101), '/v1/messages/batch'), deps());

@@ -315,7 +315,8 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     await server.close(); // nothing listens there now
     await withBridge(url, { ackWaitMs: 1 }, async (bridge, monitor, logged) => {
       expect(readAck(await monitor.send(hl7('M-1')))).toMatchObject({ code: 'AA', controlId: 'M-1' });
-      await vi.waitFor(() => expect(logged.join('\n')).toMatch(/link down \(TypeError\)/));
+      // Why, by its code (refused, a name that does not resolve, a certificate refused): "TypeError" alone said nothing.
+      await vi.waitFor(() => expect(logged.join('\n')).toMatch(/link down \(TypeError: ECONNREFUSED\)/));
       expect(bridge.spool.counts().waiting).toBe(1);
       const all = logged.join('\n');
       expect(all).not.toContain('tok-SECRET-123');

@@ -17,6 +17,7 @@ import {
 import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
+import { CONTRACT_ID } from '#app/interfaces/ids.ts';
 import { screen } from '#app/interfaces/screen.ts';
 import { capabilityStatement } from './capability.ts';
 import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
@@ -93,6 +94,9 @@ export async function handleFhirHttp(
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > INGEST_LIMITS.batchBytes)
     return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
+  // The parser's own words for a byte order mark show an invisible character ("Unexpected token '\uFEFF'").
+  if (req.body.startsWith('\uFEFF'))
+    return problem(400, 'structure', 'the body starts with a byte order mark (U+FEFF): send the JSON without it');
   let body: unknown;
   try {
     body = JSON.parse(req.body);
@@ -108,7 +112,10 @@ export async function handleFhirHttp(
 
   const batch = entries.type === 'batch';
   const now = deps.now();
-  const t = translateResources(entries.items, { deviceId: auth.deviceId }, batch);
+  // What names no device is sent as the token's device, when that is a contract id (crs token issue takes more),
+  // else as `fhir-client`, as HL7 falls back to `hl7v2-gateway`; the token's device is the sender all the same.
+  const deviceId = CONTRACT_ID.test(auth.deviceId) ? auth.deviceId : 'fhir-client';
+  const t = translateResources(entries.items, { deviceId }, batch);
   const issues = [...t.issues];
   const screened: { message: DeviceMessage; whole: string }[] = [];
   // What this device may not send is refused as 'forbidden' where it was (shared/app/scope.ts).

@@ -769,9 +769,22 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
   r.objects('location', locations).forEach(([loc, i]) => {
     if (loc.status && loc.status !== 'active') return;
     const name = loc.location?.display ?? loc.location?.identifier?.value;
-    const type = codingsOf(loc.physicalType).find((c) => c.system === PHYSICAL_TYPE)?.code;
+    const codings = codingsOf(loc.physicalType);
+    const type = codings.find((c) => c.system === PHYSICAL_TYPE)?.code;
     const key = type === 'bd' ? 'enrolment.bed' : type === 'wa' ? 'enrolment.ward' : undefined;
-    if (!key) return;
+    if (!key) {
+      // A bed or ward code in another system, or in none, is not read (a local code is no bed: no guess); say so
+      // where it is, since "no location with physicalType bd" alone tells a sender who sent "bd" nothing.
+      const near = codings.find((c) => c.code === 'bd' || c.code === 'wa');
+      if (near)
+        r.issue(
+          `location[${i}].physicalType`,
+          'code-invalid',
+          `${JSON.stringify(near.code)} is read only in the system ${PHYSICAL_TYPE} (${near.system === '' ? 'this coding has no system' : `this coding's is ${near.system.slice(0, 100)}`}): no bed or ward was taken from this location`,
+          'warning',
+        );
+      return;
+    }
     if (typeof name !== 'string' || !name) {
       r.issue(`location[${i}].location.display`, 'required', 'the bed or ward needs a name (location.display)');
       return;

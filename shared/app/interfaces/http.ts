@@ -15,6 +15,16 @@ export type DeviceDeps = IngestDeps &
     onUnavailable?: (err: unknown) => void;
   };
 
+/**
+ * Loads the HL7 v2 and FHIR routes now. `crs serve` calls it at start: loaded at their first request instead, from
+ * a build replaced since (bin/crs.js rebuilds dist/cli when a source changed, and removes the build it replaces),
+ * they could not load, and each such request was answered 500. The ingest Lambda, whose bundle never changes under
+ * it, keeps loading them at their first request.
+ */
+export async function loadInterfaceRoutes(): Promise<void> {
+  await Promise.all([import('../hl7v2/http.ts'), import('../fhir/http.ts')]);
+}
+
 /** True for a path this function answers (the hosts route these here). */
 export function isDevicePath(path: string): boolean {
   return path.startsWith('/v1/') || path === FHIR_BASE || path.startsWith(`${FHIR_BASE}/`);

@@ -15,6 +15,7 @@ import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/patients.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { localTokenProblem } from '#app/auth.ts';
+import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
 import { principalOf, type Principal } from '#app/scope.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
@@ -91,6 +92,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const now = o.now ?? Date.now;
   const dataDir = resolve(o.dataDir);
   const host = o.host ?? '127.0.0.1';
+  // Loaded now, not at their first request: by then the build this process runs from may have been replaced.
+  await loadInterfaceRoutes();
   if (o.localToken !== undefined) {
     const problem = localTokenProblem(o.localToken);
     if (problem) throw new Error(problem);

@@ -97,7 +97,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       o.log(`mllp-bridge: the server answered ${res.status}; message ${m.seq} stays in the spool`);
       return undefined;
     } catch (err) {
-      o.log(`mllp-bridge: link down (${(err as Error).name}); message ${m.seq} stays in the spool`);
+      // The cause's code says why (ECONNREFUSED, ENOTFOUND, a certificate refused); its message would name the host.
+      const code = (err as { cause?: { code?: unknown } }).cause?.code;
+      const why = typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? `: ${code}` : '';
+      o.log(`mllp-bridge: link down (${(err as Error).name}${why}); message ${m.seq} stays in the spool`);
       return undefined;
     }
   }
