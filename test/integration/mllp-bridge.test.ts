@@ -29,9 +29,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** `ackWait`: how long the bridge waits for the server's ACK before answering its own (held) AA. */
 async function spawnBridge(
   to: string,
   spool: string,
+  ackWait = 300,
 ): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const child = spawn(
     process.execPath,
@@ -47,7 +49,7 @@ async function spawnBridge(
       '--spool',
       spool,
       '--ack-wait',
-      '300',
+      String(ackWait),
     ],
     { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -129,7 +131,9 @@ describe('crs mllp-bridge', () => {
 
   it('relays the server’s own ACK while the link is up (AA, and AE naming the problem)', async () => {
     const server = await spawnServe(join(dir, 'serve-up'));
-    const bridge = await spawnBridge(server.url, join(dir, 'spool-up'));
+    // The link is up: the server's ACK is relayed when it comes, so the wait is the product's default (10 s), not
+    // the 300 ms the link-down test shortens it to (a busy machine answered the first message later than that).
+    const bridge = await spawnBridge(server.url, join(dir, 'spool-up'), 10_000);
     const monitor = new MllpClient('127.0.0.1', bridge.port);
     try {
       const text = asInterfaces(vignettes[0]!).find((i) => i.format === 'hl7v2')!;
