@@ -12,6 +12,7 @@ import { iso } from '#domain/time.ts';
 import { checkAckName } from './ack.ts';
 import { BOARD_DEVICE_ID, RETRY_LATER, UNAVAILABLE, type AuthResult } from './auth.ts';
 import { ROUTES, check, handleIngest, type HttpResponse, type IngestDeps } from './ingest.ts';
+import { unknownFields } from './request-fields.ts';
 import { NO_SUCH_PATIENT } from './silence.ts';
 
 /** The board as a sender: a nurse's charting (`manual`), every patient, no token of its own (the board key is it). */
@@ -65,11 +66,8 @@ export async function changeMonitoring(
   body: Record<string, unknown>,
   deps: MonitoringDeps,
 ): Promise<MonitoringAnswer> {
-  const unknown = Object.keys(body).filter((k) => !FIELDS[action].includes(k));
-  if (unknown.length > 0) {
-    const takes = FIELDS[action].length > 0 ? `only ${FIELDS[action].map((f) => `"${f}"`).join(', ')}` : 'no fields';
-    return answer(400, { errors: unknown.map((k) => `${k}: unknown field (this request takes ${takes})`) });
-  }
+  const unknown = unknownFields(body, FIELDS[action]);
+  if (unknown.length > 0) return answer(400, { errors: unknown });
   // Who did it, as for a silence or an acknowledgement: the trail records the message as sent by the board, by them.
   const by = checkAckName(body.by);
   const now = deps.ingest.now();

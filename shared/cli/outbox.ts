@@ -90,11 +90,7 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
       throw new OutboxUsageError('--backend must be aws or embedded');
     return await embeddedOutbox(action, ids, v);
   } catch (e) {
-    if (
-      e instanceof OutboxUsageError ||
-      (e as Error).name === 'OperatorUsageError' ||
-      /^(cannot read config|invalid config)/.test((e as Error).message)
-    ) {
+    if (e instanceof OutboxUsageError || /^(cannot read config|invalid config)/.test((e as Error).message)) {
       err(`crs outbox: ${(e as Error).message}\n${OUTBOX_USAGE}`);
       return 2;
     }
@@ -234,13 +230,20 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
       "on AWS the lanes that park are sns (the pager's page sends) and notify (the notifier's outbox records)",
     );
   }
-  const { operatorPaging, operatorVariables, OPERATOR_ENV } = await import('./aws-operator.ts');
+  const { operatorPaging, operatorVariables, OperatorUsageError, OPERATOR_ENV } = await import('./aws-operator.ts');
   const { OutboxDelivery } = await import('#adapters/aws/outbox-delivery.ts');
   const failuresQueue = await import('#adapters/aws/notify-failures.ts');
   const { SQSClient } = await import('@aws-sdk/client-sqs');
   const { DynamoDBStreamsClient } = await import('@aws-sdk/client-dynamodb-streams');
-  const vars = operatorVariables(v.outputs, process.env);
-  const paging = await operatorPaging(vars, loadConfig(v.config, undefined));
+  // A name missing (or an unreadable outputs file) is a usage error (2), as for crs silence and crs audit.
+  let vars: Record<string, string>;
+  let paging: Awaited<ReturnType<typeof operatorPaging>>;
+  try {
+    vars = operatorVariables(v.outputs, process.env);
+    paging = await operatorPaging(vars, loadConfig(v.config, undefined));
+  } catch (e) {
+    throw e instanceof OperatorUsageError ? new OutboxUsageError(e.message) : e;
+  }
   const sqs = new SQSClient({});
   const streams = new DynamoDBStreamsClient({});
   const queueUrl = vars[OPERATOR_ENV.notifyFailuresQueue];

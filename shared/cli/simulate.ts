@@ -8,7 +8,16 @@ import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { iso, parseTimeWithOffset } from '#domain/time.ts';
 import { COURSES, COURSE_NAMES, buildScenario, type Scenario } from '#sim/courses.ts';
-import { MAX_ATTEMPTS, anchorStart, follow, play, postMessage, retryDelay, type PlayStats } from '#sim/player.ts';
+import {
+  MAX_ATTEMPTS,
+  anchorStart,
+  follow,
+  play,
+  postMessage,
+  retryDelay,
+  type Answer,
+  type PlayStats,
+} from '#sim/player.ts';
 import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
@@ -130,7 +139,7 @@ export function mllpDelivery(
   client: MllpClient,
   url: string,
   token: string,
-): (m: DeviceMessage, signal?: AbortSignal) => Promise<number> {
+): (m: DeviceMessage, signal?: AbortSignal) => Promise<number | Answer> {
   return async (m, signal) => {
     const text =
       m.source.kind === 'monitor' || m.source.kind === 'ventilator'
@@ -164,7 +173,7 @@ export async function runSimulation(
     follow: boolean;
     signal?: AbortSignal;
     log: (line: string) => void;
-    deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number>;
+    deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number | Answer>;
   },
 ): Promise<PlayStats> {
   const stats = await play(sc, o);

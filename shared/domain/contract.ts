@@ -180,11 +180,15 @@ const Enrolment = nonEmpty(
     bed: z.optional(text(1, 32)),
     ward: z.optional(WARD),
     // Per-patient hypotension thresholds (e.g. paediatric); the deployment defaults apply otherwise.
+    // Either threshold may come alone; neither is a message that sets nothing, refused as an empty section is.
     hypotension: z.optional(
-      strict({
-        systolicBelow: z.optional(num(20, 200)),
-        mapBelow: z.optional(num(10, 150)),
-      }),
+      nonEmpty(
+        strict({
+          systolicBelow: z.optional(num(20, 200)),
+          mapBelow: z.optional(num(10, 150)),
+        }),
+        'threshold',
+      ),
     ),
   }),
   'enrolment field',

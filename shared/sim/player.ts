@@ -16,8 +16,14 @@ export interface PlayOptions {
   speed: number;
   signal?: AbortSignal;
   log?: (line: string) => void;
-  /** How each message goes (an HTTP status back); POST /v1/messages by default. */
-  deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number>;
+  /** How each message goes (an HTTP status back, or the server's answer); POST /v1/messages by default. */
+  deliver?: (m: DeviceMessage, signal?: AbortSignal) => Promise<number | Answer>;
+}
+
+/** What the server answered a message: its HTTP status, and what it said of a refusal (why), if anything. */
+export interface Answer {
+  status: number;
+  reason?: string;
 }
 
 export interface PlayStats {
@@ -36,13 +42,17 @@ export function anchorStart(nowMs: number, spanMs: number, speed: number): numbe
   return Math.floor((nowMs - spanMs + spanMs / speed) / 1000) * 1000;
 }
 
-/** The `error` a JSON answer carries (the ingest says what it refused, and why), if any. */
-function errorOf(body: string): string | undefined {
+/** The `error` and `errors` a JSON answer carries (the ingest says what it refused, and why), if any. */
+function saidIn(body: string): { error?: string; errors: string[] } {
   try {
-    const error = (JSON.parse(body) as { error?: unknown } | null)?.error;
-    return typeof error === 'string' && error !== '' ? error : undefined;
+    const said = JSON.parse(body) as { error?: unknown; errors?: unknown } | null;
+    const error = typeof said?.error === 'string' && said.error !== '' ? said.error : undefined;
+    const errors = Array.isArray(said?.errors)
+      ? said.errors.filter((e): e is string => typeof e === 'string' && e !== '')
+      : [];
+    return { ...(error !== undefined ? { error } : {}), errors };
   } catch {
-    return undefined;
+    return { errors: [] };
   }
 }
 
@@ -51,11 +61,12 @@ export const MAX_ATTEMPTS = 10;
 /** The wait before another attempt after `attempt` failed ones: 250 ms doubling, 8 s at most. */
 export const retryDelay = (attempt: number) => Math.min(8000, 250 * 2 ** (attempt - 1));
 
-export async function postMessage(url: string, token: string, m: DeviceMessage, signal?: AbortSignal): Promise<number> {
+export async function postMessage(url: string, token: string, m: DeviceMessage, signal?: AbortSignal): Promise<Answer> {
   for (let attempt = 1; ; attempt++) {
     let status: number;
     let asked = 0; // the server's Retry-After, ms (a minute at most)
-    let said: string | undefined; // the server's own `error`: what it refused (a token, a scope, the patient ceiling)
+    // The server's own words: what it refused (a token, a scope, the patient ceiling; a 400's fields) and why.
+    let said: { error?: string; errors: string[] } = { errors: [] };
     try {
       const res = await fetch(`${url}/v1/messages`, {
         method: 'POST',
@@ -63,7 +74,7 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
         body: JSON.stringify(m),
         ...(signal ? { signal } : {}),
       });
-      said = errorOf(await res.text());
+      said = saidIn(await res.text());
       status = res.status;
       asked = Math.min(60, Number(res.headers.get('retry-after')) || 0) * 1000;
     } catch (err) {
@@ -72,12 +83,15 @@ export async function postMessage(url: string, token: string, m: DeviceMessage, 
     }
     if (status === 401 || status === 403)
       throw new TokenRefused(
-        said === undefined
+        said.error === undefined
           ? `the server refused the ingest token (HTTP ${status})`
-          : `the server refused the message (HTTP ${status}): ${said}`,
+          : `the server refused the message (HTTP ${status}): ${said.error}`,
       );
-    if (status !== 0 && status !== 429 && status < 500) return status;
-    if (attempt >= MAX_ATTEMPTS) return status;
+    // A 400 names each field it refused (`errors`); other answers say it in one `error`.
+    const reason = said.errors.length > 0 ? said.errors.join('; ') : said.error;
+    const answer = { status, ...(reason !== undefined ? { reason } : {}) };
+    if (status !== 0 && status !== 429 && status < 500) return answer;
+    if (attempt >= MAX_ATTEMPTS) return answer;
     await sleep(Math.max(retryDelay(attempt), asked), undefined, signal ? { signal } : {});
   }
 }
@@ -94,11 +108,14 @@ export async function play(scenario: Scenario, o: PlayOptions): Promise<PlayStat
     if (failure || o.signal?.aborted) return;
     stats.sent++;
     try {
-      const status = await (o.deliver ?? ((x, signal) => postMessage(o.url, o.token, x, signal)))(m, o.signal);
+      const answer = await (o.deliver ?? ((x, signal) => postMessage(o.url, o.token, x, signal)))(m, o.signal);
+      const { status, reason } = typeof answer === 'number' ? { status: answer, reason: undefined } : answer;
       if (status === 202) stats.accepted++;
       else {
         stats.refused++;
-        log(`simulate: message ${m.messageId} of patient ${m.patientId} refused (HTTP ${status})`);
+        log(
+          `simulate: message ${m.messageId} of patient ${m.patientId} refused (HTTP ${status})${reason !== undefined ? `: ${reason}` : ''}`,
+        );
       }
     } catch (err) {
       failure ??= err as Error;

@@ -87,6 +87,19 @@ describe('crs audit export --backend aws', () => {
   });
 });
 
+describe('crs outbox --backend aws', () => {
+  it('says which name is missing, as a usage error (2) as the other operator commands do', () => {
+    for (const action of [['list'], ['retry', '--all']]) {
+      const r = crs('outbox', ...action, '--backend', 'aws');
+      expect(r.status, action.join(' ')).toBe(2);
+      expect(r.stderr).toContain(
+        "crs outbox: no CRS_ACK_SECRET_ARN: set CRS_ACK_SECRET_ARN, or give the stack's outputs with --outputs FILE",
+      );
+      expect(r.stderr).toContain('usage:');
+    }
+  });
+});
+
 describe("the stack's outputs", () => {
   it('name the tables, topic, timers queue and secret; a flag or a variable wins over the file', () => {
     const file = join(dir, 'outputs.json');

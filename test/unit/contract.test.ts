@@ -211,6 +211,14 @@ describe('refused, naming the field and the problem', () => {
     // Every section alike: an empty neuro section was accepted, a message that said nothing.
     expect(errors({ ...base, neuro: {} })).toEqual(['neuro: is empty: give at least one neuro field']);
     expect(errors({ ...base, neuro: { seizure: 'none' } })).toEqual([]);
+    // And a nested one: an empty enrolment.hypotension set no threshold and was accepted without a word.
+    expect(errors({ ...base, enrolment: { hypotension: {} } })).toEqual([
+      'enrolment.hypotension: is empty: give at least one threshold',
+    ]);
+    expect(errors({ ...base, enrolment: { bed: 'B-1', hypotension: {} } })).toEqual([
+      'enrolment.hypotension: is empty: give at least one threshold',
+    ]);
+    expect(errors({ ...base, enrolment: { hypotension: { mapBelow: 60 } } })).toEqual([]);
   });
 
   it('missing required fields', () => {

@@ -342,6 +342,19 @@ describe('silences', () => {
       'reason: is required (e.g. transport to MRI)',
       'by: is empty; type your name',
     ]);
+    // An unknown field is refused naming it, as the monitoring end refuses one (it was ignored: a misspelt
+    // "minute" or "note" went unnoticed).
+    const extra = await apiPost('/api/silences', {
+      patientId: 'P1',
+      minutes: 30,
+      reason: 'transport',
+      by: 'Nurse B',
+      note: 'back by 3',
+    });
+    expect(extra.status).toBe(400);
+    expect(((await extra.json()) as { errors: string[] }).errors).toEqual([
+      'note: unknown field (this request takes only "patientId", "team", "minutes", "reason", "by")',
+    ]);
     expect(
       (await apiPost('/api/silences', { patientId: 'nobody', minutes: 30, reason: 'transport', by: 'Nurse B' })).status,
     ).toBe(404);

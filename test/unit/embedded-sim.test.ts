@@ -373,7 +373,7 @@ describe('the player, pinned by a mutation run', () => {
     const slept = ownClock();
     const s = await standIn(() => 503);
     try {
-      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(503);
+      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toEqual({ status: 503 });
       expect(s.seen).toHaveLength(10);
       expect(slept).toEqual(BACKOFF);
     } finally {
@@ -386,7 +386,7 @@ describe('the player, pinned by a mutation run', () => {
     for (const first of [429, 500]) {
       const s = await standIn((_, n) => (n === 1 ? first : 202));
       try {
-        expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(202);
+        expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toEqual({ status: 202 });
         expect(s.seen).toHaveLength(2);
       } finally {
         await s.close();
@@ -394,7 +394,7 @@ describe('the player, pinned by a mutation run', () => {
     }
     const s = await standIn(() => 400);
     try {
-      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(400);
+      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toEqual({ status: 400 });
       expect(s.seen).toHaveLength(1);
     } finally {
       await s.close();
@@ -450,6 +450,33 @@ describe('the player, pinned by a mutation run', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it("logs a refused message with the server's reason: a 400's errors, another refusal's error", async () => {
+    ownClock();
+    const sc = quiet();
+    const [first, second, third] = sc.messages;
+    const s = await standIn((_, n) =>
+      n === 1
+        ? [400, {}, JSON.stringify({ errors: ['vitals.spo2: 120 is outside 0-100', 'vitals.heartRate: is empty'] })]
+        : n === 2
+          ? [415, {}, JSON.stringify({ error: 'content-type must be application/json' })]
+          : n === 3
+            ? [400, {}, 'not JSON']
+            : 202,
+    );
+    const lines: string[] = [];
+    try {
+      const stats = await play(sc, { url: s.url, token: 'tok', speed: 1_000_000, log: (l) => lines.push(l) });
+      expect(stats).toEqual({ sent: sc.messages.length, accepted: sc.messages.length - 3, refused: 3 });
+    } finally {
+      await s.close();
+    }
+    expect(lines).toEqual([
+      `simulate: message ${first!.messageId} of patient ${first!.patientId} refused (HTTP 400): vitals.spo2: 120 is outside 0-100; vitals.heartRate: is empty`,
+      `simulate: message ${second!.messageId} of patient ${second!.patientId} refused (HTTP 415): content-type must be application/json`,
+      `simulate: message ${third!.messageId} of patient ${third!.patientId} refused (HTTP 400)`,
+    ]);
   });
 
   it('sends each message at its time on the accelerated clock, never before', async () => {
@@ -753,7 +780,7 @@ describe("the player waits out a 503's Retry-After: pinned by a mutation run", (
       n === 1 ? [503, { 'retry-after': '5' }] : n === 2 ? [503, { 'retry-after': '3600' }] : 202,
     );
     try {
-      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toBe(202);
+      expect(await postMessage(s.url, 'tok', quiet().messages[0]!)).toEqual({ status: 202 });
       expect(slept).toEqual([5000, 60_000]);
     } finally {
       await s.close();
