@@ -46,7 +46,9 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       );
       const applied = result.steps.filter((s) => s.kind === 'applied').length;
       metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);
-      metrics.addMetric(METRIC.duplicates, MetricUnit.Count, result.steps.length - applied);
+      // Published only when there are some: CloudWatch bills a custom metric for each hour it receives data.
+      const duplicates = result.steps.length - applied;
+      if (duplicates > 0) metrics.addMetric(METRIC.duplicates, MetricUnit.Count, duplicates);
       const reused = reusedIds(result);
       if (reused.length > 0) {
         metrics.addMetric(METRIC.reusedMessageIds, MetricUnit.Count, reused.length);
