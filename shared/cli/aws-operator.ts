@@ -45,7 +45,7 @@ export const OUTPUTS = {
 export class OperatorUsageError extends Error {}
 
 /** What every AWS operator command says when no region is configured: a usage error (exit 2), before any call. */
-export const NO_REGION =
+const NO_REGION =
   'no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS profile), e.g. AWS_REGION=eu-west-1';
 
 /**
