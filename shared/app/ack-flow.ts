@@ -6,7 +6,7 @@ import type { AckResult, Page, PagingConfig } from '#domain/paging.ts';
 import { awaitsAcknowledgement, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { isJsonType } from './media-type.ts';
-import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification } from './ack.ts';
+import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
@@ -35,9 +35,12 @@ export interface AckAnswer {
 }
 
 export interface AckFlowDeps {
-  /** Verifies the token and acknowledges its page (the pager audits a refusal). */
-  acknowledgeLink(token: string, by: string, client: string): Promise<AckResult>;
-  /** Verifies a token without acknowledging (the GET of a link). */
+  /**
+   * Verifies the token and acknowledges its page (the pager audits a refusal); the claims of a link that verified come
+   * back with the result.
+   */
+  acknowledgeLink(token: string, by: string, client: string): Promise<LinkAckResult>;
+  /** Verifies a token without acknowledging (the GET of a link; the form sent without a name). */
   verify(token: string): Promise<AckVerification>;
   page(pageId: string): Promise<Page | undefined> | Page | undefined;
   config: PagingConfig;
@@ -84,7 +87,7 @@ async function acknowledgeWithin(
   token: string,
   by: string,
   client: string,
-): Promise<AckResult | { wait: number }> {
+): Promise<LinkAckResult | { wait: number }> {
   const wait = await deps.refusals?.admit(token, client);
   if (wait !== undefined) return { wait };
   const r = await deps.acknowledgeLink(token, by, client);
@@ -182,24 +185,26 @@ export async function submitLink(
     );
   }
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
-  const v = await deps.verify(token);
   const name = checkAckName(new URLSearchParams(req.body).get('by') ?? undefined);
-  if (!name.ok && v.ok) {
-    const page = await deps.page(v.claims.pageId);
-    if (page)
+  if (!name.ok) {
+    // The form again, for a link that verifies (checked, not acknowledged: the GET's check).
+    const v = await deps.verify(token);
+    const page = v.ok ? await deps.page(v.claims.pageId) : undefined;
+    if (v.ok && page)
       return html(
         400,
         'invalid',
         ackFormPage(page, v.claims.role, ACK_NAME_MAX, deps.timeZone, name.error.replace(/^by: /, 'Your name: ')),
       );
   }
-  // A refused link is refused (and audited) whatever the name says.
+  // A refused link is refused (and audited) whatever the name says. The pager verifies the link, once, and acknowledges
+  // only a link that verifies; what the answer says of the link (its page, its role) comes from that verification.
   const r = await acknowledgeWithin(deps, token, name.ok ? name.name : '(no name)', req.client);
   if ('wait' in r) {
     const page = ackErrorPage('Too many attempts', `Too many refused links from this address: wait ${r.wait} seconds.`);
     return { ...html(429, 'rate-limited', page), headers: { ...ACK_PAGE_HEADERS, 'retry-after': String(r.wait) } };
   }
-  const role = (page: Page) => (v.ok ? v.claims.role : roleOf(page, deps.config));
+  const role = (page: Page) => r.claims?.role ?? roleOf(page, deps.config);
   if (!r.ok) {
     if (r.code === 'no-such-page')
       return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));
@@ -209,7 +214,7 @@ export async function submitLink(
         'link-refused',
         ackErrorPage('Link refused', LINK_REFUSALS[r.code.replace('link-', '')] ?? r.reason),
       );
-    const page = v.ok ? await deps.page(v.claims.pageId) : undefined;
+    const page = r.claims ? await deps.page(r.claims.pageId) : undefined;
     return page
       ? html(
           409,

@@ -6,6 +6,7 @@
 // linkKey(token) when the page is sent, and it is genuine only if it is the MAC of what is stored. Links signed
 // before (v1: the claims in the token itself) are still taken until they expire.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { AckResult } from '#domain/paging.ts';
 
 export interface AckClaims {
   pageId: string;
@@ -13,6 +14,12 @@ export interface AckClaims {
   role: string;
   expiresAt: number;
 }
+
+/**
+ * An acknowledgement through a link, with the link's claims once it verified (the page it names, the role it was sent
+ * to), whatever became of the page: the form answers with them without verifying the link a second time.
+ */
+export type LinkAckResult = AckResult & { claims?: AckClaims };
 
 export type AckVerification =
   | { ok: true; claims: AckClaims }

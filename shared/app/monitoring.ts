@@ -58,7 +58,9 @@ const messageId = (action: MonitoringAction) => `board-${action}-${randomBytes(1
  * Ends a patient's monitoring (`{"reason": "discharged" | "transferred" | "other", "by": name}`) or resumes it (`{"by"}`: an
  * enrolment with the bed the patient has, which restarts the stale-feed watch). 202 once the message is durable
  * (`messageIds`, and the message itself); 400 naming the field; 404 for a patient never graded; 409 when the
- * patient's monitoring has ended already (end), has not ended (resume), or there is no bed to re-admit to.
+ * patient's monitoring has ended already (end), has not ended (resume), or there is no bed to re-admit to. "Ended" is
+ * as graded: an end still waiting in the queue is not seen, so a second end sent meanwhile is taken too, and the later
+ * one holds (docs/embedded.md, the on-call board).
  */
 export async function changeMonitoring(
   action: MonitoringAction,

@@ -37,7 +37,15 @@ import {
   type ParkedSends,
   type SecurityLog,
 } from '#ports';
-import { ackLinkKey, isShortAckToken, shortAckToken, verifyAck, verifyShortAck, type AckVerification } from './ack.ts';
+import {
+  ackLinkKey,
+  isShortAckToken,
+  shortAckToken,
+  verifyAck,
+  verifyShortAck,
+  type AckVerification,
+  type LinkAckResult,
+} from './ack.ts';
 
 export interface PagerDeps {
   pages: PageStore;
@@ -210,9 +218,10 @@ export class Pager {
   /**
    * Acknowledges through a signed link; a forged, altered or expired token is refused. An expired link is genuine (we
    * signed it): its refusal goes into the patient's trail (someone answered late). A forged or malformed one vouches
-   * for nothing, so what it claims goes to the security log with the client's address, never into a trail.
+   * for nothing, so what it claims goes to the security log with the client's address, never into a trail. The one
+   * verification of the link: its claims come back with the result.
    */
-  async acknowledgeLink(token: string, by: string, now: number, client?: string): Promise<AckResult> {
+  async acknowledgeLink(token: string, by: string, now: number, client?: string): Promise<LinkAckResult> {
     const v = await this.verifyLink(token, now);
     if (!v.ok) {
       const claimed = claimsOf(token);
@@ -244,7 +253,10 @@ export class Pager {
       }
       return { ok: false, code: `link-${v.reason}`, reason: `acknowledge link ${v.reason}` };
     }
-    return this.ack(v.claims.pageId, { by: `${by} (${v.claims.role})`, at: now, via: 'link' });
+    return {
+      ...(await this.ack(v.claims.pageId, { by: `${by} (${v.claims.role})`, at: now, via: 'link' })),
+      claims: v.claims,
+    };
   }
 
   /**

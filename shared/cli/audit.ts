@@ -53,7 +53,7 @@ export const AUDIT_SOURCES: Record<string, (o: Options) => Promise<AuditSource>>
   aws: async (o) => {
     const { auditSource, OperatorUsageError } = await import('./aws-operator.ts');
     try {
-      return auditSource(o);
+      return await auditSource(o);
     } catch (err) {
       throw err instanceof OperatorUsageError ? new AuditUsageError(err.message) : err;
     }

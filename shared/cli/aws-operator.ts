@@ -1,7 +1,8 @@
 // What an operator's `crs` command needs to reach a deployment on AWS (or a `crs serve --backend aws` run): the
 // tables, topic, timers queue and link secret, from flags, the functions' environment variables (CRS_PAGES_TABLE,
 // ...), or the stack's outputs (`cdk deploy --outputs-file FILE`, or the file `crs serve --backend aws --outputs
-// FILE` writes); the region, credentials and AWS_ENDPOINT_URL as for the AWS CLI.
+// FILE` writes); the region, credentials and AWS_ENDPOINT_URL as for the AWS CLI (the region checked once, here, by
+// every command: operatorAws).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -42,6 +43,34 @@ export const OUTPUTS = {
 } as const;
 
 export class OperatorUsageError extends Error {}
+
+/** What every AWS operator command says when no region is configured: a usage error (exit 2), before any call. */
+const NO_REGION =
+  'no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS profile), e.g. AWS_REGION=eu-west-1';
+
+/**
+ * The settings of an operator command's AWS clients: the region, found as the AWS CLI finds it (AWS_REGION, then
+ * AWS_DEFAULT_REGION, which the SDK alone ignores, then the profile's in the AWS config file, as the SDK reads it).
+ * Without one the SDK failed the command's first call with "Region is missing" (exit 1; `crs audit export` took it
+ * for a trail cut short).
+ */
+export async function operatorAws(): Promise<{ region: string }> {
+  const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || (await profileRegion());
+  if (!region) throw new OperatorUsageError(NO_REGION);
+  return { region };
+}
+
+/** The region the SDK's own chain finds (the profile's, AWS_PROFILE or default), or undefined. */
+async function profileRegion(): Promise<string | undefined> {
+  const probe = new DynamoDBClient({});
+  try {
+    return await probe.config.region();
+  } catch {
+    return undefined; // "Region is missing"
+  } finally {
+    probe.destroy();
+  }
+}
 
 /** Reads a CDK outputs file: {"<stack>": {"PagesTableName": "...", ...}} (the first stack in it). */
 export function readOutputs(file: string): Record<string, string> {
@@ -89,29 +118,35 @@ export interface OperatorPaging extends AwsPaging {
   close(): void;
 }
 
-/** The pager as the functions run it, with the operator's credentials (for silences: they release held pages). */
-export async function operatorPaging(vars: Record<string, string>, config: GradingConfig): Promise<OperatorPaging> {
+/**
+ * The pager as the functions run it, with the operator's credentials (for silences: they release held pages). Every
+ * name and the region are checked before any call. `aws`: the clients' settings, when the caller resolved them.
+ */
+export async function operatorPaging(
+  vars: Record<string, string>,
+  config: GradingConfig,
+  aws?: { region: string },
+): Promise<OperatorPaging> {
+  const names = {
+    ackSecretArn: need(vars, ENV.ackSecretArn),
+    ackBaseUrl: need(vars, ENV.ackBaseUrl),
+    pagesTable: need(vars, ENV.pagesTable),
+    auditTable: need(vars, ENV.auditTable),
+    stateTable: need(vars, ENV.stateTable),
+    topicArn: need(vars, ENV.topicArn),
+    escalationQueueUrl: need(vars, ENV.escalationQueueUrl),
+  };
+  const settings = aws ?? (await operatorAws());
   const clients = {
-    dynamodb: new DynamoDBClient({}),
-    sns: new SNSClient({}),
-    sqs: new SQSClient({}),
-    secrets: new SecretsManagerClient({}),
+    dynamodb: new DynamoDBClient(settings),
+    sns: new SNSClient(settings),
+    sqs: new SQSClient(settings),
+    secrets: new SecretsManagerClient(settings),
   };
   try {
-    const ackSecret = await readAckSecret(clients.secrets, need(vars, ENV.ackSecretArn));
-    const paging = awsPaging(
-      {
-        config,
-        ackSecret,
-        ackBaseUrl: need(vars, ENV.ackBaseUrl),
-        pagesTable: need(vars, ENV.pagesTable),
-        auditTable: need(vars, ENV.auditTable),
-        stateTable: need(vars, ENV.stateTable),
-        topicArn: need(vars, ENV.topicArn),
-        escalationQueueUrl: need(vars, ENV.escalationQueueUrl),
-      },
-      clients,
-    );
+    const { ackSecretArn, ...tables } = names;
+    const ackSecret = await readAckSecret(clients.secrets, ackSecretArn);
+    const paging = awsPaging({ config, ackSecret, ...tables }, clients);
     const { states } = paging;
     if (!states) throw new Error('the operator pager is built with the state table');
     return { ...paging, states, close: () => Object.values(clients).forEach((c) => c.destroy()) };
@@ -125,7 +160,9 @@ export async function operatorPaging(vars: Record<string, string>, config: Gradi
  * `crs audit export --backend aws`: the audit table and the seen-messages table, read with Query only, and the
  * patient's state item (its pending messages' assessments), read with GetItem.
  */
-export function auditSource(o: Record<string, string | boolean | undefined>): { log: DynamoAuditLog; close(): void } {
+export async function auditSource(
+  o: Record<string, string | boolean | undefined>,
+): Promise<{ log: DynamoAuditLog; close(): void }> {
   const flag = (name: string) => (typeof o[name] === 'string' ? (o[name] as string) : undefined);
   const vars = operatorVariables(flag('outputs'), process.env, {
     [ENV.auditTable]: flag('table'),
@@ -135,7 +172,7 @@ export function auditSource(o: Record<string, string | boolean | undefined>): { 
   const audit = need(vars, ENV.auditTable, 'table');
   const seenTable = need(vars, ENV.seenTable, 'seen-table');
   const stateTable = need(vars, ENV.stateTable, 'state-table');
-  const client = new DynamoDBClient({});
+  const client = new DynamoDBClient(await operatorAws());
   return {
     log: new DynamoAuditLog(client, audit, Date.now, { seenTable, stateTable }),
     close: () => client.destroy(),

@@ -35,7 +35,7 @@ import { ENV } from '#adapters/aws/env.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
-import { OPERATOR_ENV, OperatorUsageError, need, operatorVariables } from './aws-operator.ts';
+import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--test-page TEAM] [--json]
       whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out; with
@@ -474,9 +474,11 @@ export async function doctorCommand(args: string[]): Promise<number> {
     return usage(`--test-page must be one of ${PAGE_TEAMS.join(', ')} (got "${team}")`);
   let expected: DoctorOptions['expected'];
   let vars: Record<string, string>;
+  let aws: { region: string };
   try {
     vars = operatorVariables(values.outputs, process.env);
     need(vars, ENV.topicArn);
+    aws = await operatorAws();
     if (values.paging !== undefined) {
       const { parsePagingConfig } = await import('#domain/paging-endpoints.ts');
       let json: unknown;
@@ -493,9 +495,9 @@ export async function doctorCommand(args: string[]): Promise<number> {
     throw err;
   }
   const clients: DoctorClients = {
-    sns: new SNSClient({}),
-    cloudwatch: new CloudWatchClient({}),
-    dynamodb: new DynamoDBClient({}),
+    sns: new SNSClient(aws),
+    cloudwatch: new CloudWatchClient(aws),
+    dynamodb: new DynamoDBClient(aws),
   };
   try {
     const report = await examine(clients, vars, {

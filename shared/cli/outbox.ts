@@ -230,22 +230,26 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
       "on AWS the lanes that park are sns (the pager's page sends) and notify (the notifier's outbox records)",
     );
   }
-  const { operatorPaging, operatorVariables, OperatorUsageError, OPERATOR_ENV } = await import('./aws-operator.ts');
+  const { operatorAws, operatorPaging, operatorVariables, OperatorUsageError, OPERATOR_ENV } = await import(
+    './aws-operator.ts'
+  );
   const { OutboxDelivery } = await import('#adapters/aws/outbox-delivery.ts');
   const failuresQueue = await import('#adapters/aws/notify-failures.ts');
   const { SQSClient } = await import('@aws-sdk/client-sqs');
   const { DynamoDBStreamsClient } = await import('@aws-sdk/client-dynamodb-streams');
-  // A name missing (or an unreadable outputs file) is a usage error (2), as for crs silence and crs audit.
+  // A name missing (or an unreadable outputs file, or no region) is a usage error (2), as for crs silence and crs audit.
   let vars: Record<string, string>;
+  let aws: { region: string };
   let paging: Awaited<ReturnType<typeof operatorPaging>>;
   try {
     vars = operatorVariables(v.outputs, process.env);
-    paging = await operatorPaging(vars, loadConfig(v.config, undefined));
+    aws = await operatorAws();
+    paging = await operatorPaging(vars, loadConfig(v.config, undefined), aws);
   } catch (e) {
     throw e instanceof OperatorUsageError ? new OutboxUsageError(e.message) : e;
   }
-  const sqs = new SQSClient({});
-  const streams = new DynamoDBStreamsClient({});
+  const sqs = new SQSClient(aws);
+  const streams = new DynamoDBStreamsClient(aws);
   const queueUrl = vars[OPERATOR_ENV.notifyFailuresQueue];
   const sns = v.sink !== 'notify';
   const notify = v.sink !== 'sns';

@@ -2,7 +2,7 @@
 // for a seed (and a --start). With --ndjson it prints the messages instead, e.g. to pipe into `crs replay -`.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { readAck } from '#app/hl7v2/ack.ts';
+import { ackReason, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -132,14 +132,15 @@ export function describeScenario(sc: Scenario, speed: number): string {
 
 /**
  * Delivery over MLLP for what a monitor measures (vitals, oxygen), as IHE PCD-01; everything else over HTTP. The
- * ACK code stands for an HTTP status in the statistics: AA 202, AE 422, AR 400. An AR that says "send again" (the
- * server's queue was down: its 503) and a lost connection (a restart) are tried again as over HTTP.
+ * ACK code stands for an HTTP status in the statistics: AA 202, AE 422, AR 400, and what a refusal's ACK says
+ * (ackReason: its ERR segments, MSA-3) is its reason, as a 400's errors are over HTTP. An AR that says "send again"
+ * (the server's queue was down: its 503) and a lost connection (a restart) are tried again as over HTTP.
  */
 export function mllpDelivery(
   client: MllpClient,
   url: string,
   token: string,
-): (m: DeviceMessage, signal?: AbortSignal) => Promise<number | Answer> {
+): (m: DeviceMessage, signal?: AbortSignal) => Promise<Answer> {
   return async (m, signal) => {
     const text =
       m.source.kind === 'monitor' || m.source.kind === 'ventilator'
@@ -155,9 +156,13 @@ export function mllpDelivery(
         if (signal?.aborted || attempt >= MAX_ATTEMPTS) throw err;
       }
       const code = ack === undefined ? undefined : readAck(ack)?.code;
-      if (ack !== undefined && !(code === 'AR' && /send again/i.test(ack)))
-        return code === 'AA' ? 202 : code === 'AE' ? 422 : 400;
-      if (attempt >= MAX_ATTEMPTS) return 503;
+      const again = ack === undefined || (code === 'AR' && /send again/i.test(ack));
+      // The last try's answer (a lost connection on the last try was thrown above).
+      if (ack !== undefined && (!again || attempt >= MAX_ATTEMPTS)) {
+        if (code === 'AA') return { status: 202 };
+        const reason = ackReason(ack);
+        return { status: again ? 503 : code === 'AE' ? 422 : 400, ...(reason !== undefined ? { reason } : {}) };
+      }
       await sleep(retryDelay(attempt), undefined, signal ? { signal } : {});
     }
   };

@@ -57,9 +57,17 @@ const defaultIo: TokenCommandIo = {
     return { tokens: new SqliteTokenStore(db), close: () => db.close() };
   },
   aws: async (table) => {
+    const { operatorAws, OperatorUsageError } = await import('./aws-operator.ts');
     const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
     const { DynamoTokenStore } = await import('#adapters/aws/dynamo-token-store.ts');
-    return { tokens: new DynamoTokenStore(new DynamoDBClient({}), table), close: () => {} };
+    let aws: { region: string };
+    try {
+      aws = await operatorAws(); // no region: a usage error (2), said as every AWS operator command says it
+    } catch (e) {
+      throw e instanceof OperatorUsageError ? new UsageError(e.message) : e;
+    }
+    const client = new DynamoDBClient(aws);
+    return { tokens: new DynamoTokenStore(client, table), close: () => client.destroy() };
   },
   env: process.env,
 };

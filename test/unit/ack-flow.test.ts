@@ -16,16 +16,18 @@ const page = {
   triggeredAt: 0,
 } as unknown as Page;
 
+/** The link "good" names the page, sent to the ICU fellow; as the pager does, its claims come back with the result. */
+const GOOD_CLAIMS = { pageId: page.pageId, role: 'icu fellow', expiresAt: 1 };
+
 function flow(result: AckResult, calls: string[] = []): AckFlowDeps {
   return {
     acknowledgeLink: async (token, by, client) => {
       calls.push(`${token} ${by} ${client}`);
-      return result;
+      return token === 'good' && !(!result.ok && result.code.startsWith('link-'))
+        ? { ...result, claims: GOOD_CLAIMS }
+        : result;
     },
-    verify: async (token) =>
-      token === 'good'
-        ? { ok: true, claims: { pageId: page.pageId, role: 'icu fellow', expiresAt: 1 } }
-        : { ok: false, reason: 'forged' },
+    verify: async (token) => (token === 'good' ? { ok: true, claims: GOOD_CLAIMS } : { ok: false, reason: 'forged' }),
     page: async (id) => (id === page.pageId ? page : undefined),
     config: DEFAULT_PAGING,
     timeZone: 'UTC',
@@ -97,6 +99,25 @@ describe('the acknowledgement flow of both hosts', () => {
     expect((await showLink('bad token!', flow(acknowledged, calls))).status).toBe(403);
     expect((await showLink('forged', flow(acknowledged, calls))).status).toBe(403);
     expect(calls).toEqual([]);
+  });
+
+  it("verifies the form's link once: the pager's acknowledgement verifies it; only a form without a name checks it first", async () => {
+    const calls: string[] = [];
+    const verified: string[] = [];
+    const counted = (result: AckResult): AckFlowDeps => {
+      const deps = flow(result, calls);
+      const verify: AckFlowDeps['verify'] = (token) => {
+        verified.push(token);
+        return deps.verify(token);
+      };
+      return { ...deps, verify };
+    };
+    for (const result of [acknowledged, refused('not-open'), refused('link-forged')])
+      await submitLink('good', { body: 'by=Dr+A', client: 'x' }, counted(result));
+    expect([calls.length, verified]).toEqual([3, []]);
+    calls.length = 0;
+    expect((await submitLink('good', { body: 'by=', client: 'x' }, counted(acknowledged))).status).toBe(400);
+    expect([calls, verified]).toEqual([[], ['good']]);
   });
 
   it('asks again for a missing name on the form, acknowledging nothing', async () => {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { auditSource, need, operatorPaging, operatorVariables, readOutputs } from '#cli/aws-operator.ts';
@@ -96,6 +96,76 @@ describe('crs outbox --backend aws', () => {
         "crs outbox: no CRS_ACK_SECRET_ARN: set CRS_ACK_SECRET_ARN, or give the stack's outputs with --outputs FILE",
       );
       expect(r.stderr).toContain('usage:');
+    }
+  });
+});
+
+describe('every AWS operator command with no AWS region', () => {
+  // Every name given (the outputs file), so that only the region is missing; no profile to take one from.
+  const outputs = join(dir, 'region-outputs.json');
+  writeFileSync(
+    outputs,
+    JSON.stringify({
+      CrsAlerting: {
+        StateTableName: 'state-1',
+        PagesTableName: 'pages-1',
+        AuditTableName: 'audit-1',
+        SeenTableName: 'seen-1',
+        PagesTopicArn: 'arn:aws:sns:eu-west-1:123456789012:pages',
+        EscalationQueueUrl: 'http://127.0.0.1:9/timers',
+        AckSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ack',
+        AckBaseUrl: 'https://api.example/ack/',
+        TokensTableName: 'tokens-1',
+        AlarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms',
+        NotifyFailuresQueueUrl: 'http://127.0.0.1:9/notify-failures',
+      },
+    }),
+  );
+  const regionless = (extra: Record<string, string> = {}) => {
+    const {
+      AWS_REGION: _r,
+      AWS_DEFAULT_REGION: _d,
+      AWS_PROFILE: _p,
+      ...env
+    }: Record<string, string | undefined> = cleanEnv();
+    return {
+      ...env,
+      AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
+      ...extra,
+    };
+  };
+  const run = (args: string[], extra?: Record<string, string>) =>
+    spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: regionless(extra), timeout: 30_000 });
+  const NO_REGION =
+    'no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS profile), e.g. AWS_REGION=eu-west-1';
+
+  it.each([
+    ['token list', ['--table', 'tokens-1']],
+    ['outbox list', ['--outputs', outputs]],
+    ['outbox retry', ['--all', '--outputs', outputs]],
+    ['doctor', ['--outputs', outputs]],
+    ['audit export', ['--patient', 'P-1', '--outputs', outputs]],
+    ['silence list', ['--outputs', outputs]],
+    ['silence end', ['S-1', '--by', 'N', '--outputs', outputs]],
+    ['silence create', ['--patient', 'P-1', '--minutes', '5', '--by', 'N', '--reason', 'x', '--outputs', outputs]],
+  ])('crs %s --backend aws: a usage error (2) saying how to set the region, before any AWS call', (command, args) => {
+    const r = run([...command.split(' '), '--backend', 'aws', ...args]);
+    expect(r.status, r.stderr).toBe(2);
+    const prefix = `crs ${command.split(' ')[0]}:`;
+    expect(r.stderr.split('\n').find((l) => l.startsWith(prefix))).toBe(`${prefix} ${NO_REGION}`);
+  });
+
+  it("takes AWS_DEFAULT_REGION, as the AWS CLI does, and the profile's region (the call then goes out)", () => {
+    const config = join(dir, 'aws-config');
+    writeFileSync(config, '[default]\nregion = eu-west-2\n');
+    for (const extra of [{ AWS_DEFAULT_REGION: 'eu-west-1' }, { AWS_CONFIG_FILE: config }] as Record<
+      string,
+      string
+    >[]) {
+      const r = run(['token', 'list', '--backend', 'aws', '--table', 'tokens-1'], extra);
+      expect(r.status, JSON.stringify(extra)).toBe(1);
+      expect(r.stderr).toContain('ECONNREFUSED'); // the endpoint nobody listens on: the region was found
     }
   });
 });
@@ -218,12 +288,14 @@ describe("the operator's names and tables: pinned by a mutation run", () => {
       }).forPatient('P-9'))
         expected.push(e);
       expect(expected.filter((e) => e.type === 'assessment')).toHaveLength(3);
-      const source = auditSource({ table: 'audit-x', 'seen-table': 'seen-x', 'state-table': 'state-x' });
+      vi.stubEnv('AWS_REGION', 'eu-west-1');
+      const source = await auditSource({ table: 'audit-x', 'seen-table': 'seen-x', 'state-table': 'state-x' });
       const read: AuditEvent[] = [];
       for await (const e of source.log.forPatient('P-9')) read.push(e);
       source.close();
       expect(read).toEqual(expected);
     } finally {
+      vi.unstubAllEnvs();
       ddb.restore();
     }
   });
@@ -233,6 +305,7 @@ describe("the operator's pager (crs silence --backend aws): pinned by a mutation
   it('is built only with every name the functions run it with: a silence ended must page as they do', async () => {
     const secrets = mockClient(SecretsManagerClient);
     secrets.on(GetSecretValueCommand).resolves({ SecretString: 'operator-ack-secret-of-at-least-32-bytes' });
+    vi.stubEnv('AWS_REGION', 'eu-west-1');
     try {
       const vars = {
         CRS_ACK_SECRET_ARN: 'arn:secret',
@@ -253,6 +326,7 @@ describe("the operator's pager (crs silence --backend aws): pinned by a mutation
       }
       expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toContain('arn:secret');
     } finally {
+      vi.unstubAllEnvs();
       secrets.restore();
     }
   });

@@ -350,6 +350,7 @@ describe('crs doctor, pinned by a mutation run', () => {
         return true;
       });
       for (const [k, v] of Object.entries(vars)) vi.stubEnv(k, v);
+      vi.stubEnv('AWS_REGION', 'eu-west-1');
     });
     afterEach(() => {
       vi.restoreAllMocks();

@@ -12,12 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { REFUSED_TRIES } from '#ports';
+import { WebhookSink } from '#hosts/embedded/sinks.ts';
+import { RecordRefused, REFUSED_TRIES } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
@@ -455,5 +456,48 @@ describe('the delivery watch, pinned by a mutation run', () => {
       'delivery watch: cleared: lane webhook is stuck',
       'delivery watch: cleared: lane stdout is stuck',
     ]);
+  });
+});
+
+describe("the webhook's failures to send, pinned by a mutation run", () => {
+  afterEach(() => vi.unstubAllGlobals());
+  const item = {
+    seq: 1,
+    kind: 'page' as const,
+    id: 'send-1',
+    patientId: 'P1',
+    body: JSON.stringify({ type: 'page', technical: true, patientId: 'P1' }),
+  };
+  /** What the sink throws when fetch fails with `err`. */
+  const thrownFor = async (err: Error): Promise<Error> => {
+    vi.stubGlobal('fetch', async () => {
+      throw err;
+    });
+    return new WebhookSink('http://127.0.0.1:9/hook', undefined, () => undefined).deliver(item).then(
+      () => expect.unreachable('delivered'),
+      (e: Error) => e,
+    );
+  };
+
+  it("takes a network failure for a receiver unreachable (the lane holds and retries), naming its code or else the error's name", async () => {
+    const refusedConnection = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+    for (const [err, said] of [
+      [new TypeError('fetch failed', { cause: refusedConnection }), 'webhook unreachable (ECONNREFUSED)'],
+      // A network failure whose cause has no code (undici's cause is not always a system error): still the network.
+      [new TypeError('fetch failed', { cause: new Error('other side closed') }), 'webhook unreachable (TypeError)'],
+      [
+        new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+        'webhook unreachable (TimeoutError)',
+      ],
+    ] as const) {
+      const thrown = await thrownFor(err);
+      expect(thrown, said).not.toBeInstanceOf(RecordRefused);
+      expect(thrown.message).toBe(said);
+    }
+    // A TypeError with no cause at all: fetch would not build the request (a header it will not carry). Every try
+    // would fail the same, so the record is refused (parked), not the lane held.
+    const unbuildable = await thrownFor(new TypeError('Headers.append: "a\nb" is an invalid header value.'));
+    expect(unbuildable).toBeInstanceOf(RecordRefused);
+    expect(unbuildable.message).toBe('the request cannot be sent (Headers.append: "a\nb" is an invalid header value.)');
   });
 });

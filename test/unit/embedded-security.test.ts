@@ -15,7 +15,7 @@ import { Spool } from '#hosts/mllp-bridge/spool.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
 import { RateLimiter, clientAddress, isLoopbackHost } from '#hosts/embedded/limits.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { ownUrl, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { BOARD_KEY_FILE, keyMatches, loadOrCreateBoardKey } from '#hosts/embedded/board-key.ts';
 import { enrol, msg } from '../support/messages.ts';
 
@@ -630,6 +630,18 @@ describe('pinned by a mutation run: starting and stopping', () => {
     // The old server asked to stop once more (a second signal): the new one's serve.json stays.
     await s.close();
     expect(JSON.parse(readFileSync(join(dir, 'serve.json'), 'utf8'))).toEqual({ url: server.url, pid: process.pid });
+  });
+});
+
+describe("pinned by a mutation run: the server's own URL", () => {
+  // What the board link, serve.json (crs silence and crs outbox go through it) and the acknowledge links' default
+  // base are built from. Checked without listening on every address (startEmbeddedServer builds its URL with it).
+  it('shows a server listening on every IPv4 address (0.0.0.0, no address to connect to) at 127.0.0.1', () => {
+    expect(ownUrl('0.0.0.0', 8080)).toBe('http://127.0.0.1:8080');
+    expect(ownUrl('127.0.0.1', 8080)).toBe('http://127.0.0.1:8080');
+    expect(ownUrl('10.0.0.5', 43210)).toBe('http://10.0.0.5:43210');
+    expect(ownUrl('::1', 8080)).toBe('http://[::1]:8080');
+    expect(ownUrl('localhost', 1)).toBe('http://localhost:1');
   });
 });
 

@@ -634,10 +634,73 @@ describe('crs simulate, pinned by a mutation run', () => {
       expect(sent[0]).toMatch(/^MSH\|/);
       return status;
     };
-    expect(await statusFor(ack('AA'))).toBe(202);
-    expect(await statusFor(ack('AE'))).toBe(422);
-    expect(await statusFor(ack('AR'))).toBe(400);
-    expect(await statusFor('not an ACK')).toBe(400);
+    expect(await statusFor(ack('AA'))).toEqual({ status: 202 });
+    expect(await statusFor(ack('AE'))).toEqual({ status: 422 });
+    expect(await statusFor(ack('AR'))).toEqual({ status: 400 });
+    expect(await statusFor('not an ACK')).toEqual({ status: 400 });
+  });
+
+  it("logs a message refused over MLLP with the server's reason: its ERR segments' text, or MSA-3", async () => {
+    ownClock();
+    const sc = buildScenario({ seed: 1, start: START, courses: ['quiet'] });
+    const readings = sc.messages.filter((m) => m.vitals && !m.enrolment);
+    const now = Date.parse('2026-03-01T06:00:00Z');
+    const obx = { segment: 'OBX', sequence: 2, field: 5 };
+    // By the order the readings go out: crs serve's AE (one ERR a field refused, escaped: a ^ is \S\), its AR of a
+    // refused token (MSA-3 says the same as its ERR), another server's AR saying why only in MSA-3, and one whose ERR
+    // has a code and no text.
+    const answers = new Map<string, string>([
+      [
+        readings[0]!.messageId,
+        buildAck({
+          code: 'AE',
+          problems: [
+            { at: obx, code: 102, text: 'vitals.spo2: 120 is outside 0-100' },
+            { at: { ...obx, sequence: 3 }, code: 103, text: 'OBX-3: unknown code 999^MDC' },
+          ],
+          now,
+        }),
+      ],
+      [
+        readings[1]!.messageId,
+        buildAck({
+          code: 'AR',
+          problems: [{ at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'device token revoked' }],
+          text: 'device token revoked',
+          now,
+        }),
+      ],
+      [readings[2]!.messageId, 'MSH|^~\\&|LIS||CRS-SIM|SIM|20260301060000||ACK|1|P|2.5\rMSA|AR|1|unknown patient\r'],
+      [
+        readings[3]!.messageId,
+        'MSH|^~\\&|LIS||CRS-SIM|SIM|20260301060000||ACK|1|P|2.5\rMSA|AE|1\rERR||OBX^1|103^Table value not found^HL70357|E\r',
+      ],
+    ]);
+    const accepted = buildAck({ code: 'AA', now });
+    let sending: DeviceMessage | undefined;
+    const client = { send: async () => answers.get(sending!.messageId) ?? accepted } as unknown as MllpClient;
+    const viaMllp = mllpDelivery(client, 'http://127.0.0.1:1', 'tok');
+    const lines: string[] = [];
+    const stats = await play(sc, {
+      url: 'http://127.0.0.1:1',
+      token: 'tok',
+      speed: 1_000_000,
+      log: (l) => lines.push(l),
+      deliver: async (m, signal) => {
+        if (!m.vitals || m.enrolment) return 202; // what goes over HTTP is not this test's
+        sending = m;
+        return viaMllp(m, signal);
+      },
+    });
+    expect(stats.refused).toBe(4);
+    const refused = (i: number, status: number, reason: string) =>
+      `simulate: message ${readings[i]!.messageId} of patient ${readings[i]!.patientId} refused (HTTP ${status}): ${reason}`;
+    expect(lines).toEqual([
+      refused(0, 422, 'vitals.spo2: 120 is outside 0-100; OBX-3: unknown code 999^MDC'),
+      refused(1, 400, 'device token revoked'),
+      refused(2, 400, 'unknown patient'),
+      refused(3, 422, 'Table value not found'),
+    ]);
   });
 
   /** Runs `crs simulate` in this process against `url`; its exit code and what it wrote to standard error. */
@@ -757,16 +820,21 @@ describe('crs simulate --format hl7v2, sending again what the server asks for: p
           return a;
         },
       } as unknown as MllpClient;
-      const status = await mllpDelivery(client, 'http://127.0.0.1:1', 'tok')(reading);
-      return { status, sends };
+      const { status, reason } = await mllpDelivery(client, 'http://127.0.0.1:1', 'tok')(reading);
+      return { status, ...(reason !== undefined ? { reason } : {}), sends };
     };
     expect(await run([queueDown, internal, new Error('the MLLP connection closed before the ACK'), accepted])).toEqual({
       status: 202,
       sends: 4,
     });
     expect(slept).toEqual([250, 500, 1000]);
-    expect(await run([notHl7, accepted])).toEqual({ status: 400, sends: 1 }); // never one it refused
-    expect(await run([queueDown])).toEqual({ status: 503, sends: 10 }); // reported, not tried for ever
+    expect(await run([notHl7, accepted])).toEqual({ status: 400, reason: 'not HL7', sends: 1 }); // never one it refused
+    // Reported, not tried for ever, with what the server said the last time.
+    expect(await run([queueDown])).toEqual({
+      status: 503,
+      reason: 'not accepted: send again later; the queue is unavailable; nothing was accepted, send again later',
+      sends: 10,
+    });
     await expect(run([new Error('connect ECONNREFUSED')])).rejects.toThrow('ECONNREFUSED');
   });
 });

@@ -4,7 +4,7 @@
 // forged or altered one recorded as a security event with the client's address (never in the trail); the log has
 // ids only.
 import { randomBytes } from 'node:crypto';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { signAck, verifyAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
@@ -122,6 +122,26 @@ describe('ack handler', () => {
     const again = await link('POST', token(), 'by=Someone+Else');
     expect(again.statusCode).toBe(200);
     expect(again.body).toContain('Already acknowledged');
+  });
+
+  it("reads the link's stored claims once for the form's acknowledgement", async () => {
+    const reads = vi.spyOn(pages, 'ackLink');
+    now = T + 120_000;
+    const res = await link('POST', token(), 'by=Dr+Ada+Lovelace');
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Dr Ada Lovelace (ICU registrar)');
+    expect(reads).toHaveBeenCalledTimes(1);
+  });
+
+  it("reads the link's stored claims once for the form on a page a higher grade replaced, named with its role", async () => {
+    const higher = { notificationId: 'crs|P-1|m4', patientId: 'P-1', condition: 'crs', kind: 'escalation' } as const;
+    await pager.onNotification({ ...higher, toGrade: 4, teams: ['icu'], summary: 's' }, T + 1000);
+    const reads = vi.spyOn(pages, 'ackLink');
+    const res = await link('POST', token(), 'by=Dr+B');
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('A newer page about this patient replaced it');
+    expect(res.body).toContain('ICU registrar');
+    expect(reads).toHaveBeenCalledTimes(1);
   });
 
   it('asks again for a missing name, acknowledging nothing', async () => {

@@ -3,7 +3,7 @@
 // taken at all. Pure: the time is a parameter.
 import { Hl7Message, Hl7Segment } from '@medplum/core';
 import { escapeHl7, hl7Time } from './er7.ts';
-import { ERROR_CODES, type Hl7Header, type Hl7Problem } from './pcd01.ts';
+import { ERROR_CODES, unescaper, type Hl7Header, type Hl7Problem } from './pcd01.ts';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 
@@ -108,4 +108,29 @@ export function readAck(text: string): { code: string; controlId: string; text: 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What an ACK says of a refusal, for a sender's log (the simulator's), as HTTP's `errors` are: the text of each ERR
+ * segment (ERR-8, or the error code's own text, ERR-3.2, when it has none), and MSA-3 when it says more than that
+ * (crs serve's MSA-3 repeats a transport refusal's one ERR, or only points to them: "see ERR"). Unescaped, one line,
+ * "; " between parts; undefined when the ACK says nothing (or is not one).
+ */
+export function ackReason(text: string): string | undefined {
+  let msg: Hl7Message;
+  try {
+    msg = Hl7Message.parse(text.replace(/^[\s\x0b]+/, ''));
+  } catch {
+    return undefined;
+  }
+  const plain = unescaper(text.replace(/^[\s\x0b]+/, '').slice(3, 8));
+  const said = (s: string | undefined) =>
+    plain(s ?? '')
+      .replace(/[\x00-\x1f\x7f]+/g, ' ')
+      .trim();
+  const errors = msg.getAllSegments('ERR').map((e) => said(e.getComponent(8, 1)) || said(e.getComponent(3, 2)));
+  const parts = [...new Set(errors.filter(Boolean))];
+  const summary = said(msg.getSegment('MSA')?.getComponent(3, 1));
+  if (summary && !parts.includes(summary) && !(parts.length > 0 && /see ERR$/i.test(summary))) parts.unshift(summary);
+  return parts.length > 0 ? parts.join('; ') : undefined;
 }

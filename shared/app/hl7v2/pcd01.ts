@@ -697,7 +697,7 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
 }
 
 /** HL7 escape sequences (\F\ \S\ \T\ \R\ \E\, \Xhh\) back to text; formatting escapes are dropped. */
-function unescaper(separators: string): (text: string) => string {
+export function unescaper(separators: string): (text: string) => string {
   const [field, component, repetition, escapeChar, subcomponent] = separators;
   if (!escapeChar) return (t) => t;
   const map: Record<string, string> = { F: field!, S: component!, T: subcomponent!, R: repetition!, E: escapeChar };

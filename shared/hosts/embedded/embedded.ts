@@ -86,6 +86,16 @@ export interface EmbeddedServer {
   close(): Promise<void>;
 }
 
+/**
+ * The server's URL for clients on this machine (the board link it prints, serve.json, the acknowledge links' base
+ * without --public-url): an IPv6 address in brackets, and 0.0.0.0 (every IPv4 address, which is no address to
+ * connect to: browsers refuse it) as 127.0.0.1, one of the addresses it then listens on.
+ */
+export function ownUrl(host: string, port: number): string {
+  const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return `http://${shown}:${port}`;
+}
+
 export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedServer> {
   const write = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = (line: string) => write(oneLine(line));
@@ -263,8 +273,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
-  const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  const url = `http://${shown}:${port}`;
+  const url = ownUrl(host, port);
 
   if (!o.publicUrl) links.base = `${url}/ack/`;
   // Where this data directory's server answers, for the commands that go through it (crs silence).
