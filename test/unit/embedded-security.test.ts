@@ -641,6 +641,7 @@ describe("pinned by a mutation run: the server's own URL", () => {
     expect(ownUrl('127.0.0.1', 8080)).toBe('http://127.0.0.1:8080');
     expect(ownUrl('10.0.0.5', 43210)).toBe('http://10.0.0.5:43210');
     expect(ownUrl('::1', 8080)).toBe('http://[::1]:8080');
+    expect(ownUrl('::', 8080)).toBe('http://[::1]:8080');
     expect(ownUrl('localhost', 1)).toBe('http://localhost:1');
   });
 });

@@ -89,10 +89,11 @@ export interface EmbeddedServer {
 /**
  * The server's URL for clients on this machine (the board link it prints, serve.json, the acknowledge links' base
  * without --public-url): an IPv6 address in brackets, and 0.0.0.0 (every IPv4 address, which is no address to
- * connect to: browsers refuse it) as 127.0.0.1, one of the addresses it then listens on.
+ * connect to: browsers refuse it) as 127.0.0.1, one of the addresses it then listens on; `::` likewise as ::1.
  */
 export function ownUrl(host: string, port: number): string {
-  const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const local = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const shown = local.includes(':') ? `[${local}]` : local;
   return `http://${shown}:${port}`;
 }
 
