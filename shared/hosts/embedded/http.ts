@@ -27,6 +27,7 @@ import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { checkSilence, startSilence } from '#app/silence.ts';
 import { changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
+  ACK_ROUTES,
   acknowledgeByApi,
   refusalStatus,
   showLink,
@@ -400,7 +401,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
-    if (path === '/v1/acks') {
+    if (path === ACK_ROUTES.api) {
       if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
       return apiAck(req, res);
     }
