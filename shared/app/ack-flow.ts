@@ -13,7 +13,7 @@ import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPa
 export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;
 
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
-const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
+export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
 
 /** What happened, for the host's logs, metrics and live updates (the status and body say it to the client). */
 type AckOutcome =
