@@ -16,6 +16,9 @@ import { toPcd01 } from './hl7v2/encode.ts';
 import { INGEST_LIMITS, ROUTES } from './ingest.ts';
 import { FHIR_BASE, FHIR_METADATA_ROUTE, HL7_ROUTE } from './interfaces/routes.ts';
 
+/** Where `crs serve` answers this document (no token: it holds no patient data). */
+export const OPENAPI_ROUTE = '/v1/openapi.json';
+
 /** Which backend serves an operation: `crs serve`, the AWS HTTP API, or both (the extension `x-crs-backends`). */
 type Backend = 'embedded' | 'aws';
 const BOTH: Backend[] = ['embedded', 'aws'];
@@ -122,7 +125,8 @@ const jsonRefusals = (limit: number) =>
     413: { error: `body is ${limit + 1} bytes; the limit is ${limit}` },
   });
 
-const FORBIDDEN = `An unknown or revoked device token, or a section or patient this token may not send (\`errors\` names each); nothing was accepted.`;
+const FORBIDDEN =
+  'An unknown or revoked device token, or a section or patient this token may not send; nothing was accepted.';
 
 function jsonRoutes(): Json {
   const single = {
@@ -149,7 +153,10 @@ function jsonRoutes(): Json {
         'Refused, naming each field, the value and what is allowed (or the body is not JSON, or nests too deep).',
         json(schemaRef('FieldErrors'), { errors: errorsOf(FAHRENHEIT) }),
       ),
-      403: response(FORBIDDEN, json(schemaRef('Forbidden'), { error: 'unknown device token' })),
+      403: response(
+        `${FORBIDDEN} \`errors\` names each section or patient.`,
+        json(schemaRef('Forbidden'), { error: 'unknown device token' }),
+      ),
       ...jsonRefusals(INGEST_LIMITS.messageBytes),
     },
   };
@@ -186,7 +193,10 @@ function jsonRoutes(): Json {
         'Refused, nothing accepted: each bad message by its `index` with its errors (or the body is not a JSON array of 1-100).',
         json(schemaRef('BatchErrors'), { errors: [{ index: 1, errors: errorsOf(FAHRENHEIT) }], accepted: 0 }),
       ),
-      403: response(FORBIDDEN, json(schemaRef('BatchForbidden'), { error: 'unknown device token' })),
+      403: response(
+        `${FORBIDDEN} \`errors\` names each by the message's \`index\`.`,
+        json(schemaRef('BatchForbidden'), { error: 'unknown device token' }),
+      ),
       ...jsonRefusals(INGEST_LIMITS.batchBytes),
     },
   };
@@ -421,6 +431,28 @@ function ackRoutes(): Json {
   };
 }
 
+function discoveryRoute(): Json {
+  return {
+    [OPENAPI_ROUTE]: {
+      get: {
+        tags: ['discovery'],
+        operationId: 'getOpenApi',
+        summary: 'This document',
+        description:
+          '`crs serve` only (on AWS the file ships in the repository: shared/contract/openapi.v1.json). No token.',
+        security: [],
+        'x-crs-backends': ['embedded'],
+        responses: {
+          200: response('This document.', { 'application/json': { schema: { type: 'object' } } }),
+          405: response(OTHER_METHOD('GET'), json(schemaRef('IngestError'), { error: 'use GET' }), {
+            Allow: headerRef('Allow'),
+          }),
+        },
+      },
+    },
+  };
+}
+
 const COMPONENT_SCHEMAS: Json = {
   // The contract itself, as generated (shared/contract/device-message.v1.schema.json): JSON Schema 2020-12.
   DeviceMessage: deviceMessageJsonSchema(),
@@ -554,8 +586,9 @@ export function openApiDocument(): Json {
     tags: [
       { name: 'devices', description: 'Device data in: device tokens (`crs token issue`), one kind and scope each.' },
       { name: 'acknowledgements', description: 'Acknowledging a page: the signed link is the authority.' },
+      { name: 'discovery', description: 'This document.' },
     ],
-    paths: { ...jsonRoutes(), ...hl7Route(), ...fhirRoutes(), ...ackRoutes() },
+    paths: { ...jsonRoutes(), ...hl7Route(), ...fhirRoutes(), ...ackRoutes(), ...discoveryRoute() },
     components: {
       securitySchemes: {
         deviceToken: {
