@@ -107,8 +107,6 @@ interface Case {
   /** What the request is. */
   what: string;
   send: () => Promise<Answer>;
-  /** The documented example is this very body. */
-  exact?: boolean;
 }
 
 const read = async (res: Response): Promise<Answer> => ({
@@ -145,26 +143,24 @@ const [READING] = fixture.filter((m) => m.vitals) as [DeviceMessage];
 const [ENROLMENT] = fixture.filter((m) => m.enrolment) as [DeviceMessage];
 
 /** The refusals every POST device route gives, whatever its format. */
-function deviceRefusals(op: string, path: string, type: Record<string, string>, limit: number, exact = false): Case[] {
+function deviceRefusals(op: string, path: string, type: Record<string, string>, limit: number): Case[] {
   return [
-    { op, status: 401, what: 'no token', send: http('POST', path, '{}', type), exact },
+    { op, status: 401, what: 'no token', send: http('POST', path, '{}', type) },
     { op, status: 403, what: 'an unknown token', send: http('POST', path, '{}', { ...bearer('nope'), ...type }) },
-    { op, status: 405, what: 'GET', send: http('GET', path), exact },
+    { op, status: 405, what: 'GET', send: http('GET', path) },
     {
       op,
       status: 413,
       what: 'a body over the limit',
       send: http('POST', path, ' '.repeat(limit + 1), { ...bearer(), ...type }),
-      exact,
     },
     {
       op,
       status: 415,
       what: 'text/plain',
       send: http('POST', path, '{}', { ...bearer(), 'content-type': 'text/plain' }),
-      exact,
     },
-    { op, status: 503, what: 'the queue down', send: queueDown(path, bodyFor(op), type), exact },
+    { op, status: 503, what: 'the queue down', send: queueDown(path, bodyFor(op), type) },
   ];
 }
 
@@ -197,7 +193,6 @@ function cases(): Case[] {
       status: 202,
       what: 'the example',
       send: http('POST', ROUTES.single, bodyFor(single), { ...bearer(), ...JSON_TYPE }),
-      exact: true,
     },
     {
       op: single,
@@ -209,7 +204,6 @@ function cases(): Case[] {
         JSON.stringify({ ...READING, vitals: { ...READING.vitals, temperatureC: 101.3 } }),
         { ...bearer(), ...JSON_TYPE },
       ),
-      exact: true,
     },
     {
       op: single,
@@ -218,13 +212,12 @@ function cases(): Case[] {
       send: async () =>
         http('POST', ROUTES.single, JSON.stringify(ENROLMENT), { ...bearer(pumpToken), ...JSON_TYPE })(),
     },
-    ...deviceRefusals(single, ROUTES.single, JSON_TYPE, 64 * 1024, true),
+    ...deviceRefusals(single, ROUTES.single, JSON_TYPE, 64 * 1024),
     {
       op: batch,
       status: 202,
       what: 'the example',
       send: http('POST', ROUTES.batch, bodyFor(batch), { ...bearer(), ...JSON_TYPE }),
-      exact: true,
     },
     {
       op: batch,
@@ -236,7 +229,6 @@ function cases(): Case[] {
         JSON.stringify([READING, { ...READING, vitals: { ...READING.vitals, temperatureC: 101.3 } }]),
         { ...bearer(), ...JSON_TYPE },
       ),
-      exact: true,
     },
     {
       op: batch,
@@ -251,7 +243,7 @@ function cases(): Case[] {
       send: async () =>
         http('POST', ROUTES.batch, JSON.stringify([READING, ENROLMENT]), { ...bearer(pumpToken), ...JSON_TYPE })(),
     },
-    ...deviceRefusals(batch, ROUTES.batch, JSON_TYPE, 1024 * 1024, true),
+    ...deviceRefusals(batch, ROUTES.batch, JSON_TYPE, 1024 * 1024),
     {
       op: hl7,
       status: 202,
@@ -343,7 +335,6 @@ function cases(): Case[] {
       status: 200,
       what: 'the statement',
       send: http('GET', FHIR_METADATA_ROUTE),
-      exact: true,
     },
     { op: `GET ${FHIR_METADATA_ROUTE}`, status: 405, what: 'PUT', send: http('PUT', FHIR_METADATA_ROUTE, '{}') },
     { op: `GET ${OPENAPI_ROUTE}`, status: 200, what: 'the document', send: http('GET', OPENAPI_ROUTE) },
@@ -352,7 +343,6 @@ function cases(): Case[] {
       status: 405,
       what: 'POST',
       send: http('POST', OPENAPI_ROUTE, '{}', JSON_TYPE),
-      exact: true,
     },
     // Acknowledgements: a real page's link; a link signed with the server's key for a page that does not exist; a page
     // no longer open (superseded by a higher grade).
@@ -378,7 +368,7 @@ function cases(): Case[] {
       what: 'a token and a name',
       send: async () => ackApi({ token: await link('open'), by: 'Dr Ada' })(),
     },
-    { op: acks, status: 400, what: 'no name', send: ackApi({ token: 'x' }), exact: true },
+    { op: acks, status: 400, what: 'no name', send: ackApi({ token: 'x' }) },
     { op: acks, status: 403, what: 'a forged link', send: ackApi({ token: forged, by: 'Mallory' }) },
     {
       op: acks,
@@ -386,14 +376,14 @@ function cases(): Case[] {
       what: 'no such page',
       send: async () => ackApi({ token: await link('none'), by: 'Dr Ada' })(),
     },
-    { op: acks, status: 405, what: 'GET', send: http('GET', ACK_ROUTES.api), exact: true },
+    { op: acks, status: 405, what: 'GET', send: http('GET', ACK_ROUTES.api) },
     {
       op: acks,
       status: 409,
       what: 'a page no longer open',
       send: async () => ackApi({ token: await link('closed'), by: 'Dr Ada' })(),
     },
-    { op: acks, status: 413, what: 'a long body', send: ackApi('x'.repeat(5000)), exact: true },
+    { op: acks, status: 413, what: 'a long body', send: ackApi('x'.repeat(5000)) },
     {
       op: acks,
       status: 415,
@@ -476,6 +466,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** API Gateway's own answers (its throttle's 429), which no request in process can get. */
+const awsOnly = (response: Json) => (response.description as string).startsWith('AWS only');
+
 describe('every documented status, provoked', () => {
   // JSON Schema 2020-12, as OpenAPI 3.1 uses it; OpenAPI's own keywords (externalDocs) are not JSON Schema's.
   const ajv = new Ajv2020({ strictSchema: false, formats: { 'date-time': true } });
@@ -495,7 +488,6 @@ describe('every documented status, provoked', () => {
     if (/json/.test(type)) {
       const body = JSON.parse(a.body);
       expect(ajv.validate(media.schema, body) ? [] : ajv.errors, JSON.stringify(body).slice(0, 300)).toEqual([]);
-      if (c.exact) expect(body).toEqual(media.example);
     } else expect(a.body).toMatch(type === 'text/html' ? /^<!doctype html>/i : /^MSH\|/);
     for (const name of Object.keys(response.headers ?? {}))
       expect(a.headers[name.toLowerCase()], `${op} ${status}: ${name}`).toBeDefined();
@@ -504,12 +496,29 @@ describe('every documented status, provoked', () => {
   it('is every status each operation documents (but the AWS throttle, which API Gateway answers)', () => {
     for (const [op, o] of Object.entries(operations(doc))) {
       const documented = Object.entries(o.responses as Json)
-        .filter(([, r]) => !(r as Json).description.startsWith('AWS only'))
+        .filter(([, r]) => !awsOnly(r))
         .map(([s]) => Number(s))
         .sort();
       const provoked = [...new Set(all.filter((c) => c.op === op).map((c) => c.status))].sort();
       expect(provoked, op).toEqual(documented);
     }
+  });
+
+  it('gives as response examples only bodies the code answers', () => {
+    let examples = 0;
+    for (const [op, o] of Object.entries(operations(doc)))
+      for (const [status, r] of Object.entries(o.responses as Json))
+        for (const [type, media] of Object.entries(((r as Json).content ?? {}) as Json)) {
+          if ((media as Json).example === undefined || awsOnly(r)) continue;
+          examples++;
+          const bodies = all
+            .filter((c) => c.op === op && String(c.status) === status)
+            .map((c) => answers.get(c)!)
+            .filter((a) => a.headers['content-type']?.startsWith(type))
+            .map((a) => JSON.parse(a.body));
+          expect(bodies, `${op} ${status}`).toContainEqual((media as Json).example);
+        }
+    expect(examples).toBeGreaterThan(10);
   });
 
   it('serves this document on crs serve', () => {
