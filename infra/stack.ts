@@ -25,7 +25,7 @@ import type { Construct } from 'constructs';
 import { ROUTES } from '#app/ingest.ts';
 import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
-import { ACK_ROUTES } from '#adapters/aws/env.ts';
+import { ACK_ROUTES } from '#app/ack-flow.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';

@@ -6,7 +6,7 @@
 // 5xx), is what a caller meets first: each route's rate times its request's p99 duration on Lambda (`p99Seconds`),
 // summed over a function's routes, is at most the function's reserved concurrency (ingest 50.5 of 55, ack 6 of 10;
 // test/infra/stack.test.ts checks it).
-import { ACK_ROUTES } from '#adapters/aws/env.ts';
+import { ACK_ROUTES } from '#app/ack-flow.ts';
 import { FHIR_BASE, FHIR_METADATA_ROUTE, HL7_ROUTE } from '#app/interfaces/routes.ts';
 import { ROUTES } from '#app/ingest.ts';
 

@@ -11,7 +11,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { acknowledgeByApi, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
+import { ACK_ROUTES, acknowledgeByApi, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
 import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
 import { readAckSecret } from '#adapters/aws/ack-secret.ts';
@@ -72,7 +72,7 @@ export function createAckHandler(deps: AckHandlerDeps) {
       const method = event.requestContext.http.method;
       const path = event.rawPath;
       const client = event.requestContext.http.sourceIp;
-      if (method === 'POST' && path === '/v1/acks') {
+      if (method === 'POST' && path === ACK_ROUTES.api) {
         return answer(
           'api',
           await acknowledgeByApi(

@@ -9,8 +9,11 @@ import { isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
 import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
 
+/** The acknowledgement routes, the same on both hosts (crs serve, the HTTP API's ack function); `{token}` is a path segment. */
+export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;
+
 /** An acknowledge link's token: what both hosts accept in a path or a body before verifying it. */
-const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
+export const ACK_TOKEN = /^[A-Za-z0-9._-]{1,2048}$/;
 
 /** What happened, for the host's logs, metrics and live updates (the status and body say it to the client). */
 type AckOutcome =

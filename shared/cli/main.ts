@@ -8,12 +8,14 @@ import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
 const SCHEMA_PATH = new URL('../contract/device-message.v1.schema.json', import.meta.url);
+const OPENAPI_PATH = new URL('../contract/openapi.v1.json', import.meta.url);
 
 const USAGE = `usage:
   crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)
       [--format json|hl7v2|fhir|mixed] [--hl7-zone ZONE]            ...or HL7 v2 (MLLP frames or blank-line blocks), FHIR R4, or both
       [--escalations [--until TIME]]                              ...and run pages, ladders, acks and silences in simulated time
-  crs schema [--write]                                          print (or write) the device message JSON Schema
+  crs schema [--openapi] [--write]                              print the device message JSON Schema (or the HTTP API's
+                                                                OpenAPI document); --write writes both to shared/contract/
   crs serve [--port N] [--data DIR] [--webhook URL] [--scheme S]    the pipeline on this machine, with the on-call board
   crs serve --backend aws [--endpoint URL] [--port N]              the deployed shape against moto, LocalStack or AWS
   crs start [--port N] [--seed N] [--speed X]                      serve plus the simulator demo (npm start)
@@ -160,10 +162,18 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'doctor':
         return await (await import('./doctor.ts')).doctorCommand(rest);
       case 'schema': {
-        const { values } = parseArgs({ args: rest, options: { write: { type: 'boolean' } } });
-        const text = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;
-        if (values.write) writeFileSync(SCHEMA_PATH, text);
-        else process.stdout.write(text);
+        const { values } = parseArgs({
+          args: rest,
+          options: { write: { type: 'boolean' }, openapi: { type: 'boolean' } },
+        });
+        const schema = `${JSON.stringify(deviceMessageJsonSchema(), null, 2)}\n`;
+        // Loaded on demand: the document's examples load the HL7 v2 and FHIR encoders.
+        const openapi = async () => `${JSON.stringify((await import('#app/openapi.ts')).openApiDocument(), null, 2)}\n`;
+        // Both at once: the document embeds the schema, so one written alone would leave the other stale.
+        if (values.write) {
+          writeFileSync(SCHEMA_PATH, schema);
+          writeFileSync(OPENAPI_PATH, await openapi());
+        } else process.stdout.write(values.openapi ? await openapi() : schema);
         return EXIT.ok;
       }
       case undefined:

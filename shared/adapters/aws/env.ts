@@ -44,6 +44,3 @@ export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Grad
   if (!r.ok) throw new Error(`${ENV.gradingConfig} is not a valid grading configuration: ${r.errors.join('; ')}`);
   return r.config;
 }
-
-/** The acknowledgement routes of the HTTP API (the ack function). */
-export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;

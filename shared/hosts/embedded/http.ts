@@ -1,6 +1,6 @@
 // The HTTP host of `crs serve` (node:http): device ingest through handleIngest (the same code, statuses and auth
-// as the Lambda), acknowledge links (GET shows, POST acknowledges) and the acknowledgement API, the board's static
-// files, its JSON API (acknowledgements, silences, audit export) and its live event stream.
+// as the Lambda), acknowledge links (GET shows, POST acknowledges) and the acknowledgement API, the API's OpenAPI
+// document, the board's static files, its JSON API (acknowledgements, silences, audit export) and its live event stream.
 // Cheap refusals first (issue 16): a device's token is checked before its body is read (a refused request is
 // answered and its connection closed, the body never read); a body past its limit is not read further; refused
 // acknowledgements are counted per client address (429 past a budget) and recorded in the security log, not a
@@ -16,6 +16,7 @@ import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { INGEST_LIMITS, ROUTES, authenticateRequest } from '#app/ingest.ts';
 import { isJsonType } from '#app/media-type.ts';
+import { OPENAPI_ROUTE, openApiDocument } from '#app/openapi.ts';
 import { wireId } from '#domain/ids.ts';
 import type { SecurityLog } from '#ports';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
@@ -27,6 +28,7 @@ import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { checkSilence, startSilence } from '#app/silence.ts';
 import { changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
+  ACK_ROUTES,
   acknowledgeByApi,
   refusalStatus,
   showLink,
@@ -160,6 +162,7 @@ function pathParameter(segment: string): string {
 export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const files = new Map<string, Buffer>();
   for (const [path, f] of Object.entries(STATIC)) files.set(path, readFileSync(new URL(f.file, BOARD_DIR)));
+  const openapi = JSON.stringify(openApiDocument());
 
   const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
   // Refused acknowledgements (and unknown device tokens, for the log only) per client address.
@@ -400,12 +403,18 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
-    if (path === '/v1/acks') {
+    if (path === ACK_ROUTES.api) {
       if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
       return apiAck(req, res);
     }
     const link = path.match(/^\/ack\/([^/]+)$/);
     if (link) return linkPage(req, res, method, pathParameter(link[1]!));
+
+    // The API's description, without a token (it holds no patient data); a /v1/ path, so before the device routes.
+    if (path === OPENAPI_ROUTE) {
+      if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
+      return send(res, 200, { 'content-type': 'application/json', ...SECURITY_HEADERS }, openapi);
+    }
 
     if (isDevicePath(path)) {
       // The token first: a refused request is answered without reading its body (and its connection closed).
