@@ -207,10 +207,13 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
     // A lever of the paging config, priced on the same measurement: informational pages (a grade fallen after its
     // hold, an alert cleared: nothing to acknowledge) by email only, the SMS kept for what waits for an answer.
     const answerOnly = { ...stack, smsKinds: { ...stack.smsKinds, hematology: ['escalation', 'alert', 'test'] } };
+    // Its month 12 too: a cheaper month 1 with the same history to keep raises the month-12 ratio.
+    const answerOnlyBatched = price(batched, mb, answerOnly, setup);
     if (!stack.smsKinds.hematology)
       console.log(
         `   SMS only for the pages that wait for an answer (smsKinds ["escalation", "alert"]; docs/aws.md): month 1 ` +
-          `${usd(price(s, m, answerOnly, setup).perKPatientDays1)}, batched ${usd(price(batched, mb, answerOnly, setup).perKPatientDays1)} per 1,000 patient-days in ${mode}` +
+          `${usd(price(s, m, answerOnly, setup).perKPatientDays1)}, batched ${usd(answerOnlyBatched.perKPatientDays1)} ` +
+          `(month 12 ${(answerOnlyBatched.month12 / answerOnlyBatched.month1).toFixed(2)} x month 1) per 1,000 patient-days in ${mode}` +
           ` (batched on-demand ${usd(price(batched, mb, answerOnly, withCapacity('on-demand')).perKPatientDays1)}, provisioned ${usd(price(batched, mb, answerOnly, withCapacity('provisioned')).perKPatientDays1)})`,
       );
     const saving = recommended.perKPatientDays1 - pricedBatched[mode].perKPatientDays1;
