@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { sortableTime } from '#app/audit-export.ts';
 import { auditKey, type AuditEvent, type AuditLog } from '#ports';
+import { AUDIT_DICTIONARY_V1 } from './audit-dictionary.ts';
 import { stateOfItem, type CarriedEntry } from './state-item.ts';
 import { AUDIT_TABLE as T, SEEN_TABLE, STATE_TABLE } from './table-layout.ts';
 
@@ -46,9 +47,16 @@ export function auditItem(e: AuditEvent, written: string): Record<string, Attrib
 }
 
 /**
+ * The first byte of entries deflated with AUDIT_DICTIONARY_V1. Its bits 1-2 set say BTYPE 11, reserved, so no raw
+ * deflate stream starts with it: items deflated without a dictionary (before 2026-12-04) still read.
+ */
+const WITH_DICTIONARY_V1 = 0x06;
+
+/**
  * Audit entries as a seen-messages item carries them (the `entries` attribute): [entry, written] pairs as JSON,
- * deflated, each entry without the patientId and details.messageId that the item's key says (kept when they
- * differ). Every item of the table is stored for good: this is a quarter smaller than the entries as JSON text.
+ * deflated with a preset dictionary of typical entries, each entry without the patientId and details.messageId that
+ * the item's key says (kept when they differ). Every item of the table is stored for good: this is about a third of
+ * the entries as JSON text (deflated alone, about three quarters).
  */
 export function carriedEntries(patientId: string, messageId: string, entries: CarriedEntry[]): AttributeValue {
   const pairs = entries.map(({ event, written }) => {
@@ -59,7 +67,8 @@ export function carriedEntries(patientId: string, messageId: string, entries: Ca
       written,
     ];
   });
-  return { B: deflateRawSync(JSON.stringify(pairs)) };
+  const deflated = deflateRawSync(JSON.stringify(pairs), { dictionary: AUDIT_DICTIONARY_V1 });
+  return { B: Buffer.concat([Buffer.of(WITH_DICTIONARY_V1), deflated]) };
 }
 
 /** The entries a seen-messages item carries, whole again: deflated (carriedEntries), or JSON text in a list (before). */
@@ -69,7 +78,12 @@ export function entriesCarried(
   value: AttributeValue | undefined,
 ): { event: AuditEvent; written: string }[] {
   if (value?.B) {
-    const pairs = JSON.parse(inflateRawSync(value.B).toString('utf8')) as [Partial<AuditEvent>, string][];
+    const b = value.B;
+    const json =
+      b[0] === WITH_DICTIONARY_V1
+        ? inflateRawSync(b.subarray(1), { dictionary: AUDIT_DICTIONARY_V1 })
+        : inflateRawSync(b);
+    const pairs = JSON.parse(json.toString('utf8')) as [Partial<AuditEvent>, string][];
     return pairs.map(([e, written]) => {
       const { at, patientId: p, type, text, details, ...rest } = e;
       // The order an entry is made in (grade.ts stepAudit), so that the export prints it as it was written.
