@@ -42,8 +42,9 @@
 // ReturnValuesOnConditionCheckFailure=ALL_OLD: an id found after all fails it with its digests, and the patient is
 // graded again knowing them). A table of its own: no stream (the state table's stream
 // carries what the notifier needs, not one record per message), and small items. The put also carries `entries`
-// (binary: [entry, written] pairs as JSON, deflated, each entry without the patientId and messageId the key says;
-// items written before hold a list of {entry (JSON), written}): the message's assessment audit entry, so that a message costs one item
+// (binary: [entry, written] pairs as JSON, deflated with a preset dictionary behind a marker byte (audit-dictionary.ts),
+// each entry without the patientId and messageId the key says; items written before hold them deflated without it, or
+// a list of {entry (JSON), written}): the message's assessment audit entry, so that a message costs one item
 // besides the state, not two (docs/cost.md); a later update only ADDs a digest (a reused id, whose assessment goes
 // to the audit table), and the functions' roles may update nothing else.
 export const STATE_TABLE = {
