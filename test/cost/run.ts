@@ -216,6 +216,13 @@ export async function run(jsonFile?: string): Promise<{ met: boolean }> {
           `(month 12 ${(answerOnlyBatched.month12 / answerOnlyBatched.month1).toFixed(2)} x month 1) per 1,000 patient-days in ${mode}` +
           ` (batched on-demand ${usd(price(batched, mb, answerOnly, withCapacity('on-demand')).perKPatientDays1)}, provisioned ${usd(price(batched, mb, answerOnly, withCapacity('provisioned')).perKPatientDays1)})`,
       );
+    // And no page by SMS at all (e-mail and HTTPS only, the SMS numbers kept for `crs doctor`'s test pages): what the
+    // pages' channel alone decides of the target.
+    const noSms = { ...stack, smsKinds: { ...stack.smsKinds, hematology: ['test'] } };
+    if (!stack.smsKinds.hematology)
+      console.log(
+        `   no page by SMS (e-mail and HTTPS only): batched ${usd(price(batched, mb, noSms, setup).perKPatientDays1)} per 1,000 patient-days in ${mode}`,
+      );
     const saving = recommended.perKPatientDays1 - pricedBatched[mode].perKPatientDays1;
     console.log(
       `   gateway batching saves ${usd(saving)} per 1,000 patient-days (${Math.round((saving / recommended.perKPatientDays1) * 100)} %) in ${mode}`,
