@@ -69,14 +69,16 @@ export async function handleFhirHttp(
   deps: IngestDeps,
   authenticated?: AuthResult,
 ): Promise<DeviceAnswer> {
-  const rest = req.path.slice(FHIR_BASE.length).replace(/^\/+/, '');
+  // The base itself or one segment under it, as API Gateway routes them: no trailing slash, no empty segment.
+  const tail = req.path.slice(FHIR_BASE.length);
+  const rest = tail === '' ? '' : /^\/[^/]+$/.test(tail) ? tail.slice(1) : undefined;
   if (rest === 'metadata') {
     // Public, as FHIR clients expect: it says what the endpoint takes, nothing of any patient.
     if (req.method.toUpperCase() !== 'GET') return problem(405, 'not-supported', 'use GET', '', { allow: 'GET' });
     return fhir(200, capabilityStatement());
   }
   const allowed = ['', 'Bundle', ...FHIR_RESOURCES];
-  if (!allowed.includes(rest))
+  if (rest === undefined || !allowed.includes(rest))
     return problem(
       404,
       'not-supported',
