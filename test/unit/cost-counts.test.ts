@@ -34,10 +34,10 @@ describe('the cost model counts what the handlers do', () => {
     // The assessment's audit entry rides in the message's seen item (at most 1 KB with it): no audit item.
     expect(u.dynamo.audit).toBeUndefined();
     expect(u.dynamo.seen).toEqual({ read: n, write: n - 1, transactionalWrite: 0, indexWrite: 0 });
-    // The stale-feed index moves every 5 minutes of feed, not on every message: its first entry (the enrolment, an
+    // The stale-feed index moves every 10 minutes of feed, not on every message: its first entry (the enrolment, an
     // hour before the vitals), then a delete and a put each time it moves: when the vitals start after that gap,
-    // then every 5 minutes of the hour.
-    expect(u.dynamo.state!.indexWrite).toBe(1 + 2 * (1 + 11));
+    // then every 10 minutes of the hour.
+    expect(u.dynamo.state!.indexWrite).toBe(1 + 2 * (1 + 5));
     expect(m.stateItem.max).toBeLessThanOrEqual(1024);
     // Per message: nothing else on DynamoDB, one SQS send, and at the default log level one line per invocation:
     // its metrics (EMF), no INFO line.

@@ -59,11 +59,13 @@ function feedSince(state: PatientState | undefined): number | undefined {
 
 /**
  * The stale-feed index (`byFeed`) may lag the feed by this much: its value moves only when the feed has moved on
- * this far, so that a patient sending every minute rewrites the index every 5 minutes, not every message (an
+ * this far, so that a patient sending every minute rewrites the index every 10 minutes, not every message (an
  * index entry whose key changes costs two writes). The index only nominates: the sweep decides on a consistent
  * read of the state, and an index value at or before the true one nominates a quiet feed as soon as it is quiet.
+ * A lag longer than staleFeedMinutes would only cost reads (a feed still sending, nominated and read each sweep):
+ * 10 minutes stays under the default 15 with room for a feed that sends every few minutes.
  */
-export const FEED_INDEX_STEP_MS = 5 * 60_000;
+export const FEED_INDEX_STEP_MS = 10 * 60_000;
 /** After a gap in the feed this long (data resuming), the index is written exact, so the all-clear is prompt. */
 export const FEED_INDEX_GAP_MS = 2 * 60_000;
 

@@ -6,7 +6,7 @@
 //                  compact state and the messages its save applied without a transaction, pending for the
 //                  seen-messages table (state-item.ts), deflated; items written before it hold `state`, JSON),
 //                  and, for an enrolled patient, feedShard = "feed", feedSince (ms): the last monitor reading
-//                  (or the enrolment) to within 5 minutes, indexed by `byFeed` for the stale-feed sweep
+//                  (or the enrolment) to within 10 minutes, indexed by `byFeed` for the stale-feed sweep
 //   outbox record  pk = patientId, sk = "outbox#<id>"            kind = "outbox"  record = "notification" with
 //                  notification (JSON), or record = "alert" with alert (JSON, a low-SpO2 warning raised or cleared)
 // Outbox records sit in their patient's partition and are written in the same transaction as the state (and the
