@@ -31,6 +31,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
@@ -427,7 +428,7 @@ export function formatReport(r: DoctorReport): string {
     );
   if (r.patients)
     lines.push(
-      `Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)} (to within 5 minutes)`}`,
+      `Patients: ${r.patients.enrolled} enrolled${r.patients.newestReadingSecondsAgo === null ? '' : `; newest monitor reading ${ago(r.patients.newestReadingSecondsAgo)} (to within ${FEED_INDEX_STEP_MS / 60_000} minutes)`}`,
     );
   const sms = r.sms;
   lines.push(
