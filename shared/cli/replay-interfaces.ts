@@ -19,7 +19,6 @@ import { NdjsonWriter } from './io.ts';
 import { EXIT } from './replay.ts';
 
 export const REPLAY_FORMATS = ['json', 'hl7v2', 'fhir', 'mixed'] as const;
-type ReplayFormat = (typeof REPLAY_FORMATS)[number];
 
 /**
  * The HL7 messages of a file: MLLP frames when it has any, else blocks separated by blank lines. What the servers

@@ -212,9 +212,6 @@ export const DEFAULT_CONFIG: GradingConfig = {
   site: { timeZone: DEFAULT_TIME_ZONE },
 };
 
-type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
-type ConfigOverrides = DeepPartial<GradingConfig>;
-
 function merge(base: unknown, over: unknown): unknown {
   if (over === undefined) return base;
   if (Array.isArray(over) || over === null || typeof over !== 'object') return over;

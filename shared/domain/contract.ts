@@ -324,11 +324,9 @@ export const DeviceMessage = strict(
 );
 
 export type DeviceMessage = z.infer<typeof DeviceMessage>;
-type EnrolmentSection = z.infer<typeof Enrolment>;
 export type VitalsSection = z.infer<typeof Vitals>;
 export type OxygenSection = z.infer<typeof Oxygen>;
 export type VasopressorEntry = z.infer<typeof Vasopressor>;
-type MedicationEntry = z.infer<typeof Medication>;
 export type NeuroSection = z.infer<typeof Neuro>;
 export type OxygenDevice = (typeof OXYGEN_DEVICES)[number];
 export type VasopressorDrug = (typeof VASOPRESSOR_DRUGS)[number];

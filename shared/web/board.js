@@ -144,13 +144,6 @@
     if (s < 60) return 'in ' + s + ' s';
     return 'in ' + Math.round(s / 60) + ' min';
   }
-  function teams(list) {
-    return list
-      .map(function (t) {
-        return TEAM[t] || t;
-      })
-      .join(', ');
-  }
   function condName(c) {
     return c === 'crs' ? 'CRS' : 'ICANS';
   }

@@ -9,8 +9,6 @@ import {
   VersionConflict,
   type DeviceToken,
   type MessageQueue,
-  type Notifier,
-  type OutboxLedger,
   type QueuedMessage,
   type StateStore,
   type StoredState,
@@ -120,29 +118,6 @@ export class MemoryTokenStore implements TokenStore {
 
   async list(): Promise<DeviceToken[]> {
     return this.tokens.map((t) => ({ ...t }));
-  }
-}
-
-class MemoryNotifier implements Notifier {
-  readonly published: Notification[] = [];
-  /** notificationIds whose publish fails (until removed). */
-  readonly failing = new Set<string>();
-
-  async publish(n: Notification): Promise<void> {
-    if (this.failing.has(n.notificationId)) throw new Error('SNS unavailable');
-    this.published.push(n);
-  }
-}
-
-class MemoryLedger implements OutboxLedger {
-  readonly sent = new Map<string, string>();
-
-  async isSent(notificationId: string): Promise<boolean> {
-    return this.sent.has(notificationId);
-  }
-
-  async markSent(notificationId: string, at: string): Promise<void> {
-    if (!this.sent.has(notificationId)) this.sent.set(notificationId, at);
   }
 }
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
-import { signAck, verifyAck } from '#app/ack.ts';
+import { signAck } from '#app/ack.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { roleOf, type Page } from '#domain/paging.ts';

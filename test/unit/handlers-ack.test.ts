@@ -5,7 +5,7 @@
 // ids only.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { signAck, verifyAck } from '#app/ack.ts';
+import { signAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';

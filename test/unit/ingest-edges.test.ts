@@ -149,6 +149,7 @@ describe('ingest edges', () => {
     expect(JSON.parse(refused.body).error).toBe(
       "not allowed for this device token: message [1] patientId: patient P-9 is not one of this token's patients",
     );
+    expect(reserved()).toBe(0);
     const later = await handleIngest(post(vitals('P-1'), '/v1/messages', as), deps({ patients, maxPatients: 1 }));
     expect(later.status).toBe(202);
   });

@@ -15,7 +15,7 @@ import { FHIR_RESOURCES } from '#app/fhir/translate.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { ROUTES } from '#app/ingest.ts';
 import { handleDeviceRequest } from '#app/interfaces/http.ts';
-import { FHIR_BASE, FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
+import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { OPENAPI_ROUTE, openApiDocument } from '#app/openapi.ts';
 import { deviceMessageJsonSchema, validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import type { PageEvent } from '#domain/page-event.ts';

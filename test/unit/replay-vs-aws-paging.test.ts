@@ -36,7 +36,6 @@ import { DynamoStateStore, outboxRecord } from '#adapters/aws/dynamo-state-store
 import { awsPaging } from '#adapters/aws/paging.ts';
 import { SqsTimer } from '#adapters/aws/sqs-timer.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
-import { verifyAck } from '#app/ack.ts';
 import { checkSilence, startSilence } from '#app/silence.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { feedStatus } from '#domain/paging.ts';

@@ -345,4 +345,3 @@ async function mllpPrincipal(
 export const DEFAULT_DATA_DIR = '.crs';
 /** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: check it answers). */
 export const SERVE_INFO_FILE = 'serve.json';
-const demoDataDir = (base = DEFAULT_DATA_DIR) => join(base, 'demo');
