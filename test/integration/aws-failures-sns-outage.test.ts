@@ -26,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('failures of the deployed shape on an emulator', () => {
   it('delays pages through an SNS outage, losing and repeating none', async () => {
-    const feed = recentFeed(400, 40);
+    const feed = recentFeed(200, 20);
     const expected = replayPages(feed);
     const proxy = await startFaultProxy(run.emulator.endpoint);
     const prefix = runPrefix('outage');
