@@ -95,7 +95,8 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 /** POST -> page line on stdout, for messages that each raise a page (fever in a new patient). */
-async function latency(s: ServeProcess, label: string, tag: string): Promise<void> {
+/** `target`: printed beside the figure (issue 5 set p95 <= 50 ms for the idle server; the loaded one has none). */
+async function latency(s: ServeProcess, label: string, tag: string, target: string): Promise<void> {
   const start = Date.now() - 3_600_000;
   const waiting = new Map<string, (at: bigint) => void>();
   s.onLine = (line, at) => {
@@ -133,7 +134,7 @@ async function latency(s: ServeProcess, label: string, tag: string): Promise<voi
   samples.sort((a, b) => a - b);
   console.log(
     `${label}: POST -> page on stdout p50 ${percentile(samples, 50).toFixed(1)} ms, p95 ${percentile(samples, 95).toFixed(1)} ms, ` +
-      `p99 ${percentile(samples, 99).toFixed(1)} ms, max ${samples.at(-1)!.toFixed(1)} ms (${LATENCY_SAMPLES} pages) (target p95 <= 50 ms)`,
+      `p99 ${percentile(samples, 99).toFixed(1)} ms, max ${samples.at(-1)!.toFixed(1)} ms (${LATENCY_SAMPLES} pages) (${target})`,
   );
 }
 
@@ -148,12 +149,13 @@ export async function run(): Promise<void> {
     await throughput(server, 'warm-up', 2_000, singles, 'warm');
     await throughput(server, 'single-message POSTs', SINGLE, singles, 'single');
     await throughput(server, 'batch POSTs (100 per request)', BATCHED, batches, 'batch');
-    await latency(server, 'idle', 'lat-idle');
+    await latency(server, 'idle', 'lat-idle', 'target p95 <= 50 ms');
     // The same measurement while 100 patients stream single-message POSTs in the background.
     const background = singles(server, feed(SINGLE, 'bg', Date.now() - 2 * 24 * 3_600_000));
     const t0 = Date.now();
     const g0 = await gradedCount(server);
-    await latency(server, 'under load', 'lat-load');
+    // No target: the background devices send as fast as the server answers, so this shows queueing at saturation.
+    await latency(server, 'under load', 'lat-load', 'no target: the server is saturated');
     const rate = ((await gradedCount(server)) - g0 - LATENCY_SAMPLES * 2) / ((Date.now() - t0) / 1000);
     await background;
     console.log(`  (background load during that measurement: about ${fmt(rate)} messages/s graded)`);
