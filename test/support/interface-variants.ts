@@ -23,7 +23,8 @@ type Vital = keyof NonNullable<DeviceMessage['vitals']>;
 
 // ------------------------------------------------------------------------------------------------- numbers as sent
 
-const KPA_TO_MMHG = 7.50062;
+/** 1 kPa in mmHg: 1 mmHg is 133.322387415 Pa by definition. */
+export const KPA_TO_MMHG = 1000 / 133.322387415;
 const POUND_KG = 0.45359237;
 
 /**
@@ -40,21 +41,19 @@ function fahrenheitText(c: number): string {
 
 /**
  * A pressure in mmHg as kPa text, to 15 significant digits: an integer of mmHg is no short decimal of kPa (the
- * factor is 7.50062), so the sender writes as many digits as a double holds reliably; the translator's x 7.50062
- * to 12 significant digits must give the mmHg value back exactly (the error, about 1e-15, is far below the 12th
- * digit). A value that came from a kPa reading (kpaReading) is written as that reading: 8.66, not 8.66000000000001.
+ * factor is 7.500615758...), so the sender writes as many digits as a double holds reliably; the translator's
+ * conversion to 12 significant digits must give the mmHg value back exactly (the error, about 1e-15, is far below
+ * the 12th digit, and the value is on that digit's grid: an integer, or a kpaReading).
  */
 const kpaText = (mmHg: number): string => String(Number((mmHg / KPA_TO_MMHG).toPrecision(15)));
 
 /**
- * The exact mmHg value of a kPa reading of `hundredths` / 100 (8.66 kPa is 64.9553692 mmHg, below the MAP
- * threshold of 65): computed in integers, so it is the decimal itself and no floating-point product. A contract
- * value a kPa monitor really produces, sent back as the same 2-decimal kPa text by kpaText.
+ * The mmHg value a kPa monitor's reading of `hundredths` / 100 becomes in the contract (8.66 kPa is 64.9553324682
+ * mmHg, below the MAP threshold of 65): to 12 significant digits, as docs/interfaces.md states the conversion. A
+ * contract value a kPa monitor really produces, sent back as kPa text by kpaText.
  */
 export function kpaReading(hundredths: number): number {
-  const tenMillionths = BigInt(hundredths) * 750062n; // kPa x 100 x (7.50062 x 10^5)
-  const s = tenMillionths.toString().padStart(8, '0');
-  return Number(`${s.slice(0, -7)}.${s.slice(-7)}`);
+  return Number((((hundredths / 100) * 1000) / 133.322387415).toPrecision(12));
 }
 
 /** A weight in kg in [lb_av], to 15 significant digits (a pound is 0.45359237 kg exactly; see kpaText). */

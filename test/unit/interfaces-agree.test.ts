@@ -14,7 +14,7 @@ import { DEFAULT_CONFIG, configFor, type GradingConfig } from '#domain/config.ts
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { PatientState } from '#domain/state.ts';
 import { course, permutation } from '#test/support/arbitraries.ts';
-import { type Draw, kpaReading, variedItems } from '#test/support/interface-variants.ts';
+import { type Draw, KPA_TO_MMHG, kpaReading, variedItems } from '#test/support/interface-variants.ts';
 import { translateItem, type InterfaceItem } from '#test/support/interfaces.ts';
 
 const NOW = Date.parse('2027-01-01T00:00:00Z');
@@ -126,7 +126,7 @@ const drawFrom = (g: fc.GeneratorValue): Draw => ({
  * and diastolic pressure, ferritin and IL-6, the ward and the product, weights and CRP with a decimal, times with
  * seconds and milliseconds (each instant moved by under a minute: the order stays), FiO2 next to Lee's 0.40,
  * epinephrine in dopamine's place (its own RxNorm code and Lee high-dose threshold), and pressures that came from
- * a kPa monitor (8.66 kPa is 64.9553692 mmHg: values between the integers, next to the thresholds). A field is
+ * a kPa monitor (8.66 kPa is 64.9553324682 mmHg: values between the integers, next to the thresholds). A field is
  * added at most once per instant: a field given twice at one instant is the one case where arrival order decides
  * (rules section 1). Every value is one the other units write exactly enough to give it back (see
  * interface-variants.ts): temperatures keep one decimal (0.1 °C is 0.18 °F), weights and CRP one.
@@ -159,7 +159,7 @@ function widened(ordered: DeviceMessage[], draw: Draw): DeviceMessage[] {
         for (const k of ['systolicBP', 'meanArterialPressure'] as const) {
           const v = w.vitals[k];
           if (v !== undefined && draw.one([false, true]))
-            w.vitals[k] = kpaReading(Math.round((v / 7.50062) * 100) + draw.int(-3, 3));
+            w.vitals[k] = kpaReading(Math.round((v / KPA_TO_MMHG) * 100) + draw.int(-3, 3));
         }
       }
       if (w.labs) {

@@ -69,10 +69,11 @@ describe('unit conversions keep a value on its side of every threshold', () => {
   it('kPa: against any blood pressure threshold of 20-200 mmHg', () => {
     fc.assert(
       fc.property(
-        around(fc.integer({ min: 20, max: 200 }), (t) => t / 7.50062, 0, 40),
+        around(fc.integer({ min: 20, max: 200 }), (t) => (t * 133.322387415) / 1000, 0, 40),
         ([mmHg, v]) => {
-          // kPa x 7.50062 (docs/interfaces.md) against mmHg: digits x 750062 against mmHg x 10^(places + 5).
-          const exact = sign(v.digits * 750062n - BigInt(mmHg) * 10n ** BigInt(v.places + 5));
+          // kPa x 1000 / 133.322387415 (1 mmHg in Pa, by definition; docs/interfaces.md) against mmHg, in integers:
+          // digits x 10^12 against mmHg x 133322387415 x 10^places.
+          const exact = sign(v.digits * 10n ** 12n - BigInt(mmHg) * 133322387415n * 10n ** BigInt(v.places));
           const c = converted('vitals.meanArterialPressure', Number(text(v)), 'kPa');
           expect(sign(c - mmHg), `${text(v)} kPa is ${c} mmHg`).toBe(exact);
         },
@@ -98,7 +99,9 @@ describe('unit conversions keep a value on its side of every threshold', () => {
   it('gives the value as the formula does, without floating-point noise', () => {
     expect(converted('vitals.temperatureC', 101.3, '[degF]')).toBe(38.5);
     expect(converted('vitals.temperatureC', 100.4, '[degF]')).toBe(38);
-    expect(converted('vitals.meanArterialPressure', 8.66, 'kPa')).toBe(64.9553692);
+    expect(converted('vitals.meanArterialPressure', 8.66, 'kPa')).toBe(64.9553324682);
+    // 1 kPa is 7.500615758 mmHg: x 7.50062 (rounded) put 11.3324 kPa at 85.00003 mmHg, on a patient's threshold of 85.
+    expect(converted('vitals.meanArterialPressure', 11.3324, 'kPa')).toBe(84.9999780211);
     expect(converted('oxygen.fio2', 39.996, '%')).toBe(0.39996);
     expect(converted('oxygen.fio2', 35, '%')).toBe(0.35);
     expect(converted('enrolment.weightKg', 154, '[lb_av]')).toBe(69.85322498);

@@ -26,7 +26,9 @@ interface UnitRule {
 
 const PERCENT_TO_FRACTION: Convert = (v) => withoutFloatNoise(v / 100);
 const FAHRENHEIT: Convert = (v) => withoutFloatNoise(((v - 32) * 5) / 9);
-const KPA_TO_MMHG: Convert = (v) => withoutFloatNoise(v * 7.50062);
+// 1 mmHg is 133.322387415 Pa by definition: 1 kPa is 7.500615758... mmHg (7.50062, rounded, read a few values just
+// under a threshold as on it).
+const KPA_TO_MMHG: Convert = (v) => withoutFloatNoise((v * 1000) / 133.322387415);
 
 export const UNIT_RULES: Record<CodedField | 'enrolment.weightKg', UnitRule> = {
   'vitals.temperatureC': {
