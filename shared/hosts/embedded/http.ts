@@ -26,7 +26,7 @@ import type { AckResult } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { checkSilence, startSilence } from '#app/silence.ts';
-import { changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
+import { MONITORING_EXAMPLES, changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
   ACK_ROUTES,
   acknowledgeByApi,
@@ -358,7 +358,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   }
 
   /**
-   * POST /api/patients/<id>/monitoring/end {"reason"} and .../monitoring/resume {}: the end of a patient's monitoring
+   * POST /api/patients/<id>/monitoring/end {"reason", "by"} and .../monitoring/resume {"by"}: the end of a patient's monitoring
    * (a discharge) or a re-admission, sent as the board's own message through the device ingest (shared/app/monitoring.ts).
    */
   async function patientMonitoring(
@@ -368,7 +368,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     action: MonitoringAction,
   ): Promise<void> {
     if (!sameOrigin(req)) return crossOrigin(res);
-    const body = await jsonBody(req, res, action === 'end' ? '{"reason": "discharged"}' : '{}');
+    const body = await jsonBody(req, res, MONITORING_EXAMPLES[action]);
     if (!body) return;
     const a = await changeMonitoring(action, patientId, body, {
       ingest: deps.ingest,
