@@ -412,7 +412,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
     // The API's description, without a token (it holds no patient data); a /v1/ path, so before the device routes.
     if (path === OPENAPI_ROUTE) {
-      if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
+      if (method !== 'GET' && method !== 'HEAD')
+        return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' });
       return send(res, 200, { 'content-type': 'application/json', ...SECURITY_HEADERS }, openapi);
     }
 
@@ -548,6 +549,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         return endSilence(req, res, decodeURIComponent(end[1]!));
       }
+      // The views, used with another method than GET (answered above): the path exists, so 405, not 404.
+      if (BOARD_VIEWS.some((v) => v.test(path))) return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
     }
     sendJson(res, 404, { error: `no route ${method} ${path}` });
   }
@@ -563,6 +566,9 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     });
   };
 }
+
+/** The board API's read-only paths (GET): the list, health, the event stream, a patient and their audit trail. */
+const BOARD_VIEWS = [/^\/api\/(patients|health|events)$/, /^\/api\/patients\/[^/]+(\/audit)?$/];
 
 /** ?offset=N&limit=N of the board's list: whole numbers, limit 1 to LIST_PAGE_MAX. */
 function listPage(q: URLSearchParams): { offset: number; limit: number } | { error: string } {
