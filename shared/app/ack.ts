@@ -114,8 +114,13 @@ export const ACK_BODY_LIMIT = 4096;
 
 /** The name of the person acknowledging (or silencing), as typed: printable, trimmed, 1-80 characters. */
 export function checkAckName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
-  if (typeof value !== 'string')
+  if (value === undefined || value === null)
     return { ok: false, error: 'by: is required (your name: the audit trail records who did it)' };
+  // Sent, but not as text: say so (not "required", which sends the sender looking for a field they did send).
+  if (typeof value !== 'string') {
+    const kind = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+    return { ok: false, error: `by: must be text (your name), not ${kind}` };
+  }
   const name = value.trim().replace(/\s+/g, ' ');
   if (name.length === 0) return { ok: false, error: 'by: is empty; type your name' };
   if (name.length > ACK_NAME_MAX) return { ok: false, error: `by: is longer than ${ACK_NAME_MAX} characters` };

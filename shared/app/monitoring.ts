@@ -27,6 +27,15 @@ export type MonitoringAction = 'end' | 'resume';
 /** The fields each action's request body takes. */
 const FIELDS: Record<MonitoringAction, readonly string[]> = { end: ['reason', 'by'], resume: ['by'] };
 
+/**
+ * A body each action takes, as the host's refusals of a body that is not JSON or not an object quote it: every field
+ * the request requires, so that a sender who follows it is not refused again for the name.
+ */
+export const MONITORING_EXAMPLES: Record<MonitoringAction, string> = {
+  end: '{"reason": "discharged", "by": "your name"}',
+  resume: '{"by": "your name"}',
+};
+
 export interface MonitoringDeps {
   /** The backend's device ingest (its queue, patient directory and clock). */
   ingest: IngestDeps;

@@ -93,7 +93,8 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 
 /**
  * A label (bed, ward, product): printable text. A control or format character (a line break, a bidirectional
- * override) would start a line of its own or reorder the text of a page, the board and the audit trail.
+ * override) would start a line of its own or reorder the text of a page, the board and the audit trail; the
+ * replacement character (U+FFFD) stands for bytes that were not UTF-8, not for what was written.
  */
 function text(min: number, max: number) {
   return z
@@ -104,6 +105,11 @@ function text(min: number, max: number) {
       }),
       z.maxLength(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` }),
       z.regex(/^[^\p{Cc}\p{Cf}]*$/u, { error: (iss) => `${show(iss.input)} contains a control character` }),
+      // U+FFFD is what a decoder writes for bytes that were not UTF-8 (ISO 8859-1 from an HL7 engine): a label read
+      // so is another label ("S\uFFFDd" is not the ward "Süd"), on every page and in every ward scope.
+      z.regex(/^[^\uFFFD]*$/u, {
+        error: (iss) => `${show(iss.input)} holds U+FFFD, the mark of bytes that were not UTF-8: send UTF-8`,
+      }),
     );
 }
 

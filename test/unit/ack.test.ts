@@ -173,10 +173,17 @@ describe('pinned by a mutation run: the name typed', () => {
       expect(checkAckName(name), JSON.stringify(name)).toEqual({ ok: false, error: 'by: contains control characters' });
   });
 
-  it('answers a name that is not text (a number in the API body) with the field, not a crash', () => {
-    expect(checkAckName(42)).toEqual({
-      ok: false,
-      error: 'by: is required (your name: the audit trail records who did it)',
-    });
+  it('answers a name that is not text (a number in the API body) with the field and what is wrong, not a crash', () => {
+    // Sent, but not as text: "is required" would send the sender looking for a field they did send.
+    expect(checkAckName(42)).toEqual({ ok: false, error: 'by: must be text (your name), not a number' });
+    expect(checkAckName(true)).toEqual({ ok: false, error: 'by: must be text (your name), not a boolean' });
+    expect(checkAckName(['Dr A'])).toEqual({ ok: false, error: 'by: must be text (your name), not a list' });
+    expect(checkAckName({ name: 'Dr A' })).toEqual({ ok: false, error: 'by: must be text (your name), not an object' });
+    // Left out (or null, as JSON leaves a field empty): required.
+    for (const missing of [undefined, null])
+      expect(checkAckName(missing)).toEqual({
+        ok: false,
+        error: 'by: is required (your name: the audit trail records who did it)',
+      });
   });
 });

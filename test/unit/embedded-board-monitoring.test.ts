@@ -225,6 +225,33 @@ describe('the board API refuses', () => {
     expect((await patientOf('P1')).monitoringEnded).toBeNull();
   });
 
+  it('a body that is not a JSON object, or not sent as JSON, with an example that the route takes (the name too)', async () => {
+    await twoPatients();
+    const raw = (action: 'end' | 'resume', body: string, type = 'application/json') =>
+      api(`/api/patients/P1/monitoring/${action}`, { method: 'POST', headers: { 'content-type': type }, body });
+    for (const action of ['end', 'resume'] as const) {
+      for (const [body, type, status] of [
+        ['[]', 'application/json', 400],
+        ['"discharged"', 'application/json', 400],
+        ['null', 'application/json', 400],
+        ['{"reason": "discharged"}', 'text/plain', 415],
+      ] as const) {
+        const res = await raw(action, body, type);
+        expect(res.status, `${action} ${body} ${type}`).toBe(status);
+        const out = (await res.json()) as { error?: string; errors?: string[] };
+        const text = out.error ?? out.errors![0]!;
+        // The example as given, sent as it is, is taken: it names every field the route requires.
+        const example = text.slice(text.indexOf('{'));
+        expect(Object.keys(JSON.parse(example) as object), text).toEqual(action === 'end' ? ['reason', 'by'] : ['by']);
+      }
+    }
+    const end = await raw('end', '{"reason": "discharged", "by": "your name"}');
+    expect(end.status).toBe(202);
+    await until(async () => (await patientOf('P1')).monitoringEnded ?? undefined, 'P1 ended');
+    clock += MIN;
+    expect((await raw('resume', '{"by": "your name"}')).status).toBe(202);
+  });
+
   it("an end of a patient's monitoring that has ended, a resumption of one that has not, and one without a bed", async () => {
     await twoPatients();
     const monitored = await monitoring('P1', 'resume');

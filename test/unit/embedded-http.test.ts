@@ -653,6 +653,15 @@ describe('the board API, pinned by a mutation run', () => {
       ['GET', '/api/outbox/retry', 'POST'],
       ['GET', '/v1/acks', 'POST'],
       ['PUT', '/ack/v1.x', 'GET, POST'],
+      // The board's views take GET only (they answered 404, "no route", as if the path did not exist).
+      ['POST', '/api/patients', 'GET'],
+      ['DELETE', '/api/patients/P1', 'GET'],
+      ['POST', '/api/patients/P1/audit', 'GET'],
+      ['POST', '/api/health', 'GET'],
+      ['POST', '/api/events', 'GET'],
+      ['HEAD', '/api/patients', 'GET'],
+      // The API's description is served to GET and HEAD alike: Allow says both.
+      ['POST', '/v1/openapi.json', 'GET, HEAD'],
     ] as const) {
       const res = await api(path, { method });
       expect([method, path, res.status, res.headers.get('allow')]).toEqual([method, path, 405, allow]);

@@ -422,6 +422,49 @@ describe('PCD-01 translation', () => {
   });
 });
 
+describe('a message that is not UTF-8', () => {
+  // An engine sending ISO 8859-1 (MSH-18 8859/1, charset=iso-8859-1): each byte of "ü" that is not UTF-8 reaches the
+  // translator as U+FFFD, whichever host read the body. Taken, the ward was "S\uFFFDd": another ward than the EHR's
+  // "Süd" (its stale-feed grouping, the tokens scoped to it) and so on every page. Refused where it is read, saying
+  // why; what is never read (a name in PID-5) refuses nothing.
+  const latin1 = (text: string) => Buffer.from(text, 'latin1').toString('utf8');
+  const sud = withLine(2, 'PV1||I|S\u00fcd^^12');
+  const send = async (body: string) => {
+    const { queue, tokens, token } = await ingestFakes(NOW);
+    const headers = {
+      authorization: `Bearer ${token}`,
+      'content-type': 'x-application/hl7-v2+er7; charset=iso-8859-1',
+    };
+    const res = await handleHl7Http(
+      { method: 'POST', path: '/v1/hl7v2', headers, body },
+      { queue, tokens, now: () => NOW },
+    );
+    return { status: res.status, ack: res.body, queued: queue.messages.map((m) => m.message) };
+  };
+
+  it('a label read with its characters replaced is refused, naming the field and why', async () => {
+    const { status, ack, queued } = await send(latin1(sud));
+    // The readings go through (AE: accepted but for what its ERR segments name); the ward does not.
+    expect([status, readAck(ack)?.code]).toEqual([202, 'AE']);
+    expect(ack).toContain('enrolment.ward: "S\uFFFDd" holds U+FFFD, the mark of bytes that were not UTF-8: send UTF-8');
+    expect(queued.length).toBeGreaterThan(0);
+    expect(queued.flatMap((m) => (m.enrolment ? [m.enrolment] : []))).toEqual([]);
+  });
+
+  it('a name in PID-5 (never read) in ISO 8859-1 refuses nothing', async () => {
+    const { status, ack, queued } = await send(
+      latin1(withLine(1, 'PID|||P-0042^^^HOSP^MR||M\u00fcller^J\u00fcrgen||19700101|F')),
+    );
+    expect([status, readAck(ack)?.code]).toEqual([202, 'AA']);
+    expect(queued.length).toBeGreaterThan(0);
+  });
+
+  it('takes the same label in UTF-8, as written', () => {
+    const r = ok(sud);
+    expect(r.translated.map((t) => t.message.enrolment)).toContainEqual({ ward: 'S\u00fcd', bed: '12' });
+  });
+});
+
 describe('the ACK a sender reads, pinned by a mutation run', () => {
   const monitor = { deviceId: 'gw', role: 'monitor' } as const;
   const ingest = (text: string, now = NOW) => ingestHl7(text, monitor, { queue: new MemoryQueue(), now: () => now });

@@ -26,7 +26,7 @@ import type { AckResult } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { checkSilence, startSilence } from '#app/silence.ts';
-import { changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
+import { MONITORING_EXAMPLES, changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
   ACK_ROUTES,
   acknowledgeByApi,
@@ -358,7 +358,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   }
 
   /**
-   * POST /api/patients/<id>/monitoring/end {"reason"} and .../monitoring/resume {}: the end of a patient's monitoring
+   * POST /api/patients/<id>/monitoring/end {"reason", "by"} and .../monitoring/resume {"by"}: the end of a patient's monitoring
    * (a discharge) or a re-admission, sent as the board's own message through the device ingest (shared/app/monitoring.ts).
    */
   async function patientMonitoring(
@@ -368,7 +368,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     action: MonitoringAction,
   ): Promise<void> {
     if (!sameOrigin(req)) return crossOrigin(res);
-    const body = await jsonBody(req, res, action === 'end' ? '{"reason": "discharged"}' : '{}');
+    const body = await jsonBody(req, res, MONITORING_EXAMPLES[action]);
     if (!body) return;
     const a = await changeMonitoring(action, patientId, body, {
       ingest: deps.ingest,
@@ -412,7 +412,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
     // The API's description, without a token (it holds no patient data); a /v1/ path, so before the device routes.
     if (path === OPENAPI_ROUTE) {
-      if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
+      if (method !== 'GET' && method !== 'HEAD')
+        return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' });
       return send(res, 200, { 'content-type': 'application/json', ...SECURITY_HEADERS }, openapi);
     }
 
@@ -548,6 +549,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         return endSilence(req, res, decodeURIComponent(end[1]!));
       }
+      // The views, used with another method than GET (answered above): the path exists, so 405, not 404.
+      if (BOARD_VIEWS.some((v) => v.test(path))) return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
     }
     sendJson(res, 404, { error: `no route ${method} ${path}` });
   }
@@ -563,6 +566,9 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     });
   };
 }
+
+/** The board API's read-only paths (GET): the list, health, the event stream, a patient and their audit trail. */
+const BOARD_VIEWS = [/^\/api\/(patients|health|events)$/, /^\/api\/patients\/[^/]+(\/audit)?$/];
 
 /** ?offset=N&limit=N of the board's list: whole numbers, limit 1 to LIST_PAGE_MAX. */
 function listPage(q: URLSearchParams): { offset: number; limit: number } | { error: string } {
