@@ -304,7 +304,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     send(
       res,
       405,
-      { ...ACK_PAGE_HEADERS, allow: 'GET, POST' },
+      { ...ACK_PAGE_HEADERS, allow: 'GET, HEAD, POST' },
       ackErrorPage('Not allowed', 'Use the link as it was sent.'),
     );
   }
