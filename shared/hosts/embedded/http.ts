@@ -8,6 +8,7 @@
 // (Origin, and exactly application/json). Connection caps and timeouts: limits.ts.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { BoardQueries } from '#adapters/sqlite/board.ts';
 import type { LaneHealth, ParkedRecord } from '#adapters/sqlite/outbox.ts';
@@ -91,7 +92,7 @@ const SECURITY_HEADERS = {
 
 /**
  * Reads the body up to `limit` + 1 bytes (enough for the handler to answer 413). A body that says or turns out to
- * be larger is not read further: reading stops, and the answer closes the connection (the rest is never received).
+ * be larger is not read further: reading stops, and the answer closes the connection (the rest is dropped).
  */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -124,8 +125,42 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 /** Requests whose body was not read whole: their answer closes the connection. */
 const refuseRest = new WeakSet<IncomingMessage>();
 
+/** How long, and how much of, the rest of a refused body is read and dropped after the answer (see lingerThenClose). */
+const LINGER_MS = 2_000;
+const LINGER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Closes a connection whose request body was refused, as nginx's lingering close does: the answer and a FIN go out,
+ * then what the sender is still writing is read and dropped until it stops (its FIN), LINGER_MS pass or LINGER_BYTES
+ * come. A socket closed with that data unread resets the connection, and the sender (still writing its body) met
+ * the reset ("EPIPE", "fetch failed") instead of the 413 or 401 it was answered: a gateway would send again.
+ */
+function lingerThenClose(req: IncomingMessage): void {
+  const socket: Socket = req.socket;
+  let dropped = 0;
+  const done = () => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const timer = setTimeout(done, LINGER_MS);
+  timer.unref();
+  socket.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) done();
+  });
+  socket.once('end', done);
+  socket.once('close', () => clearTimeout(timer));
+  socket.end();
+  // The body goes on to the request (whose reading stopped at the limit) or to the socket: drop it either way.
+  req.on('data', () => undefined);
+  req.resume();
+  socket.resume();
+}
+
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer): void {
   const close = refuseRest.has(res.req);
+  // Node ends a `connection: close` answer's socket with destroySoon (a reset while the body still comes): linger.
+  if (close && res.socket) res.socket.destroySoon = () => lingerThenClose(res.req);
   res.writeHead(status, { 'cache-control': 'no-store', ...headers, ...(close ? { connection: 'close' } : {}) });
   res.end(body);
 }
