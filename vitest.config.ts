@@ -7,21 +7,15 @@ import { defineConfig } from 'vitest/config';
 // docs/testing.md says what each tier needs and how long it takes.
 
 /**
- * The AWS integration files first (they take most of the run, waiting on moto), then the infra and browser files
- * (CDK synths and cfn-lint, Chromium: 20-55 s each), then the rest, each group in vitest's own order (longest first
- * once a run has recorded durations; a fresh clone, as CI is, has none): the short files fill the other workers
- * meanwhile instead of one long file starting last and running alone (compliance.test.ts did, 32 s at the end).
+ * The AWS integration files first (they take most of the run, waiting on moto), then the rest, each group in
+ * vitest's own order (longest first once a run has recorded durations): the short files fill the other worker
+ * meanwhile instead of one long AWS file starting last and running alone.
  */
-class LongFirst extends BaseSequencer {
+class AwsFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    const rank = (f: TestSpecification) =>
-      /[\\/]test[\\/]integration[\\/]aws-[^\\/]*$/.test(f.moduleId)
-        ? 0
-        : /[\\/]test[\\/](infra|browser)[\\/]/.test(f.moduleId)
-          ? 1
-          : 2;
-    return [0, 1, 2].flatMap((r) => sorted.filter((f) => rank(f) === r));
+    const aws = (f: TestSpecification) => /[\\/]test[\\/]integration[\\/]aws-[^\\/]*$/.test(f.moduleId);
+    return [...sorted.filter(aws), ...sorted.filter((f) => !aws(f))];
   }
 }
 
@@ -40,6 +34,6 @@ export default defineConfig({
     // Two files on one moto got 500s and time-outs, so with an emulator given in AWS_ENDPOINT_URL (LocalStack, a
     // moto of one's own) every file shares it, one at a time.
     maxWorkers: process.env.AWS_ENDPOINT_URL ? 1 : availableParallelism() + 1,
-    sequence: { sequencer: LongFirst },
+    sequence: { sequencer: AwsFirst },
   },
 });
