@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
@@ -19,13 +20,40 @@ class AwsFirst extends BaseSequencer {
   }
 }
 
+/**
+ * The test files that mock a module (vi.mock, vi.doMock): a mock stays registered in its worker after the file ends,
+ * so these run each in a worker of its own. Found by reading the files, so that a new one is never missed.
+ */
+const mockingFiles = readdirSync('test', { recursive: true, encoding: 'utf8' })
+  .map((f) => `test/${f.replaceAll('\\', '/')}`)
+  .filter((f) => f.endsWith('.test.ts') && /\bvi\.(do)?[mM]ock\(/.test(readFileSync(f, 'utf8')));
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/fast-check-seed.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // What a test stubs (vi.stubEnv, vi.stubGlobal) is put back after it, so nothing it stubs reaches another test.
+    unstubEnvs: true,
+    unstubGlobals: true,
+    projects: [
+      {
+        // Files share worker processes (isolate: false). A fresh process for each of the ~130 files loaded vitest,
+        // the AWS SDK, zod, Medplum and the CDK again each time: about 100 s of the run's CPU, on 2 cores. Each file
+        // still gets fresh copies of the project's own modules (test/support/fresh-modules.ts), so no module state
+        // (a Lambda handler configured from the environment as it is imported) passes from one file to the next.
+        extends: true,
+        test: {
+          name: 'shared-workers',
+          include: ['test/**/*.test.ts'],
+          exclude: mockingFiles,
+          isolate: false,
+          setupFiles: ['test/support/fresh-modules.ts'],
+        },
+      },
+      { extends: true, test: { name: 'mocking', include: mockingFiles } },
+    ],
     // One file more than there are cores (vitest's default is one fewer): many files spend their time waiting on
     // other processes (a moto, a `crs serve`, Chromium) or on a server's own timers (a slow client cut off at 30 s,
     // an escalation level of 10 s), and a third file keeps both cores of the CI machine busy meanwhile
