@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { buildApp, STACK_NAME } from './build.ts';
 
 export interface SynthRequest {
   paging: unknown;
@@ -76,6 +75,8 @@ export async function synthesizeStack(options: SynthRequest): Promise<Synthesize
 }
 
 async function synthesize(options: SynthRequest): Promise<Synthesized> {
+  // Loaded here, on a miss only: the CDK takes about 1.2 s of CPU to load, and most hosts find their stack cached.
+  const { buildApp, STACK_NAME } = await import('./build.ts');
   const outdir = mkdtempSync(join(tmpdir(), 'crs-aws-host-'));
   try {
     const context: Record<string, unknown> = {
