@@ -16,9 +16,21 @@ export const PAGING = {
   alarms: { email: ['platform-oncall@hospital.example'] },
 };
 
-export function synthesize(context: Record<string, unknown> = { paging: PAGING }) {
+/**
+ * `cloudFormationValidation: false` leaves out the CDK's own CloudFormation validation (its WebAssembly engine, about
+ * 7 s of CPU the first time in a process): for a test whose template compliance.test.ts validates (and cfn-lint
+ * checks) in its own synth.
+ */
+export function synthesize(
+  context: Record<string, unknown> = { paging: PAGING },
+  { cloudFormationValidation = true }: { cloudFormationValidation?: boolean } = {},
+) {
   const outdir = mkdtempSync(join(tmpdir(), 'crs-cdk-'));
-  const { app, stack } = buildApp({ outdir, context });
+  const { app, stack } = buildApp({
+    outdir,
+    context,
+    ...(cloudFormationValidation ? {} : { builtinCloudFormationValidation: false }),
+  });
   const assembly = app.synth();
   const templatePath = join(outdir, `${STACK_NAME}.template.json`);
   const template = JSON.parse(readFileSync(templatePath, 'utf8')) as {
