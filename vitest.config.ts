@@ -24,9 +24,11 @@ class AwsFirst extends BaseSequencer {
  * The test files that mock a module (vi.mock, vi.doMock): a mock stays registered in its worker after the file ends,
  * so these run each in a worker of its own. Found by reading the files, so that a new one is never missed.
  */
-const mockingFiles = readdirSync('test', { recursive: true, encoding: 'utf8' })
-  .map((f) => `test/${f.replaceAll('\\', '/')}`)
-  .filter((f) => f.endsWith('.test.ts') && /\bvi\.(do)?[mM]ock\(/.test(readFileSync(f, 'utf8')));
+const testDir = new URL('./test/', import.meta.url);
+const mockingFiles = readdirSync(testDir, { recursive: true, encoding: 'utf8' })
+  .map((f) => f.replaceAll('\\', '/'))
+  .filter((f) => f.endsWith('.test.ts') && /\bvi\.(do)?[mM]ock\(/.test(readFileSync(new URL(f, testDir), 'utf8')))
+  .map((f) => `test/${f}`);
 
 export default defineConfig({
   test: {
