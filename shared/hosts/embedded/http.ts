@@ -509,20 +509,27 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
           error: 'board access key required: open the board with the link crs serve printed',
         });
       }
-      if (method === 'GET' && path === '/api/patients') {
+      // A view used with another method than GET: the path exists, so 405, not 404.
+      const onlyGet = () => sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
+      if (path === '/api/patients') {
+        if (method !== 'GET') return onlyGet();
         const page = listPage(url.searchParams);
         return 'error' in page
           ? sendJson(res, 400, { errors: [page.error] })
           : sendJson(res, 200, deps.board.patients(page));
       }
-      if (method === 'GET' && path === '/api/health')
+      if (path === '/api/health') {
+        if (method !== 'GET') return onlyGet();
         return sendJson(res, 200, { serverTime: iso(deps.now()), ...deps.health() });
-      if (method === 'GET' && path === '/api/events') {
+      }
+      if (path === '/api/events') {
+        if (method !== 'GET') return onlyGet();
         if (!deps.sse.attach(res)) sendJson(res, 503, { error: 'too many board connections' }, { 'retry-after': '10' });
         return;
       }
       const patient = path.match(/^\/api\/patients\/([^/]+)$/);
-      if (method === 'GET' && patient) {
+      if (patient) {
+        if (method !== 'GET') return onlyGet();
         const hours = Number(url.searchParams.get('hours') ?? 72);
         const view = deps.board.patient(
           decodeURIComponent(patient[1]!),
@@ -541,8 +548,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         return patientMonitoring(req, res, decodeURIComponent(monitoring[1]!), monitoring[2] as MonitoringAction);
       }
       const audit = path.match(/^\/api\/patients\/([^/]+)\/audit$/);
-      if (audit && method === 'GET')
+      if (audit) {
+        if (method !== 'GET') return onlyGet();
         return auditExport(res, decodeURIComponent(audit[1]!), url.searchParams.get('format') ?? 'ndjson');
+      }
       if (path === '/api/silences') {
         if (method === 'GET')
           return sendJson(res, 200, {
@@ -584,8 +593,6 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         return endSilence(req, res, decodeURIComponent(end[1]!));
       }
-      // The views, used with another method than GET (answered above): the path exists, so 405, not 404.
-      if (BOARD_VIEWS.some((v) => v.test(path))) return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
     }
     sendJson(res, 404, { error: `no route ${method} ${path}` });
   }
@@ -601,9 +608,6 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     });
   };
 }
-
-/** The board API's read-only paths (GET): the list, health, the event stream, a patient and their audit trail. */
-const BOARD_VIEWS = [/^\/api\/(patients|health|events)$/, /^\/api\/patients\/[^/]+(\/audit)?$/];
 
 /** ?offset=N&limit=N of the board's list: whole numbers, limit 1 to LIST_PAGE_MAX. */
 function listPage(q: URLSearchParams): { offset: number; limit: number } | { error: string } {
