@@ -1,6 +1,6 @@
 // Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
-import { DEFAULT_PAGING, PagingConfigSchema } from './paging.ts';
+import { DEFAULT_PAGING, pagingConfigSchema } from './paging.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
 import * as z from './zod.ts';
 
@@ -10,114 +10,121 @@ export const TEAMS = ['hematology', 'icu', 'neurology', 'radiology'] as const;
 export type Team = (typeof TEAMS)[number];
 export type Condition = 'crs' | 'icans';
 
-const teams = z.array(z.enum(TEAMS));
-/** Teams per grade 1..4 (index 0 is grade 1). */
-const routeTable = z.tuple([teams, teams, teams, teams]);
-/** Action lines per grade 1..4. */
-const actionTable = z.tuple([z.array(z.string()), z.array(z.string()), z.array(z.string()), z.array(z.string())]);
-const highDose = z.object({ dose: z.number().check(z.positive()), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
+/**
+ * The configuration's schema, built on first use: a deployment without overrides never validates (resolveConfig),
+ * and building it would cost every function's cold start (docs/cost.md "Cold start").
+ */
+function buildGradingConfigSchema() {
+  const teams = z.array(z.enum(TEAMS));
+  /** Teams per grade 1..4 (index 0 is grade 1). */
+  const routeTable = z.tuple([teams, teams, teams, teams]);
+  /** Action lines per grade 1..4. */
+  const actionTable = z.tuple([z.array(z.string()), z.array(z.string()), z.array(z.string()), z.array(z.string())]);
+  const highDose = z.object({ dose: z.number().check(z.positive()), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
 
-const GradingConfigSchema = z.strictObject({
-  scheme: z.enum(SCHEMES),
-  feverThresholdC: z.number().check(z.gte(37), z.lte(41)),
-  feverWindowMinutes: z.number().check(z.int(), z.positive()),
-  /**
-   * Interpretation: a temperature observed exactly `feverWindowMinutes` before the patient clock is in the window
-   * ('inclusive'). Set 'exclusive' to leave it out.
-   */
-  feverWindowEdge: z.enum(['inclusive', 'exclusive']),
-  hypotension: z.strictObject({
-    systolicBelow: z.number().check(z.positive()),
-    mapBelow: z.number().check(z.positive()),
-  }),
-  /** De-escalation waits until the grade has stayed below the notified grade this long (patient clock). */
-  holdMinutes: z.number().check(z.gte(0)),
-  /** ASTCT: nasal cannula at or below this flow is low-flow (grade 2); above it grade 3. */
-  lowFlowMaxLpm: z.number().check(z.positive()),
-  /**
-   * Interpretation: a nasal cannula with no flow documented is graded as low-flow (ASTCT grade 2, Lee: oxygen
-   * requirement below 40 %) and the reasons say the flow was missing. Set to 'high' to grade it as high-flow.
-   */
-  nasalCannulaUnknownFlow: z.enum(['low', 'high']),
-  /**
-   * Interpretation: the fever waiver lasts for the rest of the episode, and an episode ends only when a new
-   * enrolment with a later infusion time starts. Set a number of hours to also end it after that long at CRS 0.
-   */
-  episodeEndsAfterHoursAtGrade0: z.nullable(z.number().check(z.positive())),
-  /**
-   * Interpretation: before any enrolment gives an infusion time, every fever is of the episode, so a masking
-   * medication after one waives fever (false). Set true to allow no waiver until an infusion time is known (a
-   * fever still grades CRS 1 either way).
-   */
-  waiverNeedsInfusionTime: z.boolean(),
-  feverMaskingDrugs: z.array(z.string()),
-  lee: z.strictObject({
-    fio2Grade3: z.number().check(z.gte(0.21), z.lte(1)),
-    highDose: z.strictObject({
-      norepinephrine: highDose,
-      dopamine: highDose,
-      phenylephrine: highDose,
-      epinephrine: highDose,
-    }),
-    /** FiO2 estimate by device when none is given; nasal cannula is 0.21 + perLpm x flow, capped. */
-    fio2Estimate: z.strictObject({
-      room_air: z.number(),
-      blow_by: z.number(),
-      nasalCannulaPerLpm: z.number(),
-      nasalCannulaMax: z.number(),
-      simple_mask: z.number(),
-      non_rebreather: z.number(),
-      venturi: z.number(),
-      high_flow_nasal_cannula: z.number(),
-    }),
-  }),
-  routing: z.strictObject({ crs: routeTable, icans: routeTable }),
-  tocilizumab: z.strictObject({
-    mgPerKg: z.number().check(z.positive()),
-    mgPerKgLowWeight: z.number().check(z.positive()),
-    lowWeightBelowKg: z.number().check(z.positive()),
-    maxDoseMg: z.number().check(z.positive()),
-    repeatAfterHours: z.number().check(z.positive()),
-    max24h: z.number().check(z.int(), z.positive()),
-    maxTotal: z.number().check(z.int(), z.positive()),
-  }),
-  actions: z.strictObject({
-    crs: actionTable,
-    icans: actionTable,
-    icansWithoutCrs: z.array(z.string()),
-    bispecificInterruptFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
-    bispecificInterrupt: z.string(),
-    deEscalation: z.string(),
-  }),
-  /** How many recent messageIds each patient remembers for de-duplication. */
-  dedupeWindow: z.number().check(z.int(), z.gte(16), z.lte(5000)),
-  /**
-   * How many blood-pressure readings, and vasopressor sections, each patient keeps in observedAt order for the
-   * hypotension rule; older ones are folded into the rule's state (docs/grading-rules.md, "the history bound").
-   */
-  bpHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
-  vasopressorHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
-  /**
-   * How many febrile readings of the fever window each patient keeps at least (the latest), besides every one no
-   * later reading covers; a correction lowering a kept one finds the readings it covered (docs/grading-rules.md).
-   */
-  feverHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
-  /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */
-  paging: PagingConfigSchema,
-  site: z.strictObject({
+  return z.strictObject({
+    scheme: z.enum(SCHEMES),
+    feverThresholdC: z.number().check(z.gte(37), z.lte(41)),
+    feverWindowMinutes: z.number().check(z.int(), z.positive()),
     /**
-     * The IANA zone (Europe/Paris) every time people read is shown in: pages, the acknowledge page, the board.
-     * Machine-readable times (replay output, the webhook's JSON fields, the API) stay RFC 3339 UTC.
+     * Interpretation: a temperature observed exactly `feverWindowMinutes` before the patient clock is in the window
+     * ('inclusive'). Set 'exclusive' to leave it out.
      */
-    timeZone: z.string().check(
-      z.refine(isTimeZone, {
-        error: (iss) =>
-          `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
+    feverWindowEdge: z.enum(['inclusive', 'exclusive']),
+    hypotension: z.strictObject({
+      systolicBelow: z.number().check(z.positive()),
+      mapBelow: z.number().check(z.positive()),
+    }),
+    /** De-escalation waits until the grade has stayed below the notified grade this long (patient clock). */
+    holdMinutes: z.number().check(z.gte(0)),
+    /** ASTCT: nasal cannula at or below this flow is low-flow (grade 2); above it grade 3. */
+    lowFlowMaxLpm: z.number().check(z.positive()),
+    /**
+     * Interpretation: a nasal cannula with no flow documented is graded as low-flow (ASTCT grade 2, Lee: oxygen
+     * requirement below 40 %) and the reasons say the flow was missing. Set to 'high' to grade it as high-flow.
+     */
+    nasalCannulaUnknownFlow: z.enum(['low', 'high']),
+    /**
+     * Interpretation: the fever waiver lasts for the rest of the episode, and an episode ends only when a new
+     * enrolment with a later infusion time starts. Set a number of hours to also end it after that long at CRS 0.
+     */
+    episodeEndsAfterHoursAtGrade0: z.nullable(z.number().check(z.positive())),
+    /**
+     * Interpretation: before any enrolment gives an infusion time, every fever is of the episode, so a masking
+     * medication after one waives fever (false). Set true to allow no waiver until an infusion time is known (a
+     * fever still grades CRS 1 either way).
+     */
+    waiverNeedsInfusionTime: z.boolean(),
+    feverMaskingDrugs: z.array(z.string()),
+    lee: z.strictObject({
+      fio2Grade3: z.number().check(z.gte(0.21), z.lte(1)),
+      highDose: z.strictObject({
+        norepinephrine: highDose,
+        dopamine: highDose,
+        phenylephrine: highDose,
+        epinephrine: highDose,
       }),
-    ),
-  }),
-});
-export type GradingConfig = z.infer<typeof GradingConfigSchema>;
+      /** FiO2 estimate by device when none is given; nasal cannula is 0.21 + perLpm x flow, capped. */
+      fio2Estimate: z.strictObject({
+        room_air: z.number(),
+        blow_by: z.number(),
+        nasalCannulaPerLpm: z.number(),
+        nasalCannulaMax: z.number(),
+        simple_mask: z.number(),
+        non_rebreather: z.number(),
+        venturi: z.number(),
+        high_flow_nasal_cannula: z.number(),
+      }),
+    }),
+    routing: z.strictObject({ crs: routeTable, icans: routeTable }),
+    tocilizumab: z.strictObject({
+      mgPerKg: z.number().check(z.positive()),
+      mgPerKgLowWeight: z.number().check(z.positive()),
+      lowWeightBelowKg: z.number().check(z.positive()),
+      maxDoseMg: z.number().check(z.positive()),
+      repeatAfterHours: z.number().check(z.positive()),
+      max24h: z.number().check(z.int(), z.positive()),
+      maxTotal: z.number().check(z.int(), z.positive()),
+    }),
+    actions: z.strictObject({
+      crs: actionTable,
+      icans: actionTable,
+      icansWithoutCrs: z.array(z.string()),
+      bispecificInterruptFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
+      bispecificInterrupt: z.string(),
+      deEscalation: z.string(),
+    }),
+    /** How many recent messageIds each patient remembers for de-duplication. */
+    dedupeWindow: z.number().check(z.int(), z.gte(16), z.lte(5000)),
+    /**
+     * How many blood-pressure readings, and vasopressor sections, each patient keeps in observedAt order for the
+     * hypotension rule; older ones are folded into the rule's state (docs/grading-rules.md, "the history bound").
+     */
+    bpHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
+    vasopressorHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
+    /**
+     * How many febrile readings of the fever window each patient keeps at least (the latest), besides every one no
+     * later reading covers; a correction lowering a kept one finds the readings it covered (docs/grading-rules.md).
+     */
+    feverHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
+    /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */
+    paging: pagingConfigSchema(),
+    site: z.strictObject({
+      /**
+       * The IANA zone (Europe/Paris) every time people read is shown in: pages, the acknowledge page, the board.
+       * Machine-readable times (replay output, the webhook's JSON fields, the API) stay RFC 3339 UTC.
+       */
+      timeZone: z.string().check(
+        z.refine(isTimeZone, {
+          error: (iss) =>
+            `${JSON.stringify(iss.input)} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, UTC)`,
+        }),
+      ),
+    }),
+  });
+}
+let gradingConfigSchema: ReturnType<typeof buildGradingConfigSchema> | undefined;
+export type GradingConfig = z.infer<ReturnType<typeof buildGradingConfigSchema>>;
 
 export const DEFAULT_CONFIG: GradingConfig = {
   scheme: 'astct2019',
@@ -231,7 +238,8 @@ export function resolveConfig(overrides: unknown = {}): ConfigResult {
   // No overrides (most deployments): the defaults themselves, which a test holds to the schema. Parsing them would
   // cost every function's cold start zod's first parse and the first Intl formatter (about 25 ms on a slow machine).
   if (isEmptyObject(overrides)) return { ok: true, config: structuredClone(DEFAULT_CONFIG) };
-  const result = GradingConfigSchema.safeParse(merge(DEFAULT_CONFIG, overrides));
+  gradingConfigSchema ??= buildGradingConfigSchema();
+  const result = gradingConfigSchema.safeParse(merge(DEFAULT_CONFIG, overrides));
   if (result.success) return { ok: true, config: result.data };
   return { ok: false, errors: result.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`) };
 }

@@ -1,57 +1,20 @@
 // Device message contract v1: the single source of truth for what a device may send.
 // The JSON Schema in shared/contract/ is generated from this file (`npm run schema`).
 import * as z from './zod.ts';
-
-export const OXYGEN_DEVICES = [
-  'room_air',
-  'blow_by',
-  'nasal_cannula',
-  'high_flow_nasal_cannula',
-  'simple_mask',
-  'non_rebreather',
-  'venturi',
-  'cpap',
-  'bipap',
-  'mechanical_ventilation',
-] as const;
-export const VASOPRESSOR_DRUGS = ['norepinephrine', 'epinephrine', 'phenylephrine', 'dopamine', 'vasopressin'] as const;
-export const VASOPRESSOR_UNITS = ['mcg/min', 'mcg/kg/min', 'units/min'] as const;
-export const MEDICATION_DRUGS = [
-  'tocilizumab',
-  'siltuximab',
-  'anakinra',
-  'dexamethasone',
-  'methylprednisolone',
-  'hydrocortisone',
-  'acetaminophen',
-  'ibuprofen',
-] as const;
-export const CONSCIOUSNESS = [
-  'alert',
-  'awakens_spontaneously',
-  'awakens_to_voice',
-  'awakens_to_touch',
-  'unarousable',
-] as const;
-export const SEIZURE = ['none', 'self_limited', 'prolonged'] as const;
-export const CEREBRAL_EDEMA = ['none', 'focal', 'diffuse'] as const;
-export const SOURCE_KINDS = ['monitor', 'pump', 'ventilator', 'ehr', 'manual'] as const;
-export const THERAPIES = ['car-t', 'bispecific'] as const;
-/** Why a patient's monitoring ended (`monitoringEnd.reason`): said on the board and in the pages it closes. */
-const MONITORING_END_REASONS = ['discharged', 'transferred', 'other'] as const;
-
-/** The data sections of a message, in the order the contract lists them. */
-export const SECTIONS = [
-  'enrolment',
-  'vitals',
-  'oxygen',
-  'vasopressors',
-  'medications',
-  'neuro',
-  'organToxicity',
-  'labs',
-  'monitoringEnd',
-] as const;
+import {
+  OXYGEN_DEVICES,
+  VASOPRESSOR_DRUGS,
+  VASOPRESSOR_UNITS,
+  MEDICATION_DRUGS,
+  CONSCIOUSNESS,
+  SEIZURE,
+  CEREBRAL_EDEMA,
+  SOURCE_KINDS,
+  THERAPIES,
+  MONITORING_END_REASONS,
+  SECTIONS,
+} from './vocabulary.ts';
+export * from './vocabulary.ts';
 
 /** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
 const show = (v: unknown): string => {

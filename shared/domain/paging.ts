@@ -11,46 +11,55 @@ import * as z from './zod.ts';
 export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'] as const;
 export type PageTeam = (typeof PAGE_TEAMS)[number];
 
-const policy = z.strictObject({
-  /** Who is paged, in order: an unacknowledged page moves to the next level when its timeout passes. */
-  levels: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
-  /** How many times the whole ladder is walked before the page is marked exhausted. */
-  loops: z.number().check(z.int(), z.gte(1), z.lte(10)),
-});
+/** The paging part of the configuration's schema: built only to validate overrides (config.ts). */
+export function pagingConfigSchema() {
+  const policy = z.strictObject({
+    /** Who is paged, in order: an unacknowledged page moves to the next level when its timeout passes. */
+    levels: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+    /** How many times the whole ladder is walked before the page is marked exhausted. */
+    loops: z.number().check(z.int(), z.gte(1), z.lte(10)),
+  });
 
-export const PagingConfigSchema = z.strictObject({
-  policies: z.strictObject({ hematology: policy, icu: policy, neurology: policy, radiology: policy, bedside: policy }),
-  /** Minutes a level has to acknowledge before the next is paged: `severe` from severeFromGrade, else `other`. */
-  timeoutMinutes: z.strictObject({ severe: z.number().check(z.positive()), other: z.number().check(z.positive()) }),
-  severeFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
-  /** How long an acknowledge link stays valid. */
-  ackLinkMinutes: z.number().check(z.positive()),
-  /** An enrolled patient whose monitor has sent nothing for this long gets a "no data" alert. */
-  staleFeedMinutes: z.number().check(z.positive()),
-  /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
-  spo2WarningBelow: z.number().check(z.gte(50), z.lte(100)),
-  alertTeams: z.strictObject({
-    staleFeed: z.array(z.enum(PAGE_TEAMS)).check(z.minLength(1)),
-    spo2: z.array(z.enum(PAGE_TEAMS)).check(z.minLength(1)),
-  }),
-  /**
-   * Many feeds quiet at once (a ward's network down) page once per ward: `fromPatients` or more patients of a ward
-   * found quiet by one sweep share one "no data" alert (one page per team); a patient of that ward going quiet
-   * within `windowMinutes` of the alert's start joins it instead of paging. Fewer, or no ward: a page per patient.
-   */
-  staleFeedGroup: z.strictObject({
-    fromPatients: z.number().check(z.int(), z.gte(2)),
-    windowMinutes: z.number().check(z.gte(0)),
-  }),
-  /** Silences never hide pages of this grade or above. */
-  unsilenceableFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
-  /**
-   * The paging path proves itself: a lane whose oldest undelivered record is older than this, or a pager that has
-   * not run for this long, raises an operator alert by a path that does not depend on it.
-   */
-  deliveryAlertMinutes: z.number().check(z.positive()),
-});
-export type PagingConfig = z.infer<typeof PagingConfigSchema>;
+  return z.strictObject({
+    policies: z.strictObject({
+      hematology: policy,
+      icu: policy,
+      neurology: policy,
+      radiology: policy,
+      bedside: policy,
+    }),
+    /** Minutes a level has to acknowledge before the next is paged: `severe` from severeFromGrade, else `other`. */
+    timeoutMinutes: z.strictObject({ severe: z.number().check(z.positive()), other: z.number().check(z.positive()) }),
+    severeFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
+    /** How long an acknowledge link stays valid. */
+    ackLinkMinutes: z.number().check(z.positive()),
+    /** An enrolled patient whose monitor has sent nothing for this long gets a "no data" alert. */
+    staleFeedMinutes: z.number().check(z.positive()),
+    /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
+    spo2WarningBelow: z.number().check(z.gte(50), z.lte(100)),
+    alertTeams: z.strictObject({
+      staleFeed: z.array(z.enum(PAGE_TEAMS)).check(z.minLength(1)),
+      spo2: z.array(z.enum(PAGE_TEAMS)).check(z.minLength(1)),
+    }),
+    /**
+     * Many feeds quiet at once (a ward's network down) page once per ward: `fromPatients` or more patients of a ward
+     * found quiet by one sweep share one "no data" alert (one page per team); a patient of that ward going quiet
+     * within `windowMinutes` of the alert's start joins it instead of paging. Fewer, or no ward: a page per patient.
+     */
+    staleFeedGroup: z.strictObject({
+      fromPatients: z.number().check(z.int(), z.gte(2)),
+      windowMinutes: z.number().check(z.gte(0)),
+    }),
+    /** Silences never hide pages of this grade or above. */
+    unsilenceableFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
+    /**
+     * The paging path proves itself: a lane whose oldest undelivered record is older than this, or a pager that has
+     * not run for this long, raises an operator alert by a path that does not depend on it.
+     */
+    deliveryAlertMinutes: z.number().check(z.positive()),
+  });
+}
+export type PagingConfig = z.infer<ReturnType<typeof pagingConfigSchema>>;
 
 export const DEFAULT_PAGING: PagingConfig = {
   policies: {

@@ -1,5 +1,5 @@
 // The kinds of device a token is issued for, and the scope a token keeps (shared/app/scope.ts has the rules).
-import { SOURCE_KINDS } from './contract.ts';
+import { SOURCE_KINDS } from './vocabulary.ts';
 
 export type DeviceKind = (typeof SOURCE_KINDS)[number];
 export const DEVICE_KINDS: readonly DeviceKind[] = SOURCE_KINDS;

@@ -23,7 +23,8 @@
 // - monitoringEnd: [reason, t] or null, and lastEnrolmentAt, appended after unmaskedFever (code before them ignores
 //   them, and keeps watching the feed of a patient whose monitoring ended, as it did).
 import type { Condition } from './config.ts';
-import { MEDICATION_DRUGS, type MedicationDrug, type MonitoringEndReason } from './contract.ts';
+import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
+import { MEDICATION_DRUGS } from './vocabulary.ts';
 import {
   decodeBp,
   emptyState,

@@ -56,14 +56,16 @@ export function parseTime(value: string): number {
   return Date.parse(value);
 }
 
-const WITH_OFFSET = z.iso.datetime({ offset: true });
+/** Built on first use: only commands read times people type, and building it would cost every cold start. */
+let withOffset: ReturnType<typeof z.iso.datetime> | undefined;
 
 /**
  * A time a person types (a command's option): RFC 3339 with a zone offset, else NaN. Date.parse alone would read
  * a time without an offset in the machine's own zone, so the same command would mean another time elsewhere.
  */
 export function parseTimeWithOffset(value: string): number {
-  return WITH_OFFSET.safeParse(value).success ? Date.parse(value) : Number.NaN;
+  withOffset ??= z.iso.datetime({ offset: true });
+  return withOffset.safeParse(value).success ? Date.parse(value) : Number.NaN;
 }
 
 // ---------------------------------------------------------------------------------------- times people read
