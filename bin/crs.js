@@ -3,6 +3,11 @@
 // was built from has changed since, it is rebuilt first, so running from source never runs stale code.
 import { buildCli, isFresh } from './build-cli.js';
 
+// The lockfile pins AWS SDK releases that run on Node.js 20 (docs/aws.md, "Node.js versions"); their warning that
+// releases after the first week of January 2027 need Node.js 22 would come before every AWS command's own output.
+// AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=false shows it again.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 if (!isFresh()) await buildCli();
 const { main } = await import('../dist/cli/main.js');
 // The entry point is the one place that joins the CLI and the CDK app: `crs serve --backend aws` gets the synthesized
