@@ -440,10 +440,12 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
         configFile,
       ]);
     // A patient's silence is for a patient the deployment knows (a mistyped id is refused): enrolled and graded first.
-    // Q-1's monitor sends with its enrolment: its feed is fresh throughout, so the only page it can have is the
-    // grade 1 the silence holds (a "no data" alert raised before the silence began would be sent).
-    const [q1, q2] = [enrol('Q-1'), enrol('Q-2')];
-    await send(q1, message('Q-1', 20, { vitals: { heartRate: 80 } }), q2);
+    // Q-1 enrolled 20 s ago: quiet is counted from the enrolment until its monitor sends (below), so its feed is
+    // fresh from its first commit and the only page it can have is the grade 1 the silence holds (a "no data" alert
+    // raised before the silence began would be sent, as the host's start-up sweep sent one when this test ran alone
+    // and enrolled Q-1 10 minutes back).
+    const [q1, q2] = [enrol('Q-1', 20), enrol('Q-2')];
+    await send(q1, q2);
     await settle(server, 0);
     const [low, high] = await Promise.all([create('Q-1'), create('Q-2')]);
     expect(low.status, low.stderr).toBe(0);
