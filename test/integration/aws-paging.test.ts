@@ -77,6 +77,10 @@ const awsEnv = () => ({
 beforeAll(async () => {
   emulator = await startEmulator();
   server = await spawnAwsServe(emulator.endpoint, prefix, SERVE_ARGS, { CRS_TEST_CLOCK: '1' });
+  // The host fires the schedule once at start and says it listens before that run (a tick and a stale-feed sweep)
+  // has ended: a test that enrolled a patient meanwhile would meet a sweep it did not ask for (a patient enrolled
+  // 10 minutes ago, with no monitor data yet, paged "no data"). Each test starts with that run over, also alone.
+  await settle(server, 0);
 }, 120_000);
 afterAll(async () => {
   if (server) await stop(server);
@@ -436,7 +440,11 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
         configFile,
       ]);
     // A patient's silence is for a patient the deployment knows (a mistyped id is refused): enrolled and graded first.
-    const [q1, q2] = [enrol('Q-1'), enrol('Q-2')];
+    // Q-1 enrolled 20 s ago: quiet is counted from the enrolment until its monitor sends (below), so its feed is
+    // fresh from its first commit and the only page it can have is the grade 1 the silence holds (a "no data" alert
+    // raised before the silence began would be sent, as the host's start-up sweep sent one when this test ran alone
+    // and enrolled Q-1 10 minutes back).
+    const [q1, q2] = [enrol('Q-1', 20), enrol('Q-2')];
     await send(q1, q2);
     await settle(server, 0);
     const [low, high] = await Promise.all([create('Q-1'), create('Q-2')]);
