@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSiteTime } from '#domain/time.ts';
 import { buildScenario } from '#sim/courses.ts';
 import { anchorStart, play } from '#sim/player.ts';
-import { INGEST_TOKEN, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
+import { INGEST_TOKEN, post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
+import { enrol, msg } from '#test/support/messages.ts';
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -66,6 +67,20 @@ function watch(page: Page) {
   });
   page.on('load', () => loads++);
   return { problems, external, loads: () => loads };
+}
+
+/**
+ * Enrols a patient of the test's own, infused two days ago, with a heart rate a minute ago: its card is on the board
+ * whatever ran before (alone, the server has no patient).
+ */
+async function admit(patientId: string): Promise<void> {
+  const observedAt = new Date(Date.now() - 60_000).toISOString();
+  const infusedAt = new Date(Date.now() - 2 * 86_400_000).toISOString();
+  for (const m of [
+    { ...enrol(patientId, 0, { infusedAt }), observedAt },
+    { ...msg(patientId, 0, { vitals: { heartRate: 80 } }), observedAt },
+  ])
+    expect((await post(server.url, m)).status).toBe(202);
 }
 
 describe('the on-call board', () => {
@@ -188,9 +203,10 @@ describe('the on-call board', () => {
   }, 90_000);
 
   it('starts a silence for a patient and ends it, naming who did, with the grade 4 rule stated', async () => {
+    await admit('SIL1');
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(server.boardUrl);
-    const card = page.locator('article.card').first();
+    const card = page.locator('article.card', { hasText: 'patient SIL1' });
     await card.waitFor();
     const silence = card.getByRole('button', { name: /^Silence pages for/ });
     await silence.focus();
@@ -220,14 +236,16 @@ describe('the on-call board', () => {
   }, 60_000);
 
   it('is readable on a phone: one column, no sideways scrolling', async () => {
+    await admit('PH1');
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     await page.goto(server.boardUrl);
-    await page.locator('article.card').first().waitFor();
+    const card = page.locator('article.card', { hasText: 'patient PH1' });
+    await card.waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
       true,
     );
     expect(await page.locator('article.card').count()).toBeGreaterThan(0);
-    await page.locator('article.card a').first().click();
+    await card.locator('a').first().click();
     await page.locator('#chart svg').waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
       true,
