@@ -91,10 +91,15 @@ module.exports = {
     ),
   ],
   options: {
+    // Packages are in the graph (the rules name @aws-sdk, better-sqlite3, aws-cdk-lib, zod), but not walked into.
+    // Excluding them as well took them out of the graph, and every rule about a package passed whatever was imported.
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: ['^cdk[.]out/', '^node_modules/'] },
+    exclude: { path: ['^cdk[.]out/'] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
+    // A worktree whose node_modules links to another checkout's still resolves packages to node_modules/..., which
+    // the rules name (without it, zod resolved to ../main/node_modules/zod and the domain rule failed).
+    preserveSymlinks: true,
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default', 'types'],

@@ -14,8 +14,10 @@ describe('the domain', () => {
   it.each(files)('%s imports only zod and other domain files', (file) => {
     const source = readFileSync(join(DOMAIN, file), 'utf8');
     const imports = [
-      ...source.matchAll(/(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]/g),
-    ].map((m) => m[1] ?? m[2]);
+      ...source.matchAll(
+        /(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm,
+      ),
+    ].map((m) => m[1] ?? m[2] ?? m[3]);
     for (const spec of imports) expect(/^zod(\/[\w./-]+)?$/.test(spec!) || /^\.\/[\w-]+\.ts$/.test(spec!)).toBe(true);
     expect(source).not.toMatch(/\brequire\(/);
   });
