@@ -226,7 +226,10 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     const running = invoke(p.functions[role], name(role), o.region, handler, event);
     if (!platform) return running;
     return running.then(
-      (r) => (platform.record(name(role), false), r),
+      (r) => {
+        platform.record(name(role), false);
+        return r;
+      },
       (err: unknown) => {
         platform.record(name(role), true);
         throw err;
@@ -417,7 +420,10 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   // the test clock, moving the clock and firing the schedule.
   local = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://local');
-    if (req.method === 'GET' && url.pathname === '/local/health') return (answer(res, health()), true);
+    if (req.method === 'GET' && url.pathname === '/local/health') {
+      answer(res, health());
+      return true;
+    }
     if (!o.testClock || req.method !== 'POST') return false;
     if (url.pathname === '/local/clock') {
       const ms = Number(url.searchParams.get('advanceMs'));
@@ -427,18 +433,15 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
         return true;
       }
       clock.advance(ms);
-      return (answer(res, Promise.resolve({ now: clock.now() })), true);
+      answer(res, Promise.resolve({ now: clock.now() }));
+      return true;
     }
     if (url.pathname === '/local/schedule') {
-      return (
-        answer(
-          res,
-          fire().then((ok) =>
-            ok ? { now: clock.now() } : Promise.reject(new Error('the scheduled invocation failed')),
-          ),
-        ),
-        true
+      answer(
+        res,
+        fire().then((ok) => (ok ? { now: clock.now() } : Promise.reject(new Error('the scheduled invocation failed')))),
       );
+      return true;
     }
     return false;
   };

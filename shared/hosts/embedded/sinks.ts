@@ -68,11 +68,11 @@ export class StdoutSink implements Sink {
   async deliver(item: OutboxItem): Promise<void> {
     if (this.broken)
       throw new Error(`standard output is closed (${(this.broken as { code?: string }).code ?? this.broken.name})`);
-    const line = prepared(() =>
-      item.kind === 'notification'
-        ? JSON.stringify(notificationEvent(recordBody<Notification>(item)))
-        : (recordBody(item), item.body),
-    );
+    const line = prepared(() => {
+      if (item.kind === 'notification') return JSON.stringify(notificationEvent(recordBody<Notification>(item)));
+      recordBody(item); // a page is written as stored, once it is known to be JSON
+      return item.body;
+    });
     this.out.write(`${line}\n`);
   }
 }
