@@ -49,10 +49,19 @@ describe('a state stored with feverOnset (before latestFever and maskedFever)', 
     }
   });
 
-  it.each(courses.filter((c) => !fixed(c)).map((c) => [c.name, c] as const))(
+  // Only the courses with a state stored before their last message: from the last one, the course has nothing
+  // to go on with, and the test below asserted nothing (15 of its cases passed with any grades).
+  const goOn = courses.filter((c) => !fixed(c) && c.steps.some((s) => s.after < c.messages.length));
+
+  it('has courses that go on from a stored state', () => {
+    expect(goOn.length).toBeGreaterThan(0);
+  });
+
+  it.each(goOn.map((c) => [c.name, c] as const))(
     '%s: the course goes on from any stored state with the grades it had',
     (_n, c) => {
       const cfg = cfgOf(c);
+      let checked = 0;
       for (const from of c.steps) {
         let state: PatientState = deserializeState(from.json);
         let grades = [from.crs, from.icans];
@@ -61,9 +70,12 @@ describe('a state stored with feverOnset (before latestFever and maskedFever)', 
           state = step.state;
           if (step.kind === 'applied') grades = [step.assessment.crsGrade, step.assessment.icansGrade];
           const then = c.steps.find((s) => s.after === k + 1);
-          if (then) expect(grades, `from ${from.after}, after ${k + 1}`).toEqual([then.crs, then.icans]);
+          if (!then) continue;
+          expect(grades, `from ${from.after}, after ${k + 1}`).toEqual([then.crs, then.icans]);
+          checked++;
         }
       }
+      expect(checked).toBeGreaterThan(0);
     },
   );
 
