@@ -69,7 +69,7 @@ describe('the message identity window', () => {
     for (let i = 0; i < 2000; i++) {
       w = addSeen(w, `m${i}`, 'digest', 500);
       const count = seenCount(w);
-      expect(count).toBe(Math.min(i + 1, count));
+      if (i < 500) expect(count).toBe(i + 1); // every identity kept until the window is full
       if (i >= 500) expect(count).toBeGreaterThanOrEqual(500);
       expect(count).toBeLessThan(564);
     }
