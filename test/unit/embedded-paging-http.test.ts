@@ -594,7 +594,19 @@ describe('the board, pinned by a mutation run', () => {
       const x = await list();
       return x.wards.length > 0 ? x : undefined;
     }, 'the ward alert');
-    expect(l.wards).toMatchObject([{ ward: 'H4', paging: [expect.anything()] }]);
+    expect(l.wards).toMatchObject([
+      {
+        ward: 'H4',
+        paging: [
+          {
+            kind: 'alert',
+            subject: 'stale-feed',
+            summary: expect.stringMatching(/^NO DATA, ward H4: 3 patients' monitors quiet since .*\(W1, .*W2, .*W3, /),
+            pages: [{ team: 'bedside', status: 'open', state: 'waiting', role: 'bedside nurse' }],
+          },
+        ],
+      },
+    ]);
     expect(l.wards[0]!.waiting).toBeGreaterThan(0);
     expect(l.waiting).toBe(
       l.wards[0]!.waiting + l.patients.reduce((n, p) => n + (p as unknown as { waiting: number }).waiting, 0),
