@@ -179,6 +179,11 @@ describe('capacity and logs, pinned by a mutation run', () => {
     ok({ min: 1, max: 10 });
     ok({ targetUtilization: 20 });
     ok({ targetUtilization: 90 });
+    // The target given is the one every policy tracks: the other tests see only the default (70).
+    for (const target of [20, 90]) {
+      const { resources } = synth({ capacity: 'provisioned', capacityLimits: { targetUtilization: target } });
+      expect(policyTargets(resources)).toEqual(targetIds(resources).map((t) => [t, target]));
+    }
     refused({ min: 0, max: 10 }, /1 <= min <= max/);
     refused({ min: 2.5, max: 10 }, /whole numbers, 1 <= min <= max/);
     refused({ min: 5, max: 4000.5 }, /whole numbers, 1 <= min <= max/);
