@@ -17,6 +17,23 @@ function synth(context: Record<string, unknown> = {}) {
   return { stack, template, resources: template.toJSON().Resources as Record<string, Resource>, errors: messages, id };
 }
 
+/** The scalable targets' logical ids, sorted. */
+const targetIds = (resources: Record<string, Resource>) =>
+  Object.entries(resources)
+    .filter(([, r]) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget')
+    .map(([k]) => k)
+    .sort();
+
+/**
+ * Each scaling policy's target and utilization, by target. A target without a policy stays at its minimum whatever
+ * the load: a loop over the policies alone passed with none.
+ */
+const policyTargets = (resources: Record<string, Resource>) =>
+  Object.values(resources)
+    .filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalingPolicy')
+    .map((p) => [p.Properties.ScalingTargetId.Ref, p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue])
+    .sort(([a], [b]) => (String(a) < String(b) ? -1 : 1));
+
 describe('logs', () => {
   it("are warnings and errors only by default, Lambda's platform events too, and everything with logLevel=INFO", () => {
     const quiet = synth();
@@ -77,9 +94,7 @@ describe('capacity', () => {
       'dynamodb:table:WriteCapacityUnits',
     ]);
     for (const t of targets) expect(t).toMatchObject({ MinCapacity: 10, MaxCapacity: 2000 });
-    for (const p of Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalingPolicy')) {
-      expect(p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue).toBe(70);
-    }
+    expect(policyTargets(resources)).toEqual(targetIds(resources).map((t) => [t, 70]));
     expect(() => templateApp({ context: { capacity: 'reserved' } })).toThrow(
       /capacity must be on-demand or provisioned/,
     );
@@ -152,8 +167,7 @@ describe('capacity and logs, pinned by a mutation run', () => {
     const targets = Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget');
     expect(targets).toHaveLength(6);
     for (const t of targets) expect(t.Properties).toMatchObject({ MinCapacity: 5, MaxCapacity: 4000 });
-    for (const p of Object.values(resources).filter((r) => r.Type === 'AWS::ApplicationAutoScaling::ScalingPolicy'))
-      expect(p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue).toBe(70);
+    expect(policyTargets(resources)).toEqual(targetIds(resources).map((t) => [t, 70]));
   }, 60_000);
 
   it('takes limits at their edges (min = max, min 1, a target of 20 or 90 %) and refuses them just past', () => {
@@ -165,6 +179,11 @@ describe('capacity and logs, pinned by a mutation run', () => {
     ok({ min: 1, max: 10 });
     ok({ targetUtilization: 20 });
     ok({ targetUtilization: 90 });
+    // The target given is the one every policy tracks: the other tests see only the default (70).
+    for (const target of [20, 90]) {
+      const { resources } = synth({ capacity: 'provisioned', capacityLimits: { targetUtilization: target } });
+      expect(policyTargets(resources)).toEqual(targetIds(resources).map((t) => [t, target]));
+    }
     refused({ min: 0, max: 10 }, /1 <= min <= max/);
     refused({ min: 2.5, max: 10 }, /whole numbers, 1 <= min <= max/);
     refused({ min: 5, max: 4000.5 }, /whole numbers, 1 <= min <= max/);

@@ -281,6 +281,12 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     expect(down).toMatchObject({ grade: 1, level: 0 });
     expect(down.ackUrl).toBeUndefined(); // informational: nothing to acknowledge
     await later(OTHER_S); // past the time its next level would have been paged
+    // Said once: one de-escalation page, to the level the grade 2 page had reached, sent once.
+    expect(
+      pagesOf(server, 'D-1')
+        .filter((p) => p.kind === 'de-escalation')
+        .map((p) => `${p.team} ${p.role} L${p.level} R${p.round}`),
+    ).toEqual(['hematology hematology fellow L0 R0']);
     expect(
       pagesOf(server, 'D-1', 'hematology')
         .filter((p) => p.pageId === crs2.pageId)

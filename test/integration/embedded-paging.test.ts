@@ -95,14 +95,18 @@ describe('crs serve escalation ladders in real time', () => {
       .filter((l) => l.includes('"type":"page"'))
       .map((l) => (JSON.parse(l) as PageEvent).sendId);
     expect(new Set(sends).size).toBe(sends.length);
-    // What the second process paged anew (without the killed one's last line printed again): the consultant only.
-    expect(
-      runs[1]!
+    // The roles the second process paged anew for the ICU (without the killed one's last line printed again), read
+    // from its lines when called: runs[1] is a copy taken now, blind to what is printed after the acknowledgement.
+    const icuPagedAnew = () => {
+      const lines = second.lines.filter((l) => l.trim() !== '');
+      if (lines[0] === runs[0]!.at(-1)) lines.shift();
+      return lines
         .filter((l) => l.includes('"type":"page"'))
         .map((l) => JSON.parse(l) as PageEvent)
         .filter((p) => p.team === 'icu')
-        .map((p) => p.role),
-    ).toEqual(['ICU consultant']);
+        .map((p) => p.role);
+    };
+    expect(icuPagedAnew()).toEqual(['ICU consultant']);
 
     // The consultant acknowledges through the API with the link's token: the ICU ladder stops, hematology's goes on.
     const token = consultant.ackUrl!.split('/ack/')[1]!;
@@ -117,14 +121,8 @@ describe('crs serve escalation ladders in real time', () => {
       'the next hematology level (due with the ICU one)',
     );
     await idle(second); // every page that tick committed has been printed
-    // What the second process paged anew (without the killed one's last line printed again): the consultant only.
-    expect(
-      runs[1]!
-        .filter((l) => l.includes('"type":"page"'))
-        .map((l) => JSON.parse(l) as PageEvent)
-        .filter((p) => p.team === 'icu')
-        .map((p) => p.role),
-    ).toEqual(['ICU consultant']);
+    // Still the consultant only: the ICU's next level (due with hematology's) was not paged after the acknowledgement.
+    expect(icuPagedAnew()).toEqual(['ICU consultant']);
     expect(await stop(second)).toBe(0);
 
     const exported = spawnSync(
