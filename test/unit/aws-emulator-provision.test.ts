@@ -126,15 +126,26 @@ describe('what the local host provisions, pinned by a mutation run', () => {
     });
 
     // Queues: the stack's attributes; the shortened visibility timeout on the grade function's queue only.
+    const queueName = (id: string) => `crs-t-${id}${String(props(id).FifoQueue) === 'true' ? '.fifo' : ''}`;
+    const redriven: string[] = [];
     for (const [id, r] of ofType('AWS::SQS::Queue')) {
-      const fifo = String(r.Properties?.FifoQueue) === 'true';
-      const attributes = aws.queues.get(`crs-t-${id}${fifo ? '.fifo' : ''}`)!;
+      const attributes = aws.queues.get(queueName(id))!;
       expect(attributes, id).toBeDefined();
       const expected =
         id === p.gradeSource.queue.logicalId ? '2' : (r.Properties?.VisibilityTimeout ?? undefined)?.toString();
       expect(attributes.VisibilityTimeout, id).toBe(expected);
-      if (r.Properties?.RedrivePolicy) expect(JSON.parse(attributes.RedrivePolicy!).maxReceiveCount, id).toBeDefined();
+      // The stack's count and dead-letter queue, not just some policy: a count of 1000 once passed here.
+      const redrive = r.Properties?.RedrivePolicy as { deadLetterTargetArn: any; maxReceiveCount: number } | undefined;
+      if (redrive) {
+        redriven.push(id);
+        expect(JSON.parse(attributes.RedrivePolicy!), id).toEqual({
+          deadLetterTargetArn: `${ARN}:${queueName(redrive.deadLetterTargetArn['Fn::GetAtt'][0])}`,
+          maxReceiveCount: redrive.maxReceiveCount,
+        });
+      }
     }
+    // The grade and timer queues have one each, so the check above ran.
+    expect(redriven.sort()).toEqual([p.gradeSource.queue.logicalId, p.escalateSource.queue.logicalId].sort());
 
     // Tables: keys, indexes, the stream where the stack has one, TTL where it sets one.
     for (const [id, r] of ofType('AWS::DynamoDB::Table')) {

@@ -770,7 +770,12 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       publicUrl: 'https://crs.example',
       trustProxy: ['10.0.0.2'],
     });
-    expect(r.started[0]!.hl7Zone).toBeDefined();
+    // The zone given, not just some zone: HL7 times without an offset are read in it (CET in January, CEST in July).
+    const zone = r.started[0]!.hl7Zone;
+    expect(zone?.name).toBe('Europe/Paris');
+    expect(
+      [Date.parse('2026-01-10T12:00:00Z'), Date.parse('2026-07-10T12:00:00Z')].map((t) => zone?.offsetAt(t)),
+    ).toEqual([60, 120]);
     // No CRS_INGEST_TOKEN: devices need tokens of their own.
     expect(r.started[0]).not.toHaveProperty('localToken');
   });

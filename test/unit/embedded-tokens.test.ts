@@ -40,6 +40,7 @@ const post = (token: string, patientId: string) =>
 
 describe('crs token (embedded)', () => {
   it('issues a token the running server accepts at once, lists it, and revokes it so that the device gets 403', async () => {
+    const before = Date.now();
     const issued = await run(['issue', '--device', 'monitor-12', '--kind', 'ehr', '--data', dir]);
     expect(issued.code).toBe(0);
     const token = issued.out.match(/^token: {4}(\S+)$/m)![1]!;
@@ -60,6 +61,10 @@ describe('crs token (embedded)', () => {
         revokedAt: null,
       },
     ]);
+    // When it was issued (any string passed, an empty one too).
+    const createdAt = Date.parse(JSON.parse(listed.out)[0].createdAt);
+    expect(createdAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(createdAt).toBeLessThanOrEqual(Date.now());
     expect(listed.out).not.toContain(token);
 
     expect((await run(['revoke', tokenId, '--data', dir])).code).toBe(0);

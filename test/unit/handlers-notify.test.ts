@@ -739,6 +739,16 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     }
     // The pages in the pages table (and its audit entries in the audit table).
     expect(ddb.items('pages').some((i) => i.sk?.S?.startsWith(PAGES_TABLE.pageSortKeyPrefix))).toBe(true);
+    // Its trail in the stack's audit table (a trail written elsewhere passed when only the pages were looked at).
+    const trail = ddb
+      .items('audit')
+      .sort((a, b) => a.written!.S!.localeCompare(b.written!.S!))
+      .map((i) => JSON.parse(i.entry!.S!) as { patientId: string; type: string; details: { pageId?: string } });
+    expect(trail.map((e) => [e.patientId, e.type, e.details.pageId])).toEqual([
+      ['P-live', 'notification', undefined],
+      ['P-live', 'page', 'crs|P-live|#2|hematology'],
+      ['P-live', 'delivery', 'crs|P-live|#2|hematology'],
+    ]);
 
     // Stamped by the function's clock (the host's test clock on an emulator).
     for (const p of published) expect(JSON.parse(JSON.parse(p.Message!).default).page.sentAt).toBe(iso(T0));
