@@ -277,7 +277,11 @@ describe('pinned by a mutation run', () => {
     const recording: IngestDeps['queue'] = { enqueue: async (qs) => void digests.push(...qs.map((q) => q.digest)) };
     expect((await handleIngest(post(m), deps({ queue: recording }))).status).toBe(202);
     expect((await handleIngest(post(reordered), deps({ queue: recording }))).status).toBe(202);
-    expect(digests).toEqual([digests[0], digests[0]]);
+    const other = msg('P-1', 0, { vitals: { heartRate: 81, spo2: 97 } });
+    expect((await handleIngest(post(other), deps({ queue: recording }))).status).toBe(202);
+    // One digest for one content and another for other content: a digest that was the same for all passed here.
+    expect(digests).toEqual([digests[0], digests[0], digests[2]]);
+    expect(new Set(digests).size).toBe(2);
   });
 
   it('queues both messages of a batch that reuses a messageId with other content (a correction), in order', async () => {

@@ -489,8 +489,15 @@ describe('every documented status, provoked', () => {
       const body = JSON.parse(a.body);
       expect(ajv.validate(media.schema, body) ? [] : ajv.errors, JSON.stringify(body).slice(0, 300)).toEqual([]);
     } else expect(a.body).toMatch(type === 'text/html' ? /^<!doctype html>/i : /^MSH\|/);
-    for (const name of Object.keys(response.headers ?? {}))
-      expect(a.headers[name.toLowerCase()], `${op} ${status}: ${name}`).toBeDefined();
+    for (const [name, header] of Object.entries<Json>(response.headers ?? {})) {
+      const value = a.headers[name.toLowerCase()];
+      expect(value, `${op} ${status}: ${name}`).toBeDefined();
+      // The value as documented, not only a value: a Retry-After of 0 or another auth scheme passed here.
+      const typed = header.schema?.type === 'integer' && /^\d+$/.test(value!) ? Number(value) : value;
+      expect(ajv.validate(header.schema, typed) ? [] : ajv.errors, `${op} ${status}: ${name}: ${value}`).toEqual([]);
+      // A 405's Allow names the method the operation takes.
+      if (name === 'Allow') expect(value!.split(/,\s*/), `${op} ${status}: Allow`).toContain(op.split(' ')[0]);
+    }
   });
 
   it('is every status each operation documents (but the AWS throttle, which API Gateway answers)', () => {

@@ -126,16 +126,42 @@ describe('section 6: what a page carries', () => {
     expect(n.summary).toContain('confirm at bedside');
   });
 
+  // Each grade's whole list, then the tocilizumab advice: one action per grade passed a page for CRS 3 or 4 that
+  // left out the transfer to ICU.
   it.each([
-    [[temp(0, 39)], 'Supportive care; infection work-up.'],
+    [
+      [temp(0, 39)],
+      1,
+      ['Supportive care; infection work-up.', 'Consider tocilizumab if fever persists or comorbidities.'],
+    ],
     [
       [temp(0, 39), oxygen(5, 'nasal_cannula', 3)],
-      'Dexamethasone 10 mg IV q6h if hypotension persists after 1-2 doses of tocilizumab.',
+      2,
+      [
+        'Tocilizumab.',
+        'Fluids, oxygen.',
+        'Dexamethasone 10 mg IV q6h if hypotension persists after 1-2 doses of tocilizumab.',
+      ],
     ],
-    [[temp(0, 39), oxygen(5, 'non_rebreather')], 'Tocilizumab (if the caps allow) plus dexamethasone 10 mg IV q6h.'],
-    [[temp(0, 39), oxygen(5, 'bipap')], 'Consider siltuximab or anakinra if refractory.'],
-  ])('CRS actions by grade %#', (rest, action) => {
-    expect(page([enrol(P), ...rest]).actions).toContain(action);
+    [
+      [temp(0, 39), oxygen(5, 'non_rebreather')],
+      3,
+      ['Transfer to ICU.', 'Tocilizumab (if the caps allow) plus dexamethasone 10 mg IV q6h.'],
+    ],
+    [
+      [temp(0, 39), oxygen(5, 'bipap')],
+      4,
+      [
+        'ICU; ventilation as needed.',
+        'Tocilizumab (if the caps allow).',
+        'High-dose methylprednisolone.',
+        'Consider siltuximab or anakinra if refractory.',
+      ],
+    ],
+  ])('CRS actions by grade %#', (rest, grade, actions) => {
+    const n = page([enrol(P), ...rest]);
+    expect(n.toGrade).toBe(grade);
+    expect(n.actions).toEqual([...actions, n.tocilizumab.text]);
   });
 
   it.each([
