@@ -179,6 +179,31 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
     }
   });
 
+  // Pinned for the same reason: the property passed with the all-clear's text wrong on both.
+  it("clears a patient's alert with a page that says its monitor sends again", async () => {
+    const script: Op[] = [...QUIET_P1, { op: 'data', patient: 1 }, { op: 'sweep', minutes: 1 }];
+    for (const left of [await onSqlite(script), await onDynamo(ddb, script)]) {
+      const summaries = left.pages.map((p) => (JSON.parse(p) as Page).summary).filter((x) => x.includes('P-1'));
+      expect(summaries).toEqual([
+        'NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since 2026-01-10 08:00 UTC; the grade cannot be trusted',
+        'Data resumed, patient P-1, bed H4-P-1: monitor data since 2026-01-10 08:20 UTC',
+      ]);
+    }
+  });
+
+  // The property compares the backends only, so a ward alert lost on both would pass it: pinned here.
+  it('raises one alert for the ward when its patients go quiet together, and clears it when they send', async () => {
+    const all: Op[] = [1, 2, 3, 4].map((patient) => ({ op: 'data', patient }));
+    const script: Op[] = [{ op: 'sweep', minutes: 20 }, ...all, { op: 'sweep', minutes: 1 }];
+    for (const left of [await onSqlite(script), await onDynamo(ddb, script)]) {
+      const summaries = left.pages.map((p) => (JSON.parse(p) as Page).summary);
+      expect(summaries.sort()).toEqual([
+        'Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
+        "NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC (P-1, bed H4-P-1; P-2, bed H4-P-2; P-3, bed H4-P-3; P-4, bed H4-P-4); their grades cannot be trusted",
+      ]);
+    }
+  });
+
   it('raises and clears the same alerts, with the same pages and audit entries', { timeout: 60_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(ops, async (script) => {
