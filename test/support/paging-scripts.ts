@@ -312,6 +312,8 @@ const MARKS: Record<string, RegExp> = {
   'ward alert': /NO DATA, ward /,
   'low SpO2': /"subject":"spo2"/,
   'de-escalation': / de-escalation page opened/,
+  // Both runs end silences through the same pager: a silence end that did nothing would agree on both sides.
+  'silence ended': / silence \[.*\] ended by Nurse B /,
 };
 
 /**
@@ -355,6 +357,18 @@ const COVERS: Script[] = [
       { op: 'reading', patient: 0, late: 0 },
     ],
     tail: 10,
+  },
+  // A silence ended by hand while it holds a page.
+  {
+    patients: 2,
+    ops: [
+      { op: 'crs', patient: 0, grade: 3, late: 0 },
+      { op: 'silence', patient: 0, team: null, minutes: 30 },
+      { op: 'wait', minutes: 3 },
+      { op: 'end-silence', which: 0 },
+      { op: 'wait', minutes: 2 },
+    ],
+    tail: 5,
   },
 ];
 

@@ -199,7 +199,9 @@ describe('DynamoStateStore', () => {
     expect(raced).toBe(true);
     expect(result.committed).toBe(1);
     // Each message once: in the seen-messages table, or pending in the state item (the last save's).
-    const { seen } = (await store().load('P-3'))!.state;
+    const { seen, vitals } = (await store().load('P-3'))!.state;
+    // Both messages' observations in the state: a retry on the state read before the conflict would drop theirs.
+    expect([vitals.temperatureC?.v, vitals.heartRate?.v]).toEqual([38.5, 118]);
     const tail = await store().priorDigests(
       'P-3',
       [first, theirs, mine].map((m) => m.messageId),

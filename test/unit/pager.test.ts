@@ -994,6 +994,19 @@ describe("the in-memory stores (replay's escalations), as SQLite and DynamoDB ke
     });
     expect((await store.silences(T + 59_999)).map((s) => s.silenceId)).toEqual(['S1']);
     expect(await store.silences(T + 60_000)).toEqual([]);
+    // Ended by hand: in force until then only (ports.ts), as the SQLite and DynamoDB stores list them.
+    await store.saveSilence({
+      silenceId: 'S2',
+      scope: { team: 'icu' },
+      from: T,
+      until: T + 60_000,
+      createdBy: 'N',
+      reason: 'x',
+      endedAt: T + 10_000,
+      endedBy: 'N',
+    });
+    expect((await store.silences(T + 9_999)).map((s) => s.silenceId)).toEqual(['S1', 'S2']);
+    expect((await store.silences(T + 10_000)).map((s) => s.silenceId)).toEqual(['S1']);
   });
 
   it("keeps an entry written twice once, and reads a patient's trail oldest first whatever the offset", async () => {
