@@ -1029,11 +1029,17 @@ describe('SqliteTokenStore and the data directory', () => {
     const tokens = new SqliteTokenStore(db);
     const { token, record } = issueToken('monitor-7', new Date('2026-01-10T09:00:00Z'));
     await tokens.put(record);
-    expect(await tokens.findByHash(hashToken(token))).toMatchObject({ deviceId: 'monitor-7', tokenId: record.tokenId });
+    // A second token, scoped: each hash finds its own token whole, an unknown one none (one token alone would not
+    // show a lookup that ignores the hash).
+    const other = issueToken('pump-2', new Date('2026-01-10T09:30:00Z'), { kind: 'pump', wards: ['ICU'] });
+    await tokens.put(other.record);
+    expect(await tokens.findByHash(hashToken(token))).toEqual(record);
+    expect(await tokens.findByHash(hashToken(other.token))).toEqual(other.record);
+    expect(await tokens.findByHash(hashToken('not-a-token'))).toBeUndefined();
     expect(JSON.stringify(db.prepare('SELECT * FROM device_tokens').all())).not.toContain(token);
     expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(true);
     expect(await tokens.revoke(record.tokenId, '2026-01-10T11:00:00Z')).toBe(false);
-    expect((await tokens.list())[0]!.revokedAt).toBe('2026-01-10T10:00:00Z');
+    expect((await tokens.list()).map((t) => t.revokedAt)).toEqual(['2026-01-10T10:00:00Z', undefined]);
   });
 
   it("refuses a token whose kind this version does not know (a newer version's, after a rollback)", async () => {
