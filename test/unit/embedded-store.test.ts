@@ -77,10 +77,21 @@ const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
 describe('SqliteQueue', () => {
   it('resolves only after the messages are committed: another connection sees them at once', async () => {
     const queue = new SqliteQueue(db);
-    await queue.enqueue(escalating('P1').map(queued));
+    const sent = escalating('P1').map(queued);
+    await queue.enqueue(sent);
     const other = new Database(join(dir, DB_FILE), { readonly: true });
     try {
-      expect((other.prepare('SELECT count(*) AS n FROM inbox').get() as { n: number }).n).toBe(3);
+      // Each message whole, with when and from whom it came (a count alone passed with the sender dropped).
+      const rows = other.prepare('SELECT patient_id, message_id, digest, body, received_at FROM inbox ORDER BY seq');
+      expect((rows.all() as { body: string }[]).map((r) => ({ ...r, body: JSON.parse(r.body) as unknown }))).toEqual(
+        sent.map((q) => ({
+          patient_id: q.message.patientId,
+          message_id: q.message.messageId,
+          digest: q.digest,
+          body: { message: q.message, receivedAt: q.receivedAt, sender: q.sender },
+          received_at: q.receivedAt,
+        })),
+      );
     } finally {
       other.close();
     }
