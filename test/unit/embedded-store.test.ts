@@ -77,10 +77,21 @@ const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
 describe('SqliteQueue', () => {
   it('resolves only after the messages are committed: another connection sees them at once', async () => {
     const queue = new SqliteQueue(db);
-    await queue.enqueue(escalating('P1').map(queued));
+    const sent = escalating('P1').map(queued);
+    await queue.enqueue(sent);
     const other = new Database(join(dir, DB_FILE), { readonly: true });
     try {
-      expect((other.prepare('SELECT count(*) AS n FROM inbox').get() as { n: number }).n).toBe(3);
+      // Each message whole, with when and from whom it came (a count alone passed with the sender dropped).
+      const rows = other.prepare('SELECT patient_id, message_id, digest, body, received_at FROM inbox ORDER BY seq');
+      expect((rows.all() as { body: string }[]).map((r) => ({ ...r, body: JSON.parse(r.body) as unknown }))).toEqual(
+        sent.map((q) => ({
+          patient_id: q.message.patientId,
+          message_id: q.message.messageId,
+          digest: q.digest,
+          body: { message: q.message, receivedAt: q.receivedAt, sender: q.sender },
+          received_at: q.receivedAt,
+        })),
+      );
     } finally {
       other.close();
     }
@@ -572,8 +583,10 @@ describe('OutboxDispatcher', () => {
     return { sent, sink };
   };
 
+  // Fails when the wait gives up: a wait that ended quietly let the checks after it pass on what had not come.
   const until = async (ok: () => boolean) => {
     for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!ok()) throw new Error(`timed out waiting for ${ok}`);
   };
 
   it('delivers every committed record once per sink, in outbox order; a dead sink holds up no other', async () => {
@@ -669,7 +682,7 @@ describe('OutboxDispatcher', () => {
   });
 
   it('gives each sink only the kinds it takes', async () => {
-    await committedPages();
+    const committed = await committedPages();
     db.prepare(
       "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', 'p#1', 'P1', '{}', 'x')",
     ).run();
@@ -680,7 +693,7 @@ describe('OutboxDispatcher', () => {
     await until(() => pages.sent.length === 1 && grades.sent.length === 4);
     await d.stop();
     expect(pages.sent).toEqual(['p#1']);
-    expect(grades.sent).not.toContain('p#1');
+    expect(grades.sent).toEqual(committed.map((p) => p.notificationId));
     expect(d.backlog('board')).toBe(0);
   });
 
@@ -722,8 +735,10 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
         "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', '{}', 'x')",
       ).run(id);
   };
+  // Fails when the wait gives up: a wait that ended quietly let the checks after it pass on what had not come.
   const until = async (ok: () => boolean) => {
     for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!ok()) throw new Error(`timed out waiting for ${ok}`);
   };
   const seqOf = (id: string) => db.prepare('SELECT seq FROM outbox WHERE item_id = ?').pluck().get(id) as number;
 
@@ -1025,11 +1040,17 @@ describe('SqliteTokenStore and the data directory', () => {
     const tokens = new SqliteTokenStore(db);
     const { token, record } = issueToken('monitor-7', new Date('2026-01-10T09:00:00Z'));
     await tokens.put(record);
-    expect(await tokens.findByHash(hashToken(token))).toMatchObject({ deviceId: 'monitor-7', tokenId: record.tokenId });
+    // A second token, scoped: each hash finds its own token whole, an unknown one none (one token alone would not
+    // show a lookup that ignores the hash).
+    const other = issueToken('pump-2', new Date('2026-01-10T09:30:00Z'), { kind: 'pump', wards: ['ICU'] });
+    await tokens.put(other.record);
+    expect(await tokens.findByHash(hashToken(token))).toEqual(record);
+    expect(await tokens.findByHash(hashToken(other.token))).toEqual(other.record);
+    expect(await tokens.findByHash(hashToken('not-a-token'))).toBeUndefined();
     expect(JSON.stringify(db.prepare('SELECT * FROM device_tokens').all())).not.toContain(token);
     expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(true);
     expect(await tokens.revoke(record.tokenId, '2026-01-10T11:00:00Z')).toBe(false);
-    expect((await tokens.list())[0]!.revokedAt).toBe('2026-01-10T10:00:00Z');
+    expect((await tokens.list()).map((t) => t.revokedAt)).toEqual(['2026-01-10T10:00:00Z', undefined]);
   });
 
   it("refuses a token whose kind this version does not know (a newer version's, after a rollback)", async () => {

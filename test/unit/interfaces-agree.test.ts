@@ -92,6 +92,9 @@ const valuesOf = (s: PatientState | undefined) =>
     neuro: s.neuro,
     organ: s.organ,
     labs: s.labs,
+    // The medications given, by drug (a drug read as another that grades alike changed no grade).
+    lastGiven: s.lastGiven,
+    tocilizumab: s.tocilizumab,
   };
 
 /**

@@ -624,6 +624,16 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
         }
         await drained(s);
       }
+      // Where each patient is (the EHR's beds, then what PV1-3 placed), by the model.
+      const places = new Map([...known].map(([p, w]) => [p, { ward: w, bed: `${w}-1`, at: NOW - 120 * 60_000 }]));
+      const placeOf = (s: EmbeddedServer, patientId: string) => {
+        const state = s.db.prepare('SELECT state FROM patients WHERE patient_id = ?').pluck().get(patientId) as
+          | string
+          | undefined;
+        if (state === undefined) return undefined;
+        const { enrolment } = JSON.parse(state) as { enrolment: { ward?: { v: string }; bed?: { v: string } } };
+        return enrolment.ward || enrolment.bed ? { ward: enrolment.ward?.v, bed: enrolment.bed?.v } : undefined;
+      };
       let n = 0;
       const seen = new Set<string>();
       await fc.assert(
@@ -633,6 +643,7 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
           fc.constantFrom(undefined, 'ICU', 'ICU2', 'W7'),
           async (d, patient, ward) => {
             const b = build(d, `w${++n}`, patient, ward);
+            const before = effect(viaListener, patient, 'ward-mon').timeline.length;
             const fromListener = await listener.send(b.text);
             const fromHttp = await postHl7(viaHttp.url, mon.token, b.text);
             expect(fromHttp.ack, `${patient} ${ward}`).toBe(fromListener);
@@ -651,7 +662,32 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
             if (reached && placed !== undefined) known.set(patient, placed);
             seen.add(expected);
             await Promise.all([drained(viaListener), drained(viaHttp)]);
-            expect(effect(viaHttp, patient, 'ward-mon')).toEqual(effect(viaListener, patient, 'ward-mon'));
+            const stored = effect(viaListener, patient, 'ward-mon');
+            expect(effect(viaHttp, patient, 'ward-mon')).toEqual(stored);
+            // What was stored, by the model too (the two fronts share the translation and the scope, so comparing
+            // them alone misses a break in either): nothing for a patient out of reach; else the observations, and
+            // the place PV1-3 gave (ward^^bed) when it was taken.
+            const added = stored.timeline.slice(before);
+            const taken = added.flatMap((r) =>
+              Object.entries((r.data.vitals ?? {}) as Record<string, number>).map(([field, value]) => ({
+                field,
+                value,
+                at: r.observed_at,
+              })),
+            );
+            const byField = (x: { field: string }, y: { field: string }) => x.field.localeCompare(y.field);
+            expect(taken.sort(byField), `stored for ${patient} placed in ${ward}`).toEqual(
+              reached ? [...b.expect.taken].sort(byField) : [],
+            );
+            // A place holds until one observed as late or later comes (the latest of the message's times).
+            const at = Math.max(...b.expect.taken.map((o) => o.at));
+            if (reached && placed !== undefined && at >= (places.get(patient)?.at ?? 0))
+              places.set(patient, { ward: placed, bed: `${placed}-bed-1`, at });
+            const place = places.get(patient);
+            for (const s of [viaListener, viaHttp])
+              expect(placeOf(s, patient), `place of ${patient} sent to ${ward}`).toEqual(
+                place && { ward: place.ward, bed: place.bed },
+              );
           },
         ),
         {

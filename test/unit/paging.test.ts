@@ -139,6 +139,12 @@ describe('escalation ladders', () => {
     );
     s.apply(superseded);
     expect(acknowledge(s.pages.get('n2|hematology')!, { by: 'C', at: min(4), via: 'api' })).toMatchObject({ ok: true });
+    // The closed one: n1, superseded by n2 (the test only acknowledged the open one before).
+    expect(s.pages.get('n1|hematology')!.status).toBe('superseded');
+    expect(acknowledge(s.pages.get('n1|hematology')!, { by: 'C', at: min(4), via: 'api' })).toMatchObject({
+      ok: false,
+      code: 'not-open',
+    });
   });
 
   it('a higher grade re-pages at once even if the last page was acknowledged', () => {
