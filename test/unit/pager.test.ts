@@ -5,7 +5,13 @@ import { ackLinkKey, signAck } from '#app/ack.ts';
 import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
 import { Pager, SendDeferred } from '#app/pager.ts';
 import { REFUSED_TRIES } from '#ports';
-import { DEFAULT_PAGING, type Page, type PageableNotification, type PagingConfig } from '#domain/paging.ts';
+import {
+  DEFAULT_PAGING,
+  type Page,
+  type PageableNotification,
+  type PagingConfig,
+  type Silence,
+} from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import {
   RecordRefused,
@@ -984,27 +990,19 @@ describe("the in-memory stores (replay's escalations), as SQLite and DynamoDB ke
 
   it('holds a silence until its end, not after', async () => {
     const store = new MemoryPageStore(new MemoryAuditLog());
-    await store.saveSilence({
+    const s1: Silence = {
       silenceId: 'S1',
       scope: { team: 'icu' },
       from: T,
       until: T + 60_000,
       createdBy: 'N',
       reason: 'x',
-    });
+    };
+    await store.saveSilence(s1);
     expect((await store.silences(T + 59_999)).map((s) => s.silenceId)).toEqual(['S1']);
     expect(await store.silences(T + 60_000)).toEqual([]);
     // Ended by hand: in force until then only (ports.ts), as the SQLite and DynamoDB stores list them.
-    await store.saveSilence({
-      silenceId: 'S2',
-      scope: { team: 'icu' },
-      from: T,
-      until: T + 60_000,
-      createdBy: 'N',
-      reason: 'x',
-      endedAt: T + 10_000,
-      endedBy: 'N',
-    });
+    await store.saveSilence({ ...s1, silenceId: 'S2', endedAt: T + 10_000, endedBy: 'N' });
     expect((await store.silences(T + 9_999)).map((s) => s.silenceId)).toEqual(['S1', 'S2']);
     expect((await store.silences(T + 10_000)).map((s) => s.silenceId)).toEqual(['S1']);
   });

@@ -162,6 +162,11 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
   const ddb = new FakeDynamo(PAGING_TABLES);
   afterAll(() => ddb.restore());
 
+  /** The summaries of the pages each backend sent for `script` (those naming `patient`, when given). */
+  const summariesOnBoth = async (script: Op[], patient?: string) =>
+    [await onSqlite(script), await onDynamo(ddb, script)].map((left) =>
+      left.pages.map((p) => (JSON.parse(p) as Page).summary).filter((x) => !patient || x.includes(patient)),
+    );
   it("closes a discharged patient's alert with a page that says so, and raises none after", async () => {
     const later: Op[] = [
       { op: 'data', patient: 2 },
@@ -170,8 +175,7 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
     ];
     const script: Op[] = [...QUIET_P1, { op: 'end', patient: 1 }, { op: 'sweep', minutes: 1 }, ...later];
     for (let i = 0; i < 4; i++) script.push({ op: 'sweep', minutes: 10 }, ...later);
-    for (const left of [await onSqlite(script), await onDynamo(ddb, script)]) {
-      const summaries = left.pages.map((p) => (JSON.parse(p) as Page).summary).filter((x) => x.includes('P-1'));
+    for (const summaries of await summariesOnBoth(script, 'P-1')) {
       expect(summaries).toEqual([
         'NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since 2026-01-10 08:00 UTC; the grade cannot be trusted',
         'Monitoring ended, patient P-1, bed H4-P-1: discharged at 2026-01-10 08:20 UTC; the no-data alert is closed',
@@ -182,8 +186,7 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
   // Pinned for the same reason: the property passed with the all-clear's text wrong on both.
   it("clears a patient's alert with a page that says its monitor sends again", async () => {
     const script: Op[] = [...QUIET_P1, { op: 'data', patient: 1 }, { op: 'sweep', minutes: 1 }];
-    for (const left of [await onSqlite(script), await onDynamo(ddb, script)]) {
-      const summaries = left.pages.map((p) => (JSON.parse(p) as Page).summary).filter((x) => x.includes('P-1'));
+    for (const summaries of await summariesOnBoth(script, 'P-1')) {
       expect(summaries).toEqual([
         'NO DATA, patient P-1, bed H4-P-1: nothing from the monitor since 2026-01-10 08:00 UTC; the grade cannot be trusted',
         'Data resumed, patient P-1, bed H4-P-1: monitor data since 2026-01-10 08:20 UTC',
@@ -195,8 +198,7 @@ describe('the stale-feed sweep on SQLite and on DynamoDB', () => {
   it('raises one alert for the ward when its patients go quiet together, and clears it when they send', async () => {
     const all: Op[] = [1, 2, 3, 4].map((patient) => ({ op: 'data', patient }));
     const script: Op[] = [{ op: 'sweep', minutes: 20 }, ...all, { op: 'sweep', minutes: 1 }];
-    for (const left of [await onSqlite(script), await onDynamo(ddb, script)]) {
-      const summaries = left.pages.map((p) => (JSON.parse(p) as Page).summary);
+    for (const summaries of await summariesOnBoth(script)) {
       expect(summaries.sort()).toEqual([
         'Data resumed, ward H4: every patient of the no-data alert of 2026-01-10 08:00 UTC has monitor data again',
         "NO DATA, ward H4: 4 patients' monitors quiet since 2026-01-10 08:00 UTC (P-1, bed H4-P-1; P-2, bed H4-P-2; P-3, bed H4-P-3; P-4, bed H4-P-4); their grades cannot be trusted",
