@@ -1,4 +1,6 @@
 // `npm run bench`: every benchmark in turn; each prints its own figures. Run them on an otherwise idle machine.
+import '../support/quiet-sdk.ts';
+
 const benches = [
   './cli.bench.ts',
   './core.bench.ts',

@@ -2,6 +2,7 @@
 // handlers over the fakes (test/cost/measure.ts), the synthesized stack (test/cost/stack.ts) and the price table
 // (test/cost/prices.ts). Prints each scenario's month 1 and month 12, per 1,000 patient-days, the top drivers,
 // on-demand and provisioned side by side, and the targets as met or not. `--json FILE` also writes the figures.
+import '../support/quiet-sdk.ts';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { measure, type Measurement, type Phase } from './measure.ts';
