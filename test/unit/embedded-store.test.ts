@@ -18,7 +18,8 @@ import { authenticate, hashToken, issueToken, UNKNOWN_KIND } from '#app/auth.ts'
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
-import { emptyState } from '#domain/state.ts';
+import { addSeen } from '#domain/seen.ts';
+import { deserializeState, emptyState, serializeState } from '#domain/state.ts';
 import { RecordRefused, VersionConflict, type AuditEvent, type QueuedMessage } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
 import { messageDigest } from '#app/digest.ts';
@@ -177,7 +178,7 @@ describe('GradingWorker', () => {
     ]);
   });
 
-  it('opens a version-4 data directory as version 5, with a place for short acknowledge links', async () => {
+  it('opens a version-4 data directory as version 6, with a place for short acknowledge links', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
@@ -186,7 +187,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const pages = new SqlitePageStore(db);
     const link = { pageId: 'crs|P1|#1|icu', role: 'ICU registrar', expiresAt: Date.parse('2026-01-10T10:00:00Z') };
@@ -196,7 +197,7 @@ describe('GradingWorker', () => {
     expect(await pages.ackLink('key-2')).toBeUndefined();
   });
 
-  it('opens a version-3 data directory as version 5, its timeline points kept', async () => {
+  it('opens a version-3 data directory as version 6, its timeline points kept', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
@@ -216,12 +217,53 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
     await new SqliteQueue(db).enqueue([queued(reused)]);
     await drain(worker());
     expect(count("SELECT count(*) AS n FROM timeline WHERE patient_id = 'P1'")).toBe(4);
+  });
+
+  it('stores states without their window of recent identities, and still knows every message after a restart', async () => {
+    const sent = escalating('P1');
+    await new SqliteQueue(db).enqueue(sent.map(queued));
+    await drain(worker());
+    const stored = JSON.parse(db.prepare("SELECT state FROM patients WHERE patient_id = 'P1'").pluck().get() as string);
+    expect(stored.seen).toEqual([]);
+    expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
+    db.close();
+    db = openDataDir(dir); // a new store: nothing cached
+    await new SqliteQueue(db).enqueue(sent.map(queued));
+    const again = worker();
+    await drain(again);
+    expect(again.stats).toMatchObject({ applied: 0, duplicates: 3 });
+    expect(count('SELECT count(*) AS n FROM outbox')).toBe(2);
+  });
+
+  it("opens a version-5 data directory as version 6, each state's window of identities kept in seen_messages", async () => {
+    const sent = escalating('P1');
+    await new SqliteQueue(db).enqueue(sent.map(queued));
+    await drain(worker());
+    // As version 5 could hold it: identities in the state's window only (the window was stored with the state).
+    const state = deserializeState(
+      db.prepare("SELECT state FROM patients WHERE patient_id = 'P1'").pluck().get() as string,
+    );
+    const seen = sent.reduce(
+      (w, m) => addSeen(w, m.messageId, messageDigest(m), DEFAULT_CONFIG.dedupeWindow),
+      state.seen,
+    );
+    db.prepare("UPDATE patients SET state = ? WHERE patient_id = 'P1'").run(serializeState({ ...state, seen }));
+    db.exec('DELETE FROM seen_messages');
+    db.pragma('user_version = 5');
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
+    await new SqliteQueue(db).enqueue(sent.map(queued));
+    const again = worker();
+    await drain(again);
+    expect(again.stats).toMatchObject({ applied: 0, duplicates: 3 });
   });
 
   it('writes the audit entries of each assessment and grade change, and SpO2 alerts for the pager, in the same commit', async () => {

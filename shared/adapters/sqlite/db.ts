@@ -23,7 +23,7 @@ import { ensureTokenScopes } from './tokens.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -274,6 +274,18 @@ function migrateV1(db: Db): void {
   }
 }
 
+/**
+ * Versions 2 to 5 to 6: states are stored without their window of recent identities (the store's write), so each
+ * state's window is copied to seen_messages first, where every identity applied since version 3 already is.
+ * (A version-1 state kept no digests: its window was never carried over.)
+ */
+function keepWindowIdentities(db: Db): void {
+  const insert = db.prepare('INSERT OR IGNORE INTO seen_messages (patient_id, message_id, digest) VALUES (?, ?, ?)');
+  for (const r of db.prepare('SELECT patient_id, state FROM patients').all() as { patient_id: string; state: string }[])
+    for (const chunk of deserializeState(r.state).seen)
+      for (let i = 0; i < chunk.length; i += 2) insert.run(r.patient_id, chunk[i], chunk[i + 1]);
+}
+
 function migrate(db: Db): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version === SCHEMA_VERSION) return;
@@ -284,11 +296,12 @@ function migrate(db: Db): void {
   }
   db.transaction(() => {
     if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}`);
-    else if (version >= 1 && version <= 4) {
+    else if (version >= 1 && version <= 5) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
-      db.exec(SCHEMA_ACK_LINKS);
+      if (version <= 4) db.exec(SCHEMA_ACK_LINKS);
+      keepWindowIdentities(db);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
