@@ -253,7 +253,9 @@ export function auditKey(e: AuditEvent): string {
   // A page's level and walk of its ladder tell apart two sends of it to one role at one instant (a tick catching
   // up after downtime sends each step it finds due), whose entries would otherwise read the same.
   const step = e.details.level === undefined ? '' : `|${String(e.details.level)}.${String(e.details.round)}`;
-  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}${step}`;
+  // A refused acknowledgement's attempt tells apart two alike at one instant (the same link and name, sent twice).
+  const attempt = e.details.attemptId === undefined ? '' : `|${String(e.details.attemptId)}`;
+  return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}${step}${attempt}`;
 }
 
 /**

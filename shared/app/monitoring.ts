@@ -4,11 +4,17 @@
 // 202, then ordered, graded and audited like any message), so that what an end or a re-admission does stays in the
 // domain (paging.ts monitoringEnded, feedStatus). Each backend's HTTP layer only routes here. Ids only: a board
 // request names a patient by its id, and the message carries nothing else about them.
+//
+// A change is checked against the graded state with the board's own changes still waiting to be graded folded in
+// (BoardChanges), one request per patient at a time: two users ending a patient's monitoring together get one 202
+// and one 409 "already ended", as the board shows a moment later.
 import { randomBytes } from 'node:crypto';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { monitoringEnded } from '#domain/paging.ts';
+import { monitoringFields } from '#domain/reducer.ts';
+import { hasSeen } from '#domain/seen.ts';
 import type { PatientState } from '#domain/state.ts';
-import { iso } from '#domain/time.ts';
+import { MINUTE, iso, parseTime } from '#domain/time.ts';
 import { checkAckName } from './ack.ts';
 import { BOARD_DEVICE_ID, RETRY_LATER, UNAVAILABLE, type AuthResult } from './auth.ts';
 import { ROUTES, check, handleIngest, type HttpResponse, type IngestDeps } from './ingest.ts';
@@ -36,9 +42,55 @@ export const MONITORING_EXAMPLES: Record<MonitoringAction, string> = {
   resume: '{"by": "your name"}',
 };
 
+/**
+ * A change accepted is taken as waiting at most this long: one not graded by then (parked after failing, say) no
+ * longer counts, and the graded state decides alone again.
+ */
+const WAITING_MS = 60 * MINUTE;
+
+/**
+ * The monitoring changes this server's board accepted (202) and grading has not yet applied, per patient, and the
+ * patient's requests one at a time, so that a check sees the change accepted just before it. One per server: the
+ * host makes it once. A restart forgets what was waiting (the graded state decides alone until it is graded).
+ */
+export class BoardChanges {
+  private readonly waiting = new Map<string, { message: DeviceMessage; acceptedAt: number }[]>();
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  /** Runs `fn` once the patient's requests before it are answered. */
+  async inTurn<T>(patientId: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.turns.get(patientId) ?? Promise.resolve()).then(fn);
+    const done = run.catch(() => undefined);
+    this.turns.set(patientId, done);
+    try {
+      return await run;
+    } finally {
+      if (this.turns.get(patientId) === done) this.turns.delete(patientId);
+    }
+  }
+
+  /** The state as graded, with the patient's changes still waiting folded in as grading will fold them. */
+  withWaiting(state: PatientState, now: number): PatientState {
+    const waiting = (this.waiting.get(state.patientId) ?? []).filter(
+      (w) => !hasSeen(state.seen, w.message.messageId) && now - w.acceptedAt < WAITING_MS,
+    );
+    if (waiting.length === 0) this.waiting.delete(state.patientId);
+    else this.waiting.set(state.patientId, waiting);
+    let fields = { monitoringEnd: state.monitoringEnd, lastEnrolmentAt: state.lastEnrolmentAt };
+    for (const w of waiting) fields = monitoringFields(fields, w.message, parseTime(w.message.observedAt));
+    return { ...state, ...fields };
+  }
+
+  accepted(message: DeviceMessage, now: number): void {
+    this.waiting.set(message.patientId, [...(this.waiting.get(message.patientId) ?? []), { message, acceptedAt: now }]);
+  }
+}
+
 export interface MonitoringDeps {
   /** The backend's device ingest (its queue, patient directory and clock). */
   ingest: IngestDeps;
+  /** The server's board changes waiting to be graded. */
+  changes: BoardChanges;
   /** The patient's graded state, or undefined when the backend has never graded the patient. */
   state(patientId: string): Promise<PatientState | undefined> | PatientState | undefined;
 }
@@ -68,8 +120,8 @@ const messageId = (action: MonitoringAction) => `board-${action}-${randomBytes(1
  * enrolment with the bed the patient has, which restarts the stale-feed watch). 202 once the message is durable
  * (`messageIds`, and the message itself); 400 naming the field; 404 for a patient never graded; 409 when the
  * patient's monitoring has ended already (end), has not ended (resume), or there is no bed to re-admit to. "Ended" is
- * as graded: an end still waiting in the queue is not seen, so a second end sent meanwhile is taken too, and the later
- * one holds (docs/embedded.md, the on-call board).
+ * as graded, with this server's board changes still waiting to be graded taken as done (BoardChanges): a second end
+ * sent while the first waits is refused as the first would be once graded (docs/embedded.md, the on-call board).
  */
 export async function changeMonitoring(
   action: MonitoringAction,
@@ -95,8 +147,21 @@ export async function changeMonitoring(
   if (!shape.ok || !by.ok)
     return answer(400, { errors: [...(shape.ok ? [] : asRequest(shape.errors)), ...(by.ok ? [] : [by.error])] });
 
-  const state = await deps.state(patientId);
-  if (!state) return answer(404, { error: NO_SUCH_PATIENT });
+  return deps.changes.inTurn(patientId, () => checkAndSend(action, patientId, shape.message, by.name, now, deps));
+}
+
+/** The checks against the patient's state (with the changes still waiting) and the send: one patient's at a time. */
+async function checkAndSend(
+  action: MonitoringAction,
+  patientId: string,
+  shaped: DeviceMessage,
+  name: string,
+  now: number,
+  deps: MonitoringDeps,
+): Promise<MonitoringAnswer> {
+  const graded = await deps.state(patientId);
+  if (!graded) return answer(404, { error: NO_SUCH_PATIENT });
+  const state = deps.changes.withWaiting(graded, now);
   const ended = monitoringEnded(state);
   let message: DeviceMessage;
   if (action === 'end') {
@@ -106,7 +171,7 @@ export async function changeMonitoring(
           `monitoringEnd: patient ${patientId}'s monitoring has already ended (${ended.v} at ${iso(ended.t)}); resume it first to give another reason`,
         ],
       });
-    message = shape.message;
+    message = shaped;
     // The domain's rule: an enrolment observed after an end restarts the watch, so one placed after the server's time
     // (a message is placed no later than it arrived: the server's clock was stepped back since) would undo it at once.
     if (monitoringEnded({ ...state, monitoringEnd: { v: message.monitoringEnd!.reason, t: now } }) === undefined)
@@ -129,7 +194,8 @@ export async function changeMonitoring(
       });
     // The ward on record too: a ward's quiet feeds page as one (the stale-feed grouping) and tokens are scoped by it.
     const ward = state.enrolment.ward?.v;
-    message = { ...base, source, enrolment: { bed, ...(ward !== undefined ? { ward } : {}) } };
+    const { messageId, observedAt, source } = shaped;
+    message = { messageId, patientId, observedAt, source, enrolment: { bed, ...(ward !== undefined ? { ward } : {}) } };
     if (monitoringEnded({ ...state, lastEnrolmentAt: Math.max(state.lastEnrolmentAt ?? now, now) }) !== undefined)
       return answer(409, {
         errors: [
@@ -149,14 +215,17 @@ export async function changeMonitoring(
         body: JSON.stringify(message),
       },
       deps.ingest,
-      { ...BOARD, deviceId: boardSender(by.name) },
+      { ...BOARD, deviceId: boardSender(name) },
     );
   } catch {
     // A store the ingest reads (the patient directory) failed: nothing was accepted, as a device is told.
     return answer(503, { error: UNAVAILABLE }, RETRY_LATER);
   }
   const out = JSON.parse(res.body) as Record<string, unknown>;
-  if (res.status === 202) return answer(202, { ...out, message });
+  if (res.status === 202) {
+    deps.changes.accepted(message, now);
+    return answer(202, { ...out, message });
+  }
   if (res.status === 400 && Array.isArray(out.errors)) out.errors = asRequest(out.errors as string[]);
   const { 'content-type': _type, ...headers } = res.headers;
   return answer(res.status, out, headers);

@@ -3,6 +3,7 @@
 // Crash-safe: a page is stored before it is sent and marked delivered after, so a send interrupted by a crash
 // (or failed because the transport is down) is made again by the next tick; a notification handled twice opens
 // its pages once. A patient's first sends leave in the order their pages were triggered.
+import { randomBytes } from 'node:crypto';
 import {
   acknowledge,
   nextDue,
@@ -233,7 +234,9 @@ export class Pager {
             patientId: page.patientId,
             type: 'acknowledgement-refused',
             text: `acknowledge link refused (${v.reason})`,
-            details: { reason: v.reason, pageId: page.pageId, by },
+            // An id of this attempt: two alike to the millisecond (the same link and name) are two entries, each
+            // counted; a retried write of this one is still stored once.
+            details: { reason: v.reason, pageId: page.pageId, by, attemptId: randomBytes(9).toString('base64url') },
           },
         ]);
       } else {

@@ -92,6 +92,22 @@ function latest<T>(cur: Timed<T> | undefined, v: T, t: number): Timed<T> {
   return cur && cur.t > t ? cur : { v, t };
 }
 
+/** The fields of the state that say whether the patient's monitoring has ended (paging.ts monitoringEnded). */
+type MonitoringFields = Pick<PatientState, 'monitoringEnd' | 'lastEnrolmentAt'>;
+
+/**
+ * The end of monitoring and the re-admission a message observed at `t` carries, folded in as grading does: the latest
+ * of each by time (an enrolment from a monitor is not a re-admission), so folding a message in again changes nothing.
+ * The board's checks fold in its own changes still waiting to be graded with this (app/monitoring.ts).
+ */
+export function monitoringFields(s: MonitoringFields, msg: DeviceMessage, t: number): MonitoringFields {
+  return {
+    monitoringEnd: msg.monitoringEnd ? latest(s.monitoringEnd, msg.monitoringEnd.reason, t) : s.monitoringEnd,
+    lastEnrolmentAt:
+      msg.enrolment && msg.source.kind !== 'monitor' ? Math.max(s.lastEnrolmentAt ?? t, t) : s.lastEnrolmentAt,
+  };
+}
+
 function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<T>, t: number): TimedFields<T> {
   const out: TimedFields<T> = { ...target };
   for (const key of Object.keys(section) as (keyof T)[]) {
@@ -217,8 +233,7 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   else s.bpMemo = memoFor(s, th); // the one it has, unless the state was just read or the thresholds changed
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
-  if (msg.monitoringEnd) s.monitoringEnd = latest(s.monitoringEnd, msg.monitoringEnd.reason, t);
-  if (msg.enrolment && msg.source.kind !== 'monitor') s.lastEnrolmentAt = Math.max(s.lastEnrolmentAt ?? t, t);
+  Object.assign(s, monitoringFields(s, msg, t));
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);
   if (msg.vasopressors) s.vasopressors = latest(s.vasopressors, msg.vasopressors, t);

@@ -167,6 +167,37 @@ describe("ending a patient's monitoring from the board", () => {
   });
 });
 
+describe("two board users ending the same patient's monitoring together", () => {
+  it('one is taken; the other is told it has already ended, and the teams get one page with the reason taken', async () => {
+    await twoPatients();
+    await advance(16); // a no-data alert in force for P1
+    const [a, b] = await Promise.all([
+      monitoring('P1', 'end', { reason: 'discharged', by: 'Nurse A' }),
+      monitoring('P1', 'end', { reason: 'transferred', by: 'Nurse B' }),
+    ]);
+    expect([a.status, b.status]).toEqual([202, 409]);
+    expect(((await b.json()) as { errors: string[] }).errors).toEqual([
+      "monitoringEnd: patient P1's monitoring has already ended (discharged at 2026-01-10T08:21:00Z); resume it first to give another reason",
+    ]);
+    const { messageIds } = (await a.json()) as { messageIds: string[] };
+    const graded = async () => (await auditOf('P1')).some((e) => e.details.messageId === messageIds[0]) || undefined;
+    await until(graded, 'the end graded');
+    await advance(1);
+    // The trail holds the one end taken, by who sent it; the board and the page say its reason.
+    expect(
+      (await auditOf('P1')).filter((e) => String(e.details.sender).startsWith('board')).map((e) => e.details.sender),
+    ).toEqual(['board (by Nurse A)']);
+    expect((await patientOf('P1')).monitoringEnded).toEqual({ reason: 'discharged', at: iso(clock - MIN) });
+    expect(pages('P1').map((p) => [p.kind, p.summary])).toEqual([
+      ['alert', expect.stringMatching(/^NO DATA, patient P1/)],
+      [
+        'alert-cleared',
+        'Monitoring ended, patient P1, bed H4-P1: discharged at 2026-01-10 08:21 UTC; the no-data alert is closed',
+      ],
+    ]);
+  });
+});
+
 describe('the board API refuses', () => {
   it('a request without the board key, and a cookie-carried one from another origin', async () => {
     await twoPatients();

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signAck } from '#app/ack.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { iso } from '#domain/time.ts';
 import type { AuditEvent, SecurityEvent } from '#ports';
 import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
@@ -273,6 +274,37 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect(
       audit.filter((e) => e.type === 'acknowledgement-refused').map((e) => [e.details.reason, e.details.by]),
     ).toEqual([['expired', 'Dr Late']]);
+  });
+
+  it('records each refusal of an expired link in the trail, two alike at the same instant too (a reviewer counts them)', async () => {
+    server = await start({ staleFeedMinutes: 1e9, ackLinkMinutes: 30 });
+    const p = await paged();
+    const token = p.ackUrl!.split('/ack/')[1]!;
+    await advance(31);
+    const late = () =>
+      fetch(`${server.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, by: 'Dr Late' }),
+      });
+    // The server's clock stands still: the two are alike to the millisecond, the name and the page included.
+    expect((await Promise.all([late(), late()])).map((r) => r.status)).toEqual([403, 403]);
+    const refusals = (await auditOf('P1')).filter((e) => e.type === 'acknowledgement-refused');
+    expect(refusals.map((e) => [e.at, e.details.reason, e.details.by])).toEqual([
+      [iso(clock), 'expired', 'Dr Late'],
+      [iso(clock), 'expired', 'Dr Late'],
+    ]);
+    // A forged link sent twice at one instant: two lines in the security log.
+    const forged = `${token.slice(0, 3)}${token[3] === 'A' ? 'B' : 'A'}${token.slice(4)}`;
+    const send = () =>
+      fetch(`${server.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: forged, by: 'Mallory' }),
+      });
+    expect((await Promise.all([send(), send()])).map((r) => r.status)).toEqual([403, 403]);
+    const logged = readFileSync(join(dir, 'security.log'), 'utf8').trim().split('\n');
+    expect(logged.map((l) => (JSON.parse(l) as SecurityEvent).claimed.token)).toEqual([forged, forged]);
   });
 });
 

@@ -2,11 +2,13 @@
 // the discharge and the data around it arrive, and starts again at a re-admission; grading goes on throughout.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { BoardChanges, changeMonitoring, type MonitoringDeps } from '#app/monitoring.ts';
 import { planStaleFeeds } from '#app/stale-feed.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, MONITOR_RESTARTS_AFTER_MINUTES, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { permutation } from '#test/support/arbitraries.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 import { run } from '#test/support/run.ts';
 
 const MIN = 60_000;
@@ -133,5 +135,87 @@ describe('the end of monitoring', () => {
     expect(r.assessments).toHaveLength(3);
     expect(r.last.crsGrade).toBe(1);
     expect(r.notifications.map((n) => n.toGrade)).toEqual([1]);
+  });
+});
+
+describe("the board's end and resumption, while the one sent before is still waiting to be graded", () => {
+  /**
+   * A server whose grading runs only when the test says (grade()): what the board accepted waits in the queue
+   * meanwhile, as it does behind a backlog or a message being retried. Its clock is the test's.
+   */
+  function server() {
+    const queue = new MemoryQueue();
+    let graded = 0;
+    let state = run([ehr(enrol('P', 0)), vitals(1)]).state!;
+    const s = { now: at(20) };
+    const deps: MonitoringDeps = {
+      ingest: { queue, tokens: new MemoryTokenStore(), now: () => s.now },
+      changes: new BoardChanges(),
+      state: (id) => (id === 'P' ? state : undefined),
+    };
+    const request = (action: 'end' | 'resume', body: Record<string, unknown>) =>
+      changeMonitoring(action, 'P', body, deps);
+    const grade = () => {
+      state = run(
+        queue.messages.slice(graded).map((q) => q.message),
+        undefined,
+        state,
+      ).state!;
+      graded = queue.messages.length;
+    };
+    return { s, queue, request, grade, state: () => state };
+  }
+  const end = (reason: string, by: string) => ({ reason, by });
+  const errors = (a: { body: unknown }) => (a.body as { errors: string[] }).errors;
+
+  it('takes one of two ends sent together and answers the other that the monitoring has already ended', async () => {
+    const { queue, request, grade, state } = server();
+    const [a, b] = await Promise.all([
+      request('end', end('discharged', 'Nurse A')),
+      request('end', end('transferred', 'Nurse B')),
+    ]);
+    expect([a.status, b.status]).toEqual([202, 409]);
+    expect(errors(b)).toEqual([
+      "monitoringEnd: patient P's monitoring has already ended (discharged at 2026-01-10T08:20:00Z); resume it first to give another reason",
+    ]);
+    // One message waits: the trail will hold one end, by the one who was answered 202, with their reason.
+    expect(queue.messages.map((q) => [q.sender, q.message.monitoringEnd])).toEqual([
+      ['board (by Nurse A)', { reason: 'discharged' }],
+    ]);
+    grade();
+    expect(monitoringEnded(state())).toEqual({ v: 'discharged', t: at(20) });
+  });
+
+  it('answers an end sent after an accepted one, before it is graded, as it will once it is; and takes a resumption', async () => {
+    const { s, queue, request, grade } = server();
+    expect((await request('end', end('discharged', 'Nurse A'))).status).toBe(202);
+    s.now = at(21);
+    const again = await request('end', end('other', 'Nurse B'));
+    expect(again.status).toBe(409);
+    expect(errors(again)[0]).toMatch(/already ended \(discharged at 2026-01-10T08:20:00Z\)/);
+    // A resumption of the end still waiting is taken (the end is known), and an end after it is taken in turn.
+    expect((await request('resume', { by: 'Nurse B' })).status).toBe(202);
+    s.now = at(22);
+    expect((await request('end', end('transferred', 'Nurse C'))).status).toBe(202);
+    expect(queue.messages.map((q) => q.sender)).toEqual([
+      'board (by Nurse A)',
+      'board (by Nurse B)',
+      'board (by Nurse C)',
+    ]);
+    grade();
+    s.now = at(23);
+    expect(errors(await request('end', end('other', 'Nurse D')))[0]).toMatch(/already ended \(transferred at/);
+  });
+
+  it('forgets an end that was refused at the door, and one not graded within the hour (the graded state decides)', async () => {
+    const { s, queue, request } = server();
+    queue.failWith = new Error('disk full');
+    expect((await request('end', end('discharged', 'Nurse A'))).status).toBe(503);
+    queue.failWith = undefined;
+    expect((await request('end', end('discharged', 'Nurse A'))).status).toBe(202);
+    s.now = at(20 + 59);
+    expect((await request('end', end('other', 'Nurse B'))).status).toBe(409);
+    s.now = at(20 + 60);
+    expect((await request('end', end('other', 'Nurse B'))).status).toBe(202);
   });
 });

@@ -27,7 +27,7 @@ import type { AckResult } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { checkSilence, startSilence } from '#app/silence.ts';
-import { MONITORING_EXAMPLES, changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
+import { BoardChanges, MONITORING_EXAMPLES, changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
   ACK_ROUTES,
   acknowledgeByApi,
@@ -203,6 +203,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   // Refused acknowledgements (and unknown device tokens, for the log only) per client address.
   const ackRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
   const tokenRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
+  const boardChanges = new BoardChanges();
   const client = (req: IncomingMessage) => clientAddress(req, deps.trustProxy);
 
   /** How the board key came: a bearer header (a script or crs silence) or the browser's cookie; undefined: it did not. */
@@ -407,6 +408,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!body) return;
     const a = await changeMonitoring(action, patientId, body, {
       ingest: deps.ingest,
+      changes: boardChanges,
       state: (id) => deps.queries.patient(id)?.state,
     });
     if (a.status === 202) {
