@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { monitoringEnded } from '#domain/paging.ts';
 import { monitoringFields } from '#domain/reducer.ts';
-import { hasSeen } from '#domain/seen.ts';
 import type { PatientState } from '#domain/state.ts';
 import { MINUTE, iso, parseTime } from '#domain/time.ts';
 import { checkAckName } from './ack.ts';
@@ -69,10 +68,22 @@ export class BoardChanges {
     }
   }
 
-  /** The state as graded, with the patient's changes still waiting folded in as grading will fold them. */
+  /**
+   * The state as graded, with the patient's changes still waiting folded in as grading will fold them. A change the
+   * graded state already holds (folding it changes nothing: graded, or outdone by a later one) is dropped: each field
+   * only moves forward in time, so it would hold it for good. (Not by its messageId: a state read from storage keeps
+   * no window of the ids it applied.)
+   */
   withWaiting(state: PatientState, now: number): PatientState {
+    const held = (w: { message: DeviceMessage }) => {
+      const f = monitoringFields(state, w.message, parseTime(w.message.observedAt));
+      const end = state.monitoringEnd;
+      return (
+        f.monitoringEnd?.t === end?.t && f.monitoringEnd?.v === end?.v && f.lastEnrolmentAt === state.lastEnrolmentAt
+      );
+    };
     const waiting = (this.waiting.get(state.patientId) ?? []).filter(
-      (w) => !hasSeen(state.seen, w.message.messageId) && now - w.acceptedAt < WAITING_MS,
+      (w) => !held(w) && now - w.acceptedAt < WAITING_MS,
     );
     if (waiting.length === 0) this.waiting.delete(state.patientId);
     else this.waiting.set(state.patientId, waiting);
