@@ -5,6 +5,7 @@
 // off). Every grade change `crs replay` computes for the accepted messages reaches each of its teams exactly once
 // (by id), and nothing behind a refused record waits for it.
 import { createHash } from 'node:crypto';
+import { until } from '#test/support/until.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -86,13 +87,15 @@ const crs = (args: string[]) => crsAsync(args, {});
 
 /** Until everything accepted is graded and every lane has delivered all it can (parked records aside). */
 async function drained(server: ServeProcess, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const h = (await health(server)) as unknown as { inbox: number; lanes: { sink: string; backlog: number }[] };
-    if (h.inbox === 0 && h.lanes.every((l) => l.backlog === 0)) return;
-    if (Date.now() > end) throw new Error(`not drained: ${JSON.stringify(h)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  let h: { inbox: number; lanes: { sink: string; backlog: number }[] } | undefined;
+  await until(
+    async () => {
+      h = (await health(server)) as unknown as NonNullable<typeof h>;
+      return h.inbox === 0 && h.lanes.every((l) => l.backlog === 0);
+    },
+    () => `drained: ${JSON.stringify(h)}`,
+    timeoutMs,
+  );
 }
 
 describe('page conservation, crs serve', () => {

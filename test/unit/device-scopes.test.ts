@@ -3,6 +3,7 @@
 // follows it; the sender recorded nowhere), ward and patient scopes on JSON and HL7 v2, the ceiling on new patients,
 // and the MLLP listener acting as a configured device.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { until } from '#test/support/until.ts';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,11 +76,7 @@ const from = (m: DeviceMessage, deviceId: string, kind: DeviceMessage['source'][
 });
 
 async function graded(): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await board<{ inbox: number }>('/api/health')).inbox === 0) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('not graded');
+  await until(async () => (await board<{ inbox: number }>('/api/health')).inbox === 0, 'the inbox graded');
 }
 
 interface PatientBody {

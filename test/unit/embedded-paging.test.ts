@@ -2,6 +2,7 @@
 // run against the in-memory reference), the append-only audit trail, the acknowledge-link key, the pager's ladders
 // across a restart and a send cut short, and the migration of an issue-5 database.
 import Database from 'better-sqlite3';
+import { until } from '#test/support/until.ts';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -512,8 +513,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
       log: () => undefined,
     });
     try {
-      for (let i = 0; i < 200 && server.queue.pending() > 0; i++) await new Promise((r) => setTimeout(r, 10));
-      expect(server.queue.pending()).toBe(0);
+      await until(() => server.queue.pending() === 0, 'the queue graded');
       // Idle: whatever the grading put in the outbox has been through every lane (a page printed would show).
       await server.dispatcher.settled();
       expect(server.dispatcher.backlog('stdout')).toBe(0);

@@ -3,6 +3,7 @@
 // per address and kept out of patients' trails, the device token checked before any body is read, connection caps
 // and header timeouts, ids with CR/LF never reaching the log raw, and the data directory's files owner-only.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { until } from '#test/support/until.ts';
 import { Agent, request as httpRequest } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,14 +85,10 @@ function raw(
 async function stalePage(s: EmbeddedServer): Promise<string> {
   expect((await post(s, enrol('P1', 0))).status).toBe(202);
   expect((await post(s, msg('P1', 10, { vitals: { temperatureC: 39.4 } }))).status).toBe(202);
-  for (let i = 0; i < 300; i++) {
-    const row = s.db.prepare("SELECT page_id FROM pages WHERE status = 'open' LIMIT 1").pluck().get() as
-      | string
-      | undefined;
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('no page');
+  return until(
+    () => s.db.prepare("SELECT page_id FROM pages WHERE status = 'open' LIMIT 1").pluck().get() as string | undefined,
+    'an open page',
+  );
 }
 
 describe("the board's CSRF guard", () => {

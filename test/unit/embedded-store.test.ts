@@ -23,6 +23,7 @@ import { deserializeState, emptyState, serializeState } from '#domain/state.ts';
 import { RecordRefused, VersionConflict, type AuditEvent, type QueuedMessage } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
 import { messageDigest } from '#app/digest.ts';
+import { until } from '#test/support/until.ts';
 
 let dir: string;
 let db: Db;
@@ -625,12 +626,6 @@ describe('OutboxDispatcher', () => {
     return { sent, sink };
   };
 
-  // Fails when the wait gives up: a wait that ended quietly let the checks after it pass on what had not come.
-  const until = async (ok: () => boolean) => {
-    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-    if (!ok()) throw new Error(`timed out waiting for ${ok}`);
-  };
-
   it('delivers every committed record once per sink, in outbox order; a dead sink holds up no other', async () => {
     const pages = await committedPages();
     const stdout = recorder();
@@ -776,11 +771,6 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
       db.prepare(
         "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('page', ?, 'P1', '{}', 'x')",
       ).run(id);
-  };
-  // Fails when the wait gives up: a wait that ended quietly let the checks after it pass on what had not come.
-  const until = async (ok: () => boolean) => {
-    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-    if (!ok()) throw new Error(`timed out waiting for ${ok}`);
   };
   const seqOf = (id: string) => db.prepare('SELECT seq FROM outbox WHERE item_id = ?').pluck().get(id) as number;
 

@@ -27,6 +27,7 @@ import { DynamoAuditLog, entriesCarried } from '#adapters/aws/dynamo-audit-log.t
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
+import { until } from '#test/support/until.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
 const resolved = resolveConfig({ dedupeWindow: 16, holdMinutes: 0 });
@@ -156,8 +157,7 @@ describe('a reused id on crs serve', () => {
       ])
         expect((await post(m)).status).toBe(202);
       const key = new URL(server.boardUrl).searchParams.get('key')!;
-      for (let i = 0; i < 200 && !logs.some((l) => l.includes('reused')); i++)
-        await new Promise((r) => setTimeout(r, 10));
+      await until(() => logs.some((l) => l.includes('reused')), 'the reuse logged');
       expect(logs.filter((l) => l.includes('reused'))).toEqual([
         'grading: messageId dup of patient P-9 reused with other content; graded as a new observation',
       ]);

@@ -66,8 +66,10 @@ describe('crs serve with 2,000 patients whose feeds go quiet together', () => {
       expect(res.status).toBe(202);
     }
     const count = s.db.prepare('SELECT count(*) FROM patients').pluck();
-    for (let i = 0; i < 3000 && count.get() !== 2000; i++) await new Promise((res) => setTimeout(res, 10));
-    expect(count.get()).toBe(2000);
+    await until(
+      () => count.get() === 2000,
+      () => `2,000 patients graded (${String(count.get())})`,
+    );
 
     clock = T0 + 16 * MIN;
     await s.paging.sweep();
