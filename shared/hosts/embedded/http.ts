@@ -4,8 +4,9 @@
 // Cheap refusals first (issue 16): a device's token is checked before its body is read (a refused request is
 // answered and its connection closed, the body never read); a body past its limit is not read further; refused
 // acknowledgements are counted per client address (429 past a budget) and recorded in the security log, not a
-// patient's trail (past the budget, counted in a `suppressed` line); a state-changing board request authenticated by the cookie must come from the board itself
-// (Origin, and exactly application/json). Connection caps and timeouts: limits.ts.
+// patient's trail (past the budget, counted in a `suppressed` line); a state-changing board request authenticated by
+// the cookie must come from the board itself (Origin, and exactly application/json). Connection caps and timeouts:
+// limits.ts.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
