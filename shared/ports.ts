@@ -258,20 +258,26 @@ export function auditKey(e: AuditEvent): string {
   return `${e.at}|${e.type}|${String(id)}|${String(e.details.by ?? '')}|${e.text}${digest}${step}${attempt}`;
 }
 
+/** A refusal the security log has a line for. */
+export type SecurityRefusal = 'acknowledge-link-refused' | 'device-token-refused';
+
 /**
  * Something refused at the door that is about no patient anyone can vouch for: a forged or malformed acknowledge
  * link, an unknown device token. It goes to the host's security log (the embedded data directory's security.log,
  * the Lambda's log), never into a patient's audit trail, with what the request claimed (as sent, to investigate).
+ * `suppressed`: how many refusals of one kind from one client were not written (its budget was spent).
  */
 export interface SecurityEvent {
   /** Server time, RFC 3339. */
   at: string;
-  event: 'acknowledge-link-refused' | 'device-token-refused' | 'suppressed';
+  event: SecurityRefusal | 'suppressed';
   reason: string;
   /** The client's address, as the host knows it (behind a trusted proxy, the forwarded one). */
   client?: string;
   /** What the request claimed: the link's page, role and expiry; the name typed; the route. */
   claimed: Record<string, string | number | null>;
+  /** A `suppressed` event's count: of which refusals, how many, the first and last not written (RFC 3339). */
+  suppressed?: { kind: SecurityRefusal; count: number; firstAt: string; lastAt: string };
 }
 
 export interface SecurityLog {

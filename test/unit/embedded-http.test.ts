@@ -951,7 +951,7 @@ describe('the audit download, pinned by a mutation run', () => {
       now: Date.now,
       health: () => ({}),
       log: (l) => logs.push(l),
-      security: { record: async () => undefined },
+      security: { record: async () => undefined, notWritten: async () => undefined },
       trustProxy: [],
       limits: DEFAULT_HTTP_LIMITS,
     });

@@ -18,6 +18,10 @@ import { RateLimiter, clientAddress, isLoopbackHost } from '#hosts/embedded/limi
 import { oneLine } from '#hosts/embedded/log-line.ts';
 import { ownUrl, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { BOARD_KEY_FILE, keyMatches, loadOrCreateBoardKey } from '#hosts/embedded/board-key.ts';
+import { CountingSecurityLog } from '#hosts/embedded/security-log.ts';
+import { iso } from '#domain/time.ts';
+import type { SecurityEvent, SecurityRefusal } from '#ports';
+import { until } from '../support/until.ts';
 import { enrol, msg } from '../support/messages.ts';
 
 const TOKEN = 'embedded-security-test-token-0123456789';
@@ -224,6 +228,167 @@ describe('refused acknowledgements', () => {
       ({ socket: { remoteAddress: peer }, headers: xff ? { 'x-forwarded-for': xff } : {} }) as never;
     expect(clientAddress(req('::ffff:10.0.0.9', '1.2.3.4'), ['127.0.0.1'])).toBe('10.0.0.9'); // an untrusted peer's header is ignored
     expect(clientAddress(req('127.0.0.1', 'junk, 1.2.3.4, 127.0.0.1'), ['127.0.0.1'])).toBe('1.2.3.4');
+  });
+});
+
+describe('refusals past the budget', () => {
+  // Every refusal is a line in the security log or counted in a `suppressed` one: the flood below is 25 forged
+  // acknowledgements and 25 unknown device tokens from one address, with the budget at its default (10).
+  let clock: number;
+  const T = Date.parse('2026-03-02T10:00:00Z');
+  const startClocked = (extra: Partial<Parameters<typeof startEmbeddedServer>[0]> = {}) => {
+    clock = T;
+    return start({ now: () => clock, ...extra });
+  };
+  const from = (client?: string): Record<string, string> => (client ? { 'x-forwarded-for': client } : {});
+  const forgedAck = async (s: EmbeddedServer, client?: string) =>
+    (
+      await fetch(`${s.url}/v1/acks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...from(client) },
+        body: JSON.stringify({ token: 'v1.a.b.c.d', by: 'Mallory' }),
+      })
+    ).status;
+  const badToken = async (s: EmbeddedServer, client?: string) =>
+    (
+      await fetch(`${s.url}/v1/messages`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer crs_nope', 'content-type': 'application/json', ...from(client) },
+        body: JSON.stringify(enrol('P1', 0)),
+      })
+    ).status;
+  /**
+   * The refusals from `from` to `to` (counted from the first) of each kind from every address in turn, the server's
+   * clock a millisecond on before each round.
+   */
+  async function flood(s: EmbeddedServer, to: number, clients: (string | undefined)[] = [undefined], from = 0) {
+    for (let i = from; i < to; i++) {
+      clock++;
+      for (const client of clients) {
+        expect(await forgedAck(s, client)).toBe(i < 10 ? 403 : 429);
+        expect(await badToken(s, client)).toBe(403);
+      }
+    }
+  }
+  const logged = (): SecurityEvent[] =>
+    readFileSync(join(dir, 'security.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SecurityEvent);
+  const written = (lines: SecurityEvent[], kind: SecurityRefusal, client = '127.0.0.1') =>
+    lines.filter((e) => e.event === kind && e.client === client).length;
+  const counted = (lines: SecurityEvent[], kind: SecurityRefusal, client = '127.0.0.1') =>
+    lines
+      .filter((e) => e.event === 'suppressed' && e.suppressed?.kind === kind && e.client === client)
+      .reduce((n, e) => n + e.suppressed!.count, 0);
+
+  it("writes the count before the address's next line of its kind: 10 lines and a count of 15, of each", async () => {
+    server = await startClocked();
+    await flood(server, 25);
+    let lines = logged();
+    expect(written(lines, 'acknowledge-link-refused')).toBe(10);
+    expect(written(lines, 'device-token-refused')).toBe(10);
+    expect(lines.filter((e) => e.event === 'suppressed')).toEqual([]); // counted, not yet written
+    clock += 6_000; // one more of each is written now
+    expect(await forgedAck(server)).toBe(403);
+    expect(await badToken(server)).toBe(403);
+    lines = logged();
+    expect(lines.slice(20).map((e) => [e.event, e.client, e.suppressed])).toEqual([
+      [
+        'suppressed',
+        '127.0.0.1',
+        { kind: 'acknowledge-link-refused', count: 15, firstAt: iso(T + 11), lastAt: iso(T + 25) },
+      ],
+      ['acknowledge-link-refused', '127.0.0.1', undefined],
+      [
+        'suppressed',
+        '127.0.0.1',
+        { kind: 'device-token-refused', count: 15, firstAt: iso(T + 11), lastAt: iso(T + 25) },
+      ],
+      ['device-token-refused', '127.0.0.1', undefined],
+    ]);
+    expect(lines[20]!.at).toBe(iso(clock));
+  });
+
+  it('writes every count at each flush, during the flood or after it, one line per address and kind', async () => {
+    server = await startClocked({ httpLimits: { refusalCountFlushMs: 20 } });
+    await flood(server, 25);
+    const lines = await until(
+      () => {
+        const l = logged();
+        return counted(l, 'acknowledge-link-refused') === 15 && counted(l, 'device-token-refused') === 15 && l;
+      },
+      'the counts to be flushed',
+      10_000,
+    );
+    expect(written(lines, 'acknowledge-link-refused')).toBe(10);
+    expect(written(lines, 'device-token-refused')).toBe(10);
+    // Nothing written twice: shutting down finds nothing left to count.
+    await server.close();
+    expect(logged()).toEqual(lines);
+  });
+
+  it('writes every count left at shutdown', async () => {
+    server = await startClocked();
+    await flood(server, 25);
+    await server.close();
+    const lines = logged();
+    expect(lines.map((e) => [e.event, e.suppressed?.kind, e.suppressed?.count]).slice(20)).toEqual([
+      ['suppressed', 'acknowledge-link-refused', 15],
+      ['suppressed', 'device-token-refused', 15],
+    ]);
+    expect(written(lines, 'acknowledge-link-refused') + written(lines, 'device-token-refused')).toBe(20);
+  });
+
+  it('counts two addresses apart', async () => {
+    server = await startClocked({ trustProxy: ['127.0.0.1'] });
+    await flood(server, 12, ['198.51.100.1', '198.51.100.2']); // both past their budgets at once
+    await flood(server, 13, ['198.51.100.2'], 12);
+    await server.close();
+    const lines = logged();
+    for (const kind of ['acknowledge-link-refused', 'device-token-refused'] as const) {
+      expect([written(lines, kind, '198.51.100.1'), counted(lines, kind, '198.51.100.1')]).toEqual([10, 2]);
+      expect([written(lines, kind, '198.51.100.2'), counted(lines, kind, '198.51.100.2')]).toEqual([10, 3]);
+    }
+    expect(lines.filter((e) => e.event === 'suppressed')).toHaveLength(4);
+  });
+
+  it('keeps as many counts as the budgets keep addresses: past that, the one counted least recently is written, not dropped', async () => {
+    const events: SecurityEvent[] = [];
+    let t = T;
+    let failing = false;
+    const log = new CountingSecurityLog(
+      {
+        record: async (e) => {
+          if (failing) throw new Error('disk full');
+          events.push(e);
+        },
+      },
+      () => t,
+      2,
+    );
+    await log.notWritten('device-token-refused', 'a');
+    t++;
+    await log.notWritten('device-token-refused', 'b');
+    t++;
+    await log.notWritten('device-token-refused', 'a');
+    expect(events).toEqual([]);
+    await log.notWritten('acknowledge-link-refused', 'a'); // a third count: b's is written
+    expect(events.map((e) => [e.client, e.suppressed])).toEqual([
+      ['b', { kind: 'device-token-refused', count: 1, firstAt: iso(T + 1), lastAt: iso(T + 1) }],
+    ]);
+    // A count that failed to write is kept for the next try.
+    failing = true;
+    await expect(log.flush()).rejects.toThrow('disk full');
+    failing = false;
+    await log.flush();
+    expect(events.slice(1).map((e) => [e.client, e.suppressed?.kind, e.suppressed?.count])).toEqual(
+      expect.arrayContaining([
+        ['a', 'device-token-refused', 2],
+        ['a', 'acknowledge-link-refused', 1],
+      ]),
+    );
+    expect(events).toHaveLength(3);
   });
 });
 

@@ -27,7 +27,7 @@ import { DeliveryWatch } from './delivery-watch.ts';
 import { createRequestHandler } from './http.ts';
 import { DEFAULT_HTTP_LIMITS, guardConnections, isLoopbackHost, normalise, type HttpLimits } from './limits.ts';
 import { oneLine } from './log-line.ts';
-import { FileSecurityLog } from './security-log.ts';
+import { CountingSecurityLog, FileSecurityLog } from './security-log.ts';
 import { startMllpListener, type MllpListener } from './mllp.ts';
 import { EmbeddedPaging } from './paging.ts';
 import { BoardSink, StdoutSink, WebhookSink } from './sinks.ts';
@@ -139,7 +139,12 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lock.release();
     throw err;
   }
-  const security = new FileSecurityLog(dataDir);
+  // Refusals past an address's budget are counted, not written: each count reaches the file within a flush period.
+  const security = new CountingSecurityLog(new FileSecurityLog(dataDir), now);
+  const flushSecurity = () =>
+    security
+      .flush()
+      .catch((err: Error) => log(`security log: a count of refusals not written failed to write (${err.name})`));
   // The acknowledge links' address is known once the port is; the pager reads it when it sends.
   const links = { base: o.publicUrl ? `${o.publicUrl.replace(/\/+$/, '')}/ack/` : '' };
   let dispatcher: OutboxDispatcher | undefined;
@@ -285,6 +290,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   dispatcher.kick();
   paging.start();
   watch.start();
+  const securityTimer = setInterval(flushSecurity, limits.refusalCountFlushMs);
+  securityTimer.unref();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -296,6 +303,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       const force = setTimeout(() => server.closeAllConnections(), 5000);
       await closed;
       clearTimeout(force);
+      clearInterval(securityTimer);
+      await flushSecurity(); // no request is left to add to a count
       watch.stop();
       await worker.stop();
       await paging.stop();

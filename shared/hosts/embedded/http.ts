@@ -4,8 +4,9 @@
 // Cheap refusals first (issue 16): a device's token is checked before its body is read (a refused request is
 // answered and its connection closed, the body never read); a body past its limit is not read further; refused
 // acknowledgements are counted per client address (429 past a budget) and recorded in the security log, not a
-// patient's trail; a state-changing board request authenticated by the cookie must come from the board itself
-// (Origin, and exactly application/json). Connection caps and timeouts: limits.ts.
+// patient's trail (past the budget, counted in a `suppressed` line); a state-changing board request authenticated by
+// the cookie must come from the board itself (Origin, and exactly application/json). Connection caps and timeouts:
+// limits.ts.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -19,7 +20,6 @@ import { INGEST_LIMITS, ROUTES, authenticateRequest } from '#app/ingest.ts';
 import { isJsonType } from '#app/media-type.ts';
 import { OPENAPI_ROUTE, openApiDocument } from '#app/openapi.ts';
 import { wireId } from '#domain/ids.ts';
-import type { SecurityLog } from '#ports';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
 import type { PagingConfig } from '#domain/paging.ts';
@@ -40,6 +40,7 @@ import {
 import { BOARD_COOKIE, keyMatches } from './board-key.ts';
 import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX, silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
+import type { CountingSecurityLog } from './security-log.ts';
 import type { SseHub } from './sse.ts';
 
 export interface HostDeps {
@@ -64,8 +65,11 @@ export interface HostDeps {
   /** Counts for /api/health (no patient data). */
   health: () => Record<string, unknown>;
   log: (line: string) => void;
-  /** Where refusals that concern no patient are recorded (forged links, unknown device tokens). */
-  security: SecurityLog;
+  /**
+   * Where refusals that concern no patient are recorded (forged links, unknown device tokens), and counted when the
+   * address's budget kept them out.
+   */
+  security: Pick<CountingSecurityLog, 'record' | 'notWritten'>;
   /** Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (crs serve --trust-proxy). */
   trustProxy: readonly string[];
   /** The address phones and browsers reach this server at (--public-url): its origin is the board's; https: Secure cookie. */
@@ -298,13 +302,14 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     page: (id) => deps.queries.page(id),
     config: deps.pagingConfig,
     timeZone: deps.timeZone,
-    // An address past its budget of refused acknowledgements gets 429, writing nothing; a link that verifies still
-    // goes through (a phone behind the same hospital NAT is never locked out).
+    // An address past its budget of refused acknowledgements gets 429, counted, not written; a link that verifies
+    // still goes through (a phone behind the same hospital NAT is never locked out).
     refusals: {
-      admit: async (token, from) =>
-        !ackRefusals.exhausted(from) || (await deps.paging.verifyLink(token)).ok
-          ? undefined
-          : ackRefusals.retryAfter(from),
+      admit: async (token, from) => {
+        if (!ackRefusals.exhausted(from) || (await deps.paging.verifyLink(token)).ok) return undefined;
+        await deps.security.notWritten('acknowledge-link-refused', from);
+        return ackRefusals.retryAfter(from);
+      },
       refused: (from) => ackRefusals.take(from),
     },
   };
@@ -468,7 +473,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
             client: client(req),
             claimed: { route: path },
           });
-        }
+        } else if (auth.status === 403) await deps.security.notWritten('device-token-refused', client(req));
       }
       // The body is read only up to the route's limit (one message's 64 KiB, else a batch's): the handlers answer
       // 413 for anything larger, at once when content-length says so.

@@ -20,6 +20,11 @@ export interface HttpLimits {
   /** Refused acknowledgements one address may make (a burst), then one more per `refusalRefillMs`; beyond: 429. */
   refusalBurst: number;
   refusalRefillMs: number;
+  /**
+   * Refusals past that budget are not written to the security log but counted: each count is written at least this
+   * often (and before the address's next line of its kind, and at shutdown).
+   */
+  refusalCountFlushMs: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -30,6 +35,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   checkIntervalMs: 1000,
   refusalBurst: 10,
   refusalRefillMs: 6_000,
+  refusalCountFlushMs: 60_000,
 };
 
 /** Applies the connection caps and timeouts to a Node HTTP server. */
