@@ -3,7 +3,6 @@
 // per address and kept out of patients' trails, the device token checked before any body is read, connection caps
 // and header timeouts, ids with CR/LF never reaching the log raw, and the data directory's files owner-only.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { until } from '#test/support/until.ts';
 import { Agent, request as httpRequest } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
