@@ -29,6 +29,10 @@ describe('the low-SpO2 warning', () => {
 
   it('is ordered by observedAt, and cleared by a normal reading or by oxygen support', () => {
     expect(run([enrol(P), spo2(0, 88), spo2(10, 95), spo2(5, 87)]).last.warnings).toEqual([]);
+    // A normal reading that arrives last but was observed first clears nothing: the two latest by observedAt are low.
+    expect(run([enrol(P), spo2(5, 88), spo2(10, 87), spo2(0, 95)]).last.warnings.map((w) => w.text)).toEqual([
+      'SpO2 88 % then 87 % (below 90 %) with no oxygen support documented at 2026-01-10T08:10:00Z',
+    ]);
     expect(run([enrol(P), spo2(0, 88), spo2(5, 87), spo2(10, 93)]).last.warnings).toEqual([]);
     expect(
       run([enrol(P), spo2(0, 88), spo2(5, 87), msg(P, 6, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } })]).last

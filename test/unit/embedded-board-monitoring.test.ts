@@ -201,10 +201,11 @@ describe("two board users ending the same patient's monitoring together", () => 
 describe('the board API refuses', () => {
   it('a request without the board key, and a cookie-carried one from another origin', async () => {
     await twoPatients();
+    // Each body is one the route takes (a reason and a name): refused for the key or the origin alone, not the body.
     const bare = await fetch(`${server.url}/api/patients/P1/monitoring/end`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ reason: 'discharged' }),
+      body: JSON.stringify({ reason: 'discharged', by: BY }),
     });
     expect(bare.status).toBe(401);
     expect(((await bare.json()) as { error: string }).error).toMatch(/^board access key required/);
@@ -215,14 +216,23 @@ describe('the board API refuses', () => {
         cookie: `crs_board=${boardKey()}`,
         origin: 'https://evil.example',
       },
-      body: JSON.stringify({ reason: 'discharged' }),
+      body: JSON.stringify({ reason: 'discharged', by: BY }),
     });
     expect(forged.status).toBe(403);
     expect(((await forged.json()) as { error: string }).error).toMatch(/^cross-origin request refused/);
     const form = await monitoring('P1', 'end', { reason: 'discharged' }, { 'content-type': 'text/plain' });
     expect(form.status).toBe(415);
     expect((await api('/api/patients/P1/monitoring/end')).status).toBe(405);
+    // Nothing was queued: a message sent after the refusals is graded (a patient's messages in order) and P1 is
+    // monitored still, with no message from the board in its trail.
+    const after = msg('P1', 6, { vitals: { heartRate: 81 } });
+    await post(after);
+    await until(
+      async () => (await auditOf('P1')).some((e) => e.details.messageId === after.messageId) || undefined,
+      'graded',
+    );
     expect((await patientOf('P1')).monitoringEnded).toBeNull();
+    expect((await auditOf('P1')).filter((e) => String(e.details.sender).startsWith('board'))).toEqual([]);
   });
 
   it('a bad or missing reason, or an unknown field, naming the field; an unknown patient', async () => {

@@ -407,6 +407,25 @@ describe('alerts', () => {
       ),
     );
     expect(s.all.map((p) => `${p.kind}:${p.status}`)).toEqual(['alert:resolved', 'alert-cleared:info']);
+    // The all-clear is sent once (docs/paging.md: all-clears are info pages, sent once), to the team the alert paged.
+    expect(s.sent).toEqual(['triggered bedside bedside nurse', 'triggered bedside bedside nurse']);
+    expect(s.all.map((p) => p.delivered)).toEqual([true, true]);
+    // Only a stale-feed alert: the patient's low-SpO2 alert, open, is left open by the stale feed's all-clear.
+    const spo2 = pagesForAlert(
+      { alertId: 'spo2|P-1|1', patientId: 'P-1', subject: 'spo2', cleared: false, summary: 'low SpO2' },
+      [],
+      [],
+      T,
+      cfg,
+    ).pages;
+    const clear = pagesForAlert(
+      { alertId: 'stale|P-1|2:clear', patientId: 'P-1', subject: 'stale-feed', cleared: true, summary: 'data resumed' },
+      spo2,
+      [],
+      min(3),
+      cfg,
+    );
+    expect(clear.pages.map((p) => `${p.notificationId}:${p.status}`)).toEqual(['stale|P-1|2:clear:info']);
   });
 
   // Pinned by a mutation run: an all-clear that names the alert it answers (a ward's) closes that alert's pages

@@ -81,6 +81,10 @@ describe('the stale-feed plan', () => {
         summary: expect.stringContaining('monitor data since 2026-12-01 08:22 UTC'),
       }),
     ]);
+    // The all-clear of that alert (its id names it), and the alert is no longer in force: the next sweep says nothing.
+    expect(p.alerts[0]).toMatchObject({ alertId: `stale-feed|P1|${at(0)}|cleared`, patientId: 'P1' });
+    expect(p.remove).toEqual(['P1']);
+    expect([...p.set.keys()]).toEqual([]);
   });
 
   it("a ward's page names up to 20 patients, and says how many more only when there are more", () => {
