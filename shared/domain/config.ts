@@ -1,6 +1,6 @@
 // Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
-import { DEFAULT_PAGING, pagingConfigSchema } from './paging.ts';
+import { DEFAULT_PAGING, hoursSetting, minutesSetting, pagingConfigSchema } from './paging.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
 import * as z from './zod.ts';
 
@@ -25,7 +25,7 @@ function buildGradingConfigSchema() {
   return z.strictObject({
     scheme: z.enum(SCHEMES),
     feverThresholdC: z.number().check(z.gte(37), z.lte(41)),
-    feverWindowMinutes: z.number().check(z.int(), z.positive()),
+    feverWindowMinutes: minutesSetting().check(z.int()),
     /**
      * Interpretation: a temperature observed exactly `feverWindowMinutes` before the patient clock is in the window
      * ('inclusive'). Set 'exclusive' to leave it out.
@@ -36,7 +36,7 @@ function buildGradingConfigSchema() {
       mapBelow: z.number().check(z.positive()),
     }),
     /** De-escalation waits until the grade has stayed below the notified grade this long (patient clock). */
-    holdMinutes: z.number().check(z.gte(0)),
+    holdMinutes: minutesSetting(true),
     /** ASTCT: nasal cannula at or below this flow is low-flow (grade 2); above it grade 3. */
     lowFlowMaxLpm: z.number().check(z.positive()),
     /**
@@ -48,7 +48,7 @@ function buildGradingConfigSchema() {
      * Interpretation: the fever waiver lasts for the rest of the episode, and an episode ends only when a new
      * enrolment with a later infusion time starts. Set a number of hours to also end it after that long at CRS 0.
      */
-    episodeEndsAfterHoursAtGrade0: z.nullable(z.number().check(z.positive())),
+    episodeEndsAfterHoursAtGrade0: z.nullable(hoursSetting()),
     /**
      * Interpretation: before any enrolment gives an infusion time, every fever is of the episode, so a masking
      * medication after one waives fever (false). Set true to allow no waiver until an infusion time is known (a
@@ -82,7 +82,7 @@ function buildGradingConfigSchema() {
       mgPerKgLowWeight: z.number().check(z.positive()),
       lowWeightBelowKg: z.number().check(z.positive()),
       maxDoseMg: z.number().check(z.positive()),
-      repeatAfterHours: z.number().check(z.positive()),
+      repeatAfterHours: hoursSetting(),
       max24h: z.number().check(z.int(), z.positive()),
       maxTotal: z.number().check(z.int(), z.positive()),
     }),

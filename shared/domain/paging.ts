@@ -11,6 +11,27 @@ import * as z from './zod.ts';
 export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'] as const;
 export type PageTeam = (typeof PAGE_TEAMS)[number];
 
+/**
+ * A duration a setting gives, in minutes (or hours): positive (or, `orZero`, zero too) and at most 30 days. The
+ * ceiling is a sanity bound, not a clinical one: a longer setting is a typo, and the times computed from it (an
+ * escalation due, a link's expiry, when another dose is allowed) would pass what a date can hold, so that pages could
+ * never be sent and grading would fail.
+ */
+const LONGEST_SETTING_DAYS = 30;
+export function minutesSetting(orZero = false) {
+  const most = LONGEST_SETTING_DAYS * 24 * 60;
+  return z
+    .number()
+    .check(
+      orZero ? z.gte(0) : z.positive(),
+      z.lte(most, { error: `at most ${LONGEST_SETTING_DAYS} days (${most} minutes)` }),
+    );
+}
+export function hoursSetting() {
+  const most = LONGEST_SETTING_DAYS * 24;
+  return z.number().check(z.positive(), z.lte(most, { error: `at most ${LONGEST_SETTING_DAYS} days (${most} hours)` }));
+}
+
 /** The paging part of the configuration's schema: built only to validate overrides (config.ts). */
 export function pagingConfigSchema() {
   const policy = z.strictObject({
@@ -29,12 +50,12 @@ export function pagingConfigSchema() {
       bedside: policy,
     }),
     /** Minutes a level has to acknowledge before the next is paged: `severe` from severeFromGrade, else `other`. */
-    timeoutMinutes: z.strictObject({ severe: z.number().check(z.positive()), other: z.number().check(z.positive()) }),
+    timeoutMinutes: z.strictObject({ severe: minutesSetting(), other: minutesSetting() }),
     severeFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
     /** How long an acknowledge link stays valid. */
-    ackLinkMinutes: z.number().check(z.positive()),
+    ackLinkMinutes: minutesSetting(),
     /** An enrolled patient whose monitor has sent nothing for this long gets a "no data" alert. */
-    staleFeedMinutes: z.number().check(z.positive()),
+    staleFeedMinutes: minutesSetting(),
     /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
     spo2WarningBelow: z.number().check(z.gte(50), z.lte(100)),
     alertTeams: z.strictObject({
@@ -48,7 +69,7 @@ export function pagingConfigSchema() {
      */
     staleFeedGroup: z.strictObject({
       fromPatients: z.number().check(z.int(), z.gte(2)),
-      windowMinutes: z.number().check(z.gte(0)),
+      windowMinutes: minutesSetting(true),
     }),
     /** Silences never hide pages of this grade or above. */
     unsilenceableFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
@@ -56,7 +77,7 @@ export function pagingConfigSchema() {
      * The paging path proves itself: a lane whose oldest undelivered record is older than this, or a pager that has
      * not run for this long, raises an operator alert by a path that does not depend on it.
      */
-    deliveryAlertMinutes: z.number().check(z.positive()),
+    deliveryAlertMinutes: minutesSetting(),
   });
 }
 export type PagingConfig = z.infer<ReturnType<typeof pagingConfigSchema>>;

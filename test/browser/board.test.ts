@@ -41,7 +41,7 @@ beforeAll(async () => {
   writeFileSync(
     config,
     JSON.stringify({
-      paging: { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 100_000 },
+      paging: { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 43_200 },
       site: { timeZone: SITE_ZONE },
     }),
   );

@@ -56,7 +56,7 @@ describe('crs serve escalation ladders in real time', () => {
   it('survive a SIGKILL: the next level is paged once, at its time; an acknowledgement stops the ladder; crs audit export tells it', async () => {
     // Grade 3: ten seconds a level (room for a restart on a busy machine). The course is from January: no
     // stale-feed alert in this test.
-    const cfg = config('ladder', { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 1e9 });
+    const cfg = config('ladder', { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 43_200 });
     const dir = join(root, 'ladder');
     const args = ['--config', cfg, '--page-lines'];
     const first = await spawnServe(dir, args);
@@ -200,7 +200,7 @@ describe('crs serve escalation ladders in real time', () => {
 
   it('take silences from crs silence, through the running server', async () => {
     const dir = join(root, 'silence');
-    const server = await spawnServe(dir, ['--config', config('silence', { staleFeedMinutes: 1e9 })]);
+    const server = await spawnServe(dir, ['--config', config('silence', { staleFeedMinutes: 43_200 })]);
     const crs = (...args: string[]) =>
       spawnSync(process.execPath, [CRS_BIN, 'silence', ...args, '--data', dir], { cwd: REPO, encoding: 'utf8' });
     try {

@@ -12,7 +12,7 @@ import { buildScenario } from '#sim/courses.ts';
 import { mulberry32 } from '#sim/prng.ts';
 
 /** The configuration of issue 10's reproduction: a small recent window, no hold before a stand-down. */
-export const CONSERVATION_CONFIG = { dedupeWindow: 16, holdMinutes: 0, paging: { staleFeedMinutes: 1e9 } };
+export const CONSERVATION_CONFIG = { dedupeWindow: 16, holdMinutes: 0, paging: { staleFeedMinutes: 43_200 } };
 
 export interface Send {
   /** One message, or a batch (POST /v1/messages/batch) of messages all expected accepted. */

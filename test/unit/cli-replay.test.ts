@@ -1,11 +1,11 @@
 // `crs replay` as a user runs it: output order, rejected lines, exit codes, files and standard input.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
-import { replayCli } from '#test/support/cli.ts';
+import { REPO, replayCli } from '#test/support/cli.ts';
 
 const good = (id: string, minutes: number, sections: object) =>
   JSON.stringify({
@@ -110,6 +110,20 @@ describe('crs replay', () => {
     const bad = replayCli(['-', '--config', cfg], '');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/invalid config/);
+  });
+  it('refuses a duration past 30 days before it reads a line (a dose allowed again in 10^12 hours failed part-way)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
+    const cfg = join(dir, 'site.json');
+    const timeline = readFileSync(join(REPO, 'test/fixtures/sample-timeline.ndjson'), 'utf8');
+    const plain = replayCli(['-'], timeline);
+    writeFileSync(cfg, JSON.stringify({ tocilizumab: { repeatAfterHours: 1e12 } }));
+    const refused = replayCli(['-', '--config', cfg], timeline);
+    expect([refused.status, refused.events.length]).toEqual([2, 0]);
+    expect(refused.stderr).toMatch(/invalid config.*tocilizumab\.repeatAfterHours: at most 30 days \(720 hours\)/);
+    writeFileSync(cfg, JSON.stringify({ tocilizumab: { repeatAfterHours: 720 } }));
+    const longest = replayCli(['-', '--config', cfg], timeline);
+    expect([longest.status, longest.stderr]).toEqual([0, '']);
+    expect(longest.events.map((e) => e.type)).toEqual(plain.events.map((e) => e.type));
   });
 });
 

@@ -25,3 +25,35 @@ describe('the default configuration', () => {
     expect(resolveConfig({ scheme: 'nope' }).ok).toBe(false);
   });
 });
+
+// Every duration a setting gives is at most 30 days: a longer one (a typo: hours for minutes, an extra zero) put the
+// times computed from it past what a date can hold, so that a page could never be sent ("Invalid time value" at every
+// try) and a patient given tocilizumab could not be graded.
+describe('durations in the configuration', () => {
+  const DURATIONS: [path: string, unit: 'minutes' | 'hours'][] = [
+    ['feverWindowMinutes', 'minutes'],
+    ['holdMinutes', 'minutes'],
+    ['episodeEndsAfterHoursAtGrade0', 'hours'],
+    ['tocilizumab.repeatAfterHours', 'hours'],
+    ['paging.timeoutMinutes.severe', 'minutes'],
+    ['paging.timeoutMinutes.other', 'minutes'],
+    ['paging.ackLinkMinutes', 'minutes'],
+    ['paging.staleFeedMinutes', 'minutes'],
+    ['paging.staleFeedGroup.windowMinutes', 'minutes'],
+    ['paging.deliveryAlertMinutes', 'minutes'],
+  ];
+  const at = (path: string, value: number): object =>
+    path
+      .split('.')
+      .reverse()
+      .reduce<unknown>((inner, key) => ({ [key]: inner }), value) as object;
+
+  it.each(DURATIONS)('%s: 30 days at most, named when longer', (path, unit) => {
+    const most = unit === 'minutes' ? 30 * 24 * 60 : 30 * 24;
+    expect(resolveConfig(at(path, most)).ok).toBe(true);
+    expect(resolveConfig(at(path, most + 1))).toEqual({
+      ok: false,
+      errors: [`${path}: at most 30 days (${most} ${unit})`],
+    });
+  });
+});

@@ -21,7 +21,7 @@ import { T0, enrol, msg } from '../support/messages.ts';
 
 const MIN = 60_000;
 const config = (() => {
-  const r = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
+  const r = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
   if (!r.ok) throw new Error(r.errors.join('; '));
   return r.config;
 })();

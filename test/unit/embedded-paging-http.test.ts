@@ -25,7 +25,7 @@ let server: EmbeddedServer;
 let clock: number;
 let lines: string[];
 
-const start = (paging: Record<string, unknown> = { staleFeedMinutes: 1e9 }) =>
+const start = (paging: Record<string, unknown> = { staleFeedMinutes: 43_200 }) =>
   startPagingServer({ dataDir: dir, paging, lines, now: () => clock, localToken: TOKEN });
 
 beforeEach(() => {
@@ -240,7 +240,7 @@ describe('acknowledge links and the acknowledgement API', () => {
   });
 
   it('refuses an expired link with 403 and audits it; a valid one acknowledges through the API, once', async () => {
-    server = await start({ staleFeedMinutes: 1e9, ackLinkMinutes: 30 });
+    server = await start({ staleFeedMinutes: 43_200, ackLinkMinutes: 30 });
     const p = await paged();
     const token = p.ackUrl!.split('/ack/')[1]!;
     const ack = (body: unknown, type = 'application/json') =>
@@ -277,7 +277,7 @@ describe('acknowledge links and the acknowledgement API', () => {
   });
 
   it('records each refusal of an expired link in the trail, two alike at the same instant too (a reviewer counts them)', async () => {
-    server = await start({ staleFeedMinutes: 1e9, ackLinkMinutes: 30 });
+    server = await start({ staleFeedMinutes: 43_200, ackLinkMinutes: 30 });
     const p = await paged();
     const token = p.ackUrl!.split('/ack/')[1]!;
     await advance(31);

@@ -503,7 +503,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const lines: string[] = [];
     out.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
     // (Its monitor data is from January: no stale-feed alert in this test.)
-    const config = { ...DEFAULT_CONFIG, paging: { ...DEFAULT_CONFIG.paging, staleFeedMinutes: 1e9 } };
+    const config = { ...DEFAULT_CONFIG, paging: { ...DEFAULT_CONFIG.paging, staleFeedMinutes: 43_200 } };
     const server = await startEmbeddedServer({
       dataDir: dir,
       config,

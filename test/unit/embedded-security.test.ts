@@ -25,7 +25,7 @@ import { enrol, msg } from '../support/messages.ts';
 
 const TOKEN = 'embedded-security-test-token-0123456789';
 const config = (() => {
-  const r = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
+  const r = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
   if (!r.ok) throw new Error(r.errors.join('; '));
   return r.config;
 })();

@@ -10,7 +10,7 @@ import { tokenCommand } from '#cli/tokens.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol } from '#test/support/messages.ts';
 
-const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
+const resolved = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 let dir: string;
 let server: EmbeddedServer;

@@ -431,7 +431,7 @@ beforeAll(async () => {
   lines = [];
   server = await startPagingServer({
     dataDir: dir,
-    paging: { staleFeedMinutes: 1e9 },
+    paging: { staleFeedMinutes: 43_200 },
     lines,
     now: () => NOW,
     localToken: TOKEN,

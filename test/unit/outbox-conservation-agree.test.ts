@@ -57,7 +57,7 @@ import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
 const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 15);
-const resolved = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
+const resolved = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 const CONFIG = resolved.config;
 const TOKEN = 'outbox-agree-token-of-at-least-32-chars';

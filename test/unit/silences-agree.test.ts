@@ -52,7 +52,7 @@ const TEAMS: readonly PageTeam[] = ['hematology', 'icu', 'neurology', 'radiology
 
 function config(): GradingConfig {
   // No stale-feed alerts: the clock jumps and nobody sends monitor data (stale-feed-agree.test.ts covers them).
-  const r = resolveConfig({ paging: { staleFeedMinutes: 1e9 } });
+  const r = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
   if (!r.ok) throw new Error(r.errors.join('; '));
   return r.config;
 }
