@@ -12,24 +12,23 @@ export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedsi
 export type PageTeam = (typeof PAGE_TEAMS)[number];
 
 /**
- * A duration a setting gives, in minutes (or hours): positive (or, `orZero`, zero too) and at most 30 days. The
- * ceiling is a sanity bound, not a clinical one: a longer setting is a typo, and the times computed from it (an
- * escalation due, a link's expiry, when another dose is allowed) would pass what a date can hold, so that pages could
- * never be sent and grading would fail.
+ * The longest duration a setting may give: 10 years. Not a clinical bound (a setting that long switches its timer
+ * off in practice, as tests do with the stale-feed alert); a technical one: a longer one (a typo, 10^12) put the
+ * times computed from it (an escalation due, a link's expiry, when another dose is allowed) past what a date can
+ * hold, so that pages could never be sent and grading failed.
  */
-const LONGEST_SETTING_DAYS = 30;
+export const LONGEST_SETTING_MINUTES = 10 * 365 * 24 * 60;
+const TOO_LONG = 'at most 10 years';
+
+/** A duration in minutes: positive (or, `orZero`, zero too), at most LONGEST_SETTING_MINUTES. */
 export function minutesSetting(orZero = false) {
-  const most = LONGEST_SETTING_DAYS * 24 * 60;
-  return z
-    .number()
-    .check(
-      orZero ? z.gte(0) : z.positive(),
-      z.lte(most, { error: `at most ${LONGEST_SETTING_DAYS} days (${most} minutes)` }),
-    );
+  const most = LONGEST_SETTING_MINUTES;
+  return z.number().check(orZero ? z.gte(0) : z.positive(), z.lte(most, { error: `${TOO_LONG} (${most} minutes)` }));
 }
+/** A duration in hours: positive, at most LONGEST_SETTING_MINUTES. */
 export function hoursSetting() {
-  const most = LONGEST_SETTING_DAYS * 24;
-  return z.number().check(z.positive(), z.lte(most, { error: `at most ${LONGEST_SETTING_DAYS} days (${most} hours)` }));
+  const most = LONGEST_SETTING_MINUTES / 60;
+  return z.number().check(z.positive(), z.lte(most, { error: `${TOO_LONG} (${most} hours)` }));
 }
 
 /** The paging part of the configuration's schema: built only to validate overrides (config.ts). */

@@ -4,6 +4,7 @@
 // Every time on the board is in the site's zone (Europe/Paris here, the browser being in New York), in the format
 // of the pages. Chromium is Debian's (.ci/run installs it); playwright-core drives it.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,7 @@ beforeAll(async () => {
   writeFileSync(
     config,
     JSON.stringify({
-      paging: { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 43_200 },
+      paging: { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: LONGEST_SETTING_MINUTES },
       site: { timeZone: SITE_ZONE },
     }),
   );

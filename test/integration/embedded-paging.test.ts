@@ -3,6 +3,7 @@
 // an acknowledgement through the API stops that ladder; `crs audit export` gives the story; a monitor that goes
 // quiet raises the stale-feed alert and data clears it.
 import { spawnSync } from 'node:child_process';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +57,10 @@ describe('crs serve escalation ladders in real time', () => {
   it('survive a SIGKILL: the next level is paged once, at its time; an acknowledgement stops the ladder; crs audit export tells it', async () => {
     // Grade 3: ten seconds a level (room for a restart on a busy machine). The course is from January: no
     // stale-feed alert in this test.
-    const cfg = config('ladder', { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: 43_200 });
+    const cfg = config('ladder', {
+      timeoutMinutes: { severe: 1 / 6, other: 0.5 },
+      staleFeedMinutes: LONGEST_SETTING_MINUTES,
+    });
     const dir = join(root, 'ladder');
     const args = ['--config', cfg, '--page-lines'];
     const first = await spawnServe(dir, args);
@@ -200,7 +204,10 @@ describe('crs serve escalation ladders in real time', () => {
 
   it('take silences from crs silence, through the running server', async () => {
     const dir = join(root, 'silence');
-    const server = await spawnServe(dir, ['--config', config('silence', { staleFeedMinutes: 43_200 })]);
+    const server = await spawnServe(dir, [
+      '--config',
+      config('silence', { staleFeedMinutes: LONGEST_SETTING_MINUTES }),
+    ]);
     const crs = (...args: string[]) =>
       spawnSync(process.execPath, [CRS_BIN, 'silence', ...args, '--data', dir], { cwd: REPO, encoding: 'utf8' });
     try {

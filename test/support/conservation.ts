@@ -6,13 +6,18 @@
 // ids with characters that must not travel (expected 400). The check: every grade change `crs replay` computes for
 // the messages accepted reaches each of its teams exactly once (by id).
 import { Replay } from '#app/replay.ts';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { buildScenario } from '#sim/courses.ts';
 import { mulberry32 } from '#sim/prng.ts';
 
 /** The configuration of issue 10's reproduction: a small recent window, no hold before a stand-down. */
-export const CONSERVATION_CONFIG = { dedupeWindow: 16, holdMinutes: 0, paging: { staleFeedMinutes: 43_200 } };
+export const CONSERVATION_CONFIG = {
+  dedupeWindow: 16,
+  holdMinutes: 0,
+  paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+};
 
 export interface Send {
   /** One message, or a batch (POST /v1/messages/batch) of messages all expected accepted. */

@@ -26,9 +26,9 @@ describe('the default configuration', () => {
   });
 });
 
-// Every duration a setting gives is at most 30 days: a longer one (a typo: hours for minutes, an extra zero) put the
-// times computed from it past what a date can hold, so that a page could never be sent ("Invalid time value" at every
-// try) and a patient given tocilizumab could not be graded.
+// Every duration a setting gives is at most 10 years: a longer one (10^12 minutes) put the times computed from it past
+// what a date can hold, so that a page could never be sent ("Invalid time value" at every try) and a patient given
+// tocilizumab could not be graded.
 describe('durations in the configuration', () => {
   const DURATIONS: [path: string, unit: 'minutes' | 'hours'][] = [
     ['feverWindowMinutes', 'minutes'],
@@ -48,12 +48,12 @@ describe('durations in the configuration', () => {
       .reverse()
       .reduce<unknown>((inner, key) => ({ [key]: inner }), value) as object;
 
-  it.each(DURATIONS)('%s: 30 days at most, named when longer', (path, unit) => {
-    const most = unit === 'minutes' ? 30 * 24 * 60 : 30 * 24;
+  it.each(DURATIONS)('%s: 10 years at most, named when longer', (path, unit) => {
+    const most = unit === 'minutes' ? 5_256_000 : 87_600;
     expect(resolveConfig(at(path, most)).ok).toBe(true);
     expect(resolveConfig(at(path, most + 1))).toEqual({
       ok: false,
-      errors: [`${path}: at most 30 days (${most} ${unit})`],
+      errors: [`${path}: at most 10 years (${most} ${unit})`],
     });
   });
 });

@@ -3,6 +3,7 @@
 // follows it; the sender recorded nowhere), ward and patient scopes on JSON and HL7 v2, the ceiling on new patients,
 // and the MLLP listener acting as a configured device.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { until } from '#test/support/until.ts';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ import { T0, enrol, msg } from '../support/messages.ts';
 
 const MIN = 60_000;
 const config = (() => {
-  const r = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
+  const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
   if (!r.ok) throw new Error(r.errors.join('; '));
   return r.config;
 })();

@@ -6,6 +6,7 @@
 // - a receiver that is down (5xx, connection refused) keeps the lane's order and is retried with backoff;
 // - a lane whose oldest record is older than deliveryAlertMinutes raises an alert, cleared once it delivers.
 import { spawn } from 'node:child_process';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,7 +24,7 @@ import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
 const TOKEN = 'lanes-test-token-of-at-least-32-chars';
-const resolved = resolveConfig({ paging: { staleFeedMinutes: 43_200, deliveryAlertMinutes: 0.05 } });
+const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 0.05 } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 const CONFIG = resolved.config;
 
@@ -246,7 +247,7 @@ describe('the webhook lane, pinned by a mutation run', () => {
   it('clears the parked alert as soon as `crs outbox retry` puts the record back, not at the next periodic check', async () => {
     // The watch looks every 15 s here: only the retry itself can clear the alert at once.
     await server.close();
-    const slow = resolveConfig({ paging: { staleFeedMinutes: 43_200, deliveryAlertMinutes: 60 } });
+    const slow = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES, deliveryAlertMinutes: 60 } });
     if (!slow.ok) throw new Error(slow.errors.join('; '));
     server = await startWithWebhook(slow.config);
     answer = (event) => (event === 'notification' ? 422 : 204);

@@ -3,6 +3,7 @@
 // acknowledgement, links (GET never acknowledges; forged tokens refused into the security log, expired ones audited), the API, a higher
 // grade that re-pages, a de-escalation that cancels, stale-feed and low-SpO2 alerts, silences, the audit export.
 import { randomBytes } from 'node:crypto';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ let server: EmbeddedServer;
 let clock: number;
 let lines: string[];
 
-const start = (paging: Record<string, unknown> = { staleFeedMinutes: 43_200 }) =>
+const start = (paging: Record<string, unknown> = { staleFeedMinutes: LONGEST_SETTING_MINUTES }) =>
   startPagingServer({ dataDir: dir, paging, lines, now: () => clock, localToken: TOKEN });
 
 beforeEach(() => {
@@ -240,7 +241,7 @@ describe('acknowledge links and the acknowledgement API', () => {
   });
 
   it('refuses an expired link with 403 and audits it; a valid one acknowledges through the API, once', async () => {
-    server = await start({ staleFeedMinutes: 43_200, ackLinkMinutes: 30 });
+    server = await start({ staleFeedMinutes: LONGEST_SETTING_MINUTES, ackLinkMinutes: 30 });
     const p = await paged();
     const token = p.ackUrl!.split('/ack/')[1]!;
     const ack = (body: unknown, type = 'application/json') =>
@@ -277,7 +278,7 @@ describe('acknowledge links and the acknowledgement API', () => {
   });
 
   it('records each refusal of an expired link in the trail, two alike at the same instant too (a reviewer counts them)', async () => {
-    server = await start({ staleFeedMinutes: 43_200, ackLinkMinutes: 30 });
+    server = await start({ staleFeedMinutes: LONGEST_SETTING_MINUTES, ackLinkMinutes: 30 });
     const p = await paged();
     const token = p.ackUrl!.split('/ack/')[1]!;
     await advance(31);

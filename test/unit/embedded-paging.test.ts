@@ -502,11 +502,11 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const out = new PassThrough();
     const lines: string[] = [];
     out.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
-    // (Its monitor data is from January: no stale-feed alert in this test.)
-    const config = { ...DEFAULT_CONFIG, paging: { ...DEFAULT_CONFIG.paging, staleFeedMinutes: 43_200 } };
+    // The server restarts an hour after the monitor's last data, with feeds stale after two (no alert here).
     const server = await startEmbeddedServer({
       dataDir: dir,
-      config,
+      config: { ...DEFAULT_CONFIG, paging: { ...DEFAULT_CONFIG.paging, staleFeedMinutes: 120 } },
+      now: () => Date.parse('2026-01-10T09:10:00Z'),
       port: 0,
       pageStream: out,
       pageLines: true,

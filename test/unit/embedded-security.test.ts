@@ -3,6 +3,7 @@
 // per address and kept out of patients' trails, the device token checked before any body is read, connection caps
 // and header timeouts, ids with CR/LF never reaching the log raw, and the data directory's files owner-only.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { Agent, request as httpRequest } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,7 @@ import { enrol, msg } from '../support/messages.ts';
 
 const TOKEN = 'embedded-security-test-token-0123456789';
 const config = (() => {
-  const r = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
+  const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
   if (!r.ok) throw new Error(r.errors.join('; '));
   return r.config;
 })();

@@ -2,6 +2,7 @@
 // running `crs serve`, which accepts a token at once and refuses it at once once revoked; a directory with no
 // database is refused rather than given one.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { tokenCommand } from '#cli/tokens.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol } from '#test/support/messages.ts';
 
-const resolved = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
+const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 let dir: string;
 let server: EmbeddedServer;

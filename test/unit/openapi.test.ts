@@ -2,6 +2,7 @@
 // 3.1, the contract's own schema, its examples real fixtures, its paths the ones `crs serve` answers (the stack's:
 // test/infra/openapi-routes.test.ts), and every status it documents the one the code answers, with the body's shape.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileErrors, dereference, validate } from '@readme/openapi-parser';
@@ -431,7 +432,7 @@ beforeAll(async () => {
   lines = [];
   server = await startPagingServer({
     dataDir: dir,
-    paging: { staleFeedMinutes: 43_200 },
+    paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
     lines,
     now: () => NOW,
     localToken: TOKEN,

@@ -48,7 +48,7 @@ import { OPERATOR_ENV } from '#cli/aws-operator.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { CONSCIOUSNESS, type DeviceMessage } from '#domain/contract.ts';
-import { pageId } from '#domain/paging.ts';
+import { pageId, LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -57,7 +57,7 @@ import { CRS_MESSAGE, enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
 const RUNS = Number(process.env.OUTBOX_AGREE_RUNS ?? 15);
-const resolved = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
+const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
 const CONFIG = resolved.config;
 const TOKEN = 'outbox-agree-token-of-at-least-32-chars';

@@ -14,6 +14,7 @@
 //
 // SILENCES_AGREE_RUNS raises the number of runs of each property.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -52,7 +53,7 @@ const TEAMS: readonly PageTeam[] = ['hematology', 'icu', 'neurology', 'radiology
 
 function config(): GradingConfig {
   // No stale-feed alerts: the clock jumps and nobody sends monitor data (stale-feed-agree.test.ts covers them).
-  const r = resolveConfig({ paging: { staleFeedMinutes: 43_200 } });
+  const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
   if (!r.ok) throw new Error(r.errors.join('; '));
   return r.config;
 }
