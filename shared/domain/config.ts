@@ -1,6 +1,6 @@
 // Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
-import { DEFAULT_PAGING, hoursSetting, minutesSetting, pagingConfigSchema } from './paging.ts';
+import { DEFAULT_PAGING, hoursSetting, minutesSetting, pagingConfigSchema, teamList } from './paging.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
 import * as z from './zod.ts';
 
@@ -15,7 +15,7 @@ export type Condition = 'crs' | 'icans';
  * and building it would cost every function's cold start (docs/cost.md "Cold start").
  */
 function buildGradingConfigSchema() {
-  const teams = z.array(z.enum(TEAMS));
+  const teams = teamList(TEAMS);
   /** Teams per grade 1..4 (index 0 is grade 1). */
   const routeTable = z.tuple([teams, teams, teams, teams]);
   /** Action lines per grade 1..4. */

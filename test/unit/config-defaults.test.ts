@@ -57,3 +57,27 @@ describe('durations in the configuration', () => {
     });
   });
 });
+
+// A team named twice in one list was taken and its pages could never be stored on AWS: a grade change (or an
+// alert) to that list opens one page per team, two of them the same item in one DynamoDB transaction, which DynamoDB
+// refuses at every retry ("Transaction request cannot include multiple operations on one item"), so nobody was paged.
+describe('team lists in the configuration', () => {
+  it.each([
+    [{ routing: { crs: [['hematology'], ['hematology'], ['hematology', 'icu', 'icu'], ['icu']] } }, 'routing.crs.2'],
+    [{ routing: { icans: [['neurology', 'neurology'], [], [], []] } }, 'routing.icans.0'],
+    [{ paging: { alertTeams: { staleFeed: ['bedside', 'bedside'] } } }, 'paging.alertTeams.staleFeed'],
+    [{ paging: { alertTeams: { spo2: ['hematology', 'bedside', 'hematology'] } } }, 'paging.alertTeams.spo2'],
+  ])('a team named twice is refused, naming the list: %j', (overrides, path) => {
+    const r = resolveConfig(overrides);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.errors).toEqual([
+      expect.stringMatching(new RegExp(`^${path}: (icu|neurology|bedside|hematology) is named twice`)),
+    ]);
+  });
+
+  it('a list of distinct teams, or none (a grade the site pages nobody at), is taken', () => {
+    expect(
+      resolveConfig({ routing: { crs: [[], ['hematology'], ['hematology', 'icu'], ['icu', 'hematology']] } }).ok,
+    ).toBe(true);
+  });
+});
