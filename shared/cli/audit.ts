@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
+import { CONTRACT_ID } from '#app/interfaces/ids.ts';
 import type { AuditLog } from '#ports';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
@@ -97,6 +98,12 @@ export async function auditCommand(args: string[]): Promise<number> {
   }
   const patientId = values.patient;
   if (typeof patientId !== 'string' || patientId === '') return usage('--patient P is required');
+  // An id no patient can have (a CR pasted with it, a space) read nothing and said so with exit 0, as if the trail
+  // were empty; on AWS one too long for a key failed as an incomplete export. Named (escaped), before any read.
+  if (patientId !== '*' && !CONTRACT_ID.test(patientId))
+    return usage(
+      `--patient must be a patient id (1-64 characters of A-Z a-z 0-9 . _ : -) or * (team-wide entries) (got ${JSON.stringify(patientId.slice(0, 80))}${patientId.length > 80 ? '...' : ''})`,
+    );
   if (values.format !== 'ndjson' && values.format !== 'csv')
     return usage(`--format must be ndjson or csv (got "${String(values.format)}")`);
   const open = AUDIT_SOURCES[String(values.backend)];

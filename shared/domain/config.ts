@@ -1,7 +1,8 @@
 // Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
-import { DEFAULT_PAGING, hoursSetting, minutesSetting, pagingConfigSchema } from './paging.ts';
+import { DEFAULT_PAGING, hoursSetting, minutesSetting, pagingConfigSchema, teamList } from './paging.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
+import { RANGES } from './vocabulary.ts';
 import * as z from './zod.ts';
 
 export const SCHEMES = ['astct2019', 'lee2014'] as const;
@@ -14,12 +15,23 @@ export type Condition = 'crs' | 'icans';
  * The configuration's schema, built on first use: a deployment without overrides never validates (resolveConfig),
  * and building it would cost every function's cold start (docs/cost.md "Cold start").
  */
+/**
+ * A threshold on a measurement, within what a message may carry of it (RANGES): one outside graded every patient
+ * alike (a systolicBelow of 900 made everyone hypotensive, 9 no one).
+ */
+function within([lo, hi]: readonly [number, number]) {
+  return z
+    .number()
+    .check(z.refine((v) => v >= lo && v <= hi, { error: (iss) => `${String(iss.input)} is outside ${lo}-${hi}` }));
+}
+
 function buildGradingConfigSchema() {
-  const teams = z.array(z.enum(TEAMS));
+  const teams = teamList(TEAMS);
   /** Teams per grade 1..4 (index 0 is grade 1). */
   const routeTable = z.tuple([teams, teams, teams, teams]);
   /** Action lines per grade 1..4. */
   const actionTable = z.tuple([z.array(z.string()), z.array(z.string()), z.array(z.string()), z.array(z.string())]);
+  const fio2 = within(RANGES.fio2);
   const highDose = z.object({ dose: z.number().check(z.positive()), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
 
   return z.strictObject({
@@ -32,13 +44,13 @@ function buildGradingConfigSchema() {
      */
     feverWindowEdge: z.enum(['inclusive', 'exclusive']),
     hypotension: z.strictObject({
-      systolicBelow: z.number().check(z.positive()),
-      mapBelow: z.number().check(z.positive()),
+      systolicBelow: within(RANGES.systolicBelow),
+      mapBelow: within(RANGES.mapBelow),
     }),
     /** De-escalation waits until the grade has stayed below the notified grade this long (patient clock). */
     holdMinutes: minutesSetting(true),
     /** ASTCT: nasal cannula at or below this flow is low-flow (grade 2); above it grade 3. */
-    lowFlowMaxLpm: z.number().check(z.positive()),
+    lowFlowMaxLpm: within(RANGES.flowLpm).check(z.positive()),
     /**
      * Interpretation: a nasal cannula with no flow documented is graded as low-flow (ASTCT grade 2, Lee: oxygen
      * requirement below 40 %) and the reasons say the flow was missing. Set to 'high' to grade it as high-flow.
@@ -66,14 +78,15 @@ function buildGradingConfigSchema() {
       }),
       /** FiO2 estimate by device when none is given; nasal cannula is 0.21 + perLpm x flow, capped. */
       fio2Estimate: z.strictObject({
-        room_air: z.number(),
-        blow_by: z.number(),
-        nasalCannulaPerLpm: z.number(),
-        nasalCannulaMax: z.number(),
-        simple_mask: z.number(),
-        non_rebreather: z.number(),
-        venturi: z.number(),
-        high_flow_nasal_cannula: z.number(),
+        room_air: fio2,
+        blow_by: fio2,
+        /** At most what one litre can add to room air's 0.21. */
+        nasalCannulaPerLpm: within([0, 1 - RANGES.fio2[0]]),
+        nasalCannulaMax: fio2,
+        simple_mask: fio2,
+        non_rebreather: fio2,
+        venturi: fio2,
+        high_flow_nasal_cannula: fio2,
       }),
     }),
     routing: z.strictObject({ crs: routeTable, icans: routeTable }),

@@ -13,6 +13,7 @@ import {
   THERAPIES,
   MONITORING_END_REASONS,
   SECTIONS,
+  RANGES,
 } from './vocabulary.ts';
 export * from './vocabulary.ts';
 
@@ -153,8 +154,8 @@ const Enrolment = nonEmpty(
     hypotension: z.optional(
       nonEmpty(
         strict({
-          systolicBelow: z.optional(num(20, 200)),
-          mapBelow: z.optional(num(10, 150)),
+          systolicBelow: z.optional(num(...RANGES.systolicBelow)),
+          mapBelow: z.optional(num(...RANGES.mapBelow)),
         }),
         'threshold',
       ),
@@ -176,8 +177,8 @@ const Vitals = nonEmpty(strict(VITALS), 'measurement');
 
 const OXYGEN = {
   device: oneOf(OXYGEN_DEVICES),
-  flowLpm: z.optional(num(0, 80)),
-  fio2: z.optional(num(0.21, 1.0)),
+  flowLpm: z.optional(num(...RANGES.flowLpm)),
+  fio2: z.optional(num(...RANGES.fio2)),
   forComfort: z.optional(z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` })),
 };
 const Oxygen = strict(OXYGEN);

@@ -31,6 +31,21 @@ export function hoursSetting() {
   return z.number().check(z.positive(), z.lte(most, { error: `${TOO_LONG} (${most} hours)` }));
 }
 
+/**
+ * A list of teams (a grade's routing, an alert's teams), each named once: a team named twice opened two pages of one
+ * id, which DynamoDB refuses to write in one transaction, at every retry, so that nobody was paged.
+ */
+export function teamList<const T extends readonly [string, ...string[]]>(teams: T) {
+  return z.array(z.enum(teams)).check(
+    z.refine((list) => new Set(list).size === list.length, {
+      error: (iss) => {
+        const list = iss.input as string[];
+        return `${list.find((t, i) => list.indexOf(t) !== i)} is named twice (each team once)`;
+      },
+    }),
+  );
+}
+
 /** The paging part of the configuration's schema: built only to validate overrides (config.ts). */
 export function pagingConfigSchema() {
   const policy = z.strictObject({
@@ -58,8 +73,8 @@ export function pagingConfigSchema() {
     /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
     spo2WarningBelow: z.number().check(z.gte(50), z.lte(100)),
     alertTeams: z.strictObject({
-      staleFeed: z.array(z.enum(PAGE_TEAMS)).check(z.minLength(1)),
-      spo2: z.array(z.enum(PAGE_TEAMS)).check(z.minLength(1)),
+      staleFeed: teamList(PAGE_TEAMS).check(z.minLength(1)),
+      spo2: teamList(PAGE_TEAMS).check(z.minLength(1)),
     }),
     /**
      * Many feeds quiet at once (a ward's network down) page once per ward: `fromPatients` or more patients of a ward

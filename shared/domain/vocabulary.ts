@@ -52,3 +52,15 @@ export const SECTIONS = [
   'labs',
   'monitoringEnd',
 ] as const;
+
+/**
+ * What a message may carry of the measurements a configuration's thresholds are compared with (contract.ts): the
+ * configuration keeps to the same ranges (config.ts), since a threshold outside them grades every patient alike.
+ */
+export const RANGES = {
+  /** A patient's own hypotension thresholds (enrolment.hypotension), and the site's. */
+  systolicBelow: [20, 200],
+  mapBelow: [10, 150],
+  flowLpm: [0, 80],
+  fio2: [0.21, 1],
+} as const;

@@ -11,6 +11,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { auditSource, need, operatorPaging, operatorVariables, readOutputs } from '#cli/aws-operator.ts';
 import { DynamoAuditLog } from '#adapters/aws/dynamo-audit-log.ts';
+import { openDataDir } from '#adapters/sqlite/db.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { gradePatient } from '#app/grade.ts';
@@ -85,6 +86,42 @@ describe('crs audit export --backend aws', () => {
     expect(state.status).toBe(2);
     expect(state.stderr).toContain('no CRS_STATE_TABLE: pass --state-table NAME, set CRS_STATE_TABLE');
   });
+});
+
+// A patient id that no patient can have (a trailing CR pasted from a file, a control character, 100,000 characters)
+// read nothing and said so with exit 0 ("0 entries for patient P-1\r"), as if the patient's trail were empty; on
+// AWS one too long for a key failed as an incomplete export (exit 1). Refused before anything is opened, on both.
+describe('crs audit export --patient', () => {
+  it.each([['embedded'], ['aws']])(
+    'refuses an id no patient can have, on %s, naming it (escaped) with exit 2',
+    (backend) => {
+      const data = join(dir, 'audit-ids');
+      openDataDir(data).close(); // a database, so that an export would run
+      for (const bad of ['P-1\r', 'P 1', '\u001b[31mP', 'x'.repeat(100_000), '../P-1']) {
+        const r = crs(
+          'audit',
+          'export',
+          '--patient',
+          bad,
+          '--backend',
+          backend,
+          '--data',
+          data,
+          '--table',
+          'a',
+          '--seen-table',
+          's',
+          '--state-table',
+          'st',
+        );
+        expect(r.status, JSON.stringify(bad).slice(0, 40)).toBe(2);
+        expect(r.stderr).toMatch(
+          /^crs audit: --patient must be a patient id \(1-64 characters of A-Z a-z 0-9 \. _ : -\) or \* \(team-wide entries\)/,
+        );
+        expect(r.stderr).not.toMatch(/[\r\u001b]/);
+      }
+    },
+  );
 });
 
 describe('crs outbox --backend aws', () => {

@@ -57,3 +57,57 @@ describe('durations in the configuration', () => {
     });
   });
 });
+
+// A team named twice in one list was taken and its pages could never be stored on AWS: a grade change (or an
+// alert) to that list opens one page per team, two of them the same item in one DynamoDB transaction, which DynamoDB
+// refuses at every retry ("Transaction request cannot include multiple operations on one item"), so nobody was paged.
+describe('team lists in the configuration', () => {
+  it.each([
+    [{ routing: { crs: [['hematology'], ['hematology'], ['hematology', 'icu', 'icu'], ['icu']] } }, 'routing.crs.2'],
+    [{ routing: { icans: [['neurology', 'neurology'], [], [], []] } }, 'routing.icans.0'],
+    [{ paging: { alertTeams: { staleFeed: ['bedside', 'bedside'] } } }, 'paging.alertTeams.staleFeed'],
+    [{ paging: { alertTeams: { spo2: ['hematology', 'bedside', 'hematology'] } } }, 'paging.alertTeams.spo2'],
+  ])('a team named twice is refused, naming the list: %j', (overrides, path) => {
+    const r = resolveConfig(overrides);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.errors).toEqual([
+      expect.stringMatching(new RegExp(`^${path}: (icu|neurology|bedside|hematology) is named twice`)),
+    ]);
+  });
+
+  it('a list of distinct teams, or none (a grade the site pages nobody at), is taken', () => {
+    expect(
+      resolveConfig({ routing: { crs: [[], ['hematology'], ['hematology', 'icu'], ['icu', 'hematology']] } }).ok,
+    ).toBe(true);
+  });
+});
+// Thresholds a measurement is compared with, outside what the measurement can be: taken, they graded every patient
+// as hypotensive (systolicBelow 900, a typo for 90) or none (9), and Lee's FiO2 estimates could be 10^308 or -5. Each
+// is now held to what a message may carry (docs/contract.md): a patient's own hypotension thresholds, an FiO2, a flow.
+describe('clinical thresholds in the configuration', () => {
+  it.each([
+    [{ hypotension: { systolicBelow: 900 } }, 'hypotension.systolicBelow: 900 is outside 20-200'],
+    [{ hypotension: { systolicBelow: 9 } }, 'hypotension.systolicBelow: 9 is outside 20-200'],
+    [{ hypotension: { mapBelow: 650 } }, 'hypotension.mapBelow: 650 is outside 10-150'],
+    [{ lowFlowMaxLpm: 600 }, 'lowFlowMaxLpm: 600 is outside 0-80'],
+    [{ lee: { fio2Estimate: { blow_by: 1e308 } } }, 'lee.fio2Estimate.blow_by: 1e+308 is outside 0.21-1'],
+    [{ lee: { fio2Estimate: { room_air: -5 } } }, 'lee.fio2Estimate.room_air: -5 is outside 0.21-1'],
+    [{ lee: { fio2Estimate: { nasalCannulaMax: 4.5 } } }, 'lee.fio2Estimate.nasalCannulaMax: 4.5 is outside 0.21-1'],
+    [
+      { lee: { fio2Estimate: { nasalCannulaPerLpm: -0.04 } } },
+      'lee.fio2Estimate.nasalCannulaPerLpm: -0.04 is outside 0-0.79',
+    ],
+  ])('%j is refused, naming the key and the range', (overrides, error) => {
+    expect(resolveConfig(overrides)).toEqual({ ok: false, errors: [error] });
+  });
+
+  it('the ends of each range are taken', () => {
+    for (const o of [
+      { hypotension: { systolicBelow: 20, mapBelow: 150 } },
+      { hypotension: { systolicBelow: 200, mapBelow: 10 } },
+      { lowFlowMaxLpm: 80 },
+      { lee: { fio2Estimate: { room_air: 0.21, venturi: 1, nasalCannulaPerLpm: 0, nasalCannulaMax: 1 } } },
+    ])
+      expect(resolveConfig(o).ok, JSON.stringify(o)).toBe(true);
+  });
+});
