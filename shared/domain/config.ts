@@ -12,10 +12,6 @@ export type Team = (typeof TEAMS)[number];
 export type Condition = 'crs' | 'icans';
 
 /**
- * The configuration's schema, built on first use: a deployment without overrides never validates (resolveConfig),
- * and building it would cost every function's cold start (docs/cost.md "Cold start").
- */
-/**
  * A threshold on a measurement, within what a message may carry of it (RANGES): one outside graded every patient
  * alike (a systolicBelow of 900 made everyone hypotensive, 9 no one).
  */
@@ -25,6 +21,10 @@ function within([lo, hi]: readonly [number, number]) {
     .check(z.refine((v) => v >= lo && v <= hi, { error: (iss) => `${String(iss.input)} is outside ${lo}-${hi}` }));
 }
 
+/**
+ * The configuration's schema, built on first use: a deployment without overrides never validates (resolveConfig),
+ * and building it would cost every function's cold start (docs/cost.md "Cold start").
+ */
 function buildGradingConfigSchema() {
   const teams = teamList(TEAMS);
   /** Teams per grade 1..4 (index 0 is grade 1). */
