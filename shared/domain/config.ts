@@ -21,6 +21,16 @@ function within([lo, hi]: readonly [number, number]) {
     .check(z.refine((v) => v >= lo && v <= hi, { error: (iss) => `${String(iss.input)} is outside ${lo}-${hi}` }));
 }
 
+/** A tocilizumab setting: positive, and not above the label's limit (crs-rules.md section 6). */
+function labelAtMost(most: number, what: string) {
+  return z
+    .number()
+    .check(
+      z.positive(),
+      z.lte(most, { error: (iss) => `${String(iss.input)} is above the tocilizumab label's ${most} ${what}` }),
+    );
+}
+
 /**
  * The configuration's schema, built on first use: a deployment without overrides never validates (resolveConfig),
  * and building it would cost every function's cold start (docs/cost.md "Cold start").
@@ -90,14 +100,17 @@ function buildGradingConfigSchema() {
       }),
     }),
     routing: z.strictObject({ crs: routeTable, icans: routeTable }),
+    // A site's protocol may advise less than the tocilizumab label, never more: the page computes a dose from these.
     tocilizumab: z.strictObject({
-      mgPerKg: z.number().check(z.positive()),
-      mgPerKgLowWeight: z.number().check(z.positive()),
-      lowWeightBelowKg: z.number().check(z.positive()),
-      maxDoseMg: z.number().check(z.positive()),
-      repeatAfterHours: hoursSetting(),
-      max24h: z.number().check(z.int(), z.positive()),
-      maxTotal: z.number().check(z.int(), z.positive()),
+      mgPerKg: labelAtMost(8, 'mg/kg from 30 kg'),
+      mgPerKgLowWeight: labelAtMost(12, 'mg/kg under 30 kg'),
+      lowWeightBelowKg: labelAtMost(30, 'kg for the higher mg/kg'),
+      maxDoseMg: labelAtMost(800, 'mg a dose'),
+      repeatAfterHours: hoursSetting().check(
+        z.gte(8, { error: (iss) => `${String(iss.input)} is more often than the label's every 8 h` }),
+      ),
+      max24h: labelAtMost(3, 'doses in 24 h').check(z.int()),
+      maxTotal: labelAtMost(4, 'doses in all').check(z.int()),
     }),
     actions: z.strictObject({
       crs: actionTable,

@@ -111,3 +111,30 @@ describe('clinical thresholds in the configuration', () => {
       expect(resolveConfig(o).ok, JSON.stringify(o)).toBe(true);
   });
 });
+
+// The page computes a tocilizumab dose and says whether another is allowed from these: a site's protocol may advise
+// less than the label, never more (a maxDoseMg of 8000 advised a 150 kg patient 1200 mg).
+describe('tocilizumab settings', () => {
+  it.each([
+    ['mgPerKg', 8, 6, "is above the tocilizumab label's 8 mg/kg from 30 kg"],
+    ['mgPerKgLowWeight', 12, 10, "is above the tocilizumab label's 12 mg/kg under 30 kg"],
+    ['lowWeightBelowKg', 30, 25, "is above the tocilizumab label's 30 kg for the higher mg/kg"],
+    ['maxDoseMg', 800, 600, "is above the tocilizumab label's 800 mg a dose"],
+    ['max24h', 3, 2, "is above the tocilizumab label's 3 doses in 24 h"],
+    ['maxTotal', 4, 3, "is above the tocilizumab label's 4 doses in all"],
+  ] as const)('%s: the label limit %d or less is taken, more is refused naming it', (key, most, less, message) => {
+    for (const v of [most, less]) expect(resolveConfig({ tocilizumab: { [key]: v } }).ok).toBe(true);
+    expect(resolveConfig({ tocilizumab: { [key]: most * 10 } })).toEqual({
+      ok: false,
+      errors: [`tocilizumab.${key}: ${most * 10} ${message}`],
+    });
+  });
+
+  it('repeatAfterHours: every 8 h or less often is taken, more often is refused naming the label', () => {
+    for (const v of [8, 12]) expect(resolveConfig({ tocilizumab: { repeatAfterHours: v } }).ok).toBe(true);
+    expect(resolveConfig({ tocilizumab: { repeatAfterHours: 4 } })).toEqual({
+      ok: false,
+      errors: ["tocilizumab.repeatAfterHours: 4 is more often than the label's every 8 h"],
+    });
+  });
+});
