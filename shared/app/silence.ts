@@ -7,10 +7,22 @@ import { PAGE_TEAMS, type PageTeam, type Silence } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
 import { unknownFields } from '#app/request-fields.ts';
 
-const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
+export const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 
 /** A silence holds a patient's pages or a team's, never both at once. */
 export const ONE_SCOPE = 'scope: give either patientId or team, not both';
+
+/** A silence's id, as checkSilence makes it (the only ids either backend stores). */
+const SILENCE_ID = /^sil_[A-Za-z0-9_-]{12}$/;
+
+/**
+ * Why `id` can be no silence's, or undefined when it can be one. Checked before any lookup, by the board's API and
+ * by crs silence end on both backends: a 100 KB id was sent in a URL crs serve could not read ("does not answer"),
+ * and on AWS an empty or long one failed DynamoDB's key checks (exit 1).
+ */
+export function silenceIdError(id: string): string | undefined {
+  return SILENCE_ID.test(id) ? undefined : 'silenceId: must be a silence id (sil_ and 12 of A-Z a-z 0-9 _ -)';
+}
 
 /** The fields a silence request takes. */
 const SILENCE_FIELDS = ['patientId', 'team', 'minutes', 'reason', 'by'] as const;

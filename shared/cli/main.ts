@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
 import { deviceMessageJsonSchema } from '#domain/contract.ts';
 import { parseTimeWithOffset } from '#domain/time.ts';
+import { shown } from './flags.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
@@ -103,18 +104,25 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
           },
         });
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
+        // Checked whatever the format, then refused where it cannot apply: it was ignored with JSON (and FHIR),
+        // garbage included, so a replay meant to read HL7 times in a zone read none and said nothing.
+        const zoneText = values['hl7-zone'];
+        const zone = zoneText === undefined ? undefined : (await import('#app/interfaces/zone.ts')).parseZone(zoneText);
+        if (zoneText !== undefined && !zone)
+          throw new UsageError(
+            `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(zoneText)})`,
+          );
+        const format = values.format ?? 'json';
+        if (zoneText !== undefined && (format === 'json' || format === 'fhir'))
+          throw new UsageError(
+            `--hl7-zone is the zone of HL7 v2 times without an offset: it takes --format hl7v2 or mixed, not ${format}`,
+          );
         if (values.format !== undefined && values.format !== 'json') {
           const { REPLAY_FORMATS, replayInterfacesCommand } = await import('./replay-interfaces.ts');
           if (!(REPLAY_FORMATS as readonly string[]).includes(values.format))
             throw new UsageError(`--format must be one of ${REPLAY_FORMATS.join(', ')}`);
           if (values.escalations)
             throw new UsageError('--escalations takes JSON; translate first or replay without it');
-          const zone =
-            values['hl7-zone'] === undefined
-              ? undefined
-              : (await import('#app/interfaces/zone.ts')).parseZone(values['hl7-zone']);
-          if (values['hl7-zone'] !== undefined && !zone)
-            throw new UsageError('--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00)');
           return await replayInterfacesCommand(
             positionals[0]!,
             values.format as 'hl7v2' | 'fhir' | 'mixed',

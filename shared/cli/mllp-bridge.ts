@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
+import { LISTEN_PORT, parseNumberFlag } from './flags.ts';
 
 export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]
       MLLP in (monitor gateways), HTTPS out to URL (the API's base or its /v1/hl7v2) with the device token in F;
@@ -39,9 +40,10 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     log(`crs mllp-bridge: ${text}\nusage:\n${BRIDGE_USAGE}`);
     return 2;
   };
-  const port = Number(v.listen);
-  if (v.listen === undefined || !Number.isInteger(port) || port < 0 || port > 65535)
-    return usage('--listen PORT (0-65535) is required');
+  if (v.listen === undefined) return usage('--listen PORT (0-65535) is required');
+  const listen = parseNumberFlag('listen', v.listen, LISTEN_PORT);
+  if (!listen.ok) return usage(listen.error);
+  const port = listen.value;
   let url: URL;
   try {
     url = new URL(v.to ?? '');
@@ -65,8 +67,10 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     return usage(`cannot read --token-file: ${(err as Error).message}`);
   }
   if (!token) return usage('the token file is empty');
-  const ackWaitMs = v['ack-wait'] === undefined ? 10_000 : Number(v['ack-wait']);
-  if (!Number.isFinite(ackWaitMs) || ackWaitMs < 0) return usage('--ack-wait must be milliseconds');
+  // Milliseconds, at most 10 minutes (a timer past 2^31 ms would fire at once).
+  const ackWait = parseNumberFlag('ack-wait', v['ack-wait'] ?? '10000', { min: 0, max: 600_000 });
+  if (!ackWait.ok) return usage(`${ackWait.error} (milliseconds)`);
+  const ackWaitMs = ackWait.value;
 
   let bridge: Awaited<ReturnType<typeof startBridge>>;
   try {

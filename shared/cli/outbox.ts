@@ -13,6 +13,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { EMBEDDED_LANES, isLaneName } from '#hosts/embedded/lanes.ts';
+import { idArgumentError } from './flags.ts';
 import { serveClient, type ServeClient } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
@@ -27,6 +28,9 @@ export const OUTBOX_USAGE = `usage:
 type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
 
 class OutboxUsageError extends Error {}
+
+/** The longest ID a parked record has (a page send's on AWS: the page id, level and round). */
+const MAX_ID = 1024;
 
 interface Row {
   id: string;
@@ -85,6 +89,12 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
     if (action === 'list' && (ids.length > 0 || v.all)) throw new OutboxUsageError('list takes no ids');
     if (action === 'retry' && (ids.length === 0) === !v.all)
       throw new OutboxUsageError('retry takes either --all or the ids to retry');
+    // Before any backend is asked: an empty ID retried every parked record through crs serve (it was sent as no
+    // id), and an ID's control characters were echoed raw in "nothing parked as ...".
+    for (const id of ids) {
+      const bad = idArgumentError('ID', id, MAX_ID);
+      if (bad) throw new OutboxUsageError(bad);
+    }
     if (v.backend === 'aws') return await awsOutbox(action, ids, v, loadConfig);
     if (v.backend !== undefined && v.backend !== 'embedded')
       throw new OutboxUsageError('--backend must be aws or embedded');

@@ -9,6 +9,7 @@ import { localTokenProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/provision.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
+import { numberFlag } from './flags.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
@@ -30,13 +31,8 @@ class UsageError extends Error {}
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-function intOption(name: string, text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be a whole number ${min}-${max} (got "${text}")`);
-  return n;
-}
+const intOption = (name: string, text: string | undefined, min: number, max: number): number | undefined =>
+  numberFlag(name, text, { min, max }, undefined, (error) => new UsageError(error));
 
 function readJson(what: string, file: string): unknown {
   try {

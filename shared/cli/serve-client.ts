@@ -5,9 +5,19 @@ import { join } from 'node:path';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
 import { SERVE_INFO_FILE } from '#hosts/embedded/embedded.ts';
 
+/** The server answered, but not with JSON (a 431 from Node itself for a URL too long): an answer, not silence. */
+export class NotJson extends Error {
+  constructor(
+    readonly status: number,
+    body: string,
+  ) {
+    super(`the server answered ${status}${body.trim() ? `: ${body.trim().slice(0, 200)}` : ''}`);
+  }
+}
+
 export interface ServeClient {
   url: string;
-  /** One API call with the board key; throws when the server does not answer. */
+  /** One API call with the board key; throws when the server does not answer (NotJson: not with JSON). */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
 }
 
@@ -30,7 +40,12 @@ export function serveClient(dir: string): ServeClient | undefined {
         ...(body ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(10_000),
       });
-      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      const text = await res.text();
+      try {
+        return { status: res.status, json: JSON.parse(text) as Record<string, unknown> };
+      } catch {
+        throw new NotJson(res.status, text);
+      }
     },
   };
 }

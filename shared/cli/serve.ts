@@ -12,7 +12,11 @@ import { parseZone } from '#app/interfaces/zone.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { describeScenario, runSimulation, scenarioFor } from './simulate.ts';
+import { LISTEN_PORT, numberFlag } from './flags.ts';
+import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
+
+/** --max-patients: the most patients with data in the last 14 days. */
+const MAX_PATIENTS = { min: 1, max: 1_000_000 };
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
@@ -40,11 +44,10 @@ class ServeUsageError extends Error {}
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-function port(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ServeUsageError(`--port must be 0-65535 (got "${text}")`);
-  return n;
+const usageError = (error: string) => new ServeUsageError(error);
+
+function port(flag: 'port' | 'mllp-port', text: string | undefined, fallback: number): number {
+  return numberFlag(flag, text, LISTEN_PORT, fallback, usageError);
 }
 
 function publicUrl(text: string | undefined): string | undefined {
@@ -158,9 +161,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     }
     if (v['mllp-device'] !== undefined && v['mllp-port'] === undefined)
       throw new ServeUsageError("--mllp-device is the MLLP listener's device: give --mllp-port too");
-    const maxPatients = v['max-patients'] === undefined ? undefined : Number(v['max-patients']);
-    if (maxPatients !== undefined && (!Number.isInteger(maxPatients) || maxPatients < 1))
-      throw new ServeUsageError(`--max-patients must be a whole number, 1 or more (got "${v['max-patients']}")`);
+    const maxPatients = numberFlag('max-patients', v['max-patients'], MAX_PATIENTS, undefined, usageError);
     for (const a of v['trust-proxy'] ?? [])
       if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got "${a}")`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
@@ -168,6 +169,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       throw new ServeUsageError(
         `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`,
       );
+    const listenPort = port('port', v.port, 8080);
+    const mllpPort = v['mllp-port'] === undefined ? undefined : port('mllp-port', v['mllp-port'], 0);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
     const config = loadConfig(v.config, v.scheme);
     const webhook = webhookUrl(v.webhook);
@@ -178,8 +181,8 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       config,
       ...(links ? { publicUrl: links } : {}),
       pageLines: v['page-lines'] ?? false,
-      port: port(v.port, 8080),
-      ...(v['mllp-port'] !== undefined ? { mllpPort: port(v['mllp-port'], 0) } : {}),
+      port: listenPort,
+      ...(mllpPort !== undefined ? { mllpPort } : {}),
       ...(v['mllp-device'] !== undefined ? { mllpDevice: v['mllp-device'] } : {}),
       ...(maxPatients !== undefined ? { maxPatients } : {}),
       ...(v['trust-proxy'] ? { trustProxy: v['trust-proxy'] } : {}),
@@ -282,16 +285,14 @@ export async function startCommand(args: string[], loadConfig: LoadConfig): Prom
       process.stdout.write(`usage:\n${SERVE_USAGE}`);
       return 0;
     }
+    // As crs simulate reads them, before the demo directory is reset.
+    const wanted = port('port', v.port, 8080);
+    const seed = numberFlag('seed', v.seed, SEED_RANGE, 1, usageError);
+    const speed = numberFlag('speed', v.speed, SPEED_RANGE, 120, usageError);
     const loaded = loadConfig(v.config, v.scheme);
     const dataDir = v.data ?? join(DEFAULT_DATA_DIR, 'demo');
     resetDemoDir(dataDir);
     const token = process.env.CRS_INGEST_TOKEN || `demo_${randomBytes(32).toString('base64url')}`;
-    const wanted = port(v.port, 8080);
-    const seed = v.seed === undefined ? 1 : Number(v.seed);
-    const speed = v.speed === undefined ? 120 : Number(v.speed);
-    if (!Number.isInteger(seed) || seed < 0)
-      throw new ServeUsageError(`--seed must be a whole number (got "${v.seed}")`);
-    if (!Number.isFinite(speed) || speed < 1) throw new ServeUsageError(`--speed must be 1 or more (got "${v.speed}")`);
     const scenario = scenarioFor({ seed, speed, courses: COURSE_NAMES, copies: 1 });
     const config = demoConfig(loaded, scenario.spanMs);
     const options = { dataDir, config, localToken: token, log };

@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import type { Silence } from '#domain/paging.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
-import { serveClient } from './serve-client.ts';
+import { NotJson, serveClient } from './serve-client.ts';
 import { SilenceUsageError, unknownPatient, type SilenceBackend } from './silence.ts';
 
 interface SilenceJson {
@@ -38,7 +38,8 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
   const call = async (method: string, path: string, body?: unknown) => {
     try {
       return await client.call(method, path, body);
-    } catch {
+    } catch (err) {
+      if (err instanceof NotJson) throw err;
       throw new SilenceUsageError(`the crs serve of ${dir} does not answer at ${client.url} (is it running?)`);
     }
   };

@@ -9,7 +9,8 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
-import { NO_SUCH_PATIENT, checkSilence, startSilence } from '#app/silence.ts';
+import { NO_SUCH_PATIENT, SILENCE_LIMITS, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
+import { parseNumberFlag, shown } from './flags.ts';
 
 export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
       the same on the crs serve running on DIR (default ./.crs), as its board does
@@ -157,9 +158,13 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
   let ending: { id: string; by: string } | undefined;
   if (sub === 'create') {
     if (positionals.length > 0) return usage('create takes no positional arguments');
-    // Decimal digits only: Number() would read 0x10 as 16 and 1e3 as 1000; anything else is refused as not a number.
-    const minutes =
-      typeof values.minutes === 'string' && /^\d+$/.test(values.minutes) ? Number(values.minutes) : values.minutes;
+    // Read as every number on the command line is (flags.ts): Number() took 0x10 as 16 and 1e3 as 1000.
+    const parsed =
+      typeof values.minutes === 'string'
+        ? parseNumberFlag('minutes', values.minutes, { min: 1, max: SILENCE_LIMITS.maxMinutes })
+        : undefined;
+    if (parsed && !parsed.ok) return usage(`${parsed.error} (whole minutes)`);
+    const minutes = parsed?.value;
     const body = { patientId: values.patient, team: values.team, minutes, reason: values.reason, by: values.by };
     const c = checkSilence(body, Date.now());
     if (!c.ok)
@@ -177,6 +182,11 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     created = c.silence;
   } else if (sub === 'end') {
     if (positionals.length !== 1) return usage('end takes exactly one SILENCE_ID');
+    // Refused before any backend is asked, named escaped (its raw characters were echoed to the terminal).
+    if (silenceIdError(positionals[0]!))
+      return usage(
+        `SILENCE_ID must be a silence id, sil_ and 12 of A-Z a-z 0-9 _ - as create and list print it (got ${shown(positionals[0]!)})`,
+      );
     const name = checkAckName(values.by);
     if (!name.ok) return usage(name.error.replace(/^by:/, '--by:'));
     ending = { id: positionals[0]!, by: name.name };

@@ -18,6 +18,7 @@ import {
   type Answer,
   type PlayStats,
 } from '#sim/player.ts';
+import { CONNECT_PORT, numberFlag, shown, type NumberRange } from './flags.ts';
 import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
@@ -29,6 +30,9 @@ export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N]
 `;
 
 export const SIMULATE_DEFAULTS = { url: 'http://127.0.0.1:8080', seed: 1, speed: 60 } as const;
+/** --seed and --speed, of crs simulate and crs start alike. */
+export const SEED_RANGE: NumberRange = { min: 0, max: 2 ** 32 - 1 };
+export const SPEED_RANGE: NumberRange = { min: 1, max: 100_000, fraction: true };
 
 export class SimulateUsageError extends Error {}
 
@@ -59,16 +63,7 @@ export function parseSimulateArgs(args: string[]) {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const number = (name: string, text: string | undefined, fallback: number, min: number, max: number, int = false) => {
-    if (text === undefined) return fallback;
-    const v = Number(text);
-    if (!Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
-      throw new SimulateUsageError(
-        `--${name} must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max} (got "${text}")`,
-      );
-    }
-    return v;
-  };
+  const fail = (error: string) => new SimulateUsageError(error);
   const courses = values.courses
     ? values.courses
         .split(',')
@@ -87,22 +82,23 @@ export function parseSimulateArgs(args: string[]) {
       );
   }
   const settings: SimulateSettings = {
-    seed: number('seed', values.seed, SIMULATE_DEFAULTS.seed, 0, 2 ** 32 - 1, true),
-    speed: number('speed', values.speed, SIMULATE_DEFAULTS.speed, 1, 100_000),
+    seed: numberFlag('seed', values.seed, SEED_RANGE, SIMULATE_DEFAULTS.seed, fail),
+    speed: numberFlag('speed', values.speed, SPEED_RANGE, SIMULATE_DEFAULTS.speed, fail),
     courses,
-    copies: number('copies', values.copies, 1, 1, 200, true),
+    copies: numberFlag('copies', values.copies, { min: 1, max: 200 }, 1, fail),
     ...(start !== undefined ? { start } : {}),
   };
   if (values.format !== undefined && values.format !== 'json' && values.format !== 'hl7v2')
     throw new SimulateUsageError('--format must be json or hl7v2');
-  const mllp = values.mllp?.match(/^(.+):(\d{1,5})$/);
+  const mllp = values.mllp?.match(/^(.+):([^:\]]*)$/);
   if ((values.format === 'hl7v2') !== (values.mllp !== undefined))
     throw new SimulateUsageError('--format hl7v2 and --mllp HOST:PORT go together');
   if (values.mllp !== undefined && !mllp)
-    throw new SimulateUsageError(`--mllp must be HOST:PORT (got "${values.mllp}")`);
+    throw new SimulateUsageError(`--mllp must be HOST:PORT (got ${shown(values.mllp)})`);
+  const mllpPort = mllp ? numberFlag('mllp PORT', mllp[2], CONNECT_PORT, 0, fail) : 0;
   return {
     settings,
-    ...(mllp ? { mllp: { host: mllp[1]!.replace(/^\[|\]$/g, ''), port: Number(mllp[2]) } } : {}),
+    ...(mllp ? { mllp: { host: mllp[1]!.replace(/^\[|\]$/g, ''), port: mllpPort } } : {}),
     url: (values.url ?? SIMULATE_DEFAULTS.url).replace(/\/+$/, ''),
     token: values.token ?? process.env.CRS_INGEST_TOKEN,
     follow: values.follow ?? false,

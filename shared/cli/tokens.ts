@@ -12,6 +12,7 @@ import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { TokenStore } from '#ports';
+import { idArgumentError } from './flags.ts';
 
 export const TOKEN_USAGE = `usage:
   crs token issue --device DEVICE_ID --kind KIND [--ward W]... [--patient P]... [--json]
@@ -75,6 +76,15 @@ const defaultIo: TokenCommandIo = {
 class UsageError extends Error {}
 
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * A TOKEN_ID no token can have, refused before any store is asked: on AWS an empty or long one failed DynamoDB's
+ * key checks (exit 1), and its control characters were echoed raw in "no active token ...".
+ */
+function tokenIdCheck(tokenId: string): void {
+  const bad = idArgumentError('TOKEN_ID', tokenId, 128);
+  if (bad) throw new UsageError(bad);
+}
 
 export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> = {}): Promise<number> {
   const { out, err, now, env, ...open } = { ...defaultIo, ...io };
@@ -173,6 +183,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       }
       case 'scope': {
         if (args.length !== 1) throw new UsageError('scope takes exactly one TOKEN_ID');
+        tokenIdCheck(args[0]!);
         if (values.device !== undefined) throw new UsageError('scope takes no --device (a token keeps its device)');
         const tokenId = args[0]!;
         const s = scope();
@@ -186,6 +197,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       case 'revoke': {
         noScopeOptions();
         if (args.length !== 1) throw new UsageError('revoke takes exactly one TOKEN_ID');
+        tokenIdCheck(args[0]!);
         const tokenId = args[0]!;
         if (await (await tokens()).revoke(tokenId, now().toISOString())) {
           out(`revoked ${tokenId}\n`);

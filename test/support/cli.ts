@@ -2,6 +2,7 @@
 // `crs serve` as a long-running child (spawnCrs: the embedded and the AWS integration tests start it so).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { vi } from 'vitest';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
@@ -100,4 +101,19 @@ export async function spawnCrs<T extends object>(
     });
   });
   return Object.assign(proc, found);
+}
+
+/** A command run in this process (crs outbox, crs silence...), its standard output and error captured. */
+export async function captured(run: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => out.push(String(c)) > 0);
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => err.push(String(c)) > 0);
+  try {
+    const code = await run();
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
 }

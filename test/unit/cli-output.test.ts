@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { silenceTable } from '#cli/silence.ts';
-import { CLI } from '#test/support/cli.ts';
+import { CLI, captured } from '#test/support/cli.ts';
 
 const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
@@ -301,8 +301,14 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
   });
 
   it.each([
-    [['--listen', '65536', '--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
-    [['--listen=-1', '--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
+    [
+      ['--listen', '65536', '--to', 'https://crs.example', '--token-file', 'TOKEN'],
+      '--listen must be a whole number from 0 to 65535',
+    ],
+    [
+      ['--listen=-1', '--to', 'https://crs.example', '--token-file', 'TOKEN'],
+      '--listen must be a whole number from 0 to 65535',
+    ],
     [['--to', 'https://crs.example', '--token-file', 'TOKEN'], '--listen PORT (0-65535)'],
     [['--listen', '0', '--to', 'ftp://crs.example', '--token-file', 'TOKEN'], '--to must be an http or https URL'],
     [['--listen', '0', '--to', 'https://gw:secret@crs.example', '--token-file', 'TOKEN'], '--to must carry no user'],
@@ -346,7 +352,7 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
       'soon',
     ]);
     expect([r.code, r.started]).toEqual([2, []]);
-    expect(r.stderr).toContain('--ack-wait must be milliseconds');
+    expect(r.stderr).toContain('--ack-wait must be a whole number from 0 to 600000');
   });
 
   it('says where it forwards without the query (a key there stays out of the log), what it made private and what waits', async () => {
@@ -479,27 +485,12 @@ describe('crs usage errors and exit codes, pinned by a mutation run', () => {
 
 describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
   /** The command in this process, its output captured (a server it talks to may run in this process too). */
-  async function outbox(...args: string[]) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
-      out.push(String(c));
-      return true;
-    });
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
-      err.push(String(c));
-      return true;
-    });
-    try {
-      const code = await outboxCommand(args, () => {
+  const outbox = (...args: string[]) =>
+    captured(() =>
+      outboxCommand(args, () => {
         throw new Error('no configuration is read on the embedded backend');
-      });
-      return { code, out: out.join(''), err: err.join('') };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-    }
-  }
+      }),
+    );
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'crs-outbox-cli-'));
@@ -781,8 +772,8 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
   });
 
   it.each([
-    [['--port', '65536'], '--port must be 0-65535 (got "65536")'],
-    [['--max-patients', '0'], '--max-patients must be a whole number, 1 or more'],
+    [['--port', '65536'], '--port must be a whole number from 0 to 65535 (got "65536")'],
+    [['--max-patients', '0'], '--max-patients must be a whole number from 1 to 1000000'],
     [['--trust-proxy', 'proxy.example'], '--trust-proxy must be an IP address'],
     [['--mllp-device', 'gw-1'], '--mllp-device is the MLLP listener'],
     [['--public-url', 'https://crs.example/?x=1'], '--public-url takes no query or fragment'],
@@ -834,8 +825,11 @@ describe('crs serve --backend aws options, pinned by a mutation run', () => {
 
   it.each([
     [['--endpoint', 'ftp://moto:5000'], '--endpoint must be an http(s) URL (got "ftp://moto:5000")'],
-    [['--port', '0', '--schedule-interval', '0'], '--schedule-interval must be a whole number 1-86400 (got "0")'],
-    [['--port', '65536'], '--port must be a whole number 0-65535 (got "65536")'],
+    [
+      ['--port', '0', '--schedule-interval', '0'],
+      '--schedule-interval must be a whole number from 1 to 86400 (got "0")',
+    ],
+    [['--port', '65536'], '--port must be a whole number from 0 to 65535 (got "65536")'],
   ])('crs serve --backend aws %o exits 2 (usage), naming the mistake', (args, message) => {
     const r = serveAws(...args);
     expect(r.stderr).toContain(message);

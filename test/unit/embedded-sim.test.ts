@@ -118,7 +118,7 @@ describe('simulated courses', () => {
     expect(out.trimEnd().split('\n')).toEqual(expected);
     const bad = spawnSync(process.execPath, [bin, 'simulate', '--speed', 'fast'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('--speed must be a number');
+    expect(bad.stderr).toContain('--speed must be a decimal number');
   });
 });
 
@@ -603,7 +603,7 @@ describe('crs simulate, pinned by a mutation run', () => {
   it('refuses a fractional seed, a speed below real time and no copies; takes a list with a trailing comma', () => {
     expect(usage(['--seed', '1.5'])).toBe('--seed must be a whole number from 0 to 4294967295 (got "1.5")');
     expect(usage(['--seed', '4294967295'])).toBe('accepted');
-    expect(usage(['--speed', '0.5'])).toBe('--speed must be a number from 1 to 100000 (got "0.5")');
+    expect(usage(['--speed', '0.5'])).toBe('--speed must be a decimal number from 1 to 100000 (got "0.5")');
     expect(usage(['--copies', '0'])).toBe('--copies must be a whole number from 1 to 200 (got "0")');
     expect(parseSimulateArgs(['--courses', 'crs, quiet,']).settings.courses).toEqual(['crs', 'quiet']);
     expect(usage(['--courses', 'crs,nope'])).toBe(

@@ -26,7 +26,7 @@ import type { PagingConfig } from '#domain/paging.ts';
 import type { AckResult } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
-import { checkSilence, startSilence } from '#app/silence.ts';
+import { checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
 import { BoardChanges, MONITORING_EXAMPLES, changeMonitoring, type MonitoringAction } from '#app/monitoring.ts';
 import {
   ACK_ROUTES,
@@ -376,6 +376,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** POST /api/silences/<id>/end {"by"}: ends it now; what it held is paged at once. */
   async function endSilence(req: IncomingMessage, res: ServerResponse, silenceId: string): Promise<void> {
     if (!sameOrigin(req)) return crossOrigin(res);
+    const badId = silenceIdError(silenceId);
+    if (badId) return sendJson(res, 400, { errors: [badId] });
     const body = await jsonBody(req, res, '{"by": "your name"}');
     if (!body) return;
     const name = checkAckName(body.by);

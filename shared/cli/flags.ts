@@ -1,0 +1,60 @@
+// Numbers given on the command line, read one way by every command: plain decimal digits (a fraction only where the
+// flag takes one), within the flag's range, or refused naming the flag, its range and what was given. Number()
+// alone read "" as 0 (a random port), "0x10" as 16, "1e3" as 1000 and took 1e308.
+
+/** A flag's number: its range, and whether it takes a fraction (--speed 1.5). */
+export interface NumberRange {
+  min: number;
+  max: number;
+  fraction?: boolean;
+}
+
+/** The ports a server listens on (0: any free port). */
+export const LISTEN_PORT: NumberRange = { min: 0, max: 65535 };
+/** The ports a client connects to. */
+export const CONNECT_PORT: NumberRange = { min: 1, max: 65535 };
+
+/** What was given, as the CLI shows it: quoted and escaped (no raw control character), cut at 80 characters. */
+export function shown(text: string): string {
+  return `${JSON.stringify(text.slice(0, 80))}${text.length > 80 ? `... (${text.length} characters)` : ''}`;
+}
+
+/**
+ * The number `text` gives for --`flag`, or the error saying why it gives none (the caller throws it as its own
+ * usage error: exit 2).
+ */
+export function parseNumberFlag(
+  flag: string,
+  text: string,
+  range: NumberRange,
+): { ok: true; value: number } | { ok: false; error: string } {
+  const value = (range.fraction ? /^\d{1,15}(\.\d{1,15})?$/ : /^\d{1,15}$/).test(text) ? Number(text) : Number.NaN;
+  if (value >= range.min && value <= range.max) return { ok: true, value };
+  return {
+    ok: false,
+    error: `--${flag} must be ${range.fraction ? 'a decimal number' : 'a whole number'} from ${range.min} to ${range.max} (got ${shown(text)})`,
+  };
+}
+
+/** parseNumberFlag for an optional flag, throwing `fail(error)`: the fallback when the flag is not given. */
+export function numberFlag<T extends number | undefined>(
+  flag: string,
+  text: string | undefined,
+  range: NumberRange,
+  fallback: T,
+  fail: (error: string) => Error,
+): number | T {
+  if (text === undefined) return fallback;
+  const r = parseNumberFlag(flag, text, range);
+  if (!r.ok) throw fail(r.error);
+  return r.value;
+}
+
+/**
+ * Why `text` can be no id the CLI printed (a TOKEN_ID, an outbox record's ID), or undefined when it can: 1 to `max`
+ * characters, none of them a space, a control or an invisible one. What is refused is named escaped.
+ */
+export function idArgumentError(what: string, text: string, max: number): string | undefined {
+  if (text.length >= 1 && text.length <= max && /^[^\p{C}\s]+$/u.test(text)) return undefined;
+  return `${what} must be an id as it was printed: 1-${max} characters, no space or control character (got ${shown(text)})`;
+}

@@ -1,0 +1,293 @@
+// Flags and ids at their extremes, as the standard asks of every command: refused up front (exit 2) naming the flag
+// and what was given, escaped (no raw control character reaches the terminal), never ignored, never taken to fail
+// later. Numbers are read one way by every command (shared/cli/flags.ts).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { outboxCommand } from '#cli/outbox.ts';
+import { silenceCommand } from '#cli/silence.ts';
+import { tokenCommand } from '#cli/tokens.ts';
+import { CLI, captured } from '#test/support/cli.ts';
+
+/** `crs ARGS` as a user runs it; a command that starts a server instead of refusing is stopped after 8 s. */
+const crs = (args: string[], input = '') =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    input,
+    encoding: 'utf8',
+    timeout: 8_000,
+    env: { ...process.env, CRS_INGEST_TOKEN: 'flags-test-token-of-at-least-32-chars' },
+  });
+
+/** Raw control characters (ESC, BEL, CR...) other than the line ends of the output itself. */
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-flags-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A stand-in for the crs serve of `dir` (serve.json, board.key): answers with `answer`, records what it was sent. */
+async function fakeServe(answer: (url: string) => { status: number; body: string }) {
+  const calls: { path: string; body: string }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      calls.push({ path: req.url!, body });
+      const a = answer(req.url!);
+      res.writeHead(a.status, { 'content-type': a.body.startsWith('{') ? 'application/json' : 'text/plain' });
+      res.end(a.body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  writeFileSync(join(dir, 'crs.db'), '');
+  writeFileSync(
+    join(dir, 'serve.json'),
+    JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+  );
+  writeFileSync(join(dir, 'board.key'), 'k'.repeat(43));
+  return { calls, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe('crs replay --hl7-zone', () => {
+  const json = '{"not":"read"}\n';
+
+  it('is checked whatever the input: garbage is refused with JSON too, named escaped (it was ignored, exit 0)', () => {
+    const r = crs(['replay', '-', '--hl7-zone', 'Mars/Olympus\u001b[2J'], json);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.split('\n')[0]).toBe(
+      'crs: --hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "Mars/Olympus\\u001b[2J")',
+    );
+  });
+
+  it.each([[[]], [['--format', 'json']], [['--format', 'fhir']]])(
+    'is refused as not applying to JSON or FHIR input %o, a valid zone too (it was taken and did nothing)',
+    (format) => {
+      const r = crs(['replay', '-', ...format, '--hl7-zone', 'Europe/Paris'], json);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(
+        /^crs: --hl7-zone is the zone of HL7 v2 times without an offset: it takes --format hl7v2 or mixed, not (json|fhir)\n/,
+      );
+    },
+  );
+
+  it('still takes a zone with HL7 v2 and mixed input', () => {
+    for (const format of ['hl7v2', 'mixed'])
+      expect(crs(['replay', '-', '--format', format, '--hl7-zone', 'UTC'], '').status).toBe(0);
+  });
+});
+
+describe('number flags, read one way by every command', () => {
+  it.each([
+    // crs start took these (1e308 as a speed, any integer as a seed) where crs simulate refused them
+    [
+      ['start', '--data', 'DIR', '--port', '0', '--speed', '1e308'],
+      '--speed must be a decimal number from 1 to 100000 (got "1e308")',
+    ],
+    [
+      ['start', '--data', 'DIR', '--port', '0', '--seed', '1e308'],
+      '--seed must be a whole number from 0 to 4294967295 (got "1e308")',
+    ],
+    [
+      ['start', '--data', 'DIR', '--port', '0', '--speed', '0x10'],
+      '--speed must be a decimal number from 1 to 100000 (got "0x10")',
+    ],
+    // "" was port 0 (any free port: no device would find the server) and 0x10 port 16
+    [['serve', '--data', 'DIR', '--port', ''], '--port must be a whole number from 0 to 65535 (got "")'],
+    [['serve', '--data', 'DIR', '--port', '0x10'], '--port must be a whole number from 0 to 65535 (got "0x10")'],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--mllp-port', ''],
+      '--mllp-port must be a whole number from 0 to 65535 (got "")',
+    ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--mllp-port', '1e3'],
+      '--mllp-port must be a whole number from 0 to 65535 (got "1e3")',
+    ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--max-patients', '0x10'],
+      '--max-patients must be a whole number from 1 to 1000000 (got "0x10")',
+    ],
+    [['simulate', '--ndjson', '--seed', '0x10'], '--seed must be a whole number from 0 to 4294967295 (got "0x10")'],
+    [['simulate', '--ndjson', '--copies', ' 2'], '--copies must be a whole number from 1 to 200 (got " 2")'],
+    [
+      ['simulate', '--ndjson', '--format', 'hl7v2', '--mllp', '127.0.0.1:99999'],
+      '--mllp PORT must be a whole number from 1 to 65535 (got "99999")',
+    ],
+    [['serve', '--backend', 'aws', '--port', ''], '--port must be a whole number from 0 to 65535 (got "")'],
+    [
+      ['serve', '--backend', 'aws', '--port', '0', '--visibility-timeout', '1e1'],
+      '--visibility-timeout must be a whole number from 0 to 43200 (got "1e1")',
+    ],
+  ])('crs %o is refused, exit 2, naming the flag and what was given', (args, said) => {
+    const r = crs(args.map((a) => (a === 'DIR' ? dir : a)));
+    expect({ status: r.status, said: r.stderr.split('\n')[0] }).toEqual({
+      status: 2,
+      said: expect.stringContaining(said),
+    });
+  });
+
+  it.each([
+    // "" listened on a random port (the monitors' gateway would find nobody); 0x10 on port 16
+    [['--listen', ''], '--listen must be a whole number from 0 to 65535 (got "")'],
+    [['--listen', '0x10'], '--listen must be a whole number from 0 to 65535 (got "0x10")'],
+    // a timer past 2^31 ms fires at once: 1e308 was taken
+    [
+      ['--listen', '0', '--ack-wait', '1e308'],
+      '--ack-wait must be a whole number from 0 to 600000 (got "1e308") (milliseconds)',
+    ],
+    [['--listen', '0', '--ack-wait', ''], '--ack-wait must be a whole number from 0 to 600000 (got "") (milliseconds)'],
+  ])('crs mllp-bridge %o is refused, exit 2, starting nothing', (args, said) => {
+    writeFileSync(join(dir, 'token'), 'tok\n');
+    const r = crs([
+      'mllp-bridge',
+      ...args,
+      '--to',
+      'http://127.0.0.1:9',
+      '--token-file',
+      join(dir, 'token'),
+      '--spool',
+      join(dir, 'spool'),
+    ]);
+    expect({ status: r.status, said: r.stderr.split('\n')[0] }).toEqual({
+      status: 2,
+      said: `crs mllp-bridge: ${said}`,
+    });
+  });
+
+  it('crs silence create reads --minutes as the others do', async () => {
+    const r = await captured(() =>
+      silenceCommand(
+        ['create', '--team', 'icu', '--minutes', '0x10', '--reason', 'MRI', '--by', 'N', '--data', dir],
+        () => DEFAULT_CONFIG,
+      ),
+    );
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toBe(
+      'crs silence: --minutes must be a whole number from 1 to 1440 (got "0x10") (whole minutes)',
+    );
+  });
+});
+
+describe('crs silence end SILENCE_ID', () => {
+  const end = (id: string, ...more: string[]) =>
+    captured(() => silenceCommand(['end', id, '--by', 'Nurse Bea', '--data', dir, ...more], () => DEFAULT_CONFIG));
+
+  it('refuses a 100 KB id up front, exit 2, shown cut and escaped (crs serve was said not to answer)', async () => {
+    const serve = await fakeServe(() => ({ status: 404, body: '{"error":"no such silence"}' }));
+    try {
+      const r = await end(`sil_${'x'.repeat(100_000)}`);
+      expect(r.code).toBe(2);
+      expect(r.err.split('\n')[0]).toBe(
+        `crs silence: SILENCE_ID must be a silence id, sil_ and 12 of A-Z a-z 0-9 _ - as create and list print it (got "sil_${'x'.repeat(76)}"... (100004 characters))`,
+      );
+      expect(serve.calls).toEqual([]);
+    } finally {
+      await serve.close();
+    }
+  });
+
+  it.each([[''], ['sil_\u001b]0;owned\u0007abc'], ['sil_abcdefghijk\r'], [' sil_abcdefghijkl']])(
+    'refuses %j on both backends before any is opened, never echoing a raw control character',
+    async (id) => {
+      for (const backend of [[], ['--backend', 'aws']]) {
+        const r = await end(id, ...backend);
+        expect(r.code).toBe(2);
+        expect(r.err).toContain('SILENCE_ID must be a silence id');
+        expect(r.err).not.toMatch(RAW_CONTROL);
+      }
+    },
+  );
+
+  it('says what crs serve answered when it is not JSON, not that it does not answer', async () => {
+    const serve = await fakeServe(() => ({ status: 431, body: 'Request Header Fields Too Large' }));
+    try {
+      const r = await end('sil_abcdefghijkl');
+      expect(r.code).toBe(1);
+      expect(r.err).toBe('crs silence: Error: the server answered 431: Request Header Fields Too Large\n');
+    } finally {
+      await serve.close();
+    }
+  });
+});
+
+describe('crs outbox retry ID', () => {
+  const outbox = (...args: string[]) =>
+    captured(() =>
+      outboxCommand([...args, '--data', dir], () => {
+        throw new Error('no configuration is read on the embedded backend');
+      }),
+    );
+
+  it('refuses an empty ID, exit 2, instead of retrying every parked record through crs serve', async () => {
+    const serve = await fakeServe(() => ({ status: 200, body: '{"retried":5,"parked":[],"lanes":[],"alerts":[]}' }));
+    try {
+      const r = await outbox('retry', '');
+      expect(r.code).toBe(2);
+      expect(r.err.split('\n')[0]).toBe(
+        'crs outbox: ID must be an id as it was printed: 1-1024 characters, no space or control character (got "")',
+      );
+      expect(serve.calls.filter((c) => c.path === '/api/outbox/retry')).toEqual([]);
+    } finally {
+      await serve.close();
+    }
+  });
+
+  it('refuses an ID with control characters, shown escaped (they reached the terminal raw), on both backends', async () => {
+    for (const backend of [[], ['--backend', 'aws']]) {
+      const r = await outbox('retry', 'crs|P-1|n1\u001b[2J\u001b[H', ...backend);
+      expect(r.code).toBe(2);
+      expect(r.err.split('\n')[0]).toContain('(got "crs|P-1|n1\\u001b[2J\\u001b[H")');
+      expect(r.err).not.toMatch(RAW_CONTROL);
+    }
+  });
+});
+
+describe('crs token revoke|scope TOKEN_ID', () => {
+  const token = (...args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const opened: string[] = [];
+    const fail = async (where: string) => {
+      opened.push(where);
+      throw new Error('no store in this test');
+    };
+    return tokenCommand(args, {
+      out: (t) => void out.push(t),
+      err: (t) => void err.push(t),
+      embedded: () => fail('embedded'),
+      aws: () => fail('aws'),
+      env: { CRS_TOKENS_TABLE: 'tokens' },
+    }).then((code) => ({ code, out: out.join(''), err: err.join(''), opened }));
+  };
+
+  it.each([[''], ['x'.repeat(129)], ['tok\u001b]0;owned\u0007'], ['a b']])(
+    'refuses %j before any store is opened, on both backends, shown escaped (an empty or long one failed on DynamoDB, exit 1)',
+    async (id) => {
+      for (const backend of [
+        ['--backend', 'embedded', '--data', dir],
+        ['--backend', 'aws'],
+      ]) {
+        for (const args of [
+          ['revoke', id],
+          ['scope', id, '--kind', 'pump'],
+        ]) {
+          const r = await token(...args, ...backend);
+          expect(r.code).toBe(2);
+          expect(r.err.split('\n')[0]).toMatch(
+            /^crs token: TOKEN_ID must be an id as it was printed: 1-128 characters/,
+          );
+          expect(r.err).not.toMatch(RAW_CONTROL);
+          expect(r.opened).toEqual([]);
+        }
+      }
+    },
+  );
+});
