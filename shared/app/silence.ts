@@ -7,7 +7,7 @@ import { PAGE_TEAMS, type PageTeam, type Silence } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
 import { unknownFields } from '#app/request-fields.ts';
 
-export const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
+const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
 
 /** A silence holds a patient's pages or a team's, never both at once. */
 export const ONE_SCOPE = 'scope: give either patientId or team, not both';

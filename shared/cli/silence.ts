@@ -9,8 +9,8 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
-import { NO_SUCH_PATIENT, SILENCE_LIMITS, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
-import { parseNumberFlag, shown } from './flags.ts';
+import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
+import { shown } from './flags.ts';
 
 export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
       the same on the crs serve running on DIR (default ./.crs), as its board does
@@ -158,13 +158,10 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
   let ending: { id: string; by: string } | undefined;
   if (sub === 'create') {
     if (positionals.length > 0) return usage('create takes no positional arguments');
-    // Read as every number on the command line is (flags.ts): Number() took 0x10 as 16 and 1e3 as 1000.
-    const parsed =
-      typeof values.minutes === 'string'
-        ? parseNumberFlag('minutes', values.minutes, { min: 1, max: SILENCE_LIMITS.maxMinutes })
-        : undefined;
-    if (parsed && !parsed.ok) return usage(`${parsed.error} (whole minutes)`);
-    const minutes = parsed?.value;
+    // Decimal digits only: Number() would read 0x10 as 16 and 1e3 as 1000; anything else goes to checkSilence as
+    // given, which refuses it as the board's API does (one message for both).
+    const minutes =
+      typeof values.minutes === 'string' && /^\d+$/.test(values.minutes) ? Number(values.minutes) : values.minutes;
     const body = { patientId: values.patient, team: values.team, minutes, reason: values.reason, by: values.by };
     const c = checkSilence(body, Date.now());
     if (!c.ok)

@@ -184,7 +184,7 @@ describe('every AWS operator command with no AWS region', () => {
     ['doctor', ['--outputs', outputs]],
     ['audit export', ['--patient', 'P-1', '--outputs', outputs]],
     ['silence list', ['--outputs', outputs]],
-    ['silence end', ['S-1', '--by', 'N', '--outputs', outputs]],
+    ['silence end', ['sil_AAAAAAAAAAAA', '--by', 'N', '--outputs', outputs]],
     ['silence create', ['--patient', 'P-1', '--minutes', '5', '--by', 'N', '--reason', 'x', '--outputs', outputs]],
   ])('crs %s --backend aws: a usage error (2) saying how to set the region, before any AWS call', (command, args) => {
     const r = run([...command.split(' '), '--backend', 'aws', ...args]);

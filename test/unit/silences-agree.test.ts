@@ -1003,7 +1003,7 @@ describe('pinned by a mutation run', () => {
         'create takes no positional arguments',
       ],
       [['end', 'sil_a', 'sil_b', '--by', 'Nurse Bea'], 'end takes exactly one SILENCE_ID'],
-      [['end', 'sil_a'], '--by: is required'],
+      [['end', 'sil_AAAAAAAAAAAA'], '--by: is required'],
       [['list', 'now'], 'list takes no positional arguments'],
     ];
     for (const [args, said] of cases) {
