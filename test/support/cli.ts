@@ -1,6 +1,8 @@
 // Runs the real `crs` command (bin/crs.js) as a user would: one-off commands (their NDJSON output parsed), and
 // `crs serve` as a long-running child (spawnCrs: the embedded and the AWS integration tests start it so).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
 
@@ -116,4 +118,11 @@ export async function captured(run: () => Promise<number>): Promise<{ code: numb
     o.mockRestore();
     e.mockRestore();
   }
+}
+
+/** Makes `dir` the data directory of a crs serve answering on `port` (its serve.json, database and board key). */
+export function pretendServeDir(dir: string, port: number): void {
+  writeFileSync(join(dir, 'crs.db'), '');
+  writeFileSync(join(dir, 'serve.json'), JSON.stringify({ url: `http://127.0.0.1:${port}` }));
+  writeFileSync(join(dir, 'board.key'), 'k'.repeat(43));
 }

@@ -12,7 +12,7 @@ import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { silenceCommand } from '#cli/silence.ts';
 import { tokenCommand } from '#cli/tokens.ts';
-import { CLI, captured } from '#test/support/cli.ts';
+import { CLI, captured, pretendServeDir } from '#test/support/cli.ts';
 
 /** `crs ARGS` as a user runs it; a command that starts a server instead of refusing is stopped after 8 s. */
 const crs = (args: string[], input = '') =>
@@ -46,12 +46,7 @@ async function fakeServe(answer: (url: string) => { status: number; body: string
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  writeFileSync(join(dir, 'crs.db'), '');
-  writeFileSync(
-    join(dir, 'serve.json'),
-    JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
-  );
-  writeFileSync(join(dir, 'board.key'), 'k'.repeat(43));
+  pretendServeDir(dir, (server.address() as AddressInfo).port);
   return { calls, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { silenceTable } from '#cli/silence.ts';
-import { CLI, captured } from '#test/support/cli.ts';
+import { CLI, captured, pretendServeDir } from '#test/support/cli.ts';
 
 const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
@@ -638,12 +638,7 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    writeFileSync(join(dir, 'crs.db'), '');
-    writeFileSync(
-      join(dir, 'serve.json'),
-      JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
-    );
-    writeFileSync(join(dir, 'board.key'), 'k'.repeat(43));
+    pretendServeDir(dir, (server.address() as AddressInfo).port);
     try {
       const listed = await outbox('list', '--data', dir);
       expect(listed.code).toBe(0);
