@@ -31,7 +31,7 @@ import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { resolveConfig } from '#domain/config.ts';
-import { PAGE_TEAMS } from '#domain/paging.ts';
+import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { smsKindFilter } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
@@ -752,33 +752,44 @@ export class CrsAlertingStack extends Stack {
   }
 
   private subscribeTeams(paging: PagingConfig): void {
-    let count = 0;
+    // One subscription per endpoint: SNS keeps one per topic, protocol and endpoint, so an endpoint in several teams
+    // (the paging config lets it be only where their wards and smsKinds agree) is subscribed once for all of them.
+    const byEndpoint = new Map<string, { protocol: 'email' | 'sms' | 'https'; endpoint: string; teams: PageTeam[] }>();
     for (const team of PAGE_TEAMS) {
       const endpoints = paging.teams[team];
       if (!endpoints) continue;
+      for (const protocol of ['email', 'sms', 'https'] as const)
+        for (const endpoint of endpoints[protocol]) {
+          const key = `${protocol} ${endpoint}`;
+          const entry = byEndpoint.get(key) ?? { protocol, endpoint, teams: [] };
+          entry.teams.push(team);
+          byEndpoint.set(key, entry);
+        }
+    }
+    for (const { protocol, endpoint, teams } of byEndpoint.values()) {
+      const endpoints = paging.teams[teams[0]!]!;
       const filterPolicy: Record<string, sns.SubscriptionFilter> = {
-        teams: sns.SubscriptionFilter.stringFilter({ allowlist: [team] }),
+        teams: sns.SubscriptionFilter.stringFilter({ allowlist: teams }),
         ...(endpoints.wards ? { ward: sns.SubscriptionFilter.stringFilter({ allowlist: endpoints.wards }) } : {}),
       };
       const options = { filterPolicy, deadLetterQueue: this.pagesDlq };
-      for (const address of endpoints.email)
-        this.pagesTopic.addSubscription(new subs.EmailSubscription(address, { ...options, json: false }));
-      // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
-      const smsKinds = smsKindFilter(endpoints);
-      for (const phone of endpoints.sms) {
-        new sns.Subscription(this, `Pages${team}Sms${phone}`, {
+      if (protocol === 'email')
+        this.pagesTopic.addSubscription(new subs.EmailSubscription(endpoint, { ...options, json: false }));
+      else if (protocol === 'sms') {
+        // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
+        const smsKinds = smsKindFilter(endpoints);
+        new sns.Subscription(this, `Pages${teams.join('')}Sms${endpoint}`, {
           topic: this.pagesTopic,
           protocol: sns.SubscriptionProtocol.SMS,
-          endpoint: phone,
+          endpoint,
           ...options,
           ...(smsKinds
             ? { filterPolicy: { ...filterPolicy, kind: sns.SubscriptionFilter.stringFilter({ allowlist: smsKinds }) } }
             : {}),
         });
-      }
-      for (const url of endpoints.https) {
+      } else {
         this.pagesTopic.addSubscription(
-          new subs.UrlSubscription(url, {
+          new subs.UrlSubscription(endpoint, {
             ...options,
             protocol: sns.SubscriptionProtocol.HTTPS,
             rawMessageDelivery: false,
@@ -786,9 +797,8 @@ export class CrsAlertingStack extends Stack {
           }),
         );
       }
-      count += endpoints.email.length + endpoints.sms.length + endpoints.https.length;
     }
-    if (count === 0) {
+    if (byEndpoint.size === 0) {
       Annotations.of(this).addWarningV2(
         'crs:no-paging-endpoints',
         'no team endpoints configured: pages are published but nobody receives them (set -c pagingConfig=FILE)',

@@ -551,6 +551,19 @@ describe('pages that get answered', () => {
       }),
     );
   }, 120_000);
+
+  it('subscribes an endpoint of two teams once, for both (SNS keeps one subscription per endpoint: two failed the deploy)', () => {
+    const charge = { email: ['charge@hospital.example'], sms: ['+15550100009'], https: ['https://pager.example/icu'] };
+    const { stack } = templateApp({ context: { paging: { teams: { icu: charge, bedside: charge } } } });
+    const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription')).map(
+      (x) => (x as Resource).Properties,
+    );
+    for (const endpoint of [...charge.email, ...charge.sms, ...charge.https]) {
+      const of = subs.filter((p) => p.Endpoint === endpoint);
+      expect(of, endpoint).toHaveLength(1);
+      expect(of[0].FilterPolicy, endpoint).toEqual({ teams: ['icu', 'bedside'] });
+    }
+  }, 120_000);
 });
 
 describe('functions', () => {
