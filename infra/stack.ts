@@ -47,7 +47,7 @@ import {
 } from './capacity.ts';
 import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
-import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
+import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
 import type { PagingConfig } from './paging-config.ts';
 
 export interface Concurrency {
@@ -64,7 +64,7 @@ export interface CrsAlertingStackProps extends StackProps {
   /** Reserved concurrency per function: capacity no other function in the account can take. */
   concurrency?: Concurrency;
   /** Overrides of the routes' own rate limits (infra/throttles.ts), by route key. */
-  routeThrottles?: Record<string, Partial<RouteThrottle>>;
+  routeThrottles?: Record<string, Partial<Pick<RouteThrottle, 'rateLimit' | 'burstLimit'>>>;
   logRetention?: logs.RetentionDays;
   /** Backup retention, vault lock, a copy vault, CloudTrail data events on the audit table (infra/audit.ts). */
   audit?: Partial<AuditOptions>;
@@ -630,7 +630,9 @@ export class CrsAlertingStack extends Stack {
       integration: ackIntegration,
     });
     this.api.addRoutes({ path: ACK_ROUTES.api, methods: [apigwv2.HttpMethod.POST], integration: ackIntegration });
-    this.throttleRoutes(stage, routeThrottles(props.routeThrottles), accessLogs);
+    const throttles = routeThrottles(props.routeThrottles);
+    checkThrottlesFit(throttles, concurrency);
+    this.throttleRoutes(stage, throttles, accessLogs);
     const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
     for (const f of [this.notify, this.escalate, this.ack]) f.fn.addEnvironment(ENV.ackBaseUrl, ackBaseUrl);
 

@@ -153,6 +153,7 @@ describe('ingest endpoint', () => {
     for (const [, r] of ofType('AWS::ApiGatewayV2::Route')) {
       const fn = integrationFn[r.Properties.Target['Fn::Join'][1][1].Ref]!;
       const t = ROUTE_THROTTLES[r.Properties.RouteKey]!;
+      expect(fn, `${r.Properties.RouteKey} is the ${t.fn} function's`).toBe(idOf(synth.stack[t.fn].fn));
       held[fn] = (held[fn] ?? 0) + t.rateLimit * t.p99Seconds;
     }
     const [ingest, ack] = [synth.stack.ingest.fn, synth.stack.ack.fn].map(idOf);
@@ -164,7 +165,11 @@ describe('ingest endpoint', () => {
 
   it('takes a rate limit override per route, and refuses one for a route the API does not have, or a route without a limit', () => {
     const { stack } = templateApp({
-      context: { paging: PAGING, routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } } },
+      context: {
+        paging: PAGING,
+        routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } },
+        concurrency: { ingest: 71 }, // 50.5 + 200 x 0.1 more
+      },
     });
     const [stage] = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Stage')) as Resource[];
     expect(stage!.Properties.RouteSettings['POST /v1/messages']).toEqual({
@@ -1463,12 +1468,14 @@ describe('the stack as docs/runbook.md, docs/aws.md and docs/cost.md state it: p
 
   it("keeps the escalate function's 5 whatever the other functions' concurrency (its timers 2 and schedule 2 need 4)", () => {
     const { stack } = templateApp({
-      context: { paging: PAGING, concurrency: { ingest: 7, grade: 4, notify: 2, ack: 3 } },
+      context: { paging: PAGING, concurrency: { ingest: 51, grade: 4, notify: 2, ack: 6 } },
     });
     const r = Template.fromStack(stack).toJSON().Resources;
     const reserved = (f: { fn: { node: { defaultChild?: unknown } } }) =>
       r[stack.getLogicalId(f.fn.node.defaultChild as never)].Properties.ReservedConcurrentExecutions;
-    expect([stack.ingest, stack.grade, stack.notify, stack.escalate, stack.ack].map(reserved)).toEqual([7, 4, 2, 5, 3]);
+    expect([stack.ingest, stack.grade, stack.notify, stack.escalate, stack.ack].map(reserved)).toEqual([
+      51, 4, 2, 5, 6,
+    ]);
   }, 120_000);
 });
 
@@ -1701,6 +1708,7 @@ describe('route throttles overridden: pinned by a mutation run', () => {
       expect(() => routeThrottles({ 'POST /v1/acks': o })).toThrow(why);
     expect(routeThrottles({ 'POST /v1/acks': { rateLimit: 1, burstLimit: 1 } })['POST /v1/acks']).toEqual({
       name: 'AckApi',
+      fn: 'ack',
       rateLimit: 1,
       burstLimit: 1,
       p99Seconds: 0.2,
@@ -1826,4 +1834,79 @@ describe('audit retention: pinned by a mutation run', () => {
       CloudWatchLogsOfThisAccount: expect.arrayContaining(['kms:Encrypt*', 'kms:Decrypt*', 'kms:GenerateDataKey*']),
     });
   }, 60_000);
+});
+
+describe('deploy-time inputs: a mistake is refused at synth, naming the option', () => {
+  const refused = (context: Record<string, unknown>, message: RegExp) =>
+    expect(() => templateApp({ context: { paging: PAGING, ...context } })).toThrow(message);
+
+  it('refuses a context key the stack does not read (a typo deployed without what was asked), naming the one meant', () => {
+    refused({ capacty: 'provisioned' }, /context "capacty" is not an option of this stack \(did you mean capacity\?\)/);
+    refused({ backupVaultlock: 'true' }, /context "backupVaultlock" .*did you mean backupVaultLock/);
+    refused({ pagingconfig: './paging.json' }, /context "pagingconfig" .*did you mean pagingConfig/);
+    expect(() => templateApp({ context: { paging: PAGING, '@aws-cdk/core:checkSecretUsage': true } })).not.toThrow();
+  });
+
+  it('refuses an empty pagingConfig (an unset variable deployed a stack that pages nobody), a paging that is not JSON, and both', () => {
+    expect(() => templateApp({ context: { pagingConfig: '' } })).toThrow(
+      /context pagingConfig must name a JSON file of the paging endpoints \(got ""\)/,
+    );
+    expect(() => templateApp({ context: { paging: '{teams' } })).toThrow(/^context paging is not valid JSON/);
+    expect(() => templateApp({ context: { paging: PAGING, pagingConfig: './paging.json' } })).toThrow(
+      /context paging and pagingConfig are both given/,
+    );
+  });
+
+  it('refuses a route throttle override that would be ignored, or that lets Lambda throttle a function before the API answers 429', () => {
+    refused(
+      { routeThrottles: { 'POST /v1/messages': 400 } },
+      /routeThrottles: "POST \/v1\/messages" must be an object of rateLimit and burstLimit/,
+    );
+    refused(
+      { routeThrottles: { 'POST /v1/messages': { ratelimit: 400 } } },
+      /"POST \/v1\/messages" has no limit "ratelimit"/,
+    );
+    refused({ routeThrottles: '[1]' }, /routeThrottles must be a JSON object of routes/);
+    refused(
+      { routeThrottles: { 'POST /v1/acks': { rateLimit: 40 } } },
+      /the ack function's routes can hold 12 invocations at once .* over its reserved concurrency 10: raise concurrency\.ack to at least 12/,
+    );
+    expect(() =>
+      templateApp({
+        context: { paging: PAGING, routeThrottles: { 'POST /v1/acks': { rateLimit: 40 } }, concurrency: { ack: 12 } },
+      }),
+    ).not.toThrow();
+  });
+
+  it('locks the vault with backupVaultLock alone (one retention: a minimum and no maximum)', () => {
+    const { stack } = templateApp({ context: { paging: PAGING, backupVaultLock: 'true' } });
+    const [vault] = Object.values(Template.fromStack(stack).findResources('AWS::Backup::BackupVault')) as Resource[];
+    expect(vault!.Properties.LockConfiguration).toEqual({ MinRetentionDays: 35, ChangeableForDays: 3 });
+  });
+
+  it('refuses a region without an account (the stack deployed wherever the CLI pointed), and ids that are not AWS ones', () => {
+    const saved = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+    delete process.env.CDK_DEFAULT_ACCOUNT;
+    delete process.env.CDK_DEFAULT_REGION;
+    try {
+      refused({ region: 'eu-west-1' }, /context region is given without account/);
+      refused(
+        { account: '12345', region: 'eu-west-1' },
+        /context account must be an AWS account id of 12 digits \(got "12345"\)/,
+      );
+      refused(
+        { account: '123456789012', region: 'eu-west1' },
+        /context region must be an AWS region such as eu-west-1/,
+      );
+      expect(
+        templateApp({ context: { paging: PAGING, account: '123456789012', region: 'eu-west-1' } }).stack.region,
+      ).toBe('eu-west-1');
+    } finally {
+      for (const [k, v] of [
+        ['CDK_DEFAULT_ACCOUNT', saved.account],
+        ['CDK_DEFAULT_REGION', saved.region],
+      ] as const)
+        if (v !== undefined) process.env[k] = v;
+    }
+  });
 });
