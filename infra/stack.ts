@@ -48,7 +48,7 @@ import {
 import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
-import type { PagingConfig } from './paging-config.ts';
+import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
 
 export interface Concurrency {
   ingest: number;
@@ -205,11 +205,10 @@ export class CrsAlertingStack extends Stack {
 
     // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
     let gradingConfigJson: string | undefined;
-    if (props.gradingOverrides) {
-      const r = resolveConfig(props.gradingOverrides);
-      if (!r.ok) throw new Error(`invalid grading config: ${r.errors.join('; ')}`);
-      gradingConfigJson = JSON.stringify(props.gradingOverrides);
-    }
+    const resolved = resolveConfig(props.gradingOverrides ?? {});
+    if (!resolved.ok) throw new Error(`invalid grading config: ${resolved.errors.join('; ')}`);
+    if (props.gradingOverrides) gradingConfigJson = JSON.stringify(props.gradingOverrides);
+    checkEveryPagedTeamSubscribed(props.paging, resolved.config);
 
     // ---- Encryption: one customer managed key for queues, topics, tables, logs and backups.
     this.key = new kms.Key(this, 'Key', {

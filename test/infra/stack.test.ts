@@ -525,6 +525,7 @@ describe('pages that get answered', () => {
       context: {
         paging: {
           teams: {
+            ...PAGING.teams,
             hematology: { email: ['heme@hospital.example'], sms: ['+15550100001'], smsKinds: ['escalation', 'alert'] },
           },
         },
@@ -533,11 +534,11 @@ describe('pages that get answered', () => {
     const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription')).map(
       (x) => (x as Resource).Properties,
     );
-    expect(subs.find((x) => x.Protocol === 'sms')!.FilterPolicy).toEqual({
+    expect(subs.find((x) => x.Endpoint === '+15550100001')!.FilterPolicy).toEqual({
       teams: ['hematology'],
       kind: ['escalation', 'alert', 'test'],
     });
-    expect(subs.find((x) => x.Protocol === 'email')!.FilterPolicy).toEqual({ teams: ['hematology'] });
+    expect(subs.find((x) => x.Endpoint === 'heme@hospital.example')!.FilterPolicy).toEqual({ teams: ['hematology'] });
     expect(() =>
       templateApp({ context: { paging: { teams: { icu: { sms: ['+15550100002'], smsKinds: ['info'] } } } } }),
     ).toThrow(/teams\.icu\.smsKinds\.0: .*escalation/);
@@ -545,7 +546,7 @@ describe('pages that get answered', () => {
 
   it("subscribes the bedside team's endpoints like any other team", () => {
     const { stack } = templateApp({
-      context: { paging: { teams: { bedside: { sms: ['+15550100009'], wards: ['H4'] } } } },
+      context: { paging: { teams: { ...PAGING.teams, bedside: { sms: ['+15550100009'], wards: ['H4'] } } } },
     });
     const subs = Template.fromStack(stack).findResources('AWS::SNS::Subscription');
     expect(Object.values(subs).map((x) => (x as Resource).Properties)).toContainEqual(
@@ -559,7 +560,9 @@ describe('pages that get answered', () => {
 
   it('subscribes an endpoint of two teams once, for both (SNS keeps one subscription per endpoint: two failed the deploy)', () => {
     const charge = { email: ['charge@hospital.example'], sms: ['+15550100009'], https: ['https://pager.example/icu'] };
-    const { stack } = templateApp({ context: { paging: { teams: { icu: charge, bedside: charge } } } });
+    const { stack } = templateApp({
+      context: { paging: { teams: { ...PAGING.teams, icu: charge, bedside: charge } } },
+    });
     const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription')).map(
       (x) => (x as Resource).Properties,
     );
@@ -1693,7 +1696,11 @@ describe('the paging config from context: pinned by a mutation run', () => {
     expect(warnings({}).join()).toMatch(
       /no team endpoints configured[\s\S]*no alarm endpoints configured|no alarm endpoints configured[\s\S]*no team endpoints configured/,
     );
-    const smsOnly = warnings({ teams: { icu: { sms: ['+15550100002'] } }, alarms: { sms: ['+15550100000'] } });
+    const teams = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'];
+    const smsOnly = warnings({
+      teams: Object.fromEntries(teams.map((t, i) => [t, { sms: [`+1555010010${i}`] }])),
+      alarms: { sms: ['+15550100000'] },
+    });
     expect(smsOnly.filter((w) => /no (team|alarm) endpoints/.test(w))).toEqual([]);
   });
 });
@@ -1845,6 +1852,22 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
     refused({ backupVaultlock: 'true' }, /context "backupVaultlock" .*did you mean backupVaultLock/);
     refused({ pagingconfig: './paging.json' }, /context "pagingconfig" .*did you mean pagingConfig/);
     expect(() => templateApp({ context: { paging: PAGING, '@aws-cdk/core:checkSecretUsage': true } })).not.toThrow();
+  });
+
+  it('refuses a paging config without a team the configuration pages (its pages reached nobody), unless routed elsewhere', () => {
+    const { bedside: _, ...withoutBedside } = PAGING.teams;
+    expect(() => templateApp({ context: { paging: { ...PAGING, teams: withoutBedside } } })).toThrow(
+      /paging config: no endpoint for bedside \(paged by paging\.alertTeams\.staleFeed, paging\.alertTeams\.spo2\): its pages would reach nobody/,
+    );
+    const { icu: __, ...withoutIcu } = PAGING.teams;
+    expect(() => templateApp({ context: { paging: { teams: withoutIcu } } })).toThrow(
+      /no endpoint for icu \(paged by routing\.crs grade 3, routing\.crs grade 4, routing\.icans grade 3, routing\.icans grade 4\)/,
+    );
+    const elsewhere = { paging: { alertTeams: { staleFeed: ['icu'], spo2: ['hematology'] } } };
+    expect(() =>
+      templateApp({ context: { paging: { teams: withoutBedside }, gradingConfig: elsewhere } }),
+    ).not.toThrow();
+    expect(() => templateApp({ context: {} })).not.toThrow(); // no paging config at all: warned, for npm run synth
   });
 
   it('refuses an empty pagingConfig (an unset variable deployed a stack that pages nobody), a paging that is not JSON, and both', () => {
