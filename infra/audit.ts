@@ -129,16 +129,17 @@ export class AuditRetention extends Construct {
     });
 
     const longest = Math.max(o.backupRetentionDays, o.monthlyRetentionDays);
+    const shortest = Math.min(o.backupRetentionDays, o.monthlyRetentionDays || o.backupRetentionDays);
     this.vault = new backup.BackupVault(this, 'Vault', {
       encryptionKey: this.key,
       removalPolicy: RemovalPolicy.RETAIN,
       ...(o.vaultLock
         ? {
             lockConfiguration: {
-              minRetention: Duration.days(
-                Math.min(o.backupRetentionDays, o.monthlyRetentionDays || o.backupRetentionDays),
-              ),
-              maxRetention: Duration.days(longest),
+              minRetention: Duration.days(shortest),
+              // The CDK takes a maximum only above the minimum: with one retention (daily backups alone, or monthly
+              // ones kept as long) there is none, which stopped the synth of `-c backupVaultLock=true` alone.
+              ...(longest > shortest ? { maxRetention: Duration.days(longest) } : {}),
               // Compliance mode: after these 3 days of grace the lock can no longer be changed or removed.
               changeableFor: Duration.days(3),
             },

@@ -83,10 +83,89 @@ function auditFromContext(app: App): Partial<AuditOptions> {
   return { ...(flagContext(app, 'production') ? PRODUCTION_AUDIT : {}), ...given };
 }
 
+/** Every context key the app reads (`-c key=value`); docs/aws.md and docs/runbook.md say what each does. */
+const CONTEXT_KEYS = [
+  'pagingConfig',
+  'paging',
+  'gradingConfig',
+  'concurrency',
+  'logLevel',
+  'capacity',
+  'capacityLimits',
+  'historyTableClass',
+  'routeThrottles',
+  'hl7Zone',
+  'production',
+  'auditDataEvents',
+  'auditBackups',
+  'auditTrailRetentionDays',
+  'backupVaultLock',
+  'backupRetentionDays',
+  'backupMonthlyRetentionDays',
+  'backupColdStorageAfterDays',
+  'backupCopyVaultArn',
+  'account',
+  'region',
+] as const;
+
+/**
+ * A context key the app does not read is refused: a typo (`-c capacty=provisioned`, `-c backupVaultlock=true`) was
+ * ignored, and the stack deployed without what the operator asked for. The CDK's own keys (feature flags `@aws-cdk/...`,
+ * `aws:cdk:...`, the lookups cached in cdk.context.json) all have a colon or an @; `acknowledged-issue-numbers` is
+ * the CLI's too.
+ */
+function checkContextKeys(app: App): void {
+  const known: readonly string[] = CONTEXT_KEYS;
+  for (const key of Object.keys(app.node.getAllContext())) {
+    if (known.includes(key) || key.includes(':') || key.startsWith('@') || key === 'acknowledged-issue-numbers')
+      continue;
+    const like = known.find(
+      (k) => k.toLowerCase() === key.toLowerCase() || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2,
+    );
+    throw new Error(
+      `context ${JSON.stringify(key)} is not an option of this stack${like ? ` (did you mean ${like}?)` : ''}: the options are ${known.join(', ')} (docs/aws.md)`,
+    );
+  }
+}
+
+/** Levenshtein distance, for naming the option a typo meant. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * The account and region (context, else the CLI's `CDK_DEFAULT_*`): both or neither. `-c region=eu-west-1` without an
+ * account was dropped, and the environment-agnostic stack deployed wherever the CLI's credentials pointed.
+ */
+function environmentFromContext(app: App): { account?: string; region?: string } {
+  const given = (key: 'account' | 'region') => {
+    const v = app.node.tryGetContext(key);
+    return v === undefined ? undefined : String(v);
+  };
+  const account = given('account') ?? process.env.CDK_DEFAULT_ACCOUNT;
+  const region = given('region') ?? process.env.CDK_DEFAULT_REGION;
+  if (given('account') !== undefined && !/^\d{12}$/.test(account!))
+    throw new Error(`context account must be an AWS account id of 12 digits (got ${JSON.stringify(given('account'))})`);
+  if (given('region') !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region!))
+    throw new Error(`context region must be an AWS region such as eu-west-1 (got ${JSON.stringify(given('region'))})`);
+  if ((given('account') !== undefined || given('region') !== undefined) && (!account || !region))
+    throw new Error(
+      `context ${given('account') !== undefined ? 'account' : 'region'} is given without ${account ? 'region' : 'account'} (context or the CLI's credentials): the stack would deploy wherever the CLI points; give both`,
+    );
+  return { ...(account ? { account } : {}), ...(region ? { region } : {}) };
+}
+
 export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingStack } {
   const app = new App(props);
-  const account = app.node.tryGetContext('account') ?? process.env.CDK_DEFAULT_ACCOUNT;
-  const region = app.node.tryGetContext('region') ?? process.env.CDK_DEFAULT_REGION;
+  checkContextKeys(app);
+  const { account, region } = environmentFromContext(app);
   const concurrency = concurrencyContext(app);
   const stack = new CrsAlertingStack(app, STACK_NAME, {
     // Without an account and region the stack is environment-agnostic, so it synthesizes offline.

@@ -2,17 +2,37 @@
 // CDK context: `-c pagingConfig=FILE` (a JSON file) or `-c paging='{...}'` (the same JSON inline).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { GradingConfig } from '#domain/config.ts';
+import { PAGE_TEAMS } from '#domain/paging.ts';
 import { parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
 
 export type { PagingConfig } from '#domain/paging-endpoints.ts';
 
-/** Reads the paging config from context; no config means no subscriptions (the stack warns at synth). */
+/**
+ * Reads the paging config from context; no config means no subscriptions (the stack warns at synth). An empty
+ * `pagingConfig` (`-c pagingConfig=$PAGING` with the variable unset) is refused: it deployed a stack paging nobody.
+ */
 export function pagingConfigFromContext(tryGetContext: (key: string) => unknown, cwd = process.cwd()): PagingConfig {
   const inline = tryGetContext('paging');
-  if (inline !== undefined)
-    return parsePagingConfig(typeof inline === 'string' ? JSON.parse(inline) : inline, 'context paging');
   const file = tryGetContext('pagingConfig');
-  if (typeof file === 'string' && file !== '') {
+  if (inline !== undefined && file !== undefined)
+    throw new Error('context paging and pagingConfig are both given: give the paging config once, inline or as a file');
+  if (inline !== undefined) {
+    let json: unknown = inline;
+    if (typeof inline === 'string') {
+      try {
+        json = JSON.parse(inline);
+      } catch (err) {
+        throw new Error(`context paging is not valid JSON: ${(err as Error).message}`);
+      }
+    }
+    return parsePagingConfig(json, 'context paging');
+  }
+  if (file !== undefined) {
+    if (typeof file !== 'string' || file.trim() === '')
+      throw new Error(
+        `context pagingConfig must name a JSON file of the paging endpoints (got ${JSON.stringify(file)}): without it nobody is paged`,
+      );
     const path = resolve(cwd, file);
     let json: unknown;
     try {
@@ -23,4 +43,29 @@ export function pagingConfigFromContext(tryGetContext: (key: string) => unknown,
     return parsePagingConfig(json, path);
   }
   return parsePagingConfig({}, 'none given');
+}
+
+/**
+ * Refuses a paging config that leaves out a team the configuration pages (a grade's routing, an alert's teams): its
+ * pages were published to no subscriber and reached nobody, until the ladder ran out. No config at all is the
+ * synth without endpoints (warned at synth: `npm run synth` for review) and is not refused here.
+ */
+export function checkEveryPagedTeamSubscribed(paging: PagingConfig, config: GradingConfig): void {
+  const subscribed = (team: string) => {
+    const e = paging.teams[team as keyof PagingConfig['teams']];
+    return e !== undefined && e.email.length + e.sms.length + e.https.length > 0;
+  };
+  if (!PAGE_TEAMS.some(subscribed)) return;
+  const by = new Map<string, string[]>();
+  const note = (teams: readonly string[], where: string) => {
+    for (const team of teams) if (!subscribed(team)) by.set(team, [...(by.get(team) ?? []), where]);
+  };
+  for (const scale of ['crs', 'icans'] as const)
+    config.routing[scale].forEach((teams, i) => note(teams, `routing.${scale} grade ${i + 1}`));
+  note(config.paging.alertTeams.staleFeed, 'paging.alertTeams.staleFeed');
+  note(config.paging.alertTeams.spo2, 'paging.alertTeams.spo2');
+  if (by.size === 0) return;
+  throw new Error(
+    `paging config: no endpoint for ${[...by].map(([team, where]) => `${team} (paged by ${where.join(', ')})`).join('; ')}: its pages would reach nobody. Give the team endpoints, or route its pages to another team (gradingConfig)`,
+  );
 }

@@ -31,7 +31,7 @@ import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { resolveConfig } from '#domain/config.ts';
-import { PAGE_TEAMS } from '#domain/paging.ts';
+import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { smsKindFilter } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
@@ -47,8 +47,8 @@ import {
 } from './capacity.ts';
 import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
-import { DEFAULT_THROTTLE, routeThrottles, type RouteThrottle } from './throttles.ts';
-import type { PagingConfig } from './paging-config.ts';
+import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
+import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
 
 export interface Concurrency {
   ingest: number;
@@ -64,7 +64,7 @@ export interface CrsAlertingStackProps extends StackProps {
   /** Reserved concurrency per function: capacity no other function in the account can take. */
   concurrency?: Concurrency;
   /** Overrides of the routes' own rate limits (infra/throttles.ts), by route key. */
-  routeThrottles?: Record<string, Partial<RouteThrottle>>;
+  routeThrottles?: Record<string, Partial<Pick<RouteThrottle, 'rateLimit' | 'burstLimit'>>>;
   logRetention?: logs.RetentionDays;
   /** Backup retention, vault lock, a copy vault, CloudTrail data events on the audit table (infra/audit.ts). */
   audit?: Partial<AuditOptions>;
@@ -205,11 +205,10 @@ export class CrsAlertingStack extends Stack {
 
     // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
     let gradingConfigJson: string | undefined;
-    if (props.gradingOverrides) {
-      const r = resolveConfig(props.gradingOverrides);
-      if (!r.ok) throw new Error(`invalid grading config: ${r.errors.join('; ')}`);
-      gradingConfigJson = JSON.stringify(props.gradingOverrides);
-    }
+    const resolved = resolveConfig(props.gradingOverrides ?? {});
+    if (!resolved.ok) throw new Error(`invalid grading config: ${resolved.errors.join('; ')}`);
+    if (props.gradingOverrides) gradingConfigJson = JSON.stringify(props.gradingOverrides);
+    checkEveryPagedTeamSubscribed(props.paging, resolved.config);
 
     // ---- Encryption: one customer managed key for queues, topics, tables, logs and backups.
     this.key = new kms.Key(this, 'Key', {
@@ -630,7 +629,9 @@ export class CrsAlertingStack extends Stack {
       integration: ackIntegration,
     });
     this.api.addRoutes({ path: ACK_ROUTES.api, methods: [apigwv2.HttpMethod.POST], integration: ackIntegration });
-    this.throttleRoutes(stage, routeThrottles(props.routeThrottles), accessLogs);
+    const throttles = routeThrottles(props.routeThrottles);
+    checkThrottlesFit(throttles, concurrency);
+    this.throttleRoutes(stage, throttles, accessLogs);
     const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
     for (const f of [this.notify, this.escalate, this.ack]) f.fn.addEnvironment(ENV.ackBaseUrl, ackBaseUrl);
 
@@ -752,33 +753,44 @@ export class CrsAlertingStack extends Stack {
   }
 
   private subscribeTeams(paging: PagingConfig): void {
-    let count = 0;
+    // One subscription per endpoint: SNS keeps one per topic, protocol and endpoint, so an endpoint in several teams
+    // (the paging config lets it be only where their wards and smsKinds agree) is subscribed once for all of them.
+    const byEndpoint = new Map<string, { protocol: 'email' | 'sms' | 'https'; endpoint: string; teams: PageTeam[] }>();
     for (const team of PAGE_TEAMS) {
       const endpoints = paging.teams[team];
       if (!endpoints) continue;
+      for (const protocol of ['email', 'sms', 'https'] as const)
+        for (const endpoint of endpoints[protocol]) {
+          const key = `${protocol} ${endpoint}`;
+          const entry = byEndpoint.get(key) ?? { protocol, endpoint, teams: [] };
+          entry.teams.push(team);
+          byEndpoint.set(key, entry);
+        }
+    }
+    for (const { protocol, endpoint, teams } of byEndpoint.values()) {
+      const endpoints = paging.teams[teams[0]!]!;
       const filterPolicy: Record<string, sns.SubscriptionFilter> = {
-        teams: sns.SubscriptionFilter.stringFilter({ allowlist: [team] }),
+        teams: sns.SubscriptionFilter.stringFilter({ allowlist: teams }),
         ...(endpoints.wards ? { ward: sns.SubscriptionFilter.stringFilter({ allowlist: endpoints.wards }) } : {}),
       };
       const options = { filterPolicy, deadLetterQueue: this.pagesDlq };
-      for (const address of endpoints.email)
-        this.pagesTopic.addSubscription(new subs.EmailSubscription(address, { ...options, json: false }));
-      // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
-      const smsKinds = smsKindFilter(endpoints);
-      for (const phone of endpoints.sms) {
-        new sns.Subscription(this, `Pages${team}Sms${phone}`, {
+      if (protocol === 'email')
+        this.pagesTopic.addSubscription(new subs.EmailSubscription(endpoint, { ...options, json: false }));
+      else if (protocol === 'sms') {
+        // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
+        const smsKinds = smsKindFilter(endpoints);
+        new sns.Subscription(this, `Pages${teams.join('')}Sms${endpoint}`, {
           topic: this.pagesTopic,
           protocol: sns.SubscriptionProtocol.SMS,
-          endpoint: phone,
+          endpoint,
           ...options,
           ...(smsKinds
             ? { filterPolicy: { ...filterPolicy, kind: sns.SubscriptionFilter.stringFilter({ allowlist: smsKinds }) } }
             : {}),
         });
-      }
-      for (const url of endpoints.https) {
+      } else {
         this.pagesTopic.addSubscription(
-          new subs.UrlSubscription(url, {
+          new subs.UrlSubscription(endpoint, {
             ...options,
             protocol: sns.SubscriptionProtocol.HTTPS,
             rawMessageDelivery: false,
@@ -786,9 +798,8 @@ export class CrsAlertingStack extends Stack {
           }),
         );
       }
-      count += endpoints.email.length + endpoints.sms.length + endpoints.https.length;
     }
-    if (count === 0) {
+    if (byEndpoint.size === 0) {
       Annotations.of(this).addWarningV2(
         'crs:no-paging-endpoints',
         'no team endpoints configured: pages are published but nobody receives them (set -c pagingConfig=FILE)',

@@ -13,6 +13,8 @@ import { ROUTES } from '#app/ingest.ts';
 export interface RouteThrottle {
   /** Names the route's 429 alarm (Throttled<name>) and says who calls it. */
   name: string;
+  /** The function behind the route, whose reserved concurrency its rate must fit in. */
+  fn: 'ingest' | 'ack';
   /** Requests per second, steady. */
   rateLimit: number;
   /** Requests at once above the steady rate. */
@@ -22,33 +24,62 @@ export interface RouteThrottle {
 }
 
 export const ROUTE_THROTTLES: Record<string, RouteThrottle> = {
-  [`POST ${ROUTES.single}`]: { name: 'DeviceMessages', rateLimit: 200, burstLimit: 400, p99Seconds: 0.1 },
-  [`POST ${ROUTES.batch}`]: { name: 'DeviceBatches', rateLimit: 20, burstLimit: 40, p99Seconds: 0.5 },
-  [`POST ${HL7_ROUTE}`]: { name: 'Hl7Messages', rateLimit: 50, burstLimit: 100, p99Seconds: 0.1 },
-  [`POST ${FHIR_BASE}`]: { name: 'FhirBundles', rateLimit: 10, burstLimit: 20, p99Seconds: 0.5 },
+  [`POST ${ROUTES.single}`]: { name: 'DeviceMessages', fn: 'ingest', rateLimit: 200, burstLimit: 400, p99Seconds: 0.1 },
+  [`POST ${ROUTES.batch}`]: { name: 'DeviceBatches', fn: 'ingest', rateLimit: 20, burstLimit: 40, p99Seconds: 0.5 },
+  [`POST ${HL7_ROUTE}`]: { name: 'Hl7Messages', fn: 'ingest', rateLimit: 50, burstLimit: 100, p99Seconds: 0.1 },
+  [`POST ${FHIR_BASE}`]: { name: 'FhirBundles', fn: 'ingest', rateLimit: 10, burstLimit: 20, p99Seconds: 0.5 },
   // A Bundle posted as a resource (what many clients do; FHIR's own place for a batch is the base): as a Bundle.
-  [`POST ${FHIR_BASE}/Bundle`]: { name: 'FhirBundlesAsResource', rateLimit: 10, burstLimit: 20, p99Seconds: 0.5 },
-  [`POST ${FHIR_BASE}/{resource}`]: { name: 'FhirResources', rateLimit: 50, burstLimit: 100, p99Seconds: 0.1 },
-  [`GET ${FHIR_METADATA_ROUTE}`]: { name: 'FhirMetadata', rateLimit: 5, burstLimit: 10, p99Seconds: 0.1 },
-  [`GET ${ACK_ROUTES.link}`]: { name: 'AckLinkOpened', rateLimit: 10, burstLimit: 20, p99Seconds: 0.2 },
-  [`POST ${ACK_ROUTES.link}`]: { name: 'AckLinkAnswered', rateLimit: 10, burstLimit: 20, p99Seconds: 0.2 },
-  [`POST ${ACK_ROUTES.api}`]: { name: 'AckApi', rateLimit: 10, burstLimit: 20, p99Seconds: 0.2 },
+  [`POST ${FHIR_BASE}/Bundle`]: {
+    name: 'FhirBundlesAsResource',
+    fn: 'ingest',
+    rateLimit: 10,
+    burstLimit: 20,
+    p99Seconds: 0.5,
+  },
+  [`POST ${FHIR_BASE}/{resource}`]: {
+    name: 'FhirResources',
+    fn: 'ingest',
+    rateLimit: 50,
+    burstLimit: 100,
+    p99Seconds: 0.1,
+  },
+  [`GET ${FHIR_METADATA_ROUTE}`]: { name: 'FhirMetadata', fn: 'ingest', rateLimit: 5, burstLimit: 10, p99Seconds: 0.1 },
+  [`GET ${ACK_ROUTES.link}`]: { name: 'AckLinkOpened', fn: 'ack', rateLimit: 10, burstLimit: 20, p99Seconds: 0.2 },
+  [`POST ${ACK_ROUTES.link}`]: { name: 'AckLinkAnswered', fn: 'ack', rateLimit: 10, burstLimit: 20, p99Seconds: 0.2 },
+  [`POST ${ACK_ROUTES.api}`]: { name: 'AckApi', fn: 'ack', rateLimit: 10, burstLimit: 20, p99Seconds: 0.2 },
 };
 
 /** Any other request (a path no route has, answered 404 at the edge) shares this. */
 export const DEFAULT_THROTTLE = { rateLimit: 50, burstLimit: 100 };
 
+const OVERRIDABLE = ['rateLimit', 'burstLimit'] as const;
+type RouteLimits = Pick<RouteThrottle, (typeof OVERRIDABLE)[number]>;
+
 /**
  * The throttles with the operator's overrides (context `routeThrottles`: {"POST /v1/messages": {"rateLimit": 400,
- * "burstLimit": 800}}); an override for a route the API does not have is refused.
+ * "burstLimit": 800}}); an override for a route the API does not have is refused, and so is one that is not an
+ * object of rateLimit and burstLimit (`{"POST /v1/messages": 400}` or a `ratelimit` was taken as no override).
  */
-export function routeThrottles(overrides: Record<string, Partial<RouteThrottle>> = {}): Record<string, RouteThrottle> {
+export function routeThrottles(overrides: unknown = {}): Record<string, RouteThrottle> {
   const out: Record<string, RouteThrottle> = { ...ROUTE_THROTTLES };
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(overrides))
+    throw new Error(
+      `routeThrottles must be a JSON object of routes, e.g. {"POST /v1/messages":{"rateLimit":400,"burstLimit":800}} (got ${JSON.stringify(overrides)})`,
+    );
   for (const [key, o] of Object.entries(overrides)) {
     const base = out[key];
     if (!base) throw new Error(`routeThrottles: no route "${key}" (routes: ${Object.keys(out).join(', ')})`);
-    const merged = { ...base, ...o };
-    for (const f of ['rateLimit', 'burstLimit'] as const) {
+    if (!isObject(o) || Object.keys(o).length === 0)
+      throw new Error(
+        `routeThrottles: "${key}" must be an object of ${OVERRIDABLE.join(' and ')} (got ${JSON.stringify(o)})`,
+      );
+    for (const f of Object.keys(o))
+      if (!(OVERRIDABLE as readonly string[]).includes(f))
+        throw new Error(`routeThrottles: "${key}" has no limit "${f}" (${OVERRIDABLE.join(', ')})`);
+    const merged = { ...base, ...(o as Partial<RouteLimits>) };
+    for (const f of OVERRIDABLE) {
       if (!Number.isInteger(merged[f]) || merged[f] < 1)
         throw new Error(
           `routeThrottles: "${key}".${f} must be a whole number of at least 1 (got ${JSON.stringify(merged[f])})`,
@@ -57,4 +88,31 @@ export function routeThrottles(overrides: Record<string, Partial<RouteThrottle>>
     out[key] = merged;
   }
   return out;
+}
+
+/**
+ * Refuses throttles whose routes hold more of a function than its reserved concurrency (each route its rate times
+ * its p99 duration): raising a rate alone let Lambda throttle the function before the API answered 429, so a
+ * device got a 5xx and a clinician's acknowledgement failed.
+ */
+export function checkThrottlesFit(
+  throttles: Record<string, RouteThrottle>,
+  reserved: Record<RouteThrottle['fn'], number>,
+): void {
+  const held: Record<string, number> = {};
+  for (const t of Object.values(throttles)) held[t.fn] = (held[t.fn] ?? 0) + t.rateLimit * t.p99Seconds;
+  for (const [fn, n] of Object.entries(held)) {
+    const limit = reserved[fn as RouteThrottle['fn']];
+    if (n > limit + 1e-9)
+      throw new Error(
+        `routeThrottles: the ${fn} function's routes can hold ${Math.round(n * 10) / 10} invocations at once (each rate x its p99 duration: ${Object.entries(
+          throttles,
+        )
+          .filter(([, t]) => t.fn === fn)
+          .map(([k, t]) => `${k} ${t.rateLimit}/s x ${t.p99Seconds} s`)
+          .join(
+            ', ',
+          )}), over its reserved concurrency ${limit}: raise concurrency.${fn} to at least ${Math.ceil(n - 1e-9)}, or lower the rates`,
+      );
+  }
 }

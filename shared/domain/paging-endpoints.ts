@@ -1,6 +1,7 @@
 // Who gets paged on AWS: each team's endpoints (email, SMS, HTTPS), and the operators' endpoints for alarms. The
 // stack subscribes them (infra/paging-config.ts reads it from CDK context); `crs doctor` checks a deployment against it.
 import * as z from './zod.ts';
+import { WARD } from './contract.ts';
 import { PAGE_TEAMS, type Page } from './paging.ts';
 
 /** The kinds of page: two that wait for an answer and climb the ladder, and their informational ends. */
@@ -16,9 +17,18 @@ const sms = z.string().check(
     error: (iss) => `${JSON.stringify(iss.input)} is not an E.164 phone number (+15551234567)`,
   }),
 );
+/** An https:// URL with a host, as SNS takes it: "https:///x" (no host) or a port over 65535 failed the deploy. */
+function isHttpsUrl(s: string): boolean {
+  if (!/^https:\/\/[^\s/<>"{}|\\^`]+(?:[/?#][^\s<>"{}|\\^`]*)?$/.test(s)) return false;
+  try {
+    return new URL(s).hostname !== '';
+  } catch {
+    return false;
+  }
+}
 const https = z.string().check(
-  z.regex(/^https:\/\/[^\s]+$/, {
-    error: (iss) => `${JSON.stringify(iss.input)} is not an https:// URL (TLS is required)`,
+  z.refine(isHttpsUrl, {
+    error: (iss) => `${JSON.stringify(iss.input)} is not an https:// URL with a host (TLS is required)`,
   }),
 );
 
@@ -30,7 +40,7 @@ const Endpoints = z.strictObject({
 
 const TeamEndpoints = z.extend(Endpoints, {
   /** Only pages for patients on these wards (all wards when absent). */
-  wards: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
+  wards: z.optional(z.array(WARD).check(z.minLength(1))),
   /**
    * The kinds of page this team's SMS numbers get (every kind when absent): e.g. only those that wait for an answer
    * (escalation, alert), the informational ones (de-escalation, alert-cleared) going by email and HTTPS only. SNS
@@ -47,13 +57,62 @@ const PagingConfigSchema = z.strictObject({
 export type PagingConfig = z.infer<typeof PagingConfigSchema>;
 type TeamEndpointsConfig = z.infer<typeof TeamEndpoints>;
 
+/** SNS refuses a filter policy whose values combine to more than this (teams x wards x kinds). */
+const MAX_FILTER_COMBINATIONS = 150;
+
 export function parsePagingConfig(value: unknown, where: string): PagingConfig {
   const r = PagingConfigSchema.safeParse(value);
-  if (!r.success) {
-    const errors = r.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
-    throw new Error(`invalid paging config (${where}): ${errors.join('; ')}`);
+  const errors = r.success
+    ? subscriptionErrors(r.data)
+    : r.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
+  if (errors.length > 0) throw new Error(`invalid paging config (${where}): ${errors.join('; ')}`);
+  return r.data as PagingConfig;
+}
+
+/**
+ * What SNS would refuse at deploy, or take and page nobody with: a team with no endpoint; an endpoint listed twice
+ * (SNS keeps one subscription per topic, protocol and endpoint: a second failed the deploy, or shared the first's);
+ * an endpoint in two teams whose subscriptions would need other filters (the stack subscribes it once for the teams
+ * whose wards and smsKinds agree); a filter policy over SNS's 150 combinations of values.
+ */
+function subscriptionErrors(config: PagingConfig): string[] {
+  const errors: string[] = [];
+  const protocols = ['email', 'sms', 'https'] as const;
+  const seen = new Map<string, { at: string; team?: string; filter: string }>();
+  const check = (at: string, key: string, team: string | undefined, filter: string, endpoint: string) => {
+    const first = seen.get(key);
+    if (!first) seen.set(key, { at, ...(team ? { team } : {}), filter });
+    else if (first.team === team) errors.push(`${at}: ${JSON.stringify(endpoint)} is listed twice (also ${first.at})`);
+    else if (first.filter !== filter)
+      errors.push(
+        `${at}: ${JSON.stringify(endpoint)} is also ${first.at}, whose wards and smsKinds differ: SNS subscribes an endpoint once per topic, so it can be in two teams only with the same filters`,
+      );
+  };
+  for (const team of PAGE_TEAMS) {
+    const e = config.teams[team];
+    if (!e) continue;
+    if (e.email.length + e.sms.length + e.https.length === 0)
+      errors.push(`teams.${team}: no endpoint (email, sms or https): its pages would reach nobody`);
+    const wards = e.wards ? [...new Set(e.wards)].sort() : null;
+    for (const protocol of protocols) {
+      const kinds = protocol === 'sms' ? (smsKindFilter(e)?.slice().sort() ?? null) : null;
+      const filter = JSON.stringify({ wards, kinds });
+      e[protocol].forEach((endpoint, i) =>
+        check(`teams.${team}.${protocol}.${i}`, `${protocol} ${endpoint}`, team, filter, endpoint),
+      );
+      const combinations = (e.wards?.length ?? 1) * (kinds?.length ?? 1);
+      if (e.wards && e[protocol].length > 0 && combinations > MAX_FILTER_COMBINATIONS)
+        errors.push(
+          `teams.${team}.wards: ${e.wards.length} wards x ${kinds?.length ?? 1} kind${kinds && kinds.length > 1 ? 's' : ''} of page is over the ${MAX_FILTER_COMBINATIONS} values SNS allows in a filter policy (its ${protocol} subscriptions)`,
+        );
+    }
   }
-  return r.data;
+  seen.clear();
+  for (const protocol of protocols)
+    config.alarms[protocol].forEach((endpoint, i) =>
+      check(`alarms.${protocol}.${i}`, `${protocol} ${endpoint}`, 'alarms', '', endpoint),
+    );
+  return [...new Set(errors)];
 }
 
 /**

@@ -153,6 +153,7 @@ describe('ingest endpoint', () => {
     for (const [, r] of ofType('AWS::ApiGatewayV2::Route')) {
       const fn = integrationFn[r.Properties.Target['Fn::Join'][1][1].Ref]!;
       const t = ROUTE_THROTTLES[r.Properties.RouteKey]!;
+      expect(fn, `${r.Properties.RouteKey} is the ${t.fn} function's`).toBe(idOf(synth.stack[t.fn].fn));
       held[fn] = (held[fn] ?? 0) + t.rateLimit * t.p99Seconds;
     }
     const [ingest, ack] = [synth.stack.ingest.fn, synth.stack.ack.fn].map(idOf);
@@ -164,7 +165,11 @@ describe('ingest endpoint', () => {
 
   it('takes a rate limit override per route, and refuses one for a route the API does not have, or a route without a limit', () => {
     const { stack } = templateApp({
-      context: { paging: PAGING, routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } } },
+      context: {
+        paging: PAGING,
+        routeThrottles: { 'POST /v1/messages': { rateLimit: 400, burstLimit: 800 } },
+        concurrency: { ingest: 71 }, // 50.5 + 200 x 0.1 more
+      },
     });
     const [stage] = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Stage')) as Resource[];
     expect(stage!.Properties.RouteSettings['POST /v1/messages']).toEqual({
@@ -520,6 +525,7 @@ describe('pages that get answered', () => {
       context: {
         paging: {
           teams: {
+            ...PAGING.teams,
             hematology: { email: ['heme@hospital.example'], sms: ['+15550100001'], smsKinds: ['escalation', 'alert'] },
           },
         },
@@ -528,11 +534,11 @@ describe('pages that get answered', () => {
     const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription')).map(
       (x) => (x as Resource).Properties,
     );
-    expect(subs.find((x) => x.Protocol === 'sms')!.FilterPolicy).toEqual({
+    expect(subs.find((x) => x.Endpoint === '+15550100001')!.FilterPolicy).toEqual({
       teams: ['hematology'],
       kind: ['escalation', 'alert', 'test'],
     });
-    expect(subs.find((x) => x.Protocol === 'email')!.FilterPolicy).toEqual({ teams: ['hematology'] });
+    expect(subs.find((x) => x.Endpoint === 'heme@hospital.example')!.FilterPolicy).toEqual({ teams: ['hematology'] });
     expect(() =>
       templateApp({ context: { paging: { teams: { icu: { sms: ['+15550100002'], smsKinds: ['info'] } } } } }),
     ).toThrow(/teams\.icu\.smsKinds\.0: .*escalation/);
@@ -540,7 +546,7 @@ describe('pages that get answered', () => {
 
   it("subscribes the bedside team's endpoints like any other team", () => {
     const { stack } = templateApp({
-      context: { paging: { teams: { bedside: { sms: ['+15550100009'], wards: ['H4'] } } } },
+      context: { paging: { teams: { ...PAGING.teams, bedside: { sms: ['+15550100009'], wards: ['H4'] } } } },
     });
     const subs = Template.fromStack(stack).findResources('AWS::SNS::Subscription');
     expect(Object.values(subs).map((x) => (x as Resource).Properties)).toContainEqual(
@@ -550,6 +556,21 @@ describe('pages that get answered', () => {
         FilterPolicy: { teams: ['bedside'], ward: ['H4'] },
       }),
     );
+  }, 120_000);
+
+  it('subscribes an endpoint of two teams once, for both (SNS keeps one subscription per endpoint: two failed the deploy)', () => {
+    const charge = { email: ['charge@hospital.example'], sms: ['+15550100009'], https: ['https://pager.example/icu'] };
+    const { stack } = templateApp({
+      context: { paging: { teams: { ...PAGING.teams, icu: charge, bedside: charge } } },
+    });
+    const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription')).map(
+      (x) => (x as Resource).Properties,
+    );
+    for (const endpoint of [...charge.email, ...charge.sms, ...charge.https]) {
+      const of = subs.filter((p) => p.Endpoint === endpoint);
+      expect(of, endpoint).toHaveLength(1);
+      expect(of[0].FilterPolicy, endpoint).toEqual({ teams: ['icu', 'bedside'] });
+    }
   }, 120_000);
 });
 
@@ -1450,12 +1471,14 @@ describe('the stack as docs/runbook.md, docs/aws.md and docs/cost.md state it: p
 
   it("keeps the escalate function's 5 whatever the other functions' concurrency (its timers 2 and schedule 2 need 4)", () => {
     const { stack } = templateApp({
-      context: { paging: PAGING, concurrency: { ingest: 7, grade: 4, notify: 2, ack: 3 } },
+      context: { paging: PAGING, concurrency: { ingest: 51, grade: 4, notify: 2, ack: 6 } },
     });
     const r = Template.fromStack(stack).toJSON().Resources;
     const reserved = (f: { fn: { node: { defaultChild?: unknown } } }) =>
       r[stack.getLogicalId(f.fn.node.defaultChild as never)].Properties.ReservedConcurrentExecutions;
-    expect([stack.ingest, stack.grade, stack.notify, stack.escalate, stack.ack].map(reserved)).toEqual([7, 4, 2, 5, 3]);
+    expect([stack.ingest, stack.grade, stack.notify, stack.escalate, stack.ack].map(reserved)).toEqual([
+      51, 4, 2, 5, 6,
+    ]);
   }, 120_000);
 });
 
@@ -1673,7 +1696,11 @@ describe('the paging config from context: pinned by a mutation run', () => {
     expect(warnings({}).join()).toMatch(
       /no team endpoints configured[\s\S]*no alarm endpoints configured|no alarm endpoints configured[\s\S]*no team endpoints configured/,
     );
-    const smsOnly = warnings({ teams: { icu: { sms: ['+15550100002'] } }, alarms: { sms: ['+15550100000'] } });
+    const teams = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'];
+    const smsOnly = warnings({
+      teams: Object.fromEntries(teams.map((t, i) => [t, { sms: [`+1555010010${i}`] }])),
+      alarms: { sms: ['+15550100000'] },
+    });
     expect(smsOnly.filter((w) => /no (team|alarm) endpoints/.test(w))).toEqual([]);
   });
 });
@@ -1688,6 +1715,7 @@ describe('route throttles overridden: pinned by a mutation run', () => {
       expect(() => routeThrottles({ 'POST /v1/acks': o })).toThrow(why);
     expect(routeThrottles({ 'POST /v1/acks': { rateLimit: 1, burstLimit: 1 } })['POST /v1/acks']).toEqual({
       name: 'AckApi',
+      fn: 'ack',
       rateLimit: 1,
       burstLimit: 1,
       p99Seconds: 0.2,
@@ -1813,4 +1841,95 @@ describe('audit retention: pinned by a mutation run', () => {
       CloudWatchLogsOfThisAccount: expect.arrayContaining(['kms:Encrypt*', 'kms:Decrypt*', 'kms:GenerateDataKey*']),
     });
   }, 60_000);
+});
+
+describe('deploy-time inputs: a mistake is refused at synth, naming the option', () => {
+  const refused = (context: Record<string, unknown>, message: RegExp) =>
+    expect(() => templateApp({ context: { paging: PAGING, ...context } })).toThrow(message);
+
+  it('refuses a context key the stack does not read (a typo deployed without what was asked), naming the one meant', () => {
+    refused({ capacty: 'provisioned' }, /context "capacty" is not an option of this stack \(did you mean capacity\?\)/);
+    refused({ backupVaultlock: 'true' }, /context "backupVaultlock" .*did you mean backupVaultLock/);
+    refused({ pagingconfig: './paging.json' }, /context "pagingconfig" .*did you mean pagingConfig/);
+    expect(() => templateApp({ context: { paging: PAGING, '@aws-cdk/core:checkSecretUsage': true } })).not.toThrow();
+  });
+
+  it('refuses a paging config without a team the configuration pages (its pages reached nobody), unless routed elsewhere', () => {
+    const { bedside: _, ...withoutBedside } = PAGING.teams;
+    expect(() => templateApp({ context: { paging: { ...PAGING, teams: withoutBedside } } })).toThrow(
+      /paging config: no endpoint for bedside \(paged by paging\.alertTeams\.staleFeed, paging\.alertTeams\.spo2\): its pages would reach nobody/,
+    );
+    const { icu: __, ...withoutIcu } = PAGING.teams;
+    expect(() => templateApp({ context: { paging: { teams: withoutIcu } } })).toThrow(
+      /no endpoint for icu \(paged by routing\.crs grade 3, routing\.crs grade 4, routing\.icans grade 3, routing\.icans grade 4\)/,
+    );
+    const elsewhere = { paging: { alertTeams: { staleFeed: ['icu'], spo2: ['hematology'] } } };
+    expect(() =>
+      templateApp({ context: { paging: { teams: withoutBedside }, gradingConfig: elsewhere } }),
+    ).not.toThrow();
+    expect(() => templateApp({ context: {} })).not.toThrow(); // no paging config at all: warned, for npm run synth
+  });
+
+  it('refuses an empty pagingConfig (an unset variable deployed a stack that pages nobody), a paging that is not JSON, and both', () => {
+    expect(() => templateApp({ context: { pagingConfig: '' } })).toThrow(
+      /context pagingConfig must name a JSON file of the paging endpoints \(got ""\)/,
+    );
+    expect(() => templateApp({ context: { paging: '{teams' } })).toThrow(/^context paging is not valid JSON/);
+    expect(() => templateApp({ context: { paging: PAGING, pagingConfig: './paging.json' } })).toThrow(
+      /context paging and pagingConfig are both given/,
+    );
+  });
+
+  it('refuses a route throttle override that would be ignored, or that lets Lambda throttle a function before the API answers 429', () => {
+    refused(
+      { routeThrottles: { 'POST /v1/messages': 400 } },
+      /routeThrottles: "POST \/v1\/messages" must be an object of rateLimit and burstLimit/,
+    );
+    refused(
+      { routeThrottles: { 'POST /v1/messages': { ratelimit: 400 } } },
+      /"POST \/v1\/messages" has no limit "ratelimit"/,
+    );
+    refused({ routeThrottles: '[1]' }, /routeThrottles must be a JSON object of routes/);
+    refused(
+      { routeThrottles: { 'POST /v1/acks': { rateLimit: 40 } } },
+      /the ack function's routes can hold 12 invocations at once .* over its reserved concurrency 10: raise concurrency\.ack to at least 12/,
+    );
+    expect(() =>
+      templateApp({
+        context: { paging: PAGING, routeThrottles: { 'POST /v1/acks': { rateLimit: 40 } }, concurrency: { ack: 12 } },
+      }),
+    ).not.toThrow();
+  });
+
+  it('locks the vault with backupVaultLock alone (one retention: a minimum and no maximum)', () => {
+    const { stack } = templateApp({ context: { paging: PAGING, backupVaultLock: 'true' } });
+    const [vault] = Object.values(Template.fromStack(stack).findResources('AWS::Backup::BackupVault')) as Resource[];
+    expect(vault!.Properties.LockConfiguration).toEqual({ MinRetentionDays: 35, ChangeableForDays: 3 });
+  });
+
+  it('refuses a region without an account (the stack deployed wherever the CLI pointed), and ids that are not AWS ones', () => {
+    const saved = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+    delete process.env.CDK_DEFAULT_ACCOUNT;
+    delete process.env.CDK_DEFAULT_REGION;
+    try {
+      refused({ region: 'eu-west-1' }, /context region is given without account/);
+      refused(
+        { account: '12345', region: 'eu-west-1' },
+        /context account must be an AWS account id of 12 digits \(got "12345"\)/,
+      );
+      refused(
+        { account: '123456789012', region: 'eu-west1' },
+        /context region must be an AWS region such as eu-west-1/,
+      );
+      expect(
+        templateApp({ context: { paging: PAGING, account: '123456789012', region: 'eu-west-1' } }).stack.region,
+      ).toBe('eu-west-1');
+    } finally {
+      for (const [k, v] of [
+        ['CDK_DEFAULT_ACCOUNT', saved.account],
+        ['CDK_DEFAULT_REGION', saved.region],
+      ] as const)
+        if (v !== undefined) process.env[k] = v;
+    }
+  });
 });

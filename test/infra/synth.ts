@@ -12,6 +12,7 @@ export const PAGING = {
     icu: { email: ['icu-charge@hospital.example'], https: ['https://paging.hospital.example/hooks/icu'] },
     neurology: { sms: ['+15550100003'], wards: ['H4', 'H5'] },
     radiology: { https: ['https://paging.hospital.example/hooks/radiology'] },
+    bedside: { https: ['https://paging.hospital.example/hooks/bedside'], wards: ['H4'] },
   },
   alarms: { email: ['platform-oncall@hospital.example'] },
 };
