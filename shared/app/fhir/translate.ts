@@ -125,7 +125,7 @@ export function translateResources(
     issues.push(...own);
     if (!independent || !own.some((i) => i.severity !== 'warning')) fragments.push(...f);
   }
-  return { translated: assemble(fragments, issues), issues };
+  return { translated: assemble(oneVasopressorSet(fragments, o.deviceId), issues), issues };
 }
 
 const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
@@ -896,6 +896,27 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
   const name = product?.text ?? codingsOf(product).find((c) => c.code)?.code;
   if (typeof name === 'string' && name) out.push(frag('enrolment.product', name, 'usedCode[0]'));
   return out;
+}
+
+/**
+ * The vasopressors of one patient at one time in one request are the complete set infusing (docs/interfaces.md):
+ * one section, whichever pumps (each MedicationAdministration naming its own Device) or chart they come from. Left
+ * in one message per pump, each was a complete set of its own, and the later at the instant replaced the others
+ * (grading-rules section 6): two drugs were one agent, and a stopped pump's [] took an infusing one away. When they
+ * come from more than one source, the set is the sender's: kind `pump` when every one names a pump, else `ehr`.
+ */
+function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
+  const sources = new Map<string, Set<string>>();
+  for (const f of fragments)
+    if (f.key === 'vasopressors') {
+      const at = `${f.patientId}\n${f.ms}`;
+      sources.set(at, (sources.get(at) ?? new Set()).add(`${f.kind}\n${f.deviceId}`));
+    }
+  return fragments.map((f) => {
+    if (f.key !== 'vasopressors' || sources.get(`${f.patientId}\n${f.ms}`)!.size === 1) return f;
+    const all = fragments.filter((g) => g.key === 'vasopressors' && g.patientId === f.patientId && g.ms === f.ms);
+    return { ...f, deviceId: sender, kind: all.every((g) => g.kind === 'pump') ? 'pump' : 'ehr' };
+  });
 }
 
 /** Fragments of one patient, source and time as one contract message each. */
