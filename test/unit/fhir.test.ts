@@ -173,6 +173,51 @@ describe('FHIR ingest', () => {
     expect(queue.messages).toEqual([]);
   });
 
+  // Date.parse rolls an impossible date over (30 February is 2 March, 24:00 the next day): the reading was graded
+  // days away from when it was taken. HL7's DTM was checked for a real date already; FHIR's is now too.
+  it('refuses an effective time that is no real date and time, or whose offset no zone has, never rolled over', () => {
+    for (const when of [
+      '2026-02-30T08:00:00+01:00',
+      '2026-01-10T24:00:00Z',
+      '2026-01-10T08:60:00Z',
+      '2026-01-10T08:00:60Z',
+      '2026-01-10T08:00:00+01:75',
+      '2026-01-10T08:00:00+14:30',
+      '2026-13-10T08:00:00Z',
+    ]) {
+      const t = translateResources(
+        [
+          {
+            resource: obs(
+              { system: LOINC_SYSTEM, code: '8310-5' },
+              { valueQuantity: qty(39, 'Cel'), effectiveDateTime: when },
+            ),
+            at: 'Observation',
+          },
+        ],
+        { deviceId: 'gw-1' },
+      );
+      expect([when, t.translated, t.issues.map((i) => [i.code, i.expression])]).toEqual([
+        when,
+        [],
+        [['value', 'Observation.effectiveDateTime']],
+      ]);
+    }
+    const ok = translateResources(
+      [
+        {
+          resource: obs(
+            { system: LOINC_SYSTEM, code: '8310-5' },
+            { valueQuantity: qty(39, 'Cel'), effectiveDateTime: '2028-02-29T23:59:59.5-14:00' },
+          ),
+          at: 'Observation',
+        },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(ok.translated.map((x) => x.message.observedAt)).toEqual(['2028-03-01T13:59:59.500Z']);
+  });
+
   it('takes a batch entry by entry, answering a batch-response Bundle', async () => {
     const b = flowsheet();
     b.type = 'batch';

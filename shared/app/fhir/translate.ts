@@ -34,6 +34,7 @@ import {
   vasopressorOf,
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit } from '#app/interfaces/units.ts';
+import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
 
 type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure' | 'forbidden';
 
@@ -355,15 +356,32 @@ class Reader {
   /** A FHIR dateTime or instant with a time and an offset. */
   time(path: string, value: unknown): number | undefined {
     if (typeof value !== 'string') return this.issue(path, 'required', 'a time is required');
-    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+    const m = value.match(/^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|([+-])(\d{2}):(\d{2}))$/);
+    if (!m) {
       return this.issue(
         path,
         'value',
         `${JSON.stringify(value.slice(0, 40))} is not a dateTime with a time and a zone offset (e.g. 2026-11-26T10:00:00Z)`,
       );
     }
+    // Date.parse rolls an impossible date over (30 February is 2 March, 24:00 the next day): each part is checked,
+    // as HL7's DTM is, and the offset is one a zone can have (at most 14 hours).
+    const [, y, mo, d, h, mi, sec, , , , oh, om] = m.map(Number);
+    const day = new Date(Date.UTC(y!, mo! - 1, d!));
+    const offset = oh === undefined || Number.isNaN(oh) ? 0 : oh * 60 + om!;
     const ms = Date.parse(value);
-    if (Number.isNaN(ms)) return this.issue(path, 'value', `${JSON.stringify(value)} is not a real date and time`);
+    if (
+      Number.isNaN(ms) ||
+      day.getUTCFullYear() !== y ||
+      day.getUTCMonth() !== mo! - 1 ||
+      day.getUTCDate() !== d ||
+      h! > 23 ||
+      mi! > 59 ||
+      sec! > 59 ||
+      om! > 59 ||
+      offset > MAX_OFFSET_MINUTES
+    )
+      return this.issue(path, 'value', `${JSON.stringify(value)} is not a real date and time with a real zone offset`);
     return ms;
   }
 
