@@ -47,6 +47,9 @@ const obs = (code: { system: string; code: string }, extra: Record<string, unkno
 const qty = (value: number, code: string) => ({ value, unit: code, system: UCUM, code });
 /** A dose of an RxNorm drug given at T (or charted with another status). */
 const doseGiven = (id: string, rxnorm: string, dose: ReturnType<typeof qty>, status = 'completed'): Resource =>
+  administration(id, rxnorm, status, { dosage: { dose } });
+/** An administration of an RxNorm drug at T, with its dosage (and device). */
+const administration = (id: string, rxnorm: string, status: string, extra: Record<string, unknown>): Resource =>
   ({
     resourceType: 'MedicationAdministration',
     id,
@@ -54,7 +57,7 @@ const doseGiven = (id: string, rxnorm: string, dose: ReturnType<typeof qty>, sta
     medicationCodeableConcept: { coding: [{ system: RXNORM, code: rxnorm }] },
     subject,
     effectiveDateTime: T,
-    dosage: { dose },
+    ...extra,
   }) as Resource;
 
 function flowsheet(): Bundle {
@@ -168,6 +171,51 @@ describe('FHIR ingest', () => {
       ['value', 'Bundle.entry[12].resource.valueQuantity', 'vitals.heartRate: 400 is outside 0-350'],
     ]);
     expect(queue.messages).toEqual([]);
+  });
+
+  // Date.parse rolls an impossible date over (30 February is 2 March, 24:00 the next day): the reading was graded
+  // days away from when it was taken. HL7's DTM was checked for a real date already; FHIR's is now too.
+  it('refuses an effective time that is no real date and time, or whose offset no zone has, never rolled over', () => {
+    for (const when of [
+      '2026-02-30T08:00:00+01:00',
+      '2026-01-10T24:00:00Z',
+      '2026-01-10T08:60:00Z',
+      '2026-01-10T08:00:60Z',
+      '2026-01-10T08:00:00+01:75',
+      '2026-01-10T08:00:00+14:30',
+      '2026-13-10T08:00:00Z',
+    ]) {
+      const t = translateResources(
+        [
+          {
+            resource: obs(
+              { system: LOINC_SYSTEM, code: '8310-5' },
+              { valueQuantity: qty(39, 'Cel'), effectiveDateTime: when },
+            ),
+            at: 'Observation',
+          },
+        ],
+        { deviceId: 'gw-1' },
+      );
+      expect([when, t.translated, t.issues.map((i) => [i.code, i.expression])]).toEqual([
+        when,
+        [],
+        [['value', 'Observation.effectiveDateTime']],
+      ]);
+    }
+    const ok = translateResources(
+      [
+        {
+          resource: obs(
+            { system: LOINC_SYSTEM, code: '8310-5' },
+            { valueQuantity: qty(39, 'Cel'), effectiveDateTime: '2028-02-29T23:59:59.5-14:00' },
+          ),
+          at: 'Observation',
+        },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(ok.translated.map((x) => x.message.observedAt)).toEqual(['2028-03-01T13:59:59.500Z']);
   });
 
   it('takes a batch entry by entry, answering a batch-response Bundle', async () => {
@@ -331,6 +379,53 @@ describe('FHIR ingest', () => {
     // Not given at all: nothing to count, and nothing wrong with the message either.
     const notDone = await post('/fhir/r4/MedicationAdministration', pressor('ma-n', 'not-done', T));
     expect([notDone.status, queue.messages.length]).toEqual([202, 3]);
+  });
+
+  // Two pumps at the bedside, each MedicationAdministration naming its own Device: one request at one time is the
+  // complete set (docs/interfaces.md). Split by pump, each message was "the complete set" on its own, and the later
+  // at the instant replaced the other (grading-rules section 6): norepinephrine + epinephrine graded as one agent
+  // (ASTCT 3, not 4), and a stopped pump's [] could take an infusing one away.
+  it('takes the vasopressors of one request at one time as one set, whichever pumps or chart they come from', () => {
+    const pressor = (id: string, rxnorm: string, status: string, device?: string) =>
+      administration(id, rxnorm, status, {
+        ...(device ? { device: [{ reference: `Device/${device}` }] } : {}),
+        dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+      });
+    const read = (...resources: Resource[]) =>
+      translateResources(
+        resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
+        { deviceId: 'ehr-epic' },
+      );
+    const both = read(
+      pressor('ma-ne', '7512', 'in-progress', 'pump-1'),
+      pressor('ma-epi', '3992', 'in-progress', 'pump-2'),
+    );
+    expect(both.issues).toEqual([]);
+    expect(both.translated.map((x) => [x.message.source, x.message.vasopressors])).toEqual([
+      [
+        { deviceId: 'ehr-epic', kind: 'pump' },
+        [
+          { drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' },
+          { drug: 'epinephrine', dose: 0.1, unit: 'mcg/kg/min' },
+        ],
+      ],
+    ]);
+    // A stopped pump beside an infusing one: the set is the infusing one, never a [] of its own.
+    const stopped = read(
+      pressor('ma-ne', '7512', 'in-progress', 'pump-1'),
+      pressor('ma-epi', '3992', 'stopped', 'pump-2'),
+    );
+    expect(stopped.translated.map((x) => x.message.vasopressors)).toEqual([
+      [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
+    ]);
+    // A pump and a charted drip (no Device): one set too, from the EHR.
+    const mixed = read(pressor('ma-ne', '7512', 'in-progress', 'pump-1'), pressor('ma-vp', '11149', 'in-progress'));
+    expect(mixed.translated.map((x) => [x.message.source, (x.message.vasopressors as unknown[]).length])).toEqual([
+      [{ deviceId: 'ehr-epic', kind: 'ehr' }, 2],
+    ]);
+    // One pump alone keeps its own source, as before.
+    const one = read(pressor('ma-ne', '7512', 'in-progress', 'pump-1'));
+    expect(one.translated.map((x) => x.message.source)).toEqual([{ deviceId: 'pump-1', kind: 'pump' }]);
   });
 
   it('names a ventilator the source of an oxygen device Observation that names its Device', async () => {

@@ -34,6 +34,7 @@ import {
   vasopressorOf,
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit } from '#app/interfaces/units.ts';
+import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
 
 type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure' | 'forbidden';
 
@@ -125,7 +126,7 @@ export function translateResources(
     issues.push(...own);
     if (!independent || !own.some((i) => i.severity !== 'warning')) fragments.push(...f);
   }
-  return { translated: assemble(fragments, issues), issues };
+  return { translated: assemble(oneVasopressorSet(fragments, o.deviceId), issues), issues };
 }
 
 const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
@@ -355,15 +356,32 @@ class Reader {
   /** A FHIR dateTime or instant with a time and an offset. */
   time(path: string, value: unknown): number | undefined {
     if (typeof value !== 'string') return this.issue(path, 'required', 'a time is required');
-    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+    const m = value.match(/^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|([+-])(\d{2}):(\d{2}))$/);
+    if (!m) {
       return this.issue(
         path,
         'value',
         `${JSON.stringify(value.slice(0, 40))} is not a dateTime with a time and a zone offset (e.g. 2026-11-26T10:00:00Z)`,
       );
     }
+    // Date.parse rolls an impossible date over (30 February is 2 March, 24:00 the next day): each part is checked,
+    // as HL7's DTM is, and the offset is one a zone can have (at most 14 hours).
+    const [, y, mo, d, h, mi, sec, , , , oh, om] = m.map(Number);
+    const day = new Date(Date.UTC(y!, mo! - 1, d!));
+    const offset = oh === undefined || Number.isNaN(oh) ? 0 : oh * 60 + om!;
     const ms = Date.parse(value);
-    if (Number.isNaN(ms)) return this.issue(path, 'value', `${JSON.stringify(value)} is not a real date and time`);
+    if (
+      Number.isNaN(ms) ||
+      day.getUTCFullYear() !== y ||
+      day.getUTCMonth() !== mo! - 1 ||
+      day.getUTCDate() !== d ||
+      h! > 23 ||
+      mi! > 59 ||
+      sec! > 59 ||
+      om! > 59 ||
+      offset > MAX_OFFSET_MINUTES
+    )
+      return this.issue(path, 'value', `${JSON.stringify(value)} is not a real date and time with a real zone offset`);
     return ms;
   }
 
@@ -896,6 +914,27 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
   const name = product?.text ?? codingsOf(product).find((c) => c.code)?.code;
   if (typeof name === 'string' && name) out.push(frag('enrolment.product', name, 'usedCode[0]'));
   return out;
+}
+
+/**
+ * The vasopressors of one patient at one time in one request are the complete set infusing (docs/interfaces.md):
+ * one section, whichever pumps (each MedicationAdministration naming its own Device) or chart they come from. Left
+ * in one message per pump, each was a complete set of its own, and the later at the instant replaced the others
+ * (grading-rules section 6): two drugs were one agent, and a stopped pump's [] took an infusing one away. When they
+ * come from more than one source, the set is the sender's: kind `pump` when every one names a pump, else `ehr`.
+ */
+function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
+  const sources = new Map<string, Set<string>>();
+  for (const f of fragments)
+    if (f.key === 'vasopressors') {
+      const at = `${f.patientId}\n${f.ms}`;
+      sources.set(at, (sources.get(at) ?? new Set()).add(`${f.kind}\n${f.deviceId}`));
+    }
+  return fragments.map((f) => {
+    if (f.key !== 'vasopressors' || sources.get(`${f.patientId}\n${f.ms}`)!.size === 1) return f;
+    const all = fragments.filter((g) => g.key === 'vasopressors' && g.patientId === f.patientId && g.ms === f.ms);
+    return { ...f, deviceId: sender, kind: all.every((g) => g.kind === 'pump') ? 'pump' : 'ehr' };
+  });
 }
 
 /** Fragments of one patient, source and time as one contract message each. */
