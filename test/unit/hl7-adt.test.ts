@@ -260,7 +260,7 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
   });
 });
 
-/** The discharge of A03 cancelled: EVN-6 when the cancellation happened, PV1-45 still the discharge it cancels. */
+/** The discharge of A03 cancelled, recorded at EVN-2; EVN-6 here a sender's own use (HL7 gives it as the discharge's time). */
 const A13 = [
   'MSH|^~\\&|EPIC|HOSP|CRS|HOSP|20260110103500+0100||ADT^A13^ADT_A01|ADT000778|P|2.6',
   'EVN|A13|20260110103400+0100||||20260110103000+0100',
@@ -269,24 +269,33 @@ const A13 = [
 ].join('\r');
 
 describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the bed of PV1-3', () => {
-  it('is an enrolment from the EHR with the bed and ward of PV1-3, at EVN-6, else EVN-2, never PV1-45 (the discharge cancelled)', () => {
+  it('is an enrolment from the EHR with the bed and ward of PV1-3, at EVN-2, else MSH-7, never EVN-6 or PV1-45 (the discharge cancelled)', () => {
     const r = translated(A13);
     expect(r.problems).toEqual([]);
     expect(r.translated.map((t) => t.message)).toEqual([
       {
         messageId: 'hl7v2:HOSP/ADT000778',
         patientId: 'P-0042',
-        observedAt: '2026-01-10T09:30:00Z',
+        observedAt: '2026-01-10T09:34:00Z',
         source: { deviceId: 'EPIC', kind: 'ehr' },
         enrolment: { bed: '12', ward: 'H4' },
       },
     ]);
     expect(JSON.stringify(r)).not.toMatch(/Zebedee/);
-    const noEvn6 = translated(lines(A13, 1, 'EVN|A13|20260110103400+0100'));
-    expect(noEvn6.translated.map((t) => t.message.observedAt)).toEqual(['2026-01-10T09:34:00Z']);
-    const neither = translated(lines(A13, 1, 'EVN|A13'));
+    const noEvn2 = translated(lines(A13, 1, 'EVN|A13|||||20260110103000+0100'));
+    expect(noEvn2.translated.map((t) => t.message.observedAt)).toEqual(['2026-01-10T09:35:00Z']);
+    const badEvn2 = translated(lines(A13, 1, 'EVN|A13|2026011010+0100'));
+    expect(badEvn2.translated).toEqual([]);
+    expect(badEvn2.problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code])).toEqual([['EVN-2', 102]]);
+    const neither = translated(
+      lines(
+        lines(A13, 1, 'EVN|A13|||||20260110103000+0100'),
+        0,
+        A13.split('\r')[0]!.replace('20260110103500+0100', ''),
+      ),
+    );
     expect(neither.translated).toEqual([]);
-    expect(neither.problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code])).toEqual([['EVN-6', 101]]);
+    expect(neither.problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code])).toEqual([['EVN-2', 101]]);
   });
 
   it('resumes nothing without a bed (AE at PV1-3.3), or for an outpatient (AA, nothing)', () => {
@@ -315,9 +324,32 @@ describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the b
       const state = run([...before, ...order]).state!;
       expect(monitoringEnded(state)).toBeUndefined();
       expect(state.enrolment.bed?.v).toBe('12');
-      // Watched again from the cancellation (EVN-6, 09:30 UTC), not from the enrolment: any status passed here.
-      expect(feedStatus(state, NOW + 3_600_000, DEFAULT_PAGING)).toEqual({ stale: true, since: NOW });
+      // Watched again from the cancellation (EVN-2, 09:34 UTC), not from the enrolment: any status passed here.
+      expect(feedStatus(state, NOW + 3_600_000, DEFAULT_PAGING)).toEqual({ stale: true, since: NOW + 240_000 });
     }
+  });
+
+  it('restarts the watch when EVN-6 is the time of the discharge cancelled, as HL7 defines it for a cancellation', () => {
+    // HL7 v2 (EVN-6): "On a cancellation event, this field should contain the date/time that the event being
+    // cancelled occurred". Placed there, the re-admission was at the instant of the end, not after it, and the
+    // patient stayed unwatched after the discharge was cancelled.
+    const end = translated(A03).translated[0]!.message as unknown as DeviceMessage;
+    const standard = lines(A13, 1, 'EVN|A13|20260110103400+0100||||20260110095500+0100');
+    const undo = translated(standard).translated[0]!.message as unknown as DeviceMessage;
+    const before = [{ ...enrol('P-0042', -120), source: { deviceId: 'ehr', kind: 'ehr' as const } }];
+    for (const order of [
+      [end, undo],
+      [undo, end],
+    ]) {
+      const state = run([...before, ...order]).state!;
+      expect(monitoringEnded(state)).toBeUndefined();
+      expect(feedStatus(state, NOW + 3_600_000, DEFAULT_PAGING)).toEqual({
+        stale: true,
+        since: Date.parse('2026-01-10T09:34:00Z'),
+      });
+    }
+    // At EVN-2, when the cancellation was recorded.
+    expect(undo.observedAt).toBe('2026-01-10T09:34:00Z');
   });
 
   it("is taken from an EHR's token (AA) and refused from a monitor's (AR, 403, at MSH-9): a monitor does not speak for the EHR", async () => {

@@ -267,7 +267,8 @@ function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Proble
  *   EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2 (recorded, which the standard requires).
  *   PV1-3 is not read: it is the bed the patient left.
  * - A13 undoes it: the patient is in the bed of PV1-3 again, an enrolment from the EHR (which restarts the stale-feed
- *   watch, docs/contract.md) when the cancellation happened: EVN-6, else EVN-2 (PV1-45 is the discharge cancelled).
+ *   watch, docs/contract.md) when the cancellation was recorded: EVN-2, else MSH-7 (EVN-6 and PV1-45 are the time of
+ *   the discharge cancelled).
  */
 function admission(
   event: 'A03' | 'A13',
@@ -317,7 +318,10 @@ function admission(
       text: 'PV1-3.3 (bed) is required: a cancelled discharge puts the patient back in a bed',
     });
   // The first of the times that is given decides; one given but unreadable refuses the message (never a fall-back
-  // to a later one, as an OBX-14 is never replaced by OBR-7).
+  // to a later one, as an OBX-14 is never replaced by OBR-7). A cancellation is placed when it was recorded (EVN-2,
+  // else the message's MSH-7), never at EVN-6: HL7 gives a cancellation's EVN-6 as the time the event cancelled
+  // occurred, the discharge's own time, and a re-admission at the instant of the end does not follow it (the patient
+  // stayed unwatched).
   const times: [Located | undefined, number, string][] =
     event === 'A03'
       ? [
@@ -326,19 +330,26 @@ function admission(
           [evn, 2, 'EVN-2'],
         ]
       : [
-          [evn, 6, 'EVN-6'],
           [evn, 2, 'EVN-2'],
+          [segments[0], 7, 'MSH-7'],
         ];
   let ms: number | undefined;
   const given = times.find(([s, field]) => s && get(s.seg, field));
   if (!given)
     problems.push({
-      at: evn ? evn.at(6) : { segment: 'EVN', sequence: 1, field: 6 },
+      at:
+        event === 'A03'
+          ? evn
+            ? evn.at(6)
+            : { segment: 'EVN', sequence: 1, field: 6 }
+          : evn
+            ? evn.at(2)
+            : { segment: 'EVN', sequence: 1, field: 2 },
       code: 101,
       text:
         event === 'A03'
           ? 'no discharge time: EVN-6 (event occurred), PV1-45 (discharge date/time) and EVN-2 (recorded) are all empty'
-          : 'no time for the cancellation: EVN-6 (event occurred) and EVN-2 (recorded) are both empty',
+          : 'no time for the cancellation: EVN-2 (recorded) and MSH-7 (message date/time) are both empty',
     });
   else {
     const [s, field, name] = given;
