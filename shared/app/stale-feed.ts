@@ -40,8 +40,9 @@ export function staleFeedAlert(
 }
 
 /**
- * The all-clear of the alert `alertId`, now that the monitor has sent data again (last at `since`), or that the
- * patient's monitoring has ended (a discharge: nobody is to go and look at the monitor).
+ * The all-clear of the alert `alertId`, now that the monitor has sent data again (last at `since`), that the
+ * patient's monitoring has ended (a discharge: nobody is to go and look at the monitor), or that the patient was
+ * re-admitted after an end (watched again from `since`, a new alert if the monitor stays quiet).
  */
 function staleFeedCleared(
   alertId: string,
@@ -51,14 +52,19 @@ function staleFeedCleared(
   timeZone: string,
 ): AlertInput {
   const end = state && monitoringEnded(state);
+  // Watched again from a re-admission (after an end of monitoring), not from a reading: no monitor data came.
+  const readmitted = state?.lastEnrolmentAt === since && (state.lastMonitorAt ?? Number.NEGATIVE_INFINITY) < since;
+  const who = `patient ${patientId}${bedOf(state)}`;
   return {
     alertId: `${alertId}|cleared`,
     patientId,
     subject: 'stale-feed',
     cleared: true,
     summary: end
-      ? `Monitoring ended, patient ${patientId}${bedOf(state)}: ${end.v} at ${formatSiteTime(end.t, timeZone)}; the no-data alert is closed`
-      : `Data resumed, patient ${patientId}${bedOf(state)}: monitor data since ${formatSiteTime(since, timeZone)}`,
+      ? `Monitoring ended, ${who}: ${end.v} at ${formatSiteTime(end.t, timeZone)}; the no-data alert is closed`
+      : readmitted
+        ? `Re-admitted, ${who}: watched again from ${formatSiteTime(since, timeZone)}, with no monitor data yet; the no-data alert is closed`
+        : `Data resumed, ${who}: monitor data since ${formatSiteTime(since, timeZone)}`,
   };
 }
 

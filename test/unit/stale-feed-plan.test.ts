@@ -87,6 +87,26 @@ describe('the stale-feed plan', () => {
     expect([...p.set.keys()]).toEqual([]);
   });
 
+  it('an all-clear after a discharge and a re-admission with no monitor data since says so, not "data resumed"', () => {
+    const state = {
+      ...inWard('A'),
+      lastMonitorAt: at(0),
+      monitoringEnd: { v: 'discharged', t: at(30) },
+      lastEnrolmentAt: at(30.5),
+    } as PatientState;
+    const p = plan(
+      [['P1', { alertId: `stale-feed|P1|${at(0)}`, since: at(0) }]],
+      [{ patientId: 'P1', state, feed: { stale: false, since: at(30.5) } }],
+      31,
+    );
+    expect(p.alerts.map((a) => [a.alertId, a.summary])).toEqual([
+      [
+        `stale-feed|P1|${at(0)}|cleared`,
+        'Re-admitted, patient P1: watched again from 2026-12-01 08:30 UTC, with no monitor data yet; the no-data alert is closed',
+      ],
+    ]);
+  });
+
   it("a ward's page names up to 20 patients, and says how many more only when there are more", () => {
     const ids = (n: number) => Array.from({ length: n }, (_, i) => `P${String(i).padStart(2, '0')}`);
     const summary = (n: number) =>
