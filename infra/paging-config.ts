@@ -2,7 +2,7 @@
 // CDK context: `-c pagingConfig=FILE` (a JSON file) or `-c paging='{...}'` (the same JSON inline).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { GradingConfig } from '#domain/config.ts';
+import { pagedTeams, type GradingConfig } from '#domain/config.ts';
 import { PAGE_TEAMS } from '#domain/paging.ts';
 import { parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
 
@@ -56,16 +56,9 @@ export function checkEveryPagedTeamSubscribed(paging: PagingConfig, config: Grad
     return e !== undefined && e.email.length + e.sms.length + e.https.length > 0;
   };
   if (!PAGE_TEAMS.some(subscribed)) return;
-  const by = new Map<string, string[]>();
-  const note = (teams: readonly string[], where: string) => {
-    for (const team of teams) if (!subscribed(team)) by.set(team, [...(by.get(team) ?? []), where]);
-  };
-  for (const scale of ['crs', 'icans'] as const)
-    config.routing[scale].forEach((teams, i) => note(teams, `routing.${scale} grade ${i + 1}`));
-  note(config.paging.alertTeams.staleFeed, 'paging.alertTeams.staleFeed');
-  note(config.paging.alertTeams.spo2, 'paging.alertTeams.spo2');
-  if (by.size === 0) return;
+  const by = [...pagedTeams(config)].filter(([team]) => !subscribed(team));
+  if (by.length === 0) return;
   throw new Error(
-    `paging config: no endpoint for ${[...by].map(([team, where]) => `${team} (paged by ${where.join(', ')})`).join('; ')}: its pages would reach nobody. Give the team endpoints, or route its pages to another team (gradingConfig)`,
+    `paging config: no endpoint for ${by.map(([team, where]) => `${team} (paged by ${where.join(', ')})`).join('; ')}: its pages would reach nobody. Give the team endpoints, or route its pages to another team (gradingConfig)`,
   );
 }

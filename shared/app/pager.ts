@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   acknowledge,
+  alertTeamsFor,
   nextDue,
   pageId,
   pagesForAlert,
@@ -126,8 +127,7 @@ export class Pager {
 
   /** A technical alert (stale feed, low SpO2) or its all-clear. */
   async onAlert(alert: AlertInput, now: number): Promise<void> {
-    const teams =
-      alert.subject === 'stale-feed' ? this.deps.config.alertTeams.staleFeed : this.deps.config.alertTeams.spo2;
+    const teams = alertTeamsFor(alert.subject, this.deps.config);
     await this.open(
       alert.patientId,
       teams.map((t) => pageId(alert.alertId, t)),

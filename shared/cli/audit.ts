@@ -10,6 +10,7 @@ import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
+import { shown } from './flags.ts';
 import type { AuditLog } from '#ports';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
@@ -102,7 +103,7 @@ export async function auditCommand(args: string[]): Promise<number> {
   // were empty; on AWS one too long for a key failed as an incomplete export. Named (escaped), before any read.
   if (patientId !== '*' && !CONTRACT_ID.test(patientId))
     return usage(
-      `--patient must be a patient id (1-64 characters of A-Z a-z 0-9 . _ : -) or * (team-wide entries) (got ${JSON.stringify(patientId.slice(0, 80))}${patientId.length > 80 ? '...' : ''})`,
+      `--patient must be a patient id (1-64 characters of A-Z a-z 0-9 . _ : -) or * (team-wide entries) (got ${shown(patientId)})`,
     );
   if (values.format !== 'ndjson' && values.format !== 'csv')
     return usage(`--format must be ndjson or csv (got "${String(values.format)}")`);

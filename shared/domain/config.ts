@@ -275,3 +275,18 @@ export function configFor(scheme: Scheme, overrides: unknown = {}): GradingConfi
   if (!r.ok) throw new Error(`invalid configuration: ${r.errors.join('; ')}`);
   return r.config;
 }
+
+/**
+ * Every team this configuration pages, with what pages it (`routing.crs grade 3`, `paging.alertTeams.staleFeed`):
+ * a deployment must give each of them endpoints (infra/paging-config.ts).
+ */
+export function pagedTeams(config: GradingConfig): Map<string, string[]> {
+  const by = new Map<string, string[]>();
+  const note = (teams: readonly string[], where: string) => {
+    for (const team of teams) by.set(team, [...(by.get(team) ?? []), where]);
+  };
+  for (const condition of ['crs', 'icans'] as const)
+    config.routing[condition].forEach((teams, i) => note(teams, `routing.${condition} grade ${i + 1}`));
+  for (const [subject, teams] of Object.entries(config.paging.alertTeams)) note(teams, `paging.alertTeams.${subject}`);
+  return by;
+}

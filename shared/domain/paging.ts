@@ -325,6 +325,11 @@ export interface AlertInput {
 }
 
 /** Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. */
+/** The teams an alert of this subject pages (`alertTeams`). */
+export function alertTeamsFor(subject: AlertInput['subject'], config: PagingConfig): readonly PageTeam[] {
+  return subject === 'stale-feed' ? config.alertTeams.staleFeed : config.alertTeams.spo2;
+}
+
 export function pagesForAlert(
   alert: AlertInput,
   open: Page[],
@@ -332,7 +337,7 @@ export function pagesForAlert(
   now: number,
   config: PagingConfig,
 ): Transition {
-  const teams = alert.subject === 'stale-feed' ? config.alertTeams.staleFeed : config.alertTeams.spo2;
+  const teams = alertTeamsFor(alert.subject, config);
   const resolved = alert.cleared
     ? open
         .filter(

@@ -924,16 +924,13 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
  * come from more than one source, the set is the sender's: kind `pump` when every one names a pump, else `ehr`.
  */
 function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
-  const sources = new Map<string, Set<string>>();
-  for (const f of fragments)
-    if (f.key === 'vasopressors') {
-      const at = `${f.patientId}\n${f.ms}`;
-      sources.set(at, (sources.get(at) ?? new Set()).add(`${f.kind}\n${f.deviceId}`));
-    }
+  const atOf = (f: Fragment) => `${f.patientId}\n${f.ms}`;
+  const sets = new Map<string, Fragment[]>();
+  for (const f of fragments) if (f.key === 'vasopressors') sets.set(atOf(f), [...(sets.get(atOf(f)) ?? []), f]);
   return fragments.map((f) => {
-    if (f.key !== 'vasopressors' || sources.get(`${f.patientId}\n${f.ms}`)!.size === 1) return f;
-    const all = fragments.filter((g) => g.key === 'vasopressors' && g.patientId === f.patientId && g.ms === f.ms);
-    return { ...f, deviceId: sender, kind: all.every((g) => g.kind === 'pump') ? 'pump' : 'ehr' };
+    const set = f.key === 'vasopressors' ? sets.get(atOf(f))! : [];
+    if (new Set(set.map((g) => `${g.kind}\n${g.deviceId}`)).size <= 1) return f;
+    return { ...f, deviceId: sender, kind: set.every((g) => g.kind === 'pump') ? 'pump' : 'ehr' };
   });
 }
 
