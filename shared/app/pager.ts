@@ -24,6 +24,7 @@ import {
   type Transition,
 } from '../domain/paging.ts';
 import { byId } from '#domain/ids.ts';
+import { changeSeq } from '#domain/page.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 import {
   RecordRefused,
@@ -92,10 +93,7 @@ export class SendDeferred extends Error {
 }
 
 /** The patient's sequence number a grade change's (or alert's) id ends with ("crs|P-1|#7"), or Infinity. */
-const seqOf = (id: string) => {
-  const m = /\|#(\d+)$/.exec(id);
-  return m ? Number(m[1]) : Number.POSITIVE_INFINITY;
-};
+const seqOf = (id: string) => changeSeq(id) ?? Number.POSITIVE_INFINITY;
 
 /**
  * Oldest first; pages triggered in the same millisecond by patient, then in the order of the patient's grade
@@ -121,7 +119,7 @@ export class Pager {
       n.patientId,
       n.teams.map((t) => pageId(n.notificationId, t)),
       now,
-      (open, silences) => pagesForNotification(n, open, silences, now, this.deps.config),
+      (patientPages, silences) => pagesForNotification(n, patientPages, silences, now, this.deps.config),
     );
   }
 
@@ -132,7 +130,7 @@ export class Pager {
       alert.patientId,
       teams.map((t) => pageId(alert.alertId, t)),
       now,
-      (open, silences) => pagesForAlert(alert, open, silences, now, this.deps.config),
+      (patientPages, silences) => pagesForAlert(alert, patientPages, silences, now, this.deps.config),
     );
   }
 
@@ -148,13 +146,14 @@ export class Pager {
     patientId: string,
     ids: string[],
     now: number,
-    plan: (open: Page[], silences: Silence[]) => Transition,
+    /** Given the patient's pages (any status: a change paged late must not undo newer ones) and the silences. */
+    plan: (patientPages: Page[], silences: Silence[]) => Transition,
   ) {
     const { pages } = this.deps;
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
     if (existing.length === 0) {
       await this.retry(async () => {
-        const t = plan(await pages.openPages(patientId), await pages.silences(now));
+        const t = plan(await pages.patientPages(patientId, Number.MAX_SAFE_INTEGER), await pages.silences(now));
         return this.persist(
           t.pages,
           t.pages.map((p) => pageAudit(p, now)),

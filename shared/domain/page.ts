@@ -135,6 +135,15 @@ export function changeId(subject: Condition | 'spo2', state: Pick<PatientState, 
   return `${subject}|${state.patientId}|#${state.seq}`;
 }
 
+/**
+ * The patient's sequence number a change's id ends with (`crs|P-1|#7`: 7), which orders a patient's changes; undefined
+ * for an id that carries none (a stale-feed alert's, or a grade change stored by the versions before changeId).
+ */
+export function changeSeq(id: string): number | undefined {
+  const m = /\|#(\d+)$/.exec(id);
+  return m ? Number(m[1]) : undefined;
+}
+
 export function buildPage(p: PageInput): Notification {
   const { state, config, condition, kind, fromGrade, toGrade } = p;
   const toci = tocilizumabAdvice(state, config);

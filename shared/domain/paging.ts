@@ -2,7 +2,7 @@
 // its escalation ladder, and silences. Pure: every time is data (wall-clock ms on a live server, simulated
 // time in replay), so the ladders are deterministic and testable.
 import type { Condition } from './config.ts';
-import type { Notification } from './page.ts';
+import { changeSeq, type Notification } from './page.ts';
 import type { PatientState } from './state.ts';
 import { byId } from './ids.ts';
 import { MINUTE } from './time.ts';
@@ -279,10 +279,40 @@ export type PageableNotification = Pick<
 > &
   Partial<Pick<Notification, 'actions'>>;
 
-/** Opens one page per team for a grade-change notification, and closes the pages it replaces. */
+/**
+ * How a change of a patient's subject (a condition, or an alert's subject) stands to the pages already opened for it,
+ * by the patient's sequence number its id ends with (changeSeq). Records reach the pager in the order of the changes,
+ * except one paged late (the notifier's stream gave up on it and `crs outbox retry` pages it afterwards): such a change
+ * is older than pages opened meanwhile. It replaces only the open pages of older changes (and of ids without a
+ * sequence number), and when a newer change of the subject was paged (whatever became of its pages since), it is
+ * outdated: its pages are still sent once, as information, with no ladder of their own.
+ */
+function standing(id: string, patientId: string, subject: Page['subject'], pages: Page[]) {
+  const seq = changeSeq(id);
+  const mine = pages.filter((p) => p.patientId === patientId && p.subject === subject);
+  const newer = (p: Page) => seq !== undefined && (changeSeq(p.notificationId) ?? Number.NEGATIVE_INFINITY) > seq;
+  return { older: mine.filter((p) => isOpen(p) && !newer(p)), outdated: mine.some(newer) };
+}
+
+/** The pages of a change that newer ones have passed: owed once, as information (replace), never a ladder. */
+function passed(created: { page: Page; delivery?: Delivery }[], status: 'superseded' | 'resolved', now: number) {
+  return created.map(({ page, delivery }) => {
+    if (!isOpen(page)) return { page, ...(delivery ? { delivery } : {}) };
+    const closed = replace(page, status, now);
+    return {
+      page: closed,
+      ...(delivery && closed.status === 'info' ? { delivery: { ...delivery, page: closed } } : {}),
+    };
+  });
+}
+
+/**
+ * Opens one page per team for a grade-change notification, and closes the pages it replaces. `pages`: the patient's
+ * pages (any status), of which the open ones of older changes of the condition are replaced.
+ */
 export function pagesForNotification(
   n: PageableNotification,
-  open: Page[],
+  pages: Page[],
   silences: Silence[],
   now: number,
   config: PagingConfig,
@@ -290,10 +320,10 @@ export function pagesForNotification(
   // A newer grade for the same condition replaces every open page about it: a higher grade re-pages at once
   // (even if the last page was acknowledged), a lower one cancels the pending escalations (a page never sent is
   // still sent once: replace).
-  const replaced = open
-    .filter((p) => isOpen(p) && p.patientId === n.patientId && p.subject === n.condition)
-    .map((p) => replace(p, n.kind === 'escalation' ? 'superseded' : 'resolved', now));
-  const created = n.teams.map((team) =>
+  const { older, outdated } = standing(n.notificationId, n.patientId, n.condition, pages);
+  const status = n.kind === 'escalation' ? 'superseded' : 'resolved';
+  const replaced = outdated ? [] : older.map((p) => replace(p, status, now));
+  const opened = n.teams.map((team) =>
     newPage(
       {
         notificationId: n.notificationId,
@@ -310,6 +340,7 @@ export function pagesForNotification(
       config,
     ),
   );
+  const created = outdated ? passed(opened, 'superseded', now) : opened;
   return { pages: [...replaced, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 
@@ -324,33 +355,32 @@ export interface AlertInput {
   resolves?: string;
 }
 
-/** Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. */
 /** The teams an alert of this subject pages (`alertTeams`). */
 export function alertTeamsFor(subject: AlertInput['subject'], config: PagingConfig): readonly PageTeam[] {
   return subject === 'stale-feed' ? config.alertTeams.staleFeed : config.alertTeams.spo2;
 }
 
+/**
+ * Opens alert pages (stale feed, low SpO2) or their all-clear, closing the open ones it answers. `pages`: the patient's
+ * pages (any status), as for pagesForNotification.
+ */
 export function pagesForAlert(
   alert: AlertInput,
-  open: Page[],
+  pages: Page[],
   silences: Silence[],
   now: number,
   config: PagingConfig,
 ): Transition {
   const teams = alertTeamsFor(alert.subject, config);
-  const resolved = alert.cleared
-    ? open
-        .filter(
-          (p) =>
-            isOpen(p) &&
-            p.patientId === alert.patientId &&
-            p.subject === alert.subject &&
-            (alert.resolves === undefined || p.notificationId === alert.resolves),
-        )
-        .map((p) => replace(p, 'resolved', now))
-    : [];
+  const { older, outdated } = standing(alert.alertId, alert.patientId, alert.subject, pages);
+  const resolved =
+    alert.cleared && !outdated
+      ? older
+          .filter((p) => alert.resolves === undefined || p.notificationId === alert.resolves)
+          .map((p) => replace(p, 'resolved', now))
+      : [];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
-  const created = teams.map((team) =>
+  const opened = teams.map((team) =>
     newPage(
       {
         notificationId: alert.alertId,
@@ -366,6 +396,7 @@ export function pagesForAlert(
       config,
     ),
   );
+  const created = outdated ? passed(opened, 'resolved', now) : opened;
   return { pages: [...resolved, ...created.map((c) => c.page)], deliveries: created.flatMap((c) => c.delivery ?? []) };
 }
 

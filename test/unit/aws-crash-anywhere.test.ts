@@ -40,6 +40,8 @@ const storeOn = (client: DynamoDBClient) => new DynamoStateStore(client, 'state'
 
 interface Outcome {
   state: unknown;
+  /** The stale-feed index's value on the state item (byFeed): absent once the patient's monitoring ended. */
+  feedSince: string | undefined;
   outbox: string[];
   trail: string[];
   /** Every applied id with its digests, from the seen-messages table and the state item's pending messages. */
@@ -67,6 +69,7 @@ async function outcome(ddb: FakeDynamo): Promise<Outcome> {
   for (const p of decoded?.pending ?? []) add(p.messageId, p.digests);
   return {
     state: decoded?.state,
+    feedSince: item?.[STATE_TABLE.feedSinceAttribute]?.N,
     outbox,
     trail: trail.sort(),
     seen: [...digests].map(([id, ds]) => `${id} ${[...ds].sort().join(',')}`).sort(),
@@ -78,13 +81,15 @@ function without(item: Record<string, AttributeValue>, names: string[]): Record<
 }
 
 /**
- * A course with quiet messages among it (most messages change no grade: the state item keeps them pending), some
- * messageIds reused by later messages with other content, cut into batches.
+ * A course with quiet messages among it (most messages change no grade: the state item keeps them pending), the EHR's
+ * discharges (the end of monitoring, which takes the patient out of the stale-feed index) and re-admissions among
+ * them, some messageIds reused by later messages with other content, cut into batches.
  */
 const deliveries = course(PATIENT, 8).chain((messages) =>
   fc.record({
     messages: fc.constant(messages),
     quiet: fc.array(fc.nat({ max: 4 }), { minLength: messages.length, maxLength: messages.length }),
+    adt: fc.array(fc.nat({ max: 5 }), { minLength: messages.length, maxLength: messages.length }),
     reuses: fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 3 }),
     cuts: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 60, maxLength: 60 }),
     redeliveries: fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 4 }),
@@ -98,14 +103,30 @@ const deliveries = course(PATIENT, 8).chain((messages) =>
   }),
 );
 
+/** From the EHR at a message's time (0: its discharge, 1: its re-admission, the bed only), else nothing. */
+const ehrAt = (m: DeviceMessage, what: number): DeviceMessage[] =>
+  what > 1
+    ? []
+    : [
+        {
+          messageId: `${m.messageId}-adt`,
+          patientId: m.patientId,
+          observedAt: m.observedAt,
+          source: { deviceId: 'adt', kind: 'ehr' },
+          ...(what === 0 ? { monitoringEnd: { reason: 'discharged' as const } } : { enrolment: { bed: 'B-2' } }),
+        },
+      ];
+
 function batchesOf(
   messages: DeviceMessage[],
   quiet: number[],
+  adt: number[],
   reuses: [number, number][],
   cuts: number[],
 ): DeviceMessage[][] {
   const out = messages.flatMap((m, i) => [
     structuredClone(m),
+    ...ehrAt(m, adt[i]!),
     ...Array.from(
       { length: quiet[i]! },
       (_, j): DeviceMessage => ({
@@ -136,8 +157,8 @@ describe('grading on DynamoDB when any request fails', () => {
 
   it('leaves the same state, outbox and audit trail as a run where nothing fails', { timeout: 60_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(deliveries, async ({ messages, quiet, reuses, cuts, redeliveries, faults, warm }) => {
-        const batches = batchesOf(messages, quiet, reuses, cuts);
+      fc.asyncProperty(deliveries, async ({ messages, quiet, adt, reuses, cuts, redeliveries, faults, warm }) => {
+        const batches = batchesOf(messages, quiet, adt, reuses, cuts);
 
         ddb.reset();
         const clean = storeOn(ddb.client());
@@ -200,8 +221,8 @@ describe('grading on DynamoDB and on SQLite', () => {
     timeout: 60_000,
   }, async () => {
     await fc.assert(
-      fc.asyncProperty(deliveries, async ({ messages, quiet, reuses, cuts }) => {
-        const batches = batchesOf(messages, quiet, reuses, cuts);
+      fc.asyncProperty(deliveries, async ({ messages, quiet, adt, reuses, cuts }) => {
+        const batches = batchesOf(messages, quiet, adt, reuses, cuts);
         const dir = mkdtempSync(join(tmpdir(), 'crs-agree-'));
         const db = openDataDir(dir);
         try {

@@ -174,6 +174,103 @@ describe('the pager', () => {
     expect(phone.sent).toHaveLength(3); // nothing twice
   });
 
+  describe('a grade change paged after a newer one (a stream range retried by `crs outbox retry`)', () => {
+    // The notifier's stream moves on past a record it gave up on (NotifyFailures, docs/runbook.md); the operator
+    // pages it afterwards. It is older than the grade changes paged meanwhile, and must not undo them.
+    const change = (
+      seq: number,
+      toGrade: number,
+      teams: PageableNotification['teams'],
+      kind: PageableNotification['kind'] = 'escalation',
+    ) =>
+      ({
+        notificationId: `crs|P-1|#${seq}`,
+        patientId: 'P-1',
+        condition: 'crs',
+        kind,
+        toGrade,
+        teams,
+        summary: `PROVISIONAL CRS grade ${toGrade}`,
+      }) satisfies PageableNotification;
+    const crs3 = change(7, 3, ['hematology', 'icu']);
+    const crs2 = change(5, 2, ['hematology']);
+    const status = async (pages: MemoryPageStore) =>
+      (await pages.patientPages('P-1', 10)).map((p) => `${p.pageId} ${p.status}`).sort();
+
+    it("never stops the newer grade's ladder; it is sent once, as information", async () => {
+      const { phone, pager, pages } = setup();
+      await pager.onNotification(crs3, T);
+      await pager.onNotification(crs2, min(6)); // CRS 2 (#5) comes late, after CRS 3 (#7) was paged
+      expect(await status(pages)).toEqual([
+        'crs|P-1|#5|hematology info',
+        'crs|P-1|#7|hematology open',
+        'crs|P-1|#7|icu open',
+      ]);
+      await pager.onTick(min(7));
+      expect(
+        phone.sent.map((m) => `${m.page.notificationId} ${m.role} ${m.page.status} ${m.ackUrl ? 'link' : 'no link'}`),
+      ).toEqual([
+        'crs|P-1|#7 hematology fellow open link',
+        'crs|P-1|#7 ICU registrar open link',
+        'crs|P-1|#5 hematology fellow info no link',
+        // The grade 3 ladder climbs on: nobody acknowledged it.
+        'crs|P-1|#7 hematology attending open link',
+        'crs|P-1|#7 ICU consultant open link',
+      ]);
+    });
+
+    it('opens no ladder for a grade already passed, also when the newer page was acknowledged', async () => {
+      const { phone, pager, pages } = setup();
+      await pager.onNotification(crs3, T);
+      await pager.acknowledge('crs|P-1|#7|icu', 'Dr ICU', 'board', min(1));
+      await pager.acknowledge('crs|P-1|#7|hematology', 'Dr Hem', 'board', min(1));
+      await pager.onNotification(crs2, min(6));
+      await pager.onTick(min(60));
+      expect(await status(pages)).toEqual([
+        'crs|P-1|#5|hematology info',
+        'crs|P-1|#7|hematology acknowledged',
+        'crs|P-1|#7|icu acknowledged',
+      ]);
+      expect(phone.sent.map((m) => `${m.page.notificationId} ${m.role}`).slice(2)).toEqual([
+        'crs|P-1|#5 hematology fellow',
+      ]);
+    });
+
+    it("a late stand-down never resolves the newer grade's pages", async () => {
+      const { pager, pages } = setup();
+      await pager.onNotification(crs3, T);
+      await pager.onNotification(change(4, 1, ['hematology'], 'de-escalation'), min(6));
+      expect(await status(pages)).toEqual([
+        'crs|P-1|#4|hematology info',
+        'crs|P-1|#7|hematology open',
+        'crs|P-1|#7|icu open',
+      ]);
+    });
+
+    it('a late SpO2 all-clear never closes a newer warning, and a late warning opens none after its all-clear', async () => {
+      const { phone, pager, pages } = setup();
+      const spo2 = (seq: number, cleared: boolean) => ({
+        alertId: `spo2|P-1|#${seq}`,
+        patientId: 'P-1',
+        subject: 'spo2' as const,
+        cleared,
+        summary: cleared ? 'Cleared' : 'WARNING (not a grade)',
+      });
+      await pager.onAlert(spo2(9, false), T); // raised again at #9
+      await pager.onAlert(spo2(7, true), min(1)); // the all-clear of the episode before, late
+      const open = (await pages.openPages('P-1')).map((p) => p.pageId).sort();
+      expect(open).toEqual(['spo2|P-1|#9|bedside', 'spo2|P-1|#9|hematology']);
+      await pager.onAlert(spo2(12, true), min(2)); // cleared at #12
+      await pager.onAlert(spo2(3, false), min(3)); // a warning of an older episode, late
+      expect(await pages.openPages('P-1')).toEqual([]);
+      await pager.onTick(min(60));
+      expect(phone.sent.filter((m) => m.page.notificationId === 'spo2|P-1|#3').map((m) => m.page.status)).toEqual([
+        'info',
+        'info',
+      ]);
+    });
+  });
+
   it('the tick sends what is left unsent oldest first, whatever order the store gives', async () => {
     const { phone, pager, pages } = setup();
     const other = { ...grade3, notificationId: 'crs|P-2|m1', patientId: 'P-2', teams: ['hematology' as const] };
