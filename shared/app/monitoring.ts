@@ -188,7 +188,7 @@ async function checkAndSend(
     if (monitoringEnded({ ...state, monitoringEnd: { v: message.monitoringEnd!.reason, t: now } }) === undefined)
       return answer(409, {
         errors: [
-          `monitoringEnd: patient ${patientId} has an enrolment observed after the server's time (${iso(state.lastEnrolmentAt ?? now)}): an end now would not hold`,
+          `monitoringEnd: patient ${patientId} has an enrolment observed at or after the server's time (${iso(state.lastEnrolmentAt ?? now)}): an end now would not hold`,
         ],
       });
   } else {

@@ -552,10 +552,14 @@ export function nextDue(pages: Page[], silences: Silence[], now: number): number
  */
 export const MONITOR_RESTARTS_AFTER_MINUTES = 60;
 
-/** When the watch restarted after the end of monitoring at `end` (a re-admission), or undefined. */
+/**
+ * When the watch restarted after the end of monitoring at `end` (a re-admission), or undefined. An enrolment at the
+ * instant of the end counts (a discharge cancelled in the minute it was charted, HL7 times being to the minute; a
+ * transfer's next stay starting as the last one ends): when the two cannot be told apart, the patient stays watched.
+ */
 function restartedAt(state: PatientState, end: number): number | undefined {
   const enrolled =
-    state.lastEnrolmentAt !== undefined && state.lastEnrolmentAt > end ? state.lastEnrolmentAt : undefined;
+    state.lastEnrolmentAt !== undefined && state.lastEnrolmentAt >= end ? state.lastEnrolmentAt : undefined;
   const monitored =
     state.lastMonitorAt !== undefined && state.lastMonitorAt >= end + MONITOR_RESTARTS_AFTER_MINUTES * MINUTE
       ? state.lastMonitorAt
@@ -565,7 +569,7 @@ function restartedAt(state: PatientState, end: number): number | undefined {
 
 /**
  * The end of the patient's monitoring in force (`monitoringEnd`, a discharge), or undefined. It stays in force
- * until a re-admission: an enrolment observed after it from a source other than a monitor (the EHR's new stay, a
+ * until a re-admission: an enrolment observed at or after it from a source other than a monitor (the EHR's new stay, a
  * nurse charting the bed), or monitor data observed MONITOR_RESTARTS_AFTER_MINUTES or more after it. Monitor data
  * sooner, and the bed and ward a monitor sends with its readings, do not restart the watch, so that a monitor
  * unplugged after the discharge was charted raises no alert. Order-independent: only the latest times count.

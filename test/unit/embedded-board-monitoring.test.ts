@@ -336,7 +336,7 @@ describe('the board API refuses', () => {
     const end = await monitoring('P1', 'end', { reason: 'discharged' });
     expect(end.status).toBe(409);
     expect(((await end.json()) as { errors: string[] }).errors).toEqual([
-      "monitoringEnd: patient P1 has an enrolment observed after the server's time (2026-01-10T08:08:00Z): an end now would not hold",
+      "monitoringEnd: patient P1 has an enrolment observed at or after the server's time (2026-01-10T08:08:00Z): an end now would not hold",
     ]);
     expect((await patientOf('P1')).monitoringEnded).toBeNull();
 

@@ -10,6 +10,9 @@ import { entriesOf, FHIR_RESOURCES, translateResources } from '#app/fhir/transla
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
+import { enrol } from '#test/support/messages.ts';
+import { run } from '#test/support/run.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const T = '2026-01-10T08:00:00+01:00';
@@ -1519,6 +1522,39 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
       'fhir:Encounter/enc-stay/t=20260109T100000Z',
       'fhir:Encounter/enc-stay/t=20260110T085500Z',
     ]);
+  });
+
+  it('a transfer sent as the stay finished and the next begun at the same instant leaves the patient watched', async () => {
+    // The new stay's bed starts when the last stay ends: one message at that instant, the end and the re-admission.
+    const next = {
+      resourceType: 'Encounter',
+      id: 'enc-next',
+      status: 'in-progress',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+      subject,
+      period: { start: END },
+      location: [bed('H5-3', END)],
+    };
+    const res = await post('/fhir/r4/Bundle', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          resource: finished({
+            hospitalization: { dischargeDisposition: { coding: [{ system: DISPOSITION, code: 'other-hcf' }] } },
+          }),
+        },
+        { resource: next },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const enrolled = { ...enrol('P-0042', -24 * 60), source: { deviceId: 'ehr-epic', kind: 'ehr' as const } };
+    const state = run([enrolled, ...queue.messages.map((q) => q.message)]).state!;
+    expect(monitoringEnded(state)).toBeUndefined();
+    expect(feedStatus(state, Date.parse(END) + 3_600_000, DEFAULT_PAGING)).toEqual({
+      stale: true,
+      since: Date.parse(END),
+    });
   });
 
   it('in a transaction Bundle with the day’s observations: all taken, the end among them', async () => {

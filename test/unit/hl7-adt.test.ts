@@ -329,6 +329,21 @@ describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the b
     }
   });
 
+  /**
+   * Whence the stale-feed watch runs an hour later after the discharge and its cancellation, in either arrival order
+   * (undefined: the patient unwatched); the watch is stale by then.
+   */
+  const watchedSince = (end: DeviceMessage, undo: DeviceMessage) =>
+    [
+      [end, undo],
+      [undo, end],
+    ].map((order) => {
+      const state = run([{ ...enrol('P-0042', -120), source: { deviceId: 'ehr', kind: 'ehr' as const } }, ...order])
+        .state!;
+      const feed = monitoringEnded(state) ? undefined : feedStatus(state, NOW + 3_600_000, DEFAULT_PAGING);
+      return feed?.stale ? feed.since : undefined;
+    });
+
   it('restarts the watch when EVN-6 is the time of the discharge cancelled, as HL7 defines it for a cancellation', () => {
     // HL7 v2 (EVN-6): "On a cancellation event, this field should contain the date/time that the event being
     // cancelled occurred". Placed there, the re-admission was at the instant of the end, not after it, and the
@@ -336,20 +351,19 @@ describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the b
     const end = translated(A03).translated[0]!.message as unknown as DeviceMessage;
     const standard = lines(A13, 1, 'EVN|A13|20260110103400+0100||||20260110095500+0100');
     const undo = translated(standard).translated[0]!.message as unknown as DeviceMessage;
-    const before = [{ ...enrol('P-0042', -120), source: { deviceId: 'ehr', kind: 'ehr' as const } }];
-    for (const order of [
-      [end, undo],
-      [undo, end],
-    ]) {
-      const state = run([...before, ...order]).state!;
-      expect(monitoringEnded(state)).toBeUndefined();
-      expect(feedStatus(state, NOW + 3_600_000, DEFAULT_PAGING)).toEqual({
-        stale: true,
-        since: Date.parse('2026-01-10T09:34:00Z'),
-      });
-    }
+    expect(watchedSince(end, undo)).toEqual([Date.parse('2026-01-10T09:34:00Z'), Date.parse('2026-01-10T09:34:00Z')]);
     // At EVN-2, when the cancellation was recorded.
     expect(undo.observedAt).toBe('2026-01-10T09:34:00Z');
+  });
+
+  it('restarts the watch when the discharge is cancelled in the minute it was charted (times to the minute)', () => {
+    // The discharge charted at 10:55 local as happening then; its cancellation recorded in the same minute.
+    const end = translated(lines(A03, 1, 'EVN|A03|20260110105500+0100||||20260110105500+0100')).translated[0]!
+      .message as unknown as DeviceMessage;
+    const undo = translated(lines(A13, 1, 'EVN|A13|20260110105500+0100')).translated[0]!
+      .message as unknown as DeviceMessage;
+    expect([end.observedAt, undo.observedAt]).toEqual(['2026-01-10T09:55:00Z', '2026-01-10T09:55:00Z']);
+    expect(watchedSince(end, undo)).toEqual([Date.parse('2026-01-10T09:55:00Z'), Date.parse('2026-01-10T09:55:00Z')]);
   });
 
   it("is taken from an EHR's token (AA) and refused from a monitor's (AR, 403, at MSH-9): a monitor does not speak for the EHR", async () => {

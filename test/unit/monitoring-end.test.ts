@@ -51,6 +51,26 @@ describe('the end of monitoring', () => {
     expect(feed([...ended, ehr(msg('P', 20, { enrolment: { weightKg: 71 } }))], 60)).toBeUndefined();
   });
 
+  it('is undone by a re-admission observed at the instant of the end, in either order and even in one message', () => {
+    // A discharge cancelled in the minute it was charted (HL7 times to the minute), a transfer whose next stay starts
+    // when the last one ends: the end and the re-admission cannot be told apart, and the patient stays watched.
+    const ended = [ehr(enrol('P', 0)), vitals(5)];
+    const cancelled = ehr(msg('P', 30, { enrolment: { bed: 'H4-7', ward: 'H4' } }));
+    for (const order of [
+      [discharge(30), cancelled],
+      [cancelled, discharge(30)],
+    ]) {
+      expect(monitoringEnded(run([...ended, ...order]).state!)).toBeUndefined();
+      expect(feed([...ended, ...order], 45)).toEqual({ stale: true, since: at(30) });
+    }
+    const both = ehr(
+      msg('P', 30, { monitoringEnd: { reason: 'transferred' }, enrolment: { bed: 'H5-2', ward: 'H5' } }),
+    );
+    expect(feed([...ended, both], 45)).toEqual({ stale: true, since: at(30) });
+    // A discharge charted after an enrolment of the same instant was already graded ends it only when observed later.
+    expect(feed([...ended, cancelled, discharge(31)], 45)).toBeUndefined();
+  });
+
   it('leaves the same watch whatever order the discharge, the re-enrolment and the data arrive in', () => {
     const parts = fc.record({
       end: fc.integer({ min: 1, max: 200 }),
@@ -72,7 +92,7 @@ describe('the end of monitoring', () => {
         expect(feedStatus(b, at(300), DEFAULT_PAGING)).toEqual(feedStatus(a, at(300), DEFAULT_PAGING));
         expect(monitoringEnded(b)).toEqual(monitoringEnded(a));
         const watched =
-          (p.reEnrol !== undefined && p.reEnrol > p.end) ||
+          (p.reEnrol !== undefined && p.reEnrol >= p.end) ||
           p.readings.some((r) => r >= p.end + MONITOR_RESTARTS_AFTER_MINUTES);
         expect(feedStatus(a, at(300), DEFAULT_PAGING) !== undefined).toBe(watched);
       }),
