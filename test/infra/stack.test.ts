@@ -1320,6 +1320,25 @@ describe('audit retention', () => {
     expect(() => templateApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
     expect(() => templateApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
   }, 120_000);
+
+  it('reads days given as text in decimal digits only: "0x10", "1e3", "Infinity" are refused by their key (0x10 was kept 16 days)', () => {
+    const retention = (context: Record<string, unknown>) => {
+      const [plan] = Object.values(
+        Template.fromStack(templateApp({ context }).stack).findResources('AWS::Backup::BackupPlan'),
+      );
+      const rules = plan!.Properties.BackupPlan.BackupPlanRule as {
+        RuleName: string;
+        Lifecycle: { DeleteAfterDays: number };
+      }[];
+      return rules.find((r) => r.RuleName === 'Daily')!.Lifecycle.DeleteAfterDays;
+    };
+    expect(retention({ backupRetentionDays: ' 40 ' })).toBe(40);
+    expect(retention({ backupRetentionDays: 40 })).toBe(40);
+    for (const text of ['0x10', '1e3', '0b11', 'Infinity', '+40', '40.0'])
+      expect(() => templateApp({ context: { backupRetentionDays: text } }), text).toThrow(
+        `backupRetentionDays must be a whole number of days (got ${JSON.stringify(text)})`,
+      );
+  }, 120_000);
 });
 
 describe('paging endpoints, pinned by a mutation run: a bad one is refused, naming it', () => {
