@@ -49,8 +49,9 @@ function concurrencyContext(app: App): Concurrency {
 function daysContext(app: App, key: string): number | undefined {
   const v = app.node.tryGetContext(key);
   if (v === undefined) return undefined;
-  // Text that is no number at all is refused here, by its context key and as given (the range is checked later).
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+  // Text that is not a number in decimal digits is refused here, by its context key and as given (the range is
+  // checked later): Number() read "0x10" as 16 days and "1e3" as 1000.
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
   if (Number.isNaN(n)) throw new Error(`${key} must be a whole number of days (got ${JSON.stringify(v)})`);
   return n;
 }

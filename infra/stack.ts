@@ -45,7 +45,7 @@ import {
   type CapacityLimits,
   type CapacityMode,
 } from './capacity.ts';
-import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
+import { CrsFunction, LOG_LEVELS, checkEnvironmentsFit, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
 import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
@@ -634,6 +634,7 @@ export class CrsAlertingStack extends Stack {
     this.throttleRoutes(stage, throttles, accessLogs);
     const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
     for (const f of [this.notify, this.escalate, this.ack]) f.fn.addEnvironment(ENV.ackBaseUrl, ackBaseUrl);
+    checkEnvironmentsFit([this.ingest, this.grade, this.notify, this.escalate, this.ack], gradingConfigJson);
 
     this.addAlarms();
 

@@ -34,11 +34,14 @@ export const UNKNOWN_KIND = (kind: string) =>
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
 const LOCAL_TOKEN_MIN_LENGTH = 32;
 
+/** Whether a token can be sent as `Authorization: Bearer <token>`: printable ASCII, no space, one line. */
+export const isBearerToken = (token: string): boolean => /^[\x21-\x7e]+$/.test(token);
+
 /** Why a local token cannot be used, or undefined when it can. */
 export function localTokenProblem(token: string): string | undefined {
   if (token.length < LOCAL_TOKEN_MIN_LENGTH)
     return `CRS_INGEST_TOKEN must be at least ${LOCAL_TOKEN_MIN_LENGTH} characters (it is ${token.length}); e.g. openssl rand -base64 32`;
-  if (!/^[\x21-\x7e]+$/.test(token))
+  if (!isBearerToken(token))
     return 'CRS_INGEST_TOKEN must be printable ASCII without spaces (it is sent as a bearer token)';
   return undefined;
 }

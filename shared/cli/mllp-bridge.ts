@@ -2,6 +2,7 @@
 // monitors in, HTTPS to POST /v1/hl7v2 out, with a durable local spool (shared/hosts/mllp-bridge/mllp-bridge.ts).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isBearerToken } from '#app/auth.ts';
 import { startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
 import { LISTEN_PORT, parseNumberFlag } from './flags.ts';
 
@@ -67,6 +68,15 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
     return usage(`cannot read --token-file: ${(err as Error).message}`);
   }
   if (!token) return usage('the token file is empty');
+  // A token no request can carry (the whole output of crs token issue, two tokens, a space) would be refused by every
+  // forward before it left: the monitors ACKed "held" and nothing delivered, logged as a link down for ever.
+  if (!isBearerToken(token)) {
+    const lines = token.split(/\r?\n|\r/).length;
+    const why = lines > 1 ? `${lines} lines` : /\s/.test(token) ? 'a space' : 'a character outside printable ASCII';
+    return usage(
+      `--token-file must hold the token alone, on one line, in printable ASCII without spaces (it has ${why}): crs token issue prints it after "token:"`,
+    );
+  }
   // Milliseconds, at most 10 minutes (a timer past 2^31 ms would fire at once).
   const ackWait = parseNumberFlag('ack-wait', v['ack-wait'] ?? '10000', { min: 0, max: 600_000 });
   if (!ackWait.ok) return usage(`${ackWait.error} (milliseconds)`);

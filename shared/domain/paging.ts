@@ -55,45 +55,71 @@ export function pagingConfigSchema() {
     loops: z.number().check(z.int(), z.gte(1), z.lte(10)),
   });
 
-  return z.strictObject({
-    policies: z.strictObject({
-      hematology: policy,
-      icu: policy,
-      neurology: policy,
-      radiology: policy,
-      bedside: policy,
-    }),
-    /** Minutes a level has to acknowledge before the next is paged: `severe` from severeFromGrade, else `other`. */
-    timeoutMinutes: z.strictObject({ severe: minutesSetting(), other: minutesSetting() }),
-    severeFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
-    /** How long an acknowledge link stays valid. */
-    ackLinkMinutes: minutesSetting(),
-    /** An enrolled patient whose monitor has sent nothing for this long gets a "no data" alert. */
-    staleFeedMinutes: minutesSetting(),
-    /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
-    spo2WarningBelow: z.number().check(z.gte(50), z.lte(100)),
-    alertTeams: z.strictObject({
-      staleFeed: teamList(PAGE_TEAMS).check(z.minLength(1)),
-      spo2: teamList(PAGE_TEAMS).check(z.minLength(1)),
-    }),
-    /**
-     * Many feeds quiet at once (a ward's network down) page once per ward: `fromPatients` or more patients of a ward
-     * found quiet by one sweep share one "no data" alert (one page per team); a patient of that ward going quiet
-     * within `windowMinutes` of the alert's start joins it instead of paging. Fewer, or no ward: a page per patient.
-     */
-    staleFeedGroup: z.strictObject({
-      fromPatients: z.number().check(z.int(), z.gte(2)),
-      windowMinutes: minutesSetting(true),
-    }),
-    /** Silences never hide pages of this grade or above. */
-    unsilenceableFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
-    /**
-     * The paging path proves itself: a lane whose oldest undelivered record is older than this, or a pager that has
-     * not run for this long, raises an operator alert by a path that does not depend on it.
-     */
-    deliveryAlertMinutes: minutesSetting(),
-  });
+  return z
+    .strictObject({
+      policies: z.strictObject({
+        hematology: policy,
+        icu: policy,
+        neurology: policy,
+        radiology: policy,
+        bedside: policy,
+      }),
+      /** Minutes a level has to acknowledge before the next is paged: `severe` from severeFromGrade, else `other`. */
+      timeoutMinutes: z.strictObject({ severe: minutesSetting(), other: minutesSetting() }),
+      severeFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
+      /** How long an acknowledge link stays valid. */
+      ackLinkMinutes: minutesSetting(),
+      /** An enrolled patient whose monitor has sent nothing for this long gets a "no data" alert. */
+      staleFeedMinutes: minutesSetting(),
+      /** SpO2 below this on two consecutive readings, with no oxygen support documented, raises a warning. */
+      spo2WarningBelow: z.number().check(z.gte(50), z.lte(100)),
+      alertTeams: z.strictObject({
+        staleFeed: teamList(PAGE_TEAMS).check(z.minLength(1)),
+        spo2: teamList(PAGE_TEAMS).check(z.minLength(1)),
+      }),
+      /**
+       * Many feeds quiet at once (a ward's network down) page once per ward: `fromPatients` or more patients of a ward
+       * found quiet by one sweep share one "no data" alert (one page per team); a patient of that ward going quiet
+       * within `windowMinutes` of the alert's start joins it instead of paging. Fewer, or no ward: a page per patient.
+       */
+      staleFeedGroup: z.strictObject({
+        fromPatients: z.number().check(z.int(), z.gte(2)),
+        windowMinutes: minutesSetting(true),
+      }),
+      /** Silences never hide pages of this grade or above. */
+      unsilenceableFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
+      /**
+       * The paging path proves itself: a lane whose oldest undelivered record is older than this, or a pager that has
+       * not run for this long, raises an operator alert by a path that does not depend on it.
+       */
+      deliveryAlertMinutes: minutesSetting(),
+    })
+    .check(
+      /**
+       * A link lives at least as long as its level waits for an answer: a shorter one (links of 5 minutes, 15 to answer a
+       * grade 2) was refused as expired while the page still waited for that person, who could not acknowledge it (on
+       * AWS, with no board, at all) and was escalated past.
+       */
+      z.refine(
+        (p) => {
+          // Only between settings each valid on its own (a bad one is named by its own check).
+          const valid = (m: unknown) => typeof m === 'number' && m > 0 && m <= LONGEST_SETTING_MINUTES;
+          const { ackLinkMinutes: link, timeoutMinutes: t } = p;
+          if (!valid(link) || !valid(t.severe) || !valid(t.other)) return true;
+          return link >= Math.max(t.severe, t.other);
+        },
+        {
+          path: ['ackLinkMinutes'],
+          error: (iss) => {
+            const p = iss.input as PagingSettings;
+            const longest = p.timeoutMinutes.severe >= p.timeoutMinutes.other ? 'severe' : 'other';
+            return `${p.ackLinkMinutes} is shorter than timeoutMinutes.${longest} (${p.timeoutMinutes[longest]}): a link would expire while its level still has time to acknowledge; make it at least as long`;
+          },
+        },
+      ),
+    );
 }
+type PagingSettings = { ackLinkMinutes: number; timeoutMinutes: { severe: number; other: number } };
 export type PagingConfig = z.infer<ReturnType<typeof pagingConfigSchema>>;
 
 export const DEFAULT_PAGING: PagingConfig = {

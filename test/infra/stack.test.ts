@@ -21,7 +21,7 @@ import {
 } from '#infra/stack.ts';
 import { pagingConfigFromContext } from '#infra/paging-config.ts';
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES, routeThrottles } from '#infra/throttles.ts';
-import { TEAMS } from '#domain/config.ts';
+import { DEFAULT_CONFIG, TEAMS } from '#domain/config.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { PAGING, synthesize, templateApp } from './synth.ts';
 
@@ -737,6 +737,28 @@ describe('functions', () => {
       /invalid grading config: site\.timeZone: "Paris" is not an IANA time zone/,
     );
   }, 120_000);
+
+  it("refuses at synth a gradingConfig too large for Lambda's 4 KB of variables a function (the deploy failed), and takes the defaults' own action texts", () => {
+    // A site's protocol in its own words: 4.4 KB of JSON. It synthesized, and Lambda refused every function given it
+    // as CRS_CONFIG at deploy ("exceeded the 4KB limit").
+    const steps = [
+      'Supportive care; infection work-up per local sepsis protocol (blood cultures x2, urine culture, chest X-ray).',
+      'Consider tocilizumab 8 mg/kg IV (max 800 mg) if fever persists >24h or the patient has comorbidities; discuss with the attending.',
+    ];
+    const protocol = [steps, [...steps, ...steps], [...steps, ...steps, ...steps], [...steps, ...steps, ...steps]];
+    const site = { actions: { crs: protocol, icans: protocol } };
+    expect(JSON.stringify(site).length).toBeGreaterThan(4096);
+    expect(() => templateApp({ context: { paging: PAGING, gradingConfig: site } })).toThrow(
+      /gradingConfig: \d+ bytes of JSON, which the \w+ function gets as CRS_CONFIG: its variables would take up to \d+ bytes, over the 4096 \(4 KB\) Lambda allows a function, and the deploy would fail/,
+    );
+    const defaults = { actions: DEFAULT_CONFIG.actions };
+    const { stack } = templateApp({ context: { paging: PAGING, gradingConfig: defaults } });
+    const t = Template.fromStack(stack).toJSON();
+    expect(
+      t.Resources[stack.getLogicalId(stack.escalate.fn.node.defaultChild as never)].Properties.Environment.Variables
+        .CRS_CONFIG,
+    ).toBe(JSON.stringify(defaults));
+  }, 120_000);
 });
 
 describe('least privilege', () => {
@@ -1297,6 +1319,25 @@ describe('audit retention', () => {
     );
     expect(() => templateApp({ context: { backupCopyVaultArn: 'crs-copies' } })).toThrow(/not a backup vault ARN/);
     expect(() => templateApp({ context: { production: 'yes' } })).toThrow(/context production must be true or false/);
+  }, 120_000);
+
+  it('reads days given as text in decimal digits only: "0x10", "1e3", "Infinity" are refused by their key (0x10 was kept 16 days)', () => {
+    const retention = (context: Record<string, unknown>) => {
+      const [plan] = Object.values(
+        Template.fromStack(templateApp({ context }).stack).findResources('AWS::Backup::BackupPlan'),
+      );
+      const rules = plan!.Properties.BackupPlan.BackupPlanRule as {
+        RuleName: string;
+        Lifecycle: { DeleteAfterDays: number };
+      }[];
+      return rules.find((r) => r.RuleName === 'Daily')!.Lifecycle.DeleteAfterDays;
+    };
+    expect(retention({ backupRetentionDays: ' 40 ' })).toBe(40);
+    expect(retention({ backupRetentionDays: 40 })).toBe(40);
+    for (const text of ['0x10', '1e3', '0b11', 'Infinity', '+40', '40.0'])
+      expect(() => templateApp({ context: { backupRetentionDays: text } }), text).toThrow(
+        `backupRetentionDays must be a whole number of days (got ${JSON.stringify(text)})`,
+      );
   }, 120_000);
 });
 

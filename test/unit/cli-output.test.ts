@@ -325,6 +325,18 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     expect(r.stderr).toContain('the token file is empty');
   });
 
+  it('refuses a token file that holds more than the token (crs token issue output saved whole), starting nothing', async () => {
+    // Started with it, the bridge ACKed every monitor's message "held" and then failed each forward before it left
+    // (an Authorization header cannot carry a line break), logging "link down" for ever: nothing reached grading.
+    const issued =
+      'token:    crs_l8Gcrm8aNk57R5xATNdaL4dkF1A89jjFMJoERh6WzcI\ntokenId:  467fd4d1-afce-4be0-ab81-0be138f1254d\ndevice:   gw1\n';
+    for (const text of [issued, 'crs_abc def\n', 'crs_abc\u00e9\n']) {
+      const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN'], text);
+      expect([r.code, r.started], JSON.stringify(text)).toEqual([2, []]);
+      expect(r.stderr).toContain('--token-file must hold the token alone');
+    }
+  });
+
   it('takes the edges: port 65535, --ack-wait 0 (AA from the spool at once)', async () => {
     const r = await bridgeWith([
       '--listen',

@@ -50,11 +50,47 @@ describe('durations in the configuration', () => {
 
   it.each(DURATIONS)('%s: 10 years at most, named when longer', (path, unit) => {
     const most = unit === 'minutes' ? 5_256_000 : 87_600;
-    expect(resolveConfig(at(path, most)).ok).toBe(true);
-    expect(resolveConfig(at(path, most + 1))).toEqual({
+    // A timeout that long needs acknowledge links as long (below).
+    const links = path.startsWith('paging.timeoutMinutes') ? { ackLinkMinutes: most } : {};
+    const withLinks = (o: object) => ({ ...o, paging: { ...(o as { paging?: object }).paging, ...links } });
+    expect(resolveConfig(withLinks(at(path, most))).ok).toBe(true);
+    expect(resolveConfig(withLinks(at(path, most + 1)))).toEqual({
       ok: false,
       errors: [`${path}: at most 10 years (${most} ${unit})`],
     });
+  });
+});
+
+// Acknowledge links shorter than a level's time to answer were taken: links of 5 minutes with 15 to answer a grade 2
+// page (`crs serve --config`, ackLinkMinutes 0.05 and timeouts of 1 minute: "This acknowledge link has expired" 4 s
+// after the page, which stayed open at the fellow's level for the rest of the minute). On AWS, which has no board,
+// the person paged could not acknowledge at all until the ladder paged the next level.
+describe('acknowledge links and the time a level has to answer', () => {
+  it.each([
+    [{ paging: { ackLinkMinutes: 5 } }, '5 is shorter than timeoutMinutes.other (15)'],
+    [
+      { paging: { ackLinkMinutes: 10, timeoutMinutes: { severe: 12, other: 8 } } },
+      '10 is shorter than timeoutMinutes.severe (12)',
+    ],
+    [
+      { paging: { ackLinkMinutes: 0.05, timeoutMinutes: { severe: 1, other: 1 } } },
+      '0.05 is shorter than timeoutMinutes.severe (1)',
+    ],
+  ])(
+    'a link that would expire before its level may be escalated past is refused, naming both: %j',
+    (overrides, text) => {
+      expect(resolveConfig(overrides)).toEqual({
+        ok: false,
+        errors: [
+          `paging.ackLinkMinutes: ${text}: a link would expire while its level still has time to acknowledge; make it at least as long`,
+        ],
+      });
+    },
+  );
+
+  it('a link as long as the longest timeout, or longer, is taken', () => {
+    expect(resolveConfig({ paging: { ackLinkMinutes: 15 } }).ok).toBe(true);
+    expect(resolveConfig({ paging: { ackLinkMinutes: 1, timeoutMinutes: { severe: 0.5, other: 1 } } }).ok).toBe(true);
   });
 });
 
