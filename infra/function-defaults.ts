@@ -1,7 +1,10 @@
 // CrsFunction: every Lambda of the pipeline with the same defaults. Node.js 22 on arm64, an ESM bundle built by
 // the local esbuild (infra/bundling.ts: minified, split, source maps), its own role with no managed policy (grants add what it needs), its
 // own log group (retention, encrypted with the stack's key), reserved concurrency, Powertools settings.
-import { AssetHashType, DockerImage, type Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AssetHashType, DockerImage, type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -19,6 +22,11 @@ export interface CrsFunctionProps {
   reservedConcurrency: number;
   logRetention: logs.RetentionDays;
   environment?: Record<string, string>;
+  /**
+   * Files shipped in the function's code beside its handler (name: content), read at cold start: what is too large
+   * for Lambda's 4 KB of variables a function (the site's configuration, CRS_CONFIG_FILE).
+   */
+  files?: Record<string, string>;
   /** The functions' log level (Powertools); Lambda's own platform events are kept at INFO and DEBUG only. */
   logLevel?: LogLevel;
 }
@@ -53,52 +61,17 @@ export class ManagedPolicyRole extends iam.Role {
   }
 }
 
-/** Lambda's quota on a function's environment: all its variables, measured as their JSON (names, values, quotes). */
-const LAMBDA_ENVIRONMENT_BYTES = 4096;
-/**
- * What a value known only at deploy (a table's name, a queue's URL, a topic's or secret's ARN, the API's URL) is
- * counted as: more than any of them takes (the longest, a queue's URL or the secret's ARN, about 105 characters in
- * the region with the longest name: CloudFormation names them from the stack's name and their logical ids).
- */
-const DEPLOY_TIME_VALUE_BYTES = 128;
-
-/** The size of a function's environment as Lambda measures it, each value known only at deploy at its most. */
-function environmentBytes(fn: lambda.Function): number {
-  const cfn = fn.node.defaultChild as lambda.CfnFunction;
-  const resolved = Stack.of(fn).resolve(cfn.environment) as { variables?: Record<string, unknown> } | undefined;
-  const placeholder = 'x'.repeat(DEPLOY_TIME_VALUE_BYTES);
-  const variables = Object.entries(resolved?.variables ?? {}).map(([k, v]) => [
-    k,
-    typeof v === 'string' ? v : placeholder,
-  ]);
-  return Buffer.byteLength(JSON.stringify(Object.fromEntries(variables)), 'utf8');
-}
-
-/**
- * Refuses functions whose variables would take more than Lambda's 4 KB: the stack synthesized, and the deploy failed
- * (Lambda refuses the function). Only the configuration (`gradingConfig`, CRS_CONFIG) can make them that large: a
- * site's protocol texts in `actions` take that much soon.
- */
-export function checkEnvironmentsFit(functions: CrsFunction[], gradingConfigJson: string | undefined): void {
-  const sized = functions.map((f) => ({ f, bytes: environmentBytes(f.fn) })).sort((a, b) => b.bytes - a.bytes);
-  const { f, bytes } = sized[0]!;
-  if (bytes <= LAMBDA_ENVIRONMENT_BYTES) return;
-  throw new Error(
-    gradingConfigJson === undefined
-      ? `the ${f.name} function's variables would take ${bytes} bytes, over the ${LAMBDA_ENVIRONMENT_BYTES} (4 KB) Lambda allows: the deploy would fail`
-      : `gradingConfig: ${Buffer.byteLength(gradingConfigJson, 'utf8')} bytes of JSON, which the ${f.name} function gets as CRS_CONFIG: its variables would take up to ${bytes} bytes, over the ${LAMBDA_ENVIRONMENT_BYTES} (4 KB) Lambda allows a function, and the deploy would fail. Make the overrides about ${bytes - LAMBDA_ENVIRONMENT_BYTES} bytes shorter (give only what differs from the defaults; the action texts are the usual cause: keep them to the steps, and the protocol itself where the teams read it)`,
-  );
-}
-
 export class CrsFunction extends Construct {
   readonly fn: lambda.Function;
   readonly role: ManagedPolicyRole;
   readonly logGroup: logs.LogGroup;
-  readonly name: FunctionName;
+  /** The files shipped beside the handler (CrsFunctionProps.files). */
+  readonly files: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: CrsFunctionProps) {
     super(scope, id);
-    this.name = props.name;
+    this.files = props.files ?? {};
+    const files = Object.entries(this.files);
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
       encryptionKey: props.key,
@@ -118,11 +91,16 @@ export class CrsFunction extends Construct {
         bundling: {
           image: DockerImage.fromRegistry('unused'),
           // CDK reuses one bundle for assets of the same source and bundling options, and the local function is not
-          // an option it compares: the entry, named here, tells the five functions' bundles apart.
-          environment: { CRS_FUNCTION_ENTRY: FUNCTION_ENTRIES[props.name] },
+          // an option it compares: the entry, named here, tells the five functions' bundles apart, and the files'
+          // digest their contents.
+          environment: {
+            CRS_FUNCTION_ENTRY: FUNCTION_ENTRIES[props.name],
+            ...(files.length > 0 ? { CRS_FUNCTION_FILES: sha256(JSON.stringify(files)) } : {}),
+          },
           local: {
             tryBundle: (outputDir) => {
               bundleFunction(props.name, outputDir);
+              for (const [name, content] of files) writeFileSync(join(outputDir, name), content);
               return true;
             },
           },
@@ -154,3 +132,5 @@ export class CrsFunction extends Construct {
     });
   }
 }
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

@@ -26,7 +26,7 @@ import { ROUTES } from '#app/ingest.ts';
 import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { ACK_ROUTES } from '#app/ack-flow.ts';
-import { ENV } from '#adapters/aws/env.ts';
+import { CONFIG_FILE, ENV } from '#adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
@@ -45,7 +45,7 @@ import {
   type CapacityLimits,
   type CapacityMode,
 } from './capacity.ts';
-import { CrsFunction, LOG_LEVELS, checkEnvironmentsFit, type LogLevel } from './function-defaults.ts';
+import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
 import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
@@ -203,7 +203,7 @@ export class CrsAlertingStack extends Stack {
     const capacityLimits = capacityLimitsOf(props.capacityLimits);
     const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
 
-    // The one configuration (grading and paging) every function that grades or pages reads as CRS_CONFIG.
+    // The one configuration (grading and paging) every function that grades or pages reads (CRS_CONFIG_FILE).
     let gradingConfigJson: string | undefined;
     const resolved = resolveConfig(props.gradingOverrides ?? {});
     if (!resolved.ok) throw new Error(`invalid grading config: ${resolved.errors.join('; ')}`);
@@ -390,9 +390,13 @@ export class CrsAlertingStack extends Stack {
         ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}),
       },
     });
-    const config: Record<string, string> = gradingConfigJson ? { [ENV.gradingConfig]: gradingConfigJson } : {};
+    // The overrides go in a file shipped with each function that grades or pages, not in a variable: a site's protocol
+    // texts soon exceed Lambda's 4 KB of variables a function (the deploy failed).
+    const config: Record<string, string> = gradingConfigJson ? { [ENV.gradingConfigFile]: CONFIG_FILE } : {};
+    const configFiles = gradingConfigJson ? { files: { [CONFIG_FILE]: gradingConfigJson } } : {};
     this.grade = new CrsFunction(this, 'Grade', {
       ...fnDefaults,
+      ...configFiles,
       name: 'grade',
       description: 'Grades CRS and ICANS per patient; state, outbox and audit in one DynamoDB transaction',
       timeout: GRADE_TIMEOUT,
@@ -419,6 +423,7 @@ export class CrsAlertingStack extends Stack {
     };
     this.notify = new CrsFunction(this, 'Notify', {
       ...fnDefaults,
+      ...configFiles,
       name: 'notify',
       description:
         'Pages the teams for each grade change and alert in the outbox (signed acknowledge links, escalation timers)',
@@ -429,6 +434,7 @@ export class CrsAlertingStack extends Stack {
     });
     this.escalate = new CrsFunction(this, 'Escalate', {
       ...fnDefaults,
+      ...configFiles,
       name: 'escalate',
       description: 'Escalation ladders (timers and a minute tick), silences ending, and the stale-feed sweep',
       timeout: ESCALATE_TIMEOUT,
@@ -438,6 +444,7 @@ export class CrsAlertingStack extends Stack {
     });
     this.ack = new CrsFunction(this, 'Ack', {
       ...fnDefaults,
+      ...configFiles,
       name: 'ack',
       description: 'Acknowledges pages through signed links (GET shows, POST acknowledges) and the API',
       timeout: Duration.seconds(10),
@@ -634,7 +641,6 @@ export class CrsAlertingStack extends Stack {
     this.throttleRoutes(stage, throttles, accessLogs);
     const ackBaseUrl = `${this.api.apiEndpoint}/ack/`;
     for (const f of [this.notify, this.escalate, this.ack]) f.fn.addEnvironment(ENV.ackBaseUrl, ackBaseUrl);
-    checkEnvironmentsFit([this.ingest, this.grade, this.notify, this.escalate, this.ack], gradingConfigJson);
 
     this.addAlarms();
 

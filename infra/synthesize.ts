@@ -25,6 +25,7 @@ export interface SynthRequest {
 export interface Synthesized {
   template: { Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; DependsOn?: unknown }> };
   functions: Record<'ingest' | 'grade' | 'notify' | 'escalate' | 'ack', string>;
+  files: Record<'ingest' | 'grade' | 'notify' | 'escalate' | 'ack', Record<string, string>>;
 }
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -102,6 +103,14 @@ async function synthesize(options: SynthRequest): Promise<Synthesized> {
         notify: id(stack.notify),
         escalate: id(stack.escalate),
         ack: id(stack.ack),
+      },
+      // Shipped in the bundles, which are not built here (the handlers run from their sources): the host writes them.
+      files: {
+        ingest: { ...stack.ingest.files },
+        grade: { ...stack.grade.files },
+        notify: { ...stack.notify.files },
+        escalate: { ...stack.escalate.files },
+        ack: { ...stack.ack.files },
       },
     };
   } finally {

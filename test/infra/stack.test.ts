@@ -11,7 +11,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ESBUILD_LAMBDA_OPTIONS, REPO_ROOT } from '#infra/bundling.ts';
-import { ENV } from '#adapters/aws/env.ts';
+import { CONFIG_FILE, ENV, gradingConfigFromEnv } from '#adapters/aws/env.ts';
 import {
   API_THROTTLED_METRIC,
   MAX_RECEIVE_COUNT,
@@ -21,7 +21,7 @@ import {
 } from '#infra/stack.ts';
 import { pagingConfigFromContext } from '#infra/paging-config.ts';
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES, routeThrottles } from '#infra/throttles.ts';
-import { DEFAULT_CONFIG, TEAMS } from '#domain/config.ts';
+import { TEAMS } from '#domain/config.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { PAGING, synthesize, templateApp } from './synth.ts';
 
@@ -30,9 +30,21 @@ let template: Template;
 type Resource = { Type: string; Properties?: any };
 let resources: Record<string, Resource>;
 
+/**
+ * A site's protocol in its own words: about 4.4 KB of JSON, over Lambda's 4 KB of variables a function. Given as
+ * CRS_CONFIG, the stack synthesized and Lambda refused every function at deploy ("exceeded the 4KB limit").
+ */
+const SITE_STEPS = [
+  'Supportive care; infection work-up per local sepsis protocol (blood cultures x2, urine culture, chest X-ray).',
+  'Consider tocilizumab 8 mg/kg IV (max 800 mg) if fever persists >24h or the patient has comorbidities; discuss with the attending.',
+];
+const SITE_PROTOCOL = [1, 2, 3, 3].map((n) => Array.from({ length: n }, () => SITE_STEPS).flat());
+const SITE_CONFIG = { actions: { crs: SITE_PROTOCOL, icans: SITE_PROTOCOL } };
+
 beforeAll(() => {
-  // With the functions bundled (tests below read the bundles); compliance.test.ts validates this template.
-  synth = synthesize({ paging: PAGING }, { cloudFormationValidation: false });
+  // With the functions bundled (tests below read the bundles) and a site's protocol; compliance.test.ts validates
+  // this template.
+  synth = synthesize({ paging: PAGING, gradingConfig: SITE_CONFIG }, { cloudFormationValidation: false });
   template = Template.fromJSON(synth.template);
   resources = synth.template.Resources;
 }, 120_000);
@@ -673,6 +685,26 @@ describe('functions', () => {
     }
   });
 
+  it("ship a site's configuration in the code of each function that grades or pages, however long its protocol", () => {
+    const json = JSON.stringify(SITE_CONFIG);
+    expect(json.length).toBeGreaterThan(4096);
+    for (const f of [synth.stack.grade, synth.stack.notify, synth.stack.escalate, synth.stack.ack]) {
+      const variables = resources[idOf(f.fn)]!.Properties.Environment.Variables as Record<string, unknown>;
+      expect(variables[ENV.gradingConfigFile]).toBe(CONFIG_FILE);
+      // No variable carries it: Lambda's 4 KB of variables a function is left to the names of the resources.
+      expect(JSON.stringify(variables)).not.toContain('sepsis');
+      expect(readFileSync(join(assetDir(f), CONFIG_FILE), 'utf8')).toBe(json);
+      // What the function reads at cold start, where Lambda puts its code.
+      const config = gradingConfigFromEnv({ ...variables, LAMBDA_TASK_ROOT: assetDir(f) } as NodeJS.ProcessEnv);
+      expect(config.actions.crs[3]).toEqual(SITE_PROTOCOL[3]);
+    }
+    // The ingest function grades nothing: neither the variable nor the file.
+    expect(resources[idOf(synth.stack.ingest.fn)]!.Properties.Environment.Variables[ENV.gradingConfigFile]).toBe(
+      undefined,
+    );
+    expect(existsSync(join(assetDir(synth.stack.ingest), CONFIG_FILE))).toBe(false);
+  });
+
   it("ship the ingest function's HL7 v2 and FHIR routes in the files they load when first asked", () => {
     // The deployed bundle itself, in a plain node with no AWS: a request without a token is refused on each route
     // in its own format, which it can only be once the route's split file has loaded.
@@ -728,36 +760,16 @@ describe('functions', () => {
     const t = Template.fromStack(stack);
     for (const f of [stack.grade, stack.notify, stack.escalate, stack.ack]) {
       const fn = t.toJSON().Resources[stack.getLogicalId(f.fn.node.defaultChild as never)];
-      expect(fn.Properties.Environment.Variables.CRS_CONFIG, f.node.id).toBe(JSON.stringify(override));
+      expect(fn.Properties.Environment.Variables.CRS_CONFIG_FILE, f.node.id).toBe(CONFIG_FILE);
+      expect(f.files, f.node.id).toEqual({ [CONFIG_FILE]: JSON.stringify(override) });
     }
+    expect(stack.ingest.files).toEqual({});
     expect(() => templateApp({ context: { gradingConfig: { feverThresholdC: 50 } } })).toThrow(
       /invalid grading config: feverThresholdC/,
     );
     expect(() => templateApp({ context: { gradingConfig: { site: { timeZone: 'Paris' } } } })).toThrow(
       /invalid grading config: site\.timeZone: "Paris" is not an IANA time zone/,
     );
-  }, 120_000);
-
-  it("refuses at synth a gradingConfig too large for Lambda's 4 KB of variables a function (the deploy failed), and takes the defaults' own action texts", () => {
-    // A site's protocol in its own words: 4.4 KB of JSON. It synthesized, and Lambda refused every function given it
-    // as CRS_CONFIG at deploy ("exceeded the 4KB limit").
-    const steps = [
-      'Supportive care; infection work-up per local sepsis protocol (blood cultures x2, urine culture, chest X-ray).',
-      'Consider tocilizumab 8 mg/kg IV (max 800 mg) if fever persists >24h or the patient has comorbidities; discuss with the attending.',
-    ];
-    const protocol = [steps, [...steps, ...steps], [...steps, ...steps, ...steps], [...steps, ...steps, ...steps]];
-    const site = { actions: { crs: protocol, icans: protocol } };
-    expect(JSON.stringify(site).length).toBeGreaterThan(4096);
-    expect(() => templateApp({ context: { paging: PAGING, gradingConfig: site } })).toThrow(
-      /gradingConfig: \d+ bytes of JSON, which the \w+ function gets as CRS_CONFIG: its variables would take up to \d+ bytes, over the 4096 \(4 KB\) Lambda allows a function, and the deploy would fail/,
-    );
-    const defaults = { actions: DEFAULT_CONFIG.actions };
-    const { stack } = templateApp({ context: { paging: PAGING, gradingConfig: defaults } });
-    const t = Template.fromStack(stack).toJSON();
-    expect(
-      t.Resources[stack.getLogicalId(stack.escalate.fn.node.defaultChild as never)].Properties.Environment.Variables
-        .CRS_CONFIG,
-    ).toBe(JSON.stringify(defaults));
   }, 120_000);
 });
 

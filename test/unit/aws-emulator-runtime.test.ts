@@ -4,7 +4,10 @@
 // (Invocations, Errors) that the alarms and `crs doctor` read.
 import type { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import type { Context } from 'aws-lambda';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { gradingConfigFromEnv } from '#adapters/aws/env.ts';
 import { invoke, loadHandlers } from '#hosts/aws-emulator/lambda.ts';
 import { PlatformMetrics } from '#hosts/aws-emulator/platform-metrics.ts';
 import type { FunctionSpec } from '#hosts/aws-emulator/provision.ts';
@@ -14,6 +17,7 @@ const fn = (over: Partial<FunctionSpec> = {}): FunctionSpec => ({
   role: 'grade',
   logicalId: 'Grade',
   environment: {},
+  files: {},
   timeoutSeconds: 0.05,
   memoryMb: 128,
   reservedConcurrency: 1,
@@ -65,21 +69,35 @@ describe('the local Lambda runtime, pinned by a mutation run', () => {
     expect(result.remaining).toBeLessThanOrEqual(5000);
   });
 
-  it("sets each function's variables, and leaves out a CRS_CONFIG of the operator's shell that the stack gives no function", async () => {
+  it("sets each function's variables and writes its files where it reads them, and leaves out a CRS_CONFIG_FILE of the operator's shell that the stack gives no function", async () => {
     const functions = {
       ingest: fn({ role: 'ingest', environment: { CRS_STATE_TABLE: 'state-of-this-run' } }),
     } as unknown as Record<FunctionRole, FunctionSpec>;
-    const env: NodeJS.ProcessEnv = { CRS_CONFIG: '{"paging":{"staleFeedMinutes":1}}', CRS_STATE_TABLE: 'other' };
+    const env: NodeJS.ProcessEnv = { CRS_CONFIG_FILE: '/tmp/site.json', CRS_STATE_TABLE: 'other' };
     // The handler modules load after this (and may refuse this partial environment): what matters is what was set.
     await loadHandlers(functions, Date.now, env).catch(() => undefined);
-    expect(env.CRS_CONFIG).toBeUndefined();
+    expect(env.CRS_CONFIG_FILE).toBeUndefined();
     expect(env.CRS_STATE_TABLE).toBe('state-of-this-run');
     const withConfig = {
-      grade: fn({ role: 'grade', environment: { CRS_CONFIG: '{"a":1}' } }),
+      grade: fn({
+        role: 'grade',
+        environment: { CRS_CONFIG_FILE: 'crs-config.json' },
+        files: { 'crs-config.json': '{"scheme":"lee2014"}' },
+      }),
     } as unknown as Record<FunctionRole, FunctionSpec>;
-    const env2: NodeJS.ProcessEnv = { CRS_CONFIG: '{"b":2}' };
+    const env2: NodeJS.ProcessEnv = { CRS_CONFIG_FILE: '/tmp/site.json' };
     await loadHandlers(withConfig, Date.now, env2).catch(() => undefined);
-    expect(env2.CRS_CONFIG).toBe('{"a":1}');
+    expect(env2.CRS_CONFIG_FILE).toBe('crs-config.json');
+    expect(readFileSync(join(env2.LAMBDA_TASK_ROOT!, 'crs-config.json'), 'utf8')).toBe('{"scheme":"lee2014"}');
+    expect(gradingConfigFromEnv(env2).scheme).toBe('lee2014');
+  });
+
+  it('refuses functions that ship different contents under one file name: they cannot share one process', async () => {
+    const functions = {
+      grade: fn({ role: 'grade', files: { 'crs-config.json': '{"scheme":"lee2014"}' } }),
+      ack: fn({ role: 'ack', files: { 'crs-config.json': '{}' } }),
+    } as unknown as Record<FunctionRole, FunctionSpec>;
+    await expect(loadHandlers(functions, Date.now, {})).rejects.toThrow(/disagree on their file crs-config.json/);
   });
 
   it('refuses functions whose environments disagree on a variable: they cannot share one process', async () => {

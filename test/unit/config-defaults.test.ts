@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
 import { gradingConfigFromEnv } from '#adapters/aws/env.ts';
+import { shippedConfig } from '#test/support/config-file.ts';
 
 describe('the default configuration', () => {
   it('is a valid configuration, unchanged by the schema', () => {
@@ -10,10 +11,11 @@ describe('the default configuration', () => {
     expect(resolveConfig({ scheme: DEFAULT_CONFIG.scheme })).toEqual({ ok: true, config: DEFAULT_CONFIG });
   });
 
-  it('is what no overrides, an empty object and an unset CRS_CONFIG give, each a copy of its own', () => {
+  it('is what no overrides, an empty object and an unset CRS_CONFIG_FILE give, each a copy of its own', () => {
     for (const r of [resolveConfig(), resolveConfig({})]) expect(r).toEqual({ ok: true, config: DEFAULT_CONFIG });
     expect(gradingConfigFromEnv({})).toEqual(DEFAULT_CONFIG);
-    expect(gradingConfigFromEnv({ CRS_CONFIG: ' ' })).toEqual(DEFAULT_CONFIG);
+    expect(gradingConfigFromEnv({ CRS_CONFIG_FILE: '' })).toEqual(DEFAULT_CONFIG);
+    expect(gradingConfigFromEnv(shippedConfig({}))).toEqual(DEFAULT_CONFIG);
     const a = gradingConfigFromEnv({});
     a.paging.timeoutMinutes.severe = 1;
     expect(DEFAULT_CONFIG.paging.timeoutMinutes.severe).toBe(5);

@@ -1,6 +1,7 @@
 // The grade Lambda with an in-memory state store: per-patient grouping, one load and one save per patient,
 // partial batch failures that hold up only the failing patient, retries that change nothing, ids-only logs.
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { shippedConfig } from '#test/support/config-file.ts';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -196,13 +197,13 @@ describe('grade handler', () => {
 });
 
 describe('grade handler cold start', () => {
-  it('fails loudly on a bad CRS_CONFIG override instead of grading with the wrong settings', async () => {
+  it('fails loudly on a bad CRS_CONFIG_FILE override instead of grading with the wrong settings', async () => {
     vi.resetModules();
-    process.env.CRS_CONFIG = JSON.stringify({ feverThresholdC: 50 });
+    process.env.CRS_CONFIG_FILE = shippedConfig({ feverThresholdC: 50 }).CRS_CONFIG_FILE;
     try {
-      await expect(import('#functions/grade/handler.ts')).rejects.toThrow(/CRS_CONFIG.*feverThresholdC/);
+      await expect(import('#functions/grade/handler.ts')).rejects.toThrow(/CRS_CONFIG_FILE.*feverThresholdC/);
     } finally {
-      delete process.env.CRS_CONFIG;
+      delete process.env.CRS_CONFIG_FILE;
     }
   });
 
@@ -219,13 +220,13 @@ describe('grade handler cold start', () => {
 
   it('grades with a valid override (the Lee 2014 scheme)', async () => {
     vi.resetModules();
-    process.env.CRS_CONFIG = JSON.stringify({ scheme: 'lee2014' });
+    process.env.CRS_CONFIG_FILE = shippedConfig({ scheme: 'lee2014' }).CRS_CONFIG_FILE;
     try {
       const { gradingConfigFromEnv } = await import('#adapters/aws/env.ts');
       expect(gradingConfigFromEnv().scheme).toBe('lee2014');
       await expect(import('#functions/grade/handler.ts')).resolves.toHaveProperty('handler');
     } finally {
-      delete process.env.CRS_CONFIG;
+      delete process.env.CRS_CONFIG_FILE;
     }
   });
 });

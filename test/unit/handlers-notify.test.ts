@@ -36,6 +36,7 @@ import { OutboxDelivery, isOutage, type OutboxImage } from '#adapters/aws/outbox
 import { PAGES_TABLE, STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
 import { gradePatient } from '#app/grade.ts';
+import { shippedConfig } from '#test/support/config-file.ts';
 import { FakeDynamo, PAGING_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
 import { receiveNotifyFailures, redrive, release, type NotifyFailure } from '#adapters/aws/notify-failures.ts';
 import { telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
@@ -663,7 +664,7 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     CRS_ESCALATION_QUEUE_URL: TIMERS,
     CRS_ACK_SECRET_ARN: SECRET_ARN,
     CRS_ACK_BASE_URL: ACK_BASE,
-    CRS_CONFIG: JSON.stringify({ paging: { timeoutMinutes: { severe: 5, other: 7 } } }),
+    ...shippedConfig({ paging: { timeoutMinutes: { severe: 5, other: 7 } } }),
   };
   let ddb: FakeDynamo;
   let sns: ReturnType<typeof mockClient>;
@@ -816,7 +817,7 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     expect(out).not.toContain('queue https://x gone');
   });
 
-  it("fails the cold start naming a variable the stack did not set, and hands the functions CRS_CONFIG's configuration", async () => {
+  it("fails the cold start naming a variable the stack did not set, and hands the functions CRS_CONFIG_FILE's configuration", async () => {
     const clients = {
       dynamodb: ddb.client(),
       sns: new SNSClient({}),
@@ -827,7 +828,7 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     expect(built.config.paging.timeoutMinutes.other).toBe(7);
     expect(built.states).toBeDefined();
     expect(built.sender).toBeDefined();
-    for (const name of Object.keys(STACK_ENV).filter((n) => n !== 'CRS_CONFIG')) {
+    for (const name of Object.keys(STACK_ENV).filter((n) => n !== 'CRS_CONFIG_FILE')) {
       const env: NodeJS.ProcessEnv = { ...STACK_ENV };
       delete env[name];
       await expect(awsPagingFromEnv(env, clients), name).rejects.toThrow(`environment variable ${name} is not set`);
@@ -835,19 +836,18 @@ describe("the notify function's pager from the stack's variables (liveDeps, awsP
     await expect(awsPagingFromEnv({ ...STACK_ENV, CRS_PAGES_TABLE: '' }, clients)).rejects.toThrow(
       'environment variable CRS_PAGES_TABLE is not set',
     );
-    // A blank CRS_CONFIG is the default configuration; one that is not JSON, or not a valid configuration, fails
-    // the cold start.
+    // No file is the default configuration; a file that is missing, not JSON, or not a valid configuration fails the
+    // cold start, naming the variable and the file.
     await expect(
-      awsPagingFromEnv(
-        { ...STACK_ENV, CRS_CONFIG: JSON.stringify({ paging: { timeoutMinutes: { other: -1 } } }) },
-        clients,
-      ),
-    ).rejects.toThrow('CRS_CONFIG is not a valid grading configuration');
-    expect(
-      (await awsPagingFromEnv({ ...STACK_ENV, CRS_CONFIG: '  ' }, clients)).config.paging.timeoutMinutes.other,
-    ).toBe(15);
-    await expect(awsPagingFromEnv({ ...STACK_ENV, CRS_CONFIG: '{"paging": ' }, clients)).rejects.toThrow(
-      'CRS_CONFIG is not valid JSON',
+      awsPagingFromEnv({ ...STACK_ENV, ...shippedConfig({ paging: { timeoutMinutes: { other: -1 } } }) }, clients),
+    ).rejects.toThrow(/^CRS_CONFIG_FILE \(.*crs-config\.json\) is not a valid grading configuration/);
+    const { CRS_CONFIG_FILE: _shipped, ...unconfigured } = STACK_ENV;
+    expect((await awsPagingFromEnv(unconfigured, clients)).config.paging.timeoutMinutes.other).toBe(15);
+    await expect(awsPagingFromEnv({ ...STACK_ENV, ...shippedConfig('{"paging": ') }, clients)).rejects.toThrow(
+      /^CRS_CONFIG_FILE \(.*\) is not valid JSON/,
     );
+    await expect(
+      awsPagingFromEnv({ ...STACK_ENV, CRS_CONFIG_FILE: 'not-shipped.json', LAMBDA_TASK_ROOT: '/var/task' }, clients),
+    ).rejects.toThrow('CRS_CONFIG_FILE (/var/task/not-shipped.json) cannot be read: ENOENT');
   });
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { publishInput } from '../../shared/adapters/aws/sns-page-sender.ts';
 import { gradingConfigFromEnv } from '../../shared/adapters/aws/env.ts';
+import { shippedConfig } from '#test/support/config-file.ts';
 import type { OutboxItem } from '#adapters/sqlite/outbox.ts';
 import { pageEvent } from '#domain/page-event.ts';
 import { arrivalOf } from '../../shared/app/digest.ts';
@@ -78,12 +79,12 @@ describe('site.timeZone', () => {
       errors: [expect.stringMatching(/^site: .*zone/)],
     });
     expect(resolveConfig({ site: {} }).ok).toBe(true);
-    // The AWS functions read it from CRS_CONFIG (the stack passes `-c gradingConfig=...` there).
-    expect(gradingConfigFromEnv({ CRS_CONFIG: '{"site":{"timeZone":"Europe/Paris"}}' }).site.timeZone).toBe(
+    // The AWS functions read it from CRS_CONFIG_FILE (the stack ships `-c gradingConfig=...` there).
+    expect(gradingConfigFromEnv(shippedConfig({ site: { timeZone: 'Europe/Paris' } })).site.timeZone).toBe(
       'Europe/Paris',
     );
-    expect(() => gradingConfigFromEnv({ CRS_CONFIG: '{"site":{"timeZone":"Paris"}}' })).toThrow(
-      /CRS_CONFIG .*site\.timeZone: "Paris" is not an IANA time zone/,
+    expect(() => gradingConfigFromEnv(shippedConfig({ site: { timeZone: 'Paris' } }))).toThrow(
+      /CRS_CONFIG_FILE .*site\.timeZone: "Paris" is not an IANA time zone/,
     );
     // crs serve / replay --config FILE.
     const dir = mkdtempSync(join(tmpdir(), 'crs-tz-'));

@@ -1,5 +1,7 @@
 // Lambda configuration from the environment the stack sets. Read once at cold start; a missing or bad value
 // fails the cold start loudly instead of grading with the wrong settings.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { resolveConfig, type GradingConfig } from '#domain/config.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
@@ -20,9 +22,16 @@ export const ENV = {
   ackBaseUrl: 'CRS_ACK_BASE_URL',
   /** Optional: the site's zone for HL7 v2 times sent without an offset (refused otherwise). */
   hl7Zone: 'CRS_HL7_ZONE',
-  /** Optional JSON overrides of the grading configuration (DEFAULT_CONFIG otherwise). */
-  gradingConfig: 'CRS_CONFIG',
+  /**
+   * Optional: the file, shipped beside the handler (a path relative to the function's code, LAMBDA_TASK_ROOT), of
+   * JSON overrides of the grading configuration (DEFAULT_CONFIG otherwise). A file, not the JSON itself in a variable:
+   * a site's protocol texts soon exceed Lambda's 4 KB of variables a function.
+   */
+  gradingConfigFile: 'CRS_CONFIG_FILE',
 } as const;
+
+/** The name of that file in a function's code (infra/stack.ts ships it there). */
+export const CONFIG_FILE = 'crs-config.json';
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
@@ -30,17 +39,29 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   return value;
 }
 
-export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GradingConfig {
-  const raw = env[ENV.gradingConfig];
+/** The grading configuration: the defaults, with the overrides of CRS_CONFIG_FILE when the stack ships one. */
+export function gradingConfigFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  read: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): GradingConfig {
+  const file = env[ENV.gradingConfigFile];
   let overrides: unknown = {};
-  if (raw && raw.trim() !== '') {
+  const path = file ? resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file) : undefined;
+  const named = `${ENV.gradingConfigFile} (${path})`;
+  if (path) {
+    let raw: string;
+    try {
+      raw = read(path);
+    } catch (err) {
+      throw new Error(`${named} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
     try {
       overrides = JSON.parse(raw);
     } catch (err) {
-      throw new Error(`${ENV.gradingConfig} is not valid JSON: ${(err as Error).message}`);
+      throw new Error(`${named} is not valid JSON: ${(err as Error).message}`);
     }
   }
   const r = resolveConfig(overrides);
-  if (!r.ok) throw new Error(`${ENV.gradingConfig} is not a valid grading configuration: ${r.errors.join('; ')}`);
+  if (!r.ok) throw new Error(`${named} is not a valid grading configuration: ${r.errors.join('; ')}`);
   return r.config;
 }

@@ -1,7 +1,11 @@
 // The five Lambda handlers, loaded from functions/*/handler.ts as they are deployed, and invoked the way the
 // Lambda runtime does: with the environment the stack gives each function, a context object, and the function's
 // timeout (an invocation that overruns fails, and its records are retried).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ENV } from '#adapters/aws/env.ts';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -56,8 +60,9 @@ export async function loadHandlers(
     }
   }
   // A variable the stack does not give a function must not leak in from the operator's shell either.
-  for (const k of ['CRS_CONFIG']) if (!set.has(k)) delete env[k];
+  for (const k of [ENV.gradingConfigFile]) if (!set.has(k)) delete env[k];
   for (const [k, v] of set) env[k] = v;
+  env.LAMBDA_TASK_ROOT = functionFiles(functions);
   const [ingest, grade, notify, escalate, ack] = await Promise.all([
     import('#functions/ingest/handler.ts'),
     import('#functions/grade/handler.ts'),
@@ -72,6 +77,33 @@ export async function loadHandlers(
     escalate: escalate.createEscalateHandler(escalate.liveDeps(now)),
     ack: ack.createAckHandler(ack.liveDeps(now)),
   };
+}
+
+/**
+ * The files the stack ships beside the handlers (the functions' code is their sources here, not a bundle), written
+ * where the functions read them as on Lambda: LAMBDA_TASK_ROOT. One directory for the process, named by its contents
+ * (so written once, and never changed under a running host).
+ */
+function functionFiles(functions: Record<FunctionRole, FunctionSpec>): string {
+  const files = new Map<string, string>();
+  for (const spec of Object.values(functions)) {
+    for (const [name, content] of Object.entries(spec.files)) {
+      if (files.has(name) && files.get(name) !== content)
+        throw new Error(`functions disagree on their file ${name}; they cannot share one local process`);
+      files.set(name, content);
+    }
+  }
+  const sorted = [...files].sort(([a], [b]) => (a < b ? -1 : 1));
+  const digest = createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 16);
+  const dir = join(tmpdir(), `crs-function-files-${digest}`);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, content] of sorted) {
+    // Whole or not at all: another host of the same files may be reading it.
+    const partial = join(dir, `.${name}.${process.pid}`);
+    writeFileSync(partial, content);
+    renameSync(partial, join(dir, name));
+  }
+  return dir;
 }
 
 class InvocationTimeout extends Error {

@@ -97,6 +97,8 @@ export interface FunctionSpec {
   logicalId: string;
   /** The variables the stack gives the function, resolved to the provisioned names: its CRS_* ones and those every function shares. */
   environment: Record<string, string>;
+  /** The files shipped beside its handler (Synthesized.files). */
+  files: Record<string, string>;
   timeoutSeconds: number;
   memoryMb: number;
   reservedConcurrency: number;
@@ -401,6 +403,7 @@ export async function provision(
       role,
       logicalId,
       environment,
+      files: synth.files[role],
       timeoutSeconds: Number(props.Timeout ?? 3),
       memoryMb: Number(props.MemorySize ?? 128),
       reservedConcurrency: Number(props.ReservedConcurrentExecutions ?? 10),

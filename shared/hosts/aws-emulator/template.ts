@@ -20,6 +20,8 @@ export interface Synthesized {
   template: Template;
   /** The logical id of each function in the template. */
   functions: Record<FunctionRole, string>;
+  /** The files the stack ships in each function's code beside its handler (name: content; CRS_CONFIG_FILE's). */
+  files: Record<FunctionRole, Record<string, string>>;
 }
 
 /**
@@ -33,7 +35,7 @@ export const LOCAL_PAGING = {
 export interface SynthOptions {
   /** The paging config (as `-c paging=...`); LOCAL_PAGING when absent. */
   paging?: unknown;
-  /** Grading configuration overrides (as `-c gradingConfig=...`), given to the grade function as CRS_CONFIG. */
+  /** Grading configuration overrides (as `-c gradingConfig=...`), shipped to the functions as CRS_CONFIG_FILE. */
   gradingOverrides?: Record<string, unknown>;
 }
 
