@@ -1,11 +1,15 @@
 // Grading configuration: every threshold, window, hold time, route and action text, with the defaults that
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
-import { DEFAULT_PAGING, hoursSetting, minutesSetting, pagingConfigSchema, teamList } from './paging.ts';
+import { DEFAULT_PAGING, hoursSetting, minutesSetting, pageText, pagingConfigSchema, teamList } from './paging.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
 import { RANGES } from './vocabulary.ts';
 import * as z from './zod.ts';
 
 export const SCHEMES = ['astct2019', 'lee2014'] as const;
+
+/** The most steps of the protocol a grade's page carries, and characters a step (pageText). */
+const ACTION_STEPS = 20;
+const ACTION_STEP_CHARACTERS = 500;
 export type Scheme = (typeof SCHEMES)[number];
 export const TEAMS = ['hematology', 'icu', 'neurology', 'radiology'] as const;
 export type Team = (typeof TEAMS)[number];
@@ -40,7 +44,12 @@ function buildGradingConfigSchema() {
   /** Teams per grade 1..4 (index 0 is grade 1). */
   const routeTable = z.tuple([teams, teams, teams, teams]);
   /** Action lines per grade 1..4. */
-  const actionTable = z.tuple([z.array(z.string()), z.array(z.string()), z.array(z.string()), z.array(z.string())]);
+  const steps = z.array(pageText(ACTION_STEP_CHARACTERS)).check(
+    z.maxLength(ACTION_STEPS, {
+      error: (iss) => `${(iss.input as unknown[]).length} steps: at most ${ACTION_STEPS}`,
+    }),
+  );
+  const actionTable = z.tuple([steps, steps, steps, steps]);
   const fio2 = within(RANGES.fio2);
   const highDose = z.object({ dose: z.number().check(z.positive()), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
 
@@ -115,10 +124,10 @@ function buildGradingConfigSchema() {
     actions: z.strictObject({
       crs: actionTable,
       icans: actionTable,
-      icansWithoutCrs: z.array(z.string()),
+      icansWithoutCrs: steps,
       bispecificInterruptFromGrade: z.number().check(z.int(), z.gte(1), z.lte(4)),
-      bispecificInterrupt: z.string(),
-      deEscalation: z.string(),
+      bispecificInterrupt: pageText(ACTION_STEP_CHARACTERS, { empty: true }),
+      deEscalation: pageText(ACTION_STEP_CHARACTERS, { empty: true }),
     }),
     /** How many recent messageIds each patient remembers for de-duplication. */
     dedupeWindow: z.number().check(z.int(), z.gte(16), z.lte(5000)),

@@ -46,11 +46,24 @@ export function teamList<const T extends readonly [string, ...string[]]>(teams: 
   );
 }
 
+/**
+ * A text of the configuration that pages carry (a step of the protocol, a role): one line of at most `max` characters,
+ * with no control characters. Pages travel by SNS (256 KB a message, its role a message attribute that the teams'
+ * subscription filters read) and are stored as DynamoDB items (400 KB): a megabyte of protocol made every page fail.
+ */
+export function pageText(max: number, { empty = false } = {}) {
+  return z.string().check(
+    z.minLength(empty ? 0 : 1, { error: 'is empty' }),
+    z.maxLength(max, { error: (iss) => `is ${String(iss.input).length} characters: at most ${max}` }),
+    z.refine((t) => !/\p{Cc}/u.test(t), { error: 'holds a control character (a new line, a tab): one line of text' }),
+  );
+}
+
 /** The paging part of the configuration's schema: built only to validate overrides (config.ts). */
 export function pagingConfigSchema() {
   const policy = z.strictObject({
     /** Who is paged, in order: an unacknowledged page moves to the next level when its timeout passes. */
-    levels: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+    levels: z.array(pageText(100)).check(z.minLength(1)),
     /** How many times the whole ladder is walked before the page is marked exhausted. */
     loops: z.number().check(z.int(), z.gte(1), z.lte(10)),
   });

@@ -119,6 +119,40 @@ describe('team lists in the configuration', () => {
     ).toBe(true);
   });
 });
+// Texts pages carry. Taken whole, a megabyte of protocol made every page fail on AWS (SNS takes 256 KB a message, a
+// DynamoDB item 400 KB), once the configuration no longer had to fit in a function's 4 KB of variables; a tab in a
+// role's name goes into the SNS attribute the teams' subscriptions filter on.
+describe('texts that pages carry, in the configuration', () => {
+  const steps = (n: number, text = 'step') => Array.from({ length: n }, () => text);
+  it.each([
+    [{ actions: { crs: [steps(1, 'x'.repeat(501)), [], [], []] } }, 'actions.crs.0.0: is 501 characters: at most 500'],
+    [{ actions: { icans: [[], [], [], steps(21)] } }, 'actions.icans.3: 21 steps: at most 20'],
+    [{ actions: { icansWithoutCrs: ['MRI\nEEG'] } }, 'actions.icansWithoutCrs.0: holds a control character'],
+    [{ actions: { crs: [[''], [], [], []] } }, 'actions.crs.0.0: is empty'],
+    [{ actions: { deEscalation: 'x'.repeat(501) } }, 'actions.deEscalation: is 501 characters: at most 500'],
+    [
+      { paging: { policies: { icu: { levels: ['charge nurse', 'fellow\t2'], loops: 1 } } } },
+      'paging.policies.icu.levels.1: holds a control character',
+    ],
+    [
+      { paging: { policies: { icu: { levels: ['x'.repeat(101)], loops: 1 } } } },
+      'paging.policies.icu.levels.0: is 101 characters: at most 100',
+    ],
+  ])('is refused beyond its bounds, naming it: %#', (overrides, error) => {
+    const r = resolveConfig(overrides);
+    expect(r.ok ? [] : r.errors).toEqual([expect.stringContaining(error)]);
+  });
+
+  it('is taken at its bounds: 20 steps of 500 characters a grade, a role of 100, no steps, an empty interruption text', () => {
+    const protocol = [steps(20, 'x'.repeat(500)), [], steps(1), steps(3)];
+    expect(
+      resolveConfig({
+        actions: { crs: protocol, icans: protocol, icansWithoutCrs: [], bispecificInterrupt: '' },
+        paging: { policies: { icu: { levels: ['x'.repeat(100), 'Oncall (ICU) — attending'], loops: 2 } } },
+      }).ok,
+    ).toBe(true);
+  });
+});
 // Thresholds a measurement is compared with, outside what the measurement can be: taken, they graded every patient
 // as hypotensive (systolicBelow 900, a typo for 90) or none (9), and Lee's FiO2 estimates could be 10^308 or -5. Each
 // is now held to what a message may carry (docs/contract.md): a patient's own hypotension thresholds, an FiO2, a flow.
