@@ -119,7 +119,7 @@ function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<
 }
 
 /**
- * A temperature into the febrile readings of the fever window (in time order, one per instant). A temperature at
+ * A temperature into the kept febrile readings (in time order, one per instant). A temperature at
  * the instant of a kept one is a correction and replaces it (one below the threshold removes it). Kept: the latest
  * `keep`, and every earlier one that no later reading covers (is at least as high as): the peak and the latest
  * are always known, and a correction lowering a kept reading finds the ones it covered while fewer than `keep`
@@ -251,12 +251,21 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
     }
   }
 
+  // A febrile reading that has left the fever window no longer makes a fever, but the waiver may still rest on it
+  // for the rest of the episode: a correction of a later fever, or a masking medication charted late, looks for it
+  // (keptFeverBefore). So the latest `feverHistory` febrile readings stay, whatever their age; only the earlier
+  // ones kept as peaks (addTemperature) go once they leave the window.
   const windowStart = s.clock - config.feverWindowMinutes * MINUTE;
-  if (s.febrile.length > 0 && s.febrile[0]![0] < windowStart) s.febrile = s.febrile.filter(([ft]) => ft >= windowStart);
+  const keepFrom = s.febrile.length - config.feverHistory;
+  if (keepFrom > 0 && s.febrile[0]![0] < windowStart)
+    s.febrile = s.febrile.filter(([ft], i) => ft >= windowStart || i >= keepFrom);
   return s;
 }
 
-/** The latest kept febrile reading (the fever window's queue) observed before `t`, or at it when `inclusive`. */
+/**
+ * The latest kept febrile reading observed before `t`, or at it when `inclusive`: one of the latest `feverHistory`
+ * febrile readings, in the fever window or not, or an earlier one still in the window.
+ */
 function keptFeverBefore(queue: PatientState['febrile'], t: number, inclusive = false): number | undefined {
   for (let i = queue.length - 1; i >= 0; i--) {
     const ft = queue[i]![0];

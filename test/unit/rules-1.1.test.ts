@@ -321,6 +321,28 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     expect(grades([infusedNow, temp(0, 38.6), give(30, 'acetaminophen'), ...nextDay])).toEqual([2, 0]);
   });
 
+  it('a fever corrected at its instant after the earlier fever left the window: the waiver rests on the earlier one', () => {
+    // Section 1: a field sent twice at one instant is a correction (the later arrival wins), and "any bound on kept
+    // history must not change a result". 08:00 38.9 °C (CRS 1); 20:00 38.2 °C charted; tocilizumab at 20:30; the
+    // next afternoon two low systolics, then the 20:00 reading corrected to 37.2 and norepinephrine started. The
+    // 08:00 fever, followed by the tocilizumab, still waives fever: CRS 2, then 3 on the vasopressor. Until
+    // 2026-12-05 the engine looked for the fever before the corrected one among the fever window's readings only,
+    // found none (08:00 was 34 h old) and graded CRS 0: no ICU page for a patient on norepinephrine.
+    const course = [
+      enrol(P),
+      temp(0, 38.9),
+      temp(12 * HOUR, 38.2),
+      give(12 * HOUR + 30, 'tocilizumab'),
+      bp(33 * HOUR, 85),
+      bp(34 * HOUR, 84),
+      temp(12 * HOUR, 37.2),
+    ];
+    expect(grades(course)).toEqual([2, 0]);
+    expect(grades([...course, pressors(34 * HOUR + 5, norepi(0.1))])).toEqual([3, 0]);
+    const r = run(course);
+    expect(r.last.reasons[0]!.text).toContain('on or after a fever of the episode (2026-01-10T08:00:00Z)');
+  });
+
   it('the reason names the medication and the fever of the episode it follows', () => {
     const r = run([enrol(P), temp(0, 38.9), give(30, 'tocilizumab'), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)]);
     expect(r.last.reasons[0]).toMatchObject({ criterion: 'fever-waiver', at: '2026-01-10T08:30:00Z' });

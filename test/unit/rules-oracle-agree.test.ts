@@ -56,12 +56,11 @@ function disagreement(arrivals: DeviceMessage[], cfg: GradingConfig) {
  * differ from the rules' "no bound may change a result". Left out, by name (each judged on the engine's own state,
  * replayed):
  * - a febrile temperature corrected at its instant (another temperature at the same observedAt) when a febrile
- *   reading arrived before is not kept (it left the fever window, or `feverHistory` later ones and a covering one
- *   pushed it out): the correction may have needed it;
+ *   reading arrived before is not kept (`feverHistory` later ones and a covering one pushed it out): the correction
+ *   may have needed it;
  * - a late masking medication (one observed later than every masking medication arrived before it, arriving
  *   after a fever observed later than it, when the latest fever observed at or before it is later than those
- *   medications and no longer kept: it left the fever window, or `feverHistory` later readings and a covering
- *   one pushed it out) in a course whose episode start moves after a fever has arrived (an enrolment after fevers,
+ *   medications and no longer kept: `feverHistory` later readings and a covering one pushed it out) in a course whose episode start moves after a fever has arrived (an enrolment after fevers,
  *   a re-infusion, an infusion time corrected): the fever the medication follows is then a fever of the episode,
  *   maybe not the latest one before it, which can leave the episode when its start moves;
  * - the patient's own hypotension thresholds changed after blood-pressure readings were folded: the folded ones
@@ -92,8 +91,8 @@ function withinGuarantees(arrivals: DeviceMessage[], cfg: GradingConfig): boolea
 }
 
 /**
- * The engine keeps every febrile reading that has arrived: none left the fever window (the waiver may rest on one
- * that did) and none was pushed out by `feverHistory` later ones.
+ * The engine keeps every febrile reading that has arrived: none was pushed out by `feverHistory` later ones (one
+ * that has left the fever window is kept while it is among the latest `feverHistory`: the waiver may rest on it).
  */
 function keepsEveryFever(state: PatientState, fevers: Map<number, number>): boolean {
   const kept = new Set(state.febrile.map(([t]) => t));
