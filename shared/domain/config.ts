@@ -138,9 +138,9 @@ function buildGradingConfigSchema() {
     bpHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
     vasopressorHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
     /**
-     * How many febrile readings each patient keeps at least (the latest, in the fever window or not: the waiver may
-     * rest on one), besides every one in the window no later reading covers; a correction lowering a kept one finds
-     * the readings it covered (docs/grading-rules.md).
+     * How many febrile readings of the fever window each patient keeps at least (the latest; of those that have left
+     * it, the latest 8 stay: the waiver may rest on one), besides every one in the window no later reading covers; a
+     * correction lowering a kept one finds the readings it covered (docs/grading-rules.md).
      */
     feverHistory: z.number().check(z.int(), z.gte(2), z.lte(1000)),
     /** Escalation ladders, silences, acknowledge links and technical alerts (shared/domain/paging.ts). */

@@ -86,6 +86,8 @@ export type Step =
     };
 
 const TOCILIZUMAB_HISTORY = 16;
+/** How many of the latest febrile readings are kept once they have left the fever window (the waiver's fevers). */
+const FEVERS_BEYOND_WINDOW = 8;
 
 function latest<T>(cur: Timed<T> | undefined, v: T, t: number): Timed<T> {
   // Ties go to the later arrival, so a correction sent for the same instant wins.
@@ -253,10 +255,11 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
 
   // A febrile reading that has left the fever window no longer makes a fever, but the waiver may still rest on it
   // for the rest of the episode: a correction of a later fever, or a masking medication charted late, looks for it
-  // (keptFeverBefore). So the latest `feverHistory` febrile readings stay, whatever their age; only the earlier
-  // ones kept as peaks (addTemperature) go once they leave the window.
+  // (keptFeverBefore). So the latest FEVERS_BEYOND_WINDOW febrile readings stay whatever their age (at most
+  // feverHistory); the others go once they leave the window. Not all feverHistory of them: a probe's hour of fever
+  // kept for the rest of the stay took the AWS state item past 1 KB, two write units at every message.
   const windowStart = s.clock - config.feverWindowMinutes * MINUTE;
-  const keepFrom = s.febrile.length - config.feverHistory;
+  const keepFrom = s.febrile.length - Math.min(config.feverHistory, FEVERS_BEYOND_WINDOW);
   if (keepFrom > 0 && s.febrile[0]![0] < windowStart)
     s.febrile = s.febrile.filter(([ft], i) => ft >= windowStart || i >= keepFrom);
   return s;

@@ -83,7 +83,7 @@ export interface PatientState {
   neuro: TimedFields<NeuroFields>;
   organ: TimedFields<OrganFields>;
   labs: TimedFields<LabFields>;
-  /** Febrile temperatures as [t, °C] in time order: the latest config.feverHistory (in the fever window or not: the waiver may rest on one), and every one in the window no later reading covers (reducer.ts). */
+  /** Febrile temperatures as [t, °C] in time order: the latest config.feverHistory of the fever window (8 of those that left it: the waiver may rest on one), and every one in the window no later reading covers (reducer.ts). */
   febrile: [t: number, temperatureC: number][];
   /** Latest observedAt of a febrile temperature ever seen (the episode has had a fever when it is in the episode). */
   latestFever: number | undefined;

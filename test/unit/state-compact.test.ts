@@ -9,8 +9,9 @@ import { compactState, expandState } from '../../shared/domain/state-compact.ts'
 import { hypotensionThresholds } from '../../shared/domain/grading.ts';
 import { deserializeState, emptyState, serializeState, type PatientState } from '../../shared/domain/state.ts';
 import { course, permutation } from '../support/arbitraries.ts';
-import { msg, T0 } from '../support/messages.ts';
-import { config } from '../support/run.ts';
+import { enrol, msg, T0 } from '../support/messages.ts';
+import { config, run } from '../support/run.ts';
+import { encodeStateItem } from '../../shared/adapters/aws/state-item.ts';
 import { week } from '../support/week.ts';
 
 const throughJson = (s: PatientState) => expandState(JSON.parse(JSON.stringify(compactState(s))) as unknown[]);
@@ -57,6 +58,23 @@ describe('the compact patient state', () => {
 
   it('refuses a form it does not know', () => {
     expect(() => expandState([4, 'X'])).toThrow(/unsupported compact patient state version 4/);
+  });
+});
+
+describe('the stored state after a fever', () => {
+  it("keeps few of the febrile readings once they leave the fever window: a probe's hour of fever a day ago adds at most 64 bytes", () => {
+    // Vitals every 15 s for 30 h; a fever in the second hour. Keeping all 64 latest febrile readings for the rest of
+    // the stay added about 200 bytes and took the AWS state item past 1 KB (two write units at every message).
+    const feed = (fever: boolean) => [
+      enrol('P', -60),
+      ...Array.from({ length: 4 * 60 * 30 }, (_, i) => {
+        const hot = fever && i >= 4 * 60 && i < 4 * 120;
+        const temperatureC = hot ? 38.6 + (i % 5) / 10 : 36.9;
+        return msg('P', i / 4, { vitals: { temperatureC, heartRate: 90, systolicBP: 120, spo2: 97 } }, `m${i}`);
+      }),
+    ];
+    const size = (fever: boolean) => encodeStateItem(run(feed(fever)).state!, []).length;
+    expect(size(true) - size(false)).toBeLessThanOrEqual(64);
   });
 });
 
