@@ -410,7 +410,13 @@ function leeHypotension(state: PatientState, config: GradingConfig): Graded | un
   }
   // The sum as the pumps say it: 0.1 + 8.2 + 1.7 mcg/min is 10 (high-dose), not 9.999999999999998.
   dose = withoutFloatNoise(dose);
-  const summed = a.pumps.length > 1 ? ` (${a.pumps.length} pumps summed)` : '';
+  // A dose converted with the enrolment weight says which weight: a weight charted since can move the grade.
+  const converted = [...new Set(a.pumps.filter((p) => p.unit !== limit.unit).map((p) => p.unit))];
+  const notes = [
+    ...(a.pumps.length > 1 ? [`${a.pumps.length} pumps summed`] : []),
+    ...(converted.length > 0 ? [`from ${converted.join(' and ')} at ${weight} kg`] : []),
+  ];
+  const summed = notes.length > 0 ? ` (${notes.join(', ')})` : '';
   if (dose >= limit.dose) {
     return {
       grade: 3,

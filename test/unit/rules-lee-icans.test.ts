@@ -218,6 +218,29 @@ describe('clauses pinned by the rules audit', () => {
     expect(pressor(v).last.crsGrade).toBe(g);
   });
 
+  it('a dose converted with the enrolment weight says which weight, so a weight charted since explains a grade that moved', () => {
+    const on = pressor({ drug: 'norepinephrine', dose: 0.3, unit: 'mcg/kg/min' });
+    expect(on.last.crsGrade).toBe(3);
+    expect(on.last.reasons.map((r) => r.text)).toContain(
+      'norepinephrine high-dose: 21 mcg/min (from mcg/kg/min at 70 kg) >= 20 at 2026-01-10T08:20:00Z',
+    );
+    // The weight charted again, 60 kg: the same pump is low-dose, and the page says at which weight.
+    const lighter = run(
+      [
+        enrol(P),
+        febrile(0),
+        ...lowPair,
+        msg(P, 20, { vasopressors: [{ drug: 'norepinephrine', dose: 0.3, unit: 'mcg/kg/min' }] }),
+        msg(P, 30, { enrolment: { weightKg: 60 } }),
+      ],
+      lee,
+    );
+    expect(lighter.last.crsGrade).toBe(2);
+    expect(lighter.last.reasons.map((r) => r.text)).toContain(
+      'norepinephrine low-dose: 18 mcg/min (from mcg/kg/min at 60 kg) < 20 at 2026-01-10T08:20:00Z',
+    );
+  });
+
   it('a dose already in the threshold unit needs no weight: graded on its value, not as unconvertible', () => {
     // Section 3: fail safe only for "a dose in a unit that cannot be converted (no weight known)".
     expect(pressor({ drug: 'norepinephrine', dose: 15, unit: 'mcg/min' }, noWeight).last.crsGrade).toBe(2);
