@@ -1065,6 +1065,32 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     await d.stop();
     expect(w.sent).toEqual(['a', 'b', 'c']);
   });
+
+  // A full disk, as SQLite says it: every write to the table fails until the space comes back (dropping the trigger).
+  const diskFull = (table: string) =>
+    db.exec(
+      `CREATE TRIGGER full_${table} BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`,
+    );
+  const spaceFreed = (table: string) => db.exec(`DROP TRIGGER full_${table}`);
+
+  it('sends a record once while its delivery cannot be recorded (a full disk), and records it when it can', async () => {
+    put('a', 'b');
+    const log: string[] = [];
+    const w = webhook();
+    const sink: Sink = { ...w.sink, retry: { initialMs: 5, maxMs: 5 } };
+    diskFull('deliveries');
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    await until(() => log.length >= 3); // the lane tried to record it three times
+    expect(w.sent).toEqual(['a']); // not once per try: the receiver got it at every retry, a minute apart
+    expect(log[0]).toBe('webhook: page a delivered, not yet recorded (database or disk is full); retry 1 in 5 ms');
+    spaceFreed('deliveries');
+    await until(() => w.sent.length === 2);
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(['a', 'b']);
+    expect(db.prepare('SELECT item_id FROM deliveries ORDER BY item_id').pluck().all()).toEqual(['a', 'b']);
+  });
 });
 
 describe('SqliteTokenStore and the data directory', () => {
