@@ -1091,6 +1091,40 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     expect(w.sent).toEqual(['a', 'b']);
     expect(db.prepare('SELECT item_id FROM deliveries ORDER BY item_id').pluck().all()).toEqual(['a', 'b']);
   });
+
+  it('keeps running when a refused record cannot be parked (a full disk): parks it once it can, and goes on', async () => {
+    put('a', 'b');
+    const log: string[] = [];
+    const w = webhook();
+    w.refuse.add('a');
+    const sink: Sink = { ...w.sink, retry: { initialMs: 5, maxMs: 5 } };
+    diskFull('parked');
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    // The process used to end here: the failed write was an unhandled rejection.
+    await until(() => log.some((l) => l.includes('refused, cannot be parked')));
+    expect(d.parked()).toEqual([]);
+    spaceFreed('parked');
+    await until(() => w.sent.length === 1);
+    await d.settled();
+    await d.stop();
+    expect(d.parked().map((p) => p.itemId)).toEqual(['a']);
+    expect(w.sent).toEqual(['b']);
+  });
+
+  it('keeps a lane whose outbox cannot be read for a while: it reads again and delivers', async () => {
+    put('a');
+    const log: string[] = [];
+    const w = webhook();
+    const d = new OutboxDispatcher(db, [w.sink], { log: (l) => log.push(l) });
+    db.exec('ALTER TABLE parked RENAME TO parked_away'); // the lane's read fails
+    d.kick();
+    await until(() => log.some((l) => l.startsWith('webhook: cannot read the outbox')));
+    db.exec('ALTER TABLE parked_away RENAME TO parked');
+    await until(() => w.sent.length === 1, 'the record read again and sent', 5000);
+    await d.stop();
+    expect(w.sent).toEqual(['a']);
+  });
 });
 
 describe('SqliteTokenStore and the data directory', () => {

@@ -211,9 +211,16 @@ export class OutboxDispatcher {
       return;
     }
     lane.running = true;
-    lane.idle = this.drain(lane).finally(() => {
-      lane.running = false;
-    });
+    lane.idle = this.drain(lane)
+      .catch((err: Error) => {
+        // What the database refuses outside a delivery (reading the outbox, a full disk): the lane waits and reads
+        // again. Left unhandled it ended the process, and every lane and the pager with it.
+        this.log(`${lane.sink.name}: cannot read the outbox (${err.message}); trying again`);
+        this.wait(lane, DEFAULT_RETRY.initialMs);
+      })
+      .finally(() => {
+        lane.running = false;
+      });
   }
 
   private wait(lane: Lane, delay: number): void {
@@ -266,7 +273,13 @@ export class OutboxDispatcher {
             this.backoff(lane, item, err as Error);
             return;
           }
-          if (this.refused(lane, item, err)) return; // tried again shortly
+          try {
+            if (this.refused(lane, item, err)) return; // tried again shortly
+          } catch (parkErr) {
+            // It cannot be parked (a full disk): the lane holds, and parks it at its next refusal.
+            this.backoff(lane, item, parkErr as Error, 'refused, cannot be parked');
+            return;
+          }
           lane.cursor = item.seq; // parked: the lane moves on
         }
         if (lane.rewind !== undefined) break; // records put back behind this one: read again from there
