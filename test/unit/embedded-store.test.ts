@@ -519,6 +519,50 @@ describe('GradingWorker, pinned by a mutation run', () => {
   });
 });
 
+describe('GradingWorker, a full disk', () => {
+  it('never moves an accepted message to the dead letters because the disk is full: it is graded once there is room', async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue(escalating('A').map(queued));
+    // The grading commit writes audit entries; on a full disk that write fails, as SQLite says it, while the small
+    // writes of a failure (the attempt count, the move to the dead letters) may still fit.
+    let full = true;
+    db.function('disk_full', () => {
+      if (full) throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      return null;
+    });
+    db.exec('CREATE TRIGGER full_audit BEFORE INSERT ON audit BEGIN SELECT disk_full(); END');
+    const log: string[] = [];
+    const clock = { at: Date.parse('2026-01-10T10:00:00Z') };
+    const committed: string[][] = [];
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => clock.at,
+      log: (l) => log.push(l),
+      onCommitted: (r) => committed.push(r.patients),
+    });
+    for (let i = 0; i < WORKER_LIMITS.maxAttempts + 2; i++) {
+      expect(await w.pass()).toBe(3); // tried (and failed) each time its second of waiting is over
+      expect(await w.pass()).toBe(0); // not at once
+      clock.at += WORKER_LIMITS.retryBaseMs;
+    }
+    expect(count('SELECT count(*) AS n FROM dead_letter')).toBe(0); // it was moved there at the third try
+    expect(db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'A'").pluck().all()).toEqual([0, 0, 0]);
+    expect(log).toEqual([
+      'grading: patient A waits: the database cannot write (SQLITE_FULL); tried again every second, its messages kept in the inbox',
+    ]);
+    full = false; // space freed
+    expect(await w.pass()).toBe(3);
+    expect(committed.at(-1)).toEqual(['A']);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    expect(db.prepare("SELECT item_id FROM outbox WHERE kind = 'notification' ORDER BY seq").pluck().all()).toEqual(
+      replayPages(escalating('A')),
+    );
+    expect(log.at(-1)).toBe('grading: patient A graded again (the database writes again)');
+  });
+});
+
 describe('GradingBatch', () => {
   it('commits all or nothing, and one patient whose version moved can be isolated from the others', async () => {
     const store = new SqliteStateStore(db);

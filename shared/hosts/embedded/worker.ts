@@ -8,7 +8,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { wireId } from '#domain/ids.ts';
 import type { Assessment } from '#domain/reducer.ts';
 import { iso, parseTime } from '#domain/time.ts';
-import type { Db } from '#adapters/sqlite/db.ts';
+import { storeUnavailable, type Db } from '#adapters/sqlite/db.ts';
 import { timelineData, type GradingBatch, type SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
 
 export const WORKER_LIMITS = {
@@ -47,6 +47,8 @@ export interface WorkerOptions {
 export class GradingWorker {
   private readonly take;
   private readonly blocked = new Map<string, number>();
+  /** Patients whose commit the database could not write (a full disk): said once, until they are graded again. */
+  private readonly storeWaiting = new Set<string>();
   private running = false;
   private again = false;
   private stopped = false;
@@ -154,6 +156,9 @@ export class GradingWorker {
         }
       }
     }
+    for (const patientId of committed)
+      if (this.storeWaiting.delete(patientId))
+        this.log(`grading: patient ${wireId(patientId)} graded again (the database writes again)`);
     this.stats.applied += counts.applied;
     this.stats.duplicates += counts.duplicates;
     this.o.onCommitted?.({ patients: committed, pages: batch.pageCount(committed) });
@@ -238,6 +243,18 @@ export class GradingWorker {
 
   /** The patient's own commit failed: count an attempt against its first row, in a transaction of its own. */
   private recordStoreFailure(patientId: string, row: InboxRow, err: Error, now: number): void {
+    if (storeUnavailable(err)) {
+      // Nothing is wrong with the message: the database cannot write (a full disk). Counted as an attempt, it was
+      // moved to the dead letters after 3 seconds, when a small write still fitted: accepted, never graded.
+      this.blocked.set(patientId, now + WORKER_LIMITS.retryBaseMs);
+      if (!this.storeWaiting.has(patientId)) {
+        this.storeWaiting.add(patientId);
+        this.log(
+          `grading: patient ${wireId(patientId)} waits: the database cannot write (${(err as { code?: string }).code}); tried again every second, its messages kept in the inbox`,
+        );
+      }
+      return;
+    }
     const retry = this.o.store.batch();
     retry.failed(patientId, this.failure(row, err, now));
     try {
