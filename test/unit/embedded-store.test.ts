@@ -552,6 +552,7 @@ describe('GradingWorker, a full disk', () => {
     expect(log).toEqual([
       'grading: patient A waits: the database cannot write (SQLITE_FULL); tried again every second, its messages kept in the inbox',
     ]);
+    expect(w.stats.applied).toBe(0); // /api/health's "graded": nothing was (it counted each failed pass's 3)
     full = false; // space freed
     expect(await w.pass()).toBe(3);
     expect(committed.at(-1)).toEqual(['A']);
@@ -560,6 +561,7 @@ describe('GradingWorker, a full disk', () => {
       replayPages(escalating('A')),
     );
     expect(log.at(-1)).toBe('grading: patient A graded again (the database writes again)');
+    expect(w.stats.applied).toBe(3);
   });
 });
 

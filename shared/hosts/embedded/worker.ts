@@ -135,9 +135,11 @@ export class GradingWorker {
     }
 
     const batch = this.o.store.batch();
-    const counts = { applied: 0, duplicates: 0 };
+    const counts = new Map<string, { applied: number; duplicates: number }>();
     for (const [patientId, group] of groups) {
-      await this.gradeGroup(batch, patientId, group, now, counts);
+      const c = { applied: 0, duplicates: 0 };
+      counts.set(patientId, c);
+      await this.gradeGroup(batch, patientId, group, now, c);
     }
 
     const nowIso = iso(now);
@@ -159,8 +161,12 @@ export class GradingWorker {
     for (const patientId of committed)
       if (this.storeWaiting.delete(patientId))
         this.log(`grading: patient ${wireId(patientId)} graded again (the database writes again)`);
-    this.stats.applied += counts.applied;
-    this.stats.duplicates += counts.duplicates;
+    // Only what was committed: a patient whose commit failed is graded again at its next pass (it was counted at
+    // each, /api/health saying 611 graded while a full disk had let 3 through).
+    for (const patientId of committed) {
+      this.stats.applied += counts.get(patientId)?.applied ?? 0;
+      this.stats.duplicates += counts.get(patientId)?.duplicates ?? 0;
+    }
     this.o.onCommitted?.({ patients: committed, pages: batch.pageCount(committed) });
     return rows.length;
   }
