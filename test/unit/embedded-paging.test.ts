@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE, openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import type { PageEvent } from '#domain/page-event.ts';
@@ -31,6 +31,7 @@ import {
 } from '#ports';
 import { ACK_KEY_FILE, loadOrCreateAckSecret } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { EmbeddedPaging } from '#hosts/embedded/paging.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
@@ -422,6 +423,45 @@ describe('the pager on SQLite', () => {
     await pager.endSilence('s1', 'Nurse B', min(20));
     expect(sends().map((s) => `${s.role} ${s.reason}`)).toEqual(['ICU registrar triggered', 'ICU registrar released']);
     expect(new Set(sends().map((s) => s.sendId)).size).toBe(2);
+  });
+});
+
+describe('the timer loop of crs serve', () => {
+  it('tries a failing tick again a second later, not at once, says so once, and pages what was due once it can', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const log: string[] = [];
+    let clock = min(0);
+    const paging = new EmbeddedPaging({
+      db,
+      config: DEFAULT_CONFIG,
+      ackSecret: secret,
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => clock,
+      log: (l) => log.push(l),
+      loadState: async () => undefined,
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    try {
+      const body = JSON.stringify(grade3);
+      await paging.sink().deliver({ seq: 1, kind: 'notification', id: grade3.notificationId, patientId: 'P1', body });
+      clock = min(6); // the ICU's next level is due, and the disk is full: every page change fails
+      db.exec("CREATE TRIGGER full BEFORE UPDATE ON pages BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+      const ticks = vi.spyOn(paging, 'tick');
+      paging.start();
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(ticks.mock.calls.length).toBeLessThanOrEqual(4); // it ran again at once: hundreds of ticks a second
+      expect(log.filter((l) => l.includes('escalation tick failed'))).toEqual([
+        'paging: escalation tick failed (SqliteError: database or disk is full); retrying every second',
+      ]);
+      db.exec('DROP TRIGGER full'); // space freed
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar', 'ICU consultant']);
+      expect(log.at(-1)).toMatch(/^paging: escalation ticks work again \(after \d failed\)$/);
+    } finally {
+      await paging.close();
+      vi.useRealTimers();
+    }
   });
 });
 

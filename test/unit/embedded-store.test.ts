@@ -519,6 +519,52 @@ describe('GradingWorker, pinned by a mutation run', () => {
   });
 });
 
+describe('GradingWorker, a full disk', () => {
+  it('never moves an accepted message to the dead letters because the disk is full: it is graded once there is room', async () => {
+    const queue = new SqliteQueue(db);
+    await queue.enqueue(escalating('A').map(queued));
+    // The grading commit writes audit entries; on a full disk that write fails, as SQLite says it, while the small
+    // writes of a failure (the attempt count, the move to the dead letters) may still fit.
+    let full = true;
+    db.function('disk_full', () => {
+      if (full) throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      return null;
+    });
+    db.exec('CREATE TRIGGER full_audit BEFORE INSERT ON audit BEGIN SELECT disk_full(); END');
+    const log: string[] = [];
+    const clock = { at: Date.parse('2026-01-10T10:00:00Z') };
+    const committed: string[][] = [];
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => clock.at,
+      log: (l) => log.push(l),
+      onCommitted: (r) => committed.push(r.patients),
+    });
+    for (let i = 0; i < WORKER_LIMITS.maxAttempts + 2; i++) {
+      expect(await w.pass()).toBe(3); // tried (and failed) each time its second of waiting is over
+      expect(await w.pass()).toBe(0); // not at once
+      clock.at += WORKER_LIMITS.retryBaseMs;
+    }
+    expect(count('SELECT count(*) AS n FROM dead_letter')).toBe(0); // it was moved there at the third try
+    expect(db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'A'").pluck().all()).toEqual([0, 0, 0]);
+    expect(log).toEqual([
+      'grading: patient A waits: the database cannot write (SQLITE_FULL); tried again every second, its messages kept in the inbox',
+    ]);
+    expect(w.stats.applied).toBe(0); // /api/health's "graded": nothing was (it counted each failed pass's 3)
+    full = false; // space freed
+    expect(await w.pass()).toBe(3);
+    expect(committed.at(-1)).toEqual(['A']);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    expect(db.prepare("SELECT item_id FROM outbox WHERE kind = 'notification' ORDER BY seq").pluck().all()).toEqual(
+      replayPages(escalating('A')),
+    );
+    expect(log.at(-1)).toBe('grading: patient A graded again (the database writes again)');
+    expect(w.stats.applied).toBe(3);
+  });
+});
+
 describe('GradingBatch', () => {
   it('commits all or nothing, and one patient whose version moved can be isolated from the others', async () => {
     const store = new SqliteStateStore(db);
@@ -1064,6 +1110,66 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     await d.settled();
     await d.stop();
     expect(w.sent).toEqual(['a', 'b', 'c']);
+  });
+
+  // A full disk, as SQLite says it: every write to the table fails until the space comes back (dropping the trigger).
+  const diskFull = (table: string) =>
+    db.exec(
+      `CREATE TRIGGER full_${table} BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`,
+    );
+  const spaceFreed = (table: string) => db.exec(`DROP TRIGGER full_${table}`);
+
+  it('sends a record once while its delivery cannot be recorded (a full disk), and records it when it can', async () => {
+    put('a', 'b');
+    const log: string[] = [];
+    const w = webhook();
+    const sink: Sink = { ...w.sink, retry: { initialMs: 5, maxMs: 5 } };
+    diskFull('deliveries');
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    await until(() => log.length >= 3); // the lane tried to record it three times
+    expect(w.sent).toEqual(['a']); // not once per try: the receiver got it at every retry, a minute apart
+    expect(log[0]).toBe('webhook: page a delivered, not yet recorded (database or disk is full); retry 1 in 5 ms');
+    spaceFreed('deliveries');
+    await until(() => w.sent.length === 2);
+    await d.settled();
+    await d.stop();
+    expect(w.sent).toEqual(['a', 'b']);
+    expect(db.prepare('SELECT item_id FROM deliveries ORDER BY item_id').pluck().all()).toEqual(['a', 'b']);
+  });
+
+  it('keeps running when a refused record cannot be parked (a full disk): parks it once it can, and goes on', async () => {
+    put('a', 'b');
+    const log: string[] = [];
+    const w = webhook();
+    w.refuse.add('a');
+    const sink: Sink = { ...w.sink, retry: { initialMs: 5, maxMs: 5 } };
+    diskFull('parked');
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    // The process used to end here: the failed write was an unhandled rejection.
+    await until(() => log.some((l) => l.includes('refused, cannot be parked')));
+    expect(d.parked()).toEqual([]);
+    spaceFreed('parked');
+    await until(() => w.sent.length === 1);
+    await d.settled();
+    await d.stop();
+    expect(d.parked().map((p) => p.itemId)).toEqual(['a']);
+    expect(w.sent).toEqual(['b']);
+  });
+
+  it('keeps a lane whose outbox cannot be read for a while: it reads again and delivers', async () => {
+    put('a');
+    const log: string[] = [];
+    const w = webhook();
+    const d = new OutboxDispatcher(db, [w.sink], { log: (l) => log.push(l) });
+    db.exec('ALTER TABLE parked RENAME TO parked_away'); // the lane's read fails
+    d.kick();
+    await until(() => log.some((l) => l.startsWith('webhook: cannot read the outbox')));
+    db.exec('ALTER TABLE parked_away RENAME TO parked');
+    await until(() => w.sent.length === 1, 'the record read again and sent', 5000);
+    await d.stop();
+    expect(w.sent).toEqual(['a']);
   });
 });
 

@@ -357,6 +357,35 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     }
   });
 
+  it('a message the server took that cannot be taken out of the spool (a full disk) is not sent again, and the bridge goes on', async () => {
+    const server = await fakeServer((_, body) => ({
+      status: 202,
+      body: ack('AA', body.split('\r')[0]!.split('|')[9]!),
+    }));
+    try {
+      await withBridge(server.url, { ackWaitMs: 20_000 }, async (bridge, monitor, logged) => {
+        const remove = bridge.spool.delivered.bind(bridge.spool);
+        let full = true;
+        bridge.spool.delivered = (seq) => {
+          if (full) throw new Error('database or disk is full');
+          remove(seq);
+        };
+        // The bridge used to end here (an unhandled rejection): the monitor never had its ACK.
+        expect(readAck(await monitor.send(hl7('M-1')))).toMatchObject({ code: 'AA', controlId: 'M-1' });
+        expect(readAck(await monitor.send(hl7('M-2')))).toMatchObject({ code: 'AA', controlId: 'M-2' });
+        expect(server.got.map((g) => g.controlId)).toEqual(['M-1', 'M-2']); // M-1 not forwarded again
+        expect(logged.join('\n')).toContain('cannot be taken out of the spool (database or disk is full)');
+        expect(bridge.spool.counts().waiting).toBe(2);
+        full = false; // space freed
+        await bridge.drained();
+        expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 0 });
+        expect(server.got.map((g) => g.controlId)).toEqual(['M-1', 'M-2']);
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('answers every frame of a long burst across many TCP chunks, in order (reading resumes after it paused)', async () => {
     const server = await fakeServer((_, body) => ({
       status: 202,

@@ -330,6 +330,15 @@ export function relaxedTransaction<T>(db: Db, fn: () => T): T {
   }
 }
 
+/**
+ * SQLite could not write or read for a reason outside the data: the disk is full, an I/O error, the file locked
+ * or read-only. Nothing is wrong with what was being written; it is tried again, never given up on.
+ */
+export function storeUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|NOMEM|PROTOCOL)/.test(code);
+}
+
 export const DB_FILE = 'crs.db';
 
 /** Creates the data directory readable by its owner only (it holds patient data and the keys): files.ts. */

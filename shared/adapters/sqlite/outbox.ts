@@ -106,6 +106,12 @@ interface Lane {
    * between two records, so that a delivery in flight cannot move the cursor past them afterwards.
    */
   rewind: number | undefined;
+  /**
+   * Records the sink took whose delivery could not be recorded (the ledger's write failed: a full disk): recorded
+   * before anything else, never handed to the sink again by this process (a receiver got a page again at each
+   * retry, every minute, for as long as the disk stayed full).
+   */
+  unrecorded: Set<string>;
   timer?: NodeJS.Timeout;
   idle: Promise<void>;
 }
@@ -175,6 +181,7 @@ export class OutboxDispatcher {
       lastError: null,
       cursor: 0,
       rewind: undefined,
+      unrecorded: new Set(),
       idle: Promise.resolve(),
     }));
   }
@@ -204,9 +211,25 @@ export class OutboxDispatcher {
       return;
     }
     lane.running = true;
-    lane.idle = this.drain(lane).finally(() => {
-      lane.running = false;
-    });
+    lane.idle = this.drain(lane)
+      .catch((err: Error) => {
+        // What the database refuses outside a delivery (reading the outbox, a full disk): the lane waits and reads
+        // again. Left unhandled it ended the process, and every lane and the pager with it.
+        this.log(`${lane.sink.name}: cannot read the outbox (${err.message}); trying again`);
+        this.wait(lane, DEFAULT_RETRY.initialMs);
+      })
+      .finally(() => {
+        lane.running = false;
+      });
+  }
+
+  private wait(lane: Lane, delay: number): void {
+    if (this.stopped) return;
+    clearTimeout(lane.timer);
+    lane.timer = setTimeout(() => {
+      lane.timer = undefined;
+      this.start(lane);
+    }, delay);
   }
 
   private async drain(lane: Lane): Promise<void> {
@@ -229,19 +252,34 @@ export class OutboxDispatcher {
         }
         try {
           if (!(await lane.ledger.isSent(item.id))) {
-            await lane.sink.deliver(item);
+            if (!lane.unrecorded.has(item.id)) {
+              await lane.sink.deliver(item);
+              lane.unrecorded.add(item.id);
+            }
             await lane.ledger.markSent(item.id, iso(this.now()));
+            lane.unrecorded.delete(item.id);
           }
           lane.failures = 0;
           lane.lastError = null;
           lane.refusals.delete(item.id);
           lane.cursor = item.seq;
         } catch (err) {
+          if (lane.unrecorded.has(item.id)) {
+            // Delivered, but the ledger cannot say so: the lane holds here and records it when it can.
+            this.backoff(lane, item, err as Error, 'delivered, not yet recorded');
+            return;
+          }
           if (!(err instanceof RecordRefused)) {
             this.backoff(lane, item, err as Error);
             return;
           }
-          if (this.refused(lane, item, err)) return; // tried again shortly
+          try {
+            if (this.refused(lane, item, err)) return; // tried again shortly
+          } catch (parkErr) {
+            // It cannot be parked (a full disk): the lane holds, and parks it at its next refusal.
+            this.backoff(lane, item, parkErr as Error, 'refused, cannot be parked');
+            return;
+          }
           lane.cursor = item.seq; // parked: the lane moves on
         }
         if (lane.rewind !== undefined) break; // records put back behind this one: read again from there
@@ -330,18 +368,15 @@ export class OutboxDispatcher {
     });
   }
 
-  private backoff(lane: Lane, item: OutboxItem, err: Error): void {
+  private backoff(lane: Lane, item: OutboxItem, err: Error, what = 'not delivered'): void {
     const retry = lane.sink.retry ?? DEFAULT_RETRY;
     const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** lane.failures);
     lane.failures++;
     lane.lastError = err.message;
     this.log(
-      `${lane.sink.name}: ${item.kind} ${wireId(item.id)} not delivered (${err.message}); retry ${lane.failures} in ${delay} ms`,
+      `${lane.sink.name}: ${item.kind} ${wireId(item.id)} ${what} (${err.message}); retry ${lane.failures} in ${delay} ms`,
     );
-    lane.timer = setTimeout(() => {
-      lane.timer = undefined;
-      this.start(lane);
-    }, delay);
+    this.wait(lane, delay);
   }
 
   /** Records committed and not yet delivered through this sink. */

@@ -59,6 +59,8 @@ export class EmbeddedPaging {
   private queue: Promise<unknown> = Promise.resolve();
   private tickTimer: NodeJS.Timeout | undefined;
   private tickAt = Number.POSITIVE_INFINITY;
+  /** Ticks failed in a row (the database cannot commit: a full disk). */
+  private tickFailures = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
@@ -179,7 +181,7 @@ export class EmbeddedPaging {
 
   /** Runs the timer loop again now if something may be due before it would wake. */
   private wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.tickFailures > 0) return; // failing: the loop tries again within a second anyway
     const next = this.store.nextDueAt();
     if (next !== null && next < this.tickAt) this.schedule(Math.max(0, next - this.o.now()));
   }
@@ -191,15 +193,39 @@ export class EmbeddedPaging {
     this.tickTimer = setTimeout(() => {
       this.tickAt = Number.POSITIVE_INFINITY;
       this.tick()
-        .catch((err: Error) => this.o.log(`paging: escalation tick failed (${err.name}: ${err.message}); retrying`))
+        .then(() => {
+          if (this.tickFailures > 0)
+            this.o.log(`paging: escalation ticks work again (after ${this.tickFailures} failed)`);
+          this.tickFailures = 0;
+        })
+        .catch((err: Error) => {
+          // Said at the first failure and once a minute after: the delivery watch raises the alarm meanwhile.
+          if (this.tickFailures++ % 60 === 0)
+            this.o.log(
+              `paging: escalation tick failed (${err.name}: ${err.message})${this.tickFailures > 1 ? `, ${this.tickFailures} times in a row` : ''}; retrying every second`,
+            );
+        })
         .finally(() => {
           if (this.stopped) return; // the connection may be closed by now
-          const next = this.store.nextDueAt();
-          const now = this.o.now();
-          this.schedule(next === null ? TICK_MS : Math.min(TICK_MS, Math.max(0, next - now)));
+          this.schedule(this.nextDelay());
         });
     }, delay);
     this.tickTimer.unref();
+  }
+
+  /**
+   * When the timer loop runs next: at the next due time, within a second. After a failed tick, a second: what was
+   * due is due still, and running again at once spun the loop (about 500 failed ticks and log lines a second for as
+   * long as the disk was full).
+   */
+  private nextDelay(): number {
+    if (this.tickFailures > 0) return TICK_MS;
+    try {
+      const next = this.store.nextDueAt();
+      return next === null ? TICK_MS : Math.min(TICK_MS, Math.max(0, next - this.o.now()));
+    } catch {
+      return TICK_MS;
+    }
   }
 
   /**

@@ -8,7 +8,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { wireId } from '#domain/ids.ts';
 import type { Assessment } from '#domain/reducer.ts';
 import { iso, parseTime } from '#domain/time.ts';
-import type { Db } from '#adapters/sqlite/db.ts';
+import { storeUnavailable, type Db } from '#adapters/sqlite/db.ts';
 import { timelineData, type GradingBatch, type SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
 
 export const WORKER_LIMITS = {
@@ -47,6 +47,8 @@ export interface WorkerOptions {
 export class GradingWorker {
   private readonly take;
   private readonly blocked = new Map<string, number>();
+  /** Patients whose commit the database could not write (a full disk): said once, until they are graded again. */
+  private readonly storeWaiting = new Set<string>();
   private running = false;
   private again = false;
   private stopped = false;
@@ -133,9 +135,11 @@ export class GradingWorker {
     }
 
     const batch = this.o.store.batch();
-    const counts = { applied: 0, duplicates: 0 };
+    const counts = new Map<string, { applied: number; duplicates: number }>();
     for (const [patientId, group] of groups) {
-      await this.gradeGroup(batch, patientId, group, now, counts);
+      const c = { applied: 0, duplicates: 0 };
+      counts.set(patientId, c);
+      await this.gradeGroup(batch, patientId, group, now, c);
     }
 
     const nowIso = iso(now);
@@ -154,8 +158,15 @@ export class GradingWorker {
         }
       }
     }
-    this.stats.applied += counts.applied;
-    this.stats.duplicates += counts.duplicates;
+    for (const patientId of committed)
+      if (this.storeWaiting.delete(patientId))
+        this.log(`grading: patient ${wireId(patientId)} graded again (the database writes again)`);
+    // Only what was committed: a patient whose commit failed is graded again at its next pass (it was counted at
+    // each, /api/health saying 611 graded while a full disk had let 3 through).
+    for (const patientId of committed) {
+      this.stats.applied += counts.get(patientId)?.applied ?? 0;
+      this.stats.duplicates += counts.get(patientId)?.duplicates ?? 0;
+    }
     this.o.onCommitted?.({ patients: committed, pages: batch.pageCount(committed) });
     return rows.length;
   }
@@ -238,6 +249,18 @@ export class GradingWorker {
 
   /** The patient's own commit failed: count an attempt against its first row, in a transaction of its own. */
   private recordStoreFailure(patientId: string, row: InboxRow, err: Error, now: number): void {
+    if (storeUnavailable(err)) {
+      // Nothing is wrong with the message: the database cannot write (a full disk). Counted as an attempt, it was
+      // moved to the dead letters after 3 seconds, when a small write still fitted: accepted, never graded.
+      this.blocked.set(patientId, now + WORKER_LIMITS.retryBaseMs);
+      if (!this.storeWaiting.has(patientId)) {
+        this.storeWaiting.add(patientId);
+        this.log(
+          `grading: patient ${wireId(patientId)} waits: the database cannot write (${(err as { code?: string }).code}); tried again every second, its messages kept in the inbox`,
+        );
+      }
+      return;
+    }
     const retry = this.o.store.batch();
     retry.failed(patientId, this.failure(row, err, now));
     try {

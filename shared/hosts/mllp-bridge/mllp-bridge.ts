@@ -105,12 +105,44 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     }
   }
 
+  /**
+   * Messages the server has answered for good whose removal from the spool failed (a full disk): taken out as soon
+   * as the spool can be written, and never forwarded again meanwhile; the messages after them go on. The failed
+   * write used to end the bridge (an unhandled rejection), and it ended again after each restart while the disk
+   * stayed full, having forwarded the same oldest message again.
+   */
+  const settling: { seq: number; settle: () => void }[] = [];
+  const settleDone = () => {
+    while (settling.length > 0) {
+      settling[0]!.settle();
+      settling.shift();
+    }
+  };
+
   // One forwarder, oldest first: the server sees each monitor's messages in the order the bridge got them.
   const forwarder = (async () => {
     let backoff = 250;
     while (!stopping) {
-      const m = spool.oldest();
+      try {
+        settleDone();
+      } catch {
+        // Still cannot be written: the messages after them go on meanwhile.
+      }
+      let m: Spooled | undefined;
+      try {
+        m = spool.oldest(settling.at(-1)?.seq ?? 0);
+      } catch (err) {
+        o.log(`mllp-bridge: cannot read the spool (${(err as Error).message}); trying again`);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
       if (!m) {
+        if (settling.length > 0) {
+          await sleep(backoff); // nothing left to forward: try the removals again a little later
+          backoff = Math.min(backoff * 2, 5000);
+          continue;
+        }
         for (const f of idle.splice(0)) f();
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
@@ -123,14 +155,27 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       }
       backoff = 250;
       const waiter = waiters.get(m.seq);
-      if (outcome.status === 202 || waiter) spool.delivered(m.seq);
-      else {
-        // The monitor was told AA from the spool, and the server refuses it: kept for an operator, said loudly.
-        spool.refused(m, outcome.status, outcome.ack, new Date(now()).toISOString());
-        o.log(
-          `mllp-bridge: message ${m.seq} (already ACKed from the spool) was refused by the server (${outcome.status} ${readAck(outcome.ack)?.code}); kept in ${o.spoolDir}/spool.db, table refused`,
-        );
-      }
+      const message = m;
+      const settle =
+        outcome.status === 202 || waiter
+          ? () => spool.delivered(message.seq)
+          : () => {
+              // The monitor was told AA from the spool, and the server refuses it: kept for an operator, said loudly.
+              spool.refused(message, outcome.status, outcome.ack, new Date(now()).toISOString());
+              o.log(
+                `mllp-bridge: message ${message.seq} (already ACKed from the spool) was refused by the server (${outcome.status} ${readAck(outcome.ack)?.code}); kept in ${o.spoolDir}/spool.db, table refused`,
+              );
+            };
+      if (settling.length > 0) settling.push({ seq: m.seq, settle });
+      else
+        try {
+          settle();
+        } catch (err) {
+          settling.push({ seq: m.seq, settle });
+          o.log(
+            `mllp-bridge: message ${m.seq} was answered by the server but cannot be taken out of the spool (${(err as Error).message}); it is not sent again, and is taken out once the spool can be written`,
+          );
+        }
       waiter?.(outcome);
     }
   })();

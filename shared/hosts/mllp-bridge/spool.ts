@@ -34,7 +34,9 @@ export class Spool {
       CREATE TABLE IF NOT EXISTS refused (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, received_at TEXT NOT NULL, status INTEGER NOT NULL, ack TEXT NOT NULL, at TEXT NOT NULL);
     `);
     this.insert = this.db.prepare('INSERT INTO spool (text, received_at) VALUES (?, ?)');
-    this.first = this.db.prepare('SELECT seq, text, received_at AS receivedAt FROM spool ORDER BY seq LIMIT 1');
+    this.first = this.db.prepare(
+      'SELECT seq, text, received_at AS receivedAt FROM spool WHERE seq > ? ORDER BY seq LIMIT 1',
+    );
     this.remove = this.db.prepare('DELETE FROM spool WHERE seq = ?');
     this.refuse = this.db.prepare(
       'INSERT OR REPLACE INTO refused (seq, text, received_at, status, ack, at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -46,8 +48,9 @@ export class Spool {
     return Number(this.insert.run(text, receivedAt).lastInsertRowid);
   }
 
-  oldest(): Spooled | undefined {
-    return this.first.get() as Spooled | undefined;
+  /** The oldest message waiting (after `after`: the ones before it are done, not yet removed). */
+  oldest(after = 0): Spooled | undefined {
+    return this.first.get(after) as Spooled | undefined;
   }
 
   /** The server took it (202): gone from the spool. */
