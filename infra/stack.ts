@@ -118,6 +118,12 @@ const ESCALATE_CONCURRENCY = 5;
 const ESCALATE_TIMER_CONCURRENCY = 2;
 /** The most scheduled escalate invocations that run at once (a tick overlapping one other, or a retry). */
 export const SCHEDULE_CONCURRENCY = 2;
+/** Default account quotas (us-east-1; raised on request): DynamoDB units a table, Lambda concurrent executions. */
+const DEFAULT_TABLE_UNITS_QUOTA = 40_000;
+const DEFAULT_CONCURRENCY_QUOTA = 1_000;
+/** What Lambda keeps unreserved of the account's concurrency (reservations cannot take it). */
+const UNRESERVED_CONCURRENCY = 100;
+
 /** What Lambda allows as an SQS mapping's maximum concurrency. */
 const MIN_MAPPING_CONCURRENCY = 2;
 
@@ -202,6 +208,23 @@ export class CrsAlertingStack extends Stack {
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
     const capacityLimits = capacityLimitsOf(props.capacityLimits);
     const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
+    // Account quotas an operator can raise, so warned of, not refused: a deploy past one fails in CloudFormation (the
+    // tables, the functions' reserved concurrency), or the tables never scale that far.
+    const reserved =
+      concurrency.ingest + concurrency.grade + concurrency.notify + concurrency.ack + ESCALATE_CONCURRENCY;
+    for (const [over, id, text] of [
+      [
+        capacity === 'provisioned' && capacityLimits.max > DEFAULT_TABLE_UNITS_QUOTA,
+        'crs:dynamodb-quota',
+        `capacityLimits.max ${capacityLimits.max} is above DynamoDB's default quota of ${DEFAULT_TABLE_UNITS_QUOTA} read and ${DEFAULT_TABLE_UNITS_QUOTA} write units a table${capacityLimits.min > DEFAULT_TABLE_UNITS_QUOTA ? ' (min too: the tables cannot be created)' : ''}: raise the account's quota (Service Quotas) first`,
+      ],
+      [
+        reserved + UNRESERVED_CONCURRENCY > DEFAULT_CONCURRENCY_QUOTA,
+        'crs:concurrency-quota',
+        `the functions reserve ${reserved} concurrent executions: with the ${UNRESERVED_CONCURRENCY} Lambda keeps unreserved, above the default account quota of ${DEFAULT_CONCURRENCY_QUOTA}: raise it (Service Quotas) first, or the deploy fails`,
+      ],
+    ] as const)
+      if (over) Annotations.of(this).addWarningV2(id, text);
 
     // The one configuration (grading and paging) every function that grades or pages reads (CRS_CONFIG_FILE).
     let gradingConfigJson: string | undefined;

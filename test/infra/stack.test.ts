@@ -1741,6 +1741,28 @@ describe('the paging config from context: pinned by a mutation run', () => {
     });
   });
 
+  it('warns at synth of account quotas the settings exceed (DynamoDB units a table, Lambda concurrency), and not within them', () => {
+    const warnings = (context: Record<string, unknown>) =>
+      Annotations.fromStack(templateApp({ context: { paging: PAGING, ...context } }).stack)
+        .findWarning('*', Match.stringLikeRegexp('quota'))
+        .map((w) => String(w.entry.data));
+    expect(warnings({})).toEqual([]);
+    expect(warnings({ capacity: 'provisioned', capacityLimits: { min: 5, max: 40000 } })).toEqual([]);
+    expect(warnings({ capacity: 'provisioned', capacityLimits: { min: 5, max: 40001 } })).toEqual([
+      expect.stringMatching(/^capacityLimits.max 40001 is above DynamoDB's default quota of 40000 .* a table: raise/),
+    ]);
+    expect(warnings({ capacity: 'provisioned', capacityLimits: { min: 50000, max: 60000 } })).toEqual([
+      expect.stringContaining('(min too: the tables cannot be created)'),
+    ]);
+    // On demand, the limits are not used.
+    expect(warnings({ capacityLimits: { min: 5, max: 90000 } })).toEqual([]);
+    // 55 + 20 + 5 + 10 + 5 reserved by default; 900 is the most with the 100 Lambda keeps unreserved.
+    expect(warnings({ concurrency: { ingest: 860 } })).toEqual([]);
+    expect(warnings({ concurrency: { ingest: 861 } })).toEqual([
+      expect.stringMatching(/^the functions reserve 901 concurrent executions: .* default account quota of 1000/),
+    ]);
+  });
+
   it('warns at synth when nobody receives pages or alarms, and not when SMS alone does', () => {
     const warnings = (paging: unknown) =>
       Annotations.fromStack(templateApp({ context: { paging } }).stack)
