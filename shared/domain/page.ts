@@ -113,12 +113,17 @@ export interface PageInput {
 function actionsFor(p: PageInput, toci: TocilizumabAdvice): string[] {
   const { config, condition, toGrade } = p;
   const actions: string[] = [];
-  if (p.kind === 'de-escalation') actions.push(config.actions.deEscalation);
+  // An empty stand-down or interruption text (taken by the configuration) is a site's way to leave the line out.
+  if (p.kind === 'de-escalation' && config.actions.deEscalation !== '') actions.push(config.actions.deEscalation);
   if (toGrade >= 1) actions.push(...config.actions[condition][toGrade - 1]!);
   if (condition === 'crs' && toGrade >= 1) actions.push(toci.text);
   if (condition === 'icans' && toGrade >= 1 && p.crsGrade === 0) actions.push(...config.actions.icansWithoutCrs);
   const therapy = p.state.enrolment.therapy?.v;
-  if (therapy === 'bispecific' && toGrade >= config.actions.bispecificInterruptFromGrade) {
+  if (
+    therapy === 'bispecific' &&
+    toGrade >= config.actions.bispecificInterruptFromGrade &&
+    config.actions.bispecificInterrupt !== ''
+  ) {
     actions.push(config.actions.bispecificInterrupt);
   }
   return actions;

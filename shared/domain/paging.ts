@@ -323,8 +323,10 @@ export type PageableNotification = Pick<
  * by the patient's sequence number its id ends with (changeSeq). Records reach the pager in the order of the changes,
  * except one paged late (the notifier's stream gave up on it and `crs outbox retry` pages it afterwards): such a change
  * is older than pages opened meanwhile. It replaces only the open pages of older changes (and of ids without a
- * sequence number), and when a newer change of the subject was paged (whatever became of its pages since), it is
- * outdated: its pages are still sent once, as information, with no ladder of their own.
+ * sequence number), never a newer one's, and when a newer change of the subject was paged (whatever became of its
+ * pages since), it is outdated: its pages are still sent once, as information, with no ladder of their own. A late
+ * SpO2 all-clear so closes the warning of its own episode, still open beside the newer one (a grade change finds no
+ * older page open: the newer change replaced them).
  */
 function standing(id: string, patientId: string, subject: Page['subject'], pages: Page[]) {
   const seq = changeSeq(id);
@@ -361,7 +363,7 @@ export function pagesForNotification(
   // still sent once: replace).
   const { older, outdated } = standing(n.notificationId, n.patientId, n.condition, pages);
   const status = n.kind === 'escalation' ? 'superseded' : 'resolved';
-  const replaced = outdated ? [] : older.map((p) => replace(p, status, now));
+  const replaced = older.map((p) => replace(p, status, now));
   const opened = n.teams.map((team) =>
     newPage(
       {
@@ -412,12 +414,11 @@ export function pagesForAlert(
 ): Transition {
   const teams = alertTeamsFor(alert.subject, config);
   const { older, outdated } = standing(alert.alertId, alert.patientId, alert.subject, pages);
-  const resolved =
-    alert.cleared && !outdated
-      ? older
-          .filter((p) => alert.resolves === undefined || p.notificationId === alert.resolves)
-          .map((p) => replace(p, 'resolved', now))
-      : [];
+  const resolved = alert.cleared
+    ? older
+        .filter((p) => alert.resolves === undefined || p.notificationId === alert.resolves)
+        .map((p) => replace(p, 'resolved', now))
+    : [];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const opened = teams.map((team) =>
     newPage(

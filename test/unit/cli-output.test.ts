@@ -330,10 +330,19 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     // (an Authorization header cannot carry a line break), logging "link down" for ever: nothing reached grading.
     const issued =
       'token:    crs_l8Gcrm8aNk57R5xATNdaL4dkF1A89jjFMJoERh6WzcI\ntokenId:  467fd4d1-afce-4be0-ab81-0be138f1254d\ndevice:   gw1\n';
-    for (const text of [issued, 'crs_abc def\n', 'crs_abc\u00e9\n']) {
+    // Each says what is wrong with it (pinned by a mutation run, 2026-12-05).
+    for (const [text, why] of [
+      [issued, '3 lines'],
+      ['crs_abc\ncrs_def\n', '2 lines'],
+      ['crs_abc def\n', 'a space'],
+      ['crs_abc\tdef\n', 'a space'],
+      ['crs_abc\u00e9\n', 'a character outside printable ASCII'],
+      ['crs_abc\u007f\n', 'a character outside printable ASCII'],
+    ]) {
       const r = await bridgeWith(['--listen', '0', '--to', 'https://crs.example', '--token-file', 'TOKEN'], text);
       expect([r.code, r.started], JSON.stringify(text)).toEqual([2, []]);
       expect(r.stderr).toContain('--token-file must hold the token alone');
+      expect(r.stderr, JSON.stringify(text)).toContain(`(it has ${why})`);
     }
   });
 

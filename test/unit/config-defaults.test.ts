@@ -131,6 +131,12 @@ describe('texts that pages carry, in the configuration', () => {
     [{ actions: { crs: [[''], [], [], []] } }, 'actions.crs.0.0: is empty'],
     [{ actions: { deEscalation: 'x'.repeat(501) } }, 'actions.deEscalation: is 501 characters: at most 500'],
     [
+      { actions: { bispecificInterrupt: 'x'.repeat(501) } },
+      'actions.bispecificInterrupt: is 501 characters: at most 500',
+    ],
+    [{ actions: { bispecificInterrupt: 'stop\tthe pump' } }, 'actions.bispecificInterrupt: holds a control character'],
+    [{ actions: { deEscalation: 'review\r\n' } }, 'actions.deEscalation: holds a control character'],
+    [
       { paging: { policies: { icu: { levels: ['charge nurse', 'fellow\t2'], loops: 1 } } } },
       'paging.policies.icu.levels.1: holds a control character',
     ],
@@ -143,11 +149,11 @@ describe('texts that pages carry, in the configuration', () => {
     expect(r.ok ? [] : r.errors).toEqual([expect.stringContaining(error)]);
   });
 
-  it('is taken at its bounds: 20 steps of 500 characters a grade, a role of 100, no steps, an empty interruption text', () => {
+  it('is taken at its bounds: 20 steps of 500 characters a grade, a role of 100, no steps, empty interruption and stand-down texts', () => {
     const protocol = [steps(20, 'x'.repeat(500)), [], steps(1), steps(3)];
     expect(
       resolveConfig({
-        actions: { crs: protocol, icans: protocol, icansWithoutCrs: [], bispecificInterrupt: '' },
+        actions: { crs: protocol, icans: protocol, icansWithoutCrs: [], bispecificInterrupt: '', deEscalation: '' },
         paging: { policies: { icu: { levels: ['x'.repeat(100), 'Oncall (ICU) — attending'], loops: 2 } } },
       }).ok,
     ).toBe(true);

@@ -454,10 +454,37 @@ describe('the timer loop of crs serve', () => {
       expect(log.filter((l) => l.includes('escalation tick failed'))).toEqual([
         'paging: escalation tick failed (SqliteError: database or disk is full); retrying every second',
       ]);
+      // Pinned by a mutation run (2026-12-05). Board actions while it fails (each wakes the loop) run no tick of
+      // their own, and the failure is said again once a minute, not at each.
+      const before = ticks.mock.calls.length;
+      for (let i = 0; i < 20; i++) {
+        await paging.silence({
+          silenceId: `s${i}`,
+          scope: { patientId: `OTHER-${i}` },
+          from: clock,
+          until: clock + 60_000,
+          createdBy: 'Nurse B',
+          reason: 'MRI',
+        });
+        await vi.advanceTimersByTimeAsync(10);
+      }
+      await vi.advanceTimersByTimeAsync(800);
+      expect(ticks.mock.calls.length - before).toBeLessThanOrEqual(2);
+      await vi.advanceTimersByTimeAsync(59_000); // 61 to 89 failed ticks in all
+      expect(ticks.mock.calls.length).toBeGreaterThan(61);
+      expect(ticks.mock.calls.length).toBeLessThan(90);
+      expect(log.filter((l) => l.includes('escalation tick failed'))).toEqual([
+        'paging: escalation tick failed (SqliteError: database or disk is full); retrying every second',
+        'paging: escalation tick failed (SqliteError: database or disk is full), 61 times in a row; retrying every second',
+      ]);
       db.exec('DROP TRIGGER full'); // space freed
       await vi.advanceTimersByTimeAsync(1000);
       expect(sends().map((s) => s.role)).toEqual(['ICU registrar', 'ICU consultant']);
-      expect(log.at(-1)).toMatch(/^paging: escalation ticks work again \(after \d failed\)$/);
+      expect(log.at(-1)).toMatch(/^paging: escalation ticks work again \(after \d+ failed\)$/);
+      // Said once; and the loop wakes at the next due time again, not each second (the ICU's next level, due 5
+      // minutes after the consultant was paged, at its millisecond).
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(log.filter((l) => l.includes('work again'))).toHaveLength(1);
     } finally {
       await paging.close();
       vi.useRealTimers();

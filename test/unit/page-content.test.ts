@@ -31,7 +31,7 @@ import { shortAckToken } from '#app/ack.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage, ackFormPage, ackStatusPage } from '#app/ack-page.ts';
 import { arrivalOf } from '#app/digest.ts';
 import { staleFeedAlert } from '#app/stale-feed.ts';
-import type { GradingConfig } from '#domain/config.ts';
+import { DEFAULT_CONFIG, type GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { notificationEvent } from '#domain/events.ts';
 import { reasonText } from '#domain/grading.ts';
@@ -610,6 +610,25 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
       'Consider tocilizumab if fever persists or comorbidities.',
       down.tocilizumab.text,
     ]);
+  });
+
+  it('leaves out the stand-down and interruption lines a site left empty: no empty step on the page', () => {
+    // Until 2026-12-05 an empty text (which the configuration takes) was an empty step on the page (found by a mutation
+    // run).
+    const cfg = config({ actions: { ...DEFAULT_CONFIG.actions, deEscalation: '', bispecificInterrupt: '' } });
+    const r = run(
+      [
+        enrol('D-5', -60, { therapy: 'bispecific' }),
+        msg('D-5', 0, CRS_MESSAGE[2]!),
+        msg('D-5', 10, { oxygen: { device: 'room_air' } }),
+        msg('D-5', 80, { oxygen: { device: 'room_air' } }),
+      ],
+      cfg,
+    );
+    const [up, down] = r.notifications;
+    expect([up!.kind, down!.kind]).toEqual(['escalation', 'de-escalation']);
+    expect(up!.actions).toEqual([...DEFAULT_CONFIG.actions.crs[1]!, up!.tocilizumab.text]);
+    expect(down!.actions).toEqual([...DEFAULT_CONFIG.actions.crs[0]!, down!.tocilizumab.text]);
   });
 
   it('names the therapy and the ward, and a bispecific one is told to interrupt from grade 2', () => {

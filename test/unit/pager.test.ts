@@ -194,8 +194,11 @@ describe('the pager', () => {
       }) satisfies PageableNotification;
     const crs3 = change(7, 3, ['hematology', 'icu']);
     const crs2 = change(5, 2, ['hematology']);
-    const status = async (pages: MemoryPageStore) =>
-      (await pages.patientPages('P-1', 10)).map((p) => `${p.pageId} ${p.status}`).sort();
+    const status = async (pages: MemoryPageStore, subject: Page['subject'] = 'crs') =>
+      (await pages.patientPages('P-1', 10))
+        .filter((p) => p.subject === subject)
+        .map((p) => `${p.pageId} ${p.status}`)
+        .sort();
 
     it("never stops the newer grade's ladder; it is sent once, as information", async () => {
       const { phone, pager, pages } = setup();
@@ -268,6 +271,71 @@ describe('the pager', () => {
         'info',
         'info',
       ]);
+    });
+
+    // Pinned by a mutation run (2026-12-05): each test fails with a mutant the ones above let through.
+    it("a late SpO2 all-clear closes its own episode's warning still open, and leaves the newer one", async () => {
+      // #5 warned, its all-clear #7 was given up by the stream, #9 warned again (two warnings open), then #7 is paged.
+      // Until 2026-12-05 the late all-clear closed nothing: #5's ladder climbed on to the attending for an episode over.
+      const { phone, pager, pages } = setup();
+      const spo2 = (seq: number, cleared: boolean) => ({
+        alertId: `spo2|P-1|#${seq}`,
+        patientId: 'P-1',
+        subject: 'spo2' as const,
+        cleared,
+        summary: cleared ? 'Cleared' : 'WARNING (not a grade)',
+      });
+      await pager.onAlert(spo2(5, false), T);
+      await pager.onAlert(spo2(9, false), min(1));
+      await pager.onAlert(spo2(7, true), min(2));
+      expect(await status(pages, 'spo2')).toEqual([
+        'spo2|P-1|#5|bedside resolved',
+        'spo2|P-1|#5|hematology resolved',
+        'spo2|P-1|#7|bedside info',
+        'spo2|P-1|#7|hematology info',
+        'spo2|P-1|#9|bedside open',
+        'spo2|P-1|#9|hematology open',
+      ]);
+      await pager.onTick(min(60));
+      const escalated = phone.sent.filter((m) => m.page.level > 0 || m.page.round > 0);
+      expect(new Set(escalated.map((m) => m.page.notificationId))).toEqual(new Set(['spo2|P-1|#9']));
+    });
+
+    it('a grade change stored before ids carried a sequence number is replaced by a newer one, which climbs its ladder', async () => {
+      // Pages of the versions before changeId (`crs|P-1|m3`) are older than any change paged since the upgrade.
+      const { phone, pager, pages } = setup();
+      await pager.onNotification(grade3, T); // crs|P-1|m3
+      await pager.onNotification(change(2, 4, ['hematology', 'icu']), min(1));
+      expect(await status(pages)).toEqual([
+        'crs|P-1|#2|hematology open',
+        'crs|P-1|#2|icu open',
+        'crs|P-1|m3|hematology superseded',
+        'crs|P-1|m3|icu superseded',
+      ]);
+      await pager.onTick(min(7));
+      expect(phone.sent.slice(4).map((m) => `${m.page.notificationId} ${m.role}`)).toEqual([
+        'crs|P-1|#2 hematology attending',
+        'crs|P-1|#2 ICU consultant',
+      ]);
+    });
+
+    it('a late change a silence would hold is closed as passed, never sent; a late stand-down in it stays held', async () => {
+      const { phone, pager, pages } = setup();
+      await pager.onNotification(crs3, T);
+      await pager.silence(
+        { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(60), createdBy: 'Nurse B', reason: 'MRI' },
+        min(1),
+      );
+      await pager.onNotification(crs2, min(2));
+      await pager.onNotification(change(4, 1, ['icu'], 'de-escalation'), min(3));
+      const late = (await pages.patientPages('P-1', 10)).filter((p) => !p.notificationId.endsWith('#7'));
+      expect(late.map((p) => `${p.pageId} ${p.status} ${p.heldBy ?? '-'}`).sort()).toEqual([
+        'crs|P-1|#4|icu info s1',
+        'crs|P-1|#5|hematology superseded -',
+      ]);
+      await pager.endSilence('s1', 'Nurse B', min(70));
+      await pager.onTick(min(70));
+      expect(phone.sent.filter((m) => !m.page.notificationId.endsWith('#7'))).toEqual([]);
     });
   });
 

@@ -343,6 +343,29 @@ describe('1.1 item 4: waiver onset is the earliest fever of the episode', () => 
     expect(r.last.reasons[0]!.text).toContain('on or after a fever of the episode (2026-01-10T08:00:00Z)');
   });
 
+  it('the waiver rests on a fever that has left the window while fewer than 8 febrile readings came after it', () => {
+    // Pinned by a mutation run (2026-12-05): the latest 8 febrile readings stay once they leave the window
+    // (docs/grading-rules.md), a fever and 7 after it. 08:00 38.9 °C; 20:00-20:06 38.2 °C each minute; tocilizumab at
+    // 20:30; the next afternoon two low systolics, and every 20:0x reading corrected to 37.2.
+    const later = (n: number) => Array.from({ length: n }, (_, i) => 12 * HOUR + i);
+    const course = (n: number, before: DeviceMessage[] = []) => [
+      enrol(P),
+      temp(0, 38.9),
+      ...before,
+      ...later(n).map((m) => temp(m, 38.2)),
+      give(12 * HOUR + 30, 'tocilizumab'),
+      bp(33 * HOUR, 85),
+      bp(34 * HOUR, 84),
+      ...later(n).map((m) => temp(m, 37.2)),
+    ];
+    expect(grades(course(7))).toEqual([2, 0]);
+    expect(run(course(7)).last.reasons[0]!.text).toContain('on or after a fever of the episode (2026-01-10T08:00:00Z)');
+    // Another fever before them, at 08:30: the waiver rests on it, the 8th latest (08:00 is the 9th).
+    expect(grades(course(7, [temp(30, 38.5)]))).toEqual([2, 0]);
+    // With 8 after it, 08:00 is the 9th latest: not kept, as documented (the state's size).
+    expect(grades(course(8))).toEqual([0, 0]);
+  });
+
   it('the reason names the medication and the fever of the episode it follows', () => {
     const r = run([enrol(P), temp(0, 38.9), give(30, 'tocilizumab'), bp(26 * HOUR, 85), bp(26 * HOUR + 5, 84)]);
     expect(r.last.reasons[0]).toMatchObject({ criterion: 'fever-waiver', at: '2026-01-10T08:30:00Z' });

@@ -241,6 +241,21 @@ describe('clauses pinned by the rules audit', () => {
     );
   });
 
+  it('pumps summed and converted say both, and the unit converted from once', () => {
+    // Pinned by a mutation run (2026-12-05).
+    const two = (a: VasopressorEntry, b: VasopressorEntry) =>
+      run([enrol(P), febrile(0), ...lowPair, msg(P, 20, { vasopressors: [a, b] })], lee).last.reasons.map(
+        (r) => r.text,
+      );
+    const kg = (dose: number): VasopressorEntry => ({ drug: 'norepinephrine', dose, unit: 'mcg/kg/min' });
+    expect(two(kg(0.1), kg(0.2))).toContain(
+      'norepinephrine high-dose: 21 mcg/min (2 pumps summed, from mcg/kg/min at 70 kg) >= 20 at 2026-01-10T08:20:00Z',
+    );
+    expect(two(kg(0.1), { drug: 'norepinephrine', dose: 5, unit: 'mcg/min' })).toContain(
+      'norepinephrine low-dose: 12 mcg/min (2 pumps summed, from mcg/kg/min at 70 kg) < 20 at 2026-01-10T08:20:00Z',
+    );
+  });
+
   it('a dose already in the threshold unit needs no weight: graded on its value, not as unconvertible', () => {
     // Section 3: fail safe only for "a dose in a unit that cannot be converted (no weight known)".
     expect(pressor({ drug: 'norepinephrine', dose: 15, unit: 'mcg/min' }, noWeight).last.crsGrade).toBe(2);
