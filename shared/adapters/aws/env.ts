@@ -2,7 +2,7 @@
 // fails the cold start loudly instead of grading with the wrong settings.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { resolveConfig, type GradingConfig } from '#domain/config.ts';
+import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '#domain/config.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
 export const ENV = {
@@ -40,26 +40,22 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 /** The grading configuration: the defaults, with the overrides of CRS_CONFIG_FILE when the stack ships one. */
-export function gradingConfigFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  read: (path: string) => string = (path) => readFileSync(path, 'utf8'),
-): GradingConfig {
+export function gradingConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GradingConfig {
   const file = env[ENV.gradingConfigFile];
-  let overrides: unknown = {};
-  const path = file ? resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file) : undefined;
+  if (!file) return structuredClone(DEFAULT_CONFIG);
+  const path = resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file);
   const named = `${ENV.gradingConfigFile} (${path})`;
-  if (path) {
-    let raw: string;
-    try {
-      raw = read(path);
-    } catch (err) {
-      throw new Error(`${named} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    try {
-      overrides = JSON.parse(raw);
-    } catch (err) {
-      throw new Error(`${named} is not valid JSON: ${(err as Error).message}`);
-    }
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${named} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let overrides: unknown;
+  try {
+    overrides = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`${named} is not valid JSON: ${(err as Error).message}`);
   }
   const r = resolveConfig(overrides);
   if (!r.ok) throw new Error(`${named} is not a valid grading configuration: ${r.errors.join('; ')}`);
