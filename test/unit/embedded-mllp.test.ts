@@ -16,6 +16,7 @@ import { TOKEN_REVOKED } from '#app/auth.ts';
 import type { Principal } from '#app/scope.ts';
 import { startMllpListener, type MllpListener, type MllpListenerOptions } from '#hosts/embedded/mllp.ts';
 import type { QueuedMessage } from '#ports';
+import { floodUnread } from '#test/support/mllp-flood.ts';
 import { until } from '#test/support/until.ts';
 
 const dirs: string[] = [];
@@ -273,17 +274,61 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     next.socket.end();
   });
 
-  it('reads no further from a sender 64 messages ahead of its ACKs, and again once they are answered', async () => {
+  it('holds little for a sender of broken frames that reads none of its ACKs: it stops reading from it', async () => {
+    // Before 2026-12-05 framing errors were answered without waiting: 1 MB of "\x0bX" unread was 512 Ki ACKs in
+    // memory (about 75 MB), and a minute of it took crs serve to 2.7 GB.
+    const l = await listen();
+    const flood = await floodUnread(l.listener.port, 1024 * 1024, 32 * 1024 * 1024);
+    expect(flood.stopped).toBe(true);
+    expect(flood.handed).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('logs a flood of refusals within a budget per address, counting what it did not write', async () => {
+    const l = await listen();
+    const d = device(l.listener.port);
+    d.socket.write(Buffer.concat(Array.from({ length: 500 }, () => frame('garbage'))));
+    await d.ack(500);
+    expect(d.acks.every((a) => code(a) === 'AR')).toBe(true);
+    d.socket.end();
+    await d.closed;
+    await until(() => l.logs.some((line) => line.includes('not written')), 'the count');
+    // 10 lines, then the count of the 490 kept out (before 2026-12-05: a line for each, 500).
+    expect(l.logs).toHaveLength(11);
+    expect(l.logs.slice(0, 10)).toEqual(
+      Array.from({ length: 10 }, () => 'mllp: mllp:127.0.0.1: AR (1 problem(s), 0 message(s) accepted)'),
+    );
+    expect(l.logs[10]).toBe(
+      'mllp: mllp:127.0.0.1: 490 line(s) of this connection not written (over the budget of its address)',
+    );
+  });
+
+  it('closes a 65th connection from one address unanswered, as crs serve does over HTTP; the others are served', async () => {
+    const l = await listen();
+    const open = Array.from({ length: 64 }, () => device(l.listener.port));
+    for (const d of open)
+      await new Promise<void>((r) => (d.socket.connecting ? d.socket.once('connect', () => r()) : r()));
+    const extra = device(l.listener.port);
+    await extra.closed;
+    expect(extra.acks).toEqual([]);
+    open[0]!.socket.write(frame(reading(1)));
+    expect(code(await open[0]!.ack(1))).toBe('AA');
+    expect(l.logs).toContain('mllp: connections over the per-address cap (64) refused (1 so far)');
+    for (const d of open) d.socket.destroy();
+  });
+
+  it('reads no further from a sender 64 KiB ahead of its ACKs, and again once they are answered', async () => {
     const pause = vi.spyOn(Socket.prototype, 'pause');
     const resume = vi.spyOn(Socket.prototype, 'resume');
     const l = await listen();
     l.hold();
     const d = device(l.listener.port);
-    d.socket.write(Buffer.concat(Array.from({ length: 64 }, (_, i) => frame(reading(i + 1, 'L-2')))));
+    d.socket.write(
+      Buffer.concat(Array.from({ length: 600 }, (_, i) => frame(reading(1 + (i % 50), `M-${Math.floor(i / 50)}`)))),
+    );
     await until(() => pause.mock.calls.length > 0, 'reading paused');
     resume.mockClear();
     l.release();
-    await d.ack(64);
+    await d.ack(600);
     expect(resume).toHaveBeenCalled();
     expect(d.acks.every((a) => code(a) === 'AA')).toBe(true);
     d.socket.end();

@@ -12,6 +12,7 @@ import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { MllpClient } from '#hosts/mllp-bridge/mllp-client.ts';
 import { type Bridge, startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
+import { floodUnread } from '#test/support/mllp-flood.ts';
 import { msg } from '#test/support/messages.ts';
 
 // The forwarder's backoff sleeps go through here: real, unless a test records them instead (and does not wait).
@@ -387,6 +388,14 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('holds little for a sender of broken frames that reads none of its ACKs: it stops reading from it (as the listener does)', async () => {
+    await withBridge('http://127.0.0.1:9/v1/hl7v2', { ackWaitMs: 1 }, async (bridge) => {
+      const flood = await floodUnread(bridge.port, 1024 * 1024, 32 * 1024 * 1024);
+      expect(flood.stopped).toBe(true);
+      expect(flood.handed).toBeLessThan(32 * 1024 * 1024);
+    });
   });
 
   it('answers every frame of a long burst across many TCP chunks, in order (reading resumes after it paused)', async () => {

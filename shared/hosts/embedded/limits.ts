@@ -4,7 +4,7 @@
 // server nothing it keeps. Behind a reverse proxy, the client is the address the trusted proxy forwards.
 import type { IncomingMessage, Server } from 'node:http';
 import { isIP } from 'node:net';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 
 export interface HttpLimits {
   /** Connections at once, every client together (Node drops the ones beyond). */
@@ -45,13 +45,26 @@ export function guardConnections(
   trustProxy: readonly string[],
   onRefused: (address: string) => void,
 ): void {
-  server.maxConnections = limits.maxConnections;
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
+  capConnections(server, limits, trustProxy, onRefused);
+}
+
+/**
+ * Caps a server's connections (HTTP, or an MLLP listener's): `maxConnections` at once (Node drops the ones beyond)
+ * and `maxConnectionsPerAddress` from one address (closed unanswered, `onRefused` told), `exempt` addresses aside.
+ */
+export function capConnections(
+  server: NetServer,
+  limits: Pick<HttpLimits, 'maxConnections' | 'maxConnectionsPerAddress'>,
+  exempt: readonly string[],
+  onRefused: (address: string) => void,
+): void {
+  server.maxConnections = limits.maxConnections;
   const open = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
     const address = normalise(socket.remoteAddress ?? 'unknown');
-    if (trustProxy.includes(address)) return;
+    if (exempt.includes(address)) return;
     const n = (open.get(address) ?? 0) + 1;
     if (n > limits.maxConnectionsPerAddress) {
       onRefused(address);

@@ -10,12 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { TOKEN_REVOKED } from '#app/auth.ts';
 import { refusalAck } from '#app/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
-import { MLLP_IDLE_MS, MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { MLLP_IDLE_MS, type FrameEvent } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import type { Principal } from '#app/scope.ts';
+import { capMllpConnections, serveMllpConnection, type MllpConnection } from '../mllp-connection.ts';
+import { DEFAULT_HTTP_LIMITS, RateLimiter, normalise } from './limits.ts';
 
-/** Messages read ahead of their ACKs on one connection before reading pauses. */
-const MAX_BACKLOG = 64;
+/** Log lines one sender address may write (a burst), then one more every 6 s; the rest are counted (as HTTP's refusals). */
+const LOG_BURST = 10;
+const LOG_REFILL_MS = 6_000;
 
 export interface MllpListener {
   port: number;
@@ -38,63 +41,65 @@ export interface MllpListenerOptions {
 const mllpMonitor = (peer: string): Principal => ({ deviceId: peer, role: 'monitor' });
 
 export async function startMllpListener(o: MllpListenerOptions): Promise<MllpListener> {
-  const sockets = new Map<Socket, Promise<void>>();
+  const connections = new Map<Socket, MllpConnection>();
   let closing = false;
+  // A line for each refusal, within a budget per sender address: an unauthenticated sender of garbage gets its
+  // answers, not a log line for every 2 bytes it sends. What the budget kept out is counted and said on the
+  // address's next line, and when the connection closes.
+  const budget = new RateLimiter(LOG_BURST, LOG_REFILL_MS, o.deps.now);
   const server: Server = createServer((socket) => {
-    const decoder = new MllpDecoder();
+    const address = normalise(socket.remoteAddress ?? 'unknown');
     const peer = `mllp:${socket.remoteAddress ?? 'unknown'}`;
-    let chain = Promise.resolve();
-    let backlog = 0;
-    sockets.set(socket, chain);
-    socket.setTimeout(o.idleMs ?? MLLP_IDLE_MS, () => socket.end());
-    socket.on('data', (chunk: Buffer) => {
-      for (const event of decoder.push(chunk)) {
-        if (event.type === 'error') {
-          o.log(`mllp: ${peer}: ${event.problem.text}`);
-          const ack = refusalAck(event.problem, o.deps.now());
-          chain = chain.then(() => void socket.write(frame(ack)));
-          continue;
-        }
-        // One message at a time per connection: the ACKs go back in the order the messages came. A sender that
-        // does not wait for its ACKs is read no further until the backlog is down (bounded memory).
-        if (++backlog >= MAX_BACKLOG) socket.pause();
-        chain = chain.then(async () => {
-          try {
-            const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
-            if (!principal) {
-              o.log(`mllp: ${peer}: refused (the listener's device token is revoked)`);
-              // The AR the device's token gets over HTTP, addressed to the message (HTTP refuses before reading it).
-              const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text: TOKEN_REVOKED } as const;
-              const header = translatePcd01(event.text).header;
-              if (!socket.destroyed) socket.write(frame(refusalAck(problem, o.deps.now(), header)));
-              return;
-            }
-            const answer = await ingestHl7(event.text, principal, o.deps);
-            if (!socket.destroyed) socket.write(frame(answer.ack));
-            if (answer.code !== 'AA')
-              o.log(
-                `mllp: ${peer}: ${answer.code} (${answer.problems.length} problem(s), ${answer.messageIds.length} message(s) accepted)`,
-              );
-          } catch (err) {
-            // ingestHl7 does not throw on input; this is a bug or a closed database: no AA, the sender resends.
-            o.log(`mllp: ${peer}: failed (${(err as Error).name})`);
-            const problem = {
-              at: { segment: 'MSH', sequence: 1 },
-              code: 207,
-              text: 'internal error; send again',
-            } as const;
-            const header = translatePcd01(event.text).header;
-            if (!socket.destroyed) socket.write(frame(refusalAck(problem, o.deps.now(), header)));
-          } finally {
-            if (--backlog < MAX_BACKLOG / 4 && socket.isPaused()) socket.resume();
-          }
-        });
+    let unwritten = 0;
+    const log = (line: string) => {
+      if (!budget.take(address)) {
+        unwritten++;
+        return;
       }
-      sockets.set(socket, chain);
-      if (closing) void chain.then(() => socket.end());
+      o.log(unwritten > 0 ? `${line} (and ${unwritten} line(s) before it not written: over the budget)` : line);
+      unwritten = 0;
+    };
+    socket.once('close', () => {
+      if (unwritten > 0)
+        o.log(`mllp: ${peer}: ${unwritten} line(s) of this connection not written (over the budget of its address)`);
     });
-    socket.on('error', () => undefined); // a reset by the peer: nothing to answer
-    socket.on('close', () => sockets.delete(socket));
+    const answer = async (event: FrameEvent): Promise<string | undefined> => {
+      if (event.type === 'error') {
+        log(`mllp: ${peer}: ${event.problem.text}`);
+        return refusalAck(event.problem, o.deps.now());
+      }
+      try {
+        const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
+        if (!principal) {
+          log(`mllp: ${peer}: refused (the listener's device token is revoked)`);
+          // The AR the device's token gets over HTTP, addressed to the message (HTTP refuses before reading it).
+          const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text: TOKEN_REVOKED } as const;
+          return refusalAck(problem, o.deps.now(), translatePcd01(event.text).header);
+        }
+        const answer = await ingestHl7(event.text, principal, o.deps);
+        if (answer.code !== 'AA')
+          log(
+            `mllp: ${peer}: ${answer.code} (${answer.problems.length} problem(s), ${answer.messageIds.length} message(s) accepted)`,
+          );
+        return answer.ack;
+      } catch (err) {
+        // ingestHl7 does not throw on input; this is a bug or a closed database: no AA, the sender resends.
+        log(`mllp: ${peer}: failed (${(err as Error).name})`);
+        const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'internal error; send again' } as const;
+        return refusalAck(problem, o.deps.now(), translatePcd01(event.text).header);
+      }
+    };
+    const connection = serveMllpConnection(socket, answer, o.idleMs ?? MLLP_IDLE_MS);
+    connections.set(socket, connection);
+    socket.on('close', () => connections.delete(socket));
+    if (closing) void connection.settled().then(() => socket.end());
+  });
+  let capped = 0;
+  capMllpConnections(server, () => {
+    if (capped++ % 100 === 0)
+      o.log(
+        `mllp: connections over the per-address cap (${DEFAULT_HTTP_LIMITS.maxConnectionsPerAddress}) refused (${capped} so far)`,
+      );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -108,9 +113,9 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
     close: async () => {
       closing = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...sockets.entries()].map(([socket, chain]) => chain.then(() => socket.end())));
+      await Promise.all([...connections.entries()].map(([socket, c]) => c.settled().then(() => socket.end())));
       const force = setTimeout(() => {
-        for (const socket of sockets.keys()) socket.destroy();
+        for (const socket of connections.keys()) socket.destroy();
       }, 5000);
       await stopped;
       clearTimeout(force);

@@ -3,12 +3,13 @@
 // answers the monitor with the server's ACK. Every message is first written to a durable spool: when the link is
 // down (no answer, 5xx, 429, a refused token) the monitor still gets an AA once the message is on disk, and the
 // bridge delivers it when the link is back, after a restart too. Nothing ACKed to a monitor is lost.
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
-import { MLLP_IDLE_MS, MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { MLLP_IDLE_MS } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
+import { capMllpConnections, serveMllpConnection } from '../mllp-connection.ts';
 import { Spool, type Spooled } from './spool.ts';
 
 export interface BridgeOptions {
@@ -180,34 +181,27 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     }
   })();
 
-  const answer = (socket: Socket, text: string) => {
-    if (!socket.destroyed) socket.write(frame(text));
-  };
-
-  async function take(socket: Socket, text: string): Promise<void> {
+  async function take(text: string): Promise<string> {
     const read = translatePcd01(text);
     // What no server could ever take (not HL7, neither ORU^R01 nor ADT^A03, not production, not v2, no MSH-10...:
     // the header alone decides, no setting of the server's changes it) is refused here at once with the server's own
     // AR, link up or down, and not spooled: an AA "held" would tell the monitor it was taken, and the server would
     // refuse it later.
-    if (!read.ok) return answer(socket, unreadableAck(read, now()));
+    if (!read.ok) return unreadableAck(read, now());
     const header = read.header;
     let seq: number;
     try {
       seq = spool.add(text, new Date(now()).toISOString());
     } catch (err) {
       o.log(`mllp-bridge: cannot write the spool (${(err as Error).message}); AR`);
-      return answer(
-        socket,
-        buildAck({
-          code: 'AR',
-          header,
-          problems: [
-            { at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the bridge cannot store the message; send again' },
-          ],
-          now: now(),
-        }),
-      );
+      return buildAck({
+        code: 'AR',
+        header,
+        problems: [
+          { at: { segment: 'MSH', sequence: 1 }, code: 207, text: 'the bridge cannot store the message; send again' },
+        ],
+        now: now(),
+      });
     }
     wake?.();
     const outcome = await new Promise<Outcome | undefined>((resolve) => {
@@ -221,33 +215,20 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         resolve(out);
       });
     });
-    if (outcome) return answer(socket, outcome.ack);
-    answer(
-      socket,
-      buildAck({ code: 'AA', header, text: 'held by the bridge: delivered when the link is back', now: now() }),
-    );
+    if (outcome) return outcome.ack;
+    return buildAck({ code: 'AA', header, text: 'held by the bridge: delivered when the link is back', now: now() });
   }
 
+  // A frame never ended is never answered, and its connection (a gateway gone without closing it) is not kept for
+  // ever: closed after 10 minutes idle. What a sender can make the bridge hold is bounded (shared/hosts/mllp-connection.ts).
   const server: Server = createServer((socket) => {
-    const decoder = new MllpDecoder();
-    let chain = Promise.resolve();
-    let backlog = 0; // read ahead of the ACKs; reading pauses past 64 (bounded memory)
-    // A frame never ended is never answered, and its connection (a gateway gone without closing it) is not kept for
-    // ever: closed after 10 minutes idle.
-    socket.setTimeout(o.idleMs ?? MLLP_IDLE_MS, () => socket.end());
-    socket.on('data', (chunk: Buffer) => {
-      for (const e of decoder.push(chunk)) {
-        if (++backlog >= 64) socket.pause();
-        const done = () => {
-          if (--backlog < 16 && socket.isPaused()) socket.resume();
-        };
-        if (e.type === 'error') {
-          chain = chain.then(() => answer(socket, refusalAck(e.problem, now()))).finally(done);
-        } else chain = chain.then(() => take(socket, e.text)).finally(done);
-      }
-    });
-    socket.on('error', () => undefined);
+    serveMllpConnection(
+      socket,
+      async (e) => (e.type === 'error' ? refusalAck(e.problem, now()) : take(e.text)),
+      o.idleMs ?? MLLP_IDLE_MS,
+    );
   });
+  capMllpConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.listenPort, o.listenHost, () => resolve());
