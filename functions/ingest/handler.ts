@@ -48,7 +48,8 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         ...(deps.patients ? { patients: deps.patients } : {}),
         onUnavailable: (err) => logger.error('a store ingest reads failed', { error: errorName(err) }),
       });
-      const route = event.rawPath;
+      // The route as the API declares it (`POST /fhir/r4/{resource}`), never the path: a client writes what it likes there.
+      const route = event.routeKey;
       const { messageIds } = res;
       if (res.status < 300 || messageIds.length > 0) {
         // HL7 and FHIR may accept some messages and refuse others (an AE, a batch entry): both are counted.

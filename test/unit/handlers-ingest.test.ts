@@ -205,6 +205,17 @@ describe('pinned by a mutation run', () => {
       .filter((l) => l.startsWith('{') && l.includes(`"message":"${message}"`))
       .map((l) => (JSON.parse(l) as { level: string }).level);
 
+  it('logs the route a refused request took as the API declares it, never its path: a client writes what it likes there', async () => {
+    const event = {
+      ...httpEvent({ path: '/fhir/r4/Zebedee-Quigglesworth', body: '{}' }),
+      routeKey: 'POST /fhir/r4/{resource}',
+    };
+    const { result, out } = await run(event);
+    expect(result.statusCode).toBe(404);
+    expect(out).toContain('"route":"POST /fhir/r4/{resource}"');
+    expect(out).not.toContain('Quigglesworth');
+  });
+
   it('counts a queue outage as QueueUnavailable, not as a reject, and logs it as an error', async () => {
     queue.failWith = new Error('SQS down');
     const body = JSON.stringify(msg('P-11', 0, { vitals: { heartRate: 90 } }));
