@@ -363,6 +363,20 @@ describe('GradingWorker', () => {
 });
 
 // Behaviour a mutation run of the grading worker (shared/hosts/embedded/worker.ts) found no test pinning down.
+/** A worker over the test's database on a clock the test moves, and the patients of each pass it committed. */
+const workerOn = (clock: { at: number }, log?: (line: string) => void) => {
+  const committed: string[][] = [];
+  const w = new GradingWorker({
+    db,
+    store: new SqliteStateStore(db),
+    config: DEFAULT_CONFIG,
+    now: () => clock.at,
+    ...(log ? { log } : {}),
+    onCommitted: (r) => committed.push(r.patients),
+  });
+  return { w, committed };
+};
+
 describe('GradingWorker, pinned by a mutation run', () => {
   const poison = () =>
     db
@@ -468,19 +482,6 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(w.stats.applied).toBe(1);
   });
 
-  /** A worker over the test's database on a clock the test moves, and the patients of each pass it committed. */
-  const workerOn = (clock: { at: number }) => {
-    const committed: string[][] = [];
-    const w = new GradingWorker({
-      db,
-      store: new SqliteStateStore(db),
-      config: DEFAULT_CONFIG,
-      now: () => clock.at,
-      onCommitted: (r) => committed.push(r.patients),
-    });
-    return { w, committed };
-  };
-
   it("counts a failed commit of one patient against its first message, and still reports the others' commit", async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue([...escalating('A'), ...escalating('B')].map(queued));
@@ -533,15 +534,7 @@ describe('GradingWorker, a full disk', () => {
     db.exec('CREATE TRIGGER full_audit BEFORE INSERT ON audit BEGIN SELECT disk_full(); END');
     const log: string[] = [];
     const clock = { at: Date.parse('2026-01-10T10:00:00Z') };
-    const committed: string[][] = [];
-    const w = new GradingWorker({
-      db,
-      store: new SqliteStateStore(db),
-      config: DEFAULT_CONFIG,
-      now: () => clock.at,
-      log: (l) => log.push(l),
-      onCommitted: (r) => committed.push(r.patients),
-    });
+    const { w, committed } = workerOn(clock, (l) => log.push(l));
     for (let i = 0; i < WORKER_LIMITS.maxAttempts + 2; i++) {
       expect(await w.pass()).toBe(3); // tried (and failed) each time its second of waiting is over
       expect(await w.pass()).toBe(0); // not at once

@@ -239,6 +239,15 @@ describe('the pager', () => {
       ]);
     });
 
+    /** An SpO2 warning or all-clear, the patient's change #seq. */
+    const spo2 = (seq: number, cleared: boolean) => ({
+      alertId: `spo2|P-1|#${seq}`,
+      patientId: 'P-1',
+      subject: 'spo2' as const,
+      cleared,
+      summary: cleared ? 'Cleared' : 'WARNING (not a grade)',
+    });
+
     it("a late stand-down never resolves the newer grade's pages", async () => {
       const { pager, pages } = setup();
       await pager.onNotification(crs3, T);
@@ -252,13 +261,6 @@ describe('the pager', () => {
 
     it('a late SpO2 all-clear never closes a newer warning, and a late warning opens none after its all-clear', async () => {
       const { phone, pager, pages } = setup();
-      const spo2 = (seq: number, cleared: boolean) => ({
-        alertId: `spo2|P-1|#${seq}`,
-        patientId: 'P-1',
-        subject: 'spo2' as const,
-        cleared,
-        summary: cleared ? 'Cleared' : 'WARNING (not a grade)',
-      });
       await pager.onAlert(spo2(9, false), T); // raised again at #9
       await pager.onAlert(spo2(7, true), min(1)); // the all-clear of the episode before, late
       const open = (await pages.openPages('P-1')).map((p) => p.pageId).sort();
@@ -278,13 +280,6 @@ describe('the pager', () => {
       // #5 warned, its all-clear #7 was given up by the stream, #9 warned again (two warnings open), then #7 is paged.
       // Until 2026-12-05 the late all-clear closed nothing: #5's ladder climbed on to the attending for an episode over.
       const { phone, pager, pages } = setup();
-      const spo2 = (seq: number, cleared: boolean) => ({
-        alertId: `spo2|P-1|#${seq}`,
-        patientId: 'P-1',
-        subject: 'spo2' as const,
-        cleared,
-        summary: cleared ? 'Cleared' : 'WARNING (not a grade)',
-      });
       await pager.onAlert(spo2(5, false), T);
       await pager.onAlert(spo2(9, false), min(1));
       await pager.onAlert(spo2(7, true), min(2));
