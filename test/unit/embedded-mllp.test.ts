@@ -239,6 +239,42 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     expect(d.socket.readableEnded).toBe(true);
   });
 
+  it('closes a connection whose frame is not ended frameMs after it began, however it trickles; the next frame is answered', async () => {
+    // Until 2026-12-05 only an idle connection was closed: a byte every few minutes kept a partial frame (up to 1 MiB)
+    // held for as long as the sender liked.
+    const l = await listen({ frameMs: 300 });
+    const d = device(l.listener.port);
+    const started = Date.now();
+    d.socket.write(Buffer.from([0x0b]));
+    const text = reading(1);
+    let at = 0;
+    const trickle = setInterval(() => d.socket.writable && d.socket.write(text.slice(at, ++at)), 20);
+    await d.closed;
+    clearInterval(trickle);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(d.acks).toEqual([]);
+    expect(l.queued).toEqual([]);
+    const next = device(l.listener.port);
+    next.socket.write(frame(text));
+    expect(code(await next.ack(1))).toBe('AA');
+    next.socket.end();
+  });
+
+  it('keeps a connection that sends frame after frame, each cut across writes, for longer than frameMs', async () => {
+    const l = await listen({ frameMs: 150 });
+    const d = device(l.listener.port);
+    for (let n = 1; n <= 10; n++) {
+      const bytes = frame(reading(n));
+      const half = Math.floor(bytes.length / 2);
+      d.socket.write(bytes.subarray(0, half));
+      await new Promise((r) => setTimeout(r, 40)); // the frame's second half comes 40 ms later
+      d.socket.write(bytes.subarray(half));
+      expect(code(await d.ack(n))).toBe('AA');
+    }
+    expect(d.socket.destroyed).toBe(false);
+    d.socket.end();
+  });
+
   it('on close, answers the messages in flight before it ends their connections', async () => {
     const l = await listen();
     const d = device(l.listener.port);
@@ -331,6 +367,29 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     await d.ack(600);
     expect(resume).toHaveBeenCalled();
     expect(d.acks.every((a) => code(a) === 'AA')).toBe(true);
+    d.socket.end();
+  });
+
+  it('reads no further from a sender of one-byte writes 256 reads ahead of its ACKs, however few the bytes', async () => {
+    // Each read is held as a Buffer of its own (about 100 bytes however short): 64 KiB of one-byte reads was 6.5 MB.
+    const pause = vi.spyOn(Socket.prototype, 'pause');
+    const l = await listen();
+    l.hold();
+    const d = device(l.listener.port);
+    d.socket.setNoDelay(true);
+    d.socket.write(frame(reading(1)));
+    await until(() => l.entered() === 1, 'the first message in flight');
+    const noise = Buffer.from('x'); // bytes outside a frame: ignored, but read
+    let sent = 0;
+    while (pause.mock.calls.length === 0 && sent < 5_000) {
+      d.socket.write(noise);
+      sent++;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(pause).toHaveBeenCalled();
+    expect(sent).toBeLessThan(5_000);
+    l.release();
+    expect(code(await d.ack(1))).toBe('AA');
     d.socket.end();
   });
 });

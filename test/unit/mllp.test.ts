@@ -1,5 +1,7 @@
 // MLLP framing: frames however TCP cuts or joins them, noise between frames ignored, an oversized frame refused.
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { FS, MllpDecoder, VT, frame } from '#app/hl7v2/mllp.ts';
 
@@ -105,5 +107,25 @@ describe('MLLP decoder, pinned by a mutation run', () => {
     expect(d.push(buffer)).toEqual([]);
     buffer.fill('X');
     expect(texts(d.push(Buffer.from('second half\x1c\r')))).toEqual(['MSH|first half|second half']);
+  });
+
+  it('holds a frame sent a byte at a time in about its own size, not a hundred times it', () => {
+    // Until 2026-12-05 each piece read was a Buffer of its own: 1 MiB sent a byte at a time (an unauthenticated
+    // sender can) held 107 MB of the server's heap, for each of up to 64 connections from one address.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const d = new MllpDecoder();
+    gc();
+    const before = process.memoryUsage();
+    d.push(Buffer.from([VT]));
+    const one = Buffer.from('A');
+    let events = 0;
+    for (let i = 0; i < 200_000; i++) events += d.push(one).length;
+    expect(events).toBe(0);
+    gc();
+    const after = process.memoryUsage();
+    const held = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+    expect(held).toBeLessThan(2 * 1024 * 1024); // was about 21 MB for these 200 KB
+    expect(texts(d.push(Buffer.from([FS, 0x0d])))).toEqual(['A'.repeat(200_000)]);
   });
 });

@@ -10,6 +10,14 @@ export const VT = 0x0b;
 export const FS = 0x1c;
 /** A sender's connection idle this long is closed (the listener and the bridge alike): a frame never ended with it. */
 export const MLLP_IDLE_MS = 10 * 60_000;
+/**
+ * A frame begun this long ago and still not ended closes its connection (the listener and the bridge alike). A
+ * gateway writes a message at once (1 MiB, the largest taken, is 8 s at 1 Mbit/s); without this deadline a sender
+ * trickling a byte every few minutes kept a partial frame, up to 1 MiB, for as long as it liked.
+ */
+export const MLLP_FRAME_MS = 60_000;
+/** A frame's buffer starts this large and doubles as it fills (up to the largest frame taken). */
+const FIRST_BUFFER_BYTES = 4096;
 const CR = 0x0d;
 
 export function frame(text: string): Buffer {
@@ -27,7 +35,12 @@ export type FrameEvent = { type: 'frame'; text: string } | { type: 'error'; prob
 
 /** Splits a byte stream into frames; bytes outside a frame (line noise, keep-alives) are ignored. */
 export class MllpDecoder {
-  private parts: Buffer[] = [];
+  /**
+   * The frame so far, in one buffer that doubles as it fills: until 2026-12-05 each piece read was kept as a Buffer of
+   * its own, and a sender writing a frame a byte at a time made the server hold about 100 bytes for each of its bytes
+   * (1 MiB sent was 107 MB held, measured).
+   */
+  private buffer = Buffer.alloc(0);
   private size = 0;
   private inFrame = false;
   /** The FS was the last byte of the previous chunk: a CR must follow. */
@@ -82,22 +95,31 @@ export class MllpDecoder {
 
   private append(part: Buffer, out: FrameEvent[]): void {
     if (!this.inFrame || part.length === 0) return;
-    this.size += part.length;
-    if (this.size > this.maxFrame) {
+    const size = this.size + part.length;
+    if (size > this.maxFrame) {
       out.push({ type: 'error', problem: tooLong(this.maxFrame) });
       this.reset();
       return;
     }
-    this.parts.push(Buffer.from(part));
+    if (size > this.buffer.length) {
+      let capacity = Math.max(this.buffer.length, FIRST_BUFFER_BYTES);
+      while (capacity < size) capacity *= 2;
+      const grown = Buffer.allocUnsafe(Math.min(capacity, this.maxFrame));
+      this.buffer.copy(grown, 0, 0, this.size);
+      this.buffer = grown;
+    }
+    part.copy(this.buffer, this.size);
+    this.size = size;
   }
 
   private finish(out: FrameEvent[]): void {
-    out.push({ type: 'frame', text: Buffer.concat(this.parts).toString('utf8') });
+    out.push({ type: 'frame', text: this.buffer.toString('utf8', 0, this.size) });
     this.reset();
   }
 
   private reset(): void {
-    this.parts = [];
+    // A large frame's buffer is let go; a small one is kept for the next frame.
+    if (this.buffer.length > FIRST_BUFFER_BYTES) this.buffer = Buffer.alloc(0);
     this.size = 0;
     this.inFrame = false;
     this.sawFs = false;

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { TOKEN_REVOKED } from '#app/auth.ts';
 import { refusalAck } from '#app/hl7v2/ack.ts';
 import { ingestHl7, type Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
-import { MLLP_IDLE_MS, type FrameEvent } from '#app/hl7v2/mllp.ts';
+import { MLLP_FRAME_MS, MLLP_IDLE_MS, type FrameEvent } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import type { Principal } from '#app/scope.ts';
 import { capMllpConnections, serveMllpConnection, type MllpConnection } from '../mllp-connection.ts';
@@ -33,6 +33,8 @@ export interface MllpListenerOptions {
   log: (line: string) => void;
   /** Idle connections are closed after this long (monitors reconnect). */
   idleMs?: number;
+  /** A frame not ended this long after it began closes its connection (MLLP_FRAME_MS). */
+  frameMs?: number;
   /** Who the listener's messages come from (asked for each message, so a revocation applies at once); undefined: refused. */
   principal?: (peer: string) => Promise<Principal | undefined>;
 }
@@ -89,7 +91,10 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
         return refusalAck(problem, o.deps.now(), translatePcd01(event.text).header);
       }
     };
-    const connection = serveMllpConnection(socket, answer, o.idleMs ?? MLLP_IDLE_MS);
+    const connection = serveMllpConnection(socket, answer, {
+      idleMs: o.idleMs ?? MLLP_IDLE_MS,
+      frameMs: o.frameMs ?? MLLP_FRAME_MS,
+    });
     connections.set(socket, connection);
     socket.on('close', () => connections.delete(socket));
     if (closing) void connection.settled().then(() => socket.end());

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HL7_CONTENT_TYPE, buildAck, readAck, refusalAck, unreadableAck } from '#app/hl7v2/ack.ts';
-import { MLLP_IDLE_MS } from '#app/hl7v2/mllp.ts';
+import { MLLP_FRAME_MS, MLLP_IDLE_MS } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { capMllpConnections, serveMllpConnection } from '../mllp-connection.ts';
 import { Spool, type Spooled } from './spool.ts';
@@ -27,6 +27,8 @@ export interface BridgeOptions {
   now?: () => number;
   /** A monitor's connection idle this long is closed, as the embedded listener does (docs/interfaces.md, MLLP). */
   idleMs?: number;
+  /** A frame not ended this long after it began closes its connection, as the embedded listener does. */
+  frameMs?: number;
 }
 
 export interface Bridge {
@@ -220,13 +222,12 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   }
 
   // A frame never ended is never answered, and its connection (a gateway gone without closing it) is not kept for
-  // ever: closed after 10 minutes idle. What a sender can make the bridge hold is bounded (shared/hosts/mllp-connection.ts).
+  // ever: closed after 10 minutes idle, or a minute after the frame began. What a sender can make the bridge hold is bounded (shared/hosts/mllp-connection.ts).
   const server: Server = createServer((socket) => {
-    serveMllpConnection(
-      socket,
-      async (e) => (e.type === 'error' ? refusalAck(e.problem, now()) : take(e.text)),
-      o.idleMs ?? MLLP_IDLE_MS,
-    );
+    serveMllpConnection(socket, async (e) => (e.type === 'error' ? refusalAck(e.problem, now()) : take(e.text)), {
+      idleMs: o.idleMs ?? MLLP_IDLE_MS,
+      frameMs: o.frameMs ?? MLLP_FRAME_MS,
+    });
   });
   capMllpConnections(server);
   await new Promise<void>((resolve, reject) => {
