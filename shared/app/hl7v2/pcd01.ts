@@ -679,7 +679,9 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
     Number(h),
     Number(mi),
     Number(s ?? 0),
-    Math.round(Number(`0.${frac ?? 0}`) * 1000),
+    // To the millisecond, the rest dropped, as FHIR and the contract read a time: rounded, .9995 was the next
+    // second (at 23:59:59, the next day, refused as no real date) and .1235 a millisecond off the same time as JSON.
+    Number((frac ?? '').padEnd(3, '0').slice(0, 3)),
   );
   const back = new Date(wall);
   if (
