@@ -463,6 +463,20 @@ describe('a message that is not UTF-8', () => {
     const r = ok(sud);
     expect(r.translated.map((t) => t.message.enrolment)).toContainEqual({ ward: 'S\u00fcd', bed: '12' });
   });
+
+  // An engine that writes what is not ASCII as HL7 hex escapes (\Xhh..\) sends the ward's UTF-8 bytes: C3 BC for
+  // "ü". They were read as ISO 8859-1, one character a byte: "SÃ¼d", another ward than the EHR's "Süd" (its
+  // stale-feed group, the tokens scoped to it), on every page and the board, and taken (AA). They are the message's
+  // bytes, read as UTF-8 as the rest of it is: a byte that is not UTF-8 there (FC, "ü" in ISO 8859-1) is refused as
+  // a raw one is.
+  it('reads hex escapes as UTF-8 bytes, as the rest of the message: the same ward as written, or refused', async () => {
+    const escaped = ok(withLine(2, 'PV1||I|S\\XC3BC\\d^^12'));
+    expect(escaped.translated.map((t) => t.message.enrolment)).toContainEqual({ ward: 'S\u00fcd', bed: '12' });
+    const { status, ack, queued } = await send(withLine(2, 'PV1||I|S\\XFC\\d^^12'));
+    expect([status, readAck(ack)?.code]).toEqual([202, 'AE']);
+    expect(ack).toContain('enrolment.ward: "S\uFFFDd" holds U+FFFD, the mark of bytes that were not UTF-8: send UTF-8');
+    expect(queued.flatMap((m) => (m.enrolment ? [m.enrolment] : []))).toEqual([]);
+  });
 });
 
 describe('the ACK a sender reads, pinned by a mutation run', () => {

@@ -709,7 +709,9 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
   return { ok: true, ms: fromWallClock(wall, zone) };
 }
 
-/** HL7 escape sequences (\F\ \S\ \T\ \R\ \E\, \Xhh\) back to text; formatting escapes are dropped. */
+/**
+ * HL7 escape sequences (\F\ \S\ \T\ \R\ \E\, \Xhh..\ as UTF-8 bytes) back to text; formatting escapes are dropped.
+ */
 export function unescaper(separators: string): (text: string) => string {
   const [field, component, repetition, escapeChar, subcomponent] = separators;
   if (!escapeChar) return (t) => t;
@@ -719,7 +721,9 @@ export function unescaper(separators: string): (text: string) => string {
     text.includes(escapeChar)
       ? text.replace(pattern, (_all, code: string) => {
           if (code in map) return map[code]!;
-          if (/^X([0-9A-Fa-f]{2})+$/.test(code)) return Buffer.from(code.slice(1), 'hex').toString('latin1');
+          // The message's own bytes, read as UTF-8 as the rest of it is (docs/interfaces.md): a byte that is not
+          // UTF-8 is U+FFFD, which the contract refuses in a label. Read as ISO 8859-1, "S\XC3BC\d" was "SÃ¼d".
+          if (/^X([0-9A-Fa-f]{2})+$/.test(code)) return Buffer.from(code.slice(1), 'hex').toString('utf8');
           return '';
         })
       : text;
