@@ -252,6 +252,29 @@ describe('PCD-01 translation', () => {
     expect(exp.translated[0]!.message.vitals).not.toHaveProperty('spo2');
   });
 
+  it('refuses an NM field that holds more than one number: two repetitions, components, a formatting escape', () => {
+    // Only the first repetition or component was read, the rest dropped unsaid (a second SpO2 of 70 % among them),
+    // and a formatting escape inside the digits was dropped: "9\.br\3" was read as 93.
+    const at = '|||||R|||20260110080000+0000';
+    for (const [value, shown] of [
+      ['93~70', '93~70'],
+      ['93^70', '93^70'],
+      ['9\\.br\\3', '9\\.br\\3'],
+    ]) {
+      const r = ok(withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|${value}|%^^UCUM${at}`));
+      expect(r.problems, value).toEqual([
+        {
+          at: { segment: 'OBX', sequence: 2, field: 5 },
+          code: 102,
+          text: `OBX-5 ${JSON.stringify(shown)} is not a number`,
+        },
+      ]);
+      expect(r.translated[0]!.message.vitals, value).not.toHaveProperty('spo2');
+    }
+    // Spaces around the number are no second value.
+    expect(ok(withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1| 93 |%^^UCUM${at}`)).problems).toEqual([]);
+  });
+
   it('reads OBX-6 as sent: a bare MDC unit code, a UCUM code with its text', () => {
     const at = '|||||R|||20260110080000+0000';
     // 266016 with no coding system is MDC_DIM_MMHG (a number is no UCUM code); "Cel^deg C^UCUM" is Cel, not its text.

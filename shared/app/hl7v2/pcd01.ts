@@ -498,12 +498,15 @@ function observation(
     return undefined;
   }
   const text = get(seg, 5);
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)) {
+  // The field as sent, whole: a second repetition or component, or an escape inside the digits, is no NM (read by
+  // its first part, the rest was dropped unsaid, and "9\.br\3" was 93).
+  const whole = (seg.getField(5)?.toString() ?? '').trim();
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) || whole !== text) {
     problems.push({
       at: at(5),
-      code: text ? 102 : 101,
-      text: text
-        ? `OBX-5 ${JSON.stringify(text.slice(0, 40))} is not a number`
+      code: whole ? 102 : 101,
+      text: whole
+        ? `OBX-5 ${JSON.stringify(whole.slice(0, 40))} is not a number`
         : `OBX-5 is empty: no value for ${coded.field}`,
     });
     return undefined;
