@@ -1510,6 +1510,30 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
     expect(queue.messages.map((q) => q.message.enrolment)).toEqual([{ bed: 'H4-12' }]);
   });
 
+  it('ends nothing at the end of a part of a stay (partOf): a ward’s leg of the stay is no discharge', async () => {
+    // An EHR that models each ward of a hospital stay as an Encounter partOf the stay finishes that leg when the
+    // patient moves to the next ward: taken for a discharge, the patient still in hospital was left unwatched.
+    const leg = finished({ id: 'enc-leg', partOf: { reference: 'Encounter/enc-stay' }, location: [bed('H4-12')] });
+    const res = await post('/fhir/r4/Encounter', leg);
+    expect(res.status).toBe(202);
+    expect(issues(res.body).slice(1)).toEqual([
+      [
+        'warning',
+        'not-supported',
+        'Encounter.partOf',
+        'not taken as the end of monitoring: an Encounter that is part of another (partOf) is a leg of a stay, not its end; the patient stays watched',
+      ],
+    ]);
+    expect(queue.messages.map((q) => [q.message.enrolment, q.message.monitoringEnd])).toEqual([
+      [{ bed: 'H4-12' }, undefined],
+    ]);
+    // The stay it is part of, finished, is the discharge.
+    expect((await post('/fhir/r4/Encounter', finished())).status).toBe(202);
+    expect(queue.messages.filter((q) => q.message.monitoringEnd).map((q) => q.message.messageId)).toEqual([
+      'fhir:Encounter/enc-stay',
+    ]);
+  });
+
   it('keeps its bed and ward as before, each at its own time, besides the end', async () => {
     const res = await post('/fhir/r4/Encounter', finished({ location: [bed('H4-12')] }));
     expect(res.status).toBe(202);

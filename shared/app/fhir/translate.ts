@@ -835,6 +835,17 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
   // a bed. Any other visit that ends (a clinic or emergency visit, a day of outpatient CAR-T care) is not: the
   // patient may be monitored all the same, and ending the watch on it would lose a no-data alert.
   if (enc.status === 'finished') {
+    // A part of a stay (partOf: a ward's leg of the hospitalization, as some EHRs chart each ward) finishes when the
+    // patient moves on: it is no discharge, and taken for one it left a patient still in hospital unwatched.
+    if (enc.partOf !== undefined && enc.partOf !== null) {
+      r.issue(
+        'partOf',
+        'not-supported',
+        'not taken as the end of monitoring: an Encounter that is part of another (partOf) is a leg of a stay, not its end; the patient stays watched',
+        'warning',
+      );
+      return out;
+    }
     const cls = present(enc.class) ? enc.class : undefined;
     if (cls && (cls.system === undefined || cls.system === ACT_CODE) && INPATIENT.has(String(cls.code)))
       return [...out, ...stayEnd(enc, r, base, o)];
