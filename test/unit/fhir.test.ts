@@ -1111,6 +1111,24 @@ describe('real public samples', () => {
     expect(t.translated).toEqual([]);
   });
 
+  it('refuses an infusion rate or a dose with a comparator, as a measurement is ("<0.1" ug/kg/min is not 0.1)', () => {
+    // The rate was read as its number, bound or not: a norepinephrine "< 0.1" graded as exactly 0.1.
+    const rate = { ...qty(0.1, 'ug/kg/min'), comparator: '<' };
+    const dose = { ...qty(560, 'mg'), comparator: '<=' };
+    const t = translateResources(
+      [
+        { resource: administration('ma-1', '7512', 'in-progress', { dosage: { rateQuantity: rate } }), at: 'A' },
+        { resource: doseGiven('ma-2', '612865', dose), at: 'B' },
+      ],
+      { deviceId: 'ehr-1' },
+    );
+    expect(t.issues.map((i) => [i.code, i.expression])).toEqual([
+      ['value', 'A.dosage.rateQuantity.comparator'],
+      ['value', 'B.dosage.dose.comparator'],
+    ]);
+    expect(t.translated).toEqual([]);
+  });
+
   it('still refuses a device reference of another type, or a DeviceMetric id outside the id set', () => {
     for (const reference of ['Location/bed-4', 'DeviceMetric/a b']) {
       const t = translateResources([{ resource: { ...satO2, device: { reference } }, at: 'Observation' }], {

@@ -746,6 +746,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'an infusing vasopressor needs dosage.rateQuantity (value and unit)',
         ) ?? []
       );
+    if (!r.exact('dosage.rateQuantity', rate)) return [];
     const unit = rateUnitOf(ma);
     if (!unit)
       return (
@@ -760,6 +761,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   if (status !== 'completed' && status !== 'in-progress') return [];
   const dose = ma.dosage?.dose;
   if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
+  if (!r.exact('dosage.dose', dose)) return [];
   const unit = dose.code ?? dose.unit;
   const factor = unit === 'mg' ? 1 : unit === 'g' ? 1000 : undefined;
   if (typeof dose.value !== 'number' || factor === undefined)
