@@ -1111,6 +1111,24 @@ describe('real public samples', () => {
     expect(t.translated).toEqual([]);
   });
 
+  it('refuses an infusion rate or a dose with a comparator, as a measurement is ("<0.1" ug/kg/min is not 0.1)', () => {
+    // The rate was read as its number, bound or not: a norepinephrine "< 0.1" graded as exactly 0.1.
+    const rate = { ...qty(0.1, 'ug/kg/min'), comparator: '<' };
+    const dose = { ...qty(560, 'mg'), comparator: '<=' };
+    const t = translateResources(
+      [
+        { resource: administration('ma-1', '7512', 'in-progress', { dosage: { rateQuantity: rate } }), at: 'A' },
+        { resource: doseGiven('ma-2', '612865', dose), at: 'B' },
+      ],
+      { deviceId: 'ehr-1' },
+    );
+    expect(t.issues.map((i) => [i.code, i.expression])).toEqual([
+      ['value', 'A.dosage.rateQuantity.comparator'],
+      ['value', 'B.dosage.dose.comparator'],
+    ]);
+    expect(t.translated).toEqual([]);
+  });
+
   it('still refuses a device reference of another type, or a DeviceMetric id outside the id set', () => {
     for (const reference of ['Location/bed-4', 'DeviceMetric/a b']) {
       const t = translateResources([{ resource: { ...satO2, device: { reference } }, at: 'Observation' }], {
@@ -1510,6 +1528,30 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
     expect(queue.messages.map((q) => q.message.enrolment)).toEqual([{ bed: 'H4-12' }]);
   });
 
+  it('ends nothing at the end of a part of a stay (partOf): a ward’s leg of the stay is no discharge', async () => {
+    // An EHR that models each ward of a hospital stay as an Encounter partOf the stay finishes that leg when the
+    // patient moves to the next ward: taken for a discharge, the patient still in hospital was left unwatched.
+    const leg = finished({ id: 'enc-leg', partOf: { reference: 'Encounter/enc-stay' }, location: [bed('H4-12')] });
+    const res = await post('/fhir/r4/Encounter', leg);
+    expect(res.status).toBe(202);
+    expect(issues(res.body).slice(1)).toEqual([
+      [
+        'warning',
+        'not-supported',
+        'Encounter.partOf',
+        'not taken as the end of monitoring: an Encounter that is part of another (partOf) is a leg of a stay, not its end; the patient stays watched',
+      ],
+    ]);
+    expect(queue.messages.map((q) => [q.message.enrolment, q.message.monitoringEnd])).toEqual([
+      [{ bed: 'H4-12' }, undefined],
+    ]);
+    // The stay it is part of, finished, is the discharge.
+    expect((await post('/fhir/r4/Encounter', finished())).status).toBe(202);
+    expect(queue.messages.filter((q) => q.message.monitoringEnd).map((q) => q.message.messageId)).toEqual([
+      'fhir:Encounter/enc-stay',
+    ]);
+  });
+
   it('keeps its bed and ward as before, each at its own time, besides the end', async () => {
     const res = await post('/fhir/r4/Encounter', finished({ location: [bed('H4-12')] }));
     expect(res.status).toBe(202);
@@ -1555,6 +1597,60 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
       stale: true,
       since: Date.parse(END),
     });
+  });
+
+  it('a discharge cancelled by putting the same Encounter back in progress restarts the watch, as ADT^A13 does', async () => {
+    // The EHR reopens the stay (the v2-to-FHIR mapping of A13: status in-progress, period.end gone): its bed still
+    // starts when the stay began, before the end. Dated there alone, the re-admission came before the discharge it
+    // undoes, and the patient whose monitor was unplugged at the discharge was left unwatched (no no-data alert).
+    // The version's meta.lastUpdated is when the EHR recorded the stay in progress again (EVN-2 of an A13).
+    const RECORDED = '2026-01-10T09:58:00+01:00';
+    const stay = (status: string, version: string, lastUpdated: string, extra: Record<string, unknown> = {}) =>
+      finished({
+        status,
+        meta: { versionId: version, lastUpdated },
+        location: [
+          bed('H4-12'),
+          { ...bed('H4', '2026-01-09T10:00:00Z'), physicalType: { coding: [{ system: PT, code: 'wa' }] } },
+        ],
+        ...extra,
+      });
+    const open = stay('in-progress', '1', '2026-01-09T10:00:05Z', { period: { start: '2026-01-02T10:00:00Z' } });
+    const ended = stay('finished', '2', '2026-01-10T08:55:10Z');
+    const reopened = stay('in-progress', '3', RECORDED, { period: { start: '2026-01-02T10:00:00Z' } });
+    for (const resource of [open, ended, reopened])
+      expect((await post('/fhir/r4/Encounter', resource)).status).toBe(202);
+    const messages = queue.messages.map((q) => q.message);
+    expect(messages.filter((m) => m.enrolment).map((m) => [m.observedAt, m.enrolment])).toEqual([
+      ['2026-01-09T10:00:05Z', { bed: 'H4-12', ward: 'H4' }], // in progress: when recorded
+      ['2026-01-09T10:00:00Z', { bed: 'H4-12', ward: 'H4' }], // finished: the bed from its start, as before
+      ['2026-01-10T08:58:00Z', { bed: 'H4-12', ward: 'H4' }], // in progress again: when recorded, after the end
+    ]);
+    // In any order of arrival: the patient is watched again from the cancellation.
+    for (const order of [messages, [...messages].reverse()]) {
+      const state = run(order).state!;
+      expect(monitoringEnded(state)).toBeUndefined();
+      expect(feedStatus(state, Date.parse(RECORDED) + 3_600_000, DEFAULT_PAGING)).toEqual({
+        stale: true,
+        since: Date.parse(RECORDED),
+      });
+    }
+    // A lastUpdated that is no instant is said, and the bed dated by its start, as without one.
+    const t = translateResources(
+      [
+        {
+          resource: stay('in-progress', '4', '2026-01-10', { period: { start: '2026-01-02T10:00:00Z' } }),
+          at: 'Encounter',
+        },
+      ],
+      { deviceId: 'ehr-1' },
+    );
+    expect(t.translated.map((x) => x.message.observedAt)).toEqual(['2026-01-09T10:00:00Z']);
+    expect(t.issues.map((i) => [i.severity, i.expression])).toEqual([['warning', 'Encounter.meta.lastUpdated']]);
+    // The stay in progress before the discharge (updated before it ended) does not undo it, whatever the order.
+    const before = messages.filter((m) => m.observedAt !== '2026-01-10T08:58:00Z');
+    for (const order of [before, [...before].reverse()])
+      expect(monitoringEnded(run(order).state!)).toEqual({ t: Date.parse(END), v: 'discharged' });
   });
 
   it('in a transaction Bundle with the day’s observations: all taken, the end among them', async () => {

@@ -252,6 +252,29 @@ describe('PCD-01 translation', () => {
     expect(exp.translated[0]!.message.vitals).not.toHaveProperty('spo2');
   });
 
+  it('refuses an NM field that holds more than one number: two repetitions, components, a formatting escape', () => {
+    // Only the first repetition or component was read, the rest dropped unsaid (a second SpO2 of 70 % among them),
+    // and a formatting escape inside the digits was dropped: "9\.br\3" was read as 93.
+    const at = '|||||R|||20260110080000+0000';
+    for (const [value, shown] of [
+      ['93~70', '93~70'],
+      ['93^70', '93^70'],
+      ['9\\.br\\3', '9\\.br\\3'],
+    ]) {
+      const r = ok(withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|${value}|%^^UCUM${at}`));
+      expect(r.problems, value).toEqual([
+        {
+          at: { segment: 'OBX', sequence: 2, field: 5 },
+          code: 102,
+          text: `OBX-5 ${JSON.stringify(shown)} is not a number`,
+        },
+      ]);
+      expect(r.translated[0]!.message.vitals, value).not.toHaveProperty('spo2');
+    }
+    // Spaces around the number are no second value.
+    expect(ok(withLine(5, `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1| 93 |%^^UCUM${at}`)).problems).toEqual([]);
+  });
+
   it('reads OBX-6 as sent: a bare MDC unit code, a UCUM code with its text', () => {
     const at = '|||||R|||20260110080000+0000';
     // 266016 with no coding system is MDC_DIM_MMHG (a number is no UCUM code); "Cel^deg C^UCUM" is Cel, not its text.
@@ -462,6 +485,20 @@ describe('a message that is not UTF-8', () => {
   it('takes the same label in UTF-8, as written', () => {
     const r = ok(sud);
     expect(r.translated.map((t) => t.message.enrolment)).toContainEqual({ ward: 'S\u00fcd', bed: '12' });
+  });
+
+  // An engine that writes what is not ASCII as HL7 hex escapes (\Xhh..\) sends the ward's UTF-8 bytes: C3 BC for
+  // "ü". They were read as ISO 8859-1, one character a byte: "SÃ¼d", another ward than the EHR's "Süd" (its
+  // stale-feed group, the tokens scoped to it), on every page and the board, and taken (AA). They are the message's
+  // bytes, read as UTF-8 as the rest of it is: a byte that is not UTF-8 there (FC, "ü" in ISO 8859-1) is refused as
+  // a raw one is.
+  it('reads hex escapes as UTF-8 bytes, as the rest of the message: the same ward as written, or refused', async () => {
+    const escaped = ok(withLine(2, 'PV1||I|S\\XC3BC\\d^^12'));
+    expect(escaped.translated.map((t) => t.message.enrolment)).toContainEqual({ ward: 'S\u00fcd', bed: '12' });
+    const { status, ack, queued } = await send(withLine(2, 'PV1||I|S\\XFC\\d^^12'));
+    expect([status, readAck(ack)?.code]).toEqual([202, 'AE']);
+    expect(ack).toContain('enrolment.ward: "S\uFFFDd" holds U+FFFD, the mark of bytes that were not UTF-8: send UTF-8');
+    expect(queued.flatMap((m) => (m.enrolment ? [m.enrolment] : []))).toEqual([]);
   });
 });
 

@@ -232,3 +232,77 @@ describe('a course through HL7 v2 and FHIR grades as its JSON does', () => {
     );
   });
 });
+
+describe('one measurement time written as HL7 v2, FHIR and JSON is one instant', () => {
+  // A monitor writes OBX-14 with up to 4 decimals of a second (HL7 DTM); FHIR and the contract read a time to the
+  // millisecond, dropping the rest. HL7's 4th decimal was rounded instead: 08:50:00.1235 was .124 over HL7 and .123
+  // as FHIR or JSON, and a time in the last half millisecond of a day (23:59:59.9995) rounded into the next day and
+  // was refused as "not a real date and time" (AE: the reading lost).
+  const pad = (n: number, w = 2) => String(Math.abs(n)).padStart(w, '0');
+  const times = fc.record({
+    wall: fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2099, 11, 31, 23, 59, 59) }),
+    offset: fc.integer({ min: -14 * 60, max: 14 * 60 }),
+    // The decimals of a second as sent: none, or 1-4 digits, drawn near the end of the second as often as not.
+    fraction: fc.oneof(
+      fc.constant(''),
+      fc.stringMatching(/^\d{1,4}$/),
+      fc.constantFrom('9995', '9999', '0005', '1235'),
+    ),
+    endOfDay: fc.boolean(),
+  });
+  it('reads the same instant from OBX-14, effectiveDateTime and observedAt, for any time, offset and decimals', () => {
+    fc.assert(
+      fc.property(times, ({ wall, offset, fraction, endOfDay }) => {
+        const d = new Date(endOfDay ? wall - (wall % 86_400_000) + 86_399_000 : wall - (wall % 1000));
+        const ymd = `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`;
+        const hms = `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+        const sign = offset < 0 ? '-' : '+';
+        const oh = pad(Math.trunc(Math.abs(offset) / 60));
+        const om = pad(Math.abs(offset) % 60);
+        const frac = fraction ? `.${fraction}` : '';
+        const iso = `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}T${hms.slice(0, 2)}:${hms.slice(2, 4)}:${hms.slice(4)}${frac}${sign}${oh}:${om}`;
+        const json = Date.parse(iso);
+        const hl7 = translateItem(
+          {
+            format: 'hl7v2',
+            from: iso,
+            text: [
+              'MSH|^~\\&|GW|ICU|CRS|H|20260110085000+0000||ORU^R01|C1|P|2.6',
+              'PID|||P-1^^^H^MR',
+              `OBX|1|NM|150344^MDC_TEMP^MDC||38.5|268192^MDC_DIM_DEGC^MDC|||||F|||${ymd}${hms}${frac}${sign}${oh}${om}`,
+            ].join('\r'),
+          },
+          Date.UTC(2101, 0, 1),
+        );
+        const fhir = translateItem(
+          {
+            format: 'fhir',
+            from: iso,
+            bundle: {
+              resourceType: 'Bundle',
+              type: 'collection',
+              entry: [
+                {
+                  resource: {
+                    resourceType: 'Observation',
+                    id: 'o-1',
+                    status: 'final',
+                    code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+                    subject: { reference: 'Patient/P-1' },
+                    effectiveDateTime: iso,
+                    valueQuantity: { value: 38.5, system: 'http://unitsofmeasure.org', code: 'Cel' },
+                  },
+                },
+              ],
+            },
+          },
+          Date.UTC(2101, 0, 1),
+        );
+        expect([hl7.problems, fhir.problems]).toEqual([[], []]);
+        expect(hl7.messages.map((m) => Date.parse(m.observedAt))).toEqual([json]);
+        expect(fhir.messages.map((m) => Date.parse(m.observedAt))).toEqual([json]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -746,6 +746,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'an infusing vasopressor needs dosage.rateQuantity (value and unit)',
         ) ?? []
       );
+    if (!r.exact('dosage.rateQuantity', rate)) return [];
     const unit = rateUnitOf(ma);
     if (!unit)
       return (
@@ -760,6 +761,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   if (status !== 'completed' && status !== 'in-progress') return [];
   const dose = ma.dosage?.dose;
   if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
+  if (!r.exact('dosage.dose', dose)) return [];
   const unit = dose.code ?? dose.unit;
   const factor = unit === 'mg' ? 1 : unit === 'g' ? 1000 : undefined;
   if (typeof dose.value !== 'number' || factor === undefined)
@@ -784,6 +786,8 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
   if (enc.status === 'entered-in-error' || enc.status === 'cancelled') return [];
   const out: Fragment[] = [];
   const locations = enc.location ?? [];
+  // The current bed and ward of a stay in progress (a location not left: no period.end), the latest-starting of each.
+  const current = new Map<string, Fragment>();
   r.objects('location', locations).forEach(([loc, i]) => {
     if (loc.status && loc.status !== 'active') return;
     const name = loc.location?.display ?? loc.location?.identifier?.value;
@@ -810,7 +814,7 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
     const path = loc.period?.start !== undefined ? `location[${i}].period.start` : 'period.start';
     const ms = r.time(path, loc.period?.start ?? enc.period?.start);
     if (ms === undefined) return;
-    out.push({
+    const f: Fragment = {
       ...base,
       ms,
       kind: 'ehr',
@@ -818,12 +822,32 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
       key,
       value: name,
       at: `${r.at}.location[${i}].location.display`,
-    });
+    };
+    out.push(f);
+    const held = current.get(key);
+    if (loc.period?.end === undefined && (!held || held.ms <= ms)) current.set(key, f);
   });
+  // A stay in progress is where the patient is when that version was recorded (meta.lastUpdated), not only since the
+  // bed's start: a discharge cancelled by putting the same Encounter back in progress (the v2-to-FHIR mapping of an
+  // ADT^A13) keeps the stay's old start, before the end it undoes, and dated there alone it restarted nothing (the
+  // patient stayed unwatched). Dated when recorded, as an A13 is at EVN-2, it is the re-admission.
+  const recorded = enc.status === 'in-progress' ? lastUpdatedOf(enc, r) : undefined;
+  if (recorded !== undefined) for (const f of current.values()) if (f.ms < recorded) f.ms = recorded;
   // A finished inpatient stay is the end of the patient's monitoring (a discharge): taken for that, with or without
   // a bed. Any other visit that ends (a clinic or emergency visit, a day of outpatient CAR-T care) is not: the
   // patient may be monitored all the same, and ending the watch on it would lose a no-data alert.
   if (enc.status === 'finished') {
+    // A part of a stay (partOf: a ward's leg of the hospitalization, as some EHRs chart each ward) finishes when the
+    // patient moves on: it is no discharge, and taken for one it left a patient still in hospital unwatched.
+    if (enc.partOf !== undefined && enc.partOf !== null) {
+      r.issue(
+        'partOf',
+        'not-supported',
+        'not taken as the end of monitoring: an Encounter that is part of another (partOf) is a leg of a stay, not its end; the patient stays watched',
+        'warning',
+      );
+      return out;
+    }
     const cls = present(enc.class) ? enc.class : undefined;
     if (cls && (cls.system === undefined || cls.system === ACT_CODE) && INPATIENT.has(String(cls.code)))
       return [...out, ...stayEnd(enc, r, base, o)];
@@ -849,6 +873,19 @@ function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragm
       'warning',
     );
   return out;
+}
+
+/**
+ * When the EHR recorded this version of a resource (meta.lastUpdated, an instant), or undefined: absent, or not an
+ * instant (said with a warning; the resource is read as without it).
+ */
+function lastUpdatedOf(resource: { meta?: { lastUpdated?: unknown } }, r: Reader): number | undefined {
+  const meta = resource.meta;
+  if (!present(meta) || meta.lastUpdated === undefined) return undefined;
+  const kept: FhirIssue[] = [];
+  const ms = new Reader(r.resource, r.at, kept).time('meta.lastUpdated', meta.lastUpdated);
+  for (const issue of kept) r.issue('meta.lastUpdated', issue.code, `ignored: ${issue.text}`, 'warning');
+  return ms;
 }
 
 /**

@@ -498,12 +498,15 @@ function observation(
     return undefined;
   }
   const text = get(seg, 5);
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)) {
+  // The field as sent, whole: a second repetition or component, or an escape inside the digits, is no NM (read by
+  // its first part, the rest was dropped unsaid, and "9\.br\3" was 93).
+  const whole = (seg.getField(5)?.toString() ?? '').trim();
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) || whole !== text) {
     problems.push({
       at: at(5),
-      code: text ? 102 : 101,
-      text: text
-        ? `OBX-5 ${JSON.stringify(text.slice(0, 40))} is not a number`
+      code: whole ? 102 : 101,
+      text: whole
+        ? `OBX-5 ${JSON.stringify(whole.slice(0, 40))} is not a number`
         : `OBX-5 is empty: no value for ${coded.field}`,
     });
     return undefined;
@@ -679,7 +682,9 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
     Number(h),
     Number(mi),
     Number(s ?? 0),
-    Math.round(Number(`0.${frac ?? 0}`) * 1000),
+    // To the millisecond, the rest dropped, as FHIR and the contract read a time: rounded, .9995 was the next
+    // second (at 23:59:59, the next day, refused as no real date) and .1235 a millisecond off the same time as JSON.
+    Number((frac ?? '').padEnd(3, '0').slice(0, 3)),
   );
   const back = new Date(wall);
   if (
@@ -707,7 +712,9 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
   return { ok: true, ms: fromWallClock(wall, zone) };
 }
 
-/** HL7 escape sequences (\F\ \S\ \T\ \R\ \E\, \Xhh\) back to text; formatting escapes are dropped. */
+/**
+ * HL7 escape sequences (\F\ \S\ \T\ \R\ \E\, \Xhh..\ as UTF-8 bytes) back to text; formatting escapes are dropped.
+ */
 export function unescaper(separators: string): (text: string) => string {
   const [field, component, repetition, escapeChar, subcomponent] = separators;
   if (!escapeChar) return (t) => t;
@@ -717,7 +724,9 @@ export function unescaper(separators: string): (text: string) => string {
     text.includes(escapeChar)
       ? text.replace(pattern, (_all, code: string) => {
           if (code in map) return map[code]!;
-          if (/^X([0-9A-Fa-f]{2})+$/.test(code)) return Buffer.from(code.slice(1), 'hex').toString('latin1');
+          // The message's own bytes, read as UTF-8 as the rest of it is (docs/interfaces.md): a byte that is not
+          // UTF-8 is U+FFFD, which the contract refuses in a label. Read as ISO 8859-1, "S\XC3BC\d" was "SÃ¼d".
+          if (/^X([0-9A-Fa-f]{2})+$/.test(code)) return Buffer.from(code.slice(1), 'hex').toString('utf8');
           return '';
         })
       : text;
