@@ -775,6 +775,55 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     }
   });
 
+  it('FHIR with thousands of bad parts: the same 422 from both, the first 20 problems named and the rest counted', async () => {
+    // 100,000 components that are not objects (200 KB) were answered with 12 MB, one issue each: past Lambda's 6 MB
+    // response, so API Gateway's 500 on AWS; 500,000 (1 MB) overflowed the stack, and both answered 503, which tells
+    // the sender to send the same body again, for ever.
+    const oxygen = new FhirEncoder()
+      .resources(msg('P1', 0, { oxygen: { device: 'nasal_cannula', flowLpm: 4 } }, 'many-1'))
+      .find((r) => 'component' in r) as Record<string, any>;
+    expect(oxygen.resourceType).toBe('Observation');
+    for (const parts of [100_000, 500_000]) {
+      const body = JSON.stringify({ ...oxygen, component: new Array(parts).fill(1) });
+      expect(await sameFromBoth('/fhir/r4/Observation', 'application/fhir+json', 'ehr', body), `${parts}`).toBe(422);
+      const answer = await deviceAnswer(embedded.url, '/fhir/r4/Observation', 'application/fhir+json', 'ehr', body);
+      const issues = (JSON.parse(answer.body) as { issue: { diagnostics: string; expression?: string[] }[] }).issue;
+      expect(issues.slice(0, 20).map((i) => i.expression?.[0])).toEqual(
+        Array.from({ length: 20 }, (_, i) => `Observation.component[${i}]`),
+      );
+      expect(issues.slice(20)).toEqual([
+        expect.objectContaining({
+          expression: ['Observation'],
+          diagnostics: `and ${parts - 20} more problems in this resource, not named (the first 20 are)`,
+        }),
+      ]);
+    }
+    // A batch: each entry's own problems are bounded alike, and its good entry is still taken.
+    const bad = (id: string) => ({ resource: { ...oxygen, id, component: new Array(50_000).fill(1) } });
+    const batch = {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ resource: { ...oxygen, id: 'many-2' } }, bad('many-3'), bad('many-4')],
+    };
+    const answer = await deviceAnswer(
+      front.url,
+      '/fhir/r4/Bundle',
+      'application/fhir+json',
+      'ehr',
+      JSON.stringify(batch),
+    );
+    expect(answer.status).toBe(200);
+    const entries = (JSON.parse(answer.body) as Bundle).entry!.map((e) => [
+      e.response!.status,
+      e.response!.outcome?.issue?.length ?? 0,
+    ]);
+    expect(entries).toEqual([
+      ['202 Accepted', 0],
+      ['422 Unprocessable Entity', 21],
+      ['422 Unprocessable Entity', 21],
+    ]);
+  });
+
   it('arbitrary bodies: a 4xx (or 202 for a valid message), never a 5xx, on both', async () => {
     await fc.assert(
       fc.asyncProperty(bodies, fc.constantFrom('/v1/messages', '/v1/messages/batch'), async (body, path) => {
