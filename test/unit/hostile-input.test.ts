@@ -824,6 +824,45 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     ]);
   });
 
+  it('FHIR nested 100,000 deep where a problem is named (Bundle.type, a comparator): the same 400 from both', async () => {
+    // The translator quotes what it refuses (JSON.stringify, String): that overflowed the stack, and both hosts
+    // answered 503, which tells the sender to send the same body again, for ever.
+    const oxygen = new FhirEncoder()
+      .resources(msg('P1', 0, { oxygen: { device: 'nasal_cannula', flowLpm: 4 } }, 'deep-1'))
+      .find((r) => 'component' in r) as Record<string, any>;
+    const deep = nested(100_000, 'array');
+    const bodies: [string, string][] = [
+      ['/fhir/r4/Bundle', `{"resourceType":"Bundle","type":${deep}}`],
+      [
+        '/fhir/r4/Observation',
+        JSON.stringify({ ...oxygen, valueQuantity: { value: 4, comparator: 0 } }).replace(
+          '"comparator":0',
+          `"comparator":${deep}`,
+        ),
+      ],
+      ['/fhir/r4/Observation', JSON.stringify({ ...oxygen, note: 0 }).replace('"note":0', `"note":${deep}`)],
+    ];
+    for (const [path, body] of bodies) {
+      expect(await sameFromBoth(path, 'application/fhir+json', 'ehr', body), body.slice(0, 100)).toBe(400);
+      const answer = await deviceAnswer(embedded.url, path, 'application/fhir+json', 'ehr', body);
+      expect(answer.body).toContain('nests arrays and objects more than 64 deep');
+    }
+    // As deep as FHIR goes (a complex extension on a component's coding) is read as before.
+    const ext = {
+      extension: [{ url: 'u', extension: [{ url: 'v', valueCodeableConcept: { coding: [{ code: 'c' }] } }] }],
+    };
+    const charted = {
+      ...oxygen,
+      component: oxygen.component.map((c: any) => ({
+        ...c,
+        code: { ...c.code, coding: c.code.coding.map((x: any) => ({ ...x, ...ext })) },
+      })),
+    };
+    expect(await sameFromBoth('/fhir/r4/Observation', 'application/fhir+json', 'ehr', JSON.stringify(charted))).toBe(
+      202,
+    );
+  });
+
   it('arbitrary bodies: a 4xx (or 202 for a valid message), never a 5xx, on both', async () => {
     await fc.assert(
       fc.asyncProperty(bodies, fc.constantFrom('/v1/messages', '/v1/messages/batch'), async (body, path) => {
