@@ -31,6 +31,10 @@ export const TOKEN_REVOKED = 'device token revoked';
 export const UNKNOWN_KIND = (kind: string) =>
   `device token of an unknown kind ${JSON.stringify(kind)}: give it a known kind with crs token scope TOKEN_ID --kind K`;
 
+/** What a device whose token's wards or patients cannot be read is told. */
+export const UNREADABLE_SCOPE = (field: string) =>
+  `device token with ${field} that cannot be read: set them again with crs token scope TOKEN_ID --${field === 'wards' ? 'ward W' : 'patient P'}`;
+
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
 const LOCAL_TOKEN_MIN_LENGTH = 32;
 
@@ -94,5 +98,12 @@ export async function authenticate(
   // refused, never read as a token issued before scopes, which may send every section.
   if (record.kind !== undefined && !isDeviceKind(record.kind))
     return { ok: false, status: 403, error: UNKNOWN_KIND(record.kind) };
+  // Wards or patients stored in a form this code does not read (a string set, a text) are refused the same way: read
+  // as absent they were a token for every patient; a ward as text matched any part of it.
+  for (const field of ['wards', 'patients'] as const) {
+    const list: unknown = record[field];
+    if (list !== undefined && !(Array.isArray(list) && list.every((x) => typeof x === 'string')))
+      return { ok: false, status: 403, error: UNREADABLE_SCOPE(field) };
+  }
   return { ok: true, principal: principalOf(record.deviceId, record), deviceId: record.deviceId };
 }
