@@ -93,6 +93,14 @@ export async function authenticate(
     return { ok: false, status: 503, error: UNAVAILABLE };
   }
   if (!record) return { ok: false, status: 403, error: 'unknown device token' };
+  return tokenPrincipal(record);
+}
+
+/**
+ * Who a stored token is, or why it is refused (revoked; a scope this version cannot read): for a request's bearer
+ * token, and for the MLLP listener acting as a device (--mllp-device), which decides as that token does over HTTP.
+ */
+export function tokenPrincipal(record: DeviceToken): AuthResult {
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
   // A kind this code does not know (a newer version's, after a rollback; a hand-edited item) has no rights here:
   // refused, never read as a token issued before scopes, which may send every section.
