@@ -31,6 +31,10 @@ export const TOKEN_REVOKED = 'device token revoked';
 export const UNKNOWN_KIND = (kind: string) =>
   `device token of an unknown kind ${JSON.stringify(kind)}: give it a known kind with crs token scope TOKEN_ID --kind K`;
 
+/** What a device whose token's wards or patients cannot be read is told. */
+export const UNREADABLE_SCOPE = (field: string) =>
+  `device token with ${field} that cannot be read: set them again with crs token scope TOKEN_ID --${field === 'wards' ? 'ward W' : 'patient P'}`;
+
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
 const LOCAL_TOKEN_MIN_LENGTH = 32;
 
@@ -89,10 +93,25 @@ export async function authenticate(
     return { ok: false, status: 503, error: UNAVAILABLE };
   }
   if (!record) return { ok: false, status: 403, error: 'unknown device token' };
+  return tokenPrincipal(record);
+}
+
+/**
+ * Who a stored token is, or why it is refused (revoked; a scope this version cannot read): for a request's bearer
+ * token, and for the MLLP listener acting as a device (--mllp-device), which decides as that token does over HTTP.
+ */
+export function tokenPrincipal(record: DeviceToken): AuthResult {
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
   // A kind this code does not know (a newer version's, after a rollback; a hand-edited item) has no rights here:
   // refused, never read as a token issued before scopes, which may send every section.
   if (record.kind !== undefined && !isDeviceKind(record.kind))
     return { ok: false, status: 403, error: UNKNOWN_KIND(record.kind) };
+  // Wards or patients stored in a form this code does not read (a string set, a text) are refused the same way: read
+  // as absent they were a token for every patient; a ward as text matched any part of it.
+  for (const field of ['wards', 'patients'] as const) {
+    const list: unknown = record[field];
+    if (list !== undefined && !(Array.isArray(list) && list.every((x) => typeof x === 'string')))
+      return { ok: false, status: 403, error: UNREADABLE_SCOPE(field) };
+  }
   return { ok: true, principal: principalOf(record.deviceId, record), deviceId: record.deviceId };
 }

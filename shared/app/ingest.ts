@@ -42,6 +42,11 @@ export const INGEST_LIMITS = {
   futureSkewMs: 5 * MINUTE,
   /** Nesting of arrays and objects: a message needs 4 (a batch 5); anything deeper is refused before parsing. */
   depth: 16,
+  /**
+   * The same for a FHIR body: a Bundle's resource with a complex extension on a component's coding needs 12. The
+   * translator quotes what it refuses (a Bundle.type, a comparator): 100,000 deep, that overflowed the stack.
+   */
+  fhirDepth: 64,
 } as const;
 
 /** How deeply arrays and objects nest in a JSON text, without parsing it (strings skipped); stops past `limit`. */

@@ -31,6 +31,9 @@ describe('DynamoPatientDirectory', () => {
       calls++;
       const req = input.RequestItems.state;
       expect(req.ProjectionExpression).toBe('#pk, #s, #state');
+      // Strongly consistent: an eventually consistent read could give the ward a patient was just moved out of, and a
+      // token of that ward was let write to the patient.
+      expect(req.ConsistentRead).toBe(true);
       const keys = req.Keys as { pk: { S: string }; sk: { S: string } }[];
       expect(keys.every((k) => k.sk.S === 'state')).toBe(true);
       // The first call leaves B unprocessed (throttled).

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { authenticate, hashToken, issueToken, UNKNOWN_KIND } from '#app/auth.ts';
+import { authenticate, hashToken, issueToken, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 
@@ -120,6 +120,32 @@ describe('DynamoTokenStore', () => {
       ok: true,
       principal: { role: 'monitor' },
     });
+  });
+
+  it('refuses a token whose wards or patients it cannot read (never the reach of a token scoped to nothing)', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    // As a newer version (rolled back since) or a hand edit in the console might leave them: a string set, not a list.
+    const sets: [string, Item][] = [
+      ['wards', { wards: { SS: ['ICU'] } }],
+      ['patients', { patients: { SS: ['P-1'] } }],
+      ['wards', { wards: { L: [{ S: 'ICU' }, { N: '4' }] } }],
+    ];
+    for (const [field, attrs] of sets) {
+      const t = issueToken('mon-9', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
+      tableOf('tokens').set(t.record.hash, {
+        tokenHash: { S: t.record.hash },
+        tokenId: { S: t.record.tokenId },
+        deviceId: { S: 'mon-9' },
+        createdAt: { S: t.record.createdAt },
+        kind: { S: 'monitor' },
+        ...attrs,
+      });
+      expect(await authenticate(`Bearer ${t.token}`, store), JSON.stringify(attrs)).toEqual({
+        ok: false,
+        status: 403,
+        error: UNREADABLE_SCOPE(field),
+      });
+    }
   });
 });
 

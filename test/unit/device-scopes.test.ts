@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken } from '../../shared/app/auth.ts';
+import { issueToken, UNKNOWN_KIND, UNREADABLE_SCOPE } from '../../shared/app/auth.ts';
+import { escapeHl7 } from '#app/hl7v2/er7.ts';
 import type { TokenScope } from '../../shared/app/scope.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
@@ -338,6 +339,14 @@ describe('MLLP', () => {
     server = await start({ mllpPort: 0, mllpDevice: 'gw-h4' });
     expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toMatch(/MSA\|AA/);
     expect(await mllp(server.mllpPort!, text('P3', 'ICU'))).toMatch(/MSA\|AR[\s\S]*outside this token's wards \(H4\)/);
+    // A scope this version cannot read (a newer version's kind, wards as text): the AR its token gets over HTTP,
+    // never the rights of no kind or of every ward (a kind it did not know was answered "internal error; send again").
+    const scoped = server.db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?');
+    scoped.run('{"kind":"camera","wards":["H4"]}', record.tokenId);
+    expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toContain(escapeHl7(UNKNOWN_KIND('camera')));
+    scoped.run('{"kind":"monitor","wards":"ICU-H4"}', record.tokenId);
+    expect(await mllp(server.mllpPort!, text('P3', 'ICU'))).toContain(escapeHl7(UNREADABLE_SCOPE('wards')));
+    scoped.run('{"kind":"monitor","wards":["H4"]}', record.tokenId);
     await server.tokens.revoke(record.tokenId, new Date(clock).toISOString());
     expect(await mllp(server.mllpPort!, text('P2', 'H4'))).toMatch(/MSA\|AR[\s\S]*device token revoked/);
     await graded();

@@ -14,7 +14,7 @@ import { SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts'
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { GradingWorker, WORKER_LIMITS } from '#hosts/embedded/worker.ts';
 import { Replay } from '#app/replay.ts';
-import { authenticate, hashToken, issueToken, UNKNOWN_KIND } from '#app/auth.ts';
+import { authenticate, hashToken, issueToken, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
@@ -1194,6 +1194,23 @@ describe('SqliteTokenStore and the data directory', () => {
       status: 403,
       error: UNKNOWN_KIND('camera'),
     });
+  });
+
+  it('refuses a token whose wards or patients it cannot read (a ward as text matched any part of it)', async () => {
+    const tokens = new SqliteTokenStore(db);
+    for (const [field, scope] of [
+      ['wards', '{"kind":"monitor","wards":"ICU-4"}'],
+      ['patients', '{"kind":"monitor","patients":{"P-1":true}}'],
+    ] as const) {
+      const { token, record } = issueToken('mon-9', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+      await tokens.put(record);
+      db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?').run(scope, record.tokenId);
+      expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({
+        ok: false,
+        status: 403,
+        error: UNREADABLE_SCOPE(field),
+      });
+    }
   });
 
   it('lets one server at a time use a data directory, and frees it when that server goes', () => {

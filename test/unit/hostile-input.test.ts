@@ -775,6 +775,118 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
     }
   });
 
+  it('a batch of messages with hundreds of unknown fields each: the same 400 from both, 5 fields named a message', async () => {
+    // 800 unknown fields in each of 100 messages (720 KB) were answered with 14 MB, each field named with the list of
+    // the allowed ones: past Lambda's 6 MB response, so API Gateway's 500 on AWS.
+    const base = msg('P1', 0, { vitals: { heartRate: 80 } }, 'fields');
+    const extra = Object.fromEntries(Array.from({ length: 800 }, (_, k) => [`k${k}`, 1]));
+    const batch = Array.from({ length: 100 }, (_, i) => ({ ...base, messageId: `fields-${i}`, ...extra }));
+    const answer = await deviceAnswer(
+      embedded.url,
+      '/v1/messages/batch',
+      'application/json',
+      'ehr',
+      JSON.stringify(batch),
+    );
+    expect(await sameFromBoth('/v1/messages/batch', 'application/json', 'ehr', JSON.stringify(batch))).toBe(400);
+    const { errors } = JSON.parse(answer.body) as { errors: { index: number; errors: string[] }[] };
+    expect(errors).toHaveLength(100);
+    for (const e of errors) {
+      expect(e.errors).toHaveLength(1);
+      expect(e.errors[0]).toMatch(
+        /^message: unknown section or field "k0"; allowed: .*"k4"; allowed: [^"]*; and 795 more unknown \(not named\)$/,
+      );
+    }
+  });
+
+  it('FHIR with thousands of bad parts: the same 422 from both, the first 20 problems named and the rest counted', async () => {
+    // 100,000 components that are not objects (200 KB) were answered with 12 MB, one issue each: past Lambda's 6 MB
+    // response, so API Gateway's 500 on AWS; 500,000 (1 MB) overflowed the stack, and both answered 503, which tells
+    // the sender to send the same body again, for ever.
+    const oxygen = new FhirEncoder()
+      .resources(msg('P1', 0, { oxygen: { device: 'nasal_cannula', flowLpm: 4 } }, 'many-1'))
+      .find((r) => 'component' in r) as Record<string, any>;
+    expect(oxygen.resourceType).toBe('Observation');
+    for (const parts of [100_000, 500_000]) {
+      const body = JSON.stringify({ ...oxygen, component: new Array(parts).fill(1) });
+      expect(await sameFromBoth('/fhir/r4/Observation', 'application/fhir+json', 'ehr', body), `${parts}`).toBe(422);
+      const answer = await deviceAnswer(embedded.url, '/fhir/r4/Observation', 'application/fhir+json', 'ehr', body);
+      const issues = (JSON.parse(answer.body) as { issue: { diagnostics: string; expression?: string[] }[] }).issue;
+      expect(issues.slice(0, 20).map((i) => i.expression?.[0])).toEqual(
+        Array.from({ length: 20 }, (_, i) => `Observation.component[${i}]`),
+      );
+      expect(issues.slice(20)).toEqual([
+        expect.objectContaining({
+          expression: ['Observation'],
+          diagnostics: `and ${parts - 20} more problems in this resource, not named (the first 20 are)`,
+        }),
+      ]);
+    }
+    // A batch: each entry's own problems are bounded alike, and its good entry is still taken.
+    const bad = (id: string) => ({ resource: { ...oxygen, id, component: new Array(50_000).fill(1) } });
+    const batch = {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ resource: { ...oxygen, id: 'many-2' } }, bad('many-3'), bad('many-4')],
+    };
+    const answer = await deviceAnswer(
+      front.url,
+      '/fhir/r4/Bundle',
+      'application/fhir+json',
+      'ehr',
+      JSON.stringify(batch),
+    );
+    expect(answer.status).toBe(200);
+    const entries = (JSON.parse(answer.body) as Bundle).entry!.map((e) => [
+      e.response!.status,
+      e.response!.outcome?.issue?.length ?? 0,
+    ]);
+    expect(entries).toEqual([
+      ['202 Accepted', 0],
+      ['422 Unprocessable Entity', 21],
+      ['422 Unprocessable Entity', 21],
+    ]);
+  });
+
+  it('FHIR nested 100,000 deep where a problem is named (Bundle.type, a comparator): the same 400 from both', async () => {
+    // The translator quotes what it refuses (JSON.stringify, String): that overflowed the stack, and both hosts
+    // answered 503, which tells the sender to send the same body again, for ever.
+    const oxygen = new FhirEncoder()
+      .resources(msg('P1', 0, { oxygen: { device: 'nasal_cannula', flowLpm: 4 } }, 'deep-1'))
+      .find((r) => 'component' in r) as Record<string, any>;
+    const deep = nested(100_000, 'array');
+    const bodies: [string, string][] = [
+      ['/fhir/r4/Bundle', `{"resourceType":"Bundle","type":${deep}}`],
+      [
+        '/fhir/r4/Observation',
+        JSON.stringify({ ...oxygen, valueQuantity: { value: 4, comparator: 0 } }).replace(
+          '"comparator":0',
+          `"comparator":${deep}`,
+        ),
+      ],
+      ['/fhir/r4/Observation', JSON.stringify({ ...oxygen, note: 0 }).replace('"note":0', `"note":${deep}`)],
+    ];
+    for (const [path, body] of bodies) {
+      expect(await sameFromBoth(path, 'application/fhir+json', 'ehr', body), body.slice(0, 100)).toBe(400);
+      const answer = await deviceAnswer(embedded.url, path, 'application/fhir+json', 'ehr', body);
+      expect(answer.body).toContain('nests arrays and objects more than 64 deep');
+    }
+    // As deep as FHIR goes (a complex extension on a component's coding) is read as before.
+    const ext = {
+      extension: [{ url: 'u', extension: [{ url: 'v', valueCodeableConcept: { coding: [{ code: 'c' }] } }] }],
+    };
+    const charted = {
+      ...oxygen,
+      component: oxygen.component.map((c: any) => ({
+        ...c,
+        code: { ...c.code, coding: c.code.coding.map((x: any) => ({ ...x, ...ext })) },
+      })),
+    };
+    expect(await sameFromBoth('/fhir/r4/Observation', 'application/fhir+json', 'ehr', JSON.stringify(charted))).toBe(
+      202,
+    );
+  });
+
   it('arbitrary bodies: a 4xx (or 202 for a valid message), never a 5xx, on both', async () => {
     await fc.assert(
       fc.asyncProperty(bodies, fc.constantFrom('/v1/messages', '/v1/messages/batch'), async (body, path) => {

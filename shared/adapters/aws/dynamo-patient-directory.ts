@@ -1,7 +1,8 @@
 // What the ingest function knows of patients on AWS, for device tokens scoped to wards (shared/app/scope.ts): a
 // patient is known once the state table has its state, and its ward is the state's. Read only for ward-scoped
-// tokens (one BatchGetItem per request, up to 100 patients, eventually consistent: a ward set a moment ago may not
-// be seen yet, and the request is then refused, never wrongly accepted). No ceiling on new patients here: the
+// tokens (one BatchGetItem per request, up to 100 patients, strongly consistent: read eventually consistent, a
+// patient moved out of a token's ward a moment ago was still in it, and the token's write to that patient accepted,
+// as was its claim of a patient just placed in another ward). No ceiling on new patients here: the
 // embedded server has one (crs serve --max-patients); on AWS, scopes and the API's throttling bound growth.
 import {
   BatchGetItemCommand,
@@ -35,6 +36,8 @@ export class DynamoPatientDirectory implements PatientDirectory {
             RequestItems: {
               [this.tableName]: {
                 Keys: keys,
+                // The ward as graded last, never an older one (a scope decides by it).
+                ConsistentRead: true,
                 // The compact state (what the state store writes), or the JSON of items written before it.
                 ProjectionExpression: '#pk, #s, #state',
                 ExpressionAttributeNames: {

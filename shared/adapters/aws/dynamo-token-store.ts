@@ -27,9 +27,12 @@ function fromItem(item: Record<string, AttributeValue>): DeviceToken {
   if (item.revokedAt?.S) token.revokedAt = item.revokedAt.S;
   // Kept as stored, known or not: authenticate() refuses a kind it does not know (never read as no kind).
   if (item.kind?.S) token.kind = item.kind.S as DeviceKind;
-  const list = (a: AttributeValue | undefined) => (a?.L ?? []).flatMap((v) => (v.S !== undefined ? [v.S] : []));
-  if (item.wards?.L?.length) token.wards = list(item.wards);
-  if (item.patients?.L?.length) token.patients = list(item.patients);
+  // A list of texts, as scopeAttributes writes it; anything else (a string set, a number among them) is kept as
+  // stored, and authenticate() refuses the token: read as no list, it was a token for every ward or patient.
+  const list = (a: AttributeValue): string[] =>
+    a.L?.every((v) => v.S !== undefined) ? a.L.map((v) => v.S!) : (a as unknown as string[]);
+  if (item.wards && item.wards.L?.length !== 0) token.wards = list(item.wards);
+  if (item.patients && item.patients.L?.length !== 0) token.patients = list(item.patients);
   return token;
 }
 

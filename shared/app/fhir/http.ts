@@ -10,6 +10,7 @@ import {
   authenticateRequest,
   enqueueAll,
   header,
+  jsonDepth,
   scopedCheck,
   type HttpRequest,
   type IngestDeps,
@@ -96,6 +97,8 @@ export async function handleFhirHttp(
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > INGEST_LIMITS.batchBytes)
     return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
+  if (jsonDepth(req.body, INGEST_LIMITS.fhirDepth) > INGEST_LIMITS.fhirDepth)
+    return problem(400, 'structure', `the body nests arrays and objects more than ${INGEST_LIMITS.fhirDepth} deep`);
   // The parser's own words for a byte order mark show an invisible character ("Unexpected token '\uFEFF'").
   if (req.body.startsWith('\uFEFF'))
     return problem(400, 'structure', 'the body starts with a byte order mark (U+FEFF): send the JSON without it');

@@ -36,7 +36,15 @@ import {
 import { toContractUnit } from '#app/interfaces/units.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
 
-type IssueCode = 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'structure' | 'forbidden';
+type IssueCode =
+  | 'invalid'
+  | 'required'
+  | 'value'
+  | 'code-invalid'
+  | 'not-supported'
+  | 'structure'
+  | 'forbidden'
+  | 'too-costly';
 
 export interface FhirIssue {
   expression: string;
@@ -117,17 +125,65 @@ export function translateResources(
   o: FhirOptions,
   independent = false,
 ): FhirTranslation {
-  const issues: FhirIssue[] = [];
   const fragments: Fragment[] = [];
   const patients = bundledPatients(items);
+  const byResource = new Map<string, ResourceIssues>();
   for (const item of items) {
-    const own: FhirIssue[] = [];
+    const own = new ResourceIssues(item.at);
+    byResource.set(item.at, own);
     const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own, patients);
-    issues.push(...own);
-    if (!independent || !own.some((i) => i.severity !== 'warning')) fragments.push(...f);
+    // One at a time: a resource's fragments (or problems) may be more than a call's arguments can be.
+    if (!independent || !own.refused()) for (const x of f) fragments.push(x);
   }
-  return { translated: assemble(oneVasopressorSet(fragments, o.deviceId), issues), issues };
+  const translated = assemble(oneVasopressorSet(fragments, o.deviceId), (f, issue) =>
+    byResource.get(f.resource)!.push(issue),
+  );
+  return { translated, issues: [...byResource.values()].flatMap((r) => r.all()) };
 }
+
+/**
+ * The problems named for one resource; the rest are counted in one more issue. A resource with 100,000 parts of the
+ * wrong shape (200 KB) was answered with 12 MB, one issue each: past Lambda's 6 MB response, so API Gateway's 500 on
+ * AWS; 500,000 overflowed the stack, and both hosts answered 503, which tells the sender to send it again, for ever.
+ */
+const ISSUES_PER_RESOURCE = 20;
+
+/** One resource's problems: the first ISSUES_PER_RESOURCE kept, the rest counted (as errors when any was). */
+class ResourceIssues {
+  readonly named: FhirIssue[] = [];
+  private more = 0;
+  private moreErrors = false;
+  constructor(private readonly at: string) {}
+
+  push(issue: FhirIssue): void {
+    if (this.named.length < ISSUES_PER_RESOURCE) this.named.push(issue);
+    else {
+      this.more++;
+      this.moreErrors ||= issue.severity !== 'warning';
+    }
+  }
+
+  /** Whether anything refuses the resource. */
+  refused(): boolean {
+    return this.moreErrors || this.named.some((i) => i.severity !== 'warning');
+  }
+
+  all(): FhirIssue[] {
+    if (this.more === 0) return this.named;
+    return [
+      ...this.named,
+      {
+        expression: this.at,
+        code: 'too-costly',
+        text: `and ${this.more} more problems in this resource, not named (the first ${ISSUES_PER_RESOURCE} are)`,
+        ...(this.moreErrors ? {} : { severity: 'warning' as const }),
+      },
+    ];
+  }
+}
+
+/** Where a resource's problems are written (each resource's own budget). */
+type IssueSink = Pick<ResourceIssues, 'push'>;
 
 const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 
@@ -206,7 +262,7 @@ function resourceFragments(
   at: string,
   fullUrl: string | undefined,
   o: FhirOptions,
-  issues: FhirIssue[],
+  issues: IssueSink,
   patients: Map<string, string | undefined> = new Map(),
 ): Fragment[] {
   if (!isObject(resource) || typeof resource.resourceType !== 'string') {
@@ -304,7 +360,7 @@ class Reader {
   constructor(
     readonly resource: Record<string, unknown>,
     readonly at: string,
-    private readonly issues: FhirIssue[],
+    private readonly issues: IssueSink,
     /** The Patients of the same Bundle, by fullUrl (bundledPatients). */
     private readonly patients: Map<string, string | undefined> = new Map(),
   ) {}
@@ -963,7 +1019,12 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
 function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
   const atOf = (f: Fragment) => `${f.patientId}\n${f.ms}`;
   const sets = new Map<string, Fragment[]>();
-  for (const f of fragments) if (f.key === 'vasopressors') sets.set(atOf(f), [...(sets.get(atOf(f)) ?? []), f]);
+  for (const f of fragments) {
+    if (f.key !== 'vasopressors') continue;
+    const set = sets.get(atOf(f));
+    if (set) set.push(f);
+    else sets.set(atOf(f), [f]);
+  }
   return fragments.map((f) => {
     const set = f.key === 'vasopressors' ? sets.get(atOf(f))! : [];
     if (new Set(set.map((g) => `${g.kind}\n${g.deviceId}`)).size <= 1) return f;
@@ -972,11 +1033,13 @@ function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
 }
 
 /** Fragments of one patient, source and time as one contract message each. */
-function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string>[] {
+function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): Translated<string>[] {
   const groups = new Map<string, Fragment[]>();
   for (const f of fragments) {
     const key = `${f.patientId}\n${f.kind}\n${f.deviceId}\n${f.ms}`;
-    groups.set(key, [...(groups.get(key) ?? []), f]);
+    const group = groups.get(key);
+    if (group) group.push(f);
+    else groups.set(key, [f]);
   }
   const out: Translated<string>[] = [];
   const idsOf = (list: Fragment[]) => [...new Set(list.map((f) => f.id))].sort().join('+');
@@ -1005,7 +1068,7 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
       } else {
         const obj = (message[section] as Record<string, unknown> | undefined) ?? {};
         if (field! in obj && obj[field!] !== f.value) {
-          issues.push({
+          issue(f, {
             expression: f.at,
             code: 'value',
             text: `${f.key} has two different values at ${iso(ms)} in this request`,
@@ -1021,7 +1084,7 @@ function assemble(fragments: Fragment[], issues: FhirIssue[]): Translated<string
     if (oxygen && oxygen.device === undefined) {
       for (const f of list)
         if (f.key.startsWith('oxygen.'))
-          issues.push({
+          issue(f, {
             expression: f.at,
             code: 'required',
             text: `${f.key} needs the oxygen device at the same time (an Observation coded ${CRS_CODES}|${CRS_OBSERVATIONS.oxygenDevice}); it is never guessed`,

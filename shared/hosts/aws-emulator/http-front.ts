@@ -2,7 +2,7 @@
 // stack's routes reach a function (anything else is API Gateway's 404; "{name}" in a route matches one path
 // segment, given as a path parameter), each request becomes a payload 2.0 event (lower-case headers, cookies
 // apart, base64 for non-text bodies), and the function's result becomes the response; a function error is API
-// Gateway's 500. Requests beyond a function's reserved concurrency wait for a free invocation (Lambda would
+// Gateway's 500, and so is a result over Lambda's 6 MB response payload. Requests beyond a function's reserved concurrency wait for a free invocation (Lambda would
 // throttle them). Not emulated: the stage's throttling (429) and TLS.
 //
 // Ready before traffic: the front listens before its functions are loaded (its URL is the acknowledge links'
@@ -15,6 +15,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 
 /** API Gateway's limit on a request's payload. */
 const MAX_PAYLOAD = 10 * 1024 * 1024;
+/** Lambda's limit on a synchronous invocation's response (the result as JSON): beyond it the invocation fails. */
+const MAX_RESULT = 6 * 1024 * 1024;
 const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml)))/i;
 
 /** The function behind some routes. */
@@ -215,6 +217,10 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
         return gatewayError(res, 500, 'Internal Server Error');
       } finally {
         release(route.target);
+      }
+      if (Buffer.byteLength(JSON.stringify(result)) > MAX_RESULT) {
+        o.log(`${route.target.name}: invocation failed (its response is over Lambda's 6 MB)`);
+        return gatewayError(res, 500, 'Internal Server Error');
       }
       const headers: Record<string, string | string[]> = { 'apigw-requestid': randomUUID() };
       for (const [k, v] of Object.entries(result.headers ?? {})) headers[k.toLowerCase()] = String(v);

@@ -16,7 +16,8 @@ import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/p
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { localTokenProblem } from '#app/auth.ts';
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
-import { principalOf, type Principal } from '#app/scope.ts';
+import type { Principal } from '#app/scope.ts';
+import { tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
@@ -339,7 +340,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
 async function mllpPrincipal(
   tokens: SqliteTokenStore,
   deviceId: string,
-): Promise<(peer: string) => Promise<Principal | undefined>> {
+): Promise<(peer: string) => Promise<Principal | { refused: string } | undefined>> {
   if (!(await tokens.activeForDevice(deviceId))) {
     throw new Error(
       `--mllp-device ${deviceId}: no active token for this device; issue one first (crs token issue --device ${deviceId} --kind monitor [--ward W])`,
@@ -347,7 +348,10 @@ async function mllpPrincipal(
   }
   return async () => {
     const t = await tokens.activeForDevice(deviceId);
-    return t ? principalOf(deviceId, t) : undefined;
+    if (!t) return undefined;
+    // As its token is decided over HTTP: a kind or wards this version cannot read are refused, naming them.
+    const auth = tokenPrincipal(t);
+    return auth.ok ? auth.principal : { refused: auth.error };
   };
 }
 

@@ -35,8 +35,11 @@ export interface MllpListenerOptions {
   idleMs?: number;
   /** A frame not ended this long after it began closes its connection (MLLP_FRAME_MS). */
   frameMs?: number;
-  /** Who the listener's messages come from (asked for each message, so a revocation applies at once); undefined: refused. */
-  principal?: (peer: string) => Promise<Principal | undefined>;
+  /**
+   * Who the listener's messages come from (asked for each message, so a revocation applies at once); undefined: no
+   * active token (refused as revoked); `refused`: its token refused, with what HTTP tells that token.
+   */
+  principal?: (peer: string) => Promise<Principal | { refused: string } | undefined>;
 }
 
 /** The listener's scope without --mllp-device: a monitor's, for every patient. */
@@ -72,10 +75,13 @@ export async function startMllpListener(o: MllpListenerOptions): Promise<MllpLis
       }
       try {
         const principal = o.principal ? await o.principal(peer) : mllpMonitor(peer);
-        if (!principal) {
-          log(`mllp: ${peer}: refused (the listener's device token is revoked)`);
+        if (!principal || 'refused' in principal) {
+          log(
+            `mllp: ${peer}: refused (the listener's device token is ${principal ? 'of a scope this version cannot read' : 'revoked'})`,
+          );
           // The AR the device's token gets over HTTP, addressed to the message (HTTP refuses before reading it).
-          const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text: TOKEN_REVOKED } as const;
+          const text = principal?.refused ?? TOKEN_REVOKED;
+          const problem = { at: { segment: 'MSH', sequence: 1 }, code: 207, text } as const;
           return refusalAck(problem, o.deps.now(), translatePcd01(event.text).header);
         }
         const answer = await ingestHl7(event.text, principal, o.deps);
