@@ -261,13 +261,17 @@ describe('the MLLP listener, pinned by a mutation run', () => {
   });
 
   it('keeps a connection that sends frame after frame, each cut across writes, for longer than frameMs', async () => {
-    const l = await listen({ frameMs: 150 });
+    // Each frame's halves come 40 ms apart, well within frameMs even on a loaded machine; the frames go on for twice
+    // frameMs, so a deadline not restarted at each frame's end would close the connection.
+    const frameMs = 1_000;
+    const l = await listen({ frameMs });
     const d = device(l.listener.port);
-    for (let n = 1; n <= 10; n++) {
+    const started = Date.now();
+    for (let n = 1; Date.now() - started < 2 * frameMs; n++) {
       const bytes = frame(reading(n));
       const half = Math.floor(bytes.length / 2);
       d.socket.write(bytes.subarray(0, half));
-      await new Promise((r) => setTimeout(r, 40)); // the frame's second half comes 40 ms later
+      await new Promise((r) => setTimeout(r, 40)); // the sender's pause mid-frame
       d.socket.write(bytes.subarray(half));
       expect(code(await d.ack(n))).toBe('AA');
     }
