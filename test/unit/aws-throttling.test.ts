@@ -5,26 +5,38 @@
 import { BatchGetItemCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { arrivalOf } from '#app/digest.ts';
+import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
+import { Pager } from '#app/pager.ts';
+import { DEFAULT_PAGING } from '#domain/paging.ts';
+import { reduce } from '#domain/reducer.ts';
+import type { PatientState } from '#domain/state.ts';
+import type { PageMessage } from '#ports';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
 import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
+import { sweepFakes } from '#test/support/sweep.ts';
+import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const ddb = new FakeDynamo(STATE_STORE_TABLES);
 beforeEach(() => ddb.reset());
 afterAll(() => ddb.restore());
 
-type HandlerModule = typeof import('#functions/grade/handler.ts');
-let grade: HandlerModule;
+let grade: typeof import('#functions/grade/handler.ts');
+let escalate: typeof import('#functions/escalate/handler.ts');
 beforeAll(async () => {
   process.env.CRS_STATE_TABLE = 'state';
   process.env.CRS_AUDIT_TABLE = 'audit';
   process.env.CRS_SEEN_TABLE = 'seen';
+  process.env.CRS_ESCALATION_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/EscalationTimers';
   process.env.AWS_REGION = 'eu-west-1';
   grade = await import('#functions/grade/handler.ts');
+  escalate = await import('#functions/escalate/handler.ts');
 });
 
 /** A client of the fake whose requests about `patientId` are answered as `about` says (undefined: as the fake does). */
@@ -129,5 +141,107 @@ describe('the grade function while DynamoDB throttles one patient', () => {
     expect(failedIds(res)).toEqual(b.map((r) => r.messageId).sort());
     expect(failedIds(res)).not.toContain(a[1]!.messageId);
     expect(ddb.itemAt('state', { pk: { S: 'A' }, sk: { S: 'state' } })).toBeDefined();
+  });
+});
+
+describe('the stale-feed sweep while SNS throttles the pages', () => {
+  /** P-1's state: enrolled, its monitor heard at these minutes after T0. */
+  function heardAt(minutes: number[]): PatientState {
+    let state: PatientState | undefined;
+    for (const m of [enrol('P-1', -60), ...minutes.map((t) => msg('P-1', t, { vitals: { heartRate: 80 } }))])
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    return state!;
+  }
+
+  it('closes a "no data" alert whose pages SNS refused, once the data resumes: the ladder never climbs for it', async () => {
+    // The pager stores an alert's pages, then sends them; SNS throttling the send (SendDeferred) left the pages
+    // stored and the sweep cut short before it recorded the alert in force. Until 2026-12-06, a monitor that sent
+    // again before SNS took pages was never given its all-clear: once SNS was back the "NO DATA" page went out
+    // and its ladder climbed (nurse in charge, then round again), for a feed that had resumed.
+    const phone: string[] = [];
+    let snsDown = true;
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const pager = new Pager({
+      pages,
+      sender: {
+        send: async (m: PageMessage) => {
+          if (snsDown) throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottledException' });
+          phone.push(`${m.page.kind} ${m.role} ${m.page.summary.slice(0, 12)}`);
+        },
+      },
+      audit,
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    const fakes = sweepFakes();
+    let now = T0;
+    const handler = quiet(
+      escalate.createEscalateHandler({
+        paging: async () => ({
+          pager,
+          sweep: { pages: fakes.deps().pages, states: fakes.deps().states, timeZone: 'UTC' },
+          config: DEFAULT_PAGING,
+        }),
+        timer: { wake: async () => undefined },
+        now: () => now,
+        ...telemetry('escalate'),
+      }),
+    );
+    const minute = async (m: number) => {
+      now = T0 + m * 60_000;
+      await handler({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
+    };
+
+    fakes.states.set('P-1', heardAt([0]));
+    for (let m = 1; m <= 16; m++) await minute(m); // quiet from minute 15: the alert's pages stored, SNS refusing
+    for (let m = 17; m <= 60; m++) {
+      fakes.states.set('P-1', heardAt([0, m - 1])); // the monitor sends again, every minute
+      snsDown = m < 18;
+      await minute(m);
+    }
+
+    expect(phone.filter((p) => p.includes('nurse in charge'))).toEqual([]);
+    expect(phone.at(-1)).toMatch(/^alert-cleared bedside nurse Data resumed/);
+    const alertPages = (await pages.patientPages('P-1', 100)).filter((p) => p.kind === 'alert');
+    expect(alertPages.map((p) => p.status)).not.toContain('open');
+  });
+
+  it('keeps in force the alerts it raised before DynamoDB failed it on another: each is cleared when its data resumes', async () => {
+    // Two monitors of two wards quiet at once; paging the second fails (DynamoDB throttling the pages table). Until
+    // 2026-12-06 the sweep then recorded neither: the first patient's "no data" page was out, and when its monitor
+    // sent again before the next sweep, no all-clear ever came and its ladder climbed on.
+    const fakes = sweepFakes();
+    const quietSince = (patientId: string, ward: string, minutes: number[]) => {
+      let state: PatientState | undefined;
+      for (const m of [
+        enrol(patientId, -60, { ward }),
+        ...minutes.map((t) => msg(patientId, t, { vitals: { heartRate: 80 } })),
+      ])
+        state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+      fakes.states.set(patientId, state!);
+    };
+    quietSince('P-1', 'H4', [0]);
+    quietSince('P-2', 'H5', [0]);
+    const paged: string[] = [];
+    const deps = () => ({
+      ...fakes.deps(),
+      pager: {
+        onAlert: async (a: { alertId: string }) => {
+          if (a.alertId.startsWith('stale-feed|P-2|') && paged.length === 1)
+            throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
+              name: 'ThrottlingException',
+            });
+          paged.push(a.alertId);
+        },
+      },
+    });
+    await expect(sweepStaleFeeds(deps(), T0 + 15 * 60_000)).rejects.toThrow(/throughput/);
+    expect(paged).toEqual([`stale-feed|P-1|${T0}`]);
+    quietSince('P-1', 'H4', [0, 15]); // P-1's monitor sends again before the next sweep
+    await sweepStaleFeeds(deps(), T0 + 16 * 60_000);
+    expect(paged).toEqual([`stale-feed|P-1|${T0}`, `stale-feed|P-1|${T0}|cleared`, `stale-feed|P-2|${T0}`]);
+    expect([...fakes.inForce.keys()]).toEqual(['P-2']);
   });
 });
