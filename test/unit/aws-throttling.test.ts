@@ -2,12 +2,19 @@
 // batch read's keys only (UnprocessedKeys, what it does while throttling), a request that never answers, and what
 // each function then tells its trigger. The question each test asks is what a user would see: a healthy patient's
 // messages held or dead-lettered because of another's throttling, a loop that never ends.
-import { BatchGetItemCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  GetItemCommand,
+  TransactWriteItemsCommand,
+  TransactionCanceledException,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { arrivalOf } from '#app/digest.ts';
+import { gradePatient } from '#app/grade.ts';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
 import { Pager } from '#app/pager.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';
@@ -15,20 +22,22 @@ import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#ports';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
-import { FakeDynamo, STATE_STORE_TABLES } from '#test/support/fake-dynamo.ts';
-import { quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
+import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
+import { httpEvent, quiet, sqsEvent, sqsRecord } from '#test/support/lambda-events.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { sweepFakes } from '#test/support/sweep.ts';
 import { sweepStaleFeeds } from '#adapters/aws/stale-feed-sweep.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
-const ddb = new FakeDynamo(STATE_STORE_TABLES);
+const ddb = new FakeDynamo(PAGING_TABLES);
 beforeEach(() => ddb.reset());
 afterAll(() => ddb.restore());
 
 let grade: typeof import('#functions/grade/handler.ts');
 let escalate: typeof import('#functions/escalate/handler.ts');
+let ack: typeof import('#functions/ack/handler.ts');
 beforeAll(async () => {
   process.env.CRS_STATE_TABLE = 'state';
   process.env.CRS_AUDIT_TABLE = 'audit';
@@ -37,6 +46,7 @@ beforeAll(async () => {
   process.env.AWS_REGION = 'eu-west-1';
   grade = await import('#functions/grade/handler.ts');
   escalate = await import('#functions/escalate/handler.ts');
+  ack = await import('#functions/ack/handler.ts');
 });
 
 /** A client of the fake whose requests about `patientId` are answered as `about` says (undefined: as the fake does). */
@@ -81,6 +91,30 @@ async function settledWithin<T>(p: Promise<T>, ms: number): Promise<boolean> {
 }
 
 const failedIds = (r: SQSBatchResponse) => r.batchItemFailures.map((f) => f.itemIdentifier).sort();
+
+/**
+ * The next `times` transactions cancelled as DynamoDB cancels one it throttles: ThrottlingError for an item, None for
+ * the rest. (The SDK retries a throttled request, never a cancelled transaction, whatever cancelled it.)
+ */
+function throttledTransactions(times: number): DynamoDBClient & { cancelled: number } {
+  const client = Object.assign(
+    clientWith((command) => {
+      if (!(command instanceof TransactWriteItemsCommand) || client.cancelled === times) return undefined;
+      client.cancelled++;
+      const items = command.input.TransactItems ?? [];
+      return Promise.reject(
+        new TransactionCanceledException({
+          message:
+            'Transaction cancelled, please refer cancellation reasons for specific reasons [None, ThrottlingError]',
+          $metadata: {},
+          CancellationReasons: items.map((_, i) => ({ Code: i === items.length - 1 ? 'ThrottlingError' : 'None' })),
+        }),
+      );
+    }),
+    { cancelled: 0 },
+  );
+  return client;
+}
 
 describe('the grade function while DynamoDB throttles one patient', () => {
   beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: NOW }));
@@ -141,6 +175,91 @@ describe('the grade function while DynamoDB throttles one patient', () => {
     expect(failedIds(res)).toEqual(b.map((r) => r.messageId).sort());
     expect(failedIds(res)).not.toContain(a[1]!.messageId);
     expect(ddb.itemAt('state', { pk: { S: 'A' }, sk: { S: 'state' } })).toBeDefined();
+  });
+  it('writes a grade change whose transaction DynamoDB cancelled for throttling, in the same invocation', async () => {
+    // Until 2026-12-06 a throttled transaction (every grade change is one) failed the patient at once: its grade
+    // change waited for the queue's visibility timeout (90 s), and was dead-lettered after 3 such times.
+    const { a, event } = batch();
+    const answer = handlerOn(throttledTransactions(2))(event, lambdaContext(15_000));
+    expect(await settledWithin(answer, 5_000)).toBe(true);
+    expect((await answer).batchItemFailures).toEqual([]);
+    const outbox = ddb.items('state').filter((i) => i.sk?.S?.startsWith('outbox#'));
+    expect(outbox.map((i) => i.pk?.S).sort()).toEqual(['A', 'B']);
+    expect(a).toHaveLength(2);
+  });
+});
+
+describe('the ack function while DynamoDB throttles', () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }));
+  afterEach(() => vi.useRealTimers());
+
+  it('records an acknowledgement whose transaction DynamoDB cancelled for throttling, and says so (not a 500)', async () => {
+    const sent: PageMessage[] = [];
+    const paging = (client: DynamoDBClient) =>
+      dynamoPager(
+        {
+          config: DEFAULT_CONFIG,
+          ackSecret: Buffer.alloc(32, 7),
+          ackBaseUrl: 'https://api.example/ack/',
+          pagesTable: 'pages',
+          auditTable: 'audit',
+        },
+        client,
+        { sender: { send: async (m) => void sent.push(m) } },
+      );
+    await paging(ddb.client()).pager.onNotification(
+      {
+        notificationId: 'crs|P-1|#3',
+        patientId: 'P-1',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 3,
+        teams: ['icu'],
+        summary: 'PROVISIONAL CRS grade 3, patient P-1',
+      },
+      NOW,
+    );
+    const { pager, pages } = paging(throttledTransactions(1));
+    const handler = quiet(
+      ack.createAckHandler({
+        paging: async () => ({ pager, page: (id) => pages.get(id), config: DEFAULT_PAGING, timeZone: 'UTC' }),
+        now: () => NOW + 60_000,
+        ...telemetry('ack'),
+      }),
+    );
+    const token = sent[0]!.ackUrl!.split('/').at(-1)!;
+    const answer = handler(
+      httpEvent({
+        method: 'POST',
+        path: '/v1/acks',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, by: 'Dr A' }),
+      }),
+    );
+    expect(await settledWithin(answer, 5_000)).toBe(true);
+    const res = await answer;
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body as string)).toMatchObject({ acknowledged: true, changed: true });
+    expect((await pages.get('crs|P-1|#3|icu'))?.status).toBe('acknowledged');
+  });
+});
+
+describe('transactions DynamoDB keeps cancelling for throttling', () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }));
+  afterEach(() => vi.useRealTimers());
+
+  it('are sent 3 times in all, with a backoff, then left to the caller (retried as an outage)', async () => {
+    const client = throttledTransactions(Number.POSITIVE_INFINITY);
+    const store = new DynamoStateStore(client, 'state', () => NOW, 'audit', 'seen');
+    const grading = gradePatient(store, DEFAULT_CONFIG, 'A', [
+      enrol('A'),
+      msg('A', 0, { vitals: { temperatureC: 39 } }),
+    ]);
+    grading.catch(() => undefined);
+    expect(await settledWithin(grading, 60_000)).toBe(true);
+    await expect(grading).rejects.toThrow(/ThrottlingError/);
+    expect(client.cancelled).toBe(3);
+    expect(ddb.items('state')).toEqual([]);
   });
 });
 

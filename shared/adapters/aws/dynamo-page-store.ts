@@ -9,7 +9,6 @@ import {
   GetItemCommand,
   PutItemCommand,
   paginateQuery,
-  TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
   type DynamoDBClient,
@@ -27,6 +26,7 @@ import {
   type ParkedSends,
 } from '#ports';
 import { batchGet } from './batch-get.ts';
+import { transactWrite } from './transact.ts';
 import { APPEND_ONLY, auditItem, writtenStamp } from './dynamo-audit-log.ts';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId, ttlAfter } from './table-layout.ts';
 
@@ -254,7 +254,7 @@ export class DynamoPageStore implements PageStore {
         return;
       }
       try {
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: all.map((Put) => ({ Put })) }));
+        await transactWrite(this.client, { TransactItems: all.map((Put) => ({ Put })) });
         return;
       } catch (err) {
         const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];

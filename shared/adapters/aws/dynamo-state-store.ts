@@ -14,7 +14,6 @@ import {
   GetItemCommand,
   paginateQuery,
   PutItemCommand,
-  TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
   type DynamoDBClient,
@@ -34,6 +33,7 @@ import {
   type StoredState,
 } from '#ports';
 import { batchGet } from './batch-get.ts';
+import { transactWrite } from './transact.ts';
 import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
 import { encodeStateItem, stateOfItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T, ttlAfter } from './table-layout.ts';
@@ -318,7 +318,7 @@ export class DynamoStateStore implements StateStore {
     const firstSeen = items.length;
     items.push(...seen.map((m) => this.seenItem(patientId, m, carried.get(m.messageId) ?? [])));
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      await transactWrite(this.client, { TransactItems: items });
     } catch (err) {
       if (err instanceof TransactionCanceledException || (err as Error).name === 'TransactionCanceledException') {
         const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
