@@ -57,14 +57,17 @@ const isScheduled = (e: unknown): e is ScheduledEvent => (e as ScheduledEvent)?.
 export function createEscalateHandler(deps: EscalateHandlerDeps) {
   const { logger, metrics } = deps;
 
-  /** Runs `step`; SNS down only defers its sends (stored, sent by a later tick): counted and said, not thrown. */
+  /** SNS down only defers sends (stored, sent by a later tick): counted and said, not thrown. */
+  const snsDown = (what: string, err: SendDeferred) => {
+    metrics.addMetric(METRIC.sendsDeferred, MetricUnit.Count, 1);
+    logger.warn(`${what}: SNS down, pages stored; a later tick sends them`, { error: errorName(err.cause) });
+  };
   const unlessSnsDown = async <T>(what: string, step: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await step();
     } catch (err) {
       if (!(err instanceof SendDeferred)) throw err;
-      metrics.addMetric(METRIC.sendsDeferred, MetricUnit.Count, 1);
-      logger.warn(`${what}: SNS down, pages stored; a later tick sends them`, { error: errorName(err.cause) });
+      snsDown(what, err);
       return undefined;
     }
   };
@@ -79,9 +82,9 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
 
   const sweep = async () => {
     const { pager, sweep, config } = await deps.paging();
-    // A sweep cut short by SNS stores nothing of what it planned: the next one plans it again (same alert ids).
-    const r = await unlessSnsDown('stale-feed sweep', () => sweepStaleFeeds({ ...sweep, pager, config }, deps.now()));
-    if (!r) return;
+    // SNS down does not cut the sweep short: the alerts' pages are stored (and kept in force), a later tick sends them.
+    const r = await sweepStaleFeeds({ ...sweep, pager, config }, deps.now());
+    if (r.deferred) snsDown('stale-feed sweep', r.deferred);
     // Every minute, also when it is 0: with GradesComputed it tells "no ingest while patients are enrolled".
     metrics.addMetric(METRIC.enrolledPatients, MetricUnit.Count, r.patients);
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);

@@ -2,7 +2,8 @@
 // graded together by gradePatient (one state read, one transactional write with the outbox), all patients at
 // once. Each record then succeeds or fails by its place in its group: records before a poison message succeed,
 // the poison fails, and SqsFifoPartialProcessorAsync (skipGroupOnError) fails the rest of that patient's records
-// so they are redelivered in order, while other patients go on.
+// so they are redelivered in order, while other patients go on. A patient not graded shortly before the function's
+// timeout (a request that hangs, DynamoDB throttling it) is failed then, so that the others' records are not.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -22,6 +23,22 @@ export interface GradeHandlerDeps extends Telemetry {
 }
 
 type Outcome = { result: GroupResult } | { failed: unknown };
+
+/**
+ * How long before the function's timeout a patient still being graded is failed (retried), so that the invocation
+ * answers with the other patients' records done. An invocation that ran into its timeout failed every record of its
+ * batch: the other patients' messages came back after the queue's visibility timeout (90 s), their FIFO groups held
+ * meanwhile, and were dead-lettered after 3 such times, because of one patient's throttling.
+ */
+export const GRADE_DEADLINE_MARGIN_MS = 3000;
+
+/** Not graded in time: the patient's records are failed and delivered again (a grading still under way is harmless). */
+export class NotGradedInTime extends Error {
+  constructor() {
+    super("not graded before the function's timeout");
+    this.name = 'NotGradedInTime';
+  }
+}
 
 const groupOf = (record: SQSRecord) => record.attributes.MessageGroupId ?? record.messageId;
 
@@ -87,6 +104,7 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
 
   return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (context) logger.addContext(context);
+    let timer: NodeJS.Timeout | undefined;
     try {
       const groups = new Map<string, SQSRecord[]>();
       for (const record of event.Records) {
@@ -96,9 +114,30 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       }
       const position = new Map<string, number>();
       for (const records of groups.values()) records.forEach((r, i) => position.set(r.messageId, i));
-      // Every patient is graded concurrently; each record then waits for its own patient's outcome.
+      // Every patient is graded concurrently; each record then waits for its own patient's outcome, or the deadline.
+      const remaining = context?.getRemainingTimeInMillis();
+      const budget =
+        remaining === undefined ? undefined : Math.max(remaining - GRADE_DEADLINE_MARGIN_MS, remaining / 2);
+      const deadline = new Promise<'deadline'>((resolve) => {
+        if (budget !== undefined) timer = setTimeout(() => resolve('deadline'), budget);
+      });
       const outcomes = new Map<string, Promise<Outcome>>();
-      for (const [patientId, records] of groups) outcomes.set(patientId, gradeGroup(patientId, records));
+      for (const [patientId, records] of groups) {
+        const graded = gradeGroup(patientId, records);
+        outcomes.set(
+          patientId,
+          Promise.race([graded, deadline]).then((o): Outcome => {
+            if (o !== 'deadline') return o;
+            // The state is written with a version condition: if this grading commits after all, the records
+            // delivered again are duplicates.
+            metrics.addMetric(METRIC.stateWriteFailures, MetricUnit.Count, 1);
+            logger.error("patient not graded before the function's timeout; the patient's messages are retried", {
+              patientId,
+            });
+            return { failed: new NotGradedInTime() };
+          }),
+        );
+      }
 
       const settle = async (record: SQSRecord): Promise<void> => {
         const outcome = await outcomes.get(groupOf(record))!;
@@ -115,6 +154,7 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
     } catch (err) {
       throw thrownToRuntime(err);
     } finally {
+      clearTimeout(timer);
       metrics.publishStoredMetrics();
     }
   };

@@ -3,6 +3,7 @@
 import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseQueued } from '#app/grade.ts';
 import { handleIngest } from '#app/ingest.ts';
 import type { QueuedMessage } from '#ports';
 import { SQS_BATCH, SqsFifoQueue } from '#adapters/aws/sqs-fifo-queue.ts';
@@ -101,6 +102,28 @@ describe('SqsFifoQueue', () => {
     expect(ids[0]).toBe(ids[1]);
     expect(ids[2]).not.toBe(ids[0]);
     expect(ids.every((id) => /^[A-Za-z0-9_-]{22}$/.test(id))).toBe(true); // SQS accepts it whatever the messageId holds
+  });
+
+  it('queues a label holding U+FFFE or U+FFFF (valid in the contract) so that the grade function reads it back as sent', async () => {
+    // SQS takes #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF in a body and replaces anything else with
+    // U+FFFD (it used to refuse the message: InvalidMessageContents). JSON.stringify leaves U+FFFE and U+FFFF as
+    // they are: until 2026-12-06 such a bed label was answered 202, and reached the grade function as "H4\uFFFD",
+    // which the contract refuses: a poison message, it and the patient's later messages dead-lettered.
+    const bodies: string[] = [];
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+      for (const e of input.Entries!)
+        bodies.push(e.MessageBody!.replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD'));
+      return {
+        Successful: input.Entries!.map((e) => ({ Id: e.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+        Failed: [],
+      };
+    });
+    const message = msg('P-7', 0, { enrolment: { therapy: 'car-t', bed: 'H4\uFFFF', ward: 'W\uFFFE', weightKg: 70 } });
+    await queue().enqueue([
+      { message, digest: messageDigest(message), receivedAt: '2026-01-10T09:00:00Z', sender: 'gw' },
+    ]);
+    expect(bodies).toHaveLength(1);
+    expect(parseQueued(bodies[0]!)).toEqual(message);
   });
 
   it('makes ingest answer 503, accepting nothing, when SQS is unreachable; and 202 once it is back', async () => {

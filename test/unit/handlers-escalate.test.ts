@@ -516,13 +516,16 @@ describe('escalate handler: pinned by a mutation run', () => {
     expect(metricSum(out, 'EnrolledPatients')).toBe(1);
   });
 
-  it('says nothing of the enrolled patients when SNS cut the sweep short (0 would say nobody is enrolled)', async () => {
+  it("says SNS is down when it refused an alert's pages, and still counts the enrolled patients (the sweep went on)", async () => {
     quietPatient();
     alertSnsDown = true;
     const { out } = await captureOutput(() => schedule());
     expect(out).toMatch(/stale-feed sweep: SNS down/);
-    expect(out).not.toMatch(/"EnrolledPatients"/);
+    expect(metricSum(out, 'SendsDeferred')).toBe(1);
+    expect(metricSum(out, 'EnrolledPatients')).toBe(1);
     expect(metricSum(out, 'EscalateRuns')).toBe(1);
+    // The alert is kept in force (its pages are stored): the next sweep raises nothing again.
+    expect(fakes.inForce.get('P-1')?.alertId).toMatch(/^stale-feed\|P-1\|/);
   });
 
   it('logs the alerts cleared, by patient id, when data resumes', async () => {

@@ -4,13 +4,11 @@
 // read the pager decides on is strongly consistent: the `byDue` index only nominates pages, which are then read
 // back from the table.
 import {
-  BatchGetItemCommand,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   paginateQuery,
-  TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
   type DynamoDBClient,
@@ -27,6 +25,8 @@ import {
   type ParkedSend,
   type ParkedSends,
 } from '#ports';
+import { batchGet } from './batch-get.ts';
+import { transactWrite } from './transact.ts';
 import { APPEND_ONLY, auditItem, writtenStamp } from './dynamo-audit-log.ts';
 import { PAGES_TABLE as T, SILENCE_RETENTION_DAYS, patientOfPageId, ttlAfter } from './table-layout.ts';
 
@@ -176,26 +176,16 @@ export class DynamoPageStore implements PageStore {
     // A send another pager is making now (by patient, the earliest): the patient's first sends triggered after it
     // wait too, so as not to overtake it.
     const sending = new Map<string, number>();
-    for (let i = 0; i < keys.length; i += 100) {
-      let request: Item[] = keys.slice(i, i + 100);
-      for (let attempt = 0; request.length > 0; attempt++) {
-        const out = await this.client.send(
-          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } } }),
-        );
-        for (const item of out.Responses?.[this.tableName] ?? []) {
-          const p = fromItem(item);
-          const due = dueAt(p);
-          if (due === undefined || due > now) continue;
-          const beingSent = !p.delivered && p.heldBy === undefined;
-          if (beingSent && now - Number(item.changedAt?.N ?? 0) < this.unsentGraceMs) {
-            sending.set(p.patientId, Math.min(p.triggeredAt, sending.get(p.patientId) ?? Infinity));
-            continue;
-          }
-          pages.push(p);
-        }
-        request = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
-        if (request.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+    for (const item of await batchGet(this.client, this.tableName, keys, { ConsistentRead: true })) {
+      const p = fromItem(item);
+      const due = dueAt(p);
+      if (due === undefined || due > now) continue;
+      const beingSent = !p.delivered && p.heldBy === undefined;
+      if (beingSent && now - Number(item.changedAt?.N ?? 0) < this.unsentGraceMs) {
+        sending.set(p.patientId, Math.min(p.triggeredAt, sending.get(p.patientId) ?? Infinity));
+        continue;
       }
+      pages.push(p);
     }
     return pages.filter((p) => !(firstSendPending(p) && p.triggeredAt > (sending.get(p.patientId) ?? Infinity)));
   }
@@ -264,7 +254,7 @@ export class DynamoPageStore implements PageStore {
         return;
       }
       try {
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: all.map((Put) => ({ Put })) }));
+        await transactWrite(this.client, { TransactItems: all.map((Put) => ({ Put })) });
         return;
       } catch (err) {
         const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];

@@ -10,15 +10,12 @@
 //   redriven from the dead-letter queue however late is still known. Duplicates are recognised by reading the
 //   seen-messages table after the state (priorDigests), the pending ones by the state's window.
 import {
-  BatchGetItemCommand,
   ConditionalCheckFailedException,
   GetItemCommand,
   paginateQuery,
   PutItemCommand,
-  TransactWriteItemsCommand,
   TransactionCanceledException,
   type AttributeValue,
-  type BatchGetItemCommandOutput,
   type DynamoDBClient,
   type Put,
   type TransactWriteItem,
@@ -35,6 +32,8 @@ import {
   type StateStore,
   type StoredState,
 } from '#ports';
+import { batchGet } from './batch-get.ts';
+import { transactWrite } from './transact.ts';
 import { APPEND_ONLY, auditItem, carriedEntries, writtenStamp } from './dynamo-audit-log.ts';
 import { encodeStateItem, stateOfItem, type CarriedEntry, type PendingSeen } from './state-item.ts';
 import { OUTBOX_RETENTION_DAYS, SEEN_TABLE, STATE_TABLE as T, ttlAfter } from './table-layout.ts';
@@ -153,31 +152,15 @@ export class DynamoStateStore implements StateStore {
     const out = new Map<string, string[]>();
     if (!this.seenTableName) return out;
     const S = SEEN_TABLE;
-    const ids = [...new Set(messageIds)];
-    for (let i = 0; i < ids.length; i += 100) {
-      let keys: Record<string, AttributeValue>[] | undefined = ids
-        .slice(i, i + 100)
-        .map((id) => ({ [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: id } }));
-      for (let round = 0; keys && keys.length > 0; round++) {
-        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
-        const res: BatchGetItemCommandOutput = await this.client.send(
-          new BatchGetItemCommand({
-            RequestItems: {
-              [this.seenTableName]: {
-                Keys: keys,
-                ConsistentRead: true,
-                ProjectionExpression: '#id, #digests',
-                ExpressionAttributeNames: { '#id': S.sortKey, '#digests': S.digestsAttribute },
-              },
-            },
-          }),
-        );
-        for (const item of res.Responses?.[this.seenTableName] ?? []) {
-          const id = item[S.sortKey]?.S;
-          if (id !== undefined) out.set(id, item[S.digestsAttribute]?.SS ?? []);
-        }
-        keys = res.UnprocessedKeys?.[this.seenTableName]?.Keys;
-      }
+    const keys = [...new Set(messageIds)].map((id) => ({ [S.partitionKey]: { S: patientId }, [S.sortKey]: { S: id } }));
+    const items = await batchGet(this.client, this.seenTableName, keys, {
+      ConsistentRead: true,
+      ProjectionExpression: '#id, #digests',
+      ExpressionAttributeNames: { '#id': S.sortKey, '#digests': S.digestsAttribute },
+    });
+    for (const item of items) {
+      const id = item[S.sortKey]?.S;
+      if (id !== undefined) out.set(id, item[S.digestsAttribute]?.SS ?? []);
     }
     return out;
   }
@@ -335,7 +318,7 @@ export class DynamoStateStore implements StateStore {
     const firstSeen = items.length;
     items.push(...seen.map((m) => this.seenItem(patientId, m, carried.get(m.messageId) ?? [])));
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      await transactWrite(this.client, { TransactItems: items });
     } catch (err) {
       if (err instanceof TransactionCanceledException || (err as Error).name === 'TransactionCanceledException') {
         const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];

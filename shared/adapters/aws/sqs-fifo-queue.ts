@@ -16,10 +16,19 @@ export interface RetryPolicy {
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50 };
 
+/**
+ * The JSON of a queued message in the characters SQS keeps: #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD and beyond #xFFFF.
+ * JSON.stringify escapes the controls and lone surrogates but leaves U+FFFE and U+FFFF (a label may hold them), which
+ * SQS replaces with U+FFFD: escaped, the grade function reads back the message as it was sent.
+ */
+function queueBody(q: QueuedMessage): string {
+  return JSON.stringify(q).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
 function toEntries(messages: QueuedMessage[]): SendMessageBatchRequestEntry[] {
   return messages.map((q, i) => ({
     Id: String(i),
-    MessageBody: JSON.stringify(q),
+    MessageBody: queueBody(q),
     MessageGroupId: q.message.patientId,
     MessageDeduplicationId: q.digest, // base64url: characters SQS accepts, whatever the messageId holds
   }));

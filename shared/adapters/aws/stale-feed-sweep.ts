@@ -5,8 +5,11 @@
 // alerts in force are kept in the pages table, so that each is raised once and cleared once; the alert ids come
 // from the patient and the time the feed went quiet, so a sweep repeated after a crash pages nobody twice. Many
 // quiet at once page once per ward (planStaleFeeds, the rule the embedded sweep follows too); the ward's alert is
-// kept there as well, under its id, with each of its patients pointing at it.
-import type { Pager } from '#app/pager.ts';
+// kept there as well, under its id, with each of its patients pointing at it. What is in force is stored for every
+// alert the pager stored the pages of, also when SNS refused to send them (the tick sends them later) or a later
+// alert of the sweep failed: an alert raised but not kept in force would never be cleared, and its ladder would
+// climb on after the data resumed.
+import { SendDeferred, type Pager } from '#app/pager.ts';
 import { planStaleFeeds, type FeedCheck } from '#app/stale-feed.ts';
 import { feedStatus, type PagingConfig } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
@@ -27,6 +30,8 @@ export interface SweepResult {
   /** The alerts raised and cleared: patient ids, or "ward W" for a ward's alert. */
   raised: string[];
   cleared: string[];
+  /** Set when SNS refused to send some of their pages: stored, the escalate tick sends them (SendDeferred). */
+  deferred?: SendDeferred;
 }
 
 export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepResult> {
@@ -55,12 +60,32 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   }
   // Every feed was looked at (or known unchanged): a ward alert left with nobody quiet is answered.
   const plan = planStaleFeeds(active, checks, d.config, now, true, d.timeZone);
-  for (const alert of plan.alerts) await d.pager.onAlert(alert, now);
-  for (const key of plan.remove) await d.pages.clearStaleFeedAlert(key);
-  for (const [key, e] of plan.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
+  // Each alert's pages are stored before they are sent: SNS refusing the send (SendDeferred) leaves them stored.
+  let deferred: SendDeferred | undefined;
+  let failed: { at: number; error: unknown } | undefined;
+  for (const [at, alert] of plan.alerts.entries()) {
+    try {
+      await d.pager.onAlert(alert, now);
+    } catch (err) {
+      if (err instanceof SendDeferred) deferred ??= err;
+      else {
+        failed = { at, error: err };
+        break;
+      }
+    }
+  }
+  // What the alerts not handed to the pager would have changed waits for the next sweep, which plans them again.
+  const undone = new Set(
+    plan.alerts.slice(failed?.at ?? plan.alerts.length).map((a) => a.alertId.replace(/\|cleared$/, '')),
+  );
+  for (const key of plan.remove)
+    if (!undone.has(active.get(key)?.alertId ?? '')) await d.pages.clearStaleFeedAlert(key);
+  for (const [key, e] of plan.set) if (!undone.has(e.alertId)) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
+  if (failed) throw failed.error;
   return {
     patients,
     raised: plan.alerts.filter((a) => !a.cleared).map((a) => a.patientId),
     cleared: plan.alerts.filter((a) => a.cleared).map((a) => a.patientId),
+    ...(deferred ? { deferred } : {}),
   };
 }
