@@ -205,7 +205,8 @@ function scopeRefusal(
   if (known !== undefined) {
     return p.wards.includes(known)
       ? undefined
-      : `patientId: patient ${patientId} is in ward ${known}, outside this token's wards (${p.wards.join(', ')})`;
+      : // Which ward is not said: the token's holder may not know where a patient of another ward lies.
+        `patientId: patient ${patientId} is in another ward, outside this token's wards (${p.wards.join(', ')})`;
   }
   if (ward !== undefined && p.wards.includes(ward)) return undefined;
   return `patientId: patient ${patientId} is in no ward this server knows; a token for wards ${p.wards.join(', ')} reaches a patient that a message places there (enrolment.ward)`;

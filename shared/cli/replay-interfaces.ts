@@ -4,7 +4,7 @@
 // them), translated exactly as the servers translate them. A refused message or part is a "rejected" event naming
 // its item (1-based) and problem.
 import { readFileSync } from 'node:fs';
-import { check } from '#app/ingest.ts';
+import { INGEST_LIMITS, check, jsonDepth } from '#app/ingest.ts';
 import { Replay } from '#app/replay.ts';
 import { entriesOf, translateResources } from '#app/fhir/translate.ts';
 import { HL7_MAX_BYTES, tooLong } from '#app/hl7v2/ack.ts';
@@ -46,22 +46,33 @@ function hl7Items(text: string): { value?: string; error?: string }[] {
     });
 }
 
-/** The FHIR items of a file: one JSON value, or one per line (NDJSON). */
+/**
+ * The FHIR items of a file: one JSON value, or one per line (NDJSON). An item nested deeper than the servers take
+ * (INGEST_LIMITS.fhirDepth) is refused as they refuse it: the translator quotes what it refuses, and quoting 100,000
+ * levels overflowed the stack.
+ */
 function fhirItems(text: string): { value?: unknown; error?: string }[] {
-  try {
-    return [{ value: JSON.parse(text) }];
-  } catch {
-    return text
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => {
-        try {
-          return { value: JSON.parse(l) };
-        } catch (err) {
-          return { error: `not JSON: ${(err as Error).message}` };
-        }
-      });
-  }
+  const tooDeep = (t: string) => jsonDepth(t, INGEST_LIMITS.fhirDepth) > INGEST_LIMITS.fhirDepth;
+  const item = (t: string): { value?: unknown; error?: string } =>
+    tooDeep(t)
+      ? { error: `the item nests arrays and objects more than ${INGEST_LIMITS.fhirDepth} deep` }
+      : { value: JSON.parse(t) };
+  if (!tooDeep(text))
+    try {
+      return [{ value: JSON.parse(text) }];
+    } catch {
+      // NDJSON, read line by line below
+    }
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      try {
+        return item(l);
+      } catch (err) {
+        return { error: `not JSON: ${(err as Error).message}` };
+      }
+    });
 }
 
 const where = (l: Hl7Location) => `${l.segment}-${l.sequence}${l.field ? `.${l.field}` : ''}`;

@@ -144,6 +144,19 @@ describe('crs replay --format, pinned by a mutation run', () => {
     });
   });
 
+  it('refuses a FHIR item nested deeper than the servers take, as rejected, and grades the next', () => {
+    // Until 2026-12-05 a Bundle.type nested 100,000 deep overflowed the stack where it is quoted: replay crashed.
+    const deep = `{"resourceType":"Bundle","type":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`;
+    const r = fhir(`${deep}\n${JSON.stringify(bundle('transaction', [obs('f1')]))}\n`);
+    expect(r.status).toBe(1);
+    expect(r.events[0]).toEqual({
+      type: 'rejected',
+      line: 1,
+      errors: ['the item nests arrays and objects more than 64 deep'],
+    });
+    expect(types(r).slice(1)).toEqual(['assessment', 'notification']);
+  });
+
   const hl7 = (n: number, time: string, celsius: string) =>
     [
       `MSH|^~\\&|CRS-SIM|SIM|CRS|HOSP|20260110080000+0000||ORU^R01^ORU_R01|H-00${n}|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO`,

@@ -199,7 +199,7 @@ describe('ward and patient scopes', () => {
     const out = await send(h4, vitals('P-ICU'));
     expect(out.status).toBe(403);
     expect(((await out.json()) as { error: string }).error).toBe(
-      "not allowed for this device token: patientId: patient P-ICU is in ward ICU, outside this token's wards (H4)",
+      "not allowed for this device token: patientId: patient P-ICU is in another ward, outside this token's wards (H4)",
     );
     expect((await send(h4, vitals('P-new'))).status).toBe(403);
     // Placed in its ward by the same request, the new patient is its own (the monitor's PV1-3 does this).

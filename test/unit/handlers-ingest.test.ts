@@ -166,7 +166,9 @@ describe('ingest handler', () => {
       }),
     );
     expect(refused.statusCode).toBe(403);
-    expect(JSON.parse(refused.body!).error).toMatch(/patient P-13 is in ward ICU, outside this token's wards \(H4\)/);
+    expect(JSON.parse(refused.body!).error).toMatch(
+      /patient P-13 is in another ward, outside this token's wards \(H4\)/,
+    );
     const placed = await scoped(
       httpEvent({
         headers: { authorization: `Bearer ${ward.token}` },

@@ -132,7 +132,7 @@ describe('whose patients a token reaches', () => {
     const h4 = as('monitor', { wards: ['H4'] });
     expect((await admitPatients(h4, [vitals('P-H4')], { directory: d })).refusals).toEqual([]);
     expect((await admitPatients(h4, [vitals('P-ICU')], { directory: d })).refusals).toEqual([
-      { index: 0, error: "patientId: patient P-ICU is in ward ICU, outside this token's wards (H4)" },
+      { index: 0, error: "patientId: patient P-ICU is in another ward, outside this token's wards (H4)" },
     ]);
     // A new patient: only when the request places it in the token's wards (an earlier message of the request counts).
     expect((await admitPatients(h4, [vitals('P-new')], { directory: d })).refusals[0]!.error).toMatch(
