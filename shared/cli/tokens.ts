@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BOARD_DEVICE_ID, issueToken } from '#app/auth.ts';
+import { BOARD_DEVICE_ID, issueToken, tokenPrincipal } from '#app/auth.ts';
 import { DEVICE_KINDS, checkScope, describeScope, type TokenScope } from '#app/scope.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
@@ -211,15 +211,22 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         if (args.length > 0) throw new UsageError('list takes no arguments');
         const list = await (await tokens()).list();
         // The hash is not secret, but nothing needs it: ids, devices, scopes and dates only.
-        const rows = list.map(({ tokenId, deviceId, kind, wards, patients, createdAt, revokedAt }) => ({
-          tokenId,
-          deviceId,
-          kind: kind ?? null,
-          wards: wards ?? [],
-          patients: patients ?? [],
-          createdAt,
-          revokedAt: revokedAt ?? null,
-        }));
+        const rows = list.map((record) => {
+          const { tokenId, deviceId, kind, wards, patients, createdAt, revokedAt } = record;
+          // A token the server refuses for what is stored with it (a kind or a scope this version cannot read) is
+          // listed as refused, with why: its scope read as the table has it was "every patient".
+          const auth = revokedAt ? undefined : tokenPrincipal(record);
+          return {
+            tokenId,
+            deviceId,
+            kind: kind ?? null,
+            wards: wards ?? [],
+            patients: patients ?? [],
+            createdAt,
+            revokedAt: revokedAt ?? null,
+            refused: auth && !auth.ok ? auth.error : null,
+          };
+        });
         if (values.json) out(`${JSON.stringify(rows)}\n`);
         else {
           out(
@@ -228,12 +235,12 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           // A cell wider than its column (a revoked token's status, a long device id) still ends with two spaces.
           const cell = (text: string, width: number) => (text.length < width - 1 ? text.padEnd(width) : `${text}  `);
           for (const r of rows) {
-            const status = r.revokedAt ? `revoked ${r.revokedAt}` : 'active';
-            out(
-              `${cell(r.tokenId, 38)}${cell(r.deviceId, 22)}${cell(r.createdAt, 26)}${cell(status, 12)}${describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients })}\n`,
-            );
+            const status = r.revokedAt ? `revoked ${r.revokedAt}` : r.refused ? 'refused' : 'active';
+            const scope =
+              r.refused ?? describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients });
+            out(`${cell(r.tokenId, 38)}${cell(r.deviceId, 22)}${cell(r.createdAt, 26)}${cell(status, 12)}${scope}\n`);
           }
-          const legacy = rows.filter((r) => !r.kind && !r.revokedAt).length;
+          const legacy = rows.filter((r) => !r.kind && !r.revokedAt && !r.refused).length;
           if (legacy > 0)
             out(
               `${legacy} active token(s) have no kind (issued before scopes): they may not set therapy, infusion, weight or thresholds; give each one with crs token scope TOKEN_ID --kind KIND\n`,

@@ -193,6 +193,7 @@ describe('crs token --backend aws', () => {
         patients: [],
         createdAt: '2026-01-10T08:00:00.000Z',
         revokedAt: null,
+        refused: null,
       },
     ]);
 
@@ -319,6 +320,24 @@ describe('pinned by a mutation run', () => {
       await store.put({ tokenId: id, deviceId: `gw-${id}`, hash: `h-${id}`, createdAt: at });
     expect((await store.list()).map((t) => t.tokenId)).toEqual(['t-a', 't-b', 't-c']);
   });
+
+  it('lists a token whose scope it cannot read as refused, saying why, never as reaching every patient', async () => {
+    const t = issueToken('mon-9', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
+    tableOf('tokens').set(t.record.hash, {
+      tokenHash: { S: t.record.hash },
+      tokenId: { S: t.record.tokenId },
+      deviceId: { S: 'mon-9' },
+      createdAt: { S: t.record.createdAt },
+      kind: { S: 'monitor' },
+      wards: { SS: ['ICU'] }, // a console edit: a string set, not a list
+    });
+    const [row] = JSON.parse((await runAws(['list', '--json'])).out) as Record<string, unknown>[];
+    expect(row).toMatchObject({ tokenId: t.record.tokenId, refused: UNREADABLE_SCOPE('wards') });
+    const table = (await runAws(['list'])).out;
+    expect(table).not.toContain('every patient');
+    expect(table).toContain(`refused     ${UNREADABLE_SCOPE('wards')}`);
+    expect(table).not.toContain('have no kind');
+  });
 });
 
 describe('crs token, pinned by a mutation run', () => {
@@ -351,6 +370,7 @@ describe('crs token, pinned by a mutation run', () => {
       patients: [],
       createdAt: '2025-01-10T08:00:00Z',
       revokedAt: null,
+      refused: null,
     });
     const table = (await run(['list'])).out;
     expect(table).toMatch(

@@ -60,6 +60,7 @@ describe('crs token (embedded)', () => {
         patients: [],
         createdAt: expect.any(String),
         revokedAt: null,
+        refused: null,
       },
     ]);
     // When it was issued (any string passed, an empty one too).
