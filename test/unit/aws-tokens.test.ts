@@ -131,15 +131,7 @@ describe('DynamoTokenStore', () => {
       ['wards', { wards: { L: [{ S: 'ICU' }, { N: '4' }] } }],
     ];
     for (const [field, attrs] of sets) {
-      const t = issueToken('mon-9', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
-      tableOf('tokens').set(t.record.hash, {
-        tokenHash: { S: t.record.hash },
-        tokenId: { S: t.record.tokenId },
-        deviceId: { S: 'mon-9' },
-        createdAt: { S: t.record.createdAt },
-        kind: { S: 'monitor' },
-        ...attrs,
-      });
+      const t = storedAs(attrs);
       expect(await authenticate(`Bearer ${t.token}`, store), JSON.stringify(attrs)).toEqual({
         ok: false,
         status: 403,
@@ -148,6 +140,20 @@ describe('DynamoTokenStore', () => {
     }
   });
 });
+
+/** A monitor's token stored with these attributes as well, as a hand edit or another version might leave it. */
+function storedAs(attrs: Item): ReturnType<typeof issueToken> {
+  const t = issueToken('mon-9', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
+  tableOf('tokens').set(t.record.hash, {
+    tokenHash: { S: t.record.hash },
+    tokenId: { S: t.record.tokenId },
+    deviceId: { S: 'mon-9' },
+    createdAt: { S: t.record.createdAt },
+    kind: { S: 'monitor' },
+    ...attrs,
+  });
+  return t;
+}
 
 /** `crs token ... --backend aws` in process, over the DynamoDB fake: its exit code and what it printed. */
 const runAws = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
@@ -322,15 +328,7 @@ describe('pinned by a mutation run', () => {
   });
 
   it('lists a token whose scope it cannot read as refused, saying why, never as reaching every patient', async () => {
-    const t = issueToken('mon-9', new Date('2026-01-10T08:00:00Z'), { kind: 'monitor' });
-    tableOf('tokens').set(t.record.hash, {
-      tokenHash: { S: t.record.hash },
-      tokenId: { S: t.record.tokenId },
-      deviceId: { S: 'mon-9' },
-      createdAt: { S: t.record.createdAt },
-      kind: { S: 'monitor' },
-      wards: { SS: ['ICU'] }, // a console edit: a string set, not a list
-    });
+    const t = storedAs({ wards: { SS: ['ICU'] } }); // a console edit: a string set, not a list
     const [row] = JSON.parse((await runAws(['list', '--json'])).out) as Record<string, unknown>[];
     expect(row).toMatchObject({ tokenId: t.record.tokenId, refused: UNREADABLE_SCOPE('wards') });
     const table = (await runAws(['list'])).out;
