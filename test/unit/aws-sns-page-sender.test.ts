@@ -473,6 +473,8 @@ describe('SnsPageSender: a page that fails whenever it is sent is refused, never
       aws('KMSAccessDeniedException', 'client'),
       Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
       Object.assign(new Error('timed out'), { name: 'TimeoutError' }),
+      Object.assign(new Error('socket timed out'), { code: 'ERR_SOCKET_CONNECTION_TIMEOUT' }),
+      Object.assign(new Error('Forbidden'), { name: 'Error', $fault: 'client', $metadata: { httpStatusCode: 403 } }),
     ]) {
       sns.on(PublishCommand).rejects(e);
       await expect(sender().send(pageOf(n!, 'hematology')), e.name).rejects.not.toBeInstanceOf(RecordRefused);

@@ -12,10 +12,15 @@ import { VersionConflict } from '#ports';
 export function isOutage(err: unknown): boolean {
   if (err instanceof VersionConflict) return true;
   if (!(err instanceof Error)) return false;
-  const e = err as Error & { $fault?: string; code?: unknown };
+  const e = err as Error & { $fault?: string; code?: unknown; $metadata?: { httpStatusCode?: number } };
   if (e.$fault === 'server') return true;
+  // Refusing this caller, whatever it asks (a proxy or the service answering without a name the SDK knows).
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || CALLER_REFUSED.has(status))) return true;
   return OUTAGE.test(e.name) || (typeof e.code === 'string' && OUTAGE.test(e.code));
 }
 
+const CALLER_REFUSED = new Set([401, 403, 407, 408, 429]);
+
 const OUTAGE =
-  /Throttl|TooManyRequests|RequestLimitExceeded|ProvisionedThroughputExceeded|LimitExceeded|ServiceUnavailable|InternalServerError|InternalFailure|InternalError|Timeout|TimedOut|TransactionConflict|TransactionInProgress|TransactionCanceled|KMS|AccessDenied|AuthorizationError|InvalidSecurity|UnrecognizedClient|InvalidClientTokenId|ExpiredToken|InvalidSignature|SignatureDoesNotMatch|Credential|NotFound|Networking|AbortError|ECONN|EPIPE|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/;
+  /Throttl|TooManyRequests|RequestLimitExceeded|ProvisionedThroughputExceeded|LimitExceeded|ServiceUnavailable|InternalServerError|InternalFailure|InternalError|Timeout|TimedOut|TIMEOUT|ERR_SOCKET|TransactionConflict|TransactionInProgress|TransactionCanceled|KMS|AccessDenied|AuthorizationError|InvalidSecurity|UnrecognizedClient|InvalidClientTokenId|ExpiredToken|InvalidSignature|SignatureDoesNotMatch|Credential|NotFound|Networking|AbortError|ECONN|EPIPE|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/;
