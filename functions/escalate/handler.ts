@@ -92,12 +92,13 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
   };
 
-  const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse & { ok: boolean }> => {
     const now = deps.now();
     const failures: { itemIdentifier: string }[] = [];
     // The latest time the due timers stand for: one a moment early ticks as at its time, or it would find its
     // level not yet due and leave it to the schedule's minute.
     let due: number | undefined;
+    const dueRecords: string[] = [];
     for (const record of event.Records) {
       const timer = parseTimerMessage(record.body);
       if (timer && timer.wakeAt > now + EARLY_MS) {
@@ -109,11 +110,20 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
         }
       } else {
         due = Math.max(due ?? now, timer?.wakeAt ?? now); // due, or unreadable: a tick is always safe
+        dueRecords.push(record.messageId);
       }
     }
-    // A failed tick fails the whole batch: the timers come back (and after 3 tries go to the escalation DLQ).
-    if (due !== undefined) await tick('timer', due);
-    return { batchItemFailures: failures };
+    if (due === undefined) return { batchItemFailures: failures, ok: true };
+    // A failed tick fails the due timers only: they come back (and after 3 tries go to the escalation DLQ). A timer
+    // put back already is done: failing it too would bring it back beside its copy (until 2026-12-06 the whole batch
+    // failed: timers doubled at every failed tick, and healthy ones reached the DLQ, raising EscalationDlqDepth).
+    try {
+      await tick('timer', due);
+      return { batchItemFailures: failures, ok: true };
+    } catch (err) {
+      logger.error('escalation tick failed', { error: errorName(err) });
+      return { batchItemFailures: [...failures, ...dueRecords.map((id) => ({ itemIdentifier: id }))], ok: false };
+    }
   };
 
   return async (event: SQSEvent | ScheduledEvent, context?: Context): Promise<SQSBatchResponse | void> => {
@@ -125,8 +135,9 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
         metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
         return;
       }
-      const r = await onTimers(event);
-      metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
+      const { ok, ...r } = await onTimers(event);
+      // A failed tick is not a run (NoEscalateRun); the schedule's own tick fails its invocation (EscalateErrors).
+      if (ok) metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
       return r;
     } catch (err) {
       logger.error('escalation tick failed', { error: errorName(err) });

@@ -356,8 +356,21 @@ export class Pager {
   /** Sends every page in `candidates` whose current level is not sent yet, then marks it delivered; returns the sends parked. */
   private async sendPending(candidates: Page[], now: number): Promise<ParkedSend[]> {
     const parkedSends: ParkedSend[] = [];
-    for (const page of candidates) {
-      if (page.delivered || page.heldBy !== undefined || (page.status !== 'open' && page.status !== 'info')) continue;
+    for (const candidate of candidates) {
+      // Read again just before its send: on AWS the notifier, the ticks and the ack function run side by side, and
+      // since this call read it another may have acknowledged it, replaced it with a newer grade or sent it. Until
+      // 2026-12-06 the copy read at the start was sent: an acknowledged page went on to the next role as "nobody
+      // acknowledged in time", and a superseded grade's page went out, open, after the newer grade's.
+      const page = await this.deps.pages.get(candidate.pageId);
+      if (
+        !page ||
+        page.level !== candidate.level ||
+        page.round !== candidate.round ||
+        page.delivered ||
+        page.heldBy !== undefined ||
+        (page.status !== 'open' && page.status !== 'info')
+      )
+        continue;
       const role = roleOf(page, this.deps.config);
       const ackUrl = page.status === 'open' ? await this.ackUrl(page, role, now) : undefined;
       const parked = await this.sendOrPark(

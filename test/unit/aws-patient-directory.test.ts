@@ -2,7 +2,7 @@
 // BatchGetItem (the state item's JSON), 100 keys at a time, unprocessed keys asked again.
 import { BatchGetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoPatientDirectory } from '../../shared/adapters/aws/dynamo-patient-directory.ts';
 import { reduce } from '../../shared/domain/reducer.ts';
 import { DEFAULT_CONFIG } from '../../shared/domain/config.ts';
@@ -72,7 +72,27 @@ describe('DynamoPatientDirectory', () => {
   });
 });
 
-describe('DynamoPatientDirectory: pinned by a mutation run', () => {
+describe('DynamoPatientDirectory while the state table throttles', () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 }));
+  afterEach(() => vi.useRealTimers());
+
+  it('backs off between the asks for unprocessed keys, as the other batch reads do: a throttle of half a second answers, not 503', async () => {
+    // Until 2026-12-06 it asked again 5 times back to back (the SDK retries errors, not unprocessed keys): a throttle
+    // of a few milliseconds answered a ward-scoped device 503, and every device of the ward sent again at once.
+    const at: number[] = [];
+    ddb.on(BatchGetItemCommand).callsFake((input) => {
+      at.push(Date.now());
+      const keys = input.RequestItems.state.Keys;
+      if (Date.now() < 500) return { Responses: { state: [] }, UnprocessedKeys: { state: { Keys: keys } } };
+      return { Responses: { state: [{ pk: keys[0].pk, state: { S: stateOf('A', 'H4') } }] } };
+    });
+    const d = new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state');
+    const facts = d.lookup(['A']);
+    await vi.runAllTimersAsync();
+    expect(Object.fromEntries(await facts)).toEqual({ A: { known: true, ward: 'H4' } });
+    expect(at).toEqual([0, 100, 300, 700]);
+  });
+
   it('fails the lookup when the table keeps a patient unanswered (throttled): never answers "unknown" for it', async () => {
     let calls = 0;
     ddb.on(BatchGetItemCommand).callsFake((input) => {
@@ -80,7 +100,10 @@ describe('DynamoPatientDirectory: pinned by a mutation run', () => {
       return { Responses: { state: [] }, UnprocessedKeys: { state: { Keys: input.RequestItems.state.Keys } } };
     });
     const d = new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state');
-    await expect(d.lookup(['A'])).rejects.toThrow(/did not answer for every patient/);
-    expect(calls).toBe(5);
+    const facts = d.lookup(['A']);
+    const failed = expect(facts).rejects.toThrow(/unprocessed 6 times \(throttled\)/);
+    await vi.runAllTimersAsync();
+    await failed;
+    expect(calls).toBe(6);
   });
 });

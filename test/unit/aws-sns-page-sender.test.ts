@@ -12,7 +12,9 @@ import { DEFAULT_PAGING, pagesForAlert, pagesForNotification } from '#domain/pag
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
-import type { PageMessage } from '#ports';
+import { RecordRefused, type PageMessage } from '#ports';
+import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.ts';
+import { Pager, SendDeferred } from '#app/pager.ts';
 import {
   MAX_ATTRIBUTES,
   SMS_MAX_SEGMENTS,
@@ -423,5 +425,125 @@ describe('SnsPageSender: pinned by a mutation run', () => {
     expect(input.MessageAttributes!.ward).toEqual({ DataType: 'String.Array', StringValue: '["H4","ICU-2"]' });
     expect(input.MessageAttributes!.team).toEqual({ DataType: 'String', StringValue: 'hematology' });
     expect(testPagePublishInput(TOPIC, 'hematology', [], 't2', NOW).MessageAttributes!.ward).toBeUndefined();
+  });
+});
+
+describe('SnsPageSender: a page that fails whenever it is sent is refused, never taken for SNS being down', () => {
+  const aws = (name: string, fault: 'client' | 'server') =>
+    Object.assign(new Error(name), {
+      name,
+      $fault: fault,
+      $metadata: { httpStatusCode: fault === 'server' ? 500 : 400 },
+    });
+
+  it('refuses a page whose grade change cannot be written (an outbox record of an older shape, or not JSON)', async () => {
+    const [n] = notifications('P-OLD');
+    // Stored before `reasons` and `actions` were written with every grade change: the page's text cannot be made.
+    const { reasons: _r, actions: _a, ...old } = n!;
+    outbox.set(n!.notificationId, old as Notification);
+    await expect(sender().send(pageOf(n!, 'hematology'))).rejects.toMatchObject({
+      name: 'RecordRefused',
+      message: 'the page cannot be written (TypeError)',
+    });
+    const unreadable = new SnsPageSender(
+      new SNSClient({ region: 'eu-west-1' }),
+      TOPIC,
+      { notification: async () => JSON.parse('{"notificationId":'), ward: async () => 'H4' },
+      () => NOW,
+    );
+    await expect(unreadable.send(pageOf(n!, 'hematology'))).rejects.toBeInstanceOf(RecordRefused);
+    expect(published()).toEqual([]);
+  });
+
+  it('refuses what SNS answers about the page itself (any 4xx but throttling, a key, a permission or the topic); SNS failing or out of reach is down', async () => {
+    const [n] = notifications('P-1');
+    for (const e of [
+      aws('InvalidParameterException', 'client'),
+      aws('SomeNewRefusalException', 'client'),
+      new URIError('URI malformed'),
+    ]) {
+      sns.on(PublishCommand).rejects(e);
+      await expect(sender().send(pageOf(n!, 'hematology')), e.name).rejects.toBeInstanceOf(RecordRefused);
+    }
+    for (const e of [
+      aws('ThrottledException', 'client'),
+      aws('InternalErrorException', 'server'),
+      aws('AuthorizationErrorException', 'client'),
+      aws('NotFoundException', 'client'),
+      aws('KMSAccessDeniedException', 'client'),
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      Object.assign(new Error('timed out'), { name: 'TimeoutError' }),
+      Object.assign(new Error('socket timed out'), { code: 'ERR_SOCKET_CONNECTION_TIMEOUT' }),
+      Object.assign(new Error('Forbidden'), { name: 'Error', $fault: 'client', $metadata: { httpStatusCode: 403 } }),
+    ]) {
+      sns.on(PublishCommand).rejects(e);
+      await expect(sender().send(pageOf(n!, 'hematology')), e.name).rejects.not.toBeInstanceOf(RecordRefused);
+    }
+    // A read of the outbox that fails (DynamoDB throttled) is an outage too: the page is sent once it reads.
+    const throttled = new SnsPageSender(
+      new SNSClient({ region: 'eu-west-1' }),
+      TOPIC,
+      { notification: async () => Promise.reject(aws('ThrottlingException', 'client')), ward: async () => 'H4' },
+      () => NOW,
+    );
+    await expect(throttled.send(pageOf(n!, 'hematology'))).rejects.not.toBeInstanceOf(RecordRefused);
+  });
+
+  it('writes a ward label into the ward attribute in characters SNS takes and the SDK can encode (a lone surrogate, U+FFFE)', async () => {
+    // The contract's labels refuse controls and format characters, not these: a ward "H4\uD800" was stored, and the
+    // SDK's encodeURIComponent threw URIError on every page of the patient, which the pager took for SNS down.
+    for (const ward of ['H4\uD800', 'H4\uDC00x', 'H4\uFFFE', 'H4\uFFFF']) {
+      sns.resetHistory();
+      const [n] = notifications('P-W', { ward });
+      await sender().send(pageOf(n!, 'hematology'));
+      const [input] = published();
+      const value = input!.MessageAttributes!.ward!.StringValue!;
+      expect(value).toBe(`H4\uFFFD${ward.endsWith('x') ? 'x' : ''}`);
+      expect(() => encodeURIComponent(value + input!.Message!)).not.toThrow();
+      expect(input!.Message!).not.toMatch(/[\uFFFE\uFFFF]/);
+    }
+  });
+
+  it("on the escalate tick, a poison page is parked alone and every other patient's pages go out", async () => {
+    const [old] = notifications('P-OLD');
+    const [fine] = notifications('P-NEW');
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const parked = new MemoryParkedSends();
+    // The notify and the escalate functions: one store, a sender each (the escalate one reads the outbox back).
+    const pagerOf = (s: SnsPageSender) =>
+      new Pager({
+        pages,
+        sender: s,
+        audit,
+        parked,
+        refusedDelayMs: 0,
+        config: DEFAULT_PAGING,
+        ackSecret: Buffer.alloc(32, 7),
+        ackBaseUrl: 'https://crs.example/ack/',
+      });
+    // SNS down while both grade changes were paged: their pages are stored unsent, P-OLD's first.
+    sns.on(PublishCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottledException' }));
+    const notify = pagerOf(sender());
+    for (const [n, at] of [
+      [old!, NOW],
+      [fine!, NOW + 1000],
+    ] as const)
+      await expect(notify.onNotification({ ...n, teams: ['hematology'] }, at)).rejects.toBeInstanceOf(SendDeferred);
+    // What the escalate function reads back for P-OLD cannot make a page (a record of an older shape).
+    const { reasons: _r, actions: _a, ...oldShape } = old!;
+    outbox.set(old!.notificationId, oldShape as Notification);
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: 'sns-1' });
+    await pagerOf(sender()).onTick(NOW + 60_000);
+    expect(published().map((i) => i.MessageAttributes!.pageId!.StringValue)).toEqual([
+      `${fine!.notificationId}|hematology`,
+    ]);
+    expect(await parked.list()).toEqual([
+      expect.objectContaining({
+        pageId: `${old!.notificationId}|hematology`,
+        reason: 'the page cannot be written (TypeError)',
+      }),
+    ]);
   });
 });

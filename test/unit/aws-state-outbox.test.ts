@@ -2,7 +2,7 @@
 // grade changes and SpO2 alerts as outbox records for the pager, the audit entries of the assessments in the
 // audit table, and the enrolled patient's feed time for the stale-feed index; all or nothing, within the
 // 100-item limit of a DynamoDB transaction.
-import { TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { gradePatient } from '#app/grade.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
@@ -145,5 +145,23 @@ describe('the grade transaction', () => {
     ]);
     expect(await store().notification('P-1', notifications[0]!.notificationId)).toEqual(notifications[0]);
     expect(await store().notification('P-1', 'crs|P-1|nope')).toBeUndefined();
+  });
+
+  it('reads a grade change just written back as it is, not as a lagging replica has it (else its page was parked)', async () => {
+    // An eventually consistent read may answer from a replica that has not seen the grade transaction yet: the
+    // escalate tick sending a page deferred a moment before, or a fresh `crs outbox retry`, found no grade change
+    // and parked the page ("not in the outbox"): the team was not paged.
+    const before = new Map(ddb.table('state').entries());
+    const { notifications } = await gradePatient(store(), DEFAULT_CONFIG, 'P-1', [
+      enrol('P-1'),
+      msg('P-1', 0, { vitals: { temperatureC: 39 } }),
+    ]);
+    const current = ddb.table('state');
+    ddb.mock.on(GetItemCommand).callsFake((input) => {
+      const table = input.ConsistentRead ? current : before; // the replica has not caught up yet
+      const item = [...table.values()].find((i) => i.pk?.S === input.Key.pk?.S && i.sk?.S === input.Key.sk?.S);
+      return { Item: item };
+    });
+    expect(await store().notification('P-1', notifications[0]!.notificationId)).toEqual(notifications[0]);
   });
 });

@@ -199,9 +199,15 @@ describe('escalate handler', () => {
     expect(sentTimers()).toEqual([{ delay: 900, body: { wakeAt: min(40) } }]);
   });
 
-  it('fails the batch when the tick fails, so that the timers come back (and are dead-lettered after 3)', async () => {
+  it('when the tick fails, fails the due timers only, so that they come back (and are dead-lettered after 3)', async () => {
     failTick = true;
-    await expect(handler()(sqsEvent([timerRecord(min(0))]))).rejects.toThrow('DynamoDB throttled');
+    const res = await handler()(
+      sqsEvent([timerRecord(min(0), 'due'), timerRecord(min(40), 'later'), timerRecord('?', 'x')]),
+    );
+    expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'due' }, { itemIdentifier: 'x' }] });
+    // The timer not due yet was put back once; failing it too brought it back beside its copy (two timers for one
+    // due time, doubling at every failed tick), and a healthy timer reached the DLQ after 3 (EscalationDlqDepth).
+    expect(sentTimers()).toEqual([{ delay: 900, body: { wakeAt: min(40) } }]);
   });
 
   it('with SNS down, defers the sends (stored: a later tick sends them) and still sweeps and counts the run', async () => {
@@ -248,8 +254,13 @@ describe('escalate handler', () => {
     const timers = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0))])));
     expect(metricSum(timers.out, 'EscalateRuns')).toBe(1);
     failTick = true;
-    const failed = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0))])).catch(() => undefined));
+    const failed = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0))])));
     expect(metricSum(failed.out, 'EscalateRuns')).toBe(0); // a failed run is not a run
+    expect(failed.out).toMatch(/escalation tick failed/);
+    const scheduledFailed = await captureOutput(() =>
+      handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' }).catch(() => undefined),
+    );
+    expect(metricSum(scheduledFailed.out, 'EscalateRuns')).toBe(0);
   });
 });
 

@@ -644,6 +644,84 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
 });
 
 // Behaviour a mutation run of the paging core (shared/app/pager.ts) found no test pinning down.
+describe('functions side by side (AWS: the notifier, the escalate ticks and the ack function run at once)', () => {
+  const icuOnly = { ...grade3, teams: ['icu' as const] };
+  /** Pagers over one store, as the functions are: each its own (the tick's) or another's. */
+  function sideBySide() {
+    const audit = new MemoryAuditLog();
+    const pages = new MemoryPageStore(audit);
+    const phone = new Phone();
+    const pagerOf = () =>
+      new Pager({
+        pages,
+        sender: phone,
+        audit,
+        config: DEFAULT_PAGING,
+        ackSecret: secret,
+        ackBaseUrl: 'https://crs.example/ack/',
+      });
+    return { pages, phone, tick: pagerOf(), other: pagerOf() };
+  }
+  /** Runs `meanwhile` once, while the phone sends the first page matching `when`. */
+  function during(phone: Phone, when: (m: PageMessage) => boolean, meanwhile: () => Promise<unknown>) {
+    const send = phone.send.bind(phone);
+    let done = false;
+    phone.send = async (m: PageMessage) => {
+      await send(m);
+      if (!done && when(m)) {
+        done = true;
+        await meanwhile();
+      }
+    };
+  }
+  const line = (m: PageMessage) =>
+    `${m.page.patientId} ${m.page.notificationId.split('|').at(-1)} ${m.role} ${m.page.status}${m.ackUrl ? ' link' : ''}`;
+
+  it('a page acknowledged after the tick stepped its ladder, before it sent the step, is not sent to the next role', async () => {
+    // The tick stores each step, then sends the steps one by one; an acknowledgement between the two (the ack
+    // function) used to be followed by "ESCALATED: nobody acknowledged in time" to the next role.
+    const { phone, tick, other, pages } = sideBySide();
+    await tick.onNotification(icuOnly, T);
+    await tick.onNotification({ ...icuOnly, notificationId: 'crs|P-2|m3', patientId: 'P-2' }, T);
+    during(
+      phone,
+      (m) => m.page.patientId === 'P-1' && m.page.level === 1,
+      () => other.acknowledge('crs|P-2|m3|icu', 'Dr B', 'board', min(5)),
+    );
+    await tick.onTick(min(5));
+    expect(phone.sent.map(line)).toEqual([
+      'P-1 m3 ICU registrar open link',
+      'P-2 m3 ICU registrar open link',
+      'P-1 m3 ICU consultant open link',
+    ]);
+    expect((await pages.get('crs|P-2|m3|icu'))!.status).toBe('acknowledged');
+  });
+
+  it("a page superseded while the tick sent the pages before it is never sent after the newer grade's page", async () => {
+    // SNS was down: P-0's and P-1's first pages are stored unsent. The tick sends them once it is back; while it
+    // sends P-0's, the notifier pages P-1's CRS 3, which sends P-1's CRS 2 first (as information: it was never
+    // sent), then the CRS 3. The tick then sent its stale CRS 2, open with a link, after the CRS 3.
+    const { phone, tick, other } = sideBySide();
+    const grade2 = { ...icuOnly, notificationId: 'crs|P-1|m2', toGrade: 2, summary: 'PROVISIONAL CRS grade 2' };
+    phone.failNext = 2;
+    await expect(
+      tick.onNotification({ ...icuOnly, notificationId: 'crs|P-0|m1', patientId: 'P-0' }, T),
+    ).rejects.toBeInstanceOf(SendDeferred);
+    await expect(tick.onNotification(grade2, T + 1)).rejects.toBeInstanceOf(SendDeferred);
+    during(
+      phone,
+      (m) => m.page.patientId === 'P-0',
+      () => other.onNotification(icuOnly, min(2)),
+    );
+    await tick.onTick(min(2));
+    expect(phone.sent.map(line)).toEqual([
+      'P-0 m1 ICU registrar open link',
+      'P-1 m2 ICU registrar info',
+      'P-1 m3 ICU registrar open link',
+    ]);
+  });
+});
+
 describe('the pager, pinned by a mutation run', () => {
   const icuOnly = { ...grade3, teams: ['icu' as const] };
 

@@ -4,18 +4,11 @@
 // patient moved out of a token's ward a moment ago was still in it, and the token's write to that patient accepted,
 // as was its claim of a patient just placed in another ward). No ceiling on new patients here: the
 // embedded server has one (crs serve --max-patients); on AWS, scopes and the API's throttling bound growth.
-import {
-  BatchGetItemCommand,
-  type AttributeValue,
-  type BatchGetItemCommandOutput,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PatientDirectory, PatientFacts } from '../../app/scope.ts';
+import { batchGet } from './batch-get.ts';
 import { stateOfItem } from './state-item.ts';
 import { STATE_TABLE as T } from './table-layout.ts';
-
-/** BatchGetItem takes at most 100 keys. */
-const BATCH = 100;
 
 export class DynamoPatientDirectory implements PatientDirectory {
   constructor(
@@ -25,39 +18,21 @@ export class DynamoPatientDirectory implements PatientDirectory {
 
   async lookup(patientIds: readonly string[]): Promise<Map<string, PatientFacts>> {
     const out = new Map<string, PatientFacts>();
-    for (let i = 0; i < patientIds.length; i += BATCH) {
-      let keys: Record<string, AttributeValue>[] | undefined = patientIds
-        .slice(i, i + BATCH)
-        .map((id) => ({ [T.partitionKey]: { S: id }, [T.sortKey]: { S: T.stateSortKey } }));
-      // Unprocessed keys (throttling) are asked again; the SDK's own retries space them out.
-      for (let round = 0; keys && keys.length > 0 && round < 5; round++) {
-        const res: BatchGetItemCommandOutput = await this.client.send(
-          new BatchGetItemCommand({
-            RequestItems: {
-              [this.tableName]: {
-                Keys: keys,
-                // The ward as graded last, never an older one (a scope decides by it).
-                ConsistentRead: true,
-                // The compact state (what the state store writes), or the JSON of items written before it.
-                ProjectionExpression: '#pk, #s, #state',
-                ExpressionAttributeNames: {
-                  '#pk': T.partitionKey,
-                  '#s': T.stateAttribute,
-                  '#state': T.legacyStateAttribute,
-                },
-              },
-            },
-          }),
-        );
-        for (const item of res.Responses?.[this.tableName] ?? []) {
-          const id = item[T.partitionKey]?.S;
-          if (!id) continue;
-          const ward = stateOfItem(item)?.state.enrolment.ward?.v;
-          out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
-        }
-        keys = res.UnprocessedKeys?.[this.tableName]?.Keys;
-      }
-      if (keys && keys.length > 0) throw new Error('the state table did not answer for every patient (throttled)');
+    // 100 keys a request; unprocessed keys (throttling) asked again with a backoff, a bounded number of times, then
+    // an error (503: the device sends again), never "unknown" for a patient the table did not answer for.
+    const keys = patientIds.map((id) => ({ [T.partitionKey]: { S: id }, [T.sortKey]: { S: T.stateSortKey } }));
+    const items = await batchGet(this.client, this.tableName, keys, {
+      // The ward as graded last, never an older one (a scope decides by it).
+      ConsistentRead: true,
+      // The compact state (what the state store writes), or the JSON of items written before it.
+      ProjectionExpression: '#pk, #s, #state',
+      ExpressionAttributeNames: { '#pk': T.partitionKey, '#s': T.stateAttribute, '#state': T.legacyStateAttribute },
+    });
+    for (const item of items) {
+      const id = item[T.partitionKey]?.S;
+      if (!id) continue;
+      const ward = stateOfItem(item)?.state.enrolment.ward?.v;
+      out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
     }
     return out;
   }

@@ -391,12 +391,15 @@ export class DynamoStateStore implements StateStore {
     };
   }
 
-  /** A grade change from the outbox (kept 30 days): what a page about it says in full. */
+  /** A grade change from the outbox (kept 30 days): what a page about it says in full. Read consistently. */
   async notification(patientId: string, notificationId: string): Promise<Notification | undefined> {
     const out = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,
         Key: { [T.partitionKey]: { S: patientId }, [T.sortKey]: { S: `${T.outboxSortKeyPrefix}${notificationId}` } },
+        // Consistent: a replica that has not seen the grade transaction yet would answer "no such grade change", and
+        // the page about it would be parked unsent (the escalate tick right after a deferred send, a fresh retry).
+        ConsistentRead: true,
         ProjectionExpression: 'notification',
       }),
     );

@@ -16,8 +16,8 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { SendDeferred, type Pager } from '#app/pager.ts';
 import type { Notification } from '#domain/page.ts';
 import { iso } from '#domain/time.ts';
-import { VersionConflict } from '#ports';
 import { outboxRecord } from './dynamo-state-store.ts';
+import { isOutage } from './outage.ts';
 import type { ParkedRecord } from './dynamo-page-store.ts';
 import { STATE_TABLE } from './table-layout.ts';
 import { errorName } from './telemetry.ts';
@@ -43,23 +43,6 @@ export interface OutboxDeliveryDeps {
 
 /** The stream image of an outbox item (DynamoDB JSON). */
 export type OutboxImage = Record<string, AttributeValue>;
-
-/**
- * Whether an error means something the record needs is down, rather than the record being bad: an AWS service
- * failing or refusing this caller (throttling, a 5xx, a timeout, a key or a permission: every record would fail
- * alike), the network, or another writer (a version conflict). Anything else, a record it cannot read or an error
- * of the code on this record, is the record's.
- */
-export function isOutage(err: unknown): boolean {
-  if (err instanceof VersionConflict) return true;
-  if (!(err instanceof Error)) return false;
-  const e = err as Error & { $fault?: string; code?: unknown };
-  if (e.$fault === 'server') return true;
-  return OUTAGE.test(e.name) || (typeof e.code === 'string' && OUTAGE.test(e.code));
-}
-
-const OUTAGE =
-  /Throttl|TooManyRequests|RequestLimitExceeded|ProvisionedThroughputExceeded|LimitExceeded|ServiceUnavailable|InternalServerError|InternalFailure|Timeout|TimedOut|TransactionConflict|TransactionInProgress|TransactionCanceled|KMS|AccessDenied|UnrecognizedClient|ExpiredToken|InvalidSignature|ResourceNotFound|Networking|ECONN|EPIPE|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/;
 
 /** Delivers the records of one invocation (or one re-drive) in order. */
 export class OutboxDelivery {

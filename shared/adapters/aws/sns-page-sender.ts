@@ -18,6 +18,7 @@ import type { Notification } from '#domain/page.ts';
 import type { Page, PageTeam } from '#domain/paging.ts';
 import { RecordRefused, type PageMessage, type PageSender } from '#ports';
 import { pageEvent, type PageEvent } from '#domain/page-event.ts';
+import { isOutage } from './outage.ts';
 
 const SUBJECT_MAX = 100;
 /** The role's share of an escalated subject, so that "PROVISIONAL CRS grade 3 (was 1)" always fits after it. */
@@ -66,6 +67,22 @@ function pageBody(m: PageMessage, n: Notification | undefined, sentAt: number): 
 /** Ten at most: SNS drops a message with more for some subscribers (SQS with raw message delivery). */
 export const MAX_ATTRIBUTES = 10;
 
+/**
+ * Text in the characters SNS takes in a message and its attributes (#x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD and
+ * beyond #xFFFF) and the SDK can encode: anything else becomes U+FFFD. The contract's labels refuse controls, not a
+ * lone surrogate (which the SDK cannot encode: URIError) or U+FFFE/U+FFFF, and a ward label reaches the attribute
+ * as it was sent.
+ */
+const snsText = (text: string) =>
+  text.replace(
+    /[\x00-\x08\x0b\x0c\x0e-\x1f\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+    '\uFFFD',
+  );
+
+/** JSON with U+FFFE and U+FFFF escaped (JSON.stringify escapes controls and lone surrogates, not these). */
+const snsJson = (value: unknown) =>
+  JSON.stringify(value).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+
 function pageAttributes(m: PageMessage, ward: string | null): Record<string, MessageAttributeValue> {
   const p = m.page;
   const s = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
@@ -73,7 +90,7 @@ function pageAttributes(m: PageMessage, ward: string | null): Record<string, Mes
     // A list of one, so that the filter policies written for whole-notification pages (teams contains T) match.
     teams: { DataType: 'String.Array', StringValue: JSON.stringify([p.team]) },
     team: s(p.team),
-    role: s(m.role),
+    role: s(snsText(m.role)),
     level: { DataType: 'Number', StringValue: String(p.level) },
     /** crs, icans, stale-feed or spo2. */
     subject: s(p.subject),
@@ -84,7 +101,7 @@ function pageAttributes(m: PageMessage, ward: string | null): Record<string, Mes
     pageId: s(wireId(p.pageId)),
   };
   // SNS refuses empty attribute values: a patient with no ward on record simply has no ward attribute.
-  if (ward) attributes.ward = s(ward);
+  if (ward) attributes.ward = s(snsText(ward));
   return attributes;
 }
 
@@ -215,9 +232,10 @@ export function publishInput(
   return {
     TopicArn: topicArn,
     MessageStructure: 'json',
-    Message: JSON.stringify({
-      default: JSON.stringify(pageBody(m, n, sentAt)),
-      email: pageText(m, n),
+    // A label's U+FFFE or U+FFFF: escaped in the JSON (read back as it was), replaced in the email's text.
+    Message: snsJson({
+      default: snsJson(pageBody(m, n, sentAt)),
+      email: snsText(pageText(m, n)),
       sms: pageSms(m, n),
     }),
     Subject: pageSubject(m, n),
@@ -275,13 +293,7 @@ export function testPagePublishInput(
   };
 }
 
-/** SNS Publish errors about the message, not about SNS's health. */
-const SNS_REFUSALS = new Set([
-  'InvalidParameterException',
-  'InvalidParameterValueException',
-  'ValidationException',
-  'InvalidMessageContentsException',
-]);
+const nameOf = (err: unknown) => (err instanceof Error ? err.name : typeof err);
 
 export class SnsPageSender implements PageSender {
   private readonly known = new Map<string, Notification>();
@@ -300,24 +312,41 @@ export class SnsPageSender implements PageSender {
   }
 
   async send(m: PageMessage): Promise<void> {
-    const p = m.page;
-    let n: Notification | undefined;
-    if (p.subject === 'crs' || p.subject === 'icans') {
-      n = this.known.get(p.notificationId) ?? (await this.content.notification(p.patientId, p.notificationId));
-      // Gone from the outbox (expired, or never there): sent again it is missing again, so it must not hold the
-      // pages behind it (parked, like a page SNS refuses).
-      if (!n) throw new RecordRefused(`its grade change ${wireId(p.notificationId)} is not in the outbox`);
-      this.remember(n);
-    }
-    const ward = n ? n.ward : await this.content.ward(p.patientId);
+    const input = await this.publishOf(m);
     try {
-      await this.client.send(new PublishCommand(publishInput(this.topicArn, m, n, ward, this.now())));
+      await this.client.send(new PublishCommand(input));
     } catch (err) {
-      // SNS refused this message itself (a parameter, an attribute, the size): sent again it is refused again.
-      // Throttling, KMS, 5xx and network errors mean SNS is down for now: retried in order.
-      if (SNS_REFUSALS.has((err as Error).name))
-        throw new RecordRefused(`SNS refused the page (${(err as Error).name})`);
-      throw err;
+      // SNS failing, throttling, or refusing this caller (a key, a permission, the topic), or out of reach: every
+      // page would fail alike, so it is down for now (the pager leaves the page to the next tick, in order). Anything
+      // else is about this page (a parameter, an attribute, the size; a request the SDK cannot even write): sent again
+      // it fails again, so it is refused (parked), and the pages behind it go on. Until 2026-12-06 only four names
+      // were refusals, and any other error stopped every patient's ladder at that page, every minute, as "SNS down".
+      if (isOutage(err)) throw err;
+      throw new RecordRefused(`SNS refused the page (${nameOf(err)})`);
+    }
+  }
+
+  /**
+   * The Publish of a page, with its grade change read back from the outbox when it was not handed over. A page that
+   * cannot be written (a record of an older shape, one that does not parse) is refused: it can never be; a read
+   * that failed because DynamoDB is down is an outage, and the page waits for it.
+   */
+  private async publishOf(m: PageMessage): Promise<PublishCommandInput> {
+    const p = m.page;
+    try {
+      let n: Notification | undefined;
+      if (p.subject === 'crs' || p.subject === 'icans') {
+        n = this.known.get(p.notificationId) ?? (await this.content.notification(p.patientId, p.notificationId));
+        // Gone from the outbox (expired, or never there): sent again it is missing again, so it must not hold the
+        // pages behind it (parked, like a page SNS refuses).
+        if (!n) throw new RecordRefused(`its grade change ${wireId(p.notificationId)} is not in the outbox`);
+        this.remember(n);
+      }
+      const ward = n ? n.ward : await this.content.ward(p.patientId);
+      return publishInput(this.topicArn, m, n, ward, this.now());
+    } catch (err) {
+      if (err instanceof RecordRefused || isOutage(err)) throw err;
+      throw new RecordRefused(`the page cannot be written (${nameOf(err)})`);
     }
   }
 }
