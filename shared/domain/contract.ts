@@ -74,6 +74,11 @@ function text(min: number, max: number) {
       z.regex(/^[^\uFFFD]*$/u, {
         error: (iss) => `${show(iss.input)} holds U+FFFD, the mark of bytes that were not UTF-8: send UTF-8`,
       }),
+      // Half of a surrogate pair alone ("\ud800" in JSON) is no character: UTF-8 cannot carry it, and the AWS SDK
+      // threw on every page that named it (a ward as an SNS attribute).
+      z.regex(/^\P{Cs}*$/u, {
+        error: (iss) => `${show(iss.input)} holds half of a surrogate pair, which is no character: send UTF-8`,
+      }),
     );
 }
 

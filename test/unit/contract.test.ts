@@ -312,6 +312,18 @@ describe('refused, naming the field and the problem', () => {
     ]);
   });
 
+  it('a label holding half of a surrogate pair is refused naming the field; a whole pair (an emoji) passes', () => {
+    // JSON can write one ("\ud800"), UTF-8 cannot: until 2026-12-05 it was taken, and the AWS SDK threw on every page
+    // that named the ward.
+    expect(errors({ ...base, enrolment: { ward: 'H4 \u{1F3E5}' } })).toEqual([]);
+    expect(errors({ ...base, enrolment: { ward: 'H4\ud800' } })).toEqual([
+      'enrolment.ward: "H4\\ud800" holds half of a surrogate pair, which is no character: send UTF-8',
+    ]);
+    expect(errors({ ...base, enrolment: { bed: '\udc00B' } })).toEqual([
+      'enrolment.bed: "\\udc00B" holds half of a surrogate pair, which is no character: send UTF-8',
+    ]);
+  });
+
   it('a short misspelt field (two letters swapped) still gets a suggestion', () => {
     expect(errors({ ...base, enrolment: { wrad: 'H4' } })[0]).toMatch(
       /^enrolment: unknown field "wrad" \(did you mean "ward"\?\)/,
