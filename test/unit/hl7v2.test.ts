@@ -376,13 +376,13 @@ describe('PCD-01 translation', () => {
       ],
       [
         PCD01.replace('ORU^R01^ORU_R01', 'SIU^S12^SIU_S12'),
-        'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357|E||||message type "SIU" is not taken; send ORU\\S\\R01 (IHE PCD-01), ADT\\S\\A03 (a discharge) or ADT\\S\\A13 (a cancelled discharge)',
+        'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357|E||||message type "SIU" is not taken; send ORU\\S\\R01 (IHE PCD-01) or ADT (A03 a discharge, A13 its cancellation, A01, A02, A06, A08, A12 an inpatient\'s bed)',
       ],
-      // Of ADT only the discharge (A03) and its cancellation (A13) are taken: an admission, a transfer are not.
-      ...['A01', 'A02', 'A08', 'A11'].map((event): [string, string] => [
-        PCD01.replace('ORU^R01^ORU_R01', `ADT^${event}^ADT_${event}`),
-        `ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357|E||||event "${event}" is not taken: of ADT, only A03 (discharge/end visit) and A13 (cancel discharge) are taken`,
-      ]),
+      // Every ADT event is answered (hl7-adt.test.ts): only an ADT message with no event is not.
+      [
+        PCD01.replace('ORU^R01^ORU_R01', 'ADT'),
+        'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357|E||||event "" is no ADT trigger event (A01, A02, A03...)',
+      ],
       [PCD01.replace('ORU^R01^ORU_R01', 'ORU^R30'), 'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357'],
       [PCD01.replace('|MSG000123|P|', '||P|'), 'ERR||MSH^1^10^1|101^Required field missing^HL70357'],
       [PCD01.replace('|MSG000123|P|', '|MSG000123|T|'), 'ERR||MSH^1^11^1|202^Unsupported processing id^HL70357'],
@@ -538,10 +538,10 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
   });
 
   it('echoes the trigger event (MSH-9.2) and the version (MSH-12) of the message acknowledged', async () => {
-    const adt = await ingest(PCD01.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01').replace('|P|2.6|', '|P|2.5|'));
-    expect(adt.code).toBe('AR');
+    const adt = await ingest(PCD01.replace('ORU^R01^ORU_R01', 'ADT^A04^ADT_A01').replace('|P|2.6|', '|P|2.5|'));
+    expect(adt.code).toBe('AA');
     const msh = fields(adt.ack, 'MSH');
-    expect([msh[8], msh[11]]).toEqual(['ACK^A01^ACK', '2.5']);
+    expect([msh[8], msh[11]]).toEqual(['ACK^A04^ACK', '2.5']);
     const v231 = await ingest(PCD01.replace('|P|2.6|', '|P|2.3.1|'));
     expect(v231.code).toBe('AA');
     expect(fields(v231.ack, 'MSH')[11]).toBe('2.3.1');

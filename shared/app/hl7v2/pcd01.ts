@@ -59,10 +59,25 @@ export interface Pcd01Options {
 }
 
 export type Pcd01Result =
-  /** Cannot be taken at all (AR): not HL7, neither ORU^R01 nor ADT^A03, no control id. */
+  /** Cannot be taken at all (AR): not HL7, neither ORU^R01 nor ADT, no control id. */
   | { ok: false; header?: Hl7Header; problems: Hl7Problem[] }
-  /** Read; `problems` are the observations refused (AE when any), the rest is in `translated`. */
-  | { ok: true; header: Hl7Header; translated: Translated<Hl7Location>[]; problems: Hl7Problem[] };
+  /**
+   * Read; `problems` are the observations refused (AE when any), the rest is in `translated`. `notes` say why
+   * nothing was taken of a message that refuses nothing (an ADT event not used: MSA-3 of the AA).
+   */
+  | {
+      ok: true;
+      header: Hl7Header;
+      translated: Hl7Translated[];
+      problems: Hl7Problem[];
+      notes?: string[];
+    };
+
+/**
+ * A contract message of an HL7 message. `ifKnown`: taken only for a patient the server already knows (graded, or
+ * waiting to be): the place an ADT event gives (A01, A02...), which a hospital's whole ADT feed sends for every patient.
+ */
+export type Hl7Translated = Translated<Hl7Location> & { ifKnown?: true };
 
 const MSH: Hl7Location = { segment: 'MSH', sequence: 1 };
 const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({
@@ -126,14 +141,16 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         {
           at: { ...MSH, field: 9, component: 1 },
           code: 200,
-          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01), ADT^A03 (a discharge) or ADT^A13 (a cancelled discharge)`,
+          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01) or ADT (A03 a discharge, A13 its cancellation, A01, A02, A06, A08, A12 an inpatient's bed)`,
         },
       ],
       header,
     );
-  // Of ADT, only the discharge (the end of monitoring) and its cancellation (a re-admission to the bed) are read.
+  // Of ADT, every event is answered (an ADT feed sends them all, and an AR halts many engines' queues): the
+  // discharge, its cancellation and the events that place an inpatient are read (admission, below), the rest are
+  // acknowledged as nothing to do. An ADT message with no event at all is no event to answer.
   const event = get(msh, 9, 2);
-  if (type === 'ADT' ? event !== 'A03' && event !== 'A13' : header.trigger !== 'R01')
+  if (type === 'ADT' ? !/^[A-Z0-9]{1,8}$/.test(event) : header.trigger !== 'R01')
     return reject(
       [
         {
@@ -141,7 +158,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
           code: 201,
           text:
             type === 'ADT'
-              ? `event ${JSON.stringify(event)} is not taken: of ADT, only A03 (discharge/end visit) and A13 (cancel discharge) are taken`
+              ? `event ${JSON.stringify(event.slice(0, 20))} is no ADT trigger event (A01, A02, A03...)`
               : `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01`,
         },
       ],
@@ -190,8 +207,17 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   const gateway = deviceIdOf(get(msh, 3, 1) || get(msh, 3, 2)) ?? 'hl7v2-gateway';
   const segments = segmentsOf(msg);
   if ('problem' in segments) return reject([segments.problem], header);
-  if (type === 'ADT')
-    return admission(event === 'A13' ? 'A13' : 'A03', segments.list, get, header, facility, gateway, options.zone);
+  if (type === 'ADT') {
+    if (event === 'A03' || event === 'A13' || Object.hasOwn(PLACING, event))
+      return admission(event as AdtEvent, segments.list, get, header, facility, gateway, options.zone);
+    return {
+      ok: true,
+      header,
+      translated: [],
+      problems: [],
+      notes: [`ADT event ${event} is not used by this system: nothing taken`],
+    };
+  }
 
   const problems: Hl7Problem[] = [];
   const fragments: Fragment[] = [];
@@ -261,17 +287,37 @@ function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Proble
 }
 
 /**
- * An inpatient's (PV1-2 I) ADT^A03 (discharge/end visit) or ADT^A13 (cancel discharge), from the EHR (`source.kind`
- * ehr: a monitor's token may not send them). The patient is PID-3, read as the ORU's.
- * - A03 is the end of the patient's monitoring (`monitoringEnd`, reason `discharged`) when the discharge happened:
- *   EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2 (recorded, which the standard requires).
- *   PV1-3 is not read: it is the bed the patient left.
- * - A13 undoes it: the patient is in the bed of PV1-3 again, an enrolment from the EHR (which restarts the stale-feed
- *   watch, docs/contract.md) when the cancellation was recorded: EVN-2, else MSH-7 (EVN-6 and PV1-45 are the time of
- *   the discharge cancelled).
+ * The ADT events that say where an inpatient is now (PV1-3, ward^room^bed), each with the times it is placed at (the
+ * first given): A01 admit, A02 transfer, A06 outpatient to inpatient and A08 update when the event occurred (EVN-6),
+ * else when it was recorded (EVN-2), else the message's time (MSH-7); A12 (cancel transfer: PV1-3 is the location
+ * before the transfer) when it was recorded, as A13 is, its EVN-6 being the time of the transfer cancelled.
+ */
+const PLACING: Record<string, 'occurred' | 'recorded'> = {
+  A01: 'occurred',
+  A02: 'occurred',
+  A06: 'occurred',
+  A08: 'occurred',
+  A12: 'recorded',
+};
+/** A03, A13 or one of PLACING. */
+type AdtEvent = string;
+
+/**
+ * An inpatient's (PV1-2 I) ADT event, from the EHR (`source.kind` ehr: a monitor's token may not send them). The
+ * patient is PID-3, read as the ORU's.
+ * - A03 (discharge/end visit) is the end of the patient's monitoring (`monitoringEnd`, reason `discharged`) when the
+ *   discharge happened: EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2 (recorded, which the
+ *   standard requires). PV1-3 is not read: it is the bed the patient left.
+ * - A13 (cancel discharge) undoes it: the patient is in the bed of PV1-3 again, an enrolment from the EHR (which
+ *   restarts the stale-feed watch, docs/contract.md) when the cancellation was recorded: EVN-2, else MSH-7 (EVN-6
+ *   and PV1-45 are the time of the discharge cancelled).
+ * - The events of PLACING are the bed and ward of PV1-3 (an enrolment from the EHR: after a discharge, the
+ *   re-admission), for a patient the server knows only (`ifKnown`): a hospital's ADT feed sends every patient's, and
+ *   enrolled, each would be watched for monitor data it never sends. A stay already discharged (PV1-45), an
+ *   outpatient's or one with neither bed nor ward is nothing to do (a note, AA).
  */
 function admission(
-  event: 'A03' | 'A13',
+  event: AdtEvent,
   segments: Located[],
   get: Get,
   header: Hl7Header,
@@ -279,8 +325,16 @@ function admission(
   gateway: string,
   zone: SiteZone | undefined,
 ): Pcd01Result {
-  const what = event === 'A03' ? 'the discharge' : 'the cancelled discharge';
+  const placing = Object.hasOwn(PLACING, event) ? PLACING[event] : undefined;
+  const what = event === 'A03' ? 'the discharge' : event === 'A13' ? 'the cancelled discharge' : 'the event';
   const problems: Hl7Problem[] = [];
+  const nothing = (why: string): Pcd01Result => ({
+    ok: true,
+    header,
+    translated: [],
+    problems,
+    ...(problems.length === 0 ? { notes: [`ADT event ${event}: ${why}: nothing taken`] } : {}),
+  });
   const pids = segments.filter((s) => s.seg.name === 'PID');
   if (pids.length > 1)
     return reject(
@@ -299,8 +353,10 @@ function admission(
   const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems) : {};
   // Only an inpatient stay's discharge ends monitoring: an outpatient or emergency visit that ends (a day of
   // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message); so is the
-  // cancellation of one.
+  // cancellation of one, and where an outpatient is.
   const patientClass = pv1 ? get(pv1.seg, 2) : '';
+  if (placing && patientClass !== 'I')
+    return nothing(`not an inpatient (PV1-2 ${JSON.stringify(patientClass.slice(0, 20))})`);
   if (!patientClass)
     problems.push({
       at: pv1 ? pv1.at(2) : { segment: 'PV1', sequence: 1, field: 2 },
@@ -308,9 +364,12 @@ function admission(
       text: 'PV1-2 (patient class) is required: only the discharge of an inpatient (I) ends monitoring',
     });
   else if (patientClass !== 'I') return { ok: true, header, translated: [], problems };
+  // A stay with its discharge time given is over: the bed of an update sent after it (A08) is the one left.
+  if (placing && pv1 && get(pv1.seg, 45)) return nothing('the stay is discharged (PV1-45)');
   // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
-  const bed = event === 'A13' && pv1 ? get(pv1.seg, 3, 3) : '';
-  const ward = event === 'A13' && pv1 ? get(pv1.seg, 3, 1) : '';
+  const bed = event !== 'A03' && pv1 ? get(pv1.seg, 3, 3) : '';
+  const ward = event !== 'A03' && pv1 ? get(pv1.seg, 3, 1) : '';
+  if (placing && !bed && !ward) return nothing('PV1-3 names no bed or ward');
   if (event === 'A13' && !bed)
     problems.push({
       at: pv1 ? pv1.at(3, 3) : { segment: 'PV1', sequence: 1, field: 3 },
@@ -329,29 +388,31 @@ function admission(
           [pv1, 45, 'PV1-45'],
           [evn, 2, 'EVN-2'],
         ]
-      : [
-          [evn, 2, 'EVN-2'],
-          [segments[0], 7, 'MSH-7'],
-        ];
+      : placing === 'occurred'
+        ? [
+            [evn, 6, 'EVN-6'],
+            [evn, 2, 'EVN-2'],
+            [segments[0], 7, 'MSH-7'],
+          ]
+        : [
+            [evn, 2, 'EVN-2'],
+            [segments[0], 7, 'MSH-7'],
+          ];
   let ms: number | undefined;
   const given = times.find(([s, field]) => s && get(s.seg, field));
-  if (!given)
+  if (!given) {
+    const [first, field] = times[0]!;
     problems.push({
-      at:
-        event === 'A03'
-          ? evn
-            ? evn.at(6)
-            : { segment: 'EVN', sequence: 1, field: 6 }
-          : evn
-            ? evn.at(2)
-            : { segment: 'EVN', sequence: 1, field: 2 },
+      at: first ? first.at(field) : { segment: 'EVN', sequence: 1, field },
       code: 101,
       text:
         event === 'A03'
           ? 'no discharge time: EVN-6 (event occurred), PV1-45 (discharge date/time) and EVN-2 (recorded) are all empty'
-          : 'no time for the cancellation: EVN-2 (recorded) and MSH-7 (message date/time) are both empty',
+          : placing === 'occurred'
+            ? 'no time: EVN-6 (event occurred), EVN-2 (recorded) and MSH-7 (message date/time) are all empty'
+            : `no time for the cancellation: EVN-2 (recorded) and MSH-7 (message date/time) are both empty`,
     });
-  else {
+  } else {
     const [s, field, name] = given;
     const t = parseDtm(get(s!.seg, field), zone);
     if (t.ok) ms = t.ms;
@@ -367,13 +428,18 @@ function admission(
     source: { deviceId: gateway, kind: 'ehr' },
     ...(event === 'A03'
       ? { monitoringEnd: { reason: 'discharged' } }
-      : { enrolment: { bed, ...(ward ? { ward } : {}) } }),
+      : { enrolment: { ...(bed ? { bed } : {}), ...(ward ? { ward } : {}) } }),
   };
   // A refusal (a monitor's token) is told at MSH-9: the message type is what makes it one.
   const origins: Record<string, Hl7Location> = {
     [event === 'A03' ? 'monitoringEnd' : 'enrolment']: { ...MSH, field: 9 },
   };
-  return { ok: true, header, translated: [{ message, origins, whole: pid!.at(3) }], problems };
+  return {
+    ok: true,
+    header,
+    translated: [{ message, origins, whole: pid!.at(3), ...(placing ? { ifKnown: true as const } : {}) }],
+    problems,
+  };
 }
 
 function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]): { id?: string } {
