@@ -77,7 +77,7 @@ export type Pcd01Result =
  * A contract message of an HL7 message. `ifKnown`: taken only for a patient the server already knows (graded, or
  * waiting to be): the place an ADT event gives (A01, A02...), which a hospital's whole ADT feed sends for every patient.
  */
-export type Hl7Translated = Translated<Hl7Location> & { ifKnown?: true };
+type Hl7Translated = Translated<Hl7Location> & { ifKnown?: true };
 
 const MSH: Hl7Location = { segment: 'MSH', sequence: 1 };
 const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({
