@@ -537,6 +537,13 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(readAck(a.ack)).toMatchObject({ code: 'AA', controlId: 'MSG000123' });
   });
 
+  it('echoes MSH-10 in MSA-2 as sent: a hex or formatting escape, a component, spaces (an engine matches the ACK by it)', async () => {
+    for (const id of ['A\\X42\\C', 'MSG\\.br\\1', 'MSG^2', 'ID 7 ', '\\F\\x']) {
+      const a = await ingest(PCD01.replace('|MSG000123|P|', `|${id}|P|`));
+      expect([a.code, fields(a.ack, 'MSA')[2]], id).toEqual(['AA', id]);
+    }
+  });
+
   it('echoes the trigger event (MSH-9.2) and the version (MSH-12) of the message acknowledged', async () => {
     const adt = await ingest(PCD01.replace('ORU^R01^ORU_R01', 'ADT^A04^ADT_A01').replace('|P|2.6|', '|P|2.5|'));
     expect(adt.code).toBe('AA');
@@ -579,7 +586,7 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(a.code).toBe('AA');
     expect(a.ack).not.toMatch(/[\x0b\x1c]/);
     expect(fields(a.ack, 'MSH').slice(4, 6)).toEqual(['GW A ', 'IC U']);
-    expect(fields(a.ack, 'MSA')[2]).toBe('M 1');
+    expect(fields(a.ack, 'MSA')[2]).toBe('M 1 ');
   });
 
   it("the simulator's message keeps the milliseconds of its time (OBX-14, OBR-7): read back, the same instant", () => {

@@ -67,7 +67,7 @@ const MUTATIONS = [
   'bad-patient-id', // PID-3 outside the id set
   'future', // one OBX 10 minutes ahead of the server's clock
   'oversize', // over 1 MiB
-  'escaped-control-id', // MSH-10 with HL7 escape sequences (a | ^ & ~ \ in the id), non-ASCII, 150 characters
+  'escaped-control-id', // MSH-10 with HL7 escape sequences (a | ^ & ~ \ in the id, hex, formatting), non-ASCII, 150 characters
   'no-offset', // one OBX-14 without a zone offset (no site zone configured)
   'obr-time', // one OBX-14 empty: OBR-7 is its time
   'skipped-status', // one OBX-11 X (no result): skipped silently
@@ -116,7 +116,7 @@ interface Built {
 
 /** The message of one run: ids of this run, so that runs share nothing (no de-duplication across runs). */
 /** MSH-10 as written for 'escaped-control-id' (escaped as ST requires), by `pick`. */
-const ODD_IDS = ['\\F\\x', '\\S\\y\\T\\z', '\\R\\\\E\\', 'é✓', `-${'9'.repeat(150)}`];
+const ODD_IDS = ['\\F\\x', '\\S\\y\\T\\z', '\\R\\\\E\\', 'é✓', `-${'9'.repeat(150)}`, '\\X41\\b', 'x\\.br\\y'];
 
 /** `patient`: instead of one of the run's own; `ward`: a PV1-3 placing the patient there. */
 function build(d: Drawn, run: string, patient?: string, ward?: string): Built {

@@ -43,7 +43,10 @@ export interface Hl7Problem {
 }
 
 export interface Hl7Header {
+  /** MSH-10 read (unescaped, its first component, trimmed): the contract's messageId. */
   controlId: string;
+  /** MSH-10 as sent (still escaped, whole), echoed in MSA-2: an engine matches its ACK by it. */
+  controlIdSent: string;
   /** MSH-3 to MSH-6 as sent (still escaped), for the ACK's addresses. */
   sendingApplication: string;
   sendingFacility: string;
@@ -126,6 +129,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   const msh = msg.header;
   const header: Hl7Header = {
     controlId: get(msh, 10),
+    controlIdSent: raw(msh, 10),
     sendingApplication: raw(msh, 3),
     sendingFacility: raw(msh, 4),
     receivingApplication: raw(msh, 5),
