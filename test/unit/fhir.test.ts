@@ -484,6 +484,33 @@ describe('FHIR ingest', () => {
     ]);
   });
 
+  it('tells the sender that entered-in-error is not applied: a warning, never silence (the value graded before stays graded)', async () => {
+    // The contract has no retraction (docs/grading-rules.md: a grade is never lowered by data the system cannot
+    // verify). Answered 202 with nothing said, the sender believed the value withdrawn.
+    const why =
+      'entered-in-error is not applied: this system has no retraction; what an earlier version of this resource gave stays (a value stays graded). Send the right data (an Observation corrected or amended at the same time; an Encounter in progress to resume monitoring), or tell the clinical team';
+    const retracted = [
+      obs(
+        { system: LOINC_SYSTEM, code: '8310-5' },
+        { id: 'temp-1', status: 'entered-in-error', valueQuantity: qty(39, 'Cel') },
+      ),
+      { ...doseGiven('ma-1', '161', qty(1, 'g')), status: 'entered-in-error' },
+    ];
+    const issues = (body: string) =>
+      (JSON.parse(body) as OperationOutcome).issue.map((i) => [i.severity, i.code, i.expression?.[0], i.diagnostics]);
+    for (const resource of retracted) {
+      const res = await post(`/fhir/r4/${resource.resourceType}`, resource);
+      expect([res.status, issues(res.body)], resource.resourceType).toEqual([
+        202,
+        [
+          ['information', 'informational', undefined, 'accepted 0 message(s): '],
+          ['warning', 'not-supported', `${resource.resourceType}.status`, why],
+        ],
+      ]);
+    }
+    expect(queue.messages).toEqual([]);
+  });
+
   it('moves an Encounter to its active bed, at the time the bed was taken, by the standard physical type only', async () => {
     const physical = (system: string, code: string) => ({ coding: [{ system, code }] });
     const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
@@ -1476,10 +1503,13 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
       [['error', 'required', 'Encounter.location']],
     ]);
     expect(issues(refused.body)[0]![3]).toMatch(/or, finished, for the end of the stay \(period.end\)/);
-    // Cancelled or entered in error: ignored, as before.
+    // Cancelled: ignored, as before; entered in error too, with a warning that the end it gave (if any) stays.
     for (const status of ['cancelled', 'entered-in-error']) {
       const t = translateResources([{ resource: finished({ status }), at: 'Encounter' }], { deviceId: 'ehr-1' });
-      expect([t.translated, t.issues]).toEqual([[], []]);
+      expect([t.translated, t.issues.map((i) => [i.severity, i.expression])]).toEqual([
+        [],
+        status === 'cancelled' ? [] : [['warning', 'Encounter.status']],
+      ]);
     }
     const res = await post('/fhir/r4/Encounter', finished());
     expect(res.status).toBe(202);

@@ -213,6 +213,48 @@ describe('PCD-01 translation', () => {
     expect(lower.translated).toHaveLength(1);
   });
 
+  it('tells the sender that a retraction (OBX-11 W or D) of a graded value is not applied: AA with an ERR of severity W', async () => {
+    // The contract has no retraction: a value graded before stays graded (a grade is never lowered by data the
+    // engine cannot verify). The sender believed it withdrawn when the AA said nothing.
+    const why =
+      'OBX-11 "W" (retracted) is not applied: this system has no retraction; a value sent before for this time stays graded. Send the right value with OBX-11 C and the same OBX-14, or tell the clinical team';
+    for (const status of ['W', 'w', 'D']) {
+      const text = withLine(
+        16,
+        `OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||${status}|||20260110080100+0000`,
+      ).replace(/\rOBX\|13\|.*$/, '');
+      const r = ok(text);
+      expect([r.problems, r.warnings], status).toEqual([
+        [],
+        [
+          {
+            at: { segment: 'OBX', sequence: 12, field: 11 },
+            code: 0,
+            severity: 'W',
+            text: why.replace('"W" (retracted)', status === 'D' ? '"D" (deleted)' : '"W" (retracted)'),
+          },
+        ],
+      ]);
+      const a = await ingestHl7(
+        text,
+        { deviceId: 'gw', role: 'monitor' },
+        { queue: new MemoryQueue(), now: () => NOW },
+      );
+      expect([a.code, a.status, readAck(a.ack)?.code], status).toEqual(['AA', 202, 'AA']);
+      expect(a.ack.split('\r').filter((l) => l.startsWith('ERR'))).toEqual([
+        `ERR||OBX^12^11^1|0^Message accepted^HL70357|W||||${why.replace('"W" (retracted)', status === 'D' ? '"D" (deleted)' : '"W" (retracted)')}`,
+      ]);
+    }
+    // No value (X), or a code this system does not grade: nothing was graded, nothing to say.
+    const none = ok(
+      withLine(
+        16,
+        'OBX|12|NM|131841^MDC_ECG_AMPL_ST_II^MDC|1.2.1.5|0.1|266418^MDC_DIM_MILLI_VOLT^MDC|||||W|||20260110080100+0000',
+      ).replace(/\rOBX\|13\|.*$/, ''),
+    );
+    expect(none.warnings ?? []).toEqual([]);
+  });
+
   it('reads OBX-3 by its coding system: the alternate identifier, and no MDC or 99CRS code under another system', () => {
     const at = '|||||R|||20260110080000+0000';
     // A vendor code first, the MDC code as the alternate identifier (OBX-3.4-6): still SpO2.

@@ -504,6 +504,21 @@ const hasCode = (c: CodeableConcept | undefined, system: string, code: string) =
 type Base = { patientId: string; resource: string; id: string };
 
 const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']);
+
+/**
+ * A resource entered in error is a retraction, which the contract does not have: what an earlier version gave stays
+ * (a value stays graded: docs/grading-rules.md, a grade is never lowered by data the system cannot verify). Said
+ * with a warning, so that the sender does not take the 202 for a withdrawal.
+ */
+function notRetracted(r: Reader): [] {
+  r.issue(
+    'status',
+    'not-supported',
+    'entered-in-error is not applied: this system has no retraction; what an earlier version of this resource gave stays (a value stays graded). Send the right data (an Observation corrected or amended at the same time; an Encounter in progress to resume monitoring), or tell the clinical team',
+    'warning',
+  );
+  return [];
+}
 /**
  * Blood pressure panels read by their systolic and diastolic components: the vital-signs profile's 85354-9, and
  * 55284-4 (systolic and diastolic), which the SMART sandbox, older Synthea data and IHE examples use.
@@ -520,6 +535,7 @@ const absent = (x: { dataAbsentReason?: unknown; component?: unknown }): boolean
 
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+  if (obs.status === 'entered-in-error') return notRetracted(r);
   if (OBSERVATION_SKIP.has(obs.status) || absent(obs)) return [];
   const ms = r.time(
     obs.effectiveDateTime !== undefined
@@ -745,7 +761,8 @@ function drugCodings(
 function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
-  if (status === 'entered-in-error' || status === 'not-done' || status === 'unknown') return [];
+  if (status === 'entered-in-error') return notRetracted(r);
+  if (status === 'not-done' || status === 'unknown') return [];
   const named = drugCodings(ma);
   if ('problem' in named) return r.issue(named.path, named.code, named.problem) ?? [];
   const codings = named.codings;
@@ -839,7 +856,8 @@ const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const INPATIENT = new Set(['IMP', 'ACUTE', 'NONAC']);
 
 function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  if (enc.status === 'entered-in-error' || enc.status === 'cancelled') return [];
+  if (enc.status === 'entered-in-error') return notRetracted(r);
+  if (enc.status === 'cancelled') return [];
   const out: Fragment[] = [];
   const locations = enc.location ?? [];
   // The current bed and ward of a stay in progress (a location not left: no period.end), the latest-starting of each.
@@ -978,6 +996,7 @@ function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragmen
 }
 
 function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  if (proc.status === 'entered-in-error') return notRetracted(r);
   if (proc.status !== 'completed' && proc.status !== 'in-progress') return [];
   const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as
     | string

@@ -44,6 +44,7 @@ export interface AckInput {
   code: AckCode;
   /** The acknowledged message's header; without one (unparseable input) the ACK says so. */
   header?: Hl7Header;
+  /** Each an ERR segment: the errors, then the warnings (severity W). */
   problems?: Hl7Problem[];
   /** MSA-3, a short text. */
   text?: string;
@@ -86,7 +87,7 @@ export function buildAck(a: AckInput): string {
           .join('^')
           .replace(/\^+$/, ''),
         `${p.code}^${ERROR_CODES[p.code]}^HL70357`,
-        'E',
+        p.severity ?? 'E',
         '',
         '',
         '',

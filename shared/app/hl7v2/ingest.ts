@@ -108,7 +108,7 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   return {
     code,
     status: code === 'AA' || messages.length > 0 ? 202 : 422,
-    ack: buildAck({ code, header: r.header, problems, text: summary, now }),
+    ack: buildAck({ code, header: r.header, problems: [...problems, ...(r.warnings ?? [])], text: summary, now }),
     messageIds,
     problems,
   };

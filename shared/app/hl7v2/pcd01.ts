@@ -16,6 +16,7 @@ import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, SOURCE_RANK, fieldOfLoinc, fieldOfMdc
 
 /** HL7 table 0357 (message error condition codes) as used in ERR-3. */
 export const ERROR_CODES = {
+  0: 'Message accepted',
   100: 'Segment sequence error',
   101: 'Required field missing',
   102: 'Data type error',
@@ -40,6 +41,8 @@ export interface Hl7Problem {
   at: Hl7Location;
   code: ErrorCode;
   text: string;
+  /** ERR-4: `E` (an error; the default) or `W` (a warning: the message was taken, but not all as the sender meant). */
+  severity?: 'W';
 }
 
 export interface Hl7Header {
@@ -74,6 +77,8 @@ export type Pcd01Result =
       translated: Hl7Translated[];
       problems: Hl7Problem[];
       notes?: string[];
+      /** What was taken but not as the sender meant (a retraction not applied): ERR segments of severity W in the AA. */
+      warnings?: Hl7Problem[];
     };
 
 /**
@@ -102,6 +107,12 @@ const NOT_A_MEASUREMENT: Record<string, string> = {
 
 /** OBX-11 result statuses that carry no value to grade: no result, deleted, wrong, not asked, pending. */
 const SKIPPED_STATUS = new Set(['X', 'D', 'W', 'N', 'I', 'O']);
+/**
+ * Of those, the retractions of a result sent before (HL7 table 0085): the contract has none, so a value graded
+ * before stays graded (docs/grading-rules.md: a grade is never lowered by data the engine cannot verify); the sender
+ * is told, in the AA, that it was not applied.
+ */
+const RETRACTION: Record<string, string> = { W: 'retracted', D: 'deleted' };
 
 export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01Result {
   const text = input
@@ -224,6 +235,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   }
 
   const problems: Hl7Problem[] = [];
+  const warnings: Hl7Problem[] = [];
   const fragments: Fragment[] = [];
   let patient: { id?: string; at: Hl7Location } | undefined;
   let place: { bed?: string; ward?: string; at: Hl7Location } | undefined;
@@ -247,12 +259,13 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         obrTime = { at: at(7), ...(t.ok ? { ms: t.ms } : {}) };
       }
     } else if (seg.name === 'OBX') {
-      const f = observation(seg, get, at, { patient, obrTime, zone: options.zone, gateway }, problems);
+      const f = observation(seg, get, at, { patient, obrTime, zone: options.zone, gateway, warnings }, problems);
       if (f) fragments.push({ ...f, ...(place ? { place } : {}) });
     }
     // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
   }
-  return { ok: true, header, translated: assemble(fragments, facility, header.controlId, problems), problems };
+  const translated = assemble(fragments, facility, header.controlId, problems);
+  return { ok: true, header, translated, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 type Get = (seg: Hl7Segment, field: number, component?: number, repetition?: number) => string;
@@ -489,6 +502,7 @@ interface Context {
   obrTime: { ms?: number; at: Hl7Location } | undefined;
   zone: SiteZone | undefined;
   gateway: string;
+  warnings: Hl7Problem[];
 }
 
 /** One OBX as a fragment of a contract message, or nothing (skipped, or refused with a problem). */
@@ -499,8 +513,19 @@ function observation(
   ctx: Context,
   problems: Hl7Problem[],
 ): Omit<Fragment, 'place'> | undefined {
-  if (SKIPPED_STATUS.has(get(seg, 11).toUpperCase())) return undefined;
+  const status = get(seg, 11).toUpperCase();
   const coded = codeOf(seg, get);
+  if (SKIPPED_STATUS.has(status)) {
+    const retraction = Object.hasOwn(RETRACTION, status) ? RETRACTION[status] : undefined;
+    if (coded && retraction)
+      ctx.warnings.push({
+        at: at(11),
+        code: 0,
+        severity: 'W',
+        text: `OBX-11 "${status}" (${retraction}) is not applied: this system has no retraction; a value sent before for this time stays graded. Send the right value with OBX-11 C and the same OBX-14, or tell the clinical team`,
+      });
+    return undefined;
+  }
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
   const flags = seg.getField(8)?.components.length ?? 0;
   for (let r = 0; r < flags; r++) {
