@@ -1524,6 +1524,19 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
     ]);
   });
 
+  it('takes no bed from a planned Encounter (the patient is not there yet): a warning; it was the current bed, and after a discharge a re-admission', () => {
+    const planned = finished({
+      status: 'planned',
+      period: { start: '2026-01-12T08:00:00Z' },
+      location: [bed('H4-03', '2026-01-12T08:00:00Z')],
+    });
+    const t = translateResources([{ resource: planned, at: 'Encounter' }], { deviceId: 'ehr-1' });
+    expect([t.translated, t.issues.map((i) => [i.severity, i.code, i.expression])]).toEqual([
+      [],
+      [['warning', 'not-supported', 'Encounter.status']],
+    ]);
+  });
+
   it('ends monitoring only at the end of an inpatient stay: a finished clinic or emergency visit is a warning, nothing ended', async () => {
     const ACT = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
     for (const code of ['ACUTE', 'NONAC']) {

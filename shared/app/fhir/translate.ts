@@ -858,6 +858,17 @@ const INPATIENT = new Set(['IMP', 'ACUTE', 'NONAC']);
 function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (enc.status === 'entered-in-error') return notRetracted(r);
   if (enc.status === 'cancelled') return [];
+  // A planned stay's location is where the patient will be, not where the patient is: read as the current bed, a
+  // bed booked for next week moved the patient's pages there, and after a discharge restarted the watch.
+  if (enc.status === 'planned')
+    return (
+      r.issue(
+        'status',
+        'not-supported',
+        'ignored: a planned Encounter is not where the patient is; its bed and ward are taken once it is in progress',
+        'warning',
+      ) ?? []
+    );
   const out: Fragment[] = [];
   const locations = enc.location ?? [];
   // The current bed and ward of a stay in progress (a location not left: no period.end), the latest-starting of each.
