@@ -255,6 +255,57 @@ describe('FHIR ingest', () => {
     expect(queue.messages.map((q) => q.message.messageId)).toHaveLength(2);
   });
 
+  it('takes subject.identifier as the patient only untyped or typed MR (v2-0203): a social security number is refused, never a patient', () => {
+    const V2 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+    const withSubject = (identifier: Record<string, unknown>) =>
+      obs({ system: LOINC_SYSTEM, code: '8867-4' }, { subject: { identifier }, valueQuantity: qty(90, '/min') });
+    const patientOf = (identifier: Record<string, unknown>) => {
+      const t = translateResources([{ resource: withSubject(identifier), at: 'Observation' }], { deviceId: 'ehr-1' });
+      return [
+        t.translated.map((x) => x.message.patientId),
+        t.issues.map((i) => [i.severity ?? 'error', i.code, i.expression]),
+      ];
+    };
+    expect(patientOf({ value: 'P-0042' })).toEqual([['P-0042'], []]);
+    expect(patientOf({ value: 'P-0042', type: { coding: [{ system: V2, code: 'MR' }] } })).toEqual([['P-0042'], []]);
+    for (const code of ['SS', 'DL', 'PPN']) {
+      expect(patientOf({ value: '123-45-6789', type: { coding: [{ system: V2, code }] } }), code).toEqual([
+        [],
+        [['error', 'value', 'Observation.subject.identifier.type']],
+      ]);
+    }
+  });
+
+  it('refuses a bundled Patient with two different MR identifiers: which is the patient would be a guess', () => {
+    const V2 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+    const mr = (system: string, value: string) => ({ system, value, type: { coding: [{ system: V2, code: 'MR' }] } });
+    for (const identifier of [
+      [mr('urn:hosp', 'P-0042'), mr('urn:enterprise', 'E-77')],
+      [mr('urn:enterprise', 'E-77'), mr('urn:hosp', 'P-0042')],
+    ]) {
+      const t = translateResources(
+        [
+          { resource: { resourceType: 'Patient', identifier }, at: 'Bundle.entry[0].resource', fullUrl: 'urn:uuid:p1' },
+          {
+            resource: obs(
+              { system: LOINC_SYSTEM, code: '8867-4' },
+              { subject: { reference: 'urn:uuid:p1' }, valueQuantity: qty(90, '/min') },
+            ),
+            at: 'Bundle.entry[1].resource',
+          },
+        ],
+        { deviceId: 'ehr-1' },
+      );
+      expect(t.translated).toEqual([]);
+      expect(t.issues.filter((i) => i.severity !== 'warning').map((i) => [i.expression, i.text])).toEqual([
+        [
+          'Bundle.entry[1].resource.subject.reference',
+          'the Patient this names in the Bundle has 2 different medical record numbers (identifiers of type MR, v2-0203): which one is the patient would be a guess',
+        ],
+      ]);
+    }
+  });
+
   it('takes single resources on their routes: an Encounter for bed and ward, the infusion Procedure', async () => {
     const enc = await post('/fhir/r4/Encounter', {
       resourceType: 'Encounter',

@@ -385,6 +385,32 @@ describe('PCD-01 translation', () => {
     expect(r.translated.map((t) => t.message.patientId)).toEqual(['P-0042', 'P-0042']);
   });
 
+  it('refuses a PID-3 with two different MR numbers (two assigning authorities), in any order: never the first taken', () => {
+    // Taking the first made two patients of one when another sender (or the same, re-ordered) listed them the other way.
+    for (const pid of ['P-0042^^^HOSP^MR~E-77^^^ENTERPRISE^MR', 'E-77^^^ENTERPRISE^MR~P-0042^^^HOSP^MR']) {
+      const r = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', pid));
+      expect(r.translated, pid).toEqual([]);
+      expect(r.problems.slice(0, 1), pid).toEqual([
+        {
+          at: { segment: 'PID', sequence: 1, field: 3 },
+          code: 102,
+          text: 'PID-3 holds 2 different identifiers typed MR (PID-3.5): which one is the patient would be a guess; send the one of the hospital whose ids this system uses',
+        },
+      ]);
+    }
+    // The same number twice (two authorities that agree) is one patient; so is one bare identifier, typed or not.
+    const same = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', 'P-0042^^^HOSP^MR~P-0042^^^ENT^MR'));
+    expect(same.translated.map((t) => t.message.patientId)).toEqual(['P-0042', 'P-0042']);
+    const bare = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', 'P-0042'));
+    expect(bare.translated.map((t) => t.message.patientId)).toEqual(['P-0042', 'P-0042']);
+    // None typed MR and several that differ: as ambiguous.
+    const untyped = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', 'P-0042^^^HOSP^PI~998877^^^HOSP^AN'));
+    expect([untyped.translated, untyped.problems[0]?.text]).toEqual([
+      [],
+      'PID-3 holds 2 different identifiers and none typed MR (PID-3.5): which one is the patient would be a guess; send the medical record number typed MR',
+    ]);
+  });
+
   it('refuses two different values for one measurement at one time from equally good sources, naming both OBX', () => {
     const r = ok(
       `${PCD01}\rOBX|14|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|70|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`,

@@ -460,18 +460,33 @@ function admission(
 }
 
 function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]): { id?: string } {
+  // The repetition typed MR (PID-3.5), else the only identifier. Several that differ (two MR numbers of two
+  // assigning authorities, or several and none MR) are refused: taking the first made two patients of one when a
+  // sender listed them in another order. The same number twice is one patient.
   const repetitions = seg.getField(3)?.components.length ?? 0;
-  let chosen = -1;
+  const all: { value: string; type: string }[] = [];
   for (let r = 0; r < repetitions; r++) {
-    if (!get(seg, 3, 1, r)) continue;
-    if (chosen < 0 || get(seg, 3, 5, r) === 'MR') chosen = r;
-    if (get(seg, 3, 5, r) === 'MR') break;
+    const value = get(seg, 3, 1, r);
+    if (value) all.push({ value, type: get(seg, 3, 5, r) });
   }
-  if (chosen < 0) {
+  const mr = all.filter((x) => x.type === 'MR');
+  const candidates = new Set((mr.length > 0 ? mr : all).map((x) => x.value));
+  if (candidates.size === 0) {
     problems.push({ at: at(3), code: 101, text: 'PID-3 (patient identifier) is required' });
     return {};
   }
-  const id = get(seg, 3, 1, chosen);
+  if (candidates.size > 1) {
+    problems.push({
+      at: at(3),
+      code: 102,
+      text:
+        mr.length > 0
+          ? `PID-3 holds ${candidates.size} different identifiers typed MR (PID-3.5): which one is the patient would be a guess; send the one of the hospital whose ids this system uses`
+          : `PID-3 holds ${candidates.size} different identifiers and none typed MR (PID-3.5): which one is the patient would be a guess; send the medical record number typed MR`,
+    });
+    return {};
+  }
+  const id = [...candidates][0]!;
   // The value is not echoed: a name typed into the wrong field must not travel back in an ACK.
   if (!CONTRACT_ID.test(id)) {
     problems.push({
