@@ -83,6 +83,7 @@ const noClock = (value: unknown) => check(value, Number.MAX_SAFE_INTEGER);
 function translateItem(
   format: 'hl7v2' | 'fhir',
   item: string | unknown,
+  known: ReadonlySet<string>,
   zone?: SiteZone,
 ): { messages: DeviceMessage[]; errors: string[] } {
   const messages: DeviceMessage[] = [];
@@ -95,7 +96,9 @@ function translateItem(
   if (format === 'hl7v2') {
     const r = translatePcd01(item as string, zone ? { zone } : {});
     errors.push(...r.problems.map((p) => `${where(p.at)}: ${p.text}`));
-    if (r.ok) for (const t of r.translated) take(t, where);
+    // Where an ADT event places a patient is taken for a patient known by then (of an earlier item), as a server
+    // takes it only for a patient it knows (shared/app/hl7v2/ingest.ts).
+    if (r.ok) for (const t of r.translated) if (!t.ifKnown || known.has(String(t.message.patientId))) take(t, where);
   } else {
     const e = entriesOf(item);
     if (!e.ok) return { messages, errors: [`${e.issue.expression}: ${e.issue.text}`] };
@@ -138,15 +141,21 @@ export async function replayInterfacesCommand(
             );
   let refused = 0;
   let n = 0;
+  const known = new Set<string>();
   for (const [index, item] of items.entries()) {
     const number = index + 1;
     const t =
-      item.error !== undefined ? { messages: [], errors: [item.error] } : translateItem(item.format, item.value, zone);
+      item.error !== undefined
+        ? { messages: [], errors: [item.error] }
+        : translateItem(item.format, item.value, known, zone);
     if (t.errors.length > 0) {
       refused++;
       await out.write({ type: 'rejected', line: number, errors: t.errors } satisfies OutputEvent);
     }
-    for (const m of t.messages) for (const event of replay.line(JSON.stringify(m), ++n)) await out.write(event);
+    for (const m of t.messages) {
+      known.add(m.patientId);
+      for (const event of replay.line(JSON.stringify(m), ++n)) await out.write(event);
+    }
   }
   await out.flush();
   return refused > 0 ? EXIT.rejected : EXIT.ok;

@@ -134,3 +134,16 @@ export function reservingDirectory(): { patients: PatientDirectory; reserved: ()
   };
   return { patients, reserved: () => reserved };
 }
+
+/**
+ * A directory that knows each patient the queue holds a message of: the AWS ingest's state table once the grade
+ * function has taken them, as `crs serve` knows a patient from its inbox. No ceiling.
+ */
+export function queueDirectory(queue: MemoryQueue): PatientDirectory {
+  return {
+    lookup: async (ids) => {
+      const held = new Set(queue.messages.map((q) => q.message.patientId));
+      return new Map(ids.filter((id) => held.has(id)).map((id) => [id, { known: true }]));
+    },
+  };
+}

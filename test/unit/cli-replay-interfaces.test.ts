@@ -176,6 +176,26 @@ describe('crs replay --format, pinned by a mutation run', () => {
     ]);
   });
 
+  it("takes an ADT event's bed (A01, A02...) for a patient already in the file, as a server takes it for one it knows", () => {
+    const a02 = (patient: string, id: string) =>
+      [
+        `MSH|^~\\&|EPIC|HOSP|CRS|HOSP|20260110100000+0000||ADT^A02^ADT_A02|${id}|P|2.6`,
+        'EVN|A02|20260110100000+0000',
+        `PID|||${patient}^^^HOSP^MR`,
+        'PV1||I|H5^^07',
+      ].join('\n');
+    const r = replayCli(
+      ['-', '--format', 'hl7v2'],
+      [a02('H1', 'T-1'), hl7(1, '20260110080000+0000', '37.0'), a02('H1', 'T-2'), a02('H9', 'T-3')].join('\n\n'),
+    );
+    expect(r.status).toBe(0);
+    // The first transfer comes before any data of H1, the last is of a patient the file never names otherwise.
+    expect(r.events.map((e) => `${e.type}:${e.messageId}`)).toEqual([
+      'assessment:hl7v2:SIM/H-001',
+      'assessment:hl7v2:HOSP/T-2',
+    ]);
+  });
+
   it('reads HL7 times without an offset in --hl7-zone', () => {
     const r = replayCli(['-', '--format', 'hl7v2', '--hl7-zone', 'Europe/Paris'], hl7(3, '20260110090000', '38.6'));
     expect(r.status).toBe(0);

@@ -255,6 +255,57 @@ describe('FHIR ingest', () => {
     expect(queue.messages.map((q) => q.message.messageId)).toHaveLength(2);
   });
 
+  it('takes subject.identifier as the patient only untyped or typed MR (v2-0203): a social security number is refused, never a patient', () => {
+    const V2 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+    const withSubject = (identifier: Record<string, unknown>) =>
+      obs({ system: LOINC_SYSTEM, code: '8867-4' }, { subject: { identifier }, valueQuantity: qty(90, '/min') });
+    const patientOf = (identifier: Record<string, unknown>) => {
+      const t = translateResources([{ resource: withSubject(identifier), at: 'Observation' }], { deviceId: 'ehr-1' });
+      return [
+        t.translated.map((x) => x.message.patientId),
+        t.issues.map((i) => [i.severity ?? 'error', i.code, i.expression]),
+      ];
+    };
+    expect(patientOf({ value: 'P-0042' })).toEqual([['P-0042'], []]);
+    expect(patientOf({ value: 'P-0042', type: { coding: [{ system: V2, code: 'MR' }] } })).toEqual([['P-0042'], []]);
+    for (const code of ['SS', 'DL', 'PPN']) {
+      expect(patientOf({ value: '123-45-6789', type: { coding: [{ system: V2, code }] } }), code).toEqual([
+        [],
+        [['error', 'value', 'Observation.subject.identifier.type']],
+      ]);
+    }
+  });
+
+  it('refuses a bundled Patient with two different MR identifiers: which is the patient would be a guess', () => {
+    const V2 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+    const mr = (system: string, value: string) => ({ system, value, type: { coding: [{ system: V2, code: 'MR' }] } });
+    for (const identifier of [
+      [mr('urn:hosp', 'P-0042'), mr('urn:enterprise', 'E-77')],
+      [mr('urn:enterprise', 'E-77'), mr('urn:hosp', 'P-0042')],
+    ]) {
+      const t = translateResources(
+        [
+          { resource: { resourceType: 'Patient', identifier }, at: 'Bundle.entry[0].resource', fullUrl: 'urn:uuid:p1' },
+          {
+            resource: obs(
+              { system: LOINC_SYSTEM, code: '8867-4' },
+              { subject: { reference: 'urn:uuid:p1' }, valueQuantity: qty(90, '/min') },
+            ),
+            at: 'Bundle.entry[1].resource',
+          },
+        ],
+        { deviceId: 'ehr-1' },
+      );
+      expect(t.translated).toEqual([]);
+      expect(t.issues.filter((i) => i.severity !== 'warning').map((i) => [i.expression, i.text])).toEqual([
+        [
+          'Bundle.entry[1].resource.subject.reference',
+          'the Patient this names in the Bundle has 2 different medical record numbers (identifiers of type MR, v2-0203): which one is the patient would be a guess',
+        ],
+      ]);
+    }
+  });
+
   it('takes single resources on their routes: an Encounter for bed and ward, the infusion Procedure', async () => {
     const enc = await post('/fhir/r4/Encounter', {
       resourceType: 'Encounter',
@@ -482,6 +533,33 @@ describe('FHIR ingest', () => {
       ['ventilator', { device: 'mechanical_ventilation', fio2: 0.6 }, undefined],
       ['manual', undefined, { systolicBP: 90 }],
     ]);
+  });
+
+  it('tells the sender that entered-in-error is not applied: a warning, never silence (the value graded before stays graded)', async () => {
+    // The contract has no retraction (docs/grading-rules.md: a grade is never lowered by data the system cannot
+    // verify). Answered 202 with nothing said, the sender believed the value withdrawn.
+    const why =
+      'entered-in-error is not applied: this system has no retraction; what an earlier version of this resource gave stays (a value stays graded). Send the right data (an Observation corrected or amended at the same time; an Encounter in progress to resume monitoring), or tell the clinical team';
+    const retracted = [
+      obs(
+        { system: LOINC_SYSTEM, code: '8310-5' },
+        { id: 'temp-1', status: 'entered-in-error', valueQuantity: qty(39, 'Cel') },
+      ),
+      { ...doseGiven('ma-1', '161', qty(1, 'g')), status: 'entered-in-error' },
+    ];
+    const issues = (body: string) =>
+      (JSON.parse(body) as OperationOutcome).issue.map((i) => [i.severity, i.code, i.expression?.[0], i.diagnostics]);
+    for (const resource of retracted) {
+      const res = await post(`/fhir/r4/${resource.resourceType}`, resource);
+      expect([res.status, issues(res.body)], resource.resourceType).toEqual([
+        202,
+        [
+          ['information', 'informational', undefined, 'accepted 0 message(s): '],
+          ['warning', 'not-supported', `${resource.resourceType}.status`, why],
+        ],
+      ]);
+    }
+    expect(queue.messages).toEqual([]);
   });
 
   it('moves an Encounter to its active bed, at the time the bed was taken, by the standard physical type only', async () => {
@@ -1476,10 +1554,13 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
       [['error', 'required', 'Encounter.location']],
     ]);
     expect(issues(refused.body)[0]![3]).toMatch(/or, finished, for the end of the stay \(period.end\)/);
-    // Cancelled or entered in error: ignored, as before.
+    // Cancelled: ignored, as before; entered in error too, with a warning that the end it gave (if any) stays.
     for (const status of ['cancelled', 'entered-in-error']) {
       const t = translateResources([{ resource: finished({ status }), at: 'Encounter' }], { deviceId: 'ehr-1' });
-      expect([t.translated, t.issues]).toEqual([[], []]);
+      expect([t.translated, t.issues.map((i) => [i.severity, i.expression])]).toEqual([
+        [],
+        status === 'cancelled' ? [] : [['warning', 'Encounter.status']],
+      ]);
     }
     const res = await post('/fhir/r4/Encounter', finished());
     expect(res.status).toBe(202);
@@ -1491,6 +1572,19 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
         source: { deviceId: 'ehr-epic', kind: 'ehr' },
         monitoringEnd: { reason: 'discharged' },
       },
+    ]);
+  });
+
+  it('takes no bed from a planned Encounter (the patient is not there yet): a warning; it was the current bed, and after a discharge a re-admission', () => {
+    const planned = finished({
+      status: 'planned',
+      period: { start: '2026-01-12T08:00:00Z' },
+      location: [bed('H4-03', '2026-01-12T08:00:00Z')],
+    });
+    const t = translateResources([{ resource: planned, at: 'Encounter' }], { deviceId: 'ehr-1' });
+    expect([t.translated, t.issues.map((i) => [i.severity, i.code, i.expression])]).toEqual([
+      [],
+      [['warning', 'not-supported', 'Encounter.status']],
     ]);
   });
 

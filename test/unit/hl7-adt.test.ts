@@ -10,7 +10,7 @@ import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
-import type { Principal } from '#app/scope.ts';
+import type { PatientDirectory, Principal } from '#app/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { startMllpListener, type MllpListener } from '#hosts/embedded/mllp.ts';
@@ -375,5 +375,176 @@ describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the b
     ]);
     const refused = await ingestHl7(A13, monitor, { queue: new MemoryQueue(), now: () => NOW });
     expect([refused.code, refused.status]).toEqual(['AR', 403]);
+  });
+});
+
+/** A directory that knows these patients (graded, or waiting to be). */
+const knowing = (...ids: string[]): PatientDirectory => ({
+  lookup: async (asked) => new Map(asked.filter((id) => ids.includes(id)).map((id) => [id, { known: true }])),
+});
+/** An Epic-style A01 (admit): EVN-6 occurred, the bed in PV1-3 (ward^room^bed). */
+const adt = (event: string, pv1 = 'PV1||I|H5^^07', evn = `EVN|${event}|20260110103400+0100||||20260110103000+0100`) =>
+  [
+    `MSH|^~\\&|EPIC|HOSP|CRS|HOSP|20260110103500+0100||ADT^${event}^ADT_A01|ADT-${event}|P|2.6`,
+    evn,
+    `PID|||998877^^^HOSP^PI~P-0042^^^HOSP^MR||${NAME}||19700101|F`,
+    pv1,
+  ].join('\r');
+
+describe('ADT events that place an inpatient (A01 admit, A02 transfer, A06, A08 update, A12 cancel transfer)', () => {
+  it('is the bed and ward of PV1-3 from the EHR, at EVN-6, else EVN-2, else MSH-7 (A12, a cancellation: EVN-2, else MSH-7)', () => {
+    for (const event of ['A01', 'A02', 'A06', 'A08']) {
+      const r = translated(adt(event));
+      expect([r.problems, r.translated.map((t) => [t.message, t.ifKnown])], event).toEqual([
+        [],
+        [
+          [
+            {
+              messageId: `hl7v2:HOSP/ADT-${event}`,
+              patientId: 'P-0042',
+              observedAt: '2026-01-10T09:30:00Z',
+              source: { deviceId: 'EPIC', kind: 'ehr' },
+              enrolment: { bed: '07', ward: 'H5' },
+            },
+            true,
+          ],
+        ],
+      ]);
+      expect(JSON.stringify(r)).not.toMatch(/Zebedee/);
+      const at = (text: string) => translated(text).translated.map((t) => t.message.observedAt);
+      expect(at(adt(event, undefined, `EVN|${event}|20260110103400+0100`))).toEqual(['2026-01-10T09:34:00Z']);
+      expect(at(adt(event, undefined, `EVN|${event}`))).toEqual(['2026-01-10T09:35:00Z']);
+    }
+    // A12's PV1-3 is the location before the transfer cancelled; its EVN-6, the time of the transfer cancelled.
+    const a12 = translated(adt('A12', 'PV1||I|H4^^12'));
+    expect(a12.translated.map((t) => [t.message.observedAt, t.message.enrolment])).toEqual([
+      ['2026-01-10T09:34:00Z', { bed: '12', ward: 'H4' }],
+    ]);
+  });
+
+  it("takes nothing, AA with a note, for an outpatient, a stay already discharged (PV1-45) or a PV1-3 with neither bed nor ward; a bad time is refused as an A03's", () => {
+    for (const [pv1, note] of [
+      ['PV1||O|H5^^07', 'not an inpatient (PV1-2 "O")'],
+      [PV1_45('20260110095000+0100'), 'the stay is discharged (PV1-45)'],
+      ['PV1||I', 'PV1-3 names no bed or ward'],
+    ]) {
+      const r = translated(adt('A08', pv1));
+      expect([r.translated, r.problems, r.notes], pv1).toEqual([[], [], [`ADT event A08: ${note}: nothing taken`]]);
+    }
+    const bad = translated(adt('A02', undefined, 'EVN|A02|||||2026011010+0100'));
+    expect(bad.problems.map((p) => [`${p.at.segment}-${p.at.field}`, p.code])).toEqual([['EVN-6', 102]]);
+  });
+
+  it("is taken for a patient the server knows, never for one it does not: a hospital's whole ADT feed enrols nobody (AA, with a note)", async () => {
+    const queue = new MemoryQueue();
+    const known = await ingestHl7(adt('A02'), ehr, { queue, now: () => NOW, patients: knowing('P-0042') });
+    expect([known.code, known.status, readAck(known.ack)?.text]).toEqual(['AA', 202, 'accepted 1 message(s)']);
+    expect(queue.messages.map((q) => [q.message.enrolment, q.sender])).toEqual([
+      [{ bed: '07', ward: 'H5' }, 'adt-feed'],
+    ]);
+    const other = new MemoryQueue();
+    const unknown = await ingestHl7(adt('A01'), ehr, { queue: other, now: () => NOW, patients: knowing('P-0001') });
+    expect([unknown.code, unknown.status, unknown.messageIds, readAck(unknown.ack)]).toEqual([
+      'AA',
+      202,
+      [],
+      {
+        code: 'AA',
+        controlId: 'ADT-A01',
+        text: 'accepted 0 message(s); ADT event A01: a patient this system does not monitor (no data yet): nothing taken',
+      },
+    ]);
+    expect(unknown.ack).not.toContain('ERR');
+    expect(other.messages).toEqual([]);
+  });
+
+  it('gets the same ACK, to the byte, over HTTP (POST /v1/hl7v2) and over MLLP (crs serve --mllp-device), the patient known or not', async () => {
+    for (const [patients, taken] of [
+      [knowing('P-0042'), 1],
+      [knowing(), 0],
+    ] as const) {
+      const { queue, tokens } = await ingestFakes(NOW);
+      const issued = issueToken('adt-feed', new Date(NOW), { kind: 'ehr' });
+      await tokens.put(issued.record);
+      const headers = { authorization: `Bearer ${issued.token}`, 'content-type': 'x-application/hl7-v2+er7' };
+      const http = await handleHl7Http(
+        { method: 'POST', path: '/v1/hl7v2', headers, body: adt('A02') },
+        { queue, tokens, now: () => NOW, patients },
+      );
+      const queued: QueuedMessage[] = [];
+      const listener = await startMllpListener({
+        port: 0,
+        host: '127.0.0.1',
+        log: () => undefined,
+        deps: { queue: { enqueue: async (m) => void queued.push(...m) }, now: () => NOW, patients },
+        principal: async () => ehr,
+      });
+      try {
+        const socket = connect(listener.port, '127.0.0.1');
+        const decoder = new MllpDecoder();
+        const acks: string[] = [];
+        socket.on('data', (chunk: Buffer) => {
+          for (const e of decoder.push(chunk)) if (e.type === 'frame') acks.push(e.text);
+        });
+        socket.write(frame(adt('A02')));
+        const ack = await until(() => acks[0], 'the ACK');
+        socket.end();
+        expect([http.status, http.body]).toEqual([202, ack]);
+        expect(queued.map((q) => q.message)).toEqual(queue.messages.map((q) => q.message));
+        expect(queued).toHaveLength(taken);
+      } finally {
+        await listener.close();
+      }
+    }
+  });
+
+  it('an admission (A01) after a discharge is the re-admission: it restarts the stale-feed watch, as a FHIR Encounter in progress does', () => {
+    const end = translated(A03).translated[0]!.message as unknown as DeviceMessage;
+    const admit = translated(adt('A01', undefined, 'EVN|A01|20260110113400+0100||||20260110113000+0100')).translated[0]!
+      .message as unknown as DeviceMessage;
+    const before = [{ ...enrol('P-0042', -120), source: { deviceId: 'ehr', kind: 'ehr' as const } }];
+    for (const order of [
+      [end, admit],
+      [admit, end],
+    ]) {
+      const state = run([...before, ...order]).state!;
+      expect(state.enrolment.bed?.v).toBe('07');
+      expect(feedStatus(state, NOW + 7_200_000, DEFAULT_PAGING)).toEqual({
+        stale: true,
+        since: Date.parse('2026-01-10T10:30:00Z'),
+      });
+    }
+  });
+});
+
+describe('other ADT events (A04, A05, A07, A11, A28, A31, A40...): acknowledged AA, nothing taken, never AR', () => {
+  it('answers AA with a note in MSA-3, so that an ADT feed is never halted by them', async () => {
+    for (const event of ['A04', 'A05', 'A07', 'A11', 'A28', 'A31', 'A40']) {
+      const r = translated(adt(event));
+      expect([r.translated, r.problems, r.notes], event).toEqual([
+        [],
+        [],
+        [`ADT event ${event} is not used by this system: nothing taken`],
+      ]);
+      const queue = new MemoryQueue();
+      const a = await ingestHl7(adt(event), ehr, { queue, now: () => NOW });
+      expect([a.code, a.status, readAck(a.ack)], event).toEqual([
+        'AA',
+        202,
+        {
+          code: 'AA',
+          controlId: `ADT-${event}`,
+          text: `accepted 0 message(s); ADT event ${event} is not used by this system: nothing taken`,
+        },
+      ]);
+      expect(a.ack.split('\r')[0]).toContain(`|ACK^${event}^ACK|`);
+      expect(queue.messages).toEqual([]);
+    }
+    // From a monitor's token too: nothing is sent, so nothing is refused.
+    expect((await ingestHl7(adt('A04'), monitor, { queue: new MemoryQueue(), now: () => NOW })).code).toBe('AA');
+    // A site's own event too; an ADT message with no event at all is still refused.
+    expect(translated(adt('Z99')).notes).toEqual(['ADT event Z99 is not used by this system: nothing taken']);
+    const none = translatePcd01(adt('A04').replace('ADT^A04^ADT_A01', 'ADT'));
+    expect([none.ok, none.problems.map((p) => p.code)]).toEqual([false, [201]]);
   });
 });

@@ -213,6 +213,48 @@ describe('PCD-01 translation', () => {
     expect(lower.translated).toHaveLength(1);
   });
 
+  it('tells the sender that a retraction (OBX-11 W or D) of a graded value is not applied: AA with an ERR of severity W', async () => {
+    // The contract has no retraction: a value graded before stays graded (a grade is never lowered by data the
+    // engine cannot verify). The sender believed it withdrawn when the AA said nothing.
+    const why =
+      'OBX-11 "W" (retracted) is not applied: this system has no retraction; a value sent before for this time stays graded. Send the right value with OBX-11 C and the same OBX-14, or tell the clinical team';
+    for (const status of ['W', 'w', 'D']) {
+      const text = withLine(
+        16,
+        `OBX|12|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|95|262688^MDC_DIM_PERCENT^MDC|||||${status}|||20260110080100+0000`,
+      ).replace(/\rOBX\|13\|.*$/, '');
+      const r = ok(text);
+      expect([r.problems, r.warnings], status).toEqual([
+        [],
+        [
+          {
+            at: { segment: 'OBX', sequence: 12, field: 11 },
+            code: 0,
+            severity: 'W',
+            text: why.replace('"W" (retracted)', status === 'D' ? '"D" (deleted)' : '"W" (retracted)'),
+          },
+        ],
+      ]);
+      const a = await ingestHl7(
+        text,
+        { deviceId: 'gw', role: 'monitor' },
+        { queue: new MemoryQueue(), now: () => NOW },
+      );
+      expect([a.code, a.status, readAck(a.ack)?.code], status).toEqual(['AA', 202, 'AA']);
+      expect(a.ack.split('\r').filter((l) => l.startsWith('ERR'))).toEqual([
+        `ERR||OBX^12^11^1|0^Message accepted^HL70357|W||||${why.replace('"W" (retracted)', status === 'D' ? '"D" (deleted)' : '"W" (retracted)')}`,
+      ]);
+    }
+    // No value (X), or a code this system does not grade: nothing was graded, nothing to say.
+    const none = ok(
+      withLine(
+        16,
+        'OBX|12|NM|131841^MDC_ECG_AMPL_ST_II^MDC|1.2.1.5|0.1|266418^MDC_DIM_MILLI_VOLT^MDC|||||W|||20260110080100+0000',
+      ).replace(/\rOBX\|13\|.*$/, ''),
+    );
+    expect(none.warnings ?? []).toEqual([]);
+  });
+
   it('reads OBX-3 by its coding system: the alternate identifier, and no MDC or 99CRS code under another system', () => {
     const at = '|||||R|||20260110080000+0000';
     // A vendor code first, the MDC code as the alternate identifier (OBX-3.4-6): still SpO2.
@@ -343,6 +385,32 @@ describe('PCD-01 translation', () => {
     expect(r.translated.map((t) => t.message.patientId)).toEqual(['P-0042', 'P-0042']);
   });
 
+  it('refuses a PID-3 with two different MR numbers (two assigning authorities), in any order: never the first taken', () => {
+    // Taking the first made two patients of one when another sender (or the same, re-ordered) listed them the other way.
+    for (const pid of ['P-0042^^^HOSP^MR~E-77^^^ENTERPRISE^MR', 'E-77^^^ENTERPRISE^MR~P-0042^^^HOSP^MR']) {
+      const r = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', pid));
+      expect(r.translated, pid).toEqual([]);
+      expect(r.problems.slice(0, 1), pid).toEqual([
+        {
+          at: { segment: 'PID', sequence: 1, field: 3 },
+          code: 102,
+          text: 'PID-3 holds 2 different identifiers typed MR (PID-3.5): which one is the patient would be a guess; send the one of the hospital whose ids this system uses',
+        },
+      ]);
+    }
+    // The same number twice (two authorities that agree) is one patient; so is one bare identifier, typed or not.
+    const same = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', 'P-0042^^^HOSP^MR~P-0042^^^ENT^MR'));
+    expect(same.translated.map((t) => t.message.patientId)).toEqual(['P-0042', 'P-0042']);
+    const bare = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', 'P-0042'));
+    expect(bare.translated.map((t) => t.message.patientId)).toEqual(['P-0042', 'P-0042']);
+    // None typed MR and several that differ: as ambiguous.
+    const untyped = ok(PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', 'P-0042^^^HOSP^PI~998877^^^HOSP^AN'));
+    expect([untyped.translated, untyped.problems[0]?.text]).toEqual([
+      [],
+      'PID-3 holds 2 different identifiers and none typed MR (PID-3.5): which one is the patient would be a guess; send the medical record number typed MR',
+    ]);
+  });
+
   it('refuses two different values for one measurement at one time from equally good sources, naming both OBX', () => {
     const r = ok(
       `${PCD01}\rOBX|14|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|70|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`,
@@ -376,13 +444,13 @@ describe('PCD-01 translation', () => {
       ],
       [
         PCD01.replace('ORU^R01^ORU_R01', 'SIU^S12^SIU_S12'),
-        'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357|E||||message type "SIU" is not taken; send ORU\\S\\R01 (IHE PCD-01), ADT\\S\\A03 (a discharge) or ADT\\S\\A13 (a cancelled discharge)',
+        'ERR||MSH^1^9^1^1|200^Unsupported message type^HL70357|E||||message type "SIU" is not taken; send ORU\\S\\R01 (IHE PCD-01) or ADT (A03 a discharge, A13 its cancellation, A01, A02, A06, A08, A12 an inpatient\'s bed)',
       ],
-      // Of ADT only the discharge (A03) and its cancellation (A13) are taken: an admission, a transfer are not.
-      ...['A01', 'A02', 'A08', 'A11'].map((event): [string, string] => [
-        PCD01.replace('ORU^R01^ORU_R01', `ADT^${event}^ADT_${event}`),
-        `ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357|E||||event "${event}" is not taken: of ADT, only A03 (discharge/end visit) and A13 (cancel discharge) are taken`,
-      ]),
+      // Every ADT event is answered (hl7-adt.test.ts): only an ADT message with no event is not.
+      [
+        PCD01.replace('ORU^R01^ORU_R01', 'ADT'),
+        'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357|E||||event "" is no ADT trigger event (A01, A02, A03...)',
+      ],
       [PCD01.replace('ORU^R01^ORU_R01', 'ORU^R30'), 'ERR||MSH^1^9^1^2|201^Unsupported event code^HL70357'],
       [PCD01.replace('|MSG000123|P|', '||P|'), 'ERR||MSH^1^10^1|101^Required field missing^HL70357'],
       [PCD01.replace('|MSG000123|P|', '|MSG000123|T|'), 'ERR||MSH^1^11^1|202^Unsupported processing id^HL70357'],
@@ -537,11 +605,18 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(readAck(a.ack)).toMatchObject({ code: 'AA', controlId: 'MSG000123' });
   });
 
+  it('echoes MSH-10 in MSA-2 as sent: a hex or formatting escape, a component, spaces (an engine matches the ACK by it)', async () => {
+    for (const id of ['A\\X42\\C', 'MSG\\.br\\1', 'MSG^2', 'ID 7 ', '\\F\\x']) {
+      const a = await ingest(PCD01.replace('|MSG000123|P|', `|${id}|P|`));
+      expect([a.code, fields(a.ack, 'MSA')[2]], id).toEqual(['AA', id]);
+    }
+  });
+
   it('echoes the trigger event (MSH-9.2) and the version (MSH-12) of the message acknowledged', async () => {
-    const adt = await ingest(PCD01.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01').replace('|P|2.6|', '|P|2.5|'));
-    expect(adt.code).toBe('AR');
+    const adt = await ingest(PCD01.replace('ORU^R01^ORU_R01', 'ADT^A04^ADT_A01').replace('|P|2.6|', '|P|2.5|'));
+    expect(adt.code).toBe('AA');
     const msh = fields(adt.ack, 'MSH');
-    expect([msh[8], msh[11]]).toEqual(['ACK^A01^ACK', '2.5']);
+    expect([msh[8], msh[11]]).toEqual(['ACK^A04^ACK', '2.5']);
     const v231 = await ingest(PCD01.replace('|P|2.6|', '|P|2.3.1|'));
     expect(v231.code).toBe('AA');
     expect(fields(v231.ack, 'MSH')[11]).toBe('2.3.1');
@@ -579,7 +654,7 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(a.code).toBe('AA');
     expect(a.ack).not.toMatch(/[\x0b\x1c]/);
     expect(fields(a.ack, 'MSH').slice(4, 6)).toEqual(['GW A ', 'IC U']);
-    expect(fields(a.ack, 'MSA')[2]).toBe('M 1');
+    expect(fields(a.ack, 'MSA')[2]).toBe('M 1 ');
   });
 
   it("the simulator's message keeps the milliseconds of its time (OBX-14, OBR-7): read back, the same instant", () => {

@@ -24,7 +24,7 @@ import { MINUTE } from '#domain/time.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { timeline } from '#test/support/arbitraries.ts';
 import { msg } from '#test/support/messages.ts';
-import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
+import { MemoryQueue, MemoryTokenStore, queueDirectory } from '#test/support/port-fakes.ts';
 
 const TOKEN = 'hostile-test-token-of-at-least-32-chars';
 /** Device tokens by kind: an EHR may send everything, a monitor only vitals, oxygen and where the patient is. */
@@ -514,9 +514,12 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       const { record } = issueToken(`${kind}-1`, new Date(NOW), { kind: kind as keyof typeof DEVICES });
       for (const store of [tokens, embedded.tokens]) await store.put({ ...record, hash: hashToken(t) });
     }
+    // The patients it knows are those it queued, as crs serve knows those of its inbox (an ADT event's bed is taken
+    // for a known patient only).
+    const queue = new MemoryQueue();
     front = await frontFor(
       'ingest',
-      await ingestFunction({ queue: new MemoryQueue(), tokens, now: () => NOW }),
+      await ingestFunction({ queue, tokens, now: () => NOW, patients: queueDirectory(queue) }),
       DEVICE_ROUTES,
     );
   });

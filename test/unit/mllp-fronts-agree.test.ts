@@ -54,7 +54,7 @@ const MUTATIONS = [
   'z-segment', // a Z-segment and an NTE with non-ASCII text: ignored
   'non-ascii-name', // PID-5 with non-ASCII: never read
   'huge', // ~300 KB of NTE
-  'adt', // MSH-9 ADT^A01 (of ADT, only A03 is taken)
+  'adt', // MSH-9 ADT^A01 of a patient the server does not know: AA, nothing taken (docs: ADT events)
   'r30', // MSH-9 ORU^R30
   'training', // MSH-11 T
   'v3', // MSH-12 3.0
@@ -67,7 +67,7 @@ const MUTATIONS = [
   'bad-patient-id', // PID-3 outside the id set
   'future', // one OBX 10 minutes ahead of the server's clock
   'oversize', // over 1 MiB
-  'escaped-control-id', // MSH-10 with HL7 escape sequences (a | ^ & ~ \ in the id), non-ASCII, 150 characters
+  'escaped-control-id', // MSH-10 with HL7 escape sequences (a | ^ & ~ \ in the id, hex, formatting), non-ASCII, 150 characters
   'no-offset', // one OBX-14 without a zone offset (no site zone configured)
   'obr-time', // one OBX-14 empty: OBR-7 is its time
   'skipped-status', // one OBX-11 X (no result): skipped silently
@@ -116,7 +116,7 @@ interface Built {
 
 /** The message of one run: ids of this run, so that runs share nothing (no de-duplication across runs). */
 /** MSH-10 as written for 'escaped-control-id' (escaped as ST requires), by `pick`. */
-const ODD_IDS = ['\\F\\x', '\\S\\y\\T\\z', '\\R\\\\E\\', 'é✓', `-${'9'.repeat(150)}`];
+const ODD_IDS = ['\\F\\x', '\\S\\y\\T\\z', '\\R\\\\E\\', 'é✓', `-${'9'.repeat(150)}`, '\\X41\\b', 'x\\.br\\y'];
 
 /** `patient`: instead of one of the run's own; `ward`: a PV1-3 placing the patient there. */
 function build(d: Drawn, run: string, patient?: string, ward?: string): Built {
@@ -211,7 +211,7 @@ function build(d: Drawn, run: string, patient?: string, ward?: string): Built {
     'z-segment': { code: 'AA', echo: controlId, errs: [], taken: all },
     'non-ascii-name': { code: 'AA', echo: controlId, errs: [], taken: all },
     huge: { code: 'AA', echo: controlId, errs: [], taken: all },
-    adt: ar(controlId, [201]),
+    adt: { code: 'AA', echo: controlId, errs: [], taken: [] },
     r30: ar(controlId, [201]),
     training: ar(controlId, [202]),
     v3: ar(controlId, [203]),
@@ -571,12 +571,13 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
       }),
       {
         numRuns: RUNS,
-        // Each ACK code once for sure (AA, AE: one unit missing, AR: an ADT), so the coverage check below does not
+        // Each ACK code once for sure (AA, AE: one unit missing, AR: an ORU^R30), so the coverage check below does not
         // depend on the random draw.
         examples: [
           [heartRate(80), false],
           [{ ...heartRate(81), mutation: 'no-unit' }, false],
-          [{ ...heartRate(82), mutation: 'adt' }, false],
+          [{ ...heartRate(82), mutation: 'r30' }, false],
+          [{ ...heartRate(83), mutation: 'adt' }, false],
         ],
       },
     );
@@ -869,7 +870,6 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
 
   /** The mutations docs/interfaces.md lists under AR "nothing could be taken", the oversized frame included. */
   const UNTAKEABLE: readonly Mutation[] = [
-    'adt',
     'r30',
     'training',
     'v3',
@@ -928,7 +928,8 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
           // MSH-10 was refused at once), and were refused by the server once the link was back.
           examples: [
             [{ ...heartRate(88), mutation: 'v3' }],
-            [{ ...heartRate(89), mutation: 'adt' }],
+            [{ ...heartRate(89), mutation: 'r30' }],
+            [{ ...heartRate(86), mutation: 'adt' }],
             [{ ...heartRate(87), mutation: 'none' }],
           ],
         },

@@ -1,6 +1,7 @@
 // What the ingest function knows of patients on AWS, for device tokens scoped to wards (shared/app/scope.ts): a
 // patient is known once the state table has its state, and its ward is the state's. Read only for ward-scoped
-// tokens (one BatchGetItem per request, up to 100 patients, strongly consistent: read eventually consistent, a
+// tokens and for the HL7 ADT events that place a patient (A01, A02...: taken for a known patient only) (one
+// BatchGetItem per request, up to 100 patients, strongly consistent: read eventually consistent, a
 // patient moved out of a token's ward a moment ago was still in it, and the token's write to that patient accepted,
 // as was its claim of a patient just placed in another ward). No ceiling on new patients here: the
 // embedded server has one (crs serve --max-patients); on AWS, scopes and the API's throttling bound growth.

@@ -182,6 +182,9 @@ class ResourceIssues {
   }
 }
 
+/** A bundled Patient's MR number, none (undefined), or how many different ones it has. */
+type BundledPatient = string | { ambiguous: number } | undefined;
+
 /** Where a resource's problems are written (each resource's own budget). */
 type IssueSink = Pick<ResourceIssues, 'push'>;
 
@@ -191,17 +194,21 @@ const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
  * The Patients a Bundle carries (a transaction creating them, as Synthea's: the others name them by `urn:uuid`), by
  * their entry's fullUrl: the medical record number (the identifier typed MR, as PID-3's), or undefined for none.
  */
-function bundledPatients(items: { resource: unknown; fullUrl?: string }[]): Map<string, string | undefined> {
-  const out = new Map<string, string | undefined>();
+function bundledPatients(items: { resource: unknown; fullUrl?: string }[]): Map<string, BundledPatient> {
+  const out = new Map<string, BundledPatient>();
   for (const { resource, fullUrl } of items) {
     if (!isObject(resource) || resource.resourceType !== 'Patient' || !fullUrl) continue;
     const identifiers = Array.isArray(resource.identifier) ? resource.identifier : [];
-    const mr = identifiers.find(
+    const mr = identifiers.filter(
       (i) =>
         isObject(i) &&
+        typeof i.value === 'string' &&
         codingsOf(i.type as CodeableConcept | undefined).some((c) => c.code === 'MR' && c.system === MR_TYPE),
-    ) as { value?: unknown } | undefined;
-    out.set(fullUrl, typeof mr?.value === 'string' ? mr.value : undefined);
+    ) as { value: string }[];
+    // Two different MR numbers (two systems): which is the patient would be a guess, and the first taken made two
+    // patients of one for a sender that lists them in another order.
+    const values = [...new Set(mr.map((i) => i.value))];
+    out.set(fullUrl, values.length > 1 ? { ambiguous: values.length } : values[0]);
   }
   return out;
 }
@@ -263,7 +270,7 @@ function resourceFragments(
   fullUrl: string | undefined,
   o: FhirOptions,
   issues: IssueSink,
-  patients: Map<string, string | undefined> = new Map(),
+  patients: Map<string, BundledPatient> = new Map(),
 ): Fragment[] {
   if (!isObject(resource) || typeof resource.resourceType !== 'string') {
     issues.push({ expression: at, code: 'structure', text: 'is not a FHIR resource (no resourceType)' });
@@ -362,7 +369,7 @@ class Reader {
     readonly at: string,
     private readonly issues: IssueSink,
     /** The Patients of the same Bundle, by fullUrl (bundledPatients). */
-    private readonly patients: Map<string, string | undefined> = new Map(),
+    private readonly patients: Map<string, BundledPatient> = new Map(),
   ) {}
 
   issue(path: string, code: IssueCode, text: string, severity?: 'warning'): undefined {
@@ -386,7 +393,14 @@ class Reader {
     let id: string | undefined;
     let path = 'subject.reference';
     if (typeof subject.reference === 'string' && this.patients.has(subject.reference)) {
-      id = this.patients.get(subject.reference);
+      const bundled = this.patients.get(subject.reference);
+      if (typeof bundled === 'object')
+        return this.issue(
+          path,
+          'value',
+          `the Patient this names in the Bundle has ${bundled.ambiguous} different medical record numbers (identifiers of type MR, v2-0203): which one is the patient would be a guess`,
+        );
+      id = bundled;
       if (id === undefined)
         return this.issue(
           path,
@@ -398,6 +412,15 @@ class Reader {
       if (!m) return this.issue(path, 'value', 'subject.reference must be Patient/<id>');
       id = m[1];
     } else if (typeof subject.identifier?.value === 'string') {
+      // The medical record number, as PID-3's: untyped, or typed MR. Another type (a social security or passport
+      // number) is no patient id here: taken, it made a second patient of one.
+      const type = present(subject.identifier.type) ? codingsOf(subject.identifier.type) : [];
+      if (type.length > 0 && !type.some((c) => c.code === 'MR' && c.system === MR_TYPE))
+        return this.issue(
+          'subject.identifier.type',
+          'value',
+          `the patient is identified by the medical record number: an identifier typed MR (${MR_TYPE}), or untyped`,
+        );
       id = subject.identifier.value;
       path = 'subject.identifier.value';
     }
@@ -504,6 +527,21 @@ const hasCode = (c: CodeableConcept | undefined, system: string, code: string) =
 type Base = { patientId: string; resource: string; id: string };
 
 const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']);
+
+/**
+ * A resource entered in error is a retraction, which the contract does not have: what an earlier version gave stays
+ * (a value stays graded: docs/grading-rules.md, a grade is never lowered by data the system cannot verify). Said
+ * with a warning, so that the sender does not take the 202 for a withdrawal.
+ */
+function notRetracted(r: Reader): [] {
+  r.issue(
+    'status',
+    'not-supported',
+    'entered-in-error is not applied: this system has no retraction; what an earlier version of this resource gave stays (a value stays graded). Send the right data (an Observation corrected or amended at the same time; an Encounter in progress to resume monitoring), or tell the clinical team',
+    'warning',
+  );
+  return [];
+}
 /**
  * Blood pressure panels read by their systolic and diastolic components: the vital-signs profile's 85354-9, and
  * 55284-4 (systolic and diastolic), which the SMART sandbox, older Synthea data and IHE examples use.
@@ -520,6 +558,7 @@ const absent = (x: { dataAbsentReason?: unknown; component?: unknown }): boolean
 
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+  if (obs.status === 'entered-in-error') return notRetracted(r);
   if (OBSERVATION_SKIP.has(obs.status) || absent(obs)) return [];
   const ms = r.time(
     obs.effectiveDateTime !== undefined
@@ -745,7 +784,8 @@ function drugCodings(
 function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
-  if (status === 'entered-in-error' || status === 'not-done' || status === 'unknown') return [];
+  if (status === 'entered-in-error') return notRetracted(r);
+  if (status === 'not-done' || status === 'unknown') return [];
   const named = drugCodings(ma);
   if ('problem' in named) return r.issue(named.path, named.code, named.problem) ?? [];
   const codings = named.codings;
@@ -839,7 +879,19 @@ const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const INPATIENT = new Set(['IMP', 'ACUTE', 'NONAC']);
 
 function encounter(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  if (enc.status === 'entered-in-error' || enc.status === 'cancelled') return [];
+  if (enc.status === 'entered-in-error') return notRetracted(r);
+  if (enc.status === 'cancelled') return [];
+  // A planned stay's location is where the patient will be, not where the patient is: read as the current bed, a
+  // bed booked for next week moved the patient's pages there, and after a discharge restarted the watch.
+  if (enc.status === 'planned')
+    return (
+      r.issue(
+        'status',
+        'not-supported',
+        'ignored: a planned Encounter is not where the patient is; its bed and ward are taken once it is in progress',
+        'warning',
+      ) ?? []
+    );
   const out: Fragment[] = [];
   const locations = enc.location ?? [];
   // The current bed and ward of a stay in progress (a location not left: no period.end), the latest-starting of each.
@@ -978,6 +1030,7 @@ function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragmen
 }
 
 function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
+  if (proc.status === 'entered-in-error') return notRetracted(r);
   if (proc.status !== 'completed' && proc.status !== 'in-progress') return [];
   const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as
     | string

@@ -44,6 +44,7 @@ export interface AckInput {
   code: AckCode;
   /** The acknowledged message's header; without one (unparseable input) the ACK says so. */
   header?: Hl7Header;
+  /** Each an ERR segment: the errors, then the warnings (severity W). */
   problems?: Hl7Problem[];
   /** MSA-3, a short text. */
   text?: string;
@@ -69,7 +70,9 @@ export function buildAck(a: AckInput): string {
       'P',
       escapeHl7(h?.version || '2.6'),
     ]),
-    segment(['MSA', a.code, escapeHl7(h?.controlId ?? ''), escapeHl7(a.text ?? defaultText(a.code))]),
+    // MSA-2 is MSH-10 as sent, not as read: read, "A\X42\C" was echoed "ABC", "MSG^2" as "MSG", and the sender's
+    // engine, matching the ACK to its message by that field, found none.
+    segment(['MSA', a.code, safeRaw(h?.controlIdSent ?? ''), escapeHl7(a.text ?? defaultText(a.code))]),
     ...(a.problems ?? []).map((p) =>
       segment([
         'ERR',
@@ -84,7 +87,7 @@ export function buildAck(a: AckInput): string {
           .join('^')
           .replace(/\^+$/, ''),
         `${p.code}^${ERROR_CODES[p.code]}^HL70357`,
-        'E',
+        p.severity ?? 'E',
         '',
         '',
         '',

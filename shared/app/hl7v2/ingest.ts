@@ -9,7 +9,7 @@ import type { MessageQueue } from '#ports';
 import { screen } from '#app/interfaces/screen.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
 import { buildAck, unreadableAck, type AckCode } from './ack.ts';
-import { translatePcd01, type Hl7Problem } from './pcd01.ts';
+import { translatePcd01, type Hl7Header, type Hl7Problem } from './pcd01.ts';
 
 export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatients'> {
   queue: MessageQueue;
@@ -48,10 +48,25 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     };
   }
   const problems = [...r.problems];
+  const notes = [...(r.notes ?? [])];
   const screened: { message: DeviceMessage; whole: Hl7Problem['at'] }[] = [];
   const scoped = scopedCheck(principal, now);
   let forbidden = false;
-  for (const t of r.translated) {
+  let translated = r.translated;
+  // Where an ADT event places a patient is taken only for a patient the server knows: a hospital's ADT feed names
+  // every patient, and each one enrolled would be watched for monitor data it never sends (a no-data page each). A
+  // host without a directory knows no patient.
+  const asked = [...new Set(translated.filter((t) => t.ifKnown).map((t) => String(t.message.patientId)))];
+  if (asked.length > 0) {
+    // A directory that fails throws, as the scope's lookup does: the host answers 503 (send again).
+    const known = deps.patients ? await deps.patients.lookup(asked) : new Map<string, unknown>();
+    translated = translated.filter((t) => {
+      if (!t.ifKnown || known.has(String(t.message.patientId))) return true;
+      notes.push(`ADT event ${r.header.trigger}: a patient this system does not monitor (no data yet): nothing taken`);
+      return false;
+    });
+  }
+  for (const t of translated) {
     const s = screen(t, scoped.check);
     for (const p of s.problems) {
       const refused = scoped.refusals.has(p.text);
@@ -70,22 +85,8 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   forbidden ||= out.size > 0;
   const messages = screened.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   try {
-    if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps))) {
-      const down: Hl7Problem[] = [
-        {
-          at: { segment: 'MSH', sequence: 1 },
-          code: 207,
-          text: 'the queue is unavailable; nothing was accepted, send again later',
-        },
-      ];
-      return {
-        code: 'AR',
-        status: 503,
-        ack: buildAck({ code: 'AR', header: r.header, problems: down, text: 'not accepted: send again later', now }),
-        messageIds: [],
-        problems: down,
-      };
-    }
+    if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps)))
+      return queueDown(r.header, now);
   } finally {
     admission.release();
   }
@@ -102,13 +103,31 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   const code: AckCode = problems.length === 0 ? 'AA' : 'AE';
   const summary =
     code === 'AA'
-      ? `accepted ${messages.length} message(s)`
+      ? [`accepted ${messages.length} message(s)`, ...notes].join('; ')
       : `${messages.length} message(s) accepted; ${problems.length} problem(s), see ERR`;
   return {
     code,
     status: code === 'AA' || messages.length > 0 ? 202 : 422,
-    ack: buildAck({ code, header: r.header, problems, text: summary, now }),
+    ack: buildAck({ code, header: r.header, problems: [...problems, ...(r.warnings ?? [])], text: summary, now }),
     messageIds,
     problems,
+  };
+}
+
+/** The AR of a queue that failed: nothing was accepted, send again (503). */
+function queueDown(header: Hl7Header, now: number): Hl7Answer {
+  const down: Hl7Problem[] = [
+    {
+      at: { segment: 'MSH', sequence: 1 },
+      code: 207,
+      text: 'the queue is unavailable; nothing was accepted, send again later',
+    },
+  ];
+  return {
+    code: 'AR',
+    status: 503,
+    ack: buildAck({ code: 'AR', header, problems: down, text: 'not accepted: send again later', now }),
+    messageIds: [],
+    problems: down,
   };
 }

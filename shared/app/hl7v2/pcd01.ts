@@ -16,6 +16,7 @@ import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, SOURCE_RANK, fieldOfLoinc, fieldOfMdc
 
 /** HL7 table 0357 (message error condition codes) as used in ERR-3. */
 export const ERROR_CODES = {
+  0: 'Message accepted',
   100: 'Segment sequence error',
   101: 'Required field missing',
   102: 'Data type error',
@@ -40,10 +41,15 @@ export interface Hl7Problem {
   at: Hl7Location;
   code: ErrorCode;
   text: string;
+  /** ERR-4: `E` (an error; the default) or `W` (a warning: the message was taken, but not all as the sender meant). */
+  severity?: 'W';
 }
 
 export interface Hl7Header {
+  /** MSH-10 read (unescaped, its first component, trimmed): the contract's messageId. */
   controlId: string;
+  /** MSH-10 as sent (still escaped, whole), echoed in MSA-2: an engine matches its ACK by it. */
+  controlIdSent: string;
   /** MSH-3 to MSH-6 as sent (still escaped), for the ACK's addresses. */
   sendingApplication: string;
   sendingFacility: string;
@@ -59,10 +65,27 @@ export interface Pcd01Options {
 }
 
 export type Pcd01Result =
-  /** Cannot be taken at all (AR): not HL7, neither ORU^R01 nor ADT^A03, no control id. */
+  /** Cannot be taken at all (AR): not HL7, neither ORU^R01 nor ADT, no control id. */
   | { ok: false; header?: Hl7Header; problems: Hl7Problem[] }
-  /** Read; `problems` are the observations refused (AE when any), the rest is in `translated`. */
-  | { ok: true; header: Hl7Header; translated: Translated<Hl7Location>[]; problems: Hl7Problem[] };
+  /**
+   * Read; `problems` are the observations refused (AE when any), the rest is in `translated`. `notes` say why
+   * nothing was taken of a message that refuses nothing (an ADT event not used: MSA-3 of the AA).
+   */
+  | {
+      ok: true;
+      header: Hl7Header;
+      translated: Hl7Translated[];
+      problems: Hl7Problem[];
+      notes?: string[];
+      /** What was taken but not as the sender meant (a retraction not applied): ERR segments of severity W in the AA. */
+      warnings?: Hl7Problem[];
+    };
+
+/**
+ * A contract message of an HL7 message. `ifKnown`: taken only for a patient the server already knows (graded, or
+ * waiting to be): the place an ADT event gives (A01, A02...), which a hospital's whole ADT feed sends for every patient.
+ */
+type Hl7Translated = Translated<Hl7Location> & { ifKnown?: true };
 
 const MSH: Hl7Location = { segment: 'MSH', sequence: 1 };
 const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({
@@ -84,6 +107,12 @@ const NOT_A_MEASUREMENT: Record<string, string> = {
 
 /** OBX-11 result statuses that carry no value to grade: no result, deleted, wrong, not asked, pending. */
 const SKIPPED_STATUS = new Set(['X', 'D', 'W', 'N', 'I', 'O']);
+/**
+ * Of those, the retractions of a result sent before (HL7 table 0085): the contract has none, so a value graded
+ * before stays graded (docs/grading-rules.md: a grade is never lowered by data the engine cannot verify); the sender
+ * is told, in the AA, that it was not applied.
+ */
+const RETRACTION: Record<string, string> = { W: 'retracted', D: 'deleted' };
 
 export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01Result {
   const text = input
@@ -111,6 +140,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   const msh = msg.header;
   const header: Hl7Header = {
     controlId: get(msh, 10),
+    controlIdSent: raw(msh, 10),
     sendingApplication: raw(msh, 3),
     sendingFacility: raw(msh, 4),
     receivingApplication: raw(msh, 5),
@@ -126,14 +156,16 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         {
           at: { ...MSH, field: 9, component: 1 },
           code: 200,
-          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01), ADT^A03 (a discharge) or ADT^A13 (a cancelled discharge)`,
+          text: `message type ${JSON.stringify(type)} is not taken; send ORU^R01 (IHE PCD-01) or ADT (A03 a discharge, A13 its cancellation, A01, A02, A06, A08, A12 an inpatient's bed)`,
         },
       ],
       header,
     );
-  // Of ADT, only the discharge (the end of monitoring) and its cancellation (a re-admission to the bed) are read.
+  // Of ADT, every event is answered (an ADT feed sends them all, and an AR halts many engines' queues): the
+  // discharge, its cancellation and the events that place an inpatient are read (admission, below), the rest are
+  // acknowledged as nothing to do. An ADT message with no event at all is no event to answer.
   const event = get(msh, 9, 2);
-  if (type === 'ADT' ? event !== 'A03' && event !== 'A13' : header.trigger !== 'R01')
+  if (type === 'ADT' ? !/^[A-Z0-9]{1,8}$/.test(event) : header.trigger !== 'R01')
     return reject(
       [
         {
@@ -141,7 +173,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
           code: 201,
           text:
             type === 'ADT'
-              ? `event ${JSON.stringify(event)} is not taken: of ADT, only A03 (discharge/end visit) and A13 (cancel discharge) are taken`
+              ? `event ${JSON.stringify(event.slice(0, 20))} is no ADT trigger event (A01, A02, A03...)`
               : `event ${JSON.stringify(header.trigger)} is not taken; send ORU^R01`,
         },
       ],
@@ -190,10 +222,20 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   const gateway = deviceIdOf(get(msh, 3, 1) || get(msh, 3, 2)) ?? 'hl7v2-gateway';
   const segments = segmentsOf(msg);
   if ('problem' in segments) return reject([segments.problem], header);
-  if (type === 'ADT')
-    return admission(event === 'A13' ? 'A13' : 'A03', segments.list, get, header, facility, gateway, options.zone);
+  if (type === 'ADT') {
+    if (event === 'A03' || event === 'A13' || Object.hasOwn(PLACING, event))
+      return admission(event as AdtEvent, segments.list, get, header, facility, gateway, options.zone);
+    return {
+      ok: true,
+      header,
+      translated: [],
+      problems: [],
+      notes: [`ADT event ${event} is not used by this system: nothing taken`],
+    };
+  }
 
   const problems: Hl7Problem[] = [];
+  const warnings: Hl7Problem[] = [];
   const fragments: Fragment[] = [];
   let patient: { id?: string; at: Hl7Location } | undefined;
   let place: { bed?: string; ward?: string; at: Hl7Location } | undefined;
@@ -217,12 +259,13 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         obrTime = { at: at(7), ...(t.ok ? { ms: t.ms } : {}) };
       }
     } else if (seg.name === 'OBX') {
-      const f = observation(seg, get, at, { patient, obrTime, zone: options.zone, gateway }, problems);
+      const f = observation(seg, get, at, { patient, obrTime, zone: options.zone, gateway, warnings }, problems);
       if (f) fragments.push({ ...f, ...(place ? { place } : {}) });
     }
     // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
   }
-  return { ok: true, header, translated: assemble(fragments, facility, header.controlId, problems), problems };
+  const translated = assemble(fragments, facility, header.controlId, problems);
+  return { ok: true, header, translated, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 type Get = (seg: Hl7Segment, field: number, component?: number, repetition?: number) => string;
@@ -261,17 +304,37 @@ function segmentsOf(msg: Hl7Message): { list: Located[] } | { problem: Hl7Proble
 }
 
 /**
- * An inpatient's (PV1-2 I) ADT^A03 (discharge/end visit) or ADT^A13 (cancel discharge), from the EHR (`source.kind`
- * ehr: a monitor's token may not send them). The patient is PID-3, read as the ORU's.
- * - A03 is the end of the patient's monitoring (`monitoringEnd`, reason `discharged`) when the discharge happened:
- *   EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2 (recorded, which the standard requires).
- *   PV1-3 is not read: it is the bed the patient left.
- * - A13 undoes it: the patient is in the bed of PV1-3 again, an enrolment from the EHR (which restarts the stale-feed
- *   watch, docs/contract.md) when the cancellation was recorded: EVN-2, else MSH-7 (EVN-6 and PV1-45 are the time of
- *   the discharge cancelled).
+ * The ADT events that say where an inpatient is now (PV1-3, ward^room^bed), each with the times it is placed at (the
+ * first given): A01 admit, A02 transfer, A06 outpatient to inpatient and A08 update when the event occurred (EVN-6),
+ * else when it was recorded (EVN-2), else the message's time (MSH-7); A12 (cancel transfer: PV1-3 is the location
+ * before the transfer) when it was recorded, as A13 is, its EVN-6 being the time of the transfer cancelled.
+ */
+const PLACING: Record<string, 'occurred' | 'recorded'> = {
+  A01: 'occurred',
+  A02: 'occurred',
+  A06: 'occurred',
+  A08: 'occurred',
+  A12: 'recorded',
+};
+/** A03, A13 or one of PLACING. */
+type AdtEvent = string;
+
+/**
+ * An inpatient's (PV1-2 I) ADT event, from the EHR (`source.kind` ehr: a monitor's token may not send them). The
+ * patient is PID-3, read as the ORU's.
+ * - A03 (discharge/end visit) is the end of the patient's monitoring (`monitoringEnd`, reason `discharged`) when the
+ *   discharge happened: EVN-6 (event occurred), else PV1-45 (discharge date/time), else EVN-2 (recorded, which the
+ *   standard requires). PV1-3 is not read: it is the bed the patient left.
+ * - A13 (cancel discharge) undoes it: the patient is in the bed of PV1-3 again, an enrolment from the EHR (which
+ *   restarts the stale-feed watch, docs/contract.md) when the cancellation was recorded: EVN-2, else MSH-7 (EVN-6
+ *   and PV1-45 are the time of the discharge cancelled).
+ * - The events of PLACING are the bed and ward of PV1-3 (an enrolment from the EHR: after a discharge, the
+ *   re-admission), for a patient the server knows only (`ifKnown`): a hospital's ADT feed sends every patient's, and
+ *   enrolled, each would be watched for monitor data it never sends. A stay already discharged (PV1-45), an
+ *   outpatient's or one with neither bed nor ward is nothing to do (a note, AA).
  */
 function admission(
-  event: 'A03' | 'A13',
+  event: AdtEvent,
   segments: Located[],
   get: Get,
   header: Hl7Header,
@@ -279,8 +342,16 @@ function admission(
   gateway: string,
   zone: SiteZone | undefined,
 ): Pcd01Result {
-  const what = event === 'A03' ? 'the discharge' : 'the cancelled discharge';
+  const placing = Object.hasOwn(PLACING, event) ? PLACING[event] : undefined;
+  const what = event === 'A03' ? 'the discharge' : event === 'A13' ? 'the cancelled discharge' : 'the event';
   const problems: Hl7Problem[] = [];
+  const nothing = (why: string): Pcd01Result => ({
+    ok: true,
+    header,
+    translated: [],
+    problems,
+    ...(problems.length === 0 ? { notes: [`ADT event ${event}: ${why}: nothing taken`] } : {}),
+  });
   const pids = segments.filter((s) => s.seg.name === 'PID');
   if (pids.length > 1)
     return reject(
@@ -299,8 +370,10 @@ function admission(
   const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems) : {};
   // Only an inpatient stay's discharge ends monitoring: an outpatient or emergency visit that ends (a day of
   // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message); so is the
-  // cancellation of one.
+  // cancellation of one, and where an outpatient is.
   const patientClass = pv1 ? get(pv1.seg, 2) : '';
+  if (placing && patientClass !== 'I')
+    return nothing(`not an inpatient (PV1-2 ${JSON.stringify(patientClass.slice(0, 20))})`);
   if (!patientClass)
     problems.push({
       at: pv1 ? pv1.at(2) : { segment: 'PV1', sequence: 1, field: 2 },
@@ -308,9 +381,12 @@ function admission(
       text: 'PV1-2 (patient class) is required: only the discharge of an inpatient (I) ends monitoring',
     });
   else if (patientClass !== 'I') return { ok: true, header, translated: [], problems };
+  // A stay with its discharge time given is over: the bed of an update sent after it (A08) is the one left.
+  if (placing && pv1 && get(pv1.seg, 45)) return nothing('the stay is discharged (PV1-45)');
   // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
-  const bed = event === 'A13' && pv1 ? get(pv1.seg, 3, 3) : '';
-  const ward = event === 'A13' && pv1 ? get(pv1.seg, 3, 1) : '';
+  const bed = event !== 'A03' && pv1 ? get(pv1.seg, 3, 3) : '';
+  const ward = event !== 'A03' && pv1 ? get(pv1.seg, 3, 1) : '';
+  if (placing && !bed && !ward) return nothing('PV1-3 names no bed or ward');
   if (event === 'A13' && !bed)
     problems.push({
       at: pv1 ? pv1.at(3, 3) : { segment: 'PV1', sequence: 1, field: 3 },
@@ -329,29 +405,31 @@ function admission(
           [pv1, 45, 'PV1-45'],
           [evn, 2, 'EVN-2'],
         ]
-      : [
-          [evn, 2, 'EVN-2'],
-          [segments[0], 7, 'MSH-7'],
-        ];
+      : placing === 'occurred'
+        ? [
+            [evn, 6, 'EVN-6'],
+            [evn, 2, 'EVN-2'],
+            [segments[0], 7, 'MSH-7'],
+          ]
+        : [
+            [evn, 2, 'EVN-2'],
+            [segments[0], 7, 'MSH-7'],
+          ];
   let ms: number | undefined;
   const given = times.find(([s, field]) => s && get(s.seg, field));
-  if (!given)
+  if (!given) {
+    const [first, field] = times[0]!;
     problems.push({
-      at:
-        event === 'A03'
-          ? evn
-            ? evn.at(6)
-            : { segment: 'EVN', sequence: 1, field: 6 }
-          : evn
-            ? evn.at(2)
-            : { segment: 'EVN', sequence: 1, field: 2 },
+      at: first ? first.at(field) : { segment: 'EVN', sequence: 1, field },
       code: 101,
       text:
         event === 'A03'
           ? 'no discharge time: EVN-6 (event occurred), PV1-45 (discharge date/time) and EVN-2 (recorded) are all empty'
-          : 'no time for the cancellation: EVN-2 (recorded) and MSH-7 (message date/time) are both empty',
+          : placing === 'occurred'
+            ? 'no time: EVN-6 (event occurred), EVN-2 (recorded) and MSH-7 (message date/time) are all empty'
+            : `no time for the cancellation: EVN-2 (recorded) and MSH-7 (message date/time) are both empty`,
     });
-  else {
+  } else {
     const [s, field, name] = given;
     const t = parseDtm(get(s!.seg, field), zone);
     if (t.ok) ms = t.ms;
@@ -367,28 +445,48 @@ function admission(
     source: { deviceId: gateway, kind: 'ehr' },
     ...(event === 'A03'
       ? { monitoringEnd: { reason: 'discharged' } }
-      : { enrolment: { bed, ...(ward ? { ward } : {}) } }),
+      : { enrolment: { ...(bed ? { bed } : {}), ...(ward ? { ward } : {}) } }),
   };
   // A refusal (a monitor's token) is told at MSH-9: the message type is what makes it one.
   const origins: Record<string, Hl7Location> = {
     [event === 'A03' ? 'monitoringEnd' : 'enrolment']: { ...MSH, field: 9 },
   };
-  return { ok: true, header, translated: [{ message, origins, whole: pid!.at(3) }], problems };
+  return {
+    ok: true,
+    header,
+    translated: [{ message, origins, whole: pid!.at(3), ...(placing ? { ifKnown: true as const } : {}) }],
+    problems,
+  };
 }
 
 function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]): { id?: string } {
+  // The repetition typed MR (PID-3.5), else the only identifier. Several that differ (two MR numbers of two
+  // assigning authorities, or several and none MR) are refused: taking the first made two patients of one when a
+  // sender listed them in another order. The same number twice is one patient.
   const repetitions = seg.getField(3)?.components.length ?? 0;
-  let chosen = -1;
+  const all: { value: string; type: string }[] = [];
   for (let r = 0; r < repetitions; r++) {
-    if (!get(seg, 3, 1, r)) continue;
-    if (chosen < 0 || get(seg, 3, 5, r) === 'MR') chosen = r;
-    if (get(seg, 3, 5, r) === 'MR') break;
+    const value = get(seg, 3, 1, r);
+    if (value) all.push({ value, type: get(seg, 3, 5, r) });
   }
-  if (chosen < 0) {
+  const mr = all.filter((x) => x.type === 'MR');
+  const candidates = new Set((mr.length > 0 ? mr : all).map((x) => x.value));
+  if (candidates.size === 0) {
     problems.push({ at: at(3), code: 101, text: 'PID-3 (patient identifier) is required' });
     return {};
   }
-  const id = get(seg, 3, 1, chosen);
+  if (candidates.size > 1) {
+    problems.push({
+      at: at(3),
+      code: 102,
+      text:
+        mr.length > 0
+          ? `PID-3 holds ${candidates.size} different identifiers typed MR (PID-3.5): which one is the patient would be a guess; send the one of the hospital whose ids this system uses`
+          : `PID-3 holds ${candidates.size} different identifiers and none typed MR (PID-3.5): which one is the patient would be a guess; send the medical record number typed MR`,
+    });
+    return {};
+  }
+  const id = [...candidates][0]!;
   // The value is not echoed: a name typed into the wrong field must not travel back in an ACK.
   if (!CONTRACT_ID.test(id)) {
     problems.push({
@@ -419,6 +517,7 @@ interface Context {
   obrTime: { ms?: number; at: Hl7Location } | undefined;
   zone: SiteZone | undefined;
   gateway: string;
+  warnings: Hl7Problem[];
 }
 
 /** One OBX as a fragment of a contract message, or nothing (skipped, or refused with a problem). */
@@ -429,8 +528,19 @@ function observation(
   ctx: Context,
   problems: Hl7Problem[],
 ): Omit<Fragment, 'place'> | undefined {
-  if (SKIPPED_STATUS.has(get(seg, 11).toUpperCase())) return undefined;
+  const status = get(seg, 11).toUpperCase();
   const coded = codeOf(seg, get);
+  if (SKIPPED_STATUS.has(status)) {
+    const retraction = Object.hasOwn(RETRACTION, status) ? RETRACTION[status] : undefined;
+    if (coded && retraction)
+      ctx.warnings.push({
+        at: at(11),
+        code: 0,
+        severity: 'W',
+        text: `OBX-11 "${status}" (${retraction}) is not applied: this system has no retraction; a value sent before for this time stays graded. Send the right value with OBX-11 C and the same OBX-14, or tell the clinical team`,
+      });
+    return undefined;
+  }
   if (!coded) return undefined; // a code this system does not grade (ECG leads, alarms, device rows...)
   const flags = seg.getField(8)?.components.length ?? 0;
   for (let r = 0; r < flags; r++) {
