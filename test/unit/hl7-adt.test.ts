@@ -152,7 +152,8 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
 
   it('is acknowledged as an ORU^R01 is: AA once queued, MSA-2 = MSH-10, the ACK for A03 addressed to the sender', async () => {
     const queue = new MemoryQueue();
-    const a = await ingestHl7(A03, ehr, { queue, now: () => NOW });
+    const patients = knowing('P-0042');
+    const a = await ingestHl7(A03, ehr, { queue, now: () => NOW, patients });
     expect([a.code, a.status, a.messageIds]).toEqual(['AA', 202, ['hl7v2:HOSP/ADT000777']]);
     expect(a.ack.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|EPIC\|HOSP\|\d+\+0000\|\|ACK\^A03\^ACK\|/);
     expect(readAck(a.ack)).toEqual({ code: 'AA', controlId: 'ADT000777', text: 'accepted 1 message(s)' });
@@ -160,8 +161,20 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
       [{ reason: 'discharged' }, 'adt-feed'],
     ]);
     // Sent again: the same id, a duplicate.
-    await ingestHl7(A03, ehr, { queue, now: () => NOW });
+    await ingestHl7(A03, ehr, { queue, now: () => NOW, patients });
     expect(queue.messages).toHaveLength(1);
+  });
+
+  it("takes nothing for a patient never monitored here (AA with a note): a hospital's discharges make no patients", async () => {
+    // Until 2026-12-05 each A03 of an unfiltered ADT feed made a patient of its own: on crs serve, counted against
+    // --max-patients until real patients were refused.
+    for (const message of [A03, A13]) {
+      const queue = new MemoryQueue();
+      const a = await ingestHl7(message, ehr, { queue, now: () => NOW, patients: knowing('P-OTHER') });
+      expect([a.code, a.status, a.messageIds]).toEqual(['AA', 202, []]);
+      expect(a.ack).toContain('a patient this system does not monitor (no data yet): nothing taken');
+      expect(queue.messages).toEqual([]);
+    }
   });
 
   it("is refused from a monitor's token (AR, 403) naming monitoringEnd at MSH-9, and from a token issued before scopes", async () => {
@@ -191,7 +204,7 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
       const headers = { authorization: `Bearer ${issued.token}`, 'content-type': 'x-application/hl7-v2+er7' };
       const res = await handleHl7Http(
         { method: 'POST', path: '/v1/hl7v2', headers, body: A03 },
-        { queue, tokens, now: () => NOW },
+        { queue, tokens, now: () => NOW, patients: knowing('P-0042') },
       );
       return { res, queue };
     };
@@ -229,7 +242,7 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
         port: 0,
         host: '127.0.0.1',
         log: () => undefined,
-        deps: { queue: { enqueue: async (m) => void queued.push(...m) }, now: () => NOW },
+        deps: { queue: { enqueue: async (m) => void queued.push(...m) }, now: () => NOW, patients: knowing('P-0042') },
         ...(principal ? { principal: async () => principal } : {}),
       });
       listeners.push(listener);
@@ -368,7 +381,7 @@ describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the b
 
   it("is taken from an EHR's token (AA) and refused from a monitor's (AR, 403, at MSH-9): a monitor does not speak for the EHR", async () => {
     const queue = new MemoryQueue();
-    const a = await ingestHl7(A13, ehr, { queue, now: () => NOW });
+    const a = await ingestHl7(A13, ehr, { queue, now: () => NOW, patients: knowing('P-0042') });
     expect([a.code, a.status, a.messageIds]).toEqual(['AA', 202, ['hl7v2:HOSP/ADT000778']]);
     expect(queue.messages.map((q) => [q.message.enrolment, q.sender])).toEqual([
       [{ bed: '12', ward: 'H4' }, 'adt-feed'],

@@ -52,28 +52,24 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   const screened: { message: DeviceMessage; whole: Hl7Problem['at'] }[] = [];
   const scoped = scopedCheck(principal, now);
   let forbidden = false;
-  let translated = r.translated;
-  // Where an ADT event places a patient is taken only for a patient the server knows: a hospital's ADT feed names
-  // every patient, and each one enrolled would be watched for monitor data it never sends (a no-data page each). A
-  // host without a directory knows no patient.
-  const asked = [...new Set(translated.filter((t) => t.ifKnown).map((t) => String(t.message.patientId)))];
-  if (asked.length > 0) {
-    // A directory that fails throws, as the scope's lookup does: the host answers 503 (send again).
-    const known = deps.patients ? await deps.patients.lookup(asked) : new Map<string, unknown>();
-    translated = translated.filter((t) => {
-      if (!t.ifKnown || known.has(String(t.message.patientId))) return true;
-      notes.push(`ADT event ${r.header.trigger}: a patient this system does not monitor (no data yet): nothing taken`);
-      return false;
-    });
-  }
-  for (const t of translated) {
+  // An ADT event is taken only for a patient the server knows: a hospital's ADT feed names every patient, and each
+  // one enrolled would be watched for monitor data it never sends (a no-data page each), each one discharged would be
+  // a patient of its own. A host without a directory knows no patient.
+  const asked = [...new Set(r.translated.filter((t) => t.ifKnown).map((t) => String(t.message.patientId)))];
+  // A directory that fails throws, as the scope's lookup does: the host answers 503 (send again).
+  const known = asked.length > 0 && deps.patients ? await deps.patients.lookup(asked) : new Map<string, unknown>();
+  for (const t of r.translated) {
+    // The token's scope first: a sender it refuses is told so, known patient or not (never an AA that says which).
     const s = screen(t, scoped.check);
     for (const p of s.problems) {
       const refused = scoped.refusals.has(p.text);
       forbidden ||= refused;
       problems.push({ at: p.at, code: refused ? 207 : 102, text: p.text });
     }
-    if (s.message) screened.push({ message: s.message, whole: t.whole });
+    if (!s.message) continue;
+    if (t.ifKnown && !known.has(String(t.message.patientId)))
+      notes.push(`ADT event ${r.header.trigger}: a patient this system does not monitor (no data yet): nothing taken`);
+    else screened.push({ message: s.message, whole: t.whole });
   }
   const admission = await admit(
     principal,

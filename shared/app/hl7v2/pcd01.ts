@@ -329,9 +329,10 @@ type AdtEvent = string;
  *   restarts the stale-feed watch, docs/contract.md) when the cancellation was recorded: EVN-2, else MSH-7 (EVN-6
  *   and PV1-45 are the time of the discharge cancelled).
  * - The events of PLACING are the bed and ward of PV1-3 (an enrolment from the EHR: after a discharge, the
- *   re-admission), for a patient the server knows only (`ifKnown`): a hospital's ADT feed sends every patient's, and
- *   enrolled, each would be watched for monitor data it never sends. A stay already discharged (PV1-45), an
- *   outpatient's or one with neither bed nor ward is nothing to do (a note, AA).
+ *   re-admission). A stay already discharged (PV1-45), an outpatient's or one with neither bed nor ward is nothing
+ *   to do (a note, AA).
+ * Each is taken for a patient the server knows only (`ifKnown`): a hospital's ADT feed sends every patient's, and
+ * enrolled, each would be watched for monitor data it never sends; ended, each would be a patient of its own.
  */
 function admission(
   event: AdtEvent,
@@ -454,7 +455,10 @@ function admission(
   return {
     ok: true,
     header,
-    translated: [{ message, origins, whole: pid!.at(3), ...(placing ? { ifKnown: true as const } : {}) }],
+    // Every ADT event is taken for a known patient only: an A03 or A13 of a patient never monitored here ends or
+    // resumes nothing, and taken, each of a hospital's discharges made a patient of its own (on crs serve, counted
+    // against --max-patients until real patients were refused).
+    translated: [{ message, origins, whole: pid!.at(3), ifKnown: true as const }],
     problems,
   };
 }
