@@ -251,6 +251,7 @@ function crsGrade(sorted: Placed[], clock: number, episodeStart: number, cfg: Gr
 export function docsOracle(arrivals: readonly Arrived[], cfg: GradingConfig): DocsGrades[] {
   const identities = new Set<string>();
   const accepted: Placed[] = [];
+  const placedAhead = new Map<number, number>();
   const episode: Episode = { infusedAt: undefined, endedAt: undefined, zeroSince: undefined };
   const out: DocsGrades[] = [];
   let last = { crs: 0, icans: 0 };
@@ -261,8 +262,19 @@ export function docsOracle(arrivals: readonly Arrived[], cfg: GradingConfig): Do
       return;
     }
     identities.add(id);
+    // Placed at its observedAt, or at its arrival when it is dated ahead of that; a message for an observedAt placed
+    // ahead before is placed where that one was (one instant), while it is among the latest 32 so placed.
     const observed = Date.parse(m.observedAt);
-    accepted.push({ t: receivedAt !== undefined && receivedAt < observed ? receivedAt : observed, k, m });
+    let t = placedAhead.get(observed);
+    if (t === undefined) {
+      t = receivedAt !== undefined && receivedAt < observed ? receivedAt : observed;
+      if (t !== observed) {
+        placedAhead.set(observed, t);
+        const oldest = [...placedAhead.keys()].sort((a, b) => a - b);
+        while (placedAhead.size > 32) placedAhead.delete(oldest.shift()!);
+      }
+    }
+    accepted.push({ t, k, m });
     const sorted = [...accepted].sort((a, b) => a.t - b.t || a.k - b.k);
     const clock = sorted.at(-1)!.t;
     const infusedText = latestOf(sorted, (x) => x.enrolment?.infusedAt)?.v;
