@@ -22,7 +22,8 @@
 //   takes it from the fevers it knows on load (withKnownFevers);
 // - monitoringEnd: [reason, t] or null, and lastEnrolmentAt, appended after unmaskedFever (code before them ignores
 //   them, and keeps watching the feed of a patient whose monitoring ended, as it did);
-// - placedAhead: [observedAt, placed, ...] or null when empty, appended after lastEnrolmentAt (code before it ignores
+// - placedAhead: [observedAt, ahead, then seconds after the one before, ahead, ...] (encodePlacedAhead) or null when
+//   empty, appended after lastEnrolmentAt (code before it ignores
 //   it, and places a later message of such an instant at its own arrival, as it did).
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
@@ -94,6 +95,23 @@ function codec(clock: number) {
   };
 }
 
+/**
+ * Placements ahead as [first observedAt (seconds before the clock), how far ahead it was placed (s), then for each
+ * next one: seconds after the one before, how far ahead]: what varies is the arrival's jitter, the rest compresses.
+ */
+function encodePlacedAhead(list: PatientState['placedAhead'], t: (ms: number) => T): number[] {
+  return list.flatMap(([o, p], i) => [i === 0 ? t(o)! : (o - list[i - 1]![0]) / 1000, (o - p) / 1000]);
+}
+
+function decodePlacedAhead(flat: T[], ms: (t: T) => number | undefined): PatientState['placedAhead'] {
+  const out: PatientState['placedAhead'] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    const o = i === 0 ? ms(flat[0]!)! : out[out.length - 1]![0] + Math.round(flat[i]! * 1000);
+    out.push([o, o - Math.round(flat[i + 1]! * 1000)]);
+  }
+  return out;
+}
+
 function trimNulls(a: unknown[]): unknown[] {
   let n = a.length;
   while (n > 0 && a[n - 1] === null) n--;
@@ -143,7 +161,7 @@ export function compactState(s: PatientState): unknown[] {
     unmaskedFever: t(s.unmaskedFever),
     monitoringEnd: s.monitoringEnd ? [s.monitoringEnd.v, t(s.monitoringEnd.t)] : null,
     lastEnrolmentAt: t(s.lastEnrolmentAt),
-    placedAhead: s.placedAhead.length === 0 ? null : s.placedAhead.flatMap(([o, p]) => [t(o), t(p)]),
+    placedAhead: s.placedAhead.length === 0 ? null : encodePlacedAhead(s.placedAhead, t),
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -303,7 +321,7 @@ export function expandState(a: unknown[]): PatientState {
     seen,
     monitoringEnd: monitoringEnd ? { v: monitoringEnd[0], t: ms(monitoringEnd[1])! } : undefined,
     lastEnrolmentAt: ms(lastEnrolmentAt),
-    placedAhead: placedAhead ? pairsOf(placedAhead, (o, p) => [ms(o)!, ms(p)!]) : [],
+    placedAhead: placedAhead ? decodePlacedAhead(placedAhead, ms) : [],
   });
   return withKnownFevers(state, ms(feverOnset));
 }

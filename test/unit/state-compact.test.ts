@@ -279,7 +279,7 @@ describe('pinned by a mutation run', () => {
     702,
     ['discharged', 1301],
     1302,
-    [-120, 1401, -60, 1402],
+    [-120, 1521, 60, 1462],
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
