@@ -195,8 +195,8 @@ describe('pinned by a mutation run', () => {
       monitoringEnd: { v: 'discharged', t: at(1301) },
       lastEnrolmentAt: at(1302),
       placedAhead: [
-        [at(-120), at(1401)],
-        [at(-60), at(1402)],
+        [at(-60), at(1401)],
+        [at(-120), at(1402)],
       ],
       spo2: [
         [at(1002), 91],
@@ -279,7 +279,7 @@ describe('pinned by a mutation run', () => {
     702,
     ['discharged', 1301],
     1302,
-    [-120, 1521, 60, 1462],
+    [-60, 1461, 60, 1522],
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
