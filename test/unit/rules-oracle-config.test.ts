@@ -12,7 +12,7 @@ import { CEREBRAL_EDEMA, CONSCIOUSNESS, type DeviceMessage, SEIZURE } from '#dom
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { clinicalCourse, nearlyOrdered, permutation } from '#test/support/arbitraries.ts';
-import { T0 } from '#test/support/messages.ts';
+import { enrol as enrolAt, msg as msgAt, T0 } from '#test/support/messages.ts';
 import { withinGuarantees } from '#test/support/rules-guarantees.ts';
 import { oracleGrades } from '#test/support/rules-oracle.ts';
 import { type Arrived, docsOracle } from '#test/support/rules-oracle-docs.ts';
@@ -310,6 +310,33 @@ describe('the history bounds (section 9): a late reading or section placed exact
     order.splice(order.indexOf(p) + 1, 0, i);
     return order.map((j) => ({ message: ordered[j]! }));
   }
+
+  it('the bounds are both: sections folded fold the readings before them (a cuff every 15 min, pumps every minute)', () => {
+    // Defaults: 64 readings, 32 sections. A cuff reading every 15 minutes and the pump's section every minute: a
+    // reading charted 45 minutes late has 3 readings after it, but 45 sections: folded away, as section 9 says (fewer
+    // than 64 readings AND fewer than 32 sections after it). Here it would have made two low readings in a row.
+    const P = 'CUFF';
+    const cfg = configFor('astct2019');
+    const arrivals: DeviceMessage[] = [enrolAt(P), msgAt(P, 0, { vitals: { temperatureC: 38.5 } })];
+    for (let m = 1; m <= 100; m++)
+      arrivals.push(msgAt(P, m, { vasopressors: [{ drug: 'norepinephrine', dose: 0, unit: 'mcg/min' }] }));
+    for (const m of [30, 60, 75, 90]) arrivals.push(msgAt(P, m, { vitals: { systolicBP: m === 60 ? 85 : 120 } }));
+    const late = msgAt(P, 55, { vitals: { systolicBP: 84 } });
+    const r = engine(
+      [...arrivals, late].map((message) => ({ message })),
+      cfg,
+    );
+    const oracle = docsOracle(
+      [...arrivals, late].map((message) => ({ message })),
+      cfg,
+    );
+    expect(oracle.at(-1)!.crs).toBe(1); // 55 and 60 low, then 75 and 90 normal: cleared
+    expect(r.at(-1)!.crs).toBe(1);
+    let state: PatientState | undefined;
+    for (const m of [...arrivals, late]) state = reduce(state, m, cfg, { digest: messageDigest(m) }).state;
+    expect(state!.bp.some(([t]) => t === Date.parse(late.observedAt))).toBe(false); // not kept: 3 readings after it
+    expect(state!.bp.length).toBeLessThan(cfg.bpHistory);
+  });
 
   for (const scheme of ['astct2019', 'lee2014'] as const) {
     it(
