@@ -86,6 +86,25 @@ export type Step =
     };
 
 const TOCILIZUMAB_HISTORY = 16;
+/** How many placements of messages dated ahead of their arrival are kept (the latest by observedAt). */
+const PLACED_AHEAD_KEPT = 32;
+
+/**
+ * Where a message observed at `observed` is placed: never later than its arrival (a value dated ahead of it, a fast
+ * device clock, cannot outrank the corrections that follow it), and at the instant an earlier message of the same
+ * observedAt was placed, so that messages of one instant stay one instant (section 1: a correction, the halves of a
+ * panel) wherever their own arrivals fall.
+ */
+function placement(placed: PatientState['placedAhead'], observed: number, receivedAt: number | undefined): number {
+  for (let i = placed.length - 1; i >= 0; i--) if (placed[i]![0] === observed) return placed[i]![1];
+  return receivedAt !== undefined && receivedAt < observed ? receivedAt : observed;
+}
+
+function withPlacement(placed: PatientState['placedAhead'], observed: number, t: number): PatientState['placedAhead'] {
+  if (placed.some(([o]) => o === observed)) return placed;
+  const out = [...placed, [observed, t] as [number, number]].sort((a, b) => a[0] - b[0]);
+  return out.length > PLACED_AHEAD_KEPT ? out.slice(out.length - PLACED_AHEAD_KEPT) : out;
+}
 /** How many of the latest febrile readings are kept once they have left the fever window (the waiver's fevers). */
 const FEVERS_BEYOND_WINDOW = 8;
 
@@ -380,8 +399,9 @@ export function reduce(
     return { kind: 'duplicate', state: base, messageId: msg.messageId, patientId: msg.patientId };
   }
   const observed = parseTime(msg.observedAt);
-  const t = arrival.receivedAt !== undefined && arrival.receivedAt < observed ? arrival.receivedAt : observed;
+  const t = placement(base.placedAhead, observed, arrival.receivedAt);
   const s = applyMessage(base, msg, t, config);
+  if (t !== observed) s.placedAhead = withPlacement(base.placedAhead, observed, t);
   s.seq = base.seq + 1;
   s.seen = addSeen(base.seen, msg.messageId, arrival.digest, config.dedupeWindow);
 

@@ -6,7 +6,7 @@
 //   [3, patientId, clock, seq, enrolment, vitals, oxygen, vasopressors, neuro, organ, labs, febrile, feverOnset,
 //    bp, pressors, bpFold, tocilizumab, lastGiven, lastMaskingAt, episodeEndedAt, crsZeroSince, notified,
 //    lastMonitorAt, spo2, spo2Alert, seen, latestFever, maskedFever, unmaskedFever, monitoringEnd,
-//    lastEnrolmentAt]
+//    lastEnrolmentAt, placedAhead]
 //
 // - clock: epoch ms, or null for an empty state; every other time: seconds before the clock (fractions for ms),
 //   or null when absent;
@@ -21,7 +21,10 @@
 // - unmaskedFever: appended after maskedFever (code before it ignores it); a state stored before it (or with none)
 //   takes it from the fevers it knows on load (withKnownFevers);
 // - monitoringEnd: [reason, t] or null, and lastEnrolmentAt, appended after unmaskedFever (code before them ignores
-//   them, and keeps watching the feed of a patient whose monitoring ended, as it did).
+//   them, and keeps watching the feed of a patient whose monitoring ended, as it did);
+// - placedAhead: [observedAt, ahead, then seconds after the one before, ahead, ...] (encodePlacedAhead) or null when
+//   empty, appended after lastEnrolmentAt (code before it ignores
+//   it, and places a later message of such an instant at its own arrival, as it did).
 import type { Condition } from './config.ts';
 import type { MedicationDrug, MonitoringEndReason } from './contract.ts';
 import { MEDICATION_DRUGS } from './vocabulary.ts';
@@ -92,6 +95,23 @@ function codec(clock: number) {
   };
 }
 
+/**
+ * Placements ahead as [first observedAt (seconds before the clock), how far ahead it was placed (s), then for each
+ * next one: seconds after the one before, how far ahead]: what varies is the arrival's jitter, the rest compresses.
+ */
+function encodePlacedAhead(list: PatientState['placedAhead'], t: (ms: number) => T): number[] {
+  return list.flatMap(([o, p], i) => [i === 0 ? t(o)! : (o - list[i - 1]![0]) / 1000, (o - p) / 1000]);
+}
+
+function decodePlacedAhead(flat: T[], ms: (t: T) => number | undefined): PatientState['placedAhead'] {
+  const out: PatientState['placedAhead'] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    const o = i === 0 ? ms(flat[0]!)! : out[out.length - 1]![0] + Math.round(flat[i]! * 1000);
+    out.push([o, o - Math.round(flat[i + 1]! * 1000)]);
+  }
+  return out;
+}
+
 function trimNulls(a: unknown[]): unknown[] {
   let n = a.length;
   while (n > 0 && a[n - 1] === null) n--;
@@ -141,6 +161,7 @@ export function compactState(s: PatientState): unknown[] {
     unmaskedFever: t(s.unmaskedFever),
     monitoringEnd: s.monitoringEnd ? [s.monitoringEnd.v, t(s.monitoringEnd.t)] : null,
     lastEnrolmentAt: t(s.lastEnrolmentAt),
+    placedAhead: s.placedAhead.length === 0 ? null : encodePlacedAhead(s.placedAhead, t),
   };
   // Trailing nulls dropped: a state that knows no fever ends at seen, as one stored before the fevers were appended.
   return trimNulls([
@@ -175,6 +196,7 @@ export function compactState(s: PatientState): unknown[] {
     out.unmaskedFever,
     out.monitoringEnd,
     out.lastEnrolmentAt,
+    out.placedAhead,
   ]);
 }
 
@@ -213,6 +235,7 @@ export function expandState(a: unknown[]): PatientState {
     unmaskedFever,
     monitoringEnd,
     lastEnrolmentAt,
+    placedAhead,
   ] = a as [
     number,
     string,
@@ -245,6 +268,7 @@ export function expandState(a: unknown[]): PatientState {
     T?,
     ([MonitoringEndReason, T] | null)?,
     T?,
+    (T[] | null)?,
   ];
   const clock = clockOrNull === null ? Number.NEGATIVE_INFINITY : clockOrNull;
   const { ms } = codec(clock);
@@ -256,11 +280,12 @@ export function expandState(a: unknown[]): PatientState {
     });
     return out as TimedFields<F>;
   };
-  const pairs = (flat: T[]): [number, number][] => {
+  const pairsOf = (flat: T[], pair: (a: T, b: T) => [number, number]): [number, number][] => {
     const out: [number, number][] = [];
-    for (let i = 0; i < flat.length; i += 2) out.push([ms(flat[i]!)!, flat[i + 1] as number]);
+    for (let i = 0; i < flat.length; i += 2) out.push(pair(flat[i]!, flat[i + 1]!));
     return out;
   };
+  const pairs = (flat: T[]) => pairsOf(flat, (at, v) => [ms(at)!, v as number]);
   const given: Partial<Record<MedicationDrug, number>> = {};
   for (let i = 0; i < lastGiven.length; i += 2) given[lastGiven[i] as MedicationDrug] = ms(lastGiven[i + 1] as T)!;
   const note = ([grade, teams, below]: [number, string[], T?]) =>
@@ -296,6 +321,7 @@ export function expandState(a: unknown[]): PatientState {
     seen,
     monitoringEnd: monitoringEnd ? { v: monitoringEnd[0], t: ms(monitoringEnd[1])! } : undefined,
     lastEnrolmentAt: ms(lastEnrolmentAt),
+    placedAhead: placedAhead ? decodePlacedAhead(placedAhead, ms) : [],
   });
   return withKnownFevers(state, ms(feverOnset));
 }

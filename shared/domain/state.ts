@@ -132,6 +132,12 @@ export interface PatientState {
    * monitoring, a re-admission (a monitor's enrolment is the bed and ward it sends with every reading).
    */
   lastEnrolmentAt: number | undefined;
+  /**
+   * Where messages dated ahead of their arrival were placed (section 1: at the arrival), as [observedAt, placed] in
+   * observedAt order, the latest PLACED_AHEAD_KEPT (reducer.ts): a later message for the same observedAt (a
+   * correction, the other half of a panel) is placed at the same instant, so that it merges with the first.
+   */
+  placedAhead: [observedAt: number, placedAt: number][];
   /** The last two SpO2 readings by observedAt, [t, %], for the low-SpO2 warning. */
   spo2: [t: number, spo2: number][];
   /** Whether the low-SpO2 warning is raised (it is raised and cleared once each). */
@@ -176,6 +182,7 @@ export function emptyState(patientId: string): PatientState {
     lastMonitorAt: undefined,
     monitoringEnd: undefined,
     lastEnrolmentAt: undefined,
+    placedAhead: [],
     spo2: [],
     spo2Alert: false,
     seen: [],
@@ -217,6 +224,7 @@ export function copyState(s: PatientState): PatientState {
     lastMonitorAt: s.lastMonitorAt,
     monitoringEnd: s.monitoringEnd,
     lastEnrolmentAt: s.lastEnrolmentAt,
+    placedAhead: s.placedAhead,
     spo2: s.spo2,
     spo2Alert: s.spo2Alert,
     seen: s.seen,

@@ -196,6 +196,60 @@ describe('1.1 item 2: same-instant merge', () => {
   });
 });
 
+describe('1.1 item 2 with a device clock running ahead: a message is placed at its arrival, its instant stays one', () => {
+  // A monitor whose clock runs 2 minutes fast: each message arrives before its observedAt and is placed at its
+  // arrival (section 1). A second message for the same observedAt (a correction, or the other half of a panel) is of
+  // the same instant: it merges with the first, wherever its own arrival places it.
+  const MINUTE_MS = 60_000;
+  const arrivedAt = (m: DeviceMessage, minutesBeforeObserved: number) =>
+    Date.parse(m.observedAt) - minutesBeforeObserved * MINUTE_MS;
+  /** [CRS, ICANS] after the last of [message, minutes its arrival came before its observedAt]. */
+  function gradesArrived(list: [DeviceMessage, number][]): number[] {
+    let state: PatientState | undefined;
+    let last = [0, 0];
+    for (const [m, before] of list) {
+      const step = reduce(state, m, config(), { ...arrivalOf(m), receivedAt: arrivedAt(m, before) });
+      state = step.state;
+      if (step.kind === 'applied') last = [step.assessment.crsGrade, step.assessment.icansGrade];
+    }
+    return last;
+  }
+
+  it('a febrile temperature corrected at its instant no longer counts, the correction arriving ahead or not', () => {
+    for (const correctionBefore of [1, 0, -30]) {
+      // 38.6 observed "10:02" arrives 10:00; 36.9 for "10:02" arrives at 10:01, 10:02 or 10:32.
+      expect(
+        gradesArrived([
+          [enrol(P), 0],
+          [temp(122, 38.6), 2],
+          [temp(122, 36.9), correctionBefore],
+        ]),
+      ).toEqual([0, 0]);
+    }
+  });
+
+  it('a blood-pressure panel split over two requests is one reading', () => {
+    // A low MAP at 10:00, then the panel of "10:07" (systolic 120 alone is normal, with MAP 60 it is low) in two
+    // requests a few seconds apart, both ahead: two consecutive low readings.
+    const panel: [DeviceMessage, number][] = [
+      [bp(127, 120), 2],
+      [bp(127, undefined, 60), 1.9],
+    ];
+    expect(gradesArrived([[enrol(P), 0], [temp(115, 39), 0], [bp(120, undefined, 62), 0], ...panel])).toEqual([2, 0]);
+  });
+
+  it('still, a value dated ahead does not outrank a later reading observed before its time', () => {
+    // Systolic 70 dated "10:05" arrives 10:00 (placed at 10:00); 121 observed 10:01 arrives then: the latest.
+    let state: PatientState | undefined;
+    for (const [m, before] of [
+      [bp(125, 70), 5],
+      [bp(121, 121), 0],
+    ] as [DeviceMessage, number][])
+      state = reduce(state, m, config(), { ...arrivalOf(m), receivedAt: arrivedAt(m, before) }).state;
+    expect(state!.vitals.systolicBP!.v).toBe(121);
+  });
+});
+
 describe('1.1 item 3: hypotension clears only off vasopressors', () => {
   const onPressor = [bp(0, 84), bp(5, 82), pressors(10, norepi(0.1)), bp(20, 105), bp(30, 108)];
 

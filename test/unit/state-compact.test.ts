@@ -194,6 +194,10 @@ describe('pinned by a mutation run', () => {
       lastMonitorAt: at(904),
       monitoringEnd: { v: 'discharged', t: at(1301) },
       lastEnrolmentAt: at(1302),
+      placedAhead: [
+        [at(-60), at(1401)],
+        [at(-120), at(1402)],
+      ],
       spo2: [
         [at(1002), 91],
         [at(1001), 93],
@@ -275,6 +279,7 @@ describe('pinned by a mutation run', () => {
     702,
     ['discharged', 1301],
     1302,
+    [-60, 1461, 60, 1522],
   ];
 
   it('writes every field in its place and reads an item written before back field for field', () => {
@@ -285,10 +290,34 @@ describe('pinned by a mutation run', () => {
   });
 
   it('reads an item written before the end of monitoring was appended as a patient still monitored', () => {
-    expect(expandState(STORED.slice(0, -2))).toEqual({
+    expect(expandState(STORED.slice(0, -3))).toEqual({
       ...everyField(),
       monitoringEnd: undefined,
       lastEnrolmentAt: undefined,
+      placedAhead: [],
     });
+  });
+
+  it('reads an item written before placedAhead was appended as one that placed no message ahead', () => {
+    expect(expandState(STORED.slice(0, -1))).toEqual({ ...everyField(), placedAhead: [] });
+  });
+
+  it('keeps, in both forms, where a message dated ahead was placed: its correction after a reload merges with it', () => {
+    // 38.6 for "10:02" arrives at 10:00 and is placed there; the state is stored and read back; 36.9 for "10:02"
+    // arrives at 10:05: one instant, corrected, no fever.
+    const febrile = msg('G-2', 122, { vitals: { temperatureC: 38.6 } });
+    const correction = msg('G-2', 122, { vitals: { temperatureC: 36.9 } });
+    const first = reduce(undefined, febrile, DEFAULT_CONFIG, { ...arrivalOf(febrile), receivedAt: T0 + 120 * 60_000 });
+    expect(first.kind === 'applied' && first.assessment.crsGrade).toBe(1);
+    for (const stored of [
+      expandState(JSON.parse(JSON.stringify(compactState(first.state)))),
+      deserializeState(serializeState(first.state)),
+    ]) {
+      const next = reduce(stored, correction, DEFAULT_CONFIG, {
+        ...arrivalOf(correction),
+        receivedAt: T0 + 125 * 60_000,
+      });
+      expect(next.kind === 'applied' && next.assessment.crsGrade).toBe(0);
+    }
   });
 });
