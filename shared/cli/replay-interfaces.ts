@@ -10,6 +10,7 @@ import { entriesOf, translateResources } from '#app/fhir/translate.ts';
 import { HL7_MAX_BYTES, tooLong } from '#app/hl7v2/ack.ts';
 import { MllpDecoder } from '#app/hl7v2/mllp.ts';
 import { translatePcd01, type Hl7Location } from '#app/hl7v2/pcd01.ts';
+import { takenIfKnown } from '#app/interfaces/known.ts';
 import { screen, type Translated } from '#app/interfaces/screen.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
 import type { GradingConfig } from '#domain/config.ts';
@@ -86,27 +87,28 @@ function translateItem(
   known: ReadonlySet<string>,
   zone?: SiteZone,
 ): { messages: DeviceMessage[]; errors: string[] } {
-  const messages: DeviceMessage[] = [];
+  const screened: { message: DeviceMessage; ifKnown?: true }[] = [];
   const errors: string[] = [];
   const take = <L>(t: Translated<L>, show: (l: L) => string) => {
     const s = screen(t, noClock);
     errors.push(...s.problems.map((p) => `${show(p.at)}: ${p.text}`));
-    if (s.message) messages.push(s.message);
+    if (s.message) screened.push({ message: s.message, ...(t.ifKnown ? { ifKnown: t.ifKnown } : {}) });
   };
   if (format === 'hl7v2') {
     const r = translatePcd01(item as string, zone ? { zone } : {});
     errors.push(...r.problems.map((p) => `${where(p.at)}: ${p.text}`));
-    // Where an ADT event places a patient is taken for a patient known by then (of an earlier item), as a server
-    // takes it only for a patient it knows (shared/app/hl7v2/ingest.ts).
-    if (r.ok) for (const t of r.translated) if (!t.ifKnown || known.has(String(t.message.patientId))) take(t, where);
+    if (r.ok) for (const t of r.translated) take(t, where);
   } else {
     const e = entriesOf(item);
-    if (!e.ok) return { messages, errors: [`${e.issue.expression}: ${e.issue.text}`] };
+    if (!e.ok) return { messages: [], errors: [`${e.issue.expression}: ${e.issue.text}`] };
     const t = translateResources(e.items, { deviceId: 'replay' }, e.type === 'batch');
     errors.push(...t.issues.filter((i) => i.severity !== 'warning').map((i) => `${i.expression}: ${i.text}`));
     if (e.type !== 'batch' && errors.length > 0) return { messages: [], errors };
     for (const one of t.translated) take(one, (l) => l);
   }
+  // Where an ADT event or an Encounter places a patient, or ends the stay, is taken for a patient known by then (of
+  // an earlier item, or this item's other data), as a server takes it (shared/app/interfaces/known.ts).
+  const messages = takenIfKnown(screened, known).map((s) => s.message);
   return { messages, errors };
 }
 

@@ -196,6 +196,48 @@ describe('crs replay --format, pinned by a mutation run', () => {
     ]);
   });
 
+  it("takes an Encounter for a patient of an earlier item or of its own item's data, as a server takes it for one it knows", () => {
+    const encounter = (patient: string, id: string, status = 'in-progress') => ({
+      resource: {
+        resourceType: 'Encounter',
+        id,
+        status,
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+        subject: { reference: `Patient/${patient}` },
+        period: { start: '2026-01-10T07:00:00Z', ...(status === 'finished' ? { end: '2026-01-10T09:00:00Z' } : {}) },
+        location: [
+          {
+            location: { display: 'H5-07' },
+            physicalType: {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }],
+            },
+          },
+        ],
+      },
+      request: { method: 'PUT', url: `Encounter/${id}` },
+    });
+    const other = (e: ReturnType<typeof obs>, patient: string) => ({
+      ...e,
+      resource: { ...e.resource, subject: { reference: `Patient/${patient}` } },
+    });
+    const items = [
+      bundle('transaction', [encounter('F-1', 'e-before')]), // before any data of F-1: nothing taken
+      bundle('transaction', [obs('f1')]),
+      bundle('transaction', [encounter('F-1', 'e-after', 'finished')]), // F-1 known: its bed and its discharge
+      bundle('transaction', [encounter('F-9', 'e-never')]), // a patient the file never names otherwise
+      bundle('batch', [encounter('F-2', 'e-with'), other(obs('f2'), 'F-2')]), // its own data in the same request
+    ];
+    const r = fhir(items.map((i) => JSON.stringify(i)).join('\n'));
+    expect(r.status).toBe(0);
+    expect(r.events.filter((e) => e.type === 'assessment').map((e) => e.messageId)).toEqual([
+      'fhir:Observation/f1',
+      expect.stringMatching(/^fhir:Encounter\/e-after\/t=/),
+      expect.stringMatching(/^fhir:Encounter\/e-after\/t=/),
+      'fhir:Encounter/e-with',
+      'fhir:Observation/f2',
+    ]);
+  });
+
   it('reads HL7 times without an offset in --hl7-zone', () => {
     const r = replayCli(['-', '--format', 'hl7v2', '--hl7-zone', 'Europe/Paris'], hl7(3, '20260110090000', '38.6'));
     expect(r.status).toBe(0);

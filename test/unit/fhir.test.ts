@@ -8,7 +8,8 @@ import { FhirEncoder } from '#app/fhir/encode.ts';
 import { handleFhirHttp } from '#app/fhir/http.ts';
 import { entriesOf, FHIR_RESOURCES, translateResources } from '#app/fhir/translate.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
-import { type MemoryQueue, type MemoryTokenStore, ingestFakes } from '#test/support/port-fakes.ts';
+import type { PatientDirectory } from '#app/scope.ts';
+import { type MemoryQueue, type MemoryTokenStore, ingestFakes, queueDirectory } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { enrol } from '#test/support/messages.ts';
@@ -24,6 +25,15 @@ beforeEach(async () => {
   ({ queue, tokens, token } = await ingestFakes(NOW, 'ehr-epic'));
 });
 
+/** The server knows P-0042 (monitored before these tests' requests), and each patient whose data it queued. */
+const directory = (): PatientDirectory => ({
+  lookup: async (ids) => {
+    const known = await queueDirectory(queue).lookup(ids);
+    if (ids.includes('P-0042')) known.set('P-0042', { known: true });
+    return known;
+  },
+});
+
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   handleFhirHttp(
     {
@@ -32,7 +42,7 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     },
-    { queue, tokens, now: () => NOW },
+    { queue, tokens, now: () => NOW, patients: directory() },
   );
 
 const subject = { reference: 'Patient/P-0042', display: 'Zebedee Quigglesworth' };
@@ -1847,5 +1857,118 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
         const { messageId: _id, ...expected } = m;
         expect(t.translated.map(({ message: { messageId: _m, ...rest } }) => rest)).toEqual([expected]);
       }
+  });
+});
+
+describe('an Encounter of a patient this server does not know: nothing taken, the sender told so', () => {
+  // An EHR's Encounter feed names every patient of the hospital. Until 2026-12-05 each one's bed enrolled a patient
+  // watched for monitor data it never sends (a "no data" page each), and each discharge made a patient of its own
+  // (on crs serve, counted against --max-patients until real patients were refused).
+  const PT = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+  const NEW = { reference: 'Patient/P-0777' };
+  const NOTE = 'Encounter: a patient this system does not monitor (no data yet): nothing taken';
+  const stay = (status: string, extra: Record<string, unknown> = {}): Resource =>
+    ({
+      resourceType: 'Encounter',
+      id: `enc-${status}`,
+      status,
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+      subject: NEW,
+      period: { start: '2026-01-09T10:00:00Z', ...(status === 'finished' ? { end: '2026-01-10T08:55:00Z' } : {}) },
+      location: [{ location: { display: 'H4-12' }, physicalType: { coding: [{ system: PT, code: 'bd' }] } }],
+      ...extra,
+    }) as Resource;
+  /** An admission, a discharge, and a discharge cancelled (the stay back in progress, recorded after the end). */
+  const EVENTS = [
+    stay('in-progress'),
+    stay('finished'),
+    stay('in-progress', { id: 'enc-reopened', meta: { versionId: '3', lastUpdated: '2026-01-10T09:58:00+01:00' } }),
+  ];
+  const hr = (value: number) =>
+    ({
+      ...obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(value, '/min') }),
+      subject: NEW,
+    }) as Resource;
+  const issues = (o: OperationOutcome | undefined) =>
+    (o?.issue ?? []).map((i) => [i.severity, i.code, i.expression?.[0], i.diagnostics]);
+  const bundle = (type: string, resources: Resource[], headers: Record<string, string> = {}) =>
+    post(
+      '/fhir/r4/Bundle',
+      { resourceType: 'Bundle', type, entry: resources.map((resource) => ({ resource })) },
+      headers,
+    );
+
+  it('admission, discharge or re-admission alone: 202 with an information issue, nothing queued; taken once the patient has data', async () => {
+    for (const encounter of EVENTS) {
+      const res = await post('/fhir/r4/Encounter', encounter);
+      expect([res.status, issues(JSON.parse(res.body) as OperationOutcome)]).toEqual([
+        202,
+        [
+          ['information', 'informational', undefined, 'accepted 0 message(s): '],
+          ['information', 'informational', 'Encounter', NOTE],
+        ],
+      ]);
+    }
+    expect(queue.messages).toEqual([]);
+    // The patient's first data (a monitor's, a chart's): from then on its Encounters are taken.
+    expect((await post('/fhir/r4/Observation', hr(80))).status).toBe(202);
+    for (const encounter of EVENTS) {
+      const res = await post('/fhir/r4/Encounter', encounter);
+      expect([res.status, JSON.stringify(issues(JSON.parse(res.body) as OperationOutcome))]).not.toContain(NOTE);
+    }
+    // The bed of each, and the end the finished one gives at period.end (its bed at its own time).
+    expect(queue.messages.map((q) => [q.message.messageId, Object.keys(q.message).at(-1)])).toEqual([
+      [`fhir:Observation/obs-${n}`, 'vitals'],
+      ['fhir:Encounter/enc-in-progress', 'enrolment'],
+      [expect.stringMatching(/^fhir:Encounter\/enc-finished\/t=/), 'enrolment'],
+      [expect.stringMatching(/^fhir:Encounter\/enc-finished\/t=/), 'monitoringEnd'],
+      ['fhir:Encounter/enc-reopened~2F~5Fhistory~2F3', 'enrolment'],
+    ]);
+  });
+
+  it('a transaction (or batch) that carries the patient’s first Observations with its Encounter takes both: one request', async () => {
+    for (const type of ['transaction', 'batch']) {
+      const res = await bundle(type, [stay('in-progress', { id: `enc-${type}` }), hr(81)]);
+      expect(res.body).not.toContain('does not monitor');
+    }
+    expect(queue.messages.map((q) => [q.message.patientId, q.message.enrolment ?? q.message.vitals])).toEqual([
+      ['P-0777', { bed: 'H4-12' }],
+      ['P-0777', { heartRate: 81 }],
+      ['P-0777', { bed: 'H4-12' }],
+      ['P-0777', { heartRate: 81 }],
+    ]);
+  });
+
+  it("a batch whose patient's data is refused takes nothing of its Encounter: that entry 202 with the information issue", async () => {
+    const res = await bundle('batch', [hr(900), stay('in-progress')]);
+    const out = JSON.parse(res.body) as Bundle;
+    expect(res.status).toBe(200);
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['422 Unprocessable Entity', '202 Accepted']);
+    expect(issues(out.entry![1]!.response!.outcome)).toEqual([
+      ['information', 'informational', 'Bundle.entry[1].resource', NOTE],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it("decides the token's scope first: refused alike for a patient known or not (the answer tells no token which are monitored)", async () => {
+    const monitor = issueToken('mon-1', new Date(NOW), { kind: 'monitor' });
+    const scoped = issueToken('ehr-one', new Date(NOW), { kind: 'ehr', patients: ['P-0001'] });
+    for (const t of [monitor, scoped]) await tokens.put(t.record);
+    const answers = async () => {
+      const out = [];
+      for (const t of [monitor, scoped])
+        for (const encounter of EVENTS) {
+          const res = await post('/fhir/r4/Encounter', encounter, { authorization: `Bearer ${t.token}` });
+          out.push([res.status, res.body]);
+        }
+      return out;
+    };
+    const unknown = await answers();
+    expect(unknown.map(([status]) => status)).toEqual([403, 403, 403, 403, 403, 403]);
+    expect(unknown[3]![1]).toContain("patient P-0777 is not one of this token's patients");
+    expect(queue.messages).toEqual([]);
+    expect((await post('/fhir/r4/Observation', hr(80))).status).toBe(202);
+    expect(await answers()).toEqual(unknown);
+    expect(queue.messages).toHaveLength(1);
   });
 });

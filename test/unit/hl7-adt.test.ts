@@ -471,6 +471,26 @@ describe('ADT events that place an inpatient (A01 admit, A02 transfer, A06, A08 
     expect(other.messages).toEqual([]);
   });
 
+  it("decides a patient-scoped token's patients before the note: the same AR for a patient known or not (the AA told which were monitored)", async () => {
+    // A token for P-0001 only, sending an A01 of P-0042: refused whether this server monitors P-0042 or not. Until
+    // 2026-12-05 an unmonitored patient's was an AA with the note, a monitored one's an AR: the token learnt which.
+    const scoped: Principal = { ...ehr, patients: ['P-0001'] };
+    const answers = [];
+    for (const patients of [knowing('P-0042'), knowing()]) {
+      const queue = new MemoryQueue();
+      const a = await ingestHl7(adt('A01'), scoped, { queue, now: () => NOW, patients });
+      answers.push([a.code, a.status, a.problems.map((p) => [p.code, p.text]), readAck(a.ack)?.text]);
+      expect(queue.messages).toEqual([]);
+    }
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[0]).toEqual([
+      'AR',
+      403,
+      [[207, "patientId: patient P-0042 is not one of this token's patients"]],
+      'not accepted: not allowed for this device',
+    ]);
+  });
+
   it('gets the same ACK, to the byte, over HTTP (POST /v1/hl7v2) and over MLLP (crs serve --mllp-device), the patient known or not', async () => {
     for (const [patients, taken] of [
       [knowing('P-0042'), 1],

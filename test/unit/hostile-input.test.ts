@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bundle, Resource } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { hashToken, issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
@@ -734,6 +734,53 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
       },
     );
     expectAcceptedAndRefused(statuses);
+  });
+
+  it("an Encounter of a patient neither server knows: the same 202 saying nothing was taken; once the patient's data came, taken by both", async () => {
+    const encounter = JSON.stringify({
+      resourceType: 'Encounter',
+      id: 'enc-hostile-1',
+      status: 'in-progress',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+      subject: { reference: 'Patient/P-ENC-1' },
+      period: { start: '2026-01-10T07:00:00Z' },
+      location: [
+        {
+          location: { display: 'H5-07' },
+          physicalType: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }],
+          },
+        },
+      ],
+    });
+    const FHIR = 'application/fhir+json';
+    const first = await deviceAnswer(embedded.url, '/fhir/r4/Encounter', FHIR, 'ehr', encounter);
+    expect(await deviceAnswer(front.url, '/fhir/r4/Encounter', FHIR, 'ehr', encounter)).toEqual(first);
+    expect([first.status, (JSON.parse(first.body) as OperationOutcome).issue.at(-1)]).toEqual([
+      202,
+      {
+        severity: 'information',
+        code: 'informational',
+        diagnostics: 'Encounter: a patient this system does not monitor (no data yet): nothing taken',
+        expression: ['Encounter'],
+      },
+    ]);
+    const hr = JSON.stringify({
+      resourceType: 'Observation',
+      id: 'obs-hostile-enc-1',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+      subject: { reference: 'Patient/P-ENC-1' },
+      effectiveDateTime: '2026-01-10T08:00:00Z',
+      valueQuantity: { value: 80, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+    });
+    expect(await sameFromBoth('/fhir/r4/Observation', FHIR, 'ehr', hr)).toBe(202);
+    const again = await deviceAnswer(embedded.url, '/fhir/r4/Encounter', FHIR, 'ehr', encounter);
+    expect(await deviceAnswer(front.url, '/fhir/r4/Encounter', FHIR, 'ehr', encounter)).toEqual(again);
+    expect([again.status, again.body]).toEqual([
+      202,
+      expect.stringContaining('accepted 1 message(s): fhir:Encounter/enc-hostile-1'),
+    ]);
   });
 
   it('FHIR parts of the wrong shape: the same 422 naming the part from both, never a 500 (found by the property)', async () => {

@@ -19,6 +19,7 @@ import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
+import { NOT_MONITORED, sortIfKnown } from '#app/interfaces/known.ts';
 import { screen } from '#app/interfaces/screen.ts';
 import { capabilityStatement } from './capability.ts';
 import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
@@ -121,26 +122,39 @@ export async function handleFhirHttp(
   // else as `fhir-client`, as HL7 falls back to `hl7v2-gateway`; the token's device is the sender all the same.
   const deviceId = CONTRACT_ID.test(auth.deviceId) ? auth.deviceId : 'fhir-client';
   const t = translateResources(entries.items, { deviceId }, batch);
-  const issues = [...t.issues];
-  const screened: { message: DeviceMessage; whole: string }[] = [];
+  const issues: OutcomeIssue[] = [...t.issues];
+  const screened: { message: DeviceMessage; whole: string; ifKnown?: true }[] = [];
   // What this device may not send is refused as 'forbidden' where it was (shared/app/scope.ts).
   const scoped = scopedCheck(auth.principal, now);
   for (const one of t.translated) {
     const s = screen(one, scoped.check);
     for (const p of s.problems)
       issues.push({ expression: p.at, code: scoped.refusals.has(p.text) ? 'forbidden' : 'value', text: p.text });
-    if (s.message) screened.push({ message: s.message, whole: one.whole });
+    if (s.message)
+      screened.push({ message: s.message, whole: one.whole, ...(one.ifKnown ? { ifKnown: one.ifKnown } : {}) });
   }
+  // An Encounter is taken only for a patient the server knows, or one this request gives other data of
+  // (shared/app/interfaces/known.ts); for another, the sender is told so, never with an error.
+  const sorted = await sortIfKnown(screened, auth.principal, deps.patients);
+  for (const x of sorted.refused) issues.push({ expression: x.item.whole, code: 'forbidden', text: x.error });
+  for (const whole of new Set(sorted.notMonitored.map((x) => x.whole)))
+    issues.push({
+      expression: whole,
+      code: 'informational',
+      severity: 'information',
+      text: `Encounter: ${NOT_MONITORED}`,
+    });
+  const taken = sorted.taken;
   const admission = await admit(
     auth.principal,
-    screened.map((s) => s.message),
+    taken.map((s) => s.message),
     deps,
   );
   const out = new Set(admission.refusals.map((x) => x.index));
   for (const x of admission.refusals)
-    issues.push({ expression: screened[x.index]!.whole, code: 'forbidden', text: x.error });
-  const messages = screened.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
-  const errors = issues.filter((i) => i.severity !== 'warning');
+    issues.push({ expression: taken[x.index]!.whole, code: 'forbidden', text: x.error });
+  const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
+  const errors = issues.filter((i) => i.severity === undefined);
   const forbidden = errors.length > 0 && errors.every((i) => i.code === 'forbidden');
   try {
     if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(issues));
@@ -168,7 +182,7 @@ export async function handleFhirHttp(
     type: 'batch-response',
     entry: entries.items.map((item): BundleEntry => {
       const own = issues.filter((i) => inside(i.expression, item.at));
-      const failed = own.some((i) => i.severity !== 'warning');
+      const failed = own.some((i) => i.severity === undefined);
       return {
         response: {
           status: failed ? '422 Unprocessable Entity' : '202 Accepted',

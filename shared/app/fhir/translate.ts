@@ -98,6 +98,8 @@ interface Fragment {
   at: string;
   /** The resource's identity, for the messageId. */
   id: string;
+  /** An Encounter's: taken for a patient the server knows only (shared/app/interfaces/known.ts). */
+  ifKnown?: true;
 }
 
 export interface FhirTranslation {
@@ -317,7 +319,9 @@ function resourceFragments(
     case 'MedicationAdministration':
       return medicationAdministration(resource as unknown as MedicationAdministration, r, base, o);
     case 'Encounter':
-      return encounter(resource as unknown as Encounter, r, base, o);
+      // Where a patient is, the end of the stay and a re-admission are taken for a patient the server knows only: an
+      // EHR's feed sends every patient's Encounters (shared/app/interfaces/known.ts).
+      return encounter(resource as unknown as Encounter, r, base, o).map((f) => ({ ...f, ifKnown: true as const }));
     default:
       return procedure(resource as unknown as Procedure, r, base, o);
   }
@@ -1146,7 +1150,10 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
       delete origins.oxygen;
     }
     if (Object.keys(message).length === 4) continue;
-    out.push({ message, origins, whole: list[0]!.resource });
+    // Of an Encounter alone, it is taken for a patient the server knows only; with another resource's data (a weight
+    // charted with the bed) it is taken as that data is: the request gives the patient's data (known.ts).
+    const ifKnown = list.every((f) => f.ifKnown);
+    out.push({ message, origins, whole: list[0]!.resource, ...(ifKnown ? { ifKnown } : {}) });
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { admit, enqueueAll, scopedCheck, type IngestDeps } from '#app/ingest.ts'
 import type { Principal } from '#app/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
+import { NOT_MONITORED, sortIfKnown } from '#app/interfaces/known.ts';
 import { screen } from '#app/interfaces/screen.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
 import { buildAck, unreadableAck, type AckCode } from './ack.ts';
@@ -49,15 +50,9 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   }
   const problems = [...r.problems];
   const notes = [...(r.notes ?? [])];
-  const screened: { message: DeviceMessage; whole: Hl7Problem['at'] }[] = [];
+  const screened: { message: DeviceMessage; whole: Hl7Problem['at']; ifKnown?: true }[] = [];
   const scoped = scopedCheck(principal, now);
   let forbidden = false;
-  // An ADT event is taken only for a patient the server knows: a hospital's ADT feed names every patient, and each
-  // one enrolled would be watched for monitor data it never sends (a no-data page each), each one discharged would be
-  // a patient of its own. A host without a directory knows no patient.
-  const asked = [...new Set(r.translated.filter((t) => t.ifKnown).map((t) => String(t.message.patientId)))];
-  // A directory that fails throws, as the scope's lookup does: the host answers 503 (send again).
-  const known = asked.length > 0 && deps.patients ? await deps.patients.lookup(asked) : new Map<string, unknown>();
   for (const t of r.translated) {
     // The token's scope first: a sender it refuses is told so, known patient or not (never an AA that says which).
     const s = screen(t, scoped.check);
@@ -66,20 +61,23 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
       forbidden ||= refused;
       problems.push({ at: p.at, code: refused ? 207 : 102, text: p.text });
     }
-    if (!s.message) continue;
-    if (t.ifKnown && !known.has(String(t.message.patientId)))
-      notes.push(`ADT event ${r.header.trigger}: a patient this system does not monitor (no data yet): nothing taken`);
-    else screened.push({ message: s.message, whole: t.whole });
+    if (s.message) screened.push({ message: s.message, whole: t.whole, ...(t.ifKnown ? { ifKnown: t.ifKnown } : {}) });
   }
+  // An ADT event is taken only for a patient the server knows (shared/app/interfaces/known.ts).
+  const sorted = await sortIfKnown(screened, principal, deps.patients);
+  for (const x of sorted.refused) problems.push({ at: x.item.whole, code: 207, text: x.error });
+  forbidden ||= sorted.refused.length > 0;
+  if (sorted.notMonitored.length > 0) notes.push(`ADT event ${r.header.trigger}: ${NOT_MONITORED}`);
+  const taken = sorted.taken;
   const admission = await admit(
     principal,
-    screened.map((s) => s.message),
+    taken.map((s) => s.message),
     deps,
   );
   const out = new Set(admission.refusals.map((x) => x.index));
-  for (const x of admission.refusals) problems.push({ at: screened[x.index]!.whole, code: 207, text: x.error });
+  for (const x of admission.refusals) problems.push({ at: taken[x.index]!.whole, code: 207, text: x.error });
   forbidden ||= out.size > 0;
-  const messages = screened.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
+  const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   try {
     if (messages.length > 0 && !(await enqueueAll(messages, principal.deviceId, now, deps)))
       return queueDown(r.header, now);

@@ -81,11 +81,8 @@ export type Pcd01Result =
       warnings?: Hl7Problem[];
     };
 
-/**
- * A contract message of an HL7 message. `ifKnown`: taken only for a patient the server already knows (graded, or
- * waiting to be): the place an ADT event gives (A01, A02...), which a hospital's whole ADT feed sends for every patient.
- */
-type Hl7Translated = Translated<Hl7Location> & { ifKnown?: true };
+/** A contract message of an HL7 message; an ADT event's is `ifKnown` (taken for a patient the server knows). */
+type Hl7Translated = Translated<Hl7Location>;
 
 const MSH: Hl7Location = { segment: 'MSH', sequence: 1 };
 const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({

@@ -15,6 +15,11 @@ export interface Translated<L> {
   origins: Record<string, L>;
   /** Where an error about the whole message is reported (the PID segment, the resource). */
   whole: L;
+  /**
+   * Taken only for a patient the server already knows (known.ts): where an ADT event or a FHIR Encounter places a
+   * patient, or ends the watch, which a hospital's whole feed sends for every patient.
+   */
+  ifKnown?: true;
 }
 
 export interface Problem<L> {
