@@ -479,7 +479,7 @@ export function ladderStep(
   config: PagingConfig,
 ): { level: number; round: number; role: string } | null {
   const policy = config.policies[p.team];
-  let level = p.level + 1;
+  let level = levelOf(p, config) + 1;
   let round = p.round;
   if (level >= policy.levels.length) {
     level = 0;
@@ -510,7 +510,7 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
         dueAt: now + timeoutMs(p.grade, config),
       };
       changed.push(released);
-      deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: sendReason(released) });
+      deliveries.push({ page: released, role: roleOf(released, config), reason: sendReason(released) });
       continue;
     }
     if (p.dueAt === null || p.dueAt > now) continue;
@@ -564,9 +564,17 @@ export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
   };
 }
 
-/** The role a page's current level goes to. */
+/**
+ * The level of its team's ladder a page is at: its own, or the ladder's last when the page is past the end of it (a
+ * deployment shortened the ladder while the page was open: held by a silence, unsent while the transport was down, or
+ * waiting for an answer at that level). Such a page is paged to the last level, and its ladder goes on from there.
+ */
+export const levelOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
+  Math.min(p.level, config.policies[p.team].levels.length - 1);
+
+/** The role a page's current level goes to (the ladder's last, for a page past its end: levelOf). */
 export const roleOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
-  config.policies[p.team].levels[p.level]!;
+  config.policies[p.team].levels[levelOf(p, config)]!;
 
 /**
  * The next time `tick` has something to do (null: nothing pending): a ladder step falling due, or the end of the
