@@ -245,6 +245,24 @@ describe('escalate handler', () => {
     expect(swept).toBe(1);
   });
 
+  // Until 2026-12-06 the sweep ran only after a tick that worked: a tick failing at every run (one page's bad data)
+  // stopped every patient's "no data" alert, and EnrolledPatients went missing (NoIngestWhileEnrolled read none).
+  it('on the schedule, sweeps the feeds also when the tick fails, and says which failed', async () => {
+    failTick = true;
+    now = min(1);
+    const { out } = await captureOutput(() =>
+      // The invocation fails (EscalateErrors), with the tick's error.
+      expect(handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).rejects.toThrow(
+        'DynamoDB throttled',
+      ),
+    );
+    expect(swept).toBe(1);
+    expect(out).toMatch(/escalation tick failed/);
+    expect(out).not.toMatch(/stale-feed sweep failed/);
+    expect(out).toMatch(/"EnrolledPatients":0/);
+    expect(metricSum(out, 'EscalateRuns')).toBe(0); // a failed run is not a run
+  });
+
   it('reports each run (EscalateRuns: the NoEscalateRun alarm breaches on silence) and the enrolled patients it swept, 0 included', async () => {
     const scheduled = await captureOutput(() =>
       handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' }),
@@ -515,8 +533,11 @@ describe('escalate handler: pinned by a mutation run', () => {
 
   it('on the schedule, ticks the ladders before the sweep, so that a failing sweep does not hold them', async () => {
     feedsDown = true;
-    await expect(schedule()).rejects.toThrow(/Throughput/);
+    const { out } = await captureOutput(() => expect(schedule()).rejects.toThrow(/Throughput/));
     expect(ticks).toEqual([T]);
+    expect(out).toMatch(/stale-feed sweep failed/);
+    expect(out).not.toMatch(/escalation tick failed/);
+    expect(metricSum(out, 'EscalateRuns')).toBe(0);
   });
 
   it('counts a raised stale-feed alert (StaleFeedAlerts) and the patients swept', async () => {
