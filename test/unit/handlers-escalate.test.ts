@@ -322,6 +322,25 @@ describe('stale-feed sweep', () => {
     expect(inForce.size).toBe(0);
   });
 
+  it('keeps the alert in force when a deployment lengthened staleFeedMinutes and the monitor is quiet still', async () => {
+    const quiet = stateWith([0]);
+    states.set('P-1', quiet);
+    const since = quiet.lastMonitorAt!;
+    await sweepStaleFeeds(deps(), since + 16 * 60_000);
+    const lengthened = () => ({ ...deps(), config: { ...DEFAULT_PAGING, staleFeedMinutes: 30 } });
+    await sweepStaleFeeds(lengthened(), since + 17 * 60_000);
+    await sweepStaleFeeds(lengthened(), since + 31 * 60_000);
+    // No "Data resumed" while nothing came: the alert raised stays in force (its ladder runs).
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`]);
+    expect(inForce.get('P-1')).toEqual({ alertId: `stale-feed|P-1|${since}`, since });
+    states.set('P-1', stateWith([0, 32]));
+    await sweepStaleFeeds(lengthened(), since + 33 * 60_000);
+    expect(alerts.map((a) => a.summary.split(':')[0])).toEqual([
+      'NO DATA, patient P-1, bed H4-P-1',
+      'Data resumed, patient P-1, bed H4-P-1',
+    ]);
+  });
+
   it('keeps the alert in force, paging nothing, when the feed moved on but is stale still (a late reading)', async () => {
     // docs/paging.md (Stale feeds): a reading that arrives already older than staleFeedMinutes does not resume the
     // feed; an all-clear and a new "no data" page at once would tell the nurse the monitor was back when it is not.
