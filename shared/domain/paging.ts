@@ -412,13 +412,16 @@ export function pagesForAlert(
   now: number,
   config: PagingConfig,
 ): Transition {
-  const teams = alertTeamsFor(alert.subject, config);
   const { older, outdated } = standing(alert.alertId, alert.patientId, alert.subject, pages);
   const resolved = alert.cleared
     ? older
         .filter((p) => alert.resolves === undefined || p.notificationId === alert.resolves)
         .map((p) => replace(p, 'resolved', now))
     : [];
+  // An all-clear goes to the teams the alert went to as well: a deployment may have changed `alertTeams` since, and
+  // the team that was told of the alert is the one to hear it is over.
+  const configured = alertTeamsFor(alert.subject, config);
+  const teams = [...new Set([...configured, ...resolved.map((p) => p.team)])];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const opened = teams.map((team) =>
     newPage(

@@ -815,6 +815,30 @@ describe('a deployment that changes the paging configuration while pages are ope
     expect(sent(phone).at(-1)).toBe('P-1 hematology fellow 0.1');
   });
 
+  it('an all-clear also goes to the team its alert went to when a deployment moved the alert to other teams', async () => {
+    const { phone, pager, pages, audit } = setup();
+    const alert = { alertId: 'stale-feed|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, summary: 'NO DATA' };
+    await pager.onAlert({ ...alert, cleared: false }, T); // to the bedside team
+    const after = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config: { ...DEFAULT_PAGING, alertTeams: { ...DEFAULT_PAGING.alertTeams, staleFeed: ['icu'] } },
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    await after.onAlert(
+      { ...alert, alertId: 'stale-feed|P-1|1|cleared', cleared: true, summary: 'Data resumed' },
+      min(3),
+    );
+    expect(phone.sent.map((m) => `${m.role}: ${m.page.summary}`)).toEqual([
+      'bedside nurse: NO DATA',
+      'bedside nurse: Data resumed',
+      'ICU registrar: Data resumed',
+    ]);
+    expect(await pages.get('stale-feed|P-1|1|bedside')).toMatchObject({ status: 'resolved' });
+  });
+
   it('a page waiting at such a level goes on round the ladder at its time; one on a walk past the loops left is exhausted', async () => {
     const { phone, pager, after, pages } = deployments();
     await pager.onNotification(grade2, T);
