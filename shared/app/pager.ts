@@ -174,7 +174,7 @@ export class Pager {
       const pending = byTrigger(await this.deps.pages.pendingPages(now));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
-      const at = nextDue(pending, silences, now);
+      const at = nextDue(pending, silences, now, this.deps.config);
       if (at === null || at > now) return;
       // A step that fell due before now (a late tick: after downtime, or replay's catch-up) is decided by the
       // silences in force when it fell due: a silence that ended since still held it then.
@@ -197,7 +197,7 @@ export class Pager {
    */
   async nextDue(until: number): Promise<number | null> {
     const pending = await this.deps.pages.pendingPages(until);
-    const at = nextDue(pending, await this.silencesFor(pending, until), until);
+    const at = nextDue(pending, await this.silencesFor(pending, until), until, this.deps.config);
     return at !== null && at <= until ? at : null;
   }
 

@@ -581,16 +581,22 @@ export const roleOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
 
 /**
  * The next time `tick` has something to do (null: nothing pending): a ladder step falling due, or the end of the
- * silence holding a page. A held page whose silence is not among `silences` is released by the next tick: `now`.
+ * silence holding a page. A held page whose silence is not among `silences`, or whose grade a silence may no longer
+ * hold (a deployment lowered `unsilenceableFromGrade`), is released by the next tick: `now`.
  */
-export function nextDue(pages: Page[], silences: Silence[], now: number): number | null {
+export function nextDue(
+  pages: Page[],
+  silences: Silence[],
+  now: number,
+  config: Pick<PagingConfig, 'unsilenceableFromGrade'>,
+): number | null {
   let next: number | null = null;
   const earlier = (t: number) => (next = next === null || t < next ? t : next);
   for (const p of pages) {
     if (!isOpen(p)) continue;
     if (p.heldBy !== undefined) {
       const s = silences.find((x) => x.silenceId === p.heldBy);
-      earlier(s ? heldUntil(s) : now);
+      earlier(s && p.grade < config.unsilenceableFromGrade ? heldUntil(s) : now);
     } else if (p.dueAt !== null) earlier(p.dueAt);
   }
   return next;

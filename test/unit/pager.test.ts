@@ -815,6 +815,26 @@ describe('a deployment that changes the paging configuration while pages are ope
     expect(sent(phone).at(-1)).toBe('P-1 hematology fellow 0.1');
   });
 
+  it('a page a silence holds is released at the next tick once a deployment made its grade unsilenceable', async () => {
+    const { phone, pager, pages, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(600), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onNotification({ ...grade3, notificationId: 'crs|P-1|#3', teams: ['icu'] }, min(1)); // held
+    expect(phone.sent).toEqual([]);
+    const after = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config: { ...DEFAULT_PAGING, unsilenceableFromGrade: 3 },
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    await after.onTick(min(2));
+    expect(phone.sent.map((m) => `${m.role} ${m.reason}`)).toEqual(['ICU registrar released']);
+  });
+
   it('an all-clear also goes to the team its alert went to when a deployment moved the alert to other teams', async () => {
     const { phone, pager, pages, audit } = setup();
     const alert = { alertId: 'stale-feed|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, summary: 'NO DATA' };
