@@ -94,6 +94,14 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);
     if (r.raised.length + r.cleared.length > 0)
       logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
+    // The others were swept; these patients' alerts wait until their state reads again: a failure of the run.
+    if (r.incomplete) {
+      logger.error('stale-feed sweep: state unreadable', {
+        patients: r.incomplete.patientIds,
+        error: errorName(r.incomplete.cause),
+      });
+      throw r.incomplete;
+    }
   };
 
   const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse & { ok: boolean }> => {

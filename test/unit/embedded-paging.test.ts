@@ -522,6 +522,40 @@ describe('the timer loop of crs serve', () => {
   });
 });
 
+describe('the stale-feed sweep of crs serve', () => {
+  // Until 2026-12-06 one patient whose state could not be read failed the whole sweep, every time: nobody's "no data"
+  // alert was raised or cleared.
+  it("raises the other patients' alerts when one patient's state cannot be read, and says which could not", async () => {
+    let state: PatientState | undefined;
+    for (const m of [enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } })])
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    const paging = new EmbeddedPaging({
+      db,
+      config: DEFAULT_CONFIG,
+      ackSecret: secret,
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => state!.lastMonitorAt! + 16 * 60_000,
+      log: () => undefined,
+      loadState: async (id) => {
+        if (id === 'P0') throw new SyntaxError('Unexpected token in JSON');
+        return { state: state!, version: 1 };
+      },
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    try {
+      await expect(paging.sweep(['P0', 'P1'])).rejects.toThrow(
+        'the state of 1 patient(s) could not be read (P0); the others were swept',
+      );
+      expect(sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(':')[0]}`)).toEqual([
+        'P1 bedside nurse NO DATA, patient P1, bed H4-P1',
+      ]);
+    } finally {
+      await paging.close();
+    }
+  });
+});
+
 describe('a data directory of issue 5 (schema version 1)', () => {
   function legacyDatabase(file: string): { notificationId: string; inboxMessage: DeviceMessage } {
     const old = new Database(file);
