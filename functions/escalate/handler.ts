@@ -3,7 +3,8 @@
 //   a timer not yet due (SQS delays at most 15 minutes) is put back with the remaining delay; otherwise the pager
 //   pages the next level of every ladder nobody acknowledged in time, releases pages whose silence ended, and
 //   finishes sends a crash cut short;
-// - every minute by the schedule: the same tick (the safety net for a lost timer), then the stale-feed sweep.
+// - every minute by the schedule: the same tick (the safety net for a lost timer), then the stale-feed sweep, which
+//   runs whatever became of the tick (each failure is logged as its own and fails the invocation).
 // Ticks may overlap (a timer and the schedule): every step of a ladder is a conditional write, so only one of
 // them pages it.
 // SNS down (SendDeferred: the page is stored unsent) is a state, not a failure of the run: the sends wait for the
@@ -49,6 +50,9 @@ export interface EscalateHandlerDeps extends Telemetry {
   now: () => number;
 }
 
+/** A step of the schedule's run failed (its first failure, as `cause`), logged where it failed. */
+class ScheduleFailed extends Error {}
+
 /** A timer this close to its time runs now rather than hopping again. */
 const EARLY_MS = 1000;
 
@@ -90,6 +94,14 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);
     if (r.raised.length + r.cleared.length > 0)
       logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
+    // The others were swept; these patients' alerts wait until their state reads again: a failure of the run.
+    if (r.incomplete) {
+      logger.error('stale-feed sweep: state unreadable', {
+        patients: r.incomplete.patientIds,
+        error: errorName(r.incomplete.cause),
+      });
+      throw r.incomplete;
+    }
   };
 
   const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse & { ok: boolean }> => {
@@ -126,13 +138,36 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     }
   };
 
+  /**
+   * The schedule's tick and sweep, each whatever became of the other: a tick that fails (one page's bad data, a
+   * table throttled) leaves the "no data" alerts to the sweep, and a failing sweep leaves the ladders to the tick.
+   * Each failure is logged as its own; either fails the invocation (EscalateErrors) and is no run (NoEscalateRun).
+   * Until 2026-12-06 a tick that failed at every run stopped every patient's "no data" alert and its all-clear, and
+   * the patients enrolled went uncounted (NoIngestWhileEnrolled read them as none).
+   */
+  const onSchedule = async (): Promise<unknown[]> => {
+    const failures: unknown[] = [];
+    for (const [what, step] of [
+      ['escalation tick', () => tick('schedule')],
+      ['stale-feed sweep', sweep],
+    ] as const) {
+      try {
+        await step();
+      } catch (err) {
+        logger.error(`${what} failed`, { error: errorName(err) });
+        failures.push(err);
+      }
+    }
+    if (failures.length === 0) metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
+    return failures;
+  };
+
   return async (event: SQSEvent | ScheduledEvent, context?: Context): Promise<SQSBatchResponse | void> => {
     if (context) logger.addContext(context);
     try {
       if (isScheduled(event)) {
-        await tick('schedule');
-        await sweep();
-        metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
+        const [failed] = await onSchedule();
+        if (failed !== undefined) throw new ScheduleFailed('the scheduled run failed', { cause: failed });
         return;
       }
       const { ok, ...r } = await onTimers(event);
@@ -140,6 +175,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       if (ok) metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
       return r;
     } catch (err) {
+      if (err instanceof ScheduleFailed) throw thrownToRuntime(err.cause); // logged already, step by step
       logger.error('escalation tick failed', { error: errorName(err) });
       throw thrownToRuntime(err);
     } finally {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import {
   acknowledge,
   alertTeamsFor,
+  levelOf,
   nextDue,
   pageId,
   pagesForAlert,
@@ -173,7 +174,7 @@ export class Pager {
       const pending = byTrigger(await this.deps.pages.pendingPages(now));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
-      const at = nextDue(pending, silences, now);
+      const at = nextDue(pending, silences, now, this.deps.config);
       if (at === null || at > now) return;
       // A step that fell due before now (a late tick: after downtime, or replay's catch-up) is decided by the
       // silences in force when it fell due: a silence that ended since still held it then.
@@ -196,7 +197,7 @@ export class Pager {
    */
   async nextDue(until: number): Promise<number | null> {
     const pending = await this.deps.pages.pendingPages(until);
-    const at = nextDue(pending, await this.silencesFor(pending, until), until);
+    const at = nextDue(pending, await this.silencesFor(pending, until), until, this.deps.config);
     return at !== null && at <= until ? at : null;
   }
 
@@ -361,7 +362,7 @@ export class Pager {
       // since this call read it another may have acknowledged it, replaced it with a newer grade or sent it. Until
       // 2026-12-06 the copy read at the start was sent: an acknowledged page went on to the next role as "nobody
       // acknowledged in time", and a superseded grade's page went out, open, after the newer grade's.
-      const page = await this.deps.pages.get(candidate.pageId);
+      let page = await this.deps.pages.get(candidate.pageId);
       if (
         !page ||
         page.level !== candidate.level ||
@@ -371,6 +372,19 @@ export class Pager {
         (page.status !== 'open' && page.status !== 'info')
       )
         continue;
+      // Past the end of its team's ladder (a deployment shortened it while the page was held, unsent or waiting):
+      // moved to the ladder's last level first, so that what is sent, stored and audited is a level that exists.
+      // Until 2026-12-06 it went to role `undefined`: on AWS its link could not be stored and every tick failed
+      // there, for every patient; on crs serve it went out with a link that was never stored and could not be used.
+      const last = levelOf(page, this.deps.config);
+      if (last !== page.level) {
+        const from = page.level;
+        const [moved] = await this.persistOrSkip([{ ...page, level: last }], (p) =>
+          movedAudit(p, from, now, this.deps.config),
+        );
+        if (!moved) continue; // changed meanwhile: its new state is another send's
+        page = moved;
+      }
       const role = roleOf(page, this.deps.config);
       const ackUrl = page.status === 'open' ? await this.ackUrl(page, role, now) : undefined;
       const parked = await this.sendOrPark(
@@ -623,6 +637,24 @@ function pageAudit(p: Page, now: number): AuditEvent {
       grade: p.grade,
       status: p.status,
       held: p.heldBy !== undefined,
+    },
+  };
+}
+
+function movedAudit(p: Page, from: number, at: number, config: PagingConfig): AuditEvent {
+  return {
+    at: iso(at),
+    patientId: p.patientId,
+    type: 'escalation',
+    text: `${p.team} page at level ${from + 1}, which the ladder no longer has (${config.policies[p.team].levels.length} levels now): paging its last level, ${roleOf(p, config)}`,
+    details: {
+      pageId: p.pageId,
+      team: p.team,
+      level: p.level,
+      round: p.round,
+      status: p.status,
+      held: false,
+      fromLevel: from,
     },
   };
 }

@@ -154,6 +154,11 @@ export function planStaleFeeds(
       continue;
     }
     const inWard = isWardAlert(e.alertId);
+    // Not quiet long enough by the settings now, yet nothing came since it went quiet: a deployment lengthened
+    // staleFeedMinutes while the alert was in force. The monitor is quiet still, so the alert stays. Until 2026-12-06
+    // it was cleared ("Data resumed"), and raised again later under the same id, which the pager had opened already:
+    // nobody was paged for a monitor that stayed quiet.
+    if (f && !f.stale && f.since === e.since) continue;
     if (!f?.stale) {
       next.delete(c.patientId);
       if (inWard) {

@@ -412,13 +412,16 @@ export function pagesForAlert(
   now: number,
   config: PagingConfig,
 ): Transition {
-  const teams = alertTeamsFor(alert.subject, config);
   const { older, outdated } = standing(alert.alertId, alert.patientId, alert.subject, pages);
   const resolved = alert.cleared
     ? older
         .filter((p) => alert.resolves === undefined || p.notificationId === alert.resolves)
         .map((p) => replace(p, 'resolved', now))
     : [];
+  // An all-clear goes to the teams the alert went to as well: a deployment may have changed `alertTeams` since, and
+  // the team that was told of the alert is the one to hear it is over.
+  const configured = alertTeamsFor(alert.subject, config);
+  const teams = [...new Set([...configured, ...resolved.map((p) => p.team)])];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const opened = teams.map((team) =>
     newPage(
@@ -479,7 +482,7 @@ export function ladderStep(
   config: PagingConfig,
 ): { level: number; round: number; role: string } | null {
   const policy = config.policies[p.team];
-  let level = p.level + 1;
+  let level = levelOf(p, config) + 1;
   let round = p.round;
   if (level >= policy.levels.length) {
     level = 0;
@@ -510,7 +513,7 @@ export function tick(pages: Page[], silences: Silence[], now: number, config: Pa
         dueAt: now + timeoutMs(p.grade, config),
       };
       changed.push(released);
-      deliveries.push({ page: released, role: config.policies[p.team].levels[p.level]!, reason: sendReason(released) });
+      deliveries.push({ page: released, role: roleOf(released, config), reason: sendReason(released) });
       continue;
     }
     if (p.dueAt === null || p.dueAt > now) continue;
@@ -564,22 +567,36 @@ export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
   };
 }
 
-/** The role a page's current level goes to. */
+/**
+ * The level of its team's ladder a page is at: its own, or the ladder's last when the page is past the end of it (a
+ * deployment shortened the ladder while the page was open: held by a silence, unsent while the transport was down, or
+ * waiting for an answer at that level). Such a page is paged to the last level, and its ladder goes on from there.
+ */
+export const levelOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
+  Math.min(p.level, config.policies[p.team].levels.length - 1);
+
+/** The role a page's current level goes to (the ladder's last, for a page past its end: levelOf). */
 export const roleOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
-  config.policies[p.team].levels[p.level]!;
+  config.policies[p.team].levels[levelOf(p, config)]!;
 
 /**
  * The next time `tick` has something to do (null: nothing pending): a ladder step falling due, or the end of the
- * silence holding a page. A held page whose silence is not among `silences` is released by the next tick: `now`.
+ * silence holding a page. A held page whose silence is not among `silences`, or whose grade a silence may no longer
+ * hold (a deployment lowered `unsilenceableFromGrade`), is released by the next tick: `now`.
  */
-export function nextDue(pages: Page[], silences: Silence[], now: number): number | null {
+export function nextDue(
+  pages: Page[],
+  silences: Silence[],
+  now: number,
+  config: Pick<PagingConfig, 'unsilenceableFromGrade'>,
+): number | null {
   let next: number | null = null;
   const earlier = (t: number) => (next = next === null || t < next ? t : next);
   for (const p of pages) {
     if (!isOpen(p)) continue;
     if (p.heldBy !== undefined) {
       const s = silences.find((x) => x.silenceId === p.heldBy);
-      earlier(s ? heldUntil(s) : now);
+      earlier(s && p.grade < config.unsilenceableFromGrade ? heldUntil(s) : now);
     } else if (p.dueAt !== null) earlier(p.dueAt);
   }
   return next;

@@ -42,6 +42,24 @@ function copy<T>(value: T): T {
   return value;
 }
 
+/**
+ * DynamoDB refuses an item holding an attribute value with no type set (`{ S: undefined }`, which the SDK sends as
+ * `{}`): "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes".
+ */
+function checkValues(values: Record<string, AttributeValue> | undefined): void {
+  const check = (v: AttributeValue): void => {
+    const set = Object.entries(v).filter(([, x]) => x !== undefined);
+    if (set.length !== 1)
+      throw Object.assign(
+        new Error('Supplied AttributeValue is empty, must contain exactly one of the supported datatypes'),
+        { name: 'ValidationException' },
+      );
+    if (v.M) Object.values(v.M).forEach(check);
+    if (v.L) v.L.forEach(check);
+  };
+  Object.values(values ?? {}).forEach(check);
+}
+
 const scalar = (v: AttributeValue | undefined): string | number | undefined =>
   v?.S !== undefined ? v.S : v?.N !== undefined ? Number(v.N) : undefined;
 
@@ -142,6 +160,8 @@ export class FakeDynamo {
       };
     });
     this.mock.on(PutItemCommand).callsFake((input) => {
+      checkValues(input.Item);
+      checkValues(input.ExpressionAttributeValues);
       const key = this.keyOf(input.TableName, input.Item);
       if (
         !evaluate(
@@ -174,6 +194,10 @@ export class FakeDynamo {
         if (!t.Put && !t.Update) throw new Error('fake DynamoDB transactions take Put and Update only');
         return (t.Put ?? t.Update)!;
       });
+      for (const o of ops) {
+        checkValues(o.Item);
+        checkValues(o.ExpressionAttributeValues);
+      }
       if (ops.length > 100)
         throw Object.assign(new Error('Member must have length less than or equal to 100'), {
           name: 'ValidationException',

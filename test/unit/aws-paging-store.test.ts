@@ -412,6 +412,44 @@ describe('the pager over DynamoDB', () => {
   });
 });
 
+describe('the pager over DynamoDB after a deployment that shortened a ladder', () => {
+  // Until 2026-12-06 a page released at a level the ladder no longer had went to role `undefined`: its link's item
+  // held an empty value, which DynamoDB refuses, and every tick failed there, for every patient.
+  it("pages a held page's last level that exists, and every other patient's ladder goes on", async () => {
+    const sent: string[] = [];
+    const ackSecret = randomBytes(32);
+    const pagerOf = (config: typeof DEFAULT_PAGING) =>
+      new Pager({
+        pages: store(),
+        sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+        audit: auditLog(),
+        config,
+        ackSecret,
+        ackBaseUrl: 'https://x/ack/',
+      });
+    const before = pagerOf(DEFAULT_PAGING);
+    await before.onNotification(grade(2, '#1', ['hematology']), min(0));
+    await before.onTick(min(15));
+    await before.onTick(min(30)); // the consultant, the third level
+    await before.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: min(31), until: min(50), createdBy: 'N', reason: 'MRI' },
+      min(31),
+    );
+    await before.onTick(min(45)); // held there
+    await before.onNotification(grade(2, '#1', ['icu'], 'P-2'), min(46));
+    const after = pagerOf({
+      ...DEFAULT_PAGING,
+      policies: {
+        ...DEFAULT_PAGING.policies,
+        hematology: { levels: ['hematology fellow', 'hematology attending'], loops: 2 },
+      },
+    });
+    await after.onTick(min(61));
+    expect(sent.slice(3)).toEqual(['P-2 ICU registrar', 'P-1 hematology attending', 'P-2 ICU consultant']);
+    expect(await store().get('crs|P-1|#1|hematology')).toMatchObject({ level: 1, delivered: true });
+  });
+});
+
 describe('DynamoPageStore: pinned by a mutation run', () => {
   it("nominates a held page at once, even stored just now (nobody is sending it), and it holds back none of the patient's unsent pages", async () => {
     const s = store();

@@ -365,14 +365,14 @@ const grade3: PageableNotification = {
 const secret = Buffer.alloc(32, 3);
 
 /** The pager over SQLite, as crs serve builds it; `sender` may be wrapped to fail. */
-function sqlitePager(wrap?: (s: PageSender) => PageSender) {
+function sqlitePager(wrap?: (s: PageSender) => PageSender, config = DEFAULT_PAGING) {
   const sender = new SqlitePageSender(db, { now: () => T, onSent: () => undefined });
   const pages = new SqlitePageStore(db);
   const pager = new Pager({
     pages,
     audit: new SqliteAuditLog(db),
     sender: wrap ? wrap(sender) : sender,
-    config: DEFAULT_PAGING,
+    config,
     ackSecret: secret,
     ackBaseUrl: 'https://crs.example/ack/',
   });
@@ -423,6 +423,36 @@ describe('the pager on SQLite', () => {
     await pager.endSilence('s1', 'Nurse B', min(20));
     expect(sends().map((s) => `${s.role} ${s.reason}`)).toEqual(['ICU registrar triggered', 'ICU registrar released']);
     expect(new Set(sends().map((s) => s.sendId)).size).toBe(2);
+  });
+});
+
+describe('the pager on SQLite after a deployment that shortened a ladder', () => {
+  // Until 2026-12-06 a page released at a level the ladder no longer had went out to role `undefined` (the
+  // webhook's page had no role) with a link whose claims the database would not store (role NOT NULL, the insert
+  // ignored): nobody it reached could acknowledge it.
+  it('sends a page held at a level the ladder no longer has to its last level, with a link that acknowledges', async () => {
+    const { pager } = sqlitePager();
+    await pager.onNotification({ ...grade3, toGrade: 2, teams: ['hematology'] }, min(0));
+    await pager.onTick(min(15));
+    await pager.onTick(min(30)); // the consultant, the third level
+    await pager.silence(silence({ from: min(31), until: min(50) }), min(31));
+    await pager.onTick(min(45)); // held there
+    const shortened = {
+      ...DEFAULT_PAGING,
+      policies: {
+        ...DEFAULT_PAGING.policies,
+        hematology: { levels: ['hematology fellow', 'hematology attending'], loops: 2 },
+      },
+    };
+    const after = sqlitePager(undefined, shortened).pager;
+    await after.onTick(min(51));
+    const released = sends().at(-1)!;
+    expect(`${released.role} ${released.level} ${released.reason}`).toBe('hematology attending 1 released');
+    const token = released.ackUrl!.split('/').at(-1)!;
+    expect(await after.acknowledgeLink(token, 'Dr A', min(52))).toMatchObject({
+      ok: true,
+      page: { status: 'acknowledged', ack: { by: 'Dr A (hematology attending)' } },
+    });
   });
 });
 
@@ -488,6 +518,40 @@ describe('the timer loop of crs serve', () => {
     } finally {
       await paging.close();
       vi.useRealTimers();
+    }
+  });
+});
+
+describe('the stale-feed sweep of crs serve', () => {
+  // Until 2026-12-06 one patient whose state could not be read failed the whole sweep, every time: nobody's "no data"
+  // alert was raised or cleared.
+  it("raises the other patients' alerts when one patient's state cannot be read, and says which could not", async () => {
+    let state: PatientState | undefined;
+    for (const m of [enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } })])
+      state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+    const paging = new EmbeddedPaging({
+      db,
+      config: DEFAULT_CONFIG,
+      ackSecret: secret,
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => state!.lastMonitorAt! + 16 * 60_000,
+      log: () => undefined,
+      loadState: async (id) => {
+        if (id === 'P0') throw new SyntaxError('Unexpected token in JSON');
+        return { state: state!, version: 1 };
+      },
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    try {
+      await expect(paging.sweep(['P0', 'P1'])).rejects.toThrow(
+        'the state of 1 patient(s) could not be read (P0); the others were swept',
+      );
+      expect(sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(':')[0]}`)).toEqual([
+        'P1 bedside nurse NO DATA, patient P1, bed H4-P1',
+      ]);
+    } finally {
+      await paging.close();
     }
   });
 });

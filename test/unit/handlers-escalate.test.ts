@@ -245,6 +245,24 @@ describe('escalate handler', () => {
     expect(swept).toBe(1);
   });
 
+  // Until 2026-12-06 the sweep ran only after a tick that worked: a tick failing at every run (one page's bad data)
+  // stopped every patient's "no data" alert, and EnrolledPatients went missing (NoIngestWhileEnrolled read none).
+  it('on the schedule, sweeps the feeds also when the tick fails, and says which failed', async () => {
+    failTick = true;
+    now = min(1);
+    const { out } = await captureOutput(() =>
+      // The invocation fails (EscalateErrors), with the tick's error.
+      expect(handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).rejects.toThrow(
+        'DynamoDB throttled',
+      ),
+    );
+    expect(swept).toBe(1);
+    expect(out).toMatch(/escalation tick failed/);
+    expect(out).not.toMatch(/stale-feed sweep failed/);
+    expect(out).toMatch(/"EnrolledPatients":0/);
+    expect(metricSum(out, 'EscalateRuns')).toBe(0); // a failed run is not a run
+  });
+
   it('reports each run (EscalateRuns: the NoEscalateRun alarm breaches on silence) and the enrolled patients it swept, 0 included', async () => {
     const scheduled = await captureOutput(() =>
       handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' }),
@@ -302,6 +320,48 @@ describe('stale-feed sweep', () => {
       `stale-feed|P-1|${since}|cleared true`,
     ]);
     expect(inForce.size).toBe(0);
+  });
+
+  // Until 2026-12-06 one patient's state item that did not decode failed the whole sweep, every minute: no patient's
+  // "no data" alert was raised or cleared.
+  it("sweeps every other patient when one patient's state cannot be read, and says which could not", async () => {
+    const quiet = stateWith([0]);
+    states.set('P-0', quiet); // its item does not decode
+    states.set('P-1', quiet);
+    const since = quiet.lastMonitorAt!;
+    const base = deps();
+    const load = (id: string) => {
+      if (id === 'P-0') return Promise.reject(new Error('patient P-0: stored state item is malformed'));
+      return base.states.load(id);
+    };
+    const r = await sweepStaleFeeds({ ...base, states: { ...base.states, load } }, since + 16 * 60_000);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`]);
+    expect(r.incomplete?.patientIds).toEqual(['P-0']);
+    // DynamoDB throttled is an outage: every read would fail alike, and the sweep stops.
+    const throttled = () =>
+      Promise.reject(Object.assign(new Error('Rate of requests exceeds'), { name: 'ThrottlingException' }));
+    await expect(
+      sweepStaleFeeds({ ...base, states: { ...base.states, load: throttled } }, since + 17 * 60_000),
+    ).rejects.toThrow('Rate of requests');
+  });
+
+  it('keeps the alert in force when a deployment lengthened staleFeedMinutes and the monitor is quiet still', async () => {
+    const quiet = stateWith([0]);
+    states.set('P-1', quiet);
+    const since = quiet.lastMonitorAt!;
+    await sweepStaleFeeds(deps(), since + 16 * 60_000);
+    const lengthened = () => ({ ...deps(), config: { ...DEFAULT_PAGING, staleFeedMinutes: 30 } });
+    await sweepStaleFeeds(lengthened(), since + 17 * 60_000);
+    await sweepStaleFeeds(lengthened(), since + 31 * 60_000);
+    // No "Data resumed" while nothing came: the alert raised stays in force (its ladder runs).
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`]);
+    expect(inForce.get('P-1')).toEqual({ alertId: `stale-feed|P-1|${since}`, since });
+    states.set('P-1', stateWith([0, 32]));
+    await sweepStaleFeeds(lengthened(), since + 33 * 60_000);
+    expect(alerts.map((a) => a.summary.split(':')[0])).toEqual([
+      'NO DATA, patient P-1, bed H4-P-1',
+      'Data resumed, patient P-1, bed H4-P-1',
+    ]);
   });
 
   it('keeps the alert in force, paging nothing, when the feed moved on but is stale still (a late reading)', async () => {
@@ -409,6 +469,8 @@ describe('escalate handler: pinned by a mutation run', () => {
   let fakes: ReturnType<typeof sweepFakes>;
   let feedsDown: boolean;
   let alertSnsDown: boolean;
+  /** A patient whose state item does not decode. */
+  let badState: string | undefined;
   /** How long the pager takes to start (a cold start): the clock moves on meanwhile. */
   let startMs: number;
   const handler = () =>
@@ -434,7 +496,8 @@ describe('escalate handler: pinned by a mutation run', () => {
                     throw Object.assign(new Error('Throughput exceeds the limit'), { name: 'ThrottlingException' });
                   yield* d.states.feeds();
                 },
-                load: d.states.load,
+                load: (id: string) =>
+                  id === badState ? Promise.reject(new Error('stored state item is malformed')) : d.states.load(id),
               },
               timeZone: 'UTC',
             },
@@ -460,6 +523,7 @@ describe('escalate handler: pinned by a mutation run', () => {
     fakes = sweepFakes();
     feedsDown = false;
     alertSnsDown = false;
+    badState = undefined;
     startMs = 0;
   });
 
@@ -515,8 +579,25 @@ describe('escalate handler: pinned by a mutation run', () => {
 
   it('on the schedule, ticks the ladders before the sweep, so that a failing sweep does not hold them', async () => {
     feedsDown = true;
-    await expect(schedule()).rejects.toThrow(/Throughput/);
+    const { out } = await captureOutput(() => expect(schedule()).rejects.toThrow(/Throughput/));
     expect(ticks).toEqual([T]);
+    expect(out).toMatch(/stale-feed sweep failed/);
+    expect(out).not.toMatch(/escalation tick failed/);
+    expect(metricSum(out, 'EscalateRuns')).toBe(0);
+  });
+
+  it("counts what it swept when a patient's state is unreadable, names that patient, and fails the run", async () => {
+    quietPatient();
+    fakes.states.set('P-0', fakes.states.get('P-1')!);
+    badState = 'P-0';
+    const { out } = await captureOutput(() => expect(schedule()).rejects.toThrow(/could not be read/));
+    expect(fakes.alerts.map((a) => a.patientId)).toEqual(['P-1']);
+    expect(metricSum(out, 'StaleFeedAlerts')).toBe(1);
+    expect(metricSum(out, 'EnrolledPatients')).toBe(2);
+    expect(metricSum(out, 'EscalateRuns')).toBe(0);
+    const line = out.split('\n').find((l) => l.includes('state unreadable'))!;
+    expect(line).toContain('"patients":["P-0"]');
+    expect(out).toMatch(/stale-feed sweep failed/);
   });
 
   it('counts a raised stale-feed alert (StaleFeedAlerts) and the patients swept', async () => {

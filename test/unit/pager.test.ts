@@ -722,6 +722,166 @@ describe('functions side by side (AWS: the notifier, the escalate ticks and the 
   });
 });
 
+describe('a deployment that changes the paging configuration while pages are open', () => {
+  // Hematology's ladder of three shortened to two while a page sits at its third level (the consultant).
+  const shortened: PagingConfig = {
+    ...DEFAULT_PAGING,
+    policies: {
+      ...DEFAULT_PAGING.policies,
+      hematology: { levels: ['hematology fellow', 'hematology attending'], loops: 2 },
+    },
+  };
+  const grade2 = { ...grade3, notificationId: 'crs|P-1|#2', toGrade: 2, teams: ['hematology' as const] };
+  const icuP2 = { ...grade3, notificationId: 'crs|P-2|#1', patientId: 'P-2', toGrade: 2, teams: ['icu' as const] };
+
+  /** The old deployment's pager, and the new one's over the same stores after the deployment. */
+  function deployments() {
+    const before = setup();
+    const after = new Pager({
+      pages: before.pages,
+      sender: before.phone,
+      audit: before.audit,
+      config: shortened,
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    return { ...before, after };
+  }
+  const sent = (phone: Phone) => phone.sent.map((m) => `${m.page.patientId} ${m.role} ${m.page.level}.${m.page.round}`);
+  const token = (m: PageMessage) => m.ackUrl!.slice('https://crs.example/ack/'.length);
+
+  it('a page a silence held at a level the ladder no longer has is released to its last level, with a link that works, and its ladder goes on', async () => {
+    const { phone, pager, after, audit } = deployments();
+    await pager.onNotification(grade2, T);
+    await pager.onTick(min(15)); // attending
+    await pager.onTick(min(30)); // consultant, level 3
+    await pager.silence(
+      {
+        silenceId: 's1',
+        scope: { patientId: 'P-1' },
+        from: min(31),
+        until: min(50),
+        createdBy: 'Nurse B',
+        reason: 'MRI',
+      },
+      min(31),
+    );
+    await pager.onTick(min(45)); // held at the consultant's level
+    await pager.onNotification(icuP2, min(46));
+    // The deployment: the ladder has two levels now. The silence ends; another patient's ladder is due too.
+    await after.onTick(min(61));
+    expect(sent(phone).slice(3)).toEqual([
+      'P-2 ICU registrar 0.0',
+      'P-1 hematology attending 1.0',
+      'P-2 ICU consultant 1.0',
+    ]);
+    expect(
+      audit.events
+        .filter((e) => e.type === 'escalation')
+        .map((e) => e.text)
+        .slice(-3),
+    ).toEqual([
+      'hematology page released: its silence ended; paging hematology attending',
+      'hematology page at level 3, which the ladder no longer has (2 levels now): paging its last level, hematology attending',
+      'icu page not acknowledged in time: escalated to ICU consultant',
+    ]);
+    await after.onTick(min(76)); // nobody answered: round the ladder again, from its first level
+    expect(sent(phone).slice(6)).toEqual(['P-1 hematology fellow 0.1', 'P-2 ICU registrar 0.1']);
+    const released = phone.sent[4]!;
+    expect(await after.acknowledgeLink(token(released), 'Dr A', min(77))).toMatchObject({
+      ok: true,
+      page: { status: 'acknowledged', ack: { by: 'Dr A (hematology attending)' } },
+    });
+  });
+
+  it('a page left unsent at such a level (the transport was down) goes to the last level once it is back', async () => {
+    const { phone, pager, after, pages } = deployments();
+    await pager.onNotification(grade2, T);
+    await pager.onTick(min(15));
+    phone.failNext = 1; // the consultant's send fails: the step is stored, unsent
+    await expect(pager.onTick(min(30))).rejects.toThrow(SendDeferred);
+    await after.onTick(min(31));
+    expect(sent(phone)).toEqual([
+      'P-1 hematology fellow 0.0',
+      'P-1 hematology attending 1.0',
+      'P-1 hematology attending 1.0',
+    ]);
+    expect(await after.verifyLink(token(phone.sent[2]!), min(32))).toMatchObject({
+      ok: true,
+      claims: { role: 'hematology attending' },
+    });
+    expect(await pages.get('crs|P-1|#2|hematology')).toMatchObject({ level: 1, round: 0, delivered: true });
+    await after.onTick(min(45)); // its due time stays: the next step is the next walk's first level
+    expect(sent(phone).at(-1)).toBe('P-1 hematology fellow 0.1');
+  });
+
+  it('a page a silence holds is released at the next tick once a deployment made its grade unsilenceable', async () => {
+    const { phone, pager, pages, audit } = setup();
+    await pager.silence(
+      { silenceId: 's1', scope: { patientId: 'P-1' }, from: T, until: min(600), createdBy: 'Nurse B', reason: 'MRI' },
+      T,
+    );
+    await pager.onNotification({ ...grade3, notificationId: 'crs|P-1|#3', teams: ['icu'] }, min(1)); // held
+    expect(phone.sent).toEqual([]);
+    const after = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config: { ...DEFAULT_PAGING, unsilenceableFromGrade: 3 },
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    await after.onTick(min(2));
+    expect(phone.sent.map((m) => `${m.role} ${m.reason}`)).toEqual(['ICU registrar released']);
+  });
+
+  it('an all-clear also goes to the team its alert went to when a deployment moved the alert to other teams', async () => {
+    const { phone, pager, pages, audit } = setup();
+    const alert = { alertId: 'stale-feed|P-1|1', patientId: 'P-1', subject: 'stale-feed' as const, summary: 'NO DATA' };
+    await pager.onAlert({ ...alert, cleared: false }, T); // to the bedside team
+    const after = new Pager({
+      pages,
+      sender: phone,
+      audit,
+      config: { ...DEFAULT_PAGING, alertTeams: { ...DEFAULT_PAGING.alertTeams, staleFeed: ['icu'] } },
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    await after.onAlert(
+      { ...alert, alertId: 'stale-feed|P-1|1|cleared', cleared: true, summary: 'Data resumed' },
+      min(3),
+    );
+    expect(phone.sent.map((m) => `${m.role}: ${m.page.summary}`)).toEqual([
+      'bedside nurse: NO DATA',
+      'bedside nurse: Data resumed',
+      'ICU registrar: Data resumed',
+    ]);
+    expect(await pages.get('stale-feed|P-1|1|bedside')).toMatchObject({ status: 'resolved' });
+  });
+
+  it('a page waiting at such a level goes on round the ladder at its time; one on a walk past the loops left is exhausted', async () => {
+    const { phone, pager, after, pages } = deployments();
+    await pager.onNotification(grade2, T);
+    await pager.onTick(min(30)); // consultant at 10:30, due 10:45
+    await after.onTick(min(45));
+    expect(sent(phone).at(-1)).toBe('P-1 hematology fellow 0.1');
+    const fewer = new Pager({
+      pages,
+      sender: phone,
+      audit: new MemoryAuditLog(),
+      config: {
+        ...shortened,
+        policies: { ...shortened.policies, hematology: { levels: ['hematology fellow'], loops: 1 } },
+      },
+      ackSecret: secret,
+      ackBaseUrl: 'https://crs.example/ack/',
+    });
+    await fewer.onTick(min(60));
+    expect(await pages.get('crs|P-1|#2|hematology')).toMatchObject({ status: 'exhausted' });
+    expect(phone.sent).toHaveLength(4);
+  });
+});
+
 describe('the pager, pinned by a mutation run', () => {
   const icuOnly = { ...grade3, teams: ['icu' as const] };
 

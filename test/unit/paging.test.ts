@@ -173,7 +173,7 @@ describe('escalation ladders', () => {
     const sentBefore = s.sent.length;
     for (let m = 3; m <= 120; m++) s.apply(tick(s.all, [], min(m), cfg));
     expect(s.sent).toHaveLength(sentBefore); // nothing pending any more
-    expect(nextDue(s.all, [], min(120))).toBeNull();
+    expect(nextDue(s.all, [], min(120), cfg)).toBeNull();
   });
 
   it('pages of other patients and conditions are left alone', () => {
@@ -228,7 +228,7 @@ describe('a page replaced before it was ever sent (conservation)', () => {
     );
     expect(down.pages[0]).toMatchObject({ pageId: 'n2|hematology', status: 'info', delivered: false });
     // Nothing more to do for it: no ladder, no due time.
-    expect(nextDue([replaced!, down.pages[0]!], [], min(60))).toBeNull();
+    expect(nextDue([replaced!, down.pages[0]!], [], min(60), cfg)).toBeNull();
   });
 
   it('is closed as before once sent, when a silence held it, or when only a later level of its ladder is unsent', () => {
@@ -287,7 +287,7 @@ describe('silences', () => {
     s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
     expect(s.sent).toEqual([]);
     expect(s.all[0]).toMatchObject({ status: 'open', heldBy: 's1', dueAt: null });
-    expect(nextDue(s.all, [transport], min(1))).toBe(min(30));
+    expect(nextDue(s.all, [transport], min(1), cfg)).toBe(min(30));
     s.apply(tick(s.all, [transport], min(29), cfg));
     expect(s.sent).toEqual([]);
     s.apply(tick(s.all, [transport], min(30), cfg));
@@ -312,9 +312,9 @@ describe('silences', () => {
   it('release a held page when its silence stops holding: at its end, or when someone ended it, whichever is first', () => {
     const s = new Store();
     s.apply(pagesForNotification(notification('n1', 2, 'escalation', ['hematology']), [], [transport], min(1), cfg));
-    expect(nextDue(s.all, [{ ...transport, endedAt: min(10) }], min(1))).toBe(min(10));
-    expect(nextDue(s.all, [{ ...transport, endedAt: min(45) }], min(1))).toBe(min(30)); // ended after it ran out
-    expect(nextDue(s.all, [], min(2))).toBe(min(2)); // its silence unknown: the next tick releases it
+    expect(nextDue(s.all, [{ ...transport, endedAt: min(10) }], min(1), cfg)).toBe(min(10));
+    expect(nextDue(s.all, [{ ...transport, endedAt: min(45) }], min(1), cfg)).toBe(min(30)); // ended after it ran out
+    expect(nextDue(s.all, [], min(2), cfg)).toBe(min(2)); // its silence unknown: the next tick releases it
     s.apply(tick(s.all, [], min(2), cfg));
     expect(s.sent).toEqual(['released hematology hematology fellow']);
   });

@@ -66,6 +66,19 @@ describe('the stale-feed plan', () => {
     expect(full.remove).toEqual([wardAlertId('A', 0)]);
   });
 
+  it('a feed quiet since its alert was raised keeps it when a deployment lengthened staleFeedMinutes, its ward alert too', () => {
+    const own: [string, InForce] = ['P9', { alertId: `stale-feed|P9|${at(0)}`, since: at(0) }];
+    // Quiet since minute 0, not stale by the new settings at minute 20 (30 minutes, say): nothing came.
+    const p = plan(
+      [own, ...wardInForce('A', 0, ['P1', 'P2', 'P3'])],
+      ['P1', 'P2', 'P3', 'P9'].map((id) => check(id, 'A', false, 0)),
+      20,
+    );
+    expect(p.alerts).toEqual([]);
+    expect(p.remove).toEqual([]);
+    expect([...p.set.keys()]).toEqual([]);
+  });
+
   it('a feed still quiet whose data moved on keeps its alert, paging nothing, and the sweep stores when it went quiet now', () => {
     const p = plan([['P1', { alertId: `stale-feed|P1|${at(0)}`, since: at(0) }]], [check('P1', 'A', true, 2)], 30);
     expect(p.alerts).toEqual([]);

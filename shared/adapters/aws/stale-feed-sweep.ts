@@ -12,9 +12,11 @@
 import { SendDeferred, type Pager } from '#app/pager.ts';
 import { planStaleFeeds, type FeedCheck } from '#app/stale-feed.ts';
 import { feedStatus, type PagingConfig } from '#domain/paging.ts';
+import type { PatientState } from '#domain/state.ts';
 import { MINUTE } from '#domain/time.ts';
 import type { DynamoPageStore } from './dynamo-page-store.ts';
 import { FEED_INDEX_STEP_MS, type DynamoStateStore } from './dynamo-state-store.ts';
+import { isOutage } from './outage.ts';
 
 export interface SweepDeps {
   states: Pick<DynamoStateStore, 'feeds' | 'load'>;
@@ -32,12 +34,43 @@ export interface SweepResult {
   cleared: string[];
   /** Set when SNS refused to send some of their pages: stored, the escalate tick sends them (SendDeferred). */
   deferred?: SendDeferred;
+  /** Set when some patients' state could not be read: the others were swept (the caller reports it as a failure). */
+  incomplete?: SweepIncomplete;
+}
+
+/**
+ * Some patients' state could not be read for a reason of their own (an item that does not decode): the others were
+ * swept, and these keep what was in force for them.
+ */
+export class SweepIncomplete extends Error {
+  constructor(
+    readonly patientIds: string[],
+    cause: unknown,
+  ) {
+    super(`the state of ${patientIds.length} patient(s) could not be read; the others were swept`, { cause });
+    this.name = 'SweepIncomplete';
+  }
 }
 
 export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepResult> {
   const staleMs = d.config.staleFeedMinutes * MINUTE;
   const active = await d.pages.staleFeedAlerts();
   const checks: FeedCheck[] = [];
+  // One patient's state that cannot be read (an item that does not decode) must not stop every other patient's
+  // alerts: that patient is left out (what is in force for it stays), the others are swept, and the sweep reports
+  // it at the end. An outage (DynamoDB throttled or down) stops the sweep, as every read would fail alike.
+  const unreadable: { patientId: string; error: unknown }[] = [];
+  const check = async (patientId: string) => {
+    let state: PatientState | undefined;
+    try {
+      state = (await d.states.load(patientId))?.state;
+    } catch (error) {
+      if (isOutage(error)) throw error;
+      unreadable.push({ patientId, error });
+      return;
+    }
+    checks.push({ patientId, state, feed: state ? feedStatus(state, now, d.config) : undefined });
+  };
   let patients = 0;
   const indexed = new Set<string>();
   for await (const { patientId, since } of d.states.feeds()) {
@@ -49,14 +82,12 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
     // an alert whose index value has not moved is known to hold only once the feed is stale even a step later.
     const surelyStale = now - since >= staleMs + FEED_INDEX_STEP_MS;
     if (looksStale ? inForce?.since === since && surelyStale : inForce === undefined) continue; // nothing changed
-    const state = (await d.states.load(patientId))?.state;
-    checks.push({ patientId, state, feed: state ? feedStatus(state, now, d.config) : undefined });
+    await check(patientId);
   }
   // A patient with an alert in force who has left the index: the monitoring ended (a discharge) or the state went.
   for (const [key, e] of active) {
     if (key === e.alertId || indexed.has(key)) continue; // a ward's alert, or looked at above
-    const state = (await d.states.load(key))?.state;
-    checks.push({ patientId: key, state, feed: state ? feedStatus(state, now, d.config) : undefined });
+    await check(key);
   }
   // Every feed was looked at (or known unchanged): a ward alert left with nobody quiet is answered.
   const plan = planStaleFeeds(active, checks, d.config, now, true, d.timeZone);
@@ -83,6 +114,14 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   for (const [key, e] of plan.set) if (!undone.has(e.alertId)) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
   if (failed) throw failed.error;
   return {
+    ...(unreadable.length > 0
+      ? {
+          incomplete: new SweepIncomplete(
+            unreadable.map((u) => u.patientId),
+            unreadable[0]!.error,
+          ),
+        }
+      : {}),
     patients,
     raised: plan.alerts.filter((a) => !a.cleared).map((a) => a.patientId),
     cleared: plan.alerts.filter((a) => a.cleared).map((a) => a.patientId),

@@ -248,12 +248,21 @@ export class EmbeddedPaging {
       ]),
     ];
     const checks: FeedCheck[] = [];
+    // A patient whose state cannot be read is left out (what is in force for it stays) and said at the end: one
+    // patient's unreadable state stopped every patient's alerts (until 2026-12-06).
+    const unreadable: string[] = [];
     for (const [i, patientId] of candidates.entries()) {
       if (this.staleAlerts.get(patientId)?.alertId === patientId) continue; // a ward's alert, not a patient
       // A ward-wide outage makes every feed quiet at once: let requests in between patients.
       if (i > 0 && i % 50 === 0) await new Promise((r) => setImmediate(r));
       if (this.stopped) return;
-      const stored = await this.o.loadState(patientId);
+      let stored: StoredState | undefined;
+      try {
+        stored = await this.o.loadState(patientId);
+      } catch {
+        unreadable.push(patientId);
+        continue;
+      }
       checks.push({
         patientId,
         state: stored?.state,
@@ -270,6 +279,10 @@ export class EmbeddedPaging {
     for (const key of plan.remove) this.staleAlerts.delete(key);
     for (const [key, e] of plan.set) this.staleAlerts.set(key, e);
     this.wake();
+    if (unreadable.length > 0)
+      throw new Error(
+        `the state of ${unreadable.length} patient(s) could not be read (${unreadable.slice(0, 5).join(', ')}${unreadable.length > 5 ? ', ...' : ''}); the others were swept`,
+      );
   }
 
   /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */
