@@ -42,7 +42,7 @@ export interface SweepResult {
  * Some patients' state could not be read for a reason of their own (an item that does not decode): the others were
  * swept, and these keep what was in force for them.
  */
-export class SweepIncomplete extends Error {
+class SweepIncomplete extends Error {
   constructor(
     readonly patientIds: string[],
     cause: unknown,
