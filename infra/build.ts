@@ -96,6 +96,7 @@ const CONTEXT_KEYS = [
   'historyTableClass',
   'routeThrottles',
   'hl7Zone',
+  'hl7PatientAuthority',
   'production',
   'auditDataEvents',
   'auditBackups',
@@ -176,6 +177,9 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
     ...(app.node.tryGetContext('hl7Zone') ? { hl7Zone: String(app.node.tryGetContext('hl7Zone')) } : {}),
+    ...(app.node.tryGetContext('hl7PatientAuthority') !== undefined
+      ? { hl7PatientAuthority: String(app.node.tryGetContext('hl7PatientAuthority')) }
+      : {}),
     ...(app.node.tryGetContext('logLevel')
       ? { logLevel: String(app.node.tryGetContext('logLevel')).toUpperCase() as LogLevel }
       : {}),

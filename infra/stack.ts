@@ -25,6 +25,7 @@ import type { Construct } from 'constructs';
 import { ROUTES } from '#app/ingest.ts';
 import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
+import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { ACK_ROUTES } from '#app/ack-flow.ts';
 import { CONFIG_FILE, ENV } from '#adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
@@ -72,6 +73,11 @@ export interface CrsAlertingStackProps extends StackProps {
   sweepInterval?: Duration;
   /** The site's zone (Europe/Paris, +01:00) for HL7 v2 times sent without an offset; refused without one. */
   hl7Zone?: string;
+  /**
+   * The assigning authority (PID-3.4) whose ids are this system's patient ids: the PID-3 repetition of that authority
+   * is the patient; without it, the one typed MR or the only one (docs/interfaces.md).
+   */
+  hl7PatientAuthority?: string;
   /** The functions' log level (default WARN: no line per message; infra/function-defaults.ts). */
   logLevel?: LogLevel;
   /** Capacity of the tables written on every message: on demand (default) or provisioned (infra/capacity.ts). */
@@ -185,6 +191,10 @@ export class CrsAlertingStack extends Stack {
     if (props.hl7Zone !== undefined && !parseZone(props.hl7Zone))
       throw new Error(
         `hl7Zone ${JSON.stringify(props.hl7Zone)} is not an IANA zone (Europe/Paris) or an offset (+01:00)`,
+      );
+    if (props.hl7PatientAuthority !== undefined && parsePatientAuthority(props.hl7PatientAuthority) === undefined)
+      throw new Error(
+        `hl7PatientAuthority ${JSON.stringify(props.hl7PatientAuthority)} is not ${PATIENT_AUTHORITY_RULE}`,
       );
     // The grade mapping runs as many batches at once as the function may (see the arithmetic above).
     if (
@@ -411,6 +421,7 @@ export class CrsAlertingStack extends Stack {
         // Read for device tokens scoped to wards (a patient's ward), never written (shared/app/scope.ts).
         [ENV.stateTable]: this.stateTable.tableName,
         ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}),
+        ...(props.hl7PatientAuthority !== undefined ? { [ENV.hl7PatientAuthority]: props.hl7PatientAuthority } : {}),
       },
     });
     // The overrides go in a file shipped with each function that grades or pages, not in a variable: a site's protocol

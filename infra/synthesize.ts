@@ -19,6 +19,8 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 export interface SynthRequest {
   paging: unknown;
   gradingOverrides?: Record<string, unknown>;
+  hl7Zone?: string;
+  hl7PatientAuthority?: string;
 }
 
 /** What the emulator host reads (shared/hosts/aws-emulator/template.ts has the same shape). */
@@ -86,6 +88,8 @@ async function synthesize(options: SynthRequest): Promise<Synthesized> {
       'aws:cdk:bundling-stacks': [],
     };
     if (options.gradingOverrides) context.gradingConfig = options.gradingOverrides;
+    if (options.hl7Zone !== undefined) context.hl7Zone = options.hl7Zone;
+    if (options.hl7PatientAuthority !== undefined) context.hl7PatientAuthority = options.hl7PatientAuthority;
     // Without the CDK's own CloudFormation validation: its WebAssembly engine costs a process about 5 s of CPU to
     // start, and this template only provisions an emulator (`npm run synth`, the stack tests and cfn-lint check it).
     const { app, stack } = buildApp({ outdir, context, builtinCloudFormationValidation: false });

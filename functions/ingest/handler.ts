@@ -8,6 +8,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { HttpRequest } from '#app/ingest.ts';
 import { handleDeviceRequest } from '#app/interfaces/http.ts';
 import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
+import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import type { PatientDirectory } from '#app/scope.ts';
@@ -21,6 +22,8 @@ export interface IngestHandlerDeps extends Telemetry {
   tokens: TokenStore;
   now: () => number;
   hl7Zone?: SiteZone;
+  /** The assigning authority (PID-3.4) whose ids are this system's patient ids. */
+  hl7PatientAuthority?: string;
   /** Where patients' wards are read, for tokens scoped to wards (shared/app/scope.ts). */
   patients?: PatientDirectory;
 }
@@ -45,6 +48,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         tokens: deps.tokens,
         now: deps.now,
         ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}),
+        ...(deps.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: deps.hl7PatientAuthority } : {}),
         ...(deps.patients ? { patients: deps.patients } : {}),
         onUnavailable: (err) => logger.error('a store ingest reads failed', { error: errorName(err) }),
       });
@@ -78,8 +82,13 @@ export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
   const zone = process.env[ENV.hl7Zone];
   const hl7Zone = zone ? parseZone(zone) : undefined;
   if (zone && !hl7Zone) throw new Error(`${ENV.hl7Zone} ${JSON.stringify(zone)} is not an IANA zone or an offset`);
+  const authority = process.env[ENV.hl7PatientAuthority];
+  const hl7PatientAuthority = authority ? parsePatientAuthority(authority) : undefined;
+  if (authority && hl7PatientAuthority === undefined)
+    throw new Error(`${ENV.hl7PatientAuthority} ${JSON.stringify(authority)} is not ${PATIENT_AUTHORITY_RULE}`);
   return {
     ...(hl7Zone ? { hl7Zone } : {}),
+    ...(hl7PatientAuthority !== undefined ? { hl7PatientAuthority } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
     tokens: new DynamoTokenStore(dynamodb, requireEnv(ENV.tokensTable)),
     patients: new DynamoPatientDirectory(dynamodb, requireEnv(ENV.stateTable)),

@@ -14,6 +14,7 @@ const OPENAPI_PATH = new URL('../contract/openapi.v1.json', import.meta.url);
 const USAGE = `usage:
   crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)
       [--format json|hl7v2|fhir|mixed] [--hl7-zone ZONE]            ...or HL7 v2 (MLLP frames or blank-line blocks), FHIR R4, or both
+      [--hl7-patient-authority AUTH]                              ...HL7 v2: the assigning authority (PID-3.4) of the patient ids
       [--escalations [--until TIME]]                              ...and run pages, ladders, acks and silences in simulated time
   crs schema [--openapi] [--write]                              print the device message JSON Schema (or the HTTP API's
                                                                 OpenAPI document); --write writes both to shared/contract/
@@ -101,6 +102,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
             until: { type: 'string' },
             format: { type: 'string' },
             'hl7-zone': { type: 'string' },
+            'hl7-patient-authority': { type: 'string' },
           },
         });
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
@@ -117,6 +119,22 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
           throw new UsageError(
             `--hl7-zone is the zone of HL7 v2 times without an offset: it takes --format hl7v2 or mixed, not ${format}`,
           );
+        const authorityText = values['hl7-patient-authority'];
+        let patientAuthority: string | undefined;
+        if (authorityText !== undefined) {
+          const { PATIENT_AUTHORITY_RULE, parsePatientAuthority } = await import(
+            '#app/interfaces/patient-authority.ts'
+          );
+          patientAuthority = parsePatientAuthority(authorityText);
+          if (patientAuthority === undefined)
+            throw new UsageError(
+              `--hl7-patient-authority must be ${PATIENT_AUTHORITY_RULE} (got ${shown(authorityText)})`,
+            );
+          if (format === 'json' || format === 'fhir')
+            throw new UsageError(
+              `--hl7-patient-authority is the assigning authority of HL7 v2 patient ids: it takes --format hl7v2 or mixed, not ${format}`,
+            );
+        }
         if (values.format !== undefined && values.format !== 'json') {
           const { REPLAY_FORMATS, replayInterfacesCommand } = await import('./replay-interfaces.ts');
           if (!(REPLAY_FORMATS as readonly string[]).includes(values.format))
@@ -127,7 +145,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
             positionals[0]!,
             values.format as 'hl7v2' | 'fhir' | 'mixed',
             loadConfig(values.config, values.scheme),
-            zone,
+            { ...(zone ? { zone } : {}), ...(patientAuthority !== undefined ? { patientAuthority } : {}) },
           );
         }
         // As the control lines' times: with a zone offset, never the machine's local time (Date.parse alone would).

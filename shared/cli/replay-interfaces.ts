@@ -9,10 +9,9 @@ import { Replay } from '#app/replay.ts';
 import { entriesOf, translateResources } from '#app/fhir/translate.ts';
 import { HL7_MAX_BYTES, tooLong } from '#app/hl7v2/ack.ts';
 import { MllpDecoder } from '#app/hl7v2/mllp.ts';
-import { translatePcd01, type Hl7Location } from '#app/hl7v2/pcd01.ts';
+import { translatePcd01, type Hl7Location, type Pcd01Options } from '#app/hl7v2/pcd01.ts';
 import { takenIfKnown } from '#app/interfaces/known.ts';
 import { screen, type Translated } from '#app/interfaces/screen.ts';
-import type { SiteZone } from '#app/interfaces/zone.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { OutputEvent } from '#domain/events.ts';
@@ -85,7 +84,7 @@ function translateItem(
   format: 'hl7v2' | 'fhir',
   item: string | unknown,
   known: ReadonlySet<string>,
-  zone?: SiteZone,
+  hl7: Pcd01Options,
 ): { messages: DeviceMessage[]; errors: string[] } {
   const screened: { message: DeviceMessage; ifKnown?: true }[] = [];
   const errors: string[] = [];
@@ -95,7 +94,7 @@ function translateItem(
     if (s.message) screened.push({ message: s.message, ...(t.ifKnown ? { ifKnown: t.ifKnown } : {}) });
   };
   if (format === 'hl7v2') {
-    const r = translatePcd01(item as string, zone ? { zone } : {});
+    const r = translatePcd01(item as string, hl7);
     errors.push(...r.problems.map((p) => `${where(p.at)}: ${p.text}`));
     if (r.ok) for (const t of r.translated) take(t, where);
   } else {
@@ -116,7 +115,7 @@ export async function replayInterfacesCommand(
   file: string,
   format: 'hl7v2' | 'fhir' | 'mixed',
   config: GradingConfig,
-  zone?: SiteZone,
+  hl7: Pcd01Options = {},
 ): Promise<number> {
   let text: string;
   try {
@@ -149,7 +148,7 @@ export async function replayInterfacesCommand(
     const t =
       item.error !== undefined
         ? { messages: [], errors: [item.error] }
-        : translateItem(item.format, item.value, known, zone);
+        : translateItem(item.format, item.value, known, hl7);
     if (t.errors.length > 0) {
       refused++;
       await out.write({ type: 'rejected', line: number, errors: t.errors } satisfies OutputEvent);

@@ -9,18 +9,22 @@ import { localTokenProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/provision.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
-import { numberFlag } from './flags.ts';
+import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
+import { parseZone } from '#app/interfaces/zone.ts';
+import { numberFlag, shown } from './flags.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
                           [--schedule-interval SECONDS] [--outputs FILE] [--page-lines]
+                          [--hl7-zone ZONE] [--hl7-patient-authority AUTH]
       provision the stack's queues, tables, stream, topic, secret and one queue per team on the endpoint (default
       $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
       them, and print each grade change the team queues receive on stdout, once, as crs replay prints it
       (NDJSON); --page-lines: also every page each team receives ({"type":"page",...}: role, level, acknowledge
       link). CRS_INGEST_TOKEN is accepted as a device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
-      writes the run's names as the stack's outputs file, for crs silence, crs audit export and crs doctor --outputs FILE.
+      writes the run's names as the stack's outputs file, for crs silence, crs audit export and crs doctor --outputs FILE;
+      --hl7-zone, --hl7-patient-authority: as crs serve's (the stack's -c hl7Zone, -c hl7PatientAuthority).
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
       delete the resources of the run NAME
 `;
@@ -71,6 +75,8 @@ export async function serveAwsCommand(
         'schedule-interval': { type: 'string' },
         outputs: { type: 'string' },
         'page-lines': { type: 'boolean' },
+        'hl7-zone': { type: 'string' },
+        'hl7-patient-authority': { type: 'string' },
         teardown: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -83,6 +89,12 @@ export async function serveAwsCommand(
       throw new UsageError(`--endpoint must be an http(s) URL (got "${values.endpoint}")`);
     if (values.prefix !== undefined && !PREFIX_PATTERN.test(values.prefix))
       throw new UsageError('--prefix is 1-40 characters of A-Z a-z 0-9 _ -');
+    const zone = values['hl7-zone'];
+    if (zone !== undefined && !parseZone(zone))
+      throw new UsageError(`--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(zone)})`);
+    const authority = values['hl7-patient-authority'];
+    if (authority !== undefined && parsePatientAuthority(authority) === undefined)
+      throw new UsageError(`--hl7-patient-authority must be ${PATIENT_AUTHORITY_RULE} (got ${shown(authority)})`);
   } catch (err) {
     return usage(err);
   }
@@ -132,6 +144,10 @@ export async function serveAwsCommand(
       host: values.host ?? '127.0.0.1',
       ...(paging ? { paging } : {}),
       ...(overrides ? { gradingOverrides: overrides } : {}),
+      ...(values['hl7-zone'] !== undefined ? { hl7Zone: values['hl7-zone'] } : {}),
+      ...(values['hl7-patient-authority'] !== undefined
+        ? { hl7PatientAuthority: values['hl7-patient-authority'] }
+        : {}),
       ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
       ...(scheduleSeconds !== undefined ? { scheduleSeconds } : {}),
       pageLines: values['page-lines'] ?? false,

@@ -9,10 +9,11 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
+import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { LISTEN_PORT, numberFlag } from './flags.ts';
+import { LISTEN_PORT, numberFlag, shown } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 /** --max-patients: the most patients with data in the last 14 days. */
@@ -20,7 +21,7 @@ const MAX_PATIENTS = { min: 1, max: 1_000_000 };
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
-            [--max-patients N] [--trust-proxy ADDR]... [--ingest-token-any-host]
+            [--hl7-patient-authority AUTH] [--max-patients N] [--trust-proxy ADDR]... [--ingest-token-any-host]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
@@ -30,6 +31,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
         limits) and its X-Forwarded-Proto https makes the board cookie Secure;
       --ingest-token-any-host: accept CRS_INGEST_TOKEN (32+ characters) on a non-loopback --host too;
       --hl7-zone: the site's zone (Europe/Paris, +01:00) for HL7 times sent without an offset (else refused);
+      --hl7-patient-authority: the assigning authority (PID-3.4) whose ids are this system's patient ids: its PID-3
+        repetition is the patient, whatever else PID-3 holds (else the one typed MR, or the only one);
       --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
@@ -48,6 +51,14 @@ const usageError = (error: string) => new ServeUsageError(error);
 
 function port(flag: 'port' | 'mllp-port', text: string | undefined, fallback: number): number {
   return numberFlag(flag, text, LISTEN_PORT, fallback, usageError);
+}
+
+function patientAuthority(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const authority = parsePatientAuthority(text);
+  if (authority === undefined)
+    throw new ServeUsageError(`--hl7-patient-authority must be ${PATIENT_AUTHORITY_RULE} (got ${shown(text)})`);
+  return authority;
 }
 
 function publicUrl(text: string | undefined): string | undefined {
@@ -149,6 +160,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'mllp-port': { type: 'string' },
         'mllp-device': { type: 'string' },
         'hl7-zone': { type: 'string' },
+        'hl7-patient-authority': { type: 'string' },
         'max-patients': { type: 'string' },
         'trust-proxy': { type: 'string', multiple: true },
         'ingest-token-any-host': { type: 'boolean' },
@@ -169,6 +181,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       throw new ServeUsageError(
         `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`,
       );
+    const hl7PatientAuthority = patientAuthority(v['hl7-patient-authority']);
     const listenPort = port('port', v.port, 8080);
     const mllpPort = v['mllp-port'] === undefined ? undefined : port('mllp-port', v['mllp-port'], 0);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
@@ -188,6 +201,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(v['trust-proxy'] ? { trustProxy: v['trust-proxy'] } : {}),
       ...(v['ingest-token-any-host'] ? { localTokenAnyHost: true } : {}),
       ...(hl7Zone ? { hl7Zone } : {}),
+      ...(hl7PatientAuthority !== undefined ? { hl7PatientAuthority } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
       ...(webhook

@@ -773,6 +773,31 @@ describe('functions', () => {
   }, 120_000);
 });
 
+describe('HL7 v2 settings of the ingest function', () => {
+  const ingestEnv = (context: Record<string, unknown>) => {
+    const { stack } = templateApp({ context: { paging: PAGING, ...context } });
+    const fn =
+      Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(stack.ingest.fn.node.defaultChild as never)];
+    return fn.Properties.Environment.Variables as Record<string, unknown>;
+  };
+
+  it('gives the ingest function the patient authority (-c hl7PatientAuthority) and the zone (-c hl7Zone) the context sets, and neither when unset', () => {
+    expect(ingestEnv({ hl7PatientAuthority: 'HOSP', hl7Zone: 'Europe/Paris' })).toMatchObject({
+      [ENV.hl7PatientAuthority]: 'HOSP',
+      [ENV.hl7Zone]: 'Europe/Paris',
+    });
+    const unset = ingestEnv({});
+    expect([unset[ENV.hl7PatientAuthority], unset[ENV.hl7Zone]]).toEqual([undefined, undefined]);
+  }, 120_000);
+
+  it('refuses at synth a patient authority no namespace id can be', () => {
+    for (const bad of ['HOSP^MR', '', 'a&b'])
+      expect(() => templateApp({ context: { paging: PAGING, hl7PatientAuthority: bad } }), bad).toThrow(
+        /^hl7PatientAuthority ".*" is not an assigning authority's namespace id \(PID-3\.4\)/,
+      );
+  }, 120_000);
+});
+
 describe('least privilege', () => {
   it("gives ingest only a token lookup, reading patients' wards (for ward-scoped tokens) and sending to the queue", () => {
     expect(new Set(actions('ingest'))).toEqual(

@@ -216,6 +216,24 @@ describe('what the local host provisions, pinned by a mutation run', () => {
     }
   });
 
+  it("gives the emulator's ingest function the HL7 settings the run was started with (the stack's context)", async () => {
+    const set = await synthesizeStack({ paging: LOCAL_PAGING, hl7Zone: '+01:00', hl7PatientAuthority: 'HOSP' });
+    const p = await provision(set, new FakeAws().clients, {
+      prefix: 'crs-t',
+      hostVariables: { CRS_ACK_BASE_URL: ACK_BASE },
+    });
+    expect(p.functions.ingest.environment).toMatchObject({
+      CRS_HL7_ZONE: '+01:00',
+      CRS_HL7_PATIENT_AUTHORITY: 'HOSP',
+    });
+    const unset = await provision(synth, new FakeAws().clients, {
+      prefix: 'crs-t',
+      hostVariables: { CRS_ACK_BASE_URL: ACK_BASE },
+    });
+    expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_HL7_PATIENT_AUTHORITY');
+    expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_HL7_ZONE');
+  }, 120_000);
+
   it('on a second start, sets the new visibility timeout on the queue an earlier run made, and keeps the secret', async () => {
     const aws = new FakeAws();
     const first = await provision(synth, aws.clients, {

@@ -80,6 +80,35 @@ describe('crs replay --hl7-zone', () => {
   });
 });
 
+describe('--hl7-patient-authority', () => {
+  it.each([
+    ['replay', '-', '--format', 'hl7v2'],
+    ['serve', '--data', 'DIR'],
+    ['serve', '--backend', 'aws'],
+  ])('%s refuses a value no assigning authority can be, named escaped (exit 2, nothing started)', (...args) => {
+    for (const bad of ['HOSP^MR', 'HOSP&1.2.3', '', ' HOSP', 'H\u001b[2J', 'x'.repeat(65), 'HÔPITAL']) {
+      const r = crs([...args, '--hl7-patient-authority', bad], '');
+      expect([r.status, r.stdout], bad).toEqual([2, '']);
+      expect(r.stderr.split('\n')[0], bad).toMatch(
+        /^crs(?: serve)?: --hl7-patient-authority must be an assigning authority's namespace id \(PID-3\.4\): 1-64 printable ASCII characters, none of \| \^ ~ \\ &, no space at either end \(got "/,
+      );
+      expect(r.stderr, bad).not.toMatch(RAW_CONTROL);
+    }
+  });
+
+  it('is refused with JSON or FHIR input to replay, which it cannot apply to', () => {
+    for (const format of [[], ['--format', 'json'], ['--format', 'fhir']]) {
+      const r = crs(['replay', '-', ...format, '--hl7-patient-authority', 'HOSP'], '{"not":"read"}\n');
+      expect([r.status, r.stdout]).toEqual([2, '']);
+      expect(r.stderr).toMatch(
+        /^crs: --hl7-patient-authority is the assigning authority of HL7 v2 patient ids: it takes --format hl7v2 or mixed, not (json|fhir)\n/,
+      );
+    }
+    for (const format of ['hl7v2', 'mixed'])
+      expect(crs(['replay', '-', '--format', format, '--hl7-patient-authority', 'HOSP.EU-1'], '').status).toBe(0);
+  });
+});
+
 describe('number flags, read one way by every command', () => {
   it.each([
     // crs start took these (1e308 as a speed, any integer as a seed) where crs simulate refused them

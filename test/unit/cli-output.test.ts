@@ -684,6 +684,41 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
   });
 });
 
+describe('crs serve --backend aws, HL7 v2 settings', () => {
+  it('synthesizes the stack with --hl7-zone and --hl7-patient-authority as its context (the ingest function reads them)', async () => {
+    const asked: unknown[] = [];
+    const { serveAwsCommand } = await import('#cli/serve-aws.ts');
+    const { loadConfig } = await import('#cli/main.ts');
+    const cmd = inProcess();
+    const stdout = process.stdout.write;
+    for (const k of ['AWS_REGION', 'AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
+      vi.stubEnv(k, process.env[k]);
+    vi.stubEnv('CRS_INGEST_TOKEN', '');
+    try {
+      const code = await serveAwsCommand(
+        ['--backend', 'aws', '--endpoint', 'http://127.0.0.1:1', '--port', '0'].concat([
+          '--hl7-zone',
+          'Europe/Paris',
+          '--hl7-patient-authority',
+          'HOSP',
+        ]),
+        loadConfig,
+        async (o) => {
+          asked.push(o);
+          throw new Error('synthesis stops here');
+        },
+      );
+      expect(code).toBe(1);
+      expect(cmd.stderr()).toContain('crs serve: synthesis stops here');
+      expect(asked).toEqual([expect.objectContaining({ hl7Zone: 'Europe/Paris', hl7PatientAuthority: 'HOSP' })]);
+    } finally {
+      process.stdout.write = stdout;
+      cmd.restore();
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
 describe('crs serve and crs start options, pinned by a mutation run', () => {
   type Started = import('#hosts/embedded/embedded.ts').EmbeddedOptions;
 
@@ -763,6 +798,8 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       '50',
       '--hl7-zone',
       'Europe/Paris',
+      '--hl7-patient-authority',
+      'HOSP',
       '--public-url',
       'https://crs.example/',
       '--trust-proxy',
@@ -776,6 +813,7 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       maxPatients: 50,
       publicUrl: 'https://crs.example',
       trustProxy: ['10.0.0.2'],
+      hl7PatientAuthority: 'HOSP',
     });
     // The zone given, not just some zone: HL7 times without an offset are read in it (CET in January, CEST in July).
     const zone = r.started[0]!.hl7Zone;

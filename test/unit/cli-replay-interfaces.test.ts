@@ -244,6 +244,31 @@ describe('crs replay --format, pinned by a mutation run', () => {
     expect(r.events[0]).toMatchObject({ type: 'assessment', at: '2026-01-10T08:00:00Z', crsGrade: 1 });
   });
 
+  it("takes the PID-3 repetition of --hl7-patient-authority's assigning authority, as crs serve does", () => {
+    // The hospital's and the regional MR number, in either order: refused without the setting (which is the patient
+    // would be a guess), the hospital's taken with it, in both orders, as one patient.
+    const input = [
+      hl7(1, '20260110080000+0000', '37.0').replace('PID|||H1^^^HOSP^MR', 'PID|||R-9^^^REGION^MR~H1^^^HOSP^MR'),
+      hl7(2, '20260110090000+0000', '38.6').replace('PID|||H1^^^HOSP^MR', 'PID|||H1^^^HOSP^MR~R-9^^^REGION^MR'),
+      hl7(3, '20260110100000+0000', '38.7').replace('PID|||H1^^^HOSP^MR', 'PID|||R-9^^^REGION^MR'),
+    ].join('\n\n');
+    const unset = replayCli(['-', '--format', 'hl7v2'], input);
+    expect(unset.events.filter((e) => e.type === 'rejected').map((e) => e.line)).toEqual([1, 2]);
+    const r = replayCli(['-', '--format', 'mixed', '--hl7-patient-authority', 'HOSP'], input);
+    expect(r.status).toBe(1);
+    expect(r.events.filter((e) => e.type === 'assessment').map((e) => e.patientId)).toEqual(['H1', 'H1']);
+    expect(r.events.filter((e) => e.type === 'rejected')).toEqual([
+      {
+        type: 'rejected',
+        line: 3,
+        errors: [
+          'PID-1.3: PID-3 holds no identifier of the assigning authority "HOSP" (PID-3.4), whose ids are this system\'s patient ids: send that one',
+          expect.stringMatching(/^OBX-1.3: refused: the patient \(PID 1\) has no valid PID-3/),
+        ],
+      },
+    ]);
+  });
+
   it('reads back-to-back MLLP frames as one message each', () => {
     const framed = [hl7(1, '20260110080000+0000', '37.0'), hl7(2, '20260110090000+0000', '38.6')]
       .map((t) => frame(t.replace(/\n/g, '\r')))

@@ -18,6 +18,10 @@ import { startMllpListener, type MllpListener, type MllpListenerOptions } from '
 import type { QueuedMessage } from '#ports';
 import { floodUnread } from '#test/support/mllp-flood.ts';
 import { until } from '#test/support/until.ts';
+import { issueToken } from '#app/auth.ts';
+import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
+import { DEVICE_ROUTES, frontFor, ingestFunction } from '#test/support/front.ts';
+import { MemoryQueue, MemoryTokenStore } from '#test/support/port-fakes.ts';
 
 const dirs: string[] = [];
 const servers: EmbeddedServer[] = [];
@@ -114,6 +118,115 @@ describe('crs serve --mllp-port', () => {
     const again = await startEmbeddedServer(options);
     servers.push(again);
     expect(again.mllpPort).toBeUndefined();
+  });
+});
+
+describe('crs serve --hl7-patient-authority', () => {
+  const fronts: HttpFront[] = [];
+  afterEach(async () => {
+    for (const f of fronts.splice(0)) await f.close();
+  });
+  const TOKEN = 'mllp-authority-test-token-of-32-chars-at-least';
+
+  async function serve(hl7PatientAuthority?: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-'));
+    dirs.push(dir);
+    const s = await startEmbeddedServer({
+      dataDir: dir,
+      config: DEFAULT_CONFIG,
+      port: 0,
+      mllpPort: 0,
+      localToken: TOKEN,
+      ...(hl7PatientAuthority ? { hl7PatientAuthority } : {}),
+      pageStream: new PassThrough(),
+      log: () => undefined,
+    });
+    servers.push(s);
+    return s;
+  }
+  const overMllp = (s: EmbeddedServer, text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(s.mllpPort!, '127.0.0.1');
+      const decoder = new MllpDecoder();
+      socket.on('error', reject);
+      socket.on('data', (chunk) => {
+        for (const e of decoder.push(chunk))
+          if (e.type === 'frame') {
+            socket.end();
+            resolve(e.text);
+          }
+      });
+      socket.write(frame(text));
+    });
+  const overHttp = async (s: EmbeddedServer, text: string) =>
+    (
+      await fetch(`${s.url}/v1/hl7v2`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'x-application/hl7-v2+er7' },
+        body: text,
+      })
+    ).text();
+  /** What an ACK says, without its own MSH (its control id and time). */
+  const said = (ack: string) => ack.split('\r').slice(1).join('\r');
+
+  it('takes the repetition of that assigning authority on the MLLP listener, POST /v1/hl7v2 and the AWS ingest function alike', async () => {
+    const text = (pid: string, id: string) =>
+      toPcd01(msg('P-7', 1, { vitals: { temperatureC: 38.1 } }, id))!.replace('PID|||P-7^^^HOSP^MR', `PID|||${pid}`);
+    const unset = await serve();
+    const set = await serve('HOSP');
+    // The AWS ingest function behind the emulator's HTTP front, with the same setting and without.
+    const lambda = async (hl7PatientAuthority?: string) => {
+      const tokens = new MemoryTokenStore();
+      const issued = issueToken('gw-authority', new Date(), { kind: 'monitor' });
+      await tokens.put(issued.record);
+      const handler = await ingestFunction({
+        queue: new MemoryQueue(),
+        tokens,
+        now: Date.now,
+        ...(hl7PatientAuthority ? { hl7PatientAuthority } : {}),
+      });
+      const front = await frontFor('ingest', handler, DEVICE_ROUTES);
+      fronts.push(front);
+      return async (text: string) =>
+        (
+          await fetch(`${front.url}/v1/hl7v2`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${issued.token}`, 'content-type': 'x-application/hl7-v2+er7' },
+            body: text,
+          })
+        ).text();
+    };
+    const aws = new Map([
+      [unset, await lambda()],
+      [set, await lambda('HOSP')],
+    ]);
+    const cases = [
+      [text('R-9^^^REGION^MR~P-7^^^HOSP^MR', 'A-1'), 'AE', 'AA'],
+      [text('P-7^^^HOSP^MR~R-9^^^REGION^MR', 'A-2'), 'AE', 'AA'],
+      [text('R-9^^^REGION^MR', 'A-3'), 'AA', 'AE'],
+    ] as const;
+    for (const [message, withoutIt, withIt] of cases)
+      for (const [s, code] of [
+        [unset, withoutIt],
+        [set, withIt],
+      ] as const) {
+        const [mllp, http, onAws] = [
+          await overMllp(s, message),
+          await overHttp(s, message),
+          await aws.get(s)!(message),
+        ];
+        expect(said(mllp), message).toBe(said(http));
+        expect(said(onAws), message).toBe(said(http));
+        expect(readAck(mllp)?.code, message).toBe(code);
+      }
+    expect(said(await overMllp(set, cases[2][0]))).toMatch(
+      /\rERR\|\|PID\^1\^3\^1\|102\^[^\r]*PID-3 holds no identifier of the assigning authority "HOSP"/,
+    );
+    // Committed before its AA (in the inbox, or graded by now): the hospital's patient, never the regional number.
+    const ids = set.db
+      .prepare('SELECT patient_id AS p FROM inbox UNION SELECT patient_id AS p FROM patients')
+      .all() as { p: string }[];
+    expect(ids.map((r) => r.p)).toEqual(['P-7']);
   });
 });
 

@@ -86,6 +86,36 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     expect(queue.messages[0]!.message.observedAt).toBe('2026-01-10T07:00:00Z');
   });
 
+  it("takes the PID-3 repetition of the site's patient authority (CRS_HL7_PATIENT_AUTHORITY), refuses a PID-3 without it", async () => {
+    // Two MR numbers (the hospital's and a regional one): refused without the setting, whichever comes first.
+    const text = (pid: string, id: string) =>
+      toPcd01(msg('P-1', 0, { vitals: { spo2: 93 } }, id))!.replace('PID|||P-1^^^HOSP^MR', `PID|||${pid}`);
+    const two = text('E-77^^^REGION^MR~P-1^^^HOSP^MR', 'M-4');
+    const unset = await captureOutput(() =>
+      mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live })(hl7(two)),
+    );
+    expect(unset.result.statusCode).toBe(422);
+    process.env.CRS_HL7_PATIENT_AUTHORITY = 'HOSP';
+    try {
+      const { hl7PatientAuthority } = mod.liveDeps(() => NOW);
+      expect(hl7PatientAuthority).toBe('HOSP');
+      const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, hl7PatientAuthority: 'HOSP', ...live });
+      const taken = await captureOutput(() => handler(hl7(two)));
+      expect([taken.result.statusCode, readAck(taken.result.body as string)?.code]).toEqual([202, 'AA']);
+      expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
+      const none = await captureOutput(() => handler(hl7(text('E-77^^^REGION^MR', 'M-5'))));
+      expect(none.result.statusCode).toBe(422);
+      expect(none.result.body).toMatch(/\rERR\|\|PID\^1\^3\^1\|102\^[^\r]*assigning authority "HOSP"/);
+      // A value no namespace id can be stops the function at its start, as a bad zone does.
+      process.env.CRS_HL7_PATIENT_AUTHORITY = 'HOSP^MR';
+      expect(() => mod.liveDeps(() => NOW)).toThrow(
+        /CRS_HL7_PATIENT_AUTHORITY "HOSP\^MR" is not an assigning authority/,
+      );
+    } finally {
+      delete process.env.CRS_HL7_PATIENT_AUTHORITY;
+    }
+  });
+
   it('answers a FHIR Bundle with an OperationOutcome and queues its messages', async () => {
     const bundle = new FhirEncoder().bundle(enrol('P-2', -60))!;
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });

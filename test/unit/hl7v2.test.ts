@@ -411,6 +411,90 @@ describe('PCD-01 translation', () => {
     ]);
   });
 
+  describe("with the site's patient authority (--hl7-patient-authority)", () => {
+    const pid = (cx: string) => PCD01.replace('P-0042^^^HOSP^MR~998877^^^HOSP^PI', cx);
+    const read = (text: string, patientAuthority: string) => {
+      const r = translatePcd01(text, { patientAuthority });
+      if (!r.ok) throw new Error(JSON.stringify(r.problems));
+      return { ids: r.translated.map((t) => t.message.patientId), problems: r.problems };
+    };
+
+    it('takes the PID-3 repetition of that assigning authority (PID-3.4.1), in any order, whatever else PID-3 holds', () => {
+      // An engine that always sends two MR numbers, the hospital's and a regional one: refused without the setting.
+      for (const cx of [
+        'P-0042^^^HOSP^MR~E-77^^^REGION^MR',
+        'E-77^^^REGION^MR~P-0042^^^HOSP^MR',
+        'E-77^^^REGION^MR~998877^^^HOSP2^PI~P-0042^^^HOSP&1.2.250.1.71&ISO^MR~123^^^SSA^SS',
+        'E-77^^^REGION^MR~P-0042^^^HOSP', // the hospital's untyped
+        'E-77^^^REGION^MR~P-0042^^^HOSP^MR~P-0042^^^HOSP^MR', // the same number twice
+      ])
+        expect(read(pid(cx), 'HOSP'), cx).toEqual({ ids: ['P-0042', 'P-0042'], problems: [] });
+      // The other site of the same region, the same message: its own number.
+      expect(read(pid('P-0042^^^HOSP^MR~E-77^^^REGION^MR'), 'REGION').ids).toEqual(['E-77', 'E-77']);
+      // Of the authority's repetitions, the one typed MR (the hospital's account number beside it is not the patient).
+      expect(read(pid('998877^^^HOSP^AN~E-77^^^REGION^MR~P-0042^^^HOSP^MR'), 'HOSP').ids).toEqual(['P-0042', 'P-0042']);
+    });
+
+    it('refuses a PID-3 with no identifier of that authority (AE 102 naming PID-3 and the authority), never another taken', () => {
+      for (const cx of [
+        'E-77^^^REGION^MR',
+        'P-0042^^^hosp^MR',
+        'P-0042',
+        'P-0042^^^HOSPITAL^MR',
+        'P-0042^^^^MR^HOSP',
+      ]) {
+        const r = read(pid(cx), 'HOSP');
+        expect([r.ids, r.problems[0]], cx).toEqual([
+          [],
+          {
+            at: { segment: 'PID', sequence: 1, field: 3 },
+            code: 102,
+            text: 'PID-3 holds no identifier of the assigning authority "HOSP" (PID-3.4), whose ids are this system\'s patient ids: send that one',
+          },
+        ]);
+        // Then each OBX of that PID is refused for it, as for any PID-3 refused.
+        expect(new Set(r.problems.slice(1).map((p) => p.text)), cx).toEqual(
+          new Set(['refused: the patient (PID 1) has no valid PID-3']),
+        );
+      }
+      // Empty, it is missing (101), as without the setting.
+      expect(read(pid(''), 'HOSP').problems[0]).toMatchObject({
+        code: 101,
+        text: 'PID-3 (patient identifier) is required',
+      });
+    });
+
+    it('refuses two different numbers of that authority, as two MR numbers are refused without it', () => {
+      for (const [cx, typed] of [
+        ['P-0042^^^HOSP^MR~P-0043^^^HOSP^MR~E-77^^^REGION^MR', 'typed MR (PID-3.5)'],
+        ['P-0042^^^HOSP^PI~P-0043^^^HOSP^AN', 'and none typed MR (PID-3.5)'],
+      ] as const) {
+        const r = read(pid(cx), 'HOSP');
+        expect([r.ids, r.problems[0]], cx).toEqual([
+          [],
+          {
+            at: { segment: 'PID', sequence: 1, field: 3 },
+            code: 102,
+            text: `PID-3 holds 2 different identifiers of the assigning authority "HOSP" ${typed}: which one is the patient would be a guess; send one`,
+          },
+        ]);
+      }
+    });
+
+    it('is read for an ADT event too', () => {
+      const a03 = [
+        'MSH|^~\\&|EHR|HOSP|CRS|HOSP|20260110080500+0000||ADT^A03^ADT_A03|ADT1|P|2.5',
+        'EVN|A03|20260110080000+0000',
+        'PID|||E-77^^^REGION^MR~P-0042^^^HOSP^MR',
+        'PV1||I|ICU4^^12||||||||||||||||||||||||||||||||||||||||||20260110080000+0000',
+      ].join('\r');
+      const r = translatePcd01(a03, { patientAuthority: 'HOSP' });
+      expect(r.ok && r.translated.map((t) => t.message.patientId)).toEqual(['P-0042']);
+      const unset = translatePcd01(a03);
+      expect(unset.ok && [unset.translated, unset.problems.map((p) => p.code)]).toEqual([[], [102]]);
+    });
+  });
+
   it('refuses two different values for one measurement at one time from equally good sources, naming both OBX', () => {
     const r = ok(
       `${PCD01}\rOBX|14|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|70|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`,

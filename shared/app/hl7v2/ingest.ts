@@ -17,6 +17,8 @@ export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatient
   now: () => number;
   /** The site's zone for HL7 times sent without an offset (else they are refused). */
   hl7Zone?: SiteZone;
+  /** The site's patient authority (PID-3.4): its PID-3 repetition is the patient (shared/app/hl7v2/pcd01.ts). */
+  hl7PatientAuthority?: string;
 }
 
 export interface Hl7Answer {
@@ -38,7 +40,10 @@ export interface Hl7Answer {
  */
 export async function ingestHl7(text: string, principal: Principal, deps: Hl7IngestDeps): Promise<Hl7Answer> {
   const now = deps.now();
-  const r = translatePcd01(text, deps.hl7Zone ? { zone: deps.hl7Zone } : {});
+  const r = translatePcd01(text, {
+    ...(deps.hl7Zone ? { zone: deps.hl7Zone } : {}),
+    ...(deps.hl7PatientAuthority !== undefined ? { patientAuthority: deps.hl7PatientAuthority } : {}),
+  });
   if (!r.ok) {
     return {
       code: 'AR',

@@ -62,6 +62,11 @@ export interface Hl7Header {
 export interface Pcd01Options {
   /** The site's zone, for timestamps sent without an offset; without it such a time is refused. */
   zone?: SiteZone;
+  /**
+   * The site's patient authority (PID-3.4.1, shared/app/interfaces/patient-authority.ts): the PID-3 repetition of
+   * that assigning authority is the patient; without it, the repetition typed MR or the only one.
+   */
+  patientAuthority?: string;
 }
 
 export type Pcd01Result =
@@ -131,8 +136,10 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
     return reject([{ at: MSH, code: 100, text: `not an HL7 v2 message (${(err as Error).message})` }]);
   }
   const unescapeText = unescaper(separators);
-  const get = (seg: Hl7Segment, field: number, component = 1, repetition = 0) =>
-    unescapeText(seg.getComponent(field, component, undefined, repetition) ?? '').trim();
+  const get = (seg: Hl7Segment, field: number, component = 1, repetition = 0, subcomponent?: number) =>
+    unescapeText(
+      seg.getComponent(field, component, subcomponent === undefined ? undefined : subcomponent - 1, repetition) ?? '',
+    ).trim();
   const raw = (seg: Hl7Segment, field: number) => seg.getField(field)?.toString() ?? '';
   const msh = msg.header;
   const header: Hl7Header = {
@@ -221,7 +228,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   if ('problem' in segments) return reject([segments.problem], header);
   if (type === 'ADT') {
     if (event === 'A03' || event === 'A13' || Object.hasOwn(PLACING, event))
-      return admission(event as AdtEvent, segments.list, get, header, facility, gateway, options.zone);
+      return admission(event as AdtEvent, segments.list, get, header, facility, gateway, options);
     return {
       ok: true,
       header,
@@ -240,7 +247,7 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
 
   for (const { seg, at } of segments.list) {
     if (seg.name === 'PID') {
-      patient = { at: at(3), ...patientIdOf(seg, get, at, problems) };
+      patient = { at: at(3), ...patientIdOf(seg, get, at, problems, options.patientAuthority) };
       place = undefined;
       obrTime = undefined;
     } else if (seg.name === 'PV1') {
@@ -265,7 +272,8 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   return { ok: true, header, translated, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
-type Get = (seg: Hl7Segment, field: number, component?: number, repetition?: number) => string;
+/** A field's component (1-based), of a repetition (0-based), or one subcomponent of it (1-based), unescaped. */
+type Get = (seg: Hl7Segment, field: number, component?: number, repetition?: number, subcomponent?: number) => string;
 type At = (field?: number, component?: number) => Hl7Location;
 type Located = { seg: Hl7Segment; at: At };
 
@@ -338,7 +346,7 @@ function admission(
   header: Hl7Header,
   facility: string,
   gateway: string,
-  zone: SiteZone | undefined,
+  { zone, patientAuthority }: Pcd01Options,
 ): Pcd01Result {
   const placing = Object.hasOwn(PLACING, event) ? PLACING[event] : undefined;
   const what = event === 'A03' ? 'the discharge' : event === 'A13' ? 'the cancelled discharge' : 'the event';
@@ -365,7 +373,7 @@ function admission(
       code: 101,
       text: `an ADT^${event} needs a PID segment: PID-3 (patient identifier) is required`,
     });
-  const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems) : {};
+  const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems, patientAuthority) : {};
   // Only an inpatient stay's discharge ends monitoring: an outpatient or emergency visit that ends (a day of
   // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message); so is the
   // cancellation of one, and where an outpatient is.
@@ -460,30 +468,54 @@ function admission(
   };
 }
 
-function patientIdOf(seg: Hl7Segment, get: Get, at: At, problems: Hl7Problem[]): { id?: string } {
-  // The repetition typed MR (PID-3.5), else the only identifier. Several that differ (two MR numbers of two
-  // assigning authorities, or several and none MR) are refused: taking the first made two patients of one when a
-  // sender listed them in another order. The same number twice is one patient.
+function patientIdOf(
+  seg: Hl7Segment,
+  get: Get,
+  at: At,
+  problems: Hl7Problem[],
+  authority: string | undefined,
+): { id?: string } {
+  // With the site's patient authority, the repetitions of that assigning authority (CX-4.1), whatever their place
+  // and whatever else PID-3 holds; without it, all of them. Of those, the ones typed MR (PID-3.5), else the only
+  // one. Several that differ (two MR numbers of two assigning authorities, or several and none MR) are refused:
+  // taking the first made two patients of one when a sender listed them in another order. The same number twice
+  // is one patient.
   const repetitions = seg.getField(3)?.components.length ?? 0;
   const all: { value: string; type: string }[] = [];
+  let sent = false;
   for (let r = 0; r < repetitions; r++) {
     const value = get(seg, 3, 1, r);
-    if (value) all.push({ value, type: get(seg, 3, 5, r) });
+    sent ||= value !== '';
+    if (value && (authority === undefined || get(seg, 3, 4, r, 1) === authority))
+      all.push({ value, type: get(seg, 3, 5, r) });
   }
   const mr = all.filter((x) => x.type === 'MR');
   const candidates = new Set((mr.length > 0 ? mr : all).map((x) => x.value));
   if (candidates.size === 0) {
-    problems.push({ at: at(3), code: 101, text: 'PID-3 (patient identifier) is required' });
+    // The authority is the site's setting, not the sender's data: it is named so that the sender can act.
+    problems.push(
+      authority !== undefined && sent
+        ? {
+            at: at(3),
+            code: 102,
+            text: `PID-3 holds no identifier of the assigning authority ${JSON.stringify(authority)} (PID-3.4), whose ids are this system's patient ids: send that one`,
+          }
+        : { at: at(3), code: 101, text: 'PID-3 (patient identifier) is required' },
+    );
     return {};
   }
   if (candidates.size > 1) {
+    const of = authority === undefined ? '' : ` of the assigning authority ${JSON.stringify(authority)}`;
+    const guess = 'which one is the patient would be a guess';
     problems.push({
       at: at(3),
       code: 102,
       text:
-        mr.length > 0
-          ? `PID-3 holds ${candidates.size} different identifiers typed MR (PID-3.5): which one is the patient would be a guess; send the one of the hospital whose ids this system uses`
-          : `PID-3 holds ${candidates.size} different identifiers and none typed MR (PID-3.5): which one is the patient would be a guess; send the medical record number typed MR`,
+        authority !== undefined
+          ? `PID-3 holds ${candidates.size} different identifiers${of}${mr.length > 0 ? ' typed MR (PID-3.5)' : ' and none typed MR (PID-3.5)'}: ${guess}; send one`
+          : mr.length > 0
+            ? `PID-3 holds ${candidates.size} different identifiers typed MR (PID-3.5): ${guess}; send the one of the hospital whose ids this system uses`
+            : `PID-3 holds ${candidates.size} different identifiers and none typed MR (PID-3.5): ${guess}; send the medical record number typed MR`,
     });
     return {};
   }

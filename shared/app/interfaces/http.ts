@@ -10,7 +10,7 @@ import type { Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 
 export type { DeviceAnswer };
 export type DeviceDeps = IngestDeps &
-  Pick<Hl7IngestDeps, 'hl7Zone'> & {
+  Pick<Hl7IngestDeps, 'hl7Zone' | 'hl7PatientAuthority'> & {
     /** Told the error (for its name in the host's log) when a request is answered 503 because something threw. */
     onUnavailable?: (err: unknown) => void;
   };

@@ -188,6 +188,8 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   const synth = await o.synthesize({
     paging: o.paging ?? LOCAL_PAGING,
     ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}),
+    ...(o.hl7Zone !== undefined ? { hl7Zone: o.hl7Zone } : {}),
+    ...(o.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: o.hl7PatientAuthority } : {}),
   });
 
   // The front listens first: its URL is the acknowledge links' base, which the functions read at cold start.

@@ -37,7 +37,10 @@ export interface SynthOptions {
   paging?: unknown;
   /** Grading configuration overrides (as `-c gradingConfig=...`), shipped to the functions as CRS_CONFIG_FILE. */
   gradingOverrides?: Record<string, unknown>;
+  /** How the ingest function reads HL7 v2 (as `-c hl7Zone=...`, `-c hl7PatientAuthority=...`): its environment. */
+  hl7Zone?: string;
+  hl7PatientAuthority?: string;
 }
 
 /** Synthesizes the stack with this paging config and these overrides (infra/synthesize.ts). */
-export type Synthesize = (o: { paging: unknown; gradingOverrides?: Record<string, unknown> }) => Promise<Synthesized>;
+export type Synthesize = (o: SynthOptions & { paging: unknown }) => Promise<Synthesized>;

@@ -63,6 +63,8 @@ export interface EmbeddedOptions {
   mllpPort?: number;
   /** The site's zone for HL7 times sent without an offset. */
   hl7Zone?: SiteZone;
+  /** The site's patient authority (PID-3.4): its PID-3 repetition is the patient (shared/app/hl7v2/pcd01.ts). */
+  hl7PatientAuthority?: string;
   /** The MLLP listener acts as this device (the scope of its active token); without it, as a monitor for every patient. */
   mllpDevice?: string;
   /** The most patients with recent data the server takes (new ones beyond are refused); DEFAULT_MAX_PATIENTS. */
@@ -196,7 +198,11 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const boardKey = loadOrCreateBoardKey(dataDir);
   const patients = new SqlitePatientDirectory(db, now);
   const maxPatients = o.maxPatients ?? DEFAULT_MAX_PATIENTS;
-  const zone = o.hl7Zone ? { hl7Zone: o.hl7Zone } : {};
+  // How HL7 v2 is read, the same on the HTTP route and the MLLP listener.
+  const zone = {
+    ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}),
+    ...(o.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: o.hl7PatientAuthority } : {}),
+  };
 
   const handler = createRequestHandler({
     ingest: {
