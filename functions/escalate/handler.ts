@@ -127,7 +127,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     }
     if (due === undefined) return { batchItemFailures: failures, ok: true };
     // A failed tick fails the due timers only: they come back (and after 3 tries go to the escalation DLQ). A timer
-    // put back already is done: failing it too would bring it back beside its copy (until 2026-12-06 the whole batch
+    // put back already is done: failing it too would bring it back beside its copy (until 2026-12-05 the whole batch
     // failed: timers doubled at every failed tick, and healthy ones reached the DLQ, raising EscalationDlqDepth).
     try {
       await tick('timer', due);
@@ -142,7 +142,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
    * The schedule's tick and sweep, each whatever became of the other: a tick that fails (one page's bad data, a
    * table throttled) leaves the "no data" alerts to the sweep, and a failing sweep leaves the ladders to the tick.
    * Each failure is logged as its own; either fails the invocation (EscalateErrors) and is no run (NoEscalateRun).
-   * Until 2026-12-06 a tick that failed at every run stopped every patient's "no data" alert and its all-clear, and
+   * Until 2026-12-05 a tick that failed at every run stopped every patient's "no data" alert and its all-clear, and
    * the patients enrolled went uncounted (NoIngestWhileEnrolled read them as none).
    */
   const onSchedule = async (): Promise<unknown[]> => {

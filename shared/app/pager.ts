@@ -360,7 +360,7 @@ export class Pager {
     for (const candidate of candidates) {
       // Read again just before its send: on AWS the notifier, the ticks and the ack function run side by side, and
       // since this call read it another may have acknowledged it, replaced it with a newer grade or sent it. Until
-      // 2026-12-06 the copy read at the start was sent: an acknowledged page went on to the next role as "nobody
+      // 2026-12-05 the copy read at the start was sent: an acknowledged page went on to the next role as "nobody
       // acknowledged in time", and a superseded grade's page went out, open, after the newer grade's.
       let page = await this.deps.pages.get(candidate.pageId);
       if (
@@ -374,7 +374,7 @@ export class Pager {
         continue;
       // Past the end of its team's ladder (a deployment shortened it while the page was held, unsent or waiting):
       // moved to the ladder's last level first, so that what is sent, stored and audited is a level that exists.
-      // Until 2026-12-06 it went to role `undefined`: on AWS its link could not be stored and every tick failed
+      // Until 2026-12-05 it went to role `undefined`: on AWS its link could not be stored and every tick failed
       // there, for every patient; on crs serve it went out with a link that was never stored and could not be used.
       const last = levelOf(page, this.deps.config);
       if (last !== page.level) {

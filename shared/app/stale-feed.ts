@@ -155,7 +155,7 @@ export function planStaleFeeds(
     }
     const inWard = isWardAlert(e.alertId);
     // Not quiet long enough by the settings now, yet nothing came since it went quiet: a deployment lengthened
-    // staleFeedMinutes while the alert was in force. The monitor is quiet still, so the alert stays. Until 2026-12-06
+    // staleFeedMinutes while the alert was in force. The monitor is quiet still, so the alert stays. Until 2026-12-05
     // it was cleared ("Data resumed"), and raised again later under the same id, which the pager had opened already:
     // nobody was paged for a monitor that stayed quiet.
     if (f && !f.stale && f.since === e.since) continue;

@@ -413,7 +413,7 @@ describe('the pager over DynamoDB', () => {
 });
 
 describe('the pager over DynamoDB after a deployment that shortened a ladder', () => {
-  // Until 2026-12-06 a page released at a level the ladder no longer had went to role `undefined`: its link's item
+  // Until 2026-12-05 a page released at a level the ladder no longer had went to role `undefined`: its link's item
   // held an empty value, which DynamoDB refuses, and every tick failed there, for every patient.
   it("pages a held page's last level that exists, and every other patient's ladder goes on", async () => {
     const sent: string[] = [];

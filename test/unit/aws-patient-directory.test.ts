@@ -77,7 +77,7 @@ describe('DynamoPatientDirectory while the state table throttles', () => {
   afterEach(() => vi.useRealTimers());
 
   it('backs off between the asks for unprocessed keys, as the other batch reads do: a throttle of half a second answers, not 503', async () => {
-    // Until 2026-12-06 it asked again 5 times back to back (the SDK retries errors, not unprocessed keys): a throttle
+    // Until 2026-12-05 it asked again 5 times back to back (the SDK retries errors, not unprocessed keys): a throttle
     // of a few milliseconds answered a ward-scoped device 503, and every device of the ward sent again at once.
     const at: number[] = [];
     ddb.on(BatchGetItemCommand).callsFake((input) => {

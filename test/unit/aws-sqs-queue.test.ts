@@ -107,7 +107,7 @@ describe('SqsFifoQueue', () => {
   it('queues a label holding U+FFFE or U+FFFF (valid in the contract) so that the grade function reads it back as sent', async () => {
     // SQS takes #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF in a body and replaces anything else with
     // U+FFFD (it used to refuse the message: InvalidMessageContents). JSON.stringify leaves U+FFFE and U+FFFF as
-    // they are: until 2026-12-06 such a bed label was answered 202, and reached the grade function as "H4\uFFFD",
+    // they are: until 2026-12-05 such a bed label was answered 202, and reached the grade function as "H4\uFFFD",
     // which the contract refuses: a poison message, it and the patient's later messages dead-lettered.
     const bodies: string[] = [];
     sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {

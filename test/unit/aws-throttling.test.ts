@@ -138,7 +138,7 @@ describe('the grade function while DynamoDB throttles one patient', () => {
 
   it("fails the throttled patient's records, not the batch, when its seen-message reads keep coming back unprocessed", async () => {
     // DynamoDB answers a BatchGetItem it is throttling with the keys it did not read (UnprocessedKeys), for as long
-    // as it throttles. Until 2026-12-06 the store asked again for ever: the invocation ran into its timeout, and
+    // as it throttles. Until 2026-12-05 the store asked again for ever: the invocation ran into its timeout, and
     // the whole batch came back, the other patients' records with it (held 90 s a time; dead-lettered after 3).
     const client = clientWith((command) =>
       command instanceof BatchGetItemCommand && isAbout(command, 'B')
@@ -177,7 +177,7 @@ describe('the grade function while DynamoDB throttles one patient', () => {
     expect(ddb.itemAt('state', { pk: { S: 'A' }, sk: { S: 'state' } })).toBeDefined();
   });
   it('writes a grade change whose transaction DynamoDB cancelled for throttling, in the same invocation', async () => {
-    // Until 2026-12-06 a throttled transaction (every grade change is one) failed the patient at once: its grade
+    // Until 2026-12-05 a throttled transaction (every grade change is one) failed the patient at once: its grade
     // change waited for the queue's visibility timeout (90 s), and was dead-lettered after 3 such times.
     const { a, event } = batch();
     const answer = handlerOn(throttledTransactions(2))(event, lambdaContext(15_000));
@@ -274,7 +274,7 @@ describe('the stale-feed sweep while SNS throttles the pages', () => {
 
   it('closes a "no data" alert whose pages SNS refused, once the data resumes: the ladder never climbs for it', async () => {
     // The pager stores an alert's pages, then sends them; SNS throttling the send (SendDeferred) left the pages
-    // stored and the sweep cut short before it recorded the alert in force. Until 2026-12-06, a monitor that sent
+    // stored and the sweep cut short before it recorded the alert in force. Until 2026-12-05, a monitor that sent
     // again before SNS took pages was never given its all-clear: once SNS was back the "NO DATA" page went out
     // and its ladder climbed (nurse in charge, then round again), for a feed that had resumed.
     const phone: string[] = [];
@@ -329,7 +329,7 @@ describe('the stale-feed sweep while SNS throttles the pages', () => {
 
   it('keeps in force the alerts it raised before DynamoDB failed it on another: each is cleared when its data resumes', async () => {
     // Two monitors of two wards quiet at once; paging the second fails (DynamoDB throttling the pages table). Until
-    // 2026-12-06 the sweep then recorded neither: the first patient's "no data" page was out, and when its monitor
+    // 2026-12-05 the sweep then recorded neither: the first patient's "no data" page was out, and when its monitor
     // sent again before the next sweep, no all-clear ever came and its ladder climbed on.
     const fakes = sweepFakes();
     const quietSince = (patientId: string, ward: string, minutes: number[]) => {

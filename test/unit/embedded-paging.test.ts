@@ -427,7 +427,7 @@ describe('the pager on SQLite', () => {
 });
 
 describe('the pager on SQLite after a deployment that shortened a ladder', () => {
-  // Until 2026-12-06 a page released at a level the ladder no longer had went out to role `undefined` (the
+  // Until 2026-12-05 a page released at a level the ladder no longer had went out to role `undefined` (the
   // webhook's page had no role) with a link whose claims the database would not store (role NOT NULL, the insert
   // ignored): nobody it reached could acknowledge it.
   it('sends a page held at a level the ladder no longer has to its last level, with a link that acknowledges', async () => {
@@ -523,7 +523,7 @@ describe('the timer loop of crs serve', () => {
 });
 
 describe('the stale-feed sweep of crs serve', () => {
-  // Until 2026-12-06 one patient whose state could not be read failed the whole sweep, every time: nobody's "no data"
+  // Until 2026-12-05 one patient whose state could not be read failed the whole sweep, every time: nobody's "no data"
   // alert was raised or cleared.
   it("raises the other patients' alerts when one patient's state cannot be read, and says which could not", async () => {
     let state: PatientState | undefined;

@@ -245,7 +245,7 @@ describe('escalate handler', () => {
     expect(swept).toBe(1);
   });
 
-  // Until 2026-12-06 the sweep ran only after a tick that worked: a tick failing at every run (one page's bad data)
+  // Until 2026-12-05 the sweep ran only after a tick that worked: a tick failing at every run (one page's bad data)
   // stopped every patient's "no data" alert, and EnrolledPatients went missing (NoIngestWhileEnrolled read none).
   it('on the schedule, sweeps the feeds also when the tick fails, and says which failed', async () => {
     failTick = true;
@@ -322,7 +322,7 @@ describe('stale-feed sweep', () => {
     expect(inForce.size).toBe(0);
   });
 
-  // Until 2026-12-06 one patient's state item that did not decode failed the whole sweep, every minute: no patient's
+  // Until 2026-12-05 one patient's state item that did not decode failed the whole sweep, every minute: no patient's
   // "no data" alert was raised or cleared.
   it("sweeps every other patient when one patient's state cannot be read, and says which could not", async () => {
     const quiet = stateWith([0]);

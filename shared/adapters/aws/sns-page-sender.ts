@@ -319,7 +319,7 @@ export class SnsPageSender implements PageSender {
       // SNS failing, throttling, or refusing this caller (a key, a permission, the topic), or out of reach: every
       // page would fail alike, so it is down for now (the pager leaves the page to the next tick, in order). Anything
       // else is about this page (a parameter, an attribute, the size; a request the SDK cannot even write): sent again
-      // it fails again, so it is refused (parked), and the pages behind it go on. Until 2026-12-06 only four names
+      // it fails again, so it is refused (parked), and the pages behind it go on. Until 2026-12-05 only four names
       // were refusals, and any other error stopped every patient's ladder at that page, every minute, as "SNS down".
       if (isOutage(err)) throw err;
       throw new RecordRefused(`SNS refused the page (${nameOf(err)})`);

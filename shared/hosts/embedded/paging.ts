@@ -249,7 +249,7 @@ export class EmbeddedPaging {
     ];
     const checks: FeedCheck[] = [];
     // A patient whose state cannot be read is left out (what is in force for it stays) and said at the end: one
-    // patient's unreadable state stopped every patient's alerts (until 2026-12-06).
+    // patient's unreadable state stopped every patient's alerts (until 2026-12-05).
     const unreadable: string[] = [];
     for (const [i, patientId] of candidates.entries()) {
       if (this.staleAlerts.get(patientId)?.alertId === patientId) continue; // a ward's alert, not a patient
