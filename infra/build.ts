@@ -97,6 +97,7 @@ const CONTEXT_KEYS = [
   'routeThrottles',
   'hl7Zone',
   'hl7PatientAuthority',
+  'fhirPatientSystem',
   'production',
   'auditDataEvents',
   'auditBackups',
@@ -179,6 +180,9 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     ...(app.node.tryGetContext('hl7Zone') ? { hl7Zone: String(app.node.tryGetContext('hl7Zone')) } : {}),
     ...(app.node.tryGetContext('hl7PatientAuthority') !== undefined
       ? { hl7PatientAuthority: String(app.node.tryGetContext('hl7PatientAuthority')) }
+      : {}),
+    ...(app.node.tryGetContext('fhirPatientSystem') !== undefined
+      ? { fhirPatientSystem: String(app.node.tryGetContext('fhirPatientSystem')) }
       : {}),
     ...(app.node.tryGetContext('logLevel')
       ? { logLevel: String(app.node.tryGetContext('logLevel')).toUpperCase() as LogLevel }

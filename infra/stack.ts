@@ -26,6 +26,7 @@ import { ROUTES } from '#app/ingest.ts';
 import { FHIR_METADATA_ROUTE, INTERFACE_ROUTES } from '#app/interfaces/routes.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
+import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { ACK_ROUTES } from '#app/ack-flow.ts';
 import { CONFIG_FILE, ENV } from '#adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
@@ -78,6 +79,11 @@ export interface CrsAlertingStackProps extends StackProps {
    * is the patient; without it, the one typed MR or the only one (docs/interfaces.md).
    */
   hl7PatientAuthority?: string;
+  /**
+   * The FHIR identifier system (a URI) whose values are this system's patient ids: the identifier of that system is
+   * the patient; without it, the one typed MR or untyped (docs/interfaces.md).
+   */
+  fhirPatientSystem?: string;
   /** The functions' log level (default WARN: no line per message; infra/function-defaults.ts). */
   logLevel?: LogLevel;
   /** Capacity of the tables written on every message: on demand (default) or provisioned (infra/capacity.ts). */
@@ -196,6 +202,8 @@ export class CrsAlertingStack extends Stack {
       throw new Error(
         `hl7PatientAuthority ${JSON.stringify(props.hl7PatientAuthority)} is not ${PATIENT_AUTHORITY_RULE}`,
       );
+    if (props.fhirPatientSystem !== undefined && parsePatientSystem(props.fhirPatientSystem) === undefined)
+      throw new Error(`fhirPatientSystem ${JSON.stringify(props.fhirPatientSystem)} is not ${PATIENT_SYSTEM_RULE}`);
     // The grade mapping runs as many batches at once as the function may (see the arithmetic above).
     if (
       !Number.isInteger(concurrency.grade) ||
@@ -422,6 +430,7 @@ export class CrsAlertingStack extends Stack {
         [ENV.stateTable]: this.stateTable.tableName,
         ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}),
         ...(props.hl7PatientAuthority !== undefined ? { [ENV.hl7PatientAuthority]: props.hl7PatientAuthority } : {}),
+        ...(props.fhirPatientSystem !== undefined ? { [ENV.fhirPatientSystem]: props.fhirPatientSystem } : {}),
       },
     });
     // The overrides go in a file shipped with each function that grades or pages, not in a variable: a site's protocol

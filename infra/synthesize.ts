@@ -21,6 +21,7 @@ export interface SynthRequest {
   gradingOverrides?: Record<string, unknown>;
   hl7Zone?: string;
   hl7PatientAuthority?: string;
+  fhirPatientSystem?: string;
 }
 
 /** What the emulator host reads (shared/hosts/aws-emulator/template.ts has the same shape). */
@@ -90,6 +91,7 @@ async function synthesize(options: SynthRequest): Promise<Synthesized> {
     if (options.gradingOverrides) context.gradingConfig = options.gradingOverrides;
     if (options.hl7Zone !== undefined) context.hl7Zone = options.hl7Zone;
     if (options.hl7PatientAuthority !== undefined) context.hl7PatientAuthority = options.hl7PatientAuthority;
+    if (options.fhirPatientSystem !== undefined) context.fhirPatientSystem = options.fhirPatientSystem;
     // Without the CDK's own CloudFormation validation: its WebAssembly engine costs a process about 5 s of CPU to
     // start, and this template only provisions an emulator (`npm run synth`, the stack tests and cfn-lint check it).
     const { app, stack } = buildApp({ outdir, context, builtinCloudFormationValidation: false });

@@ -9,6 +9,7 @@ import type { HttpRequest } from '#app/ingest.ts';
 import { handleDeviceRequest } from '#app/interfaces/http.ts';
 import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
+import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import type { PatientDirectory } from '#app/scope.ts';
@@ -24,6 +25,8 @@ export interface IngestHandlerDeps extends Telemetry {
   hl7Zone?: SiteZone;
   /** The assigning authority (PID-3.4) whose ids are this system's patient ids. */
   hl7PatientAuthority?: string;
+  /** The FHIR identifier system whose values are this system's patient ids. */
+  fhirPatientSystem?: string;
   /** Where patients' wards are read, for tokens scoped to wards (shared/app/scope.ts). */
   patients?: PatientDirectory;
 }
@@ -49,6 +52,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         now: deps.now,
         ...(deps.hl7Zone ? { hl7Zone: deps.hl7Zone } : {}),
         ...(deps.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: deps.hl7PatientAuthority } : {}),
+        ...(deps.fhirPatientSystem !== undefined ? { fhirPatientSystem: deps.fhirPatientSystem } : {}),
         ...(deps.patients ? { patients: deps.patients } : {}),
         onUnavailable: (err) => logger.error('a store ingest reads failed', { error: errorName(err) }),
       });
@@ -86,9 +90,14 @@ export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
   const hl7PatientAuthority = authority ? parsePatientAuthority(authority) : undefined;
   if (authority && hl7PatientAuthority === undefined)
     throw new Error(`${ENV.hl7PatientAuthority} ${JSON.stringify(authority)} is not ${PATIENT_AUTHORITY_RULE}`);
+  const system = process.env[ENV.fhirPatientSystem];
+  const fhirPatientSystem = system ? parsePatientSystem(system) : undefined;
+  if (system && fhirPatientSystem === undefined)
+    throw new Error(`${ENV.fhirPatientSystem} ${JSON.stringify(system)} is not ${PATIENT_SYSTEM_RULE}`);
   return {
     ...(hl7Zone ? { hl7Zone } : {}),
     ...(hl7PatientAuthority !== undefined ? { hl7PatientAuthority } : {}),
+    ...(fhirPatientSystem !== undefined ? { fhirPatientSystem } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),
     tokens: new DynamoTokenStore(dynamodb, requireEnv(ENV.tokensTable)),
     patients: new DynamoPatientDirectory(dynamodb, requireEnv(ENV.stateTable)),

@@ -15,6 +15,7 @@ const USAGE = `usage:
   crs replay FILE [--scheme astct2019|lee2014] [--config FILE]   grade an NDJSON file ("-" for stdin)
       [--format json|hl7v2|fhir|mixed] [--hl7-zone ZONE]            ...or HL7 v2 (MLLP frames or blank-line blocks), FHIR R4, or both
       [--hl7-patient-authority AUTH]                              ...HL7 v2: the assigning authority (PID-3.4) of the patient ids
+      [--fhir-patient-system URI]                                 ...FHIR: the identifier system of the patient ids
       [--escalations [--until TIME]]                              ...and run pages, ladders, acks and silences in simulated time
   crs schema [--openapi] [--write]                              print the device message JSON Schema (or the HTTP API's
                                                                 OpenAPI document); --write writes both to shared/contract/
@@ -103,6 +104,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
             format: { type: 'string' },
             'hl7-zone': { type: 'string' },
             'hl7-patient-authority': { type: 'string' },
+            'fhir-patient-system': { type: 'string' },
           },
         });
         if (positionals.length !== 1) throw new UsageError('replay takes exactly one FILE (or - for standard input)');
@@ -135,6 +137,18 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
               `--hl7-patient-authority is the assigning authority of HL7 v2 patient ids: it takes --format hl7v2 or mixed, not ${format}`,
             );
         }
+        const systemText = values['fhir-patient-system'];
+        let patientSystem: string | undefined;
+        if (systemText !== undefined) {
+          const { PATIENT_SYSTEM_RULE, parsePatientSystem } = await import('#app/interfaces/patient-system.ts');
+          patientSystem = parsePatientSystem(systemText);
+          if (patientSystem === undefined)
+            throw new UsageError(`--fhir-patient-system must be ${PATIENT_SYSTEM_RULE} (got ${shown(systemText)})`);
+          if (format === 'json' || format === 'hl7v2')
+            throw new UsageError(
+              `--fhir-patient-system is the identifier system of FHIR patient ids: it takes --format fhir or mixed, not ${format}`,
+            );
+        }
         if (values.format !== undefined && values.format !== 'json') {
           const { REPLAY_FORMATS, replayInterfacesCommand } = await import('./replay-interfaces.ts');
           if (!(REPLAY_FORMATS as readonly string[]).includes(values.format))
@@ -146,6 +160,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
             values.format as 'hl7v2' | 'fhir' | 'mixed',
             loadConfig(values.config, values.scheme),
             { ...(zone ? { zone } : {}), ...(patientAuthority !== undefined ? { patientAuthority } : {}) },
+            patientSystem,
           );
         }
         // As the control lines' times: with a zone offset, never the machine's local time (Date.parse alone would).

@@ -85,6 +85,7 @@ function translateItem(
   item: string | unknown,
   known: ReadonlySet<string>,
   hl7: Pcd01Options,
+  patientSystem: string | undefined,
 ): { messages: DeviceMessage[]; errors: string[] } {
   const screened: { message: DeviceMessage; ifKnown?: true }[] = [];
   const errors: string[] = [];
@@ -100,7 +101,11 @@ function translateItem(
   } else {
     const e = entriesOf(item);
     if (!e.ok) return { messages: [], errors: [`${e.issue.expression}: ${e.issue.text}`] };
-    const t = translateResources(e.items, { deviceId: 'replay' }, e.type === 'batch');
+    const t = translateResources(
+      e.items,
+      { deviceId: 'replay', ...(patientSystem !== undefined ? { patientSystem } : {}) },
+      e.type === 'batch',
+    );
     errors.push(...t.issues.filter((i) => i.severity !== 'warning').map((i) => `${i.expression}: ${i.text}`));
     if (e.type !== 'batch' && errors.length > 0) return { messages: [], errors };
     for (const one of t.translated) take(one, (l) => l);
@@ -116,6 +121,8 @@ export async function replayInterfacesCommand(
   format: 'hl7v2' | 'fhir' | 'mixed',
   config: GradingConfig,
   hl7: Pcd01Options = {},
+  /** The site's FHIR patient system (shared/app/interfaces/patient-system.ts). */
+  patientSystem?: string,
 ): Promise<number> {
   let text: string;
   try {
@@ -148,7 +155,7 @@ export async function replayInterfacesCommand(
     const t =
       item.error !== undefined
         ? { messages: [], errors: [item.error] }
-        : translateItem(item.format, item.value, known, hl7);
+        : translateItem(item.format, item.value, known, hl7, patientSystem);
     if (t.errors.length > 0) {
       refused++;
       await out.write({ type: 'rejected', line: number, errors: t.errors } satisfies OutputEvent);

@@ -10,13 +10,14 @@ import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/provision.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
+import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { numberFlag, shown } from './flags.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
                           [--schedule-interval SECONDS] [--outputs FILE] [--page-lines]
-                          [--hl7-zone ZONE] [--hl7-patient-authority AUTH]
+                          [--hl7-zone ZONE] [--hl7-patient-authority AUTH] [--fhir-patient-system URI]
       provision the stack's queues, tables, stream, topic, secret and one queue per team on the endpoint (default
       $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
       them, and print each grade change the team queues receive on stdout, once, as crs replay prints it
@@ -24,7 +25,8 @@ export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--po
       link). CRS_INGEST_TOKEN is accepted as a device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
       writes the run's names as the stack's outputs file, for crs silence, crs audit export and crs doctor --outputs FILE;
-      --hl7-zone, --hl7-patient-authority: as crs serve's (the stack's -c hl7Zone, -c hl7PatientAuthority).
+      --hl7-zone, --hl7-patient-authority, --fhir-patient-system: as crs serve's (the stack's -c hl7Zone,
+      -c hl7PatientAuthority, -c fhirPatientSystem).
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
       delete the resources of the run NAME
 `;
@@ -77,6 +79,7 @@ export async function serveAwsCommand(
         'page-lines': { type: 'boolean' },
         'hl7-zone': { type: 'string' },
         'hl7-patient-authority': { type: 'string' },
+        'fhir-patient-system': { type: 'string' },
         teardown: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -95,6 +98,9 @@ export async function serveAwsCommand(
     const authority = values['hl7-patient-authority'];
     if (authority !== undefined && parsePatientAuthority(authority) === undefined)
       throw new UsageError(`--hl7-patient-authority must be ${PATIENT_AUTHORITY_RULE} (got ${shown(authority)})`);
+    const system = values['fhir-patient-system'];
+    if (system !== undefined && parsePatientSystem(system) === undefined)
+      throw new UsageError(`--fhir-patient-system must be ${PATIENT_SYSTEM_RULE} (got ${shown(system)})`);
   } catch (err) {
     return usage(err);
   }
@@ -148,6 +154,7 @@ export async function serveAwsCommand(
       ...(values['hl7-patient-authority'] !== undefined
         ? { hl7PatientAuthority: values['hl7-patient-authority'] }
         : {}),
+      ...(values['fhir-patient-system'] !== undefined ? { fhirPatientSystem: values['fhir-patient-system'] } : {}),
       ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
       ...(scheduleSeconds !== undefined ? { scheduleSeconds } : {}),
       pageLines: values['page-lines'] ?? false,

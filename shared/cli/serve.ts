@@ -10,6 +10,7 @@ import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
+import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -21,7 +22,8 @@ const MAX_PATIENTS = { min: 1, max: 1_000_000 };
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
-            [--hl7-patient-authority AUTH] [--max-patients N] [--trust-proxy ADDR]... [--ingest-token-any-host]
+            [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
+            [--ingest-token-any-host]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
@@ -33,6 +35,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       --hl7-zone: the site's zone (Europe/Paris, +01:00) for HL7 times sent without an offset (else refused);
       --hl7-patient-authority: the assigning authority (PID-3.4) whose ids are this system's patient ids: its PID-3
         repetition is the patient, whatever else PID-3 holds (else the one typed MR, or the only one);
+      --fhir-patient-system: the FHIR identifier system (a URI) whose values are this system's patient ids: the
+        identifier of that system is the patient, whatever else is there (else the one typed MR, or untyped);
       --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
@@ -59,6 +63,14 @@ function patientAuthority(text: string | undefined): string | undefined {
   if (authority === undefined)
     throw new ServeUsageError(`--hl7-patient-authority must be ${PATIENT_AUTHORITY_RULE} (got ${shown(text)})`);
   return authority;
+}
+
+function patientSystem(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const system = parsePatientSystem(text);
+  if (system === undefined)
+    throw new ServeUsageError(`--fhir-patient-system must be ${PATIENT_SYSTEM_RULE} (got ${shown(text)})`);
+  return system;
 }
 
 function publicUrl(text: string | undefined): string | undefined {
@@ -161,6 +173,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'mllp-device': { type: 'string' },
         'hl7-zone': { type: 'string' },
         'hl7-patient-authority': { type: 'string' },
+        'fhir-patient-system': { type: 'string' },
         'max-patients': { type: 'string' },
         'trust-proxy': { type: 'string', multiple: true },
         'ingest-token-any-host': { type: 'boolean' },
@@ -182,6 +195,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`,
       );
     const hl7PatientAuthority = patientAuthority(v['hl7-patient-authority']);
+    const fhirPatientSystem = patientSystem(v['fhir-patient-system']);
     const listenPort = port('port', v.port, 8080);
     const mllpPort = v['mllp-port'] === undefined ? undefined : port('mllp-port', v['mllp-port'], 0);
     const dataDir = v.data ?? DEFAULT_DATA_DIR;
@@ -202,6 +216,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(v['ingest-token-any-host'] ? { localTokenAnyHost: true } : {}),
       ...(hl7Zone ? { hl7Zone } : {}),
       ...(hl7PatientAuthority !== undefined ? { hl7PatientAuthority } : {}),
+      ...(fhirPatientSystem !== undefined ? { fhirPatientSystem } : {}),
       ...(v.host ? { host: v.host } : {}),
       ...(localToken ? { localToken } : {}),
       ...(webhook

@@ -773,7 +773,7 @@ describe('functions', () => {
   }, 120_000);
 });
 
-describe('HL7 v2 settings of the ingest function', () => {
+describe('HL7 v2 and FHIR settings of the ingest function', () => {
   const ingestEnv = (context: Record<string, unknown>) => {
     const { stack } = templateApp({ context: { paging: PAGING, ...context } });
     const fn =
@@ -788,6 +788,17 @@ describe('HL7 v2 settings of the ingest function', () => {
     });
     const unset = ingestEnv({});
     expect([unset[ENV.hl7PatientAuthority], unset[ENV.hl7Zone]]).toEqual([undefined, undefined]);
+  }, 120_000);
+
+  it('gives the ingest function the FHIR patient system (-c fhirPatientSystem) the context sets, and none when unset', () => {
+    expect(ingestEnv({ fhirPatientSystem: 'http://hospital.example/mrn' })).toMatchObject({
+      [ENV.fhirPatientSystem]: 'http://hospital.example/mrn',
+    });
+    expect(ingestEnv({})[ENV.fhirPatientSystem]).toBeUndefined();
+    for (const bad of ['MRN', '', 'http://hospital.example/my mrn'])
+      expect(() => templateApp({ context: { paging: PAGING, fhirPatientSystem: bad } }), bad).toThrow(
+        /^fhirPatientSystem ".*" is not an absolute URI/,
+      );
   }, 120_000);
 
   it('refuses at synth a patient authority no namespace id can be', () => {

@@ -216,8 +216,13 @@ describe('what the local host provisions, pinned by a mutation run', () => {
     }
   });
 
-  it("gives the emulator's ingest function the HL7 settings the run was started with (the stack's context)", async () => {
-    const set = await synthesizeStack({ paging: LOCAL_PAGING, hl7Zone: '+01:00', hl7PatientAuthority: 'HOSP' });
+  it("gives the emulator's ingest function the HL7 and FHIR settings the run was started with (the stack's context)", async () => {
+    const set = await synthesizeStack({
+      paging: LOCAL_PAGING,
+      hl7Zone: '+01:00',
+      hl7PatientAuthority: 'HOSP',
+      fhirPatientSystem: 'urn:oid:1.2.3',
+    });
     const p = await provision(set, new FakeAws().clients, {
       prefix: 'crs-t',
       hostVariables: { CRS_ACK_BASE_URL: ACK_BASE },
@@ -225,6 +230,7 @@ describe('what the local host provisions, pinned by a mutation run', () => {
     expect(p.functions.ingest.environment).toMatchObject({
       CRS_HL7_ZONE: '+01:00',
       CRS_HL7_PATIENT_AUTHORITY: 'HOSP',
+      CRS_FHIR_PATIENT_SYSTEM: 'urn:oid:1.2.3',
     });
     const unset = await provision(synth, new FakeAws().clients, {
       prefix: 'crs-t',
@@ -232,6 +238,7 @@ describe('what the local host provisions, pinned by a mutation run', () => {
     });
     expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_HL7_PATIENT_AUTHORITY');
     expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_HL7_ZONE');
+    expect(unset.functions.ingest.environment).not.toHaveProperty('CRS_FHIR_PATIENT_SYSTEM');
   }, 120_000);
 
   it('on a second start, sets the new visibility timeout on the queue an earlier run made, and keeps the secret', async () => {

@@ -109,6 +109,46 @@ describe('--hl7-patient-authority', () => {
   });
 });
 
+describe('--fhir-patient-system', () => {
+  it.each([
+    ['replay', '-', '--format', 'fhir'],
+    ['serve', '--data', 'DIR'],
+    ['serve', '--backend', 'aws'],
+  ])('%s refuses a value no identifier system can be, named escaped (exit 2, nothing started)', (...args) => {
+    for (const bad of [
+      'MRN',
+      '',
+      ' http://h.example/mrn',
+      'http://h.example/my mrn',
+      'urn:\u001b[2J',
+      'http:',
+      `urn:${'x'.repeat(1021)}`,
+      'urn:hôpital',
+    ]) {
+      const r = crs([...args, '--fhir-patient-system', bad], '');
+      expect([r.status, r.stdout], bad).toEqual([2, '']);
+      expect(r.stderr.split('\n')[0], bad).toMatch(
+        /^crs(?: serve)?: --fhir-patient-system must be an absolute URI \(an Identifier\.system: http:\/\/hospital\.example\/mrn, urn:oid:1\.2\.3\.4\): a scheme and a colon, then the rest; 1-1024 printable ASCII characters, no space \(got "/,
+      );
+      expect(r.stderr, bad).not.toMatch(RAW_CONTROL);
+    }
+  });
+
+  it('is refused with JSON or HL7 v2 input to replay, which it cannot apply to', () => {
+    for (const format of [[], ['--format', 'json'], ['--format', 'hl7v2']]) {
+      const r = crs(['replay', '-', ...format, '--fhir-patient-system', 'urn:oid:1.2.3'], '{"not":"read"}\n');
+      expect([r.status, r.stdout]).toEqual([2, '']);
+      expect(r.stderr).toMatch(
+        /^crs: --fhir-patient-system is the identifier system of FHIR patient ids: it takes --format fhir or mixed, not (json|hl7v2)\n/,
+      );
+    }
+    for (const format of ['fhir', 'mixed'])
+      expect(
+        crs(['replay', '-', '--format', format, '--fhir-patient-system', `urn:${'x'.repeat(1020)}`], '').status,
+      ).toBe(0);
+  });
+});
+
 describe('number flags, read one way by every command', () => {
   it.each([
     // crs start took these (1e308 as a speed, any integer as a seed) where crs simulate refused them

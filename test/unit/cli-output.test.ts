@@ -685,7 +685,7 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
 });
 
 describe('crs serve --backend aws, HL7 v2 settings', () => {
-  it('synthesizes the stack with --hl7-zone and --hl7-patient-authority as its context (the ingest function reads them)', async () => {
+  it('synthesizes the stack with --hl7-zone, --hl7-patient-authority and --fhir-patient-system as its context (the ingest function reads them)', async () => {
     const asked: unknown[] = [];
     const { serveAwsCommand } = await import('#cli/serve-aws.ts');
     const { loadConfig } = await import('#cli/main.ts');
@@ -701,6 +701,8 @@ describe('crs serve --backend aws, HL7 v2 settings', () => {
           'Europe/Paris',
           '--hl7-patient-authority',
           'HOSP',
+          '--fhir-patient-system',
+          'urn:oid:1.2.3',
         ]),
         loadConfig,
         async (o) => {
@@ -710,7 +712,13 @@ describe('crs serve --backend aws, HL7 v2 settings', () => {
       );
       expect(code).toBe(1);
       expect(cmd.stderr()).toContain('crs serve: synthesis stops here');
-      expect(asked).toEqual([expect.objectContaining({ hl7Zone: 'Europe/Paris', hl7PatientAuthority: 'HOSP' })]);
+      expect(asked).toEqual([
+        expect.objectContaining({
+          hl7Zone: 'Europe/Paris',
+          hl7PatientAuthority: 'HOSP',
+          fhirPatientSystem: 'urn:oid:1.2.3',
+        }),
+      ]);
     } finally {
       process.stdout.write = stdout;
       cmd.restore();
@@ -800,6 +808,8 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       'Europe/Paris',
       '--hl7-patient-authority',
       'HOSP',
+      '--fhir-patient-system',
+      'http://hospital.example/mrn',
       '--public-url',
       'https://crs.example/',
       '--trust-proxy',
@@ -814,6 +824,7 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       publicUrl: 'https://crs.example',
       trustProxy: ['10.0.0.2'],
       hl7PatientAuthority: 'HOSP',
+      fhirPatientSystem: 'http://hospital.example/mrn',
     });
     // The zone given, not just some zone: HL7 times without an offset are read in it (CET in January, CEST in July).
     const zone = r.started[0]!.hl7Zone;

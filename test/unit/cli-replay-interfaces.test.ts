@@ -244,6 +244,43 @@ describe('crs replay --format, pinned by a mutation run', () => {
     expect(r.events[0]).toMatchObject({ type: 'assessment', at: '2026-01-10T08:00:00Z', crsGrade: 1 });
   });
 
+  it("takes the identifier of --fhir-patient-system's system, as crs serve does", () => {
+    const HOSP = 'http://hospital.example/mrn';
+    const temp = (n: number, at: string, value: number, identifier: Record<string, unknown>) =>
+      JSON.stringify({
+        resourceType: 'Observation',
+        id: `t-${n}`,
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+        subject: { identifier },
+        effectiveDateTime: at,
+        valueQuantity: { value, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
+      });
+    // The hospital's number, then a regional one: both taken without the setting (two patients), the regional refused
+    // with it.
+    const input = [
+      temp(1, '2026-01-10T08:00:00Z', 37.0, { system: HOSP, value: 'H1' }),
+      temp(2, '2026-01-10T09:00:00Z', 38.6, { system: HOSP, value: 'H1' }),
+      temp(3, '2026-01-10T10:00:00Z', 38.7, { system: 'urn:region', value: 'R-9' }),
+    ].join('\n\n');
+    const unset = replayCli(['-', '--format', 'fhir'], input);
+    expect(new Set(unset.events.filter((e) => e.type === 'assessment').map((e) => e.patientId))).toEqual(
+      new Set(['H1', 'R-9']),
+    );
+    const r = replayCli(['-', '--format', 'mixed', '--fhir-patient-system', HOSP], input);
+    expect(r.status).toBe(1);
+    expect(r.events.filter((e) => e.type === 'assessment').map((e) => e.patientId)).toEqual(['H1', 'H1']);
+    expect(r.events.filter((e) => e.type === 'rejected')).toEqual([
+      {
+        type: 'rejected',
+        line: 3,
+        errors: [
+          `Observation.subject.identifier.system: the patient is identified by an identifier of the system "${HOSP}", whose values are this system's patient ids: send that one`,
+        ],
+      },
+    ]);
+  });
+
   it("takes the PID-3 repetition of --hl7-patient-authority's assigning authority, as crs serve does", () => {
     // The hospital's and the regional MR number, in either order: refused without the setting (which is the patient
     // would be a guess), the hospital's taken with it, in both orders, as one patient.

@@ -230,6 +230,118 @@ describe('crs serve --hl7-patient-authority', () => {
   });
 });
 
+describe('crs serve --fhir-patient-system', () => {
+  const fronts: HttpFront[] = [];
+  afterEach(async () => {
+    for (const f of fronts.splice(0)) await f.close();
+  });
+  const TOKEN = 'fhir-system-test-token-of-32-chars-at-least';
+  const HOSP = 'http://hospital.example/mrn';
+
+  async function serve(fhirPatientSystem?: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-fhir-'));
+    dirs.push(dir);
+    const s = await startEmbeddedServer({
+      dataDir: dir,
+      config: DEFAULT_CONFIG,
+      port: 0,
+      localToken: TOKEN,
+      ...(fhirPatientSystem ? { fhirPatientSystem } : {}),
+      pageStream: new PassThrough(),
+      log: () => undefined,
+    });
+    servers.push(s);
+    return s;
+  }
+  const post = async (base: string, token: string, body: unknown) => {
+    const res = await fetch(`${base}/fhir/r4/Bundle`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.text() };
+  };
+  const mr = (system: string, value: string) => ({
+    system,
+    value,
+    type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] },
+  });
+  /** A transaction with the Patient (these identifiers) and its temperature. */
+  const bundle = (n: number, identifier: unknown[]) => ({
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { fullUrl: `urn:uuid:p-${n}`, resource: { resourceType: 'Patient', identifier } },
+      {
+        fullUrl: `urn:uuid:o-${n}`,
+        resource: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+          subject: { reference: `urn:uuid:p-${n}` },
+          effectiveDateTime: new Date(Date.now() - 60_000 * n).toISOString(),
+          valueQuantity: { value: 38.1, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
+        },
+      },
+    ],
+  });
+
+  it('takes the identifier of that system on POST /fhir/r4 of crs serve and of the AWS ingest function alike', async () => {
+    const unset = await serve();
+    const set = await serve(HOSP);
+    const lambda = async (fhirPatientSystem?: string) => {
+      const tokens = new MemoryTokenStore();
+      const issued = issueToken('ehr-system', new Date(), { kind: 'ehr' });
+      await tokens.put(issued.record);
+      const queue = new MemoryQueue();
+      const handler = await ingestFunction({
+        queue,
+        tokens,
+        now: Date.now,
+        ...(fhirPatientSystem ? { fhirPatientSystem } : {}),
+      });
+      const front = await frontFor('ingest', handler, DEVICE_ROUTES);
+      fronts.push(front);
+      return { send: (body: unknown) => post(front.url, issued.token, body), queue };
+    };
+    const aws = new Map([
+      [unset, await lambda()],
+      [set, await lambda(HOSP)],
+    ]);
+    const cases = [
+      [bundle(1, [mr('urn:region', 'R-9'), mr(HOSP, 'P-7')]), 422, 202],
+      [bundle(2, [mr(HOSP, 'P-7'), mr('urn:region', 'R-9')]), 422, 202],
+      [bundle(3, [mr('urn:region', 'R-9')]), 202, 422],
+    ] as const;
+    for (const [body, withoutIt, withIt] of cases)
+      for (const [s, status] of [
+        [unset, withoutIt],
+        [set, withIt],
+      ] as const) {
+        const embedded = await post(s.url, TOKEN, body);
+        const onAws = await aws.get(s)!.send(body);
+        expect([embedded.status, onAws.status], JSON.stringify(body)).toEqual([status, status]);
+      }
+    const refused = await post(set.url, TOKEN, cases[2][0]);
+    expect(
+      (JSON.parse(refused.body) as { issue: { severity: string }[] }).issue.filter((i) => i.severity === 'error'),
+    ).toEqual([
+      {
+        severity: 'error',
+        code: 'value',
+        expression: ['Bundle.entry[1].resource.subject.reference'],
+        diagnostics: `the Patient this names in the Bundle has no identifier of the system "${HOSP}", whose values are this system's patient ids: send that one`,
+      },
+    ]);
+    // The hospital's patient, never the regional number, on both.
+    const ids = set.db
+      .prepare('SELECT patient_id AS p FROM inbox UNION SELECT patient_id AS p FROM patients')
+      .all() as { p: string }[];
+    expect(ids.map((r) => r.p)).toEqual(['P-7']);
+    expect(aws.get(set)!.queue.messages.map((q) => q.message.patientId)).toEqual(['P-7', 'P-7']);
+  });
+});
+
 describe('the MLLP listener, pinned by a mutation run', () => {
   const listeners: MllpListener[] = [];
   afterEach(async () => {

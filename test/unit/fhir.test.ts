@@ -316,6 +316,122 @@ describe('FHIR ingest', () => {
     }
   });
 
+  describe("the site's patient system (fhirPatientSystem)", () => {
+    const V2 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+    const HOSP = 'http://hospital.example/mrn';
+    const mr = (system: string, value: string) => ({ system, value, type: { coding: [{ system: V2, code: 'MR' }] } });
+    const hr = (subject: Record<string, unknown>) =>
+      obs({ system: LOINC_SYSTEM, code: '8867-4' }, { subject, valueQuantity: qty(90, '/min') });
+    const read = (items: { resource: unknown; at: string; fullUrl?: string }[], patientSystem?: string) => {
+      const t = translateResources(items, { deviceId: 'ehr-1', ...(patientSystem ? { patientSystem } : {}) });
+      return [
+        t.translated.map((x) => x.message.patientId),
+        t.issues.filter((i) => i.severity !== 'warning').map((i) => [i.code, i.expression, i.text]),
+      ];
+    };
+    const bundled = (identifier: unknown[], subject: Record<string, unknown> = { reference: 'urn:uuid:p1' }) => [
+      { resource: { resourceType: 'Patient', identifier }, at: 'Bundle.entry[0].resource', fullUrl: 'urn:uuid:p1' },
+      { resource: hr(subject), at: 'Bundle.entry[1].resource' },
+    ];
+
+    it("takes a bundled Patient's identifier of that system, whatever else it has and in any order; without it, refused as today", () => {
+      for (const identifier of [
+        [mr(HOSP, 'P-0042'), mr('urn:enterprise', 'E-77')],
+        [mr('urn:enterprise', 'E-77'), { system: 'http://hl7.org/fhir/sid/us-ssn', value: '999' }, mr(HOSP, 'P-0042')],
+        // Untyped, or typed otherwise: the system says it is this site's.
+        [mr('urn:enterprise', 'E-77'), { system: HOSP, value: 'P-0042' }],
+      ]) {
+        expect(read(bundled(identifier), HOSP), JSON.stringify(identifier)).toEqual([['P-0042'], []]);
+      }
+      // Unset: two MR numbers are a guess, as they were.
+      expect(read(bundled([mr(HOSP, 'P-0042'), mr('urn:enterprise', 'E-77')]))[1]).toEqual([
+        [
+          'value',
+          'Bundle.entry[1].resource.subject.reference',
+          'the Patient this names in the Bundle has 2 different medical record numbers (identifiers of type MR, v2-0203): which one is the patient would be a guess',
+        ],
+      ]);
+    });
+
+    it('refuses a bundled Patient with no identifier of that system (even one MR), or two values of it, naming the system', () => {
+      expect(read(bundled([mr('urn:enterprise', 'E-77')]), HOSP)).toEqual([
+        [],
+        [
+          [
+            'value',
+            'Bundle.entry[1].resource.subject.reference',
+            `the Patient this names in the Bundle has no identifier of the system "${HOSP}", whose values are this system's patient ids: send that one`,
+          ],
+        ],
+      ]);
+      // A system that differs by a trailing slash or its case is another system: compared exactly.
+      expect(read(bundled([mr(`${HOSP}/`, 'P-0042'), mr(HOSP.toUpperCase(), 'P-0042')]), HOSP)[0]).toEqual([]);
+      expect(read(bundled([mr(HOSP, 'P-0042'), mr(HOSP, 'P-0043')]), HOSP)[1]).toEqual([
+        [
+          'value',
+          'Bundle.entry[1].resource.subject.reference',
+          `the Patient this names in the Bundle has 2 different identifiers of the system "${HOSP}" (this system's patient ids): which one is the patient would be a guess`,
+        ],
+      ]);
+    });
+
+    it('takes subject.identifier of that system (whatever its type, and over a reference), refuses one of another system or none', () => {
+      const at = 'Observation';
+      expect(read([{ resource: hr({ identifier: { system: HOSP, value: 'P-0042' } }), at }], HOSP)).toEqual([
+        ['P-0042'],
+        [],
+      ]);
+      expect(
+        read(
+          [{ resource: hr({ reference: 'Patient/fhir-123', identifier: { system: HOSP, value: 'P-0042' } }), at }],
+          HOSP,
+        )[0],
+      ).toEqual(['P-0042']);
+      expect(
+        read([{ resource: hr({ identifier: { ...mr(HOSP, 'P-0042'), type: { text: 'local' } } }), at }], HOSP)[0],
+      ).toEqual(['P-0042']);
+      const refused = [
+        [],
+        [
+          [
+            'value',
+            'Observation.subject.identifier.system',
+            `the patient is identified by an identifier of the system "${HOSP}", whose values are this system's patient ids: send that one`,
+          ],
+        ],
+      ];
+      // Taken without the setting (untyped, or MR of any system); refused with it.
+      for (const identifier of [{ value: 'E-77' }, mr('urn:enterprise', 'E-77'), mr(`${HOSP}/`, 'P-0042')]) {
+        expect(read([{ resource: hr({ identifier }), at }])[0], JSON.stringify(identifier)).toEqual([identifier.value]);
+        expect(read([{ resource: hr({ identifier }), at }], HOSP), JSON.stringify(identifier)).toEqual(refused);
+      }
+      // A literal reference names this system's patient as it did.
+      expect(read([{ resource: hr({ reference: 'Patient/P-0042' }), at }], HOSP)[0]).toEqual(['P-0042']);
+    });
+
+    it('refuses with a 422 OperationOutcome naming the field and the system on POST (the deps the hosts pass)', async () => {
+      const res = await handleFhirHttp(
+        {
+          method: 'POST',
+          path: '/fhir/r4/Observation',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+          body: JSON.stringify(hr({ identifier: mr('urn:enterprise', 'E-77') })),
+        },
+        { queue, tokens, now: () => NOW, patients: directory(), fhirPatientSystem: HOSP },
+      );
+      expect(res.status).toBe(422);
+      expect((JSON.parse(res.body) as OperationOutcome).issue).toEqual([
+        {
+          severity: 'error',
+          code: 'value',
+          expression: ['Observation.subject.identifier.system'],
+          diagnostics: `the patient is identified by an identifier of the system "${HOSP}", whose values are this system's patient ids: send that one`,
+        },
+      ]);
+      expect(queue.messages).toEqual([]);
+    });
+  });
+
   it('takes single resources on their routes: an Encounter for bed and ward, the infusion Procedure', async () => {
     const enc = await post('/fhir/r4/Encounter', {
       resourceType: 'Encounter',

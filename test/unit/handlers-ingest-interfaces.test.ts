@@ -116,6 +116,21 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     }
   });
 
+  it("reads the site's FHIR patient system from CRS_FHIR_PATIENT_SYSTEM at its start, and refuses one that is no URI", () => {
+    process.env.CRS_FHIR_PATIENT_SYSTEM = 'http://hospital.example/mrn';
+    try {
+      expect(mod.liveDeps(() => NOW).fhirPatientSystem).toBe('http://hospital.example/mrn');
+      // A value no identifier system can be stops the function at its start, as a bad zone does.
+      for (const bad of ['MRN', 'http://hospital.example/my mrn', '1http://x']) {
+        process.env.CRS_FHIR_PATIENT_SYSTEM = bad;
+        expect(() => mod.liveDeps(() => NOW), bad).toThrow(/^CRS_FHIR_PATIENT_SYSTEM ".*" is not an absolute URI/);
+      }
+    } finally {
+      delete process.env.CRS_FHIR_PATIENT_SYSTEM;
+    }
+    expect(mod.liveDeps(() => NOW)).not.toHaveProperty('fhirPatientSystem');
+  });
+
   it('answers a FHIR Bundle with an OperationOutcome and queues its messages', async () => {
     const bundle = new FhirEncoder().bundle(enrol('P-2', -60))!;
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });

@@ -24,6 +24,8 @@ export const ENV = {
   hl7Zone: 'CRS_HL7_ZONE',
   /** Optional: the assigning authority (PID-3.4) whose ids are this system's patient ids (docs/interfaces.md). */
   hl7PatientAuthority: 'CRS_HL7_PATIENT_AUTHORITY',
+  /** Optional: the FHIR identifier system (a URI) whose values are this system's patient ids (docs/interfaces.md). */
+  fhirPatientSystem: 'CRS_FHIR_PATIENT_SYSTEM',
   /**
    * Optional: the file, shipped beside the handler (a path relative to the function's code, LAMBDA_TASK_ROOT), of
    * JSON overrides of the grading configuration (DEFAULT_CONFIG otherwise). A file, not the JSON itself in a variable:

@@ -64,11 +64,16 @@ const problem = (status: number, code: string, text: string, expression = '', ex
 /** 503 'transient': nothing was accepted, send again after a while. */
 export const fhirUnavailable = (text: string): DeviceAnswer => problem(503, 'transient', text, '', RETRY_LATER);
 
+export type FhirIngestDeps = IngestDeps & {
+  /** The site's patient system: the identifier system whose values are this system's patient ids (translate.ts). */
+  fhirPatientSystem?: string;
+};
+
 const inside = (expression: string, at: string) => expression === at || expression.startsWith(`${at}.`);
 
 export async function handleFhirHttp(
   req: HttpRequest,
-  deps: IngestDeps,
+  deps: FhirIngestDeps,
   authenticated?: AuthResult,
 ): Promise<DeviceAnswer> {
   // The base itself or one segment under it, as API Gateway routes them: no trailing slash, no empty segment.
@@ -121,7 +126,11 @@ export async function handleFhirHttp(
   // What names no device is sent as the token's device, when that is a contract id (crs token issue takes more),
   // else as `fhir-client`, as HL7 falls back to `hl7v2-gateway`; the token's device is the sender all the same.
   const deviceId = CONTRACT_ID.test(auth.deviceId) ? auth.deviceId : 'fhir-client';
-  const t = translateResources(entries.items, { deviceId }, batch);
+  const t = translateResources(
+    entries.items,
+    { deviceId, ...(deps.fhirPatientSystem !== undefined ? { patientSystem: deps.fhirPatientSystem } : {}) },
+    batch,
+  );
   const issues: OutcomeIssue[] = [...t.issues];
   const screened: { message: DeviceMessage; whole: string; ifKnown?: true }[] = [];
   // What this device may not send is refused as 'forbidden' where it was (shared/app/scope.ts).

@@ -110,6 +110,11 @@ export interface FhirTranslation {
 export interface FhirOptions {
   /** The sender's device id (its token), for resources that name no device. */
   deviceId: string;
+  /**
+   * The site's patient system (shared/app/interfaces/patient-system.ts): the identifier of that system is the
+   * patient, whatever else is there; without it, the identifier typed MR or untyped.
+   */
+  patientSystem?: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -128,7 +133,7 @@ export function translateResources(
   independent = false,
 ): FhirTranslation {
   const fragments: Fragment[] = [];
-  const patients = bundledPatients(items);
+  const patients = bundledPatients(items, o.patientSystem);
   const byResource = new Map<string, ResourceIssues>();
   for (const item of items) {
     const own = new ResourceIssues(item.at);
@@ -184,7 +189,10 @@ class ResourceIssues {
   }
 }
 
-/** A bundled Patient's MR number, none (undefined), or how many different ones it has. */
+/**
+ * A bundled Patient's patient id (its MR number, or its identifier of the site's patient system), none
+ * (undefined), or how many different ones it has.
+ */
 type BundledPatient = string | { ambiguous: number } | undefined;
 
 /** Where a resource's problems are written (each resource's own budget). */
@@ -194,22 +202,29 @@ const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 
 /**
  * The Patients a Bundle carries (a transaction creating them, as Synthea's: the others name them by `urn:uuid`), by
- * their entry's fullUrl: the medical record number (the identifier typed MR, as PID-3's), or undefined for none.
+ * their entry's fullUrl: the patient id, or undefined for none. That is the identifier of the site's patient system
+ * when one is set (whatever else the Patient has), else the medical record number (the identifier typed MR, as
+ * PID-3's).
  */
-function bundledPatients(items: { resource: unknown; fullUrl?: string }[]): Map<string, BundledPatient> {
+function bundledPatients(
+  items: { resource: unknown; fullUrl?: string }[],
+  system: string | undefined,
+): Map<string, BundledPatient> {
   const out = new Map<string, BundledPatient>();
   for (const { resource, fullUrl } of items) {
     if (!isObject(resource) || resource.resourceType !== 'Patient' || !fullUrl) continue;
     const identifiers = Array.isArray(resource.identifier) ? resource.identifier : [];
-    const mr = identifiers.filter(
+    const ids = identifiers.filter(
       (i) =>
         isObject(i) &&
         typeof i.value === 'string' &&
-        codingsOf(i.type as CodeableConcept | undefined).some((c) => c.code === 'MR' && c.system === MR_TYPE),
+        (system !== undefined
+          ? i.system === system
+          : codingsOf(i.type as CodeableConcept | undefined).some((c) => c.code === 'MR' && c.system === MR_TYPE)),
     ) as { value: string }[];
-    // Two different MR numbers (two systems): which is the patient would be a guess, and the first taken made two
-    // patients of one for a sender that lists them in another order.
-    const values = [...new Set(mr.map((i) => i.value))];
+    // Two different MR numbers (two systems), or two values of the site's system: which is the patient would be a
+    // guess, and the first taken made two patients of one for a sender that lists them in another order.
+    const values = [...new Set(ids.map((i) => i.value))];
     out.set(fullUrl, values.length > 1 ? { ambiguous: values.length } : values[0]);
   }
   return out;
@@ -288,7 +303,7 @@ function resourceFragments(
     });
     return [];
   }
-  const r = new Reader(resource, at, issues, patients);
+  const r = new Reader(resource, at, issues, patients, o.patientSystem);
   const modifier = modifierExtensionOf(resource);
   if (modifier) {
     // R4 (extensibility): a modifier extension changes the meaning of the element it is on (a component flagged
@@ -374,6 +389,8 @@ class Reader {
     private readonly issues: IssueSink,
     /** The Patients of the same Bundle, by fullUrl (bundledPatients). */
     private readonly patients: Map<string, BundledPatient> = new Map(),
+    /** The site's patient system (FhirOptions.patientSystem). */
+    private readonly patientSystem?: string,
   ) {}
 
   issue(path: string, code: IssueCode, text: string, severity?: 'warning'): undefined {
@@ -388,44 +405,65 @@ class Reader {
 
   /**
    * subject.reference "Patient/<id>" (or a URL ending so), or the fullUrl of a Patient in the same Bundle (its MR
-   * identifier), else subject.identifier.value.
+   * identifier), else subject.identifier.value. With the site's patient system, a subject.identifier of that system
+   * comes first, and a bundled Patient's identifier of that system is its id; an identifier of any other is refused.
    */
   patient(): string | undefined {
     const subject = this.resource.subject as Reference | undefined;
     if (!present(subject))
       return this.issue('subject', 'required', 'subject is required: Patient/<id> or an identifier');
+    const system = this.patientSystem;
+    const identifier = present(subject.identifier) ? subject.identifier : undefined;
+    const shownSystem = JSON.stringify(system?.slice(0, 200));
     let id: string | undefined;
     let path = 'subject.reference';
-    if (typeof subject.reference === 'string' && this.patients.has(subject.reference)) {
+    if (system !== undefined && identifier?.system === system && typeof identifier.value === 'string') {
+      // The site's own patient id: whatever its type, and whatever the reference says.
+      id = identifier.value;
+      path = 'subject.identifier.value';
+    } else if (typeof subject.reference === 'string' && this.patients.has(subject.reference)) {
       const bundled = this.patients.get(subject.reference);
+      const what =
+        system === undefined
+          ? 'medical record numbers (identifiers of type MR, v2-0203)'
+          : `identifiers of the system ${shownSystem} (this system's patient ids)`;
       if (typeof bundled === 'object')
         return this.issue(
           path,
           'value',
-          `the Patient this names in the Bundle has ${bundled.ambiguous} different medical record numbers (identifiers of type MR, v2-0203): which one is the patient would be a guess`,
+          `the Patient this names in the Bundle has ${bundled.ambiguous} different ${what}: which one is the patient would be a guess`,
         );
       id = bundled;
       if (id === undefined)
         return this.issue(
           path,
           'value',
-          'the Patient this names in the Bundle has no medical record number (an identifier of type MR, v2-0203)',
+          system === undefined
+            ? 'the Patient this names in the Bundle has no medical record number (an identifier of type MR, v2-0203)'
+            : `the Patient this names in the Bundle has no identifier of the system ${shownSystem}, whose values are this system's patient ids: send that one`,
         );
     } else if (typeof subject.reference === 'string') {
       const m = subject.reference.match(/(?:^|\/)Patient\/([^/]+)$/);
       if (!m) return this.issue(path, 'value', 'subject.reference must be Patient/<id>');
       id = m[1];
-    } else if (typeof subject.identifier?.value === 'string') {
+    } else if (system !== undefined && identifier !== undefined && identifier.value !== undefined) {
+      // An identifier of another system (a regional number, a social security number), or of none: not this site's.
+      return this.issue(
+        'subject.identifier.system',
+        'value',
+        `the patient is identified by an identifier of the system ${shownSystem}, whose values are this system's patient ids: send that one`,
+      );
+    } else if (typeof identifier?.value === 'string') {
       // The medical record number, as PID-3's: untyped, or typed MR. Another type (a social security or passport
       // number) is no patient id here: taken, it made a second patient of one.
-      const type = present(subject.identifier.type) ? codingsOf(subject.identifier.type) : [];
+      const type = present(identifier.type) ? codingsOf(identifier.type) : [];
       if (type.length > 0 && !type.some((c) => c.code === 'MR' && c.system === MR_TYPE))
         return this.issue(
           'subject.identifier.type',
           'value',
           `the patient is identified by the medical record number: an identifier typed MR (${MR_TYPE}), or untyped`,
         );
-      id = subject.identifier.value;
+      id = identifier.value;
       path = 'subject.identifier.value';
     }
     if (id === undefined)

@@ -7,10 +7,12 @@ import { handleIngest, unavailable, type HttpRequest, type IngestDeps } from '#a
 import type { DeviceAnswer } from '#app/hl7v2/http.ts';
 import { FHIR_BASE, HL7_ROUTE } from './routes.ts';
 import type { Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
+import type { FhirIngestDeps } from '#app/fhir/http.ts';
 
 export type { DeviceAnswer };
 export type DeviceDeps = IngestDeps &
-  Pick<Hl7IngestDeps, 'hl7Zone' | 'hl7PatientAuthority'> & {
+  Pick<Hl7IngestDeps, 'hl7Zone' | 'hl7PatientAuthority'> &
+  Pick<FhirIngestDeps, 'fhirPatientSystem'> & {
     /** Told the error (for its name in the host's log) when a request is answered 503 because something threw. */
     onUnavailable?: (err: unknown) => void;
   };

@@ -40,6 +40,8 @@ export interface SynthOptions {
   /** How the ingest function reads HL7 v2 (as `-c hl7Zone=...`, `-c hl7PatientAuthority=...`): its environment. */
   hl7Zone?: string;
   hl7PatientAuthority?: string;
+  /** How it reads FHIR (as `-c fhirPatientSystem=...`): the identifier system of the patient ids. */
+  fhirPatientSystem?: string;
 }
 
 /** Synthesizes the stack with this paging config and these overrides (infra/synthesize.ts). */

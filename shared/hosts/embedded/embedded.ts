@@ -65,6 +65,8 @@ export interface EmbeddedOptions {
   hl7Zone?: SiteZone;
   /** The site's patient authority (PID-3.4): its PID-3 repetition is the patient (shared/app/hl7v2/pcd01.ts). */
   hl7PatientAuthority?: string;
+  /** The site's FHIR patient system: the identifier of that system is the patient (shared/app/fhir/translate.ts). */
+  fhirPatientSystem?: string;
   /** The MLLP listener acts as this device (the scope of its active token); without it, as a monitor for every patient. */
   mllpDevice?: string;
   /** The most patients with recent data the server takes (new ones beyond are refused); DEFAULT_MAX_PATIENTS. */
@@ -213,6 +215,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       maxPatients,
       ...(o.localToken ? { localToken: o.localToken } : {}),
       ...zone,
+      ...(o.fhirPatientSystem !== undefined ? { fhirPatientSystem: o.fhirPatientSystem } : {}),
       onUnavailable: (err) => log(`ingest: answered 503, a store failed (${(err as Error).name})`),
     },
     board: new BoardApi(queries, o.config, now),
