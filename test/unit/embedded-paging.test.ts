@@ -31,6 +31,7 @@ import {
 } from '#ports';
 import { ACK_KEY_FILE, loadOrCreateAckSecret } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { EmbeddedPaging } from '#hosts/embedded/paging.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
@@ -515,6 +516,70 @@ describe('the timer loop of crs serve', () => {
       // minutes after the consultant was paged, at its millisecond).
       await vi.advanceTimersByTimeAsync(10_000);
       expect(log.filter((l) => l.includes('work again'))).toHaveLength(1);
+    } finally {
+      await paging.close();
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('the timer loop of crs serve after a rollback to a config without a team it paged', () => {
+  // Until 2026-12-05 a page of a team the config does not know failed every tick (TypeError): every patient's ladder
+  // stopped, and the loop said "escalation tick failed" until the delivery watch said the pager had not run.
+  it("sets that page aside, says so once (log, delivery watch), and every other patient's ladder goes on", async () => {
+    const withCardiology = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 1 } },
+    } as typeof DEFAULT_PAGING;
+    const down: PageSender = { send: async () => Promise.reject(new Error('disk')) };
+    await sqlitePager(() => down, withCardiology)
+      .pager.onNotification(
+        { ...grade3, notificationId: 'crs|P9|#1', patientId: 'P9', teams: ['cardiology' as never] },
+        min(0),
+      )
+      .catch(() => undefined); // stored, its send cut short: unsent and due
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const log: string[] = [];
+    let clock = min(1);
+    const paging = new EmbeddedPaging({
+      db,
+      config: DEFAULT_CONFIG,
+      ackSecret: secret,
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => clock,
+      log: (l) => log.push(l),
+      loadState: async () => undefined,
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    const watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => paging.lastTickAt,
+      setAside: () => paging.setAside,
+      deliveryAlertMinutes: DEFAULT_PAGING.deliveryAlertMinutes,
+      now: () => clock,
+      log: (l) => log.push(l),
+      onChange: () => undefined,
+    });
+    try {
+      const icu = { ...grade3, notificationId: 'crs|P2|#1', patientId: 'P2', teams: ['icu' as const] };
+      await paging
+        .sink()
+        .deliver({ seq: 1, kind: 'notification', id: icu.notificationId, patientId: 'P2', body: JSON.stringify(icu) });
+      const ticks = vi.spyOn(paging, 'tick');
+      paging.start();
+      clock = min(7); // the ICU's next level is due
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(sends().map((s) => `${s.patientId} ${s.role}`)).toEqual(['P2 ICU registrar', 'P2 ICU consultant']);
+      // A tick a second while the set-aside page stays due, not a loop spinning on it.
+      expect(ticks.mock.calls.length).toBeLessThanOrEqual(5);
+      expect(log.filter((l) => l.includes('set aside'))).toEqual([
+        'paging: 1 page(s) set aside, their team has no ladder in the paging config: crs|P9|#1|cardiology',
+      ]);
+      watch.check();
+      expect(watch.current().map((a) => a.key)).toEqual(['set-aside']);
+      expect(watch.current()[0]!.text).toContain('crs|P9|#1|cardiology');
+      expect(log.some((l) => l.includes('escalation tick failed'))).toBe(false);
     } finally {
       await paging.close();
       vi.useRealTimers();

@@ -141,6 +141,8 @@ describe('escalate handler', () => {
   let swept: number;
   let failTick: boolean;
   let snsDown: boolean;
+  /** The pages the tick set aside (their team has no ladder in the config). */
+  let setAside: string[];
   const handler = () =>
     quiet(
       mod.createEscalateHandler({
@@ -150,6 +152,7 @@ describe('escalate handler', () => {
               if (failTick) throw new Error('DynamoDB throttled');
               ticks.push(t);
               if (snsDown) throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+              return { setAside };
             },
             onAlert: async () => undefined,
           },
@@ -180,6 +183,7 @@ describe('escalate handler', () => {
     swept = 0;
     failTick = false;
     snsDown = false;
+    setAside = [];
   });
 
   it('ticks the pager once for a batch of due timers', async () => {
@@ -261,6 +265,21 @@ describe('escalate handler', () => {
     expect(out).not.toMatch(/stale-feed sweep failed/);
     expect(out).toMatch(/"EnrolledPatients":0/);
     expect(metricSum(out, 'EscalateRuns')).toBe(0); // a failed run is not a run
+  });
+
+  it('names the pages the tick set aside (a team the config no longer has), fails the schedule (EscalateErrors), still sweeps and counts the run', async () => {
+    setAside = ['crs|P-9|#1|cardiology'];
+    const { out } = await captureOutput(() =>
+      expect(handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).rejects.toThrow(/set aside/),
+    );
+    expect(swept).toBe(1);
+    const line = out.split('\n').find((l) => l.includes('pages set aside'))!;
+    expect(line).toContain('"pages":["crs|P-9|#1|cardiology"]');
+    expect(metricSum(out, 'EscalateRuns')).toBe(1); // the ladders ran: NoEscalateRun stays quiet
+    // A timer's tick logs them too, and its timers are done (not dead-lettered: the schedule reports them).
+    const timers = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0), 'due')])));
+    expect(timers.out).toMatch(/pages set aside/);
+    await expect(handler()(sqsEvent([timerRecord(min(0), 'due')]))).resolves.toEqual({ batchItemFailures: [] });
   });
 
   it('reports each run (EscalateRuns: the NoEscalateRun alarm breaches on silence) and the enrolled patients it swept, 0 included', async () => {
@@ -481,7 +500,10 @@ describe('escalate handler: pinned by a mutation run', () => {
           const d = fakes.deps();
           return {
             pager: {
-              onTick: async (t: number) => void ticks.push(t),
+              onTick: async (t: number) => {
+                ticks.push(t);
+                return { setAside: [] };
+              },
               onAlert: async (a, t) => {
                 if (alertSnsDown)
                   throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));

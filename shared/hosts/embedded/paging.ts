@@ -1,7 +1,8 @@
 // Pages that get answered, in `crs serve`: the shared Pager (shared/app/pager.ts) over the SQLite ports.
 // - The pager lane of the outbox feeds it every grade change and SpO2 alert the grading committed.
 // - A timer loop calls onTick every second and at the next due time; the timers themselves are rows (pages.due_at,
-//   silences.until), so a restart resumes every ladder where it was.
+//   silences.until), so a restart resumes every ladder where it was. A page whose team has no ladder in the paging
+//   config (a rollback) is set aside, said by id and by the delivery watch; every other ladder goes on.
 // - A stale-feed sweep raises "no data" alerts for enrolled patients whose monitor went quiet, and clears them when
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
@@ -65,6 +66,11 @@ export class EmbeddedPaging {
   private stopped = false;
   /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
   lastTickAt: number;
+  /**
+   * The pages the last tick set aside, by id: their team has no ladder in the paging config (a rollback). The
+   * delivery watch alerts while there are any (the log, the board's banner, /api/health); every other page goes on.
+   */
+  setAside: string[] = [];
   /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
   private staleAlerts = new Map<string, InForce>();
   /** One sweep at a time (a full one and the checks after commits): each plans from what the last one left. */
@@ -175,8 +181,15 @@ export class EmbeddedPaging {
 
   /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
   async tick(): Promise<void> {
-    await this.serial(() => this.pager.onTick(this.o.now()));
+    const { setAside } = await this.serial(() => this.pager.onTick(this.o.now()));
     this.lastTickAt = this.o.now();
+    if (setAside.join() !== this.setAside.join())
+      this.o.log(
+        setAside.length > 0
+          ? `paging: ${setAside.length} page(s) set aside, their team has no ladder in the paging config: ${setAside.join(', ')}`
+          : 'paging: no page set aside any more',
+      );
+    this.setAside = setAside;
   }
 
   /** Runs the timer loop again now if something may be due before it would wake. */
@@ -222,6 +235,8 @@ export class EmbeddedPaging {
     if (this.tickFailures > 0) return TICK_MS;
     try {
       const next = this.store.nextDueAt();
+      // Still due after a tick that worked: a page set aside (its due time stays past). A second, not at once.
+      if (next !== null && next <= this.o.now() && this.setAside.length > 0) return TICK_MS;
       return next === null ? TICK_MS : Math.min(TICK_MS, Math.max(0, next - this.o.now()));
     } catch {
       return TICK_MS;
