@@ -116,6 +116,12 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);
     if (r.raised.length + r.cleared.length > 0)
       logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
+    // The others were paged; these alerts wait (what is in force for them stays) until a sweep pages them.
+    if (r.alertsFailed)
+      logger.error('stale-feed sweep: alerts not paged', {
+        alerts: r.alertsFailed.alertIds,
+        error: errorName(r.alertsFailed.cause),
+      });
     // The others were swept; these patients' alerts wait until their state reads again: a failure of the run.
     if (r.incomplete) {
       logger.error('stale-feed sweep: state unreadable', {
@@ -124,6 +130,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       });
       throw r.incomplete;
     }
+    if (r.alertsFailed) throw r.alertsFailed;
   };
 
   const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse & { ok: boolean }> => {

@@ -621,6 +621,71 @@ describe('the stale-feed sweep of crs serve', () => {
   });
 });
 
+describe('the stale-feed sweep of crs serve when the pager fails on one alert', () => {
+  // Until 2026-12-05 one alert the pager failed on (a page of that patient that does not decode) stopped the sweep
+  // before anything was recorded, at every sweep: the alerts after it were never paged (P9 here, whose monitor was
+  // quiet: nobody told), and those before it, paged but not recorded, got no all-clear when the data resumed (P1: its
+  // "no data" page stayed open and its ladder climbed on, to the nurse in charge). Nothing was paged twice (the ids
+  // are the same at each sweep).
+  it("pages every other patient's alert and all-clear, once, and names the alert it could not page", async () => {
+    const states = new Map<string, PatientState>();
+    const stateOf = (id: string, minutes: number[]) => {
+      let state: PatientState | undefined;
+      for (const m of [enrol(id, 0), ...minutes.map((t) => msg(id, t, { vitals: { heartRate: 80 } }))])
+        state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+      states.set(id, state!);
+      return state!;
+    };
+    const since = stateOf('P1', [1]).lastMonitorAt!;
+    stateOf('P5', [1]);
+    stateOf('P9', [1]);
+    // An open page of P5 (its next level due in days), edited by hand: it no longer decodes.
+    await new SqlitePageStore(db).save([
+      page({ pageId: 'crs|P5|m1|icu', patientId: 'P5', dueAt: since + 5 * 86_400_000 }),
+    ]);
+    db.prepare("UPDATE pages SET body = '{' WHERE page_id = 'crs|P5|m1|icu'").run();
+    let clock = since + 16 * 60_000;
+    const log: string[] = [];
+    const paging = new EmbeddedPaging({
+      db,
+      // Three quiet in one ward page once per ward by default: here each its own.
+      config: {
+        ...DEFAULT_CONFIG,
+        paging: { ...DEFAULT_CONFIG.paging, staleFeedGroup: { fromPatients: 10, windowMinutes: 5 } },
+      },
+      ackSecret: secret,
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => clock,
+      log: (l) => log.push(l),
+      loadState: async (id) => ({ state: states.get(id)!, version: 1 }),
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    const paged = () => sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(',')[0]}`);
+    try {
+      await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(
+        `1 alert(s) could not be paged (stale-feed|P5|${since}: SyntaxError); the others were swept`,
+      );
+      expect(paged()).toEqual(['P1 bedside nurse NO DATA', 'P9 bedside nurse NO DATA']);
+      await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(/could not be paged/);
+      expect(paged()).toHaveLength(2); // nothing paged twice
+      clock += 60_000;
+      stateOf('P1', [1, 17]);
+      stateOf('P9', [1, 17]);
+      await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(/could not be paged/);
+      expect(paged()).toEqual([
+        'P1 bedside nurse NO DATA',
+        'P9 bedside nurse NO DATA',
+        'P1 bedside nurse Data resumed',
+        'P9 bedside nurse Data resumed',
+      ]);
+      expect(db.prepare("SELECT count(*) FROM pages WHERE status = 'open'").pluck().get()).toBe(1); // P5's own
+    } finally {
+      await paging.close();
+    }
+  });
+});
+
 describe('a data directory of issue 5 (schema version 1)', () => {
   function legacyDatabase(file: string): { notificationId: string; inboxMessage: DeviceMessage } {
     const old = new Database(file);

@@ -341,6 +341,53 @@ describe('stale-feed sweep', () => {
     expect(inForce.size).toBe(0);
   });
 
+  // Until 2026-12-05 the first alert the pager failed on for a reason of its own (a page item that does not decode)
+  // ended the sweep: every alert after it waited, every minute, for as long as that item stayed bad.
+  it('pages every other alert when the pager fails on one, names it, and keeps what is in force for it', async () => {
+    const quiet = stateWith([0]);
+    states.set('P-0', quiet); // the pager fails on its alert (a page item of P-0 does not decode)
+    states.set('P-1', quiet);
+    const since = quiet.lastMonitorAt!;
+    let bad = 'stale-feed|P-0|';
+    const d = deps();
+    const sweep = (at: number) =>
+      sweepStaleFeeds(
+        {
+          ...d,
+          pager: {
+            onAlert: async (a, t) => {
+              if (a.alertId.startsWith(bad)) throw new SyntaxError('page item does not decode');
+              await d.pager.onAlert(a, t);
+            },
+          },
+        },
+        at,
+      );
+    const r = await sweep(since + 16 * 60_000);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`]);
+    expect(r.raised).toEqual(['P-1']);
+    expect(r.alertsFailed?.alertIds).toEqual([`stale-feed|P-0|${since}`]);
+    expect([...inForce.keys()]).toEqual(['P-1']); // P-0's is planned again at the next sweep, under the same id
+
+    // P-1's data resumes, and its all-clear fails: its alert stays in force, as it was, to be cleared by a later sweep
+    // (nothing can raise another alert over it meanwhile).
+    bad = `stale-feed|P-1|${since}|cleared`;
+    states.set('P-1', stateWith([0, 20]));
+    const r2 = await sweep(since + 21 * 60_000);
+    expect(r2.alertsFailed?.alertIds).toEqual([`stale-feed|P-1|${since}|cleared`]);
+    expect(inForce.get('P-1')).toEqual({ alertId: `stale-feed|P-1|${since}`, since });
+    expect(r2.raised).toEqual(['P-0']); // P-0's item was mended meanwhile
+    bad = 'none';
+    const r3 = await sweep(since + 22 * 60_000);
+    expect(r3.alertsFailed).toBeUndefined();
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([
+      `stale-feed|P-1|${since} false`,
+      `stale-feed|P-0|${since} false`,
+      `stale-feed|P-1|${since}|cleared true`,
+    ]);
+    expect([...inForce.keys()]).toEqual(['P-0']);
+  });
+
   // Until 2026-12-05 one patient's state item that did not decode failed the whole sweep, every minute: no patient's
   // "no data" alert was raised or cleared.
   it("sweeps every other patient when one patient's state cannot be read, and says which could not", async () => {
@@ -488,6 +535,8 @@ describe('escalate handler: pinned by a mutation run', () => {
   let fakes: ReturnType<typeof sweepFakes>;
   let feedsDown: boolean;
   let alertSnsDown: boolean;
+  /** The pager fails on every alert (a page item that does not decode). */
+  let alertBroken: boolean;
   /** A patient whose state item does not decode. */
   let badState: string | undefined;
   /** How long the pager takes to start (a cold start): the clock moves on meanwhile. */
@@ -505,6 +554,7 @@ describe('escalate handler: pinned by a mutation run', () => {
                 return { setAside: [] };
               },
               onAlert: async (a, t) => {
+                if (alertBroken) throw new SyntaxError('page item does not decode');
                 if (alertSnsDown)
                   throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
                 return d.pager.onAlert(a, t);
@@ -545,6 +595,7 @@ describe('escalate handler: pinned by a mutation run', () => {
     fakes = sweepFakes();
     feedsDown = false;
     alertSnsDown = false;
+    alertBroken = false;
     badState = undefined;
     startMs = 0;
   });
@@ -620,6 +671,18 @@ describe('escalate handler: pinned by a mutation run', () => {
     const line = out.split('\n').find((l) => l.includes('state unreadable'))!;
     expect(line).toContain('"patients":["P-0"]');
     expect(out).toMatch(/stale-feed sweep failed/);
+  });
+
+  it('names the alerts the pager failed on, by id, and fails the run (EscalateErrors)', async () => {
+    quietPatient();
+    alertBroken = true;
+    const { out } = await captureOutput(() => expect(schedule()).rejects.toThrow(/could not be paged/));
+    const line = out.split('\n').find((l) => l.includes('alerts not paged'))!;
+    expect(line).toMatch(/"alerts":\["stale-feed\|P-1\|\d+"\]/);
+    expect(line).toContain('"error":"SyntaxError"');
+    expect(metricSum(out, 'StaleFeedAlerts')).toBe(0);
+    expect(metricSum(out, 'EnrolledPatients')).toBe(1);
+    expect(fakes.inForce.size).toBe(0);
   });
 
   it('counts a raised stale-feed alert (StaleFeedAlerts) and the patients swept', async () => {

@@ -8,7 +8,7 @@
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import type { AckVerification } from '#app/ack.ts';
 import { Pager, type PagerDeps } from '#app/pager.ts';
-import { planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
+import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { Db } from '#adapters/sqlite/db.ts';
@@ -40,6 +40,15 @@ export interface EmbeddedPagingOptions {
   /** Where forged and malformed acknowledge links are recorded (the data directory's security.log). */
   security?: SecurityLog;
 }
+
+/** The sweep stopped because the server is stopping. */
+class Stopped extends Error {}
+
+/** The first five ids of a list, for a log line. */
+const listed = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`;
+
+/** An error's name only: its message may quote the data it failed on. */
+const errorOf = (err: unknown) => (err instanceof Error ? err.name : typeof err);
 
 /** The longest the timer loop sleeps, whatever is due. */
 const TICK_MS = 1000;
@@ -286,18 +295,35 @@ export class EmbeddedPaging {
     }
     const now = this.o.now();
     const plan = planStaleFeeds(this.staleAlerts, checks, paging, now, only === undefined, this.o.config.site.timeZone);
-    for (const alert of plan.alerts) {
-      if (this.stopped) return;
-      await this.serial(() => this.pager.onAlert(alert, now));
-      await new Promise((r) => setImmediate(r));
-    }
-    for (const key of plan.remove) this.staleAlerts.delete(key);
-    for (const [key, e] of plan.set) this.staleAlerts.set(key, e);
+    // One alert the pager fails on (a page of that patient that does not decode) is set aside and the others go on;
+    // what the others changed is recorded. Until 2026-12-05 it stopped the sweep before anything was recorded: the
+    // alerts after it were never paged, and those before it, paged but not recorded, got no all-clear when the data
+    // resumed (their ladders climbed on), for as long as that page stayed bad.
+    const paged = await pageStaleFeeds(
+      plan,
+      this.staleAlerts,
+      async (alert) => {
+        if (this.stopped) throw new Stopped();
+        await this.serial(() => this.pager.onAlert(alert, now));
+        await new Promise((r) => setImmediate(r));
+      },
+      (err) => err instanceof Stopped,
+    );
+    for (const key of paged.remove) this.staleAlerts.delete(key);
+    for (const [key, e] of paged.set) this.staleAlerts.set(key, e);
+    if (paged.stopped !== undefined) return;
     this.wake();
-    if (unreadable.length > 0)
-      throw new Error(
-        `the state of ${unreadable.length} patient(s) could not be read (${unreadable.slice(0, 5).join(', ')}${unreadable.length > 5 ? ', ...' : ''}); the others were swept`,
-      );
+    const problems = [
+      ...(unreadable.length > 0
+        ? [`the state of ${unreadable.length} patient(s) could not be read (${listed(unreadable)})`]
+        : []),
+      ...(paged.failed.length > 0
+        ? [
+            `${paged.failed.length} alert(s) could not be paged (${listed(paged.failed.map((f) => f.alertId))}: ${errorOf(paged.failed[0]!.error)})`,
+          ]
+        : []),
+    ];
+    if (problems.length > 0) throw new Error(`${problems.join('; ')}; the others were swept`);
   }
 
   /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */
