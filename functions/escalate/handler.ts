@@ -2,7 +2,8 @@
 // - by an escalation timer (a delayed message on the escalation queue, set when a page is stored with a due time):
 //   a timer not yet due (SQS delays at most 15 minutes) is put back with the remaining delay; otherwise the pager
 //   pages the next level of every ladder nobody acknowledged in time, releases pages whose silence ended, and
-//   finishes sends a crash cut short;
+//   finishes sends a crash cut short; a page whose team has no ladder in the paging config (a rollback) is set
+//   aside and logged by id, and every other page goes on (the schedule's run then fails: EscalateErrors);
 // - every minute by the schedule: the same tick (the safety net for a lost timer), then the stale-feed sweep, which
 //   runs whatever became of the tick (each failure is logged as its own and fails the invocation).
 // Ticks may overlap (a timer and the schedule): every step of a ladder is a conditional write, so only one of
@@ -53,6 +54,18 @@ export interface EscalateHandlerDeps extends Telemetry {
 /** A step of the schedule's run failed (its first failure, as `cause`), logged where it failed. */
 class ScheduleFailed extends Error {}
 
+/**
+ * The schedule's tick set these pages aside (their team has no ladder in the paging config: a rollback, an item
+ * edited by hand); every other page went on. It fails the invocation (EscalateErrors) but counts the run (the ladders
+ * ran: NoEscalateRun stays quiet).
+ */
+class PagesSetAside extends Error {
+  constructor(readonly pageIds: string[]) {
+    super(`${pageIds.length} page(s) set aside: their team has no ladder in the paging config`);
+    this.name = 'PagesSetAside';
+  }
+}
+
 /** A timer this close to its time runs now rather than hopping again. */
 const EARLY_MS = 1000;
 
@@ -76,12 +89,21 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     }
   };
 
-  /** `notBefore`: the time a timer stands for, when it came a moment early by this function's clock. */
-  const tick = async (why: string, notBefore = 0) => {
+  /**
+   * `notBefore`: the time a timer stands for, when it came a moment early by this function's clock. Returns the pages
+   * the tick set aside (their team has no ladder in the paging config), logged by id: every other page went on.
+   */
+  const tick = async (why: string, notBefore = 0): Promise<string[]> => {
     const { pager } = await deps.paging();
     const now = Math.max(deps.now(), notBefore);
-    await unlessSnsDown('tick', () => pager.onTick(now));
+    const r = await unlessSnsDown('tick', () => pager.onTick(now));
     logger.debug('ticked', { why, at: new Date(now).toISOString() });
+    const setAside = r?.setAside ?? [];
+    if (setAside.length > 0)
+      logger.error('escalation tick: pages set aside, their team has no ladder in the paging config', {
+        pages: setAside,
+      });
+    return setAside;
   };
 
   const sweep = async () => {
@@ -94,6 +116,12 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     if (r.raised.length > 0) metrics.addMetric(METRIC.staleFeedAlerts, MetricUnit.Count, r.raised.length);
     if (r.raised.length + r.cleared.length > 0)
       logger.info('stale feeds', { raised: r.raised, cleared: r.cleared, patients: r.patients });
+    // The others were paged; these alerts wait (what is in force for them stays) until a sweep pages them.
+    if (r.alertsFailed)
+      logger.error('stale-feed sweep: alerts not paged', {
+        alerts: r.alertsFailed.alertIds,
+        error: errorName(r.alertsFailed.cause),
+      });
     // The others were swept; these patients' alerts wait until their state reads again: a failure of the run.
     if (r.incomplete) {
       logger.error('stale-feed sweep: state unreadable', {
@@ -102,6 +130,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       });
       throw r.incomplete;
     }
+    if (r.alertsFailed) throw r.alertsFailed;
   };
 
   const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse & { ok: boolean }> => {
@@ -148,7 +177,13 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
   const onSchedule = async (): Promise<unknown[]> => {
     const failures: unknown[] = [];
     for (const [what, step] of [
-      ['escalation tick', () => tick('schedule')],
+      [
+        'escalation tick',
+        async () => {
+          const setAside = await tick('schedule');
+          if (setAside.length > 0) throw new PagesSetAside(setAside);
+        },
+      ],
       ['stale-feed sweep', sweep],
     ] as const) {
       try {
@@ -158,7 +193,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
         failures.push(err);
       }
     }
-    if (failures.length === 0) metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
+    if (failures.every((f) => f instanceof PagesSetAside)) metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
     return failures;
   };
 

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import {
   acknowledge,
   alertTeamsFor,
+  hasPolicy,
   levelOf,
   nextDue,
   pageId,
@@ -78,6 +79,15 @@ export interface PagerDeps {
 export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone';
 
 const ATTEMPTS = 5;
+
+/**
+ * What a tick left: `setAside`, the ids of the pages it could not step or send because their team has no ladder in
+ * the paging config (every other page went on). Each backend tells its operators (a log line by ids, and the alarm
+ * or health output they watch).
+ */
+export interface TickResult {
+  setAside: string[];
+}
 
 /**
  * A page is stored, but sending it failed because the transport is down (anything the sender throws other than
@@ -169,17 +179,18 @@ export class Pager {
    * finish pending sends. Steps through each due time in order, so the ladder keeps its cadence whatever the
    * interval between calls.
    */
-  async onTick(now: number): Promise<void> {
+  async onTick(now: number): Promise<TickResult> {
+    const setAside = new Set<string>();
     for (let guard = 0; guard < 10_000; guard++) {
-      const pending = byTrigger(await this.deps.pages.pendingPages(now));
+      const pending = byTrigger(await this.laddered(await this.deps.pages.pendingPages(now), setAside));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
       const at = nextDue(pending, silences, now, this.deps.config);
-      if (at === null || at > now) return;
+      if (at === null || at > now) break;
       // A step that fell due before now (a late tick: after downtime, or replay's catch-up) is decided by the
       // silences in force when it fell due: a silence that ended since still held it then.
       const t = tick(pending, at < now ? await this.silencesFor(pending, at) : silences, at, this.deps.config);
-      if (t.pages.length === 0) return;
+      if (t.pages.length === 0) break;
       const released = new Set(t.deliveries.filter((d) => d.reason === 'released').map((d) => d.page.pageId));
       const saved = await this.persistOrSkip(t.pages, (p) =>
         tickAudit(p, at, released.has(p.pageId), this.deps.config),
@@ -187,6 +198,20 @@ export class Pager {
       // Decided as of when it fell due, sent now: the delivery's record and the link's expiry say when it went out.
       await this.sendPending(saved, now);
     }
+    return { setAside: [...setAside].sort(byId) };
+  }
+
+  /**
+   * The pages whose team has a ladder in the config; the others are set aside (left as they are, their ids added to
+   * `setAside`): a page of a team the config does not know (a version that knew it was rolled back, an item edited by
+   * hand) cannot be stepped or sent. Until 2026-12-05 one such page failed every tick, for every patient.
+   */
+  private laddered(pages: Page[], setAside?: Set<string>): Page[] {
+    return pages.filter((p) => {
+      if (hasPolicy(p.team, this.deps.config)) return true;
+      setAside?.add(p.pageId);
+      return false;
+    });
   }
 
   /**
@@ -196,7 +221,7 @@ export class Pager {
    * fell due.
    */
   async nextDue(until: number): Promise<number | null> {
-    const pending = await this.deps.pages.pendingPages(until);
+    const pending = this.laddered(await this.deps.pages.pendingPages(until));
     const at = nextDue(pending, await this.silencesFor(pending, until), until, this.deps.config);
     return at !== null && at <= until ? at : null;
   }
@@ -369,7 +394,8 @@ export class Pager {
         page.round !== candidate.round ||
         page.delivered ||
         page.heldBy !== undefined ||
-        (page.status !== 'open' && page.status !== 'info')
+        (page.status !== 'open' && page.status !== 'info') ||
+        !hasPolicy(page.team, this.deps.config) // set aside: the tick names it
       )
         continue;
       // Past the end of its team's ladder (a deployment shortened it while the page was held, unsent or waiting):

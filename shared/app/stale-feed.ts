@@ -8,6 +8,7 @@ import { byId } from '#domain/ids.ts';
 import { monitoringEnded, type AlertInput, type PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { MINUTE, formatSiteTime } from '#domain/time.ts';
+import { SendDeferred } from './pager.ts';
 
 const bedOf = (state: PatientState | undefined) => (state?.enrolment.bed ? `, bed ${state.enrolment.bed.v}` : '');
 
@@ -224,4 +225,59 @@ export function planStaleFeeds(
   );
   const remove = [...inForce.keys()].filter((key) => !next.has(key));
   return { alerts, set, remove };
+}
+
+/** What handing a plan's alerts to the pager came to: what to store as in force, and what failed. */
+export interface PagedPlan {
+  /** The plan's `set` and `remove`, less what the alerts that failed would have changed (the next sweep plans them again). */
+  set: Map<string, InForce>;
+  remove: string[];
+  /** The alerts the pager failed on for a reason of their own (a page item that does not decode), by id. */
+  failed: { alertId: string; error: unknown }[];
+  /** Set when SNS refused to send some of their pages: stored, a later tick sends them (they count as handed over). */
+  deferred?: SendDeferred;
+  /** The error that stopped the handing over (an outage: `stops`); the alerts from there on wait like the failed ones. */
+  stopped?: unknown;
+}
+
+/**
+ * Hands each alert of the plan to the pager, in order, and says what may be stored as in force. One alert failing for
+ * a reason of its own is set aside and the others go on (until 2026-12-05 it stopped the rest of the sweep on AWS,
+ * every minute, and on crs serve none of the sweep's alerts was recorded). An error `stops` says is an outage stops it.
+ * What the alerts that failed or were not handed over would have changed is left as it was: a key keeps the alert in
+ * force for it, so an all-clear that failed leaves its alert in force (no new alert can be raised over it: the plan
+ * keeps a key's alert in force until it is cleared), and it is planned again at the next sweep, under the same id.
+ */
+export async function pageStaleFeeds(
+  plan: StaleFeedPlan,
+  inForce: ReadonlyMap<string, InForce>,
+  onAlert: (alert: AlertInput) => Promise<void>,
+  stops: (err: unknown) => boolean = () => false,
+): Promise<PagedPlan> {
+  const failed: PagedPlan['failed'] = [];
+  let deferred: SendDeferred | undefined;
+  let stopped: { at: number; error: unknown } | undefined;
+  for (const [at, alert] of plan.alerts.entries()) {
+    try {
+      await onAlert(alert);
+    } catch (error) {
+      if (error instanceof SendDeferred) deferred ??= error;
+      else if (stops(error)) {
+        stopped = { at, error };
+        break;
+      } else failed.push({ alertId: alert.alertId, error });
+    }
+  }
+  const undoneAlerts = [
+    ...failed.map((f) => f.alertId),
+    ...plan.alerts.slice(stopped?.at ?? plan.alerts.length).map((a) => a.alertId),
+  ];
+  const undone = new Set(undoneAlerts.map((id) => id.replace(/\|cleared$/, '')));
+  return {
+    set: new Map([...plan.set].filter(([, e]) => !undone.has(e.alertId))),
+    remove: plan.remove.filter((key) => !undone.has(inForce.get(key)?.alertId ?? '')),
+    failed,
+    ...(deferred ? { deferred } : {}),
+    ...(stopped ? { stopped: stopped.error } : {}),
+  };
 }

@@ -421,7 +421,10 @@ export function pagesForAlert(
   // An all-clear goes to the teams the alert went to as well: a deployment may have changed `alertTeams` since, and
   // the team that was told of the alert is the one to hear it is over.
   const configured = alertTeamsFor(alert.subject, config);
-  const teams = [...new Set([...configured, ...resolved.map((p) => p.team)])];
+  // A team the config no longer has a ladder for (a version that knew it was rolled back) has nobody to page: its
+  // page is resolved, and no all-clear goes to it (until 2026-12-05 the all-clear threw, and every alert after it in
+  // the sweep waited).
+  const teams = [...new Set([...configured, ...resolved.map((p) => p.team).filter((t) => hasPolicy(t, config))])];
   const kind = alert.cleared ? 'alert-cleared' : 'alert';
   const opened = teams.map((team) =>
     newPage(
@@ -572,6 +575,12 @@ export function acknowledge(page: Page, ack: Acknowledgement): AckResult {
  * deployment shortened the ladder while the page was open: held by a silence, unsent while the transport was down, or
  * waiting for an answer at that level). Such a page is paged to the last level, and its ladder goes on from there.
  */
+/**
+ * Whether the paging config has a ladder for this team. A page stored by a version that knew another team (then rolled
+ * back), or edited by hand, has none: the pager sets it aside (Pager.onTick) rather than fail every patient's tick.
+ */
+export const hasPolicy = (team: string, config: Pick<PagingConfig, 'policies'>) => Object.hasOwn(config.policies, team);
+
 export const levelOf = (p: Pick<Page, 'team' | 'level'>, config: PagingConfig) =>
   Math.min(p.level, config.policies[p.team].levels.length - 1);
 

@@ -450,6 +450,41 @@ describe('the pager over DynamoDB after a deployment that shortened a ladder', (
   });
 });
 
+describe('the pager over DynamoDB after a rollback to a config without a team it paged', () => {
+  // Until 2026-12-05 a page of a team the config does not know failed every tick (TypeError), for every patient.
+  it("sets that team's page aside, and every other patient's ladder goes on", async () => {
+    const sent: string[] = [];
+    const ackSecret = randomBytes(32);
+    let snsDown = false;
+    const pagerOf = (config: typeof DEFAULT_PAGING) =>
+      new Pager({
+        pages: store(),
+        sender: {
+          send: async (m: PageMessage) => {
+            if (snsDown) throw new Error('SNS down');
+            sent.push(`${m.page.patientId} ${m.role}`);
+          },
+        },
+        audit: auditLog(),
+        config,
+        ackSecret,
+        ackBaseUrl: 'https://x/ack/',
+      });
+    const newer = pagerOf({
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 1 } },
+    } as typeof DEFAULT_PAGING);
+    snsDown = true; // its send cut short: stored unsent
+    await newer.onNotification(grade(2, '#1', ['cardiology' as never], 'P-9'), min(0)).catch(() => undefined);
+    snsDown = false;
+    const rolledBack = pagerOf(DEFAULT_PAGING);
+    await rolledBack.onNotification(grade(2, '#1', ['icu'], 'P-2'), min(1));
+    expect(await rolledBack.onTick(min(20))).toEqual({ setAside: ['crs|P-9|#1|cardiology'] });
+    expect(sent).toEqual(['P-2 ICU registrar', 'P-2 ICU consultant']);
+    expect(await store().get('crs|P-9|#1|cardiology')).toMatchObject({ status: 'open', delivered: false });
+  });
+});
+
 describe('DynamoPageStore: pinned by a mutation run', () => {
   it("nominates a held page at once, even stored just now (nobody is sending it), and it holds back none of the patient's unsent pages", async () => {
     const s = store();

@@ -345,6 +345,44 @@ describe('technical alerts (not grades)', () => {
     ).toEqual([]);
   });
 
+  // Until 2026-12-05 one open page of a team the config has no ladder for (stored by a version that knew it, then
+  // rolled back) made the board's list fail (TypeError, 500) for every patient, and that patient's own view too.
+  it('shows the board with a page of a team the config no longer has, and every other patient', async () => {
+    server = await start();
+    await post(enrol('P1', 0), enrol('P2', 0));
+    await server.paging.store.save([
+      {
+        pageId: 'crs|P2|#1|cardiology',
+        notificationId: 'crs|P2|#1',
+        patientId: 'P2',
+        team: 'cardiology' as never,
+        subject: 'crs',
+        kind: 'escalation',
+        grade: 3,
+        summary: 'PROVISIONAL CRS grade 3, patient P2',
+        status: 'open',
+        delivered: true,
+        rev: 0,
+        level: 1,
+        round: 0,
+        triggeredAt: clock,
+        dueAt: clock + 5 * MIN,
+      },
+    ]);
+    const res = await api('/api/patients');
+    expect(res.status).toBe(200);
+    const list = (await res.json()) as {
+      patients: { patientId: string; paging: { pages: { team: string; role: string; next: unknown }[] }[] }[];
+    };
+    expect(list.patients.map((p) => p.patientId).sort()).toEqual(['P1', 'P2']);
+    expect(list.patients.find((p) => p.patientId === 'P2')!.paging[0]!.pages[0]).toMatchObject({
+      team: 'cardiology',
+      role: 'cardiology (no ladder in the paging config)',
+      next: null,
+    });
+    expect((await api('/api/patients/P2')).status).toBe(200);
+  });
+
   it('pages the SpO2 warning (below 90 % twice, no oxygen support) to its teams, with no grade change', async () => {
     server = await start();
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { spo2: 88 } }), msg('P1', 2, { vitals: { spo2: 87 } }));

@@ -31,6 +31,7 @@ import {
 } from '#ports';
 import { ACK_KEY_FILE, loadOrCreateAckSecret } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { EmbeddedPaging } from '#hosts/embedded/paging.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
@@ -522,6 +523,70 @@ describe('the timer loop of crs serve', () => {
   });
 });
 
+describe('the timer loop of crs serve after a rollback to a config without a team it paged', () => {
+  // Until 2026-12-05 a page of a team the config does not know failed every tick (TypeError): every patient's ladder
+  // stopped, and the loop said "escalation tick failed" until the delivery watch said the pager had not run.
+  it("sets that page aside, says so once (log, delivery watch), and every other patient's ladder goes on", async () => {
+    const withCardiology = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 1 } },
+    } as typeof DEFAULT_PAGING;
+    const down: PageSender = { send: async () => Promise.reject(new Error('disk')) };
+    await sqlitePager(() => down, withCardiology)
+      .pager.onNotification(
+        { ...grade3, notificationId: 'crs|P9|#1', patientId: 'P9', teams: ['cardiology' as never] },
+        min(0),
+      )
+      .catch(() => undefined); // stored, its send cut short: unsent and due
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const log: string[] = [];
+    let clock = min(1);
+    const paging = new EmbeddedPaging({
+      db,
+      config: DEFAULT_CONFIG,
+      ackSecret: secret,
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => clock,
+      log: (l) => log.push(l),
+      loadState: async () => undefined,
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    const watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => paging.lastTickAt,
+      setAside: () => paging.setAside,
+      deliveryAlertMinutes: DEFAULT_PAGING.deliveryAlertMinutes,
+      now: () => clock,
+      log: (l) => log.push(l),
+      onChange: () => undefined,
+    });
+    try {
+      const icu = { ...grade3, notificationId: 'crs|P2|#1', patientId: 'P2', teams: ['icu' as const] };
+      await paging
+        .sink()
+        .deliver({ seq: 1, kind: 'notification', id: icu.notificationId, patientId: 'P2', body: JSON.stringify(icu) });
+      const ticks = vi.spyOn(paging, 'tick');
+      paging.start();
+      clock = min(7); // the ICU's next level is due
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(sends().map((s) => `${s.patientId} ${s.role}`)).toEqual(['P2 ICU registrar', 'P2 ICU consultant']);
+      // A tick a second while the set-aside page stays due, not a loop spinning on it.
+      expect(ticks.mock.calls.length).toBeLessThanOrEqual(5);
+      expect(log.filter((l) => l.includes('set aside'))).toEqual([
+        'paging: 1 page(s) set aside, their team has no ladder in the paging config: crs|P9|#1|cardiology',
+      ]);
+      watch.check();
+      expect(watch.current().map((a) => a.key)).toEqual(['set-aside']);
+      expect(watch.current()[0]!.text).toContain('crs|P9|#1|cardiology');
+      expect(log.some((l) => l.includes('escalation tick failed'))).toBe(false);
+    } finally {
+      await paging.close();
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('the stale-feed sweep of crs serve', () => {
   // Until 2026-12-05 one patient whose state could not be read failed the whole sweep, every time: nobody's "no data"
   // alert was raised or cleared.
@@ -550,6 +615,71 @@ describe('the stale-feed sweep of crs serve', () => {
       expect(sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(':')[0]}`)).toEqual([
         'P1 bedside nurse NO DATA, patient P1, bed H4-P1',
       ]);
+    } finally {
+      await paging.close();
+    }
+  });
+});
+
+describe('the stale-feed sweep of crs serve when the pager fails on one alert', () => {
+  // Until 2026-12-05 one alert the pager failed on (a page of that patient that does not decode) stopped the sweep
+  // before anything was recorded, at every sweep: the alerts after it were never paged (P9 here, whose monitor was
+  // quiet: nobody told), and those before it, paged but not recorded, got no all-clear when the data resumed (P1: its
+  // "no data" page stayed open and its ladder climbed on, to the nurse in charge). Nothing was paged twice (the ids
+  // are the same at each sweep).
+  it("pages every other patient's alert and all-clear, once, and names the alert it could not page", async () => {
+    const states = new Map<string, PatientState>();
+    const stateOf = (id: string, minutes: number[]) => {
+      let state: PatientState | undefined;
+      for (const m of [enrol(id, 0), ...minutes.map((t) => msg(id, t, { vitals: { heartRate: 80 } }))])
+        state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+      states.set(id, state!);
+      return state!;
+    };
+    const since = stateOf('P1', [1]).lastMonitorAt!;
+    stateOf('P5', [1]);
+    stateOf('P9', [1]);
+    // An open page of P5 (its next level due in days), edited by hand: it no longer decodes.
+    await new SqlitePageStore(db).save([
+      page({ pageId: 'crs|P5|m1|icu', patientId: 'P5', dueAt: since + 5 * 86_400_000 }),
+    ]);
+    db.prepare("UPDATE pages SET body = '{' WHERE page_id = 'crs|P5|m1|icu'").run();
+    let clock = since + 16 * 60_000;
+    const log: string[] = [];
+    const paging = new EmbeddedPaging({
+      db,
+      // Three quiet in one ward page once per ward by default: here each its own.
+      config: {
+        ...DEFAULT_CONFIG,
+        paging: { ...DEFAULT_CONFIG.paging, staleFeedGroup: { fromPatients: 10, windowMinutes: 5 } },
+      },
+      ackSecret: secret,
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => clock,
+      log: (l) => log.push(l),
+      loadState: async (id) => ({ state: states.get(id)!, version: 1 }),
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    const paged = () => sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(',')[0]}`);
+    try {
+      await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(
+        `1 alert(s) could not be paged (stale-feed|P5|${since}: SyntaxError); the others were swept`,
+      );
+      expect(paged()).toEqual(['P1 bedside nurse NO DATA', 'P9 bedside nurse NO DATA']);
+      await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(/could not be paged/);
+      expect(paged()).toHaveLength(2); // nothing paged twice
+      clock += 60_000;
+      stateOf('P1', [1, 17]);
+      stateOf('P9', [1, 17]);
+      await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(/could not be paged/);
+      expect(paged()).toEqual([
+        'P1 bedside nurse NO DATA',
+        'P9 bedside nurse NO DATA',
+        'P1 bedside nurse Data resumed',
+        'P9 bedside nurse Data resumed',
+      ]);
+      expect(db.prepare("SELECT count(*) FROM pages WHERE status = 'open'").pluck().get()).toBe(1); // P5's own
     } finally {
       await paging.close();
     }

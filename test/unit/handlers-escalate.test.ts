@@ -141,6 +141,8 @@ describe('escalate handler', () => {
   let swept: number;
   let failTick: boolean;
   let snsDown: boolean;
+  /** The pages the tick set aside (their team has no ladder in the config). */
+  let setAside: string[];
   const handler = () =>
     quiet(
       mod.createEscalateHandler({
@@ -150,6 +152,7 @@ describe('escalate handler', () => {
               if (failTick) throw new Error('DynamoDB throttled');
               ticks.push(t);
               if (snsDown) throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+              return { setAside };
             },
             onAlert: async () => undefined,
           },
@@ -180,6 +183,7 @@ describe('escalate handler', () => {
     swept = 0;
     failTick = false;
     snsDown = false;
+    setAside = [];
   });
 
   it('ticks the pager once for a batch of due timers', async () => {
@@ -263,6 +267,21 @@ describe('escalate handler', () => {
     expect(metricSum(out, 'EscalateRuns')).toBe(0); // a failed run is not a run
   });
 
+  it('names the pages the tick set aside (a team the config no longer has), fails the schedule (EscalateErrors), still sweeps and counts the run', async () => {
+    setAside = ['crs|P-9|#1|cardiology'];
+    const { out } = await captureOutput(() =>
+      expect(handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).rejects.toThrow(/set aside/),
+    );
+    expect(swept).toBe(1);
+    const line = out.split('\n').find((l) => l.includes('pages set aside'))!;
+    expect(line).toContain('"pages":["crs|P-9|#1|cardiology"]');
+    expect(metricSum(out, 'EscalateRuns')).toBe(1); // the ladders ran: NoEscalateRun stays quiet
+    // A timer's tick logs them too, and its timers are done (not dead-lettered: the schedule reports them).
+    const timers = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0), 'due')])));
+    expect(timers.out).toMatch(/pages set aside/);
+    await expect(handler()(sqsEvent([timerRecord(min(0), 'due')]))).resolves.toEqual({ batchItemFailures: [] });
+  });
+
   it('reports each run (EscalateRuns: the NoEscalateRun alarm breaches on silence) and the enrolled patients it swept, 0 included', async () => {
     const scheduled = await captureOutput(() =>
       handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: '2026-11-26T10:01:00Z' }),
@@ -320,6 +339,53 @@ describe('stale-feed sweep', () => {
       `stale-feed|P-1|${since}|cleared true`,
     ]);
     expect(inForce.size).toBe(0);
+  });
+
+  // Until 2026-12-05 the first alert the pager failed on for a reason of its own (a page item that does not decode)
+  // ended the sweep: every alert after it waited, every minute, for as long as that item stayed bad.
+  it('pages every other alert when the pager fails on one, names it, and keeps what is in force for it', async () => {
+    const quiet = stateWith([0]);
+    states.set('P-0', quiet); // the pager fails on its alert (a page item of P-0 does not decode)
+    states.set('P-1', quiet);
+    const since = quiet.lastMonitorAt!;
+    let bad = 'stale-feed|P-0|';
+    const d = deps();
+    const sweep = (at: number) =>
+      sweepStaleFeeds(
+        {
+          ...d,
+          pager: {
+            onAlert: async (a, t) => {
+              if (a.alertId.startsWith(bad)) throw new SyntaxError('page item does not decode');
+              await d.pager.onAlert(a, t);
+            },
+          },
+        },
+        at,
+      );
+    const r = await sweep(since + 16 * 60_000);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([`stale-feed|P-1|${since} false`]);
+    expect(r.raised).toEqual(['P-1']);
+    expect(r.alertsFailed?.alertIds).toEqual([`stale-feed|P-0|${since}`]);
+    expect([...inForce.keys()]).toEqual(['P-1']); // P-0's is planned again at the next sweep, under the same id
+
+    // P-1's data resumes, and its all-clear fails: its alert stays in force, as it was, to be cleared by a later sweep
+    // (nothing can raise another alert over it meanwhile).
+    bad = `stale-feed|P-1|${since}|cleared`;
+    states.set('P-1', stateWith([0, 20]));
+    const r2 = await sweep(since + 21 * 60_000);
+    expect(r2.alertsFailed?.alertIds).toEqual([`stale-feed|P-1|${since}|cleared`]);
+    expect(inForce.get('P-1')).toEqual({ alertId: `stale-feed|P-1|${since}`, since });
+    expect(r2.raised).toEqual(['P-0']); // P-0's item was mended meanwhile
+    bad = 'none';
+    const r3 = await sweep(since + 22 * 60_000);
+    expect(r3.alertsFailed).toBeUndefined();
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`)).toEqual([
+      `stale-feed|P-1|${since} false`,
+      `stale-feed|P-0|${since} false`,
+      `stale-feed|P-1|${since}|cleared true`,
+    ]);
+    expect([...inForce.keys()]).toEqual(['P-0']);
   });
 
   // Until 2026-12-05 one patient's state item that did not decode failed the whole sweep, every minute: no patient's
@@ -469,6 +535,8 @@ describe('escalate handler: pinned by a mutation run', () => {
   let fakes: ReturnType<typeof sweepFakes>;
   let feedsDown: boolean;
   let alertSnsDown: boolean;
+  /** The pager fails on every alert (a page item that does not decode). */
+  let alertBroken: boolean;
   /** A patient whose state item does not decode. */
   let badState: string | undefined;
   /** How long the pager takes to start (a cold start): the clock moves on meanwhile. */
@@ -481,8 +549,12 @@ describe('escalate handler: pinned by a mutation run', () => {
           const d = fakes.deps();
           return {
             pager: {
-              onTick: async (t: number) => void ticks.push(t),
+              onTick: async (t: number) => {
+                ticks.push(t);
+                return { setAside: [] };
+              },
               onAlert: async (a, t) => {
+                if (alertBroken) throw new SyntaxError('page item does not decode');
                 if (alertSnsDown)
                   throw new SendDeferred(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
                 return d.pager.onAlert(a, t);
@@ -523,6 +595,7 @@ describe('escalate handler: pinned by a mutation run', () => {
     fakes = sweepFakes();
     feedsDown = false;
     alertSnsDown = false;
+    alertBroken = false;
     badState = undefined;
     startMs = 0;
   });
@@ -598,6 +671,18 @@ describe('escalate handler: pinned by a mutation run', () => {
     const line = out.split('\n').find((l) => l.includes('state unreadable'))!;
     expect(line).toContain('"patients":["P-0"]');
     expect(out).toMatch(/stale-feed sweep failed/);
+  });
+
+  it('names the alerts the pager failed on, by id, and fails the run (EscalateErrors)', async () => {
+    quietPatient();
+    alertBroken = true;
+    const { out } = await captureOutput(() => expect(schedule()).rejects.toThrow(/could not be paged/));
+    const line = out.split('\n').find((l) => l.includes('alerts not paged'))!;
+    expect(line).toMatch(/"alerts":\["stale-feed\|P-1\|\d+"\]/);
+    expect(line).toContain('"error":"SyntaxError"');
+    expect(metricSum(out, 'StaleFeedAlerts')).toBe(0);
+    expect(metricSum(out, 'EnrolledPatients')).toBe(1);
+    expect(fakes.inForce.size).toBe(0);
   });
 
   it('counts a raised stale-feed alert (StaleFeedAlerts) and the patients swept', async () => {

@@ -69,6 +69,16 @@ function setup() {
   return { pages, audit, phone, pager, security };
 }
 
+/** The deps of setup()'s pager, for another deployment's pager over the same stores. */
+const pagerDeps = (s: ReturnType<typeof setup>) => ({
+  pages: s.pages,
+  sender: s.phone,
+  audit: s.audit,
+  config: DEFAULT_PAGING,
+  ackSecret: secret,
+  ackBaseUrl: 'https://crs.example/ack/',
+});
+
 describe('the pager', () => {
   it('pages each team with a short acknowledge link (22 characters), whose claims it stored before the send', async () => {
     const { phone, pager, pages } = setup();
@@ -749,6 +759,54 @@ describe('a deployment that changes the paging configuration while pages are ope
   }
   const sent = (phone: Phone) => phone.sent.map((m) => `${m.page.patientId} ${m.role} ${m.page.level}.${m.page.round}`);
   const token = (m: PageMessage) => m.ackUrl!.slice('https://crs.example/ack/'.length);
+
+  it('a page of a team the config no longer has (a rollback) is set aside, named by the tick, and every other ladder and alert goes on', async () => {
+    // A version that knew a cardiology team paged it, then was rolled back: its page is open, due, and unsent.
+    const withCardiology = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 1 } },
+    } as PagingConfig;
+    const before = setup();
+    const old = new Pager({ ...pagerDeps(before), config: withCardiology });
+    before.phone.failNext = 1; // its first send cut short: unsent, and due
+    const cardio = { ...grade3, notificationId: 'crs|P-9|#1', patientId: 'P-9', teams: ['cardiology' as never] };
+    await old.onNotification(cardio, T).catch(() => undefined);
+    await before.pager.onNotification(icuP2, min(1)); // P-2's ICU page, under the config of now
+    // Until 2026-12-05 every tick failed on the cardiology page (TypeError): P-2's ladder stopped, and so did every
+    // other patient's alerts.
+    expect(await before.pager.onTick(min(20))).toEqual({ setAside: ['crs|P-9|#1|cardiology'] });
+    expect(sent(before.phone)).toEqual(['P-2 ICU registrar 0.0', 'P-2 ICU consultant 1.0']);
+    // A new alert and its all-clear for that patient go to the teams of now; the set-aside page is left as it was.
+    const alert = { alertId: 'stale-feed|P-9|1', patientId: 'P-9', subject: 'stale-feed' as const, summary: 'NO DATA' };
+    await before.pager.onAlert({ ...alert, cleared: false }, min(21));
+    expect(sent(before.phone).at(-1)).toBe('P-9 bedside nurse 0.0');
+    expect(await before.pages.get('crs|P-9|#1|cardiology')).toMatchObject({
+      status: 'open',
+      level: 0,
+      delivered: false,
+    });
+    expect(await before.pager.nextDue(min(21))).toBeNull();
+  });
+
+  it('an all-clear of an alert paged to a team the config no longer has resolves its page, and goes to the teams of now', async () => {
+    const withCardiology = {
+      ...DEFAULT_PAGING,
+      alertTeams: { ...DEFAULT_PAGING.alertTeams, staleFeed: ['cardiology' as never] },
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 1 } },
+    } as PagingConfig;
+    const before = setup();
+    const old = new Pager({ ...pagerDeps(before), config: withCardiology });
+    const alert = { alertId: 'stale-feed|P-9|1', patientId: 'P-9', subject: 'stale-feed' as const, summary: 'NO DATA' };
+    await old.onAlert({ ...alert, cleared: false }, T);
+    // Until 2026-12-05 the all-clear threw (TypeError), every sweep: the alert stayed in force, and on AWS every alert
+    // after it in the sweep waited.
+    await before.pager.onAlert(
+      { ...alert, alertId: `${alert.alertId}|cleared`, cleared: true, summary: 'back' },
+      min(5),
+    );
+    expect(await before.pages.get('stale-feed|P-9|1|cardiology')).toMatchObject({ status: 'resolved' });
+    expect(sent(before.phone)).toEqual(['P-9 cardiology fellow 0.0', 'P-9 bedside nurse 0.0']);
+  });
 
   it('a page a silence held at a level the ladder no longer has is released to its last level, with a link that works, and its ladder goes on', async () => {
     const { phone, pager, after, audit } = deployments();

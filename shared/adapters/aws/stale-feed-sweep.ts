@@ -6,11 +6,12 @@
 // from the patient and the time the feed went quiet, so a sweep repeated after a crash pages nobody twice. Many
 // quiet at once page once per ward (planStaleFeeds, the rule the embedded sweep follows too); the ward's alert is
 // kept there as well, under its id, with each of its patients pointing at it. What is in force is stored for every
-// alert the pager stored the pages of, also when SNS refused to send them (the tick sends them later) or a later
+// alert the pager stored the pages of, also when SNS refused to send them (the tick sends them later) or another
 // alert of the sweep failed: an alert raised but not kept in force would never be cleared, and its ladder would
-// climb on after the data resumed.
-import { SendDeferred, type Pager } from '#app/pager.ts';
-import { planStaleFeeds, type FeedCheck } from '#app/stale-feed.ts';
+// climb on after the data resumed. One alert the pager fails on (its own bad data) is set aside, named by id, and
+// the sweep goes on (pageStaleFeeds).
+import type { Pager, SendDeferred } from '#app/pager.ts';
+import { pageStaleFeeds, planStaleFeeds, type FeedCheck } from '#app/stale-feed.ts';
 import { feedStatus, type PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { MINUTE } from '#domain/time.ts';
@@ -36,6 +37,22 @@ export interface SweepResult {
   deferred?: SendDeferred;
   /** Set when some patients' state could not be read: the others were swept (the caller reports it as a failure). */
   incomplete?: SweepIncomplete;
+  /** Set when the pager failed on some alerts for a reason of their own: the others were paged (a failure too). */
+  alertsFailed?: AlertsFailed;
+}
+
+/**
+ * The pager failed on these alerts (or all-clears) for a reason of their own (a page item that does not decode): the
+ * others were paged, and what is in force for these stays as it was until a sweep pages them.
+ */
+class AlertsFailed extends Error {
+  constructor(
+    readonly alertIds: string[],
+    cause: unknown,
+  ) {
+    super(`${alertIds.length} stale-feed alert(s) could not be paged; the others were`, { cause });
+    this.name = 'AlertsFailed';
+  }
 }
 
 /**
@@ -91,28 +108,16 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   }
   // Every feed was looked at (or known unchanged): a ward alert left with nobody quiet is answered.
   const plan = planStaleFeeds(active, checks, d.config, now, true, d.timeZone);
-  // Each alert's pages are stored before they are sent: SNS refusing the send (SendDeferred) leaves them stored.
-  let deferred: SendDeferred | undefined;
-  let failed: { at: number; error: unknown } | undefined;
-  for (const [at, alert] of plan.alerts.entries()) {
-    try {
-      await d.pager.onAlert(alert, now);
-    } catch (err) {
-      if (err instanceof SendDeferred) deferred ??= err;
-      else {
-        failed = { at, error: err };
-        break;
-      }
-    }
-  }
-  // What the alerts not handed to the pager would have changed waits for the next sweep, which plans them again.
-  const undone = new Set(
-    plan.alerts.slice(failed?.at ?? plan.alerts.length).map((a) => a.alertId.replace(/\|cleared$/, '')),
-  );
-  for (const key of plan.remove)
-    if (!undone.has(active.get(key)?.alertId ?? '')) await d.pages.clearStaleFeedAlert(key);
-  for (const [key, e] of plan.set) if (!undone.has(e.alertId)) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
-  if (failed) throw failed.error;
+  // Each alert's pages are stored before they are sent: SNS refusing the send (SendDeferred) leaves them stored. One
+  // alert failing for a reason of its own (a page item that does not decode) is set aside, and the others go on; an
+  // outage stops the sweep, as every alert would fail alike. What the alerts not handled would have changed waits for
+  // the next sweep, which plans them again.
+  const paged = await pageStaleFeeds(plan, active, (alert) => d.pager.onAlert(alert, now), isOutage);
+  for (const key of paged.remove) await d.pages.clearStaleFeedAlert(key);
+  for (const [key, e] of paged.set) await d.pages.setStaleFeedAlert(key, e.alertId, e.since);
+  if (paged.stopped !== undefined) throw paged.stopped;
+  const failed = new Set(paged.failed.map((f) => f.alertId));
+  const handled = plan.alerts.filter((a) => !failed.has(a.alertId));
   return {
     ...(unreadable.length > 0
       ? {
@@ -122,9 +127,17 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
           ),
         }
       : {}),
+    ...(paged.failed.length > 0
+      ? {
+          alertsFailed: new AlertsFailed(
+            paged.failed.map((f) => f.alertId),
+            paged.failed[0]!.error,
+          ),
+        }
+      : {}),
     patients,
-    raised: plan.alerts.filter((a) => !a.cleared).map((a) => a.patientId),
-    cleared: plan.alerts.filter((a) => a.cleared).map((a) => a.patientId),
-    ...(deferred ? { deferred } : {}),
+    raised: handled.filter((a) => !a.cleared).map((a) => a.patientId),
+    cleared: handled.filter((a) => a.cleared).map((a) => a.patientId),
+    ...(paged.deferred ? { deferred: paged.deferred } : {}),
   };
 }

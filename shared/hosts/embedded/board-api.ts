@@ -11,6 +11,7 @@ import { dayPostInfusion } from '#domain/page.ts';
 import {
   PAGE_TEAMS,
   awaitsAcknowledgement,
+  hasPolicy,
   roleOf,
   type Page,
   type PageStatus,
@@ -148,22 +149,24 @@ function teamPageView(
   paging: PagingConfig,
   silences: Map<string, Silence>,
 ): TeamPageView {
-  const policy = paging.policies[p.team];
+  // A team the config has no ladder for (a version that knew it was rolled back): the pager sets its page aside; it
+  // is shown as it stands. Until 2026-12-05 it failed the board's list (500) for every patient.
+  const policy = hasPolicy(p.team, paging) ? paging.policies[p.team] : undefined;
   const held = p.heldBy !== undefined ? silences.get(p.heldBy) : undefined;
   return {
     pageId: p.pageId,
     team: p.team,
     status: p.status,
     state: p.status === 'open' ? (p.heldBy !== undefined ? 'held' : 'waiting') : p.status,
-    role: roleOf(p, paging),
+    role: policy ? roleOf(p, paging) : `${p.team} (no ladder in the paging config)`,
     level: p.level,
-    levels: policy.levels.length,
+    levels: policy?.levels.length ?? p.level + 1,
     round: p.round,
-    loops: policy.loops,
+    loops: policy?.loops ?? p.round + 1,
     sent: queries
       .sends(p.pageId)
       .map((e) => ({ role: e.role, level: e.level, round: e.round, reason: e.reason, at: e.sentAt })),
-    ...nextStep(p, paging),
+    ...(policy ? nextStep(p, paging) : { next: null, exhaustsAt: null }),
     heldBy: held ? silenceView(held) : null,
     ack: p.ack ? { by: p.ack.by, at: iso(p.ack.at), via: p.ack.via } : null,
     closedAt: p.closedAt !== undefined ? iso(p.closedAt) : null,

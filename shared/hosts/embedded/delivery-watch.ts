@@ -1,13 +1,13 @@
 // The paging path proves itself (issue 10): a watchdog, outside the lanes and the pager, that raises an operator
 // alert when a lane's oldest undelivered record is older than `deliveryAlertMinutes`, when a lane has parked
-// records, or when the pager's timer loop has not completed a tick for that long. It tells by paths that do not
+// records, when the pager's timer loop has not completed a tick for that long, or when its ticks set pages aside. It tells by paths that do not
 // depend on what is stuck: standard error (one line when an alert starts, one when it clears, ids only), the
 // board's banner (GET /api/outbox, pushed by a `lanes` live event) and /api/health.
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 
 export interface DeliveryAlert {
-  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`. */
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`. */
   key: string;
   since: string;
   text: string;
@@ -17,6 +17,8 @@ export interface DeliveryWatchOptions {
   lanes: () => LaneHealth[];
   /** When the pager last completed a tick (epoch ms). */
   lastTickAt: () => number;
+  /** The pages the pager's last tick set aside: their team has no ladder in the paging config (a rollback). */
+  setAside?: () => string[];
   deliveryAlertMinutes: number;
   now: () => number;
   log: (line: string) => void;
@@ -72,6 +74,13 @@ export class DeliveryWatch {
       found.set(
         'pager',
         `the pager has not run for ${Math.round(tickAge / 1000)} s: escalations and silences are not being processed`,
+      );
+
+    const setAside = this.o.setAside?.() ?? [];
+    if (setAside.length > 0)
+      found.set(
+        'set-aside',
+        `the pager set aside ${setAside.length} page(s) whose team has no ladder in the paging config (${setAside.slice(0, 5).join(', ')}${setAside.length > 5 ? ', ...' : ''}): they are not escalated or sent until the config has that team again; every other page goes on`,
       );
 
     let changed = false;

@@ -179,6 +179,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const watch: DeliveryWatch = new DeliveryWatch({
     lanes: () => dispatcher!.health(),
     lastTickAt: () => paging.lastTickAt,
+    setAside: () => paging.setAside,
     deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
     now,
     log,

@@ -1,13 +1,14 @@
 // Pages that get answered, in `crs serve`: the shared Pager (shared/app/pager.ts) over the SQLite ports.
 // - The pager lane of the outbox feeds it every grade change and SpO2 alert the grading committed.
 // - A timer loop calls onTick every second and at the next due time; the timers themselves are rows (pages.due_at,
-//   silences.until), so a restart resumes every ladder where it was.
+//   silences.until), so a restart resumes every ladder where it was. A page whose team has no ladder in the paging
+//   config (a rollback) is set aside, said by id and by the delivery watch; every other ladder goes on.
 // - A stale-feed sweep raises "no data" alerts for enrolled patients whose monitor went quiet, and clears them when
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import type { AckVerification } from '#app/ack.ts';
 import { Pager, type PagerDeps } from '#app/pager.ts';
-import { planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
+import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { Db } from '#adapters/sqlite/db.ts';
@@ -40,6 +41,15 @@ export interface EmbeddedPagingOptions {
   security?: SecurityLog;
 }
 
+/** The sweep stopped because the server is stopping. */
+class Stopped extends Error {}
+
+/** The first five ids of a list, for a log line. */
+const listed = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`;
+
+/** An error's name only: its message may quote the data it failed on. */
+const errorOf = (err: unknown) => (err instanceof Error ? err.name : typeof err);
+
 /** The longest the timer loop sleeps, whatever is due. */
 const TICK_MS = 1000;
 
@@ -65,6 +75,11 @@ export class EmbeddedPaging {
   private stopped = false;
   /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
   lastTickAt: number;
+  /**
+   * The pages the last tick set aside, by id: their team has no ladder in the paging config (a rollback). The
+   * delivery watch alerts while there are any (the log, the board's banner, /api/health); every other page goes on.
+   */
+  setAside: string[] = [];
   /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
   private staleAlerts = new Map<string, InForce>();
   /** One sweep at a time (a full one and the checks after commits): each plans from what the last one left. */
@@ -175,8 +190,15 @@ export class EmbeddedPaging {
 
   /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
   async tick(): Promise<void> {
-    await this.serial(() => this.pager.onTick(this.o.now()));
+    const { setAside } = await this.serial(() => this.pager.onTick(this.o.now()));
     this.lastTickAt = this.o.now();
+    if (setAside.join() !== this.setAside.join())
+      this.o.log(
+        setAside.length > 0
+          ? `paging: ${setAside.length} page(s) set aside, their team has no ladder in the paging config: ${setAside.join(', ')}`
+          : 'paging: no page set aside any more',
+      );
+    this.setAside = setAside;
   }
 
   /** Runs the timer loop again now if something may be due before it would wake. */
@@ -222,6 +244,8 @@ export class EmbeddedPaging {
     if (this.tickFailures > 0) return TICK_MS;
     try {
       const next = this.store.nextDueAt();
+      // Still due after a tick that worked: a page set aside (its due time stays past). A second, not at once.
+      if (next !== null && next <= this.o.now() && this.setAside.length > 0) return TICK_MS;
       return next === null ? TICK_MS : Math.min(TICK_MS, Math.max(0, next - this.o.now()));
     } catch {
       return TICK_MS;
@@ -271,18 +295,35 @@ export class EmbeddedPaging {
     }
     const now = this.o.now();
     const plan = planStaleFeeds(this.staleAlerts, checks, paging, now, only === undefined, this.o.config.site.timeZone);
-    for (const alert of plan.alerts) {
-      if (this.stopped) return;
-      await this.serial(() => this.pager.onAlert(alert, now));
-      await new Promise((r) => setImmediate(r));
-    }
-    for (const key of plan.remove) this.staleAlerts.delete(key);
-    for (const [key, e] of plan.set) this.staleAlerts.set(key, e);
+    // One alert the pager fails on (a page of that patient that does not decode) is set aside and the others go on;
+    // what the others changed is recorded. Until 2026-12-05 it stopped the sweep before anything was recorded: the
+    // alerts after it were never paged, and those before it, paged but not recorded, got no all-clear when the data
+    // resumed (their ladders climbed on), for as long as that page stayed bad.
+    const paged = await pageStaleFeeds(
+      plan,
+      this.staleAlerts,
+      async (alert) => {
+        if (this.stopped) throw new Stopped();
+        await this.serial(() => this.pager.onAlert(alert, now));
+        await new Promise((r) => setImmediate(r));
+      },
+      (err) => err instanceof Stopped,
+    );
+    for (const key of paged.remove) this.staleAlerts.delete(key);
+    for (const [key, e] of paged.set) this.staleAlerts.set(key, e);
+    if (paged.stopped !== undefined) return;
     this.wake();
-    if (unreadable.length > 0)
-      throw new Error(
-        `the state of ${unreadable.length} patient(s) could not be read (${unreadable.slice(0, 5).join(', ')}${unreadable.length > 5 ? ', ...' : ''}); the others were swept`,
-      );
+    const problems = [
+      ...(unreadable.length > 0
+        ? [`the state of ${unreadable.length} patient(s) could not be read (${listed(unreadable)})`]
+        : []),
+      ...(paged.failed.length > 0
+        ? [
+            `${paged.failed.length} alert(s) could not be paged (${listed(paged.failed.map((f) => f.alertId))}: ${errorOf(paged.failed[0]!.error)})`,
+          ]
+        : []),
+    ];
+    if (problems.length > 0) throw new Error(`${problems.join('; ')}; the others were swept`);
   }
 
   /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */
