@@ -373,6 +373,26 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     next.socket.end();
   });
 
+  it('by default closes a connection whose frame is not ended a minute after it began (docs/interfaces.md), not later', async () => {
+    // Only the frame deadline is a setTimeout here (the idle timeout is the socket's own): it runs on a fake clock.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const l = await listen();
+      const d = device(l.listener.port);
+      d.socket.write(Buffer.from(`\x0b${reading(1).slice(0, 20)}`));
+      // The frame's first bytes read: its deadline is set (polled on setImmediate: vi.waitFor would move the clock).
+      while (vi.getTimerCount() === 0) await new Promise((r) => setImmediate(r));
+      vi.advanceTimersByTime(59_999);
+      await new Promise((r) => setImmediate(r));
+      expect(d.socket.destroyed).toBe(false);
+      vi.advanceTimersByTime(1);
+      await d.closed;
+      expect(d.acks).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('keeps a connection that sends frame after frame, each cut across writes, for longer than frameMs', async () => {
     // Each frame's halves come 40 ms apart, well within frameMs even on a loaded machine; the frames go on for twice
     // frameMs, so a deadline not restarted at each frame's end would close the connection.
