@@ -393,6 +393,22 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     }
   });
 
+  it('keeps a frame whose end came in time while the server was busy answering the one before, past frameMs', async () => {
+    // The deadline is the sender's: bytes read but not yet decoded (the server waits on its queue) are not its fault.
+    const l = await listen({ frameMs: 200 });
+    l.hold();
+    const d = device(l.listener.port);
+    const second = frame(reading(2));
+    d.socket.write(Buffer.concat([frame(reading(1)), second.subarray(0, 20)]));
+    await until(() => l.entered() === 1, 'the first message in flight');
+    d.socket.write(second.subarray(20)); // the second frame ends well within its 200 ms
+    await new Promise((r) => setTimeout(r, 500)); // the queue is slow: past the deadline, both frames read
+    expect(d.socket.destroyed).toBe(false);
+    l.release();
+    expect((await Promise.all([d.ack(1), d.ack(2)])).map(code)).toEqual(['AA', 'AA']);
+    d.socket.end();
+  });
+
   it('keeps a connection that sends frame after frame, each cut across writes, for longer than frameMs', async () => {
     // Each frame's halves come 40 ms apart, well within frameMs even on a loaded machine; the frames go on for twice
     // frameMs, so a deadline not restarted at each frame's end would close the connection.
