@@ -581,3 +581,16 @@ describe('other ADT events (A04, A05, A07, A11, A28, A31, A40...): acknowledged 
     expect([none.ok, none.problems.map((p) => p.code)]).toEqual([false, [201]]);
   });
 });
+
+describe('ADT events that place an inpatient, pinned by a mutation run', () => {
+  it('takes the ward alone when PV1-3 names a ward and no bed (A01, A02...): the patient is placed in that ward', () => {
+    for (const event of ['A01', 'A02', 'A12']) {
+      const r = translated(adt(event, 'PV1||I|H5'));
+      expect([r.problems, r.notes, r.translated.map((t) => t.message.enrolment)], event).toEqual([
+        [],
+        undefined,
+        [{ ward: 'H5' }],
+      ]);
+    }
+  });
+});
