@@ -409,6 +409,31 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     d.socket.end();
   });
 
+  it("gives the frame after one sent in several writes its own frameMs, not what was left of the one before's", async () => {
+    const frameMs = 1_500;
+    const l = await listen({ frameMs });
+    const d = device(l.listener.port);
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const first = frame(reading(1));
+    const started = Date.now();
+    for (const [from, to] of [
+      [0, 20],
+      [20, 40],
+      [40, first.length],
+    ]) {
+      d.socket.write(first.subarray(from, to));
+      await pause(100);
+    }
+    expect(code(await d.ack(1))).toBe('AA');
+    await pause(700 - (Date.now() - started));
+    const second = frame(reading(2));
+    d.socket.write(second.subarray(0, 20)); // at about 0.7 s: its deadline is at 2.2 s
+    await pause(1_900 - (Date.now() - started)); // past the first frame's 1.5 s
+    d.socket.write(second.subarray(20));
+    expect(await Promise.race([d.ack(2).then(code), d.closed.then(() => 'closed')])).toBe('AA');
+    d.socket.end();
+  });
+
   it('keeps a connection that sends frame after frame, each cut across writes, for longer than frameMs', async () => {
     // Each frame's halves come 40 ms apart, well within frameMs even on a loaded machine; the frames go on for twice
     // frameMs, so a deadline not restarted at each frame's end would close the connection.
