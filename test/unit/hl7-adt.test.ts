@@ -593,4 +593,8 @@ describe('ADT events that place an inpatient, pinned by a mutation run', () => {
       ]);
     }
   });
+
+  it("acknowledges a site's own event longer than the standard three characters AA, nothing taken (an AR halts the feed)", () => {
+    expect(translated(adt('ZSITE01')).notes).toEqual(['ADT event ZSITE01 is not used by this system: nothing taken']);
+  });
 });
