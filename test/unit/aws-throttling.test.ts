@@ -21,7 +21,9 @@ import { DEFAULT_PAGING } from '#domain/paging.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#ports';
+import { batchGet } from '#adapters/aws/batch-get.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
+import { transactWrite } from '#adapters/aws/transact.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { FakeDynamo, PAGING_TABLES } from '#test/support/fake-dynamo.ts';
@@ -362,5 +364,61 @@ describe('the stale-feed sweep while SNS throttles the pages', () => {
     await sweepStaleFeeds(deps(), T0 + 16 * 60_000);
     expect(paged).toEqual([`stale-feed|P-1|${T0}`, `stale-feed|P-1|${T0}|cleared`, `stale-feed|P-2|${T0}`]);
     expect([...fakes.inForce.keys()]).toEqual(['P-2']);
+  });
+});
+
+describe('batch reads and transactions under throttling, pinned by a mutation run', () => {
+  /** A client whose transactions are cancelled, each for these reasons, until they run out. */
+  function cancelling(...reasons: string[][]) {
+    let sends = 0;
+    const client = {
+      send: async () => {
+        const codes = reasons[sends++];
+        if (!codes) return {};
+        throw new TransactionCanceledException({
+          message: `Transaction cancelled [${codes.join(', ')}]`,
+          $metadata: {},
+          CancellationReasons: codes.map((Code) => ({ Code })),
+        });
+      },
+    } as unknown as DynamoDBClient;
+    return { client, sends: () => sends };
+  }
+  const input = { TransactItems: [] };
+
+  it('sends a transaction again when DynamoDB cancelled it for any of its throttling reasons, after a backoff', async () => {
+    for (const reason of ['ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']) {
+      const c = cancelling(['None', reason]);
+      const slept: number[] = [];
+      await transactWrite(c.client, input, async (ms) => void slept.push(ms));
+      expect([c.sends(), slept.length], reason).toEqual([2, 1]);
+      expect(slept[0]).toBeGreaterThanOrEqual(0);
+      expect(slept[0]).toBeLessThan(500);
+    }
+  });
+
+  it('never sends again a transaction cancelled for anything else, throttling among the reasons or not (a conflict)', async () => {
+    for (const codes of [
+      ['ConditionalCheckFailed', 'ThrottlingError'],
+      ['None', 'None'],
+    ]) {
+      const c = cancelling(codes, codes);
+      await expect(transactWrite(c.client, input, async () => undefined)).rejects.toThrow(/cancelled/);
+      expect(c.sends(), codes.join()).toBe(1);
+    }
+  });
+
+  it('backs off 100, 200, 400, 800 ms, then 1 s, between the asks for keys left unprocessed, then fails (an outage)', async () => {
+    const client = {
+      send: async (command: BatchGetItemCommand) => ({
+        Responses: { t: [] },
+        UnprocessedKeys: { t: { Keys: command.input.RequestItems!.t!.Keys } },
+      }),
+    } as unknown as DynamoDBClient;
+    const slept: number[] = [];
+    await expect(batchGet(client, 't', [{ pk: { S: 'A' } }], {}, async (ms) => void slept.push(ms))).rejects.toThrow(
+      /unprocessed 6 times/,
+    );
+    expect(slept).toEqual([100, 200, 400, 800, 1000]);
   });
 });

@@ -485,6 +485,67 @@ describe('the MLLP listener, pinned by a mutation run', () => {
     next.socket.end();
   });
 
+  it('by default closes a connection whose frame is not ended a minute after it began (docs/interfaces.md), not later', async () => {
+    // Only the frame deadline is a setTimeout here (the idle timeout is the socket's own): it runs on a fake clock.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const l = await listen();
+      const d = device(l.listener.port);
+      d.socket.write(Buffer.from(`\x0b${reading(1).slice(0, 20)}`));
+      // The frame's first bytes read: its deadline is set (polled on setImmediate: vi.waitFor would move the clock).
+      while (vi.getTimerCount() === 0) await new Promise((r) => setImmediate(r));
+      vi.advanceTimersByTime(59_999);
+      await new Promise((r) => setImmediate(r));
+      expect(d.socket.destroyed).toBe(false);
+      vi.advanceTimersByTime(1);
+      await d.closed;
+      expect(d.acks).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps a frame whose end came in time while the server was busy answering the one before, past frameMs', async () => {
+    // The deadline is the sender's: bytes read but not yet decoded (the server waits on its queue) are not its fault.
+    const l = await listen({ frameMs: 200 });
+    l.hold();
+    const d = device(l.listener.port);
+    const second = frame(reading(2));
+    d.socket.write(Buffer.concat([frame(reading(1)), second.subarray(0, 20)]));
+    await until(() => l.entered() === 1, 'the first message in flight');
+    d.socket.write(second.subarray(20)); // the second frame ends well within its 200 ms
+    await new Promise((r) => setTimeout(r, 500)); // the queue is slow: past the deadline, both frames read
+    expect(d.socket.destroyed).toBe(false);
+    l.release();
+    expect((await Promise.all([d.ack(1), d.ack(2)])).map(code)).toEqual(['AA', 'AA']);
+    d.socket.end();
+  });
+
+  it("gives the frame after one sent in several writes its own frameMs, not what was left of the one before's", async () => {
+    const frameMs = 1_500;
+    const l = await listen({ frameMs });
+    const d = device(l.listener.port);
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const first = frame(reading(1));
+    const started = Date.now();
+    for (const [from, to] of [
+      [0, 20],
+      [20, 40],
+      [40, first.length],
+    ]) {
+      d.socket.write(first.subarray(from, to));
+      await pause(100);
+    }
+    expect(code(await d.ack(1))).toBe('AA');
+    await pause(700 - (Date.now() - started));
+    const second = frame(reading(2));
+    d.socket.write(second.subarray(0, 20)); // at about 0.7 s: its deadline is at 2.2 s
+    await pause(1_900 - (Date.now() - started)); // past the first frame's 1.5 s
+    d.socket.write(second.subarray(20));
+    expect(await Promise.race([d.ack(2).then(code), d.closed.then(() => 'closed')])).toBe('AA');
+    d.socket.end();
+  });
+
   it('keeps a connection that sends frame after frame, each cut across writes, for longer than frameMs', async () => {
     // Each frame's halves come 40 ms apart, well within frameMs even on a loaded machine; the frames go on for twice
     // frameMs, so a deadline not restarted at each frame's end would close the connection.

@@ -464,6 +464,21 @@ describe('what a failure is about (isOutage)', () => {
   });
 });
 
+describe('what a failure is about (isOutage), pinned by a mutation run', () => {
+  const answered = (status: number | undefined, fault?: 'server') =>
+    Object.assign(new Error('UnknownError'), {
+      name: 'UnknownError',
+      ...(fault ? { $fault: fault } : {}),
+      $metadata: status === undefined ? {} : { httpStatusCode: status },
+    });
+  it('an answer the SDK has no name for is an outage by its status (500 and up, 401, 403, 407, 408, 429) or its fault', () => {
+    for (const status of [500, 503, 401, 403, 407, 408, 429])
+      expect(isOutage(answered(status)), `${status}`).toBe(true);
+    expect(isOutage(answered(undefined, 'server')), 'a server fault without a status').toBe(true);
+    for (const status of [400, 404, 409, 413, 499]) expect(isOutage(answered(status)), `${status}`).toBe(false);
+  });
+});
+
 describe('the on-failure queue, read again by `crs outbox retry --backend aws`: pinned by a mutation run', () => {
   const QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/NotifyFailures';
   const ARN = 'arn:aws:dynamodb:eu-west-1:123456789012:table/state/stream/2026';

@@ -581,3 +581,20 @@ describe('other ADT events (A04, A05, A07, A11, A28, A31, A40...): acknowledged 
     expect([none.ok, none.problems.map((p) => p.code)]).toEqual([false, [201]]);
   });
 });
+
+describe('ADT events that place an inpatient, pinned by a mutation run', () => {
+  it('takes the ward alone when PV1-3 names a ward and no bed (A01, A02...): the patient is placed in that ward', () => {
+    for (const event of ['A01', 'A02', 'A12']) {
+      const r = translated(adt(event, 'PV1||I|H5'));
+      expect([r.problems, r.notes, r.translated.map((t) => t.message.enrolment)], event).toEqual([
+        [],
+        undefined,
+        [{ ward: 'H5' }],
+      ]);
+    }
+  });
+
+  it("acknowledges a site's own event longer than the standard three characters AA, nothing taken (an AR halts the feed)", () => {
+    expect(translated(adt('ZSITE01')).notes).toEqual(['ADT event ZSITE01 is not used by this system: nothing taken']);
+  });
+});

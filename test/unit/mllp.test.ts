@@ -86,6 +86,31 @@ describe('MLLP decoder, pinned by a mutation run', () => {
     expect(d.pending).toBe(false);
   });
 
+  it('reads a frame many times its first buffer pushed in one chunk whole (crs replay pushes a framed file at once)', () => {
+    const d = new MllpDecoder();
+    const long = `MSH|${'OBX|1|NM|x||1\r'.repeat(3000)}`; // about 45 KB: the buffer must grow more than once
+    expect(texts(d.push(Buffer.concat([frame(long), frame('MSH|next')])))).toEqual([long, 'MSH|next']);
+  });
+
+  it('lets a large frame go once it is read: a connection that sent one 1 MiB message does not keep holding it', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const d = new MllpDecoder();
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    const big = `MSH|${'X'.repeat(1024 * 1024 - 10)}`;
+    d.push(Buffer.from([VT]));
+    for (let at = 0; at < big.length; at += 1024) d.push(Buffer.from(big.slice(at, at + 1024)));
+    expect(texts(d.push(Buffer.from([FS, 0x0d])))).toEqual([big]);
+    // Buffers' memory is given back after the collection that frees them: collect, let it settle, collect again.
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(256 * 1024);
+    expect(texts(d.push(frame('MSH|next')))).toEqual(['MSH|next']);
+  });
+
   it('keeps an FS inside a message (not followed by CR) once, as data, when the frame comes in one chunk', () => {
     const d = new MllpDecoder();
     expect(texts(d.push(Buffer.concat([frame('MSH|a\x1cb\x1c\x1cc'), frame('MSH|next')])))).toEqual([

@@ -852,6 +852,33 @@ describe('a deployment that changes the paging configuration while pages are ope
     });
   });
 
+  it('such a page acknowledged just as the tick moves it to the last level is not sent, and the tick goes on (pinned by a mutation run)', async () => {
+    const { phone, pager, after, pages } = deployments();
+    await pager.onNotification(grade2, T);
+    await pager.onTick(min(15));
+    await pager.onTick(min(30)); // consultant, level 3
+    const silence = { silenceId: 's1', scope: { patientId: 'P-1' }, from: min(31), until: min(50) };
+    await pager.silence({ ...silence, createdBy: 'Nurse B', reason: 'MRI' }, min(31));
+    await pager.onTick(min(45)); // held at the consultant's level
+    await pager.onNotification(icuP2, min(46));
+    const pageId = 'crs|P-1|#2|hematology';
+    // The tick reads the page again before its send; the ack function acknowledges it right then.
+    const get = pages.get.bind(pages);
+    let acked = false;
+    pages.get = async (id: string) => {
+      const read = await get(id);
+      if (id === pageId && !acked) {
+        acked = true;
+        await pager.acknowledge(pageId, 'Dr A', 'board', min(61));
+      }
+      return read;
+    };
+    await after.onTick(min(61));
+    expect(acked).toBe(true);
+    expect(sent(phone).slice(3)).toEqual(['P-2 ICU registrar 0.0', 'P-2 ICU consultant 1.0']);
+    expect((await get(pageId))!.status).toBe('acknowledged');
+  });
+
   it('a page left unsent at such a level (the transport was down) goes to the last level once it is back', async () => {
     const { phone, pager, after, pages } = deployments();
     await pager.onNotification(grade2, T);

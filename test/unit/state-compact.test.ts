@@ -320,4 +320,24 @@ describe('pinned by a mutation run', () => {
       expect(next.kind === 'applied' && next.assessment.crsGrade).toBe(0);
     }
   });
+
+  it('keeps the placements of the latest 32 instants dated ahead, whatever order they came in, each once', () => {
+    // 33 readings each dated a while ahead of its arrival, the latest instant first (38.6, placed at its arrival),
+    // the earliest last. A correction of the latest instant (36.9) still merges with it: no fever.
+    const at = (k: number) => 200 + k; // observed, in minutes from T0
+    let state: PatientState | undefined;
+    const send = (k: number, temperatureC: number, arrival: number) => {
+      const m = msg('G-3', at(k), { vitals: { temperatureC } });
+      const r = reduce(state, m, DEFAULT_CONFIG, { ...arrivalOf(m), receivedAt: T0 + arrival * 60_000 });
+      if (r.kind !== 'applied') throw new Error(r.kind);
+      state = r.state;
+      return r;
+    };
+    send(32, 38.6, 150);
+    for (let k = 31; k >= 0; k--) send(k, 37, 150 + (32 - k));
+    send(31, 37.1, 190); // a correction of an instant already placed: kept once
+    const placed = state!.placedAhead.map(([o]) => o);
+    expect([placed.length, new Set(placed).size]).toEqual([32, 32]);
+    expect(send(32, 36.9, 191).assessment.crsGrade).toBe(0);
+  });
 });
