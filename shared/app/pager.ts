@@ -668,20 +668,22 @@ function pageAudit(p: Page, now: number): AuditEvent {
 }
 
 function movedAudit(p: Page, from: number, at: number, config: PagingConfig): AuditEvent {
+  return escalationAudit(
+    p,
+    at,
+    `${p.team} page at level ${from + 1}, which the ladder no longer has (${config.policies[p.team].levels.length} levels now): paging its last level, ${roleOf(p, config)}`,
+    { held: false, fromLevel: from },
+  );
+}
+
+/** A ladder's audit entry: the page as it stands, and what became of it. */
+function escalationAudit(p: Page, at: number, text: string, extra: Record<string, unknown>): AuditEvent {
   return {
     at: iso(at),
     patientId: p.patientId,
     type: 'escalation',
-    text: `${p.team} page at level ${from + 1}, which the ladder no longer has (${config.policies[p.team].levels.length} levels now): paging its last level, ${roleOf(p, config)}`,
-    details: {
-      pageId: p.pageId,
-      team: p.team,
-      level: p.level,
-      round: p.round,
-      status: p.status,
-      held: false,
-      fromLevel: from,
-    },
+    text,
+    details: { pageId: p.pageId, team: p.team, level: p.level, round: p.round, status: p.status, ...extra },
   };
 }
 
@@ -694,18 +696,5 @@ function tickAudit(p: Page, at: number, released: boolean, config: PagingConfig)
         : p.heldBy !== undefined
           ? `${p.team} page held by silence ${p.heldBy}`
           : `${p.team} page not acknowledged in time: escalated to ${roleOf(p, config)}`;
-  return {
-    at: iso(at),
-    patientId: p.patientId,
-    type: 'escalation',
-    text,
-    details: {
-      pageId: p.pageId,
-      team: p.team,
-      level: p.level,
-      round: p.round,
-      status: p.status,
-      held: p.heldBy !== undefined,
-    },
-  };
+  return escalationAudit(p, at, text, { held: p.heldBy !== undefined });
 }
