@@ -10,7 +10,7 @@ import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { startEmbeddedServer, type EmbeddedOptions, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { msg, T0 } from '#test/support/messages.ts';
 import { TOKEN_REVOKED } from '#app/auth.ts';
 import type { Principal } from '#app/scope.ts';
@@ -30,16 +30,18 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function start(mllpPort = 0): Promise<EmbeddedServer> {
+/** crs serve on a fresh data directory, with its MLLP listener (and these options). */
+async function start(options: Partial<EmbeddedOptions> = {}): Promise<EmbeddedServer> {
   const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-'));
   dirs.push(dir);
   const s = await startEmbeddedServer({
     dataDir: dir,
     config: DEFAULT_CONFIG,
     port: 0,
-    mllpPort,
+    mllpPort: 0,
     pageStream: new PassThrough(),
     log: () => undefined,
+    ...options,
   });
   servers.push(s);
   return s;
@@ -128,22 +130,9 @@ describe('crs serve --hl7-patient-authority', () => {
   });
   const TOKEN = 'mllp-authority-test-token-of-32-chars-at-least';
 
-  async function serve(hl7PatientAuthority?: string) {
-    const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-'));
-    dirs.push(dir);
-    const s = await startEmbeddedServer({
-      dataDir: dir,
-      config: DEFAULT_CONFIG,
-      port: 0,
-      mllpPort: 0,
-      localToken: TOKEN,
-      ...(hl7PatientAuthority ? { hl7PatientAuthority } : {}),
-      pageStream: new PassThrough(),
-      log: () => undefined,
-    });
-    servers.push(s);
-    return s;
-  }
+  const serve = (hl7PatientAuthority?: string) =>
+    start({ localToken: TOKEN, ...(hl7PatientAuthority ? { hl7PatientAuthority } : {}) });
+
   const overMllp = (s: EmbeddedServer, text: string) =>
     new Promise<string>((resolve, reject) => {
       const socket = connect(s.mllpPort!, '127.0.0.1');
@@ -238,21 +227,9 @@ describe('crs serve --fhir-patient-system', () => {
   const TOKEN = 'fhir-system-test-token-of-32-chars-at-least';
   const HOSP = 'http://hospital.example/mrn';
 
-  async function serve(fhirPatientSystem?: string) {
-    const dir = mkdtempSync(join(tmpdir(), 'crs-fhir-'));
-    dirs.push(dir);
-    const s = await startEmbeddedServer({
-      dataDir: dir,
-      config: DEFAULT_CONFIG,
-      port: 0,
-      localToken: TOKEN,
-      ...(fhirPatientSystem ? { fhirPatientSystem } : {}),
-      pageStream: new PassThrough(),
-      log: () => undefined,
-    });
-    servers.push(s);
-    return s;
-  }
+  const serve = (fhirPatientSystem?: string) =>
+    start({ localToken: TOKEN, ...(fhirPatientSystem ? { fhirPatientSystem } : {}) });
+
   const post = async (base: string, token: string, body: unknown) => {
     const res = await fetch(`${base}/fhir/r4/Bundle`, {
       method: 'POST',

@@ -32,7 +32,7 @@ import {
 import { ACK_KEY_FILE, loadOrCreateAckSecret } from '#hosts/embedded/ack-key.ts';
 import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
-import { EmbeddedPaging } from '#hosts/embedded/paging.ts';
+import { EmbeddedPaging, type EmbeddedPagingOptions } from '#hosts/embedded/paging.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
 const T = Date.parse('2026-11-26T10:00:00Z');
@@ -365,6 +365,21 @@ const grade3: PageableNotification = {
 
 const secret = Buffer.alloc(32, 3);
 
+/** crs serve's paging over the test's database: no state to load, nothing sent or changed told, unless given. */
+const pagingWith = (o: Partial<EmbeddedPagingOptions>) =>
+  new EmbeddedPaging({
+    db,
+    config: DEFAULT_CONFIG,
+    ackSecret: secret,
+    ackBaseUrl: () => 'https://crs.example/ack/',
+    now: () => Date.now(),
+    log: () => undefined,
+    loadState: async () => undefined,
+    onSent: () => undefined,
+    onChanged: () => undefined,
+    ...o,
+  });
+
 /** The pager over SQLite, as crs serve builds it; `sender` may be wrapped to fail. */
 function sqlitePager(wrap?: (s: PageSender) => PageSender, config = DEFAULT_PAGING) {
   const sender = new SqlitePageSender(db, { now: () => T, onSent: () => undefined });
@@ -462,17 +477,7 @@ describe('the timer loop of crs serve', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const log: string[] = [];
     let clock = min(0);
-    const paging = new EmbeddedPaging({
-      db,
-      config: DEFAULT_CONFIG,
-      ackSecret: secret,
-      ackBaseUrl: () => 'https://crs.example/ack/',
-      now: () => clock,
-      log: (l) => log.push(l),
-      loadState: async () => undefined,
-      onSent: () => undefined,
-      onChanged: () => undefined,
-    });
+    const paging = pagingWith({ now: () => clock, log: (l) => log.push(l) });
     try {
       const body = JSON.stringify(grade3);
       await paging.sink().deliver({ seq: 1, kind: 'notification', id: grade3.notificationId, patientId: 'P1', body });
@@ -541,17 +546,7 @@ describe('the timer loop of crs serve after a rollback to a config without a tea
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const log: string[] = [];
     let clock = min(1);
-    const paging = new EmbeddedPaging({
-      db,
-      config: DEFAULT_CONFIG,
-      ackSecret: secret,
-      ackBaseUrl: () => 'https://crs.example/ack/',
-      now: () => clock,
-      log: (l) => log.push(l),
-      loadState: async () => undefined,
-      onSent: () => undefined,
-      onChanged: () => undefined,
-    });
+    const paging = pagingWith({ now: () => clock, log: (l) => log.push(l) });
     const watch = new DeliveryWatch({
       lanes: () => [],
       lastTickAt: () => paging.lastTickAt,
@@ -594,19 +589,12 @@ describe('the stale-feed sweep of crs serve', () => {
     let state: PatientState | undefined;
     for (const m of [enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } })])
       state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
-    const paging = new EmbeddedPaging({
-      db,
-      config: DEFAULT_CONFIG,
-      ackSecret: secret,
-      ackBaseUrl: () => 'https://crs.example/ack/',
+    const paging = pagingWith({
       now: () => state!.lastMonitorAt! + 16 * 60_000,
-      log: () => undefined,
       loadState: async (id) => {
         if (id === 'P0') throw new SyntaxError('Unexpected token in JSON');
         return { state: state!, version: 1 };
       },
-      onSent: () => undefined,
-      onChanged: () => undefined,
     });
     try {
       await expect(paging.sweep(['P0', 'P1'])).rejects.toThrow(
@@ -646,20 +634,15 @@ describe('the stale-feed sweep of crs serve when the pager fails on one alert', 
     db.prepare("UPDATE pages SET body = '{' WHERE page_id = 'crs|P5|m1|icu'").run();
     let clock = since + 16 * 60_000;
     const log: string[] = [];
-    const paging = new EmbeddedPaging({
-      db,
+    const paging = pagingWith({
       // Three quiet in one ward page once per ward by default: here each its own.
       config: {
         ...DEFAULT_CONFIG,
         paging: { ...DEFAULT_CONFIG.paging, staleFeedGroup: { fromPatients: 10, windowMinutes: 5 } },
       },
-      ackSecret: secret,
-      ackBaseUrl: () => 'https://crs.example/ack/',
       now: () => clock,
       log: (l) => log.push(l),
       loadState: async (id) => ({ state: states.get(id)!, version: 1 }),
-      onSent: () => undefined,
-      onChanged: () => undefined,
     });
     const paged = () => sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(',')[0]}`);
     try {
