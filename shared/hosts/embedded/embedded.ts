@@ -180,6 +180,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lanes: () => dispatcher!.health(),
     lastTickAt: () => paging.lastTickAt,
     setAside: () => paging.setAside,
+    inbox: () => queue.backlog(),
     deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
     now,
     log,
