@@ -273,12 +273,16 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       });
     });
     if (o.mllpPort !== undefined) {
+      const principal = o.mllpDevice ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {};
+      // Marked as the MLLP listener's: `crs serve` names --mllp-port, not --port, when its port is in use.
       mllp = await startMllpListener({
         port: o.mllpPort,
         host,
         deps: { queue, now, patients, maxPatients, ...zone },
         log,
-        ...(o.mllpDevice ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {}),
+        ...principal,
+      }).catch((err: Error) => {
+        throw Object.assign(err, { listener: 'mllp' });
       });
     }
   } catch (err) {
