@@ -906,6 +906,22 @@ describe('crs serve with its MLLP port in use', () => {
   });
 });
 
+describe('crs serve on a damaged database', () => {
+  it('names the file, what SQLite says, and what to do, exit 1 (it said only "file is not a database")', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-'));
+    try {
+      writeFileSync(join(dir, 'crs.db'), Buffer.alloc(8192, 7));
+      const r = crs('serve', '--data', dir, '--port', '0');
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `crs serve: the database ${join(dir, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('crs start on a demo directory a running demo holds', () => {
   it('refuses, and leaves the running demo its database (a second crs start deleted it, WAL included)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-start-held-'));
