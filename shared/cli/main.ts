@@ -26,6 +26,7 @@ const USAGE = `usage:
   crs mllp-bridge --listen PORT --to URL --token-file F          HL7 v2 over MLLP to HTTPS, with a durable spool
   crs token issue --device ID --kind K | scope | revoke TOKEN_ID | list [--data DIR | --backend aws]   device tokens (crs token --help)
   crs audit export --patient P [--format ndjson|csv] [--data DIR]   one patient's audit trail (pages, acks, silences...)
+  crs backup --to DIR [--data DIR]                                 a copy of crs serve's data directory, taken while it runs
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
   crs outbox list | retry (--all | ID...) [--data DIR | --backend aws]  records a lane parked: a receiver refused them (crs outbox --help)
@@ -191,6 +192,9 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case 'mllp-bridge':
         process.umask(0o077);
         return await (await import('./mllp-bridge.ts')).mllpBridgeCommand(rest);
+      case 'backup':
+        process.umask(0o077);
+        return (await import('./backup.ts')).backupCommand(rest);
       case 'audit':
         return await (await import('./audit.ts')).auditCommand(rest);
       case 'silence':

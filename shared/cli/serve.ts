@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
-import { openDataDir } from '#adapters/sqlite/db.ts';
+import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -255,7 +255,13 @@ function failed(command: string, err: unknown): number {
     return 2;
   }
   if (e.code === 'EADDRINUSE') {
-    log(`crs ${command}: the port is already in use; choose another with --port N (or --port 0 for any free port)`);
+    // The MLLP listener's port: "choose another with --port N" sent the operator to change the port that was free.
+    const mllp = (e as { listener?: string }).listener === 'mllp';
+    log(
+      mllp
+        ? `crs ${command}: the MLLP port ${(e as { port?: number }).port} is already in use; choose another with --mllp-port N`
+        : `crs ${command}: the port is already in use; choose another with --port N (or --port 0 for any free port)`,
+    );
     return 2;
   }
   if (
@@ -283,17 +289,24 @@ function demoConfig(config: GradingConfig, spanMs: number): GradingConfig {
   };
 }
 
-/** The demo directory is wiped on each start, so it must be one the demo made (never someone's real data). */
+/**
+ * The demo directory is wiped on each start, so it must be one the demo made (never someone's real data), and no
+ * server may be running on it: a second `crs start` deleted the running demo's database, WAL included, then found
+ * the directory in use (its board went on over a database nobody else could read).
+ */
 function resetDemoDir(dir: string): void {
   const abs = resolve(dir);
-  if (existsSync(abs) && readdirSync(abs).length > 0) {
-    if (!existsSync(join(abs, DEMO_MARKER))) {
-      throw new ServeUsageError(`${abs} is not a demo data directory (no ${DEMO_MARKER} file); refusing to reset it`);
-    }
-    for (const f of readdirSync(abs)) if (f.startsWith('crs.db')) rmSync(join(abs, f));
+  if (existsSync(abs) && readdirSync(abs).length > 0 && !existsSync(join(abs, DEMO_MARKER))) {
+    throw new ServeUsageError(`${abs} is not a demo data directory (no ${DEMO_MARKER} file); refusing to reset it`);
   }
-  openDataDir(abs).close();
-  writeFileSync(join(abs, DEMO_MARKER), 'Data of `crs start` (the demo): reset on every start.\n');
+  const lock = lockDataDir(abs);
+  try {
+    for (const f of readdirSync(abs)) if (f.startsWith('crs.db')) rmSync(join(abs, f));
+    openDataDir(abs).close();
+    writeFileSync(join(abs, DEMO_MARKER), 'Data of `crs start` (the demo): reset on every start.\n');
+  } finally {
+    lock.release();
+  }
 }
 
 export async function startCommand(args: string[], loadConfig: LoadConfig): Promise<number> {

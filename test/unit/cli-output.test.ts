@@ -879,6 +879,77 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
   });
 });
 
+describe('crs serve with its MLLP port in use', () => {
+  it('names --mllp-port, not --port (which was free), exit 2', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-busy-'));
+    try {
+      const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, 'serve', '--data', dir, '--port', '0', '--mllp-port', `${port}`], {
+          env: { ...process.env, CRS_INGEST_TOKEN: '' },
+        });
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.on('close', (status) => resolve({ status, stderr }));
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(
+        `crs serve: the MLLP port ${port} is already in use; choose another with --mllp-port N`,
+      );
+      expect(r.stderr).not.toContain('--port N');
+    } finally {
+      await new Promise((r) => taken.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('crs serve on a damaged database', () => {
+  it('names the file, what SQLite says, and what to do, exit 1 (it said only "file is not a database")', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-'));
+    try {
+      writeFileSync(join(dir, 'crs.db'), Buffer.alloc(8192, 7));
+      const r = crs('serve', '--data', dir, '--port', '0');
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `crs serve: the database ${join(dir, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('crs start on a demo directory a running demo holds', () => {
+  it('refuses, and leaves the running demo its database (a second crs start deleted it, WAL included)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-start-held-'));
+    // As the running demo has it: the directory locked, its database open, the latest commits in the WAL.
+    const lock = lockDataDir(dir);
+    const running = openDataDir(dir);
+    writeFileSync(join(dir, 'CRS-DEMO'), 'Data of `crs start` (the demo): reset on every start.\n');
+    running
+      .prepare("INSERT INTO device_tokens (token_id, device_id, hash, created_at) VALUES ('t1', 'gw-1', 'h', 'now')")
+      .run();
+    try {
+      const r = crs('start', '--data', dir, '--port', '0');
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`crs start: another crs serve is using the data directory ${dir}`);
+      const reader = openDataDir(dir);
+      try {
+        expect(reader.prepare('SELECT device_id FROM device_tokens').pluck().all()).toEqual(['gw-1']);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      running.close();
+      lock.release();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('crs serve --backend aws options, pinned by a mutation run', () => {
   /** Refused before anything is provisioned (an endpoint nobody listens on, should a mutant get that far). */
   const serveAws = (...args: string[]) =>

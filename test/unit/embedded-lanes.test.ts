@@ -5,6 +5,7 @@
 //   the parked record raises a delivery alert (stderr, the board's /api/outbox) and `crs outbox retry` sends it;
 // - a receiver that is down (5xx, connection refused) keeps the lane's order and is retried with backoff;
 // - a lane whose oldest record is older than deliveryAlertMinutes raises an alert, cleared once it delivers.
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -218,6 +219,38 @@ describe('the webhook lane', () => {
       'the alert cleared',
     );
     expect((await outbox()).alerts).toEqual([]);
+  });
+});
+
+describe('the delivery watch on grading', () => {
+  // On AWS, MessagesOldestAge fires when a queued message is over 2 minutes old. On crs serve nothing did: with the
+  // disk full (or the database damaged), accepted messages waited ungraded, no grade changed and nobody was paged,
+  // while the board's banner and /api/health showed no alert (one line on standard error, once per patient).
+  it('raises an alert while accepted messages wait to be graded longer than deliveryAlertMinutes, and clears it once they are', async () => {
+    server.db.function('disk_full', () => {
+      throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+    });
+    server.db.exec('CREATE TRIGGER full_audit BEFORE INSERT ON audit BEGIN SELECT disk_full(); END');
+    for (const m of fever('P-1')) expect((await post(m)).status).toBe(202);
+    const alert = await until(
+      async () => ((await outbox()).alerts as { key: string; text: string }[]).find((a) => a.key === 'grading'),
+      'the grading alert',
+      10_000,
+    );
+    expect(alert.text).toMatch(
+      /^grading is behind: the oldest accepted message has waited \d+ s to be graded \(2 waiting\): their grade changes and pages wait with them$/,
+    );
+    expect(logs).toContainEqual(expect.stringMatching(/^delivery watch: ALERT grading is behind: /));
+    const health = (await (
+      await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${boardKey()}` } })
+    ).json()) as { deliveryAlerts: { key: string }[] };
+    expect(health.deliveryAlerts.map((a) => a.key)).toContain('grading');
+    expect(delivered('notification')).toEqual([]);
+
+    server.db.exec('DROP TRIGGER full_audit'); // space freed
+    await until(() => delivered('notification').includes('P-1') || undefined, 'the grade change');
+    await until(() => logs.includes('delivery watch: cleared: grading is behind') || undefined, 'the alert cleared');
+    expect(((await outbox()).alerts as { key: string }[]).map((a) => a.key)).not.toContain('grading');
   });
 });
 
@@ -440,6 +473,34 @@ describe('the delivery watch, pinned by a mutation run', () => {
     expect(s.logs).toEqual([
       'delivery watch: ALERT lane webhook is stuck: its oldest undelivered record is 120 s old (2 waiting; last error: webhook answered HTTP 503)',
     ]);
+  });
+
+  it('calls grading behind only once the oldest accepted message has waited longer than deliveryAlertMinutes', () => {
+    const s = { now: T + 60_000, inbox: { waiting: 4, oldestAt: T as number | null }, logs: [] as string[] };
+    const w = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => s.now,
+      inbox: () => s.inbox,
+      deliveryAlertMinutes: 1,
+      now: () => s.now,
+      log: (l) => s.logs.push(l),
+      onChange: () => undefined,
+    });
+    w.check();
+    expect(w.current()).toEqual([]);
+    s.now = T + 60_001;
+    w.check();
+    expect(w.current()).toEqual([
+      {
+        key: 'grading',
+        since: '2026-01-10T08:01:00.001Z',
+        text: 'grading is behind: the oldest accepted message has waited 60 s to be graded (4 waiting): their grade changes and pages wait with them',
+      },
+    ]);
+    s.inbox = { waiting: 0, oldestAt: null };
+    w.check();
+    expect(w.current()).toEqual([]);
+    expect(s.logs.at(-1)).toBe('delivery watch: cleared: grading is behind');
   });
 
   it('holds one alert per lane and per condition, and clears each on its own, saying which', () => {

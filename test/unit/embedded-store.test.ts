@@ -520,6 +520,23 @@ describe('GradingWorker, pinned by a mutation run', () => {
   });
 });
 
+describe('GradingWorker, a damaged database', () => {
+  it("says SQLite's code when a pass fails (SQLITE_CORRUPT), not just SqliteError, and tries again", async () => {
+    await new SqliteQueue(db).enqueue(escalating('A').map(queued));
+    const log: string[] = [];
+    const { w } = workerOn({ at: Date.parse('2026-01-10T10:00:00Z') }, (l) => log.push(l));
+    // The inbox's pages cannot be read, as SQLite says it of a damaged file.
+    db.function('damaged', () => {
+      throw new Database.SqliteError('database disk image is malformed', 'SQLITE_CORRUPT');
+    });
+    db.exec('ALTER TABLE inbox RENAME TO inbox_pages; CREATE VIEW inbox AS SELECT * FROM inbox_pages WHERE damaged()');
+    w.kick();
+    await until(() => log.length > 0, 'the failed pass');
+    await w.stop();
+    expect(log).toEqual(['grading worker: pass failed (SqliteError SQLITE_CORRUPT); retrying in 1 s']);
+  });
+});
+
 describe('GradingWorker, a full disk', () => {
   it('never moves an accepted message to the dead letters because the disk is full: it is graded once there is room', async () => {
     const queue = new SqliteQueue(db);

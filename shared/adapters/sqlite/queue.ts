@@ -62,4 +62,12 @@ export class SqliteQueue implements MessageQueue {
   pending(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM inbox').get() as { n: number }).n;
   }
+
+  /** How many messages wait to be graded, and when the oldest of them arrived (epoch ms; null: none waits). */
+  backlog(): { waiting: number; oldestAt: number | null } {
+    const r = this.db
+      .prepare('SELECT count(*) AS n, (SELECT received_at FROM inbox ORDER BY seq LIMIT 1) AS oldest FROM inbox')
+      .get() as { n: number; oldest: string | null };
+    return { waiting: r.n, oldestAt: r.oldest === null ? null : Date.parse(r.oldest) };
+  }
 }

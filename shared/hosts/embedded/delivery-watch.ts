@@ -1,13 +1,14 @@
 // The paging path proves itself (issue 10): a watchdog, outside the lanes and the pager, that raises an operator
 // alert when a lane's oldest undelivered record is older than `deliveryAlertMinutes`, when a lane has parked
-// records, when the pager's timer loop has not completed a tick for that long, or when its ticks set pages aside. It tells by paths that do not
+// records, when the pager's timer loop has not completed a tick for that long, when its ticks set pages aside, or when
+// an accepted message has waited that long to be graded (AWS's MessagesOldestAge). It tells by paths that do not
 // depend on what is stuck: standard error (one line when an alert starts, one when it clears, ids only), the
 // board's banner (GET /api/outbox, pushed by a `lanes` live event) and /api/health.
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 
 export interface DeliveryAlert {
-  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`. */
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`. */
   key: string;
   since: string;
   text: string;
@@ -19,6 +20,8 @@ export interface DeliveryWatchOptions {
   lastTickAt: () => number;
   /** The pages the pager's last tick set aside: their team has no ladder in the paging config (a rollback). */
   setAside?: () => string[];
+  /** The accepted messages not graded yet: how many, and when the oldest arrived (epoch ms; null: none). */
+  inbox?: () => { waiting: number; oldestAt: number | null };
   deliveryAlertMinutes: number;
   now: () => number;
   log: (line: string) => void;
@@ -81,6 +84,14 @@ export class DeliveryWatch {
       found.set(
         'set-aside',
         `the pager set aside ${setAside.length} page(s) whose team has no ladder in the paging config (${setAside.slice(0, 5).join(', ')}${setAside.length > 5 ? ', ...' : ''}): they are not escalated or sent until the config has that team again; every other page goes on`,
+      );
+
+    // Accepted and not graded (the disk full, the database damaged, grading far behind): no grade changes, no pages.
+    const inbox = this.o.inbox?.();
+    if (inbox && inbox.oldestAt !== null && now - inbox.oldestAt > limit)
+      found.set(
+        'grading',
+        `grading is behind: the oldest accepted message has waited ${Math.round((now - inbox.oldestAt) / 1000)} s to be graded (${inbox.waiting} waiting): their grade changes and pages wait with them`,
       );
 
     let changed = false;

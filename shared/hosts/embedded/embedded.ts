@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { BoardQueries } from '#adapters/sqlite/board.ts';
-import { lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
+import { DB_FILE, lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { secureDataDir } from '#adapters/sqlite/files.ts';
 import { OutboxDispatcher, type Sink } from '#adapters/sqlite/outbox.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
@@ -130,7 +130,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     db = openDataDir(dataDir);
   } catch (err) {
     lock.release();
-    throw err;
+    throw databaseUnusable(dataDir, err);
   }
 
   const sse = new SseHub();
@@ -180,6 +180,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lanes: () => dispatcher!.health(),
     lastTickAt: () => paging.lastTickAt,
     setAside: () => paging.setAside,
+    inbox: () => queue.backlog(),
     deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
     now,
     log,
@@ -272,12 +273,16 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       });
     });
     if (o.mllpPort !== undefined) {
+      const principal = o.mllpDevice ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {};
+      // Marked as the MLLP listener's: `crs serve` names --mllp-port, not --port, when its port is in use.
       mllp = await startMllpListener({
         port: o.mllpPort,
         host,
         deps: { queue, now, patients, maxPatients, ...zone },
         log,
-        ...(o.mllpDevice ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {}),
+        ...principal,
+      }).catch((err: Error) => {
+        throw Object.assign(err, { listener: 'mllp' });
       });
     }
   } catch (err) {
@@ -363,6 +368,19 @@ async function mllpPrincipal(
     const auth = tokenPrincipal(t);
     return auth.ok ? auth.principal : { refused: auth.error };
   };
+}
+
+/**
+ * A database SQLite cannot open or read (damaged, not a database, read-only, locked by another program), said with
+ * its file and SQLite's code: "crs serve: file is not a database" named neither.
+ */
+function databaseUnusable(dataDir: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
+  const damaged = /^SQLITE_(CORRUPT|NOTADB)/.test(code);
+  return new Error(
+    `the database ${join(dataDir, DB_FILE)} cannot be used (${code}: ${(err as Error).message})${damaged ? ': it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR' : ''}`,
+  );
 }
 
 export const DEFAULT_DATA_DIR = '.crs';

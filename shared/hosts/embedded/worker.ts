@@ -101,7 +101,11 @@ export class GradingWorker {
         await new Promise((resolve) => setImmediate(resolve)); // let requests in between passes
       }
     } catch (err) {
-      this.log(`grading worker: pass failed (${(err as Error).name}); retrying in 1 s`);
+      // The error's name and SQLite's code (SQLITE_CORRUPT: a damaged database), never its text (it may echo data).
+      const code = (err as { code?: unknown }).code;
+      this.log(
+        `grading worker: pass failed (${(err as Error).name}${typeof code === 'string' ? ` ${code}` : ''}); retrying in 1 s`,
+      );
       this.scheduleRetry(this.now() + 1000);
     } finally {
       this.running = false;

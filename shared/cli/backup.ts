@@ -1,0 +1,81 @@
+// `crs backup --to DIR [--data DIR]`: a copy of the data directory of `crs serve` that a server can run on, taken
+// while it runs too. The database is copied as of one moment (SQLite's VACUUM INTO, in one read transaction: what
+// the WAL holds is in it, and no half-written commit); the keys go with it (without ack.key the acknowledge links
+// already sent would stop working). Copying the files by hand while the server runs can miss the WAL's commits or
+// catch a commit half-written.
+import Database from 'better-sqlite3';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
+import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
+import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
+import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+
+export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
+      a copy of the data directory of crs serve (default ${DEFAULT_DATA_DIR}), taken while it runs too: the database as of
+      one moment, and its keys (ack.key: acknowledge links already sent keep working), into DIR (new or empty),
+      owner-only. To restore: stop crs serve, then start it with --data DIR (or put DIR in place of the data directory)
+`;
+
+class BackupUsageError extends Error {}
+
+export function backupCommand(args: string[]): number {
+  try {
+    const { values: v, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { to: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+    if (v.help) {
+      process.stdout.write(`usage:\n${BACKUP_USAGE}`);
+      return 0;
+    }
+    if (positionals.length > 0) throw new BackupUsageError('backup takes no positional arguments; use --to DIR');
+    if (!v.to) throw new BackupUsageError('backup needs --to DIR (a new or empty directory)');
+    const from = resolve(v.data ?? DEFAULT_DATA_DIR);
+    const to = resolve(v.to);
+    const source = join(from, DB_FILE);
+    if (!existsSync(source))
+      throw new BackupUsageError(`no crs database in ${from} (give the data directory of crs serve with --data DIR)`);
+    if (to === from) throw new BackupUsageError('--to must be another directory than --data');
+    if (existsSync(to) && readdirSync(to).length > 0)
+      throw new BackupUsageError(`${to} is not empty: give a new or empty directory`);
+    secureDataDir(to);
+    const target = join(to, DB_FILE);
+    createPrivate(target); // owner-only before SQLite writes patient data into it (an empty file VACUUM INTO takes)
+    // Read-only beside the running server; a commit in progress waits up to 5 s, as the server's own readers do.
+    const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 });
+    try {
+      db.prepare('VACUUM INTO ?').run(target);
+    } finally {
+      db.close();
+    }
+    const copy = new Database(target, { readonly: true });
+    let check: string;
+    try {
+      check = (copy.pragma('quick_check', { simple: true }) as string) ?? 'no answer';
+    } finally {
+      copy.close();
+    }
+    if (check !== 'ok') throw new Error(`the copy ${target} fails SQLite's check (${check}): keep the data directory`);
+    for (const key of [ACK_KEY_FILE, BOARD_KEY_FILE]) {
+      if (!existsSync(join(from, key))) continue;
+      createPrivate(join(to, key));
+      copyFileSync(join(from, key), join(to, key));
+    }
+    process.stdout.write(
+      `backed up ${from} to ${to}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from})\n`,
+    );
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e instanceof BackupUsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`crs backup: ${e.message}\nusage:\n${BACKUP_USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`crs backup: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    return 1;
+  }
+}
