@@ -254,6 +254,46 @@ describe('the on-call board', () => {
     await page.close();
   }, 60_000);
 
+  it('stays one column on a phone with the longest id and labels a device may send', async () => {
+    // 64 characters of id, 32 of bed and ward, 64 of product (the contract's limits), with no space or hyphen to
+    // break at: an OID-style id of a hospital's MPI. Until 2026-12-05 the card grew to 816 px on a 390 px phone.
+    const id = 'MPI:2.16.840.1.113883.3.72.5.9.1:'.padEnd(64, '0');
+    const bed = 'OncologyTowerB.H4.Room12.Bed0003';
+    const ward = 'HaematologyOncologyStemCellUnit4';
+    const product = 'lisocabtagene.maraleucel.lot.2026.11.30.'.padEnd(64, '7');
+    const observedAt = new Date(Date.now() - 60_000).toISOString();
+    const infusedAt = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    for (const m of [
+      { ...enrol(id, 0, { infusedAt, bed, ward, product }), messageId: 'long-enrol', observedAt },
+      { ...msg(id, 0, { vitals: { heartRate: 80, temperatureC: 39.1 } }, 'long-vitals'), observedAt },
+    ]) {
+      const res = await post(server.url, { ...m, source: { deviceId: 'mon-long', kind: 'monitor' } });
+      expect(res.status, await res.text()).toBe(202);
+    }
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await page.goto(server.boardUrl);
+    const card = page.locator('article.card', { hasText: `patient ${id}` });
+    await card.locator('li.page', { hasText: 'CRS grade 1' }).waitFor();
+    const oneColumn = 'document.documentElement.scrollWidth <= document.documentElement.clientWidth';
+    expect(await page.evaluate(oneColumn)).toBe(true);
+    // Nothing of it outside its card: the whole id and bed are read without scrolling sideways.
+    const boxOf = async (selector: string) => (await page.locator(selector).first().boundingBox())!;
+    const box = await card.boundingBox();
+    for (const inner of [card.locator('h3'), card.locator('p.meta')]) {
+      const b = (await inner.boundingBox())!;
+      expect(b.x + b.width).toBeLessThanOrEqual(box!.x + box!.width);
+      expect(await inner.evaluate((e) => e.scrollWidth <= e.clientWidth)).toBe(true);
+    }
+    expect(await card.locator('h3').textContent()).toBe(`Bed ${bed} · patient ${id}`);
+
+    await card.locator('h3 a').click();
+    await page.locator('#chart svg').waitFor();
+    expect(await page.evaluate(oneColumn)).toBe(true);
+    const heading = await boxOf('#d-card h2');
+    expect(heading.x + heading.width).toBeLessThanOrEqual(390);
+    await page.close();
+  }, 60_000);
+
   it('asks for the access key when opened without it', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
