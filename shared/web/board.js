@@ -1241,7 +1241,16 @@
   // ----------------------------------------------------------------------------------------- routing and data
   function route() {
     var m = location.hash.match(/^#\/patient\/(.+)$/);
-    return m ? { kind: 'patient', id: decodeURIComponent(m[1]) } : { kind: 'list' };
+    return m ? { kind: 'patient', id: unescapeId(m[1]) } : { kind: 'list' };
+  }
+  // An address cut short ("%3" of "%3A") is read as written (no such patient, said so): decodeURIComponent throws,
+  // and a throw here left the board blank for good.
+  function unescapeId(s) {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
   }
 
   // The paging path's own health (a lane stuck, records parked, the pager late): a banner above everything.
@@ -1286,11 +1295,14 @@
     api(path)
       .then(function (r) {
         if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
-        state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
-        state.lastData = r.body;
-        setZone(r.body.timeZone);
-        window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
-        if (r.body.paging) state.paging = r.body.paging;
+        // A 404 ("no such patient") carries no server time: the clock and zone stay those of the last view.
+        if (r.status !== 404) {
+          state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
+          state.lastData = r.body;
+          setZone(r.body.timeZone);
+          window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
+          if (r.body.paging) state.paging = r.body.paging;
+        }
         if (r.status === 404) {
           main.textContent = '';
           main.appendChild(
@@ -1306,13 +1318,15 @@
       .catch(function () {
         setStatus();
       })
-      .then(function () {
-        inFlight = false;
-        if (again) {
-          again = false;
-          refresh();
-        }
-      });
+      // Whatever happened, the next refresh is let through: a view that failed to draw never stops the board.
+      .then(done, done);
+    function done() {
+      inFlight = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    }
   }
   function scheduleRefresh(delay) {
     clearTimeout(timer);

@@ -301,6 +301,41 @@ describe('the on-call board', () => {
     await page.getByText('This board needs its access key').waitFor();
     await context.close();
   });
+
+  it('says when a patient is not on this server, and shows the list again when asked', async () => {
+    // A link to a patient this server does not know (a typo, another site's server, a new data directory). Until
+    // 2026-12-05 the server's 404 (which carries no server time) threw in the board: "← All patients" left it blank
+    // for good, its status still saying "Live".
+    await admit('BACK1');
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watch(page);
+    await page.goto(server.boardUrl);
+    await page.locator('article.card', { hasText: 'patient BACK1' }).waitFor();
+    await page.evaluate(`location.hash = '#/patient/NOT-HERE'`);
+    await page.locator('#main .notice', { hasText: 'No patient NOT-HERE.' }).waitFor();
+    await page.getByRole('link', { name: '← All patients' }).click();
+    await page.locator('article.card', { hasText: 'patient BACK1' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('#status').textContent()).toMatch(new RegExp(`^Live · data as of ${SITE_TIME}$`));
+    // The browser reports the 404 itself; nothing threw.
+    expect(seen.problems.filter((p) => !p.includes('status of 404'))).toEqual([]);
+    await page.close();
+  }, 30_000);
+
+  it('opened at a patient address cut short (a broken %-escape), says there is no such patient and goes on', async () => {
+    // A link copied or wrapped in a message can lose its end: ".../#/patient/MPI%3A0012%3". Until 2026-12-05 the
+    // board stayed blank at "Connecting…" (the address threw), and stayed so when the list was asked for.
+    await admit('CUT1');
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watch(page);
+    await page.goto(`${server.boardUrl}#/patient/CUT1%3`);
+    await page.locator('#main .notice', { hasText: 'No patient CUT1%3.' }).waitFor({ timeout: 10_000 });
+    await page.locator('#status', { hasText: 'Live' }).waitFor();
+    await page.getByRole('link', { name: '← All patients' }).click();
+    await page.locator('article.card', { hasText: 'patient CUT1' }).waitFor();
+    // The browser reports the 404 itself; nothing threw.
+    expect(seen.problems.filter((p) => !p.includes('status of 404'))).toEqual([]);
+    await page.close();
+  }, 30_000);
 });
 
 describe('the paging path on the board (issue 10)', () => {
@@ -504,7 +539,7 @@ async function boardWith(fx: Fake, viewport = { width: 1280, height: 900 }): Pro
     const m = /^\/api\/patients\/([^/]+)$/.exec(url.pathname);
     if (m) {
       const d = fx.detail?.(decodeURIComponent(m[1]!), Number(url.searchParams.get('hours')));
-      return d ? json(200, d) : json(404, context({ error: 'no such patient' }));
+      return d ? json(200, d) : json(404, { error: 'no such patient' }); // as crs serve answers: no server time
     }
     return json(404, { error: 'not in the fixture' });
   });
