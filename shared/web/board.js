@@ -45,6 +45,7 @@
     live: false,
     lastData: null,
     authFailed: false,
+    serverError: null, // the status of the last view's failed answer (500, 503), until one is answered
     view: null, // {kind: 'list'} or {kind: 'patient', id}
     hours: 72,
     flash: {},
@@ -224,6 +225,9 @@
     if (state.authFailed) {
       statusEl.textContent = 'No access key';
       statusEl.className = 'status down';
+    } else if (state.serverError) {
+      statusEl.textContent = 'Server error (HTTP ' + state.serverError + '): showing the last answer' + asOf;
+      statusEl.className = 'status down';
     } else if (state.live) {
       statusEl.textContent = 'Live' + asOf;
       statusEl.className = 'status live';
@@ -244,9 +248,15 @@
           throw new Error('unauthorised');
         }
         state.authFailed = false;
-        return res.json().then(function (body) {
-          return { status: res.status, body: body };
-        });
+        // A proxy's error page is not JSON: its status still says what happened.
+        return res
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (body) {
+            return { status: res.status, body: body };
+          });
       },
     );
   }
@@ -1295,8 +1305,11 @@
     api(path)
       .then(function (r) {
         if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
-        // A 404 ("no such patient") carries no server time: the clock and zone stay those of the last view.
-        if (r.status !== 404) {
+        // Only a view carries the server's time: after a 404 ("no such patient") or a failure the clock, zone and
+        // "data as of" stay those of the last view, and a failure is said in the status line.
+        state.serverError = r.status === 200 || r.status === 404 ? null : r.status;
+        if (state.serverError) return setStatus();
+        if (r.status === 200) {
           state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
           state.lastData = r.body;
           setZone(r.body.timeZone);

@@ -506,6 +506,8 @@ function listOf(all: Json[], offset = 0, o: Json = {}): Json {
 
 interface Fake {
   list: (offset: number) => Json;
+  /** The list's status (200 unless said): a failing server answers 500 {"error": "internal error"}. */
+  listStatus?: () => number;
   detail?: (id: string, hours: number) => Json | undefined;
   outbox?: () => Json;
   answer?: (path: string, body: Json) => { status: number; body: Json };
@@ -535,7 +537,11 @@ async function boardWith(fx: Fake, viewport = { width: 1280, height: 900 }): Pro
     fx.gets.push(url.pathname + url.search);
     await fx.hold?.(url.pathname);
     if (url.pathname === '/api/outbox') return json(200, fx.outbox?.() ?? { alerts: [] });
-    if (url.pathname === '/api/patients') return json(200, fx.list(Number(url.searchParams.get('offset') ?? 0)));
+    if (url.pathname === '/api/patients') {
+      const status = fx.listStatus?.() ?? 200;
+      if (status !== 200) return json(status, { error: 'internal error' }); // as crs serve answers: no server time
+      return json(200, fx.list(Number(url.searchParams.get('offset') ?? 0)));
+    }
     const m = /^\/api\/patients\/([^/]+)$/.exec(url.pathname);
     if (m) {
       const d = fx.detail?.(decodeURIComponent(m[1]!), Number(url.searchParams.get('hours')));
@@ -628,6 +634,29 @@ describe('the board display, pinned by a mutation run', () => {
     const age = page.locator('article.card .age', { hasText: 'Last vitals' });
     await age.waitFor();
     expect(await age.textContent()).toBe(`Last vitals ${site(vitals)} (20 min ago)`);
+    await page.close();
+  }, 30_000);
+
+  it('says so when the server fails, keeping the last list and the time of its data, and goes live again', async () => {
+    // Until 2026-12-05 a 500 left the status at "Live" (the answer has no server time, and the status line threw on
+    // it) and every age on the board read "NaN days ago" at the next tick.
+    let failing = false;
+    const p = patientFixture('A', { lastVitalsAt: at(45) });
+    const page = await boardWith(fake({ list: (off) => listOf([p], off), listStatus: () => (failing ? 500 : 200) }));
+    const status = page.locator('#status');
+    await page.locator('article.card', { hasText: 'patient A' }).waitFor();
+    const asOf = `data as of ${site(new Date(NOW).toISOString())}`;
+    expect(await status.textContent()).toBe(`Live · ${asOf}`);
+    failing = true;
+    await emit(page, 'patients');
+    await status.filter({ hasText: 'Server error' }).waitFor(QUICK);
+    expect(await status.textContent()).toBe(`Server error (HTTP 500): showing the last answer · ${asOf}`);
+    expect(await page.locator('article.card', { hasText: 'patient A' }).textContent()).toContain(
+      `Last vitals ${site(at(45))} (45 min ago, stale)`,
+    );
+    failing = false;
+    await emit(page, 'patients');
+    await status.filter({ hasText: /^Live/ }).waitFor(QUICK);
     await page.close();
   }, 30_000);
 
