@@ -154,9 +154,10 @@
   function where(p) {
     return p.wardAlert ? 'Ward ' + p.ward : p.bed ? 'Bed ' + p.bed : 'No bed';
   }
-  // Who a page is about, in a sentence: a patient (bed and id), or a ward (a ward's "no data" alert).
+  // Who a page is about, in a sentence: a patient (bed and id), or a ward (a ward's "no data" alert). The bed as
+  // written (as the card, the pages and the acknowledge page write it): only the word is lower case.
   function about(p) {
-    return p.wardAlert ? 'ward ' + p.ward : where(p).toLowerCase() + ', patient ' + p.patientId;
+    return p.wardAlert ? 'ward ' + p.ward : (p.bed ? 'bed ' + p.bed : 'no bed') + ', patient ' + p.patientId;
   }
 
   // ------------------------------------------------------------------------------------------------------- DOM
@@ -531,7 +532,7 @@
           type: 'button',
           class: 'small',
           'data-key': 'silence:' + p.patientId,
-          'aria-label': 'Silence pages for ' + where(p).toLowerCase() + ', patient ' + p.patientId,
+          'aria-label': 'Silence pages for ' + about(p),
           onclick: function (e) {
             openSilence({ patientId: p.patientId, label: where(p) + ', patient ' + p.patientId }, e.currentTarget);
           },

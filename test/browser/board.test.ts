@@ -786,13 +786,17 @@ describe('the board display, pinned by a mutation run', () => {
     const acked = pg.locator('li.team-page', { hasText: 'Neurology:' });
     expect(await acked.textContent()).toContain(`By Dr N at ${site(at(10))} via the page link.`);
     expect(await acked.getByRole('button').count()).toBe(0);
-    const title = 'CRS grade 1 (escalation from 0), bed b-a, patient A';
+    // The bed as written on the card, the pages and the acknowledge page (until 2026-12-05 "bed b-a").
+    const title = 'CRS grade 1 (escalation from 0), bed B-A, patient A';
     expect(await icu.getByRole('button', { name: `Acknowledge the ICU page: ${title}` }).count()).toBe(1);
     const ackHeld = held.getByRole('button', { name: `Acknowledge the hematology page: ${title}` });
 
     // The held page (the group's second): the POST names its page; the server says it was already acknowledged.
     await ackHeld.click();
     await page.locator('#ack-dialog[open]').waitFor();
+    expect(await page.locator('#ack-summary').textContent()).toMatch(
+      /^CRS grade 1 \(escalation from 0\) for bed B-A, /,
+    );
     // No name (spaces are none): nothing is sent.
     await page.locator('#ack-name').fill('   ');
     await page.locator('#ack-confirm').click();
