@@ -596,6 +596,41 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  it("keeps the sickest patient's observations on a phone: oxygen and two pressors wrap inside the card", async () => {
+    // Until 2026-12-05 each observation was kept on one line: a patient on two pressors ran 200 px past a 390 px
+    // phone's screen, the doses out of sight.
+    const p = patientFixture('SICK', {
+      crs: { grade: 4, reasons: ['norepinephrine and vasopressin infusing'] },
+      vitals: {
+        temperatureC: { value: 39.5, at: at(3) },
+        systolicBP: { value: 78, at: at(3) },
+        meanArterialPressure: { value: 55, at: at(3) },
+      },
+      oxygen: { value: 'nasal_cannula', at: at(3), flowLpm: 6, fio2: 0.44, forComfort: false },
+      vasopressors: {
+        value: [
+          { drug: 'norepinephrine', dose: 0.2, unit: 'mcg/kg/min' },
+          { drug: 'vasopressin', dose: 0.04, unit: 'units/min' },
+        ],
+        at: at(3),
+      },
+    });
+    const page = await boardWith(fake({ list: (off) => listOf([p], off) }), { width: 390, height: 844 });
+    const card = page.locator('article.card', { hasText: 'patient SICK' });
+    const pressors = card.locator('.vitals li', { hasText: 'Pressors' });
+    await pressors.waitFor();
+    expect(await pressors.textContent()).toContain('vasopressin 0.04 units/min');
+    const c = (await card.boundingBox())!;
+    for (const li of await card.locator('.vitals li').all()) {
+      const b = (await li.boundingBox())!;
+      expect(b.x + b.width).toBeLessThanOrEqual(c.x + c.width);
+    }
+    expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
+      true,
+    );
+    await page.close();
+  }, 30_000);
+
   it('marks vitals older than 30 minutes stale as soon as the card is drawn', async () => {
     const old = patientFixture('OLD', { lastVitalsAt: at(45) });
     const recent = patientFixture('NEW', { lastVitalsAt: at(20) });
