@@ -6,8 +6,10 @@ import { createHash } from 'node:crypto';
 import type { Page } from '#domain/paging.ts';
 import { formatSiteTime } from '#domain/time.ts';
 
+// overflow-wrap: an id or bed with nothing to break a line at (a 64-character OID-style id) wraps inside the card
+// instead of widening the page past a phone's screen.
 const STYLE = `
-body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1a1a1a;background:#f4f5f7}
+body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1a1a1a;background:#f4f5f7;overflow-wrap:anywhere}
 main{max-width:34rem;margin:0 auto;padding:1rem}
 h1{font-size:1.2rem;margin:.2rem 0 .6rem}
 .card{background:#fff;border:1px solid #c9c9c9;border-left:8px solid #d21f1f;border-radius:6px;padding:.8rem}

@@ -45,6 +45,7 @@
     live: false,
     lastData: null,
     authFailed: false,
+    serverError: null, // the status of the last view's failed answer (500, 503), until one is answered
     view: null, // {kind: 'list'} or {kind: 'patient', id}
     hours: 72,
     flash: {},
@@ -153,9 +154,10 @@
   function where(p) {
     return p.wardAlert ? 'Ward ' + p.ward : p.bed ? 'Bed ' + p.bed : 'No bed';
   }
-  // Who a page is about, in a sentence: a patient (bed and id), or a ward (a ward's "no data" alert).
+  // Who a page is about, in a sentence: a patient (bed and id), or a ward (a ward's "no data" alert). The bed as
+  // written (as the card, the pages and the acknowledge page write it): only the word is lower case.
   function about(p) {
-    return p.wardAlert ? 'ward ' + p.ward : where(p).toLowerCase() + ', patient ' + p.patientId;
+    return p.wardAlert ? 'ward ' + p.ward : (p.bed ? 'bed ' + p.bed : 'no bed') + ', patient ' + p.patientId;
   }
 
   // ------------------------------------------------------------------------------------------------------- DOM
@@ -224,6 +226,9 @@
     if (state.authFailed) {
       statusEl.textContent = 'No access key';
       statusEl.className = 'status down';
+    } else if (state.serverError) {
+      statusEl.textContent = 'Server error (HTTP ' + state.serverError + '): showing the last answer' + asOf;
+      statusEl.className = 'status down';
     } else if (state.live) {
       statusEl.textContent = 'Live' + asOf;
       statusEl.className = 'status live';
@@ -244,9 +249,15 @@
           throw new Error('unauthorised');
         }
         state.authFailed = false;
-        return res.json().then(function (body) {
-          return { status: res.status, body: body };
-        });
+        // A proxy's error page is not JSON: its status still says what happened.
+        return res
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (body) {
+            return { status: res.status, body: body };
+          });
       },
     );
   }
@@ -521,7 +532,7 @@
           type: 'button',
           class: 'small',
           'data-key': 'silence:' + p.patientId,
-          'aria-label': 'Silence pages for ' + where(p).toLowerCase() + ', patient ' + p.patientId,
+          'aria-label': 'Silence pages for ' + about(p),
           onclick: function (e) {
             openSilence({ patientId: p.patientId, label: where(p) + ', patient ' + p.patientId }, e.currentTarget);
           },
@@ -1241,7 +1252,16 @@
   // ----------------------------------------------------------------------------------------- routing and data
   function route() {
     var m = location.hash.match(/^#\/patient\/(.+)$/);
-    return m ? { kind: 'patient', id: decodeURIComponent(m[1]) } : { kind: 'list' };
+    return m ? { kind: 'patient', id: unescapeId(m[1]) } : { kind: 'list' };
+  }
+  // An address cut short ("%3" of "%3A") is read as written (no such patient, said so): decodeURIComponent throws,
+  // and a throw here left the board blank for good.
+  function unescapeId(s) {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
   }
 
   // The paging path's own health (a lane stuck, records parked, the pager late): a banner above everything.
@@ -1286,11 +1306,17 @@
     api(path)
       .then(function (r) {
         if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
-        state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
-        state.lastData = r.body;
-        setZone(r.body.timeZone);
-        window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
-        if (r.body.paging) state.paging = r.body.paging;
+        // Only a view carries the server's time: after a 404 ("no such patient") or a failure the clock, zone and
+        // "data as of" stay those of the last view, and a failure is said in the status line.
+        state.serverError = r.status === 200 || r.status === 404 ? null : r.status;
+        if (state.serverError) return setStatus();
+        if (r.status === 200) {
+          state.serverOffset = Date.parse(r.body.serverTime) - Date.now();
+          state.lastData = r.body;
+          setZone(r.body.timeZone);
+          window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
+          if (r.body.paging) state.paging = r.body.paging;
+        }
         if (r.status === 404) {
           main.textContent = '';
           main.appendChild(
@@ -1306,13 +1332,15 @@
       .catch(function () {
         setStatus();
       })
-      .then(function () {
-        inFlight = false;
-        if (again) {
-          again = false;
-          refresh();
-        }
-      });
+      // Whatever happened, the next refresh is let through: a view that failed to draw never stops the board.
+      .then(done, done);
+    function done() {
+      inFlight = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    }
   }
   function scheduleRefresh(delay) {
     clearTimeout(timer);

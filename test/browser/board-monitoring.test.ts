@@ -57,7 +57,7 @@ describe("the end of a patient's monitoring on the board", () => {
     await page.goto(server.boardUrl);
     const card = page.locator('article.card', { hasText: 'patient W-1' });
     await card.waitFor();
-    const end = card.getByRole('button', { name: 'End monitoring of bed h4-07, patient W-1' });
+    const end = card.getByRole('button', { name: 'End monitoring of bed H4-07, patient W-1' });
 
     // Cancel: nothing is sent.
     await end.click();
@@ -70,7 +70,7 @@ describe("the end of a patient's monitoring on the board", () => {
     // The reason, then the confirmation.
     await end.click();
     await page.locator('#monitoring-dialog[open]').waitFor();
-    expect(await page.locator('#monitoring-summary').textContent()).toContain('bed h4-07, patient W-1');
+    expect(await page.locator('#monitoring-summary').textContent()).toContain('bed H4-07, patient W-1');
     expect(await page.locator('#monitoring-rule').textContent()).toContain('no-data watch of this patient stops');
     await page.locator('#monitoring-reason').selectOption('transferred');
     await page.locator('#monitoring-name').fill('R. Nurse'); // who did it: the trail records it
@@ -84,12 +84,12 @@ describe("the end of a patient's monitoring on the board", () => {
     expect((await listed())[0]!.monitoringEnded).toMatchObject({ reason: 'transferred' });
 
     // A re-admission: confirmed, and the card is monitored again.
-    await card.getByRole('button', { name: 'Resume monitoring of bed h4-07, patient W-1' }).click();
+    await card.getByRole('button', { name: 'Resume monitoring of bed H4-07, patient W-1' }).click();
     await page.locator('#monitoring-dialog[open]').waitFor();
     expect(await page.locator('#monitoring-reason-row').isHidden()).toBe(true);
     expect(await page.locator('#monitoring-name').inputValue()).toBe('R. Nurse'); // remembered, as for a silence
     await page.locator('#monitoring-confirm').click();
-    await card.getByRole('button', { name: 'End monitoring of bed h4-07, patient W-1' }).waitFor();
+    await card.getByRole('button', { name: 'End monitoring of bed H4-07, patient W-1' }).waitFor();
     expect(await card.locator('p.meta').textContent()).not.toContain('monitoring ended');
     expect(await card.getAttribute('class')).not.toContain('ended');
     expect(problems).toEqual([]);

@@ -254,6 +254,46 @@ describe('the on-call board', () => {
     await page.close();
   }, 60_000);
 
+  it('stays one column on a phone with the longest id and labels a device may send', async () => {
+    // 64 characters of id, 32 of bed and ward, 64 of product (the contract's limits), with no space or hyphen to
+    // break at: an OID-style id of a hospital's MPI. Until 2026-12-05 the card grew to 816 px on a 390 px phone.
+    const id = 'MPI:2.16.840.1.113883.3.72.5.9.1:'.padEnd(64, '0');
+    const bed = 'OncologyTowerB.H4.Room12.Bed0003';
+    const ward = 'HaematologyOncologyStemCellUnit4';
+    const product = 'lisocabtagene.maraleucel.lot.2026.11.30.'.padEnd(64, '7');
+    const observedAt = new Date(Date.now() - 60_000).toISOString();
+    const infusedAt = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    for (const m of [
+      { ...enrol(id, 0, { infusedAt, bed, ward, product }), messageId: 'long-enrol', observedAt },
+      { ...msg(id, 0, { vitals: { heartRate: 80, temperatureC: 39.1 } }, 'long-vitals'), observedAt },
+    ]) {
+      const res = await post(server.url, { ...m, source: { deviceId: 'mon-long', kind: 'monitor' } });
+      expect(res.status, await res.text()).toBe(202);
+    }
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await page.goto(server.boardUrl);
+    const card = page.locator('article.card', { hasText: `patient ${id}` });
+    await card.locator('li.page', { hasText: 'CRS grade 1' }).waitFor();
+    const oneColumn = 'document.documentElement.scrollWidth <= document.documentElement.clientWidth';
+    expect(await page.evaluate(oneColumn)).toBe(true);
+    // Nothing of it outside its card: the whole id and bed are read without scrolling sideways.
+    const boxOf = async (selector: string) => (await page.locator(selector).first().boundingBox())!;
+    const box = await card.boundingBox();
+    for (const inner of [card.locator('h3'), card.locator('p.meta')]) {
+      const b = (await inner.boundingBox())!;
+      expect(b.x + b.width).toBeLessThanOrEqual(box!.x + box!.width);
+      expect(await inner.evaluate((e) => e.scrollWidth <= e.clientWidth)).toBe(true);
+    }
+    expect(await card.locator('h3').textContent()).toBe(`Bed ${bed} · patient ${id}`);
+
+    await card.locator('h3 a').click();
+    await page.locator('#chart svg').waitFor();
+    expect(await page.evaluate(oneColumn)).toBe(true);
+    const heading = await boxOf('#d-card h2');
+    expect(heading.x + heading.width).toBeLessThanOrEqual(390);
+    await page.close();
+  }, 60_000);
+
   it('asks for the access key when opened without it', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -261,6 +301,41 @@ describe('the on-call board', () => {
     await page.getByText('This board needs its access key').waitFor();
     await context.close();
   });
+
+  it('says when a patient is not on this server, and shows the list again when asked', async () => {
+    // A link to a patient this server does not know (a typo, another site's server, a new data directory). Until
+    // 2026-12-05 the server's 404 (which carries no server time) threw in the board: "← All patients" left it blank
+    // for good, its status still saying "Live".
+    await admit('BACK1');
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watch(page);
+    await page.goto(server.boardUrl);
+    await page.locator('article.card', { hasText: 'patient BACK1' }).waitFor();
+    await page.evaluate(`location.hash = '#/patient/NOT-HERE'`);
+    await page.locator('#main .notice', { hasText: 'No patient NOT-HERE.' }).waitFor();
+    await page.getByRole('link', { name: '← All patients' }).click();
+    await page.locator('article.card', { hasText: 'patient BACK1' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('#status').textContent()).toMatch(new RegExp(`^Live · data as of ${SITE_TIME}$`));
+    // The browser reports the 404 itself; nothing threw.
+    expect(seen.problems.filter((p) => !p.includes('status of 404'))).toEqual([]);
+    await page.close();
+  }, 30_000);
+
+  it('opened at a patient address cut short (a broken %-escape), says there is no such patient and goes on', async () => {
+    // A link copied or wrapped in a message can lose its end: ".../#/patient/MPI%3A0012%3". Until 2026-12-05 the
+    // board stayed blank at "Connecting…" (the address threw), and stayed so when the list was asked for.
+    await admit('CUT1');
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watch(page);
+    await page.goto(`${server.boardUrl}#/patient/CUT1%3`);
+    await page.locator('#main .notice', { hasText: 'No patient CUT1%3.' }).waitFor({ timeout: 10_000 });
+    await page.locator('#status', { hasText: 'Live' }).waitFor();
+    await page.getByRole('link', { name: '← All patients' }).click();
+    await page.locator('article.card', { hasText: 'patient CUT1' }).waitFor();
+    // The browser reports the 404 itself; nothing threw.
+    expect(seen.problems.filter((p) => !p.includes('status of 404'))).toEqual([]);
+    await page.close();
+  }, 30_000);
 });
 
 describe('the paging path on the board (issue 10)', () => {
@@ -431,6 +506,8 @@ function listOf(all: Json[], offset = 0, o: Json = {}): Json {
 
 interface Fake {
   list: (offset: number) => Json;
+  /** The list's status (200 unless said): a failing server answers 500 {"error": "internal error"}. */
+  listStatus?: () => number;
   detail?: (id: string, hours: number) => Json | undefined;
   outbox?: () => Json;
   answer?: (path: string, body: Json) => { status: number; body: Json };
@@ -460,11 +537,15 @@ async function boardWith(fx: Fake, viewport = { width: 1280, height: 900 }): Pro
     fx.gets.push(url.pathname + url.search);
     await fx.hold?.(url.pathname);
     if (url.pathname === '/api/outbox') return json(200, fx.outbox?.() ?? { alerts: [] });
-    if (url.pathname === '/api/patients') return json(200, fx.list(Number(url.searchParams.get('offset') ?? 0)));
+    if (url.pathname === '/api/patients') {
+      const status = fx.listStatus?.() ?? 200;
+      if (status !== 200) return json(status, { error: 'internal error' }); // as crs serve answers: no server time
+      return json(200, fx.list(Number(url.searchParams.get('offset') ?? 0)));
+    }
     const m = /^\/api\/patients\/([^/]+)$/.exec(url.pathname);
     if (m) {
       const d = fx.detail?.(decodeURIComponent(m[1]!), Number(url.searchParams.get('hours')));
-      return d ? json(200, d) : json(404, context({ error: 'no such patient' }));
+      return d ? json(200, d) : json(404, { error: 'no such patient' }); // as crs serve answers: no server time
     }
     return json(404, { error: 'not in the fixture' });
   });
@@ -515,6 +596,41 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  it("keeps the sickest patient's observations on a phone: oxygen and two pressors wrap inside the card", async () => {
+    // Until 2026-12-05 each observation was kept on one line: a patient on two pressors ran 200 px past a 390 px
+    // phone's screen, the doses out of sight.
+    const p = patientFixture('SICK', {
+      crs: { grade: 4, reasons: ['norepinephrine and vasopressin infusing'] },
+      vitals: {
+        temperatureC: { value: 39.5, at: at(3) },
+        systolicBP: { value: 78, at: at(3) },
+        meanArterialPressure: { value: 55, at: at(3) },
+      },
+      oxygen: { value: 'nasal_cannula', at: at(3), flowLpm: 6, fio2: 0.44, forComfort: false },
+      vasopressors: {
+        value: [
+          { drug: 'norepinephrine', dose: 0.2, unit: 'mcg/kg/min' },
+          { drug: 'vasopressin', dose: 0.04, unit: 'units/min' },
+        ],
+        at: at(3),
+      },
+    });
+    const page = await boardWith(fake({ list: (off) => listOf([p], off) }), { width: 390, height: 844 });
+    const card = page.locator('article.card', { hasText: 'patient SICK' });
+    const pressors = card.locator('.vitals li', { hasText: 'Pressors' });
+    await pressors.waitFor();
+    expect(await pressors.textContent()).toContain('vasopressin 0.04 units/min');
+    const c = (await card.boundingBox())!;
+    for (const li of await card.locator('.vitals li').all()) {
+      const b = (await li.boundingBox())!;
+      expect(b.x + b.width).toBeLessThanOrEqual(c.x + c.width);
+    }
+    expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
+      true,
+    );
+    await page.close();
+  }, 30_000);
+
   it('marks vitals older than 30 minutes stale as soon as the card is drawn', async () => {
     const old = patientFixture('OLD', { lastVitalsAt: at(45) });
     const recent = patientFixture('NEW', { lastVitalsAt: at(20) });
@@ -553,6 +669,29 @@ describe('the board display, pinned by a mutation run', () => {
     const age = page.locator('article.card .age', { hasText: 'Last vitals' });
     await age.waitFor();
     expect(await age.textContent()).toBe(`Last vitals ${site(vitals)} (20 min ago)`);
+    await page.close();
+  }, 30_000);
+
+  it('says so when the server fails, keeping the last list and the time of its data, and goes live again', async () => {
+    // Until 2026-12-05 a 500 left the status at "Live" (the answer has no server time, and the status line threw on
+    // it) and every age on the board read "NaN days ago" at the next tick.
+    let failing = false;
+    const p = patientFixture('A', { lastVitalsAt: at(45) });
+    const page = await boardWith(fake({ list: (off) => listOf([p], off), listStatus: () => (failing ? 500 : 200) }));
+    const status = page.locator('#status');
+    await page.locator('article.card', { hasText: 'patient A' }).waitFor();
+    const asOf = `data as of ${site(new Date(NOW).toISOString())}`;
+    expect(await status.textContent()).toBe(`Live · ${asOf}`);
+    failing = true;
+    await emit(page, 'patients');
+    await status.filter({ hasText: 'Server error' }).waitFor(QUICK);
+    expect(await status.textContent()).toBe(`Server error (HTTP 500): showing the last answer · ${asOf}`);
+    expect(await page.locator('article.card', { hasText: 'patient A' }).textContent()).toContain(
+      `Last vitals ${site(at(45))} (45 min ago, stale)`,
+    );
+    failing = false;
+    await emit(page, 'patients');
+    await status.filter({ hasText: /^Live/ }).waitFor(QUICK);
     await page.close();
   }, 30_000);
 
@@ -682,13 +821,17 @@ describe('the board display, pinned by a mutation run', () => {
     const acked = pg.locator('li.team-page', { hasText: 'Neurology:' });
     expect(await acked.textContent()).toContain(`By Dr N at ${site(at(10))} via the page link.`);
     expect(await acked.getByRole('button').count()).toBe(0);
-    const title = 'CRS grade 1 (escalation from 0), bed b-a, patient A';
+    // The bed as written on the card, the pages and the acknowledge page (until 2026-12-05 "bed b-a").
+    const title = 'CRS grade 1 (escalation from 0), bed B-A, patient A';
     expect(await icu.getByRole('button', { name: `Acknowledge the ICU page: ${title}` }).count()).toBe(1);
     const ackHeld = held.getByRole('button', { name: `Acknowledge the hematology page: ${title}` });
 
     // The held page (the group's second): the POST names its page; the server says it was already acknowledged.
     await ackHeld.click();
     await page.locator('#ack-dialog[open]').waitFor();
+    expect(await page.locator('#ack-summary').textContent()).toMatch(
+      /^CRS grade 1 \(escalation from 0\) for bed B-A, /,
+    );
     // No name (spaces are none): nothing is sent.
     await page.locator('#ack-name').fill('   ');
     await page.locator('#ack-confirm').click();

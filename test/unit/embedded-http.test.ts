@@ -990,3 +990,47 @@ describe('the audit download, pinned by a mutation run', () => {
     }
   });
 });
+
+describe('acknowledge links in the log', () => {
+  it('never writes the token of a link whose request failed: the log says the route and the failure', async () => {
+    // The store fails while a phone opens its link and sends the form (a full disk, an I/O error). The link is a
+    // credential for 12 h: until 2026-12-05 the failure's log line carried it whole ("GET /ack/<token> failed").
+    const token = 'Zk3v9QeX1bT7mN2pL5rW8a';
+    const broken = async () => {
+      throw new Error('disk I/O error');
+    };
+    const handler = createRequestHandler({
+      ingest: {} as never,
+      board: {} as never,
+      queries: { page: broken } as never,
+      paging: { verifyLink: broken, acknowledgeLink: broken } as never,
+      outbox: {} as never,
+      pagingConfig: CONFIG.paging,
+      timeZone: CONFIG.site.timeZone,
+      audit: {} as never,
+      sse: new SseHub(),
+      boardKey: boardKey(),
+      now: Date.now,
+      health: () => ({}),
+      log: (l) => logs.push(l),
+      security: { record: async () => undefined, notWritten: async () => undefined },
+      trustProxy: [],
+      limits: DEFAULT_HTTP_LIMITS,
+    });
+    const http = createServer(handler);
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+      logs = [];
+      expect((await fetch(`${base}/ack/${token}`)).status).toBe(500);
+      const form = { 'content-type': 'application/x-www-form-urlencoded' };
+      expect((await fetch(`${base}/ack/${token}`, { method: 'POST', headers: form, body: 'by=Dr+A' })).status).toBe(
+        500,
+      );
+      expect(logs).toEqual(['http: GET /ack/<token> failed (Error)', 'http: POST /ack/<token> failed (Error)']);
+    } finally {
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    }
+  });
+});

@@ -317,7 +317,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   /** Sends the flow's answer; an acknowledgement that changed a page is logged by id and pushed to the board. */
   function sendAck(res: ServerResponse, a: AckAnswer, how: string): void {
     if (a.outcome === 'acknowledged' && a.page) {
-      deps.log(`paging: page ${a.page.pageId} acknowledged via ${how}`); // ids only: the name stays in the database
+      deps.log(`paging: page ${wireId(a.page.pageId)} acknowledged via ${how}`); // ids only: the name stays in the database
       deps.sse.broadcast('ack', { patientId: a.page.patientId, pageId: a.page.pageId });
     }
     send(res, a.status, a.headers, a.body);
@@ -609,13 +609,20 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof URIError) return sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
-      deps.log(
-        `http: ${req.method} ${wireId(new URL(req.url ?? '/', 'http://localhost').pathname)} failed (${(err as Error).name})`,
-      );
+      deps.log(`http: ${req.method} ${loggedPath(req)} failed (${(err as Error).name})`);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
   };
+}
+
+/**
+ * The path as a log line says it: an acknowledge link's token is a credential (it acknowledges its page for hours),
+ * so it is left out; every other path is its ids, percent-encoded where they could hold anything.
+ */
+function loggedPath(req: IncomingMessage): string {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  return /^\/ack\/[^/]+$/.test(path) ? '/ack/<token>' : wireId(path);
 }
 
 /** ?offset=N&limit=N of the board's list: whole numbers, limit 1 to LIST_PAGE_MAX. */

@@ -1,0 +1,89 @@
+// The acknowledge link's page on a phone, in real Chromium against the real `crs serve` (the same document and
+// headers as the AWS ack function: shared/app/ack-page.ts): what the clinician paged reads, with its inline style
+// allowed by the Content-Security-Policy's hash, and the form that acknowledges. The patient has the longest id and
+// bed a device may send, with nothing to break a line at.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { until } from '#test/support/until.ts';
+import { post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];
+
+let dir: string;
+let server: ServeProcess;
+let browser: Browser;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-ack-page-'));
+  server = await spawnServe(join(dir, 'data'), ['--page-lines']);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+afterAll(async () => {
+  await browser?.close();
+  if (server) await stop(server);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the acknowledge page', () => {
+  it('fits a phone with the longest id and bed, styled under its CSP, and acknowledges from its form', async () => {
+    // An OID-style id of a hospital's MPI (64 characters, the contract's limit) and a 32-character bed. Until
+    // 2026-12-05 the summary ran out of its card and the page scrolled sideways (790 px on a 390 px phone).
+    const id = 'MPI:2.16.840.1.113883.3.72.5.9.1:'.padEnd(64, '0');
+    const bed = 'OncologyTowerB.H4.Room12.Bed0003';
+    const observedAt = new Date(Date.now() - 60_000).toISOString();
+    const base = { patientId: id, observedAt, source: { deviceId: 'ehr-1', kind: 'ehr' as const } };
+    const messages: DeviceMessage[] = [
+      { ...base, messageId: 'ack-enrol', enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed } },
+      { ...base, messageId: 'ack-fever', vitals: { temperatureC: 39.2 } },
+    ];
+    for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
+    const ackUrl = await until(
+      () =>
+        server.lines
+          .map((l) => JSON.parse(l) as { type: string; ackUrl?: string })
+          .find((e) => e.type === 'page' && e.ackUrl)?.ackUrl,
+      'a page with its acknowledge link',
+    );
+
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const refused: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') refused.push(m.text()); // a CSP refusal is reported here
+    });
+    const res = await page.goto(ackUrl);
+    expect(res!.status()).toBe(200);
+    const summary = page.locator('p.summary');
+    expect(await summary.textContent()).toContain(`patient ${id}, bed ${bed}, day`);
+    expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
+      true,
+    );
+    const card = (await page.locator('.card').boundingBox())!;
+    const text = (await summary.boundingBox())!;
+    expect(text.x + text.width).toBeLessThanOrEqual(card.x + card.width);
+    expect(await summary.evaluate((e) => e.scrollWidth <= e.clientWidth)).toBe(true);
+    // The style applies (its hash is in the CSP): a button a thumb can hit.
+    const button = page.getByRole('button', { name: 'Acknowledge: I am on it' });
+    expect((await button.boundingBox())!.height).toBeGreaterThanOrEqual(52);
+    expect(refused).toEqual([]);
+
+    await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');
+    await button.click();
+    await page.locator('h1', { hasText: 'Acknowledged' }).waitFor();
+    expect(await page.locator('.card').textContent()).toContain('Recorded: Dr Phone (hematology fellow) at');
+    expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
+      true,
+    );
+    await page.close();
+  }, 60_000);
+});
