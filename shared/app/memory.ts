@@ -1,6 +1,14 @@
 // In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
 import { sortableTime } from './audit-export.ts';
-import { firstSendPending, holdsUntilAfter, type Page, type Silence } from '#domain/paging.ts';
+import {
+  firstSendPending,
+  holdsUntilAfter,
+  readOnePage,
+  readPage,
+  readPages,
+  type Page,
+  type Silence,
+} from '#domain/paging.ts';
 import {
   VersionConflict,
   auditKey,
@@ -28,7 +36,26 @@ export class MemoryPageStore implements PageStore {
   }
 
   async get(pageId: string) {
-    return this.pages.get(pageId);
+    const p = this.pages.get(pageId);
+    return p && readOnePage(pageId, p, p.rev);
+  }
+
+  /**
+   * Every page kept, each read as a store reads its items (a test may keep one of another shape): the pages that
+   * `keep` takes, in `order`, and every item that cannot be read (of `patientId`, when given: a store reads one
+   * patient's partition or rows).
+   */
+  private readAll(
+    keep: (p: Page) => boolean,
+    order?: (a: Page, b: Page) => number,
+    limit = Number.POSITIVE_INFINITY,
+    patientId?: string,
+  ) {
+    const kept = [...this.pages].filter(([, p]) => patientId === undefined || p.patientId === patientId);
+    const read = readPages(kept.map(([id, p]) => readPage(id, p, p.rev)));
+    const pages = read.pages.filter(keep);
+    if (order) pages.sort(order);
+    return { pages: pages.slice(0, limit), unreadable: read.unreadable };
   }
 
   async saveAckLink(key: string, link: AckLink) {
@@ -41,11 +68,11 @@ export class MemoryPageStore implements PageStore {
   }
 
   async openPages(patientId: string) {
-    return [...this.pages.values()].filter((p) => p.patientId === patientId && p.status === 'open');
+    return this.readAll((p) => p.status === 'open', undefined, undefined, patientId);
   }
 
   async pendingPages(now: number) {
-    return [...this.pages.values()].filter(
+    return this.readAll(
       (p) =>
         (p.status === 'open' && (p.heldBy !== undefined || (p.dueAt !== null && p.dueAt <= now))) ||
         (!p.delivered && (p.status === 'open' || p.status === 'info')),
@@ -53,16 +80,16 @@ export class MemoryPageStore implements PageStore {
   }
 
   async unsentPages(patientId: string) {
-    return [...this.pages.values()]
-      .filter((p) => p.patientId === patientId && firstSendPending(p))
-      .sort((a, b) => a.triggeredAt - b.triggeredAt);
+    return this.readAll(firstSendPending, (a, b) => a.triggeredAt - b.triggeredAt, undefined, patientId);
   }
 
   async patientPages(patientId: string, limit: number) {
-    return [...this.pages.values()]
-      .filter((p) => p.patientId === patientId)
-      .sort((a, b) => b.triggeredAt - a.triggeredAt)
-      .slice(0, limit);
+    return this.readAll(
+      () => true,
+      (a, b) => b.triggeredAt - a.triggeredAt,
+      limit,
+      patientId,
+    );
   }
 
   async save(pages: Page[], audit?: AuditEvent[]) {

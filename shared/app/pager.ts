@@ -21,6 +21,7 @@ import {
   type AlertInput,
   type Page,
   type PageableNotification,
+  type PagesRead,
   type PagingConfig,
   type Silence,
   type Transition,
@@ -80,14 +81,28 @@ export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone';
 
 const ATTEMPTS = 5;
 
+/** A page a tick could not step or send, by id, and why (never the page's content). */
+export interface SetAside {
+  pageId: string;
+  /** "its team has no ladder in the paging config", "its stored item cannot be read: level is missing". */
+  reason: string;
+}
+
 /**
- * What a tick left: `setAside`, the ids of the pages it could not step or send because their team has no ladder in
- * the paging config (every other page went on). Each backend tells its operators (a log line by ids, and the alarm
- * or health output they watch).
+ * What a tick left: `setAside`, the pages it could not step or send (every other page went on), by id: their team
+ * has no ladder in the paging config (a rollback), or their stored item cannot be read (not JSON, a field missing or
+ * of another type). Each backend tells its operators (a log line by ids, and the alarm or health output they watch).
  */
 export interface TickResult {
-  setAside: string[];
+  setAside: SetAside[];
 }
+
+/** The set-aside pages for a log line or an alert: "id (reason), ...", the first `max`. */
+export const setAsideText = (pages: SetAside[], max = 5) =>
+  `${pages
+    .slice(0, max)
+    .map((p) => `${p.pageId} (${p.reason})`)
+    .join(', ')}${pages.length > max ? ', ...' : ''}`;
 
 /**
  * A page is stored, but sending it failed because the transport is down (anything the sender throws other than
@@ -164,14 +179,16 @@ export class Pager {
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
     if (existing.length === 0) {
       await this.retry(async () => {
-        const t = plan(await pages.patientPages(patientId, Number.MAX_SAFE_INTEGER), await pages.silences(now));
+        // A page of the patient whose item cannot be read is left out (the tick names it, if it is pending).
+        const { pages: patientPages } = await pages.patientPages(patientId, Number.MAX_SAFE_INTEGER);
+        const t = plan(patientPages, await pages.silences(now));
         return this.persist(
           t.pages,
           t.pages.map((p) => pageAudit(p, now)),
         );
       });
     }
-    await this.sendPending(byTrigger(await pages.unsentPages(patientId)), now);
+    await this.sendPending(byTrigger((await pages.unsentPages(patientId)).pages), now);
   }
 
   /**
@@ -180,9 +197,9 @@ export class Pager {
    * interval between calls.
    */
   async onTick(now: number): Promise<TickResult> {
-    const setAside = new Set<string>();
+    const setAside = new Map<string, string>();
     for (let guard = 0; guard < 10_000; guard++) {
-      const pending = byTrigger(await this.laddered(await this.deps.pages.pendingPages(now), setAside));
+      const pending = byTrigger(this.laddered(await this.deps.pages.pendingPages(now), setAside));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
       const silences = await this.silencesFor(pending, now);
       const at = nextDue(pending, silences, now, this.deps.config);
@@ -198,18 +215,23 @@ export class Pager {
       // Decided as of when it fell due, sent now: the delivery's record and the link's expiry say when it went out.
       await this.sendPending(saved, now);
     }
-    return { setAside: [...setAside].sort(byId) };
+    return {
+      setAside: [...setAside].map(([pageId, reason]) => ({ pageId, reason })).sort((a, b) => byId(a.pageId, b.pageId)),
+    };
   }
 
   /**
-   * The pages whose team has a ladder in the config; the others are set aside (left as they are, their ids added to
-   * `setAside`): a page of a team the config does not know (a version that knew it was rolled back, an item edited by
-   * hand) cannot be stepped or sent. Until 2026-12-05 one such page failed every tick, for every patient.
+   * The pages read whose team has a ladder in the config; the others are set aside (left as they are, added to
+   * `setAside` by id with why): an item that cannot be read (not JSON, a field missing or of another type: an older
+   * shape, an item edited by hand), and a page of a team the config does not know (a version that knew it was rolled
+   * back) cannot be stepped or sent. Until 2026-12-05 either failed every tick, for every patient: a store read all
+   * the due pages at once, and the first item it could not read failed the read.
    */
-  private laddered(pages: Page[], setAside?: Set<string>): Page[] {
-    return pages.filter((p) => {
+  private laddered(read: PagesRead, setAside?: Map<string, string>): Page[] {
+    for (const u of read.unreadable) setAside?.set(u.pageId, `its stored item cannot be read: ${u.reason}`);
+    return read.pages.filter((p) => {
       if (hasPolicy(p.team, this.deps.config)) return true;
-      setAside?.add(p.pageId);
+      setAside?.set(p.pageId, 'its team has no ladder in the paging config');
       return false;
     });
   }

@@ -208,6 +208,113 @@ export interface Page {
   closedAt?: number;
 }
 
+/**
+ * A page item a store holds but cannot read back as a page: not JSON, a field missing or of another type (an older
+ * shape, an item edited by hand), or another page's id inside. Named by the id it is stored under; the pager sets it
+ * aside (neither steps nor sends it) and every other page goes on. `reason` names the field, never its value.
+ */
+export interface UnreadablePage {
+  unreadable: true;
+  pageId: string;
+  reason: string;
+}
+
+/** A read of several pages: those read, and the items that could not be (never dropped silently). */
+export interface PagesRead {
+  pages: Page[];
+  unreadable: UnreadablePage[];
+}
+
+/** A page read alone (by id) whose item cannot be read: what the pager and the acknowledge flow tell apart. */
+export class PageUnreadable extends Error {
+  constructor(
+    readonly pageId: string,
+    readonly reason: string,
+  ) {
+    super(`page ${pageId}: its stored item cannot be read (${reason})`);
+    this.name = 'PageUnreadable';
+  }
+}
+
+const PAGE_STATUSES: readonly string[] = ['open', 'acknowledged', 'superseded', 'resolved', 'exhausted', 'info'];
+const PAGE_KINDS: readonly string[] = ['escalation', 'de-escalation', 'alert', 'alert-cleared'];
+const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isTime = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const isText = (v: unknown) => typeof v === 'string';
+/** What each field of a stored page must be (optional ones only when present). */
+const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'][] = [
+  ['pageId', isText, 'required'],
+  ['notificationId', isText, 'required'],
+  ['patientId', isText, 'required'],
+  ['team', isText, 'required'],
+  ['subject', isText, 'required'],
+  ['kind', (v) => PAGE_KINDS.includes(v as string), 'required'],
+  ['grade', isTime, 'required'],
+  ['summary', isText, 'required'],
+  ['status', (v) => PAGE_STATUSES.includes(v as string), 'required'],
+  ['delivered', (v) => typeof v === 'boolean', 'required'],
+  ['level', isCount, 'required'],
+  ['round', isCount, 'required'],
+  ['triggeredAt', isTime, 'required'],
+  ['dueAt', (v) => v === null || isTime(v), 'required'],
+  ['actions', (v) => Array.isArray(v) && v.every(isText), 'optional'],
+  ['heldBy', isText, 'optional'],
+  ['releasedAt', isTime, 'optional'],
+  ['closedAt', isTime, 'optional'],
+  [
+    'ack',
+    (v) => {
+      const a = v as Record<string, unknown> | null;
+      return typeof a === 'object' && a !== null && isText(a.by) && isTime(a.at) && isText(a.via);
+    },
+    'optional',
+  ],
+];
+
+/**
+ * A stored page (its JSON text, or the object a store keeps) read back as a Page with the store's revision, or what
+ * is wrong with it: the one check of every store, so that no backend steps or sends a page it could not read whole.
+ * Fields it does not know are kept (a page written by a newer version and read by an older one keeps them).
+ */
+export function readPage(pageId: string, stored: unknown, rev: number): Page | UnreadablePage {
+  const unreadable = (reason: string): UnreadablePage => ({ unreadable: true, pageId, reason });
+  let value = stored;
+  if (typeof stored === 'string') {
+    try {
+      value = JSON.parse(stored) as unknown;
+    } catch {
+      return unreadable('not JSON');
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return unreadable('not a JSON object');
+  if (!isCount(rev)) return unreadable('its revision is not a whole number');
+  const v = value as Record<string, unknown>;
+  for (const [field, ok, need] of PAGE_FIELDS) {
+    if (v[field] === undefined && need === 'optional') continue;
+    if (v[field] === undefined) return unreadable(`${field} is missing`);
+    if (!ok(v[field])) return unreadable(`${field} is not what a page holds there`);
+  }
+  if (v.pageId !== pageId) return unreadable('it holds another page id');
+  return { ...(v as unknown as Page), rev };
+}
+
+export const isUnreadable = (p: Page | UnreadablePage): p is UnreadablePage => 'unreadable' in p;
+
+/** Pages read one by one: the unreadable ones apart, each named. */
+export function readPages(read: (Page | UnreadablePage)[]): PagesRead {
+  const pages: Page[] = [];
+  const unreadable: UnreadablePage[] = [];
+  for (const p of read) (isUnreadable(p) ? unreadable : pages).push(p as never);
+  return { pages, unreadable };
+}
+
+/** A page read alone: its item unreadable is PageUnreadable (thrown), by its id. */
+export function readOnePage(pageId: string, stored: unknown, rev: number): Page {
+  const p = readPage(pageId, stored, rev);
+  if (isUnreadable(p)) throw new PageUnreadable(p.pageId, p.reason);
+  return p;
+}
+
 export interface Acknowledgement {
   by: string;
   at: number;

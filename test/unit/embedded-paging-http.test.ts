@@ -314,7 +314,10 @@ describe('technical alerts (not grades)', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(10); // 14 minutes without data
     expect(pages()).toEqual([]);
     await advance(2);
@@ -441,7 +444,7 @@ describe('silences', () => {
 
     await post(fever('P1', 10)); // CRS 1: held
     await until(
-      async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined,
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 1 || undefined,
       'the held page',
     );
     const list = (await (await api('/api/patients')).json()) as {
@@ -536,7 +539,10 @@ describe('technical alerts, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(12); // 16 minutes without data: the alert
     await post(msg('P1', 18, { vitals: { heartRate: 82 } }));
     await until(() => pages().length === 2 || undefined, 'the all-clear');
@@ -552,7 +558,10 @@ describe('technical alerts, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(12); // the first alert
     await post(msg('P1', 18, { vitals: { heartRate: 82 } }));
     await until(() => pages().length === 2 || undefined, 'the first all-clear');
@@ -628,7 +637,10 @@ describe('the board, pinned by a mutation run', () => {
         .status,
     ).toBe(201);
     await post(fever('P1', 10)); // CRS 1: held
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined, 'held page');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 1 || undefined,
+      'held page',
+    );
     clock += 31 * MIN; // the silence has ended; no tick yet
     const held = (await card('P1')).paging[0]!.pages[0] as unknown as { state: string; heldBy: { createdBy: string } };
     expect(held).toMatchObject({ state: 'held', heldBy: { createdBy: 'Nurse Bea' } });
@@ -690,7 +702,10 @@ describe('the embedded paging host, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(11); // 15 minutes to the millisecond since the last data
     expect(pages().map((p) => [p.team, p.subject, p.kind])).toEqual([['bedside', 'stale-feed', 'alert']]);
   });
@@ -729,7 +744,10 @@ describe('stale-feed alerts across a restart, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(12); // the alert
     expect(pages().map((p) => p.kind)).toEqual(['alert']);
     // The pager stops (a crash, as far as it knows) just as data from the monitor is committed.
