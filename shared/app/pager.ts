@@ -10,6 +10,7 @@ import {
   hasPolicy,
   levelOf,
   nextDue,
+  PageUnreadable,
   pageId,
   pagesForAlert,
   pagesForNotification,
@@ -75,9 +76,11 @@ export interface PagerDeps {
 
 /**
  * How `retryParked` ended: sent; taken back by its page's ladder while the transport is down (the next tick sends
- * it); still parked because the transport is down; refused again and parked again; or its page is gone.
+ * it); still parked because the transport is down; refused again and parked again; its page is gone; or not tried and
+ * left parked, because the pager cannot send its page: its team has no ladder in the paging config (a rollback), or
+ * its stored item cannot be read (the tick sets such a page aside too).
  */
-export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone';
+export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone' | 'no-ladder' | 'unreadable';
 
 const ATTEMPTS = 5;
 
@@ -520,6 +523,16 @@ export class Pager {
    */
   async retryParked(send: ParkedSend, now: number): Promise<RetryOutcome> {
     const { parked } = this.deps;
+    // A page the pager cannot send stays parked, untouched, and the caller says why. Until 2026-12-05 one of a team
+    // the config no longer has was reported sent and its parked send removed, though nothing was sent (it had moved
+    // on: a TypeError, and `crs outbox retry` ended there, with a stack trace).
+    try {
+      const page = await this.deps.pages.get(send.pageId);
+      if (page && !hasPolicy(page.team, this.deps.config)) return 'no-ladder';
+    } catch (err) {
+      if (err instanceof PageUnreadable) return 'unreadable';
+      throw err;
+    }
     const wanted = (p: Page | undefined): p is Page =>
       p !== undefined &&
       p.level === send.level &&

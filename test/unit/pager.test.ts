@@ -645,6 +645,46 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     expect(wanted.phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology fellow']);
   });
 
+  it('a parked send whose page the pager cannot send (its team has no ladder now, its item cannot be read) is refused by retryParked and stays parked', async () => {
+    const withCardiology = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 2 } },
+    } as PagingConfig;
+    const cardio = { ...grade3, notificationId: 'crs|P-9|#1', patientId: 'P-9', teams: ['cardiology' as never] };
+    for (const moved of [false, true]) {
+      const { pages, audit, parked, phone, pager } = picky();
+      const newer = new Pager({
+        pages,
+        sender: phone,
+        audit,
+        parked,
+        refusedDelayMs: 0,
+        config: withCardiology,
+        ackSecret: secret,
+        ackBaseUrl: 'https://crs.example/ack/',
+      });
+      phone.refuse = () => true;
+      await newer.onNotification(cardio, T);
+      if (moved) await newer.onTick(min(6)); // its ladder went on (round 2 of the fellow), refused and parked again
+      const [send] = (await parked.list()).filter((p) => p.level === 0 && p.round === 0);
+      phone.refuse = () => false;
+      // The rollback: the pager of now has no cardiology ladder. Until 2026-12-05 a send whose page had moved on threw
+      // a TypeError (crs outbox retry ended with a stack trace, the sends after it not retried), and one still wanted
+      // was reported sent and removed though nothing was sent.
+      expect(await pager.retryParked(send!, min(7)), `moved: ${moved}`).toBe('no-ladder');
+      expect(phone.sent, `moved: ${moved}`).toEqual([]);
+      expect(await parked.list(), `moved: ${moved}`).toContainEqual(send);
+    }
+    const { pages, parked, phone, pager } = picky();
+    await pager.onNotification(grade3, T);
+    const [send] = await parked.list();
+    const { level: _, ...broken } = (await pages.get(send!.pageId))!;
+    await pages.save([broken as never]);
+    phone.refuse = () => false;
+    expect(await pager.retryParked(send!, min(1))).toBe('unreadable');
+    expect(await parked.list()).toEqual([send]);
+  });
+
   it('a transport that is down is not a refusal: the call fails and is retried in order, nothing is parked', async () => {
     const { parked, phone, pager } = picky();
     phone.refuse = () => false;
