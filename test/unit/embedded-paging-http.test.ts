@@ -18,6 +18,8 @@ import { T0, enrol, msg } from '#test/support/messages.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { until } from '#test/support/until.ts';
 import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
+import Database from 'better-sqlite3';
+import { DB_FILE } from '#adapters/sqlite/db.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 const MIN = 60_000;
@@ -159,6 +161,38 @@ describe('acknowledge links and the acknowledgement API', () => {
     await post(enrol('P1', 0), fever('P1', 10));
     return until(() => pages()[0], 'a page');
   }
+
+  // Until 2026-12-05 a page row that could not be read (not JSON, a field missing) answered the link's GET and POST,
+  // the board's acknowledge and the board's list with {"error":"internal error"}: the list for every patient.
+  it('answers a link to a page whose row cannot be read with a page saying so; the board lists every patient', async () => {
+    server = await start();
+    const p = await paged();
+    await post(enrol('P2', 0));
+    const raw = new Database(join(dir, DB_FILE));
+    raw.prepare('UPDATE pages SET body = ? WHERE page_id = ?').run('{"pageId":', p.pageId);
+    raw.close();
+    for (const res of [
+      await fetch(p.ackUrl!),
+      await fetch(p.ackUrl!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'by=Dr+Osei',
+      }),
+    ]) {
+      expect(res.status).toBe(500);
+      expect(await res.text()).toContain('This page cannot be read');
+    }
+    const board = await apiPost(`/api/pages/${encodeURIComponent(p.pageId)}/ack`, { by: 'Dr Osei' });
+    expect([board.status, ((await board.json()) as { errors: string[] }).errors[0]]).toEqual([
+      500,
+      `page ${p.pageId}: its stored record cannot be read (not JSON); it cannot be acknowledged until an operator mends it`,
+    ]);
+    const list = await api('/api/patients');
+    expect(list.status).toBe(200);
+    expect(
+      ((await list.json()) as { patients: { patientId: string }[] }).patients.map((x) => x.patientId).sort(),
+    ).toEqual(['P1', 'P2']);
+  });
 
   it('GET shows the page and a form on a phone, and never acknowledges (link previews fetch it)', async () => {
     server = await start();
