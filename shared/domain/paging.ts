@@ -579,6 +579,10 @@ function newPage(
   const silence = silenceFor(page, silences, now, config);
   // Held: an open page waits for the silence to end; an informational one is kept and never sent.
   if (silence) return { page: { ...page, heldBy: silence.silenceId, dueAt: null, delivered: !answerable } };
+  // A team the config has no ladder for (a record routed by a version that knew it, delivered after a rollback): its
+  // page is kept, unsent, and the pager sets it aside (named by the tick) until the config has the team again.
+  // Until 2026-12-05 this threw: nobody was paged for the grade change, its other teams neither.
+  if (!hasPolicy(seed.team, config)) return { page };
   return { page, delivery: { page, role: config.policies[seed.team].levels[0]!, reason: 'triggered' } };
 }
 

@@ -493,6 +493,27 @@ describe('the pager over DynamoDB after a rollback to a config without a team it
   });
 });
 
+describe("the notifier's pager over DynamoDB with a grade change routed to a team the config has no ladder for", () => {
+  // Until 2026-12-05 opening its pages threw (TypeError): the notifier parked the record, and none of its teams was paged.
+  it("pages its other teams, keeps that team's page and sets it aside", async () => {
+    const sent: string[] = [];
+    const pager = new Pager({
+      pages: store(),
+      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+      audit: auditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    await pager.onNotification(grade(3, '#1', ['icu', 'cardiology' as never], 'P-9'), min(0));
+    expect(sent).toEqual(['P-9 ICU registrar']);
+    expect(await pager.onTick(min(1))).toEqual({
+      setAside: [{ pageId: 'crs|P-9|#1|cardiology', reason: 'its team has no ladder in the paging config' }],
+    });
+    expect(await store().get('crs|P-9|#1|cardiology')).toMatchObject({ status: 'open', delivered: false });
+  });
+});
+
 describe('the pager over DynamoDB with a page item that cannot be read', () => {
   // Until 2026-12-05 the store read every due page at once, and the first item it could not read (not JSON, a field
   // missing: an older shape, an item edited by hand) failed the read: every tick failed there, every minute, and no

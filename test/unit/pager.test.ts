@@ -851,6 +851,19 @@ describe('a deployment that changes the paging configuration while pages are ope
     await expect(pages.get('crs|P-9|#1|icu')).rejects.toThrow(PageUnreadable);
   });
 
+  it("a grade change routed to a team the config has no ladder for pages its other teams; that team's page is kept and set aside", async () => {
+    const { phone, pager, pages } = setup();
+    // An outbox record written by a version that routed to a cardiology team, delivered after a rollback. Until
+    // 2026-12-05 opening its pages threw (TypeError): nobody was paged for the grade change (on AWS the notifier
+    // parked the record; on crs serve the pager lane parked it after 3 tries).
+    await pager.onNotification({ ...grade3, teams: ['hematology', 'cardiology' as never] }, T);
+    expect(sent(phone)).toEqual(['P-1 hematology fellow 0.0']);
+    expect(await pages.get('crs|P-1|m3|cardiology')).toMatchObject({ status: 'open', delivered: false });
+    expect(await pager.onTick(min(1))).toEqual({
+      setAside: [{ pageId: 'crs|P-1|m3|cardiology', reason: 'its team has no ladder in the paging config' }],
+    });
+  });
+
   it('an all-clear of an alert paged to a team the config no longer has resolves its page, and goes to the teams of now', async () => {
     const withCardiology = {
       ...DEFAULT_PAGING,
