@@ -4,7 +4,7 @@ import type { TokenScope } from '#domain/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import type { Page, PagesRead, Silence } from '#domain/paging.ts';
+import type { Page, PagesRead, Silence, SilencesRead } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#domain/page-event.ts';
 
@@ -177,7 +177,8 @@ export interface PageStore {
    * Silences in force at `now` (domain/paging.ts holdsUntilAfter): `until` after it, and not ended by hand or
    * ended after it (a late tick decides a step that fell due at `now` by what was in force then).
    */
-  silences(now: number): Promise<Silence[]>;
+  silences(now: number): Promise<SilencesRead>;
+  /** Throws SilenceUnreadable when the silence's item cannot be read. */
   getSilence(silenceId: string): Promise<Silence | undefined>;
   /** Stores a silence (new, or ended) with the audit entry that says so, all or nothing. */
   saveSilence(silence: Silence, audit?: AuditEvent[]): Promise<void>;

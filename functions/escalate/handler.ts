@@ -16,7 +16,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { SendDeferred, setAsideText, type Pager, type SetAside } from '#app/pager.ts';
+import { SendDeferred, setAsideText, tickAside, type Pager, type SetAside } from '#app/pager.ts';
 import type { PagingConfig } from '#domain/paging.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
@@ -100,7 +100,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
     const now = Math.max(deps.now(), notBefore);
     const r = await unlessSnsDown('tick', () => pager.onTick(now));
     logger.debug('ticked', { why, at: new Date(now).toISOString() });
-    const setAside = r?.setAside ?? [];
+    const setAside = r ? tickAside(r) : [];
     if (setAside.length > 0)
       logger.error('escalation tick: pages set aside, the pager cannot step or send them', {
         pages: setAside.map((p) => p.pageId),

@@ -4,8 +4,11 @@ import {
   firstSendPending,
   holdsUntilAfter,
   readOnePage,
+  readOneSilence,
   readPage,
   readPages,
+  readSilence,
+  readSilences,
   type Page,
   type Silence,
 } from '#domain/paging.ts';
@@ -103,11 +106,13 @@ export class MemoryPageStore implements PageStore {
   }
 
   async silences(now: number) {
-    return [...this.silenceById.values()].filter((s) => holdsUntilAfter(s, now));
+    const read = readSilences([...this.silenceById].map(([id, s]) => readSilence(id, s)));
+    return { ...read, silences: read.silences.filter((s) => holdsUntilAfter(s, now)) };
   }
 
   async getSilence(silenceId: string) {
-    return this.silenceById.get(silenceId);
+    const s = this.silenceById.get(silenceId);
+    return s && readOneSilence(silenceId, s);
   }
 
   async saveSilence(silence: Silence, audit?: AuditEvent[]) {

@@ -11,6 +11,7 @@ import {
   levelOf,
   nextDue,
   PageUnreadable,
+  SilenceUnreadable,
   pageId,
   pagesForAlert,
   pagesForNotification,
@@ -98,7 +99,24 @@ export interface SetAside {
  */
 export interface TickResult {
   setAside: SetAside[];
+  /**
+   * Silences in force (or holding a page) whose stored item cannot be read, by id, with why; present only when there
+   * are any. They hold nothing: the pages they held are released and paged. The backends tell them as set-aside pages.
+   */
+  unreadableSilences?: { silenceId: string; reason: string }[];
 }
+
+/**
+ * What a tick could not use, for its host to tell: the pages set aside, then each silence that cannot be read (as
+ * "silence <id>"), each with why.
+ */
+export const tickAside = (r: TickResult): SetAside[] => [
+  ...r.setAside,
+  ...(r.unreadableSilences ?? []).map((u) => ({
+    pageId: `silence ${u.silenceId}`,
+    reason: `its stored item cannot be read: ${u.reason}; it holds no page`,
+  })),
+];
 
 /** The set-aside pages for a log line or an alert: "id (reason), ...", the first `max`. */
 export const setAsideText = (pages: SetAside[], max = 5) =>
@@ -184,7 +202,8 @@ export class Pager {
       await this.retry(async () => {
         // A page of the patient whose item cannot be read is left out (the tick names it, if it is pending).
         const { pages: patientPages } = await pages.patientPages(patientId, Number.MAX_SAFE_INTEGER);
-        const t = plan(patientPages, await pages.silences(now));
+        // A silence that cannot be read holds nothing (the tick names it).
+        const t = plan(patientPages, (await pages.silences(now)).silences);
         return this.persist(
           t.pages,
           t.pages.map((p) => pageAudit(p, now)),
@@ -201,15 +220,21 @@ export class Pager {
    */
   async onTick(now: number): Promise<TickResult> {
     const setAside = new Map<string, string>();
+    const unreadableSilences = new Map<string, string>();
     for (let guard = 0; guard < 10_000; guard++) {
       const pending = byTrigger(this.laddered(await this.deps.pages.pendingPages(now), setAside));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
-      const silences = await this.silencesFor(pending, now);
+      const silences = await this.silencesFor(pending, now, unreadableSilences);
       const at = nextDue(pending, silences, now, this.deps.config);
       if (at === null || at > now) break;
       // A step that fell due before now (a late tick: after downtime, or replay's catch-up) is decided by the
       // silences in force when it fell due: a silence that ended since still held it then.
-      const t = tick(pending, at < now ? await this.silencesFor(pending, at) : silences, at, this.deps.config);
+      const t = tick(
+        pending,
+        at < now ? await this.silencesFor(pending, at, unreadableSilences) : silences,
+        at,
+        this.deps.config,
+      );
       if (t.pages.length === 0) break;
       const released = new Set(t.deliveries.filter((d) => d.reason === 'released').map((d) => d.page.pageId));
       const saved = await this.persistOrSkip(t.pages, (p) =>
@@ -220,6 +245,13 @@ export class Pager {
     }
     return {
       setAside: [...setAside].map(([pageId, reason]) => ({ pageId, reason })).sort((a, b) => byId(a.pageId, b.pageId)),
+      ...(unreadableSilences.size > 0
+        ? {
+            unreadableSilences: [...unreadableSilences]
+              .map(([silenceId, reason]) => ({ silenceId, reason }))
+              .sort((a, b) => byId(a.silenceId, b.silenceId)),
+          }
+        : {}),
     };
   }
 
@@ -251,13 +283,29 @@ export class Pager {
     return at !== null && at <= until ? at : null;
   }
 
-  /** The silences in force at `now`, and those holding any of these pages (ended or not). */
-  private async silencesFor(pages: Page[], now: number): Promise<Silence[]> {
-    const active = await this.deps.pages.silences(now);
-    const ids = new Set(
-      pages.flatMap((p) => (p.heldBy !== undefined && !active.some((s) => s.silenceId === p.heldBy) ? [p.heldBy] : [])),
+  /**
+   * The silences in force at `now`, and those holding any of these pages (ended or not). A silence whose item cannot
+   * be read holds nothing (the pages it held are released and paged: a page too many rather than one lost), and is
+   * added to `unreadable` by id with why. Until 2026-12-05 one such item failed every tick and every grade change's
+   * paging, for every patient, while it was in force.
+   */
+  private async silencesFor(pages: Page[], now: number, unreadable?: Map<string, string>): Promise<Silence[]> {
+    const read = await this.deps.pages.silences(now);
+    const active = read.silences;
+    for (const u of read.unreadable) unreadable?.set(u.silenceId, u.reason);
+    const known = new Set([...active.map((s) => s.silenceId), ...read.unreadable.map((u) => u.silenceId)]);
+    const ids = new Set(pages.flatMap((p) => (p.heldBy !== undefined && !known.has(p.heldBy) ? [p.heldBy] : [])));
+    const holding = await Promise.all(
+      [...ids].map(async (id) => {
+        try {
+          return await this.deps.pages.getSilence(id);
+        } catch (err) {
+          if (!(err instanceof SilenceUnreadable)) throw err;
+          unreadable?.set(err.silenceId, err.reason);
+          return undefined;
+        }
+      }),
     );
-    const holding = await Promise.all([...ids].map((id) => this.deps.pages.getSilence(id)));
     return [...active, ...holding.filter((s): s is Silence => s !== undefined)];
   }
 

@@ -332,6 +332,82 @@ export interface Silence {
   endedBy?: string;
 }
 
+/**
+ * A silence item a store holds but cannot read back (not JSON, a field missing or of another type): named by its id.
+ * Nobody can tell what it would hold, so it holds nothing: the pages it held are released and paged (a page too many
+ * rather than one lost), and the pager names it.
+ */
+export interface UnreadableSilence {
+  unreadable: true;
+  silenceId: string;
+  reason: string;
+}
+
+/** Silences read one by one: those read, and the items that could not be (never dropped silently). */
+export interface SilencesRead {
+  silences: Silence[];
+  unreadable: UnreadableSilence[];
+}
+
+/** A silence read alone (by id) whose item cannot be read. */
+export class SilenceUnreadable extends Error {
+  constructor(
+    readonly silenceId: string,
+    readonly reason: string,
+  ) {
+    super(`silence ${silenceId}: its stored item cannot be read (${reason})`);
+    this.name = 'SilenceUnreadable';
+  }
+}
+
+/** A stored silence (its JSON text, or the object a store keeps) read back, or what is wrong with it. */
+export function readSilence(silenceId: string, stored: unknown): Silence | UnreadableSilence {
+  const unreadable = (reason: string): UnreadableSilence => ({ unreadable: true, silenceId, reason });
+  let v = stored as Record<string, unknown> | null;
+  if (typeof stored === 'string') {
+    try {
+      v = JSON.parse(stored) as Record<string, unknown> | null;
+    } catch {
+      return unreadable('not JSON');
+    }
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return unreadable('not a JSON object');
+  const scope = v.scope as Record<string, unknown> | null;
+  if (typeof scope !== 'object' || scope === null) return unreadable('scope is missing');
+  if (typeof scope.patientId !== 'string' && typeof scope.team !== 'string')
+    return unreadable('scope names neither a patient nor a team');
+  for (const [field, ok] of [
+    ['silenceId', isText],
+    ['from', isTime],
+    ['until', isTime],
+    ['createdBy', isText],
+    ['reason', isText],
+  ] as const) {
+    if (v[field] === undefined) return unreadable(`${field} is missing`);
+    if (!ok(v[field])) return unreadable(`${field} is not what a silence holds there`);
+  }
+  if (v.endedAt !== undefined && !isTime(v.endedAt)) return unreadable('endedAt is not what a silence holds there');
+  if (v.silenceId !== silenceId) return unreadable('it holds another silence id');
+  return v as unknown as Silence;
+}
+
+/** Silences read one by one: the unreadable ones apart, each named. */
+export function readSilences(read: (Silence | UnreadableSilence)[]): SilencesRead {
+  const silences: Silence[] = [];
+  const unreadable: UnreadableSilence[] = [];
+  for (const s of read)
+    if ('unreadable' in s) unreadable.push(s);
+    else silences.push(s);
+  return { silences, unreadable };
+}
+
+/** A silence read alone: its item unreadable is SilenceUnreadable (thrown), by its id. */
+export function readOneSilence(silenceId: string, stored: unknown): Silence {
+  const s = readSilence(silenceId, stored);
+  if ('unreadable' in s) throw new SilenceUnreadable(s.silenceId, s.reason);
+  return s;
+}
+
 /** A delivery the caller must make: page `page` to the given level's role of its team. */
 interface Delivery {
   page: Page;

@@ -280,12 +280,12 @@ describe('DynamoPageStore', () => {
     };
     await s.saveSilence(a);
     await s.saveSilence(b);
-    expect((await s.silences(min(5))).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
-    expect((await s.silences(min(15))).map((x) => x.silenceId)).toEqual(['s-a']);
+    expect((await s.silences(min(5))).silences.map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
+    expect((await s.silences(min(15))).silences.map((x) => x.silenceId)).toEqual(['s-a']);
     await s.saveSilence({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
-    expect(await s.silences(min(13))).toEqual([]);
+    expect((await s.silences(min(13))).silences).toEqual([]);
     // Asked about a time before it was ended (a late tick deciding a past step): in force then.
-    expect((await s.silences(min(11))).map((x) => x.silenceId)).toEqual(['s-a']);
+    expect((await s.silences(min(11))).silences.map((x) => x.silenceId)).toEqual(['s-a']);
     expect(await s.getSilence('s-a')).toEqual({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
     expect((await s.allSilences()).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
     const item = ddb.items('pages').find((i) => i.sk?.S === 's-a')!;
@@ -511,6 +511,31 @@ describe("the notifier's pager over DynamoDB with a grade change routed to a tea
       setAside: [{ pageId: 'crs|P-9|#1|cardiology', reason: 'its team has no ladder in the paging config' }],
     });
     expect(await store().get('crs|P-9|#1|cardiology')).toMatchObject({ status: 'open', delivered: false });
+  });
+});
+
+describe('the pager over DynamoDB with a silence item that cannot be read', () => {
+  // Until 2026-12-05 every tick failed on it (SyntaxError), and so did every grade change's paging (the notifier
+  // parked each record): nobody was paged for anything while it was in force.
+  it('holds nothing, is named by the tick, and every ladder and grade change goes on', async () => {
+    const sent: string[] = [];
+    const pager = new Pager({
+      pages: store(),
+      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+      audit: auditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    const silence = { scope: { patientId: 'P-9' }, from: min(0), until: min(60), createdBy: 'N', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, min(0));
+    ddb.items('pages').find((i) => i.sk?.S === 's1')!.silence = { S: '{' };
+    await pager.onNotification(grade(3, '#1', ['icu'], 'P-2'), min(0));
+    expect(await pager.onTick(min(6))).toEqual({
+      setAside: [],
+      unreadableSilences: [{ silenceId: 's1', reason: 'not JSON' }],
+    });
+    expect(sent).toEqual(['P-2 ICU registrar', 'P-2 ICU consultant']);
   });
 });
 

@@ -174,12 +174,12 @@ describe.each([
     const store = make();
     await store.saveSilence(silence());
     await store.saveSilence(silence({ silenceId: 's2', scope: { team: 'icu' }, until: min(10) }));
-    expect((await store.silences(min(5))).map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
-    expect((await store.silences(min(10))).map((s) => s.silenceId)).toEqual(['s1']);
+    expect((await store.silences(min(5))).silences.map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
+    expect((await store.silences(min(10))).silences.map((s) => s.silenceId)).toEqual(['s1']);
     await store.saveSilence({ ...silence(), endedAt: min(7), endedBy: 'Nurse B' });
-    expect((await store.silences(min(8))).map((s) => s.silenceId)).toEqual(['s2']);
+    expect((await store.silences(min(8))).silences.map((s) => s.silenceId)).toEqual(['s2']);
     // Asked about a time before it was ended (a late tick deciding a past step): in force then.
-    expect((await store.silences(min(6))).map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
+    expect((await store.silences(min(6))).silences.map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
     expect(await store.getSilence('s1')).toMatchObject({ endedAt: min(7), endedBy: 'Nurse B', createdBy: 'Nurse B' });
   });
 });
@@ -273,7 +273,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     const entry: AuditEvent = { at: iso(min(0)), patientId: 'P1', type: 'silence', text: 'silence of P1', details: {} };
     await expect(store.saveSilence(silence(), [entry])).rejects.toThrow('disk I/O error');
     expect(await store.getSilence('s1')).toBeUndefined();
-    expect(await store.silences(min(1))).toEqual([]);
+    expect((await store.silences(min(1))).silences).toEqual([]);
   });
 });
 
@@ -586,6 +586,23 @@ describe('the timer loop of crs serve after a rollback to a config without a tea
       await paging.close();
       vi.useRealTimers();
     }
+  });
+});
+
+describe('the pager on SQLite with a silence row that cannot be read', () => {
+  // Until 2026-12-05 every tick failed on it (SyntaxError), and so did every grade change's paging (the pager lane
+  // parked each record): nobody was paged for anything while it was in force.
+  it('holds nothing, is named by the tick, and every ladder and grade change goes on', async () => {
+    const { pager } = sqlitePager();
+    const silence = { scope: { patientId: 'P9' }, from: min(0), until: min(60), createdBy: 'N', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, min(0));
+    db.prepare("UPDATE silences SET body = '{' WHERE silence_id = 's1'").run();
+    await pager.onNotification({ ...grade3, notificationId: 'crs|P2|#1', patientId: 'P2', teams: ['icu'] }, min(0));
+    expect(await pager.onTick(min(6))).toEqual({
+      setAside: [],
+      unreadableSilences: [{ silenceId: 's1', reason: 'not JSON' }],
+    });
+    expect(sends().map((s) => `${s.patientId} ${s.role}`)).toEqual(['P2 ICU registrar', 'P2 ICU consultant']);
   });
 });
 

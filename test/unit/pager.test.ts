@@ -7,6 +7,7 @@ import { Pager, SendDeferred } from '#app/pager.ts';
 import { REFUSED_TRIES } from '#ports';
 import {
   PageUnreadable,
+  SilenceUnreadable,
   DEFAULT_PAGING,
   type Page,
   type PageableNotification,
@@ -864,6 +865,32 @@ describe('a deployment that changes the paging configuration while pages are ope
     });
   });
 
+  it('a silence whose stored item cannot be read holds nothing: the tick names it, the page it held is released, every ladder and grade change goes on', async () => {
+    const { phone, pager, pages } = setup();
+    const silence = { scope: { patientId: 'P-1' }, from: T, until: min(60), createdBy: 'Nurse B', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, T);
+    await pager.onNotification(grade2, T); // held by s1
+    await pager.silence({ ...silence, silenceId: 's2', scope: { patientId: 'P-7' } }, T);
+    const { until: _, ...broken } = (await pages.getSilence('s2'))!;
+    await pages.saveSilence(broken as never);
+    await pager.onNotification(icuP2, min(1));
+    // Until 2026-12-05 every tick failed on it, and so did every grade change's paging, for every patient.
+    expect(await pager.onTick(min(20))).toEqual({
+      setAside: [],
+      unreadableSilences: [{ silenceId: 's2', reason: 'until is missing' }],
+    });
+    expect(sent(phone)).toEqual(['P-2 ICU registrar 0.0', 'P-2 ICU consultant 1.0']);
+    // One that held a page holds it no more: the page is released and paged.
+    const { scope: __, ...noScope } = (await pages.getSilence('s1'))!;
+    await pages.saveSilence(noScope as never);
+    expect((await pager.onTick(min(21))).unreadableSilences).toEqual([
+      { silenceId: 's1', reason: 'scope is missing' },
+      { silenceId: 's2', reason: 'until is missing' },
+    ]);
+    expect(sent(phone).at(-1)).toBe('P-1 hematology fellow 0.0');
+    await expect(pages.getSilence('s1')).rejects.toThrow(SilenceUnreadable);
+  });
+
   it('an all-clear of an alert paged to a team the config no longer has resolves its page, and goes to the teams of now', async () => {
     const withCardiology = {
       ...DEFAULT_PAGING,
@@ -1565,12 +1592,12 @@ describe("the in-memory stores (replay's escalations), as SQLite and DynamoDB ke
       reason: 'x',
     };
     await store.saveSilence(s1);
-    expect((await store.silences(T + 59_999)).map((s) => s.silenceId)).toEqual(['S1']);
-    expect(await store.silences(T + 60_000)).toEqual([]);
+    expect((await store.silences(T + 59_999)).silences.map((s) => s.silenceId)).toEqual(['S1']);
+    expect((await store.silences(T + 60_000)).silences).toEqual([]);
     // Ended by hand: in force until then only (ports.ts), as the SQLite and DynamoDB stores list them.
     await store.saveSilence({ ...s1, silenceId: 'S2', endedAt: T + 10_000, endedBy: 'N' });
-    expect((await store.silences(T + 9_999)).map((s) => s.silenceId)).toEqual(['S1', 'S2']);
-    expect((await store.silences(T + 10_000)).map((s) => s.silenceId)).toEqual(['S1']);
+    expect((await store.silences(T + 9_999)).silences.map((s) => s.silenceId)).toEqual(['S1', 'S2']);
+    expect((await store.silences(T + 10_000)).silences.map((s) => s.silenceId)).toEqual(['S1']);
   });
 
   it("keeps an entry written twice once, and reads a patient's trail oldest first whatever the offset", async () => {

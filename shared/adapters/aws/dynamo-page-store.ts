@@ -18,12 +18,17 @@ import {
   firstSendPending,
   isUnreadable,
   PageUnreadable,
+  readOneSilence,
   readPage,
   readPages,
+  readSilence,
+  readSilences,
   type Page,
   type PagesRead,
   type Silence,
+  type SilencesRead,
   type UnreadablePage,
+  type UnreadableSilence,
 } from '#domain/paging.ts';
 import {
   ACK_LINK_RETENTION_DAYS,
@@ -290,8 +295,8 @@ export class DynamoPageStore implements PageStore {
     }
   }
 
-  async silences(now: number): Promise<Silence[]> {
-    const silences: Silence[] = [];
+  async silences(now: number): Promise<SilencesRead> {
+    const silences: (Silence | UnreadableSilence)[] = [];
     const query = paginateQuery(
       { client: this.client },
       {
@@ -304,9 +309,9 @@ export class DynamoPageStore implements PageStore {
       },
     );
     for await (const out of query) {
-      for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
+      for (const item of out.Items ?? []) silences.push(readSilence(item[T.sortKey]?.S ?? '', item.silence?.S ?? ''));
     }
-    return silences;
+    return readSilences(silences);
   }
 
   /** Every silence still kept (ended ones for 30 days), newest first: for `crs silence list --all`. */
@@ -323,7 +328,7 @@ export class DynamoPageStore implements PageStore {
         ConsistentRead: true,
       }),
     );
-    return out.Item ? (JSON.parse(out.Item.silence!.S!) as Silence) : undefined;
+    return out.Item ? readOneSilence(silenceId, out.Item.silence?.S ?? '') : undefined;
   }
 
   async saveSilence(s: Silence, audit: AuditEvent[] = []): Promise<void> {

@@ -5,11 +5,15 @@ import { isWardAlert, type InForce } from '#app/stale-feed.ts';
 import {
   firstSendPending,
   readOnePage,
+  readOneSilence,
   readPage,
   readPages,
+  readSilence,
+  readSilences,
   type Page,
   type PagesRead,
   type Silence,
+  type SilencesRead,
 } from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
 import { iso } from '#domain/time.ts';
@@ -81,7 +85,7 @@ export class SqlitePageStore implements PageStore {
              WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
       silences: db.prepare(
-        'SELECT body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
+        'SELECT silence_id, body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
       ),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
       putLink: db.prepare(
@@ -172,13 +176,18 @@ export class SqlitePageStore implements PageStore {
     if (pages.length > 0) this.o.onSaved?.(pages.map((p) => ({ ...p, rev: p.rev + 1 })));
   }
 
-  async silences(now: number): Promise<Silence[]> {
-    return this.activeSilences(now);
+  async silences(now: number): Promise<SilencesRead> {
+    return this.silencesNow(now);
   }
 
-  /** Silences in force at `now` (not ended, not past their end), for the board. */
+  private silencesNow(now: number): SilencesRead {
+    const rows = this.s.silences.all({ now }) as { silence_id: string; body: string }[];
+    return readSilences(rows.map((r) => readSilence(r.silence_id, r.body)));
+  }
+
+  /** Silences in force at `now` (not ended, not past their end) that can be read, for the board. */
   activeSilences(now: number): Silence[] {
-    return (this.s.silences.all({ now }) as { body: string }[]).map((r) => JSON.parse(r.body) as Silence);
+    return this.silencesNow(now).silences;
   }
 
   async getSilence(silenceId: string): Promise<Silence | undefined> {
@@ -187,7 +196,7 @@ export class SqlitePageStore implements PageStore {
 
   silenceNow(silenceId: string): Silence | undefined {
     const row = this.s.silence.get(silenceId) as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as Silence) : undefined;
+    return row ? readOneSilence(silenceId, row.body) : undefined;
   }
 
   pageNow(pageId: string): Page | undefined {

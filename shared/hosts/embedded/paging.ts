@@ -8,7 +8,7 @@
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import type { AckVerification } from '#app/ack.ts';
-import { Pager, setAsideText, type PagerDeps, type SetAside } from '#app/pager.ts';
+import { Pager, setAsideText, tickAside, type PagerDeps, type SetAside } from '#app/pager.ts';
 import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
@@ -192,7 +192,7 @@ export class EmbeddedPaging {
 
   /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
   async tick(): Promise<void> {
-    const { setAside } = await this.serial(() => this.pager.onTick(this.o.now()));
+    const setAside = tickAside(await this.serial(() => this.pager.onTick(this.o.now())));
     this.lastTickAt = this.o.now();
     if (setAsideText(setAside, Infinity) !== setAsideText(this.setAside, Infinity))
       this.o.log(
