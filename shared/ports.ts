@@ -4,7 +4,7 @@ import type { TokenScope } from '#domain/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import type { Page, Silence } from '#domain/paging.ts';
+import type { Page, PagesRead, Silence, SilencesRead } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import type { PageMessage } from '#domain/page-event.ts';
 
@@ -151,16 +151,21 @@ export interface OutboxLedger {
 }
 
 /** Pages to teams and their escalation ladders (shared/domain/paging.ts), and silences. */
+//
+// A store only stores: it reads each item with the domain's readPage, and a read of several pages hands back those
+// it could not read apart (PagesRead.unreadable, by id) instead of failing for all; the pager decides what becomes
+// of them (a tick sets them aside and names them). A page read alone whose item cannot be read is PageUnreadable.
 export interface PageStore {
+  /** Throws PageUnreadable when the page's item cannot be read. */
   get(pageId: string): Promise<Page | undefined>;
   /** A patient's open pages (to supersede or resolve when a grade changes). */
-  openPages(patientId: string): Promise<Page[]>;
+  openPages(patientId: string): Promise<PagesRead>;
   /** Open pages with something to do by `now` (due, or held by a silence), and pages with a send pending. */
-  pendingPages(now: number): Promise<Page[]>;
+  pendingPages(now: number): Promise<PagesRead>;
   /** A patient's pages whose first send is still to be made (firstSendPending), oldest first. */
-  unsentPages(patientId: string): Promise<Page[]>;
+  unsentPages(patientId: string): Promise<PagesRead>;
   /** A patient's pages, newest first (for the board). */
-  patientPages(patientId: string, limit: number): Promise<Page[]>;
+  patientPages(patientId: string, limit: number): Promise<PagesRead>;
   /**
    * Stores pages, each as rev + 1 if the store still holds `rev` (a new page has rev 0 and must not exist yet),
    * with the audit entries that say what changed, all or nothing: a crash can never leave a page changed and its
@@ -172,7 +177,8 @@ export interface PageStore {
    * Silences in force at `now` (domain/paging.ts holdsUntilAfter): `until` after it, and not ended by hand or
    * ended after it (a late tick decides a step that fell due at `now` by what was in force then).
    */
-  silences(now: number): Promise<Silence[]>;
+  silences(now: number): Promise<SilencesRead>;
+  /** Throws SilenceUnreadable when the silence's item cannot be read. */
   getSilence(silenceId: string): Promise<Silence | undefined>;
   /** Stores a silence (new, or ended) with the audit entry that says so, all or nothing. */
   saveSilence(silence: Silence, audit?: AuditEvent[]): Promise<void>;

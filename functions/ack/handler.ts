@@ -62,6 +62,9 @@ export function createAckHandler(deps: AckHandlerDeps) {
         pageId: a.page.pageId,
         patientId: a.page.patientId,
       });
+    // A page whose item cannot be read: by id, at error (the operators mend the item; the tick names it too).
+    else if (a.unreadable !== undefined)
+      logger.error('acknowledgement refused', { via: how, outcome: a.outcome, pageId: a.unreadable });
     else if (a.outcome !== 'shown') logger.warn('acknowledgement refused', { via: how, outcome: a.outcome });
     return { statusCode: a.status, headers: a.headers, body: a.body };
   };

@@ -16,7 +16,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { SendDeferred, type Pager } from '#app/pager.ts';
+import { SendDeferred, setAsideText, tickAside, type Pager, type SetAside } from '#app/pager.ts';
 import type { PagingConfig } from '#domain/paging.ts';
 import { ENV, requireEnv } from '#adapters/aws/env.ts';
 import { awsPagingFromEnv } from '#adapters/aws/paging.ts';
@@ -55,13 +55,14 @@ export interface EscalateHandlerDeps extends Telemetry {
 class ScheduleFailed extends Error {}
 
 /**
- * The schedule's tick set these pages aside (their team has no ladder in the paging config: a rollback, an item
- * edited by hand); every other page went on. It fails the invocation (EscalateErrors) but counts the run (the ladders
+ * The schedule's tick set these pages aside (their team has no ladder in the paging config: a rollback; or their
+ * stored item cannot be read: not JSON, a field missing, an older shape, an item edited by hand); every other page
+ * went on. It fails the invocation (EscalateErrors) but counts the run (the ladders
  * ran: NoEscalateRun stays quiet).
  */
 class PagesSetAside extends Error {
-  constructor(readonly pageIds: string[]) {
-    super(`${pageIds.length} page(s) set aside: their team has no ladder in the paging config`);
+  constructor(readonly pages: SetAside[]) {
+    super(`${pages.length} page(s) set aside: the pager cannot step or send them (${setAsideText(pages)})`);
     this.name = 'PagesSetAside';
   }
 }
@@ -91,17 +92,19 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
 
   /**
    * `notBefore`: the time a timer stands for, when it came a moment early by this function's clock. Returns the pages
-   * the tick set aside (their team has no ladder in the paging config), logged by id: every other page went on.
+   * the tick set aside (their team has no ladder in the paging config, or their item cannot be read), logged by id:
+   * every other page went on.
    */
-  const tick = async (why: string, notBefore = 0): Promise<string[]> => {
+  const tick = async (why: string, notBefore = 0): Promise<SetAside[]> => {
     const { pager } = await deps.paging();
     const now = Math.max(deps.now(), notBefore);
     const r = await unlessSnsDown('tick', () => pager.onTick(now));
     logger.debug('ticked', { why, at: new Date(now).toISOString() });
-    const setAside = r?.setAside ?? [];
+    const setAside = r ? tickAside(r) : [];
     if (setAside.length > 0)
-      logger.error('escalation tick: pages set aside, their team has no ladder in the paging config', {
-        pages: setAside,
+      logger.error('escalation tick: pages set aside, the pager cannot step or send them', {
+        pages: setAside.map((p) => p.pageId),
+        reasons: setAside.map((p) => `${p.pageId}: ${p.reason}`),
       });
     return setAside;
   };

@@ -3,7 +3,7 @@
 // JSON API for apps and integration engines (POST /v1/acks). Each host only turns its request into these calls and
 // the answer into its response; the statuses, bodies and limits are decided here once.
 import type { AckResult, Page, PagingConfig } from '#domain/paging.ts';
-import { awaitsAcknowledgement, roleOf } from '#domain/paging.ts';
+import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domain/paging.ts';
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
@@ -26,7 +26,9 @@ type AckOutcome =
   | 'link-refused'
   | 'no-such-page'
   | 'not-open'
-  | 'rate-limited';
+  | 'rate-limited'
+  /** The link's page is stored but its item cannot be read (not JSON, a field missing): nothing recorded. */
+  | 'page-unreadable';
 
 export interface AckAnswer {
   status: number;
@@ -35,6 +37,8 @@ export interface AckAnswer {
   outcome: AckOutcome;
   /** The page acknowledged (outcome acknowledged or already-acknowledged). */
   page?: Page;
+  /** The page whose item cannot be read (outcome page-unreadable): the host logs it by id. */
+  unreadable?: string;
 }
 
 export interface AckFlowDeps {
@@ -111,8 +115,48 @@ const pageSummary = (p: Page) => ({
   ...(p.ack ? { ack: { by: p.ack.by, at: iso(p.ack.at), via: p.ack.via } } : {}),
 });
 
-/** POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413 or 415. */
-export async function acknowledgeByApi(
+/**
+ * A link to a page whose stored item cannot be read (PageUnreadable, from the store): answered with what it is, 500
+ * (the server holds a record it cannot read; nothing was recorded), never a failed call. Until 2026-12-05 the call
+ * failed: the phone got API Gateway's bare 500 (crs serve's {"errors":["internal error"]}), saying nothing.
+ */
+async function unlessUnreadable(
+  answer: () => Promise<AckAnswer>,
+  unreadable: (err: PageUnreadable) => AckAnswer,
+): Promise<AckAnswer> {
+  try {
+    return await answer();
+  } catch (err) {
+    if (!(err instanceof PageUnreadable)) throw err;
+    return { ...unreadable(err), unreadable: err.pageId };
+  }
+}
+
+const unreadableText = (err: PageUnreadable) =>
+  `page ${err.pageId}: its stored record cannot be read (${err.reason}); it cannot be acknowledged until an operator mends it`;
+
+const unreadablePage = (err: PageUnreadable) =>
+  html(
+    500,
+    'page-unreadable',
+    ackErrorPage(
+      'This page cannot be read',
+      `The record of page ${err.pageId} cannot be read, so it cannot be acknowledged with this link, and its ladder does not escalate. Nothing was recorded. Answer the team directly; the operators are alerted.`,
+    ),
+  );
+
+/** POST /v1/acks {"token", "by"}: 200 (also when acknowledged before), 400, 403, 404, 409, 413, 415; 500 for a page that cannot be read. */
+export function acknowledgeByApi(
+  req: { contentType: string | undefined; body: string; client: string },
+  deps: AckFlowDeps,
+): Promise<AckAnswer> {
+  return unlessUnreadable(
+    () => acknowledgeByApiOnce(req, deps),
+    (err) => json(500, 'page-unreadable', { errors: [unreadableText(err)] }),
+  );
+}
+
+async function acknowledgeByApiOnce(
   req: { contentType: string | undefined; body: string; client: string },
   deps: AckFlowDeps,
 ): Promise<AckAnswer> {
@@ -153,7 +197,11 @@ export async function acknowledgeByApi(
 }
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
-export async function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
+export function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
+  return unlessUnreadable(() => showLinkOnce(token, deps), unreadablePage);
+}
+
+async function showLinkOnce(token: string, deps: AckFlowDeps): Promise<AckAnswer> {
   if (!ACK_TOKEN.test(token)) return html(403, 'link-refused', ackErrorPage('Link refused', LINK_REFUSALS.malformed!));
   const time = (ms: number) => formatSiteTime(ms, deps.timeZone);
   const v = await deps.verify(token);
@@ -174,7 +222,15 @@ export async function showLink(token: string, deps: AckFlowDeps): Promise<AckAns
 }
 
 /** POST /ack/{token} (form-encoded by=<name>): acknowledges and answers a small HTML page. */
-export async function submitLink(
+export function submitLink(
+  token: string,
+  req: { body: string; client: string },
+  deps: AckFlowDeps,
+): Promise<AckAnswer> {
+  return unlessUnreadable(() => submitLinkOnce(token, req, deps), unreadablePage);
+}
+
+async function submitLinkOnce(
   token: string,
   req: { body: string; client: string },
   deps: AckFlowDeps,
@@ -207,7 +263,9 @@ export async function submitLink(
     const page = ackErrorPage('Too many attempts', `Too many refused links from this address: wait ${r.wait} seconds.`);
     return { ...html(429, 'rate-limited', page), headers: { ...ACK_PAGE_HEADERS, 'retry-after': String(r.wait) } };
   }
-  const role = (page: Page) => r.claims?.role ?? roleOf(page, deps.config);
+  // The role the link was sent to; without one (never, from the pager), the page's level's now, or its team.
+  const role = (page: Page) =>
+    r.claims?.role ?? (hasPolicy(page.team, deps.config) ? roleOf(page, deps.config) : page.team);
   if (!r.ok) {
     if (r.code === 'no-such-page')
       return html(404, 'no-such-page', ackErrorPage('No such page', 'There is no record of this page.'));

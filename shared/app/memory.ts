@@ -1,6 +1,17 @@
 // In-memory page store, audit log and parked sends: for replay (simulated time, one process) and for tests.
 import { sortableTime } from './audit-export.ts';
-import { firstSendPending, holdsUntilAfter, type Page, type Silence } from '#domain/paging.ts';
+import {
+  firstSendPending,
+  holdsUntilAfter,
+  readOnePage,
+  readOneSilence,
+  readPage,
+  readPages,
+  readSilence,
+  readSilences,
+  type Page,
+  type Silence,
+} from '#domain/paging.ts';
 import {
   VersionConflict,
   auditKey,
@@ -28,7 +39,26 @@ export class MemoryPageStore implements PageStore {
   }
 
   async get(pageId: string) {
-    return this.pages.get(pageId);
+    const p = this.pages.get(pageId);
+    return p && readOnePage(pageId, p, p.rev);
+  }
+
+  /**
+   * Every page kept, each read as a store reads its items (a test may keep one of another shape): the pages that
+   * `keep` takes, in `order`, and every item that cannot be read (of `patientId`, when given: a store reads one
+   * patient's partition or rows).
+   */
+  private readAll(
+    keep: (p: Page) => boolean,
+    order?: (a: Page, b: Page) => number,
+    limit = Number.POSITIVE_INFINITY,
+    patientId?: string,
+  ) {
+    const kept = [...this.pages].filter(([, p]) => patientId === undefined || p.patientId === patientId);
+    const read = readPages(kept.map(([id, p]) => readPage(id, p, p.rev)));
+    const pages = read.pages.filter(keep);
+    if (order) pages.sort(order);
+    return { pages: pages.slice(0, limit), unreadable: read.unreadable };
   }
 
   async saveAckLink(key: string, link: AckLink) {
@@ -41,11 +71,11 @@ export class MemoryPageStore implements PageStore {
   }
 
   async openPages(patientId: string) {
-    return [...this.pages.values()].filter((p) => p.patientId === patientId && p.status === 'open');
+    return this.readAll((p) => p.status === 'open', undefined, undefined, patientId);
   }
 
   async pendingPages(now: number) {
-    return [...this.pages.values()].filter(
+    return this.readAll(
       (p) =>
         (p.status === 'open' && (p.heldBy !== undefined || (p.dueAt !== null && p.dueAt <= now))) ||
         (!p.delivered && (p.status === 'open' || p.status === 'info')),
@@ -53,16 +83,16 @@ export class MemoryPageStore implements PageStore {
   }
 
   async unsentPages(patientId: string) {
-    return [...this.pages.values()]
-      .filter((p) => p.patientId === patientId && firstSendPending(p))
-      .sort((a, b) => a.triggeredAt - b.triggeredAt);
+    return this.readAll(firstSendPending, (a, b) => a.triggeredAt - b.triggeredAt, undefined, patientId);
   }
 
   async patientPages(patientId: string, limit: number) {
-    return [...this.pages.values()]
-      .filter((p) => p.patientId === patientId)
-      .sort((a, b) => b.triggeredAt - a.triggeredAt)
-      .slice(0, limit);
+    return this.readAll(
+      () => true,
+      (a, b) => b.triggeredAt - a.triggeredAt,
+      limit,
+      patientId,
+    );
   }
 
   async save(pages: Page[], audit?: AuditEvent[]) {
@@ -76,11 +106,13 @@ export class MemoryPageStore implements PageStore {
   }
 
   async silences(now: number) {
-    return [...this.silenceById.values()].filter((s) => holdsUntilAfter(s, now));
+    const read = readSilences([...this.silenceById].map(([id, s]) => readSilence(id, s)));
+    return { ...read, silences: read.silences.filter((s) => holdsUntilAfter(s, now)) };
   }
 
   async getSilence(silenceId: string) {
-    return this.silenceById.get(silenceId);
+    const s = this.silenceById.get(silenceId);
+    return s && readOneSilence(silenceId, s);
   }
 
   async saveSilence(silence: Silence, audit?: AuditEvent[]) {

@@ -10,6 +10,8 @@ import {
   hasPolicy,
   levelOf,
   nextDue,
+  PageUnreadable,
+  SilenceUnreadable,
   pageId,
   pagesForAlert,
   pagesForNotification,
@@ -21,6 +23,7 @@ import {
   type AlertInput,
   type Page,
   type PageableNotification,
+  type PagesRead,
   type PagingConfig,
   type Silence,
   type Transition,
@@ -74,20 +77,53 @@ export interface PagerDeps {
 
 /**
  * How `retryParked` ended: sent; taken back by its page's ladder while the transport is down (the next tick sends
- * it); still parked because the transport is down; refused again and parked again; or its page is gone.
+ * it); still parked because the transport is down; refused again and parked again; its page is gone; or not tried and
+ * left parked, because the pager cannot send its page: its team has no ladder in the paging config (a rollback), or
+ * its stored item cannot be read (the tick sets such a page aside too).
  */
-export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone';
+export type RetryOutcome = 'sent' | 'deferred' | 'down' | 'parked' | 'gone' | 'no-ladder' | 'unreadable';
 
 const ATTEMPTS = 5;
 
+/** A page a tick could not step or send, by id, and why (never the page's content). */
+export interface SetAside {
+  pageId: string;
+  /** "its team has no ladder in the paging config", "its stored item cannot be read: level is missing". */
+  reason: string;
+}
+
 /**
- * What a tick left: `setAside`, the ids of the pages it could not step or send because their team has no ladder in
- * the paging config (every other page went on). Each backend tells its operators (a log line by ids, and the alarm
- * or health output they watch).
+ * What a tick left: `setAside`, the pages it could not step or send (every other page went on), by id: their team
+ * has no ladder in the paging config (a rollback), or their stored item cannot be read (not JSON, a field missing or
+ * of another type). Each backend tells its operators (a log line by ids, and the alarm or health output they watch).
  */
 export interface TickResult {
-  setAside: string[];
+  setAside: SetAside[];
+  /**
+   * Silences in force (or holding a page) whose stored item cannot be read, by id, with why; present only when there
+   * are any. They hold nothing: the pages they held are released and paged. The backends tell them as set-aside pages.
+   */
+  unreadableSilences?: { silenceId: string; reason: string }[];
 }
+
+/**
+ * What a tick could not use, for its host to tell: the pages set aside, then each silence that cannot be read (as
+ * "silence <id>"), each with why.
+ */
+export const tickAside = (r: TickResult): SetAside[] => [
+  ...r.setAside,
+  ...(r.unreadableSilences ?? []).map((u) => ({
+    pageId: `silence ${u.silenceId}`,
+    reason: `its stored item cannot be read: ${u.reason}; it holds no page`,
+  })),
+];
+
+/** The set-aside pages for a log line or an alert: "id (reason), ...", the first `max`. */
+export const setAsideText = (pages: SetAside[], max = 5) =>
+  `${pages
+    .slice(0, max)
+    .map((p) => `${p.pageId} (${p.reason})`)
+    .join(', ')}${pages.length > max ? ', ...' : ''}`;
 
 /**
  * A page is stored, but sending it failed because the transport is down (anything the sender throws other than
@@ -164,14 +200,17 @@ export class Pager {
     const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
     if (existing.length === 0) {
       await this.retry(async () => {
-        const t = plan(await pages.patientPages(patientId, Number.MAX_SAFE_INTEGER), await pages.silences(now));
+        // A page of the patient whose item cannot be read is left out (the tick names it, if it is pending).
+        const { pages: patientPages } = await pages.patientPages(patientId, Number.MAX_SAFE_INTEGER);
+        // A silence that cannot be read holds nothing (the tick names it).
+        const t = plan(patientPages, (await pages.silences(now)).silences);
         return this.persist(
           t.pages,
           t.pages.map((p) => pageAudit(p, now)),
         );
       });
     }
-    await this.sendPending(byTrigger(await pages.unsentPages(patientId)), now);
+    await this.sendPending(byTrigger((await pages.unsentPages(patientId)).pages), now);
   }
 
   /**
@@ -180,16 +219,22 @@ export class Pager {
    * interval between calls.
    */
   async onTick(now: number): Promise<TickResult> {
-    const setAside = new Set<string>();
+    const setAside = new Map<string, string>();
+    const unreadableSilences = new Map<string, string>();
     for (let guard = 0; guard < 10_000; guard++) {
-      const pending = byTrigger(await this.laddered(await this.deps.pages.pendingPages(now), setAside));
+      const pending = byTrigger(this.laddered(await this.deps.pages.pendingPages(now), setAside));
       await this.sendPending(byTrigger(pending.filter((p) => !p.delivered && p.heldBy === undefined)), now);
-      const silences = await this.silencesFor(pending, now);
+      const silences = await this.silencesFor(pending, now, unreadableSilences);
       const at = nextDue(pending, silences, now, this.deps.config);
       if (at === null || at > now) break;
       // A step that fell due before now (a late tick: after downtime, or replay's catch-up) is decided by the
       // silences in force when it fell due: a silence that ended since still held it then.
-      const t = tick(pending, at < now ? await this.silencesFor(pending, at) : silences, at, this.deps.config);
+      const t = tick(
+        pending,
+        at < now ? await this.silencesFor(pending, at, unreadableSilences) : silences,
+        at,
+        this.deps.config,
+      );
       if (t.pages.length === 0) break;
       const released = new Set(t.deliveries.filter((d) => d.reason === 'released').map((d) => d.page.pageId));
       const saved = await this.persistOrSkip(t.pages, (p) =>
@@ -198,18 +243,30 @@ export class Pager {
       // Decided as of when it fell due, sent now: the delivery's record and the link's expiry say when it went out.
       await this.sendPending(saved, now);
     }
-    return { setAside: [...setAside].sort(byId) };
+    return {
+      setAside: [...setAside].map(([pageId, reason]) => ({ pageId, reason })).sort((a, b) => byId(a.pageId, b.pageId)),
+      ...(unreadableSilences.size > 0
+        ? {
+            unreadableSilences: [...unreadableSilences]
+              .map(([silenceId, reason]) => ({ silenceId, reason }))
+              .sort((a, b) => byId(a.silenceId, b.silenceId)),
+          }
+        : {}),
+    };
   }
 
   /**
-   * The pages whose team has a ladder in the config; the others are set aside (left as they are, their ids added to
-   * `setAside`): a page of a team the config does not know (a version that knew it was rolled back, an item edited by
-   * hand) cannot be stepped or sent. Until 2026-12-05 one such page failed every tick, for every patient.
+   * The pages read whose team has a ladder in the config; the others are set aside (left as they are, added to
+   * `setAside` by id with why): an item that cannot be read (not JSON, a field missing or of another type: an older
+   * shape, an item edited by hand), and a page of a team the config does not know (a version that knew it was rolled
+   * back) cannot be stepped or sent. Until 2026-12-05 either failed every tick, for every patient: a store read all
+   * the due pages at once, and the first item it could not read failed the read.
    */
-  private laddered(pages: Page[], setAside?: Set<string>): Page[] {
-    return pages.filter((p) => {
+  private laddered(read: PagesRead, setAside?: Map<string, string>): Page[] {
+    for (const u of read.unreadable) setAside?.set(u.pageId, `its stored item cannot be read: ${u.reason}`);
+    return read.pages.filter((p) => {
       if (hasPolicy(p.team, this.deps.config)) return true;
-      setAside?.add(p.pageId);
+      setAside?.set(p.pageId, 'its team has no ladder in the paging config');
       return false;
     });
   }
@@ -226,13 +283,29 @@ export class Pager {
     return at !== null && at <= until ? at : null;
   }
 
-  /** The silences in force at `now`, and those holding any of these pages (ended or not). */
-  private async silencesFor(pages: Page[], now: number): Promise<Silence[]> {
-    const active = await this.deps.pages.silences(now);
-    const ids = new Set(
-      pages.flatMap((p) => (p.heldBy !== undefined && !active.some((s) => s.silenceId === p.heldBy) ? [p.heldBy] : [])),
+  /**
+   * The silences in force at `now`, and those holding any of these pages (ended or not). A silence whose item cannot
+   * be read holds nothing (the pages it held are released and paged: a page too many rather than one lost), and is
+   * added to `unreadable` by id with why. Until 2026-12-05 one such item failed every tick and every grade change's
+   * paging, for every patient, while it was in force.
+   */
+  private async silencesFor(pages: Page[], now: number, unreadable?: Map<string, string>): Promise<Silence[]> {
+    const read = await this.deps.pages.silences(now);
+    const active = read.silences;
+    for (const u of read.unreadable) unreadable?.set(u.silenceId, u.reason);
+    const known = new Set([...active.map((s) => s.silenceId), ...read.unreadable.map((u) => u.silenceId)]);
+    const ids = new Set(pages.flatMap((p) => (p.heldBy !== undefined && !known.has(p.heldBy) ? [p.heldBy] : [])));
+    const holding = await Promise.all(
+      [...ids].map(async (id) => {
+        try {
+          return await this.deps.pages.getSilence(id);
+        } catch (err) {
+          if (!(err instanceof SilenceUnreadable)) throw err;
+          unreadable?.set(err.silenceId, err.reason);
+          return undefined;
+        }
+      }),
     );
-    const holding = await Promise.all([...ids].map((id) => this.deps.pages.getSilence(id)));
     return [...active, ...holding.filter((s): s is Silence => s !== undefined)];
   }
 
@@ -498,6 +571,16 @@ export class Pager {
    */
   async retryParked(send: ParkedSend, now: number): Promise<RetryOutcome> {
     const { parked } = this.deps;
+    // A page the pager cannot send stays parked, untouched, and the caller says why. Until 2026-12-05 one of a team
+    // the config no longer has was reported sent and its parked send removed, though nothing was sent (it had moved
+    // on: a TypeError, and `crs outbox retry` ended there, with a stack trace).
+    try {
+      const page = await this.deps.pages.get(send.pageId);
+      if (page && !hasPolicy(page.team, this.deps.config)) return 'no-ladder';
+    } catch (err) {
+      if (err instanceof PageUnreadable) return 'unreadable';
+      throw err;
+    }
     const wanted = (p: Page | undefined): p is Page =>
       p !== undefined &&
       p.level === send.level &&

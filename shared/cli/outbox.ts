@@ -325,9 +325,27 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
 
     let resent = 0;
     for (const p of sends.filter((p) => chosen(key(p), p.pageId))) {
-      const outcome = await paging.pager.retryParked(p, Date.now());
+      let outcome: Awaited<ReturnType<typeof paging.pager.retryParked>>;
+      try {
+        outcome = await paging.pager.retryParked(p, Date.now());
+      } catch (e) {
+        // One send failing does not stop the others (each is its own page).
+        failed++;
+        out(`${key(p)}: not sent (${(e as Error).name}); it stays parked`);
+        continue;
+      }
       if (outcome === 'sent') resent++;
-      else if (outcome === 'deferred') {
+      else if (outcome === 'no-ladder') {
+        failed++;
+        out(
+          `${key(p)}: not sent: its page's team has no ladder in the paging config; it stays parked: deploy a paging config that has the team, then retry it`,
+        );
+      } else if (outcome === 'unreadable') {
+        failed++;
+        out(
+          `${key(p)}: not sent: its page's stored item cannot be read; it stays parked: mend or delete the page item (the escalate log's "pages set aside" says what is wrong), then retry it`,
+        );
+      } else if (outcome === 'deferred') {
         resent++;
         out(
           `${key(p)}: SNS is down: its page is stored unsent again, and the escalate function sends it once SNS is back`,

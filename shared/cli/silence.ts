@@ -67,7 +67,7 @@ export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig
           return r.silence;
         },
         end: (id, by) => paging.pager.endSilence(id, by, Date.now()),
-        list: async (all) => (all ? paging.pages.allSilences() : paging.pages.silences(Date.now())),
+        list: async (all) => (all ? paging.pages.allSilences() : (await paging.pages.silences(Date.now())).silences),
         close: paging.close,
       };
     } catch (err) {

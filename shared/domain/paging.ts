@@ -208,6 +208,113 @@ export interface Page {
   closedAt?: number;
 }
 
+/**
+ * A page item a store holds but cannot read back as a page: not JSON, a field missing or of another type (an older
+ * shape, an item edited by hand), or another page's id inside. Named by the id it is stored under; the pager sets it
+ * aside (neither steps nor sends it) and every other page goes on. `reason` names the field, never its value.
+ */
+export interface UnreadablePage {
+  unreadable: true;
+  pageId: string;
+  reason: string;
+}
+
+/** A read of several pages: those read, and the items that could not be (never dropped silently). */
+export interface PagesRead {
+  pages: Page[];
+  unreadable: UnreadablePage[];
+}
+
+/** A page read alone (by id) whose item cannot be read: what the pager and the acknowledge flow tell apart. */
+export class PageUnreadable extends Error {
+  constructor(
+    readonly pageId: string,
+    readonly reason: string,
+  ) {
+    super(`page ${pageId}: its stored item cannot be read (${reason})`);
+    this.name = 'PageUnreadable';
+  }
+}
+
+const PAGE_STATUSES: readonly string[] = ['open', 'acknowledged', 'superseded', 'resolved', 'exhausted', 'info'];
+const PAGE_KINDS: readonly string[] = ['escalation', 'de-escalation', 'alert', 'alert-cleared'];
+const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isTime = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const isText = (v: unknown) => typeof v === 'string';
+/** What each field of a stored page must be (optional ones only when present). */
+const PAGE_FIELDS: [keyof Page, (v: unknown) => boolean, 'required' | 'optional'][] = [
+  ['pageId', isText, 'required'],
+  ['notificationId', isText, 'required'],
+  ['patientId', isText, 'required'],
+  ['team', isText, 'required'],
+  ['subject', isText, 'required'],
+  ['kind', (v) => PAGE_KINDS.includes(v as string), 'required'],
+  ['grade', isTime, 'required'],
+  ['summary', isText, 'required'],
+  ['status', (v) => PAGE_STATUSES.includes(v as string), 'required'],
+  ['delivered', (v) => typeof v === 'boolean', 'required'],
+  ['level', isCount, 'required'],
+  ['round', isCount, 'required'],
+  ['triggeredAt', isTime, 'required'],
+  ['dueAt', (v) => v === null || isTime(v), 'required'],
+  ['actions', (v) => Array.isArray(v) && v.every(isText), 'optional'],
+  ['heldBy', isText, 'optional'],
+  ['releasedAt', isTime, 'optional'],
+  ['closedAt', isTime, 'optional'],
+  [
+    'ack',
+    (v) => {
+      const a = v as Record<string, unknown> | null;
+      return typeof a === 'object' && a !== null && isText(a.by) && isTime(a.at) && isText(a.via);
+    },
+    'optional',
+  ],
+];
+
+/**
+ * A stored page (its JSON text, or the object a store keeps) read back as a Page with the store's revision, or what
+ * is wrong with it: the one check of every store, so that no backend steps or sends a page it could not read whole.
+ * Fields it does not know are kept (a page written by a newer version and read by an older one keeps them).
+ */
+export function readPage(pageId: string, stored: unknown, rev: number): Page | UnreadablePage {
+  const unreadable = (reason: string): UnreadablePage => ({ unreadable: true, pageId, reason });
+  let value = stored;
+  if (typeof stored === 'string') {
+    try {
+      value = JSON.parse(stored) as unknown;
+    } catch {
+      return unreadable('not JSON');
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return unreadable('not a JSON object');
+  if (!isCount(rev)) return unreadable('its revision is not a whole number');
+  const v = value as Record<string, unknown>;
+  for (const [field, ok, need] of PAGE_FIELDS) {
+    if (v[field] === undefined && need === 'optional') continue;
+    if (v[field] === undefined) return unreadable(`${field} is missing`);
+    if (!ok(v[field])) return unreadable(`${field} is not what a page holds there`);
+  }
+  if (v.pageId !== pageId) return unreadable('it holds another page id');
+  return { ...(v as unknown as Page), rev };
+}
+
+export const isUnreadable = (p: Page | UnreadablePage): p is UnreadablePage => 'unreadable' in p;
+
+/** Pages read one by one: the unreadable ones apart, each named. */
+export function readPages(read: (Page | UnreadablePage)[]): PagesRead {
+  const pages: Page[] = [];
+  const unreadable: UnreadablePage[] = [];
+  for (const p of read) (isUnreadable(p) ? unreadable : pages).push(p as never);
+  return { pages, unreadable };
+}
+
+/** A page read alone: its item unreadable is PageUnreadable (thrown), by its id. */
+export function readOnePage(pageId: string, stored: unknown, rev: number): Page {
+  const p = readPage(pageId, stored, rev);
+  if (isUnreadable(p)) throw new PageUnreadable(p.pageId, p.reason);
+  return p;
+}
+
 export interface Acknowledgement {
   by: string;
   at: number;
@@ -223,6 +330,82 @@ export interface Silence {
   reason: string;
   endedAt?: number;
   endedBy?: string;
+}
+
+/**
+ * A silence item a store holds but cannot read back (not JSON, a field missing or of another type): named by its id.
+ * Nobody can tell what it would hold, so it holds nothing: the pages it held are released and paged (a page too many
+ * rather than one lost), and the pager names it.
+ */
+export interface UnreadableSilence {
+  unreadable: true;
+  silenceId: string;
+  reason: string;
+}
+
+/** Silences read one by one: those read, and the items that could not be (never dropped silently). */
+export interface SilencesRead {
+  silences: Silence[];
+  unreadable: UnreadableSilence[];
+}
+
+/** A silence read alone (by id) whose item cannot be read. */
+export class SilenceUnreadable extends Error {
+  constructor(
+    readonly silenceId: string,
+    readonly reason: string,
+  ) {
+    super(`silence ${silenceId}: its stored item cannot be read (${reason})`);
+    this.name = 'SilenceUnreadable';
+  }
+}
+
+/** A stored silence (its JSON text, or the object a store keeps) read back, or what is wrong with it. */
+export function readSilence(silenceId: string, stored: unknown): Silence | UnreadableSilence {
+  const unreadable = (reason: string): UnreadableSilence => ({ unreadable: true, silenceId, reason });
+  let v = stored as Record<string, unknown> | null;
+  if (typeof stored === 'string') {
+    try {
+      v = JSON.parse(stored) as Record<string, unknown> | null;
+    } catch {
+      return unreadable('not JSON');
+    }
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return unreadable('not a JSON object');
+  const scope = v.scope as Record<string, unknown> | null;
+  if (typeof scope !== 'object' || scope === null) return unreadable('scope is missing');
+  if (typeof scope.patientId !== 'string' && typeof scope.team !== 'string')
+    return unreadable('scope names neither a patient nor a team');
+  for (const [field, ok] of [
+    ['silenceId', isText],
+    ['from', isTime],
+    ['until', isTime],
+    ['createdBy', isText],
+    ['reason', isText],
+  ] as const) {
+    if (v[field] === undefined) return unreadable(`${field} is missing`);
+    if (!ok(v[field])) return unreadable(`${field} is not what a silence holds there`);
+  }
+  if (v.endedAt !== undefined && !isTime(v.endedAt)) return unreadable('endedAt is not what a silence holds there');
+  if (v.silenceId !== silenceId) return unreadable('it holds another silence id');
+  return v as unknown as Silence;
+}
+
+/** Silences read one by one: the unreadable ones apart, each named. */
+export function readSilences(read: (Silence | UnreadableSilence)[]): SilencesRead {
+  const silences: Silence[] = [];
+  const unreadable: UnreadableSilence[] = [];
+  for (const s of read)
+    if ('unreadable' in s) unreadable.push(s);
+    else silences.push(s);
+  return { silences, unreadable };
+}
+
+/** A silence read alone: its item unreadable is SilenceUnreadable (thrown), by its id. */
+export function readOneSilence(silenceId: string, stored: unknown): Silence {
+  const s = readSilence(silenceId, stored);
+  if ('unreadable' in s) throw new SilenceUnreadable(s.silenceId, s.reason);
+  return s;
 }
 
 /** A delivery the caller must make: page `page` to the given level's role of its team. */
@@ -472,6 +655,10 @@ function newPage(
   const silence = silenceFor(page, silences, now, config);
   // Held: an open page waits for the silence to end; an informational one is kept and never sent.
   if (silence) return { page: { ...page, heldBy: silence.silenceId, dueAt: null, delivered: !answerable } };
+  // A team the config has no ladder for (a record routed by a version that knew it, delivered after a rollback): its
+  // page is kept, unsent, and the pager sets it aside (named by the tick) until the config has the team again.
+  // Until 2026-12-05 this threw: nobody was paged for the grade change, its other teams neither.
+  if (!hasPolicy(seed.team, config)) return { page };
   return { page, delivery: { page, role: config.policies[seed.team].levels[0]!, reason: 'triggered' } };
 }
 

@@ -228,7 +228,7 @@ async function play(
       let chosen: { pageId: string } | undefined | null = null;
       await untilDone(async (p, c) => {
         if (chosen === null) {
-          const open = await c.pages.pendingPages(now + 24 * 60 * MINUTE);
+          const open = (await c.pages.pendingPages(now + 24 * 60 * MINUTE)).pages;
           chosen = [...open].sort((a, b) => a.pageId.localeCompare(b.pageId))[step.which % Math.max(1, open.length)];
         }
         if (chosen) await p.acknowledge(chosen.pageId, 'dr-a', 'api', now);
@@ -288,7 +288,7 @@ describe('the pager on DynamoDB and on SQLite', () => {
   const view = async (pages: PageStore, audit: AuditLog) => {
     const out = { pages: [] as string[], trail: [] as string[] };
     for (const patientId of ['P-1', 'P-2']) {
-      for (const p of await pages.patientPages(patientId, 1000)) out.pages.push(JSON.stringify(p));
+      for (const p of (await pages.patientPages(patientId, 1000)).pages) out.pages.push(JSON.stringify(p));
     }
     for (const patientId of ['P-1', 'P-2', '*']) {
       for await (const e of audit.forPatient(patientId)) out.trail.push(JSON.stringify(e));

@@ -159,12 +159,12 @@ describe('DynamoPageStore', () => {
     ddb.pageSize = 2;
     const s = store();
     await s.save(opened(grade(2, 'm1'), min(0)).map((p) => ({ ...p, delivered: true })));
-    const t = pagesForNotification(grade(3, 'm2'), await s.openPages('P-1'), [], min(5), DEFAULT_PAGING);
+    const t = pagesForNotification(grade(3, 'm2'), (await s.openPages('P-1')).pages, [], min(5), DEFAULT_PAGING);
     await s.save(t.pages);
     await s.save(opened(grade(1, 'x', ['hematology'], 'P-2')));
-    const open = await s.openPages('P-1');
+    const open = (await s.openPages('P-1')).pages;
     expect(open.map((p) => p.pageId).sort()).toEqual(['crs|P-1|m2|hematology', 'crs|P-1|m2|icu']);
-    expect((await s.patientPages('P-1', 3)).map((p) => `${p.pageId} ${p.status}`)).toEqual([
+    expect((await s.patientPages('P-1', 3)).pages.map((p) => `${p.pageId} ${p.status}`)).toEqual([
       expect.stringMatching(/^crs\|P-1\|m2\|/),
       expect.stringMatching(/^crs\|P-1\|m2\|/),
       expect.stringMatching(/^crs\|P-1\|m1\|.* superseded$/),
@@ -186,17 +186,17 @@ describe('DynamoPageStore', () => {
     await s.save([fresh!]);
     const acked: Page = { ...opened(grade(3, 'e'), min(0))[0]!, delivered: true, status: 'acknowledged', dueAt: null };
     await s.save([acked]);
-    const pending = await s.pendingPages(min(5));
+    const pending = (await s.pendingPages(min(5))).pages;
     expect(pending.map((p) => p.pageId).sort()).toEqual([due!.pageId, held!.pageId, unsent!.pageId].sort());
     expect(ddb.mock.commandCalls(BatchGetItemCommand)[0]!.args[0].input.RequestItems!.pages!.ConsistentRead).toBe(true);
-    expect((await s.pendingPages(min(5) - 1000 + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(fresh!.pageId);
+    expect((await s.pendingPages(min(5) - 1000 + UNSENT_GRACE_MS)).pages.map((p) => p.pageId)).toContain(fresh!.pageId);
     // Not due yet: the next level is due at 5 minutes (grade 3).
-    expect((await s.pendingPages(min(4))).map((p) => p.pageId)).not.toContain(due!.pageId);
+    expect((await s.pendingPages(min(4))).pages.map((p) => p.pageId)).not.toContain(due!.pageId);
     // A level another tick stored just now and is sending: left to it, even when it is due (a catch-up).
     now = min(20);
     await s.save([{ ...(await s.get(due!.pageId))!, level: 1, delivered: false, dueAt: min(10) }]);
-    expect((await s.pendingPages(min(20) + 1000)).map((p) => p.pageId)).not.toContain(due!.pageId);
-    expect((await s.pendingPages(min(20) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toContain(due!.pageId);
+    expect((await s.pendingPages(min(20) + 1000)).pages.map((p) => p.pageId)).not.toContain(due!.pageId);
+    expect((await s.pendingPages(min(20) + UNSENT_GRACE_MS)).pages.map((p) => p.pageId)).toContain(due!.pageId);
   });
 
   it("gives a patient's unsent first sends oldest first, and holds back those a send another pager is making would be overtaken by", async () => {
@@ -208,23 +208,29 @@ describe('DynamoPageStore', () => {
     await s.save([a!, b!, d!, { ...opened(grade(3, 'sent', ['icu']), min(0))[0]!, delivered: true }]);
     now = min(1);
     // The next grade supersedes a before it was ever sent: a is owed its send, as information, before c.
-    const t = pagesForNotification(grade(3, 'c', ['hematology']), await s.openPages('P-1'), [], min(1), DEFAULT_PAGING);
+    const t = pagesForNotification(
+      grade(3, 'c', ['hematology']),
+      (await s.openPages('P-1')).pages,
+      [],
+      min(1),
+      DEFAULT_PAGING,
+    );
     await s.save(t.pages);
-    expect((await s.unsentPages('P-1')).map((p) => `${p.pageId} ${p.status}`)).toEqual([
+    expect((await s.unsentPages('P-1')).pages.map((p) => `${p.pageId} ${p.status}`)).toEqual([
       'crs|P-1|a|hematology info',
       'crs|P-1|c|hematology open',
     ]);
-    expect(await s.unsentPages('P-3')).toEqual([]);
+    expect((await s.unsentPages('P-3')).pages).toEqual([]);
     // P-2's b is stored again just now (its pager is sending it); d, triggered after it, was stored long before.
     now = min(2) - UNSENT_GRACE_MS + 1000;
     await s.save([{ ...(await s.get(b!.pageId))!, summary: 'touched' }]);
-    const pending = (await s.pendingPages(min(2))).map((p) => p.pageId);
+    const pending = (await s.pendingPages(min(2))).pages.map((p) => p.pageId);
     expect(pending).toContain('crs|P-1|a|hematology');
     expect(pending).toContain('crs|P-1|c|hematology');
     // P-2: b is being sent (stored just now), d was triggered after it: held back with it, not to overtake it.
     expect(pending).not.toContain(b!.pageId);
     expect(pending).not.toContain(d!.pageId);
-    expect((await s.pendingPages(min(2) + UNSENT_GRACE_MS)).map((p) => p.pageId)).toEqual(
+    expect((await s.pendingPages(min(2) + UNSENT_GRACE_MS)).pages.map((p) => p.pageId)).toEqual(
       expect.arrayContaining([b!.pageId, d!.pageId]),
     );
   });
@@ -251,7 +257,7 @@ describe('DynamoPageStore', () => {
     const s = store();
     for (let i = 0; i < 5; i++) await s.save([{ ...opened(grade(3, `m${i}`, ['icu']))[0]!, delivered: true }]);
     ddb.pageSize = 2;
-    expect(await s.pendingPages(min(10))).toHaveLength(5);
+    expect((await s.pendingPages(min(10))).pages).toHaveLength(5);
   });
 
   it('keeps silences: those in force, and each by id until 30 days after it ends', async () => {
@@ -274,12 +280,12 @@ describe('DynamoPageStore', () => {
     };
     await s.saveSilence(a);
     await s.saveSilence(b);
-    expect((await s.silences(min(5))).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
-    expect((await s.silences(min(15))).map((x) => x.silenceId)).toEqual(['s-a']);
+    expect((await s.silences(min(5))).silences.map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
+    expect((await s.silences(min(15))).silences.map((x) => x.silenceId)).toEqual(['s-a']);
     await s.saveSilence({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
-    expect(await s.silences(min(13))).toEqual([]);
+    expect((await s.silences(min(13))).silences).toEqual([]);
     // Asked about a time before it was ended (a late tick deciding a past step): in force then.
-    expect((await s.silences(min(11))).map((x) => x.silenceId)).toEqual(['s-a']);
+    expect((await s.silences(min(11))).silences.map((x) => x.silenceId)).toEqual(['s-a']);
     expect(await s.getSilence('s-a')).toEqual({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
     expect((await s.allSilences()).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
     const item = ddb.items('pages').find((i) => i.sk?.S === 's-a')!;
@@ -388,7 +394,7 @@ async function story(pages: PageStore, audit: AuditLog & { all(): Promise<AuditE
   return {
     sent,
     trail,
-    pages: (await pages.patientPages('P-1', 50)).map((p) => `${p.pageId} ${p.status} L${p.level}`).sort(),
+    pages: (await pages.patientPages('P-1', 50)).pages.map((p) => `${p.pageId} ${p.status} L${p.level}`).sort(),
   };
 }
 
@@ -479,9 +485,92 @@ describe('the pager over DynamoDB after a rollback to a config without a team it
     snsDown = false;
     const rolledBack = pagerOf(DEFAULT_PAGING);
     await rolledBack.onNotification(grade(2, '#1', ['icu'], 'P-2'), min(1));
-    expect(await rolledBack.onTick(min(20))).toEqual({ setAside: ['crs|P-9|#1|cardiology'] });
+    expect(await rolledBack.onTick(min(20))).toEqual({
+      setAside: [{ pageId: 'crs|P-9|#1|cardiology', reason: 'its team has no ladder in the paging config' }],
+    });
     expect(sent).toEqual(['P-2 ICU registrar', 'P-2 ICU consultant']);
     expect(await store().get('crs|P-9|#1|cardiology')).toMatchObject({ status: 'open', delivered: false });
+  });
+});
+
+describe("the notifier's pager over DynamoDB with a grade change routed to a team the config has no ladder for", () => {
+  // Until 2026-12-05 opening its pages threw (TypeError): the notifier parked the record, and none of its teams was paged.
+  it("pages its other teams, keeps that team's page and sets it aside", async () => {
+    const sent: string[] = [];
+    const pager = new Pager({
+      pages: store(),
+      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+      audit: auditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    await pager.onNotification(grade(3, '#1', ['icu', 'cardiology' as never], 'P-9'), min(0));
+    expect(sent).toEqual(['P-9 ICU registrar']);
+    expect(await pager.onTick(min(1))).toEqual({
+      setAside: [{ pageId: 'crs|P-9|#1|cardiology', reason: 'its team has no ladder in the paging config' }],
+    });
+    expect(await store().get('crs|P-9|#1|cardiology')).toMatchObject({ status: 'open', delivered: false });
+  });
+});
+
+describe('the pager over DynamoDB with a silence item that cannot be read', () => {
+  // Until 2026-12-05 every tick failed on it (SyntaxError), and so did every grade change's paging (the notifier
+  // parked each record): nobody was paged for anything while it was in force.
+  it('holds nothing, is named by the tick, and every ladder and grade change goes on', async () => {
+    const sent: string[] = [];
+    const pager = new Pager({
+      pages: store(),
+      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+      audit: auditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    const silence = { scope: { patientId: 'P-9' }, from: min(0), until: min(60), createdBy: 'N', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, min(0));
+    ddb.items('pages').find((i) => i.sk?.S === 's1')!.silence = { S: '{' };
+    await pager.onNotification(grade(3, '#1', ['icu'], 'P-2'), min(0));
+    expect(await pager.onTick(min(6))).toEqual({
+      setAside: [],
+      unreadableSilences: [{ silenceId: 's1', reason: 'not JSON' }],
+    });
+    expect(sent).toEqual(['P-2 ICU registrar', 'P-2 ICU consultant']);
+  });
+});
+
+describe('the pager over DynamoDB with a page item that cannot be read', () => {
+  // Until 2026-12-05 the store read every due page at once, and the first item it could not read (not JSON, a field
+  // missing: an older shape, an item edited by hand) failed the read: every tick failed there, every minute, and no
+  // patient's ladder moved; the patient's next grade change failed too (its record parked, nobody paged).
+  it("sets each such item aside, named by its id, and every other patient's ladder goes on", async () => {
+    const sent: string[] = [];
+    const pager = new Pager({
+      pages: store(),
+      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+      audit: auditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    await pager.onNotification(grade(2, '#1', ['icu'], 'P-8'), min(0));
+    await pager.onNotification(grade(2, '#1', ['icu'], 'P-9'), min(0));
+    await pager.onNotification(grade(2, '#1', ['icu'], 'P-2'), min(1));
+    const item = (pageId: string) => ddb.items('pages').find((i) => i.sk?.S?.endsWith(`#${pageId}`))!;
+    item('crs|P-8|#1|icu').page = { S: '{"pageId": "crs|P-8|#1|icu", "lev' };
+    const { level: _, ...older } = JSON.parse(item('crs|P-9|#1|icu').page!.S!) as Page;
+    item('crs|P-9|#1|icu').page = { S: JSON.stringify(older) };
+    expect(await pager.onTick(min(20))).toEqual({
+      setAside: [
+        { pageId: 'crs|P-8|#1|icu', reason: 'its stored item cannot be read: not JSON' },
+        { pageId: 'crs|P-9|#1|icu', reason: 'its stored item cannot be read: level is missing' },
+      ],
+    });
+    expect(sent).toEqual(['P-8 ICU registrar', 'P-9 ICU registrar', 'P-2 ICU registrar', 'P-2 ICU consultant']);
+    // The patient's next grade change is paged.
+    await pager.onNotification(grade(4, '#2', ['icu'], 'P-9'), min(21));
+    expect(sent.at(-1)).toBe('P-9 ICU registrar');
+    await expect(store().get('crs|P-8|#1|icu')).rejects.toThrow(/crs\|P-8\|#1\|icu: its stored item cannot be read/);
   });
 });
 
@@ -495,7 +584,9 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     const held: Page = { ...opened(grade(2, 'h', ['icu']), min(0))[0]!, heldBy: 's1', dueAt: null };
     expect(held.delivered).toBe(false);
     await s.save([held]); // held by a silence just now
-    expect((await s.pendingPages(min(2))).map((p) => p.pageId).sort()).toEqual([held.pageId, unsent!.pageId].sort());
+    expect((await s.pendingPages(min(2))).pages.map((p) => p.pageId).sort()).toEqual(
+      [held.pageId, unsent!.pageId].sort(),
+    );
   });
 
   it('holds back an unsent page triggered after the earliest of the patient sends being made now, not only after the latest', async () => {
@@ -509,8 +600,8 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     await s.save([a!]);
     await s.save([c!]);
     // b would overtake a, which another pager is sending: it waits with it.
-    expect((await s.pendingPages(min(2))).map((p) => p.pageId)).not.toContain(b!.pageId);
-    expect((await s.pendingPages(min(2) - 1000 + UNSENT_GRACE_MS)).map((p) => p.pageId).sort()).toEqual(
+    expect((await s.pendingPages(min(2))).pages.map((p) => p.pageId)).not.toContain(b!.pageId);
+    expect((await s.pendingPages(min(2) - 1000 + UNSENT_GRACE_MS)).pages.map((p) => p.pageId).sort()).toEqual(
       [a!.pageId, b!.pageId, c!.pageId].sort(),
     );
   });
@@ -564,8 +655,8 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
     now = min(0);
     const [page] = opened(grade(2, 'a', ['icu']), min(0));
     await s.save([page!]); // its pager is sending it (or crashed doing so)
-    expect((await s.pendingPages(min(0) + 29_999)).map((p) => p.pageId)).toEqual([]);
-    expect((await s.pendingPages(min(0) + 30_000)).map((p) => p.pageId)).toEqual([page!.pageId]);
+    expect((await s.pendingPages(min(0) + 29_999)).pages.map((p) => p.pageId)).toEqual([]);
+    expect((await s.pendingPages(min(0) + 30_000)).pages.map((p) => p.pageId)).toEqual([page!.pageId]);
   });
 
   it('reads pending pages back in batches of 100 keys at most (DynamoDB refuses more in one BatchGetItem)', async () => {
@@ -575,7 +666,7 @@ describe('DynamoPageStore: pinned by a mutation run', () => {
       delivered: true,
     }));
     for (let i = 0; i < pages.length; i += 25) await s.save(pages.slice(i, i + 25));
-    expect(await s.pendingPages(min(10))).toHaveLength(150);
+    expect((await s.pendingPages(min(10))).pages).toHaveLength(150);
     const sizes = ddb.mock
       .commandCalls(BatchGetItemCommand)
       .map((c) => c.args[0].input.RequestItems!.pages!.Keys!.length);

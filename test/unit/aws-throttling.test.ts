@@ -325,7 +325,7 @@ describe('the stale-feed sweep while SNS throttles the pages', () => {
 
     expect(phone.filter((p) => p.includes('nurse in charge'))).toEqual([]);
     expect(phone.at(-1)).toMatch(/^alert-cleared bedside nurse Data resumed/);
-    const alertPages = (await pages.patientPages('P-1', 100)).filter((p) => p.kind === 'alert');
+    const alertPages = (await pages.patientPages('P-1', 100)).pages.filter((p) => p.kind === 'alert');
     expect(alertPages.map((p) => p.status)).not.toContain('open');
   });
 

@@ -18,6 +18,8 @@ import { T0, enrol, msg } from '#test/support/messages.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { until } from '#test/support/until.ts';
 import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
+import Database from 'better-sqlite3';
+import { DB_FILE } from '#adapters/sqlite/db.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 const MIN = 60_000;
@@ -159,6 +161,38 @@ describe('acknowledge links and the acknowledgement API', () => {
     await post(enrol('P1', 0), fever('P1', 10));
     return until(() => pages()[0], 'a page');
   }
+
+  // Until 2026-12-05 a page row that could not be read (not JSON, a field missing) answered the link's GET and POST,
+  // the board's acknowledge and the board's list with {"error":"internal error"}: the list for every patient.
+  it('answers a link to a page whose row cannot be read with a page saying so; the board lists every patient', async () => {
+    server = await start();
+    const p = await paged();
+    await post(enrol('P2', 0));
+    const raw = new Database(join(dir, DB_FILE));
+    raw.prepare('UPDATE pages SET body = ? WHERE page_id = ?').run('{"pageId":', p.pageId);
+    raw.close();
+    for (const res of [
+      await fetch(p.ackUrl!),
+      await fetch(p.ackUrl!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'by=Dr+Osei',
+      }),
+    ]) {
+      expect(res.status).toBe(500);
+      expect(await res.text()).toContain('This page cannot be read');
+    }
+    const board = await apiPost(`/api/pages/${encodeURIComponent(p.pageId)}/ack`, { by: 'Dr Osei' });
+    expect([board.status, ((await board.json()) as { errors: string[] }).errors[0]]).toEqual([
+      500,
+      `page ${p.pageId}: its stored record cannot be read (not JSON); it cannot be acknowledged until an operator mends it`,
+    ]);
+    const list = await api('/api/patients');
+    expect(list.status).toBe(200);
+    expect(
+      ((await list.json()) as { patients: { patientId: string }[] }).patients.map((x) => x.patientId).sort(),
+    ).toEqual(['P1', 'P2']);
+  });
 
   it('GET shows the page and a form on a phone, and never acknowledges (link previews fetch it)', async () => {
     server = await start();
@@ -314,7 +348,10 @@ describe('technical alerts (not grades)', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(10); // 14 minutes without data
     expect(pages()).toEqual([]);
     await advance(2);
@@ -441,7 +478,7 @@ describe('silences', () => {
 
     await post(fever('P1', 10)); // CRS 1: held
     await until(
-      async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined,
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 1 || undefined,
       'the held page',
     );
     const list = (await (await api('/api/patients')).json()) as {
@@ -536,7 +573,10 @@ describe('technical alerts, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(12); // 16 minutes without data: the alert
     await post(msg('P1', 18, { vitals: { heartRate: 82 } }));
     await until(() => pages().length === 2 || undefined, 'the all-clear');
@@ -552,7 +592,10 @@ describe('technical alerts, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(12); // the first alert
     await post(msg('P1', 18, { vitals: { heartRate: 82 } }));
     await until(() => pages().length === 2 || undefined, 'the first all-clear');
@@ -628,7 +671,10 @@ describe('the board, pinned by a mutation run', () => {
         .status,
     ).toBe(201);
     await post(fever('P1', 10)); // CRS 1: held
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 1 || undefined, 'held page');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 1 || undefined,
+      'held page',
+    );
     clock += 31 * MIN; // the silence has ended; no tick yet
     const held = (await card('P1')).paging[0]!.pages[0] as unknown as { state: string; heldBy: { createdBy: string } };
     expect(held).toMatchObject({ state: 'held', heldBy: { createdBy: 'Nurse Bea' } });
@@ -690,7 +736,10 @@ describe('the embedded paging host, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(11); // 15 minutes to the millisecond since the last data
     expect(pages().map((p) => [p.team, p.subject, p.kind])).toEqual([['bedside', 'stale-feed', 'alert']]);
   });
@@ -729,7 +778,10 @@ describe('stale-feed alerts across a restart, pinned by a mutation run', () => {
     server = await start({ staleFeedMinutes: 15 });
     clock = T0 + 5 * MIN;
     await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
-    await until(async () => (await server.paging.store.patientPages('P1', 5)).length === 0 || undefined, 'graded');
+    await until(
+      async () => (await server.paging.store.patientPages('P1', 5)).pages.length === 0 || undefined,
+      'graded',
+    );
     await advance(12); // the alert
     expect(pages().map((p) => p.kind)).toEqual(['alert']);
     // The pager stops (a crash, as far as it knows) just as data from the monitor is committed.

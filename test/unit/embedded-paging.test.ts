@@ -122,9 +122,16 @@ describe.each([
       page({ pageId: 'acked', status: 'acknowledged', dueAt: null, ack: { by: 'Dr A', at: min(1), via: 'board' } }),
       page({ pageId: 'other', patientId: 'P2', dueAt: min(50) }),
     ]);
-    expect(ids(await store.openPages('P1'))).toEqual(['due', 'held', 'later', 'unsent']);
-    expect(ids(await store.pendingPages(min(6)))).toEqual(['due', 'held', 'info-unsent', 'unsent']);
-    expect(ids(await store.pendingPages(min(60)))).toEqual(['due', 'held', 'info-unsent', 'later', 'other', 'unsent']);
+    expect(ids((await store.openPages('P1')).pages)).toEqual(['due', 'held', 'later', 'unsent']);
+    expect(ids((await store.pendingPages(min(6))).pages)).toEqual(['due', 'held', 'info-unsent', 'unsent']);
+    expect(ids((await store.pendingPages(min(60))).pages)).toEqual([
+      'due',
+      'held',
+      'info-unsent',
+      'later',
+      'other',
+      'unsent',
+    ]);
   });
 
   it("gives a patient's first sends still to be made, oldest first: not a later level or walk, not a held or closed page", async () => {
@@ -149,8 +156,8 @@ describe.each([
       page({ pageId: 'superseded', status: 'superseded', dueAt: null, delivered: false, triggeredAt: min(0) }),
       page({ pageId: 'other', patientId: 'P2', delivered: false, triggeredAt: min(0) }),
     ]);
-    expect((await store.unsentPages('P1')).map((p) => p.pageId)).toEqual(['a', 'b']);
-    expect(await store.unsentPages('P3')).toEqual([]);
+    expect((await store.unsentPages('P1')).pages.map((p) => p.pageId)).toEqual(['a', 'b']);
+    expect((await store.unsentPages('P3')).pages).toEqual([]);
   });
 
   it("gives a patient's pages newest first", async () => {
@@ -160,19 +167,19 @@ describe.each([
       page({ pageId: 'c', triggeredAt: min(3) }),
       page({ pageId: 'b', triggeredAt: min(2) }),
     ]);
-    expect((await store.patientPages('P1', 2)).map((p) => p.pageId)).toEqual(['c', 'b']);
+    expect((await store.patientPages('P1', 2)).pages.map((p) => p.pageId)).toEqual(['c', 'b']);
   });
 
   it('keeps silences: in force until they end or run out, and in force before the time they were ended', async () => {
     const store = make();
     await store.saveSilence(silence());
     await store.saveSilence(silence({ silenceId: 's2', scope: { team: 'icu' }, until: min(10) }));
-    expect((await store.silences(min(5))).map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
-    expect((await store.silences(min(10))).map((s) => s.silenceId)).toEqual(['s1']);
+    expect((await store.silences(min(5))).silences.map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
+    expect((await store.silences(min(10))).silences.map((s) => s.silenceId)).toEqual(['s1']);
     await store.saveSilence({ ...silence(), endedAt: min(7), endedBy: 'Nurse B' });
-    expect((await store.silences(min(8))).map((s) => s.silenceId)).toEqual(['s2']);
+    expect((await store.silences(min(8))).silences.map((s) => s.silenceId)).toEqual(['s2']);
     // Asked about a time before it was ended (a late tick deciding a past step): in force then.
-    expect((await store.silences(min(6))).map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
+    expect((await store.silences(min(6))).silences.map((s) => s.silenceId).sort()).toEqual(['s1', 's2']);
     expect(await store.getSilence('s1')).toMatchObject({ endedAt: min(7), endedBy: 'Nurse B', createdBy: 'Nurse B' });
   });
 });
@@ -266,7 +273,7 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     const entry: AuditEvent = { at: iso(min(0)), patientId: 'P1', type: 'silence', text: 'silence of P1', details: {} };
     await expect(store.saveSilence(silence(), [entry])).rejects.toThrow('disk I/O error');
     expect(await store.getSilence('s1')).toBeUndefined();
-    expect(await store.silences(min(1))).toEqual([]);
+    expect((await store.silences(min(1))).silences).toEqual([]);
   });
 });
 
@@ -569,12 +576,87 @@ describe('the timer loop of crs serve after a rollback to a config without a tea
       // A tick a second while the set-aside page stays due, not a loop spinning on it.
       expect(ticks.mock.calls.length).toBeLessThanOrEqual(5);
       expect(log.filter((l) => l.includes('set aside'))).toEqual([
-        'paging: 1 page(s) set aside, their team has no ladder in the paging config: crs|P9|#1|cardiology',
+        'paging: 1 page(s) set aside, the pager cannot step or send them: crs|P9|#1|cardiology (its team has no ladder in the paging config)',
       ]);
       watch.check();
       expect(watch.current().map((a) => a.key)).toEqual(['set-aside']);
       expect(watch.current()[0]!.text).toContain('crs|P9|#1|cardiology');
       expect(log.some((l) => l.includes('escalation tick failed'))).toBe(false);
+    } finally {
+      await paging.close();
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('the pager on SQLite with a silence row that cannot be read', () => {
+  // Until 2026-12-05 every tick failed on it (SyntaxError), and so did every grade change's paging (the pager lane
+  // parked each record): nobody was paged for anything while it was in force.
+  it('holds nothing, is named by the tick, and every ladder and grade change goes on', async () => {
+    const { pager } = sqlitePager();
+    const silence = { scope: { patientId: 'P9' }, from: min(0), until: min(60), createdBy: 'N', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, min(0));
+    db.prepare("UPDATE silences SET body = '{' WHERE silence_id = 's1'").run();
+    await pager.onNotification({ ...grade3, notificationId: 'crs|P2|#1', patientId: 'P2', teams: ['icu'] }, min(0));
+    expect(await pager.onTick(min(6))).toEqual({
+      setAside: [],
+      unreadableSilences: [{ silenceId: 's1', reason: 'not JSON' }],
+    });
+    expect(sends().map((s) => `${s.patientId} ${s.role}`)).toEqual(['P2 ICU registrar', 'P2 ICU consultant']);
+  });
+});
+
+describe('the timer loop of crs serve with a page row that cannot be read', () => {
+  // Until 2026-12-05 the store read every due page at once, and a row whose body was not JSON failed the read: every
+  // tick failed there ("escalation tick failed"), no patient's ladder moved, and that patient's next grade change
+  // failed on the pager lane too.
+  it("sets that page aside, names it (log, delivery watch), and every other patient's ladder goes on", async () => {
+    const { pager } = sqlitePager();
+    await pager.onNotification({ ...grade3, notificationId: 'crs|P9|#1', patientId: 'P9', teams: ['icu'] }, min(0));
+    db.prepare('UPDATE pages SET body = ? WHERE page_id = ?').run('{"pageId": "crs|P9|#1|icu", "lev', 'crs|P9|#1|icu');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const log: string[] = [];
+    let clock = min(1);
+    const paging = pagingWith({ now: () => clock, log: (l) => log.push(l) });
+    const watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => paging.lastTickAt,
+      setAside: () => paging.setAside,
+      deliveryAlertMinutes: DEFAULT_PAGING.deliveryAlertMinutes,
+      now: () => clock,
+      log: (l) => log.push(l),
+      onChange: () => undefined,
+    });
+    try {
+      const icu = { ...grade3, notificationId: 'crs|P2|#1', patientId: 'P2', teams: ['icu' as const] };
+      await paging
+        .sink()
+        .deliver({ seq: 1, kind: 'notification', id: icu.notificationId, patientId: 'P2', body: JSON.stringify(icu) });
+      paging.start();
+      clock = min(7); // the ICU's next level is due, for both patients
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(sends().map((s) => `${s.patientId} ${s.role}`)).toEqual([
+        'P9 ICU registrar',
+        'P2 ICU registrar',
+        'P2 ICU consultant',
+      ]);
+      expect(log.filter((l) => l.includes('set aside'))).toEqual([
+        'paging: 1 page(s) set aside, the pager cannot step or send them: crs|P9|#1|icu (its stored item cannot be read: not JSON)',
+      ]);
+      expect(log.some((l) => l.includes('escalation tick failed'))).toBe(false);
+      watch.check();
+      expect(watch.current().map((a) => a.key)).toEqual(['set-aside']);
+      expect(watch.current()[0]!.text).toContain('crs|P9|#1|icu (its stored item cannot be read: not JSON)');
+      // That patient's next grade change is paged.
+      const next = { ...grade3, notificationId: 'crs|P9|#2', patientId: 'P9', toGrade: 4, teams: ['icu' as const] };
+      await paging.sink().deliver({
+        seq: 2,
+        kind: 'notification',
+        id: next.notificationId,
+        patientId: 'P9',
+        body: JSON.stringify(next),
+      });
+      expect(sends().at(-1)).toMatchObject({ patientId: 'P9', role: 'ICU registrar', grade: 4 });
     } finally {
       await paging.close();
       vi.useRealTimers();
@@ -627,11 +709,11 @@ describe('the stale-feed sweep of crs serve when the pager fails on one alert', 
     const since = stateOf('P1', [1]).lastMonitorAt!;
     stateOf('P5', [1]);
     stateOf('P9', [1]);
-    // An open page of P5 (its next level due in days), edited by hand: it no longer decodes.
-    await new SqlitePageStore(db).save([
-      page({ pageId: 'crs|P5|m1|icu', patientId: 'P5', dueAt: since + 5 * 86_400_000 }),
-    ]);
-    db.prepare("UPDATE pages SET body = '{' WHERE page_id = 'crs|P5|m1|icu'").run();
+    // P5's "no data" page, stored already (its next level due in days), edited by hand: it cannot be read, so its
+    // alert cannot be paged (a page of P5 that cannot be read is no longer enough: it is left out, and the tick names it).
+    const p5 = `stale-feed|P5|${since}|bedside`;
+    await new SqlitePageStore(db).save([page({ pageId: p5, patientId: 'P5', dueAt: since + 5 * 86_400_000 })]);
+    db.prepare("UPDATE pages SET body = '{' WHERE page_id = ?").run(p5);
     let clock = since + 16 * 60_000;
     const log: string[] = [];
     const paging = pagingWith({
@@ -647,7 +729,7 @@ describe('the stale-feed sweep of crs serve when the pager fails on one alert', 
     const paged = () => sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(',')[0]}`);
     try {
       await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(
-        `1 alert(s) could not be paged (stale-feed|P5|${since}: SyntaxError); the others were swept`,
+        `1 alert(s) could not be paged (stale-feed|P5|${since}: PageUnreadable); the others were swept`,
       );
       expect(paged()).toEqual(['P1 bedside nurse NO DATA', 'P9 bedside nurse NO DATA']);
       await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(/could not be paged/);
@@ -763,7 +845,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
       expect(server.dispatcher.backlog('stdout')).toBe(0);
       await new Promise((r) => setImmediate(r));
       expect(lines).toEqual([]);
-      expect(await server.paging.store.patientPages('P1', 10)).toEqual([]);
+      expect((await server.paging.store.patientPages('P1', 10)).pages).toEqual([]);
     } finally {
       await server.close();
     }

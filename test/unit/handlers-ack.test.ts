@@ -327,6 +327,69 @@ describe('pinned by a mutation run: the ack function', () => {
     expect(await status()).toBe('open');
   });
 
+  it('shows and acknowledges the page of a team the paging config no longer has (a rollback): its link names the role it was sent to', async () => {
+    const withCardiology = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 1 } },
+    } as typeof DEFAULT_PAGING;
+    const before = sent.length;
+    await new Pager({
+      pages,
+      sender: { send: async (m) => void sent.push(m) },
+      audit,
+      config: withCardiology,
+      ackSecret: secret,
+      ackBaseUrl: 'https://api.example/ack/',
+    }).onNotification(
+      {
+        notificationId: 'crs|P-9|#1',
+        patientId: 'P-9',
+        condition: 'crs',
+        kind: 'escalation',
+        toGrade: 3,
+        teams: ['cardiology' as never],
+        summary: 'PROVISIONAL CRS grade 3, patient P-9',
+      },
+      T,
+    );
+    const t = sent[before]!.ackUrl!.split('/').at(-1)!;
+    const shown = await link('GET', t);
+    expect([shown.statusCode, shown.body!.includes('cardiology fellow')]).toEqual([200, true]);
+    const done = await link('POST', t, 'by=Dr+C');
+    expect([done.statusCode, done.body!.includes('Dr C (cardiology fellow)')]).toEqual([200, true]);
+    expect(await pages.get('crs|P-9|#1|cardiology')).toMatchObject({ status: 'acknowledged' });
+    const again = await link('POST', t, 'by=Dr+D');
+    expect([again.statusCode, again.body!.includes('Already acknowledged')]).toEqual([200, true]);
+  });
+
+  it('answers a link to a page whose stored item cannot be read with a page saying so (500, not a failed invocation), the API likewise, the log naming the page', async () => {
+    const { level: _, ...broken } = (await pages.get('crs|P-1|m3|icu'))!;
+    await pages.save([broken as never]);
+    // Until 2026-12-05 the function failed (the phone got API Gateway's bare 500, AckErrors), with nothing said.
+    const { result, out } = await captureOutput(async () => [
+      await link('GET', token()),
+      await link('POST', token(), 'by=Dr+A'),
+      await api({ token: token(), by: 'Dr A' }),
+    ]);
+    const [shown, posted, viaApi] = result;
+    for (const r of [shown!, posted!]) {
+      expect(r.statusCode).toBe(500);
+      expect(r.headers!['content-type']).toMatch(/^text\/html/);
+      expect(r.body).toContain('This page cannot be read');
+      expect(r.body).toContain('cannot be acknowledged with this link');
+    }
+    expect(viaApi!.statusCode).toBe(500);
+    expect(JSON.parse(viaApi!.body as string)).toEqual({
+      errors: [
+        'page crs|P-1|m3|icu: its stored record cannot be read (level is missing); it cannot be acknowledged until an operator mends it',
+      ],
+    });
+    expect(out).toMatch(
+      /"message":"acknowledgement refused".*"outcome":"page-unreadable".*"pageId":"crs\|P-1\|m3\|icu"/,
+    );
+    expect(out).not.toMatch(/acknowledgement failed/);
+  });
+
   it('fails (so that API Gateway answers 500) when the pages cannot be read, logging the error by name only', async () => {
     const failing = raw({
       paging: async () => {

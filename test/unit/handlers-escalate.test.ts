@@ -8,7 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SQSRecord } from 'aws-lambda';
 import { MemoryAuditLog, MemoryPageStore } from '#app/memory.ts';
-import { Pager, SendDeferred } from '#app/pager.ts';
+import { Pager, SendDeferred, type SetAside } from '#app/pager.ts';
 import type { AlertInput } from '#domain/paging.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import { DEFAULT_PAGING, pagesForNotification, type PageableNotification, type Silence } from '#domain/paging.ts';
@@ -141,8 +141,8 @@ describe('escalate handler', () => {
   let swept: number;
   let failTick: boolean;
   let snsDown: boolean;
-  /** The pages the tick set aside (their team has no ladder in the config). */
-  let setAside: string[];
+  /** The pages the tick set aside (their team has no ladder in the config, or their item cannot be read). */
+  let setAside: SetAside[];
   const handler = () =>
     quiet(
       mod.createEscalateHandler({
@@ -267,14 +267,18 @@ describe('escalate handler', () => {
     expect(metricSum(out, 'EscalateRuns')).toBe(0); // a failed run is not a run
   });
 
-  it('names the pages the tick set aside (a team the config no longer has), fails the schedule (EscalateErrors), still sweeps and counts the run', async () => {
-    setAside = ['crs|P-9|#1|cardiology'];
+  it('names the pages the tick set aside (a team the config no longer has, an item that cannot be read), fails the schedule (EscalateErrors), still sweeps and counts the run', async () => {
+    setAside = [
+      { pageId: 'crs|P-9|#1|cardiology', reason: 'its team has no ladder in the paging config' },
+      { pageId: 'crs|P-8|#2|icu', reason: 'its stored item cannot be read: level is missing' },
+    ];
     const { out } = await captureOutput(() =>
       expect(handler()({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).rejects.toThrow(/set aside/),
     );
     expect(swept).toBe(1);
     const line = out.split('\n').find((l) => l.includes('pages set aside'))!;
-    expect(line).toContain('"pages":["crs|P-9|#1|cardiology"]');
+    expect(line).toContain('"pages":["crs|P-9|#1|cardiology","crs|P-8|#2|icu"]');
+    expect(line).toContain('crs|P-8|#2|icu: its stored item cannot be read: level is missing');
     expect(metricSum(out, 'EscalateRuns')).toBe(1); // the ladders ran: NoEscalateRun stays quiet
     // A timer's tick logs them too, and its timers are done (not dead-lettered: the schedule reports them).
     const timers = await captureOutput(() => handler()(sqsEvent([timerRecord(min(0), 'due')])));

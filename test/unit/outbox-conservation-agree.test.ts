@@ -785,6 +785,47 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
       }
     });
 
+    it('leaves parked, naming it and why, a send whose page the pager cannot send (a team without a ladder now, an item that cannot be read), and sends the others; exit 1', async () => {
+      const receiver = new Receiver((id) => (id.includes('|P-1|') || id.includes('|P-2|') ? 3 : 0));
+      const b = await awsBackend(receiver, { now: Date.now() });
+      try {
+        await b.grade(msg('P-1', 1, CRS_MESSAGE[2]!, 'P-1-rollback'));
+        await b.grade(msg('P-2', 1, CRS_MESSAGE[2]!, 'P-2-rollback'));
+        const parked = (await b.list()).map((p) => p.pageId);
+        const p1 = parked.find((id) => id.includes('|P-1|'))!;
+        const p2 = parked.find((id) => id.includes('|P-2|'))!;
+        const item = (pageId: string) => ddb.items('pages').find((i) => i.sk?.S === `page#${pageId}`)!;
+        // P-1's page as a version that knew a cardiology team stored it (then rolled back); P-2's no longer JSON.
+        const page = JSON.parse(item(p1).page!.S!) as Record<string, unknown>;
+        item(p1).page = { S: JSON.stringify({ ...page, team: 'cardiology' }) };
+        item(p2).page = { S: '{"pageId":' };
+        receiver.healthy = true;
+        // Until 2026-12-05 P-1's send was reported sent and removed, though nothing was sent (or, once its page had
+        // moved on, the command ended with a TypeError's stack trace, the sends after it left).
+        const r = await cli(['retry', '--all', '--backend', 'aws']);
+        expect(r.code, r.err).toBe(1);
+        expect(r.out).toMatch(
+          new RegExp(
+            `^${p1.replaceAll('|', '\\|')}#0#0: not sent: its page's team has no ladder in the paging config; it stays parked`,
+            'm',
+          ),
+        );
+        expect(r.out).toMatch(
+          new RegExp(
+            `^${p2.replaceAll('|', '\\|')}#0#0: not sent: its page's stored item cannot be read; it stays parked`,
+            'm',
+          ),
+        );
+        expect(r.err).toBe('');
+        expect((await b.list()).map((p) => p.pageId).sort()).toEqual([p1, p2].sort());
+        expect(receiver.accepted.map((a) => a.pageId).sort()).toEqual(
+          parked.filter((id) => id !== p1 && id !== p2).sort(),
+        );
+      } finally {
+        await b.close();
+      }
+    });
+
     it('pages a parked outbox record again and removes it; one parked again stays parked', async () => {
       const b = await awsBackend(new Receiver(() => 0), { now: Date.now() });
       try {

@@ -6,6 +6,8 @@ import { MemoryAuditLog, MemoryPageStore, MemoryParkedSends } from '#app/memory.
 import { Pager, SendDeferred } from '#app/pager.ts';
 import { REFUSED_TRIES } from '#ports';
 import {
+  PageUnreadable,
+  SilenceUnreadable,
   DEFAULT_PAGING,
   type Page,
   type PageableNotification,
@@ -205,7 +207,7 @@ describe('the pager', () => {
     const crs3 = change(7, 3, ['hematology', 'icu']);
     const crs2 = change(5, 2, ['hematology']);
     const status = async (pages: MemoryPageStore, subject: Page['subject'] = 'crs') =>
-      (await pages.patientPages('P-1', 10))
+      (await pages.patientPages('P-1', 10)).pages
         .filter((p) => p.subject === subject)
         .map((p) => `${p.pageId} ${p.status}`)
         .sort();
@@ -273,11 +275,11 @@ describe('the pager', () => {
       const { phone, pager, pages } = setup();
       await pager.onAlert(spo2(9, false), T); // raised again at #9
       await pager.onAlert(spo2(7, true), min(1)); // the all-clear of the episode before, late
-      const open = (await pages.openPages('P-1')).map((p) => p.pageId).sort();
+      const open = (await pages.openPages('P-1')).pages.map((p) => p.pageId).sort();
       expect(open).toEqual(['spo2|P-1|#9|bedside', 'spo2|P-1|#9|hematology']);
       await pager.onAlert(spo2(12, true), min(2)); // cleared at #12
       await pager.onAlert(spo2(3, false), min(3)); // a warning of an older episode, late
-      expect(await pages.openPages('P-1')).toEqual([]);
+      expect((await pages.openPages('P-1')).pages).toEqual([]);
       await pager.onTick(min(60));
       expect(phone.sent.filter((m) => m.page.notificationId === 'spo2|P-1|#3').map((m) => m.page.status)).toEqual([
         'info',
@@ -333,7 +335,7 @@ describe('the pager', () => {
       );
       await pager.onNotification(crs2, min(2));
       await pager.onNotification(change(4, 1, ['icu'], 'de-escalation'), min(3));
-      const late = (await pages.patientPages('P-1', 10)).filter((p) => !p.notificationId.endsWith('#7'));
+      const late = (await pages.patientPages('P-1', 10)).pages.filter((p) => !p.notificationId.endsWith('#7'));
       expect(late.map((p) => `${p.pageId} ${p.status} ${p.heldBy ?? '-'}`).sort()).toEqual([
         'crs|P-1|#4|icu info s1',
         'crs|P-1|#5|hematology superseded -',
@@ -351,7 +353,7 @@ describe('the pager', () => {
     await pager.onNotification(grade3, min(1)).catch(() => undefined);
     await pager.onNotification(other, min(0)).catch(() => undefined);
     expect(phone.sent).toEqual([]);
-    expect((await pages.pendingPages(min(2))).map((p) => p.patientId)).toEqual(['P-1', 'P-1', 'P-2']); // the store's order
+    expect((await pages.pendingPages(min(2))).pages.map((p) => p.patientId)).toEqual(['P-1', 'P-1', 'P-2']); // the store's order
     await pager.onTick(min(2));
     expect(phone.sent.map((m) => m.page.pageId)).toEqual([
       'crs|P-2|m1|hematology',
@@ -644,6 +646,46 @@ describe('a send the transport refuses (issue 10: no lane is held by one record)
     expect(wanted.phone.log).toEqual(['icu:ICU registrar', 'hematology:hematology fellow']);
   });
 
+  it('a parked send whose page the pager cannot send (its team has no ladder now, its item cannot be read) is refused by retryParked and stays parked', async () => {
+    const withCardiology = {
+      ...DEFAULT_PAGING,
+      policies: { ...DEFAULT_PAGING.policies, cardiology: { levels: ['cardiology fellow'], loops: 2 } },
+    } as PagingConfig;
+    const cardio = { ...grade3, notificationId: 'crs|P-9|#1', patientId: 'P-9', teams: ['cardiology' as never] };
+    for (const moved of [false, true]) {
+      const { pages, audit, parked, phone, pager } = picky();
+      const newer = new Pager({
+        pages,
+        sender: phone,
+        audit,
+        parked,
+        refusedDelayMs: 0,
+        config: withCardiology,
+        ackSecret: secret,
+        ackBaseUrl: 'https://crs.example/ack/',
+      });
+      phone.refuse = () => true;
+      await newer.onNotification(cardio, T);
+      if (moved) await newer.onTick(min(6)); // its ladder went on (round 2 of the fellow), refused and parked again
+      const [send] = (await parked.list()).filter((p) => p.level === 0 && p.round === 0);
+      phone.refuse = () => false;
+      // The rollback: the pager of now has no cardiology ladder. Until 2026-12-05 a send whose page had moved on threw
+      // a TypeError (crs outbox retry ended with a stack trace, the sends after it not retried), and one still wanted
+      // was reported sent and removed though nothing was sent.
+      expect(await pager.retryParked(send!, min(7)), `moved: ${moved}`).toBe('no-ladder');
+      expect(phone.sent, `moved: ${moved}`).toEqual([]);
+      expect(await parked.list(), `moved: ${moved}`).toContainEqual(send);
+    }
+    const { pages, parked, phone, pager } = picky();
+    await pager.onNotification(grade3, T);
+    const [send] = await parked.list();
+    const { level: _, ...broken } = (await pages.get(send!.pageId))!;
+    await pages.save([broken as never]);
+    phone.refuse = () => false;
+    expect(await pager.retryParked(send!, min(1))).toBe('unreadable');
+    expect(await parked.list()).toEqual([send]);
+  });
+
   it('a transport that is down is not a refusal: the call fails and is retried in order, nothing is parked', async () => {
     const { parked, phone, pager } = picky();
     phone.refuse = () => false;
@@ -774,7 +816,9 @@ describe('a deployment that changes the paging configuration while pages are ope
     await before.pager.onNotification(icuP2, min(1)); // P-2's ICU page, under the config of now
     // Until 2026-12-05 every tick failed on the cardiology page (TypeError): P-2's ladder stopped, and so did every
     // other patient's alerts.
-    expect(await before.pager.onTick(min(20))).toEqual({ setAside: ['crs|P-9|#1|cardiology'] });
+    expect(await before.pager.onTick(min(20))).toEqual({
+      setAside: [{ pageId: 'crs|P-9|#1|cardiology', reason: 'its team has no ladder in the paging config' }],
+    });
     expect(sent(before.phone)).toEqual(['P-2 ICU registrar 0.0', 'P-2 ICU consultant 1.0']);
     // A new alert and its all-clear for that patient go to the teams of now; the set-aside page is left as it was.
     const alert = { alertId: 'stale-feed|P-9|1', patientId: 'P-9', subject: 'stale-feed' as const, summary: 'NO DATA' };
@@ -786,6 +830,65 @@ describe('a deployment that changes the paging configuration while pages are ope
       delivered: false,
     });
     expect(await before.pager.nextDue(min(21))).toBeNull();
+  });
+
+  it('a page whose stored item cannot be read (a field missing, an older shape) is set aside, named by the tick, and every other ladder goes on', async () => {
+    const { phone, pager, pages } = setup();
+    const p9 = { ...grade3, notificationId: 'crs|P-9|#1', patientId: 'P-9', teams: ['icu' as const] };
+    await pager.onNotification(p9, T);
+    await pager.onNotification(icuP2, min(1));
+    // P-9's page as an older version or a hand edit left it: no level.
+    const { level: _, ...broken } = (await pages.get('crs|P-9|#1|icu'))!;
+    await pages.save([broken as never]);
+    // Until 2026-12-05 nothing read it whole, and a tick went on with a page it could not step (or, where the item
+    // was not JSON, failed at it every time, for every patient).
+    expect(await pager.onTick(min(20))).toEqual({
+      setAside: [{ pageId: 'crs|P-9|#1|icu', reason: 'its stored item cannot be read: level is missing' }],
+    });
+    expect(sent(phone)).toEqual(['P-9 ICU registrar 0.0', 'P-2 ICU registrar 0.0', 'P-2 ICU consultant 1.0']);
+    // That patient's next grade change is paged; nothing is planned from the page that cannot be read.
+    await pager.onNotification({ ...p9, notificationId: 'crs|P-9|#2', toGrade: 4 }, min(21));
+    expect(sent(phone).at(-1)).toBe('P-9 ICU registrar 0.0');
+    await expect(pages.get('crs|P-9|#1|icu')).rejects.toThrow(PageUnreadable);
+  });
+
+  it("a grade change routed to a team the config has no ladder for pages its other teams; that team's page is kept and set aside", async () => {
+    const { phone, pager, pages } = setup();
+    // An outbox record written by a version that routed to a cardiology team, delivered after a rollback. Until
+    // 2026-12-05 opening its pages threw (TypeError): nobody was paged for the grade change (on AWS the notifier
+    // parked the record; on crs serve the pager lane parked it after 3 tries).
+    await pager.onNotification({ ...grade3, teams: ['hematology', 'cardiology' as never] }, T);
+    expect(sent(phone)).toEqual(['P-1 hematology fellow 0.0']);
+    expect(await pages.get('crs|P-1|m3|cardiology')).toMatchObject({ status: 'open', delivered: false });
+    expect(await pager.onTick(min(1))).toEqual({
+      setAside: [{ pageId: 'crs|P-1|m3|cardiology', reason: 'its team has no ladder in the paging config' }],
+    });
+  });
+
+  it('a silence whose stored item cannot be read holds nothing: the tick names it, the page it held is released, every ladder and grade change goes on', async () => {
+    const { phone, pager, pages } = setup();
+    const silence = { scope: { patientId: 'P-1' }, from: T, until: min(60), createdBy: 'Nurse B', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, T);
+    await pager.onNotification(grade2, T); // held by s1
+    await pager.silence({ ...silence, silenceId: 's2', scope: { patientId: 'P-7' } }, T);
+    const { until: _, ...broken } = (await pages.getSilence('s2'))!;
+    await pages.saveSilence(broken as never);
+    await pager.onNotification(icuP2, min(1));
+    // Until 2026-12-05 every tick failed on it, and so did every grade change's paging, for every patient.
+    expect(await pager.onTick(min(20))).toEqual({
+      setAside: [],
+      unreadableSilences: [{ silenceId: 's2', reason: 'until is missing' }],
+    });
+    expect(sent(phone)).toEqual(['P-2 ICU registrar 0.0', 'P-2 ICU consultant 1.0']);
+    // One that held a page holds it no more: the page is released and paged.
+    const { scope: __, ...noScope } = (await pages.getSilence('s1'))!;
+    await pages.saveSilence(noScope as never);
+    expect((await pager.onTick(min(21))).unreadableSilences).toEqual([
+      { silenceId: 's1', reason: 'scope is missing' },
+      { silenceId: 's2', reason: 'until is missing' },
+    ]);
+    expect(sent(phone).at(-1)).toBe('P-1 hematology fellow 0.0');
+    await expect(pages.getSilence('s1')).rejects.toThrow(SilenceUnreadable);
   });
 
   it('an all-clear of an alert paged to a team the config no longer has resolves its page, and goes to the teams of now', async () => {
@@ -1217,7 +1320,7 @@ describe('the pager, pinned by a mutation run', () => {
     let raced = false;
     pages.pendingPages = async (now) => {
       const found = await pending(now);
-      if (!raced && found.length > 0) {
+      if (!raced && found.pages.length > 0) {
         raced = true; // acknowledged on another host after this tick read it
         const p = (await pages.get('crs|P-1|m3|icu'))!;
         await pages.save([
@@ -1463,12 +1566,19 @@ describe("the in-memory stores (replay's escalations), as SQLite and DynamoDB ke
       page({ pageId: 'other', patientId: 'P-2', delivered: false, triggeredAt: T - 1 }),
     ]);
     const ids = (pages: Page[]) => pages.map((p) => p.pageId);
-    expect(ids(await store.pendingPages(T)).sort()).toEqual(['due', 'held', 'info', 'other', 'unsent', 'unsent-first']);
-    expect(ids(await store.openPages('P-1')).sort()).toEqual(
+    expect(ids((await store.pendingPages(T)).pages).sort()).toEqual([
+      'due',
+      'held',
+      'info',
+      'other',
+      'unsent',
+      'unsent-first',
+    ]);
+    expect(ids((await store.openPages('P-1')).pages).sort()).toEqual(
       ['due', 'held', 'later', 'no-timer', 'unsent', 'unsent-first'].sort(),
     );
-    expect(ids(await store.unsentPages('P-1'))).toEqual(['unsent-first', 'unsent', 'info']);
-    expect(ids(await store.patientPages('P-1', 2))).toEqual(['info', 'unsent']);
+    expect(ids((await store.unsentPages('P-1')).pages)).toEqual(['unsent-first', 'unsent', 'info']);
+    expect(ids((await store.patientPages('P-1', 2)).pages)).toEqual(['info', 'unsent']);
   });
 
   it('holds a silence until its end, not after', async () => {
@@ -1482,12 +1592,12 @@ describe("the in-memory stores (replay's escalations), as SQLite and DynamoDB ke
       reason: 'x',
     };
     await store.saveSilence(s1);
-    expect((await store.silences(T + 59_999)).map((s) => s.silenceId)).toEqual(['S1']);
-    expect(await store.silences(T + 60_000)).toEqual([]);
+    expect((await store.silences(T + 59_999)).silences.map((s) => s.silenceId)).toEqual(['S1']);
+    expect((await store.silences(T + 60_000)).silences).toEqual([]);
     // Ended by hand: in force until then only (ports.ts), as the SQLite and DynamoDB stores list them.
     await store.saveSilence({ ...s1, silenceId: 'S2', endedAt: T + 10_000, endedBy: 'N' });
-    expect((await store.silences(T + 9_999)).map((s) => s.silenceId)).toEqual(['S1', 'S2']);
-    expect((await store.silences(T + 10_000)).map((s) => s.silenceId)).toEqual(['S1']);
+    expect((await store.silences(T + 9_999)).silences.map((s) => s.silenceId)).toEqual(['S1', 'S2']);
+    expect((await store.silences(T + 10_000)).silences.map((s) => s.silenceId)).toEqual(['S1']);
   });
 
   it("keeps an entry written twice once, and reads a patient's trail oldest first whatever the offset", async () => {

@@ -386,7 +386,7 @@ class World {
 
   async allPages(): Promise<Page[]> {
     const out: Page[] = [];
-    for (const k of [1, 2, 3]) out.push(...(await this.store.patientPages(`P-${k}`, 10_000)));
+    for (const k of [1, 2, 3]) out.push(...(await this.store.patientPages(`P-${k}`, 10_000)).pages);
     return out;
   }
 }

@@ -14,7 +14,22 @@ import {
   type DynamoDBClient,
   type Put,
 } from '@aws-sdk/client-dynamodb';
-import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
+import {
+  firstSendPending,
+  isUnreadable,
+  PageUnreadable,
+  readOneSilence,
+  readPage,
+  readPages,
+  readSilence,
+  readSilences,
+  type Page,
+  type PagesRead,
+  type Silence,
+  type SilencesRead,
+  type UnreadablePage,
+  type UnreadableSilence,
+} from '#domain/paging.ts';
 import {
   ACK_LINK_RETENTION_DAYS,
   VersionConflict,
@@ -61,12 +76,12 @@ function dueAt(p: Page): number | undefined {
   return undefined;
 }
 
-function fromItem(item: Item): Page {
-  const page = JSON.parse(item.page?.S ?? 'null') as Page | null;
+/** The page an item holds, read with the domain's readPage (the id is its sort key's), or why it cannot be. */
+function fromItem(item: Item): Page | UnreadablePage {
+  const pageId = (item[T.sortKey]?.S ?? '').slice(T.pageSortKeyPrefix.length);
   const rev = Number(item.rev?.N);
-  if (!page || !Number.isInteger(rev)) throw new Error(`page item ${item[T.sortKey]?.S} is malformed`);
   // JSON has no undefined: optional fields come back absent, as they were.
-  return { ...page, rev };
+  return readPage(pageId, item.page?.S ?? '', Number.isInteger(rev) ? rev : -1);
 }
 
 export class DynamoPageStore implements PageStore {
@@ -85,7 +100,10 @@ export class DynamoPageStore implements PageStore {
     const out = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key: pageKey(pageId), ConsistentRead: true }),
     );
-    return out.Item ? fromItem(out.Item) : undefined;
+    if (!out.Item) return undefined;
+    const p = fromItem(out.Item);
+    if (isUnreadable(p)) throw new PageUnreadable(p.pageId, p.reason);
+    return p;
   }
 
   private async *patientItems(patientId: string): AsyncIterable<Item> {
@@ -133,29 +151,30 @@ export class DynamoPageStore implements PageStore {
     return { pageId: item.pageId.S, role: item.role.S, expiresAt: Number(item.linkExpiresAt.N) };
   }
 
-  async openPages(patientId: string): Promise<Page[]> {
-    const pages: Page[] = [];
-    for await (const item of this.patientItems(patientId)) if (item.status?.S === 'open') pages.push(fromItem(item));
-    return pages;
+  async openPages(patientId: string): Promise<PagesRead> {
+    const read: (Page | UnreadablePage)[] = [];
+    for await (const item of this.patientItems(patientId)) if (item.status?.S === 'open') read.push(fromItem(item));
+    return readPages(read);
   }
 
-  async unsentPages(patientId: string): Promise<Page[]> {
-    const pages: Page[] = [];
+  async unsentPages(patientId: string): Promise<PagesRead> {
+    const read: (Page | UnreadablePage)[] = [];
     for await (const item of this.patientItems(patientId)) {
       if (item[T.dueAtAttribute]?.N !== '0') continue; // neither held nor unsent
-      const p = fromItem(item);
-      if (firstSendPending(p)) pages.push(p);
+      read.push(fromItem(item));
     }
-    return pages.sort((a, b) => a.triggeredAt - b.triggeredAt);
+    const { pages, unreadable } = readPages(read);
+    return { pages: pages.filter(firstSendPending).sort((a, b) => a.triggeredAt - b.triggeredAt), unreadable };
   }
 
-  async patientPages(patientId: string, limit: number): Promise<Page[]> {
-    const pages: Page[] = [];
-    for await (const item of this.patientItems(patientId)) pages.push(fromItem(item));
-    return pages.sort((a, b) => b.triggeredAt - a.triggeredAt).slice(0, limit);
+  async patientPages(patientId: string, limit: number): Promise<PagesRead> {
+    const read: (Page | UnreadablePage)[] = [];
+    for await (const item of this.patientItems(patientId)) read.push(fromItem(item));
+    const { pages, unreadable } = readPages(read);
+    return { pages: pages.sort((a, b) => b.triggeredAt - a.triggeredAt).slice(0, limit), unreadable };
   }
 
-  async pendingPages(now: number): Promise<Page[]> {
+  async pendingPages(now: number): Promise<PagesRead> {
     const keys: Item[] = [];
     const query = paginateQuery(
       { client: this.client },
@@ -173,11 +192,16 @@ export class DynamoPageStore implements PageStore {
     }
     // The index is eventually consistent: read the nominated pages back, and keep those still pending.
     const pages: Page[] = [];
+    const unreadable: UnreadablePage[] = [];
     // A send another pager is making now (by patient, the earliest): the patient's first sends triggered after it
     // wait too, so as not to overtake it.
     const sending = new Map<string, number>();
     for (const item of await batchGet(this.client, this.tableName, keys, { ConsistentRead: true })) {
       const p = fromItem(item);
+      if (isUnreadable(p)) {
+        unreadable.push(p); // still nominated, as it stands: the pager sets it aside and names it
+        continue;
+      }
       const due = dueAt(p);
       if (due === undefined || due > now) continue;
       const beingSent = !p.delivered && p.heldBy === undefined;
@@ -187,7 +211,10 @@ export class DynamoPageStore implements PageStore {
       }
       pages.push(p);
     }
-    return pages.filter((p) => !(firstSendPending(p) && p.triggeredAt > (sending.get(p.patientId) ?? Infinity)));
+    return {
+      pages: pages.filter((p) => !(firstSendPending(p) && p.triggeredAt > (sending.get(p.patientId) ?? Infinity))),
+      unreadable,
+    };
   }
 
   async save(pages: Page[], audit: AuditEvent[] = []): Promise<void> {
@@ -268,8 +295,8 @@ export class DynamoPageStore implements PageStore {
     }
   }
 
-  async silences(now: number): Promise<Silence[]> {
-    const silences: Silence[] = [];
+  async silences(now: number): Promise<SilencesRead> {
+    const silences: (Silence | UnreadableSilence)[] = [];
     const query = paginateQuery(
       { client: this.client },
       {
@@ -282,9 +309,9 @@ export class DynamoPageStore implements PageStore {
       },
     );
     for await (const out of query) {
-      for (const item of out.Items ?? []) silences.push(JSON.parse(item.silence!.S!) as Silence);
+      for (const item of out.Items ?? []) silences.push(readSilence(item[T.sortKey]?.S ?? '', item.silence?.S ?? ''));
     }
-    return silences;
+    return readSilences(silences);
   }
 
   /** Every silence still kept (ended ones for 30 days), newest first: for `crs silence list --all`. */
@@ -301,7 +328,7 @@ export class DynamoPageStore implements PageStore {
         ConsistentRead: true,
       }),
     );
-    return out.Item ? (JSON.parse(out.Item.silence!.S!) as Silence) : undefined;
+    return out.Item ? readOneSilence(silenceId, out.Item.silence?.S ?? '') : undefined;
   }
 
   async saveSilence(s: Silence, audit: AuditEvent[] = []): Promise<void> {

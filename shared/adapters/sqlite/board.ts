@@ -76,7 +76,7 @@ export class BoardQueries {
 
   /** A patient's pages, newest first. */
   pages(patientId: string, limit = 200): Page[] {
-    return this.pageStore.patientPagesNow(patientId, limit);
+    return this.pageStore.patientPagesNow(patientId, limit).pages;
   }
 
   page(pageId: string): Page | undefined {

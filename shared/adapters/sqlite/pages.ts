@@ -2,7 +2,19 @@
 // page to the outbox. The ladders' timers are the `due_at` column: nothing lives only in memory, so a restarted
 // server finds every pending escalation where it was and pages the next level at its time.
 import { isWardAlert, type InForce } from '#app/stale-feed.ts';
-import { firstSendPending, type Page, type Silence } from '#domain/paging.ts';
+import {
+  firstSendPending,
+  readOnePage,
+  readOneSilence,
+  readPage,
+  readPages,
+  readSilence,
+  readSilences,
+  type Page,
+  type PagesRead,
+  type Silence,
+  type SilencesRead,
+} from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
 import { iso } from '#domain/time.ts';
 import {
@@ -18,11 +30,13 @@ import { AUDIT_INSERT, auditRow } from './audit.ts';
 import type { Db } from './db.ts';
 
 interface PageRow {
+  page_id: string;
   rev: number;
   body: string;
 }
 
-const toPage = (r: PageRow): Page => ({ ...(JSON.parse(r.body) as Page), rev: r.rev });
+/** Rows read each on its own: one that does not read as a page is handed back apart, by id (PagesRead). */
+const toPages = (rows: PageRow[]): PagesRead => readPages(rows.map((r) => readPage(r.page_id, r.body, r.rev)));
 
 export interface SqlitePageStoreOptions {
   /** After each save, with the pages as stored (e.g. to tell the board). */
@@ -37,9 +51,9 @@ export class SqlitePageStore implements PageStore {
     private readonly o: SqlitePageStoreOptions = {},
   ) {
     this.s = {
-      get: db.prepare('SELECT rev, body FROM pages WHERE page_id = ?'),
+      get: db.prepare('SELECT page_id, rev, body FROM pages WHERE page_id = ?'),
       open: db.prepare(
-        "SELECT rev, body FROM pages INDEXED BY pages_open WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id",
+        "SELECT page_id, rev, body FROM pages INDEXED BY pages_open WHERE patient_id = ? AND status = 'open' ORDER BY triggered_at, page_id",
       ),
       // Due or held (open pages), and sends not made yet (open or informational): one seek in each partial index
       // (INDEXED BY: a plan that scanned every page would slow every tick as pages accumulate).
@@ -51,10 +65,10 @@ export class SqlitePageStore implements PageStore {
       ),
       // A patient's sends not made yet (the partial index holds only those; level and round are in the body).
       unsent: db.prepare(
-        "SELECT rev, body FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info') AND held_by IS NULL AND patient_id = ? ORDER BY triggered_at, rowid",
+        "SELECT page_id, rev, body FROM pages INDEXED BY pages_unsent WHERE delivered = 0 AND status IN ('open', 'info') AND held_by IS NULL AND patient_id = ? ORDER BY triggered_at, rowid",
       ),
       ofPatient: db.prepare(
-        'SELECT rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?',
+        'SELECT page_id, rev, body FROM pages WHERE patient_id = ? ORDER BY triggered_at DESC, rowid DESC LIMIT ?',
       ),
       insert: db.prepare(
         `INSERT OR IGNORE INTO pages (page_id, notification_id, patient_id, team, subject, kind, status, delivered, held_by, due_at, triggered_at, rev, body)
@@ -71,7 +85,7 @@ export class SqlitePageStore implements PageStore {
              WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
       silences: db.prepare(
-        'SELECT body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
+        'SELECT silence_id, body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
       ),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
       putLink: db.prepare(
@@ -111,25 +125,26 @@ export class SqlitePageStore implements PageStore {
     return this.s.link.get(key) as AckLink | undefined;
   }
 
-  async openPages(patientId: string): Promise<Page[]> {
-    return (this.s.open.all(patientId) as PageRow[]).map(toPage);
+  async openPages(patientId: string): Promise<PagesRead> {
+    return toPages(this.s.open.all(patientId) as PageRow[]);
   }
 
-  async pendingPages(now: number): Promise<Page[]> {
-    return (this.s.pending.all(now) as PageRow[]).map(toPage);
+  async pendingPages(now: number): Promise<PagesRead> {
+    return toPages(this.s.pending.all(now) as PageRow[]);
   }
 
-  async unsentPages(patientId: string): Promise<Page[]> {
-    return (this.s.unsent.all(patientId) as PageRow[]).map(toPage).filter(firstSendPending);
+  async unsentPages(patientId: string): Promise<PagesRead> {
+    const read = toPages(this.s.unsent.all(patientId) as PageRow[]);
+    return { ...read, pages: read.pages.filter(firstSendPending) };
   }
 
-  async patientPages(patientId: string, limit: number): Promise<Page[]> {
+  async patientPages(patientId: string, limit: number): Promise<PagesRead> {
     return this.patientPagesNow(patientId, limit);
   }
 
   /** patientPages without the promise, for the board's synchronous queries. */
-  patientPagesNow(patientId: string, limit: number): Page[] {
-    return (this.s.ofPatient.all(patientId, limit) as PageRow[]).map(toPage);
+  patientPagesNow(patientId: string, limit: number): PagesRead {
+    return toPages(this.s.ofPatient.all(patientId, limit) as PageRow[]);
   }
 
   async save(pages: Page[], audit: AuditEvent[] = []): Promise<void> {
@@ -161,13 +176,18 @@ export class SqlitePageStore implements PageStore {
     if (pages.length > 0) this.o.onSaved?.(pages.map((p) => ({ ...p, rev: p.rev + 1 })));
   }
 
-  async silences(now: number): Promise<Silence[]> {
-    return this.activeSilences(now);
+  async silences(now: number): Promise<SilencesRead> {
+    return this.silencesNow(now);
   }
 
-  /** Silences in force at `now` (not ended, not past their end), for the board. */
+  private silencesNow(now: number): SilencesRead {
+    const rows = this.s.silences.all({ now }) as { silence_id: string; body: string }[];
+    return readSilences(rows.map((r) => readSilence(r.silence_id, r.body)));
+  }
+
+  /** Silences in force at `now` (not ended, not past their end) that can be read, for the board. */
   activeSilences(now: number): Silence[] {
-    return (this.s.silences.all({ now }) as { body: string }[]).map((r) => JSON.parse(r.body) as Silence);
+    return this.silencesNow(now).silences;
   }
 
   async getSilence(silenceId: string): Promise<Silence | undefined> {
@@ -176,12 +196,12 @@ export class SqlitePageStore implements PageStore {
 
   silenceNow(silenceId: string): Silence | undefined {
     const row = this.s.silence.get(silenceId) as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as Silence) : undefined;
+    return row ? readOneSilence(silenceId, row.body) : undefined;
   }
 
   pageNow(pageId: string): Page | undefined {
     const row = this.s.get.get(pageId) as PageRow | undefined;
-    return row ? toPage(row) : undefined;
+    return row ? readOnePage(row.page_id, row.body, row.rev) : undefined;
   }
 
   async saveSilence(s: Silence, audit: AuditEvent[] = []): Promise<void> {

@@ -5,6 +5,7 @@
 // depend on what is stuck: standard error (one line when an alert starts, one when it clears, ids only), the
 // board's banner (GET /api/outbox, pushed by a `lanes` live event) and /api/health.
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
+import { setAsideText, type SetAside } from '#app/pager.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 
 export interface DeliveryAlert {
@@ -18,8 +19,11 @@ export interface DeliveryWatchOptions {
   lanes: () => LaneHealth[];
   /** When the pager last completed a tick (epoch ms). */
   lastTickAt: () => number;
-  /** The pages the pager's last tick set aside: their team has no ladder in the paging config (a rollback). */
-  setAside?: () => string[];
+  /**
+   * The pages the pager's last tick set aside: their team has no ladder in the paging config (a rollback), or their
+   * stored item cannot be read.
+   */
+  setAside?: () => SetAside[];
   /** The accepted messages not graded yet: how many, and when the oldest arrived (epoch ms; null: none). */
   inbox?: () => { waiting: number; oldestAt: number | null };
   deliveryAlertMinutes: number;
@@ -83,7 +87,7 @@ export class DeliveryWatch {
     if (setAside.length > 0)
       found.set(
         'set-aside',
-        `the pager set aside ${setAside.length} page(s) whose team has no ladder in the paging config (${setAside.slice(0, 5).join(', ')}${setAside.length > 5 ? ', ...' : ''}): they are not escalated or sent until the config has that team again; every other page goes on`,
+        `the pager set aside ${setAside.length} page(s) it cannot step or send (${setAsideText(setAside)}): they are not escalated or sent until the config has their team again or their item is mended; every other page goes on`,
       );
 
     // Accepted and not graded (the disk full, the database damaged, grading far behind): no grade changes, no pages.

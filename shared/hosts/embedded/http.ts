@@ -23,7 +23,7 @@ import { wireId } from '#domain/ids.ts';
 import { RateLimiter, clientAddress, forwardedHttps, type HttpLimits } from './limits.ts';
 import { handleDeviceRequest, isDevicePath, type DeviceDeps } from '#app/interfaces/http.ts';
 import type { PagingConfig } from '#domain/paging.ts';
-import type { AckResult } from '#domain/paging.ts';
+import { PageUnreadable, type AckResult } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { ACK_PAGE_HEADERS, ackErrorPage } from '#app/ack-page.ts';
 import { checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
@@ -292,7 +292,19 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!body) return;
     const name = checkAckName(body.by);
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
-    ackAnswer(res, await deps.paging.acknowledge(pageId, name.name), 'board');
+    let result: AckResult;
+    try {
+      result = await deps.paging.acknowledge(pageId, name.name);
+    } catch (err) {
+      if (!(err instanceof PageUnreadable)) throw err;
+      deps.log(`paging: acknowledgement via board refused: page ${wireId(err.pageId)}'s stored record cannot be read`);
+      return sendJson(res, 500, {
+        errors: [
+          `page ${err.pageId}: its stored record cannot be read (${err.reason}); it cannot be acknowledged until an operator mends it`,
+        ],
+      });
+    }
+    ackAnswer(res, result, 'board');
   }
 
   /** The shared acknowledgement flow (shared/app/ack-flow.ts) over this server's pager and pages. */
@@ -320,6 +332,10 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       deps.log(`paging: page ${wireId(a.page.pageId)} acknowledged via ${how}`); // ids only: the name stays in the database
       deps.sse.broadcast('ack', { patientId: a.page.patientId, pageId: a.page.pageId });
     }
+    if (a.unreadable !== undefined)
+      deps.log(
+        `paging: acknowledgement via ${how} refused: page ${wireId(a.unreadable)}'s stored record cannot be read`,
+      );
     send(res, a.status, a.headers, a.body);
   }
 

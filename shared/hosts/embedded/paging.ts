@@ -2,12 +2,13 @@
 // - The pager lane of the outbox feeds it every grade change and SpO2 alert the grading committed.
 // - A timer loop calls onTick every second and at the next due time; the timers themselves are rows (pages.due_at,
 //   silences.until), so a restart resumes every ladder where it was. A page whose team has no ladder in the paging
-//   config (a rollback) is set aside, said by id and by the delivery watch; every other ladder goes on.
+//   config (a rollback), or whose row cannot be read, is set aside, said by id and by the delivery watch; every
+//   other ladder goes on.
 // - A stale-feed sweep raises "no data" alerts for enrolled patients whose monitor went quiet, and clears them when
 //   data resumes; alert ids come from the patient and the time the feed went quiet, so nothing is raised twice.
 // Every pager call goes through one queue: they are short, and one at a time no two of them race on a page.
 import type { AckVerification } from '#app/ack.ts';
-import { Pager, type PagerDeps } from '#app/pager.ts';
+import { Pager, setAsideText, tickAside, type PagerDeps, type SetAside } from '#app/pager.ts';
 import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
 import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
@@ -76,10 +77,11 @@ export class EmbeddedPaging {
   /** When the timer loop last completed a tick (epoch ms): the delivery watch alerts when it falls behind. */
   lastTickAt: number;
   /**
-   * The pages the last tick set aside, by id: their team has no ladder in the paging config (a rollback). The
-   * delivery watch alerts while there are any (the log, the board's banner, /api/health); every other page goes on.
+   * The pages the last tick set aside, by id, with why: their team has no ladder in the paging config (a rollback),
+   * or their stored item cannot be read. The delivery watch alerts while there are any (the log, the board's banner,
+   * /api/health); every other page goes on.
    */
-  setAside: string[] = [];
+  setAside: SetAside[] = [];
   /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
   private staleAlerts = new Map<string, InForce>();
   /** One sweep at a time (a full one and the checks after commits): each plans from what the last one left. */
@@ -190,12 +192,12 @@ export class EmbeddedPaging {
 
   /** Lets time pass: pages the next level where nobody acknowledged in time, releases held pages, resends. */
   async tick(): Promise<void> {
-    const { setAside } = await this.serial(() => this.pager.onTick(this.o.now()));
+    const setAside = tickAside(await this.serial(() => this.pager.onTick(this.o.now())));
     this.lastTickAt = this.o.now();
-    if (setAside.join() !== this.setAside.join())
+    if (setAsideText(setAside, Infinity) !== setAsideText(this.setAside, Infinity))
       this.o.log(
         setAside.length > 0
-          ? `paging: ${setAside.length} page(s) set aside, their team has no ladder in the paging config: ${setAside.join(', ')}`
+          ? `paging: ${setAside.length} page(s) set aside, the pager cannot step or send them: ${setAsideText(setAside, Infinity)}`
           : 'paging: no page set aside any more',
       );
     this.setAside = setAside;
