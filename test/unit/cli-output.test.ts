@@ -14,16 +14,23 @@ import { CLI, captured, pretendServeDir } from '#test/support/cli.ts';
 const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 describe('crs --help', () => {
-  it.each([['replay'], ['schema'], ['serve'], ['token'], ['silence'], ['outbox'], ['audit'], ['doctor']])(
-    'crs %s --help prints its usage and exits 0',
-    (command) => {
-      const r = crs(command, '--help');
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/usage:/);
-      expect(r.stdout).toContain(`crs ${command}`);
-    },
-  );
+  it.each([
+    ['replay'],
+    ['schema'],
+    ['serve'],
+    ['token'],
+    ['silence'],
+    ['outbox'],
+    ['dead-letters'],
+    ['audit'],
+    ['doctor'],
+  ])('crs %s --help prints its usage and exits 0', (command) => {
+    const r = crs(command, '--help');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/usage:/);
+    expect(r.stdout).toContain(`crs ${command}`);
+  });
 
   // README: every command takes --help, the sub-commands it lists too (they answered "Unknown option", exit 2).
   it.each([
