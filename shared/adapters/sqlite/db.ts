@@ -376,3 +376,26 @@ export function lockDataDir(dir: string): { release(): void } {
   }
   return { release: () => lock.close() };
 }
+
+/**
+ * Whether a process holds the data directory's lock (a crs serve, or a command working on its database), found
+ * without taking it: a read of the lock file is refused (SQLITE_BUSY) while its holder keeps it exclusive.
+ */
+export function dataDirLocked(dir: string): boolean {
+  const file = join(dir, 'serve.lock');
+  if (!existsSync(file)) return false;
+  let probe: Db;
+  try {
+    probe = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
+  } catch {
+    return false;
+  }
+  try {
+    probe.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'holder'").get();
+    return false;
+  } catch (err) {
+    return (err as { code?: string }).code?.startsWith('SQLITE_BUSY') === true;
+  } finally {
+    probe.close();
+  }
+}

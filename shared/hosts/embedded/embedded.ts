@@ -399,5 +399,5 @@ function databaseUnusable(dataDir: string, err: unknown): unknown {
 }
 
 export const DEFAULT_DATA_DIR = '.crs';
-/** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: check it answers). */
+/** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: serveClient checks the lock and the pid). */
 export const SERVE_INFO_FILE = 'serve.json';
