@@ -5,7 +5,7 @@ import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
 import { reduce, type Step } from '#domain/reducer.ts';
 import { SeenBefore, VersionConflict, type AuditEvent, type SeenMessage, type StateStore } from '#ports';
-import { arrivalOf } from './digest.ts';
+import { arrivalOf, messageDigest } from './digest.ts';
 
 export interface GroupResult {
   /** How many of the messages (from the start) are now applied and committed. */
@@ -29,6 +29,18 @@ export function parseQueued(body: string): DeviceMessage {
   const v = validateMessage(value);
   if (!v.ok) throw new Error(`queued message is invalid: ${v.errors.join('; ')}`);
   return v.message;
+}
+
+/**
+ * The content digest of a queue body, as the ingest computed it when it queued the message (QueuedMessage.digest):
+ * what a dead letter put back in the queue is keyed by. '' for a body that no longer validates.
+ */
+export function queuedDigest(body: string): string {
+  try {
+    return messageDigest(parseQueued(body));
+  } catch {
+    return '';
+  }
 }
 
 /** Where a queued message came from, as the ingest wrote it with the message (QueuedMessage). */

@@ -30,6 +30,7 @@ const USAGE = `usage:
   crs silence create|end|list ... [--data DIR | --backend aws]      silences of a patient or a team (crs silence --help)
   crs doctor --backend aws [--outputs F] [--test-page TEAM]        whether pages reach people: subscriptions, alarms, last runs
   crs outbox list | retry (--all | ID...) [--data DIR | --backend aws]  records a lane parked: a receiver refused them (crs outbox --help)
+  crs dead-letters list | redrive (--all | ID...) [--data DIR]     messages grading failed 3 times, graded again once fixed
   (crs serve --help and crs simulate --help list every option)
 `;
 
@@ -201,6 +202,8 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         return await (await import('./silence.ts')).silenceCommand(rest, loadConfig);
       case 'outbox':
         return await (await import('./outbox.ts')).outboxCommand(rest, loadConfig);
+      case 'dead-letters':
+        return await (await import('./dead-letters.ts')).deadLettersCommand(rest);
       case 'token':
         process.umask(0o077);
         return await (await import('./tokens.ts')).tokenCommand(rest);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isBearerToken } from '#app/auth.ts';
 import { startBridge } from '#hosts/mllp-bridge/mllp-bridge.ts';
+import { SpoolInUse } from '#hosts/mllp-bridge/spool.ts';
 import { LISTEN_PORT, parseNumberFlag } from './flags.ts';
 
 export const BRIDGE_USAGE = `  crs mllp-bridge --listen PORT --to URL --token-file F [--host H] [--spool DIR] [--ack-wait MS]
@@ -94,6 +95,10 @@ export async function mllpBridgeCommand(args: string[]): Promise<number> {
       log,
     });
   } catch (err) {
+    if (err instanceof SpoolInUse) {
+      log(`crs mllp-bridge: ${err.message}`);
+      return 1;
+    }
     if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
     return usage(`port ${port} is already in use; choose another with --listen PORT`);
   }

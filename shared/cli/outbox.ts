@@ -166,7 +166,9 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   try {
     lock = lockDataDir(dir);
   } catch {
-    throw new Error(`the crs serve running on ${dir} does not answer; try again, or stop it first`);
+    throw new Error(
+      `${dir} is in use by another process (a crs serve that does not answer, or a crs command working on it); try again, or stop it first`,
+    );
   }
   const Database = (await import('better-sqlite3')).default;
   const db = new Database(join(dir, DB_FILE), { timeout: 5000 });
@@ -223,9 +225,9 @@ async function retryEach(
   return { count, missing };
 }
 
-/** The crs serve running on the data directory, if one answers (serve.json may be left behind by a killed one). */
+/** The crs serve running on the data directory, if one runs (serveClient) and answers. */
 async function runningServer(dir: string): Promise<ServeClient | undefined> {
-  const client = serveClient(dir);
+  const client = await serveClient(dir);
   try {
     await client?.call('GET', '/api/outbox');
     return client;

@@ -1,5 +1,7 @@
 // The `crs serve` running on a data directory, as the operator commands reach it (crs silence, crs outbox): its
-// address from DIR/serve.json and the board key from DIR/board.key, then its board API over HTTP.
+// address from DIR/serve.json and the board key from DIR/board.key, then its board API over HTTP. The key goes only
+// to the server that wrote serve.json while it still runs: a serve.json left by a killed one (SIGKILL, a power cut)
+// names a port any local process may listen on since, and the key sent there was the board's key handed over.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
@@ -21,16 +23,22 @@ export interface ServeClient {
   call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
 }
 
-/** The client of the server of `dir`, or undefined when none has left its address there. */
-export function serveClient(dir: string): ServeClient | undefined {
+/**
+ * The client of the crs serve running on `dir`, or undefined when none runs: no serve.json, or one left behind by
+ * a server that is gone (the data directory's lock is free, or the process that wrote it no longer exists).
+ */
+export async function serveClient(dir: string): Promise<ServeClient | undefined> {
   let url: string;
+  let pid: unknown;
   let key: string;
   try {
-    url = (JSON.parse(readFileSync(join(dir, SERVE_INFO_FILE), 'utf8')) as { url: string }).url;
+    ({ url, pid } = JSON.parse(readFileSync(join(dir, SERVE_INFO_FILE), 'utf8')) as { url: string; pid?: unknown });
     key = readFileSync(join(dir, BOARD_KEY_FILE), 'utf8').trim();
   } catch {
     return undefined;
   }
+  const { dataDirLocked } = await import('#adapters/sqlite/db.ts');
+  if (!dataDirLocked(dir) || (typeof pid === 'number' && !processRuns(pid))) return undefined;
   return {
     url,
     call: async (method, path, body) => {
@@ -48,4 +56,14 @@ export function serveClient(dir: string): ServeClient | undefined {
       }
     },
   };
+}
+
+/** Whether a process with this id exists (EPERM: it does, another user's). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

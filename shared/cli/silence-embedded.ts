@@ -30,7 +30,7 @@ const fromJson = (s: SilenceJson): Silence => ({
 
 export async function embeddedSilences(data: string | undefined): Promise<SilenceBackend> {
   const dir = resolve(data ?? DEFAULT_DATA_DIR);
-  const client = serveClient(dir);
+  const client = await serveClient(dir);
   if (!client)
     throw new SilenceUsageError(
       `no crs serve is running on ${dir} (silences are kept by the running server; give its --data DIR)`,

@@ -1,7 +1,7 @@
 // `crs mllp-bridge` (the real command) with the link down, killed and restarted: every message ACKed to the monitor
 // reaches the server when the link is back, and is graded as `crs replay --format hl7v2` grades the same messages.
 // With the link up, the monitor gets the server's own ACK (an AE names the problem).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -151,5 +151,29 @@ describe('crs mllp-bridge', () => {
       await exited(bridge.child);
       expect(await stop(server)).toBe(0);
     }
+  }, 60_000);
+
+  // Two bridges on one spool each forwarded the same messages (nothing locked it): every message twice to the
+  // server, and each removed the other's. The second is refused, as crs serve refuses a data directory in use.
+  it('refuses a second bridge on a spool directory a running bridge holds; a killed one leaves no lock behind', async () => {
+    const spool = join(dir, 'spool-shared');
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const first = await spawnBridge(down, spool);
+    // (Bounded: a bridge that is not refused runs until it is killed.)
+    const second = spawnSync(
+      process.execPath,
+      [CRS_BIN, 'mllp-bridge', '--listen', '0', '--to', down, '--token-file', tokenFile, '--spool', spool],
+      { cwd: REPO, encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(second.status).toBe(1);
+    expect(second.stderr).toBe(
+      `crs mllp-bridge: another crs mllp-bridge is using the spool directory ${spool}: give each bridge its own --spool DIR\n`,
+    );
+    first.child.kill('SIGKILL');
+    await exited(first.child);
+    const third = await spawnBridge(down, spool); // it listens: the kernel let the killed one's lock go
+    expect(third.stderr()).not.toContain('another crs mllp-bridge');
+    third.child.kill('SIGTERM');
+    await exited(third.child);
   }, 60_000);
 });

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
+import { lockDataDir } from '#adapters/sqlite/db.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
@@ -120,9 +121,13 @@ export async function captured(run: () => Promise<number>): Promise<{ code: numb
   }
 }
 
-/** Makes `dir` the data directory of a crs serve answering on `port` (its serve.json, database and board key). */
-export function pretendServeDir(dir: string, port: number): void {
+/**
+ * Makes `dir` the data directory of a crs serve answering on `port` (its serve.json, database and board key), run by
+ * this process: it holds the directory's lock, as a server does, until `release`.
+ */
+export function pretendServeDir(dir: string, port: number): { release(): void } {
   writeFileSync(join(dir, 'crs.db'), '');
-  writeFileSync(join(dir, 'serve.json'), JSON.stringify({ url: `http://127.0.0.1:${port}` }));
+  writeFileSync(join(dir, 'serve.json'), JSON.stringify({ url: `http://127.0.0.1:${port}`, pid: process.pid }));
   writeFileSync(join(dir, 'board.key'), 'k'.repeat(43));
+  return lockDataDir(dir);
 }

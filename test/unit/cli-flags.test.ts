@@ -46,8 +46,14 @@ async function fakeServe(answer: (url: string) => { status: number; body: string
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  pretendServeDir(dir, (server.address() as AddressInfo).port);
-  return { calls, close: () => new Promise<void>((r) => server.close(() => r())) };
+  const serving = pretendServeDir(dir, (server.address() as AddressInfo).port);
+  return {
+    calls,
+    close: () => {
+      serving.release();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 describe('crs replay --hl7-zone', () => {

@@ -14,16 +14,23 @@ import { CLI, captured, pretendServeDir } from '#test/support/cli.ts';
 const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 describe('crs --help', () => {
-  it.each([['replay'], ['schema'], ['serve'], ['token'], ['silence'], ['outbox'], ['audit'], ['doctor']])(
-    'crs %s --help prints its usage and exits 0',
-    (command) => {
-      const r = crs(command, '--help');
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/usage:/);
-      expect(r.stdout).toContain(`crs ${command}`);
-    },
-  );
+  it.each([
+    ['replay'],
+    ['schema'],
+    ['serve'],
+    ['token'],
+    ['silence'],
+    ['outbox'],
+    ['dead-letters'],
+    ['audit'],
+    ['doctor'],
+  ])('crs %s --help prints its usage and exits 0', (command) => {
+    const r = crs(command, '--help');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/usage:/);
+    expect(r.stdout).toContain(`crs ${command}`);
+  });
 
   // README: every command takes --help, the sub-commands it lists too (they answered "Unknown option", exit 2).
   it.each([
@@ -619,7 +626,9 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
       try {
         const held = await outbox('retry', '--all', '--data', dir);
         expect(held.code).toBe(1);
-        expect(held.err).toContain('does not answer; try again, or stop it first');
+        expect(held.err).toContain(
+          `${dir} is in use by another process (a crs serve that does not answer, or a crs command working on it); try again, or stop it first`,
+        );
         expect(db.parked()).toHaveLength(2);
       } finally {
         lock.release();
@@ -659,7 +668,7 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    pretendServeDir(dir, (server.address() as AddressInfo).port);
+    const serving = pretendServeDir(dir, (server.address() as AddressInfo).port);
     try {
       const listed = await outbox('list', '--data', dir);
       expect(listed.code).toBe(0);
@@ -679,6 +688,7 @@ describe('crs outbox on the embedded backend, pinned by a mutation run', () => {
       expect(none.err).toContain('crs outbox: nothing parked as crs|P-9|n9');
       expect((await outbox('retry', '--all', '--data', dir)).code).toBe(0);
     } finally {
+      serving.release();
       await new Promise((r) => server.close(r));
     }
   });

@@ -953,6 +953,7 @@ describe('the audit download, pinned by a mutation run', () => {
       queries: {} as never,
       paging: server.paging,
       outbox: {} as never,
+      deadLetters: {} as never,
       pagingConfig: CONFIG.paging,
       timeZone: CONFIG.site.timeZone,
       audit: failing as never,

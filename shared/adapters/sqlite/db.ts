@@ -18,7 +18,7 @@ import type { Notification } from '#domain/page.ts';
 import { deserializeState } from '#domain/state.ts';
 import { notificationAudit } from '#app/grade.ts';
 import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
-import { createPrivate } from './files.ts';
+import { createPrivate, holdLock, LockHeld } from './files.ts';
 import { ensureTokenScopes } from './tokens.ts';
 
 export type Db = Database.Database;
@@ -354,25 +354,36 @@ export function openDataDir(dir: string): Db {
   return db;
 }
 
-/**
- * One server per data directory: an exclusive lock held by a tiny SQLite file for as long as the process lives.
- * The kernel drops it when the process dies, even by SIGKILL, so a crash never leaves a stale lock behind.
- */
+/** One server per data directory: an exclusive lock held for as long as the process lives (holdLock). */
 export function lockDataDir(dir: string): { release(): void } {
   ensureDataDir(dir);
-  createPrivate(join(dir, 'serve.lock'));
-  const lock = new Database(join(dir, 'serve.lock'), { timeout: 0 });
   try {
-    lock.pragma('locking_mode = EXCLUSIVE');
-    lock.exec(
-      `CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM holder; INSERT INTO holder VALUES (${process.pid}); COMMIT;`,
-    );
+    return holdLock(join(dir, 'serve.lock'));
   } catch (err) {
-    lock.close();
-    if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
-      throw new Error(`another crs serve is using the data directory ${dir}`);
-    }
+    if (err instanceof LockHeld) throw new Error(`another crs serve is using the data directory ${dir}`);
     throw err;
   }
-  return { release: () => lock.close() };
+}
+
+/**
+ * Whether a process holds the data directory's lock (a crs serve, or a command working on its database), found
+ * without taking it: a read of the lock file is refused (SQLITE_BUSY) while its holder keeps it exclusive.
+ */
+export function dataDirLocked(dir: string): boolean {
+  const file = join(dir, 'serve.lock');
+  if (!existsSync(file)) return false;
+  let probe: Db;
+  try {
+    probe = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
+  } catch {
+    return false;
+  }
+  try {
+    probe.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'holder'").get();
+    return false;
+  } catch (err) {
+    return (err as { code?: string }).code?.startsWith('SQLITE_BUSY') === true;
+  } finally {
+    probe.close();
+  }
 }

@@ -3,6 +3,7 @@
 // with umask 077, and each file is also created with mode 0600, so this holds for a process started otherwise),
 // and a directory, or a file of ours, that others can read is made owner-only at start, and said so. A directory
 // owned by another user is refused: it cannot be made private by this process.
+import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -49,3 +50,27 @@ export function createPrivate(file: string): void {
 }
 
 const mode = (m: number) => `0${(m & 0o777).toString(8)}`;
+
+/** Another process holds the lock (holdLock). */
+export class LockHeld extends Error {}
+
+/**
+ * An exclusive lock held by a tiny SQLite file (owner-only) for as long as the process lives: one crs serve per data
+ * directory, one bridge per spool. The kernel drops it when the process dies, even by SIGKILL, so a crash never
+ * leaves a stale lock behind. Throws LockHeld while another process (or connection) holds it.
+ */
+export function holdLock(file: string): { release(): void } {
+  createPrivate(file);
+  const lock = new Database(file, { timeout: 0 });
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec(
+      `CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM holder; INSERT INTO holder VALUES (${process.pid}); COMMIT;`,
+    );
+  } catch (err) {
+    lock.close();
+    if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw new LockHeld(file);
+    throw err;
+  }
+  return { release: () => lock.close() };
+}

@@ -1,7 +1,8 @@
 // The paging path proves itself (issue 10): a watchdog, outside the lanes and the pager, that raises an operator
 // alert when a lane's oldest undelivered record is older than `deliveryAlertMinutes`, when a lane has parked
 // records, when the pager's timer loop has not completed a tick for that long, when its ticks set pages aside, or when
-// an accepted message has waited that long to be graded (AWS's MessagesOldestAge). It tells by paths that do not
+// an accepted message has waited that long to be graded (AWS's MessagesOldestAge), and at once while any accepted
+// message is dead-lettered (AWS's MessagesDlqDepth: grading failed it 3 times; crs dead-letters). It tells by paths that do not
 // depend on what is stuck: standard error (one line when an alert starts, one when it clears, ids only), the
 // board's banner (GET /api/outbox, pushed by a `lanes` live event) and /api/health.
 import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
@@ -9,7 +10,7 @@ import { setAsideText, type SetAside } from '#app/pager.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 
 export interface DeliveryAlert {
-  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`. */
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`. */
   key: string;
   since: string;
   text: string;
@@ -26,6 +27,8 @@ export interface DeliveryWatchOptions {
   setAside?: () => SetAside[];
   /** The accepted messages not graded yet: how many, and when the oldest arrived (epoch ms; null: none). */
   inbox?: () => { waiting: number; oldestAt: number | null };
+  /** How many accepted messages grading set aside (dead letters): each one is a patient's data never graded. */
+  deadLetters?: () => number;
   deliveryAlertMinutes: number;
   now: () => number;
   log: (line: string) => void;
@@ -43,7 +46,9 @@ export class DeliveryWatch {
     this.everyMs = Math.min(15_000, Math.max(250, (o.deliveryAlertMinutes * MINUTE) / 4));
   }
 
+  /** Looks at once (a server started on dead letters says so from the start), then every `everyMs`. */
   start(): void {
+    this.check();
     this.timer = setInterval(() => this.check(), this.everyMs);
     this.timer.unref();
   }
@@ -96,6 +101,14 @@ export class DeliveryWatch {
       found.set(
         'grading',
         `grading is behind: the oldest accepted message has waited ${Math.round((now - inbox.oldestAt) / 1000)} s to be graded (${inbox.waiting} waiting): their grade changes and pages wait with them`,
+      );
+
+    // Accepted (202), failed 3 times, set aside: never graded and never paged unless someone redrives it.
+    const dead = this.o.deadLetters?.() ?? 0;
+    if (dead > 0)
+      found.set(
+        'dead-letters',
+        `${dead} accepted message(s) failed grading 3 times and were dead-lettered: they are not graded, and any grade change they carry is not paged: crs dead-letters list shows them; fix the cause, then crs dead-letters redrive grades them`,
       );
 
     let changed = false;

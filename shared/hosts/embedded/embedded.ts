@@ -12,6 +12,7 @@ import { secureDataDir } from '#adapters/sqlite/files.ts';
 import { OutboxDispatcher, type Sink } from '#adapters/sqlite/outbox.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
+import { deadLetterCount, listDeadLetters, redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/patients.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { localTokenProblem } from '#app/auth.ts';
@@ -181,6 +182,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     lastTickAt: () => paging.lastTickAt,
     setAside: () => paging.setAside,
     inbox: () => queue.backlog(),
+    deadLetters: () => deadLetterCount(db).count,
     deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
     now,
     log,
@@ -197,6 +199,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       if (pages > 0) dispatcher.kick();
       paging.committed(patients);
     },
+    onDeadLettered: () => watch.check(),
   });
   const queue = new SqliteQueue(db, () => worker.kick());
   const boardKey = loadOrCreateBoardKey(dataDir);
@@ -231,6 +234,18 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
         const n = dispatcher!.retryParked(sink, itemId);
         if (n > 0) log(`outbox: ${n} parked record(s) put back in their lanes`);
         watch.check();
+        return n;
+      },
+    },
+    deadLetters: {
+      list: () => listDeadLetters(db),
+      redrive: (id) => {
+        const n = redriveDeadLetters(db, id);
+        if (n > 0) {
+          log(`grading: ${n} dead-lettered message(s) put back in the inbox (redriven), graded next`);
+          worker.kick();
+          watch.check();
+        }
         return n;
       },
     },
@@ -384,5 +399,5 @@ function databaseUnusable(dataDir: string, err: unknown): unknown {
 }
 
 export const DEFAULT_DATA_DIR = '.crs';
-/** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: check it answers). */
+/** `{"url", "pid"}` of the server running on a data directory (left behind by a killed one: serveClient checks the lock and the pid). */
 export const SERVE_INFO_FILE = 'serve.json';

@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import type { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import type { BoardQueries } from '#adapters/sqlite/board.ts';
 import type { LaneHealth, ParkedRecord } from '#adapters/sqlite/outbox.ts';
+import type { DeadLetter } from '#adapters/sqlite/dead-letters.ts';
 import type { DeliveryAlert } from './delivery-watch.ts';
 import { ACK_BODY_LIMIT, checkAckName } from '#app/ack.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
@@ -54,6 +55,11 @@ export interface HostDeps {
     parked(): ParkedRecord[];
     alerts(): DeliveryAlert[];
     retry(sink?: string, itemId?: string): number;
+  };
+  /** The messages grading set aside after 3 failures, and putting them back in the inbox (crs dead-letters). */
+  deadLetters: {
+    list(): DeadLetter[];
+    redrive(id?: string): number;
   };
   pagingConfig: PagingConfig;
   /** The site's zone (config.site.timeZone): the acknowledge page's times. */
@@ -612,6 +618,24 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
           return sendJson(res, 400, { errors: ['sink and itemId: strings, each optional'] });
         }
         return sendJson(res, 200, { retried: deps.outbox.retry(sink, itemId) });
+      }
+      if (path === '/api/dead-letters') {
+        if (method !== 'GET') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
+        return sendJson(res, 200, {
+          serverTime: iso(deps.now()),
+          alerts: deps.outbox.alerts(),
+          deadLetters: deps.deadLetters.list(),
+        });
+      }
+      if (path === '/api/dead-letters/redrive') {
+        if (method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
+        if (!sameOrigin(req)) return sendJson(res, 403, { error: 'cross-origin request refused' });
+        const body = await jsonBody(req, res, '{"id": "..."} (optional: every dead letter)');
+        if (!body) return;
+        const { id } = body;
+        if (id !== undefined && typeof id !== 'string')
+          return sendJson(res, 400, { errors: ['id: a string, optional'] });
+        return sendJson(res, 200, { redriven: deps.deadLetters.redrive(id) });
       }
       const end = path.match(/^\/api\/silences\/([^/]+)\/end$/);
       if (end) {

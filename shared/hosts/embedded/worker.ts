@@ -41,6 +41,8 @@ export interface WorkerOptions {
   now?: () => number;
   /** After each committed pass: the patients that changed and how many pages were written to the outbox. */
   onCommitted?: (result: PassResult) => void;
+  /** A message was moved to the dead letters (committed): the delivery watch raises its alert at once. */
+  onDeadLettered?: () => void;
   log?: (line: string) => void;
 }
 
@@ -49,6 +51,8 @@ export class GradingWorker {
   private readonly blocked = new Map<string, number>();
   /** Patients whose commit the database could not write (a full disk): said once, until they are graded again. */
   private readonly storeWaiting = new Set<string>();
+  /** The patients of this pass whose failure moves a message to the dead letters. */
+  private readonly deadLettering = new Set<string>();
   private running = false;
   private again = false;
   private stopped = false;
@@ -139,6 +143,7 @@ export class GradingWorker {
     }
 
     const batch = this.o.store.batch();
+    this.deadLettering.clear();
     const counts = new Map<string, { applied: number; duplicates: number }>();
     for (const [patientId, group] of groups) {
       const c = { applied: 0, duplicates: 0 };
@@ -172,6 +177,7 @@ export class GradingWorker {
       this.stats.duplicates += counts.get(patientId)?.duplicates ?? 0;
     }
     this.o.onCommitted?.({ patients: committed, pages: batch.pageCount(committed) });
+    if (committed.some((p) => this.deadLettering.has(p))) this.o.onDeadLettered?.();
     return rows.length;
   }
 
@@ -248,7 +254,9 @@ export class GradingWorker {
   }
 
   private fail(batch: GradingBatch, patientId: string, row: InboxRow, err: Error, now: number): void {
-    batch.failed(patientId, this.failure(row, err, now));
+    const f = this.failure(row, err, now);
+    if (f.deadLetter) this.deadLettering.add(patientId);
+    batch.failed(patientId, f);
   }
 
   /** The patient's own commit failed: count an attempt against its first row, in a transaction of its own. */
@@ -266,9 +274,11 @@ export class GradingWorker {
       return;
     }
     const retry = this.o.store.batch();
-    retry.failed(patientId, this.failure(row, err, now));
+    const f = this.failure(row, err, now);
+    retry.failed(patientId, f);
     try {
       retry.commitPatient(patientId, iso(now));
+      if (f.deadLetter) this.o.onDeadLettered?.();
     } catch {
       this.blocked.set(patientId, now + WORKER_LIMITS.retryBaseMs);
     }

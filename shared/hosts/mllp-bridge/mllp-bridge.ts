@@ -230,10 +230,19 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     });
   });
   capMllpConnections(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.listenPort, o.listenHost, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.listenPort, o.listenHost, () => resolve());
+    });
+  } catch (err) {
+    // The port is taken: the spool (and its lock) is let go, for a bridge started again with another --listen.
+    stopping = true;
+    wake?.();
+    await forwarder;
+    spool.close();
+    throw err;
+  }
   const left = spool.counts().waiting;
   if (left > 0) o.log(`mllp-bridge: ${left} message(s) in the spool from before; delivering them first`);
   wake?.();

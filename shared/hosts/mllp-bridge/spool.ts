@@ -2,7 +2,14 @@
 // monitor can get an AA for it, and leaves the spool only when the server gave a definitive answer.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
+import { createPrivate, holdLock, LockHeld, secureDataDir } from '#adapters/sqlite/files.ts';
+
+/** Another bridge holds the spool directory (its lock): the CLI says so and exits 1. */
+export class SpoolInUse extends Error {
+  constructor(readonly dir: string) {
+    super(`another crs mllp-bridge is using the spool directory ${dir}: give each bridge its own --spool DIR`);
+  }
+}
 
 export interface Spooled {
   seq: number;
@@ -10,8 +17,28 @@ export interface Spooled {
   receivedAt: string;
 }
 
+function openSpool(file: string): Database.Database {
+  createPrivate(file);
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    // A delivered message's bytes (names, record numbers) are overwritten, not left in the file's free pages.
+    db.pragma('secure_delete = ON');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL, received_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS refused (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, received_at TEXT NOT NULL, status INTEGER NOT NULL, ack TEXT NOT NULL, at TEXT NOT NULL);
+    `);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
 export class Spool {
   private readonly db: Database.Database;
+  private readonly lock: { release(): void };
   private readonly insert;
   private readonly first;
   private readonly remove;
@@ -21,18 +48,19 @@ export class Spool {
 
   constructor(dir: string) {
     // It holds patient data: owner-only, the WAL and SHM too (SQLite gives them the database file's mode).
-    this.madePrivate = secureDataDir(dir, /^spool\.db(-wal|-shm|-journal)?$/);
-    const file = join(dir, 'spool.db');
-    createPrivate(file);
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    // A delivered message's bytes (names, record numbers) are overwritten, not left in the file's free pages.
-    this.db.pragma('secure_delete = ON');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL, received_at TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS refused (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, received_at TEXT NOT NULL, status INTEGER NOT NULL, ack TEXT NOT NULL, at TEXT NOT NULL);
-    `);
+    this.madePrivate = secureDataDir(dir, /^spool\.(db(-wal|-shm|-journal)?|lock)$/);
+    // One bridge per spool: two forwarded the same messages (each one twice to the server) and removed each other's.
+    try {
+      this.lock = holdLock(join(dir, 'spool.lock'));
+    } catch (err) {
+      throw err instanceof LockHeld ? new SpoolInUse(dir) : err;
+    }
+    try {
+      this.db = openSpool(join(dir, 'spool.db'));
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
     this.insert = this.db.prepare('INSERT INTO spool (text, received_at) VALUES (?, ?)');
     this.first = this.db.prepare(
       'SELECT seq, text, received_at AS receivedAt FROM spool WHERE seq > ? ORDER BY seq LIMIT 1',
@@ -73,5 +101,6 @@ export class Spool {
 
   close(): void {
     this.db.close();
+    this.lock.release();
   }
 }

@@ -1,0 +1,174 @@
+// `crs dead-letters list|redrive`: the accepted messages grading set aside after failing 3 times (the embedded
+// backend's dead letters, AWS's MessagesDlq), listed and put back to be graded once the cause is fixed. As
+// `crs outbox`: through the running `crs serve` of the data directory (its board API, with the key kept there),
+// or with no server running, on the database itself under the data directory's lock (a redriven message is then
+// graded when the server starts). On AWS the dead letters are the MessagesDlq queue's, redriven by SQS itself.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { DeadLetter } from '#adapters/sqlite/dead-letters.ts';
+import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
+import { oneLine } from '#hosts/embedded/log-line.ts';
+import { shown } from './flags.ts';
+import { serveClient, type ServeClient } from './serve-client.ts';
+
+/** What to do on AWS, where SQS keeps the dead letters (the runbook's MessagesDlqDepth says the same). */
+const ON_AWS =
+  "on AWS the dead letters are on the MessagesDlq queue (alarm MessagesDlqDepth): fix the cause, then redrive them with SQS's dead-letter queue redrive (the console's Start DLQ redrive, or aws sqs start-message-move-task --source-arn <MessagesDlq ARN>): docs/runbook.md";
+
+export const DEAD_LETTERS_USAGE = `usage:
+  crs dead-letters list [--json] [--data DIR]              accepted messages grading failed 3 times: set aside, not graded
+  crs dead-letters redrive (--all | ID...) [--data DIR]    put them back to be graded (once: one already applied is a duplicate)
+  ${ON_AWS}
+`;
+
+class DeadLettersUsageError extends Error {}
+
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const err = (line: string): void => void process.stderr.write(`${line}\n`);
+
+function print(rows: DeadLetter[], json: boolean, extra: Record<string, unknown> = {}): void {
+  if (json) {
+    out(JSON.stringify({ deadLetters: rows, ...extra }, null, 2));
+    return;
+  }
+  if (rows.length === 0) out('no dead letters');
+  for (const r of rows)
+    out(
+      oneLine(
+        `${r.id}  ${r.failedAt}  patient ${r.patientId}  message ${r.messageId}  received ${r.receivedAt}  (failed ${r.attempts} times: ${r.error.slice(0, 300)})`,
+      ),
+    );
+}
+
+export async function deadLettersCommand(args: string[]): Promise<number> {
+  let v;
+  let positionals: string[];
+  try {
+    ({ values: v, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        backend: { type: 'string' },
+        data: { type: 'string' },
+        all: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    err(`crs dead-letters: ${(e as Error).message}\n${DEAD_LETTERS_USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    out(DEAD_LETTERS_USAGE);
+    return 0;
+  }
+  const [action, ...ids] = positionals;
+  try {
+    if (action !== 'list' && action !== 'redrive') throw new DeadLettersUsageError('give list or redrive');
+    if (action === 'list' && (ids.length > 0 || v.all)) throw new DeadLettersUsageError('list takes no ids');
+    if (action === 'redrive' && (ids.length === 0) === !v.all)
+      throw new DeadLettersUsageError('redrive takes either --all or the ids to redrive');
+    for (const id of ids)
+      if (!/^[1-9]\d{0,15}$/.test(id))
+        throw new DeadLettersUsageError(`ID must be a number crs dead-letters list printed (got ${shown(id)})`);
+    if (v.backend === 'aws') throw new DeadLettersUsageError(ON_AWS);
+    if (v.backend !== undefined && v.backend !== 'embedded')
+      throw new DeadLettersUsageError('--backend must be embedded (or aws, to be told how SQS redrives)');
+    return await embedded(action, ids, v);
+  } catch (e) {
+    if (e instanceof DeadLettersUsageError) {
+      err(`crs dead-letters: ${e.message}\n${DEAD_LETTERS_USAGE}`);
+      return 2;
+    }
+    err(`crs dead-letters: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+type Values = { data?: string; all?: boolean; json?: boolean };
+
+async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): Promise<number> {
+  const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
+  const { DB_FILE, lockDataDir } = await import('#adapters/sqlite/db.ts');
+  if (!existsSync(join(dir, DB_FILE)))
+    throw new DeadLettersUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
+  const server = await runningServer(dir);
+  if (server) {
+    if (action === 'list') {
+      const body = (await server.call('GET', '/api/dead-letters')).json as unknown as {
+        deadLetters: DeadLetter[];
+        alerts: { text: string }[];
+      };
+      print(body.deadLetters, v.json ?? false, { alerts: body.alerts });
+      if (!v.json) for (const a of body.alerts) out(oneLine(`ALERT ${a.text}`));
+      return 0;
+    }
+    const done = await redriveEach(v, ids, async (id) => {
+      const r = await server.call('POST', '/api/dead-letters/redrive', id ? { id } : {});
+      if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
+      return r.json.redriven as number;
+    });
+    out(`${done.count} dead-lettered message(s) put back in the inbox: graded now`);
+    return done.missing > 0 ? 1 : 0;
+  }
+  // No server: the database itself, under the data directory's lock (one that does not answer is refused).
+  let lock: { release(): void };
+  try {
+    lock = lockDataDir(dir);
+  } catch {
+    throw new Error(
+      `${dir} is in use by another process (a crs serve that does not answer, or a crs command working on it); try again, or stop it first`,
+    );
+  }
+  const { listDeadLetters, redriveDeadLetters } = await import('#adapters/sqlite/dead-letters.ts');
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(join(dir, DB_FILE), { timeout: 5000 });
+  try {
+    db.pragma('synchronous = FULL');
+    if (action === 'list') {
+      print(listDeadLetters(db), v.json ?? false);
+      if (!v.json) err(`crs dead-letters: no crs serve is running on ${dir}; read from its database`);
+      return 0;
+    }
+    const done = await redriveEach(v, ids, async (id) => redriveDeadLetters(db, id));
+    out(
+      `${done.count} dead-lettered message(s) put back in the inbox; no crs serve is running on ${dir}: they are graded when it starts`,
+    );
+    return done.missing > 0 ? 1 : 0;
+  } finally {
+    db.close();
+    lock.release();
+  }
+}
+
+/** --all (one call with no id) or each id in turn; an id nothing matched is said, and the command exits 1. */
+async function redriveEach(
+  v: Values,
+  ids: string[],
+  redrive: (id: string | undefined) => Promise<number>,
+): Promise<{ count: number; missing: number }> {
+  let count = 0;
+  let missing = 0;
+  for (const id of v.all ? [undefined] : ids) {
+    const n = await redrive(id);
+    if (n === 0 && id !== undefined) {
+      err(`crs dead-letters: nothing dead-lettered as ${id}`);
+      missing++;
+    }
+    count += n;
+  }
+  return { count, missing };
+}
+
+/** The crs serve running on the data directory, if one runs (serveClient) and answers. */
+async function runningServer(dir: string): Promise<ServeClient | undefined> {
+  const client = await serveClient(dir);
+  try {
+    await client?.call('GET', '/api/dead-letters');
+    return client;
+  } catch {
+    return undefined;
+  }
+}
