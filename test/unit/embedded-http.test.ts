@@ -1006,6 +1006,7 @@ describe('acknowledge links in the log', () => {
       queries: { page: broken } as never,
       paging: { verifyLink: broken, acknowledgeLink: broken } as never,
       outbox: {} as never,
+      deadLetters: {} as never,
       pagingConfig: CONFIG.paging,
       timeZone: CONFIG.site.timeZone,
       audit: {} as never,

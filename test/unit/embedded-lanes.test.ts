@@ -503,6 +503,42 @@ describe('the delivery watch, pinned by a mutation run', () => {
     expect(s.logs.at(-1)).toBe('delivery watch: cleared: grading is behind');
   });
 
+  it('goes on when the database cannot be read: it says so, keeps what it knew, and clears once it reads again', () => {
+    // A read of the lanes, the inbox or the dead letters fails (an I/O error on a damaged disk). The watch runs on a
+    // timer: until 2026-12-05 the throw escaped it and ended crs serve, so nothing was paged at all.
+    const s = { now: T + 2 * 60_000, fail: false, logs: [] as string[] };
+    const failing =
+      <V>(v: V) =>
+      () => {
+        if (s.fail) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+        return v;
+      };
+    const w = new DeliveryWatch({
+      lanes: failing([lane('webhook', { backlog: 1, oldestAt: T })]),
+      lastTickAt: () => s.now,
+      inbox: failing({ waiting: 0, oldestAt: null }),
+      deadLetters: failing(0),
+      deliveryAlertMinutes: 1,
+      now: () => s.now,
+      log: (l) => s.logs.push(l),
+      onChange: () => undefined,
+    });
+    w.check();
+    expect(w.current().map((a) => a.key)).toEqual(['lane:webhook']);
+    s.fail = true;
+    expect(() => w.check()).not.toThrow();
+    expect(w.current().map((a) => a.key)).toEqual(['lane:webhook', 'watch']);
+    expect(w.current()[1]!.text).toBe(
+      'the delivery watch cannot read the database, so it cannot tell what is stuck there: lanes SQLITE_IOERR, inbox SQLITE_IOERR, dead letters SQLITE_IOERR',
+    );
+    s.fail = false;
+    w.check();
+    expect(w.current().map((a) => a.key)).toEqual(['lane:webhook']);
+    expect(s.logs.at(-1)).toBe(
+      'delivery watch: cleared: the delivery watch cannot read the database, so it cannot tell what is stuck there',
+    );
+  });
+
   it('holds one alert per lane and per condition, and clears each on its own, saying which', () => {
     const { w, s } = watch(1);
     s.tick = T + 10 * 60_000;

@@ -10,7 +10,7 @@ import { setAsideText, type SetAside } from '#app/pager.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 
 export interface DeliveryAlert {
-  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`. */
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `watch`. */
   key: string;
   since: string;
   text: string;
@@ -66,7 +66,26 @@ export class DeliveryWatch {
     const now = this.o.now();
     const limit = this.o.deliveryAlertMinutes * MINUTE;
     const found = new Map<string, string>();
-    for (const lane of this.o.lanes()) {
+    // A read that fails (an I/O error) must not end crs serve, whose timer this runs on: the watch says it cannot see,
+    // and keeps the alerts that read would have confirmed or cleared.
+    const unread: string[] = [];
+    const read = <V>(what: string, keys: (key: string) => boolean, f: () => V, none: V): V => {
+      try {
+        return f();
+      } catch (err) {
+        const e = err as { code?: unknown; name?: unknown };
+        unread.push(`${what} ${String(e.code ?? e.name ?? 'error')}`);
+        for (const [key, alert] of this.alerts) if (keys(key)) found.set(key, alert.text);
+        return none;
+      }
+    };
+    const lanes = read(
+      'lanes',
+      (k) => k.startsWith('lane:') || k.startsWith('parked:'),
+      () => this.o.lanes(),
+      [],
+    );
+    for (const lane of lanes) {
       if (lane.oldestAt !== null && now - lane.oldestAt > limit) {
         const age = Math.round((now - lane.oldestAt) / 1000);
         found.set(
@@ -96,7 +115,12 @@ export class DeliveryWatch {
       );
 
     // Accepted and not graded (the disk full, the database damaged, grading far behind): no grade changes, no pages.
-    const inbox = this.o.inbox?.();
+    const inbox = read(
+      'inbox',
+      (k) => k === 'grading',
+      () => this.o.inbox?.(),
+      undefined,
+    );
     if (inbox && inbox.oldestAt !== null && now - inbox.oldestAt > limit)
       found.set(
         'grading',
@@ -104,11 +128,22 @@ export class DeliveryWatch {
       );
 
     // Accepted (202), failed 3 times, set aside: never graded and never paged unless someone redrives it.
-    const dead = this.o.deadLetters?.() ?? 0;
+    const dead = read(
+      'dead letters',
+      (k) => k === 'dead-letters',
+      () => this.o.deadLetters?.() ?? 0,
+      0,
+    );
     if (dead > 0)
       found.set(
         'dead-letters',
         `${dead} accepted message(s) failed grading 3 times and were dead-lettered: they are not graded, and any grade change they carry is not paged: crs dead-letters list shows them; fix the cause, then crs dead-letters redrive grades them`,
+      );
+
+    if (unread.length > 0)
+      found.set(
+        'watch',
+        `the delivery watch cannot read the database, so it cannot tell what is stuck there: ${unread.join(', ')}`,
       );
 
     let changed = false;
