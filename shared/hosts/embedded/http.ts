@@ -31,6 +31,7 @@ import { BoardChanges, MONITORING_EXAMPLES, changeMonitoring, type MonitoringAct
 import {
   ACK_ROUTES,
   acknowledgeByApi,
+  linkFailed,
   refusalStatus,
   showLink,
   submitLink,
@@ -335,13 +336,21 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
   /** GET /ack/<token> shows the page and a form; POST acknowledges. Refused links answer 403. */
   async function linkPage(req: IncomingMessage, res: ServerResponse, method: string, token: string): Promise<void> {
-    if (method === 'GET' || method === 'HEAD') return sendAck(res, await showLink(token, ackFlow), 'link');
-    if (method === 'POST')
-      return sendAck(
-        res,
-        await submitLink(token, { body: await readBody(req, ACK_BODY_LIMIT), client: client(req) }, ackFlow),
-        'link',
-      );
+    if (method === 'GET' || method === 'HEAD' || method === 'POST') {
+      const body = method === 'POST' ? await readBody(req, ACK_BODY_LIMIT) : '';
+      let answer: AckAnswer;
+      try {
+        answer =
+          method === 'POST'
+            ? await submitLink(token, { body, client: client(req) }, ackFlow)
+            : await showLink(token, ackFlow);
+      } catch (err) {
+        // The database failing: the phone gets a page saying nothing was recorded, not the API's JSON.
+        deps.log(`http: ${method} /ack/<token> failed (${(err as Error).name})`);
+        answer = linkFailed(method);
+      }
+      return sendAck(res, answer, 'link');
+    }
     send(
       res,
       405,
