@@ -22,8 +22,20 @@ const show = (v: unknown): string => {
   if (v === undefined) return 'missing';
   if (Array.isArray(v)) return `a list of ${v.length}`;
   if (v !== null && typeof v === 'object') return 'an object';
-  const s = JSON.stringify(v);
+  // A format character is written escaped, as JSON writes a control character: a bidirectional override would
+  // reorder the error itself, a zero-width one would not be seen in it.
+  const s = JSON.stringify(v)?.replace(/\p{Cf}/gu, (c) => `\\u${hex(c).toLowerCase()}`);
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
+/** A character's code point as Unicode writes it: 200D, 1F469. */
+const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+/** The first character of `input` that `re` (one character) matches, as "U+200D". */
+const codePoint = (input: unknown, re: RegExp) => `U+${hex(String(input).match(re)?.[0] ?? '?')}`;
+
+const JOINER_NAMES: Record<string, string> = {
+  '\u200c': 'zero-width non-joiner',
+  '\u200d': 'zero-width joiner',
 };
 
 const isMissing = (input: unknown) => input === undefined;
@@ -58,7 +70,10 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 /**
  * A label (bed, ward, product): printable text. A control or format character (a line break, a bidirectional
  * override) would start a line of its own or reorder the text of a page, the board and the audit trail; the
- * replacement character (U+FFFD) stands for bytes that were not UTF-8, not for what was written.
+ * replacement character (U+FFFD) stands for bytes that were not UTF-8, not for what was written. The two format
+ * characters that only shape the characters either side, the zero-width non-joiner and joiner (U+200C, U+200D: in
+ * Persian words, Indic half forms, emoji sequences), are taken between two characters beyond ASCII, where they do
+ * that; next to ASCII, at an end or doubled they join nothing and would only make a label look like another.
  */
 function text(min: number, max: number) {
   return z
@@ -68,7 +83,22 @@ function text(min: number, max: number) {
         error: (iss) => (min === 1 ? 'is empty' : `${show(iss.input)} is shorter than ${min} characters`),
       }),
       z.maxLength(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` }),
-      z.regex(/^[^\p{Cc}\p{Cf}]*$/u, { error: (iss) => `${show(iss.input)} contains a control character` }),
+      z.regex(/^\P{Cc}*$/u, {
+        error: (iss) => `${show(iss.input)} contains a control character (${codePoint(iss.input, /\p{Cc}/u)})`,
+      }),
+      z.regex(/^(?:\P{Cf}|[\u200c\u200d])*$/u, {
+        error: (iss) =>
+          `${show(iss.input)} contains a format character (${codePoint(iss.input, /(?![\u200c\u200d])\p{Cf}/u)}), which can hide or reorder text`,
+      }),
+      z.regex(/^(?:[^\u200c\u200d]|(?<=[^\x00-\x7f\u200c\u200d])[\u200c\u200d](?=[^\x00-\x7f\u200c\u200d]))*$/u, {
+        error: (iss) => {
+          const at = String(iss.input).match(
+            /(?:^|[\x00-\x7f\u200c\u200d])([\u200c\u200d])|([\u200c\u200d])(?:$|[\x00-\x7f])/u,
+          );
+          const c = at?.[1] ?? at?.[2] ?? '\u200d';
+          return `${show(iss.input)} holds a ${JOINER_NAMES[c]} (${codePoint(c, /./u)}) where it joins nothing (next to ASCII, or at an end): it would only make the label look like another`;
+        },
+      }),
       // U+FFFD is what a decoder writes for bytes that were not UTF-8 (ISO 8859-1 from an HL7 engine): a label read
       // so is another label ("S\uFFFDd" is not the ward "Süd"), on every page and in every ward scope.
       z.regex(/^[^\uFFFD]*$/u, {
