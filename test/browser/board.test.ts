@@ -302,6 +302,38 @@ describe('the on-call board', () => {
     await context.close();
   });
 
+  it('stays open beside the board of another crs serve on the same machine, in the same browser', async () => {
+    // Cookies ignore ports: until 2026-12-05 both servers set "crs_board", so opening the second board's link
+    // logged the first board out ("No access key") at its next request, and back.
+    await admit('TWO1');
+    const other = await spawnServe(join(dir, 'data-other'));
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const first = await context.newPage();
+      await first.goto(server.boardUrl);
+      await first.locator('article.card', { hasText: 'patient TWO1' }).waitFor();
+      const second = await context.newPage();
+      await second.goto(other.boardUrl);
+      await second.locator('#status', { hasText: 'Live' }).waitFor();
+      const cookies = await context.cookies();
+      expect(cookies.map((c) => [c.httpOnly, c.sameSite])).toEqual([
+        [true, 'Strict'],
+        [true, 'Strict'],
+      ]);
+      expect(new Set(cookies.map((c) => c.name)).size).toBe(2);
+      // Each board still reads its own server.
+      await first.reload();
+      await first.locator('article.card', { hasText: 'patient TWO1' }).waitFor();
+      await first.locator('#status', { hasText: 'Live' }).waitFor();
+      await second.reload();
+      await second.locator('#status', { hasText: 'Live' }).waitFor();
+      expect(await second.locator('article.card', { hasText: 'patient TWO1' }).count()).toBe(0);
+    } finally {
+      await context.close();
+      await stop(other);
+    }
+  }, 60_000);
+
   it('says when a patient is not on this server, and shows the list again when asked', async () => {
     // A link to a patient this server does not know (a typo, another site's server, a new data directory). Until
     // 2026-12-05 the server's 404 (which carries no server time) threw in the board: "← All patients" left it blank

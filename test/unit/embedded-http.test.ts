@@ -21,6 +21,7 @@ import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { boardCookieName } from '#hosts/embedded/board-key.ts';
 import { createRequestHandler } from '#hosts/embedded/http.ts';
 import { DEFAULT_HTTP_LIMITS } from '#hosts/embedded/limits.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
@@ -253,7 +254,7 @@ describe('the board API', () => {
       fetch(`${server.url}/api/pages/${encodeURIComponent(icuPage)}/ack`, {
         method: 'POST',
         headers: {
-          cookie: `crs_board=${boardKey()}`,
+          cookie: `${boardCookieName(boardKey())}=${boardKey()}`,
           'content-type': 'application/json',
           ...(origin ? { origin } : {}),
         },

@@ -38,7 +38,7 @@ import {
   type AckAnswer,
   type AckFlowDeps,
 } from '#app/ack-flow.ts';
-import { BOARD_COOKIE, keyMatches } from './board-key.ts';
+import { boardCookieName, keyMatches } from './board-key.ts';
 import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX, silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
 import type { CountingSecurityLog } from './security-log.ts';
@@ -205,6 +205,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   const openapi = JSON.stringify(openApiDocument());
 
   const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
+  const boardCookie = boardCookieName(deps.boardKey);
   // Refused acknowledgements (and unknown device tokens, for the log only) per client address.
   const ackRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
   const tokenRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
@@ -215,7 +216,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   const authorised = (req: IncomingMessage): 'bearer' | 'cookie' | undefined => {
     const bearer = req.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
     if (bearer !== undefined) return keyMatches(deps.boardKey, bearer) ? 'bearer' : undefined;
-    return keyMatches(deps.boardKey, cookie(req, BOARD_COOKIE)) ? 'cookie' : undefined;
+    return keyMatches(deps.boardKey, cookie(req, boardCookie)) ? 'cookie' : undefined;
   };
 
   /**
@@ -514,7 +515,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         return send(
           res,
           303,
-          { location: '/', 'set-cookie': `${BOARD_COOKIE}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` },
+          { location: '/', 'set-cookie': `${boardCookie}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` },
           '',
         );
       }
