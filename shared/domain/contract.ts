@@ -15,6 +15,7 @@ import {
   SECTIONS,
   RANGES,
 } from './vocabulary.ts';
+import { JOINERS_JOIN, NO_CONTROL, NO_FORMAT, controlProblem, formatProblem, hex, joinerProblem } from './printable.ts';
 export * from './vocabulary.ts';
 
 /** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
@@ -26,16 +27,6 @@ const show = (v: unknown): string => {
   // reorder the error itself, a zero-width one would not be seen in it.
   const s = JSON.stringify(v)?.replace(/\p{Cf}/gu, (c) => `\\u${hex(c).toLowerCase()}`);
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
-};
-
-/** A character's code point as Unicode writes it: 200D, 1F469. */
-const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
-/** The first character of `input` that `re` (one character) matches, as "U+200D". */
-const codePoint = (input: unknown, re: RegExp) => `U+${hex(String(input).match(re)?.[0] ?? '?')}`;
-
-const JOINER_NAMES: Record<string, string> = {
-  '\u200c': 'zero-width non-joiner',
-  '\u200d': 'zero-width joiner',
 };
 
 const isMissing = (input: unknown) => input === undefined;
@@ -83,22 +74,9 @@ function text(min: number, max: number) {
         error: (iss) => (min === 1 ? 'is empty' : `${show(iss.input)} is shorter than ${min} characters`),
       }),
       z.maxLength(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` }),
-      z.regex(/^\P{Cc}*$/u, {
-        error: (iss) => `${show(iss.input)} contains a control character (${codePoint(iss.input, /\p{Cc}/u)})`,
-      }),
-      z.regex(/^(?:\P{Cf}|[\u200c\u200d])*$/u, {
-        error: (iss) =>
-          `${show(iss.input)} contains a format character (${codePoint(iss.input, /(?![\u200c\u200d])\p{Cf}/u)}), which can hide or reorder text`,
-      }),
-      z.regex(/^(?:[^\u200c\u200d]|(?<=[^\x00-\x7f\u200c\u200d])[\u200c\u200d](?=[^\x00-\x7f\u200c\u200d]))*$/u, {
-        error: (iss) => {
-          const at = String(iss.input).match(
-            /(?:^|[\x00-\x7f\u200c\u200d])([\u200c\u200d])|([\u200c\u200d])(?:$|[\x00-\x7f])/u,
-          );
-          const c = at?.[1] ?? at?.[2] ?? '\u200d';
-          return `${show(iss.input)} holds a ${JOINER_NAMES[c]} (${codePoint(c, /./u)}) where it joins nothing (next to ASCII, or at an end): it would only make the label look like another`;
-        },
-      }),
+      z.regex(NO_CONTROL, { error: (iss) => `${show(iss.input)} ${controlProblem(String(iss.input))}` }),
+      z.regex(NO_FORMAT, { error: (iss) => `${show(iss.input)} ${formatProblem(String(iss.input))}` }),
+      z.regex(JOINERS_JOIN, { error: (iss) => `${show(iss.input)} ${joinerProblem(String(iss.input), 'label')}` }),
       // U+FFFD is what a decoder writes for bytes that were not UTF-8 (ISO 8859-1 from an HL7 engine): a label read
       // so is another label ("S\uFFFDd" is not the ward "Süd"), on every page and in every ward scope.
       z.regex(/^[^\uFFFD]*$/u, {
