@@ -931,9 +931,32 @@ export class CrsAlertingStack extends Stack {
       whenMissing: 'ok',
     });
     for (const [name, fn] of this.namedFunctions()) {
+      const errors = fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' });
       alarm(`${name}Errors`, {
-        description: `The ${name.toLowerCase()} function failed invocations (crash, timeout, or a whole batch failed); see its log group by request id.`,
-        metric: fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        description:
+          fn === this.ack
+            ? 'The ack function failed: an invocation crashed or timed out, or an acknowledge link could not be served (its store failing; the phone was told nothing was recorded). Look for "acknowledgement failed" in its log group.'
+            : `The ${name.toLowerCase()} function failed invocations (crash, timeout, or a whole batch failed); see its log group by request id.`,
+        // A link the ack function cannot serve is answered with a page (a phone reads it), so it is no function
+        // error: the function counts it (AckLinkFailures) and the alarm adds the two.
+        metric:
+          fn === this.ack
+            ? new cloudwatch.MathExpression({
+                expression: 'FILL(errors, 0) + FILL(links, 0)',
+                usingMetrics: {
+                  errors,
+                  links: new cloudwatch.Metric({
+                    namespace: METRICS_NAMESPACE,
+                    metricName: METRIC.ackLinkFailures,
+                    dimensionsMap: { service: 'ack' },
+                    period: Duration.minutes(5),
+                    statistic: 'Sum',
+                  }),
+                },
+                label: 'ack invocations failed and links answered with a failure page',
+                period: Duration.minutes(5),
+              })
+            : errors,
         threshold: 1,
         whenMissing: 'ok',
       });

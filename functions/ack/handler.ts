@@ -11,13 +11,29 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ACK_ROUTES, acknowledgeByApi, showLink, submitLink, type AckAnswer, type AckFlowDeps } from '#app/ack-flow.ts';
+import {
+  ACK_ROUTES,
+  acknowledgeByApi,
+  linkFailed,
+  showLink,
+  submitLink,
+  type AckAnswer,
+  type AckFlowDeps,
+} from '#app/ack-flow.ts';
 import type { Pager } from '#app/pager.ts';
 import type { Page, PagingConfig } from '#domain/paging.ts';
 import { readAckSecret } from '#adapters/aws/ack-secret.ts';
 import { dynamoPager } from '#adapters/aws/dynamo-pager.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
-import { errorName, pagingMetrics, telemetry, thrownToRuntime, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import {
+  METRIC,
+  errorName,
+  pagingMetrics,
+  telemetry,
+  thrownToRuntime,
+  type Telemetry,
+} from '#adapters/aws/telemetry.ts';
 import { coldStart } from '#adapters/aws/cold-start.ts';
 
 export interface AckPaging {
@@ -65,7 +81,8 @@ export function createAckHandler(deps: AckHandlerDeps) {
     // A page whose item cannot be read: by id, at error (the operators mend the item; the tick names it too).
     else if (a.unreadable !== undefined)
       logger.error('acknowledgement refused', { via: how, outcome: a.outcome, pageId: a.unreadable });
-    else if (a.outcome !== 'shown') logger.warn('acknowledgement refused', { via: how, outcome: a.outcome });
+    else if (a.outcome !== 'shown' && a.outcome !== 'failed')
+      logger.warn('acknowledgement refused', { via: how, outcome: a.outcome });
     return { statusCode: a.status, headers: a.headers, body: a.body };
   };
 
@@ -85,10 +102,17 @@ export function createAckHandler(deps: AckHandlerDeps) {
         );
       }
       const token = event.pathParameters?.token ?? path.match(/^\/ack\/([^/]+)$/)?.[1];
-      if (token !== undefined && path.startsWith('/ack/')) {
-        if (method === 'GET') return answer('link', await showLink(token, await flow()));
-        if (method === 'POST')
+      if (token !== undefined && path.startsWith('/ack/') && (method === 'GET' || method === 'POST')) {
+        try {
+          if (method === 'GET') return answer('link', await showLink(token, await flow()));
           return answer('link', await submitLink(token, { body: bodyOf(event), client }, await flow()));
+        } catch (err) {
+          // A phone gets a page saying nothing was recorded, not API Gateway's JSON; the failure is counted for
+          // the AckErrors alarm (which watches this metric with the function's errors).
+          logger.error('acknowledgement failed', { via: 'link', error: errorName(err) });
+          deps.metrics.addMetric(METRIC.ackLinkFailures, MetricUnit.Count, 1);
+          return answer('link', linkFailed(method));
+        }
       }
       return {
         statusCode: 404,

@@ -7,7 +7,15 @@ import { awaitsAcknowledgement, hasPolicy, PageUnreadable, roleOf } from '#domai
 import { formatSiteTime, iso } from '#domain/time.ts';
 import { isJsonType } from './media-type.ts';
 import { ACK_BODY_LIMIT, ACK_NAME_MAX, checkAckName, type AckVerification, type LinkAckResult } from './ack.ts';
-import { ACK_PAGE_HEADERS, LINK_REFUSALS, ackErrorPage, ackFormPage, ackStatusPage, closedText } from './ack-page.ts';
+import {
+  ACK_PAGE_HEADERS,
+  LINK_REFUSALS,
+  ackErrorPage,
+  ackFailedPage,
+  ackFormPage,
+  ackStatusPage,
+  closedText,
+} from './ack-page.ts';
 
 /** The acknowledgement routes, the same on both hosts (crs serve, the HTTP API's ack function); `{token}` is a path segment. */
 export const ACK_ROUTES = { link: '/ack/{token}', api: '/v1/acks' } as const;
@@ -28,7 +36,9 @@ type AckOutcome =
   | 'not-open'
   | 'rate-limited'
   /** The link's page is stored but its item cannot be read (not JSON, a field missing): nothing recorded. */
-  | 'page-unreadable';
+  | 'page-unreadable'
+  /** The host failed (its store, most often): the link's answer is still a page (linkFailed). */
+  | 'failed';
 
 export interface AckAnswer {
   status: number;
@@ -195,6 +205,14 @@ async function acknowledgeByApiOnce(
     r.page,
   );
 }
+
+/**
+ * What a link answers when the host fails while opening it (GET, HEAD) or taking its form (POST): a 500 with the
+ * acknowledge pages' document and headers saying nothing was recorded and what to do, on both hosts (it was
+ * crs serve's `{"error":"internal error"}` and API Gateway's `{"message":"Internal Server Error"}` on the phone).
+ * The host logs the failure and, on AWS, counts it toward the AckErrors alarm.
+ */
+export const linkFailed = (method: string): AckAnswer => html(500, 'failed', ackFailedPage(method === 'POST'));
 
 /** GET /ack/{token}: the page's summary and a form asking for a name. Never acknowledges. */
 export function showLink(token: string, deps: AckFlowDeps): Promise<AckAnswer> {

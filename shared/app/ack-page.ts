@@ -92,6 +92,25 @@ export function ackErrorPage(heading: string, detail: string): string {
   return document(heading, `<h1>${escapeHtml(heading)}</h1><div class="card bad"><p>${escapeHtml(detail)}</p></div>`);
 }
 
+/**
+ * The server failed (its store unreachable, a write refused) while the link was opened (`sent` false) or its form
+ * sent: a page a phone can read, never the host's raw error. Retrying is safe: an acknowledgement that did go
+ * through is shown as such.
+ */
+export function ackFailedPage(sent: boolean): string {
+  const phone =
+    'if it fails again, phone the team so they know you are on it: the escalation goes on until someone acknowledges.';
+  return sent
+    ? ackErrorPage(
+        'Not recorded',
+        `The server could not record your acknowledgement (a server error), so the escalation goes on. Open the link again in a minute (if it did go through, the page says who acknowledged); ${phone}`,
+      )
+    : ackErrorPage(
+        'Page not available',
+        `The server could not read this page just now (a server error). Nothing was recorded. Open the link again in a minute; ${phone}`,
+      );
+}
+
 // Why a page that can no longer be acknowledged cannot (an open or exhausted page can be).
 const CLOSED_TEXT: Record<string, string> = {
   superseded: 'A newer page about this patient replaced it: answer that one.',

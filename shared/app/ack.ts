@@ -7,6 +7,7 @@
 // before (v1: the claims in the token itself) are still taken until they expire.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AckResult } from '#domain/paging.ts';
+import { unprintable } from '#domain/printable.ts';
 
 export interface AckClaims {
   pageId: string;
@@ -124,6 +125,7 @@ export function checkAckName(value: unknown): { ok: true; name: string } | { ok:
   const name = value.trim().replace(/\s+/g, ' ');
   if (name.length === 0) return { ok: false, error: 'by: is empty; type your name' };
   if (name.length > ACK_NAME_MAX) return { ok: false, error: `by: is longer than ${ACK_NAME_MAX} characters` };
-  if (/[\p{Cc}\p{Cf}]/u.test(name)) return { ok: false, error: 'by: contains control characters' };
+  const problem = unprintable(name, 'name');
+  if (problem) return { ok: false, error: `by: ${problem}` };
   return { ok: true, name };
 }

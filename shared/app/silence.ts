@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { checkAckName } from '#app/ack.ts';
 import { PAGE_TEAMS, type PageTeam, type Silence } from '#domain/paging.ts';
 import { MINUTE } from '#domain/time.ts';
+import { unprintable } from '#domain/printable.ts';
 import { unknownFields } from '#app/request-fields.ts';
 
 const SILENCE_LIMITS = { maxMinutes: 24 * 60, reasonMax: 200 } as const;
@@ -52,8 +53,9 @@ export function checkSilence(
   }
   const why = typeof reason === 'string' ? reason.trim().replace(/\s+/g, ' ') : '';
   if (why.length === 0) errors.push('reason: is required (e.g. transport to MRI)');
-  else if (why.length > SILENCE_LIMITS.reasonMax || /[\p{Cc}\p{Cf}]/u.test(why))
+  else if (why.length > SILENCE_LIMITS.reasonMax)
     errors.push(`reason: at most ${SILENCE_LIMITS.reasonMax} printable characters`);
+  else if (unprintable(why, 'reason')) errors.push(`reason: ${unprintable(why, 'reason')}`);
   const name = checkAckName(body.by);
   if (!name.ok) errors.push(name.error);
   if (errors.length > 0 || !scope || !name.ok) return { ok: false, errors };

@@ -15,6 +15,7 @@ import {
   SECTIONS,
   RANGES,
 } from './vocabulary.ts';
+import { JOINERS_JOIN, NO_CONTROL, NO_FORMAT, controlProblem, formatProblem, hex, joinerProblem } from './printable.ts';
 export * from './vocabulary.ts';
 
 /** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
@@ -22,7 +23,9 @@ const show = (v: unknown): string => {
   if (v === undefined) return 'missing';
   if (Array.isArray(v)) return `a list of ${v.length}`;
   if (v !== null && typeof v === 'object') return 'an object';
-  const s = JSON.stringify(v);
+  // A format character is written escaped, as JSON writes a control character: a bidirectional override would
+  // reorder the error itself, a zero-width one would not be seen in it.
+  const s = JSON.stringify(v)?.replace(/\p{Cf}/gu, (c) => `\\u${hex(c).toLowerCase()}`);
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 
@@ -58,7 +61,10 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 /**
  * A label (bed, ward, product): printable text. A control or format character (a line break, a bidirectional
  * override) would start a line of its own or reorder the text of a page, the board and the audit trail; the
- * replacement character (U+FFFD) stands for bytes that were not UTF-8, not for what was written.
+ * replacement character (U+FFFD) stands for bytes that were not UTF-8, not for what was written. The two format
+ * characters that only shape the characters either side, the zero-width non-joiner and joiner (U+200C, U+200D: in
+ * Persian words, Indic half forms, emoji sequences), are taken between two characters beyond ASCII, where they do
+ * that; next to ASCII, at an end or doubled they join nothing and would only make a label look like another.
  */
 function text(min: number, max: number) {
   return z
@@ -68,7 +74,9 @@ function text(min: number, max: number) {
         error: (iss) => (min === 1 ? 'is empty' : `${show(iss.input)} is shorter than ${min} characters`),
       }),
       z.maxLength(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` }),
-      z.regex(/^[^\p{Cc}\p{Cf}]*$/u, { error: (iss) => `${show(iss.input)} contains a control character` }),
+      z.regex(NO_CONTROL, { error: (iss) => `${show(iss.input)} ${controlProblem(String(iss.input))}` }),
+      z.regex(NO_FORMAT, { error: (iss) => `${show(iss.input)} ${formatProblem(String(iss.input))}` }),
+      z.regex(JOINERS_JOIN, { error: (iss) => `${show(iss.input)} ${joinerProblem(String(iss.input), 'label')}` }),
       // U+FFFD is what a decoder writes for bytes that were not UTF-8 (ISO 8859-1 from an HL7 engine): a label read
       // so is another label ("S\uFFFDd" is not the ward "Süd"), on every page and in every ward scope.
       z.regex(/^[^\uFFFD]*$/u, {

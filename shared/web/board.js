@@ -39,7 +39,14 @@
   var monitoringConfirm = /** @type {HTMLButtonElement} */ (document.getElementById('monitoring-confirm'));
 
   var STALE_MS = 30 * 60 * 1000;
-  var NAME_KEY = 'crs-board-name';
+  // Every action asks for its actor's name, typed each time: the board is often a shared screen, where a name kept
+  // from the last user (as it was until 2026-12-05) let one Enter record an action under someone else's name.
+  // A name an earlier version kept in this browser is removed.
+  try {
+    localStorage.removeItem('crs-board-name');
+  } catch {
+    /* no storage in this browser: nothing kept */
+  }
   var state = {
     serverOffset: 0,
     live: false,
@@ -982,7 +989,7 @@
     ackLabel.textContent = o.label;
     ackConfirm.textContent = o.confirm;
     ackError.textContent = '';
-    ackName.value = localStorage.getItem(NAME_KEY) || '';
+    ackName.value = '';
     ackConfirm.disabled = false;
     dialog.showModal();
     ackName.focus();
@@ -1078,7 +1085,6 @@
       .submit(by)
       .then(function (error) {
         ackConfirm.disabled = false;
-        localStorage.setItem(NAME_KEY, by);
         if (error) {
           ackError.textContent = error;
           refresh();
@@ -1121,7 +1127,7 @@
     }
     silenceError.textContent = '';
     silenceReason.value = '';
-    silenceName.value = localStorage.getItem(NAME_KEY) || '';
+    silenceName.value = '';
     silenceConfirm.disabled = false;
     silenceDialog.showModal();
     (scope.team ? silenceTeam : silenceMinutes).focus();
@@ -1165,7 +1171,6 @@
             r.body.errors?.join('; ') || r.body.error || 'Not silenced (HTTP ' + r.status + ').';
           return;
         }
-        localStorage.setItem(NAME_KEY, by);
         announce(silenceText(r.body.silence) + '.');
         silenceDialog.close();
         refresh();
@@ -1196,12 +1201,12 @@
       : 'The no-data watch starts again from now: if the monitor sends nothing, the bedside team is paged.';
     monitoringReasonRow.hidden = !end;
     monitoringReason.value = 'discharged';
-    monitoringName.value = localStorage.getItem(NAME_KEY) || '';
+    monitoringName.value = '';
     monitoringConfirm.textContent = end ? 'End monitoring' : 'Resume monitoring';
     monitoringError.textContent = '';
     monitoringConfirm.disabled = false;
     monitoringDialog.showModal();
-    (end ? monitoringReason : monitoringName.value ? monitoringConfirm : monitoringName).focus();
+    (end ? monitoringReason : monitoringName).focus();
   }
   monitoringDialog.addEventListener('close', function () {
     state.monitoringFor = null;
@@ -1216,6 +1221,11 @@
     if (!m) return monitoringDialog.close();
     var end = m.action === 'end';
     var by = monitoringName.value.trim();
+    if (!by) {
+      monitoringError.textContent = 'Type your name: it is recorded.';
+      monitoringName.focus();
+      return;
+    }
     monitoringConfirm.disabled = true;
     api('/api/patients/' + encodeURIComponent(m.patientId) + '/monitoring/' + m.action, {
       method: 'POST',
@@ -1231,7 +1241,6 @@
             (end ? 'Not ended' : 'Not resumed') + ' (HTTP ' + r.status + ').';
           return;
         }
-        localStorage.setItem(NAME_KEY, by);
         announce(
           end
             ? 'Monitoring of patient ' + m.patientId + ' ended (' + monitoringReason.value + ').'

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -84,6 +85,65 @@ describe('the acknowledge page', () => {
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
       true,
     );
+    await page.close();
+  }, 60_000);
+
+  it('says on the phone, styled, that nothing was recorded when the server cannot read or record the page', async () => {
+    // Until 2026-12-05 the phone showed {"error":"internal error"} (crs serve) or {"message":"Internal Server
+    // Error"} (AWS).
+    const observedAt = new Date(Date.now() - 60_000).toISOString();
+    const base = { patientId: 'FAIL-1', observedAt, source: { deviceId: 'ehr-1', kind: 'ehr' as const } };
+    const messages: DeviceMessage[] = [
+      {
+        ...base,
+        messageId: 'fail-enrol',
+        enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', bed: 'H4-9' },
+      },
+      { ...base, messageId: 'fail-fever', vitals: { temperatureC: 39.2 } },
+    ];
+    for (const m of messages) expect((await post(server.url, m)).status).toBe(202);
+    const ackUrl = await until(
+      () =>
+        server.lines
+          .map((l) => JSON.parse(l) as { type: string; patientId?: string; ackUrl?: string })
+          .find((e) => e.type === 'page' && e.patientId === 'FAIL-1' && e.ackUrl)?.ackUrl,
+      "FAIL-1's page with its acknowledge link",
+    );
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const refused: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().includes('status of 500')) refused.push(m.text()); // a CSP refusal
+    });
+    // The form is open on the phone when the database fails.
+    expect((await page.goto(ackUrl))!.status()).toBe(200);
+    const db = new Database(join(dir, 'data', 'crs.db'));
+    db.exec('ALTER TABLE pages RENAME TO pages_away');
+    try {
+      await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');
+      await page.getByRole('button', { name: 'Acknowledge: I am on it' }).click();
+      await page.locator('h1', { hasText: 'Not recorded' }).waitFor();
+      expect(await page.locator('.card').textContent()).toContain('so the escalation goes on');
+      expect(await page.locator('.card').textContent()).toContain('phone the team');
+      // Styled under its CSP: the card's border is the style's.
+      expect(await page.evaluate("getComputedStyle(document.querySelector('.card')).borderLeftWidth")).toBe('8px');
+      const opened = await page.goto(ackUrl);
+      expect(opened!.status()).toBe(500);
+      expect(opened!.headers()['cache-control']).toBe('no-store');
+      await page.locator('h1', { hasText: 'Page not available' }).waitFor();
+      expect(await page.locator('.card').textContent()).toContain('Nothing was recorded.');
+      expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(
+        true,
+      );
+    } finally {
+      db.exec('ALTER TABLE pages_away RENAME TO pages');
+      db.close();
+    }
+    // The database back, the same link acknowledges.
+    await page.goto(ackUrl);
+    await page.getByLabel('Your name (recorded with the time)').fill('Dr Phone');
+    await page.getByRole('button', { name: 'Acknowledge: I am on it' }).click();
+    await page.locator('h1', { hasText: 'Acknowledged' }).waitFor();
+    expect(refused).toEqual([]);
     await page.close();
   }, 60_000);
 });

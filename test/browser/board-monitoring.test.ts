@@ -87,7 +87,8 @@ describe("the end of a patient's monitoring on the board", () => {
     await card.getByRole('button', { name: 'Resume monitoring of bed H4-07, patient W-1' }).click();
     await page.locator('#monitoring-dialog[open]').waitFor();
     expect(await page.locator('#monitoring-reason-row').isHidden()).toBe(true);
-    expect(await page.locator('#monitoring-name').inputValue()).toBe('R. Nurse'); // remembered, as for a silence
+    expect(await page.locator('#monitoring-name').inputValue()).toBe(''); // asked again: the screen may be shared
+    await page.locator('#monitoring-name').fill('R. Nurse');
     await page.locator('#monitoring-confirm').click();
     await card.getByRole('button', { name: 'End monitoring of bed H4-07, patient W-1' }).waitFor();
     expect(await card.locator('p.meta').textContent()).not.toContain('monitoring ended');

@@ -302,6 +302,38 @@ describe('the on-call board', () => {
     await context.close();
   });
 
+  it('stays open beside the board of another crs serve on the same machine, in the same browser', async () => {
+    // Cookies ignore ports: until 2026-12-05 both servers set "crs_board", so opening the second board's link
+    // logged the first board out ("No access key") at its next request, and back.
+    await admit('TWO1');
+    const other = await spawnServe(join(dir, 'data-other'));
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const first = await context.newPage();
+      await first.goto(server.boardUrl);
+      await first.locator('article.card', { hasText: 'patient TWO1' }).waitFor();
+      const second = await context.newPage();
+      await second.goto(other.boardUrl);
+      await second.locator('#status', { hasText: 'Live' }).waitFor();
+      const cookies = await context.cookies();
+      expect(cookies.map((c) => [c.httpOnly, c.sameSite])).toEqual([
+        [true, 'Strict'],
+        [true, 'Strict'],
+      ]);
+      expect(new Set(cookies.map((c) => c.name)).size).toBe(2);
+      // Each board still reads its own server.
+      await first.reload();
+      await first.locator('article.card', { hasText: 'patient TWO1' }).waitFor();
+      await first.locator('#status', { hasText: 'Live' }).waitFor();
+      await second.reload();
+      await second.locator('#status', { hasText: 'Live' }).waitFor();
+      expect(await second.locator('article.card', { hasText: 'patient TWO1' }).count()).toBe(0);
+    } finally {
+      await context.close();
+      await stop(other);
+    }
+  }, 60_000);
+
   it('says when a patient is not on this server, and shows the list again when asked', async () => {
     // A link to a patient this server does not know (a typo, another site's server, a new data directory). Until
     // 2026-12-05 the server's 404 (which carries no server time) threw in the board: "← All patients" left it blank
@@ -845,6 +877,67 @@ describe('the board display, pinned by a mutation run', () => {
     await page.locator('#ack-confirm').click();
     await page.locator('#ack-error', { hasText: 'that page is closed' }).waitFor();
     expect(await page.locator('#ack-dialog').getAttribute('open')).toBe('');
+    await page.close();
+  }, 30_000);
+
+  it("asks each action for its actor's name afresh: nothing filled in from the last user, Enter alone records nothing", async () => {
+    // A wall screen is shared. Until 2026-12-05 every dialog was filled in with the name of the last person who
+    // acted in that browser, and "Resume monitoring" then focused its confirm button: one Enter recorded the
+    // action under someone else's name in the audit trail.
+    const g = group({ pages: [teamPage('icu', 'waiting'), teamPage('hematology', 'waiting')] });
+    const fx = fake({
+      list: (off) => listOf([patientFixture('A', { paging: [g], waiting: 2 })], off),
+      answer: (path, body) =>
+        path.endsWith('/ack')
+          ? { status: 200, body: { changed: true, page: { ack: { by: body.by, at: at(0) } } } }
+          : { status: 202, body: {} },
+    });
+    const page = await boardWith(fx);
+    // A name kept by an earlier version of the board is not used, and is not kept.
+    await page.evaluate("localStorage.setItem('crs-board-name', 'Dr Old')");
+    await page.reload();
+    const card = page.locator('article.card', { hasText: 'patient A' });
+    await card.waitFor();
+    expect(await page.evaluate("localStorage.getItem('crs-board-name')")).toBeNull();
+    const title = 'CRS grade 1 (escalation from 0), bed B-A, patient A';
+
+    // Dr First acknowledges the ICU page.
+    await card.getByRole('button', { name: `Acknowledge the ICU page: ${title}` }).click();
+    await page.locator('#ack-dialog[open]').waitFor();
+    expect(await page.locator('#ack-name').inputValue()).toBe('');
+    await page.locator('#ack-name').fill('Dr First');
+    await page.keyboard.press('Enter');
+    await page.locator('#ack-dialog').waitFor({ state: 'hidden' });
+    expect(fx.posts).toEqual([{ path: '/api/pages/pg-icu-waiting/ack', body: { by: 'Dr First' } }]);
+
+    // The next person to use the screen: every dialog asks for a name, and Enter alone sends nothing.
+    await card.getByRole('button', { name: `Acknowledge the hematology page: ${title}` }).click();
+    await page.locator('#ack-dialog[open]').waitFor();
+    expect(await page.locator('#ack-name').inputValue()).toBe('');
+    expect(await page.evaluate('document.activeElement.id')).toBe('ack-name');
+    await page.keyboard.press('Enter'); // refused by the browser: the name is required
+    expect(await page.locator('#ack-name:invalid').count()).toBe(1);
+    await page.locator('#ack-name').fill('  ');
+    await page.keyboard.press('Enter');
+    await page.locator('#ack-error', { hasText: 'Type your name: it is recorded.' }).waitFor(QUICK);
+    await page.locator('#ack-cancel').click();
+
+    await card.getByRole('button', { name: /^Silence pages for/ }).click();
+    await page.locator('#silence-dialog[open]').waitFor();
+    expect(await page.locator('#silence-name').inputValue()).toBe('');
+    await page.locator('#silence-cancel').click();
+
+    await card.getByRole('button', { name: 'End monitoring of bed B-A, patient A' }).click();
+    await page.locator('#monitoring-dialog[open]').waitFor();
+    expect(await page.locator('#monitoring-name').inputValue()).toBe('');
+    await page.keyboard.press('Enter');
+    expect(await page.locator('#monitoring-dialog').getAttribute('open')).toBe('');
+    await page.locator('#monitoring-name').fill('   ');
+    await page.locator('#monitoring-confirm').click();
+    await page.locator('#monitoring-error', { hasText: 'Type your name: it is recorded.' }).waitFor(QUICK);
+    expect(await page.locator('#monitoring-dialog').getAttribute('open')).toBe('');
+    expect(fx.posts).toHaveLength(1);
+    expect(await page.evaluate("localStorage.getItem('crs-board-name')")).toBeNull();
     await page.close();
   }, 30_000);
 

@@ -971,6 +971,9 @@ describe('alarms', () => {
   });
 
   it("watch every function's errors and throttles and the notifier's lag", () => {
+    for (const f of [synth.stack.ingest, synth.stack.grade, synth.stack.notify, synth.stack.escalate]) {
+      expect(alarmOn('Errors', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
+    }
     for (const f of [
       synth.stack.ingest,
       synth.stack.grade,
@@ -978,10 +981,34 @@ describe('alarms', () => {
       synth.stack.escalate,
       synth.stack.ack,
     ]) {
-      expect(alarmOn('Errors', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
       expect(alarmOn('Throttles', { Ref: idOf(f.fn) }), f.node.id).toHaveLength(1);
     }
     expect(alarmOn('IteratorAge', { Ref: idOf(synth.stack.notify.fn) })).toHaveLength(1);
+  });
+
+  it("count the ack function's errors and the links it answered with a failure page together (AckErrors)", () => {
+    // A link the function cannot serve (its store failing) is answered with a page, not a function error: until
+    // 2026-12-05 it threw, and only the throw was counted.
+    const [[, ack]] = ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties.AlarmName === 'CrsAlerting-AckErrors',
+    ) as [[string, Resource]];
+    const metrics = ack.Properties.Metrics as {
+      Id: string;
+      Expression?: string;
+      MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions: unknown[] } };
+    }[];
+    const stat = (name: string) => metrics.find((m) => m.MetricStat?.Metric.MetricName === name);
+    expect(stat('Errors')!.MetricStat!.Metric.Dimensions).toEqual([
+      { Name: 'FunctionName', Value: { Ref: idOf(synth.stack.ack.fn) } },
+    ]);
+    expect(stat('AckLinkFailures')!.MetricStat!.Metric).toMatchObject({
+      Namespace: 'CrsAlerting',
+      Dimensions: [{ Name: 'service', Value: 'ack' }],
+    });
+    const expression = metrics.find((m) => m.Expression)!.Expression!;
+    expect(expression).toContain(stat('Errors')!.Id);
+    expect(expression).toContain(stat('AckLinkFailures')!.Id);
+    expect(ack.Properties).toMatchObject({ Threshold: 1, TreatMissingData: 'notBreaching' });
   });
 
   it("watch the API's 5xx, every table's throttling, and the dead-letter paths failing themselves", () => {

@@ -169,8 +169,24 @@ describe('pinned by a mutation run: the name typed', () => {
   });
 
   it('refuses control and format characters (a bidi override would disguise the name in the audit trail)', () => {
-    for (const name of ['Dr \u0007Ada', 'Dr \u202eAda', 'Dr\u200bAda'])
-      expect(checkAckName(name), JSON.stringify(name)).toEqual({ ok: false, error: 'by: contains control characters' });
+    expect(checkAckName('Dr \u0007Ada')).toEqual({ ok: false, error: 'by: contains a control character (U+0007)' });
+    for (const [name, c] of [
+      ['Dr \u202eAda', 'U+202E'],
+      ['Dr\u200bAda', 'U+200B'],
+    ])
+      expect(checkAckName(name), JSON.stringify(name)).toEqual({
+        ok: false,
+        error: `by: contains a format character (${c}), which can hide or reorder text`,
+      });
+  });
+
+  it('takes a Persian name with its non-joiner, as a Persian keyboard types it, and refuses one where it joins nothing', () => {
+    // Until 2026-12-05 "by: contains control characters": the clinician could not acknowledge, and the ladder went on.
+    expect(checkAckName('محمد\u200cحسین رضایی')).toEqual({ ok: true, name: 'محمد\u200cحسین رضایی' });
+    expect(checkAckName('Dr\u200c Ada')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^by: holds a zero-width non-joiner \(U\+200C\) where it joins nothing/),
+    });
   });
 
   it('answers a name that is not text (a number in the API body) with the field and what is wrong, not a crash', () => {

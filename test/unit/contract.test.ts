@@ -1,5 +1,6 @@
 // The device message contract v1 (message-contract.md): what is accepted, and what each refusal says.
 import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { deviceMessageJsonSchema, validateMessage } from '#domain/contract.ts';
 
@@ -302,14 +303,53 @@ describe('refused, naming the field and the problem', () => {
       errors({ ...base, enrolment: { ward: 'H4 Haematology', bed: '12-B', product: 'Kymriah (tisagenlecleucel)' } }),
     ).toEqual([]);
     expect(errors({ ...base, enrolment: { ward: 'H4\nICU' } })).toEqual([
-      'enrolment.ward: "H4\\nICU" contains a control character',
+      'enrolment.ward: "H4\\nICU" contains a control character (U+000A)',
     ]);
+    // A bidirectional override reorders what follows it: refused, named, and written escaped in the error (which
+    // it would reorder too).
     expect(errors({ ...base, enrolment: { bed: '12\u202eB' } })).toEqual([
-      'enrolment.bed: "12\u202eB" contains a control character',
+      'enrolment.bed: "12\\u202eB" contains a format character (U+202E), which can hide or reorder text',
     ]);
     expect(errors({ ...base, enrolment: { product: 'axi-cel\t' } })).toEqual([
-      'enrolment.product: "axi-cel\\t" contains a control character',
+      'enrolment.product: "axi-cel\\t" contains a control character (U+0009)',
     ]);
+    expect(errors({ ...base, enrolment: { ward: 'H4\u2066' } })[0]).toContain('a format character (U+2066)');
+  });
+
+  it('a ward, bed or product takes the joiners of Persian words and emoji, between the characters they join', () => {
+    // Until 2026-12-05 the zero-width non-joiner and joiner (U+200C, U+200D) were refused as "a control character":
+    // ordinary Persian words and emoji sequences. They shape the characters either side; they cannot reorder text.
+    const persian = 'بخش\u200cها'; // a ward named in Persian, with its non-joiner
+    const medic = '\u{1F469}\u200d\u2695\ufe0f'; // woman health worker: three characters joined
+    const devanagari = 'क्\u200dष'; // a half form, by a joiner after the virama
+    expect(errors({ ...base, enrolment: { ward: persian, bed: `H4 ${medic}`, product: devanagari } })).toEqual([]);
+    // Next to ASCII, at an end or doubled, it joins nothing: it would only make a label look like another ("H4").
+    for (const [bed, name] of [
+      ['H4\u200d', 'zero-width joiner (U+200D)'],
+      ['\u200cH4', 'zero-width non-joiner (U+200C)'],
+      ['H\u200d4', 'zero-width joiner (U+200D)'],
+      ['بخش\u200c\u200cها', 'zero-width non-joiner (U+200C)'],
+    ] as const) {
+      expect(errors({ ...base, enrolment: { bed } })).toEqual([
+        `enrolment.bed: ${JSON.stringify(bed).replace(/[\u200c\u200d]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)} holds a ${name} where it joins nothing (next to ASCII, or at an end): it would only make the label look like another`,
+      ]);
+    }
+  });
+
+  it('the published JSON Schema takes and refuses the same labels as the contract', () => {
+    const validate = new Ajv2020({ strict: false, formats: { 'date-time': true } }).compile(deviceMessageJsonSchema());
+    for (const bed of [
+      'H4',
+      'بخش\u200cها',
+      '\u{1F469}\u200d\u2695\ufe0f',
+      'H4\u200d',
+      'H\u200d4',
+      '12\u202eB',
+      'H4\n',
+    ]) {
+      const m = { ...base, enrolment: { bed } };
+      expect(validate(m), JSON.stringify(bed)).toBe(errors(m).length === 0);
+    }
   });
 
   it('a label holding half of a surrogate pair is refused naming the field; a whole pair (an emoji) passes', () => {

@@ -12,6 +12,7 @@ import type { PageEvent } from '#domain/page-event.ts';
 import { iso } from '#domain/time.ts';
 import type { AuditEvent } from '#ports';
 import type { EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { boardCookieName } from '#hosts/embedded/board-key.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
@@ -213,7 +214,7 @@ describe('the board API refuses', () => {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        cookie: `crs_board=${boardKey()}`,
+        cookie: `${boardCookieName(boardKey())}=${boardKey()}`,
         origin: 'https://evil.example',
       },
       body: JSON.stringify({ reason: 'discharged', by: BY }),

@@ -21,12 +21,14 @@ import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { boardCookieName } from '#hosts/embedded/board-key.ts';
 import { createRequestHandler } from '#hosts/embedded/http.ts';
 import { DEFAULT_HTTP_LIMITS } from '#hosts/embedded/limits.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
 import { SseHub } from '#hosts/embedded/sse.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
+import { spawnCrs } from '#test/support/cli.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
 // The messages are from January 2026: no stale-feed alert here (they are tested in embedded-paging-http.test.ts).
@@ -252,7 +254,7 @@ describe('the board API', () => {
       fetch(`${server.url}/api/pages/${encodeURIComponent(icuPage)}/ack`, {
         method: 'POST',
         headers: {
-          cookie: `crs_board=${boardKey()}`,
+          cookie: `${boardCookieName(boardKey())}=${boardKey()}`,
           'content-type': 'application/json',
           ...(origin ? { origin } : {}),
         },
@@ -776,6 +778,40 @@ describe('acknowledge links, pinned by a mutation run', () => {
       expect(page.ackUrl).toMatch(/^https:\/\/crs\.example\.org\/ack\/[A-Za-z0-9_-]{22}$/);
     }
   });
+});
+
+describe('the board link', () => {
+  it('printed by crs serve is at --public-url when one is given, and opens the board there', async () => {
+    // Until 2026-12-05 it was the listening address (http://127.0.0.1:8080/?key=...), which a phone or a
+    // workstation behind the TLS proxy cannot reach.
+    const data = join(dir, 'public');
+    const serve = await spawnCrs(
+      ['serve', '--port', '0', '--data', data, '--public-url', 'https://crs.example.org/'],
+      { CRS_INGEST_TOKEN: 'a-local-token-of-at-least-32-characters' },
+      (err) => {
+        const board = err.match(/on-call board: (\S+)/)?.[1];
+        const local = err.match(/listening on (http:\/\/\S+)/)?.[1];
+        return board && local ? { board, local } : undefined;
+      },
+      20_000,
+    );
+    try {
+      const link = new URL(serve.board);
+      expect(`${link.origin}${link.pathname}`).toBe('https://crs.example.org/');
+      const key = link.searchParams.get('key')!;
+      expect(key).toBe(readFileSync(join(data, 'board.key'), 'utf8').trim());
+      // What the proxy forwards to the listener: the board takes the key.
+      const res = await fetch(`${serve.local}/api/patients`, { headers: { authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(200);
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+    }
+    // In process, the server says the same.
+    await server.close();
+    server = await start({ publicUrl: 'https://crs.example.org' });
+    expect(server.boardUrl).toBe(`https://crs.example.org/?key=${boardKey()}`);
+  }, 30_000);
 });
 
 describe('live events, pinned by a mutation run', () => {

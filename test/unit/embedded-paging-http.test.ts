@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signAck } from '#app/ack.ts';
+import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { iso } from '#domain/time.ts';
@@ -220,6 +221,43 @@ describe('acknowledge links and the acknowledgement API', () => {
     expect(noName.status).toBe(400);
     expect(await noName.text()).toContain('Your name: is empty');
     expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
+  });
+
+  it('answers a link it cannot serve (the database failing) with a page saying nothing was recorded, not JSON', async () => {
+    // Until 2026-12-05 the phone got {"error":"internal error"}, as a device would.
+    server = await start();
+    const p = await paged();
+    const db = new Database(join(dir, 'crs.db'));
+    db.exec('ALTER TABLE pages RENAME TO pages_away'); // every read and write of a page fails
+    try {
+      const opened = await fetch(p.ackUrl!);
+      expect(opened.status).toBe(500);
+      expect(Object.fromEntries(opened.headers)).toMatchObject(ACK_PAGE_HEADERS);
+      const shown = await opened.text();
+      expect(shown).toContain('<h1>Page not available</h1>');
+      expect(shown).toContain(
+        'Nothing was recorded. Open the link again in a minute; if it fails again, phone the team',
+      );
+      const sentForm = await fetch(p.ackUrl!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'by=Dr+Ada',
+      });
+      expect(sentForm.status).toBe(500);
+      expect(Object.fromEntries(sentForm.headers)).toMatchObject(ACK_PAGE_HEADERS);
+      expect(await sentForm.text()).toContain('<h1>Not recorded</h1>');
+    } finally {
+      db.exec('ALTER TABLE pages_away RENAME TO pages');
+      db.close();
+    }
+    expect((await server.paging.store.get(p.pageId))!.status).toBe('open');
+    // Back: the same link acknowledges.
+    const again = await fetch(p.ackUrl!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'by=Dr+Ada',
+    });
+    expect(again.status).toBe(200);
   });
 
   it("refuses a forged or altered link with 403, and records it in the security log, never in a patient's trail", async () => {

@@ -17,6 +17,7 @@ import { resolveConfig } from '../../shared/domain/config.ts';
 import { RateLimiter, clientAddress, isLoopbackHost } from '#hosts/embedded/limits.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
 import { ownUrl, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { boardCookieName } from '#hosts/embedded/board-key.ts';
 import { BOARD_KEY_FILE, keyMatches, loadOrCreateBoardKey } from '#hosts/embedded/board-key.ts';
 import { CountingSecurityLog } from '#hosts/embedded/security-log.ts';
 import { iso } from '#domain/time.ts';
@@ -103,7 +104,7 @@ describe("the board's CSRF guard", () => {
     const ack = (headers: Record<string, string>, by = 'Dr A') =>
       fetch(`${s.url}/api/pages/${encodeURIComponent(pageId)}/ack`, {
         method: 'POST',
-        headers: { cookie: `crs_board=${keyOf(s)}`, ...headers },
+        headers: { cookie: `${boardCookieName(keyOf(s))}=${keyOf(s)}`, ...headers },
         body: JSON.stringify({ by }),
       });
     const origin = new URL(s.url).origin;
@@ -163,6 +164,32 @@ describe('the board cookie', () => {
     await server.close();
     server = await start({ publicUrl: 'https://crs.example.org' });
     expect(await cookieOf(server)).toMatch(/; Secure$/);
+  });
+
+  it('is named for its server: another data directory on the machine has another, a restart keeps it', async () => {
+    // Cookies ignore ports: until 2026-12-05 every crs serve set "crs_board", and two on one machine logged each
+    // other's board out.
+    const name = (cookie: string) => cookie.split('=')[0]!;
+    server = await start();
+    const first = name(await cookieOf(server));
+    expect(first).toMatch(/^crs_board_[0-9a-f]{16}$/);
+    expect(first).not.toContain(keyOf(server));
+    const otherDir = mkdtempSync(join(tmpdir(), 'crs-security-other-'));
+    const other = await start({ dataDir: otherDir });
+    try {
+      expect(name(await cookieOf(other))).not.toBe(first);
+      // The other server's cookie does not open this one's board.
+      const res = await fetch(`${server.url}/api/patients`, {
+        headers: { cookie: (await cookieOf(other)).split(';')[0]! },
+      });
+      expect(res.status).toBe(401);
+    } finally {
+      await other.close();
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+    await server.close();
+    server = await start();
+    expect(name(await cookieOf(server))).toBe(first);
   });
 });
 
@@ -821,7 +848,11 @@ describe("pinned by a mutation run: the board's CSRF guard on every write", () =
     const write = (path: string, body: unknown) =>
       fetch(`${s.url}${path}`, {
         method: 'POST',
-        headers: { cookie: `crs_board=${keyOf(s)}`, 'content-type': 'application/json', origin: 'http://evil.example' },
+        headers: {
+          cookie: `${boardCookieName(keyOf(s))}=${keyOf(s)}`,
+          'content-type': 'application/json',
+          origin: 'http://evil.example',
+        },
         body: JSON.stringify(body),
       });
     expect((await write('/api/silences', { team: 'hematology', minutes: 30, reason: 'x', by: 'Mallory' })).status).toBe(
@@ -842,7 +873,7 @@ describe("pinned by a mutation run: the board's CSRF guard on every write", () =
     const ack = (origin: string) =>
       fetch(`${s.url}/api/pages/${encodeURIComponent(pageId)}/ack`, {
         method: 'POST',
-        headers: { cookie: `crs_board=${keyOf(s)}`, 'content-type': 'application/json', origin },
+        headers: { cookie: `${boardCookieName(keyOf(s))}=${keyOf(s)}`, 'content-type': 'application/json', origin },
         body: JSON.stringify({ by: 'Dr A' }),
       });
     expect((await ack('https://crs.example.org.evil.example')).status).toBe(403);

@@ -11,6 +11,7 @@ import { Pager } from '#app/pager.ts';
 import { DEFAULT_PAGING } from '#domain/paging.ts';
 import type { PageMessage, SecurityEvent } from '#ports';
 import { pagingMetrics, telemetry, type Telemetry } from '#adapters/aws/telemetry.ts';
+import { ACK_PAGE_HEADERS } from '#app/ack-page.ts';
 import { captureOutput, httpEvent, metricSum, quiet } from '#test/support/lambda-events.ts';
 
 type HandlerModule = typeof import('#functions/ack/handler.ts');
@@ -390,32 +391,72 @@ describe('pinned by a mutation run: the ack function', () => {
     expect(out).not.toMatch(/acknowledgement failed/);
   });
 
-  it('fails (so that API Gateway answers 500) when the pages cannot be read, logging the error by name only', async () => {
+  it('answers a link it cannot serve (the store failing) with a page saying nothing was recorded, counted for AckErrors', async () => {
+    // Until 2026-12-05 the function threw: the phone got API Gateway's {"message":"Internal Server Error"}.
     const failing = raw({
       paging: async () => {
         throw Object.assign(new Error('secret arn:aws:... denied'), { name: 'AccessDeniedException' });
       },
     });
+    const { result, out } = await captureOutput(() => failing(httpEvent({ method: 'GET', path: `/ack/${token()}` })));
+    expect(result).toMatchObject({ statusCode: 500, headers: ACK_PAGE_HEADERS });
+    expect(result.body).toContain('<h1>Page not available</h1>');
+    expect(result.body).toContain(
+      'Nothing was recorded. Open the link again in a minute; if it fails again, phone the team',
+    );
+    expect(out).toMatch(/"level":"ERROR".*"message":"acknowledgement failed".*"error":"AccessDeniedException"/);
+    expect(out).not.toContain('arn:aws');
+    expect(metricSum(out, 'AckLinkFailures')).toBe(1);
+  });
+
+  it("answers a form the store cannot record with a page saying so, the page left open; the API's failure stays a function error", async () => {
+    vi.spyOn(pages, 'save').mockRejectedValue(Object.assign(new Error('down'), { name: 'InternalServerError' }));
     const { result, out } = await captureOutput(() =>
-      failing(httpEvent({ method: 'GET', path: `/ack/${token()}` })).then(
-        () => 'answered',
-        (e: Error) => e.name,
+      raw()(
+        httpEvent({
+          method: 'POST',
+          path: `/ack/${token()}`,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'by=Dr+Ada',
+        }),
       ),
     );
-    expect(result).toBe('AccessDeniedException');
-    expect(out).toMatch(/"message":"acknowledgement failed".*"error":"AccessDeniedException"/);
+    expect(result).toMatchObject({ statusCode: 500, headers: ACK_PAGE_HEADERS });
+    expect(result.body).toContain('<h1>Not recorded</h1>');
+    expect(result.body).toContain('so the escalation goes on');
+    expect(metricSum(out, 'AckLinkFailures')).toBe(1);
+    expect(out).not.toContain('Dr Ada');
+    expect(await status()).toBe('open');
+    // An app's JSON API: API Gateway's 500, and the function's error (the AckErrors alarm counts both).
+    const viaApi = captureOutput(() =>
+      raw()(
+        httpEvent({
+          method: 'POST',
+          path: '/v1/acks',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ token: token(), by: 'Dr Ada' }),
+        }),
+      ),
+    );
+    await expect(viaApi).rejects.toThrow('down');
   });
 
   it('flushes its metrics after every request, answered or failed', async () => {
     let flushed = 0;
     const metrics: typeof live.metrics = Object.assign(Object.create(live.metrics), {
       publishStoredMetrics: () => void flushed++,
+      addMetric: () => undefined,
     });
     await quiet(raw({ metrics }))(httpEvent({ method: 'GET', path: '/nowhere' }));
     expect(flushed).toBe(1);
     const failing = raw({ metrics, paging: () => Promise.reject(new Error('down')) });
-    await expect(quiet(failing)(httpEvent({ method: 'GET', path: `/ack/${token()}` }))).rejects.toThrow('down');
+    expect(await quiet(failing)(httpEvent({ method: 'GET', path: `/ack/${token()}` }))).toMatchObject({
+      statusCode: 500,
+    });
     expect(flushed).toBe(2);
+    const apiEvent = httpEvent({ method: 'POST', path: '/v1/acks', headers: { 'content-type': 'application/json' } });
+    await expect(quiet(failing)(apiEvent)).rejects.toThrow('down');
+    expect(flushed).toBe(3);
   });
 
   it("logs a refused link (warn, with the outcome) and never the page's summary or bed", async () => {

@@ -995,6 +995,15 @@ describe('pinned by a mutation run', () => {
       expect(ask(minutes)).toMatchObject({ ok: false, errors: [expect.stringMatching(/^minutes:/)] });
   });
 
+  it('takes a reason written in Persian with its non-joiner, and names the character of one that cannot be shown', () => {
+    // Until 2026-12-05 "reason: at most 200 printable characters" for both: the board's user was told of a length.
+    expect(ask(5, 'انتقال به ام\u200cآر\u200cآی')).toMatchObject({ ok: true });
+    expect(ask(5, 'MRI\u202e')).toEqual({
+      ok: false,
+      errors: ['reason: contains a format character (U+202E), which can hide or reorder text'],
+    });
+  });
+
   it('crs silence refuses a stray argument or a missing name before it opens any backend', async () => {
     const nowhere = ['--data', join(tmpdir(), 'crs-no-such-serve')];
     const cases: [string[], string][] = [

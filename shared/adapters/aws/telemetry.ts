@@ -27,6 +27,8 @@ export const METRIC = {
   /** Ladders walked to the end with nobody acknowledging: alarmed. */
   laddersExhausted: 'LaddersExhausted',
   acknowledgements: 'Acknowledgements',
+  /** Acknowledge links the ack function could not serve (its store failing): answered with a page, alarmed (AckErrors). */
+  ackLinkFailures: 'AckLinkFailures',
   /** Acknowledge links refused (forged, altered, expired). */
   acknowledgementsRefused: 'AcknowledgementsRefused',
   staleFeedAlerts: 'StaleFeedAlerts',

@@ -76,6 +76,7 @@ export interface EmbeddedOptions {
 
 export interface EmbeddedServer {
   url: string;
+  /** The board's link with its key: at `publicUrl` when one is given, else at `url`. */
   boardUrl: string;
   port: number;
   /** The MLLP port, when --mllp-port was given. */
@@ -348,7 +349,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
 
   return {
     url,
-    boardUrl: `${url}/?key=${boardKey}`,
+    // The link people open: at --public-url (behind the TLS proxy) when there is one, as the acknowledge links are.
+    boardUrl: `${o.publicUrl ? o.publicUrl.replace(/\/+$/, '') : url}/?key=${boardKey}`,
     port,
     ...(mllp ? { mllpPort: mllp.port } : {}),
     dataDir,

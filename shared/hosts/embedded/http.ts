@@ -32,13 +32,14 @@ import { BoardChanges, MONITORING_EXAMPLES, changeMonitoring, type MonitoringAct
 import {
   ACK_ROUTES,
   acknowledgeByApi,
+  linkFailed,
   refusalStatus,
   showLink,
   submitLink,
   type AckAnswer,
   type AckFlowDeps,
 } from '#app/ack-flow.ts';
-import { BOARD_COOKIE, keyMatches } from './board-key.ts';
+import { boardCookieName, keyMatches } from './board-key.ts';
 import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX, silenceView, type BoardApi } from './board-api.ts';
 import type { EmbeddedPaging } from './paging.ts';
 import type { CountingSecurityLog } from './security-log.ts';
@@ -210,6 +211,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   const openapi = JSON.stringify(openApiDocument());
 
   const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
+  const boardCookie = boardCookieName(deps.boardKey);
   // Refused acknowledgements (and unknown device tokens, for the log only) per client address.
   const ackRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
   const tokenRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
@@ -220,7 +222,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   const authorised = (req: IncomingMessage): 'bearer' | 'cookie' | undefined => {
     const bearer = req.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
     if (bearer !== undefined) return keyMatches(deps.boardKey, bearer) ? 'bearer' : undefined;
-    return keyMatches(deps.boardKey, cookie(req, BOARD_COOKIE)) ? 'cookie' : undefined;
+    return keyMatches(deps.boardKey, cookie(req, boardCookie)) ? 'cookie' : undefined;
   };
 
   /**
@@ -357,13 +359,21 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
   /** GET /ack/<token> shows the page and a form; POST acknowledges. Refused links answer 403. */
   async function linkPage(req: IncomingMessage, res: ServerResponse, method: string, token: string): Promise<void> {
-    if (method === 'GET' || method === 'HEAD') return sendAck(res, await showLink(token, ackFlow), 'link');
-    if (method === 'POST')
-      return sendAck(
-        res,
-        await submitLink(token, { body: await readBody(req, ACK_BODY_LIMIT), client: client(req) }, ackFlow),
-        'link',
-      );
+    if (method === 'GET' || method === 'HEAD' || method === 'POST') {
+      const body = method === 'POST' ? await readBody(req, ACK_BODY_LIMIT) : '';
+      let answer: AckAnswer;
+      try {
+        answer =
+          method === 'POST'
+            ? await submitLink(token, { body, client: client(req) }, ackFlow)
+            : await showLink(token, ackFlow);
+      } catch (err) {
+        // The database failing: the phone gets a page saying nothing was recorded, not the API's JSON.
+        deps.log(`http: ${method} /ack/<token> failed (${(err as Error).name})`);
+        answer = linkFailed(method);
+      }
+      return sendAck(res, answer, 'link');
+    }
     send(
       res,
       405,
@@ -527,7 +537,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         return send(
           res,
           303,
-          { location: '/', 'set-cookie': `${BOARD_COOKIE}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` },
+          { location: '/', 'set-cookie': `${boardCookie}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` },
           '',
         );
       }

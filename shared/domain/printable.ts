@@ -1,0 +1,42 @@
+// Printable text on one line: the rule of the contract's labels (bed, ward, product) and of the names and reasons
+// people type on the board and the acknowledge page. No zod here: the functions that only check a name (the ack
+// function) do not build the device-message schema for it.
+
+/** A character's code point as Unicode writes it: 200D, 1F469. */
+export const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+/** The first character of `input` that `re` (one character) matches, as "U+200D". */
+const codePoint = (input: unknown, re: RegExp) => `U+${hex(String(input).match(re)?.[0] ?? '?')}`;
+
+const JOINER_NAMES: Record<string, string> = {
+  '\u200c': 'zero-width non-joiner',
+  '\u200d': 'zero-width joiner',
+};
+
+// Printable text on one line (labels; names and reasons typed on the board and the acknowledge page). A control
+// character (a line break) starts a line of its own; a format character (a bidirectional override, a zero-width
+// space) can hide or reorder text. The zero-width non-joiner and joiner (U+200C, U+200D) only shape the characters
+// either side (Persian words, Indic half forms, emoji sequences): taken between two characters beyond ASCII, where
+// they do that; next to ASCII, at an end or doubled they join nothing and would only make a text look like another.
+export const NO_CONTROL = /^\P{Cc}*$/u;
+export const NO_FORMAT = /^(?:\P{Cf}|[\u200c\u200d])*$/u;
+export const JOINERS_JOIN =
+  /^(?:[^\u200c\u200d]|(?<=[^\x00-\x7f\u200c\u200d])[\u200c\u200d](?=[^\x00-\x7f\u200c\u200d]))*$/u;
+export const controlProblem = (t: string) => `contains a control character (${codePoint(t, /\p{Cc}/u)})`;
+export const formatProblem = (t: string) =>
+  `contains a format character (${codePoint(t, /(?![\u200c\u200d])\p{Cf}/u)}), which can hide or reorder text`;
+export function joinerProblem(t: string, what: string): string {
+  const at = t.match(/(?:^|[\x00-\x7f\u200c\u200d])([\u200c\u200d])|([\u200c\u200d])(?:$|[\x00-\x7f])/u);
+  const c = at?.[1] ?? at?.[2] ?? '\u200d';
+  return `holds a ${JOINER_NAMES[c]} (${codePoint(c, /./u)}) where it joins nothing (next to ASCII, or at an end): it would only make the ${what} look like another`;
+}
+
+/**
+ * Why `t` is not printable text on one line ("contains a control character (U+000A)"), or undefined when it is:
+ * the labels' rule, for the names and reasons people type. `what` is what a misplaced joiner would disguise.
+ */
+export function unprintable(t: string, what: string): string | undefined {
+  if (!NO_CONTROL.test(t)) return controlProblem(t);
+  if (!NO_FORMAT.test(t)) return formatProblem(t);
+  if (!JOINERS_JOIN.test(t)) return joinerProblem(t, what);
+  return undefined;
+}
