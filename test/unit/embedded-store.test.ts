@@ -365,9 +365,10 @@ describe('GradingWorker', () => {
     );
     const clock = { at: Date.parse('2026-01-10T10:00:00Z') };
     const log: string[] = [];
-    const { w } = workerOn(clock, (l) => log.push(l));
-    await drain(w);
-    // The messages before it are graded and paged at once; the ones after it wait behind it (order is kept).
+    const { w, pages } = workerOn(clock, (l) => log.push(l));
+    expect(await w.pass()).toBe(7);
+    // The messages before it are graded and paged at once (the lanes woken for Q's two and P's fever), the ones
+    // after it wait behind it (order is kept).
     const notifications = (patientId: string) =>
       db
         .prepare("SELECT item_id FROM outbox WHERE kind = 'notification' AND patient_id = ? ORDER BY seq")
@@ -375,6 +376,7 @@ describe('GradingWorker', () => {
         .all(patientId);
     expect(notifications('P')).toEqual(replayPages([enrolment!, fever!]));
     expect(notifications('Q')).toEqual(replayPages(escalating('Q')));
+    expect(pages).toEqual([3]);
     expect(db.prepare("SELECT message_id, attempts FROM inbox WHERE patient_id = 'P' ORDER BY seq").all()).toEqual([
       { message_id: 'P-bad', attempts: 1 },
       { message_id: vasopressor!.messageId, attempts: 0 },
@@ -414,15 +416,20 @@ describe('GradingWorker', () => {
 /** A worker over the test's database on a clock the test moves, and the patients of each pass it committed. */
 const workerOn = (clock: { at: number }, log?: (line: string) => void) => {
   const committed: string[][] = [];
+  /** The pages each committed pass reported (the lanes are woken when there are some). */
+  const pages: number[] = [];
   const w = new GradingWorker({
     db,
     store: new SqliteStateStore(db),
     config: DEFAULT_CONFIG,
     now: () => clock.at,
     ...(log ? { log } : {}),
-    onCommitted: (r) => committed.push(r.patients),
+    onCommitted: (r) => {
+      committed.push(r.patients);
+      pages.push(r.pages);
+    },
   });
-  return { w, committed };
+  return { w, committed, pages };
 };
 
 describe('GradingWorker, pinned by a mutation run', () => {
