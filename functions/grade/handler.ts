@@ -1,6 +1,8 @@
 // Grade Lambda on the FIFO queue. The batch is grouped by patient (MessageGroupId); each patient's messages are
 // graded together by gradePatient (one state read, one transactional write with the outbox), all patients at
-// once. Each record then succeeds or fails by its place in its group: records before a poison message succeed,
+// once; a write that fails for a reason of its own (not an outage: a message the store refuses) is made again one
+// message at a time (gradeOneByOne), so that the message it fails on is the poison message. Each record then
+// succeeds or fails by its place in its group: records before a poison message succeed,
 // the poison fails, and SqsFifoPartialProcessorAsync (skipGroupOnError) fails the rest of that patient's records
 // so they are redelivered in order, while other patients go on. A patient not graded shortly before the function's
 // timeout (a request that hangs, DynamoDB throttling it) is failed then, so that the others' records are not.
@@ -8,11 +10,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { gradePatient, parseQueued, provenanceOf, reusedIds, type GroupResult } from '#app/grade.ts';
+import { gradeOneByOne, gradePatient, parseQueued, provenanceOf, reusedIds, type GroupResult } from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DynamoStateStore } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV, gradingConfigFromEnv, requireEnv } from '#adapters/aws/env.ts';
+import { isOutage } from '#adapters/aws/outage.ts';
 import { METRIC, errorName, telemetry, thrownToRuntime, type Telemetry } from '#adapters/aws/telemetry.ts';
 import type { StateStore } from '#ports';
 
@@ -53,14 +56,18 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
         return err instanceof Error ? err : new Error(String(err));
       }
     });
+    const provenance = records.map((r) => provenanceOf(r.body));
     try {
-      const result = await gradePatient(
-        deps.store,
-        deps.config,
-        patientId,
-        messages,
-        records.map((r) => provenanceOf(r.body)),
-      );
+      let result: GroupResult;
+      try {
+        result = await gradePatient(deps.store, deps.config, patientId, messages, provenance);
+      } catch (err) {
+        if (isOutage(err) || messages.length < 2) throw err;
+        // Written one at a time: the messages before the one the store refuses are committed, not failed with it.
+        result = await gradeOneByOne(messages.length, (i) =>
+          gradePatient(deps.store, deps.config, patientId, [messages[i]!], [provenance[i]]),
+        );
+      }
       const applied = result.steps.filter((s) => s.kind === 'applied').length;
       metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);
       // Published only when there are some: CloudWatch bills a custom metric for each hour it receives data.
@@ -86,7 +93,15 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
         duplicates: result.steps.length - applied,
         notificationIds: result.notifications.map((n) => n.notificationId),
       });
-      if (result.error) {
+      if (result.error && isOutage(result.error)) {
+        // An outage after the messages before it were written alone: retried as any state write failure.
+        metrics.addMetric(METRIC.stateWriteFailures, MetricUnit.Count, 1);
+        logger.error("patient state not saved; the patient's messages are retried", {
+          patientId,
+          sqsMessageId: records[result.committed]?.messageId,
+          error: errorName(result.error),
+        });
+      } else if (result.error) {
         metrics.addMetric(METRIC.poisonMessages, MetricUnit.Count, 1);
         logger.error("message cannot be applied; it and the patient's later messages are retried, then dead-lettered", {
           patientId,

@@ -142,6 +142,35 @@ export async function gradePatient(
   }
 }
 
+/**
+ * After a patient's messages could not be written together for a reason of their own (not the store being
+ * unavailable: a message the store cannot write), grades them again one at a time, in order, each graded and
+ * written alone by `grade(i)`, to find the message whose write fails: the ones before it are committed, it is the
+ * result's error (at `committed`: tried again, then set aside) and the ones after it wait behind it, as behind a
+ * message the reducer cannot apply. Until 2026-12-05 both backends failed the patient's whole group instead: `crs
+ * serve` counted the failure against the group's first message, so a good message (an enrolment) was dead-lettered
+ * for a later one's fault, then the next, one by one; the grade Lambda failed the good messages before it too.
+ */
+export async function gradeOneByOne(
+  count: number,
+  grade: (index: number) => Promise<GroupResult>,
+): Promise<GroupResult> {
+  const done: GroupResult = { committed: 0, steps: [], notifications: [] };
+  for (let i = 0; i < count; i++) {
+    let r: GroupResult;
+    try {
+      r = await grade(i);
+    } catch (err) {
+      return { ...done, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    done.committed += r.committed;
+    done.steps.push(...r.steps);
+    done.notifications.push(...r.notifications);
+    if (r.error) return { ...done, error: r.error };
+  }
+  return done;
+}
+
 /** The messages of a result that reused a messageId with other content (graded as new observations). */
 export function reusedIds(result: GroupResult): { messageId: string; patientId: string }[] {
   return result.steps.flatMap((s) =>

@@ -353,6 +353,56 @@ describe('GradingWorker', () => {
     expect(log.join('\n')).not.toMatch(/120|temperatureC|outside/);
   });
 
+  it("sets aside only the message whose write fails: the patient's good messages before and after it are graded and paged, once", async () => {
+    // One observation's write fails (a bug: a trigger refusing its timeline point), not the disk. Until 2026-12-05
+    // the failure counted against the patient's first message of the pass: the enrolment was dead-lettered for the
+    // observation's fault, then the fever, then the observation itself; only then was the vasopressor graded.
+    const [enrolment, fever, vasopressor] = escalating('P');
+    const bad = msg('P', 15, { vitals: { heartRate: 90 } }, 'P-bad');
+    await new SqliteQueue(db).enqueue([enrolment!, fever!, bad, vasopressor!, ...escalating('Q')].map(queued));
+    db.exec(
+      "CREATE TRIGGER a_bug BEFORE INSERT ON timeline WHEN NEW.message_id = 'P-bad' BEGIN SELECT RAISE(ABORT, 'a bug'); END",
+    );
+    const clock = { at: Date.parse('2026-01-10T10:00:00Z') };
+    const log: string[] = [];
+    const { w, pages } = workerOn(clock, (l) => log.push(l));
+    expect(await w.pass()).toBe(7);
+    // The messages before it are graded and paged at once (the lanes woken for Q's two and P's fever), the ones
+    // after it wait behind it (order is kept).
+    const notifications = (patientId: string) =>
+      db
+        .prepare("SELECT item_id FROM outbox WHERE kind = 'notification' AND patient_id = ? ORDER BY seq")
+        .pluck()
+        .all(patientId);
+    expect(notifications('P')).toEqual(replayPages([enrolment!, fever!]));
+    expect(notifications('Q')).toEqual(replayPages(escalating('Q')));
+    expect(pages).toEqual([3]);
+    expect(db.prepare("SELECT message_id, attempts FROM inbox WHERE patient_id = 'P' ORDER BY seq").all()).toEqual([
+      { message_id: 'P-bad', attempts: 1 },
+      { message_id: vasopressor!.messageId, attempts: 0 },
+    ]);
+    for (let attempt = 2; attempt <= WORKER_LIMITS.maxAttempts; attempt++) {
+      clock.at += 60_000;
+      await drain(w);
+    }
+    expect(db.prepare('SELECT message_id, attempts FROM dead_letter').all()).toEqual([
+      { message_id: 'P-bad', attempts: WORKER_LIMITS.maxAttempts },
+    ]);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+    expect(notifications('P')).toEqual(replayPages([enrolment!, fever!, vasopressor!]));
+    expect(db.prepare("SELECT message_id FROM timeline WHERE patient_id = 'P' ORDER BY id").pluck().all()).toEqual([
+      enrolment!.messageId,
+      fever!.messageId,
+      vasopressor!.messageId,
+    ]);
+    expect(w.stats.applied).toBe(6);
+    expect(log.filter((l) => l.includes('failed'))).toEqual([
+      'grading: message P-bad of patient P failed (SqliteError, attempt 1 of 3); patient retried in 1 s',
+      'grading: message P-bad of patient P failed (SqliteError, attempt 2 of 3); patient retried in 2 s',
+      'grading: message P-bad of patient P failed 3 times (SqliteError); moved to the dead letters',
+    ]);
+  });
+
   it('keeps a patient waiting for its retry after a restart', async () => {
     db.prepare(
       'INSERT INTO inbox (patient_id, message_id, body, received_at, attempts, retry_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -366,15 +416,20 @@ describe('GradingWorker', () => {
 /** A worker over the test's database on a clock the test moves, and the patients of each pass it committed. */
 const workerOn = (clock: { at: number }, log?: (line: string) => void) => {
   const committed: string[][] = [];
+  /** The pages each committed pass reported (the lanes are woken when there are some). */
+  const pages: number[] = [];
   const w = new GradingWorker({
     db,
     store: new SqliteStateStore(db),
     config: DEFAULT_CONFIG,
     now: () => clock.at,
     ...(log ? { log } : {}),
-    onCommitted: (r) => committed.push(r.patients),
+    onCommitted: (r) => {
+      committed.push(r.patients);
+      pages.push(r.pages);
+    },
   });
-  return { w, committed };
+  return { w, committed, pages };
 };
 
 describe('GradingWorker, pinned by a mutation run', () => {
@@ -482,10 +537,10 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(w.stats.applied).toBe(1);
   });
 
-  it("counts a failed commit of one patient against its first message, and still reports the others' commit", async () => {
+  it("counts a failed commit of one patient against the message whose write fails, and still reports the others' commit", async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue([...escalating('A'), ...escalating('B')].map(queued));
-    // B's first grade change is in the outbox already: B's write fails (UNIQUE), A's goes through.
+    // B's first grade change (its fever's) is in the outbox already: B's write fails (UNIQUE), A's goes through.
     db.prepare('INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, ?, ?, ?)').run(
       'notification',
       replayPages(escalating('B'))[0]!,
@@ -495,10 +550,10 @@ describe('GradingWorker, pinned by a mutation run', () => {
     );
     const { w, committed } = workerOn({ at: Date.parse('2026-01-10T10:00:00Z') });
     expect(await w.pass()).toBe(6);
-    expect(committed).toEqual([['A']]);
-    expect(db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'B' ORDER BY seq").pluck().all()).toEqual([
-      1, 0, 0,
-    ]);
+    // B's enrolment is graded alone; the fever counts the failure (it counted against the enrolment, which was
+    // dead-lettered after 3 for the fever's fault); the vasopressor waits behind it.
+    expect(committed).toEqual([['A', 'B']]);
+    expect(db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'B' ORDER BY seq").pluck().all()).toEqual([1, 0]);
     expect(await w.pass()).toBe(0); // B waits out its backoff
   });
 

@@ -44,6 +44,8 @@ const grade = () => quiet(mod.createGradeHandler({ store, config: DEFAULT_CONFIG
 /** How many messages are applied to the patient's stored state. */
 const applied = (patientId: string) => seenCount(store.state(patientId)?.seen ?? []);
 const failedIds = (r: SQSBatchResponse) => r.batchItemFailures.map((f) => f.itemIdentifier);
+/** DynamoDB throttling the patient's write, as the SDK names it: an outage, not a message the store refuses. */
+const throttled = () => Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
 const fever = (patientId: string, minutes: number, temperatureC = 38.6) =>
   msg(patientId, minutes, { vitals: { temperatureC } });
 
@@ -109,7 +111,7 @@ describe('grade handler', () => {
   });
 
   it('fails only the patient whose state could not be written, and a retry then commits it', async () => {
-    store.failNextSave.set('A', new Error('ProvisionedThroughputExceeded'));
+    store.failNextSave.set('A', throttled());
     const records = [enrol('A'), enrol('B'), fever('A', 0)].map((m) => sqsRecord(m));
     const res = await grade()(sqsEvent(records));
     expect(failedIds(res)).toEqual([records[0]!.messageId, records[2]!.messageId]);
@@ -316,7 +318,7 @@ describe('grade handler: pinned by a mutation run', () => {
   });
 
   it('counts StateWriteFailures when a patient state cannot be written', async () => {
-    store.failNextSave.set('A', new Error('ProvisionedThroughputExceeded'));
+    store.failNextSave.set('A', throttled());
     const { out } = await captureOutput(() => gradeAt()(sqsEvent([sqsRecord(enrol('A')), sqsRecord(enrol('B'))])));
     expect(metricSum(out, 'StateWriteFailures')).toBe(1);
   });

@@ -219,6 +219,11 @@ export class GradingBatch implements StateStore {
     this.of(patientId).failure = failure;
   }
 
+  /** Drops what the batch holds for a patient (graded again apart, or not at all in this pass). */
+  discard(patientId: string): void {
+    this.work.delete(patientId);
+  }
+
   patients(): string[] {
     return [...this.work.keys()];
   }

@@ -1,15 +1,24 @@
 // The grading worker of the embedded backend: takes pending inbox rows in arrival order, groups them by patient,
 // grades each group with gradePatient (one load, one save) and commits the pass in one transaction.
-// A message that fails (poison) is retried with backoff and, after MAX_ATTEMPTS, moved to the dead letters;
-// meanwhile only its own patient waits (a patient's later messages must not overtake it), never the others.
-import { gradePatient, parseQueued, provenanceOf, reusedIds } from '#app/grade.ts';
+// A message that fails (poison: the reducer cannot apply it, or its write fails) is retried with backoff and, after
+// MAX_ATTEMPTS, moved to the dead letters; meanwhile only its own patient waits (a patient's later messages must not
+// overtake it), never the others. A patient whose write fails is graded again one message at a time, so that the
+// failure counts against the message whose write fails, not the patient's first. A database that cannot write (a
+// full disk) counts against no message: the patient waits a second.
+import { gradeOneByOne, gradePatient, parseQueued, provenanceOf, reusedIds, type GroupResult } from '#app/grade.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { wireId } from '#domain/ids.ts';
 import type { Assessment } from '#domain/reducer.ts';
 import { iso, parseTime } from '#domain/time.ts';
 import { storeUnavailable, type Db } from '#adapters/sqlite/db.ts';
-import { timelineData, type GradingBatch, type SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts';
+import {
+  timelineData,
+  type Failure,
+  type GradingBatch,
+  type SqliteStateStore,
+  type TimelinePoint,
+} from '#adapters/sqlite/store.ts';
 
 export const WORKER_LIMITS = {
   /** Inbox rows taken per pass: bounds how long one pass holds the event loop. */
@@ -28,6 +37,16 @@ interface InboxRow {
   attempts: number;
   retry_at: number;
 }
+
+/** What a patient's grading adds to /api/health once it is committed. */
+interface Counts {
+  applied: number;
+  duplicates: number;
+  reused: { messageId: string; patientId: string }[];
+}
+
+/** A failed attempt, with the error's name for the log (its text, which can echo values, goes to the database). */
+type Attempt = Failure & { name: string };
 
 interface PassResult {
   patients: string[];
@@ -51,8 +70,6 @@ export class GradingWorker {
   private readonly blocked = new Map<string, number>();
   /** Patients whose commit the database could not write (a full disk): said once, until they are graded again. */
   private readonly storeWaiting = new Set<string>();
-  /** The patients of this pass whose failure moves a message to the dead letters. */
-  private readonly deadLettering = new Set<string>();
   private running = false;
   private again = false;
   private stopped = false;
@@ -143,51 +160,77 @@ export class GradingWorker {
     }
 
     const batch = this.o.store.batch();
-    this.deadLettering.clear();
-    const counts = new Map<string, { applied: number; duplicates: number }>();
+    const counts = new Map<string, Counts>();
+    /** The message of each patient the reducer could not apply, its failure written with the patient's commit. */
+    const poisoned = new Map<string, { row: InboxRow; failure: Attempt }>();
+    /** Patients whose messages could not be graded or written together, for a reason that is not the disk. */
+    const alone: string[] = [];
     for (const [patientId, group] of groups) {
-      const c = { applied: 0, duplicates: 0 };
-      counts.set(patientId, c);
-      await this.gradeGroup(batch, patientId, group, now, c);
+      try {
+        const { result, counts: c } = await this.stage(batch, patientId, group);
+        counts.set(patientId, c);
+        if (result.error) {
+          const row = group[result.committed]!;
+          const failure = this.failure(row, result.error, now);
+          batch.failed(patientId, failure);
+          poisoned.set(patientId, { row, failure });
+        }
+      } catch (err) {
+        batch.discard(patientId);
+        if (storeUnavailable(err)) this.waitForStore(patientId, err as Error, now);
+        else alone.push(patientId);
+      }
     }
 
     const nowIso = iso(now);
+    const staged = batch.patients();
     const committed: string[] = [];
     try {
       batch.commit(nowIso);
-      committed.push(...batch.patients());
+      committed.push(...staged);
     } catch {
       // Isolate the patient whose write fails; the others commit on their own.
-      for (const patientId of batch.patients()) {
+      for (const patientId of staged) {
         try {
           batch.commitPatient(patientId, nowIso);
           committed.push(patientId);
         } catch (err) {
-          this.recordStoreFailure(patientId, groups.get(patientId)![0]!, err as Error, now);
+          if (storeUnavailable(err)) this.waitForStore(patientId, err as Error, now);
+          else alone.push(patientId);
         }
       }
+    }
+    let pages = batch.pageCount(committed);
+    let deadLettered = false;
+    for (const patientId of committed) {
+      this.count(counts.get(patientId)!);
+      const p = poisoned.get(patientId);
+      if (p) deadLettered = this.announce(p.row, p.failure, now) || deadLettered;
+    }
+    // Only the message whose write fails is counted: the patient's messages one at a time, each committed alone.
+    for (const patientId of alone) {
+      const r = await this.gradeAlone(patientId, groups.get(patientId)!, now);
+      if (r.committed) committed.push(patientId);
+      pages += r.pages;
+      deadLettered = r.deadLettered || deadLettered;
     }
     for (const patientId of committed)
       if (this.storeWaiting.delete(patientId))
         this.log(`grading: patient ${wireId(patientId)} graded again (the database writes again)`);
-    // Only what was committed: a patient whose commit failed is graded again at its next pass (it was counted at
-    // each, /api/health saying 611 graded while a full disk had let 3 through).
-    for (const patientId of committed) {
-      this.stats.applied += counts.get(patientId)?.applied ?? 0;
-      this.stats.duplicates += counts.get(patientId)?.duplicates ?? 0;
-    }
-    this.o.onCommitted?.({ patients: committed, pages: batch.pageCount(committed) });
-    if (committed.some((p) => this.deadLettering.has(p))) this.o.onDeadLettered?.();
+    this.o.onCommitted?.({ patients: committed, pages });
+    if (deadLettered) this.o.onDeadLettered?.();
     return rows.length;
   }
 
-  private async gradeGroup(
+  /**
+   * Grades a patient's rows into the batch (gradePatient: one load, one save) with what the board needs; throws if
+   * the patient cannot be graded (its state cannot be read). Nothing is counted until it is committed.
+   */
+  private async stage(
     batch: GradingBatch,
     patientId: string,
     group: InboxRow[],
-    now: number,
-    counts: { applied: number; duplicates: number },
-  ): Promise<void> {
+  ): Promise<{ result: GroupResult; counts: Counts }> {
     const messages: (DeviceMessage | Error)[] = group.map((r) => {
       try {
         return parseQueued(r.body);
@@ -196,20 +239,8 @@ export class GradingWorker {
       }
     });
     const provenance = group.map((r) => provenanceOf(r.body));
-    let result;
-    try {
-      result = await gradePatient(batch, this.o.config, patientId, messages, provenance);
-    } catch (err) {
-      this.fail(batch, patientId, group[0]!, err as Error, now);
-      return;
-    }
-    for (const r of reusedIds(result)) {
-      // Recorded (an audit entry, written with the state; a count in /api/health) and said, by id only.
-      this.stats.reusedIds++;
-      this.log(
-        `grading: messageId ${wireId(r.messageId)} of patient ${wireId(r.patientId)} reused with other content; graded as a new observation`,
-      );
-    }
+    const result = await gradePatient(batch, this.o.config, patientId, messages, provenance);
+    const counts: Counts = { applied: 0, duplicates: 0, reused: reusedIds(result) };
     const points: TimelinePoint[] = [];
     let assessment: Assessment | undefined;
     result.steps.forEach((step, i) => {
@@ -236,51 +267,106 @@ export class GradingWorker {
       points,
       assessment,
     );
-    if (result.error) this.fail(batch, patientId, group[result.committed]!, result.error, now);
+    return { result, counts };
   }
 
-  private failure(row: InboxRow, err: Error, now: number) {
+  /** What a committed grading adds to /api/health, and the reused ids it says (by id only). */
+  private count(c: Counts): void {
+    this.stats.applied += c.applied;
+    this.stats.duplicates += c.duplicates;
+    for (const r of c.reused) {
+      // Recorded (an audit entry, written with the state; a count in /api/health) and said, by id only.
+      this.stats.reusedIds++;
+      this.log(
+        `grading: messageId ${wireId(r.messageId)} of patient ${wireId(r.patientId)} reused with other content; graded as a new observation`,
+      );
+    }
+  }
+
+  /**
+   * A patient whose messages could not be graded or written together (not for the disk): graded again one message
+   * at a time, each committed alone (gradeOneByOne), so that the failure counts against the message whose write
+   * fails, and the ones before it are graded and paged now.
+   */
+  private async gradeAlone(
+    patientId: string,
+    group: InboxRow[],
+    now: number,
+  ): Promise<{ committed: boolean; pages: number; deadLettered: boolean }> {
+    const nowIso = iso(now);
+    let committed = false;
+    let pages = 0;
+    const result = await gradeOneByOne(group.length, async (i) => {
+      const batch = this.o.store.batch();
+      const { result: r, counts } = await this.stage(batch, patientId, [group[i]!]);
+      if (r.error) return r; // the reducer cannot apply it: recorded below
+      batch.commitPatient(patientId, nowIso);
+      committed = true;
+      pages += batch.pageCount([patientId]);
+      this.count(counts);
+      return r;
+    });
+    const deadLettered = result.error
+      ? this.recordFailure(patientId, group[result.committed]!, result.error, now)
+      : false;
+    return { committed, pages, deadLettered };
+  }
+
+  /** A failed attempt of a row (nothing said or held yet: announce does, once it is recorded). */
+  private failure(row: InboxRow, err: Error, now: number): Attempt {
     const attempts = row.attempts + 1;
-    const deadLetter = attempts >= WORKER_LIMITS.maxAttempts;
-    const retryAt = now + WORKER_LIMITS.retryBaseMs * 2 ** (attempts - 1);
+    return {
+      seq: row.seq,
+      attempts,
+      retryAt: now + WORKER_LIMITS.retryBaseMs * 2 ** (attempts - 1),
+      deadLetter: attempts >= WORKER_LIMITS.maxAttempts,
+      error: `${err.name}: ${err.message}`,
+      name: err.name,
+    };
+  }
+
+  /** Says a recorded failure and holds its patient until the retry; true if the row went to the dead letters. */
+  private announce(row: InboxRow, f: Attempt, now: number): boolean {
+    const name = f.name;
     // Ids only: the error text can echo values from the message, so it is kept in the database, not logged.
     this.log(
-      deadLetter
-        ? `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed ${attempts} times (${err.name}); moved to the dead letters`
-        : `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed (${err.name}, attempt ${attempts} of ${WORKER_LIMITS.maxAttempts}); patient retried in ${Math.round((retryAt - now) / 1000)} s`,
+      f.deadLetter
+        ? `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed ${f.attempts} times (${name}); moved to the dead letters`
+        : `grading: message ${wireId(row.message_id)} of patient ${wireId(row.patient_id)} failed (${name}, attempt ${f.attempts} of ${WORKER_LIMITS.maxAttempts}); patient retried in ${Math.round((f.retryAt - now) / 1000)} s`,
     );
-    if (!deadLetter) this.blocked.set(row.patient_id, retryAt);
-    return { seq: row.seq, attempts, retryAt, deadLetter, error: `${err.name}: ${err.message}` };
+    if (!f.deadLetter) this.blocked.set(row.patient_id, f.retryAt);
+    return f.deadLetter;
   }
 
-  private fail(batch: GradingBatch, patientId: string, row: InboxRow, err: Error, now: number): void {
-    const f = this.failure(row, err, now);
-    if (f.deadLetter) this.deadLettering.add(patientId);
-    batch.failed(patientId, f);
+  /** The database cannot write (a full disk): the patient waits a second, said once, nothing counted. */
+  private waitForStore(patientId: string, err: Error, now: number): void {
+    // Nothing is wrong with the message. Counted as an attempt, it was moved to the dead letters after 3 seconds,
+    // when a small write still fitted: accepted, never graded.
+    this.blocked.set(patientId, now + WORKER_LIMITS.retryBaseMs);
+    if (!this.storeWaiting.has(patientId)) {
+      this.storeWaiting.add(patientId);
+      this.log(
+        `grading: patient ${wireId(patientId)} waits: the database cannot write (${(err as { code?: string }).code}); tried again every second, its messages kept in the inbox`,
+      );
+    }
   }
 
-  /** The patient's own commit failed: count an attempt against its first row, in a transaction of its own. */
-  private recordStoreFailure(patientId: string, row: InboxRow, err: Error, now: number): void {
+  /** A row's attempt failed: count it in a transaction of its own; true if the row went to the dead letters. */
+  private recordFailure(patientId: string, row: InboxRow, err: Error, now: number): boolean {
     if (storeUnavailable(err)) {
-      // Nothing is wrong with the message: the database cannot write (a full disk). Counted as an attempt, it was
-      // moved to the dead letters after 3 seconds, when a small write still fitted: accepted, never graded.
-      this.blocked.set(patientId, now + WORKER_LIMITS.retryBaseMs);
-      if (!this.storeWaiting.has(patientId)) {
-        this.storeWaiting.add(patientId);
-        this.log(
-          `grading: patient ${wireId(patientId)} waits: the database cannot write (${(err as { code?: string }).code}); tried again every second, its messages kept in the inbox`,
-        );
-      }
-      return;
+      this.waitForStore(patientId, err, now);
+      return false;
     }
     const retry = this.o.store.batch();
     const f = this.failure(row, err, now);
     retry.failed(patientId, f);
     try {
       retry.commitPatient(patientId, iso(now));
-      if (f.deadLetter) this.o.onDeadLettered?.();
     } catch {
-      this.blocked.set(patientId, now + WORKER_LIMITS.retryBaseMs);
+      // Not recorded (the store fails under it): said, and tried again in a second.
+      this.announce(row, { ...f, deadLetter: false, retryAt: now + WORKER_LIMITS.retryBaseMs }, now);
+      return false;
     }
+    return this.announce(row, f, now);
   }
 }
