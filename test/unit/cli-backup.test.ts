@@ -75,7 +75,7 @@ describe('crs backup', () => {
       });
       expect(r.status).toBe(202);
     }
-    await until(() => server.queue.pending() === 0 && server.paging.store.patientPagesNow('P-1', 10).length > 0);
+    await until(() => server.queue.pending() === 0 && server.paging.store.patientPagesNow('P-1', 10).pages.length > 0);
     const before = await get(server, '/api/patients/P-1');
 
     // What a copy of the database file alone, made now, would hold: none of it (every commit is still in the WAL).
