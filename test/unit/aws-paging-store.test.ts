@@ -310,7 +310,10 @@ describe('DynamoPageStore', () => {
     await s.setStaleFeedAlert('P-1', 'stale-feed|P-1|5', 5);
     await s.setStaleFeedAlert('P-2', 'stale-feed|P-2|7', 7);
     await s.clearStaleFeedAlert('P-2');
-    expect([...(await s.staleFeedAlerts())]).toEqual([['P-1', { alertId: 'stale-feed|P-1|5', since: 5 }]]);
+    expect(await s.staleFeedAlerts()).toEqual({
+      alerts: new Map([['P-1', { alertId: 'stale-feed|P-1|5', since: 5 }]]),
+      unreadable: [],
+    });
   });
 });
 

@@ -344,9 +344,15 @@ export class DynamoPageStore implements PageStore {
     await this.write([{ TableName: this.tableName, Item: item }], audit, this.now());
   }
 
-  /** The stale-feed alerts in force: patientId -> the alert's id and the time the feed went quiet. */
-  async staleFeedAlerts(): Promise<Map<string, { alertId: string; since: number }>> {
+  /**
+   * The stale-feed alerts in force: patientId (or a ward alert's id) -> the alert's id and the time the feed went
+   * quiet; and the records that cannot be read (an older shape, an item edited by hand), apart, each named by its key
+   * with why. Until 2026-12-05 one such record failed every sweep (a TypeError): no patient's "no data" alert was
+   * raised or cleared while it stayed.
+   */
+  async staleFeedAlerts(): Promise<StaleFeedsRead> {
     const alerts = new Map<string, { alertId: string; since: number }>();
+    const unreadable: UnreadableRecord[] = [];
     const query = paginateQuery(
       { client: this.client },
       {
@@ -358,10 +364,14 @@ export class DynamoPageStore implements PageStore {
       },
     );
     for await (const out of query) {
-      for (const item of out.Items ?? [])
-        alerts.set(item[T.sortKey]!.S!, { alertId: item.alertId!.S!, since: Number(item.since!.N) });
+      for (const item of out.Items ?? []) {
+        const key = item[T.sortKey]?.S ?? '';
+        const e = inForceOf(item);
+        if (typeof e === 'string') unreadable.push({ key, reason: e });
+        else alerts.set(key, e);
+      }
     }
-    return alerts;
+    return { alerts, unreadable };
   }
 
   async setStaleFeedAlert(patientId: string, alertId: string, since: number): Promise<void> {
@@ -386,6 +396,29 @@ export class DynamoPageStore implements PageStore {
       }),
     );
   }
+}
+
+/** A record of one of the pages table's own partitions that cannot be read: its key, and why (never its values). */
+export interface UnreadableRecord {
+  key: string;
+  reason: string;
+}
+
+/** The stale-feed alerts in force, by key, and the records that could not be read (never dropped silently). */
+export interface StaleFeedsRead {
+  alerts: Map<string, { alertId: string; since: number }>;
+  unreadable: UnreadableRecord[];
+}
+
+/** A stale-feed record in force read back, or why it cannot be (the attribute, never its value). */
+function inForceOf(item: Item): { alertId: string; since: number } | string {
+  const alertId = item.alertId;
+  if (alertId === undefined) return 'alertId is missing';
+  if (typeof alertId.S !== 'string' || alertId.S === '') return 'alertId is not text';
+  if (item.since === undefined) return 'since is missing';
+  const since = Number(item.since.N);
+  if (item.since.N === undefined || !Number.isFinite(since)) return 'since is not a number';
+  return { alertId: alertId.S, since };
 }
 
 /** The JSON `attribute` of every item of one of the pages table's own partitions that has it (read consistently). */
