@@ -1,6 +1,6 @@
 // What the on-call board reads from the embedded database: patients, their timeline, and their pages (the Page
 // model of shared/domain/paging.ts, with every send of each page and the grade change it is about).
-import type { Page, Silence } from '#domain/paging.ts';
+import type { Page, Silence, SilencesRead } from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
 import type { Assessment } from '#domain/reducer.ts';
 import { deserializeState, type PatientState } from '#domain/state.ts';
@@ -97,6 +97,11 @@ export class BoardQueries {
 
   silences(now: number): Silence[] {
     return this.pageStore.activeSilences(now);
+  }
+
+  /** The silences in force, and those in force whose item cannot be read (by id, with why). */
+  silencesRead(now: number): SilencesRead {
+    return this.pageStore.silencesNow(now);
   }
 
   silenceNow(silenceId: string): Silence | undefined {
