@@ -1009,6 +1009,22 @@
     wrap.appendChild(table);
     if (tl.points.length > rows.length)
       wrap.appendChild(h('p', { text: 'Showing the newest ' + rows.length + ' of ' + tl.points.length + '.' }));
+    // Observations whose stored record cannot be read: named, the others drawn.
+    if (tl.unreadable && tl.unreadable.length)
+      wrap.appendChild(
+        h('p', {
+          class: 'unreadable',
+          text:
+            tl.unreadable.length +
+            ' observation(s) cannot be read and are not shown: ' +
+            tl.unreadable
+              .map(function (u) {
+                return u.messageId + ' (' + u.reason + ')';
+              })
+              .join(', ') +
+            '.',
+        }),
+      );
   }
 
   function renderAllPages(groups, p) {

@@ -381,6 +381,19 @@ describe('the board with stored rows it cannot read', () => {
     const tp = group.pages.find((x) => x.pageId === p.pageId)!;
     expect(tp.sent).toEqual([]);
     expect(tp.unreadableSends).toEqual([{ sendId: p.sendId, reason: 'not JSON' }]);
+    // An observation whose row cannot be read is named in the patient's timeline, the others drawn.
+    const tl = new Database(join(dir, DB_FILE));
+    const first = tl.prepare("SELECT id, message_id FROM timeline WHERE patient_id = 'P1' ORDER BY id").get() as {
+      id: number;
+      message_id: string;
+    };
+    tl.prepare('UPDATE timeline SET data = ? WHERE id = ?').run('{"vitals":', first.id);
+    tl.close();
+    const view = await api('/api/patients/P1?hours=168');
+    expect(view.status).toBe(200);
+    const { timeline } = (await view.json()) as { timeline: { points: unknown[]; unreadable: unknown[] } };
+    expect(timeline.unreadable).toEqual([{ messageId: first.message_id, reason: 'not JSON' }]);
+    expect(timeline.points.length).toBeGreaterThan(0);
     // A patient whose row cannot be read is named, and every other patient listed.
     const db = new Database(join(dir, DB_FILE));
     db.prepare('UPDATE patients SET state = ? WHERE patient_id = ?').run('{"v":', 'P2');

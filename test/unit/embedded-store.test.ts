@@ -172,7 +172,7 @@ describe('GradingWorker', () => {
     await queue.enqueue([queued(a!), queued({ ...b!, messageId: a!.messageId })]);
     await drain(worker());
     const board = new BoardQueries(db, new SqlitePageStore(db));
-    const points = board.timeline('P1', 0);
+    const { points } = board.timeline('P1', 0);
     expect(points.map((p) => [p.messageId, p.crs])).toEqual([
       [a!.messageId, 0],
       [a!.messageId, 1],

@@ -39,6 +39,12 @@ export interface UnreadablePatient {
   reason: string;
 }
 
+/** An observation of the timeline whose row cannot be read: its message id, and why. */
+export interface UnreadablePoint {
+  messageId: string;
+  reason: string;
+}
+
 /** A send of a page (an outbox row) whose body cannot be read: named by its send id, with why. */
 export interface UnreadableSend {
   sendId: string;
@@ -206,7 +212,11 @@ export class BoardQueries {
     return this.pageStore.silenceNow(silenceId);
   }
 
-  timeline(patientId: string, sinceMs: number): TimelinePoint[] {
+  /**
+   * A patient's observations since `sinceMs`, and those whose row cannot be read (by message id, with why): until
+   * 2026-12-05 one such row answered the patient's view with 500.
+   */
+  timeline(patientId: string, sinceMs: number): { points: TimelinePoint[]; unreadable: UnreadablePoint[] } {
     const rows = this.s.timeline.all(patientId, sinceMs) as {
       message_id: string;
       observed_at: number;
@@ -215,14 +225,22 @@ export class BoardQueries {
       icans: number;
       data: string;
     }[];
-    return rows.map((r) => ({
-      messageId: r.message_id,
-      observedAt: r.observed_at,
-      clock: r.clock,
-      crs: r.crs,
-      icans: r.icans,
-      data: JSON.parse(r.data) as TimelinePoint['data'],
-    }));
+    const points: TimelinePoint[] = [];
+    const unreadable: UnreadablePoint[] = [];
+    for (const r of rows) {
+      const data = jsonObject(r.data);
+      if (typeof data === 'string') unreadable.push({ messageId: r.message_id, reason: data });
+      else
+        points.push({
+          messageId: r.message_id,
+          observedAt: r.observed_at,
+          clock: r.clock,
+          crs: r.crs,
+          icans: r.icans,
+          data: data as TimelinePoint['data'],
+        });
+    }
+    return { points, unreadable };
   }
 
   counts(): { inbox: number; deadLetters: number; patients: number; openPages: number } {

@@ -461,7 +461,8 @@ export class BoardApi {
     const groups = this.groups(patientId, silences);
     const clock = Number.isFinite(rec.state.clock) ? rec.state.clock : this.now();
     const from = clock - hours * HOUR;
-    const points = this.queries.timeline(patientId, from).map((p: TimelinePoint) => ({
+    const timeline = this.queries.timeline(patientId, from);
+    const points = timeline.points.map((p: TimelinePoint) => ({
       t: iso(p.observedAt),
       clock: iso(p.clock),
       messageId: p.messageId,
@@ -480,6 +481,7 @@ export class BoardApi {
         feverThresholdC: this.config.feverThresholdC,
         hypotension: hypotensionThresholds(rec.state, this.config),
         points,
+        unreadable: timeline.unreadable,
       },
     };
   }
