@@ -130,6 +130,8 @@ export interface DeviceToken extends TokenScope {
   hash: string;
   createdAt: string;
   revokedAt?: string;
+  /** Its stored scope cannot be read at all (not JSON: an item edited by hand): refused, never read as no scope. */
+  scopeUnreadable?: true;
 }
 
 /** Device bearer tokens, stored only as hashes, each with its scope (shared/app/scope.ts). */

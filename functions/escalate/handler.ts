@@ -67,6 +67,18 @@ class PagesSetAside extends Error {
   }
 }
 
+/**
+ * The sweep found records of the alerts in force it cannot read (an older shape, an item edited by hand), named by key
+ * with why; it swept their patients as if nothing were in force, and every other patient as ever. It fails the
+ * invocation (EscalateErrors) but counts the run, as pages set aside do.
+ */
+class StaleFeedRecordsUnreadable extends Error {
+  constructor(readonly records: { key: string; reason: string }[]) {
+    super(`${records.length} stale-feed record(s) in force cannot be read (${records.map((r) => r.key).join(', ')})`);
+    this.name = 'StaleFeedRecordsUnreadable';
+  }
+}
+
 /** A timer this close to its time runs now rather than hopping again. */
 const EARLY_MS = 1000;
 
@@ -125,6 +137,12 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
         alerts: r.alertsFailed.alertIds,
         error: errorName(r.alertsFailed.cause),
       });
+    // Swept as if nothing were in force for them (a quiet patient's record is written whole again); named until mended.
+    if (r.unreadable)
+      logger.error('stale-feed sweep: records in force unreadable', {
+        records: r.unreadable.map((u) => u.key),
+        reasons: r.unreadable.map((u) => `${u.key}: ${u.reason}`),
+      });
     // The others were swept; these patients' alerts wait until their state reads again: a failure of the run.
     if (r.incomplete) {
       logger.error('stale-feed sweep: state unreadable', {
@@ -134,6 +152,7 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
       throw r.incomplete;
     }
     if (r.alertsFailed) throw r.alertsFailed;
+    if (r.unreadable) throw new StaleFeedRecordsUnreadable(r.unreadable);
   };
 
   const onTimers = async (event: SQSEvent): Promise<SQSBatchResponse & { ok: boolean }> => {
@@ -196,7 +215,8 @@ export function createEscalateHandler(deps: EscalateHandlerDeps) {
         failures.push(err);
       }
     }
-    if (failures.every((f) => f instanceof PagesSetAside)) metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
+    if (failures.every((f) => f instanceof PagesSetAside || f instanceof StaleFeedRecordsUnreadable))
+      metrics.addMetric(METRIC.escalateRuns, MetricUnit.Count, 1);
     return failures;
   };
 

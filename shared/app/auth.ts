@@ -32,6 +32,10 @@ export const UNKNOWN_KIND = (kind: string) =>
   `device token of an unknown kind ${JSON.stringify(kind)}: give it a known kind with crs token scope TOKEN_ID --kind K`;
 
 /** What a device whose token's wards or patients cannot be read is told. */
+/** A token whose stored scope cannot be read at all (not JSON). */
+export const UNREADABLE_SCOPE_ALL =
+  'device token with a scope that cannot be read: set it again with crs token scope TOKEN_ID --kind K';
+
 export const UNREADABLE_SCOPE = (field: string) =>
   `device token with ${field} that cannot be read: set them again with crs token scope TOKEN_ID --${field === 'wards' ? 'ward W' : 'patient P'}`;
 
@@ -102,6 +106,8 @@ export async function authenticate(
  */
 export function tokenPrincipal(record: DeviceToken): AuthResult {
   if (record.revokedAt) return { ok: false, status: 403, error: TOKEN_REVOKED };
+  // A scope that cannot be read at all: refused, never read as a token issued before scopes (every section, patient).
+  if (record.scopeUnreadable) return { ok: false, status: 403, error: UNREADABLE_SCOPE_ALL };
   // A kind this code does not know (a newer version's, after a rollback; a hand-edited item) has no rights here:
   // refused, never read as a token issued before scopes, which may send every section.
   if (record.kind !== undefined && !isDeviceKind(record.kind))

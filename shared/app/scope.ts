@@ -115,6 +115,8 @@ export interface PatientFacts {
   known: boolean;
   /** The ward the server has for the patient, when known. */
   ward?: string;
+  /** Its stored state cannot be read (an older shape, an item edited by hand): its ward cannot be told. */
+  unreadable?: true;
 }
 
 /** Where a backend answers what it knows of patients (embedded: SQLite; AWS: the state table). */
@@ -201,6 +203,9 @@ function scopeRefusal(
 ): string | undefined {
   if ((p.wards === undefined && p.patients === undefined) || p.patients?.includes(patientId)) return undefined;
   if (!p.wards) return `patientId: patient ${patientId} is not one of this token's patients`;
+  // Which ward it lies in cannot be told: refused, named (never taken on the message's word, nor answered 503).
+  if (f?.unreadable)
+    return `patientId: patient ${patientId}'s stored state cannot be read, so its ward cannot be checked against this token's; ask the operator`;
   const known = f?.known ? f.ward : undefined;
   if (known !== undefined) {
     return p.wards.includes(known)

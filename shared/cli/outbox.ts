@@ -267,8 +267,22 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
   const notify = v.sink !== 'sns';
   let failures: import('#adapters/aws/notify-failures.ts').NotifyFailure[] = [];
   try {
-    const sends = sns ? await paging.parked.list() : [];
-    const records = notify ? await paging.parkedRecords.list() : [];
+    // Each parked item is read on its own: one that cannot be read is named (id, why), the others listed and retried.
+    const none = { items: [], unreadable: [] };
+    const sendsRead = sns ? await paging.parked.read() : none;
+    const recordsRead = notify ? await paging.parkedRecords.read() : none;
+    const sends = sendsRead.items;
+    const records = recordsRead.items;
+    const unreadable = [
+      ...sendsRead.unreadable.map((u) => ({ id: u.key, lane: 'sns', reason: u.reason })),
+      ...recordsRead.unreadable.map((u) => ({ id: u.key, lane: 'notify', reason: u.reason })),
+    ];
+    const sayUnreadable = (list: typeof unreadable) => {
+      if (list.length > 0)
+        err(
+          `crs outbox: ${list.length} parked item(s) cannot be read (${list.map((u) => u.id).join(', ')}): mend or delete each (pages table, pk #parked, sk the id), then list or retry again`,
+        );
+    };
     if (notify && queueUrl) {
       const read = await failuresQueue.receiveNotifyFailures(sqs, queueUrl);
       failures = read.failures;
@@ -304,25 +318,32 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
           })),
         ],
         v.json ?? false,
-        { streamFailures: failures.map(({ receiptHandle: _, ...f }) => f) },
+        { unreadable, streamFailures: failures.map(({ receiptHandle: _, ...f }) => f) },
       );
       if (!v.json) {
+        for (const u of unreadable)
+          out(`unreadable            ${u.lane.padEnd(8)} ${u.id}: its stored item cannot be read (${u.reason})`);
         for (const f of failures) {
           out(
             `${f.firstArrival}  notify   stream range ${f.id}  (${f.batchSize} record(s) the stream gave up on: ${f.condition}; crs outbox retry ${f.id})`,
           );
         }
       }
-      return 0;
+      sayUnreadable(unreadable);
+      return unreadable.length > 0 ? 1 : 0;
     }
     const chosen = (id: string, ...names: string[]) => v.all || ids.includes(id) || names.some((n) => ids.includes(n));
     const known = [
       ...sends.flatMap((p) => [key(p), p.pageId]),
       ...records.flatMap((r) => [recordId(r), r.key]),
       ...failures.map((f) => f.id),
+      ...unreadable.flatMap((u) => [u.id, u.id.replace(/^record#/, '')]),
     ];
     const missing = v.all ? [] : ids.filter((id) => !known.includes(id));
     for (const id of missing) err(nothingParked(id));
+    // Named, never retried: what it would send is not known.
+    const unreadableChosen = unreadable.filter((u) => chosen(u.id, u.id.replace(/^record#/, '')));
+    sayUnreadable(unreadableChosen);
     let failed = 0;
 
     let resent = 0;
@@ -402,7 +423,7 @@ async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loa
       }
     }
     if (notify) out(`${paged} parked record(s) and ${ranges} stream range(s) paged again at ${iso(Date.now())}`);
-    return missing.length > 0 || failed > 0 ? 1 : 0;
+    return missing.length > 0 || failed > 0 || unreadableChosen.length > 0 ? 1 : 0;
   } finally {
     // What was read and not done shows again to the next reader (deleted ones are gone).
     for (const f of failures) await failuresQueue.release(sqs, queueUrl!, f).catch(() => undefined);

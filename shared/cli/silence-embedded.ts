@@ -73,7 +73,11 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
         );
       const r = await call('GET', '/api/silences');
       if (r.status !== 200) throw refused(r);
-      return (r.json.silences as SilenceJson[]).map(fromJson);
+      return {
+        silences: (r.json.silences as SilenceJson[]).map(fromJson),
+        // A server before 2026-12-05 names none.
+        unreadable: (r.json.unreadable as { silenceId: string; reason: string }[] | undefined) ?? [],
+      };
     },
     close: () => undefined,
   };

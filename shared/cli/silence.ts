@@ -34,11 +34,17 @@ export const unknownPatient = (s: Silence) =>
     `${NO_SUCH_PATIENT} ${'patientId' in s.scope ? s.scope.patientId : ''}: nothing graded for it (is the id right?)`,
   );
 
+/** The silences listed, and those whose stored item cannot be read, by id with why (never dropped silently). */
+export interface SilenceList {
+  silences: Silence[];
+  unreadable: { silenceId: string; reason: string }[];
+}
+
 export interface SilenceBackend {
   create(s: Silence): Promise<Silence>;
   /** changed: false when it had ended already (ended by someone, or its time ran out). */
   end(silenceId: string, by: string): Promise<{ silence: Silence; changed: boolean } | undefined>;
-  list(all: boolean): Promise<Silence[]>;
+  list(all: boolean): Promise<SilenceList>;
   close(): void;
 }
 
@@ -67,7 +73,13 @@ export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig
           return r.silence;
         },
         end: (id, by) => paging.pager.endSilence(id, by, Date.now()),
-        list: async (all) => (all ? paging.pages.allSilences() : (await paging.pages.silences(Date.now())).silences),
+        list: async (all) => {
+          const read = all ? await paging.pages.allSilences() : await paging.pages.silences(Date.now());
+          return {
+            silences: read.silences,
+            unreadable: read.unreadable.map(({ silenceId, reason }) => ({ silenceId, reason })),
+          };
+        },
         close: paging.close,
       };
     } catch (err) {
@@ -85,7 +97,10 @@ const scopeText = (s: Silence) => ('patientId' in s.scope ? `patient ${s.scope.p
 
 /** `crs silence list` for people: one silence a line, each column wide enough for its longest value (a full
  * RFC 3339 time is 24 characters), so that no two columns run together. */
-export function silenceTable(list: readonly Silence[]): string {
+export function silenceTable(
+  list: readonly Silence[],
+  unreadable: readonly { silenceId: string; reason: string }[] = [],
+): string {
   const head = `${'SILENCE ID'.padEnd(26)}${'SCOPE'.padEnd(30)}${'FROM'.padEnd(26)}${'UNTIL'.padEnd(26)}BY / REASON\n`;
   return (
     head +
@@ -94,7 +109,8 @@ export function silenceTable(list: readonly Silence[]): string {
         const ended = s.endedAt !== undefined ? ` (ended ${iso(s.endedAt)} by ${s.endedBy ?? '?'})` : '';
         return `${`${s.silenceId} `.padEnd(26)}${`${scopeText(s)} `.padEnd(30)}${iso(s.from).padEnd(26)}${iso(s.until).padEnd(26)}${s.createdBy}: ${s.reason}${ended}\n`;
       })
-      .join('')
+      .join('') +
+    unreadable.map((u) => `${`${u.silenceId} `.padEnd(26)}(its stored item cannot be read: ${u.reason})\n`).join('')
   );
 }
 
@@ -227,9 +243,19 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
       process.stdout.write(values.json ? `${JSON.stringify(view(s))}\n` : `${s.silenceId}\n`);
       return 0;
     }
-    const list = await backend.list(values.all === true);
-    if (values.json) process.stdout.write(`${JSON.stringify(list.map(view))}\n`);
-    else process.stdout.write(silenceTable(list));
+    const { silences, unreadable } = await backend.list(values.all === true);
+    if (values.json)
+      process.stdout.write(
+        `${JSON.stringify([...silences.map(view), ...unreadable.map((u) => ({ silenceId: u.silenceId, unreadable: u.reason }))])}\n`,
+      );
+    else process.stdout.write(silenceTable(silences, unreadable));
+    // Listed where the others are, and said: it holds nothing until it is mended or deleted.
+    if (unreadable.length > 0) {
+      process.stderr.write(
+        `crs silence: ${unreadable.length} silence(s) cannot be read (${unreadable.map((u) => u.silenceId).join(', ')}): each holds nothing; mend or delete it\n`,
+      );
+      return 1;
+    }
     return 0;
   } catch (err) {
     // The same usage error as when the backend is opened (--all on crs serve, a server that stopped answering).

@@ -367,6 +367,21 @@
       ': ' + (sent.length ? 'paged ' + sent.join(', then ') : 'not sent yet') + '.',
     ];
     var li = h('li', { class: 'team-page state-' + tp.state, 'data-page': tp.pageId }, parts);
+    // A send whose stored record cannot be read: named, for an operator to mend (the others are listed above).
+    if (tp.unreadableSends && tp.unreadableSends.length)
+      li.appendChild(
+        h('span', {
+          class: 'unreadable',
+          text:
+            ' A send record of it cannot be read: ' +
+            tp.unreadableSends
+              .map(function (u) {
+                return u.sendId + ' (' + u.reason + ')';
+              })
+              .join(', ') +
+            '.',
+        }),
+      );
     if (tp.state === 'waiting' && tp.next) {
       li.appendChild(
         h('span', { class: 'next' }, [
@@ -452,6 +467,9 @@
           ? 'Raised ' + when(g.triggeredAt)
           : 'Grade changed ' + when(g.at) + ' (patient time) · paged ' + when(g.triggeredAt),
       }),
+      g.unreadable
+        ? h('p', { class: 'unreadable', text: 'Why and next steps not shown: ' + g.unreadable + '.' })
+        : null,
       g.reasons.length ? h('div', { class: 'label', text: 'Why' }) : null,
       g.reasons.length
         ? h(
@@ -484,8 +502,34 @@
     return li;
   }
 
+  // Pages (or silences) whose stored record cannot be read: listed by id with why, where the others are, to be mended.
+  function unreadableList(items, what) {
+    if (!items || !items.length) return null;
+    return h(
+      'ul',
+      { class: 'list unreadable-list', 'aria-label': what + ' that cannot be read' },
+      items.map(function (u) {
+        var id = u.pageId || u.silenceId || u.patientId;
+        return h('li', {
+          class: 'unreadable',
+          'data-unreadable': id,
+          text:
+            what.replace(/s$/, '') +
+            ' ' +
+            id +
+            ': its stored record cannot be read (' +
+            u.reason +
+            ')' +
+            (u.silenceId ? '; it holds nothing' : u.pageId ? '; the pager has set it aside' : '') +
+            '. An operator must mend or delete it.',
+        });
+      }),
+    );
+  }
+
   function pagingSection(p) {
     var section = h('section', { class: 'pages', 'aria-label': 'Pages' }, []);
+    var bad = unreadableList(p.unreadablePages, 'Pages');
     if (p.paging.length === 0) section.appendChild(h('p', { text: 'No pages waiting.' }));
     else {
       section.appendChild(h('h4', { text: 'Pages (' + p.waiting + ' waiting)' }));
@@ -499,6 +543,7 @@
         ),
       );
     }
+    if (bad) section.appendChild(bad);
     return section;
   }
 
@@ -660,6 +705,7 @@
           ),
         ]),
       );
+      main.appendChild(h('section', { id: 'unreadable', 'aria-label': 'Stored records that cannot be read' }));
       main.appendChild(h('section', { id: 'team-silences', 'aria-label': 'Team silences in force' }));
       main.appendChild(h('section', { id: 'ward-alerts', 'aria-label': 'Ward alerts' }));
       main.appendChild(h('nav', { class: 'list-pager', id: 'list-pager', 'aria-label': 'Pages of the patient list' }));
@@ -704,10 +750,21 @@
                   return groupItem(g, p);
                 }),
               ),
+              unreadableList(w.unreadablePages, 'Pages'),
             ]);
           }),
         ),
       );
+    });
+    keepFocus(function () {
+      var box = document.getElementById('unreadable');
+      box.textContent = '';
+      [
+        unreadableList(data.unreadableSilences, 'Silences'),
+        unreadableList(data.unreadablePatients, 'Patients'),
+      ].forEach(function (l) {
+        if (l) box.appendChild(l);
+      });
     });
     keepFocus(function () {
       var box = document.getElementById('team-silences');
@@ -959,11 +1016,28 @@
     wrap.appendChild(table);
     if (tl.points.length > rows.length)
       wrap.appendChild(h('p', { text: 'Showing the newest ' + rows.length + ' of ' + tl.points.length + '.' }));
+    // Observations whose stored record cannot be read: named, the others drawn.
+    if (tl.unreadable && tl.unreadable.length)
+      wrap.appendChild(
+        h('p', {
+          class: 'unreadable',
+          text:
+            tl.unreadable.length +
+            ' observation(s) cannot be read and are not shown: ' +
+            tl.unreadable
+              .map(function (u) {
+                return u.messageId + ' (' + u.reason + ')';
+              })
+              .join(', ') +
+            '.',
+        }),
+      );
   }
 
   function renderAllPages(groups, p) {
     var wrap = document.getElementById('d-pages');
     wrap.textContent = '';
+    // Pages whose record cannot be read are listed on the card above.
     if (groups.length === 0) {
       wrap.appendChild(h('p', { text: 'No pages for this patient.' }));
       return;

@@ -1014,6 +1014,51 @@ describe('the board display, pinned by a mutation run', () => {
     await page.close();
   }, 30_000);
 
+  // Until 2026-12-05 a page, a silence or a patient whose stored row could not be read vanished from the board (a
+  // send or a grade change's row failed the whole list): nobody could see what to mend.
+  it('names each stored record it cannot read, with why, where the others are listed', async () => {
+    const g = group({
+      unreadable: "the grade change's stored record cannot be read (not JSON)",
+      reasons: [],
+      pages: [
+        teamPage('icu', 'waiting', {
+          unreadableSends: [{ sendId: 'crs|A|#1|icu#2', reason: 'not JSON' }],
+        }),
+      ],
+    });
+    const a = patientFixture('A', {
+      paging: [g],
+      waiting: 1,
+      unreadablePages: [{ pageId: 'crs|A|#0|hematology', reason: 'level is missing' }],
+    });
+    const page = await boardWith(
+      fake({
+        list: (off) =>
+          listOf([a], off, {
+            unreadableSilences: [{ silenceId: 'sil_AAAAAAAAAAAA', reason: 'scope is missing' }],
+            unreadablePatients: [{ patientId: 'B', reason: 'its state: SyntaxError' }],
+          }),
+      }),
+    );
+    const card = page.locator('article.card', { hasText: 'patient A' });
+    await card.waitFor();
+    expect(await card.locator('li.unreadable').textContent()).toBe(
+      'Page crs|A|#0|hematology: its stored record cannot be read (level is missing); the pager has set it aside. An operator must mend or delete it.',
+    );
+    expect(await card.locator('p.unreadable').textContent()).toBe(
+      "Why and next steps not shown: the grade change's stored record cannot be read (not JSON).",
+    );
+    expect(await card.locator('li.team-page span.unreadable').textContent()).toBe(
+      ' A send record of it cannot be read: crs|A|#1|icu#2 (not JSON).',
+    );
+    const top = page.locator('#unreadable li.unreadable');
+    expect(await top.allTextContents()).toEqual([
+      'Silence sil_AAAAAAAAAAAA: its stored record cannot be read (scope is missing); it holds nothing. An operator must mend or delete it.',
+      'Patient B: its stored record cannot be read (its state: SyntaxError). An operator must mend or delete it.',
+    ]);
+    await page.close();
+  }, 30_000);
+
   it('describes a ward alert as the ward, not a patient', async () => {
     const ward = group({
       notificationId: 'n-w',

@@ -9,6 +9,8 @@ export function sweepFakes(enrolledAt = 0) {
   const states = new Map<string, PatientState>();
   const inForce = new Map<string, { alertId: string; since: number }>();
   const alerts: AlertInput[] = [];
+  /** Records in force the store cannot read (by key, with why). */
+  const unreadable: { key: string; reason: string }[] = [];
   const deps = (): SweepDeps => ({
     states: {
       feeds: async function* () {
@@ -17,7 +19,7 @@ export function sweepFakes(enrolledAt = 0) {
       load: async (id: string) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
     },
     pages: {
-      staleFeedAlerts: async () => new Map(inForce),
+      staleFeedAlerts: async () => ({ alerts: new Map(inForce), unreadable: [...unreadable] }),
       setStaleFeedAlert: async (p, alertId, since) => void inForce.set(p, { alertId, since }),
       clearStaleFeedAlert: async (p) => void inForce.delete(p),
     },
@@ -25,5 +27,5 @@ export function sweepFakes(enrolledAt = 0) {
     config: DEFAULT_PAGING,
     timeZone: 'UTC',
   });
-  return { states, inForce, alerts, deps };
+  return { states, inForce, alerts, unreadable, deps };
 }

@@ -305,7 +305,7 @@ async function runReal(script: Script, model: Model) {
       load: (id: string) => store.load(id),
     } as SweepDeps['states'],
     pages: {
-      staleFeedAlerts: async () => new Map(inForce),
+      staleFeedAlerts: async () => ({ alerts: new Map(inForce), unreadable: [] }),
       setStaleFeedAlert: async (p: string, alertId: string, since: number) => void inForce.set(p, { alertId, since }),
       clearStaleFeedAlert: async (p: string) => void inForce.delete(p),
     } as SweepDeps['pages'],

@@ -111,3 +111,40 @@ describe('the stale-feed index', () => {
     ]);
   });
 });
+
+describe('a stale-feed record in force that cannot be read', () => {
+  // Until 2026-12-05 the store read `item.alertId!.S!` of every record in force: one record of an older shape, or
+  // edited by hand, failed the sweep at every minute (TypeError), and no patient's "no data" alert was raised or
+  // cleared while it stayed.
+  it("is named with why, and every other patient's alerts are raised and cleared; a quiet patient's record is mended", async () => {
+    now = minute(0);
+    for (const p of ['P-1', 'P-2']) await gradePatient(store(), DEFAULT_CONFIG, p, [enrol(p, 0)]);
+    now = minute(10);
+    await gradePatient(store(), DEFAULT_CONFIG, 'P-3', [enrol('P-3', 10)]);
+    const alerts: AlertInput[] = [];
+    const sweep = sweeper(alerts);
+    expect((await sweep(minute(15))).raised).toEqual(['P-1', 'P-2']);
+    expect((await sweep(minute(25))).raised).toEqual(['P-3']);
+    const record = (key: string) => ddb.itemAt('pages', { pk: { S: '#stale-feeds' }, sk: { S: key } })!;
+    delete record('P-1').alertId; // an older shape
+    record('P-3').since = { S: 'yesterday' };
+    await vitals('P-2', 26, 26);
+    const r = await sweep(minute(26) + 30_000);
+    expect(r.cleared).toEqual(['P-2']);
+    expect(r.unreadable).toEqual([
+      { key: 'P-1', reason: 'alertId is missing' },
+      { key: 'P-3', reason: 'since is not a number' },
+    ]);
+    // P-1 and P-3 are quiet still: swept as if nothing were in force, their alerts are raised under the ids they
+    // had (the pager opens nothing new for an id it has), and their records written whole again.
+    expect(r.raised).toEqual(['P-1', 'P-3']);
+    expect(alerts.map((a) => `${a.alertId} ${a.cleared}`).slice(3)).toEqual([
+      `stale-feed|P-2|${minute(0)}|cleared true`,
+      `stale-feed|P-1|${minute(0)} false`,
+      `stale-feed|P-3|${minute(10)} false`,
+    ]);
+    const next = await sweep(minute(27));
+    expect(next.unreadable).toBeUndefined();
+    expect(next.raised).toEqual([]);
+  });
+});

@@ -287,9 +287,15 @@ describe('DynamoPageStore', () => {
     // Asked about a time before it was ended (a late tick deciding a past step): in force then.
     expect((await s.silences(min(11))).silences.map((x) => x.silenceId)).toEqual(['s-a']);
     expect(await s.getSilence('s-a')).toEqual({ ...a, endedAt: min(12), endedBy: 'Nurse B' });
-    expect((await s.allSilences()).map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
+    expect((await s.allSilences()).silences.map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
     const item = ddb.items('pages').find((i) => i.sk?.S === 's-a')!;
     expect(Number(item.expiresAt!.N)).toBe(min(12) / 1000 + 30 * 86_400);
+    // One that cannot be read is named, with why, beside the others (until 2026-12-05 it failed the whole list).
+    item.silence = { S: '{"silenceId":' };
+    expect(await s.allSilences()).toEqual({
+      silences: [b],
+      unreadable: [{ unreadable: true, silenceId: 's-a', reason: 'not JSON' }],
+    });
   });
 
   it("keeps a short acknowledge link's claims in the #ack-links partition, read consistently, until 30 days after it expires", async () => {
@@ -310,7 +316,10 @@ describe('DynamoPageStore', () => {
     await s.setStaleFeedAlert('P-1', 'stale-feed|P-1|5', 5);
     await s.setStaleFeedAlert('P-2', 'stale-feed|P-2|7', 7);
     await s.clearStaleFeedAlert('P-2');
-    expect([...(await s.staleFeedAlerts())]).toEqual([['P-1', { alertId: 'stale-feed|P-1|5', since: 5 }]]);
+    expect(await s.staleFeedAlerts()).toEqual({
+      alerts: new Map([['P-1', { alertId: 'stale-feed|P-1|5', since: 5 }]]),
+      unreadable: [],
+    });
   });
 });
 

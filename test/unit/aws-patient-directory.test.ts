@@ -59,6 +59,27 @@ describe('DynamoPatientDirectory', () => {
     expect(calls).toBe(2);
   });
 
+  // Until 2026-12-05 one state item that could not be decoded (an older shape, an item edited by hand) failed the
+  // lookup: a ward-scoped gateway's every request naming that patient was answered 503 (send again), forever, and
+  // the other patients' readings in it were never taken.
+  it('knows a patient whose state item cannot be decoded, as unreadable, and the others with their wards', async () => {
+    ddb.on(BatchGetItemCommand).resolves({
+      Responses: {
+        state: [
+          { pk: { S: 'A' }, state: { S: stateOf('A', 'H4') } },
+          { pk: { S: 'E' }, state: { S: '{"v":' } },
+          { pk: { S: 'F' }, s: { B: new Uint8Array([1, 2, 3]) } },
+        ],
+      },
+    });
+    const d = new DynamoPatientDirectory(new DynamoDBClient({ region: 'eu-west-1' }), 'state');
+    expect(Object.fromEntries(await d.lookup(['A', 'E', 'F']))).toEqual({
+      A: { known: true, ward: 'H4' },
+      E: { known: true, unreadable: true },
+      F: { known: true, unreadable: true },
+    });
+  });
+
   it('asks 100 keys at a time', async () => {
     const sizes: number[] = [];
     ddb.on(BatchGetItemCommand).callsFake((input) => {

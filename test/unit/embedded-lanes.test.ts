@@ -19,7 +19,7 @@ import type { LaneHealth } from '#adapters/sqlite/outbox.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { WebhookSink } from '#hosts/embedded/sinks.ts';
+import { BoardSink, WebhookSink } from '#hosts/embedded/sinks.ts';
 import { RecordRefused, REFUSED_TRIES } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
@@ -133,6 +133,33 @@ describe('the webhook lane', () => {
       expect.objectContaining({ itemId: 'crs|P0|broken', reason: 'the record is not valid JSON' }),
     ]);
     expect(parked.map((p) => p.sink).sort()).toEqual(['pager', 'stdout', 'webhook']);
+  });
+
+  // Until 2026-12-05 a record that was JSON but not of the shape the pager reads (an older shape, a row edited by hand:
+  // here no teams) failed the pager with a TypeError, which the lane took for a receiver down: it held there, retrying,
+  // and no patient's grade change was paged again while it stayed.
+  it('parks a record the pager fails on for a reason of its own, and pages the grade changes behind it', async () => {
+    const old = { notificationId: 'crs|P0|#1', patientId: 'P0', condition: 'crs', kind: 'escalation', toGrade: 2 };
+    server.db
+      .prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', 'crs|P0|#1', 'P0', ?, ?)",
+      )
+      .run(JSON.stringify(old), new Date().toISOString());
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('page').includes('P1') || undefined, 'the page of the grade change behind it');
+    const parked = (await outbox()).parked as { itemId: string; sink: string; reason: string }[];
+    expect(parked.filter((p) => p.sink === 'pager')).toEqual([
+      expect.objectContaining({ itemId: 'crs|P0|#1', reason: 'the pager cannot page the record (TypeError)' }),
+    ]);
+  });
+
+  // Until 2026-12-05 a page record that was JSON but no object (`null`) failed the board's lane with a TypeError,
+  // taken for a receiver down: the lane held there, and no board heard of a page again while it stayed.
+  it("refuses on the board's lane a page record that is JSON but no page, so that it is parked, not held at", async () => {
+    const sink = new BoardSink({ broadcast: () => undefined } as never);
+    const item = { seq: 1, kind: 'page', id: 'x#1', patientId: 'P0' } as const;
+    for (const body of ['null', '"a page"'])
+      await expect(sink.deliver({ ...item, body })).rejects.toBeInstanceOf(RecordRefused);
   });
 
   it("keeps the parked alert's count current as more records are parked (it kept the first count)", async () => {

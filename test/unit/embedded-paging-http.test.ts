@@ -381,6 +381,98 @@ describe('acknowledge links and the acknowledgement API', () => {
   });
 });
 
+describe('the board with stored rows it cannot read', () => {
+  interface TeamPage {
+    pageId: string;
+    sent: { role: string }[];
+    unreadableSends: { sendId: string; reason: string }[];
+  }
+  interface Group {
+    notificationId: string;
+    reasons: string[];
+    unreadable: string | null;
+    pages: TeamPage[];
+  }
+  type Unreadable = { pageId: string; reason: string }[];
+
+  // Until 2026-12-05 a send row of the outbox (a page's history) or a grade change's row that was not JSON answered
+  // the board's list with {"error":"internal error"}, for every patient, and that patient's view too.
+  it("lists every patient and the patient's pages when a send or a grade change's row cannot be read, naming it", async () => {
+    server = await start();
+    await post(enrol('P1', 0), fever('P1', 10));
+    const p = await until(() => pages()[0], 'a page');
+    await post(enrol('P2', 0));
+    const raw = new Database(join(dir, DB_FILE));
+    raw.prepare("UPDATE outbox SET body = ? WHERE item_id = ? AND kind = 'page'").run('{"sendId":', p.sendId);
+    raw.prepare("UPDATE outbox SET body = ? WHERE item_id = ? AND kind = 'notification'").run('[]', p.notificationId);
+    raw.close();
+    const list = await api('/api/patients');
+    expect(list.status).toBe(200);
+    const listed = (await list.json()) as { patients: { patientId: string; paging: Group[] }[] };
+    expect(listed.patients.map((x) => x.patientId).sort()).toEqual(['P1', 'P2']);
+    const detail = await api('/api/patients/P1');
+    expect(detail.status).toBe(200);
+    const group = ((await detail.json()) as { pages: Group[] }).pages.find(
+      (g) => g.notificationId === p.notificationId,
+    )!;
+    expect(group.unreadable).toBe("the grade change's stored record cannot be read (not a JSON object)");
+    const tp = group.pages.find((x) => x.pageId === p.pageId)!;
+    expect(tp.sent).toEqual([]);
+    expect(tp.unreadableSends).toEqual([{ sendId: p.sendId, reason: 'not JSON' }]);
+    // An observation whose row cannot be read is named in the patient's timeline, the others drawn.
+    const tl = new Database(join(dir, DB_FILE));
+    const first = tl.prepare("SELECT id, message_id FROM timeline WHERE patient_id = 'P1' ORDER BY id").get() as {
+      id: number;
+      message_id: string;
+    };
+    tl.prepare('UPDATE timeline SET data = ? WHERE id = ?').run('{"vitals":', first.id);
+    tl.close();
+    const view = await api('/api/patients/P1?hours=168');
+    expect(view.status).toBe(200);
+    const { timeline } = (await view.json()) as { timeline: { points: unknown[]; unreadable: unknown[] } };
+    expect(timeline.unreadable).toEqual([{ messageId: first.message_id, reason: 'not JSON' }]);
+    expect(timeline.points.length).toBeGreaterThan(0);
+    // A patient whose row cannot be read is named, and every other patient listed.
+    const db = new Database(join(dir, DB_FILE));
+    db.prepare('UPDATE patients SET state = ? WHERE patient_id = ?').run('{"v":', 'P2');
+    db.close();
+    const after = (await (await api('/api/patients')).json()) as {
+      patients: { patientId: string }[];
+      unreadablePatients: { patientId: string; reason: string }[];
+    };
+    expect(after.patients.map((x) => x.patientId)).toEqual(['P1']);
+    expect(after.unreadablePatients).toEqual([{ patientId: 'P2', reason: 'its state: SyntaxError' }]);
+  });
+
+  // Until 2026-12-05 a page or a silence whose row could not be read vanished from the board (the set-aside banner
+  // named the page; nothing named the silence), so an operator could not see what to mend.
+  it('lists a page and a silence whose rows cannot be read by id with why, where the others are listed', async () => {
+    server = await start();
+    await post(enrol('P1', 0), fever('P1', 10));
+    const p = await until(() => pages()[0], 'a page');
+    const made = await apiPost('/api/silences', { patientId: 'P1', minutes: 30, reason: 'transport', by: 'Nurse B' });
+    const { silenceId } = ((await made.json()) as { silence: { silenceId: string } }).silence;
+    const raw = new Database(join(dir, DB_FILE));
+    raw.prepare('UPDATE pages SET body = ? WHERE page_id = ?').run('{"pageId":', p.pageId);
+    raw.prepare('UPDATE silences SET body = ? WHERE silence_id = ?').run('{}', silenceId);
+    raw.close();
+    const list = (await (await api('/api/patients')).json()) as {
+      unreadableSilences: { silenceId: string; reason: string }[];
+      patients: { patientId: string; unreadablePages: Unreadable }[];
+    };
+    expect(list.unreadableSilences).toEqual([{ silenceId, reason: 'scope is missing' }]);
+    expect(list.patients.find((x) => x.patientId === 'P1')!.unreadablePages).toEqual([
+      { pageId: p.pageId, reason: 'not JSON' },
+    ]);
+    const detail = (await (await api('/api/patients/P1')).json()) as {
+      patient: { unreadablePages: Unreadable };
+      unreadableSilences: { silenceId: string }[];
+    };
+    expect(detail.patient.unreadablePages).toEqual([{ pageId: p.pageId, reason: 'not JSON' }]);
+    expect(detail.unreadableSilences.map((x) => x.silenceId)).toEqual([silenceId]);
+  });
+});
+
 describe('technical alerts (not grades)', () => {
   it('raises a stale-feed alert to the bedside team when the monitor goes quiet, once across a restart, and clears it when data resumes', async () => {
     server = await start({ staleFeedMinutes: 15 });

@@ -14,7 +14,14 @@ import { SqliteStateStore, type TimelinePoint } from '#adapters/sqlite/store.ts'
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
 import { GradingWorker, WORKER_LIMITS } from '#hosts/embedded/worker.ts';
 import { Replay } from '#app/replay.ts';
-import { authenticate, hashToken, issueToken, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
+import {
+  authenticate,
+  hashToken,
+  issueToken,
+  UNKNOWN_KIND,
+  UNREADABLE_SCOPE,
+  UNREADABLE_SCOPE_ALL,
+} from '#app/auth.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { Notification } from '#domain/page.ts';
@@ -172,7 +179,7 @@ describe('GradingWorker', () => {
     await queue.enqueue([queued(a!), queued({ ...b!, messageId: a!.messageId })]);
     await drain(worker());
     const board = new BoardQueries(db, new SqlitePageStore(db));
-    const points = board.timeline('P1', 0);
+    const { points } = board.timeline('P1', 0);
     expect(points.map((p) => [p.messageId, p.crs])).toEqual([
       [a!.messageId, 0],
       [a!.messageId, 1],
@@ -1282,6 +1289,26 @@ describe('SqliteTokenStore and the data directory', () => {
         status: 403,
         error: UNREADABLE_SCOPE(field),
       });
+    }
+  });
+
+  // Until 2026-12-05 a scope column that was not JSON (a row edited by hand) failed that device's every request, and
+  // `crs token list` for every token.
+  it('refuses a token whose scope is not JSON at all, and lists every token', async () => {
+    const tokens = new SqliteTokenStore(db);
+    const { token, record } = issueToken('mon-8', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+    const other = issueToken('mon-7', new Date('2026-01-10T09:01:00Z'), { kind: 'monitor' });
+    await tokens.put(record);
+    await tokens.put(other.record);
+    for (const scope of ['{"kind":', '["monitor"]']) {
+      db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?').run(scope, record.tokenId);
+      expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({
+        ok: false,
+        status: 403,
+        error: UNREADABLE_SCOPE_ALL,
+      });
+      expect((await tokens.list()).map((t) => t.tokenId)).toEqual([record.tokenId, other.record.tokenId]);
+      expect((await authenticate(`Bearer ${other.token}`, tokens)).ok).toBe(true);
     }
   });
 

@@ -158,7 +158,7 @@ describe('escalate handler', () => {
           },
           sweep: {
             pages: {
-              staleFeedAlerts: async () => new Map(),
+              staleFeedAlerts: async () => ({ alerts: new Map(), unreadable: [] }),
               setStaleFeedAlert: async () => undefined,
               clearStaleFeedAlert: async () => undefined,
             },
@@ -488,7 +488,7 @@ async function icuLadder() {
         pager,
         sweep: {
           pages: {
-            staleFeedAlerts: async () => new Map(),
+            staleFeedAlerts: async () => ({ alerts: new Map(), unreadable: [] }),
             setStaleFeedAlert: async () => undefined,
             clearStaleFeedAlert: async () => undefined,
           },
@@ -687,6 +687,20 @@ describe('escalate handler: pinned by a mutation run', () => {
     expect(metricSum(out, 'StaleFeedAlerts')).toBe(0);
     expect(metricSum(out, 'EnrolledPatients')).toBe(1);
     expect(fakes.inForce.size).toBe(0);
+  });
+
+  // Until 2026-12-05 one such record failed the sweep at every minute (a TypeError), for every patient.
+  it('names the records in force it cannot read, by key with why, sweeps every patient, and fails the run, which counts', async () => {
+    quietPatient();
+    fakes.unreadable.push({ key: 'P-7', reason: 'alertId is missing' });
+    const { out } = await captureOutput(() => expect(schedule()).rejects.toThrow(/P-7/));
+    const line = out.split('\n').find((l) => l.includes('records in force unreadable'))!;
+    expect(line).toContain('"records":["P-7"]');
+    expect(line).toContain('"reasons":["P-7: alertId is missing"]');
+    expect(fakes.alerts.map((a) => a.patientId)).toEqual(['P-1']);
+    expect(metricSum(out, 'StaleFeedAlerts')).toBe(1);
+    expect(metricSum(out, 'EscalateRuns')).toBe(1);
+    expect(out).toMatch(/stale-feed sweep failed/);
   });
 
   it('counts a raised stale-feed alert (StaleFeedAlerts) and the patients swept', async () => {

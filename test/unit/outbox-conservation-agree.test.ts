@@ -37,7 +37,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENV } from '#adapters/aws/env.ts';
-import { DynamoParkedRecords } from '#adapters/aws/dynamo-page-store.ts';
+import { DynamoParkedRecords, DynamoParkedSends } from '#adapters/aws/dynamo-page-store.ts';
 import { DynamoStateStore, outboxRecord } from '#adapters/aws/dynamo-state-store.ts';
 import { OutboxDelivery } from '#adapters/aws/outbox-delivery.ts';
 import { awsPaging } from '#adapters/aws/paging.ts';
@@ -821,6 +821,62 @@ describe('page conservation with refusing and down receivers, embedded and AWS a
         expect(receiver.accepted.map((a) => a.pageId).sort()).toEqual(
           parked.filter((id) => id !== p1 && id !== p2).sort(),
         );
+      } finally {
+        await b.close();
+      }
+    });
+
+    // Until 2026-12-05 the list read every parked item with JSON.parse: one item that could not be read (edited by
+    // hand, an older shape) made `crs outbox list` and `retry --backend aws` fail outright, every parked send and
+    // record with it.
+    it('lists and retries the parked items it can read, names each one it cannot (id, why), and exits 1', async () => {
+      const receiver = new Receiver((id) => (id.includes('|P-1|') ? 3 : 0));
+      const b = await awsBackend(receiver, { now: Date.now() });
+      try {
+        await b.grade(msg('P-1', 1, CRS_MESSAGE[1]!, 'P-1-unreadable'));
+        const parked = (await b.list()).map((p) => `${p.pageId}#0#0`);
+        expect(parked.length).toBeGreaterThan(0);
+        await new DynamoParkedSends(ddb.client(), 'pages').park({
+          pageId: 'crs|P-7|#1|icu',
+          patientId: 'P-7',
+          notificationId: 'crs|P-7|#1',
+          team: 'icu',
+          level: 0,
+          round: 0,
+          reason: 'r',
+          attempts: 3,
+          parkedAt: '2026-01-10T08:00:00Z',
+        });
+        await new DynamoParkedRecords(ddb.client(), 'pages').park({
+          key: 'P-8#outbox#x',
+          patientId: 'P-8',
+          id: '',
+          reason: 'r',
+          parkedAt: '2026-01-10T08:00:00Z',
+          image: '{}',
+        });
+        const item = (sk: string) => ddb.items('pages').find((i) => i.sk?.S === sk)!;
+        item('crs|P-7|#1|icu#0#0').send = { S: '{"pageId":' };
+        const { parkedAt: _, ...older } = JSON.parse(item('record#P-8#outbox#x').record!.S!) as Record<string, unknown>;
+        item('record#P-8#outbox#x').record = { S: JSON.stringify(older) };
+        const list = await cli(['list', '--json', '--backend', 'aws']);
+        expect(list.code).toBe(1);
+        expect(listed(list.out).map((p) => p.id)).toEqual(parked);
+        expect((JSON.parse(list.out) as { unreadable: unknown }).unreadable).toEqual([
+          { id: 'crs|P-7|#1|icu#0#0', lane: 'sns', reason: 'not JSON' },
+          { id: 'record#P-8#outbox#x', lane: 'notify', reason: 'parkedAt is missing' },
+        ]);
+        const text = await cli(['list', '--backend', 'aws']);
+        expect(text.code).toBe(1);
+        expect(text.out).toContain('crs|P-7|#1|icu#0#0: its stored item cannot be read (not JSON)');
+        expect(text.err).toContain('crs outbox: 2 parked item(s) cannot be read');
+        receiver.healthy = true;
+        const r = await cli(['retry', '--all', '--backend', 'aws']);
+        expect(r.code).toBe(1);
+        expect(r.out).toMatch(new RegExp(`^${parked.length} parked send\\(s\\) sent again`, 'm'));
+        expect(r.err).toContain('crs outbox: 2 parked item(s) cannot be read');
+        expect(receiver.accepted.map((a) => `${a.pageId}#0#0`).sort()).toEqual([...parked].sort());
+        expect((await cli(['list', '--json', '--backend', 'aws'])).out).toContain('record#P-8#outbox#x');
       } finally {
         await b.close();
       }

@@ -146,6 +146,31 @@ describe('whose patients a token reaches', () => {
     ]);
   });
 
+  // Until 2026-12-05 the AWS directory failed on such a patient, and every request naming it was answered 503.
+  it('a ward token is refused, named, a patient whose stored state cannot be read, even placed in its ward; the others are taken', async () => {
+    const h4 = as('monitor', { wards: ['H4'] });
+    const bad = {
+      lookup: async (ids: readonly string[]) =>
+        new Map(
+          ids.map((id) => [
+            id,
+            id === 'P-bad' ? { known: true, unreadable: true as const } : { known: true, ward: 'H4' },
+          ]),
+        ),
+    };
+    const placed = msg('P-bad', 0, { enrolment: { ward: 'H4' } });
+    expect((await admitPatients(h4, [vitals('P-H4'), placed], { directory: bad })).refusals).toEqual([
+      {
+        index: 1,
+        error:
+          "patientId: patient P-bad's stored state cannot be read, so its ward cannot be checked against this token's; ask the operator",
+      },
+    ]);
+    // A token of that patient's own reaches it.
+    const mine = as('pump', { wards: ['H4'], patients: ['P-bad'] });
+    expect((await admitPatients(mine, [vitals('P-bad')], { directory: bad })).refusals).toEqual([]);
+  });
+
   it('a patient token reaches its patients only; no scope reaches everyone', async () => {
     const mine = as('pump', { patients: ['P-ICU'] });
     expect((await admitPatients(mine, [vitals('P-ICU')], { directory: d })).refusals).toEqual([]);

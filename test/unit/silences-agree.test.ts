@@ -854,6 +854,61 @@ describe('silences on crs serve and on AWS', () => {
     }
   }
 
+  // Until 2026-12-05 a silence whose stored item could not be read (edited by hand, an older shape) vanished from
+  // `crs silence list` and GET /api/silences on both backends (it holds nothing), and failed `--all` on AWS.
+  it('list a silence whose item cannot be read by id with why, beside the others, and exit 1', async () => {
+    const run = await fresh();
+    try {
+      const req = (patient: string): CreateReq => ({
+        op: 'create',
+        channel: 'cli',
+        patient,
+        minutes: '30',
+        reason: 'MRI',
+        by: 'Nurse Bea',
+      });
+      const ids = { embedded: [] as string[], aws: [] as string[] };
+      for (const p of KNOWN.slice(0, 2)) {
+        ids.embedded.push((await run.embedded.create(req(p))).silenceId!);
+        ids.aws.push((await run.aws.create(req(p))).silenceId!);
+      }
+      run.embedded.server.db
+        .prepare('UPDATE silences SET body = ? WHERE silence_id = ?')
+        .run('{"scope":', ids.embedded[0]);
+      ddb.items('pages').find((i) => i.sk?.S === ids.aws[0])!.silence = { S: '{"scope":' };
+      for (const [side, args] of [
+        ['embedded', ['--data', run.embedded.dir]],
+        ['aws', ['--backend', 'aws']],
+        ['aws', ['--backend', 'aws', '--all']],
+      ] as const) {
+        const [bad, good] = ids[side];
+        const json = await crs(['list', '--json', ...args]);
+        expect(json.code, side).toBe(1);
+        expect(
+          (JSON.parse(json.out) as { silenceId: string; unreadable?: string }[]).map((s) => [
+            s.silenceId,
+            s.unreadable,
+          ]),
+        ).toEqual([
+          [good, undefined],
+          [bad, 'not JSON'],
+        ]);
+        expect(json.err).toBe(
+          `crs silence: 1 silence(s) cannot be read (${bad}): each holds nothing; mend or delete it\n`,
+        );
+        const text = await crs(['list', ...args]);
+        expect(text.code).toBe(1);
+        expect(text.out).toContain(`${bad}`.padEnd(26) + '(its stored item cannot be read: not JSON)');
+      }
+      const api = await (
+        run.embedded as unknown as { api: (m: string, p: string) => Promise<{ json: Record<string, unknown> }> }
+      ).api('GET', '/api/silences');
+      expect(api.json.unreadable).toEqual([{ silenceId: ids.embedded[0], reason: 'not JSON' }]);
+    } finally {
+      await run.embedded.close();
+    }
+  });
+
   it('take and refuse the same requests, list the same silences and audit them alike', {
     timeout: 120_000,
   }, async () => {
@@ -1080,7 +1135,7 @@ describe('pinned by a mutation run', () => {
     SILENCE_BACKENDS.test = async () => ({
       create: async () => Promise.reject(new Error('throttled')),
       end: async () => undefined,
-      list: async () => [],
+      list: async () => ({ silences: [], unreadable: [] }),
       close: () => {
         closed++;
       },

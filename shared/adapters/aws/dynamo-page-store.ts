@@ -314,10 +314,16 @@ export class DynamoPageStore implements PageStore {
     return readSilences(silences);
   }
 
-  /** Every silence still kept (ended ones for 30 days), newest first: for `crs silence list --all`. */
-  async allSilences(): Promise<Silence[]> {
-    const silences = await partitionRecords<Silence>(this.client, this.tableName, T.silencesPartition, 'silence');
-    return silences.sort((a, b) => b.from - a.from);
+  /**
+   * Every silence still kept (ended ones for 30 days), newest first, and the items that cannot be read, named by id
+   * with why: for `crs silence list --all`. Until 2026-12-05 one such item failed the whole list.
+   */
+  async allSilences(): Promise<SilencesRead> {
+    const read: (Silence | UnreadableSilence)[] = [];
+    for await (const item of partitionItems(this.client, this.tableName, T.silencesPartition))
+      read.push(readSilence(item[T.sortKey]?.S ?? '', item.silence?.S ?? ''));
+    const { silences, unreadable } = readSilences(read);
+    return { silences: silences.sort((a, b) => b.from - a.from), unreadable };
   }
 
   async getSilence(silenceId: string): Promise<Silence | undefined> {
@@ -344,9 +350,15 @@ export class DynamoPageStore implements PageStore {
     await this.write([{ TableName: this.tableName, Item: item }], audit, this.now());
   }
 
-  /** The stale-feed alerts in force: patientId -> the alert's id and the time the feed went quiet. */
-  async staleFeedAlerts(): Promise<Map<string, { alertId: string; since: number }>> {
+  /**
+   * The stale-feed alerts in force: patientId (or a ward alert's id) -> the alert's id and the time the feed went
+   * quiet; and the records that cannot be read (an older shape, an item edited by hand), apart, each named by its key
+   * with why. Until 2026-12-05 one such record failed every sweep (a TypeError): no patient's "no data" alert was
+   * raised or cleared while it stayed.
+   */
+  async staleFeedAlerts(): Promise<StaleFeedsRead> {
     const alerts = new Map<string, { alertId: string; since: number }>();
+    const unreadable: UnreadableRecord[] = [];
     const query = paginateQuery(
       { client: this.client },
       {
@@ -358,10 +370,14 @@ export class DynamoPageStore implements PageStore {
       },
     );
     for await (const out of query) {
-      for (const item of out.Items ?? [])
-        alerts.set(item[T.sortKey]!.S!, { alertId: item.alertId!.S!, since: Number(item.since!.N) });
+      for (const item of out.Items ?? []) {
+        const key = item[T.sortKey]?.S ?? '';
+        const e = inForceOf(item);
+        if (typeof e === 'string') unreadable.push({ key, reason: e });
+        else alerts.set(key, e);
+      }
     }
-    return alerts;
+    return { alerts, unreadable };
   }
 
   async setStaleFeedAlert(patientId: string, alertId: string, since: number): Promise<void> {
@@ -388,14 +404,31 @@ export class DynamoPageStore implements PageStore {
   }
 }
 
-/** The JSON `attribute` of every item of one of the pages table's own partitions that has it (read consistently). */
-async function partitionRecords<R>(
-  client: DynamoDBClient,
-  table: string,
-  partition: string,
-  attribute: string,
-): Promise<R[]> {
-  const out: R[] = [];
+/** A record of one of the pages table's own partitions that cannot be read: its key, and why (never its values). */
+export interface UnreadableRecord {
+  key: string;
+  reason: string;
+}
+
+/** The stale-feed alerts in force, by key, and the records that could not be read (never dropped silently). */
+export interface StaleFeedsRead {
+  alerts: Map<string, { alertId: string; since: number }>;
+  unreadable: UnreadableRecord[];
+}
+
+/** A stale-feed record in force read back, or why it cannot be (the attribute, never its value). */
+function inForceOf(item: Item): { alertId: string; since: number } | string {
+  const alertId = item.alertId;
+  if (alertId === undefined) return 'alertId is missing';
+  if (typeof alertId.S !== 'string' || alertId.S === '') return 'alertId is not text';
+  if (item.since === undefined) return 'since is missing';
+  const since = Number(item.since.N);
+  if (item.since.N === undefined || !Number.isFinite(since)) return 'since is not a number';
+  return { alertId: alertId.S, since };
+}
+
+/** Every item of one of the pages table's own partitions (read consistently). */
+async function* partitionItems(client: DynamoDBClient, table: string, partition: string): AsyncIterable<Item> {
   const pages = paginateQuery(
     { client },
     {
@@ -406,10 +439,69 @@ async function partitionRecords<R>(
       ConsistentRead: true,
     },
   );
-  for await (const page of pages)
-    for (const item of page.Items ?? []) if (item[attribute]?.S) out.push(JSON.parse(item[attribute].S) as R);
-  return out;
+  for await (const page of pages) yield* page.Items ?? [];
 }
+
+type Check = (v: unknown) => boolean;
+const isText: Check = (v) => typeof v === 'string';
+const isCount: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/**
+ * A parked item's JSON read back with the fields it must have, and stored under the key those fields make; or why it
+ * cannot be (the field, never its value). One check per kind of item, so that no list fails on one item.
+ */
+function readParked<R>(
+  sortKey: string,
+  json: string | undefined,
+  fields: Record<keyof R & string, Check>,
+  keyOf: (r: R) => string,
+): Parked<R> {
+  const unreadable = (reason: string): Parked<R> => ({ ok: false, unreadable: { key: sortKey, reason } });
+  if (json === undefined) return unreadable('its JSON attribute is missing');
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    return unreadable('not JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return unreadable('not a JSON object');
+  const o = v as Record<string, unknown>;
+  for (const [field, ok] of Object.entries(fields) as [string, Check][]) {
+    if (o[field] === undefined) return unreadable(`${field} is missing`);
+    if (!ok(o[field])) return unreadable(`${field} is not what it holds there`);
+  }
+  if (keyOf(o as R) !== sortKey) return unreadable('it holds another key');
+  return { ok: true, value: o as R };
+}
+
+type Parked<R> = { ok: true; value: R } | { ok: false; unreadable: UnreadableRecord };
+
+/** What a list of parked items read: those read, and those that could not be, each named (never dropped silently). */
+export interface ParkedRead<R> {
+  items: R[];
+  unreadable: UnreadableRecord[];
+}
+
+function parkedRead<R>(read: Parked<R>[], order: (a: R, b: R) => number): ParkedRead<R> {
+  const items: R[] = [];
+  const unreadable: UnreadableRecord[] = [];
+  for (const r of read)
+    if (r.ok) items.push(r.value);
+    else unreadable.push(r.unreadable);
+  return { items: items.sort(order), unreadable };
+}
+
+const SEND_FIELDS: Record<keyof ParkedSend, Check> = {
+  pageId: isText,
+  patientId: isText,
+  notificationId: isText,
+  team: isText,
+  level: isCount,
+  round: isCount,
+  reason: isText,
+  attempts: isCount,
+  parkedAt: isText,
+};
 
 /** Parked sends in the pages table's `#parked` partition (one small item each; a few at most, in practice). */
 export class DynamoParkedSends implements ParkedSends {
@@ -431,9 +523,23 @@ export class DynamoParkedSends implements ParkedSends {
     );
   }
 
+  /** The parked sends that can be read, oldest first (`read` names the others). */
   async list(): Promise<ParkedSend[]> {
-    const sends = await partitionRecords<ParkedSend>(this.client, this.table, T.parkedPartition, 'send');
-    return sends.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+    return (await this.read()).items;
+  }
+
+  /**
+   * The parked sends, oldest first, and the items that cannot be read (by key: `<pageId>#<level>#<round>`, with why).
+   * Until 2026-12-05 one such item failed `crs outbox list` and `retry`, every parked send and record with it.
+   */
+  async read(): Promise<ParkedRead<ParkedSend>> {
+    const read: Parked<ParkedSend>[] = [];
+    for await (const item of partitionItems(this.client, this.table, T.parkedPartition)) {
+      const sk = item[T.sortKey]?.S ?? '';
+      if (sk.startsWith(T.parkedRecordPrefix)) continue; // a parked outbox record
+      read.push(readParked<ParkedSend>(sk, item.send?.S, SEND_FIELDS, (p) => `${p.pageId}#${p.level}#${p.round}`));
+    }
+    return parkedRead(read, (a, b) => a.parkedAt.localeCompare(b.parkedAt));
   }
 
   async remove(pageId: string, level: number, round: number): Promise<void> {
@@ -458,6 +564,15 @@ export interface ParkedRecord {
   image: string;
 }
 
+const RECORD_FIELDS: Record<keyof ParkedRecord, Check> = {
+  key: isText,
+  patientId: isText,
+  id: isText,
+  reason: isText,
+  parkedAt: isText,
+  image: isText,
+};
+
 /** Parked outbox records in the pages table's `#parked` partition, beside the parked sends (sk "record#<key>"). */
 export class DynamoParkedRecords {
   constructor(
@@ -478,9 +593,20 @@ export class DynamoParkedRecords {
     await this.client.send(new PutItemCommand({ TableName: this.table, Item: item }));
   }
 
+  /** The parked records that can be read, oldest first (`read` names the others). */
   async list(): Promise<ParkedRecord[]> {
-    const records = await partitionRecords<ParkedRecord>(this.client, this.table, T.parkedPartition, 'record');
-    return records.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
+    return (await this.read()).items;
+  }
+
+  /** The parked records, oldest first, and the items that cannot be read (by key: `record#<key>`, with why). */
+  async read(): Promise<ParkedRead<ParkedRecord>> {
+    const read: Parked<ParkedRecord>[] = [];
+    for await (const item of partitionItems(this.client, this.table, T.parkedPartition)) {
+      const sk = item[T.sortKey]?.S ?? '';
+      if (!sk.startsWith(T.parkedRecordPrefix)) continue; // a parked send
+      read.push(readParked<ParkedRecord>(sk, item.record?.S, RECORD_FIELDS, (r) => this.sortKey(r.key)));
+    }
+    return parkedRead(read, (a, b) => a.parkedAt.localeCompare(b.parkedAt));
   }
 
   async remove(key: string): Promise<void> {

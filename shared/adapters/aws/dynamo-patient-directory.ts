@@ -32,7 +32,16 @@ export class DynamoPatientDirectory implements PatientDirectory {
     for (const item of items) {
       const id = item[T.partitionKey]?.S;
       if (!id) continue;
-      const ward = stateOfItem(item)?.state.enrolment.ward?.v;
+      // A state item that cannot be decoded (an older shape, an item edited by hand) is a patient known whose ward
+      // cannot be told (a ward-scoped token is refused it, named): until 2026-12-05 it failed the lookup, and a
+      // ward-scoped gateway's every request naming that patient was answered 503, the others' readings never taken.
+      let ward: string | undefined;
+      try {
+        ward = stateOfItem(item)?.state.enrolment.ward?.v;
+      } catch {
+        out.set(id, { known: true, unreadable: true });
+        continue;
+      }
       out.set(id, { known: true, ...(ward !== undefined ? { ward } : {}) });
     }
     return out;

@@ -15,7 +15,7 @@ import { pageStaleFeeds, planStaleFeeds, type FeedCheck } from '#app/stale-feed.
 import { feedStatus, type PagingConfig } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { MINUTE } from '#domain/time.ts';
-import type { DynamoPageStore } from './dynamo-page-store.ts';
+import type { DynamoPageStore, UnreadableRecord } from './dynamo-page-store.ts';
 import { FEED_INDEX_STEP_MS, type DynamoStateStore } from './dynamo-state-store.ts';
 import { isOutage } from './outage.ts';
 
@@ -39,6 +39,13 @@ export interface SweepResult {
   incomplete?: SweepIncomplete;
   /** Set when the pager failed on some alerts for a reason of their own: the others were paged (a failure too). */
   alertsFailed?: AlertsFailed;
+  /**
+   * The records in force that could not be read (their key: a patient, or a ward alert's id; and why): swept as if
+   * nothing were in force for them, the others as ever. A quiet patient's is written whole again by this sweep (its
+   * alert raised under the id it had: the pager opens nothing new for an id it has), and the next sweep names it no
+   * more; any other stays, named at every sweep, until it is mended or deleted.
+   */
+  unreadable?: UnreadableRecord[];
 }
 
 /**
@@ -71,7 +78,8 @@ class SweepIncomplete extends Error {
 
 export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepResult> {
   const staleMs = d.config.staleFeedMinutes * MINUTE;
-  const active = await d.pages.staleFeedAlerts();
+  // A record in force that cannot be read is left out, named: its patient is swept as if nothing were in force.
+  const { alerts: active, unreadable: unreadableInForce } = await d.pages.staleFeedAlerts();
   const checks: FeedCheck[] = [];
   // One patient's state that cannot be read (an item that does not decode) must not stop every other patient's
   // alerts: that patient is left out (what is in force for it stays), the others are swept, and the sweep reports
@@ -119,6 +127,7 @@ export async function sweepStaleFeeds(d: SweepDeps, now: number): Promise<SweepR
   const failed = new Set(paged.failed.map((f) => f.alertId));
   const handled = plan.alerts.filter((a) => !failed.has(a.alertId));
   return {
+    ...(unreadableInForce.length > 0 ? { unreadable: unreadableInForce } : {}),
     ...(unreadable.length > 0
       ? {
           incomplete: new SweepIncomplete(

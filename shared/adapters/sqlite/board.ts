@@ -1,6 +1,6 @@
 // What the on-call board reads from the embedded database: patients, their timeline, and their pages (the Page
 // model of shared/domain/paging.ts, with every send of each page and the grade change it is about).
-import type { Page, Silence } from '#domain/paging.ts';
+import type { PagesRead, Page, Silence, SilencesRead } from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
 import type { Assessment } from '#domain/reducer.ts';
 import { deserializeState, type PatientState } from '#domain/state.ts';
@@ -33,6 +33,81 @@ const toPatient = (r: PatientRow): PatientRecord => ({
   updatedAt: r.updated_at,
 });
 
+/** A patient whose stored row cannot be read (its state or assessment): named, the others listed. */
+export interface UnreadablePatient {
+  patientId: string;
+  reason: string;
+}
+
+/** An observation of the timeline whose row cannot be read: its message id, and why. */
+export interface UnreadablePoint {
+  messageId: string;
+  reason: string;
+}
+
+/** A send of a page (an outbox row) whose body cannot be read: named by its send id, with why. */
+export interface UnreadableSend {
+  sendId: string;
+  reason: string;
+}
+
+const isText = (v: unknown) => typeof v === 'string';
+const isNumber = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+/** An RFC 3339 time (what a reason's parts hold): one that does not parse would fail its formatting. */
+const isTime = (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+
+/** A JSON object, or why the text is not one. */
+function jsonObject(body: string): Record<string, unknown> | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    return 'not JSON';
+  }
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : 'not a JSON object';
+}
+
+/** A page's send as the board shows it (role, level, round, why, when), or why its row cannot be read. */
+function readSend(body: string): PageEvent | string {
+  const v = jsonObject(body);
+  if (typeof v === 'string') return v;
+  for (const [field, ok] of [
+    ['role', isText],
+    ['level', isNumber],
+    ['round', isNumber],
+    ['reason', isText],
+    ['sentAt', isText],
+  ] as const) {
+    if (v[field] === undefined) return `${field} is missing`;
+    if (!ok(v[field])) return `${field} is not what a send holds there`;
+  }
+  return v as unknown as PageEvent;
+}
+
+/** A grade change as the board shows it (its reasons, next steps, grade before, time), or why its row cannot be read. */
+function readNotification(body: string): Notification | string {
+  const v = jsonObject(body);
+  if (typeof v === 'string') return v;
+  const reasonOk = (r: unknown) => {
+    const x = r as { text?: unknown; parts?: unknown } | null;
+    return (
+      typeof x === 'object' &&
+      x !== null &&
+      isText(x.text) &&
+      (x.parts === undefined ||
+        (Array.isArray(x.parts) && x.parts.every((p) => isText(p) || isTime((p as { at?: unknown } | null)?.at))))
+    );
+  };
+  if (!Array.isArray(v.reasons) || !v.reasons.every(reasonOk)) return 'reasons is not what a grade change holds there';
+  if (!Array.isArray(v.actions) || !v.actions.every(isText)) return 'actions is not what a grade change holds there';
+  if (v.fromGrade !== undefined && v.fromGrade !== null && !isNumber(v.fromGrade))
+    return 'fromGrade is not what a grade change holds there';
+  if (v.at !== undefined && !isText(v.at)) return 'at is not what a grade change holds there';
+  return v as unknown as Notification;
+}
+
 export class BoardQueries {
   private readonly s;
 
@@ -47,7 +122,9 @@ export class BoardQueries {
         'SELECT message_id, observed_at, clock, crs, icans, data FROM timeline WHERE patient_id = ? AND observed_at >= ? ORDER BY observed_at, id',
       ),
       // A page's sends have ids "<pageId>#<rev>": a range of the unique index.
-      sends: db.prepare("SELECT body FROM outbox WHERE item_id > ? AND item_id < ? AND kind = 'page' ORDER BY seq"),
+      sends: db.prepare(
+        "SELECT item_id, body FROM outbox WHERE item_id > ? AND item_id < ? AND kind = 'page' ORDER BY seq",
+      ),
       notification: db.prepare("SELECT body FROM outbox WHERE item_id = ? AND kind = 'notification'"),
       // Ward alerts page as "ward W" (shared/app/stale-feed.ts): a range of the patient index.
       wards: db
@@ -60,8 +137,24 @@ export class BoardQueries {
     };
   }
 
-  patients(): PatientRecord[] {
-    return (this.s.patients.all() as PatientRow[]).map(toPatient);
+  /**
+   * Every patient, and those whose row cannot be read, by id with why (the error's name: never the row's values).
+   * Until 2026-12-05 one such row failed the board's list for every patient.
+   */
+  patients(): { patients: PatientRecord[]; unreadable: UnreadablePatient[] } {
+    const patients: PatientRecord[] = [];
+    const unreadable: UnreadablePatient[] = [];
+    for (const r of this.s.patients.all() as PatientRow[]) {
+      try {
+        patients.push(toPatient(r));
+      } catch (err) {
+        unreadable.push({
+          patientId: r.patient_id,
+          reason: `its state: ${(err as Error).name}`,
+        });
+      }
+    }
+    return { patients, unreadable };
   }
 
   /** The subjects ("ward W") of every ward alert ever raised. */
@@ -74,36 +167,56 @@ export class BoardQueries {
     return row ? toPatient(row) : undefined;
   }
 
-  /** A patient's pages, newest first. */
-  pages(patientId: string, limit = 200): Page[] {
-    return this.pageStore.patientPagesNow(patientId, limit).pages;
+  /** A patient's pages, newest first, and those whose row cannot be read (by id, with why). */
+  pages(patientId: string, limit = 200): PagesRead {
+    return this.pageStore.patientPagesNow(patientId, limit);
   }
 
   page(pageId: string): Page | undefined {
     return this.pageStore.pageNow(pageId);
   }
 
-  /** Every time the page was sent (to which role, at which level, when), oldest first. */
-  sends(pageId: string): PageEvent[] {
-    return (this.s.sends.all(`${pageId}#`, `${pageId}$`) as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as PageEvent,
-    );
+  /**
+   * Every time the page was sent (to which role, at which level, when), oldest first; and the sends whose row cannot
+   * be read, by send id with why. Until 2026-12-05 one such row failed the board's list, for every patient.
+   */
+  sends(pageId: string): { sends: PageEvent[]; unreadable: UnreadableSend[] } {
+    const sends: PageEvent[] = [];
+    const unreadable: UnreadableSend[] = [];
+    for (const r of this.s.sends.all(`${pageId}#`, `${pageId}$`) as { item_id: string; body: string }[]) {
+      const e = readSend(r.body);
+      if (typeof e === 'string') unreadable.push({ sendId: r.item_id, reason: e });
+      else sends.push(e);
+    }
+    return { sends, unreadable };
   }
 
-  notification(notificationId: string): Notification | undefined {
+  /** The grade change, or why its row cannot be read (`unreadable`); undefined when there is none. */
+  notification(notificationId: string): Notification | { unreadable: string } | undefined {
     const row = this.s.notification.get(notificationId) as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as Notification) : undefined;
+    if (!row) return undefined;
+    const n = readNotification(row.body);
+    return typeof n === 'string' ? { unreadable: n } : n;
   }
 
   silences(now: number): Silence[] {
     return this.pageStore.activeSilences(now);
   }
 
+  /** The silences in force, and those in force whose item cannot be read (by id, with why). */
+  silencesRead(now: number): SilencesRead {
+    return this.pageStore.silencesNow(now);
+  }
+
   silenceNow(silenceId: string): Silence | undefined {
     return this.pageStore.silenceNow(silenceId);
   }
 
-  timeline(patientId: string, sinceMs: number): TimelinePoint[] {
+  /**
+   * A patient's observations since `sinceMs`, and those whose row cannot be read (by message id, with why): until
+   * 2026-12-05 one such row answered the patient's view with 500.
+   */
+  timeline(patientId: string, sinceMs: number): { points: TimelinePoint[]; unreadable: UnreadablePoint[] } {
     const rows = this.s.timeline.all(patientId, sinceMs) as {
       message_id: string;
       observed_at: number;
@@ -112,14 +225,22 @@ export class BoardQueries {
       icans: number;
       data: string;
     }[];
-    return rows.map((r) => ({
-      messageId: r.message_id,
-      observedAt: r.observed_at,
-      clock: r.clock,
-      crs: r.crs,
-      icans: r.icans,
-      data: JSON.parse(r.data) as TimelinePoint['data'],
-    }));
+    const points: TimelinePoint[] = [];
+    const unreadable: UnreadablePoint[] = [];
+    for (const r of rows) {
+      const data = jsonObject(r.data);
+      if (typeof data === 'string') unreadable.push({ messageId: r.message_id, reason: data });
+      else
+        points.push({
+          messageId: r.message_id,
+          observedAt: r.observed_at,
+          clock: r.clock,
+          crs: r.crs,
+          icans: r.icans,
+          data: data as TimelinePoint['data'],
+        });
+    }
+    return { points, unreadable };
   }
 
   counts(): { inbox: number; deadLetters: number; patients: number; openPages: number } {

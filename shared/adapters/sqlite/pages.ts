@@ -180,7 +180,8 @@ export class SqlitePageStore implements PageStore {
     return this.silencesNow(now);
   }
 
-  private silencesNow(now: number): SilencesRead {
+  /** Silences in force at `now`, and those in force whose item cannot be read (named, for the board to list). */
+  silencesNow(now: number): SilencesRead {
     const rows = this.s.silences.all({ now }) as { silence_id: string; body: string }[];
     return readSilences(rows.map((r) => readSilence(r.silence_id, r.body)));
   }

@@ -31,13 +31,29 @@ const scopeJson = (t: TokenScope): string | null => {
   return Object.keys(s).length > 0 ? JSON.stringify(s) : null;
 };
 
+/**
+ * The scope column read back, or that it cannot be (not JSON, not an object: a row edited by hand): the token is then
+ * refused (tokenPrincipal), and listed as refused. Until 2026-12-05 it failed `crs token list` and that device's
+ * every request (a 500).
+ */
+function scopeOf(json: string | null): TokenScope | { scopeUnreadable: true } {
+  if (!json) return {};
+  try {
+    const v = JSON.parse(json) as unknown;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as TokenScope;
+  } catch {
+    // not JSON
+  }
+  return { scopeUnreadable: true };
+}
+
 const toToken = (r: Row): DeviceToken => ({
   tokenId: r.token_id,
   deviceId: r.device_id,
   hash: r.hash,
   createdAt: r.created_at,
   ...(r.revoked_at ? { revokedAt: r.revoked_at } : {}),
-  ...(r.scope ? (JSON.parse(r.scope) as TokenScope) : {}),
+  ...scopeOf(r.scope),
 });
 
 export class SqliteTokenStore implements TokenStore {

@@ -19,6 +19,7 @@ import {
   type Silence,
   ladderStep,
   monitoringEnded,
+  SilenceUnreadable,
 } from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
 import { HOUR, iso } from '#domain/time.ts';
@@ -60,6 +61,8 @@ export interface TeamPageView {
   loops: number;
   /** Every send of this page, oldest first. */
   sent: SendView[];
+  /** Sends of this page whose stored row cannot be read, by send id with why (mend or delete the row). */
+  unreadableSends: { sendId: string; reason: string }[];
   /** Who is paged next, and when, if nobody acknowledges; or when the ladder gives up (`exhaustsAt`). */
   next: { role: string; at: string } | null;
   exhaustsAt: string | null;
@@ -68,7 +71,7 @@ export interface TeamPageView {
   closedAt: string | null;
 }
 
-export interface PageGroupView {
+interface PageGroupView {
   notificationId: string;
   subject: Page['subject'];
   kind: Page['kind'];
@@ -87,6 +90,8 @@ export interface PageGroupView {
   current: boolean;
   /** Needs attention (needsAttention): shown on the patient's card. */
   attention: boolean;
+  /** Why the grade change's stored row cannot be read (its reasons and next steps are not shown), or null. */
+  unreadable: string | null;
   pages: TeamPageView[];
 }
 
@@ -117,8 +122,16 @@ interface PatientView {
   waiting: number;
   /** Silences of this patient in force. */
   silences: SilenceView[];
+  /** The patient's pages whose stored row cannot be read, by id with why: the pager sets them aside; mend them. */
+  unreadablePages: UnreadableView[];
   /** The end of monitoring in force (a discharge): no stale-feed watch; listed after the patients monitored. */
   monitoringEnded: { reason: string; at: string } | null;
+}
+
+/** A page (or silence) whose stored row cannot be read: its id, and why (never its values). */
+interface UnreadableView {
+  pageId: string;
+  reason: string;
 }
 
 export function silenceView(s: Silence): SilenceView {
@@ -153,6 +166,7 @@ function teamPageView(
   // is shown as it stands. Until 2026-12-05 it failed the board's list (500) for every patient.
   const policy = hasPolicy(p.team, paging) ? paging.policies[p.team] : undefined;
   const held = p.heldBy !== undefined ? silences.get(p.heldBy) : undefined;
+  const sends = queries.sends(p.pageId);
   return {
     pageId: p.pageId,
     team: p.team,
@@ -163,9 +177,8 @@ function teamPageView(
     levels: policy?.levels.length ?? p.level + 1,
     round: p.round,
     loops: policy?.loops ?? p.round + 1,
-    sent: queries
-      .sends(p.pageId)
-      .map((e) => ({ role: e.role, level: e.level, round: e.round, reason: e.reason, at: e.sentAt })),
+    sent: sends.sends.map((e) => ({ role: e.role, level: e.level, round: e.round, reason: e.reason, at: e.sentAt })),
+    unreadableSends: sends.unreadable,
     ...(policy ? nextStep(p, paging) : { next: null, exhaustsAt: null }),
     heldBy: held ? silenceView(held) : null,
     ack: p.ack ? { by: p.ack.by, at: iso(p.ack.at), via: p.ack.via } : null,
@@ -207,7 +220,9 @@ function pageGroups(
       unresolved: list.some(awaitsAcknowledgement),
     };
     if (!keep(head)) continue;
-    const n = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);
+    // A grade change whose row cannot be read: its pages are shown, with why its reasons are not.
+    const read = TECHNICAL.has(first.subject) ? undefined : queries.notification(notificationId);
+    const n = read && !('unreadable' in read) ? read : undefined;
     out.push({
       notificationId,
       subject: first.subject,
@@ -222,12 +237,20 @@ function pageGroups(
       triggeredAt: iso(Math.min(...list.map((p) => p.triggeredAt))),
       current,
       attention: needsAttention(head),
+      unreadable:
+        read && 'unreadable' in read ? `the grade change's stored record cannot be read (${read.unreadable})` : null,
       pages: list
         .sort((a, b) => (TEAM_ORDER.get(a.team) ?? 9) - (TEAM_ORDER.get(b.team) ?? 9))
         .map((p) => teamPageView(p, queries, paging, silences)),
     });
   }
   return out;
+}
+
+/** A patient's (or ward's) page groups, and its pages whose stored row cannot be read. */
+interface Groups {
+  groups: PageGroupView[];
+  unreadablePages: UnreadableView[];
 }
 
 export interface GroupHead {
@@ -256,7 +279,7 @@ function neuroAt(n: PatientState['neuro']): number | undefined {
 
 function patientView(
   rec: PatientRecord,
-  groups: PageGroupView[],
+  { groups, unreadablePages }: Groups,
   silences: Silence[],
   config: GradingConfig,
 ): PatientView {
@@ -312,6 +335,7 @@ function patientView(
     waiting: groups.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
     silences: silences.filter((x) => 'patientId' in x.scope && x.scope.patientId === rec.patientId).map(silenceView),
     monitoringEnded: ended ? { reason: ended.v, at: iso(ended.t) } : null,
+    unreadablePages,
   };
 }
 
@@ -366,17 +390,26 @@ export class BoardApi {
     };
   }
 
-  private groups(patientId: string, silences: Silence[], keep?: (g: GroupHead) => boolean): PageGroupView[] {
+  private groups(patientId: string, silences: Silence[], keep?: (g: GroupHead) => boolean): Groups {
     const byId = new Map(silences.map((s) => [s.silenceId, s]));
-    const pages = this.queries.pages(patientId, PAGES_PER_PATIENT);
-    // A page held by a silence that has ended meanwhile (released at the next tick) still names it.
+    const { pages, unreadable } = this.queries.pages(patientId, PAGES_PER_PATIENT);
+    // A page held by a silence that has ended meanwhile (released at the next tick) still names it; one whose item
+    // cannot be read (it holds nothing: the next tick releases the page) is named by none.
     for (const p of pages) {
       if (p.heldBy !== undefined && !byId.has(p.heldBy)) {
-        const s = this.queries.silenceNow(p.heldBy);
+        let s: Silence | undefined;
+        try {
+          s = this.queries.silenceNow(p.heldBy);
+        } catch (err) {
+          if (!(err instanceof SilenceUnreadable)) throw err;
+        }
         if (s) byId.set(s.silenceId, s);
       }
     }
-    return pageGroups(pages, this.queries, this.config.paging, byId, this.config.site.timeZone, keep);
+    return {
+      groups: pageGroups(pages, this.queries, this.config.paging, byId, this.config.site.timeZone, keep),
+      unreadablePages: unreadable.map(({ pageId, reason }) => ({ pageId, reason })),
+    };
   }
 
   /**
@@ -384,22 +417,23 @@ export class BoardApi {
    * `waiting` count them all; `wards` are the ward alerts in force (many feeds quiet at once), shown above the list.
    */
   patients(page: { offset: number; limit: number } = { offset: 0, limit: LIST_PAGE_DEFAULT }) {
-    const silences = this.queries.silences(this.now());
+    // Each stored row is read on its own: one that cannot be read is named (id, why) where the others are listed.
+    const { silences, unreadable: unreadableSilences } = this.queries.silencesRead(this.now());
+    const { patients, unreadable: unreadablePatients } = this.queries.patients();
     // The list shows what needs attention: only those groups are built.
     const all = sortPatients(
-      this.queries
-        .patients()
-        .map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config)),
+      patients.map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config)),
     );
     const wards = this.queries.wardSubjects().flatMap((subject) => {
-      const paging = this.groups(subject, silences, needsAttention);
-      return paging.length > 0
+      const { groups: paging, unreadablePages } = this.groups(subject, silences, needsAttention);
+      return paging.length > 0 || unreadablePages.length > 0
         ? [
             {
               subject,
               ward: subject.slice('ward '.length),
               paging,
               waiting: paging.reduce((n, g) => n + g.pages.filter((p) => p.state === 'waiting').length, 0),
+              unreadablePages,
             },
           ]
         : [];
@@ -408,6 +442,8 @@ export class BoardApi {
       ...this.context(),
       scheme: this.config.scheme,
       silences: silences.map(silenceView),
+      unreadableSilences: unreadableSilences.map(({ silenceId, reason }) => ({ silenceId, reason })),
+      unreadablePatients,
       total: all.length,
       offset: page.offset,
       limit: page.limit,
@@ -421,11 +457,12 @@ export class BoardApi {
   patient(patientId: string, hours = 72) {
     const rec = this.queries.patient(patientId);
     if (!rec) return undefined;
-    const silences = this.queries.silences(this.now());
+    const { silences, unreadable: unreadableSilences } = this.queries.silencesRead(this.now());
     const groups = this.groups(patientId, silences);
     const clock = Number.isFinite(rec.state.clock) ? rec.state.clock : this.now();
     const from = clock - hours * HOUR;
-    const points = this.queries.timeline(patientId, from).map((p: TimelinePoint) => ({
+    const timeline = this.queries.timeline(patientId, from);
+    const points = timeline.points.map((p: TimelinePoint) => ({
       t: iso(p.observedAt),
       clock: iso(p.clock),
       messageId: p.messageId,
@@ -436,13 +473,15 @@ export class BoardApi {
     return {
       ...this.context(),
       patient: patientView(rec, groups, silences, this.config),
-      pages: groups,
+      pages: groups.groups,
+      unreadableSilences: unreadableSilences.map(({ silenceId, reason }) => ({ silenceId, reason })),
       timeline: {
         from: iso(from),
         to: iso(clock),
         feverThresholdC: this.config.feverThresholdC,
         hypotension: hypotensionThresholds(rec.state, this.config),
         points,
+        unreadable: timeline.unreadable,
       },
     };
   }

@@ -22,7 +22,14 @@ import type { AlertChange } from '#domain/reducer.ts';
 import { MINUTE } from '#domain/time.ts';
 import { recordBody } from './sinks.ts';
 import type { LaneName } from './lanes.ts';
-import type { AuditLog, PageSender, PageStore, SecurityLog, StoredState } from '#ports';
+import {
+  RecordRefused,
+  type AuditLog,
+  type PageSender,
+  type PageStore,
+  type SecurityLog,
+  type StoredState,
+} from '#ports';
 
 export interface EmbeddedPagingOptions {
   db: Db;
@@ -53,6 +60,9 @@ const errorOf = (err: unknown) => (err instanceof Error ? err.name : typeof err)
 
 /** The longest the timer loop sleeps, whatever is due. */
 const TICK_MS = 1000;
+
+/** An error of SQLite itself (its code SQLITE_...): about the database, not about the record being paged. */
+const sqliteFailed = (err: unknown) => String((err as { code?: unknown } | null)?.code ?? '').startsWith('SQLITE_');
 
 export class EmbeddedPaging {
   /**
@@ -137,20 +147,29 @@ export class EmbeddedPaging {
       kinds: ['notification', 'alert'],
       deliver: async (item: OutboxItem) => {
         await this.serial(async () => {
-          if (item.kind === 'notification')
-            await this.pager.onNotification(recordBody<Notification>(item), this.o.now());
-          else {
-            const a = recordBody<AlertChange>(item);
-            await this.pager.onAlert(
-              {
-                alertId: a.alertId,
-                patientId: a.patientId,
-                subject: a.subject,
-                cleared: a.cleared,
-                summary: a.summary,
-              },
-              this.o.now(),
-            );
+          try {
+            if (item.kind === 'notification')
+              await this.pager.onNotification(recordBody<Notification>(item), this.o.now());
+            else {
+              const a = recordBody<AlertChange>(item);
+              await this.pager.onAlert(
+                {
+                  alertId: a.alertId,
+                  patientId: a.patientId,
+                  subject: a.subject,
+                  cleared: a.cleared,
+                  summary: a.summary,
+                },
+                this.o.now(),
+              );
+            }
+          } catch (err) {
+            // The database failing (a full disk, damage, the server closing) holds the lane, as a receiver down does.
+            // Anything else is about this record (JSON of another shape: an older one, a row edited by hand), and
+            // would fail again: it is refused, parked after its tries, and the records behind it are paged. Until
+            // 2026-12-05 the lane took it for the pager down and held there: no patient was paged again.
+            if (err instanceof RecordRefused || sqliteFailed(err) || !this.o.db.open) throw err;
+            throw new RecordRefused(`the pager cannot page the record (${(err as Error).name})`);
           }
         });
         this.wake();

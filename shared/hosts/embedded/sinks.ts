@@ -85,18 +85,24 @@ export class BoardSink implements Sink {
   constructor(private readonly hub: SseHub) {}
 
   async deliver(item: OutboxItem): Promise<void> {
-    const p = recordBody<PageEvent>(item);
-    this.hub.broadcast('page', {
-      pageId: p.pageId,
-      patientId: p.patientId,
-      team: p.team,
-      role: p.role,
-      subject: p.subject,
-      kind: p.kind,
-      grade: p.grade,
-      technical: p.technical,
-      reason: p.reason,
+    // A record that is no page (JSON, but not an object) is refused, parked: until 2026-12-05 its TypeError was taken
+    // for a receiver down, and the lane held there.
+    const hint = prepared(() => {
+      const p = recordBody<PageEvent | null>(item);
+      if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new RecordRefused('the record is not a page');
+      return {
+        pageId: p.pageId,
+        patientId: p.patientId,
+        team: p.team,
+        role: p.role,
+        subject: p.subject,
+        kind: p.kind,
+        grade: p.grade,
+        technical: p.technical,
+        reason: p.reason,
+      };
     });
+    this.hub.broadcast('page', hint);
   }
 }
 
