@@ -4,7 +4,7 @@
 // to deliver, a parked one, an open page's grade change, the board's current page group, the audit trail, the
 // identities of the messages applied) is ever dropped.
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,9 +15,12 @@ import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedd
 import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
 import { lineStream } from '#test/support/lines.ts';
 import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
 import { until } from '#test/support/until.ts';
 
 const TOKEN = 'local-test-token-of-at-least-32-chars';
+/** The WAL's size limit (db.ts): twice what a checkpoint leaves it at. */
+const WAL_LIMIT = 8 * 1024 * 1024;
 const MIN = 60_000;
 const DAY = 1440 * MIN;
 let dir: string;
@@ -198,5 +201,50 @@ describe('the retention of crs serve', () => {
     expect(after.prepare('SELECT count(*) FROM outbox WHERE item_id = ?').pluck().get(first.item_id)).toBe(1);
     after.close();
     expect(server.dispatcher.parked().map((p) => p.itemId)).toEqual([first.item_id]);
+  });
+});
+
+describe('the WAL of crs serve', () => {
+  const walBytes = () => statSync(join(dir, `${DB_FILE}-wal`)).size;
+  /** `count` vitals of P1, a minute apart from `from`, in batches of 100 as a gateway sends them. */
+  async function readings(from: number, count: number): Promise<void> {
+    for (let i = 0; i < count; i += 100) {
+      const batch: DeviceMessage[] = Array.from({ length: Math.min(100, count - i) }, (_, k) =>
+        msg('P1', from + i + k, { vitals: { temperatureC: 37, heartRate: 80 + ((i + k) % 20), systolicBP: 120 } }),
+      );
+      const res = await fetch(`${server.url}/v1/messages/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(batch),
+      });
+      expect(res.status).toBe(202);
+    }
+    await until(() => server.queue.backlog().waiting === 0 || undefined, 'the readings graded');
+  }
+
+  it('goes back to its working size once a long reader (crs backup) lets the checkpoints through', async () => {
+    clock = T0 + 30 * 1440 * MIN;
+    server = await startPagingServer({
+      dataDir: dir,
+      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+      lines,
+      now: () => clock,
+      localToken: TOKEN,
+    });
+    await postMessages(server, TOKEN, [enrol('P1', 0)]);
+    // A reader that holds one moment of the database, as crs backup's VACUUM INTO does: no checkpoint can reset
+    // the WAL meanwhile, so every commit is appended to it.
+    const reader = new Database(join(dir, DB_FILE), { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM patients').get();
+    await readings(1, 8000);
+    const grown = walBytes();
+    expect(grown).toBeGreaterThan(3 * WAL_LIMIT);
+    reader.exec('COMMIT');
+    reader.close();
+    // Ordinary load again: the checkpoints go through and the WAL is reset, and cut back to its limit (then it
+    // grows again up to the next checkpoint, 4 MB on).
+    await readings(8001, 3000);
+    expect(walBytes()).toBeLessThan(2 * WAL_LIMIT);
   });
 });
