@@ -15,7 +15,7 @@
 // dead letters (until an operator retries or redrives them), the inbox (consumed rows go in the grading commit).
 import { DAY } from '#domain/time.ts';
 import type { OutboxKind } from './outbox.ts';
-import type { Db } from './db.ts';
+import { relaxedTransaction, type Db } from './db.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 
@@ -55,19 +55,32 @@ export class RetentionSweep {
              AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = l.sink)`,
         )
         .pluck(),
-      // Records older than the cutoff, below every lane's first waiting record, parked by no lane, and not of a
-      // page group the board shows as current (each patient's newest of each subject, in the board's order) or
-      // with a page still open or unsent (the pager reads the grade change to page it).
+      // The grade changes (and alerts) kept whatever their age: of the page group the board shows as current (each
+      // patient's newest of each subject, in the board's order), and of every page still open or unsent (the pager
+      // reads the grade change to page it). Read once a sweep (a scan of the pages).
+      keep: db
+        .prepare(
+          `SELECT notification_id FROM pages WHERE rowid IN (
+             SELECT (SELECT q.rowid FROM pages q WHERE q.patient_id = g.patient_id AND q.subject = g.subject
+                     ORDER BY q.triggered_at DESC, q.rowid DESC LIMIT 1)
+             FROM (SELECT DISTINCT patient_id, subject FROM pages) g)
+           UNION SELECT notification_id FROM pages INDEXED BY pages_open WHERE status = 'open'
+           UNION SELECT notification_id FROM pages INDEXED BY pages_unsent WHERE delivered = 0`,
+        )
+        .pluck(),
+      // Records older than the cutoff, below every lane's first waiting record, parked by no lane, delivered by
+      // every lane that takes their kind (a parked record an operator puts back meanwhile is no longer), and not of a
+      // group kept (above), nor a send of a page of one.
       candidates: db
         .prepare(
-          `WITH newest AS (SELECT (SELECT q.rowid FROM pages q WHERE q.patient_id = g.patient_id AND q.subject = g.subject
-                                   ORDER BY q.triggered_at DESC, q.rowid DESC LIMIT 1) AS id
-                           FROM (SELECT DISTINCT patient_id, subject FROM pages) g),
-                keep AS (SELECT notification_id FROM pages WHERE rowid IN newest
-                         UNION SELECT notification_id FROM pages WHERE status = 'open' OR delivered = 0)
+          `WITH keep AS (SELECT value AS id FROM json_each(@keep)),
+                lanes AS (SELECT json_extract(l.value, '$.sink') AS sink, k.value AS kind
+                          FROM json_each(@lanes) l, json_each(l.value, '$.kinds') k)
            SELECT o.seq, o.item_id FROM outbox o
            WHERE o.seq < @below AND o.created_at < @before
              AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id)
+             AND NOT EXISTS (SELECT 1 FROM lanes l WHERE l.kind = o.kind
+                               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = l.sink))
              AND o.item_id NOT IN keep
              AND NOT (o.kind = 'page' AND EXISTS (SELECT 1 FROM pages pg
                         WHERE pg.page_id = json_extract(o.body, '$.pageId') AND pg.notification_id IN keep))
@@ -94,15 +107,18 @@ export class RetentionSweep {
     const dropped: Dropped = { outbox: 0, deliveries: 0, silences: 0, ackLinks: 0 };
     const below =
       (this.s.waiting.get({ lanes: JSON.stringify(this.lanes) }) as number | null) ?? Number.MAX_SAFE_INTEGER;
+    const keep = JSON.stringify(this.s.keep.all());
+    const lanes = JSON.stringify(this.lanes);
     for (;;) {
-      const n = this.db.transaction(() => {
-        const rows = this.s.candidates.all({ below, before: iso(cutoff) }) as [number, string][];
+      // synchronous=NORMAL: a power cut can only bring rows back, which the next sweep drops again.
+      const n = relaxedTransaction(this.db, () => {
+        const rows = this.s.candidates.all({ below, before: iso(cutoff), keep, lanes }) as [number, string][];
         for (const [seq, itemId] of rows) {
           dropped.outbox += this.s.outbox.run(seq).changes;
           dropped.deliveries += this.s.deliveries.run(itemId).changes;
         }
         return rows.length;
-      })();
+      });
       if (n < BATCH) break;
       await new Promise((r) => setImmediate(r));
     }
