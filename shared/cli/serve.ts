@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
+import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -19,16 +20,20 @@ import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor }
 
 /** --max-patients: the most patients with data in the last 14 days. */
 const MAX_PATIENTS = { min: 1, max: 1_000_000 };
+/** --retention-days: how long delivered records, ended silences and expired links are kept. */
+const RETENTION_DAYS = { min: 1, max: 36_500 };
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
             [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
-            [--ingest-token-any-host]
+            [--ingest-token-any-host] [--retention-days N]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
         the listener sends as a monitor for every patient, or as the device --mllp-device ID with its token's scope);
       --max-patients: the most patients with data in the last 14 days (default ${DEFAULT_MAX_PATIENTS}); new ones beyond are refused (403);
+      --retention-days: days delivered outbox records, ended silences and expired acknowledge links are kept
+        (default ${DEFAULT_RETENTION_DAYS}); the audit trail, the patients and the pages are kept for good;
       --trust-proxy: a reverse proxy's address (TLS terminator): its X-Forwarded-For names the client (per-address
         limits) and its X-Forwarded-Proto https makes the board cookie Secure;
       --ingest-token-any-host: accept CRS_INGEST_TOKEN (32+ characters) on a non-loopback --host too;
@@ -175,6 +180,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'hl7-patient-authority': { type: 'string' },
         'fhir-patient-system': { type: 'string' },
         'max-patients': { type: 'string' },
+        'retention-days': { type: 'string' },
         'trust-proxy': { type: 'string', multiple: true },
         'ingest-token-any-host': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -187,6 +193,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     if (v['mllp-device'] !== undefined && v['mllp-port'] === undefined)
       throw new ServeUsageError("--mllp-device is the MLLP listener's device: give --mllp-port too");
     const maxPatients = numberFlag('max-patients', v['max-patients'], MAX_PATIENTS, undefined, usageError);
+    const retentionDays = numberFlag('retention-days', v['retention-days'], RETENTION_DAYS, undefined, usageError);
     for (const a of v['trust-proxy'] ?? [])
       if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got "${a}")`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
@@ -212,6 +219,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(mllpPort !== undefined ? { mllpPort } : {}),
       ...(v['mllp-device'] !== undefined ? { mllpDevice: v['mllp-device'] } : {}),
       ...(maxPatients !== undefined ? { maxPatients } : {}),
+      ...(retentionDays !== undefined ? { retentionDays } : {}),
       ...(v['trust-proxy'] ? { trustProxy: v['trust-proxy'] } : {}),
       ...(v['ingest-token-any-host'] ? { localTokenAnyHost: true } : {}),
       ...(hl7Zone ? { hl7Zone } : {}),

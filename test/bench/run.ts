@@ -8,6 +8,7 @@ const benches = [
   './http.bench.ts',
   './mllp.bench.ts',
   './paging.bench.ts',
+  './storage.bench.ts',
 ];
 
 for (const file of benches) {

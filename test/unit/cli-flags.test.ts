@@ -185,6 +185,10 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--data', 'DIR', '--port', '0', '--max-patients', '0x10'],
       '--max-patients must be a whole number from 1 to 1000000 (got "0x10")',
     ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--retention-days', '0'],
+      '--retention-days must be a whole number from 1 to 36500 (got "0")',
+    ],
     [['simulate', '--ndjson', '--seed', '0x10'], '--seed must be a whole number from 0 to 4294967295 (got "0x10")'],
     [['simulate', '--ndjson', '--copies', ' 2'], '--copies must be a whole number from 1 to 200 (got " 2")'],
     [

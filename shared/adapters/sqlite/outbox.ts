@@ -14,8 +14,7 @@
 import { wireId } from '#domain/ids.ts';
 import { iso } from '#domain/time.ts';
 import { RecordRefused, REFUSED_DELAY_MS, REFUSED_TRIES, type OutboxLedger } from '#ports';
-import Database from 'better-sqlite3';
-import type { Db } from './db.ts';
+import { openConnection, type Db } from './db.ts';
 
 export type OutboxKind = 'notification' | 'alert' | 'page';
 
@@ -162,7 +161,7 @@ export class OutboxDispatcher {
       `SELECT p.item_id AS itemId, p.sink, p.seq, o.kind, o.patient_id AS patientId, p.reason, p.attempts, p.parked_at AS parkedAt
        FROM parked p JOIN outbox o ON o.item_id = p.item_id ORDER BY p.seq, p.sink`,
     );
-    this.ledgerDb = new Database(db.name, { timeout: 5000 });
+    this.ledgerDb = openConnection(db);
     this.ledgerDb.pragma('synchronous = NORMAL');
     this.park = this.ledgerDb.prepare(
       'INSERT OR IGNORE INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)',

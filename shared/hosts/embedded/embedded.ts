@@ -10,6 +10,7 @@ import { BoardQueries } from '#adapters/sqlite/board.ts';
 import { DB_FILE, lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { secureDataDir } from '#adapters/sqlite/files.ts';
 import { OutboxDispatcher, type Sink } from '#adapters/sqlite/outbox.ts';
+import { DEFAULT_RETENTION_DAYS, RetentionSweep, type Dropped } from '#adapters/sqlite/retention.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { deadLetterCount, listDeadLetters, redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
@@ -72,6 +73,8 @@ export interface EmbeddedOptions {
   mllpDevice?: string;
   /** The most patients with recent data the server takes (new ones beyond are refused); DEFAULT_MAX_PATIENTS. */
   maxPatients?: number;
+  /** Days delivered records, ended silences and expired links are kept (DEFAULT_RETENTION_DAYS; retention.ts). */
+  retentionDays?: number;
 }
 
 export interface EmbeddedServer {
@@ -89,6 +92,8 @@ export interface EmbeddedServer {
   paging: EmbeddedPaging;
   watch: DeliveryWatch;
   tokens: SqliteTokenStore;
+  /** Drops now what is past the retention (the server does so at start and every hour). */
+  sweepRetention(): Promise<Dropped>;
   /** Stops taking requests, lets the work in flight finish, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -324,6 +329,33 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   watch.start();
   const securityTimer = setInterval(flushSecurity, limits.refusalCountFlushMs);
   securityTimer.unref();
+  // Delivered records, ended silences and expired links past the retention: at start, then every hour.
+  const retention = new RetentionSweep(
+    db,
+    sinks.map((s) => ({ sink: s.name, kinds: s.kinds })),
+  );
+  const retentionDays = o.retentionDays ?? DEFAULT_RETENTION_DAYS;
+  let sweeping: Promise<Dropped> | undefined;
+  const sweepRetention = () =>
+    (sweeping ??= retention
+      .sweep(now(), retentionDays)
+      .then((d) => {
+        if (d.outbox + d.silences + d.ackLinks > 0)
+          log(
+            `retention: dropped ${d.outbox} delivered outbox record(s), ${d.silences} ended silence(s) and ${d.ackLinks} expired acknowledge link(s) older than ${retentionDays} days`,
+          );
+        return d;
+      })
+      .finally(() => {
+        sweeping = undefined;
+      }));
+  const sweepQuietly = () =>
+    void sweepRetention().catch((err: Error) =>
+      log(`retention: sweep failed (${err.message}); tried again in an hour`),
+    );
+  const retentionTimer = setInterval(sweepQuietly, RETENTION_SWEEP_MS);
+  retentionTimer.unref();
+  sweepQuietly();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -336,6 +368,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       await closed;
       clearTimeout(force);
       clearInterval(securityTimer);
+      clearInterval(retentionTimer);
+      await sweeping?.catch(() => undefined);
       await flushSecurity(); // no request is left to add to a count
       watch.stop();
       await worker.stop();
@@ -361,9 +395,13 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     paging,
     watch,
     tokens,
+    sweepRetention,
     close,
   };
 }
+
+/** How often the retention sweep runs. */
+const RETENTION_SWEEP_MS = 3_600_000;
 
 /**
  * The MLLP listener's principal with --mllp-device: the scope of the device's active token, read for each message

@@ -10,9 +10,8 @@
 import type { AckVerification } from '#app/ack.ts';
 import { Pager, setAsideText, tickAside, type PagerDeps, type SetAside } from '#app/pager.ts';
 import { pageStaleFeeds, planStaleFeeds, type FeedCheck, type InForce } from '#app/stale-feed.ts';
-import Database from 'better-sqlite3';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
-import type { Db } from '#adapters/sqlite/db.ts';
+import { openConnection, type Db } from '#adapters/sqlite/db.ts';
 import type { OutboxItem, Sink } from '#adapters/sqlite/outbox.ts';
 import { SqlitePageSender, SqlitePageStore } from '#adapters/sqlite/pages.ts';
 import type { GradingConfig } from '#domain/config.ts';
@@ -101,7 +100,7 @@ export class EmbeddedPaging {
 
   constructor(private readonly o: EmbeddedPagingOptions) {
     const onSaved = (pages: Page[]) => o.onChanged([...new Set(pages.map((p) => p.patientId))]);
-    this.derived = new Database(o.db.name, { timeout: 5000 });
+    this.derived = openConnection(o.db);
     this.derived.pragma('synchronous = NORMAL');
     this.store = new SqlitePageStore(this.derived, { onSaved });
     this.audit = new SqliteAuditLog(this.derived);

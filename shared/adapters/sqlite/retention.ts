@@ -1,0 +1,138 @@
+// What `crs serve` drops once it serves no purpose, after a retention the operator sets (`--retention-days`, 30 by
+// default: the AWS outbox records, ended silences and acknowledge links expire 30 days on with a DynamoDB TTL).
+//
+// Dropped, once older than the retention:
+// - outbox records (grade changes, alerts, page sends) and their delivery ledger rows, that every lane of this
+//   server has delivered: nothing from the first record a lane still has to deliver on, and no parked record, is
+//   touched. Kept as well, whatever their age: the grade change (or alert) of each patient's newest page group of
+//   each subject, and of every page still open or not sent yet, with their sends: what the board shows as current
+//   and what the pager still reads to page. The audit trail keeps every grade change, send and acknowledgement.
+// - silences ended (or run out) that hold no open page;
+// - acknowledge links expired (a link opened later is refused as unknown, as on AWS).
+//
+// Never dropped: the audit trail (append-only), the patients' states and the identities of every message applied
+// (seen_messages: a duplicate is a duplicate however late), the pages (the board's history), parked records and
+// dead letters (until an operator retries or redrives them), the inbox (consumed rows go in the grading commit).
+import { DAY } from '#domain/time.ts';
+import type { OutboxKind } from './outbox.ts';
+import { relaxedTransaction, type Db } from './db.ts';
+
+export const DEFAULT_RETENTION_DAYS = 30;
+
+/** A lane of the server and the kinds of record it delivers. */
+export interface LaneKinds {
+  sink: string;
+  kinds: readonly OutboxKind[];
+}
+
+export interface Dropped {
+  outbox: number;
+  deliveries: number;
+  silences: number;
+  ackLinks: number;
+}
+
+/** Rows dropped per transaction: the server answers requests between two. */
+const BATCH = 500;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class RetentionSweep {
+  private readonly s;
+
+  constructor(
+    private readonly db: Db,
+    private readonly lanes: readonly LaneKinds[],
+  ) {
+    this.s = {
+      // The first record each lane still has to deliver (neither delivered nor parked by it): nothing from there on
+      // is dropped, whatever its age (a receiver down for weeks gets it all once back).
+      waiting: db
+        .prepare(
+          `SELECT min(o.seq) FROM outbox o JOIN (SELECT json_extract(l.value, '$.sink') AS sink, k.value AS kind
+             FROM json_each(@lanes) l, json_each(l.value, '$.kinds') k) l ON l.kind = o.kind
+           WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = l.sink)
+             AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = l.sink)`,
+        )
+        .pluck(),
+      // The grade changes (and alerts) kept whatever their age: of the page group the board shows as current (each
+      // patient's newest of each subject, in the board's order), and of every page still open or unsent (the pager
+      // reads the grade change to page it). Read once a sweep (a scan of the pages).
+      keep: db
+        .prepare(
+          `SELECT notification_id FROM pages WHERE rowid IN (
+             SELECT (SELECT q.rowid FROM pages q WHERE q.patient_id = g.patient_id AND q.subject = g.subject
+                     ORDER BY q.triggered_at DESC, q.rowid DESC LIMIT 1)
+             FROM (SELECT DISTINCT patient_id, subject FROM pages) g)
+           UNION SELECT notification_id FROM pages INDEXED BY pages_open WHERE status = 'open'
+           UNION SELECT notification_id FROM pages INDEXED BY pages_unsent WHERE delivered = 0`,
+        )
+        .pluck(),
+      // Records older than the cutoff, below every lane's first waiting record, parked by no lane, delivered by
+      // every lane that takes their kind (a parked record an operator puts back meanwhile is no longer), and not of a
+      // group kept (above), nor a send of a page of one.
+      candidates: db
+        .prepare(
+          `WITH keep AS (SELECT value AS id FROM json_each(@keep)),
+                lanes AS (SELECT json_extract(l.value, '$.sink') AS sink, k.value AS kind
+                          FROM json_each(@lanes) l, json_each(l.value, '$.kinds') k)
+           SELECT o.seq, o.item_id FROM outbox o
+           WHERE o.seq < @below AND o.created_at < @before
+             AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id)
+             AND NOT EXISTS (SELECT 1 FROM lanes l WHERE l.kind = o.kind
+                               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = l.sink))
+             AND o.item_id NOT IN keep
+             AND NOT (o.kind = 'page' AND EXISTS (SELECT 1 FROM pages pg
+                        WHERE pg.page_id = json_extract(o.body, '$.pageId') AND pg.notification_id IN keep))
+           ORDER BY o.seq LIMIT ${BATCH}`,
+        )
+        .raw(),
+      outbox: db.prepare('DELETE FROM outbox WHERE seq = ?'),
+      deliveries: db.prepare('DELETE FROM deliveries WHERE item_id = ?'),
+      silences: db.prepare(
+        `DELETE FROM silences WHERE silence_id IN (SELECT silence_id FROM silences s
+           WHERE coalesce(min(s.ended_at, s.until), s.until) < ?
+             AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.status = 'open' AND p.held_by = s.silence_id)
+           LIMIT ${BATCH})`,
+      ),
+      ackLinks: db.prepare(
+        `DELETE FROM ack_links WHERE link_key IN (SELECT link_key FROM ack_links WHERE expires_at < ? LIMIT ${BATCH})`,
+      ),
+    };
+  }
+
+  /** Drops what is older than `days` at `nowMs`, a batch per transaction, yielding between batches. */
+  async sweep(nowMs: number, days: number): Promise<Dropped> {
+    const cutoff = nowMs - days * DAY;
+    const dropped: Dropped = { outbox: 0, deliveries: 0, silences: 0, ackLinks: 0 };
+    const below =
+      (this.s.waiting.get({ lanes: JSON.stringify(this.lanes) }) as number | null) ?? Number.MAX_SAFE_INTEGER;
+    const keep = JSON.stringify(this.s.keep.all());
+    const lanes = JSON.stringify(this.lanes);
+    for (;;) {
+      // synchronous=NORMAL: a power cut can only bring rows back, which the next sweep drops again.
+      const n = relaxedTransaction(this.db, () => {
+        const rows = this.s.candidates.all({ below, before: iso(cutoff), keep, lanes }) as [number, string][];
+        for (const [seq, itemId] of rows) {
+          dropped.outbox += this.s.outbox.run(seq).changes;
+          dropped.deliveries += this.s.deliveries.run(itemId).changes;
+        }
+        return rows.length;
+      });
+      if (n < BATCH) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    for (const [key, stmt] of [
+      ['silences', this.s.silences],
+      ['ackLinks', this.s.ackLinks],
+    ] as const) {
+      for (;;) {
+        const n = stmt.run(cutoff).changes;
+        dropped[key] += n;
+        if (n < BATCH) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    return dropped;
+  }
+}

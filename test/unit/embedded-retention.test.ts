@@ -1,0 +1,250 @@
+// What `crs serve` keeps over a long stay (in process, the server's clock under the test's control): records every
+// lane has delivered, ended silences and expired acknowledge links are dropped after the retention, so the outbox
+// of a ward that runs for months stays the size of its last weeks; nothing still needed (a record a lane has yet
+// to deliver, a parked one, an open page's grade change, the board's current page group, the audit trail, the
+// identities of the messages applied) is ever dropped.
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { resolveConfig } from '#domain/config.ts';
+import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
+import { boardApi, postMessages, startPagingServer } from '#test/support/in-process-serve.ts';
+import { lineStream } from '#test/support/lines.ts';
+import { CRS_MESSAGE, T0, enrol, msg } from '#test/support/messages.ts';
+import type { DeviceMessage } from '#domain/contract.ts';
+import { until } from '#test/support/until.ts';
+
+const TOKEN = 'local-test-token-of-at-least-32-chars';
+/** The WAL's size limit (db.ts): twice what a checkpoint leaves it at. */
+const WAL_LIMIT = 8 * 1024 * 1024;
+const MIN = 60_000;
+const DAY = 1440 * MIN;
+let dir: string;
+let server: EmbeddedServer;
+let clock: number;
+let lines: string[];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'crs-retention-'));
+  lines = [];
+  clock = T0 + 30 * MIN;
+});
+afterEach(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Row counts of the tables, read as another process would. */
+const TABLES = ['outbox', 'deliveries', 'silences', 'ack_links', 'audit', 'seen_messages', 'pages', 'parked'] as const;
+
+function rows(): Record<(typeof TABLES)[number], number> {
+  const db = new Database(join(dir, DB_FILE), { readonly: true });
+  try {
+    return Object.fromEntries(
+      TABLES.map((t) => [t, db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number]),
+    ) as Record<(typeof TABLES)[number], number>;
+  } finally {
+    db.close();
+  }
+}
+
+const api = (path: string, init: RequestInit = {}) => boardApi(server)(path, init);
+const apiPost = (path: string, body: unknown) =>
+  api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+/** A grade of CRS at `minutes` after T0, with its monitor reading. */
+const crs = (grade: number, minutes: number) => msg('P1', minutes, CRS_MESSAGE[grade]!);
+
+async function settled(): Promise<void> {
+  await until(
+    () =>
+      (server.queue.backlog().waiting === 0 &&
+        ['stdout', 'pager', 'board'].every((s) => server.dispatcher.backlog(s) === 0)) ||
+      undefined,
+    'everything graded and delivered',
+  );
+  await server.paging.tick();
+  await until(() => server.dispatcher.backlog('stdout') === 0 || undefined, 'the page lines out');
+}
+
+interface BoardGroup {
+  notificationId: string;
+  grade: number;
+  current: boolean;
+  reasons: string[];
+  pages: { sent: unknown[] }[];
+}
+
+async function boardGroups(): Promise<BoardGroup[]> {
+  const res = await api('/api/patients/P1');
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { pages: BoardGroup[] }).pages;
+}
+
+describe('the retention of crs serve', () => {
+  it('drops what every lane delivered, ended silences and expired links after 30 days; the outbox stays bounded', async () => {
+    server = await startPagingServer({
+      dataDir: dir,
+      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+      lines,
+      now: () => clock,
+      localToken: TOKEN,
+    });
+    await postMessages(server, TOKEN, [enrol('P1', 0)]);
+    const silence = await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'handover', by: 'Nurse Bea' });
+    expect(silence.status).toBe(201);
+
+    const sizes: number[] = [];
+    for (let month = 0; month < 4; month++) {
+      const start = month * 31 * 1440;
+      clock = T0 + (start + 60) * MIN;
+      // A month's grade changes: CRS 1, 2, then back to 0.
+      await postMessages(server, TOKEN, [crs(1, start + 10), crs(2, start + 20), crs(0, start + 50)]);
+      await settled();
+      const before = rows();
+      expect(before.ack_links).toBeGreaterThan(0);
+
+      clock += 31 * DAY;
+      const dropped = await server.sweepRetention();
+      const after = rows();
+      sizes.push(after.outbox);
+      // Kept whatever their age: the audit trail, the messages' identities, the pages.
+      for (const t of ['audit', 'seen_messages', 'pages'] as const) expect(after[t]).toBe(before[t]);
+      expect(dropped.outbox).toBe(before.outbox - after.outbox);
+      expect(dropped.outbox).toBeGreaterThan(0);
+      expect(after.ack_links).toBe(0);
+      expect(after.silences).toBe(0);
+      // Nothing of what was dropped is left in the ledger.
+      const db = new Database(join(dir, DB_FILE), { readonly: true });
+      expect(
+        db
+          .prepare(
+            'SELECT count(*) FROM deliveries d WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.item_id = d.item_id)',
+          )
+          .pluck()
+          .get(),
+      ).toBe(0);
+      db.close();
+
+      // The board still shows the current grade change of each subject with its reasons and its sends.
+      const groups = await boardGroups();
+      const current = groups.filter((g) => g.current);
+      expect(current.length).toBeGreaterThan(0);
+      for (const g of current) {
+        expect(g.reasons.length).toBeGreaterThan(0);
+        for (const p of g.pages) expect(p.sent.length).toBeGreaterThan(0);
+      }
+    }
+    // Four months of grade changes, and the outbox holds what one does.
+    expect(sizes.at(-1)).toBe(sizes[0]);
+  });
+
+  it('drops nothing a lane has yet to deliver (a webhook down for 31 days)', async () => {
+    const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    server = await startEmbeddedServer({
+      dataDir: dir,
+      config: r.config,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: lineStream(lines),
+      now: () => clock,
+      log: () => undefined,
+      // Nothing listens there: the webhook lane waits with its backoff.
+      webhook: { url: 'http://127.0.0.1:9/', retry: { initialMs: 60_000, maxMs: 60_000 } },
+    });
+    clock = T0 + 60 * MIN;
+    await postMessages(server, TOKEN, [enrol('P1', 0), crs(1, 10), crs(2, 20), crs(0, 50)]);
+    await until(() => server.dispatcher.backlog('stdout') === 0 || undefined, 'the stream out');
+    await until(() => server.dispatcher.backlog('pager') === 0 || undefined, 'the pager fed');
+    expect(server.dispatcher.backlog('webhook')).toBeGreaterThan(0);
+    const before = rows();
+
+    clock += 31 * DAY;
+    expect((await server.sweepRetention()).outbox).toBe(0);
+    expect(rows().outbox).toBe(before.outbox);
+    expect(rows().deliveries).toBe(before.deliveries);
+  });
+
+  it('keeps a parked record until an operator retries it', async () => {
+    server = await startPagingServer({
+      dataDir: dir,
+      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+      lines,
+      now: () => clock,
+      localToken: TOKEN,
+    });
+    clock = T0 + 60 * MIN;
+    await postMessages(server, TOKEN, [enrol('P1', 0), crs(1, 10), crs(2, 20), crs(0, 50)]);
+    await settled();
+    // The standard output lane parked the first grade change (its receiver refused it) and went on.
+    const db = new Database(join(dir, DB_FILE));
+    const first = db
+      .prepare("SELECT item_id, seq FROM outbox WHERE kind = 'notification' ORDER BY seq LIMIT 1")
+      .get() as {
+      item_id: string;
+      seq: number;
+    };
+    db.prepare("DELETE FROM deliveries WHERE item_id = ? AND sink = 'stdout'").run(first.item_id);
+    db.prepare(
+      "INSERT INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES (?, 'stdout', ?, 'HTTP 422', 3, ?)",
+    ).run(first.item_id, first.seq, new Date(clock).toISOString());
+    db.close();
+
+    clock += 31 * DAY;
+    expect((await server.sweepRetention()).outbox).toBeGreaterThan(0);
+    const after = new Database(join(dir, DB_FILE), { readonly: true });
+    expect(after.prepare('SELECT count(*) FROM outbox WHERE item_id = ?').pluck().get(first.item_id)).toBe(1);
+    after.close();
+    expect(server.dispatcher.parked().map((p) => p.itemId)).toEqual([first.item_id]);
+  });
+});
+
+describe('the WAL of crs serve', () => {
+  const walBytes = () => statSync(join(dir, `${DB_FILE}-wal`)).size;
+  /** `count` vitals of P1, a minute apart from `from`, in batches of 100 as a gateway sends them. */
+  async function readings(from: number, count: number): Promise<void> {
+    for (let i = 0; i < count; i += 100) {
+      const batch: DeviceMessage[] = Array.from({ length: Math.min(100, count - i) }, (_, k) =>
+        msg('P1', from + i + k, { vitals: { temperatureC: 37, heartRate: 80 + ((i + k) % 20), systolicBP: 120 } }),
+      );
+      const res = await fetch(`${server.url}/v1/messages/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(batch),
+      });
+      expect(res.status).toBe(202);
+    }
+    await until(() => server.queue.backlog().waiting === 0 || undefined, 'the readings graded');
+  }
+
+  it('goes back to its working size once a long reader (crs backup) lets the checkpoints through', async () => {
+    clock = T0 + 30 * 1440 * MIN;
+    server = await startPagingServer({
+      dataDir: dir,
+      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+      lines,
+      now: () => clock,
+      localToken: TOKEN,
+    });
+    await postMessages(server, TOKEN, [enrol('P1', 0)]);
+    // A reader that holds one moment of the database, as crs backup's VACUUM INTO does: no checkpoint can reset
+    // the WAL meanwhile, so every commit is appended to it.
+    const reader = new Database(join(dir, DB_FILE), { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM patients').get();
+    await readings(1, 8000);
+    const grown = walBytes();
+    expect(grown).toBeGreaterThan(3 * WAL_LIMIT);
+    reader.exec('COMMIT');
+    reader.close();
+    // Ordinary load again: the checkpoints go through and the WAL is reset, and cut back to its limit (then it
+    // grows again up to the next checkpoint, 4 MB on).
+    await readings(8001, 3000);
+    expect(walBytes()).toBeLessThan(2 * WAL_LIMIT);
+  });
+});
