@@ -37,7 +37,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
         repetition is the patient, whatever else PID-3 holds (else the one typed MR, or the only one);
       --fhir-patient-system: the FHIR identifier system (a URI) whose values are this system's patient ids: the
         identifier of that system is the patient, whatever else is there (else the one typed MR, or untyped);
-      --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
+      --public-url: the address phones and browsers reach this server at, for acknowledge links and the board's link
+        (the listening URL by default); a path is a reverse proxy's prefix (https://host/wards/): the board works there;
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
       the deployed shape on an emulator or AWS: crs serve --backend aws --help
