@@ -89,7 +89,7 @@ export async function serveAwsCommand(
       return 0;
     }
     if (values.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(values.endpoint))
-      throw new UsageError(`--endpoint must be an http(s) URL (got "${values.endpoint}")`);
+      throw new UsageError(`--endpoint must be an http(s) URL (got ${shown(values.endpoint)})`);
     if (values.prefix !== undefined && !PREFIX_PATTERN.test(values.prefix))
       throw new UsageError('--prefix is 1-40 characters of A-Z a-z 0-9 _ -');
     const zone = values['hl7-zone'];

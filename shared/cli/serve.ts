@@ -14,7 +14,7 @@ import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient
 import type { GradingConfig } from '#domain/config.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { LISTEN_PORT, numberFlag, shown } from './flags.ts';
+import { LISTEN_PORT, inline, numberFlag, shown } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 /** --max-patients: the most patients with data in the last 14 days. */
@@ -80,7 +80,7 @@ function publicUrl(text: string | undefined): string | undefined {
   try {
     url = new URL(text);
   } catch {
-    throw new ServeUsageError(`--public-url must be an http or https URL (got "${text}")`);
+    throw new ServeUsageError(`--public-url must be an http or https URL (got ${shown(text)})`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ServeUsageError('--public-url must be an http or https URL');
@@ -96,7 +96,7 @@ function webhookUrl(text: string | undefined): string | undefined {
   try {
     url = new URL(text);
   } catch {
-    throw new ServeUsageError(`--webhook must be an http or https URL (got "${text}")`);
+    throw new ServeUsageError(`--webhook must be an http or https URL (got ${shown(text)})`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ServeUsageError('--webhook must be an http or https URL');
@@ -189,11 +189,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       throw new ServeUsageError("--mllp-device is the MLLP listener's device: give --mllp-port too");
     const maxPatients = numberFlag('max-patients', v['max-patients'], MAX_PATIENTS, undefined, usageError);
     for (const a of v['trust-proxy'] ?? [])
-      if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got "${a}")`);
+      if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got ${shown(a)})`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
     if (v['hl7-zone'] !== undefined && !hl7Zone)
       throw new ServeUsageError(
-        `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`,
+        `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(v['hl7-zone'])})`,
       );
     const hl7PatientAuthority = patientAuthority(v['hl7-patient-authority']);
     const fhirPatientSystem = patientSystem(v['fhir-patient-system']);
@@ -252,7 +252,7 @@ function testRetry(): { retry?: { initialMs: number; maxMs: number } } {
 function failed(command: string, err: unknown): number {
   const e = err as Error & { code?: string };
   if (e instanceof ServeUsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
-    log(`crs ${command}: ${e.message}\nusage:\n${SERVE_USAGE}`);
+    log(`crs ${command}: ${inline(e.message)}\nusage:\n${SERVE_USAGE}`);
     return 2;
   }
   if (e.code === 'EADDRINUSE') {

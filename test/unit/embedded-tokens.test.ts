@@ -10,6 +10,7 @@ import { resolveConfig } from '#domain/config.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol } from '#test/support/messages.ts';
+import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
 
 const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
@@ -94,5 +95,18 @@ describe('crs token (embedded)', () => {
     const backend = await run(['list', '--backend', 'gcp']);
     expect(backend.code).toBe(2);
     expect(backend.err).toMatch(/--backend must be embedded or aws \(got "gcp"\)/);
+    expect((await run(['list', '--backend', 'a\u202ews'])).err).toContain('(got "a\\u202ews")');
+  });
+
+  it('names a refused ward, device, kind or option precisely, never printing a control or format character raw', async () => {
+    // Until 2026-12-05 a refused ward was "1-32 printable characters" with the ward quoted raw: a bidirectional
+    // override (U+202E) reordered the operator's terminal line, a zero-width space was not seen in it.
+    for (const [argv, said] of HOSTILE_TOKEN_ARGUMENTS) {
+      const r = await run([...argv, '--data', dir]);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err.split('\n')[0], argv.join(' ')).toContain(said);
+      expect(r.err.replaceAll('\n', ''), argv.join(' ')).not.toMatch(/[\p{Cc}\p{Cf}\u2028\u2029]/u);
+    }
+    expect(JSON.parse((await run(['list', '--json', '--data', dir])).out)).toEqual([]);
   });
 });
