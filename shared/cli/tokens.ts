@@ -78,6 +78,9 @@ class UsageError extends Error {}
 
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
+/** A path as a shell reads it back: quoted when it holds a space or anything else a shell would read otherwise. */
+const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`);
+
 /**
  * A TOKEN_ID no token can have, refused before any store is asked: on AWS an empty or long one failed DynamoDB's
  * key checks (exit 1), and its control characters were echoed raw in "no active token ...".
@@ -149,9 +152,18 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       if (!c.ok) throw new UsageError(`--${c.error}`);
       return c.scope;
     };
+    // revoke and list act on one TOKEN_ID and on every token: a --device there filtered nothing (the list was every
+    // device's, silently).
     const noScopeOptions = () => {
-      if (values.kind !== undefined || values.ward !== undefined || values.patient !== undefined)
-        throw new UsageError(`${action} takes no --kind, --ward or --patient`);
+      if (
+        values.kind !== undefined ||
+        values.ward !== undefined ||
+        values.patient !== undefined ||
+        values.device !== undefined
+      )
+        throw new UsageError(
+          `${action} takes no --kind, --ward, --patient or --device${action === 'list' ? ' (it lists every token)' : ''}`,
+        );
     };
     switch (action) {
       case 'issue': {
@@ -175,7 +187,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           out(
             `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nhash in:  ${where}\n` +
               'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
-              `Revoke it with: crs token revoke ${record.tokenId}${values.backend === 'aws' ? ' --backend aws' : values.data !== undefined ? ` --data ${values.data}` : ''}\n`,
+              `Revoke it with: crs token revoke ${record.tokenId}${values.backend === 'aws' ? ' --backend aws' : values.data !== undefined ? ` --data ${shellWord(values.data)}` : ''}\n`,
           );
         }
         return 0;
