@@ -256,11 +256,17 @@ export function checkScope(scope: {
   };
 }
 
+/**
+ * A ward as a scope's description names it: quoted when it holds a comma, a space or a quote (the ward "East, 3" in
+ * a list "East, 3,ICU" read as three wards).
+ */
+const wardWord = (ward: string) => (/^[^\s,"]+$/u.test(ward) ? ward : quoted(ward));
+
 /** The scope in words, for `crs token list` and the logs. */
 export function describeScope(scope: TokenScope): string {
   const kind = scope.kind ?? 'no kind (legacy)';
   const reach = [
-    scope.wards?.length ? `wards ${scope.wards.join(',')}` : '',
+    scope.wards?.length ? `wards ${scope.wards.map(wardWord).join(',')}` : '',
     scope.patients?.length ? `patients ${scope.patients.join(',')}` : '',
   ].filter(Boolean);
   return `${kind}${reach.length ? `; ${reach.join('; ')}` : '; every patient'}`;

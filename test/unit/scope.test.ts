@@ -275,6 +275,10 @@ describe('scopes as operators type them', () => {
     expect(checkScope({ kind: 'pump', wards: ['x'.repeat(33)] })).toMatchObject({ ok: false });
     expect(describeScope({ kind: 'monitor', wards: ['H4', 'ICU'] })).toBe('monitor; wards H4,ICU');
     expect(describeScope({})).toBe('no kind (legacy); every patient');
+    // A ward with a comma or a space is quoted: "East, 3,ICU" read as three wards.
+    expect(describeScope({ kind: 'monitor', wards: ['East, 3', 'ICU', 'Süd'] })).toBe(
+      'monitor; wards "East, 3",ICU,Süd',
+    );
     expect(principalOf('gw', { kind: 'monitor', wards: [], patients: ['P'] })).toEqual({
       deviceId: 'gw',
       role: 'monitor',
