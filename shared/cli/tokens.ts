@@ -78,6 +78,17 @@ class UsageError extends Error {}
 
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
 
+/**
+ * Where the token went, as the printed revoke command says it: a table given with --table is named (the command
+ * without it revoked in $CRS_TOKENS_TABLE's table, or was refused for want of one).
+ */
+const revokeWhere = (v: { backend?: string; table?: string; data?: string }) =>
+  v.backend === 'aws'
+    ? ` --backend aws${v.table !== undefined ? ` --table ${shellWord(v.table)}` : ''}`
+    : v.data !== undefined
+      ? ` --data ${shellWord(v.data)}`
+      : '';
+
 /** A path as a shell reads it back: quoted when it holds a space or anything else a shell would read otherwise. */
 const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`);
 
@@ -187,7 +198,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           out(
             `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nhash in:  ${where}\n` +
               'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
-              `Revoke it with: crs token revoke ${record.tokenId}${values.backend === 'aws' ? ' --backend aws' : values.data !== undefined ? ` --data ${shellWord(values.data)}` : ''}\n`,
+              `Revoke it with: crs token revoke ${record.tokenId}${revokeWhere(values)}\n`,
           );
         }
         return 0;

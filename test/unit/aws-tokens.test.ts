@@ -157,10 +157,14 @@ function storedAs(attrs: Item): ReturnType<typeof issueToken> {
 }
 
 /** `crs token ... --backend aws` in process, over the DynamoDB fake: its exit code and what it printed. */
-const runAws = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
+const runAws = async (
+  argv: string[],
+  env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' },
+  where: string[] = ['--backend', 'aws'],
+) => {
   let out = '';
   let err = '';
-  const code = await tokenCommand(['--backend', 'aws', ...argv], {
+  const code = await tokenCommand([...where, ...argv], {
     out: (t) => (out += t),
     err: (t) => (err += t),
     now: () => new Date('2026-01-10T08:00:00Z'),
@@ -231,7 +235,7 @@ describe('crs token --backend aws', () => {
     expect(issued.out).toMatch(/^token: {4}crs_/);
     expect(issued.out).toMatch(/cannot be shown again/);
     expect(issued.out).toContain('hash in:  DynamoDB table tokens');
-    expect(issued.out).toMatch(/Revoke it with: crs token revoke \S+ --backend aws\n/);
+    expect(issued.out).toMatch(/Revoke it with: crs token revoke \S+ --backend aws --table tokens\n/);
     const listed = await run(['list']);
     expect(listed.out).toMatch(/pump-7 +2026-01-10T08:00:00.000Z +active/);
   });
@@ -457,6 +461,11 @@ describe('crs token, pinned by a mutation run', () => {
       CRS_TOKENS_TABLE: 'tokens',
     });
     expect(r.out).toContain('hash in:  DynamoDB table other');
+    // The revoke command printed names that table (without it, it revoked in CRS_TOKENS_TABLE's: "no active token").
+    const revoke = r.out.match(/^Revoke it with: crs token (.+)$/m)![1]!.split(' ');
+    expect(revoke.slice(2)).toEqual(['--backend', 'aws', '--table', 'other']);
+    const revoked = await run(revoke.slice(0, 2), { CRS_TOKENS_TABLE: 'tokens' }, revoke.slice(2));
+    expect(revoked.code, revoked.err).toBe(0);
     expect(tableOf('other').size).toBe(1);
     expect(tableOf('tokens').size).toBe(0);
   });
