@@ -1,5 +1,6 @@
 // Device bearer tokens: issued once, stored only as a SHA-256 hash with the device's scope, checked on every request.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { quoted } from '#domain/printable.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { isDeviceKind, LOCAL_PRINCIPAL, principalOf, type Principal, type TokenScope } from './scope.ts';
 
@@ -27,9 +28,18 @@ export function issueToken(
 /** What a device whose token is revoked is told (over HTTP, and over MLLP when the listener acts as the device). */
 export const TOKEN_REVOKED = 'device token revoked';
 
-/** What a device whose token has a kind this version does not know is told. */
+/**
+ * What `crs token scope` needs to mend a token: its whole scope, as it sets it (a kind alone drops the wards and
+ * patients: the token would reach every patient).
+ */
+const RESCOPE = 'crs token scope TOKEN_ID --kind K with its --ward W and --patient P (the whole scope)';
+
+/**
+ * What a device whose token has a kind this version does not know is told (and `crs token list`): the kind as
+ * stored, escaped (a hand edit can leave anything there).
+ */
 export const UNKNOWN_KIND = (kind: string) =>
-  `device token of an unknown kind ${JSON.stringify(kind)}: give it a known kind with crs token scope TOKEN_ID --kind K`;
+  `device token of an unknown kind ${quoted(kind)}: give it a known kind with ${RESCOPE}`;
 
 /** What a device whose token's wards or patients cannot be read is told. */
 /** A token whose stored scope cannot be read at all (not JSON). */
@@ -37,7 +47,7 @@ export const UNREADABLE_SCOPE_ALL =
   'device token with a scope that cannot be read: set it again with crs token scope TOKEN_ID --kind K';
 
 export const UNREADABLE_SCOPE = (field: string) =>
-  `device token with ${field} that cannot be read: set them again with crs token scope TOKEN_ID --${field === 'wards' ? 'ward W' : 'patient P'}`;
+  `device token with ${field} that cannot be read: set them again with ${RESCOPE}`;
 
 /** CRS_INGEST_TOKEN: at least this long (a token issued by crs token is 47 characters). */
 const LOCAL_TOKEN_MIN_LENGTH = 32;

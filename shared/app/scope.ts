@@ -4,6 +4,7 @@
 // only stores a token's scope and says what it knows of a patient (PatientDirectory). docs/security.md has the table.
 import { ID_PATTERNS, SECTIONS, SOURCE_KINDS, WARD, type DeviceMessage } from '#domain/contract.ts';
 import { DEVICE_KINDS, type DeviceKind, type TokenScope } from '#domain/scope.ts';
+import { quoted } from '#domain/printable.ts';
 
 export { DEVICE_KINDS, type DeviceKind, type TokenScope };
 
@@ -221,27 +222,34 @@ function scopeRefusal(
 export const isDeviceKind = (k: unknown): k is DeviceKind =>
   typeof k === 'string' && (DEVICE_KINDS as readonly string[]).includes(k);
 
-/** Wards and patients as a token keeps them: trimmed, unique, each a contract id (patients) or 1-32 characters (wards). */
+/**
+ * Wards and patients as a token keeps them: trimmed, unique, each a contract id (patients) or a label as
+ * `enrolment.ward` takes it (wards). A refusal says what is wrong as the contract says it of `enrolment.ward` (too
+ * long, a control or format character, with its code point) and quotes what was given escaped: a bidirectional
+ * override or a zero-width character is never printed raw on the operator's terminal.
+ */
 export function checkScope(scope: {
   kind?: string;
   wards?: string[];
   patients?: string[];
 }): { ok: true; scope: TokenScope } | { ok: false; error: string } {
   if (scope.kind !== undefined && !isDeviceKind(scope.kind))
-    return { ok: false, error: `kind must be one of ${DEVICE_KINDS.join(', ')} (got "${scope.kind}")` };
+    return { ok: false, error: `kind must be one of ${DEVICE_KINDS.join(', ')} (got ${quoted(scope.kind)})` };
   const wards = [...new Set((scope.wards ?? []).map((w) => w.trim()))];
   const patients = [...new Set((scope.patients ?? []).map((w) => w.trim()))];
-  const badWard = wards.find((w) => !WARD.safeParse(w).success);
-  if (badWard !== undefined)
-    return {
-      ok: false,
-      error: `ward must be 1-32 printable characters, as enrolment.ward (got ${JSON.stringify(badWard)})`,
-    };
+  for (const ward of wards) {
+    const checked = WARD.safeParse(ward);
+    if (!checked.success)
+      return {
+        ok: false,
+        error: `ward: ${checked.error.issues[0]?.message ?? 'is not a ward'} (a ward follows the rule of enrolment.ward)`,
+      };
+  }
   const badPatient = patients.find((id) => !ID_PATTERNS.patientId.pattern.test(id));
   if (badPatient !== undefined)
     return {
       ok: false,
-      error: `patient must be a patient id (${ID_PATTERNS.patientId.text}) (got ${JSON.stringify(badPatient)})`,
+      error: `patient must be a patient id (${ID_PATTERNS.patientId.text}) (got ${quoted(badPatient)})`,
     };
   return {
     ok: true,
@@ -253,11 +261,17 @@ export function checkScope(scope: {
   };
 }
 
+/**
+ * A ward as a scope's description names it: quoted when it holds a comma, a space or a quote (the ward "East, 3" in
+ * a list "East, 3,ICU" read as three wards).
+ */
+const wardWord = (ward: string) => (/^[^\s,"]+$/u.test(ward) ? ward : quoted(ward));
+
 /** The scope in words, for `crs token list` and the logs. */
 export function describeScope(scope: TokenScope): string {
   const kind = scope.kind ?? 'no kind (legacy)';
   const reach = [
-    scope.wards?.length ? `wards ${scope.wards.join(',')}` : '',
+    scope.wards?.length ? `wards ${scope.wards.map(wardWord).join(',')}` : '',
     scope.patients?.length ? `patients ${scope.patients.join(',')}` : '',
   ].filter(Boolean);
   return `${kind}${reach.length ? `; ${reach.join('; ')}` : '; every patient'}`;

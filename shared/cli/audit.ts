@@ -10,7 +10,7 @@ import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { auditCsvHeader, auditCsvRow, auditNdjsonRow } from '#app/audit-export.ts';
 import { CONTRACT_ID } from '#app/interfaces/ids.ts';
-import { shown } from './flags.ts';
+import { inline, shown } from './flags.ts';
 import type { AuditLog } from '#ports';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
@@ -73,7 +73,8 @@ export async function auditCommand(args: string[]): Promise<number> {
     process.stdout.write(`usage:\n${AUDIT_USAGE}`);
     return 0;
   }
-  if (sub !== 'export') return usage(sub === undefined ? 'say what to do: export' : `unknown sub-command "${sub}"`);
+  if (sub !== 'export')
+    return usage(sub === undefined ? 'say what to do: export' : `unknown sub-command ${shown(sub)}`);
   let values: Options;
   try {
     values = parseArgs({
@@ -91,7 +92,7 @@ export async function auditCommand(args: string[]): Promise<number> {
       },
     }).values;
   } catch (err) {
-    return usage((err as Error).message);
+    return usage(inline((err as Error).message)); // Node quotes an unknown option raw
   }
   if (values.help) {
     process.stdout.write(`usage:\n${AUDIT_USAGE}`);
@@ -106,10 +107,12 @@ export async function auditCommand(args: string[]): Promise<number> {
       `--patient must be a patient id (1-64 characters of A-Z a-z 0-9 . _ : -) or * (team-wide entries) (got ${shown(patientId)})`,
     );
   if (values.format !== 'ndjson' && values.format !== 'csv')
-    return usage(`--format must be ndjson or csv (got "${String(values.format)}")`);
+    return usage(`--format must be ndjson or csv (got ${shown(String(values.format))})`);
   const open = AUDIT_SOURCES[String(values.backend)];
   if (!open)
-    return usage(`--backend must be one of ${Object.keys(AUDIT_SOURCES).join(', ')} (got "${String(values.backend)}")`);
+    return usage(
+      `--backend must be one of ${Object.keys(AUDIT_SOURCES).join(', ')} (got ${shown(String(values.backend))})`,
+    );
 
   let source: AuditSource;
   try {

@@ -11,6 +11,7 @@ import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
 import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
+import { inline } from './flags.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
@@ -72,7 +73,7 @@ export function backupCommand(args: string[]): number {
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e instanceof BackupUsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`crs backup: ${e.message}\nusage:\n${BACKUP_USAGE}`);
+      process.stderr.write(`crs backup: ${inline(e.message)}\nusage:\n${BACKUP_USAGE}`);
       return 2;
     }
     process.stderr.write(`crs backup: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);

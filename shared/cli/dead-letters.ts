@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import type { DeadLetter } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
-import { shown } from './flags.ts';
+import { inline, shown } from './flags.ts';
 import { serveClient, type ServeClient } from './serve-client.ts';
 
 /** What to do on AWS, where SQS keeps the dead letters (the runbook's MessagesDlqDepth says the same). */
@@ -57,7 +57,7 @@ export async function deadLettersCommand(args: string[]): Promise<number> {
       },
     }));
   } catch (e) {
-    err(`crs dead-letters: ${(e as Error).message}\n${DEAD_LETTERS_USAGE}`);
+    err(`crs dead-letters: ${inline((e as Error).message)}\n${DEAD_LETTERS_USAGE}`); // Node quotes an unknown option raw
     return 2;
   }
   if (v.help) {

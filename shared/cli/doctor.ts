@@ -37,6 +37,7 @@ import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
+import { shown } from './flags.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--test-page TEAM] [--json]
       whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out; with
@@ -472,7 +473,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
     );
   const team = values['test-page'];
   if (team !== undefined && !PAGE_TEAMS.includes(team as PageTeam))
-    return usage(`--test-page must be one of ${PAGE_TEAMS.join(', ')} (got "${team}")`);
+    return usage(`--test-page must be one of ${PAGE_TEAMS.join(', ')} (got ${shown(team)})`);
   let expected: DoctorOptions['expected'];
   let vars: Record<string, string>;
   let aws: { region: string };

@@ -1,6 +1,7 @@
 // Numbers given on the command line, read one way by every command: plain decimal digits (a fraction only where the
 // flag takes one), within the flag's range, or refused naming the flag, its range and what was given. Number()
 // alone read "" as 0 (a random port), "0x10" as 16, "1e3" as 1000 and took 1e308.
+import { hex, quoted } from '#domain/printable.ts';
 
 /** A flag's number: its range, and whether it takes a fraction (--speed 1.5). */
 export interface NumberRange {
@@ -14,10 +15,21 @@ export const LISTEN_PORT: NumberRange = { min: 0, max: 65535 };
 /** The ports a client connects to. */
 export const CONNECT_PORT: NumberRange = { min: 1, max: 65535 };
 
-/** What was given, as the CLI shows it: quoted and escaped (no raw control character), cut at 80 characters. */
+/**
+ * What was given, as the CLI shows it: quoted and escaped (no raw control or format character: a bidirectional
+ * override would reorder the operator's terminal line), cut at 80 characters.
+ */
 export function shown(text: string): string {
-  return `${JSON.stringify(text.slice(0, 80))}${text.length > 80 ? `... (${text.length} characters)` : ''}`;
+  return `${quoted(text.slice(0, 80))}${text.length > 80 ? `... (${text.length} characters)` : ''}`;
 }
+
+/**
+ * A message or a table cell as the CLI prints it on one line: every control or format character (and line or
+ * paragraph separator) escaped, "\u202e". For text the CLI did not write itself: Node's own messages about an
+ * option (they quote it raw), what a store holds (a hand-edited DynamoDB item).
+ */
+export const inline = (text: string): string =>
+  text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u${hex(c).toLowerCase()}`);
 
 /**
  * The number `text` gives for --`flag`, or the error saying why it gives none (the caller throws it as its own

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { SCHEMES, resolveConfig, type GradingConfig, type Scheme } from '#domain/config.ts';
 import { deviceMessageJsonSchema } from '#domain/contract.ts';
 import { parseTimeWithOffset } from '#domain/time.ts';
-import { shown } from './flags.ts';
+import { inline, shown } from './flags.ts';
 import { EXIT, replayCommand } from './replay.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 
@@ -39,7 +39,7 @@ class UsageError extends Error {}
 /** Loads the grading configuration: defaults, then a JSON file of overrides, then the command line's scheme. */
 export function loadConfig(configFile: string | undefined, scheme: string | undefined): GradingConfig {
   if (scheme !== undefined && !(SCHEMES as readonly string[]).includes(scheme)) {
-    throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')} (got "${scheme}")`);
+    throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')} (got ${shown(scheme)})`);
   }
   let overrides: Record<string, unknown> = {};
   if (configFile) {
@@ -63,7 +63,7 @@ function backendOf(args: string[]): string {
     else if (a.startsWith('--backend=')) backend = a.slice('--backend='.length);
   });
   if (backend !== 'aws' && backend !== 'embedded')
-    throw new UsageError(`--backend must be aws or embedded (got "${backend}")`);
+    throw new UsageError(`--backend must be aws or embedded (got ${shown(backend)})`);
   return backend;
 }
 
@@ -230,11 +230,11 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         process.stdout.write(USAGE);
         return command === undefined ? EXIT.usage : EXIT.ok;
       default:
-        throw new UsageError(`unknown command "${command}"`);
+        throw new UsageError(`unknown command ${shown(command)}`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`crs: ${(err as Error).message}\n${USAGE}`);
+      process.stderr.write(`crs: ${inline((err as Error).message)}\n${USAGE}`);
       return EXIT.usage;
     }
     throw err;

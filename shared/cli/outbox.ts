@@ -13,7 +13,7 @@ import type { GradingConfig } from '#domain/config.ts';
 import { iso } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { EMBEDDED_LANES, isLaneName } from '#hosts/embedded/lanes.ts';
-import { idArgumentError } from './flags.ts';
+import { idArgumentError, inline, shown } from './flags.ts';
 import { serveClient, type ServeClient } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
@@ -76,7 +76,7 @@ export async function outboxCommand(args: string[], loadConfig: LoadConfig): Pro
       },
     }));
   } catch (e) {
-    err(`crs outbox: ${(e as Error).message}\n${OUTBOX_USAGE}`);
+    err(`crs outbox: ${inline((e as Error).message)}\n${OUTBOX_USAGE}`); // Node quotes an unknown option raw
     return 2;
   }
   if (v.help) {
@@ -113,7 +113,7 @@ type Values = { data?: string; outputs?: string; config?: string; sink?: string;
 
 async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values): Promise<number> {
   if (v.sink !== undefined && !isLaneName(v.sink))
-    throw new OutboxUsageError(`--sink must be one of ${EMBEDDED_LANES.join(', ')} (got "${v.sink}")`);
+    throw new OutboxUsageError(`--sink must be one of ${EMBEDDED_LANES.join(', ')} (got ${shown(v.sink)})`);
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
   const { DB_FILE } = await import('#adapters/sqlite/db.ts');
   if (!existsSync(join(dir, DB_FILE)))

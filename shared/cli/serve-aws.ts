@@ -89,7 +89,7 @@ export async function serveAwsCommand(
       return 0;
     }
     if (values.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(values.endpoint))
-      throw new UsageError(`--endpoint must be an http(s) URL (got "${values.endpoint}")`);
+      throw new UsageError(`--endpoint must be an http(s) URL (got ${shown(values.endpoint)})`);
     if (values.prefix !== undefined && !PREFIX_PATTERN.test(values.prefix))
       throw new UsageError('--prefix is 1-40 characters of A-Z a-z 0-9 _ -');
     const zone = values['hl7-zone'];
@@ -207,7 +207,10 @@ export async function serveAwsCommand(
       `crs serve: devices POST ${host.url}/v1/messages with "Authorization: Bearer <token>" ` +
         (localToken
           ? '(CRS_INGEST_TOKEN or a device token)'
-          : `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE} crs token issue --backend aws --device ID; or set CRS_INGEST_TOKEN)`),
+          : // The command as a shell runs it from anywhere: the table, the emulator's endpoint and the region are
+            // this run's (it said --device ID without the --kind issue requires, and no endpoint: refused, or the
+            // token issued into AWS itself).
+            `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE}${endpoint ? ` AWS_ENDPOINT_URL=${endpoint}` : ''} AWS_REGION=${region} crs token issue --backend aws --device DEVICE_ID --kind KIND; or set CRS_INGEST_TOKEN)`),
     );
     log(
       `crs serve: acknowledge links open ${host.url}/ack/<token> (GET shows, POST acknowledges); apps POST ${host.url}/v1/acks {"token","by"}`,

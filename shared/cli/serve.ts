@@ -15,7 +15,7 @@ import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient
 import type { GradingConfig } from '#domain/config.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { LISTEN_PORT, numberFlag, shown } from './flags.ts';
+import { LISTEN_PORT, inline, numberFlag, shown } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
 
 /** --max-patients: the most patients with data in the last 14 days. */
@@ -42,7 +42,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
         repetition is the patient, whatever else PID-3 holds (else the one typed MR, or the only one);
       --fhir-patient-system: the FHIR identifier system (a URI) whose values are this system's patient ids: the
         identifier of that system is the patient, whatever else is there (else the one typed MR, or untyped);
-      --public-url: the address phones reach this server at, for acknowledge links (the listening URL by default);
+      --public-url: the address phones and browsers reach this server at, for acknowledge links and the board's link
+        (the listening URL by default); a path is a reverse proxy's prefix (https://host/wards/): the board works there;
       --page-lines: also print each page to a role ({"type":"page",...}, with its acknowledge link) on stdout
       device tokens: crs token issue --device DEVICE_ID --kind KIND [--data DIR] (crs token --help)
       the deployed shape on an emulator or AWS: crs serve --backend aws --help
@@ -84,7 +85,7 @@ function publicUrl(text: string | undefined): string | undefined {
   try {
     url = new URL(text);
   } catch {
-    throw new ServeUsageError(`--public-url must be an http or https URL (got "${text}")`);
+    throw new ServeUsageError(`--public-url must be an http or https URL (got ${shown(text)})`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ServeUsageError('--public-url must be an http or https URL');
@@ -100,7 +101,7 @@ function webhookUrl(text: string | undefined): string | undefined {
   try {
     url = new URL(text);
   } catch {
-    throw new ServeUsageError(`--webhook must be an http or https URL (got "${text}")`);
+    throw new ServeUsageError(`--webhook must be an http or https URL (got ${shown(text)})`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ServeUsageError('--webhook must be an http or https URL');
@@ -195,11 +196,11 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
     const maxPatients = numberFlag('max-patients', v['max-patients'], MAX_PATIENTS, undefined, usageError);
     const retentionDays = numberFlag('retention-days', v['retention-days'], RETENTION_DAYS, undefined, usageError);
     for (const a of v['trust-proxy'] ?? [])
-      if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got "${a}")`);
+      if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got ${shown(a)})`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
     if (v['hl7-zone'] !== undefined && !hl7Zone)
       throw new ServeUsageError(
-        `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got "${v['hl7-zone']}")`,
+        `--hl7-zone must be an IANA zone (Europe/Paris) or an offset (+01:00) (got ${shown(v['hl7-zone'])})`,
       );
     const hl7PatientAuthority = patientAuthority(v['hl7-patient-authority']);
     const fhirPatientSystem = patientSystem(v['fhir-patient-system']);
@@ -259,7 +260,7 @@ function testRetry(): { retry?: { initialMs: number; maxMs: number } } {
 function failed(command: string, err: unknown): number {
   const e = err as Error & { code?: string };
   if (e instanceof ServeUsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
-    log(`crs ${command}: ${e.message}\nusage:\n${SERVE_USAGE}`);
+    log(`crs ${command}: ${inline(e.message)}\nusage:\n${SERVE_USAGE}`);
     return 2;
   }
   if (e.code === 'EADDRINUSE') {

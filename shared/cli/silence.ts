@@ -10,7 +10,7 @@ import type { Silence } from '#domain/paging.ts';
 import { iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
 import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
-import { shown } from './flags.ts';
+import { inline, shown } from './flags.ts';
 
 export const SILENCE_USAGE = `  crs silence create|end|list ... [--data DIR]
       the same on the crs serve running on DIR (default ./.crs), as its board does
@@ -133,7 +133,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     return 0;
   }
   if (sub !== 'create' && sub !== 'end' && sub !== 'list')
-    return usage(sub === undefined ? 'say what to do: create, end or list' : `unknown sub-command "${sub}"`);
+    return usage(sub === undefined ? 'say what to do: create, end or list' : `unknown sub-command ${shown(sub)}`);
   let values: Options;
   let positionals: string[];
   try {
@@ -157,7 +157,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
       },
     }));
   } catch (err) {
-    return usage((err as Error).message);
+    return usage(inline((err as Error).message)); // Node quotes an unknown option raw
   }
   if (values.help) {
     process.stdout.write(`usage:\n${SILENCE_USAGE}`);
@@ -166,7 +166,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
   const open = SILENCE_BACKENDS[String(values.backend)];
   if (!open)
     return usage(
-      `--backend must be one of ${Object.keys(SILENCE_BACKENDS).join(', ')} (got "${String(values.backend)}")`,
+      `--backend must be one of ${Object.keys(SILENCE_BACKENDS).join(', ')} (got ${shown(String(values.backend))})`,
     );
 
   // Checked before anything is opened: a typo costs no AWS call.

@@ -18,7 +18,7 @@ import {
   type Answer,
   type PlayStats,
 } from '#sim/player.ts';
-import { CONNECT_PORT, numberFlag, shown, type NumberRange } from './flags.ts';
+import { CONNECT_PORT, inline, numberFlag, shown, type NumberRange } from './flags.ts';
 import { NdjsonWriter } from './io.ts';
 
 export const SIMULATE_USAGE = `  crs simulate [--url URL] [--token T] [--seed N] [--speed X] [--courses LIST] [--copies N]
@@ -71,14 +71,14 @@ export function parseSimulateArgs(args: string[]) {
         .filter(Boolean)
     : COURSE_NAMES;
   for (const c of courses)
-    if (!COURSES[c]) throw new SimulateUsageError(`unknown course "${c}" (courses: ${COURSE_NAMES.join(', ')})`);
+    if (!COURSES[c]) throw new SimulateUsageError(`unknown course ${shown(c)} (courses: ${COURSE_NAMES.join(', ')})`);
   let start: number | undefined;
   if (values.start !== undefined) {
     // With a zone offset: a local time would make the same --seed and --start give other messages on another machine.
     start = parseTimeWithOffset(values.start);
     if (!Number.isFinite(start))
       throw new SimulateUsageError(
-        `--start must be an RFC 3339 time with a zone offset, e.g. 2026-11-26T06:00:00Z (got "${values.start}")`,
+        `--start must be an RFC 3339 time with a zone offset, e.g. 2026-11-26T06:00:00Z (got ${shown(values.start)})`,
       );
   }
   const settings: SimulateSettings = {
@@ -195,7 +195,7 @@ export async function simulateCommand(args: string[]): Promise<number> {
     parsed = parseSimulateArgs(args);
   } catch (err) {
     if (err instanceof SimulateUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`crs simulate: ${(err as Error).message}\nusage:\n${SIMULATE_USAGE}`);
+      process.stderr.write(`crs simulate: ${inline((err as Error).message)}\nusage:\n${SIMULATE_USAGE}`);
       return 2;
     }
     throw err;

@@ -12,7 +12,7 @@ import { ENV } from '#adapters/aws/env.ts';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import type { TokenStore } from '#ports';
-import { idArgumentError } from './flags.ts';
+import { idArgumentError, inline, shown } from './flags.ts';
 
 export const TOKEN_USAGE = `usage:
   crs token issue --device DEVICE_ID --kind KIND [--ward W]... [--patient P]... [--json]
@@ -20,8 +20,9 @@ export const TOKEN_USAGE = `usage:
                                                 KIND (${DEVICE_KINDS.join(', ')}): it may send what that kind
                                                 produces, only for patients in its wards or its patients (none: all)
   crs token scope TOKEN_ID --kind KIND [--ward W]... [--patient P]...
-                                                change an active token's scope (the device keeps its token); gives a
-                                                token issued before scopes its kind
+                                                set an active token's whole scope (the device keeps its token): the
+                                                wards and patients not given are dropped (none: every patient); gives
+                                                a token issued before scopes its kind
   crs token revoke TOKEN_ID                     revoke a token: the device gets 403 from then on
   crs token list [--json]                       list tokens (ids, devices, scopes, dates; never the tokens)
   where: [--data DIR]                           the data directory of crs serve (default ${DEFAULT_DATA_DIR}; the default backend)
@@ -76,6 +77,20 @@ const defaultIo: TokenCommandIo = {
 class UsageError extends Error {}
 
 const DEVICE_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * Where the token went, as the printed revoke command says it: a table given with --table is named (the command
+ * without it revoked in $CRS_TOKENS_TABLE's table, or was refused for want of one).
+ */
+const revokeWhere = (v: { backend?: string; table?: string; data?: string }) =>
+  v.backend === 'aws'
+    ? ` --backend aws${v.table !== undefined ? ` --table ${shellWord(v.table)}` : ''}`
+    : v.data !== undefined
+      ? ` --data ${shellWord(v.data)}`
+      : '';
+
+/** A path as a shell reads it back: quoted when it holds a space or anything else a shell would read otherwise. */
+const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`);
 
 /**
  * A TOKEN_ID no token can have, refused before any store is asked: on AWS an empty or long one failed DynamoDB's
@@ -134,7 +149,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         opened = await open.embedded(dir);
         where = `${dir} (the crs serve data directory)`;
       } else {
-        throw new UsageError(`--backend must be embedded or aws (got "${values.backend}")`);
+        throw new UsageError(`--backend must be embedded or aws (got ${shown(values.backend)})`);
       }
       return opened.tokens;
     };
@@ -148,9 +163,18 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
       if (!c.ok) throw new UsageError(`--${c.error}`);
       return c.scope;
     };
+    // revoke and list act on one TOKEN_ID and on every token: a --device there filtered nothing (the list was every
+    // device's, silently).
     const noScopeOptions = () => {
-      if (values.kind !== undefined || values.ward !== undefined || values.patient !== undefined)
-        throw new UsageError(`${action} takes no --kind, --ward or --patient`);
+      if (
+        values.kind !== undefined ||
+        values.ward !== undefined ||
+        values.patient !== undefined ||
+        values.device !== undefined
+      )
+        throw new UsageError(
+          `${action} takes no --kind, --ward, --patient or --device${action === 'list' ? ' (it lists every token)' : ''}`,
+        );
     };
     switch (action) {
       case 'issue': {
@@ -158,9 +182,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         const device = values.device;
         if (!device) throw new UsageError('issue needs --device DEVICE_ID');
         if (!DEVICE_ID.test(device))
-          throw new UsageError(
-            `--device must be 1-128 printable characters without spaces (got ${JSON.stringify(device)})`,
-          );
+          throw new UsageError(`--device must be 1-128 ASCII characters, printable, no space (got ${shown(device)})`);
         if (device === BOARD_DEVICE_ID)
           throw new UsageError(
             `--device ${BOARD_DEVICE_ID} is the board's own sender (its End and Resume monitoring): choose another id`,
@@ -176,7 +198,7 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
           out(
             `token:    ${token}\ntokenId:  ${record.tokenId}\ndevice:   ${record.deviceId}\nscope:    ${describeScope(record)}\nhash in:  ${where}\n` +
               'Configure the device with the token now: it is not stored and cannot be shown again.\n' +
-              `Revoke it with: crs token revoke ${record.tokenId}${values.backend === 'aws' ? ' --backend aws' : values.data !== undefined ? ` --data ${values.data}` : ''}\n`,
+              `Revoke it with: crs token revoke ${record.tokenId}${revokeWhere(values)}\n`,
           );
         }
         return 0;
@@ -233,12 +255,18 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
             'TOKEN ID                              DEVICE                CREATED                   STATUS      SCOPE\n',
           );
           // A cell wider than its column (a revoked token's status, a long device id) still ends with two spaces.
-          const cell = (text: string, width: number) => (text.length < width - 1 ? text.padEnd(width) : `${text}  `);
+          // What the store holds is shown escaped: a hand-edited item can hold anything.
+          const cell = (raw: string, width: number) => {
+            const text = inline(raw);
+            return text.length < width - 1 ? text.padEnd(width) : `${text}  `;
+          };
           for (const r of rows) {
             const status = r.revokedAt ? `revoked ${r.revokedAt}` : r.refused ? 'refused' : 'active';
             const scope =
               r.refused ?? describeScope({ ...(r.kind ? { kind: r.kind } : {}), wards: r.wards, patients: r.patients });
-            out(`${cell(r.tokenId, 38)}${cell(r.deviceId, 22)}${cell(r.createdAt, 26)}${cell(status, 12)}${scope}\n`);
+            out(
+              `${cell(r.tokenId, 38)}${cell(r.deviceId, 22)}${cell(r.createdAt, 26)}${cell(status, 12)}${inline(scope)}\n`,
+            );
           }
           const legacy = rows.filter((r) => !r.kind && !r.revokedAt && !r.refused).length;
           if (legacy > 0)
@@ -249,15 +277,16 @@ export async function tokenCommand(argv: string[], io: Partial<TokenCommandIo> =
         return 0;
       }
       default:
-        throw new UsageError(action === undefined ? 'token needs an action' : `unknown token action "${action}"`);
+        throw new UsageError(action === undefined ? 'token needs an action' : `unknown token action ${shown(action)}`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      err(`crs token: ${(e as Error).message}\n${TOKEN_USAGE}`);
+      // Node's own messages quote an unknown option raw: escaped, as every refusal here says what was given.
+      err(`crs token: ${inline((e as Error).message)}\n${TOKEN_USAGE}`);
       return 2;
     }
     // AWS or database errors (credentials, region, missing table, a locked file) are the operator's: name them plainly.
-    err(`crs token: ${(e as Error).name}: ${(e as Error).message}\n`);
+    err(`crs token: ${inline(`${(e as Error).name}: ${(e as Error).message}`)}\n`);
     return 1;
   } finally {
     opened?.close();

@@ -4,6 +4,14 @@
 
 /** A character's code point as Unicode writes it: 200D, 1F469. */
 export const hex = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+/**
+ * `t` as an error message quotes what was given: as JSON writes it (a control character escaped), and a format
+ * character or a line or paragraph separator escaped too ("\u202e"): a bidirectional override would reorder the
+ * message itself (the operator's terminal line), a zero-width character would not be seen in it.
+ */
+export const quoted = (t: string): string =>
+  JSON.stringify(t).replace(/[\p{Cf}\u2028\u2029]/gu, (c) => `\\u${hex(c).toLowerCase()}`);
+
 /** The first character of `input` that `re` (one character) matches, as "U+200D". */
 const codePoint = (input: unknown, re: RegExp) => `U+${hex(String(input).match(re)?.[0] ?? '?')}`;
 

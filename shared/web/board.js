@@ -913,14 +913,14 @@
           h('p', {}, [
             'Every assessment, grade change, page, delivery, escalation, acknowledgement, alert and silence of this patient, oldest first: ',
             h('a', {
-              href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=csv',
+              href: 'api/patients/' + encodeURIComponent(id) + '/audit?format=csv',
               download: '',
               'data-key': 'audit-csv',
               text: 'CSV',
             }),
             ' · ',
             h('a', {
-              href: '/api/patients/' + encodeURIComponent(id) + '/audit?format=ndjson',
+              href: 'api/patients/' + encodeURIComponent(id) + '/audit?format=ndjson',
               download: '',
               'data-key': 'audit-ndjson',
               text: 'NDJSON',
@@ -1086,7 +1086,7 @@
         confirm: 'Acknowledge',
         focusAfter: route().kind === 'patient' ? 'heading' : 'open:' + p.patientId,
         submit: function (by) {
-          return api('/api/pages/' + encodeURIComponent(tp.pageId) + '/ack', {
+          return api('api/pages/' + encodeURIComponent(tp.pageId) + '/ack', {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ by: by }),
@@ -1113,7 +1113,7 @@
         confirm: 'End silence',
         focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
         submit: function (by) {
-          return api('/api/silences/' + encodeURIComponent(s.silenceId) + '/end', {
+          return api('api/silences/' + encodeURIComponent(s.silenceId) + '/end', {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ by: by }),
@@ -1233,7 +1233,7 @@
     if (scope.team) body.team = silenceTeam.value;
     else body.patientId = scope.patientId;
     silenceConfirm.disabled = true;
-    api('/api/silences', {
+    api('api/silences', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -1301,7 +1301,7 @@
       return;
     }
     monitoringConfirm.disabled = true;
-    api('/api/patients/' + encodeURIComponent(m.patientId) + '/monitoring/' + m.action, {
+    api('api/patients/' + encodeURIComponent(m.patientId) + '/monitoring/' + m.action, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(end ? { reason: monitoringReason.value, by: by } : { by: by }),
@@ -1349,7 +1349,7 @@
 
   // The paging path's own health (a lane stuck, records parked, the pager late): a banner above everything.
   function refreshDelivery() {
-    api('/api/outbox')
+    api('api/outbox')
       .then(function (r) {
         var alerts = r.body?.alerts || [];
         deliveryEl.textContent = '';
@@ -1384,8 +1384,8 @@
     var view = (state.view = route());
     var path =
       view.kind === 'patient'
-        ? '/api/patients/' + encodeURIComponent(view.id) + '?hours=' + state.hours
-        : '/api/patients?offset=' + state.listOffset + '&limit=' + LIST_PAGE;
+        ? 'api/patients/' + encodeURIComponent(view.id) + '?hours=' + state.hours
+        : 'api/patients?offset=' + state.listOffset + '&limit=' + LIST_PAGE;
     api(path)
       .then(function (r) {
         if (view.kind !== route().kind || (view.kind === 'patient' && view.id !== route().id)) return; // navigated away meanwhile
@@ -1443,7 +1443,7 @@
 
   var source = null;
   function connect() {
-    source = new EventSource('/api/events');
+    source = new EventSource('api/events');
     source.onopen = function () {
       state.live = true;
       setStatus();

@@ -18,6 +18,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { authenticate, hashToken, issueToken, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
+import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
 
 const ddb = mockClient(DynamoDBClient);
 type Item = Record<string, AttributeValue>;
@@ -156,10 +157,14 @@ function storedAs(attrs: Item): ReturnType<typeof issueToken> {
 }
 
 /** `crs token ... --backend aws` in process, over the DynamoDB fake: its exit code and what it printed. */
-const runAws = async (argv: string[], env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' }) => {
+const runAws = async (
+  argv: string[],
+  env: NodeJS.ProcessEnv = { CRS_TOKENS_TABLE: 'tokens' },
+  where: string[] = ['--backend', 'aws'],
+) => {
   let out = '';
   let err = '';
-  const code = await tokenCommand(['--backend', 'aws', ...argv], {
+  const code = await tokenCommand([...where, ...argv], {
     out: (t) => (out += t),
     err: (t) => (err += t),
     now: () => new Date('2026-01-10T08:00:00Z'),
@@ -230,7 +235,7 @@ describe('crs token --backend aws', () => {
     expect(issued.out).toMatch(/^token: {4}crs_/);
     expect(issued.out).toMatch(/cannot be shown again/);
     expect(issued.out).toContain('hash in:  DynamoDB table tokens');
-    expect(issued.out).toMatch(/Revoke it with: crs token revoke \S+ --backend aws\n/);
+    expect(issued.out).toMatch(/Revoke it with: crs token revoke \S+ --backend aws --table tokens\n/);
     const listed = await run(['list']);
     expect(listed.out).toMatch(/pump-7 +2026-01-10T08:00:00.000Z +active/);
   });
@@ -259,6 +264,34 @@ describe('crs token --backend aws', () => {
     const noTable = await run(['list'], {});
     expect(noTable.code).toBe(2);
     expect(noTable.err).toMatch(/--table NAME or set CRS_TOKENS_TABLE/);
+  });
+
+  it('names a refused ward, device, kind or option precisely, never printing a control or format character raw', async () => {
+    // Until 2026-12-05 a refused ward was "1-32 printable characters" with the ward quoted raw: a bidirectional
+    // override (U+202E) reordered the operator's terminal line, a zero-width space was not seen in it.
+    for (const [argv, said] of HOSTILE_TOKEN_ARGUMENTS) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err.split('\n')[0], argv.join(' ')).toContain(said);
+      expect(r.err.replaceAll('\n', ''), argv.join(' ')).not.toMatch(/[\p{Cc}\p{Cf}\u2028\u2029]/u);
+    }
+    expect(tableOf('tokens').size).toBe(0);
+  });
+
+  it('lists a stored kind or device id it cannot show raw escaped', async () => {
+    // A hand edit in the console (or another tool) can leave anything in the table.
+    const t = issueToken('cam-1', new Date('2026-01-10T08:00:00Z'));
+    tableOf('tokens').set(t.record.hash, {
+      tokenHash: { S: t.record.hash },
+      tokenId: { S: t.record.tokenId },
+      deviceId: { S: 'cam\u202e-1' },
+      createdAt: { S: t.record.createdAt },
+      kind: { S: 'cam\u202eera' },
+    });
+    const table = (await run(['list'])).out;
+    expect(table).toContain('unknown kind "cam\\u202eera"');
+    expect(table).toContain('cam\\u202e-1');
+    expect(table.replaceAll('\n', '')).not.toMatch(/[\p{Cc}\p{Cf}]/u);
   });
 
   it('names an AWS failure plainly with exit status 1', async () => {
@@ -401,7 +434,10 @@ describe('crs token, pinned by a mutation run', () => {
 
   it.each([
     [['issue', 'gw-2', '--device', 'gw-1', '--kind', 'pump'], 'issue takes no positional arguments'],
-    [['issue', '--device', 'x'.repeat(129), '--kind', 'pump'], '--device must be 1-128 printable characters'],
+    [
+      ['issue', '--device', 'x'.repeat(129), '--kind', 'pump'],
+      '--device must be 1-128 ASCII characters, printable, no space',
+    ],
     // The board's End/Resume monitoring are sent as device `board`: no token may speak as the board in the trail.
     [['issue', '--device', 'board', '--kind', 'manual'], '--device board is the board'],
     [['scope', 'a', 'b', '--kind', 'pump'], 'scope takes exactly one TOKEN_ID'],
@@ -425,6 +461,11 @@ describe('crs token, pinned by a mutation run', () => {
       CRS_TOKENS_TABLE: 'tokens',
     });
     expect(r.out).toContain('hash in:  DynamoDB table other');
+    // The revoke command printed names that table (without it, it revoked in CRS_TOKENS_TABLE's: "no active token").
+    const revoke = r.out.match(/^Revoke it with: crs token (.+)$/m)![1]!.split(' ');
+    expect(revoke.slice(2)).toEqual(['--backend', 'aws', '--table', 'other']);
+    const revoked = await run(revoke.slice(0, 2), { CRS_TOKENS_TABLE: 'tokens' }, revoke.slice(2));
+    expect(revoked.code, revoked.err).toBe(0);
     expect(tableOf('other').size).toBe(1);
     expect(tableOf('tokens').size).toBe(0);
   });

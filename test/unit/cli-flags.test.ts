@@ -155,6 +155,29 @@ describe('--fhir-patient-system', () => {
   });
 });
 
+describe('an unknown option, as every command names it', () => {
+  it.each([
+    ['token', 'list'],
+    ['silence', 'list'],
+    ['outbox', 'list'],
+    ['dead-letters', 'list'],
+    ['audit', 'export'],
+    ['backup'],
+    ['serve'],
+    ['simulate'],
+    ['replay', '-'],
+  ])(
+    'crs %s refuses it with exit 2, escaped (Node quoted it raw: a bidirectional override reordered the line)',
+    (...args) => {
+      const r = crs([...args, '--ward\u202e\u0007'], '');
+      expect(r.status).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(/Unknown option '--ward\\u202e\\u0007'/);
+      expect(r.stderr).not.toMatch(/\p{Cf}/u);
+      expect(r.stderr).not.toMatch(RAW_CONTROL);
+    },
+  );
+});
+
 describe('number flags, read one way by every command', () => {
   it.each([
     // crs start took these (1e308 as a speed, any integer as a seed) where crs simulate refused them
@@ -319,6 +342,14 @@ describe('crs outbox retry ID', () => {
       expect(r.err.split('\n')[0]).toContain('(got "crs|P-1|n1\\u001b[2J\\u001b[H")');
       expect(r.err).not.toMatch(RAW_CONTROL);
     }
+  });
+
+  it('shows an ID with a format character escaped too (a bidirectional override reordered the line)', async () => {
+    // Until 2026-12-05 what was given was quoted as JSON writes it: control characters escaped, U+202E raw.
+    const r = await outbox('retry', 'crs|P-1\u202e|n1\u200b');
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toContain('(got "crs|P-1\\u202e|n1\\u200b")');
+    expect(r.err).not.toMatch(/\p{Cf}/u);
   });
 });
 

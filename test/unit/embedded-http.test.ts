@@ -169,7 +169,8 @@ describe('the board API', () => {
     expect((await fetch(`${server.url}/?key=wrong`, { redirect: 'manual' })).status).toBe(403);
     const link = await fetch(server.boardUrl, { redirect: 'manual' });
     expect(link.status).toBe(303);
-    expect(link.headers.get('location')).toBe('/');
+    // Relative: back to the board where the browser has it, under a proxy's path prefix too.
+    expect(link.headers.get('location')).toBe('./');
     const cookie = link.headers.get('set-cookie')!;
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
@@ -468,7 +469,13 @@ describe('the server process', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     const html = await res.text();
-    expect(html).toContain('/board.js');
+    expect(html).toContain('<script src="board.js" defer>');
+    // Every address of the board is relative to its page: it works behind a proxy that maps a path prefix
+    // (test/browser/board-prefix.test.ts).
+    expect(html).not.toMatch(/(href|src)="\//);
+    const script = readFileSync(new URL('../../shared/web/board.js', import.meta.url), 'utf8');
+    expect(script).not.toMatch(/['"]\/api\//);
+    expect(script).toContain("new EventSource('api/events')");
     const boardDir = new URL('../../shared/web/', import.meta.url);
     for (const f of readdirSync(boardDir)) {
       const text = readFileSync(new URL(f, boardDir), 'utf8');

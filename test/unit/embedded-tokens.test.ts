@@ -1,6 +1,7 @@
 // `crs token` on the embedded backend (its default): tokens issued, listed and revoked in the data directory of a
 // running `crs serve`, which accepts a token at once and refuses it at once once revoked; a directory with no
 // database is refused rather than given one.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { resolveConfig } from '#domain/config.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { enrol } from '#test/support/messages.ts';
+import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
 
 const resolved = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
@@ -94,5 +96,42 @@ describe('crs token (embedded)', () => {
     const backend = await run(['list', '--backend', 'gcp']);
     expect(backend.code).toBe(2);
     expect(backend.err).toMatch(/--backend must be embedded or aws \(got "gcp"\)/);
+    expect((await run(['list', '--backend', 'a\u202ews'])).err).toContain('(got "a\\u202ews")');
+  });
+
+  it('prints a revoke command that a shell runs as printed, for a data directory with a space and a quote', async () => {
+    // Until 2026-12-05 the path was printed bare: "--data /srv/crs data" revoked nothing (or another directory's).
+    const spaced = mkdtempSync(join(tmpdir(), "crs tokens o'clock "));
+    const other = await startEmbeddedServer({ dataDir: spaced, config: resolved.config, port: 0, log: () => {} });
+    try {
+      const issued = await run(['issue', '--device', 'gw-1', '--kind', 'pump', '--data', spaced]);
+      expect(issued.code).toBe(0);
+      const line = issued.out.match(/^Revoke it with: crs token revoke (\S+) --data (.+)$/m)!;
+      const words = spawnSync('sh', ['-c', `printf '%s\\n' ${line[2]}`], { encoding: 'utf8' }).stdout;
+      expect(words).toBe(`${spaced}\n`);
+      expect((await run(['revoke', line[1]!, '--data', spaced])).code).toBe(0);
+    } finally {
+      await other.close();
+      rmSync(spaced, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses --device on list and revoke, which filtered nothing', async () => {
+    const list = await run(['list', '--device', 'gw-1', '--data', dir]);
+    expect(list.code).toBe(2);
+    expect(list.err).toContain('crs token: list takes no --kind, --ward, --patient or --device (it lists every token)');
+    expect((await run(['revoke', 'some-id', '--device', 'gw-1', '--data', dir])).code).toBe(2);
+  });
+
+  it('names a refused ward, device, kind or option precisely, never printing a control or format character raw', async () => {
+    // Until 2026-12-05 a refused ward was "1-32 printable characters" with the ward quoted raw: a bidirectional
+    // override (U+202E) reordered the operator's terminal line, a zero-width space was not seen in it.
+    for (const [argv, said] of HOSTILE_TOKEN_ARGUMENTS) {
+      const r = await run([...argv, '--data', dir]);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err.split('\n')[0], argv.join(' ')).toContain(said);
+      expect(r.err.replaceAll('\n', ''), argv.join(' ')).not.toMatch(/[\p{Cc}\p{Cf}\u2028\u2029]/u);
+    }
+    expect(JSON.parse((await run(['list', '--json', '--data', dir])).out)).toEqual([]);
   });
 });

@@ -230,12 +230,46 @@ describe('a ward token and a new patient placed elsewhere', () => {
 });
 
 describe('wards in a scope', () => {
-  it('refuses a ward holding an invisible or control character, naming it', () => {
-    expect(checkScope({ kind: 'monitor', wards: ['H4\u200b'] })).toEqual({
+  // Until 2026-12-05 every refused ward was "1-32 printable characters" with the ward quoted raw: a bidirectional
+  // override reordered the operator's terminal line, a zero-width space was not seen in it.
+  const refused = (ward: string) => {
+    const c = checkScope({ kind: 'monitor', wards: [ward] });
+    if (c.ok) throw new Error(`${JSON.stringify(ward)} was taken`);
+    expect(c.error).not.toMatch(/[\p{Cc}\p{Cf}]/u);
+    return c.error;
+  };
+
+  it('names what is wrong with a ward as the contract names it in enrolment.ward, the character escaped', () => {
+    expect(refused('H4\u200b')).toBe(
+      'ward: "H4\\u200b" contains a format character (U+200B), which can hide or reorder text (a ward follows the rule of enrolment.ward)',
+    );
+    expect(refused('ICU\u202e4H')).toBe(
+      'ward: "ICU\\u202e4H" contains a format character (U+202E), which can hide or reorder text (a ward follows the rule of enrolment.ward)',
+    );
+    expect(refused('H\u00074')).toBe(
+      'ward: "H\\u00074" contains a control character (U+0007) (a ward follows the rule of enrolment.ward)',
+    );
+    expect(refused('x'.repeat(33))).toMatch(/^ward: "x+" is longer than 32 characters \(/);
+    expect(refused(' ')).toMatch(/^ward: is empty \(/);
+    expect(refused('H4\u200d')).toMatch(
+      /^ward: "H4\\u200d" holds a zero-width joiner \(U\+200D\) where it joins nothing/,
+    );
+    expect(refused('S\ufffdd')).toMatch(/holds U\+FFFD, the mark of bytes that were not UTF-8/);
+    // The ward rule takes what enrolment.ward takes: a Persian ward name with its non-joiner.
+    expect(checkScope({ kind: 'monitor', wards: ['\u0628\u062e\u0634\u200c\u06cc'] })).toMatchObject({ ok: true });
+  });
+
+  it('shows a refused kind or patient escaped too', () => {
+    const kind = checkScope({ kind: 'monitor\u202e' });
+    expect(kind).toEqual({
       ok: false,
-      error: 'ward must be 1-32 printable characters, as enrolment.ward (got "H4\u200b")',
+      error: 'kind must be one of monitor, pump, ventilator, ehr, manual (got "monitor\\u202e")',
     });
-    expect(checkScope({ kind: 'monitor', wards: ['H\u00074'] })).toMatchObject({ ok: false });
+    const patient = checkScope({ kind: 'pump', patients: ['P\u200b1'] });
+    expect(patient).toEqual({
+      ok: false,
+      error: 'patient must be a patient id (1-64 characters of A-Z a-z 0-9 . _ : -) (got "P\\u200b1")',
+    });
   });
 });
 
@@ -266,6 +300,10 @@ describe('scopes as operators type them', () => {
     expect(checkScope({ kind: 'pump', wards: ['x'.repeat(33)] })).toMatchObject({ ok: false });
     expect(describeScope({ kind: 'monitor', wards: ['H4', 'ICU'] })).toBe('monitor; wards H4,ICU');
     expect(describeScope({})).toBe('no kind (legacy); every patient');
+    // A ward with a comma or a space is quoted: "East, 3,ICU" read as three wards.
+    expect(describeScope({ kind: 'monitor', wards: ['East, 3', 'ICU', 'Süd'] })).toBe(
+      'monitor; wards "East, 3",ICU,Süd',
+    );
     expect(principalOf('gw', { kind: 'monitor', wards: [], patients: ['P'] })).toEqual({
       deviceId: 'gw',
       role: 'monitor',

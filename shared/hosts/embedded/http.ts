@@ -534,10 +534,14 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         }
         // Secure behind TLS (an https --public-url, or a trusted proxy that says the request came over https).
         const secure = publicOrigin?.startsWith('https:') || forwardedHttps(req, deps.trustProxy) ? '; Secure' : '';
+        // Back to the board where the browser has it: behind a proxy that maps a prefix (--public-url
+        // https://host/wards/) that is /wards/, which this server never sees. No Path attribute for the same reason:
+        // the browser gives the cookie the path of the link it opened, /wards behind that proxy, / here; the server
+        // cannot tell which (a Path=/ sent it to every path of the host, a Path=/wards/ lost it at this address).
         return send(
           res,
           303,
-          { location: '/', 'set-cookie': `${boardCookie}=${key}; HttpOnly; SameSite=Strict; Path=/${secure}` },
+          { location: './', 'set-cookie': `${boardCookie}=${key}; HttpOnly; SameSite=Strict${secure}` },
           '',
         );
       }

@@ -1,0 +1,50 @@
+// `crs serve --backend aws` started without CRS_INGEST_TOKEN tells the operator how to issue a device token: the
+// command it prints must run as printed, from another shell (no emulator endpoint or table in its environment), and
+// the token it issues must be one the run's ingest accepts. Until 2026-12-05 it printed `crs token issue --backend
+// aws --device ID` without the --kind that issue requires (refused, exit 2) and without the emulator's endpoint (the
+// token would have gone to AWS itself).
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '#test/support/aws-serve.ts';
+import { CLI, REPO } from '#test/support/cli.ts';
+import { startEmulator, type Emulator } from '#test/support/moto.ts';
+import { msg } from '#test/support/messages.ts';
+
+let emulator: Emulator;
+let server: AwsServe | undefined;
+const prefix = runPrefix('hint');
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+});
+afterAll(async () => {
+  if (server) await stop(server);
+  await teardown(emulator.endpoint, prefix);
+  await emulator?.stop();
+});
+
+describe('the device token hint of crs serve --backend aws', () => {
+  it('runs as printed and issues a token the ingest accepts', async () => {
+    server = await spawnAwsServe(emulator.endpoint, prefix, [], { CRS_INGEST_TOKEN: '' });
+    const hint = server.stderr().match(/\(a device token: (.+ crs token issue .+); or set CRS_INGEST_TOKEN\)/)?.[1];
+    expect(hint, server.stderr()).toBeDefined();
+    // As the operator types it in another shell: the placeholders filled, `crs` being this checkout's.
+    const command = hint!
+      .replace('DEVICE_ID', 'gw-hint')
+      .replace('KIND', 'monitor')
+      .replace(' crs token ', ` ${process.execPath} ${CLI} token `);
+    const {
+      AWS_ENDPOINT_URL: _e,
+      CRS_TOKENS_TABLE: _t,
+      AWS_REGION: _r,
+      AWS_DEFAULT_REGION: _d,
+      ...shell
+    } = process.env;
+    const issued = spawnSync('sh', ['-c', `${command} --json`], { cwd: REPO, env: shell, encoding: 'utf8' });
+    expect(issued.status, issued.stderr).toBe(0);
+    const { token, deviceId } = JSON.parse(issued.stdout) as { token: string; deviceId: string };
+    expect(deviceId).toBe('gw-hint');
+    const res = await post(server.url, msg('P-HINT', 0, { vitals: { heartRate: 80 } }), token);
+    expect(res.status, await res.text()).toBe(202);
+  }, 180_000);
+});
