@@ -15,7 +15,18 @@ import {
   SECTIONS,
   RANGES,
 } from './vocabulary.ts';
-import { JOINERS_JOIN, NO_CONTROL, NO_FORMAT, controlProblem, formatProblem, hex, joinerProblem } from './printable.ts';
+import {
+  JOINERS_JOIN,
+  NO_CONTROL,
+  NO_FORMAT,
+  NO_SEPARATOR,
+  controlProblem,
+  formatProblem,
+  hex,
+  joinerProblem,
+  quoted,
+  separatorProblem,
+} from './printable.ts';
 export * from './vocabulary.ts';
 
 /** A short preview of a refused value. Bounded: a value nested thousands deep must not overflow the stack. */
@@ -23,9 +34,9 @@ const show = (v: unknown): string => {
   if (v === undefined) return 'missing';
   if (Array.isArray(v)) return `a list of ${v.length}`;
   if (v !== null && typeof v === 'object') return 'an object';
-  // A format character is written escaped, as JSON writes a control character: a bidirectional override would
-  // reorder the error itself, a zero-width one would not be seen in it.
-  const s = JSON.stringify(v)?.replace(/\p{Cf}/gu, (c) => `\\u${hex(c).toLowerCase()}`);
+  // Text is quoted with its format characters and line separators escaped (quoted): a bidirectional override would
+  // reorder the error itself, a zero-width one would not be seen in it, a separator would break it in two.
+  const s = typeof v === 'string' ? quoted(v) : JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 
@@ -59,8 +70,8 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 }
 
 /**
- * A label (bed, ward, product): printable text. A control or format character (a line break, a bidirectional
- * override) would start a line of its own or reorder the text of a page, the board and the audit trail; the
+ * A label (bed, ward, product): printable text. A control or format character or a line or paragraph separator (a
+ * line break, a bidirectional override, U+2028) would start a line of its own or reorder the text of a page, the board and the audit trail; the
  * replacement character (U+FFFD) stands for bytes that were not UTF-8, not for what was written. The two format
  * characters that only shape the characters either side, the zero-width non-joiner and joiner (U+200C, U+200D: in
  * Persian words, Indic half forms, emoji sequences), are taken between two characters beyond ASCII, where they do
@@ -76,6 +87,7 @@ function text(min: number, max: number) {
       z.maxLength(max, { error: (iss) => `${show(iss.input)} is longer than ${max} characters` }),
       z.regex(NO_CONTROL, { error: (iss) => `${show(iss.input)} ${controlProblem(String(iss.input))}` }),
       z.regex(NO_FORMAT, { error: (iss) => `${show(iss.input)} ${formatProblem(String(iss.input))}` }),
+      z.regex(NO_SEPARATOR, { error: (iss) => `${show(iss.input)} ${separatorProblem(String(iss.input))}` }),
       z.regex(JOINERS_JOIN, { error: (iss) => `${show(iss.input)} ${joinerProblem(String(iss.input), 'label')}` }),
       // U+FFFD is what a decoder writes for bytes that were not UTF-8 (ISO 8859-1 from an HL7 engine): a label read
       // so is another label ("S\uFFFDd" is not the ward "Süd"), on every page and in every ward scope.

@@ -29,6 +29,11 @@ export const NO_CONTROL = /^\P{Cc}*$/u;
 export const NO_FORMAT = /^(?:\P{Cf}|[\u200c\u200d])*$/u;
 export const JOINERS_JOIN =
   /^(?:[^\u200c\u200d]|(?<=[^\x00-\x7f\u200c\u200d])[\u200c\u200d](?=[^\x00-\x7f\u200c\u200d]))*$/u;
+// A line or paragraph separator (U+2028, U+2029) is neither a control nor a format character, but starts a line of
+// its own as a line break does.
+export const NO_SEPARATOR = /^[^\u2028\u2029]*$/u;
+export const separatorProblem = (t: string) =>
+  `holds a line or paragraph separator (${codePoint(t, /[\u2028\u2029]/u)}), which starts a line of its own`;
 export const controlProblem = (t: string) => `contains a control character (${codePoint(t, /\p{Cc}/u)})`;
 export const formatProblem = (t: string) =>
   `contains a format character (${codePoint(t, /(?![\u200c\u200d])\p{Cf}/u)}), which can hide or reorder text`;
@@ -45,6 +50,7 @@ export function joinerProblem(t: string, what: string): string {
 export function unprintable(t: string, what: string): string | undefined {
   if (!NO_CONTROL.test(t)) return controlProblem(t);
   if (!NO_FORMAT.test(t)) return formatProblem(t);
+  if (!NO_SEPARATOR.test(t)) return separatorProblem(t);
   if (!JOINERS_JOIN.test(t)) return joinerProblem(t, what);
   return undefined;
 }

@@ -364,6 +364,16 @@ describe('refused, naming the field and the problem', () => {
     ]);
   });
 
+  it('a label holding a line or paragraph separator (U+2028, U+2029) is refused naming the field: it would break a page in two', () => {
+    // Neither a control nor a format character, so until 2026-12-05 the rule took them, in text kept on one line.
+    expect(errors({ ...base, enrolment: { ward: 'H4\u2028ICU' } })).toEqual([
+      'enrolment.ward: "H4\\u2028ICU" holds a line or paragraph separator (U+2028), which starts a line of its own',
+    ]);
+    expect(errors({ ...base, enrolment: { bed: '\u2029B1' } })).toEqual([
+      'enrolment.bed: "\\u2029B1" holds a line or paragraph separator (U+2029), which starts a line of its own',
+    ]);
+  });
+
   it('a short misspelt field (two letters swapped) still gets a suggestion', () => {
     expect(errors({ ...base, enrolment: { wrad: 'H4' } })[0]).toMatch(
       /^enrolment: unknown field "wrad" \(did you mean "ward"\?\)/,
