@@ -90,6 +90,8 @@ function publicUrl(text: string | undefined): string | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ServeUsageError('--public-url must be an http or https URL');
   if (url.search || url.hash) throw new ServeUsageError('--public-url takes no query or fragment');
+  // Credentials in it would be in every acknowledge link sent to a phone.
+  if (url.username || url.password) throw new ServeUsageError('--public-url takes no user or password');
   if (url.protocol === 'http:')
     log('crs serve: warning: --public-url is plain http; acknowledge links would cross the network unencrypted');
   return url.toString().replace(/\/+$/, '');

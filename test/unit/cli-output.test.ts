@@ -852,6 +852,8 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
     [['--trust-proxy', 'proxy.example'], '--trust-proxy must be an IP address'],
     [['--mllp-device', 'gw-1'], '--mllp-device is the MLLP listener'],
     [['--public-url', 'https://crs.example/?x=1'], '--public-url takes no query or fragment'],
+    // A user and password would be in every acknowledge link sent to a phone (and in the board link printed).
+    [['--public-url', 'https://u:secret@crs.example/'], '--public-url takes no user or password'],
     [['--webhook', 'ftp://hooks.example'], '--webhook must be an http or https URL'],
   ])('refuses %j with its usage (exit 2), starting nothing', async (args, text) => {
     const r = await serveWith('serve', ['--data', '/tmp/crs-nowhere', ...args]);

@@ -539,6 +539,9 @@ describe('log lines', () => {
     expect(line).not.toMatch(/[\r\n]/);
     expect(line).toContain('%0D%0Acrs');
     expect(oneLine('a\r\nb\u2028c\x1b')).toBe('a\\x0d\\x0ab\\u2028c\\x1b');
+    // A bidirectional override would reorder the rest of the line on the operator's terminal (crs dead-letters list
+    // prints a stored error's text through this); a zero-width space would hide in it.
+    expect(oneLine('x\u202eevil\u200by')).toBe('x\\u202eevil\\u200by');
   });
 });
 
