@@ -14,6 +14,7 @@ import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/p
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
+import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { LISTEN_PORT, inline, numberFlag, shown } from './flags.ts';
 import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor } from './simulate.ts';
@@ -22,11 +23,13 @@ import { SEED_RANGE, SPEED_RANGE, describeScenario, runSimulation, scenarioFor }
 const MAX_PATIENTS = { min: 1, max: 1_000_000 };
 /** --retention-days: how long delivered records, ended silences and expired links are kept. */
 const RETENTION_DAYS = { min: 1, max: 36_500 };
+/** --board-ended-hours: how long a patient whose monitoring ended stays on the board's list (0: not at all). */
+const BOARD_ENDED_HOURS = { min: 0, max: 87_600 };
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
             [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
-            [--ingest-token-any-host] [--retention-days N]
+            [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
@@ -34,6 +37,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       --max-patients: the most patients with data in the last 14 days (default ${DEFAULT_MAX_PATIENTS}); new ones beyond are refused (403);
       --retention-days: days delivered outbox records, ended silences and expired acknowledge links are kept
         (default ${DEFAULT_RETENTION_DAYS}); the audit trail, the patients and the pages are kept for good;
+      --board-ended-hours: hours a patient whose monitoring ended (a discharge) stays on the board's list
+        (default ${DEFAULT_ENDED_HOURS}); then left out, counted and opened by id, unless a page, alert, grade or silence is open;
       --trust-proxy: a reverse proxy's address (TLS terminator): its X-Forwarded-For names the client (per-address
         limits) and its X-Forwarded-Proto https makes the board cookie Secure;
       --ingest-token-any-host: accept CRS_INGEST_TOKEN (32+ characters) on a non-loopback --host too;
@@ -184,6 +189,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'fhir-patient-system': { type: 'string' },
         'max-patients': { type: 'string' },
         'retention-days': { type: 'string' },
+        'board-ended-hours': { type: 'string' },
         'trust-proxy': { type: 'string', multiple: true },
         'ingest-token-any-host': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -197,6 +203,13 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       throw new ServeUsageError("--mllp-device is the MLLP listener's device: give --mllp-port too");
     const maxPatients = numberFlag('max-patients', v['max-patients'], MAX_PATIENTS, undefined, usageError);
     const retentionDays = numberFlag('retention-days', v['retention-days'], RETENTION_DAYS, undefined, usageError);
+    const boardEndedHours = numberFlag(
+      'board-ended-hours',
+      v['board-ended-hours'],
+      BOARD_ENDED_HOURS,
+      undefined,
+      usageError,
+    );
     for (const a of v['trust-proxy'] ?? [])
       if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got ${shown(a)})`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
@@ -223,6 +236,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(v['mllp-device'] !== undefined ? { mllpDevice: v['mllp-device'] } : {}),
       ...(maxPatients !== undefined ? { maxPatients } : {}),
       ...(retentionDays !== undefined ? { retentionDays } : {}),
+      ...(boardEndedHours !== undefined ? { boardEndedHours } : {}),
       ...(v['trust-proxy'] ? { trustProxy: v['trust-proxy'] } : {}),
       ...(v['ingest-token-any-host'] ? { localTokenAnyHost: true } : {}),
       ...(hl7Zone ? { hl7Zone } : {}),

@@ -708,6 +708,7 @@
       main.appendChild(h('section', { id: 'unreadable', 'aria-label': 'Stored records that cannot be read' }));
       main.appendChild(h('section', { id: 'team-silences', 'aria-label': 'Team silences in force' }));
       main.appendChild(h('section', { id: 'ward-alerts', 'aria-label': 'Ward alerts' }));
+      main.appendChild(leftOutSection());
       main.appendChild(h('nav', { class: 'list-pager', id: 'list-pager', 'aria-label': 'Pages of the patient list' }));
       ul = h('ul', { class: 'patients', id: 'patients' });
       main.appendChild(ul);
@@ -718,6 +719,7 @@
       scheduleRefresh(0);
       return;
     }
+    renderLeftOut(data.leftOut);
     var open = data.waiting;
     document.getElementById('counts').textContent =
       data.total +
@@ -794,18 +796,66 @@
           delete listCache[id];
         }
       });
-      if (data.patients.length === 0 && !document.getElementById('empty')) {
-        ul.appendChild(
-          h('li', {
-            id: 'empty',
-            class: 'notice',
-            text: 'No patients yet. Devices POST to /v1/messages; try crs simulate.',
-          }),
-        );
+      var emptyText =
+        data.leftOut && data.leftOut.count > 0
+          ? 'No current patients: every patient seen has left the list (above).'
+          : 'No patients yet. Devices POST to /v1/messages; try crs simulate.';
+      var empty = document.getElementById('empty');
+      if (empty && empty.textContent !== emptyText) {
+        ul.removeChild(empty);
+        empty = null;
+      }
+      if (data.patients.length === 0 && !empty) {
+        ul.appendChild(h('li', { id: 'empty', class: 'notice', text: emptyText }));
       } else if (data.patients.length > 0 && document.getElementById('empty')) {
         ul.removeChild(document.getElementById('empty'));
       }
     });
+  }
+
+  // Patients whose monitoring ended long ago with nothing open leave the list (the server decides: leftOut); the
+  // board says how many, and opens any patient by id. Built once with the list, so a refresh never clears what is
+  // being typed.
+  function leftOutSection() {
+    var input = h('input', {
+      id: 'open-patient',
+      name: 'patientId',
+      autocomplete: 'off',
+      required: true,
+      maxlength: '128',
+      'data-key': 'open-patient',
+    });
+    return h('section', { class: 'left-out', id: 'left-out', 'aria-label': 'Patients not listed', hidden: true }, [
+      h('p', { id: 'left-out-text' }),
+      h(
+        'form',
+        {
+          class: 'open-patient',
+          onsubmit: function (e) {
+            e.preventDefault();
+            var id = input.value.trim();
+            if (id) location.hash = '#/patient/' + encodeURIComponent(id);
+          },
+        },
+        [
+          h('label', { for: 'open-patient', text: 'Open a patient by id' }),
+          input,
+          h('button', { type: 'submit', class: 'small', 'data-key': 'open-patient-go' }, ['Open']),
+        ],
+      ),
+    ]);
+  }
+  function renderLeftOut(leftOut) {
+    var box = document.getElementById('left-out');
+    var n = leftOut ? leftOut.count : 0;
+    box.hidden = n === 0;
+    if (n === 0) return;
+    document.getElementById('left-out-text').textContent =
+      n.toLocaleString('en-US') +
+      (n === 1 ? ' patient is' : ' patients are') +
+      ' not listed: monitoring ended (a discharge) over ' +
+      leftOut.endedHours +
+      ' h ago, with no page, alert, grade or silence open.';
   }
 
   var LIST_PAGE = 50;

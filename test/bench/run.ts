@@ -9,6 +9,7 @@ const benches = [
   './mllp.bench.ts',
   './paging.bench.ts',
   './storage.bench.ts',
+  './board.bench.ts',
 ];
 
 for (const file of benches) {

@@ -16,6 +16,8 @@ export function startPagingServer(o: {
   now: () => number;
   localToken: string;
   maxPatients?: number;
+  /** crs serve --board-ended-hours. */
+  boardEndedHours?: number;
 }): Promise<EmbeddedServer> {
   const r = resolveConfig({ paging: o.paging });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -29,6 +31,7 @@ export function startPagingServer(o: {
     now: o.now,
     log: () => undefined,
     ...(o.maxPatients !== undefined ? { maxPatients: o.maxPatients } : {}),
+    ...(o.boardEndedHours !== undefined ? { boardEndedHours: o.boardEndedHours } : {}),
   });
 }
 

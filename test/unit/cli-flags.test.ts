@@ -212,6 +212,10 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--data', 'DIR', '--port', '0', '--retention-days', '0'],
       '--retention-days must be a whole number from 1 to 36500 (got "0")',
     ],
+    [
+      ['serve', '--data', 'DIR', '--port', '0', '--board-ended-hours', '1e3'],
+      '--board-ended-hours must be a whole number from 0 to 87600 (got "1e3")',
+    ],
     [['simulate', '--ndjson', '--seed', '0x10'], '--seed must be a whole number from 0 to 4294967295 (got "0x10")'],
     [['simulate', '--ndjson', '--copies', ' 2'], '--copies must be a whole number from 1 to 200 (got " 2")'],
     [

@@ -81,6 +81,12 @@ async function drain(w: GradingWorker): Promise<void> {
   while ((await w.pass()) > 0);
 }
 
+/** As a data directory before version 7 had it: no columns of the board's list. */
+const dropListColumns = (d: Database.Database) =>
+  d.exec(`DROP INDEX patients_ended;
+    ALTER TABLE patients DROP COLUMN monitoring_ended_at;
+    ALTER TABLE patients DROP COLUMN grade;`);
+
 const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
 
 describe('SqliteQueue', () => {
@@ -186,16 +192,17 @@ describe('GradingWorker', () => {
     ]);
   });
 
-  it('opens a version-4 data directory as version 6, with a place for short acknowledge links', async () => {
+  it('opens a version-4 data directory as version 7, with a place for short acknowledge links', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
+    dropListColumns(db); // version 7's
     db.exec('DROP TABLE ack_links');
     db.pragma('user_version = 4');
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const pages = new SqlitePageStore(db);
     const link = { pageId: 'crs|P1|#1|icu', role: 'ICU registrar', expiresAt: Date.parse('2026-01-10T10:00:00Z') };
@@ -205,10 +212,11 @@ describe('GradingWorker', () => {
     expect(await pages.ackLink('key-2')).toBeUndefined();
   });
 
-  it('opens a version-3 data directory as version 6, its timeline points kept', async () => {
+  it('opens a version-3 data directory as version 7, its timeline points kept', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
+    dropListColumns(db); // version 7's
     db.exec('DROP TABLE ack_links'); // version 5's
     // As version 3 had it: the timeline unique on (patient, messageId).
     db.exec(`
@@ -225,7 +233,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
     await new SqliteQueue(db).enqueue([queued(reused)]);
@@ -249,7 +257,7 @@ describe('GradingWorker', () => {
     expect(count('SELECT count(*) AS n FROM outbox')).toBe(2);
   });
 
-  it("opens a version-5 data directory as version 6, each state's window of identities kept in seen_messages", async () => {
+  it("opens a version-5 data directory as version 7, each state's window of identities kept in seen_messages", async () => {
     const sent = escalating('P1');
     await new SqliteQueue(db).enqueue(sent.map(queued));
     await drain(worker());
@@ -263,10 +271,11 @@ describe('GradingWorker', () => {
     );
     db.prepare("UPDATE patients SET state = ? WHERE patient_id = 'P1'").run(serializeState({ ...state, seen }));
     db.exec('DELETE FROM seen_messages');
+    dropListColumns(db);
     db.pragma('user_version = 5');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
     expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
     await new SqliteQueue(db).enqueue(sent.map(queued));
     const again = worker();

@@ -1,6 +1,6 @@
 // What the on-call board reads from the embedded database: patients, their timeline, and their pages (the Page
 // model of shared/domain/paging.ts, with every send of each page and the grade change it is about).
-import type { PagesRead, Page, Silence, SilencesRead } from '#domain/paging.ts';
+import { monitoringEnded, type PagesRead, type Page, type Silence, type SilencesRead } from '#domain/paging.ts';
 import type { Notification } from '#domain/page.ts';
 import type { Assessment } from '#domain/reducer.ts';
 import { deserializeState, type PatientState } from '#domain/state.ts';
@@ -8,6 +8,31 @@ import type { Db } from './db.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import type { SqlitePageStore } from './pages.ts';
 import type { TimelinePoint } from './store.ts';
+
+/**
+ * What the list decides by, kept with each state (columns `monitoring_ended_at` and `grade`): when the monitoring in
+ * force ended (null while monitored) and the highest grade last paged (CRS or ICANS: 0 once de-escalated). The
+ * store adds the grade as graded.
+ */
+export function listColumns(state: PatientState): { endedAt: number | null; notified: number } {
+  return {
+    endedAt: monitoringEnded(state)?.t ?? null,
+    notified: Math.max(state.notified.crs.grade, state.notified.icans.grade),
+  };
+}
+
+/**
+ * A patient the board's list leaves out: monitoring ended before @endedBefore, graded 0 and de-escalated, no page
+ * of theirs open, exhausted or not sent yet where it is current (the newest of its subject), no alert in force, and no
+ * silence of theirs in force. Decided from columns and indexes: no state is read. (The board shows a group's pages when
+ * it is current and one awaits an answer, or it is an alert: board-api.ts needsAttention.)
+ */
+const LEFT_OUT = `monitoring_ended_at < @endedBefore AND grade = 0
+  AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.patient_id = patients.patient_id AND (p.status = 'open' OR p.delivered = 0
+    OR ((p.status = 'exhausted' OR p.kind = 'alert') AND NOT EXISTS (SELECT 1 FROM pages n WHERE n.patient_id = p.patient_id
+      AND n.subject = p.subject AND n.notification_id <> p.notification_id AND n.triggered_at > p.triggered_at))))
+  AND NOT EXISTS (SELECT 1 FROM silences s WHERE s.patient_id = patients.patient_id AND s.until > @now
+    AND (s.ended_at IS NULL OR s.ended_at > @now))`;
 
 export interface PatientRecord {
   patientId: string;
@@ -116,7 +141,11 @@ export class BoardQueries {
     private readonly pageStore: SqlitePageStore,
   ) {
     this.s = {
-      patients: db.prepare('SELECT * FROM patients ORDER BY patient_id'),
+      // Through the index of ended ones: the rest are listed, found by id (their states only are read).
+      listed: db.prepare(
+        `SELECT * FROM patients WHERE patient_id NOT IN (SELECT patient_id FROM patients WHERE ${LEFT_OUT}) ORDER BY patient_id`,
+      ),
+      count: db.prepare('SELECT count(*) FROM patients').pluck(),
       patient: db.prepare('SELECT * FROM patients WHERE patient_id = ?'),
       timeline: db.prepare(
         'SELECT message_id, observed_at, clock, crs, icans, data FROM timeline WHERE patient_id = ? AND observed_at >= ? ORDER BY observed_at, id',
@@ -138,13 +167,24 @@ export class BoardQueries {
   }
 
   /**
-   * Every patient, and those whose row cannot be read, by id with why (the error's name: never the row's values).
-   * Until 2026-12-05 one such row failed the board's list for every patient.
+   * The patients the board lists, and how many it leaves out (LEFT_OUT): those whose monitoring ended before
+   * `endedBefore` with nothing open, as of `now`. A listed patient whose row cannot be read is named by id with why
+   * (the error's name: never the row's values); until 2026-12-05 one such row failed the board's list for every
+   * patient.
    */
-  patients(): { patients: PatientRecord[]; unreadable: UnreadablePatient[] } {
+  listed(
+    endedBefore: number,
+    now: number,
+  ): { patients: PatientRecord[]; unreadable: UnreadablePatient[]; leftOut: number } {
+    // Both read in one turn of the event loop: no write of the server's comes between them.
+    const rows = this.s.listed.all({ endedBefore, now }) as PatientRow[];
+    return { ...this.read(rows), leftOut: (this.s.count.get() as number) - rows.length };
+  }
+
+  private read(rows: PatientRow[]): { patients: PatientRecord[]; unreadable: UnreadablePatient[] } {
     const patients: PatientRecord[] = [];
     const unreadable: UnreadablePatient[] = [];
-    for (const r of this.s.patients.all() as PatientRow[]) {
+    for (const r of rows) {
       try {
         patients.push(toPatient(r));
       } catch (err) {

@@ -20,10 +20,11 @@ import { notificationAudit } from '#app/grade.ts';
 import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
 import { createPrivate, holdLock, LockHeld } from './files.ts';
 import { ensureTokenScopes } from './tokens.ts';
+import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -208,6 +209,39 @@ CREATE TABLE ack_links (
 );
 `;
 
+/**
+ * Version 7: what the board's list decides by (board.ts), kept with each state so that a ward's thousands of patients
+ * discharged long ago are left out without reading their states: when the monitoring in force ended (null while
+ * monitored) and the highest grade graded or last paged (CRS or ICANS).
+ */
+const SCHEMA_LIST = `
+ALTER TABLE patients ADD COLUMN monitoring_ended_at INTEGER;
+ALTER TABLE patients ADD COLUMN grade INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX patients_ended ON patients (monitoring_ended_at, grade, patient_id) WHERE monitoring_ended_at IS NOT NULL;
+`;
+
+/**
+ * Versions 1 to 6 to 7: each state's columns of the list. A state that cannot be read keeps null (listed: the board
+ * names it where the others are listed).
+ */
+function fillListColumns(db: Db): void {
+  const set = db.prepare('UPDATE patients SET monitoring_ended_at = ?, grade = ? WHERE patient_id = ?');
+  for (const r of db.prepare('SELECT patient_id, state, assessment FROM patients').all() as {
+    patient_id: string;
+    state: string;
+    assessment: string | null;
+  }[]) {
+    try {
+      const graded = r.assessment ? (JSON.parse(r.assessment) as { crsGrade?: unknown; icansGrade?: unknown }) : {};
+      const c = listColumns(deserializeState(r.state));
+      const grades = [c.notified, graded.crsGrade, graded.icansGrade].filter((g) => typeof g === 'number');
+      set.run(c.endedAt, Math.max(...(grades as number[])), r.patient_id);
+    } catch {
+      // Left as it is: listed.
+    }
+  }
+}
+
 /** Versions 1 to 3 to 4, in place: the timeline rebuilt without its unique, every point kept. */
 const MIGRATE_TIMELINE = `
 DROP INDEX timeline_by_time;
@@ -295,13 +329,15 @@ function migrate(db: Db): void {
     );
   }
   db.transaction(() => {
-    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}`);
-    else if (version >= 1 && version <= 5) {
+    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}`);
+    else if (version >= 1 && version <= 6) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
       if (version <= 4) db.exec(SCHEMA_ACK_LINKS);
-      keepWindowIdentities(db);
+      if (version <= 5) keepWindowIdentities(db);
+      db.exec(SCHEMA_LIST);
+      fillListColumns(db);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

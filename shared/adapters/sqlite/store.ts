@@ -21,6 +21,7 @@ import {
   type StoredState,
 } from '#ports';
 import { AUDIT_INSERT, auditRow, feedSince } from './audit.ts';
+import { listColumns } from './board.ts';
 import { relaxedTransaction, type Db } from './db.ts';
 
 /** How much timeline history each patient keeps (patient clock); older points are pruned as new ones arrive. */
@@ -73,10 +74,16 @@ function statements(db: Db) {
     load: db.prepare('SELECT version, state FROM patients WHERE patient_id = ?'),
     version: db.prepare('SELECT version FROM patients WHERE patient_id = ?').pluck(),
     insertState: db.prepare(
-      'INSERT OR IGNORE INTO patients (patient_id, version, state, assessment, updated_at, feed_since) VALUES (?, ?, ?, ?, ?, ?)',
+      `INSERT OR IGNORE INTO patients (patient_id, version, state, assessment, updated_at, feed_since, monitoring_ended_at, grade)
+       VALUES (?, ?, ?, ?, ?, ?, ?, max(?, coalesce(?, 0), coalesce(?, 0)))`,
     ),
     updateState: db.prepare(
-      'UPDATE patients SET version = ?, state = ?, assessment = coalesce(?, assessment), updated_at = ?, feed_since = ? WHERE patient_id = ? AND version = ?',
+      // The grade of the list (board.ts): as last paged, and as graded by this write's assessment or else the one
+      // kept (a SET reads the row as it was).
+      `UPDATE patients SET version = ?, state = ?, assessment = coalesce(?, assessment), updated_at = ?, feed_since = ?,
+         monitoring_ended_at = ?, grade = max(?, coalesce(?, json_extract(assessment, '$.crsGrade'), 0),
+         coalesce(?, json_extract(assessment, '$.icansGrade'), 0))
+       WHERE patient_id = ? AND version = ?`,
     ),
     // Not OR IGNORE: ids are unique per grade change, and one that exists must fail the commit loudly rather than
     // drop a grade change (the failure is retried, then dead-lettered and logged).
@@ -275,10 +282,21 @@ export class GradingBatch implements StateStore {
       const text = serializeState({ ...w.state.state, seen: [] });
       const assessment = w.assessment ? JSON.stringify(w.assessment) : null;
       const since = feedSince(w.state.state);
+      const list = listColumns(w.state.state);
+      const listed = [list.endedAt, list.notified, w.assessment?.crsGrade ?? null, w.assessment?.icansGrade ?? null];
       const done =
         w.state.baseVersion === 0
-          ? s.insertState.run(patientId, w.state.version, text, assessment, nowIso, since)
-          : s.updateState.run(w.state.version, text, assessment, nowIso, since, patientId, w.state.baseVersion);
+          ? s.insertState.run(patientId, w.state.version, text, assessment, nowIso, since, ...listed)
+          : s.updateState.run(
+              w.state.version,
+              text,
+              assessment,
+              nowIso,
+              since,
+              ...listed,
+              patientId,
+              w.state.baseVersion,
+            );
       if (done.changes !== 1) throw new VersionConflict(patientId);
       for (const n of w.state.outbox)
         s.outbox.run('notification', n.notificationId, patientId, JSON.stringify(n), nowIso);

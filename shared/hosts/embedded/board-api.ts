@@ -359,11 +359,19 @@ export const LIST_PAGE_MAX = 500;
 /** How many of a patient's pages the views read (newest first): months of an ordinary stay. */
 const PAGES_PER_PATIENT = 200;
 
+/**
+ * crs serve --board-ended-hours, by default: how long a patient whose monitoring ended (a discharge) stays on the
+ * list with nothing open. After it the list leaves them out (counted; opened by id), so that a ward's year of
+ * discharged patients does not bury the current ones nor cost every refresh a card each.
+ */
+export const DEFAULT_ENDED_HOURS = 24;
+
 export class BoardApi {
   constructor(
     private readonly queries: BoardQueries,
     private readonly config: GradingConfig,
     private readonly now: () => number = Date.now,
+    private readonly endedHours = DEFAULT_ENDED_HOURS,
   ) {}
 
   /** What the board states about paging: the ladders, and the grade a silence never holds. */
@@ -415,11 +423,19 @@ export class BoardApi {
   /**
    * The list, sickest first, one page of it (`offset`, `limit`): 2,000 patients stay a small response. `total` and
    * `waiting` count them all; `wards` are the ward alerts in force (many feeds quiet at once), shown above the list.
+   * Patients whose monitoring ended over `endedHours` ago with nothing open are left out (`leftOut` counts them;
+   * `patient(id)` shows one): never one with a page open or unanswered, an alert in force, a grade above 0 not
+   * de-escalated, or a silence in force.
    */
   patients(page: { offset: number; limit: number } = { offset: 0, limit: LIST_PAGE_DEFAULT }) {
+    const now = this.now();
     // Each stored row is read on its own: one that cannot be read is named (id, why) where the others are listed.
-    const { silences, unreadable: unreadableSilences } = this.queries.silencesRead(this.now());
-    const { patients, unreadable: unreadablePatients } = this.queries.patients();
+    const { silences, unreadable: unreadableSilences } = this.queries.silencesRead(now);
+    const {
+      patients,
+      unreadable: unreadablePatients,
+      leftOut,
+    } = this.queries.listed(now - this.endedHours * HOUR, now);
     // The list shows what needs attention: only those groups are built.
     const all = sortPatients(
       patients.map((r) => patientView(r, this.groups(r.patientId, silences, needsAttention), silences, this.config)),
@@ -445,6 +461,7 @@ export class BoardApi {
       unreadableSilences: unreadableSilences.map(({ silenceId, reason }) => ({ silenceId, reason })),
       unreadablePatients,
       total: all.length,
+      leftOut: { count: leftOut, endedHours: this.endedHours },
       offset: page.offset,
       limit: page.limit,
       waiting: all.reduce((n, p) => n + p.waiting, 0) + wards.reduce((n, w) => n + w.waiting, 0),

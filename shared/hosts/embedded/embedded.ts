@@ -75,6 +75,8 @@ export interface EmbeddedOptions {
   maxPatients?: number;
   /** Days delivered records, ended silences and expired links are kept (DEFAULT_RETENTION_DAYS; retention.ts). */
   retentionDays?: number;
+  /** Hours a patient whose monitoring ended stays on the board's list with nothing open (DEFAULT_ENDED_HOURS). */
+  boardEndedHours?: number;
 }
 
 export interface EmbeddedServer {
@@ -229,7 +231,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       ...(o.fhirPatientSystem !== undefined ? { fhirPatientSystem: o.fhirPatientSystem } : {}),
       onUnavailable: (err) => log(`ingest: answered 503, a store failed (${(err as Error).name})`),
     },
-    board: new BoardApi(queries, o.config, now),
+    board: new BoardApi(queries, o.config, now, o.boardEndedHours),
     queries,
     paging,
     outbox: {
