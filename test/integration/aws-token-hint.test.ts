@@ -9,6 +9,7 @@ import { post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '#
 import { CLI, REPO } from '#test/support/cli.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 import { msg } from '#test/support/messages.ts';
+import { until } from '#test/support/until.ts';
 
 let emulator: Emulator;
 let server: AwsServe | undefined;
@@ -26,8 +27,11 @@ afterAll(async () => {
 describe('the device token hint of crs serve --backend aws', () => {
   it('runs as printed and issues a token the ingest accepts', async () => {
     server = await spawnAwsServe(emulator.endpoint, prefix, [], { CRS_INGEST_TOKEN: '' });
-    const hint = server.stderr().match(/\(a device token: (.+ crs token issue .+); or set CRS_INGEST_TOKEN\)/)?.[1];
-    expect(hint, server.stderr()).toBeDefined();
+    // The hint is the line after "listening on", which is all spawnAwsServe waits for: wait for it too.
+    const hint = await until(
+      () => server!.stderr().match(/\(a device token: (.+ crs token issue .+); or set CRS_INGEST_TOKEN\)/)?.[1],
+      () => `the device token hint in: ${server!.stderr()}`,
+    );
     // As the operator types it in another shell: the placeholders filled, `crs` being this checkout's.
     const command = hint!
       .replace('DEVICE_ID', 'gw-hint')
