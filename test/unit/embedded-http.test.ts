@@ -22,7 +22,7 @@ import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { boardCookieName } from '#hosts/embedded/board-key.ts';
-import { createRequestHandler } from '#hosts/embedded/http.ts';
+import { createRequestHandler, type HostDeps } from '#hosts/embedded/http.ts';
 import { DEFAULT_HTTP_LIMITS } from '#hosts/embedded/limits.ts';
 import { StdoutSink } from '#hosts/embedded/sinks.ts';
 import { SseHub } from '#hosts/embedded/sse.ts';
@@ -990,31 +990,11 @@ describe('the audit download, pinned by a mutation run', () => {
     };
     for (const m of escalation('P1').slice(0, 2)) await post('/v1/messages', m);
     await until(() => pageLines.length === 1 || undefined, 'a grade change');
-    const handler = createRequestHandler({
-      ingest: {} as never,
-      board: {} as never,
-      queries: {} as never,
-      paging: server.paging,
-      outbox: {} as never,
-      deadLetters: {} as never,
-      pagingConfig: CONFIG.paging,
-      timeZone: CONFIG.site.timeZone,
-      audit: failing as never,
-      sse: new SseHub(),
-      boardKey: boardKey(),
-      now: Date.now,
-      health: () => ({}),
-      log: (l) => logs.push(l),
-      security: { record: async () => undefined, notWritten: async () => undefined },
-      trustProxy: [],
-      limits: DEFAULT_HTTP_LIMITS,
-    });
-    const http = createServer(handler);
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const host = await bareHost({ paging: server.paging, audit: failing as never });
     try {
       const outcome = await new Promise<string>((resolve) => {
         const req = request(
-          `http://127.0.0.1:${(http.address() as AddressInfo).port}/api/patients/P1/audit?format=ndjson`,
+          `${host.base}/api/patients/P1/audit?format=ndjson`,
           { headers: { authorization: `Bearer ${boardKey()}` } },
           (res) => {
             res.resume();
@@ -1029,8 +1009,7 @@ describe('the audit download, pinned by a mutation run', () => {
       expect(outcome).toBe('cut off');
       expect(logs.some((l) => /^http: GET \/api\/patients\/P1\/audit failed \(Error\)$/.test(l))).toBe(true);
     } finally {
-      http.closeAllConnections();
-      await new Promise((r) => http.close(r));
+      await host.close();
     }
   });
 });
@@ -1043,11 +1022,33 @@ describe('acknowledge links in the log', () => {
     const broken = async () => {
       throw new Error('disk I/O error');
     };
-    const handler = createRequestHandler({
-      ingest: {} as never,
-      board: {} as never,
+    const host = await bareHost({
       queries: { page: broken } as never,
       paging: { verifyLink: broken, acknowledgeLink: broken } as never,
+    });
+    try {
+      const base = host.base;
+      logs = [];
+      expect((await fetch(`${base}/ack/${token}`)).status).toBe(500);
+      const form = { 'content-type': 'application/x-www-form-urlencoded' };
+      expect((await fetch(`${base}/ack/${token}`, { method: 'POST', headers: form, body: 'by=Dr+A' })).status).toBe(
+        500,
+      );
+      expect(logs).toEqual(['http: GET /ack/<token> failed (Error)', 'http: POST /ack/<token> failed (Error)']);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+/** The board's request handler alone, on a port of its own: stub parts but those a test gives, its log in `logs`. */
+async function bareHost(parts: Partial<HostDeps>): Promise<{ base: string; close: () => Promise<void> }> {
+  const http = createServer(
+    createRequestHandler({
+      ingest: {} as never,
+      board: {} as never,
+      queries: {} as never,
+      paging: {} as never,
       outbox: {} as never,
       deadLetters: {} as never,
       pagingConfig: CONFIG.paging,
@@ -1061,21 +1062,15 @@ describe('acknowledge links in the log', () => {
       security: { record: async () => undefined, notWritten: async () => undefined },
       trustProxy: [],
       limits: DEFAULT_HTTP_LIMITS,
-    });
-    const http = createServer(handler);
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    try {
-      const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-      logs = [];
-      expect((await fetch(`${base}/ack/${token}`)).status).toBe(500);
-      const form = { 'content-type': 'application/x-www-form-urlencoded' };
-      expect((await fetch(`${base}/ack/${token}`, { method: 'POST', headers: form, body: 'by=Dr+A' })).status).toBe(
-        500,
-      );
-      expect(logs).toEqual(['http: GET /ack/<token> failed (Error)', 'http: POST /ack/<token> failed (Error)']);
-    } finally {
+      ...parts,
+    }),
+  );
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    close: async () => {
       http.closeAllConnections();
       await new Promise((r) => http.close(r));
-    }
-  });
-});
+    },
+  };
+}

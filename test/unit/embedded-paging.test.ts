@@ -551,18 +551,7 @@ describe('the timer loop of crs serve after a rollback to a config without a tea
       )
       .catch(() => undefined); // stored, its send cut short: unsent and due
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const log: string[] = [];
-    let clock = min(1);
-    const paging = pagingWith({ now: () => clock, log: (l) => log.push(l) });
-    const watch = new DeliveryWatch({
-      lanes: () => [],
-      lastTickAt: () => paging.lastTickAt,
-      setAside: () => paging.setAside,
-      deliveryAlertMinutes: DEFAULT_PAGING.deliveryAlertMinutes,
-      now: () => clock,
-      log: (l) => log.push(l),
-      onChange: () => undefined,
-    });
+    const { t, log, paging, watch } = watchedPaging();
     try {
       const icu = { ...grade3, notificationId: 'crs|P2|#1', patientId: 'P2', teams: ['icu' as const] };
       await paging
@@ -570,7 +559,7 @@ describe('the timer loop of crs serve after a rollback to a config without a tea
         .deliver({ seq: 1, kind: 'notification', id: icu.notificationId, patientId: 'P2', body: JSON.stringify(icu) });
       const ticks = vi.spyOn(paging, 'tick');
       paging.start();
-      clock = min(7); // the ICU's next level is due
+      t.clock = min(7); // the ICU's next level is due
       await vi.advanceTimersByTimeAsync(3000);
       expect(sends().map((s) => `${s.patientId} ${s.role}`)).toEqual(['P2 ICU registrar', 'P2 ICU consultant']);
       // A tick a second while the set-aside page stays due, not a loop spinning on it.
@@ -615,25 +604,14 @@ describe('the timer loop of crs serve with a page row that cannot be read', () =
     await pager.onNotification({ ...grade3, notificationId: 'crs|P9|#1', patientId: 'P9', teams: ['icu'] }, min(0));
     db.prepare('UPDATE pages SET body = ? WHERE page_id = ?').run('{"pageId": "crs|P9|#1|icu", "lev', 'crs|P9|#1|icu');
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const log: string[] = [];
-    let clock = min(1);
-    const paging = pagingWith({ now: () => clock, log: (l) => log.push(l) });
-    const watch = new DeliveryWatch({
-      lanes: () => [],
-      lastTickAt: () => paging.lastTickAt,
-      setAside: () => paging.setAside,
-      deliveryAlertMinutes: DEFAULT_PAGING.deliveryAlertMinutes,
-      now: () => clock,
-      log: (l) => log.push(l),
-      onChange: () => undefined,
-    });
+    const { t, log, paging, watch } = watchedPaging();
     try {
       const icu = { ...grade3, notificationId: 'crs|P2|#1', patientId: 'P2', teams: ['icu' as const] };
       await paging
         .sink()
         .deliver({ seq: 1, kind: 'notification', id: icu.notificationId, patientId: 'P2', body: JSON.stringify(icu) });
       paging.start();
-      clock = min(7); // the ICU's next level is due, for both patients
+      t.clock = min(7); // the ICU's next level is due, for both patients
       await vi.advanceTimersByTimeAsync(3000);
       expect(sends().map((s) => `${s.patientId} ${s.role}`)).toEqual([
         'P9 ICU registrar',
@@ -867,3 +845,20 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db = openDataDir(dir);
   });
 });
+
+/** crs serve's paging on a clock the test moves (from minute 1), the delivery watch over it, and their one log. */
+function watchedPaging() {
+  const t = { clock: min(1) };
+  const log: string[] = [];
+  const paging = pagingWith({ now: () => t.clock, log: (l) => log.push(l) });
+  const watch = new DeliveryWatch({
+    lanes: () => [],
+    lastTickAt: () => paging.lastTickAt,
+    setAside: () => paging.setAside,
+    deliveryAlertMinutes: DEFAULT_PAGING.deliveryAlertMinutes,
+    now: () => t.clock,
+    log: (l) => log.push(l),
+    onChange: () => undefined,
+  });
+  return { t, log, paging, watch };
+}
