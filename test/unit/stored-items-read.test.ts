@@ -9,7 +9,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteAuditLog } from '#adapters/sqlite/audit.ts';
 import { openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { SqlitePageSender, SqlitePageStore } from '#adapters/sqlite/pages.ts';
-import { Pager } from '#app/pager.ts';
+import { Pager, type SetAside } from '#app/pager.ts';
+import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { DeliveryWatch } from '#hosts/embedded/delivery-watch.ts';
+import { EmbeddedPaging } from '#hosts/embedded/paging.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { DEFAULT_PAGING, readPage, readSilence, type PageableNotification } from '#domain/paging.ts';
 
@@ -138,5 +141,103 @@ describe('readPage and readSilence name what is wrong, never the value: pinned b
     expect(
       readSilence('s', { silenceId: 's', scope: { team: 'icu' }, from: 1, until: 2, createdBy: 7, reason: '' }),
     ).toEqual({ unreadable: true, silenceId: 's', reason: 'createdBy is not what a silence holds there' });
+  });
+});
+
+describe('what the tick names, and how: pinned by a mutation run', () => {
+  const silence = { from: min(0), until: min(10), createdBy: 'Nurse B', reason: 'MRI' };
+  const corrupt = (silenceId: string) =>
+    db.prepare("UPDATE silences SET body = '{' WHERE silence_id = ?").run(silenceId);
+
+  it('a silence that ended, cannot be read and still holds a page: named, and the page it held is paged', async () => {
+    const pager = sqlitePager();
+    await pager.silence({ ...silence, silenceId: 's1', scope: { patientId: 'P9' } }, min(0));
+    await pager.onNotification(grade3('P9'), min(1)); // held by s1
+    corrupt('s1');
+    // Past its end, the store no longer lists it as in force: the tick reads it by the id the page holds.
+    expect((await pager.onTick(min(11))).unreadableSilences).toEqual([{ silenceId: 's1', reason: 'not JSON' }]);
+    expect(sends()).toEqual(['P9 ICU registrar']);
+  });
+
+  it('a silence that cannot be read, in force when a late step fell due and ended since, is named', async () => {
+    const pager = sqlitePager();
+    await pager.silence({ ...silence, silenceId: 's7', scope: { patientId: 'P7' } }, min(0));
+    corrupt('s7');
+    await pager.onNotification(grade3('P2'), min(0));
+    // The consultant's step fell due at 5 minutes, while s7 was in force; the tick comes at 11.
+    expect((await pager.onTick(min(11))).unreadableSilences).toEqual([{ silenceId: 's7', reason: 'not JSON' }]);
+    expect(sends().slice(0, 2)).toEqual(['P2 ICU registrar', 'P2 ICU consultant']);
+  });
+
+  it('names the pages and silences set aside in the order of their ids, whatever order they were read in', async () => {
+    const pager = sqlitePager();
+    await pager.silence({ ...silence, silenceId: 'sb', scope: { patientId: 'P7' } }, min(0));
+    await pager.silence({ ...silence, silenceId: 'sa', from: min(1), scope: { patientId: 'P8' } }, min(1));
+    corrupt('sb');
+    corrupt('sa');
+    await pager.onNotification(grade3('P9'), min(1));
+    await pager.onNotification(grade3('P2'), min(2));
+    db.prepare("UPDATE pages SET body = '{'").run();
+    // Both are due by 8 minutes (P9's first): read P9, then P2.
+    expect(await pager.onTick(min(8))).toEqual({
+      setAside: [
+        { pageId: 'crs|P2|#1|icu', reason: 'its stored item cannot be read: not JSON' },
+        { pageId: 'crs|P9|#1|icu', reason: 'its stored item cannot be read: not JSON' },
+      ],
+      unreadableSilences: [
+        { silenceId: 'sa', reason: 'not JSON' },
+        { silenceId: 'sb', reason: 'not JSON' },
+      ],
+    });
+  });
+
+  it("crs serve's timer loop says a silence it cannot read, by id, with the pages set aside", async () => {
+    const pager = sqlitePager();
+    await pager.silence({ ...silence, until: min(60), silenceId: 's1', scope: { patientId: 'P7' } }, min(0));
+    corrupt('s1');
+    const log: string[] = [];
+    const paging = new EmbeddedPaging({
+      db,
+      config: DEFAULT_CONFIG,
+      ackSecret: Buffer.alloc(32, 3),
+      ackBaseUrl: () => 'https://crs.example/ack/',
+      now: () => min(1),
+      log: (l) => log.push(l),
+      loadState: async () => undefined,
+      onSent: () => undefined,
+      onChanged: () => undefined,
+    });
+    try {
+      await paging.tick();
+      expect(log).toEqual([
+        'paging: 1 page(s) set aside, the pager cannot step or send them: silence s1 (its stored item cannot be read: not JSON; it holds no page)',
+      ]);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it("the delivery watch's alert names the first five set aside, then says there are more", () => {
+    const aside = (n: number): SetAside[] =>
+      Array.from({ length: n }, (_, i) => ({
+        pageId: `p${i + 1}`,
+        reason: 'its team has no ladder in the paging config',
+      }));
+    let setAside = aside(5);
+    const watch = new DeliveryWatch({
+      lanes: () => [],
+      lastTickAt: () => T,
+      setAside: () => setAside,
+      deliveryAlertMinutes: 5,
+      now: () => T,
+      log: () => undefined,
+      onChange: () => undefined,
+    });
+    const why = (id: string) => `${id} (its team has no ladder in the paging config)`;
+    watch.check();
+    expect(watch.current()[0]!.text).toContain(`(${['p1', 'p2', 'p3', 'p4', 'p5'].map(why).join(', ')}):`);
+    setAside = aside(6);
+    watch.check();
+    expect(watch.current()[0]!.text).toContain(`(${['p1', 'p2', 'p3', 'p4', 'p5'].map(why).join(', ')}, ...):`);
   });
 });
