@@ -399,6 +399,29 @@ describe('grade handler: a patient written one message at a time, pinned by a mu
     expect(metricSum(out, 'PoisonMessages')).toBe(1);
   });
 
+  it('a lone message the store refuses for a reason of its own is the poison message, as it is beside others', async () => {
+    // Until 2026-12-05 it was counted a state write failure ("patient state not saved") when alone in its batch, a
+    // poison message beside another: the same message, two alarms, by the batch it came in.
+    const refusing: StateStore = {
+      load: (patientId) => store.load(patientId),
+      save: async (patientId, state, version, outbox) => {
+        if (patientId === 'A') throw tooLarge();
+        await store.save(patientId, state, version, outbox);
+      },
+    };
+    const lone = sqsRecord(enrol('A'));
+    const { result, out } = await captureOutput(() =>
+      mod.createGradeHandler({ store: refusing, config: DEFAULT_CONFIG, now: Date.now, ...live })(
+        sqsEvent([lone, sqsRecord(enrol('B'))]),
+      ),
+    );
+    expect(failedIds(result)).toEqual([lone.messageId]);
+    expect(metricSum(out, 'PoisonMessages')).toBe(1);
+    expect(metricSum(out, 'StateWriteFailures')).toBe(0);
+    const line = out.split('\n').find((l) => l.includes('message cannot be applied'))!;
+    expect(line).toContain(`"sqsMessageId":"${lone.messageId}"`);
+  });
+
   it('an outage while writing one at a time is a state write failure, not a poison message', async () => {
     const records = [sqsRecord(enrol('A')), sqsRecord(fever('A', 0))];
     const { s } = oneAtATime({ outageAt: 2 });
