@@ -62,11 +62,16 @@ export function createGradeHandler(deps: GradeHandlerDeps) {
       try {
         result = await gradePatient(deps.store, deps.config, patientId, messages, provenance);
       } catch (err) {
-        if (isOutage(err) || messages.length < 2) throw err;
+        if (isOutage(err)) throw err;
         // Written one at a time: the messages before the one the store refuses are committed, not failed with it.
-        result = await gradeOneByOne(messages.length, (i) =>
-          gradePatient(deps.store, deps.config, patientId, [messages[i]!], [provenance[i]]),
-        );
+        // A lone message is that message already (it was counted a state write failure until 2026-12-05, and a
+        // poison message beside another).
+        result =
+          messages.length < 2
+            ? { committed: 0, steps: [], notifications: [], error: err instanceof Error ? err : new Error(String(err)) }
+            : await gradeOneByOne(messages.length, (i) =>
+                gradePatient(deps.store, deps.config, patientId, [messages[i]!], [provenance[i]]),
+              );
       }
       const applied = result.steps.filter((s) => s.kind === 'applied').length;
       metrics.addMetric(METRIC.gradesComputed, MetricUnit.Count, applied);

@@ -584,6 +584,77 @@ describe('the pager over DynamoDB with a page item that cannot be read', () => {
 });
 
 describe('DynamoPageStore: pinned by a mutation run', () => {
+  it("reads a patient's unsent pages as first sends only: a held page and one a tick moved on are not its to send", async () => {
+    // Pinned by a mutation run (2026-12-05): the grade change's paging sends these; a page at a later level is the
+    // tick's (sending it here too would page that level twice), a held one the silence's.
+    const s = store();
+    const [first] = opened(grade(2, 'a', ['icu']), T);
+    const [held] = opened(grade(2, 'b', ['hematology']), T + 1);
+    const [later] = opened(grade(3, 'c', ['icu'], 'P-1'), T + 2);
+    await s.save([
+      { ...first!, delivered: false },
+      { ...held!, heldBy: 's1', dueAt: null, delivered: false },
+      { ...later!, level: 1, delivered: false },
+    ]);
+    expect((await s.unsentPages('P-1')).pages.map((p) => p.pageId)).toEqual([first!.pageId]);
+  });
+
+  it('names a stale-feed record in force whose alert id is empty, as one without', async () => {
+    const s = store();
+    await s.setStaleFeedAlert('P-1', 'stale-feed|P-1|1', min(0));
+    await s.setStaleFeedAlert('P-2', 'stale-feed|P-2|1', min(0));
+    ddb.items('pages').find((i) => i.sk?.S === 'P-1' && i.alertId)!.alertId = { S: '' };
+    expect(await s.staleFeedAlerts()).toEqual({
+      alerts: new Map([['P-2', { alertId: 'stale-feed|P-2|1', since: min(0) }]]),
+      unreadable: [{ key: 'P-1', reason: 'alertId is not text' }],
+    });
+  });
+
+  it('lists every silence kept newest first, for crs silence list --all', async () => {
+    const s = store();
+    const silence = (silenceId: string, from: number): Silence => ({
+      silenceId,
+      scope: { team: 'icu' },
+      from,
+      until: from + 60_000,
+      createdBy: 'Dr C',
+      reason: 'drill',
+    });
+    for (const [id, from] of [
+      ['s-mid', min(5)],
+      ['s-old', min(0)],
+      ['s-new', min(9)],
+    ] as const)
+      await s.saveSilence(silence(id, from));
+    expect((await s.allSilences()).silences.map((x) => x.silenceId)).toEqual(['s-new', 's-mid', 's-old']);
+  });
+
+  it('names a parked send or record item without its JSON, or of another shape, by key with why, beside the others', async () => {
+    const sends = new DynamoParkedSends(ddb.client(), 'pages');
+    const records = new DynamoParkedRecords(ddb.client(), 'pages');
+    await sends.park(PARKED_SEND);
+    await sends.park({ ...PARKED_SEND, level: 1 });
+    await sends.park({ ...PARKED_SEND, level: 2, parkedAt: '2026-11-26T10:00:00Z' });
+    await records.park(PARKED_RECORD);
+    await records.park({ ...PARKED_RECORD, key: 'P-2#outbox#x', patientId: 'P-2' });
+    const item = (sk: string) => ddb.items('pages').find((i) => i.sk?.S === sk)!;
+    delete item(`${PARKED_SEND.pageId}#1#0`).send;
+    item('record#P-2#outbox#x').record = { S: JSON.stringify({ ...PARKED_RECORD, key: 'P-3#outbox#y' }) };
+    expect(await sends.read()).toEqual({
+      items: [{ ...PARKED_SEND, level: 2, parkedAt: '2026-11-26T10:00:00Z' }, PARKED_SEND],
+      unreadable: [{ key: `${PARKED_SEND.pageId}#1#0`, reason: 'its JSON attribute is missing' }],
+    });
+    expect(await records.read()).toEqual({
+      items: [PARKED_RECORD],
+      unreadable: [{ key: 'record#P-2#outbox#x', reason: 'it holds another key' }],
+    });
+    item(`${PARKED_SEND.pageId}#0#0`).send = { S: JSON.stringify({ ...PARKED_SEND, attempts: '3' }) };
+    expect((await sends.read()).unreadable).toContainEqual({
+      key: `${PARKED_SEND.pageId}#0#0`,
+      reason: 'attempts is not what it holds there',
+    });
+  });
+
   it("nominates a held page at once, even stored just now (nobody is sending it), and it holds back none of the patient's unsent pages", async () => {
     const s = store();
     now = min(0);
@@ -753,5 +824,27 @@ describe('the partition of a page, from its id (patientOfPageId): pinned by a mu
         '#parked record#P-1#outbox#crs|P-1|#4',
       ].sort(),
     );
+  });
+});
+
+describe('the pager over DynamoDB with a silence item that cannot be read, ended, still holding a page: pinned by a mutation run', () => {
+  it('names it and pages what it held', async () => {
+    const sent: string[] = [];
+    const pager = new Pager({
+      pages: store(),
+      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+      audit: auditLog(),
+      config: DEFAULT_PAGING,
+      ackSecret: randomBytes(32),
+      ackBaseUrl: 'https://x/ack/',
+    });
+    const silence = { scope: { patientId: 'P-9' }, from: min(0), until: min(10), createdBy: 'N', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, min(0));
+    await pager.onNotification(grade(3, '#1', ['icu'], 'P-9'), min(1)); // held by s1
+    expect(sent).toEqual([]);
+    ddb.items('pages').find((i) => i.sk?.S === 's1')!.silence = { S: '{' };
+    // Past its end the query no longer lists it: the tick reads it by the id the page holds.
+    expect((await pager.onTick(min(11))).unreadableSilences).toEqual([{ silenceId: 's1', reason: 'not JSON' }]);
+    expect(sent).toEqual(['P-9 ICU registrar']);
   });
 });

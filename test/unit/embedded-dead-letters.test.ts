@@ -205,6 +205,11 @@ describe('a dead-lettered message', () => {
     expect(JSON.parse(listed.stdout).deadLetters).toEqual([
       expect.objectContaining({ patientId: 'P-DL', messageId: 'P-DL-fever', attempts: 3 }),
     ]);
+    // As text, it says where it read them from (pinned by a mutation run, 2026-12-05).
+    const text = await crs('dead-letters', 'list', '--data', dir);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^\d+ {2}\S+ {2}patient P-DL {2}message P-DL-fever /);
+    expect(text.stderr).toBe(`crs dead-letters: no crs serve is running on ${dir}; read from its database\n`);
     const db = openDataDir(dir);
     db.exec('DROP TRIGGER a_bug'); // the fix
     db.close();
@@ -213,6 +218,11 @@ describe('a dead-lettered message', () => {
     expect(redriven.stdout).toBe(
       `1 dead-lettered message(s) put back in the inbox; no crs serve is running on ${dir}: they are graded when it starts\n`,
     );
+
+    // Nothing left: --all puts none back, and that is no failure (pinned by a mutation run, 2026-12-05).
+    const none = await crs('dead-letters', 'redrive', '--all', '--data', dir);
+    expect([none.code, none.stderr]).toEqual([0, '']);
+    expect(none.stdout).toMatch(/^0 dead-lettered message\(s\) put back in the inbox/);
 
     const third = await start();
     await until(() => notified('P-DL').length === 1 || undefined, 'the fever paged');

@@ -566,6 +566,41 @@ describe('the delivery watch, pinned by a mutation run', () => {
     );
   });
 
+  it('keeps a parked lane and the dead letters alerted while their reads fail, and says a single read that fails', () => {
+    // Pinned by a mutation run (2026-12-05): a failed read of the lanes could keep the stuck lane's alert and clear
+    // its parked one, a failed read of the dead letters clear theirs ("cleared" said while nothing was mended), and
+    // one read failing alone go unsaid.
+    const s = { failLanes: false, failDead: false, logs: [] as string[] };
+    const ioError = () => Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    const w = new DeliveryWatch({
+      lanes: () => {
+        if (s.failLanes) throw ioError();
+        return [lane('webhook', { backlog: 1, oldestAt: T, parked: 2 })];
+      },
+      lastTickAt: () => T + 2 * 60_000,
+      deadLetters: () => {
+        if (s.failDead) throw ioError();
+        return 1;
+      },
+      deliveryAlertMinutes: 1,
+      now: () => T + 2 * 60_000,
+      log: (l) => s.logs.push(l),
+      onChange: () => undefined,
+    });
+    w.check();
+    expect(w.current().map((a) => a.key)).toEqual(['lane:webhook', 'parked:webhook', 'dead-letters']);
+    s.failDead = true;
+    w.check();
+    expect(w.current().map((a) => a.key)).toEqual(['lane:webhook', 'parked:webhook', 'dead-letters', 'watch']);
+    expect(w.current()[3]!.text).toBe(
+      'the delivery watch cannot read the database, so it cannot tell what is stuck there: dead letters SQLITE_IOERR',
+    );
+    s.failLanes = true;
+    w.check();
+    expect(w.current().map((a) => a.key)).toEqual(['lane:webhook', 'parked:webhook', 'dead-letters', 'watch']);
+    expect(s.logs.filter((l) => l.includes('cleared'))).toEqual([]);
+  });
+
   it('holds one alert per lane and per condition, and clears each on its own, saying which', () => {
     const { w, s } = watch(1);
     s.tick = T + 10 * 60_000;

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DB_FILE } from '#adapters/sqlite/db.ts';
+import { DB_FILE, openDataDir } from '#adapters/sqlite/db.ts';
+import { RetentionSweep } from '#adapters/sqlite/retention.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -201,6 +202,55 @@ describe('the retention of crs serve', () => {
     expect(after.prepare('SELECT count(*) FROM outbox WHERE item_id = ?').pluck().get(first.item_id)).toBe(1);
     after.close();
     expect(server.dispatcher.parked().map((p) => p.itemId)).toEqual([first.item_id]);
+  });
+});
+
+describe('the retention sweep at its edges: pinned by a mutation run (2026-12-05)', () => {
+  // The store alone, with records as the lanes leave them: delivered by every lane, 30 days old give or take a minute.
+  const lanes = [{ sink: 'stdout', kinds: ['notification', 'page'] as const }];
+  const NOW = T0 + 100 * DAY;
+  const at = (ms: number) => new Date(ms).toISOString();
+
+  it('keeps what is a minute short of the retention and drops what is a minute past it, 1,200 records in one sweep; a parked record stays', async () => {
+    const db = openDataDir(dir);
+    try {
+      const record = db.prepare(
+        "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES ('notification', ?, 'P1', '{}', ?)",
+      );
+      const delivered = db.prepare("INSERT INTO deliveries (item_id, sink, sent_at) VALUES (?, 'stdout', ?)");
+      const silence = db.prepare(
+        "INSERT INTO silences (silence_id, team, from_at, until, ended_at, body) VALUES (?, 'icu', ?, ?, ?, '{}')",
+      );
+      const link = db.prepare("INSERT INTO ack_links (link_key, page_id, role, expires_at) VALUES (?, 'p', 'r', ?)");
+      const old = NOW - 30 * DAY - MIN;
+      const young = NOW - 30 * DAY + MIN;
+      db.transaction(() => {
+        for (let i = 0; i < 1200; i++) {
+          record.run(`old-${i}`, at(old));
+          delivered.run(`old-${i}`, at(old));
+        }
+        record.run('young', at(young));
+        delivered.run('young', at(young));
+        // Parked by a webhook this server no longer runs (taken out of its command line): kept for the operator.
+        record.run('parked', at(old));
+        delivered.run('parked', at(old));
+        db.prepare(
+          "INSERT INTO parked (item_id, sink, seq, reason, attempts, parked_at) SELECT 'parked', 'webhook', seq, 'HTTP 422', 3, ? FROM outbox WHERE item_id = 'parked'",
+        ).run(at(old));
+        // Ended early, a minute past the retention, though its planned end (a day later) is not.
+        silence.run('ended', old - DAY, old + DAY, old);
+        silence.run('ended-young', young - DAY, young + DAY, young);
+        link.run('expired', old);
+        link.run('expires-young', young);
+      })();
+      const dropped = await new RetentionSweep(db, lanes).sweep(NOW, 30);
+      expect(dropped).toEqual({ outbox: 1200, deliveries: 1200, silences: 1, ackLinks: 1 });
+      expect(db.prepare('SELECT item_id FROM outbox ORDER BY seq').pluck().all()).toEqual(['young', 'parked']);
+      expect(db.prepare('SELECT silence_id FROM silences').pluck().all()).toEqual(['ended-young']);
+      expect(db.prepare('SELECT link_key FROM ack_links').pluck().all()).toEqual(['expires-young']);
+    } finally {
+      db.close();
+    }
   });
 });
 

@@ -591,6 +591,61 @@ describe('GradingWorker, pinned by a mutation run', () => {
   });
 });
 
+describe('GradingWorker, a write that fails: pinned by a mutation run (2026-12-05)', () => {
+  it("counts a failing write against the patient's last message too: graded up to it, then it is dead-lettered", async () => {
+    // The failing message is the last of the patient's pass: graded one at a time, the ones before it commit and it
+    // fails, attempt by attempt. A loop one message short left it in the inbox for ever, never counted, its patient's
+    // later messages waiting behind it.
+    const [enrolment, fever] = escalating('P');
+    const bad = msg('P', 15, { vitals: { heartRate: 90 } }, 'P-bad');
+    await new SqliteQueue(db).enqueue([enrolment!, fever!, bad].map(queued));
+    db.exec(
+      "CREATE TRIGGER a_bug BEFORE INSERT ON timeline WHEN NEW.message_id = 'P-bad' BEGIN SELECT RAISE(ABORT, 'a bug'); END",
+    );
+    const clock = { at: Date.parse('2026-01-10T10:00:00Z') };
+    const { w } = workerOn(clock);
+    for (let pass = 1; pass <= WORKER_LIMITS.maxAttempts; pass++) {
+      await w.pass();
+      clock.at += 60_000;
+    }
+    expect(db.prepare("SELECT message_id FROM timeline WHERE patient_id = 'P' ORDER BY id").pluck().all()).toEqual([
+      enrolment!.messageId,
+      fever!.messageId,
+    ]);
+    expect(db.prepare('SELECT message_id, attempts FROM dead_letter').all()).toEqual([
+      { message_id: 'P-bad', attempts: WORKER_LIMITS.maxAttempts },
+    ]);
+    expect(count('SELECT count(*) AS n FROM inbox')).toBe(0);
+  });
+
+  it('tells the delivery watch at once when a message the grading cannot apply goes to the dead letters', async () => {
+    db.prepare('INSERT INTO inbox (patient_id, message_id, body, received_at) VALUES (?, ?, ?, ?)').run(
+      'BAD',
+      'BAD-poison',
+      JSON.stringify({ message: { messageId: 'BAD-poison', patientId: 'BAD', vitals: { temperatureC: 120 } } }),
+      '2026-01-10T09:00:00Z',
+    );
+    let clock = Date.parse('2026-01-10T10:00:00Z');
+    let told = 0;
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => clock,
+      log: () => undefined,
+      onDeadLettered: () => void told++,
+    });
+    for (let attempt = 1; attempt < WORKER_LIMITS.maxAttempts; attempt++) {
+      await w.pass();
+      clock += 60_000;
+    }
+    expect(told).toBe(0);
+    await w.pass();
+    expect(count('SELECT count(*) AS n FROM dead_letter')).toBe(1);
+    expect(told).toBe(1);
+  });
+});
+
 describe('GradingWorker, a damaged database', () => {
   it("says SQLite's code when a pass fails (SQLITE_CORRUPT), not just SqliteError, and tries again", async () => {
     await new SqliteQueue(db).enqueue(escalating('A').map(queued));

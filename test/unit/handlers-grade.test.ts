@@ -346,3 +346,91 @@ describe('grade handler logs: pinned by a mutation run', () => {
     expect(line).toContain('req-7f3a');
   });
 });
+
+describe('grade handler: a patient written one message at a time, pinned by a mutation run', () => {
+  // A store that refuses a write of more than one new message for a reason of its own (no outage: as DynamoDB
+  // refuses a transaction too large), then, when `outageAt` says, throttles the nth single write.
+  const tooLarge = () => Object.assign(new Error('Transaction too large'), { name: 'ValidationException' });
+  function oneAtATime(o: { outageAt?: number } = {}) {
+    const audit: { messageId: unknown; sender: unknown }[] = [];
+    let singles = 0;
+    const s: StateStore = {
+      load: (patientId) => store.load(patientId),
+      save: async (patientId, state, version, outbox, extras) => {
+        if ((extras?.seen ?? []).length > 1) throw tooLarge();
+        if (++singles === o.outageAt) throw throttled();
+        await store.save(patientId, state, version, outbox);
+        for (const e of extras?.audit ?? [])
+          if (e.type === 'assessment') audit.push({ messageId: e.details?.messageId, sender: e.details?.sender });
+      },
+    };
+    return { s, audit };
+  }
+  const from = (m: DeviceMessage, sender: string) => {
+    const r = sqsRecord(m);
+    return { ...r, body: JSON.stringify({ ...JSON.parse(r.body), sender }) };
+  };
+
+  it('grades every message alone, the last too: counted, logged with its grade changes, each audited with its own sender', async () => {
+    const a = [enrol('A'), fever('A', 0), msg('A', 10, { vitals: { heartRate: 110 } })];
+    const records = a.map((m, i) => from(m, `gw-${i + 1}`));
+    const { s, audit } = oneAtATime();
+    const { result, out } = await captureOutput(() =>
+      mod.createGradeHandler({ store: s, config: DEFAULT_CONFIG, now: Date.now, ...live })(sqsEvent(records)),
+    );
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(applied('A')).toBe(3);
+    expect(metricSum(out, 'GradesComputed')).toBe(3);
+    const graded = JSON.parse(out.split('\n').find((l) => l.includes('"graded"'))!) as { notificationIds: string[] };
+    expect(graded.notificationIds).toEqual(store.outbox.map((n) => n.notificationId));
+    expect(graded.notificationIds).toHaveLength(1); // the fever's grade change
+    expect(audit).toEqual(a.map((m, i) => ({ messageId: m.messageId, sender: `gw-${i + 1}` })));
+  });
+
+  it('stops at a message the reducer cannot apply: the ones after it wait behind it, it is the poison', async () => {
+    const poison = sqsRecord('{"message": {"messageId": "x"}', { groupId: 'A' });
+    const records = [sqsRecord(enrol('A')), sqsRecord(fever('A', 0)), poison, sqsRecord(fever('A', 20, 39.4))];
+    const { s } = oneAtATime();
+    const { result, out } = await captureOutput(() =>
+      mod.createGradeHandler({ store: s, config: DEFAULT_CONFIG, now: Date.now, ...live })(sqsEvent(records)),
+    );
+    expect(failedIds(result)).toEqual([poison.messageId, records[3]!.messageId]);
+    expect(applied('A')).toBe(2);
+    expect(metricSum(out, 'PoisonMessages')).toBe(1);
+  });
+
+  it('a lone message the store refuses for a reason of its own is the poison message, as it is beside others', async () => {
+    // Until 2026-12-05 it was counted a state write failure ("patient state not saved") when alone in its batch, a
+    // poison message beside another: the same message, two alarms, by the batch it came in.
+    const refusing: StateStore = {
+      load: (patientId) => store.load(patientId),
+      save: async (patientId, state, version, outbox) => {
+        if (patientId === 'A') throw tooLarge();
+        await store.save(patientId, state, version, outbox);
+      },
+    };
+    const lone = sqsRecord(enrol('A'));
+    const { result, out } = await captureOutput(() =>
+      mod.createGradeHandler({ store: refusing, config: DEFAULT_CONFIG, now: Date.now, ...live })(
+        sqsEvent([lone, sqsRecord(enrol('B'))]),
+      ),
+    );
+    expect(failedIds(result)).toEqual([lone.messageId]);
+    expect(metricSum(out, 'PoisonMessages')).toBe(1);
+    expect(metricSum(out, 'StateWriteFailures')).toBe(0);
+    const line = out.split('\n').find((l) => l.includes('message cannot be applied'))!;
+    expect(line).toContain(`"sqsMessageId":"${lone.messageId}"`);
+  });
+
+  it('an outage while writing one at a time is a state write failure, not a poison message', async () => {
+    const records = [sqsRecord(enrol('A')), sqsRecord(fever('A', 0))];
+    const { s } = oneAtATime({ outageAt: 2 });
+    const { result, out } = await captureOutput(() =>
+      mod.createGradeHandler({ store: s, config: DEFAULT_CONFIG, now: Date.now, ...live })(sqsEvent(records)),
+    );
+    expect(failedIds(result)).toEqual([records[1]!.messageId]);
+    expect(metricSum(out, 'StateWriteFailures')).toBe(1);
+    expect(metricSum(out, 'PoisonMessages')).toBe(0);
+    expect(out).toContain("patient state not saved; the patient's messages are retried");
+  });
+});
