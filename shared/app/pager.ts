@@ -197,8 +197,13 @@ export class Pager {
     plan: (patientPages: Page[], silences: Silence[]) => Transition,
   ) {
     const { pages } = this.deps;
-    const existing = (await Promise.all(ids.map((id) => pages.get(id)))).filter((p): p is Page => p !== undefined);
-    if (existing.length === 0) {
+    // A page stored whose item cannot be read exists all the same (the tick names it): the record is not opened again.
+    const stored = await Promise.all(
+      ids.map((id) =>
+        pages.get(id).catch((err) => (err instanceof PageUnreadable ? 'unreadable' : Promise.reject(err))),
+      ),
+    );
+    if (stored.every((p) => p === undefined)) {
       await this.retry(async () => {
         // A page of the patient whose item cannot be read is left out (the tick names it, if it is pending).
         const { pages: patientPages } = await pages.patientPages(patientId, Number.MAX_SAFE_INTEGER);

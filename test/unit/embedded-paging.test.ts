@@ -687,11 +687,11 @@ describe('the stale-feed sweep of crs serve when the pager fails on one alert', 
     const since = stateOf('P1', [1]).lastMonitorAt!;
     stateOf('P5', [1]);
     stateOf('P9', [1]);
-    // P5's "no data" page, stored already (its next level due in days), edited by hand: it cannot be read, so its
-    // alert cannot be paged (a page of P5 that cannot be read is no longer enough: it is left out, and the tick names it).
-    const p5 = `stale-feed|P5|${since}|bedside`;
-    await new SqlitePageStore(db).save([page({ pageId: p5, patientId: 'P5', dueAt: since + 5 * 86_400_000 })]);
-    db.prepare("UPDATE pages SET body = '{' WHERE page_id = ?").run(p5);
+    // P5's "no data" page cannot be written (the store refuses it): its alert cannot be paged. (A page item that
+    // cannot be read is no longer a way to fail it: a page stored exists, read or not, and the tick names it.)
+    db.exec(
+      "CREATE TRIGGER refuse_p5 BEFORE INSERT ON pages WHEN NEW.patient_id = 'P5' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+    );
     let clock = since + 16 * 60_000;
     const log: string[] = [];
     const paging = pagingWith({
@@ -707,7 +707,7 @@ describe('the stale-feed sweep of crs serve when the pager fails on one alert', 
     const paged = () => sends().map((s) => `${s.patientId} ${s.role} ${s.summary.split(',')[0]}`);
     try {
       await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(
-        `1 alert(s) could not be paged (stale-feed|P5|${since}: PageUnreadable); the others were swept`,
+        `1 alert(s) could not be paged (stale-feed|P5|${since}: SqliteError); the others were swept`,
       );
       expect(paged()).toEqual(['P1 bedside nurse NO DATA', 'P9 bedside nurse NO DATA']);
       await expect(paging.sweep(['P1', 'P5', 'P9'])).rejects.toThrow(/could not be paged/);
@@ -722,7 +722,7 @@ describe('the stale-feed sweep of crs serve when the pager fails on one alert', 
         'P1 bedside nurse Data resumed',
         'P9 bedside nurse Data resumed',
       ]);
-      expect(db.prepare("SELECT count(*) FROM pages WHERE status = 'open'").pluck().get()).toBe(1); // P5's own
+      expect(db.prepare("SELECT count(*) FROM pages WHERE patient_id = 'P5'").pluck().get()).toBe(0); // none written
     } finally {
       await paging.close();
     }

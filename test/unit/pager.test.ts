@@ -852,6 +852,21 @@ describe('a deployment that changes the paging configuration while pages are ope
     await expect(pages.get('crs|P-9|#1|icu')).rejects.toThrow(PageUnreadable);
   });
 
+  it('a redelivered grade change one of whose pages cannot be read sends its other unsent pages, and creates none again', async () => {
+    const { phone, pager, pages } = setup();
+    const both = { ...grade3, teams: ['hematology' as const, 'icu' as const] };
+    phone.failNext = 1; // the sender is down: both pages stored, unsent
+    await pager.onNotification(both, T).catch(() => undefined);
+    expect(phone.log).toEqual([]);
+    const { level: _, ...broken } = (await pages.get('crs|P-1|m3|icu'))!;
+    await pages.save([broken as never]);
+    // The record delivered again (the notifier's retry). Until 2026-12-05 reading its ICU page threw: the record
+    // failed again (parked in the end), and hematology's page waited for a tick.
+    await pager.onNotification(both, min(1));
+    expect(phone.log).toEqual(['hematology:hematology fellow']);
+    await expect(pages.get('crs|P-1|m3|icu')).rejects.toThrow(PageUnreadable);
+  });
+
   it("a grade change routed to a team the config has no ladder for pages its other teams; that team's page is kept and set aside", async () => {
     const { phone, pager, pages } = setup();
     // An outbox record written by a version that routed to a cardiology team, delivered after a rollback. Until
