@@ -395,7 +395,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!s.ok) return sendJson(res, 400, { errors: s.errors });
     const r = await startSilence(
       s.silence,
-      (patientId) => deps.queries.patient(patientId) !== undefined,
+      (patientId) => deps.queries.patientRead(patientId) !== undefined,
       (x) => deps.paging.silence(x),
     );
     if (!r.ok) return sendJson(res, 404, { error: r.error });
