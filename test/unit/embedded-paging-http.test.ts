@@ -450,6 +450,9 @@ describe('the board with stored rows it cannot read', () => {
     expect(body.unreadable).toEqual({ patientId: 'P2', reason: 'its state: SyntaxError' });
     expect(body.pages).toEqual([]);
     expect((await api('/api/patients/P1')).status).toBe(200);
+    // And it can be silenced like any known patient (this answered 500 too).
+    const silenced = await apiPost('/api/silences', { patientId: 'P2', minutes: 30, reason: 'mend', by: 'Op A' });
+    expect(silenced.status).toBe(201);
   });
 
   // Until 2026-12-05 a page or a silence whose row could not be read vanished from the board (the set-aside banner
