@@ -416,11 +416,13 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
     const r = await deps.paging.endSilence(silenceId, name.name);
     if (!r) return sendJson(res, 404, { error: 'no such silence' });
-    const ended = r.silence;
     if (r.changed) {
       deps.log(`paging: silence ${wireId(silenceId)} ended`);
       deps.sse.broadcast('silences', { silenceId });
     }
+    // One whose stored item cannot be read is ended all the same (it held nothing), named with why.
+    if ('unreadable' in r) return sendJson(res, 200, { changed: r.changed, silence: null, unreadable: r.unreadable });
+    const ended = r.silence;
     sendJson(res, 200, {
       // changed: false when it had ended already (ended by someone, or over): nothing was recorded.
       changed: r.changed,
