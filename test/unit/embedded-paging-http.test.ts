@@ -453,6 +453,12 @@ describe('the board with stored rows it cannot read', () => {
     // And it can be silenced like any known patient (this answered 500 too).
     const silenced = await apiPost('/api/silences', { patientId: 'P2', minutes: 30, reason: 'mend', by: 'Op A' });
     expect(silenced.status).toBe(201);
+    // Its monitoring cannot be ended or resumed from a state that cannot be read: said, not 500 (internal error).
+    const end = await apiPost('/api/patients/P2/monitoring/end', { reason: 'discharged', by: 'Op A' });
+    expect(end.status).toBe(409);
+    expect(await end.json()).toEqual({
+      errors: ['patient P2: its stored state cannot be read (its state: SyntaxError); mend or delete its row first'],
+    });
   });
 
   // Until 2026-12-05 a page or a silence whose row could not be read vanished from the board (the set-aside banner

@@ -447,6 +447,14 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!sameOrigin(req)) return crossOrigin(res);
     const body = await jsonBody(req, res, MONITORING_EXAMPLES[action]);
     if (!body) return;
+    // Nothing can be checked against a state that cannot be read: said (it answered 500 until 2026-12-05).
+    const read = deps.queries.patientRead(patientId);
+    if (read && 'unreadable' in read)
+      return sendJson(res, 409, {
+        errors: [
+          `patient ${patientId}: its stored state cannot be read (${read.unreadable.reason}); mend or delete its row first`,
+        ],
+      });
     const a = await changeMonitoring(action, patientId, body, {
       ingest: deps.ingest,
       changes: boardChanges,
