@@ -270,7 +270,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     // Listed where the others are, and said: it holds nothing until it is mended or deleted.
     if (unreadable.length > 0) {
       process.stderr.write(
-        `crs silence: ${unreadable.length} silence(s) cannot be read (${unreadable.map((u) => u.silenceId).join(', ')}): each holds nothing; mend or delete it\n`,
+        `crs silence: ${unreadable.length} silence(s) cannot be read (${unreadable.map((u) => u.silenceId).join(', ')}): each holds nothing; end it (crs silence end SILENCE_ID --by NAME), or mend it\n`,
       );
       return 1;
     }

@@ -894,7 +894,7 @@ describe('silences on crs serve and on AWS', () => {
           [bad, 'not JSON'],
         ]);
         expect(json.err).toBe(
-          `crs silence: 1 silence(s) cannot be read (${bad}): each holds nothing; mend or delete it\n`,
+          `crs silence: 1 silence(s) cannot be read (${bad}): each holds nothing; end it (crs silence end SILENCE_ID --by NAME), or mend it\n`,
         );
         const text = await crs(['list', ...args]);
         expect(text.code).toBe(1);
