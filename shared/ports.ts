@@ -185,6 +185,12 @@ export interface PageStore {
   /** Stores a silence (new, or ended) with the audit entry that says so, all or nothing. */
   saveSilence(silence: Silence, audit?: AuditEvent[]): Promise<void>;
   /**
+   * Ends at `at` a silence whose item cannot be read (its item kept as it is), with the audit entry that says so, all
+   * or nothing: no longer in force, it is no longer read by silences(). False, with nothing written, when there is no
+   * such silence, or it had ended or run out by `at`.
+   */
+  endUnreadableSilence(silenceId: string, at: number, audit: AuditEvent[]): Promise<boolean>;
+  /**
    * Stores what a short acknowledge link stands for under its key (app/ack.ts ackLinkKey), before the page carrying
    * it is sent; storing the same again changes nothing. Kept for AckLink's retention past its expiry at least.
    */

@@ -26,6 +26,8 @@ import {
 export class MemoryPageStore implements PageStore {
   private readonly pages = new Map<string, Page>();
   private readonly silenceById = new Map<string, Silence>();
+  /** Silences whose item cannot be read, ended by hand (the item is kept as it is). */
+  private readonly unreadableEnded = new Set<string>();
   private readonly links = new Map<string, AckLink>();
 
   /** `audit`: where the entries saved with pages and silences go (a store without one refuses them). */
@@ -106,8 +108,18 @@ export class MemoryPageStore implements PageStore {
   }
 
   async silences(now: number) {
-    const read = readSilences([...this.silenceById].map(([id, s]) => readSilence(id, s)));
+    const read = readSilences(
+      [...this.silenceById].filter(([id]) => !this.unreadableEnded.has(id)).map(([id, s]) => readSilence(id, s)),
+    );
     return { ...read, silences: read.silences.filter((s) => holdsUntilAfter(s, now)) };
+  }
+
+  async endUnreadableSilence(silenceId: string, _at: number, audit: AuditEvent[]) {
+    if (!this.silenceById.has(silenceId) || this.unreadableEnded.has(silenceId)) return false;
+    const log = this.logFor(audit);
+    this.unreadableEnded.add(silenceId);
+    await log?.append(audit);
+    return true;
   }
 
   async getSilence(silenceId: string) {

@@ -107,6 +107,14 @@ export interface TickResult {
 }
 
 /**
+ * A silence ended: `changed` false when it had ended already (ended by someone, or its time ran out). One whose
+ * stored item cannot be read is named by id with why (it held nothing).
+ */
+export type EndedSilence =
+  | { silence: Silence; changed: boolean }
+  | { unreadable: { silenceId: string; reason: string }; changed: boolean };
+
+/**
  * What a tick could not use, for its host to tell: the pages set aside, then each silence that cannot be read (as
  * "silence <id>"), each with why.
  */
@@ -432,12 +440,26 @@ export class Pager {
    * someone, or its time ran out): nothing is recorded then, but held pages are still released (a call made
    * again after a crash between the two finishes the release).
    */
-  async endSilence(
-    silenceId: string,
-    by: string,
-    now: number,
-  ): Promise<{ silence: Silence; changed: boolean } | undefined> {
-    const s = await this.deps.pages.getSilence(silenceId);
+  async endSilence(silenceId: string, by: string, now: number): Promise<EndedSilence | undefined> {
+    let s: Silence | undefined;
+    try {
+      s = await this.deps.pages.getSilence(silenceId);
+    } catch (err) {
+      if (!(err instanceof SilenceUnreadable)) throw err;
+      // It holds nothing already; ended, it is no longer read as in force (until 2026-12-05 it could not be ended:
+      // an operator had to edit the database by hand). Its item is kept as it is, to be mended or to expire.
+      const changed = await this.deps.pages.endUnreadableSilence(silenceId, now, [
+        {
+          at: iso(now),
+          patientId: '*',
+          type: 'silence',
+          text: `silence ${silenceId} ended by ${by} (its stored item cannot be read: ${err.reason})`,
+          details: { silenceId, by, ended: true },
+        },
+      ]);
+      await this.onTick(now);
+      return { unreadable: { silenceId, reason: err.reason }, changed };
+    }
     if (!s) return undefined;
     if (s.endedAt !== undefined || s.until <= now) {
       await this.onTick(now);

@@ -64,7 +64,9 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
       const r = await call('POST', `/api/silences/${encodeURIComponent(silenceId)}/end`, { by });
       if (r.status === 404) return undefined;
       if (r.status !== 200) throw refused(r);
-      return { silence: fromJson(r.json.silence as SilenceJson), changed: r.json.changed === true };
+      const changed = r.json.changed === true;
+      if (r.json.unreadable) return { unreadable: r.json.unreadable as { silenceId: string; reason: string }, changed };
+      return { silence: fromJson(r.json.silence as SilenceJson), changed };
     },
     async list(all) {
       if (all)

@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import type { GradingConfig } from '#domain/config.ts';
 import type { Silence } from '#domain/paging.ts';
+import type { EndedSilence } from '#app/pager.ts';
 import { iso } from '#domain/time.ts';
 import { checkAckName } from '#app/ack.ts';
 import { NO_SUCH_PATIENT, checkSilence, silenceIdError, startSilence } from '#app/silence.ts';
@@ -42,8 +43,11 @@ export interface SilenceList {
 
 export interface SilenceBackend {
   create(s: Silence): Promise<Silence>;
-  /** changed: false when it had ended already (ended by someone, or its time ran out). */
-  end(silenceId: string, by: string): Promise<{ silence: Silence; changed: boolean } | undefined>;
+  /**
+   * changed: false when it had ended already (ended by someone, or its time ran out); one whose stored item cannot
+   * be read is named with why instead of shown.
+   */
+  end(silenceId: string, by: string): Promise<EndedSilence | undefined>;
   list(all: boolean): Promise<SilenceList>;
   close(): void;
 }
@@ -234,6 +238,20 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
         process.stderr.write(`crs silence: no silence ${ending.id}\n`);
         return 1;
       }
+      if ('unreadable' in r) {
+        // It held nothing: ended, it is no longer read as in force (until 2026-12-05 this exited 1, and only an edit
+        // of the database by hand got rid of it).
+        const why = r.unreadable.reason;
+        process.stderr.write(
+          r.changed
+            ? `crs silence: ${ending.id} (its stored item cannot be read: ${why}) ended by ${ending.by}; it held nothing\n`
+            : `crs silence: ${ending.id} had already ended\n`,
+        );
+        process.stdout.write(
+          values.json ? `${JSON.stringify({ silenceId: ending.id, unreadable: why })}\n` : `${ending.id}\n`,
+        );
+        return 0;
+      }
       const s = r.silence;
       if (!r.changed) process.stderr.write(`crs silence: ${ending.id} had already ended\n`);
       else
@@ -252,7 +270,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     // Listed where the others are, and said: it holds nothing until it is mended or deleted.
     if (unreadable.length > 0) {
       process.stderr.write(
-        `crs silence: ${unreadable.length} silence(s) cannot be read (${unreadable.map((u) => u.silenceId).join(', ')}): each holds nothing; mend or delete it\n`,
+        `crs silence: ${unreadable.length} silence(s) cannot be read (${unreadable.map((u) => u.silenceId).join(', ')}): each holds nothing; end it (crs silence end SILENCE_ID --by NAME), or mend it\n`,
       );
       return 1;
     }

@@ -1458,6 +1458,37 @@
               h('a', { href: '#/', text: '← All patients' }),
             ]),
           );
+        } else if (view.kind === 'patient' && r.body.unreadable) {
+          // Its stored state cannot be read: said, with its audit trail, instead of a card drawn from nothing.
+          main.removeAttribute('data-patient');
+          main.textContent = '';
+          main.appendChild(
+            h('div', { class: 'notice', role: 'alert' }, [
+              h('p', {
+                text:
+                  'Patient ' +
+                  view.id +
+                  ': its stored state cannot be read (' +
+                  r.body.unreadable.reason +
+                  '). An operator must mend or delete its row; its pages are kept.',
+              }),
+              h('p', {}, [
+                'Audit trail: ',
+                h('a', {
+                  href: 'api/patients/' + encodeURIComponent(view.id) + '/audit?format=csv',
+                  download: '',
+                  text: 'CSV',
+                }),
+                ' · ',
+                h('a', {
+                  href: 'api/patients/' + encodeURIComponent(view.id) + '/audit?format=ndjson',
+                  download: '',
+                  text: 'NDJSON',
+                }),
+              ]),
+              h('a', { href: '#/', text: '← All patients' }),
+            ]),
+          );
         } else if (view.kind === 'patient') renderPatient(r.body);
         else renderList(r.body);
         setStatus();

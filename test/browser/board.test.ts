@@ -1038,6 +1038,10 @@ describe('the board display, pinned by a mutation run', () => {
             unreadableSilences: [{ silenceId: 'sil_AAAAAAAAAAAA', reason: 'scope is missing' }],
             unreadablePatients: [{ patientId: 'B', reason: 'its state: SyntaxError' }],
           }),
+        detail: (id) =>
+          id === 'B'
+            ? context({ patient: null, unreadable: { patientId: 'B', reason: 'its state: SyntaxError' }, pages: [] })
+            : undefined,
       }),
     );
     const card = page.locator('article.card', { hasText: 'patient A' });
@@ -1056,6 +1060,20 @@ describe('the board display, pinned by a mutation run', () => {
       'Silence sil_AAAAAAAAAAAA: its stored record cannot be read (scope is missing); it holds nothing. An operator must mend or delete it.',
       'Patient B: its stored record cannot be read (its state: SyntaxError). An operator must mend or delete it.',
     ]);
+    // Its own view says so (until 2026-12-05 crs serve answered it 500, and the board said only "server error").
+    const seen = watch(page);
+    await page.evaluate(`location.hash = '#/patient/B'`);
+    const notice = page.locator('#main .notice[role=alert]');
+    await notice.waitFor();
+    expect(await notice.locator('p').first().textContent()).toBe(
+      'Patient B: its stored state cannot be read (its state: SyntaxError). An operator must mend or delete its row; its pages are kept.',
+    );
+    expect(await notice.getByRole('link', { name: 'CSV' }).getAttribute('href')).toBe(
+      'api/patients/B/audit?format=csv',
+    );
+    await page.getByRole('link', { name: '← All patients' }).click();
+    await card.waitFor();
+    expect(seen.problems).toEqual([]);
     await page.close();
   }, 30_000);
 

@@ -442,6 +442,23 @@ describe('the board with stored rows it cannot read', () => {
     };
     expect(after.patients.map((x) => x.patientId)).toEqual(['P1']);
     expect(after.unreadablePatients).toEqual([{ patientId: 'P2', reason: 'its state: SyntaxError' }]);
+    // Its own view says so, with what can be shown (its pages); until 2026-12-05 it answered 500 (internal error).
+    const own = await api('/api/patients/P2');
+    expect(own.status).toBe(200);
+    const body = (await own.json()) as { patient: unknown; unreadable: unknown; pages: unknown[] };
+    expect(body.patient).toBeNull();
+    expect(body.unreadable).toEqual({ patientId: 'P2', reason: 'its state: SyntaxError' });
+    expect(body.pages).toEqual([]);
+    expect((await api('/api/patients/P1')).status).toBe(200);
+    // And it can be silenced like any known patient (this answered 500 too).
+    const silenced = await apiPost('/api/silences', { patientId: 'P2', minutes: 30, reason: 'mend', by: 'Op A' });
+    expect(silenced.status).toBe(201);
+    // Its monitoring cannot be ended or resumed from a state that cannot be read: said, not 500 (internal error).
+    const end = await apiPost('/api/patients/P2/monitoring/end', { reason: 'discharged', by: 'Op A' });
+    expect(end.status).toBe(409);
+    expect(await end.json()).toEqual({
+      errors: ['patient P2: its stored state cannot be read (its state: SyntaxError); mend or delete its row first'],
+    });
   });
 
   // Until 2026-12-05 a page or a silence whose row could not be read vanished from the board (the set-aside banner

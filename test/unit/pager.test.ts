@@ -881,7 +881,7 @@ describe('a deployment that changes the paging configuration while pages are ope
   });
 
   it('a silence whose stored item cannot be read holds nothing: the tick names it, the page it held is released, every ladder and grade change goes on', async () => {
-    const { phone, pager, pages } = setup();
+    const { phone, pager, pages, audit } = setup();
     const silence = { scope: { patientId: 'P-1' }, from: T, until: min(60), createdBy: 'Nurse B', reason: 'MRI' };
     await pager.silence({ ...silence, silenceId: 's1' }, T);
     await pager.onNotification(grade2, T); // held by s1
@@ -904,6 +904,16 @@ describe('a deployment that changes the paging configuration while pages are ope
     ]);
     expect(sent(phone).at(-1)).toBe('P-1 hematology fellow 0.0');
     await expect(pages.getSilence('s1')).rejects.toThrow(SilenceUnreadable);
+    // Ended by an operator, it is no longer named; ended again, nothing changes (until 2026-12-05 ending it threw).
+    expect(await pager.endSilence('s1', 'Op Al', min(22))).toEqual({
+      unreadable: { silenceId: 's1', reason: 'scope is missing' },
+      changed: true,
+    });
+    expect((await pager.onTick(min(23))).unreadableSilences).toEqual([{ silenceId: 's2', reason: 'until is missing' }]);
+    expect((await pager.endSilence('s1', 'Op Al', min(24)))?.changed).toBe(false);
+    expect(audit.events.filter((e) => e.details.silenceId === 's1' && e.details.ended).map((e) => e.text)).toEqual([
+      'silence s1 ended by Op Al (its stored item cannot be read: scope is missing)',
+    ]);
   });
 
   it('an all-clear of an alert paged to a team the config no longer has resolves its page, and goes to the teams of now', async () => {

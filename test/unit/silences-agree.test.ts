@@ -894,7 +894,7 @@ describe('silences on crs serve and on AWS', () => {
           [bad, 'not JSON'],
         ]);
         expect(json.err).toBe(
-          `crs silence: 1 silence(s) cannot be read (${bad}): each holds nothing; mend or delete it\n`,
+          `crs silence: 1 silence(s) cannot be read (${bad}): each holds nothing; end it (crs silence end SILENCE_ID --by NAME), or mend it\n`,
         );
         const text = await crs(['list', ...args]);
         expect(text.code).toBe(1);
@@ -904,6 +904,51 @@ describe('silences on crs serve and on AWS', () => {
         run.embedded as unknown as { api: (m: string, p: string) => Promise<{ json: Record<string, unknown> }> }
       ).api('GET', '/api/silences');
       expect(api.json.unreadable).toEqual([{ silenceId: ids.embedded[0], reason: 'not JSON' }]);
+    } finally {
+      await run.embedded.close();
+    }
+  });
+
+  // Until 2026-12-05 `crs silence end` on a silence whose stored item could not be read exited 1 naming it, on both
+  // backends: nothing could end it but an edit of the database by hand, and `list` kept naming it (exit 1).
+  it('end a silence whose item cannot be read: it is no longer in force, and ending it again says it had ended', async () => {
+    const run = await fresh();
+    try {
+      const req: CreateReq = {
+        op: 'create',
+        channel: 'cli',
+        patient: KNOWN[0]!,
+        minutes: '30',
+        reason: 'MRI',
+        by: 'Nurse Bea',
+      };
+      const ids = {
+        embedded: (await run.embedded.create(req)).silenceId!,
+        aws: (await run.aws.create(req)).silenceId!,
+      };
+      run.embedded.server.db
+        .prepare('UPDATE silences SET body = ? WHERE silence_id = ?')
+        .run('{"scope":', ids.embedded);
+      ddb.items('pages').find((i) => i.sk?.S === ids.aws)!.silence = { S: '{"scope":' };
+      for (const [side, args] of [
+        ['embedded', ['--data', run.embedded.dir]],
+        ['aws', ['--backend', 'aws']],
+      ] as const) {
+        const id = ids[side];
+        const ended = await crs(['end', id, '--by', 'Op Al', ...args]);
+        expect(ended.code, `${side}: ${ended.err}`).toBe(0);
+        expect(ended.out).toBe(`${id}\n`);
+        expect(ended.err).toBe(
+          `crs silence: ${id} (its stored item cannot be read: not JSON) ended by Op Al; it held nothing\n`,
+        );
+        const listed = await crs(['list', '--json', ...args]);
+        expect(listed.code, side).toBe(0);
+        expect(JSON.parse(listed.out), side).toEqual([]);
+        const again = await crs(['end', id, '--by', 'Op Al', '--json', ...args]);
+        expect(again.code, side).toBe(0);
+        expect(again.err).toBe(`crs silence: ${id} had already ended\n`);
+        expect(JSON.parse(again.out)).toEqual({ silenceId: id, unreadable: 'not JSON' });
+      }
     } finally {
       await run.embedded.close();
     }

@@ -337,6 +337,32 @@ export class DynamoPageStore implements PageStore {
     return out.Item ? readOneSilence(silenceId, out.Item.silence?.S ?? '') : undefined;
   }
 
+  /** The item is put back as it is, with endedAt (which silences() reads by) and its retention from now. */
+  async endUnreadableSilence(silenceId: string, at: number, audit: AuditEvent[]): Promise<boolean> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [T.partitionKey]: { S: T.silencesPartition }, [T.sortKey]: { S: silenceId } },
+        ConsistentRead: true,
+      }),
+    );
+    const item = out.Item;
+    if (!item || item.endedAt !== undefined || !(Number(item.until?.N) > at)) return false;
+    await this.write(
+      [
+        {
+          TableName: this.tableName,
+          Item: { ...item, endedAt: { N: String(at) }, [T.ttlAttribute]: { N: ttlAfter(at, SILENCE_RETENTION_DAYS) } },
+          // Ended by someone else meanwhile: the write fails rather than end it twice.
+          ConditionExpression: 'attribute_not_exists(endedAt)',
+        },
+      ],
+      audit,
+      this.now(),
+    );
+    return true;
+  }
+
   async saveSilence(s: Silence, audit: AuditEvent[] = []): Promise<void> {
     const end = s.endedAt ?? s.until;
     const item: Item = {

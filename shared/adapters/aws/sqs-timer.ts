@@ -74,6 +74,7 @@ export function withTimers(
     patientPages: (patientId, limit) => store.patientPages(patientId, limit),
     silences: (now) => store.silences(now),
     getSilence: (id) => store.getSilence(id),
+    endUnreadableSilence: (id, at, audit) => store.endUnreadableSilence(id, at, audit),
     saveAckLink: (key, link) => store.saveAckLink(key, link),
     ackLink: (key) => store.ackLink(key),
     async save(pages: Page[], audit?: AuditEvent[]) {

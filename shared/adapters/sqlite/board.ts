@@ -207,6 +207,14 @@ export class BoardQueries {
     return row ? toPatient(row) : undefined;
   }
 
+  /** One patient, or, when its row cannot be read, its id with why (as the list names it); undefined when none. */
+  patientRead(patientId: string): { patient: PatientRecord } | { unreadable: UnreadablePatient } | undefined {
+    const row = this.s.patient.get(patientId) as PatientRow | undefined;
+    if (!row) return undefined;
+    const { patients, unreadable } = this.read([row]);
+    return patients[0] ? { patient: patients[0] } : { unreadable: unreadable[0]! };
+  }
+
   /** A patient's pages, newest first, and those whose row cannot be read (by id, with why). */
   pages(patientId: string, limit = 200): PagesRead {
     return this.pageStore.patientPagesNow(patientId, limit);

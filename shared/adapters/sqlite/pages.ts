@@ -88,6 +88,9 @@ export class SqlitePageStore implements PageStore {
         'SELECT silence_id, body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
       ),
       silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
+      endSilence: db.prepare(
+        'UPDATE silences SET ended_at = @at WHERE silence_id = @id AND ended_at IS NULL AND until > @at',
+      ),
       putLink: db.prepare(
         'INSERT OR IGNORE INTO ack_links (link_key, page_id, role, expires_at) VALUES (@key, @pageId, @role, @expiresAt)',
       ),
@@ -212,6 +215,15 @@ export class SqlitePageStore implements PageStore {
       this.s.putSilence.run(s.silenceId, patientId, team, s.from, s.until, s.endedAt ?? null, JSON.stringify(s));
       for (const e of audit) this.s.audit.run(...auditRow(e));
     });
+  }
+
+  async endUnreadableSilence(silenceId: string, at: number, audit: AuditEvent[]): Promise<boolean> {
+    let changed = false;
+    this.write(() => {
+      changed = this.s.endSilence.run({ id: silenceId, at }).changes > 0;
+      if (changed) for (const e of audit) this.s.audit.run(...auditRow(e));
+    });
+    return changed;
   }
 
   /**

@@ -472,10 +472,22 @@ export class BoardApi {
 
   /** One patient: the card, every page (newest first) and the timeline of the last `hours` of patient time. */
   patient(patientId: string, hours = 72) {
-    const rec = this.queries.patient(patientId);
-    if (!rec) return undefined;
+    const read = this.queries.patientRead(patientId);
+    if (!read) return undefined;
     const { silences, unreadable: unreadableSilences } = this.queries.silencesRead(this.now());
     const groups = this.groups(patientId, silences);
+    const silencesUnread = unreadableSilences.map(({ silenceId, reason }) => ({ silenceId, reason }));
+    // A patient whose state cannot be read: named with why, its pages shown (until 2026-12-05 its view answered 500).
+    if ('unreadable' in read)
+      return {
+        ...this.context(),
+        patient: null,
+        unreadable: read.unreadable,
+        pages: groups.groups,
+        unreadablePages: groups.unreadablePages,
+        unreadableSilences: silencesUnread,
+      };
+    const rec = read.patient;
     const clock = Number.isFinite(rec.state.clock) ? rec.state.clock : this.now();
     const from = clock - hours * HOUR;
     const timeline = this.queries.timeline(patientId, from);
@@ -491,7 +503,7 @@ export class BoardApi {
       ...this.context(),
       patient: patientView(rec, groups, silences, this.config),
       pages: groups.groups,
-      unreadableSilences: unreadableSilences.map(({ silenceId, reason }) => ({ silenceId, reason })),
+      unreadableSilences: silencesUnread,
       timeline: {
         from: iso(from),
         to: iso(clock),

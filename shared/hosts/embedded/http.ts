@@ -395,7 +395,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!s.ok) return sendJson(res, 400, { errors: s.errors });
     const r = await startSilence(
       s.silence,
-      (patientId) => deps.queries.patient(patientId) !== undefined,
+      (patientId) => deps.queries.patientRead(patientId) !== undefined,
       (x) => deps.paging.silence(x),
     );
     if (!r.ok) return sendJson(res, 404, { error: r.error });
@@ -416,11 +416,13 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!name.ok) return sendJson(res, 400, { errors: [name.error] });
     const r = await deps.paging.endSilence(silenceId, name.name);
     if (!r) return sendJson(res, 404, { error: 'no such silence' });
-    const ended = r.silence;
     if (r.changed) {
       deps.log(`paging: silence ${wireId(silenceId)} ended`);
       deps.sse.broadcast('silences', { silenceId });
     }
+    // One whose stored item cannot be read is ended all the same (it held nothing), named with why.
+    if ('unreadable' in r) return sendJson(res, 200, { changed: r.changed, silence: null, unreadable: r.unreadable });
+    const ended = r.silence;
     sendJson(res, 200, {
       // changed: false when it had ended already (ended by someone, or over): nothing was recorded.
       changed: r.changed,
@@ -445,6 +447,14 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
     if (!sameOrigin(req)) return crossOrigin(res);
     const body = await jsonBody(req, res, MONITORING_EXAMPLES[action]);
     if (!body) return;
+    // Nothing can be checked against a state that cannot be read: said (it answered 500 until 2026-12-05).
+    const read = deps.queries.patientRead(patientId);
+    if (read && 'unreadable' in read)
+      return sendJson(res, 409, {
+        errors: [
+          `patient ${patientId}: its stored state cannot be read (${read.unreadable.reason}); mend or delete its row first`,
+        ],
+      });
     const a = await changeMonitoring(action, patientId, body, {
       ingest: deps.ingest,
       changes: boardChanges,
