@@ -57,6 +57,19 @@ beforeEach(() => {
 
 const store = () => new DynamoPageStore(ddb.client(), 'pages', () => now, 'audit');
 const auditLog = () => new DynamoAuditLog(ddb.client(), 'audit', () => now, { seenTable: 'seen', stateTable: 'state' });
+/** A pager over the DynamoDB stores, and what it sent ("<patient> <role>"). */
+function recordingPager() {
+  const sent: string[] = [];
+  const pager = new Pager({
+    pages: store(),
+    sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
+    audit: auditLog(),
+    config: DEFAULT_PAGING,
+    ackSecret: randomBytes(32),
+    ackBaseUrl: 'https://x/ack/',
+  });
+  return { pager, sent };
+}
 
 const grade = (
   toGrade: number,
@@ -505,15 +518,7 @@ describe('the pager over DynamoDB after a rollback to a config without a team it
 describe("the notifier's pager over DynamoDB with a grade change routed to a team the config has no ladder for", () => {
   // Until 2026-12-05 opening its pages threw (TypeError): the notifier parked the record, and none of its teams was paged.
   it("pages its other teams, keeps that team's page and sets it aside", async () => {
-    const sent: string[] = [];
-    const pager = new Pager({
-      pages: store(),
-      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
-      audit: auditLog(),
-      config: DEFAULT_PAGING,
-      ackSecret: randomBytes(32),
-      ackBaseUrl: 'https://x/ack/',
-    });
+    const { pager, sent } = recordingPager();
     await pager.onNotification(grade(3, '#1', ['icu', 'cardiology' as never], 'P-9'), min(0));
     expect(sent).toEqual(['P-9 ICU registrar']);
     expect(await pager.onTick(min(1))).toEqual({
@@ -527,15 +532,7 @@ describe('the pager over DynamoDB with a silence item that cannot be read', () =
   // Until 2026-12-05 every tick failed on it (SyntaxError), and so did every grade change's paging (the notifier
   // parked each record): nobody was paged for anything while it was in force.
   it('holds nothing, is named by the tick, and every ladder and grade change goes on', async () => {
-    const sent: string[] = [];
-    const pager = new Pager({
-      pages: store(),
-      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
-      audit: auditLog(),
-      config: DEFAULT_PAGING,
-      ackSecret: randomBytes(32),
-      ackBaseUrl: 'https://x/ack/',
-    });
+    const { pager, sent } = recordingPager();
     const silence = { scope: { patientId: 'P-9' }, from: min(0), until: min(60), createdBy: 'N', reason: 'MRI' };
     await pager.silence({ ...silence, silenceId: 's1' }, min(0));
     ddb.items('pages').find((i) => i.sk?.S === 's1')!.silence = { S: '{' };
@@ -553,15 +550,7 @@ describe('the pager over DynamoDB with a page item that cannot be read', () => {
   // missing: an older shape, an item edited by hand) failed the read: every tick failed there, every minute, and no
   // patient's ladder moved; the patient's next grade change failed too (its record parked, nobody paged).
   it("sets each such item aside, named by its id, and every other patient's ladder goes on", async () => {
-    const sent: string[] = [];
-    const pager = new Pager({
-      pages: store(),
-      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
-      audit: auditLog(),
-      config: DEFAULT_PAGING,
-      ackSecret: randomBytes(32),
-      ackBaseUrl: 'https://x/ack/',
-    });
+    const { pager, sent } = recordingPager();
     await pager.onNotification(grade(2, '#1', ['icu'], 'P-8'), min(0));
     await pager.onNotification(grade(2, '#1', ['icu'], 'P-9'), min(0));
     await pager.onNotification(grade(2, '#1', ['icu'], 'P-2'), min(1));
@@ -829,15 +818,7 @@ describe('the partition of a page, from its id (patientOfPageId): pinned by a mu
 
 describe('the pager over DynamoDB with a silence item that cannot be read, ended, still holding a page: pinned by a mutation run', () => {
   it('names it and pages what it held', async () => {
-    const sent: string[] = [];
-    const pager = new Pager({
-      pages: store(),
-      sender: { send: async (m: PageMessage) => void sent.push(`${m.page.patientId} ${m.role}`) },
-      audit: auditLog(),
-      config: DEFAULT_PAGING,
-      ackSecret: randomBytes(32),
-      ackBaseUrl: 'https://x/ack/',
-    });
+    const { pager, sent } = recordingPager();
     const silence = { scope: { patientId: 'P-9' }, from: min(0), until: min(10), createdBy: 'N', reason: 'MRI' };
     await pager.silence({ ...silence, silenceId: 's1' }, min(0));
     await pager.onNotification(grade(3, '#1', ['icu'], 'P-9'), min(1)); // held by s1
