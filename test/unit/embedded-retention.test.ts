@@ -40,6 +40,16 @@ afterEach(async () => {
 });
 
 /** Row counts of the tables, read as another process would. */
+/** crs serve on the test's clock, no stale-feed alert in the way. */
+const start = () =>
+  startPagingServer({
+    dataDir: dir,
+    paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
+    lines,
+    now: () => clock,
+    localToken: TOKEN,
+  });
+
 const TABLES = ['outbox', 'deliveries', 'silences', 'ack_links', 'audit', 'seen_messages', 'pages', 'parked'] as const;
 
 function rows(): Record<(typeof TABLES)[number], number> {
@@ -88,13 +98,7 @@ async function boardGroups(): Promise<BoardGroup[]> {
 
 describe('the retention of crs serve', () => {
   it('drops what every lane delivered, ended silences and expired links after 30 days; the outbox stays bounded', async () => {
-    server = await startPagingServer({
-      dataDir: dir,
-      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
-      lines,
-      now: () => clock,
-      localToken: TOKEN,
-    });
+    server = await start();
     await postMessages(server, TOKEN, [enrol('P1', 0)]);
     const silence = await apiPost('/api/silences', { team: 'icu', minutes: 30, reason: 'handover', by: 'Nurse Bea' });
     expect(silence.status).toBe(201);
@@ -172,13 +176,7 @@ describe('the retention of crs serve', () => {
   });
 
   it('keeps a parked record until an operator retries it', async () => {
-    server = await startPagingServer({
-      dataDir: dir,
-      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
-      lines,
-      now: () => clock,
-      localToken: TOKEN,
-    });
+    server = await start();
     clock = T0 + 60 * MIN;
     await postMessages(server, TOKEN, [enrol('P1', 0), crs(1, 10), crs(2, 20), crs(0, 50)]);
     await settled();
@@ -274,13 +272,7 @@ describe('the WAL of crs serve', () => {
 
   it('goes back to its working size once a long reader (crs backup) lets the checkpoints through', async () => {
     clock = T0 + 30 * 1440 * MIN;
-    server = await startPagingServer({
-      dataDir: dir,
-      paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES },
-      lines,
-      now: () => clock,
-      localToken: TOKEN,
-    });
+    server = await start();
     await postMessages(server, TOKEN, [enrol('P1', 0)]);
     // A reader that holds one moment of the database, as crs backup's VACUUM INTO does: no checkpoint can reset
     // the WAL meanwhile, so every commit is appended to it.
