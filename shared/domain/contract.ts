@@ -22,7 +22,6 @@ import {
   NO_SEPARATOR,
   controlProblem,
   formatProblem,
-  hex,
   joinerProblem,
   quoted,
   separatorProblem,

@@ -6,12 +6,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INGEST_TOKEN, idle, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 import { wardHistory } from '#test/support/ward-history.ts';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'];
 const PAST = 300;
 const CURRENT = 20;
 
@@ -22,7 +22,7 @@ let browser: Browser;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'crs-board-left-out-'));
   server = await spawnServe(join(dir, 'data'), ['--max-patients', String(PAST + CURRENT + 10)]);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -8,20 +8,13 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { until } from '#test/support/until.ts';
 import { post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
 const PREFIX = '/wards';
 
 let dir: string;
@@ -75,7 +68,7 @@ beforeAll(async () => {
   server = await spawnServe(join(dir, 'data'), ['--public-url', publicUrl, '--page-lines']);
   direct = server.stderr().match(/listening on (http:\/\/\S+)/)![1]!;
   upstream = new URL(direct);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

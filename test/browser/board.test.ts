@@ -9,7 +9,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSiteTime } from '#domain/time.ts';
 import { buildScenario } from '#sim/courses.ts';
@@ -17,14 +18,6 @@ import { anchorStart, play } from '#sim/player.ts';
 import { INGEST_TOKEN, post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
 const SPEED = 900;
 const SITE_ZONE = 'Europe/Paris';
 /** A time as the site reads it (2026-12-01 09:20 CET), in the site's zone whatever the browser's. */
@@ -47,7 +40,7 @@ beforeAll(async () => {
     }),
   );
   server = await spawnServe(join(dir, 'data'), ['--config', config]);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
