@@ -13,7 +13,7 @@ import type { DeviceMessage } from '#domain/contract.ts';
 import { monitoringEnded } from '#domain/paging.ts';
 import { monitoringFields } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
-import { MINUTE, iso, parseTime } from '#domain/time.ts';
+import { MINUTE, formatSiteTime, iso, parseTime } from '#domain/time.ts';
 import { checkAckName } from './ack.ts';
 import { BOARD_DEVICE_ID, RETRY_LATER, UNAVAILABLE, type AuthResult } from './auth.ts';
 import { ROUTES, check, handleIngest, type HttpResponse, type IngestDeps } from './ingest.ts';
@@ -104,6 +104,8 @@ export interface MonitoringDeps {
   changes: BoardChanges;
   /** The patient's graded state, or undefined when the backend has never graded the patient. */
   state(patientId: string): Promise<PatientState | undefined> | PatientState | undefined;
+  /** The site's zone (config.site.timeZone): the times in a refusal, which the board shows its user. */
+  timeZone: string;
 }
 
 export interface MonitoringAnswer {
@@ -179,7 +181,7 @@ async function checkAndSend(
     if (ended)
       return answer(409, {
         errors: [
-          `monitoringEnd: patient ${patientId}'s monitoring has already ended (${ended.v} at ${iso(ended.t)}); resume it first to give another reason`,
+          `monitoringEnd: patient ${patientId}'s monitoring has already ended (${ended.v} at ${formatSiteTime(ended.t, deps.timeZone)}); resume it first to give another reason`,
         ],
       });
     message = shaped;
@@ -188,7 +190,7 @@ async function checkAndSend(
     if (monitoringEnded({ ...state, monitoringEnd: { v: message.monitoringEnd!.reason, t: now } }) === undefined)
       return answer(409, {
         errors: [
-          `monitoringEnd: patient ${patientId} has an enrolment observed at or after the server's time (${iso(state.lastEnrolmentAt ?? now)}): an end now would not hold`,
+          `monitoringEnd: patient ${patientId} has an enrolment observed at or after the server's time (${formatSiteTime(state.lastEnrolmentAt ?? now, deps.timeZone)}): an end now would not hold`,
         ],
       });
   } else {
@@ -210,7 +212,7 @@ async function checkAndSend(
     if (monitoringEnded({ ...state, lastEnrolmentAt: Math.max(state.lastEnrolmentAt ?? now, now) }) !== undefined)
       return answer(409, {
         errors: [
-          `monitoring: patient ${patientId}'s end of monitoring is observed at ${iso(ended.t)}, not before the server's time: a re-admission now would not follow it`,
+          `monitoring: patient ${patientId}'s end of monitoring is observed at ${formatSiteTime(ended.t, deps.timeZone)}, not before the server's time: a re-admission now would not follow it`,
         ],
       });
   }

@@ -3,7 +3,7 @@
 import type { Condition, GradingConfig, Scheme, Team } from './config.ts';
 import { reasonText, type Reason } from './grading.ts';
 import type { PatientState } from './state.ts';
-import { DAY, HOUR, formatSiteTime, iso, parseTime } from './time.ts';
+import { DAY, HOUR, formatSiteTime, iso, parseTime, siteDay } from './time.ts';
 
 interface TocilizumabAdvice {
   /** The dose for this patient, or null when no enrolment weight is known. */
@@ -36,7 +36,7 @@ export interface Notification {
   bed: string | null;
   ward: string | null;
   therapy: string | null;
-  /** Whole days since the infusion (day 0 is the day of infusion), null when not enrolled. */
+  /** The day since the infusion (day 0 is the calendar day of the infusion, in the site's zone), null without one. */
   dayPostInfusion: number | null;
   provisional: true;
   reasons: Reason[];
@@ -51,10 +51,15 @@ export interface Notification {
 const SCHEME_NAMES: Record<Scheme, string> = { astct2019: 'ASTCT 2019', lee2014: 'Lee 2014' };
 const CONDITION_NAMES: Record<Condition, string> = { crs: 'CRS', icans: 'ICANS' };
 
-export function dayPostInfusion(state: PatientState): number | null {
+/**
+ * The day since the infusion, as the ward counts it: day 0 is the calendar day of the infusion in the site's zone,
+ * day +1 the next from midnight, day -1 the day before. Until 2026-12-05 it counted whole 24 hours: a patient infused
+ * at 16:00 was on "day +0" the next morning, and a fever an hour before the infusion was on "day -1".
+ */
+export function dayPostInfusion(state: PatientState, timeZone: string): number | null {
   const infused = state.enrolment.infusedAt?.v;
-  if (!infused) return null;
-  return Math.floor((state.clock - parseTime(infused)) / DAY);
+  if (!infused || !Number.isFinite(state.clock)) return null;
+  return siteDay(state.clock, timeZone) - siteDay(parseTime(infused), timeZone);
 }
 
 function tocilizumabAdvice(state: PatientState, config: GradingConfig): TocilizumabAdvice {
@@ -153,7 +158,7 @@ export function buildPage(p: PageInput): Notification {
   const { state, config, condition, kind, fromGrade, toGrade } = p;
   const toci = tocilizumabAdvice(state, config);
   const bed = state.enrolment.bed?.v ?? null;
-  const day = dayPostInfusion(state);
+  const day = dayPostInfusion(state, config.site.timeZone);
   // ICANS is graded by ASTCT 2019 in both schemes: the scheme a page names is the one its grade was given in.
   const scheme: Scheme = condition === 'icans' ? 'astct2019' : config.scheme;
   // Day -1 before the infusion (a fever during lymphodepletion), never "day +-1".

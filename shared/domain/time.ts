@@ -111,6 +111,16 @@ export function isTimeZone(name: string): boolean {
 }
 
 /**
+ * The site's calendar day of an instant, as a day number (days from 1970-01-01 to its date in the site's zone): two
+ * instants are on the same day for the people of the site when their numbers are equal.
+ */
+export function siteDay(ms: number, timeZone: string): number {
+  const p: Record<string, string> = {};
+  for (const part of siteFormat(timeZone).formatToParts(ms)) p[part.type] = part.value;
+  return Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day)) / DAY;
+}
+
+/**
  * A time as people read it, in every page (SMS, email, webhook summary), on the acknowledge page and on the
  * board: the site's wall clock to the minute, with the zone: `2026-12-01 09:20 CET`. The board writes the same
  * format in the browser (shared/web/board.js, siteTime). Machine-readable fields stay RFC 3339 UTC (iso).

@@ -18,8 +18,10 @@ export function startPagingServer(o: {
   maxPatients?: number;
   /** crs serve --board-ended-hours. */
   boardEndedHours?: number;
+  /** The site settings (crs-config `site`: its time zone). */
+  site?: Record<string, unknown>;
 }): Promise<EmbeddedServer> {
-  const r = resolveConfig({ paging: o.paging });
+  const r = resolveConfig({ paging: o.paging, ...(o.site ? { site: o.site } : {}) });
   if (!r.ok) throw new Error(r.errors.join('; '));
   return startEmbeddedServer({
     dataDir: o.dataDir,

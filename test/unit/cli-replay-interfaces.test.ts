@@ -244,6 +244,24 @@ describe('crs replay --format, pinned by a mutation run', () => {
     expect(r.events[0]).toMatchObject({ type: 'assessment', at: '2026-01-10T08:00:00Z', crsGrade: 1 });
   });
 
+  it('refuses an HL7 time of the hour a daylight-saving change repeats, naming both offsets (a file has no arrival to tell them apart)', () => {
+    const input = `${hl7(4, '20261025013000', '37.0')}\n\n${hl7(5, '20261025023000', '38.6')}\n\n${hl7(6, '20261025023000+0100', '38.6')}\n`;
+    const r = replayCli(['-', '--format', 'hl7v2', '--hl7-zone', 'Europe/Paris'], input);
+    expect(r.status).toBe(1);
+    const events = r.events.filter((e) => e.type !== 'notification');
+    expect(events.map((e) => [e.type, e.type === 'assessment' ? e.at : e.errors])).toEqual([
+      ['assessment', '2026-10-24T23:30:00Z'],
+      [
+        'rejected',
+        [
+          'OBR-1.7: OBR-7 "20261025023000" is in the hour Europe/Paris repeats when its clocks go from +0200 to +0100: either 20261025023000+0200 or 20261025023000+0100; send the time with its UTC offset',
+          'OBX-1.14: OBX-14 "20261025023000" is in the hour Europe/Paris repeats when its clocks go from +0200 to +0100: either 20261025023000+0200 or 20261025023000+0100; send the time with its UTC offset',
+        ],
+      ],
+      ['assessment', '2026-10-25T01:30:00Z'],
+    ]);
+  });
+
   it("takes the identifier of --fhir-patient-system's system, as crs serve does", () => {
     const HOSP = 'http://hospital.example/mrn';
     const temp = (n: number, at: string, value: number, identifier: Record<string, unknown>) =>

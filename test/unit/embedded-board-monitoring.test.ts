@@ -24,8 +24,15 @@ let server: EmbeddedServer;
 let clock: number;
 let lines: string[];
 
-const start = () =>
-  startPagingServer({ dataDir: dir, paging: { staleFeedMinutes: 15 }, lines, now: () => clock, localToken: TOKEN });
+const start = (site?: Record<string, unknown>) =>
+  startPagingServer({
+    dataDir: dir,
+    paging: { staleFeedMinutes: 15 },
+    lines,
+    now: () => clock,
+    localToken: TOKEN,
+    ...(site ? { site } : {}),
+  });
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'crs-board-monitoring-'));
@@ -168,6 +175,33 @@ describe("ending a patient's monitoring from the board", () => {
   });
 });
 
+describe("the board's refusals, in the site's time zone as every time on the board", () => {
+  it('tells the user when the monitoring ended, and when the end it cannot follow is, in Paris time', async () => {
+    server = await start({ timeZone: 'Europe/Paris' });
+    await post(enrol('P1', 0), msg('P1', 1, { vitals: { heartRate: 80 } }));
+    await until(async () => (await listed()).length === 1 || undefined, 'graded');
+    const first = await monitoring('P1', 'end', { reason: 'discharged' });
+    expect(first.status).toBe(202);
+    await until(async () => (await patientOf('P1')).monitoringEnded !== null || undefined, 'the end graded');
+    const again = await monitoring('P1', 'end', { reason: 'transferred' });
+    expect([again.status, ((await again.json()) as { errors: string[] }).errors]).toEqual([
+      409,
+      [
+        "monitoringEnd: patient P1's monitoring has already ended (discharged at 2026-01-10 09:05 CET); resume it first to give another reason",
+      ],
+    ]);
+    // The server's clock stepped back behind the end: a resumption now would come before it.
+    clock -= 10 * MIN;
+    const resume = await monitoring('P1', 'resume');
+    expect([resume.status, ((await resume.json()) as { errors: string[] }).errors]).toEqual([
+      409,
+      [
+        "monitoring: patient P1's end of monitoring is observed at 2026-01-10 09:05 CET, not before the server's time: a re-admission now would not follow it",
+      ],
+    ]);
+  });
+});
+
 describe("two board users ending the same patient's monitoring together", () => {
   it('one is taken; the other is told it has already ended, and the teams get one page with the reason taken', async () => {
     await twoPatients();
@@ -178,7 +212,7 @@ describe("two board users ending the same patient's monitoring together", () => 
     ]);
     expect([a.status, b.status]).toEqual([202, 409]);
     expect(((await b.json()) as { errors: string[] }).errors).toEqual([
-      "monitoringEnd: patient P1's monitoring has already ended (discharged at 2026-01-10T08:21:00Z); resume it first to give another reason",
+      "monitoringEnd: patient P1's monitoring has already ended (discharged at 2026-01-10 08:21 UTC); resume it first to give another reason",
     ]);
     const { messageIds } = (await a.json()) as { messageIds: string[] };
     const graded = async () => (await auditOf('P1')).some((e) => e.details.messageId === messageIds[0]) || undefined;
@@ -306,7 +340,7 @@ describe('the board API refuses', () => {
     const again = await monitoring('P1', 'end', { reason: 'discharged' });
     expect(again.status).toBe(409);
     expect(((await again.json()) as { errors: string[] }).errors[0]).toMatch(
-      /^monitoringEnd: patient P1's monitoring has already ended \(other at 2026-01-10T08:05:00Z\)/,
+      /^monitoringEnd: patient P1's monitoring has already ended \(other at 2026-01-10 08:05 UTC\)/,
     );
 
     // A patient charted without a bed: there is no bed to re-admit to, and none is invented.
@@ -337,7 +371,7 @@ describe('the board API refuses', () => {
     const end = await monitoring('P1', 'end', { reason: 'discharged' });
     expect(end.status).toBe(409);
     expect(((await end.json()) as { errors: string[] }).errors).toEqual([
-      "monitoringEnd: patient P1 has an enrolment observed at or after the server's time (2026-01-10T08:08:00Z): an end now would not hold",
+      "monitoringEnd: patient P1 has an enrolment observed at or after the server's time (2026-01-10 08:08 UTC): an end now would not hold",
     ]);
     expect((await patientOf('P1')).monitoringEnded).toBeNull();
 
@@ -352,7 +386,7 @@ describe('the board API refuses', () => {
     const resume = await monitoring('P2', 'resume');
     expect(resume.status).toBe(409);
     expect(((await resume.json()) as { errors: string[] }).errors).toEqual([
-      "monitoring: patient P2's end of monitoring is observed at 2026-01-10T08:09:00Z, not before the server's time: a re-admission now would not follow it",
+      "monitoring: patient P2's end of monitoring is observed at 2026-01-10 08:09 UTC, not before the server's time: a re-admission now would not follow it",
     ]);
     expect((await patientOf('P2')).monitoringEnded).toMatchObject({ reason: 'discharged' });
 

@@ -8,7 +8,7 @@ import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
-import { fromWallClock, parseZone } from '#app/interfaces/zone.ts';
+import { parseZone, wallClockInstants } from '#app/interfaces/zone.ts';
 import { MemoryQueue, ingestFakes, reservingDirectory } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 
@@ -850,12 +850,100 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
 
   it('reads a local time in the hour before a daylight-saving change at its own offset (Europe/Paris, 29 March)', () => {
     const paris = parseZone('Europe/Paris')!;
-    expect(new Date(fromWallClock(Date.parse('2026-03-29T01:30:00Z'), paris)).toISOString()).toBe(
-      '2026-03-29T00:30:00.000Z',
-    );
-    expect(new Date(fromWallClock(Date.parse('2026-03-29T03:30:00Z'), paris)).toISOString()).toBe(
-      '2026-03-29T01:30:00.000Z',
-    );
+    const at = (wall: string) => wallClockInstants(Date.parse(wall), paris).map((t) => new Date(t).toISOString());
+    expect(at('2026-03-29T01:30:00Z')).toEqual(['2026-03-29T00:30:00.000Z']);
+    expect(at('2026-03-29T03:30:00Z')).toEqual(['2026-03-29T01:30:00.000Z']);
+    // 02:30 is skipped that night, and on 25 October it is twice: at +02:00, then at +01:00.
+    expect(at('2026-03-29T02:30:00Z')).toEqual([]);
+    expect(at('2026-10-25T02:30:00Z')).toEqual(['2026-10-25T00:30:00.000Z', '2026-10-25T01:30:00.000Z']);
+  });
+
+  describe('local times on the nights the clocks change (--hl7-zone Europe/Paris)', () => {
+    const paris = parseZone('Europe/Paris')!;
+    /** A monitor's temperature at a local time without an offset, as a gateway set to the site's zone sends it. */
+    const reading = (id: string, wall: string, temperatureC: number) =>
+      [
+        `MSH|^~\\&|GW-ICU4|ICU4|CRS|HOSP|${wall}||ORU^R01^ORU_R01|${id}|P|2.6`,
+        'PID|||P-0042^^^HOSP^MR',
+        'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||' + wall,
+        `OBX|1|NM|150344^MDC_TEMP^MDC|1.5.1.1|${temperatureC}|268192^MDC_DIM_DEGC^MDC|||||R|||${wall}`,
+      ].join('\r');
+    /** Sent over HTTP at `now`: the status, and the observedAt of what was queued. */
+    const sendAt = async (now: number, text: string) => {
+      const { queue, tokens, token } = await ingestFakes(now);
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/hl7-v2' };
+      const res = await handleHl7Http(
+        { method: 'POST', path: '/v1/hl7v2', headers, body: text },
+        { queue, tokens, now: () => now, hl7Zone: paris },
+      );
+      return { status: res.status, observedAt: queue.messages.map((q) => q.message.observedAt), body: res.body };
+    };
+
+    it('takes the readings of the hour repeated in autumn, both times round, each at the instant it was taken', async () => {
+      // 25 October 2026: 03:00 CEST becomes 02:00 CET, so 02:00-02:59 is shown twice. Read as its second pass alone,
+      // a reading taken at 02:30 CEST (00:30Z) was an hour ahead of its arrival: refused, "check the device clock".
+      expect(await sendAt(Date.parse('2026-10-25T00:30:20Z'), reading('M-1', '202610250230', 38.9))).toMatchObject({
+        status: 202,
+        observedAt: ['2026-10-25T00:30:00Z'],
+      });
+      expect(await sendAt(Date.parse('2026-10-25T01:30:20Z'), reading('M-2', '202610250230', 37.0))).toMatchObject({
+        status: 202,
+        observedAt: ['2026-10-25T01:30:00Z'],
+      });
+      // A reading of the first pass that arrives a few minutes into the second is still of the first.
+      expect(await sendAt(Date.parse('2026-10-25T01:02:00Z'), reading('M-3', '202610250258', 38.9))).toMatchObject({
+        status: 202,
+        observedAt: ['2026-10-25T00:58:00Z'],
+      });
+    });
+
+    it('a monitor reporting every 5 minutes through both nights: every reading kept, at its own instant', async () => {
+      const fmt = new Intl.DateTimeFormat('en-GB', {
+        timeZone: 'Europe/Paris',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      });
+      const wall = (ms: number) => {
+        const p = Object.fromEntries(fmt.formatToParts(ms).map((x) => [x.type, x.value]));
+        return `${p.year}${p.month}${p.day}${p.hour}${p.minute}`;
+      };
+      for (const night of ['2026-03-28T22:00:00Z', '2026-10-24T22:00:00Z']) {
+        const start = Date.parse(night);
+        for (let i = 0; i < 6 * 12; i++) {
+          const taken = start + i * 5 * 60_000;
+          const arrives = taken + 20_000;
+          const r = await sendAt(arrives, reading(`M-${i}`, wall(taken), 37.2));
+          expect([wall(taken), r.status, r.observedAt]).toEqual([
+            wall(taken),
+            202,
+            [new Date(taken).toISOString().replace('.000Z', 'Z')],
+          ]);
+        }
+      }
+    });
+
+    it('without an arrival (a replayed file), refuses a time of the repeated hour and one of the skipped hour, saying why', () => {
+      const repeated = translatePcd01(reading('M-1', '202610250230', 38.9), { zone: paris });
+      expect(repeated.ok && repeated.translated).toEqual([]);
+      expect(repeated.problems.map((p) => p.text)).toContain(
+        'OBX-14 "202610250230" is in the hour Europe/Paris repeats when its clocks go from +0200 to +0100: either 202610250230+0200 or 202610250230+0100; send the time with its UTC offset',
+      );
+      const skipped = translatePcd01(reading('M-2', '202603290230', 38.9), { zone: paris });
+      expect(skipped.ok && skipped.translated).toEqual([]);
+      expect(skipped.problems.map((p) => p.text)).toContain(
+        'OBX-14 "202603290230" is no time in Europe/Paris: its clocks went from +0100 to +0200 then, skipping it; send the time with its UTC offset',
+      );
+      // Live too: no clock keeping the zone's time shows it.
+      const live = translatePcd01(reading('M-3', '202603290230', 38.9), {
+        zone: paris,
+        notAfter: Date.parse('2026-03-29T02:00:00Z'),
+      });
+      expect(live.ok && live.translated).toEqual([]);
+    });
   });
 
   it('takes site zones up to +14:00 (Line Islands) and refuses +15:00', () => {
@@ -889,7 +977,11 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
 });
 
 describe('site zones and ids of HL7 messages, pinned by a mutation run of shared/app/interfaces', () => {
-  const at = (wall: string, zone: string) => new Date(fromWallClock(Date.parse(wall), parseZone(zone)!)).toISOString();
+  const at = (wall: string, zone: string) => {
+    const instants = wallClockInstants(Date.parse(wall), parseZone(zone)!);
+    expect(instants).toHaveLength(1);
+    return new Date(instants[0]!).toISOString();
+  };
 
   it('reads Z and UTC as UTC, and a fixed offset of either sign, with or without its colon', () => {
     expect(at('2026-01-10T08:00:00Z', 'Z')).toBe('2026-01-10T08:00:00.000Z');

@@ -172,6 +172,7 @@ describe("the board's end and resumption, while the one sent before is still wai
       ingest: { queue, tokens: new MemoryTokenStore(), now: () => s.now },
       changes: new BoardChanges(),
       state: (id) => (id === 'P' ? state : undefined),
+      timeZone: 'UTC',
     };
     const request = (action: 'end' | 'resume', body: Record<string, unknown>) =>
       changeMonitoring(action, 'P', body, deps);
@@ -196,7 +197,7 @@ describe("the board's end and resumption, while the one sent before is still wai
     ]);
     expect([a.status, b.status]).toEqual([202, 409]);
     expect(errors(b)).toEqual([
-      "monitoringEnd: patient P's monitoring has already ended (discharged at 2026-01-10T08:20:00Z); resume it first to give another reason",
+      "monitoringEnd: patient P's monitoring has already ended (discharged at 2026-01-10 08:20 UTC); resume it first to give another reason",
     ]);
     // One message waits: the trail will hold one end, by the one who was answered 202, with their reason.
     expect(queue.messages.map((q) => [q.sender, q.message.monitoringEnd])).toEqual([
@@ -212,7 +213,7 @@ describe("the board's end and resumption, while the one sent before is still wai
     s.now = at(21);
     const again = await request('end', end('other', 'Nurse B'));
     expect(again.status).toBe(409);
-    expect(errors(again)[0]).toMatch(/already ended \(discharged at 2026-01-10T08:20:00Z\)/);
+    expect(errors(again)[0]).toMatch(/already ended \(discharged at 2026-01-10 08:20 UTC\)/);
     // A resumption of the end still waiting is taken (the end is known), and an end after it is taken in turn.
     expect((await request('resume', { by: 'Nurse B' })).status).toBe(202);
     s.now = at(22);

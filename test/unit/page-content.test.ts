@@ -158,9 +158,14 @@ function grade(s: Scenario) {
     alerts.push(...r.alerts);
   }
   alerts.push(staleFeedAlert(s.patientId, T0, state, s.timeZone));
+  // The day since infusion: the calendar days between the two dates in the site's zone (day 0 the infusion's day).
+  const dateIn = new Intl.DateTimeFormat('en-CA', { timeZone: s.timeZone });
+  const day = (ms: number) => Date.parse(dateIn.format(ms)) / (24 * 3600_000);
+  const infused = T0 - s.infusedDaysBefore * 24 * 3600_000;
   // Each grade change's tocilizumab advice, worked out here independently (crs-rules section 6).
   for (const n of notifications) {
     const at = Date.parse(n.at);
+    expect(n.dayPostInfusion).toBe(day(at) - day(infused));
     const w = s.weightKg;
     const total = doses.filter((t) => t <= at).length;
     const in24h = doses.filter((t) => t <= at && t > at - 24 * 3600_000).length;
@@ -559,12 +564,47 @@ describe('pinned by a mutation run: the acknowledge page', () => {
 describe('pinned by a mutation run: what a grade change page carries', () => {
   const fever = CRS_MESSAGE[1]!;
 
-  it('counts whole days since the infusion: 2 days and 18 hours after it is still day +2', () => {
-    // Infused 2026-01-08T08:00Z (enrol's default); T0 is 2026-01-10T08:00Z, so T0 + 18 h is day 2.75.
-    const r = run([enrol('D-1'), msg('D-1', 18 * 60, fever)]);
+  it('counts calendar days from the day of the infusion: 2 days and 18 hours after it is day +3 once past midnight', () => {
+    // Infused 2026-01-08T08:00Z (enrol's default); T0 is 2026-01-10T08:00Z: T0 + 15 h is 23:00 on 10 January, day +2,
+    // and T0 + 18 h is 02:00 on 11 January, day +3 (a count of whole 24 hours said +2 all that morning).
+    const before = run([enrol('D-1'), msg('D-1', 15 * 60, fever)]).notifications[0]!;
+    expect(before.dayPostInfusion).toBe(2);
+    const r = run([enrol('D-1b'), msg('D-1b', 18 * 60, fever)]);
     const [n] = r.notifications;
-    expect(n!.dayPostInfusion).toBe(2);
-    expect(n!.summary).toContain('patient D-1, bed H4-D-1, day +2: ');
+    expect(n!.dayPostInfusion).toBe(3);
+    expect(n!.summary).toContain('patient D-1b, bed H4-D-1b, day +3: ');
+  });
+
+  it("counts the days in the site's zone: infused at 16:00 in Paris, the next morning is day +1, and an hour before it day 0", () => {
+    const paris = config({ site: { timeZone: 'Europe/Paris' } });
+    const infusedAt = '2026-01-10T15:00:00Z'; // 16:00 CET on 10 January
+    // 08:00 CET on 11 January: 16 hours after the infusion, the day after it.
+    const next = run([enrol('D-3', -60, { infusedAt }), msg('D-3', 23 * 60, fever)], paris).notifications[0]!;
+    expect([next.dayPostInfusion, next.summary]).toEqual([1, expect.stringContaining('bed H4-D-3, day +1: ')]);
+    // A fever at 15:00 CET on the day of the infusion, before it: day 0, not day -1.
+    const same = run([enrol('D-4', -60, { infusedAt }), msg('D-4', 6 * 60, fever)], paris).notifications[0]!;
+    expect([same.dayPostInfusion, same.summary]).toEqual([0, expect.stringContaining('bed H4-D-4, day +0: ')]);
+    // 23:30 UTC on 10 January is 00:30 on the 11th in Paris: day +1 there, day 0 for a site in UTC.
+    const late = [enrol('D-5', -60, { infusedAt }), msg('D-5', 15 * 60 + 30, fever)];
+    expect(run(late, paris).notifications[0]!.dayPostInfusion).toBe(1);
+    expect(run(late).notifications[0]!.dayPostInfusion).toBe(0);
+  });
+
+  it('counts the days across a daylight-saving change as the calendar does (New York, 8 March 2026)', () => {
+    const ny = config({ site: { timeZone: 'America/New_York' } });
+    // Infused at 00:30 EST on 7 March; the clocks go forward at 02:00 on 8 March. 23:30 EDT on 8 March is only
+    // 46 hours later, yet day +1; 00:15 EDT on 9 March (46 h 45 min later) is day +2.
+    const infusedAt = '2026-03-07T05:30:00Z';
+    const at = (observedAt: string) =>
+      run(
+        [
+          { ...enrol('D-6'), observedAt: '2026-03-07T06:00:00Z', enrolment: { ...enrol('D-6').enrolment!, infusedAt } },
+          { ...msg('D-6', 0, fever), observedAt },
+        ],
+        ny,
+      ).notifications[0]!;
+    expect(at('2026-03-09T03:30:00Z').dayPostInfusion).toBe(1);
+    expect(at('2026-03-09T04:15:00Z').dayPostInfusion).toBe(2);
   });
 
   it('with no infusion time known, a page gives no day since infusion (not day +0)', () => {

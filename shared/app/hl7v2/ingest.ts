@@ -2,7 +2,7 @@
 // message through the ingest's own check (the contract's validation and the device-clock rule), queue what passed
 // through the same durable queue as JSON, and only then answer AA. An observation refused is named in an ERR
 // segment (AE) while the message's good observations are kept; AR when nothing could be read or queued.
-import { admit, enqueueAll, scopedCheck, type IngestDeps } from '#app/ingest.ts';
+import { INGEST_LIMITS, admit, enqueueAll, scopedCheck, type IngestDeps } from '#app/ingest.ts';
 import type { Principal } from '#app/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
@@ -42,6 +42,7 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   const now = deps.now();
   const r = translatePcd01(text, {
     ...(deps.hl7Zone ? { zone: deps.hl7Zone } : {}),
+    notAfter: now + INGEST_LIMITS.futureSkewMs,
     ...(deps.hl7PatientAuthority !== undefined ? { patientAuthority: deps.hl7PatientAuthority } : {}),
   });
   if (!r.ok) {

@@ -11,7 +11,7 @@ import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/i
 import type { Translated } from '#app/interfaces/screen.ts';
 import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
-import { MAX_OFFSET_MINUTES, fromWallClock, type SiteZone } from '#app/interfaces/zone.ts';
+import { MAX_OFFSET_MINUTES, wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
 import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, SOURCE_RANK, fieldOfLoinc, fieldOfMdc } from './codes.ts';
 
 /** HL7 table 0357 (message error condition codes) as used in ERR-3. */
@@ -62,6 +62,13 @@ export interface Hl7Header {
 export interface Pcd01Options {
   /** The site's zone, for timestamps sent without an offset; without it such a time is refused. */
   zone?: SiteZone;
+  /**
+   * The latest instant an observation can have: when the message arrived, plus the device-clock allowance (the
+   * ingest's). A local time in the hour a daylight-saving change repeats is the later of its two instants when that
+   * is not after this, else the earlier (a reading is not taken after it arrives). Without it (a replayed file),
+   * such a time is refused.
+   */
+  notAfter?: number;
   /**
    * The site's patient authority (PID-3.4.1, shared/app/interfaces/patient-authority.ts): the PID-3 repetition of
    * that assigning authority is the patient; without it, the repetition typed MR or the only one.
@@ -258,12 +265,12 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       const value = get(seg, 7);
       if (!value) obrTime = { at: at(7) };
       else {
-        const t = parseDtm(value, options.zone);
+        const t = parseDtm(value, options);
         if (!t.ok) problems.push({ at: at(7), code: 102, text: `OBR-7 ${t.problem}` });
         obrTime = { at: at(7), ...(t.ok ? { ms: t.ms } : {}) };
       }
     } else if (seg.name === 'OBX') {
-      const f = observation(seg, get, at, { patient, obrTime, zone: options.zone, gateway, warnings }, problems);
+      const f = observation(seg, get, at, { patient, obrTime, times: options, gateway, warnings }, problems);
       if (f) fragments.push({ ...f, ...(place ? { place } : {}) });
     }
     // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
@@ -346,7 +353,7 @@ function admission(
   header: Hl7Header,
   facility: string,
   gateway: string,
-  { zone, patientAuthority }: Pcd01Options,
+  options: Pcd01Options,
 ): Pcd01Result {
   const placing = Object.hasOwn(PLACING, event) ? PLACING[event] : undefined;
   const what = event === 'A03' ? 'the discharge' : event === 'A13' ? 'the cancelled discharge' : 'the event';
@@ -373,7 +380,7 @@ function admission(
       code: 101,
       text: `an ADT^${event} needs a PID segment: PID-3 (patient identifier) is required`,
     });
-  const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems, patientAuthority) : {};
+  const patient = pid ? patientIdOf(pid.seg, get, pid.at, problems, options.patientAuthority) : {};
   // Only an inpatient stay's discharge ends monitoring: an outpatient or emergency visit that ends (a day of
   // outpatient CAR-T care) leaves the patient watched, and is taken as nothing to do (AA, no message); so is the
   // cancellation of one, and where an outpatient is.
@@ -437,7 +444,7 @@ function admission(
     });
   } else {
     const [s, field, name] = given;
-    const t = parseDtm(get(s!.seg, field), zone);
+    const t = parseDtm(get(s!.seg, field), options);
     if (t.ok) ms = t.ms;
     else problems.push({ at: s!.at(field), code: 102, text: `${name} ${t.problem}` });
   }
@@ -548,7 +555,8 @@ interface Fragment {
 interface Context {
   patient: { id?: string; at: Hl7Location } | undefined;
   obrTime: { ms?: number; at: Hl7Location } | undefined;
-  zone: SiteZone | undefined;
+  /** The site's zone and the latest instant a time can be (parseDtm). */
+  times: Pcd01Options;
   gateway: string;
   warnings: Hl7Problem[];
 }
@@ -599,7 +607,7 @@ function observation(
   let ms: number;
   const own = get(seg, 14);
   if (own) {
-    const t = parseDtm(own, ctx.zone);
+    const t = parseDtm(own, ctx.times);
     if (!t.ok) {
       problems.push({ at: at(14), code: 102, text: `OBX-14 ${t.problem}` });
       return undefined;
@@ -807,7 +815,7 @@ function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment>
 type Dtm = { ok: true; ms: number } | { ok: false; problem: string };
 
 /** A DTM (YYYYMMDDHHMM[SS[.S...]][+/-ZZZZ]), strictly: at least minutes, a real date, an offset (or the site zone). */
-function parseDtm(text: string, zone?: SiteZone): Dtm {
+function parseDtm(text: string, { zone, notAfter }: Pick<Pcd01Options, 'zone' | 'notAfter'>): Dtm {
   const m = text.match(/^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?([+-]\d{4})?$/);
   if (!m) {
     return /^\d{4,10}([+-]\d{4})?$/.test(text)
@@ -852,7 +860,36 @@ function parseDtm(text: string, zone?: SiteZone): Dtm {
       ok: false,
       problem: `${JSON.stringify(text)} has no UTC offset (e.g. ${text}+0100), and no site zone is configured`,
     };
-  return { ok: true, ms: fromWallClock(wall, zone) };
+  return localTime(text, wall, zone, notAfter);
+}
+
+const offsetText = (minutes: number) => {
+  const m = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(m / 60)).padStart(2, '0')}${String(m % 60).padStart(2, '0')}`;
+};
+
+/**
+ * A time without an offset, in the site's zone. One that names no instant (the hour a daylight-saving change skips)
+ * is refused: it was never shown by a clock that keeps the zone's time. One that names two (the hour the change
+ * repeats) is the later when that is not after `notAfter` (a reading is not taken after it arrives), else the
+ * earlier: read as the later alone, a monitor's readings of the first pass were an hour ahead of their arrival and
+ * refused as from a fast clock. Without `notAfter` (a replayed file) it is refused.
+ */
+function localTime(text: string, wall: number, zone: SiteZone, notAfter: number | undefined): Dtm {
+  const instants = wallClockInstants(wall, zone);
+  if (instants.length === 1) return { ok: true, ms: instants[0]! };
+  const offsets = [zone.offsetAt(wall - 86_400_000), zone.offsetAt(wall + 86_400_000)].map(offsetText);
+  if (instants.length === 0)
+    return {
+      ok: false,
+      problem: `${JSON.stringify(text)} is no time in ${zone.name}: its clocks went from ${offsets[0]} to ${offsets[1]} then, skipping it; send the time with its UTC offset`,
+    };
+  const [first, second] = instants as [number, number];
+  if (notAfter !== undefined) return { ok: true, ms: second <= notAfter ? second : first };
+  return {
+    ok: false,
+    problem: `${JSON.stringify(text)} is in the hour ${zone.name} repeats when its clocks go from ${offsets[0]} to ${offsets[1]}: either ${text}${offsets[0]} or ${text}${offsets[1]}; send the time with its UTC offset`,
+  };
 }
 
 /**

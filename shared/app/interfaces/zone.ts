@@ -52,10 +52,20 @@ export interface SiteZone {
   offsetAt(utcMs: number): number;
 }
 
-/** The instant of a wall-clock time (given as if it were UTC) in the site's zone. */
-export function fromWallClock(wallAsUtcMs: number, zone: SiteZone): number {
-  // Two passes settle the offset on either side of a daylight-saving change.
-  let t = wallAsUtcMs - zone.offsetAt(wallAsUtcMs) * 60_000;
-  t = wallAsUtcMs - zone.offsetAt(t) * 60_000;
-  return t;
+/**
+ * The instants a wall-clock time (given as if it were UTC) names in the site's zone, earliest first: one, none in
+ * the hour a daylight-saving change skips, two in the hour it repeats (02:30 in Paris on 25 October is 00:30Z at
+ * +02:00 and 01:30Z at +01:00). A time is one of them when the zone's offset at it is the one it was read with.
+ */
+export function wallClockInstants(wallAsUtcMs: number, zone: SiteZone): number[] {
+  const out: number[] = [];
+  // The offsets on either side of the time: a change between them is the only one near it (zones change at most a
+  // few times a year).
+  for (const offset of new Set([zone.offsetAt(wallAsUtcMs - DAY_MS), zone.offsetAt(wallAsUtcMs + DAY_MS)])) {
+    const t = wallAsUtcMs - offset * 60_000;
+    if (zone.offsetAt(t) === offset && !out.includes(t)) out.push(t);
+  }
+  return out.sort((a, b) => a - b);
 }
+
+const DAY_MS = 86_400_000;

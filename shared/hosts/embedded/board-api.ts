@@ -302,7 +302,7 @@ function patientView(
     therapy: e.therapy?.v ?? null,
     product: e.product?.v ?? null,
     infusedAt: e.infusedAt?.v ?? null,
-    dayPostInfusion: dayPostInfusion(s),
+    dayPostInfusion: dayPostInfusion(s, config.site.timeZone),
     clock: Number.isFinite(s.clock) ? iso(s.clock) : rec.updatedAt,
     updatedAt: rec.updatedAt,
     scheme: config.scheme,

@@ -459,6 +459,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       ingest: deps.ingest,
       changes: boardChanges,
       state: (id) => deps.queries.patient(id)?.state,
+      timeZone: deps.timeZone,
     });
     if (a.status === 202) {
       const [id] = (a.body as { messageIds: string[] }).messageIds;
