@@ -502,14 +502,16 @@
     return li;
   }
 
-  // Pages (or silences) whose stored record cannot be read: listed by id with why, where the others are, to be mended.
+  // Pages (or silences) whose stored record cannot be read: listed by id with why, where the others are, to be mended;
+  // a silence can be ended here too (until 2026-12-06 only crs silence end and the API could).
   function unreadableList(items, what) {
     if (!items || !items.length) return null;
     return h(
       'ul',
       { class: 'list unreadable-list', 'aria-label': what + ' that cannot be read' },
       items.map(function (u) {
-        var id = u.pageId || u.silenceId || u.patientId;
+        if (u.silenceId) return unreadableSilenceItem(u);
+        var id = u.pageId || u.patientId;
         return h('li', {
           class: 'unreadable',
           'data-unreadable': id,
@@ -520,11 +522,45 @@
             ': its stored record cannot be read (' +
             u.reason +
             ')' +
-            (u.silenceId ? '; it holds nothing' : u.pageId ? '; the pager has set it aside' : '') +
+            (u.pageId ? '; the pager has set it aside' : '') +
             '. An operator must mend or delete it.',
         });
       }),
     );
+  }
+
+  function unreadableSilenceText(u) {
+    return (
+      'Silence ' +
+      u.silenceId +
+      (u.patientId ? ' of patient ' + u.patientId : '') +
+      ': its stored record cannot be read (' +
+      u.reason +
+      ')'
+    );
+  }
+
+  function unreadableSilenceItem(u) {
+    return h('li', { class: 'unreadable', 'data-unreadable': u.silenceId }, [
+      h('span', {
+        class: 'unreadable-text',
+        text: unreadableSilenceText(u) + '; it holds nothing. End it, or an operator can mend it.',
+      }),
+      ' ',
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'data-key': 'end:' + u.silenceId,
+          'aria-label': 'End the silence ' + u.silenceId + ' (its stored record cannot be read)',
+          onclick: function (e) {
+            openEndUnreadableSilence(u, e.currentTarget);
+          },
+        },
+        ['End silence'],
+      ),
+    ]);
   }
 
   function pagingSection(p) {
@@ -1171,6 +1207,32 @@
             if (r.status !== 200)
               return r.body.errors?.join('; ') || r.body.error || 'Not ended (HTTP ' + r.status + ').';
             announce('Silence ended by ' + by + '.');
+            return null;
+          });
+        },
+      },
+      button,
+    );
+  }
+
+  // The API answers 200 with "silence": null and "unreadable"; "changed": false when it had ended already.
+  function openEndUnreadableSilence(u, button) {
+    openNameDialog(
+      {
+        title: 'End silence',
+        summary: unreadableSilenceText(u) + '. It holds nothing; ended, it is no longer listed.',
+        label: 'Your name (recorded with the end of the silence)',
+        confirm: 'End silence',
+        focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
+        submit: function (by) {
+          return api('api/silences/' + encodeURIComponent(u.silenceId) + '/end', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ by: by }),
+          }).then(function (r) {
+            if (r.status !== 200)
+              return r.body.errors?.join('; ') || r.body.error || 'Not ended (HTTP ' + r.status + ').';
+            announce(r.body.changed ? 'Silence ended by ' + by + '.' : 'The silence had already ended.');
             return null;
           });
         },
