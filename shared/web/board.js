@@ -4,6 +4,12 @@
 // resumption (a re-admission). Plain JavaScript served by crs serve; data from its JSON API,
 // live over SSE. Every value is put in the page as text (textContent), never as HTML.
 (function () {
+  // Opened at a proxy's prefix without its trailing slash (/wards): the address takes the board's base (<base href>,
+  // --public-url's path), so that its links (#/patient/...) stay on this page instead of loading it again.
+  if (document.querySelector('base')) {
+    var base = new URL(document.baseURI);
+    if (location.pathname !== base.pathname) history.replaceState(null, '', base.pathname + location.hash);
+  }
   var main = document.getElementById('main');
   var statusEl = document.getElementById('status');
   var announcer = document.getElementById('announcer');
