@@ -1037,6 +1037,14 @@
       var c = document.getElementById('d-card');
       c.textContent = '';
       c.appendChild(card(p, true));
+      // A silence of this patient whose stored record cannot be read: named here too, to be ended.
+      var mine = unreadableList(
+        (data.unreadableSilences || []).filter(function (u) {
+          return u.patientId === p.patientId;
+        }),
+        'Silences',
+      );
+      if (mine) c.appendChild(mine);
       var buttons = main.querySelectorAll('.range button');
       for (var i = 0; i < buttons.length; i++)
         buttons[i].setAttribute('aria-pressed', String(buttons[i].getAttribute('data-key') === 'range:' + state.hours));

@@ -251,7 +251,14 @@ describe('the on-call board', () => {
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const seen = watch(page);
+    // Named on its patient's view too, with the button.
     await page.goto(server.boardUrl);
+    await page.evaluate(`location.hash = '#/patient/USIL1'`);
+    await page
+      .locator('#d-card li.unreadable', { hasText: `Silence ${id} of patient USIL1` })
+      .getByRole('button', { name: `End the silence ${id} (its stored record cannot be read)` })
+      .waitFor();
+    await page.evaluate(`location.hash = '#/'`);
     const item = page.locator('#unreadable li.unreadable', { hasText: `Silence ${id}` });
     await item.waitFor();
     expect(await item.locator('.unreadable-text').textContent()).toBe(
