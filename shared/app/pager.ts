@@ -447,11 +447,13 @@ export class Pager {
     } catch (err) {
       if (!(err instanceof SilenceUnreadable)) throw err;
       // It holds nothing already; ended, it is no longer read as in force (until 2026-12-05 it could not be ended:
-      // an operator had to edit the database by hand). Its item is kept as it is, to be mended or to expire.
+      // an operator had to edit the database by hand). Its item is kept as it is, to be mended or to expire. Audited
+      // in its patient's trail where the store keeps the patient apart from the JSON (until 2026-12-06 always under
+      // '*'); a team's silence, or one whose patient only its JSON names, under '*', as a team's silence always is.
       const changed = await this.deps.pages.endUnreadableSilence(silenceId, now, [
         {
           at: iso(now),
-          patientId: '*',
+          patientId: err.patientId ?? '*',
           type: 'silence',
           text: `silence ${silenceId} ended by ${by} (its stored item cannot be read: ${err.reason})`,
           details: { silenceId, by, ended: true },

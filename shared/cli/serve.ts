@@ -84,6 +84,9 @@ function patientSystem(text: string | undefined): string | undefined {
   return system;
 }
 
+/** The first segments of crs serve's own paths: a --public-url path under one would be taken off them. */
+const OWN_PATHS = new Set(['api', 'v1', 'ack', 'healthz', 'fhir', 'board.js', 'board.css', 'chart.js', 'favicon.svg']);
+
 function publicUrl(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   let url: URL;
@@ -97,6 +100,14 @@ function publicUrl(text: string | undefined): string | undefined {
   if (url.search || url.hash) throw new ServeUsageError('--public-url takes no query or fragment');
   // Credentials in it would be in every acknowledge link sent to a phone.
   if (url.username || url.password) throw new ServeUsageError('--public-url takes no user or password');
+  // Its path is the board's prefix: put in its page (<base href>) and its cookie's Path, and taken off the paths
+  // asked (so it must not be one of the server's own).
+  const path = url.pathname.replace(/\/+$/, '');
+  if (!/^[A-Za-z0-9\-._~%/]*$/.test(path))
+    throw new ServeUsageError('--public-url: its path takes letters, digits and - . _ ~ % / only');
+  const first = path.split('/')[1] ?? '';
+  if (OWN_PATHS.has(first))
+    throw new ServeUsageError(`--public-url: its path cannot start with /${first}, a path of crs serve's own`);
   if (url.protocol === 'http:')
     log('crs serve: warning: --public-url is plain http; acknowledge links would cross the network unencrypted');
   return url.toString().replace(/\/+$/, '');

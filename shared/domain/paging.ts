@@ -341,6 +341,12 @@ export interface UnreadableSilence {
   unreadable: true;
   silenceId: string;
   reason: string;
+  /**
+   * The patient it was made for, where the store keeps it apart from the item's JSON (a column, an attribute written
+   * with it from its scope): the audit entry of its end goes into that patient's trail. Absent for a team's silence,
+   * and where nothing but the JSON says (an item written before 2026-12-06 on AWS): its JSON cannot be trusted.
+   */
+  patientId?: string;
 }
 
 /** Silences read one by one: those read, and the items that could not be (never dropped silently). */
@@ -354,15 +360,25 @@ export class SilenceUnreadable extends Error {
   constructor(
     readonly silenceId: string,
     readonly reason: string,
+    /** As UnreadableSilence's. */
+    readonly patientId?: string,
   ) {
     super(`silence ${silenceId}: its stored item cannot be read (${reason})`);
     this.name = 'SilenceUnreadable';
   }
 }
 
-/** A stored silence (its JSON text, or the object a store keeps) read back, or what is wrong with it. */
-export function readSilence(silenceId: string, stored: unknown): Silence | UnreadableSilence {
-  const unreadable = (reason: string): UnreadableSilence => ({ unreadable: true, silenceId, reason });
+/**
+ * A stored silence (its JSON text, or the object a store keeps) read back, or what is wrong with it; `patientId`:
+ * the patient the store keeps apart from the JSON, if any (named with an unreadable one).
+ */
+export function readSilence(silenceId: string, stored: unknown, patientId?: string): Silence | UnreadableSilence {
+  const unreadable = (reason: string): UnreadableSilence => ({
+    unreadable: true,
+    silenceId,
+    reason,
+    ...(patientId !== undefined ? { patientId } : {}),
+  });
   let v = stored as Record<string, unknown> | null;
   if (typeof stored === 'string') {
     try {
@@ -402,9 +418,9 @@ export function readSilences(read: (Silence | UnreadableSilence)[]): SilencesRea
 }
 
 /** A silence read alone: its item unreadable is SilenceUnreadable (thrown), by its id. */
-export function readOneSilence(silenceId: string, stored: unknown): Silence {
-  const s = readSilence(silenceId, stored);
-  if ('unreadable' in s) throw new SilenceUnreadable(s.silenceId, s.reason);
+export function readOneSilence(silenceId: string, stored: unknown, patientId?: string): Silence {
+  const s = readSilence(silenceId, stored, patientId);
+  if ('unreadable' in s) throw new SilenceUnreadable(s.silenceId, s.reason, s.patientId);
   return s;
 }
 

@@ -4,6 +4,12 @@
 // resumption (a re-admission). Plain JavaScript served by crs serve; data from its JSON API,
 // live over SSE. Every value is put in the page as text (textContent), never as HTML.
 (function () {
+  // Opened at a proxy's prefix without its trailing slash (/wards): the address takes the board's base (<base href>,
+  // --public-url's path), so that its links (#/patient/...) stay on this page instead of loading it again.
+  if (document.querySelector('base')) {
+    var base = new URL(document.baseURI);
+    if (location.pathname !== base.pathname) history.replaceState(null, '', base.pathname + location.hash);
+  }
   var main = document.getElementById('main');
   var statusEl = document.getElementById('status');
   var announcer = document.getElementById('announcer');
@@ -502,14 +508,16 @@
     return li;
   }
 
-  // Pages (or silences) whose stored record cannot be read: listed by id with why, where the others are, to be mended.
+  // Pages (or silences) whose stored record cannot be read: listed by id with why, where the others are, to be mended;
+  // a silence can be ended here too (until 2026-12-06 only crs silence end and the API could).
   function unreadableList(items, what) {
     if (!items || !items.length) return null;
     return h(
       'ul',
       { class: 'list unreadable-list', 'aria-label': what + ' that cannot be read' },
       items.map(function (u) {
-        var id = u.pageId || u.silenceId || u.patientId;
+        if (u.silenceId) return unreadableSilenceItem(u);
+        var id = u.pageId || u.patientId;
         return h('li', {
           class: 'unreadable',
           'data-unreadable': id,
@@ -520,11 +528,45 @@
             ': its stored record cannot be read (' +
             u.reason +
             ')' +
-            (u.silenceId ? '; it holds nothing' : u.pageId ? '; the pager has set it aside' : '') +
+            (u.pageId ? '; the pager has set it aside' : '') +
             '. An operator must mend or delete it.',
         });
       }),
     );
+  }
+
+  function unreadableSilenceText(u) {
+    return (
+      'Silence ' +
+      u.silenceId +
+      (u.patientId ? ' of patient ' + u.patientId : '') +
+      ': its stored record cannot be read (' +
+      u.reason +
+      ')'
+    );
+  }
+
+  function unreadableSilenceItem(u) {
+    return h('li', { class: 'unreadable', 'data-unreadable': u.silenceId }, [
+      h('span', {
+        class: 'unreadable-text',
+        text: unreadableSilenceText(u) + '; it holds nothing. End it, or an operator can mend it.',
+      }),
+      ' ',
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'data-key': 'end:' + u.silenceId,
+          'aria-label': 'End the silence ' + u.silenceId + ' (its stored record cannot be read)',
+          onclick: function (e) {
+            openEndUnreadableSilence(u, e.currentTarget);
+          },
+        },
+        ['End silence'],
+      ),
+    ]);
   }
 
   function pagingSection(p) {
@@ -995,6 +1037,14 @@
       var c = document.getElementById('d-card');
       c.textContent = '';
       c.appendChild(card(p, true));
+      // A silence of this patient whose stored record cannot be read: named here too, to be ended.
+      var mine = unreadableList(
+        (data.unreadableSilences || []).filter(function (u) {
+          return u.patientId === p.patientId;
+        }),
+        'Silences',
+      );
+      if (mine) c.appendChild(mine);
       var buttons = main.querySelectorAll('.range button');
       for (var i = 0; i < buttons.length; i++)
         buttons[i].setAttribute('aria-pressed', String(buttons[i].getAttribute('data-key') === 'range:' + state.hours));
@@ -1171,6 +1221,32 @@
             if (r.status !== 200)
               return r.body.errors?.join('; ') || r.body.error || 'Not ended (HTTP ' + r.status + ').';
             announce('Silence ended by ' + by + '.');
+            return null;
+          });
+        },
+      },
+      button,
+    );
+  }
+
+  // The API answers 200 with "silence": null and "unreadable"; "changed": false when it had ended already.
+  function openEndUnreadableSilence(u, button) {
+    openNameDialog(
+      {
+        title: 'End silence',
+        summary: unreadableSilenceText(u) + '. It holds nothing; ended, it is no longer listed.',
+        label: 'Your name (recorded with the end of the silence)',
+        confirm: 'End silence',
+        focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
+        submit: function (by) {
+          return api('api/silences/' + encodeURIComponent(u.silenceId) + '/end', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ by: by }),
+          }).then(function (r) {
+            if (r.status !== 200)
+              return r.body.errors?.join('; ') || r.body.error || 'Not ended (HTTP ' + r.status + ').';
+            announce(r.body.changed ? 'Silence ended by ' + by + '.' : 'The silence had already ended.');
             return null;
           });
         },

@@ -27,15 +27,24 @@ let browser: Browser;
 /** Every path the proxy was asked for, as the browser sent it. */
 const asked: string[] = [];
 
-/** Passes PREFIX/... to crs serve as /..., PREFIX to PREFIX/ (a redirect), and nothing else (404). */
+/**
+ * What the proxy does with PREFIX itself (no trailing slash): `redirect` to PREFIX/, as nginx's `location /wards/`
+ * does; or `pass` it to crs serve as /, as a proxy that maps `/wards` does (Caddy's `handle_path /wards*`, a
+ * strip-prefix rule): the browser stays at /wards.
+ */
+let bare: 'redirect' | 'pass' = 'redirect';
+
+/** Passes PREFIX/... to crs serve as /..., PREFIX as `bare` says, and nothing else (404). */
 function prefixProxy(upstream: () => URL): Server {
   return createServer((req, res) => {
-    const path = req.url ?? '/';
+    let path = req.url ?? '/';
     asked.push(path);
-    if (path === PREFIX) {
+    if (bare === 'redirect' && (path === PREFIX || path.startsWith(`${PREFIX}?`))) {
       res.writeHead(301, { location: `${PREFIX}/` }).end();
       return;
     }
+    if (bare === 'pass' && (path === PREFIX || path.startsWith(`${PREFIX}?`)))
+      path = `${PREFIX}/${path.slice(PREFIX.length)}`;
     if (!path.startsWith(`${PREFIX}/`)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not behind this prefix\n');
       return;
@@ -131,14 +140,55 @@ describe('the board under a path prefix (--public-url http://host/wards/)', () =
     await context.close();
   }, 60_000);
 
-  it('still opens at the listening address, its cookie there at /', async () => {
+  // Until 2026-12-06 a proxy that passes /wards itself (no trailing slash) to crs serve broke the board: the page
+  // at /wards resolved its files and its API against the host's root, outside the prefix, and the printed link typed
+  // without its slash (/wards?key=...) was sent on to the host's root, its cookie set for every path of the host.
+  it('opens at the prefix without its trailing slash, when the proxy passes /wards itself', async () => {
+    bare = 'pass';
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(String(e)));
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
+      const outside: string[] = []; // anything but /wards (asked by the test) and /wards/...
+      page.on('request', (r) => {
+        const u = new URL(r.url());
+        if (u.origin !== new URL(publicUrl).origin || (u.pathname !== PREFIX && !u.pathname.startsWith(`${PREFIX}/`)))
+          outside.push(r.url());
+      });
+      const key = new URL(server.boardUrl).searchParams.get('key')!;
+      const bareUrl = publicUrl.slice(0, -1); // http://host/wards
+      await page.goto(`${bareUrl}?key=${key}`);
+      expect(page.url()).toBe(publicUrl); // to the prefix, not the host's root
+      await page.locator('#status', { hasText: 'Live' }).waitFor();
+      expect((await context.cookies()).map((c) => c.path)).toEqual([PREFIX]);
+      // Opened again at /wards, as typed: its files, its API and its live events under the prefix.
+      await page.goto(bareUrl);
+      await page.locator('#status', { hasText: 'Live' }).waitFor();
+      expect(page.url()).toBe(publicUrl); // the address bar takes the slash: the board's links stay on the page
+      await page.getByRole('link', { name: 'CRS / ICANS on-call board' }).click();
+      await page.locator('#status', { hasText: 'Live' }).waitFor();
+      expect(outside).toEqual([]);
+      expect(problems).toEqual([]);
+      await context.close();
+    } finally {
+      bare = 'redirect';
+    }
+  }, 30_000);
+
+  // The board's files and API are asked under the prefix wherever it is opened (its <base> is --public-url's path):
+  // the listening address answers them there too.
+  it('still opens at the listening address, at the prefix there', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     const key = new URL(server.boardUrl).searchParams.get('key')!;
     await page.goto(`${direct}/?key=${key}`);
-    expect(page.url()).toBe(`${direct}/`);
+    expect(page.url()).toBe(`${direct}${PREFIX}/`);
     await page.locator('#status', { hasText: 'Live' }).waitFor();
-    expect((await context.cookies()).map((c) => c.path)).toEqual(['/']);
+    expect((await context.cookies()).map((c) => c.path)).toEqual([PREFIX]);
     await context.close();
   }, 30_000);
 

@@ -3,6 +3,7 @@
 // opens, and the page is acknowledged with the keyboard, which stops the ladder; a silence is started and ended.
 // Every time on the board is in the site's zone (Europe/Paris here, the browser being in New York), in the format
 // of the pages. Chromium is Debian's (.ci/run installs it); playwright-core drives it.
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { createServer } from 'node:http';
@@ -226,6 +227,70 @@ describe('the on-call board', () => {
       await fetch(`${server.url}/api/silences`, { headers: { authorization: `Bearer ${server.boardKey}` } })
     ).json()) as { silences: unknown[] };
     expect(silences.silences).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  // Until 2026-12-06 the board listed such a silence with no way to end it (crs silence end and the API could).
+  it("ends a silence whose stored item cannot be read, asking the name afresh, and audits it in its patient's trail", async () => {
+    await admit('USIL1');
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${server.url}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${server.boardKey}`, 'content-type': 'application/json' },
+      });
+    const made = (await (
+      await api('/api/silences', {
+        method: 'POST',
+        body: JSON.stringify({ patientId: 'USIL1', minutes: 30, reason: 'transport to MRI', by: 'Nurse Bea' }),
+      })
+    ).json()) as { silence: { silenceId: string } };
+    const id = made.silence.silenceId;
+    const db = new Database(join(dir, 'data', 'crs.db'), { timeout: 5000 });
+    db.prepare('UPDATE silences SET body = ? WHERE silence_id = ?').run('{"scope":', id);
+    db.close();
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watch(page);
+    // Named on its patient's view too, with the button.
+    await page.goto(server.boardUrl);
+    await page.evaluate(`location.hash = '#/patient/USIL1'`);
+    await page
+      .locator('#d-card li.unreadable', { hasText: `Silence ${id} of patient USIL1` })
+      .getByRole('button', { name: `End the silence ${id} (its stored record cannot be read)` })
+      .waitFor();
+    await page.evaluate(`location.hash = '#/'`);
+    const item = page.locator('#unreadable li.unreadable', { hasText: `Silence ${id}` });
+    await item.waitFor();
+    expect(await item.locator('.unreadable-text').textContent()).toBe(
+      `Silence ${id} of patient USIL1: its stored record cannot be read (not JSON); it holds nothing. End it, or an operator can mend it.`,
+    );
+    // The name dialog, empty: a name typed for an earlier action is not reused.
+    await page.evaluate(`document.getElementById('ack-name').value = 'Someone Else'`);
+    await item.getByRole('button', { name: `End the silence ${id} (its stored record cannot be read)` }).click();
+    await page.locator('#ack-dialog[open]').waitFor();
+    expect(await page.locator('#ack-title').textContent()).toBe('End silence');
+    expect(await page.locator('#ack-summary').textContent()).toBe(
+      `Silence ${id} of patient USIL1: its stored record cannot be read (not JSON). It holds nothing; ended, it is no longer listed.`,
+    );
+    expect(await page.locator('#ack-name').inputValue()).toBe('');
+    await page.keyboard.press('Enter'); // refused without a name: nothing is sent
+    expect(await page.evaluate(`document.getElementById('ack-name').validity.valueMissing`)).toBe(true);
+    expect(await page.locator('#ack-dialog').getAttribute('open')).toBe('');
+    await page.locator('#ack-name').fill('Op Al');
+    await page.keyboard.press('Enter');
+    await item.waitFor({ state: 'detached' });
+    await page.locator('#announcer', { hasText: 'Silence ended by Op Al.' }).waitFor();
+    const silences = (await (await api('/api/silences')).json()) as { unreadable: unknown[] };
+    expect(silences.unreadable).toEqual([]);
+    const trail = (await (await api('/api/patients/USIL1/audit?format=ndjson')).text())
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; text: string });
+    expect(trail.filter((e) => e.type === 'silence').map((e) => e.text)).toEqual([
+      expect.stringMatching(/^silence of patient USIL1 by Nurse Bea from /),
+      `silence ${id} ended by Op Al (its stored item cannot be read: not JSON)`,
+    ]);
+    expect(seen.problems).toEqual([]);
     await page.close();
   }, 60_000);
 
@@ -1050,7 +1115,7 @@ describe('the board display, pinned by a mutation run', () => {
     );
     const top = page.locator('#unreadable li.unreadable');
     expect(await top.allTextContents()).toEqual([
-      'Silence sil_AAAAAAAAAAAA: its stored record cannot be read (scope is missing); it holds nothing. An operator must mend or delete it.',
+      'Silence sil_AAAAAAAAAAAA: its stored record cannot be read (scope is missing); it holds nothing. End it, or an operator can mend it. End silence',
       'Patient B: its stored record cannot be read (its state: SyntaxError). An operator must mend or delete it.',
     ]);
     // Its own view says so (until 2026-12-05 crs serve answered it 500, and the board said only "server error").

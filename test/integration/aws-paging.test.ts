@@ -13,6 +13,7 @@
 // that something has not happened yet moves it to MARGIN_S before that time, from the host's own reading of the
 // clock: only the seconds between that reading and the tick count. aws-paging-realtime.test.ts keeps one ladder on
 // the real clock.
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,6 +170,30 @@ async function auditOf(patientId: string): Promise<{ type: string; text: string;
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 }
+
+/** A silence of the patient for 30 minutes from the command's own (real) clock: the host's runs ahead by what the tests moved it. */
+const create = (patientId: string) =>
+  crs([
+    'silence',
+    'create',
+    '--patient',
+    patientId,
+    '--minutes',
+    '30',
+    '--by',
+    'Nurse B',
+    '--reason',
+    'transport to MRI',
+    '--backend',
+    'aws',
+    '--outputs',
+    outputsFile,
+    '--config',
+    configFile,
+  ]);
+const endSilence = (silenceId: string, by: string) =>
+  crs(['silence', 'end', silenceId, '--by', by, '--backend', 'aws', '--outputs', outputsFile, '--config', configFile]);
+const listSilences = () => crs(['silence', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile]);
 
 // First in the file: it reads the schedule's count before any test asks for a tick.
 describe('the local schedule and test clock, pinned by a mutation run', () => {
@@ -425,26 +450,6 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
   }, 120_000);
 
   it('holds a low grade during a silence (released when it is ended), and never grade 4', async () => {
-    // 30 minutes from the command's own (real) clock: the host's runs ahead by what the tests moved it.
-    const create = (patientId: string) =>
-      crs([
-        'silence',
-        'create',
-        '--patient',
-        patientId,
-        '--minutes',
-        '30',
-        '--by',
-        'Nurse B',
-        '--reason',
-        'transport to MRI',
-        '--backend',
-        'aws',
-        '--outputs',
-        outputsFile,
-        '--config',
-        configFile,
-      ]);
     // A patient's silence is for a patient the deployment knows (a mistyped id is refused): enrolled and graded first.
     // Q-1 enrolled 20 s ago: quiet is counted from the enrolment until its monitor sends (below), so its feed is
     // fresh from its first commit and the only page it can have is the grade 1 the silence holds (a "no data" alert
@@ -456,7 +461,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     const [low, high] = await Promise.all([create('Q-1'), create('Q-2')]);
     expect(low.status, low.stderr).toBe(0);
     expect(high.status, high.stderr).toBe(0);
-    const listed = await crs(['silence', 'list', '--json', '--backend', 'aws', '--outputs', outputsFile]);
+    const listed = await listSilences();
     // Nothing but the answer: on Node.js 20 the SDK's own warning about later releases is not printed (bin/crs.js).
     expect(listed.stderr).toBe('');
     expect(JSON.parse(listed.stdout)).toEqual(
@@ -487,19 +492,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     await later(1);
     expect(pagesOf(server, 'Q-1')).toEqual([]); // held
 
-    const ended = await crs([
-      'silence',
-      'end',
-      low.stdout.trim(),
-      '--by',
-      'Nurse B',
-      '--backend',
-      'aws',
-      '--outputs',
-      outputsFile,
-      '--config',
-      configFile,
-    ]);
+    const ended = await endSilence(low.stdout.trim(), 'Nurse B');
     expect(ended.status, ended.stderr).toBe(0);
     const released = await waitFor(
       'the released page',
@@ -511,6 +504,85 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     expect(trail).toEqual([
       expect.stringMatching(/^silence of patient Q-1 by Nurse B from .* transport to MRI$/),
       `silence ${low.stdout.trim()} ended by Nurse B`,
+    ]);
+  }, 90_000);
+
+  // Until 2026-12-06 this was tested only on an in-memory fake of DynamoDB: here the real tables, the real operator
+  // command and the escalate function's ticks.
+  it('ends a silence whose stored item cannot be read (crs silence end): no longer listed or named by the ticks, and the patient is paged', async () => {
+    await send(enrol('U-1', 20));
+    await settle(server, 0);
+    const created = await create('U-1');
+    expect(created.status, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    await send(message('U-1', 10, { vitals: { temperatureC: 39 } }));
+    await later(1);
+    expect(pagesOf(server, 'U-1')).toEqual([]); // held
+
+    // Its item edited by hand (or written by an older version): its JSON cannot be read.
+    const dynamodb = new DynamoDBClient({
+      endpoint: emulator.endpoint,
+      region,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const pagesTable = Object.entries(server.resources.tables).find(([k]) => k.startsWith('PagesTable'))![1];
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: pagesTable,
+        Key: { pk: { S: '#silences' }, sk: { S: id } },
+        UpdateExpression: 'SET silence = :bad',
+        ExpressionAttributeValues: { ':bad': { S: '{"scope":' } },
+      }),
+    );
+    dynamodb.destroy();
+    const named = () =>
+      server
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes(`silence ${id}: its stored item cannot be read: not JSON; it holds no page`)).length;
+    // The schedule's run fails while it is in force (EscalateErrors alarms): each tick names it. It holds nothing: the
+    // page it held is paged (a page too many rather than one lost).
+    await settle(server, 0);
+    await advanceClock(server, 1000);
+    movedMs += 1000;
+    expect((await fetch(`${server.url}/local/schedule`, { method: 'POST' })).status).toBe(503);
+    await settle(server, 0);
+    expect(ladder(pagesOf(server, 'U-1', 'hematology'))).toEqual(['hematology fellow L0 R0 released']);
+    expect(named()).toBeGreaterThan(0);
+    const listed = await listSilences();
+    expect(listed.status).toBe(1);
+    expect(JSON.parse(listed.stdout)).toContainEqual({ silenceId: id, unreadable: 'not JSON' });
+
+    const ended = await endSilence(id, 'Op Al');
+    expect(ended.status, ended.stderr).toBe(0);
+    expect(ended.stderr).toBe(
+      `crs silence: ${id} (its stored item cannot be read: not JSON) ended by Op Al; it held nothing\n`,
+    );
+    const after = await listSilences();
+    expect(after.status, after.stderr).toBe(0);
+    expect(JSON.parse(after.stdout).map((s: { silenceId: string }) => s.silenceId)).not.toContain(id);
+    const again = await endSilence(id, 'Op Al');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toBe(`crs silence: ${id} had already ended\n`);
+
+    // The ticks no longer name it, and the patient's next grade is paged at once.
+    const namedBefore = named();
+    await send(message('U-1', 5, { oxygen: { device: 'nasal_cannula', flowLpm: 2 } }));
+    const grade2 = await waitFor('the CRS 2 page', () =>
+      pagesOf(server, 'U-1', 'hematology').find((p) => p.grade === 2),
+    );
+    expect(grade2).toMatchObject({ role: 'hematology fellow', level: 0, reason: 'triggered' });
+    await later(1); // the schedule's run succeeds again
+    expect(named()).toBe(namedBefore);
+    expect(ladder(pagesOf(server, 'U-1', 'hematology'))).toEqual([
+      'hematology fellow L0 R0 released',
+      'hematology fellow L0 R0 triggered',
+    ]);
+    // Audited once, by whom, in the patient's trail: the item's patient attribute, written with it, still reads
+    // (until 2026-12-06 under patient '*', in no patient's trail).
+    expect((await auditOf('U-1')).filter((e) => e.type === 'silence').map((e) => e.text)).toEqual([
+      expect.stringMatching(/^silence of patient U-1 by Nurse B from .* transport to MRI$/),
+      `silence ${id} ended by Op Al (its stored item cannot be read: not JSON)`,
     ]);
   }, 90_000);
 });

@@ -303,12 +303,20 @@ describe('DynamoPageStore', () => {
     expect((await s.allSilences()).silences.map((x) => x.silenceId).sort()).toEqual(['s-a', 's-b']);
     const item = ddb.items('pages').find((i) => i.sk?.S === 's-a')!;
     expect(Number(item.expiresAt!.N)).toBe(min(12) / 1000 + 30 * 86_400);
-    // One that cannot be read is named, with why, beside the others (until 2026-12-05 it failed the whole list).
+    // One that cannot be read is named, with why, beside the others (until 2026-12-05 it failed the whole list), and
+    // with its patient: an attribute written with it, apart from the JSON (a team's silence has none).
+    expect(item.patientId).toEqual({ S: 'P-1' });
+    expect(ddb.items('pages').find((i) => i.sk?.S === 's-b')!.patientId).toBeUndefined();
     item.silence = { S: '{"silenceId":' };
     expect(await s.allSilences()).toEqual({
       silences: [b],
-      unreadable: [{ unreadable: true, silenceId: 's-a', reason: 'not JSON' }],
+      unreadable: [{ unreadable: true, silenceId: 's-a', reason: 'not JSON', patientId: 'P-1' }],
     });
+    await expect(s.getSilence('s-a')).rejects.toMatchObject({ silenceId: 's-a', patientId: 'P-1' });
+    // An item written before 2026-12-06 has no such attribute: nothing but its JSON, which cannot be read, says.
+    delete item.patientId;
+    expect((await s.allSilences()).unreadable).toEqual([{ unreadable: true, silenceId: 's-a', reason: 'not JSON' }]);
+    await expect(s.getSilence('s-a')).rejects.toMatchObject({ silenceId: 's-a', patientId: undefined });
   });
 
   it("keeps a short acknowledge link's claims in the #ack-links partition, read consistently, until 30 days after it expires", async () => {

@@ -855,6 +855,16 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
     // A user and password would be in every acknowledge link sent to a phone (and in the board link printed).
     [['--public-url', 'https://u:secret@crs.example/'], '--public-url takes no user or password'],
     [['--webhook', 'ftp://hooks.example'], '--webhook must be an http or https URL'],
+    // Its path goes into the board's <base href> and its cookie's Path: a ; would end the attribute.
+    [
+      ['--public-url', 'https://crs.example/wa;rds/'],
+      '--public-url: its path takes letters, digits and - . _ ~ % / only',
+    ],
+    // Taken off the paths asked: /api/... would lose its /api.
+    [
+      ['--public-url', 'https://crs.example/api/'],
+      "--public-url: its path cannot start with /api, a path of crs serve's own",
+    ],
   ])('refuses %j with its usage (exit 2), starting nothing', async (args, text) => {
     const r = await serveWith('serve', ['--data', '/tmp/crs-nowhere', ...args]);
     expect([r.code, r.started]).toEqual([2, []]);

@@ -474,10 +474,11 @@ describe('the board with stored rows it cannot read', () => {
     raw.prepare('UPDATE silences SET body = ? WHERE silence_id = ?').run('{}', silenceId);
     raw.close();
     const list = (await (await api('/api/patients')).json()) as {
-      unreadableSilences: { silenceId: string; reason: string }[];
+      unreadableSilences: { silenceId: string; reason: string; patientId?: string }[];
       patients: { patientId: string; unreadablePages: Unreadable }[];
     };
-    expect(list.unreadableSilences).toEqual([{ silenceId, reason: 'scope is missing' }]);
+    // With its patient: the board can say whose it was (the patient_id column, written with it, still reads).
+    expect(list.unreadableSilences).toEqual([{ silenceId, reason: 'scope is missing', patientId: 'P1' }]);
     expect(list.patients.find((x) => x.patientId === 'P1')!.unreadablePages).toEqual([
       { pageId: p.pageId, reason: 'not JSON' },
     ]);

@@ -166,6 +166,34 @@ describe('the board cookie', () => {
     expect(await cookieOf(server)).toMatch(/; Secure$/);
   });
 
+  // Until 2026-12-06 the printed link opened without its trailing slash behind a proxy (/wards?key=...) was sent to
+  // `./`, the host's root, with the cookie for every path of the host.
+  it("is for --public-url's path only, and the link goes there: a path of this host whatever the Host says (no open redirect)", async () => {
+    server = await start({ publicUrl: 'https://crs.example.org/wards/' });
+    for (const host of [undefined, 'evil.example']) {
+      const res = await fetch(`${server.url}/?key=${keyOf(server)}`, {
+        redirect: 'manual',
+        headers: host ? { host } : {},
+      });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/wards/');
+      expect(res.headers.get('set-cookie')).toMatch(
+        /^crs_board_[0-9a-f]{16}=[^;]+; HttpOnly; SameSite=Strict; Path=\/wards; Secure$/,
+      );
+    }
+    // The board's page resolves its files and API under the prefix (its CSP lets a <base> of this origin), and this
+    // server answers there too: at /wards/... as at /...
+    const page = await fetch(`${server.url}/wards`);
+    expect(await page.text()).toContain('<base href="/wards/">');
+    expect(page.headers.get('content-security-policy')).toContain("base-uri 'self'");
+    expect((await fetch(`${server.url}/wards/board.js`)).status).toBe(200);
+    const cookie = (await fetch(`${server.url}/?key=${keyOf(server)}`, { redirect: 'manual' })).headers
+      .get('set-cookie')!
+      .split(';')[0]!;
+    expect((await fetch(`${server.url}/wards/api/patients`, { headers: { cookie } })).status).toBe(200);
+    expect((await fetch(`${server.url}/wardsx/board.js`)).status).toBe(404); // not under the prefix
+  });
+
   it('is named for its server: another data directory on the machine has another, a restart keeps it', async () => {
     // Cookies ignore ports: until 2026-12-05 every crs serve set "crs_board", and two on one machine logged each
     // other's board out.

@@ -948,6 +948,15 @@ describe('silences on crs serve and on AWS', () => {
         expect(again.code, side).toBe(0);
         expect(again.err).toBe(`crs silence: ${id} had already ended\n`);
         expect(JSON.parse(again.out)).toEqual({ silenceId: id, unreadable: 'not JSON' });
+        // In the patient's trail, once: the patient kept apart from the JSON (sqlite's column, the item's attribute)
+        // still reads. Until 2026-12-06 it went under patient '*', in no patient's trail.
+        expect(
+          run[side]
+            .audit()
+            .filter((e) => e.type === 'silence' && (e.details as { ended?: boolean }).ended)
+            .map((e) => [e.patientId, e.text]),
+          side,
+        ).toEqual([[KNOWN[0], `silence ${id} ended by Op Al (its stored item cannot be read: not JSON)`]]);
       }
     } finally {
       await run.embedded.close();

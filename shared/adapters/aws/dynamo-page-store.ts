@@ -309,7 +309,7 @@ export class DynamoPageStore implements PageStore {
       },
     );
     for await (const out of query) {
-      for (const item of out.Items ?? []) silences.push(readSilence(item[T.sortKey]?.S ?? '', item.silence?.S ?? ''));
+      for (const item of out.Items ?? []) silences.push(readSilenceItem(item));
     }
     return readSilences(silences);
   }
@@ -321,7 +321,7 @@ export class DynamoPageStore implements PageStore {
   async allSilences(): Promise<SilencesRead> {
     const read: (Silence | UnreadableSilence)[] = [];
     for await (const item of partitionItems(this.client, this.tableName, T.silencesPartition))
-      read.push(readSilence(item[T.sortKey]?.S ?? '', item.silence?.S ?? ''));
+      read.push(readSilenceItem(item));
     const { silences, unreadable } = readSilences(read);
     return { silences: silences.sort((a, b) => b.from - a.from), unreadable };
   }
@@ -334,7 +334,7 @@ export class DynamoPageStore implements PageStore {
         ConsistentRead: true,
       }),
     );
-    return out.Item ? readOneSilence(silenceId, out.Item.silence?.S ?? '') : undefined;
+    return out.Item ? readOneSilence(silenceId, out.Item.silence?.S ?? '', out.Item.patientId?.S) : undefined;
   }
 
   /** The item is put back as it is, with endedAt (which silences() reads by) and its retention from now. */
@@ -372,6 +372,8 @@ export class DynamoPageStore implements PageStore {
       until: { N: String(s.until) },
       [T.ttlAttribute]: { N: ttlAfter(end, SILENCE_RETENTION_DAYS) },
     };
+    // Apart from the JSON, as sqlite's patient_id column: it names the patient of an item whose JSON cannot be read.
+    if ('patientId' in s.scope) item.patientId = { S: s.scope.patientId };
     if (s.endedAt !== undefined) item.endedAt = { N: String(s.endedAt) };
     await this.write([{ TableName: this.tableName, Item: item }], audit, this.now());
   }
@@ -644,3 +646,9 @@ export class DynamoParkedRecords {
     );
   }
 }
+
+/**
+ * A silence item read back; one that cannot be read names its patient from the attribute written with it (items
+ * written before 2026-12-06 have none: only their JSON, which cannot be trusted, says).
+ */
+const readSilenceItem = (item: Item) => readSilence(item[T.sortKey]?.S ?? '', item.silence?.S ?? '', item.patientId?.S);

@@ -29,6 +29,12 @@ import { pageEvent } from '#domain/page-event.ts';
 import { AUDIT_INSERT, auditRow } from './audit.ts';
 import type { Db } from './db.ts';
 
+interface SilenceRow {
+  silence_id: string;
+  patient_id: string | null;
+  body: string;
+}
+
 interface PageRow {
   page_id: string;
   rev: number;
@@ -85,9 +91,9 @@ export class SqlitePageStore implements PageStore {
              WHERE p.status = 'open' AND p.held_by IS NOT NULL)`,
       ),
       silences: db.prepare(
-        'SELECT silence_id, body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
+        'SELECT silence_id, patient_id, body FROM silences WHERE until > @now AND (ended_at IS NULL OR ended_at > @now) ORDER BY from_at, silence_id',
       ),
-      silence: db.prepare('SELECT body FROM silences WHERE silence_id = ?'),
+      silence: db.prepare('SELECT patient_id, body FROM silences WHERE silence_id = ?'),
       endSilence: db.prepare(
         'UPDATE silences SET ended_at = @at WHERE silence_id = @id AND ended_at IS NULL AND until > @at',
       ),
@@ -185,8 +191,8 @@ export class SqlitePageStore implements PageStore {
 
   /** Silences in force at `now`, and those in force whose item cannot be read (named, for the board to list). */
   silencesNow(now: number): SilencesRead {
-    const rows = this.s.silences.all({ now }) as { silence_id: string; body: string }[];
-    return readSilences(rows.map((r) => readSilence(r.silence_id, r.body)));
+    const rows = this.s.silences.all({ now }) as SilenceRow[];
+    return readSilences(rows.map((r) => readSilence(r.silence_id, r.body, r.patient_id ?? undefined)));
   }
 
   /** Silences in force at `now` (not ended, not past their end) that can be read, for the board. */
@@ -199,8 +205,9 @@ export class SqlitePageStore implements PageStore {
   }
 
   silenceNow(silenceId: string): Silence | undefined {
-    const row = this.s.silence.get(silenceId) as { body: string } | undefined;
-    return row ? readOneSilence(silenceId, row.body) : undefined;
+    // The patient_id column is written with the body, from its scope: it names the patient of a body that cannot be read.
+    const row = this.s.silence.get(silenceId) as Omit<SilenceRow, 'silence_id'> | undefined;
+    return row ? readOneSilence(silenceId, row.body, row.patient_id ?? undefined) : undefined;
   }
 
   pageNow(pageId: string): Page | undefined {

@@ -20,6 +20,7 @@ import {
   ladderStep,
   monitoringEnded,
   SilenceUnreadable,
+  type UnreadableSilence,
 } from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
 import { HOUR, iso } from '#domain/time.ts';
@@ -458,7 +459,7 @@ export class BoardApi {
       ...this.context(),
       scheme: this.config.scheme,
       silences: silences.map(silenceView),
-      unreadableSilences: unreadableSilences.map(({ silenceId, reason }) => ({ silenceId, reason })),
+      unreadableSilences: unreadableSilences.map(unreadableSilenceView),
       unreadablePatients,
       total: all.length,
       leftOut: { count: leftOut, endedHours: this.endedHours },
@@ -476,7 +477,7 @@ export class BoardApi {
     if (!read) return undefined;
     const { silences, unreadable: unreadableSilences } = this.queries.silencesRead(this.now());
     const groups = this.groups(patientId, silences);
-    const silencesUnread = unreadableSilences.map(({ silenceId, reason }) => ({ silenceId, reason }));
+    const silencesUnread = unreadableSilences.map(unreadableSilenceView);
     // A patient whose state cannot be read: named with why, its pages shown (until 2026-12-05 its view answered 500).
     if ('unreadable' in read)
       return {
@@ -521,3 +522,10 @@ export class BoardApi {
     return teamPageView(p, this.queries, this.config.paging, silences);
   }
 }
+
+/** A silence whose item cannot be read, as the board lists it (to be ended there): its patient, where the store knows it. */
+const unreadableSilenceView = ({ silenceId, reason, patientId }: UnreadableSilence) => ({
+  silenceId,
+  reason,
+  ...(patientId !== undefined ? { patientId } : {}),
+});

@@ -95,7 +95,7 @@ const STATIC: Record<string, { file: string; type: string }> = {
 
 const SECURITY_HEADERS = {
   'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
@@ -206,11 +206,16 @@ function pathParameter(segment: string): string {
 }
 
 export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
+  const prefix = pathPrefix(deps.publicUrl);
   const files = new Map<string, Buffer>();
   for (const [path, f] of Object.entries(STATIC)) files.set(path, readFileSync(new URL(f.file, BOARD_DIR)));
+  // Behind a proxy that maps a prefix (--public-url https://host/wards/), the board's relative URLs resolve under it
+  // wherever the browser has it: at /wards/, and at /wards (a proxy that passes /wards itself as /, where they
+  // resolved against the host's root until 2026-12-06).
+  if (prefix) files.set('/', withBase(files.get('/')!, `${prefix}/`));
   const openapi = JSON.stringify(openApiDocument());
 
-  const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
   const boardCookie = boardCookieName(deps.boardKey);
   // Refused acknowledgements (and unknown device tokens, for the log only) per client address.
   const ackRefusals = new RateLimiter(deps.limits.refusalBurst, deps.limits.refusalRefillMs, deps.now);
@@ -487,7 +492,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
+    const path = withoutPrefix(url.pathname, prefix);
     const method = req.method ?? 'GET';
 
     if (path === ACK_ROUTES.api) {
@@ -545,14 +550,18 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         }
         // Secure behind TLS (an https --public-url, or a trusted proxy that says the request came over https).
         const secure = publicOrigin?.startsWith('https:') || forwardedHttps(req, deps.trustProxy) ? '; Secure' : '';
-        // Back to the board where the browser has it: behind a proxy that maps a prefix (--public-url
-        // https://host/wards/) that is /wards/, which this server never sees. No Path attribute for the same reason:
-        // the browser gives the cookie the path of the link it opened, /wards behind that proxy, / here; the server
-        // cannot tell which (a Path=/ sent it to every path of the host, a Path=/wards/ lost it at this address).
+        // Back to the board. With --public-url's prefix (https://host/wards/): there, a path of this host (never
+        // the address a request names: no open redirect), and the cookie for that path only; this server answers
+        // under the prefix too, so that also holds at the listening address. Without one: where the browser has it,
+        // and the cookie for the path of the link it opened. Until 2026-12-06 `./` sent the link opened at /wards
+        // (no trailing slash) to the host's root, its cookie set for every path of the host.
         return send(
           res,
           303,
-          { location: './', 'set-cookie': `${boardCookie}=${key}; HttpOnly; SameSite=Strict${secure}` },
+          {
+            location: prefix ? `${prefix}/` : './',
+            'set-cookie': `${boardCookie}=${key}; HttpOnly; SameSite=Strict${prefix ? `; Path=${prefix}` : ''}${secure}`,
+          },
           '',
         );
       }
@@ -678,7 +687,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof URIError) return sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
-      deps.log(`http: ${req.method} ${loggedPath(req)} failed (${(err as Error).name})`);
+      deps.log(`http: ${req.method} ${loggedPath(req, prefix)} failed (${(err as Error).name})`);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
@@ -689,8 +698,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
  * The path as a log line says it: an acknowledge link's token is a credential (it acknowledges its page for hours),
  * so it is left out; every other path is its ids, percent-encoded where they could hold anything.
  */
-function loggedPath(req: IncomingMessage): string {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+function loggedPath(req: IncomingMessage, prefix: string): string {
+  const path = withoutPrefix(new URL(req.url ?? '/', 'http://localhost').pathname, prefix);
   return /^\/ack\/[^/]+$/.test(path) ? '/ack/<token>' : wireId(path);
 }
 
@@ -707,4 +716,28 @@ function listPage(q: URLSearchParams): { offset: number; limit: number } | { err
   if (typeof offset === 'string') return { error: offset };
   if (typeof limit === 'string') return { error: limit };
   return { offset, limit };
+}
+
+/** --public-url's path without its trailing slash (`/wards`), or '' when it has none. */
+function pathPrefix(publicUrl: string | undefined): string {
+  return publicUrl ? new URL(publicUrl).pathname.replace(/\/+$/, '') : '';
+}
+
+/**
+ * A path under the prefix as the path without it (`/wards/api/x` is `/api/x`, `/wards` is `/`): the board asks under
+ * it wherever it is opened (its <base>), and a proxy may pass the prefix on. Any other path as it is.
+ */
+function withoutPrefix(path: string, prefix: string): string {
+  if (!prefix) return path;
+  if (path === prefix) return '/';
+  return path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path;
+}
+
+/** The board's page with `<base href>` (a path checked by crs serve: letters, digits and `-._~%/` only). */
+function withBase(index: Buffer, href: string): Buffer {
+  const text = index.toString('utf8');
+  const at = text.indexOf('<meta charset="utf-8">');
+  if (at < 0 || !/^\/[A-Za-z0-9\-._~%/]*\/$/.test(href)) throw new Error('the board page takes no <base> here');
+  const end = at + '<meta charset="utf-8">'.length;
+  return Buffer.from(`${text.slice(0, end)}\n  <base href="${href}">${text.slice(end)}`, 'utf8');
 }
