@@ -2,7 +2,7 @@
 // events, at realistic times. Noise is bounded so that each course's grades are the same for every seed (a low
 // blood pressure stays below the threshold, a normal one stays well above it); only values and timings vary.
 import type { DeviceMessage, SOURCE_KINDS, VitalsSection } from '#domain/contract.ts';
-import { HOUR, MINUTE, iso } from '#domain/time.ts';
+import { DAY, HOUR, MINUTE, iso } from '#domain/time.ts';
 import { int, mulberry32, round, uniform, type Rng } from './prng.ts';
 
 type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -73,7 +73,9 @@ function enrolment(
   o: { therapy: 'car-t' | 'bispecific'; product: string; day: number },
 ) {
   const weightKg = int(rng, 55, 95);
-  const infusedAt = iso(startMs - o.day * 24 * HOUR - int(rng, 1, 6) * HOUR);
+  // Day +N counts calendar days (docs/grading-rules.md): the infusion in the daytime of the (UTC) day N days before
+  // the course starts, so that the course opens on the day its description names.
+  const infusedAt = iso(Math.floor(startMs / DAY) * DAY - o.day * DAY + int(rng, 8, 16) * HOUR);
   return {
     weightKg,
     event: {

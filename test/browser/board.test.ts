@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatSiteTime } from '#domain/time.ts';
+import { formatSiteTime, siteDay } from '#domain/time.ts';
 import { buildScenario } from '#sim/courses.ts';
 import { anchorStart, play } from '#sim/player.ts';
 import { INGEST_TOKEN, post, spawnServe, stop, type ServeProcess } from '#test/integration/embedded-support.ts';
@@ -125,7 +125,14 @@ describe('the on-call board', () => {
     );
     // Nobody answers: the ICU consultant is paged 10 s later, live.
     await icu.filter({ hasText: 'then ICU consultant' }).waitFor({ timeout: 25_000 });
-    expect(await card.textContent()).toMatch(/day \+1 since infusion/);
+    // Day +1 since infusion as the site counts calendar days in its zone; +2 once the course has passed midnight.
+    const day = (iso: string) => siteDay(Date.parse(iso), SITE_ZONE);
+    const infusedAt = scenario.messages.find((m) => m.patientId === patientId && m.enrolment)!.enrolment!.infusedAt!;
+    const days = new Set(
+      scenario.messages.filter((m) => m.patientId === patientId).map((m) => day(m.observedAt) - day(infusedAt)),
+    );
+    expect([...days].every((d) => d === 1 || d === 2)).toBe(true);
+    expect(await card.textContent()).toMatch(new RegExp(`day \\+(${[...days].join('|')}) since infusion`));
     expect(await card.textContent()).toMatch(/Last vitals .* ago|just now/);
     expect(seen.loads()).toBe(1);
 

@@ -222,14 +222,20 @@ describe('the simulated courses, pinned by a mutation run', () => {
     }
   });
 
-  it('enrol each patient on the day its course names, a few hours after that day began', () => {
-    const sc = buildScenario({ seed: 4, start: START });
+  it('enrol each patient on the calendar day its course names, in the daytime, so that the course opens on it', () => {
+    const day = (ms: number) => Math.floor(ms / 86_400_000);
     const days = { crs: 1, icans: 5, quiet: 3, artefact: 2, bispecific: 2 } as Record<string, number>;
-    for (const p of sc.patients) {
-      const e = sc.messages.find((m) => m.patientId === p.patientId && m.enrolment)!.enrolment!;
-      const hours = (START - Date.parse(e.infusedAt!)) / 3_600_000;
-      expect(hours).toBeGreaterThanOrEqual(days[p.course]! * 24 + 1);
-      expect(hours).toBeLessThanOrEqual(days[p.course]! * 24 + 6);
+    // A course starting just after midnight and one starting late in the day.
+    for (const start of [day(START) * 86_400_000 + 60_000, day(START) * 86_400_000 + 23 * 3_600_000]) {
+      const sc = buildScenario({ seed: 4, start });
+      for (const p of sc.patients) {
+        const e = sc.messages.find((m) => m.patientId === p.patientId && m.enrolment)!.enrolment!;
+        const infused = Date.parse(e.infusedAt!);
+        expect(day(start) - day(infused)).toBe(days[p.course]);
+        const hour = new Date(infused).getUTCHours();
+        expect(hour).toBeGreaterThanOrEqual(8);
+        expect(hour).toBeLessThanOrEqual(16);
+      }
     }
   });
 
