@@ -551,6 +551,15 @@ describe('the pager over DynamoDB with a silence item that cannot be read', () =
     });
     expect(sent).toEqual(['P-2 ICU registrar', 'P-2 ICU consultant']);
   });
+
+  it('ended by two operators at once: one ends it, the other is told it had already ended (not an error)', async () => {
+    const { pager } = recordingPager();
+    const silence = { scope: { patientId: 'P-9' }, from: min(0), until: min(60), createdBy: 'N', reason: 'MRI' };
+    await pager.silence({ ...silence, silenceId: 's1' }, min(0));
+    ddb.items('pages').find((i) => i.sk?.S === 's1')!.silence = { S: '{' };
+    const ended = await Promise.all([pager.endSilence('s1', 'Op A', min(5)), pager.endSilence('s1', 'Op B', min(5))]);
+    expect(ended.map((e) => e?.changed).sort()).toEqual([false, true]);
+  });
 });
 
 describe('the pager over DynamoDB with a page item that cannot be read', () => {

@@ -348,18 +348,29 @@ export class DynamoPageStore implements PageStore {
     );
     const item = out.Item;
     if (!item || item.endedAt !== undefined || !(Number(item.until?.N) > at)) return false;
-    await this.write(
-      [
-        {
-          TableName: this.tableName,
-          Item: { ...item, endedAt: { N: String(at) }, [T.ttlAttribute]: { N: ttlAfter(at, SILENCE_RETENTION_DAYS) } },
-          // Ended by someone else meanwhile: the write fails rather than end it twice.
-          ConditionExpression: 'attribute_not_exists(endedAt)',
-        },
-      ],
-      audit,
-      this.now(),
-    );
+    try {
+      await this.write(
+        [
+          {
+            TableName: this.tableName,
+            Item: {
+              ...item,
+              endedAt: { N: String(at) },
+              [T.ttlAttribute]: { N: ttlAfter(at, SILENCE_RETENTION_DAYS) },
+            },
+            // Ended by someone else meanwhile: the write fails rather than end it twice.
+            ConditionExpression: 'attribute_not_exists(endedAt)',
+          },
+        ],
+        audit,
+        this.now(),
+      );
+    } catch (err) {
+      // That someone else's end is the one recorded: this one had already ended (until 2026-12-06 an error).
+      const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
+      if (isConditionFailure(err) || reasons[0]?.Code === 'ConditionalCheckFailed') return false;
+      throw err;
+    }
     return true;
   }
 
