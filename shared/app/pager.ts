@@ -448,7 +448,7 @@ export class Pager {
       if (!(err instanceof SilenceUnreadable)) throw err;
       // It holds nothing already; ended, it is no longer read as in force (until 2026-12-05 it could not be ended:
       // an operator had to edit the database by hand). Its item is kept as it is, to be mended or to expire. Audited
-      // in its patient's trail where the store keeps the patient apart from the JSON (until 2026-12-06 always under
+      // in its patient's trail where the store keeps the patient apart from the JSON (until 2026-12-05 always under
       // '*'); a team's silence, or one whose patient only its JSON names, under '*', as a team's silence always is.
       const changed = await this.deps.pages.endUnreadableSilence(silenceId, now, [
         {

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Silence } from '#domain/paging.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { NotJson, serveClient } from './serve-client.ts';
-import { SilenceUsageError, unknownPatient, type SilenceBackend } from './silence.ts';
+import { SilenceUsageError, unknownPatient, type SilenceBackend, type UnreadableListed } from './silence.ts';
 
 interface SilenceJson {
   silenceId: string;
@@ -78,7 +78,7 @@ export async function embeddedSilences(data: string | undefined): Promise<Silenc
       return {
         silences: (r.json.silences as SilenceJson[]).map(fromJson),
         // A server before 2026-12-05 names none.
-        unreadable: (r.json.unreadable as { silenceId: string; reason: string }[] | undefined) ?? [],
+        unreadable: (r.json.unreadable as UnreadableListed[] | undefined) ?? [],
       };
     },
     close: () => undefined,

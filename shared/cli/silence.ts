@@ -38,8 +38,11 @@ export const unknownPatient = (s: Silence) =>
 /** The silences listed, and those whose stored item cannot be read, by id with why (never dropped silently). */
 export interface SilenceList {
   silences: Silence[];
-  unreadable: { silenceId: string; reason: string }[];
+  unreadable: UnreadableListed[];
 }
+
+/** A silence whose item cannot be read, with its patient where the store keeps it apart from the item's JSON. */
+export type UnreadableListed = { silenceId: string; reason: string; patientId?: string };
 
 export interface SilenceBackend {
   create(s: Silence): Promise<Silence>;
@@ -81,7 +84,7 @@ export const SILENCE_BACKENDS: Record<string, (o: Options, config: GradingConfig
           const read = all ? await paging.pages.allSilences() : await paging.pages.silences(Date.now());
           return {
             silences: read.silences,
-            unreadable: read.unreadable.map(({ silenceId, reason }) => ({ silenceId, reason })),
+            unreadable: read.unreadable.map(({ unreadable: _, ...listed }) => listed),
           };
         },
         close: paging.close,
@@ -101,10 +104,7 @@ const scopeText = (s: Silence) => ('patientId' in s.scope ? `patient ${s.scope.p
 
 /** `crs silence list` for people: one silence a line, each column wide enough for its longest value (a full
  * RFC 3339 time is 24 characters), so that no two columns run together. */
-export function silenceTable(
-  list: readonly Silence[],
-  unreadable: readonly { silenceId: string; reason: string }[] = [],
-): string {
+export function silenceTable(list: readonly Silence[], unreadable: readonly UnreadableListed[] = []): string {
   const head = `${'SILENCE ID'.padEnd(26)}${'SCOPE'.padEnd(30)}${'FROM'.padEnd(26)}${'UNTIL'.padEnd(26)}BY / REASON\n`;
   return (
     head +
@@ -114,7 +114,12 @@ export function silenceTable(
         return `${`${s.silenceId} `.padEnd(26)}${`${scopeText(s)} `.padEnd(30)}${iso(s.from).padEnd(26)}${iso(s.until).padEnd(26)}${s.createdBy}: ${s.reason}${ended}\n`;
       })
       .join('') +
-    unreadable.map((u) => `${`${u.silenceId} `.padEnd(26)}(its stored item cannot be read: ${u.reason})\n`).join('')
+    unreadable
+      .map((u) => {
+        const scope = u.patientId === undefined ? '?' : `patient ${u.patientId}`;
+        return `${`${u.silenceId} `.padEnd(26)}${`${scope} `.padEnd(30)}(its stored item cannot be read: ${u.reason})\n`;
+      })
+      .join('')
   );
 }
 
@@ -264,7 +269,7 @@ export async function silenceCommand(args: string[], loadConfig: LoadConfig): Pr
     const { silences, unreadable } = await backend.list(values.all === true);
     if (values.json)
       process.stdout.write(
-        `${JSON.stringify([...silences.map(view), ...unreadable.map((u) => ({ silenceId: u.silenceId, unreadable: u.reason }))])}\n`,
+        `${JSON.stringify([...silences.map(view), ...unreadable.map((u) => ({ silenceId: u.silenceId, patientId: u.patientId, unreadable: u.reason }))])}\n`,
       );
     else process.stdout.write(silenceTable(silences, unreadable));
     // Listed where the others are, and said: it holds nothing until it is mended or deleted.

@@ -344,7 +344,7 @@ export interface UnreadableSilence {
   /**
    * The patient it was made for, where the store keeps it apart from the item's JSON (a column, an attribute written
    * with it from its scope): the audit entry of its end goes into that patient's trail. Absent for a team's silence,
-   * and where nothing but the JSON says (an item written before 2026-12-06 on AWS): its JSON cannot be trusted.
+   * and where nothing but the JSON says (an item written before 2026-12-05 on AWS): its JSON cannot be trusted.
    */
   patientId?: string;
 }

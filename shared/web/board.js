@@ -509,7 +509,7 @@
   }
 
   // Pages (or silences) whose stored record cannot be read: listed by id with why, where the others are, to be mended;
-  // a silence can be ended here too (until 2026-12-06 only crs silence end and the API could).
+  // a silence can be ended here too (until 2026-12-05 only crs silence end and the API could).
   function unreadableList(items, what) {
     if (!items || !items.length) return null;
     return h(

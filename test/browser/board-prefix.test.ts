@@ -140,7 +140,7 @@ describe('the board under a path prefix (--public-url http://host/wards/)', () =
     await context.close();
   }, 60_000);
 
-  // Until 2026-12-06 a proxy that passes /wards itself (no trailing slash) to crs serve broke the board: the page
+  // Until 2026-12-05 a proxy that passes /wards itself (no trailing slash) to crs serve broke the board: the page
   // at /wards resolved its files and its API against the host's root, outside the prefix, and the printed link typed
   // without its slash (/wards?key=...) was sent on to the host's root, its cookie set for every path of the host.
   it('opens at the prefix without its trailing slash, when the proxy passes /wards itself', async () => {

@@ -237,7 +237,7 @@ describe('the on-call board', () => {
     await page.close();
   }, 60_000);
 
-  // Until 2026-12-06 the board listed such a silence with no way to end it (crs silence end and the API could).
+  // Until 2026-12-05 the board listed such a silence with no way to end it (crs silence end and the API could).
   it("ends a silence whose stored item cannot be read, asking the name afresh, and audits it in its patient's trail", async () => {
     await admit('USIL1');
     const api = (path: string, init: RequestInit = {}) =>

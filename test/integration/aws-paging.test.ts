@@ -507,7 +507,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     ]);
   }, 90_000);
 
-  // Until 2026-12-06 this was tested only on an in-memory fake of DynamoDB: here the real tables, the real operator
+  // Until 2026-12-05 this was tested only on an in-memory fake of DynamoDB: here the real tables, the real operator
   // command and the escalate function's ticks.
   it('ends a silence whose stored item cannot be read (crs silence end): no longer listed or named by the ticks, and the patient is paged', async () => {
     await send(enrol('U-1', 20));
@@ -579,7 +579,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
       'hematology fellow L0 R0 triggered',
     ]);
     // Audited once, by whom, in the patient's trail: the item's patient attribute, written with it, still reads
-    // (until 2026-12-06 under patient '*', in no patient's trail).
+    // (until 2026-12-05 under patient '*', in no patient's trail).
     expect((await auditOf('U-1')).filter((e) => e.type === 'silence').map((e) => e.text)).toEqual([
       expect.stringMatching(/^silence of patient U-1 by Nurse B from .* transport to MRI$/),
       `silence ${id} ended by Op Al (its stored item cannot be read: not JSON)`,

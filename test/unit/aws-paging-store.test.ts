@@ -313,7 +313,7 @@ describe('DynamoPageStore', () => {
       unreadable: [{ unreadable: true, silenceId: 's-a', reason: 'not JSON', patientId: 'P-1' }],
     });
     await expect(s.getSilence('s-a')).rejects.toMatchObject({ silenceId: 's-a', patientId: 'P-1' });
-    // An item written before 2026-12-06 has no such attribute: nothing but its JSON, which cannot be read, says.
+    // An item written before 2026-12-05 has no such attribute: nothing but its JSON, which cannot be read, says.
     delete item.patientId;
     expect((await s.allSilences()).unreadable).toEqual([{ unreadable: true, silenceId: 's-a', reason: 'not JSON' }]);
     await expect(s.getSilence('s-a')).rejects.toMatchObject({ silenceId: 's-a', patientId: undefined });

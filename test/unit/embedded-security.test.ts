@@ -166,7 +166,7 @@ describe('the board cookie', () => {
     expect(await cookieOf(server)).toMatch(/; Secure$/);
   });
 
-  // Until 2026-12-06 the printed link opened without its trailing slash behind a proxy (/wards?key=...) was sent to
+  // Until 2026-12-05 the printed link opened without its trailing slash behind a proxy (/wards?key=...) was sent to
   // `./`, the host's root, with the cookie for every path of the host.
   it("is for --public-url's path only, and the link goes there: a path of this host whatever the Host says (no open redirect)", async () => {
     server = await start({ publicUrl: 'https://crs.example.org/wards/' });

@@ -884,26 +884,30 @@ describe('silences on crs serve and on AWS', () => {
         const [bad, good] = ids[side];
         const json = await crs(['list', '--json', ...args]);
         expect(json.code, side).toBe(1);
+        // With its patient, kept apart from the item's JSON (until 2026-12-05 only the board named it).
         expect(
-          (JSON.parse(json.out) as { silenceId: string; unreadable?: string }[]).map((s) => [
+          (JSON.parse(json.out) as { silenceId: string; unreadable?: string; patientId?: string }[]).map((s) => [
             s.silenceId,
             s.unreadable,
+            s.patientId,
           ]),
         ).toEqual([
-          [good, undefined],
-          [bad, 'not JSON'],
+          [good, undefined, KNOWN[1]],
+          [bad, 'not JSON', KNOWN[0]],
         ]);
         expect(json.err).toBe(
           `crs silence: 1 silence(s) cannot be read (${bad}): each holds nothing; end it (crs silence end SILENCE_ID --by NAME), or mend it\n`,
         );
         const text = await crs(['list', ...args]);
         expect(text.code).toBe(1);
-        expect(text.out).toContain(`${bad}`.padEnd(26) + '(its stored item cannot be read: not JSON)');
+        expect(text.out).toContain(
+          `${bad}`.padEnd(26) + `patient ${KNOWN[0]}`.padEnd(30) + '(its stored item cannot be read: not JSON)',
+        );
       }
       const api = await (
         run.embedded as unknown as { api: (m: string, p: string) => Promise<{ json: Record<string, unknown> }> }
       ).api('GET', '/api/silences');
-      expect(api.json.unreadable).toEqual([{ silenceId: ids.embedded[0], reason: 'not JSON' }]);
+      expect(api.json.unreadable).toEqual([{ silenceId: ids.embedded[0], reason: 'not JSON', patientId: KNOWN[0] }]);
     } finally {
       await run.embedded.close();
     }
@@ -949,7 +953,7 @@ describe('silences on crs serve and on AWS', () => {
         expect(again.err).toBe(`crs silence: ${id} had already ended\n`);
         expect(JSON.parse(again.out)).toEqual({ silenceId: id, unreadable: 'not JSON' });
         // In the patient's trail, once: the patient kept apart from the JSON (sqlite's column, the item's attribute)
-        // still reads. Until 2026-12-06 it went under patient '*', in no patient's trail.
+        // still reads. Until 2026-12-05 it went under patient '*', in no patient's trail.
         expect(
           run[side]
             .audit()

@@ -366,7 +366,7 @@ export class DynamoPageStore implements PageStore {
         this.now(),
       );
     } catch (err) {
-      // That someone else's end is the one recorded: this one had already ended (until 2026-12-06 an error).
+      // That someone else's end is the one recorded: this one had already ended (until 2026-12-05 an error).
       const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
       if (isConditionFailure(err) || reasons[0]?.Code === 'ConditionalCheckFailed') return false;
       throw err;
@@ -660,6 +660,6 @@ export class DynamoParkedRecords {
 
 /**
  * A silence item read back; one that cannot be read names its patient from the attribute written with it (items
- * written before 2026-12-06 have none: only their JSON, which cannot be trusted, says).
+ * written before 2026-12-05 have none: only their JSON, which cannot be trusted, says).
  */
 const readSilenceItem = (item: Item) => readSilence(item[T.sortKey]?.S ?? '', item.silence?.S ?? '', item.patientId?.S);

@@ -212,7 +212,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
   for (const [path, f] of Object.entries(STATIC)) files.set(path, readFileSync(new URL(f.file, BOARD_DIR)));
   // Behind a proxy that maps a prefix (--public-url https://host/wards/), the board's relative URLs resolve under it
   // wherever the browser has it: at /wards/, and at /wards (a proxy that passes /wards itself as /, where they
-  // resolved against the host's root until 2026-12-06).
+  // resolved against the host's root until 2026-12-05).
   if (prefix) files.set('/', withBase(files.get('/')!, `${prefix}/`));
   const openapi = JSON.stringify(openApiDocument());
 
@@ -553,7 +553,7 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
         // Back to the board. With --public-url's prefix (https://host/wards/): there, a path of this host (never
         // the address a request names: no open redirect), and the cookie for that path only; this server answers
         // under the prefix too, so that also holds at the listening address. Without one: where the browser has it,
-        // and the cookie for the path of the link it opened. Until 2026-12-06 `./` sent the link opened at /wards
+        // and the cookie for the path of the link it opened. Until 2026-12-05 `./` sent the link opened at /wards
         // (no trailing slash) to the host's root, its cookie set for every path of the host.
         return send(
           res,
@@ -624,7 +624,8 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
           return sendJson(res, 200, {
             serverTime: iso(deps.now()),
             silences: read.silences.map(silenceView),
-            unreadable: read.unreadable.map(({ silenceId, reason }) => ({ silenceId, reason })),
+            // With its patient where the database keeps it apart from the item's JSON (its patient_id column).
+            unreadable: read.unreadable.map(({ unreadable: _, ...listed }) => listed),
           });
         }
         if (method === 'POST') return createSilence(req, res);
