@@ -561,7 +561,11 @@
           'data-key': 'end:' + u.silenceId,
           'aria-label': 'End the silence ' + u.silenceId + ' (its stored record cannot be read)',
           onclick: function (e) {
-            openEndUnreadableSilence(u, e.currentTarget);
+            openEndSilence(
+              u.silenceId,
+              unreadableSilenceText(u) + '. It holds nothing; ended, it is no longer listed.',
+              e.currentTarget,
+            );
           },
         },
         ['End silence'],
@@ -606,7 +610,7 @@
           'data-key': 'end:' + s.silenceId,
           'aria-label': 'End the silence: ' + silenceText(s),
           onclick: function (e) {
-            openEndSilence(s, e.currentTarget);
+            openEndSilence(s.silenceId, silenceText(s) + '. Pages it holds are sent at once.', e.currentTarget);
           },
         },
         ['End silence'],
@@ -1204,49 +1208,25 @@
     );
   }
 
-  function openEndSilence(s, button) {
+  // One whose stored item cannot be read is ended the same way (the API answers 200 with "silence": null); either
+  // answers "changed": false when it had ended already (ended by someone else meanwhile, or over).
+  function openEndSilence(silenceId, summary, button) {
     openNameDialog(
       {
         title: 'End silence',
-        summary: silenceText(s) + '. Pages it holds are sent at once.',
+        summary: summary,
         label: 'Your name (recorded with the end of the silence)',
         confirm: 'End silence',
         focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
         submit: function (by) {
-          return api('api/silences/' + encodeURIComponent(s.silenceId) + '/end', {
+          return api('api/silences/' + encodeURIComponent(silenceId) + '/end', {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ by: by }),
           }).then(function (r) {
             if (r.status !== 200)
               return r.body.errors?.join('; ') || r.body.error || 'Not ended (HTTP ' + r.status + ').';
-            announce('Silence ended by ' + by + '.');
-            return null;
-          });
-        },
-      },
-      button,
-    );
-  }
-
-  // The API answers 200 with "silence": null and "unreadable"; "changed": false when it had ended already.
-  function openEndUnreadableSilence(u, button) {
-    openNameDialog(
-      {
-        title: 'End silence',
-        summary: unreadableSilenceText(u) + '. It holds nothing; ended, it is no longer listed.',
-        label: 'Your name (recorded with the end of the silence)',
-        confirm: 'End silence',
-        focusAfter: route().kind === 'patient' ? 'heading' : 'silence-team',
-        submit: function (by) {
-          return api('api/silences/' + encodeURIComponent(u.silenceId) + '/end', {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ by: by }),
-          }).then(function (r) {
-            if (r.status !== 200)
-              return r.body.errors?.join('; ') || r.body.error || 'Not ended (HTTP ' + r.status + ').';
-            announce(r.body.changed ? 'Silence ended by ' + by + '.' : 'The silence had already ended.');
+            announce(r.body.changed === false ? 'The silence had already ended.' : 'Silence ended by ' + by + '.');
             return null;
           });
         },
