@@ -30,7 +30,7 @@ const FLOOR_MS = parseTime(DEVICE_CLOCK.floor);
 const HINT = 'check the device clock';
 
 /** A span as people read it: minutes under 2 hours, hours under 2 days, days under 2 years, then years. */
-export function span(ms: number): string {
+function span(ms: number): string {
   if (ms < 2 * HOUR) return `${Math.floor(ms / 60_000)} min`;
   if (ms < 2 * DAY) return `${Math.floor(ms / HOUR)} h`;
   if (ms < 730 * DAY) return `${Math.floor(ms / DAY)} days`;
@@ -38,7 +38,7 @@ export function span(ms: number): string {
 }
 
 /** A limit in days as the errors name it ("7 days", "1 day", "1.5 days"). */
-export const days = (ms: number): string => {
+const days = (ms: number): string => {
   const d = Math.round((ms / DAY) * 1000) / 1000;
   return `${d} ${d === 1 ? 'day' : 'days'}`;
 };
