@@ -34,6 +34,10 @@ export default defineConfig({
   test: {
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/fast-check-seed.ts'],
+    // The fixtures are dated 2026-01 and sent to servers on the real clock: as far behind it as a device clock can be
+    // (shared/domain/device-clock.ts refuses that past 7 days). Every server of the run takes them; the rule's own
+    // tests (test/unit/device-clock-agree.test.ts) set the limit they test.
+    env: { CRS_MAX_OBSERVATION_AGE_DAYS: '36500' },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // What a test stubs (vi.stubEnv, vi.stubGlobal) is put back after it, so nothing it stubs reaches another test.

@@ -98,6 +98,7 @@ const CONTEXT_KEYS = [
   'hl7Zone',
   'hl7PatientAuthority',
   'fhirPatientSystem',
+  'maxObservationAgeDays',
   'production',
   'auditDataEvents',
   'auditBackups',
@@ -183,6 +184,9 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
       : {}),
     ...(app.node.tryGetContext('fhirPatientSystem') !== undefined
       ? { fhirPatientSystem: String(app.node.tryGetContext('fhirPatientSystem')) }
+      : {}),
+    ...(app.node.tryGetContext('maxObservationAgeDays') !== undefined
+      ? { maxObservationAgeDays: Number(app.node.tryGetContext('maxObservationAgeDays')) }
       : {}),
     ...(app.node.tryGetContext('logLevel')
       ? { logLevel: String(app.node.tryGetContext('logLevel')).toUpperCase() as LogLevel }

@@ -33,6 +33,7 @@ import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { resolveConfig } from '#domain/config.ts';
+import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
 import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { smsKindFilter } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
@@ -84,6 +85,11 @@ export interface CrsAlertingStackProps extends StackProps {
    * the patient; without it, the one typed MR or untyped (docs/interfaces.md).
    */
   fhirPatientSystem?: string;
+  /**
+   * How many days before its arrival an observedAt may be (1-365; 7 by default, shared/domain/device-clock.ts): older
+   * readings are refused, "check the device clock" (docs/contract.md).
+   */
+  maxObservationAgeDays?: number;
   /** The functions' log level (default WARN: no line per message; infra/function-defaults.ts). */
   logLevel?: LogLevel;
   /** Capacity of the tables written on every message: on demand (default) or provisioned (infra/capacity.ts). */
@@ -204,6 +210,10 @@ export class CrsAlertingStack extends Stack {
       );
     if (props.fhirPatientSystem !== undefined && parsePatientSystem(props.fhirPatientSystem) === undefined)
       throw new Error(`fhirPatientSystem ${JSON.stringify(props.fhirPatientSystem)} is not ${PATIENT_SYSTEM_RULE}`);
+    if (props.maxObservationAgeDays !== undefined && maxObservationAgeMs(props.maxObservationAgeDays) === undefined)
+      throw new Error(
+        `maxObservationAgeDays ${JSON.stringify(props.maxObservationAgeDays)} is not ${MAX_OBSERVATION_AGE_RULE}`,
+      );
     // The grade mapping runs as many batches at once as the function may (see the arithmetic above).
     if (
       !Number.isInteger(concurrency.grade) ||
@@ -431,6 +441,9 @@ export class CrsAlertingStack extends Stack {
         ...(props.hl7Zone ? { [ENV.hl7Zone]: props.hl7Zone } : {}),
         ...(props.hl7PatientAuthority !== undefined ? { [ENV.hl7PatientAuthority]: props.hl7PatientAuthority } : {}),
         ...(props.fhirPatientSystem !== undefined ? { [ENV.fhirPatientSystem]: props.fhirPatientSystem } : {}),
+        ...(props.maxObservationAgeDays !== undefined
+          ? { [ENV.maxObservationAgeDays]: String(props.maxObservationAgeDays) }
+          : {}),
       },
     });
     // The overrides go in a file shipped with each function that grades or pages, not in a variable: a site's protocol

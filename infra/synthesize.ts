@@ -22,6 +22,7 @@ export interface SynthRequest {
   hl7Zone?: string;
   hl7PatientAuthority?: string;
   fhirPatientSystem?: string;
+  maxObservationAgeDays?: number;
 }
 
 /** What the emulator host reads (shared/hosts/aws-emulator/template.ts has the same shape). */
@@ -92,6 +93,7 @@ async function synthesize(options: SynthRequest): Promise<Synthesized> {
     if (options.hl7Zone !== undefined) context.hl7Zone = options.hl7Zone;
     if (options.hl7PatientAuthority !== undefined) context.hl7PatientAuthority = options.hl7PatientAuthority;
     if (options.fhirPatientSystem !== undefined) context.fhirPatientSystem = options.fhirPatientSystem;
+    if (options.maxObservationAgeDays !== undefined) context.maxObservationAgeDays = options.maxObservationAgeDays;
     // Without the CDK's own CloudFormation validation: its WebAssembly engine costs a process about 5 s of CPU to
     // start, and this template only provisions an emulator (`npm run synth`, the stack tests and cfn-lint check it).
     const { app, stack } = buildApp({ outdir, context, builtinCloudFormationValidation: false });

@@ -10,6 +10,7 @@ import { handleDeviceRequest } from '#app/interfaces/http.ts';
 import { parseZone, type SiteZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
+import { maxObservationAgeSetting } from '#domain/device-clock.ts';
 import { DynamoPatientDirectory } from '#adapters/aws/dynamo-patient-directory.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import type { PatientDirectory } from '#app/scope.ts';
@@ -29,6 +30,8 @@ export interface IngestHandlerDeps extends Telemetry {
   fhirPatientSystem?: string;
   /** Where patients' wards are read, for tokens scoped to wards (shared/app/scope.ts). */
   patients?: PatientDirectory;
+  /** How long before its arrival an observedAt may be (shared/domain/device-clock.ts's default otherwise). */
+  maxObservationAgeMs?: number;
 }
 
 export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
@@ -54,6 +57,7 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
         ...(deps.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: deps.hl7PatientAuthority } : {}),
         ...(deps.fhirPatientSystem !== undefined ? { fhirPatientSystem: deps.fhirPatientSystem } : {}),
         ...(deps.patients ? { patients: deps.patients } : {}),
+        ...(deps.maxObservationAgeMs !== undefined ? { maxObservationAgeMs: deps.maxObservationAgeMs } : {}),
         onUnavailable: (err) => logger.error('a store ingest reads failed', { error: errorName(err) }),
       });
       // The route as the API declares it (`POST /fhir/r4/{resource}`), never the path: a client writes what it likes there.
@@ -96,6 +100,8 @@ export function liveDeps(now: () => number = Date.now): IngestHandlerDeps {
     throw new Error(`${ENV.fhirPatientSystem} ${JSON.stringify(system)} is not ${PATIENT_SYSTEM_RULE}`);
   return {
     ...(hl7Zone ? { hl7Zone } : {}),
+    // 7 days unless the stack sets another (-c maxObservationAgeDays); a bad value fails the cold start.
+    maxObservationAgeMs: maxObservationAgeSetting(process.env[ENV.maxObservationAgeDays]),
     ...(hl7PatientAuthority !== undefined ? { hl7PatientAuthority } : {}),
     ...(fhirPatientSystem !== undefined ? { fhirPatientSystem } : {}),
     queue: new SqsFifoQueue(new SQSClient({}), requireEnv(ENV.queueUrl)),

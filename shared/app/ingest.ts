@@ -1,7 +1,8 @@
 // Ingest: one HTTP request in, one response out, whatever hosts it (Lambda, the embedded server).
 // A valid message is answered 202 only once it is durably queued; anything else gets a status to act on.
 import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
-import { MINUTE, iso, parseTime } from '#domain/time.ts';
+import { DEVICE_CLOCK, deviceClockErrors } from '#domain/device-clock.ts';
+import { iso } from '#domain/time.ts';
 import type { MessageQueue, QueuedMessage, TokenStore } from '#ports';
 import { messageDigest } from './digest.ts';
 import { isJsonType } from './media-type.ts';
@@ -32,14 +33,20 @@ export interface IngestDeps {
   patients?: PatientDirectory;
   /** The most patients with recent data the server takes (embedded: crs serve --max-patients). */
   maxPatients?: number;
+  /**
+   * How long before its arrival an observedAt may be: each host sets it (DEVICE_CLOCK.behindMs, 7 days, unless
+   * configured: crs serve --max-observation-age-days, the stack's -c maxObservationAgeDays, or
+   * CRS_MAX_OBSERVATION_AGE_DAYS); none, no limit but the floor (shared/domain/device-clock.ts).
+   */
+  maxObservationAgeMs?: number;
 }
 
 export const INGEST_LIMITS = {
   messageBytes: 64 * 1024,
   batchBytes: 1024 * 1024,
   batchMessages: 100,
-  /** A device clock this far ahead of the server would freeze the patient clock: refuse it. */
-  futureSkewMs: 5 * MINUTE,
+  /** A device clock this far ahead of the server would freeze the patient clock: refuse it (shared/domain/device-clock.ts). */
+  futureSkewMs: DEVICE_CLOCK.aheadMs,
   /** Nesting of arrays and objects: a message needs 4 (a batch 5); anything deeper is refused before parsing. */
   depth: 16,
   /**
@@ -84,19 +91,26 @@ export function header(req: HttpRequest, name: string): string | undefined {
 
 export type Checked = { ok: true; message: DeviceMessage } | { ok: false; errors: string[] };
 
-/** The contract's validation plus the device-clock rule: what every accepted message passes, whatever its format. */
-export function check(value: unknown, nowMs: number): Checked {
+/**
+ * The contract's validation plus the device-clock rule (shared/domain/device-clock.ts): what every accepted message
+ * passes, whatever its format. `maxAgeMs`: how long before its arrival (`nowMs`) an observedAt may be.
+ */
+export function check(value: unknown, nowMs: number, maxAgeMs?: number): Checked {
   const v = validateMessage(value);
   if (!v.ok) return v;
-  if (parseTime(v.message.observedAt) > nowMs + INGEST_LIMITS.futureSkewMs) {
-    return {
-      ok: false,
-      errors: [
-        `observedAt: ${v.message.observedAt} is in the future (server time ${iso(nowMs)}); check the device clock`,
-      ],
-    };
-  }
-  return v;
+  const errors = deviceClockErrors(v.message, {
+    atMs: nowMs,
+    ...(maxAgeMs !== undefined ? { behindMs: maxAgeMs } : {}),
+  });
+  return errors.length > 0 ? { ok: false, errors } : v;
+}
+
+/** The same for `crs replay`, which has no arrival times: each message is taken as arriving at its observedAt. */
+export function checkReplayed(value: unknown): Checked {
+  const v = validateMessage(value);
+  if (!v.ok) return v;
+  const errors = deviceClockErrors(v.message);
+  return errors.length > 0 ? { ok: false, errors } : v;
 }
 
 /** The request's device token, checked (a host that checks it before reading the body passes the result on). */
@@ -111,12 +125,13 @@ export function authenticateRequest(
 export function scopedCheck(
   principal: Principal,
   nowMs: number,
+  maxAgeMs?: number,
 ): { check: (value: unknown) => Checked; refusals: Set<string> } {
   const refusals = new Set<string>();
   return {
     refusals,
     check: (value) => {
-      const c = check(value, nowMs);
+      const c = check(value, nowMs, maxAgeMs);
       if (!c.ok) return c;
       const refused = sectionRefusals(principal, c.message);
       if (refused.length === 0) return c;
@@ -184,7 +199,7 @@ export async function handleIngest(
   const now = deps.now();
   let messages: DeviceMessage[];
   if (route === 'single') {
-    const c = check(parsed, now);
+    const c = check(parsed, now, deps.maxObservationAgeMs);
     if (!c.ok) return json(400, { errors: c.errors });
     messages = [c.message];
   } else {
@@ -192,7 +207,7 @@ export async function handleIngest(
     if (parsed.length === 0 || parsed.length > INGEST_LIMITS.batchMessages) {
       return json(400, { errors: [`a batch holds 1-${INGEST_LIMITS.batchMessages} messages (got ${parsed.length})`] });
     }
-    const checked = parsed.map((m) => check(m, now));
+    const checked = parsed.map((m) => check(m, now, deps.maxObservationAgeMs));
     const bad = checked.flatMap((c, index) => (c.ok ? [] : [{ index, errors: c.errors }]));
     // All or nothing: the sender fixes or drops the bad ones and resends; duplicates of the good ones are harmless.
     if (bad.length > 0) return json(400, { errors: bad, accepted: 0 });

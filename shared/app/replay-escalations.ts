@@ -6,13 +6,13 @@
 //   {"type":"end-silence","silenceId":"s1","by":"...","at":"..."}
 //   {"type":"advance","to":"..."}          (let time pass with no message)
 import type { GradingConfig } from '#domain/config.ts';
-import { validateMessage } from '#domain/contract.ts';
 import type { OutputEvent } from '#domain/events.ts';
 import { feedStatus, PAGE_TEAMS } from '#domain/paging.ts';
 import type { PatientState } from '#domain/state.ts';
 import { parseTime } from '#domain/time.ts';
 import * as z from '#domain/zod.ts';
 import type { AuditEvent } from '#ports';
+import { checkReplayed } from './ingest.ts';
 import { MemoryAuditLog, MemoryPageStore } from './memory.ts';
 import { Pager } from './pager.ts';
 import { ONE_SCOPE } from './silence.ts';
@@ -88,7 +88,7 @@ export class EscalatingReplay {
 
     const events: EscalationEvent[] = [];
     // Time passes up to this message before it is applied (its monitor data ends a stale feed only from now).
-    const valid = validateMessage(value);
+    const valid = checkReplayed(value);
     if (valid.ok) await this.advance(parseTime(valid.message.observedAt), events);
     const grading = this.replay.line(text, lineNo);
     const assessment = grading.find((e) => e.type === 'assessment');

@@ -2,11 +2,11 @@
 // taken in order as arrival order. States are held in memory, one per patient, and so is every message identity
 // applied (messageId -> digests), unbounded: in a replay a duplicate is a duplicate however late it comes.
 import type { GradingConfig } from '#domain/config.ts';
-import { validateMessage } from '#domain/contract.ts';
 import { stepEvents, type OutputEvent } from '#domain/events.ts';
 import { reduce, type AlertChange } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
 import { arrivalOf } from './digest.ts';
+import { checkReplayed } from './ingest.ts';
 
 export class Replay {
   private readonly states = new Map<string, PatientState>();
@@ -30,7 +30,7 @@ export class Replay {
       this.rejected++;
       return [{ type: 'rejected', line: lineNo, errors: [`line is not valid JSON: ${(err as Error).message}`] }];
     }
-    const v = validateMessage(value);
+    const v = checkReplayed(value);
     if (!v.ok) {
       this.rejected++;
       return [{ type: 'rejected', line: lineNo, errors: v.errors }];

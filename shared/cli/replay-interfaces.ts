@@ -4,7 +4,7 @@
 // them), translated exactly as the servers translate them. A refused message or part is a "rejected" event naming
 // its item (1-based) and problem.
 import { readFileSync } from 'node:fs';
-import { INGEST_LIMITS, check, jsonDepth } from '#app/ingest.ts';
+import { INGEST_LIMITS, checkReplayed, jsonDepth } from '#app/ingest.ts';
 import { Replay } from '#app/replay.ts';
 import { entriesOf, translateResources } from '#app/fhir/translate.ts';
 import { HL7_MAX_BYTES, tooLong } from '#app/hl7v2/ack.ts';
@@ -76,8 +76,8 @@ function fhirItems(text: string): { value?: unknown; error?: string }[] {
 }
 
 const where = (l: Hl7Location) => `${l.segment}-${l.sequence}${l.field ? `.${l.field}` : ''}`;
-// Replay has no clock: like the JSON replay, only the contract's validation applies (no device-clock rule).
-const noClock = (value: unknown) => check(value, Number.MAX_SAFE_INTEGER);
+// Replay has no clock: as the JSON replay, each message is taken as arriving at its observedAt (device-clock.ts).
+const noClock = checkReplayed;
 
 /** One item's contract messages and its problems (as "where: what"). */
 function translateItem(

@@ -12,12 +12,14 @@ import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
+import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
 import { numberFlag, shown } from './flags.ts';
 
 export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--port N] [--host H] [--prefix NAME] [--region R]
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
                           [--schedule-interval SECONDS] [--outputs FILE] [--page-lines]
                           [--hl7-zone ZONE] [--hl7-patient-authority AUTH] [--fhir-patient-system URI]
+                          [--max-observation-age-days D]
       provision the stack's queues, tables, stream, topic, secret and one queue per team on the endpoint (default
       $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
       them, and print each grade change the team queues receive on stdout, once, as crs replay prints it
@@ -25,8 +27,8 @@ export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--po
       link). CRS_INGEST_TOKEN is accepted as a device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
       writes the run's names as the stack's outputs file, for crs silence, crs audit export and crs doctor --outputs FILE;
-      --hl7-zone, --hl7-patient-authority, --fhir-patient-system: as crs serve's (the stack's -c hl7Zone,
-      -c hl7PatientAuthority, -c fhirPatientSystem).
+      --hl7-zone, --hl7-patient-authority, --fhir-patient-system, --max-observation-age-days: as crs serve's (the
+      stack's -c hl7Zone, -c hl7PatientAuthority, -c fhirPatientSystem, -c maxObservationAgeDays).
   crs serve --backend aws --teardown [--endpoint URL] [--prefix NAME] [--region R]
       delete the resources of the run NAME
 `;
@@ -80,6 +82,7 @@ export async function serveAwsCommand(
         'hl7-zone': { type: 'string' },
         'hl7-patient-authority': { type: 'string' },
         'fhir-patient-system': { type: 'string' },
+        'max-observation-age-days': { type: 'string' },
         teardown: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -101,6 +104,9 @@ export async function serveAwsCommand(
     const system = values['fhir-patient-system'];
     if (system !== undefined && parsePatientSystem(system) === undefined)
       throw new UsageError(`--fhir-patient-system must be ${PATIENT_SYSTEM_RULE} (got ${shown(system)})`);
+    const age = values['max-observation-age-days'];
+    if (age !== undefined && maxObservationAgeMs(age) === undefined)
+      throw new UsageError(`--max-observation-age-days must be ${MAX_OBSERVATION_AGE_RULE} (got ${shown(age)})`);
   } catch (err) {
     return usage(err);
   }
@@ -155,6 +161,9 @@ export async function serveAwsCommand(
         ? { hl7PatientAuthority: values['hl7-patient-authority'] }
         : {}),
       ...(values['fhir-patient-system'] !== undefined ? { fhirPatientSystem: values['fhir-patient-system'] } : {}),
+      ...(values['max-observation-age-days'] !== undefined
+        ? { maxObservationAgeDays: Number(values['max-observation-age-days']) }
+        : {}),
       ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
       ...(scheduleSeconds !== undefined ? { scheduleSeconds } : {}),
       pageLines: values['page-lines'] ?? false,

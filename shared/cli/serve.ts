@@ -13,6 +13,8 @@ import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import type { GradingConfig } from '#domain/config.ts';
+import { DEVICE_CLOCK, MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
+import { DAY } from '#domain/time.ts';
 import { COURSE_NAMES } from '#sim/courses.ts';
 import { DEFAULT_ENDED_HOURS } from '#hosts/embedded/board-api.ts';
 import { DEFAULT_DATA_DIR, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -25,11 +27,12 @@ const MAX_PATIENTS = { min: 1, max: 1_000_000 };
 const RETENTION_DAYS = { min: 1, max: 36_500 };
 /** --board-ended-hours: how long a patient whose monitoring ended stays on the board's list (0: not at all). */
 const BOARD_ENDED_HOURS = { min: 0, max: 87_600 };
+const DEFAULT_MAX_AGE_DAYS = DEVICE_CLOCK.behindMs / DAY;
 
 export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--webhook URL] [--scheme S] [--config FILE]
             [--public-url URL] [--page-lines] [--mllp-port N [--mllp-device ID]] [--hl7-zone ZONE]
             [--hl7-patient-authority AUTH] [--fhir-patient-system URI] [--max-patients N] [--trust-proxy ADDR]...
-            [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N]
+            [--ingest-token-any-host] [--retention-days N] [--board-ended-hours N] [--max-observation-age-days D]
       the pipeline on this machine: POST /v1/messages, /v1/hl7v2 (HL7 v2) and /fhir/r4/... (FHIR R4),
       on-call board at /, pages on stdout (NDJSON);
       --mllp-port: also take HL7 v2 (IHE PCD-01) over MLLP on this port (same host; MLLP has no credentials:
@@ -42,6 +45,8 @@ export const SERVE_USAGE = `  crs serve [--port N] [--host H] [--data DIR] [--we
       --trust-proxy: a reverse proxy's address (TLS terminator): its X-Forwarded-For names the client (per-address
         limits) and its X-Forwarded-Proto https makes the board cookie Secure;
       --ingest-token-any-host: accept CRS_INGEST_TOKEN (32+ characters) on a non-loopback --host too;
+      --max-observation-age-days: how long before its arrival a message's observedAt may be (default ${DEFAULT_MAX_AGE_DAYS}
+        days: a gateway's spool after a long outage); older readings are refused, "check the device clock";
       --hl7-zone: the site's zone (Europe/Paris, +01:00) for HL7 times sent without an offset (else refused);
       --hl7-patient-authority: the assigning authority (PID-3.4) whose ids are this system's patient ids: its PID-3
         repetition is the patient, whatever else PID-3 holds (else the one typed MR, or the only one);
@@ -201,6 +206,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
         'max-patients': { type: 'string' },
         'retention-days': { type: 'string' },
         'board-ended-hours': { type: 'string' },
+        'max-observation-age-days': { type: 'string' },
         'trust-proxy': { type: 'string', multiple: true },
         'ingest-token-any-host': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -221,6 +227,10 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       undefined,
       usageError,
     );
+    const age = v['max-observation-age-days'];
+    const maxObservationAge = age === undefined ? undefined : maxObservationAgeMs(age);
+    if (age !== undefined && maxObservationAge === undefined)
+      throw new ServeUsageError(`--max-observation-age-days must be ${MAX_OBSERVATION_AGE_RULE} (got ${shown(age)})`);
     for (const a of v['trust-proxy'] ?? [])
       if (isIP(a) === 0) throw new ServeUsageError(`--trust-proxy must be an IP address (got ${shown(a)})`);
     const hl7Zone = v['hl7-zone'] === undefined ? undefined : parseZone(v['hl7-zone']);
@@ -248,6 +258,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       ...(maxPatients !== undefined ? { maxPatients } : {}),
       ...(retentionDays !== undefined ? { retentionDays } : {}),
       ...(boardEndedHours !== undefined ? { boardEndedHours } : {}),
+      ...(maxObservationAge !== undefined ? { maxObservationAgeMs: maxObservationAge } : {}),
       ...(v['trust-proxy'] ? { trustProxy: v['trust-proxy'] } : {}),
       ...(v['ingest-token-any-host'] ? { localTokenAnyHost: true } : {}),
       ...(hl7Zone ? { hl7Zone } : {}),

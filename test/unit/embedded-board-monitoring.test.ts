@@ -398,3 +398,23 @@ describe('the board API refuses', () => {
     await until(async () => ((await patientOf('P2')).monitoringEnded === null ? true : undefined), 'P2 resumed');
   });
 });
+
+describe("the board API's infusion time", () => {
+  it('is RFC 3339 UTC as its other time fields, whatever offset the enrolment was sent with', async () => {
+    server = await start();
+    await post(
+      msg('P7', 0, {
+        enrolment: { therapy: 'car-t', infusedAt: '2026-01-08T09:00:00+01:00', bed: 'H4-7', ward: 'H4' },
+      }) as DeviceMessage,
+    );
+    // It was the raw string with its +01:00 offset, where docs/time-zones.md says the board API's times are UTC.
+    const infusedAt = async () => {
+      const r = await api('/api/patients/P7');
+      return r.status === 200
+        ? ((await r.json()) as { patient: { infusedAt: string } | null }).patient?.infusedAt
+        : undefined;
+    };
+    const p = await until(async () => (await infusedAt()) ?? undefined, 'P7 graded');
+    expect(p).toBe('2026-01-08T08:00:00Z');
+  });
+});

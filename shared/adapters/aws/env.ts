@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_CONFIG, resolveConfig, type GradingConfig } from '#domain/config.ts';
+import { MAX_OBSERVATION_AGE_VARIABLE } from '#domain/device-clock.ts';
 
 /** The environment variables the stack sets on the functions (names shared with infra/). */
 export const ENV = {
@@ -26,6 +27,8 @@ export const ENV = {
   hl7PatientAuthority: 'CRS_HL7_PATIENT_AUTHORITY',
   /** Optional: the FHIR identifier system (a URI) whose values are this system's patient ids (docs/interfaces.md). */
   fhirPatientSystem: 'CRS_FHIR_PATIENT_SYSTEM',
+  /** Optional: how many days before its arrival an observedAt may be (shared/domain/device-clock.ts; default 7). */
+  maxObservationAgeDays: MAX_OBSERVATION_AGE_VARIABLE,
   /**
    * Optional: the file, shipped beside the handler (a path relative to the function's code, LAMBDA_TASK_ROOT), of
    * JSON overrides of the grading configuration (DEFAULT_CONFIG otherwise). A file, not the JSON itself in a variable:

@@ -134,7 +134,7 @@ export async function handleFhirHttp(
   const issues: OutcomeIssue[] = [...t.issues];
   const screened: { message: DeviceMessage; whole: string; ifKnown?: true }[] = [];
   // What this device may not send is refused as 'forbidden' where it was (shared/app/scope.ts).
-  const scoped = scopedCheck(auth.principal, now);
+  const scoped = scopedCheck(auth.principal, now, deps.maxObservationAgeMs);
   for (const one of t.translated) {
     const s = screen(one, scoped.check);
     for (const p of s.problems)

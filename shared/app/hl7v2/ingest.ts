@@ -12,7 +12,7 @@ import type { SiteZone } from '#app/interfaces/zone.ts';
 import { buildAck, unreadableAck, type AckCode } from './ack.ts';
 import { translatePcd01, type Hl7Header, type Hl7Problem } from './pcd01.ts';
 
-export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatients'> {
+export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatients' | 'maxObservationAgeMs'> {
   queue: MessageQueue;
   now: () => number;
   /** The site's zone for HL7 times sent without an offset (else they are refused). */
@@ -57,7 +57,7 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   const problems = [...r.problems];
   const notes = [...(r.notes ?? [])];
   const screened: { message: DeviceMessage; whole: Hl7Problem['at']; ifKnown?: true }[] = [];
-  const scoped = scopedCheck(principal, now);
+  const scoped = scopedCheck(principal, now, deps.maxObservationAgeMs);
   let forbidden = false;
   for (const t of r.translated) {
     // The token's scope first: a sender it refuses is told so, known patient or not (never an AA that says which).

@@ -191,6 +191,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
     ...(o.hl7Zone !== undefined ? { hl7Zone: o.hl7Zone } : {}),
     ...(o.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: o.hl7PatientAuthority } : {}),
     ...(o.fhirPatientSystem !== undefined ? { fhirPatientSystem: o.fhirPatientSystem } : {}),
+    ...(o.maxObservationAgeDays !== undefined ? { maxObservationAgeDays: o.maxObservationAgeDays } : {}),
   });
 
   // The front listens first: its URL is the acknowledge links' base, which the functions read at cold start.

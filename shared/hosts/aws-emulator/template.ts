@@ -42,6 +42,8 @@ export interface SynthOptions {
   hl7PatientAuthority?: string;
   /** How it reads FHIR (as `-c fhirPatientSystem=...`): the identifier system of the patient ids. */
   fhirPatientSystem?: string;
+  /** How many days before its arrival an observedAt may be (as `-c maxObservationAgeDays=...`). */
+  maxObservationAgeDays?: number;
 }
 
 /** Synthesizes the stack with this paging config and these overrides (infra/synthesize.ts). */

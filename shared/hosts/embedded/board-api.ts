@@ -23,7 +23,7 @@ import {
   type UnreadableSilence,
 } from '#domain/paging.ts';
 import type { PatientState, VitalFields } from '#domain/state.ts';
-import { HOUR, iso } from '#domain/time.ts';
+import { HOUR, iso, parseTime } from '#domain/time.ts';
 
 interface Measured<T> {
   value: T;
@@ -302,7 +302,8 @@ function patientView(
     ward: e.ward?.v ?? null,
     therapy: e.therapy?.v ?? null,
     product: e.product?.v ?? null,
-    infusedAt: e.infusedAt?.v ?? null,
+    // As its other times: RFC 3339 UTC (the enrolment keeps the offset it was sent with).
+    infusedAt: e.infusedAt ? iso(parseTime(e.infusedAt.v)) : null,
     dayPostInfusion: dayPostInfusion(s, config.site.timeZone),
     clock: Number.isFinite(s.clock) ? iso(s.clock) : rec.updatedAt,
     updatedAt: rec.updatedAt,

@@ -22,6 +22,7 @@ import type { Principal } from '#app/scope.ts';
 import { tokenPrincipal } from '#app/auth.ts';
 import { GradingWorker } from './worker.ts';
 import type { GradingConfig } from '#domain/config.ts';
+import { MAX_OBSERVATION_AGE_VARIABLE, maxObservationAgeSetting } from '#domain/device-clock.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
 import { loadOrCreateAckSecret } from './ack-key.ts';
 import { BoardApi } from './board-api.ts';
@@ -75,6 +76,8 @@ export interface EmbeddedOptions {
   maxPatients?: number;
   /** Days delivered records, ended silences and expired links are kept (DEFAULT_RETENTION_DAYS; retention.ts). */
   retentionDays?: number;
+  /** How long before its arrival an observedAt may be (shared/domain/device-clock.ts's default otherwise). */
+  maxObservationAgeMs?: number;
   /** Hours a patient whose monitoring ended stays on the board's list with nothing open (DEFAULT_ENDED_HOURS). */
   boardEndedHours?: number;
 }
@@ -115,6 +118,10 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const write = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = (line: string) => write(oneLine(line));
   const now = o.now ?? Date.now;
+  // How far before its arrival an observedAt may be, on every path of this server: the option
+  // (--max-observation-age-days), else CRS_MAX_OBSERVATION_AGE_DAYS, else 7 days (shared/domain/device-clock.ts).
+  const maxObservationAgeMs =
+    o.maxObservationAgeMs ?? maxObservationAgeSetting(process.env[MAX_OBSERVATION_AGE_VARIABLE]);
   const dataDir = resolve(o.dataDir);
   const host = o.host ?? '127.0.0.1';
   // Loaded now, not at their first request: by then the build this process runs from may have been replaced.
@@ -215,6 +222,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   const maxPatients = o.maxPatients ?? DEFAULT_MAX_PATIENTS;
   // How HL7 v2 is read, the same on the HTTP route and the MLLP listener.
   const zone = {
+    maxObservationAgeMs,
     ...(o.hl7Zone ? { hl7Zone: o.hl7Zone } : {}),
     ...(o.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: o.hl7PatientAuthority } : {}),
   };
