@@ -8,7 +8,7 @@ export const DEVICE_CLOCK = {
   /** A device clock this far ahead of the server would freeze the patient clock: refused beyond it. */
   aheadMs: 5 * 60_000,
   /**
-   * How long before its arrival an observedAt may be, by default (a deployment sets 1-365 days): a gateway flushes
+   * How long before its arrival an observedAt may be, by default (a deployment sets 1 to 36,500 days): a gateway flushes
    * its spool after a long weekend's network outage within it; a reading older than that is a clock reset to its
    * factory date far more often than a reading worth grading. A dead-letter redrive is never held to it: it goes back
    * to grading, which does not read this rule.
