@@ -551,7 +551,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     expect(named()).toBeGreaterThan(0);
     const listed = await listSilences();
     expect(listed.status).toBe(1);
-    expect(JSON.parse(listed.stdout)).toContainEqual({ silenceId: id, unreadable: 'not JSON' });
+    expect(JSON.parse(listed.stdout)).toContainEqual({ silenceId: id, patientId: 'U-1', unreadable: 'not JSON' });
 
     const ended = await endSilence(id, 'Op Al');
     expect(ended.status, ended.stderr).toBe(0);
