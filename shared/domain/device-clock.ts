@@ -29,12 +29,22 @@ export const DEVICE_CLOCK = {
 const FLOOR_MS = parseTime(DEVICE_CLOCK.floor);
 const HINT = 'check the device clock';
 
-/** A span as people read it: minutes under 2 hours, hours under 2 days, days under 2 years, then years. */
+/**
+ * A span as people read it: minutes under 2 hours, hours under 2 days, days under 2 years, then years; "over" when
+ * it is not whole, so that one just past the limit never reads as the limit itself ("over 7 days ...; the limit is
+ * 7 days").
+ */
 function span(ms: number): string {
-  if (ms < 2 * HOUR) return `${Math.floor(ms / 60_000)} min`;
-  if (ms < 2 * DAY) return `${Math.floor(ms / HOUR)} h`;
-  if (ms < 730 * DAY) return `${Math.floor(ms / DAY)} days`;
-  return `${Math.floor(ms / (365.2425 * DAY))} years`;
+  const [unit, name] =
+    ms < 2 * HOUR
+      ? [60_000, 'min']
+      : ms < 2 * DAY
+        ? [HOUR, 'h']
+        : ms < 730 * DAY
+          ? [DAY, 'days']
+          : [365.2425 * DAY, 'years'];
+  const whole = Math.floor(ms / unit);
+  return `${whole * unit === ms ? '' : 'over '}${whole} ${name}`;
 }
 
 /** A limit in days as the errors name it ("7 days", "1 day", "1.5 days"). */

@@ -44,6 +44,8 @@ export async function run(): Promise<void> {
     now: Date.now,
     localToken: TOKEN,
     maxPatients: PAST + CURRENT + 100,
+    // The year's history goes in through the ingest, as recorded data: older than the 7 days a device clock may lag.
+    maxObservationAgeMs: 400 * 86_400_000,
   });
   try {
     const messages = wardHistory({ past: PAST, current: CURRENT, now: Date.now() });

@@ -20,6 +20,8 @@ export function startPagingServer(o: {
   boardEndedHours?: number;
   /** The site settings (crs-config `site`: its time zone). */
   site?: Record<string, unknown>;
+  /** crs serve --max-observation-age-days, as ms (a history seeded through the ingest is up to a year old). */
+  maxObservationAgeMs?: number;
 }): Promise<EmbeddedServer> {
   const r = resolveConfig({ paging: o.paging, ...(o.site ? { site: o.site } : {}) });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -34,6 +36,7 @@ export function startPagingServer(o: {
     log: () => undefined,
     ...(o.maxPatients !== undefined ? { maxPatients: o.maxPatients } : {}),
     ...(o.boardEndedHours !== undefined ? { boardEndedHours: o.boardEndedHours } : {}),
+    ...(o.maxObservationAgeMs !== undefined ? { maxObservationAgeMs: o.maxObservationAgeMs } : {}),
   });
 }
 

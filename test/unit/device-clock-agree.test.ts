@@ -17,6 +17,7 @@ import { checkReplayed } from '#app/ingest.ts';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { deviceClockErrors } from '#domain/device-clock.ts';
 import { DAY, HOUR } from '#domain/time.ts';
 import type { HttpFront } from '#hosts/aws-emulator/http-front.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
@@ -65,13 +66,13 @@ const CASES: {
     message: reading('m-1970', '1970-01-01T00:00:00Z'),
     taken: false,
     error:
-      /^observedAt: 1970-01-01T00:00:00(\.000)?Z is 56 years before its arrival .*the limit is 7 days: check the device clock$/,
+      /^observedAt: 1970-01-01T00:00:00(\.000)?Z is over 56 years before its arrival .*the limit is 7 days: check the device clock$/,
   },
   {
     name: 'year 0000',
     message: reading('m-0000', '0000-01-01T00:00:00Z'),
     taken: false,
-    error: /^observedAt: 0000-01-01T00:00:00(\.000)?Z is 2026 years before its arrival .*check the device clock$/,
+    error: /^observedAt: 0000-01-01T00:00:00(\.000)?Z is over 2026 years before its arrival .*check the device clock$/,
     // FHIR's own dateTime has no year 0000: refused by its time rule first.
     fhirError: /^"0000-01-01T00:00:00Z" is not a real date and time/,
     // The test's HL7 encoder writes 4-digit years only from 1000: the 1970 case stands for HL7 v2.
@@ -87,10 +88,10 @@ const CASES: {
     message: enrolment('e-typo', iso(NOW - HOUR), '2061-01-10T08:00:00Z'),
     taken: false,
     error:
-      /^enrolment\.infusedAt: 2061-01-10T08:00:00(\.000)?Z is 35 years after the message's arrival \(server time 2026-01-10T09:00:00Z\): an infusion is sent once given; check the date and the sender's clock$/,
+      /^enrolment\.infusedAt: 2061-01-10T08:00:00(\.000)?Z is over 35 years after the message's arrival \(server time 2026-01-10T09:00:00Z\): an infusion is sent once given; check the date and the sender's clock$/,
     // FHIR dates the infusion Procedure's message at the infusion: its time is refused as from the future too.
     fhirError:
-      /^(observedAt: 2061-01-10T08:00:00Z is in the future .*|enrolment\.infusedAt: 2061-01-10T08:00:00Z is 35 years after .*)$/,
+      /^(observedAt: 2061-01-10T08:00:00Z is in the future .*|enrolment\.infusedAt: 2061-01-10T08:00:00Z is over 35 years after .*)$/,
   },
 ];
 
@@ -283,5 +284,23 @@ describe('crs replay, which has no arrival time', () => {
     ]);
     expect(replay.state('P-1')?.notified.crs.grade).toBe(0);
     expect(lines[2]!.some((e) => e.type === 'notification')).toBe(false);
+  });
+});
+
+describe('the device-clock refusal names how far behind a time is', () => {
+  const message = (observedAt: string): DeviceMessage => ({
+    messageId: 'm1',
+    patientId: 'P-1',
+    observedAt,
+    source: { deviceId: 'mon-1', kind: 'monitor' },
+    vitals: { heartRate: 80 },
+  });
+  const arrival = { atMs: Date.parse('2026-01-10T09:00:00Z'), behindMs: 7 * DAY };
+
+  it('a minute past the limit reads as over it, never as the limit itself', () => {
+    expect(deviceClockErrors(message('2026-01-03T08:59:00Z'), arrival)).toEqual([
+      'observedAt: 2026-01-03T08:59:00Z is over 7 days before its arrival (server time 2026-01-10T09:00:00Z); the limit is 7 days: check the device clock',
+    ]);
+    expect(deviceClockErrors(message('2026-01-03T09:00:00Z'), arrival)).toEqual([]);
   });
 });
