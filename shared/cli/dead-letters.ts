@@ -91,7 +91,7 @@ type Values = { data?: string; all?: boolean; json?: boolean };
 
 async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): Promise<number> {
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
-  const { DB_FILE, lockDataDir } = await import('#adapters/sqlite/db.ts');
+  const { DB_FILE, lockDataDir, openDataDir } = await import('#adapters/sqlite/db.ts');
   if (!existsSync(join(dir, DB_FILE)))
     throw new DeadLettersUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
   const server = await runningServer(dir);
@@ -123,10 +123,17 @@ async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): P
     );
   }
   const { listDeadLetters, redriveDeadLetters } = await import('#adapters/sqlite/dead-letters.ts');
-  const Database = (await import('better-sqlite3')).default;
-  const db = new Database(join(dir, DB_FILE), { timeout: 5000 });
+  // Opened as crs serve opens it (synchronous=FULL): one of an earlier version upgraded (under the lock, as crs serve
+  // would: a redrive into a version-1 or 2 inbox failed with "table inbox has no column named digest"), one of a newer
+  // crs refused before anything is written.
+  let db: ReturnType<typeof openDataDir>;
   try {
-    db.pragma('synchronous = FULL');
+    db = openDataDir(dir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  try {
     if (action === 'list') {
       print(listDeadLetters(db), v.json ?? false);
       if (!v.json) err(`crs dead-letters: no crs serve is running on ${dir}; read from its database`);

@@ -161,7 +161,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   }
   // No server: the database itself. A retry is a deleted parked row; the lanes deliver it when the server starts.
   // Holding the data directory's lock meanwhile proves no server is running (one that does not answer is refused).
-  const { lockDataDir } = await import('#adapters/sqlite/db.ts');
+  const { lockDataDir, openDataDir } = await import('#adapters/sqlite/db.ts');
   let lock: { release(): void };
   try {
     lock = lockDataDir(dir);
@@ -170,8 +170,15 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
       `${dir} is in use by another process (a crs serve that does not answer, or a crs command working on it); try again, or stop it first`,
     );
   }
-  const Database = (await import('better-sqlite3')).default;
-  const db = new Database(join(dir, DB_FILE), { timeout: 5000 });
+  // Opened as crs serve opens it: one of an earlier version upgraded (under the lock, as crs serve would: its parked
+  // table missing, `list` failed with "no such table: parked"), one of a newer crs refused before anything is written.
+  let db: ReturnType<typeof openDataDir>;
+  try {
+    db = openDataDir(dir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   try {
     if (action === 'list') {
       const rows = db

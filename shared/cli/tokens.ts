@@ -53,9 +53,10 @@ const defaultIo: TokenCommandIo = {
   err: (t) => process.stderr.write(t),
   now: () => new Date(),
   embedded: async (dir) => {
-    const { openDataDir } = await import('#adapters/sqlite/db.ts');
+    const { openDataDirBeside } = await import('#adapters/sqlite/db.ts');
     const { SqliteTokenStore } = await import('#adapters/sqlite/tokens.ts');
-    const db = openDataDir(dir);
+    // Beside a running server: never upgrading a database beneath one of an earlier version.
+    const db = openDataDirBeside(dir);
     return { tokens: new SqliteTokenStore(db), close: () => db.close() };
   },
   aws: async (table) => {

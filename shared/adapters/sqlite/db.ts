@@ -407,6 +407,46 @@ export function openDataDir(dir: string): Db {
   return db;
 }
 
+/** The schema version of the database file, read without changing anything (0: none yet). */
+function storedVersion(file: string): number {
+  if (!existsSync(file)) return 0;
+  const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+  try {
+    return db.pragma('user_version', { simple: true }) as number;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The database of a data directory for a command that works beside a running server (crs token). One of an earlier
+ * version is upgraded only while no process holds the directory (under its lock, as crs serve does): after crs is
+ * upgraded, the server started before runs on with the code it started with, and a database upgraded beneath it no
+ * longer fits its statements (a version-1 server's board failed on every patient). Until 2026-12-05 crs token upgraded
+ * it there. One a server runs on is refused, naming both versions; one of a newer crs is refused by openDataDir.
+ */
+export function openDataDirBeside(dir: string): Db {
+  const file = join(dir, DB_FILE);
+  const version = storedVersion(file);
+  if (version >= SCHEMA_VERSION) return openDataDir(dir);
+  let lock: { release(): void };
+  try {
+    lock = holdLock(join(dir, 'serve.lock'));
+  } catch (err) {
+    if (!(err instanceof LockHeld)) throw err;
+    throw new Error(
+      version === 0
+        ? `crs serve is creating the database ${file}: try again in a moment`
+        : `the database ${file} is of an earlier crs (schema version ${version}; this crs has ${SCHEMA_VERSION}) and a crs serve runs on it: restart crs serve with this crs (it upgrades the database as it starts), then try again`,
+    );
+  }
+  try {
+    return openDataDir(dir);
+  } finally {
+    lock.release();
+  }
+}
+
 /** One server per data directory: an exclusive lock held for as long as the process lives (holdLock). */
 export function lockDataDir(dir: string): { release(): void } {
   ensureDataDir(dir);
