@@ -840,9 +840,13 @@ export class CrsAlertingStack extends Stack {
       if (protocol === 'email')
         this.pagesTopic.addSubscription(new subs.EmailSubscription(endpoint, { ...options, json: false }));
       else if (protocol === 'sms') {
-        // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
+        // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ. The id
+        // names the number's first team only, as it did before a number could be in several teams: a number that joins
+        // or leaves a later team keeps its subscription and has its filter updated. A new id made CloudFormation
+        // subscribe the number again before deleting the old resource, which SNS refuses ("already exists with
+        // different attributes"): the update failed and rolled back (docs/aws.md: when its first team changes).
         const smsKinds = smsKindFilter(endpoints);
-        new sns.Subscription(this, `Pages${teams.join('')}Sms${endpoint}`, {
+        new sns.Subscription(this, `Pages${teams[0]}Sms${endpoint}`, {
           topic: this.pagesTopic,
           protocol: sns.SubscriptionProtocol.SMS,
           endpoint,

@@ -584,6 +584,32 @@ describe('pages that get answered', () => {
       expect(of[0].FilterPolicy, endpoint).toEqual({ teams: ['icu', 'bedside'] });
     }
   }, 120_000);
+
+  it("keeps an SMS number's subscription when the number joins or leaves a later team: only its filter changes", () => {
+    // SNS refuses a second subscription of a number with other attributes, and CloudFormation creates the renamed
+    // resource before deleting the old one: a new logical id for a subscribed number failed the update (rolled back).
+    const idOfNumber = (teams: Record<string, unknown>) => {
+      const subs = Template.fromStack(templateApp({ context: { paging: { teams } } }).stack).findResources(
+        'AWS::SNS::Subscription',
+      );
+      const ids = Object.entries(subs).filter(([, s]) => (s as Resource).Properties.Endpoint === '+15550100009');
+      expect(ids).toHaveLength(1);
+      return ids[0]![0];
+    };
+    const charge = { sms: ['+15550100009'] };
+    const alone = idOfNumber({ ...PAGING.teams, icu: { ...PAGING.teams.icu, ...charge } });
+    // The id a number of one team had before numbers could be in several teams: deployed stacks keep theirs.
+    expect(alone).toMatch(/^PagesicuSms15550100009[0-9A-F]{8}$/);
+    expect(idOfNumber({ ...PAGING.teams, icu: { ...PAGING.teams.icu, ...charge }, bedside: charge })).toBe(alone);
+    expect(
+      idOfNumber({
+        ...PAGING.teams,
+        icu: { ...PAGING.teams.icu, ...charge },
+        radiology: { ...PAGING.teams.radiology, ...charge },
+        bedside: charge,
+      }),
+    ).toBe(alone);
+  }, 120_000);
 });
 
 describe('functions', () => {
