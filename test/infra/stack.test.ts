@@ -2018,6 +2018,35 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
     expect(() => templateApp({ context: { paging: PAGING, '@aws-cdk/core:checkSecretUsage': true } })).not.toThrow();
   });
 
+  it('reads maxObservationAgeDays in decimal digits only: "0x10" and "1e3" are refused by their key (0x10 took 16 days)', () => {
+    const maxAge = (context: Record<string, unknown>) => {
+      const { stack } = templateApp({ context: { paging: PAGING, ...context } });
+      const fn =
+        Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(stack.ingest.fn.node.defaultChild as never)];
+      return fn.Properties.Environment.Variables[ENV.maxObservationAgeDays];
+    };
+    expect(maxAge({ maxObservationAgeDays: ' 30 ' })).toBe('30');
+    expect(maxAge({ maxObservationAgeDays: 30 })).toBe('30');
+    for (const text of ['0x10', '1e3', '30.0', 'Infinity'])
+      refused(
+        { maxObservationAgeDays: text },
+        new RegExp(`^maxObservationAgeDays must be a whole number of days \\(got ${JSON.stringify(text)}\\)`),
+      );
+  });
+
+  it('refuses an empty value for a key of text (`-c capacity=$CAPACITY` with the variable unset took the default)', () => {
+    for (const key of [
+      'capacity',
+      'capacityLimits',
+      'logLevel',
+      'historyTableClass',
+      'hl7Zone',
+      'maxObservationAgeDays',
+    ])
+      for (const empty of ['', '  '])
+        refused({ [key]: empty }, new RegExp(`^context ${key} is empty \\(got ${JSON.stringify(empty)}\\)`));
+  });
+
   it('refuses a paging config without a team the configuration pages (its pages reached nobody), unless routed elsewhere', () => {
     const { bedside: _, ...withoutBedside } = PAGING.teams;
     expect(() => templateApp({ context: { paging: { ...PAGING, teams: withoutBedside } } })).toThrow(
