@@ -236,6 +236,11 @@ export class CrsAlertingStack extends Stack {
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
     const capacityLimits = capacityLimitsOf(props.capacityLimits);
     const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
+    // Limits of on-demand tables did nothing: the operator who gave them meant provisioned tables.
+    if (props.capacityLimits !== undefined && capacity !== 'provisioned')
+      throw new Error(
+        `capacityLimits is given, but the tables are on demand (capacity ${capacity}): add -c capacity=provisioned, or leave capacityLimits out`,
+      );
     // Account quotas an operator can raise, so warned of, not refused: a deploy past one fails in CloudFormation (the
     // tables, the functions' reserved concurrency), or the tables never scale that far.
     const reserved =
