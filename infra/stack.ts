@@ -386,6 +386,9 @@ export class CrsAlertingStack extends Stack {
       dataKeyReuse: Duration.minutes(5),
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      // Kept, as the tables are, when the stack is deleted or a queue replaced: they hold device messages not yet
+      // graded, dead letters to redrive, undelivered pages and escalation timers (CDK's default deleted them).
+      removalPolicy: RemovalPolicy.RETAIN,
     };
     this.queueDlq = new sqs.Queue(this, 'MessagesDlq', { ...queueDefaults, fifo: true });
     this.queue = new sqs.Queue(this, 'Messages', {

@@ -290,6 +290,27 @@ describe('queue', () => {
     );
   }, 120_000);
 
+  it('keeps every resource that holds data when the stack is deleted or a resource replaced: the queues too (device messages not yet graded, dead letters, undelivered pages, timers)', () => {
+    const stateful = [
+      'AWS::DynamoDB::Table',
+      'AWS::SQS::Queue',
+      'AWS::KMS::Key',
+      'AWS::SecretsManager::Secret',
+      'AWS::Logs::LogGroup',
+      'AWS::Backup::BackupVault',
+      'AWS::S3::Bucket',
+    ];
+    const held = Object.entries(resources).filter(([, r]) => stateful.includes(r.Type)) as [
+      string,
+      Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string },
+    ][];
+    expect(held.filter(([, r]) => r.Type === 'AWS::SQS::Queue')).toHaveLength(6);
+    for (const [id, r] of held) {
+      expect(r.DeletionPolicy, id).toBe('Retain');
+      expect(r.UpdateReplacePolicy, id).toBe('Retain');
+    }
+  });
+
   it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
     const queues = ofType('AWS::SQS::Queue');
     expect(queues).toHaveLength(6);
