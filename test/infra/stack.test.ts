@@ -1864,8 +1864,8 @@ describe('the paging config from context: pinned by a mutation run', () => {
     expect(warnings({ capacity: 'provisioned', capacityLimits: { min: 50000, max: 60000 } })).toEqual([
       expect.stringContaining('(min too: the tables cannot be created)'),
     ]);
-    // On demand, the limits are not used.
-    expect(warnings({ capacityLimits: { min: 5, max: 90000 } })).toEqual([]);
+    // On demand, the limits would not be used: refused (test/infra/cost.test.ts), so never warned of.
+    expect(() => warnings({ capacityLimits: { min: 5, max: 90000 } })).toThrow(/capacityLimits is given, but/);
     // 55 + 20 + 5 + 10 + 5 reserved by default; 900 is the most with the 100 Lambda keeps unreserved.
     expect(warnings({ concurrency: { ingest: 860 } })).toEqual([]);
     expect(warnings({ concurrency: { ingest: 861 } })).toEqual([
