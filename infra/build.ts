@@ -46,8 +46,21 @@ function concurrencyContext(app: App): Concurrency {
   return { ...DEFAULT_CONCURRENCY, ...(given as Partial<Concurrency>) };
 }
 
-function daysContext(app: App, key: string): number | undefined {
+/**
+ * A context value, or undefined when absent. An empty one (`-c capacity=$CAPACITY` with the variable unset) is
+ * refused: it was taken as absent, and the stack deployed with the default instead of what the operator meant.
+ */
+function givenContext(app: App, key: string): unknown {
   const v = app.node.tryGetContext(key);
+  if (typeof v === 'string' && v.trim() === '')
+    throw new Error(
+      `context ${key} is empty (got ${JSON.stringify(v)}): give a value, or leave the key out for the default`,
+    );
+  return v;
+}
+
+function daysContext(app: App, key: string): number | undefined {
+  const v = givenContext(app, key);
   if (v === undefined) return undefined;
   // Text that is not a number in decimal digits is refused here, by its context key and as given (the range is
   // checked later): Number() read "0x10" as 16 days and "1e3" as 1000.
@@ -178,27 +191,28 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
     paging: pagingConfigFromContext((k) => app.node.tryGetContext(k)),
     gradingOverrides: jsonContext(app, 'gradingConfig') as Record<string, unknown> | undefined,
     concurrency,
-    ...(app.node.tryGetContext('hl7Zone') ? { hl7Zone: String(app.node.tryGetContext('hl7Zone')) } : {}),
+    ...(givenContext(app, 'hl7Zone') !== undefined ? { hl7Zone: String(givenContext(app, 'hl7Zone')) } : {}),
     ...(app.node.tryGetContext('hl7PatientAuthority') !== undefined
       ? { hl7PatientAuthority: String(app.node.tryGetContext('hl7PatientAuthority')) }
       : {}),
     ...(app.node.tryGetContext('fhirPatientSystem') !== undefined
       ? { fhirPatientSystem: String(app.node.tryGetContext('fhirPatientSystem')) }
       : {}),
-    ...(app.node.tryGetContext('maxObservationAgeDays') !== undefined
-      ? { maxObservationAgeDays: Number(app.node.tryGetContext('maxObservationAgeDays')) }
+    // In decimal digits only, as the other day counts: Number() read "0x10" as 16 days and "1e3" as 1000.
+    ...(daysContext(app, 'maxObservationAgeDays') !== undefined
+      ? { maxObservationAgeDays: daysContext(app, 'maxObservationAgeDays')! }
       : {}),
-    ...(app.node.tryGetContext('logLevel')
-      ? { logLevel: String(app.node.tryGetContext('logLevel')).toUpperCase() as LogLevel }
+    ...(givenContext(app, 'logLevel') !== undefined
+      ? { logLevel: String(givenContext(app, 'logLevel')).toUpperCase() as LogLevel }
       : {}),
-    ...(app.node.tryGetContext('capacity')
-      ? { capacity: String(app.node.tryGetContext('capacity')) as CapacityMode }
+    ...(givenContext(app, 'capacity') !== undefined
+      ? { capacity: String(givenContext(app, 'capacity')) as CapacityMode }
       : {}),
-    ...(app.node.tryGetContext('capacityLimits')
+    ...(givenContext(app, 'capacityLimits') !== undefined
       ? { capacityLimits: jsonContext(app, 'capacityLimits') as Partial<CapacityLimits> }
       : {}),
-    ...(app.node.tryGetContext('historyTableClass')
-      ? { historyTableClass: historyTableClassFromContext(String(app.node.tryGetContext('historyTableClass'))) }
+    ...(givenContext(app, 'historyTableClass') !== undefined
+      ? { historyTableClass: historyTableClassFromContext(String(givenContext(app, 'historyTableClass'))) }
       : {}),
     routeThrottles: jsonContext(app, 'routeThrottles') as CrsAlertingStackProps['routeThrottles'],
     audit: auditFromContext(app),

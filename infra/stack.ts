@@ -236,6 +236,11 @@ export class CrsAlertingStack extends Stack {
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(props.logLevel)})`);
     const capacityLimits = capacityLimitsOf(props.capacityLimits);
     const capacity = checkCapacity(props.capacity ?? 'on-demand', capacityLimits);
+    // Limits of on-demand tables did nothing: the operator who gave them meant provisioned tables.
+    if (props.capacityLimits !== undefined && capacity !== 'provisioned')
+      throw new Error(
+        `capacityLimits is given, but the tables are on demand (capacity ${capacity}): add -c capacity=provisioned, or leave capacityLimits out`,
+      );
     // Account quotas an operator can raise, so warned of, not refused: a deploy past one fails in CloudFormation (the
     // tables, the functions' reserved concurrency), or the tables never scale that far.
     const reserved =
@@ -381,6 +386,9 @@ export class CrsAlertingStack extends Stack {
       dataKeyReuse: Duration.minutes(5),
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      // Kept, as the tables are, when the stack is deleted or a queue replaced: they hold device messages not yet
+      // graded, dead letters to redrive, undelivered pages and escalation timers (CDK's default deleted them).
+      removalPolicy: RemovalPolicy.RETAIN,
     };
     this.queueDlq = new sqs.Queue(this, 'MessagesDlq', { ...queueDefaults, fifo: true });
     this.queue = new sqs.Queue(this, 'Messages', {
@@ -840,9 +848,13 @@ export class CrsAlertingStack extends Stack {
       if (protocol === 'email')
         this.pagesTopic.addSubscription(new subs.EmailSubscription(endpoint, { ...options, json: false }));
       else if (protocol === 'sms') {
-        // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ.
+        // SmsSubscription drops deadLetterQueue, so SMS subscriptions are declared directly to keep their DLQ. The id
+        // names the number's first team only, as it did before a number could be in several teams: a number that joins
+        // or leaves a later team keeps its subscription and has its filter updated. A new id made CloudFormation
+        // subscribe the number again before deleting the old resource, which SNS refuses ("already exists with
+        // different attributes"): the update failed and rolled back (docs/aws.md: when its first team changes).
         const smsKinds = smsKindFilter(endpoints);
-        new sns.Subscription(this, `Pages${teams.join('')}Sms${endpoint}`, {
+        new sns.Subscription(this, `Pages${teams[0]}Sms${endpoint}`, {
           topic: this.pagesTopic,
           protocol: sns.SubscriptionProtocol.SMS,
           endpoint,

@@ -196,6 +196,17 @@ describe('capacity and logs, pinned by a mutation run', () => {
     );
   }, 60_000);
 
+  it('refuses capacityLimits on on-demand tables, where they did nothing (the tables stayed on demand without a word)', () => {
+    for (const capacity of [undefined, 'on-demand'])
+      expect(() =>
+        templateApp({
+          context: { ...(capacity ? { capacity } : {}), capacityLimits: '{"min":10,"max":2000}' },
+        }),
+      ).toThrow(
+        'capacityLimits is given, but the tables are on demand (capacity on-demand): add -c capacity=provisioned, or leave capacityLimits out',
+      );
+  });
+
   it('DEBUG brings Lambda platform events at DEBUG, ERROR keeps them at WARN', () => {
     for (const [level, system] of [
       ['debug', 'DEBUG'],

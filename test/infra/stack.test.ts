@@ -290,6 +290,27 @@ describe('queue', () => {
     );
   }, 120_000);
 
+  it('keeps every resource that holds data when the stack is deleted or a resource replaced: the queues too (device messages not yet graded, dead letters, undelivered pages, timers)', () => {
+    const stateful = [
+      'AWS::DynamoDB::Table',
+      'AWS::SQS::Queue',
+      'AWS::KMS::Key',
+      'AWS::SecretsManager::Secret',
+      'AWS::Logs::LogGroup',
+      'AWS::Backup::BackupVault',
+      'AWS::S3::Bucket',
+    ];
+    const held = Object.entries(resources).filter(([, r]) => stateful.includes(r.Type)) as [
+      string,
+      Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string },
+    ][];
+    expect(held.filter(([, r]) => r.Type === 'AWS::SQS::Queue')).toHaveLength(6);
+    for (const [id, r] of held) {
+      expect(r.DeletionPolicy, id).toBe('Retain');
+      expect(r.UpdateReplacePolicy, id).toBe('Retain');
+    }
+  });
+
   it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
     const queues = ofType('AWS::SQS::Queue');
     expect(queues).toHaveLength(6);
@@ -583,6 +604,32 @@ describe('pages that get answered', () => {
       expect(of, endpoint).toHaveLength(1);
       expect(of[0].FilterPolicy, endpoint).toEqual({ teams: ['icu', 'bedside'] });
     }
+  }, 120_000);
+
+  it("keeps an SMS number's subscription when the number joins or leaves a later team: only its filter changes", () => {
+    // SNS refuses a second subscription of a number with other attributes, and CloudFormation creates the renamed
+    // resource before deleting the old one: a new logical id for a subscribed number failed the update (rolled back).
+    const idOfNumber = (teams: Record<string, unknown>) => {
+      const subs = Template.fromStack(templateApp({ context: { paging: { teams } } }).stack).findResources(
+        'AWS::SNS::Subscription',
+      );
+      const ids = Object.entries(subs).filter(([, s]) => (s as Resource).Properties.Endpoint === '+15550100009');
+      expect(ids).toHaveLength(1);
+      return ids[0]![0];
+    };
+    const charge = { sms: ['+15550100009'] };
+    const alone = idOfNumber({ ...PAGING.teams, icu: { ...PAGING.teams.icu, ...charge } });
+    // The id a number of one team had before numbers could be in several teams: deployed stacks keep theirs.
+    expect(alone).toMatch(/^PagesicuSms15550100009[0-9A-F]{8}$/);
+    expect(idOfNumber({ ...PAGING.teams, icu: { ...PAGING.teams.icu, ...charge }, bedside: charge })).toBe(alone);
+    expect(
+      idOfNumber({
+        ...PAGING.teams,
+        icu: { ...PAGING.teams.icu, ...charge },
+        radiology: { ...PAGING.teams.radiology, ...charge },
+        bedside: charge,
+      }),
+    ).toBe(alone);
   }, 120_000);
 });
 
@@ -1817,8 +1864,8 @@ describe('the paging config from context: pinned by a mutation run', () => {
     expect(warnings({ capacity: 'provisioned', capacityLimits: { min: 50000, max: 60000 } })).toEqual([
       expect.stringContaining('(min too: the tables cannot be created)'),
     ]);
-    // On demand, the limits are not used.
-    expect(warnings({ capacityLimits: { min: 5, max: 90000 } })).toEqual([]);
+    // On demand, the limits would not be used: refused (test/infra/cost.test.ts), so never warned of.
+    expect(() => warnings({ capacityLimits: { min: 5, max: 90000 } })).toThrow(/capacityLimits is given, but/);
     // 55 + 20 + 5 + 10 + 5 reserved by default; 900 is the most with the 100 Lambda keeps unreserved.
     expect(warnings({ concurrency: { ingest: 860 } })).toEqual([]);
     expect(warnings({ concurrency: { ingest: 861 } })).toEqual([
@@ -1990,6 +2037,35 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
     refused({ backupVaultlock: 'true' }, /context "backupVaultlock" .*did you mean backupVaultLock/);
     refused({ pagingconfig: './paging.json' }, /context "pagingconfig" .*did you mean pagingConfig/);
     expect(() => templateApp({ context: { paging: PAGING, '@aws-cdk/core:checkSecretUsage': true } })).not.toThrow();
+  });
+
+  it('reads maxObservationAgeDays in decimal digits only: "0x10" and "1e3" are refused by their key (0x10 took 16 days)', () => {
+    const maxAge = (context: Record<string, unknown>) => {
+      const { stack } = templateApp({ context: { paging: PAGING, ...context } });
+      const fn =
+        Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(stack.ingest.fn.node.defaultChild as never)];
+      return fn.Properties.Environment.Variables[ENV.maxObservationAgeDays];
+    };
+    expect(maxAge({ maxObservationAgeDays: ' 30 ' })).toBe('30');
+    expect(maxAge({ maxObservationAgeDays: 30 })).toBe('30');
+    for (const text of ['0x10', '1e3', '30.0', 'Infinity'])
+      refused(
+        { maxObservationAgeDays: text },
+        new RegExp(`^maxObservationAgeDays must be a whole number of days \\(got ${JSON.stringify(text)}\\)`),
+      );
+  });
+
+  it('refuses an empty value for a key of text (`-c capacity=$CAPACITY` with the variable unset took the default)', () => {
+    for (const key of [
+      'capacity',
+      'capacityLimits',
+      'logLevel',
+      'historyTableClass',
+      'hl7Zone',
+      'maxObservationAgeDays',
+    ])
+      for (const empty of ['', '  '])
+        refused({ [key]: empty }, new RegExp(`^context ${key} is empty \\(got ${JSON.stringify(empty)}\\)`));
   });
 
   it('refuses a paging config without a team the configuration pages (its pages reached nobody), unless routed elsewhere', () => {
