@@ -93,8 +93,8 @@ export interface LaneHealth {
 
 interface Lane {
   sink: Sink;
-  /** Where the lane starts, by kind of record it takes, as JSON ({"notification": 0, "page": 41}), for the queries. */
-  starts: string;
+  /** Where the lane starts, as the queries take it: by kind it takes (null: a kind it does not take), and the least. */
+  starts: LaneStarts;
   ledger: SqliteOutboxLedger;
   running: boolean;
   again: boolean;
@@ -187,6 +187,23 @@ function laneStarts(
   })();
 }
 
+/** A lane's starts as query parameters: @notification, @alert, @page (null: not taken) and @from, the least. */
+interface LaneStarts {
+  notification: number | null;
+  alert: number | null;
+  page: number | null;
+  from: number;
+}
+
+function asParameters(byKind: Record<string, number>): LaneStarts {
+  return {
+    notification: byKind.notification ?? null,
+    alert: byKind.alert ?? null,
+    page: byKind.page ?? null,
+    from: Math.min(...Object.values(byKind)),
+  };
+}
+
 const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
 const YIELD_AFTER_MS = 5;
 const BATCH = 100;
@@ -219,7 +236,10 @@ export class OutboxDispatcher {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => undefined);
     this.onParked = opts.onParked ?? (() => undefined);
-    const open = `o.seq > (SELECT s.value FROM json_each(@starts) s WHERE s.key = o.kind)
+    // A record of a kind the lane takes, after the lane's start for that kind (a kind it does not take compares with
+    // null: never true).
+    const open = `o.seq > @from
+         AND o.seq > CASE o.kind WHEN 'notification' THEN @notification WHEN 'alert' THEN @alert WHEN 'page' THEN @page END
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = @sink)
          AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = @sink)`;
     this.unsent = db.prepare(
@@ -244,7 +264,7 @@ export class OutboxDispatcher {
     const starts = laneStarts(db, sinks, iso(this.now()), this.log);
     this.lanes = sinks.map((sink) => ({
       sink,
-      starts: JSON.stringify(starts.get(sink.name)),
+      starts: asParameters(starts.get(sink.name)!),
       ledger: new SqliteOutboxLedger(this.ledgerDb, sink.name),
       running: false,
       again: false,
@@ -252,7 +272,7 @@ export class OutboxDispatcher {
       refusals: new Map(),
       lastError: null,
       // Nothing before its earliest start is owed: a lane added later reads none of the history kept.
-      cursor: Math.min(...Object.values(starts.get(sink.name)!)),
+      cursor: asParameters(starts.get(sink.name)!).from,
       rewind: undefined,
       unrecorded: new Set(),
       idle: Promise.resolve(),
@@ -314,7 +334,7 @@ export class OutboxDispatcher {
         lane.rewind = undefined;
       }
       const top = this.last.get() as number | null;
-      const rows = this.unsent.all({ starts: lane.starts, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
+      const rows = this.unsent.all({ ...lane.starts, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
       for (const item of rows) {
         if (this.stopped) return;
         // A long backlog (after a restart, or a burst of alerts) must not hold up requests: yield every few ms.
@@ -429,7 +449,7 @@ export class OutboxDispatcher {
     const parked = new Map<string, number>();
     for (const r of this.parked()) parked.set(r.sink, (parked.get(r.sink) ?? 0) + 1);
     return this.lanes.map((lane) => {
-      const c = this.count.get({ starts: lane.starts, sink: lane.sink.name }) as { n: number; oldest: string | null };
+      const c = this.count.get({ ...lane.starts, sink: lane.sink.name }) as { n: number; oldest: string | null };
       return {
         sink: lane.sink.name,
         backlog: c.n,
@@ -455,6 +475,6 @@ export class OutboxDispatcher {
   /** Records committed and not yet delivered through this sink. */
   backlog(sink: string): number {
     const lane = this.lanes.find((l) => l.sink.name === sink);
-    return lane ? (this.count.get({ starts: lane.starts, sink }) as { n: number }).n : 0;
+    return lane ? (this.count.get({ ...lane.starts, sink }) as { n: number }).n : 0;
   }
 }
