@@ -22,6 +22,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedd
 import { BoardSink, WebhookSink } from '#hosts/embedded/sinks.ts';
 import { RecordRefused, REFUSED_TRIES } from '#ports';
 import { enrol, msg } from '#test/support/messages.ts';
+import { lineStream } from '#test/support/lines.ts';
 import { until } from '#test/support/until.ts';
 
 const TOKEN = 'lanes-test-token-of-at-least-32-chars';
@@ -659,5 +660,162 @@ describe("the webhook's failures to send, pinned by a mutation run", () => {
     const unbuildable = await thrownFor(new TypeError('Headers.append: "a\nb" is an invalid header value.'));
     expect(unbuildable).toBeInstanceOf(RecordRefused);
     expect(unbuildable.message).toBe('the request cannot be sent (Headers.append: "a\nb" is an invalid header value.)');
+  });
+});
+
+// A lane added later (a webhook, or --page-lines, turned on after the server has run without it) owes the records
+// that come after it, not the history kept before: a paging gateway added today was paged, at once, every grade change
+// and page send of the last 30 days, acknowledged ones too, still saying "status":"open". A lane configured all along
+// but down owes its backlog, across restarts.
+describe('a lane added later', () => {
+  /** The server on the test's data directory as another run of it: without a webhook, or with standard output's pages. */
+  const startWithout = (o: { pageLines?: boolean; lines?: string[] } = {}) =>
+    startEmbeddedServer({
+      dataDir: dir,
+      config: CONFIG,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: o.lines ? lineStream(o.lines) : new PassThrough(),
+      ...(o.pageLines ? { pageLines: true } : {}),
+      log: (l) => logs.push(l),
+    });
+  /** A fresh data directory (the one the suite's server started on has the webhook configured from the start). */
+  const freshDir = async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+    dir = mkdtempSync(join(tmpdir(), 'crs-lanes-'));
+  };
+  /** Waits until every lane has delivered what the outbox holds, with a page to a role among it. */
+  const settledWithPage = async (patientId: string) => {
+    await until(
+      async () =>
+        ((await server.paging.store.patientPages(patientId, 10)).pages.length > 0 &&
+          server.dispatcher.health().every((l) => l.backlog === 0)) ||
+        undefined,
+      `${patientId}'s page sent and every lane delivered`,
+    );
+    await server.dispatcher.settled();
+  };
+  const pagesOf = (lines: string[]) =>
+    lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === 'page')
+      .map((l) => l.patientId as string);
+  const notificationsOf = (lines: string[]) =>
+    lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type !== 'page')
+      .map((l) => l.patientId as string);
+
+  it('a webhook added later gets nothing from before it was added (an acknowledged page least of all), and everything after, once', async () => {
+    await freshDir();
+    server = await startWithout();
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await settledWithPage('P1');
+    const [page] = (await server.paging.store.patientPages('P1', 10)).pages;
+    await server.paging.acknowledge(page!.pageId, 'Dr Ada');
+    await server.close();
+
+    server = await startWithWebhook();
+    expect(server.dispatcher.health().find((l) => l.sink === 'webhook')).toMatchObject({ backlog: 0, oldestAt: null });
+    expect(logs).toContainEqual(
+      expect.stringMatching(/^webhook: new lane, delivering from record \d+; earlier records are not sent to it$/),
+    );
+    for (const m of fever('P2')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('page').includes('P2') || undefined, "P2's page through the new webhook");
+    await server.close();
+    // Restarted with it again: configured now, it is owed what comes next, and nothing is sent twice.
+    server = await startWithWebhook();
+    for (const m of fever('P3')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('page').includes('P3') || undefined, "P3's page");
+    await server.dispatcher.settled();
+    expect(delivered('notification')).toEqual(['P2', 'P3']);
+    expect(delivered('page')).toEqual(['P2', 'P3']);
+    expect(received.map((r) => r.status)).toEqual([204, 204, 204, 204]);
+    expect(logs.filter((l) => l.includes('new lane'))).toHaveLength(1);
+  });
+
+  it('a webhook configured all along but down since the start still gets its backlog, even after a start without it', async () => {
+    answer = () => 503;
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => received.length > 0 || undefined, 'a first try');
+    await server.close();
+    // Started once without it (by mistake): what it owes stays owed.
+    server = await startWithout();
+    for (const m of fever('P2')) expect((await post(m)).status).toBe(202);
+    await settledWithPage('P2');
+    await server.close();
+    answer = () => 204;
+    server = await startWithWebhook();
+    await until(() => delivered('page').length === 2 || undefined, 'both pages, after the restart');
+    expect(delivered('notification')).toEqual(['P1', 'P2']);
+    expect(delivered('page')).toEqual(['P1', 'P2']);
+    expect(logs.filter((l) => l.includes('new lane'))).toEqual([]);
+  });
+
+  it('a webhook that had delivered everything, removed and added back, gets only what comes after it is back', async () => {
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('page').includes('P1') || undefined, "P1's page");
+    await server.close();
+    server = await startWithout();
+    for (const m of fever('P2')) expect((await post(m)).status).toBe(202);
+    await settledWithPage('P2');
+    await server.close();
+    server = await startWithWebhook();
+    for (const m of fever('P3')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('page').includes('P3') || undefined, "P3's page");
+    await server.dispatcher.settled();
+    expect(delivered('notification')).toEqual(['P1', 'P3']);
+    expect(delivered('page')).toEqual(['P1', 'P3']);
+  });
+
+  it('--page-lines turned on later prints the pages sent after it, not the old ones', async () => {
+    await freshDir();
+    const before: string[] = [];
+    server = await startWithout({ lines: before });
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await settledWithPage('P1');
+    await server.close();
+    expect(notificationsOf(before)).toEqual(['P1']);
+
+    const after: string[] = [];
+    server = await startWithout({ pageLines: true, lines: after });
+    expect(logs).toContainEqual(
+      expect.stringMatching(
+        /^stdout: new lane for page records, delivering from record \d+; earlier records are not sent to it$/,
+      ),
+    );
+    for (const m of fever('P2')) expect((await post(m)).status).toBe(202);
+    await until(() => pagesOf(after).includes('P2') || undefined, "P2's page line");
+    await server.dispatcher.settled();
+    expect(pagesOf(after)).toEqual(['P2']);
+    expect(notificationsOf(after)).toEqual(['P2']);
+  });
+});
+
+describe('a lane of a data directory of version 7 (before lanes had a start)', () => {
+  /** Takes the database back to what version 7 had: no record of where each lane starts. */
+  const asVersion7 = () => {
+    const raw = new Database(join(dir, 'crs.db'));
+    raw.exec('DROP TABLE lane_starts');
+    raw.pragma('user_version = 7');
+    raw.close();
+  };
+
+  it('keeps what a lane owed before the upgrade: the webhook, down since its last delivery, gets its backlog once, nothing it had', async () => {
+    for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
+    await until(() => delivered('page').includes('P1') || undefined, "P1's page");
+    answer = () => 503;
+    for (const m of fever('P2')) expect((await post(m)).status).toBe(202);
+    await until(() => received.some((r) => r.status === 503) || undefined, 'a first try of P2');
+    await server.close();
+    asVersion7();
+    answer = () => 204;
+    server = await startWithWebhook();
+    await until(() => delivered('page').includes('P2') || undefined, "P2's page, after the upgrade");
+    await server.dispatcher.settled();
+    expect(delivered('notification')).toEqual(['P1', 'P2']);
+    expect(delivered('page')).toEqual(['P1', 'P2']);
+    expect(logs.filter((l) => l.includes('new lane'))).toEqual([]);
   });
 });

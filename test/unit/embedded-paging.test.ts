@@ -786,7 +786,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },
@@ -840,7 +840,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db.close();
     expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
     const fix = new Database(join(dir, DB_FILE));
-    fix.pragma('user_version = 7');
+    fix.pragma('user_version = 8');
     fix.close();
     db = openDataDir(dir);
   });

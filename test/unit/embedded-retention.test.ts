@@ -175,6 +175,35 @@ describe('the retention of crs serve', () => {
     expect(rows().deliveries).toBe(before.deliveries);
   });
 
+  it('drops what came before a lane added later once the other lanes delivered it: the new lane is not owed it', async () => {
+    server = await start();
+    clock = T0 + 60 * MIN;
+    await postMessages(server, TOKEN, [enrol('P1', 0), crs(1, 10), crs(2, 20), crs(0, 50)]);
+    await settled();
+    await server.close();
+    const before = rows();
+    const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    // A webhook added now (nothing listens there): it owes nothing of the month before, and holds none of it back.
+    server = await startEmbeddedServer({
+      dataDir: dir,
+      config: r.config,
+      port: 0,
+      localToken: TOKEN,
+      pageStream: lineStream(lines),
+      pageLines: true,
+      now: () => clock,
+      log: () => undefined,
+      webhook: { url: 'http://127.0.0.1:9/', retry: { initialMs: 60_000, maxMs: 60_000 } },
+    });
+    expect(server.dispatcher.backlog('webhook')).toBe(0);
+    await server.sweepRetention(); // the one at start
+    clock += 31 * DAY;
+    const dropped = await server.sweepRetention();
+    expect(dropped.outbox).toBeGreaterThan(0);
+    expect(rows().outbox).toBe(before.outbox - dropped.outbox);
+  });
+
   it('keeps a parked record until an operator retries it', async () => {
     server = await start();
     clock = T0 + 60 * MIN;

@@ -81,9 +81,10 @@ async function drain(w: GradingWorker): Promise<void> {
   while ((await w.pass()) > 0);
 }
 
-/** As a data directory before version 7 had it: no columns of the board's list. */
+/** As a data directory before version 7 had it: no columns of the board's list (nor version 8's lane starts). */
 const dropListColumns = (d: Database.Database) =>
-  d.exec(`DROP INDEX patients_ended;
+  d.exec(`DROP TABLE lane_starts;
+    DROP INDEX patients_ended;
     ALTER TABLE patients DROP COLUMN monitoring_ended_at;
     ALTER TABLE patients DROP COLUMN grade;`);
 
@@ -192,17 +193,17 @@ describe('GradingWorker', () => {
     ]);
   });
 
-  it('opens a version-4 data directory as version 7, with a place for short acknowledge links', async () => {
+  it('opens a version-4 data directory as version 8, with a place for short acknowledge links', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
-    dropListColumns(db); // version 7's
+    dropListColumns(db); // versions 7's and 8's
     db.exec('DROP TABLE ack_links');
     db.pragma('user_version = 4');
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const pages = new SqlitePageStore(db);
     const link = { pageId: 'crs|P1|#1|icu', role: 'ICU registrar', expiresAt: Date.parse('2026-01-10T10:00:00Z') };
@@ -212,11 +213,11 @@ describe('GradingWorker', () => {
     expect(await pages.ackLink('key-2')).toBeUndefined();
   });
 
-  it('opens a version-3 data directory as version 7, its timeline points kept', async () => {
+  it('opens a version-3 data directory as version 8, its timeline points kept', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
-    dropListColumns(db); // version 7's
+    dropListColumns(db); // versions 7's and 8's
     db.exec('DROP TABLE ack_links'); // version 5's
     // As version 3 had it: the timeline unique on (patient, messageId).
     db.exec(`
@@ -233,7 +234,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
     await new SqliteQueue(db).enqueue([queued(reused)]);
@@ -257,7 +258,7 @@ describe('GradingWorker', () => {
     expect(count('SELECT count(*) AS n FROM outbox')).toBe(2);
   });
 
-  it("opens a version-5 data directory as version 7, each state's window of identities kept in seen_messages", async () => {
+  it("opens a version-5 data directory as version 8, each state's window of identities kept in seen_messages", async () => {
     const sent = escalating('P1');
     await new SqliteQueue(db).enqueue(sent.map(queued));
     await drain(worker());
@@ -275,7 +276,7 @@ describe('GradingWorker', () => {
     db.pragma('user_version = 5');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
     expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
     await new SqliteQueue(db).enqueue(sent.map(queued));
     const again = worker();
@@ -792,7 +793,21 @@ describe('the grading store, pinned by a mutation run', () => {
   });
 });
 
+/**
+ * The lanes of these tests as configured when the database was made (a record committed before the dispatcher starts
+ * is owed): a lane first seen by a dispatcher would start at the end of the outbox (outbox.ts).
+ */
+const configuredFromTheStart =
+  (
+    lanes: Record<string, string[]> = { stdout: ['notification'], board: ['page'], webhook: ['notification', 'page'] },
+  ) =>
+  () => {
+    const insert = db.prepare("INSERT INTO lane_starts (sink, kind, after_seq, since) VALUES (?, ?, 0, 'x')");
+    for (const [sink, kinds] of Object.entries(lanes)) for (const kind of kinds) insert.run(sink, kind);
+  };
+
 describe('OutboxDispatcher', () => {
+  beforeEach(configuredFromTheStart());
   async function committedPages(): Promise<Notification[]> {
     const queue = new SqliteQueue(db);
     await queue.enqueue([...escalating('P1'), ...escalating('P2')].map(queued));
@@ -948,6 +963,7 @@ describe('OutboxDispatcher', () => {
 
 // Behaviour a mutation run of the embedded outbox (shared/adapters/sqlite/outbox.ts) found no test pinning down.
 describe('OutboxDispatcher, pinned by a mutation run', () => {
+  beforeEach(configuredFromTheStart({ webhook: ['page'] }));
   const put = (...ids: string[]) => {
     for (const id of ids)
       db.prepare(
@@ -1215,6 +1231,7 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
 
   it('puts back only the record and the lane the operator names: the others stay parked, listed', async () => {
     put('a', 'b');
+    configuredFromTheStart({ board: ['page'] })();
     const refusing = (name: string): Sink => ({
       name,
       kinds: ['page'],

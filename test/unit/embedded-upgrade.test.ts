@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DB_FILE, lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
+import { OutboxDispatcher, type OutboxKind, type Sink } from '#adapters/sqlite/outbox.ts';
 import { CLI, REPO } from '#test/support/cli.ts';
 
 let dir: string;
@@ -40,11 +41,12 @@ const version = () => {
   }
 };
 
-/** A database as version 6 left it (today's tables without the list's columns of version 7). */
+/** A database as version 6 left it (today's tables without the list's columns of version 7 and version 8's lane starts). */
 function version6(): void {
   openDataDir(dir).close();
   const raw = new Database(join(dir, DB_FILE));
-  raw.exec(`DROP INDEX patients_ended;
+  raw.exec(`DROP TABLE lane_starts;
+    DROP INDEX patients_ended;
     ALTER TABLE patients DROP COLUMN monitoring_ended_at;
     ALTER TABLE patients DROP COLUMN grade;`);
   raw.pragma('user_version = 6');
@@ -79,7 +81,7 @@ describe('a data directory of an earlier version', () => {
       const r = await crs('token', 'issue', '--device', 'gw-2', '--kind', 'monitor', '--data', dir);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(
-        `the database ${join(dir, DB_FILE)} is of an earlier crs (schema version 6; this crs has 7) and a crs serve runs on it: restart crs serve with this crs (it upgrades the database as it starts), then try again`,
+        `the database ${join(dir, DB_FILE)} is of an earlier crs (schema version 6; this crs has 8) and a crs serve runs on it: restart crs serve with this crs (it upgrades the database as it starts), then try again`,
       );
       expect(r.stdout).toBe('');
       expect(version()).toBe(6); // the running server's tables untouched
@@ -90,7 +92,7 @@ describe('a data directory of an earlier version', () => {
     const issued = await crs('token', 'issue', '--device', 'gw-2', '--kind', 'monitor', '--data', dir);
     expect(issued.code, issued.stderr).toBe(0);
     expect(issued.stdout).toMatch(/^token: {4}crs_/);
-    expect(version()).toBe(7);
+    expect(version()).toBe(8);
   });
 
   it('with no server running: crs dead-letters redrives and crs outbox lists on it (upgraded first, as crs serve would)', async () => {
@@ -104,7 +106,7 @@ describe('a data directory of an earlier version', () => {
     const parked = await crs('outbox', 'list', '--json', '--data', dir);
     expect(parked.code, parked.stderr).toBe(0);
     expect(JSON.parse(parked.stdout)).toEqual({ parked: [] });
-    expect(version()).toBe(7);
+    expect(version()).toBe(8);
     const db = openDataDir(dir);
     expect(db.prepare('SELECT seq, message_id FROM inbox').all()).toEqual([{ seq: 7, message_id: 'old-fever' }]);
     db.close();
@@ -113,10 +115,10 @@ describe('a data directory of an earlier version', () => {
   it('of a newer crs (a rollback) is refused by every command that opens it, naming both versions, and left as it is', async () => {
     openDataDir(dir).close();
     const raw = new Database(join(dir, DB_FILE));
-    raw.pragma('user_version = 8');
+    raw.pragma('user_version = 9');
     raw.close();
     const refusal =
-      'database schema version 8 is newer than this crs (7): upgrade crs, or use another --data directory';
+      'database schema version 9 is newer than this crs (8): upgrade crs, or use another --data directory';
     for (const args of [
       ['token', 'list'],
       ['dead-letters', 'list'],
@@ -128,6 +130,126 @@ describe('a data directory of an earlier version', () => {
       expect([args, r.code]).toEqual([args, 1]);
       expect(r.stderr).toContain(refusal);
     }
-    expect(version()).toBe(8);
+    expect(version()).toBe(9);
+  });
+});
+
+// Version 8 records where each lane starts (a lane added later owes only what comes after it). Version 7 did not:
+// the upgrade keeps owed every record a lane could owe by what the database shows of it.
+describe('a data directory of version 7, upgraded to 8', () => {
+  /** Version 7 holding five records (a grade change, its page, an alert, another grade change and page) and `ledger`. */
+  function version7(ledger: { delivered: [string, string][]; parked: [string, string][] }): void {
+    openDataDir(dir).close();
+    const raw = new Database(join(dir, DB_FILE));
+    const put = raw.prepare(
+      "INSERT INTO outbox (kind, item_id, patient_id, body, created_at) VALUES (?, ?, 'P1', '{}', 'x')",
+    );
+    for (const [kind, id] of [
+      ['notification', 'n1'],
+      ['page', 'p1'],
+      ['alert', 'a1'],
+      ['notification', 'n2'],
+      ['page', 'p2'],
+    ])
+      put.run(kind, id);
+    for (const [sink, id] of ledger.delivered)
+      raw.prepare("INSERT INTO deliveries (item_id, sink, sent_at) VALUES (?, ?, 'x')").run(id, sink);
+    for (const [sink, id] of ledger.parked)
+      raw
+        .prepare(
+          "INSERT INTO parked (item_id, sink, seq, reason, attempts, parked_at) VALUES (?, ?, (SELECT seq FROM outbox WHERE item_id = ?), 'HTTP 422', 3, 'x')",
+        )
+        .run(id, sink, id);
+    raw.exec('DROP TABLE lane_starts');
+    raw.pragma('user_version = 7');
+    raw.close();
+  }
+  const starts = () => {
+    const db = openDataDir(dir);
+    try {
+      return db
+        .prepare("SELECT sink || ' ' || kind || ' ' || after_seq FROM lane_starts ORDER BY sink, kind")
+        .pluck()
+        .all() as string[];
+    } finally {
+      db.close();
+    }
+  };
+  /** What each lane is handed by a server started on it, and what it says. */
+  async function served(lanes: Record<string, OutboxKind[]>): Promise<{ sent: string[]; log: string[] }> {
+    const db = openDataDir(dir);
+    const sent: string[] = [];
+    const log: string[] = [];
+    const sinks: Sink[] = Object.entries(lanes).map(([name, kinds]) => ({
+      name,
+      kinds,
+      deliver: async (item) => void sent.push(`${name} ${item.id}`),
+    }));
+    const d = new OutboxDispatcher(db, sinks, { log: (l) => log.push(l) });
+    d.kick();
+    await d.settled();
+    await d.stop();
+    db.close();
+    return { sent: sent.sort(), log };
+  }
+
+  it('owes every record still owed: the lanes that left a trace, the webhook both kinds, the lanes every server has', async () => {
+    // The pager took nothing yet (killed at once); the webhook took n1 and is down since; standard output printed
+    // the grade changes and parked a page (--page-lines); the board took p1.
+    version7({
+      delivered: [
+        ['stdout', 'n1'],
+        ['stdout', 'n2'],
+        ['webhook', 'n1'],
+        ['board', 'p1'],
+      ],
+      parked: [['stdout', 'p1']],
+    });
+    expect(starts()).toEqual([
+      'board page 0',
+      'pager alert 0',
+      'pager notification 0',
+      'stdout notification 0',
+      'stdout page 0',
+      'webhook notification 0',
+      'webhook page 0',
+    ]);
+    const { sent, log } = await served({
+      stdout: ['notification', 'page'],
+      pager: ['notification', 'alert'],
+      board: ['page'],
+      webhook: ['notification', 'page'],
+    });
+    expect(sent).toEqual(
+      ['board p2', 'pager a1', 'pager n1', 'pager n2', 'stdout p2', 'webhook n2', 'webhook p1', 'webhook p2'].sort(),
+    );
+    expect(log).toEqual([]);
+  });
+
+  it('starts a lane that left no trace afresh, and says so: a webhook that never delivered, --page-lines that never printed', async () => {
+    version7({
+      delivered: [
+        ['stdout', 'n1'],
+        ['stdout', 'n2'],
+        ['pager', 'n1'],
+        ['pager', 'a1'],
+        ['pager', 'n2'],
+        ['board', 'p1'],
+        ['board', 'p2'],
+      ],
+      parked: [],
+    });
+    expect(starts()).toEqual(['board page 0', 'pager alert 0', 'pager notification 0', 'stdout notification 0']);
+    const { sent, log } = await served({
+      stdout: ['notification', 'page'],
+      pager: ['notification', 'alert'],
+      board: ['page'],
+      webhook: ['notification', 'page'],
+    });
+    expect(sent).toEqual([]);
+    expect(log).toEqual([
+      'stdout: new lane for page records, delivering from record 6; earlier records are not sent to it',
+      'webhook: new lane, delivering from record 6; earlier records are not sent to it',
+    ]);
   });
 });

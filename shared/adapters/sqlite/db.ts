@@ -24,7 +24,7 @@ import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 7;
+const SCHEMA_VERSION = 8;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -221,6 +221,55 @@ CREATE INDEX patients_ended ON patients (monitoring_ended_at, grade, patient_id)
 `;
 
 /**
+ * Version 8: where each lane starts, by kind of record (outbox.ts): it owes the records of that kind after
+ * `after_seq`. A lane (or a kind of record on a lane) seen for the first time starts at the end of the outbox: a
+ * webhook added today is owed what comes after, not the history kept (until 2026-12-05 it was sent every grade change
+ * and page send of the retention, acknowledged ones too).
+ */
+const SCHEMA_LANE_STARTS = `
+CREATE TABLE lane_starts (
+  sink TEXT NOT NULL,                         -- the lane: stdout, pager, board, webhook
+  kind TEXT NOT NULL,                         -- a kind of record it takes: notification, alert, page
+  after_seq INTEGER NOT NULL,                 -- it owes the records of that kind whose outbox seq is greater
+  since TEXT NOT NULL,                        -- when it was first seen (or the upgrade to version 8)
+  PRIMARY KEY (sink, kind)
+) WITHOUT ROWID;
+`;
+
+/**
+ * Versions 1 to 7 to 8: which lane owed which records was not stored, so every lane and kind that left a trace (a
+ * record of that kind it delivered or parked) owes from the start, as before, and so do the lanes every crs serve has
+ * had since version 2 (the pager's grade changes and alerts, standard output's grade changes, the board's pages), and
+ * both kinds of a webhook with any trace (it has taken both since version 2): nothing an upgraded server owed is
+ * dropped. A lane with no trace (a webhook configured but down since it was added, or all it delivered dropped by the
+ * retention; --page-lines on but no page printed yet) cannot be told from one never configured: it starts afresh,
+ * at the end of the outbox, when a server first has it (said on standard error).
+ */
+function laneStartsOfVersion7(db: Db): void {
+  const owed = db.prepare('INSERT OR IGNORE INTO lane_starts (sink, kind, after_seq, since) VALUES (?, ?, 0, ?)');
+  const at = new Date().toISOString();
+  const traced = db
+    .prepare(
+      `SELECT DISTINCT t.sink, o.kind FROM (SELECT item_id, sink FROM deliveries UNION ALL SELECT item_id, sink FROM parked) t
+       JOIN outbox o ON o.item_id = t.item_id`,
+    )
+    .all() as { sink: string; kind: string }[];
+  const always = [
+    ['pager', 'notification'],
+    ['pager', 'alert'],
+    ['stdout', 'notification'],
+    ['board', 'page'],
+  ];
+  const webhook = traced.some((t) => t.sink === 'webhook')
+    ? [
+        ['webhook', 'notification'],
+        ['webhook', 'page'],
+      ]
+    : [];
+  for (const [sink, kind] of [...traced.map((t) => [t.sink, t.kind]), ...always, ...webhook]) owed.run(sink, kind, at);
+}
+
+/**
  * Versions 1 to 6 to 7: each state's columns of the list. A state that cannot be read keeps null (listed: the board
  * names it where the others are listed).
  */
@@ -329,15 +378,19 @@ function migrate(db: Db): void {
     );
   }
   db.transaction(() => {
-    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}`);
-    else if (version >= 1 && version <= 6) {
+    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}`);
+    else if (version >= 1 && version <= 7) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
       if (version <= 4) db.exec(SCHEMA_ACK_LINKS);
       if (version <= 5) keepWindowIdentities(db);
-      db.exec(SCHEMA_LIST);
-      fillListColumns(db);
+      if (version <= 6) {
+        db.exec(SCHEMA_LIST);
+        fillListColumns(db);
+      }
+      db.exec(SCHEMA_LANE_STARTS);
+      laneStartsOfVersion7(db);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

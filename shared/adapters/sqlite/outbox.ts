@@ -11,6 +11,13 @@
 // will not carry) has that record retried a few times at short intervals, then parked (the `parked` table, with
 // the reason) and the lane moves on; any other error means the receiver is down, and the lane keeps its order and
 // retries the same record with exponential backoff. Parked records are listed and retried with `crs outbox`.
+//
+// A lane owes the records from where it starts (the table lane_starts, by sink and kind of record): a lane, or a kind
+// of record on a lane, seen for the first time starts at the end of the outbox, so a webhook added today (or
+// --page-lines turned on) gets what comes after, not the history kept. Until 2026-12-05 it got every grade change and
+// page send of the retention at once, acknowledged ones still saying "status":"open". A lane configured all along
+// but down keeps its start, across restarts (one without it included, while it is owed anything): it gets its
+// backlog. One no longer configured that is owed nothing is forgotten, so that configured again it starts afresh.
 import { wireId } from '#domain/ids.ts';
 import { iso } from '#domain/time.ts';
 import { RecordRefused, REFUSED_DELAY_MS, REFUSED_TRIES, type OutboxLedger } from '#ports';
@@ -86,8 +93,8 @@ export interface LaneHealth {
 
 interface Lane {
   sink: Sink;
-  /** sink.kinds as JSON, for the query. */
-  kinds: string;
+  /** Where the lane starts, as the queries take it: by kind it takes (null: a kind it does not take), and the least. */
+  starts: LaneStarts;
   ledger: SqliteOutboxLedger;
   running: boolean;
   again: boolean;
@@ -113,6 +120,88 @@ interface Lane {
   unrecorded: Set<string>;
   timer?: NodeJS.Timeout;
   idle: Promise<void>;
+}
+
+/**
+ * Where each lane starts, by kind of record (sink name -> kind -> the outbox seq after which it owes records): a
+ * lane or kind seen for the first time is recorded at the end of the outbox, said once on `log` when that skips
+ * records. A lane or kind no longer configured that is owed nothing (no record after its start undelivered, none
+ * parked) is forgotten: configured again, it starts afresh. One owed anything keeps its start (a webhook down,
+ * started once without it): its backlog is not dropped.
+ */
+function laneStarts(
+  db: Db,
+  sinks: readonly Sink[],
+  at: string,
+  log: (line: string) => void,
+): Map<string, Record<string, number>> {
+  const begin = db.prepare(
+    `INSERT OR IGNORE INTO lane_starts (sink, kind, after_seq, since)
+     SELECT ?, ?, coalesce(max(seq), 0), ? FROM outbox RETURNING after_seq`,
+  );
+  const read = db.prepare('SELECT after_seq FROM lane_starts WHERE sink = ? AND kind = ?').pluck();
+  const owes = db.prepare(
+    `SELECT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = @kind AND o.seq > @after
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = @sink))
+       OR EXISTS (SELECT 1 FROM parked p JOIN outbox o ON o.item_id = p.item_id WHERE p.sink = @sink AND o.kind = @kind)`,
+  );
+  const forget = db.prepare('DELETE FROM lane_starts WHERE sink = ? AND kind = ?');
+  const configured = new Set(sinks.flatMap((s) => s.kinds.map((k) => `${s.name} ${k}`)));
+  return db.transaction(() => {
+    const forgotten = new Map<string, string[]>();
+    for (const r of db.prepare('SELECT sink, kind, after_seq AS after FROM lane_starts').all() as {
+      sink: string;
+      kind: string;
+      after: number;
+    }[]) {
+      if (configured.has(`${r.sink} ${r.kind}`) || owes.pluck().get(r) === 1) continue;
+      forget.run(r.sink, r.kind);
+      forgotten.set(r.sink, [...(forgotten.get(r.sink) ?? []), r.kind]);
+    }
+    for (const [sink, kinds] of forgotten) {
+      const whole = !sinks.some((s) => s.name === sink);
+      log(
+        `${sink}: no longer configured${whole ? '' : ` for ${kinds.join(' and ')} records`}, and owed nothing: configured again, it starts from the records committed then`,
+      );
+    }
+    const starts = new Map<string, Record<string, number>>();
+    for (const sink of sinks) {
+      const byKind: Record<string, number> = {};
+      const fresh: string[] = [];
+      let from = 0;
+      for (const kind of sink.kinds) {
+        const added = begin.pluck().get(sink.name, kind, at) as number | undefined;
+        if (added !== undefined && added > 0) {
+          fresh.push(kind);
+          from = added;
+        }
+        byKind[kind] = added ?? (read.get(sink.name, kind) as number);
+      }
+      if (fresh.length > 0)
+        log(
+          `${sink.name}: new lane${fresh.length < sink.kinds.length ? ` for ${fresh.join(' and ')} records` : ''}, delivering from record ${from + 1}; earlier records are not sent to it`,
+        );
+      starts.set(sink.name, byKind);
+    }
+    return starts;
+  })();
+}
+
+/** A lane's starts as query parameters: @notification, @alert, @page (null: not taken) and @from, the least. */
+interface LaneStarts {
+  notification: number | null;
+  alert: number | null;
+  page: number | null;
+  from: number;
+}
+
+function asParameters(byKind: Record<string, number>): LaneStarts {
+  return {
+    notification: byKind.notification ?? null,
+    alert: byKind.alert ?? null,
+    page: byKind.page ?? null,
+    from: Math.min(...Object.values(byKind)),
+  };
 }
 
 const DEFAULT_RETRY = { initialMs: 1000, maxMs: 60_000 };
@@ -147,7 +236,10 @@ export class OutboxDispatcher {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => undefined);
     this.onParked = opts.onParked ?? (() => undefined);
-    const open = `o.kind IN (SELECT value FROM json_each(@kinds))
+    // A record of a kind the lane takes, after the lane's start for that kind (a kind it does not take compares with
+    // null: never true).
+    const open = `o.seq > @from
+         AND o.seq > CASE o.kind WHEN 'notification' THEN @notification WHEN 'alert' THEN @alert WHEN 'page' THEN @page END
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = @sink)
          AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = @sink)`;
     this.unsent = db.prepare(
@@ -169,16 +261,18 @@ export class OutboxDispatcher {
     this.unpark = this.ledgerDb.prepare(
       'DELETE FROM parked WHERE sink = ? AND (? IS NULL OR item_id = ?) RETURNING seq',
     );
+    const starts = laneStarts(db, sinks, iso(this.now()), this.log);
     this.lanes = sinks.map((sink) => ({
       sink,
-      kinds: JSON.stringify(sink.kinds),
+      starts: asParameters(starts.get(sink.name)!),
       ledger: new SqliteOutboxLedger(this.ledgerDb, sink.name),
       running: false,
       again: false,
       failures: 0,
       refusals: new Map(),
       lastError: null,
-      cursor: 0,
+      // Nothing before its earliest start is owed: a lane added later reads none of the history kept.
+      cursor: asParameters(starts.get(sink.name)!).from,
       rewind: undefined,
       unrecorded: new Set(),
       idle: Promise.resolve(),
@@ -240,7 +334,7 @@ export class OutboxDispatcher {
         lane.rewind = undefined;
       }
       const top = this.last.get() as number | null;
-      const rows = this.unsent.all({ kinds: lane.kinds, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
+      const rows = this.unsent.all({ ...lane.starts, sink: lane.sink.name, cursor: lane.cursor }) as OutboxItem[];
       for (const item of rows) {
         if (this.stopped) return;
         // A long backlog (after a restart, or a burst of alerts) must not hold up requests: yield every few ms.
@@ -355,7 +449,7 @@ export class OutboxDispatcher {
     const parked = new Map<string, number>();
     for (const r of this.parked()) parked.set(r.sink, (parked.get(r.sink) ?? 0) + 1);
     return this.lanes.map((lane) => {
-      const c = this.count.get({ kinds: lane.kinds, sink: lane.sink.name }) as { n: number; oldest: string | null };
+      const c = this.count.get({ ...lane.starts, sink: lane.sink.name }) as { n: number; oldest: string | null };
       return {
         sink: lane.sink.name,
         backlog: c.n,
@@ -381,6 +475,6 @@ export class OutboxDispatcher {
   /** Records committed and not yet delivered through this sink. */
   backlog(sink: string): number {
     const lane = this.lanes.find((l) => l.sink.name === sink);
-    return lane ? (this.count.get({ kinds: lane.kinds, sink }) as { n: number }).n : 0;
+    return lane ? (this.count.get({ ...lane.starts, sink }) as { n: number }).n : 0;
   }
 }

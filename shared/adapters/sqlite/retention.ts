@@ -3,8 +3,8 @@
 //
 // Dropped, once older than the retention:
 // - outbox records (grade changes, alerts, page sends) and their delivery ledger rows, that every lane of this
-//   server has delivered: nothing from the first record a lane still has to deliver on, and no parked record, is
-//   touched. Kept as well, whatever their age: the grade change (or alert) of each patient's newest page group of
+//   server has delivered (or that came before the lane's start: a lane added later is not owed them): nothing from
+//   the first record a lane still has to deliver on, and no parked record, is touched. Kept as well, whatever their age: the grade change (or alert) of each patient's newest page group of
 //   each subject, and of every page still open or not sent yet, with their sends: what the board shows as current
 //   and what the pager still reads to page. The audit trail keeps every grade change, send and acknowledgement.
 // - silences ended (or run out) that hold no open page;
@@ -35,6 +35,15 @@ export interface Dropped {
 /** Rows dropped per transaction: the server answers requests between two. */
 const BATCH = 500;
 
+/**
+ * The lanes and the kinds each takes, with where each starts (outbox.ts: it owes the records after; a lane and kind
+ * with no start recorded owes every record, and keeps them all).
+ */
+const LANES = `lanes AS (SELECT json_extract(l.value, '$.sink') AS sink, k.value AS kind,
+                 coalesce((SELECT s.after_seq FROM lane_starts s
+                           WHERE s.sink = json_extract(l.value, '$.sink') AND s.kind = k.value), 0) AS after
+               FROM json_each(@lanes) l, json_each(l.value, '$.kinds') k)`;
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class RetentionSweep {
@@ -49,8 +58,8 @@ export class RetentionSweep {
       // is dropped, whatever its age (a receiver down for weeks gets it all once back).
       waiting: db
         .prepare(
-          `SELECT min(o.seq) FROM outbox o JOIN (SELECT json_extract(l.value, '$.sink') AS sink, k.value AS kind
-             FROM json_each(@lanes) l, json_each(l.value, '$.kinds') k) l ON l.kind = o.kind
+          `WITH ${LANES}
+           SELECT min(o.seq) FROM outbox o JOIN lanes l ON l.kind = o.kind AND o.seq > l.after
            WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = l.sink)
              AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id AND p.sink = l.sink)`,
         )
@@ -74,12 +83,11 @@ export class RetentionSweep {
       candidates: db
         .prepare(
           `WITH keep AS (SELECT value AS id FROM json_each(@keep)),
-                lanes AS (SELECT json_extract(l.value, '$.sink') AS sink, k.value AS kind
-                          FROM json_each(@lanes) l, json_each(l.value, '$.kinds') k)
+                ${LANES}
            SELECT o.seq, o.item_id FROM outbox o
            WHERE o.seq < @below AND o.created_at < @before
              AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.item_id = o.item_id)
-             AND NOT EXISTS (SELECT 1 FROM lanes l WHERE l.kind = o.kind
+             AND NOT EXISTS (SELECT 1 FROM lanes l WHERE l.kind = o.kind AND o.seq > l.after
                                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_id = o.item_id AND d.sink = l.sink))
              AND o.item_id NOT IN keep
              AND NOT (o.kind = 'page' AND EXISTS (SELECT 1 FROM pages pg
