@@ -10,6 +10,7 @@ import type { DeadLetter } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
 import { inline, shown } from './flags.ts';
+import { withStoppedDataDir } from './stopped-data-dir.ts';
 import { serveClient, type ServeClient } from './serve-client.ts';
 
 /** What to do on AWS, where SQS keeps the dead letters (the runbook's MessagesDlqDepth says the same). */
@@ -91,7 +92,7 @@ type Values = { data?: string; all?: boolean; json?: boolean };
 
 async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): Promise<number> {
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
-  const { DB_FILE, lockDataDir, openDataDir } = await import('#adapters/sqlite/db.ts');
+  const { DB_FILE } = await import('#adapters/sqlite/db.ts');
   if (!existsSync(join(dir, DB_FILE)))
     throw new DeadLettersUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
   const server = await runningServer(dir);
@@ -113,27 +114,9 @@ async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): P
     out(`${done.count} dead-lettered message(s) put back in the inbox: graded now`);
     return done.missing > 0 ? 1 : 0;
   }
-  // No server: the database itself, under the data directory's lock (one that does not answer is refused).
-  let lock: { release(): void };
-  try {
-    lock = lockDataDir(dir);
-  } catch {
-    throw new Error(
-      `${dir} is in use by another process (a crs serve that does not answer, or a crs command working on it); try again, or stop it first`,
-    );
-  }
+  // No server: the database itself, under the data directory's lock.
   const { listDeadLetters, redriveDeadLetters } = await import('#adapters/sqlite/dead-letters.ts');
-  // Opened as crs serve opens it (synchronous=FULL): one of an earlier version upgraded (under the lock, as crs serve
-  // would: a redrive into a version-1 or 2 inbox failed with "table inbox has no column named digest"), one of a newer
-  // crs refused before anything is written.
-  let db: ReturnType<typeof openDataDir>;
-  try {
-    db = openDataDir(dir);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
-  try {
+  return withStoppedDataDir(dir, async (db) => {
     if (action === 'list') {
       print(listDeadLetters(db), v.json ?? false);
       if (!v.json) err(`crs dead-letters: no crs serve is running on ${dir}; read from its database`);
@@ -144,10 +127,7 @@ async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): P
       `${done.count} dead-lettered message(s) put back in the inbox; no crs serve is running on ${dir}: they are graded when it starts`,
     );
     return done.missing > 0 ? 1 : 0;
-  } finally {
-    db.close();
-    lock.release();
-  }
+  });
 }
 
 /** --all (one call with no id) or each id in turn; an id nothing matched is said, and the command exits 1. */

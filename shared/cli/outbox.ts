@@ -14,6 +14,7 @@ import { iso } from '#domain/time.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { EMBEDDED_LANES, isLaneName } from '#hosts/embedded/lanes.ts';
 import { idArgumentError, inline, shown } from './flags.ts';
+import { withStoppedDataDir } from './stopped-data-dir.ts';
 import { serveClient, type ServeClient } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
@@ -159,27 +160,9 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
     out(`${retried.count} parked record(s) put back in their lanes`);
     return retried.missing > 0 ? 1 : 0;
   }
-  // No server: the database itself. A retry is a deleted parked row; the lanes deliver it when the server starts.
-  // Holding the data directory's lock meanwhile proves no server is running (one that does not answer is refused).
-  const { lockDataDir, openDataDir } = await import('#adapters/sqlite/db.ts');
-  let lock: { release(): void };
-  try {
-    lock = lockDataDir(dir);
-  } catch {
-    throw new Error(
-      `${dir} is in use by another process (a crs serve that does not answer, or a crs command working on it); try again, or stop it first`,
-    );
-  }
-  // Opened as crs serve opens it: one of an earlier version upgraded (under the lock, as crs serve would: its parked
-  // table missing, `list` failed with "no such table: parked"), one of a newer crs refused before anything is written.
-  let db: ReturnType<typeof openDataDir>;
-  try {
-    db = openDataDir(dir);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
-  try {
+  // No server: the database itself, under the data directory's lock. A retry is a deleted parked row; the lanes
+  // deliver it when the server starts.
+  return withStoppedDataDir(dir, async (db) => {
     if (action === 'list') {
       const rows = db
         .prepare(
@@ -200,10 +183,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
       `${retried.count} parked record(s) put back in their lanes; no crs serve is running on ${dir}: they are delivered when it starts`,
     );
     return retried.missing > 0 ? 1 : 0;
-  } finally {
-    db.close();
-    lock.release();
-  }
+  });
 }
 
 /** What both backends say of an id that matched nothing parked (and exit 1). */
