@@ -50,6 +50,23 @@ const start = () =>
     localToken: TOKEN,
   });
 
+/** crs serve with a webhook nothing listens at: its lane waits with its backoff. */
+function startWithDeadWebhook(o: { pageLines?: boolean } = {}) {
+  const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return startEmbeddedServer({
+    dataDir: dir,
+    config: r.config,
+    port: 0,
+    localToken: TOKEN,
+    pageStream: lineStream(lines),
+    ...(o.pageLines ? { pageLines: true } : {}),
+    now: () => clock,
+    log: () => undefined,
+    webhook: { url: 'http://127.0.0.1:9/', retry: { initialMs: 60_000, maxMs: 60_000 } },
+  });
+}
+
 const TABLES = ['outbox', 'deliveries', 'silences', 'ack_links', 'audit', 'seen_messages', 'pages', 'parked'] as const;
 
 function rows(): Record<(typeof TABLES)[number], number> {
@@ -149,19 +166,7 @@ describe('the retention of crs serve', () => {
   });
 
   it('drops nothing a lane has yet to deliver (a webhook down for 31 days)', async () => {
-    const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
-    if (!r.ok) throw new Error(r.errors.join('; '));
-    server = await startEmbeddedServer({
-      dataDir: dir,
-      config: r.config,
-      port: 0,
-      localToken: TOKEN,
-      pageStream: lineStream(lines),
-      now: () => clock,
-      log: () => undefined,
-      // Nothing listens there: the webhook lane waits with its backoff.
-      webhook: { url: 'http://127.0.0.1:9/', retry: { initialMs: 60_000, maxMs: 60_000 } },
-    });
+    server = await startWithDeadWebhook();
     clock = T0 + 60 * MIN;
     await postMessages(server, TOKEN, [enrol('P1', 0), crs(1, 10), crs(2, 20), crs(0, 50)]);
     await until(() => server.dispatcher.backlog('stdout') === 0 || undefined, 'the stream out');
@@ -182,20 +187,8 @@ describe('the retention of crs serve', () => {
     await settled();
     await server.close();
     const before = rows();
-    const r = resolveConfig({ paging: { staleFeedMinutes: LONGEST_SETTING_MINUTES } });
-    if (!r.ok) throw new Error(r.errors.join('; '));
     // A webhook added now (nothing listens there): it owes nothing of the month before, and holds none of it back.
-    server = await startEmbeddedServer({
-      dataDir: dir,
-      config: r.config,
-      port: 0,
-      localToken: TOKEN,
-      pageStream: lineStream(lines),
-      pageLines: true,
-      now: () => clock,
-      log: () => undefined,
-      webhook: { url: 'http://127.0.0.1:9/', retry: { initialMs: 60_000, maxMs: 60_000 } },
-    });
+    server = await startWithDeadWebhook({ pageLines: true });
     expect(server.dispatcher.backlog('webhook')).toBe(0);
     await server.sweepRetention(); // the one at start
     clock += 31 * DAY;
