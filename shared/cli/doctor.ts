@@ -35,7 +35,7 @@ import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
-import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
+import { endpointKey, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 import { shown } from './flags.ts';
 
@@ -280,9 +280,10 @@ export async function examine(
         ['https', e.https],
       ] as const) {
         for (const endpoint of endpoints) {
-          const known =
-            report.teams[team].some((s) => s.protocol === protocol && s.endpoint === endpoint) ||
-            report.unassigned.some((s) => s.protocol === protocol && s.endpoint === endpoint);
+          // An email address in another letter case is the same mailbox (subscribed once, as first spelled).
+          const same = (s: { protocol: string; endpoint: string }) =>
+            endpointKey(s.protocol, s.endpoint) === endpointKey(protocol, endpoint);
+          const known = report.teams[team].some(same) || report.unassigned.some(same);
           if (!known) report.missing.push({ team, protocol, endpoint });
         }
       }

@@ -606,6 +606,26 @@ describe('pages that get answered', () => {
     }
   }, 120_000);
 
+  it('subscribes an email address of two teams once when they spell it in other letter cases (one mailbox, one mail per page)', () => {
+    const { stack } = templateApp({
+      context: {
+        paging: {
+          teams: {
+            ...PAGING.teams,
+            hematology: { email: ['Heme-Oncall@Hospital.example'] },
+            bedside: { email: ['heme-oncall@hospital.example'] },
+          },
+        },
+      },
+    });
+    const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription'))
+      .map((x) => (x as Resource).Properties)
+      .filter((p) => p.Protocol === 'email' && p.Endpoint.toLowerCase() === 'heme-oncall@hospital.example');
+    expect(subs.map((p) => [p.Endpoint, p.FilterPolicy])).toEqual([
+      ['Heme-Oncall@Hospital.example', { teams: ['hematology', 'bedside'] }],
+    ]);
+  }, 120_000);
+
   it("keeps an SMS number's subscription when the number joins or leaves a later team: only its filter changes", () => {
     // SNS refuses a second subscription of a number with other attributes, and CloudFormation creates the renamed
     // resource before deleting the old one: a new logical id for a subscribed number failed the update (rolled back).

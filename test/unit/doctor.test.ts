@@ -296,6 +296,18 @@ describe('crs doctor, pinned by a mutation run', () => {
     );
   });
 
+  it('takes an email address subscribed in another letter case (the stack subscribes the first spelling) as subscribed', async () => {
+    // Two teams spelling one mailbox differently share the subscription of the first spelling (infra/stack.ts).
+    const r = await examine(clients(), vars, {
+      now: NOW,
+      expected: {
+        hematology: { email: ['Heme@Hospital.example'], sms: [], https: [] },
+        bedside: { email: ['H4-Nurses@hospital.example'], sms: [], https: [] },
+      },
+    });
+    expect(r.missing).toEqual([]);
+  });
+
   it("sends the test page to the team's wards, counting its confirmed endpoints only", async () => {
     sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:4` }).resolves({
       Attributes: {
