@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
-import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
+import { HTTPS_DELIVERY_POLICY, warnOfHttpsPassword } from './delivery.ts';
 
 export interface AlarmEndpoints {
   email: string[];
@@ -81,6 +81,7 @@ export class OperatorAlarms {
     for (const address of endpoints.email) this.topic.addSubscription(new subs.EmailSubscription(address));
     for (const phone of endpoints.sms) this.topic.addSubscription(new subs.SmsSubscription(phone));
     for (const url of endpoints.https) {
+      warnOfHttpsPassword(stack, 'alarms', url);
       this.topic.addSubscription(
         new subs.UrlSubscription(url, {
           protocol: sns.SubscriptionProtocol.HTTPS,

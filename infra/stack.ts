@@ -38,7 +38,7 @@ import { endpointKey, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { smsKindFilter } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
-import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
+import { HTTPS_DELIVERY_POLICY, warnOfHttpsPassword } from './delivery.ts';
 import {
   autoScale,
   checkCapacity,
@@ -865,6 +865,7 @@ export class CrsAlertingStack extends Stack {
             : {}),
         });
       } else {
+        warnOfHttpsPassword(this, teams.map((t) => `teams.${t}`).join(', '), endpoint);
         this.pagesTopic.addSubscription(
           new subs.UrlSubscription(endpoint, {
             ...options,

@@ -1908,6 +1908,31 @@ describe('the paging config from context: pinned by a mutation run', () => {
     });
     expect(smsOnly.filter((w) => /no (team|alarm) endpoints/.test(w))).toEqual([]);
   });
+
+  it('warns at synth of an https endpoint with a password in its URL (plain text in the template), naming it without the password', () => {
+    const teams = {
+      ...PAGING.teams,
+      icu: { https: ['https://sns:S3cret-Pw@paging.hospital.example/hooks/icu'] },
+      radiology: { https: ['https://paging.hospital.example/hooks/radiology'] },
+    };
+    const { stack } = templateApp({
+      context: { paging: { teams, alarms: { https: ['https://ops:0ps-Pw@alerts.hospital.example/cw'] } } },
+    });
+    const warnings = Annotations.fromStack(stack)
+      .findWarning('*', Match.stringLikeRegexp('password'))
+      .map((w) => String(w.entry.data));
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^teams\.icu: the https endpoint https:\/\/sns:\*\*\*\*@paging\.hospital\.example\/hooks\/icu has a user and password in its URL: .*plain text.*docs\/aws\.md/,
+      ),
+      expect.stringMatching(
+        /^alarms: the https endpoint https:\/\/ops:\*\*\*\*@alerts\.hospital\.example\/cw has a user/,
+      ),
+    ]);
+    expect(warnings.join()).not.toMatch(/S3cret|0ps-Pw/);
+    // The template has it, as SNS needs it: that is what the warning is about.
+    expect(JSON.stringify(Template.fromStack(stack).toJSON())).toContain('S3cret-Pw');
+  });
 });
 
 describe('route throttles overridden: pinned by a mutation run', () => {
