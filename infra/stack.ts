@@ -769,6 +769,10 @@ export class CrsAlertingStack extends Stack {
       value: this.notifyDlq.queueUrl,
       description: 'for crs outbox (the stream ranges the notifier gave up on)',
     });
+    new CfnOutput(this, 'UndeliveredAlarmsQueueUrl', {
+      value: this.operatorAlarms.undelivered.queueUrl,
+      description: 'the alarm notifications SNS could not deliver to an operators endpoint (UndeliveredAlarmsDepth)',
+    });
   }
 
   /**

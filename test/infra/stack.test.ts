@@ -290,7 +290,7 @@ describe('queue', () => {
     );
   }, 120_000);
 
-  it('keeps every resource that holds data when the stack is deleted or a resource replaced: the queues too (device messages not yet graded, dead letters, undelivered pages, timers)', () => {
+  it('keeps every resource that holds data when the stack is deleted or a resource replaced: the queues too (device messages not yet graded, dead letters, undelivered pages and alarms, timers)', () => {
     const stateful = [
       'AWS::DynamoDB::Table',
       'AWS::SQS::Queue',
@@ -304,18 +304,21 @@ describe('queue', () => {
       string,
       Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string },
     ][];
-    expect(held.filter(([, r]) => r.Type === 'AWS::SQS::Queue')).toHaveLength(6);
+    expect(held.filter(([, r]) => r.Type === 'AWS::SQS::Queue')).toHaveLength(7);
     for (const [id, r] of held) {
       expect(r.DeletionPolicy, id).toBe('Retain');
       expect(r.UpdateReplacePolicy, id).toBe('Retain');
     }
   });
 
-  it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
+  it("encrypts every queue with the customer managed key (the undelivered alarms' with the alarm key) and refuses requests without TLS", () => {
     const queues = ofType('AWS::SQS::Queue');
-    expect(queues).toHaveLength(6);
+    expect(queues).toHaveLength(7);
+    const alarmQueue = idOf(synth.stack.operatorAlarms.undelivered);
     for (const [id, q] of queues) {
-      expect(q.Properties.KmsMasterKeyId, id).toEqual(keyArn());
+      expect(q.Properties.KmsMasterKeyId, id).toEqual(
+        id === alarmQueue ? getAtt(synth.stack.operatorAlarms.key) : keyArn(),
+      );
       const policy = ofType('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties.Queues).includes(id));
       expect(policy, `${id} has a TLS-only policy`).toBeDefined();
       expect(policy![1].Properties.PolicyDocument.Statement).toContainEqual(
@@ -1173,6 +1176,7 @@ describe('alarms', () => {
       'PagesTopicArn',
       'StateTableName',
       'NotifyFailuresQueueUrl',
+      'UndeliveredAlarmsQueueUrl', // the runbook reads the undelivered alarm notifications from it
     ]) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
@@ -1225,6 +1229,12 @@ describe('producers of encrypted queues and topics', () => {
       'sqs:SendMessage',
     ],
     ['CloudWatch (every alarm)', () => synth.stack.alarmTopic, 'cloudwatch.amazonaws.com', 'sns:Publish'],
+    [
+      "SNS (an operators' alarm endpoint that cannot be reached)",
+      () => synth.stack.operatorAlarms.undelivered,
+      'sns.amazonaws.com',
+      'sqs:SendMessage',
+    ],
   ];
   it.each(services)(
     '%s may write to its encrypted destination: the resource policy and the key policy both let it',
@@ -1244,6 +1254,7 @@ describe('producers of encrypted queues and topics', () => {
     const arnLike = (keyId: string, service: string) =>
       JSON.stringify(allowsService(keyStatements(keyId), service, 'kms:GenerateDataKey')[0]?.Condition?.ArnLike);
     expect(arnLike(idOf(synth.stack.key), 'sns.amazonaws.com')).toMatch(/:sns:.*:\*"/);
+    expect(arnLike(idOf(synth.stack.operatorAlarms.key), 'sns.amazonaws.com')).toMatch(/:sns:.*:\*"/);
     expect(arnLike(idOf(synth.stack.key), 'events.amazonaws.com')).toMatch(/:events:.*:rule\/\*"/);
     // The alarm topic's key serves the alarms only, and the data key no longer lets CloudWatch in.
     expect(
