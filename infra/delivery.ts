@@ -6,6 +6,7 @@
 import { Annotations, Duration } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { endpointShown } from '#domain/paging.ts';
 
 export const HTTPS_RETRY = {
   /** Retries in all (SNS allows at most 100 for HTTP/S). */
@@ -47,9 +48,8 @@ export const HTTPS_DELIVERY_POLICY: sns.DeliveryPolicy = {
  * with the password masked; docs/aws.md ("A password in an https endpoint") says what to do instead.
  */
 export function warnOfHttpsPassword(scope: Construct, where: string, url: string): void {
-  const u = new URL(url);
-  if (u.password === '') return;
-  const shown = `${u.protocol}//${u.username}:****@${u.host}${u.pathname}${u.search}${u.hash}`;
+  if (new URL(url).password === '') return;
+  const shown = endpointShown(url);
   Annotations.of(scope).addWarningV2(
     'crs:https-endpoint-password',
     `${where}: the https endpoint ${shown} has a user and password in its URL: SNS keeps them in the endpoint, so they are in plain text in the synthesized template, the CloudFormation stack and the subscription, for anyone who may read them. Prefer a gateway that verifies SNS's message signature; see docs/aws.md, "A password in an https endpoint"`,

@@ -21,6 +21,14 @@ export function endpointKey(protocol: string, endpoint: string): string {
 }
 
 /**
+ * An endpoint as SNS lists it (ListSubscriptionsByTopic) and as it may be shown: an https URL's password (SNS's basic
+ * authentication, `https://user:password@host/`) replaced by `****`.
+ */
+export function endpointShown(endpoint: string): string {
+  return endpoint.replace(/^(https?:\/\/[^:@/?#]*):[^@/?#]*@/i, '$1:****@');
+}
+
+/**
  * The longest duration a setting may give: 10 years. Not a clinical bound (a setting that long switches its timer
  * off in practice, as tests do with the stale-feed alert); a technical one: a longer one (a typo, 10^12) put the
  * times computed from it (an escalation due, a link's expiry, when another dose is allowed) past what a date can
