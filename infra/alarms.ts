@@ -2,6 +2,10 @@
 // subscriptions, dead-letter queue) can silence the alarm about it, and one way to declare an alarm: what it
 // watches, when it fires, and whether silence (no data at all) is itself the failure.
 //
+// What SNS cannot deliver to an operators' endpoint goes to a dead-letter queue of the topic's own
+// (`UndeliveredAlarms`, this key), alarmed on depth: that alarm is told through the same topic, so an operator
+// whose endpoints all fail learns of it from `crs doctor` (which reads alarm states from CloudWatch).
+//
 // Each alarm notifies the topic on entering ALARM and on returning to OK. Its description is what the operator
 // reads in the notification: what it means and what to do (docs/runbook.md has the same table, checked by a test).
 import { Annotations, Duration, RemovalPolicy, type Stack } from 'aws-cdk-lib';
@@ -11,7 +15,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
-import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { HTTPS_DELIVERY_POLICY, warnOfHttpsPassword } from './delivery.ts';
 
 export interface AlarmEndpoints {
   email: string[];
@@ -39,16 +44,22 @@ export interface AlarmSpec {
 export class OperatorAlarms {
   readonly key: kms.Key;
   readonly topic: sns.Topic;
+  /** The alarm notifications SNS could not deliver to an operators' endpoint (`UndeliveredAlarms`). */
+  readonly undelivered: sqs.Queue;
   readonly alarms: cloudwatch.Alarm[] = [];
   private readonly action: cwActions.SnsAction;
 
-  /** Creates the key (`AlarmKey`), the topic (`Alarms`) and its subscriptions in the stack's own scope. */
+  /**
+   * Creates the key (`AlarmKey`), the topic (`Alarms`), its subscriptions, their dead-letter queue
+   * (`UndeliveredAlarms`) and the alarm on it (`UndeliveredAlarmsDepth`) in the stack's own scope.
+   */
   constructor(
     private readonly stack: Stack,
     endpoints: AlarmEndpoints,
   ) {
     this.key = new kms.Key(stack, 'AlarmKey', {
-      description: "CRS alerting: the operators' alarm topic only (independent of the pages path)",
+      description:
+        "CRS alerting: the operators' alarm topic and its undelivered notifications only (independent of the pages path)",
       enableKeyRotation: true,
       alias: 'alias/crs-alerting-alarms',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -78,16 +89,62 @@ export class OperatorAlarms {
     );
     this.action = new cwActions.SnsAction(this.topic);
 
-    for (const address of endpoints.email) this.topic.addSubscription(new subs.EmailSubscription(address));
-    for (const phone of endpoints.sms) this.topic.addSubscription(new subs.SmsSubscription(phone));
+    // What SNS could not deliver to an operators' endpoint (an address bouncing, a webhook down after its retries):
+    // kept here, encrypted with this key (not the pages' key: nothing on the pages path touches the alarms), for 14
+    // days and with the stack. SNS sends to it from this topic only (the queue policy each subscription adds); the key
+    // lets SNS of this account's topics use it (naming the topic, which this key encrypts, would be circular).
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'SnsOfThisAccount',
+        principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:sns:${stack.region}:${stack.account}:*` },
+        },
+      }),
+    );
+    this.undelivered = new sqs.Queue(stack, 'UndeliveredAlarms', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.key,
+      dataKeyReuse: Duration.minutes(5),
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const deadLetterQueue = this.undelivered;
+
+    for (const address of endpoints.email)
+      this.topic.addSubscription(new subs.EmailSubscription(address, { deadLetterQueue }));
+    // SmsSubscription drops deadLetterQueue: declared directly, with the id it gave (the topic's child named by the
+    // number), so that a deployed number keeps its subscription and only gains the redrive policy.
+    for (const phone of endpoints.sms)
+      new sns.Subscription(this.topic, phone, {
+        topic: this.topic,
+        protocol: sns.SubscriptionProtocol.SMS,
+        endpoint: phone,
+        deadLetterQueue,
+      });
     for (const url of endpoints.https) {
+      warnOfHttpsPassword(stack, 'alarms', url);
       this.topic.addSubscription(
         new subs.UrlSubscription(url, {
           protocol: sns.SubscriptionProtocol.HTTPS,
           deliveryPolicy: HTTPS_DELIVERY_POLICY,
+          deadLetterQueue,
         }),
       );
     }
+    // Told through this same topic, so it reaches only the endpoints that still work (an operator whose address
+    // bounces is not told by mail); `crs doctor` reads the alarm's state from CloudWatch, not through the topic.
+    this.add('UndeliveredAlarmsDepth', {
+      description:
+        "SNS could not deliver an alarm notification to an operators' endpoint (an address bouncing, a webhook down): someone missed alarms. This notification goes through the same topic and reaches only the endpoints that still work; `crs doctor` shows it whatever the topic delivers. Read the UndeliveredAlarms queue (which alarm, which endpoint), fix the endpoint, then purge the queue.",
+      metric: this.undelivered.metricApproximateNumberOfMessagesVisible({ period: MINUTE, statistic: 'Maximum' }),
+      threshold: 1,
+      whenMissing: 'ok',
+    });
     if (endpoints.email.length + endpoints.sms.length + endpoints.https.length === 0) {
       Annotations.of(stack).addWarningV2(
         'crs:no-alarm-endpoints',

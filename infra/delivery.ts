@@ -3,8 +3,10 @@
 // retries for about ten minutes, quickly at first, then backing off to once a minute; only then does the page go
 // to the UndeliveredPages queue (alarmed). The escalation ladder does not wait for it: an unacknowledged page
 // escalates on its own timer whatever SNS is still retrying.
-import { Duration } from 'aws-cdk-lib';
+import { Annotations, Duration } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { endpointShown } from '#domain/paging.ts';
 
 export const HTTPS_RETRY = {
   /** Retries in all (SNS allows at most 100 for HTTP/S). */
@@ -38,3 +40,18 @@ export const HTTPS_DELIVERY_POLICY: sns.DeliveryPolicy = {
     backoffFunction: sns.BackoffFunction.EXPONENTIAL,
   },
 };
+
+/**
+ * Warns at synth of an https endpoint with a password in its URL (SNS's basic or digest authentication,
+ * `https://user:password@host/`): SNS takes it only there, so it is in plain text in the synthesized template (the
+ * resource's id and path too), in the CloudFormation stack and in the subscription. The warning names the endpoint
+ * with the password masked; docs/aws.md ("A password in an https endpoint") says what to do instead.
+ */
+export function warnOfHttpsPassword(scope: Construct, where: string, url: string): void {
+  if (new URL(url).password === '') return;
+  const shown = endpointShown(url);
+  Annotations.of(scope).addWarningV2(
+    'crs:https-endpoint-password',
+    `${where}: the https endpoint ${shown} has a user and password in its URL: SNS keeps them in the endpoint, so they are in plain text in the synthesized template, the CloudFormation stack and the subscription, for anyone who may read them. Prefer a gateway that verifies SNS's message signature; see docs/aws.md, "A password in an https endpoint"`,
+  );
+}

@@ -74,6 +74,11 @@ export function acknowledgeFindings(stack: CrsAlertingStack): void {
     'AwsSolutions::AwsSolutions-SQS3',
     'This queue is itself a dead-letter queue: the redrive target of every team subscription of the pages topic (cdk-nag only recognises queues named in an SQS RedrivePolicy). It is alarmed on depth.',
   );
+  ack(
+    stack.operatorAlarms.undelivered,
+    'AwsSolutions::AwsSolutions-SQS3',
+    "This queue is itself a dead-letter queue: the redrive target of every subscription of the operators' alarm topic (cdk-nag only recognises queues named in an SQS RedrivePolicy). It is alarmed on depth.",
+  );
   const trailBucket = stack.audit.trailBucket;
   if (trailBucket) {
     const why =

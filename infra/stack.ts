@@ -34,11 +34,11 @@ import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from 
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
-import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
+import { endpointKey, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { smsKindFilter } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
-import { HTTPS_DELIVERY_POLICY } from './delivery.ts';
+import { HTTPS_DELIVERY_POLICY, warnOfHttpsPassword } from './delivery.ts';
 import {
   autoScale,
   checkCapacity,
@@ -769,6 +769,10 @@ export class CrsAlertingStack extends Stack {
       value: this.notifyDlq.queueUrl,
       description: 'for crs outbox (the stream ranges the notifier gave up on)',
     });
+    new CfnOutput(this, 'UndeliveredAlarmsQueueUrl', {
+      value: this.operatorAlarms.undelivered.queueUrl,
+      description: 'the alarm notifications SNS could not deliver to an operators endpoint (UndeliveredAlarmsDepth)',
+    });
   }
 
   /**
@@ -832,7 +836,8 @@ export class CrsAlertingStack extends Stack {
       if (!endpoints) continue;
       for (const protocol of ['email', 'sms', 'https'] as const)
         for (const endpoint of endpoints[protocol]) {
-          const key = `${protocol} ${endpoint}`;
+          // An email address in another letter case is the same mailbox: subscribed once, as first spelled.
+          const key = endpointKey(protocol, endpoint);
           const entry = byEndpoint.get(key) ?? { protocol, endpoint, teams: [] };
           entry.teams.push(team);
           byEndpoint.set(key, entry);
@@ -864,6 +869,7 @@ export class CrsAlertingStack extends Stack {
             : {}),
         });
       } else {
+        warnOfHttpsPassword(this, teams.map((t) => `teams.${t}`).join(', '), endpoint);
         this.pagesTopic.addSubscription(
           new subs.UrlSubscription(endpoint, {
             ...options,

@@ -35,7 +35,7 @@ import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
-import { PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
+import { endpointKey, endpointShown, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 import { shown } from './flags.ts';
 
@@ -280,10 +280,13 @@ export async function examine(
         ['https', e.https],
       ] as const) {
         for (const endpoint of endpoints) {
-          const known =
-            report.teams[team].some((s) => s.protocol === protocol && s.endpoint === endpoint) ||
-            report.unassigned.some((s) => s.protocol === protocol && s.endpoint === endpoint);
-          if (!known) report.missing.push({ team, protocol, endpoint });
+          // An email address in another letter case is the same mailbox (subscribed once, as first spelled); SNS
+          // lists an https URL with its password masked, as it is compared and shown here.
+          const shown = endpointShown(endpoint);
+          const same = (s: { protocol: string; endpoint: string }) =>
+            endpointKey(s.protocol, endpointShown(s.endpoint)) === endpointKey(protocol, shown);
+          const known = report.teams[team].some(same) || report.unassigned.some(same);
+          if (!known) report.missing.push({ team, protocol, endpoint: shown });
         }
       }
     }

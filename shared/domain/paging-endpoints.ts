@@ -2,7 +2,7 @@
 // stack subscribes them (infra/paging-config.ts reads it from CDK context); `crs doctor` checks a deployment against it.
 import * as z from './zod.ts';
 import { WARD } from './contract.ts';
-import { PAGE_TEAMS, type Page } from './paging.ts';
+import { endpointKey, PAGE_TEAMS, type Page } from './paging.ts';
 
 /** The kinds of page: two that wait for an answer and climb the ladder, and their informational ends. */
 const PAGE_KINDS = ['escalation', 'alert', 'de-escalation', 'alert-cleared'] as const satisfies readonly Page['kind'][];
@@ -71,7 +71,9 @@ export function parsePagingConfig(value: unknown, where: string): PagingConfig {
 
 /**
  * What SNS would refuse at deploy, or take and page nobody with: a team with no endpoint; an endpoint listed twice
- * (SNS keeps one subscription per topic, protocol and endpoint: a second failed the deploy, or shared the first's);
+ * (SNS keeps one subscription per topic, protocol and endpoint: a second failed the deploy, or shared the first's;
+ * an email address in another letter case is the same mailbox, paged twice); smsKinds on a team with no SMS number
+ * (it limits nothing);
  * an endpoint in two teams whose subscriptions would need other filters (the stack subscribes it once for the teams
  * whose wards and smsKinds agree); a filter policy over SNS's 150 combinations of values.
  */
@@ -93,12 +95,16 @@ function subscriptionErrors(config: PagingConfig): string[] {
     if (!e) continue;
     if (e.email.length + e.sms.length + e.https.length === 0)
       errors.push(`teams.${team}: no endpoint (email, sms or https): its pages would reach nobody`);
+    if (e.smsKinds && e.sms.length === 0)
+      errors.push(
+        `teams.${team}.smsKinds: the team has no SMS number, so smsKinds limits nothing (its email and https endpoints get every kind of page): remove it, or give the team its SMS numbers`,
+      );
     const wards = e.wards ? [...new Set(e.wards)].sort() : null;
     for (const protocol of protocols) {
       const kinds = protocol === 'sms' ? (smsKindFilter(e)?.slice().sort() ?? null) : null;
       const filter = JSON.stringify({ wards, kinds });
       e[protocol].forEach((endpoint, i) =>
-        check(`teams.${team}.${protocol}.${i}`, `${protocol} ${endpoint}`, team, filter, endpoint),
+        check(`teams.${team}.${protocol}.${i}`, endpointKey(protocol, endpoint), team, filter, endpoint),
       );
       const combinations = (e.wards?.length ?? 1) * (kinds?.length ?? 1);
       if (e.wards && e[protocol].length > 0 && combinations > MAX_FILTER_COMBINATIONS)
@@ -110,7 +116,7 @@ function subscriptionErrors(config: PagingConfig): string[] {
   seen.clear();
   for (const protocol of protocols)
     config.alarms[protocol].forEach((endpoint, i) =>
-      check(`alarms.${protocol}.${i}`, `${protocol} ${endpoint}`, 'alarms', '', endpoint),
+      check(`alarms.${protocol}.${i}`, endpointKey(protocol, endpoint), 'alarms', '', endpoint),
     );
   return [...new Set(errors)];
 }

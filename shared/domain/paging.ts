@@ -12,6 +12,23 @@ export const PAGE_TEAMS = ['hematology', 'icu', 'neurology', 'radiology', 'bedsi
 export type PageTeam = (typeof PAGE_TEAMS)[number];
 
 /**
+ * What identifies an endpoint: its protocol and the endpoint, an email address in lower case. SNS takes each spelling
+ * of an address as another subscription, but mail servers treat addresses case-insensitively (the domain always, the
+ * local part in practice): `Heme@x.org` and `heme@x.org` are one mailbox, which got every page twice.
+ */
+export function endpointKey(protocol: string, endpoint: string): string {
+  return `${protocol} ${protocol === 'email' ? endpoint.toLowerCase() : endpoint}`;
+}
+
+/**
+ * An endpoint as SNS lists it (ListSubscriptionsByTopic) and as it may be shown: an https URL's password (SNS's basic
+ * authentication, `https://user:password@host/`) replaced by `****`.
+ */
+export function endpointShown(endpoint: string): string {
+  return endpoint.replace(/^(https?:\/\/[^:@/?#]*):[^@/?#]*@/i, '$1:****@');
+}
+
+/**
  * The longest duration a setting may give: 10 years. Not a clinical bound (a setting that long switches its timer
  * off in practice, as tests do with the stale-feed alert); a technical one: a longer one (a typo, 10^12) put the
  * times computed from it (an escalation due, a link's expiry, when another dose is allowed) past what a date can

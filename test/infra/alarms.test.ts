@@ -53,7 +53,7 @@ describe('OperatorAlarms', () => {
       AlarmDescription: 'Something failed at least once in a minute.',
       TreatMissingData: 'notBreaching',
     });
-    expect(alarms.alarms).toHaveLength(2);
+    expect(alarms.alarms).toHaveLength(3); // the two above and UndeliveredAlarmsDepth
   });
 
   it('publishes through a topic with its own rotated key, which CloudWatch alarms of this account may use', () => {
@@ -106,6 +106,76 @@ describe('OperatorAlarms', () => {
     });
     expect(httpsRetryUpperBoundSeconds()).toBeLessThanOrEqual(3600);
     expect(httpsRetryUpperBoundSeconds()).toBeGreaterThanOrEqual(600); // long enough to ride out a gateway restart
+  });
+});
+
+describe("the alarm topic's undelivered notifications", () => {
+  // An alarm notification SNS could not deliver (a bouncing address, an operators' webhook down) left no trace.
+  it('go to a dead-letter queue of their own, from every subscription (SMS too), encrypted with the alarm key and kept', () => {
+    const { template, stack, alarms } = build();
+    const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+    const t = template.toJSON().Resources;
+    const queue = t[id(alarms.undelivered)];
+    expect(queue.Type).toBe('AWS::SQS::Queue');
+    expect(queue.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [id(alarms.key), 'Arn'] });
+    expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    expect(queue.DeletionPolicy).toBe('Retain');
+    expect(queue.UpdateReplacePolicy).toBe('Retain');
+    const subs = Object.values(template.findResources('AWS::SNS::Subscription')) as { Properties: any }[];
+    expect(subs.map((s) => s.Properties.Protocol).sort()).toEqual(['email', 'https', 'sms']);
+    for (const s of subs)
+      expect(s.Properties.RedrivePolicy, s.Properties.Protocol).toEqual({
+        deadLetterTargetArn: { 'Fn::GetAtt': [id(alarms.undelivered), 'Arn'] },
+      });
+  });
+
+  it('may be sent by SNS from the alarm topic only, with the alarm key', () => {
+    const { template, stack, alarms } = build();
+    const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+    const [policy, ...more] = Object.values(template.findResources('AWS::SQS::QueuePolicy')) as { Properties: any }[];
+    expect(more).toEqual([]);
+    const sends = (policy!.Properties.PolicyDocument.Statement as any[]).filter((st) => st.Effect === 'Allow');
+    expect(sends).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'sns.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Condition: { ArnEquals: { 'aws:SourceArn': { Ref: id(alarms.topic) } } },
+      }),
+    ]);
+    const byKey = (template.toJSON().Resources[id(alarms.key)].Properties.KeyPolicy.Statement as any[]).filter(
+      (st) => JSON.stringify(st.Principal) === JSON.stringify({ Service: 'sns.amazonaws.com' }),
+    );
+    expect(byKey).toEqual([expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]);
+    expect(byKey[0].Condition.StringEquals).toEqual({ 'aws:SourceAccount': '123456789012' });
+    expect(JSON.stringify(byKey[0].Condition.ArnLike['aws:SourceArn'])).toContain(':sns:eu-west-1:123456789012:*');
+  });
+
+  it('raise an alarm on the queue, which says it is told through the same topic and crs doctor shows it anyway', () => {
+    const { template, stack, alarms } = build();
+    const depth = Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
+      (a: any) => a.Properties.AlarmName === 'AlarmsOnly-UndeliveredAlarmsDepth',
+    ) as { Properties: any };
+    expect(depth.Properties).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: { 'Fn::GetAtt': [stack.getLogicalId(alarms.undelivered.node.defaultChild as never), 'QueueName'] },
+        },
+      ],
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(depth.Properties.AlarmDescription).toMatch(/same topic/);
+    expect(depth.Properties.AlarmDescription).toMatch(/crs doctor/);
+  });
+
+  it("keeps an alarm SMS number's subscription (its id) now that it has a dead-letter queue", () => {
+    const { stack, template } = build();
+    const ids = Object.keys(template.findResources('AWS::SNS::Subscription', { Properties: { Protocol: 'sms' } }));
+    // The id SmsSubscription gave it (topic Alarms, subscriber the number): a new one re-subscribed the number.
+    expect(ids).toEqual([expect.stringMatching(/^Alarms15550100000[0-9A-F]{8}$/)]);
+    expect(stack.node.findChild('Alarms').node.tryFindChild('+15550100000')).toBeDefined();
   });
 });
 

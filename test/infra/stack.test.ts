@@ -290,7 +290,7 @@ describe('queue', () => {
     );
   }, 120_000);
 
-  it('keeps every resource that holds data when the stack is deleted or a resource replaced: the queues too (device messages not yet graded, dead letters, undelivered pages, timers)', () => {
+  it('keeps every resource that holds data when the stack is deleted or a resource replaced: the queues too (device messages not yet graded, dead letters, undelivered pages and alarms, timers)', () => {
     const stateful = [
       'AWS::DynamoDB::Table',
       'AWS::SQS::Queue',
@@ -304,18 +304,21 @@ describe('queue', () => {
       string,
       Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string },
     ][];
-    expect(held.filter(([, r]) => r.Type === 'AWS::SQS::Queue')).toHaveLength(6);
+    expect(held.filter(([, r]) => r.Type === 'AWS::SQS::Queue')).toHaveLength(7);
     for (const [id, r] of held) {
       expect(r.DeletionPolicy, id).toBe('Retain');
       expect(r.UpdateReplacePolicy, id).toBe('Retain');
     }
   });
 
-  it('encrypts every queue with the customer managed key and refuses requests without TLS', () => {
+  it("encrypts every queue with the customer managed key (the undelivered alarms' with the alarm key) and refuses requests without TLS", () => {
     const queues = ofType('AWS::SQS::Queue');
-    expect(queues).toHaveLength(6);
+    expect(queues).toHaveLength(7);
+    const alarmQueue = idOf(synth.stack.operatorAlarms.undelivered);
     for (const [id, q] of queues) {
-      expect(q.Properties.KmsMasterKeyId, id).toEqual(keyArn());
+      expect(q.Properties.KmsMasterKeyId, id).toEqual(
+        id === alarmQueue ? getAtt(synth.stack.operatorAlarms.key) : keyArn(),
+      );
       const policy = ofType('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties.Queues).includes(id));
       expect(policy, `${id} has a TLS-only policy`).toBeDefined();
       expect(policy![1].Properties.PolicyDocument.Statement).toContainEqual(
@@ -604,6 +607,26 @@ describe('pages that get answered', () => {
       expect(of, endpoint).toHaveLength(1);
       expect(of[0].FilterPolicy, endpoint).toEqual({ teams: ['icu', 'bedside'] });
     }
+  }, 120_000);
+
+  it('subscribes an email address of two teams once when they spell it in other letter cases (one mailbox, one mail per page)', () => {
+    const { stack } = templateApp({
+      context: {
+        paging: {
+          teams: {
+            ...PAGING.teams,
+            hematology: { email: ['Heme-Oncall@Hospital.example'] },
+            bedside: { email: ['heme-oncall@hospital.example'] },
+          },
+        },
+      },
+    });
+    const subs = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription'))
+      .map((x) => (x as Resource).Properties)
+      .filter((p) => p.Protocol === 'email' && p.Endpoint.toLowerCase() === 'heme-oncall@hospital.example');
+    expect(subs.map((p) => [p.Endpoint, p.FilterPolicy])).toEqual([
+      ['Heme-Oncall@Hospital.example', { teams: ['hematology', 'bedside'] }],
+    ]);
   }, 120_000);
 
   it("keeps an SMS number's subscription when the number joins or leaves a later team: only its filter changes", () => {
@@ -1153,6 +1176,7 @@ describe('alarms', () => {
       'PagesTopicArn',
       'StateTableName',
       'NotifyFailuresQueueUrl',
+      'UndeliveredAlarmsQueueUrl', // the runbook reads the undelivered alarm notifications from it
     ]) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
@@ -1205,6 +1229,12 @@ describe('producers of encrypted queues and topics', () => {
       'sqs:SendMessage',
     ],
     ['CloudWatch (every alarm)', () => synth.stack.alarmTopic, 'cloudwatch.amazonaws.com', 'sns:Publish'],
+    [
+      "SNS (an operators' alarm endpoint that cannot be reached)",
+      () => synth.stack.operatorAlarms.undelivered,
+      'sns.amazonaws.com',
+      'sqs:SendMessage',
+    ],
   ];
   it.each(services)(
     '%s may write to its encrypted destination: the resource policy and the key policy both let it',
@@ -1224,6 +1254,7 @@ describe('producers of encrypted queues and topics', () => {
     const arnLike = (keyId: string, service: string) =>
       JSON.stringify(allowsService(keyStatements(keyId), service, 'kms:GenerateDataKey')[0]?.Condition?.ArnLike);
     expect(arnLike(idOf(synth.stack.key), 'sns.amazonaws.com')).toMatch(/:sns:.*:\*"/);
+    expect(arnLike(idOf(synth.stack.operatorAlarms.key), 'sns.amazonaws.com')).toMatch(/:sns:.*:\*"/);
     expect(arnLike(idOf(synth.stack.key), 'events.amazonaws.com')).toMatch(/:events:.*:rule\/\*"/);
     // The alarm topic's key serves the alarms only, and the data key no longer lets CloudWatch in.
     expect(
@@ -1887,6 +1918,31 @@ describe('the paging config from context: pinned by a mutation run', () => {
       alarms: { sms: ['+15550100000'] },
     });
     expect(smsOnly.filter((w) => /no (team|alarm) endpoints/.test(w))).toEqual([]);
+  });
+
+  it('warns at synth of an https endpoint with a password in its URL (plain text in the template), naming it without the password', () => {
+    const teams = {
+      ...PAGING.teams,
+      icu: { https: ['https://sns:S3cret-Pw@paging.hospital.example/hooks/icu'] },
+      radiology: { https: ['https://paging.hospital.example/hooks/radiology'] },
+    };
+    const { stack } = templateApp({
+      context: { paging: { teams, alarms: { https: ['https://ops:0ps-Pw@alerts.hospital.example/cw'] } } },
+    });
+    const warnings = Annotations.fromStack(stack)
+      .findWarning('*', Match.stringLikeRegexp('password'))
+      .map((w) => String(w.entry.data));
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^teams\.icu: the https endpoint https:\/\/sns:\*\*\*\*@paging\.hospital\.example\/hooks\/icu has a user and password in its URL: .*plain text.*docs\/aws\.md/,
+      ),
+      expect.stringMatching(
+        /^alarms: the https endpoint https:\/\/ops:\*\*\*\*@alerts\.hospital\.example\/cw has a user/,
+      ),
+    ]);
+    expect(warnings.join()).not.toMatch(/S3cret|0ps-Pw/);
+    // The template has it, as SNS needs it: that is what the warning is about.
+    expect(JSON.stringify(Template.fromStack(stack).toJSON())).toContain('S3cret-Pw');
   });
 });
 

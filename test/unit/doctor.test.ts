@@ -296,6 +296,49 @@ describe('crs doctor, pinned by a mutation run', () => {
     );
   });
 
+  it('takes an email address subscribed in another letter case (the stack subscribes the first spelling) as subscribed', async () => {
+    // Two teams spelling one mailbox differently share the subscription of the first spelling (infra/stack.ts).
+    const r = await examine(clients(), vars, {
+      now: NOW,
+      expected: {
+        hematology: { email: ['Heme@Hospital.example'], sms: [], https: [] },
+        bedside: { email: ['H4-Nurses@hospital.example'], sms: [], https: [] },
+      },
+    });
+    expect(r.missing).toEqual([]);
+  });
+
+  it('matches an https endpoint with a password as SNS lists it (password masked), and never prints the password', async () => {
+    // ListSubscriptionsByTopic answers `https://user:****@host/...`: the configured URL was reported missing (exit 1).
+    sns.on(ListSubscriptionsByTopicCommand).resolves({
+      Subscriptions: [
+        {
+          Protocol: 'https',
+          Endpoint: 'https://sns:****@icu.hospital.example/hook',
+          SubscriptionArn: `${TOPIC}:9`,
+          TopicArn: TOPIC,
+        },
+      ],
+    });
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:9` }).resolves({
+      Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }), PendingConfirmation: 'false' },
+    });
+    const r = await examine(clients(), vars, {
+      now: NOW,
+      expected: {
+        icu: {
+          email: [],
+          sms: [],
+          https: ['https://sns:S3cret@icu.hospital.example/hook', 'https://sns:0ther@gone.hospital.example/hook'],
+        },
+      },
+    });
+    expect(r.missing).toEqual([
+      { team: 'icu', protocol: 'https', endpoint: 'https://sns:****@gone.hospital.example/hook' },
+    ]);
+    expect(JSON.stringify(r) + formatReport(r)).not.toMatch(/S3cret|0ther/);
+  });
+
   it("sends the test page to the team's wards, counting its confirmed endpoints only", async () => {
     sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:4` }).resolves({
       Attributes: {

@@ -36,6 +36,33 @@ describe('paging endpoints', () => {
       { teams: { icu: { email: [], sms: [] }, bedside: { sms: [phone] } } },
       /teams\.icu: no endpoint \(email, sms or https\): its pages would reach nobody/,
     ],
+    [
+      // SNS subscribes each spelling: the same mailbox got every page twice.
+      'an email address listed twice in a team in another letter case',
+      { teams: { hematology: { email: ['Heme@Hospital.example', 'heme@hospital.example'] } } },
+      /teams\.hematology\.email\.1: "heme@hospital\.example" is listed twice \(also teams\.hematology\.email\.0\)/,
+    ],
+    [
+      'an email address in two teams, in another letter case, with other wards',
+      {
+        teams: {
+          icu: { email: ['Charge@hospital.example'] },
+          bedside: { email: ['charge@HOSPITAL.example'], wards: ['H4'] },
+        },
+      },
+      /teams\.bedside\.email\.0: .* is also teams\.icu\.email\.0, whose wards and smsKinds differ/,
+    ],
+    [
+      'an alarm email address listed twice in another letter case',
+      { alarms: { email: ['ops@hospital.example', 'OPS@hospital.example'] } },
+      /alarms\.email\.1: "OPS@hospital\.example" is listed twice/,
+    ],
+    [
+      // smsKinds limits the team's SMS numbers only: with none, it did nothing (the email and HTTPS got every kind).
+      'smsKinds on a team with no SMS number',
+      { teams: { icu: { email: ['icu@hospital.example'], smsKinds: ['escalation'] } } },
+      /teams\.icu\.smsKinds: the team has no SMS number/,
+    ],
     ['a team with nothing in it', { teams: { icu: {} } }, /teams\.icu: no endpoint/],
     [
       'an https URL with no host',
