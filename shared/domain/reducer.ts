@@ -154,7 +154,11 @@ function addTemperature(
   febrile: boolean,
   keep: number,
 ): PatientState['febrile'] {
-  const out = readings.filter(([t2]) => t2 !== t);
+  let atInstant = false; // a reading at this instant is kept
+  for (let i = readings.length - 1; i >= 0 && !atInstant; i--) atInstant = readings[i]![0] === t;
+  // Most temperatures are not febrile and correct none: the readings stay as they are (no copy).
+  if (!febrile && !atInstant && readings.length <= keep) return readings;
+  const out = atInstant ? readings.filter(([t2]) => t2 !== t) : readings.slice();
   if (febrile) {
     let i = out.length;
     while (i > 0 && out[i - 1]![0] > t) i--;
