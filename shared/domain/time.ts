@@ -118,7 +118,20 @@ export function isTimeZone(name: string): boolean {
 export function formatSiteTime(at: string | number, timeZone: string): string {
   const ms = typeof at === 'number' ? at : parseTime(at);
   if (!Number.isFinite(ms)) return String(at);
+  const slot = Math.floor(ms / MINUTE) & (SITE_SLOTS - 1);
+  if (siteAt[slot] === ms && siteZone[slot] === timeZone) return siteText[slot]!;
   const p: Record<string, string> = {};
   for (const part of siteFormat(timeZone).formatToParts(ms)) p[part.type] = part.value;
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`;
+  const text = `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`;
+  siteAt[slot] = ms;
+  siteZone[slot] = timeZone;
+  siteText[slot] = text;
+  return text;
 }
+
+// A page names the times of its reasons, which stay the same from page to page while their values do (Intl's
+// formatToParts is slow): the latest written, in a small direct-mapped memo as iso's (slot by minute).
+const SITE_SLOTS = 1024;
+const siteAt = new Float64Array(SITE_SLOTS).fill(Number.NaN);
+const siteZone: string[] = new Array<string>(SITE_SLOTS).fill('');
+const siteText: string[] = new Array<string>(SITE_SLOTS).fill('');
