@@ -65,6 +65,36 @@ describe('parseTime', () => {
   });
 });
 
+describe('formatSiteTime', () => {
+  it('stays exact when times repeat or share a memo slot, in one zone and another', () => {
+    const fresh = (ms: number, zone: string) => {
+      const p: Record<string, string> = {};
+      const f = new Intl.DateTimeFormat('en-GB', {
+        timeZone: zone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+        timeZoneName: 'short',
+      });
+      for (const part of f.formatToParts(ms)) p[part.type] = part.value;
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`;
+    };
+    const t = Date.parse('2026-10-25T00:59:59.900Z'); // a minute before Paris leaves summer time
+    const clashing = [t, t + 100, t + 1, t + 60_000, t + 4_096_000, t - 4_096_000, t + 512, t + 1000];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...clashing), fc.constantFrom('UTC', 'Europe/Paris')), { maxLength: 30 }),
+        (times) => {
+          for (const [ms, zone] of times) expect(formatSiteTime(ms, zone)).toBe(fresh(ms, zone));
+        },
+      ),
+    );
+  });
+});
+
 describe('times, pinned by a mutation run', () => {
   it('reads a typed time with any zone offset as that instant, and one without an offset as no time at all', () => {
     const instant = Date.parse('2026-11-26T11:00:00Z');
