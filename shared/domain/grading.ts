@@ -78,9 +78,10 @@ interface Fever {
 function fever(state: PatientState, config: GradingConfig): Fever | undefined {
   const since = state.clock - config.feverWindowMinutes * MINUTE;
   const q = state.febrile;
-  const inWindow = config.feverWindowEdge === 'inclusive' ? (t: number) => t >= since : (t: number) => t > since;
-  const first = q.findIndex(([t]) => inWindow(t));
-  if (first < 0) return undefined;
+  const inclusive = config.feverWindowEdge === 'inclusive';
+  let first = 0;
+  while (first < q.length && !(inclusive ? q[first]![0] >= since : q[first]![0] > since)) first++;
+  if (first === q.length) return undefined;
   // In time order: the last is the latest; the peak is the highest, the latest of equal ones.
   let peak = q[first]!;
   for (let i = first + 1; i < q.length; i++) if (q[i]![1] >= peak[1]) peak = q[i]!;
@@ -157,18 +158,27 @@ function bpText([, sys, map]: BpReading): string {
   return `${parts.join(', ')} mmHg`;
 }
 
+// A low reading's reason is the same on every message while it is one of the pair hypotension rests on: worked out
+// once per reading (the state's readings never change; a reading merged with another is a new one) and thresholds,
+// and frozen, since callers share it.
+const lowReading = new WeakMap<BpReading, { th: Thresholds; reason: Reason }>();
+
+function lowReadingReason(r: BpReading, th: Thresholds, limits: () => string): Reason {
+  const known = lowReading.get(r);
+  if (known && known.th.systolicBelow === th.systolicBelow && known.th.mapBelow === th.mapBelow) return known.reason;
+  const text = bpText(r);
+  const out = Object.freeze(reason('hypotension', text, r[0], `low blood pressure ${text} (${limits()})`));
+  lowReading.set(r, { th, reason: out });
+  return out;
+}
+
 function hypotensionReasons(state: PatientState, config: GradingConfig, agents: Agent[]): Reason[] | undefined {
   const th = hypotensionThresholds(state, config);
   const bp = hypotension(state, th);
   if (!bp.on && agents.length === 0) return undefined;
   const out: Reason[] = [];
-  const limits = `systolic < ${th.systolicBelow} or MAP < ${th.mapBelow}`;
-  if (bp.pair) {
-    for (const r of bp.pair) {
-      const text = bpText(r);
-      out.push(reason('hypotension', text, r[0], `low blood pressure ${text} (${limits})`));
-    }
-  }
+  const limits = () => `systolic < ${th.systolicBelow} or MAP < ${th.mapBelow}`;
+  if (bp.pair) for (const r of bp.pair) out.push(lowReadingReason(r, th, limits));
   if (bp.stoppedAt !== undefined) {
     out.push(
       reason(
@@ -179,7 +189,9 @@ function hypotensionReasons(state: PatientState, config: GradingConfig, agents: 
       ),
     );
   } else if (bp.on && !bp.pair && agents.length === 0) {
-    out.push(reason('hypotension', 'established', state.clock, `hypotension on consecutive low readings (${limits})`));
+    out.push(
+      reason('hypotension', 'established', state.clock, `hypotension on consecutive low readings (${limits()})`),
+    );
   }
   for (const a of agents) out.push(a.reason);
   return out;
@@ -203,13 +215,28 @@ function waiver(state: PatientState, config: GradingConfig): Reason | undefined 
   ]);
 }
 
+// A febrile reading's reasons are the same on every message while it stays the latest or the peak: worked out once
+// per reading (the state's [t, °C] pairs never change; a correction makes a new one) and frozen, since callers share
+// them.
+const feverReason = new WeakMap<Fever['latest'], Reason>();
+const peakReason = new WeakMap<Fever['peak'], Reason>();
+
 function feverReasons(state: PatientState, config: GradingConfig): Reason[] | undefined {
   const f = fever(state, config);
   if (!f) return undefined;
   const [t, c] = f.latest;
-  const reasons = [reason('fever', c, t, `fever ${c} °C`)];
-  if (f.peak[1] > c)
-    reasons.push(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`));
+  let latest = feverReason.get(f.latest);
+  if (!latest) feverReason.set(f.latest, (latest = Object.freeze(reason('fever', c, t, `fever ${c} °C`))));
+  const reasons = [latest];
+  if (f.peak[1] > c) {
+    let peak = peakReason.get(f.peak);
+    if (!peak)
+      peakReason.set(
+        f.peak,
+        (peak = Object.freeze(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`))),
+      );
+    reasons.push(peak);
+  }
   return reasons;
 }
 

@@ -131,7 +131,9 @@ export function monitoringFields(s: MonitoringFields, msg: DeviceMessage, t: num
 
 function mergeFields<T extends object>(target: TimedFields<T>, section: Partial<T>, t: number): TimedFields<T> {
   const out: TimedFields<T> = { ...target };
-  for (const key of Object.keys(section) as (keyof T)[]) {
+  // for-in, not Object.keys: no array per section (a validated section is a plain object with only its own fields).
+  for (const k in section) {
+    const key = k as keyof T;
     const v = section[key];
     if (v === undefined) continue;
     out[key] = latest(out[key], v as NonNullable<T[keyof T]>, t) as TimedFields<T>[keyof T];
@@ -154,7 +156,12 @@ function addTemperature(
   febrile: boolean,
   keep: number,
 ): PatientState['febrile'] {
-  const out = readings.filter(([t2]) => t2 !== t);
+  let atInstant = false; // a reading at this instant is kept (they are in time order: look back to it, no further)
+  for (let i = readings.length - 1; i >= 0 && !atInstant && readings[i]![0] >= t; i--)
+    atInstant = readings[i]![0] === t;
+  // Most temperatures are not febrile and correct none: the readings stay as they are (no copy).
+  if (!febrile && !atInstant && readings.length <= keep) return readings;
+  const out = atInstant ? readings.filter(([t2]) => t2 !== t) : readings.slice();
   if (febrile) {
     let i = out.length;
     while (i > 0 && out[i - 1]![0] > t) i--;
@@ -254,7 +261,11 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   else s.bpMemo = memoFor(s, th); // the one it has, unless the state was just read or the thresholds changed
 
   if (msg.source.kind === 'monitor') s.lastMonitorAt = Math.max(s.lastMonitorAt ?? t, t);
-  Object.assign(s, monitoringFields(s, msg, t));
+  if (msg.monitoringEnd || msg.enrolment) {
+    const m = monitoringFields(s, msg, t);
+    s.monitoringEnd = m.monitoringEnd;
+    s.lastEnrolmentAt = m.lastEnrolmentAt;
+  }
   if (msg.vitals?.spo2 !== undefined) s.spo2 = lastTwo(s.spo2, t, msg.vitals.spo2);
   if (msg.oxygen) s.oxygen = latest(s.oxygen, msg.oxygen, t);
   if (msg.vasopressors) s.vasopressors = latest(s.vasopressors, msg.vasopressors, t);
@@ -364,6 +375,37 @@ function decide(n: NotifiedGrade, grade: number, clock: number, condition: Condi
   return { next: n.belowSince === belowSince ? n : { ...n, belowSince } };
 }
 
+/** The condition's notified grade after this grading, and its page (into `notifications`) when the grade changed. */
+function page(
+  s: PatientState,
+  condition: Condition,
+  graded: Graded,
+  crsGrade: number,
+  causedBy: string,
+  config: GradingConfig,
+  notifications: Notification[],
+): NotifiedGrade {
+  const n = s.notified[condition];
+  // Most messages leave the grade as notified: nothing to decide.
+  if (graded.grade === n.grade && n.belowSince === undefined) return n;
+  const d = decide(n, graded.grade, s.clock, condition, config);
+  if (d.page) {
+    notifications.push(
+      buildPage({
+        state: s,
+        config,
+        condition,
+        ...d.page,
+        // ICANS at 0 has no domain above normal: the page names the normal values it rests on (section 6).
+        reasons: condition === 'icans' && graded.grade === 0 ? icansNormalReasons(s) : graded.reasons,
+        crsGrade,
+        causedBy,
+      }),
+    );
+  }
+  return d.next;
+}
+
 // The assessment's ICANS reasons say so in their text; worked out once per (shared, frozen) ICANS result.
 const labelled = new WeakMap<Graded, Reason[]>();
 function labelledIcans(icans: Graded): Reason[] {
@@ -410,26 +452,8 @@ export function reduce(
   trackEpisode(s, crs.grade, config);
 
   const notifications: Notification[] = [];
-  const page = (condition: Condition, graded: Graded): NotifiedGrade => {
-    const d = decide(s.notified[condition], graded.grade, s.clock, condition, config);
-    if (d.page) {
-      notifications.push(
-        buildPage({
-          state: s,
-          config,
-          condition,
-          ...d.page,
-          // ICANS at 0 has no domain above normal: the page names the normal values it rests on (section 6).
-          reasons: condition === 'icans' && graded.grade === 0 ? icansNormalReasons(s) : graded.reasons,
-          crsGrade: crs.grade,
-          causedBy: msg.messageId,
-        }),
-      );
-    }
-    return d.next;
-  };
-  const crsNotified = page('crs', crs);
-  const icansNotified = page('icans', icans);
+  const crsNotified = page(s, 'crs', crs, crs.grade, msg.messageId, config, notifications);
+  const icansNotified = page(s, 'icans', icans, crs.grade, msg.messageId, config, notifications);
   if (crsNotified !== s.notified.crs || icansNotified !== s.notified.icans)
     s.notified = { crs: crsNotified, icans: icansNotified };
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSiteTime, iso, parseTimeWithOffset } from '#domain/time.ts';
+import { formatSiteTime, iso, parseTime, parseTimeWithOffset } from '#domain/time.ts';
 
 const reference = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
@@ -29,6 +29,68 @@ describe('iso', () => {
       fc.property(fc.array(fc.constantFrom(...clashing), { minLength: 1, maxLength: 30 }), (times) => {
         for (const ms of times) expect(iso(ms)).toBe(reference(ms));
       }),
+    );
+  });
+});
+
+describe('parseTime', () => {
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  /** A timestamp's parts, each in and just beyond its range, in the spellings the contract takes and some it does not. */
+  const spelt = fc
+    .tuple(
+      fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.constantFrom(1900, 2000, 2024, 2026, 2100)),
+      fc.integer({ min: 0, max: 13 }),
+      fc.integer({ min: 0, max: 32 }),
+      fc.integer({ min: 0, max: 25 }),
+      fc.integer({ min: 0, max: 61 }),
+      fc.integer({ min: 0, max: 61 }),
+      fc.constantFrom('', '', '.000', '.123', '.999', '.0', '.00', '.5', '.1234', '.123456789', '.', '.1a3'),
+      fc.constantFrom('Z', 'Z', '+00:00', '-00:00', '+02:00', '-05:30', '+23:59', '-24:00', '+02:60', '+1:00', 'z', ''),
+      fc.constantFrom('T', 'T', 't', ' '),
+    )
+    .map(
+      ([y, mo, d, h, mi, s, frac, zone, t]) =>
+        `${String(y).padStart(4, '0')}-${p2(mo)}-${p2(d)}${t}${p2(h)}:${p2(mi)}:${p2(s)}${frac}${zone}`,
+    );
+
+  it('reads every timestamp as Date.parse does (by hand for the usual spellings, NaN where it does)', () => {
+    fc.assert(
+      fc.property(spelt, (text) => {
+        expect(Object.is(parseTime(text), Date.parse(text)), text).toBe(true);
+      }),
+      { numRuns: 50_000 },
+    );
+    for (const text of ['2024-02-29T23:59:59.007Z', '2026-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2026-11-26'])
+      expect(Object.is(parseTime(text), Date.parse(text)), text).toBe(true);
+  });
+});
+
+describe('formatSiteTime', () => {
+  it('stays exact when times repeat or share a memo slot, in one zone and another', () => {
+    const fresh = (ms: number, zone: string) => {
+      const p: Record<string, string> = {};
+      const f = new Intl.DateTimeFormat('en-GB', {
+        timeZone: zone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+        timeZoneName: 'short',
+      });
+      for (const part of f.formatToParts(ms)) p[part.type] = part.value;
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`;
+    };
+    const t = Date.parse('2026-10-25T00:59:59.900Z'); // a minute before Paris leaves summer time
+    const clashing = [t, t + 100, t + 1, t + 60_000, t + 4_096_000, t - 4_096_000, t + 512, t + 1000];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...clashing), fc.constantFrom('UTC', 'Europe/Paris')), { maxLength: 30 }),
+        (times) => {
+          for (const [ms, zone] of times) expect(formatSiteTime(ms, zone)).toBe(fresh(ms, zone));
+        },
+      ),
     );
   });
 });
