@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { asVersion6 } from '#test/support/old-schema.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -178,13 +178,7 @@ describe("the board's list after months of use", () => {
     await settled();
     await server.close();
     // As version 6 had it: no columns of the list (nor version 8's lane starts).
-    const raw = new Database(join(dir, DB_FILE));
-    raw.exec(`DROP TABLE lane_starts;
-      DROP INDEX patients_ended;
-      ALTER TABLE patients DROP COLUMN monitoring_ended_at;
-      ALTER TABLE patients DROP COLUMN grade;`);
-    raw.pragma('user_version = 6');
-    raw.close();
+    asVersion6(join(dir, DB_FILE));
 
     server = await start(2);
     clock = T0 + 2 * MIN + 2 * HOUR + 1;

@@ -7,7 +7,6 @@
 // - a redriven message is graded once and its grade change paged; one already applied meanwhile (the device resent
 //   it once the fault was fixed, or it is redriven twice) is a duplicate: nothing applied or paged twice;
 // - the alert clears once nothing is dead-lettered.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,7 @@ import { messageDigest } from '#app/digest.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { CLI, REPO } from '#test/support/cli.ts';
+import { crsAsync } from '#test/support/cli.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
@@ -91,16 +90,8 @@ const notified = (patientId: string) => pageLines.filter((l) => l.type === 'noti
 const count = (s: EmbeddedServer, sql: string) => (s.db.prepare(sql).pluck().get() as number) ?? 0;
 
 /** `crs ARGS` as the operator runs it, while the server runs in this process (so: spawned, not spawnSync). */
-function crs(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const crs = (...args: string[]) =>
+  crsAsync(args, {}).then(({ status: code, stdout, stderr }) => ({ code, stdout, stderr }));
 
 const FEVER = msg('P-DL', 10, { vitals: { temperatureC: 39.2 } }, 'P-DL-fever');
 

@@ -2,7 +2,6 @@
 // database beside (or without) crs serve. crs serve itself upgrades it as it starts (embedded-paging, -store and
 // -board-list tests); the commands must never upgrade it beneath a server of the earlier version still running, and
 // must read it as this version has it when none runs.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DB_FILE, lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { OutboxDispatcher, type OutboxKind, type Sink } from '#adapters/sqlite/outbox.ts';
-import { CLI, REPO } from '#test/support/cli.ts';
+import { crsAsync } from '#test/support/cli.ts';
+import { asVersion6 } from '#test/support/old-schema.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -21,16 +21,8 @@ afterEach(() => {
 });
 
 /** `crs ARGS` as the operator runs it (spawned: a lock this process holds stands for a running server). */
-function crs(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const crs = (...args: string[]) =>
+  crsAsync(args, {}).then(({ status: code, stdout, stderr }) => ({ code, stdout, stderr }));
 
 const version = () => {
   const db = new Database(join(dir, DB_FILE), { readonly: true });
@@ -44,13 +36,7 @@ const version = () => {
 /** A database as version 6 left it (today's tables without the list's columns of version 7 and version 8's lane starts). */
 function version6(): void {
   openDataDir(dir).close();
-  const raw = new Database(join(dir, DB_FILE));
-  raw.exec(`DROP TABLE lane_starts;
-    DROP INDEX patients_ended;
-    ALTER TABLE patients DROP COLUMN monitoring_ended_at;
-    ALTER TABLE patients DROP COLUMN grade;`);
-  raw.pragma('user_version = 6');
-  raw.close();
+  asVersion6(join(dir, DB_FILE));
 }
 
 /** A database of version 1 (issue 5: no parked lane, an inbox without digests) holding one dead letter. */
