@@ -16,6 +16,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { keptQueueProps } from './queues.ts';
 import { HTTPS_DELIVERY_POLICY, warnOfHttpsPassword } from './delivery.ts';
 
 export interface AlarmEndpoints {
@@ -105,14 +106,7 @@ export class OperatorAlarms {
         },
       }),
     );
-    this.undelivered = new sqs.Queue(stack, 'UndeliveredAlarms', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.key,
-      dataKeyReuse: Duration.minutes(5),
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.undelivered = new sqs.Queue(stack, 'UndeliveredAlarms', keptQueueProps(this.key));
     const deadLetterQueue = this.undelivered;
 
     for (const address of endpoints.email)

@@ -50,6 +50,7 @@ import {
 } from './capacity.ts';
 import { CrsFunction, LOG_LEVELS, type LogLevel } from './function-defaults.ts';
 import { letLogGroupsUse } from './keys.ts';
+import { keptQueueProps } from './queues.ts';
 import { DEFAULT_THROTTLE, checkThrottlesFit, routeThrottles, type RouteThrottle } from './throttles.ts';
 import { checkEveryPagedTeamSubscribed, type PagingConfig } from './paging-config.ts';
 
@@ -380,16 +381,7 @@ export class CrsAlertingStack extends Stack {
     });
 
     // ---- SQS: the per-patient FIFO queue and the dead-letter queues.
-    const queueDefaults = {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.key,
-      dataKeyReuse: Duration.minutes(5),
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      // Kept, as the tables are, when the stack is deleted or a queue replaced: they hold device messages not yet
-      // graded, dead letters to redrive, undelivered pages and escalation timers (CDK's default deleted them).
-      removalPolicy: RemovalPolicy.RETAIN,
-    };
+    const queueDefaults = keptQueueProps(this.key);
     this.queueDlq = new sqs.Queue(this, 'MessagesDlq', { ...queueDefaults, fifo: true });
     this.queue = new sqs.Queue(this, 'Messages', {
       ...queueDefaults,
