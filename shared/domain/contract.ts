@@ -173,6 +173,9 @@ function nonEmpty<T extends z.ZodMiniObject>(schema: T, what: string) {
 }
 
 const fahrenheitHint = (v: number) => (v >= 90 && v <= 115 ? 'Fahrenheit?' : undefined);
+// FiO2 is a fraction; charts and ventilators often show it as a percent (40 %, sent as 40).
+const percentHint = (v: number) =>
+  v >= 21 && v <= 100 ? `a percent? send ${Number((v / 100).toPrecision(6))}` : undefined;
 
 const Enrolment = nonEmpty(
   strict({
@@ -211,7 +214,7 @@ const Vitals = nonEmpty(strict(VITALS), 'measurement');
 const OXYGEN = {
   device: oneOf(OXYGEN_DEVICES),
   flowLpm: z.optional(num(...RANGES.flowLpm)),
-  fio2: z.optional(num(...RANGES.fio2)),
+  fio2: z.optional(num(...RANGES.fio2, { hint: percentHint })),
   forComfort: z.optional(z.boolean({ error: (iss) => `${show(iss.input)} is not true or false` })),
 };
 const Oxygen = strict(OXYGEN);

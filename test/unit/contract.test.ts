@@ -88,7 +88,7 @@ describe('refused, naming the field and the problem', () => {
     [{ vitals: { spo2: '93' } }, 'vitals.spo2: "93" is not a number (allowed 0-100)'],
     [{ oxygen: { device: 'nasal_cannula', flowLpm: 81 } }, 'oxygen.flowLpm: 81 is outside 0-80'],
     [{ oxygen: { device: 'nasal_cannula', fio2: 0.2 } }, 'oxygen.fio2: 0.2 is outside 0.21-1'],
-    [{ oxygen: { device: 'nasal_cannula', fio2: 40 } }, 'oxygen.fio2: 40 is outside 0.21-1'],
+    [{ oxygen: { device: 'nasal_cannula', fio2: 40 } }, 'oxygen.fio2: 40 is outside 0.21-1 (a percent? send 0.4)'],
     [{ enrolment: { weightKg: 401 } }, 'enrolment.weightKg: 401 is outside 0.5-400'],
     [{ neuro: { iceScore: 11 } }, 'neuro.iceScore: 11 is outside 0-10'],
     [{ neuro: { iceScore: 7.5 } }, 'neuro.iceScore: 7.5 is not a whole number (allowed 0-10)'],
@@ -254,6 +254,17 @@ describe('refused, naming the field and the problem', () => {
     expect(errors({ ...base, enrolment: { hypotension: { mapBelow: 9 } } })).toEqual([
       'enrolment.hypotension.mapBelow: 9 is outside 10-150',
     ]);
+  });
+
+  it('an FiO2 sent as a percent (21 to 100) is refused with the fraction to send, and no other value is', () => {
+    const fio2 = (v: number) => errors({ ...base, oxygen: { device: 'venturi', fio2: v } });
+    expect(fio2(40)).toEqual(['oxygen.fio2: 40 is outside 0.21-1 (a percent? send 0.4)']);
+    expect(fio2(21)).toEqual(['oxygen.fio2: 21 is outside 0.21-1 (a percent? send 0.21)']);
+    expect(fio2(100)).toEqual(['oxygen.fio2: 100 is outside 0.21-1 (a percent? send 1)']);
+    expect(fio2(33.3)).toEqual(['oxygen.fio2: 33.3 is outside 0.21-1 (a percent? send 0.333)']);
+    expect(fio2(20.9)).toEqual(['oxygen.fio2: 20.9 is outside 0.21-1']);
+    expect(fio2(100.5)).toEqual(['oxygen.fio2: 100.5 is outside 0.21-1']);
+    expect(fio2(0.2)).toEqual(['oxygen.fio2: 0.2 is outside 0.21-1']);
   });
 
   it('the Fahrenheit hint covers 90 to 115 inclusive, and no further', () => {
