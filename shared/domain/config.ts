@@ -2,7 +2,7 @@
 // ../docs (crs-rules.md) fixes. A deployment overrides any part with a JSON file (see loadConfig / README).
 import { DEFAULT_PAGING, hoursSetting, minutesSetting, pageText, pagingConfigSchema, teamList } from './paging.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from './time.ts';
-import { RANGES } from './vocabulary.ts';
+import { MEDICATION_DRUGS, RANGES } from './vocabulary.ts';
 import * as z from './zod.ts';
 
 export const SCHEMES = ['astct2019', 'lee2014'] as const;
@@ -86,7 +86,11 @@ function buildGradingConfigSchema() {
      * fever still grades CRS 1 either way).
      */
     waiverNeedsInfusionTime: z.boolean(),
-    feverMaskingDrugs: z.array(z.string()),
+    /**
+     * Drugs the contract names (medications[].drug): one it has no word for (paracetamol, for acetaminophen) would
+     * never match a medication, and the waiver would silently never apply.
+     */
+    feverMaskingDrugs: z.array(z.enum(MEDICATION_DRUGS)),
     lee: z.strictObject({
       fio2Grade3: z.number().check(z.gte(0.21), z.lte(1)),
       highDose: z.strictObject({

@@ -243,7 +243,7 @@ export function oracleGrades(arrivals: readonly DeviceMessage[], cfg: GradingCon
   let crs: number;
   if (cfg.scheme === 'astct2019') {
     const onset = all.find((i) => i.t >= episodeStart && febrile(i))?.t;
-    const masking = new Set(cfg.feverMaskingDrugs);
+    const masking = new Set<string>(cfg.feverMaskingDrugs);
     const waiver =
       onset !== undefined &&
       (infusedAt !== undefined || !cfg.waiverNeedsInfusionTime) &&

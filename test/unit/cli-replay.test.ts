@@ -209,6 +209,13 @@ describe('the configuration file, pinned by a mutation run: a bad one is refused
     ['a de-duplication window under 16', { dedupeWindow: 15 }, /^dedupeWindow: /],
     ['a null scheme (not the default)', { scheme: null }, /^scheme: /],
     ['a null hold time (not the default)', { holdMinutes: null }, /^holdMinutes: /],
+    // A drug the contract has no word for never matches a medication: a site listing paracetamol (the contract says
+    // acetaminophen) had its waiver silently never apply, and a patient on acetaminophen graded CRS 0, not 2.
+    [
+      'a masking drug the contract does not name',
+      { feverMaskingDrugs: ['paracetamol', 'tocilizumab'] },
+      /^feverMaskingDrugs\.0: /,
+    ],
   ])('refuses %s', (_, overrides, message) => {
     const e = errors(overrides);
     expect(e).toHaveLength(1);
