@@ -218,7 +218,8 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       ],
       header,
     );
-  const facility = get(msh, 4, 1) || get(msh, 4, 2) || get(msh, 3, 1);
+  // HD: the namespace id, else the universal id (an Efficia CM sends MSH-3 as ^EfficiaCM).
+  const facility = get(msh, 4, 1) || get(msh, 4, 2) || get(msh, 3, 1) || get(msh, 3, 2);
   if (!facility)
     return reject(
       [
@@ -677,15 +678,27 @@ function codeOf(seg: Hl7Segment, get: Get): { field: CodedField; rank: number } 
     const system = get(seg, 3, first + 2).toUpperCase();
     if (!code) continue;
     if (system === LOCAL_SYSTEM && code === OXYGEN_DEVICE_CODE) return 'oxygen.device';
+    const mdc = mdcOf(code, system);
     if (system === 'LN') {
       const field = fieldOfLoinc(code);
       if (field) return { field, rank: 9 };
-    } else if ((system === 'MDC' || system === '') && /^\d+$/.test(code)) {
-      const field = fieldOfMdc(Number(code));
-      if (field) return { field, rank: SOURCE_RANK[Number(code)] ?? 5 };
+    } else if (mdc !== undefined) {
+      const field = fieldOfMdc(mdc);
+      if (field) return { field, rank: SOURCE_RANK[mdc] ?? 5 };
     }
   }
   return undefined;
+}
+
+/**
+ * An MDC code (IEEE 11073-10101) as sent: its number under the system MDC (or none), or, under Philips' own system
+ * MDIL (IntelliVue Information Center, Efficia), its partition and code in hex, `0002-4182` (partition 2, code 0x4182:
+ * 2 x 65536 + 16770 = 147842, MDC_ECG_HEART_RATE), as Philips' export documents them.
+ */
+function mdcOf(code: string, system: string): number | undefined {
+  if ((system === 'MDC' || system === '') && /^\d+$/.test(code)) return Number(code);
+  const mdil = system === 'MDIL' ? code.match(/^([0-9A-Fa-f]{4})-([0-9A-Fa-f]{4})$/) : null;
+  return mdil ? Number.parseInt(mdil[1]!, 16) * 65536 + Number.parseInt(mdil[2]!, 16) : undefined;
 }
 
 function unitOf(seg: Hl7Segment, get: Get): SentUnit {
@@ -693,6 +706,10 @@ function unitOf(seg: Hl7Segment, get: Get): SentUnit {
   const text = get(seg, 6, 2);
   const system = get(seg, 6, 3).toUpperCase();
   if (!code && !text) return {};
+  if (system === 'MDIL') {
+    const mdc = mdcOf(code, system);
+    return mdc !== undefined ? { mdc } : { ucum: code || text };
+  }
   if (system === 'MDC' || (system === '' && /^\d+$/.test(code))) {
     return {
       ...(/^\d+$/.test(code) ? { mdc: Number(code) } : {}),
