@@ -1360,6 +1360,40 @@ describe('real public samples', () => {
     expect(none).toMatchObject({ ok: false, problems: [{ at: { segment: 'MSH', field: 4 }, code: 101 }] });
   });
 
+  // An EHR's flowsheet keeps the blood pressure as one row, "120/80" (Epic's BP row), and its outbound interface
+  // sends it so, coded as the panel: it was skipped without a word (AA, nothing taken), and a hypotension charted by
+  // the nurses never reached the grade.
+  it('reads a blood pressure panel sent as one value, systolic/diastolic (85354-9 or 55284-4), and refuses one it cannot read', () => {
+    const flowsheet = (obx: string) =>
+      [
+        'MSH|^~\\&|EPIC|HOSP|||20260110080500+0000||ORU^R01^ORU_R01|FS1|P|2.5.1',
+        'PID|||P-0042^^^HOSP^MR',
+        'PV1||I|H4^^12',
+        'OBR|1|||VITALS^Vital signs|||20260110080000+0000',
+        obx,
+      ].join('\r');
+    for (const code of ['85354-9^Blood pressure panel^LN', '55284-4^Blood pressure^LN']) {
+      const r = ok(flowsheet(`OBX|1|ST|${code}||86/48|mm[Hg]^mmHg^UCUM|||||F`));
+      expect(r.problems).toEqual([]);
+      expect(r.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 48 }]);
+    }
+    const kpa = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||12/6.4|kPa^kPa^UCUM|||||F'));
+    expect(kpa.translated[0]!.message.vitals).toEqual({ systolicBP: 90.0073891015, diastolicBP: 48.0039408541 });
+    // Without a unit, or a value that is no systolic/diastolic: refused, naming the field (never guessed).
+    const noUnit = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||86/48||||||F'));
+    expect(noUnit.translated).toEqual([]);
+    expect(noUnit.problems.map((p) => [p.at.field, p.code])).toEqual([[6, 103]]);
+    const text = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||see note|mm[Hg]|||||F'));
+    expect(text.translated).toEqual([]);
+    expect(text.problems).toEqual([
+      expect.objectContaining({
+        at: { segment: 'OBX', sequence: 1, field: 5 },
+        code: 102,
+        text: expect.stringContaining('120/80'),
+      }),
+    ]);
+  });
+
   it("takes the monitor's respiratory rate (MDC_RESP_RATE) over the impedance channel's when both come, whatever their order", () => {
     const t = '20260912120000+0000';
     const head = [
