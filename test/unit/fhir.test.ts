@@ -1252,6 +1252,29 @@ describe('real public samples', () => {
     ]);
   });
 
+  // R4 allows a reference to name a version (references.html: Patient/123/_history/2), and an engine that keeps
+  // references versioned sends them so: the patient and the device are still the ids, the version left out. Both
+  // were refused, "must be Patient/<id>".
+  it('reads a versioned reference (Patient/<id>/_history/<v>, Device/<id>/_history/<v>) as its id', () => {
+    const t = translateResources(
+      [
+        {
+          resource: {
+            ...satO2,
+            subject: { reference: 'https://ehr.example.org/fhir/R4/Patient/example/_history/3' },
+            device: { reference: 'Device/mx800-7/_history/1' },
+          },
+          at: 'Observation',
+        },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => [x.message.patientId, x.message.source])).toEqual([
+      ['example', { deviceId: 'mx800-7', kind: 'monitor' }],
+    ]);
+  });
+
   // A device gateway codes what it measured in IEEE 11073 MDC (the R4 satO2 example's third coding, the system FHIR
   // names urn:iso:std:iso:11073:10101), and may give the unit in MDC too. The same codes are read over HL7 v2; over
   // FHIR an Observation coded in MDC alone was ignored (202, a warning), and an MDC unit was refused with "use Cel or

@@ -445,7 +445,8 @@ class Reader {
             : `the Patient this names in the Bundle has no identifier of the system ${shownSystem}, whose values are this system's patient ids: send that one`,
         );
     } else if (typeof subject.reference === 'string') {
-      const m = subject.reference.match(/(?:^|\/)Patient\/([^/]+)$/);
+      // A version (R4 references: Patient/<id>/_history/<v>) names the same patient.
+      const m = subject.reference.match(/(?:^|\/)Patient\/([^/]+)(?:\/_history\/[^/]+)?$/);
       if (!m) return this.issue(path, 'value', 'subject.reference must be Patient/<id>');
       id = m[1];
     } else if (system !== undefined && identifier !== undefined && identifier.value !== undefined) {
@@ -514,7 +515,11 @@ class Reader {
    */
   device(path: string, ref: unknown, fallback: string, metric = false): { id: string; named: boolean } | undefined {
     if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
-    const m = ref.reference.match(metric ? /(?:^|\/)Device(?:Metric)?\/([^/]+)$/ : /(?:^|\/)Device\/([^/]+)$/);
+    const m = ref.reference.match(
+      metric
+        ? /(?:^|\/)Device(?:Metric)?\/([^/]+)(?:\/_history\/[^/]+)?$/
+        : /(?:^|\/)Device\/([^/]+)(?:\/_history\/[^/]+)?$/,
+    );
     if (!m || !CONTRACT_ID.test(m[1]!))
       return this.issue(
         `${path}.reference`,
