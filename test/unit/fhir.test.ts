@@ -1252,6 +1252,92 @@ describe('real public samples', () => {
     ]);
   });
 
+  // R4 allows a reference to name a version (references.html: Patient/123/_history/2), and an engine that keeps
+  // references versioned sends them so: the patient and the device are still the ids, the version left out. Both
+  // were refused, "must be Patient/<id>".
+  it('reads a versioned reference (Patient/<id>/_history/<v>, Device/<id>/_history/<v>) as its id', () => {
+    const t = translateResources(
+      [
+        {
+          resource: {
+            ...satO2,
+            subject: { reference: 'https://ehr.example.org/fhir/R4/Patient/example/_history/3' },
+            device: { reference: 'Device/mx800-7/_history/1' },
+          },
+          at: 'Observation',
+        },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => [x.message.patientId, x.message.source])).toEqual([
+      ['example', { deviceId: 'mx800-7', kind: 'monitor' }],
+    ]);
+  });
+
+  // A device gateway codes what it measured in IEEE 11073 MDC (the R4 satO2 example's third coding, the system FHIR
+  // names urn:iso:std:iso:11073:10101), and may give the unit in MDC too. The same codes are read over HL7 v2; over
+  // FHIR an Observation coded in MDC alone was ignored (202, a warning), and an MDC unit was refused with "use Cel or
+  // [degF] (MDC_DIM_DEGC 268192...)" for the very code 268192 it had.
+  it('reads an Observation coded in MDC alone, and a unit given as its MDC code, as over HL7 v2', () => {
+    const MDC = 'urn:iso:std:iso:11073:10101';
+    const { code: _c, valueQuantity: _v, ...rest } = satO2;
+    const t = translateResources(
+      [
+        {
+          resource: {
+            ...rest,
+            code: { coding: [{ system: MDC, code: '150456' }] },
+            valueQuantity: satO2.valueQuantity,
+          },
+          at: 'Bundle.entry[0].resource',
+        },
+        {
+          resource: {
+            ...rest,
+            id: 'temp',
+            code: { coding: [{ system: MDC, code: '150344', display: 'MDC_TEMP' }] },
+            valueQuantity: { value: 101.3, unit: '°F', system: MDC, code: '266560' },
+          },
+          at: 'Bundle.entry[1].resource',
+        },
+        {
+          resource: {
+            ...rest,
+            id: 'hr',
+            code: { coding: [{ system: MDC, code: '147842', display: 'MDC_ECG_HEART_RATE' }] },
+            valueQuantity: { value: 118, unit: 'bpm', system: MDC, code: '264864' },
+          },
+          at: 'Bundle.entry[2].resource',
+        },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => x.message.vitals)).toEqual([{ spo2: 95, temperatureC: 38.5, heartRate: 118 }]);
+    // A unit of another quantity in MDC is refused, naming it; so is an MDC code no unit table has.
+    const wrong = translateResources(
+      [
+        {
+          resource: {
+            ...rest,
+            code: { coding: [{ system: MDC, code: '150456' }] },
+            valueQuantity: { value: 95, system: MDC, code: '266016' },
+          },
+          at: 'Observation',
+        },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(wrong.translated).toEqual([]);
+    expect(wrong.issues).toEqual([
+      expect.objectContaining({
+        expression: 'Observation.valueQuantity.code',
+        text: expect.stringContaining('"266016"'),
+      }),
+    ]);
+  });
+
   // An Epic-shaped blood pressure of a public demo-data script (icanbwell "create observations"; flowsheet codings
   // kept, names, interpretations and ranges left out): each component's valueQuantity has comparator ">=". A bound is
   // not a measurement: ">= 112" was read as exactly 112. Likewise "<5" mg/L of a CRP assay, ">40000" ng/mL ferritin.

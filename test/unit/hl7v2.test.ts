@@ -1278,6 +1278,122 @@ describe('real public samples', () => {
     expect(two.problems.map((p) => p.at.sequence)).toEqual([1, 2]);
   });
 
+  // Philips IntelliVue Information Center and Efficia CM monitors send their numerics in Philips' own coding system
+  // MDIL: the MDC term as "partition-code" in hex (0002-4182 is partition 2, code 0x4182: 147842 MDC_ECG_HEART_RATE;
+  // the unit 0004-0aa0 is 264864 MDC_DIM_BEAT_PER_MIN). The messages below are the public samples of two HL7
+  // integrations of those monitors (the times moved, a temperature row added, 0002-4b48 MDC_TEMP): they were
+  // answered AA with nothing taken, and the Efficia's was refused (AR) for an MSH-3 it had.
+  const PHILIPS_IIC = [
+    'MSH|^~\\&|||||||ORU^R01|HP104220879017992|P|2.2||||||8859/1',
+    'PID|||MRN5733||Smith^John||19550508|M',
+    'PV1||I|^^Doc1',
+    'OBR|||||||20260110080000',
+    'OBX||NM|0002-4bb8^SpO2^MDIL|0|95|0004-0220^%^MDIL|||||F',
+    'OBX||NM|0002-5000^Resp^MDIL|0|15|0004-0ae0^rpm^MDIL|||||F',
+    'OBX||NM|0002-4182^HR^MDIL|0|60|0004-0aa0^bpm^MDIL|||||F',
+    'OBX||NM|0002-4a15^ABPs^MDIL|0|120|0004-0f20^mmHg^MDIL|||||F',
+    'OBX||NM|0002-4a16^ABPd^MDIL|0|70|0004-0f20^mmHg^MDIL|||||F',
+    'OBX||NM|0002-4a17^ABPm^MDIL|0|91|0004-0f20^mmHg^MDIL|||||F',
+    'OBX||NM|0002-4b48^Temp^MDIL|0|38.6|0004-17a0^°C^MDIL|||||F',
+  ].join('\r');
+
+  it('reads the MDIL codes of Philips monitors (partition-code in hex) as the MDC codes they are, units too', () => {
+    const r = ok(PHILIPS_IIC.replace('|||||||ORU^R01|', '|PIIC|PHILIPS|||||ORU^R01|'), 'UTC');
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message)).toEqual([
+      expect.objectContaining({
+        patientId: 'MRN5733',
+        observedAt: '2026-01-10T08:00:00Z',
+        // 0002-5000 (Philips' "Resp", 151552) is none of the respiratory rates read: skipped, as under MDC.
+        vitals: {
+          spo2: 95,
+          heartRate: 60,
+          systolicBP: 120,
+          diastolicBP: 70,
+          meanArterialPressure: 91,
+          temperatureC: 38.6,
+        },
+        enrolment: { bed: 'Doc1' },
+      }),
+    ]);
+    // A unit in MDIL is read as its MDC code: Fahrenheit (0004-1140, 266560) converted, an unknown one refused.
+    const fahrenheit = ok(
+      PHILIPS_IIC.replace('|||||||ORU^R01|', '|PIIC|PHILIPS|||||ORU^R01|').replace(
+        '38.6|0004-17a0^°C^MDIL',
+        '101.3|0004-1140^°F^MDIL',
+      ),
+      'UTC',
+    );
+    expect(fahrenheit.translated[0]!.message.vitals).toMatchObject({ temperatureC: 38.5 });
+    const unknown = ok(
+      PHILIPS_IIC.replace('|||||||ORU^R01|', '|PIIC|PHILIPS|||||ORU^R01|').replace(
+        '0004-0220^%^MDIL',
+        '0004-0f20^mmHg^MDIL',
+      ),
+      'UTC',
+    );
+    expect(unknown.problems.map((p) => [p.at.sequence, p.at.field, p.code])).toEqual([[1, 6, 103]]);
+  });
+
+  it('scopes MSH-10 by MSH-3 when MSH-3 names the application by its universal id only (an Efficia CM: ^EfficiaCM)', () => {
+    const efficia = [
+      'MSH|^~\\&|^EfficiaCM||||20260110080100||ORU^R01^ORU_R01|CN92390246|P|2.4',
+      'PID|||1234||^Erick^',
+      'PV1|||^^|||||||||||||||A|1234',
+      'ORC|NW|||||||||||||||||CN92390246',
+      'OBR||||MONITOR|||20260110080000|||',
+      'OBX||NM|0002-4182^HR^MDIL||60|0004-0aa0^bpm^MDIL|||||F',
+      'OBX||NM|0002-4bb8^SpO2^MDIL||96|0004-0220^%^MDIL|||||F',
+    ].join('\r');
+    const r = ok(efficia, 'UTC');
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message)).toEqual([
+      expect.objectContaining({
+        messageId: 'hl7v2:EfficiaCM/CN92390246',
+        patientId: '1234',
+        source: { deviceId: 'EfficiaCM', kind: 'monitor' },
+        vitals: { heartRate: 60, spo2: 96 },
+      }),
+    ]);
+    // With neither MSH-3 nor MSH-4 (the IntelliVue Information Center's own sample), still refused, naming MSH-4.
+    const none = translatePcd01(PHILIPS_IIC, { zone: parseZone('UTC')! });
+    expect(none).toMatchObject({ ok: false, problems: [{ at: { segment: 'MSH', field: 4 }, code: 101 }] });
+  });
+
+  // An EHR's flowsheet keeps the blood pressure as one row, "120/80" (Epic's BP row), and its outbound interface
+  // sends it so, coded as the panel: it was skipped without a word (AA, nothing taken), and a hypotension charted by
+  // the nurses never reached the grade.
+  it('reads a blood pressure panel sent as one value, systolic/diastolic (85354-9 or 55284-4), and refuses one it cannot read', () => {
+    const flowsheet = (obx: string) =>
+      [
+        'MSH|^~\\&|EPIC|HOSP|||20260110080500+0000||ORU^R01^ORU_R01|FS1|P|2.5.1',
+        'PID|||P-0042^^^HOSP^MR',
+        'PV1||I|H4^^12',
+        'OBR|1|||VITALS^Vital signs|||20260110080000+0000',
+        obx,
+      ].join('\r');
+    for (const code of ['85354-9^Blood pressure panel^LN', '55284-4^Blood pressure^LN']) {
+      const r = ok(flowsheet(`OBX|1|ST|${code}||86/48|mm[Hg]^mmHg^UCUM|||||F`));
+      expect(r.problems).toEqual([]);
+      expect(r.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 48 }]);
+    }
+    const kpa = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||12/6.4|kPa^kPa^UCUM|||||F'));
+    expect(kpa.translated[0]!.message.vitals).toEqual({ systolicBP: 90.0073891015, diastolicBP: 48.0039408541 });
+    // Without a unit, or a value that is no systolic/diastolic: refused, naming the field (never guessed).
+    const noUnit = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||86/48||||||F'));
+    expect(noUnit.translated).toEqual([]);
+    expect(noUnit.problems.map((p) => [p.at.field, p.code])).toEqual([[6, 103]]);
+    const text = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||see note|mm[Hg]|||||F'));
+    expect(text.translated).toEqual([]);
+    expect(text.problems).toEqual([
+      expect.objectContaining({
+        at: { segment: 'OBX', sequence: 1, field: 5 },
+        code: 102,
+        text: expect.stringContaining('120/80'),
+      }),
+    ]);
+  });
+
   it("takes the monitor's respiratory rate (MDC_RESP_RATE) over the impedance channel's when both come, whatever their order", () => {
     const t = '20260912120000+0000';
     const head = [

@@ -26,6 +26,7 @@ import {
   CRS_CODES,
   CRS_OBSERVATIONS,
   LOINC_SYSTEM,
+  MDC_SYSTEM,
   UCUM,
   endReasonOf,
   enumOf,
@@ -33,7 +34,8 @@ import {
   oxygenDeviceOf,
   vasopressorOf,
 } from '#app/interfaces/terminology.ts';
-import { toContractUnit } from '#app/interfaces/units.ts';
+import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
+import { fieldOfMdc } from '#app/hl7v2/codes.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
 
 type IssueCode =
@@ -443,7 +445,8 @@ class Reader {
             : `the Patient this names in the Bundle has no identifier of the system ${shownSystem}, whose values are this system's patient ids: send that one`,
         );
     } else if (typeof subject.reference === 'string') {
-      const m = subject.reference.match(/(?:^|\/)Patient\/([^/]+)$/);
+      // A version (R4 references: Patient/<id>/_history/<v>) names the same patient.
+      const m = subject.reference.match(/(?:^|\/)Patient\/([^/]+)(?:\/_history\/[^/]+)?$/);
       if (!m) return this.issue(path, 'value', 'subject.reference must be Patient/<id>');
       id = m[1];
     } else if (system !== undefined && identifier !== undefined && identifier.value !== undefined) {
@@ -512,7 +515,11 @@ class Reader {
    */
   device(path: string, ref: unknown, fallback: string, metric = false): { id: string; named: boolean } | undefined {
     if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
-    const m = ref.reference.match(metric ? /(?:^|\/)Device(?:Metric)?\/([^/]+)$/ : /(?:^|\/)Device\/([^/]+)$/);
+    const m = ref.reference.match(
+      metric
+        ? /(?:^|\/)Device(?:Metric)?\/([^/]+)(?:\/_history\/[^/]+)?$/
+        : /(?:^|\/)Device\/([^/]+)(?:\/_history\/[^/]+)?$/,
+    );
     if (!m || !CONTRACT_ID.test(m[1]!))
       return this.issue(
         `${path}.reference`,
@@ -552,7 +559,16 @@ class Reader {
     if (!this.exact(path, q)) return undefined;
     // Text only: an object there (with its own toString, say) is no unit, and must not be turned into one.
     const unit = str(q.system === UCUM && q.code ? q.code : (q.code ?? q.unit));
-    const c = toContractUnit(field, q.value, unit ? { ucum: unit } : {});
+    // A unit in MDC (a device gateway's) is its number, or its MDC_DIM_ reference id, as OBX-6 is read.
+    const sent: SentUnit =
+      q.system === MDC_SYSTEM && /^\d+$/.test(unit)
+        ? { mdc: Number(unit) }
+        : q.system === MDC_SYSTEM && unit.startsWith('MDC_')
+          ? { mdcRefId: unit }
+          : unit
+            ? { ucum: unit }
+            : {};
+    const c = toContractUnit(field, q.value, sent);
     if (!c.ok) return this.issue(`${path}.code`, 'value', c.problem);
     return c.value;
   }
@@ -621,9 +637,11 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   const codings = codingsOf(obs.code);
   const loinc = codings.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code);
   const own = codings.filter((c) => c.system === CRS_CODES).map((c) => c.code);
-  const vital = loinc.map((c) => (Object.hasOwn(LOINC, c) ? LOINC[c] : undefined)).find(Boolean) as
-    | CodedField
-    | undefined;
+  // LOINC, else the MDC code of a device gateway (the codes HL7 v2's OBX-3 is read by).
+  const vital = [
+    ...loinc.map((c) => (Object.hasOwn(LOINC, c) ? LOINC[c] : undefined)),
+    ...codings.filter((c) => c.system === MDC_SYSTEM && /^\d+$/.test(c.code)).map((c) => fieldOfMdc(Number(c.code))),
+  ].find(Boolean) as CodedField | undefined;
 
   if (loinc.some((c) => BP_PANELS.has(c))) {
     let unmeasured = 0;

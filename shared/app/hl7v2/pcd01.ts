@@ -218,7 +218,8 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       ],
       header,
     );
-  const facility = get(msh, 4, 1) || get(msh, 4, 2) || get(msh, 3, 1);
+  // HD: the namespace id, else the universal id (an Efficia CM sends MSH-3 as ^EfficiaCM).
+  const facility = get(msh, 4, 1) || get(msh, 4, 2) || get(msh, 3, 1) || get(msh, 3, 2);
   if (!facility)
     return reject(
       [
@@ -270,8 +271,8 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         obrTime = { at: at(7), ...(t.ok ? { ms: t.ms } : {}) };
       }
     } else if (seg.name === 'OBX') {
-      const f = observation(seg, get, at, { patient, obrTime, times: options, gateway, warnings }, problems);
-      if (f) fragments.push({ ...f, ...(place ? { place } : {}) });
+      const read = observation(seg, get, at, { patient, obrTime, times: options, gateway, warnings }, problems);
+      for (const f of [read ?? []].flat()) fragments.push({ ...f, ...(place ? { place } : {}) });
     }
     // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
   }
@@ -568,7 +569,7 @@ function observation(
   at: At,
   ctx: Context,
   problems: Hl7Problem[],
-): Omit<Fragment, 'place'> | undefined {
+): Omit<Fragment, 'place'> | Omit<Fragment, 'place'>[] | undefined {
   const status = get(seg, 11).toUpperCase();
   const coded = codeOf(seg, get);
   if (SKIPPED_STATUS.has(status)) {
@@ -639,6 +640,7 @@ function observation(
     }
     return { ...base, field: 'oxygen.device', value: device, rank: 0 };
   }
+  if (coded === BP_PANEL) return bloodPressurePanel(seg, get, at, base, problems);
   const type = get(seg, 2);
   if (type && type !== 'NM') {
     problems.push({
@@ -670,22 +672,78 @@ function observation(
   return { ...base, field: coded.field, value: converted.value, rank: coded.rank };
 }
 
-function codeOf(seg: Hl7Segment, get: Get): { field: CodedField; rank: number } | 'oxygen.device' | undefined {
+/**
+ * The blood pressure panel (LOINC 85354-9, or 55284-4) as one value, "systolic/diastolic", as an EHR's flowsheet
+ * row holds it (Epic's "BP" row, 120/80): read as the systolic and diastolic it gives, with the unit of OBX-6.
+ */
+const BP_PANEL = 'bp-panel';
+const BP_PANEL_CODES = new Set(['85354-9', '55284-4']);
+
+function bloodPressurePanel(
+  seg: Hl7Segment,
+  get: Get,
+  at: At,
+  base: Omit<Fragment, 'field' | 'value' | 'rank' | 'place'>,
+  problems: Hl7Problem[],
+): Omit<Fragment, 'place'>[] | undefined {
+  const type = get(seg, 2);
+  const whole = (seg.getField(5)?.toString() ?? '').trim();
+  const m = whole.match(/^(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/);
+  if ((type && type !== 'ST' && type !== 'NM') || !m) {
+    problems.push({
+      at: at(5),
+      code: whole ? 102 : 101,
+      text: `OBX-5 ${JSON.stringify(whole.slice(0, 40))}: a blood pressure panel (OBX-3 85354-9) as one value is systolic/diastolic (ST, e.g. 120/80); or send 8480-6 and 8462-4, each NM`,
+    });
+    return undefined;
+  }
+  const out: Omit<Fragment, 'place'>[] = [];
+  for (const [field, text] of [
+    ['vitals.systolicBP', m[1]!],
+    ['vitals.diastolicBP', m[2]!],
+  ] as const) {
+    const converted = toContractUnit(field, Number(text), unitOf(seg, get));
+    if (!converted.ok) {
+      problems.push({ at: at(6), code: 103, text: `OBX-6 ${converted.problem}` });
+      return undefined;
+    }
+    out.push({ ...base, field, value: converted.value, rank: 9 });
+  }
+  return out;
+}
+
+function codeOf(
+  seg: Hl7Segment,
+  get: Get,
+): { field: CodedField; rank: number } | 'oxygen.device' | typeof BP_PANEL | undefined {
   // The identifier and then the alternate identifier (OBX-3.1-3 and 3.4-6).
   for (const first of [1, 4]) {
     const code = get(seg, 3, first);
     const system = get(seg, 3, first + 2).toUpperCase();
     if (!code) continue;
     if (system === LOCAL_SYSTEM && code === OXYGEN_DEVICE_CODE) return 'oxygen.device';
+    const mdc = mdcOf(code, system);
     if (system === 'LN') {
       const field = fieldOfLoinc(code);
       if (field) return { field, rank: 9 };
-    } else if ((system === 'MDC' || system === '') && /^\d+$/.test(code)) {
-      const field = fieldOfMdc(Number(code));
-      if (field) return { field, rank: SOURCE_RANK[Number(code)] ?? 5 };
+      if (BP_PANEL_CODES.has(code)) return BP_PANEL;
+    } else if (mdc !== undefined) {
+      const field = fieldOfMdc(mdc);
+      if (field) return { field, rank: SOURCE_RANK[mdc] ?? 5 };
     }
   }
   return undefined;
+}
+
+/**
+ * An MDC code (IEEE 11073-10101) as sent: its number under the system MDC (or none), or, under Philips' own system
+ * MDIL (IntelliVue Information Center, Efficia), its partition and code in hex, `0002-4182` (partition 2, code 0x4182:
+ * 2 x 65536 + 16770 = 147842, MDC_ECG_HEART_RATE), as Philips' export documents them.
+ */
+function mdcOf(code: string, system: string): number | undefined {
+  if ((system === 'MDC' || system === '') && /^\d+$/.test(code)) return Number(code);
+  const mdil = system === 'MDIL' ? code.match(/^([0-9A-Fa-f]{4})-([0-9A-Fa-f]{4})$/) : null;
+  return mdil ? Number.parseInt(mdil[1]!, 16) * 65536 + Number.parseInt(mdil[2]!, 16) : undefined;
 }
 
 function unitOf(seg: Hl7Segment, get: Get): SentUnit {
@@ -693,6 +751,10 @@ function unitOf(seg: Hl7Segment, get: Get): SentUnit {
   const text = get(seg, 6, 2);
   const system = get(seg, 6, 3).toUpperCase();
   if (!code && !text) return {};
+  if (system === 'MDIL') {
+    const mdc = mdcOf(code, system);
+    return mdc !== undefined ? { mdc } : { ucum: code || text };
+  }
   if (system === 'MDC' || (system === '' && /^\d+$/.test(code))) {
     return {
       ...(/^\d+$/.test(code) ? { mdc: Number(code) } : {}),

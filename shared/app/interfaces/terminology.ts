@@ -18,6 +18,8 @@ export const SNOMED = 'http://snomed.info/sct';
 export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 export const LOINC_SYSTEM = 'http://loinc.org';
 export const UCUM = 'http://unitsofmeasure.org';
+/** IEEE 11073-10101 (MDC), as FHIR names it: observation codes and units, by number. */
+export const MDC_SYSTEM = 'urn:iso:std:iso:11073:10101';
 /** This project's CodeSystem: codes for the ICANS domains, the ICE score, therapies and the contract's enumerations. */
 export const CRS_CODES = 'https://crs-alerting.example/fhir/CodeSystem/crs';
 
