@@ -1392,6 +1392,18 @@ describe('real public samples', () => {
         text: expect.stringContaining('120/80'),
       }),
     ]);
+    // A panel's heading row with no value, its systolic and diastolic in OBX of their own: those taken, no AE.
+    const heading = ok(
+      flowsheet(
+        [
+          'OBX|1||85354-9^Blood pressure panel^LN||||||||F',
+          'OBX|2|NM|8480-6^Systolic^LN||84|mm[Hg]^mmHg^UCUM|||||F',
+          'OBX|3|NM|8462-4^Diastolic^LN||50|mm[Hg]^mmHg^UCUM|||||F',
+        ].join('\r'),
+      ),
+    );
+    expect(heading.problems).toEqual([]);
+    expect(heading.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 84, diastolicBP: 50 }]);
   });
 
   it("takes the monitor's respiratory rate (MDC_RESP_RATE) over the impedance channel's when both come, whatever their order", () => {

@@ -688,11 +688,13 @@ function bloodPressurePanel(
 ): Omit<Fragment, 'place'>[] | undefined {
   const type = get(seg, 2);
   const whole = (seg.getField(5)?.toString() ?? '').trim();
+  // A panel's heading row with no value (its systolic and diastolic in OBX of their own) carries nothing.
+  if (!whole) return undefined;
   const m = whole.match(/^(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/);
   if ((type && type !== 'ST' && type !== 'NM') || !m) {
     problems.push({
       at: at(5),
-      code: whole ? 102 : 101,
+      code: 102,
       text: `OBX-5 ${JSON.stringify(whole.slice(0, 40))}: a blood pressure panel (OBX-3 85354-9) as one value is systolic/diastolic (ST, e.g. 120/80); or send 8480-6 and 8462-4, each NM`,
     });
     return undefined;
