@@ -276,6 +276,9 @@ function applyMessage(prev: PatientState, msg: DeviceMessage, t: number, config:
   if (msg.medications && msg.medications.length > 0) {
     s.lastGiven = { ...s.lastGiven };
     for (const m of msg.medications) {
+      // A dose of 0 mg was not given (an eMAR's held dose), as a vasopressor at 0 is not infusing: it is no
+      // tocilizumab dose towards the caps and masks no fever.
+      if (m.doseMg === 0) continue;
       s.lastGiven[m.drug] = Math.max(s.lastGiven[m.drug] ?? t, t);
       if (m.drug === 'tocilizumab') s.tocilizumab = addTime(s.tocilizumab, t, TOCILIZUMAB_HISTORY);
       if (config.feverMaskingDrugs.includes(m.drug) && (s.lastMaskingAt === undefined || t > s.lastMaskingAt))

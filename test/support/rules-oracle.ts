@@ -68,8 +68,8 @@ function instants(sorted: Timed[]): Instant[] {
     if (v?.meanArterialPressure !== undefined) cur.meanArterialPressure = v.meanArterialPressure;
     if (m.oxygen !== undefined) cur.oxygen = m.oxygen;
     if (m.vasopressors !== undefined) cur.vasopressors = m.vasopressors;
-    // Medications are given at observedAt: every one charted at an instant was given.
-    for (const d of m.medications ?? []) cur.medications.push(d.drug);
+    // Medications are given at observedAt: every one charted at an instant was given, but for a dose of 0 mg.
+    for (const d of m.medications ?? []) if (d.doseMg !== 0) cur.medications.push(d.drug);
   }
   return out;
 }

@@ -627,6 +627,31 @@ describe('pinned by a mutation run: what a grade change page carries', () => {
     expect(t.text).toContain('no further dose allowed: 3 in 24 h reached');
   });
 
+  it('a tocilizumab charted at 0 mg (a held dose) is no dose given, and masks no fever', () => {
+    const held = (patientId: string, minutes: number, drug: 'tocilizumab' | 'acetaminophen') =>
+      msg(patientId, minutes, { medications: [{ drug, doseMg: 0 }] });
+    const r = run([
+      enrol('D-6'),
+      toci('D-6', 0),
+      toci('D-6', 60),
+      held('D-6', 120, 'tocilizumab'),
+      msg('D-6', 180, fever),
+    ]);
+    expect(r.notifications.at(-1)!.tocilizumab).toMatchObject({ givenTotal: 2, given24h: 2, anotherAllowed: true });
+    // A fever, a 0 mg antipyretic, low pressures the next day out of the fever's 24 h: no waiver, no CRS (ASTCT).
+    const low = (minutes: number) => msg('D-7', minutes, { vitals: { temperatureC: 37, systolicBP: 84 } });
+    const course = (drug: 'acetaminophen', doseMg: number) =>
+      run([
+        enrol('D-7'),
+        msg('D-7', 0, fever),
+        msg('D-7', 30, { medications: [{ drug, doseMg }] }),
+        low(25 * 60),
+        low(25 * 60 + 10),
+      ]).notifications.map((n) => n.toGrade);
+    expect(course('acetaminophen', 0)).toEqual([1]); // not given: fever needed, and gone
+    expect(course('acetaminophen', 1000)).toEqual([1, 2]); // given, it waives fever
+  });
+
   it('says when the dose was capped at the maximum', () => {
     const r = run([enrol('D-4', -60, { weightKg: 120 }), msg('D-4', 0, fever)]);
     const t = r.notifications[0]!.tocilizumab;
