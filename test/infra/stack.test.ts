@@ -1127,6 +1127,8 @@ describe('alarms', () => {
       const row = rows.find((r) => r.split('|')[1]!.includes(`\`${name}\``));
       expect(row, `${name} has a row in docs/runbook.md`).toBeDefined();
       expect(row!.split('|')[2]!.trim(), name).toBe(missing[a.TreatMissingData]);
+      // Four cells, as the header: a renderer drops a fifth, and with it what to do (MessagesDlqDepth's redrive).
+      expect(row!.split('|').length - 2, `${name}'s row in docs/runbook.md has the table's 4 cells`).toBe(4);
     }
   });
 
