@@ -1,7 +1,8 @@
 // `crs backup --to DIR [--data DIR]`: a copy of the data directory of `crs serve` that a server can run on, taken
 // while it runs too. The database is copied as of one moment (SQLite's VACUUM INTO, in one read transaction: what
 // the WAL holds is in it, and no half-written commit); the keys go with it (without ack.key the acknowledge links
-// already sent would stop working). Copying the files by hand while the server runs can miss the WAL's commits or
+// already sent would stop working), and the security log with its rotated file (evidence of what was refused at the
+// door). Copying the files by hand while the server runs can miss the WAL's commits or
 // catch a commit half-written.
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
@@ -11,12 +12,13 @@ import { DB_FILE } from '#adapters/sqlite/db.ts';
 import { createPrivate, secureDataDir } from '#adapters/sqlite/files.ts';
 import { ACK_KEY_FILE } from '#hosts/embedded/ack-key.ts';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
+import { SECURITY_LOG_FILE } from '#hosts/embedded/security-log.ts';
 import { inline } from './flags.ts';
 import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 
 export const BACKUP_USAGE = `  crs backup --to DIR [--data DIR]
       a copy of the data directory of crs serve (default ${DEFAULT_DATA_DIR}), taken while it runs too: the database as of
-      one moment, and its keys (ack.key: acknowledge links already sent keep working), into DIR (new or empty),
+      one moment, its keys (ack.key: acknowledge links already sent keep working) and security log, into DIR (new or empty),
       owner-only. To restore: stop crs serve, then start it with --data DIR (or put DIR in place of the data directory)
 `;
 
@@ -61,10 +63,10 @@ export function backupCommand(args: string[]): number {
       copy.close();
     }
     if (check !== 'ok') throw new Error(`the copy ${target} fails SQLite's check (${check}): keep the data directory`);
-    for (const key of [ACK_KEY_FILE, BOARD_KEY_FILE]) {
-      if (!existsSync(join(from, key))) continue;
-      createPrivate(join(to, key));
-      copyFileSync(join(from, key), join(to, key));
+    for (const file of [ACK_KEY_FILE, BOARD_KEY_FILE, SECURITY_LOG_FILE, `${SECURITY_LOG_FILE}.1`]) {
+      if (!existsSync(join(from, file))) continue;
+      createPrivate(join(to, file));
+      copyFileSync(join(from, file), join(to, file));
     }
     process.stdout.write(
       `backed up ${from} to ${to}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from})\n`,

@@ -77,6 +77,14 @@ describe('crs backup', () => {
     }
     await until(() => server.queue.pending() === 0 && server.paging.store.patientPagesNow('P-1', 10).pages.length > 0);
     const before = await get(server, '/api/patients/P-1');
+    // A refusal at the door goes to the security log: the copy carries it.
+    const forged = await fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer not-a-token', 'content-type': 'application/json' },
+      body: JSON.stringify(msg('P-1', 20, { vitals: { heartRate: 80 } })),
+    });
+    expect(forged.status).toBe(403);
+    await until(() => existsSync(join(data, 'security.log')));
 
     // What a copy of the database file alone, made now, would hold: none of it (every commit is still in the WAL).
     const naive = join(root, 'naive.db');
@@ -90,8 +98,10 @@ describe('crs backup', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`backed up ${data} to ${copy}`);
     expect(statSync(copy).mode & 0o777).toBe(0o700);
-    for (const f of ['crs.db', 'ack.key', 'board.key']) expect(statSync(join(copy, f)).mode & 0o777).toBe(0o600);
+    for (const f of ['crs.db', 'ack.key', 'board.key', 'security.log'])
+      expect(statSync(join(copy, f)).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(copy, 'ack.key'))).toEqual(readFileSync(join(data, 'ack.key')));
+    expect(readFileSync(join(copy, 'security.log'), 'utf8')).toBe(readFileSync(join(data, 'security.log'), 'utf8'));
 
     await server.close();
     const restored = await start(copy);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { iso } from '#domain/time.ts';
 import type { SecurityEvent, SecurityLog, SecurityRefusal } from '#ports';
 
-const SECURITY_LOG_FILE = 'security.log';
+export const SECURITY_LOG_FILE = 'security.log';
 
 export class FileSecurityLog implements SecurityLog {
   readonly file: string;
