@@ -761,6 +761,11 @@ export class CrsAlertingStack extends Stack {
       value: this.notifyDlq.queueUrl,
       description: 'for crs outbox (the stream ranges the notifier gave up on)',
     });
+    new CfnOutput(this, 'MessagesDlqArn', {
+      value: this.queueDlq.queueArn,
+      description:
+        'the device messages grading set aside (MessagesDlqDepth): the source of the SQS redrive, docs/runbook.md',
+    });
     new CfnOutput(this, 'UndeliveredAlarmsQueueUrl', {
       value: this.operatorAlarms.undelivered.queueUrl,
       description: 'the alarm notifications SNS could not deliver to an operators endpoint (UndeliveredAlarmsDepth)',

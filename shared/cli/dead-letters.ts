@@ -15,7 +15,7 @@ import { serveClient, type ServeClient } from './serve-client.ts';
 
 /** What to do on AWS, where SQS keeps the dead letters (the runbook's MessagesDlqDepth says the same). */
 const ON_AWS =
-  "on AWS the dead letters are on the MessagesDlq queue (alarm MessagesDlqDepth): fix the cause, then redrive them with SQS's dead-letter queue redrive (the console's Start DLQ redrive, or aws sqs start-message-move-task --source-arn <MessagesDlq ARN>): docs/runbook.md";
+  "on AWS the dead letters are on the MessagesDlq queue (alarm MessagesDlqDepth): fix the cause, then redrive them with SQS's dead-letter queue redrive (the console's Start DLQ redrive, or aws sqs start-message-move-task --source-arn <MessagesDlqArn>, a stack output): docs/runbook.md";
 
 export const DEAD_LETTERS_USAGE = `usage:
   crs dead-letters list [--json] [--data DIR]              accepted messages grading failed 3 times: set aside, not graded

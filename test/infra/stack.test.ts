@@ -1179,6 +1179,7 @@ describe('alarms', () => {
       'StateTableName',
       'NotifyFailuresQueueUrl',
       'UndeliveredAlarmsQueueUrl', // the runbook reads the undelivered alarm notifications from it
+      'MessagesDlqArn', // the runbook's and crs dead-letters' redrive command names it
     ]) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
