@@ -266,16 +266,18 @@ function fhirRoutes(): Json {
     summary,
     description:
       'A batch, transaction or collection Bundle of Observation, MedicationAdministration, Encounter and Procedure resources, translated into the device contract (docs/interfaces.md). ' +
-      'A transaction or a collection is all or nothing (`202`); a batch takes each entry on its own (`200`, a batch-response Bundle).',
+      'A transaction or a collection is all or nothing; a batch takes each entry on its own. A batch, and a transaction taken, are answered `200` with a batch-response or transaction-response Bundle (one response a request entry, in its order); a collection taken, `202`.',
     security: [{ deviceToken: [] }],
     'x-crs-backends': BOTH,
     requestBody: body(schemaRef('FhirBundle'), new FhirEncoder().bundle(ENROLMENT)),
     responses: {
       200: response(
-        "A batch: each entry's own `202 Accepted` or `422` (with its outcome).",
-        fhirJson(schemaRef('BatchResponseBundle')),
+        "A batch (a batch-response): each entry's own `202 Accepted` or `422` (with its outcome). A transaction taken (a transaction-response): each entry `202 Accepted`, its warnings in its outcome. Accepted entries are durable.",
+        fhirJson(schemaRef('EntryResponseBundle')),
       ),
-      202: outcome('Accepted and durable (an `informational` issue lists the message ids; warnings may follow).'),
+      202: outcome(
+        'A collection: accepted and durable (an `informational` issue lists the message ids; warnings may follow).',
+      ),
       ...common,
     },
   });
@@ -510,12 +512,12 @@ const COMPONENT_SCHEMAS: Json = {
       },
     },
   },
-  BatchResponseBundle: {
+  EntryResponseBundle: {
     type: 'object',
     required: ['resourceType', 'type', 'entry'],
     properties: {
       resourceType: { const: 'Bundle' },
-      type: { const: 'batch-response' },
+      type: { enum: ['batch-response', 'transaction-response'] },
       entry: {
         type: 'array',
         items: {

@@ -286,9 +286,9 @@ describe('crs serve --fhir-patient-system', () => {
       [set, await lambda(HOSP)],
     ]);
     const cases = [
-      [bundle(1, [mr('urn:region', 'R-9'), mr(HOSP, 'P-7')]), 422, 202],
-      [bundle(2, [mr(HOSP, 'P-7'), mr('urn:region', 'R-9')]), 422, 202],
-      [bundle(3, [mr('urn:region', 'R-9')]), 202, 422],
+      [bundle(1, [mr('urn:region', 'R-9'), mr(HOSP, 'P-7')]), 422, 200],
+      [bundle(2, [mr(HOSP, 'P-7'), mr('urn:region', 'R-9')]), 422, 200],
+      [bundle(3, [mr('urn:region', 'R-9')]), 200, 422],
     ] as const;
     for (const [body, withoutIt, withIt] of cases)
       for (const [s, status] of [

@@ -120,15 +120,30 @@ function flowsheet(): Bundle {
 describe('FHIR ingest', () => {
   it('takes a flowsheet transaction: one message per source and time, units converted, FiO2 3150-0 and flow 3151-8 apart', async () => {
     const res = await post('/fhir/r4/Bundle', flowsheet());
-    expect(res.status).toBe(202);
-    const oo = JSON.parse(res.body) as OperationOutcome;
-    expect(oo.issue[0]).toMatchObject({
-      severity: 'information',
-      diagnostics: expect.stringMatching(/^accepted 3 message\(s\)/),
-    });
-    expect(oo.issue.slice(1).map((i) => [i.severity, i.expression])).toEqual([
-      ['warning', ['Bundle.entry[0].resource']],
-      ['warning', ['Bundle.entry[9].resource.code']],
+    // A transaction taken is answered as FHIR says (R4 http.html): 200 with a transaction-response Bundle, one
+    // response a request entry, in its order, each entry's warnings in its outcome. It was answered 202 with an
+    // OperationOutcome until 2026-12-05, which a client's transaction() (HAPI FHIR's) fails to read as a Bundle.
+    expect([res.status, res.headers['content-type']]).toEqual([200, 'application/fhir+json; charset=utf-8']);
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.type).toBe('transaction-response');
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(Array(12).fill('202 Accepted'));
+    expect(
+      out.entry!.flatMap((e, i) => (e.response!.outcome ? [[i, e.response!.outcome as OperationOutcome]] : [])),
+    ).toEqual([
+      [
+        0,
+        {
+          resourceType: 'OperationOutcome',
+          issue: [expect.objectContaining({ severity: 'warning', expression: ['Bundle.entry[0].resource'] })],
+        },
+      ],
+      [
+        9,
+        {
+          resourceType: 'OperationOutcome',
+          issue: [expect.objectContaining({ severity: 'warning', expression: ['Bundle.entry[9].resource.code'] })],
+        },
+      ],
     ]);
     const messages = queue.messages.map((q) => q.message);
     expect(messages).toEqual([
@@ -654,7 +669,7 @@ describe('FHIR ingest', () => {
         ),
       ].map((resource) => ({ resource })),
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(queue.messages.map((q) => [q.message.source.kind, q.message.oxygen, q.message.vitals])).toEqual([
       ['ventilator', { device: 'mechanical_ventilation', fio2: 0.6 }, undefined],
       ['manual', undefined, { systolicBP: 90 }],
@@ -973,7 +988,7 @@ describe('FHIR answers, pinned by a mutation run', () => {
     const json = JSON.stringify(flowsheet());
     const padded = (bytes: number) => json + ' '.repeat(bytes - Buffer.byteLength(json));
     const exact = await post('/fhir/r4/Bundle', padded(1024 * 1024));
-    expect(exact.status).toBe(202);
+    expect(exact.status).toBe(200);
     const over = await post('/fhir/r4/Bundle', padded(1024 * 1024 + 1));
     expect(over.status).toBe(413);
     expect((JSON.parse(over.body) as OperationOutcome).issue[0]).toMatchObject({ code: 'too-costly' });
@@ -1069,7 +1084,7 @@ describe('the wire codes of docs/interfaces.md, pinned by a mutation run of shar
       ].map((resource) => ({ resource })),
     };
     const res = await post('/fhir/r4/Bundle', bundle);
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(queue.messages.map((q) => q.message)).toEqual([
       expect.objectContaining({
         vitals: { temperatureC: 38.5 },
@@ -1563,10 +1578,16 @@ describe('real public samples', () => {
       entry: [drip, doseGiven('ma-vanco', '11124', qty(1000, 'mg'))].map((resource) => ({ resource })),
     };
     const res = await post('/fhir/r4/Bundle', bundle);
-    expect(res.status).toBe(202);
-    const oo = JSON.parse(res.body) as OperationOutcome;
-    expect(oo.issue.slice(1).map((i) => [i.severity, i.expression])).toEqual([
-      ['warning', ['Bundle.entry[1].resource.medicationCodeableConcept']],
+    expect(res.status).toBe(200);
+    const out = JSON.parse(res.body) as Bundle;
+    expect(
+      out.entry!.map((e) => [
+        e.response!.status,
+        (e.response!.outcome as OperationOutcome | undefined)?.issue.map((i) => [i.severity, i.expression]),
+      ]),
+    ).toEqual([
+      ['202 Accepted', undefined],
+      ['202 Accepted', [['warning', ['Bundle.entry[1].resource.medicationCodeableConcept']]]],
     ]);
     expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([
       [{ drug: 'norepinephrine', dose: 0.1, unit: 'mcg/kg/min' }],
@@ -1648,7 +1669,7 @@ describe('real public samples', () => {
       '/fhir/r4/Bundle',
       bundle([{ system: 'https://github.com/synthetichealth/synthea', value: 'x' }, mr]),
     );
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(queue.messages.map((q) => [q.message.patientId, q.message.vitals])).toEqual([
       ['MRN-77', { heartRate: 112 }],
     ]);
@@ -1895,7 +1916,7 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
         { resource: next },
       ],
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     const enrolled = { ...enrol('P-0042', -24 * 60), source: { deviceId: 'ehr-epic', kind: 'ehr' as const } };
     const state = run([enrolled, ...queue.messages.map((q) => q.message)]).state!;
     expect(monitoringEnded(state)).toBeUndefined();
@@ -1963,7 +1984,7 @@ describe('a finished Encounter: the end of the stay is the end of monitoring', (
     const bundle = flowsheet();
     bundle.entry!.push({ resource: finished() });
     const res = await post('/fhir/r4/Bundle', bundle);
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(queue.messages.filter((q) => q.message.monitoringEnd).map((q) => q.message.messageId)).toEqual([
       'fhir:Encounter/enc-stay',
     ]);
@@ -2148,6 +2169,49 @@ describe('an Encounter of a patient this server does not know: nothing taken, th
     expect(out.entry!.map((e) => e.response!.status)).toEqual(['422 Unprocessable Entity', '202 Accepted']);
     expect(issues(out.entry![1]!.response!.outcome)).toEqual([
       ['information', 'informational', 'Bundle.entry[1].resource', NOTE],
+    ]);
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('a transaction of a Patient and an Encounter alone: 200, a transaction-response, each entry 202 with what it was told', async () => {
+    const patient = { resourceType: 'Patient', id: 'P-0777' } as Resource;
+    const posted = async (path: string) => {
+      const res = await post(path, {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [patient, stay('in-progress')].map((resource) => ({ resource })),
+      });
+      const out = JSON.parse(res.body) as Bundle;
+      return [
+        res.status,
+        out.resourceType,
+        out.type,
+        out.entry!.map((e) => [e.response!.status, issues(e.response!.outcome).map((i) => [i[0], i[2]])]),
+      ];
+    };
+    const answer = [
+      200,
+      'Bundle',
+      'transaction-response',
+      [
+        ['202 Accepted', [['warning', 'Bundle.entry[0].resource']]],
+        ['202 Accepted', [['information', 'Bundle.entry[1].resource']]],
+      ],
+    ];
+    expect(await posted('/fhir/r4')).toEqual(answer);
+    expect(await posted('/fhir/r4/Bundle')).toEqual(answer);
+    // A collection is no request of actions (no -response Bundle is defined for it): 202 and an OperationOutcome.
+    const collection = await bundle('collection', [patient, stay('in-progress')]);
+    expect([
+      collection.status,
+      issues(JSON.parse(collection.body) as OperationOutcome).map((i) => [i[0], i[2]]),
+    ]).toEqual([
+      202,
+      [
+        ['information', undefined],
+        ['warning', 'Bundle.entry[0].resource'],
+        ['information', 'Bundle.entry[1].resource'],
+      ],
     ]);
     expect(queue.messages).toEqual([]);
   });

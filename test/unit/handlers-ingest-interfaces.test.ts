@@ -1,5 +1,6 @@
 // The ingest Lambda on its HL7 v2 and FHIR routes, with in-memory ports: the body as API Gateway gives it (base64
 // for the HL7 content type), the ACK or OperationOutcome back, the metrics, and logs with no patient data.
+import type { Bundle } from '@medplum/fhirtypes';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
@@ -131,7 +132,7 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
     expect(mod.liveDeps(() => NOW)).not.toHaveProperty('fhirPatientSystem');
   });
 
-  it('answers a FHIR Bundle with an OperationOutcome and queues its messages', async () => {
+  it('answers a FHIR transaction with a transaction-response Bundle and queues its messages', async () => {
     const bundle = new FhirEncoder().bundle(enrol('P-2', -60))!;
     const handler = mod.createIngestHandler({ queue, tokens, now: () => NOW, ...live });
     const { result } = await captureOutput(() =>
@@ -143,11 +144,14 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
         }),
       ),
     );
-    expect(result.statusCode).toBe(202);
-    expect(JSON.parse(result.body as string)).toMatchObject({
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'information' }],
-    });
+    // 202 and an OperationOutcome until 2026-12-05: a FHIR client's transaction() could not read it as a Bundle.
+    expect([result.statusCode, result.headers?.['content-type']]).toEqual([
+      200,
+      'application/fhir+json; charset=utf-8',
+    ]);
+    const answer = JSON.parse(result.body as string) as Bundle;
+    expect([answer.resourceType, answer.type]).toEqual(['Bundle', 'transaction-response']);
+    expect(answer.entry!.map((e) => e.response!.status)).toEqual(bundle.entry!.map(() => '202 Accepted'));
     expect(queue.messages.map((q) => q.message.enrolment)).toEqual([
       { therapy: 'car-t', infusedAt: '2026-01-08T08:00:00Z', product: 'axi-cel' }, // at the infusion's time
       { weightKg: 70, bed: 'H4-P-2', ward: 'H4' }, // the weight and the Encounter: one source, one time
@@ -204,7 +208,7 @@ describe('ingest handler, HL7 v2 and FHIR routes', () => {
       expect(metricSum(out, 'AuthFailures')).toBe(0);
       tokens.failWith = undefined;
       const { result: after } = await captureOutput(() => onEveryRoute({ queue, tokens, now: () => NOW, ...live }));
-      expect(after.map(([status]) => status)).toEqual([202, 202, 202]);
+      expect(after.map(([status]) => status)).toEqual([202, 202, 200]);
     });
 
     it('the patient directory (read for a token scoped to wards): not a 500', async () => {

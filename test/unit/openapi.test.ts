@@ -268,12 +268,19 @@ function cases(): Case[] {
     ...fhirOps.flatMap((op): Case[] => {
       const path = op.slice('POST '.length);
       return [
-        { op, status: 202, what: 'the example', send: http('POST', path, bodyFor(op), { ...bearer(), ...FHIR_TYPE }) },
+        // The example, a transaction: a transaction-response (until 2026-12-05 it was 202 and an OperationOutcome).
+        { op, status: 200, what: 'the example', send: http('POST', path, bodyFor(op), { ...bearer(), ...FHIR_TYPE }) },
         {
           op,
           status: 200,
           what: 'a batch',
           send: http('POST', path, JSON.stringify(bundleOf(ENROLMENT, 'batch')), { ...bearer(), ...FHIR_TYPE }),
+        },
+        {
+          op,
+          status: 202,
+          what: 'a collection',
+          send: http('POST', path, JSON.stringify(bundleOf(ENROLMENT, 'collection')), { ...bearer(), ...FHIR_TYPE }),
         },
         { op, status: 400, what: 'not JSON', send: http('POST', path, 'hello', { ...bearer(), ...FHIR_TYPE }) },
         {

@@ -324,7 +324,7 @@ describe('units, codes, the screen and the device routes, pinned by a mutation r
       },
       deps,
     );
-    expect([base.status, base.messageIds]).toEqual([202, ['fhir:Observation/hr-1']]);
+    expect([base.status, base.messageIds]).toEqual([200, ['fhir:Observation/hr-1']]);
     expect(queue.messages.map((q) => q.message.messageId)).toEqual(['m-1', 'fhir:Observation/hr-1']);
   });
 

@@ -1,8 +1,10 @@
 // FHIR R4 ingest over HTTP, with the same device tokens as JSON ingest: POST /fhir/r4/Bundle (or the base) with a
 // batch, transaction or collection Bundle, or POST /fhir/r4/<Observation|MedicationAdministration|Encounter|Procedure>
-// with one resource. Every contract message passes the ingest's own check and is queued durably before the 202.
+// with one resource. Every contract message passes the ingest's own check and is queued durably before it is answered.
 // A transaction, a collection or a single resource is all or nothing (422 with an OperationOutcome naming each
-// problem's expression); a batch takes each entry on its own and answers a batch-response Bundle.
+// problem's expression); a batch takes each entry on its own. A batch, and a transaction taken, are answered 200
+// with a batch-response or transaction-response Bundle; a collection or a resource taken, 202 with an
+// OperationOutcome.
 import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import {
   INGEST_LIMITS,
@@ -175,21 +177,35 @@ export async function handleFhirHttp(
     admission.release();
   }
   const messageIds = messages.map((m) => m.messageId);
-  if (!batch) {
-    const info: OutcomeIssue[] = [
-      {
-        expression: '',
-        code: 'informational',
-        severity: 'information',
-        text: `accepted ${messages.length} message(s): ${messageIds.join(' ')}`,
-      },
-    ];
-    return fhir(202, outcome([...info, ...issues]), messageIds);
-  }
-  const response: Bundle = {
+  // A batch, and a transaction that succeeded, are answered as FHIR says (R4 http.html, batch/transaction): 200
+  // with a Bundle of one response a request entry, in its order; a transaction that failed was answered above.
+  if (entries.type === 'batch' || entries.type === 'transaction')
+    return fhir(200, entryResponses(`${entries.type}-response`, entries.items, issues), messageIds);
+  const info: OutcomeIssue[] = [
+    {
+      expression: '',
+      code: 'informational',
+      severity: 'information',
+      text: `accepted ${messages.length} message(s): ${messageIds.join(' ')}`,
+    },
+  ];
+  return fhir(202, outcome([...info, ...issues]), messageIds);
+}
+
+/**
+ * A batch-response or transaction-response: each request entry's status, `202 Accepted` (queued, to be graded) or
+ * `422 Unprocessable Entity` (a batch's entry refused), with its own issues (warnings, information, errors) as its
+ * outcome. A transaction is answered so only when nothing of it was refused: each of its entries is `202 Accepted`.
+ */
+function entryResponses(
+  type: 'batch-response' | 'transaction-response',
+  items: { at: string }[],
+  issues: OutcomeIssue[],
+): Bundle {
+  return {
     resourceType: 'Bundle',
-    type: 'batch-response',
-    entry: entries.items.map((item): BundleEntry => {
+    type,
+    entry: items.map((item): BundleEntry => {
       const own = issues.filter((i) => inside(i.expression, item.at));
       const failed = own.some((i) => i.severity === undefined);
       return {
@@ -200,5 +216,4 @@ export async function handleFhirHttp(
       };
     }),
   };
-  return fhir(200, response, messageIds);
 }
