@@ -127,7 +127,7 @@ export async function serveAwsCommand(
         ...(paging ? { paging } : {}),
       });
       log(
-        `crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topic, ${p.secrets.length} secret`,
+        `crs serve: deleted run ${prefix} on ${where}: ${p.queues.length + p.teamQueues.length} queues, ${p.tables.length} tables, ${p.topics.length} topics, ${p.secrets.length} secret, ${p.alarms.length} alarms`,
       );
       return 0;
     }

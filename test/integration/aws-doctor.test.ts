@@ -327,8 +327,10 @@ describe('crs doctor on the deployed shape', () => {
       expect(before.queues.length).toBeGreaterThan(0);
       expect(before.topics.length).toBeGreaterThan(0);
       expect(await stop(server)).toBe(0);
-      await teardown(emulator.endpoint, prefix, { always: true });
+      const said = await teardown(emulator.endpoint, prefix, { always: true });
       expect(await ofRun()).toEqual({ tables: [], queues: [], topics: [] });
+      // It says what it deleted, the alarms too (they watched the run's metrics).
+      expect(said).toMatch(/deleted run .*: \d+ queues, \d+ tables, 2 topics, 1 secret, [1-9]\d* alarms/);
     } finally {
       dynamodb.destroy();
       sqs.destroy();

@@ -238,11 +238,13 @@ export function byPatient<T extends { patientId: string }>(events: T[]): Record<
  * deletes, seconds of CPU that only an emulator shared between runs (AWS_ENDPOINT_URL) needs. `always` runs it
  * anyway (aws-doctor.test.ts checks what it deletes).
  */
-export async function teardown(endpoint: string, prefix: string, o: { always?: boolean } = {}): Promise<void> {
-  if (isOwnEmulator(endpoint) && !o.always) return;
+/** Deletes a run (what `crs serve --backend aws --teardown` says it deleted is returned: its standard error). */
+export async function teardown(endpoint: string, prefix: string, o: { always?: boolean } = {}): Promise<string> {
+  if (isOwnEmulator(endpoint) && !o.always) return '';
   const { status: code, stderr: err } = await crsAsync(
     ['serve', '--backend', 'aws', '--teardown', '--endpoint', endpoint, '--prefix', prefix],
     {},
   );
   if (code !== 0) throw new Error(`teardown of ${prefix} failed:\n${err.slice(-2000)}`);
+  return err;
 }
