@@ -12,7 +12,7 @@ import type { Translated } from '#app/interfaces/screen.ts';
 import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { MAX_OFFSET_MINUTES, wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
-import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, SOURCE_RANK, fieldOfLoinc, fieldOfMdc } from './codes.ts';
+import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from './codes.ts';
 
 /** HL7 table 0357 (message error condition codes) as used in ERR-3. */
 export const ERROR_CODES = {
@@ -727,11 +727,11 @@ function codeOf(
     const mdc = mdcOf(code, system);
     if (system === 'LN') {
       const field = fieldOfLoinc(code);
-      if (field) return { field, rank: 9 };
+      if (field) return { field, rank: rankOfLoinc(code) };
       if (BP_PANEL_CODES.has(code)) return BP_PANEL;
     } else if (mdc !== undefined) {
       const field = fieldOfMdc(mdc);
-      if (field) return { field, rank: SOURCE_RANK[mdc] ?? 5 };
+      if (field) return { field, rank: rankOfMdc(mdc) };
     }
   }
   return undefined;
