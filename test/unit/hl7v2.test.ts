@@ -1280,6 +1280,17 @@ describe('real public samples', () => {
     expect(two.problems.map((p) => p.at.sequence)).toEqual([1, 2]);
   });
 
+  // HL7 v2.7 gives PV1-3's point of care and bed as HD (name&universal id&type): the whole "Bed12&1.2.3&ISO" was the
+  // bed label shown on pages and the board. The name (the first subcomponent) is the label.
+  it('reads the bed and ward of a v2.7 PV1-3 whose parts are HD (Bed12&1.2.3&ISO) by their names', () => {
+    const r = ok(PCD01.replace('PV1||I|ICU4^^12', 'PV1||I|ICU4&1.2.3.4&ISO^^Bed12&1.2.3&ISO'));
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message.enrolment)).toEqual([
+      { bed: 'Bed12', ward: 'ICU4' },
+      { bed: 'Bed12', ward: 'ICU4' },
+    ]);
+  });
+
   // A body temperature coded by where it was taken (an EHR flowsheet's oral row, a monitor's core or axillary
   // probe) was skipped in silence (AA, nothing taken): a 38.9 °C fever charted as an oral temperature never reached
   // the grade. Each site's code is read as the temperature; skin is still no body temperature.

@@ -259,8 +259,9 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       place = undefined;
       obrTime = undefined;
     } else if (seg.name === 'PV1') {
-      const ward = get(seg, 3, 1);
-      const bed = get(seg, 3, 3);
+      // The names: in HL7 v2.7 the point of care and the bed are HD (name&universal id&type), `H4^^Bed12&1.2.3&ISO`.
+      const ward = get(seg, 3, 1, 0, 1);
+      const bed = get(seg, 3, 3, 0, 1);
       place = { at: at(3), ...(bed ? { bed } : {}), ...(ward ? { ward } : {}) };
     } else if (seg.name === 'OBR') {
       const value = get(seg, 7);
@@ -398,8 +399,9 @@ function admission(
   // A stay with its discharge time given is over: the bed of an update sent after it (A08) is the one left.
   if (placing && pv1 && get(pv1.seg, 45)) return nothing('the stay is discharged (PV1-45)');
   // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
-  const bed = event !== 'A03' && pv1 ? get(pv1.seg, 3, 3) : '';
-  const ward = event !== 'A03' && pv1 ? get(pv1.seg, 3, 1) : '';
+  // By their names (the first subcomponent: HL7 v2.7's HD, `12&1.2.3&ISO`), as an ORU's.
+  const bed = event !== 'A03' && pv1 ? get(pv1.seg, 3, 3, 0, 1) : '';
+  const ward = event !== 'A03' && pv1 ? get(pv1.seg, 3, 1, 0, 1) : '';
   if (placing && !bed && !ward) return nothing('PV1-3 names no bed or ward');
   if (event === 'A13' && !bed)
     problems.push({
