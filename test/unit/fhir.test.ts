@@ -1808,6 +1808,12 @@ describe('a body temperature coded by its site', () => {
       temp('oral-2', [{ system: MDC, code: '188424' }], 37.0),
     );
     expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    // So are two generic ones, MDC or LOINC (over HL7 v2, MDC is taken over LOINC; over FHIR they never were ranked).
+    const generics = translate(
+      temp('mdc', [{ system: MDC, code: '150344' }], 38.1),
+      temp('loinc', [{ system: LOINC_SYSTEM, code: '8310-5' }], 37.0),
+    );
+    expect(generics.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
   });
 });
 

@@ -27,6 +27,7 @@ import {
   CRS_OBSERVATIONS,
   LOINC_SYSTEM,
   MDC_SYSTEM,
+  TEMPERATURE_SITE_RANK,
   UCUM,
   endReasonOf,
   enumOf,
@@ -657,10 +658,13 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
       .map((c) => ({ field: fieldOfMdc(Number(c.code)), rank: rankOfMdc(Number(c.code)) })),
   ];
   const vital = coded.find((c) => c.field)?.field as CodedField | undefined;
-  // A body temperature ranks by its codes' best (the generic one over a site's), as HL7 v2's OBX do.
+  // A body temperature ranks by its codes' best, as HL7 v2's OBX do: the generic one (MDC or LOINC alike, 0) over a
+  // site's, a core site over the mouth over the axilla.
   const rank =
     vital === 'vitals.temperatureC'
-      ? Math.min(...coded.filter((c) => c.field === vital).map((c) => c.rank))
+      ? Math.min(
+          ...coded.filter((c) => c.field === vital).map((c) => (c.rank < TEMPERATURE_SITE_RANK.core ? 0 : c.rank)),
+        )
       : undefined;
 
   if (loinc.some((c) => BP_PANELS.has(c))) {

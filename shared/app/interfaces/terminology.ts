@@ -90,7 +90,7 @@ export const DISPOSITION_OF: Record<MonitoringEndReason, string> = {
  * Denmark's DK Core and the MII ICU module (Germany) publish them, the LOINC codes of the eCQM "Body Temperature"
  * value set (2.16.840.1.113762.1.4.1045.152) and the MII ICU profiles.
  */
-const TEMPERATURE_SITE_RANK = { core: 10, oral: 11, axilla: 12 } as const;
+export const TEMPERATURE_SITE_RANK = { core: 10, oral: 11, axilla: 12 } as const;
 const { core, oral, axilla } = TEMPERATURE_SITE_RANK;
 /** MDC codes of a site's body temperature (under MDC, or Philips' MDIL as partition-code in hex: 0002-4b60 150368). */
 export const MDC_TEMPERATURE_SITES: Record<number, number> = {
