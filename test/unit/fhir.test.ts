@@ -12,6 +12,8 @@ import type { PatientDirectory } from '#app/scope.ts';
 import { type MemoryQueue, type MemoryTokenStore, ingestFakes, queueDirectory } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
+import { Replay } from '#app/replay.ts';
+import { resolveConfig } from '#domain/config.ts';
 import { enrol } from '#test/support/messages.ts';
 import { run } from '#test/support/run.ts';
 
@@ -1713,6 +1715,126 @@ describe('real public samples', () => {
     const e = translateResources([{ resource: encounter, at: 'Encounter' }], { deviceId: 'gw-1' });
     expect(e.translated).toEqual([]);
     expect(e.issues.map((i) => [i.severity, i.expression])).toEqual([['warning', 'Encounter.location']]);
+  });
+});
+
+// A body temperature coded by where it was taken (an EHR flowsheet's oral row; a monitor's core probe in MDC) was
+// ignored with a warning: a 38.9 °C fever charted as an oral temperature never reached the grade. Each site's code is
+// now read as the temperature; skin is still no body temperature; the vital-signs profile's 8310-5 beside a site's
+// code is one reading; and of one source and time the generic body temperature is never overridden by a site's.
+describe('a body temperature coded by its site', () => {
+  const MDC = 'urn:iso:std:iso:11073:10101';
+  const temp = (id: string, codes: { system: string; code: string }[], value: number, at = T): Resource =>
+    ({
+      resourceType: 'Observation',
+      id,
+      status: 'final',
+      code: { coding: codes },
+      subject,
+      effectiveDateTime: at,
+      valueQuantity: qty(value, 'Cel'),
+    }) as Resource;
+  const translate = (...resources: Resource[]) =>
+    translateResources(
+      resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'gw-1' },
+    );
+  const crsGrade = (message: unknown) => {
+    const config = resolveConfig({ scheme: 'astct2019' });
+    if (!config.ok) throw new Error(config.errors.join('; '));
+    const events = new Replay(config.config).line(JSON.stringify(message), 1);
+    return events.filter((e) => e.type === 'assessment').map((e) => (e as { crsGrade: number }).crsGrade);
+  };
+  const SITES = [
+    ...['8331-1', '8328-7', '8332-9', '8333-7', '76011-6', '75539-7', '8329-5', '8330-3', '60834-9', '60836-4'].map(
+      (code) => ({ system: LOINC_SYSTEM, code }),
+    ),
+    ...['60838-0', '8334-5'].map((code) => ({ system: LOINC_SYSTEM, code })),
+    ...['150364', '150368', '150372', '150380', '150392', '188420', '188424', '188428', '188436', '188452'].map(
+      (code) => ({ system: MDC, code }),
+    ),
+    ...['188456', '188496'].map((code) => ({ system: MDC, code })),
+  ];
+
+  it.each(SITES.map((c) => [`${c.system}|${c.code}`, c] as const))(
+    'takes a fever coded %s, and it is graded',
+    (_n, c) => {
+      const t = translate(temp('t', [c], 38.9));
+      expect(t.issues).toEqual([]);
+      expect(t.translated.map((x) => x.message.vitals)).toEqual([{ temperatureC: 38.9 }]);
+      expect(crsGrade(t.translated[0]!.message)).toEqual([1]);
+    },
+  );
+
+  it('still ignores a skin, surface or nasal temperature, with the warning that names what is read', () => {
+    for (const c of [
+      { system: MDC, code: '150388' },
+      { system: LOINC_SYSTEM, code: '61008-9' },
+      { system: LOINC_SYSTEM, code: '76010-8' },
+    ]) {
+      const t = translate(temp('skin', [c], 36.1));
+      expect(t.translated, c.code).toEqual([]);
+      expect(t.issues.map((i) => [i.severity, i.text.slice(0, 28)])).toEqual([
+        ['warning', 'ignored: no code this system'],
+      ]);
+    }
+  });
+
+  it("reads the vital-signs profile's 8310-5 beside a site's codes as one reading", () => {
+    const t = translate(
+      temp(
+        'profile',
+        [
+          { system: LOINC_SYSTEM, code: '8310-5' },
+          { system: LOINC_SYSTEM, code: '8331-1' },
+          { system: MDC, code: '188424' },
+        ],
+        38.9,
+      ),
+    );
+    expect(t.issues).toEqual([]);
+    expect(t.translated.map((x) => x.message.vitals)).toEqual([{ temperatureC: 38.9 }]);
+  });
+
+  it('takes the generic body temperature over a site temperature of the same source and time, and a core site over the mouth over the axilla', () => {
+    const generic = { system: LOINC_SYSTEM, code: '8310-5' };
+    for (const site of [
+      { system: LOINC_SYSTEM, code: '8331-1' },
+      { system: MDC, code: '150368' },
+      { system: LOINC_SYSTEM, code: '8328-7' },
+    ]) {
+      // In either order: the generic one is read, the site's ignored with a warning naming it (not a conflict).
+      for (const pair of [
+        [temp('site', [site], 38.9), temp('generic', [generic], 37.2)],
+        [temp('generic', [generic], 37.2), temp('site', [site], 38.9)],
+      ]) {
+        const t = translate(...pair);
+        expect(t.translated.map((x) => x.message.vitals)).toEqual([{ temperatureC: 37.2 }]);
+        expect(t.issues.map((i) => [i.severity, i.expression])).toEqual([
+          ['warning', `Bundle.entry[${pair[0]!.id === 'site' ? 0 : 1}].resource.valueQuantity`],
+        ]);
+        expect(t.issues[0]!.text).toMatch(/better source/);
+      }
+    }
+    const sites = translate(
+      temp('axilla', [{ system: LOINC_SYSTEM, code: '8328-7' }], 37.4),
+      temp('oral', [{ system: MDC, code: '188424' }], 38.1),
+      temp('core', [{ system: LOINC_SYSTEM, code: '8329-5' }], 38.6),
+    );
+    expect(sites.translated.map((x) => x.message.vitals)).toEqual([{ temperatureC: 38.6 }]);
+    expect(sites.issues.map((i) => i.severity)).toEqual(['warning', 'warning']);
+    // Two different values of one site (as of two generic ones) are still a conflict.
+    const two = translate(
+      temp('oral-1', [{ system: LOINC_SYSTEM, code: '8331-1' }], 38.1),
+      temp('oral-2', [{ system: MDC, code: '188424' }], 37.0),
+    );
+    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    // So are two generic ones, MDC or LOINC (over HL7 v2, MDC is taken over LOINC; over FHIR they never were ranked).
+    const generics = translate(
+      temp('mdc', [{ system: MDC, code: '150344' }], 38.1),
+      temp('loinc', [{ system: LOINC_SYSTEM, code: '8310-5' }], 37.0),
+    );
+    expect(generics.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
   });
 });
 

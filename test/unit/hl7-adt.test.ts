@@ -295,6 +295,10 @@ describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the b
       },
     ]);
     expect(JSON.stringify(r)).not.toMatch(/Zebedee/);
+    // HL7 v2.7 gives PV1-3's point of care and bed as HD (name&universal id&type): the name is the label.
+    const v27 = translated(A13.replace('PV1||I|H4^^12|', 'PV1||I|H4&1.2.3.4&ISO^^12&1.2.3&ISO|'));
+    expect(v27.problems).toEqual([]);
+    expect(v27.translated.map((t) => t.message.enrolment)).toEqual([{ bed: '12', ward: 'H4' }]);
     const noEvn2 = translated(lines(A13, 1, 'EVN|A13|||||20260110103000+0100'));
     expect(noEvn2.translated.map((t) => t.message.observedAt)).toEqual(['2026-01-10T09:35:00Z']);
     const badEvn2 = translated(lines(A13, 1, 'EVN|A13|2026011010+0100'));

@@ -9,6 +9,8 @@ import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import { parseZone, wallClockInstants } from '#app/interfaces/zone.ts';
+import { Replay } from '#app/replay.ts';
+import { resolveConfig } from '#domain/config.ts';
 import { MemoryQueue, ingestFakes, reservingDirectory } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 
@@ -1276,6 +1278,114 @@ describe('real public samples', () => {
     const two = ok([...base, temp(1, '36.8'), temp(2, '36.9')].join('\r'), 'UTC');
     expect(two.translated).toEqual([]);
     expect(two.problems.map((p) => p.at.sequence)).toEqual([1, 2]);
+  });
+
+  // HL7 v2.7 gives PV1-3's point of care and bed as HD (name&universal id&type): the whole "Bed12&1.2.3&ISO" was the
+  // bed label shown on pages and the board. The name (the first subcomponent) is the label.
+  it('reads the bed and ward of a v2.7 PV1-3 whose parts are HD (Bed12&1.2.3&ISO) by their names', () => {
+    const r = ok(PCD01.replace('PV1||I|ICU4^^12', 'PV1||I|ICU4&1.2.3.4&ISO^^Bed12&1.2.3&ISO'));
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message.enrolment)).toEqual([
+      { bed: 'Bed12', ward: 'ICU4' },
+      { bed: 'Bed12', ward: 'ICU4' },
+    ]);
+  });
+
+  // A body temperature coded by where it was taken (an EHR flowsheet's oral row, a monitor's core or axillary
+  // probe) was skipped in silence (AA, nothing taken): a 38.9 °C fever charted as an oral temperature never reached
+  // the grade. Each site's code is read as the temperature; skin is still no body temperature.
+  describe('a body temperature coded by its site', () => {
+    const base = MINDRAY_VS900.split('\r').slice(0, 4);
+    const at = '20191206113452';
+    const temp = (n: number, code: string, value: string, unit = '268192^MDC_DIM_DEGC^MDC') =>
+      `OBX|${n}|NM|${code}|${n}|${value}|${unit}|||||R|||${at}`;
+    const crsGrade = (message: unknown) => {
+      const config = resolveConfig({ scheme: 'astct2019' });
+      if (!config.ok) throw new Error(config.errors.join('; '));
+      const events = new Replay(config.config).line(JSON.stringify(message), 1);
+      return events.filter((e) => e.type === 'assessment').map((e) => (e as { crsGrade: number }).crsGrade);
+    };
+    const SITES = [
+      '8331-1^Oral temperature^LN',
+      '8328-7^Axillary temperature^LN',
+      '8332-9^Rectal temperature^LN',
+      '8333-7^Tympanic membrane temperature^LN',
+      '76011-6^Ear temperature^LN',
+      '75539-7^Body temperature - Temporal artery^LN',
+      '8329-5^Body temperature - Core^LN',
+      '8330-3^Body temperature - Intravascular^LN',
+      '60834-9^Blood temperature^LN',
+      '60836-4^Esophageal temperature^LN',
+      '60838-0^Nasopharyngeal temperature^LN',
+      '8334-5^Body temperature - Urinary bladder^LN',
+      '150364^MDC_TEMP_BODY^MDC',
+      '150368^MDC_TEMP_CORE^MDC',
+      '150372^MDC_TEMP_ESOPH^MDC',
+      '150380^MDC_TEMP_NASOPH^MDC',
+      '150392^MDC_TEMP_TYMP^MDC',
+      '188420^MDC_TEMP_RECT^MDC',
+      '188424^MDC_TEMP_ORAL^MDC',
+      '188428^MDC_TEMP_EAR^MDC',
+      '188436^Blood temperature^MDC',
+      '188452^MDC_TEMP_AXILLA^MDC',
+      '188456^MDC_TEMP_GIT^MDC',
+      '188496^MDC_TEMP_AXIL^MDC',
+      '0002-4b60^Tcore^MDIL',
+    ];
+    it.each(SITES)('takes a fever coded %s, and it is graded', (code) => {
+      const r = ok([...base, temp(1, code, '38.9')].join('\r'), 'UTC');
+      expect(r.problems).toEqual([]);
+      expect(r.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.9 }]);
+      expect(crsGrade(r.translated[0]!.message)).toEqual([1]);
+    });
+
+    it('still skips a skin, surface or nasal temperature (they read low, and could hide a fever)', () => {
+      for (const code of [
+        '150388^MDC_TEMP_SKIN^MDC',
+        '61008-9^Body surface temperature^LN',
+        '60830-7^Finger temperature^LN',
+        '76010-8^Nasal temperature^LN',
+      ]) {
+        const r = ok([...base, temp(1, code, '36.1')].join('\r'), 'UTC');
+        expect(r.problems, code).toEqual([]);
+        expect(r.translated, code).toEqual([]);
+      }
+    });
+
+    it('reads a generic and a site temperature of one message as one reading: the generic, never overridden by the site', () => {
+      // The generic body temperature (MDC or LOINC) over any site, whichever comes first.
+      for (const generic of ['150344^MDC_TEMP^MDC', '8310-5^Body temperature^LN', '150364^MDC_TEMP_BODY^MDC'])
+        for (const site of ['188424^MDC_TEMP_ORAL^MDC', '8329-5^Body temperature - Core^LN', '8328-7^Axillary^LN']) {
+          const one = ok([...base, temp(1, site, '38.9'), temp(2, generic, '37.2')].join('\r'), 'UTC');
+          expect(one.problems, `${generic} ${site}`).toEqual([]);
+          expect(one.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 37.2 }]);
+          expect(one.translated[0]!.origins['vitals.temperatureC']).toMatchObject({ sequence: 2 });
+        }
+      // Among the sites: core, then the mouth (or ear, temporal artery), then the axilla.
+      const sites = ok(
+        [
+          ...base,
+          temp(1, '8328-7^Axillary temperature^LN', '37.4'),
+          temp(2, '188424^MDC_TEMP_ORAL^MDC', '38.1'),
+          temp(3, '150368^MDC_TEMP_CORE^MDC', '38.6'),
+        ].join('\r'),
+        'UTC',
+      );
+      expect(sites.problems).toEqual([]);
+      expect(sites.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.6 }]);
+      const oralOverAxilla = ok(
+        [...base, temp(1, '8328-7^Axillary^LN', '37.4'), temp(2, '8331-1^Oral^LN', '38.1')].join('\r'),
+        'UTC',
+      );
+      expect(oralOverAxilla.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.1 }]);
+      // Two different values of one site (as of two generic ones) are still both refused.
+      const two = ok(
+        [...base, temp(1, '8331-1^Oral^LN', '38.1'), temp(2, '188424^Oral^MDC', '37.0')].join('\r'),
+        'UTC',
+      );
+      expect(two.translated).toEqual([]);
+      expect(two.problems.map((p) => p.at.sequence)).toEqual([1, 2]);
+    });
   });
 
   // Philips IntelliVue Information Center and Efficia CM monitors send their numerics in Philips' own coding system

@@ -27,6 +27,7 @@ import {
   CRS_OBSERVATIONS,
   LOINC_SYSTEM,
   MDC_SYSTEM,
+  TEMPERATURE_SITE_RANK,
   UCUM,
   endReasonOf,
   enumOf,
@@ -35,7 +36,7 @@ import {
   vasopressorOf,
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
-import { fieldOfMdc } from '#app/hl7v2/codes.ts';
+import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/hl7v2/codes.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
 
 type IssueCode =
@@ -102,6 +103,8 @@ interface Fragment {
   id: string;
   /** An Encounter's: taken for a patient the server knows only (shared/app/interfaces/known.ts). */
   ifKnown?: true;
+  /** A body temperature's rank (HL7 v2's SOURCE_RANK): of one source and time, only the best-ranked is read. */
+  rank?: number;
 }
 
 export interface FhirTranslation {
@@ -630,18 +633,39 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   const device = r.device('device', obs.device, o.deviceId, true);
   if (!device) return [];
   const out: Fragment[] = [];
-  const push = (key: string, value: unknown, at: string, kind: Kind) =>
-    out.push({ ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` });
+  const push = (key: string, value: unknown, at: string, kind: Kind, rank?: number) =>
+    out.push({
+      ...base,
+      ms,
+      kind,
+      deviceId: device.id,
+      key,
+      value,
+      at: `${r.at}.${at}`,
+      ...(rank !== undefined ? { rank } : {}),
+    });
   const measured: Kind = device.named ? 'monitor' : 'manual';
 
   const codings = codingsOf(obs.code);
   const loinc = codings.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code);
   const own = codings.filter((c) => c.system === CRS_CODES).map((c) => c.code);
-  // LOINC, else the MDC code of a device gateway (the codes HL7 v2's OBX-3 is read by).
-  const vital = [
-    ...loinc.map((c) => (Object.hasOwn(LOINC, c) ? LOINC[c] : undefined)),
-    ...codings.filter((c) => c.system === MDC_SYSTEM && /^\d+$/.test(c.code)).map((c) => fieldOfMdc(Number(c.code))),
-  ].find(Boolean) as CodedField | undefined;
+  // LOINC, else the MDC code of a device gateway (the codes HL7 v2's OBX-3 is read by), with its rank. One
+  // Observation is one reading, however many codes name it (the vital-signs profile's 8310-5 beside a site's code).
+  const coded = [
+    ...loinc.map((c) => ({ field: fieldOfLoinc(c), rank: rankOfLoinc(c) })),
+    ...codings
+      .filter((c) => c.system === MDC_SYSTEM && /^\d+$/.test(c.code))
+      .map((c) => ({ field: fieldOfMdc(Number(c.code)), rank: rankOfMdc(Number(c.code)) })),
+  ];
+  const vital = coded.find((c) => c.field)?.field as CodedField | undefined;
+  // A body temperature ranks by its codes' best, as HL7 v2's OBX do: the generic one (MDC or LOINC alike, 0) over a
+  // site's, a core site over the mouth over the axilla.
+  const rank =
+    vital === 'vitals.temperatureC'
+      ? Math.min(
+          ...coded.filter((c) => c.field === vital).map((c) => (c.rank < TEMPERATURE_SITE_RANK.core ? 0 : c.rank)),
+        )
+      : undefined;
 
   if (loinc.some((c) => BP_PANELS.has(c))) {
     let unmeasured = 0;
@@ -670,7 +694,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     const v = r.quantity('valueQuantity', obs.valueQuantity, vital);
     if (v === undefined) return [];
     if (vital.startsWith('oxygen.')) push(vital, v, 'valueQuantity', device.named ? 'ventilator' : 'manual');
-    else push(vital, v, 'valueQuantity', measured);
+    else push(vital, v, 'valueQuantity', measured, rank);
     // US Core's pulse oximetry carries the inhaled oxygen as components, without the device the contract's oxygen
     // needs: not read, and said, so that the sender sends them as the oxygen device's Observations.
     const components = Array.isArray(obs.component) ? obs.component : [];
@@ -1171,7 +1195,19 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
       source: { deviceId, kind },
     };
     const origins: Record<string, string> = {};
+    // A site's temperature beside the generic body temperature of the same source and time never overrides it.
+    const best = new Map<string, number>();
+    for (const f of list) if (f.rank !== undefined) best.set(f.key, Math.min(f.rank, best.get(f.key) ?? f.rank));
     for (const f of list) {
+      if (f.rank !== undefined && f.rank > best.get(f.key)!) {
+        issue(f, {
+          expression: f.at,
+          code: 'not-supported',
+          text: `ignored: ${f.key} at ${iso(ms)} is taken from a better source in this request (the body temperature over a site's, a core site over the mouth or ear over the axilla; docs/interfaces.md)`,
+          severity: 'warning',
+        });
+        continue;
+      }
       const [section, field] = f.key.split('.') as [string, string | undefined];
       if (section === 'vasopressors' || section === 'medications') {
         const arr = (message[section] as unknown[] | undefined) ?? [];

@@ -3,6 +3,7 @@
 // heart rates, the cuff pressures and impedance respiratory rate of Mindray and Comen monitors, and the inspired oxygen
 // concentration that monitors and ventilators send.
 import { LOINC, MDC, type CodedField } from '#domain/codes.ts';
+import { LOINC_TEMPERATURE_SITES, MDC_TEMPERATURE_SITES } from '#app/interfaces/terminology.ts';
 
 const MDC_EXTRA: Record<number, CodedField> = {
   150033: 'vitals.systolicBP', // MDC_PRESS_BLD_ART_SYS (arterial line)
@@ -18,15 +19,17 @@ const MDC_EXTRA: Record<number, CodedField> = {
   147842: 'vitals.heartRate', // MDC_ECG_HEART_RATE
   149530: 'vitals.heartRate', // MDC_PULS_OXIM_PULS_RATE
   152196: 'oxygen.fio2', // MDC_CONC_AWAY_O2_INSP
+  150364: 'vitals.temperatureC', // MDC_TEMP_BODY (body temperature, site unspecified: ranks with 150344 MDC_TEMP)
 };
 
 /**
  * When one message carries the same measurement from two sources at the same time, the more direct one is used:
  * the arterial line over the cuff, the ECG over the oximeter's pulse over the cuff's pulse, the monitor's respiratory
- * rate over the impedance channel's. Lower ranks first;
+ * rate over the impedance channel's; the body temperature over a site's temperature (core, then oral, ear and
+ * temporal artery, then axillary: terminology.ts). Lower ranks first;
  * codes not listed rank last.
  */
-export const SOURCE_RANK: Record<number, number> = {
+const SOURCE_RANK: Record<number, number> = {
   150033: 0,
   150034: 0,
   150035: 0,
@@ -45,6 +48,8 @@ export const SOURCE_RANK: Record<number, number> = {
   // The monitor's respiratory rate (whatever it derives it from) over the ECG leads' impedance channel alone.
   151562: 0,
   151578: 1,
+  // A site's body temperature after the generic one (150344, 150364: 5; LOINC 8310-5: 9), never over it.
+  ...MDC_TEMPERATURE_SITES,
 };
 
 /** The project's local coding system (HL7 "99zzz" convention) for what has no MDC or LOINC code. */
@@ -53,9 +58,17 @@ export const LOCAL_SYSTEM = '99CRS';
 export const OXYGEN_DEVICE_CODE = 'oxygen-device';
 
 export function fieldOfMdc(code: number): CodedField | undefined {
-  return Object.hasOwn(MDC, code) ? MDC[code] : Object.hasOwn(MDC_EXTRA, code) ? MDC_EXTRA[code] : undefined;
+  if (Object.hasOwn(MDC, code)) return MDC[code];
+  if (Object.hasOwn(MDC_EXTRA, code)) return MDC_EXTRA[code];
+  return Object.hasOwn(MDC_TEMPERATURE_SITES, code) ? 'vitals.temperatureC' : undefined;
 }
 
 export function fieldOfLoinc(code: string): CodedField | undefined {
-  return Object.hasOwn(LOINC, code) ? LOINC[code] : undefined;
+  if (Object.hasOwn(LOINC, code)) return LOINC[code];
+  return Object.hasOwn(LOINC_TEMPERATURE_SITES, code) ? 'vitals.temperatureC' : undefined;
 }
+
+/** The rank of an MDC source (SOURCE_RANK; one not listed ranks 5) and of a LOINC one (9; a site's temperature after). */
+export const rankOfMdc = (code: number): number => (Object.hasOwn(SOURCE_RANK, code) ? SOURCE_RANK[code]! : 5);
+export const rankOfLoinc = (code: string): number =>
+  Object.hasOwn(LOINC_TEMPERATURE_SITES, code) ? LOINC_TEMPERATURE_SITES[code]! : 9;

@@ -12,7 +12,7 @@ import type { Translated } from '#app/interfaces/screen.ts';
 import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { MAX_OFFSET_MINUTES, wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
-import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, SOURCE_RANK, fieldOfLoinc, fieldOfMdc } from './codes.ts';
+import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from './codes.ts';
 
 /** HL7 table 0357 (message error condition codes) as used in ERR-3. */
 export const ERROR_CODES = {
@@ -259,8 +259,9 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       place = undefined;
       obrTime = undefined;
     } else if (seg.name === 'PV1') {
-      const ward = get(seg, 3, 1);
-      const bed = get(seg, 3, 3);
+      // The names: in HL7 v2.7 the point of care and the bed are HD (name&universal id&type), `H4^^Bed12&1.2.3&ISO`.
+      const ward = get(seg, 3, 1, 0, 1);
+      const bed = get(seg, 3, 3, 0, 1);
       place = { at: at(3), ...(bed ? { bed } : {}), ...(ward ? { ward } : {}) };
     } else if (seg.name === 'OBR') {
       const value = get(seg, 7);
@@ -398,8 +399,9 @@ function admission(
   // A stay with its discharge time given is over: the bed of an update sent after it (A08) is the one left.
   if (placing && pv1 && get(pv1.seg, 45)) return nothing('the stay is discharged (PV1-45)');
   // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
-  const bed = event !== 'A03' && pv1 ? get(pv1.seg, 3, 3) : '';
-  const ward = event !== 'A03' && pv1 ? get(pv1.seg, 3, 1) : '';
+  // By their names (the first subcomponent: HL7 v2.7's HD, `12&1.2.3&ISO`), as an ORU's.
+  const bed = event !== 'A03' && pv1 ? get(pv1.seg, 3, 3, 0, 1) : '';
+  const ward = event !== 'A03' && pv1 ? get(pv1.seg, 3, 1, 0, 1) : '';
   if (placing && !bed && !ward) return nothing('PV1-3 names no bed or ward');
   if (event === 'A13' && !bed)
     problems.push({
@@ -727,11 +729,11 @@ function codeOf(
     const mdc = mdcOf(code, system);
     if (system === 'LN') {
       const field = fieldOfLoinc(code);
-      if (field) return { field, rank: 9 };
+      if (field) return { field, rank: rankOfLoinc(code) };
       if (BP_PANEL_CODES.has(code)) return BP_PANEL;
     } else if (mdc !== undefined) {
       const field = fieldOfMdc(mdc);
-      if (field) return { field, rank: SOURCE_RANK[mdc] ?? 5 };
+      if (field) return { field, rank: rankOfMdc(mdc) };
     }
   }
   return undefined;

@@ -78,6 +78,50 @@ export const DISPOSITION_OF: Record<MonitoringEndReason, string> = {
   other: 'oth',
 };
 
+/**
+ * Body temperature by where it was measured: read as `vitals.temperatureC` (the rules' fever is >= 38.0 °C whatever
+ * the site). A rank each (lower first, as the HL7 v2 SOURCE_RANK): every site ranks after the generic body
+ * temperature (MDC 150344 MDC_TEMP and 150364 MDC_TEMP_BODY; LOINC 8310-5), so that a site temperature never
+ * overrides the generic one of the same message; among the sites, the core ones (blood, oesophagus, nasopharynx,
+ * bladder, rectum, gut) first, then the mouth, the ear and the temporal artery, then the axilla (which reads low).
+ * Skin and surface temperatures (MDC_TEMP_SKIN 150388; finger, toe, hand, foot, body surface), the nasal cavity, the
+ * groin and temperatures that are not the patient's (room, incubator, fluid or blood warmer, dialysate) are not a
+ * body temperature: not listed, so skipped. Sources, in docs/interfaces.md: the IEEE 11073-10101 codes as HL7
+ * Denmark's DK Core and the MII ICU module (Germany) publish them, the LOINC codes of the eCQM "Body Temperature"
+ * value set (2.16.840.1.113762.1.4.1045.152) and the MII ICU profiles.
+ */
+export const TEMPERATURE_SITE_RANK = { core: 10, oral: 11, axilla: 12 } as const;
+const { core, oral, axilla } = TEMPERATURE_SITE_RANK;
+/** MDC codes of a site's body temperature (under MDC, or Philips' MDIL as partition-code in hex: 0002-4b60 150368). */
+export const MDC_TEMPERATURE_SITES: Record<number, number> = {
+  150368: core, // MDC_TEMP_CORE
+  150372: core, // MDC_TEMP_ESOPH
+  150380: core, // MDC_TEMP_NASOPH
+  188436: core, // blood temperature (MII ICU "Koerpertemperatur Blut", LOINC 60834-9)
+  188420: core, // MDC_TEMP_RECT
+  188456: core, // MDC_TEMP_GIT (gastro-intestinal tract)
+  188424: oral, // MDC_TEMP_ORAL
+  150392: oral, // MDC_TEMP_TYMP
+  188428: oral, // MDC_TEMP_EAR
+  188452: axilla, // MDC_TEMP_AXILLA
+  188496: axilla, // axillary temperature (MII ICU "Koerpertemperatur Achsel"; Mindray's MDC_TEMP_AXIL)
+};
+/** LOINC codes of a site's body temperature. */
+export const LOINC_TEMPERATURE_SITES: Record<string, number> = {
+  '8329-5': core, // Body temperature - Core
+  '8330-3': core, // Body temperature - Intravascular
+  '60834-9': core, // Blood temperature
+  '60836-4': core, // Esophageal temperature
+  '60838-0': core, // Nasopharyngeal temperature
+  '8334-5': core, // Body temperature - Urinary bladder
+  '8332-9': core, // Rectal temperature
+  '8331-1': oral, // Oral temperature
+  '8333-7': oral, // Tympanic membrane temperature
+  '76011-6': oral, // Ear temperature
+  '75539-7': oral, // Body temperature - Temporal artery
+  '8328-7': axilla, // Axillary temperature
+};
+
 /** CRS_CODES codes of observations (FHIR Observation.code, HL7 OBX-3 in the 99CRS system). */
 export const CRS_OBSERVATIONS = {
   oxygenDevice: 'oxygen-device',
