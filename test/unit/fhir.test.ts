@@ -1838,6 +1838,48 @@ describe('a body temperature coded by its site', () => {
   });
 });
 
+describe("one device's measurement from two sources at one time, as HL7 v2 ranks them", () => {
+  // A device gateway sends the arterial line and the cuff as MDC Observations of one Device and time: since FHIR reads
+  // MDC, two values of one measurement were a conflict, and the whole transaction was refused (422).
+  const MDC = 'urn:iso:std:iso:11073:10101';
+  const systolic = (id: string, coding: { system: string; code: string }, value: number): Resource =>
+    ({
+      resourceType: 'Observation',
+      id,
+      status: 'final',
+      code: { coding: [coding] },
+      subject,
+      device: { reference: 'Device/mon-7' },
+      effectiveDateTime: T,
+      valueQuantity: qty(value, 'mm[Hg]'),
+    }) as Resource;
+  const translate = (...resources: Resource[]) =>
+    translateResources(
+      resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'gw-1' },
+    );
+
+  it('takes the arterial line over the cuff, and either MDC source over LOINC, in either order, with a warning', () => {
+    const arterial = systolic('art', { system: MDC, code: '150033' }, 86);
+    const cuff = systolic('nibp', { system: MDC, code: '150021' }, 104);
+    const loinc = systolic('loinc', { system: LOINC_SYSTEM, code: '8480-6' }, 110);
+    for (const [pair, taken] of [
+      [[arterial, cuff], 86],
+      [[cuff, arterial], 86],
+      [[loinc, cuff], 104],
+    ] as const) {
+      const t = translate(...pair);
+      expect(t.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: taken }]);
+      expect(t.issues.map((i) => [i.severity, i.text.match(/better source/)?.[0]])).toEqual([
+        ['warning', 'better source'],
+      ]);
+    }
+    // Two values of one rank are still a conflict.
+    const two = translate(arterial, systolic('art-2', { system: MDC, code: '150037' }, 90));
+    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+  });
+});
+
 describe('an Encounter whose bed or ward is coded without the standard system', () => {
   // R4's own examples code physicalType with the system; an EHR that leaves it out sent "bd" all the same. The bed
   // is not read (a code of no system may be a local one: no guess), and the answer says why, where, and what to send:

@@ -103,7 +103,7 @@ interface Fragment {
   id: string;
   /** An Encounter's: taken for a patient the server knows only (shared/app/interfaces/known.ts). */
   ifKnown?: true;
-  /** A body temperature's rank (HL7 v2's SOURCE_RANK): of one source and time, only the best-ranked is read. */
+  /** A measurement's rank (HL7 v2's SOURCE_RANK): of one source and time, only the best-ranked is read. */
   rank?: number;
 }
 
@@ -658,14 +658,14 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
       .map((c) => ({ field: fieldOfMdc(Number(c.code)), rank: rankOfMdc(Number(c.code)) })),
   ];
   const vital = coded.find((c) => c.field)?.field as CodedField | undefined;
-  // A body temperature ranks by its codes' best, as HL7 v2's OBX do: the generic one (MDC or LOINC alike, 0) over a
-  // site's, a core site over the mouth over the axilla.
+  // A measurement ranks by its codes' best, as HL7 v2's OBX do: the arterial line over the cuff, the ECG's heart rate
+  // over the oximeter's (MDC), either over a LOINC code; a body temperature, the generic one (MDC or LOINC alike, 0)
+  // over a site's, a core site over the mouth over the axilla.
+  const ranks = coded.filter((c) => c.field === vital).map((c) => c.rank);
   const rank =
     vital === 'vitals.temperatureC'
-      ? Math.min(
-          ...coded.filter((c) => c.field === vital).map((c) => (c.rank < TEMPERATURE_SITE_RANK.core ? 0 : c.rank)),
-        )
-      : undefined;
+      ? Math.min(...ranks.map((r) => (r < TEMPERATURE_SITE_RANK.core ? 0 : r)))
+      : Math.min(...ranks);
 
   if (loinc.some((c) => BP_PANELS.has(c))) {
     let unmeasured = 0;
@@ -680,7 +680,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
         return;
       }
       const v = r.quantity(`component[${i}].valueQuantity`, comp.valueQuantity, field);
-      if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, measured);
+      if (v !== undefined) push(field, v, `component[${i}].valueQuantity`, measured, rankOfLoinc(code!));
     });
     if (out.length === 0 && unmeasured === 0)
       r.issue(
@@ -1195,7 +1195,8 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
       source: { deviceId, kind },
     };
     const origins: Record<string, string> = {};
-    // A site's temperature beside the generic body temperature of the same source and time never overrides it.
+    // Of one source and time, the best-ranked source of a measurement is read (the arterial line over the cuff, the
+    // generic body temperature over a site's); two values of one rank are a conflict.
     const best = new Map<string, number>();
     for (const f of list) if (f.rank !== undefined) best.set(f.key, Math.min(f.rank, best.get(f.key) ?? f.rank));
     for (const f of list) {
@@ -1203,7 +1204,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
         issue(f, {
           expression: f.at,
           code: 'not-supported',
-          text: `ignored: ${f.key} at ${iso(ms)} is taken from a better source in this request (the body temperature over a site's, a core site over the mouth or ear over the axilla; docs/interfaces.md)`,
+          text: `ignored: ${f.key} at ${iso(ms)} is taken from a better source in this request (the arterial line over the cuff, the body temperature over a site's, a core site over the mouth or ear over the axilla; docs/interfaces.md)`,
           severity: 'warning',
         });
         continue;
