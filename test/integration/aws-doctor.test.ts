@@ -1,8 +1,8 @@
 // `crs doctor --backend aws` against the deployed shape on an emulator: the real `crs serve --backend aws` (its
 // alarms provisioned from the stack, Lambda's invocation metrics published as Lambda would) and the real `crs
 // doctor` reading SNS, CloudWatch and DynamoDB with the run's outputs file. What an operator needs to see: every
-// team reached, an alarm firing, a phone that answered STOP, an endpoint of the paging config that is gone, the
-// account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly one team's
+// team reached, an alarm firing, a phone that answered STOP, an endpoint of the paging config that is gone, a
+// subscription re-made by hand without the template's redrive, delivery or filter policy, the account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly one team's
 // endpoints (ward-limited ones included), marked as a test and never graded.
 import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
