@@ -34,8 +34,7 @@ import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from 
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
-import { endpointKey, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
-import { smsKindFilter } from '#domain/paging-endpoints.ts';
+import { pagesSubscriptions } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY, warnOfHttpsPassword } from './delivery.ts';
@@ -766,6 +765,11 @@ export class CrsAlertingStack extends Stack {
       description:
         'the device messages grading set aside (MessagesDlqDepth): the source of the SQS redrive, docs/runbook.md',
     });
+    new CfnOutput(this, 'UndeliveredPagesArn', {
+      value: this.pagesDlq.queueArn,
+      description:
+        'the pages SNS could not deliver (UndeliveredPagesDepth): every pages subscription redrives to it (crs doctor checks; docs/runbook.md)',
+    });
     new CfnOutput(this, 'UndeliveredAlarmsQueueUrl', {
       value: this.operatorAlarms.undelivered.queueUrl,
       description: 'the alarm notifications SNS could not deliver to an operators endpoint (UndeliveredAlarmsDepth)',
@@ -825,27 +829,16 @@ export class CrsAlertingStack extends Stack {
   }
 
   private subscribeTeams(paging: PagingConfig): void {
-    // One subscription per endpoint: SNS keeps one per topic, protocol and endpoint, so an endpoint in several teams
-    // (the paging config lets it be only where their wards and smsKinds agree) is subscribed once for all of them.
-    const byEndpoint = new Map<string, { protocol: 'email' | 'sms' | 'https'; endpoint: string; teams: PageTeam[] }>();
-    for (const team of PAGE_TEAMS) {
-      const endpoints = paging.teams[team];
-      if (!endpoints) continue;
-      for (const protocol of ['email', 'sms', 'https'] as const)
-        for (const endpoint of endpoints[protocol]) {
-          // An email address in another letter case is the same mailbox: subscribed once, as first spelled.
-          const key = endpointKey(protocol, endpoint);
-          const entry = byEndpoint.get(key) ?? { protocol, endpoint, teams: [] };
-          entry.teams.push(team);
-          byEndpoint.set(key, entry);
-        }
-    }
-    for (const { protocol, endpoint, teams } of byEndpoint.values()) {
-      const endpoints = paging.teams[teams[0]!]!;
-      const filterPolicy: Record<string, sns.SubscriptionFilter> = {
-        teams: sns.SubscriptionFilter.stringFilter({ allowlist: teams }),
-        ...(endpoints.wards ? { ward: sns.SubscriptionFilter.stringFilter({ allowlist: endpoints.wards }) } : {}),
-      };
+    // One subscription per endpoint, with its filter policy: pagesSubscriptions, which `crs doctor --paging` checks
+    // the deployed subscriptions against.
+    const subscriptions = pagesSubscriptions(paging);
+    for (const { protocol, endpoint, teams, filterPolicy: allowlists } of subscriptions) {
+      const filterPolicy = Object.fromEntries(
+        Object.entries(allowlists).map(([attribute, allowlist]) => [
+          attribute,
+          sns.SubscriptionFilter.stringFilter({ allowlist }),
+        ]),
+      );
       const options = { filterPolicy, deadLetterQueue: this.pagesDlq };
       if (protocol === 'email')
         this.pagesTopic.addSubscription(new subs.EmailSubscription(endpoint, { ...options, json: false }));
@@ -855,15 +848,11 @@ export class CrsAlertingStack extends Stack {
         // or leaves a later team keeps its subscription and has its filter updated. A new id made CloudFormation
         // subscribe the number again before deleting the old resource, which SNS refuses ("already exists with
         // different attributes"): the update failed and rolled back (docs/aws.md: when its first team changes).
-        const smsKinds = smsKindFilter(endpoints);
         new sns.Subscription(this, `Pages${teams[0]}Sms${endpoint}`, {
           topic: this.pagesTopic,
           protocol: sns.SubscriptionProtocol.SMS,
           endpoint,
           ...options,
-          ...(smsKinds
-            ? { filterPolicy: { ...filterPolicy, kind: sns.SubscriptionFilter.stringFilter({ allowlist: smsKinds }) } }
-            : {}),
         });
       } else {
         warnOfHttpsPassword(this, teams.map((t) => `teams.${t}`).join(', '), endpoint);
@@ -877,7 +866,7 @@ export class CrsAlertingStack extends Stack {
         );
       }
     }
-    if (byEndpoint.size === 0) {
+    if (subscriptions.length === 0) {
       Annotations.of(this).addWarningV2(
         'crs:no-paging-endpoints',
         'no team endpoints configured: pages are published but nobody receives them (set -c pagingConfig=FILE)',

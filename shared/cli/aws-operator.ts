@@ -22,6 +22,8 @@ export const OPERATOR_ENV = {
   escalateFunction: 'CRS_ESCALATE_FUNCTION',
   /** The notifier's on-failure queue (crs outbox). */
   notifyFailuresQueue: 'CRS_NOTIFY_FAILURES_QUEUE',
+  /** The pages topic's dead-letter queue: where each of its subscriptions' redrive policy must send (crs doctor). */
+  undeliveredPagesArn: 'CRS_UNDELIVERED_PAGES_ARN',
 } as const;
 
 /** The stack's outputs that name what the operator commands use, and the variable each stands for. */
@@ -40,6 +42,7 @@ export const OUTPUTS = {
   GradeFunctionName: OPERATOR_ENV.gradeFunction,
   EscalateFunctionName: OPERATOR_ENV.escalateFunction,
   NotifyFailuresQueueUrl: OPERATOR_ENV.notifyFailuresQueue,
+  UndeliveredPagesArn: OPERATOR_ENV.undeliveredPagesArn,
 } as const;
 
 export class OperatorUsageError extends Error {}

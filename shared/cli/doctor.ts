@@ -3,7 +3,9 @@
 // - each team's subscriptions and their state: confirmed, waiting for confirmation (an email or HTTPS endpoint
 //   that receives nothing until someone confirms it), or a phone that answered STOP (SNS sends it no SMS); with
 //   the deploy's paging config (--paging), the endpoints that are gone (an unsubscribe click removes one without
-//   telling anyone);
+//   telling anyone); each subscription's redrive policy (to the stack's UndeliveredPages queue) and, for HTTPS, its
+//   delivery policy, and with --paging its filter policy, as the stack gives them (one re-made by hand may lack
+//   them);
 // - the alarms in ALARM (those that notify the stack's alarm topic);
 // - when the ingest, grade and escalate functions last ran (Lambda's own Invocations metric), and how many
 //   patients are enrolled, with the newest monitor reading;
@@ -33,15 +35,18 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FEED_INDEX_STEP_MS } from '#adapters/aws/dynamo-state-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
+import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { endpointKey, endpointShown, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
+import { pagesSubscriptions, parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 import { shown } from './flags.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--test-page TEAM] [--json]
-      whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out; with
-      --paging, the deploy's paging config, the endpoints that are gone), the alarms in ALARM, when ingest, grade
+      whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out, their
+      redrive and HTTPS delivery policies; with --paging, the deploy's paging config, the endpoints that are gone and
+      each subscription's filter policy), the alarms in ALARM, when ingest, grade
       and escalate last ran, enrolled patients, the account's SMS settings; --test-page TEAM publishes a test page
       to TEAM's endpoints through the pages topic (marked as a test, never graded). Names from the stack's outputs
       (cdk deploy --outputs-file FILE, or crs serve --backend aws --outputs FILE) or CRS_* variables; AWS_REGION,
@@ -85,7 +90,7 @@ export interface DoctorClients {
 
 export interface DoctorOptions {
   /** Endpoints per team as the deploy's paging config has them. */
-  expected?: Partial<Record<PageTeam, { email: string[]; sms: string[]; https: string[] }>>;
+  expected?: PagingConfig['teams'];
   testPage?: PageTeam;
   now: number;
 }
@@ -98,15 +103,26 @@ const WINDOW_SECONDS = 3 * 3600;
 
 const errorText = (err: unknown) => `${(err as Error).name}: ${(err as Error).message}`;
 
+/** A subscription SNS gave the attributes of: what its policies are checked from. */
+interface Listed {
+  arn: string;
+  protocol: string;
+  endpoint: string;
+  teams: PageTeam[];
+  attributes: Record<string, string>;
+}
+
 async function subscriptions(
   sns: SNSClient,
   topicArn: string,
   report: DoctorReport,
+  listed: Listed[],
 ): Promise<Map<PageTeam, Set<string>>> {
   const wardsOf = new Map<PageTeam, Set<string>>();
   for await (const page of paginateListSubscriptionsByTopic({ client: sns }, { TopicArn: topicArn })) {
     for (const s of page.Subscriptions ?? []) {
-      const base = { protocol: s.Protocol ?? '?', endpoint: s.Endpoint ?? '?' };
+      // SNS lists an https endpoint with its password masked; masked here too, whatever lists it (moto does not).
+      const base = { protocol: s.Protocol ?? '?', endpoint: endpointShown(s.Endpoint ?? '?') };
       // An unconfirmed subscription has no ARN (and so no attributes) yet.
       if (!s.SubscriptionArn?.startsWith('arn:')) {
         report.unassigned.push({ ...base, state: 'pending-confirmation' });
@@ -118,6 +134,7 @@ async function subscriptions(
       const teams = (Array.isArray(policy.teams) ? policy.teams : []).filter((t): t is PageTeam =>
         PAGE_TEAMS.includes(t as PageTeam),
       );
+      listed.push({ arn: s.SubscriptionArn, ...base, teams, attributes: a });
       const wards = Array.isArray(policy.ward)
         ? policy.ward.filter((w): w is string => typeof w === 'string')
         : undefined;
@@ -248,6 +265,101 @@ async function smsSettings(sns: SNSClient, report: DoctorReport): Promise<void> 
   }
 }
 
+const GONE = 'see docs/runbook.md, "A subscription is gone"';
+const shellQuoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const parsed = (json: string | undefined): unknown => {
+  if (json === undefined || json === '') return undefined;
+  try {
+    return JSON.parse(json);
+  } catch {
+    return json;
+  }
+};
+
+/** The same filter policy: the same attributes, each with the same values (SNS's string allowlists, in any order). */
+function sameFilter(got: unknown, want: Record<string, string[]>): boolean {
+  if (!got || typeof got !== 'object' || Array.isArray(got)) return false;
+  const g = got as Record<string, unknown>;
+  const keys = Object.keys(want);
+  if (Object.keys(g).length !== keys.length) return false;
+  return keys.every((k) => {
+    const v = g[k];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return false;
+    const a = [...new Set(v as string[])].sort();
+    const b = [...new Set(want[k])].sort();
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  });
+}
+
+/** The template's retries (HTTPS_HEALTHY_RETRY_POLICY): a number SNS's defaults give when absent, only when 0. */
+function sameRetries(got: unknown): boolean {
+  const h = (got as { healthyRetryPolicy?: Record<string, unknown> } | undefined)?.healthyRetryPolicy;
+  if (!h || typeof h !== 'object') return false;
+  return Object.entries(HTTPS_HEALTHY_RETRY_POLICY).every(([k, v]) =>
+    typeof v === 'string' ? String(h[k] ?? '').toLowerCase() === v : (h[k] ?? 0) === v,
+  );
+}
+
+/**
+ * Each subscription of the pages topic with the policies the stack gives it (infra/stack.ts): the redrive policy to
+ * UndeliveredPages (without it a page SNS cannot deliver is dropped, and UndeliveredPagesDepth stays quiet), an HTTPS
+ * endpoint's delivery policy (else SNS's 3 retries), and with the paging config the filter policy of
+ * pagesSubscriptions. One re-made by hand (docs/runbook.md, "A subscription is gone") may lack any of them. Each
+ * problem says how to set the policy in place.
+ */
+function policyProblems(
+  listed: Listed[],
+  undeliveredPagesArn: string | undefined,
+  expected: DoctorOptions['expected'],
+  report: DoctorReport,
+): void {
+  const filters = new Map<string, Record<string, string[]>>();
+  if (expected)
+    for (const s of pagesSubscriptions({ teams: expected }))
+      filters.set(endpointKey(s.protocol, endpointShown(s.endpoint)), s.filterPolicy);
+  if (!undeliveredPagesArn && listed.length > 0)
+    report.warnings.push(
+      `no ${OPERATOR_ENV.undeliveredPagesArn} (UndeliveredPagesArn in the stack's outputs): each subscription's redrive policy checked for a queue, not for the stack's`,
+    );
+  for (const s of listed) {
+    const who = `${s.teams.length > 0 ? `${s.teams.join(', ')}: ` : ''}${s.protocol} ${endpointShown(s.endpoint)}`;
+    const fix = (attribute: string, value: unknown) =>
+      `${GONE}, or set it in place: aws sns set-subscription-attributes --subscription-arn ${s.arn} --attribute-name ${attribute} --attribute-value ${shellQuoted(JSON.stringify(value))}`;
+    const redrive = parsed(s.attributes.RedrivePolicy) as { deadLetterTargetArn?: unknown } | undefined;
+    const target = typeof redrive?.deadLetterTargetArn === 'string' ? redrive.deadLetterTargetArn : undefined;
+    const redriveFix = fix('RedrivePolicy', { deadLetterTargetArn: undeliveredPagesArn ?? '<UndeliveredPagesArn>' });
+    if (!target)
+      report.problems.push(
+        `${who} has no redrive policy: a page SNS cannot deliver to it is dropped, not kept in UndeliveredPages, and UndeliveredPagesDepth stays quiet: ${redriveFix}`,
+      );
+    else if (undeliveredPagesArn && target !== undeliveredPagesArn)
+      report.problems.push(
+        `${who} has a redrive policy to ${target}, not to UndeliveredPages (${undeliveredPagesArn}): a page SNS cannot deliver to it is not kept there, and UndeliveredPagesDepth stays quiet: ${redriveFix}`,
+      );
+    if (s.protocol === 'https') {
+      const delivery = parsed(s.attributes.DeliveryPolicy);
+      const deliveryFix = fix('DeliveryPolicy', { healthyRetryPolicy: HTTPS_HEALTHY_RETRY_POLICY });
+      if (delivery === undefined)
+        report.problems.push(
+          `${who} has no delivery policy: SNS retries it 3 times, 20 s apart, not ${HTTPS_HEALTHY_RETRY_POLICY.numRetries} times over about ten minutes, before the page is undeliverable: ${deliveryFix}`,
+        );
+      else if (!sameRetries(delivery))
+        report.problems.push(
+          `${who} has the delivery policy ${JSON.stringify(delivery)}, not the template's ${JSON.stringify({ healthyRetryPolicy: HTTPS_HEALTHY_RETRY_POLICY })}: ${deliveryFix}`,
+        );
+    }
+    const want = filters.get(endpointKey(s.protocol, endpointShown(s.endpoint)));
+    if (want) {
+      const got = parsed(s.attributes.FilterPolicy);
+      const scope = s.attributes.FilterPolicyScope ?? 'MessageAttributes';
+      if (!sameFilter(got, want) || scope !== 'MessageAttributes')
+        report.problems.push(
+          `${who} has ${got === undefined ? 'no filter policy' : `the filter policy ${JSON.stringify(got)}${scope === 'MessageAttributes' ? '' : ` (on the ${scope})`}`}, not the template's ${JSON.stringify(want)}: it gets pages that are not its own, or misses some that are: ${fix('FilterPolicy', want)}`,
+        );
+    }
+  }
+}
+
 /** Everything the doctor looks at, and what it finds wrong. */
 export async function examine(
   clients: DoctorClients,
@@ -267,7 +379,8 @@ export async function examine(
     problems: [],
     warnings: [],
   };
-  const wards = await subscriptions(clients.sns, pagesTopicArn, report);
+  const listed: Listed[] = [];
+  const wards = await subscriptions(clients.sns, pagesTopicArn, report, listed);
 
   // Endpoints of the paging config that SNS no longer has (a pending one is listed by endpoint, without its team).
   if (o.expected) {
@@ -316,6 +429,7 @@ export async function examine(
       `${m.team}: ${m.protocol} ${m.endpoint} is in the paging config but not subscribed (unsubscribed, or deleted): see docs/runbook.md, "A subscription is gone"`,
     );
   }
+  policyProblems(listed, vars[OPERATOR_ENV.undeliveredPagesArn], o.expected, report);
 
   const alarmTopicArn = vars[OPERATOR_ENV.alarmTopicArn];
   if (alarmTopicArn) {
@@ -485,7 +599,6 @@ export async function doctorCommand(args: string[]): Promise<number> {
     need(vars, ENV.topicArn);
     aws = await operatorAws();
     if (values.paging !== undefined) {
-      const { parsePagingConfig } = await import('#domain/paging-endpoints.ts');
       let json: unknown;
       try {
         json = JSON.parse(readFileSync(values.paging, 'utf8'));

@@ -198,6 +198,7 @@ export async function serveAwsCommand(
         [OPERATOR_ENV.gradeFunction]: localFunctionName(prefix, 'grade'),
         [OPERATOR_ENV.escalateFunction]: localFunctionName(prefix, 'escalate'),
         ...(p.alarmTopicArn ? { [OPERATOR_ENV.alarmTopicArn]: p.alarmTopicArn } : {}),
+        ...(p.undeliveredPagesArn ? { [OPERATOR_ENV.undeliveredPagesArn]: p.undeliveredPagesArn } : {}),
         ...(p.notifySource.onFailure ? { [OPERATOR_ENV.notifyFailuresQueue]: p.notifySource.onFailure.url } : {}),
       });
       const outputs = Object.fromEntries(

@@ -2,7 +2,7 @@
 // stack subscribes them (infra/paging-config.ts reads it from CDK context); `crs doctor` checks a deployment against it.
 import * as z from './zod.ts';
 import { WARD } from './contract.ts';
-import { endpointKey, PAGE_TEAMS, type Page } from './paging.ts';
+import { endpointKey, PAGE_TEAMS, type Page, type PageTeam } from './paging.ts';
 
 /** The kinds of page: two that wait for an answer and climb the ladder, and their informational ends. */
 const PAGE_KINDS = ['escalation', 'alert', 'de-escalation', 'alert-cleared'] as const satisfies readonly Page['kind'][];
@@ -125,6 +125,50 @@ function subscriptionErrors(config: PagingConfig): string[] {
  * The `kind` allowlist of a team's SMS subscriptions, or undefined when they get every kind. A test page (`crs doctor
  * --test-page`, kind `test`) always gets through: it is how an operator checks the numbers.
  */
-export function smsKindFilter(endpoints: Pick<TeamEndpointsConfig, 'smsKinds'>): string[] | undefined {
+function smsKindFilter(endpoints: Pick<TeamEndpointsConfig, 'smsKinds'>): string[] | undefined {
   return endpoints.smsKinds ? [...endpoints.smsKinds, 'test'] : undefined;
+}
+
+/** A subscription of the pages topic as the stack makes it: one endpoint, the teams it is in, its filter policy. */
+export interface PagesSubscription {
+  protocol: 'email' | 'sms' | 'https';
+  endpoint: string;
+  teams: PageTeam[];
+  /** Each message attribute the filter policy names, and the values it lets through (SNS's string allowlist). */
+  filterPolicy: Record<string, string[]>;
+}
+
+/**
+ * The pages topic's subscriptions of a paging config, as infra/stack.ts subscribes them and `crs doctor --paging`
+ * checks them. One per endpoint: SNS keeps one per topic, protocol and endpoint, so an endpoint in several teams
+ * (the config lets it be only where their wards and smsKinds agree) is subscribed once for all of them, an email
+ * address as first spelled. Its filter: the teams, the wards of a ward-limited team, the kinds of page of an SMS
+ * number with smsKinds.
+ */
+export function pagesSubscriptions(config: Pick<PagingConfig, 'teams'>): PagesSubscription[] {
+  const byEndpoint = new Map<
+    string,
+    { protocol: PagesSubscription['protocol']; endpoint: string; teams: PageTeam[] }
+  >();
+  for (const team of PAGE_TEAMS) {
+    const endpoints = config.teams[team];
+    if (!endpoints) continue;
+    for (const protocol of ['email', 'sms', 'https'] as const)
+      for (const endpoint of endpoints[protocol]) {
+        const key = endpointKey(protocol, endpoint);
+        const entry = byEndpoint.get(key) ?? { protocol, endpoint, teams: [] };
+        entry.teams.push(team);
+        byEndpoint.set(key, entry);
+      }
+  }
+  return [...byEndpoint.values()].map(({ protocol, endpoint, teams }) => {
+    const endpoints = config.teams[teams[0]!]!;
+    const kinds = protocol === 'sms' ? smsKindFilter(endpoints) : undefined;
+    return {
+      protocol,
+      endpoint,
+      teams,
+      filterPolicy: { teams, ...(endpoints.wards ? { ward: endpoints.wards } : {}), ...(kinds ? { kind: kinds } : {}) },
+    };
+  });
 }

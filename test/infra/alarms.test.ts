@@ -5,7 +5,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { describe, expect, it } from 'vitest';
 import { MINUTE, OperatorAlarms } from '#infra/alarms.ts';
-import { HTTPS_RETRY, httpsRetryUpperBoundSeconds } from '#infra/delivery.ts';
+import { HTTPS_RETRY, httpsRetryUpperBoundSeconds } from '#adapters/aws/sns-delivery.ts';
 
 function build() {
   const stack = new Stack(new App(), 'AlarmsOnly', { env: { account: '123456789012', region: 'eu-west-1' } });

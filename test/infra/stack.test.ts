@@ -23,6 +23,8 @@ import { pagingConfigFromContext } from '#infra/paging-config.ts';
 import { DEFAULT_THROTTLE, ROUTE_THROTTLES, routeThrottles } from '#infra/throttles.ts';
 import { TEAMS } from '#domain/config.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
+import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
+import { pagesSubscriptions } from '#domain/paging-endpoints.ts';
 import { PAGING, synthesize, templateApp } from './synth.ts';
 
 let synth: ReturnType<typeof synthesize>;
@@ -578,6 +580,45 @@ describe('pages that get answered', () => {
     expect(() =>
       templateApp({ context: { paging: { teams: { icu: { sms: ['+15550100002'], smsKinds: ['info'] } } } } }),
     ).toThrow(/teams\.icu\.smsKinds\.0: .*escalation/);
+  }, 120_000);
+
+  it('subscribes every endpoint with the policies crs doctor checks it against (pagesSubscriptions, the HTTPS retries, UndeliveredPagesArn)', () => {
+    // crs doctor derives what each subscription should have from the same code: a template that drifted from it
+    // would make the doctor report every subscription, or none that lacks a policy.
+    const paging = {
+      teams: {
+        ...PAGING.teams,
+        hematology: { email: ['Charge@hospital.example'], sms: ['+15550100001'], smsKinds: ['escalation', 'alert'] },
+        icu: { email: ['charge@hospital.example'], https: ['https://u:pw@paging.hospital.example/hooks/icu'] },
+      },
+    };
+    const { stack } = templateApp({ context: { paging } });
+    const t = Template.fromStack(stack).toJSON();
+    const dlq = { 'Fn::GetAtt': [stack.getLogicalId(stack.pagesDlq.node.defaultChild as never), 'Arn'] };
+    const pagesTopic = { Ref: stack.getLogicalId(stack.pagesTopic.node.defaultChild as never) };
+    const subs = (Object.values(t.Resources) as Resource[])
+      .filter(
+        (r) =>
+          r.Type === 'AWS::SNS::Subscription' && JSON.stringify(r.Properties?.TopicArn) === JSON.stringify(pagesTopic),
+      )
+      .map((r) => r.Properties);
+    const expected = pagesSubscriptions(pagingConfigFromContext((k) => (k === 'paging' ? paging : undefined)));
+    expect(subs.map((x) => `${x.Protocol} ${x.Endpoint}`).sort()).toEqual(
+      expected.map((e) => `${e.protocol} ${e.endpoint}`).sort(),
+    );
+    for (const e of expected) {
+      const x = subs.find((y) => y.Protocol === e.protocol && y.Endpoint === e.endpoint)!;
+      expect(x.FilterPolicy, e.endpoint).toEqual(e.filterPolicy);
+      expect(x.RedrivePolicy, e.endpoint).toEqual({ deadLetterTargetArn: dlq });
+      if (e.protocol === 'https')
+        expect({
+          ...x.DeliveryPolicy.healthyRetryPolicy,
+          backoffFunction: x.DeliveryPolicy.healthyRetryPolicy.backoffFunction.toLowerCase(),
+        }).toEqual(HTTPS_HEALTHY_RETRY_POLICY);
+      else expect(x.DeliveryPolicy, e.endpoint).toBeUndefined();
+    }
+    expect(expected.find((e) => e.protocol === 'email')!.teams).toEqual(['hematology', 'icu']);
+    expect(t.Outputs.UndeliveredPagesArn.Value).toEqual(dlq);
   }, 120_000);
 
   it("subscribes the bedside team's endpoints like any other team", () => {
@@ -1180,6 +1221,7 @@ describe('alarms', () => {
       'NotifyFailuresQueueUrl',
       'UndeliveredAlarmsQueueUrl', // the runbook reads the undelivered alarm notifications from it
       'MessagesDlqArn', // the runbook's and crs dead-letters' redrive command names it
+      'UndeliveredPagesArn', // crs doctor checks each pages subscription's redrive policy against it
     ]) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }

@@ -1,12 +1,14 @@
 // `crs doctor --backend aws` against the deployed shape on an emulator: the real `crs serve --backend aws` (its
 // alarms provisioned from the stack, Lambda's invocation metrics published as Lambda would) and the real `crs
 // doctor` reading SNS, CloudWatch and DynamoDB with the run's outputs file. What an operator needs to see: every
-// team reached, an alarm firing, a phone that answered STOP, an endpoint of the paging config that is gone, the
-// account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly one team's
+// team reached, an alarm firing, a phone that answered STOP, an endpoint of the paging config that is gone, a
+// subscription re-made by hand without the template's redrive, delivery or filter policy, the account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly one team's
 // endpoints (ward-limited ones included), marked as a test and never graded.
 import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import {
+  GetSubscriptionAttributesCommand,
+  ListSubscriptionsByTopicCommand,
   ListTopicsCommand,
   SNSClient,
   SetSMSAttributesCommand,
@@ -32,6 +34,7 @@ import {
   type AwsServe,
 } from '#test/support/aws-serve.ts';
 import { crsAsync } from '#test/support/cli.ts';
+import { synthesizeStack } from '#infra/synthesize.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
@@ -89,6 +92,23 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const crs = (args: string[]) => crsAsync(args, awsEnv());
+
+/** The run's outputs, as `cdk deploy --outputs-file` writes a stack's. */
+const outputs = () =>
+  Object.values(JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>)[0]!;
+
+/**
+ * The redrive policy of a subscription the stack made, as docs/runbook.md ("A subscription is gone") has the operator
+ * copy it: from another subscription of the pages topic (here a team queue's, which the host subscribed as the
+ * template says).
+ */
+async function copiedRedrivePolicy(): Promise<string> {
+  const listed = await sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: server.resources.topic }));
+  const other = listed.Subscriptions!.find((s) => s.Protocol === 'sqs')!;
+  const a = await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: other.SubscriptionArn! }));
+  expect(a.Attributes?.RedrivePolicy).toBeDefined();
+  return a.Attributes!.RedrivePolicy!;
+}
 
 async function doctor(...extra: string[]): Promise<{ status: number | null; report: DoctorReport }> {
   const r = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--json', ...extra]);
@@ -208,7 +228,7 @@ describe('crs doctor on the deployed shape', () => {
         TopicArn: server.resources.topic,
         Protocol: 'sms',
         Endpoint: '+15550100099',
-        Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) },
+        Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }), RedrivePolicy: await copiedRedrivePolicy() },
         ReturnSubscriptionArn: true,
       }),
     );
@@ -244,7 +264,10 @@ describe('crs doctor on the deployed shape', () => {
             TopicArn: server.resources.topic,
             Protocol: 'email',
             Endpoint: 'icu-charge@hospital.example',
-            Attributes: { FilterPolicy: JSON.stringify({ teams: ['icu'] }) },
+            Attributes: {
+              FilterPolicy: JSON.stringify({ teams: ['icu'] }),
+              RedrivePolicy: await copiedRedrivePolicy(),
+            },
             ReturnSubscriptionArn: true,
           }),
         )
@@ -268,6 +291,121 @@ describe('crs doctor on the deployed shape', () => {
       if (email) await sns.send(new UnsubscribeCommand({ SubscriptionArn: email }));
     }
   }, 60_000);
+
+  it("finds a subscription re-made by hand without the template's redrive, delivery or filter policy, and none re-made as the runbook says", async () => {
+    await healthy();
+    const undelivered = outputs().UndeliveredPagesArn;
+    expect(undelivered).toMatch(/^arn:aws:sqs:.*UndeliveredPages/);
+    // The endpoints of the deploy (every team has one, as the stack requires); the doctor is given three of them.
+    const gateway = 'https://pager:s3cret-pw@gw.hospital.example/pages';
+    const ours = {
+      icu: { email: ['icu-oncall@hospital.example'] },
+      neurology: { https: [gateway], wards: ['H4', 'H5'] },
+      hematology: { sms: ['+15550100123'], smsKinds: ['escalation', 'alert'] },
+    };
+    const template = (
+      await synthesizeStack({
+        paging: {
+          teams: {
+            ...ours,
+            radiology: { email: ['rad@hospital.example'] },
+            bedside: { email: ['h4@hospital.example'] },
+          },
+        },
+      })
+    ).template.Resources;
+    const ofTemplate = (endpoint: string) =>
+      Object.values(template).find((r) => r.Type === 'AWS::SNS::Subscription' && r.Properties?.Endpoint === endpoint)!
+        .Properties!;
+    const deployPaging = join(dir, 'policies-paging.json');
+    writeFileSync(deployPaging, JSON.stringify({ teams: ours }));
+    await sns.send(
+      new SetSMSAttributesCommand({
+        attributes: { DefaultSMSType: 'Transactional', MonthlySpendLimit: '100', DefaultSenderID: 'CRSPAGES' },
+      }),
+    );
+    const subscribe = async (protocol: string, endpoint: string, attributes: Record<string, unknown>) =>
+      (
+        await sns.send(
+          new SubscribeCommand({
+            TopicArn: server.resources.topic,
+            Protocol: protocol,
+            Endpoint: endpoint,
+            Attributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, JSON.stringify(v)])),
+            ReturnSubscriptionArn: true,
+          }),
+        )
+      ).SubscriptionArn!;
+    const made: string[] = [];
+    const unsubscribeAll = async () => {
+      for (const arn of made.splice(0)) await sns.send(new UnsubscribeCommand({ SubscriptionArn: arn }));
+    };
+    try {
+      // Re-made by hand, forgetting what the template gives: the email its redrive policy; the gateway its delivery
+      // policy and its wards; the SMS redriven to a queue that is not the stack's.
+      made.push(
+        await subscribe('email', 'icu-oncall@hospital.example', { FilterPolicy: { teams: ['icu'] } }),
+        await subscribe('https', gateway, {
+          FilterPolicy: { teams: ['neurology'] },
+          RedrivePolicy: { deadLetterTargetArn: undelivered },
+        }),
+        await subscribe('sms', '+15550100123', {
+          FilterPolicy: ofTemplate('+15550100123').FilterPolicy,
+          RedrivePolicy: { deadLetterTargetArn: 'arn:aws:sqs:us-east-1:123456789012:somewhere-else' },
+        }),
+      );
+      const { status, report } = await doctor('--paging', deployPaging);
+      expect(status).toBe(1);
+      expect(report.problems).toEqual([
+        expect.stringMatching(
+          /^icu: email icu-oncall@hospital\.example has no redrive policy: a page SNS cannot deliver to it is dropped, not kept in UndeliveredPages/,
+        ),
+        expect.stringMatching(
+          /^neurology: https https:\/\/pager:\*\*\*\*@gw\.hospital\.example\/pages has no delivery policy: SNS retries it 3 times/,
+        ),
+        expect.stringMatching(
+          /^neurology: https https:\/\/pager:\*\*\*\*@gw\.hospital\.example\/pages has the filter policy \{"teams":\["neurology"\]\}, not the template's \{"teams":\["neurology"\],"ward":\["H4","H5"\]\}/,
+        ),
+        expect.stringMatching(
+          /^hematology: sms \+15550100123 has a redrive policy to arn:aws:sqs:us-east-1:123456789012:somewhere-else, not to UndeliveredPages /,
+        ),
+      ]);
+      // Each says what to do: the runbook's section, or the policy to set in place (the stack's own queue).
+      for (const p of report.problems) {
+        expect(p).toContain(
+          'see docs/runbook.md, "A subscription is gone", or set it in place: aws sns set-subscription-attributes',
+        );
+        if (p.includes('redrive')) expect(p).toContain(`'{"deadLetterTargetArn":"${undelivered}"}'`);
+      }
+      const text = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--paging', deployPaging]);
+      expect(text.status).toBe(1);
+      expect(text.stdout).toContain('Problems (4):');
+      expect(text.stdout + JSON.stringify(report)).not.toContain('s3cret-pw');
+
+      // Re-made as docs/runbook.md says: the redrive policy copied from another subscription of the topic, the
+      // filter policy and (HTTPS) the delivery policy the template gives.
+      await unsubscribeAll();
+      for (const [protocol, endpoint] of [
+        ['email', 'icu-oncall@hospital.example'],
+        ['https', gateway],
+        ['sms', '+15550100123'],
+      ] as const) {
+        const t = ofTemplate(endpoint);
+        made.push(
+          await subscribe(protocol, endpoint, {
+            FilterPolicy: t.FilterPolicy,
+            RedrivePolicy: JSON.parse(await copiedRedrivePolicy()),
+            ...(t.DeliveryPolicy ? { DeliveryPolicy: t.DeliveryPolicy } : {}),
+          }),
+        );
+      }
+      const after = await doctor('--paging', deployPaging);
+      expect(after.report.problems).toEqual([]);
+      expect(after.status).toBe(0);
+    } finally {
+      await unsubscribeAll();
+    }
+  }, 120_000);
 
   it("sends a test page through the pages topic to one team's endpoints, ward-limited ones included, marked as a test and never graded", async () => {
     const notificationsBefore = pageLines(server.lines).length;
@@ -301,6 +439,7 @@ describe('crs doctor on the deployed shape', () => {
         'GradeFunctionName',
         'EscalateFunctionName',
         'StateTableName',
+        'UndeliveredPagesArn',
       ]),
     );
   });

@@ -28,6 +28,19 @@ const clients = () => ({
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Pages';
 const ALARMS = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Alarms';
 const NOW = Date.parse('2026-03-01T12:00:30Z');
+const UNDELIVERED = 'arn:aws:sqs:eu-west-1:123456789012:CrsAlerting-UndeliveredPages1EA5B415';
+/** What the stack gives an HTTPS subscription, as SNS keeps it (CloudFormation passes the template's JSON). */
+const HTTPS_DELIVERY = JSON.stringify({
+  healthyRetryPolicy: {
+    minDelayTarget: 1,
+    maxDelayTarget: 60,
+    numRetries: 20,
+    numNoDelayRetries: 0,
+    numMinDelayRetries: 3,
+    numMaxDelayRetries: 8,
+    backoffFunction: 'EXPONENTIAL',
+  },
+});
 const vars = {
   CRS_PAGES_TOPIC_ARN: TOPIC,
   CRS_ALARM_TOPIC_ARN: ALARMS,
@@ -35,6 +48,7 @@ const vars = {
   CRS_GRADE_FUNCTION: 'grade',
   CRS_ESCALATE_FUNCTION: 'escalate',
   CRS_STATE_TABLE: 'state',
+  CRS_UNDELIVERED_PAGES_ARN: UNDELIVERED,
 };
 const sub = (team: string, protocol: string, endpoint: string, arn: string) => ({ team, protocol, endpoint, arn });
 const SUBS = [
@@ -63,6 +77,8 @@ beforeEach(() => {
       Attributes: {
         FilterPolicy: JSON.stringify({ teams: [s.team] }),
         PendingConfirmation: s.protocol === 'https' ? 'true' : 'false',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: UNDELIVERED }),
+        ...(s.protocol === 'https' ? { DeliveryPolicy: HTTPS_DELIVERY } : {}),
       },
     });
   }
@@ -337,6 +353,59 @@ describe('crs doctor, pinned by a mutation run', () => {
       { team: 'icu', protocol: 'https', endpoint: 'https://sns:****@gone.hospital.example/hook' },
     ]);
     expect(JSON.stringify(r) + formatReport(r)).not.toMatch(/S3cret|0ther/);
+  });
+
+  it("reports a subscription whose policies are not the template's, in any order the same, and says how to set them", async () => {
+    const attributes = (arn: string, a: Record<string, string>) =>
+      sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: arn }).resolves({
+        Attributes: {
+          PendingConfirmation: 'false',
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: UNDELIVERED }),
+          ...a,
+        },
+      });
+    // The gateway's retries are SNS's defaults (copied from an HTTPS subscription of another topic); the nurses'
+    // wards and teams in another order (the same filter); the SMS number without its smsKinds.
+    attributes(`${TOPIC}:2`, {
+      FilterPolicy: JSON.stringify({ teams: ['icu'] }),
+      DeliveryPolicy: JSON.stringify({ healthyRetryPolicy: { numRetries: 3, minDelayTarget: 20, maxDelayTarget: 20 } }),
+    });
+    attributes(`${TOPIC}:4`, { FilterPolicy: JSON.stringify({ ward: ["O'Neil 2", 'H4'], teams: ['bedside'] }) });
+    attributes(`${TOPIC}:3`, { FilterPolicy: JSON.stringify({ teams: ['neurology'] }) });
+    const expected = {
+      icu: { email: [], sms: [], https: ['https://icu.hospital.example/hook'] },
+      neurology: { email: [], sms: ['+15550100003'], https: [], smsKinds: ['escalation' as const] },
+      bedside: { email: ['h4-nurses@hospital.example'], sms: [], https: [], wards: ['H4', "O'Neil 2"] },
+    };
+    const r = await examine(clients(), vars, { now: NOW, expected });
+    const policies = r.problems.filter((p) => /policy/.test(p));
+    expect(policies).toEqual([
+      `icu: https https://icu.hospital.example/hook has the delivery policy {"healthyRetryPolicy":{"numRetries":3,"minDelayTarget":20,"maxDelayTarget":20}}, not the template's {"healthyRetryPolicy":{"minDelayTarget":1,"maxDelayTarget":60,"numRetries":20,"numNoDelayRetries":0,"numMinDelayRetries":3,"numMaxDelayRetries":8,"backoffFunction":"exponential"}}: see docs/runbook.md, "A subscription is gone", or set it in place: aws sns set-subscription-attributes --subscription-arn ${TOPIC}:2 --attribute-name DeliveryPolicy --attribute-value '{"healthyRetryPolicy":{"minDelayTarget":1,"maxDelayTarget":60,"numRetries":20,"numNoDelayRetries":0,"numMinDelayRetries":3,"numMaxDelayRetries":8,"backoffFunction":"exponential"}}'`,
+      `neurology: sms +15550100003 has the filter policy {"teams":["neurology"]}, not the template's {"teams":["neurology"],"kind":["escalation","test"]}: it gets pages that are not its own, or misses some that are: see docs/runbook.md, "A subscription is gone", or set it in place: aws sns set-subscription-attributes --subscription-arn ${TOPIC}:3 --attribute-name FilterPolicy --attribute-value '{"teams":["neurology"],"kind":["escalation","test"]}'`,
+    ]);
+
+    // A ward with a quote is quoted for the shell; a subscription redriven anywhere passes when the outputs do not
+    // name the stack's queue (an outputs file from before UndeliveredPagesArn), with a warning; none redriven fails.
+    attributes(`${TOPIC}:4`, { FilterPolicy: JSON.stringify({ teams: ['bedside'] }) });
+    attributes(`${TOPIC}:1`, { FilterPolicy: JSON.stringify({ teams: ['hematology'] }), RedrivePolicy: '' });
+    attributes(`${TOPIC}:3`, {
+      FilterPolicy: JSON.stringify({ teams: ['neurology'], kind: ['test', 'escalation'] }),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: 'arn:aws:sqs:eu-west-1:123456789012:other' }),
+    });
+    const { CRS_UNDELIVERED_PAGES_ARN: _, ...older } = vars;
+    const o = await examine(clients(), older, { now: NOW, expected });
+    expect(o.problems.filter((p) => /policy/.test(p))).toEqual([
+      expect.stringMatching(
+        /^hematology: email heme@hospital\.example has no redrive policy: .* --attribute-name RedrivePolicy --attribute-value '\{"deadLetterTargetArn":"<UndeliveredPagesArn>"\}'$/,
+      ),
+      expect.stringContaining('icu: https https://icu.hospital.example/hook has the delivery policy'),
+      expect.stringMatching(
+        /^bedside: email h4-nurses@hospital\.example has the filter policy \{"teams":\["bedside"\]\}, not the template's .* --attribute-value '\{"teams":\["bedside"\],"ward":\["H4","O'\\''Neil 2"\]\}'$/,
+      ),
+    ]);
+    expect(o.warnings).toContain(
+      "no CRS_UNDELIVERED_PAGES_ARN (UndeliveredPagesArn in the stack's outputs): each subscription's redrive policy checked for a queue, not for the stack's",
+    );
   });
 
   it("sends the test page to the team's wards, counting its confirmed endpoints only", async () => {

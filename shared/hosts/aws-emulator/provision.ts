@@ -136,6 +136,8 @@ export interface Provisioned {
   alarms: AlarmInfo[];
   /** The topic the alarms notify. */
   alarmTopicArn?: string;
+  /** The pages topic's dead-letter queue (the stack's UndeliveredPagesArn output), for crs doctor. */
+  undeliveredPagesArn?: string;
   teamQueues: TeamQueue[];
   functions: Record<FunctionRole, FunctionSpec>;
   gradeSource: SqsSourceSpec;
@@ -601,6 +603,8 @@ export async function provision(
     routes.push(key);
     routeTargets[key] = role;
   }
+  const undeliveredPages = synth.template.Outputs?.UndeliveredPagesArn;
+  const undeliveredPagesArn = undeliveredPages ? String(await resolve(undeliveredPages.Value)) : undefined;
   return {
     prefix,
     queues,
@@ -609,6 +613,7 @@ export async function provision(
     secrets,
     alarms,
     ...(alarmTopicArn ? { alarmTopicArn } : {}),
+    ...(undeliveredPagesArn ? { undeliveredPagesArn } : {}),
     teamQueues,
     functions,
     gradeSource,

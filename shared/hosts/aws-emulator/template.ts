@@ -12,6 +12,7 @@ export interface CfnResource {
 
 interface Template {
   Resources: Record<string, CfnResource>;
+  Outputs?: Record<string, { Value: unknown }>;
 }
 
 export type FunctionRole = 'ingest' | 'grade' | 'notify' | 'escalate' | 'ack';
