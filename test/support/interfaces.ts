@@ -9,6 +9,8 @@ import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { screen } from '#app/interfaces/screen.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
+import { resolveConfig } from '#domain/config.ts';
+import { Replay } from '#app/replay.ts';
 
 export interface Vignette {
   id: string;
@@ -80,4 +82,12 @@ export function translateItem(
     t.translated.forEach(take);
   }
   return { messages, problems };
+}
+
+/** The CRS grades (ASTCT 2019) `crs replay` gives a translated message on its own: what a reading read in grades. */
+export function crsGradesOf(message: unknown): number[] {
+  const config = resolveConfig({ scheme: 'astct2019' });
+  if (!config.ok) throw new Error(config.errors.join('; '));
+  const events = new Replay(config.config).line(JSON.stringify(message), 1);
+  return events.filter((e) => e.type === 'assessment').map((e) => (e as { crsGrade: number }).crsGrade);
 }

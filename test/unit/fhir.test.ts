@@ -12,8 +12,7 @@ import type { PatientDirectory } from '#app/scope.ts';
 import { type MemoryQueue, type MemoryTokenStore, ingestFakes, queueDirectory } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
-import { Replay } from '#app/replay.ts';
-import { resolveConfig } from '#domain/config.ts';
+import { crsGradesOf } from '../support/interfaces.ts';
 import { enrol } from '#test/support/messages.ts';
 import { run } from '#test/support/run.ts';
 
@@ -1739,12 +1738,6 @@ describe('a body temperature coded by its site', () => {
       resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
       { deviceId: 'gw-1' },
     );
-  const crsGrade = (message: unknown) => {
-    const config = resolveConfig({ scheme: 'astct2019' });
-    if (!config.ok) throw new Error(config.errors.join('; '));
-    const events = new Replay(config.config).line(JSON.stringify(message), 1);
-    return events.filter((e) => e.type === 'assessment').map((e) => (e as { crsGrade: number }).crsGrade);
-  };
   const SITES = [
     ...['8331-1', '8328-7', '8332-9', '8333-7', '76011-6', '75539-7', '8329-5', '8330-3', '60834-9', '60836-4'].map(
       (code) => ({ system: LOINC_SYSTEM, code }),
@@ -1762,7 +1755,7 @@ describe('a body temperature coded by its site', () => {
       const t = translate(temp('t', [c], 38.9));
       expect(t.issues).toEqual([]);
       expect(t.translated.map((x) => x.message.vitals)).toEqual([{ temperatureC: 38.9 }]);
-      expect(crsGrade(t.translated[0]!.message)).toEqual([1]);
+      expect(crsGradesOf(t.translated[0]!.message)).toEqual([1]);
     },
   );
 

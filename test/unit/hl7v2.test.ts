@@ -9,8 +9,7 @@ import { ingestHl7 } from '#app/hl7v2/ingest.ts';
 import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import { parseZone, wallClockInstants } from '#app/interfaces/zone.ts';
-import { Replay } from '#app/replay.ts';
-import { resolveConfig } from '#domain/config.ts';
+import { crsGradesOf } from '../support/interfaces.ts';
 import { MemoryQueue, ingestFakes, reservingDirectory } from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 
@@ -1299,12 +1298,6 @@ describe('real public samples', () => {
     const at = '20191206113452';
     const temp = (n: number, code: string, value: string, unit = '268192^MDC_DIM_DEGC^MDC') =>
       `OBX|${n}|NM|${code}|${n}|${value}|${unit}|||||R|||${at}`;
-    const crsGrade = (message: unknown) => {
-      const config = resolveConfig({ scheme: 'astct2019' });
-      if (!config.ok) throw new Error(config.errors.join('; '));
-      const events = new Replay(config.config).line(JSON.stringify(message), 1);
-      return events.filter((e) => e.type === 'assessment').map((e) => (e as { crsGrade: number }).crsGrade);
-    };
     const SITES = [
       '8331-1^Oral temperature^LN',
       '8328-7^Axillary temperature^LN',
@@ -1336,7 +1329,7 @@ describe('real public samples', () => {
       const r = ok([...base, temp(1, code, '38.9')].join('\r'), 'UTC');
       expect(r.problems).toEqual([]);
       expect(r.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.9 }]);
-      expect(crsGrade(r.translated[0]!.message)).toEqual([1]);
+      expect(crsGradesOf(r.translated[0]!.message)).toEqual([1]);
     });
 
     it('still skips a skin, surface or nasal temperature (they read low, and could hide a fever)', () => {
