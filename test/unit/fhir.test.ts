@@ -2432,6 +2432,7 @@ describe('MDC codes and units, versioned references and the ranking of sources, 
       'Patient/P-0042/_history/3/extra',
       'Patient/P-0042/_history/3/_history/4',
       'Patient/P-0042/extra',
+      'NotPatient/P-0042',
     ]) {
       const t = heartRate({ ...hr, subject: { reference } });
       expect(t.translated, reference).toEqual([]);
@@ -2470,6 +2471,12 @@ describe('MDC codes and units, versioned references and the ranking of sources, 
         ['error', 'Bundle.entry[0].resource.valueQuantity.code'],
       ]);
       expect(t.issues[0]!.text, code).toContain(`"${code}"`);
+    }
+    // An MDC_DIM_ name is read under the MDC system only: as a UCUM code, or with no system, it is no unit.
+    for (const system of [UCUM, undefined]) {
+      const t = heartRate({ valueQuantity: { value: 60, system, code: 'MDC_DIM_BEAT_PER_MIN' } });
+      expect(t.translated).toEqual([]);
+      expect(t.issues.map((i) => i.expression)).toEqual(['Bundle.entry[0].resource.valueQuantity.code']);
     }
     for (const code of ['264864', 'MDC_DIM_BEAT_PER_MIN', '/min']) {
       const t = heartRate({ valueQuantity: { value: 60, system: MDC, code } });

@@ -1593,6 +1593,11 @@ describe('the MDIL codes, the blood pressure panel and the temperature sites, pi
     expect(r.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 48 }]);
   });
 
+  it('scopes MSH-10 by the namespace id of MSH-3 before its universal id, when MSH-4 is empty', () => {
+    const r = ok(PCD01.replace('|ICU4|CRS|HOSP|', '||CRS|HOSP|'));
+    expect(r.translated[0]!.message.messageId).toMatch(/^hl7v2:GW-ICU4\/MSG000123\//);
+  });
+
   it('reads an MDIL code only as four hex digits, a dash and four, under the system MDIL', () => {
     const hr = (code: string) => `OBX|1|NM|${code}||60|0004-0aa0^bpm^MDIL|||||F`;
     expect(flowsheet(hr('0002-4182^HR^MDIL')).translated.map((t) => t.message.vitals)).toEqual([{ heartRate: 60 }]);
