@@ -5,7 +5,7 @@
 // door). Copying the files by hand while the server runs can miss the WAL's commits or
 // catch a commit half-written.
 import Database from 'better-sqlite3';
-import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DB_FILE } from '#adapters/sqlite/db.ts';
@@ -65,8 +65,8 @@ export function backupCommand(args: string[]): number {
     if (check !== 'ok') throw new Error(`the copy ${target} fails SQLite's check (${check}): keep the data directory`);
     for (const file of [ACK_KEY_FILE, BOARD_KEY_FILE, SECURITY_LOG_FILE, `${SECURITY_LOG_FILE}.1`]) {
       if (!existsSync(join(from, file))) continue;
-      createPrivate(join(to, file));
-      copyFileSync(join(from, file), join(to, file));
+      // Written owner-only: copyFileSync gives the copy the original's mode (a key left readable by others stayed so).
+      writeFileSync(join(to, file), readFileSync(join(from, file)), { mode: 0o600, flag: 'wx' });
     }
     process.stdout.write(
       `backed up ${from} to ${to}\nrestore: stop crs serve, then start it with --data ${to} (or put ${to} in place of ${from})\n`,

@@ -1225,6 +1225,10 @@ describe('alarms', () => {
     ]) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
+    // The redrive's source is the messages' dead-letter queue, not the notifier's (pinned by a mutation run).
+    expect((synth.template.Outputs?.MessagesDlqArn as { Value?: unknown } | undefined)?.Value).toEqual({
+      'Fn::GetAtt': [idOf(synth.stack.queueDlq), 'Arn'],
+    });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       TopicArn: { Ref: idOf(synth.stack.alarmTopic) },
       Protocol: 'email',

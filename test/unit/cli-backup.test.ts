@@ -11,6 +11,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  chmodSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -106,6 +107,28 @@ describe('crs backup', () => {
     await server.close();
     const restored = await start(copy);
     expect(await get(restored, '/api/patients/P-1')).toEqual({ ...before, serverTime: expect.any(String) });
+  });
+
+  // Pinned by a mutation run: the rotated security log goes with the current one, and every file copied is
+  // owner-only even when the original is not (a key or log an operator left readable by others).
+  it('copies the rotated security log too, and each copy owner-only whatever the original', () => {
+    const data = join(root, 'data');
+    openDataDir(data).close();
+    for (const [f, text] of [
+      ['ack.key', 'a'.repeat(64)],
+      ['security.log', '{"refused":"now"}\n'],
+      ['security.log.1', '{"refused":"before"}\n'],
+    ] as const) {
+      writeFileSync(join(data, f), text);
+      chmodSync(join(data, f), 0o644);
+    }
+    const copy = join(root, 'copy');
+    const r = crs('backup', '--data', data, '--to', copy);
+    expect(r.status, r.stderr).toBe(0);
+    for (const f of ['ack.key', 'security.log', 'security.log.1']) {
+      expect(readFileSync(join(copy, f), 'utf8'), f).toBe(readFileSync(join(data, f), 'utf8'));
+      expect(statSync(join(copy, f)).mode & 0o777, f).toBe(0o600);
+    }
   });
 
   it('refuses a target that is not empty, and a directory without a database, touching nothing', () => {

@@ -216,3 +216,12 @@ describe('tocilizumab settings', () => {
     });
   });
 });
+
+describe('the fever-masking drugs, pinned by a mutation run', () => {
+  it('are drugs the contract names: one it has no word for (paracetamol) is refused naming the key, never a waiver that cannot apply', () => {
+    const r = resolveConfig({ feverMaskingDrugs: ['paracetamol', 'ibuprofen'] });
+    expect(r.ok ? [] : r.errors).toEqual([expect.stringMatching(/^feverMaskingDrugs\.0: .*acetaminophen/)]);
+    const known = resolveConfig({ feverMaskingDrugs: ['acetaminophen', 'ibuprofen'] });
+    expect(known.ok && known.config.feverMaskingDrugs).toEqual(['acetaminophen', 'ibuprofen']);
+  });
+});

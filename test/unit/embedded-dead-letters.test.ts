@@ -232,6 +232,9 @@ describe('a dead-lettered message', () => {
       expect(r.stderr).toContain(`crs dead-letters: ${message}`);
       expect(r.stderr).toContain('usage:');
     }
+    // The redrive command names the stack output that holds the queue's ARN (pinned by a mutation run).
+    const aws = await crs('dead-letters', 'list', '--backend', 'aws', '--data', dir);
+    expect(aws.stderr).toContain('aws sqs start-message-move-task --source-arn <MessagesDlqArn>, a stack output');
   });
 });
 

@@ -2395,3 +2395,161 @@ describe('an Encounter of a patient this server does not know: nothing taken, th
     expect(queue.messages).toHaveLength(1);
   });
 });
+
+describe('MDC codes and units, versioned references and the ranking of sources, pinned by a mutation run', () => {
+  const MDC = 'urn:iso:std:iso:11073:10101';
+  const reading = (id: string, coding: { system: string; code: string }[], extra: Record<string, unknown>): Resource =>
+    ({
+      resourceType: 'Observation',
+      id,
+      status: 'final',
+      code: { coding },
+      subject,
+      device: { reference: 'Device/mon-7' },
+      effectiveDateTime: T,
+      ...extra,
+    }) as Resource;
+  const translate = (...resources: Resource[]) =>
+    translateResources(
+      resources.map((resource, i) => ({ resource, at: `Bundle.entry[${i}].resource` })),
+      { deviceId: 'gw-1' },
+    );
+  const heartRate = (extra: Record<string, unknown>) =>
+    translate(reading('hr', [{ system: MDC, code: '147842' }], extra));
+
+  it('refuses a reference with an empty version or a part after it, naming it; reads a versioned pump as its id', () => {
+    const hr = { valueQuantity: qty(60, '/min') };
+    for (const reference of [
+      'Patient/P-0042/_history/',
+      'Patient/P-0042/_history',
+      'Patient/P-0042/_history/3/extra',
+      'Patient/P-0042/_history/3/_history/4',
+      'Patient/P-0042/extra',
+      'NotPatient/P-0042',
+    ]) {
+      const t = heartRate({ ...hr, subject: { reference } });
+      expect(t.translated, reference).toEqual([]);
+      expect(t.issues.map((i) => [i.severity ?? 'error', i.expression])).toEqual([
+        ['error', 'Bundle.entry[0].resource.subject.reference'],
+      ]);
+    }
+    for (const reference of ['Device/mon-7/_history/', 'Device/mon-7/_history/2/extra', 'Device/mon-7/extra']) {
+      const t = heartRate({ ...hr, device: { reference } });
+      expect(t.translated, reference).toEqual([]);
+      expect(t.issues.map((i) => [i.severity ?? 'error', i.expression])).toEqual([
+        ['error', 'Bundle.entry[0].resource.device.reference'],
+      ]);
+    }
+    const pump = translateResources(
+      [
+        {
+          resource: administration('ma', '7512', 'in-progress', {
+            device: [{ reference: 'Device/pump-7/_history/2' }],
+            dosage: { rateQuantity: qty(0.2, 'ug/kg/min') },
+          }),
+          at: 'MedicationAdministration',
+        },
+      ],
+      { deviceId: 'gw-1' },
+    );
+    expect(pump.issues).toEqual([]);
+    expect(pump.translated.map((x) => x.message.source)).toEqual([{ deviceId: 'pump-7', kind: 'pump' }]);
+  });
+
+  it('refuses an MDC unit code that is no number and no MDC_DIM_ name, naming it as sent; a UCUM code is read as UCUM', () => {
+    for (const code of ['264864x', '0004-0aa0', '2.64864e5', '-264864', 'MDC_DIM_NOPE', 'bpm']) {
+      const t = heartRate({ valueQuantity: { value: 60, system: MDC, code } });
+      expect(t.translated, code).toEqual([]);
+      expect(t.issues.map((i) => [i.severity ?? 'error', i.expression])).toEqual([
+        ['error', 'Bundle.entry[0].resource.valueQuantity.code'],
+      ]);
+      expect(t.issues[0]!.text, code).toContain(`"${code}"`);
+    }
+    // An MDC_DIM_ name is read under the MDC system only: as a UCUM code, or with no system, it is no unit.
+    for (const system of [UCUM, undefined]) {
+      const t = heartRate({ valueQuantity: { value: 60, system, code: 'MDC_DIM_BEAT_PER_MIN' } });
+      expect(t.translated).toEqual([]);
+      expect(t.issues.map((i) => i.expression)).toEqual(['Bundle.entry[0].resource.valueQuantity.code']);
+    }
+    for (const code of ['264864', 'MDC_DIM_BEAT_PER_MIN', '/min']) {
+      const t = heartRate({ valueQuantity: { value: 60, system: MDC, code } });
+      expect(t.issues, code).toEqual([]);
+      expect(t.translated.map((x) => x.message.vitals)).toEqual([{ heartRate: 60 }]);
+    }
+  });
+
+  it('reads an MDC code only as its digits: 150344.0, 1.50344e5 or a space inside is no code it grades', () => {
+    for (const code of ['150344.0', '1.50344e5', ' 150344', '0x24B58']) {
+      const t = translate(reading('t', [{ system: MDC, code }], { valueQuantity: qty(38.9, 'Cel') }));
+      expect(t.translated, code).toEqual([]);
+      expect(t.issues.map((i) => [i.severity, i.expression])).toEqual([['warning', 'Bundle.entry[0].resource.code']]);
+    }
+  });
+
+  it('reads an Observation by its LOINC code before its MDC one, and ranks it by the codes of what it reads', () => {
+    // A LOINC heart rate with an MDC temperature beside it: the LOINC one is read.
+    const both = translate(
+      reading(
+        'x',
+        [
+          { system: MDC, code: '150344' },
+          { system: LOINC_SYSTEM, code: '8867-4' },
+        ],
+        {
+          valueQuantity: qty(60, '/min'),
+        },
+      ),
+    );
+    expect(both.translated.map((x) => x.message.vitals)).toEqual([{ heartRate: 60 }]);
+    // A systolic coded LOINC and arterial (MDC 150033) ranks as the arterial line: over the cuff, whatever the order.
+    const arterial = reading(
+      'art',
+      [
+        { system: LOINC_SYSTEM, code: '8480-6' },
+        { system: MDC, code: '150033' },
+      ],
+      {
+        valueQuantity: qty(86, 'mm[Hg]'),
+      },
+    );
+    const cuff = reading('nibp', [{ system: MDC, code: '150021' }], { valueQuantity: qty(104, 'mm[Hg]') });
+    for (const pair of [
+      [arterial, cuff],
+      [cuff, arterial],
+    ]) {
+      const t = translate(...pair);
+      expect(t.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 86 }]);
+      expect(t.issues.map((i) => i.severity)).toEqual(['warning']);
+    }
+    // A code it does not read ranks nothing: two LOINC heart rates of different values are a conflict as before.
+    const unread = translate(
+      reading('a', [{ system: LOINC_SYSTEM, code: '8867-4' }], { valueQuantity: qty(60, '/min') }),
+      reading(
+        'b',
+        [
+          { system: LOINC_SYSTEM, code: '8867-4' },
+          { system: MDC, code: '999999' },
+        ],
+        {
+          valueQuantity: qty(70, '/min'),
+        },
+      ),
+    );
+    expect(unread.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+  });
+
+  it("ranks a blood pressure panel's components as LOINC: the arterial line of the same device and time is read over them", () => {
+    const panel = reading('bp', [{ system: LOINC_SYSTEM, code: '85354-9' }], {
+      component: [
+        { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(110, 'mm[Hg]') },
+        { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, valueQuantity: qty(70, 'mm[Hg]') },
+      ],
+    });
+    const arterial = reading('art', [{ system: MDC, code: '150033' }], { valueQuantity: qty(86, 'mm[Hg]') });
+    const t = translate(panel, arterial);
+    expect(t.translated.map((x) => x.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 70 }]);
+    expect(t.issues.map((i) => [i.severity, i.expression])).toEqual([
+      ['warning', 'Bundle.entry[0].resource.component[0].valueQuantity'],
+    ]);
+  });
+});

@@ -1528,3 +1528,109 @@ describe('real public samples', () => {
     }
   });
 });
+
+describe('the MDIL codes, the blood pressure panel and the temperature sites, pinned by a mutation run', () => {
+  const flowsheet = (...obx: string[]) =>
+    ok(
+      [
+        'MSH|^~\\&|EPIC|HOSP|||20260110080500+0000||ORU^R01^ORU_R01|FS1|P|2.5.1',
+        'PID|||P-0042^^^HOSP^MR',
+        'PV1||I|H4^^12',
+        'OBR|1|||VITALS^Vital signs|||20260110080000+0000',
+        ...obx,
+      ].join('\r'),
+    );
+  const panel = (value: string, type = 'ST') => `OBX|1|${type}|85354-9^BP^LN||${value}|mm[Hg]^mmHg^UCUM|||||F`;
+
+  it('reads a panel with spaces around its slash, or sent as NM, and refuses any other type or shape, naming OBX-5', () => {
+    for (const [value, type] of [
+      [' 86 / 48 ', 'ST'],
+      ['86 /48', 'ST'],
+      ['86/48', 'NM'],
+      ['86/48', ''],
+    ] as const) {
+      const r = flowsheet(panel(value, type));
+      expect(r.problems, value).toEqual([]);
+      expect(r.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 48 }]);
+    }
+    // A third number, an exponent, a sign, text before it, a second component or repetition, an escape: no guess.
+    for (const [value, type] of [
+      ['120/80/60', 'ST'],
+      ['1e3/2', 'ST'],
+      ['-120/80', 'ST'],
+      ['BP 120/80', 'ST'],
+      ['120/80 mmHg', 'ST'],
+      ['120/80^x', 'ST'],
+      ['120/80~130/85', 'ST'],
+      ['120\\S\\80', 'ST'],
+      ['120\\X2F\\80', 'ST'],
+      ['120/80', 'CWE'],
+      ['120/80', 'TX'],
+    ] as const) {
+      const r = flowsheet(panel(value, type));
+      expect(r.translated, value).toEqual([]);
+      expect(
+        r.problems.map((p) => [p.at.field, p.code, p.text.includes('blood pressure panel')]),
+        value,
+      ).toEqual([[5, 102, true]]);
+    }
+  });
+
+  it('ranks a panel as a LOINC source: the arterial line of the same message and time is read over it', () => {
+    const r = flowsheet(
+      panel('118/76'),
+      'OBX|2|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC||86|266016^MDC_DIM_MMHG^MDC|||||F',
+      'OBX|3|NM|150034^MDC_PRESS_BLD_ART_DIA^MDC||48|266016^MDC_DIM_MMHG^MDC|||||F',
+    );
+    expect(r.problems).toEqual([]);
+    expect(r.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 48 }]);
+  });
+
+  it('scopes MSH-10 by the namespace id of MSH-3 before its universal id, when MSH-4 is empty', () => {
+    const r = ok(PCD01.replace('|ICU4|CRS|HOSP|', '||CRS|HOSP|'));
+    expect(r.translated[0]!.message.messageId).toMatch(/^hl7v2:GW-ICU4\/MSG000123\//);
+  });
+
+  it('reads an MDIL code only as four hex digits, a dash and four, under the system MDIL', () => {
+    const hr = (code: string) => `OBX|1|NM|${code}||60|0004-0aa0^bpm^MDIL|||||F`;
+    expect(flowsheet(hr('0002-4182^HR^MDIL')).translated.map((t) => t.message.vitals)).toEqual([{ heartRate: 60 }]);
+    for (const code of [
+      '2-4182^HR^MDIL',
+      '00002-4182^HR^MDIL',
+      '0002-41820^HR^MDIL',
+      'GGGG-4182^HR^MDIL',
+      '0x02-4182^HR^MDIL',
+      '0002_4182^HR^MDIL',
+      'FFFF-FFFF^HR^MDIL',
+      // Without the system, a hex code is no MDC number: not guessed to be Philips'.
+      '0002-4182^HR',
+      '0002-4182^HR^MDC',
+    ]) {
+      const r = flowsheet(hr(code));
+      expect(r.translated, code).toEqual([]);
+      expect(r.problems, code).toEqual([]);
+    }
+  });
+
+  it('refuses an MDIL unit that is not partition-code in hex, naming it as sent in OBX-6', () => {
+    for (const unit of ['0004-XXXX^bpm^MDIL', 'bpm^^MDIL']) {
+      const r = flowsheet(`OBX|1|NM|0002-4182^HR^MDIL||60|${unit}|||||F`);
+      expect(r.translated, unit).toEqual([]);
+      expect(r.problems.map((p) => [p.at.field, p.code])).toEqual([[6, 103]]);
+      expect(r.problems[0]!.text, unit).toContain(`"${unit.split('^')[0]}"`);
+    }
+  });
+
+  it('ranks the core sites over the mouth and ear: rectal over tympanic, whatever their order', () => {
+    const rectal = 'OBX|1|NM|188420^MDC_TEMP_RECT^MDC||38.6|268192^MDC_DIM_DEGC^MDC|||||F';
+    const tympanic = 'OBX|2|NM|150392^MDC_TEMP_TYMP^MDC||37.6|268192^MDC_DIM_DEGC^MDC|||||F';
+    for (const pair of [
+      [rectal, tympanic],
+      [tympanic, rectal],
+    ]) {
+      const r = flowsheet(...pair);
+      expect(r.problems).toEqual([]);
+      expect(r.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.6 }]);
+    }
+  });
+});
