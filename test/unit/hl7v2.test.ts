@@ -331,6 +331,17 @@ describe('PCD-01 translation', () => {
     expect(r.translated[0]!.message.vitals).toMatchObject({ systolicBP: 86, temperatureC: 38.6 });
   });
 
+  it('reads a UCUM unit sent under the system MDC as written, and refuses another naming it (it was refused as no unit)', () => {
+    const at = '|||||R|||20260110080000+0000';
+    const sys = (unit: string) => ok(withLine(8, `OBX|5|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC|1.3.1.1|86|${unit}${at}`));
+    const ucum = sys('mm[Hg]^^MDC');
+    expect(ucum.problems).toEqual([]);
+    expect(ucum.translated.map((t) => t.message.vitals?.systolicBP).filter(Boolean)).toContain(86);
+    const text = sys('^mmHg^MDC').problems.filter((p) => p.at.segment === 'OBX' && p.at.field === 6);
+    expect(text.map((p) => p.text)).toEqual([expect.stringContaining('"mmHg"')]);
+    expect(text[0]!.text).not.toContain('no unit');
+  });
+
   it('refuses a unit whose MDC code and reference id name different units, naming OBX-6: never guessed', () => {
     const at = '|||||R|||20260110080000+0000';
     // 11.2 read as mmHg would be a systolic of 11 (hypotension); read as kPa it is 84. Which one was meant is unknown.

@@ -760,10 +760,12 @@ function unitOf(seg: Hl7Segment, get: Get): SentUnit {
     return mdc !== undefined ? { mdc } : { ucum: code || text };
   }
   if (system === 'MDC' || (system === '' && /^\d+$/.test(code))) {
-    return {
-      ...(/^\d+$/.test(code) ? { mdc: Number(code) } : {}),
-      ...(text.startsWith('MDC_') ? { mdcRefId: text } : code.startsWith('MDC_') ? { mdcRefId: code } : {}),
-    };
+    const mdc = /^\d+$/.test(code) ? { mdc: Number(code) } : {};
+    const refId = text.startsWith('MDC_') ? { mdcRefId: text } : code.startsWith('MDC_') ? { mdcRefId: code } : {};
+    // Neither an MDC number nor a reference id under MDC (mm[Hg]^^MDC): read as written, as FHIR reads such a unit,
+    // not as no unit at all.
+    if (!('mdc' in mdc) && !('mdcRefId' in refId)) return { ucum: code || text };
+    return { ...mdc, ...refId };
   }
   if (code.startsWith('MDC_')) return { mdcRefId: code };
   return { ucum: code || text };
