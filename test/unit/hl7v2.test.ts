@@ -336,7 +336,9 @@ describe('PCD-01 translation', () => {
     const sys = (unit: string) => ok(withLine(8, `OBX|5|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC|1.3.1.1|86|${unit}${at}`));
     const ucum = sys('mm[Hg]^^MDC');
     expect(ucum.problems).toEqual([]);
-    expect(ucum.translated.map((t) => t.message.vitals?.systolicBP).filter(Boolean)).toContain(86);
+    expect(ucum.translated.map((t) => (t.message.vitals as { systolicBP?: number } | undefined)?.systolicBP)).toContain(
+      86,
+    );
     const text = sys('^mmHg^MDC').problems.filter((p) => p.at.segment === 'OBX' && p.at.field === 6);
     expect(text.map((p) => p.text)).toEqual([expect.stringContaining('"mmHg"')]);
     expect(text[0]!.text).not.toContain('no unit');
