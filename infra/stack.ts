@@ -774,6 +774,10 @@ export class CrsAlertingStack extends Stack {
       value: this.operatorAlarms.undelivered.queueUrl,
       description: 'the alarm notifications SNS could not deliver to an operators endpoint (UndeliveredAlarmsDepth)',
     });
+    new CfnOutput(this, 'UndeliveredAlarmsArn', {
+      value: this.operatorAlarms.undelivered.queueArn,
+      description: 'the same queue: every alarm subscription redrives to it (crs doctor checks; docs/runbook.md)',
+    });
   }
 
   /**

@@ -24,6 +24,8 @@ export const OPERATOR_ENV = {
   notifyFailuresQueue: 'CRS_NOTIFY_FAILURES_QUEUE',
   /** The pages topic's dead-letter queue: where each of its subscriptions' redrive policy must send (crs doctor). */
   undeliveredPagesArn: 'CRS_UNDELIVERED_PAGES_ARN',
+  /** The alarm topic's dead-letter queue: where each of its subscriptions' redrive policy must send (crs doctor). */
+  undeliveredAlarmsArn: 'CRS_UNDELIVERED_ALARMS_ARN',
 } as const;
 
 /** The stack's outputs that name what the operator commands use, and the variable each stands for. */
@@ -43,6 +45,7 @@ export const OUTPUTS = {
   EscalateFunctionName: OPERATOR_ENV.escalateFunction,
   NotifyFailuresQueueUrl: OPERATOR_ENV.notifyFailuresQueue,
   UndeliveredPagesArn: OPERATOR_ENV.undeliveredPagesArn,
+  UndeliveredAlarmsArn: OPERATOR_ENV.undeliveredAlarmsArn,
 } as const;
 
 export class OperatorUsageError extends Error {}

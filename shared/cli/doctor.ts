@@ -3,9 +3,12 @@
 // - each team's subscriptions and their state: confirmed, waiting for confirmation (an email or HTTPS endpoint
 //   that receives nothing until someone confirms it), or a phone that answered STOP (SNS sends it no SMS); with
 //   the deploy's paging config (--paging), the endpoints that are gone (an unsubscribe click removes one without
-//   telling anyone); each subscription's redrive policy (to the stack's UndeliveredPages queue) and, for HTTPS, its
-//   delivery policy, and with --paging its filter policy, as the stack gives them (one re-made by hand may lack
-//   them);
+//   telling anyone), and the subscriptions that are not in it (an endpoint removed from the config but left
+//   subscribed by hand still gets patients' pages); each subscription's redrive policy (to the stack's
+//   UndeliveredPages queue) and, for HTTPS, its delivery policy, and with --paging its filter policy, as the stack
+//   gives them (one re-made by hand may lack them);
+// - the operators' endpoints (the alarm topic's subscriptions) in the same way: their state, with --paging the
+//   config's alarm endpoints that are gone, and their redrive policy (to UndeliveredAlarms) and HTTPS delivery policy;
 // - the alarms in ALARM (those that notify the stack's alarm topic);
 // - when the ingest, grade and escalate functions last ran (Lambda's own Invocations metric), and how many
 //   patients are enrolled, with the newest monitor reading;
@@ -45,8 +48,9 @@ import { shown } from './flags.ts';
 
 export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--test-page TEAM] [--json]
       whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out, their
-      redrive and HTTPS delivery policies; with --paging, the deploy's paging config, the endpoints that are gone and
-      each subscription's filter policy), the alarms in ALARM, when ingest, grade
+      redrive and HTTPS delivery policies; with --paging, the deploy's paging config, the endpoints that are gone,
+      those subscribed that it does not have and each subscription's filter policy), the operators' alarm endpoints
+      (the same checks), the alarms in ALARM, when ingest, grade
       and escalate last ran, enrolled patients, the account's SMS settings; --test-page TEAM publishes a test page
       to TEAM's endpoints through the pages topic (marked as a test, never graded). Names from the stack's outputs
       (cdk deploy --outputs-file FILE, or crs serve --backend aws --outputs FILE) or CRS_* variables; AWS_REGION,
@@ -70,8 +74,15 @@ export interface DoctorReport {
   teams: Record<PageTeam, SubscriptionStatus[]>;
   /** Pending subscriptions no team can be told for (SNS shows nothing of them but protocol and endpoint). */
   unassigned: SubscriptionStatus[];
-  /** Endpoints the paging config has that SNS does not (with --paging). */
-  missing: { team: PageTeam; protocol: string; endpoint: string }[];
+  /** Endpoints the paging config has that SNS does not (with --paging); `alarms`: an operators' endpoint. */
+  missing: { team: PageTeam | 'alarms'; protocol: string; endpoint: string }[];
+  /**
+   * Pages subscriptions the paging config does not have (with --paging): their teams (from the filter policy; none:
+   * every team's) and the subscription, to unsubscribe it.
+   */
+  notInConfig: { teams: PageTeam[]; protocol: string; endpoint: string; subscriptionArn: string }[];
+  /** The alarm topic's subscriptions (the operators' endpoints); null when the alarm topic is not known. */
+  alarmEndpoints: SubscriptionStatus[] | null;
   alarms: { watched: number; inAlarm: { name: string; since: string; reason: string }[] } | null;
   /** Seconds since the start of the minute in which each function last ran; null: not in the last 3 hours. */
   lastRuns: Record<'ingest' | 'grade' | 'escalate', number | null> | null;
@@ -91,6 +102,8 @@ export interface DoctorClients {
 export interface DoctorOptions {
   /** Endpoints per team as the deploy's paging config has them. */
   expected?: PagingConfig['teams'];
+  /** The operators' endpoints as the deploy's paging config has them (its `alarms`). */
+  expectedAlarms?: PagingConfig['alarms'];
   testPage?: PageTeam;
   now: number;
 }
@@ -108,53 +121,80 @@ interface Listed {
   arn: string;
   protocol: string;
   endpoint: string;
-  teams: PageTeam[];
+  /** Whose it is, in a problem: a pages subscription's teams, or `alarms` (an operators' endpoint). */
+  owner: string;
   attributes: Record<string, string>;
+  state: SubscriptionState;
 }
+type PagesListed = Listed & { teams: PageTeam[] };
+/** A subscription waiting for confirmation: SNS lists it without an ARN (and so without attributes). */
+type Unconfirmed = SubscriptionStatus & { arn?: undefined };
 
-async function subscriptions(
-  sns: SNSClient,
-  topicArn: string,
-  report: DoctorReport,
-  listed: Listed[],
-): Promise<Map<PageTeam, Set<string>>> {
-  const wardsOf = new Map<PageTeam, Set<string>>();
+/**
+ * A topic's subscriptions as SNS lists them: each confirmed one (with an ARN) with its attributes and state, each
+ * one still waiting for confirmation (no ARN, so no attributes yet) with its protocol and endpoint only.
+ */
+async function topicSubscriptions(sns: SNSClient, topicArn: string): Promise<(Omit<Listed, 'owner'> | Unconfirmed)[]> {
+  const out: (Omit<Listed, 'owner'> | Unconfirmed)[] = [];
   for await (const page of paginateListSubscriptionsByTopic({ client: sns }, { TopicArn: topicArn })) {
     for (const s of page.Subscriptions ?? []) {
       // SNS lists an https endpoint with its password masked; masked here too, whatever lists it (moto does not).
       const base = { protocol: s.Protocol ?? '?', endpoint: endpointShown(s.Endpoint ?? '?') };
-      // An unconfirmed subscription has no ARN (and so no attributes) yet.
       if (!s.SubscriptionArn?.startsWith('arn:')) {
-        report.unassigned.push({ ...base, state: 'pending-confirmation' });
+        out.push({ ...base, state: 'pending-confirmation' });
         continue;
       }
       const a =
         (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: s.SubscriptionArn }))).Attributes ?? {};
-      const policy = a.FilterPolicy ? (JSON.parse(a.FilterPolicy) as Record<string, unknown>) : {};
-      const teams = (Array.isArray(policy.teams) ? policy.teams : []).filter((t): t is PageTeam =>
-        PAGE_TEAMS.includes(t as PageTeam),
-      );
-      listed.push({ arn: s.SubscriptionArn, ...base, teams, attributes: a });
-      const wards = Array.isArray(policy.ward)
-        ? policy.ward.filter((w): w is string => typeof w === 'string')
-        : undefined;
       let state: SubscriptionState = a.PendingConfirmation === 'true' ? 'pending-confirmation' : 'confirmed';
       if (state === 'confirmed' && base.protocol === 'sms') {
-        const out = await sns.send(new CheckIfPhoneNumberIsOptedOutCommand({ phoneNumber: base.endpoint }));
-        if (out.isOptedOut) state = 'opted-out';
+        const opted = await sns.send(new CheckIfPhoneNumberIsOptedOutCommand({ phoneNumber: base.endpoint }));
+        if (opted.isOptedOut) state = 'opted-out';
       }
-      const kinds = Array.isArray(policy.kind)
-        ? policy.kind.filter((k): k is string => typeof k === 'string' && k !== 'test')
-        : undefined;
-      const status: SubscriptionStatus = { ...base, state, ...(wards ? { wards } : {}), ...(kinds ? { kinds } : {}) };
-      if (teams.length === 0)
-        report.warnings.push(
-          `${base.protocol} ${base.endpoint} is subscribed to the pages topic without a team filter: it gets every page of every team`,
-        );
-      for (const team of teams) {
-        report.teams[team].push(status);
-        if (wards) for (const w of wards) (wardsOf.get(team) ?? wardsOf.set(team, new Set()).get(team)!).add(w);
-      }
+      out.push({ arn: s.SubscriptionArn, ...base, attributes: a, state });
+    }
+  }
+  return out;
+}
+
+/** The pages topic's subscriptions, by team (their filter policies), and the wards each team's endpoints take. */
+async function subscriptions(
+  sns: SNSClient,
+  topicArn: string,
+  report: DoctorReport,
+  listed: PagesListed[],
+): Promise<Map<PageTeam, Set<string>>> {
+  const wardsOf = new Map<PageTeam, Set<string>>();
+  for (const s of await topicSubscriptions(sns, topicArn)) {
+    const base = { protocol: s.protocol, endpoint: s.endpoint };
+    if (s.arn === undefined) {
+      report.unassigned.push({ ...base, state: s.state });
+      continue;
+    }
+    const policy = s.attributes.FilterPolicy ? (JSON.parse(s.attributes.FilterPolicy) as Record<string, unknown>) : {};
+    const teams = (Array.isArray(policy.teams) ? policy.teams : []).filter((t): t is PageTeam =>
+      PAGE_TEAMS.includes(t as PageTeam),
+    );
+    listed.push({ ...s, teams, owner: teams.join(', ') });
+    const wards = Array.isArray(policy.ward)
+      ? policy.ward.filter((w): w is string => typeof w === 'string')
+      : undefined;
+    const kinds = Array.isArray(policy.kind)
+      ? policy.kind.filter((k): k is string => typeof k === 'string' && k !== 'test')
+      : undefined;
+    const status: SubscriptionStatus = {
+      ...base,
+      state: s.state,
+      ...(wards ? { wards } : {}),
+      ...(kinds ? { kinds } : {}),
+    };
+    if (teams.length === 0)
+      report.warnings.push(
+        `${base.protocol} ${base.endpoint} is subscribed to the pages topic without a team filter: it gets every page of every team`,
+      );
+    for (const team of teams) {
+      report.teams[team].push(status);
+      if (wards) for (const w of wards) (wardsOf.get(team) ?? wardsOf.set(team, new Set()).get(team)!).add(w);
     }
   }
   return wardsOf;
@@ -300,55 +340,84 @@ function sameRetries(got: unknown): boolean {
   );
 }
 
+/** A topic's dead-letter queue: where the stack has each of its subscriptions redrive what SNS cannot deliver. */
+interface DeadLetters {
+  /** The queue as the stack names it; its depth alarm is `<queue>Depth`. */
+  queue: 'UndeliveredPages' | 'UndeliveredAlarms';
+  /** The stack output with its ARN, and the variable that stands for it. */
+  output: 'UndeliveredPagesArn' | 'UndeliveredAlarmsArn';
+  variable: string;
+  /** What SNS delivers to the topic's endpoints, in a problem: with "a" and with "the". */
+  a: string;
+  the: string;
+  /** The topic's subscriptions, in the warning when the queue is not known. */
+  subscriptions: string;
+}
+const PAGES_DEAD_LETTERS: DeadLetters = {
+  queue: 'UndeliveredPages',
+  output: 'UndeliveredPagesArn',
+  variable: OPERATOR_ENV.undeliveredPagesArn,
+  a: 'a page',
+  the: 'the page',
+  subscriptions: 'each subscription',
+};
+const ALARMS_DEAD_LETTERS: DeadLetters = {
+  queue: 'UndeliveredAlarms',
+  output: 'UndeliveredAlarmsArn',
+  variable: OPERATOR_ENV.undeliveredAlarmsArn,
+  a: 'an alarm notification',
+  the: 'the notification',
+  subscriptions: 'each alarm subscription',
+};
+
 /**
- * Each subscription of the pages topic with the policies the stack gives it (infra/stack.ts): the redrive policy to
- * UndeliveredPages (without it a page SNS cannot deliver is dropped, and UndeliveredPagesDepth stays quiet), an HTTPS
- * endpoint's delivery policy (else SNS's 3 retries), and with the paging config the filter policy of
- * pagesSubscriptions. One re-made by hand (docs/runbook.md, "A subscription is gone") may lack any of them. Each
- * problem says how to set the policy in place.
+ * Each subscription of a topic with the policies the stack gives it (infra/stack.ts for the pages topic,
+ * infra/alarms.ts for the alarm topic): the redrive policy to the topic's dead-letter queue (without it what SNS
+ * cannot deliver is dropped, and the queue's depth alarm stays quiet), an HTTPS endpoint's delivery policy (else
+ * SNS's 3 retries), and where given (the pages topic with the paging config) the filter policy of each endpoint.
+ * One re-made by hand (docs/runbook.md, "A subscription is gone") may lack any of them. Each problem says how to
+ * set the policy in place.
  */
 function policyProblems(
   listed: Listed[],
-  undeliveredPagesArn: string | undefined,
-  expected: DoctorOptions['expected'],
+  dead: DeadLetters,
+  vars: Record<string, string>,
+  filters: Map<string, Record<string, string[]>> | undefined,
   report: DoctorReport,
 ): void {
-  const filters = new Map<string, Record<string, string[]>>();
-  if (expected)
-    for (const s of pagesSubscriptions({ teams: expected }))
-      filters.set(endpointKey(s.protocol, endpointShown(s.endpoint)), s.filterPolicy);
-  if (!undeliveredPagesArn && listed.length > 0)
+  const dlqArn = vars[dead.variable];
+  if (!dlqArn && listed.length > 0)
     report.warnings.push(
-      `no ${OPERATOR_ENV.undeliveredPagesArn} (UndeliveredPagesArn in the stack's outputs): each subscription's redrive policy checked for a queue, not for the stack's`,
+      `no ${dead.variable} (${dead.output} in the stack's outputs): ${dead.subscriptions}'s redrive policy checked for a queue, not for the stack's`,
     );
   for (const s of listed) {
-    const who = `${s.teams.length > 0 ? `${s.teams.join(', ')}: ` : ''}${s.protocol} ${endpointShown(s.endpoint)}`;
+    const who = `${s.owner ? `${s.owner}: ` : ''}${s.protocol} ${endpointShown(s.endpoint)}`;
     const fix = (attribute: string, value: unknown) =>
       `${GONE}, or set it in place: aws sns set-subscription-attributes --subscription-arn ${s.arn} --attribute-name ${attribute} --attribute-value ${shellQuoted(JSON.stringify(value))}`;
     const redrive = parsed(s.attributes.RedrivePolicy) as { deadLetterTargetArn?: unknown } | undefined;
     const target = typeof redrive?.deadLetterTargetArn === 'string' ? redrive.deadLetterTargetArn : undefined;
-    const redriveFix = fix('RedrivePolicy', { deadLetterTargetArn: undeliveredPagesArn ?? '<UndeliveredPagesArn>' });
+    const redriveFix = fix('RedrivePolicy', { deadLetterTargetArn: dlqArn ?? `<${dead.output}>` });
     if (!target)
       report.problems.push(
-        `${who} has no redrive policy: a page SNS cannot deliver to it is dropped, not kept in UndeliveredPages, and UndeliveredPagesDepth stays quiet: ${redriveFix}`,
+        `${who} has no redrive policy: ${dead.a} SNS cannot deliver to it is dropped, not kept in ${dead.queue}, and ${dead.queue}Depth stays quiet: ${redriveFix}`,
       );
-    else if (undeliveredPagesArn && target !== undeliveredPagesArn)
+    else if (dlqArn && target !== dlqArn)
       report.problems.push(
-        `${who} has a redrive policy to ${target}, not to UndeliveredPages (${undeliveredPagesArn}): a page SNS cannot deliver to it is not kept there, and UndeliveredPagesDepth stays quiet: ${redriveFix}`,
+        `${who} has a redrive policy to ${target}, not to ${dead.queue} (${dlqArn}): ${dead.a} SNS cannot deliver to it is not kept there, and ${dead.queue}Depth stays quiet: ${redriveFix}`,
       );
     if (s.protocol === 'https') {
       const delivery = parsed(s.attributes.DeliveryPolicy);
       const deliveryFix = fix('DeliveryPolicy', { healthyRetryPolicy: HTTPS_HEALTHY_RETRY_POLICY });
       if (delivery === undefined)
         report.problems.push(
-          `${who} has no delivery policy: SNS retries it 3 times, 20 s apart, not ${HTTPS_HEALTHY_RETRY_POLICY.numRetries} times over about ten minutes, before the page is undeliverable: ${deliveryFix}`,
+          `${who} has no delivery policy: SNS retries it 3 times, 20 s apart, not ${HTTPS_HEALTHY_RETRY_POLICY.numRetries} times over about ten minutes, before ${dead.the} is undeliverable: ${deliveryFix}`,
         );
       else if (!sameRetries(delivery))
         report.problems.push(
           `${who} has the delivery policy ${JSON.stringify(delivery)}, not the template's ${JSON.stringify({ healthyRetryPolicy: HTTPS_HEALTHY_RETRY_POLICY })}: ${deliveryFix}`,
         );
     }
-    const want = filters.get(endpointKey(s.protocol, endpointShown(s.endpoint)));
+    const want = filters?.get(endpointKey(s.protocol, endpointShown(s.endpoint)));
     if (want) {
       const got = parsed(s.attributes.FilterPolicy);
       const scope = s.attributes.FilterPolicyScope ?? 'MessageAttributes';
@@ -358,6 +427,67 @@ function policyProblems(
         );
     }
   }
+}
+
+/** The protocols of the paging config's endpoints: the only ones the stack subscribes. */
+const CONFIG_PROTOCOLS = ['email', 'sms', 'https'] as const;
+
+/**
+ * The endpoints of a paging config's entry (a team's, or its `alarms`) that SNS does not have, by their protocol and
+ * endpoint as SNS lists them (an email address in another letter case is the same mailbox, subscribed once, as first
+ * spelled; an https URL with its password masked).
+ */
+function gone(
+  endpoints: PagingConfig['alarms'],
+  subscribed: { protocol: string; endpoint: string }[],
+): { protocol: string; endpoint: string }[] {
+  const have = new Set(subscribed.map((s) => endpointKey(s.protocol, endpointShown(s.endpoint))));
+  return CONFIG_PROTOCOLS.flatMap((protocol) =>
+    endpoints[protocol]
+      .map((endpoint) => ({ protocol, endpoint: endpointShown(endpoint) }))
+      .filter((e) => !have.has(endpointKey(e.protocol, e.endpoint))),
+  );
+}
+
+/**
+ * The operators' endpoints: the alarm topic's subscriptions (infra/alarms.ts), each in the state SNS gives it, with
+ * the paging config's `alarms` the ones that are gone, and each one's redrive policy (to UndeliveredAlarms) and HTTPS
+ * delivery policy as for the pages topic. Nobody confirmed is a warning, as the synth's (the doctor itself reads
+ * the alarms' states).
+ */
+async function operatorEndpoints(
+  sns: SNSClient,
+  alarmTopicArn: string,
+  vars: Record<string, string>,
+  expected: PagingConfig['alarms'] | undefined,
+  report: DoctorReport,
+): Promise<void> {
+  const all = await topicSubscriptions(sns, alarmTopicArn);
+  const endpoints = all.map(({ protocol, endpoint, state }) => ({ protocol, endpoint, state }));
+  report.alarmEndpoints = endpoints;
+  for (const s of endpoints) {
+    if (s.state === 'pending-confirmation')
+      report.problems.push(
+        `alarms: ${s.protocol} ${s.endpoint} has not confirmed its subscription: it receives no alarm notifications until it does`,
+      );
+    if (s.state === 'opted-out')
+      report.problems.push(
+        `alarms: ${s.endpoint} answered STOP: SNS sends it no SMS, no alarm notifications (opt it back in: aws sns opt-in-phone-number --phone-number ${s.endpoint})`,
+      );
+  }
+  if (expected)
+    for (const m of gone(expected, endpoints)) {
+      report.missing.push({ team: 'alarms', ...m });
+      report.problems.push(
+        `alarms: ${m.protocol} ${m.endpoint} is in the paging config but not subscribed to the alarm topic (unsubscribed, or deleted): it gets no alarm notifications: see docs/runbook.md, "A subscription is gone"`,
+      );
+    }
+  if (!endpoints.some((s) => s.state === 'confirmed'))
+    report.warnings.push(
+      'nobody receives the alarm notifications (no confirmed endpoint of the alarm topic): set alarms in the paging config, or run crs doctor on a schedule that tells the operators',
+    );
+  const listed = all.flatMap((s) => (s.arn === undefined ? [] : [{ ...s, owner: 'alarms' }]));
+  policyProblems(listed, ALARMS_DEAD_LETTERS, vars, undefined, report);
 }
 
 /** Everything the doctor looks at, and what it finds wrong. */
@@ -372,6 +502,8 @@ export async function examine(
     teams: Object.fromEntries(PAGE_TEAMS.map((t) => [t, []])) as unknown as Record<PageTeam, SubscriptionStatus[]>,
     unassigned: [],
     missing: [],
+    notInConfig: [],
+    alarmEndpoints: null,
     alarms: null,
     lastRuns: null,
     patients: null,
@@ -379,29 +511,29 @@ export async function examine(
     problems: [],
     warnings: [],
   };
-  const listed: Listed[] = [];
+  const listed: PagesListed[] = [];
   const wards = await subscriptions(clients.sns, pagesTopicArn, report, listed);
 
-  // Endpoints of the paging config that SNS no longer has (a pending one is listed by endpoint, without its team).
+  // Endpoints of the paging config that SNS no longer has (a pending one is listed by endpoint, without its team),
+  // and the subscriptions it does not have: an endpoint removed from the config but left subscribed, or subscribed
+  // by hand, gets patients' pages still.
+  const filters = o.expected ? new Map<string, Record<string, string[]>>() : undefined;
   if (o.expected) {
     for (const team of PAGE_TEAMS) {
       const e = o.expected[team];
-      if (!e) continue;
-      for (const [protocol, endpoints] of [
-        ['email', e.email],
-        ['sms', e.sms],
-        ['https', e.https],
-      ] as const) {
-        for (const endpoint of endpoints) {
-          // An email address in another letter case is the same mailbox (subscribed once, as first spelled); SNS
-          // lists an https URL with its password masked, as it is compared and shown here.
-          const shown = endpointShown(endpoint);
-          const same = (s: { protocol: string; endpoint: string }) =>
-            endpointKey(s.protocol, endpointShown(s.endpoint)) === endpointKey(protocol, shown);
-          const known = report.teams[team].some(same) || report.unassigned.some(same);
-          if (!known) report.missing.push({ team, protocol, endpoint: shown });
-        }
-      }
+      if (e)
+        for (const m of gone(e, [...report.teams[team], ...report.unassigned])) report.missing.push({ team, ...m });
+    }
+    for (const x of pagesSubscriptions({ teams: o.expected }))
+      filters!.set(endpointKey(x.protocol, endpointShown(x.endpoint)), x.filterPolicy);
+    for (const s of listed) {
+      if (filters!.has(endpointKey(s.protocol, s.endpoint))) continue;
+      if ((CONFIG_PROTOCOLS as readonly string[]).includes(s.protocol))
+        report.notInConfig.push({ teams: s.teams, protocol: s.protocol, endpoint: s.endpoint, subscriptionArn: s.arn });
+      else
+        report.warnings.push(
+          `${s.protocol} ${s.endpoint} is subscribed to the pages topic, and the stack subscribes only the paging config's email, SMS and HTTPS endpoints: it gets pages (crs serve --backend aws subscribes a queue per team in their place); if it is not yours: aws sns unsubscribe --subscription-arn ${s.arn}`,
+        );
     }
   }
 
@@ -424,22 +556,29 @@ export async function examine(
     report.problems.push(
       `${s.protocol} ${s.endpoint} has not confirmed its subscription: it receives no pages until it does`,
     );
-  for (const m of report.missing) {
+  for (const m of report.missing.filter((x) => x.team !== 'alarms')) {
     report.problems.push(
       `${m.team}: ${m.protocol} ${m.endpoint} is in the paging config but not subscribed (unsubscribed, or deleted): see docs/runbook.md, "A subscription is gone"`,
     );
   }
-  policyProblems(listed, vars[OPERATOR_ENV.undeliveredPagesArn], o.expected, report);
+  for (const x of report.notInConfig)
+    report.problems.push(
+      `${x.teams.length > 0 ? `${x.teams.join(', ')}: ` : ''}${x.protocol} ${x.endpoint} is subscribed but not in the paging config (removed from it, or subscribed by hand): it gets ${x.teams.length > 0 ? 'their' : "every team's"} patients' pages all the same; unsubscribe it: aws sns unsubscribe --subscription-arn ${x.subscriptionArn}`,
+    );
+  policyProblems(listed, PAGES_DEAD_LETTERS, vars, filters, report);
 
   const alarmTopicArn = vars[OPERATOR_ENV.alarmTopicArn];
   if (alarmTopicArn) {
+    await operatorEndpoints(clients.sns, alarmTopicArn, vars, o.expectedAlarms, report);
     report.alarms = await alarms(clients.cloudwatch, alarmTopicArn);
     if (report.alarms.watched === 0)
       report.problems.push(`no alarm notifies ${alarmTopicArn}: nothing tells the operators when something fails`);
     for (const a of report.alarms.inAlarm)
       report.problems.push(`alarm ${a.name} is in ALARM since ${a.since}: see its row in docs/runbook.md`);
   } else {
-    report.warnings.push(`no ${OPERATOR_ENV.alarmTopicArn} (AlarmTopicArn in the stack's outputs): alarms not checked`);
+    report.warnings.push(
+      `no ${OPERATOR_ENV.alarmTopicArn} (AlarmTopicArn in the stack's outputs): alarms and the operators' endpoints not checked`,
+    );
   }
 
   const names = {
@@ -534,8 +673,20 @@ export function formatReport(r: DoctorReport): string {
       );
   }
   for (const s of r.unassigned) lines.push(`  (team unknown until confirmed) ${s.state} ${s.protocol} ${s.endpoint}`);
-  for (const m of r.missing)
+  for (const m of r.missing.filter((x) => x.team !== 'alarms'))
     lines.push(`  ${m.team}: MISSING ${m.protocol} ${m.endpoint} (in the paging config, not subscribed)`);
+  for (const x of r.notInConfig)
+    lines.push(
+      `  ${x.teams.join(', ') || 'every team'}: NOT IN THE CONFIG ${x.protocol} ${x.endpoint} (subscribed, not in the paging config)`,
+    );
+  if (r.alarmEndpoints) {
+    lines.push(
+      `Alarm topic: ${r.alarmEndpoints.length === 0 ? 'no endpoint' : `${r.alarmEndpoints.length} endpoint${r.alarmEndpoints.length === 1 ? '' : 's'}`}`,
+    );
+    for (const s of r.alarmEndpoints) lines.push(`    ${s.state.padEnd(20)} ${s.protocol.padEnd(6)} ${s.endpoint}`);
+    for (const m of r.missing.filter((x) => x.team === 'alarms'))
+      lines.push(`    MISSING ${m.protocol} ${m.endpoint} (in the paging config, not subscribed)`);
+  }
   if (r.alarms) {
     lines.push(`Alarms: ${r.alarms.watched} notify the alarm topic; ${r.alarms.inAlarm.length} in ALARM`);
     for (const a of r.alarms.inAlarm) lines.push(`  ALARM ${a.name} since ${a.since}: ${a.reason}`);
@@ -592,6 +743,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
   if (team !== undefined && !PAGE_TEAMS.includes(team as PageTeam))
     return usage(`--test-page must be one of ${PAGE_TEAMS.join(', ')} (got ${shown(team)})`);
   let expected: DoctorOptions['expected'];
+  let expectedAlarms: DoctorOptions['expectedAlarms'];
   let vars: Record<string, string>;
   let aws: { region: string };
   try {
@@ -605,7 +757,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
       } catch (err) {
         throw new OperatorUsageError(`cannot read the paging config ${values.paging}: ${(err as Error).message}`);
       }
-      expected = parsePagingConfig(json, values.paging).teams;
+      ({ teams: expected, alarms: expectedAlarms } = parsePagingConfig(json, values.paging));
     }
   } catch (err) {
     if (err instanceof OperatorUsageError || /invalid paging config/.test((err as Error).message))
@@ -620,6 +772,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
   try {
     const report = await examine(clients, vars, {
       ...(expected ? { expected } : {}),
+      ...(expectedAlarms ? { expectedAlarms } : {}),
       ...(team ? { testPage: team as PageTeam } : {}),
       now: Date.now(),
     });

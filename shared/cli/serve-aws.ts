@@ -199,6 +199,7 @@ export async function serveAwsCommand(
         [OPERATOR_ENV.escalateFunction]: localFunctionName(prefix, 'escalate'),
         ...(p.alarmTopicArn ? { [OPERATOR_ENV.alarmTopicArn]: p.alarmTopicArn } : {}),
         ...(p.undeliveredPagesArn ? { [OPERATOR_ENV.undeliveredPagesArn]: p.undeliveredPagesArn } : {}),
+        ...(p.undeliveredAlarmsArn ? { [OPERATOR_ENV.undeliveredAlarmsArn]: p.undeliveredAlarmsArn } : {}),
         ...(p.notifySource.onFailure ? { [OPERATOR_ENV.notifyFailuresQueue]: p.notifySource.onFailure.url } : {}),
       });
       const outputs = Object.fromEntries(

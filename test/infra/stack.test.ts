@@ -1222,6 +1222,7 @@ describe('alarms', () => {
       'UndeliveredAlarmsQueueUrl', // the runbook reads the undelivered alarm notifications from it
       'MessagesDlqArn', // the runbook's and crs dead-letters' redrive command names it
       'UndeliveredPagesArn', // crs doctor checks each pages subscription's redrive policy against it
+      'UndeliveredAlarmsArn', // and each alarm subscription's against this one
     ]) {
       expect(synth.template.Outputs?.[output], output).toBeDefined();
     }
@@ -1229,10 +1230,16 @@ describe('alarms', () => {
     expect((synth.template.Outputs?.MessagesDlqArn as { Value?: unknown } | undefined)?.Value).toEqual({
       'Fn::GetAtt': [idOf(synth.stack.queueDlq), 'Arn'],
     });
+    // crs doctor checks each alarm subscription's redrive policy against UndeliveredAlarmsArn: the queue they redrive to.
+    const undeliveredAlarms = { 'Fn::GetAtt': [idOf(synth.stack.operatorAlarms.undelivered), 'Arn'] };
+    expect((synth.template.Outputs?.UndeliveredAlarmsArn as { Value?: unknown } | undefined)?.Value).toEqual(
+      undeliveredAlarms,
+    );
     template.hasResourceProperties('AWS::SNS::Subscription', {
       TopicArn: { Ref: idOf(synth.stack.alarmTopic) },
       Protocol: 'email',
       Endpoint: 'platform-oncall@hospital.example',
+      RedrivePolicy: { deadLetterTargetArn: undeliveredAlarms },
     });
   });
 });

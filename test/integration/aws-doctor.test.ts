@@ -2,8 +2,10 @@
 // alarms provisioned from the stack, Lambda's invocation metrics published as Lambda would) and the real `crs
 // doctor` reading SNS, CloudWatch and DynamoDB with the run's outputs file. What an operator needs to see: every
 // team reached, an alarm firing, a phone that answered STOP, an endpoint of the paging config that is gone, a
-// subscription re-made by hand without the template's redrive, delivery or filter policy, the account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly one team's
-// endpoints (ward-limited ones included), marked as a test and never graded.
+// subscription re-made by hand without the template's redrive, delivery or filter policy, one the paging config no
+// longer has (it still gets pages), an operators' endpoint of the alarm topic re-made without its redrive or delivery
+// policy or gone, the account's SMS settings, when ingest and escalate last ran; and a test page that reaches exactly
+// one team's endpoints (ward-limited ones included), marked as a test and never graded.
 import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import {
@@ -407,6 +409,147 @@ describe('crs doctor on the deployed shape', () => {
     }
   }, 120_000);
 
+  it('finds a pages subscription the paging config does not have, and none once unsubscribed with the command it prints', async () => {
+    await healthy();
+    // The deploy's config has the ICU's charge nurse; the fellow who left was removed from it but stays subscribed.
+    const deployPaging = join(dir, 'removed-paging.json');
+    writeFileSync(deployPaging, JSON.stringify({ teams: { icu: { email: ['icu-charge@hospital.example'] } } }));
+    const attributes = { FilterPolicy: JSON.stringify({ teams: ['icu'] }), RedrivePolicy: await copiedRedrivePolicy() };
+    const subscribe = async (endpoint: string) =>
+      (
+        await sns.send(
+          new SubscribeCommand({
+            TopicArn: server.resources.topic,
+            Protocol: 'email',
+            Endpoint: endpoint,
+            Attributes: attributes,
+            ReturnSubscriptionArn: true,
+          }),
+        )
+      ).SubscriptionArn!;
+    const charge = await subscribe('icu-charge@hospital.example');
+    const fellow = await subscribe('old-fellow@hospital.example');
+    try {
+      const before = await doctor('--paging', deployPaging);
+      expect(before.status).toBe(1);
+      expect(before.report.notInConfig).toEqual([
+        { teams: ['icu'], protocol: 'email', endpoint: 'old-fellow@hospital.example', subscriptionArn: fellow },
+      ]);
+      expect(before.report.problems).toEqual([
+        `icu: email old-fellow@hospital.example is subscribed but not in the paging config (removed from it, or subscribed by hand): it gets their patients' pages all the same; unsubscribe it: aws sns unsubscribe --subscription-arn ${fellow}`,
+      ]);
+      // The stand-in team queues of crs serve are not the config's: said, not failed.
+      expect(before.report.warnings.filter((w) => w.startsWith('sqs '))).toHaveLength(PAGE_TEAMS.length);
+
+      // What the problem says to run.
+      const arn = before.report.problems[0]!.match(/--subscription-arn (\S+)$/)![1]!;
+      await sns.send(new UnsubscribeCommand({ SubscriptionArn: arn }));
+      const after = await doctor('--paging', deployPaging);
+      expect(after.report.notInConfig).toEqual([]);
+      expect(after.report.problems).toEqual([]);
+      expect(after.status).toBe(0);
+    } finally {
+      for (const a of [charge, fellow]) await sns.send(new UnsubscribeCommand({ SubscriptionArn: a })).catch(() => {});
+    }
+  }, 60_000);
+
+  it("finds an operators' endpoint re-made by hand without its redrive or delivery policy, or gone, and none re-made as the runbook says", async () => {
+    await healthy();
+    const alarmTopic = outputs().AlarmTopicArn!;
+    const undelivered = outputs().UndeliveredAlarmsArn;
+    expect(undelivered).toMatch(/^arn:aws:sqs:.*UndeliveredAlarms/);
+    expect(undelivered).not.toBe(outputs().UndeliveredPagesArn);
+    const webhook = 'https://ops:w3bh00k-pw@ops.hospital.example/alarms';
+    const deployPaging = join(dir, 'alarms-paging.json');
+    writeFileSync(
+      deployPaging,
+      JSON.stringify({
+        teams: {},
+        alarms: { email: ['platform-oncall@hospital.example', 'db-oncall@hospital.example'], https: [webhook] },
+      }),
+    );
+    const template = (
+      await synthesizeStack({
+        paging: {
+          teams: Object.fromEntries(PAGE_TEAMS.map((t) => [t, { email: [`${t}@hospital.example`] }])),
+          alarms: { email: ['platform-oncall@hospital.example'], https: [webhook] },
+        },
+      })
+    ).template.Resources;
+    const ofTemplate = (endpoint: string) =>
+      Object.values(template).find((r) => r.Type === 'AWS::SNS::Subscription' && r.Properties?.Endpoint === endpoint)!
+        .Properties!;
+    const made: string[] = [];
+    const subscribe = async (protocol: string, endpoint: string, attributes: Record<string, unknown>) => {
+      const arn = (
+        await sns.send(
+          new SubscribeCommand({
+            TopicArn: alarmTopic,
+            Protocol: protocol,
+            Endpoint: endpoint,
+            Attributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, JSON.stringify(v)])),
+            ReturnSubscriptionArn: true,
+          }),
+        )
+      ).SubscriptionArn!;
+      made.push(arn);
+      return arn;
+    };
+    const unsubscribeAll = async () => {
+      for (const arn of made.splice(0)) await sns.send(new UnsubscribeCommand({ SubscriptionArn: arn }));
+    };
+    try {
+      // Re-made by hand: the address without its redrive policy, the webhook without its delivery policy and redriven
+      // to the pages' queue; the database on-call's address not at all.
+      const email = await subscribe('email', 'platform-oncall@hospital.example', {});
+      const hook = await subscribe('https', webhook, {
+        RedrivePolicy: { deadLetterTargetArn: outputs().UndeliveredPagesArn },
+      });
+      const { status, report } = await doctor('--paging', deployPaging);
+      expect(status).toBe(1);
+      expect(report.alarmEndpoints).toEqual([
+        { protocol: 'email', endpoint: 'platform-oncall@hospital.example', state: 'confirmed' },
+        { protocol: 'https', endpoint: 'https://ops:****@ops.hospital.example/alarms', state: 'confirmed' },
+      ]);
+      expect(report.missing).toEqual([{ team: 'alarms', protocol: 'email', endpoint: 'db-oncall@hospital.example' }]);
+      expect(report.problems).toEqual([
+        'alarms: email db-oncall@hospital.example is in the paging config but not subscribed to the alarm topic (unsubscribed, or deleted): it gets no alarm notifications: see docs/runbook.md, "A subscription is gone"',
+        `alarms: email platform-oncall@hospital.example has no redrive policy: an alarm notification SNS cannot deliver to it is dropped, not kept in UndeliveredAlarms, and UndeliveredAlarmsDepth stays quiet: see docs/runbook.md, "A subscription is gone", or set it in place: aws sns set-subscription-attributes --subscription-arn ${email} --attribute-name RedrivePolicy --attribute-value '{"deadLetterTargetArn":"${undelivered}"}'`,
+        expect.stringMatching(
+          /^alarms: https https:\/\/ops:\*\*\*\*@ops\.hospital\.example\/alarms has a redrive policy to .*UndeliveredPages.*, not to UndeliveredAlarms /,
+        ),
+        expect.stringMatching(
+          /^alarms: https https:\/\/ops:\*\*\*\*@ops\.hospital\.example\/alarms has no delivery policy: SNS retries it 3 times/,
+        ),
+      ]);
+      for (const p of report.problems.slice(2)) expect(p).toContain(`--subscription-arn ${hook} `);
+      const text = await crs(['doctor', '--backend', 'aws', '--outputs', outputsFile, '--paging', deployPaging]);
+      expect(text.stdout).toContain('Alarm topic: 2 endpoints');
+      expect(text.stdout + JSON.stringify(report)).not.toContain('w3bh00k-pw');
+
+      // Re-made as docs/runbook.md says: the redrive policy to UndeliveredAlarmsArn and (HTTPS) the template's delivery
+      // policy; the database on-call's address subscribed too.
+      await unsubscribeAll();
+      for (const [protocol, endpoint] of [
+        ['email', 'platform-oncall@hospital.example'],
+        ['https', webhook],
+        ['email', 'db-oncall@hospital.example'],
+      ] as const) {
+        const t = protocol === 'https' ? ofTemplate(endpoint) : {};
+        await subscribe(protocol, endpoint, {
+          RedrivePolicy: { deadLetterTargetArn: undelivered },
+          ...(t.DeliveryPolicy ? { DeliveryPolicy: t.DeliveryPolicy } : {}),
+        });
+      }
+      const after = await doctor('--paging', deployPaging);
+      expect(after.report.missing).toEqual([]);
+      expect(after.report.problems).toEqual([]);
+      expect(after.status).toBe(0);
+    } finally {
+      await unsubscribeAll();
+    }
+  }, 120_000);
+
   it("sends a test page through the pages topic to one team's endpoints, ward-limited ones included, marked as a test and never graded", async () => {
     const notificationsBefore = pageLines(server.lines).length;
     const { report } = await doctor('--test-page', 'neurology');
@@ -440,6 +583,7 @@ describe('crs doctor on the deployed shape', () => {
         'EscalateFunctionName',
         'StateTableName',
         'UndeliveredPagesArn',
+        'UndeliveredAlarmsArn',
       ]),
     );
   });

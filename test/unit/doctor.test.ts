@@ -29,6 +29,7 @@ const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Pages';
 const ALARMS = 'arn:aws:sns:eu-west-1:123456789012:CrsAlerting-Alarms';
 const NOW = Date.parse('2026-03-01T12:00:30Z');
 const UNDELIVERED = 'arn:aws:sqs:eu-west-1:123456789012:CrsAlerting-UndeliveredPages1EA5B415';
+const UNDELIVERED_ALARMS = 'arn:aws:sqs:eu-west-1:123456789012:CrsAlerting-UndeliveredAlarms7C1B44D2';
 /** What the stack gives an HTTPS subscription, as SNS keeps it (CloudFormation passes the template's JSON). */
 const HTTPS_DELIVERY = JSON.stringify({
   healthyRetryPolicy: {
@@ -49,6 +50,7 @@ const vars = {
   CRS_ESCALATE_FUNCTION: 'escalate',
   CRS_STATE_TABLE: 'state',
   CRS_UNDELIVERED_PAGES_ARN: UNDELIVERED,
+  CRS_UNDELIVERED_ALARMS_ARN: UNDELIVERED_ALARMS,
 };
 const sub = (team: string, protocol: string, endpoint: string, arn: string) => ({ team, protocol, endpoint, arn });
 const SUBS = [
@@ -58,9 +60,32 @@ const SUBS = [
   sub('bedside', 'email', 'h4-nurses@hospital.example', `${TOPIC}:4`),
 ];
 
+/** The alarm topic's subscriptions (the operators' endpoints), each with the attributes infra/alarms.ts gives it. */
+const alarmSubscriptions = (
+  subs: { protocol: string; endpoint: string; arn: string; attributes?: Record<string, string> }[],
+) => {
+  sns.on(ListSubscriptionsByTopicCommand, { TopicArn: ALARMS }).resolves({
+    Subscriptions: subs.map((s) => ({
+      Protocol: s.protocol,
+      Endpoint: s.endpoint,
+      SubscriptionArn: s.arn,
+      TopicArn: ALARMS,
+    })),
+  });
+  for (const s of subs)
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: s.arn }).resolves({
+      Attributes: s.attributes ?? {
+        PendingConfirmation: 'false',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: UNDELIVERED_ALARMS }),
+        ...(s.protocol === 'https' ? { DeliveryPolicy: HTTPS_DELIVERY } : {}),
+      },
+    });
+};
+
 beforeEach(() => {
   for (const m of [sns, cloudwatch, dynamodb]) m.reset();
-  sns.on(ListSubscriptionsByTopicCommand).resolves({
+  alarmSubscriptions([{ protocol: 'email', endpoint: 'platform-oncall@hospital.example', arn: `${ALARMS}:1` }]);
+  sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({
     Subscriptions: [
       ...SUBS.map((s) => ({ Protocol: s.protocol, Endpoint: s.endpoint, SubscriptionArn: s.arn, TopicArn: TOPIC })),
       // Not confirmed yet: SNS lists it without an ARN.
@@ -138,7 +163,7 @@ describe('crs doctor', () => {
   });
 
   it('leaves SMS settings alone when no team has an SMS endpoint, and says what it could not check', async () => {
-    sns.on(ListSubscriptionsByTopicCommand).resolves({ Subscriptions: [] });
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({ Subscriptions: [] });
     sns
       .on(GetSMSAttributesCommand)
       .rejects(Object.assign(new Error('denied'), { name: 'AuthorizationErrorException' }));
@@ -147,7 +172,7 @@ describe('crs doctor', () => {
     expect(r.alarms).toBeNull();
     expect(r.lastRuns).toBeNull();
     expect(r.warnings).toEqual([
-      "no CRS_ALARM_TOPIC_ARN (AlarmTopicArn in the stack's outputs): alarms not checked",
+      "no CRS_ALARM_TOPIC_ARN (AlarmTopicArn in the stack's outputs): alarms and the operators' endpoints not checked",
       "no function names (IngestFunctionName, GradeFunctionName, EscalateFunctionName in the stack's outputs): last runs not checked",
       "could not read the account's SMS settings (AuthorizationErrorException: denied)",
     ]);
@@ -281,7 +306,7 @@ describe('crs doctor, pinned by a mutation run', () => {
       'SMS pages go as Promotional, not Transactional: carriers may delay or drop them (docs/runbook.md, SMS)',
       "the account's SMS spend limit is 1 USD: SNS stops sending SMS pages once it is spent (docs/runbook.md, SMS)",
     ]);
-    sns.on(ListSubscriptionsByTopicCommand).resolves({
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({
       Subscriptions: [{ Protocol: 'sms', Endpoint: '+15550100009', SubscriptionArn: 'PendingConfirmation' }],
     });
     sns.on(GetSMSAttributesCommand).resolves({ attributes: {} });
@@ -324,9 +349,173 @@ describe('crs doctor, pinned by a mutation run', () => {
     expect(r.missing).toEqual([]);
   });
 
+  it("reports a pages subscription the paging config does not have (it gets patients' pages all the same), with the command to unsubscribe it", async () => {
+    // An endpoint removed from the config, left subscribed: the deploy does not know it, SNS still delivers to it.
+    const r = await examine(clients(), vars, {
+      now: NOW,
+      expected: {
+        hematology: { email: ['Heme@Hospital.example'], sms: [], https: [] },
+        icu: { email: [], sms: [], https: ['https://icu.hospital.example/hook'] },
+        bedside: { email: ['h4-nurses@hospital.example'], sms: [], https: [] },
+      },
+    });
+    expect(r.missing).toEqual([]);
+    expect(r.notInConfig).toEqual([
+      { teams: ['neurology'], protocol: 'sms', endpoint: '+15550100003', subscriptionArn: `${TOPIC}:3` },
+    ]);
+    expect(r.problems).toContain(
+      `neurology: sms +15550100003 is subscribed but not in the paging config (removed from it, or subscribed by hand): it gets their patients' pages all the same; unsubscribe it: aws sns unsubscribe --subscription-arn ${TOPIC}:3`,
+    );
+    expect(formatReport(r)).toContain(
+      '  neurology: NOT IN THE CONFIG sms +15550100003 (subscribed, not in the paging config)\n',
+    );
+    // Without the paging config nothing is known of what should be subscribed: nothing said.
+    expect((await examine(clients(), vars, { now: NOW })).notInConfig).toEqual([]);
+  });
+
+  it('reports one not in the paging config, with its password masked, and another protocol (a queue) as a warning', async () => {
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({
+      Subscriptions: [
+        { Protocol: 'https', Endpoint: 'https://sns:****@old.hospital.example/hook', SubscriptionArn: `${TOPIC}:8` },
+        { Protocol: 'sqs', Endpoint: 'arn:aws:sqs:eu-west-1:123456789012:feed', SubscriptionArn: `${TOPIC}:9` },
+      ],
+    });
+    for (const arn of [`${TOPIC}:8`, `${TOPIC}:9`])
+      sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: arn }).resolves({
+        Attributes: {
+          PendingConfirmation: 'false',
+          FilterPolicy: JSON.stringify({ teams: ['icu'] }),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: UNDELIVERED }),
+          DeliveryPolicy: HTTPS_DELIVERY,
+        },
+      });
+    const r = await examine(clients(), vars, {
+      now: NOW,
+      expected: { icu: { email: ['icu@hospital.example'], sms: [], https: [] } },
+    });
+    expect(r.notInConfig).toEqual([
+      {
+        teams: ['icu'],
+        protocol: 'https',
+        endpoint: 'https://sns:****@old.hospital.example/hook',
+        subscriptionArn: `${TOPIC}:8`,
+      },
+    ]);
+    expect(r.problems).toContain(
+      `icu: https https://sns:****@old.hospital.example/hook is subscribed but not in the paging config (removed from it, or subscribed by hand): it gets their patients' pages all the same; unsubscribe it: aws sns unsubscribe --subscription-arn ${TOPIC}:8`,
+    );
+    expect(r.warnings).toContain(
+      `sqs arn:aws:sqs:eu-west-1:123456789012:feed is subscribed to the pages topic, and the stack subscribes only the paging config's email, SMS and HTTPS endpoints: it gets pages (crs serve --backend aws subscribes a queue per team in their place); if it is not yours: aws sns unsubscribe --subscription-arn ${TOPIC}:9`,
+    );
+  });
+
+  it("checks the operators' endpoints (the alarm topic's subscriptions) as the pages topic's: their state and their redrive and delivery policies", async () => {
+    const gateway = 'https://ops:S3cret@ops.hospital.example/alarms';
+    alarmSubscriptions([
+      // Re-made by hand without its redrive policy.
+      {
+        protocol: 'email',
+        endpoint: 'platform-oncall@hospital.example',
+        arn: `${ALARMS}:1`,
+        attributes: { PendingConfirmation: 'false' },
+      },
+      // Without its delivery policy, redriven to the pages' queue (not the alarms').
+      {
+        protocol: 'https',
+        endpoint: gateway,
+        arn: `${ALARMS}:2`,
+        attributes: {
+          PendingConfirmation: 'false',
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: UNDELIVERED }),
+        },
+      },
+      // As the stack makes it, but the phone answered STOP.
+      { protocol: 'sms', endpoint: '+15550100777', arn: `${ALARMS}:3` },
+      // Not confirmed yet.
+      { protocol: 'email', endpoint: 'new-operator@hospital.example', arn: 'PendingConfirmation' },
+    ]);
+    sns.on(CheckIfPhoneNumberIsOptedOutCommand, { phoneNumber: '+15550100777' }).resolves({ isOptedOut: true });
+    const r = await examine(clients(), vars, { now: NOW });
+    expect(r.alarmEndpoints).toEqual([
+      { protocol: 'email', endpoint: 'platform-oncall@hospital.example', state: 'confirmed' },
+      { protocol: 'https', endpoint: 'https://ops:****@ops.hospital.example/alarms', state: 'confirmed' },
+      { protocol: 'sms', endpoint: '+15550100777', state: 'opted-out' },
+      { protocol: 'email', endpoint: 'new-operator@hospital.example', state: 'pending-confirmation' },
+    ]);
+    expect(r.problems.filter((p) => p.startsWith('alarms: '))).toEqual([
+      'alarms: +15550100777 answered STOP: SNS sends it no SMS, no alarm notifications (opt it back in: aws sns opt-in-phone-number --phone-number +15550100777)',
+      'alarms: email new-operator@hospital.example has not confirmed its subscription: it receives no alarm notifications until it does',
+      `alarms: email platform-oncall@hospital.example has no redrive policy: an alarm notification SNS cannot deliver to it is dropped, not kept in UndeliveredAlarms, and UndeliveredAlarmsDepth stays quiet: see docs/runbook.md, "A subscription is gone", or set it in place: aws sns set-subscription-attributes --subscription-arn ${ALARMS}:1 --attribute-name RedrivePolicy --attribute-value '{"deadLetterTargetArn":"${UNDELIVERED_ALARMS}"}'`,
+      `alarms: https https://ops:****@ops.hospital.example/alarms has a redrive policy to ${UNDELIVERED}, not to UndeliveredAlarms (${UNDELIVERED_ALARMS}): an alarm notification SNS cannot deliver to it is not kept there, and UndeliveredAlarmsDepth stays quiet: see docs/runbook.md, "A subscription is gone", or set it in place: aws sns set-subscription-attributes --subscription-arn ${ALARMS}:2 --attribute-name RedrivePolicy --attribute-value '{"deadLetterTargetArn":"${UNDELIVERED_ALARMS}"}'`,
+      `alarms: https https://ops:****@ops.hospital.example/alarms has no delivery policy: SNS retries it 3 times, 20 s apart, not 20 times over about ten minutes, before the notification is undeliverable: see docs/runbook.md, "A subscription is gone", or set it in place: aws sns set-subscription-attributes --subscription-arn ${ALARMS}:2 --attribute-name DeliveryPolicy --attribute-value '{"healthyRetryPolicy":{"minDelayTarget":1,"maxDelayTarget":60,"numRetries":20,"numNoDelayRetries":0,"numMinDelayRetries":3,"numMaxDelayRetries":8,"backoffFunction":"exponential"}}'`,
+    ]);
+    const text = formatReport(r);
+    expect(text).toContain('Alarm topic: 4 endpoints\n');
+    expect(text).toMatch(/opted-out +sms +\+15550100777\n/);
+    expect(JSON.stringify(r) + text).not.toContain('S3cret');
+    // The alarm topic's subscriptions only: the pages topic's are not checked against UndeliveredAlarms.
+    expect(r.problems.filter((p) => p.includes('UndeliveredAlarms') && !p.startsWith('alarms: '))).toEqual([]);
+  });
+
+  it("checks an operators' redrive policy for a queue when the outputs do not name UndeliveredAlarmsArn, saying so; warns when nobody gets alarms", async () => {
+    alarmSubscriptions([
+      {
+        protocol: 'email',
+        endpoint: 'platform-oncall@hospital.example',
+        arn: `${ALARMS}:1`,
+        attributes: {
+          PendingConfirmation: 'false',
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: UNDELIVERED }),
+        },
+      },
+      { protocol: 'sms', endpoint: '+15550100778', arn: `${ALARMS}:2`, attributes: { PendingConfirmation: 'false' } },
+    ]);
+    const { CRS_UNDELIVERED_ALARMS_ARN: _, ...older } = vars;
+    const r = await examine(clients(), older, { now: NOW });
+    expect(r.problems.filter((p) => p.startsWith('alarms: '))).toEqual([
+      expect.stringMatching(
+        /^alarms: sms \+15550100778 has no redrive policy: .* --attribute-value '\{"deadLetterTargetArn":"<UndeliveredAlarmsArn>"\}'$/,
+      ),
+    ]);
+    expect(r.warnings).toContain(
+      "no CRS_UNDELIVERED_ALARMS_ARN (UndeliveredAlarmsArn in the stack's outputs): each alarm subscription's redrive policy checked for a queue, not for the stack's",
+    );
+    alarmSubscriptions([]);
+    const none = await examine(clients(), vars, { now: NOW });
+    expect(none.alarmEndpoints).toEqual([]);
+    expect(none.warnings).toContain(
+      'nobody receives the alarm notifications (no confirmed endpoint of the alarm topic): set alarms in the paging config, or run crs doctor on a schedule that tells the operators',
+    );
+    expect(formatReport(none)).toContain('Alarm topic: no endpoint\n');
+  });
+
+  it("with the paging config, reports an operators' endpoint of its alarms that is not subscribed (masked), and none subscribed in another letter case", async () => {
+    const r = await examine(clients(), vars, {
+      now: NOW,
+      expected: {},
+      expectedAlarms: {
+        email: ['Platform-Oncall@hospital.example', 'gone-operator@hospital.example'],
+        sms: [],
+        https: ['https://ops:S3cret@ops.hospital.example/alarms'],
+      },
+    });
+    expect(r.missing).toEqual([
+      { team: 'alarms', protocol: 'email', endpoint: 'gone-operator@hospital.example' },
+      { team: 'alarms', protocol: 'https', endpoint: 'https://ops:****@ops.hospital.example/alarms' },
+    ]);
+    expect(r.problems.filter((p) => p.startsWith('alarms: '))).toEqual([
+      'alarms: email gone-operator@hospital.example is in the paging config but not subscribed to the alarm topic (unsubscribed, or deleted): it gets no alarm notifications: see docs/runbook.md, "A subscription is gone"',
+      'alarms: https https://ops:****@ops.hospital.example/alarms is in the paging config but not subscribed to the alarm topic (unsubscribed, or deleted): it gets no alarm notifications: see docs/runbook.md, "A subscription is gone"',
+    ]);
+    const text = formatReport(r);
+    expect(text).toContain('    MISSING email gone-operator@hospital.example (in the paging config, not subscribed)\n');
+    expect(text).not.toContain('alarms: MISSING');
+    expect(JSON.stringify(r) + text).not.toContain('S3cret');
+  });
+
   it('matches an https endpoint with a password as SNS lists it (password masked), and never prints the password', async () => {
     // ListSubscriptionsByTopic answers `https://user:****@host/...`: the configured URL was reported missing (exit 1).
-    sns.on(ListSubscriptionsByTopicCommand).resolves({
+    sns.on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC }).resolves({
       Subscriptions: [
         {
           Protocol: 'https',
@@ -475,7 +664,9 @@ describe('crs doctor, pinned by a mutation run', () => {
     });
 
     it('exits 1 naming an AWS failure', async () => {
-      sns.on(ListSubscriptionsByTopicCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+      sns
+        .on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC })
+        .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
       expect(await doctorCommand(['--backend', 'aws'])).toBe(1);
       expect(stderr).toBe('crs doctor: AccessDenied: denied\n');
     });

@@ -138,6 +138,8 @@ export interface Provisioned {
   alarmTopicArn?: string;
   /** The pages topic's dead-letter queue (the stack's UndeliveredPagesArn output), for crs doctor. */
   undeliveredPagesArn?: string;
+  /** The alarm topic's dead-letter queue (the stack's UndeliveredAlarmsArn output), for crs doctor. */
+  undeliveredAlarmsArn?: string;
   teamQueues: TeamQueue[];
   functions: Record<FunctionRole, FunctionSpec>;
   gradeSource: SqsSourceSpec;
@@ -603,8 +605,12 @@ export async function provision(
     routes.push(key);
     routeTargets[key] = role;
   }
-  const undeliveredPages = synth.template.Outputs?.UndeliveredPagesArn;
-  const undeliveredPagesArn = undeliveredPages ? String(await resolve(undeliveredPages.Value)) : undefined;
+  const output = async (name: string) => {
+    const o = synth.template.Outputs?.[name];
+    return o ? String(await resolve(o.Value)) : undefined;
+  };
+  const undeliveredPagesArn = await output('UndeliveredPagesArn');
+  const undeliveredAlarmsArn = await output('UndeliveredAlarmsArn');
   return {
     prefix,
     queues,
@@ -614,6 +620,7 @@ export async function provision(
     alarms,
     ...(alarmTopicArn ? { alarmTopicArn } : {}),
     ...(undeliveredPagesArn ? { undeliveredPagesArn } : {}),
+    ...(undeliveredAlarmsArn ? { undeliveredAlarmsArn } : {}),
     teamQueues,
     functions,
     gradeSource,
