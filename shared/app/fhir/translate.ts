@@ -437,8 +437,9 @@ class Reader {
 
   /**
    * subject.reference "Patient/<id>" (or a URL ending so), or the fullUrl of a Patient in the same Bundle or the
-   * `#id` of one contained in this resource (its MR identifier: patientIdOf), else subject.identifier.value. With the site's patient system, a subject.identifier of that system
-   * comes first, and a bundled Patient's identifier of that system is its id; an identifier of any other is refused.
+   * `#id` of one contained in this resource (its MR identifier: patientIdOf), else subject.identifier.value. With the
+   * site's patient system, a subject.identifier of that system comes first, and a bundled or contained Patient's
+   * identifier of that system is its id; an identifier of any other is refused.
    */
   patient(): string | undefined {
     const subject = this.resource.subject as Reference | undefined;
