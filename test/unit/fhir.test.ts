@@ -2553,3 +2553,188 @@ describe('MDC codes and units, versioned references and the ranking of sources, 
     ]);
   });
 });
+
+// A device gateway or an integration engine names the patient, or the monitor, by a resource contained in the one it
+// sends (`subject.reference` "#p1", `device.reference` "#d1"; R4 references.html, contained resources), to carry the
+// MRN or the monitor's id without a resource of its own. Every such resource was refused whole (422, "must be
+// Patient/<id>", "must be Device/<id>").
+describe('a patient or device contained in the resource (#id)', () => {
+  const V2 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+  const HOSP = 'http://hospital.example/mrn';
+  const EUI64 = 'urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680';
+  const mr = (system: string, value: string) => ({ system, value, type: { coding: [{ system: V2, code: 'MR' }] } });
+  const patient = (identifier: unknown[], id = 'p1') => ({ resourceType: 'Patient', id, identifier });
+  const device = (identifier: unknown[], id = 'd1') => ({ resourceType: 'Device', id, identifier });
+  /** A resource whose subject is "#p1", with these contained resources. */
+  const naming = (resource: Resource, contained: unknown[], reference = '#p1') =>
+    ({ ...resource, contained, subject: { reference } }) as Resource;
+  const hr = (extra: Record<string, unknown> = {}) =>
+    obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min'), ...extra });
+  const read = (resource: Resource, patientSystem?: string) => {
+    const t = translateResources([{ resource, at: resource.resourceType }], {
+      deviceId: 'gw-1',
+      ...(patientSystem ? { patientSystem } : {}),
+    });
+    return {
+      patients: t.translated.map((x) => x.message.patientId),
+      sources: t.translated.map((x) => x.message.source),
+      errors: t.issues.filter((i) => i.severity !== 'warning').map((i) => [i.code, i.expression, i.text]),
+    };
+  };
+
+  it('reads a contained Patient as a bundled one: an Observation, a MedicationAdministration, an Encounter, a Procedure', () => {
+    const contained = [patient([{ system: 'urn:synthea', value: 'x' }, mr('urn:hosp', 'MRN-77')])];
+    const pressor = administration('ma-c', '7512', 'in-progress', { dosage: { rateQuantity: qty(0.1, 'ug/kg/min') } });
+    const encounter = {
+      resourceType: 'Encounter',
+      id: 'enc-c',
+      status: 'in-progress',
+      period: { start: T },
+      location: [
+        {
+          location: { display: 'ICU4-12' },
+          physicalType: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: 'bd' }],
+          },
+        },
+      ],
+    } as Resource;
+    const infusion = {
+      resourceType: 'Procedure',
+      id: 'proc-c',
+      status: 'completed',
+      code: { coding: [{ system: CRS_CODES, code: 'car-t-infusion' }] },
+      performedDateTime: T,
+    } as Resource;
+    for (const resource of [hr(), pressor, encounter, infusion]) {
+      expect(read(naming(resource, contained)), resource.resourceType).toEqual({
+        patients: ['MRN-77'],
+        sources: [expect.anything()],
+        errors: [],
+      });
+    }
+  });
+
+  it("reads a contained Patient by the site's patient system when one is set, as a bundled one", () => {
+    const both = [patient([mr('urn:enterprise', 'E-77'), { system: HOSP, value: 'P-0042' }])];
+    expect(read(naming(hr(), both), HOSP).patients).toEqual(['P-0042']);
+    // Two MR numbers without the setting: a guess, refused as a bundled Patient's are.
+    expect(read(naming(hr(), [patient([mr('urn:enterprise', 'E-77'), mr(HOSP, 'P-0042')])])).errors).toEqual([
+      [
+        'value',
+        'Observation.subject.reference',
+        'the contained Patient this names has 2 different medical record numbers (identifiers of type MR, v2-0203): which one is the patient would be a guess',
+      ],
+    ]);
+    // With the setting, an MR of another system is not this site's.
+    expect(read(naming(hr(), [patient([mr('urn:enterprise', 'E-77')])]), HOSP).errors).toEqual([
+      [
+        'value',
+        'Observation.subject.reference',
+        `the contained Patient this names has no identifier of the system "${HOSP}", whose values are this system's patient ids: send that one`,
+      ],
+    ]);
+  });
+
+  it('refuses a contained Patient with no medical record number, and a #ref naming nothing contained, at subject.reference', () => {
+    const ssn = [patient([{ system: 'http://hl7.org/fhir/sid/us-ssn', value: '999-12-3456' }])];
+    const none = read(naming(hr(), ssn));
+    expect(none).toEqual({
+      patients: [],
+      sources: [],
+      errors: [
+        [
+          'value',
+          'Observation.subject.reference',
+          'the contained Patient this names has no medical record number (an identifier of type MR, v2-0203)',
+        ],
+      ],
+    });
+    expect(JSON.stringify(none)).not.toContain('999-12-3456');
+    const nothing =
+      'names no Patient contained in this resource (contained, with that id): a contained resource is read only in its own resource';
+    for (const [contained, reference] of [
+      [ssn, '#p9'], // another id
+      [[], '#p1'], // nothing contained
+      [[{ ...device([{ value: 'MON-7' }]), id: 'p1' }], '#p1'], // a Device is no Patient
+      [[{ ...patient([mr('urn:hosp', 'MRN-77')]), id: undefined }], '#'], // "#" alone is the resource itself
+    ] as [unknown[], string][]) {
+      expect(read(naming(hr(), contained, reference)).errors, reference).toEqual([
+        ['value', 'Observation.subject.reference', nothing],
+      ]);
+    }
+  });
+
+  it('reads a contained Device as the device by its identifier (its EUI-64), as a Device/<id> names it', () => {
+    const monitor = device([{ system: EUI64, value: '0012345678ABCDEF' }]);
+    const measured = read(naming(hr({ device: { reference: '#d1' } }), [patient([mr('urn:hosp', 'MRN-77')]), monitor]));
+    expect(measured).toEqual({
+      patients: ['MRN-77'],
+      sources: [{ deviceId: '0012345678ABCDEF', kind: 'monitor' }],
+      errors: [],
+    });
+    // A pump's infusion, and the same identifier given twice (untyped and typed): one device.
+    const pump = device([{ value: 'PUMP-0042' }, { system: 'urn:pumps', value: 'PUMP-0042' }], 'pump');
+    const infusing = administration('ma-d', '7512', 'in-progress', {
+      contained: [pump],
+      device: [{ reference: '#pump' }],
+      dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+    });
+    expect(read(infusing)).toEqual({
+      patients: ['P-0042'],
+      sources: [{ deviceId: 'PUMP-0042', kind: 'pump' }],
+      errors: [],
+    });
+  });
+
+  it("refuses a contained Device with no identifier (its id is the resource's own, not the device's), two, one outside the id set, or none contained", () => {
+    const refused = (contained: unknown[], reference = '#d1') =>
+      read(naming(hr({ device: { reference } }), [patient([mr('urn:hosp', 'MRN-77')]), ...contained])).errors;
+    expect(refused([device([])])).toEqual([
+      [
+        'required',
+        'Observation.device.reference',
+        "a contained Device's id is its resource's own, not the device's (R4): the device is read by its identifier (e.g. its EUI-64), and this one has none",
+      ],
+    ]);
+    expect(
+      refused([
+        device([
+          { system: EUI64, value: '0012345678ABCDEF' },
+          { system: 'urn:serial', value: 'SN-1' },
+        ]),
+      ]),
+    ).toEqual([
+      [
+        'value',
+        'Observation.device.reference',
+        'the contained Device this names has 2 different identifiers: which one is the device would be a guess',
+      ],
+    ]);
+    expect(refused([device([{ value: 'a b' }])])).toEqual([
+      [
+        'value',
+        'Observation.device.reference',
+        "the contained Device's identifier is not 1-64 characters of A-Z a-z 0-9 . _ : -",
+      ],
+    ]);
+    const nothing =
+      'names no Device contained in this resource (contained, with that id): a contained resource is read only in its own resource';
+    expect(refused([device([{ value: 'MON-7' }])], '#d9')).toEqual([
+      ['value', 'Observation.device.reference', nothing],
+    ]);
+    expect(refused([], '#p1')).toEqual([['value', 'Observation.device.reference', nothing]]);
+  });
+
+  it('takes a gateway Observation naming its contained Patient and Device over HTTP (202, queued with the MRN)', async () => {
+    const gateway = naming(hr({ id: 'gw-obs-1', device: { reference: '#d1' } }), [
+      patient([mr('urn:hosp', 'MRN-77')]),
+      device([{ system: EUI64, value: '0012345678ABCDEF' }]),
+    ]);
+    const res = await post('/fhir/r4/Observation', gateway);
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => [q.message.patientId, q.message.source, q.message.vitals])).toEqual([
+      ['MRN-77', { deviceId: '0012345678ABCDEF', kind: 'monitor' }, { heartRate: 90 }],
+    ]);
+  });
+});

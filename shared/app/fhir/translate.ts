@@ -207,9 +207,7 @@ const MR_TYPE = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 
 /**
  * The Patients a Bundle carries (a transaction creating them, as Synthea's: the others name them by `urn:uuid`), by
- * their entry's fullUrl: the patient id, or undefined for none. That is the identifier of the site's patient system
- * when one is set (whatever else the Patient has), else the medical record number (the identifier typed MR, as
- * PID-3's).
+ * their entry's fullUrl: the patient id of each (patientIdOf).
  */
 function bundledPatients(
   items: { resource: unknown; fullUrl?: string }[],
@@ -218,22 +216,51 @@ function bundledPatients(
   const out = new Map<string, BundledPatient>();
   for (const { resource, fullUrl } of items) {
     if (!isObject(resource) || resource.resourceType !== 'Patient' || !fullUrl) continue;
-    const identifiers = Array.isArray(resource.identifier) ? resource.identifier : [];
-    const ids = identifiers.filter(
-      (i) =>
-        isObject(i) &&
-        typeof i.value === 'string' &&
-        (system !== undefined
-          ? i.system === system
-          : codingsOf(i.type as CodeableConcept | undefined).some((c) => c.code === 'MR' && c.system === MR_TYPE)),
-    ) as { value: string }[];
-    // Two different MR numbers (two systems), or two values of the site's system: which is the patient would be a
-    // guess, and the first taken made two patients of one for a sender that lists them in another order.
-    const values = [...new Set(ids.map((i) => i.value))];
-    out.set(fullUrl, values.length > 1 ? { ambiguous: values.length } : values[0]);
+    out.set(fullUrl, patientIdOf(resource, system));
   }
   return out;
 }
+
+/**
+ * A Patient's patient id, of one in the Bundle or contained in the resource that names it (the one way a Patient is
+ * read): the identifier of the site's patient system when one is set (whatever else the Patient has), else the
+ * medical record number (the identifier typed MR, as PID-3's); undefined for none.
+ */
+function patientIdOf(patient: Record<string, unknown>, system: string | undefined): BundledPatient {
+  const identifiers = Array.isArray(patient.identifier) ? patient.identifier : [];
+  const ids = identifiers.filter(
+    (i) =>
+      isObject(i) &&
+      typeof i.value === 'string' &&
+      (system !== undefined
+        ? i.system === system
+        : codingsOf(i.type as CodeableConcept | undefined).some((c) => c.code === 'MR' && c.system === MR_TYPE)),
+  ) as { value: string }[];
+  // Two different MR numbers (two systems), or two values of the site's system: which is the patient would be a
+  // guess, and the first taken made two patients of one for a sender that lists them in another order.
+  const values = [...new Set(ids.map((i) => i.value))];
+  return values.length > 1 ? { ambiguous: values.length } : values[0];
+}
+
+/**
+ * The resource of that type a local reference (`#id`) names among the resource's own contained ones (R4
+ * references.html: a contained resource's id is local to its container, and it is named from there alone), or
+ * undefined. `#` alone names the container itself, none of them.
+ */
+function containedOf(
+  resource: Record<string, unknown>,
+  reference: string,
+  type: string,
+): Record<string, unknown> | undefined {
+  const id = reference.slice(1);
+  if (!reference.startsWith('#') || !id) return undefined;
+  return (Array.isArray(resource.contained) ? resource.contained : []).find(
+    (c): c is Record<string, unknown> => isObject(c) && c.resourceType === type && c.id === id,
+  );
+}
+
+const NOT_CONTAINED = (type: string) =>
+  `names no ${type} contained in this resource (contained, with that id): a contained resource is read only in its own resource`;
 
 /** The resources of a Bundle (batch, transaction or collection) or of one resource, with their expressions. */
 export function entriesOf(
@@ -409,9 +436,10 @@ class Reader {
   }
 
   /**
-   * subject.reference "Patient/<id>" (or a URL ending so), or the fullUrl of a Patient in the same Bundle (its MR
-   * identifier), else subject.identifier.value. With the site's patient system, a subject.identifier of that system
-   * comes first, and a bundled Patient's identifier of that system is its id; an identifier of any other is refused.
+   * subject.reference "Patient/<id>" (or a URL ending so), or the fullUrl of a Patient in the same Bundle or the
+   * `#id` of one contained in this resource (its MR identifier: patientIdOf), else subject.identifier.value. With the
+   * site's patient system, a subject.identifier of that system comes first, and a bundled or contained Patient's
+   * identifier of that system is its id; an identifier of any other is refused.
    */
   patient(): string | undefined {
     const subject = this.resource.subject as Reference | undefined;
@@ -426,8 +454,16 @@ class Reader {
       // The site's own patient id: whatever its type, and whatever the reference says.
       id = identifier.value;
       path = 'subject.identifier.value';
-    } else if (typeof subject.reference === 'string' && this.patients.has(subject.reference)) {
-      const bundled = this.patients.get(subject.reference);
+    } else if (
+      typeof subject.reference === 'string' &&
+      (subject.reference.startsWith('#') || this.patients.has(subject.reference))
+    ) {
+      // A Patient contained in this resource (`#id`, as a device gateway carries the MRN) is read as a bundled one.
+      const local = subject.reference.startsWith('#');
+      const contained = local ? containedOf(this.resource, subject.reference, 'Patient') : undefined;
+      if (local && !contained) return this.issue(path, 'value', NOT_CONTAINED('Patient'));
+      const bundled = contained ? patientIdOf(contained, system) : this.patients.get(subject.reference);
+      const named = local ? 'the contained Patient this names' : 'the Patient this names in the Bundle';
       const what =
         system === undefined
           ? 'medical record numbers (identifiers of type MR, v2-0203)'
@@ -436,7 +472,7 @@ class Reader {
         return this.issue(
           path,
           'value',
-          `the Patient this names in the Bundle has ${bundled.ambiguous} different ${what}: which one is the patient would be a guess`,
+          `${named} has ${bundled.ambiguous} different ${what}: which one is the patient would be a guess`,
         );
       id = bundled;
       if (id === undefined)
@@ -444,8 +480,8 @@ class Reader {
           path,
           'value',
           system === undefined
-            ? 'the Patient this names in the Bundle has no medical record number (an identifier of type MR, v2-0203)'
-            : `the Patient this names in the Bundle has no identifier of the system ${shownSystem}, whose values are this system's patient ids: send that one`,
+            ? `${named} has no medical record number (an identifier of type MR, v2-0203)`
+            : `${named} has no identifier of the system ${shownSystem}, whose values are this system's patient ids: send that one`,
         );
     } else if (typeof subject.reference === 'string') {
       // A version (R4 references: Patient/<id>/_history/<v>) names the same patient.
@@ -514,10 +550,12 @@ class Reader {
 
   /**
    * The device that made the observation or ran the infusion (Device/<id>; for an Observation also DeviceMetric/<id>,
-   * which R4 allows there and its own satO2 example uses), else the sender's.
+   * which R4 allows there and its own satO2 example uses), or a Device contained in the resource (`#id`) by its
+   * identifier, else the sender's.
    */
   device(path: string, ref: unknown, fallback: string, metric = false): { id: string; named: boolean } | undefined {
     if (!isObject(ref) || typeof ref.reference !== 'string') return { id: fallback, named: false };
+    if (ref.reference.startsWith('#')) return this.containedDevice(`${path}.reference`, ref.reference);
     const m = ref.reference.match(
       metric
         ? /(?:^|\/)Device(?:Metric)?\/([^/]+)(?:\/_history\/[^/]+)?$/
@@ -530,6 +568,41 @@ class Reader {
         `must be Device/<id>${metric ? ' or DeviceMetric/<id>' : ''} with an id of 1-64 characters of A-Z a-z 0-9 . _ : -`,
       );
     return { id: m[1]!, named: true };
+  }
+
+  /**
+   * A contained Device is the device by its identifier (an EUI-64, as OBX-18's; a serial number): its id is local to
+   * this resource (R4 references.html), so two gateways' `#d1` would be one device. Refused without one, or with two
+   * different ones (which is the device would be a guess), as a bundled Patient is.
+   */
+  private containedDevice(path: string, reference: string): { id: string; named: true } | undefined {
+    const device = containedOf(this.resource, reference, 'Device');
+    if (!device) return this.issue(path, 'value', NOT_CONTAINED('Device'));
+    const identifiers = Array.isArray(device.identifier) ? device.identifier : [];
+    const values = [
+      ...new Set(
+        identifiers.filter((i) => isObject(i) && typeof i.value === 'string' && i.value).map((i) => i.value as string),
+      ),
+    ];
+    if (values.length === 0)
+      return this.issue(
+        path,
+        'required',
+        "a contained Device's id is its resource's own, not the device's (R4): the device is read by its identifier (e.g. its EUI-64), and this one has none",
+      );
+    if (values.length > 1)
+      return this.issue(
+        path,
+        'value',
+        `the contained Device this names has ${values.length} different identifiers: which one is the device would be a guess`,
+      );
+    if (!CONTRACT_ID.test(values[0]!))
+      return this.issue(
+        path,
+        'value',
+        "the contained Device's identifier is not 1-64 characters of A-Z a-z 0-9 . _ : -",
+      );
+    return { id: values[0]!, named: true };
   }
 
   /** The objects of a list (component, location) with their indexes; anything else there is named as a problem. */
@@ -840,11 +913,12 @@ function drugCodings(
 ): { codings: Coded[] } | { path: string; code: IssueCode; problem: string } {
   if (ma.medicationCodeableConcept) return { codings: codingsOf(ma.medicationCodeableConcept) };
   const ref = ma.medicationReference?.reference;
-  const contained = typeof ref === 'string' && ref.startsWith('#') ? ref.slice(1) : undefined;
-  const medication = (Array.isArray(ma.contained) ? ma.contained : []).find(
-    (c) => isObject(c) && c.resourceType === 'Medication' && c.id === contained,
-  ) as Medication | undefined;
-  if (!contained || !medication)
+  const contained = typeof ref === 'string' ? ref.slice(1) : '';
+  const medication =
+    typeof ref === 'string'
+      ? (containedOf(ma as unknown as Record<string, unknown>, ref, 'Medication') as Medication | undefined)
+      : undefined;
+  if (!medication)
     return {
       path: ma.medicationReference ? 'medicationReference' : 'medicationCodeableConcept',
       code: 'required',
