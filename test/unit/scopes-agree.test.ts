@@ -679,6 +679,40 @@ describe('device scopes: both hosts decide alike, and as docs/security.md says',
               { token: 1, messages: [{ ...FIXED, sections: ['monitoringEnd'] }], format: 'fhir' },
             ],
           ],
+          // A transaction refused for a discharge the token may not send, beside an Encounter it may send for a
+          // patient not monitored: the refusal said "does not monitor" too, telling the token which patients are
+          // (found with the seed -1038117222).
+          [
+            [
+              { role: 'legacy', wards: [], patients: [] },
+              { role: 'monitor', wards: ['ICU'], patients: [] },
+            ],
+            { P1: null, P2: null, P3: null, P4: null },
+            [
+              {
+                token: 147172376,
+                messages: [
+                  {
+                    patient: 'P1',
+                    claim: null,
+                    sections: null,
+                    anySections: ['enrolment', 'labs'],
+                    fields: ['ward'],
+                    ward: 'H4',
+                  },
+                  {
+                    patient: 'P1',
+                    claim: null,
+                    sections: ['monitoringEnd'],
+                    anySections: ['monitoringEnd'],
+                    fields: ['bed'],
+                    ward: 'H4',
+                  },
+                ],
+                format: 'fhir',
+              },
+            ],
+          ],
         ],
       },
     );

@@ -148,13 +148,19 @@ export async function handleFhirHttp(
   // (shared/app/interfaces/known.ts); for another, the sender is told so, never with an error.
   const sorted = await sortIfKnown(screened, auth.principal, deps.patients);
   for (const x of sorted.refused) issues.push({ expression: x.item.whole, code: 'forbidden', text: x.error });
-  for (const whole of new Set(sorted.notMonitored.map((x) => x.whole)))
-    issues.push({
+  // Said to a sender whose request is taken, never in a refusal of what the token may not send: that answer tells
+  // no token which patients are monitored (docs/interfaces.md).
+  const notMonitored = new Set<OutcomeIssue>();
+  for (const whole of new Set(sorted.notMonitored.map((x) => x.whole))) {
+    const issue: OutcomeIssue = {
       expression: whole,
       code: 'informational',
       severity: 'information',
       text: `Encounter: ${NOT_MONITORED}`,
-    });
+    };
+    notMonitored.add(issue);
+    issues.push(issue);
+  }
   const taken = sorted.taken;
   const admission = await admit(
     auth.principal,
@@ -167,9 +173,10 @@ export async function handleFhirHttp(
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   const errors = issues.filter((i) => i.severity === undefined);
   const forbidden = errors.length > 0 && errors.every((i) => i.code === 'forbidden');
+  const refusal = issues.filter((i) => !notMonitored.has(i));
   try {
-    if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(issues));
-    if (batch && messages.length === 0 && forbidden) return fhir(403, outcome(issues));
+    if (!batch && errors.length > 0) return fhir(forbidden ? 403 : 422, outcome(forbidden ? refusal : issues));
+    if (batch && messages.length === 0 && forbidden) return fhir(403, outcome(refusal));
     if (messages.length > 0 && !(await enqueueAll(messages, auth.deviceId, now, deps))) {
       return fhirUnavailable('the queue is unavailable; nothing was accepted, send again later');
     }
