@@ -210,7 +210,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         process.umask(0o077);
         return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'doctor':
-        return await (await import('./doctor.ts')).doctorCommand(rest);
+        return await (await import('./doctor.ts')).doctorCommand(rest, loadConfig);
       case 'schema': {
         const { values } = parseArgs({
           args: rest,
