@@ -261,7 +261,8 @@ export class CrsAlertingStack extends Stack {
 
     // The one configuration (grading and paging) every function that grades or pages reads (CRS_CONFIG_FILE).
     let gradingConfigJson: string | undefined;
-    const resolved = resolveConfig(props.gradingOverrides ?? {});
+    // Only an absent one is the defaults: `-c gradingConfig=null` is refused, as a file holding null is by --config.
+    const resolved = resolveConfig(props.gradingOverrides === undefined ? {} : props.gradingOverrides);
     if (!resolved.ok) throw new Error(`invalid grading config: ${resolved.errors.join('; ')}`);
     if (props.gradingOverrides) gradingConfigJson = JSON.stringify(props.gradingOverrides);
     checkEveryPagedTeamSubscribed(props.paging, resolved.config);

@@ -41,16 +41,18 @@ import { ENV } from '#adapters/aws/env.ts';
 import { HTTPS_HEALTHY_RETRY_POLICY } from '#adapters/aws/sns-delivery.ts';
 import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
+import { DEFAULT_CONFIG, pagedTeams, type GradingConfig } from '#domain/config.ts';
 import { endpointKey, endpointShown, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
 import { pagesSubscriptions, parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 import { shown } from './flags.ts';
 
-export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--test-page TEAM] [--json]
+export const DOCTOR_USAGE = `  crs doctor --backend aws [--outputs FILE] [--paging FILE] [--config FILE] [--test-page TEAM] [--json]
       whether pages reach people: each team's subscriptions (confirmed, pending confirmation, SMS opted out, their
       redrive and HTTPS delivery policies; with --paging, the deploy's paging config, the endpoints that are gone,
-      those subscribed that it does not have and each subscription's filter policy), the operators' alarm endpoints
-      (the same checks), the alarms in ALARM, when ingest, grade
+      those subscribed that it does not have and each subscription's filter policy; with --config, the deploy's
+      gradingConfig: a team it pages nobody at needs no endpoint), the operators' alarm endpoints (the same checks),
+      the alarms in ALARM, when ingest, grade
       and escalate last ran, enrolled patients, the account's SMS settings; --test-page TEAM publishes a test page
       to TEAM's endpoints through the pages topic (marked as a test, never graded). Names from the stack's outputs
       (cdk deploy --outputs-file FILE, or crs serve --backend aws --outputs FILE) or CRS_* variables; AWS_REGION,
@@ -89,6 +91,8 @@ export interface DoctorReport {
   patients: { enrolled: number; newestReadingSecondsAgo: number | null } | null;
   sms: { type: string | null; monthlySpendLimitUsd: string | null; senderId: string | null; inSandbox: boolean | null };
   testPage?: { team: PageTeam; testId: string; messageId: string; endpoints: number };
+  /** Teams the deployment's configuration (--config; the defaults without it) pages nobody at: no endpoint needed. */
+  unpaged: PageTeam[];
   problems: string[];
   warnings: string[];
 }
@@ -106,6 +110,11 @@ export interface DoctorOptions {
   expectedAlarms?: PagingConfig['alarms'];
   testPage?: PageTeam;
   now: number;
+  /**
+   * The deployment's configuration (`-c gradingConfig`, given to doctor as `--config`): a team its routing and alert
+   * teams leave out needs no endpoint. The defaults page every team.
+   */
+  config?: GradingConfig;
 }
 
 /** The escalate schedule runs every minute; this long without a run means ladders are not escalating. */
@@ -504,6 +513,7 @@ export async function examine(
     missing: [],
     notInConfig: [],
     alarmEndpoints: null,
+    unpaged: PAGE_TEAMS.filter((t) => !pagedTeams(o.config ?? DEFAULT_CONFIG).has(t)),
     alarms: null,
     lastRuns: null,
     patients: null,
@@ -549,7 +559,7 @@ export async function examine(
           `${team}: ${s.endpoint} answered STOP: SNS sends it no SMS (opt it back in: aws sns opt-in-phone-number --phone-number ${s.endpoint})`,
         );
     }
-    if (!subs.some((s) => s.state === 'confirmed'))
+    if (!subs.some((s) => s.state === 'confirmed') && !report.unpaged.includes(team))
       report.problems.push(`${team}: nobody receives this team's pages (no confirmed endpoint)`);
   }
   for (const s of report.unassigned)
@@ -665,7 +675,7 @@ export function formatReport(r: DoctorReport): string {
   for (const team of PAGE_TEAMS) {
     const subs = r.teams[team];
     lines.push(
-      `  ${team}: ${subs.length === 0 ? 'no endpoint' : `${subs.length} endpoint${subs.length === 1 ? '' : 's'}`}`,
+      `  ${team}: ${subs.length === 0 ? 'no endpoint' : `${subs.length} endpoint${subs.length === 1 ? '' : 's'}`}${r.unpaged.includes(team) ? ` (the configuration pages nobody at ${team})` : ''}`,
     );
     for (const s of subs)
       lines.push(
@@ -714,7 +724,9 @@ export function formatReport(r: DoctorReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function doctorCommand(args: string[]): Promise<number> {
+type LoadConfig = (file: string | undefined, scheme: string | undefined) => GradingConfig;
+
+export async function doctorCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -723,6 +735,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
         backend: { type: 'string' },
         outputs: { type: 'string' },
         paging: { type: 'string' },
+        config: { type: 'string' },
         'test-page': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -744,9 +757,11 @@ export async function doctorCommand(args: string[]): Promise<number> {
     return usage(`--test-page must be one of ${PAGE_TEAMS.join(', ')} (got ${shown(team)})`);
   let expected: DoctorOptions['expected'];
   let expectedAlarms: DoctorOptions['expectedAlarms'];
+  let config: GradingConfig | undefined;
   let vars: Record<string, string>;
   let aws: { region: string };
   try {
+    if (values.config !== undefined) config = loadConfig(values.config, undefined);
     vars = operatorVariables(values.outputs, process.env);
     need(vars, ENV.topicArn);
     aws = await operatorAws();
@@ -760,7 +775,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
       ({ teams: expected, alarms: expectedAlarms } = parsePagingConfig(json, values.paging));
     }
   } catch (err) {
-    if (err instanceof OperatorUsageError || /invalid paging config/.test((err as Error).message))
+    if (err instanceof OperatorUsageError || /invalid (paging )?config|cannot read config/.test((err as Error).message))
       return usage((err as Error).message);
     throw err;
   }
@@ -773,6 +788,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
     const report = await examine(clients, vars, {
       ...(expected ? { expected } : {}),
       ...(expectedAlarms ? { expectedAlarms } : {}),
+      ...(config ? { config } : {}),
       ...(team ? { testPage: team as PageTeam } : {}),
       now: Date.now(),
     });

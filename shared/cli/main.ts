@@ -41,15 +41,17 @@ export function loadConfig(configFile: string | undefined, scheme: string | unde
   if (scheme !== undefined && !(SCHEMES as readonly string[]).includes(scheme)) {
     throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')} (got ${shown(scheme)})`);
   }
-  let overrides: Record<string, unknown> = {};
+  let overrides: unknown = {};
   if (configFile) {
     try {
-      overrides = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+      overrides = JSON.parse(readFileSync(configFile, 'utf8'));
     } catch (err) {
       throw new UsageError(`cannot read config ${configFile}: ${(err as Error).message}`);
     }
   }
-  if (scheme) overrides = { ...overrides, scheme: scheme as Scheme };
+  // Onto an object only: spread, a file of [] or null became {scheme} and was taken (refused without --scheme).
+  const isObject = typeof overrides === 'object' && overrides !== null && !Array.isArray(overrides);
+  if (scheme && isObject) overrides = { ...(overrides as object), scheme: scheme as Scheme };
   const r = resolveConfig(overrides);
   if (!r.ok) throw new UsageError(`invalid config: ${r.errors.join('; ')}`);
   return r.config;
@@ -208,7 +210,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
         process.umask(0o077);
         return await (await import('./tokens.ts')).tokenCommand(rest);
       case 'doctor':
-        return await (await import('./doctor.ts')).doctorCommand(rest);
+        return await (await import('./doctor.ts')).doctorCommand(rest, loadConfig);
       case 'schema': {
         const { values } = parseArgs({
           args: rest,

@@ -51,7 +51,8 @@ function buildGradingConfigSchema() {
   );
   const actionTable = z.tuple([steps, steps, steps, steps]);
   const fio2 = within(RANGES.fio2);
-  const highDose = z.object({ dose: z.number().check(z.positive()), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
+  // Strict as every other part: a misspelt `units` was dropped, and the default unit compared with the site's dose.
+  const highDose = z.strictObject({ dose: z.number().check(z.positive()), unit: z.enum(['mcg/min', 'mcg/kg/min']) });
 
   return z.strictObject({
     scheme: z.enum(SCHEMES),
@@ -264,7 +265,14 @@ function merge(base: unknown, over: unknown): unknown {
   if (Array.isArray(over) || over === null || typeof over !== 'object') return over;
   if (base === null || typeof base !== 'object' || Array.isArray(base)) return over;
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
+  // Defined, not assigned: a file's "__proto__" (an own key once parsed) set the prototype, and was never refused.
+  for (const [k, v] of Object.entries(over))
+    Object.defineProperty(out, k, {
+      value: merge(Object.hasOwn(out, k) ? out[k] : undefined, v),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   return out;
 }
 

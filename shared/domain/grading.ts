@@ -349,7 +349,10 @@ function leeFio2(
       if (flowLpm === undefined) {
         return config.nasalCannulaUnknownFlow === 'high'
           ? { fio2: est.nasalCannulaMax, estimated: true, note: 'flow not documented: graded as high-flow' }
-          : { estimated: true, note: 'flow not documented: graded as low-flow (FiO2 below 40 %)' };
+          : {
+              estimated: true,
+              note: `flow not documented: graded as low-flow (FiO2 below ${withoutFloatNoise(config.lee.fio2Grade3 * 100)} %)`,
+            };
       }
       return {
         fio2: Math.min(est.nasalCannulaMax, withoutFloatNoise(0.21 + est.nasalCannulaPerLpm * flowLpm)),

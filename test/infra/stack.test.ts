@@ -881,6 +881,10 @@ describe('functions', () => {
     expect(() => templateApp({ context: { gradingConfig: { site: { timeZone: 'Paris' } } } })).toThrow(
       /invalid grading config: site\.timeZone: "Paris" is not an IANA time zone/,
     );
+    // As `crs replay --config` and `crs serve --config` refuse a file holding null: the synth took it as the defaults.
+    expect(() => templateApp({ context: { gradingConfig: 'null' } })).toThrow(
+      /invalid grading config: config: .*expected object, received null/,
+    );
   }, 120_000);
 });
 

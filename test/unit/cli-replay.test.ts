@@ -111,6 +111,21 @@ describe('crs replay', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/invalid config/);
   });
+  // With --scheme, the file's JSON was spread into an object ({...[], scheme}): a file holding [] or null was taken as
+  // no overrides, while without --scheme (and at the stack's synth) the same file was refused.
+  it.each(['[]', 'null', '"lee2014"'])(
+    'refuses a file that is no JSON object (%s), with --scheme as without',
+    (json) => {
+      const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
+      const cfg = join(dir, 'site.json');
+      writeFileSync(cfg, json);
+      for (const scheme of [[], ['--scheme', 'lee2014']]) {
+        const r = replayCli(['-', '--config', cfg, ...scheme], good('a', 0, { vitals: { temperatureC: 38.2 } }));
+        expect([r.status, r.events.length], scheme.join(' ')).toEqual([2, 0]);
+        expect(r.stderr).toMatch(/invalid config: config: .*expected object/);
+      }
+    },
+  );
   it('refuses a duration past 10 years before it reads a line (a dose allowed again in 10^12 hours failed part-way)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
     const cfg = join(dir, 'site.json');

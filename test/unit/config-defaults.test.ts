@@ -225,3 +225,34 @@ describe('the fever-masking drugs, pinned by a mutation run', () => {
     expect(known.ok && known.config.feverMaskingDrugs).toEqual(['acetaminophen', 'ibuprofen']);
   });
 });
+
+// A Lee high-dose threshold with a misspelt key (`units` for `unit`) was taken, the key dropped: the site meant
+// 0.3 mcg/kg/min, the engine kept the default unit and compared with 0.3 mcg/min, so every norepinephrine infusion
+// graded Lee 3 (high-dose) instead of 2. Every other part of the configuration refused an unknown key already.
+describe('Lee high-dose thresholds', () => {
+  it('refuse a key they do not have, naming it, as every other part of the configuration does', () => {
+    const r = resolveConfig({ lee: { highDose: { norepinephrine: { dose: 0.3, units: 'mcg/kg/min' } } } });
+    expect(r.ok ? [] : r.errors).toEqual(['lee.highDose.norepinephrine: Unrecognized key: "units"']);
+  });
+
+  it('take a dose alone, keeping the unit of the default', () => {
+    const r = resolveConfig({ lee: { highDose: { dopamine: { dose: 5 } } } });
+    expect(r.ok && r.config.lee.highDose.dopamine).toEqual({ dose: 5, unit: 'mcg/kg/min' });
+    expect(r.ok && r.config.lee.highDose.norepinephrine).toEqual({ dose: 20, unit: 'mcg/min' });
+  });
+});
+
+// JSON.parse makes "__proto__" an own key of the file's object; the overlay assigned it, which set the merged
+// object's prototype instead: the key was neither refused nor taken, and the file loaded as if it were not there.
+describe('a "__proto__" key in the file', () => {
+  it('is refused as the unknown key it is, at the top and inside a section', () => {
+    for (const [json, at] of [
+      ['{"__proto__": {"feverThresholdC": 39}}', 'config'],
+      ['{"paging": {"__proto__": {"staleFeedMinutes": 5}}}', 'paging'],
+    ]) {
+      const r = resolveConfig(JSON.parse(json!));
+      expect(r.ok ? [] : r.errors, json).toEqual([`${at}: Unrecognized key: "__proto__"`]);
+    }
+    expect(({} as Record<string, unknown>).feverThresholdC).toBe(undefined);
+  });
+});

@@ -14,8 +14,13 @@ import {
   SNSClient,
 } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { doctorCommand, examine, formatReport } from '#cli/doctor.ts';
+import { loadConfig } from '#cli/main.ts';
+import { DEFAULT_CONFIG, configFor } from '#domain/config.ts';
 
 const sns = mockClient(SNSClient);
 const cloudwatch = mockClient(CloudWatchClient);
@@ -160,6 +165,20 @@ describe('crs doctor', () => {
       'Last runs: ingest not in the last 3 hours; grade not in the last 3 hours; escalate in the last 21 minutes',
     );
     expect(text).toContain('Problems (6):');
+  });
+
+  // A site that pages no radiologist (its routing leaves radiology out: docs/aws.md says to route a team's pages
+  // elsewhere when the site has no such team) is deployed without radiology endpoints, as the synth allows: doctor
+  // still said "radiology: nobody receives this team's pages" and exited 1 at every run, whatever else was right.
+  it("with the deployment's configuration, finds nothing wrong in a team it pages nobody at", async () => {
+    const icans = DEFAULT_CONFIG.routing.icans.map((teams) => teams.filter((t) => t !== 'radiology'));
+    const r = await examine(clients(), vars, { now: NOW, config: configFor('astct2019', { routing: { icans } }) });
+    expect(r.problems).not.toContain("radiology: nobody receives this team's pages (no confirmed endpoint)");
+    expect(r.problems).toContain("icu: nobody receives this team's pages (no confirmed endpoint)");
+    expect(formatReport(r)).toMatch(/radiology: no endpoint \(the configuration pages nobody at radiology\)/);
+    // Without it, the defaults: they page radiology.
+    const plain = await examine(clients(), vars, { now: NOW });
+    expect(plain.problems).toContain("radiology: nobody receives this team's pages (no confirmed endpoint)");
   });
 
   it('leaves SMS settings alone when no team has an SMS endpoint, and says what it could not check', async () => {
@@ -659,15 +678,30 @@ describe('crs doctor, pinned by a mutation run', () => {
     });
 
     it('exits 1 when it finds a problem, listing it', async () => {
-      expect(await doctorCommand(['--backend', 'aws'])).toBe(1);
+      expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
       expect(stdout).toContain('Problems (6):');
+    });
+
+    it('reads the configuration of --config, and refuses a bad one naming the key', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'crs-doctor-'));
+      const file = join(dir, 'grading.json');
+      const icans = DEFAULT_CONFIG.routing.icans.map((teams) => teams.filter((t) => t !== 'radiology'));
+      writeFileSync(file, JSON.stringify({ routing: { icans } }));
+      expect(await doctorCommand(['--backend', 'aws', '--config', file], loadConfig)).toBe(1);
+      expect(stdout).toContain('Problems (5):');
+      expect(stdout).not.toContain('radiology: nobody receives');
+      writeFileSync(file, JSON.stringify({ routing: { icans: icans.slice(1) } }));
+      sns.resetHistory();
+      expect(await doctorCommand(['--backend', 'aws', '--config', file], loadConfig)).toBe(2);
+      expect(stderr).toContain('invalid config: routing.icans');
+      expect(sns.calls()).toHaveLength(0);
     });
 
     it('exits 1 naming an AWS failure', async () => {
       sns
         .on(ListSubscriptionsByTopicCommand, { TopicArn: TOPIC })
         .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
-      expect(await doctorCommand(['--backend', 'aws'])).toBe(1);
+      expect(await doctorCommand(['--backend', 'aws'], loadConfig)).toBe(1);
       expect(stderr).toBe('crs doctor: AccessDenied: denied\n');
     });
 
@@ -677,7 +711,7 @@ describe('crs doctor, pinned by a mutation run', () => {
       [['--backend', 'aws', '--test-page', 'cardiology'], '--test-page must be one of'],
       [['--backend', 'aws', '--bogus'], "Unknown option '--bogus'"],
     ])('exits 2 for %o, with the usage, asking AWS nothing', async (args, message) => {
-      expect(await doctorCommand(args)).toBe(2);
+      expect(await doctorCommand(args, loadConfig)).toBe(2);
       expect(stderr).toContain(message);
       expect(stderr).toContain('usage:');
       expect(sns.calls()).toHaveLength(0);

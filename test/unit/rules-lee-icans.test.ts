@@ -148,6 +148,15 @@ describe('section 3: a nasal cannula with no flow documented (the configurable i
     expect(a.crsGrade).toBe(2);
     expect(a.reasons.map((r) => r.text).join(' ')).toContain('flow not documented: graded as low-flow');
   });
+  it("says the site's threshold: with fio2Grade3 0.45, graded as low-flow (FiO2 below 45 %)", () => {
+    // Until 2026-12-05 the reason said "below 40 %" whatever lee.fio2Grade3 was, beside a "(< 0.45)" elsewhere.
+    const at45 = config({ scheme: 'lee2014', lee: { fio2Grade3: 0.45 } });
+    const a = run([enrol(P), febrile(0), msg(P, 20, noFlow)], at45).last;
+    expect(a.crsGrade).toBe(2);
+    expect(a.reasons.map((r) => r.text).join(' ')).toContain(
+      'flow not documented: graded as low-flow (FiO2 below 45 %)',
+    );
+  });
   it('configured high-flow: FiO2 estimated at the 0.45 cap, grade 3', () => {
     const high = config({ scheme: 'lee2014', nasalCannulaUnknownFlow: 'high' });
     const a = run([enrol(P), febrile(0), msg(P, 20, noFlow)], high).last;
