@@ -59,13 +59,18 @@ function givenContext(app: App, key: string): unknown {
   return v;
 }
 
-function daysContext(app: App, key: string): number | undefined {
+/** Days as decimal digits; `fraction`: with a decimal part too (1.5), as `crs serve` reads the same setting. */
+function daysContext(app: App, key: string, o: { fraction?: boolean } = {}): number | undefined {
   const v = givenContext(app, key);
   if (v === undefined) return undefined;
   // Text that is not a number in decimal digits is refused here, by its context key and as given (the range is
   // checked later): Number() read "0x10" as 16 days and "1e3" as 1000.
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
-  if (Number.isNaN(n)) throw new Error(`${key} must be a whole number of days (got ${JSON.stringify(v)})`);
+  const digits = o.fraction ? /^\s*\d+(\.\d+)?\s*$/ : /^\s*\d+\s*$/;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && digits.test(v) ? Number(v) : Number.NaN;
+  if (Number.isNaN(n))
+    throw new Error(
+      `${key} must be ${o.fraction ? 'a number of days in decimal digits' : 'a whole number of days'} (got ${JSON.stringify(v)})`,
+    );
   return n;
 }
 
@@ -199,8 +204,8 @@ export function buildApp(props: AppProps = {}): { app: App; stack: CrsAlertingSt
       ? { fhirPatientSystem: String(app.node.tryGetContext('fhirPatientSystem')) }
       : {}),
     // In decimal digits only, as the other day counts: Number() read "0x10" as 16 days and "1e3" as 1000.
-    ...(daysContext(app, 'maxObservationAgeDays') !== undefined
-      ? { maxObservationAgeDays: daysContext(app, 'maxObservationAgeDays')! }
+    ...(daysContext(app, 'maxObservationAgeDays', { fraction: true }) !== undefined
+      ? { maxObservationAgeDays: daysContext(app, 'maxObservationAgeDays', { fraction: true })! }
       : {}),
     ...(givenContext(app, 'logLevel') !== undefined
       ? { logLevel: String(givenContext(app, 'logLevel')).toUpperCase() as LogLevel }

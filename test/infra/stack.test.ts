@@ -2155,7 +2155,7 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
     expect(() => templateApp({ context: { paging: PAGING, '@aws-cdk/core:checkSecretUsage': true } })).not.toThrow();
   });
 
-  it('reads maxObservationAgeDays in decimal digits only: "0x10" and "1e3" are refused by their key (0x10 took 16 days)', () => {
+  it('reads maxObservationAgeDays in decimal digits only, a fraction too as crs serve does: "0x10" and "1e3" are refused by their key (0x10 took 16 days)', () => {
     const maxAge = (context: Record<string, unknown>) => {
       const { stack } = templateApp({ context: { paging: PAGING, ...context } });
       const fn =
@@ -2164,10 +2164,13 @@ describe('deploy-time inputs: a mistake is refused at synth, naming the option',
     };
     expect(maxAge({ maxObservationAgeDays: ' 30 ' })).toBe('30');
     expect(maxAge({ maxObservationAgeDays: 30 })).toBe('30');
-    for (const text of ['0x10', '1e3', '30.0', 'Infinity'])
+    expect(maxAge({ maxObservationAgeDays: '1.5' })).toBe('1.5'); // refused until 2026-12-05, taken by crs serve
+    for (const text of ['0x10', '1e3', '.5', 'Infinity'])
       refused(
         { maxObservationAgeDays: text },
-        new RegExp(`^maxObservationAgeDays must be a whole number of days \\(got ${JSON.stringify(text)}\\)`),
+        new RegExp(
+          `^maxObservationAgeDays must be a number of days in decimal digits \\(got ${JSON.stringify(text)}\\)`,
+        ),
       );
   });
 
