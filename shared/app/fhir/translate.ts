@@ -36,7 +36,7 @@ import {
   vasopressorOf,
 } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
-import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/hl7v2/codes.ts';
+import { fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from '#app/interfaces/codes.ts';
 import { MAX_OFFSET_MINUTES } from '#app/interfaces/zone.ts';
 
 type IssueCode =

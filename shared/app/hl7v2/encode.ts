@@ -3,7 +3,7 @@
 import type { DeviceMessage } from '#domain/contract.ts';
 import { parseTime } from '#domain/time.ts';
 import { escapeHl7, hl7Time } from './er7.ts';
-import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE } from './codes.ts';
+import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE } from '#app/interfaces/codes.ts';
 
 const VITALS: Record<string, [code: number, refId: string, unit: string]> = {
   temperatureC: [150344, 'MDC_TEMP', '268192^MDC_DIM_DEGC^MDC'],

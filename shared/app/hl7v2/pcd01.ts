@@ -12,7 +12,14 @@ import type { Translated } from '#app/interfaces/screen.ts';
 import { HL7_SYSTEMS, oxygenDeviceOf } from '#app/interfaces/terminology.ts';
 import { toContractUnit, type SentUnit } from '#app/interfaces/units.ts';
 import { MAX_OFFSET_MINUTES, wallClockInstants, type SiteZone } from '#app/interfaces/zone.ts';
-import { LOCAL_SYSTEM, OXYGEN_DEVICE_CODE, fieldOfLoinc, fieldOfMdc, rankOfLoinc, rankOfMdc } from './codes.ts';
+import {
+  LOCAL_SYSTEM,
+  OXYGEN_DEVICE_CODE,
+  fieldOfLoinc,
+  fieldOfMdc,
+  rankOfLoinc,
+  rankOfMdc,
+} from '#app/interfaces/codes.ts';
 
 /** HL7 table 0357 (message error condition codes) as used in ERR-3. */
 export const ERROR_CODES = {

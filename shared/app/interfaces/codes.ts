@@ -1,4 +1,5 @@
-// OBX-3 observation codes an IHE PCD-01 result may carry, onto contract fields: the domain's MDC and LOINC tables
+// Observation codes, onto contract fields, as HL7 v2's OBX-3 and FHIR's Observation.code carry them (one table and
+// one ranking of sources for both interfaces): the domain's MDC and LOINC tables
 // (shared/domain/codes.ts, crs-rules.md section 7) plus the invasive arterial pressures, the ECG and pulse-oximeter
 // heart rates, the cuff pressures and impedance respiratory rate of Mindray and Comen monitors, and the inspired oxygen
 // concentration that monitors and ventilators send.
