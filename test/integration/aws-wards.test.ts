@@ -148,8 +148,9 @@ describe('a patient who moves wards, on the deployed shape: what each ward-limit
       'crs escalation 3 L0 R0 triggered',
       'crs escalation 3 L1 R0 escalated',
     ]);
-    // A new grade change in H5: the ICU (every ward) is paged; H4's hematology endpoints are not (the patient is
-    // not theirs now), nor told the grade 3 page they had is superseded.
+    // A new grade change in H5: the ICU (every ward) is paged; hematology, whose endpoints are all limited to H4,
+    // is paged to nobody (SNS takes the page, no subscription matches it: docs/paging.md, owner decision), and its
+    // H4 endpoints are not told the grade 3 page they had is superseded.
     await send(message('M-1', 0, { oxygen: { device: 'bipap' } }));
     await until(server, 'the CRS 4 page to the ICU', () => received('M-1', 'icu').find((p) => p.grade === 4));
     await settle(server, 0);
