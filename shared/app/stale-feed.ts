@@ -19,6 +19,12 @@ const staleFeedAlertId = (patientId: string, since: number) => `stale-feed|${pat
  * patient id, whose characters exclude the space.
  */
 const wardSubject = (ward: string) => `ward ${ward}`;
+/**
+ * The ward a ward alert's "patient" stands for (`ward H4`: H4), else undefined (a patient id has no space). Its pages
+ * reach the ward's endpoints by it: the ward has no state item to read it from.
+ */
+export const wardOfSubject = (patientId: string) =>
+  patientId.startsWith('ward ') ? patientId.slice('ward '.length) : undefined;
 const WARD_ALERT = 'stale-feed|ward ';
 export const isWardAlert = (alertId: string) => alertId.startsWith(WARD_ALERT);
 const wardOfAlert = (alertId: string) => alertId.slice(WARD_ALERT.length, alertId.lastIndexOf('|'));

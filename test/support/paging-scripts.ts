@@ -28,7 +28,9 @@ type Op =
   | { op: 'ack'; which: number; via: 'board' | 'link'; link: number }
   | { op: 'again'; which: number }
   | { op: 'silence'; patient: number; team: PageTeam | null; minutes: number }
-  | { op: 'end-silence'; which: number };
+  | { op: 'end-silence'; which: number }
+  /** The patient moved to another ward and bed (an ADT A02 transfer: the EHR's enrolment), maybe charted late. */
+  | { op: 'move'; patient: number; ward: string; late: number };
 
 const patient = fc.constantFrom(0, 0, 0, 1, 2);
 /** Mostly on time; sometimes minutes late (behind messages already sent), once in a while over an hour. */
@@ -70,6 +72,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('end-silence' as const), which }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('again' as const), which }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('move' as const), patient, ward: fc.constantFrom('H4', 'H5'), late }),
+  },
 );
 const scriptArb = fc.record({
   patients: fc.integer({ min: 2, max: 3 }),
@@ -182,6 +188,15 @@ export function stepsOf(script: Script): Step[] {
         break;
       case 'spo2':
         message(msg(P, minutes(now) - op.late, { vitals: { spo2: 87 } }, `${P}-x${++n}`), op);
+        break;
+      case 'move':
+        message(
+          {
+            ...msg(P, minutes(now) - op.late, { enrolment: { bed: `${op.ward}-${P}`, ward: op.ward } }, `${P}-x${++n}`),
+            source: { deviceId: 'adt', kind: 'ehr' },
+          },
+          op,
+        );
         break;
       case 'wait':
         now += op.minutes * MINUTE;
@@ -314,6 +329,8 @@ const MARKS: Record<string, RegExp> = {
   'de-escalation': / de-escalation page opened/,
   // Both runs end silences through the same pager: a silence end that did nothing would agree on both sides.
   'silence ended': / silence \[.*\] ended by Nurse B /,
+  // A patient moved to another ward: its bed in the pages after the move, its feed in the other ward's alerts.
+  moved: / bed H5-P-/,
 };
 
 /**
@@ -357,6 +374,30 @@ const COVERS: Script[] = [
       { op: 'reading', patient: 0, late: 0 },
     ],
     tail: 10,
+  },
+  // Patients moved between wards while pages are open and feeds quiet (ADT A02): a ladder open across the move, a
+  // ward alert whose patient moves out while quiet, a move charted late (behind a newer one), and three feeds of
+  // the ward moved into going quiet together.
+  {
+    patients: 3,
+    ops: [
+      { op: 'crs', patient: 0, grade: 3, late: 0 },
+      { op: 'wait', minutes: 3 },
+      { op: 'move', patient: 0, ward: 'H5', late: 0 },
+      { op: 'wait', minutes: 4 },
+      { op: 'crs', patient: 0, grade: 1, late: 0 },
+      { op: 'wait', minutes: 20 },
+      { op: 'move', patient: 1, ward: 'H5', late: 0 },
+      { op: 'move', patient: 1, ward: 'H4', late: 10 },
+      { op: 'wait', minutes: 5 },
+      { op: 'reading', patient: 0, late: 0 },
+      { op: 'reading', patient: 2, late: 0 },
+      { op: 'move', patient: 2, ward: 'H5', late: 0 },
+      { op: 'wait', minutes: 30 },
+      { op: 'reading', patient: 1, late: 0 },
+      { op: 'wait', minutes: 30 },
+    ],
+    tail: 30,
   },
   // A silence ended by hand while it holds a page.
   {

@@ -26,6 +26,9 @@ import {
 import { shortAckToken, signAck } from '#app/ack.ts';
 import fc from 'fast-check';
 import { enrol, msg } from '#test/support/messages.ts';
+import { parsePagingConfig, pagesSubscriptions } from '#domain/paging-endpoints.ts';
+import { planStaleFeeds } from '#app/stale-feed.ts';
+import { matchesFilterPolicy } from '#hosts/aws-emulator/patterns.ts';
 
 const sns = mockClient(SNSClient);
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:Pages';
@@ -545,5 +548,64 @@ describe('SnsPageSender: a page that fails whenever it is sent is refused, never
         reason: 'the page cannot be written (TypeError)',
       }),
     ]);
+  });
+});
+
+describe("SnsPageSender: a ward's endpoints and the ward-wide no-data alert", () => {
+  // The ward as the deployed sender reads it: the patient's state item (a ward alert's "patient" has none).
+  const states = new Map<string, PatientState>();
+  const deployed = () =>
+    new SnsPageSender(
+      new SNSClient({ region: 'eu-west-1' }),
+      TOPIC,
+      {
+        notification: async (_p, id) => outbox.get(id),
+        ward: async (patientId) => states.get(patientId)?.enrolment.ward?.v ?? null,
+      },
+      () => NOW,
+    );
+  /** The stack's subscription of the bedside nurse of ward H4, and whether SNS hands it a published page. */
+  const [h4Nurse] = pagesSubscriptions(
+    parsePagingConfig({ teams: { bedside: { email: ['h4-nurses@hospital.example'], wards: ['H4'] } } }, 'paging'),
+  );
+  const reaches = (input: ReturnType<typeof published>[number]) =>
+    matchesFilterPolicy(
+      h4Nurse!.filterPolicy,
+      Object.fromEntries(
+        Object.entries(input.MessageAttributes!).map(([k, v]) => [k, { Type: v.DataType!, Value: v.StringValue! }]),
+      ),
+    );
+
+  it("reaches the ward's nurses when its monitors go quiet together, as each patient's alert did, and its all-clear too", async () => {
+    const checks = ['P-71', 'P-72', 'P-73'].map((patientId) => {
+      const step = reduce(undefined, enrol(patientId), DEFAULT_CONFIG, arrivalOf(enrol(patientId)));
+      states.set(patientId, step.state!);
+      return { patientId, state: step.state, feed: { stale: true, since: NOW - 20 * 60_000 } };
+    });
+    // One patient quiet alone: the ward's nurses get its alert.
+    const alone = planStaleFeeds(new Map(), checks.slice(0, 1), DEFAULT_PAGING, NOW, true, 'UTC');
+    const one = pagesForAlert(alone.alerts[0]!, [], [], NOW, DEFAULT_PAGING).deliveries[0]!;
+    await deployed().send({ page: one.page, role: one.role, reason: 'triggered', ackUrl: 'https://a/ack/x' });
+    // The three quiet together (the ward's network down): one alert for the ward, and its all-clear.
+    const plan = planStaleFeeds(new Map(), checks, DEFAULT_PAGING, NOW, true, 'UTC');
+    expect(plan.alerts.map((a) => a.patientId)).toEqual(['ward H4']);
+    const raised = pagesForAlert(plan.alerts[0]!, [], [], NOW, DEFAULT_PAGING);
+    const d = raised.deliveries[0]!;
+    await deployed().send({ page: d.page, role: d.role, reason: 'triggered', ackUrl: 'https://a/ack/y' });
+    await deployed().send({ page: { ...d.page, level: 1 }, role: 'charge nurse', reason: 'escalated' });
+    const resumed = planStaleFeeds(
+      plan.set,
+      checks.map((c) => ({ ...c, feed: { stale: false, since: NOW } })),
+      DEFAULT_PAGING,
+      NOW,
+      true,
+      'UTC',
+    );
+    expect(resumed.alerts.map((a) => a.summary)).toEqual([expect.stringMatching(/^Data resumed, ward H4/)]);
+    const cleared = pagesForAlert(resumed.alerts[0]!, raised.pages, [], NOW, DEFAULT_PAGING).deliveries[0]!;
+    await deployed().send({ page: cleared.page, role: cleared.role, reason: 'triggered' });
+    const sent = published();
+    expect(sent.map((i) => i.MessageAttributes!.ward?.StringValue)).toEqual(['H4', 'H4', 'H4', 'H4']);
+    expect(sent.map(reaches)).toEqual([true, true, true, true]);
   });
 });

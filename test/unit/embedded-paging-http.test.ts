@@ -157,6 +157,62 @@ describe('an escalation ladder over HTTP', () => {
   });
 });
 
+describe('a patient who moves wards while a ladder climbs (docs/paging.md, A patient who moves wards)', () => {
+  /** An ADT event of the EHR, as an integration engine posts it: PV1-3 `ward^^bed`, EVN-6 when it happened. */
+  const adt = (id: string, event: string, ward: string, bed: string, minute: number) =>
+    [
+      `MSH|^~\\&|EPIC|HOSP|CRS|HOSP|${iso(clock).replace(/\D/g, '').slice(0, 14)}+0000||ADT^${event}^ADT_A01|${id}|P|2.6`,
+      `EVN|${event}|||||${iso(T0 + minute * MIN)
+        .replace(/\D/g, '')
+        .slice(0, 14)}+0000`,
+      'PID|||P1^^^HOSP^MR',
+      `PV1||I|${ward}^^${bed}`,
+    ].join('\r');
+  const hl7 = async (text: string) => {
+    const res = await fetch(`${server.url}/v1/hl7v2`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'x-application/hl7-v2+er7' },
+      body: text,
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+  };
+
+  it('keeps the grade, the open pages and their ladder; the board shows the new bed; a move charted late changes nothing', async () => {
+    server = await start();
+    await post(enrol('P1', 0), fever('P1', 10), pressor('P1', 20)); // CRS 3 in H4, bed H4-P1
+    await until(() => sent('icu').length === 1 || undefined, 'the ICU paged');
+    // Transferred to H5, bed 07, at minute 25 (A02); then an update charted at minute 22 arrives (A08, the bed left).
+    await hl7(adt('ADT-1', 'A02', 'H5', '07', 25));
+    const view = async () =>
+      (await (await api('/api/patients/P1')).json()) as {
+        patient: { bed: string; ward: string; crs: { grade: number } };
+        pages: { grade: number; pages: { team: string; state: string }[] }[];
+      };
+    const patient = async () => (await view()).patient;
+    await until(async () => (await patient()).ward === 'H5' || undefined, 'the move');
+    await hl7(adt('ADT-2', 'A08', 'H4', '12', 22));
+    await until(async () => (await auditOf('P1')).filter((e) => e.type === 'assessment').length === 5 || undefined);
+    expect(await patient()).toMatchObject({ bed: '07', ward: 'H5', crs: { grade: 3 } });
+    // The ladder goes on: nobody answered, the next level is paged at its time.
+    await advance(5);
+    expect(sent('icu')).toEqual(['ICU registrar g3', 'ICU consultant g3']);
+    const escalated = pages()
+      .filter((p) => p.team === 'icu')
+      .at(-1)!;
+    // It is the page of the grade change, which names the bed the patient was in then (owner decision).
+    expect(escalated.summary).toContain('bed H4-P1');
+    const board = await view();
+    expect(board.pages.find((g) => g.grade === 3)!.pages.map((p) => [p.team, p.state])).toEqual([
+      ['hematology', 'waiting'],
+      ['icu', 'waiting'],
+    ]);
+    // A new grade change names the bed the patient is in now.
+    await post(msg('P1', 30, { oxygen: { device: 'bipap' } }));
+    await until(() => pages().some((p) => p.grade === 4) || undefined, 'the CRS 4 page');
+    expect(pages().find((p) => p.grade === 4)!.summary).toContain('bed 07');
+  });
+});
+
 describe('acknowledge links and the acknowledgement API', () => {
   async function paged(): Promise<PageEvent> {
     await post(enrol('P1', 0), fever('P1', 10));

@@ -128,12 +128,39 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
     return { MessageId: `t${sent}` };
   });
   const published: PageEvent[] = [];
-  sns.on(PublishCommand).callsFake((input: { Message: string }) => {
-    published.push(
-      (JSON.parse((JSON.parse(input.Message) as { default: string }).default) as { page: PageEvent }).page,
-    );
-    return { MessageId: `m${published.length}` };
-  });
+  /** Each publish's `ward` attribute (what a ward-limited endpoint's filter matches), and its grade change's ward. */
+  const wards: { page: PageEvent; attribute: string | undefined; changeWard: string | null | undefined }[] = [];
+  sns
+    .on(PublishCommand)
+    .callsFake((input: { Message: string; MessageAttributes: Record<string, { StringValue?: string }> }) => {
+      const body = JSON.parse((JSON.parse(input.Message) as { default: string }).default) as {
+        page: PageEvent;
+        ward?: string | null;
+      };
+      published.push(body.page);
+      wards.push({ page: body.page, attribute: input.MessageAttributes.ward?.StringValue, changeWard: body.ward });
+      return { MessageId: `m${published.length}` };
+    });
+  /**
+   * Where each patient is (the ward of its latest enrolment by observedAt, the later arrival at one instant), and the
+   * ward each page's endpoints are chosen by (docs/paging.md, A patient who moves wards): a grade change's page, its
+   * change's ward, which is where the patient is when it is first sent at once; an alert, where the patient is now;
+   * a ward's alert, that ward.
+   */
+  const placed = new Map<string, { ward: string; at: number }>();
+  const checkWards = (i: number) => {
+    for (const { page, attribute, changeWard } of wards.splice(0)) {
+      const where = `step ${i}: ${page.sendId}`;
+      if (page.subject === 'crs' || page.subject === 'icans') {
+        expect(attribute ?? null, where).toBe(changeWard);
+        if (page.reason === 'triggered' && page.level === 0 && page.round === 0 && page.status === 'open')
+          expect(attribute, where).toBe(placed.get(page.patientId)?.ward);
+      } else
+        expect(attribute, where).toBe(
+          page.patientId.startsWith('ward ') ? page.patientId.slice(5) : placed.get(page.patientId)?.ward,
+        );
+    }
+  };
   secrets.on(GetSecretValueCommand).resolves({ SecretString: SECRET });
 
   const client = ddb.client();
@@ -256,6 +283,7 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
   const pageChoices = new Map<number, string | undefined>();
   for (const [i, s] of steps.entries()) {
     await advance(s.now);
+    checkWards(i);
     switch (s.op.op) {
       case 'until':
       case 'wait':
@@ -326,6 +354,10 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
         break;
       }
       default: {
+        const ward = s.message!.enrolment?.ward;
+        const at = Date.parse(s.message!.observedAt);
+        if (ward !== undefined && at >= (placed.get(s.message!.patientId)?.at ?? Number.NEGATIVE_INFINITY))
+          placed.set(s.message!.patientId, { ward, at });
         // As the ingest function queues it: received now.
         const record = sqsRecord(s.message!, { sentAt: clock });
         const queued: QueuedMessage = { ...(JSON.parse(record.body) as QueuedMessage), receivedAt: iso(clock) };
@@ -336,6 +368,7 @@ async function runAws(steps: Step[]): Promise<AwsRun> {
     }
     // The minute's schedule, right after the step (the next step of the instant a moment later).
     if (clock % MINUTE === 0) await schedule();
+    checkWards(i);
   }
   const entries = ddb
     .items('audit')

@@ -180,7 +180,7 @@ async function runServer(steps: Step[], pageChoices: Map<number, string>): Promi
       await settle();
     }
     const entries: Entry[] = [];
-    for (const p of [...PATIENTS, 'ward H4', '*'])
+    for (const p of [...PATIENTS, 'ward H4', 'ward H5', '*'])
       for await (const e of server.paging.audit.forPatient(p))
         if (PAGING_TYPES.has(e.type)) entries.push(e as AuditEvent as Entry);
     return { trail: trail(entries, silenceIds), answers };

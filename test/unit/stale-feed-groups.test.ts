@@ -173,4 +173,34 @@ describe('the ward rule on the AWS sweep', () => {
     expect(alerts[4]).toMatchObject({ alertId: `${alerts[0]!.alertId}|cleared`, resolves: alerts[0]!.alertId });
     expect([...inForce.keys()].sort()).toEqual(['A5', 'B1', 'B2']);
   });
+
+  it('keeps a patient who moves ward while quiet in the alert it belongs to, until its data resumes (docs/paging.md, A patient who moves wards)', async () => {
+    /** An ADT A02: the EHR's enrolment with the new ward, at minute `at`. */
+    const move = (id: string, ward: string, at: number) => {
+      const m = {
+        ...msg(id, at, { enrolment: { ward, bed: `${ward}-${id}` } }),
+        source: { deviceId: 'adt', kind: 'ehr' as const },
+      };
+      states.set(id, reduce(states.get(id), m, DEFAULT_CONFIG, arrivalOf(m)).state!);
+    };
+    for (const p of ['A1', 'A2', 'A3']) patient(p, 'A', 1);
+    patient('B1', 'B', 1);
+    await sweepStaleFeeds(deps(), T0 + 16 * MIN);
+    expect(said()).toEqual(['ward A', 'B1']);
+    // A3 goes to ward B, B1 to ward A, both still quiet: nothing is paged, each stays in its alert.
+    move('A3', 'B', 17);
+    move('B1', 'A', 17);
+    await sweepStaleFeeds(deps(), T0 + 18 * MIN);
+    expect(said()).toEqual(['ward A', 'B1']);
+    expect(inForce.get('A3')!.alertId).toBe(alerts[0]!.alertId);
+    // The others of ward A have data again: the ward's alert waits for A3, now in ward B.
+    for (const p of ['A1', 'A2']) patient(p, 'A', 19);
+    await sweepStaleFeeds(deps(), T0 + 20 * MIN);
+    expect(said()).toEqual(['ward A', 'B1']);
+    patient('A3', 'A', 20);
+    move('A3', 'B', 17);
+    await sweepStaleFeeds(deps(), T0 + 21 * MIN);
+    expect(said()).toEqual(['ward A', 'B1', 'ward A cleared']);
+    expect([...inForce.keys()]).toEqual(['B1']);
+  });
 });

@@ -18,6 +18,7 @@ import type { Notification } from '#domain/page.ts';
 import type { Page, PageTeam } from '#domain/paging.ts';
 import { RecordRefused, type PageMessage, type PageSender } from '#ports';
 import { pageEvent, type PageEvent } from '#domain/page-event.ts';
+import { wardOfSubject } from '#app/stale-feed.ts';
 import { isOutage } from './outage.ts';
 
 const SUBJECT_MAX = 100;
@@ -342,7 +343,10 @@ export class SnsPageSender implements PageSender {
         if (!n) throw new RecordRefused(`its grade change ${wireId(p.notificationId)} is not in the outbox`);
         this.remember(n);
       }
-      const ward = n ? n.ward : await this.content.ward(p.patientId);
+      // A ward's no-data alert (many monitors quiet at once) is the ward's own: until 2026-12-05 its ward was looked up
+      // as a patient's, found nowhere, and left out, so a ward-limited endpoint got each patient's alert but never the
+      // ward's, when its network went down.
+      const ward = n ? n.ward : (wardOfSubject(p.patientId) ?? (await this.content.ward(p.patientId)));
       return publishInput(this.topicArn, m, n, ward, this.now());
     } catch (err) {
       if (err instanceof RecordRefused || isOutage(err)) throw err;
