@@ -15,6 +15,7 @@ import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { crsGradesOf } from '../support/interfaces.ts';
 import { enrol } from '#test/support/messages.ts';
 import { run } from '#test/support/run.ts';
+import { fhirAnswerProblems } from '#test/support/fhir-conformance.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const T = '2026-01-10T08:00:00+01:00';
@@ -901,13 +902,17 @@ describe('FHIR ingest', () => {
         const res = await post('/fhir/r4', JSON.stringify(b) ?? 'null');
         const out = JSON.parse(res.body) as OperationOutcome | Bundle;
         expect(['OperationOutcome', 'Bundle']).toContain(out.resourceType);
+        // Valid FHIR R4, whatever was sent (test/unit/fhir-conformance.test.ts has each kind of answer).
+        expect(fhirAnswerProblems(res)).toEqual([]);
         if (out.resourceType === 'OperationOutcome' && res.status >= 400) {
           refused.add(res.status);
           expect(out.issue.length).toBeGreaterThan(0);
           for (const i of out.issue) {
             expect(i.diagnostics).toBeTruthy();
-            // The body is JSON, so every refusal is about something in it, and names where.
-            expect(i.expression, i.diagnostics).toEqual([expect.stringMatching(/^[A-Za-z]/)]);
+            // Every refusal of something in a resource names where; a body that is no resource (no resourceType),
+            // or not the one the route takes, has no element to name (`resourceType` is none).
+            if (!/not a FHIR resource \(no resourceType\)|^this route takes a /.test(i.diagnostics!))
+              expect(i.expression, i.diagnostics).toEqual([expect.stringMatching(/^[A-Z][A-Za-z]*(\.|$)/)]);
           }
         }
       }),

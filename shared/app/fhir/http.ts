@@ -34,6 +34,16 @@ export const FHIR_CONTENT_TYPE = 'application/fhir+json';
 
 type OutcomeIssue = Omit<FhirIssue, 'severity' | 'code'> & { code: string; severity?: 'warning' | 'information' };
 
+/**
+ * Text as an R4 `string` (no control character but tab, CR and LF; Unicode): what a sender sent, quoted in a
+ * diagnostics (a resource type, the JSON parser's words on a body that is none), is shown escaped, `\u0001`. Such a
+ * character made the OperationOutcome invalid FHIR.
+ */
+const fhirString = (text: string) =>
+  text
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+
 export function outcome(issues: OutcomeIssue[]): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
@@ -41,7 +51,7 @@ export function outcome(issues: OutcomeIssue[]): OperationOutcome {
       (i): OperationOutcomeIssue => ({
         severity: i.severity ?? 'error',
         code: i.code as OperationOutcomeIssue['code'],
-        diagnostics: i.text,
+        diagnostics: fhirString(i.text),
         ...(i.expression ? { expression: [i.expression] } : {}),
       }),
     ),
@@ -120,8 +130,8 @@ export async function handleFhirHttp(
   if (!entries.ok) return fhir(400, outcome([entries.issue]));
   const expected = rest === '' ? 'Bundle' : rest;
   const sent = (body as { resourceType: string }).resourceType;
-  if (sent !== expected)
-    return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`, 'resourceType');
+  // No expression: the resource's type is no element of it (`resourceType` was named, which is no FHIRPath of R4's).
+  if (sent !== expected) return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`);
 
   const batch = entries.type === 'batch';
   const now = deps.now();

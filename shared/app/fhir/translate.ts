@@ -271,8 +271,9 @@ export function entriesOf(
   if (!isObject(body) || typeof body.resourceType !== 'string') {
     return {
       ok: false,
+      // No expression: nothing in the body is a resource to name a path from (`resourceType` is no element).
       issue: {
-        expression: 'resourceType',
+        expression: '',
         code: 'structure',
         text: 'the body is not a FHIR resource (no resourceType)',
       },
@@ -379,11 +380,15 @@ function resourceFragments(
  * location...), with its path and url. Iterative, so that no nesting depth of a hostile body can overflow the stack.
  */
 function modifierExtensionOf(resource: Record<string, unknown>): { path: string; url?: string } | undefined {
-  const stack: [unknown, string][] = [[resource, '']];
+  // The path is R4's simple FHIRPath (OperationOutcome.issue.expression): element names and indexes. Under a key
+  // that names no element (a space, a list in a list), it stays at the element it is in: such a key, written into
+  // the expression, made it no FHIRPath. A primitive's `_name` is the element `name`.
+  const stack: [unknown, string, boolean][] = [[resource, '', false]];
   while (stack.length > 0) {
-    const [value, path] = stack.pop()!;
+    const [value, path, stuck] = stack.pop()!;
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+      const indexed = !stuck && path !== '' && !path.endsWith(']');
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], indexed ? `${path}[${i}]` : path, !indexed]);
       continue;
     }
     if (!isObject(value)) continue;
@@ -391,12 +396,14 @@ function modifierExtensionOf(resource: Record<string, unknown>): { path: string;
     if (modifier !== undefined && modifier !== null && !(Array.isArray(modifier) && modifier.length === 0)) {
       const first = Array.isArray(modifier) ? modifier[0] : modifier;
       const url = isObject(first) && typeof first.url === 'string' ? first.url : undefined;
-      return { path: path ? `${path}.modifierExtension` : 'modifierExtension', ...(url ? { url } : {}) };
+      const at = stuck ? path : path ? `${path}.modifierExtension` : 'modifierExtension';
+      return { path: at, ...(url ? { url } : {}) };
     }
     const keys = Object.keys(value);
     for (let k = keys.length - 1; k >= 0; k--) {
       const key = keys[k]!;
-      stack.push([value[key], path ? `${path}.${key}` : key]);
+      const name = /^_?[a-z][A-Za-z0-9]*$/.test(key) ? key.replace(/^_/, '') : undefined;
+      stack.push([value[key], stuck || !name ? path : path ? `${path}.${name}` : name, stuck || !name]);
     }
   }
   return undefined;
