@@ -97,16 +97,18 @@ export function fhirProblems(resource: unknown, at = ''): string[] {
   const r = resource as Json;
   const type = r?.resourceType as string;
   const where = at || type;
-  try {
-    const warnings = validateResource(resource as Resource);
-    // dom-6 (a narrative) is a best practice, not asked of an answer.
-    for (const w of warnings)
-      if (!/dom-6/.test(w.details?.text ?? '')) out.push(`${where}: ${w.details?.text ?? w.diagnostics}`);
-  } catch (err) {
-    if (!(err instanceof OperationOutcomeError)) throw err;
-    for (const i of err.outcome.issue ?? [])
-      out.push(`${where}: ${i.expression?.join(' ') ?? ''} ${i.details?.text ?? ''} ${i.diagnostics ?? ''}`.trim());
-  }
+  // A resource inside another (an entry's outcome) was validated with it: only the checks below are its own.
+  if (!at)
+    try {
+      const warnings = validateResource(resource as Resource);
+      // dom-6 (a narrative) is a best practice, not asked of an answer.
+      for (const w of warnings)
+        if (!/dom-6/.test(w.details?.text ?? '')) out.push(`${where}: ${w.details?.text ?? w.diagnostics}`);
+    } catch (err) {
+      if (!(err instanceof OperationOutcomeError)) throw err;
+      for (const i of err.outcome.issue ?? [])
+        out.push(`${where}: ${i.expression?.join(' ') ?? ''} ${i.details?.text ?? ''} ${i.diagnostics ?? ''}`.trim());
+    }
   const bindings = bindingsOf(type);
   const nested = resourceElements(type);
   const walk = (value: unknown, path: string, jsonPath: string) => {
