@@ -107,8 +107,16 @@ interface Fragment {
   rank?: number;
 }
 
+/** A message, and the resources it was made of: each removable part's, and all of them. */
+type FhirTranslated = Translated<string> & {
+  /** The resources (their expressions) each removable part ('vitals.spo2', 'vasopressors', 'oxygen') came from. */
+  parts: Record<string, string[]>;
+  /** Every resource of the message, `whole` first. */
+  resources: string[];
+};
+
 export interface FhirTranslation {
-  translated: Translated<string>[];
+  translated: FhirTranslated[];
   issues: FhirIssue[];
 }
 
@@ -1251,7 +1259,7 @@ function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
 }
 
 /** Fragments of one patient, source and time as one contract message each. */
-function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): Translated<string>[] {
+function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): FhirTranslated[] {
   const groups = new Map<string, Fragment[]>();
   for (const f of fragments) {
     const key = `${f.patientId}\n${f.kind}\n${f.deviceId}\n${f.ms}`;
@@ -1259,7 +1267,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
     if (group) group.push(f);
     else groups.set(key, [f]);
   }
-  const out: Translated<string>[] = [];
+  const out: FhirTranslated[] = [];
   const idsOf = (list: Fragment[]) => [...new Set(list.map((f) => f.id))].sort().join('+');
   // One resource at two times (an Encounter's bed and ward taken at different times; a finished Encounter's bed and
   // its end) makes two messages: each then names its time, as HL7's /t= does, so that neither is taken for the other
@@ -1276,6 +1284,12 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
       source: { deviceId, kind },
     };
     const origins: Record<string, string> = {};
+    const parts: Record<string, string[]> = {};
+    const from = (key: string, f: Fragment) => {
+      origins[key] ??= f.at;
+      const list = (parts[key] ??= []);
+      if (!list.includes(f.resource)) list.push(f.resource);
+    };
     // Of one source and time, the best-ranked source of a measurement is read (the arterial line over the cuff, the
     // generic body temperature over a site's); two values of one rank are a conflict.
     const best = new Map<string, number>();
@@ -1295,7 +1309,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
         const arr = (message[section] as unknown[] | undefined) ?? [];
         if (f.value !== null) arr.push(f.value);
         message[section] = arr;
-        origins[section] ??= f.at;
+        from(section, f);
       } else {
         const obj = (message[section] as Record<string, unknown> | undefined) ?? {};
         if (field! in obj && obj[field!] !== f.value) {
@@ -1308,7 +1322,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
         obj[field!] = f.value;
         message[section] = obj;
         // The oxygen section and the end of monitoring are each one part: refused (a device's scope) as a whole.
-        origins[section === 'oxygen' || section === 'monitoringEnd' ? section : f.key] ??= f.at;
+        from(section === 'oxygen' || section === 'monitoringEnd' ? section : f.key, f);
       }
     }
     const oxygen = message.oxygen as Record<string, unknown> | undefined;
@@ -1322,12 +1336,14 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
           });
       delete message.oxygen;
       delete origins.oxygen;
+      delete parts.oxygen;
     }
     if (Object.keys(message).length === 4) continue;
     // Of an Encounter alone, it is taken for a patient the server knows only; with another resource's data (a weight
     // charted with the bed) it is taken as that data is: the request gives the patient's data (known.ts).
     const ifKnown = list.every((f) => f.ifKnown);
-    out.push({ message, origins, whole: list[0]!.resource, ...(ifKnown ? { ifKnown } : {}) });
+    const resources = [...new Set(list.map((f) => f.resource))];
+    out.push({ message, origins, parts, resources, whole: list[0]!.resource, ...(ifKnown ? { ifKnown } : {}) });
   }
   return out;
 }
