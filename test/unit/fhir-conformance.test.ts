@@ -194,6 +194,22 @@ async function everyAnswer(): Promise<[string, Answer][]> {
     ),
   );
   await add(
+    'batch: one message of two entries refused, each 422',
+    request(
+      {
+        body: bundle('batch', [
+          temperature(39, { effectiveDateTime: '2025-11-01T08:00:00Z' }),
+          obs(
+            { system: LOINC_SYSTEM, code: '8867-4' },
+            { valueQuantity: qty(90, '/min'), effectiveDateTime: '2025-11-01T08:00:00Z' },
+          ),
+          temperature(38.4),
+        ]),
+      },
+      { maxObservationAgeMs: 7 * 24 * 3_600_000 },
+    ),
+  );
+  await add(
     'transaction taken: 200 transaction-response',
     post('/fhir/r4/Bundle', bundle('transaction', [temperature(38.5), { resourceType: 'Patient', id: 'P-0042' }])),
   );
@@ -321,6 +337,11 @@ describe('every FHIR answer is valid FHIR R4', () => {
     );
     const body = (name: string) => JSON.parse(answers.find(([n]) => n === name)![1].body);
     expect(body('a resource with more than 20 problems: 422').issue.at(-1)).toMatchObject({ code: 'too-costly' });
+    expect(
+      body('batch: one message of two entries refused, each 422').entry.map(
+        (e: { response: { status: string } }) => e.response.status,
+      ),
+    ).toEqual(['422 Unprocessable Entity', '422 Unprocessable Entity', '202 Accepted']);
     expect(
       body('batch: 202 and 422 entries, warnings, information').entry.map(
         (e: { response: { status: string } }) => e.response.status,
