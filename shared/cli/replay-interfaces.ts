@@ -100,7 +100,8 @@ function translateItem(
     if (r.ok) for (const t of r.translated) take(t, where);
   } else {
     const e = entriesOf(item);
-    if (!e.ok) return { messages: [], errors: [`${e.issue.expression}: ${e.issue.text}`] };
+    if (!e.ok)
+      return { messages: [], errors: [`${e.issue.expression ? `${e.issue.expression}: ` : ''}${e.issue.text}`] };
     const t = translateResources(
       e.items,
       { deviceId: 'replay', ...(patientSystem !== undefined ? { patientSystem } : {}) },

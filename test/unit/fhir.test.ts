@@ -15,6 +15,7 @@ import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { crsGradesOf } from '../support/interfaces.ts';
 import { enrol } from '#test/support/messages.ts';
 import { run } from '#test/support/run.ts';
+import { fhirAnswerProblems } from '#test/support/fhir-conformance.ts';
 
 const NOW = Date.parse('2026-01-10T09:00:00Z');
 const T = '2026-01-10T08:00:00+01:00';
@@ -279,6 +280,86 @@ describe('FHIR ingest', () => {
     });
     expect(res.body).not.toMatch(/Zebedee/);
     expect(queue.messages.map((q) => q.message.messageId)).toHaveLength(2);
+  });
+
+  // The resources of one patient, source and time are one message: refused, nothing of any of them is queued. Until
+  // 2026-12-05 only the first was answered 422; the others were "202 Accepted", and a sender never sent them again.
+  it('answers 422 for each batch entry of a message refused, not only the first: a time the device clock refuses, a section the token may not send', async () => {
+    const old = '2025-11-01T08:00:00+01:00';
+    const b: Bundle = {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39, 'Cel'), effectiveDateTime: old }),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min'), effectiveDateTime: old }),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(91, '/min') }),
+      ].map((resource) => ({ resource })),
+    };
+    const res = await handleFhirHttp(
+      {
+        method: 'POST',
+        path: '/fhir/r4',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify(b),
+      },
+      { queue, tokens, now: () => NOW, patients: directory(), maxObservationAgeMs: 7 * 24 * 3_600_000 },
+    );
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(out.entry![1]!.response!.outcome).toMatchObject({
+      issue: [
+        {
+          severity: 'error',
+          code: 'value',
+          expression: ['Bundle.entry[1].resource'],
+          diagnostics: expect.stringMatching(
+            /^refused with Bundle\.entry\[0\]\.resource \(one message: one patient, source and time\): observedAt: .* check the device clock$/,
+          ),
+        },
+      ],
+    });
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ heartRate: 91 }]);
+
+    // Two pumps' vasopressors at one time are one section: a monitor's token may not send it, so neither is taken.
+    const monitor = issueToken('mon-7', new Date(NOW), { kind: 'monitor' });
+    await tokens.put(monitor.record);
+    const drip = (id: string, rxnorm: string) =>
+      administration(id, rxnorm, 'in-progress', { dosage: { rateQuantity: qty(0.05, 'ug/kg/min') } });
+    const pumps = await post(
+      '/fhir/r4',
+      {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          drip('ma-n', '7512'),
+          drip('ma-e', '3992'),
+          obs(
+            { system: LOINC_SYSTEM, code: '8867-4' },
+            {
+              valueQuantity: qty(92, '/min'),
+              effectiveDateTime: '2026-01-10T08:05:00+01:00',
+              device: { reference: 'Device/mon-7' },
+            },
+          ),
+        ].map((resource) => ({ resource })),
+      },
+      { authorization: `Bearer ${monitor.token}` },
+    );
+    const answered = JSON.parse(pumps.body) as Bundle;
+    expect(
+      answered.entry!.map((e) => [
+        e.response!.status,
+        (e.response!.outcome as OperationOutcome | undefined)?.issue.map((i) => i.code),
+      ]),
+    ).toEqual([
+      ['422 Unprocessable Entity', expect.arrayContaining(['forbidden'])],
+      ['422 Unprocessable Entity', ['forbidden']],
+      ['202 Accepted', undefined],
+    ]);
   });
 
   it('takes subject.identifier as the patient only untyped or typed MR (v2-0203): a social security number is refused, never a patient', () => {
@@ -901,13 +982,17 @@ describe('FHIR ingest', () => {
         const res = await post('/fhir/r4', JSON.stringify(b) ?? 'null');
         const out = JSON.parse(res.body) as OperationOutcome | Bundle;
         expect(['OperationOutcome', 'Bundle']).toContain(out.resourceType);
+        // Valid FHIR R4, whatever was sent (test/unit/fhir-conformance.test.ts has each kind of answer).
+        expect(fhirAnswerProblems(res)).toEqual([]);
         if (out.resourceType === 'OperationOutcome' && res.status >= 400) {
           refused.add(res.status);
           expect(out.issue.length).toBeGreaterThan(0);
           for (const i of out.issue) {
             expect(i.diagnostics).toBeTruthy();
-            // The body is JSON, so every refusal is about something in it, and names where.
-            expect(i.expression, i.diagnostics).toEqual([expect.stringMatching(/^[A-Za-z]/)]);
+            // Every refusal of something in a resource names where; a body that is no resource (no resourceType),
+            // or not the one the route takes, has no element to name (`resourceType` is none).
+            if (!/not a FHIR resource \(no resourceType\)|^this route takes a /.test(i.diagnostics!))
+              expect(i.expression, i.diagnostics).toEqual([expect.stringMatching(/^[A-Z][A-Za-z]*(\.|$)/)]);
           }
         }
       }),

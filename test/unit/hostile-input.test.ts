@@ -25,6 +25,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedd
 import { timeline } from '#test/support/arbitraries.ts';
 import { msg } from '#test/support/messages.ts';
 import { MemoryQueue, MemoryTokenStore, queueDirectory } from '#test/support/port-fakes.ts';
+import { fhirAnswerProblems } from '#test/support/fhir-conformance.ts';
 
 const TOKEN = 'hostile-test-token-of-at-least-32-chars';
 /** Device tokens by kind: an EHR may send everything, a monitor only vitals, oxygen and where the patient is. */
@@ -615,6 +616,12 @@ describe('both HTTP fronts answer any body with a 4xx', () => {
   const sameFromBoth = async (path: string, type: string | undefined, who: Sender, body: string) => {
     const fromEmbedded = await deviceAnswer(embedded.url, path, type, who, body);
     expect(await deviceAnswer(front.url, path, type, who, body), `${path} as ${type}`).toEqual(fromEmbedded);
+    // A FHIR answer, whatever was sent, is valid FHIR R4 (test/support/fhir-conformance.ts).
+    if (path.startsWith('/fhir/'))
+      expect(
+        fhirAnswerProblems({ ...fromEmbedded, headers: { 'content-type': fromEmbedded.type ?? undefined } }),
+        body.slice(0, 200),
+      ).toEqual([]);
     return fromEmbedded.status;
   };
 

@@ -34,6 +34,16 @@ export const FHIR_CONTENT_TYPE = 'application/fhir+json';
 
 type OutcomeIssue = Omit<FhirIssue, 'severity' | 'code'> & { code: string; severity?: 'warning' | 'information' };
 
+/**
+ * Text as an R4 `string` (no control character but tab, CR and LF; Unicode): what a sender sent, quoted in a
+ * diagnostics (a resource type, the JSON parser's words on a body that is none), is shown escaped, `\u0001`. Such a
+ * character made the OperationOutcome invalid FHIR.
+ */
+const fhirString = (text: string) =>
+  text
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+
 export function outcome(issues: OutcomeIssue[]): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
@@ -41,7 +51,7 @@ export function outcome(issues: OutcomeIssue[]): OperationOutcome {
       (i): OperationOutcomeIssue => ({
         severity: i.severity ?? 'error',
         code: i.code as OperationOutcomeIssue['code'],
-        diagnostics: i.text,
+        diagnostics: fhirString(i.text),
         ...(i.expression ? { expression: [i.expression] } : {}),
       }),
     ),
@@ -120,8 +130,8 @@ export async function handleFhirHttp(
   if (!entries.ok) return fhir(400, outcome([entries.issue]));
   const expected = rest === '' ? 'Bundle' : rest;
   const sent = (body as { resourceType: string }).resourceType;
-  if (sent !== expected)
-    return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`, 'resourceType');
+  // No expression: the resource's type is no element of it (`resourceType` was named, which is no FHIRPath of R4's).
+  if (sent !== expected) return problem(400, 'invalid', `this route takes a ${expected}, not a ${sent}`);
 
   const batch = entries.type === 'batch';
   const now = deps.now();
@@ -134,20 +144,40 @@ export async function handleFhirHttp(
     batch,
   );
   const issues: OutcomeIssue[] = [...t.issues];
-  const screened: { message: DeviceMessage; whole: string; ifKnown?: true }[] = [];
+  const screened: { message: DeviceMessage; whole: string; resources: string[]; ifKnown?: true }[] = [];
+  // A refusal said at one resource that refuses others' data too (batch only: each entry is answered on its own).
+  const refusedWith: { issue: OutcomeIssue; resources: string[] }[] = [];
   // What this device may not send is refused as 'forbidden' where it was (shared/app/scope.ts).
   const scoped = scopedCheck(auth.principal, now, deps.maxObservationAgeMs);
   for (const one of t.translated) {
     const s = screen(one, scoped.check);
-    for (const p of s.problems)
-      issues.push({ expression: p.at, code: scoped.refusals.has(p.text) ? 'forbidden' : 'value', text: p.text });
+    for (const p of s.problems) {
+      const issue: OutcomeIssue = {
+        expression: p.at,
+        code: scoped.refusals.has(p.text) ? 'forbidden' : 'value',
+        text: p.text,
+      };
+      issues.push(issue);
+      // The message refused whole: every resource of it; a part (a section several resources gave): its resources.
+      const parts = Object.keys(one.origins).filter((k) => one.origins[k] === p.at);
+      refusedWith.push({ issue, resources: s.message ? parts.flatMap((k) => one.parts[k] ?? []) : one.resources });
+    }
     if (s.message)
-      screened.push({ message: s.message, whole: one.whole, ...(one.ifKnown ? { ifKnown: one.ifKnown } : {}) });
+      screened.push({
+        message: s.message,
+        whole: one.whole,
+        resources: one.resources,
+        ...(one.ifKnown ? { ifKnown: one.ifKnown } : {}),
+      });
   }
   // An Encounter is taken only for a patient the server knows, or one this request gives other data of
   // (shared/app/interfaces/known.ts); for another, the sender is told so, never with an error.
   const sorted = await sortIfKnown(screened, auth.principal, deps.patients);
-  for (const x of sorted.refused) issues.push({ expression: x.item.whole, code: 'forbidden', text: x.error });
+  for (const x of sorted.refused) {
+    const issue: OutcomeIssue = { expression: x.item.whole, code: 'forbidden', text: x.error };
+    issues.push(issue);
+    refusedWith.push({ issue, resources: x.item.resources });
+  }
   // Said to a sender whose request is taken, never in a refusal of what the token may not send: that answer tells
   // no token which patients are monitored (docs/interfaces.md).
   const notMonitored = new Set<OutcomeIssue>();
@@ -168,8 +198,12 @@ export async function handleFhirHttp(
     deps,
   );
   const out = new Set(admission.refusals.map((x) => x.index));
-  for (const x of admission.refusals)
-    issues.push({ expression: taken[x.index]!.whole, code: 'forbidden', text: x.error });
+  for (const x of admission.refusals) {
+    const issue: OutcomeIssue = { expression: taken[x.index]!.whole, code: 'forbidden', text: x.error };
+    issues.push(issue);
+    refusedWith.push({ issue, resources: taken[x.index]!.resources });
+  }
+  if (batch) issues.push(...alsoRefused(refusedWith, issues));
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   const errors = issues.filter((i) => i.severity === undefined);
   const forbidden = errors.length > 0 && errors.every((i) => i.code === 'forbidden');
@@ -197,6 +231,30 @@ export async function handleFhirHttp(
     },
   ];
   return fhir(202, outcome([...info, ...issues]), messageIds);
+}
+
+/**
+ * In a batch, the resources of one patient, source and time are one message: refused (its time too old, no room
+ * for its patient, a section the token may not send), it is refused for each resource that gave it, each entry then
+ * answered 422 with the reason. Said at the first alone, the others were answered `202 Accepted` though nothing of
+ * them was queued, and a sender would never send them again. One issue a resource, the first reason.
+ */
+function alsoRefused(refusedWith: { issue: OutcomeIssue; resources: string[] }[], issues: OutcomeIssue[]) {
+  const resourceOf = (expression: string) => /^Bundle\.entry\[\d+\]\.resource/.exec(expression)?.[0];
+  const refused = new Set(issues.filter((i) => i.severity === undefined).map((i) => resourceOf(i.expression)));
+  const out: OutcomeIssue[] = [];
+  for (const { issue, resources } of refusedWith) {
+    for (const resource of resources) {
+      if (refused.has(resource)) continue;
+      refused.add(resource);
+      out.push({
+        expression: resource,
+        code: issue.code,
+        text: `refused with ${issue.expression} (one message: one patient, source and time): ${issue.text}`,
+      });
+    }
+  }
+  return out;
 }
 
 /**

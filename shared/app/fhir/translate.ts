@@ -107,8 +107,16 @@ interface Fragment {
   rank?: number;
 }
 
+/** A message, and the resources it was made of: each removable part's, and all of them. */
+type FhirTranslated = Translated<string> & {
+  /** The resources (their expressions) each removable part ('vitals.spo2', 'vasopressors', 'oxygen') came from. */
+  parts: Record<string, string[]>;
+  /** Every resource of the message, `whole` first. */
+  resources: string[];
+};
+
 export interface FhirTranslation {
-  translated: Translated<string>[];
+  translated: FhirTranslated[];
   issues: FhirIssue[];
 }
 
@@ -271,8 +279,9 @@ export function entriesOf(
   if (!isObject(body) || typeof body.resourceType !== 'string') {
     return {
       ok: false,
+      // No expression: nothing in the body is a resource to name a path from (`resourceType` is no element).
       issue: {
-        expression: 'resourceType',
+        expression: '',
         code: 'structure',
         text: 'the body is not a FHIR resource (no resourceType)',
       },
@@ -379,11 +388,15 @@ function resourceFragments(
  * location...), with its path and url. Iterative, so that no nesting depth of a hostile body can overflow the stack.
  */
 function modifierExtensionOf(resource: Record<string, unknown>): { path: string; url?: string } | undefined {
-  const stack: [unknown, string][] = [[resource, '']];
+  // The path is R4's simple FHIRPath (OperationOutcome.issue.expression): element names and indexes. Under a key
+  // that names no element (a space, a list in a list), it stays at the element it is in: such a key, written into
+  // the expression, made it no FHIRPath. A primitive's `_name` is the element `name`.
+  const stack: [unknown, string, boolean][] = [[resource, '', false]];
   while (stack.length > 0) {
-    const [value, path] = stack.pop()!;
+    const [value, path, stuck] = stack.pop()!;
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+      const indexed = !stuck && path !== '' && !path.endsWith(']');
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], indexed ? `${path}[${i}]` : path, !indexed]);
       continue;
     }
     if (!isObject(value)) continue;
@@ -391,12 +404,14 @@ function modifierExtensionOf(resource: Record<string, unknown>): { path: string;
     if (modifier !== undefined && modifier !== null && !(Array.isArray(modifier) && modifier.length === 0)) {
       const first = Array.isArray(modifier) ? modifier[0] : modifier;
       const url = isObject(first) && typeof first.url === 'string' ? first.url : undefined;
-      return { path: path ? `${path}.modifierExtension` : 'modifierExtension', ...(url ? { url } : {}) };
+      const at = stuck ? path : path ? `${path}.modifierExtension` : 'modifierExtension';
+      return { path: at, ...(url ? { url } : {}) };
     }
     const keys = Object.keys(value);
     for (let k = keys.length - 1; k >= 0; k--) {
       const key = keys[k]!;
-      stack.push([value[key], path ? `${path}.${key}` : key]);
+      const name = /^_?[a-z][A-Za-z0-9]*$/.test(key) ? key.replace(/^_/, '') : undefined;
+      stack.push([value[key], stuck || !name ? path : path ? `${path}.${name}` : name, stuck || !name]);
     }
   }
   return undefined;
@@ -1244,7 +1259,7 @@ function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
 }
 
 /** Fragments of one patient, source and time as one contract message each. */
-function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): Translated<string>[] {
+function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): FhirTranslated[] {
   const groups = new Map<string, Fragment[]>();
   for (const f of fragments) {
     const key = `${f.patientId}\n${f.kind}\n${f.deviceId}\n${f.ms}`;
@@ -1252,7 +1267,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
     if (group) group.push(f);
     else groups.set(key, [f]);
   }
-  const out: Translated<string>[] = [];
+  const out: FhirTranslated[] = [];
   const idsOf = (list: Fragment[]) => [...new Set(list.map((f) => f.id))].sort().join('+');
   // One resource at two times (an Encounter's bed and ward taken at different times; a finished Encounter's bed and
   // its end) makes two messages: each then names its time, as HL7's /t= does, so that neither is taken for the other
@@ -1269,6 +1284,12 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
       source: { deviceId, kind },
     };
     const origins: Record<string, string> = {};
+    const parts: Record<string, string[]> = {};
+    const from = (key: string, f: Fragment) => {
+      origins[key] ??= f.at;
+      const list = (parts[key] ??= []);
+      if (!list.includes(f.resource)) list.push(f.resource);
+    };
     // Of one source and time, the best-ranked source of a measurement is read (the arterial line over the cuff, the
     // generic body temperature over a site's); two values of one rank are a conflict.
     const best = new Map<string, number>();
@@ -1288,7 +1309,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
         const arr = (message[section] as unknown[] | undefined) ?? [];
         if (f.value !== null) arr.push(f.value);
         message[section] = arr;
-        origins[section] ??= f.at;
+        from(section, f);
       } else {
         const obj = (message[section] as Record<string, unknown> | undefined) ?? {};
         if (field! in obj && obj[field!] !== f.value) {
@@ -1301,7 +1322,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
         obj[field!] = f.value;
         message[section] = obj;
         // The oxygen section and the end of monitoring are each one part: refused (a device's scope) as a whole.
-        origins[section === 'oxygen' || section === 'monitoringEnd' ? section : f.key] ??= f.at;
+        from(section === 'oxygen' || section === 'monitoringEnd' ? section : f.key, f);
       }
     }
     const oxygen = message.oxygen as Record<string, unknown> | undefined;
@@ -1315,12 +1336,14 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
           });
       delete message.oxygen;
       delete origins.oxygen;
+      delete parts.oxygen;
     }
     if (Object.keys(message).length === 4) continue;
     // Of an Encounter alone, it is taken for a patient the server knows only; with another resource's data (a weight
     // charted with the bed) it is taken as that data is: the request gives the patient's data (known.ts).
     const ifKnown = list.every((f) => f.ifKnown);
-    out.push({ message, origins, whole: list[0]!.resource, ...(ifKnown ? { ifKnown } : {}) });
+    const resources = [...new Set(list.map((f) => f.resource))];
+    out.push({ message, origins, parts, resources, whole: list[0]!.resource, ...(ifKnown ? { ifKnown } : {}) });
   }
   return out;
 }
