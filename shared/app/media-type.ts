@@ -6,10 +6,23 @@
  * cross-site form post is never taken as JSON; never look-alikes such as `application/json-seq` or `x-ndjson`.
  */
 export function isJsonType(type: string | undefined): boolean {
-  const [essence = '', ...params] = (type ?? '').split(';').map((p) => p.trim().toLowerCase());
+  const { essence, params } = parse(type);
   if (essence !== 'application/json' && !/^application\/[a-z0-9!#$&^_.-]+\+json$/.test(essence)) return false;
-  return params.every((p) => {
-    const [name, value = ''] = p.split('=').map((s) => s.trim());
-    return name !== 'charset' || /^"?utf-?8"?$/.test(value);
-  });
+  return params.every(([name, value]) => name !== 'charset' || /^utf-?8$/.test(value));
+}
+
+/** The `fhirVersion` parameter of a FHIR content type (`application/fhir+json; fhirVersion=4.0`), if named. */
+export function fhirVersionOf(type: string | undefined): string | undefined {
+  return parse(type).params.find(([name]) => name === 'fhirversion')?.[1];
+}
+
+function parse(type: string | undefined): { essence: string; params: [string, string][] } {
+  const [essence = '', ...params] = (type ?? '').split(';').map((p) => p.trim().toLowerCase());
+  return {
+    essence,
+    params: params.map((p) => {
+      const [name = '', value = ''] = p.split('=').map((s) => s.trim());
+      return [name, value.replace(/^"(.*)"$/, '$1')];
+    }),
+  };
 }

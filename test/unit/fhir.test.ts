@@ -901,6 +901,13 @@ describe('FHIR ingest', () => {
     expect(queue.messages).toEqual([]);
   });
 
+  it('takes a body declared R4 by the fhirVersion parameter, quoted or not', async () => {
+    for (const type of ['application/fhir+json; fhirVersion=4.0', 'application/fhir+json;fhirversion="4.0.1"']) {
+      const res = await post('/fhir/r4/Bundle', flowsheet(), { 'content-type': type });
+      expect([type, res.status]).toEqual([type, 200]);
+    }
+  });
+
   it('answers the HTTP errors with an OperationOutcome', async () => {
     const cases: [Promise<{ status: number; body: string }>, number, RegExp][] = [
       [post('/fhir/r4/Observation', '{not json'), 400, /not JSON/],
@@ -913,6 +920,12 @@ describe('FHIR ingest', () => {
       [post('/fhir/r4/Observation', flowsheet()), 400, /takes a Observation, not a Bundle/],
       [post('/fhir/r4/Patient', {}), 404, /no route/],
       [post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'text/plain' }), 415, /not application\/fhir\+json/],
+      // An STU3 body may mean other things by the same names: until 2026-12-05 it was read as R4.
+      [
+        post('/fhir/r4/Bundle', flowsheet(), { 'content-type': 'application/fhir+json; fhirVersion=3.0' }),
+        415,
+        /^content-type says fhirVersion=3\.0; this server takes FHIR R4 \(4\.0\) only$/,
+      ],
       [post('/fhir/r4/Bundle', flowsheet(), { authorization: 'Bearer nope' }), 403, /unknown device token/],
       [
         post('/fhir/r4/Bundle', { resourceType: 'Bundle', type: 'searchset', entry: [] }),

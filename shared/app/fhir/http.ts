@@ -27,7 +27,7 @@ import { capabilityStatement } from './capability.ts';
 import { FHIR_RESOURCES, entriesOf, translateResources, type FhirIssue } from './translate.ts';
 
 import { FHIR_BASE } from '#app/interfaces/routes.ts';
-import { isJsonType } from '#app/media-type.ts';
+import { fhirVersionOf, isJsonType } from '#app/media-type.ts';
 
 export { FHIR_BASE };
 export const FHIR_CONTENT_TYPE = 'application/fhir+json';
@@ -112,6 +112,14 @@ export async function handleFhirHttp(
   const type = header(req, 'content-type') ?? '';
   if (!isJsonType(type))
     return problem(415, 'not-supported', `content-type ${type || '(none)'} is not ${FHIR_CONTENT_TYPE}`);
+  const version = fhirVersionOf(type);
+  // A body declared of another FHIR version (STU3's 3.0) may mean other things by the same names: never read as R4.
+  if (version !== undefined && !/^4\.0(\.\d+)?$/.test(version))
+    return problem(
+      415,
+      'not-supported',
+      `content-type says fhirVersion=${version}; this server takes FHIR R4 (4.0) only`,
+    );
   const size = Buffer.byteLength(req.body, 'utf8');
   if (size > INGEST_LIMITS.batchBytes)
     return problem(413, 'too-costly', `body is ${size} bytes; the limit is ${INGEST_LIMITS.batchBytes}`);
