@@ -777,7 +777,7 @@ describe('FHIR ingest', () => {
       expect([res.status, issues(res.body)], resource.resourceType).toEqual([
         202,
         [
-          ['information', 'informational', undefined, 'accepted 0 message(s): '],
+          ['information', 'informational', undefined, 'accepted 0 message(s)'],
           ['warning', 'not-supported', `${resource.resourceType}.status`, why],
         ],
       ]);
@@ -2382,7 +2382,7 @@ describe('an Encounter of a patient this server does not know: nothing taken, th
       expect([res.status, issues(JSON.parse(res.body) as OperationOutcome)]).toEqual([
         202,
         [
-          ['information', 'informational', undefined, 'accepted 0 message(s): '],
+          ['information', 'informational', undefined, 'accepted 0 message(s)'],
           ['information', 'informational', 'Encounter', NOTE],
         ],
       ]);

@@ -235,7 +235,7 @@ export async function handleFhirHttp(
       expression: '',
       code: 'informational',
       severity: 'information',
-      text: `accepted ${messages.length} message(s): ${messageIds.join(' ')}`,
+      text: `accepted ${messages.length} message(s)${messageIds.length ? `: ${messageIds.join(' ')}` : ''}`,
     },
   ];
   return fhir(202, outcome([...info, ...issues]), messageIds);
