@@ -12,6 +12,10 @@
   }
   var main = document.getElementById('main');
   var statusEl = document.getElementById('status');
+  // The state (Live, Reconnecting…, Server error) is a live region, said when it changes; the time of the data
+  // shown is beside it, out of it: read on demand, not announced at every update.
+  var statusState = document.getElementById('status-state');
+  var statusAsOf = document.getElementById('status-as-of');
   var announcer = document.getElementById('announcer');
   var deliveryEl = document.getElementById('delivery-alerts');
   var dialog = /** @type {HTMLDialogElement} */ (document.getElementById('ack-dialog'));
@@ -236,19 +240,28 @@
   function setStatus() {
     var data = state.lastData;
     var asOf = data ? ' · data as of ' + siteTime(Date.parse(data.serverTime)) : '';
+    var text, cls;
     if (state.authFailed) {
-      statusEl.textContent = 'No access key';
-      statusEl.className = 'status down';
+      text = 'No access key';
+      cls = 'status down';
     } else if (state.serverError) {
-      statusEl.textContent = 'Server error (HTTP ' + state.serverError + '): showing the last answer' + asOf;
-      statusEl.className = 'status down';
+      text = 'Server error (HTTP ' + state.serverError + '): showing the last answer';
+      cls = 'status down';
     } else if (state.live) {
-      statusEl.textContent = 'Live' + asOf;
-      statusEl.className = 'status live';
+      text = 'Live';
+      cls = 'status live';
     } else {
-      statusEl.textContent = 'Reconnecting…' + asOf;
-      statusEl.className = 'status down';
+      text = 'Reconnecting…';
+      cls = 'status down';
     }
+    // Written only when it changes: a live region written again, even with the same text, is said again (at every
+    // update the board draws, each second on a busy ward).
+    setText(statusState, text);
+    setText(statusAsOf, asOf);
+    statusEl.className = cls;
+  }
+  function setText(e, text) {
+    if (e.textContent !== text) e.textContent = text;
   }
 
   // ------------------------------------------------------------------------------------------------------- API
@@ -559,7 +572,7 @@
           type: 'button',
           class: 'small',
           'data-key': 'end:' + u.silenceId,
-          'aria-label': 'End the silence ' + u.silenceId + ' (its stored record cannot be read)',
+          'aria-label': 'End silence ' + u.silenceId + ' (its stored record cannot be read)',
           onclick: function (e) {
             openEndSilence(
               u.silenceId,
@@ -608,7 +621,8 @@
           type: 'button',
           class: 'small',
           'data-key': 'end:' + s.silenceId,
-          'aria-label': 'End the silence: ' + silenceText(s),
+          // The name starts with the words on the button (said by a speech user: "click End silence").
+          'aria-label': 'End silence: ' + silenceText(s),
           onclick: function (e) {
             openEndSilence(s.silenceId, silenceText(s) + '. Pages it holds are sent at once.', e.currentTarget);
           },
@@ -905,51 +919,56 @@
   }
 
   var LIST_PAGE = 50;
+  var pagerOffset = 0;
+  // Built once with the list; each update sets its buttons and its range, a live region said when it changes (a
+  // region drawn anew at each update was new each time: never said when the page changed).
   function renderListPager(data) {
     var nav = document.getElementById('list-pager');
-    nav.textContent = '';
-    if (data.total <= data.patients.length && data.offset === 0) return;
-    var first = data.offset + 1,
-      last = data.offset + data.patients.length;
-    function go(offset) {
-      return function () {
-        state.listOffset = offset;
-        refresh();
-      };
+    var range = document.getElementById('list-range');
+    if (!range) {
+      range = h('span', { class: 'range', id: 'list-range', 'aria-live': 'polite' });
+      nav.appendChild(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'small',
+            id: 'list-prev',
+            'data-key': 'list-prev',
+            onclick: function () {
+              state.listOffset = Math.max(0, pagerOffset - LIST_PAGE);
+              refresh();
+            },
+          },
+          ['← Previous'],
+        ),
+      );
+      nav.appendChild(range);
+      nav.appendChild(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'small',
+            id: 'list-next',
+            'data-key': 'list-next',
+            onclick: function () {
+              state.listOffset = pagerOffset + LIST_PAGE;
+              refresh();
+            },
+          },
+          ['Next →'],
+        ),
+      );
     }
-    nav.appendChild(
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'small',
-          'data-key': 'list-prev',
-          disabled: data.offset === 0 ? 'disabled' : null,
-          onclick: go(Math.max(0, data.offset - LIST_PAGE)),
-        },
-        ['← Previous'],
-      ),
-    );
-    nav.appendChild(
-      h('span', {
-        class: 'range',
-        'aria-live': 'polite',
-        text: 'Patients ' + first + '–' + last + ' of ' + data.total,
-      }),
-    );
-    nav.appendChild(
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'small',
-          'data-key': 'list-next',
-          disabled: last >= data.total ? 'disabled' : null,
-          onclick: go(data.offset + LIST_PAGE),
-        },
-        ['Next →'],
-      ),
-    );
+    pagerOffset = data.offset; // the page shown: Previous and Next go from it
+    var one = data.total <= data.patients.length && data.offset === 0;
+    nav.hidden = one;
+    if (one) return setText(range, '');
+    var last = data.offset + data.patients.length;
+    /** @type {HTMLButtonElement} */ (document.getElementById('list-prev')).disabled = data.offset === 0;
+    /** @type {HTMLButtonElement} */ (document.getElementById('list-next')).disabled = last >= data.total;
+    setText(range, 'Patients ' + (data.offset + 1) + '–' + last + ' of ' + data.total);
   }
 
   /** @type {[number, string][]} */
@@ -983,7 +1002,9 @@
         h('section', { class: 'section', 'aria-labelledby': 'tl-title' }, [
           h('h3', { id: 'tl-title', text: 'Timeline' }),
           h('div', { class: 'range', role: 'group', 'aria-label': 'Time range (patient time)' }, rangeButtons),
-          h('div', { class: 'chart', id: 'chart' }),
+          // The chart and the table scroll sideways on a narrow screen: each is a named region that takes the
+          // focus, so that a keyboard scrolls it (arrow keys).
+          h('div', { class: 'chart', id: 'chart', role: 'region', 'aria-label': 'Timeline chart', tabindex: '0' }),
           h('ul', { class: 'legend', 'aria-hidden': 'true' }, [
             legend('temperature', window.CrsChart.COLORS.temp),
             legend('systolic', window.CrsChart.COLORS.sys),
@@ -997,7 +1018,13 @@
           ]),
           h('details', {}, [
             h('summary', { text: 'Timeline as a table' }),
-            h('div', { class: 'table-wrap', id: 'd-table' }),
+            h('div', {
+              class: 'table-wrap',
+              id: 'd-table',
+              role: 'region',
+              'aria-label': 'Timeline table',
+              tabindex: '0',
+            }),
           ]),
         ]),
         h('section', { class: 'section', 'aria-labelledby': 'pg-title' }, [
@@ -1458,6 +1485,16 @@
     api('api/outbox')
       .then(function (r) {
         var alerts = r.body?.alerts || [];
+        // The banner is an alert region: drawn again only when what it says changes. It was drawn again at every
+        // update of the board (each new reading), and a screen reader said it again each time.
+        var sig = JSON.stringify([
+          siteZone, // its times are in the site's zone, known once a view has answered
+          alerts.map(function (a) {
+            return [a.text, a.since];
+          }),
+        ]);
+        if (deliveryEl.getAttribute('data-sig') === sig) return;
+        deliveryEl.setAttribute('data-sig', sig);
         deliveryEl.textContent = '';
         deliveryEl.hidden = alerts.length === 0;
         if (alerts.length === 0) return;
@@ -1506,7 +1543,19 @@
           window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
           if (r.body.paging) state.paging = r.body.paging;
         }
+        // A notice in place of a view (no such patient, a state that cannot be read) is drawn once: drawn again at
+        // each update, it took the focus from its link (back to the body) and its alert was said again.
+        var notice =
+          r.status === 404
+            ? '404 ' + view.id
+            : view.kind === 'patient' && r.body.unreadable
+              ? 'unreadable ' + view.id + ' ' + r.body.unreadable.reason
+              : null;
+        if (notice !== null && main.getAttribute('data-notice') === notice) return setStatus();
+        if (notice !== null) main.setAttribute('data-notice', notice);
+        else main.removeAttribute('data-notice');
         if (r.status === 404) {
+          main.removeAttribute('data-patient');
           main.textContent = '';
           main.appendChild(
             h('div', { class: 'notice' }, [
@@ -1569,6 +1618,7 @@
 
   window.addEventListener('hashchange', function () {
     main.removeAttribute('data-patient');
+    main.removeAttribute('data-notice');
     var r = route();
     if (r.kind === 'list') {
       document.title = 'CRS / ICANS on-call board';
