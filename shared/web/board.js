@@ -586,12 +586,13 @@
     ]);
   }
 
-  function pagingSection(p) {
+  function pagingSection(p, detail) {
     var section = h('section', { class: 'pages', 'aria-label': 'Pages' }, []);
     var bad = unreadableList(p.unreadablePages, 'Pages');
     if (p.paging.length === 0) section.appendChild(h('p', { text: 'No pages waiting.' }));
     else {
-      section.appendChild(h('h4', { text: 'Pages (' + p.waiting + ' waiting)' }));
+      // A level below the card's heading (h3 in the list, h2 in a patient's view).
+      section.appendChild(h(detail ? 'h3' : 'h4', { text: 'Pages (' + p.waiting + ' waiting)' }));
       section.appendChild(
         h(
           'ul',
@@ -723,7 +724,7 @@
           lastVitals,
           h('span', { class: 'age', text: ' · grades as of ' + when(p.clock) + ' (' + p.scheme + ')' }),
         ]),
-        pagingSection(p),
+        pagingSection(p, detail),
         silencesOf(p),
       ],
     );
