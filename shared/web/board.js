@@ -230,11 +230,21 @@
     e.classList.toggle('stale', stale && e.hasAttribute('data-stale'));
   }
 
+  // What arrives together is said together: a grade change pages its teams within a millisecond, and each text
+  // replacing the one before had a screen reader say the last team's page only. A flood is said in short.
+  var toSay = [];
+  var sayTimer = null;
   function announce(text) {
+    toSay.push(text);
+    if (sayTimer) return;
     announcer.textContent = '';
-    setTimeout(function () {
-      announcer.textContent = text;
-    }, 50);
+    sayTimer = setTimeout(function () {
+      sayTimer = null;
+      var more = toSay.length - 3;
+      announcer.textContent =
+        more > 1 ? toSay.slice(0, 3).join(' ') + ' And ' + more + ' more: see the board.' : toSay.join(' ');
+      toSay = [];
+    }, 250);
   }
 
   function setStatus() {

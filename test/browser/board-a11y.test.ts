@@ -347,6 +347,27 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
     expect(await page.evaluate('document.activeElement?.textContent')).toBe('← All patients');
     await page.close();
   }, 60_000);
+
+  it('says every page of a grade change, not only the last one sent', async () => {
+    // A CRS 3 pages hematology and the ICU at once. Until 2026-12-05 each page replaced the one before in the
+    // announcer within milliseconds: a screen reader said the ICU's page only (or cut off the first).
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(server.boardUrl);
+    await page.locator('#status', { hasText: 'Live' }).waitFor();
+    await page.evaluate(`window.__said = [];
+      new MutationObserver(() => { const t = document.getElementById('announcer').textContent; if (t) window.__said.push(t); })
+        .observe(document.getElementById('announcer'), { childList: true, subtree: true, characterData: true });`);
+    for (const m of [enrolment('SAY', 'H4-20'), message('SAY', 1, CRS_MESSAGE[3]!)])
+      expect((await post(server.url, m)).status).toBe(202);
+    const said = await until(
+      async () => ((await page.evaluate('window.__said')) as string[]).find((t) => t.includes('patient SAY')),
+      'a page of SAY said',
+    );
+    // Both pages in the first text said: neither replaced by the other before a screen reader could say it.
+    expect(said).toMatch(/Paged hematology .*\(hematology\): CRS grade 3 escalation, patient SAY\./);
+    expect(said).toMatch(/Paged ICU .*\(ICU\): CRS grade 3 escalation, patient SAY\./);
+    await page.close();
+  }, 60_000);
 });
 
 /**
