@@ -71,6 +71,7 @@
     silenceFor: null, // {patientId} or {team: true}
     monitoringFor: null, // {patientId, action: 'end' | 'resume'}: what the monitoring dialog confirms
     returnFocus: null,
+    returnFallback: null, // where the focus goes when that button has gone meanwhile: its patient (or the team button)
     paging: null, // the ladders and the grade a silence never holds, from the server
   };
 
@@ -1200,6 +1201,7 @@
   function openNameDialog(o, button) {
     state.nameAction = o;
     state.returnFocus = button ? button.getAttribute('data-key') : null;
+    state.returnFallback = o.focusAfter;
     ackTitle.textContent = o.title;
     ackSummary.textContent = o.summary;
     ackLabel.textContent = o.label;
@@ -1276,10 +1278,15 @@
   function closeAck() {
     if (dialog.open) dialog.close();
   }
+  // To the button that opened the dialog; when it has gone meanwhile (the page acknowledged on another board, a
+  // newer page), to its patient: until 2026-12-05 the focus went to the first patient of the list.
   function restoreFocus(key) {
     if (!key) return;
+    var at = function (k) {
+      return k ? main.querySelector('[data-key="' + CSS.escape(k) + '"]') : null;
+    };
     var target = /** @type {HTMLElement} */ (
-      main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2[tabindex], h3 a') || main
+      at(key) || at(state.returnFallback) || main.querySelector('h2[tabindex], h3 a') || main
     );
     target.focus();
   }
@@ -1322,6 +1329,8 @@
   function openSilence(scope, button) {
     state.silenceFor = scope;
     state.returnFocus = button ? button.getAttribute('data-key') : null;
+    state.returnFallback =
+      route().kind === 'patient' ? 'heading' : scope.team ? 'silence-team' : 'open:' + scope.patientId;
     var paging = state.paging;
     var from = paging ? paging.unsilenceableFromGrade : 4;
     silenceRule.textContent =
@@ -1402,6 +1411,7 @@
   function openMonitoring(p, action, button) {
     state.monitoringFor = { patientId: p.patientId, action: action };
     state.returnFocus = button ? button.getAttribute('data-key') : null;
+    state.returnFallback = route().kind === 'patient' ? 'heading' : 'open:' + p.patientId;
     var end = action === 'end';
     monitoringTitle.textContent = end ? 'End monitoring' : 'Resume monitoring';
     monitoringSummary.textContent = end

@@ -368,6 +368,20 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
     expect(said).toMatch(/Paged ICU .*\(ICU\): CRS grade 3 escalation, patient SAY\./);
     await page.close();
   }, 60_000);
+
+  it("gives the focus back to the patient when the dialog's button went meanwhile (acknowledged on another board)", async () => {
+    // Until 2026-12-05 the focus went to the first patient of the list (the sickest), far from where the user was.
+    const page = await openBoard(1280);
+    const name = /^Acknowledge the radiology page: ICANS grade/;
+    const key = (await page.getByRole('button', { name }).getAttribute('data-key'))!;
+    await openDialog(page, name);
+    await board(`/api/pages/${encodeURIComponent(key.slice('ack:'.length))}/ack`, { by: 'Dr Elsewhere' });
+    await page.locator(`[data-key="${key}"]`).waitFor({ state: 'detached' });
+    await page.keyboard.press('Escape');
+    await page.locator('dialog[open]').waitFor({ state: 'detached' });
+    expect(await page.evaluate(`document.activeElement.getAttribute('data-key')`)).toBe('open:ICE');
+    await page.close();
+  }, 60_000);
 });
 
 /**
