@@ -753,15 +753,25 @@
     }
   }
 
+  // A view opened from the page (a link, Enter on a patient, the address): the focus goes to its heading, and a
+  // screen reader says which view it is; the focus stayed on the main region as the view changed under it until
+  // 2026-12-05. Not when the focus is elsewhere (a control, a dialog) or the board has just been opened.
+  function focusHeading() {
+    if (document.activeElement !== main) return;
+    var heading = main.querySelector('[data-key="heading"], [data-key="list-heading"]');
+    if (heading instanceof HTMLElement) heading.focus();
+  }
+
   var listCache = {};
   function renderList(data) {
     var ul = document.getElementById('patients');
+    var built = !ul;
     if (!ul) {
       main.textContent = '';
       listCache = {};
       main.appendChild(
         h('div', { class: 'toolbar' }, [
-          h('h2', { text: 'Patients' }),
+          h('h2', { text: 'Patients', tabindex: '-1', 'data-key': 'list-heading' }),
           h('span', { class: 'counts', id: 'counts' }),
           h(
             'button',
@@ -883,6 +893,7 @@
         ul.removeChild(document.getElementById('empty'));
       }
     });
+    if (built) focusHeading();
   }
 
   // Patients whose monitoring ended long ago with nothing open leave the list (the server decides: leftOut); the
@@ -1074,8 +1085,8 @@
 
   function renderPatient(data) {
     var p = data.patient;
-    if (main.getAttribute('data-patient') !== p.patientId || !document.getElementById('d-card'))
-      renderPatientSkeleton(p.patientId);
+    var fresh = main.getAttribute('data-patient') !== p.patientId || !document.getElementById('d-card');
+    if (fresh) renderPatientSkeleton(p.patientId);
     keepFocus(function () {
       var c = document.getElementById('d-card');
       c.textContent = '';
@@ -1098,6 +1109,7 @@
       renderAllPages(data.pages, p);
     });
     document.title = where(p) + ' · CRS ' + p.crs.grade + ' · ICANS ' + p.icans.grade + ' · on-call board';
+    if (fresh) focusHeading();
   }
 
   function renderTable(tl) {
