@@ -214,6 +214,13 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
       await page.close();
     }
 
+    // The board opened without its key (a new browser, the address without the link's key).
+    const stranger = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await stranger.goto(`${server.url}/`);
+    await stranger.locator('#status', { hasText: 'No access key' }).waitFor();
+    found.push(...(await axe(stranger, 'the board without its key')));
+    await stranger.close();
+
     // The acknowledge link on a phone: the form, a name too long, the acknowledgement, a used link, a forged one.
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     await phone.goto(ackUrl);
