@@ -12,6 +12,10 @@
   }
   var main = document.getElementById('main');
   var statusEl = document.getElementById('status');
+  // The state (Live, Reconnecting…, Server error) is a live region, said when it changes; the time of the data
+  // shown is beside it, out of it: read on demand, not announced at every update.
+  var statusState = document.getElementById('status-state');
+  var statusAsOf = document.getElementById('status-as-of');
   var announcer = document.getElementById('announcer');
   var deliveryEl = document.getElementById('delivery-alerts');
   var dialog = /** @type {HTMLDialogElement} */ (document.getElementById('ack-dialog'));
@@ -67,6 +71,7 @@
     silenceFor: null, // {patientId} or {team: true}
     monitoringFor: null, // {patientId, action: 'end' | 'resume'}: what the monitoring dialog confirms
     returnFocus: null,
+    returnFallback: null, // where the focus goes when that button has gone meanwhile: its patient (or the team button)
     paging: null, // the ladders and the grade a silence never holds, from the server
   };
 
@@ -226,29 +231,48 @@
     e.classList.toggle('stale', stale && e.hasAttribute('data-stale'));
   }
 
+  // What arrives together is said together: a grade change pages its teams within a millisecond, and each text
+  // replacing the one before had a screen reader say the last team's page only. A flood is said in short.
+  var toSay = [];
+  var sayTimer = null;
   function announce(text) {
+    toSay.push(text);
+    if (sayTimer) return;
     announcer.textContent = '';
-    setTimeout(function () {
-      announcer.textContent = text;
-    }, 50);
+    sayTimer = setTimeout(function () {
+      sayTimer = null;
+      var more = toSay.length - 3;
+      announcer.textContent =
+        more > 1 ? toSay.slice(0, 3).join(' ') + ' And ' + more + ' more: see the board.' : toSay.join(' ');
+      toSay = [];
+    }, 250);
   }
 
   function setStatus() {
     var data = state.lastData;
     var asOf = data ? ' · data as of ' + siteTime(Date.parse(data.serverTime)) : '';
+    var text, cls;
     if (state.authFailed) {
-      statusEl.textContent = 'No access key';
-      statusEl.className = 'status down';
+      text = 'No access key';
+      cls = 'status down';
     } else if (state.serverError) {
-      statusEl.textContent = 'Server error (HTTP ' + state.serverError + '): showing the last answer' + asOf;
-      statusEl.className = 'status down';
+      text = 'Server error (HTTP ' + state.serverError + '): showing the last answer';
+      cls = 'status down';
     } else if (state.live) {
-      statusEl.textContent = 'Live' + asOf;
-      statusEl.className = 'status live';
+      text = 'Live';
+      cls = 'status live';
     } else {
-      statusEl.textContent = 'Reconnecting…' + asOf;
-      statusEl.className = 'status down';
+      text = 'Reconnecting…';
+      cls = 'status down';
     }
+    // Written only when it changes: a live region written again, even with the same text, is said again (at every
+    // update the board draws, each second on a busy ward).
+    setText(statusState, text);
+    setText(statusAsOf, asOf);
+    statusEl.className = cls;
+  }
+  function setText(e, text) {
+    if (e.textContent !== text) e.textContent = text;
   }
 
   // ------------------------------------------------------------------------------------------------------- API
@@ -559,7 +583,7 @@
           type: 'button',
           class: 'small',
           'data-key': 'end:' + u.silenceId,
-          'aria-label': 'End the silence ' + u.silenceId + ' (its stored record cannot be read)',
+          'aria-label': 'End silence ' + u.silenceId + ' (its stored record cannot be read)',
           onclick: function (e) {
             openEndSilence(
               u.silenceId,
@@ -573,12 +597,13 @@
     ]);
   }
 
-  function pagingSection(p) {
+  function pagingSection(p, detail) {
     var section = h('section', { class: 'pages', 'aria-label': 'Pages' }, []);
     var bad = unreadableList(p.unreadablePages, 'Pages');
     if (p.paging.length === 0) section.appendChild(h('p', { text: 'No pages waiting.' }));
     else {
-      section.appendChild(h('h4', { text: 'Pages (' + p.waiting + ' waiting)' }));
+      // A level below the card's heading (h3 in the list, h2 in a patient's view).
+      section.appendChild(h(detail ? 'h3' : 'h4', { text: 'Pages (' + p.waiting + ' waiting)' }));
       section.appendChild(
         h(
           'ul',
@@ -608,7 +633,8 @@
           type: 'button',
           class: 'small',
           'data-key': 'end:' + s.silenceId,
-          'aria-label': 'End the silence: ' + silenceText(s),
+          // The name starts with the words on the button (said by a speech user: "click End silence").
+          'aria-label': 'End silence: ' + silenceText(s),
           onclick: function (e) {
             openEndSilence(s.silenceId, silenceText(s) + '. Pages it holds are sent at once.', e.currentTarget);
           },
@@ -709,7 +735,7 @@
           lastVitals,
           h('span', { class: 'age', text: ' · grades as of ' + when(p.clock) + ' (' + p.scheme + ')' }),
         ]),
-        pagingSection(p),
+        pagingSection(p, detail),
         silencesOf(p),
       ],
     );
@@ -727,15 +753,25 @@
     }
   }
 
+  // A view opened from the page (a link, Enter on a patient, the address): the focus goes to its heading, and a
+  // screen reader says which view it is; the focus stayed on the main region as the view changed under it until
+  // 2026-12-05. Not when the focus is elsewhere (a control, a dialog) or the board has just been opened.
+  function focusHeading() {
+    if (document.activeElement !== main) return;
+    var heading = main.querySelector('[data-key="heading"], [data-key="list-heading"]');
+    if (heading instanceof HTMLElement) heading.focus();
+  }
+
   var listCache = {};
   function renderList(data) {
     var ul = document.getElementById('patients');
+    var built = !ul;
     if (!ul) {
       main.textContent = '';
       listCache = {};
       main.appendChild(
         h('div', { class: 'toolbar' }, [
-          h('h2', { text: 'Patients' }),
+          h('h2', { text: 'Patients', tabindex: '-1', 'data-key': 'list-heading' }),
           h('span', { class: 'counts', id: 'counts' }),
           h(
             'button',
@@ -857,6 +893,7 @@
         ul.removeChild(document.getElementById('empty'));
       }
     });
+    if (built) focusHeading();
   }
 
   // Patients whose monitoring ended long ago with nothing open leave the list (the server decides: leftOut); the
@@ -905,51 +942,56 @@
   }
 
   var LIST_PAGE = 50;
+  var pagerOffset = 0;
+  // Built once with the list; each update sets its buttons and its range, a live region said when it changes (a
+  // region drawn anew at each update was new each time: never said when the page changed).
   function renderListPager(data) {
     var nav = document.getElementById('list-pager');
-    nav.textContent = '';
-    if (data.total <= data.patients.length && data.offset === 0) return;
-    var first = data.offset + 1,
-      last = data.offset + data.patients.length;
-    function go(offset) {
-      return function () {
-        state.listOffset = offset;
-        refresh();
-      };
+    var range = document.getElementById('list-range');
+    if (!range) {
+      range = h('span', { class: 'range', id: 'list-range', 'aria-live': 'polite' });
+      nav.appendChild(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'small',
+            id: 'list-prev',
+            'data-key': 'list-prev',
+            onclick: function () {
+              state.listOffset = Math.max(0, pagerOffset - LIST_PAGE);
+              refresh();
+            },
+          },
+          ['← Previous'],
+        ),
+      );
+      nav.appendChild(range);
+      nav.appendChild(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'small',
+            id: 'list-next',
+            'data-key': 'list-next',
+            onclick: function () {
+              state.listOffset = pagerOffset + LIST_PAGE;
+              refresh();
+            },
+          },
+          ['Next →'],
+        ),
+      );
     }
-    nav.appendChild(
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'small',
-          'data-key': 'list-prev',
-          disabled: data.offset === 0 ? 'disabled' : null,
-          onclick: go(Math.max(0, data.offset - LIST_PAGE)),
-        },
-        ['← Previous'],
-      ),
-    );
-    nav.appendChild(
-      h('span', {
-        class: 'range',
-        'aria-live': 'polite',
-        text: 'Patients ' + first + '–' + last + ' of ' + data.total,
-      }),
-    );
-    nav.appendChild(
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'small',
-          'data-key': 'list-next',
-          disabled: last >= data.total ? 'disabled' : null,
-          onclick: go(data.offset + LIST_PAGE),
-        },
-        ['Next →'],
-      ),
-    );
+    pagerOffset = data.offset; // the page shown: Previous and Next go from it
+    var one = data.total <= data.patients.length && data.offset === 0;
+    nav.hidden = one;
+    if (one) return setText(range, '');
+    var last = data.offset + data.patients.length;
+    /** @type {HTMLButtonElement} */ (document.getElementById('list-prev')).disabled = data.offset === 0;
+    /** @type {HTMLButtonElement} */ (document.getElementById('list-next')).disabled = last >= data.total;
+    setText(range, 'Patients ' + (data.offset + 1) + '–' + last + ' of ' + data.total);
   }
 
   /** @type {[number, string][]} */
@@ -983,7 +1025,9 @@
         h('section', { class: 'section', 'aria-labelledby': 'tl-title' }, [
           h('h3', { id: 'tl-title', text: 'Timeline' }),
           h('div', { class: 'range', role: 'group', 'aria-label': 'Time range (patient time)' }, rangeButtons),
-          h('div', { class: 'chart', id: 'chart' }),
+          // The chart and the table scroll sideways on a narrow screen: each is a named region that takes the
+          // focus, so that a keyboard scrolls it (arrow keys).
+          h('div', { class: 'chart', id: 'chart', role: 'region', 'aria-label': 'Timeline chart', tabindex: '0' }),
           h('ul', { class: 'legend', 'aria-hidden': 'true' }, [
             legend('temperature', window.CrsChart.COLORS.temp),
             legend('systolic', window.CrsChart.COLORS.sys),
@@ -997,7 +1041,13 @@
           ]),
           h('details', {}, [
             h('summary', { text: 'Timeline as a table' }),
-            h('div', { class: 'table-wrap', id: 'd-table' }),
+            h('div', {
+              class: 'table-wrap',
+              id: 'd-table',
+              role: 'region',
+              'aria-label': 'Timeline table',
+              tabindex: '0',
+            }),
           ]),
         ]),
         h('section', { class: 'section', 'aria-labelledby': 'pg-title' }, [
@@ -1035,8 +1085,8 @@
 
   function renderPatient(data) {
     var p = data.patient;
-    if (main.getAttribute('data-patient') !== p.patientId || !document.getElementById('d-card'))
-      renderPatientSkeleton(p.patientId);
+    var fresh = main.getAttribute('data-patient') !== p.patientId || !document.getElementById('d-card');
+    if (fresh) renderPatientSkeleton(p.patientId);
     keepFocus(function () {
       var c = document.getElementById('d-card');
       c.textContent = '';
@@ -1059,6 +1109,7 @@
       renderAllPages(data.pages, p);
     });
     document.title = where(p) + ' · CRS ' + p.crs.grade + ' · ICANS ' + p.icans.grade + ' · on-call board';
+    if (fresh) focusHeading();
   }
 
   function renderTable(tl) {
@@ -1162,6 +1213,7 @@
   function openNameDialog(o, button) {
     state.nameAction = o;
     state.returnFocus = button ? button.getAttribute('data-key') : null;
+    state.returnFallback = o.focusAfter;
     ackTitle.textContent = o.title;
     ackSummary.textContent = o.summary;
     ackLabel.textContent = o.label;
@@ -1238,10 +1290,15 @@
   function closeAck() {
     if (dialog.open) dialog.close();
   }
+  // To the button that opened the dialog; when it has gone meanwhile (the page acknowledged on another board, a
+  // newer page), to its patient: until 2026-12-05 the focus went to the first patient of the list.
   function restoreFocus(key) {
     if (!key) return;
+    var at = function (k) {
+      return k ? main.querySelector('[data-key="' + CSS.escape(k) + '"]') : null;
+    };
     var target = /** @type {HTMLElement} */ (
-      main.querySelector('[data-key="' + CSS.escape(key) + '"]') || main.querySelector('h2[tabindex], h3 a') || main
+      at(key) || at(state.returnFallback) || main.querySelector('h2[tabindex], h3 a') || main
     );
     target.focus();
   }
@@ -1284,6 +1341,8 @@
   function openSilence(scope, button) {
     state.silenceFor = scope;
     state.returnFocus = button ? button.getAttribute('data-key') : null;
+    state.returnFallback =
+      route().kind === 'patient' ? 'heading' : scope.team ? 'silence-team' : 'open:' + scope.patientId;
     var paging = state.paging;
     var from = paging ? paging.unsilenceableFromGrade : 4;
     silenceRule.textContent =
@@ -1364,6 +1423,7 @@
   function openMonitoring(p, action, button) {
     state.monitoringFor = { patientId: p.patientId, action: action };
     state.returnFocus = button ? button.getAttribute('data-key') : null;
+    state.returnFallback = route().kind === 'patient' ? 'heading' : 'open:' + p.patientId;
     var end = action === 'end';
     monitoringTitle.textContent = end ? 'End monitoring' : 'Resume monitoring';
     monitoringSummary.textContent = end
@@ -1458,6 +1518,16 @@
     api('api/outbox')
       .then(function (r) {
         var alerts = r.body?.alerts || [];
+        // The banner is an alert region: drawn again only when what it says changes. It was drawn again at every
+        // update of the board (each new reading), and a screen reader said it again each time.
+        var sig = JSON.stringify([
+          siteZone, // its times are in the site's zone, known once a view has answered
+          alerts.map(function (a) {
+            return [a.text, a.since];
+          }),
+        ]);
+        if (deliveryEl.getAttribute('data-sig') === sig) return;
+        deliveryEl.setAttribute('data-sig', sig);
         deliveryEl.textContent = '';
         deliveryEl.hidden = alerts.length === 0;
         if (alerts.length === 0) return;
@@ -1506,7 +1576,19 @@
           window.CrsChart.setDeviceNames(r.body.oxygenDeviceNames);
           if (r.body.paging) state.paging = r.body.paging;
         }
+        // A notice in place of a view (no such patient, a state that cannot be read) is drawn once: drawn again at
+        // each update, it took the focus from its link (back to the body) and its alert was said again.
+        var notice =
+          r.status === 404
+            ? '404 ' + view.id
+            : view.kind === 'patient' && r.body.unreadable
+              ? 'unreadable ' + view.id + ' ' + r.body.unreadable.reason
+              : null;
+        if (notice !== null && main.getAttribute('data-notice') === notice) return setStatus();
+        if (notice !== null) main.setAttribute('data-notice', notice);
+        else main.removeAttribute('data-notice');
         if (r.status === 404) {
+          main.removeAttribute('data-patient');
           main.textContent = '';
           main.appendChild(
             h('div', { class: 'notice' }, [
@@ -1569,6 +1651,7 @@
 
   window.addEventListener('hashchange', function () {
     main.removeAttribute('data-patient');
+    main.removeAttribute('data-notice');
     var r = route();
     if (r.kind === 'list') {
       document.title = 'CRS / ICANS on-call board';

@@ -225,7 +225,7 @@ describe('the on-call board', () => {
       /^silence:/,
     );
 
-    await item.getByRole('button', { name: /^End the silence/ }).click();
+    await item.getByRole('button', { name: /^End silence/ }).click();
     await page.locator('#ack-dialog[open]').waitFor();
     await page.locator('#ack-name').fill('Nurse Bea');
     await page.keyboard.press('Enter');
@@ -263,7 +263,7 @@ describe('the on-call board', () => {
     await page.evaluate(`location.hash = '#/patient/USIL1'`);
     await page
       .locator('#d-card li.unreadable', { hasText: `Silence ${id} of patient USIL1` })
-      .getByRole('button', { name: `End the silence ${id} (its stored record cannot be read)` })
+      .getByRole('button', { name: `End silence ${id} (its stored record cannot be read)` })
       .waitFor();
     await page.evaluate(`location.hash = '#/'`);
     const item = page.locator('#unreadable li.unreadable', { hasText: `Silence ${id}` });
@@ -273,7 +273,7 @@ describe('the on-call board', () => {
     );
     // The name dialog, empty: a name typed for an earlier action is not reused.
     await page.evaluate(`document.getElementById('ack-name').value = 'Someone Else'`);
-    await item.getByRole('button', { name: `End the silence ${id} (its stored record cannot be read)` }).click();
+    await item.getByRole('button', { name: `End silence ${id} (its stored record cannot be read)` }).click();
     await page.locator('#ack-dialog[open]').waitFor();
     expect(await page.locator('#ack-title').textContent()).toBe('End silence');
     expect(await page.locator('#ack-summary').textContent()).toBe(
