@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http';
 
 /** `unsentBytes`: what one client may leave unread (beyond the socket's own buffers) before it is let go. */
-export const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000, unsentBytes: 256 * 1024 } as const;
+const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000, unsentBytes: 256 * 1024 } as const;
 
 export class SseHub {
   private readonly clients = new Set<ServerResponse>();
