@@ -1086,6 +1086,56 @@ describe('acknowledge links in the log', () => {
   });
 });
 
+describe('the audit export to a reader that does not keep up', () => {
+  it('reads the trail no faster than the reader takes it (a long trail is never held in memory whole)', async () => {
+    // The trail is read from the database in pages so that a long one never sits in memory, but every row was
+    // written at once whatever the reader took: a download over a slow link (or one paused) held the whole trail in
+    // the server's memory (a busy patient's month is tens of MB), once for each download.
+    const TOTAL = 100_000;
+    let read = 0;
+    let finished = false;
+    async function* forPatient() {
+      for (; read < TOTAL; read++)
+        yield {
+          at: '2026-01-10T08:00:00Z',
+          patientId: 'P1',
+          type: 'assessment',
+          text: `CRS 1 ${'x'.repeat(400)}`,
+          details: { n: read },
+        };
+      finished = true;
+    }
+    const host = await bareHost({ audit: { forPatient } as never });
+    const socket = connect(Number(new URL(host.base).port), '127.0.0.1');
+    try {
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(`GET /api/patients/P1/audit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${boardKey()}\r\n\r\n`);
+      await new Promise((r) => socket.once('data', r));
+      socket.pause();
+      // Until the server stops reading the trail (it waits for the reader), or has read it all.
+      let last = -1;
+      for (let still = 0; still < 20 && !finished; ) {
+        await new Promise((r) => setTimeout(r, 25));
+        still = read === last ? still + 1 : 0;
+        last = read;
+      }
+      expect(finished).toBe(false);
+      // What was read is what the socket buffers of both ends hold: a few MB at most, not 45 MB.
+      expect(read).toBeLessThan(TOTAL / 4);
+      // The reader reads: the trail comes whole.
+      let bytes = 0;
+      socket.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
+      socket.resume();
+      await until(() => finished && bytes > TOTAL * 450, 'the whole trail');
+    } finally {
+      socket.destroy();
+      await host.close();
+    }
+  });
+});
+
 /** The board's request handler alone, on a port of its own: stub parts but those a test gives, its log in `logs`. */
 async function bareHost(parts: Partial<HostDeps>): Promise<{ base: string; close: () => Promise<void> }> {
   const http = createServer(
