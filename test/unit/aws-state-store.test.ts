@@ -17,7 +17,7 @@ import { arrivalOf } from '#app/digest.ts';
 import { hasSeen } from '#domain/seen.ts';
 import { emptyState, serializeState } from '#domain/state.ts';
 import { VersionConflict, type StateStore } from '#ports';
-import { outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
+import { LOADED_PATIENTS_MAX, outboxNotification } from '#adapters/aws/dynamo-state-store.ts';
 import { decodeStateItem } from '#adapters/aws/state-item.ts';
 import { telemetry } from '#adapters/aws/telemetry.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
@@ -208,6 +208,29 @@ describe('DynamoStateStore', () => {
     );
     for (const m of [first, theirs, mine]) expect(hasSeen(seen, m.messageId) || tail.has(m.messageId)).toBe(true);
     expect(hasSeen(seen, mine.messageId)).toBe(true);
+  });
+
+  it("holds a bounded number of patients' last reads however many patients a warm container grades", async () => {
+    // The grade function's store lives as long as its container (hours), and saw every patient of the deployment
+    // (no ceiling on AWS): what it kept of each patient's last read (about 1 KB, up to a few with pending messages)
+    // was kept for good, one more for each new patient id a device sent.
+    const warm = store();
+    const patients = Array.from({ length: 1500 }, (_, i) => `W-${i}`);
+    const quiet = new Map(patients.map((p) => [p, msg(p, 1, { vitals: { heartRate: 80 } })]));
+    for (const p of patients) {
+      await gradePatient(warm, DEFAULT_CONFIG, p, [enrol(p)]);
+      await gradePatient(warm, DEFAULT_CONFIG, p, [quiet.get(p)!]);
+    }
+    expect(warm.remembered).toBeLessThanOrEqual(LOADED_PATIENTS_MAX);
+    // Redelivered (duplicates: read, nothing saved).
+    for (const p of patients) expect((await gradePatient(warm, DEFAULT_CONFIG, p, [quiet.get(p)!])).committed).toBe(1);
+    expect(warm.remembered).toBeLessThanOrEqual(LOADED_PATIENTS_MAX);
+    // And grading goes on for a patient read long ago: its pending message goes to the seen-messages table.
+    const first = patients[0]!;
+    const r = await gradePatient(warm, DEFAULT_CONFIG, first, [msg(first, 2, { vitals: { heartRate: 90 } })]);
+    expect(r.committed).toBe(1);
+    const id = quiet.get(first)!.messageId;
+    expect((await warm.priorDigests(first, [id])).has(id)).toBe(true);
   });
 });
 

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -505,6 +505,51 @@ describe('pinned by a mutation run', () => {
     expect(hub.size).toBe(99);
     expect(hub.attach(client())).toBe(true);
     hub.close();
+  });
+
+  it('lets go of a live-event client that stopped reading (what it holds is bounded), and keeps the one that reads', async () => {
+    // A board whose tab froze, or a laptop whose lid closed on it, keeps its connection open and reads nothing: each
+    // event for it was held in the server's memory, without end (about 80 bytes a grading pass, for every such client).
+    const hub = new SseHub();
+    const http = createServer((_req, res) => void hub.attach(res));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const { port } = http.address() as AddressInfo;
+    const open = (onData: (chunk: Buffer) => void) =>
+      new Promise<Socket>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => s.write('GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n'));
+        s.once('data', (c: Buffer) => {
+          onData(c);
+          s.on('data', onData);
+          resolve(s);
+        });
+        s.on('error', () => undefined);
+      });
+    let read = 0;
+    const reader = await open((c) => (read += c.length));
+    const stalled = await open(() => undefined);
+    stalled.pause();
+    await until(() => hub.size === 2);
+    const event = { pad: 'x'.repeat(1000) };
+    let sent = 0;
+    // Bursts as grading makes them (small, the event loop turning between them), up to 64 MiB: far more than the
+    // socket buffers of both ends can take.
+    for (let burst = 0; burst < 1024 && hub.size > 1; burst++) {
+      for (let i = 0; i < 64; i++) hub.broadcast('patients', event);
+      sent += 64;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(hub.size).toBe(1);
+    // Its connection is closed: it sees the end once it reads again (and its browser reconnects).
+    stalled.resume();
+    await until(() => stalled.closed);
+    // The reader got every event (the one that reads is never let go), and can go on.
+    hub.broadcast('patients', { last: true });
+    await until(() => read >= sent * 1000);
+    expect(hub.size).toBe(1);
+    reader.destroy();
+    stalled.destroy();
+    hub.close();
+    await new Promise((r) => http.close(r));
   });
 
   it('frames each live event as the EventSource standard reads it, and ends every stream when it closes', () => {
@@ -1036,6 +1081,56 @@ describe('acknowledge links in the log', () => {
       );
       expect(logs).toEqual(['http: GET /ack/<token> failed (Error)', 'http: POST /ack/<token> failed (Error)']);
     } finally {
+      await host.close();
+    }
+  });
+});
+
+describe('the audit export to a reader that does not keep up', () => {
+  it('reads the trail no faster than the reader takes it (a long trail is never held in memory whole)', async () => {
+    // The trail is read from the database in pages so that a long one never sits in memory, but every row was
+    // written at once whatever the reader took: a download over a slow link (or one paused) held the whole trail in
+    // the server's memory (a busy patient's month is tens of MB), once for each download.
+    const TOTAL = 100_000;
+    let read = 0;
+    let finished = false;
+    async function* forPatient() {
+      for (; read < TOTAL; read++)
+        yield {
+          at: '2026-01-10T08:00:00Z',
+          patientId: 'P1',
+          type: 'assessment',
+          text: `CRS 1 ${'x'.repeat(400)}`,
+          details: { n: read },
+        };
+      finished = true;
+    }
+    const host = await bareHost({ audit: { forPatient } as never });
+    const socket = connect(Number(new URL(host.base).port), '127.0.0.1');
+    try {
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(`GET /api/patients/P1/audit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${boardKey()}\r\n\r\n`);
+      await new Promise((r) => socket.once('data', r));
+      socket.pause();
+      // Until the server stops reading the trail (it waits for the reader), or has read it all.
+      let last = -1;
+      for (let still = 0; still < 20 && !finished; ) {
+        await new Promise((r) => setTimeout(r, 25));
+        still = read === last ? still + 1 : 0;
+        last = read;
+      }
+      expect(finished).toBe(false);
+      // What was read is what the socket buffers of both ends hold: a few MB at most, not 45 MB.
+      expect(read).toBeLessThan(TOTAL / 4);
+      // The reader reads: the trail comes whole.
+      let bytes = 0;
+      socket.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
+      socket.resume();
+      await until(() => finished && bytes > TOTAL * 450, 'the whole trail');
+    } finally {
+      socket.destroy();
       await host.close();
     }
   });

@@ -661,6 +661,40 @@ describe("the webhook's failures to send, pinned by a mutation run", () => {
     expect(unbuildable).toBeInstanceOf(RecordRefused);
     expect(unbuildable.message).toBe('the request cannot be sent (Headers.append: "a\nb" is an invalid header value.)');
   });
+
+  it('takes a 2xx as delivered without reading more than a little of its body (a receiver that streams on and on)', async () => {
+    // The answer's body was read whole into memory: a receiver that answered 200 and kept sending (a URL that
+    // streams, a download) made crs serve hold what came in 10 s (gigabytes on a fast link), then take the 200 for
+    // a failure (the timeout) and send the page again, and again.
+    let written = 0;
+    let closed = false;
+    const receiver: Server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const pump = () => {
+        while (!closed) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+      };
+      res.on('close', () => {
+        closed = true;
+      });
+      pump();
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    try {
+      await new WebhookSink(url, undefined, () => undefined).deliver(item);
+      await until(() => closed, 'the receiver to see its connection closed');
+      expect(written).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      closed = true;
+      receiver.closeAllConnections();
+      await new Promise((r) => receiver.close(r));
+    }
+  });
 });
 
 // A lane added later (a webhook, or --page-lines, turned on after the server has run without it) owes the records

@@ -73,6 +73,60 @@ it('keeps a message in the spool when the server answers with a redirect, and ne
   }
 });
 
+it('reads little of an answer that goes on and on, and keeps the message in the spool', async () => {
+  // The answer's body was read whole, for as long as the request's timeout let it come: a URL that streams (a
+  // download, a proxy's endless page) made the bridge hold hundreds of MB at each try of the oldest message.
+  const written: number[] = [];
+  const ended: boolean[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    const n = written.push(0) - 1;
+    ended.push(false);
+    res.writeHead(202, { 'content-type': 'x-application/hl7-v2+er7' });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+      ended[n] = true;
+    });
+    const pump = () => {
+      while (!closed) {
+        written[n]! += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const dir = mkdtempSync(join(tmpdir(), 'crs-bridge-endless-'));
+  const logged: string[] = [];
+  const bridge = await startBridge({
+    listenPort: 0,
+    listenHost: '127.0.0.1',
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/hl7v2`,
+    token: 'tok',
+    spoolDir: dir,
+    ackWaitMs: 30,
+    requestTimeoutMs: 3000,
+    log: (line) => logged.push(line),
+  });
+  const monitor = new MllpClient('127.0.0.1', bridge.port);
+  try {
+    expect(readAck(await monitor.send(hl7m('M-1')))?.code).toBe('AA');
+    await vi.waitFor(() => expect(logged.join('\n')).toMatch(/message \d+ stays in the spool/), { timeout: 10_000 });
+    expect(bridge.spool.counts().waiting).toBe(1);
+    // What the server could write before the bridge let the answer go: the socket buffers' worth, not 3 s of it.
+    await vi.waitFor(() => expect(ended[0]).toBe(true), { timeout: 10_000 });
+    expect(written[0]).toBeLessThan(16 * 1024 * 1024);
+  } finally {
+    monitor.close();
+    await bridge.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 describe('crs mllp-bridge, pinned by a mutation run', () => {
   const ACK_HEAD = 'MSH|^~\\&|CRS|CRS|GW|GW|20260110080000||ACK^R01^ACK|A1|P|2.6\r';
   const ack = (code: string, controlId: string, text = '') => `${ACK_HEAD}MSA|${code}|${controlId}|${text}\r`;

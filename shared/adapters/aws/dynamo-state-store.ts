@@ -93,6 +93,14 @@ function oneItemPerId(seen: SeenMessage[]): SeenGroup[] {
   return [...byId.values()];
 }
 
+/**
+ * Patients whose last read a store remembers (the most recent ones). A read is needed only until the save that
+ * follows it in the same grading; one forgotten is read again. The grade function's store lives as long as its
+ * container, for hours, and there is no ceiling on patients on AWS: until 2026-12-05 it kept every patient it ever
+ * read (about 1 KB each, more with pending messages), one more for each new patient id a device sent.
+ */
+export const LOADED_PATIENTS_MAX = 256;
+
 export class DynamoStateStore implements StateStore {
   constructor(
     private readonly client: DynamoDBClient,
@@ -110,6 +118,11 @@ export class DynamoStateStore implements StateStore {
     string,
     { version: number; indexed: number | undefined; since: number | undefined; pending: PendingSeen[] }
   >();
+
+  /** How many patients' last reads it holds (at most LOADED_PATIENTS_MAX). */
+  get remembered(): number {
+    return this.loaded.size;
+  }
 
   async load(patientId: string): Promise<StoredState | undefined> {
     const out = await this.client.send(
@@ -135,12 +148,14 @@ export class DynamoStateStore implements StateStore {
     if (!held || !Number.isInteger(version)) throw new Error(`patient ${patientId}: stored state item is malformed`);
     const { state, pending } = held;
     const indexed = item[T.feedSinceAttribute]?.N;
+    this.loaded.delete(patientId);
     this.loaded.set(patientId, {
       version,
       indexed: indexed === undefined ? undefined : Number(indexed),
       since: feedSince(state),
       pending,
-    });
+    }); // most recent last
+    if (this.loaded.size > LOADED_PATIENTS_MAX) this.loaded.delete(this.loaded.keys().next().value!);
     return { state, version };
   }
 

@@ -168,6 +168,19 @@ function lingerThenClose(req: IncomingMessage): void {
   socket.resume();
 }
 
+/** Resolves when the response's buffer is written out, or the response is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer): void {
   const close = refuseRest.has(res.req);
   // Node ends a `connection: close` answer's socket with destroySoon (a reset while the body still comes): linger.
@@ -485,8 +498,11 @@ export function createRequestHandler(deps: HostDeps): (req: IncomingMessage, res
       'x-content-type-options': 'nosniff',
     });
     if (format === 'csv') res.write(auditCsvHeader());
-    for await (const e of deps.audit.forPatient(patientId))
-      res.write(format === 'csv' ? auditCsvRow(e) : auditNdjsonRow(e));
+    // As fast as the reader takes it: written regardless, a long trail sat in memory whole (until 2026-12-05).
+    for await (const e of deps.audit.forPatient(patientId)) {
+      if (res.destroyed) return;
+      if (!res.write(format === 'csv' ? auditCsvRow(e) : auditNdjsonRow(e))) await drained(res);
+    }
     res.end();
   }
 

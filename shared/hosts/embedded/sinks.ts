@@ -107,6 +107,28 @@ export class BoardSink implements Sink {
 }
 
 const WEBHOOK_TIMEOUT_MS = 10_000;
+/** What is read of a receiver's answer (its status decides; the body is only read to free the connection). */
+const WEBHOOK_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * Reads an answer's body up to WEBHOOK_ANSWER_BYTES, then lets the rest go (the connection is closed). It was read
+ * whole (res.arrayBuffer()) until 2026-12-05: a receiver that answered 200 and kept sending made crs serve hold all
+ * that came for 10 s (1.7 GB on this machine's loopback, measured) at every page sent to it.
+ */
+async function readLittle(res: Response): Promise<void> {
+  const reader = res.body?.getReader();
+  if (!reader) return;
+  try {
+    for (let read = 0; read <= WEBHOOK_ANSWER_BYTES; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The answer's status is what counts; a body cut short (or timed out) changes nothing.
+  }
+}
 
 /**
  * POSTs each grade change (the same JSON object as its NDJSON line) and each page to a role (the PageEvent, with
@@ -149,7 +171,7 @@ export class WebhookSink implements Sink {
         throw new RecordRefused(`the request cannot be sent (${e.message.slice(0, 80)})`);
       throw new Error(`webhook unreachable${cause ? ` (${cause})` : ` (${e.name})`}`);
     }
-    await res.arrayBuffer().catch(() => undefined); // free the connection
+    await readLittle(res); // free the connection
     if (res.status >= 200 && res.status <= 299) return;
     if (res.status >= 400 && res.status <= 499 && !RECEIVER_NOT_READY.has(res.status))
       throw new RecordRefused(`webhook answered HTTP ${res.status}`);

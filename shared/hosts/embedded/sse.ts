@@ -1,8 +1,11 @@
 // Server-Sent Events for the board: small hints ("patients changed", "new page", "acknowledged"); the board then
 // fetches the authoritative data from the JSON API, so a missed event costs nothing but a refetch on reconnect.
+// A client that stops reading (a frozen tab, a laptop whose lid closed on the board: its connection stays open) is
+// let go once its unsent events pass a bound: until 2026-12-05 every event for it was held in memory, without end.
 import type { ServerResponse } from 'node:http';
 
-const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000 } as const;
+/** `unsentBytes`: what one client may leave unread (beyond the socket's own buffers) before it is let go. */
+const SSE_LIMITS = { clients: 100, heartbeatMs: 15_000, retryMs: 2000, unsentBytes: 256 * 1024 } as const;
 
 export class SseHub {
   private readonly clients = new Set<ServerResponse>();
@@ -37,7 +40,13 @@ export class SseHub {
   }
 
   private write(chunk: string): void {
-    for (const res of this.clients) res.write(chunk);
+    for (const res of this.clients) {
+      // Not reading: dropped (its browser reconnects when it wakes, and fetches the board again).
+      if (res.writableLength > SSE_LIMITS.unsentBytes) {
+        this.clients.delete(res);
+        res.destroy();
+      } else res.write(chunk);
+    }
   }
 
   close(): void {
