@@ -1344,6 +1344,19 @@ describe('SqliteTokenStore and the data directory', () => {
     expect((await tokens.list()).map((t) => t.revokedAt)).toEqual(['2026-01-10T10:00:00Z', undefined]);
   });
 
+  it('looks tokens up with one statement, not one prepared per device request (native memory until a GC)', async () => {
+    const tokens = new SqliteTokenStore(db);
+    const { token, record } = issueToken('monitor-8', new Date('2026-01-10T09:00:00Z'));
+    await tokens.put(record);
+    const prepare = vi.spyOn(db, 'prepare');
+    try {
+      for (let i = 0; i < 50; i++) expect(await tokens.findByHash(hashToken(token))).toEqual(record);
+      expect(prepare.mock.calls.length).toBeLessThanOrEqual(1);
+    } finally {
+      prepare.mockRestore();
+    }
+  });
+
   it("refuses a token whose kind this version does not know (a newer version's, after a rollback)", async () => {
     const tokens = new SqliteTokenStore(db);
     const { token, record } = issueToken('cam-1', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
