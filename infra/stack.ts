@@ -32,9 +32,9 @@ import { CONFIG_FILE, ENV } from '#adapters/aws/env.ts';
 import { PAGES_TOPIC_DISPLAY_NAME } from '#adapters/aws/sns-page-sender.ts';
 import { AUDIT_TABLE, PAGES_TABLE, SEEN_TABLE, STATE_TABLE, TOKENS_TABLE } from '#adapters/aws/table-layout.ts';
 import { METRIC, METRICS_NAMESPACE } from '#adapters/aws/telemetry.ts';
-import { resolveConfig } from '#domain/config.ts';
+import { pagedTeams, resolveConfig } from '#domain/config.ts';
 import { MAX_OBSERVATION_AGE_RULE, maxObservationAgeMs } from '#domain/device-clock.ts';
-import { pagesSubscriptions } from '#domain/paging-endpoints.ts';
+import { pagesSubscriptions, wardLimitedTeamWarning } from '#domain/paging-endpoints.ts';
 import { MINUTE, OperatorAlarms, type AlarmSpec } from './alarms.ts';
 import { AuditRetention, DEFAULT_AUDIT, auditTamperingPattern, type AuditOptions } from './audit.ts';
 import { HTTPS_DELIVERY_POLICY, warnOfHttpsPassword } from './delivery.ts';
@@ -266,6 +266,11 @@ export class CrsAlertingStack extends Stack {
     if (!resolved.ok) throw new Error(`invalid grading config: ${resolved.errors.join('; ')}`);
     if (props.gradingOverrides) gradingConfigJson = JSON.stringify(props.gradingOverrides);
     checkEveryPagedTeamSubscribed(props.paging, resolved.config);
+    for (const team of pagedTeams(resolved.config).keys()) {
+      const e = props.paging.teams[team as keyof PagingConfig['teams']];
+      if (e?.wards && e.email.length + e.sms.length + e.https.length > 0)
+        Annotations.of(this).addWarningV2(`crs:ward-limited-${team}`, wardLimitedTeamWarning(team, e.wards));
+    }
 
     // ---- Encryption: one customer managed key for queues, topics, tables, logs and backups.
     this.key = new kms.Key(this, 'Key', {

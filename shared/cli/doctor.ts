@@ -43,7 +43,12 @@ import { testPagePublishInput } from '#adapters/aws/sns-page-sender.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
 import { DEFAULT_CONFIG, pagedTeams, type GradingConfig } from '#domain/config.ts';
 import { endpointKey, endpointShown, PAGE_TEAMS, type PageTeam } from '#domain/paging.ts';
-import { pagesSubscriptions, parsePagingConfig, type PagingConfig } from '#domain/paging-endpoints.ts';
+import {
+  pagesSubscriptions,
+  parsePagingConfig,
+  wardLimitedTeamWarning,
+  type PagingConfig,
+} from '#domain/paging-endpoints.ts';
 import { OPERATOR_ENV, OperatorUsageError, need, operatorAws, operatorVariables } from './aws-operator.ts';
 import { shown } from './flags.ts';
 
@@ -559,8 +564,16 @@ export async function examine(
           `${team}: ${s.endpoint} answered STOP: SNS sends it no SMS (opt it back in: aws sns opt-in-phone-number --phone-number ${s.endpoint})`,
         );
     }
-    if (!subs.some((s) => s.state === 'confirmed') && !report.unpaged.includes(team))
+    const confirmed = subs.filter((s) => s.state === 'confirmed');
+    if (confirmed.length === 0 && !report.unpaged.includes(team))
       report.problems.push(`${team}: nobody receives this team's pages (no confirmed endpoint)`);
+    else if (!report.unpaged.includes(team) && confirmed.every((s) => s.wards))
+      report.warnings.push(
+        wardLimitedTeamWarning(
+          team,
+          confirmed.flatMap((s) => s.wards ?? []),
+        ),
+      );
   }
   for (const s of report.unassigned)
     report.problems.push(

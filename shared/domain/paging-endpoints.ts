@@ -57,6 +57,15 @@ const PagingConfigSchema = z.strictObject({
 export type PagingConfig = z.infer<typeof PagingConfigSchema>;
 type TeamEndpointsConfig = z.infer<typeof TeamEndpoints>;
 
+/**
+ * Said of a team the configuration pages whose every endpoint is limited to wards: a page of a patient in another
+ * ward, or in none (moved out, enrolled without a ward), reaches nobody of that team. SNS takes it and nothing is
+ * parked; only LaddersExhausted tells, when the ladder has run out (docs/paging.md, "A patient who moves wards").
+ */
+export function wardLimitedTeamWarning(team: string, wards: readonly string[]): string {
+  return `${team}: every endpoint is limited to wards ${[...new Set(wards)].sort().join(', ')}: a page of a patient in another ward, or in none, reaches nobody of ${team} (drop the team's wards, or route those pages to another team too)`;
+}
+
 /** SNS refuses a filter policy whose values combine to more than this (teams x wards x kinds). */
 const MAX_FILTER_COMBINATIONS = 150;
 

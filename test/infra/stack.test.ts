@@ -1980,6 +1980,29 @@ describe('the paging config from context: pinned by a mutation run', () => {
     expect(smsOnly.filter((w) => /no (team|alarm) endpoints/.test(w))).toEqual([]);
   });
 
+  it('warns at synth of a paged team limited to wards (a patient elsewhere, or in none, pages nobody of it)', () => {
+    const warnings = (teams: Record<string, unknown>, context: Record<string, unknown> = {}) =>
+      Annotations.fromStack(templateApp({ context: { paging: { ...PAGING, teams }, ...context } }).stack)
+        .findWarning('*', Match.stringLikeRegexp('limited to wards'))
+        .map((w) => String(w.entry.data));
+    const all = ['hematology', 'icu', 'neurology', 'radiology', 'bedside'];
+    const endpoints = Object.fromEntries(all.map((t) => [t, { email: [`${t}@hospital.example`] }]));
+    expect(warnings(endpoints)).toEqual([]);
+    expect(
+      warnings({ ...endpoints, neurology: { email: ['neuro@hospital.example'], wards: ['H5', 'H4', 'H5'] } }),
+    ).toEqual([
+      "neurology: every endpoint is limited to wards H4, H5: a page of a patient in another ward, or in none, reaches nobody of neurology (drop the team's wards, or route those pages to another team too) [ack: crs:ward-limited-neurology]",
+    ]);
+    // A team the configuration pages nowhere needs no warning, wards or not.
+    const icans = [['hematology'], ['hematology', 'icu'], ['hematology', 'icu'], ['hematology', 'icu']];
+    expect(
+      warnings(
+        { ...endpoints, neurology: { email: ['neuro@hospital.example'], wards: ['H4'] } },
+        { gradingConfig: JSON.stringify({ routing: { icans } }) },
+      ),
+    ).toEqual([]);
+  });
+
   it('warns at synth of an https endpoint with a password in its URL (plain text in the template), naming it without the password', () => {
     const teams = {
       ...PAGING.teams,

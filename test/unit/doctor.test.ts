@@ -634,6 +634,34 @@ describe('crs doctor, pinned by a mutation run', () => {
     expect(icu.testPage).toMatchObject({ team: 'icu', endpoints: 0 });
   });
 
+  // A ward-limited team pages nobody for a patient in another ward or in none (docs/paging.md, "A patient who moves
+  // wards"): SNS takes the page, nothing is parked, and nothing said so before the ladder ran out.
+  it('warns of a paged team whose every confirmed endpoint is limited to wards, and not of one paged nowhere', async () => {
+    sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:4` }).resolves({
+      Attributes: {
+        FilterPolicy: JSON.stringify({ teams: ['bedside'], ward: ['H4', 'H2'] }),
+        PendingConfirmation: 'false',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: UNDELIVERED }),
+      },
+    });
+    const warning =
+      "bedside: every endpoint is limited to wards H2, H4: a page of a patient in another ward, or in none, reaches nobody of bedside (drop the team's wards, or route those pages to another team too)";
+    expect((await examine(clients(), vars, { now: NOW })).warnings).toContain(warning);
+    const alerts = { ...DEFAULT_CONFIG.paging.alertTeams };
+    for (const k of Object.keys(alerts) as (keyof typeof alerts)[])
+      alerts[k] = alerts[k].map((t) => (t === 'bedside' ? 'icu' : t));
+    // Grade changes never page bedside (its routing has no such team): its alerts moved to icu, nothing pages it.
+    const unpaged = await examine(clients(), vars, {
+      now: NOW,
+      config: configFor('astct2019', { paging: { alertTeams: alerts } }),
+    });
+    expect(unpaged.unpaged).toContain('bedside');
+    expect(unpaged.warnings).not.toContain(warning);
+    // Without wards on it, no warning.
+    const hematology = await examine(clients(), vars, { now: NOW });
+    expect(hematology.warnings.filter((w) => w.startsWith('hematology:'))).toEqual([]);
+  });
+
   it('says which kinds of page an SMS number limited by smsKinds gets (the test page aside)', async () => {
     sns.on(GetSubscriptionAttributesCommand, { SubscriptionArn: `${TOPIC}:3` }).resolves({
       Attributes: {
