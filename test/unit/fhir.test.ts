@@ -282,6 +282,50 @@ describe('FHIR ingest', () => {
     expect(queue.messages.map((q) => q.message.messageId)).toHaveLength(2);
   });
 
+  // Two values of one measurement at one time are both refused, and neither is queued. Until 2026-12-05 a batch queued
+  // the later one and answered 422 at it, while the entry whose value was dropped was answered "202 Accepted".
+  it('refuses both entries of a batch that give one measurement two values at one time, and queues neither value', async () => {
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(38, 'Cel') }),
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39.5, 'Cel') }),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') }),
+      ].map((resource) => ({ resource })),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(out.entry![0]!.response!.outcome!.issue).toEqual([
+      {
+        severity: 'error',
+        code: 'value',
+        expression: ['Bundle.entry[0].resource.valueQuantity'],
+        diagnostics: `vitals.temperatureC has two different values at ${new Date(T).toISOString().replace('.000Z', 'Z')} in this request (Bundle.entry[0].resource, Bundle.entry[1].resource); neither is used`,
+      },
+    ]);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ heartRate: 90 }]);
+  });
+
+  it('refuses a value the contract refuses on its own, not with a good one it conflicts with (a garbled 384.5 °C)', async () => {
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(38.45, 'Cel') }),
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(384.5, 'Cel') }),
+      ].map((resource) => ({ resource })),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['202 Accepted', '422 Unprocessable Entity']);
+    expect(out.entry![1]!.response!.outcome!.issue[0]!.diagnostics).toBe('vitals.temperatureC: 384.5 is outside 25-45');
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ temperatureC: 38.45 }]);
+  });
+
   // The resources of one patient, source and time are one message: refused, nothing of any of them is queued. Until
   // 2026-12-05 only the first was answered 422; the others were "202 Accepted", and a sender never sent them again.
   it('answers 422 for each batch entry of a message refused, not only the first: a time the device clock refuses, a section the token may not send', async () => {
@@ -842,10 +886,12 @@ describe('FHIR ingest', () => {
       ].map((resource) => ({ resource })),
     });
     expect(twice.status).toBe(422);
-    expect((JSON.parse(twice.body) as OperationOutcome).issue[0]).toMatchObject({
-      expression: ['Bundle.entry[1].resource.valueQuantity'],
-      diagnostics: 'vitals.spo2 has two different values at 2026-01-10T07:00:00Z in this request',
-    });
+    expect((JSON.parse(twice.body) as OperationOutcome).issue.map((i) => [i.expression, i.diagnostics])).toEqual(
+      [0, 1].map((i) => [
+        [`Bundle.entry[${i}].resource.valueQuantity`],
+        'vitals.spo2 has two different values at 2026-01-10T07:00:00Z in this request (Bundle.entry[0].resource, Bundle.entry[1].resource); neither is used',
+      ]),
+    );
     const fio2 = await post(
       '/fhir/r4/Observation',
       obs({ system: LOINC_SYSTEM, code: '3150-0' }, { valueQuantity: qty(40, '%') }),
@@ -1914,18 +1960,24 @@ describe('a body temperature coded by its site', () => {
     );
     expect(sites.translated.map((x) => x.message.vitals)).toEqual([{ temperatureC: 38.6 }]);
     expect(sites.issues.map((i) => i.severity)).toEqual(['warning', 'warning']);
-    // Two different values of one site (as of two generic ones) are still a conflict.
+    // Two different values of one site (as of two generic ones) are still a conflict: each refused, neither taken.
     const two = translate(
       temp('oral-1', [{ system: LOINC_SYSTEM, code: '8331-1' }], 38.1),
       temp('oral-2', [{ system: MDC, code: '188424' }], 37.0),
     );
-    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
     // So are two generic ones, MDC or LOINC (over HL7 v2, MDC is taken over LOINC; over FHIR they never were ranked).
     const generics = translate(
       temp('mdc', [{ system: MDC, code: '150344' }], 38.1),
       temp('loinc', [{ system: LOINC_SYSTEM, code: '8310-5' }], 37.0),
     );
-    expect(generics.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(generics.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
   });
 });
 
@@ -1967,7 +2019,10 @@ describe("one device's measurement from two sources at one time, as HL7 v2 ranks
     }
     // Two values of one rank are still a conflict.
     const two = translate(arterial, systolic('art-2', { system: MDC, code: '150037' }, 90));
-    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
   });
 });
 
@@ -2633,7 +2688,10 @@ describe('MDC codes and units, versioned references and the ranking of sources, 
         },
       ),
     );
-    expect(unread.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(unread.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
   });
 
   it("ranks a blood pressure panel's components as LOINC: the arterial line of the same device and time is read over them", () => {

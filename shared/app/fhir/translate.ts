@@ -17,7 +17,7 @@ import type {
   Reference,
 } from '@medplum/fhirtypes';
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
-import type { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
+import { measurementProblem, type SOURCE_KINDS, type THERAPIES, type VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
@@ -1258,6 +1258,44 @@ function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
   });
 }
 
+/**
+ * The fragments of one source and time (the best-ranked of each measurement) that give a field two different values:
+ * each is refused, and the field is not sent, as over HL7 v2 ("neither is used"). A value the contract refuses anyway
+ * (out of its range: a garbled 384.5 °C) is refused on its own first, so that it never takes a good one down with
+ * it. Until 2026-12-05 the later value was queued and the first resource's error was said at the second: in a batch
+ * the entry whose value was dropped was answered `202 Accepted`, and the one whose value was graded `422`.
+ */
+function conflicts(list: Fragment[], ms: number, issue: (f: Fragment, issue: FhirIssue) => void): Set<Fragment> {
+  const byKey = new Map<string, Fragment[]>();
+  for (const f of list) {
+    if (f.key === 'vasopressors' || f.key === 'medications') continue;
+    byKey.set(f.key, [...(byKey.get(f.key) ?? []), f]);
+  }
+  const refused = new Set<Fragment>();
+  const distinct = (fs: Fragment[]) => new Set(fs.map((f) => JSON.stringify(f.value))).size;
+  for (const [key, all] of byKey) {
+    if (distinct(all) < 2) continue;
+    const fine = all.filter((f) => {
+      const problem = measurementProblem(key, f.value);
+      if (problem === undefined) return true;
+      refused.add(f);
+      issue(f, { expression: f.at, code: 'value', text: `${key}: ${problem}` });
+      return false;
+    });
+    if (distinct(fine) < 2) continue;
+    const where = [...new Set(fine.map((f) => f.resource))].join(', ');
+    for (const f of fine) {
+      refused.add(f);
+      issue(f, {
+        expression: f.at,
+        code: 'value',
+        text: `${key} has two different values at ${iso(ms)} in this request (${where}); neither is used`,
+      });
+    }
+  }
+  return refused;
+}
+
 /** Fragments of one patient, source and time as one contract message each. */
 function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): FhirTranslated[] {
   const groups = new Map<string, Fragment[]>();
@@ -1294,7 +1332,13 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
     // generic body temperature over a site's); two values of one rank are a conflict.
     const best = new Map<string, number>();
     for (const f of list) if (f.rank !== undefined) best.set(f.key, Math.min(f.rank, best.get(f.key) ?? f.rank));
+    const refused = conflicts(
+      list.filter((f) => f.rank === undefined || f.rank === best.get(f.key)),
+      ms,
+      issue,
+    );
     for (const f of list) {
+      if (refused.has(f)) continue;
       if (f.rank !== undefined && f.rank > best.get(f.key)!) {
         issue(f, {
           expression: f.at,
@@ -1312,13 +1356,6 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
         from(section, f);
       } else {
         const obj = (message[section] as Record<string, unknown> | undefined) ?? {};
-        if (field! in obj && obj[field!] !== f.value) {
-          issue(f, {
-            expression: f.at,
-            code: 'value',
-            text: `${f.key} has two different values at ${iso(ms)} in this request`,
-          });
-        }
         obj[field!] = f.value;
         message[section] = obj;
         // The oxygen section and the end of monitoring are each one part: refused (a device's scope) as a whole.
@@ -1328,7 +1365,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
     const oxygen = message.oxygen as Record<string, unknown> | undefined;
     if (oxygen && oxygen.device === undefined) {
       for (const f of list)
-        if (f.key.startsWith('oxygen.'))
+        if (f.key.startsWith('oxygen.') && !refused.has(f))
           issue(f, {
             expression: f.at,
             code: 'required',
