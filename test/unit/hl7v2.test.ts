@@ -779,6 +779,29 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(fields(down.ack, 'MSH').slice(4, 6)).toEqual(['GW-ICU4^0012345678ABCDEF^EUI-64', 'ICU4']);
   });
 
+  // One patient's observations of one time in two PID groups are one message: refused whole (the patient outside the
+  // token's patients, no room for a new patient, a device clock a week behind), it is named at each PID. Until
+  // 2026-12-05 only the first PID was, and an engine reading the ERR took the second group's OBX for accepted.
+  it('names each PID group of a message refused whole, not only the first', async () => {
+    const group = (patient: string, value: number) => [
+      `PID|||${patient}^^^HOSP^MR`,
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110085800+0000',
+      `OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|${value}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110085800+0000`,
+    ];
+    const text = [PCD01.split('\r')[0]!, ...group('P-1', 80), ...group('P-3', 90), ...group('P-3', 90)].join('\r');
+    const scoped = { deviceId: 'mon-gw', role: 'monitor' as const, patients: ['P-1'] };
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(text, scoped, { queue, now: () => NOW });
+    expect(a.code).toBe('AE');
+    expect(
+      a.ack
+        .split('\r')
+        .filter((l) => l.startsWith('ERR'))
+        .map((l) => l.split('|')[2]),
+    ).toEqual(['PID^2^3^1', 'PID^3^3^1']);
+    expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
+  });
+
   it('gives back the room it reserved for new patients, whether the queue took the messages or not', async () => {
     const { patients, reserved } = reservingDirectory();
     const queue = new MemoryQueue();

@@ -846,7 +846,10 @@ function assemble(
       origins.enrolment = place.at;
     }
     if (!message.vitals && !message.oxygen) continue; // a bed alone is not worth a message
-    out.push({ message, origins, whole: list[0]!.pid });
+    const pids = [...new Set(list.map((f) => f.pid))].filter(
+      (pid, i, all) => all.findIndex((o) => o.sequence === pid.sequence) === i,
+    );
+    out.push({ message, origins, whole: pids[0]!, ...(pids.length > 1 ? { alsoAt: pids.slice(1) } : {}) });
   }
   return out;
 }

@@ -16,6 +16,12 @@ export interface Translated<L> {
   /** Where an error about the whole message is reported (the PID segment, the resource). */
   whole: L;
   /**
+   * The other places the message came from (HL7 v2: a second PID group of the same patient, time and device), where
+   * a refusal of the whole message is said too: said at the first alone, the others' observations were taken by the
+   * sender for accepted.
+   */
+  alsoAt?: L[];
+  /**
    * Taken only for a patient the server already knows (known.ts): where an ADT event or a FHIR Encounter places a
    * patient, or ends the watch, which a hospital's whole feed sends for every patient.
    */
@@ -57,6 +63,9 @@ function without(message: Record<string, unknown>, key: string): Record<string, 
   return copy;
 }
 
+/** Every place a refusal of the whole message is said: `whole`, then `alsoAt`. */
+export const wholeOf = <L>(t: Pick<Translated<L>, 'whole' | 'alsoAt'>): L[] => [t.whole, ...(t.alsoAt ?? [])];
+
 /** The message as validated (with the refused observations taken out), or none, and every problem found. */
 export function screen<L>(t: Translated<L>, check: Check): { message?: DeviceMessage; problems: Problem<L>[] } {
   const problems: Problem<L>[] = [];
@@ -77,7 +86,7 @@ export function screen<L>(t: Translated<L>, check: Check): { message?: DeviceMes
       } else unexplained.push(error);
     }
     if (unexplained.length > 0 || removable.size === 0) {
-      for (const error of unexplained) problems.push({ at: t.whole, text: error });
+      for (const error of unexplained) for (const at of wholeOf(t)) problems.push({ at, text: error });
       return { problems };
     }
     for (const key of removable) message = without(message, key);
