@@ -533,6 +533,31 @@ describe('PCD-01 translation', () => {
     expect(alone.problems[0]!.text).toMatch(/oxygen.flowLpm needs the oxygen device at the same time/);
   });
 
+  // Until 2026-12-05 an FiO2 the contract refuses took the whole oxygen section with it, named at the device's OBX:
+  // the FiO2 row itself was not named (an engine took it for accepted), and the device and flow were dropped unsaid.
+  it('refuses an FiO2 out of range at its own OBX, and takes the oxygen device and flow beside it', async () => {
+    const device =
+      'OBX|20|CWE|oxygen-device^Oxygen delivery device^99CRS|1.9.1.1|336623009^Oxygen nasal cannula^SCT||||||F|||20260110080000+0000';
+    const flow = 'OBX|21|NM|3151-8^Inhaled oxygen flow rate^LN|1.9.1.2|4|L/min^^UCUM|||||F|||20260110080000+0000';
+    const fio2 = 'OBX|22|NM|3150-0^Inhaled oxygen concentration^LN|1.9.1.3|40|1^^UCUM|||||F|||20260110080000+0000';
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(
+      [PCD01, device, flow, fio2].join('\r'),
+      { deviceId: 'gw', role: 'monitor' },
+      {
+        queue,
+        now: () => NOW,
+      },
+    );
+    expect(a.code).toBe('AE');
+    expect(a.ack.split('\r').filter((l) => l.startsWith('ERR') && l.includes('|E|'))).toEqual([
+      'ERR||OBX^16^5^1|102^Data type error^HL70357|E||||oxygen.fio2: 40 is outside 0.21-1 (a percent? send 0.4)',
+    ]);
+    expect(queue.messages.map((q) => q.message.oxygen).filter(Boolean)).toEqual([
+      { device: 'nasal_cannula', flowLpm: 4 },
+    ]);
+  });
+
   it('answers AR for what cannot be taken, naming the segment and field', async () => {
     const queue = new MemoryQueue();
     const cases: [string, string][] = [

@@ -816,12 +816,21 @@ function assemble(
     const origins: Record<string, Hl7Location> = {};
     const vitals: Record<string, number> = {};
     const oxygen: Record<string, unknown> = {};
+    const alsoFrom: Record<string, Hl7Location[]> = {};
     for (const [field, chosen] of choose(list, problems)) {
       const [section, name] = field.split('.') as [string, string];
       if (section === 'vitals') {
         vitals[name] = chosen.value as number;
         origins[field] = chosen.at;
-      } else oxygen[name] = chosen.value;
+      } else {
+        oxygen[name] = chosen.value;
+        // FiO2 and flow are each refused at their own OBX (the contract's range): it was said at the device's, and
+        // the FiO2 row refused was taken by the sender for accepted.
+        if (name !== 'device') {
+          origins[field] = chosen.at;
+          (alsoFrom.oxygen ??= []).push(chosen.at);
+        }
+      }
     }
     if (Object.keys(vitals).length > 0) message.vitals = vitals;
     if (Object.keys(oxygen).length > 0) {
@@ -849,7 +858,18 @@ function assemble(
     const pids = [...new Set(list.map((f) => f.pid))].filter(
       (pid, i, all) => all.findIndex((o) => o.sequence === pid.sequence) === i,
     );
-    out.push({ message, origins, whole: pids[0]!, ...(pids.length > 1 ? { alsoAt: pids.slice(1) } : {}) });
+    if (!message.oxygen) {
+      delete alsoFrom.oxygen;
+      delete origins['oxygen.fio2'];
+      delete origins['oxygen.flowLpm'];
+    }
+    out.push({
+      message,
+      origins,
+      whole: pids[0]!,
+      ...(pids.length > 1 ? { alsoAt: pids.slice(1) } : {}),
+      ...(alsoFrom.oxygen ? { alsoFrom } : {}),
+    });
   }
   return out;
 }

@@ -22,6 +22,11 @@ export interface Translated<L> {
    */
   alsoAt?: L[];
   /**
+   * The other places a removable part came from (HL7 v2: the FiO2 and flow OBX of the oxygen section, whose origin is
+   * the device's), where its refusal as a whole is said too.
+   */
+  alsoFrom?: Record<string, L[]>;
+  /**
    * Taken only for a patient the server already knows (known.ts): where an ADT event or a FHIR Encounter places a
    * patient, or ends the watch, which a hospital's whole feed sends for every patient.
    */
@@ -82,7 +87,7 @@ export function screen<L>(t: Translated<L>, check: Check): { message?: DeviceMes
       const key = originFor(t, pathOf(error));
       if (key && key in flatKeys(message)) {
         removable.add(key);
-        problems.push({ at: t.origins[key]!, text: error });
+        for (const at of [t.origins[key]!, ...(t.alsoFrom?.[key] ?? [])]) problems.push({ at, text: error });
       } else unexplained.push(error);
     }
     if (unexplained.length > 0 || removable.size === 0) {
