@@ -311,6 +311,43 @@ describe('FHIR ingest', () => {
     expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ heartRate: 90 }]);
   });
 
+  // A batch entry answered 422 gives nothing to what is queued. Until 2026-12-05 an oxygen Observation refused for its
+  // FiO2 (or for a flow another entry contradicted) still gave its device, graded as oxygen support, and a blood
+  // pressure panel refused for its diastolic gave its systolic: the sender was told the entry was refused.
+  it('queues nothing of a batch entry it answers 422: an oxygen Observation with a refused FiO2, a panel with a refused component', async () => {
+    const oxygen = (fio2: number) =>
+      obs(
+        { system: CRS_CODES, code: 'oxygen-device' },
+        {
+          valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'simple_mask' }] },
+          component: [{ code: { coding: [{ system: LOINC_SYSTEM, code: '3150-0' }] }, valueQuantity: qty(fio2, '1') }],
+        },
+      );
+    const panel = obs(
+      { system: LOINC_SYSTEM, code: '85354-9' },
+      {
+        component: [
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(120, 'mm[Hg]') },
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, valueQuantity: qty(900, 'mm[Hg]') },
+        ],
+      },
+    );
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [oxygen(40), panel, obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') })].map(
+        (resource) => ({ resource }),
+      ),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(queue.messages.map((q) => [q.message.vitals, q.message.oxygen])).toEqual([[{ heartRate: 90 }, undefined]]);
+  });
+
   it('refuses a value the contract refuses on its own, not with a good one it conflicts with (a garbled 384.5 °C)', async () => {
     const res = await post('/fhir/r4', {
       resourceType: 'Bundle',
