@@ -481,12 +481,26 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
   }
 }
 
+/** What every run set of either backend meets; each adds its own (the ceiling on crs serve, a partial batch on SQS). */
+const MET = [
+  'a patient outside the token',
+  'a device clock a week behind',
+  'a reading out of range',
+  'two values at one time',
+  'a 503 sent again',
+  'HL7 AA',
+  'HL7 AE',
+  'HL7 AR',
+  'a FHIR batch in part',
+];
+
 describe('every answer tells the sender what was queued', () => {
   const runs = Number(process.env.ANSWER_TRUTH_RUNS ?? 150);
   it.each([
-    ['AWS (SQS FIFO, partial batch failures)', awsBackend],
-    ['embedded (SQLite inbox, --max-patients 4)', embeddedBackend],
-  ])('%s', async (_, make) => {
+    ['AWS (SQS FIFO, partial batch failures)', awsBackend, 'a 503 with part of the request queued'],
+    ['embedded (SQLite inbox, --max-patients 4)', embeddedBackend, 'a server full of patients'],
+  ])('%s', async (_, make, own) => {
+    seen.clear();
     await fc.assert(
       fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 6 }), async (requests) => {
         const backend = make();
@@ -498,19 +512,7 @@ describe('every answer tells the sender what was queued', () => {
       }),
       { numRuns: runs },
     );
-  });
-
-  it('met every situation it is meant to test', () => {
-    expect([...seen].sort()).toEqual(
-      [
-        ...SITUATIONS.map(([label]) => label),
-        'a 503 sent again',
-        'a 503 with part of the request queued',
-        'HL7 AA',
-        'HL7 AE',
-        'HL7 AR',
-        'a FHIR batch in part',
-      ].sort(),
-    );
+    // The runs met each situation the property is meant to test (a generator changed could lose one unseen).
+    for (const situation of [...MET, own]) expect([...seen], situation).toContain(situation);
   });
 });
