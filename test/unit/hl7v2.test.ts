@@ -827,6 +827,34 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
   });
 
+  // Until 2026-12-05 the first PV1 was taken and the other dropped, under an AA that said everything was taken.
+  it('refuses two different places (PV1-3) for one patient at one time, naming both PV1, and takes the readings', async () => {
+    const group = (ward: string, value: number) => [
+      'PID|||P-1^^^HOSP^MR',
+      `PV1||I|${ward}^^12`,
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110085800+0000',
+      `OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|${value}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110085800+0000`,
+    ];
+    const text = [PCD01.split('\r')[0]!, ...group('H4', 80), ...group('H5', 80)].join('\r');
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+    expect(a.code).toBe('AE');
+    expect(
+      a.ack
+        .split('\r')
+        .filter((l) => l.startsWith('ERR'))
+        .map((l) => l.split('|').slice(2, 3).concat(l.split('|').slice(-1))),
+    ).toEqual(
+      ['PV1^1^3^1', 'PV1^2^3^1'].map((at) => [
+        at,
+        'enrolment: PV1-3 gives two different places at the same time (PV1 1, PV1 2); neither is used',
+      ]),
+    );
+    expect(queue.messages.map((q) => [q.message.vitals, q.message.enrolment])).toEqual([
+      [{ heartRate: 80 }, undefined],
+    ]);
+  });
+
   it('gives back the room it reserved for new patients, whether the queue took the messages or not', async () => {
     const { patients, reserved } = reservingDirectory();
     const queue = new MemoryQueue();

@@ -849,7 +849,21 @@ function assemble(
         origins.oxygen = device!.at;
       }
     }
-    const place = list.find((f) => f.place)?.place;
+    // One patient's observations of one time in two PID groups whose PV1-3 differ: where the patient is would be a
+    // guess. Neither is taken, each named (the first was taken, the other dropped under an AA).
+    const places = [
+      ...new Map(list.flatMap((f) => (f.place ? [[`${f.place.bed}|${f.place.ward}`, f.place]] : []))).values(),
+    ];
+    if (places.length > 1) {
+      const where = places.map((p) => `PV1 ${p.at.sequence}`).join(', ');
+      for (const p of places)
+        problems.push({
+          at: p.at,
+          code: 102,
+          text: `enrolment: PV1-3 gives two different places at the same time (${where}); neither is used`,
+        });
+    }
+    const place = places.length === 1 ? places[0] : undefined;
     if (place && (place.bed || place.ward)) {
       message.enrolment = { ...(place.bed ? { bed: place.bed } : {}), ...(place.ward ? { ward: place.ward } : {}) };
       origins.enrolment = place.at;
