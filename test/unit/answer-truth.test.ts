@@ -398,6 +398,7 @@ const holds = (m: DeviceMessage, s: Sent) => {
 /** What the runs must have met, so that the property keeps testing them. */
 const SITUATIONS: [string, RegExp][] = [
   ['a patient outside the token', /is not one of this token's patients/],
+  ['a ward outside the token', /outside this token's wards|in no ward this server knows/],
   ['a server full of patients', /--max-patients/],
   ['a device clock a week behind', /check the device clock/],
   ['a reading out of range', /is outside/],
@@ -512,6 +513,7 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
 /** What every run set of either backend meets; each adds its own (the ceiling on crs serve, a partial batch on SQS). */
 const MET = [
   'a patient outside the token',
+  'a ward outside the token',
   'a device clock a week behind',
   'a reading out of range',
   'two values at one time',
