@@ -65,8 +65,8 @@ type Format = (typeof FORMATS)[number];
 
 interface Request {
   format: Format;
-  /** `scoped`: a monitor's token for P-1 and P-2 only. */
-  token: 'ehr' | 'scoped' | 'ward';
+  /** `scoped`: a monitor's token for P-1 and P-2; `ward`: for ward H4; `pump`: a pump's, which sends no vitals. */
+  token: 'ehr' | 'scoped' | 'ward' | 'pump';
   groups: Group[];
   /** The queue: takes all; fails some entries once (SQS retries them); is down for the request's first attempt. */
   queue: 'up' | 'flaky' | 'down';
@@ -113,7 +113,7 @@ const group: fc.Arbitrary<Group> = fc
 const request: fc.Arbitrary<Request> = fc
   .record({
     format: fc.constantFrom(...FORMATS),
-    token: fc.constantFrom('ehr' as const, 'ehr' as const, 'scoped' as const, 'ward' as const),
+    token: fc.constantFrom('ehr' as const, 'ehr' as const, 'scoped' as const, 'ward' as const, 'pump' as const),
     groups: fc.array(group, { minLength: 1, maxLength: 4 }),
     twice: fc.boolean(),
     queue: fc.constantFrom('up' as const, 'up' as const, 'flaky' as const, 'down' as const),
@@ -399,6 +399,7 @@ const holds = (m: DeviceMessage, s: Sent) => {
 const SITUATIONS: [string, RegExp][] = [
   ['a patient outside the token', /is not one of this token's patients/],
   ['a ward outside the token', /outside this token's wards|in no ward this server knows/],
+  ['a section the token may not send', /may not send/],
   ['a server full of patients', /--max-patients/],
   ['a device clock a week behind', /check the device clock/],
   ['a reading out of range', /is outside/],
@@ -416,9 +417,11 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
   const ehr = issueToken('gw-ehr', new Date(NOW), { kind: 'ehr' });
   const scoped = issueToken('mon-gw', new Date(NOW), { kind: 'monitor', patients: ['P-1', 'P-2'] });
   const ward = issueToken('mon-h4', new Date(NOW), { kind: 'monitor', wards: ['H4'] });
+  const pump = issueToken('pump-7', new Date(NOW), { kind: 'pump' });
   await tokens.put(ehr.record);
   await tokens.put(scoped.record);
   await tokens.put(ward.record);
+  await tokens.put(pump.record);
   // Whether the queue refused the attempt (after SQS's own retries): the sender must then hear 503, never a 2xx or 4xx.
   let threw = false;
   const queue: MessageQueue = {
@@ -445,7 +448,7 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
           method: 'POST',
           path: b.path,
           headers: {
-            authorization: `Bearer ${{ ehr, scoped, ward }[r.token].token}`,
+            authorization: `Bearer ${{ ehr, scoped, ward, pump }[r.token].token}`,
             'content-type': b.type,
           },
           body: b.body,
@@ -514,6 +517,7 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
 const MET = [
   'a patient outside the token',
   'a ward outside the token',
+  'a section the token may not send',
   'a device clock a week behind',
   'a reading out of range',
   'two values at one time',
