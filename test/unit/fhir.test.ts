@@ -743,6 +743,35 @@ describe('FHIR ingest', () => {
   // complete set (docs/interfaces.md). Split by pump, each message was "the complete set" on its own, and the later
   // at the instant replaced the other (grading-rules section 6): norepinephrine + epinephrine graded as one agent
   // (ASTCT 3, not 4), and a stopped pump's [] could take an infusing one away.
+  // The set is the complete set infusing: taken without a pump's administration refused in the same batch, it said
+  // that drug was not infusing (two pressors graded as one: CRS 4 as 3), under "202 Accepted". Until 2026-12-05.
+  it('refuses a batch entry of a vasopressor set with the administration of the set it refuses, and queues none of it', async () => {
+    const drip = (id: string, rxnorm: string, unit: string) =>
+      administration(id, rxnorm, 'in-progress', {
+        dosage: { rateQuantity: qty(0.1, unit) },
+        device: [{ reference: `Device/pump-${id}` }],
+      });
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        drip('ma-n', '7512', 'ug/kg/min'),
+        drip('ma-e', '3992', 'mL/h'),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') }),
+      ].map((resource) => ({ resource })),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(out.entry![0]!.response!.outcome!.issue[0]!.diagnostics).toMatch(
+      /^refused with Bundle\.entry\[1\]\.resource: the vasopressors of one patient at one time are one set/,
+    );
+    expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([undefined]);
+  });
+
   it('takes the vasopressors of one request at one time as one set, whichever pumps or chart they come from', () => {
     const pressor = (id: string, rxnorm: string, status: string, device?: string) =>
       administration(id, rxnorm, status, {

@@ -145,16 +145,33 @@ export function translateResources(
   o: FhirOptions,
   independent = false,
 ): FhirTranslation {
-  const fragments: Fragment[] = [];
+  let fragments: Fragment[] = [];
   const patients = bundledPatients(items, o.patientSystem);
   const byResource = new Map<string, ResourceIssues>();
+  // Vasopressor administrations refused (a batch's entry), by patient and time: the set they belong to.
+  const refusedSets = new Map<string, string>();
   for (const item of items) {
     const own = new ResourceIssues(item.at);
     byResource.set(item.at, own);
     const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own, patients);
     // One at a time: a resource's fragments (or problems) may be more than a call's arguments can be.
-    if (!independent || !own.refused()) for (const x of f) fragments.push(x);
+    if (!independent || !own.refused()) {
+      for (const x of f) if (x.value !== REFUSED_MEMBER) fragments.push(x);
+    } else for (const x of f) if (x.value === REFUSED_MEMBER) refusedSets.set(`${x.patientId}\n${x.ms}`, x.resource);
   }
+  // The vasopressors of one patient at one time are the complete set infusing: one refused, the others would say it
+  // is not infusing (two pressors graded as one, CRS 4 as 3). They are refused with it.
+  if (refusedSets.size > 0)
+    fragments = fragments.filter((f) => {
+      const with_ = f.key === 'vasopressors' ? refusedSets.get(`${f.patientId}\n${f.ms}`) : undefined;
+      if (with_ === undefined) return true;
+      byResource.get(f.resource)!.push({
+        expression: f.resource,
+        code: 'value',
+        text: `refused with ${with_}: the vasopressors of one patient at one time are one set, the complete set infusing; without it the others would say it is not infusing`,
+      });
+      return false;
+    });
   const translated = assemble(oneVasopressorSet(fragments, o.deviceId), (f, issue) =>
     byResource.get(f.resource)!.push(issue),
   );
@@ -954,6 +971,12 @@ function drugCodings(
   return { codings: ingredients[0] ?? own };
 }
 
+/**
+ * The value of a vasopressor administration refused once its patient, time and drug are read: it names the set it
+ * belonged to (translateResources refuses the set with it), and is never a value of any message.
+ */
+const REFUSED_MEMBER = Symbol('a refused member of a vasopressor set');
+
 function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
@@ -995,6 +1018,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   ];
   if (pressor) {
     const kind: Kind = device.named ? 'pump' : 'ehr';
+    const refused = () => frag('vasopressors', REFUSED_MEMBER, 'status', kind);
     if (ended) return frag('vasopressors', null, 'status', kind); // counted in the set, as not infusing
     if (status === 'on-hold')
       return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
@@ -1004,7 +1028,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'status',
           'value',
           `a vasopressor administration must be in-progress, on-hold, stopped or completed (got ${status})`,
-        ) ?? []
+        ) ?? refused()
       );
     const rate = ma.dosage?.rateQuantity;
     if (!present(rate) || typeof rate.value !== 'number')
@@ -1013,9 +1037,9 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'dosage.rateQuantity',
           'required',
           'an infusing vasopressor needs dosage.rateQuantity (value and unit)',
-        ) ?? []
+        ) ?? refused()
       );
-    if (!r.exact('dosage.rateQuantity', rate)) return [];
+    if (!r.exact('dosage.rateQuantity', rate)) return refused();
     const unit = rateUnitOf(ma);
     if (!unit)
       return (
@@ -1023,7 +1047,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'dosage.rateQuantity.code',
           'value',
           `rate unit ${JSON.stringify(rate.code ?? rate.unit ?? '')} is not one of ug/kg/min, ug/min, U/min`,
-        ) ?? []
+        ) ?? refused()
       );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
   }
