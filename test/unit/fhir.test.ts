@@ -770,6 +770,19 @@ describe('FHIR ingest', () => {
       /^refused with Bundle\.entry\[1\]\.resource: the vasopressors of one patient at one time are one set/,
     );
     expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([undefined]);
+    // So does one whose device cannot be read (a Location is no pump).
+    const located = drip('ma-v', '3992', 'ug/min') as { device: unknown };
+    located.device = [{ reference: 'Location/bay-4' }];
+    const again = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [drip('ma-n2', '7512', 'ug/kg/min'), located].map((resource) => ({ resource })),
+    });
+    expect((JSON.parse(again.body) as Bundle).entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+    ]);
+    expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([undefined]);
   });
 
   it('takes the vasopressors of one request at one time as one set, whichever pumps or chart they come from', () => {

@@ -1012,7 +1012,10 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   );
   if (ms === undefined) return [];
   const device = r.device('device[0]', ma.device?.[0], o.deviceId);
-  if (!device) return [];
+  if (!device)
+    return pressor
+      ? [{ ...base, ms, kind: 'ehr', deviceId: o.deviceId, key: 'vasopressors', value: REFUSED_MEMBER, at: r.at }]
+      : [];
   const frag = (key: string, value: unknown, at: string, kind: Kind): Fragment[] => [
     { ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` },
   ];
