@@ -282,6 +282,87 @@ describe('FHIR ingest', () => {
     expect(queue.messages.map((q) => q.message.messageId)).toHaveLength(2);
   });
 
+  // Two values of one measurement at one time are both refused, and neither is queued. Until 2026-12-05 a batch queued
+  // the later one and answered 422 at it, while the entry whose value was dropped was answered "202 Accepted".
+  it('refuses both entries of a batch that give one measurement two values at one time, and queues neither value', async () => {
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(38, 'Cel') }),
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39.5, 'Cel') }),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') }),
+      ].map((resource) => ({ resource })),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(out.entry![0]!.response!.outcome!.issue).toEqual([
+      {
+        severity: 'error',
+        code: 'value',
+        expression: ['Bundle.entry[0].resource.valueQuantity'],
+        diagnostics: `vitals.temperatureC has two different values at ${new Date(T).toISOString().replace('.000Z', 'Z')} in this request (Bundle.entry[0].resource, Bundle.entry[1].resource); neither is used`,
+      },
+    ]);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ heartRate: 90 }]);
+  });
+
+  // A batch entry answered 422 gives nothing to what is queued. Until 2026-12-05 an oxygen Observation refused for its
+  // FiO2 (or for a flow another entry contradicted) still gave its device, graded as oxygen support, and a blood
+  // pressure panel refused for its diastolic gave its systolic: the sender was told the entry was refused.
+  it('queues nothing of a batch entry it answers 422: an oxygen Observation with a refused FiO2, a panel with a refused component', async () => {
+    const oxygen = (fio2: number) =>
+      obs(
+        { system: CRS_CODES, code: 'oxygen-device' },
+        {
+          valueCodeableConcept: { coding: [{ system: CRS_CODES, code: 'simple_mask' }] },
+          component: [{ code: { coding: [{ system: LOINC_SYSTEM, code: '3150-0' }] }, valueQuantity: qty(fio2, '1') }],
+        },
+      );
+    const panel = obs(
+      { system: LOINC_SYSTEM, code: '85354-9' },
+      {
+        component: [
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8480-6' }] }, valueQuantity: qty(120, 'mm[Hg]') },
+          { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4' }] }, valueQuantity: qty(900, 'mm[Hg]') },
+        ],
+      },
+    );
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [oxygen(40), panel, obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') })].map(
+        (resource) => ({ resource }),
+      ),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(queue.messages.map((q) => [q.message.vitals, q.message.oxygen])).toEqual([[{ heartRate: 90 }, undefined]]);
+  });
+
+  it('refuses a value the contract refuses on its own, not with a good one it conflicts with (a garbled 384.5 °C)', async () => {
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(38.45, 'Cel') }),
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(384.5, 'Cel') }),
+      ].map((resource) => ({ resource })),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['202 Accepted', '422 Unprocessable Entity']);
+    expect(out.entry![1]!.response!.outcome!.issue[0]!.diagnostics).toBe('vitals.temperatureC: 384.5 is outside 25-45');
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ temperatureC: 38.45 }]);
+  });
+
   // The resources of one patient, source and time are one message: refused, nothing of any of them is queued. Until
   // 2026-12-05 only the first was answered 422; the others were "202 Accepted", and a sender never sent them again.
   it('answers 422 for each batch entry of a message refused, not only the first: a time the device clock refuses, a section the token may not send', async () => {
@@ -662,6 +743,48 @@ describe('FHIR ingest', () => {
   // complete set (docs/interfaces.md). Split by pump, each message was "the complete set" on its own, and the later
   // at the instant replaced the other (grading-rules section 6): norepinephrine + epinephrine graded as one agent
   // (ASTCT 3, not 4), and a stopped pump's [] could take an infusing one away.
+  // The set is the complete set infusing: taken without a pump's administration refused in the same batch, it said
+  // that drug was not infusing (two pressors graded as one: CRS 4 as 3), under "202 Accepted". Until 2026-12-05.
+  it('refuses a batch entry of a vasopressor set with the administration of the set it refuses, and queues none of it', async () => {
+    const drip = (id: string, rxnorm: string, unit: string) =>
+      administration(id, rxnorm, 'in-progress', {
+        dosage: { rateQuantity: qty(0.1, unit) },
+        device: [{ reference: `Device/pump-${id}` }],
+      });
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        drip('ma-n', '7512', 'ug/kg/min'),
+        drip('ma-e', '3992', 'mL/h'),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') }),
+      ].map((resource) => ({ resource })),
+    });
+    const out = JSON.parse(res.body) as Bundle;
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(out.entry![0]!.response!.outcome!.issue[0]!.diagnostics).toMatch(
+      /^refused with Bundle\.entry\[1\]\.resource: the vasopressors of one patient at one time are one set/,
+    );
+    expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([undefined]);
+    // So does one whose device cannot be read (a Location is no pump).
+    const located = drip('ma-v', '3992', 'ug/min') as { device: unknown };
+    located.device = [{ reference: 'Location/bay-4' }];
+    const again = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [drip('ma-n2', '7512', 'ug/kg/min'), located].map((resource) => ({ resource })),
+    });
+    expect((JSON.parse(again.body) as Bundle).entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+    ]);
+    expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([undefined]);
+  });
+
   it('takes the vasopressors of one request at one time as one set, whichever pumps or chart they come from', () => {
     const pressor = (id: string, rxnorm: string, status: string, device?: string) =>
       administration(id, rxnorm, status, {
@@ -842,10 +965,12 @@ describe('FHIR ingest', () => {
       ].map((resource) => ({ resource })),
     });
     expect(twice.status).toBe(422);
-    expect((JSON.parse(twice.body) as OperationOutcome).issue[0]).toMatchObject({
-      expression: ['Bundle.entry[1].resource.valueQuantity'],
-      diagnostics: 'vitals.spo2 has two different values at 2026-01-10T07:00:00Z in this request',
-    });
+    expect((JSON.parse(twice.body) as OperationOutcome).issue.map((i) => [i.expression, i.diagnostics])).toEqual(
+      [0, 1].map((i) => [
+        [`Bundle.entry[${i}].resource.valueQuantity`],
+        'vitals.spo2 has two different values at 2026-01-10T07:00:00Z in this request (Bundle.entry[0].resource, Bundle.entry[1].resource); neither is used',
+      ]),
+    );
     const fio2 = await post(
       '/fhir/r4/Observation',
       obs({ system: LOINC_SYSTEM, code: '3150-0' }, { valueQuantity: qty(40, '%') }),
@@ -1914,18 +2039,24 @@ describe('a body temperature coded by its site', () => {
     );
     expect(sites.translated.map((x) => x.message.vitals)).toEqual([{ temperatureC: 38.6 }]);
     expect(sites.issues.map((i) => i.severity)).toEqual(['warning', 'warning']);
-    // Two different values of one site (as of two generic ones) are still a conflict.
+    // Two different values of one site (as of two generic ones) are still a conflict: each refused, neither taken.
     const two = translate(
       temp('oral-1', [{ system: LOINC_SYSTEM, code: '8331-1' }], 38.1),
       temp('oral-2', [{ system: MDC, code: '188424' }], 37.0),
     );
-    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
     // So are two generic ones, MDC or LOINC (over HL7 v2, MDC is taken over LOINC; over FHIR they never were ranked).
     const generics = translate(
       temp('mdc', [{ system: MDC, code: '150344' }], 38.1),
       temp('loinc', [{ system: LOINC_SYSTEM, code: '8310-5' }], 37.0),
     );
-    expect(generics.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(generics.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
   });
 });
 
@@ -1967,7 +2098,10 @@ describe("one device's measurement from two sources at one time, as HL7 v2 ranks
     }
     // Two values of one rank are still a conflict.
     const two = translate(arterial, systolic('art-2', { system: MDC, code: '150037' }, 90));
-    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(two.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
   });
 });
 
@@ -2633,7 +2767,10 @@ describe('MDC codes and units, versioned references and the ranking of sources, 
         },
       ),
     );
-    expect(unread.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([['error', 'value']]);
+    expect(unread.issues.map((i) => [i.severity ?? 'error', i.code])).toEqual([
+      ['error', 'value'],
+      ['error', 'value'],
+    ]);
   });
 
   it("ranks a blood pressure panel's components as LOINC: the arterial line of the same device and time is read over them", () => {

@@ -533,6 +533,31 @@ describe('PCD-01 translation', () => {
     expect(alone.problems[0]!.text).toMatch(/oxygen.flowLpm needs the oxygen device at the same time/);
   });
 
+  // Until 2026-12-05 an FiO2 the contract refuses took the whole oxygen section with it, named at the device's OBX:
+  // the FiO2 row itself was not named (an engine took it for accepted), and the device and flow were dropped unsaid.
+  it('refuses an FiO2 out of range at its own OBX, and takes the oxygen device and flow beside it', async () => {
+    const device =
+      'OBX|20|CWE|oxygen-device^Oxygen delivery device^99CRS|1.9.1.1|336623009^Oxygen nasal cannula^SCT||||||F|||20260110080000+0000';
+    const flow = 'OBX|21|NM|3151-8^Inhaled oxygen flow rate^LN|1.9.1.2|4|L/min^^UCUM|||||F|||20260110080000+0000';
+    const fio2 = 'OBX|22|NM|3150-0^Inhaled oxygen concentration^LN|1.9.1.3|40|1^^UCUM|||||F|||20260110080000+0000';
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(
+      [PCD01, device, flow, fio2].join('\r'),
+      { deviceId: 'gw', role: 'monitor' },
+      {
+        queue,
+        now: () => NOW,
+      },
+    );
+    expect(a.code).toBe('AE');
+    expect(a.ack.split('\r').filter((l) => l.startsWith('ERR') && l.includes('|E|'))).toEqual([
+      'ERR||OBX^16^5^1|102^Data type error^HL70357|E||||oxygen.fio2: 40 is outside 0.21-1 (a percent? send 0.4)',
+    ]);
+    expect(queue.messages.map((q) => q.message.oxygen).filter(Boolean)).toEqual([
+      { device: 'nasal_cannula', flowLpm: 4 },
+    ]);
+  });
+
   it('answers AR for what cannot be taken, naming the segment and field', async () => {
     const queue = new MemoryQueue();
     const cases: [string, string][] = [
@@ -777,6 +802,57 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
       { code: 'AR', controlId: 'MSG000123', text: 'not accepted: send again later' },
     ]);
     expect(fields(down.ack, 'MSH').slice(4, 6)).toEqual(['GW-ICU4^0012345678ABCDEF^EUI-64', 'ICU4']);
+  });
+
+  // One patient's observations of one time in two PID groups are one message: refused whole (the patient outside the
+  // token's patients, no room for a new patient, a device clock a week behind), it is named at each PID. Until
+  // 2026-12-05 only the first PID was, and an engine reading the ERR took the second group's OBX for accepted.
+  it('names each PID group of a message refused whole, not only the first', async () => {
+    const group = (patient: string, value: number) => [
+      `PID|||${patient}^^^HOSP^MR`,
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110085800+0000',
+      `OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|${value}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110085800+0000`,
+    ];
+    const text = [PCD01.split('\r')[0]!, ...group('P-1', 80), ...group('P-3', 90), ...group('P-3', 90)].join('\r');
+    const scoped = { deviceId: 'mon-gw', role: 'monitor' as const, patients: ['P-1'] };
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(text, scoped, { queue, now: () => NOW });
+    expect(a.code).toBe('AE');
+    expect(
+      a.ack
+        .split('\r')
+        .filter((l) => l.startsWith('ERR'))
+        .map((l) => l.split('|')[2]),
+    ).toEqual(['PID^2^3^1', 'PID^3^3^1']);
+    expect(queue.messages.map((q) => q.message.patientId)).toEqual(['P-1']);
+  });
+
+  // Until 2026-12-05 the first PV1 was taken and the other dropped, under an AA that said everything was taken.
+  it('refuses two different places (PV1-3) for one patient at one time, naming both PV1, and takes the readings', async () => {
+    const group = (ward: string, value: number) => [
+      'PID|||P-1^^^HOSP^MR',
+      `PV1||I|${ward}^^12`,
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110085800+0000',
+      `OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|${value}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110085800+0000`,
+    ];
+    const text = [PCD01.split('\r')[0]!, ...group('H4', 80), ...group('H5', 80)].join('\r');
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+    expect(a.code).toBe('AE');
+    expect(
+      a.ack
+        .split('\r')
+        .filter((l) => l.startsWith('ERR'))
+        .map((l) => l.split('|').slice(2, 3).concat(l.split('|').slice(-1))),
+    ).toEqual(
+      ['PV1^1^3^1', 'PV1^2^3^1'].map((at) => [
+        at,
+        'enrolment: PV1-3 gives two different places at the same time (PV1 1, PV1 2); neither is used',
+      ]),
+    );
+    expect(queue.messages.map((q) => [q.message.vitals, q.message.enrolment])).toEqual([
+      [{ heartRate: 80 }, undefined],
+    ]);
   });
 
   it('gives back the room it reserved for new patients, whether the queue took the messages or not', async () => {

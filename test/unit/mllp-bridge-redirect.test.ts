@@ -330,6 +330,44 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     }
   });
 
+  it('a part refused (202 with an AE) after the monitor had AA from the spool is kept aside and logged too', async () => {
+    // An ORU of two patients, one outside the bridge token's wards (or a reading from a clock too old after a long
+    // outage): the server takes the other and answers 202 AE naming the refused one. The monitor was told AA.
+    const server = await fakeServer((n) =>
+      n === 0
+        ? { status: 503, body: ack('AR', '') }
+        : {
+            status: 202,
+            body: `${ack('AE', 'M-1', '1 message(s) accepted; 1 problem(s), see ERR')}ERR||PID^2|207^Application internal error^HL70357|E\r`,
+          },
+    );
+    try {
+      await withBridge(server.url, { ackWaitMs: 1 }, async (bridge, monitor, logged) => {
+        expect(await monitor.send(hl7('M-1', 'PATIENT-42'))).toContain('held by the bridge');
+        await bridge.drained();
+        expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 1 });
+        expect(logged.join('\n')).toMatch(
+          /message \d+ \(already ACKed from the spool\) was refused in part by the server \(202 AE\)/,
+        );
+        expect(logged.join('\n')).not.toContain('PATIENT-42');
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a part refused (202 with an AE) that the monitor received is not kept: the monitor has the AE', async () => {
+    const server = await fakeServer(() => ({ status: 202, body: ack('AE', 'M-1', '1 message(s) accepted') }));
+    try {
+      await withBridge(server.url, { ackWaitMs: 20_000 }, async (bridge, monitor) => {
+        expect(readAck(await monitor.send(hl7('M-1')))?.code).toBe('AE');
+        expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 0 });
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('delivers the spool oldest first once the link is back', async () => {
     let up = false;
     const server = await fakeServer((_, body) =>

@@ -146,38 +146,35 @@ export async function handleFhirHttp(
   // What names no device is sent as the token's device, when that is a contract id (crs token issue takes more),
   // else as `fhir-client`, as HL7 falls back to `hl7v2-gateway`; the token's device is the sender all the same.
   const deviceId = CONTRACT_ID.test(auth.deviceId) ? auth.deviceId : 'fhir-client';
-  const t = translateResources(
-    entries.items,
-    { deviceId, ...(deps.fhirPatientSystem !== undefined ? { patientSystem: deps.fhirPatientSystem } : {}) },
-    batch,
-  );
-  const issues: OutcomeIssue[] = [...t.issues];
-  const screened: { message: DeviceMessage; whole: string; resources: string[]; ifKnown?: true }[] = [];
-  // A refusal said at one resource that refuses others' data too (batch only: each entry is answered on its own).
-  const refusedWith: { issue: OutcomeIssue; resources: string[] }[] = [];
-  // What this device may not send is refused as 'forbidden' where it was (shared/app/scope.ts).
   const scoped = scopedCheck(auth.principal, now, deps.maxObservationAgeMs);
-  for (const one of t.translated) {
-    const s = screen(one, scoped.check);
-    for (const p of s.problems) {
-      const issue: OutcomeIssue = {
-        expression: p.at,
-        code: scoped.refusals.has(p.text) ? 'forbidden' : 'value',
-        text: p.text,
-      };
-      issues.push(issue);
-      // The message refused whole: every resource of it; a part (a section several resources gave): its resources.
-      const parts = Object.keys(one.origins).filter((k) => one.origins[k] === p.at);
-      refusedWith.push({ issue, resources: s.message ? parts.flatMap((k) => one.parts[k] ?? []) : one.resources });
-    }
-    if (s.message)
-      screened.push({
-        message: s.message,
-        whole: one.whole,
-        resources: one.resources,
-        ...(one.ifKnown ? { ifKnown: one.ifKnown } : {}),
-      });
+  const options = {
+    deviceId,
+    ...(deps.fhirPatientSystem !== undefined ? { patientSystem: deps.fhirPatientSystem } : {}),
+  };
+  // A batch answers each entry on its own: one refused (422) gives nothing to what is queued. A part refused after
+  // translation (a value out of the contract's range, two values at one time) refused its resource, whose other
+  // parts were queued all the same (an oxygen Observation's device with its FiO2 refused): such resources are left
+  // out, their issues kept, and the rest translated again, until no refused resource gives anything.
+  const excluded = new Map<string, OutcomeIssue[]>();
+  let pass = translateAndScreen(entries.items, options, batch, scoped);
+  while (batch) {
+    const refused = new Set(pass.issues.filter((i) => i.severity === undefined).map((i) => resourceOf(i.expression)));
+    const giving = pass.screened.flatMap((x) => x.giving).filter((r) => refused.has(r) && !excluded.has(r));
+    if (giving.length === 0) break;
+    for (const r of new Set(giving))
+      excluded.set(
+        r,
+        pass.issues.filter((i) => inside(i.expression, r)),
+      );
+    pass = translateAndScreen(
+      entries.items.filter((item) => !excluded.has(item.at)),
+      options,
+      batch,
+      scoped,
+    );
   }
+  const issues: OutcomeIssue[] = [...[...excluded.values()].flat(), ...pass.issues];
+  const { screened, refusedWith } = pass;
   // An Encounter is taken only for a patient the server knows, or one this request gives other data of
   // (shared/app/interfaces/known.ts); for another, the sender is told so, never with an error.
   const sorted = await sortIfKnown(screened, auth.principal, deps.patients);
@@ -241,6 +238,57 @@ export async function handleFhirHttp(
   return fhir(202, outcome([...info, ...issues]), messageIds);
 }
 
+/** A resource's expression (`Bundle.entry[2].resource`) from one of its issues' expressions. */
+const resourceOf = (expression: string) => /^Bundle\.entry\[\d+\]\.resource/.exec(expression)?.[0];
+
+type Screened = { message: DeviceMessage; whole: string; resources: string[]; giving: string[]; ifKnown?: true };
+
+/**
+ * The resources translated into contract messages, each passed through the ingest's check (the scope's too): the
+ * messages (with what was refused of them taken out), every issue, and the resources each refusal refuses.
+ */
+function translateAndScreen(
+  items: { resource: unknown; at: string; fullUrl?: string }[],
+  options: Parameters<typeof translateResources>[1],
+  batch: boolean,
+  scoped: ReturnType<typeof scopedCheck>,
+) {
+  const t = translateResources(items, options, batch);
+  const issues: OutcomeIssue[] = [...t.issues];
+  const screened: Screened[] = [];
+  // A refusal said at one resource that refuses others' data too (batch only: each entry is answered on its own).
+  const refusedWith: { issue: OutcomeIssue; resources: string[] }[] = [];
+  for (const one of t.translated) {
+    const s = screen(one, scoped.check);
+    for (const p of s.problems) {
+      const issue: OutcomeIssue = {
+        expression: p.at,
+        code: scoped.refusals.has(p.text) ? 'forbidden' : 'value',
+        text: p.text,
+      };
+      issues.push(issue);
+      // The message refused whole: every resource of it; a part (a section several resources gave): its resources.
+      const parts = Object.keys(one.origins).filter((k) => one.origins[k] === p.at);
+      refusedWith.push({ issue, resources: s.message ? parts.flatMap((k) => one.parts[k] ?? []) : one.resources });
+    }
+    if (s.message) {
+      // The resources that give what is queued of the message.
+      const kept = Object.entries(s.message).flatMap(([k, v]) =>
+        v && typeof v === 'object' && !Array.isArray(v) ? [k, ...Object.keys(v).map((f) => `${k}.${f}`)] : [k],
+      );
+      const giving = [...new Set(kept.flatMap((k) => one.parts[k] ?? []))];
+      screened.push({
+        message: s.message,
+        whole: one.whole,
+        resources: one.resources,
+        giving,
+        ...(one.ifKnown ? { ifKnown: one.ifKnown } : {}),
+      });
+    }
+  }
+  return { issues, screened, refusedWith };
+}
+
 /**
  * In a batch, the resources of one patient, source and time are one message: refused (its time too old, no room
  * for its patient, a section the token may not send), it is refused for each resource that gave it, each entry then
@@ -248,7 +296,6 @@ export async function handleFhirHttp(
  * them was queued, and a sender would never send them again. One issue a resource, the first reason.
  */
 function alsoRefused(refusedWith: { issue: OutcomeIssue; resources: string[] }[], issues: OutcomeIssue[]) {
-  const resourceOf = (expression: string) => /^Bundle\.entry\[\d+\]\.resource/.exec(expression)?.[0];
   const refused = new Set(issues.filter((i) => i.severity === undefined).map((i) => resourceOf(i.expression)));
   const out: OutcomeIssue[] = [];
   for (const { issue, resources } of refusedWith) {

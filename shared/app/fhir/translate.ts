@@ -17,7 +17,7 @@ import type {
   Reference,
 } from '@medplum/fhirtypes';
 import { LOINC, LOINC_BP_PANEL, type CodedField } from '#domain/codes.ts';
-import type { SOURCE_KINDS, THERAPIES, VASOPRESSOR_UNITS } from '#domain/contract.ts';
+import { measurementProblem, type SOURCE_KINDS, type THERAPIES, type VASOPRESSOR_UNITS } from '#domain/contract.ts';
 import { withoutFloatNoise } from '#domain/numbers.ts';
 import { iso } from '#domain/time.ts';
 import { CONTRACT_ID, compactTime, idPart, messageIdOf } from '#app/interfaces/ids.ts';
@@ -145,16 +145,33 @@ export function translateResources(
   o: FhirOptions,
   independent = false,
 ): FhirTranslation {
-  const fragments: Fragment[] = [];
+  let fragments: Fragment[] = [];
   const patients = bundledPatients(items, o.patientSystem);
   const byResource = new Map<string, ResourceIssues>();
+  // Vasopressor administrations refused (a batch's entry), by patient and time: the set they belong to.
+  const refusedSets = new Map<string, string>();
   for (const item of items) {
     const own = new ResourceIssues(item.at);
     byResource.set(item.at, own);
     const f = resourceFragments(item.resource, item.at, item.fullUrl, o, own, patients);
     // One at a time: a resource's fragments (or problems) may be more than a call's arguments can be.
-    if (!independent || !own.refused()) for (const x of f) fragments.push(x);
+    if (!independent || !own.refused()) {
+      for (const x of f) if (x.value !== REFUSED_MEMBER) fragments.push(x);
+    } else for (const x of f) if (x.value === REFUSED_MEMBER) refusedSets.set(`${x.patientId}\n${x.ms}`, x.resource);
   }
+  // The vasopressors of one patient at one time are the complete set infusing: one refused, the others would say it
+  // is not infusing (two pressors graded as one, CRS 4 as 3). They are refused with it.
+  if (refusedSets.size > 0)
+    fragments = fragments.filter((f) => {
+      const with_ = f.key === 'vasopressors' ? refusedSets.get(`${f.patientId}\n${f.ms}`) : undefined;
+      if (with_ === undefined) return true;
+      byResource.get(f.resource)!.push({
+        expression: f.resource,
+        code: 'value',
+        text: `refused with ${with_}: the vasopressors of one patient at one time are one set, the complete set infusing; without it the others would say it is not infusing`,
+      });
+      return false;
+    });
   const translated = assemble(oneVasopressorSet(fragments, o.deviceId), (f, issue) =>
     byResource.get(f.resource)!.push(issue),
   );
@@ -954,6 +971,12 @@ function drugCodings(
   return { codings: ingredients[0] ?? own };
 }
 
+/**
+ * The value of a vasopressor administration refused once its patient, time and drug are read: it names the set it
+ * belonged to (translateResources refuses the set with it), and is never a value of any message.
+ */
+const REFUSED_MEMBER = Symbol('a refused member of a vasopressor set');
+
 function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
@@ -989,12 +1012,16 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   );
   if (ms === undefined) return [];
   const device = r.device('device[0]', ma.device?.[0], o.deviceId);
-  if (!device) return [];
+  if (!device)
+    return pressor
+      ? [{ ...base, ms, kind: 'ehr', deviceId: o.deviceId, key: 'vasopressors', value: REFUSED_MEMBER, at: r.at }]
+      : [];
   const frag = (key: string, value: unknown, at: string, kind: Kind): Fragment[] => [
     { ...base, ms, kind, deviceId: device.id, key, value, at: `${r.at}.${at}` },
   ];
   if (pressor) {
     const kind: Kind = device.named ? 'pump' : 'ehr';
+    const refused = () => frag('vasopressors', REFUSED_MEMBER, 'status', kind);
     if (ended) return frag('vasopressors', null, 'status', kind); // counted in the set, as not infusing
     if (status === 'on-hold')
       return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
@@ -1004,7 +1031,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'status',
           'value',
           `a vasopressor administration must be in-progress, on-hold, stopped or completed (got ${status})`,
-        ) ?? []
+        ) ?? refused()
       );
     const rate = ma.dosage?.rateQuantity;
     if (!present(rate) || typeof rate.value !== 'number')
@@ -1013,9 +1040,9 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'dosage.rateQuantity',
           'required',
           'an infusing vasopressor needs dosage.rateQuantity (value and unit)',
-        ) ?? []
+        ) ?? refused()
       );
-    if (!r.exact('dosage.rateQuantity', rate)) return [];
+    if (!r.exact('dosage.rateQuantity', rate)) return refused();
     const unit = rateUnitOf(ma);
     if (!unit)
       return (
@@ -1023,7 +1050,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
           'dosage.rateQuantity.code',
           'value',
           `rate unit ${JSON.stringify(rate.code ?? rate.unit ?? '')} is not one of ug/kg/min, ug/min, U/min`,
-        ) ?? []
+        ) ?? refused()
       );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
   }
@@ -1258,6 +1285,44 @@ function oneVasopressorSet(fragments: Fragment[], sender: string): Fragment[] {
   });
 }
 
+/**
+ * The fragments of one source and time (the best-ranked of each measurement) that give a field two different values:
+ * each is refused, and the field is not sent, as over HL7 v2 ("neither is used"). A value the contract refuses anyway
+ * (out of its range: a garbled 384.5 °C) is refused on its own first, so that it never takes a good one down with
+ * it. Until 2026-12-05 the later value was queued and the first resource's error was said at the second: in a batch
+ * the entry whose value was dropped was answered `202 Accepted`, and the one whose value was graded `422`.
+ */
+function conflicts(list: Fragment[], ms: number, issue: (f: Fragment, issue: FhirIssue) => void): Set<Fragment> {
+  const byKey = new Map<string, Fragment[]>();
+  for (const f of list) {
+    if (f.key === 'vasopressors' || f.key === 'medications') continue;
+    byKey.set(f.key, [...(byKey.get(f.key) ?? []), f]);
+  }
+  const refused = new Set<Fragment>();
+  const distinct = (fs: Fragment[]) => new Set(fs.map((f) => JSON.stringify(f.value))).size;
+  for (const [key, all] of byKey) {
+    if (distinct(all) < 2) continue;
+    const fine = all.filter((f) => {
+      const problem = measurementProblem(key, f.value);
+      if (problem === undefined) return true;
+      refused.add(f);
+      issue(f, { expression: f.at, code: 'value', text: `${key}: ${problem}` });
+      return false;
+    });
+    if (distinct(fine) < 2) continue;
+    const where = [...new Set(fine.map((f) => f.resource))].join(', ');
+    for (const f of fine) {
+      refused.add(f);
+      issue(f, {
+        expression: f.at,
+        code: 'value',
+        text: `${key} has two different values at ${iso(ms)} in this request (${where}); neither is used`,
+      });
+    }
+  }
+  return refused;
+}
+
 /** Fragments of one patient, source and time as one contract message each. */
 function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): FhirTranslated[] {
   const groups = new Map<string, Fragment[]>();
@@ -1294,7 +1359,13 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
     // generic body temperature over a site's); two values of one rank are a conflict.
     const best = new Map<string, number>();
     for (const f of list) if (f.rank !== undefined) best.set(f.key, Math.min(f.rank, best.get(f.key) ?? f.rank));
+    const refused = conflicts(
+      list.filter((f) => f.rank === undefined || f.rank === best.get(f.key)),
+      ms,
+      issue,
+    );
     for (const f of list) {
+      if (refused.has(f)) continue;
       if (f.rank !== undefined && f.rank > best.get(f.key)!) {
         issue(f, {
           expression: f.at,
@@ -1312,13 +1383,6 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
         from(section, f);
       } else {
         const obj = (message[section] as Record<string, unknown> | undefined) ?? {};
-        if (field! in obj && obj[field!] !== f.value) {
-          issue(f, {
-            expression: f.at,
-            code: 'value',
-            text: `${f.key} has two different values at ${iso(ms)} in this request`,
-          });
-        }
         obj[field!] = f.value;
         message[section] = obj;
         // The oxygen section and the end of monitoring are each one part: refused (a device's scope) as a whole.
@@ -1328,7 +1392,7 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
     const oxygen = message.oxygen as Record<string, unknown> | undefined;
     if (oxygen && oxygen.device === undefined) {
       for (const f of list)
-        if (f.key.startsWith('oxygen.'))
+        if (f.key.startsWith('oxygen.') && !refused.has(f))
           issue(f, {
             expression: f.at,
             code: 'required',

@@ -7,7 +7,7 @@ import type { Principal } from '#app/scope.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
 import { NOT_MONITORED, sortIfKnown } from '#app/interfaces/known.ts';
-import { screen } from '#app/interfaces/screen.ts';
+import { screen, wholeOf } from '#app/interfaces/screen.ts';
 import type { SiteZone } from '#app/interfaces/zone.ts';
 import { buildAck, unreadableAck, type AckCode } from './ack.ts';
 import { translatePcd01, type Hl7Header, type Hl7Problem } from './pcd01.ts';
@@ -56,7 +56,8 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   }
   const problems = [...r.problems];
   const notes = [...(r.notes ?? [])];
-  const screened: { message: DeviceMessage; whole: Hl7Problem['at']; ifKnown?: true }[] = [];
+  const screened: { message: DeviceMessage; whole: Hl7Problem['at']; alsoAt?: Hl7Problem['at'][]; ifKnown?: true }[] =
+    [];
   const scoped = scopedCheck(principal, now, deps.maxObservationAgeMs);
   let forbidden = false;
   for (const t of r.translated) {
@@ -67,11 +68,18 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
       forbidden ||= refused;
       problems.push({ at: p.at, code: refused ? 207 : 102, text: p.text });
     }
-    if (s.message) screened.push({ message: s.message, whole: t.whole, ...(t.ifKnown ? { ifKnown: t.ifKnown } : {}) });
+    if (s.message)
+      screened.push({
+        message: s.message,
+        whole: t.whole,
+        ...(t.alsoAt ? { alsoAt: t.alsoAt } : {}),
+        ...(t.ifKnown ? { ifKnown: t.ifKnown } : {}),
+      });
   }
   // An ADT event is taken only for a patient the server knows (shared/app/interfaces/known.ts).
   const sorted = await sortIfKnown(screened, principal, deps.patients);
-  for (const x of sorted.refused) problems.push({ at: x.item.whole, code: 207, text: x.error });
+  // A message refused whole is named at each PID group it came from (wholeOf).
+  for (const x of sorted.refused) for (const at of wholeOf(x.item)) problems.push({ at, code: 207, text: x.error });
   forbidden ||= sorted.refused.length > 0;
   if (sorted.notMonitored.length > 0) notes.push(`ADT event ${r.header.trigger}: ${NOT_MONITORED}`);
   const taken = sorted.taken;
@@ -81,7 +89,8 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
     deps,
   );
   const out = new Set(admission.refusals.map((x) => x.index));
-  for (const x of admission.refusals) problems.push({ at: taken[x.index]!.whole, code: 207, text: x.error });
+  for (const x of admission.refusals)
+    for (const at of wholeOf(taken[x.index]!)) problems.push({ at, code: 207, text: x.error });
   forbidden ||= out.size > 0;
   const messages = taken.flatMap((s, i) => (out.has(i) ? [] : [s.message]));
   try {

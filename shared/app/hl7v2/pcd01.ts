@@ -816,12 +816,21 @@ function assemble(
     const origins: Record<string, Hl7Location> = {};
     const vitals: Record<string, number> = {};
     const oxygen: Record<string, unknown> = {};
+    const alsoFrom: Record<string, Hl7Location[]> = {};
     for (const [field, chosen] of choose(list, problems)) {
       const [section, name] = field.split('.') as [string, string];
       if (section === 'vitals') {
         vitals[name] = chosen.value as number;
         origins[field] = chosen.at;
-      } else oxygen[name] = chosen.value;
+      } else {
+        oxygen[name] = chosen.value;
+        // FiO2 and flow are each refused at their own OBX (the contract's range): it was said at the device's, and
+        // the FiO2 row refused was taken by the sender for accepted.
+        if (name !== 'device') {
+          origins[field] = chosen.at;
+          (alsoFrom.oxygen ??= []).push(chosen.at);
+        }
+      }
     }
     if (Object.keys(vitals).length > 0) message.vitals = vitals;
     if (Object.keys(oxygen).length > 0) {
@@ -840,13 +849,41 @@ function assemble(
         origins.oxygen = device!.at;
       }
     }
-    const place = list.find((f) => f.place)?.place;
+    // One patient's observations of one time in two PID groups whose PV1-3 differ: where the patient is would be a
+    // guess. Neither is taken, each named (the first was taken, the other dropped under an AA).
+    const places = [
+      ...new Map(list.flatMap((f) => (f.place ? [[`${f.place.bed}|${f.place.ward}`, f.place]] : []))).values(),
+    ];
+    if (places.length > 1) {
+      const where = places.map((p) => `PV1 ${p.at.sequence}`).join(', ');
+      for (const p of places)
+        problems.push({
+          at: p.at,
+          code: 102,
+          text: `enrolment: PV1-3 gives two different places at the same time (${where}); neither is used`,
+        });
+    }
+    const place = places.length === 1 ? places[0] : undefined;
     if (place && (place.bed || place.ward)) {
       message.enrolment = { ...(place.bed ? { bed: place.bed } : {}), ...(place.ward ? { ward: place.ward } : {}) };
       origins.enrolment = place.at;
     }
     if (!message.vitals && !message.oxygen) continue; // a bed alone is not worth a message
-    out.push({ message, origins, whole: list[0]!.pid });
+    const pids = [...new Set(list.map((f) => f.pid))].filter(
+      (pid, i, all) => all.findIndex((o) => o.sequence === pid.sequence) === i,
+    );
+    if (!message.oxygen) {
+      delete alsoFrom.oxygen;
+      delete origins['oxygen.fio2'];
+      delete origins['oxygen.flowLpm'];
+    }
+    out.push({
+      message,
+      origins,
+      whole: pids[0]!,
+      ...(pids.length > 1 ? { alsoAt: pids.slice(1) } : {}),
+      ...(alsoFrom.oxygen ? { alsoFrom } : {}),
+    });
   }
   return out;
 }

@@ -16,6 +16,17 @@ export interface Translated<L> {
   /** Where an error about the whole message is reported (the PID segment, the resource). */
   whole: L;
   /**
+   * The other places the message came from (HL7 v2: a second PID group of the same patient, time and device), where
+   * a refusal of the whole message is said too: said at the first alone, the others' observations were taken by the
+   * sender for accepted.
+   */
+  alsoAt?: L[];
+  /**
+   * The other places a removable part came from (HL7 v2: the FiO2 and flow OBX of the oxygen section, whose origin is
+   * the device's), where its refusal as a whole is said too.
+   */
+  alsoFrom?: Record<string, L[]>;
+  /**
    * Taken only for a patient the server already knows (known.ts): where an ADT event or a FHIR Encounter places a
    * patient, or ends the watch, which a hospital's whole feed sends for every patient.
    */
@@ -57,6 +68,9 @@ function without(message: Record<string, unknown>, key: string): Record<string, 
   return copy;
 }
 
+/** Every place a refusal of the whole message is said: `whole`, then `alsoAt`. */
+export const wholeOf = <L>(t: Pick<Translated<L>, 'whole' | 'alsoAt'>): L[] => [t.whole, ...(t.alsoAt ?? [])];
+
 /** The message as validated (with the refused observations taken out), or none, and every problem found. */
 export function screen<L>(t: Translated<L>, check: Check): { message?: DeviceMessage; problems: Problem<L>[] } {
   const problems: Problem<L>[] = [];
@@ -73,11 +87,11 @@ export function screen<L>(t: Translated<L>, check: Check): { message?: DeviceMes
       const key = originFor(t, pathOf(error));
       if (key && key in flatKeys(message)) {
         removable.add(key);
-        problems.push({ at: t.origins[key]!, text: error });
+        for (const at of [t.origins[key]!, ...(t.alsoFrom?.[key] ?? [])]) problems.push({ at, text: error });
       } else unexplained.push(error);
     }
     if (unexplained.length > 0 || removable.size === 0) {
-      for (const error of unexplained) problems.push({ at: t.whole, text: error });
+      for (const error of unexplained) for (const at of wholeOf(t)) problems.push({ at, text: error });
       return { problems };
     }
     for (const key of removable) message = without(message, key);

@@ -184,14 +184,18 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       backoff = 250;
       const waiter = waiters.get(m.seq);
       const message = m;
+      // A 202 with an AE took part of the message and refused the rest (an observation, a patient outside the
+      // token's wards, a reading too old after a long outage): refused in part, as much as a 422 is in whole.
+      const code = readAck(outcome.ack)?.code;
+      const whole = outcome.status === 202 && code === 'AA';
       const settle =
-        outcome.status === 202 || waiter
+        whole || waiter
           ? () => spool.delivered(message.seq)
           : () => {
               // The monitor was told AA from the spool, and the server refuses it: kept for an operator, said loudly.
               spool.refused(message, outcome.status, outcome.ack, new Date(now()).toISOString());
               o.log(
-                `mllp-bridge: message ${message.seq} (already ACKed from the spool) was refused by the server (${outcome.status} ${readAck(outcome.ack)?.code}); kept in ${o.spoolDir}/spool.db, table refused`,
+                `mllp-bridge: message ${message.seq} (already ACKed from the spool) was refused ${outcome.status === 202 ? 'in part ' : ''}by the server (${outcome.status} ${code}); kept in ${o.spoolDir}/spool.db, table refused`,
               );
             };
       if (settling.length > 0) settling.push({ seq: m.seq, settle });

@@ -86,7 +86,7 @@ export class Spool {
     this.remove.run(seq);
   }
 
-  /** The server refused it for good (400, 413, 422) after the monitor had its AA: kept aside for an operator. */
+  /** The server refused it for good (400, 403, 413, 422; or in part: 202 with an AE) after the monitor had its AA: kept aside for an operator. */
   refused(m: Spooled, status: number, ack: string, at: string): void {
     this.db.transaction(() => {
       this.refuse.run(m.seq, m.text, m.receivedAt, status, ack, at);
