@@ -231,6 +231,30 @@ export class Pager {
    * finish pending sends. Steps through each due time in order, so the ladder keeps its cadence whatever the
    * interval between calls.
    */
+  /**
+   * The host's clock stepped by `stepMs` (its wall clock against its monotonic clock: an NTP step after a bad RTC,
+   * an operator fixing the time by hand). Every open page's next step and every silence in force at `before` (the
+   * moment of the step, on the clock as it was) are moved by the step, so each keeps the time it had left: a level
+   * due in 5 minutes goes in 5 minutes, not an hour late after a step back, nor at once after a step forward.
+   * Nothing is sent here; the next tick does what falls due.
+   */
+  async clockStepped(stepMs: number, before: number): Promise<{ pages: number; silences: number }> {
+    const read = await this.deps.pages.pendingPages(Number.MAX_SAFE_INTEGER);
+    let pages = 0;
+    for (const p of read.pages) {
+      if (p.status !== 'open' || p.dueAt === null) continue;
+      try {
+        await this.persist([{ ...p, dueAt: p.dueAt + stepMs }]);
+        pages++;
+      } catch (err) {
+        if (!(err instanceof VersionConflict)) throw err; // changed meanwhile: its due time is of the clock as it is
+      }
+    }
+    const { silences } = await this.deps.pages.silences(before);
+    for (const s of silences) await this.saveSilence({ ...s, from: s.from + stepMs, until: s.until + stepMs }, []);
+    return { pages, silences: silences.length };
+  }
+
   async onTick(now: number): Promise<TickResult> {
     const setAside = new Map<string, string>();
     const unreadableSilences = new Map<string, string>();
