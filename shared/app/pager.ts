@@ -236,22 +236,35 @@ export class Pager {
    * an operator fixing the time by hand). Every open page's next step and every silence in force at `before` (the
    * moment of the step, on the clock as it was) are moved by the step, so each keeps the time it had left: a level
    * due in 5 minutes goes in 5 minutes, not an hour late after a step back, nor at once after a step forward.
-   * Nothing is sent here; the next tick does what falls due.
+   * Nothing is sent here; the next tick does what falls due. `moved` (by page and silence id, what each was moved
+   * by) is kept by the caller across a call that failed part way (a full disk): called again, with the same step or
+   * a larger one, each is moved by what it has not been yet.
    */
-  async clockStepped(stepMs: number, before: number): Promise<{ pages: number; silences: number }> {
+  async clockStepped(
+    stepMs: number,
+    before: number,
+    moved: Map<string, number>,
+  ): Promise<{ pages: number; silences: number }> {
     const read = await this.deps.pages.pendingPages(Number.MAX_SAFE_INTEGER);
+    const by = (id: string) => stepMs - (moved.get(id) ?? 0);
     let pages = 0;
     for (const p of read.pages) {
       if (p.status !== 'open' || p.dueAt === null) continue;
+      pages++;
+      if (by(`page ${p.pageId}`) === 0) continue;
       try {
-        await this.persist([{ ...p, dueAt: p.dueAt + stepMs }]);
-        pages++;
+        await this.persist([{ ...p, dueAt: p.dueAt + by(`page ${p.pageId}`) }]);
       } catch (err) {
         if (!(err instanceof VersionConflict)) throw err; // changed meanwhile: its due time is of the clock as it is
       }
+      moved.set(`page ${p.pageId}`, stepMs);
     }
     const { silences } = await this.deps.pages.silences(before);
-    for (const s of silences) await this.saveSilence({ ...s, from: s.from + stepMs, until: s.until + stepMs }, []);
+    for (const s of silences) {
+      const d = by(`silence ${s.silenceId}`);
+      if (d !== 0) await this.saveSilence({ ...s, from: s.from + d, until: s.until + d }, []);
+      moved.set(`silence ${s.silenceId}`, stepMs);
+    }
     return { pages, silences: silences.length };
   }
 

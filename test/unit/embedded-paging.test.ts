@@ -20,7 +20,7 @@ import { DEFAULT_PAGING, type Page, type PageableNotification, type Silence } fr
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
-import { iso } from '#domain/time.ts';
+import { HOUR, iso } from '#domain/time.ts';
 import {
   VersionConflict,
   type AuditEvent,
@@ -531,6 +531,55 @@ describe('the timer loop of crs serve', () => {
     } finally {
       await paging.close();
       vi.useRealTimers();
+    }
+  });
+});
+
+describe('the timer loop of crs serve when the host clock steps', () => {
+  // The wall clock (`now`) steps while the monotonic clock goes on; the step is moved into the stored due times.
+  it('moves a step the database could not record (the disk full) once it can, and each time once: the next level keeps its time', async () => {
+    const log: string[] = [];
+    let mono = 0;
+    let clock = min(0);
+    const at = (m: number, stepMs = 0) => {
+      mono = m * 60_000;
+      clock = min(m) + stepMs;
+    };
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true, log: (l) => log.push(l) });
+    try {
+      const body = JSON.stringify(grade3);
+      await paging.sink().deliver({ seq: 1, kind: 'notification', id: grade3.notificationId, patientId: 'P1', body });
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar']); // the consultant is due at minute 5
+      await paging.silence({
+        silenceId: 's1',
+        scope: { patientId: 'OTHER' },
+        from: min(0),
+        until: min(10),
+        createdBy: 'Nurse B',
+        reason: 'MRI',
+      });
+      // The clock steps back an hour, and the disk fills: the page is moved, the silence cannot be.
+      at(1, -HOUR);
+      db.exec(
+        "CREATE TRIGGER full BEFORE UPDATE ON silences BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+      );
+      await expect(paging.tick()).rejects.toThrow('database or disk is full');
+      db.exec('DROP TRIGGER full'); // space freed
+      at(2, -HOUR);
+      await paging.tick();
+      expect(log.filter((l) => l.startsWith('clock:'))).toEqual([
+        expect.stringContaining('clock: the system clock stepped back by 1 h'),
+      ]);
+      const until = db.prepare("SELECT until FROM silences WHERE silence_id = 's1'").pluck();
+      expect(until.get()).toBe(min(10) - HOUR); // ten minutes after it began, by the monotonic clock
+      at(4.9, -HOUR); // the page was moved once, not once for each try
+      await paging.tick();
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar']);
+      at(5, -HOUR);
+      await paging.tick();
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar', 'ICU consultant']);
+    } finally {
+      await paging.close();
     }
   });
 });

@@ -52,6 +52,8 @@ export interface EmbeddedPagingOptions {
    * clock that a test moves on its own.
    */
   watchClock?: boolean;
+  /** The monotonic clock (ms; performance.now by default): a test's own. */
+  monotonic?: () => number;
   /** The host's clock stepped (the delivery watch looks again: clockAlert). */
   onClockStep?: () => void;
 }
@@ -113,6 +115,10 @@ export class EmbeddedPaging {
    * their feed's quiet time is counted with the steps taken out, until data comes again.
    */
   private readonly feedShift = new Map<string, { since: number; shiftMs: number }>();
+  /** A step seen and not yet moved into the stored times (the database failed): moved at the next look. */
+  private unmoved: ClockStep | undefined;
+  /** What the pager has moved of that step so far, by page and silence (Pager.clockStepped). */
+  private readonly movedBy = new Map<string, number>();
 
   constructor(private readonly o: EmbeddedPagingOptions) {
     const onSaved = (pages: Page[]) => o.onChanged([...new Set(pages.map((p) => p.patientId))]);
@@ -147,7 +153,7 @@ export class EmbeddedPaging {
     this.sweepMs = Math.min(15_000, Math.max(250, (o.config.paging.staleFeedMinutes * MINUTE) / 4));
     this.feeds = o.db.prepare('SELECT patient_id, feed_since FROM patients WHERE feed_since IS NOT NULL');
     this.lastTickAt = o.now();
-    this.clock = o.watchClock ? new ClockStepWatch(o.now) : undefined;
+    this.clock = o.watchClock ? new ClockStepWatch(o.now, o.monotonic) : undefined;
   }
 
   /**
@@ -170,9 +176,15 @@ export class EmbeddedPaging {
    * for an hour (clockAlert).
    */
   private async clockCheck(): Promise<void> {
-    const step = this.clock?.check();
+    const seen = this.clock?.check();
+    // A step not yet moved (the database could not write it: a full disk) is moved at the next look, with any since.
+    const had = this.unmoved;
+    const step = had && seen ? { ...had, stepMs: had.stepMs + seen.stepMs, after: seen.after } : (had ?? seen);
     if (!step) return;
-    const moved = await this.personal.clockStepped(step.stepMs, step.before);
+    this.unmoved = step;
+    const moved = await this.personal.clockStepped(step.stepMs, step.before, this.movedBy);
+    this.unmoved = undefined;
+    this.movedBy.clear();
     this.shiftFeeds(step);
     this.lastTickAt += step.stepMs; // the watch would take a step forward for a loop that stopped
     this.o.log(
