@@ -26,8 +26,9 @@ function stepSpan(ms: number): string {
   return `${Math.round(a / 1000)} s`;
 }
 
+/** "the system clock stepped back by 1 h", then when and what it became (no colon before: a log line cuts there). */
 export const stepText = (s: ClockStep): string =>
-  `the system clock stepped ${s.stepMs < 0 ? 'back' : 'forward'} by ${stepSpan(s.stepMs)} (${iso(s.before)} became ${iso(s.after)}, against the monotonic clock)`;
+  `the system clock stepped ${s.stepMs < 0 ? 'back' : 'forward'} by ${stepSpan(s.stepMs)} against the monotonic clock (${iso(s.before)} became ${iso(s.after)})`;
 
 export class ClockStepWatch {
   private wall: number;

@@ -204,9 +204,10 @@ export class EmbeddedPaging {
   /** The delivery watch's alert after a clock step (for an hour). */
   clockAlert(): string | undefined {
     const step = this.clock?.recent();
-    return step
-      ? `${stepText(step)}: pending escalations, silences and no-data alerts were moved to keep the time they had left; times sent before and after it are apart by the step; check the host's time source (NTP)`
-      : undefined;
+    if (!step) return undefined;
+    // A server now behind its monitors refuses their readings as ahead of it (the device-clock rule).
+    const behind = step.stepMs < 0 ? '; if the clock is wrong now, monitors ahead of it by over 5 min are refused' : '';
+    return `${stepText(step)}; pending escalations, silences and no-data alerts were moved to keep the time they had left; times sent before and after it are apart by the step${behind}; check the host's time source (NTP)`;
   }
 
   /** The outbox lane that hands the pager every committed grade change and alert, once each. */
