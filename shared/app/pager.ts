@@ -247,9 +247,16 @@ export class Pager {
   ): Promise<{ pages: number; silences: number }> {
     const read = await this.deps.pages.pendingPages(Number.MAX_SAFE_INTEGER);
     const by = (id: string) => stepMs - (moved.get(id) ?? 0);
+    // A time this clock could not have set before the step (a page opened or a silence begun after it, a level due
+    // further ahead than the longest level) was stored by a clock ahead of it: the last run's, before a reboot with
+    // the clock behind (a bad RTC). The step forward catches up with it: it is left as it is.
+    const t = this.deps.config.timeoutMinutes;
+    const longest = Math.max(t.severe, t.other) * MINUTE;
+    const ahead = (at: number, by = 0) => stepMs > 0 && at > before + by + CLOCK_SLACK_MS;
     let pages = 0;
     for (const p of read.pages) {
       if (p.status !== 'open' || p.dueAt === null) continue;
+      if (ahead(p.triggeredAt) || ahead(p.dueAt, longest)) continue;
       pages++;
       if (by(`page ${p.pageId}`) === 0) continue;
       try {
@@ -261,6 +268,7 @@ export class Pager {
     }
     const { silences } = await this.deps.pages.silences(before);
     for (const s of silences) {
+      if (ahead(s.from)) continue;
       const d = by(`silence ${s.silenceId}`);
       if (d !== 0) await this.saveSilence({ ...s, from: s.from + d, until: s.until + d }, []);
       moved.set(`silence ${s.silenceId}`, stepMs);
@@ -771,6 +779,9 @@ export class Pager {
     for (const e of events) this.deps.onAudited?.(e);
   }
 }
+
+/** How far ahead of the clock a stored time may be and still be taken as set by it (clockStepped). */
+const CLOCK_SLACK_MS = 5_000;
 
 /** What a token says (unverified), each part clipped, where a part reads as text: for the security log. */
 function claimsOf(token: string): { pageId?: string; role?: string; expiresAt?: string } {

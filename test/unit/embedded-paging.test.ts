@@ -582,6 +582,31 @@ describe('the timer loop of crs serve when the host clock steps', () => {
       await paging.close();
     }
   });
+
+  it('leaves times stored ahead of a clock that started behind (a bad RTC at boot): the step forward catches up with them', async () => {
+    // The last run paged the registrar at minute 0 (the consultant due at 5) with a right clock; this one starts
+    // after a reboot, the clock three hours behind, until NTP steps it forward at minute 2.
+    await sqlitePager().pager.onNotification(grade3, min(0));
+    await sqlitePager().pager.silence(silence({ scope: { patientId: 'OTHER' } }), min(0));
+    const log: string[] = [];
+    let mono = 0;
+    let clock = min(1) - 3 * HOUR;
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true, log: (l) => log.push(l) });
+    try {
+      await paging.tick();
+      mono = 60_000;
+      clock = min(2);
+      await paging.tick();
+      expect(log).toEqual([expect.stringContaining('clock: the system clock stepped forward by 3 h')]);
+      clock = min(5);
+      mono = 4 * 60_000;
+      await paging.tick();
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar', 'ICU consultant']);
+      expect(db.prepare('SELECT until FROM silences').pluck().get()).toBe(min(30));
+    } finally {
+      await paging.close();
+    }
+  });
 });
 
 describe('the timer loop of crs serve after a rollback to a config without a team it paged', () => {

@@ -67,6 +67,9 @@ const listed = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5
 /** An error's name only: its message may quote the data it failed on. */
 const errorOf = (err: unknown) => (err instanceof Error ? err.name : typeof err);
 
+/** How far ahead of the clock a monitor's last data may be and still be taken as stored by it. */
+const CLOCK_STEP_SLACK_MS = 5_000;
+
 /** The longest the timer loop sleeps, whatever is due. */
 const TICK_MS = 1000;
 
@@ -195,6 +198,9 @@ export class EmbeddedPaging {
 
   private shiftFeeds(step: ClockStep): void {
     for (const r of this.feeds.all() as { patient_id: string; feed_since: number }[]) {
+      // Data stored ahead of the clock before a step forward: of a clock ahead of it (the last run's, before a reboot
+      // with the clock behind), which the step catches up with (as the pager's clockStepped).
+      if (step.stepMs > 0 && r.feed_since > step.before + CLOCK_STEP_SLACK_MS) continue;
       const had = this.feedShift.get(r.patient_id);
       const shiftMs = (had && had.since === r.feed_since ? had.shiftMs : 0) + step.stepMs;
       this.feedShift.set(r.patient_id, { since: r.feed_since, shiftMs });
