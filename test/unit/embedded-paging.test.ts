@@ -583,6 +583,25 @@ describe('the timer loop of crs serve when the host clock steps', () => {
     }
   });
 
+  it('says at start that the clock is behind the last record the data directory stored, until it is not', async () => {
+    await sqlitePager().pager.onNotification(grade3, min(0)); // the last run paged at minute 0 (its outbox record)
+    db.prepare("UPDATE outbox SET created_at = ? WHERE kind = 'page'").run(iso(min(10)));
+    const log: string[] = [];
+    let clock = min(11) - 3 * HOUR;
+    const paging = pagingWith({ now: () => clock, watchClock: true, log: (l) => log.push(l) });
+    try {
+      paging.start();
+      expect(log).toEqual([
+        'clock: the clock is behind the last record this data directory stored by 3 h (2026-11-26T10:10:00Z); if it is wrong (a bad RTC before NTP), escalations wait for it and monitors ahead of it by over 5 min are refused',
+      ]);
+      expect(paging.clockAlert()).toContain('the clock is behind the last record this data directory stored');
+      clock = min(11);
+      expect(paging.clockAlert()).toBeUndefined();
+    } finally {
+      await paging.close();
+    }
+  });
+
   it('leaves times stored ahead of a clock that started behind (a bad RTC at boot): the step forward catches up with them', async () => {
     // The last run paged the registrar at minute 0 (the consultant due at 5) with a right clock; this one starts
     // after a reboot, the clock three hours behind, until NTP steps it forward at minute 2.

@@ -19,7 +19,7 @@ export interface ClockStep {
 }
 
 /** "1 h", "1.5 h", "20 min", "12 s". */
-function stepSpan(ms: number): string {
+export function stepSpan(ms: number): string {
   const a = Math.abs(ms);
   if (a >= HOUR) return `${Math.round((a / HOUR) * 10) / 10} h`;
   if (a >= MINUTE) return `${Math.round(a / MINUTE)} min`;

@@ -18,8 +18,8 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { Notification } from '#domain/page.ts';
 import { feedStatus, type Page, type Silence } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import { MINUTE } from '#domain/time.ts';
-import { ClockStepWatch, stepText, type ClockStep } from './clock-step.ts';
+import { MINUTE, iso } from '#domain/time.ts';
+import { ClockStepWatch, stepSpan, stepText, type ClockStep } from './clock-step.ts';
 import { recordBody } from './sinks.ts';
 import type { LaneName } from './lanes.ts';
 import {
@@ -66,6 +66,9 @@ const listed = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5
 
 /** An error's name only: its message may quote the data it failed on. */
 const errorOf = (err: unknown) => (err instanceof Error ? err.name : typeof err);
+
+/** How far behind the last stored record the clock may start without a word (clockAtStart). */
+const BEHIND_AT_START_MS = 60_000;
 
 /** How far ahead of the clock a monitor's last data may be and still be taken as stored by it. */
 const CLOCK_STEP_SLACK_MS = 5_000;
@@ -120,6 +123,8 @@ export class EmbeddedPaging {
   private readonly feedShift = new Map<string, { since: number; shiftMs: number }>();
   /** A step seen and not yet moved into the stored times (the database failed): moved at the next look. */
   private unmoved: ClockStep | undefined;
+  /** The time of the last record stored, when the clock started behind it (clockAtStart). */
+  private storedAhead: number | undefined;
   /** What the pager has moved of that step so far, by page and silence (Pager.clockStepped). */
   private readonly movedBy = new Map<string, number>();
 
@@ -207,10 +212,32 @@ export class EmbeddedPaging {
     }
   }
 
-  /** The delivery watch's alert after a clock step (for an hour). */
+  /**
+   * A clock behind the last record the data directory stored (server time) is likely wrong: a bad RTC at boot,
+   * before NTP steps it. Said at start, and by the delivery watch until the clock is past that record.
+   */
+  private clockAtStart(): void {
+    if (!this.clock) return;
+    const last = this.o.db.prepare('SELECT created_at FROM outbox ORDER BY seq DESC LIMIT 1').pluck().get();
+    const at = typeof last === 'string' ? Date.parse(last) : Number.NaN;
+    if (!(at - this.o.now() > BEHIND_AT_START_MS)) return;
+    this.storedAhead = at;
+    this.o.log(`clock: ${this.behindText(at)}`);
+  }
+
+  private behindText(at: number): string {
+    return `the clock is behind the last record this data directory stored by ${stepSpan(at - this.o.now())} (${iso(at)}); if it is wrong (a bad RTC before NTP), escalations wait for it and monitors ahead of it by over 5 min are refused`;
+  }
+
+  /** The delivery watch's alert after a clock step (for an hour), or while the clock is behind the stored records. */
   clockAlert(): string | undefined {
     const step = this.clock?.recent();
-    if (!step) return undefined;
+    if (!step) {
+      if (this.storedAhead === undefined) return undefined;
+      if (this.storedAhead - this.o.now() > BEHIND_AT_START_MS) return this.behindText(this.storedAhead);
+      this.storedAhead = undefined;
+      return undefined;
+    }
     // A server now behind its monitors refuses their readings as ahead of it (the device-clock rule).
     const behind = step.stepMs < 0 ? '; if the clock is wrong now, monitors ahead of it by over 5 min are refused' : '';
     return `${stepText(step)}; pending escalations, silences and no-data alerts were moved to keep the time they had left; times sent before and after it are apart by the step${behind}; check the host's time source (NTP)`;
@@ -256,6 +283,7 @@ export class EmbeddedPaging {
   /** Starts the timer loop and the stale-feed sweep (both catch up at once with whatever fell due meanwhile). */
   start(): void {
     this.staleAlerts = this.store.staleFeedAlerts();
+    this.clockAtStart();
     this.schedule(0);
     // The next sweep starts a period after this one ended (a long one never overlaps the next).
     const sweep = () => {
