@@ -231,6 +231,51 @@ export class Pager {
    * finish pending sends. Steps through each due time in order, so the ladder keeps its cadence whatever the
    * interval between calls.
    */
+  /**
+   * The host's clock stepped by `stepMs` (its wall clock against its monotonic clock: an NTP step after a bad RTC,
+   * an operator fixing the time by hand). Every open page's next step and every silence in force at `before` (the
+   * moment of the step, on the clock as it was) are moved by the step, so each keeps the time it had left: a level
+   * due in 5 minutes goes in 5 minutes, not an hour late after a step back, nor at once after a step forward.
+   * Nothing is sent here; the next tick does what falls due. `moved` (by page and silence id, what each was moved
+   * by) is kept by the caller across a call that failed part way (a full disk): called again, with the same step or
+   * a larger one, each is moved by what it has not been yet.
+   */
+  async clockStepped(
+    stepMs: number,
+    before: number,
+    moved: Map<string, number>,
+  ): Promise<{ pages: number; silences: number }> {
+    const read = await this.deps.pages.pendingPages(Number.MAX_SAFE_INTEGER);
+    const by = (id: string) => stepMs - (moved.get(id) ?? 0);
+    // A time this clock could not have set before the step (a page opened or a silence begun after it, a level due
+    // further ahead than the longest level) was stored by a clock ahead of it: the last run's, before a reboot with
+    // the clock behind (a bad RTC). The step forward catches up with it: it is left as it is.
+    const t = this.deps.config.timeoutMinutes;
+    const longest = Math.max(t.severe, t.other) * MINUTE;
+    const ahead = (at: number, by = 0) => stepMs > 0 && at > before + by + CLOCK_SLACK_MS;
+    let pages = 0;
+    for (const p of read.pages) {
+      if (p.status !== 'open' || p.dueAt === null) continue;
+      if (ahead(p.triggeredAt) || ahead(p.dueAt, longest)) continue;
+      pages++;
+      if (by(`page ${p.pageId}`) === 0) continue;
+      try {
+        await this.persist([{ ...p, dueAt: p.dueAt + by(`page ${p.pageId}`) }]);
+      } catch (err) {
+        if (!(err instanceof VersionConflict)) throw err; // changed meanwhile: its due time is of the clock as it is
+      }
+      moved.set(`page ${p.pageId}`, stepMs);
+    }
+    const { silences } = await this.deps.pages.silences(before);
+    for (const s of silences) {
+      if (ahead(s.from)) continue;
+      const d = by(`silence ${s.silenceId}`);
+      if (d !== 0) await this.saveSilence({ ...s, from: s.from + d, until: s.until + d }, []);
+      moved.set(`silence ${s.silenceId}`, stepMs);
+    }
+    return { pages, silences: silences.length };
+  }
+
   async onTick(now: number): Promise<TickResult> {
     const setAside = new Map<string, string>();
     const unreadableSilences = new Map<string, string>();
@@ -734,6 +779,9 @@ export class Pager {
     for (const e of events) this.deps.onAudited?.(e);
   }
 }
+
+/** How far ahead of the clock a stored time may be and still be taken as set by it (clockStepped). */
+const CLOCK_SLACK_MS = 5_000;
 
 /** What a token says (unverified), each part clipped, where a part reads as text: for the security log. */
 function claimsOf(token: string): { pageId?: string; role?: string; expiresAt?: string } {

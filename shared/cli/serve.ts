@@ -275,6 +275,7 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
             },
           }
         : {}),
+      ...(process.env.CRS_TEST_CLOCK === '1' ? { testClock: true } : {}),
       log,
     });
     // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.

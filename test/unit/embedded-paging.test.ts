@@ -20,7 +20,7 @@ import { DEFAULT_PAGING, type Page, type PageableNotification, type Silence } fr
 import { reduce } from '#domain/reducer.ts';
 import { arrivalOf } from '#app/digest.ts';
 import type { PatientState } from '#domain/state.ts';
-import { iso } from '#domain/time.ts';
+import { HOUR, iso } from '#domain/time.ts';
 import {
   VersionConflict,
   type AuditEvent,
@@ -531,6 +531,99 @@ describe('the timer loop of crs serve', () => {
     } finally {
       await paging.close();
       vi.useRealTimers();
+    }
+  });
+});
+
+describe('the timer loop of crs serve when the host clock steps', () => {
+  // The wall clock (`now`) steps while the monotonic clock goes on; the step is moved into the stored due times.
+  it('moves a step the database could not record (the disk full) once it can, and each time once: the next level keeps its time', async () => {
+    const log: string[] = [];
+    let mono = 0;
+    let clock = min(0);
+    const at = (m: number, stepMs = 0) => {
+      mono = m * 60_000;
+      clock = min(m) + stepMs;
+    };
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true, log: (l) => log.push(l) });
+    try {
+      const body = JSON.stringify(grade3);
+      await paging.sink().deliver({ seq: 1, kind: 'notification', id: grade3.notificationId, patientId: 'P1', body });
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar']); // the consultant is due at minute 5
+      await paging.silence({
+        silenceId: 's1',
+        scope: { patientId: 'OTHER' },
+        from: min(0),
+        until: min(10),
+        createdBy: 'Nurse B',
+        reason: 'MRI',
+      });
+      // The clock steps back an hour, and the disk fills: the page is moved, the silence cannot be.
+      at(1, -HOUR);
+      db.exec(
+        "CREATE TRIGGER full BEFORE UPDATE ON silences BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+      );
+      await expect(paging.tick()).rejects.toThrow('database or disk is full');
+      db.exec('DROP TRIGGER full'); // space freed
+      at(2, -HOUR);
+      await paging.tick();
+      expect(log.filter((l) => l.startsWith('clock:'))).toEqual([
+        expect.stringContaining('clock: the system clock stepped back by 1 h'),
+      ]);
+      const until = db.prepare("SELECT until FROM silences WHERE silence_id = 's1'").pluck();
+      expect(until.get()).toBe(min(10) - HOUR); // ten minutes after it began, by the monotonic clock
+      at(4.9, -HOUR); // the page was moved once, not once for each try
+      await paging.tick();
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar']);
+      at(5, -HOUR);
+      await paging.tick();
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar', 'ICU consultant']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('says at start that the clock is behind the last record the data directory stored, until it is not', async () => {
+    await sqlitePager().pager.onNotification(grade3, min(0)); // the last run paged at minute 0 (its outbox record)
+    db.prepare("UPDATE outbox SET created_at = ? WHERE kind = 'page'").run(iso(min(10)));
+    const log: string[] = [];
+    let clock = min(11) - 3 * HOUR;
+    const paging = pagingWith({ now: () => clock, watchClock: true, log: (l) => log.push(l) });
+    try {
+      paging.start();
+      expect(log).toEqual([
+        'clock: the clock is behind the last record this data directory stored by 3 h (2026-11-26T10:10:00Z); if it is wrong (a bad RTC before NTP), escalations wait for it and monitors ahead of it by over 5 min are refused',
+      ]);
+      expect(paging.clockAlert()).toContain('the clock is behind the last record this data directory stored');
+      clock = min(11);
+      expect(paging.clockAlert()).toBeUndefined();
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('leaves times stored ahead of a clock that started behind (a bad RTC at boot): the step forward catches up with them', async () => {
+    // The last run paged the registrar at minute 0 (the consultant due at 5) with a right clock; this one starts
+    // after a reboot, the clock three hours behind, until NTP steps it forward at minute 2.
+    await sqlitePager().pager.onNotification(grade3, min(0));
+    await sqlitePager().pager.silence(silence({ scope: { patientId: 'OTHER' } }), min(0));
+    const log: string[] = [];
+    let mono = 0;
+    let clock = min(1) - 3 * HOUR;
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true, log: (l) => log.push(l) });
+    try {
+      await paging.tick();
+      mono = 60_000;
+      clock = min(2);
+      await paging.tick();
+      expect(log).toEqual([expect.stringContaining('clock: the system clock stepped forward by 3 h')]);
+      clock = min(5);
+      mono = 4 * 60_000;
+      await paging.tick();
+      expect(sends().map((s) => s.role)).toEqual(['ICU registrar', 'ICU consultant']);
+      expect(db.prepare('SELECT until FROM silences').pluck().get()).toBe(min(30));
+    } finally {
+      await paging.close();
     }
   });
 });

@@ -10,7 +10,7 @@ import { setAsideText, type SetAside } from '#app/pager.ts';
 import { MINUTE, iso } from '#domain/time.ts';
 
 export interface DeliveryAlert {
-  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `watch`. */
+  /** Stable per condition: `lane:<sink>`, `parked:<sink>`, `pager`, `set-aside`, `grading`, `dead-letters`, `clock`, `watch`. */
   key: string;
   since: string;
   text: string;
@@ -29,6 +29,8 @@ export interface DeliveryWatchOptions {
   inbox?: () => { waiting: number; oldestAt: number | null };
   /** How many accepted messages grading set aside (dead letters): each one is a patient's data never graded. */
   deadLetters?: () => number;
+  /** What to say after a step of the host's clock (for an hour); undefined when there was none. */
+  clock?: () => string | undefined;
   deliveryAlertMinutes: number;
   now: () => number;
   log: (line: string) => void;
@@ -139,6 +141,9 @@ export class DeliveryWatch {
         'dead-letters',
         `${dead} accepted message(s) failed grading 3 times and were dead-lettered: they are not graded, and any grade change they carry is not paged: crs dead-letters list shows them; fix the cause, then crs dead-letters redrive grades them`,
       );
+
+    const clock = this.o.clock?.();
+    if (clock) found.set('clock', clock);
 
     if (unread.length > 0)
       found.set(

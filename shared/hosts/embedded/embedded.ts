@@ -2,7 +2,7 @@
 // acknowledgements, silences, alerts, audit) and stdout, board, webhook. `crs serve`, `crs start`, the tests and the
 // benchmark all start it through startEmbeddedServer.
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -62,6 +62,12 @@ export interface EmbeddedOptions {
   publicUrl?: string;
   log?: (line: string) => void;
   now?: () => number;
+  /**
+   * Test hook (crs serve with CRS_TEST_CLOCK=1): the server's wall clock is real time plus a step a test sets with
+   * POST /local/clock?stepMs=N (N may be negative), as an NTP step or an operator's fix moves the host's clock;
+   * the monotonic clock (performance.now) is not moved.
+   */
+  testClock?: boolean;
   /** Also take HL7 v2 over MLLP on this port (same host); 0 for any free port. */
   mllpPort?: number;
   /** The site's zone for HL7 times sent without an offset. */
@@ -117,7 +123,9 @@ export function ownUrl(host: string, port: number): string {
 export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedServer> {
   const write = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = (line: string) => write(oneLine(line));
-  const now = o.now ?? Date.now;
+  const stepped = { ms: 0 };
+  const wall = o.now ?? Date.now;
+  const now = o.testClock ? () => wall() + stepped.ms : wall;
   // How far before its arrival an observedAt may be, on every path of this server: the option
   // (--max-observation-age-days), else CRS_MAX_OBSERVATION_AGE_DAYS, else 7 days (shared/domain/device-clock.ts).
   const maxObservationAgeMs =
@@ -180,6 +188,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     onSent: () => dispatcher?.kick(),
     onChanged: (patientIds) => sse.broadcast('pages', { patientIds }),
     security,
+    watchClock: o.now === undefined || o.testClock === true,
+    onClockStep: () => watch.check(),
   });
   const queries = new BoardQueries(db, paging.store);
   const sinks: Sink[] = [
@@ -198,6 +208,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     setAside: () => paging.setAside,
     inbox: () => queue.backlog(),
     deadLetters: () => deadLetterCount(db).count,
+    clock: () => paging.clockAlert(),
     deliveryAlertMinutes: o.config.paging.deliveryAlertMinutes,
     now,
     log,
@@ -287,7 +298,10 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       boardClients: sse.size,
     }),
   });
-  const server: Server = createServer({ connectionsCheckingInterval: limits.checkIntervalMs }, handler);
+  const server: Server = createServer(
+    { connectionsCheckingInterval: limits.checkIntervalMs },
+    o.testClock ? withTestClock(handler, stepped, now) : handler,
+  );
   server.keepAliveTimeout = 65_000;
   let capped = 0;
   guardConnections(server, limits, trustProxy, () => {
@@ -407,6 +421,27 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     tokens,
     sweepRetention,
     close,
+  };
+}
+
+/** With the test clock: POST /local/clock?stepMs=N steps the server's wall clock by N ms (answers its time). */
+function withTestClock(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  stepped: { ms: number },
+  now: () => number,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://local');
+    if (req.method !== 'POST' || url.pathname !== '/local/clock') return handler(req, res);
+    const ms = Number(url.searchParams.get('stepMs'));
+    if (!Number.isInteger(ms)) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'stepMs: a whole number of milliseconds' }));
+      return;
+    }
+    stepped.ms += ms;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ now: now() }));
   };
 }
 

@@ -18,7 +18,8 @@ import type { GradingConfig } from '#domain/config.ts';
 import type { Notification } from '#domain/page.ts';
 import { feedStatus, type Page, type Silence } from '#domain/paging.ts';
 import type { AlertChange } from '#domain/reducer.ts';
-import { MINUTE } from '#domain/time.ts';
+import { MINUTE, iso } from '#domain/time.ts';
+import { ClockStepWatch, stepSpan, stepText, type ClockStep } from './clock-step.ts';
 import { recordBody } from './sinks.ts';
 import type { LaneName } from './lanes.ts';
 import {
@@ -46,6 +47,15 @@ export interface EmbeddedPagingOptions {
   onChanged: (patientIds: string[]) => void;
   /** Where forged and malformed acknowledge links are recorded (the data directory's security.log). */
   security?: SecurityLog;
+  /**
+   * Look for steps of `now` against the monotonic clock (`now` is the host's clock); off when `now` is a simulated
+   * clock that a test moves on its own.
+   */
+  watchClock?: boolean;
+  /** The monotonic clock (ms; performance.now by default): a test's own. */
+  monotonic?: () => number;
+  /** The host's clock stepped (the delivery watch looks again: clockAlert). */
+  onClockStep?: () => void;
 }
 
 /** The sweep stopped because the server is stopping. */
@@ -56,6 +66,12 @@ const listed = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5
 
 /** An error's name only: its message may quote the data it failed on. */
 const errorOf = (err: unknown) => (err instanceof Error ? err.name : typeof err);
+
+/** How far behind the last stored record the clock may start without a word (clockAtStart). */
+const BEHIND_AT_START_MS = 60_000;
+
+/** How far ahead of the clock a monitor's last data may be and still be taken as stored by it. */
+const CLOCK_STEP_SLACK_MS = 5_000;
 
 /** The longest the timer loop sleeps, whatever is due. */
 const TICK_MS = 1000;
@@ -96,7 +112,21 @@ export class EmbeddedPaging {
   /** One sweep at a time (a full one and the checks after commits): each plans from what the last one left. */
   private sweeping: Promise<void> = Promise.resolve();
   private readonly staleCandidates;
+  private readonly feeds;
   readonly sweepMs: number;
+  /** The wall clock against the monotonic clock, looked at before every pager call and sweep. */
+  private readonly clock: ClockStepWatch | undefined;
+  /**
+   * Patients whose last monitor data was stored before a clock step (patientId -> that time and the steps since):
+   * their feed's quiet time is counted with the steps taken out, until data comes again.
+   */
+  private readonly feedShift = new Map<string, { since: number; shiftMs: number }>();
+  /** A step seen and not yet moved into the stored times (the database failed): moved at the next look. */
+  private unmoved: ClockStep | undefined;
+  /** The time of the last record stored, when the clock started behind it (clockAtStart). */
+  private storedAhead: number | undefined;
+  /** What the pager has moved of that step so far, by page and silence (Pager.clockStepped). */
+  private readonly movedBy = new Map<string, number>();
 
   constructor(private readonly o: EmbeddedPagingOptions) {
     const onSaved = (pages: Page[]) => o.onChanged([...new Set(pages.map((p) => p.patientId))]);
@@ -129,14 +159,88 @@ export class EmbeddedPaging {
       .pluck();
     // A quarter of the stale-feed time, between 250 ms and 15 s: an alert is at most that late.
     this.sweepMs = Math.min(15_000, Math.max(250, (o.config.paging.staleFeedMinutes * MINUTE) / 4));
+    this.feeds = o.db.prepare('SELECT patient_id, feed_since FROM patients WHERE feed_since IS NOT NULL');
     this.lastTickAt = o.now();
+    this.clock = o.watchClock ? new ClockStepWatch(o.now, o.monotonic) : undefined;
   }
 
-  /** One pager call at a time, in the order asked. */
+  /**
+   * One pager call at a time, in the order asked; each after a look at the clock, so that no call decides on
+   * times stored before a step it has not seen.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    const call = async () => {
+      await this.clockCheck();
+      return fn();
+    };
+    const run = this.queue.then(call, call);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * After a step of the host's clock: the pending escalations and the silences in force keep the time they had
+   * left (the pager moves them), as does every quiet monitor; said on standard error, and by the delivery watch
+   * for an hour (clockAlert).
+   */
+  private async clockCheck(): Promise<void> {
+    const seen = this.clock?.check();
+    // A step not yet moved (the database could not write it: a full disk) is moved at the next look, with any since.
+    const had = this.unmoved;
+    const step = had && seen ? { ...had, stepMs: had.stepMs + seen.stepMs, after: seen.after } : (had ?? seen);
+    if (!step) return;
+    this.unmoved = step;
+    const moved = await this.personal.clockStepped(step.stepMs, step.before, this.movedBy);
+    this.unmoved = undefined;
+    this.movedBy.clear();
+    this.shiftFeeds(step);
+    this.lastTickAt += step.stepMs; // the watch would take a step forward for a loop that stopped
+    this.o.log(
+      `clock: ${stepText(step)}; ${moved.pages} pending escalation(s) and ${moved.silences} silence(s) keep the time they had left; check the host's time source`,
+    );
+    this.o.onClockStep?.();
+  }
+
+  private shiftFeeds(step: ClockStep): void {
+    for (const r of this.feeds.all() as { patient_id: string; feed_since: number }[]) {
+      // Data stored ahead of the clock before a step forward: of a clock ahead of it (the last run's, before a reboot
+      // with the clock behind), which the step catches up with (as the pager's clockStepped).
+      if (step.stepMs > 0 && r.feed_since > step.before + CLOCK_STEP_SLACK_MS) continue;
+      const had = this.feedShift.get(r.patient_id);
+      const shiftMs = (had && had.since === r.feed_since ? had.shiftMs : 0) + step.stepMs;
+      this.feedShift.set(r.patient_id, { since: r.feed_since, shiftMs });
+    }
+  }
+
+  /**
+   * A clock behind the last record the data directory stored (server time) is likely wrong: a bad RTC at boot,
+   * before NTP steps it. Said at start, and by the delivery watch until the clock is past that record.
+   */
+  private clockAtStart(): void {
+    if (!this.clock) return;
+    const last = this.o.db.prepare('SELECT created_at FROM outbox ORDER BY seq DESC LIMIT 1').pluck().get();
+    const at = typeof last === 'string' ? Date.parse(last) : Number.NaN;
+    if (!(at - this.o.now() > BEHIND_AT_START_MS)) return;
+    this.storedAhead = at;
+    this.o.log(`clock: ${this.behindText(at)}`);
+  }
+
+  private behindText(at: number): string {
+    return `the clock is behind the last record this data directory stored by ${stepSpan(at - this.o.now())} (${iso(at)}); if it is wrong (a bad RTC before NTP), escalations wait for it and monitors ahead of it by over 5 min are refused`;
+  }
+
+  /** The delivery watch's alert after a clock step (for an hour), or while the clock is behind the stored records. */
+  clockAlert(): string | undefined {
+    const step = this.clock?.recent();
+    if (!step) {
+      if (this.storedAhead === undefined) return undefined;
+      if (this.storedAhead - this.o.now() > BEHIND_AT_START_MS) return this.behindText(this.storedAhead);
+      this.storedAhead = undefined;
+      return undefined;
+    }
+    // A server now behind its monitors refuses their readings as ahead of it (the device-clock rule).
+    const behind = step.stepMs < 0 ? '; if the clock is wrong now, monitors ahead of it by over 5 min are refused' : '';
+    return `${stepText(step)}; pending escalations, silences and no-data alerts were moved to keep the time they had left; times sent before and after it are apart by the step${behind}; check the host's time source (NTP)`;
   }
 
   /** The outbox lane that hands the pager every committed grade change and alert, once each. */
@@ -179,6 +283,7 @@ export class EmbeddedPaging {
   /** Starts the timer loop and the stale-feed sweep (both catch up at once with whatever fell due meanwhile). */
   start(): void {
     this.staleAlerts = this.store.staleFeedAlerts();
+    this.clockAtStart();
     this.schedule(0);
     // The next sweep starts a period after this one ended (a long one never overlaps the next).
     const sweep = () => {
@@ -285,10 +390,12 @@ export class EmbeddedPaging {
 
   private async sweepNow(only?: string[]): Promise<void> {
     const paging = this.o.config.paging;
+    await this.serial(async () => undefined); // a look at the clock first
     const candidates = only ?? [
       ...new Set([
         ...(this.staleCandidates.all(this.o.now() - paging.staleFeedMinutes * MINUTE) as string[]),
         ...this.staleAlerts.keys(),
+        ...this.feedShift.keys(),
       ]),
     ];
     const checks: FeedCheck[] = [];
@@ -307,11 +414,7 @@ export class EmbeddedPaging {
         unreadable.push(patientId);
         continue;
       }
-      checks.push({
-        patientId,
-        state: stored?.state,
-        feed: stored ? feedStatus(stored.state, this.o.now(), paging) : undefined,
-      });
+      checks.push({ patientId, state: stored?.state, feed: this.feedOf(patientId, stored) });
     }
     const now = this.o.now();
     const plan = planStaleFeeds(this.staleAlerts, checks, paging, now, only === undefined, this.o.config.site.timeZone);
@@ -344,6 +447,19 @@ export class EmbeddedPaging {
         : []),
     ];
     if (problems.length > 0) throw new Error(`${problems.join('; ')}; the others were swept`);
+  }
+
+  /** A patient's feed, its quiet time counted without the clock steps since its last data (shiftFeeds). */
+  private feedOf(patientId: string, stored: StoredState | undefined): FeedCheck['feed'] {
+    const now = this.o.now();
+    const feed = stored ? feedStatus(stored.state, now, this.o.config.paging) : undefined;
+    const shift = this.feedShift.get(patientId);
+    if (!shift) return feed;
+    if (!feed || feed.since !== shift.since) {
+      this.feedShift.delete(patientId); // data came since (or monitoring ended): of the clock as it is
+      return feed;
+    }
+    return { ...feed, stale: now - (feed.since + shift.shiftMs) >= this.o.config.paging.staleFeedMinutes * MINUTE };
   }
 
   /** After a grading commit: data from a quiet monitor clears its alert at once, not at the next sweep. */

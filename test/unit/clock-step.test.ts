@@ -1,0 +1,38 @@
+// The host's wall clock against its monotonic clock (shared/hosts/embedded/clock-step.ts): what counts as a step,
+// and how long the delivery watch says so.
+import { describe, expect, it } from 'vitest';
+import { ClockStepWatch, stepText } from '#hosts/embedded/clock-step.ts';
+
+const T = Date.parse('2026-12-05T14:00:00Z');
+
+describe('the clock-step watch', () => {
+  it('takes a stall (both clocks move) and a slew for no step, and a step of 5 s or more for one, either way', () => {
+    let wall = T;
+    let mono = 1000;
+    const move = (w: number, m: number) => {
+      wall += w;
+      mono += m;
+    };
+    const watch = new ClockStepWatch(
+      () => wall,
+      () => mono,
+    );
+    move(30_000, 30_000); // the event loop blocked for 30 s
+    expect(watch.check()).toBeUndefined();
+    move(1000 + 4999, 1000); // a second, and a correction under the threshold
+    expect(watch.check()).toBeUndefined();
+    move(1000 - 3_600_000, 1000);
+    const back = watch.check()!;
+    expect(back).toEqual({ stepMs: -3_600_000, before: T + 36_999, after: T + 36_999 - 3_600_000 });
+    expect(stepText(back)).toBe(
+      'the system clock stepped back by 1 h against the monotonic clock (2026-12-05T14:00:36.999Z became 2026-12-05T13:00:36.999Z)',
+    );
+    expect(watch.check()).toBeUndefined(); // said once
+    move(5000, 0); // a step forward of 5 s between two looks at the same instant
+    expect(watch.check()?.stepMs).toBe(5000);
+    expect(watch.recent()?.stepMs).toBe(5000);
+    move(3_600_000, 3_600_000); // an hour on: the alert is over
+    expect(watch.check()).toBeUndefined();
+    expect(watch.recent()).toBeUndefined();
+  });
+});
