@@ -74,7 +74,8 @@ async function grade3(s: ServeProcess, patientId: string): Promise<void> {
   );
 }
 
-describe('crs serve when the host clock steps', () => {
+// Concurrent: each test runs its own server and waits out real time (a minute for the silence), not the CPU.
+describe.concurrent('crs serve when the host clock steps', () => {
   // Grade 3: ten seconds a level. No stale-feed alert in these tests.
   const ladder = { timeoutMinutes: { severe: 1 / 6, other: 0.5 }, staleFeedMinutes: LONGEST_SETTING_MINUTES };
 
@@ -104,7 +105,7 @@ describe('crs serve when the host clock steps', () => {
         // Ten seconds after the registrar, as the phones see it: not an hour late, not at once with the step.
         const waited = at.get(consultant.sendId)! - at.get(registrar.sendId)!;
         expect(waited).toBeGreaterThan(9000);
-        expect(waited).toBeLessThan(13_000);
+        expect(waited).toBeLessThan(16_000); // an hour late or at once is what would fail; a busy CI adds seconds
         // Its stored due time is in the clock as it is now: ten seconds after the registrar, stepped.
         expect(Date.parse(consultant.sentAt) - Date.parse(registrar.sentAt) - stepMs).toBeGreaterThan(9000);
         // One level at a time: the ladder did not run to its end.
@@ -169,7 +170,7 @@ describe('crs serve when the host clock steps', () => {
       );
       const waited = at.get(released.sendId)! - start;
       expect(waited).toBeGreaterThan(55_000);
-      expect(waited).toBeLessThan(65_000);
+      expect(waited).toBeLessThan(70_000);
     } finally {
       await stop(server);
     }
