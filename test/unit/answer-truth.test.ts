@@ -58,6 +58,11 @@ interface Group {
   oxygen?: { device: 'nasal_cannula' | 'simple_mask'; fio2?: number; flowLpm?: number };
   /** Where the patient is (JSON enrolment.ward, HL7 PV1-3, a FHIR Encounter): a ward-scoped token reaches H4 only. */
   ward?: 'H4' | 'H5';
+  /**
+   * The blood pressure, either half possibly impossible or missing: HL7 v2 sends it as the pair 8480-6/8462-4 or, with
+   * `panel`, as one OBX 85354-9 `systolic/diastolic` (`86/480`, `86/`: an EHR's flowsheet row); the others as two values.
+   */
+  bp?: { panel: boolean; systolic?: number; diastolic?: number };
 }
 
 const FORMATS = ['json', 'batch', 'hl7', 'fhir-batch', 'fhir-transaction', 'fhir-collection', 'fhir-resource'] as const;
@@ -107,6 +112,18 @@ const group: fc.Arbitrary<Group> = fc
       { nil: undefined, freq: 3 },
     ),
     ward: fc.option(fc.constantFrom('H4' as const, 'H5' as const), { nil: undefined, freq: 3 }),
+    bp: fc.option(
+      fc
+        .record({
+          panel: fc.boolean(),
+          // 400 and 480: out of the contract's range (0-300, 0-250).
+          systolic: fc.option(fc.constantFrom(86, 120, 86, 400), { nil: undefined, freq: 4 }),
+          diastolic: fc.option(fc.constantFrom(48, 80, 48, 480), { nil: undefined, freq: 4 }),
+        })
+        .filter((b) => b.systolic !== undefined || b.diastolic !== undefined)
+        .map((b) => JSON.parse(JSON.stringify(b)) as NonNullable<Group['bp']>),
+      { nil: undefined, freq: 3 },
+    ),
   })
   .map((g) => JSON.parse(JSON.stringify(g)) as Group);
 
@@ -121,7 +138,7 @@ const request: fc.Arbitrary<Request> = fc
   .map(({ format, token, groups, twice, queue }) => {
     let g = format === 'json' ? groups.slice(0, 1) : groups;
     if (format === 'fhir-resource') {
-      const { oxygen: _, ...one } = g[0]!;
+      const { oxygen: _, bp: _bp, ...one } = g[0]!;
       g = [{ ...one, vitals: Object.fromEntries(Object.entries(g[0]!.vitals).slice(0, 1)) }];
     }
     // The same item twice in one request (a gateway's retry inside its own batch).
@@ -142,6 +159,8 @@ interface Sent {
   pid: number;
   /** The PV1 of its group (HL7 v2), 0 when none. */
   pv1: number;
+  /** A half of an HL7 v2 blood pressure panel (85354-9). */
+  panel?: true;
 }
 
 interface Built {
@@ -153,13 +172,32 @@ interface Built {
 
 const observedAt = (g: Group) => new Date(NOW - g.minutesAgo * 60_000).toISOString();
 
+/** The group's vitals, the blood pressure last (its OBX, or its panel's, after the others). */
+const vitalsOf = (g: Group): Record<string, number> => ({
+  ...g.vitals,
+  ...(g.bp?.systolic !== undefined ? { systolicBP: g.bp.systolic } : {}),
+  ...(g.bp?.diastolic !== undefined ? { diastolicBP: g.bp.diastolic } : {}),
+});
+
+/** The HL7 v2 blood pressure panel row (85354-9) in place of the pair's OBX: `86/48`, `86/480`, `86/`, `/48`. */
+function withPanel(lines: string[], g: Group): string[] {
+  if (!g.bp?.panel) return lines;
+  const rows = lines.filter((l) => /^OBX\|\d+\|NM\|15002[12]\^/.test(l));
+  const first = rows[0]!.split('|');
+  first[2] = 'ST';
+  first[3] = '85354-9^Blood pressure panel^LN';
+  first[5] = `${g.bp.systolic ?? ''}/${g.bp.diastolic ?? ''}`;
+  first[6] = 'mm[Hg]^^UCUM';
+  return lines.flatMap((l) => (l === rows[0] ? [first.join('|')] : l === rows[1] ? [] : [l]));
+}
+
 function message(g: Group, messageId: string): DeviceMessage {
   return {
     messageId,
     patientId: g.patientId,
     observedAt: observedAt(g),
     source: { deviceId: 'mon-1', kind: 'monitor' },
-    vitals: g.vitals,
+    vitals: vitalsOf(g),
     ...(g.oxygen ? { oxygen: g.oxygen } : {}),
     ...(g.ward ? { enrolment: { ward: g.ward } } : {}),
   };
@@ -175,8 +213,16 @@ function build(r: Request, n: number): Built {
     // JSON: the message's index; FHIR: the entry's: the Encounter, one Observation a vital, one for the oxygen.
     const index = r.format.startsWith('fhir') ? undefined : i;
     if (g.ward) sent.push({ ...at, field: 'enrolment.ward', value: g.ward, index: index ?? entry++, obx: 0 });
-    for (const [field, value] of Object.entries(g.vitals) as [Field, number][])
-      sent.push({ ...at, field: `vitals.${field}`, value, index: index ?? entry++, obx: ++obx });
+    for (const [field, value] of Object.entries(vitalsOf(g)))
+      sent.push({
+        ...at,
+        field: `vitals.${field}`,
+        value,
+        index: index ?? entry++,
+        ...(r.format === 'hl7' && g.bp?.panel && field.endsWith('BP') ? { panel: true as const } : {}),
+        // One panel OBX gives both halves.
+        obx: r.format === 'hl7' && g.bp?.panel && field === 'diastolicBP' && g.bp.systolic !== undefined ? obx : ++obx,
+      });
     if (g.oxygen) {
       const e = index ?? entry++;
       for (const [field, value] of Object.entries(g.oxygen))
@@ -202,7 +248,7 @@ function build(r: Request, n: number): Built {
       };
     case 'hl7': {
       const lines = r.groups.flatMap((g, i) => {
-        const text = toPcd01(message(g, idOf(i)), { controlId: `c-${n}` })!.split('\r');
+        const text = withPanel(toPcd01(message(g, idOf(i)), { controlId: `c-${n}` })!.split('\r'), g);
         return i === 0 ? text : text.slice(1);
       });
       return { path: '/v1/hl7v2', type: 'x-application/hl7-v2+er7', body: lines.join('\r'), sent };
@@ -246,8 +292,14 @@ function claims(r: Request, b: Built, a: DeviceAnswer): (boolean | undefined)[] 
   const withReadings = (s: Sent) =>
     r.format !== 'hl7' ||
     b.sent.some((t, j) => told[j] && !t.field.startsWith('enrolment.') && t.patientId === s.patientId && t.ms === s.ms);
+  // A panel's half beside the same measurement in an OBX of its own (MDC) at one time ranks below it (MDC over
+  // LOINC, docs/interfaces.md): it is not used, and not refused.
+  const outranked = (s: Sent) =>
+    s.panel && b.sent.some((t) => !t.panel && t.patientId === s.patientId && t.ms === s.ms && t.field === s.field);
   return b.sent.map((s, i) =>
-    told[i] && s.field.startsWith('enrolment.') && (notMonitored || !withReadings(s)) ? undefined : told[i],
+    (told[i] && s.field.startsWith('enrolment.') && (notMonitored || !withReadings(s))) || outranked(s)
+      ? undefined
+      : told[i],
   );
 }
 
@@ -478,6 +530,11 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
     for (const [label, pattern] of SITUATIONS)
       if (pattern.test(first.body) || pattern.test(answer.body)) seen.add(label);
     if (r.format === 'hl7') seen.add(`HL7 ${/MSA\|(A.)/.exec(answer.body)?.[1]}`);
+    if (
+      r.format === 'hl7' &&
+      r.groups.some((g) => g.bp?.panel && (g.bp.systolic ?? 400) + (g.bp.diastolic ?? 480) > 600)
+    )
+      seen.add('an HL7 blood pressure panel with one half refused');
     if (r.format === 'fhir-batch' && /422 /.test(answer.body) && /202 /.test(answer.body))
       seen.add('a FHIR batch in part');
     // The same reading twice in one request (one patient, time, field and value) is one reading. Said taken by one
@@ -526,6 +583,7 @@ const MET = [
   'HL7 AE',
   'HL7 AR',
   'a FHIR batch in part',
+  'an HL7 blood pressure panel with one half refused',
 ];
 
 describe('every answer tells the sender what was queued', () => {
