@@ -117,7 +117,7 @@ const group: fc.Arbitrary<Group> = fc
       { weight: 1, arbitrary: fc.constant(8 * 24 * 60) },
     ),
     vitals: fc
-      .uniqueArray(fc.constantFrom(...FIELDS), { minLength: 1, maxLength: 2 })
+      .uniqueArray(fc.constantFrom(...FIELDS), { minLength: 0, maxLength: 2 })
       .chain((fields) =>
         fc.tuple(
           ...fields.map((f) =>
@@ -182,6 +182,13 @@ const request: fc.Arbitrary<Request> = fc
   })
   .map(({ format, token, event, mllp, groups, twice, queue }) => {
     let g = format === 'json' || format === 'adt' ? groups.slice(0, 1) : groups;
+    // An Encounter or a Procedure alone (no vitals) is FHIR's and JSON's; an ORU carries a reading at least.
+    if (format === 'hl7' || format === 'fhir-resource')
+      g = g.map((x) =>
+        Object.keys(x.vitals).length > 0 || (format === 'hl7' && (x.oxygen || x.bp))
+          ? x
+          : { ...x, vitals: { heartRate: 80 } },
+      );
     if (format === 'fhir-resource') {
       const { oxygen: _, bp: _bp, ...one } = g[0]!;
       g = [{ ...one, vitals: Object.fromEntries(Object.entries(g[0]!.vitals).slice(0, 1)) }];
@@ -409,10 +416,12 @@ function claims(r: Request, b: Built, a: DeviceAnswer): (boolean | undefined)[] 
     return true; // one resource, one ADT event
   };
   const placing = (s: Sent) => /^(enrolment\.(ward|bed)|monitoringEnd\.)/.test(s.field);
-  // Over HL7 v2 a PV1 goes with its message's readings: none of them taken, it is not taken either ("a bed alone is
-  // not worth a message"), and only the readings are named.
+  // Over HL7 v2 a PV1 goes with its PID group's readings: none of them taken, it is not taken either ("a bed alone
+  // is not worth a message"), and only the readings are named. (A group whose every OBX is unreadable gives its PV1 to
+  // nothing, though another group of the patient and time is taken: not checked here.)
   const withReadings = (s: Sent) =>
-    r.format !== 'hl7' || b.sent.some((t, j) => told[j] && !placing(t) && t.patientId === s.patientId && t.ms === s.ms);
+    r.format !== 'hl7' ||
+    b.sent.some((t, j) => told[j] && !placing(t) && t.patientId === s.patientId && t.ms === s.ms && t.pid === s.pid);
   // A panel's half beside the same measurement in an OBX of its own (MDC) at one time ranks below it (MDC over
   // LOINC, docs/interfaces.md): it is not used, and not refused.
   const outranked = (s: Sent) =>
