@@ -36,7 +36,7 @@ import type { Hl7IngestDeps } from '#app/hl7v2/ingest.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
 import { startMllpListener, type MllpListener } from '#hosts/embedded/mllp.ts';
 import { connect, type Socket } from 'node:net';
-import type { DeviceMessage } from '#domain/contract.ts';
+import { measurementProblem, type DeviceMessage } from '#domain/contract.ts';
 import type { MessageQueue } from '#ports';
 import { MemoryTokenStore } from '#test/support/port-fakes.ts';
 
@@ -178,9 +178,10 @@ const request: fc.Arbitrary<Request> = fc
     mllp: fc.boolean(),
     groups: fc.array(group, { minLength: 1, maxLength: 4 }),
     twice: fc.boolean(),
+    otherSource: fc.boolean(),
     queue: fc.constantFrom('up' as const, 'up' as const, 'flaky' as const, 'down' as const),
   })
-  .map(({ format, token, event, mllp, groups, twice, queue }) => {
+  .map(({ format, token, event, mllp, groups, twice, otherSource, queue }) => {
     let g = format === 'json' || format === 'adt' ? groups.slice(0, 1) : groups;
     // An Encounter or a Procedure alone (no vitals) is FHIR's and JSON's; an ORU carries a reading at least.
     if (format === 'hl7' || format === 'fhir-resource')
@@ -195,6 +196,28 @@ const request: fc.Arbitrary<Request> = fc
     }
     // The same item twice in one request (a gateway's retry inside its own batch).
     else if (twice && format !== 'json' && format !== 'adt') g = [...g, g[0]!];
+    // Over HL7 v2, the blood pressure of that time from another source too (the EHR's panel row beside the monitor's
+    // pair, or the reverse), each half good where the other's is out of range and the reverse.
+    const bp = g[0]!.bp;
+    if (otherSource && format === 'hl7' && bp) {
+      const other = (v: number | undefined, good: number, bad: number) =>
+        v === undefined ? undefined : v === bad ? good : bad;
+      g = [
+        ...g,
+        {
+          patientId: g[0]!.patientId,
+          minutesAgo: g[0]!.minutesAgo,
+          vitals: {},
+          bp: JSON.parse(
+            JSON.stringify({
+              panel: !bp.panel,
+              systolic: other(bp.systolic, 86, 400),
+              diastolic: other(bp.diastolic, 48, 480),
+            }),
+          ),
+        },
+      ];
+    }
     return { format, token, event, mllp, groups: g, queue };
   });
 
@@ -423,9 +446,18 @@ function claims(r: Request, b: Built, a: DeviceAnswer): (boolean | undefined)[] 
     r.format !== 'hl7' ||
     b.sent.some((t, j) => told[j] && !placing(t) && t.patientId === s.patientId && t.ms === s.ms && t.pid === s.pid);
   // A panel's half beside the same measurement in an OBX of its own (MDC) at one time ranks below it (MDC over
-  // LOINC, docs/interfaces.md): it is not used, and not refused.
+  // LOINC, docs/interfaces.md): it is not used, and not refused; unless that one is refused on its own (out of the
+  // contract's range), when the panel's is the best there is.
   const outranked = (s: Sent) =>
-    s.panel && b.sent.some((t) => !t.panel && t.patientId === s.patientId && t.ms === s.ms && t.field === s.field);
+    s.panel &&
+    b.sent.some(
+      (t) =>
+        !t.panel &&
+        t.patientId === s.patientId &&
+        t.ms === s.ms &&
+        t.field === s.field &&
+        measurementProblem(t.field, t.value) === undefined,
+    );
   return b.sent.map((s, i) =>
     (told[i] && placing(s) && !withReadings(s)) || outranked(s)
       ? undefined

@@ -928,18 +928,26 @@ function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment>
   const byField = new Map<string, Fragment[]>();
   for (const f of list) byField.set(f.field, [...(byField.get(f.field) ?? []), f]);
   const out = new Map<string, Fragment>();
-  for (const [field, candidates] of byField) {
-    const best = Math.min(...candidates.map((c) => c.rank));
-    let top = candidates.filter((c) => c.rank === best);
-    if (new Set(top.map((c) => c.value)).size > 1) {
-      // Before two values are called a conflict, one the contract refuses anyway is refused on its own.
-      top = top.filter((c) => {
+  for (const [field, all] of byField) {
+    // Of several, one the contract refuses anyway that would be used (of the best source left) is refused on its
+    // own first: before two values are called a conflict, and before a worse source is passed over (an arterial line
+    // flushed, 400 mmHg, hid the cuff's 86 of the same time, dropped without a word). A worse source's value that is
+    // never used is passed over, as before, whatever it is.
+    let candidates = all;
+    while (candidates.length > 1) {
+      const first = Math.min(...candidates.map((c) => c.rank));
+      const refused = candidates.filter((c) => {
+        if (c.rank !== first) return false;
         const problem = measurementProblem(field, c.value);
         if (problem) problems.push({ at: c.at, code: 102, text: `${field}: ${problem}` });
-        return problem === undefined;
+        return problem !== undefined;
       });
-      if (top.length === 0) continue;
+      if (refused.length === 0) break;
+      candidates = candidates.filter((c) => !refused.includes(c));
     }
+    if (candidates.length === 0) continue;
+    const best = Math.min(...candidates.map((c) => c.rank));
+    const top = candidates.filter((c) => c.rank === best);
     if (new Set(top.map((c) => c.value)).size > 1) {
       const where = top.map((c) => `OBX ${c.at.sequence}`).join(', ');
       for (const c of top)
