@@ -18,7 +18,7 @@ import {
   type SendMessageBatchResultEntry,
   type BatchResultErrorEntry,
 } from '@aws-sdk/client-sqs';
-import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Observation, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -67,7 +67,7 @@ interface Group {
    * The blood pressure, either half possibly impossible or missing: HL7 v2 sends it as the pair 8480-6/8462-4 or, with
    * `panel`, as one OBX 85354-9 `systolic/diastolic` (`86/480`, `86/`: an EHR's flowsheet row); the others as two values.
    */
-  bp?: { panel: boolean; systolic?: number; diastolic?: number };
+  bp?: { panel: boolean; systolic?: number; diastolic?: number; arterial?: true };
   /** The bed (JSON enrolment.bed, HL7 PV1-3.3, an Encounter's `bd` location). */
   bed?: '12' | '14';
   /** The end of the stay (a finished Encounter, an ADT^A03; JSON monitoringEnd). */
@@ -196,10 +196,11 @@ const request: fc.Arbitrary<Request> = fc
     }
     // The same item twice in one request (a gateway's retry inside its own batch).
     else if (twice && format !== 'json' && format !== 'adt') g = [...g, g[0]!];
-    // Over HL7 v2, the blood pressure of that time from another source too (the EHR's panel row beside the monitor's
-    // pair, or the reverse), each half good where the other's is out of range and the reverse.
+    // The blood pressure of that time from another source too (HL7 v2: the EHR's panel row beside the monitor's pair,
+    // or the reverse; FHIR: the arterial line's MDC Observations beside LOINC's), each half good where the other's
+    // is out of range and the reverse.
     const bp = g[0]!.bp;
-    if (otherSource && format === 'hl7' && bp) {
+    if (otherSource && (format === 'hl7' || format === 'fhir-batch' || format === 'fhir-collection') && bp) {
       const other = (v: number | undefined, good: number, bad: number) =>
         v === undefined ? undefined : v === bad ? good : bad;
       g = [
@@ -210,7 +211,8 @@ const request: fc.Arbitrary<Request> = fc
           vitals: {},
           bp: JSON.parse(
             JSON.stringify({
-              panel: !bp.panel,
+              panel: format === 'hl7' ? !bp.panel : false,
+              ...(format === 'hl7' ? {} : { arterial: true }),
               systolic: other(bp.systolic, 86, 400),
               diastolic: other(bp.diastolic, 48, 480),
             }),
@@ -287,6 +289,13 @@ function message(g: Group, messageId: string): DeviceMessage {
   };
 }
 
+/** A blood pressure Observation as the arterial line's (MDC), which ranks over LOINC's 8480-6 and 8462-4. */
+function arterial(x: Resource): Resource {
+  const o = x as Observation;
+  const mdc = { '8480-6': '150033', '8462-4': '150034' }[o.code?.coding?.[0]?.code ?? ''];
+  return mdc ? { ...o, code: { coding: [{ system: 'urn:iso:std:iso:11073:10101', code: mdc }] } } : x;
+}
+
 /** The resource with its patient and monitor contained (`#p1` with its MR, `#d1` with its identifier). */
 function contain(x: Resource): Resource {
   const r = x as Resource & { subject?: { reference?: string }; device?: { reference?: string } };
@@ -340,7 +349,11 @@ function build(r: Request, n: number): Built {
         field: `vitals.${field}`,
         value,
         index: index ?? entry++,
-        ...(r.format === 'hl7' && g.bp?.panel && field.endsWith('BP') ? { panel: true as const } : {}),
+        // Ranked below the same measurement of another source: an HL7 v2 panel (LOINC) below the pair (MDC); a FHIR
+        // LOINC Observation below the arterial line's.
+        ...((r.format === 'hl7' ? g.bp?.panel : !g.bp?.arterial) && field.endsWith('BP')
+          ? { panel: true as const }
+          : {}),
         // One panel OBX gives both halves.
         obx: r.format === 'hl7' && g.bp?.panel && field === 'diastolicBP' && g.bp.systolic !== undefined ? obx : ++obx,
       });
@@ -388,7 +401,10 @@ function build(r: Request, n: number): Built {
     default: {
       // One Observation a reading, in the order of `sent`.
       const resources: Resource[] = r.groups.flatMap((g, i) =>
-        new FhirEncoder().resources(message(g, idOf(i))).map((x) => (g.contained ? contain(x) : x)),
+        new FhirEncoder()
+          .resources(message(g, idOf(i)))
+          .map((x) => (g.bp?.arterial ? arterial(x) : x))
+          .map((x) => (g.contained ? contain(x) : x)),
       );
       if (r.format === 'fhir-resource')
         return {
