@@ -780,6 +780,16 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
       r.groups.some((g) => g.bp?.panel && (g.bp.systolic ?? 400) + (g.bp.diastolic ?? 480) > 600)
     )
       seen.add('an HL7 blood pressure panel with one half refused');
+    // A blood pressure of one time from two sources, the better one out of range.
+    if (
+      b.sent.some(
+        (s, i) =>
+          s.panel &&
+          told[i] &&
+          b.sent.some((t) => !t.panel && same({ ...t, value: s.value }, s) && t.value !== s.value),
+      )
+    )
+      seen.add('a blood pressure of two sources at one time');
     if (r.format === 'adt') seen.add(`ADT ${/MSA\|(A.)/.exec(answer.body)?.[1]}`);
     if (r.format === 'adt' && /does not monitor/.test(answer.body)) seen.add('an ADT event of a patient not monitored');
     if (r.format.startsWith('fhir'))
@@ -845,6 +855,7 @@ const MET = [
   'a finished Encounter taken',
   'an infusion Procedure taken',
   'contained Patient',
+  'a blood pressure of two sources at one time',
 ];
 
 describe('every answer tells the sender what was queued', () => {
