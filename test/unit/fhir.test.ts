@@ -745,6 +745,31 @@ describe('FHIR ingest', () => {
   // (ASTCT 3, not 4), and a stopped pump's [] could take an infusing one away.
   // The set is the complete set infusing: taken without a pump's administration refused in the same batch, it said
   // that drug was not infusing (two pressors graded as one: CRS 4 as 3), under "202 Accepted". Until 2026-12-05.
+  // The arterial line's value out of range (flushed: 400 mmHg) hid the cuff's of the same monitor and time: the cuff's
+  // entry was answered '202 Accepted' ("ignored: taken from a better source") and nothing of it queued, a hypotension
+  // lost. Until 2026-12-05.
+  it('reads the next source of a measurement when the better one is out of range: that one refused, this one taken', async () => {
+    const MDC = 'urn:iso:std:iso:11073:10101';
+    const bp = (code: string, value: number) =>
+      obs({ system: MDC, code }, { valueQuantity: qty(value, 'mm[Hg]'), device: { reference: 'Device/mon-7' } });
+    const before = queue.messages.length;
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [bp('150033', 400), bp('150021', 86), bp('150034', 50), bp('150022', 48)].map((resource) => ({
+        resource,
+        request: { method: 'POST', url: 'Observation' },
+      })),
+    });
+    expect((JSON.parse(res.body) as Bundle).entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '202 Accepted',
+      '202 Accepted',
+      '202 Accepted',
+    ]);
+    expect(queue.messages.slice(before).map((q) => q.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 50 }]);
+  });
+
   it('refuses a batch entry of a vasopressor set with the administration of the set it refuses, and queues none of it', async () => {
     const drip = (id: string, rxnorm: string, unit: string) =>
       administration(id, rxnorm, 'in-progress', {

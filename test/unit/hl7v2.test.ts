@@ -1598,6 +1598,68 @@ describe('real public samples', () => {
     expect(heading.translated.map((t) => t.message.vitals)).toEqual([{ systolicBP: 84, diastolicBP: 50 }]);
   });
 
+  // One OBX, two values: named refused in its ERR, the half the contract took was still queued and graded (a
+  // systolic 86 with the diastolic 480 refused: a hypotension from a row the sender was told was refused).
+  it('refuses a blood pressure panel (one OBX) whole when one half is out of range: nothing of the row refused is queued', async () => {
+    const flowsheet = (value: string) =>
+      [
+        'MSH|^~\\&|EPIC|HOSP|||20260110085800+0000||ORU^R01^ORU_R01|FS2|P|2.5.1',
+        'PID|||P-0042^^^HOSP^MR',
+        'OBR|1|||VITALS^Vital signs|||20260110085800+0000',
+        'OBX|1|NM|8867-4^Heart rate^LN||112|/min|||||F',
+        `OBX|2|ST|85354-9^Blood pressure panel^LN||${value}|mm[Hg]^mmHg^UCUM|||||F`,
+      ].join('\r');
+    for (const [value, refused] of [
+      ['86/480', 'vitals.diastolicBP: 480 is outside 0-250'],
+      ['400/48', 'vitals.systolicBP: 400 is outside 0-300'],
+    ] as const) {
+      const queue = new MemoryQueue();
+      const a = await ingestHl7(flowsheet(value), { deviceId: 'gw', role: 'ehr' }, { queue, now: () => NOW });
+      expect(a.code).toBe('AE');
+      const errs = a.ack.split('\r').filter((l) => l.startsWith('ERR'));
+      expect(errs.length).toBeGreaterThan(0);
+      for (const e of errs) expect(e).toMatch(/^ERR\|\|OBX\^2\^5\^1\|102\^/);
+      expect(errs.join('\n')).toContain(refused);
+      expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ heartRate: 112 }]);
+    }
+    // Two panels at one time whose diastolics differ: both rows refused, their systolic (the same in both) with them.
+    const queue = new MemoryQueue();
+    const two = `${flowsheet('86/48')}\rOBX|3|ST|85354-9^Blood pressure panel^LN||86/50|mm[Hg]^mmHg^UCUM|||||F`;
+    const a = await ingestHl7(two, { deviceId: 'gw', role: 'ehr' }, { queue, now: () => NOW });
+    expect(a.code).toBe('AE');
+    expect(a.problems.map((p) => [p.at.sequence, /^vitals\.\w+/.exec(p.text)?.[0]])).toEqual([
+      [2, 'vitals.diastolicBP'],
+      [3, 'vitals.diastolicBP'],
+      [2, 'vitals.systolicBP'],
+    ]);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ heartRate: 112 }]);
+  });
+
+  // The better source refused (an arterial line flushed: 400 mmHg, out of the contract's range) hid the good one of
+  // the same time (the cuff's 86, a hypotension): dropped without an ERR, the sender took it for accepted.
+  it('takes the next source of a measurement when the better one is out of range, refusing that one at its own OBX', async () => {
+    const queue = new MemoryQueue();
+    const a = await ingestHl7(
+      [
+        'MSH|^~\\&|GW|ICU4|CRS|HOSP|20260110085800+0000||ORU^R01^ORU_R01|ART1|P|2.6',
+        'PID|||P-0042^^^HOSP^MR',
+        'OBR|1|||182777000^monitoring of patient^SCT|||20260110085800+0000',
+        'OBX|1|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC||400|266016^MDC_DIM_MMHG^MDC|||||F',
+        'OBX|2|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC||86|266016^MDC_DIM_MMHG^MDC|||||F',
+        'OBX|3|ST|85354-9^Blood pressure panel^LN||90/480|mm[Hg]^mmHg^UCUM|||||F',
+        'OBX|4|NM|150022^MDC_PRESS_BLD_NONINV_DIA^MDC||48|266016^MDC_DIM_MMHG^MDC|||||F',
+      ].join('\r'),
+      { deviceId: 'gw', role: 'monitor' },
+      { queue, now: () => NOW },
+    );
+    expect(a.code).toBe('AE');
+    expect(a.problems.map((p) => [p.at.sequence, p.text]).sort()).toEqual([
+      [1, 'vitals.systolicBP: 400 is outside 0-300'],
+      [3, "vitals.diastolicBP: 480 is outside 0-250; the panel's row is refused whole"],
+    ]);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ systolicBP: 86, diastolicBP: 48 }]);
+  });
+
   it("takes the monitor's respiratory rate (MDC_RESP_RATE) over the impedance channel's when both come, whatever their order", () => {
     const t = '20260912120000+0000';
     const head = [

@@ -1323,6 +1323,32 @@ function conflicts(list: Fragment[], ms: number, issue: (f: Fragment, issue: Fhi
   return refused;
 }
 
+/**
+ * Of a measurement's ranked fragments (several sources of one time), those of the best source left that the contract
+ * refuses, each refused on its own, until a good one leads (or one is left, refused by the contract as any value).
+ */
+function refusedFirst(list: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): Set<Fragment> {
+  const byKey = new Map<string, Fragment[]>();
+  for (const f of list) if (f.rank !== undefined) byKey.set(f.key, [...(byKey.get(f.key) ?? []), f]);
+  const out = new Set<Fragment>();
+  for (const [key, all] of byKey) {
+    let left = all;
+    while (left.length > 1) {
+      const first = Math.min(...left.map((f) => f.rank!));
+      const bad = left.filter((f) => {
+        if (f.rank !== first) return false;
+        const problem = measurementProblem(key, f.value);
+        if (problem) issue(f, { expression: f.at, code: 'value', text: `${key}: ${problem}` });
+        return problem !== undefined;
+      });
+      if (bad.length === 0) break;
+      for (const f of bad) out.add(f);
+      left = left.filter((f) => !bad.includes(f));
+    }
+  }
+  return out;
+}
+
 /** Fragments of one patient, source and time as one contract message each. */
 function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) => void): FhirTranslated[] {
   const groups = new Map<string, Fragment[]>();
@@ -1357,13 +1383,19 @@ function assemble(fragments: Fragment[], issue: (f: Fragment, issue: FhirIssue) 
     };
     // Of one source and time, the best-ranked source of a measurement is read (the arterial line over the cuff, the
     // generic body temperature over a site's); two values of one rank are a conflict.
+    // A value of the best source the contract refuses (an arterial line flushed, 400 mmHg) is refused on its own
+    // first, and the next source read: it was passed over as ranked below, and in a batch its entry answered
+    // `202 Accepted` with nothing of it queued.
+    const outOfRange = refusedFirst(list, issue);
     const best = new Map<string, number>();
-    for (const f of list) if (f.rank !== undefined) best.set(f.key, Math.min(f.rank, best.get(f.key) ?? f.rank));
+    for (const f of list)
+      if (f.rank !== undefined && !outOfRange.has(f)) best.set(f.key, Math.min(f.rank, best.get(f.key) ?? f.rank));
     const refused = conflicts(
-      list.filter((f) => f.rank === undefined || f.rank === best.get(f.key)),
+      list.filter((f) => !outOfRange.has(f) && (f.rank === undefined || f.rank === best.get(f.key))),
       ms,
       issue,
     );
+    for (const f of outOfRange) refused.add(f);
     for (const f of list) {
       if (refused.has(f)) continue;
       if (f.rank !== undefined && f.rank > best.get(f.key)!) {

@@ -720,6 +720,16 @@ function bloodPressurePanel(
     }
     out.push({ ...base, field, value: converted.value, rank: 9 });
   }
+  // One row, one answer: a half the contract refuses (86/480) refuses the row, named at OBX-5. The other half was
+  // queued and graded (a systolic 86, a hypotension) from a row the ERR told the sender was refused.
+  const bad = out.flatMap((f) => {
+    const problem = measurementProblem(f.field, f.value);
+    return problem ? [`${f.field}: ${problem}`] : [];
+  });
+  if (bad.length > 0) {
+    for (const text of bad) problems.push({ at: at(5), code: 102, text: `${text}; the panel's row is refused whole` });
+    return undefined;
+  }
   return out;
 }
 
@@ -817,7 +827,28 @@ function assemble(
     const vitals: Record<string, number> = {};
     const oxygen: Record<string, unknown> = {};
     const alsoFrom: Record<string, Hl7Location[]> = {};
-    for (const [field, chosen] of choose(list, problems)) {
+    const before = problems.length;
+    const chosenFields = choose(list, problems);
+    // An OBX refused in choose (two values at one time) that gave another field too (a blood pressure panel's other
+    // half) gives nothing: that field is taken from another OBX with the same value, or not at all.
+    const refusedObx = new Set(problems.slice(before).map((p) => p.at.sequence));
+    for (const [field, chosen] of chosenFields) {
+      if (!refusedObx.has(chosen.at.sequence)) continue;
+      const other = list.find(
+        (f) =>
+          f.field === field && f.value === chosen.value && f.rank === chosen.rank && !refusedObx.has(f.at.sequence),
+      );
+      if (other) chosenFields.set(field, other);
+      else {
+        chosenFields.delete(field);
+        problems.push({
+          at: chosen.at,
+          code: 102,
+          text: `${field}: refused with the rest of OBX ${chosen.at.sequence} (one row, one answer)`,
+        });
+      }
+    }
+    for (const [field, chosen] of chosenFields) {
       const [section, name] = field.split('.') as [string, string];
       if (section === 'vitals') {
         vitals[name] = chosen.value as number;
@@ -897,18 +928,26 @@ function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment>
   const byField = new Map<string, Fragment[]>();
   for (const f of list) byField.set(f.field, [...(byField.get(f.field) ?? []), f]);
   const out = new Map<string, Fragment>();
-  for (const [field, candidates] of byField) {
-    const best = Math.min(...candidates.map((c) => c.rank));
-    let top = candidates.filter((c) => c.rank === best);
-    if (new Set(top.map((c) => c.value)).size > 1) {
-      // Before two values are called a conflict, one the contract refuses anyway is refused on its own.
-      top = top.filter((c) => {
+  for (const [field, all] of byField) {
+    // Of several, one the contract refuses anyway that would be used (of the best source left) is refused on its
+    // own first: before two values are called a conflict, and before a worse source is passed over (an arterial line
+    // flushed, 400 mmHg, hid the cuff's 86 of the same time, dropped without a word). A worse source's value that is
+    // never used is passed over, as before, whatever it is.
+    let candidates = all;
+    while (candidates.length > 1) {
+      const first = Math.min(...candidates.map((c) => c.rank));
+      const refused = candidates.filter((c) => {
+        if (c.rank !== first) return false;
         const problem = measurementProblem(field, c.value);
         if (problem) problems.push({ at: c.at, code: 102, text: `${field}: ${problem}` });
-        return problem === undefined;
+        return problem !== undefined;
       });
-      if (top.length === 0) continue;
+      if (refused.length === 0) break;
+      candidates = candidates.filter((c) => !refused.includes(c));
     }
+    if (candidates.length === 0) continue;
+    const best = Math.min(...candidates.map((c) => c.rank));
+    const top = candidates.filter((c) => c.rank === best);
     if (new Set(top.map((c) => c.value)).size > 1) {
       const where = top.map((c) => `OBX ${c.at.sequence}`).join(', ');
       for (const c of top)
