@@ -871,20 +871,25 @@ describe('every answer tells the sender what was queued', () => {
     '%s',
     async (_, make, own) => {
       seen.clear();
-      await fc.assert(
-        fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 6 }), async (requests) => {
-          const backend = make();
-          try {
-            await run(backend, requests);
-          } finally {
-            backend.close();
-          }
-        }),
-        { numRuns: runs },
-      );
+      const unmet = () => [...MET, ...own].filter((situation) => !seen.has(situation));
+      // Rare situations (a full server, an AA over HL7) may be missed by one draw of a fresh seed: up to three more
+      // draws (each of a fresh seed, or FC_SEED's next) before calling a situation lost.
+      const fixed = fc.readConfigureGlobal().seed;
+      for (let draw = 0; draw < 4 && (draw === 0 || unmet().length > 0); draw++)
+        await fc.assert(
+          fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 6 }), async (requests) => {
+            const backend = make();
+            try {
+              await run(backend, requests);
+            } finally {
+              backend.close();
+            }
+          }),
+          { numRuns: runs, ...(fixed === undefined ? {} : { seed: fixed + draw }) },
+        );
       // The runs met each situation the property is meant to test (a generator changed could lose one unseen).
-      for (const situation of [...MET, ...own]) expect([...seen], situation).toContain(situation);
+      expect(unmet()).toEqual([]);
     },
-    30_000 + runs * 40,
+    30_000 + runs * 160,
   );
 });
