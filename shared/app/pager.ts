@@ -227,11 +227,6 @@ export class Pager {
   }
 
   /**
-   * Time passed: page the next level where nobody acknowledged in time, release pages whose silence ended, and
-   * finish pending sends. Steps through each due time in order, so the ladder keeps its cadence whatever the
-   * interval between calls.
-   */
-  /**
    * The host's clock stepped by `stepMs` (its wall clock against its monotonic clock: an NTP step after a bad RTC,
    * an operator fixing the time by hand). Every open page's next step and every silence in force at `before` (the
    * moment of the step, on the clock as it was) are moved by the step, so each keeps the time it had left: a level
@@ -276,6 +271,11 @@ export class Pager {
     return { pages, silences: silences.length };
   }
 
+  /**
+   * Time passed: page the next level where nobody acknowledged in time, release pages whose silence ended, and
+   * finish pending sends. Steps through each due time in order, so the ladder keeps its cadence whatever the
+   * interval between calls.
+   */
   async onTick(now: number): Promise<TickResult> {
     const setAside = new Map<string, string>();
     const unreadableSilences = new Map<string, string>();
