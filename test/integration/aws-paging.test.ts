@@ -22,9 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signAck } from '../../shared/app/ack.ts';
 import type { DeviceMessage } from '../../shared/domain/contract.ts';
 import {
-  advanceClock,
-  fireSchedule,
   health,
+  HostClock,
   post,
   runPrefix,
   settle,
@@ -91,44 +90,7 @@ afterAll(async () => {
 }, 120_000);
 
 /** The host's clock, as this test moved it: the messages' times are read against it. */
-let movedMs = 0;
-const now = () => Date.now() + movedMs;
-const ago = (s: number) => new Date(now() - s * 1000).toISOString();
-
-/** Time passes for the functions: `seconds` later, the schedule fires; then the host is idle again. */
-async function later(seconds: number): Promise<void> {
-  await settle(server, 0);
-  await advanceClock(server, seconds * 1000);
-  movedMs += seconds * 1000;
-  await fireSchedule(server);
-  await settle(server, 0);
-}
-
-/** The schedule fires at `ms` on the host's clock (at once if that time has passed); then the host is idle again. */
-async function at(ms: number): Promise<void> {
-  await settle(server, 0);
-  const ahead = ms - (await health(server)).now;
-  if (ahead > 0) {
-    await advanceClock(server, ahead);
-    movedMs += ahead;
-  }
-  await fireSchedule(server);
-  await settle(server, 0);
-}
-let n = 0;
-const message = (
-  patientId: string,
-  secondsAgo: number,
-  sections: Partial<DeviceMessage>,
-  kind: 'monitor' | 'ehr' = 'monitor',
-): DeviceMessage =>
-  ({
-    messageId: `pg-${++n}`,
-    patientId,
-    observedAt: ago(secondsAgo),
-    source: { deviceId: `dev-${patientId}`, kind },
-    ...sections,
-  }) as DeviceMessage;
+const { now, ago, advance, later, at, message } = new HostClock(() => server, 'pg');
 const enrol = (patientId: string, secondsAgo = 600) =>
   message(
     patientId,
@@ -543,8 +505,7 @@ describe('pages that get answered, on the deployed shape on an emulator', () => 
     // The schedule's run fails while it is in force (EscalateErrors alarms): each tick names it. It holds nothing: the
     // page it held is paged (a page too many rather than one lost).
     await settle(server, 0);
-    await advanceClock(server, 1000);
-    movedMs += 1000;
+    await advance(1000);
     expect((await fetch(`${server.url}/local/schedule`, { method: 'POST' })).status).toBe(503);
     await settle(server, 0);
     expect(ladder(pagesOf(server, 'U-1', 'hematology'))).toEqual(['hematology fellow L0 R0 released']);

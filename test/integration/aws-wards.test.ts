@@ -11,9 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { PAGE_TEAMS } from '#domain/paging.ts';
 import {
-  advanceClock,
-  fireSchedule,
   health,
+  HostClock,
   post,
   runPrefix,
   settle,
@@ -79,32 +78,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
-let movedMs = 0;
-const ago = (s: number) => new Date(Date.now() + movedMs - s * 1000).toISOString();
-async function at(ms: number): Promise<void> {
-  await settle(server, 0);
-  const ahead = ms - (await health(server)).now;
-  if (ahead > 0) {
-    await advanceClock(server, ahead);
-    movedMs += ahead;
-  }
-  await fireSchedule(server);
-  await settle(server, 0);
-}
-let n = 0;
-const message = (
-  patientId: string,
-  secondsAgo: number,
-  sections: Partial<DeviceMessage>,
-  kind: 'monitor' | 'ehr' = 'monitor',
-): DeviceMessage =>
-  ({
-    messageId: `wd-${++n}`,
-    patientId,
-    observedAt: ago(secondsAgo),
-    source: { deviceId: `dev-${patientId}`, kind },
-    ...sections,
-  }) as DeviceMessage;
+const { ago, at, message } = new HostClock(() => server, 'wd');
 const enrol = (patientId: string, secondsAgo: number, ward = 'H4') =>
   message(
     patientId,

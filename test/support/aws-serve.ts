@@ -165,9 +165,63 @@ export async function advanceClock(s: { url: string }, ms: number): Promise<void
 }
 
 /** With CRS_TEST_CLOCK=1: fires the schedule (the escalate tick and the stale-feed sweep); resolves when it ended. */
-export async function fireSchedule(s: { url: string }): Promise<void> {
+async function fireSchedule(s: { url: string }): Promise<void> {
   const res = await fetch(`${s.url}/local/schedule`, { method: 'POST' });
   if (res.status !== 200) throw new Error(`the scheduled escalate run answered ${res.status}: ${await res.text()}`);
+}
+
+/**
+ * The functions' clock (CRS_TEST_CLOCK=1) as a test moves it, and device messages timed against it: `ago(s)` is s
+ * seconds before the host's now, `message` numbers its ids with `idPrefix`. Arrow properties, to be destructured.
+ */
+export class HostClock {
+  private movedMs = 0;
+  private n = 0;
+
+  constructor(
+    private readonly server: () => AwsServe,
+    private readonly idPrefix: string,
+  ) {}
+
+  now = (): number => Date.now() + this.movedMs;
+  ago = (s: number): string => new Date(this.now() - s * 1000).toISOString();
+
+  /** Moves the host's clock forward, nothing fired. */
+  advance = async (ms: number): Promise<void> => {
+    await advanceClock(this.server(), ms);
+    this.movedMs += ms;
+  };
+
+  /** Time passes for the functions: `seconds` later, the schedule fires; then the host is idle again. */
+  later = async (seconds: number): Promise<void> => {
+    await settle(this.server(), 0);
+    await this.advance(seconds * 1000);
+    await fireSchedule(this.server());
+    await settle(this.server(), 0);
+  };
+
+  /** The schedule fires at `ms` on the host's clock (at once if that time has passed); then the host is idle again. */
+  at = async (ms: number): Promise<void> => {
+    await settle(this.server(), 0);
+    const ahead = ms - (await health(this.server())).now;
+    if (ahead > 0) await this.advance(ahead);
+    await fireSchedule(this.server());
+    await settle(this.server(), 0);
+  };
+
+  message = (
+    patientId: string,
+    secondsAgo: number,
+    sections: Partial<DeviceMessage>,
+    kind: 'monitor' | 'ehr' = 'monitor',
+  ): DeviceMessage =>
+    ({
+      messageId: `${this.idPrefix}-${++this.n}`,
+      patientId,
+      observedAt: this.ago(secondsAgo),
+      source: { deviceId: `dev-${patientId}`, kind },
+      ...sections,
+    }) as DeviceMessage;
 }
 
 export async function stop(s: AwsServe, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
