@@ -126,6 +126,26 @@ export interface InForce {
   since: number;
 }
 
+/**
+ * A patient grouped into a ward's alert: what a backend must keep beside the alerts themselves, or a restart finds
+ * the members again by the ward they are in now, and pages on its own one who moved while quiet (the same silence
+ * paged twice). AWS keeps every entry; crs serve finds the alerts from its pages and keeps these.
+ */
+export const isWardMember = (key: string, e: InForce) => key !== e.alertId && isWardAlert(e.alertId);
+
+/**
+ * What is in force after a restart: the alerts, and the members kept of each ward alert still in force (one whose
+ * all-clear was stored before its members were let go has none).
+ */
+export function withMembers(
+  alerts: ReadonlyMap<string, InForce>,
+  members: Iterable<[string, InForce]>,
+): Map<string, InForce> {
+  const out = new Map(alerts);
+  for (const [key, e] of members) if (alerts.get(e.alertId)?.alertId === e.alertId && !out.has(key)) out.set(key, e);
+  return out;
+}
+
 export interface StaleFeedPlan {
   /** To raise or clear, in this order, before `set` and `remove` are stored (a crash between repeats nothing). */
   alerts: AlertInput[];
@@ -136,7 +156,7 @@ export interface StaleFeedPlan {
 /**
  * One sweep's decisions. `checks`: the patients looked at (the others keep what is in force). `full`: every quiet
  * feed was looked at, so a ward alert left with no quiet patient is cleared even if none resumed in this sweep
- * (after a restart that lost who belonged to it).
+ * (its members not known: a crs serve database upgraded from version 8 or before, which did not keep them).
  */
 export function planStaleFeeds(
   inForce: ReadonlyMap<string, InForce>,

@@ -34,6 +34,7 @@ const KEPT: Record<string, string> = {
   deliveries: 'the retention (30 days)',
   silences: 'the retention (30 days)',
   ack_links: 'the retention (30 days)',
+  stale_feed_members: "while its ward's alert is in force",
   inbox: 'until graded',
 };
 

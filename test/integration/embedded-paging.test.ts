@@ -202,6 +202,68 @@ describe('crs serve escalation ladders in real time', () => {
     }
   }, 60_000);
 
+  // docs/paging.md, A patient who moves wards. Until 2026-12-05 crs serve kept no record of a ward alert's members: a
+  // restart found them again by ward, and a patient who had moved while quiet was paged "no data" on its own, a second
+  // page for the same silence.
+  it("keep a ward alert's members across a restart: a patient who moved while quiet is not paged again on its own", async () => {
+    const dir = join(root, 'ward-restart');
+    const args = [
+      '--config',
+      config('ward-restart', { staleFeedMinutes: 0.05, staleFeedGroup: { fromPatients: 3, windowMinutes: 5 } }),
+      '--page-lines',
+    ];
+    const reading = (patientId: string, id: string): DeviceMessage => ({
+      messageId: id,
+      patientId,
+      observedAt: new Date().toISOString(),
+      source: { deviceId: `mon-${patientId}`, kind: 'monitor' },
+      vitals: { heartRate: 80 },
+    });
+    const enrolled = (patientId: string, ward: string) => {
+      const last = reading(patientId, `${patientId}-1`);
+      const e = enrol(patientId, 0, { ward, bed: `${ward}-${patientId}` });
+      return [{ ...e, observedAt: last.observedAt }, last];
+    };
+    const stale = (s: ServeProcess) => pageLines(s).filter((p) => p.subject === 'stale-feed');
+    const first = await spawnServe(dir, args);
+    try {
+      await accept(first, ...['A1', 'A2', 'A3'].flatMap((p) => enrolled(p, 'A')));
+      const ward = await until(() => stale(first).find((p) => p.patientId === 'ward A'), 'the ward alert');
+      expect(ward.summary).toContain('NO DATA, ward A: 3 patients');
+      // A3 moves to ward B (the EHR's A02), its monitor still quiet.
+      await accept(first, {
+        ...reading('A3', 'A3-move'),
+        source: { deviceId: 'adt', kind: 'ehr' },
+        vitals: undefined,
+        enrolment: { ward: 'B', bed: 'B-7' },
+      } as unknown as DeviceMessage);
+      await idle(first);
+    } finally {
+      await stop(first, 'SIGKILL');
+    }
+    const second = await spawnServe(dir, args);
+    try {
+      // A patient of another ward, quiet after the restart: its own alert comes at a sweep after the first one.
+      await accept(second, ...enrolled('C1', 'C'));
+      await until(() => stale(second).find((p) => p.patientId === 'C1'), "C1's alert");
+      await idle(second);
+      expect(stale(second).map((p) => p.patientId)).toEqual(['C1']);
+      // Ward A's all-clear waits for A3 too, and says it for all three.
+      await accept(second, reading('A1', 'A1-2'), reading('A2', 'A2-2'));
+      await idle(second);
+      await accept(second, reading('A3', 'A3-2'));
+      const cleared = await until(
+        () => stale(second).find((p) => p.patientId === 'ward A' && p.kind === 'alert-cleared'),
+        "ward A's all-clear",
+      );
+      expect(cleared.summary).toContain('Data resumed, ward A');
+      await idle(second);
+      expect(stale(second).map((p) => `${p.patientId} ${p.kind}`)).toEqual(['C1 alert', 'ward A alert-cleared']);
+    } finally {
+      await stop(second);
+    }
+  }, 90_000);
+
   it('take silences from crs silence, through the running server', async () => {
     const dir = join(root, 'silence');
     const server = await spawnServe(dir, [

@@ -455,12 +455,8 @@ function claims(r: Request, b: Built, a: DeviceAnswer): (boolean | undefined)[] 
     return true; // one resource, one ADT event
   };
   const placing = (s: Sent) => /^(enrolment\.(ward|bed)|monitoringEnd\.)/.test(s.field);
-  // Over HL7 v2 a PV1 goes with its PID group's readings: none of them taken, it is not taken either ("a bed alone
-  // is not worth a message"), and only the readings are named. (A group whose every OBX is unreadable gives its PV1 to
-  // nothing, though another group of the patient and time is taken: not checked here.)
-  const withReadings = (s: Sent) =>
-    r.format !== 'hl7' ||
-    b.sent.some((t, j) => told[j] && !placing(t) && t.patientId === s.patientId && t.ms === s.ms && t.pid === s.pid);
+  // Over HL7 v2 a PV1 whose PID group's readings are all refused is held to its answer too: taken on its own, or
+  // named (until 2026-12-05 it was neither, and this test let it be).
   // A panel's half beside the same measurement in an OBX of its own (MDC) at one time ranks below it (MDC over
   // LOINC, docs/interfaces.md): it is not used, and not refused; unless that one is refused on its own (out of the
   // contract's range), when the panel's is the best there is.
@@ -474,11 +470,7 @@ function claims(r: Request, b: Built, a: DeviceAnswer): (boolean | undefined)[] 
         t.field === s.field &&
         measurementProblem(t.field, t.value) === undefined,
     );
-  return b.sent.map((s, i) =>
-    (told[i] && placing(s) && !withReadings(s)) || outranked(s)
-      ? undefined
-      : told[i] && !(placing(s) && notMonitoredAt(s)),
-  );
+  return b.sent.map((s, i) => (outranked(s) ? undefined : told[i] && !(placing(s) && notMonitoredAt(s))));
 }
 
 function said(r: Request, b: Built, a: DeviceAnswer): boolean[] {
@@ -790,6 +782,13 @@ async function run(backend: Backend, requests: Request[]): Promise<void> {
       )
     )
       seen.add('a blood pressure of two sources at one time');
+    // A PV1 said taken while no reading of its PID group was: its place taken on its own.
+    const place = (s: Sent) => s.field.startsWith('enrolment.');
+    if (
+      r.format === 'hl7' &&
+      b.sent.some((s, i) => told[i] && place(s) && !b.sent.some((t, j) => told[j] && !place(t) && t.pid === s.pid))
+    )
+      seen.add('an HL7 place taken with its readings refused');
     if (r.format === 'adt') seen.add(`ADT ${/MSA\|(A.)/.exec(answer.body)?.[1]}`);
     if (r.format === 'adt' && /does not monitor/.test(answer.body)) seen.add('an ADT event of a patient not monitored');
     if (r.format.startsWith('fhir'))
@@ -856,6 +855,7 @@ const MET = [
   'an infusion Procedure taken',
   'contained Patient',
   'a blood pressure of two sources at one time',
+  'an HL7 place taken with its readings refused',
 ];
 
 describe('every answer tells the sender what was queued', () => {

@@ -831,7 +831,7 @@ describe('a lane of a data directory of version 7 (before lanes had a start)', (
   /** Takes the database back to what version 7 had: no record of where each lane starts. */
   const asVersion7 = () => {
     const raw = new Database(join(dir, 'crs.db'));
-    raw.exec('DROP TABLE lane_starts');
+    raw.exec('DROP TABLE lane_starts; DROP TABLE stale_feed_members');
     raw.pragma('user_version = 7');
     raw.close();
   };

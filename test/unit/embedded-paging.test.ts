@@ -244,19 +244,21 @@ describe('SqlitePageStore', () => {
 
 // Behaviour a mutation run of the SQLite page store (shared/adapters/sqlite/pages.ts) found no test pinning down.
 describe('SqlitePageStore, pinned by a mutation run', () => {
+  /** A page of ward H4's no-data alert `id`. */
+  const ward = (id: string, over: Partial<Page> = {}) =>
+    page({
+      pageId: `${id}|bedside`,
+      notificationId: id,
+      patientId: 'ward H4',
+      team: 'bedside',
+      subject: 'stale-feed',
+      kind: 'alert',
+      dueAt: null,
+      ...over,
+    });
+
   it("knows after a restart which wards' no-data alerts are in force: not one whose all-clear is stored", async () => {
     const store = new SqlitePageStore(db);
-    const ward = (id: string, over: Partial<Page> = {}) =>
-      page({
-        pageId: `${id}|bedside`,
-        notificationId: id,
-        patientId: 'ward H4',
-        team: 'bedside',
-        subject: 'stale-feed',
-        kind: 'alert',
-        dueAt: null,
-        ...over,
-      });
     await store.save([
       ward('stale-feed|ward H4|1000'),
       ward('stale-feed|ward H4|1000|cleared', { kind: 'alert-cleared', status: 'info' }),
@@ -265,6 +267,46 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     expect([...store.staleFeedAlerts()]).toEqual([
       ['stale-feed|ward H4|5000', { alertId: 'stale-feed|ward H4|5000', since: 5000 }],
     ]);
+  });
+
+  // Until 2026-12-05 the members were not kept: a restart found them again by the ward they were in then.
+  it("keeps who belongs to a ward's no-data alert across a restart, and of an alert no longer in force nobody", async () => {
+    const h4 = 'stale-feed|ward H4|5000';
+    const gone = 'stale-feed|ward H4|1000';
+    const store = new SqlitePageStore(db);
+    await store.save([ward(gone), ward(h4)]);
+    const member = (alertId: string, since: number) => ({ alertId, since });
+    store.recordStaleFeeds(
+      new Map([
+        [h4, member(h4, 5000)],
+        ['P1', member(h4, 5000)],
+        ['P2', member(h4, 6000)],
+        ['P3', member(gone, 1000)],
+        ['P4', member('stale-feed|P4|7000', 7000)], // its own alert: found from its pages, not kept here
+      ]),
+      [],
+    );
+    // P2's data resumed; the older alert was cleared (its all-clear stored) before its member was let go.
+    store.recordStaleFeeds(new Map(), ['P2']);
+    await store.save([ward(`${gone}|cleared`, { kind: 'alert-cleared', status: 'info' })]);
+    db.close();
+    db = openDataDir(dir);
+    expect([...new SqlitePageStore(db).staleFeedAlerts()]).toEqual([
+      [h4, member(h4, 5000)],
+      ['P1', member(h4, 5000)],
+    ]);
+  });
+
+  it('opens a version-8 data directory as version 9: its ward alerts in force, their members found again by ward', () => {
+    db.exec('DROP TABLE stale_feed_members');
+    db.pragma('user_version = 8');
+    db.close();
+    db = openDataDir(dir);
+    expect(db.pragma('user_version', { simple: true })).toBe(9);
+    expect(db.prepare('SELECT count(*) FROM stale_feed_members').pluck().get()).toBe(0);
+    const store = new SqlitePageStore(db);
+    store.recordStaleFeeds(new Map([['P1', { alertId: 'stale-feed|ward H4|5000', since: 5000 }]]), []);
+    expect(db.prepare('SELECT patient_id FROM stale_feed_members').pluck().all()).toEqual(['P1']);
   });
 
   it('saves a silence with its audit entry or not at all: no silence holds pages without saying who set it', async () => {
@@ -879,7 +921,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     const { notificationId, inboxMessage } = legacyDatabase(file);
 
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(8);
+    expect(db.pragma('user_version', { simple: true })).toBe(9);
     expect(db.prepare('SELECT message_id FROM inbox').pluck().all()).toEqual([inboxMessage.messageId]);
     expect(db.prepare('SELECT kind, item_id FROM outbox').all()).toEqual([
       { kind: 'notification', item_id: notificationId },
@@ -933,7 +975,7 @@ describe('a data directory of issue 5 (schema version 1)', () => {
     db.close();
     expect(() => openDataDir(dir)).toThrow(/schema version 99 is newer than this crs/);
     const fix = new Database(join(dir, DB_FILE));
-    fix.pragma('user_version = 8');
+    fix.pragma('user_version = 9');
     fix.close();
     db = openDataDir(dir);
   });

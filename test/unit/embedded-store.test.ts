@@ -81,9 +81,13 @@ async function drain(w: GradingWorker): Promise<void> {
   while ((await w.pass()) > 0);
 }
 
-/** As a data directory before version 7 had it: no columns of the board's list (nor version 8's lane starts). */
+/**
+ * As a data directory before version 7 had it: no columns of the board's list (nor version 8's lane starts, nor
+ * version 9's members of ward alerts).
+ */
 const dropListColumns = (d: Database.Database) =>
   d.exec(`DROP TABLE lane_starts;
+    DROP TABLE stale_feed_members;
     DROP INDEX patients_ended;
     ALTER TABLE patients DROP COLUMN monitoring_ended_at;
     ALTER TABLE patients DROP COLUMN grade;`);
@@ -193,17 +197,17 @@ describe('GradingWorker', () => {
     ]);
   });
 
-  it('opens a version-4 data directory as version 8, with a place for short acknowledge links', async () => {
+  it('opens a version-4 data directory as version 9, with a place for short acknowledge links', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
-    dropListColumns(db); // versions 7's and 8's
+    dropListColumns(db); // versions 7's, 8's and 9's
     db.exec('DROP TABLE ack_links');
     db.pragma('user_version = 4');
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(8);
+    expect(db.pragma('user_version', { simple: true })).toBe(9);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const pages = new SqlitePageStore(db);
     const link = { pageId: 'crs|P1|#1|icu', role: 'ICU registrar', expiresAt: Date.parse('2026-01-10T10:00:00Z') };
@@ -213,11 +217,11 @@ describe('GradingWorker', () => {
     expect(await pages.ackLink('key-2')).toBeUndefined();
   });
 
-  it('opens a version-3 data directory as version 8, its timeline points kept', async () => {
+  it('opens a version-3 data directory as version 9, its timeline points kept', async () => {
     const queue = new SqliteQueue(db);
     await queue.enqueue(escalating('P1').map(queued));
     await drain(worker());
-    dropListColumns(db); // versions 7's and 8's
+    dropListColumns(db); // versions 7's, 8's and 9's
     db.exec('DROP TABLE ack_links'); // version 5's
     // As version 3 had it: the timeline unique on (patient, messageId).
     db.exec(`
@@ -234,7 +238,7 @@ describe('GradingWorker', () => {
     const before = db.prepare('SELECT * FROM timeline ORDER BY id').all();
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(8);
+    expect(db.pragma('user_version', { simple: true })).toBe(9);
     expect(db.prepare('SELECT * FROM timeline ORDER BY id').all()).toEqual(before);
     const reused = { ...msg('P1', 30, { vitals: { temperatureC: 39.2 } }), messageId: escalating('P1')[0]!.messageId };
     await new SqliteQueue(db).enqueue([queued(reused)]);
@@ -258,7 +262,7 @@ describe('GradingWorker', () => {
     expect(count('SELECT count(*) AS n FROM outbox')).toBe(2);
   });
 
-  it("opens a version-5 data directory as version 8, each state's window of identities kept in seen_messages", async () => {
+  it("opens a version-5 data directory as version 9, each state's window of identities kept in seen_messages", async () => {
     const sent = escalating('P1');
     await new SqliteQueue(db).enqueue(sent.map(queued));
     await drain(worker());
@@ -276,7 +280,7 @@ describe('GradingWorker', () => {
     db.pragma('user_version = 5');
     db.close();
     db = openDataDir(dir);
-    expect(db.pragma('user_version', { simple: true })).toBe(8);
+    expect(db.pragma('user_version', { simple: true })).toBe(9);
     expect(count("SELECT count(*) AS n FROM seen_messages WHERE patient_id = 'P1'")).toBe(3);
     await new SqliteQueue(db).enqueue(sent.map(queued));
     const again = worker();

@@ -855,6 +855,42 @@ describe('the ACK a sender reads, pinned by a mutation run', () => {
     ]);
   });
 
+  // Until 2026-12-05 a PID group whose every OBX was refused dropped its PV1-3 under the ERR of its OBX alone: the
+  // sender could not tell that the place was not taken either (one value out of range did take it, on its own).
+  describe('a PID group whose every OBX is refused', () => {
+    const heartRate = (n: number, value: string, time = '20260110085800+0000') =>
+      `OBX|${n}|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|${value}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||${time}`;
+    const send = async (...obx: string[]) => {
+      const text = [PCD01.split('\r')[0]!, 'PID|||P-1^^^HOSP^MR', 'PV1||I|H5^^14', ...obx].join('\r');
+      const queue = new MemoryQueue();
+      const a = await ingestHl7(text, { deviceId: 'gw', role: 'monitor' }, { queue, now: () => NOW });
+      const errors = a.ack
+        .split('\r')
+        .filter((l) => l.startsWith('ERR'))
+        .map((l) => [l.split('|')[2], l.split('|').at(-1)]);
+      return { code: a.code, errors, queued: queue.messages.map((q) => [q.message.observedAt, q.message.enrolment]) };
+    };
+
+    it('takes its place (PV1-3) on its own at the readings’ time, as when one value is out of range', async () => {
+      const conflict = await send(heartRate(1, '80'), heartRate(2, '95'));
+      expect(conflict.errors.map(([at]) => at)).toEqual(['OBX^1^5^1', 'OBX^2^5^1']);
+      expect(conflict.queued).toEqual([['2026-01-10T08:58:00Z', { bed: '14', ward: 'H5' }]]);
+      const range = await send(heartRate(1, '999'));
+      expect(range.errors.map(([at]) => at)).toEqual(['OBX^1^5^1']);
+      expect(range.queued).toEqual(conflict.queued);
+    });
+
+    it('names its PV1-3 as not taken when no OBX of the group could be read (no time to place it at)', async () => {
+      const r = await send(heartRate(1, '80', '2026011'), heartRate(2, '80', '20260110085800'));
+      expect(r.code).toBe('AE');
+      expect(r.errors.map(([at]) => at)).toEqual(['OBX^1^14^1', 'OBX^2^14^1', 'PV1^1^3^1']);
+      expect(r.errors.at(-1)![1]).toBe(
+        "enrolment: PV1-3 is not taken: no OBX of its group could be read (OBX 1, OBX 2), and a monitor's place is taken at its readings' time; send it again with a reading",
+      );
+      expect(r.queued).toEqual([]);
+    });
+  });
+
   it('gives back the room it reserved for new patients, whether the queue took the messages or not', async () => {
     const { patients, reserved } = reservingDirectory();
     const queue = new MemoryQueue();
@@ -1574,7 +1610,11 @@ describe('real public samples', () => {
     // Without a unit, or a value that is no systolic/diastolic: refused, naming the field (never guessed).
     const noUnit = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||86/48||||||F'));
     expect(noUnit.translated).toEqual([]);
-    expect(noUnit.problems.map((p) => [p.at.field, p.code])).toEqual([[6, 103]]);
+    // Its PV1-3 is named too: no OBX of the group read, it has no time to be taken at.
+    expect(noUnit.problems.map((p) => [p.at.segment, p.at.field, p.code])).toEqual([
+      ['OBX', 6, 103],
+      ['PV1', 3, 102],
+    ]);
     const text = ok(flowsheet('OBX|1|ST|85354-9^BP^LN||see note|mm[Hg]|||||F'));
     expect(text.translated).toEqual([]);
     expect(text.problems).toEqual([
@@ -1583,6 +1623,7 @@ describe('real public samples', () => {
         code: 102,
         text: expect.stringContaining('120/80'),
       }),
+      expect.objectContaining({ at: { segment: 'PV1', sequence: 1, field: 3 }, code: 102 }),
     ]);
     // A panel's heading row with no value, its systolic and diastolic in OBX of their own: those taken, no AE.
     const heading = ok(
@@ -1721,9 +1762,12 @@ describe('the MDIL codes, the blood pressure panel and the temperature sites, pi
       const r = flowsheet(panel(value, type));
       expect(r.translated, value).toEqual([]);
       expect(
-        r.problems.map((p) => [p.at.field, p.code, p.text.includes('blood pressure panel')]),
+        r.problems.map((p) => [p.at.segment, p.at.field, p.code, p.text.includes('blood pressure panel')]),
         value,
-      ).toEqual([[5, 102, true]]);
+      ).toEqual([
+        ['OBX', 5, 102, true],
+        ['PV1', 3, 102, false],
+      ]);
     }
   });
 
@@ -1767,7 +1811,10 @@ describe('the MDIL codes, the blood pressure panel and the temperature sites, pi
     for (const unit of ['0004-XXXX^bpm^MDIL', 'bpm^^MDIL']) {
       const r = flowsheet(`OBX|1|NM|0002-4182^HR^MDIL||60|${unit}|||||F`);
       expect(r.translated, unit).toEqual([]);
-      expect(r.problems.map((p) => [p.at.field, p.code])).toEqual([[6, 103]]);
+      expect(r.problems.map((p) => [p.at.segment, p.at.field, p.code])).toEqual([
+        ['OBX', 6, 103],
+        ['PV1', 3, 102],
+      ]);
       expect(r.problems[0]!.text, unit).toContain(`"${unit.split('^')[0]}"`);
     }
   });

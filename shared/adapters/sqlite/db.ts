@@ -24,7 +24,7 @@ import { listColumns } from './board.ts';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 8;
+const SCHEMA_VERSION = 9;
 
 /** Tables every version has, unchanged since version 1 (the timeline, changed in version 4, is SCHEMA_TIMELINE). */
 const SCHEMA_COMMON = `
@@ -237,6 +237,18 @@ CREATE TABLE lane_starts (
 `;
 
 /**
+ * Version 9: who belongs to a ward's "no data" alert (shared/app/stale-feed.ts isWardMember). The alerts themselves
+ * are found from the pages; before version 9 a restart found the members again by the ward they were in then.
+ */
+const SCHEMA_STALE_MEMBERS = `
+CREATE TABLE stale_feed_members (
+  patient_id TEXT PRIMARY KEY,                -- a quiet patient grouped into a ward's alert
+  alert_id TEXT NOT NULL,                     -- that alert (stale-feed|ward W|since), whichever ward the patient is in now
+  since INTEGER NOT NULL                      -- when the patient's feed went quiet (epoch ms)
+) WITHOUT ROWID;
+`;
+
+/**
  * Versions 1 to 7 to 8: which lane owed which records was not stored, so every lane and kind that left a trace (a
  * record of that kind it delivered or parked) owes from the start, as before, and so do the lanes every crs serve has
  * had since version 2 (the pager's grade changes and alerts, standard output's grade changes, the board's pages), and
@@ -378,8 +390,11 @@ function migrate(db: Db): void {
     );
   }
   db.transaction(() => {
-    if (version === 0) db.exec(`${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}`);
-    else if (version >= 1 && version <= 7) {
+    if (version === 0)
+      db.exec(
+        `${SCHEMA_V3}${SCHEMA_TIMELINE}${SCHEMA_ACK_LINKS}${SCHEMA_LIST}${SCHEMA_LANE_STARTS}${SCHEMA_STALE_MEMBERS}`,
+      );
+    else if (version >= 1 && version <= 8) {
       if (version === 1) migrateV1(db);
       if (version <= 2) db.exec(SCHEMA_V3_CONSERVATION);
       if (version <= 3) db.exec(MIGRATE_TIMELINE);
@@ -389,8 +404,12 @@ function migrate(db: Db): void {
         db.exec(SCHEMA_LIST);
         fillListColumns(db);
       }
-      db.exec(SCHEMA_LANE_STARTS);
-      laneStartsOfVersion7(db);
+      if (version <= 7) {
+        db.exec(SCHEMA_LANE_STARTS);
+        laneStartsOfVersion7(db);
+      }
+      // The members of a ward alert in force were not kept: the next full sweep finds them by ward, as before.
+      db.exec(SCHEMA_STALE_MEMBERS);
     } else throw new Error(`database schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();

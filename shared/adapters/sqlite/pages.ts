@@ -1,7 +1,7 @@
 // Pages, their escalation ladders and silences on SQLite (the PageStore port), and the page sender that hands each
 // page to the outbox. The ladders' timers are the `due_at` column: nothing lives only in memory, so a restarted
 // server finds every pending escalation where it was and pages the next level at its time.
-import { isWardAlert, type InForce } from '#app/stale-feed.ts';
+import { isWardAlert, isWardMember, withMembers, type InForce } from '#app/stale-feed.ts';
 import {
   firstSendPending,
   readOnePage,
@@ -119,6 +119,12 @@ export class SqlitePageStore implements PageStore {
            AND NOT EXISTS (SELECT 1 FROM pages c WHERE c.page_id > p.notification_id || '|cleared|' AND c.page_id < p.notification_id || '|cleared}')`,
         )
         .pluck(),
+      members: db.prepare('SELECT patient_id, alert_id, since FROM stale_feed_members'),
+      putMember: db.prepare(
+        `INSERT INTO stale_feed_members (patient_id, alert_id, since) VALUES (?, ?, ?)
+         ON CONFLICT (patient_id) DO UPDATE SET alert_id = excluded.alert_id, since = excluded.since`,
+      ),
+      dropMember: db.prepare('DELETE FROM stale_feed_members WHERE patient_id = ?'),
     };
   }
 
@@ -252,9 +258,26 @@ export class SqlitePageStore implements PageStore {
       if (r.kind === 'alert' && !isWardAlert(r.notification_id))
         out.set(r.patient_id, { alertId: r.notification_id, since: sinceOf(r.notification_id) });
     }
-    // Who belonged to a ward's alert is not kept: the next full sweep finds them quiet and joins them to it again.
     for (const id of this.s.wardStale.all() as string[]) out.set(id, { alertId: id, since: sinceOf(id) });
-    return out;
+    // Who belongs to a ward's alert, as the sweeps recorded it (recordStaleFeeds).
+    const members = this.s.members.all() as { patient_id: string; alert_id: string; since: number }[];
+    return withMembers(
+      out,
+      members.map((r) => [r.patient_id, { alertId: r.alert_id, since: r.since }]),
+    );
+  }
+
+  /**
+   * What a sweep changed of what is in force (pageStaleFeeds' set and remove), once its alerts are paged: the
+   * members of ward alerts are kept; the rest is found from the pages (staleFeedAlerts).
+   */
+  recordStaleFeeds(set: ReadonlyMap<string, InForce>, remove: readonly string[]): void {
+    this.write(() => {
+      for (const key of remove) this.s.dropMember.run(key);
+      for (const [key, e] of set)
+        if (isWardMember(key, e)) this.s.putMember.run(key, e.alertId, e.since);
+        else this.s.dropMember.run(key);
+    });
   }
 
   /** One transaction; how durable its commit is, is the connection's synchronous setting (see server/paging.ts). */

@@ -259,13 +259,27 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
   let patient: { id?: string; at: Hl7Location } | undefined;
   let place: { bed?: string; ward?: string; at: Hl7Location } | undefined;
   let obrTime: { ms?: number; at: Hl7Location } | undefined;
+  // The OBX of the current place read (giving it a time) and refused: a place none of whose OBX was read has no time
+  // to be taken at, and is named when any of them was refused (placeLeft), unless its patient is (the PID's ERR).
+  let placeObx = { read: false, refused: [] as number[] };
+  const placeLeft = () => {
+    if (place && (place.bed || place.ward) && patient?.id && !placeObx.read && placeObx.refused.length > 0)
+      problems.push({
+        at: place.at,
+        code: 102,
+        text: `enrolment: PV1-3 is not taken: no OBX of its group could be read (${placeObx.refused.map((n) => `OBX ${n}`).join(', ')}), and a monitor's place is taken at its readings' time; send it again with a reading`,
+      });
+    placeObx = { read: false, refused: [] };
+  };
 
   for (const { seg, at } of segments.list) {
     if (seg.name === 'PID') {
+      placeLeft();
       patient = { at: at(3), ...patientIdOf(seg, get, at, problems, options.patientAuthority) };
       place = undefined;
       obrTime = undefined;
     } else if (seg.name === 'PV1') {
+      placeLeft();
       // The names: in HL7 v2.7 the point of care and the bed are HD (name&universal id&type), `H4^^Bed12&1.2.3&ISO`.
       const ward = get(seg, 3, 1, 0, 1);
       const bed = get(seg, 3, 3, 0, 1);
@@ -279,11 +293,17 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
         obrTime = { at: at(7), ...(t.ok ? { ms: t.ms } : {}) };
       }
     } else if (seg.name === 'OBX') {
-      const read = observation(seg, get, at, { patient, obrTime, times: options, gateway, warnings }, problems);
-      for (const f of [read ?? []].flat()) fragments.push({ ...f, ...(place ? { place } : {}) });
+      const before = problems.length;
+      const read = [
+        observation(seg, get, at, { patient, obrTime, times: options, gateway, warnings }, problems) ?? [],
+      ].flat();
+      for (const f of read) fragments.push({ ...f, ...(place ? { place } : {}) });
+      if (read.length > 0) placeObx.read = true;
+      else if (problems.length > before) placeObx.refused.push(at().sequence);
     }
     // Other segments (NTE, ORC, PD1, Z-segments...) carry nothing this system grades.
   }
+  placeLeft();
   const translated = assemble(fragments, facility, header.controlId, problems);
   return { ok: true, header, translated, problems, ...(warnings.length > 0 ? { warnings } : {}) };
 }
@@ -899,7 +919,9 @@ function assemble(
       message.enrolment = { ...(place.bed ? { bed: place.bed } : {}), ...(place.ward ? { ward: place.ward } : {}) };
       origins.enrolment = place.at;
     }
-    if (!message.vitals && !message.oxygen) continue; // a bed alone is not worth a message
+    // Every reading of the group refused here (two values at one time, FiO2 without its device): its place is taken
+    // on its own, as when the contract refuses them (screen.ts), and as the contract lets a bed move travel alone.
+    if (!message.vitals && !message.oxygen && !message.enrolment) continue;
     const pids = [...new Set(list.map((f) => f.pid))].filter(
       (pid, i, all) => all.findIndex((o) => o.sequence === pid.sequence) === i,
     );

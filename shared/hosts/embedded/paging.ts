@@ -107,7 +107,7 @@ export class EmbeddedPaging {
    * /api/health); every other page goes on.
    */
   setAside: SetAside[] = [];
-  /** Patients with a stale-feed alert in force (patientId -> alertId); the database says so, this mirrors it. */
+  /** What is in force (patientId or ward alert -> alertId); the database says so (pages, members), this mirrors it. */
   private staleAlerts = new Map<string, InForce>();
   /** One sweep at a time (a full one and the checks after commits): each plans from what the last one left. */
   private sweeping: Promise<void> = Promise.resolve();
@@ -432,6 +432,8 @@ export class EmbeddedPaging {
       },
       (err) => err instanceof Stopped,
     );
+    // Stored first: a database that fails leaves both as they were, and the next sweep plans the same again.
+    this.store.recordStaleFeeds(paged.set, paged.remove);
     for (const key of paged.remove) this.staleAlerts.delete(key);
     for (const [key, e] of paged.set) this.staleAlerts.set(key, e);
     if (paged.stopped !== undefined) return;
