@@ -70,7 +70,8 @@
     nameAction: null, // what the name dialog does: {submit: function (by) -> promise}
     silenceFor: null, // {patientId} or {team: true}
     monitoringFor: null, // {patientId, action: 'end' | 'resume'}: what the monitoring dialog confirms
-    returnFocus: null,
+    opener: null, // the button that opened the dialog
+    returnFocus: null, // its key
     returnFallback: null, // where the focus goes when that button has gone meanwhile: its patient (or the team button)
     paging: null, // the ladders and the grade a silence never holds, from the server
   };
@@ -179,6 +180,13 @@
   }
 
   // ------------------------------------------------------------------------------------------------------- DOM
+  // An element's handlers (h's "on…" attributes), looked up at each event: an update in place (patchChildren) gives
+  // the element on screen the handlers of the one just built, with the data they act on.
+  var handlers = new WeakMap();
+  function dispatch(ev) {
+    var on = handlers.get(ev.currentTarget);
+    if (on?.[ev.type]) on[ev.type](ev);
+  }
   function h(tag, attrs, children) {
     var e = document.createElement(tag);
     if (attrs) {
@@ -187,8 +195,11 @@
         if (v === undefined || v === null || v === false) continue;
         if (k === 'text') e.textContent = v;
         else if (k === 'class') e.className = v;
-        else if (k.slice(0, 2) === 'on') e.addEventListener(k.slice(2), v);
-        else e.setAttribute(k, v === true ? '' : String(v));
+        else if (k.slice(0, 2) === 'on') {
+          if (!handlers.has(e)) handlers.set(e, {});
+          handlers.get(e)[k.slice(2)] = v;
+          e.addEventListener(k.slice(2), dispatch);
+        } else e.setAttribute(k, v === true ? '' : String(v));
       }
     }
     (children || []).forEach(function (c) {
@@ -196,6 +207,115 @@
       e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
     });
     return e;
+  }
+
+  // Updates in place. What a live update draws is built anew (h), then written into what is on screen: only the
+  // texts and attributes that changed, each element matched to its like (by its key, else by its kind in order), so
+  // that the element a user is on is never replaced. Until 2026-12-05 a card was drawn anew at each new reading of
+  // its patient and the focus given to the new button: a screen reader said the button again at every reading.
+  var KEYS = [
+    'data-key',
+    'data-patient',
+    'data-group',
+    'data-page',
+    'data-silence',
+    'data-unreadable',
+    'data-ward',
+    'id',
+  ];
+  function keyOf(n) {
+    if (n.nodeType !== 1) return null;
+    for (var i = 0; i < KEYS.length; i++) {
+      var v = n.getAttribute(KEYS[i]);
+      if (v !== null) return KEYS[i] + '=' + v;
+    }
+    return null;
+  }
+  function patch(from, to) {
+    if (from === to) return;
+    if (from.nodeType !== 1) {
+      if (from.nodeValue !== to.nodeValue) from.nodeValue = to.nodeValue;
+      return;
+    }
+    var i, a;
+    for (i = from.attributes.length - 1; i >= 0; i--) {
+      a = from.attributes[i];
+      if (!to.hasAttribute(a.name)) from.removeAttribute(a.name);
+    }
+    for (i = 0; i < to.attributes.length; i++) {
+      a = to.attributes[i];
+      if (from.getAttribute(a.name) !== a.value) from.setAttribute(a.name, a.value);
+    }
+    var on = handlers.get(to);
+    if (on) {
+      for (var type in on) from.addEventListener(type, dispatch);
+      handlers.set(from, on);
+    } else handlers.delete(from);
+    patchChildren(from, Array.prototype.slice.call(to.childNodes));
+  }
+  /**
+   * Makes `parent`'s children `wanted` (new nodes, or keyed ones already there), each kept child that matches one
+   * updated in place; returns the children as they are now. The child holding the focus is never moved: the others
+   * are put around it (a node moved loses the focus).
+   */
+  function patchChildren(parent, wanted) {
+    var keyed = {};
+    var loose = [];
+    for (var c = parent.firstChild; c; c = c.nextSibling) {
+      var k = keyOf(c);
+      if (k === null) loose.push(c);
+      else keyed[k] = c;
+    }
+    var at = 0;
+    var nodes = wanted
+      .filter(function (n) {
+        return n !== null && n !== undefined && n !== false;
+      })
+      .map(function (n) {
+        var k = keyOf(n);
+        var old = null;
+        if (n.parentNode === parent) old = n;
+        else if (k !== null) old = keyed[k] && keyed[k].nodeName === n.nodeName ? keyed[k] : null;
+        else {
+          // The next of its kind and class (a part that appeared or went leaves the others matched), else the next
+          // child if of its kind (an element whose class changed: a card whose grade changed).
+          var j = at;
+          while (
+            j < loose.length &&
+            !(
+              loose[j].nodeName === n.nodeName &&
+              (n.nodeType !== 1 || loose[j].getAttribute('class') === n.getAttribute('class'))
+            )
+          )
+            j++;
+          if (j === loose.length && at < loose.length && loose[at].nodeName === n.nodeName) j = at;
+          if (j < loose.length) {
+            old = loose[j];
+            at = j + 1;
+          }
+        }
+        if (!old) return n;
+        if (k !== null) delete keyed[k];
+        patch(old, n);
+        return old;
+      });
+    var kept = new Set(nodes);
+    for (var d = parent.firstChild; d; ) {
+      var next = d.nextSibling;
+      if (!kept.has(d)) parent.removeChild(d);
+      d = next;
+    }
+    var focus = document.activeElement;
+    var anchor = -1;
+    for (var i = 0; i < nodes.length; i++) if (nodes[i].parentNode === parent && nodes[i].contains(focus)) anchor = i;
+    for (i = anchor - 1; i >= 0; i--)
+      if (nodes[i].nextSibling !== nodes[i + 1]) parent.insertBefore(nodes[i], nodes[i + 1]);
+    var before = anchor >= 0 ? nodes[anchor].nextSibling : parent.firstChild;
+    for (i = anchor + 1; i < nodes.length; i++) {
+      if (nodes[i] === before) before = before.nextSibling;
+      else parent.insertBefore(nodes[i], before);
+    }
+    return nodes;
   }
 
   function gradeBadge(condition, grade) {
@@ -743,11 +863,15 @@
   }
 
   // ---------------------------------------------------------------------------------------------------- views
+  // The focused control is kept by the update in place; one that the update did take out (an Acknowledge button whose
+  // page moved to another grade's group) is focused again where it now is, rather than the focus lost to the page.
+  // Only then: a patient's Acknowledge buttons are on its card and in its pages, with the same key, and the focus on
+  // the second went to the first at each update until 2026-12-05.
   function keepFocus(render) {
     var active = document.activeElement;
     var key = active?.getAttribute?.('data-key');
     render();
-    if (key) {
+    if (key && !active.isConnected) {
       var again = main.querySelector('[data-key="' + CSS.escape(key) + '"]');
       if (again instanceof HTMLElement && again !== document.activeElement) again.focus({ preventScroll: true });
     }
@@ -816,82 +940,61 @@
       renderListPager(data);
     });
     keepFocus(function () {
-      var box = document.getElementById('ward-alerts');
-      box.textContent = '';
-      if (!data.wards.length) return;
-      box.appendChild(
-        h(
-          'ul',
-          { class: 'list ward-alerts' },
-          data.wards.map(function (w) {
-            var p = { patientId: w.subject, ward: w.ward, wardAlert: true, bed: null };
-            return h('li', { class: 'ward-alert', 'data-ward': w.ward }, [
-              h('h3', { text: 'Ward ' + w.ward }),
-              h(
-                'ul',
-                { class: 'list' },
-                w.paging.map(function (g) {
-                  return groupItem(g, p);
-                }),
-              ),
-              unreadableList(w.unreadablePages, 'Pages'),
-            ]);
-          }),
-        ),
-      );
+      patchChildren(document.getElementById('ward-alerts'), [
+        data.wards.length > 0 &&
+          h(
+            'ul',
+            { class: 'list ward-alerts' },
+            data.wards.map(function (w) {
+              var p = { patientId: w.subject, ward: w.ward, wardAlert: true, bed: null };
+              return h('li', { class: 'ward-alert', 'data-ward': w.ward }, [
+                h('h3', { text: 'Ward ' + w.ward }),
+                h(
+                  'ul',
+                  { class: 'list' },
+                  w.paging.map(function (g) {
+                    return groupItem(g, p);
+                  }),
+                ),
+                unreadableList(w.unreadablePages, 'Pages'),
+              ]);
+            }),
+          ),
+      ]);
     });
     keepFocus(function () {
-      var box = document.getElementById('unreadable');
-      box.textContent = '';
-      [
+      patchChildren(document.getElementById('unreadable'), [
         unreadableList(data.unreadableSilences, 'Silences'),
         unreadableList(data.unreadablePatients, 'Patients'),
-      ].forEach(function (l) {
-        if (l) box.appendChild(l);
-      });
+      ]);
     });
     keepFocus(function () {
-      var box = document.getElementById('team-silences');
-      box.textContent = '';
       var teamSilences = data.silences.filter(function (s) {
         return s.scope.team;
       });
-      if (teamSilences.length)
-        box.appendChild(h('ul', { class: 'silence-list banner-silences' }, teamSilences.map(silenceItem)));
+      patchChildren(document.getElementById('team-silences'), [
+        teamSilences.length > 0 && h('ul', { class: 'silence-list banner-silences' }, teamSilences.map(silenceItem)),
+      ]);
     });
     keepFocus(function () {
-      var seen = {};
-      data.patients.forEach(function (p) {
-        var sig = JSON.stringify(p) + (state.flash[p.patientId] ? 'f' : '');
+      // A card is built again only when its patient changed (or flashes), and written in place; in the server's
+      // order (sickest first).
+      var sigs = {};
+      var items = data.patients.map(function (p) {
+        var sig = (sigs[p.patientId] = JSON.stringify(p) + (state.flash[p.patientId] ? 'f' : ''));
         var cached = listCache[p.patientId];
-        if (!cached || cached.sig !== sig) {
-          var li = h('li', { 'data-patient': p.patientId }, [card(p, false)]);
-          if (cached) ul.replaceChild(li, cached.li);
-          cached = listCache[p.patientId] = { sig: sig, li: li };
-        }
-        ul.appendChild(cached.li); // keeps the server's order (sickest first)
-        seen[p.patientId] = true;
-      });
-      Object.keys(listCache).forEach(function (id) {
-        if (!seen[id]) {
-          ul.removeChild(listCache[id].li);
-          delete listCache[id];
-        }
+        return cached && cached.sig === sig ? cached.li : h('li', { 'data-patient': p.patientId }, [card(p, false)]);
       });
       var emptyText =
         data.leftOut && data.leftOut.count > 0
           ? 'No current patients: every patient seen has left the list (above).'
           : 'No patients yet. Devices POST to /v1/messages; try crs simulate.';
-      var empty = document.getElementById('empty');
-      if (empty && empty.textContent !== emptyText) {
-        ul.removeChild(empty);
-        empty = null;
-      }
-      if (data.patients.length === 0 && !empty) {
-        ul.appendChild(h('li', { id: 'empty', class: 'notice', text: emptyText }));
-      } else if (data.patients.length > 0 && document.getElementById('empty')) {
-        ul.removeChild(document.getElementById('empty'));
-      }
+      if (data.patients.length === 0) items.push(h('li', { id: 'empty', class: 'notice', text: emptyText }));
+      listCache = {};
+      patchChildren(ul, items).forEach(function (li, i) {
+        var p = data.patients[i];
+        if (p) listCache[p.patientId] = { sig: sigs[p.patientId], li: li };
+      });
     });
     if (built) focusHeading();
   }
@@ -1088,17 +1191,16 @@
     var fresh = main.getAttribute('data-patient') !== p.patientId || !document.getElementById('d-card');
     if (fresh) renderPatientSkeleton(p.patientId);
     keepFocus(function () {
-      var c = document.getElementById('d-card');
-      c.textContent = '';
-      c.appendChild(card(p, true));
-      // A silence of this patient whose stored record cannot be read: named here too, to be ended.
-      var mine = unreadableList(
-        (data.unreadableSilences || []).filter(function (u) {
-          return u.patientId === p.patientId;
-        }),
-        'Silences',
-      );
-      if (mine) c.appendChild(mine);
+      patchChildren(document.getElementById('d-card'), [
+        card(p, true),
+        // A silence of this patient whose stored record cannot be read: named here too, to be ended.
+        unreadableList(
+          (data.unreadableSilences || []).filter(function (u) {
+            return u.patientId === p.patientId;
+          }),
+          'Silences',
+        ),
+      ]);
       var buttons = main.querySelectorAll('.range button');
       for (var i = 0; i < buttons.length; i++)
         buttons[i].setAttribute('aria-pressed', String(buttons[i].getAttribute('data-key') === 'range:' + state.hours));
@@ -1113,8 +1215,6 @@
   }
 
   function renderTable(tl) {
-    var wrap = document.getElementById('d-table');
-    wrap.textContent = '';
     var rows = tl.points.slice().reverse().slice(0, 500);
     var head = ['Observed', 'Temp °C', 'BP (MAP)', 'HR', 'SpO2', 'Oxygen', 'Pressors', 'Meds', 'ICE', 'CRS', 'ICANS'];
     var table = h('table', {}, [
@@ -1168,12 +1268,13 @@
         }),
       ),
     ]);
-    wrap.appendChild(table);
-    if (tl.points.length > rows.length)
-      wrap.appendChild(h('p', { text: 'Showing the newest ' + rows.length + ' of ' + tl.points.length + '.' }));
-    // Observations whose stored record cannot be read: named, the others drawn.
-    if (tl.unreadable && tl.unreadable.length)
-      wrap.appendChild(
+    patchChildren(document.getElementById('d-table'), [
+      table,
+      tl.points.length > rows.length &&
+        h('p', { text: 'Showing the newest ' + rows.length + ' of ' + tl.points.length + '.' }),
+      // Observations whose stored record cannot be read: named, the others drawn.
+      tl.unreadable &&
+        tl.unreadable.length > 0 &&
         h('p', {
           class: 'unreadable',
           text:
@@ -1186,34 +1287,29 @@
               .join(', ') +
             '.',
         }),
-      );
+    ]);
   }
 
   function renderAllPages(groups, p) {
-    var wrap = document.getElementById('d-pages');
-    wrap.textContent = '';
     // Pages whose record cannot be read are listed on the card above.
-    if (groups.length === 0) {
-      wrap.appendChild(h('p', { text: 'No pages for this patient.' }));
-      return;
-    }
-    wrap.appendChild(
-      h(
-        'ul',
-        { class: 'list' },
-        groups.map(function (g) {
-          return groupItem(g, p);
-        }),
-      ),
-    );
+    patchChildren(document.getElementById('d-pages'), [
+      groups.length === 0
+        ? h('p', { text: 'No pages for this patient.' })
+        : h(
+            'ul',
+            { class: 'list' },
+            groups.map(function (g) {
+              return groupItem(g, p);
+            }),
+          ),
+    ]);
   }
 
   // ----------------------------------------------------------------------------- acknowledgements and silences
   /** The name dialog: acknowledging a page, or ending a silence. `submit(by)` resolves to an error text or null. */
   function openNameDialog(o, button) {
     state.nameAction = o;
-    state.returnFocus = button ? button.getAttribute('data-key') : null;
-    state.returnFallback = o.focusAfter;
+    openedBy(button, o.focusAfter);
     ackTitle.textContent = o.title;
     ackSummary.textContent = o.summary;
     ackLabel.textContent = o.label;
@@ -1287,18 +1383,31 @@
     );
   }
 
+  function openedBy(button, fallback) {
+    state.opener = button || null;
+    state.returnFocus = button ? button.getAttribute('data-key') : null;
+    state.returnFallback = fallback;
+  }
+
   function closeAck() {
     if (dialog.open) dialog.close();
   }
   // To the button that opened the dialog; when it has gone meanwhile (the page acknowledged on another board, a
   // newer page), to its patient: until 2026-12-05 the focus went to the first patient of the list.
+  // The button itself while it is on the board (updates keep it in place): a patient's page has an Acknowledge button
+  // on its card and one in its pages, with one key, and until 2026-12-05 the focus went back to the card's.
   function restoreFocus(key) {
     if (!key) return;
     var at = function (k) {
       return k ? main.querySelector('[data-key="' + CSS.escape(k) + '"]') : null;
     };
+    var opener = state.opener;
     var target = /** @type {HTMLElement} */ (
-      at(key) || at(state.returnFallback) || main.querySelector('h2[tabindex], h3 a') || main
+      (opener?.isConnected && opener.getAttribute('data-key') === key ? opener : null) ||
+        at(key) ||
+        at(state.returnFallback) ||
+        main.querySelector('h2[tabindex], h3 a') ||
+        main
     );
     target.focus();
   }
@@ -1340,9 +1449,7 @@
 
   function openSilence(scope, button) {
     state.silenceFor = scope;
-    state.returnFocus = button ? button.getAttribute('data-key') : null;
-    state.returnFallback =
-      route().kind === 'patient' ? 'heading' : scope.team ? 'silence-team' : 'open:' + scope.patientId;
+    openedBy(button, route().kind === 'patient' ? 'heading' : scope.team ? 'silence-team' : 'open:' + scope.patientId);
     var paging = state.paging;
     var from = paging ? paging.unsilenceableFromGrade : 4;
     silenceRule.textContent =
@@ -1422,8 +1529,7 @@
 
   function openMonitoring(p, action, button) {
     state.monitoringFor = { patientId: p.patientId, action: action };
-    state.returnFocus = button ? button.getAttribute('data-key') : null;
-    state.returnFallback = route().kind === 'patient' ? 'heading' : 'open:' + p.patientId;
+    openedBy(button, route().kind === 'patient' ? 'heading' : 'open:' + p.patientId);
     var end = action === 'end';
     monitoringTitle.textContent = end ? 'End monitoring' : 'Resume monitoring';
     monitoringSummary.textContent = end

@@ -9,7 +9,7 @@ import axeCore from 'axe-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium } from '#test/support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
@@ -413,7 +413,120 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Patients');
     await page.close();
   }, 60_000);
+
+  it('updates a card, its pages, the chart and the table in place under the focus: never focused again', async () => {
+    // Until 2026-12-05 a card was drawn anew at each new reading of its patient (the pages of a patient's view too)
+    // and the focus given to the new button, which a screen reader said again: at every reading, each minute per
+    // patient on a busy ward. The focused control must stay the same node (a mark set on it stays), with no focus
+    // event, while the values around it change.
+    let grade = 2;
+    const reading = (hr: number) =>
+      message('FOCUS', 2 - hr / 1000, {
+        ...CRS_MESSAGE[grade]!,
+        vitals: { ...CRS_MESSAGE[grade]!.vitals, heartRate: hr },
+      });
+    for (const m of [enrolment('FOCUS', 'H4-30'), reading(90)]) expect((await post(server.url, m)).status).toBe(202);
+    const page = await openBoard(1280);
+    await page.evaluate(`window.__focused = 0; document.addEventListener('focusin', () => window.__focused++, true);
+      window.__said = []; const said = document.getElementById('announcer');
+      new MutationObserver(() => said.textContent && window.__said.push(said.textContent))
+        .observe(said, { childList: true, subtree: true, characterData: true });`);
+    let hr = 100;
+    const kept = async (what: string, target: Locator, shown: (hr: number) => Locator) => {
+      await target.focus();
+      await page.evaluate(`document.activeElement.__kept = ${JSON.stringify(what)}; window.__focused = 0`);
+      for (const _ of [1, 2]) {
+        expect((await post(server.url, reading(++hr))).status).toBe(202);
+        await shown(hr).waitFor(); // the values did change around the focus
+      }
+      const [same, focused] = (await page.evaluate(
+        `[document.activeElement.__kept === ${JSON.stringify(what)}, window.__focused]`,
+      )) as [boolean, number];
+      found.push(`${what}: ${same ? 'the same node' : 'another node'}, focused ${focused} times`);
+    };
+    const found: string[] = [];
+    const card = page.locator('#patients article.card', { hasText: 'patient FOCUS' });
+    const listVitals = (v: number) => card.locator('ul.vitals', { hasText: `HR ${v}/min` });
+    await card
+      .getByRole('button', { name: /^Acknowledge the / })
+      .first()
+      .waitFor();
+    await kept('the list: Acknowledge', card.getByRole('button', { name: /^Acknowledge the / }).first(), listVitals);
+    await kept('the list: Silence…', card.getByRole('button', { name: /^Silence pages for / }), listVitals);
+    await kept("the list: the patient's link", card.getByRole('link'), listVitals);
+    // A grade change moves the card up the list (sickest first): the others move around it, not the focus.
+    const order = () => page.locator('#patients > li').evaluateAll((l) => l.map((e) => e.getAttribute('data-patient')));
+    const was = (await order()).indexOf('FOCUS');
+    grade = 4;
+    const graded = card.filter({ has: page.locator('.grades', { hasText: 'CRS 4' }) });
+    await kept(
+      'the list: Silence… as the grade rises',
+      card.getByRole('button', { name: /^Silence pages for / }),
+      (v) => graded.locator('ul.vitals', { hasText: `HR ${v}/min` }),
+    );
+    expect((await order()).indexOf('FOCUS')).toBeLessThan(was);
+    // Said: the pages of the grade change, and nothing of the readings.
+    const said = await until(async () => {
+      const all = (await page.evaluate('window.__said')) as string[];
+      return all.some((t) => t.includes('CRS grade 4 escalation, patient FOCUS.')) && all;
+    }, 'the grade change said');
+    expect(said.filter((t) => !t.startsWith('Paged '))).toEqual([]);
+    // What was written in place is what a board opened now draws.
+    const afresh = await openBoard(1280);
+    expect(await drawn(page, '#patients')).toBe(await drawn(afresh, '#patients'));
+    await afresh.close();
+
+    await page.evaluate(`location.hash = '#/patient/FOCUS'`);
+    await page.locator('#chart svg').waitFor();
+    await page.locator('#d-table').evaluate((e) => e.closest('details')?.setAttribute('open', ''));
+    const detailVitals = (v: number) => page.locator('#d-card ul.vitals', { hasText: `HR ${v}/min` });
+    const tableRow = (v: number) =>
+      page
+        .locator('#d-table tbody tr')
+        .first()
+        .locator('td')
+        .nth(3)
+        .filter({ hasText: new RegExp(`^${v}$`) });
+    await kept('a patient: its heading', page.locator('#d-card [data-key="heading"]'), detailVitals);
+    await kept('a patient: Acknowledge on its card', page.locator('#d-card button.ack').first(), detailVitals);
+    await kept('a patient: Acknowledge in All pages', page.locator('#d-pages button.ack').first(), detailVitals);
+    // Its dialog gives the focus back to it, not to the card's button of the same page (one key for both).
+    await page.keyboard.press('Enter');
+    await page.locator('dialog[open]').waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator('dialog[open]').waitFor({ state: 'detached' });
+    await until(
+      () => page.evaluate(`document.activeElement !== document.body && !document.activeElement.closest('dialog')`),
+      'the focus given back',
+    );
+    const back = await page.evaluate(
+      `document.activeElement.__kept ?? document.activeElement.getAttribute('data-key')`,
+    );
+    await kept('a patient: the chart', page.locator('#chart'), tableRow);
+    await kept('a patient: the table', page.locator('#d-table'), tableRow);
+    const fresh = await openBoard(1280);
+    await fresh.evaluate(`location.hash = '#/patient/FOCUS'`);
+    await fresh.locator('#chart svg').waitFor();
+    expect(await drawn(page, '#d-card, #d-pages, #d-table')).toBe(await drawn(fresh, '#d-card, #d-pages, #d-table'));
+    await fresh.close();
+    expect(found).toEqual(found.map((f) => f.replace(/: [^:]*$/, ': the same node, focused 0 times')));
+    expect(back).toBe('a patient: Acknowledge in All pages');
+    await page.close();
+  }, 90_000);
 });
+
+/**
+ * The markup of what `selector` selects, to compare a board updated in place with one drawn afresh: without the
+ * ages (counted from now) and a card's flash at a new page (4 s).
+ */
+async function drawn(page: Page, selector: string): Promise<string> {
+  await page.locator('.flash').first().waitFor({ state: 'detached' });
+  return page.evaluate(`[...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => {
+    const c = e.cloneNode(true);
+    for (const a of c.querySelectorAll('.age')) a.textContent = '';
+    return c.outerHTML;
+  }).join('')`);
+}
 
 /**
  * The focused element's ring, in the page: its outline style and its contrast against the first opaque background
