@@ -523,7 +523,9 @@ async function drawn(page: Page, selector: string): Promise<string> {
   await page.locator('.flash').first().waitFor({ state: 'detached' });
   return page.evaluate(`[...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => {
     const c = e.cloneNode(true);
-    for (const a of c.querySelectorAll('.age')) a.textContent = '';
+    // Ages and countdowns are written every 15 s from the clock (tickAges): two boards read a moment apart differ.
+    for (const a of c.querySelectorAll('.age, [data-in]')) a.textContent = '';
+    for (const a of c.querySelectorAll('.age')) a.classList.remove('stale');
     return c.outerHTML;
   }).join('')`);
 }
