@@ -297,6 +297,41 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     ]);
   });
 
+  // Pinned by a mutation run (the members' upsert, and a member row never over the patient's own alert).
+  it('keeps a member moved from one ward alert to another under the second, and a patient’s own alert over a member row', async () => {
+    const h4 = 'stale-feed|ward H4|5000';
+    const h5 = 'stale-feed|ward H5|6000';
+    const store = new SqlitePageStore(db);
+    await store.save([ward(h4), ward(h5, { patientId: 'ward H5' })]);
+    store.recordStaleFeeds(
+      new Map([
+        ['P1', { alertId: h4, since: 5000 }],
+        ['P2', { alertId: h4, since: 5000 }],
+      ]),
+      [],
+    );
+    store.recordStaleFeeds(new Map([['P1', { alertId: h5, since: 6000 }]]), []);
+    // P2's own alert was paged, and the server stopped before the sweep recorded it (its member row is still there).
+    await store.save([
+      page({
+        pageId: 'stale-feed|P2|7000|bedside',
+        notificationId: 'stale-feed|P2|7000',
+        patientId: 'P2',
+        team: 'bedside',
+        subject: 'stale-feed',
+        kind: 'alert',
+        dueAt: null,
+      }),
+    ]);
+    db.close();
+    db = openDataDir(dir);
+    const inForce = new SqlitePageStore(db).staleFeedAlerts();
+    expect([inForce.get('P1'), inForce.get('P2')]).toEqual([
+      { alertId: h5, since: 6000 },
+      { alertId: 'stale-feed|P2|7000', since: 7000 },
+    ]);
+  });
+
   it('opens a version-8 data directory as version 9: its ward alerts in force, their members found again by ward', () => {
     db.exec('DROP TABLE stale_feed_members');
     db.pragma('user_version = 8');
@@ -1137,6 +1172,34 @@ describe('the stale-feed sweep of crs serve when the host clock steps, pinned by
     } finally {
       await paging.close();
     }
+  });
+});
+
+describe('the stale-feed sweep of crs serve grouping a ward, pinned by a mutation run', () => {
+  it('records who belongs to the ward alert it pages, so that a restart finds them under it', async () => {
+    const states = new Map<string, PatientState>();
+    for (const id of ['P1', 'P2', 'P3']) {
+      let state: PatientState | undefined;
+      for (const m of [enrol(id, 0), msg(id, 1, { vitals: { heartRate: 80 } })])
+        state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+      states.set(id, state!);
+    }
+    const since = states.get('P1')!.lastMonitorAt!;
+    const paging = pagingWith({
+      now: () => since + 16 * 60_000,
+      loadState: async (id) => ({ state: states.get(id)!, version: 1 }),
+    });
+    try {
+      await paging.sweep(['P1', 'P2', 'P3']);
+      expect(sends().map((s) => s.patientId)).toEqual(['ward H4']); // three quiet in one ward: one page
+    } finally {
+      await paging.close();
+    }
+    db.close();
+    db = openDataDir(dir);
+    const inForce = new SqlitePageStore(db).staleFeedAlerts();
+    const alertId = [...inForce.keys()].find((k) => k.startsWith('stale-feed|ward H4|'))!;
+    expect(['P1', 'P2', 'P3'].map((id) => inForce.get(id)?.alertId)).toEqual([alertId, alertId, alertId]);
   });
 });
 
