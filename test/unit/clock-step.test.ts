@@ -1,7 +1,7 @@
 // The host's wall clock against its monotonic clock (shared/hosts/embedded/clock-step.ts): what counts as a step,
 // and how long the delivery watch says so.
 import { describe, expect, it } from 'vitest';
-import { ClockStepWatch, stepText } from '#hosts/embedded/clock-step.ts';
+import { ClockStepWatch, stepSpan, stepText } from '#hosts/embedded/clock-step.ts';
 
 const T = Date.parse('2026-12-05T14:00:00Z');
 
@@ -34,5 +34,16 @@ describe('the clock-step watch', () => {
     move(3_600_000, 3_600_000); // an hour on: the alert is over
     expect(watch.check()).toBeUndefined();
     expect(watch.recent()).toBeUndefined();
+  });
+});
+
+describe('the clock-step wording, pinned by a mutation run', () => {
+  it('names a step of exactly a minute in minutes, and of exactly an hour in hours', () => {
+    expect([stepSpan(59_000), stepSpan(60_000), stepSpan(-90 * 60_000), stepSpan(3_600_000)]).toEqual([
+      '59 s',
+      '1 min',
+      '1.5 h',
+      '1 h',
+    ]);
   });
 });

@@ -297,6 +297,41 @@ describe('SqlitePageStore, pinned by a mutation run', () => {
     ]);
   });
 
+  // Pinned by a mutation run (the members' upsert, and a member row never over the patient's own alert).
+  it('keeps a member moved from one ward alert to another under the second, and a patient’s own alert over a member row', async () => {
+    const h4 = 'stale-feed|ward H4|5000';
+    const h5 = 'stale-feed|ward H5|6000';
+    const store = new SqlitePageStore(db);
+    await store.save([ward(h4), ward(h5, { patientId: 'ward H5' })]);
+    store.recordStaleFeeds(
+      new Map([
+        ['P1', { alertId: h4, since: 5000 }],
+        ['P2', { alertId: h4, since: 5000 }],
+      ]),
+      [],
+    );
+    store.recordStaleFeeds(new Map([['P1', { alertId: h5, since: 6000 }]]), []);
+    // P2's own alert was paged, and the server stopped before the sweep recorded it (its member row is still there).
+    await store.save([
+      page({
+        pageId: 'stale-feed|P2|7000|bedside',
+        notificationId: 'stale-feed|P2|7000',
+        patientId: 'P2',
+        team: 'bedside',
+        subject: 'stale-feed',
+        kind: 'alert',
+        dueAt: null,
+      }),
+    ]);
+    db.close();
+    db = openDataDir(dir);
+    const inForce = new SqlitePageStore(db).staleFeedAlerts();
+    expect([inForce.get('P1'), inForce.get('P2')]).toEqual([
+      { alertId: h5, since: 6000 },
+      { alertId: 'stale-feed|P2|7000', since: 7000 },
+    ]);
+  });
+
   it('opens a version-8 data directory as version 9: its ward alerts in force, their members found again by ward', () => {
     db.exec('DROP TABLE stale_feed_members');
     db.pragma('user_version = 8');
@@ -670,6 +705,197 @@ describe('the timer loop of crs serve when the host clock steps', () => {
   });
 });
 
+describe('the timer loop of crs serve when the host clock steps, pinned by a mutation run', () => {
+  // The last run paged the registrar at minute 0 (the consultant due at 5); this one starts with the clock behind.
+  const steppedForward = async (behindMs: number, steppedAt: number) => {
+    await sqlitePager().pager.onNotification(grade3, min(0));
+    let mono = 0;
+    let clock = min(steppedAt) - behindMs;
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true });
+    await paging.tick();
+    const at = async (m: number) => {
+      mono = (m - steppedAt) * 60_000;
+      clock = min(m);
+      await paging.tick();
+      return sends().map((s) => s.role);
+    };
+    return { paging, at };
+  };
+
+  it('leaves a page opened ahead of the clock even when its level is due within the longest timeout: due at its time', async () => {
+    // Six minutes behind (it reads minute -5 at minute 1), stepped forward at minute 2: the page was opened after
+    // the step's moment on this clock, and its level, due at minute 5, is within the longest timeout of it.
+    const { paging, at } = await steppedForward(6 * 60_000, 1);
+    try {
+      expect(await at(2)).toEqual(['ICU registrar']); // the step forward, seen
+      expect(await at(4.9)).toEqual(['ICU registrar']);
+      expect(await at(5)).toEqual(['ICU registrar', 'ICU consultant']); // not six minutes late
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('leaves a level due further ahead than the longest timeout, though its page was opened before the step', async () => {
+    // The page opened at minute 0; the last run (its clock right) moved its level to minute 25 (as a later level
+    // would). This run starts at minute 21 with the clock 19 minutes behind, which steps forward: minute 25 is kept.
+    const { paging, at } = await steppedForward(19 * 60_000, 21);
+    try {
+      db.prepare("UPDATE pages SET due_at = ?, body = json_set(body, '$.dueAt', ?)").run(min(25), min(25));
+      expect(await at(21.5)).toEqual(['ICU registrar']); // the step forward, seen
+      expect(await at(24.9)).toEqual(['ICU registrar']);
+      expect(await at(25)).toEqual(['ICU registrar', 'ICU consultant']);
+    } finally {
+      await paging.close();
+    }
+  });
+});
+
+describe('the timer loop of crs serve when the host clock steps while it runs, pinned by a mutation run', () => {
+  // `at(m, stepMs)`: minute m by the monotonic clock, the wall clock stepped by stepMs in all.
+  const stepping = () => {
+    let mono = 0;
+    let clock = min(0);
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true });
+    const at = async (m: number, stepMs = 0) => {
+      mono = m * 60_000;
+      clock = min(m) + stepMs;
+      await paging.tick();
+      return sends().map((s) => s.role);
+    };
+    const deliver = () =>
+      paging.sink().deliver({
+        seq: 1,
+        kind: 'notification',
+        id: grade3.notificationId,
+        patientId: 'P1',
+        body: JSON.stringify(grade3),
+      });
+    const silence = (silenceId: string, patientId: string, minutes = 10) =>
+      paging.silence({
+        silenceId,
+        scope: { patientId },
+        from: min(0),
+        until: min(minutes),
+        createdBy: 'Nurse B',
+        reason: 'MRI',
+      });
+    const until = (silenceId: string) =>
+      db.prepare('SELECT until FROM silences WHERE silence_id = ?').pluck().get(silenceId);
+    return { paging, at, deliver, silence, until };
+  };
+
+  it('a step forward by an hour: the next level keeps the four minutes it had left, never paged at once', async () => {
+    const { paging, at, deliver } = stepping();
+    try {
+      await deliver();
+      expect(await at(1, HOUR)).toEqual(['ICU registrar']);
+      expect(await at(4.9, HOUR)).toEqual(['ICU registrar']);
+      expect(await at(5, HOUR)).toEqual(['ICU registrar', 'ICU consultant']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('a step forward by an hour: a silence keeps the minutes it had left, and the page it holds goes then', async () => {
+    const { paging, at, deliver, silence } = stepping();
+    try {
+      await silence('s1', 'P1');
+      await deliver(); // held by the silence
+      expect(await at(2, HOUR)).toEqual([]);
+      expect(await at(9.9, HOUR)).toEqual([]);
+      expect(await at(10, HOUR)).toEqual(['ICU registrar']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('two steps back, each moved: a silence ends after the minutes it had left, by the monotonic clock', async () => {
+    const { paging, at, silence, until } = stepping();
+    try {
+      await silence('s1', 'OTHER');
+      await at(1, -HOUR);
+      await at(2, -2 * HOUR); // another hour back, as far again
+      expect(until('s1')).toBe(min(10) - 2 * HOUR);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('a step the disk could not record, then another before it could: both are moved', async () => {
+    const { paging, at, deliver, silence, until } = stepping();
+    try {
+      await deliver();
+      await silence('s1', 'OTHER');
+      db.exec(
+        "CREATE TRIGGER full BEFORE UPDATE ON silences BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+      );
+      await expect(at(1, -HOUR)).rejects.toThrow('database or disk is full');
+      db.exec('DROP TRIGGER full');
+      await at(2, -2 * HOUR);
+      expect(until('s1')).toBe(min(10) - 2 * HOUR);
+      expect(await at(4.9, -2 * HOUR)).toEqual(['ICU registrar']);
+      expect(await at(5, -2 * HOUR)).toEqual(['ICU registrar', 'ICU consultant']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('a disk that fails part way through the silences: each silence is moved once, the one saved before too', async () => {
+    const { paging, at, silence, until } = stepping();
+    try {
+      // Three hours each: moved back by the hour, they are still in force at the step's moment when it is tried again.
+      await silence('s1', 'OTHER', 180);
+      await silence('s2', 'ANOTHER', 180);
+      db.exec(
+        "CREATE TRIGGER full BEFORE UPDATE ON silences WHEN NEW.silence_id = 's2' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+      );
+      await expect(at(1, -HOUR)).rejects.toThrow('database or disk is full');
+      expect(until('s1')).toBe(min(180) - HOUR); // s1 was moved before s2 failed
+      db.exec('DROP TRIGGER full');
+      await at(2, -HOUR);
+      expect([until('s1'), until('s2')]).toEqual([min(180) - HOUR, min(180) - HOUR]);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('a step back by an hour: a silence in force still holds a page raised after the step', async () => {
+    const { paging, at, deliver, silence } = stepping();
+    try {
+      await silence('s1', 'P1');
+      await at(1, -HOUR);
+      await deliver();
+      expect(await at(2, -HOUR)).toEqual([]);
+      expect(await at(10, -HOUR)).toEqual(['ICU registrar']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('a step back of a clock ahead of the last run: a page that run opened further ahead still keeps the time it had left', async () => {
+    // The last run's clock was two hours ahead (the registrar paged at minute 120); this one's reads minute 60,
+    // an hour ahead, and steps back an hour at minute 1: the consultant goes five minutes after minute 60's page.
+    await sqlitePager().pager.onNotification(grade3, min(120));
+    let mono = 0;
+    let clock = min(60);
+    const paging = pagingWith({ now: () => clock, monotonic: () => mono, watchClock: true });
+    const at = async (m: number) => {
+      mono = m * 60_000;
+      clock = min(m);
+      await paging.tick();
+      return sends().map((s) => s.role);
+    };
+    try {
+      await paging.tick();
+      expect(await at(1)).toEqual(['ICU registrar']); // the step back, seen
+      expect(await at(64.9)).toEqual(['ICU registrar']);
+      expect(await at(65)).toEqual(['ICU registrar', 'ICU consultant']);
+    } finally {
+      await paging.close();
+    }
+  });
+});
+
 describe('the timer loop of crs serve after a rollback to a config without a team it paged', () => {
   // Until 2026-12-05 a page of a team the config does not know failed every tick (TypeError): every patient's ladder
   // stopped, and the loop said "escalation tick failed" until the delivery watch said the pager had not run.
@@ -861,6 +1087,119 @@ describe('the stale-feed sweep of crs serve when the pager fails on one alert', 
     } finally {
       await paging.close();
     }
+  });
+});
+
+describe('the stale-feed sweep of crs serve when the host clock steps, pinned by a mutation run', () => {
+  // P1's monitor last sent at `since` (its state and the patients row, as a commit leaves them); the sweeps are full
+  // ones, as the server's own timer runs them. `at(m, stepMs)`: m minutes after `since` by the monotonic clock, the
+  // wall clock stepped by stepMs in all.
+  const quiet = (clockStartsAt = 0) => {
+    const states = new Map<string, PatientState>();
+    const dataAt = (minutes: number[]) => {
+      let state: PatientState | undefined;
+      for (const m of [enrol('P1', 0), ...minutes.map((t) => msg('P1', t, { vitals: { heartRate: 80 } }))])
+        state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+      states.set('P1', state!);
+      db.prepare(
+        "INSERT INTO patients (patient_id, version, state, updated_at, feed_since) VALUES ('P1', 1, '{}', '', ?) ON CONFLICT DO UPDATE SET feed_since = excluded.feed_since",
+      ).run(state!.lastMonitorAt);
+      return state!.lastMonitorAt!;
+    };
+    const since = dataAt([1]);
+    const onFeed = (m: number) => since + m * 60_000;
+    let mono = 0;
+    let clock = onFeed(clockStartsAt);
+    const paging = pagingWith({
+      now: () => clock,
+      monotonic: () => mono,
+      watchClock: true,
+      loadState: async (id) => (states.has(id) ? { state: states.get(id)!, version: 1 } : undefined),
+    });
+    const at = async (m: number, stepMs = 0) => {
+      mono = m * 60_000;
+      clock = onFeed(m) + stepMs;
+      await paging.sweep();
+      return sends().map((s) => s.summary.split(',')[0]);
+    };
+    return { paging, at, dataAt, onFeed };
+  };
+  const stale = DEFAULT_CONFIG.paging.staleFeedMinutes;
+
+  it('a step back by an hour: the no-data alert goes when the monitor has been quiet long enough, not an hour late', async () => {
+    const { paging, at } = quiet();
+    try {
+      expect(await at(1, -HOUR)).toEqual([]);
+      expect(await at(stale - 0.1, -HOUR)).toEqual([]);
+      expect(await at(stale, -HOUR)).toEqual(['NO DATA']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('two steps back: the quiet time counts both out', async () => {
+    const { paging, at } = quiet();
+    try {
+      expect(await at(1, -HOUR)).toEqual([]);
+      expect(await at(2, -2 * HOUR)).toEqual([]);
+      expect(await at(stale - 0.1, -2 * HOUR)).toEqual([]);
+      expect(await at(stale, -2 * HOUR)).toEqual(['NO DATA']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('data after a step back: the quiet time counts from it, by the clock as it is', async () => {
+    const { paging, at, dataAt, onFeed } = quiet();
+    try {
+      expect(await at(1, -30_000)).toEqual([]); // half a minute back
+      // The monitor sends again at minute 5, stamped by the clock as it is.
+      expect(dataAt([1, (onFeed(5) - 30_000 - onFeed(-1)) / 60_000])).toBe(onFeed(5) - 30_000);
+      expect(await at(5 + stale - 0.1, -30_000)).toEqual([]);
+      expect(await at(5 + stale, -30_000)).toEqual(['NO DATA']);
+    } finally {
+      await paging.close();
+    }
+  });
+
+  it('a clock that started behind the data it stored, stepped forward: the alert goes at its time, not hours later', async () => {
+    const { paging, at } = quiet(2 - 3 * 60); // three hours behind at minute 2
+    try {
+      await paging.sweep();
+      expect(await at(3)).toEqual([]); // the step forward, seen
+      expect(await at(stale - 0.1)).toEqual([]);
+      expect(await at(stale)).toEqual(['NO DATA']);
+    } finally {
+      await paging.close();
+    }
+  });
+});
+
+describe('the stale-feed sweep of crs serve grouping a ward, pinned by a mutation run', () => {
+  it('records who belongs to the ward alert it pages, so that a restart finds them under it', async () => {
+    const states = new Map<string, PatientState>();
+    for (const id of ['P1', 'P2', 'P3']) {
+      let state: PatientState | undefined;
+      for (const m of [enrol(id, 0), msg(id, 1, { vitals: { heartRate: 80 } })])
+        state = reduce(state, m, DEFAULT_CONFIG, arrivalOf(m)).state;
+      states.set(id, state!);
+    }
+    const since = states.get('P1')!.lastMonitorAt!;
+    const paging = pagingWith({
+      now: () => since + 16 * 60_000,
+      loadState: async (id) => ({ state: states.get(id)!, version: 1 }),
+    });
+    try {
+      await paging.sweep(['P1', 'P2', 'P3']);
+      expect(sends().map((s) => s.patientId)).toEqual(['ward H4']); // three quiet in one ward: one page
+    } finally {
+      await paging.close();
+    }
+    db.close();
+    db = openDataDir(dir);
+    const inForce = new SqlitePageStore(db).staleFeedAlerts();
+    const alertId = [...inForce.keys()].find((k) => k.startsWith('stale-feed|ward H4|'))!;
+    expect(['P1', 'P2', 'P3'].map((id) => inForce.get(id)?.alertId)).toEqual([alertId, alertId, alertId]);
   });
 });
 

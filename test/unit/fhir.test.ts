@@ -5,11 +5,17 @@ import type { Bundle, CapabilityStatement, OperationOutcome, Resource } from '@m
 import { beforeEach, describe, expect, it } from 'vitest';
 import { issueToken } from '#app/auth.ts';
 import { FhirEncoder } from '#app/fhir/encode.ts';
-import { handleFhirHttp } from '#app/fhir/http.ts';
+import { handleFhirHttp, outcome } from '#app/fhir/http.ts';
 import { entriesOf, FHIR_RESOURCES, translateResources } from '#app/fhir/translate.ts';
 import { CRS_CODES, LOINC_SYSTEM, RXNORM, SNOMED, UCUM } from '#app/interfaces/terminology.ts';
 import type { PatientDirectory } from '#app/scope.ts';
-import { type MemoryQueue, type MemoryTokenStore, ingestFakes, queueDirectory } from '#test/support/port-fakes.ts';
+import {
+  type MemoryQueue,
+  type MemoryTokenStore,
+  ingestFakes,
+  queueDirectory,
+  reservingDirectory,
+} from '#test/support/port-fakes.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { DEFAULT_PAGING, feedStatus, monitoringEnded } from '#domain/paging.ts';
 import { crsGradesOf } from '../support/interfaces.ts';
@@ -2996,5 +3002,119 @@ describe('a patient or device contained in the resource (#id)', () => {
     expect(queue.messages.map((q) => [q.message.patientId, q.message.source, q.message.vitals])).toEqual([
       ['MRN-77', { deviceId: '0012345678ABCDEF', kind: 'monitor' }, { heartRate: 90 }],
     ]);
+  });
+});
+
+describe('FHIR batches after the changes of 2026-12-05, pinned by a mutation run', () => {
+  const batch = (resources: Resource[], deps: Partial<Parameters<typeof handleFhirHttp>[1]> = {}) =>
+    handleFhirHttp(
+      {
+        method: 'POST',
+        path: '/fhir/r4',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({
+          resourceType: 'Bundle',
+          type: 'batch',
+          entry: resources.map((resource) => ({ resource })),
+        }),
+      },
+      { queue, tokens, now: () => NOW, patients: directory(), ...deps },
+    ).then((res) => JSON.parse(res.body) as Bundle);
+
+  it.each([
+    ['a status R4 does not have (paused)', { status: 'paused' }],
+    ['no rate', { dosage: {} }],
+    [
+      'a rate that is a bound (comparator <)',
+      { dosage: { rateQuantity: { ...qty(0.1, 'ug/kg/min'), comparator: '<' } } },
+    ],
+  ])(
+    'refuses the whole vasopressor set with a member refused for %s: the other is never graded as the set',
+    async (_, change) => {
+      const drip = (id: string, rxnorm: string, over: Record<string, unknown> = {}) =>
+        ({
+          ...administration(id, rxnorm, 'in-progress', {
+            dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+            device: [{ reference: `Device/pump-${id}` }],
+          }),
+          ...over,
+        }) as Resource;
+      const out = await batch([
+        drip('ma-n', '7512'),
+        drip('ma-e', '3992', change),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min') }),
+      ]);
+      expect(out.entry!.map((e) => e.response!.status)).toEqual([
+        '422 Unprocessable Entity',
+        '422 Unprocessable Entity',
+        '202 Accepted',
+      ]);
+      expect(queue.messages.map((q) => q.message.vasopressors)).toEqual([undefined]);
+    },
+  );
+
+  it('passes over a worse source out of range when the better one is read: each entry 202, the better value graded', async () => {
+    const bp = (code: string, value: number) =>
+      obs({ system: 'urn:iso:std:iso:11073:10101', code }, { valueQuantity: qty(value, 'mm[Hg]') });
+    const out = await batch([bp('150033', 120), bp('150021', 400)]);
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['202 Accepted', '202 Accepted']);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ systolicBP: 120 }]);
+  });
+
+  it('queues what an entry with only a warning gives (an SpO2 with oxygen components): 202, the value graded', async () => {
+    const spo2 = obs(
+      { system: LOINC_SYSTEM, code: '59408-5' },
+      {
+        valueQuantity: qty(95, '%'),
+        component: [{ code: { coding: [{ system: LOINC_SYSTEM, code: '3151-8' }] }, valueQuantity: qty(6, 'L/min') }],
+      },
+    );
+    const out = await batch([spo2]);
+    expect(out.entry!.map((e) => e.response!.status)).toEqual(['202 Accepted']);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ spo2: 95 }]);
+  });
+
+  it('answers 422 for each entry of a message refused for want of room for a new patient, not only the first', async () => {
+    const newPatient = { subject: { reference: 'Patient/P-NEW' } };
+    // P-0042 is known (taken); P-NEW would be new, and the server has no room for one.
+    const full: PatientDirectory = { ...directory(), admitNew: reservingDirectory().patients.admitNew! };
+    const out = await batch(
+      [
+        obs({ system: LOINC_SYSTEM, code: '8310-5' }, { valueQuantity: qty(39, 'Cel'), ...newPatient }),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(90, '/min'), ...newPatient }),
+        obs({ system: LOINC_SYSTEM, code: '8867-4' }, { valueQuantity: qty(91, '/min') }),
+      ],
+      { patients: full, maxPatients: 0 },
+    );
+    expect(out.entry!.map((e) => e.response!.status)).toEqual([
+      '422 Unprocessable Entity',
+      '422 Unprocessable Entity',
+      '202 Accepted',
+    ]);
+    expect(out.entry![1]!.response!.outcome!.issue[0]!.diagnostics).toMatch(
+      /^refused with Bundle\.entry\[0\]\.resource \(one message: one patient, source and time\): patientId: patient P-NEW would be new/,
+    );
+    expect(queue.messages.map((q) => [q.message.patientId, q.message.vitals])).toEqual([['P-0042', { heartRate: 91 }]]);
+  });
+});
+
+describe('what an OperationOutcome quotes and what a body may declare, pinned by a mutation run', () => {
+  it('shows every control character but tab, CR and LF escaped in a diagnostics, and a lone surrogate as U+FFFD', () => {
+    const [issue] = outcome([
+      { expression: '', code: 'invalid', text: 'a\u0001b\u000Bc\u000Cd\te\uD800f\uDC00g' },
+    ]).issue;
+    expect(issue!.diagnostics).toBe('a\\u0001b\\u000bc\\u000cd\te\uFFFDf\uFFFDg');
+  });
+
+  it('refuses a FHIR body declared in a charset other than UTF-8 (415), and takes utf8 named either way', async () => {
+    const body = { resourceType: 'Bundle', type: 'batch', entry: [] };
+    for (const charset of ['iso-8859-1', 'utf-16'])
+      expect(
+        (await post('/fhir/r4', body, { 'content-type': `application/fhir+json; charset=${charset}` })).status,
+      ).toBe(415);
+    for (const charset of ['utf-8', 'UTF8', '"utf-8"'])
+      expect(
+        (await post('/fhir/r4', body, { 'content-type': `application/fhir+json; charset=${charset}` })).status,
+      ).not.toBe(415);
   });
 });

@@ -1,5 +1,6 @@
 // IHE PCD-01 (HL7 v2 ORU^R01) in, contract messages and an ACK out: realistic monitor-gateway messages (several OBX
 // groups, arterial and cuff pressure, repeated observations, Z-segments, missing units, bad times, a name in PID-5).
+import type { Principal } from '#app/scope.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readAck } from '#app/hl7v2/ack.ts';
@@ -1830,5 +1831,117 @@ describe('the MDIL codes, the blood pressure panel and the temperature sites, pi
       expect(r.problems).toEqual([]);
       expect(r.translated.map((t) => t.message.vitals)).toEqual([{ temperatureC: 38.6 }]);
     }
+  });
+});
+
+describe('the HL7 v2 changes of 2026-12-05 (places, panels, sources), pinned by a mutation run', () => {
+  const MSH = 'MSH|^~\\&|GW|ICU4|CRS|HOSP|20260110085800+0000||ORU^R01^ORU_R01|MUT1|P|2.6';
+  const heartRate = (n: number, value: string, time = '20260110085800+0000') =>
+    `OBX|${n}|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|${value}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||${time}`;
+  const send = async (role: Principal['role'], ...segments: string[]) => {
+    const queue = new MemoryQueue();
+    const a = await ingestHl7([MSH, ...segments].join('\r'), { deviceId: 'gw', role }, { queue, now: () => NOW });
+    const errors = a.ack
+      .split('\r')
+      .filter((l) => l.startsWith('ERR'))
+      .map((l) => [l.split('|')[2], l.split('|').at(-1)]);
+    return { code: a.code, errors, queued: queue.messages.map((q) => q.message) };
+  };
+
+  it('names a PV1-3 none of whose OBX could be read when another PV1 follows in the same PID group', async () => {
+    const r = await send(
+      'monitor',
+      'PID|||P-1^^^HOSP^MR',
+      'PV1||I|H4^^12',
+      heartRate(1, '80', '2026011'),
+      'PV1||I|H5^^14',
+      heartRate(2, '80'),
+    );
+    expect(r.code).toBe('AE');
+    expect(r.errors.map(([at]) => at)).toEqual(['OBX^1^14^1', 'PV1^1^3^1']);
+    expect(r.errors[1]![1]).toMatch(/^enrolment: PV1-3 is not taken: no OBX of its group could be read \(OBX 1\)/);
+    expect(r.queued.map((m) => [m.vitals, m.enrolment])).toEqual([[{ heartRate: 80 }, { bed: '14', ward: 'H5' }]]);
+  });
+
+  it('names each PV1-3 not taken in a message of several PID groups, whatever the groups between took', async () => {
+    const group = (patient: string, place: string, obx: string) => [
+      `PID|||${patient}^^^HOSP^MR`,
+      `PV1||I|${place}`,
+      obx,
+    ];
+    const r = await send(
+      'monitor',
+      ...group('P-1', 'H4^^12', heartRate(1, '80', '2026011')),
+      ...group('P-2', 'H5^^14', heartRate(2, '80')),
+      ...group('P-3', 'H6^^16', heartRate(3, '80', '2026011')),
+    );
+    expect(r.errors.map(([at]) => at)).toEqual(['OBX^1^14^1', 'PV1^1^3^1', 'OBX^3^14^1', 'PV1^3^3^1']);
+    expect(r.queued.map((m) => [m.patientId, m.enrolment])).toEqual([['P-2', { bed: '14', ward: 'H5' }]]);
+  });
+
+  it('refuses each of two values of one measurement and time that are both out of range, and takes the rest', async () => {
+    const r = await send(
+      'monitor',
+      'PID|||P-1^^^HOSP^MR',
+      heartRate(1, '999'),
+      heartRate(2, '998'),
+      'OBX|3|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.2.1.2|95|262688^MDC_DIM_PERCENT^MDC|||||R|||20260110085800+0000',
+    );
+    expect(r.code).toBe('AE');
+    expect(r.errors.map(([at]) => at)).toEqual(['OBX^1^5^1', 'OBX^2^5^1']);
+    expect(r.queued.map((m) => m.vitals)).toEqual([{ spo2: 95 }]);
+  });
+
+  it('names a refusal of a whole message at each PID group it came from (a kind the token may not claim)', async () => {
+    const group = ['PID|||P-1^^^HOSP^MR', heartRate(1, '80')];
+    const r = await send('ventilator', ...group, ...group);
+    expect(r.code).toBe('AR');
+    expect(r.errors.map(([at]) => at)).toEqual(['PID^1^3^1', 'PID^2^3^1']);
+    expect(r.queued).toEqual([]);
+  });
+
+  it('names an oxygen section a token may not send at each of its OBX (device, flow and FiO2), not the device alone', async () => {
+    const at = '20260110085800+0000';
+    const r = await send(
+      'pump',
+      'PID|||P-1^^^HOSP^MR',
+      heartRate(1, '80'),
+      `OBX|2|CWE|oxygen-device^Oxygen delivery device^99CRS|1.9.1.1|336623009^Oxygen nasal cannula^SCT||||||F|||${at}`,
+      `OBX|3|NM|3151-8^Inhaled oxygen flow rate^LN|1.9.1.2|4|L/min^^UCUM|||||F|||${at}`,
+      `OBX|4|NM|3150-0^Inhaled oxygen concentration^LN|1.9.1.3|0.4|1^^UCUM|||||F|||${at}`,
+    );
+    expect(r.code).toBe('AR'); // nothing of it taken
+    expect(r.errors.filter(([, text]) => text!.startsWith('oxygen:')).map(([at]) => at)).toEqual([
+      'OBX^2^5^1',
+      'OBX^3^5^1',
+      'OBX^4^5^1',
+    ]);
+    expect(r.queued).toEqual([]);
+  });
+
+  it('passes over a worse source out of range without a word when the better one is read (AA)', async () => {
+    const r = await send(
+      'monitor',
+      'PID|||P-0042^^^HOSP^MR',
+      'OBR|1|||182777000^monitoring of patient^SCT|||20260110085800+0000',
+      'OBX|1|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC||120|266016^MDC_DIM_MMHG^MDC|||||F',
+      'OBX|2|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC||400|266016^MDC_DIM_MMHG^MDC|||||F',
+    );
+    expect([r.code, r.errors]).toEqual(['AA', []]);
+    expect(r.queued.map((m) => m.vitals)).toEqual([{ systolicBP: 120 }]);
+  });
+
+  it("takes a panel's other half from another OBX of the same value and source when the panel's row is refused in a conflict", async () => {
+    const r = await send(
+      'ehr',
+      'PID|||P-0042^^^HOSP^MR',
+      'OBR|1|||VITALS^Vital signs|||20260110085800+0000',
+      'OBX|1|ST|85354-9^Blood pressure panel^LN||120/80|mm[Hg]^mmHg^UCUM|||||F',
+      'OBX|2|NM|8480-6^Systolic blood pressure^LN||130|mm[Hg]^mmHg^UCUM|||||F',
+      'OBX|3|NM|8462-4^Diastolic blood pressure^LN||80|mm[Hg]^mmHg^UCUM|||||F',
+    );
+    expect(r.code).toBe('AE');
+    expect(r.errors.map(([at]) => at)).toEqual(['OBX^1^5^1', 'OBX^2^5^1']);
+    expect(r.queued.map((m) => m.vitals)).toEqual([{ diastolicBP: 80 }]);
   });
 });

@@ -368,6 +368,24 @@ describe('crs mllp-bridge, pinned by a mutation run', () => {
     }
   });
 
+  it('takes an ACK of exactly 1 MiB (a long list of ERR) as the server’s word: the monitor gets it, nothing sent again', async () => {
+    const head = ack('AE', 'M-1', '1 message(s) accepted');
+    const err = 'ERR||OBX^1^5^1|102^Data type error^HL70357|E||||';
+    const room = 1024 * 1024 - head.length - err.length - 1;
+    const body = `${head}${err}${'y'.repeat(room)}\r`;
+    expect(Buffer.byteLength(body)).toBe(1024 * 1024);
+    const server = await fakeServer(() => ({ status: 202, body }));
+    try {
+      await withBridge(server.url, { ackWaitMs: 20_000 }, async (bridge, monitor) => {
+        expect(readAck(await monitor.send(hl7('M-1')))?.code).toBe('AE');
+        expect(server.got).toHaveLength(1);
+        expect(bridge.spool.counts()).toEqual({ waiting: 0, refused: 0 });
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('delivers the spool oldest first once the link is back', async () => {
     let up = false;
     const server = await fakeServer((_, body) =>
