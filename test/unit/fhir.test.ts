@@ -1055,6 +1055,20 @@ describe('FHIR ingest', () => {
     // Tocilizumab on hold was not given: counting it would stop the advice to give it.
     await post('/fhir/r4/MedicationAdministration', doseGiven('ma-t', '612865', qty(560, 'mg'), 'on-hold'));
     expect(queue.messages).toEqual([]);
+    // Of status unknown: not counted either, and said (until 2026-12-05 passed over with nothing said).
+    const unknown = await post(
+      '/fhir/r4/MedicationAdministration',
+      doseGiven('ma-u', '612865', qty(560, 'mg'), 'unknown'),
+    );
+    expect(unknown.status).toBe(202);
+    expect((JSON.parse(unknown.body) as OperationOutcome).issue).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        expression: ['MedicationAdministration.status'],
+        diagnostics: 'ignored: status unknown, so not counted as given (send completed once it is)',
+      }),
+    );
+    expect(queue.messages).toEqual([]);
   });
 
   it('takes a body declared R4 by the fhirVersion parameter, quoted or not', async () => {
@@ -3023,6 +3037,9 @@ describe('FHIR batches after the changes of 2026-12-05, pinned by a mutation run
 
   it.each([
     ['a status R4 does not have (paused)', { status: 'paused' }],
+    // Until 2026-12-05 an administration of status unknown was passed over unsaid: the other pressor, graded as the
+    // complete set, said this one was not infusing (two pressors graded as one, CRS 4 as 3) under "202 Accepted".
+    ['status unknown (infusing or not, the sender does not know)', { status: 'unknown' }],
     ['no rate', { dosage: {} }],
     [
       'a rate that is a bound (comparator <)',

@@ -981,7 +981,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
   if (status === 'entered-in-error') return notRetracted(r);
-  if (status === 'not-done' || status === 'unknown') return [];
+  if (status === 'not-done') return [];
   const named = drugCodings(ma);
   if ('problem' in named) return r.issue(named.path, named.code, named.problem) ?? [];
   const codings = named.codings;
@@ -1030,7 +1030,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
         r.issue(
           'status',
           'value',
-          `a vasopressor administration must be in-progress, on-hold, stopped or completed (got ${status})`,
+          `a vasopressor administration must be in-progress, on-hold, stopped or completed, or not-done if it was not given (got ${status})`,
         ) ?? refused()
       );
     const rate = ma.dosage?.rateQuantity;
@@ -1054,6 +1054,16 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
       );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
   }
+  // Unknown is said, not passed over: the dose is not counted (towards the tocilizumab caps, or as masking fever).
+  if (status === 'unknown')
+    return (
+      r.issue(
+        'status',
+        'value',
+        'ignored: status unknown, so not counted as given (send completed once it is)',
+        'warning',
+      ) ?? []
+    );
   if (status !== 'completed' && status !== 'in-progress') return [];
   const dose = ma.dosage?.dose;
   if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
