@@ -977,6 +977,25 @@ function drugCodings(
  */
 const REFUSED_MEMBER = Symbol('a refused member of a vasopressor set');
 
+/** R4 statuses of a dose not known to be given (a drug other than a vasopressor): not counted, with what to send. */
+const NOT_GIVEN: Record<string, string> = {
+  unknown: 'ignored: status unknown, so not counted as given (send completed once it is)',
+  'on-hold': 'ignored: status on-hold, so not counted as given (a held dose; send completed once it is given)',
+  stopped:
+    'ignored: status stopped, so not counted as given (stopped before all of it was given; send completed with the dose given if it counts)',
+};
+
+/**
+ * Whether a resource's status is completed or in-progress, the two taken. Any other is said, never passed over: one
+ * of R4's (`ignored`, with its text) with a warning, one R4 lacks refused (`expected`, what to send).
+ */
+function takenStatus(r: Reader, status: string, ignored: Record<string, string>, expected: string): boolean {
+  if (status === 'completed' || status === 'in-progress') return true;
+  if (Object.hasOwn(ignored, status)) r.issue('status', 'value', ignored[status]!, 'warning');
+  else r.issue('status', 'value', `${expected} (got ${JSON.stringify(status.slice(0, 40))})`);
+  return false;
+}
+
 function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
@@ -1054,17 +1073,17 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
       );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
   }
-  // Unknown is said, not passed over: the dose is not counted (towards the tocilizumab caps, or as masking fever).
-  if (status === 'unknown')
-    return (
-      r.issue(
-        'status',
-        'value',
-        'ignored: status unknown, so not counted as given (send completed once it is)',
-        'warning',
-      ) ?? []
-    );
-  if (status !== 'completed' && status !== 'in-progress') return [];
+  // A dose not known to be given is said, not passed over: it is not counted (towards the tocilizumab caps, or as
+  // masking fever), and the sender is told so (until 2026-12-05 on-hold and stopped were dropped unsaid).
+  if (
+    !takenStatus(
+      r,
+      status,
+      NOT_GIVEN,
+      'a medication administration must be completed, in-progress, on-hold, stopped, unknown, or not-done if it was not given',
+    )
+  )
+    return [];
   const dose = ma.dosage?.dose;
   if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
   if (!r.exact('dosage.dose', dose)) return [];
