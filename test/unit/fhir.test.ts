@@ -3166,4 +3166,40 @@ describe('what is not taken is said (2026-12-05): a status, a component, a secon
     expect(issuesOf(res)[0]).toMatchObject({ severity: 'error', expression: ['MedicationAdministration.status'] });
     expect(queue.messages).toEqual([]);
   });
+
+  const infusion = (status: string | undefined) => ({
+    resourceType: 'Procedure',
+    id: `inf-${status}`,
+    ...(status === undefined ? {} : { status }),
+    code: { coding: [{ system: CRS_CODES, code: 'car-t-infusion' }] },
+    subject,
+    performedDateTime: '2026-01-08T09:00:00Z',
+  });
+
+  it.each(['stopped', 'on-hold', 'unknown', 'preparation', 'not-done'])(
+    'says a cell-therapy infusion Procedure %s is not taken as the infusion time',
+    async (status) => {
+      // Until 2026-12-05 passed over unsaid (202): the episode's start (the fever waiver's, day +N) was not set, and
+      // the EHR took a CAR-T infusion stopped part-way for recorded.
+      const res = await post('/fhir/r4/Procedure', infusion(status));
+      expect(res.status).toBe(202);
+      expect(issuesOf(res)).toContainEqual(
+        expect.objectContaining({
+          severity: 'warning',
+          expression: ['Procedure.status'],
+          diagnostics: expect.stringContaining(`ignored: a Procedure of status ${status} is not taken as the infusion`),
+        }),
+      );
+      expect(queue.messages).toEqual([]);
+    },
+  );
+
+  it('refuses an infusion Procedure without a status, or of one R4 does not have', async () => {
+    for (const status of [undefined, 'done']) {
+      const res = await post('/fhir/r4/Procedure', infusion(status));
+      expect(res.status).toBe(422);
+      expect(issuesOf(res)[0]).toMatchObject({ severity: 'error', expression: ['Procedure.status'] });
+    }
+    expect(queue.messages).toEqual([]);
+  });
 });

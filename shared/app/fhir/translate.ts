@@ -1258,9 +1258,29 @@ function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragmen
   ];
 }
 
+/** R4 Procedure statuses of an infusion not (or not known to be) given. */
+const PROCEDURE_NOT_TAKEN: Record<string, string> = Object.fromEntries(
+  ['preparation', 'not-done', 'on-hold', 'stopped', 'unknown'].map((status) => [
+    status,
+    `ignored: a Procedure of status ${status} is not taken as the infusion (enrolment.infusedAt): only completed or in-progress is; send completed, with performedDateTime, once the cells are given`,
+  ]),
+);
+
 function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  if (proc.status === 'entered-in-error') return notRetracted(r);
-  if (proc.status !== 'completed' && proc.status !== 'in-progress') return [];
+  const status = proc.status as string | undefined;
+  if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+  if (status === 'entered-in-error') return notRetracted(r);
+  // An infusion not (or not known to be) given is said, not passed over: it sets no infusion time (the episode's
+  // start), and until 2026-12-05 a CAR-T infusion stopped part-way was answered 202 with nothing said.
+  if (
+    !takenStatus(
+      r,
+      status,
+      PROCEDURE_NOT_TAKEN,
+      "a Procedure's status must be one of R4's: completed, in-progress, preparation, not-done, on-hold, stopped, unknown or entered-in-error",
+    )
+  )
+    return [];
   const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as
     | string
     | undefined;
