@@ -3203,3 +3203,58 @@ describe('what is not taken is said (2026-12-05): a status, a component, a secon
     expect(queue.messages).toEqual([]);
   });
 });
+
+describe('a component this system does not read is said (2026-12-05)', () => {
+  const issuesOf = (res: { body: string }) => (JSON.parse(res.body) as OperationOutcome).issue;
+  /** A 202 with a warning at the first component's code. */
+  const expectComponentUnread = (res: { status: number; body: string }) => {
+    expect(res.status).toBe(202);
+    expect(issuesOf(res)).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        expression: ['Observation.component[0].code'],
+        diagnostics: expect.stringMatching(/^ignored: this component is coded with none of the codes read here/),
+      }),
+    );
+  };
+  const component = (system: string, code: string, value: ReturnType<typeof qty>) => ({
+    code: { coding: [{ system, code }] },
+    valueQuantity: value,
+  });
+
+  it('says a blood pressure component it cannot read: a systolic coded in no system it reads', async () => {
+    // Until 2026-12-05 the systolic (LOINC's code under a mistyped system) was passed over unsaid and the diastolic
+    // taken: a systolic of 82, a hypotension, lost under a 202.
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: LOINC_SYSTEM, code: '85354-9' },
+        {
+          component: [
+            component('http://loinc.org/', '8480-6', qty(82, 'mm[Hg]')),
+            component(LOINC_SYSTEM, '8462-4', qty(50, 'mm[Hg]')),
+          ],
+        },
+      ),
+    );
+    expectComponentUnread(res);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ diastolicBP: 50 }]);
+  });
+
+  it('says an oxygen device component it cannot read: a flow coded in no system it reads', async () => {
+    // Until 2026-12-05 a flow of 8 L/min (high flow: ASTCT 3) coded without LOINC's system was passed over unsaid, and
+    // the nasal cannula graded as low flow (ASTCT 2), "no flow documented".
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: CRS_CODES, code: 'oxygen-device' },
+        {
+          valueCodeableConcept: { coding: [{ system: SNOMED, code: '336623009' }] },
+          component: [component('', '3151-8', qty(8, 'L/min'))],
+        },
+      ),
+    );
+    expectComponentUnread(res);
+    expect(queue.messages.map((q) => q.message.oxygen)).toEqual([{ device: 'nasal_cannula' }]);
+  });
+});

@@ -722,6 +722,19 @@ const absent = (x: { dataAbsentReason?: unknown; component?: unknown }): boolean
   !Object.keys(x).some((k) => k.startsWith('value')) &&
   !(Array.isArray(x.component) && x.component.length > 0);
 
+/**
+ * A component whose code is none read in its Observation (a blood pressure panel's, an oxygen device's): said, never
+ * passed over, since it may be the very value graded under a code mistyped (a systolic under `http://loinc.org/`).
+ */
+function notRead(r: Reader, i: number, read: string): void {
+  r.issue(
+    `component[${i}].code`,
+    'not-supported',
+    `ignored: this component is coded with none of the codes read here (${read}; LOINC in the system ${LOINC_SYSTEM}): its value is not taken`,
+    'warning',
+  );
+}
+
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
   if (obs.status === 'entered-in-error') return notRetracted(r);
@@ -779,7 +792,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
         | string
         | undefined;
       const field = code ? LOINC[code] : undefined;
-      if (!field?.startsWith('vitals.')) return;
+      if (!field?.startsWith('vitals.')) return notRead(r, i, 'LOINC 8480-6 systolic, 8462-4 diastolic, 8478-0 mean');
       if (absent(comp)) {
         unmeasured++;
         return;
@@ -868,7 +881,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
           if (typeof comp.valueBoolean !== 'boolean')
             r.issue(`component[${i}].valueBoolean`, 'required', 'oxygen-for-comfort needs valueBoolean');
           else push('oxygen.forComfort', comp.valueBoolean, `component[${i}].valueBoolean`, kind);
-        }
+        } else notRead(r, i, `LOINC 3150-0 FiO2, 3151-8 flow, ${CRS_CODES} ${CRS_OBSERVATIONS.oxygenForComfort}`);
       });
       return out;
     }
