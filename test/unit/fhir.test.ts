@@ -3258,3 +3258,69 @@ describe('a component this system does not read is said (2026-12-05)', () => {
     expect(queue.messages.map((q) => q.message.oxygen)).toEqual([{ device: 'nasal_cannula' }]);
   });
 });
+
+describe('a concept coded as two different things is refused, never read by its first coding (2026-12-05)', () => {
+  const issuesOf = (res: { body: string }) => (JSON.parse(res.body) as OperationOutcome).issue;
+  /** An Observation of a CRS code whose valueCodeableConcept has these codings. */
+  const valued = (code: string, coding: { system: string; code: string }[]) =>
+    obs({ system: CRS_CODES, code }, { valueCodeableConcept: { coding } });
+
+  it.each([
+    [
+      'an oxygen device: a nasal cannula in SNOMED CT and high flow in the CRS codes',
+      valued('oxygen-device', [
+        { system: SNOMED, code: '336623009' },
+        { system: CRS_CODES, code: 'high_flow_nasal_cannula' },
+      ]),
+      '/fhir/r4/Observation',
+      'Observation.valueCodeableConcept',
+    ],
+    [
+      'an ICANS level of consciousness: awakens to voice and to touch',
+      valued('icans-consciousness', [
+        { system: CRS_CODES, code: 'awakens_to_voice' },
+        { system: CRS_CODES, code: 'awakens_to_touch' },
+      ]),
+      '/fhir/r4/Observation',
+      'Observation.valueCodeableConcept',
+    ],
+    [
+      'a vasopressor: norepinephrine in RxNorm and epinephrine in the CRS codes',
+      administration('ma-two', '7512', 'in-progress', {
+        medicationCodeableConcept: {
+          coding: [
+            { system: RXNORM, code: '7512' },
+            { system: CRS_CODES, code: 'epinephrine' },
+          ],
+        },
+        dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+      }),
+      '/fhir/r4/MedicationAdministration',
+      'MedicationAdministration.medicationCodeableConcept',
+    ],
+  ])('%s', async (_, resource, route, expression) => {
+    // Until 2026-12-05 the first coding was read and the other dropped unsaid: a high-flow cannula (ASTCT 3) graded
+    // as a nasal cannula (2) by the order the EHR listed its codes in.
+    const res = await post(route, resource);
+    expect(res.status).toBe(422);
+    expect(issuesOf(res)[0]).toMatchObject({
+      severity: 'error',
+      expression: [expression],
+      diagnostics: expect.stringMatching(/names two different .*: which one is meant would be a guess/),
+    });
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('reads a concept whose codings name the same thing twice', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      valued('oxygen-device', [
+        { system: SNOMED, code: '336623009' },
+        { system: CRS_CODES, code: 'nasal_cannula' },
+        { system: 'urn:local', code: 'NC' },
+      ]),
+    );
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message.oxygen)).toEqual([{ device: 'nasal_cannula' }]);
+  });
+});

@@ -858,9 +858,13 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   switch (code) {
     case CRS_OBSERVATIONS.oxygenDevice: {
       const kind: Kind = device.named ? 'ventilator' : 'manual';
-      const dev = codingsOf(obs.valueCodeableConcept)
-        .map((c) => oxygenDeviceOf(c.system, c.code))
-        .find(Boolean);
+      const dev = soleOf(
+        r,
+        'valueCodeableConcept',
+        codingsOf(obs.valueCodeableConcept).map((c) => oxygenDeviceOf(c.system, c.code)),
+        'oxygen devices',
+      );
+      if (dev === TWO) return [];
       if (!dev)
         return (
           r.issue(
@@ -901,9 +905,13 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
           : code === CRS_OBSERVATIONS.seizure
             ? 'seizure'
             : 'cerebralEdema';
-      const v = codingsOf(obs.valueCodeableConcept)
-        .map((c) => enumOf(domain, c.system, c.code))
-        .find(Boolean);
+      const v = soleOf(
+        r,
+        'valueCodeableConcept',
+        codingsOf(obs.valueCodeableConcept).map((c) => enumOf(domain, c.system, c.code)),
+        `${domain} values`,
+      );
+      if (v === TWO) return [];
       if (!v)
         return (
           r.issue(
@@ -942,6 +950,25 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     'warning',
   );
   return out;
+}
+
+/** What soleOf returns for codings that name two different things (said there). */
+const TWO = Symbol('two different things');
+
+/**
+ * The one thing a concept's codings name (several codings of it, in several systems, are one), or undefined for
+ * none. Two different things are refused (`value`): read by the first coding, the other was dropped unsaid, and the
+ * order an EHR lists its codes in chose a nasal cannula (ASTCT 2) over high flow (3).
+ */
+function soleOf<T>(r: Reader, path: string, named: (T | undefined)[], what: string): T | undefined | typeof TWO {
+  const distinct = [...new Set(named.filter((x): x is T => x !== undefined))];
+  if (distinct.length < 2) return distinct[0];
+  r.issue(
+    path,
+    'value',
+    `names two different ${what} (${distinct.join(', ')}): which one is meant would be a guess; send one`,
+  );
+  return TWO;
 }
 
 type Coded = { system: string; code: string };
@@ -1019,6 +1046,15 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
   const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
+  // Codings that name two drugs (norepinephrine in RxNorm, epinephrine in the CRS codes): which one was given would be
+  // a guess. A vasopressor so named is refused with its set, as any vasopressor refused.
+  const twoDrugs =
+    soleOf(
+      r,
+      ma.medicationCodeableConcept ? 'medicationCodeableConcept' : 'medicationReference',
+      codings.map((c) => vasopressorOf(c.system, c.code) ?? medicationOf(c.system, c.code)),
+      'drugs',
+    ) === TWO;
   // A drug this system does not grade (an antibiotic on the flowsheet): ignored, named so the sender knows, as an
   // Observation's code is; an error would refuse the vasopressors of the same transaction with it.
   if (!pressor && !drug)
@@ -1054,6 +1090,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   if (pressor) {
     const kind: Kind = device.named ? 'pump' : 'ehr';
     const refused = () => frag('vasopressors', REFUSED_MEMBER, 'status', kind);
+    if (twoDrugs) return refused();
     if (ended) return frag('vasopressors', null, 'status', kind); // counted in the set, as not infusing
     if (status === 'on-hold')
       return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
@@ -1086,6 +1123,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
       );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
   }
+  if (twoDrugs) return [];
   // A dose not known to be given is said, not passed over: it is not counted (towards the tocilizumab caps, or as
   // masking fever), and the sender is told so (until 2026-12-05 on-hold and stopped were dropped unsaid).
   if (

@@ -657,8 +657,23 @@ function observation(
 
   if (coded === 'oxygen.device') {
     const code = get(seg, 5, 1);
-    const system = HL7_SYSTEMS[get(seg, 5, 3)] ?? '';
-    const device = oxygenDeviceOf(system, code);
+    // The identifier and then the alternate identifier (OBX-5.1-3 and 5.4-6), as OBX-3 is read. Two that name
+    // different devices are refused: until 2026-12-05 the alternate was never read, and a nasal cannula in SNOMED CT
+    // beside high flow in 99CRS was graded as the cannula (ASTCT 2, not 3) with nothing said.
+    const devices = [
+      ...new Set(
+        [1, 4].flatMap((first) => oxygenDeviceOf(HL7_SYSTEMS[get(seg, 5, first + 2)] ?? '', get(seg, 5, first)) ?? []),
+      ),
+    ];
+    if (devices.length > 1) {
+      problems.push({
+        at: at(5),
+        code: 102,
+        text: `OBX-5 names two different oxygen devices (${devices.join(', ')}): which one is meant would be a guess; send one`,
+      });
+      return undefined;
+    }
+    const device = devices[0];
     if (!device) {
       problems.push({
         at: at(5),
