@@ -422,7 +422,9 @@ function admission(
       code: 101,
       text: 'PV1-2 (patient class) is required: only the discharge of an inpatient (I) ends monitoring',
     });
-  else if (patientClass !== 'I') return { ok: true, header, translated: [], problems };
+  // Said in the AA, as another event's nothing is (until 2026-12-05 it said only "accepted 0 message(s)").
+  else if (patientClass !== 'I')
+    return nothing(`not an inpatient (PV1-2 ${JSON.stringify(patientClass.slice(0, 20))})`);
   // A stay with its discharge time given is over: the bed of an update sent after it (A08) is the one left.
   if (placing && pv1 && get(pv1.seg, 45)) return nothing('the stay is discharged (PV1-45)');
   // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
