@@ -3324,3 +3324,26 @@ describe('a concept coded as two different things is refused, never read by its 
     expect(queue.messages.map((q) => q.message.oxygen)).toEqual([{ device: 'nasal_cannula' }]);
   });
 });
+
+describe('an Observation cancelled or registered is said, not passed over (2026-12-05)', () => {
+  it.each([
+    ['cancelled', /^ignored: an Observation cancelled has no result.*not applied as a withdrawal/],
+    ['registered', /^ignored: an Observation registered has no result yet/],
+  ])('%s: 202 with a warning at its status, nothing taken', async (status, text) => {
+    // Until 2026-12-05 passed over unsaid: an EHR that cancels a temperature charted in error took the 202 for the
+    // withdrawal, while the value sent before stayed graded (as an entered-in-error one, which was said).
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { status, valueQuantity: qty(39.2, 'Cel') }),
+    );
+    expect(res.status).toBe(202);
+    expect((JSON.parse(res.body) as OperationOutcome).issue).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        expression: ['Observation.status'],
+        diagnostics: expect.stringMatching(text),
+      }),
+    );
+    expect(queue.messages).toEqual([]);
+  });
+});

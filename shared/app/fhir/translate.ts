@@ -692,7 +692,15 @@ const hasCode = (c: CodeableConcept | undefined, system: string, code: string) =
 
 type Base = { patientId: string; resource: string; id: string };
 
-const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']);
+/**
+ * Observation statuses with no result to grade: said, not passed over (until 2026-12-05 they were, and an EHR that
+ * cancels a value charted in error took the 202 for its withdrawal).
+ */
+const OBSERVATION_SKIP: Record<string, string> = {
+  cancelled:
+    'ignored: an Observation cancelled has no result (R4: not started or not completed); a value sent before for this time is not applied as a withdrawal: this system has no retraction, and it stays graded. Send the right value (amended or corrected, at the same time), or tell the clinical team',
+  registered: 'ignored: an Observation registered has no result yet; send it again once it is final',
+};
 
 /**
  * A resource entered in error is a retraction, which the contract does not have: what an earlier version gave stays
@@ -738,7 +746,9 @@ function notRead(r: Reader, i: number, read: string): void {
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
   if (obs.status === 'entered-in-error') return notRetracted(r);
-  if (OBSERVATION_SKIP.has(obs.status) || absent(obs)) return [];
+  if (Object.hasOwn(OBSERVATION_SKIP, obs.status))
+    return r.issue('status', 'not-supported', OBSERVATION_SKIP[obs.status]!, 'warning') ?? [];
+  if (absent(obs)) return [];
   const ms = r.time(
     obs.effectiveDateTime !== undefined
       ? 'effectiveDateTime'
