@@ -1966,6 +1966,11 @@ describe('an oxygen device coded twice (OBX-5 CWE, its identifier and alternate 
     ]);
   });
 
+  it('refuses two different devices in two repetitions of OBX-5 (the second was never read)', () => {
+    const r = oxygenOf('336623009^Oxygen nasal cannula^SCT~non_rebreather^^99CRS');
+    expect([r.oxygen, r.problems.map((p) => [p.at.field, p.code])]).toEqual([[], [[5, 102]]]);
+  });
+
   it('takes one device named in both, or in the alternate identifier alone', () => {
     expect(oxygenOf('336623009^Oxygen nasal cannula^SCT^nasal_cannula^^99CRS')).toEqual({
       problems: [],

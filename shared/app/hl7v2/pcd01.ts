@@ -659,12 +659,17 @@ function observation(
 
   if (coded === 'oxygen.device') {
     const code = get(seg, 5, 1);
-    // The identifier and then the alternate identifier (OBX-5.1-3 and 5.4-6), as OBX-3 is read. Two that name
-    // different devices are refused: until 2026-12-05 the alternate was never read, and a nasal cannula in SNOMED CT
-    // beside high flow in 99CRS was graded as the cannula (ASTCT 2, not 3) with nothing said.
+    // The identifier and the alternate identifier (OBX-5.1-3 and 5.4-6), as OBX-3 is read, of every repetition. Two
+    // that name different devices are refused: until 2026-12-05 only the first was read, and a nasal cannula in
+    // SNOMED CT beside high flow in 99CRS was graded as the cannula (ASTCT 2, not 3) with nothing said.
+    const repetitions = Math.max(1, seg.getField(5)?.components.length ?? 0);
     const devices = [
       ...new Set(
-        [1, 4].flatMap((first) => oxygenDeviceOf(HL7_SYSTEMS[get(seg, 5, first + 2)] ?? '', get(seg, 5, first)) ?? []),
+        Array.from({ length: repetitions }, (_, r) => [1, 4].map((first) => [first, r] as const))
+          .flat()
+          .flatMap(
+            ([first, r]) => oxygenDeviceOf(HL7_SYSTEMS[get(seg, 5, first + 2, r)] ?? '', get(seg, 5, first, r)) ?? [],
+          ),
       ),
     ];
     if (devices.length > 1) {
