@@ -3347,3 +3347,27 @@ describe('an Observation cancelled or registered is said, not passed over (2026-
     expect(queue.messages).toEqual([]);
   });
 });
+
+describe('an infusion Procedure coded as two therapies (2026-12-05)', () => {
+  it('is refused, never read by its first coding', async () => {
+    const res = await post('/fhir/r4/Procedure', {
+      resourceType: 'Procedure',
+      id: 'inf-two',
+      status: 'completed',
+      code: {
+        coding: [
+          { system: CRS_CODES, code: 'car-t-infusion' },
+          { system: CRS_CODES, code: 'bispecific-infusion' },
+        ],
+      },
+      subject,
+      performedDateTime: '2026-01-08T09:00:00Z',
+    });
+    expect(res.status).toBe(422);
+    expect((JSON.parse(res.body) as OperationOutcome).issue[0]).toMatchObject({
+      expression: ['Procedure.code'],
+      diagnostics: expect.stringMatching(/^names two different therapies \(car-t, bispecific\)/),
+    });
+    expect(queue.messages).toEqual([]);
+  });
+});

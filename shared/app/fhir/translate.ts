@@ -1342,10 +1342,16 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
     )
   )
     return [];
-  const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as
-    | string
-    | undefined;
-  if (!code)
+  const therapy = soleOf(
+    r,
+    'code',
+    codingsOf(proc.code).map((c) =>
+      c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code) ? THERAPY_CODES[c.code] : undefined,
+    ),
+    'therapies',
+  );
+  if (therapy === TWO) return [];
+  if (!therapy)
     return (
       r.issue(
         'code',
@@ -1365,7 +1371,7 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
     value,
     at: `${r.at}.${at}`,
   });
-  const out = [frag('enrolment.therapy', THERAPY_CODES[code], 'code'), frag('enrolment.infusedAt', iso(ms), path)];
+  const out = [frag('enrolment.therapy', therapy, 'code'), frag('enrolment.infusedAt', iso(ms), path)];
   const product = proc.usedCode?.[0];
   const name = product?.text ?? codingsOf(product).find((c) => c.code)?.code;
   if (typeof name === 'string' && name) out.push(frag('enrolment.product', name, 'usedCode[0]'));
