@@ -3135,3 +3135,239 @@ describe('what an OperationOutcome quotes and what a body may declare, pinned by
       ).not.toBe(415);
   });
 });
+
+describe('what is not taken is said (2026-12-05): a status, a component, a second code', () => {
+  const issuesOf = (res: { body: string }) => (JSON.parse(res.body) as OperationOutcome).issue;
+
+  it.each([
+    ['on-hold', /^ignored: status on-hold, so not counted as given/],
+    ['stopped', /^ignored: status stopped, so not counted as given/],
+  ])(
+    'says a tocilizumab dose %s is not counted (a fever it would waive, a dose towards the caps)',
+    async (status, text) => {
+      // Until 2026-12-05 passed over unsaid: the EHR took the 202 for the dose counted, and a tocilizumab infusion stopped
+      // part-way neither waived the fever of a hypotensive patient (CRS 2 graded 0) nor counted towards the caps.
+      const res = await post('/fhir/r4/MedicationAdministration', doseGiven('ma-s', '612865', qty(560, 'mg'), status));
+      expect(res.status).toBe(202);
+      expect(issuesOf(res)).toContainEqual(
+        expect.objectContaining({
+          severity: 'warning',
+          expression: ['MedicationAdministration.status'],
+          diagnostics: expect.stringMatching(text),
+        }),
+      );
+      expect(queue.messages).toEqual([]);
+    },
+  );
+
+  it('refuses a medication administration of a status R4 does not have, as a vasopressor is', async () => {
+    const res = await post('/fhir/r4/MedicationAdministration', doseGiven('ma-p', '612865', qty(560, 'mg'), 'given'));
+    expect(res.status).toBe(422);
+    expect(issuesOf(res)[0]).toMatchObject({ severity: 'error', expression: ['MedicationAdministration.status'] });
+    expect(queue.messages).toEqual([]);
+  });
+
+  const infusion = (status: string | undefined) => ({
+    resourceType: 'Procedure',
+    id: `inf-${status}`,
+    ...(status === undefined ? {} : { status }),
+    code: { coding: [{ system: CRS_CODES, code: 'car-t-infusion' }] },
+    subject,
+    performedDateTime: '2026-01-08T09:00:00Z',
+  });
+
+  it.each(['stopped', 'on-hold', 'unknown', 'preparation', 'not-done'])(
+    'says a cell-therapy infusion Procedure %s is not taken as the infusion time',
+    async (status) => {
+      // Until 2026-12-05 passed over unsaid (202): the episode's start (the fever waiver's, day +N) was not set, and
+      // the EHR took a CAR-T infusion stopped part-way for recorded.
+      const res = await post('/fhir/r4/Procedure', infusion(status));
+      expect(res.status).toBe(202);
+      expect(issuesOf(res)).toContainEqual(
+        expect.objectContaining({
+          severity: 'warning',
+          expression: ['Procedure.status'],
+          diagnostics: expect.stringContaining(`ignored: a Procedure of status ${status} is not taken as the infusion`),
+        }),
+      );
+      expect(queue.messages).toEqual([]);
+    },
+  );
+
+  it('refuses an infusion Procedure without a status, or of one R4 does not have', async () => {
+    for (const status of [undefined, 'done']) {
+      const res = await post('/fhir/r4/Procedure', infusion(status));
+      expect(res.status).toBe(422);
+      expect(issuesOf(res)[0]).toMatchObject({ severity: 'error', expression: ['Procedure.status'] });
+    }
+    expect(queue.messages).toEqual([]);
+  });
+});
+
+describe('a component this system does not read is said (2026-12-05)', () => {
+  const issuesOf = (res: { body: string }) => (JSON.parse(res.body) as OperationOutcome).issue;
+  /** A 202 with a warning at the first component's code. */
+  const expectComponentUnread = (res: { status: number; body: string }) => {
+    expect(res.status).toBe(202);
+    expect(issuesOf(res)).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        expression: ['Observation.component[0].code'],
+        diagnostics: expect.stringMatching(/^ignored: this component is coded with none of the codes read here/),
+      }),
+    );
+  };
+  const component = (system: string, code: string, value: ReturnType<typeof qty>) => ({
+    code: { coding: [{ system, code }] },
+    valueQuantity: value,
+  });
+
+  it('says a blood pressure component it cannot read: a systolic coded in no system it reads', async () => {
+    // Until 2026-12-05 the systolic (LOINC's code under a mistyped system) was passed over unsaid and the diastolic
+    // taken: a systolic of 82, a hypotension, lost under a 202.
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: LOINC_SYSTEM, code: '85354-9' },
+        {
+          component: [
+            component('http://loinc.org/', '8480-6', qty(82, 'mm[Hg]')),
+            component(LOINC_SYSTEM, '8462-4', qty(50, 'mm[Hg]')),
+          ],
+        },
+      ),
+    );
+    expectComponentUnread(res);
+    expect(queue.messages.map((q) => q.message.vitals)).toEqual([{ diastolicBP: 50 }]);
+  });
+
+  it('says an oxygen device component it cannot read: a flow coded in no system it reads', async () => {
+    // Until 2026-12-05 a flow of 8 L/min (high flow: ASTCT 3) coded without LOINC's system was passed over unsaid, and
+    // the nasal cannula graded as low flow (ASTCT 2), "no flow documented".
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs(
+        { system: CRS_CODES, code: 'oxygen-device' },
+        {
+          valueCodeableConcept: { coding: [{ system: SNOMED, code: '336623009' }] },
+          component: [component('', '3151-8', qty(8, 'L/min'))],
+        },
+      ),
+    );
+    expectComponentUnread(res);
+    expect(queue.messages.map((q) => q.message.oxygen)).toEqual([{ device: 'nasal_cannula' }]);
+  });
+});
+
+describe('a concept coded as two different things is refused, never read by its first coding (2026-12-05)', () => {
+  const issuesOf = (res: { body: string }) => (JSON.parse(res.body) as OperationOutcome).issue;
+  /** An Observation of a CRS code whose valueCodeableConcept has these codings. */
+  const valued = (code: string, coding: { system: string; code: string }[]) =>
+    obs({ system: CRS_CODES, code }, { valueCodeableConcept: { coding } });
+
+  it.each([
+    [
+      'an oxygen device: a nasal cannula in SNOMED CT and high flow in the CRS codes',
+      valued('oxygen-device', [
+        { system: SNOMED, code: '336623009' },
+        { system: CRS_CODES, code: 'high_flow_nasal_cannula' },
+      ]),
+      '/fhir/r4/Observation',
+      'Observation.valueCodeableConcept',
+    ],
+    [
+      'an ICANS level of consciousness: awakens to voice and to touch',
+      valued('icans-consciousness', [
+        { system: CRS_CODES, code: 'awakens_to_voice' },
+        { system: CRS_CODES, code: 'awakens_to_touch' },
+      ]),
+      '/fhir/r4/Observation',
+      'Observation.valueCodeableConcept',
+    ],
+    [
+      'a vasopressor: norepinephrine in RxNorm and epinephrine in the CRS codes',
+      administration('ma-two', '7512', 'in-progress', {
+        medicationCodeableConcept: {
+          coding: [
+            { system: RXNORM, code: '7512' },
+            { system: CRS_CODES, code: 'epinephrine' },
+          ],
+        },
+        dosage: { rateQuantity: qty(0.1, 'ug/kg/min') },
+      }),
+      '/fhir/r4/MedicationAdministration',
+      'MedicationAdministration.medicationCodeableConcept',
+    ],
+  ])('%s', async (_, resource, route, expression) => {
+    // Until 2026-12-05 the first coding was read and the other dropped unsaid: a high-flow cannula (ASTCT 3) graded
+    // as a nasal cannula (2) by the order the EHR listed its codes in.
+    const res = await post(route, resource);
+    expect(res.status).toBe(422);
+    expect(issuesOf(res)[0]).toMatchObject({
+      severity: 'error',
+      expression: [expression],
+      diagnostics: expect.stringMatching(/names two different .*: which one is meant would be a guess/),
+    });
+    expect(queue.messages).toEqual([]);
+  });
+
+  it('reads a concept whose codings name the same thing twice', async () => {
+    const res = await post(
+      '/fhir/r4/Observation',
+      valued('oxygen-device', [
+        { system: SNOMED, code: '336623009' },
+        { system: CRS_CODES, code: 'nasal_cannula' },
+        { system: 'urn:local', code: 'NC' },
+      ]),
+    );
+    expect(res.status).toBe(202);
+    expect(queue.messages.map((q) => q.message.oxygen)).toEqual([{ device: 'nasal_cannula' }]);
+  });
+});
+
+describe('an Observation cancelled or registered is said, not passed over (2026-12-05)', () => {
+  it.each([
+    ['cancelled', /^ignored: an Observation cancelled has no result.*not applied as a withdrawal/],
+    ['registered', /^ignored: an Observation registered has no result yet/],
+  ])('%s: 202 with a warning at its status, nothing taken', async (status, text) => {
+    // Until 2026-12-05 passed over unsaid: an EHR that cancels a temperature charted in error took the 202 for the
+    // withdrawal, while the value sent before stayed graded (as an entered-in-error one, which was said).
+    const res = await post(
+      '/fhir/r4/Observation',
+      obs({ system: LOINC_SYSTEM, code: '8310-5' }, { status, valueQuantity: qty(39.2, 'Cel') }),
+    );
+    expect(res.status).toBe(202);
+    expect((JSON.parse(res.body) as OperationOutcome).issue).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        expression: ['Observation.status'],
+        diagnostics: expect.stringMatching(text),
+      }),
+    );
+    expect(queue.messages).toEqual([]);
+  });
+});
+
+describe('an infusion Procedure coded as two therapies (2026-12-05)', () => {
+  it('is refused, never read by its first coding', async () => {
+    const res = await post('/fhir/r4/Procedure', {
+      resourceType: 'Procedure',
+      id: 'inf-two',
+      status: 'completed',
+      code: {
+        coding: [
+          { system: CRS_CODES, code: 'car-t-infusion' },
+          { system: CRS_CODES, code: 'bispecific-infusion' },
+        ],
+      },
+      subject,
+      performedDateTime: '2026-01-08T09:00:00Z',
+    });
+    expect(res.status).toBe(422);
+    expect((JSON.parse(res.body) as OperationOutcome).issue[0]).toMatchObject({
+      expression: ['Procedure.code'],
+      diagnostics: expect.stringMatching(/^names two different therapies \(car-t, bispecific\)/),
+    });
+    expect(queue.messages).toEqual([]);
+  });
+});

@@ -74,7 +74,12 @@ describe('ADT^A03: the end of monitoring from the EHR', () => {
     // An outpatient CAR-T patient's day at the clinic, an emergency visit: the patient stays watched.
     for (const cls of ['O', 'E', 'P']) {
       const r = translated(lines(A03, 3, PV1_45('20260110095000+0100').replace('PV1||I|', `PV1||${cls}|`)));
-      expect([r.translated, r.problems], cls).toEqual([[], []]);
+      // The AA says why nothing was taken, as another event's does (until 2026-12-05 it said only "accepted 0").
+      expect([r.translated, r.problems, r.notes], cls).toEqual([
+        [],
+        [],
+        [`ADT event A03: not an inpatient (PV1-2 "${cls}"): nothing taken`],
+      ]);
     }
     const problem = (text: string) => {
       const r = translated(text);
@@ -326,7 +331,11 @@ describe('ADT^A13: a cancelled discharge from the EHR, the patient back in the b
       },
     ]);
     const outpatient = translated(lines(A13, 3, 'PV1||O|H4^^12'));
-    expect([outpatient.translated, outpatient.problems]).toEqual([[], []]);
+    expect([outpatient.translated, outpatient.problems, outpatient.notes]).toEqual([
+      [],
+      [],
+      ['ADT event A13: not an inpatient (PV1-2 "O"): nothing taken'],
+    ]);
   });
 
   it('restarts the stale-feed watch the discharge stopped, whichever of the two arrives first', () => {

@@ -1945,3 +1945,40 @@ describe('the HL7 v2 changes of 2026-12-05 (places, panels, sources), pinned by 
     expect(r.queued.map((m) => m.vitals)).toEqual([{ diastolicBP: 80 }]);
   });
 });
+
+describe('an oxygen device coded twice (OBX-5 CWE, its identifier and alternate identifier), 2026-12-05', () => {
+  const deviceObx = (value: string) =>
+    `OBX|20|CWE|oxygen-device^Oxygen delivery device^99CRS|1.9.1.1|${value}||||||F|||20260110080000+0000`;
+  const oxygenOf = (value: string) => {
+    const r = ok(`${PCD01}\r${deviceObx(value)}`);
+    return { problems: r.problems, oxygen: r.translated.map((t) => t.message.oxygen).filter(Boolean) };
+  };
+
+  it('refuses two different devices (until then the alternate was never read: high flow graded as a nasal cannula)', () => {
+    const r = oxygenOf('336623009^Oxygen nasal cannula^SCT^high_flow_nasal_cannula^High flow^99CRS');
+    expect(r.oxygen).toEqual([]);
+    expect(r.problems).toEqual([
+      {
+        at: { segment: 'OBX', sequence: 14, field: 5 },
+        code: 102,
+        text: expect.stringMatching(/names two different oxygen devices \(nasal_cannula, high_flow_nasal_cannula\)/),
+      },
+    ]);
+  });
+
+  it('refuses two different devices in two repetitions of OBX-5 (the second was never read)', () => {
+    const r = oxygenOf('336623009^Oxygen nasal cannula^SCT~non_rebreather^^99CRS');
+    expect([r.oxygen, r.problems.map((p) => [p.at.field, p.code])]).toEqual([[], [[5, 102]]]);
+  });
+
+  it('takes one device named in both, or in the alternate identifier alone', () => {
+    expect(oxygenOf('336623009^Oxygen nasal cannula^SCT^nasal_cannula^^99CRS')).toEqual({
+      problems: [],
+      oxygen: [{ device: 'nasal_cannula' }],
+    });
+    expect(oxygenOf('NC^Nasal cannula^L^high_flow_nasal_cannula^^99CRS')).toEqual({
+      problems: [],
+      oxygen: [{ device: 'high_flow_nasal_cannula' }],
+    });
+  });
+});

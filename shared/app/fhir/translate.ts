@@ -692,7 +692,15 @@ const hasCode = (c: CodeableConcept | undefined, system: string, code: string) =
 
 type Base = { patientId: string; resource: string; id: string };
 
-const OBSERVATION_SKIP = new Set(['entered-in-error', 'cancelled', 'registered']);
+/**
+ * Observation statuses with no result to grade: said, not passed over (until 2026-12-05 they were, and an EHR that
+ * cancels a value charted in error took the 202 for its withdrawal).
+ */
+const OBSERVATION_SKIP: Record<string, string> = {
+  cancelled:
+    'ignored: an Observation cancelled has no result (R4: not started or not completed); a value sent before for this time is not applied as a withdrawal: this system has no retraction, and it stays graded. Send the right value (amended or corrected, at the same time), or tell the clinical team',
+  registered: 'ignored: an Observation registered has no result yet; send it again once it is final',
+};
 
 /**
  * A resource entered in error is a retraction, which the contract does not have: what an earlier version gave stays
@@ -722,10 +730,25 @@ const absent = (x: { dataAbsentReason?: unknown; component?: unknown }): boolean
   !Object.keys(x).some((k) => k.startsWith('value')) &&
   !(Array.isArray(x.component) && x.component.length > 0);
 
+/**
+ * A component whose code is none read in its Observation (a blood pressure panel's, an oxygen device's): said, never
+ * passed over, since it may be the very value graded under a code mistyped (a systolic under `http://loinc.org/`).
+ */
+function notRead(r: Reader, i: number, read: string): void {
+  r.issue(
+    `component[${i}].code`,
+    'not-supported',
+    `ignored: this component is coded with none of the codes read here (${read}; LOINC in the system ${LOINC_SYSTEM}): its value is not taken`,
+    'warning',
+  );
+}
+
 function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   if (typeof obs.status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
   if (obs.status === 'entered-in-error') return notRetracted(r);
-  if (OBSERVATION_SKIP.has(obs.status) || absent(obs)) return [];
+  if (Object.hasOwn(OBSERVATION_SKIP, obs.status))
+    return r.issue('status', 'not-supported', OBSERVATION_SKIP[obs.status]!, 'warning') ?? [];
+  if (absent(obs)) return [];
   const ms = r.time(
     obs.effectiveDateTime !== undefined
       ? 'effectiveDateTime'
@@ -779,7 +802,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
         | string
         | undefined;
       const field = code ? LOINC[code] : undefined;
-      if (!field?.startsWith('vitals.')) return;
+      if (!field?.startsWith('vitals.')) return notRead(r, i, 'LOINC 8480-6 systolic, 8462-4 diastolic, 8478-0 mean');
       if (absent(comp)) {
         unmeasured++;
         return;
@@ -845,9 +868,13 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
   switch (code) {
     case CRS_OBSERVATIONS.oxygenDevice: {
       const kind: Kind = device.named ? 'ventilator' : 'manual';
-      const dev = codingsOf(obs.valueCodeableConcept)
-        .map((c) => oxygenDeviceOf(c.system, c.code))
-        .find(Boolean);
+      const dev = soleOf(
+        r,
+        'valueCodeableConcept',
+        codingsOf(obs.valueCodeableConcept).map((c) => oxygenDeviceOf(c.system, c.code)),
+        'oxygen devices',
+      );
+      if (dev === TWO) return [];
       if (!dev)
         return (
           r.issue(
@@ -868,7 +895,7 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
           if (typeof comp.valueBoolean !== 'boolean')
             r.issue(`component[${i}].valueBoolean`, 'required', 'oxygen-for-comfort needs valueBoolean');
           else push('oxygen.forComfort', comp.valueBoolean, `component[${i}].valueBoolean`, kind);
-        }
+        } else notRead(r, i, `LOINC 3150-0 FiO2, 3151-8 flow, ${CRS_CODES} ${CRS_OBSERVATIONS.oxygenForComfort}`);
       });
       return out;
     }
@@ -888,9 +915,13 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
           : code === CRS_OBSERVATIONS.seizure
             ? 'seizure'
             : 'cerebralEdema';
-      const v = codingsOf(obs.valueCodeableConcept)
-        .map((c) => enumOf(domain, c.system, c.code))
-        .find(Boolean);
+      const v = soleOf(
+        r,
+        'valueCodeableConcept',
+        codingsOf(obs.valueCodeableConcept).map((c) => enumOf(domain, c.system, c.code)),
+        `${domain} values`,
+      );
+      if (v === TWO) return [];
       if (!v)
         return (
           r.issue(
@@ -929,6 +960,25 @@ function observation(obs: Observation, r: Reader, base: Base, o: FhirOptions): F
     'warning',
   );
   return out;
+}
+
+/** What soleOf returns for codings that name two different things (said there). */
+const TWO = Symbol('two different things');
+
+/**
+ * The one thing a concept's codings name (several codings of it, in several systems, are one), or undefined for
+ * none. Two different things are refused (`value`): read by the first coding, the other was dropped unsaid, and the
+ * order an EHR lists its codes in chose a nasal cannula (ASTCT 2) over high flow (3).
+ */
+function soleOf<T>(r: Reader, path: string, named: (T | undefined)[], what: string): T | undefined | typeof TWO {
+  const distinct = [...new Set(named.filter((x): x is T => x !== undefined))];
+  if (distinct.length < 2) return distinct[0];
+  r.issue(
+    path,
+    'value',
+    `names two different ${what} (${distinct.join(', ')}): which one is meant would be a guess; send one`,
+  );
+  return TWO;
 }
 
 type Coded = { system: string; code: string };
@@ -977,6 +1027,25 @@ function drugCodings(
  */
 const REFUSED_MEMBER = Symbol('a refused member of a vasopressor set');
 
+/** R4 statuses of a dose not known to be given (a drug other than a vasopressor): not counted, with what to send. */
+const NOT_GIVEN: Record<string, string> = {
+  unknown: 'ignored: status unknown, so not counted as given (send completed once it is)',
+  'on-hold': 'ignored: status on-hold, so not counted as given (a held dose; send completed once it is given)',
+  stopped:
+    'ignored: status stopped, so not counted as given (stopped before all of it was given; send completed with the dose given if it counts)',
+};
+
+/**
+ * Whether a resource's status is completed or in-progress, the two taken. Any other is said, never passed over: one
+ * of R4's (`ignored`, with its text) with a warning, one R4 lacks refused (`expected`, what to send).
+ */
+function takenStatus(r: Reader, status: string, ignored: Record<string, string>, expected: string): boolean {
+  if (status === 'completed' || status === 'in-progress') return true;
+  if (Object.hasOwn(ignored, status)) r.issue('status', 'value', ignored[status]!, 'warning');
+  else r.issue('status', 'value', `${expected} (got ${JSON.stringify(status.slice(0, 40))})`);
+  return false;
+}
+
 function medicationAdministration(ma: MedicationAdministration, r: Reader, base: Base, o: FhirOptions): Fragment[] {
   const status = ma.status as string | undefined;
   if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
@@ -987,6 +1056,15 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   const codings = named.codings;
   const pressor = codings.map((c) => vasopressorOf(c.system, c.code)).find(Boolean);
   const drug = codings.map((c) => medicationOf(c.system, c.code)).find(Boolean);
+  // Codings that name two drugs (norepinephrine in RxNorm, epinephrine in the CRS codes): which one was given would be
+  // a guess. A vasopressor so named is refused with its set, as any vasopressor refused.
+  const twoDrugs =
+    soleOf(
+      r,
+      ma.medicationCodeableConcept ? 'medicationCodeableConcept' : 'medicationReference',
+      codings.map((c) => vasopressorOf(c.system, c.code) ?? medicationOf(c.system, c.code)),
+      'drugs',
+    ) === TWO;
   // A drug this system does not grade (an antibiotic on the flowsheet): ignored, named so the sender knows, as an
   // Observation's code is; an error would refuse the vasopressors of the same transaction with it.
   if (!pressor && !drug)
@@ -1022,6 +1100,7 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
   if (pressor) {
     const kind: Kind = device.named ? 'pump' : 'ehr';
     const refused = () => frag('vasopressors', REFUSED_MEMBER, 'status', kind);
+    if (twoDrugs) return refused();
     if (ended) return frag('vasopressors', null, 'status', kind); // counted in the set, as not infusing
     if (status === 'on-hold')
       return frag('vasopressors', { drug: pressor, dose: 0, unit: rateUnitOf(ma) ?? 'mcg/min' }, 'status', kind);
@@ -1054,17 +1133,18 @@ function medicationAdministration(ma: MedicationAdministration, r: Reader, base:
       );
     return frag('vasopressors', { drug: pressor, dose: rate.value, unit }, 'dosage.rateQuantity', kind);
   }
-  // Unknown is said, not passed over: the dose is not counted (towards the tocilizumab caps, or as masking fever).
-  if (status === 'unknown')
-    return (
-      r.issue(
-        'status',
-        'value',
-        'ignored: status unknown, so not counted as given (send completed once it is)',
-        'warning',
-      ) ?? []
-    );
-  if (status !== 'completed' && status !== 'in-progress') return [];
+  if (twoDrugs) return [];
+  // A dose not known to be given is said, not passed over: it is not counted (towards the tocilizumab caps, or as
+  // masking fever), and the sender is told so (until 2026-12-05 on-hold and stopped were dropped unsaid).
+  if (
+    !takenStatus(
+      r,
+      status,
+      NOT_GIVEN,
+      'a medication administration must be completed, in-progress, on-hold, stopped, unknown, or not-done if it was not given',
+    )
+  )
+    return [];
   const dose = ma.dosage?.dose;
   if (!present(dose)) return frag('medications', { drug }, 'medicationCodeableConcept', 'ehr');
   if (!r.exact('dosage.dose', dose)) return [];
@@ -1239,13 +1319,39 @@ function stayEnd(enc: Encounter, r: Reader, base: Base, o: FhirOptions): Fragmen
   ];
 }
 
+/** R4 Procedure statuses of an infusion not (or not known to be) given. */
+const PROCEDURE_NOT_TAKEN: Record<string, string> = Object.fromEntries(
+  ['preparation', 'not-done', 'on-hold', 'stopped', 'unknown'].map((status) => [
+    status,
+    `ignored: a Procedure of status ${status} is not taken as the infusion (enrolment.infusedAt): only completed or in-progress is; send completed, with performedDateTime, once the cells are given`,
+  ]),
+);
+
 function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Fragment[] {
-  if (proc.status === 'entered-in-error') return notRetracted(r);
-  if (proc.status !== 'completed' && proc.status !== 'in-progress') return [];
-  const code = codingsOf(proc.code).find((c) => c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code))?.code as
-    | string
-    | undefined;
-  if (!code)
+  const status = proc.status as string | undefined;
+  if (typeof status !== 'string') return r.issue('status', 'required', 'status is required') ?? [];
+  if (status === 'entered-in-error') return notRetracted(r);
+  // An infusion not (or not known to be) given is said, not passed over: it sets no infusion time (the episode's
+  // start), and until 2026-12-05 a CAR-T infusion stopped part-way was answered 202 with nothing said.
+  if (
+    !takenStatus(
+      r,
+      status,
+      PROCEDURE_NOT_TAKEN,
+      "a Procedure's status must be one of R4's: completed, in-progress, preparation, not-done, on-hold, stopped, unknown or entered-in-error",
+    )
+  )
+    return [];
+  const therapy = soleOf(
+    r,
+    'code',
+    codingsOf(proc.code).map((c) =>
+      c.system === CRS_CODES && Object.hasOwn(THERAPY_CODES, c.code) ? THERAPY_CODES[c.code] : undefined,
+    ),
+    'therapies',
+  );
+  if (therapy === TWO) return [];
+  if (!therapy)
     return (
       r.issue(
         'code',
@@ -1265,7 +1371,7 @@ function procedure(proc: Procedure, r: Reader, base: Base, o: FhirOptions): Frag
     value,
     at: `${r.at}.${at}`,
   });
-  const out = [frag('enrolment.therapy', THERAPY_CODES[code], 'code'), frag('enrolment.infusedAt', iso(ms), path)];
+  const out = [frag('enrolment.therapy', therapy, 'code'), frag('enrolment.infusedAt', iso(ms), path)];
   const product = proc.usedCode?.[0];
   const name = product?.text ?? codingsOf(product).find((c) => c.code)?.code;
   if (typeof name === 'string' && name) out.push(frag('enrolment.product', name, 'usedCode[0]'));

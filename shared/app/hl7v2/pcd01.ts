@@ -422,7 +422,9 @@ function admission(
       code: 101,
       text: 'PV1-2 (patient class) is required: only the discharge of an inpatient (I) ends monitoring',
     });
-  else if (patientClass !== 'I') return { ok: true, header, translated: [], problems };
+  // Said in the AA, as another event's nothing is (until 2026-12-05 it said only "accepted 0 message(s)").
+  else if (patientClass !== 'I')
+    return nothing(`not an inpatient (PV1-2 ${JSON.stringify(patientClass.slice(0, 20))})`);
   // A stay with its discharge time given is over: the bed of an update sent after it (A08) is the one left.
   if (placing && pv1 && get(pv1.seg, 45)) return nothing('the stay is discharged (PV1-45)');
   // A re-admission names the bed (an enrolment restarts the watch; PV1-3 ward^room^bed, as an ORU's).
@@ -657,8 +659,28 @@ function observation(
 
   if (coded === 'oxygen.device') {
     const code = get(seg, 5, 1);
-    const system = HL7_SYSTEMS[get(seg, 5, 3)] ?? '';
-    const device = oxygenDeviceOf(system, code);
+    // The identifier and the alternate identifier (OBX-5.1-3 and 5.4-6), as OBX-3 is read, of every repetition. Two
+    // that name different devices are refused: until 2026-12-05 only the first was read, and a nasal cannula in
+    // SNOMED CT beside high flow in 99CRS was graded as the cannula (ASTCT 2, not 3) with nothing said.
+    const repetitions = Math.max(1, seg.getField(5)?.components.length ?? 0);
+    const devices = [
+      ...new Set(
+        Array.from({ length: repetitions }, (_, r) => [1, 4].map((first) => [first, r] as const))
+          .flat()
+          .flatMap(
+            ([first, r]) => oxygenDeviceOf(HL7_SYSTEMS[get(seg, 5, first + 2, r)] ?? '', get(seg, 5, first, r)) ?? [],
+          ),
+      ),
+    ];
+    if (devices.length > 1) {
+      problems.push({
+        at: at(5),
+        code: 102,
+        text: `OBX-5 names two different oxygen devices (${devices.join(', ')}): which one is meant would be a guess; send one`,
+      });
+      return undefined;
+    }
+    const device = devices[0];
     if (!device) {
       problems.push({
         at: at(5),
