@@ -216,29 +216,42 @@ export function memoFor(h: BpHistory, th: Thresholds): BpMemo {
 
 /** A copy of the list with the item in time order; an item at the same instant as one kept is merged with it. */
 function withReading(list: BpReading[], r: BpReading): BpReading[] {
-  const out = list.slice();
   const t = r[0];
-  let i = out.length;
-  while (i > 0 && out[i - 1]![0] > t) i--;
-  const same = i > 0 ? out[i - 1]! : undefined;
+  let i = list.length;
+  while (i > 0 && list[i - 1]![0] > t) i--;
+  const same = i > 0 ? list[i - 1]! : undefined;
   // Several messages at one instant merge field by field: a panel sent as systolic in one and MAP in another is
   // one reading; a field sent again at the same instant is a correction (the later arrival wins).
-  if (same && same[0] === t) out[i - 1] = [t, r[1] ?? same[1], r[2] ?? same[2]];
-  else if (i === out.length) out.push(r);
-  else out.splice(i, 0, r);
+  if (same && same[0] === t) {
+    const out = list.slice();
+    out[i - 1] = [t, r[1] ?? same[1], r[2] ?? same[2]];
+    return out;
+  }
+  return withItem(list, i, r);
+}
+
+/**
+ * A copy of the list with the item inserted at `i`. The usual case, after everything kept, is concat: a copy of the
+ * new length, where slice then push copies twice (push grows the exact-length copy by half again).
+ */
+function withItem<T>(list: T[], i: number, item: T): T[] {
+  if (i === list.length) return list.concat([item]);
+  const out = list.slice();
+  out.splice(i, 0, item);
   return out;
 }
 
 function withPoint(list: PressorPoint[], p: PressorPoint): PressorPoint[] {
-  const out = list.slice();
   const t = p[0];
-  let i = out.length;
-  while (i > 0 && out[i - 1]![0] > t) i--;
+  let i = list.length;
+  while (i > 0 && list[i - 1]![0] > t) i--;
   // A vasopressors section is whole: the later arrival at one instant replaces it.
-  if (i > 0 && out[i - 1]![0] === t) out[i - 1] = p;
-  else if (i === out.length) out.push(p);
-  else out.splice(i, 0, p);
-  return out;
+  if (i > 0 && list[i - 1]![0] === t) {
+    const out = list.slice();
+    out[i - 1] = p;
+    return out;
+  }
+  return withItem(list, i, p);
 }
 
 /** At least this many readings and points are kept; up to a quarter more, since they are folded in batches. */

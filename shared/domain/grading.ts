@@ -114,6 +114,7 @@ interface Agent {
   reason: Reason;
 }
 
+const NO_REASONS: readonly Reason[] = Object.freeze([]);
 const NO_AGENTS: Agent[] = Object.freeze([]) as unknown as Agent[];
 const agentsBySection = new WeakMap<Timed<VasopressorEntry[]>, Agent[]>();
 
@@ -227,17 +228,15 @@ function feverReasons(state: PatientState, config: GradingConfig): Reason[] | un
   const [t, c] = f.latest;
   let latest = feverReason.get(f.latest);
   if (!latest) feverReason.set(f.latest, (latest = Object.freeze(reason('fever', c, t, `fever ${c} °C`))));
-  const reasons = [latest];
-  if (f.peak[1] > c) {
-    let peak = peakReason.get(f.peak);
-    if (!peak)
-      peakReason.set(
-        f.peak,
-        (peak = Object.freeze(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`))),
-      );
-    reasons.push(peak);
-  }
-  return reasons;
+  // Arrays of their length: pushing onto [latest] would grow it to 18 places.
+  if (!(f.peak[1] > c)) return [latest];
+  let peak = peakReason.get(f.peak);
+  if (!peak)
+    peakReason.set(
+      f.peak,
+      (peak = Object.freeze(reason('fever-peak', f.peak[1], f.peak[0], `peak ${f.peak[1]} °C in the fever window`))),
+    );
+  return [latest, peak];
 }
 
 /** The ASTCT entry criterion (fever, or the fever waiver). Undefined when neither holds. */
@@ -321,15 +320,11 @@ function gradeAstct(state: PatientState, config: GradingConfig): Graded {
     return { grade: 0, reasons: entry.reasons };
   }
   let grade = entry.febrile ? 1 : 0;
-  const reasons = entry.reasons; // built afresh for this grading
-  if (hypo) {
-    grade = Math.max(grade, astctHypotensionGrade(agents));
-    reasons.push(...hypo);
-  }
-  if (oxygen) {
-    grade = Math.max(grade, oxygen.grade);
-    reasons.push(...oxygen.reasons);
-  }
+  if (hypo) grade = Math.max(grade, astctHypotensionGrade(agents));
+  if (oxygen) grade = Math.max(grade, oxygen.grade);
+  // One array of the length needed (pushing onto the entry's reasons grew them by half again and 16 more places).
+  const reasons =
+    hypo || oxygen ? entry.reasons.concat(hypo ?? NO_REASONS, oxygen?.reasons ?? NO_REASONS) : entry.reasons;
   return { grade, reasons };
 }
 

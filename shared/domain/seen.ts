@@ -75,9 +75,8 @@ export function addSeen(seen: SeenIds, messageId: string, digest: string, window
   if (!last || last.length >= 2 * CHUNK) {
     out.push([messageId, digest]);
   } else {
-    const chunk = last.slice();
-    chunk.push(messageId, digest);
-    out[n - 1] = chunk;
+    // concat, not slice then push: push would grow the exact-length copy by half again (a second copy).
+    out[n - 1] = last.concat([messageId, digest]);
   }
   // Keep whole chunks: the last one (filling) and enough full ones before it to cover the window.
   const drop = out.length - 1 - Math.ceil(window / CHUNK);

@@ -5,7 +5,8 @@ export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
 
-const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+// Two digits, 00-99: from a table, not a new string for each field of each time written.
+const PAD2 = Array.from({ length: 100 }, (_, n) => (n < 10 ? `0${n}` : `${n}`));
 
 /**
  * RFC 3339 in UTC, without milliseconds when they are zero: 2026-01-10T08:00:00Z. Written out by hand because
@@ -26,7 +27,31 @@ const FORMATTED_SLOTS = 4096;
 const formattedAt = new Float64Array(FORMATTED_SLOTS).fill(Number.NaN);
 const formatted: string[] = new Array<string>(FORMATTED_SLOTS).fill('');
 
+// The clock of every message is a new time (the memo above misses it): the date and time to the minute are written
+// once a minute, and only the seconds for each time in that minute.
+let minuteOf = Number.NaN;
+let minuteText = '';
+
 function format(ms: number): string {
+  const minute = Math.floor(ms / MINUTE);
+  if (minute !== minuteOf) {
+    const text = minuteFormat(ms);
+    if (text === undefined) {
+      const s = new Date(ms).toISOString();
+      return s.endsWith('.000Z') ? `${s.slice(0, -5)}Z` : s;
+    }
+    minuteOf = minute;
+    minuteText = text;
+  }
+  const rem = ms - minute * MINUTE;
+  const sec = Math.floor(rem / 1000);
+  const milli = rem % 1000;
+  const frac = milli === 0 ? '' : `.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
+  return `${minuteText}${PAD2[sec]}${frac}Z`;
+}
+
+/** `2026-01-10T08:00:` for a time in years 1000-9999; undefined for any other (Date writes those). */
+function minuteFormat(ms: number): string | undefined {
   const days = Math.floor(ms / DAY);
   const rem = ms - days * DAY;
   // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
@@ -39,16 +64,10 @@ function format(ms: number): string {
   const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const month = mp < 10 ? mp + 3 : mp - 9;
   const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  if (year < 1000 || year > 9999 || !Number.isFinite(ms)) {
-    const s = new Date(ms).toISOString();
-    return s.endsWith('.000Z') ? `${s.slice(0, -5)}Z` : s;
-  }
+  if (year < 1000 || year > 9999 || !Number.isFinite(ms)) return undefined;
   const h = Math.floor(rem / HOUR);
   const m = Math.floor((rem % HOUR) / MINUTE);
-  const sec = Math.floor((rem % MINUTE) / 1000);
-  const milli = rem % 1000;
-  const frac = milli === 0 ? '' : `.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
-  return `${year}-${pad2(month)}-${pad2(day)}T${pad2(h)}:${pad2(m)}:${pad2(sec)}${frac}Z`;
+  return `${year}-${PAD2[month]}-${PAD2[day]}T${PAD2[h]}:${PAD2[m]}:`;
 }
 
 /**
