@@ -3,7 +3,7 @@
 // steps with POST /local/clock?stepMs=N while its monotonic clock goes on. Escalations, silences and the stale-feed
 // alert keep the time they had left by the monotonic clock; the step is said on standard error and raised by the
 // delivery watch. This test's own clock is not stepped: it measures what the phone would see.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,21 +12,14 @@ import type { PageEvent } from '#domain/page-event.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { enrol } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
-import { post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
+import { post, spawnServe, stop, type ServeProcess, pageLines, pagingConfig } from './embedded-support.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'crs-clock-it-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const HOUR = 3_600_000;
 
-function config(name: string, paging: object): string {
-  const file = join(root, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ paging }));
-  return file;
-}
-
-const pageLines = (s: ServeProcess) =>
-  s.lines.filter((l) => l.includes('"type":"page"')).map((l) => JSON.parse(l) as PageEvent);
+const config = (name: string, paging: object) => pagingConfig(root, name, paging);
 
 /** When (this process's monotonic clock, ms) each page line arrived, by sendId. */
 function arrivals(s: ServeProcess): Map<string, number> {

@@ -4,27 +4,30 @@
 // quiet raises the stale-feed alert and data clears it.
 import { spawnSync } from 'node:child_process';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceMessage } from '#domain/contract.ts';
 import { enrol, msg } from '#test/support/messages.ts';
-import { CRS_BIN, REPO, idle, post, spawnServe, stop, type ServeProcess } from './embedded-support.ts';
+import {
+  CRS_BIN,
+  REPO,
+  idle,
+  post,
+  spawnServe,
+  stop,
+  type ServeProcess,
+  pageLines,
+  pagingConfig,
+} from './embedded-support.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { until } from '#test/support/until.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'crs-paging-it-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function config(name: string, paging: object): string {
-  const file = join(root, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ paging }));
-  return file;
-}
-
-const pageLines = (s: ServeProcess) =>
-  s.lines.filter((l) => l.includes('"type":"page"')).map((l) => JSON.parse(l) as PageEvent);
+const config = (name: string, paging: object) => pagingConfig(root, name, paging);
 
 /** RFC 4180 rows (quoted fields may hold commas, quotes and line breaks). */
 function parseCsv(text: string): string[][] {

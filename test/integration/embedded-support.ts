@@ -1,6 +1,9 @@
 // Runs the real `crs serve` as a child process (node bin/crs.js serve), as an operator would, and talks to it
 // over HTTP. Used by the embedded integration tests, the browser test and the HTTP benchmark.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DeviceMessage } from '#domain/contract.ts';
+import type { PageEvent } from '#domain/page-event.ts';
 import { CLI, REPO, spawnCrs, type CrsProcess } from '#test/support/cli.ts';
 
 export { REPO, CLI as CRS_BIN };
@@ -68,3 +71,14 @@ export const pageEvents = (lines: string[]) =>
   lines
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { type: string; notificationId: string; patientId: string });
+
+/** The pages a `crs serve --page-lines` printed. */
+export const pageLines = (s: ServeProcess) =>
+  s.lines.filter((l) => l.includes('"type":"page"')).map((l) => JSON.parse(l) as PageEvent);
+
+/** A `--config` file in `dir` with only paging settings. */
+export function pagingConfig(dir: string, name: string, paging: object): string {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ paging }));
+  return file;
+}
