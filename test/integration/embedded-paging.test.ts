@@ -212,7 +212,9 @@ describe('crs serve escalation ladders in real time', () => {
     const dir = join(root, 'ward-restart');
     const args = [
       '--config',
-      config('ward-restart', { staleFeedMinutes: 0.05, staleFeedGroup: { fromPatients: 3, windowMinutes: 5 } }),
+      // 12 s: under CI's load the six messages took over 3 s to commit, and the first patients' own alerts came before
+      // the third was known (no ward alert).
+      config('ward-restart', { staleFeedMinutes: 0.2, staleFeedGroup: { fromPatients: 3, windowMinutes: 5 } }),
       '--page-lines',
     ];
     const reading = (patientId: string, id: string): DeviceMessage => ({
@@ -231,7 +233,7 @@ describe('crs serve escalation ladders in real time', () => {
     const first = await spawnServe(dir, args);
     try {
       await accept(first, ...['A1', 'A2', 'A3'].flatMap((p) => enrolled(p, 'A')));
-      const ward = await until(() => stale(first).find((p) => p.patientId === 'ward A'), 'the ward alert');
+      const ward = await until(() => stale(first).find((p) => p.patientId === 'ward A'), 'the ward alert', 60_000);
       expect(ward.summary).toContain('NO DATA, ward A: 3 patients');
       // A3 moves to ward B (the EHR's A02), its monitor still quiet.
       await accept(first, {
@@ -248,7 +250,7 @@ describe('crs serve escalation ladders in real time', () => {
     try {
       // A patient of another ward, quiet after the restart: its own alert comes at a sweep after the first one.
       await accept(second, ...enrolled('C1', 'C'));
-      await until(() => stale(second).find((p) => p.patientId === 'C1'), "C1's alert");
+      await until(() => stale(second).find((p) => p.patientId === 'C1'), "C1's alert", 60_000);
       await idle(second);
       expect(stale(second).map((p) => p.patientId)).toEqual(['C1']);
       // Ward A's all-clear waits for A3 too, and says it for all three.
@@ -265,7 +267,7 @@ describe('crs serve escalation ladders in real time', () => {
     } finally {
       await stop(second);
     }
-  }, 90_000);
+  }, 150_000);
 
   it('take silences from crs silence, through the running server', async () => {
     const dir = join(root, 'silence');
