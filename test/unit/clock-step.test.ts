@@ -46,4 +46,15 @@ describe('the clock-step wording, pinned by a mutation run', () => {
       '1 h',
     ]);
   });
+
+  it('names the unit after rounding: a step looked at a millisecond late is "1 h", not "60 min"', () => {
+    // Until 2026-12-05 the unit came before the rounding: a busy host that looked one millisecond after an hour's
+    // step back said "stepped back by 60 min" (seen in a CI run of embedded-clock-step.test.ts).
+    expect([stepSpan(-3_599_999), stepSpan(59_600), stepSpan(3_570_000), stepSpan(3_540_000)]).toEqual([
+      '1 h',
+      '1 min',
+      '1 h',
+      '59 min',
+    ]);
+  });
 });

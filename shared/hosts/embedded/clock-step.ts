@@ -18,12 +18,17 @@ export interface ClockStep {
   after: number;
 }
 
-/** "1 h", "1.5 h", "20 min", "12 s". */
+/**
+ * "1 h", "1.5 h", "20 min", "12 s". The unit is chosen after rounding: a step measured a millisecond short of an hour
+ * (the look came a millisecond after the step) is "1 h", not "60 min".
+ */
 export function stepSpan(ms: number): string {
   const a = Math.abs(ms);
-  if (a >= HOUR) return `${Math.round((a / HOUR) * 10) / 10} h`;
-  if (a >= MINUTE) return `${Math.round(a / MINUTE)} min`;
-  return `${Math.round(a / 1000)} s`;
+  const seconds = Math.round(a / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.round(a / MINUTE);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.round((a / HOUR) * 10) / 10} h`;
 }
 
 /** "the system clock stepped back by 1 h", then when and what it became (no colon before: a log line cuts there). */
