@@ -232,9 +232,19 @@ describe('crs serve escalation ladders in real time', () => {
     const stale = (s: ServeProcess) => pageLines(s).filter((p) => p.subject === 'stale-feed');
     const first = await spawnServe(dir, args);
     try {
-      await accept(first, ...['A1', 'A2', 'A3'].flatMap((p) => enrolled(p, 'A')));
-      const ward = await until(() => stale(first).find((p) => p.patientId === 'ward A'), 'the ward alert', 60_000);
-      expect(ward.summary).toContain('NO DATA, ward A: 3 patients');
+      // One batch: the three patients known to the server at once, so that no sweep finds one of them quiet alone
+      // (sent one by one, a sweep between two requests of a loaded machine alerted the first ones on their own).
+      expect(
+        (
+          await post(
+            first.url,
+            ['A1', 'A2', 'A3'].flatMap((p) => enrolled(p, 'A')),
+          )
+        ).status,
+      ).toBe(202);
+      await until(() => stale(first).length > 0, 'the first no-data page', 60_000);
+      expect(stale(first).map((p) => p.patientId)).toEqual(['ward A']);
+      expect(stale(first)[0]!.summary).toContain('NO DATA, ward A: 3 patients');
       // A3 moves to ward B (the EHR's A02), its monitor still quiet.
       await accept(first, {
         ...reading('A3', 'A3-move'),
