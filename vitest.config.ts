@@ -8,15 +8,23 @@ import { defineConfig } from 'vitest/config';
 // docs/testing.md says what each tier needs and how long it takes.
 
 /**
- * The AWS integration files first (they take most of the run, waiting on moto), then the rest, each group in
- * vitest's own order (longest first once a run has recorded durations): the short files fill the other worker
- * meanwhile instead of one long AWS file starting last and running alone.
+ * The files that wait on other processes first, the AWS integration files first of all (they take most of the run,
+ * waiting on moto), then the other integration and browser files (a `crs serve`, Chromium, a minute of real time),
+ * then the unit and infra files, each group in vitest's own order (longest first once a run has recorded durations,
+ * largest first on a fresh clone, which has none). A long file that starts last runs alone at the end: on a fresh
+ * clone vitest's order had put `embedded-paging` and `embedded-clock-step` (a minute each, mostly waiting) behind
+ * the unit files, and the run ended with a minute of one or two files on two cores.
  */
-class AwsFirst extends BaseSequencer {
+class WaitingFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    const aws = (f: TestSpecification) => /[\\/]test[\\/]integration[\\/]aws-[^\\/]*$/.test(f.moduleId);
-    return [...sorted.filter(aws), ...sorted.filter((f) => !aws(f))];
+    const rank = (f: TestSpecification) => {
+      const path = f.moduleId.replaceAll('\\', '/');
+      if (/\/test\/integration\/aws-[^/]*$/.test(path)) return 0;
+      if (/\/test\/(integration|browser)\//.test(path)) return 1;
+      return 2;
+    };
+    return [0, 1, 2].flatMap((r) => sorted.filter((f) => rank(f) === r));
   }
 }
 
@@ -71,6 +79,6 @@ export default defineConfig({
     // Two files on one moto got 500s and time-outs, so with an emulator given in AWS_ENDPOINT_URL (LocalStack, a
     // moto of one's own) every file shares it, one at a time.
     maxWorkers: process.env.AWS_ENDPOINT_URL ? 1 : availableParallelism() + 1,
-    sequence: { sequencer: AwsFirst },
+    sequence: { sequencer: WaitingFirst },
   },
 });
