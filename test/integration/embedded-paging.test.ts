@@ -81,7 +81,9 @@ describe('crs serve escalation ladders in real time', () => {
     await first.exited;
     expect(first.child.signalCode).toBe('SIGKILL');
     const due = Date.parse(registrar.escalatesAt!);
-    expect(due - Date.parse(registrar.sentAt)).toBeGreaterThan(9900); // ten seconds after it was opened (and sent)
+    // Ten seconds after the page was opened, which is a moment before it is sent: 166 ms before on a loaded machine
+    // (one CI-like run, where 100 ms had been allowed).
+    expect(due - Date.parse(registrar.sentAt)).toBeGreaterThan(9000);
     expect(due - Date.parse(registrar.sentAt)).toBeLessThanOrEqual(10_000);
 
     const second = await spawnServe(dir, args);
