@@ -11,9 +11,9 @@ import { defineConfig } from 'vitest/config';
  * The files that wait on other processes first, the AWS integration files first of all (they take most of the run,
  * waiting on moto), then the other integration and browser files (a `crs serve`, Chromium, a minute of real time),
  * then the unit and infra files, each group in vitest's own order (longest first once a run has recorded durations,
- * largest first on a fresh clone, which has none). A long file that starts last runs alone at the end: on a fresh
- * clone vitest's order had put `embedded-paging` and `embedded-clock-step` (a minute each, mostly waiting) behind
- * the unit files, and the run ended with a minute of one or two files on two cores.
+ * largest first on a fresh clone, which has none). A long file that starts last runs nearly alone at the end: vitest's
+ * order had put `embedded-paging` and `embedded-clock-step` (a minute each, mostly waiting) behind sixty to ninety
+ * larger unit files.
  */
 class WaitingFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
