@@ -56,9 +56,7 @@ async function accept(s: ServeProcess, ...messages: DeviceMessage[]): Promise<vo
   for (const m of messages) expect((await post(s.url, m)).status).toBe(202);
 }
 
-// Concurrently: each test has a server and a data directory of its own, and spends its time waiting on real time
-// (ten-second escalation levels, feeds that go quiet): one after the other the file took about a minute of a worker.
-describe.concurrent('crs serve escalation ladders in real time', () => {
+describe('crs serve escalation ladders in real time', () => {
   it('survive a SIGKILL: the next level is paged once, at its time; an acknowledgement stops the ladder; crs audit export tells it', async () => {
     // Grade 3: ten seconds a level (room for a restart on a busy machine). The course is from January: no
     // stale-feed alert in this test.
