@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { localTokenProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/provision.ts';
+import { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -50,10 +51,13 @@ function readJson(what: string, file: string): unknown {
   }
 }
 
-/** The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. */
+/**
+ * The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. It is asked
+ * only when the cache has no synthesis from the sources as they are.
+ */
 function needSynth(synthesize: Synthesize | undefined): Synthesize {
   if (!synthesize) throw new UsageError('crs serve --backend aws needs the stack: run it through bin/crs.js (npx crs)');
-  return synthesize;
+  return cachedSynthesis(synthesize);
 }
 
 export async function serveAwsCommand(
