@@ -1,18 +1,20 @@
 // Waiting on a signal in a test: poll a probe until it holds, never a fixed sleep.
 
 /**
- * Polls `probe` until it gives a value other than undefined or false, and returns it; after `timeoutMs` fails naming
- * `what` (a function when the name says what is still missing).
+ * Polls `probe` until it gives a value other than undefined, null or false, and returns it; after `timeoutMs` fails
+ * naming `what` (a function when the name says what is still missing). null is "not yet" too: a DOM query, a regular
+ * expression's match or an attribute read gives null before the thing waited for is there (a probe that took it for
+ * an answer read a dialog's focus before the close event had moved it).
  */
 export async function until<T>(
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   what: string | (() => string) = 'the condition',
   timeoutMs = 30_000,
 ): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
-    if (v !== undefined && v !== false) return v;
+    if (v !== undefined && v !== null && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
