@@ -8,7 +8,6 @@ import { parseArgs } from 'node:util';
 import { localTokenProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
-import { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -51,13 +50,10 @@ function readJson(what: string, file: string): unknown {
   }
 }
 
-/**
- * The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. It is asked
- * only when the cache has no synthesis from the sources as they are.
- */
+/** The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. */
 function needSynth(synthesize: Synthesize | undefined): Synthesize {
   if (!synthesize) throw new UsageError('crs serve --backend aws needs the stack: run it through bin/crs.js (npx crs)');
-  return cachedSynthesis(synthesize);
+  return synthesize;
 }
 
 export async function serveAwsCommand(

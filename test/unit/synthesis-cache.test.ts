@@ -43,6 +43,15 @@ describe('the synthesized stack, cached for the emulator host', () => {
     expect(later.calls).toHaveLength(0);
   });
 
+  it('takes the same options written in another order for the same synthesis', async () => {
+    const s = counting();
+    const cached = cachedSynthesis(s.synthesize);
+    const one = await cached({ paging, gradingOverrides: { holdMinutes: 1, paging: { staleFeedMinutes: 5 } } });
+    const same = await cached({ gradingOverrides: { paging: { staleFeedMinutes: 5 }, holdMinutes: 1 }, paging });
+    expect(same).toEqual(one);
+    expect(s.calls).toHaveLength(1);
+  });
+
   it('synthesizes again for other options', async () => {
     const s = counting();
     const cached = cachedSynthesis(s.synthesize);
