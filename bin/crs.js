@@ -9,13 +9,14 @@ import { buildCli, isFresh } from './build-cli.js';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 if (!isFresh()) await buildCli();
-const { main } = await import('../dist/cli/main.js');
+const { main, cachedSynthesis } = await import('../dist/cli/main.js');
 // The entry point is the one place that joins the CLI and the CDK app: `crs serve --backend aws` gets the synthesized
 // stack from here, so nothing in shared/ imports infra/. The CDK app runs from its TypeScript through tsx, as
-// `npm run synth` does, and loads only for that command.
+// `npm run synth` does, and only when the cache has no synthesis of the sources as they are
+// (shared/hosts/aws-emulator/synthesis-cache.ts): once registered, tsx's loader sees every later import.
 async function synthesize(options) {
   const { register } = await import('tsx/esm/api');
   register();
   return (await import('../infra/synthesize.ts')).synthesizeStack(options);
 }
-process.exitCode = await main(process.argv.slice(2), { synthesize });
+process.exitCode = await main(process.argv.slice(2), { synthesize: cachedSynthesis(synthesize) });

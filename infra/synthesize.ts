@@ -1,19 +1,8 @@
 // The synthesized stack for the emulator host (`crs serve --backend aws`): bin/crs.js hands this function to the CLI,
 // so the runtime code under shared/ reads the template without importing the stack's code.
-import { createHash } from 'node:crypto';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  type Dirent,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 
 export interface SynthRequest {
@@ -32,55 +21,12 @@ export interface Synthesized {
   files: Record<'ingest' | 'grade' | 'notify' | 'escalate' | 'ack', Record<string, string>>;
 }
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-/** In this checkout's node_modules (the usual place for a build cache), not in a directory other users can write. */
-const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'crs-synth');
-
 /**
- * Everything a synthesis is made from: the sources the stack is built from (infra/, shared/), the locked library
- * versions, the options and the environment the stack reads. Equal keys, equal templates.
- */
-function synthesisKey(options: SynthRequest): string {
-  const h = createHash('sha256');
-  h.update(
-    JSON.stringify({
-      options,
-      account: process.env.CDK_DEFAULT_ACCOUNT ?? null,
-      region: process.env.CDK_DEFAULT_REGION ?? null,
-    }),
-  );
-  for (const dir of ['infra', 'shared']) {
-    const files = (readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true }) as Dirent[])
-      .filter((e) => e.isFile())
-      .map((e) => join(e.parentPath, e.name))
-      .sort();
-    for (const file of files) h.update(file).update(readFileSync(file));
-  }
-  h.update(readFileSync(join(ROOT, 'package-lock.json')));
-  return h.digest('hex').slice(0, 40);
-}
-
-/**
- * The stack synthesized with these options. A synthesis takes the CDK seconds of CPU, and every AWS integration
- * test starts several hosts and teardowns: the result is kept under its key (synthesisKey) and used again.
+ * The stack synthesized with these options (seconds of the CDK's CPU: the host keeps the result,
+ * shared/hosts/aws-emulator/synthesis-cache.ts, and calls this only when nothing it keeps fits).
  */
 export async function synthesizeStack(options: SynthRequest): Promise<Synthesized> {
-  const cached = join(CACHE_DIR, `${synthesisKey(options)}.json`);
-  try {
-    return JSON.parse(readFileSync(cached, 'utf8')) as Synthesized;
-  } catch {
-    // not synthesized yet with these inputs
-  }
-  const synthesized = await synthesize(options);
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const partial = `${cached}.${process.pid}`;
-  writeFileSync(partial, JSON.stringify(synthesized));
-  renameSync(partial, cached); // whole or not at all, also when two processes synthesize at once
-  return synthesized;
-}
-
-async function synthesize(options: SynthRequest): Promise<Synthesized> {
-  // Loaded here, on a miss only: the CDK takes about 1.2 s of CPU to load, and most hosts find their stack cached.
+  // Loaded here: the CDK takes about 1.2 s of CPU to load.
   const { buildApp, STACK_NAME } = await import('./build.ts');
   const outdir = mkdtempSync(join(tmpdir(), 'crs-aws-host-'));
   try {

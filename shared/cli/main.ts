@@ -74,6 +74,9 @@ function withoutBackend(args: string[]): string[] {
   return args.filter((a, i) => a !== '--backend' && args[i - 1] !== '--backend' && !a.startsWith('--backend='));
 }
 
+/** @public For the entry point (bin/crs.js, through the bundle): the synthesis it hands in, kept between runs. */
+export { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
+
 /** What the entry point (bin/crs.js) hands in: code outside shared/ that the CLI may not import itself. */
 export interface EntryHooks {
   synthesize?: Synthesize;

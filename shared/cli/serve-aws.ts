@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { localTokenProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
-import { PREFIX_PATTERN } from '#hosts/aws-emulator/provision.ts';
+import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -117,8 +117,8 @@ export async function serveAwsCommand(
 
   try {
     const paging = values.paging === undefined ? undefined : readJson('paging config', values.paging);
-    const { startAwsHost, teardownAwsHost } = await import('#hosts/aws-emulator/host.ts');
     if (values.teardown) {
+      const { teardownAwsHost } = await import('#hosts/aws-emulator/host.ts');
       const p = await teardownAwsHost({
         synthesize: needSynth(synthesize),
         endpoint,
@@ -142,6 +142,8 @@ export async function serveAwsCommand(
     const localToken = process.env.CRS_INGEST_TOKEN || undefined;
     const tokenProblem = localToken === undefined ? undefined : localTokenProblem(localToken);
     if (tokenProblem) throw new UsageError(tokenProblem);
+    // Loaded once every option is checked: a usage error answers without loading the host and the AWS SDK.
+    const { startAwsHost } = await import('#hosts/aws-emulator/host.ts');
 
     // Standard output is the page stream: the handlers' logs and metrics (written to stdout in Lambda) go to stderr.
     const writePage = process.stdout.write.bind(process.stdout);

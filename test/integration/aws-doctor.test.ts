@@ -36,8 +36,12 @@ import {
   type AwsServe,
 } from '#test/support/aws-serve.ts';
 import { crsAsync } from '#test/support/cli.ts';
-import { synthesizeStack } from '#infra/synthesize.ts';
+import { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
+import { synthesizeStack as synthesizeAnew } from '#infra/synthesize.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
+
+/** The stack as the host synthesizes it (from the cache when the sources have not changed). */
+const synthesizeStack = cachedSynthesis(synthesizeAnew);
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
 const outputsFile = join(dir, 'outputs.json');

@@ -22,9 +22,13 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { synthesizeStack } from '#infra/synthesize.ts';
+import { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
+import { synthesizeStack as synthesizeAnew } from '#infra/synthesize.ts';
 import { provision, type AwsClients } from '#hosts/aws-emulator/provision.ts';
 import { LOCAL_PAGING, type Synthesized } from '#hosts/aws-emulator/template.ts';
+
+/** The stack as the host synthesizes it (from the cache when the sources have not changed). */
+const synthesizeStack = cachedSynthesis(synthesizeAnew);
 
 const ARN = 'arn:aws:sqs:us-east-1:000000000000';
 

@@ -7,12 +7,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
+import { main } from '#cli/main.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { silenceCommand } from '#cli/silence.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { CLI, captured, pretendServeDir } from '#test/support/cli.ts';
+
+const TOKEN = 'flags-test-token-of-at-least-32-chars';
 
 /** `crs ARGS` as a user runs it; a command that starts a server instead of refusing is stopped after 8 s. */
 const crs = (args: string[], input = '') =>
@@ -20,8 +23,32 @@ const crs = (args: string[], input = '') =>
     input,
     encoding: 'utf8',
     timeout: 8_000,
-    env: { ...process.env, CRS_INGEST_TOKEN: 'flags-test-token-of-at-least-32-chars' },
+    env: { ...process.env, CRS_INGEST_TOKEN: TOKEN },
   });
+
+/**
+ * `crs ARGS` for a refusal: the CLI's `main` as bin/crs.js runs it, in this process. A refusal answers before the
+ * command reads its input or starts anything, and the ninety of them here each took a process of their own (about
+ * 0.3 s of CPU: a third of the run's `crs` processes); `crs` above runs the commands that go on.
+ */
+async function refusal(given: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  vi.stubEnv('CRS_INGEST_TOKEN', TOKEN);
+  const args = given.map((a) => (a === 'DIR' ? dir : a)); // DIR: the test's own data directory
+  // main is written for one run a process: the listener it adds for a closed pipe (EPIPE) goes with the run.
+  const listening = process.stdout.listeners('error');
+  try {
+    // A command that goes on instead of refusing (a server started, input awaited) fails here, not at the test's timeout.
+    let went: NodeJS.Timeout | undefined;
+    const wentOn = new Promise<never>((_, reject) => {
+      went = setTimeout(() => reject(new Error(`crs ${args.join(' ')} did not refuse within 8 s: it went on`)), 8_000);
+    });
+    const r = await Promise.race([captured(() => main(args)), wentOn]).finally(() => clearTimeout(went));
+    return { status: r.code, stdout: r.out, stderr: r.err };
+  } finally {
+    for (const l of process.stdout.listeners('error'))
+      if (!listening.includes(l)) process.stdout.off('error', l as (err: Error) => void);
+  }
+}
 
 /** Raw control characters (ESC, BEL, CR...) other than the line ends of the output itself. */
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
@@ -59,8 +86,8 @@ async function fakeServe(answer: (url: string) => { status: number; body: string
 describe('crs replay --hl7-zone', () => {
   const json = '{"not":"read"}\n';
 
-  it('is checked whatever the input: garbage is refused with JSON too, named escaped (it was ignored, exit 0)', () => {
-    const r = crs(['replay', '-', '--hl7-zone', 'Mars/Olympus\u001b[2J'], json);
+  it('is checked whatever the input: garbage is refused with JSON too, named escaped (it was ignored, exit 0)', async () => {
+    const r = await refusal(['replay', '-', '--hl7-zone', 'Mars/Olympus\u001b[2J']);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')[0]).toBe(
@@ -70,8 +97,8 @@ describe('crs replay --hl7-zone', () => {
 
   it.each([[[]], [['--format', 'json']], [['--format', 'fhir']]])(
     'is refused as not applying to JSON or FHIR input %o, a valid zone too (it was taken and did nothing)',
-    (format) => {
-      const r = crs(['replay', '-', ...format, '--hl7-zone', 'Europe/Paris'], json);
+    async (format) => {
+      const r = await refusal(['replay', '-', ...format, '--hl7-zone', 'Europe/Paris']);
       expect(r.status).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(
@@ -91,9 +118,9 @@ describe('--hl7-patient-authority', () => {
     ['replay', '-', '--format', 'hl7v2'],
     ['serve', '--data', 'DIR'],
     ['serve', '--backend', 'aws'],
-  ])('%s refuses a value no assigning authority can be, named escaped (exit 2, nothing started)', (...args) => {
+  ])('%s refuses a value no assigning authority can be, named escaped (exit 2, nothing started)', async (...args) => {
     for (const bad of ['HOSP^MR', 'HOSP&1.2.3', '', ' HOSP', 'H\u001b[2J', 'x'.repeat(65), 'HÔPITAL']) {
-      const r = crs([...args, '--hl7-patient-authority', bad], '');
+      const r = await refusal([...args, '--hl7-patient-authority', bad]);
       expect([r.status, r.stdout], bad).toEqual([2, '']);
       expect(r.stderr.split('\n')[0], bad).toMatch(
         /^crs(?: serve)?: --hl7-patient-authority must be an assigning authority's namespace id \(PID-3\.4\): 1-64 printable ASCII characters, none of \| \^ ~ \\ &, no space at either end \(got "/,
@@ -102,9 +129,9 @@ describe('--hl7-patient-authority', () => {
     }
   });
 
-  it('is refused with JSON or FHIR input to replay, which it cannot apply to', () => {
+  it('is refused with JSON or FHIR input to replay, which it cannot apply to', async () => {
     for (const format of [[], ['--format', 'json'], ['--format', 'fhir']]) {
-      const r = crs(['replay', '-', ...format, '--hl7-patient-authority', 'HOSP'], '{"not":"read"}\n');
+      const r = await refusal(['replay', '-', ...format, '--hl7-patient-authority', 'HOSP']);
       expect([r.status, r.stdout]).toEqual([2, '']);
       expect(r.stderr).toMatch(
         /^crs: --hl7-patient-authority is the assigning authority of HL7 v2 patient ids: it takes --format hl7v2 or mixed, not (json|fhir)\n/,
@@ -120,7 +147,7 @@ describe('--fhir-patient-system', () => {
     ['replay', '-', '--format', 'fhir'],
     ['serve', '--data', 'DIR'],
     ['serve', '--backend', 'aws'],
-  ])('%s refuses a value no identifier system can be, named escaped (exit 2, nothing started)', (...args) => {
+  ])('%s refuses a value no identifier system can be, named escaped (exit 2, nothing started)', async (...args) => {
     for (const bad of [
       'MRN',
       '',
@@ -131,7 +158,7 @@ describe('--fhir-patient-system', () => {
       `urn:${'x'.repeat(1021)}`,
       'urn:hôpital',
     ]) {
-      const r = crs([...args, '--fhir-patient-system', bad], '');
+      const r = await refusal([...args, '--fhir-patient-system', bad]);
       expect([r.status, r.stdout], bad).toEqual([2, '']);
       expect(r.stderr.split('\n')[0], bad).toMatch(
         /^crs(?: serve)?: --fhir-patient-system must be an absolute URI \(an Identifier\.system: http:\/\/hospital\.example\/mrn, urn:oid:1\.2\.3\.4\): a scheme and a colon, then the rest; 1-1024 printable ASCII characters, no space \(got "/,
@@ -140,9 +167,9 @@ describe('--fhir-patient-system', () => {
     }
   });
 
-  it('is refused with JSON or HL7 v2 input to replay, which it cannot apply to', () => {
+  it('is refused with JSON or HL7 v2 input to replay, which it cannot apply to', async () => {
     for (const format of [[], ['--format', 'json'], ['--format', 'hl7v2']]) {
-      const r = crs(['replay', '-', ...format, '--fhir-patient-system', 'urn:oid:1.2.3'], '{"not":"read"}\n');
+      const r = await refusal(['replay', '-', ...format, '--fhir-patient-system', 'urn:oid:1.2.3']);
       expect([r.status, r.stdout]).toEqual([2, '']);
       expect(r.stderr).toMatch(
         /^crs: --fhir-patient-system is the identifier system of FHIR patient ids: it takes --format fhir or mixed, not (json|hl7v2)\n/,
@@ -168,8 +195,8 @@ describe('an unknown option, as every command names it', () => {
     ['replay', '-'],
   ])(
     'crs %s refuses it with exit 2, escaped (Node quoted it raw: a bidirectional override reordered the line)',
-    (...args) => {
-      const r = crs([...args, '--ward\u202e\u0007'], '');
+    async (...args) => {
+      const r = await refusal([...args, '--ward\u202e\u0007']);
       expect(r.status).toBe(2);
       expect(r.stderr.split('\n')[0]).toMatch(/Unknown option '--ward\\u202e\\u0007'/);
       expect(r.stderr).not.toMatch(/\p{Cf}/u);
@@ -227,8 +254,8 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--backend', 'aws', '--port', '0', '--visibility-timeout', '1e1'],
       '--visibility-timeout must be a whole number from 0 to 43200 (got "1e1")',
     ],
-  ])('crs %o is refused, exit 2, naming the flag and what was given', (args, said) => {
-    const r = crs(args.map((a) => (a === 'DIR' ? dir : a)));
+  ])('crs %o is refused, exit 2, naming the flag and what was given', async (args, said) => {
+    const r = await refusal(args);
     expect({ status: r.status, said: r.stderr.split('\n')[0] }).toEqual({
       status: 2,
       said: expect.stringContaining(said),
@@ -245,9 +272,9 @@ describe('number flags, read one way by every command', () => {
       '--ack-wait must be a whole number from 0 to 600000 (got "1e308") (milliseconds)',
     ],
     [['--listen', '0', '--ack-wait', ''], '--ack-wait must be a whole number from 0 to 600000 (got "") (milliseconds)'],
-  ])('crs mllp-bridge %o is refused, exit 2, starting nothing', (args, said) => {
+  ])('crs mllp-bridge %o is refused, exit 2, starting nothing', async (args, said) => {
     writeFileSync(join(dir, 'token'), 'tok\n');
-    const r = crs([
+    const r = await refusal([
       'mllp-bridge',
       ...args,
       '--to',

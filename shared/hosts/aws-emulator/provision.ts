@@ -51,6 +51,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { PAGE_TEAMS, type PageTeam as Team } from '#domain/paging.ts';
 import type { CfnResource, FunctionRole, Synthesized } from './template.ts';
+import { PREFIX_PATTERN } from './run-prefix.ts';
 
 interface QueueInfo {
   logicalId: string;
@@ -175,8 +176,6 @@ export interface ProvisionOptions {
    */
   hostVariables?: Record<string, string>;
 }
-
-export const PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
 
 /** The team queues' visibility timeout (seconds): they are the local host's own, standing in for the teams' phones. */
 const TEAM_QUEUE_VISIBILITY_SECONDS = 5;
