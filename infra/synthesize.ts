@@ -22,8 +22,8 @@ export interface Synthesized {
 }
 
 /**
- * The stack synthesized with these options (seconds of the CDK's CPU: the host keeps the result,
- * shared/hosts/aws-emulator/synthesis-cache.ts, and calls this only when nothing it keeps fits).
+ * The stack synthesized with these options (seconds of the CDK's CPU: bin/crs.js keeps the result with
+ * shared/hosts/aws-emulator/synthesis-cache.ts, and calls this only when nothing kept fits).
  */
 export async function synthesizeStack(options: SynthRequest): Promise<Synthesized> {
   // Loaded here: the CDK takes about 1.2 s of CPU to load.
