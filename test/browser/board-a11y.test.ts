@@ -391,7 +391,6 @@ describe('the board and the acknowledge page, as WCAG 2.1 AA asks', () => {
     await page.keyboard.press('Escape');
     // The board moves the focus at the dialog's close event, after the dialog has closed (the focus on the page
     // meanwhile: its button has gone).
-    // null (the page itself, no key yet) is waited past: under CI's load the focus was read before the close event.
     const focused = await until(
       async () => (await page.evaluate(`document.activeElement.getAttribute('data-key')`)) as string | null,
       'the focus given back',

@@ -34,14 +34,10 @@ import {
   stop,
   teardown,
   type AwsServe,
+  synthesizedStack,
 } from '#test/support/aws-serve.ts';
 import { crsAsync } from '#test/support/cli.ts';
-import { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
-import { synthesizeStack as synthesizeAnew } from '#infra/synthesize.ts';
 import { startEmulator, type Emulator } from '#test/support/moto.ts';
-
-/** The stack as the host synthesizes it (from the cache when the sources have not changed). */
-const synthesizeStack = cachedSynthesis(synthesizeAnew);
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-aws-doctor-'));
 const outputsFile = join(dir, 'outputs.json');
@@ -310,7 +306,7 @@ describe('crs doctor on the deployed shape', () => {
       hematology: { sms: ['+15550100123'], smsKinds: ['escalation', 'alert'] },
     };
     const template = (
-      await synthesizeStack({
+      await synthesizedStack({
         paging: {
           teams: {
             ...ours,
@@ -473,7 +469,7 @@ describe('crs doctor on the deployed shape', () => {
       }),
     );
     const template = (
-      await synthesizeStack({
+      await synthesizedStack({
         paging: {
           teams: Object.fromEntries(PAGE_TEAMS.map((t) => [t, { email: [`${t}@hospital.example`] }])),
           alarms: { email: ['platform-oncall@hospital.example'], https: [webhook] },

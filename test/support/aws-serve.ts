@@ -8,11 +8,16 @@ import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { DeviceMessage } from '#domain/contract.ts';
 import type { AwsHostHealth } from '#hosts/aws-emulator/host.ts';
+import { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
+import { synthesizeStack } from '#infra/synthesize.ts';
 import { CLI, REPO, crsAsync, spawnCrs, type CrsProcess } from './cli.ts';
 import { isOwnEmulator } from './moto.ts';
 
 export { REPO, CLI as CRS_BIN };
 export const INGEST_TOKEN = 'aws-integration-token-of-32-characters';
+
+/** The stack as `crs serve --backend aws` synthesizes it (bin/crs.js: from the cache while the sources are unchanged). */
+export const synthesizedStack = cachedSynthesis(synthesizeStack);
 
 interface Resources {
   prefix: string;

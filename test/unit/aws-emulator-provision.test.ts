@@ -22,13 +22,9 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cachedSynthesis } from '#hosts/aws-emulator/synthesis-cache.ts';
-import { synthesizeStack as synthesizeAnew } from '#infra/synthesize.ts';
 import { provision, type AwsClients } from '#hosts/aws-emulator/provision.ts';
 import { LOCAL_PAGING, type Synthesized } from '#hosts/aws-emulator/template.ts';
-
-/** The stack as the host synthesizes it (from the cache when the sources have not changed). */
-const synthesizeStack = cachedSynthesis(synthesizeAnew);
+import { synthesizedStack } from '#test/support/aws-serve.ts';
 
 const ARN = 'arn:aws:sqs:us-east-1:000000000000';
 
@@ -112,7 +108,7 @@ class FakeAws {
 
 let synth: Synthesized;
 beforeAll(async () => {
-  synth = await synthesizeStack({ paging: LOCAL_PAGING });
+  synth = await synthesizedStack({ paging: LOCAL_PAGING });
 }, 120_000);
 
 const resources = () => Object.entries(synth.template.Resources);
@@ -221,7 +217,7 @@ describe('what the local host provisions, pinned by a mutation run', () => {
   });
 
   it("gives the emulator's ingest function the HL7 and FHIR settings the run was started with (the stack's context)", async () => {
-    const set = await synthesizeStack({
+    const set = await synthesizedStack({
       paging: LOCAL_PAGING,
       hl7Zone: '+01:00',
       hl7PatientAuthority: 'HOSP',
