@@ -8,6 +8,16 @@ import { buildCli, isFresh } from './build-cli.js';
 // AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=false shows it again.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// `crs replay FILE | head`: a reader that stops early ends a command that only prints, quietly, as it ends `cat`.
+// (The servers are left alone: their stdout is a page lane, which retries and logs instead.) The process's, so here.
+const [command] = process.argv.slice(2);
+if (command !== 'serve' && command !== 'start') {
+  process.stdout.on('error', (err) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 if (!isFresh()) await buildCli();
 const { main, cachedSynthesis } = await import('../dist/cli/main.js');
 // The entry point is the one place that joins the CLI and the CDK app: `crs serve --backend aws` gets the synthesized

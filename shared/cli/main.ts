@@ -84,14 +84,6 @@ export interface EntryHooks {
 
 export async function main(argv: string[], hooks: EntryHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
-  // `crs replay FILE | head`: a reader that stops early ends a command that only prints, quietly, as it ends `cat`.
-  // (The servers are left alone: their stdout is a page lane, which retries and logs instead.)
-  if (command !== 'serve' && command !== 'start') {
-    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-      process.exit(process.exitCode ?? EXIT.ok);
-    });
-  }
   // The commands without usage of their own answer --help with the summary, as the others do with theirs.
   if ((command === 'replay' || command === 'schema') && (rest.includes('--help') || rest.includes('-h'))) {
     process.stdout.write(USAGE);

@@ -34,20 +34,13 @@ const crs = (args: string[], input = '') =>
 async function refusal(given: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   vi.stubEnv('CRS_INGEST_TOKEN', TOKEN);
   const args = given.map((a) => (a === 'DIR' ? dir : a)); // DIR: the test's own data directory
-  // main is written for one run a process: the listener it adds for a closed pipe (EPIPE) goes with the run.
-  const listening = process.stdout.listeners('error');
-  try {
-    // A command that goes on instead of refusing (a server started, input awaited) fails here, not at the test's timeout.
-    let went: NodeJS.Timeout | undefined;
-    const wentOn = new Promise<never>((_, reject) => {
-      went = setTimeout(() => reject(new Error(`crs ${args.join(' ')} did not refuse within 8 s: it went on`)), 8_000);
-    });
-    const r = await Promise.race([captured(() => main(args)), wentOn]).finally(() => clearTimeout(went));
-    return { status: r.code, stdout: r.out, stderr: r.err };
-  } finally {
-    for (const l of process.stdout.listeners('error'))
-      if (!listening.includes(l)) process.stdout.off('error', l as (err: Error) => void);
-  }
+  // A command that goes on instead of refusing (a server started, input awaited) fails here, not at the test's timeout.
+  let went: NodeJS.Timeout | undefined;
+  const wentOn = new Promise<never>((_, reject) => {
+    went = setTimeout(() => reject(new Error(`crs ${args.join(' ')} did not refuse within 8 s: it went on`)), 8_000);
+  });
+  const r = await Promise.race([captured(() => main(args)), wentOn]).finally(() => clearTimeout(went));
+  return { status: r.code, stdout: r.out, stderr: r.err };
 }
 
 /** Raw control characters (ESC, BEL, CR...) other than the line ends of the output itself. */
