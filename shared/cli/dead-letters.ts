@@ -11,7 +11,7 @@ import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
 import { inline, shown } from './flags.ts';
 import { withStoppedDataDir } from './stopped-data-dir.ts';
-import { serveClient, type ServeClient } from './serve-client.ts';
+import { answeringServer, eachIdOrAll } from './serve-client.ts';
 
 /** What to do on AWS, where SQS keeps the dead letters (the runbook's MessagesDlqDepth says the same). */
 const ON_AWS =
@@ -90,12 +90,14 @@ export async function deadLettersCommand(args: string[]): Promise<number> {
 
 type Values = { data?: string; all?: boolean; json?: boolean };
 
+const nothingDeadLettered = (id: string) => `crs dead-letters: nothing dead-lettered as ${id}`;
+
 async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): Promise<number> {
   const dir = resolve(v.data ?? DEFAULT_DATA_DIR);
   const { DB_FILE } = await import('#adapters/sqlite/db.ts');
   if (!existsSync(join(dir, DB_FILE)))
     throw new DeadLettersUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
-  const server = await runningServer(dir);
+  const server = await answeringServer(dir, '/api/dead-letters');
   if (server) {
     if (action === 'list') {
       const body = (await server.call('GET', '/api/dead-letters')).json as unknown as {
@@ -106,11 +108,16 @@ async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): P
       if (!v.json) for (const a of body.alerts) out(oneLine(`ALERT ${a.text}`));
       return 0;
     }
-    const done = await redriveEach(v, ids, async (id) => {
-      const r = await server.call('POST', '/api/dead-letters/redrive', id ? { id } : {});
-      if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
-      return r.json.redriven as number;
-    });
+    const done = await eachIdOrAll(
+      v.all,
+      ids,
+      async (id) => {
+        const r = await server.call('POST', '/api/dead-letters/redrive', id ? { id } : {});
+        if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
+        return r.json.redriven as number;
+      },
+      nothingDeadLettered,
+    );
     out(`${done.count} dead-lettered message(s) put back in the inbox: graded now`);
     return done.missing > 0 ? 1 : 0;
   }
@@ -122,40 +129,10 @@ async function embedded(action: 'list' | 'redrive', ids: string[], v: Values): P
       if (!v.json) err(`crs dead-letters: no crs serve is running on ${dir}; read from its database`);
       return 0;
     }
-    const done = await redriveEach(v, ids, async (id) => redriveDeadLetters(db, id));
+    const done = await eachIdOrAll(v.all, ids, async (id) => redriveDeadLetters(db, id), nothingDeadLettered);
     out(
       `${done.count} dead-lettered message(s) put back in the inbox; no crs serve is running on ${dir}: they are graded when it starts`,
     );
     return done.missing > 0 ? 1 : 0;
   });
-}
-
-/** --all (one call with no id) or each id in turn; an id nothing matched is said, and the command exits 1. */
-async function redriveEach(
-  v: Values,
-  ids: string[],
-  redrive: (id: string | undefined) => Promise<number>,
-): Promise<{ count: number; missing: number }> {
-  let count = 0;
-  let missing = 0;
-  for (const id of v.all ? [undefined] : ids) {
-    const n = await redrive(id);
-    if (n === 0 && id !== undefined) {
-      err(`crs dead-letters: nothing dead-lettered as ${id}`);
-      missing++;
-    }
-    count += n;
-  }
-  return { count, missing };
-}
-
-/** The crs serve running on the data directory, if one runs (serveClient) and answers. */
-async function runningServer(dir: string): Promise<ServeClient | undefined> {
-  const client = await serveClient(dir);
-  try {
-    await client?.call('GET', '/api/dead-letters');
-    return client;
-  } catch {
-    return undefined;
-  }
 }

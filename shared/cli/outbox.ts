@@ -15,7 +15,7 @@ import { DEFAULT_DATA_DIR } from '#hosts/embedded/embedded.ts';
 import { EMBEDDED_LANES, isLaneName } from '#hosts/embedded/lanes.ts';
 import { idArgumentError, inline, shown } from './flags.ts';
 import { withStoppedDataDir } from './stopped-data-dir.ts';
-import { serveClient, type ServeClient } from './serve-client.ts';
+import { answeringServer, eachIdOrAll } from './serve-client.ts';
 
 export const OUTBOX_USAGE = `usage:
   crs outbox list [--json] [--data DIR]                      records the lanes parked (a receiver refused them), each lane's backlog
@@ -119,7 +119,7 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   const { DB_FILE } = await import('#adapters/sqlite/db.ts');
   if (!existsSync(join(dir, DB_FILE)))
     throw new OutboxUsageError(`${dir} holds no crs database (give the --data DIR of crs serve)`);
-  const server = await runningServer(dir);
+  const server = await answeringServer(dir, '/api/outbox');
   if (server) {
     if (action === 'list') {
       const r = await server.call('GET', '/api/outbox');
@@ -149,14 +149,19 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
       if (!v.json) for (const a of body.alerts) out(`ALERT ${a.text}`);
       return 0;
     }
-    const retried = await retryEach(v, ids, async (itemId) => {
-      const r = await server.call('POST', '/api/outbox/retry', {
-        ...(v.sink ? { sink: v.sink } : {}),
-        ...(itemId ? { itemId } : {}),
-      });
-      if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
-      return r.json.retried as number;
-    });
+    const retried = await eachIdOrAll(
+      v.all,
+      ids,
+      async (itemId) => {
+        const r = await server.call('POST', '/api/outbox/retry', {
+          ...(v.sink ? { sink: v.sink } : {}),
+          ...(itemId ? { itemId } : {}),
+        });
+        if (r.status !== 200) throw new Error(`the server answered ${r.status}: ${JSON.stringify(r.json)}`);
+        return r.json.retried as number;
+      },
+      (id) => nothingParked(id, v.sink),
+    );
     out(`${retried.count} parked record(s) put back in their lanes`);
     return retried.missing > 0 ? 1 : 0;
   }
@@ -174,10 +179,11 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
       return 0;
     }
     const del = db.prepare('DELETE FROM parked WHERE (? IS NULL OR sink = ?) AND (? IS NULL OR item_id = ?)');
-    const retried = await retryEach(
-      v,
+    const retried = await eachIdOrAll(
+      v.all,
       ids,
       async (itemId) => del.run(v.sink ?? null, v.sink ?? null, itemId ?? null, itemId ?? null).changes,
+      (id) => nothingParked(id, v.sink),
     );
     out(
       `${retried.count} parked record(s) put back in their lanes; no crs serve is running on ${dir}: they are delivered when it starts`,
@@ -186,42 +192,9 @@ async function embeddedOutbox(action: 'list' | 'retry', ids: string[], v: Values
   });
 }
 
-/** What both backends say of an id that matched nothing parked (and exit 1). */
+/** What both backends say of an id that matched nothing parked (and exit 1: a script retrying several ids learns which did nothing). */
 const nothingParked = (id: string, lane?: string) =>
   `crs outbox: nothing parked as ${id}${lane ? ` in lane ${lane}` : ''}`;
-
-/**
- * Retries --all (one call with no id) or each id in turn; an id nothing parked (in the --sink lane) is said, as on
- * AWS, and makes the command exit 1: a script retrying several ids learns which did nothing.
- */
-async function retryEach(
-  v: Values,
-  ids: string[],
-  retry: (itemId: string | undefined) => Promise<number>,
-): Promise<{ count: number; missing: number }> {
-  let count = 0;
-  let missing = 0;
-  for (const itemId of v.all ? [undefined] : ids) {
-    const n = await retry(itemId);
-    if (n === 0 && itemId !== undefined) {
-      err(nothingParked(itemId, v.sink));
-      missing++;
-    }
-    count += n;
-  }
-  return { count, missing };
-}
-
-/** The crs serve running on the data directory, if one runs (serveClient) and answers. */
-async function runningServer(dir: string): Promise<ServeClient | undefined> {
-  const client = await serveClient(dir);
-  try {
-    await client?.call('GET', '/api/outbox');
-    return client;
-  } catch {
-    return undefined;
-  }
-}
 
 async function awsOutbox(action: 'list' | 'retry', ids: string[], v: Values, loadConfig: LoadConfig): Promise<number> {
   if (v.sink !== undefined && v.sink !== 'sns' && v.sink !== 'notify') {

@@ -1,7 +1,8 @@
-// The `crs serve` running on a data directory, as the operator commands reach it (crs silence, crs outbox): its
-// address from DIR/serve.json and the board key from DIR/board.key, then its board API over HTTP. The key goes only
-// to the server that wrote serve.json while it still runs: a serve.json left by a killed one (SIGKILL, a power cut)
-// names a port any local process may listen on since, and the key sent there was the board's key handed over.
+// The `crs serve` running on a data directory, as the operator commands reach it (crs silence, crs outbox,
+// crs dead-letters): its address from DIR/serve.json and the board key from DIR/board.key, then its board API over
+// HTTP. The key goes only to the server that wrote serve.json while it still runs: a serve.json left by a killed one
+// (SIGKILL, a power cut) names a port any local process may listen on since, and the key sent there was the board's
+// key handed over.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOARD_KEY_FILE } from '#hosts/embedded/board-key.ts';
@@ -66,4 +67,41 @@ function processRuns(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * The crs serve running on the data directory, if one runs (serveClient) and answers `probe` (a GET of the API the
+ * command goes on to use); undefined sends the command to the database itself, under the data directory's lock.
+ */
+export async function answeringServer(dir: string, probe: string): Promise<ServeClient | undefined> {
+  const client = await serveClient(dir);
+  try {
+    await client?.call('GET', probe);
+    return client;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * --all (one call with no id) or each id in turn; an id that matched nothing is said (`nothing(id)`, on stderr) and
+ * counted, so that the command exits 1 and a script acting on several ids learns which did nothing.
+ */
+export async function eachIdOrAll(
+  all: boolean | undefined,
+  ids: string[],
+  act: (id: string | undefined) => Promise<number>,
+  nothing: (id: string) => string,
+): Promise<{ count: number; missing: number }> {
+  let count = 0;
+  let missing = 0;
+  for (const id of all ? [undefined] : ids) {
+    const n = await act(id);
+    if (n === 0 && id !== undefined) {
+      process.stderr.write(`${nothing(id)}\n`);
+      missing++;
+    }
+    count += n;
+  }
+  return { count, missing };
 }
