@@ -224,6 +224,7 @@ export async function main(argv: string[], hooks: EntryHooks = {}): Promise<numb
       case undefined:
       case 'help':
       case '--help':
+      case '-h':
         process.stdout.write(USAGE);
         return command === undefined ? EXIT.usage : EXIT.ok;
       default:

@@ -220,10 +220,15 @@ export async function serveAwsCommand(
       `crs serve: devices POST ${host.url}/v1/messages with "Authorization: Bearer <token>" ` +
         (localToken
           ? '(CRS_INGEST_TOKEN or a device token)'
-          : // The command as a shell runs it from anywhere: the table, the emulator's endpoint and the region are
-            // this run's (it said --device ID without the --kind issue requires, and no endpoint: refused, or the
-            // token issued into AWS itself).
-            `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE}${endpoint ? ` AWS_ENDPOINT_URL=${endpoint}` : ''} AWS_REGION=${region} crs token issue --backend aws --device DEVICE_ID --kind KIND; or set CRS_INGEST_TOKEN)`),
+          : // The command as a shell runs it from anywhere: the table, the emulator's endpoint, the region and the
+            // dummy credentials (when this run set them: none were given) are this run's. It said --device ID without
+            // the --kind issue requires, and no endpoint: refused, or the token issued into AWS itself; until
+            // 2026-12-06 no credentials, so that a machine without any refused it.
+            `(a device token: CRS_TOKENS_TABLE=${p.functions.ingest.environment.CRS_TOKENS_TABLE}${endpoint ? ` AWS_ENDPOINT_URL=${endpoint}` : ''} AWS_REGION=${region}${Object.entries(
+              host.dummyCredentials,
+            )
+              .map(([k, v]) => ` ${k}=${v}`)
+              .join('')} crs token issue --backend aws --device DEVICE_ID --kind KIND; or set CRS_INGEST_TOKEN)`),
     );
     log(
       `crs serve: acknowledge links open ${host.url}/ack/<token> (GET shows, POST acknowledges); apps POST ${host.url}/v1/acks {"token","by"}`,

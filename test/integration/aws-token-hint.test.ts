@@ -2,7 +2,9 @@
 // command it prints must run as printed, from another shell (no emulator endpoint or table in its environment), and
 // the token it issues must be one the run's ingest accepts. Until 2026-12-05 it printed `crs token issue --backend
 // aws --device ID` without the --kind that issue requires (refused, exit 2) and without the emulator's endpoint (the
-// token would have gone to AWS itself).
+// token would have gone to AWS itself). Until 2026-12-06 it left out the dummy credentials the server sets for a
+// loopback emulator when there are none, so on a machine without AWS credentials (a fresh clone) the SDK refused it:
+// "Could not load credentials from any providers".
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { post, runPrefix, spawnAwsServe, stop, teardown, type AwsServe } from '#test/support/aws-serve.ts';
@@ -26,7 +28,9 @@ afterAll(async () => {
 
 describe('the device token hint of crs serve --backend aws', () => {
   it('runs as printed and issues a token the ingest accepts', async () => {
-    server = await spawnAwsServe(emulator.endpoint, prefix, [], { CRS_INGEST_TOKEN: '' });
+    // A machine without AWS credentials, as a fresh clone is (CI exports dummy ones for the other tests).
+    const noCredentials = { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_PROFILE: '' };
+    server = await spawnAwsServe(emulator.endpoint, prefix, [], { CRS_INGEST_TOKEN: '', ...noCredentials });
     // The hint is the line after "listening on", which is all spawnAwsServe waits for: wait for it too.
     const hint = await until(
       () => server!.stderr().match(/\(a device token: (.+ crs token issue .+); or set CRS_INGEST_TOKEN\)/)?.[1],
@@ -42,6 +46,10 @@ describe('the device token hint of crs serve --backend aws', () => {
       CRS_TOKENS_TABLE: _t,
       AWS_REGION: _r,
       AWS_DEFAULT_REGION: _d,
+      AWS_ACCESS_KEY_ID: _k,
+      AWS_SECRET_ACCESS_KEY: _s,
+      AWS_SESSION_TOKEN: _st,
+      AWS_PROFILE: _p,
       ...shell
     } = process.env;
     const issued = spawnSync('sh', ['-c', `${command} --json`], { cwd: REPO, env: shell, encoding: 'utf8' });

@@ -489,11 +489,18 @@ describe('crs usage errors and exit codes, pinned by a mutation run', () => {
     expect(r.stderr).toContain('usage:');
   });
 
-  it('crs alone prints the usage and exits 2; crs help exits 0', () => {
+  it('crs alone prints the usage and exits 2; crs help, --help and -h exit 0', () => {
     const bare = crsIn();
     expect(bare.status).toBe(2);
     expect(bare.stdout).toMatch(/^usage:/);
     expect(crsIn('help').status).toBe(0);
+    // -h as every command takes it (it was "unknown command "-h"", exit 2).
+    for (const flag of ['--help', '-h']) {
+      const r = crsIn(flag);
+      expect(r.status, flag).toBe(0);
+      expect(r.stdout, flag).toMatch(/^usage:/);
+      expect(r.stderr, flag).toBe('');
+    }
   });
 
   it('crs serve --backend embedded is the embedded server, its options as without it', () => {

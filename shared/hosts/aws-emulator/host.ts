@@ -90,6 +90,11 @@ export interface AwsHostHealth {
 export interface AwsHost {
   url: string;
   provisioned: Provisioned;
+  /**
+   * The dummy credentials set for a loopback emulator because the environment had none (empty otherwise): what a
+   * command run from another shell on this machine needs too.
+   */
+  dummyCredentials: Readonly<Record<string, string>>;
   health(): Promise<AwsHostHealth>;
   /** The page counts, also after close. */
   pages(): PagePrinter['stats'];
@@ -100,23 +105,23 @@ const LOOPBACK = /^(localhost|127(?:\.\d+){3}|\[::1\])$/;
 
 /**
  * The handlers build their SDK clients from the environment, as in Lambda: point it at the endpoint. A local
- * emulator needs some credentials; dummy ones are set when none are.
+ * emulator needs some credentials; dummy ones are set when none are, and returned (none: empty).
  */
 function configureAwsEnvironment(
   endpoint: string | undefined,
   region: string,
   env: NodeJS.ProcessEnv = process.env,
-): void {
+): Readonly<Record<string, string>> {
   env.AWS_REGION = region;
-  if (endpoint) {
-    env.AWS_ENDPOINT_URL = endpoint;
-    if (LOOPBACK.test(new URL(endpoint).hostname) && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE) {
-      env.AWS_ACCESS_KEY_ID = 'test';
-      env.AWS_SECRET_ACCESS_KEY = 'test';
-    }
-  } else {
+  if (!endpoint) {
     delete env.AWS_ENDPOINT_URL;
+    return {};
   }
+  env.AWS_ENDPOINT_URL = endpoint;
+  if (!LOOPBACK.test(new URL(endpoint).hostname) || env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE) return {};
+  const dummy = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+  Object.assign(env, dummy);
+  return dummy;
 }
 
 function clientsFor(endpoint: string | undefined, region: string): AwsClients & { streams: DynamoDBStreamsClient } {
@@ -182,7 +187,7 @@ class HostClock {
 }
 
 export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
-  configureAwsEnvironment(o.endpoint, o.region);
+  const dummyCredentials = configureAwsEnvironment(o.endpoint, o.region);
   const clock = new HostClock();
   const clients = clientsFor(o.endpoint, o.region);
   const synth = await o.synthesize({
@@ -466,6 +471,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   return {
     url: front.url,
     provisioned: p,
+    dummyCredentials,
     health,
     pages: () => printer.stats,
     close: async () => {
