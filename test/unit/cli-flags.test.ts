@@ -254,6 +254,12 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--backend', 'aws', '--port', '0', '--visibility-timeout', '1e1'],
       '--visibility-timeout must be a whole number from 0 to 43200 (got "1e1")',
     ],
+    // As on the embedded backend: the operator's own token (every right) is taken only where nobody else can send it
+    // (until 2026-12-06 the AWS backend took it on any --host).
+    [
+      ['serve', '--backend', 'aws', '--host', '0.0.0.0'],
+      'CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is 0.0.0.0): issue device tokens (crs token issue), or pass --ingest-token-any-host',
+    ],
   ])('crs %o is refused, exit 2, naming the flag and what was given', async (args, said) => {
     const r = await refusal(args);
     expect({ status: r.status, said: r.stderr.split('\n')[0] }).toEqual({
