@@ -80,6 +80,16 @@ export function localTokenHostProblem(host: string, anyHost: boolean): string | 
   return `CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is ${host}): issue device tokens (crs token issue), or pass --ingest-token-any-host`;
 }
 
+/**
+ * Why the test clock (CRS_TEST_CLOCK: `POST /local/clock` moves the server's clock, and takes no key) cannot be used
+ * on a listener at `host`, or undefined when it can: on loopback only. Anyone who reached it could step the clock
+ * that expires acknowledge links, escalates pages and refuses device data as too old or too far ahead.
+ */
+export function testClockHostProblem(host: string): string | undefined {
+  if (isLoopbackHost(host)) return undefined;
+  return `CRS_TEST_CLOCK (a test hook: POST /local/clock moves the server's clock, and takes no key) is accepted only on a loopback listener (this one is ${host}): unset it`;
+}
+
 /** Constant-time comparison of two secrets (of their digests, so that the lengths always match). */
 export function secretMatches(expected: string, given: string): boolean {
   const d = (s: string) => createHash('sha256').update(s, 'utf8').digest();

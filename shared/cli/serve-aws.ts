@@ -5,7 +5,7 @@
 // everything else go to standard error.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { localTokenHostProblem, localTokenProblem } from '#app/auth.ts';
+import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
@@ -149,6 +149,9 @@ export async function serveAwsCommand(
         : (localTokenProblem(localToken) ??
           localTokenHostProblem(listenHost, values['ingest-token-any-host'] === true));
     if (tokenProblem) throw new UsageError(tokenProblem);
+    const testClock = process.env.CRS_TEST_CLOCK === '1';
+    const clockProblem = testClock ? testClockHostProblem(listenHost) : undefined;
+    if (clockProblem) throw new UsageError(clockProblem);
     // Loaded once every option is checked: a usage error answers without loading the host and the AWS SDK.
     const { startAwsHost } = await import('#hosts/aws-emulator/host.ts');
 
@@ -178,7 +181,7 @@ export async function serveAwsCommand(
       pageLines: values['page-lines'] ?? false,
       ...(localToken ? { localToken } : {}),
       crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
-      testClock: process.env.CRS_TEST_CLOCK === '1',
+      testClock,
       ...(process.env.CRS_TEST_FAIL_NOTIFY_PATIENT
         ? { failNotifyPatient: process.env.CRS_TEST_FAIL_NOTIFY_PATIENT }
         : {}),

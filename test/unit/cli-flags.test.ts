@@ -268,6 +268,17 @@ describe('number flags, read one way by every command', () => {
     });
   });
 
+  it('crs serve --backend aws takes CRS_TEST_CLOCK on a loopback --host only (POST /local/clock takes no key)', async () => {
+    vi.stubEnv('CRS_TEST_CLOCK', '1');
+    const r = await refusal(['serve', '--backend', 'aws', '--host', '0.0.0.0', '--ingest-token-any-host']);
+    expect({ status: r.status, said: r.stderr.split('\n')[0] }).toEqual({
+      status: 2,
+      said: expect.stringContaining(
+        "CRS_TEST_CLOCK (a test hook: POST /local/clock moves the server's clock, and takes no key) is accepted only on a loopback listener (this one is 0.0.0.0)",
+      ),
+    });
+  });
+
   it.each([
     // "" listened on a random port (the monitors' gateway would find nobody); 0x10 on port 16
     [['--listen', ''], '--listen must be a whole number from 0 to 65535 (got "")'],

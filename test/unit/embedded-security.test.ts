@@ -147,6 +147,18 @@ describe('CRS_INGEST_TOKEN', () => {
   });
 });
 
+describe('CRS_TEST_CLOCK', () => {
+  it('is taken on a loopback listener only: POST /local/clock moves the clock and takes no key', async () => {
+    // Refused before anything listens: on a listener others reach, anyone could step the clock that expires links,
+    // escalates pages and refuses device data as too old or ahead (until 2026-12-06 it was taken on any --host).
+    await expect(start({ localTokenAnyHost: true, testClock: true, host: '192.0.2.1' })).rejects.toThrow(
+      /CRS_TEST_CLOCK \(a test hook: POST \/local\/clock moves the server's clock, and takes no key\) is accepted only on a loopback listener \(this one is 192\.0\.2\.1\)/,
+    );
+    server = await start({ testClock: true });
+    expect((await fetch(`${server.url}/local/clock?stepMs=1000`, { method: 'POST' })).status).toBe(200);
+  });
+});
+
 describe('the board cookie', () => {
   const cookieOf = async (s: EmbeddedServer, headers: Record<string, string> = {}) =>
     (await fetch(`${s.url}/?key=${keyOf(s)}`, { redirect: 'manual', headers })).headers.get('set-cookie')!;

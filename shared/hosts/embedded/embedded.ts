@@ -16,7 +16,7 @@ import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { deadLetterCount, listDeadLetters, redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/patients.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
-import { localTokenHostProblem, localTokenProblem } from '#app/auth.ts';
+import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
 import type { Principal } from '#app/scope.ts';
 import { tokenPrincipal } from '#app/auth.ts';
@@ -140,6 +140,8 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
     const where = localTokenHostProblem(host, o.localTokenAnyHost === true);
     if (where) throw new Error(where);
   }
+  const clockProblem = o.testClock ? testClockHostProblem(host) : undefined;
+  if (clockProblem) throw new Error(clockProblem);
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.httpLimits };
   // Patient data and keys: owner-only, fixed (and said) when an existing directory let others read it.
   for (const change of secureDataDir(dataDir))
