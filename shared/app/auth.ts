@@ -1,5 +1,6 @@
 // Device bearer tokens: issued once, stored only as a SHA-256 hash with the device's scope, checked on every request.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import { quoted } from '#domain/printable.ts';
 import type { DeviceToken, TokenStore } from '#ports';
 import { isDeviceKind, LOCAL_PRINCIPAL, principalOf, type Principal, type TokenScope } from './scope.ts';
@@ -62,6 +63,31 @@ export function localTokenProblem(token: string): string | undefined {
   if (!isBearerToken(token))
     return 'CRS_INGEST_TOKEN must be printable ASCII without spaces (it is sent as a bearer token)';
   return undefined;
+}
+
+/** Whether a listening host is this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.')) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * Why CRS_INGEST_TOKEN (every right) cannot be taken on a listener at `host`, or undefined when it can: on loopback
+ * only, unless the operator says otherwise (`--ingest-token-any-host`). The rule of both backends of `crs serve`.
+ */
+export function localTokenHostProblem(host: string, anyHost: boolean): string | undefined {
+  if (anyHost || isLoopbackHost(host)) return undefined;
+  return `CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is ${host}): issue device tokens (crs token issue), or pass --ingest-token-any-host`;
+}
+
+/**
+ * Why the test clock (CRS_TEST_CLOCK: `POST /local/clock` moves the server's clock, and takes no key) cannot be used
+ * on a listener at `host`, or undefined when it can: on loopback only. Anyone who reached it could step the clock
+ * that expires acknowledge links, escalates pages and refuses device data as too old or too far ahead.
+ */
+export function testClockHostProblem(host: string): string | undefined {
+  if (isLoopbackHost(host)) return undefined;
+  return `CRS_TEST_CLOCK (a test hook: POST /local/clock moves the server's clock, and takes no key) is accepted only on a loopback listener (this one is ${host}): unset it`;
 }
 
 /** Constant-time comparison of two secrets (of their digests, so that the lengths always match). */

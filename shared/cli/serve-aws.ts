@@ -5,7 +5,7 @@
 // everything else go to standard error.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { localTokenProblem } from '#app/auth.ts';
+import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
 import type { Synthesize } from '#hosts/aws-emulator/template.ts';
@@ -19,12 +19,13 @@ export const SERVE_AWS_USAGE = `  crs serve --backend aws [--endpoint URL] [--po
                           [--scheme S] [--config FILE] [--paging FILE] [--visibility-timeout SECONDS]
                           [--schedule-interval SECONDS] [--outputs FILE] [--page-lines]
                           [--hl7-zone ZONE] [--hl7-patient-authority AUTH] [--fhir-patient-system URI]
-                          [--max-observation-age-days D]
+                          [--max-observation-age-days D] [--ingest-token-any-host]
       provision the stack's queues, tables, stream, topic, secret and one queue per team on the endpoint (default
       $AWS_ENDPOINT_URL, else AWS itself) under NAME (default crs-local), run the real Lambda handlers against
       them, and print each grade change the team queues receive on stdout, once, as crs replay prints it
       (NDJSON); --page-lines: also every page each team receives ({"type":"page",...}: role, level, acknowledge
-      link). CRS_INGEST_TOKEN is accepted as a device token. --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
+      link). CRS_INGEST_TOKEN is accepted as a device token, on a loopback --host only unless
+      --ingest-token-any-host (as crs serve's). --visibility-timeout shortens the queue's retry delay (the stack's is 90 s);
       --schedule-interval how often the escalate function's schedule fires (the stack's is 60 s); --outputs
       writes the run's names as the stack's outputs file, for crs silence, crs audit export and crs doctor --outputs FILE;
       --hl7-zone, --hl7-patient-authority, --fhir-patient-system, --max-observation-age-days: as crs serve's (the
@@ -83,6 +84,7 @@ export async function serveAwsCommand(
         'hl7-patient-authority': { type: 'string' },
         'fhir-patient-system': { type: 'string' },
         'max-observation-age-days': { type: 'string' },
+        'ingest-token-any-host': { type: 'boolean' },
         teardown: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -140,8 +142,16 @@ export async function serveAwsCommand(
     const visibility = intOption('visibility-timeout', values['visibility-timeout'], 0, 43_200);
     const scheduleSeconds = intOption('schedule-interval', values['schedule-interval'], 1, 86_400);
     const localToken = process.env.CRS_INGEST_TOKEN || undefined;
-    const tokenProblem = localToken === undefined ? undefined : localTokenProblem(localToken);
+    const listenHost = values.host ?? '127.0.0.1';
+    const tokenProblem =
+      localToken === undefined
+        ? undefined
+        : (localTokenProblem(localToken) ??
+          localTokenHostProblem(listenHost, values['ingest-token-any-host'] === true));
     if (tokenProblem) throw new UsageError(tokenProblem);
+    const testClock = process.env.CRS_TEST_CLOCK === '1';
+    const clockProblem = testClock ? testClockHostProblem(listenHost) : undefined;
+    if (clockProblem) throw new UsageError(clockProblem);
     // Loaded once every option is checked: a usage error answers without loading the host and the AWS SDK.
     const { startAwsHost } = await import('#hosts/aws-emulator/host.ts');
 
@@ -155,7 +165,7 @@ export async function serveAwsCommand(
       region,
       prefix,
       port,
-      host: values.host ?? '127.0.0.1',
+      host: listenHost,
       ...(paging ? { paging } : {}),
       ...(overrides ? { gradingOverrides: overrides } : {}),
       ...(values['hl7-zone'] !== undefined ? { hl7Zone: values['hl7-zone'] } : {}),
@@ -171,7 +181,7 @@ export async function serveAwsCommand(
       pageLines: values['page-lines'] ?? false,
       ...(localToken ? { localToken } : {}),
       crashBeforePublish: process.env.CRS_TEST_CRASH_BEFORE_PUBLISH === '1',
-      testClock: process.env.CRS_TEST_CLOCK === '1',
+      testClock,
       ...(process.env.CRS_TEST_FAIL_NOTIFY_PATIENT
         ? { failNotifyPatient: process.env.CRS_TEST_FAIL_NOTIFY_PATIENT }
         : {}),

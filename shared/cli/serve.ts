@@ -314,7 +314,7 @@ function failed(command: string, err: unknown): number {
   }
   if (
     e.name === 'UsageError' ||
-    /^(--scheme|cannot read config|invalid config|CRS_INGEST_TOKEN|--mllp-device)/.test(e.message)
+    /^(--scheme|cannot read config|invalid config|CRS_INGEST_TOKEN|CRS_TEST_CLOCK|--mllp-device)/.test(e.message)
   ) {
     log(`crs ${command}: ${e.message}`);
     return 2;

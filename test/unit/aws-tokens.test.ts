@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { authenticate, hashToken, issueToken, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
+import { authenticate, hashToken, issueToken, TOKEN_REVOKED, UNKNOWN_KIND, UNREADABLE_SCOPE } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { tokenCommand } from '#cli/tokens.ts';
 import { HOSTILE_TOKEN_ARGUMENTS } from '#test/support/token-arguments.ts';
@@ -137,6 +137,36 @@ describe('DynamoTokenStore', () => {
         ok: false,
         status: 403,
         error: UNREADABLE_SCOPE(field),
+      });
+    }
+  });
+});
+
+describe('DynamoTokenStore, items edited by hand', () => {
+  // revoke() and setScope() take any revokedAt attribute for a revocation (attribute_not_exists(revokedAt)); until
+  // 2026-12-06 the token was read as active when it was not a non-empty text: taken over HTTP while `crs token
+  // revoke` answered "already revoked". A kind that was no text was read as none: a legacy token's rights.
+  it('refuses a token whose revocation is stored in another form, as revoke() reads it', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    for (const revokedAt of [{ N: '1765000000' }, { S: '' }, { NULL: true }] as AttributeValue[]) {
+      const t = storedAs({ revokedAt });
+      expect(await store.revoke(t.record.tokenId, '2026-01-10T10:00:00Z')).toBe(false);
+      expect(await authenticate(`Bearer ${t.token}`, store), JSON.stringify(revokedAt)).toEqual({
+        ok: false,
+        status: 403,
+        error: TOKEN_REVOKED,
+      });
+    }
+  });
+
+  it('refuses a token whose kind is stored as anything but a known kind (never the rights of a token without one)', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    for (const kind of [{ SS: ['monitor'] }, { S: '' }, { N: '1' }] as AttributeValue[]) {
+      const t = storedAs({ kind });
+      expect(await authenticate(`Bearer ${t.token}`, store), JSON.stringify(kind)).toMatchObject({
+        ok: false,
+        status: 403,
+        error: expect.stringContaining('device token of an unknown kind'),
       });
     }
   });

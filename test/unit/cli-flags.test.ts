@@ -247,11 +247,28 @@ describe('number flags, read one way by every command', () => {
       ['serve', '--backend', 'aws', '--port', '0', '--visibility-timeout', '1e1'],
       '--visibility-timeout must be a whole number from 0 to 43200 (got "1e1")',
     ],
+    // As on the embedded backend: the operator's own token (every right) is taken only where nobody else can send it
+    // (until 2026-12-06 the AWS backend took it on any --host).
+    [
+      ['serve', '--backend', 'aws', '--host', '0.0.0.0'],
+      'CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is 0.0.0.0): issue device tokens (crs token issue), or pass --ingest-token-any-host',
+    ],
   ])('crs %o is refused, exit 2, naming the flag and what was given', async (args, said) => {
     const r = await refusal(args);
     expect({ status: r.status, said: r.stderr.split('\n')[0] }).toEqual({
       status: 2,
       said: expect.stringContaining(said),
+    });
+  });
+
+  it('crs serve --backend aws takes CRS_TEST_CLOCK on a loopback --host only (POST /local/clock takes no key)', async () => {
+    vi.stubEnv('CRS_TEST_CLOCK', '1');
+    const r = await refusal(['serve', '--backend', 'aws', '--host', '0.0.0.0', '--ingest-token-any-host']);
+    expect({ status: r.status, said: r.stderr.split('\n')[0] }).toEqual({
+      status: 2,
+      said: expect.stringContaining(
+        "CRS_TEST_CLOCK (a test hook: POST /local/clock moves the server's clock, and takes no key) is accepted only on a loopback listener (this one is 0.0.0.0)",
+      ),
     });
   });
 

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { issueToken, secretMatches } from '../../shared/app/auth.ts';
+import { isLoopbackHost, issueToken, secretMatches } from '../../shared/app/auth.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { Spool } from '#hosts/mllp-bridge/spool.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
-import { RateLimiter, clientAddress, isLoopbackHost } from '#hosts/embedded/limits.ts';
+import { RateLimiter, clientAddress } from '#hosts/embedded/limits.ts';
 import { oneLine } from '#hosts/embedded/log-line.ts';
 import { ownUrl, startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { boardCookieName } from '#hosts/embedded/board-key.ts';
@@ -144,6 +144,18 @@ describe('CRS_INGEST_TOKEN', () => {
     expect((await post(server, msg('P1', 0, { vitals: { heartRate: 80 } }))).status).toBe(202);
     expect(secretMatches('a'.repeat(40), 'a'.repeat(40))).toBe(true);
     expect(secretMatches('a'.repeat(40), 'a'.repeat(39))).toBe(false);
+  });
+});
+
+describe('CRS_TEST_CLOCK', () => {
+  it('is taken on a loopback listener only: POST /local/clock moves the clock and takes no key', async () => {
+    // Refused before anything listens: on a listener others reach, anyone could step the clock that expires links,
+    // escalates pages and refuses device data as too old or ahead (until 2026-12-06 it was taken on any --host).
+    await expect(start({ localTokenAnyHost: true, testClock: true, host: '192.0.2.1' })).rejects.toThrow(
+      /CRS_TEST_CLOCK \(a test hook: POST \/local\/clock moves the server's clock, and takes no key\) is accepted only on a loopback listener \(this one is 192\.0\.2\.1\)/,
+    );
+    server = await start({ testClock: true });
+    expect((await fetch(`${server.url}/local/clock?stepMs=1000`, { method: 'POST' })).status).toBe(200);
   });
 });
 

@@ -18,6 +18,7 @@ import {
   authenticate,
   hashToken,
   issueToken,
+  TOKEN_REVOKED,
   UNKNOWN_KIND,
   UNREADABLE_SCOPE,
   UNREADABLE_SCOPE_ALL,
@@ -1386,6 +1387,24 @@ describe('SqliteTokenStore and the data directory', () => {
         ok: false,
         status: 403,
         error: UNREADABLE_SCOPE(field),
+      });
+    }
+  });
+
+  // A revocation time the revoke and scope commands count (revoked_at IS NOT NULL) is a revocation, whatever it holds:
+  // until 2026-12-06 an empty text or a number (a row edited by hand) let the token in over HTTP while
+  // `crs token revoke` answered "already revoked" and the MLLP listener refused it.
+  it('refuses a token whose revocation time is stored in any form, as the revoke command reads it', async () => {
+    const tokens = new SqliteTokenStore(db);
+    for (const revokedAt of ['', 0, 1765000000]) {
+      const { token, record } = issueToken('mon-6', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+      await tokens.put(record);
+      db.prepare('UPDATE device_tokens SET revoked_at = ? WHERE token_id = ?').run(revokedAt, record.tokenId);
+      expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(false);
+      expect(await authenticate(`Bearer ${token}`, tokens), String(revokedAt)).toEqual({
+        ok: false,
+        status: 403,
+        error: TOKEN_REVOKED,
       });
     }
   });

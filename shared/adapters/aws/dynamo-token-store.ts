@@ -24,9 +24,13 @@ function fromItem(item: Record<string, AttributeValue>): DeviceToken {
     hash: item[T.partitionKey]?.S ?? '',
     createdAt: item.createdAt?.S ?? '',
   };
-  if (item.revokedAt?.S) token.revokedAt = item.revokedAt.S;
-  // Kept as stored, known or not: authenticate() refuses a kind it does not know (never read as no kind).
-  if (item.kind?.S) token.kind = item.kind.S as DeviceKind;
+  // Any revokedAt is a revocation, as revoke() and setScope() read it (attribute_not_exists): one stored otherwise than
+  // as a text (a number, an empty text: a hand edit) was read as none until 2026-12-06, and the token was taken
+  // while `crs token revoke` answered that it was revoked already.
+  if (item.revokedAt) token.revokedAt = item.revokedAt.S || JSON.stringify(item.revokedAt);
+  // Kept as stored, known or not: authenticate() refuses a kind it does not know (never read as no kind). A kind
+  // stored as no text (a string set, a number) or an empty one is such a kind: until 2026-12-06 it was read as none.
+  if (item.kind) token.kind = (item.kind.S ?? JSON.stringify(item.kind)) as DeviceKind;
   // A list of texts, as scopeAttributes writes it; anything else (a string set, a number among them) is kept as
   // stored, and authenticate() refuses the token: read as no list, it was a token for every ward or patient.
   const list = (a: AttributeValue): string[] =>

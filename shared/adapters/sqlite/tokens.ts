@@ -9,7 +9,8 @@ interface Row {
   device_id: string;
   hash: string;
   created_at: string;
-  revoked_at: string | null;
+  /** A text as the store writes it; a hand edit can leave a number. */
+  revoked_at: string | number | null;
   scope: string | null;
 }
 
@@ -52,7 +53,9 @@ const toToken = (r: Row): DeviceToken => ({
   deviceId: r.device_id,
   hash: r.hash,
   createdAt: r.created_at,
-  ...(r.revoked_at ? { revokedAt: r.revoked_at } : {}),
+  // Any revocation time is a revocation, as revoke(), setScope() and activeForDevice() read it (revoked_at IS NULL):
+  // an empty text or a number (a row edited by hand) was read as none until 2026-12-06, the token taken over HTTP.
+  ...(r.revoked_at !== null ? { revokedAt: String(r.revoked_at) || '(empty)' } : {}),
   ...scopeOf(r.scope),
 });
 

@@ -16,7 +16,7 @@ import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { deadLetterCount, listDeadLetters, redriveDeadLetters } from '#adapters/sqlite/dead-letters.ts';
 import { DEFAULT_MAX_PATIENTS, SqlitePatientDirectory } from '#adapters/sqlite/patients.ts';
 import { SqliteTokenStore } from '#adapters/sqlite/tokens.ts';
-import { localTokenProblem } from '#app/auth.ts';
+import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import { loadInterfaceRoutes } from '#app/interfaces/http.ts';
 import type { Principal } from '#app/scope.ts';
 import { tokenPrincipal } from '#app/auth.ts';
@@ -29,7 +29,7 @@ import { BoardApi } from './board-api.ts';
 import { loadOrCreateBoardKey } from './board-key.ts';
 import { DeliveryWatch } from './delivery-watch.ts';
 import { createRequestHandler } from './http.ts';
-import { DEFAULT_HTTP_LIMITS, guardConnections, isLoopbackHost, normalise, type HttpLimits } from './limits.ts';
+import { DEFAULT_HTTP_LIMITS, guardConnections, normalise, type HttpLimits } from './limits.ts';
 import { oneLine } from './log-line.ts';
 import { CountingSecurityLog, FileSecurityLog } from './security-log.ts';
 import { startMllpListener, type MllpListener } from './mllp.ts';
@@ -137,12 +137,11 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
   if (o.localToken !== undefined) {
     const problem = localTokenProblem(o.localToken);
     if (problem) throw new Error(problem);
-    if (!isLoopbackHost(host) && !o.localTokenAnyHost) {
-      throw new Error(
-        `CRS_INGEST_TOKEN is accepted only on a loopback listener (this one is ${host}): issue device tokens (crs token issue), or pass --ingest-token-any-host`,
-      );
-    }
+    const where = localTokenHostProblem(host, o.localTokenAnyHost === true);
+    if (where) throw new Error(where);
   }
+  const clockProblem = o.testClock ? testClockHostProblem(host) : undefined;
+  if (clockProblem) throw new Error(clockProblem);
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...o.httpLimits };
   // Patient data and keys: owner-only, fixed (and said) when an existing directory let others read it.
   for (const change of secureDataDir(dataDir))

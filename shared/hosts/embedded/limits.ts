@@ -111,12 +111,6 @@ export function forwardedHttps(req: IncomingMessage, trustProxy: readonly string
   return proto === 'https';
 }
 
-/** Whether a listening host is this machine only. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.')) || h === '::ffff:127.0.0.1';
-}
-
 /**
  * A token bucket per key (client address): `take` spends one, `exhausted` tells whether nothing is left, without
  * spending. Bounded: the oldest keys are forgotten past `maxKeys` (an attacker rotating addresses gains nothing but
