@@ -89,15 +89,39 @@ const TOCILIZUMAB_HISTORY = 16;
 /** How many placements of messages dated ahead of their arrival are kept (the latest by observedAt). */
 const PLACED_AHEAD_KEPT = 32;
 
+/** How far past the one before it an instant dated ahead goes when its arrival is taken (placement). */
+const AHEAD_STEP_MS = 16;
+
 /**
- * Where a message observed at `observed` is placed: never later than its arrival (a value dated ahead of it, a fast
- * device clock, cannot outrank the corrections that follow it), and at the instant an earlier message of the same
- * observedAt was placed, so that messages of one instant stay one instant (section 1: a correction, the halves of a
- * panel) wherever their own arrivals fall.
+ * Where a message observed at `observed` is placed: at its arrival when that is earlier (a value dated ahead of it, a
+ * fast device clock, cannot outrank the corrections that follow it), and at the instant an earlier message of the
+ * same observedAt was placed, so that messages of one instant stay one instant (section 1: a correction, the halves
+ * of a panel) wherever their own arrivals fall. Instants dated ahead stay distinct and in observedAt order: one whose
+ * arrival an instant placed before has taken or passed in that order (readings of one request, all arrived at once)
+ * goes between its neighbours, AHEAD_STEP_MS after the last one when it is the latest, so a few milliseconds past its
+ * arrival. Two kept 1 ms apart leave no time between them: a third observed between them is placed with the earlier.
  */
 function placement(placed: PatientState['placedAhead'], observed: number, receivedAt: number | undefined): number {
-  for (let i = placed.length - 1; i >= 0; i--) if (placed[i]![0] === observed) return placed[i]![1];
-  return receivedAt !== undefined && receivedAt < observed ? receivedAt : observed;
+  let lo = Number.NEGATIVE_INFINITY; // where the latest instant observed before this one was placed
+  let hi = Number.POSITIVE_INFINITY; // and the earliest observed after it (placed is in observedAt order)
+  for (const [o, p] of placed) {
+    if (o === observed) return p;
+    if (o < observed) lo = p;
+    else {
+      hi = p;
+      break;
+    }
+  }
+  if (receivedAt === undefined || receivedAt >= observed) return observed;
+  if (receivedAt > lo && receivedAt < hi) return receivedAt;
+  const between =
+    hi === Number.POSITIVE_INFINITY
+      ? lo + AHEAD_STEP_MS
+      : lo === Number.NEGATIVE_INFINITY
+        ? hi - AHEAD_STEP_MS
+        : Math.floor((lo + hi) / 2);
+  const t = Math.min(between, observed - 1); // still ahead of its observedAt: kept among the placements
+  return t > lo ? t : lo;
 }
 
 function withPlacement(placed: PatientState['placedAhead'], observed: number, t: number): PatientState['placedAhead'] {

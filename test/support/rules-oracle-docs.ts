@@ -247,6 +247,35 @@ function crsGrade(sorted: Placed[], clock: number, episodeStart: number, cfg: Gr
   return { grade: g, febrileTimes };
 }
 
+/**
+ * Section 1: placed at its observedAt, or at its arrival when it is dated ahead of that; a message for an observedAt
+ * placed ahead before is placed where that one was (one instant), while it is among the latest 32 so placed. The
+ * instants placed ahead keep their observedAt order, each at its own time: when the arrival is not after where the
+ * one observed just before it was placed, or not before where the one observed just after it was, it goes midway
+ * between those two (to the millisecond, rounded down), or 16 ms after the one before (before the one after) when
+ * there is one only; always before its own observedAt; where no millisecond is left between them, with the one
+ * before. `placed` (observedAt -> where) is updated.
+ */
+export function placedAt(placed: Map<number, number>, observed: number, receivedAt: number | undefined): number {
+  const known = placed.get(observed);
+  if (known !== undefined) return known;
+  if (receivedAt === undefined || receivedAt >= observed) return observed;
+  const before = [...placed].filter(([o]) => o < observed).sort((a, b) => b[0] - a[0])[0]?.[1];
+  const after = [...placed].filter(([o]) => o > observed).sort((a, b) => a[0] - b[0])[0]?.[1];
+  let t = receivedAt;
+  if ((before !== undefined && t <= before) || (after !== undefined && t >= after)) {
+    if (before !== undefined && after !== undefined) t = Math.floor((before + after) / 2);
+    else if (before !== undefined) t = before + 16;
+    else t = after! - 16;
+  }
+  t = Math.min(t, observed - 1);
+  if (before !== undefined && t <= before) t = before;
+  placed.set(observed, t);
+  const oldest = [...placed.keys()].sort((a, b) => a - b);
+  while (placed.size > 32) placed.delete(oldest.shift()!);
+  return t;
+}
+
 /** The grades after each arrival, duplicates included (a duplicate changes nothing and is marked). */
 export function docsOracle(arrivals: readonly Arrived[], cfg: GradingConfig): DocsGrades[] {
   const identities = new Set<string>();
@@ -262,18 +291,7 @@ export function docsOracle(arrivals: readonly Arrived[], cfg: GradingConfig): Do
       return;
     }
     identities.add(id);
-    // Placed at its observedAt, or at its arrival when it is dated ahead of that; a message for an observedAt placed
-    // ahead before is placed where that one was (one instant), while it is among the latest 32 so placed.
-    const observed = Date.parse(m.observedAt);
-    let t = placedAhead.get(observed);
-    if (t === undefined) {
-      t = receivedAt !== undefined && receivedAt < observed ? receivedAt : observed;
-      if (t !== observed) {
-        placedAhead.set(observed, t);
-        const oldest = [...placedAhead.keys()].sort((a, b) => a - b);
-        while (placedAhead.size > 32) placedAhead.delete(oldest.shift()!);
-      }
-    }
+    const t = placedAt(placedAhead, Date.parse(m.observedAt), receivedAt);
     accepted.push({ t, k, m });
     const sorted = [...accepted].sort((a, b) => a.t - b.t || a.k - b.k);
     const clock = sorted.at(-1)!.t;

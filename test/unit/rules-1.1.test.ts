@@ -6,7 +6,7 @@ import type { DeviceMessage, VasopressorEntry } from '#domain/contract.ts';
 import type { AssessmentEvent, NotificationEvent, OutputEvent } from '#domain/events.ts';
 import { reduce } from '#domain/reducer.ts';
 import type { PatientState } from '#domain/state.ts';
-import { enrol, msg } from '#test/support/messages.ts';
+import { T0, enrol, msg } from '#test/support/messages.ts';
 import { config, pages, run } from '#test/support/run.ts';
 import { episodeStartMoves } from '#test/support/waiver-cases.ts';
 
@@ -236,6 +236,41 @@ describe('1.1 item 2 with a device clock running ahead: a message is placed at i
       [bp(127, undefined, 60), 1.9],
     ];
     expect(gradesArrived([[enrol(P), 0], [temp(115, 39), 0], [bp(120, undefined, 62), 0], ...panel])).toEqual([2, 0]);
+  });
+
+  /** [CRS, ICANS] after messages that all arrived at one time (one request: a JSON batch, a FHIR bundle). */
+  function gradesInOneRequest(list: DeviceMessage[], receivedAt: number, cfg = config()): number[] {
+    let state: PatientState | undefined;
+    let last = [0, 0];
+    for (const m of list) {
+      const step = reduce(state, m, cfg, { ...arrivalOf(m), receivedAt });
+      state = step.state;
+      if (step.kind === 'applied') last = [step.assessment.crsGrade, step.assessment.icansGrade];
+    }
+    return last;
+  }
+
+  it('instants dated ahead in one request stay distinct, in observedAt order, whatever order they come in', () => {
+    // A monitor whose clock runs 3 minutes fast flushes its readings in one request that arrives at 10:00: each is
+    // dated ahead of it. Until 2026-12-06 all were placed at the arrival, one instant, so a later reading there was
+    // a correction of the earlier: 38.6 °C then 37.2 °C a minute later lost the fever (CRS 0, the rules give 1), and
+    // two low MAPs a minute apart were one reading (CRS 1, the rules give 2).
+    const arrival = T0 + 120 * 60_000; // 10:00, observedAt 10:01 and 10:02
+    const fever = [temp(121, 38.6), temp(122, 37.2)];
+    const lows = [temp(100, 38.2), bp(121, undefined, 60), bp(122, undefined, 62)];
+    const earlier = [enrol(P)];
+    for (const order of permutations(fever))
+      expect(gradesInOneRequest([...earlier, ...order], arrival)).toEqual([1, 0]);
+    for (const order of permutations(lows)) expect(gradesInOneRequest([...earlier, ...order], arrival)).toEqual([2, 0]);
+    // Three readings of one request in any order: the latest by observedAt is the latest value, the lows pair.
+    const three = [bp(121, undefined, 60), bp(122, 120, 80), bp(123, undefined, 61)];
+    for (const order of permutations(three)) {
+      let state: PatientState | undefined;
+      for (const m of [...earlier, temp(100, 38.2), ...order])
+        state = reduce(state, m, config(), { ...arrivalOf(m), receivedAt: arrival }).state;
+      expect(state!.vitals.meanArterialPressure!.v).toBe(61);
+      expect(state!.vitals.systolicBP!.v).toBe(120);
+    }
   });
 
   it('still, a value dated ahead does not outrank a later reading observed before its time', () => {

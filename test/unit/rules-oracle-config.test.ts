@@ -15,7 +15,7 @@ import { clinicalCourse, nearlyOrdered, permutation } from '#test/support/arbitr
 import { enrol as enrolAt, msg as msgAt, T0 } from '#test/support/messages.ts';
 import { withinGuarantees } from '#test/support/rules-guarantees.ts';
 import { oracleGrades } from '#test/support/rules-oracle.ts';
-import { type Arrived, docsOracle } from '#test/support/rules-oracle-docs.ts';
+import { type Arrived, docsOracle, placedAt } from '#test/support/rules-oracle-docs.ts';
 
 const RUNS = Number(process.env.RULES_ORACLE_RUNS ?? 100);
 const TIMEOUT = Math.max(30_000, RUNS * 80);
@@ -47,16 +47,11 @@ function firstDisagreement(arrivals: Arrived[], cfg: GradingConfig) {
  * guarantees' check, which reads observedAt. A later message of an instant placed ahead is placed with it.
  */
 function placedMessages(arrivals: Arrived[]): DeviceMessage[] {
-  const first = new Map<string, string>();
-  return arrivals.map(({ message: m, receivedAt }) => {
-    const observed = Date.parse(m.observedAt);
-    const key = String(observed);
-    const placed =
-      first.get(key) ??
-      new Date(receivedAt !== undefined && receivedAt < observed ? receivedAt : observed).toISOString();
-    first.set(key, placed);
-    return { ...m, observedAt: placed };
-  });
+  const placed = new Map<number, number>();
+  return arrivals.map(({ message: m, receivedAt }) => ({
+    ...m,
+    observedAt: new Date(placedAt(placed, Date.parse(m.observedAt), receivedAt)).toISOString(),
+  }));
 }
 
 type Order = (n: number, keys: number[]) => number[];
