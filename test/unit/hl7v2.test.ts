@@ -3,7 +3,7 @@
 import type { Principal } from '#app/scope.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readAck } from '#app/hl7v2/ack.ts';
+import { buildAck, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
@@ -519,6 +519,24 @@ describe('PCD-01 translation', () => {
       [14, 'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14); neither is used'],
     ]);
     expect(r.translated[0]!.message.vitals).not.toHaveProperty('meanArterialPressure');
+  });
+
+  it('names at most five OBX of a conflict in each ERR: the ACK of a message at the bounds stays under 1 MiB', () => {
+    // Until 2026-12-06 each refused OBX's ERR named every one: 983 OBX of one time with different values made an ACK
+    // of several MB, which no MLLP client reads (1 MiB per frame), and 5,000 made 245 MB of text.
+    const rows = Array.from(
+      { length: 982 },
+      (_, i) =>
+        `OBX|${i + 14}|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|${70 + (i % 5)}|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`,
+    );
+    const r = ok(`${PCD01}\r${rows.join('\r')}`);
+    const conflict = r.problems.filter((p) => p.text.includes('different values'));
+    expect(conflict).toHaveLength(983);
+    expect(conflict[0]!.text).toBe(
+      'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14, OBX 15, OBX 16, OBX 17 and 978 more); neither is used',
+    );
+    const ack = buildAck({ code: 'AE', header: r.header, problems: r.problems, now: NOW });
+    expect(Buffer.byteLength(ack)).toBeLessThan(1024 * 1024);
   });
 
   it('takes FiO2 and oxygen flow (LOINC) with the coded oxygen device, and refuses them without it', () => {
