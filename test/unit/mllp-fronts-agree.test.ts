@@ -1035,6 +1035,14 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
     expect(readAnswer(fromBridge)).toMatchObject({ code: 'AR', controlId: '', errs: [{ code: 101 }] });
   });
 
+  it('a message over the bounds of segments, refused by the bridge itself (not spooled), is answered as the server answers it', async () => {
+    const h = hosts.find((x) => x.name === 'plain')!;
+    const b = padded(build(heartRate(92), 'bridge-over'), { segments: HL7_MAX_SEGMENTS + 1 });
+    const fromBridge = await h.viaBridge.send(b.text);
+    expect(fromBridge).toBe(await h.viaEmbedded.send(b.text));
+    expect(readAnswer(fromBridge)).toMatchObject({ code: 'AR', controlId: b.controlId, errs: [{ code: 207 }] });
+  });
+
   it('an ADT^A03 (a discharge) is forwarded, no longer refused by the bridge itself: the server refuses it to a monitor, naming monitoringEnd', async () => {
     const h = hosts.find((x) => x.name === 'plain')!;
     const a03 = [
