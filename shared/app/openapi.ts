@@ -12,6 +12,7 @@ import { FhirEncoder } from './fhir/encode.ts';
 import { FHIR_CONTENT_TYPE } from './fhir/http.ts';
 import { FHIR_RESOURCES } from './fhir/translate.ts';
 import { HL7_CONTENT_TYPE, HL7_MAX_BYTES } from './hl7v2/ack.ts';
+import { HL7_MAX_DELIMITERS, HL7_MAX_SEGMENTS } from './hl7v2/pcd01.ts';
 import { toPcd01 } from './hl7v2/encode.ts';
 import { INGEST_LIMITS, ROUTES } from './ingest.ts';
 import { FHIR_BASE, FHIR_METADATA_ROUTE, HL7_ROUTE } from './interfaces/routes.ts';
@@ -220,7 +221,7 @@ function hl7Route(): Json {
         'x-crs-backends': BOTH,
         requestBody: {
           required: true,
-          description: `At most ${HL7_MAX_BYTES} bytes.`,
+          description: `At most ${HL7_MAX_BYTES} bytes, ${HL7_MAX_SEGMENTS} segments and ${HL7_MAX_DELIMITERS} field, component, repetition and subcomponent delimiters (413 with an AR over any of them).`,
           content: { [HL7_CONTENT_TYPE]: { schema: { type: 'string' }, example: toPcd01(READING) } },
         },
         responses: {

@@ -7,6 +7,7 @@ const benches = [
   './aws.bench.ts',
   './http.bench.ts',
   './mllp.bench.ts',
+  './hl7-bounds.bench.ts',
   './paging.bench.ts',
   './storage.bench.ts',
   './board.bench.ts',

@@ -3,11 +3,11 @@
 import type { Principal } from '#app/scope.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readAck } from '#app/hl7v2/ack.ts';
+import { buildAck, readAck } from '#app/hl7v2/ack.ts';
 import { toPcd01 } from '#app/hl7v2/encode.ts';
 import { handleHl7Http } from '#app/hl7v2/http.ts';
 import { ingestHl7 } from '#app/hl7v2/ingest.ts';
-import { translatePcd01 } from '#app/hl7v2/pcd01.ts';
+import { HL7_MAX_DELIMITERS, HL7_MAX_SEGMENTS, translatePcd01 } from '#app/hl7v2/pcd01.ts';
 import { idPart, messageIdOf } from '#app/interfaces/ids.ts';
 import { parseZone, wallClockInstants } from '#app/interfaces/zone.ts';
 import { crsGradesOf } from '../support/interfaces.ts';
@@ -519,6 +519,37 @@ describe('PCD-01 translation', () => {
       [14, 'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14); neither is used'],
     ]);
     expect(r.translated[0]!.message.vitals).not.toHaveProperty('meanArterialPressure');
+  });
+
+  it('counts segments as the parser splits them (a CR LF is one line end), and reads no MSH over the bounds', () => {
+    const lines = PCD01.split('\r');
+    const padding = (n: number) => Array.from({ length: n }, () => 'NTE|1||x');
+    const atBound = [...lines, ...padding(HL7_MAX_SEGMENTS - lines.length)].join('\r\n');
+    expect(translatePcd01(atBound).ok).toBe(true);
+    const over = translatePcd01(`${atBound}\n\nNTE|1||x`);
+    expect(over).toMatchObject({ ok: false, tooLarge: true, header: { controlIdSent: 'MSG000123' } });
+    // An MSH that is itself over the bound of delimiters is not parsed: the AR is addressed to no one.
+    const hugeMsh = translatePcd01(`${lines[0]}|${'~'.repeat(HL7_MAX_DELIMITERS)}\r${lines.slice(1).join('\r')}`);
+    expect(hugeMsh.ok || hugeMsh.header).toBe(undefined);
+    expect(hugeMsh.problems.map((p) => p.code)).toEqual([207]);
+  });
+
+  it('names at most five OBX of a conflict in each ERR: the ACK of a message at the bounds stays under 1 MiB', () => {
+    // Until 2026-12-06 each refused OBX's ERR named every one: 983 OBX of one time with different values made an ACK
+    // of several MB, which no MLLP client reads (1 MiB per frame), and 5,000 made 245 MB of text.
+    const rows = Array.from(
+      { length: 982 },
+      (_, i) =>
+        `OBX|${i + 14}|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|${70 + (i % 5)}|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`,
+    );
+    const r = ok(`${PCD01}\r${rows.join('\r')}`);
+    const conflict = r.problems.filter((p) => p.text.includes('different values'));
+    expect(conflict).toHaveLength(983);
+    expect(conflict[0]!.text).toBe(
+      'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14, OBX 15, OBX 16, OBX 17 and 978 more); neither is used',
+    );
+    const ack = buildAck({ code: 'AE', header: r.header, problems: r.problems, now: NOW });
+    expect(Buffer.byteLength(ack)).toBeLessThan(1024 * 1024);
   });
 
   it('takes FiO2 and oxygen flow (LOINC) with the coded oxygen device, and refuses them without it', () => {

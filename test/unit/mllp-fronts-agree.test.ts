@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE } from '#app/hl7v2/ack.ts';
 import { MllpDecoder, frame } from '#app/hl7v2/mllp.ts';
+import { HL7_MAX_DELIMITERS, HL7_MAX_SEGMENTS } from '#app/hl7v2/pcd01.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { TokenScope } from '#domain/scope.ts';
 import { startHttpFront, type HttpFront } from '#hosts/aws-emulator/http-front.ts';
@@ -517,6 +518,20 @@ afterAll(() => {
 
 // ------------------------------------------------------------------------------------------------------------
 
+/**
+ * A valid message (built) padded to `segments` segments with NTE, or to `delimiters` delimiters with one NTE of
+ * repetitions (`~`): at the bounds of what one message may cost to read (docs/interfaces.md).
+ */
+function padded(b: Built, to: { segments: number } | { delimiters: number }): Built {
+  const segments = b.text.split(/[\r\n]+/).length;
+  const delimiters = (b.text.match(/[|^~&]/g) ?? []).length;
+  const text =
+    'segments' in to
+      ? `${b.text}\r${Array.from({ length: to.segments - segments }, () => 'NTE|1||x').join('\r')}`
+      : `${b.text}\rNTE|1||${'~'.repeat(to.delimiters - delimiters - 3)}`;
+  return { ...b, text };
+}
+
 describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
   let overMllp: EmbeddedServer;
   let overHttp: EmbeddedServer;
@@ -772,6 +787,43 @@ describe('HL7 v2 over MLLP and over HTTP, on crs serve', () => {
     );
     expectModel(await client.send(next.text), next, 'after the oversized frame');
   });
+  it('a message over the bounds of segments or delimiters: the same AR over both (HTTP 413), naming the bound; one at the bounds is taken', async () => {
+    // Until 2026-12-06 only the 1 MiB limit bounded a message, and one of a million empty fields held the server's
+    // event loop for a second or more (docs/security.md).
+    const over = [
+      {
+        b: padded(build(heartRate(82), 'seg-over'), { segments: HL7_MAX_SEGMENTS + 1 }),
+        text: `the message has ${HL7_MAX_SEGMENTS + 1} segments, more than ${HL7_MAX_SEGMENTS}, the most taken`,
+      },
+      {
+        b: padded(build(heartRate(83), 'del-over'), { delimiters: HL7_MAX_DELIMITERS + 1 }),
+        text: `the message has ${HL7_MAX_DELIMITERS + 1} field, component, repetition and subcomponent delimiters, more than ${HL7_MAX_DELIMITERS}, the most taken`,
+      },
+    ];
+    for (const { b, text } of over) {
+      const viaMllp = await client.send(b.text);
+      const viaHttp = await postHl7(overHttp.url, monitorToken, b.text);
+      expect(viaHttp.status, b.controlId).toBe(413);
+      expect(viaHttp.ack).toBe(viaMllp);
+      // Addressed to the message: its MSH alone is read.
+      expect(readAnswer(viaMllp)).toEqual({
+        code: 'AR',
+        controlId: b.controlId,
+        errs: [{ at: 'MSH^1', code: 207, text }],
+      });
+      expect(effect(overMllp, b.patientId, 'mllp:127.0.0.1').timeline).toEqual([]);
+    }
+    // At the bounds: taken, as any message.
+    for (const b of [
+      padded(build(heartRate(84), 'seg-at'), { segments: HL7_MAX_SEGMENTS }),
+      padded(build(heartRate(85), 'del-at'), { delimiters: HL7_MAX_DELIMITERS }),
+    ]) {
+      expectModel(await client.send(b.text), b, `${b.controlId} over MLLP`);
+      const viaHttp = await postHl7(overHttp.url, monitorToken, b.text);
+      expect(viaHttp.status, b.controlId).toBe(202);
+      expectModel(viaHttp.ack, b, `${b.controlId} over HTTP`);
+    }
+  });
 });
 
 // ------------------------------------------------------------------------------------------------------------
@@ -981,6 +1033,14 @@ describe('crs mllp-bridge to the AWS ingest, against crs serve --mllp-port', () 
     expect(fromBridge).toBe(await h.viaEmbedded.send(b.text));
     expect(fromBridge.split('\r')[0]).toMatch(/^MSH\|\^~\\&\|CRS\|HOSP\|MON-GW\|ICU-FAC\|/);
     expect(readAnswer(fromBridge)).toMatchObject({ code: 'AR', controlId: '', errs: [{ code: 101 }] });
+  });
+
+  it('a message over the bounds of segments, refused by the bridge itself (not spooled), is answered as the server answers it', async () => {
+    const h = hosts.find((x) => x.name === 'plain')!;
+    const b = padded(build(heartRate(92), 'bridge-over'), { segments: HL7_MAX_SEGMENTS + 1 });
+    const fromBridge = await h.viaBridge.send(b.text);
+    expect(fromBridge).toBe(await h.viaEmbedded.send(b.text));
+    expect(readAnswer(fromBridge)).toMatchObject({ code: 'AR', controlId: b.controlId, errs: [{ code: 207 }] });
   });
 
   it('an ADT^A03 (a discharge) is forwarded, no longer refused by the bridge itself: the server refuses it to a monitor, naming monitoringEnd', async () => {

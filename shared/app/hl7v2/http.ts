@@ -1,7 +1,8 @@
 // POST /v1/hl7v2: one HL7 v2 message as the body (x-application/hl7-v2+er7), the ACK as the answer's body, with
 // the same device tokens as JSON ingest. 202 accepted (AA, or AE when some observations were refused), 400 AR
 // (unreadable), 422 AE (nothing acceptable), 401/403/405/413/415 AR (403 also: nothing this device may send, for
-// its patients: shared/app/scope.ts), 503 AR (queue down: send again).
+// its patients: shared/app/scope.ts; 413 also: over the bounds of segments or delimiters, pcd01.ts), 503 AR (queue
+// down: send again).
 import { authenticateRequest, header, type HttpRequest, type HttpResponse, type IngestDeps } from '#app/ingest.ts';
 import { refusalHeaders, RETRY_LATER, type AuthResult } from '#app/auth.ts';
 import { HL7_CONTENT_TYPE, HL7_MAX_BYTES, refusalAck, tooLong } from './ack.ts';

@@ -24,10 +24,11 @@ export interface Hl7IngestDeps extends Pick<IngestDeps, 'patients' | 'maxPatient
 export interface Hl7Answer {
   code: AckCode;
   /**
-   * 202 (accepted, in whole or part), 400 (AR: unreadable), 422 (AE: nothing acceptable), 403 (AR: nothing this
-   * device may send, shared/app/scope.ts), 503 (AR: queue down).
+   * 202 (accepted, in whole or part), 400 (AR: unreadable), 413 (AR: over the bounds of a message's segments or
+   * delimiters, as one over 1 MiB), 422 (AE: nothing acceptable), 403 (AR: nothing this device may send,
+   * shared/app/scope.ts), 503 (AR: queue down).
    */
-  status: 202 | 400 | 403 | 422 | 503;
+  status: 202 | 400 | 403 | 413 | 422 | 503;
   ack: string;
   messageIds: string[];
   problems: Hl7Problem[];
@@ -48,7 +49,7 @@ export async function ingestHl7(text: string, principal: Principal, deps: Hl7Ing
   if (!r.ok) {
     return {
       code: 'AR',
-      status: 400,
+      status: r.tooLarge ? 413 : 400,
       ack: unreadableAck(r, now),
       messageIds: [],
       problems: r.problems,

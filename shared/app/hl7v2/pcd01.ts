@@ -84,8 +84,11 @@ export interface Pcd01Options {
 }
 
 export type Pcd01Result =
-  /** Cannot be taken at all (AR): not HL7, neither ORU^R01 nor ADT, no control id. */
-  | { ok: false; header?: Hl7Header; problems: Hl7Problem[] }
+  /**
+   * Cannot be taken at all (AR): not HL7, neither ORU^R01 nor ADT, no control id; `tooLarge` over the bounds of
+   * HL7_MAX_SEGMENTS and HL7_MAX_DELIMITERS (refused as a message over 1 MiB is: over HTTP, 413).
+   */
+  | { ok: false; header?: Hl7Header; problems: Hl7Problem[]; tooLarge?: true }
   /**
    * Read; `problems` are the observations refused (AE when any), the rest is in `translated`. `notes` say why
    * nothing was taken of a message that refuses nothing (an ADT event not used: MSA-3 of the AA).
@@ -104,11 +107,73 @@ export type Pcd01Result =
 type Hl7Translated = Translated<Hl7Location>;
 
 const MSH: Hl7Location = { segment: 'MSH', sequence: 1 };
-const reject = (problems: Hl7Problem[], header?: Hl7Header): Pcd01Result => ({
+const reject = (problems: Hl7Problem[], header?: Hl7Header): Extract<Pcd01Result, { ok: false }> => ({
   ok: false,
   problems,
   ...(header ? { header } : {}),
 });
+
+/**
+ * The most segments one message may have. Parsed, every segment, field, repetition and component is an object of its
+ * own (@medplum/core), and each OBX is then read: until 2026-12-06 only the 1 MiB limit bounded it, and one message
+ * of a million empty fields (or 262,000 empty segments, or 10,000 OBX) held the server's one event loop for 0.25 to
+ * 2.4 s. A PCD-01 message has a few to a few hundred segments. Figures: test/bench/hl7-bounds.bench.ts.
+ */
+export const HL7_MAX_SEGMENTS = 1_000;
+/** The most field, component, repetition and subcomponent delimiters (| ^ ~ &, as MSH-1/MSH-2 give them) in one message. */
+export const HL7_MAX_DELIMITERS = 40_000;
+
+interface Shape {
+  segments: number;
+  delimiters: number;
+  /** Where the first segment (the MSH) ends, and its delimiters. */
+  firstSegment: { end: number; delimiters: number };
+}
+
+/**
+ * A message's segments (as @medplum/core splits them: at each run of CR and LF) and delimiters, counted in one pass
+ * over its characters, nothing allocated per field: what parsing it would cost.
+ */
+function shapeOf(text: string, separators: string): Shape {
+  const [field, component, repetition, , subcomponent] = [...separators].map((c) => c.charCodeAt(0));
+  let segments = 1;
+  let delimiters = 0;
+  let firstSegment: Shape['firstSegment'] | undefined;
+  let inBreak = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 13 || c === 10) {
+      if (!inBreak) {
+        firstSegment ??= { end: i, delimiters };
+        inBreak = true;
+      }
+      continue;
+    }
+    if (inBreak) {
+      segments++;
+      inBreak = false;
+    }
+    if (c === field || c === component || c === repetition || c === subcomponent) delimiters++;
+  }
+  return { segments, delimiters, firstSegment: firstSegment ?? { end: text.length, delimiters } };
+}
+
+/** The AR problem of a message over the bounds, or undefined. */
+function overBounds(shape: Shape): Hl7Problem | undefined {
+  if (shape.segments > HL7_MAX_SEGMENTS)
+    return {
+      at: MSH,
+      code: 207,
+      text: `the message has ${shape.segments} segments, more than ${HL7_MAX_SEGMENTS}, the most taken`,
+    };
+  if (shape.delimiters > HL7_MAX_DELIMITERS)
+    return {
+      at: MSH,
+      code: 207,
+      text: `the message has ${shape.delimiters} field, component, repetition and subcomponent delimiters, more than ${HL7_MAX_DELIMITERS}, the most taken`,
+    };
+  return undefined;
+}
 
 /**
  * OBX-8 flags that say the value is no measurement of the patient, refused (never read as the value): off the
@@ -143,20 +208,13 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
       { at: { ...MSH, field: 2 }, code: 102, text: 'MSH-1/MSH-2 must give five distinct delimiters (e.g. |^~\\&)' },
     ]);
   }
-  let msg: Hl7Message;
-  try {
-    msg = Hl7Message.parse(text);
-  } catch (err) {
-    return reject([{ at: MSH, code: 100, text: `not an HL7 v2 message (${(err as Error).message})` }]);
-  }
   const unescapeText = unescaper(separators);
   const get = (seg: Hl7Segment, field: number, component = 1, repetition = 0, subcomponent?: number) =>
     unescapeText(
       seg.getComponent(field, component, subcomponent === undefined ? undefined : subcomponent - 1, repetition) ?? '',
     ).trim();
   const raw = (seg: Hl7Segment, field: number) => seg.getField(field)?.toString() ?? '';
-  const msh = msg.header;
-  const header: Hl7Header = {
+  const headerOf = (msh: Hl7Segment): Hl7Header => ({
     controlId: get(msh, 10),
     controlIdSent: raw(msh, 10),
     sendingApplication: raw(msh, 3),
@@ -165,7 +223,25 @@ export function translatePcd01(input: string, options: Pcd01Options = {}): Pcd01
     receivingFacility: raw(msh, 6),
     version: get(msh, 12) || '2.6',
     trigger: get(msh, 9, 2) || 'R01',
-  };
+  });
+  // What the parse costs is counted first, without it: one message over the bounds is refused whole, addressed back
+  // to its sender when its MSH alone is within them (read alone).
+  const shape = shapeOf(text, separators);
+  const over = overBounds(shape);
+  if (over) {
+    const first = shape.firstSegment;
+    const header =
+      first.delimiters <= HL7_MAX_DELIMITERS ? headerOf(Hl7Message.parse(text.slice(0, first.end)).header) : undefined;
+    return { ...reject([over], header), tooLarge: true };
+  }
+  let msg: Hl7Message;
+  try {
+    msg = Hl7Message.parse(text);
+  } catch (err) {
+    return reject([{ at: MSH, code: 100, text: `not an HL7 v2 message (${(err as Error).message})` }]);
+  }
+  const msh = msg.header;
+  const header = headerOf(msh);
 
   const type = get(msh, 9, 1);
   if (type !== 'ORU' && type !== 'ADT')
@@ -928,7 +1004,7 @@ function assemble(
       ...new Map(list.flatMap((f) => (f.place ? [[`${f.place.bed}|${f.place.ward}`, f.place]] : []))).values(),
     ];
     if (places.length > 1) {
-      const where = places.map((p) => `PV1 ${p.at.sequence}`).join(', ');
+      const where = named(places.map((p) => `PV1 ${p.at.sequence}`));
       for (const p of places)
         problems.push({
           at: p.at,
@@ -944,9 +1020,8 @@ function assemble(
     // Every reading of the group refused here (two values at one time, FiO2 without its device): its place is taken
     // on its own, as when the contract refuses them (screen.ts), and as the contract lets a bed move travel alone.
     if (!message.vitals && !message.oxygen && !message.enrolment) continue;
-    const pids = [...new Set(list.map((f) => f.pid))].filter(
-      (pid, i, all) => all.findIndex((o) => o.sequence === pid.sequence) === i,
-    );
+    // One per PID segment, in the order of their first observation (a Map: a findIndex per PID was quadratic).
+    const pids = [...new Map(list.map((f) => [f.pid.sequence, f.pid] as const)).values()];
     if (!message.oxygen) {
       delete alsoFrom.oxygen;
       delete origins['oxygen.fio2'];
@@ -964,13 +1039,27 @@ function assemble(
 }
 
 /**
+ * The places named in one problem's text, the first few of them: each of the places is named in an ERR of its own
+ * with that text, and until 2026-12-06 each named them all (5,000 OBX of one time with two values made 245 MB of
+ * ERR text).
+ */
+function named(places: string[], most = 5): string {
+  const shown = places.slice(0, most).join(', ');
+  return places.length > most ? `${shown} and ${places.length - most} more` : shown;
+}
+
+/**
  * One value per field: the best-ranked source; two different values from equally good sources refuse both, but a
  * value the contract refuses anyway (out of its range: a garbled 384.5 °C) is refused on its own first, so that it
  * never takes a good one down with it.
  */
 function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment> {
   const byField = new Map<string, Fragment[]>();
-  for (const f of list) byField.set(f.field, [...(byField.get(f.field) ?? []), f]);
+  for (const f of list) {
+    const same = byField.get(f.field);
+    if (same) same.push(f);
+    else byField.set(f.field, [f]);
+  }
   const out = new Map<string, Fragment>();
   for (const [field, all] of byField) {
     // Of several, one the contract refuses anyway that would be used (of the best source left) is refused on its
@@ -987,13 +1076,14 @@ function choose(list: Fragment[], problems: Hl7Problem[]): Map<string, Fragment>
         return problem !== undefined;
       });
       if (refused.length === 0) break;
-      candidates = candidates.filter((c) => !refused.includes(c));
+      const out = new Set(refused);
+      candidates = candidates.filter((c) => !out.has(c));
     }
     if (candidates.length === 0) continue;
     const best = Math.min(...candidates.map((c) => c.rank));
     const top = candidates.filter((c) => c.rank === best);
     if (new Set(top.map((c) => c.value)).size > 1) {
-      const where = top.map((c) => `OBX ${c.at.sequence}`).join(', ');
+      const where = named(top.map((c) => `OBX ${c.at.sequence}`));
       for (const c of top)
         problems.push({
           at: c.at,
