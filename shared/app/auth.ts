@@ -90,6 +90,17 @@ export function testClockHostProblem(host: string): string | undefined {
   return `CRS_TEST_CLOCK (a test hook: POST /local/clock moves the server's clock, and takes no key) is accepted only on a loopback listener (this one is ${host}): unset it`;
 }
 
+/**
+ * What `crs serve` says at start of an MLLP listener (MLLP carries no credentials) that anyone on the network may
+ * reach and that sends as a monitor for every patient (no --mllp-device), or undefined: on loopback (a local bridge, a
+ * test) or scoped to a device's token. Said, not refused: MLLP from the monitors' gateway over the network is what the
+ * listener is for; the network segment is its protection.
+ */
+export function openMllpWarning(host: string, device: string | undefined): string | undefined {
+  if (device !== undefined || isLoopbackHost(host)) return undefined;
+  return "the MLLP listener takes HL7 v2 from anyone who reaches it on the network, as a monitor for every patient (MLLP has no credentials): keep it on the monitors' network segment, or limit it to one device's token scope with --mllp-device ID (revoking the token then stops it)";
+}
+
 /** Constant-time comparison of two secrets (of their digests, so that the lengths always match). */
 export function secretMatches(expected: string, given: string): boolean {
   const d = (s: string) => createHash('sha256').update(s, 'utf8').digest();

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_PATIENTS } from '#adapters/sqlite/patients.ts';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { DEFAULT_RETENTION_DAYS } from '#adapters/sqlite/retention.ts';
+import { openMllpWarning } from '#app/auth.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
@@ -279,10 +280,13 @@ export async function serveCommand(args: string[], loadConfig: LoadConfig): Prom
       log,
     });
     // Before the board's line, which scripts wait for: once that is out, the MLLP port is known too.
-    if (server.mllpPort !== undefined)
+    if (server.mllpPort !== undefined) {
       log(
         `crs serve: HL7 v2 over MLLP on ${wildcard(v.host) ? `every address (--host ${v.host}), port ` : `${new URL(server.url).hostname}:`}${server.mllpPort} (ACK after the commit)`,
       );
+      const open = openMllpWarning(v.host ?? '127.0.0.1', v['mllp-device']);
+      if (open) log(`crs serve: WARNING ${open}`);
+    }
     announce(server, config, localToken, webhook, v.host);
     return await untilSignal(server);
   } catch (err) {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isLoopbackHost, issueToken, secretMatches } from '../../shared/app/auth.ts';
+import { isLoopbackHost, issueToken, openMllpWarning, secretMatches } from '../../shared/app/auth.ts';
 import { openDataDir } from '#adapters/sqlite/db.ts';
 import { Spool } from '#hosts/mllp-bridge/spool.ts';
 import { resolveConfig } from '../../shared/domain/config.ts';
@@ -156,6 +156,20 @@ describe('CRS_TEST_CLOCK', () => {
     );
     server = await start({ testClock: true });
     expect((await fetch(`${server.url}/local/clock?stepMs=1000`, { method: 'POST' })).status).toBe(200);
+  });
+});
+
+describe('the MLLP listener on the network', () => {
+  it('is warned of at start when it sends for every patient, not on loopback or with --mllp-device', () => {
+    // Said, not refused (taking the monitors' gateway over the network is what it is for); until 2026-12-06 nothing
+    // said that anyone reaching the port sends as a monitor for every patient. (Nothing here listens beyond loopback:
+    // the line is crs serve's, made by this function.)
+    for (const host of ['0.0.0.0', '::', '10.0.0.5'])
+      expect(openMllpWarning(host, undefined)).toMatch(
+        /^the MLLP listener takes HL7 v2 from anyone who reaches it on the network, as a monitor for every patient .*--mllp-device ID/,
+      );
+    expect(openMllpWarning('0.0.0.0', 'mon-gw-1')).toBeUndefined();
+    for (const host of ['127.0.0.1', '::1', 'localhost']) expect(openMllpWarning(host, undefined)).toBeUndefined();
   });
 });
 
