@@ -84,6 +84,34 @@ describe('crs replay --format', () => {
       { type: 'rejected', line: 1, errors: ['MSH-1: the message is longer than 1048576 bytes, the most taken'] },
     ]);
   });
+
+  it('refuses a message over the segment or delimiter bound, as the servers do, and grades the next', () => {
+    const hl7 = vignettes.flatMap(asInterfaces).flatMap((i) => (i.format === 'hl7v2' ? [i.text] : []));
+    const segments = `${hl7[0]!}${'\rNTE|1'.repeat(1_000)}`;
+    const delimiters = `${hl7[0]!}\rNTE|1||${'^'.repeat(40_000)}`;
+    const r = replayCli(
+      ['-', '--format', 'hl7v2'],
+      Buffer.concat([segments, delimiters, hl7[1]!].map(frame)).toString(),
+    );
+    expect(r.status).toBe(1);
+    expect(r.events.filter((e) => e.type === 'rejected')).toEqual([
+      {
+        type: 'rejected',
+        line: 1,
+        errors: [expect.stringMatching(/^MSH-1: the message has \d+ segments, more than 1000, the most taken$/)],
+      },
+      {
+        type: 'rejected',
+        line: 2,
+        errors: [
+          expect.stringMatching(
+            /^MSH-1: the message has \d+ field, component, repetition and subcomponent delimiters, more than 40000, the most taken$/,
+          ),
+        ],
+      },
+    ]);
+    expect(r.events.filter((e) => e.type === 'assessment')).toHaveLength(1);
+  });
 });
 
 describe('crs replay --format, pinned by a mutation run', () => {
