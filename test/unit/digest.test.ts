@@ -258,3 +258,25 @@ describe('a late redelivery respelled does not undo a correction', () => {
     expect(grades).toEqual([[0], [1, 'notification'], [0, 'notification'], ['duplicate'], [0]]);
   });
 });
+
+describe('one instant however it is spelled, for the merge too (section 1)', () => {
+  it('merges a panel and takes a correction sent with another spelling of the instant', () => {
+    const replay = new Replay(CONFIG);
+    const m = (messageId: string, observedAt: string, vitals: Record<string, number>) =>
+      JSON.stringify({ messageId, patientId: 'P-1', observedAt, source: monitor, vitals });
+    const lines = [
+      JSON.stringify(course(0)[0]![0]),
+      m('t1', '2026-01-10T08:30:00Z', { temperatureC: 38.6 }),
+      m('t2', '2026-01-10T09:30:00.000+01:00', { temperatureC: 36.9 }), // a correction at the same instant
+      m('t3', '2026-01-10T08:30:00.0004Z', { heartRate: 90 }), // below a millisecond: the same instant still
+    ];
+    const events = lines.map((l, i) => replay.line(l, i + 1));
+    const grades = events.map((e) => e.flatMap((x) => (x.type === 'assessment' ? [x.crsGrade] : [])));
+    expect(grades).toEqual([[0], [1], [0], [0]]);
+    const vitals = replay.state('P-1')!.vitals;
+    expect([vitals.temperatureC?.t, vitals.heartRate?.t]).toEqual([
+      Date.parse('2026-01-10T08:30:00Z'),
+      Date.parse('2026-01-10T08:30:00Z'),
+    ]);
+  });
+});
