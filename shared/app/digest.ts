@@ -46,8 +46,12 @@ function canonical(m: DeviceMessage): DeviceMessage {
   return c;
 }
 
-/** A contract timestamp as `iso` writes its instant (spread keeps the key where it was). */
+/**
+ * A contract timestamp as `iso` writes its instant. A validated one of 20 characters is YYYY-MM-DDTHH:MM:SSZ, a real
+ * date (the validator refuses any other), which is how `iso` writes it: taken as it is, without parsing.
+ */
 function instant(value: string): string {
+  if (value.length === 20 && value.charCodeAt(19) === 90) return value; // Z
   const ms = parseTime(value);
   return Number.isFinite(ms) ? iso(ms) : value;
 }
