@@ -15,7 +15,10 @@ import { SqliteStateStore } from '#adapters/sqlite/store.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { validateMessage, type DeviceMessage } from '#domain/contract.ts';
 import type { StateStore } from '#ports';
+import { startEmbeddedServer } from '#hosts/embedded/embedded.ts';
 import { FakeDynamo, STATE_STORE_TABLES, stateStoreOn } from '#test/support/fake-dynamo.ts';
+import { lineStream } from '#test/support/lines.ts';
+import { until } from '#test/support/until.ts';
 
 const resolved = resolveConfig({ dedupeWindow: 16, holdMinutes: 0 });
 if (!resolved.ok) throw new Error(resolved.errors.join('; '));
@@ -278,5 +281,66 @@ describe('one instant however it is spelled, for the merge too (section 1)', () 
       Date.parse('2026-01-10T08:30:00Z'),
       Date.parse('2026-01-10T08:30:00Z'),
     ]);
+  });
+});
+
+describe('crs serve: a respelled redelivery posted after a correction', () => {
+  it('is a duplicate through the ingest and the grading (changes nothing), not a reused id', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crs-digest-serve-'));
+    const token = 'digest-test-token-of-32-characters-x';
+    const pages: string[] = [];
+    const server = await startEmbeddedServer({
+      dataDir: dir,
+      config: CONFIG,
+      port: 0,
+      localToken: token,
+      pageStream: lineStream(pages),
+      log: () => {},
+    });
+    const key = new URL(server.boardUrl).searchParams.get('key')!;
+    const health = async () =>
+      (await (await fetch(`${server.url}/api/health`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
+        inbox: number;
+        duplicates: number;
+        reusedIds: number;
+      };
+    const post = async (m: unknown) => {
+      const r = await fetch(`${server.url}/v1/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(m),
+      });
+      expect(r.status).toBe(202);
+      await until(async () => (await health()).inbox === 0, 'the inbox graded');
+    };
+    try {
+      const t = Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000;
+      const z = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+      const fever = (observedAt: string, temperatureC: number, messageId: string) => ({
+        messageId,
+        patientId: 'P-1',
+        observedAt,
+        source: monitor,
+        vitals: { temperatureC },
+      });
+      await post({
+        messageId: 'enr',
+        patientId: 'P-1',
+        observedAt: z(t - 60 * 60_000),
+        source: { deviceId: 'ehr', kind: 'ehr' },
+        enrolment: { therapy: 'car-t', infusedAt: z(t - 2 * 86_400_000), bed: 'H4-1', ward: 'H4' },
+      });
+      await post(fever(z(t), 38.6, 'm1'));
+      await post(fever(z(t), 36.9, 'm2'));
+      await post(fever(new Date(t + 3_600_000).toISOString().replace('Z', '+01:00'), 38.6, 'm1'));
+      await until(async () => {
+        const h = await health();
+        return h.duplicates + h.reusedIds > 0;
+      }, 'the redelivery graded');
+      expect(await health()).toMatchObject({ duplicates: 1, reusedIds: 0 });
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
