@@ -20,7 +20,7 @@ const DIGEST_LENGTH = 22;
  * - `vasopressors` (the set infusing) and `medications` (the drugs given at `observedAt`) are sets: their entries
  *   count in a fixed order (by each entry's JSON), each as many times as sent.
  * The canonical form of a message sent the usual way (times in "Z" without a zero fraction, as the HL7 v2 and FHIR
- * translators write them; one vasopressor) is the message itself: its digest is the one it had before 2026-12-06,
+ * translators write them; one vasopressor, one medication) is the message itself: its digest is the one it had before 2026-12-06,
  * so identities stored before then still match (test/unit/digest.test.ts pins them). Until 2026-12-06 the digest was
  * of the message as sent: a redelivery respelled by an integration engine was a new observation, and as the later
  * arrival at its instant it undid a correction sent in between.
@@ -29,7 +29,7 @@ export function messageDigest(message: DeviceMessage): string {
   return hash('sha256', JSON.stringify(canonical(message)), 'base64url').slice(0, DIGEST_LENGTH);
 }
 
-/** The message with its instants as the instants they denote and its sets in a fixed order (the same object when it is so already). */
+/** The message with its instants as iso writes them and its sets in a fixed order (itself when it is so already). */
 function canonical(m: DeviceMessage): DeviceMessage {
   let c = m;
   const observedAt = instant(m.observedAt);
