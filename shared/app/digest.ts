@@ -22,8 +22,8 @@ const DIGEST_LENGTH = 22;
  * The canonical form of a message sent the usual way (times in "Z" without a zero fraction, as the HL7 v2 and FHIR
  * translators write them; one vasopressor, one medication) is the message itself: its digest is the one it had
  * before 2026-12-06, so identities stored before then still match (test/unit/digest.test.ts pins them). Until
- * 2026-12-06 the digest was of the message as sent: a redelivery respelled by an integration engine was a new observation, and as the later
- * arrival at its instant it undid a correction sent in between.
+ * 2026-12-06 the digest was of the message as sent: a redelivery respelled by an integration engine was a new
+ * observation, and as the later arrival at its instant it undid a correction sent in between.
  */
 export function messageDigest(message: DeviceMessage): string {
   return hash('sha256', JSON.stringify(canonical(message)), 'base64url').slice(0, DIGEST_LENGTH);
