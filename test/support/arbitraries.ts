@@ -357,9 +357,23 @@ export function clinicalCourse(
         };
         out.push(message);
         if (extra === 1) out.push(structuredClone(message)); // an exact duplicate (redelivery)
+        if (extra === 2) out.push(respelled(message, at(minute, (spelling + 1) % 3))); // the same, rewritten
       });
       return out.sort((a, b) => Date.parse(a.observedAt) - Date.parse(b.observedAt));
     });
+}
+
+/**
+ * The same message as an integration engine may write it again (the same content, rules section 5): its instant in
+ * another spelling, its infusion time with milliseconds, its sets (pumps, medications) in the reverse order.
+ */
+function respelled(m: DeviceMessage, observedAt: string): DeviceMessage {
+  const copy: DeviceMessage = { ...structuredClone(m), observedAt };
+  if (copy.enrolment?.infusedAt)
+    copy.enrolment.infusedAt = new Date(Date.parse(copy.enrolment.infusedAt)).toISOString();
+  copy.vasopressors?.reverse();
+  copy.medications?.reverse();
+  return copy;
 }
 
 /** Arrival order close to observedAt order: each message moves at most `reach` places later (a late message). */

@@ -43,13 +43,23 @@ const cmp = (a: Q, b: Q): number => {
   return l < r ? -1 : l > r ? 1 : 0;
 };
 
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+/**
+ * The same content (docs/grading-rules.md section 10): the same fields and values, whatever the order of keys; an
+ * instant (`observedAt`, `enrolment.infusedAt`) as the millisecond it denotes; `vasopressors` and `medications` as
+ * sets (their entries in any order, each counted).
+ */
+function canonical(v: unknown, field?: string): string {
+  if ((field === 'observedAt' || field === 'infusedAt') && typeof v === 'string') return `@${new Date(v).getTime()}`;
+  if (Array.isArray(v)) {
+    const entries = v.map((x) => canonical(x));
+    if (field === 'vasopressors' || field === 'medications') entries.sort();
+    return `[${entries.join(',')}]`;
+  }
   if (v !== null && typeof v === 'object')
     return `{${Object.entries(v as Record<string, unknown>)
       .filter(([, x]) => x !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`)
+      .map(([k, x]) => `${JSON.stringify(k)}:${canonical(x, k)}`)
       .join(',')}}`;
   return JSON.stringify(v);
 }

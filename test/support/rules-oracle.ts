@@ -11,15 +11,26 @@ export interface OracleGrades {
   icans: number;
 }
 
-/** Key order aside, the same content (rules section 5: a duplicate is the same messageId and the same content). */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+/** The contract's instants and its sets (the pumps infusing, the drugs given at one instant). */
+const INSTANTS = new Set(['observedAt', 'infusedAt']);
+const SETS = new Set(['vasopressors', 'medications']);
+
+/**
+ * The same content (rules section 5: a duplicate is the same messageId and the same content, "the same fields and
+ * values, key order aside"): an instant is the instant it denotes, however spelt; a set's entries in any order.
+ */
+function canonical(v: unknown, key = ''): string {
+  if (INSTANTS.has(key) && typeof v === 'string') return String(Date.parse(v));
+  if (Array.isArray(v)) {
+    const entries = v.map((e) => canonical(e));
+    return `[${(SETS.has(key) ? entries.sort() : entries).join(',')}]`;
+  }
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;
     return `{${Object.keys(o)
       .filter((k) => o[k] !== undefined)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k], k)}`)
       .join(',')}}`;
   }
   return JSON.stringify(v);
