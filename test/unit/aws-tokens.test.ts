@@ -536,3 +536,21 @@ describe('crs token, pinned by a mutation run', () => {
     }
   });
 });
+
+describe('DynamoTokenStore kinds edited by hand, pinned by a mutation run', () => {
+  it('refuses a kind stored as NULL, and names an empty kind as the empty text it is', async () => {
+    const store = new DynamoTokenStore(client(), 'tokens');
+    const nulled = storedAs({ kind: { NULL: true } });
+    expect(await authenticate(`Bearer ${nulled.token}`, store)).toEqual({
+      ok: false,
+      status: 403,
+      error: UNKNOWN_KIND('{"NULL":true}'),
+    });
+    const empty = storedAs({ kind: { S: '' } });
+    expect(await authenticate(`Bearer ${empty.token}`, store)).toEqual({
+      ok: false,
+      status: 403,
+      error: UNKNOWN_KIND(''),
+    });
+  });
+});

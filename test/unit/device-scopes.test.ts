@@ -357,4 +357,12 @@ describe('MLLP', () => {
     ).text();
     expect(audit).toContain('"sender":"gw-h4"');
   });
+
+  // Until 2026-12-06 an empty --mllp-device was no device: the listener sent as a monitor for every patient, while
+  // crs serve took it for a device and said nothing of a listener open to the network (openMllpWarning).
+  it('refuses an empty --mllp-device rather than sending as a monitor for every patient', async () => {
+    await server.close();
+    await expect(start({ mllpPort: 0, mllpDevice: '' })).rejects.toThrow(/--mllp-device : no active token/);
+    server = await start();
+  });
 });

@@ -938,3 +938,13 @@ describe("pinned by a mutation run: the board's CSRF guard on every write", () =
     expect((await ack('https://crs.example.org')).status).toBe(200);
   });
 });
+
+describe('which listening hosts are loopback, pinned by a mutation run', () => {
+  it('an IPv4-mapped 127.0.0.1 is loopback; a name that only begins like one is not', () => {
+    expect(isLoopbackHost('::ffff:127.0.0.1')).toBe(true);
+    expect(isLoopbackHost('[::ffff:127.0.0.1]')).toBe(true);
+    // Names resolve wherever their owner points them: CRS_INGEST_TOKEN and the test clock stay off them.
+    for (const host of ['127.0.0.1.nip.io', '127.example.org', 'localhost.example.org', 'localhost6'])
+      expect(isLoopbackHost(host), host).toBe(false);
+  });
+});

@@ -1446,3 +1446,37 @@ describe('SqliteTokenStore and the data directory', () => {
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
   });
 });
+
+describe('token scopes and revocations edited by hand, pinned by a mutation run', () => {
+  const edited = async (scope: string) => {
+    const tokens = new SqliteTokenStore(db);
+    const t = issueToken('mon-7', new Date('2026-01-10T09:00:00Z'), { kind: 'monitor' });
+    await tokens.put(t.record);
+    db.prepare('UPDATE device_tokens SET scope = ? WHERE token_id = ?').run(scope, t.record.tokenId);
+    return { tokens, ...t };
+  };
+
+  it('refuses a kind stored as an empty text, null or a number: never the rights of a token without one', async () => {
+    for (const [scope, kind] of [
+      ['{"kind":""}', ''],
+      ['{"kind":null}', null],
+      ['{"kind":0}', 0],
+    ] as const) {
+      const { tokens, token } = await edited(scope);
+      expect(await authenticate(`Bearer ${token}`, tokens), scope).toEqual({
+        ok: false,
+        status: 403,
+        error: UNKNOWN_KIND(kind as string),
+      });
+    }
+  });
+
+  it('reads only the kind, wards and patients of a scope: no other field of the token is overridden by it', async () => {
+    // Until 2026-12-06 the scope column's JSON was spread over the token: a "revokedAt":null in it undid a revocation
+    // (taken over HTTP while `crs token revoke` answered "already revoked"), a "deviceId" sent as another device.
+    const { tokens, token, record } = await edited('{"kind":"monitor","revokedAt":null,"deviceId":"gw-other"}');
+    expect(await authenticate(`Bearer ${token}`, tokens)).toMatchObject({ ok: true, deviceId: 'mon-7' });
+    expect(await tokens.revoke(record.tokenId, '2026-01-10T10:00:00Z')).toBe(true);
+    expect(await authenticate(`Bearer ${token}`, tokens)).toEqual({ ok: false, status: 403, error: TOKEN_REVOKED });
+  });
+});

@@ -2013,3 +2013,74 @@ describe('an oxygen device coded twice (OBX-5 CWE, its identifier and alternate 
     });
   });
 });
+
+describe('the bounds of one message and the places an ERR names (2026-12-06), pinned by a mutation run', () => {
+  const lines = PCD01.split('\r');
+  const msh = lines[0]!;
+  const nte = (text: string) => `NTE|1||${text}`;
+  const delimitersOf = (s: string) => (s.match(/[|^~&]/g) ?? []).length;
+
+  it('the bounds are the documented 1,000 segments and 40,000 delimiters (docs/interfaces.md)', () => {
+    expect([HL7_MAX_SEGMENTS, HL7_MAX_DELIMITERS]).toEqual([1000, 40000]);
+  });
+
+  it('counts the subcomponent delimiter (&) and not the escape character (\\)', () => {
+    const base = lines.join('\r');
+    const ampersands = translatePcd01(`${base}\r${nte('&'.repeat(HL7_MAX_DELIMITERS - delimitersOf(base) - 2))}`);
+    expect(ampersands).toMatchObject({ ok: false, tooLarge: true });
+    // Escape sequences (\E\ is a backslash) are text within a field: 45,000 backslashes are no delimiters.
+    expect(translatePcd01(`${base}\r${nte('\\E\\'.repeat(22_500))}`).ok).toBe(true);
+  });
+
+  it('an AR over the delimiters is addressed to the message when its MSH is within them, wherever the rest lies', () => {
+    // The delimiters before the last segment: the MSH is still read alone, and named.
+    const early = [msh, nte('~'.repeat(HL7_MAX_DELIMITERS)), ...lines.slice(1)].join('\r');
+    expect(translatePcd01(early)).toMatchObject({ ok: false, tooLarge: true, header: { controlIdSent: 'MSG000123' } });
+    // An MSH of exactly 40,000 delimiters is within them: read.
+    const padding = '~'.repeat(HL7_MAX_DELIMITERS - delimitersOf(msh) - 1);
+    const fullMsh = translatePcd01([`${msh}|${padding}`, ...lines.slice(1)].join('\r'));
+    expect(fullMsh).toMatchObject({ ok: false, tooLarge: true, header: { controlIdSent: 'MSG000123' } });
+    // A message of one segment over them: its MSH is not read, the AR addressed to no one.
+    const alone = translatePcd01(`${msh}|${'~'.repeat(HL7_MAX_DELIMITERS)}`);
+    expect(alone.ok || [alone.header, alone.problems.map((p) => p.code)]).toEqual([undefined, [207]]);
+  });
+
+  it('a message over both bounds is named by its segments', () => {
+    const r = translatePcd01(
+      [...lines, nte('~'.repeat(HL7_MAX_DELIMITERS)), ...Array.from({ length: HL7_MAX_SEGMENTS }, () => nte('x'))].join(
+        '\r',
+      ),
+    );
+    expect(r.problems.map((p) => p.text)).toEqual([
+      `the message has ${lines.length + 1 + HL7_MAX_SEGMENTS} segments, more than 1000, the most taken`,
+    ]);
+  });
+
+  it('a conflict of exactly five OBX names the five, with no "and 0 more"', () => {
+    const rows = [14, 15, 16, 17].map(
+      (n) =>
+        `OBX|${n}|NM|150035^MDC_PRESS_BLD_ART_MEAN^MDC|1.3.1.3|${60 + n}|266016^MDC_DIM_MMHG^MDC|||||R|||20260110080000+0000`,
+    );
+    const r = ok(`${PCD01}\r${rows.join('\r')}`);
+    expect(r.problems.find((p) => p.text.includes('different values'))?.text).toBe(
+      'vitals.meanArterialPressure has different values at the same time (OBX 7, OBX 14, OBX 15, OBX 16, OBX 17); neither is used',
+    );
+  });
+
+  it('places of one patient at one time in seven PID groups: each PV1 ERR names five of them and how many more', () => {
+    const group = (ward: string) => [
+      'PID|||P-1^^^HOSP^MR',
+      `PV1||I|${ward}^^12`,
+      'OBR|1|GW1^GW|GW1^GW|182777000^monitoring of patient^SCT|||20260110085800+0000',
+      'OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|80|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260110085800+0000',
+    ];
+    const r = ok([msh, ...['H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'H7'].flatMap(group)].join('\r'));
+    const texts = r.problems.filter((p) => p.at.segment === 'PV1').map((p) => p.text);
+    expect(texts).toHaveLength(7);
+    expect(new Set(texts)).toEqual(
+      new Set([
+        'enrolment: PV1-3 gives two different places at the same time (PV1 1, PV1 2, PV1 3, PV1 4, PV1 5 and 2 more); neither is used',
+      ]),
+    );
+  });
+});

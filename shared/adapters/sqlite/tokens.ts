@@ -41,7 +41,16 @@ function scopeOf(json: string | null): TokenScope | { scopeUnreadable: true } {
   if (!json) return {};
   try {
     const v = JSON.parse(json) as unknown;
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as TokenScope;
+    // Its kind, wards and patients only, as stored (tokenPrincipal judges them): until 2026-12-06 the whole object was
+    // spread over the token, and a hand-edited "revokedAt":null undid a revocation, a "deviceId" sent as another device.
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const { kind, wards, patients } = v as Record<string, unknown>;
+      return {
+        ...(kind !== undefined ? { kind } : {}),
+        ...(wards !== undefined ? { wards } : {}),
+        ...(patients !== undefined ? { patients } : {}),
+      } as TokenScope;
+    }
   } catch {
     // not JSON
   }

@@ -317,7 +317,9 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       });
     });
     if (o.mllpPort !== undefined) {
-      const principal = o.mllpDevice ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {};
+      // Any --mllp-device given, empty too, is a device (as openMllpWarning reads it): an empty one was no device until
+      // 2026-12-06, the listener a monitor for every patient while crs serve warned of nothing.
+      const principal = o.mllpDevice !== undefined ? { principal: await mllpPrincipal(tokens, o.mllpDevice) } : {};
       // Marked as the MLLP listener's: `crs serve` names --mllp-port, not --port, when its port is in use.
       mllp = await startMllpListener({
         port: o.mllpPort,
