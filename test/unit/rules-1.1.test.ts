@@ -722,3 +722,75 @@ describe('notification identity (issue 10 item 1)', () => {
     expect(r.notifications.map((n) => n.notificationId)).toEqual([`crs|${P}|#2`, `icans|${P}|#2`, `crs|${P}|#3`]);
   });
 });
+
+describe('readings dated ahead of their arrival, pinned by a mutation run', () => {
+  // A monitor whose clock runs fast, its readings flushed in requests: where each instant is placed (section 1).
+  const arrival = T0 + 120 * 60_000; // 10:00
+  const MS = 1 / 60_000; // a millisecond, in the minutes msg takes
+  /** The state and the assessments after messages each with its arrival (ms since the epoch). */
+  function arrive(list: [DeviceMessage, number][]) {
+    let state: PatientState | undefined;
+    const at: string[] = [];
+    const crs: number[] = [];
+    for (const [m, receivedAt] of list) {
+      const step = reduce(state, m, config(), { ...arrivalOf(m), receivedAt });
+      state = step.state;
+      if (step.kind === 'applied') {
+        at.push(step.assessment.at);
+        crs.push(step.assessment.crsGrade);
+      }
+    }
+    return { state: state!, at, crs };
+  }
+
+  it('a reading observed before two already placed goes before the first of them, not between them', () => {
+    // One request at 10:00 of 38.6 at "10:02", 36.8 at "10:03" and 37.1 at "10:01", in any order: three instants,
+    // and the fever at 10:02 is not corrected by the reading of 10:01.
+    const three = [temp(121, 37.1), temp(122, 38.6), temp(123, 36.8)];
+    for (const order of permutations(three)) {
+      const r = arrive([[enrol(P), T0], ...order.map((m): [DeviceMessage, number] => [m, arrival])]);
+      expect(r.crs.at(-1)).toBe(1);
+      expect(r.state.vitals.temperatureC!.v).toBe(36.8);
+    }
+  });
+
+  it('the later readings of a request are placed 16 ms apart, past its arrival', () => {
+    const r = arrive([
+      [enrol(P), T0],
+      [temp(121, 37.1), arrival],
+      [temp(122, 37.2), arrival],
+      [temp(123, 37.3), arrival],
+    ]);
+    expect(r.at.slice(1)).toEqual(['2026-01-10T10:00:00Z', '2026-01-10T10:00:00.016Z', '2026-01-10T10:00:00.032Z']);
+  });
+
+  it('a reading observed between two placed 1 ms apart is placed with the one before', () => {
+    // 10:01 placed at 10:00, 10:03 (the next request, 1 ms later) at 10:00:00.001; 10:02 then has no time between.
+    const r = arrive([
+      [enrol(P), T0],
+      [temp(121, 37.5), arrival],
+      [temp(123, 37.0), arrival + 1],
+      [temp(122, 37.2), arrival + 1],
+    ]);
+    const minute = (m: number) => T0 + m * 60_000;
+    expect(r.state.placedAhead).toEqual([
+      [minute(121), arrival],
+      [minute(122), arrival],
+      [minute(123), arrival + 1],
+    ]);
+    expect(r.state.vitals.temperatureC!.v).toBe(37.0);
+  });
+
+  it('a reading is placed before its own observedAt, where a correction of it then merges', () => {
+    // 37.0 at 10:00:00.005 and 38.6 at 10:00:00.010 arrive at 10:00; 38.6 goes 16 ms past the first, but no later
+    // than 1 ms before its own time. Its correction, also dated ahead, is placed with it.
+    const r = arrive([
+      [enrol(P), T0],
+      [temp(120 + 5 * MS, 37.0), arrival],
+      [temp(120 + 10 * MS, 38.6), arrival],
+      [temp(120 + 10 * MS, 36.9), arrival + 5],
+    ]);
+    expect(r.at.slice(1)).toEqual(['2026-01-10T10:00:00Z', '2026-01-10T10:00:00.009Z', '2026-01-10T10:00:00.009Z']);
+    expect(r.crs.slice(1)).toEqual([0, 1, 0]);
+  });
+});
