@@ -12,7 +12,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { hashToken } from '#app/auth.ts';
+import { hashToken, isLoopbackHost } from '#app/auth.ts';
 import { DynamoTokenStore } from '#adapters/aws/dynamo-token-store.ts';
 import { ENV } from '#adapters/aws/env.ts';
 import { STATE_TABLE } from '#adapters/aws/table-layout.ts';
@@ -101,8 +101,6 @@ export interface AwsHost {
   close(): Promise<void>;
 }
 
-const LOOPBACK = /^(localhost|127(?:\.\d+){3}|\[::1\])$/;
-
 /**
  * The handlers build their SDK clients from the environment, as in Lambda: point it at the endpoint. A local
  * emulator needs some credentials; dummy ones are set when none are, and returned (none: empty).
@@ -118,7 +116,7 @@ function configureAwsEnvironment(
     return {};
   }
   env.AWS_ENDPOINT_URL = endpoint;
-  if (!LOOPBACK.test(new URL(endpoint).hostname) || env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE) return {};
+  if (!isLoopbackHost(new URL(endpoint).hostname) || env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE) return {};
   const dummy = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
   Object.assign(env, dummy);
   return dummy;
