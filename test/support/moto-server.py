@@ -22,9 +22,13 @@
 #    has passed holds nothing: such messages leave the pending set before a receive looks at the queue, and one that
 #    times out during a long poll does not hold its group meanwhile.
 import copy
+import importlib.metadata
+import io
 import logging
+import selectors
 import sys
 import threading
+import types
 
 import moto
 import moto.backends as moto_backends
@@ -36,6 +40,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
 from moto.sqs.models import Queue, SQSBackend
+import werkzeug.serving as werkzeug_serving
 from werkzeug.serving import WSGIRequestHandler
 
 if moto.__version__ != "5.2.1":
@@ -214,10 +219,52 @@ Queue.attributes = property(attributes)
 for name in ("send_message", "send_message_batch", "get_queue_attributes"):
     setattr(SQSBackend, name, attributes_once(getattr(SQSBackend, name)))
 
-# 5. werkzeug answers in HTTP/1.0 and closes the connection after each response, so every request of the SDK's
-#    clients was a new TCP connection and a new thread here. HTTP/1.1 keeps them open (moto's responses carry a
-#    Content-Length).
-WSGIRequestHandler.protocol_version = "HTTP/1.1"
+# 5. werkzeug's development server closes the connection after every response ("Connection: close", whatever the
+#    protocol version): every request of the SDK's clients was a new TCP connection, and a new thread here (an idle
+#    `crs serve --backend aws` opened about 27 a second; its connects were a fifth of its CPU). It closes because,
+#    after the application, it reads whatever is left on the socket, for 10 ms, to drain an unread body, which on a
+#    kept-open connection would swallow the next request. Here each request's body is read whole before the
+#    application runs (it sees the same bytes), so nothing is left to drain: the connection stays open for the
+#    next request, unless the client asks to close it.
+class KeepAliveRequestHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # A response is written in several sends (headers, body): on a kept-open connection, Nagle's algorithm holds the
+    # last one until the client's delayed acknowledgement (about 40 ms a request), which a close used to flush.
+    disable_nagle_algorithm = True
+
+    def make_environ(self):
+        environ = super().make_environ()
+        if environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read()  # chunked: read to its last chunk
+        else:
+            body = self.rfile.read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        return environ
+
+    def send_header(self, keyword, value):
+        # werkzeug's own "Connection: close"; a client's close (or HTTP/1.0) still closes (http.server's parse_request).
+        if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
+            return
+        super().send_header(keyword, value)
+
+
+class NoDrainSelector:
+    """werkzeug's drain of the socket after each response: nothing is left to drain (the body was read whole)."""
+
+    def register(self, *_):
+        pass
+
+    def select(self, timeout=None):
+        return []
+
+    def close(self):
+        pass
+
+
+if not importlib.metadata.version("werkzeug").startswith("3.1."):
+    sys.exit("test/support/moto-server.py patches werkzeug 3.1's development server: check patch 5 still applies")
+werkzeug_serving.selectors = types.SimpleNamespace(DefaultSelector=NoDrainSelector, EVENT_READ=selectors.EVENT_READ)
+werkzeug_serving.WSGIRequestHandler = KeepAliveRequestHandler
 
 if __name__ == "__main__":
     main(sys.argv[1:])
