@@ -76,9 +76,16 @@ function tablesOf(resources: Resources): Partial<Record<TableName, TableFacts>> 
   return tables;
 }
 
-/** The template's resources, synthesized with this context (no asset bundling: the resources are what is billed). */
+/**
+ * The template's resources, synthesized with this context: no asset bundling and no CloudFormation validation by the
+ * CDK (its WebAssembly engine, about 7 s of CPU in each process), since the resources are what is billed and
+ * `npm run synth` and the stack tests validate the same template.
+ */
 function resourcesOf(context: Record<string, unknown>): Resources {
-  return Object.entries(synthesize({ paging: PAGING, 'aws:cdk:bundling-stacks': [], ...context }).template.Resources);
+  return Object.entries(
+    synthesize({ paging: PAGING, 'aws:cdk:bundling-stacks': [], ...context }, { cloudFormationValidation: false })
+      .template.Resources,
+  );
 }
 
 export function stackFacts(context: Record<string, unknown> = {}): StackFacts {
