@@ -1,6 +1,6 @@
-// Runs the `crs` command as a user would: one-off commands through the CLI's `main` in this process (crsMain) or as a
-// process of their own (bin/crs.js: replayCli, crsAsync), and `crs serve` as a long-running child (spawnCrs: the
-// embedded and the AWS integration tests start it so).
+// Runs the `crs` command as a user would: one-off commands through the CLI's `main` in this process (crsMain,
+// replayMain) or as a process of their own (bin/crs.js: replayCli, crsAsync), and `crs serve` as a long-running child
+// (spawnCrs: the embedded and the AWS integration tests start it so).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,15 @@ export function replayCli(args: string[], input: string) {
   return { status: r.status, events: replayEvents(r.stdout), stderr: r.stderr };
 }
 
+/** `crs replay ARGS` through `main` in this process (crsMain: "-" reads `input`, from a file): its exit code and events. */
+export async function replayMain(args: string[], input: string) {
+  const r = await crsMain(['replay', ...args], { input });
+  return { status: r.status, events: replayEvents(r.stdout), stderr: r.stderr };
+}
+
+/** Whether a crsMain runs: two at once (a call not awaited) would capture each other's output. */
+let crsMainRunning = false;
+
 /**
  * `crs ARGS` through the CLI's `main`, in this process, as bin/crs.js runs it (which adds only the exit status it
  * sets and a quiet end on EPIPE): each `crs` process costs about 0.25 s of CPU to start (Node and dist/cli), and the
@@ -38,16 +47,19 @@ export async function crsMain(
   args: string[],
   { input = '', wentOnMs = 8_000 }: { input?: string; wentOnMs?: number } = {},
 ): Promise<{ status: number; stdout: string; stderr: string }> {
+  if (crsMainRunning) throw new Error(`crs ${args.join(' ')} while another crsMain runs: await each in turn`);
+  crsMainRunning = true;
   const dir = args[0] === 'replay' && args.includes('-') ? mkdtempSync(join(tmpdir(), 'crs-stdin-')) : undefined;
-  if (dir) writeFileSync(join(dir, 'stdin'), input);
-  const given = dir ? args.map((a) => (a === '-' ? join(dir, 'stdin') : a)) : args;
-  const { main } = await import('#cli/main.ts'); // here: the tests of `crs serve` alone do not load the CLI
   const umask = process.umask(0o022);
   process.umask(umask);
   try {
+    if (dir) writeFileSync(join(dir, 'stdin'), input);
+    const given = dir ? args.map((a) => (a === '-' ? join(dir, 'stdin') : a)) : args;
+    const { main } = await import('#cli/main.ts'); // here: the tests of `crs serve` alone do not load the CLI
     const r = await captured(() => main(given), { wentOnMs, what: `crs ${args.join(' ')}` });
     return { status: r.code, stdout: r.out, stderr: r.err };
   } finally {
+    crsMainRunning = false;
     process.umask(umask);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
