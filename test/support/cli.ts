@@ -1,7 +1,9 @@
-// Runs the real `crs` command (bin/crs.js) as a user would: one-off commands (their NDJSON output parsed), and
-// `crs serve` as a long-running child (spawnCrs: the embedded and the AWS integration tests start it so).
+// Runs the `crs` command as a user would: one-off commands through the CLI's `main` in this process (crsMain,
+// replayMain) or as a process of their own (bin/crs.js: replayCli, crsAsync), and `crs serve` as a long-running child
+// (spawnCrs: the embedded and the AWS integration tests start it so).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
@@ -10,13 +12,57 @@ import { lockDataDir } from '#adapters/sqlite/db.ts';
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../bin/crs.js', import.meta.url));
 
-export function replayCli(args: string[], input: string) {
-  const r = spawnSync(process.execPath, [CLI, 'replay', ...args], { input, encoding: 'utf8' });
-  const events = r.stdout
+/** The NDJSON events `crs replay` printed, parsed. */
+const replayEvents = (stdout: string) =>
+  stdout
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown> & { type: string });
-  return { status: r.status, events, stderr: r.stderr };
+
+/** `crs replay ARGS` as a process of its own (bin/crs.js), `input` its standard input: its exit status and events. */
+export function replayCli(args: string[], input: string) {
+  const r = spawnSync(process.execPath, [CLI, 'replay', ...args], { input, encoding: 'utf8' });
+  return { status: r.status, events: replayEvents(r.stdout), stderr: r.stderr };
+}
+
+/** `crs replay ARGS` through `main` in this process (crsMain: "-" reads `input`, from a file): its exit code and events. */
+export async function replayMain(args: string[], input: string) {
+  const r = await crsMain(['replay', ...args], { input });
+  return { status: r.status, events: replayEvents(r.stdout), stderr: r.stderr };
+}
+
+/** Whether a crsMain runs: two at once (a call not awaited) would capture each other's output. */
+let crsMainRunning = false;
+
+/**
+ * `crs ARGS` through the CLI's `main`, in this process, as bin/crs.js runs it (which adds only the exit status it
+ * sets and a quiet end on EPIPE): each `crs` process costs about 0.25 s of CPU to start (Node and dist/cli), and the
+ * unit tests ran some 290 of them. For commands that answer and end (a refusal, --help, a replay, a schema); what
+ * only a process shows (the exit status, EPIPE, standard input itself) and `crs serve` run as processes (replayCli,
+ * spawnCrs), and each command family keeps one test through bin/crs.js. The command in process has no standard input
+ * of its own: the "-" of `crs replay` reads `input` (none: empty) from a file instead, so that nothing waits on the
+ * test worker's. The umask some commands set (owner-only files) is put back after.
+ */
+export async function crsMain(
+  args: string[],
+  { input = '', wentOnMs = 8_000 }: { input?: string; wentOnMs?: number } = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  if (crsMainRunning) throw new Error(`crs ${args.join(' ')} while another crsMain runs: await each in turn`);
+  crsMainRunning = true;
+  const dir = args[0] === 'replay' && args.includes('-') ? mkdtempSync(join(tmpdir(), 'crs-stdin-')) : undefined;
+  const umask = process.umask(0o022);
+  process.umask(umask);
+  try {
+    if (dir) writeFileSync(join(dir, 'stdin'), input);
+    const given = dir ? args.map((a) => (a === '-' ? join(dir, 'stdin') : a)) : args;
+    const { main } = await import('#cli/main.ts'); // here: the tests of `crs serve` alone do not load the CLI
+    const r = await captured(() => main(given), { wentOnMs, what: `crs ${args.join(' ')}` });
+    return { status: r.code, stdout: r.out, stderr: r.err };
+  } finally {
+    crsMainRunning = false;
+    process.umask(umask);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs `crs ARGS` with extra environment (e.g. an emulator's AWS_ENDPOINT_URL), without blocking the test. */
@@ -106,16 +152,28 @@ export async function spawnCrs<T extends object>(
   return Object.assign(proc, found);
 }
 
-/** A command run in this process (crs outbox, crs silence...), its standard output and error captured. */
-export async function captured(run: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+/**
+ * A command run in this process (crs outbox, crs silence...), its standard output and error captured. With `wentOnMs`,
+ * a command that goes on instead of ending (a server started, input awaited) fails then, not at the test's timeout.
+ */
+export async function captured(
+  run: () => Promise<number>,
+  { wentOnMs, what = 'the command' }: { wentOnMs?: number; what?: string } = {},
+): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => out.push(String(c)) > 0);
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => err.push(String(c)) > 0);
+  let went: NodeJS.Timeout | undefined;
+  const wentOn = new Promise<never>((_, reject) => {
+    if (wentOnMs !== undefined)
+      went = setTimeout(() => reject(new Error(`${what} did not end within ${wentOnMs} ms: it went on`)), wentOnMs);
+  });
   try {
-    const code = await run();
+    const code = await Promise.race([run(), wentOn]);
     return { code, out: out.join(''), err: err.join('') };
   } finally {
+    clearTimeout(went);
     o.mockRestore();
     e.mockRestore();
   }

@@ -23,7 +23,7 @@ import { openDataDir } from '#adapters/sqlite/db.ts';
 import { resolveConfig } from '#domain/config.ts';
 import { LONGEST_SETTING_MINUTES } from '#domain/paging.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '#hosts/embedded/embedded.ts';
-import { CLI } from '#test/support/cli.ts';
+import { CLI, crsMain } from '#test/support/cli.ts';
 import { enrol, msg } from '#test/support/messages.ts';
 import { until } from '#test/support/until.ts';
 
@@ -56,7 +56,8 @@ const start = async (dir: string) => {
   servers.push(s);
   return s;
 };
-const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+/** `crs ARGS` through the CLI's `main` in this process; the copy of a running server is taken by a process of its own. */
+const crs = (...args: string[]) => crsMain(args);
 const get = async (s: EmbeddedServer, path: string) =>
   (await (
     await fetch(`${s.url}${path}`, {
@@ -95,7 +96,8 @@ describe('crs backup', () => {
     naiveDb.close();
 
     const copy = join(root, 'copy');
-    const r = crs('backup', '--data', data, '--to', copy); // the server still runs
+    // A process of its own (bin/crs.js), as an operator runs it: the server, in this process, still runs.
+    const r = spawnSync(process.execPath, [CLI, 'backup', '--data', data, '--to', copy], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`backed up ${data} to ${copy}`);
     expect(statSync(copy).mode & 0o777).toBe(0o700);
@@ -111,7 +113,7 @@ describe('crs backup', () => {
 
   // Pinned by a mutation run: the rotated security log goes with the current one, and every file copied is
   // owner-only even when the original is not (a key or log an operator left readable by others).
-  it('copies the rotated security log too, and each copy owner-only whatever the original', () => {
+  it('copies the rotated security log too, and each copy owner-only whatever the original', async () => {
     const data = join(root, 'data');
     openDataDir(data).close();
     for (const [f, text] of [
@@ -123,7 +125,7 @@ describe('crs backup', () => {
       chmodSync(join(data, f), 0o644);
     }
     const copy = join(root, 'copy');
-    const r = crs('backup', '--data', data, '--to', copy);
+    const r = await crs('backup', '--data', data, '--to', copy);
     expect(r.status, r.stderr).toBe(0);
     for (const f of ['ack.key', 'security.log', 'security.log.1']) {
       expect(readFileSync(join(copy, f), 'utf8'), f).toBe(readFileSync(join(data, f), 'utf8'));
@@ -131,17 +133,17 @@ describe('crs backup', () => {
     }
   });
 
-  it('refuses a target that is not empty, and a directory without a database, touching nothing', () => {
+  it('refuses a target that is not empty, and a directory without a database, touching nothing', async () => {
     const data = join(root, 'data');
     openDataDir(data).close();
     const target = join(root, 'target');
     mkdirSync(target);
     writeFileSync(join(target, 'x'), 'kept');
-    const notEmpty = crs('backup', '--data', data, '--to', target);
+    const notEmpty = await crs('backup', '--data', data, '--to', target);
     expect(notEmpty.status).toBe(2);
     expect(notEmpty.stderr).toContain(`crs backup: ${target} is not empty: give a new or empty directory`);
     expect(readdirSync(target)).toEqual(['x']);
-    const none = crs('backup', '--data', join(root, 'none'), '--to', join(root, 'out'));
+    const none = await crs('backup', '--data', join(root, 'none'), '--to', join(root, 'out'));
     expect(none.status).toBe(2);
     expect(none.stderr).toContain(`crs backup: no crs database in ${join(root, 'none')}`);
     expect(existsSync(join(root, 'out'))).toBe(false);

@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { main } from '#cli/main.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { silenceCommand } from '#cli/silence.ts';
 import { tokenCommand } from '#cli/tokens.ts';
-import { CLI, captured, pretendServeDir } from '#test/support/cli.ts';
+import { CLI, captured, crsMain, pretendServeDir } from '#test/support/cli.ts';
 
 const TOKEN = 'flags-test-token-of-at-least-32-chars';
 
@@ -27,20 +26,13 @@ const crs = (args: string[], input = '') =>
   });
 
 /**
- * `crs ARGS` for a refusal: the CLI's `main` as bin/crs.js runs it, in this process. A refusal answers before the
- * command reads its input or starts anything, and the ninety of them here each took a process of their own (about
- * 0.3 s of CPU: a third of the run's `crs` processes); `crs` above runs the commands that go on.
+ * `crs ARGS` for a refusal: the CLI's `main` as bin/crs.js runs it, in this process (crsMain). A refusal answers
+ * before the command reads its input or starts anything, and the ninety of them here each took a process of their own
+ * (about 0.3 s of CPU: a third of the run's `crs` processes); `crs` above runs the commands that go on.
  */
-async function refusal(given: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+function refusal(given: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   vi.stubEnv('CRS_INGEST_TOKEN', TOKEN);
-  const args = given.map((a) => (a === 'DIR' ? dir : a)); // DIR: the test's own data directory
-  // A command that goes on instead of refusing (a server started, input awaited) fails here, not at the test's timeout.
-  let went: NodeJS.Timeout | undefined;
-  const wentOn = new Promise<never>((_, reject) => {
-    went = setTimeout(() => reject(new Error(`crs ${args.join(' ')} did not refuse within 8 s: it went on`)), 8_000);
-  });
-  const r = await Promise.race([captured(() => main(args)), wentOn]).finally(() => clearTimeout(went));
-  return { status: r.code, stdout: r.out, stderr: r.err };
+  return crsMain(given.map((a) => (a === 'DIR' ? dir : a))); // DIR: the test's own data directory
 }
 
 /** Raw control characters (ESC, BEL, CR...) other than the line ends of the output itself. */

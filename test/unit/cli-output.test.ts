@@ -9,9 +9,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lockDataDir, openDataDir } from '#adapters/sqlite/db.ts';
 import { outboxCommand } from '#cli/outbox.ts';
 import { silenceTable } from '#cli/silence.ts';
-import { CLI, captured, pretendServeDir } from '#test/support/cli.ts';
+import { CLI, captured, crsMain, pretendServeDir } from '#test/support/cli.ts';
 
-const crs = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+/** `crs ARGS` through the CLI's `main`, in this process; what only a process shows runs bin/crs.js (spawnSync). */
+const crs = (...args: string[]) => crsMain(args);
 
 describe('crs --help', () => {
   it.each([
@@ -24,8 +25,8 @@ describe('crs --help', () => {
     ['dead-letters'],
     ['audit'],
     ['doctor'],
-  ])('crs %s --help prints its usage and exits 0', (command) => {
-    const r = crs(command, '--help');
+  ])('crs %s --help prints its usage and exits 0', async (command) => {
+    const r = await crs(command, '--help');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/usage:/);
@@ -38,18 +39,18 @@ describe('crs --help', () => {
     ['silence', 'create'],
     ['silence', 'end'],
     ['silence', 'list'],
-  ])('crs %s %s --help prints its usage and exits 0', (command, sub) => {
-    const r = crs(command, sub, '--help');
+  ])('crs %s %s --help prints its usage and exits 0', async (command, sub) => {
+    const r = await crs(command, sub, '--help');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`crs ${command} ${sub}`);
   });
 
-  it('crs serve --help names the token kind (required) and where the AWS backend options are', () => {
-    const out = crs('serve', '--help').stdout;
+  it('crs serve --help names the token kind (required) and where the AWS backend options are', async () => {
+    const out = (await crs('serve', '--help')).stdout;
     expect(out).toContain('crs token issue --device DEVICE_ID --kind KIND');
     expect(out).toContain('crs serve --backend aws --help');
-    expect(crs('serve', '--backend', 'aws', '--help').stdout).toContain('--endpoint URL');
+    expect((await crs('serve', '--backend', 'aws', '--help')).stdout).toContain('--endpoint URL');
   });
 });
 
@@ -116,16 +117,16 @@ describe('a reader that stops early (crs replay FILE | head)', () => {
 });
 
 describe('crs outbox retry --sink', () => {
-  it('refuses a lane crs serve does not have, naming the lanes, instead of retrying nothing', () => {
-    const r = crs('outbox', 'retry', '--all', '--sink', 'webhok', '--data', tmpdir());
+  it('refuses a lane crs serve does not have, naming the lanes, instead of retrying nothing', async () => {
+    const r = await crs('outbox', 'retry', '--all', '--sink', 'webhok', '--data', tmpdir());
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--sink must be one of stdout, pager, board, webhook (got "webhok")');
   });
 });
 
 describe('crs silence without --by', () => {
-  it('asks for the name of whoever silences, not of someone acknowledging', () => {
-    const r = crs('silence', 'create', '--patient', 'P-1', '--minutes', '5', '--reason', 'x', '--data', tmpdir());
+  it('asks for the name of whoever silences, not of someone acknowledging', async () => {
+    const r = await crs('silence', 'create', '--patient', 'P-1', '--minutes', '5', '--reason', 'x', '--data', tmpdir());
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--by: is required (your name: the audit trail records who did it)');
     expect(r.stderr).not.toContain('acknowledging');
@@ -133,13 +134,13 @@ describe('crs silence without --by', () => {
 });
 
 describe('crs replay --escalations --until', () => {
-  it('refuses a time without a zone offset (it would be read in the machine zone) and a date alone', () => {
+  it('refuses a time without a zone offset (it would be read in the machine zone) and a date alone', async () => {
     for (const until of ['2026-11-26T12:00:00', '2026-11-26']) {
-      const r = crs('replay', 'test/fixtures/sample-timeline.ndjson', '--escalations', '--until', until);
+      const r = await crs('replay', 'test/fixtures/sample-timeline.ndjson', '--escalations', '--until', until);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain('--until takes an RFC 3339 time with a zone offset');
     }
-    const ok = crs(
+    const ok = await crs(
       'replay',
       'test/fixtures/sample-timeline.ndjson',
       '--escalations',
@@ -151,10 +152,11 @@ describe('crs replay --escalations --until', () => {
 });
 
 describe('crs simulate --start', () => {
-  it('refuses a time without a zone offset, so the same --seed and --start give the same messages anywhere', () => {
-    const r = crs('simulate', '--ndjson', '--start', '2026-11-26T06:00:00');
+  it('refuses a time without a zone offset, so the same --seed and --start give the same messages anywhere', async () => {
+    const r = await crs('simulate', '--ndjson', '--start', '2026-11-26T06:00:00');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--start must be an RFC 3339 time with a zone offset');
+    // A process of its own (bin/crs.js, as simulate's): in the machine zone given to it.
     const a = spawnSync(process.execPath, [CLI, 'simulate', '--ndjson', '--start', '2026-11-26T06:00:00Z'], {
       encoding: 'utf8',
       env: { ...process.env, TZ: 'America/New_York' },
@@ -216,7 +218,7 @@ describe('crs mllp-bridge on a port already taken', () => {
     try {
       writeFileSync(join(dir, 'token'), 'tok-123\n');
       const port = (busy.address() as AddressInfo).port;
-      const r = crs(
+      const r = await crs(
         'mllp-bridge',
         '--listen',
         String(port),
@@ -273,6 +275,7 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     } finally {
       cmd.restore();
       vi.doUnmock('#hosts/mllp-bridge/mllp-bridge.ts');
+      vi.resetModules(); // the commands imported meanwhile hold the stand-in: crs (main) imports them afresh
       rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -433,6 +436,7 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
     } finally {
       cmd.restore();
       vi.doUnmock('#hosts/mllp-bridge/mllp-bridge.ts');
+      vi.resetModules(); // the commands imported meanwhile hold the stand-in: crs (main) imports them afresh
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -459,15 +463,11 @@ describe('crs mllp-bridge options, pinned by a mutation run', () => {
 });
 
 describe('crs usage errors and exit codes, pinned by a mutation run', () => {
-  /** `crs ARGS` in a scratch directory, stopped after 10 s should a mutant start a server instead of refusing. */
-  const crsIn = (...args: string[]) => {
+  /** `crs ARGS`, DIR a scratch directory (a command that starts a server instead of refusing fails after 8 s). */
+  const crsIn = async (...args: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-usage-'));
     try {
-      return spawnSync(process.execPath, [CLI, ...args.map((a) => a.replace('DIR', dir))], {
-        encoding: 'utf8',
-        cwd: dir,
-        timeout: 10_000,
-      });
+      return await crs(...args.map((a) => a.replace('DIR', dir)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -481,37 +481,38 @@ describe('crs usage errors and exit codes, pinned by a mutation run', () => {
     [['replay', 'test/fixtures/sample-timeline.ndjson', '--until', '2026-11-26T18:00:00Z'], 'only with --escalations'],
     [['replay', '-', '--format', 'hl7v2', '--hl7-zone', 'Mars/Base'], '--hl7-zone must be an IANA zone'],
     [['replay', '-', '--format', 'hl7v2', '--escalations'], '--escalations takes JSON'],
-  ])('crs %o exits 2 (usage), naming the mistake', (args, message) => {
-    const r = crsIn(...args.map((a) => (a.startsWith('test/') ? join(process.cwd(), a) : a)));
+  ])('crs %o exits 2 (usage), naming the mistake', async (args, message) => {
+    const r = await crsIn(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^crs: /);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain('usage:');
   });
 
-  it('crs alone prints the usage and exits 2; crs help, --help and -h exit 0', () => {
-    const bare = crsIn();
+  it('crs alone prints the usage and exits 2; crs help, --help and -h exit 0', async () => {
+    // A process of its own: the exit status bin/crs.js sets from what main returns.
+    const bare = spawnSync(process.execPath, [CLI], { encoding: 'utf8' });
     expect(bare.status).toBe(2);
     expect(bare.stdout).toMatch(/^usage:/);
-    expect(crsIn('help').status).toBe(0);
+    expect((await crsIn('help')).status).toBe(0);
     // -h as every command takes it (it was "unknown command "-h"", exit 2).
     for (const flag of ['--help', '-h']) {
-      const r = crsIn(flag);
+      const r = await crsIn(flag);
       expect(r.status, flag).toBe(0);
       expect(r.stdout, flag).toMatch(/^usage:/);
       expect(r.stderr, flag).toBe('');
     }
   });
 
-  it('crs serve --backend embedded is the embedded server, its options as without it', () => {
-    const r = crsIn('serve', '--backend', 'embedded', '--help');
+  it('crs serve --backend embedded is the embedded server, its options as without it', async () => {
+    const r = await crsIn('serve', '--backend', 'embedded', '--help');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('crs serve [--port N]');
   });
 
-  it('crs replay -h and crs schema -h print the summary and exit 0', () => {
+  it('crs replay -h and crs schema -h print the summary and exit 0', async () => {
     for (const command of ['replay', 'schema']) {
-      const r = crsIn(command, '-h');
+      const r = await crsIn(command, '-h');
       expect(r.status, command).toBe(0);
       expect(r.stdout).toMatch(/^usage:/);
     }
@@ -797,6 +798,7 @@ describe('crs serve and crs start options, pinned by a mutation run', () => {
       vi.unstubAllEnvs();
       vi.doUnmock('#hosts/embedded/embedded.ts');
       vi.doUnmock('#cli/simulate.ts');
+      vi.resetModules(); // the commands imported meanwhile hold the stand-ins: crs (main) imports them afresh
     }
   }
 
@@ -915,14 +917,8 @@ describe('crs serve with its MLLP port in use', () => {
     const port = (taken.address() as AddressInfo).port;
     const dir = mkdtempSync(join(tmpdir(), 'crs-mllp-busy-'));
     try {
-      const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'serve', '--data', dir, '--port', '0', '--mllp-port', `${port}`], {
-          env: { ...process.env, CRS_INGEST_TOKEN: '' },
-        });
-        let stderr = '';
-        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-        child.on('close', (status) => resolve({ status, stderr }));
-      });
+      vi.stubEnv('CRS_INGEST_TOKEN', '');
+      const r = await crs('serve', '--data', dir, '--port', '0', '--mllp-port', `${port}`);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(
         `crs serve: the MLLP port ${port} is already in use; choose another with --mllp-port N`,
@@ -936,11 +932,11 @@ describe('crs serve with its MLLP port in use', () => {
 });
 
 describe('crs serve on a damaged database', () => {
-  it('names the file, what SQLite says, and what to do, exit 1 (it said only "file is not a database")', () => {
+  it('names the file, what SQLite says, and what to do, exit 1 (it said only "file is not a database")', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-damaged-'));
     try {
       writeFileSync(join(dir, 'crs.db'), Buffer.alloc(8192, 7));
-      const r = crs('serve', '--data', dir, '--port', '0');
+      const r = await crs('serve', '--data', dir, '--port', '0');
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(
         `crs serve: the database ${join(dir, 'crs.db')} cannot be used (SQLITE_NOTADB: file is not a database): it is damaged or not a crs database; restore the data directory from a backup (crs backup), or start with another --data DIR`,
@@ -962,7 +958,7 @@ describe('crs start on a demo directory a running demo holds', () => {
       .prepare("INSERT INTO device_tokens (token_id, device_id, hash, created_at) VALUES ('t1', 'gw-1', 'h', 'now')")
       .run();
     try {
-      const r = crs('start', '--data', dir, '--port', '0');
+      const r = await crs('start', '--data', dir, '--port', '0');
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(`crs start: another crs serve is using the data directory ${dir}`);
       const reader = openDataDir(dir);
@@ -981,12 +977,12 @@ describe('crs start on a demo directory a running demo holds', () => {
 
 describe('crs serve --backend aws options, pinned by a mutation run', () => {
   /** Refused before anything is provisioned (an endpoint nobody listens on, should a mutant get that far). */
-  const serveAws = (...args: string[]) =>
-    spawnSync(process.execPath, [CLI, 'serve', '--backend', 'aws', ...args], {
-      encoding: 'utf8',
-      timeout: 20_000,
-      env: { ...process.env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_REGION: 'eu-west-1', CRS_INGEST_TOKEN: '' },
-    });
+  const serveAws = (...args: string[]) => {
+    vi.stubEnv('AWS_ENDPOINT_URL', 'http://127.0.0.1:9');
+    vi.stubEnv('AWS_REGION', 'eu-west-1');
+    vi.stubEnv('CRS_INGEST_TOKEN', '');
+    return crsMain(['serve', '--backend', 'aws', ...args], { wentOnMs: 20_000 });
+  };
 
   it.each([
     [['--endpoint', 'ftp://moto:5000'], '--endpoint must be an http(s) URL (got "ftp://moto:5000")'],
@@ -995,8 +991,8 @@ describe('crs serve --backend aws options, pinned by a mutation run', () => {
       '--schedule-interval must be a whole number from 1 to 86400 (got "0")',
     ],
     [['--port', '65536'], '--port must be a whole number from 0 to 65535 (got "65536")'],
-  ])('crs serve --backend aws %o exits 2 (usage), naming the mistake', (args, message) => {
-    const r = serveAws(...args);
+  ])('crs serve --backend aws %o exits 2 (usage), naming the mistake', async (args, message) => {
+    const r = await serveAws(...args);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain('usage:');
     expect(r.status).toBe(2);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Replay } from '#app/replay.ts';
 import { DEFAULT_CONFIG, resolveConfig } from '#domain/config.ts';
-import { REPO, replayCli } from '#test/support/cli.ts';
+import { REPO, replayCli, replayMain } from '#test/support/cli.ts';
 
 const good = (id: string, minutes: number, sections: object) =>
   JSON.stringify({
@@ -17,6 +17,7 @@ const good = (id: string, minutes: number, sections: object) =>
   });
 
 describe('crs replay', () => {
+  // A process of its own (bin/crs.js), as the replay a user runs: standard input itself, and the exit status.
   it('prints an assessment per message, each followed by the pages it caused, and exits 0', () => {
     const input = [
       good('a', 0, { vitals: { temperatureC: 38.5 } }),
@@ -32,14 +33,14 @@ describe('crs replay', () => {
     ]);
   });
 
-  it('reports a rejected line with its number and errors, keeps going, and exits 1', () => {
+  it('reports a rejected line with its number and errors, keeps going, and exits 1', async () => {
     const input = [
       good('a', 0, { vitals: { temperatureC: 101.3 } }),
       '{not json',
       '',
       good('b', 5, { vitals: { temperatureC: 38.5 } }),
     ].join('\n');
-    const { status, events } = replayCli(['-'], input);
+    const { status, events } = await replayMain(['-'], input);
     expect(status).toBe(1);
     expect(events[0]).toEqual({
       type: 'rejected',
@@ -51,7 +52,7 @@ describe('crs replay', () => {
     expect(events.slice(2).map((e) => e.type)).toEqual(['assessment', 'notification']);
   });
 
-  it('reads a file, and takes --scheme lee2014', () => {
+  it('reads a file, and takes --scheme lee2014', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-replay-'));
     const file = join(dir, 'in.ndjson');
     writeFileSync(
@@ -61,8 +62,8 @@ describe('crs replay', () => {
         good('b', 5, { oxygen: { device: 'nasal_cannula', flowLpm: 5 } }),
       ].join('\n'),
     );
-    const astct = replayCli([file], '');
-    const lee = replayCli([file, '--scheme', 'lee2014'], '');
+    const astct = await replayMain([file], '');
+    const lee = await replayMain([file, '--scheme', 'lee2014'], '');
     expect(astct.events.at(-1)).toMatchObject({ type: 'notification', toGrade: 2, scheme: 'astct2019' });
     expect(lee.events.at(-1)).toMatchObject({ type: 'notification', toGrade: 3, scheme: 'lee2014' }); // FiO2 estimated 0.41
   });
@@ -73,24 +74,21 @@ describe('crs replay', () => {
     [[], /replay takes exactly one FILE/],
     [['-', '--frobnicate'], /Unknown option/],
     [['-', '--config', '/nonexistent.json'], /cannot read config/],
-  ])('usage and I/O errors exit 2: %o', (args, message) => {
-    const { status, stderr } = replayCli(args, '');
+  ])('usage and I/O errors exit 2: %o', async (args, message) => {
+    const { status, stderr } = await replayMain(args, '');
     expect(status).toBe(2);
     expect(stderr).toMatch(message);
   });
 
-  it('reads a file saved by a Windows tool: a UTF-8 byte order mark and CRLF line ends, from a file or standard input', () => {
+  it('reads a file saved by a Windows tool: a UTF-8 byte order mark and CRLF line ends, from a file or standard input', async () => {
     // Notepad and PowerShell 5 write UTF-8 with a BOM: the first message was refused as "Unexpected token '\uFEFF'",
     // an invisible character, and the replay exited 1.
     const text = `\uFEFF${[good('a', 0, { vitals: { temperatureC: 38.5 } }), good('b', 5, { vitals: { heartRate: 90 } })].join('\r\n')}\r\n`;
     const dir = mkdtempSync(join(tmpdir(), 'crs-replay-'));
     const file = join(dir, 'windows.ndjson');
     writeFileSync(file, text);
-    for (const [args, input] of [
-      [[file], ''],
-      [['-'], text],
-    ] as const) {
-      const { status, events } = replayCli([...args], input);
+    // Standard input in a process of its own (bin/crs.js): the command in process reads its "-" from a file.
+    for (const { status, events } of [await replayMain([file], ''), replayCli(['-'], text)]) {
       expect(events.filter((e) => e.type !== 'notification')).toMatchObject([
         { type: 'assessment', messageId: 'a' },
         { type: 'assessment', messageId: 'b' },
@@ -99,15 +97,14 @@ describe('crs replay', () => {
     }
   });
 
-  it('takes a configuration file, and refuses a bad one', () => {
+  it('takes a configuration file, and refuses a bad one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
     const cfg = join(dir, 'site.json');
     writeFileSync(cfg, JSON.stringify({ feverThresholdC: 38.3 }));
-    expect(replayCli(['-', '--config', cfg], good('a', 0, { vitals: { temperatureC: 38.2 } })).events[0]).toMatchObject(
-      { crsGrade: 0 },
-    );
+    const site = await replayMain(['-', '--config', cfg], good('a', 0, { vitals: { temperatureC: 38.2 } }));
+    expect(site.events[0]).toMatchObject({ crsGrade: 0 });
     writeFileSync(cfg, JSON.stringify({ feverTresholdC: 38.3 }));
-    const bad = replayCli(['-', '--config', cfg], '');
+    const bad = await replayMain(['-', '--config', cfg], '');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/invalid config/);
   });
@@ -115,42 +112,42 @@ describe('crs replay', () => {
   // no overrides, while without --scheme (and at the stack's synth) the same file was refused.
   it.each(['[]', 'null', '"lee2014"'])(
     'refuses a file that is no JSON object (%s), with --scheme as without',
-    (json) => {
+    async (json) => {
       const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
       const cfg = join(dir, 'site.json');
       writeFileSync(cfg, json);
       for (const scheme of [[], ['--scheme', 'lee2014']]) {
-        const r = replayCli(['-', '--config', cfg, ...scheme], good('a', 0, { vitals: { temperatureC: 38.2 } }));
+        const r = await replayMain(['-', '--config', cfg, ...scheme], good('a', 0, { vitals: { temperatureC: 38.2 } }));
         expect([r.status, r.events.length], scheme.join(' ')).toEqual([2, 0]);
         expect(r.stderr).toMatch(/invalid config: config: .*expected object/);
       }
     },
   );
-  it('refuses a duration past 10 years before it reads a line (a dose allowed again in 10^12 hours failed part-way)', () => {
+  it('refuses a duration past 10 years before it reads a line (a dose allowed again in 10^12 hours failed part-way)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crs-config-'));
     const cfg = join(dir, 'site.json');
     const timeline = readFileSync(join(REPO, 'test/fixtures/sample-timeline.ndjson'), 'utf8');
-    const plain = replayCli(['-'], timeline);
+    const plain = await replayMain(['-'], timeline);
     writeFileSync(cfg, JSON.stringify({ tocilizumab: { repeatAfterHours: 1e12 } }));
-    const refused = replayCli(['-', '--config', cfg], timeline);
+    const refused = await replayMain(['-', '--config', cfg], timeline);
     expect([refused.status, refused.events.length]).toEqual([2, 0]);
     expect(refused.stderr).toMatch(/invalid config.*tocilizumab\.repeatAfterHours: at most 10 years \(87600 hours\)/);
     writeFileSync(cfg, JSON.stringify({ tocilizumab: { repeatAfterHours: 87_600 } }));
-    const longest = replayCli(['-', '--config', cfg], timeline);
+    const longest = await replayMain(['-', '--config', cfg], timeline);
     expect([longest.status, longest.stderr]).toEqual([0, '']);
     expect(longest.events.map((e) => e.type)).toEqual(plain.events.map((e) => e.type));
   });
 });
 
 describe('crs replay output, pinned by a mutation run', () => {
-  it('prints each event with the fields the contract names: warnings only when there are any', () => {
+  it('prints each event with the fields the contract names: warnings only when there are any', async () => {
     const low = (id: string, minutes: number, vitals: object) => good(id, minutes, { vitals });
     const input = [
       low('a', 0, { spo2: 85 }),
       low('b', 5, { spo2: 86, temperatureC: 38.4 }),
       low('b', 5, { spo2: 86, temperatureC: 38.4 }),
     ].join('\n');
-    const { status, events } = replayCli(['-'], input);
+    const { status, events } = await replayMain(['-'], input);
     expect(status).toBe(0);
     expect(events.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification', 'duplicate']);
     const [first, second, page, duplicate] = events;

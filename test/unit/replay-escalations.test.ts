@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { EscalatingReplay, type EscalationEvent } from '#app/replay-escalations.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
-import { replayCli } from '#test/support/cli.ts';
+import { replayMain } from '#test/support/cli.ts';
 
 const at = (hhmm: string) => `2026-11-26T${hhmm}:00Z`;
 let n = 0;
@@ -160,7 +160,7 @@ describe('replay --escalations', () => {
       { type: 'control-refused', line: 2, error: 'no such page' },
       { type: 'control-refused', line: 3, error: expect.stringContaining('to:') },
     ]);
-    const cli = replayCli(['-', '--escalations'], [enrol(), JSON.stringify({ type: 'advance' })].join('\n'));
+    const cli = await replayMain(['-', '--escalations'], [enrol(), JSON.stringify({ type: 'advance' })].join('\n'));
     expect(cli.status).toBe(1);
   });
 
@@ -187,15 +187,15 @@ describe('replay --escalations', () => {
       { type: 'control-refused', line: 3, error: 'no such silence' },
     ]);
     expect(story(events, 'hematology')).toEqual(['10:05 page open', '10:05 delivery hematology fellow']);
-    const cli = replayCli(
+    const cli = await replayMain(
       ['-', '--escalations'],
       [enrol(), JSON.stringify({ type: 'end-silence', silenceId: 'nope', by: 'N', at: at('10:01') })].join('\n'),
     );
     expect(cli.status).toBe(1);
   });
 
-  it('without --escalations, the output is the plain contract', () => {
-    const cli = replayCli(['-'], [enrol(), m('10:00', { vitals: { temperatureC: 39 } })].join('\n'));
+  it('without --escalations, the output is the plain contract', async () => {
+    const cli = await replayMain(['-'], [enrol(), m('10:00', { vitals: { temperatureC: 39 } })].join('\n'));
     expect(cli.events.map((e) => e.type)).toEqual(['assessment', 'assessment', 'notification']);
   });
 
@@ -239,14 +239,14 @@ describe('replay --escalations control lines, pinned by a mutation run', () => {
       { type: 'control-refused', line: 3, error: 'a silence needs a patientId or a team' },
     ]);
     expect(events.some((e) => e.type === 'audit' && e.event === 'silence')).toBe(false);
-    const cli = replayCli(['-', '--escalations'], [enrol(), silence({ until: at('11:00') })].join('\n'));
+    const cli = await replayMain(['-', '--escalations'], [enrol(), silence({ until: at('11:00') })].join('\n'));
     expect(cli.status).toBe(1);
   });
 
-  it('the CLI lets time run on to --until and prints what happened meanwhile', () => {
-    const quiet = replayCli(['-', '--escalations'], enrol());
+  it('the CLI lets time run on to --until and prints what happened meanwhile', async () => {
+    const quiet = await replayMain(['-', '--escalations'], enrol());
     expect(quiet.events.filter((e) => e.type === 'audit')).toEqual([]);
-    const cli = replayCli(['-', '--escalations', '--until', at('10:20')], enrol());
+    const cli = await replayMain(['-', '--escalations', '--until', at('10:20')], enrol());
     expect(cli.status).toBe(0);
     expect(
       cli.events.flatMap((e) => (e.type === 'audit' && e.event === 'alert' ? [`${e.at} ${e.patientId}`] : [])),

@@ -1,8 +1,9 @@
 // Every public vignette (test/fixtures/vignettes.json, a copy of the shared fixtures) through the real
-// `crs replay` command: final grades, pages (kind, condition, grade, teams, in order) and duplicates.
+// `crs replay` command (its `main`, in this process): final grades, pages (kind, condition, grade, teams, in order)
+// and duplicates.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { replayCli } from '#test/support/cli.ts';
+import { replayMain } from '#test/support/cli.ts';
 
 interface Vignette {
   id: string;
@@ -21,9 +22,9 @@ const vignettes = JSON.parse(
   readFileSync(new URL('../fixtures/vignettes.json', import.meta.url), 'utf8'),
 ) as Vignette[];
 describe('public vignettes through crs replay', () => {
-  it.each(vignettes.map((v) => [`${v.id} ${v.title} (${v.scheme})`, v] as const))('%s', (_name, v) => {
+  it.each(vignettes.map((v) => [`${v.id} ${v.title} (${v.scheme})`, v] as const))('%s', async (_name, v) => {
     const ndjson = v.messages.map((m) => JSON.stringify(m)).join('\n') + '\n';
-    const { status, events, stderr } = replayCli(['-', '--scheme', v.scheme], ndjson);
+    const { status, events, stderr } = await replayMain(['-', '--scheme', v.scheme], ndjson);
     expect(stderr).toBe('');
     expect(status).toBe(0);
     const assessments = events.filter((e) => e.type === 'assessment');
