@@ -266,5 +266,18 @@ if not importlib.metadata.version("werkzeug").startswith("3.1."):
 werkzeug_serving.selectors = types.SimpleNamespace(DefaultSelector=NoDrainSelector, EVENT_READ=selectors.EVENT_READ)
 werkzeug_serving.WSGIRequestHandler = KeepAliveRequestHandler
 
+# 6. Started with `-p 0`, the server takes a free port itself and says which (test/support/moto.ts reads it): a port
+#    found free beforehand could be taken by another process before moto bound it (seen once in CI: "Address already
+#    in use").
+bind = werkzeug_serving.BaseWSGIServer.__init__
+
+
+def bind_and_say(self, *args, **kwargs):
+    bind(self, *args, **kwargs)
+    print(f"moto-server.py: listening on port {self.server_address[1]}", file=sys.stderr, flush=True)
+
+
+werkzeug_serving.BaseWSGIServer.__init__ = bind_and_say
+
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -53,13 +53,19 @@ export async function startEmulator(): Promise<Emulator> {
     await waitForEndpoint(given);
     return { endpoint: given, owned: false, stop: async () => undefined };
   }
-  const port = await freePort();
   const server = fileURLToPath(new URL('./moto-server.py', import.meta.url));
-  const child: ChildProcess = spawn('python3', [server, '-H', '127.0.0.1', '-p', String(port)], {
+  // Port 0: moto binds a free port itself and says which (a port found free here first could be taken meanwhile).
+  const child: ChildProcess = spawn('python3', [server, '-H', '127.0.0.1', '-p', '0'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  let listening: (port: string) => void;
+  const bound = new Promise<string>((resolve) => (listening = resolve));
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-4000);
+    const port = stderr.match(/moto-server\.py: listening on port (\d+)/)?.[1];
+    if (port) listening(port);
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
@@ -67,7 +73,7 @@ export async function startEmulator(): Promise<Emulator> {
     );
     void exited.then(() => reject(new Error(`moto_server exited:\n${stderr}`)));
   });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://127.0.0.1:${await Promise.race([bound, failed])}`;
   await Promise.race([waitForEndpoint(endpoint), failed]);
   failed.catch(() => undefined);
   started.add(endpoint);
