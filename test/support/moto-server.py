@@ -41,7 +41,6 @@ from moto.dynamodb.models.table import Table
 from moto.server import main
 from moto.sqs.models import Queue, SQSBackend
 import werkzeug.serving as werkzeug_serving
-from werkzeug.serving import WSGIRequestHandler
 
 if moto.__version__ != "5.2.1":
     sys.exit(f"test/support/moto-server.py patches moto 5.2.1, found {moto.__version__}: check the patches still apply")
@@ -226,7 +225,7 @@ for name in ("send_message", "send_message_batch", "get_queue_attributes"):
 #    kept-open connection would swallow the next request. Here each request's body is read whole before the
 #    application runs (it sees the same bytes), so nothing is left to drain: the connection stays open for the
 #    next request, unless the client asks to close it.
-class KeepAliveRequestHandler(WSGIRequestHandler):
+class KeepAliveRequestHandler(werkzeug_serving.WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
     # A response is written in several sends (headers, body): on a kept-open connection, Nagle's algorithm holds the
     # last one until the client's delayed acknowledgement (about 40 ms a request), which a close used to flush.
