@@ -46,7 +46,14 @@ class TeamQueues {
 
 const teamQueue = (team: PageTeam): TeamQueue => ({
   team,
-  queue: { logicalId: `team-${team}`, name: team, url: team, arn: `arn:${team}`, fifo: false },
+  queue: {
+    logicalId: `team-${team}`,
+    name: team,
+    url: team,
+    arn: `arn:${team}`,
+    fifo: false,
+    visibilityTimeoutSeconds: 30,
+  },
   filterPolicy: { teams: [team] },
   subscriptionArn: `sub-${team}`,
 });

@@ -3,6 +3,7 @@
 // the visibility timeout (so that SQS redelivers it, and dead-letters it after the receive limit), the records'
 // attributes, and the mapping's concurrency.
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   type Message,
@@ -19,6 +20,8 @@ import { until } from '#test/support/until.ts';
 class FakeQueue {
   readonly visible: Message[] = [];
   readonly deleted: string[] = [];
+  /** Each visibility change: the message ids and the new timeout. */
+  readonly renewed: { ids: string[]; seconds: number }[] = [];
   readonly receives: ReceiveMessageCommandInput[] = [];
   private n = 0;
 
@@ -63,6 +66,14 @@ class FakeQueue {
         for (const e of command.input.Entries ?? []) this.deleted.push(e.ReceiptHandle!.slice(3));
         return { Successful: command.input.Entries?.map((e) => ({ Id: e.Id })) };
       }
+      if (command instanceof ChangeMessageVisibilityBatchCommand) {
+        const entries = command.input.Entries ?? [];
+        this.renewed.push({
+          ids: entries.map((e) => e.ReceiptHandle!.slice(3)),
+          seconds: entries[0]!.VisibilityTimeout!,
+        });
+        return { Successful: entries.map((e) => ({ Id: e.Id })) };
+      }
       throw new Error(`unexpected command ${(command as object).constructor.name}`);
     },
   } as unknown as SQSClient;
@@ -76,6 +87,7 @@ const spec: SqsSourceSpec = {
     url: 'http://sqs/q.fifo',
     arn: 'arn:aws:sqs:us-east-1:000000000000:q.fifo',
     fifo: true,
+    visibilityTimeoutSeconds: 30,
   },
   batchSize: 10,
   reportBatchItemFailures: true,
@@ -103,6 +115,72 @@ function sourceOn(
   });
   return source;
 }
+
+/** Stops the source on fake timers (its receive loop waits on them). */
+async function stopOnFakeTimers(s: SqsEventSource) {
+  let stopped = false;
+  const stopping = s.stop().then(() => (stopped = true));
+  while (!stopped) await vi.advanceTimersByTimeAsync(10);
+  await stopping;
+  source = undefined;
+}
+
+describe('a batch in flight', () => {
+  it('keeps its records in flight while its invocation runs, past the visibility timeout, and not after', async () => {
+    // Found in a loaded run: with `--visibility-timeout 2` a batch graded for longer than 2 s was received again by
+    // a second invocation, and one patient was graded by two at once. Lambda never lets that happen.
+    vi.useFakeTimers();
+    let finish: (() => void) | undefined;
+    try {
+      const queue = new FakeQueue();
+      const ids = [queue.send('a'), queue.send('b')];
+      const s = sourceOn(queue, () => new Promise<void>((r) => (finish = r)), {
+        queue: { ...spec.queue, visibilityTimeoutSeconds: 2 },
+      });
+      s.start();
+      while (s.stats.invocations < 1) await vi.advanceTimersByTimeAsync(1);
+      await vi.advanceTimersByTimeAsync(5000);
+      // Renewed every second (half the timeout): never more than 2 s without.
+      expect(queue.renewed.length).toBeGreaterThanOrEqual(5);
+      expect(queue.renewed.every((r) => r.seconds === 2 && r.ids.join() === ids.join())).toBe(true);
+      finish!();
+      while (queue.deleted.length < 2) await vi.advanceTimersByTimeAsync(1);
+      const renewals = queue.renewed.length;
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(queue.renewed.length, 'no renewal once the invocation has ended').toBe(renewals);
+    } finally {
+      finish?.();
+      if (source) await stopOnFakeTimers(source);
+      vi.useRealTimers();
+    }
+  });
+
+  it('stops keeping the records of an invocation that fails, so that they come back after the timeout', async () => {
+    vi.useFakeTimers();
+    let fail: ((err: Error) => void) | undefined;
+    try {
+      const queue = new FakeQueue();
+      queue.send('a');
+      const s = sourceOn(queue, () => new Promise<void>((_, reject) => (fail = reject)), {
+        queue: { ...spec.queue, visibilityTimeoutSeconds: 2 },
+      });
+      s.start();
+      while (s.stats.invocations < 1) await vi.advanceTimersByTimeAsync(1);
+      await vi.advanceTimersByTimeAsync(1500);
+      fail!(new Error('Task timed out after 15.00 seconds'));
+      while (s.stats.failedInvocations < 1) await vi.advanceTimersByTimeAsync(1);
+      const renewals = queue.renewed.length;
+      expect(renewals).toBeGreaterThan(0);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(queue.renewed.length).toBe(renewals);
+      expect(queue.deleted).toEqual([]);
+    } finally {
+      fail?.(new Error('the test ended'));
+      if (source) await stopOnFakeTimers(source);
+      vi.useRealTimers();
+    }
+  });
+});
 
 describe('the SQS event source, pinned by a mutation run', () => {
   it('deletes the records that succeeded and leaves each reported failure for the visibility timeout', async () => {

@@ -233,7 +233,14 @@ function sourceOver(
     sqs,
     spec: {
       ...spec,
-      onFailure: { logicalId: 'NotifyDlq', name: 'dlq', url: 'http://sqs/dlq', arn: 'arn:dlq', fifo: false },
+      onFailure: {
+        logicalId: 'NotifyDlq',
+        name: 'dlq',
+        url: 'http://sqs/dlq',
+        arn: 'arn:dlq',
+        fifo: false,
+        visibilityTimeoutSeconds: 30,
+      },
       ...over,
     },
     region: 'us-east-1',

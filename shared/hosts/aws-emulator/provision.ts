@@ -59,6 +59,8 @@ interface QueueInfo {
   url: string;
   arn: string;
   fifo: boolean;
+  /** The queue's visibility timeout as made (the stack's, or `--visibility-timeout` for the grade queue). */
+  visibilityTimeoutSeconds: number;
 }
 
 interface TableInfo {
@@ -270,9 +272,16 @@ export async function provision(
       await clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: mutable }));
     }
     const attrs = await clients.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn', 'VisibilityTimeout'] }),
     );
-    return { logicalId, name, url, arn: attrs.Attributes!.QueueArn!, fifo: name.endsWith('.fifo') };
+    return {
+      logicalId,
+      name,
+      url,
+      arn: attrs.Attributes!.QueueArn!,
+      fifo: name.endsWith('.fifo'),
+      visibilityTimeoutSeconds: Number(attrs.Attributes!.VisibilityTimeout ?? 30),
+    };
   }
 
   async function createQueue(id: string, props: Record<string, unknown>): Promise<Created> {

@@ -4,7 +4,21 @@
 // flight until the queue's visibility timeout, so SQS redelivers it and, after maxReceiveCount, dead-letters it.
 // Several batches run at once, up to the function's reserved concurrency; SQS FIFO keeps a patient's group out
 // of other batches while one of its messages is in flight.
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+//
+// While an invocation runs, its records are kept in flight (their visibility timeout renewed): Lambda refuses a
+// mapping whose queue's visibility timeout is below the function's timeout and ends an invocation at its timeout, so
+// a batch is never received again while its invocation still runs. The local host cannot end a JavaScript
+// invocation, and tests shorten the visibility timeout (`--visibility-timeout 2`) for quick retries: without the
+// renewal, a batch slower than that was received again by a second invocation, and one patient was graded by two at
+// once. Once the invocation has ended (or failed at its timeout), its failed records come back after the visibility
+// timeout, as in Lambda.
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  type Message,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { SqsSourceSpec } from './provision.ts';
 
@@ -105,11 +119,42 @@ export class SqsEventSource {
     }
   }
 
+  /** Renews the records' visibility timeout at half its length until cleared (the invocation has ended). */
+  private keepInFlight(records: SQSRecord[]): NodeJS.Timeout {
+    const { sqs, spec } = this.o;
+    const seconds = spec.queue.visibilityTimeoutSeconds;
+    const timer = setInterval(
+      () => {
+        for (let i = 0; i < records.length; i += 10) {
+          const entries = records
+            .slice(i, i + 10)
+            .map((r, j) => ({ Id: String(j), ReceiptHandle: r.receiptHandle, VisibilityTimeout: seconds }));
+          sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: spec.queue.url, Entries: entries })).then(
+            (out) => {
+              if (out.Failed?.length)
+                this.o.log(
+                  `${spec.role} source: ${out.Failed.length} records in flight not kept; they may be received again`,
+                );
+            },
+            (err: unknown) =>
+              this.o.log(
+                `${spec.role} source: keeping records in flight failed (${(err as Error).name}); they may be received again`,
+              ),
+          );
+        }
+      },
+      Math.max(250, (seconds * 1000) / 2),
+    );
+    timer.unref();
+    return timer;
+  }
+
   private async process(messages: Message[]): Promise<void> {
     const { sqs, spec } = this.o;
     const records = messages.map((m) => toSqsRecord(m, spec, this.o.region));
     let failed: Set<string>;
     this.stats.invocations++;
+    const renewal = this.keepInFlight(records);
     try {
       const response = await this.o.invoke({ Records: records });
       const ids = spec.reportBatchItemFailures ? (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : [];
@@ -122,6 +167,8 @@ export class SqsEventSource {
         `grade source: invocation failed (${(err as Error).name}); ${records.length} records left for the visibility timeout`,
       );
       failed = new Set(records.map((r) => r.messageId));
+    } finally {
+      clearInterval(renewal);
     }
     this.stats.failedRecords += failed.size;
     const done = records.filter((r) => !failed.has(r.messageId));
