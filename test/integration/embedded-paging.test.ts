@@ -214,20 +214,23 @@ describe('crs serve escalation ladders in real time', () => {
     const dir = join(root, 'ward-restart');
     const args = [
       '--config',
-      // 12 s: under CI's load the six messages took over 3 s to commit, and the first patients' own alerts came before
-      // the third was known (no ward alert).
+      // 12 s: the readings that resume ward A's feeds stay fresh through the checks after them, on a loaded machine.
       config('ward-restart', { staleFeedMinutes: 0.2, staleFeedGroup: { fromPatients: 3, windowMinutes: 5 } }),
       '--page-lines',
     ];
-    const reading = (patientId: string, id: string): DeviceMessage => ({
+    const reading = (patientId: string, id: string, observedAt = new Date().toISOString()): DeviceMessage => ({
       messageId: id,
       patientId,
-      observedAt: new Date().toISOString(),
+      observedAt,
       source: { deviceId: `mon-${patientId}`, kind: 'monitor' },
       vitals: { heartRate: 80 },
     });
-    const enrolled = (patientId: string, ward: string) => {
-      const last = reading(patientId, `${patientId}-1`);
+    // The feeds that are to go quiet last sent 9 s ago: quiet 3 s after they are sent, not 12 (two waits of a
+    // quarter of a minute were half the file's time). Sent in one batch, committed in one transaction, their grouping
+    // does not depend on how long the commit takes.
+    const quietSoon = () => new Date(Date.now() - 9000).toISOString();
+    const enrolled = (patientId: string, ward: string, observedAt: string) => {
+      const last = reading(patientId, `${patientId}-1`, observedAt);
       const e = enrol(patientId, 0, { ward, bed: `${ward}-${patientId}` });
       return [{ ...e, observedAt: last.observedAt }, last];
     };
@@ -236,11 +239,12 @@ describe('crs serve escalation ladders in real time', () => {
     try {
       // One batch: the three patients known to the server at once, so that no sweep finds one of them quiet alone
       // (sent one by one, a sweep between two requests of a loaded machine alerted the first ones on their own).
+      const since = quietSoon();
       expect(
         (
           await post(
             first.url,
-            ['A1', 'A2', 'A3'].flatMap((p) => enrolled(p, 'A')),
+            ['A1', 'A2', 'A3'].flatMap((p) => enrolled(p, 'A', since)),
           )
         ).status,
       ).toBe(202);
@@ -261,7 +265,7 @@ describe('crs serve escalation ladders in real time', () => {
     const second = await spawnServe(dir, args);
     try {
       // A patient of another ward, quiet after the restart: its own alert comes at a sweep after the first one.
-      await accept(second, ...enrolled('C1', 'C'));
+      await accept(second, ...enrolled('C1', 'C', quietSoon()));
       await until(() => stale(second).find((p) => p.patientId === 'C1'), "C1's alert", 60_000);
       await idle(second);
       expect(stale(second).map((p) => p.patientId)).toEqual(['C1']);

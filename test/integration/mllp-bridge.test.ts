@@ -83,8 +83,9 @@ describe('crs mllp-bridge', () => {
     const spool = join(dir, 'spool');
     const to = `http://127.0.0.1:${serverPort}`;
 
-    // The link is down (nothing listens there): each message is spooled and ACKed AA from the spool.
-    const first = await spawnBridge(to, spool);
+    // The link is down (nothing listens there): each message is spooled and ACKed AA from the spool. No server can
+    // answer, so the bridge waits 10 ms for one, not 300 (30 messages: 9 s of the file's 12 were this wait).
+    const first = await spawnBridge(to, spool, 10);
     const monitor = new MllpClient('127.0.0.1', first.port);
     for (const text of items) {
       const ack = readAck(await monitor.send(text));
