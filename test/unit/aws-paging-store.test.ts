@@ -22,6 +22,8 @@ import {
 } from '#domain/paging.ts';
 import {
   RecordRefused,
+  REFUSED_DELAY_MS,
+  REFUSED_TRIES,
   VersionConflict,
   type AuditEvent,
   type AuditLog,
@@ -767,18 +769,21 @@ describe('dynamoPager: pinned by a mutation run', () => {
     ackBaseUrl: 'https://x/ack/',
     pagesTable: 'pages',
     auditTable: 'audit',
+    refusedDelayMs: 0,
   };
 
   it('tells its hooks of every audit entry, every parked send and every forged link, and parks in the pages table', async () => {
     const parked: ParkedSend[] = [];
     const audited: AuditEvent[] = [];
     const security: SecurityEvent[] = [];
+    const tries: number[] = [];
     const { pager, parked: table } = dynamoPager(
       settings,
       ddb.client(),
       {
         sender: {
           send: async () => {
+            tries.push(performance.now());
             throw new RecordRefused('InvalidParameter: phone number');
           },
         },
@@ -788,6 +793,9 @@ describe('dynamoPager: pinned by a mutation run', () => {
     );
     await pager.onNotification(grade(2, 'm1', ['hematology']), T);
     expect(parked.map((s) => s.pageId)).toEqual(['crs|P-1|m1|hematology']);
+    // Tried with the settings' pause (none), not REFUSED_DELAY_MS's (100 ms, then 200).
+    expect(tries).toHaveLength(REFUSED_TRIES);
+    expect(tries.at(-1)! - tries[0]!).toBeLessThan(REFUSED_DELAY_MS);
     expect((await table.list()).map((s) => s.pageId)).toEqual(['crs|P-1|m1|hematology']);
     expect(audited.some((e) => /PARKED/.test(e.text))).toBe(true);
     await pager.acknowledgeLink('forged.token', 'Dr X', T);

@@ -65,8 +65,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The server on the test's data directory, posting each record to `receiver`'s /hook, with quick retries. */
-const startWithWebhook = (config = CONFIG, receiver: Server = hook) =>
+/**
+ * The server on the test's data directory, posting each record to `receiver`'s /hook, with quick retries (what is
+ * checked is which tries are made and in what order, not how long the lane waits between them). `now`: its clock.
+ */
+const startWithWebhook = (config = CONFIG, receiver: Server = hook, now?: () => number) =>
   startEmbeddedServer({
     dataDir: dir,
     config,
@@ -74,11 +77,22 @@ const startWithWebhook = (config = CONFIG, receiver: Server = hook) =>
     localToken: TOKEN,
     pageStream: new PassThrough(),
     log: (l) => logs.push(l),
+    ...(now ? { now } : {}),
     webhook: {
       url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
-      retry: { initialMs: 20, maxMs: 100 },
+      retry: { initialMs: 2, maxMs: 10, refusedMs: 0 },
     },
   });
+/**
+ * Restarts the server on a clock that `pass` moves on (from real time), so that a record or message is older than
+ * deliveryAlertMinutes without the test waiting that long; the watch still finds it at one of its periodic looks.
+ */
+const onMovableClock = async () => {
+  let skew = 0;
+  await server.close();
+  server = await startWithWebhook(CONFIG, hook, () => Date.now() + skew);
+  return { pass: () => (skew += CONFIG.paging.deliveryAlertMinutes * 60_000 + 1000) };
+};
 const post = (m: unknown) =>
   fetch(`${server.url}/v1/messages`, {
     method: 'POST',
@@ -129,6 +143,8 @@ describe('the webhook lane', () => {
       .run(new Date().toISOString());
     for (const m of fever('P1')) expect((await post(m)).status).toBe(202);
     await until(() => delivered('notification').includes('P1') || undefined, 'the grade change behind it');
+    // Each lane parks it after its own tries (the webhook's are quicker here than the other lanes').
+    await until(async () => (await outbox()).parked.length >= 3 || undefined, 'parked on each lane that reads it');
     const parked = (await outbox()).parked as { itemId: string; sink: string; reason: string }[];
     expect(parked.filter((p) => p.sink === 'webhook')).toEqual([
       expect.objectContaining({ itemId: 'crs|P0|broken', reason: 'the record is not valid JSON' }),
@@ -223,11 +239,13 @@ describe('the webhook lane', () => {
   });
 
   it('keeps order and retries with backoff while the receiver is down (5xx), raises a stuck-lane alert past deliveryAlertMinutes, clears it once delivered', async () => {
+    const clock = await onMovableClock();
     let down = true;
     answer = () => (down ? 503 : 204);
     for (const m of [...fever('P1'), ...fever('P2')]) expect((await post(m)).status).toBe(202);
     await until(() => received.length >= 4 || undefined, 'retries');
     expect(new Set(received.map((r) => r.id)).size).toBe(1); // the head of the lane, again and again
+    clock.pass();
     await until(
       () =>
         logs.find((l) =>
@@ -255,11 +273,13 @@ describe('the delivery watch on grading', () => {
   // disk full (or the database damaged), accepted messages waited ungraded, no grade changed and nobody was paged,
   // while the board's banner and /api/health showed no alert (one line on standard error, once per patient).
   it('raises an alert while accepted messages wait to be graded longer than deliveryAlertMinutes, and clears it once they are', async () => {
+    const clock = await onMovableClock();
     server.db.function('disk_full', () => {
       throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
     });
     server.db.exec('CREATE TRIGGER full_audit BEFORE INSERT ON audit BEGIN SELECT disk_full(); END');
     for (const m of fever('P-1')) expect((await post(m)).status).toBe(202);
+    clock.pass();
     const alert = await until(
       async () => ((await outbox()).alerts as { key: string; text: string }[]).find((a) => a.key === 'grading'),
       'the grading alert',

@@ -477,13 +477,35 @@ describe('GradingWorker, pinned by a mutation run', () => {
     expect(await w.pass()).toBe(1);
   });
 
+  it('takes its backoff from retryBaseMs when given (crs serve: gradingRetryMs)', async () => {
+    poison();
+    let clock = Date.parse('2026-01-10T10:00:00Z');
+    const w = new GradingWorker({
+      db,
+      store: new SqliteStateStore(db),
+      config: DEFAULT_CONFIG,
+      now: () => clock,
+      retryBaseMs: 20,
+    });
+    expect(await w.pass()).toBe(1);
+    clock += 19;
+    expect(await w.pass()).toBe(0);
+    clock += 1;
+    expect(await w.pass()).toBe(1); // then 40 ms
+    clock += 39;
+    expect(await w.pass()).toBe(0);
+    clock += 1;
+    expect(await w.pass()).toBe(1);
+  });
+
   it('tries a failed message again by itself when its backoff ends, with no other message to wake it', async () => {
     poison();
-    const w = worker();
+    // A short backoff (its length on the clock is the test above's): here only that the worker wakes by itself.
+    const w = new GradingWorker({ db, store: new SqliteStateStore(db), config: DEFAULT_CONFIG, retryBaseMs: 20 });
     const attempts = () => db.prepare("SELECT attempts FROM inbox WHERE patient_id = 'BAD'").pluck().get() as number;
     w.kick();
     await vi.waitFor(() => expect(attempts()).toBe(1), { interval: 10 });
-    await vi.waitFor(() => expect(attempts()).toBe(2), { timeout: 3000, interval: 10 }); // about 1 s later
+    await vi.waitFor(() => expect(attempts()).toBe(2), { timeout: 3000, interval: 10 }); // about 20 ms later
     await w.stop();
   });
 
@@ -903,6 +925,7 @@ describe('OutboxDispatcher', () => {
     const sink: Sink = {
       name: 'webhook',
       kinds: ['page'],
+      retry: { initialMs: 60_000, maxMs: 60_000, refusedMs: 0 },
       deliver: async (item) => {
         if (item.id === 'a' && refuseA) throw new RecordRefused('webhook answered HTTP 422');
         if (item.id === 'b') await held; // the receiver is slow with b
@@ -990,7 +1013,9 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     const sink: Sink = {
       name: 'webhook',
       kinds: ['page'],
-      retry: { initialMs: 60_000, maxMs: 60_000 }, // a receiver that is down is not asked again during a test
+      // A receiver that is down is not asked again during a test; one that refuses, at once (no test here is about
+      // the pause between the tries of a refused record but the one that says so).
+      retry: { initialMs: 60_000, maxMs: 60_000, refusedMs: 0 },
       deliver: async (item) => {
         attempts++;
         if (refuse.has(item.id)) throw new RecordRefused('webhook answered HTTP 422');
@@ -1105,7 +1130,7 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     const sink: Sink = {
       name: 'webhook',
       kinds: ['page'],
-      retry: { initialMs: 10_000, maxMs: 60_000 },
+      retry: { initialMs: 10_000, maxMs: 60_000, refusedMs: 0 },
       deliver: async (item) => {
         tries++;
         if (item.id === 'a' && refuseA) throw new RecordRefused('webhook answered HTTP 422');
@@ -1215,6 +1240,27 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     ]);
   });
 
+  it("takes the pause between the tries of a refused record from the sink's retry, doubling", async () => {
+    put('a');
+    const log: string[] = [];
+    const sink: Sink = {
+      name: 'webhook',
+      kinds: ['page'],
+      retry: { initialMs: 60_000, maxMs: 60_000, refusedMs: 7 },
+      deliver: async () => {
+        throw new RecordRefused('webhook answered HTTP 422');
+      },
+    };
+    const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
+    d.kick();
+    await until(() => d.parked().length === 1);
+    await d.stop();
+    expect(log.slice(0, 2)).toEqual([
+      'webhook: page a refused (webhook answered HTTP 422); attempt 2 of 3 in 7 ms',
+      'webhook: page a refused (webhook answered HTTP 422); attempt 3 of 3 in 14 ms',
+    ]);
+  });
+
   it('stops after the record in flight when the server stops: the rest waits for the next start', async () => {
     put('a', 'b', 'c');
     const w = webhook();
@@ -1240,6 +1286,7 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     const refusing = (name: string): Sink => ({
       name,
       kinds: ['page'],
+      retry: { initialMs: 60_000, maxMs: 60_000, refusedMs: 0 },
       deliver: async () => {
         throw new RecordRefused(`${name} cannot carry it`);
       },
@@ -1301,7 +1348,7 @@ describe('OutboxDispatcher, pinned by a mutation run', () => {
     const log: string[] = [];
     const w = webhook();
     w.refuse.add('a');
-    const sink: Sink = { ...w.sink, retry: { initialMs: 5, maxMs: 5 } };
+    const sink: Sink = { ...w.sink, retry: { initialMs: 5, maxMs: 5, refusedMs: 0 } };
     diskFull('parked');
     const d = new OutboxDispatcher(db, [sink], { log: (l) => log.push(l) });
     d.kick();

@@ -310,7 +310,8 @@ async function embeddedBackend(receiver: Receiver, clock: { now: number }): Prom
     now: () => clock.now,
     webhook: {
       url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`,
-      retry: { initialMs: 10, maxMs: 50 },
+      // Short pauses: what is checked is the tries and their order, not how long the lane waits between them.
+      retry: { initialMs: 10, maxMs: 50, refusedMs: 0 },
     },
   });
   const post = async (m: DeviceMessage) => {
@@ -406,6 +407,7 @@ async function awsBackend(receiver: Receiver, clock: { now: number }): Promise<B
       auditTable: 'audit',
       stateTable: 'state',
       topicArn: TOPIC,
+      refusedDelayMs: 0,
     },
     { dynamodb: client, sns: new SNSClient({ region: 'eu-west-1' }) },
     {},

@@ -15,6 +15,8 @@ export interface DynamoPagerSettings {
   ackBaseUrl: string;
   pagesTable: string;
   auditTable: string;
+  /** Pause between the tries of a send SNS refuses, ms, doubling (REFUSED_DELAY_MS). */
+  refusedDelayMs?: number;
 }
 
 export interface DynamoPagerHooks {
@@ -61,6 +63,7 @@ export function dynamoPager(
     ackSecret: s.ackSecret,
     ackBaseUrl: s.ackBaseUrl,
     parked,
+    ...(s.refusedDelayMs !== undefined ? { refusedDelayMs: s.refusedDelayMs } : {}),
     ...(hooks.onParked ? { onParked: hooks.onParked } : {}),
     ...(hooks.onAudit ? { onAudited: hooks.onAudit } : {}),
     ...(hooks.onSecurity ? { security: { record: async (e: SecurityEvent) => hooks.onSecurity!(e) } } : {}),

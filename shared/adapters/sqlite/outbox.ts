@@ -62,8 +62,15 @@ export interface Sink {
   /** The kinds of record this sink takes. */
   kinds: readonly OutboxKind[];
   deliver(item: OutboxItem): Promise<void>;
-  /** First retry delay and the cap of the exponential backoff, ms. */
-  retry?: { initialMs: number; maxMs: number };
+  retry?: LaneRetry;
+}
+
+export interface LaneRetry {
+  /** First retry delay and the cap of the exponential backoff while the receiver is down, ms. */
+  initialMs: number;
+  maxMs: number;
+  /** Pause before the second try of a refused record, doubling before the third, ms (REFUSED_DELAY_MS). */
+  refusedMs?: number;
 }
 
 /** A record a lane parked: the receiver refused it REFUSED_TRIES times. */
@@ -389,7 +396,7 @@ export class OutboxDispatcher {
     lane.refusals.set(item.id, count);
     lane.lastError = err.message;
     if (count < REFUSED_TRIES) {
-      const delay = REFUSED_DELAY_MS * 2 ** (count - 1);
+      const delay = (lane.sink.retry?.refusedMs ?? REFUSED_DELAY_MS) * 2 ** (count - 1);
       this.log(
         `${lane.sink.name}: ${item.kind} ${wireId(item.id)} refused (${err.message}); attempt ${count + 1} of ${REFUSED_TRIES} in ${delay} ms`,
       );

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { BoardQueries } from '#adapters/sqlite/board.ts';
 import { DB_FILE, lockDataDir, openDataDir, type Db } from '#adapters/sqlite/db.ts';
 import { secureDataDir } from '#adapters/sqlite/files.ts';
-import { OutboxDispatcher, type Sink } from '#adapters/sqlite/outbox.ts';
+import { OutboxDispatcher, type LaneRetry, type Sink } from '#adapters/sqlite/outbox.ts';
 import { DEFAULT_RETENTION_DAYS, RetentionSweep, type Dropped } from '#adapters/sqlite/retention.ts';
 import { SqliteQueue } from '#adapters/sqlite/queue.ts';
 import { SqliteStateStore } from '#adapters/sqlite/store.ts';
@@ -53,7 +53,8 @@ export interface EmbeddedOptions {
   trustProxy?: string[];
   /** Connection caps, timeouts and the refusal budget (DEFAULT_HTTP_LIMITS). */
   httpLimits?: Partial<HttpLimits>;
-  webhook?: { url: string; secret?: string; retry?: { initialMs: number; maxMs: number } };
+  /** The webhook lane: `retry` its backoff while the receiver is down (1 s doubling to 60 s) and between refusals. */
+  webhook?: { url: string; secret?: string; retry?: LaneRetry };
   /** Where the NDJSON page stream goes (standard output by default). */
   pageStream?: Writable;
   /** Also print each page to a role on the stream ({"type":"page",...}, with its acknowledge link). */
@@ -82,6 +83,8 @@ export interface EmbeddedOptions {
   maxPatients?: number;
   /** Days delivered records, ended silences and expired links are kept (DEFAULT_RETENTION_DAYS; retention.ts). */
   retentionDays?: number;
+  /** A message whose grading fails is tried again after this, ms, doubling (3 tries in all; 1 s: WORKER_LIMITS). */
+  gradingRetryMs?: number;
   /** How long before its arrival an observedAt may be (shared/domain/device-clock.ts's default otherwise). */
   maxObservationAgeMs?: number;
   /** Hours a patient whose monitoring ended stays on the board's list with nothing open (DEFAULT_ENDED_HOURS). */
@@ -225,6 +228,7 @@ export async function startEmbeddedServer(o: EmbeddedOptions): Promise<EmbeddedS
       paging.committed(patients);
     },
     onDeadLettered: () => watch.check(),
+    ...(o.gradingRetryMs !== undefined ? { retryBaseMs: o.gradingRetryMs } : {}),
   });
   const queue = new SqliteQueue(db, () => worker.kick());
   const boardKey = loadOrCreateBoardKey(dataDir);

@@ -7,7 +7,7 @@
 // from a receiver that is down (any other error: the lane keeps its order and backs off).
 import { createHmac } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import type { OutboxItem, OutboxKind, Sink } from '#adapters/sqlite/outbox.ts';
+import type { LaneRetry, OutboxItem, OutboxKind, Sink } from '#adapters/sqlite/outbox.ts';
 import type { PageEvent } from '#domain/page-event.ts';
 import { notificationEvent } from '#domain/events.ts';
 import { wireId } from '#domain/ids.ts';
@@ -146,7 +146,7 @@ export class WebhookSink implements Sink {
     private readonly secret: string | undefined,
     /** The grade change a page is about, to send along with it. */
     private readonly notificationOf: (notificationId: string) => Notification | undefined,
-    readonly retry?: { initialMs: number; maxMs: number },
+    readonly retry?: LaneRetry,
   ) {}
 
   async deliver(item: OutboxItem): Promise<void> {

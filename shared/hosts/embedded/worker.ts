@@ -63,6 +63,8 @@ export interface WorkerOptions {
   /** A message was moved to the dead letters (committed): the delivery watch raises its alert at once. */
   onDeadLettered?: () => void;
   log?: (line: string) => void;
+  /** A failed message is tried again this long after, doubling; a patient the disk held, after it (retryBaseMs). */
+  retryBaseMs?: number;
 }
 
 export class GradingWorker {
@@ -77,12 +79,14 @@ export class GradingWorker {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
+  private readonly retryBaseMs: number;
   /** Counts for /api/health: applied, duplicates, dead letters, and messageIds reused with other content. */
   readonly stats = { applied: 0, duplicates: 0, reusedIds: 0 };
 
   constructor(private readonly o: WorkerOptions) {
     this.now = o.now ?? Date.now;
     this.log = o.log ?? (() => undefined);
+    this.retryBaseMs = o.retryBaseMs ?? WORKER_LIMITS.retryBaseMs;
     this.take = o.db.prepare(
       `SELECT seq, patient_id, message_id, body, attempts, retry_at FROM inbox
        WHERE patient_id NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`,
@@ -318,7 +322,7 @@ export class GradingWorker {
     return {
       seq: row.seq,
       attempts,
-      retryAt: now + WORKER_LIMITS.retryBaseMs * 2 ** (attempts - 1),
+      retryAt: now + this.retryBaseMs * 2 ** (attempts - 1),
       deadLetter: attempts >= WORKER_LIMITS.maxAttempts,
       error: `${err.name}: ${err.message}`,
       name: err.name,
@@ -342,7 +346,7 @@ export class GradingWorker {
   private waitForStore(patientId: string, err: Error, now: number): void {
     // Nothing is wrong with the message. Counted as an attempt, it was moved to the dead letters after 3 seconds,
     // when a small write still fitted: accepted, never graded.
-    this.blocked.set(patientId, now + WORKER_LIMITS.retryBaseMs);
+    this.blocked.set(patientId, now + this.retryBaseMs);
     if (!this.storeWaiting.has(patientId)) {
       this.storeWaiting.add(patientId);
       this.log(
@@ -364,7 +368,7 @@ export class GradingWorker {
       retry.commitPatient(patientId, iso(now));
     } catch {
       // Not recorded (the store fails under it): said, and tried again in a second.
-      this.announce(row, { ...f, deadLetter: false, retryAt: now + WORKER_LIMITS.retryBaseMs }, now);
+      this.announce(row, { ...f, deadLetter: false, retryAt: now + this.retryBaseMs }, now);
       return false;
     }
     return this.announce(row, f, now);
