@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { localTokenHostProblem, localTokenProblem, testClockHostProblem } from '#app/auth.ts';
 import type { GradingConfig } from '#domain/config.ts';
 import { PREFIX_PATTERN } from '#hosts/aws-emulator/run-prefix.ts';
-import type { Synthesize } from '#hosts/aws-emulator/template.ts';
+import { stackOf, type SynthOptions, type Synthesize } from '#hosts/aws-emulator/template.ts';
 import { PATIENT_AUTHORITY_RULE, parsePatientAuthority } from '#app/interfaces/patient-authority.ts';
 import { PATIENT_SYSTEM_RULE, parsePatientSystem } from '#app/interfaces/patient-system.ts';
 import { parseZone } from '#app/interfaces/zone.ts';
@@ -51,6 +51,55 @@ function readJson(what: string, file: string): unknown {
   }
 }
 
+const SERVE_AWS_OPTIONS = {
+  backend: { type: 'string' },
+  endpoint: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  prefix: { type: 'string' },
+  region: { type: 'string' },
+  scheme: { type: 'string' },
+  config: { type: 'string' },
+  paging: { type: 'string' },
+  'visibility-timeout': { type: 'string' },
+  'schedule-interval': { type: 'string' },
+  outputs: { type: 'string' },
+  'page-lines': { type: 'boolean' },
+  'hl7-zone': { type: 'string' },
+  'hl7-patient-authority': { type: 'string' },
+  'fhir-patient-system': { type: 'string' },
+  'max-observation-age-days': { type: 'string' },
+  'ingest-token-any-host': { type: 'boolean' },
+  teardown: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const parseServeAws = (args: string[]) => parseArgs({ args, options: SERVE_AWS_OPTIONS });
+
+/** What the host synthesizes the stack from, as the arguments give it; an unreadable file is a UsageError. */
+function stackOptions(values: ReturnType<typeof parseServeAws>['values']): SynthOptions {
+  // The grading overrides go to the stack (as -c gradingConfig), which hands them to the grade function.
+  let overrides: Record<string, unknown> | undefined;
+  if (values.config !== undefined) overrides = readJson('config', values.config) as Record<string, unknown>;
+  if (values.scheme !== undefined) overrides = { ...overrides, scheme: values.scheme };
+  return {
+    ...(values.paging !== undefined ? { paging: readJson('paging config', values.paging) } : {}),
+    ...(overrides ? { gradingOverrides: overrides } : {}),
+    ...(values['hl7-zone'] !== undefined ? { hl7Zone: values['hl7-zone'] } : {}),
+    ...(values['hl7-patient-authority'] !== undefined ? { hl7PatientAuthority: values['hl7-patient-authority'] } : {}),
+    ...(values['fhir-patient-system'] !== undefined ? { fhirPatientSystem: values['fhir-patient-system'] } : {}),
+    ...(values['max-observation-age-days'] !== undefined
+      ? { maxObservationAgeDays: Number(values['max-observation-age-days']) }
+      : {}),
+  };
+}
+
+/**
+ * The stack `crs serve --backend aws ARGS` synthesizes: the tests synthesize it ahead in their own process, where the
+ * CDK is loaded once, into the cache the host then reads (shared/hosts/aws-emulator/synthesis-cache.ts).
+ */
+export const stackOfServeArgs = (args: string[]) => stackOf(stackOptions(parseServeAws(args).values));
+
 /** The stack's synthesis comes from the entry point (bin/crs.js): the CLI itself never imports infra/. */
 function needSynth(synthesize: Synthesize | undefined): Synthesize {
   if (!synthesize) throw new UsageError('crs serve --backend aws needs the stack: run it through bin/crs.js (npx crs)');
@@ -64,31 +113,7 @@ export async function serveAwsCommand(
 ): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        backend: { type: 'string' },
-        endpoint: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        prefix: { type: 'string' },
-        region: { type: 'string' },
-        scheme: { type: 'string' },
-        config: { type: 'string' },
-        paging: { type: 'string' },
-        'visibility-timeout': { type: 'string' },
-        'schedule-interval': { type: 'string' },
-        outputs: { type: 'string' },
-        'page-lines': { type: 'boolean' },
-        'hl7-zone': { type: 'string' },
-        'hl7-patient-authority': { type: 'string' },
-        'fhir-patient-system': { type: 'string' },
-        'max-observation-age-days': { type: 'string' },
-        'ingest-token-any-host': { type: 'boolean' },
-        teardown: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseServeAws(args));
     if (values.help) {
       process.stdout.write(`usage:\n${SERVE_AWS_USAGE}`);
       return 0;
@@ -133,11 +158,8 @@ export async function serveAwsCommand(
       );
       return 0;
     }
-    // The grading overrides go to the stack (as -c gradingConfig), which hands them to the grade function.
     const config = loadConfig(values.config, values.scheme);
-    let overrides: Record<string, unknown> | undefined;
-    if (values.config !== undefined) overrides = readJson('config', values.config) as Record<string, unknown>;
-    if (values.scheme !== undefined) overrides = { ...overrides, scheme: values.scheme };
+    const stack = stackOptions(values);
     const port = intOption('port', values.port, 0, 65535) ?? 8080;
     const visibility = intOption('visibility-timeout', values['visibility-timeout'], 0, 43_200);
     const scheduleSeconds = intOption('schedule-interval', values['schedule-interval'], 1, 86_400);
@@ -166,16 +188,7 @@ export async function serveAwsCommand(
       prefix,
       port,
       host: listenHost,
-      ...(paging ? { paging } : {}),
-      ...(overrides ? { gradingOverrides: overrides } : {}),
-      ...(values['hl7-zone'] !== undefined ? { hl7Zone: values['hl7-zone'] } : {}),
-      ...(values['hl7-patient-authority'] !== undefined
-        ? { hl7PatientAuthority: values['hl7-patient-authority'] }
-        : {}),
-      ...(values['fhir-patient-system'] !== undefined ? { fhirPatientSystem: values['fhir-patient-system'] } : {}),
-      ...(values['max-observation-age-days'] !== undefined
-        ? { maxObservationAgeDays: Number(values['max-observation-age-days']) }
-        : {}),
+      ...stack,
       ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
       ...(scheduleSeconds !== undefined ? { scheduleSeconds } : {}),
       pageLines: values['page-lines'] ?? false,

@@ -23,7 +23,7 @@ import { PlatformMetrics } from './platform-metrics.ts';
 import { deprovision, localFunctionName, provision, type AwsClients, type Provisioned } from './provision.ts';
 import { SqsEventSource } from './sqs-source.ts';
 import { StreamEventSource } from './stream-source.ts';
-import { LOCAL_PAGING, type FunctionRole, type SynthOptions, type Synthesize } from './template.ts';
+import { LOCAL_PAGING, stackOf, type FunctionRole, type SynthOptions, type Synthesize } from './template.ts';
 
 export interface AwsHostOptions extends SynthOptions {
   /** Synthesizes the stack (infra/synthesize.ts, handed in by bin/crs.js). */
@@ -188,14 +188,7 @@ export async function startAwsHost(o: AwsHostOptions): Promise<AwsHost> {
   const dummyCredentials = configureAwsEnvironment(o.endpoint, o.region);
   const clock = new HostClock();
   const clients = clientsFor(o.endpoint, o.region);
-  const synth = await o.synthesize({
-    paging: o.paging ?? LOCAL_PAGING,
-    ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}),
-    ...(o.hl7Zone !== undefined ? { hl7Zone: o.hl7Zone } : {}),
-    ...(o.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: o.hl7PatientAuthority } : {}),
-    ...(o.fhirPatientSystem !== undefined ? { fhirPatientSystem: o.fhirPatientSystem } : {}),
-    ...(o.maxObservationAgeDays !== undefined ? { maxObservationAgeDays: o.maxObservationAgeDays } : {}),
-  });
+  const synth = await o.synthesize(stackOf(o));
 
   // The front listens first: its URL is the acknowledge links' base, which the functions read at cold start.
   let ready!: (h: Handlers) => void;

@@ -47,5 +47,17 @@ export interface SynthOptions {
   maxObservationAgeDays?: number;
 }
 
+/** What a host synthesizes from these options (the paging config LOCAL_PAGING when none is given). */
+export function stackOf(o: SynthOptions): SynthOptions & { paging: unknown } {
+  return {
+    paging: o.paging ?? LOCAL_PAGING,
+    ...(o.gradingOverrides ? { gradingOverrides: o.gradingOverrides } : {}),
+    ...(o.hl7Zone !== undefined ? { hl7Zone: o.hl7Zone } : {}),
+    ...(o.hl7PatientAuthority !== undefined ? { hl7PatientAuthority: o.hl7PatientAuthority } : {}),
+    ...(o.fhirPatientSystem !== undefined ? { fhirPatientSystem: o.fhirPatientSystem } : {}),
+    ...(o.maxObservationAgeDays !== undefined ? { maxObservationAgeDays: o.maxObservationAgeDays } : {}),
+  };
+}
+
 /** Synthesizes the stack with this paging config and these overrides (infra/synthesize.ts). */
 export type Synthesize = (o: SynthOptions & { paging: unknown }) => Promise<Synthesized>;
