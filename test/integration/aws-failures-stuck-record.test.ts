@@ -19,7 +19,7 @@ import {
   stop,
   teardown,
 } from '#test/support/aws-serve.ts';
-import { crsAsync } from '#test/support/cli.ts';
+import { crsMain } from '#test/support/cli.ts';
 import { recentFeed } from '#test/support/feed.ts';
 import { failureRun } from '#test/support/aws-failures.ts';
 
@@ -97,12 +97,14 @@ describe('failures of the deployed shape on an emulator', () => {
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
       };
-      const listed = await crsAsync(['outbox', 'list', '--json', '--backend', 'aws', '--outputs', outputs], env);
+      // In this process (aws-conservation runs both commands through bin/crs.js).
+      const crs = (args: string[]) => crsMain(args, { env, wentOnMs: 60_000 });
+      const listed = await crs(['outbox', 'list', '--json', '--backend', 'aws', '--outputs', outputs]);
       expect(listed.status, listed.stderr).toBe(0);
       const ranges = (JSON.parse(listed.stdout) as { streamFailures: { id: string; condition: string }[] })
         .streamFailures;
       expect(ranges.map((r) => r.condition)).toEqual(infos.map(() => 'RetryAttemptsExhausted'));
-      const retry = await crsAsync(['outbox', 'retry', '--all', '--backend', 'aws', '--outputs', outputs], env);
+      const retry = await crs(['outbox', 'retry', '--all', '--backend', 'aws', '--outputs', outputs]);
       expect(retry.status, retry.stderr).toBe(0);
       expect(retry.stdout).toContain(`0 parked record(s) and ${failing} stream range(s) paged again`);
       const after = await settle(server, expected.length);

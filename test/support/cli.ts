@@ -41,28 +41,49 @@ let crsMainRunning = false;
  * only a process shows (the exit status, EPIPE, standard input itself) and `crs serve` run as processes (replayCli,
  * spawnCrs), and each command family keeps one test through bin/crs.js. The command in process has no standard input
  * of its own: the "-" of `crs replay` reads `input` (none: empty) from a file instead, so that nothing waits on the
- * test worker's. The umask some commands set (owner-only files) is put back after.
+ * test worker's. The umask some commands set (owner-only files) is put back after. `env`: variables set for the call
+ * alone (an emulator's AWS_ENDPOINT_URL; undefined: unset), each put back as it was after, as is the one bin/crs.js
+ * sets (the SDK's Node.js 20 warning off). The commands read process.env when they run, never once at import: an
+ * env of a call reaches no other (the AWS SDK caches only the files it reads, by path, as AWS_CONFIG_FILE names them).
  */
 export async function crsMain(
   args: string[],
-  { input = '', wentOnMs = 8_000 }: { input?: string; wentOnMs?: number } = {},
+  {
+    input = '',
+    wentOnMs = 8_000,
+    env = {},
+  }: { input?: string; wentOnMs?: number; env?: Record<string, string | undefined> } = {},
 ): Promise<{ status: number; stdout: string; stderr: string }> {
   if (crsMainRunning) throw new Error(`crs ${args.join(' ')} while another crsMain runs: await each in turn`);
   crsMainRunning = true;
   const dir = args[0] === 'replay' && args.includes('-') ? mkdtempSync(join(tmpdir(), 'crs-stdin-')) : undefined;
   const umask = process.umask(0o022);
   process.umask(umask);
+  const given = {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED:
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
+    ...env,
+  };
+  const before = Object.entries(given).map(([k]) => [k, process.env[k]] as const);
   try {
+    for (const [k, v] of Object.entries(given)) setEnv(k, v);
     if (dir) writeFileSync(join(dir, 'stdin'), input);
-    const given = dir ? args.map((a) => (a === '-' ? join(dir, 'stdin') : a)) : args;
+    const argv = dir ? args.map((a) => (a === '-' ? join(dir, 'stdin') : a)) : args;
     const { main } = await import('#cli/main.ts'); // here: the tests of `crs serve` alone do not load the CLI
-    const r = await captured(() => main(given), { wentOnMs, what: `crs ${args.join(' ')}` });
+    const r = await captured(() => main(argv), { wentOnMs, what: `crs ${args.join(' ')}` });
     return { status: r.code, stdout: r.out, stderr: r.err };
   } finally {
+    for (const [k, v] of before) setEnv(k, v);
     crsMainRunning = false;
     process.umask(umask);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Sets a variable of process.env, or unsets it (undefined): assigning undefined would set the string "undefined". */
+function setEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
 }
 
 /** Runs `crs ARGS` with extra environment (e.g. an emulator's AWS_ENDPOINT_URL), without blocking the test. */

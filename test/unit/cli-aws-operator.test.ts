@@ -2,7 +2,6 @@
 // as a user runs them: a mistake is named before any AWS call, and the names of the tables come from flags, the
 // functions' variables or the stack's outputs file (as `cdk deploy --outputs-file` or `crs serve --backend aws
 // --outputs` write it).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,32 +16,36 @@ import { AUDIT_TABLE, SEEN_TABLE, STATE_TABLE } from '#adapters/aws/table-layout
 import { gradePatient } from '#app/grade.ts';
 import { DEFAULT_CONFIG } from '#domain/config.ts';
 import type { AuditEvent } from '#ports';
-import { CLI } from '#test/support/cli.ts';
+import { crsMain } from '#test/support/cli.ts';
 import { FakeDynamo } from '#test/support/fake-dynamo.ts';
 import { T0, enrol, msg } from '#test/support/messages.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-operator-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The environment without any CRS_* or AWS endpoint setting (and an endpoint nobody listens on, should a call slip out). */
-const cleanEnv = () => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CRS_') && k !== 'AWS_ENDPOINT_URL')),
+/**
+ * The environment without any CRS_* setting (undefined: unset for the call) and with an endpoint nobody listens on,
+ * should a call slip out.
+ */
+const cleanEnv = (): Record<string, string | undefined> => ({
+  ...Object.fromEntries(Object.keys(process.env).flatMap((k) => (k.startsWith('CRS_') ? [[k, undefined]] : []))),
   AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
   AWS_REGION: 'eu-west-1',
   AWS_ACCESS_KEY_ID: 'x',
   AWS_SECRET_ACCESS_KEY: 'x',
 });
-const crs = (...args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: cleanEnv(), timeout: 30_000 });
+// Through main in this process (a `crs` process costs about 0.25 s of CPU to start): each command family keeps a
+// test through bin/crs.js in the AWS integration files (aws-doctor, aws-paging, aws-conservation, aws-token-hint).
+const crs = (...args: string[]) => crsMain(args, { env: cleanEnv(), wentOnMs: 30_000 });
 
 describe('crs silence --backend aws', () => {
-  it('names every missing or bad field of a silence before calling AWS', () => {
-    const r = crs('silence', 'create', '--backend', 'aws', '--patient', 'P-1', '--minutes', '2000');
+  it('names every missing or bad field of a silence before calling AWS', async () => {
+    const r = await crs('silence', 'create', '--backend', 'aws', '--patient', 'P-1', '--minutes', '2000');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--minutes: how long, 1 to 1440');
     expect(r.stderr).toContain('--reason: is required');
     expect(r.stderr).toContain('--by: is required');
-    const both = crs(
+    const both = await crs(
       'silence',
       'create',
       '--backend',
@@ -60,11 +63,13 @@ describe('crs silence --backend aws', () => {
     );
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/give either patientId or team, not both/);
-    expect(crs('silence', 'end', '--backend', 'aws', '--by', 'N').stderr).toContain('end takes exactly one SILENCE_ID');
+    expect((await crs('silence', 'end', '--backend', 'aws', '--by', 'N')).stderr).toContain(
+      'end takes exactly one SILENCE_ID',
+    );
   });
 
-  it("says where the deployment's names come from when none is given", () => {
-    const r = crs('silence', 'list', '--backend', 'aws');
+  it("says where the deployment's names come from when none is given", async () => {
+    const r = await crs('silence', 'list', '--backend', 'aws');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(
       "no CRS_ACK_SECRET_ARN: set CRS_ACK_SECRET_ARN, or give the stack's outputs with --outputs FILE",
@@ -73,16 +78,27 @@ describe('crs silence --backend aws', () => {
 });
 
 describe('crs audit export --backend aws', () => {
-  it('says which table is missing', () => {
-    const r = crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws');
+  it('says which table is missing', async () => {
+    const r = await crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('no CRS_AUDIT_TABLE: pass --table NAME, set CRS_AUDIT_TABLE');
     // The seen-messages table carries most assessments: a trail read without it would be silently short.
-    const seen = crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', '--table', 'audit-1');
+    const seen = await crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', '--table', 'audit-1');
     expect(seen.status).toBe(2);
     expect(seen.stderr).toContain('no CRS_SEEN_TABLE: pass --seen-table NAME, set CRS_SEEN_TABLE');
     // The state item carries the assessments of a patient's last messages (until the next save moves them).
-    const state = crs('audit', 'export', '--patient', 'P-1', '--backend', 'aws', '--table', 'a', '--seen-table', 's');
+    const state = await crs(
+      'audit',
+      'export',
+      '--patient',
+      'P-1',
+      '--backend',
+      'aws',
+      '--table',
+      'a',
+      '--seen-table',
+      's',
+    );
     expect(state.status).toBe(2);
     expect(state.stderr).toContain('no CRS_STATE_TABLE: pass --state-table NAME, set CRS_STATE_TABLE');
   });
@@ -94,11 +110,11 @@ describe('crs audit export --backend aws', () => {
 describe('crs audit export --patient', () => {
   it.each([['embedded'], ['aws']])(
     'refuses an id no patient can have, on %s, naming it (escaped) with exit 2',
-    (backend) => {
+    async (backend) => {
       const data = join(dir, 'audit-ids');
       openDataDir(data).close(); // a database, so that an export would run
       for (const bad of ['P-1\r', 'P 1', '\u001b[31mP', 'x'.repeat(100_000), '../P-1']) {
-        const r = crs(
+        const r = await crs(
           'audit',
           'export',
           '--patient',
@@ -125,9 +141,9 @@ describe('crs audit export --patient', () => {
 });
 
 describe('crs outbox --backend aws', () => {
-  it('says which name is missing, as a usage error (2) as the other operator commands do', () => {
+  it('says which name is missing, as a usage error (2) as the other operator commands do', async () => {
     for (const action of [['list'], ['retry', '--all']]) {
-      const r = crs('outbox', ...action, '--backend', 'aws');
+      const r = await crs('outbox', ...action, '--backend', 'aws');
       expect(r.status, action.join(' ')).toBe(2);
       expect(r.stderr).toContain(
         "crs outbox: no CRS_ACK_SECRET_ARN: set CRS_ACK_SECRET_ARN, or give the stack's outputs with --outputs FILE",
@@ -158,22 +174,17 @@ describe('every AWS operator command with no AWS region', () => {
       },
     }),
   );
-  const regionless = (extra: Record<string, string> = {}) => {
-    const {
-      AWS_REGION: _r,
-      AWS_DEFAULT_REGION: _d,
-      AWS_PROFILE: _p,
-      ...env
-    }: Record<string, string | undefined> = cleanEnv();
-    return {
-      ...env,
-      AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
-      ...extra,
-    };
-  };
+  const regionless = (extra: Record<string, string> = {}) => ({
+    ...cleanEnv(),
+    AWS_REGION: undefined,
+    AWS_DEFAULT_REGION: undefined,
+    AWS_PROFILE: undefined,
+    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
+    ...extra,
+  });
   const run = (args: string[], extra?: Record<string, string>) =>
-    spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: regionless(extra), timeout: 30_000 });
+    crsMain(args, { env: regionless(extra), wentOnMs: 30_000 });
   const NO_REGION =
     'no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS profile), e.g. AWS_REGION=eu-west-1';
 
@@ -186,21 +197,24 @@ describe('every AWS operator command with no AWS region', () => {
     ['silence list', ['--outputs', outputs]],
     ['silence end', ['sil_AAAAAAAAAAAA', '--by', 'N', '--outputs', outputs]],
     ['silence create', ['--patient', 'P-1', '--minutes', '5', '--by', 'N', '--reason', 'x', '--outputs', outputs]],
-  ])('crs %s --backend aws: a usage error (2) saying how to set the region, before any AWS call', (command, args) => {
-    const r = run([...command.split(' '), '--backend', 'aws', ...args]);
-    expect(r.status, r.stderr).toBe(2);
-    const prefix = `crs ${command.split(' ')[0]}:`;
-    expect(r.stderr.split('\n').find((l) => l.startsWith(prefix))).toBe(`${prefix} ${NO_REGION}`);
-  });
+  ])(
+    'crs %s --backend aws: a usage error (2) saying how to set the region, before any AWS call',
+    async (command, args) => {
+      const r = await run([...command.split(' '), '--backend', 'aws', ...args]);
+      expect(r.status, r.stderr).toBe(2);
+      const prefix = `crs ${command.split(' ')[0]}:`;
+      expect(r.stderr.split('\n').find((l) => l.startsWith(prefix))).toBe(`${prefix} ${NO_REGION}`);
+    },
+  );
 
-  it("takes AWS_DEFAULT_REGION, as the AWS CLI does, and the profile's region (the call then goes out)", () => {
+  it("takes AWS_DEFAULT_REGION, as the AWS CLI does, and the profile's region (the call then goes out)", async () => {
     const config = join(dir, 'aws-config');
     writeFileSync(config, '[default]\nregion = eu-west-2\n');
     for (const extra of [{ AWS_DEFAULT_REGION: 'eu-west-1' }, { AWS_CONFIG_FILE: config }] as Record<
       string,
       string
     >[]) {
-      const r = run(['token', 'list', '--backend', 'aws', '--table', 'tokens-1'], extra);
+      const r = await run(['token', 'list', '--backend', 'aws', '--table', 'tokens-1'], extra);
       expect(r.status, JSON.stringify(extra)).toBe(1);
       expect(r.stderr).toContain('ECONNREFUSED'); // the endpoint nobody listens on: the region was found
     }
@@ -365,6 +379,28 @@ describe("the operator's pager (crs silence --backend aws): pinned by a mutation
     } finally {
       vi.unstubAllEnvs();
       secrets.restore();
+    }
+  });
+});
+
+// crsMain (test/support/cli.ts) runs the commands above in this process, their variables set for the call alone.
+describe('crsMain env', () => {
+  it('sets the variables for the call, unsets those given as undefined, and puts each back after', async () => {
+    vi.stubEnv('CRS_AUDIT_TABLE', 'audit-before');
+    vi.stubEnv('CRS_SEEN_TABLE', undefined);
+    try {
+      const env = { ...cleanEnv(), CRS_SEEN_TABLE: 'seen-1', CRS_AUDIT_TABLE: undefined };
+      const r = await crsMain(['audit', 'export', '--patient', 'P-1', '--backend', 'aws'], { env });
+      expect(r.stderr).toContain('no CRS_AUDIT_TABLE'); // unset for the call; the seen table (set) not missed
+      expect([process.env.CRS_AUDIT_TABLE, 'CRS_SEEN_TABLE' in process.env]).toEqual(['audit-before', false]);
+      // A second call while one runs is refused (it would capture the first's output and change its variables).
+      const first = crsMain(['token', 'list', '--backend', 'aws', '--table', 't'], { env });
+      await expect(crsMain(['--help'])).rejects.toThrow('while another crsMain runs');
+      expect((await first).stderr).toContain('ECONNREFUSED 127.0.0.1:9');
+      expect([process.env.CRS_AUDIT_TABLE, 'CRS_SEEN_TABLE' in process.env]).toEqual(['audit-before', false]);
+      expect(process.env.AWS_ENDPOINT_URL).not.toBe('http://127.0.0.1:9');
+    } finally {
+      vi.unstubAllEnvs();
     }
   });
 });
